@@ -1,0 +1,76 @@
+// Splits argv into the common options (accepted before or after the command) and the rest.
+
+import path from 'node:path';
+import { usageError } from '../errors.js';
+import { defaultDbPath } from './context.js';
+
+export interface ParsedArgs {
+  readonly command: string | undefined;
+  readonly rest: readonly string[];
+  readonly dbPath: string;
+  readonly json: boolean;
+  readonly quiet: boolean;
+  readonly help: boolean;
+  readonly version: boolean;
+}
+
+export function parseCommonArgs(argv: readonly string[]): ParsedArgs {
+  let dbPath = defaultDbPath();
+  let json = false;
+  let quiet = false;
+  let help = false;
+  let version = false;
+  const positional: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    if (arg === '--db') {
+      const value = argv[++i];
+      if (value === undefined || value.startsWith('--')) throw usageError('--db needs a path');
+      dbPath = path.resolve(value);
+    } else if (arg.startsWith('--db=')) {
+      dbPath = path.resolve(arg.slice('--db='.length));
+    } else if (arg === '--json') {
+      json = true;
+    } else if (arg === '--quiet' || arg === '-q') {
+      quiet = true;
+    } else if (arg === '--help' || arg === '-h') {
+      help = true;
+    } else if (arg === '--version' || arg === '-V') {
+      version = true;
+    } else {
+      positional.push(arg);
+    }
+  }
+  const [command, ...rest] = positional;
+  return { command, rest, dbPath, json, quiet, help, version };
+}
+
+// Takes `--name value` / `--name=value` out of args; returns the value and the remaining args.
+export function takeOption(args: readonly string[], name: string): { value?: string; rest: string[] } {
+  const rest: string[] = [];
+  let value: string | undefined;
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i];
+    if (arg === name) {
+      value = args[++i];
+      if (value === undefined) throw usageError(`${name} needs a value`);
+    } else if (arg.startsWith(`${name}=`)) {
+      value = arg.slice(name.length + 1);
+    } else {
+      rest.push(arg);
+    }
+  }
+  return { value, rest };
+}
+
+// Takes a boolean `--flag` out of args.
+export function takeFlag(args: readonly string[], name: string): { present: boolean; rest: string[] } {
+  const rest = args.filter((arg) => arg !== name);
+  return { present: rest.length !== args.length, rest };
+}
+
+// Rejects anything left that looks like an option, naming it.
+export function rejectUnknownOptions(args: readonly string[], command: string): void {
+  const unknown = args.find((arg) => arg.startsWith('-'));
+  if (unknown !== undefined) throw usageError(`unknown option '${unknown}' for '${command}' (see sendense-run --help)`);
+}

@@ -1,0 +1,80 @@
+// The sendense-run command line (SPEC section 5): common options, dispatch, exit codes.
+
+import { readFileSync } from 'node:fs';
+import { isSendenseError, usageError } from '../errors.js';
+import { parseCommonArgs } from './args.js';
+import type { CliContext, Command } from './context.js';
+
+const USAGE = `Usage: sendense-run [options] <command> [args]
+
+Commands:
+  PLAN.yaml [--dry-run]          run a plan now (same as: run PLAN.yaml)
+  run PLAN.yaml [--dry-run]      run a plan now; --dry-run prints the resolved steps only
+  validate FILE|DIR... [--format json]
+                                 check plans (schema + semantics), errors as file:line:col
+  schedule FILE|DIR...           run plans with a schedule at their times, in the foreground
+  backups [--vm NAME]            list backups and chains
+  history [--plan NAME]          list past runs
+  doctor                         find and clean what crashed runs left behind
+
+Options (before or after the command):
+  --db PATH     state database (default $SENDENSE_DB, else ./sendense.db)
+  --json        one JSON object per line instead of the human view
+  --quiet       only errors and the final summary
+  --help, --version
+
+Exit codes: 0 success, 1 a run failed, 2 invalid plan or usage, 130 interrupted.
+`;
+
+// Commands are loaded lazily so `validate` does not pay for SQLite, ssh2 or listr2.
+const COMMANDS: Record<string, () => Promise<Command>> = {
+  run: async () => (await import('./run-command.js')).runCommand,
+  validate: async () => (await import('./validate-command.js')).validateCommand,
+  schedule: async () => (await import('./schedule-command.js')).scheduleCommand,
+  backups: async () => (await import('./backups-command.js')).backupsCommand,
+  history: async () => (await import('./history-command.js')).historyCommand,
+  doctor: async () => (await import('./doctor-command.js')).doctorCommand,
+};
+
+export async function main(argv: readonly string[]): Promise<number> {
+  const context = {
+    stdout: process.stdout,
+    stderr: process.stderr,
+  };
+  try {
+    const parsed = parseCommonArgs(argv);
+    if (parsed.version) {
+      process.stdout.write(`sendense-run ${packageVersion()}\n`);
+      return 0;
+    }
+    if (parsed.help || parsed.command === undefined) {
+      (parsed.help ? process.stdout : process.stderr).write(USAGE);
+      return parsed.help ? 0 : 2;
+    }
+    let name = parsed.command;
+    let rest = parsed.rest;
+    if (!(name in COMMANDS)) {
+      if (/\.ya?ml$/i.test(name)) {
+        rest = [name, ...rest];
+        name = 'run';
+      } else {
+        throw usageError(`unknown command '${name}' (see sendense-run --help)`);
+      }
+    }
+    const cli: CliContext = { ...context, dbPath: parsed.dbPath, json: parsed.json, quiet: parsed.quiet };
+    const command = await COMMANDS[name]();
+    return await command(cli, rest);
+  } catch (error) {
+    if (isSendenseError(error)) {
+      process.stderr.write(`sendense-run: ${error.describe()}\n`);
+      return error.exitCode;
+    }
+    process.stderr.write(`sendense-run: internal error (a bug, please report it):\n${(error as Error)?.stack ?? String(error)}\n`);
+    return 1;
+  }
+}
+
+function packageVersion(): string {
+  const url = new URL('../../../package.json', import.meta.url);
+  return (JSON.parse(readFileSync(url, 'utf8')) as { version: string }).version;
+}

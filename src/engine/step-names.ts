@@ -1,0 +1,29 @@
+// The steps of SPEC section 4, in order, in one place: the engine, --dry-run and the docs use these.
+
+export const BACKUP_STEPS = [
+  'resolve-chain',
+  'allocate-ports',
+  'create-qcow2',
+  'start-qemu-nbd',
+  'open-tunnel',
+  'snapshot-source',
+  'transfer',
+  'record-change-ids',
+  'cleanup',
+  'retention',
+] as const;
+
+export const RESTORE_STEPS = [
+  'resolve-point',
+  'allocate-ports',
+  'start-qemu-nbd',
+  'open-tunnel',
+  'prepare-target',
+  'transfer',
+  'verify',
+  'cleanup',
+] as const;
+
+export type BackupStepName = (typeof BACKUP_STEPS)[number];
+export type RestoreStepName = (typeof RESTORE_STEPS)[number];
+export type StepName = BackupStepName | RestoreStepName;

@@ -1,0 +1,47 @@
+// Where commands run: this host (local.ts) or a node reached over SSH (ssh.ts), behind one
+// interface so steps never care which.
+
+export interface ExecResult {
+  readonly exitCode: number;
+  readonly stdout: string;
+  readonly stderr: string;
+}
+
+export interface ExecOptions {
+  /** Extra environment variables (never put secrets in argv: use env). */
+  readonly env?: Readonly<Record<string, string>>;
+  readonly signal?: AbortSignal;
+}
+
+/** A long-running program on the node (the node transfer). */
+export interface NodeProcess {
+  /** PID on the node (local PID for this host); undefined when the remote side does not tell. */
+  readonly pid: number | undefined;
+  /** Called for each complete line the program prints on stdout. */
+  onStdoutLine(listener: (line: string) => void): void;
+  /** Everything it printed on stderr so far (kept for error messages, bounded). */
+  stderrText(): string;
+  /** Resolves with the exit code (or null when it ended by a signal / the channel dropped). */
+  readonly exited: Promise<{ readonly exitCode: number | null; readonly signal: string | null }>;
+  /** Ask it to stop: closes its stdin (the node transfer's stop signal), then SIGTERM, then SIGKILL. */
+  stop(graceMs?: number): Promise<void>;
+}
+
+export interface NodeHost {
+  /** For messages: "this host" or "sendense@10.0.100.231:22". */
+  readonly description: string;
+  readonly isLocal: boolean;
+  /** Run a command (argv, no shell) and collect its output. Never throws for a non-zero exit. */
+  exec(argv: readonly string[], options?: ExecOptions): Promise<ExecResult>;
+  /** Start a long-running command (argv, no shell) with stdin kept open as a lifeline. */
+  spawn(argv: readonly string[], options?: ExecOptions): NodeProcess;
+  /**
+   * Make 127.0.0.1:<port> on the node reach 127.0.0.1:<port> on the hub, for exactly these ports.
+   * Returns the function that closes the forwards. This host: nothing to do.
+   */
+  forwardPorts(ports: readonly number[]): Promise<() => Promise<void>>;
+  /** The argv prefix that runs the node transfer there (installing or updating it if needed). */
+  transferCommand(): Promise<readonly string[]>;
+  /** Close the connection (no-op for this host). */
+  close(): Promise<void>;
+}

@@ -1,0 +1,153 @@
+// The typed, validated form of a plan (SPEC section 3). A Plan is produced only by the loader
+// after schema and semantic checks, and is deeply frozen: steps never re-check YAML.
+
+export type PlanKind = 'backup' | 'incremental' | 'restore';
+
+export type DiskKey = number;
+
+export interface QemuDisk {
+  readonly key: DiskKey;
+  /** Absolute path of the image on the node. */
+  readonly path: string;
+  /** Image format; when absent it is read with `qemu-img info` on the node. */
+  readonly format?: 'qcow2' | 'raw';
+}
+
+export interface NbdDisk {
+  readonly key: DiskKey;
+  /** nbd://host:port/export or nbd+unix:///export?socket=/path, as seen from the node. */
+  readonly url: string;
+  /** Name of a `qemu:dirty-bitmap:<bitmap>` context the export offers, for incrementals. */
+  readonly bitmap?: string;
+}
+
+export interface VmwareDisk {
+  readonly key: DiskKey;
+}
+
+export interface QemuSource {
+  readonly type: 'qemu';
+  readonly disks: readonly QemuDisk[];
+}
+
+export interface NbdSource {
+  readonly type: 'nbd';
+  readonly disks: readonly NbdDisk[];
+}
+
+export interface VmwareSource {
+  readonly type: 'vmware';
+  readonly endpoint: string;
+  readonly username: string;
+  /** Name of the environment variable (on the hub) holding the password. */
+  readonly passwordEnv?: string;
+  /** Path of a file (on the hub) holding the password. */
+  readonly passwordFile?: string;
+  /** Inventory path of the VM, e.g. /DC/vm/pgtest1. */
+  readonly path: string;
+  readonly disks: readonly VmwareDisk[];
+  /** Path of sendense-backup-client on the node. */
+  readonly clientPath: string;
+}
+
+export type Source = QemuSource | NbdSource | VmwareSource;
+
+export interface NodeSpec {
+  readonly host: string;
+  readonly port: number;
+  readonly user: string;
+  /** Absolute (tilde already expanded). */
+  readonly identityFile?: string;
+  /** Absolute (tilde already expanded). */
+  readonly knownHosts: string;
+}
+
+export interface NbdSettings {
+  readonly ports: { readonly first: number; readonly last: number };
+  readonly shared: number;
+}
+
+export interface IncrementalSettings {
+  readonly onMissingChain: 'full' | 'fail';
+  readonly maxChainLength: number;
+}
+
+export interface Hook {
+  readonly run: string;
+  readonly on: 'hub' | 'node';
+}
+
+export interface Hooks {
+  readonly before: readonly Hook[];
+  readonly after: readonly Hook[];
+  readonly onFailure: readonly Hook[];
+  readonly always: readonly Hook[];
+}
+
+export interface Timeouts {
+  /** Milliseconds; undefined = no limit. */
+  readonly transfer?: number;
+}
+
+/** Where a plan came from, for messages. */
+export interface PlanOrigin {
+  readonly file: string;
+}
+
+interface PlanBase {
+  readonly version: 1;
+  readonly name: string;
+  readonly description?: string;
+  readonly schedule?: string;
+  readonly timezone?: string;
+  readonly catchUp: 'none' | 'latest';
+  readonly node?: NodeSpec;
+  readonly repository: { readonly path: string };
+  readonly nbd: NbdSettings;
+  readonly hooks: Hooks;
+  readonly timeouts: Timeouts;
+  readonly origin: PlanOrigin;
+  /** `${VAR}` names used anywhere in the plan (already substituted when resolved for a run). */
+  readonly envRefs: readonly string[];
+}
+
+export interface BackupPlan extends PlanBase {
+  readonly kind: 'backup' | 'incremental';
+  readonly vm: { readonly name: string; readonly source: Source };
+  /** Defaults applied also for kind backup (unused there). */
+  readonly incremental: IncrementalSettings;
+  readonly retention?: { readonly keepChains: number };
+}
+
+export type RestorePoint =
+  | { readonly type: 'latest' }
+  | { readonly type: 'id'; readonly id: string }
+  | { readonly type: 'time'; readonly time: Date };
+
+export type RestoreTarget =
+  | {
+      readonly type: 'file';
+      /** Contains `{key}` unless a single disk is restored. Absolute. */
+      readonly path: string;
+      readonly format: 'qcow2' | 'raw';
+      readonly overwrite: boolean;
+    }
+  | {
+      readonly type: 'nbd';
+      /** Contains `{key}` unless a single disk is restored. */
+      readonly url: string;
+    };
+
+export interface RestorePlan extends PlanBase {
+  readonly kind: 'restore';
+  readonly vm: { readonly name: string };
+  readonly restore: {
+    readonly point: RestorePoint;
+    /** Undefined = every disk of the chosen backup. */
+    readonly disks?: readonly DiskKey[];
+    readonly target: RestoreTarget;
+    readonly verify: boolean;
+  };
+}
+
+export type Plan = BackupPlan | RestorePlan;

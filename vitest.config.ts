@@ -1,0 +1,12 @@
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    include: ['src/**/*.test.ts', 'runners/**/*.test.ts', 'test/**/*.test.ts'],
+    testTimeout: 120_000,
+    hookTimeout: 60_000,
+    // Tests start real qemu-nbd / sshd processes; 2 cores do not gain from many workers.
+    maxWorkers: 2,
+    fileParallelism: true,
+  },
+});
