@@ -27,6 +27,13 @@ export interface NodeProcess {
   stop(graceMs?: number): Promise<void>;
 }
 
+export interface PortForwards {
+  /** hub port -> node port that reaches it (usually the same number). */
+  readonly nodePorts: ReadonlyMap<number, number>;
+  /** Close every forward (idempotent). */
+  close(): Promise<void>;
+}
+
 export interface NodeHost {
   /** For messages: "this host" or "sendense@10.0.100.231:22". */
   readonly description: string;
@@ -37,9 +44,10 @@ export interface NodeHost {
   spawn(argv: readonly string[], options?: ExecOptions): NodeProcess;
   /**
    * Make 127.0.0.1:<port> on the node reach 127.0.0.1:<port> on the hub, for exactly these ports.
-   * Returns the function that closes the forwards. This host: nothing to do.
+   * When a port is taken on the node, another free node port is used instead: `nodePorts` maps
+   * each hub port to the node port to use in the NBD targets string. This host: identity map.
    */
-  forwardPorts(ports: readonly number[]): Promise<() => Promise<void>>;
+  forwardPorts(ports: readonly number[]): Promise<PortForwards>;
   /** The argv prefix that runs the node transfer there (installing or updating it if needed). */
   transferCommand(): Promise<readonly string[]>;
   /** Close the connection (no-op for this host). */
