@@ -1,0 +1,117 @@
+// The NodeHost for this host: commands run as child processes, ports need no forwarding.
+
+import { spawn as spawnChild } from 'node:child_process';
+import { constants as osConstants } from 'node:os';
+import { execa } from 'execa';
+import type { ExecOptions, ExecResult, NodeHost, NodeProcess, PortForwards } from './node.js';
+import { BoundedText, LineSplitter } from './output-lines.js';
+import { DEFAULT_STOP_GRACE_MS, exitedWithin, type ExitStatus } from './exit-wait.js';
+import { transferBundlePath } from './package-root.js';
+
+export interface LocalNodeOptions {
+  /** The node transfer bundle to run; default runners/dist/sendense-transfer.mjs of this package. */
+  readonly transferBundle?: string;
+}
+
+export function createLocalNode(options: LocalNodeOptions = {}): NodeHost {
+  return Object.freeze({
+    description: 'this host',
+    isLocal: true,
+    exec: execLocal,
+    spawn: spawnLocal,
+    forwardPorts: identityForwards,
+    transferCommand: async () => Object.freeze([process.execPath, options.transferBundle ?? transferBundlePath()]),
+    close: async () => {},
+  });
+}
+
+async function execLocal(argv: readonly string[], options: ExecOptions = {}): Promise<ExecResult> {
+  const [file, ...args] = checkedArgv(argv);
+  const result = await execa(file, args, {
+    reject: false,
+    env: options.env,
+    cancelSignal: options.signal,
+    stdin: 'ignore',
+    stripFinalNewline: false,
+  });
+  if (result.isCanceled) throw options.signal?.reason ?? new Error('exec canceled');
+  // A program that could not start reads like a shell's "command not found" (127).
+  if (result.failed && result.exitCode === undefined && result.signal === undefined) {
+    return Object.freeze({ exitCode: 127, stdout: '', stderr: result.shortMessage ?? 'could not start' });
+  }
+  return Object.freeze({
+    exitCode: result.exitCode ?? 128 + signalNumber(result.signal),
+    stdout: String(result.stdout ?? ''),
+    stderr: String(result.stderr ?? ''),
+  });
+}
+
+function spawnLocal(argv: readonly string[], options: ExecOptions = {}): NodeProcess {
+  const [file, ...args] = checkedArgv(argv);
+  const child = spawnChild(file, args, {
+    env: { ...process.env, ...options.env },
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  const lines = new LineSplitter();
+  const stderr = new BoundedText();
+  child.stdout.on('data', (chunk: Buffer) => lines.push(chunk));
+  child.stderr.on('data', (chunk: Buffer) => stderr.push(chunk));
+  // The child closing its stdin early (or dying) must not crash the hub with EPIPE.
+  child.stdin.on('error', () => {});
+
+  const exited = new Promise<ExitStatus>((resolve) => {
+    child.once('error', (error) => {
+      stderr.push(`${error.message}\n`);
+      resolve(Object.freeze({ exitCode: null, signal: null }));
+    });
+    child.once('close', (code, signal) => {
+      lines.end();
+      resolve(Object.freeze({ exitCode: code, signal }));
+    });
+  });
+
+  const stop = async (graceMs = DEFAULT_STOP_GRACE_MS): Promise<void> => {
+    child.stdin.end();
+    if (await exitedWithin(exited, graceMs)) return;
+    killPid(child.pid, 'SIGTERM');
+    if (await exitedWithin(exited, graceMs)) return;
+    killPid(child.pid, 'SIGKILL');
+    await exited;
+  };
+  options.signal?.addEventListener('abort', () => void stop(), { once: true });
+
+  return Object.freeze({
+    pid: child.pid,
+    onStdoutLine: (listener: (line: string) => void) => lines.onLine(listener),
+    stderrText: () => stderr.toString(),
+    exited,
+    stop,
+  });
+}
+
+// Exactly that PID, never a name; a process already gone is fine.
+function killPid(pid: number | undefined, signal: NodeJS.Signals): void {
+  if (pid === undefined) return;
+  try {
+    process.kill(pid, signal);
+  } catch {
+    // already exited
+  }
+}
+
+async function identityForwards(ports: readonly number[]): Promise<PortForwards> {
+  return Object.freeze({
+    nodePorts: new Map(ports.map((port) => [port, port] as const)),
+    close: async () => {},
+  });
+}
+
+function checkedArgv(argv: readonly string[]): [string, ...string[]] {
+  if (argv.length === 0 || argv[0] === '') throw new Error('empty argv');
+  return [argv[0], ...argv.slice(1)];
+}
+
+function signalNumber(signal: string | undefined): number {
+  const signals = osConstants.signals as Readonly<Record<string, number>>;
+  return (signal && signals[signal]) || 0;
+}
