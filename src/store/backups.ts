@@ -1,0 +1,234 @@
+// Backups and their disks: the QCOW2 chains in the repository. Only complete backups are
+// parents or restore points (SPEC section 7).
+
+import { sql, type Kysely, type Selectable, type SelectQueryBuilder } from 'kysely';
+import type { DiskKey } from '../plan/types.js';
+import { newId, nowIso } from './new-id.js';
+import type { Backup, BackupDisk, BackupStatus, BackupType } from './records.js';
+import type { BackupDisksTable, BackupsTable, StoreDatabase } from './schema.js';
+import type { NewBackup, NewBackupDisk } from './store.js';
+
+type Db = Kysely<StoreDatabase>;
+type BackupQuery = SelectQueryBuilder<StoreDatabase, 'backups', Selectable<BackupsTable>>;
+
+// Insertion order: breaks ties between backups started in the same millisecond.
+const insertionOrder = sql`backups.rowid`;
+
+function toDisk(row: Selectable<BackupDisksTable>): BackupDisk {
+  return Object.freeze({
+    backupId: row.backup_id,
+    diskKey: row.disk_key,
+    file: row.file,
+    virtualSize: row.virtual_size,
+    changeId: row.change_id,
+    bytes: row.bytes,
+    status: row.status as BackupStatus,
+    source: row.source,
+    sourceNode: row.source_node,
+    bitmap: row.bitmap,
+  });
+}
+
+function toBackup(row: Selectable<BackupsTable>, disks: readonly BackupDisk[]): Backup {
+  return Object.freeze({
+    id: row.id,
+    vm: row.vm,
+    plan: row.plan,
+    type: row.type as BackupType,
+    chainId: row.chain_id,
+    parentId: row.parent_id,
+    status: row.status as BackupStatus,
+    repository: row.repository,
+    startedAt: row.started_at,
+    completedAt: row.completed_at,
+    bytes: row.bytes,
+    runId: row.run_id,
+    disks: Object.freeze(disks.filter((disk) => disk.backupId === row.id)),
+  });
+}
+
+// Runs a backups query and attaches each backup's disks.
+async function withDisks(db: Db, query: BackupQuery): Promise<readonly Backup[]> {
+  const rows = await query.execute();
+  if (rows.length === 0) return Object.freeze([]);
+  const disks = await db
+    .selectFrom('backup_disks')
+    .selectAll()
+    .where(
+      'backup_id',
+      'in',
+      rows.map((row) => row.id),
+    )
+    .orderBy('disk_key')
+    .execute();
+  const records = disks.map(toDisk);
+  return Object.freeze(rows.map((row) => toBackup(row, records)));
+}
+
+function backups(db: Db): BackupQuery {
+  return db.selectFrom('backups').selectAll();
+}
+
+export async function getBackup(db: Db, id: string): Promise<Backup | undefined> {
+  return (await withDisks(db, backups(db).where('id', '=', id)))[0];
+}
+
+export async function createBackup(db: Db, backup: NewBackup): Promise<Backup> {
+  const id = backup.id ?? newId();
+  await db.transaction().execute(async (trx) => {
+    let chainId = id;
+    if (backup.type === 'incremental') {
+      if (backup.parentId === undefined) throw new Error(`createBackup: incremental ${id} needs a parent`);
+      const parent = await trx.selectFrom('backups').selectAll().where('id', '=', backup.parentId).executeTakeFirst();
+      if (parent === undefined || parent.status !== 'complete' || parent.vm !== backup.vm) {
+        throw new Error(`createBackup: parent ${backup.parentId} is not a complete backup of VM ${backup.vm}`);
+      }
+      chainId = parent.chain_id;
+    } else if (backup.parentId !== undefined) {
+      throw new Error(`createBackup: full backup ${id} cannot have a parent`);
+    }
+    await trx
+      .insertInto('backups')
+      .values({
+        id,
+        vm: backup.vm,
+        plan: backup.plan,
+        type: backup.type,
+        chain_id: chainId,
+        parent_id: backup.parentId ?? null,
+        status: 'running',
+        repository: backup.repository,
+        started_at: nowIso(),
+        run_id: backup.runId,
+      })
+      .execute();
+    await trx.updateTable('runs').set({ backup_id: id }).where('id', '=', backup.runId).execute();
+  });
+  return (await getBackup(db, id))!;
+}
+
+export async function addBackupDisk(db: Db, backupId: string, disk: NewBackupDisk): Promise<Backup> {
+  await db
+    .insertInto('backup_disks')
+    .values({
+      backup_id: backupId,
+      disk_key: disk.diskKey,
+      file: disk.file,
+      virtual_size: disk.virtualSize,
+      status: 'running',
+      source: disk.source,
+      source_node: disk.sourceNode,
+      bitmap: disk.bitmap ?? null,
+    })
+    .execute();
+  return (await getBackup(db, backupId))!;
+}
+
+export async function completeBackupDisk(
+  db: Db,
+  backupId: string,
+  diskKey: DiskKey,
+  result: { changeId: string | null; bytes: number },
+): Promise<void> {
+  const updated = await db
+    .updateTable('backup_disks')
+    .set({ status: 'complete', change_id: result.changeId, bytes: result.bytes })
+    .where('backup_id', '=', backupId)
+    .where('disk_key', '=', diskKey)
+    .where('status', '=', 'running')
+    .executeTakeFirst();
+  if (updated.numUpdatedRows === 0n) {
+    throw new Error(`completeBackupDisk: backup ${backupId} has no running disk ${diskKey}`);
+  }
+}
+
+export async function completeBackup(db: Db, id: string, bytes?: number): Promise<Backup> {
+  await db.transaction().execute(async (trx) => {
+    const backup = await trx.selectFrom('backups').select('status').where('id', '=', id).executeTakeFirst();
+    if (backup?.status !== 'running') throw new Error(`completeBackup: backup ${id} is not running`);
+    const disks = await trx.selectFrom('backup_disks').select(['disk_key', 'status', 'bytes']).where('backup_id', '=', id).execute();
+    const unfinished = disks.filter((disk) => disk.status !== 'complete').map((disk) => disk.disk_key);
+    if (disks.length === 0 || unfinished.length > 0) {
+      throw new Error(
+        `completeBackup: backup ${id} has ${disks.length === 0 ? 'no disks' : `incomplete disks ${unfinished.join(', ')}`}`,
+      );
+    }
+    const total = bytes ?? disks.reduce((sum, disk) => sum + (disk.bytes ?? 0), 0);
+    await trx.updateTable('backups').set({ status: 'complete', completed_at: nowIso(), bytes: total }).where('id', '=', id).execute();
+  });
+  return (await getBackup(db, id))!;
+}
+
+export async function failBackup(db: Db, id: string): Promise<void> {
+  await db.transaction().execute(async (trx) => {
+    await trx.updateTable('backups').set({ status: 'failed', completed_at: null }).where('id', '=', id).where('status', '!=', 'complete').execute();
+    await trx.updateTable('backup_disks').set({ status: 'failed' }).where('backup_id', '=', id).where('status', '=', 'running').execute();
+  });
+}
+
+export async function deleteBackup(db: Db, id: string): Promise<void> {
+  await db.transaction().execute(async (trx) => {
+    const child = await trx.selectFrom('backups').select('id').where('parent_id', '=', id).executeTakeFirst();
+    if (child !== undefined) throw new Error(`deleteBackup: backup ${child.id} still stands on ${id}`);
+    await trx.deleteFrom('backup_disks').where('backup_id', '=', id).execute();
+    await trx.deleteFrom('backups').where('id', '=', id).execute();
+  });
+}
+
+export async function listBackups(db: Db, filter: { vm?: string } = {}): Promise<readonly Backup[]> {
+  let query = backups(db).orderBy(insertionOrder);
+  if (filter.vm !== undefined) query = query.where('vm', '=', filter.vm);
+  return withDisks(db, query);
+}
+
+function completeOf(db: Db, vm: string, repository?: string): BackupQuery {
+  let query = backups(db).where('vm', '=', vm).where('status', '=', 'complete');
+  if (repository !== undefined) query = query.where('repository', '=', repository);
+  return query;
+}
+
+export async function latestCompleteBackup(db: Db, vm: string, repository?: string): Promise<Backup | undefined> {
+  return (await withDisks(db, completeOf(db, vm, repository).orderBy(insertionOrder, 'desc').limit(1)))[0];
+}
+
+export async function completeBackupAtOrBefore(db: Db, vm: string, time: Date, repository?: string): Promise<Backup | undefined> {
+  const query = completeOf(db, vm, repository)
+    .where('started_at', '<=', time.toISOString())
+    .orderBy('started_at', 'desc')
+    .orderBy(insertionOrder, 'desc')
+    .limit(1);
+  return (await withDisks(db, query))[0];
+}
+
+export async function chainOf(db: Db, backupId: string): Promise<readonly Backup[]> {
+  const chain: Backup[] = [];
+  for (let id: string | null = backupId; id !== null; ) {
+    const backup = await getBackup(db, id);
+    if (backup === undefined) throw new Error(`chainOf: backup ${id} is missing from the chain of ${backupId}`);
+    chain.unshift(backup);
+    id = backup.parentId;
+  }
+  return Object.freeze(chain);
+}
+
+export async function chainLength(db: Db, chainId: string): Promise<number> {
+  const row = await db
+    .selectFrom('backups')
+    .select((eb) => eb.fn.countAll<number>().as('count'))
+    .where('chain_id', '=', chainId)
+    .where('status', '=', 'complete')
+    .executeTakeFirstOrThrow();
+  return Number(row.count);
+}
+
+export async function completeBackupsInChain(db: Db, chainId: string): Promise<readonly Backup[]> {
+  return withDisks(db, backups(db).where('chain_id', '=', chainId).where('status', '=', 'complete').orderBy(insertionOrder));
+}
+
+export async function backupsStartedBy(db: Db, runId: string): Promise<readonly Backup[]> {
+  return withDisks(db, backups(db).where('run_id', '=', runId).orderBy(insertionOrder));
+}
+
+export async function incompleteBackups(db: Db): Promise<readonly Backup[]> {
+  return withDisks(db, backups(db).where('status', 'in', ['running', 'failed']).orderBy(insertionOrder));
+}

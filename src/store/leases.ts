@@ -1,0 +1,87 @@
+// NBD port leases, safe across processes: the whole read-probe-claim happens inside one
+// BEGIN IMMEDIATE transaction, so a second sendense-run waits for the first to commit.
+
+import os from 'node:os';
+import type { Kysely, Selectable } from 'kysely';
+import { SendenseError } from '../errors.js';
+import { isProcessAlive, processStartTicks } from '../qemu/process-identity.js';
+import { nowIso } from './new-id.js';
+import { isPortFree } from './port-probe.js';
+import type { PortLease } from './records.js';
+import type { PortLeasesTable, StoreDatabase } from './schema.js';
+import type { LeaseRequest, LeaseResult } from './store.js';
+
+type Db = Kysely<StoreDatabase>;
+
+function toLease(row: Selectable<PortLeasesTable>): PortLease {
+  return Object.freeze({ port: row.port, runId: row.run_id, pid: row.pid, hostname: row.hostname, since: row.since });
+}
+
+function validateRequest(request: LeaseRequest): void {
+  const { first, last, count } = request;
+  if (!Number.isInteger(first) || !Number.isInteger(last) || first < 1 || last > 65535 || first > last) {
+    throw new Error(`leasePorts: bad port range ${first}-${last}`);
+  }
+  if (!Number.isInteger(count) || count < 1) throw new Error(`leasePorts: bad count ${count}`);
+}
+
+// A lease is stale when its process on this host is gone (or its PID now belongs to another process).
+function isStale(row: Selectable<PortLeasesTable>, hostname: string): boolean {
+  return row.hostname === hostname && !isProcessAlive(row.pid, row.start_ticks);
+}
+
+export async function leasePorts(db: Db, request: LeaseRequest): Promise<LeaseResult> {
+  validateRequest(request);
+  const { runId, count, first, last } = request;
+  const isFree = request.isFree ?? isPortFree;
+  const pid = request.pid ?? process.pid;
+  const hostname = os.hostname();
+  const startTicks = processStartTicks(pid) ?? null;
+
+  const outcome = await db.transaction().execute(async (trx) => {
+    const rows = await trx.selectFrom('port_leases').selectAll().where('port', '>=', first).where('port', '<=', last).execute();
+    const stale = rows.filter((row) => isStale(row, hostname));
+    if (stale.length > 0) {
+      await trx.deleteFrom('port_leases').where('port', 'in', stale.map((row) => row.port)).execute();
+    }
+    const leased = new Set(rows.filter((row) => !stale.includes(row)).map((row) => row.port));
+    const ports: number[] = [];
+    const busy: number[] = [];
+    for (let port = first; port <= last && ports.length < count; port++) {
+      if (leased.has(port)) continue;
+      if (await isFree(port)) ports.push(port);
+      else busy.push(port);
+    }
+    const reclaimed = Object.freeze(stale.map(toLease));
+    // Out of ports: keep the reclaim (committed) but claim nothing.
+    if (ports.length < count) return { ok: false as const, leased: leased.size, busy, reclaimed };
+    const since = nowIso();
+    await trx
+      .insertInto('port_leases')
+      .values(ports.map((port) => ({ port, run_id: runId, pid, hostname, since, start_ticks: startTicks })))
+      .execute();
+    return { ok: true as const, ports, busy, reclaimed };
+  });
+
+  if (!outcome.ok) {
+    throw new SendenseError(
+      `no free NBD port in ${first}-${last}: need ${count}, ${outcome.leased} leased by other runs, ` +
+        `${outcome.busy.length} in use by other programs`,
+    );
+  }
+  return Object.freeze({ ports: Object.freeze(outcome.ports), reclaimed: outcome.reclaimed, busy: Object.freeze(outcome.busy) });
+}
+
+export async function releasePorts(db: Db, runId: string): Promise<number> {
+  const result = await db.deleteFrom('port_leases').where('run_id', '=', runId).executeTakeFirst();
+  return Number(result.numDeletedRows);
+}
+
+export async function releasePort(db: Db, port: number): Promise<void> {
+  await db.deleteFrom('port_leases').where('port', '=', port).execute();
+}
+
+export async function listLeases(db: Db): Promise<readonly PortLease[]> {
+  const rows = await db.selectFrom('port_leases').selectAll().orderBy('port').execute();
+  return Object.freeze(rows.map(toLease));
+}

@@ -1,0 +1,15 @@
+// Every migration, listed in code (not a folder scan) so the store works from dist/ and bundles.
+// Add a new one as NNN-name.ts and list it here; names sort in the order they apply.
+
+import type { Migration, MigrationProvider } from 'kysely';
+import { initialMigration } from './001-initial.js';
+
+const migrations: Readonly<Record<string, Migration>> = Object.freeze({
+  '001-initial': initialMigration,
+});
+
+export const migrationProvider: MigrationProvider = {
+  async getMigrations() {
+    return migrations;
+  },
+};

@@ -1,0 +1,45 @@
+// Open (creating if needed) the SQLite state file and bring its schema up to date.
+
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import { Kysely, Migrator } from 'kysely';
+import { SendenseError } from '../errors.js';
+import { ImmediateSqliteDialect } from './immediate-sqlite-dialect.js';
+import { migrationProvider } from './migrations/index.js';
+import type { StoreDatabase } from './schema.js';
+import { sqliteStore } from './sqlite-store.js';
+import type { Store } from './store.js';
+
+// How long a statement waits for another process's write lock before failing.
+const BUSY_TIMEOUT_MS = 10_000;
+
+function openDatabase(dbPath: string): Database.Database {
+  try {
+    mkdirSync(path.dirname(dbPath), { recursive: true });
+    const database = new Database(dbPath);
+    database.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
+    database.pragma('journal_mode = WAL');
+    database.pragma('foreign_keys = ON');
+    database.pragma('synchronous = NORMAL');
+    return database;
+  } catch (error) {
+    throw new SendenseError(`cannot open state database ${dbPath}: ${(error as Error).message}`, { cause: error });
+  }
+}
+
+export async function openStore(dbPath: string): Promise<Store> {
+  const absolute = path.resolve(dbPath);
+  const database = openDatabase(absolute);
+  const db = new Kysely<StoreDatabase>({ dialect: new ImmediateSqliteDialect({ database }) });
+  const { error, results } = await new Migrator({ db, provider: migrationProvider }).migrateToLatest();
+  if (error !== undefined) {
+    await db.destroy();
+    const failed = results?.find((result) => result.status === 'Error')?.migrationName;
+    throw new SendenseError(
+      `cannot migrate state database ${absolute}${failed ? ` (migration ${failed})` : ''}: ${(error as Error).message}`,
+      { cause: error },
+    );
+  }
+  return sqliteStore(db);
+}

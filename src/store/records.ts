@@ -1,0 +1,79 @@
+// What the store hands out: frozen camelCase records, independent of the SQL dialect.
+
+import type { DiskKey, PlanKind } from '../plan/types.js';
+
+export type RunTrigger = 'manual' | 'schedule';
+export type RunStatus = 'running' | 'succeeded' | 'failed' | 'interrupted' | 'skipped';
+export type BackupType = 'full' | 'incremental';
+export type BackupStatus = 'running' | 'complete' | 'failed';
+
+export interface Run {
+  readonly id: string;
+  readonly plan: string;
+  readonly kind: PlanKind;
+  readonly trigger: RunTrigger;
+  readonly status: RunStatus;
+  /** ISO-8601 UTC. */
+  readonly startedAt: string;
+  readonly endedAt: string | null;
+  readonly error: string | null;
+  readonly pid: number | null;
+  readonly hostname: string | null;
+  readonly planFile: string | null;
+  /** The backup this run created (backup/incremental runs). */
+  readonly backupId: string | null;
+}
+
+export interface BackupDisk {
+  readonly backupId: string;
+  readonly diskKey: DiskKey;
+  /** Absolute path of this backup's qcow2 in the repository. */
+  readonly file: string;
+  readonly virtualSize: number;
+  /** Where the next incremental starts (qemu: the bitmap name; vmware: the CBT change id). */
+  readonly changeId: string | null;
+  readonly bytes: number | null;
+  readonly status: BackupStatus;
+  /** Node-side path or URL of the source disk. */
+  readonly source: string;
+  /** Description of the node: "local" or "user@host:port". */
+  readonly sourceNode: string;
+  /** Bitmap this backup added on the source (removed again if the backup fails). */
+  readonly bitmap: string | null;
+}
+
+export interface Backup {
+  readonly id: string;
+  readonly vm: string;
+  readonly plan: string;
+  readonly type: BackupType;
+  readonly chainId: string;
+  readonly parentId: string | null;
+  readonly status: BackupStatus;
+  readonly repository: string;
+  readonly startedAt: string;
+  readonly completedAt: string | null;
+  readonly bytes: number | null;
+  readonly runId: string;
+  /** Ordered by disk key. */
+  readonly disks: readonly BackupDisk[];
+}
+
+export interface PortLease {
+  readonly port: number;
+  readonly runId: string;
+  readonly pid: number;
+  readonly hostname: string;
+  readonly since: string;
+}
+
+export interface ProcessRecord {
+  readonly pid: number;
+  readonly runId: string;
+  /** e.g. "qemu-nbd". */
+  readonly kind: string;
+  readonly argv: readonly string[];
+  readonly startedAt: string;
+  /** /proc/PID/stat starttime: tells this process apart from a later one reusing the PID. */
+  readonly startTicks: number;
+}

@@ -1,0 +1,96 @@
+// Runs: one row per execution of a plan (or a skipped one), for `history` and the scheduler.
+
+import os from 'node:os';
+import type { Kysely, Selectable } from 'kysely';
+import type { PlanKind } from '../plan/types.js';
+import { newId, nowIso } from './new-id.js';
+import type { Run, RunStatus, RunTrigger } from './records.js';
+import type { RunsTable, StoreDatabase } from './schema.js';
+import type { NewRun, SkippedRun } from './store.js';
+
+type Db = Kysely<StoreDatabase>;
+
+function toRun(row: Selectable<RunsTable>): Run {
+  return Object.freeze({
+    id: row.id,
+    plan: row.plan,
+    kind: row.kind as PlanKind,
+    trigger: row.trigger as RunTrigger,
+    status: row.status as RunStatus,
+    startedAt: row.started_at,
+    endedAt: row.ended_at,
+    error: row.error,
+    pid: row.pid,
+    hostname: row.hostname,
+    planFile: row.plan_file,
+    backupId: row.backup_id,
+  });
+}
+
+export async function getRun(db: Db, id: string): Promise<Run | undefined> {
+  const row = await db.selectFrom('runs').selectAll().where('id', '=', id).executeTakeFirst();
+  return row && toRun(row);
+}
+
+export async function createRun(db: Db, run: NewRun): Promise<Run> {
+  const id = run.id ?? newId();
+  await db
+    .insertInto('runs')
+    .values({
+      id,
+      plan: run.plan,
+      kind: run.kind,
+      trigger: run.trigger,
+      status: 'running',
+      started_at: nowIso(),
+      pid: run.pid ?? process.pid,
+      hostname: run.hostname ?? os.hostname(),
+      plan_file: run.planFile ?? null,
+    })
+    .execute();
+  return (await getRun(db, id))!;
+}
+
+export async function finishRun(db: Db, id: string, status: RunStatus, error?: string): Promise<Run> {
+  const result = await db
+    .updateTable('runs')
+    .set({ status, ended_at: nowIso(), error: error ?? null })
+    .where('id', '=', id)
+    .executeTakeFirst();
+  if (result.numUpdatedRows === 0n) throw new Error(`finishRun: no run ${id}`);
+  return (await getRun(db, id))!;
+}
+
+export async function recordSkippedRun(db: Db, run: SkippedRun): Promise<Run> {
+  const id = newId();
+  const now = nowIso();
+  await db
+    .insertInto('runs')
+    .values({
+      id,
+      plan: run.plan,
+      kind: run.kind,
+      trigger: run.trigger,
+      status: 'skipped',
+      started_at: now,
+      ended_at: now,
+      error: run.reason,
+      pid: process.pid,
+      hostname: os.hostname(),
+      plan_file: run.planFile ?? null,
+    })
+    .execute();
+  return (await getRun(db, id))!;
+}
+
+export async function listRuns(db: Db, filter: { plan?: string; limit?: number } = {}): Promise<readonly Run[]> {
+  let query = db.selectFrom('runs').selectAll().orderBy('started_at', 'desc').orderBy('id', 'desc');
+  if (filter.plan !== undefined) query = query.where('plan', '=', filter.plan);
+  if (filter.limit !== undefined) query = query.limit(filter.limit);
+  return Object.freeze((await query.execute()).map(toRun));
+}
+
+export async function runningRuns(db: Db): Promise<readonly Run[]> {
+  const rows = await db.selectFrom('runs').selectAll().where('status', '=', 'running').orderBy('started_at').execute();
+  return Object.freeze(rows.map(toRun));
+}

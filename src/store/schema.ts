@@ -1,0 +1,71 @@
+// Row types of the SQLite tables (SPEC section 7) as kysely sees them: snake_case columns,
+// ISO-8601 UTC text times. Domain code uses the camelCase records of records.ts instead.
+
+export interface RunsTable {
+  id: string;
+  plan: string;
+  kind: string;
+  trigger: string;
+  status: string;
+  started_at: string;
+  ended_at: string | null;
+  error: string | null;
+  pid: number | null;
+  hostname: string | null;
+  plan_file: string | null;
+  backup_id: string | null;
+}
+
+export interface BackupsTable {
+  id: string;
+  vm: string;
+  plan: string;
+  type: string;
+  chain_id: string;
+  parent_id: string | null;
+  status: string;
+  repository: string;
+  started_at: string;
+  completed_at: string | null;
+  bytes: number | null;
+  run_id: string;
+}
+
+export interface BackupDisksTable {
+  backup_id: string;
+  disk_key: number;
+  file: string;
+  virtual_size: number;
+  change_id: string | null;
+  bytes: number | null;
+  status: string;
+  source: string;
+  source_node: string;
+  bitmap: string | null;
+}
+
+export interface PortLeasesTable {
+  port: number;
+  run_id: string;
+  pid: number;
+  hostname: string;
+  since: string;
+  start_ticks: number | null;
+}
+
+export interface ProcessesTable {
+  pid: number;
+  run_id: string;
+  kind: string;
+  argv_json: string;
+  started_at: string;
+  start_ticks: number;
+}
+
+export interface StoreDatabase {
+  runs: RunsTable;
+  backups: BackupsTable;
+  backup_disks: BackupDisksTable;
+  port_leases: PortLeasesTable;
+  processes: ProcessesTable;
+}

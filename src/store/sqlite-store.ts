@@ -1,0 +1,50 @@
+// The Store on SQLite: each method delegates to the file for its concern.
+
+import type { Kysely } from 'kysely';
+import * as backups from './backups.js';
+import * as leases from './leases.js';
+import * as processes from './processes.js';
+import * as runs from './runs.js';
+import type { StoreDatabase } from './schema.js';
+import type { Store } from './store.js';
+
+export function sqliteStore(db: Kysely<StoreDatabase>): Store {
+  let closed: Promise<void> | undefined;
+  const store: Store = {
+    createRun: (run) => runs.createRun(db, run),
+    finishRun: (id, status, error) => runs.finishRun(db, id, status, error),
+    recordSkippedRun: (run) => runs.recordSkippedRun(db, run),
+    getRun: (id) => runs.getRun(db, id),
+    listRuns: (filter) => runs.listRuns(db, filter),
+    runningRuns: () => runs.runningRuns(db),
+
+    createBackup: (backup) => backups.createBackup(db, backup),
+    addBackupDisk: (backupId, disk) => backups.addBackupDisk(db, backupId, disk),
+    completeBackupDisk: (backupId, diskKey, result) => backups.completeBackupDisk(db, backupId, diskKey, result),
+    completeBackup: (id, bytes) => backups.completeBackup(db, id, bytes),
+    failBackup: (id) => backups.failBackup(db, id),
+    deleteBackup: (id) => backups.deleteBackup(db, id),
+    getBackup: (id) => backups.getBackup(db, id),
+    listBackups: (filter) => backups.listBackups(db, filter),
+    latestCompleteBackup: (vm, repository) => backups.latestCompleteBackup(db, vm, repository),
+    completeBackupAtOrBefore: (vm, time, repository) => backups.completeBackupAtOrBefore(db, vm, time, repository),
+    chainOf: (backupId) => backups.chainOf(db, backupId),
+    chainLength: (chainId) => backups.chainLength(db, chainId),
+    completeBackupsInChain: (chainId) => backups.completeBackupsInChain(db, chainId),
+    backupsStartedBy: (runId) => backups.backupsStartedBy(db, runId),
+    incompleteBackups: () => backups.incompleteBackups(db),
+
+    leasePorts: (request) => leases.leasePorts(db, request),
+    releasePorts: (runId) => leases.releasePorts(db, runId),
+    releasePort: (port) => leases.releasePort(db, port),
+    listLeases: () => leases.listLeases(db),
+
+    recordProcess: (runId, pid, kind, argv, startTicks) => processes.recordProcess(db, runId, pid, kind, argv, startTicks),
+    forgetProcess: (pid, startTicks) => processes.forgetProcess(db, pid, startTicks),
+    processesOf: (runId) => processes.processesOf(db, runId),
+    allProcesses: () => processes.allProcesses(db),
+
+    close: () => (closed ??= db.destroy()),
+  };
+  return Object.freeze(store);
+}

@@ -1,0 +1,132 @@
+// The state interface the engine and commands use. SQLite implements it (sqlite-store.ts);
+// another database can slot in behind the same methods.
+
+import type { DiskKey, PlanKind } from '../plan/types.js';
+import type {
+  Backup,
+  BackupType,
+  PortLease,
+  ProcessRecord,
+  Run,
+  RunStatus,
+  RunTrigger,
+} from './records.js';
+
+export interface NewRun {
+  /** Default: a new time-ordered id. */
+  readonly id?: string;
+  readonly plan: string;
+  readonly kind: PlanKind;
+  readonly trigger: RunTrigger;
+  readonly planFile?: string;
+  /** Default: this process. */
+  readonly pid?: number;
+  /** Default: os.hostname(). */
+  readonly hostname?: string;
+}
+
+export interface SkippedRun {
+  readonly plan: string;
+  readonly kind: PlanKind;
+  readonly trigger: RunTrigger;
+  readonly planFile?: string;
+  /** Why it did not run, e.g. "a run of this plan is still going (run X)". */
+  readonly reason: string;
+}
+
+export interface NewBackup {
+  /** Default: a new time-ordered id (it names the qcow2 files). */
+  readonly id?: string;
+  readonly vm: string;
+  readonly plan: string;
+  readonly type: BackupType;
+  /** Required for an incremental: a complete backup of the same VM; its chain is inherited. */
+  readonly parentId?: string;
+  readonly repository: string;
+  readonly runId: string;
+}
+
+export interface NewBackupDisk {
+  readonly diskKey: DiskKey;
+  readonly file: string;
+  readonly virtualSize: number;
+  readonly source: string;
+  readonly sourceNode: string;
+  readonly bitmap?: string;
+}
+
+export interface LeaseRequest {
+  readonly runId: string;
+  readonly count: number;
+  /** Inclusive range, e.g. 10100-10200. */
+  readonly first: number;
+  readonly last: number;
+  /** Whether no other program listens on the port. Default: try to listen on 127.0.0.1:port. */
+  readonly isFree?: (port: number) => Promise<boolean>;
+  /** Default: this process. */
+  readonly pid?: number;
+}
+
+export interface LeaseResult {
+  /** Ascending. */
+  readonly ports: readonly number[];
+  /** Leases of dead processes on this host that were taken back (for the run's log). */
+  readonly reclaimed: readonly PortLease[];
+  /** Ports skipped because another program listens on them. */
+  readonly busy: readonly number[];
+}
+
+export interface Store {
+  // runs
+  createRun(run: NewRun): Promise<Run>;
+  finishRun(id: string, status: Exclude<RunStatus, 'running' | 'skipped'>, error?: string): Promise<Run>;
+  recordSkippedRun(run: SkippedRun): Promise<Run>;
+  getRun(id: string): Promise<Run | undefined>;
+  /** Newest first. */
+  listRuns(filter?: { readonly plan?: string; readonly limit?: number }): Promise<readonly Run[]>;
+  runningRuns(): Promise<readonly Run[]>;
+
+  // backups
+  createBackup(backup: NewBackup): Promise<Backup>;
+  addBackupDisk(backupId: string, disk: NewBackupDisk): Promise<Backup>;
+  completeBackupDisk(
+    backupId: string,
+    diskKey: DiskKey,
+    result: { readonly changeId: string | null; readonly bytes: number },
+  ): Promise<void>;
+  /** Only when every disk is complete (else throws, nothing changed). Bytes default: sum of the disks. */
+  completeBackup(id: string, bytes?: number): Promise<Backup>;
+  failBackup(id: string): Promise<void>;
+  /** Deletes the records (not the files). Refused while an incremental stands on it. */
+  deleteBackup(id: string): Promise<void>;
+  getBackup(id: string): Promise<Backup | undefined>;
+  /** Oldest first. */
+  listBackups(filter?: { readonly vm?: string }): Promise<readonly Backup[]>;
+  latestCompleteBackup(vm: string, repository?: string): Promise<Backup | undefined>;
+  /** Newest complete backup started at or before `time` (a restore point). */
+  completeBackupAtOrBefore(vm: string, time: Date, repository?: string): Promise<Backup | undefined>;
+  /** The full backup first, then each incremental up to and including this one. */
+  chainOf(backupId: string): Promise<readonly Backup[]>;
+  /** Number of complete backups in the chain. */
+  chainLength(chainId: string): Promise<number>;
+  /** Oldest first. */
+  completeBackupsInChain(chainId: string): Promise<readonly Backup[]>;
+  backupsStartedBy(runId: string): Promise<readonly Backup[]>;
+  /** Backups still 'running' or 'failed' (left by crashed or failed runs), for doctor. */
+  incompleteBackups(): Promise<readonly Backup[]>;
+
+  // port leases
+  leasePorts(request: LeaseRequest): Promise<LeaseResult>;
+  releasePorts(runId: string): Promise<number>;
+  releasePort(port: number): Promise<void>;
+  listLeases(): Promise<readonly PortLease[]>;
+
+  // processes started by runs (found again by PID + start ticks, never by name)
+  recordProcess(runId: string, pid: number, kind: string, argv: readonly string[], startTicks?: number): Promise<ProcessRecord>;
+  /** Without startTicks: every record of that PID. */
+  forgetProcess(pid: number, startTicks?: number): Promise<void>;
+  processesOf(runId: string): Promise<readonly ProcessRecord[]>;
+  allProcesses(): Promise<readonly ProcessRecord[]>;
+
+  close(): Promise<void>;
+}

@@ -1,0 +1,23 @@
+// Assertions about processes a test started, by PID (never by name).
+
+import { isProcessAlive } from '../../src/qemu/process-identity.js';
+
+// Resolves true once the process is gone (or a zombie), false if still alive after timeoutMs.
+export async function waitForProcessGone(pid: number, timeoutMs = 5000, startTicks?: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (isProcessAlive(pid, startTicks)) {
+    if (Date.now() > deadline) return false;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  return true;
+}
+
+// Best-effort SIGKILL of a PID this test started, for cleanup after a failed assertion.
+export function killIfAlive(pid: number | undefined): void {
+  if (pid === undefined || !isProcessAlive(pid)) return;
+  try {
+    process.kill(pid, 'SIGKILL');
+  } catch {
+    // Already gone.
+  }
+}
