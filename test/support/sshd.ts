@@ -1,0 +1,193 @@
+// A real OpenSSH sshd for tests: its own host key, user key, authorized_keys and config in a
+// temp dir, listening on 127.0.0.1 (or an address inside a network namespace), stopped by PID.
+
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
+import { createServer, connect } from 'node:net';
+import { tmpdir, userInfo } from 'node:os';
+import { join } from 'node:path';
+import { execa } from 'execa';
+
+export interface TestSshd {
+  readonly host: string;
+  readonly port: number;
+  readonly user: string;
+  /** Temp dir holding keys, config and logs. */
+  readonly dir: string;
+  /** Private key that authorized_keys accepts (no passphrase). */
+  readonly identityFile: string;
+  /** known_hosts with a plain `[host]:port` entry for this sshd. */
+  readonly knownHosts: string;
+  /** "ssh-ed25519 AAAA..." of the host key. */
+  readonly hostPublicKey: string;
+  readonly pid: number;
+  /** Everything sshd logged (-e) so far. */
+  log(): string;
+  /** Kill the per-connection sshd processes (children of the listener): a dropped link. */
+  killSessions(): Promise<number[]>;
+  /** Stop the listener and its sessions, remove the temp dir. */
+  stop(): Promise<void>;
+}
+
+export interface SshdOptions {
+  /** Run inside this network namespace (`ip netns exec`). */
+  readonly netns?: string;
+  /** Listen address; default 127.0.0.1. */
+  readonly address?: string;
+  readonly port?: number;
+}
+
+export async function startSshd(options: SshdOptions = {}): Promise<TestSshd> {
+  const host = options.address ?? '127.0.0.1';
+  const dir = await mkdtemp(join(tmpdir(), 'sendense-sshd-'));
+  // sshd as root insists on its privilege-separation directory.
+  await mkdir('/run/sshd', { recursive: true, mode: 0o755 });
+  await execa('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(dir, 'host_ed25519')]);
+  await execa('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(dir, 'id_ed25519')]);
+  await writeFile(join(dir, 'authorized_keys'), await readFile(join(dir, 'id_ed25519.pub')), { mode: 0o600 });
+  const port = options.port ?? (await freePort());
+  const config = [
+    `ListenAddress ${host}`,
+    `Port ${port}`,
+    `HostKey ${join(dir, 'host_ed25519')}`,
+    `AuthorizedKeysFile ${join(dir, 'authorized_keys')}`,
+    'StrictModes no',
+    'PasswordAuthentication no',
+    'KbdInteractiveAuthentication no',
+    'PermitRootLogin prohibit-password',
+    'UsePAM no',
+    `PidFile ${join(dir, 'sshd.pid')}`,
+    'AllowTcpForwarding yes',
+    'Subsystem sftp internal-sftp',
+    'MaxSessions 32',
+    'LogLevel VERBOSE',
+  ].join('\n');
+  await writeFile(join(dir, 'sshd_config'), `${config}\n`);
+  const hostPublicKey = (await readFile(join(dir, 'host_ed25519.pub'), 'utf8')).trim().split(/\s+/).slice(0, 2).join(' ');
+  const knownHosts = join(dir, 'known_hosts');
+  await writeFile(knownHosts, `[${host}]:${port} ${hostPublicKey}\n`);
+
+  const sshdArgv = ['/usr/sbin/sshd', '-D', '-e', '-f', join(dir, 'sshd_config')];
+  const argv = options.netns ? ['ip', 'netns', 'exec', options.netns, ...sshdArgv] : sshdArgv;
+  const child = spawn(argv[0], argv.slice(1), { stdio: ['ignore', 'ignore', 'pipe'] });
+  let log = '';
+  child.stderr?.on('data', (chunk: Buffer) => {
+    log += chunk.toString();
+  });
+  const pid = child.pid;
+  if (pid === undefined) throw new Error('sshd did not start');
+  try {
+    await waitForPort(host, port, child, () => log, options.netns);
+  } catch (error) {
+    await stopProcess(child, pid);
+    await rm(dir, { recursive: true, force: true });
+    throw error;
+  }
+
+  return {
+    host,
+    port,
+    user: userInfo().username,
+    dir,
+    identityFile: join(dir, 'id_ed25519'),
+    knownHosts,
+    hostPublicKey,
+    pid,
+    log: () => log,
+    killSessions: async () => {
+      const sessions = await descendants(pid);
+      for (const session of sessions) killQuietly(session, 'SIGKILL');
+      return sessions;
+    },
+    stop: async () => {
+      const sessions = await descendants(pid);
+      await stopProcess(child, pid);
+      for (const session of sessions) killQuietly(session, 'SIGKILL');
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+async function stopProcess(child: ChildProcess, pid: number): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const gone = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  killQuietly(pid, 'SIGTERM');
+  const timer = setTimeout(() => killQuietly(pid, 'SIGKILL'), 2000);
+  await gone;
+  clearTimeout(timer);
+}
+
+function killQuietly(pid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(pid, signal);
+  } catch {
+    // already gone
+  }
+}
+
+// Every process below `root` (by /proc/<pid>/stat parent links): only what our sshd started.
+export async function descendants(root: number): Promise<number[]> {
+  const parents = new Map<number, number>();
+  for (const entry of await readdir('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = await readFile(`/proc/${entry}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      parents.set(Number(entry), Number(fields[1]));
+    } catch {
+      // exited meanwhile
+    }
+  }
+  const found: number[] = [];
+  const queue = [root];
+  while (queue.length > 0) {
+    const parent = queue.shift()!;
+    for (const [pid, ppid] of parents) {
+      if (ppid === parent) {
+        found.push(pid);
+        queue.push(pid);
+      }
+    }
+  }
+  return found;
+}
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+async function waitForPort(
+  host: string,
+  port: number,
+  child: ChildProcess,
+  log: () => string,
+  netns: string | undefined,
+): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`sshd exited (${child.exitCode}): ${log()}`);
+    // An address inside a namespace is reachable from here only through its veth; log says when ready.
+    if (netns ? log().includes('Server listening') : await accepts(host, port)) return;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  throw new Error(`sshd did not listen on ${host}:${port}: ${log()}`);
+}
+
+function accepts(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = connect({ host, port });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
+}
