@@ -1,9 +1,12 @@
 // SQLite dialect whose transactions start with BEGIN IMMEDIATE: the write lock is taken up
 // front, so two processes never both read and then deadlock upgrading to write (SQLITE_BUSY),
 // and a read-then-claim (port leases, migrations) is atomic across processes.
+// kysely's SQLite adapter says DDL is not transactional (so its Migrator would run unlocked);
+// SQLite's DDL is transactional, so migrations run in one immediate transaction too.
 
 import {
   CompiledQuery,
+  SqliteAdapter,
   SqliteDialect,
   SqliteDriver,
   type DatabaseConnection,
@@ -19,6 +22,12 @@ import {
 class ImmediateSqliteDriver extends SqliteDriver {
   override async beginTransaction(connection: DatabaseConnection): Promise<void> {
     await connection.executeQuery(CompiledQuery.raw('begin immediate'));
+  }
+}
+
+class TransactionalDdlSqliteAdapter extends SqliteAdapter {
+  override get supportsTransactionalDdl(): boolean {
+    return true;
   }
 }
 
@@ -40,7 +49,7 @@ export class ImmediateSqliteDialect implements Dialect {
   }
 
   createAdapter(): DialectAdapter {
-    return this.#base.createAdapter();
+    return new TransactionalDdlSqliteAdapter();
   }
 
   // eslint-disable-next-line @typescript-eslint/no-explicit-any

@@ -14,12 +14,28 @@ import type { Store } from './store.js';
 // How long a statement waits for another process's write lock before failing.
 const BUSY_TIMEOUT_MS = 10_000;
 
+// Switching to WAL needs an exclusive lock and SQLite does not wait for it through busy_timeout:
+// several processes opening a new file at once retry here instead of failing.
+function enableWal(database: Database.Database): void {
+  const deadline = Date.now() + BUSY_TIMEOUT_MS;
+  for (;;) {
+    try {
+      if (database.pragma('journal_mode', { simple: true }) === 'wal') return;
+      database.pragma('journal_mode = WAL');
+      return;
+    } catch (error) {
+      if ((error as { code?: string }).code !== 'SQLITE_BUSY' || Date.now() > deadline) throw error;
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 5 + Math.random() * 20);
+    }
+  }
+}
+
 function openDatabase(dbPath: string): Database.Database {
   try {
     mkdirSync(path.dirname(dbPath), { recursive: true });
     const database = new Database(dbPath);
     database.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
-    database.pragma('journal_mode = WAL');
+    enableWal(database);
     database.pragma('foreign_keys = ON');
     database.pragma('synchronous = NORMAL');
     return database;
