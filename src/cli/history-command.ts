@@ -1,0 +1,41 @@
+// `sendense-run history [--plan NAME]`: past runs, newest first, with status, duration and error.
+
+import { usageError } from '../errors.js';
+import { openStore } from '../store/index.js';
+import { rejectUnknownOptions, takeOption } from './args.js';
+import type { Command } from './context.js';
+
+export const historyCommand: Command = async (cli, args) => {
+  const plan = takeOption(args, '--plan');
+  const limit = takeOption(plan.rest, '--limit');
+  rejectUnknownOptions(limit.rest, 'history');
+  if (limit.rest.length > 0) throw usageError(`history takes no arguments (got '${limit.rest[0]}')`);
+  const count = limit.value === undefined ? 50 : Number(limit.value);
+  if (!Number.isInteger(count) || count < 1) throw usageError(`--limit must be a positive whole number (got '${limit.value}')`);
+  const store = await openStore(cli.dbPath);
+  try {
+    const runs = await store.listRuns({ plan: plan.value, limit: count });
+    if (cli.json) {
+      for (const run of runs) cli.stdout.write(`${JSON.stringify({ ...run, seconds: duration(run.startedAt, run.endedAt) })}\n`);
+      return 0;
+    }
+    if (runs.length === 0) {
+      cli.stdout.write(plan.value ? `no runs of plan ${plan.value}\n` : 'no runs yet\n');
+      return 0;
+    }
+    for (const run of runs) {
+      const seconds = duration(run.startedAt, run.endedAt);
+      const took = seconds === null ? '' : ` ${seconds.toFixed(1)} s`;
+      const backup = run.backupId ? ` backup ${run.backupId}` : '';
+      const error = run.error ? `\n    ${run.error}` : '';
+      cli.stdout.write(`${run.startedAt}  ${run.plan}  ${run.kind} (${run.trigger})  ${run.status}${took}${backup}  [${run.id}]${error}\n`);
+    }
+    return 0;
+  } finally {
+    await store.close();
+  }
+};
+
+function duration(start: string, end: string | null): number | null {
+  return end === null ? null : (Date.parse(end) - Date.parse(start)) / 1000;
+}

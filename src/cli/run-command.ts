@@ -1,0 +1,44 @@
+// `sendense-run PLAN.yaml [--dry-run]`: validate, then run the plan now (or print its resolved
+// steps); SIGINT/SIGTERM cancel the run, which cleans up and exits 130.
+
+import { interruptedError, runPlan } from '../engine/run-plan.js';
+import { createReporter } from '../engine/reporters.js';
+import { usageError } from '../errors.js';
+import { loadPlanForRun } from '../plan/load.js';
+import { openStore } from '../store/index.js';
+import { rejectUnknownOptions, takeFlag } from './args.js';
+import type { Command } from './context.js';
+
+export const runCommand: Command = async (cli, args) => {
+  const dry = takeFlag(args, '--dry-run');
+  rejectUnknownOptions(dry.rest, 'run');
+  if (dry.rest.length !== 1) throw usageError('run takes exactly one plan file (sendense-run PLAN.yaml [--dry-run])');
+  const file = dry.rest[0];
+  if (dry.present) {
+    const { dryRunCommand } = await import('./dry-run.js');
+    return dryRunCommand(cli, file);
+  }
+  const plan = await loadPlanForRun(file, process.env);
+  const store = await openStore(cli.dbPath);
+  const controller = new AbortController();
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (controller.signal.aborted) {
+      cli.stderr.write(`sendense-run: ${signal} again: still cleaning up, please wait\n`);
+      return;
+    }
+    cli.stderr.write(`sendense-run: ${signal} received: stopping and cleaning up\n`);
+    controller.abort(interruptedError(signal));
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  const reporter = createReporter(cli);
+  try {
+    const result = await runPlan(plan, { store, reporter, trigger: 'manual', signal: controller.signal });
+    await reporter.close();
+    return result.status === 'succeeded' ? 0 : result.status === 'interrupted' ? 130 : 1;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    await store.close();
+  }
+};

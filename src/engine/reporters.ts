@@ -1,0 +1,68 @@
+// The three views of a run: JSON lines (--json), plain lines (not a terminal), listr2 (a terminal).
+
+import type { CliContext } from '../cli/context.js';
+import { formatBytes } from '../format/bytes.js';
+import { createListrReporter } from './listr-reporter.js';
+import type { RunEvent, RunReporter } from './run-events.js';
+
+export function createReporter(cli: CliContext): RunReporter {
+  if (cli.json) return jsonReporter(cli.stdout);
+  if (cli.stdout.isTTY && !cli.quiet && process.env.CI === undefined) return createListrReporter(cli.stdout);
+  return plainReporter(cli, cli.quiet);
+}
+
+export function jsonReporter(out: NodeJS.WritableStream): RunReporter {
+  return {
+    emit: (event) => out.write(`${JSON.stringify({ ...event, time: new Date().toISOString() })}\n`),
+    close: async () => {},
+  };
+}
+
+// Plain lines; progress at most every 10% per disk so logs stay readable.
+export function plainReporter(cli: Pick<CliContext, 'stdout' | 'stderr'>, quiet = false): RunReporter {
+  const lastDecile = new Map<number, number>();
+  const line = (text: string) => cli.stdout.write(`${text}\n`);
+  return {
+    emit(event: RunEvent) {
+      switch (event.type) {
+        case 'run-start':
+          if (!quiet) line(`run ${event.runId}: ${event.kind} plan ${event.plan}`);
+          break;
+        case 'step-start':
+          if (!quiet) line(`[${event.step}] ${event.title}`);
+          break;
+        case 'step-done':
+          if (!quiet && event.summary) line(`[${event.step}] ${event.summary}`);
+          break;
+        case 'step-skip':
+          if (!quiet) line(`[${event.step}] skipped: ${event.reason}`);
+          break;
+        case 'step-fail':
+          cli.stderr.write(`[${event.step}] failed: ${event.error}\n`);
+          break;
+        case 'progress': {
+          if (quiet) break;
+          const decile = event.bytesToDo === 0 ? 10 : Math.floor((event.bytesDone / event.bytesToDo) * 10);
+          if ((lastDecile.get(event.disk) ?? -1) >= decile) break;
+          lastDecile.set(event.disk, decile);
+          line(`  disk ${event.disk}: ${formatBytes(event.bytesDone)} / ${formatBytes(event.bytesToDo)} (${decile * 10}%)`);
+          break;
+        }
+        case 'info':
+          if (!quiet) line(`  ${event.message}`);
+          break;
+        case 'warning':
+          cli.stderr.write(`warning: ${event.message}\n`);
+          break;
+        case 'run-end': {
+          const tail = event.backupId ? `, backup ${event.backupId}` : '';
+          const text = `run ${event.runId} ${event.status} in ${event.seconds.toFixed(1)} s${tail}`;
+          if (event.status === 'succeeded') line(text);
+          else cli.stderr.write(`${text}: ${event.error ?? ''}\n`);
+          break;
+        }
+      }
+    },
+    close: async () => {},
+  };
+}

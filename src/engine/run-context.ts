@@ -1,0 +1,86 @@
+// What every step of a run shares: the plan, where state lives, where commands run, how to
+// report, how to give back what was taken, and the signal that cancels the run.
+
+import type { NodeHost } from '../node/node.js';
+import type { BackupPlan, DiskKey, Plan, RestorePlan } from '../plan/types.js';
+import type { Store } from '../store/index.js';
+import type { RunReporter } from './run-events.js';
+import type { UndoStack } from './undo-stack.js';
+
+export interface RunContext<P extends Plan = Plan> {
+  readonly plan: P;
+  readonly runId: string;
+  readonly store: Store;
+  readonly node: NodeHost;
+  readonly reporter: RunReporter;
+  readonly undo: UndoStack;
+  /** Aborted on SIGINT/SIGTERM, a step timeout or a qemu-nbd dying mid-run. */
+  readonly signal: AbortSignal;
+  /** Abort the run from inside (e.g. a qemu-nbd died); the reason becomes the run's error. */
+  readonly abort: (reason: Error) => void;
+  readonly dryRun: boolean;
+}
+
+/** The source of one disk as the node transfer will read it. */
+export type DiskSource =
+  | { readonly type: 'qemu'; readonly path: string; readonly format: 'qcow2' | 'raw' }
+  | { readonly type: 'nbd'; readonly url: string; readonly bitmap?: string }
+  | { readonly type: 'vmware' };
+
+/** One disk of a backup run, filled in step by step. */
+export interface BackupDiskJob {
+  readonly key: DiskKey;
+  readonly source: DiskSource;
+  virtualSize: number;
+  /** Absolute path of the new QCOW2 file in the repository. */
+  file: string;
+  /** The parent backup's file (incremental only). */
+  parentFile?: string;
+  /** change_id the transfer starts from (incremental only): a dirty bitmap name for qemu. */
+  fromChangeId?: string;
+  /** change_id this backup captures (the new bitmap for qemu; reported by the client for vmware). */
+  changeId?: string;
+  exportName: string;
+  port?: number;
+  nodePort?: number;
+  bytes?: number;
+}
+
+export interface BackupState {
+  backupId: string;
+  chainId: string;
+  type: 'full' | 'incremental';
+  parentId?: string;
+  disks: BackupDiskJob[];
+  /** Bitmaps of earlier backups of these disks, removed once this backup is complete. */
+  supersededBitmaps: { readonly key: DiskKey; readonly path: string; readonly name: string }[];
+}
+
+export interface BackupRun extends RunContext<BackupPlan> {
+  state: BackupState;
+}
+
+/** One disk of a restore run. */
+export interface RestoreDiskJob {
+  readonly key: DiskKey;
+  /** The chosen backup's file on the hub (reads through its backing chain). */
+  readonly file: string;
+  readonly virtualSize: number;
+  exportName: string;
+  port?: number;
+  nodePort?: number;
+  /** Target as the node transfer takes it: nbd URL or file:FORMAT:/path. */
+  target?: string;
+  /** Target path on the node (file targets). */
+  targetPath?: string;
+  bytes?: number;
+}
+
+export interface RestoreState {
+  backupId: string;
+  disks: RestoreDiskJob[];
+}
+
+export interface RestoreRun extends RunContext<RestorePlan> {
+  state: RestoreState;
+}

@@ -1,0 +1,26 @@
+// What a run tells the outside world, as data: renderers turn these into listr2 output on a
+// terminal, plain lines elsewhere, or JSON lines for tools (--json).
+
+export type RunEvent =
+  | { readonly type: 'run-start'; readonly runId: string; readonly plan: string; readonly kind: string; readonly steps: readonly string[] }
+  | { readonly type: 'step-start'; readonly step: string; readonly title: string }
+  | { readonly type: 'step-done'; readonly step: string; readonly summary?: string }
+  | { readonly type: 'step-skip'; readonly step: string; readonly reason: string }
+  | { readonly type: 'step-fail'; readonly step: string; readonly error: string }
+  | { readonly type: 'progress'; readonly disk: number; readonly bytesDone: number; readonly bytesToDo: number }
+  | { readonly type: 'info'; readonly message: string; readonly step?: string }
+  | { readonly type: 'warning'; readonly message: string; readonly step?: string }
+  | {
+      readonly type: 'run-end';
+      readonly runId: string;
+      readonly status: 'succeeded' | 'failed' | 'interrupted';
+      readonly seconds: number;
+      readonly backupId?: string;
+      readonly error?: string;
+    };
+
+export interface RunReporter {
+  emit(event: RunEvent): void;
+  /** Wait until everything is on screen (listr2 finishes its render loop). */
+  close(): Promise<void>;
+}

@@ -1,0 +1,103 @@
+// Runs one plan: records the run, connects to the node, runs the kind's steps with cleanup on
+// every exit path, and records how it ended. Used by `sendense-run PLAN` and the scheduler.
+
+import { hostname } from 'node:os';
+import { SendenseError } from '../errors.js';
+import { createLocalNode } from '../node/local.js';
+import type { NodeHost } from '../node/node.js';
+import type { Plan } from '../plan/types.js';
+import { newRunId } from '../repository/layout.js';
+import type { Store } from '../store/index.js';
+import { backupSteps } from './backup-steps.js';
+import { BACKUP_STEPS, RESTORE_STEPS } from './step-names.js';
+import type { BackupRun, RestoreRun, RunContext } from './run-context.js';
+import type { RunReporter } from './run-events.js';
+import { asRunError, runSteps, type StepsOutcome } from './run-steps.js';
+import { UndoStack } from './undo-stack.js';
+
+export interface RunPlanOptions {
+  readonly store: Store;
+  readonly reporter: RunReporter;
+  readonly trigger: 'manual' | 'schedule';
+  /** Cancels the run (SIGINT/SIGTERM); its reason should be a SendenseError with exitCode 130. */
+  readonly signal?: AbortSignal;
+}
+
+export interface RunResult {
+  readonly runId: string;
+  readonly status: 'succeeded' | 'failed' | 'interrupted';
+  readonly error?: SendenseError;
+  readonly backupId?: string;
+  readonly seconds: number;
+}
+
+export async function runPlan(plan: Plan, options: RunPlanOptions): Promise<RunResult> {
+  const { store, reporter } = options;
+  const runId = newRunId();
+  const started = Date.now();
+  await store.createRun({
+    id: runId,
+    plan: plan.name,
+    kind: plan.kind,
+    trigger: options.trigger,
+    planFile: plan.origin.file,
+    pid: process.pid,
+    hostname: hostname(),
+  });
+  const controller = new AbortController();
+  const forward = () => controller.abort(options.signal?.reason);
+  if (options.signal?.aborted) forward();
+  options.signal?.addEventListener('abort', forward, { once: true });
+
+  const stepNames = plan.kind === 'restore' ? RESTORE_STEPS : BACKUP_STEPS;
+  reporter.emit({ type: 'run-start', runId, plan: plan.name, kind: plan.kind, steps: stepNames });
+
+  let outcome: StepsOutcome;
+  let backupId: string | undefined;
+  let node: NodeHost | undefined;
+  try {
+    node = await openNode(plan);
+    const base: RunContext = {
+      plan,
+      runId,
+      store,
+      node,
+      reporter,
+      undo: new UndoStack(),
+      signal: controller.signal,
+      abort: (reason) => controller.abort(reason),
+      dryRun: false,
+    };
+    if (plan.kind === 'restore') {
+      const { restoreSteps } = await import('./restore-steps.js');
+      const run = { ...base, plan, state: { backupId: '', disks: [] } } as RestoreRun;
+      outcome = await runSteps(run, restoreSteps);
+      backupId = run.state.backupId || undefined;
+    } else {
+      const { afterBackupSteps } = await import('./after-backup-steps.js');
+      const run = { ...base, plan, state: { backupId: '', chainId: '', type: 'full', disks: [], supersededBitmaps: [] } } as BackupRun;
+      outcome = await runSteps(run, backupSteps, afterBackupSteps);
+      backupId = run.state.backupId || undefined;
+    }
+  } catch (error) {
+    outcome = { status: 'failed', error: asRunError(error, 'open-tunnel') };
+    if (outcome.error?.exitCode === 130) outcome = { status: 'interrupted', error: outcome.error };
+  } finally {
+    options.signal?.removeEventListener('abort', forward);
+    await node?.close().catch(() => undefined);
+  }
+  const seconds = (Date.now() - started) / 1000;
+  await store.finishRun(runId, outcome.status, outcome.error?.describe());
+  reporter.emit({ type: 'run-end', runId, status: outcome.status, seconds, backupId, error: outcome.error?.describe() });
+  return { runId, status: outcome.status, error: outcome.error, backupId, seconds };
+}
+
+async function openNode(plan: Plan): Promise<NodeHost> {
+  if (plan.node === undefined) return createLocalNode();
+  const { connectSshNode } = await import('../node/ssh.js');
+  return connectSshNode(plan.node);
+}
+
+export function interruptedError(signal: string): SendenseError {
+  return new SendenseError(`interrupted by ${signal}`, { exitCode: 130 });
+}

@@ -1,0 +1,92 @@
+// The step loop: run each step in order, stop at the first failure or cancel, then always give
+// back what was taken (the undo stack), then the after-steps of a successful run.
+
+import { SendenseError, isSendenseError } from '../errors.js';
+import type { RunContext } from './run-context.js';
+import type { Step } from './step.js';
+
+export interface StepsOutcome {
+  readonly status: 'succeeded' | 'failed' | 'interrupted';
+  readonly error?: SendenseError;
+}
+
+export async function runSteps<R extends RunContext>(
+  run: R,
+  steps: readonly Step<R>[],
+  afterSuccess: readonly Step<R>[] = [],
+): Promise<StepsOutcome> {
+  const { reporter, signal } = run;
+  let failure: SendenseError | undefined;
+  for (const step of steps) {
+    if (signal.aborted) {
+      failure = asRunError(signal.reason, step.name);
+      break;
+    }
+    const reason = step.skip?.(run);
+    if (reason !== undefined) {
+      reporter.emit({ type: 'step-skip', step: step.name, reason });
+      continue;
+    }
+    reporter.emit({ type: 'step-start', step: step.name, title: step.title(run) });
+    try {
+      const summary = await step.run(run);
+      // A cancel that arrived while the step finished still cancels the run.
+      if (signal.aborted) throw signal.reason;
+      reporter.emit({ type: 'step-done', step: step.name, summary: summary ?? undefined });
+    } catch (error) {
+      failure = asRunError(signal.aborted ? signal.reason : error, step.name);
+      reporter.emit({ type: 'step-fail', step: step.name, error: failure.describe() });
+      break;
+    }
+  }
+
+  await cleanup(run);
+
+  if (failure === undefined) {
+    for (const step of afterSuccess) {
+      const reason = step.skip?.(run);
+      if (reason !== undefined) {
+        reporter.emit({ type: 'step-skip', step: step.name, reason });
+        continue;
+      }
+      reporter.emit({ type: 'step-start', step: step.name, title: step.title(run) });
+      try {
+        const summary = await step.run(run);
+        reporter.emit({ type: 'step-done', step: step.name, summary: summary ?? undefined });
+      } catch (error) {
+        // The backup is already complete: an after-step failing is reported, not a lost backup.
+        const runError = asRunError(error, step.name);
+        reporter.emit({ type: 'step-fail', step: step.name, error: runError.describe() });
+        reporter.emit({ type: 'warning', message: `${step.name} failed after a successful backup: ${runError.message}` });
+      }
+    }
+  }
+  if (failure === undefined) return { status: 'succeeded' };
+  return { status: failure.exitCode === 130 ? 'interrupted' : 'failed', error: failure };
+}
+
+// Gives back everything the run took; a failure to give something back is a warning that names it.
+async function cleanup(run: RunContext): Promise<void> {
+  const { reporter } = run;
+  reporter.emit({ type: 'step-start', step: 'cleanup', title: 'give back what the run took' });
+  const outcomes = await run.undo.unwind((entry) => reporter.emit({ type: 'info', step: 'cleanup', message: entry.what }));
+  const failed = outcomes.filter((outcome) => outcome.error !== undefined);
+  for (const outcome of failed) {
+    reporter.emit({ type: 'warning', step: 'cleanup', message: `could not ${outcome.what}: ${outcome.error?.message}` });
+  }
+  reporter.emit({
+    type: 'step-done',
+    step: 'cleanup',
+    summary: `${outcomes.length - failed.length} of ${outcomes.length} resources given back`,
+  });
+}
+
+export function asRunError(error: unknown, step: string): SendenseError {
+  if (isSendenseError(error)) {
+    return error.step === undefined && error.file === undefined
+      ? new SendenseError(error.message, { step, disk: error.disk, exitCode: error.exitCode, cause: error.cause })
+      : error;
+  }
+  const message = error instanceof Error ? error.message : String(error);
+  return new SendenseError(message, { step, cause: error });
+}

@@ -1,0 +1,38 @@
+// Names in the repository and on sources: <repository>/<vm>/disk-<key>/<backup-id>.qcow2, backup
+// ids that sort by time, bitmap names that carry the chain's identity.
+
+import { randomBytes } from 'node:crypto';
+import path from 'node:path';
+import type { DiskKey } from '../plan/types.js';
+
+export function backupFile(repository: string, vm: string, key: DiskKey, backupId: string): string {
+  return path.join(repository, vm, `disk-${key}`, `${backupId}.qcow2`);
+}
+
+// 20261121-020000-7f3a: sortable by time, unique across concurrent runs.
+export function newBackupId(now = new Date()): string {
+  const stamp = now.toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
+  return `${stamp}-${randomBytes(2).toString('hex')}`;
+}
+
+export function newRunId(now = new Date()): string {
+  return `run-${newBackupId(now)}`;
+}
+
+// One chain's bitmaps share its prefix, so two chains of the same disk never touch each other's.
+export function bitmapName(chainId: string, backupId: string): string {
+  return `sendense-${chainId}-${backupId}`;
+}
+
+export function isSendenseBitmap(name: string): boolean {
+  return name.startsWith('sendense-');
+}
+
+export function exportName(vm: string, key: DiskKey): string {
+  return `${vm}-disk-${key}`;
+}
+
+// "2000:nbd://127.0.0.1:10100/pgtest1-disk-2000,2001:…" (the format of --nbd-targets).
+export function nbdTargetsString(targets: readonly { readonly key: DiskKey; readonly url: string }[]): string {
+  return targets.map((target) => `${target.key}:${target.url}`).join(',');
+}

@@ -1,0 +1,33 @@
+// allocate-ports: one lease per disk from nbd.ports, held in SQLite so concurrent runs and a
+// crashed run's leftovers never hand out the same port twice.
+
+import type { BackupRun, RestoreRun } from '../engine/run-context.js';
+import type { Step } from '../engine/step.js';
+
+export const allocatePorts: Step<BackupRun | RestoreRun> = {
+  name: 'allocate-ports',
+  title: (run) => {
+    const { first, last } = run.plan.nbd.ports;
+    return `lease ${run.state.disks.length} NBD port(s) from ${first}-${last}`;
+  },
+  async run(run) {
+    const { first, last } = run.plan.nbd.ports;
+    const leased = await run.store.leasePorts({ runId: run.runId, count: run.state.disks.length, first, last });
+    run.undo.push({
+      what: `release port(s) ${leased.ports.join(', ')}`,
+      when: 'always',
+      step: 'allocate-ports',
+      run: () => run.store.releasePorts(run.runId),
+    });
+    for (const reclaimed of leased.reclaimed) {
+      run.reporter.emit({ type: 'info', step: 'allocate-ports', message: `took back port ${reclaimed.port} from run ${reclaimed.runId} (pid ${reclaimed.pid} is gone)` });
+    }
+    if (leased.busy.length > 0) {
+      run.reporter.emit({ type: 'info', step: 'allocate-ports', message: `skipped port(s) in use by other programs: ${leased.busy.join(', ')}` });
+    }
+    run.state.disks.forEach((disk, index) => {
+      disk.port = leased.ports[index];
+    });
+    return `ports ${run.state.disks.map((disk) => `${disk.key}:${disk.port}`).join(', ')}`;
+  },
+};

@@ -1,0 +1,81 @@
+// Full or incremental: the one decision that must never guess. An incremental is taken only when
+// every disk can continue the chain exactly; anything else is a full into a new chain (or a failure
+// when the plan says onMissingChain: fail).
+
+import type { DiskSource } from '../engine/run-context.js';
+import type { BackupPlan, DiskKey } from '../plan/types.js';
+import type { BitmapInfo } from '../qemu/qemu-img.js';
+import type { Backup } from '../store/index.js';
+
+export interface SourceDiskFacts {
+  readonly key: DiskKey;
+  readonly source: DiskSource;
+  readonly virtualSize: number;
+  /** Image path on the node (qemu sources). */
+  readonly path?: string;
+  readonly bitmaps?: readonly BitmapInfo[];
+}
+
+export type ChainDecision =
+  | { readonly type: 'full'; readonly warning?: string; readonly note?: string }
+  | { readonly type: 'incremental' }
+  | { readonly type: 'fail'; readonly reason: string };
+
+export function decideChain(
+  plan: BackupPlan,
+  previous: Backup | undefined,
+  chainLength: number,
+  facts: readonly SourceDiskFacts[],
+  parentFileExists: (file: string) => boolean,
+): ChainDecision {
+  if (plan.kind === 'backup') return { type: 'full' };
+  const { onMissingChain, maxChainLength } = plan.incremental;
+  const cannot = (reason: string): ChainDecision =>
+    onMissingChain === 'fail'
+      ? { type: 'fail', reason: `${reason}, and incremental.onMissingChain is 'fail'` }
+      : { type: 'full', warning: `${reason}: taking a full backup into a new chain` };
+
+  if (previous === undefined) {
+    return onMissingChain === 'fail'
+      ? { type: 'fail', reason: `no complete backup of ${plan.vm.name} in ${plan.repository.path} to build an incremental on, and incremental.onMissingChain is 'fail'` }
+      : { type: 'full', note: `no complete backup of ${plan.vm.name} in ${plan.repository.path} yet: taking a full backup` };
+  }
+  if (chainLength >= maxChainLength) {
+    return { type: 'full', note: `chain ${previous.chainId} has ${chainLength} backups (maxChainLength ${maxChainLength}): starting a new chain` };
+  }
+  for (const fact of facts) {
+    const reason = whyNotIncremental(fact, previous, parentFileExists);
+    if (reason !== undefined) return cannot(reason);
+  }
+  return { type: 'incremental' };
+}
+
+function whyNotIncremental(
+  fact: SourceDiskFacts,
+  previous: Backup,
+  parentFileExists: (file: string) => boolean,
+): string | undefined {
+  const parentDisk = previous.disks.find((disk) => disk.diskKey === fact.key);
+  if (parentDisk === undefined) return `disk ${fact.key} is not in backup ${previous.id}`;
+  if (parentDisk.virtualSize !== fact.virtualSize) {
+    return `disk ${fact.key} changed size since backup ${previous.id} (${parentDisk.virtualSize} -> ${fact.virtualSize} bytes)`;
+  }
+  if (!parentFileExists(parentDisk.file)) return `the file of backup ${previous.id} for disk ${fact.key} is missing (${parentDisk.file})`;
+  const source = fact.source;
+  if (source.type === 'qemu') {
+    if (source.format === 'raw') {
+      return `disk ${fact.key} (${source.path}) is a raw image: raw images have no dirty bitmaps, so only full backups are possible`;
+    }
+    const name = parentDisk.changeId;
+    if (!name) return `backup ${previous.id} recorded no change_id for disk ${fact.key}`;
+    const bitmap = fact.bitmaps?.find((b) => b.name === name);
+    if (bitmap === undefined) return `the dirty bitmap '${name}' of backup ${previous.id} is missing from ${source.path}`;
+    if (!bitmap.consistent) return `the dirty bitmap '${name}' on ${source.path} is marked inconsistent (the image was not closed cleanly)`;
+    return undefined;
+  }
+  if (source.type === 'nbd') {
+    if (!source.bitmap) return `disk ${fact.key} (${source.url}) has no dirty bitmap in the plan: nbd sources without one are full only`;
+    return undefined;
+  }
+  return undefined;
+}

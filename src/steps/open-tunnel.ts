@@ -1,0 +1,20 @@
+// open-tunnel: make exactly the leased ports reachable as 127.0.0.1:<port> on the node.
+
+import type { BackupRun, RestoreRun } from '../engine/run-context.js';
+import type { Step } from '../engine/step.js';
+
+export const openTunnel: Step<BackupRun | RestoreRun> = {
+  name: 'open-tunnel',
+  title: (run) => `forward ${run.state.disks.length} port(s) to ${run.node.description}`,
+  skip: (run) => {
+    if (!run.node.isLocal) return undefined;
+    for (const disk of run.state.disks) disk.nodePort = disk.port;
+    return 'the node is this host';
+  },
+  async run(run) {
+    const forwards = await run.node.forwardPorts(run.state.disks.map((disk) => disk.port!));
+    run.undo.push({ what: `close the tunnel to ${run.node.description}`, when: 'always', step: 'open-tunnel', run: () => forwards.close() });
+    for (const disk of run.state.disks) disk.nodePort = forwards.nodePorts.get(disk.port!) ?? disk.port;
+    return run.state.disks.map((disk) => `node 127.0.0.1:${disk.nodePort} -> hub 127.0.0.1:${disk.port}`).join(', ');
+  },
+};

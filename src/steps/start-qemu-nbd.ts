@@ -1,0 +1,41 @@
+// start-qemu-nbd: one qemu-nbd per disk on 127.0.0.1 and its leased port, accepting NBD before
+// the next step; recorded by PID so doctor can find it if this process dies.
+
+import type { BackupRun, RestoreRun } from '../engine/run-context.js';
+import type { Step } from '../engine/step.js';
+import { SendenseError } from '../errors.js';
+import { startQemuNbd } from '../qemu/qemu-nbd.js';
+
+export const startQemuNbdServers: Step<BackupRun | RestoreRun> = {
+  name: 'start-qemu-nbd',
+  title: (run) => `serve ${run.state.disks.length} image(s) on 127.0.0.1 (qemu-nbd --shared=${run.plan.nbd.shared})`,
+  async run(run) {
+    const readOnly = run.plan.kind === 'restore';
+    for (const disk of run.state.disks) {
+      const server = await startQemuNbd({
+        file: disk.file,
+        format: 'qcow2',
+        port: disk.port!,
+        exportName: disk.exportName,
+        shared: run.plan.nbd.shared,
+        readOnly,
+        onSpawn: (pid, argv) => run.store.recordProcess(run.runId, pid, 'qemu-nbd', argv),
+      });
+      run.undo.push({
+        what: `stop qemu-nbd (pid ${server.pid}) for disk ${disk.key}`,
+        when: 'always',
+        step: 'start-qemu-nbd',
+        run: async () => {
+          await server.stop();
+          await run.store.forgetProcess(server.pid);
+        },
+      });
+      // A target dying mid-run fails the run at once, with what qemu-nbd said.
+      server.onExit((exit) => {
+        if (exit.expected) return;
+        run.abort(new SendenseError(`qemu-nbd for disk ${disk.key} (${disk.file}) died: ${exit.message}`, { step: 'transfer', disk: disk.key }));
+      });
+    }
+    return run.state.disks.map((disk) => `${disk.key}: 127.0.0.1:${disk.port}/${disk.exportName}`).join(', ');
+  },
+};

@@ -1,0 +1,113 @@
+// Runs the node transfer on the node and follows its JSON lines (runners/README.md): progress
+// to the reporter, a per-disk result back, a clear error naming the disk when it fails.
+
+import type { RunReporter } from '../engine/run-events.js';
+import { SendenseError } from '../errors.js';
+import type { NodeHost } from '../node/node.js';
+import type { DiskKey } from '../plan/types.js';
+
+export interface TransferDiskResult {
+  readonly disk: DiskKey;
+  readonly bytesDone: number;
+  readonly bytesToDo: number;
+  readonly bytesWritten?: number;
+  readonly changeId?: string;
+}
+
+export interface TransferRequest {
+  readonly node: NodeHost;
+  readonly args: readonly string[];
+  /** The runner binary; undefined = this project's node transfer. */
+  readonly command?: readonly string[];
+  readonly env?: Readonly<Record<string, string>>;
+  readonly reporter: RunReporter;
+  readonly signal: AbortSignal;
+  /** Milliseconds; undefined = no limit. */
+  readonly timeout?: number;
+  readonly step: string;
+}
+
+interface TransferLine {
+  readonly type?: string;
+  readonly disk?: DiskKey;
+  readonly bytesDone?: number;
+  readonly bytesToDo?: number;
+  readonly bytesWritten?: number;
+  readonly changeId?: string;
+  readonly message?: string;
+}
+
+export async function runTransfer(request: TransferRequest): Promise<TransferDiskResult[]> {
+  const { node, reporter, signal, step } = request;
+  const command = request.command ?? (await node.transferCommand());
+  const child = node.spawn([...command, ...request.args], { env: request.env });
+  const done = new Map<DiskKey, TransferDiskResult>();
+  const errors: { disk?: DiskKey; message: string }[] = [];
+  child.onStdoutLine((text) => {
+    let line: TransferLine;
+    try {
+      line = JSON.parse(text) as TransferLine;
+    } catch {
+      reporter.emit({ type: 'info', step, message: text });
+      return;
+    }
+    if (line.type === 'progress' || line.type === 'start') {
+      if (line.disk !== undefined && line.bytesToDo !== undefined) {
+        reporter.emit({ type: 'progress', disk: line.disk, bytesDone: line.bytesDone ?? 0, bytesToDo: line.bytesToDo });
+      }
+    } else if (line.type === 'done' && line.disk !== undefined) {
+      const result: TransferDiskResult = {
+        disk: line.disk,
+        bytesDone: line.bytesDone ?? 0,
+        bytesToDo: line.bytesToDo ?? 0,
+        bytesWritten: line.bytesWritten,
+        changeId: line.changeId,
+      };
+      done.set(line.disk, result);
+      reporter.emit({ type: 'progress', disk: line.disk, bytesDone: result.bytesDone, bytesToDo: result.bytesToDo });
+    } else if (line.type === 'error') {
+      errors.push({ disk: line.disk, message: line.message ?? 'unknown error' });
+    }
+  });
+
+  let timedOut = false;
+  const stop = () => void child.stop();
+  signal.addEventListener('abort', stop, { once: true });
+  const timer =
+    request.timeout === undefined
+      ? undefined
+      : setTimeout(() => {
+          timedOut = true;
+          void child.stop();
+        }, request.timeout);
+  try {
+    const exit = await child.exited;
+    if (signal.aborted) throw signal.reason;
+    if (timedOut) {
+      throw new SendenseError(`the transfer did not finish within ${formatMs(request.timeout!)} (timeouts.transfer)`, { step });
+    }
+    if (exit.exitCode === 0 && errors.length === 0) return [...done.values()];
+    const first = errors[0];
+    if (first !== undefined) {
+      const more = errors.length > 1 ? ` (and ${errors.length - 1} more disk error(s): ${errors.slice(1).map((e) => `disk ${e.disk}: ${e.message}`).join('; ')})` : '';
+      throw new SendenseError(`${first.message}${more}`, { step, disk: first.disk });
+    }
+    const stderr = lastLines(child.stderrText(), 5);
+    const how = exit.exitCode === null ? `was stopped (${exit.signal ?? 'connection lost'})` : `exited with code ${exit.exitCode}`;
+    throw new SendenseError(`the node transfer on ${node.description} ${how}${stderr ? `: ${stderr}` : ''}`, { step });
+  } finally {
+    signal.removeEventListener('abort', stop);
+    if (timer) clearTimeout(timer);
+    await child.stop();
+  }
+}
+
+function lastLines(text: string, count: number): string {
+  return text.trim().split('\n').slice(-count).join(' | ');
+}
+
+function formatMs(ms: number): string {
+  if (ms % 3_600_000 === 0) return `${ms / 3_600_000}h`;
+  if (ms % 60_000 === 0) return `${ms / 60_000}m`;
+  return `${ms / 1000}s`;
+}
