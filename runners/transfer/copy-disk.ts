@@ -1,0 +1,106 @@
+// Copies one disk: plans the work from the source's block status, then moves it with a fixed
+// number of requests in flight spread over several connections, each worker owning one
+// buffer, so memory is flat whatever the disk size. FLUSH every target connection at the end.
+
+import { SendenseError } from '../../src/errors.js';
+import type { NbdConnection } from '../../src/nbd/index.js';
+import { CleanupStack } from './cleanup-stack.js';
+import { openEndpoint } from './open-endpoint.js';
+import type { DiskJob } from './transfer-args.js';
+import type { DiskOutcome, TransferOutput } from './transfer-output.js';
+import { countWork, planWork } from './work-plan.js';
+
+export interface CopyTuning {
+  readonly connections: number;
+  /** Requests in flight per disk (= worker count = buffers held). */
+  readonly inFlight: number;
+  readonly requestSize: number;
+  readonly zeroSize: number;
+}
+
+export const DEFAULT_TUNING: CopyTuning = Object.freeze({ connections: 4, inFlight: 16, requestSize: 2 * 1024 * 1024, zeroSize: 256 * 1024 * 1024 });
+
+export async function copyDisk(job: DiskJob, tuning: CopyTuning, dir: string, output: TransferOutput, signal: AbortSignal): Promise<DiskOutcome> {
+  const cleanup = new CleanupStack();
+  const opened: NbdConnection[] = [];
+  const onAbort = (): void => {
+    for (const connection of opened) connection.destroy(stopped(job.key, signal));
+  };
+  signal.addEventListener('abort', onAbort);
+  const started = Date.now();
+  try {
+    const context = { disk: job.key, connections: tuning.connections, dir, cleanup, output };
+    const sources = await openEndpoint(job.source, { ...context, role: 'source', bitmap: job.bitmap });
+    opened.push(...sources);
+    if (signal.aborted) throw stopped(job.key, signal);
+    const targets = await openEndpoint(job.target, { ...context, role: 'target' });
+    opened.push(...targets);
+    if (signal.aborted) throw stopped(job.key, signal);
+    const control = sources[0]!;
+    if (targets[0]!.size < control.size) {
+      throw new SendenseError(`target ${targets[0]!.where} holds ${targets[0]!.size} bytes, less than the source's ${control.size}`, { disk: job.key });
+    }
+    const bytesToDo = await countWork(control, job.bitmap);
+    output.start(job.key, control.size, bytesToDo);
+    const copySize = Math.min(tuning.requestSize, ...sources.map((c) => c.info.maximumPayload), ...targets.map((c) => c.info.maximumPayload));
+    const items = planWork(control, { bitmap: job.bitmap, copySize, zeroSize: tuning.zeroSize });
+    const zeroes = Buffer.alloc(copySize);
+    const totals = { bytesDone: 0, bytesWritten: 0, bytesZeroed: 0 };
+    let failure: unknown;
+
+    const zeroRange = async (target: NbdConnection, offset: number, length: number): Promise<void> => {
+      if (target.canWriteZeroes) return target.writeZeroes(offset, length);
+      for (let at = 0; at < length; at += zeroes.length) await target.write(offset + at, zeroes.subarray(0, Math.min(zeroes.length, length - at)));
+    };
+    const worker = async (index: number): Promise<void> => {
+      const source = sources[index % sources.length]!;
+      const target = targets[index % targets.length]!;
+      const buffer = Buffer.allocUnsafe(copySize);
+      while (failure === undefined) {
+        const next = await items.next();
+        if (next.done) return;
+        const { kind, offset, length } = next.value;
+        if (kind === 'copy') {
+          const { data, allHoles } = await source.read(offset, length, buffer);
+          // Data that reads as zeroes goes as WRITE_ZEROES: cheaper, and keeps the target sparse.
+          if (allHoles || data.equals(zeroes.subarray(0, length))) {
+            await zeroRange(target, offset, length);
+            totals.bytesZeroed += length;
+          } else {
+            await target.write(offset, data);
+            totals.bytesWritten += length;
+          }
+        } else {
+          await zeroRange(target, offset, length);
+          totals.bytesZeroed += length;
+        }
+        totals.bytesDone += length;
+        output.progress(job.key, totals.bytesDone, bytesToDo);
+      }
+    };
+    await Promise.all(
+      Array.from({ length: tuning.inFlight }, (_, index) =>
+        worker(index).catch((error: unknown) => {
+          failure ??= error;
+          // Fail fast: the other workers' pending requests end with the connections.
+          for (const connection of opened) connection.destroy(error instanceof SendenseError ? error : undefined);
+        }),
+      ),
+    );
+    if (signal.aborted) throw stopped(job.key, signal);
+    if (failure !== undefined) throw failure;
+    // proto.md "NBD_CMD_FLUSH": without CAN_MULTI_CONN a flush covers only its own connection.
+    await Promise.all(targets.map((target) => (target.canFlush ? target.flush() : undefined)));
+    const outcome: DiskOutcome = { disk: job.key, ok: true, ...totals, bytesToDo, seconds: (Date.now() - started) / 1000 };
+    output.done(outcome);
+    return outcome;
+  } finally {
+    signal.removeEventListener('abort', onAbort);
+    const failures = await cleanup.runAll();
+    for (const failed of failures) output.debug({ disk: job.key, message: `cleanup failed: ${failed}` });
+  }
+}
+
+function stopped(disk: number, signal: AbortSignal): SendenseError {
+  return new SendenseError(`transfer stopped: ${String(signal.reason ?? 'stop requested')}`, { disk });
+}

@@ -1,0 +1,81 @@
+// Opens the NBD connections of one side of a disk: for qemu:/file: endpoints it first starts
+// the transfer's own qemu-nbd. Connection 0 is the control connection (block status).
+
+import { existsSync } from 'node:fs';
+import { SendenseError } from '../../src/errors.js';
+import { BASE_ALLOCATION, DIRTY_BITMAP_PREFIX, NbdConnection, describeNbdAddress, type NbdAddress } from '../../src/nbd/index.js';
+import type { CleanupStack } from './cleanup-stack.js';
+import { checkBitmap, readImageInfo } from './qemu-img-info.js';
+import { startQemuNbdChild } from './qemu-nbd-child.js';
+import type { Endpoint } from './transfer-args.js';
+import type { TransferOutput } from './transfer-output.js';
+
+export interface EndpointContext {
+  readonly disk: number;
+  readonly role: 'source' | 'target';
+  readonly bitmap?: string;
+  readonly connections: number;
+  readonly dir: string;
+  readonly cleanup: CleanupStack;
+  readonly output: TransferOutput;
+}
+
+// Extra connections must not hang on a server that takes no more clients.
+const EXTRA_HANDSHAKE_TIMEOUT_MS = 2000;
+
+export async function openEndpoint(endpoint: Endpoint, context: EndpointContext): Promise<NbdConnection[]> {
+  const metaContexts = context.role === 'source' ? [BASE_ALLOCATION, ...(context.bitmap === undefined ? [] : [DIRTY_BITMAP_PREFIX + context.bitmap])] : [];
+  let first: NbdConnection;
+  let address: NbdAddress;
+  if (endpoint.kind === 'nbd') {
+    address = endpoint.address;
+    first = await NbdConnection.connect(address, { metaContexts });
+    context.cleanup.push(`NBD connection to ${endpoint.text}`, () => first.close());
+  } else {
+    const readOnly = context.role === 'source';
+    let format: string;
+    if (endpoint.kind === 'qemu') {
+      const info = await readImageInfo(endpoint.path, context.disk);
+      format = endpoint.format ?? info.format;
+      if (context.bitmap !== undefined) {
+        if (format !== 'qcow2') throw new SendenseError(`${endpoint.path} is a ${format} image: it has no bitmaps, so only a full backup is possible`, { disk: context.disk });
+        checkBitmap(info, endpoint.path, context.bitmap, context.disk);
+      }
+    } else {
+      if (!existsSync(endpoint.path)) throw new SendenseError(`target image ${endpoint.path} does not exist`, { disk: context.disk });
+      format = endpoint.format;
+    }
+    const child = await startQemuNbdChild({
+      path: endpoint.path,
+      format,
+      readOnly,
+      bitmap: readOnly ? context.bitmap : undefined,
+      shared: context.connections,
+      dir: context.dir,
+      disk: context.disk,
+      connectOptions: { metaContexts },
+    });
+    context.cleanup.push(`qemu-nbd ${child.pid}`, async () => {
+      await child.stop();
+      context.output.debug({ disk: context.disk, message: 'qemu-nbd stopped', pid: child.pid });
+    });
+    context.output.debug({ disk: context.disk, message: 'qemu-nbd started', pid: child.pid, role: context.role, path: endpoint.path });
+    address = child.address;
+    first = child.firstConnection;
+    context.cleanup.push(`NBD connection to ${describeNbdAddress(address)}`, () => first.close());
+  }
+  if (context.bitmap !== undefined && context.role === 'source' && !first.hasMetaContext(DIRTY_BITMAP_PREFIX + context.bitmap)) {
+    throw new SendenseError(`bitmap '${context.bitmap}' not offered by ${first.where} (no ${DIRTY_BITMAP_PREFIX}${context.bitmap} context)`, { disk: context.disk });
+  }
+  if (context.role === 'target' && first.readOnly) throw new SendenseError(`target ${first.where} is read-only`, { disk: context.disk });
+  const connections = [first];
+  const extras = await Promise.allSettled(
+    Array.from({ length: context.connections - 1 }, () => NbdConnection.connect(address, { handshakeTimeoutMs: EXTRA_HANDSHAKE_TIMEOUT_MS })),
+  );
+  for (const extra of extras) {
+    if (extra.status !== 'fulfilled') continue;
+    connections.push(extra.value);
+    context.cleanup.push(`NBD connection to ${extra.value.where}`, () => extra.value.close());
+  }
+  return connections;
+}
