@@ -5,6 +5,8 @@ import { connect, type Socket } from 'node:net';
 import type { ClientChannel } from 'ssh2';
 import { SendenseError } from '../errors.js';
 import type { PortForwards } from './node.js';
+import { listeningPorts } from './node-listening-ports.js';
+import { execOverSsh } from './ssh-process.js';
 import type { SshLink } from './ssh-link.js';
 
 const LOOPBACK = '127.0.0.1';
@@ -27,9 +29,10 @@ export class SshForwarder {
 
   async forward(ports: readonly number[]): Promise<PortForwards> {
     const nodePorts = new Map<number, number>();
+    const taken = await listeningPorts((argv) => execOverSsh(this.link, argv));
     try {
       for (const hubPort of new Set(ports)) {
-        const nodePort = await this.bind(hubPort);
+        const nodePort = await this.bind(hubPort, taken.has(hubPort));
         nodePorts.set(hubPort, nodePort);
         this.routes.set(nodePort, hubPort);
         this.open.set(nodePort, new Set());
@@ -50,8 +53,9 @@ export class SshForwarder {
   }
 
   // The same port number on the node when free there, else one the node picks.
-  private async bind(hubPort: number): Promise<number> {
+  private async bind(hubPort: number, takenOnNode: boolean): Promise<number> {
     try {
+      if (takenOnNode) throw new Error(`port ${hubPort} is in use on the node`);
       return await this.forwardIn(hubPort);
     } catch {
       try {

@@ -23,7 +23,7 @@ export interface TestSshd {
   readonly pid: number;
   /** Everything sshd logged (-e) so far. */
   log(): string;
-  /** Kill the per-connection sshd processes (children of the listener): a dropped link. */
+  /** Kill the per-connection sshd processes (not the commands they run): a dropped link. */
   killSessions(): Promise<number[]>;
   /** Stop the listener and its sessions, remove the temp dir. */
   stop(): Promise<void>;
@@ -95,7 +95,7 @@ export async function startSshd(options: SshdOptions = {}): Promise<TestSshd> {
     pid,
     log: () => log,
     killSessions: async () => {
-      const sessions = await descendants(pid);
+      const sessions = await sshdProcesses(await descendants(pid));
       for (const session of sessions) killQuietly(session, 'SIGKILL');
       return sessions;
     },
@@ -150,6 +150,11 @@ export async function descendants(root: number): Promise<number[]> {
     }
   }
   return found;
+}
+
+async function sshdProcesses(pids: readonly number[]): Promise<number[]> {
+  const names = await Promise.all(pids.map((pid) => readFile(`/proc/${pid}/comm`, 'utf8').catch(() => '')));
+  return pids.filter((_, index) => names[index].trim() === 'sshd');
 }
 
 export async function freePort(): Promise<number> {
