@@ -1,0 +1,111 @@
+// Turns plan data that passed every check into the typed Plan: defaults filled in, ports and
+// durations parsed, ~ expanded. Only called on valid data, so it trusts the shapes.
+
+import { parseDuration } from './duration.js';
+import { expandHome } from './home-path.js';
+import { parseRestorePoint } from './restore-point.js';
+import { deepFreeze } from './deep-freeze.js';
+import type { Hook, Hooks, NodeSpec, Plan, RestorePoint, RestoreTarget, Source } from './types.js';
+
+export const DEFAULT_PORTS = '10100-10200';
+export const DEFAULT_SHARED = 10;
+export const DEFAULT_CLIENT_PATH = '/usr/local/bin/sendense-backup-client';
+export const DEFAULT_KNOWN_HOSTS = '~/.ssh/known_hosts';
+
+// The raw shapes as the schema guarantees them (only what building needs).
+interface RawHook { run: string; on?: 'hub' | 'node' }
+interface RawPlan {
+  kind: Plan['kind'];
+  name: string;
+  description?: string;
+  schedule?: string;
+  timezone?: string;
+  catchUp?: 'none' | 'latest';
+  vm: { name: string; source?: Source & { clientPath?: string; passwordFile?: string } };
+  node?: { host: string; port?: number; user: string; identityFile?: string; knownHosts?: string };
+  repository: { path: string };
+  nbd?: { ports?: string; shared?: number };
+  incremental?: { onMissingChain?: 'full' | 'fail'; maxChainLength?: number };
+  retention?: { keepChains: number };
+  hooks?: Partial<Record<keyof Hooks, RawHook[]>>;
+  timeouts?: { transfer?: string };
+  restore?: {
+    point?: string;
+    disks?: number[];
+    target: { type: 'file'; path: string; format?: 'qcow2' | 'raw'; overwrite?: boolean } | { type: 'nbd'; url: string };
+    verify?: boolean;
+  };
+}
+
+export function buildPlan(data: unknown, file: string, envRefs: readonly string[]): Plan {
+  const raw = data as RawPlan;
+  const [first, last] = (raw.nbd?.ports ?? DEFAULT_PORTS).split('-').map(Number);
+  const base = {
+    version: 1 as const,
+    name: raw.name,
+    description: raw.description,
+    schedule: raw.schedule,
+    timezone: raw.timezone,
+    catchUp: raw.catchUp ?? 'none',
+    node: raw.node === undefined ? undefined : buildNode(raw.node),
+    repository: { path: expandHome(raw.repository.path) },
+    nbd: { ports: { first, last }, shared: raw.nbd?.shared ?? DEFAULT_SHARED },
+    hooks: buildHooks(raw.hooks ?? {}),
+    timeouts: { transfer: raw.timeouts?.transfer === undefined ? undefined : parseDuration(raw.timeouts.transfer) },
+    origin: { file },
+    envRefs: [...envRefs],
+  };
+  if (raw.kind === 'restore') {
+    const restore = raw.restore!;
+    return deepFreeze({
+      ...base,
+      kind: 'restore',
+      vm: { name: raw.vm.name },
+      restore: {
+        point: parseRestorePoint(restore.point ?? 'latest') as RestorePoint,
+        disks: restore.disks,
+        target: buildTarget(restore.target),
+        verify: restore.verify ?? true,
+      },
+    });
+  }
+  return deepFreeze({
+    ...base,
+    kind: raw.kind,
+    vm: { name: raw.vm.name, source: buildSource(raw.vm.source!) },
+    incremental: {
+      onMissingChain: raw.incremental?.onMissingChain ?? 'full',
+      maxChainLength: raw.incremental?.maxChainLength ?? 30,
+    },
+    retention: raw.retention,
+  });
+}
+
+function buildNode(node: NonNullable<RawPlan['node']>): NodeSpec {
+  return {
+    host: node.host,
+    port: node.port ?? 22,
+    user: node.user,
+    identityFile: node.identityFile === undefined ? undefined : expandHome(node.identityFile),
+    knownHosts: expandHome(node.knownHosts ?? DEFAULT_KNOWN_HOSTS),
+  };
+}
+
+function buildSource(source: NonNullable<RawPlan['vm']['source']>): Source {
+  if (source.type !== 'vmware') return source;
+  return {
+    ...source,
+    passwordFile: source.passwordFile === undefined ? undefined : expandHome(source.passwordFile),
+    clientPath: source.clientPath ?? DEFAULT_CLIENT_PATH,
+  };
+}
+
+function buildHooks(hooks: NonNullable<RawPlan['hooks']>): Hooks {
+  const list = (entries: RawHook[] | undefined): Hook[] => (entries ?? []).map((hook) => ({ run: hook.run, on: hook.on ?? 'hub' }));
+  return { before: list(hooks.before), after: list(hooks.after), onFailure: list(hooks.onFailure), always: list(hooks.always) };
+}
+
+function buildTarget(target: NonNullable<RawPlan['restore']>['target']): RestoreTarget {
+  if (target.type === 'nbd') return { type: 'nbd', url: target.url };
+  return { type: 'file', path: target.path, format: target.format ?? 'qcow2', overwrite: target.overwrite ?? false };
+}

@@ -1,0 +1,30 @@
+// Paths in a plan are absolute: a run's working directory must not change what gets backed up
+// or overwritten. Hub-side paths may start with ~/ (expanded); node-side paths may not.
+
+import path from 'node:path';
+import { hasEnvRef } from '../env-refs.js';
+import { expandHome } from '../home-path.js';
+import { atPath, type PlanPath } from '../plan-issue.js';
+import { listAt, stringAt } from '../raw-plan.js';
+import type { CheckContext } from './check-context.js';
+
+export function checkAbsolutePaths({ data, issues }: CheckContext): void {
+  const check = (where: PlanPath, onHub: boolean): void => {
+    const value = stringAt(data, ...where);
+    if (value === undefined || value === '' || hasEnvRef(value)) return; // a reference is checked once resolved
+    const expanded = onHub ? expandHome(value) : value;
+    if (path.isAbsolute(expanded)) return;
+    const hint = onHub ? 'an absolute path or ~/...' : 'an absolute path (it is a path on the node)';
+    issues.error(where, atPath(where, `must be ${hint} (got '${value}')`));
+  };
+  check(['repository', 'path'], true);
+  listAt(data, 'vm', 'source', 'disks').forEach((_, i) => {
+    if (stringAt(data, 'vm', 'source', 'type') === 'qemu') check(['vm', 'source', 'disks', i, 'path'], false);
+  });
+  check(['vm', 'source', 'clientPath'], false);
+  check(['vm', 'source', 'passwordFile'], true);
+  check(['node', 'identityFile'], true);
+  check(['node', 'knownHosts'], true);
+  check(['restore', 'target', 'path'], stringAt(data, 'node', 'host') === undefined);
+}
+

@@ -1,0 +1,25 @@
+// restore.point is latest, a backup id or an ISO-8601 time; a target names each disk's own
+// file or export with {key} whenever more than one disk may be restored.
+
+import { hasEnvRef } from '../env-refs.js';
+import { listAt, stringAt, valueAt } from '../raw-plan.js';
+import type { CheckContext } from './check-context.js';
+import { parseRestorePoint } from '../restore-point.js';
+
+export function checkRestoreRules({ data, issues }: CheckContext): void {
+  const point = stringAt(data, 'restore', 'point');
+  if (point !== undefined && point !== '') {
+    const parsed = parseRestorePoint(point);
+    if (typeof parsed === 'string') issues.error(['restore', 'point'], `restore.point: ${parsed}`);
+  }
+  const type = stringAt(data, 'restore', 'target', 'type');
+  const field = type === 'file' ? 'path' : type === 'nbd' ? 'url' : undefined;
+  if (field === undefined) return;
+  const target = stringAt(data, 'restore', 'target', field);
+  const disks = valueAt(data, 'restore', 'disks');
+  const single = Array.isArray(disks) && listAt(data, 'restore', 'disks').length === 1;
+  if (target !== undefined && !target.includes('{key}') && !single && !hasEnvRef(target)) {
+    const why = Array.isArray(disks) ? `restore.disks lists ${disks.length} disks` : 'restore.disks is not given, so every disk of the backup is restored';
+    issues.error(['restore', 'target', field], `restore.target.${field}: must contain {key} (the disk key) because ${why}`);
+  }
+}

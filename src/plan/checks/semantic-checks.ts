@@ -1,0 +1,24 @@
+// Every check the schema cannot do, in one list so a new rule has one obvious place.
+
+import type { CheckContext, PlanCheck } from './check-context.js';
+import { checkAbsolutePaths } from './absolute-paths.js';
+import { checkDiskKeys } from './disk-keys.js';
+import { checkDurations } from './durations.js';
+import { checkPortRange } from './port-range.js';
+import { checkRestoreRules } from './restore-rules.js';
+import { checkSchedule } from './schedule.js';
+import { checkSourceRules } from './source-rules.js';
+
+const CHECKS: readonly PlanCheck[] = [
+  checkDiskKeys,
+  checkPortRange,
+  checkSchedule,
+  checkAbsolutePaths,
+  checkRestoreRules,
+  checkSourceRules,
+  checkDurations,
+];
+
+export function checkPlanSemantics(context: CheckContext): void {
+  for (const check of CHECKS) check(context);
+}

@@ -1,0 +1,45 @@
+// `${NAME}` references in plan string values (SPEC section 3): found for validate, substituted
+// for a run. `$${NAME}` stands for a literal `${NAME}`; other `$` forms are left for the shell.
+
+import type { PlanPath } from './plan-issue.js';
+import { isObject } from './raw-plan.js';
+
+export interface EnvRef {
+  readonly name: string;
+  readonly path: PlanPath;
+}
+
+const REFERENCE = /\$(\$)?\{([A-Za-z_][A-Za-z0-9_]*)\}/g;
+
+export function findEnvRefs(data: unknown): EnvRef[] {
+  const refs: EnvRef[] = [];
+  walkStrings(data, [], (text, path) => {
+    for (const match of text.matchAll(REFERENCE)) if (match[1] === undefined) refs.push({ name: match[2], path });
+    return text;
+  });
+  return refs;
+}
+
+// A copy of `data` with every reference replaced; references to unset variables stay as they are.
+export function substituteEnvRefs(data: unknown, env: NodeJS.ProcessEnv): unknown {
+  return walkStrings(data, [], (text) =>
+    text.replace(REFERENCE, (whole: string, escape: string | undefined, name: string) => {
+      if (escape !== undefined) return whole.slice(1);
+      return env[name] ?? whole;
+    }),
+  );
+}
+
+// True when a string still holds a reference, so checks of its final form must wait for a run.
+export function hasEnvRef(text: string): boolean {
+  return [...text.matchAll(REFERENCE)].some((match) => match[1] === undefined);
+}
+
+function walkStrings(value: unknown, path: PlanPath, visit: (text: string, path: PlanPath) => string): unknown {
+  if (typeof value === 'string') return visit(value, path);
+  if (Array.isArray(value)) return value.map((item, i) => walkStrings(item, [...path, i], visit));
+  if (isObject(value)) {
+    return Object.fromEntries(Object.entries(value).map(([key, item]) => [key, walkStrings(item, [...path, key], visit)]));
+  }
+  return value;
+}
