@@ -6,9 +6,7 @@ import { existsSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { createLocalNode } from '../node/local.js';
-import { bitmapRemove, listBitmaps } from '../qemu/qemu-img.js';
-import { isProcessAlive } from '../qemu/process-identity.js';
-import { stopPid } from '../qemu/stop-pid.js';
+import { bitmapRemove, isProcessAlive, listBitmaps, terminateProcess } from '../qemu/index.js';
 import { openStore, type Run, type Store } from '../store/index.js';
 import { usageError } from '../errors.js';
 import { rejectUnknownOptions, takeFlag } from './args.js';
@@ -57,7 +55,7 @@ async function examine(store: Store, dryRun: boolean): Promise<Finding[]> {
     const label = `${record.kind} pid ${record.pid} of run ${record.runId}`;
     if (isProcessAlive(record.pid, record.startTicks)) {
       await act(label, 'stopped it', async () => {
-        await stopPid(record.pid, 5000);
+        await terminateProcess(record.pid, { startTicks: record.startTicks });
         await store.forgetProcess(record.pid, record.startTicks);
       });
     } else {
@@ -90,10 +88,10 @@ async function examine(store: Store, dryRun: boolean): Promise<Finding[]> {
         });
         continue;
       }
-      const present = existsSync(disk.source) && (await listBitmaps(disk.source, { exec }).catch(() => [])).some((b) => b.name === disk.bitmap);
+      const present = existsSync(disk.source) && (await listBitmaps(disk.source, exec).catch(() => [])).some((b) => b.name === disk.bitmap);
       if (present) {
         const bitmap = disk.bitmap;
-        await act(`orphan bitmap ${bitmap} on ${disk.source} (backup ${backup.id})`, 'removed it', () => bitmapRemove(disk.source, bitmap, { exec }));
+        await act(`orphan bitmap ${bitmap} on ${disk.source} (backup ${backup.id})`, 'removed it', () => bitmapRemove(disk.source, bitmap, exec));
       }
     }
     if (backup.status === 'running') await act(`backup ${backup.id} left running`, 'marked it failed', () => store.failBackup(backup.id));

@@ -8,7 +8,7 @@ import { BACKUP_STEPS, RESTORE_STEPS } from '../engine/step-names.js';
 import { createLocalNode } from '../node/local.js';
 import { loadPlanForRun } from '../plan/load.js';
 import type { BackupPlan, Plan, RestorePlan } from '../plan/types.js';
-import { imageInfo } from '../qemu/qemu-img.js';
+import { imageInfo } from '../qemu/index.js';
 import { backupFile, bitmapName, exportName, nbdTargetsString } from '../repository/layout.js';
 import { decideChain, type SourceDiskFacts } from '../steps/chain-decision.js';
 import { openStore, type Backup, type Store } from '../store/index.js';
@@ -142,7 +142,7 @@ async function inspectLocally(plan: BackupPlan): Promise<{ disks: SourceDiskFact
   try {
     const disks: SourceDiskFacts[] = [];
     for (const disk of source.disks) {
-      const info = await imageInfo(disk.path, { exec, format: disk.format, where: node.description });
+      const info = await imageInfo(disk.path, { runner: exec, format: disk.format });
       const format = info.format === 'raw' ? 'raw' : 'qcow2';
       const diskSource: DiskSource = { type: 'qemu', path: disk.path, format };
       disks.push({ key: disk.key, source: diskSource, virtualSize: info.virtualSize, path: disk.path, bitmaps: info.bitmaps });

@@ -44,7 +44,6 @@ export function createListrReporter(out: NodeJS.WritableStream): RunReporter {
       concurrent: false,
       exitOnError: false,
       registerSignalListeners: false,
-      rendererOptions: { collapseSubtasks: false, showErrorMessage: true },
     });
     running = listr.run().catch(() => undefined);
   };

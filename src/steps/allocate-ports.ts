@@ -17,7 +17,9 @@ export const allocatePorts: Step<BackupRun | RestoreRun> = {
       what: `release port(s) ${leased.ports.join(', ')}`,
       when: 'always',
       step: 'allocate-ports',
-      run: () => run.store.releasePorts(run.runId),
+      run: async () => {
+        await run.store.releasePorts(run.runId);
+      },
     });
     for (const reclaimed of leased.reclaimed) {
       run.reporter.emit({ type: 'info', step: 'allocate-ports', message: `took back port ${reclaimed.port} from run ${reclaimed.runId} (pid ${reclaimed.pid} is gone)` });

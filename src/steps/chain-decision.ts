@@ -4,7 +4,7 @@
 
 import type { DiskSource } from '../engine/run-context.js';
 import type { BackupPlan, DiskKey } from '../plan/types.js';
-import type { BitmapInfo } from '../qemu/qemu-img.js';
+import type { BitmapInfo } from '../qemu/index.js';
 import type { Backup } from '../store/index.js';
 
 export interface SourceDiskFacts {
@@ -70,7 +70,7 @@ function whyNotIncremental(
     if (!name) return `backup ${previous.id} recorded no change_id for disk ${fact.key}`;
     const bitmap = fact.bitmaps?.find((b) => b.name === name);
     if (bitmap === undefined) return `the dirty bitmap '${name}' of backup ${previous.id} is missing from ${source.path}`;
-    if (!bitmap.consistent) return `the dirty bitmap '${name}' on ${source.path} is marked inconsistent (the image was not closed cleanly)`;
+    if (bitmap.inUse) return `the dirty bitmap '${name}' on ${source.path} is marked inconsistent (the image was not closed cleanly)`;
     return undefined;
   }
   if (source.type === 'nbd') {

@@ -5,7 +5,7 @@ import { mkdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { BackupRun } from '../engine/run-context.js';
 import type { Step } from '../engine/step.js';
-import { createOverlay, createQcow2 } from '../qemu/qemu-img.js';
+import { createOverlay, createQcow2 } from '../qemu/index.js';
 
 export const createQcow2Files: Step<BackupRun> = {
   name: 'create-qcow2',
@@ -20,7 +20,7 @@ export const createQcow2Files: Step<BackupRun> = {
         step: 'create-qcow2',
         run: () => rm(disk.file, { force: true }),
       });
-      if (disk.parentFile) await createOverlay(disk.file, disk.parentFile);
+      if (disk.parentFile) await createOverlay(disk.file, disk.parentFile, { backingFormat: 'qcow2' });
       else await createQcow2(disk.file, disk.virtualSize);
     }
     return run.state.disks.map((disk) => path.basename(disk.file)).join(', ');

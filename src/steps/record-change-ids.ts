@@ -4,7 +4,7 @@
 import type { BackupRun } from '../engine/run-context.js';
 import type { Step } from '../engine/step.js';
 import { SendenseError } from '../errors.js';
-import { bitmapRemove } from '../qemu/qemu-img.js';
+import { bitmapRemove } from '../qemu/index.js';
 
 export const recordChangeIds: Step<BackupRun> = {
   name: 'record-change-ids',
@@ -28,7 +28,7 @@ export const recordChangeIds: Step<BackupRun> = {
         what: `remove superseded bitmap ${bitmap.name} from ${bitmap.path}`,
         when: 'success',
         step: 'record-change-ids',
-        run: () => bitmapRemove(bitmap.path, bitmap.name, { exec }),
+        run: () => bitmapRemove(bitmap.path, bitmap.name, exec),
       });
     }
     return `${state.disks.map((disk) => `${disk.key}: ${disk.changeId ?? 'no change_id'}`).join(', ')}`;

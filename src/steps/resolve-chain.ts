@@ -6,7 +6,7 @@ import type { BackupDiskJob, BackupRun, BackupState, DiskSource } from '../engin
 import type { Step } from '../engine/step.js';
 import { SendenseError } from '../errors.js';
 import type { Source } from '../plan/types.js';
-import { imageInfo } from '../qemu/qemu-img.js';
+import { imageInfo } from '../qemu/index.js';
 import { backupFile, bitmapName, exportName, isSendenseBitmap, newBackupId } from '../repository/layout.js';
 import type { Backup } from '../store/index.js';
 import { decideChain, type SourceDiskFacts } from './chain-decision.js';
@@ -88,7 +88,7 @@ async function inspectSourceDisk(run: BackupRun, source: Source, key: number): P
   const exec = (argv: readonly string[]) => run.node.exec(argv);
   if (source.type === 'qemu') {
     const disk = source.disks.find((d) => d.key === key)!;
-    const info = await imageInfo(disk.path, { exec, format: disk.format, where: run.node.description }).catch((error: unknown) => {
+    const info = await imageInfo(disk.path, { runner: exec, format: disk.format }).catch((error: unknown) => {
       throw new SendenseError(`disk ${key}: ${(error as Error).message}`, { step: 'resolve-chain', disk: key, cause: error });
     });
     const format = info.format === 'raw' ? 'raw' : info.format === 'qcow2' ? 'qcow2' : undefined;
@@ -103,7 +103,7 @@ async function inspectSourceDisk(run: BackupRun, source: Source, key: number): P
   }
   if (source.type === 'nbd') {
     const disk = source.disks.find((d) => d.key === key)!;
-    const info = await imageInfo(disk.url, { exec, format: 'raw', where: run.node.description }).catch((error: unknown) => {
+    const info = await imageInfo(disk.url, { runner: exec, format: 'raw' }).catch((error: unknown) => {
       throw new SendenseError(`disk ${key}: cannot open ${disk.url}: ${(error as Error).message}`, {
         step: 'resolve-chain',
         disk: key,

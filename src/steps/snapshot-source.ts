@@ -3,7 +3,7 @@
 
 import type { BackupRun } from '../engine/run-context.js';
 import type { Step } from '../engine/step.js';
-import { bitmapAdd, bitmapRemove } from '../qemu/qemu-img.js';
+import { bitmapAdd, bitmapRemove } from '../qemu/index.js';
 
 export const snapshotSource: Step<BackupRun> = {
   name: 'snapshot-source',
@@ -16,8 +16,8 @@ export const snapshotSource: Step<BackupRun> = {
       if (disk.source.type !== 'qemu' || !disk.changeId) continue;
       const { path } = disk.source;
       const name = disk.changeId;
-      await bitmapAdd(path, name, { exec });
-      run.undo.push({ what: `remove bitmap ${name} from ${path}`, when: 'failure', step: 'snapshot-source', run: () => bitmapRemove(path, name, { exec }) });
+      await bitmapAdd(path, name, exec);
+      run.undo.push({ what: `remove bitmap ${name} from ${path}`, when: 'failure', step: 'snapshot-source', run: () => bitmapRemove(path, name, exec) });
       added.push(`${disk.key}: ${name}`);
     }
     return added.join(', ');

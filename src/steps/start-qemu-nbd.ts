@@ -4,7 +4,7 @@
 import type { BackupRun, RestoreRun } from '../engine/run-context.js';
 import type { Step } from '../engine/step.js';
 import { SendenseError } from '../errors.js';
-import { startQemuNbd } from '../qemu/qemu-nbd.js';
+import { startQemuNbd } from '../qemu/index.js';
 
 export const startQemuNbdServers: Step<BackupRun | RestoreRun> = {
   name: 'start-qemu-nbd',
@@ -12,6 +12,7 @@ export const startQemuNbdServers: Step<BackupRun | RestoreRun> = {
   async run(run) {
     const readOnly = run.plan.kind === 'restore';
     for (const disk of run.state.disks) {
+      let spawned: number | undefined;
       const server = await startQemuNbd({
         file: disk.file,
         format: 'qcow2',
@@ -19,7 +20,14 @@ export const startQemuNbdServers: Step<BackupRun | RestoreRun> = {
         exportName: disk.exportName,
         shared: run.plan.nbd.shared,
         readOnly,
-        onSpawn: (pid, argv) => run.store.recordProcess(run.runId, pid, 'qemu-nbd', argv),
+        onSpawn: async (pid, argv) => {
+          spawned = pid;
+          await run.store.recordProcess(run.runId, pid, 'qemu-nbd', argv);
+        },
+      }).catch(async (error: unknown) => {
+        // startQemuNbd already stopped it; its record must not send doctor looking for it.
+        if (spawned !== undefined) await run.store.forgetProcess(spawned);
+        throw error;
       });
       run.undo.push({
         what: `stop qemu-nbd (pid ${server.pid}) for disk ${disk.key}`,
@@ -32,8 +40,10 @@ export const startQemuNbdServers: Step<BackupRun | RestoreRun> = {
       });
       // A target dying mid-run fails the run at once, with what qemu-nbd said.
       server.onExit((exit) => {
-        if (exit.expected) return;
-        run.abort(new SendenseError(`qemu-nbd for disk ${disk.key} (${disk.file}) died: ${exit.message}`, { step: 'transfer', disk: disk.key }));
+        if (exit.requested) return;
+        const how = exit.signal ? `was killed (${exit.signal})` : `exited with code ${exit.exitCode}`;
+        const said = exit.stderr.trim() ? `: ${exit.stderr.trim().split('\n').slice(-3).join(' | ')}` : '';
+        run.abort(new SendenseError(`qemu-nbd for disk ${disk.key} (${disk.file}) ${how}${said}`, { disk: disk.key }));
       });
     }
     return run.state.disks.map((disk) => `${disk.key}: 127.0.0.1:${disk.port}/${disk.exportName}`).join(', ');

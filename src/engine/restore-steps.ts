@@ -1,0 +1,21 @@
+// The steps of a restore run, in SPEC section 4 order (cleanup is the engine's undo loop).
+
+import type { RestoreRun } from './run-context.js';
+import type { Step } from './step.js';
+import { allocatePorts } from '../steps/allocate-ports.js';
+import { openTunnel } from '../steps/open-tunnel.js';
+import { prepareTarget } from '../steps/prepare-target.js';
+import { resolvePoint } from '../steps/resolve-point.js';
+import { restoreTransfer } from '../steps/restore-transfer.js';
+import { startQemuNbdServers } from '../steps/start-qemu-nbd.js';
+import { verify } from '../steps/verify.js';
+
+export const restoreSteps: readonly Step<RestoreRun>[] = [
+  resolvePoint,
+  allocatePorts,
+  startQemuNbdServers,
+  openTunnel,
+  prepareTarget,
+  restoreTransfer,
+  verify,
+];

@@ -1,0 +1,77 @@
+// resolve-point: which complete backup a restore reads (latest, an id, or the newest complete
+// backup at or before a time) and which of its disks; refuses anything it cannot restore exactly.
+
+import { accessSync, constants } from 'node:fs';
+import type { RestoreRun } from '../engine/run-context.js';
+import type { Step } from '../engine/step.js';
+import { SendenseError } from '../errors.js';
+import { exportName } from '../repository/layout.js';
+import type { Backup } from '../store/index.js';
+
+export const resolvePoint: Step<RestoreRun> = {
+  name: 'resolve-point',
+  title: (run) => `find restore point ${describePoint(run)} of ${run.plan.vm.name}`,
+  async run(run) {
+    const { plan, store } = run;
+    const backup = await findBackup(run);
+    const chain = await store.chainOf(backup.id);
+    for (const link of chain) {
+      if (link.status !== 'complete') fail(`backup ${link.id} in the chain of ${backup.id} is ${link.status}, not complete`);
+      for (const disk of link.disks) {
+        try {
+          accessSync(disk.file, constants.R_OK);
+        } catch {
+          fail(`the file of backup ${link.id} for disk ${disk.diskKey} is missing or unreadable: ${disk.file}`);
+        }
+      }
+    }
+    const wanted = plan.restore.disks ?? backup.disks.map((disk) => disk.diskKey);
+    run.state.backupId = backup.id;
+    run.state.disks = wanted.map((key) => {
+      const disk = backup.disks.find((d) => d.diskKey === key);
+      if (disk === undefined) {
+        fail(`backup ${backup.id} has no disk ${key} (it has ${backup.disks.map((d) => d.diskKey).join(', ')})`);
+      }
+      return { key, file: disk.file, virtualSize: disk.virtualSize, exportName: exportName(plan.vm.name, key) };
+    });
+    return `backup ${backup.id} (${backup.type}, taken ${backup.startedAt}), disk(s) ${wanted.join(', ')}`;
+  },
+};
+
+async function findBackup(run: RestoreRun): Promise<Backup> {
+  const { plan, store } = run;
+  const point = plan.restore.point;
+  const vm = plan.vm.name;
+  const repository = plan.repository.path;
+  if (point.type === 'id') {
+    const backup = await store.getBackup(point.id);
+    if (backup === undefined || backup.vm !== vm) fail(`there is no backup '${point.id}' of VM ${vm} (see sendense-run backups --vm ${vm})`);
+    if (backup.status !== 'complete') fail(`backup ${point.id} is ${backup.status}, not complete: it cannot be restored`);
+    return backup;
+  }
+  if (point.type === 'latest') {
+    const backup = await store.latestCompleteBackup(vm, repository);
+    if (backup === undefined) fail(`there is no complete backup of VM ${vm} in ${repository}`);
+    return backup;
+  }
+  const backup = await store.completeBackupAtOrBefore(vm, point.time, repository);
+  if (backup === undefined) {
+    const all = (await store.listBackups({ vm })).filter((b) => b.status === 'complete' && b.repository === repository);
+    const first = all[0];
+    fail(
+      first
+        ? `there is no complete backup of VM ${vm} at or before ${point.time.toISOString()}: the first is ${first.id} at ${first.startedAt}`
+        : `there is no complete backup of VM ${vm} in ${repository}`,
+    );
+  }
+  return backup;
+}
+
+function describePoint(run: RestoreRun): string {
+  const point = run.plan.restore.point;
+  return point.type === 'latest' ? 'latest' : point.type === 'id' ? point.id : point.time.toISOString();
+}
+
+function fail(message: string): never {
+  throw new SendenseError(message, { step: 'resolve-point' });
+}
