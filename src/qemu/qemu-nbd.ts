@@ -1,0 +1,192 @@
+// One qemu-nbd serving one image on 127.0.0.1 (or a Unix socket): started, ready when it
+// answers an NBD greeting, watched for an early death, stopped by its PID.
+
+import { spawn } from 'node:child_process';
+import { SendenseError } from '../errors.js';
+import { readNbdGreeting, type NbdAddress } from './nbd-greeting.js';
+import { signalProcess } from './terminate-process.js';
+
+export interface QemuNbdOptions {
+  readonly file: string;
+  readonly format: 'qcow2' | 'raw';
+  /** TCP port on 127.0.0.1; or give `socket`. */
+  readonly port?: number;
+  readonly socket?: string;
+  readonly exportName: string;
+  /** --shared: how many clients at once (the node transfer opens several connections). */
+  readonly shared: number;
+  readonly readOnly: boolean;
+  /** -B: offer qemu:dirty-bitmap:<bitmap> to clients. */
+  readonly bitmap?: string;
+  /** --cache (qemu default: writeback). */
+  readonly cache?: 'none' | 'writeback' | 'writethrough' | 'directsync' | 'unsafe';
+  /**
+   * --persistent, default true: without it qemu-nbd exits when the last negotiated client
+   * disconnects (a probe with nbdinfo, a transfer reconnecting), which would look like a crash.
+   */
+  readonly persistent?: boolean;
+  /** How long to wait for the first NBD greeting. Default 10 s. */
+  readonly readyTimeoutMs?: number;
+  /** Called as soon as the process exists, before it is ready: record it (and its undo) here. */
+  readonly onSpawn?: (pid: number, argv: readonly string[]) => void | Promise<void>;
+}
+
+export interface QemuNbdExit {
+  readonly exitCode: number | null;
+  readonly signal: NodeJS.Signals | null;
+  /** Whether stop() asked for it. */
+  readonly requested: boolean;
+  readonly stderr: string;
+}
+
+export interface QemuNbd {
+  readonly pid: number;
+  readonly argv: readonly string[];
+  /** nbd://127.0.0.1:PORT/NAME or nbd+unix:///NAME?socket=PATH */
+  readonly url: string;
+  readonly port?: number;
+  readonly socket?: string;
+  readonly exportName: string;
+  stderrText(): string;
+  readonly exited: Promise<QemuNbdExit>;
+  /** Called once when it exits, whether asked to or not (the engine fails the run if not). */
+  onExit(listener: (exit: QemuNbdExit) => void): void;
+  /** SIGTERM to this PID, wait up to timeoutMs, then SIGKILL. Idempotent. */
+  stop(timeoutMs?: number): Promise<void>;
+}
+
+const STDERR_LIMIT = 16 * 1024;
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+function validateOptions(options: QemuNbdOptions): void {
+  if ((options.port === undefined) === (options.socket === undefined)) {
+    throw new Error('startQemuNbd: give exactly one of port and socket');
+  }
+  if (options.port !== undefined && (!Number.isInteger(options.port) || options.port < 1 || options.port > 65535)) {
+    throw new Error(`startQemuNbd: bad port ${options.port}`);
+  }
+  if (!Number.isInteger(options.shared) || options.shared < 1) throw new Error(`startQemuNbd: bad shared ${options.shared}`);
+  if (options.exportName === '') throw new Error('startQemuNbd: empty export name');
+}
+
+export function qemuNbdArgv(options: QemuNbdOptions): string[] {
+  return [
+    'qemu-nbd',
+    `--format=${options.format}`,
+    `--export-name=${options.exportName}`,
+    `--shared=${options.shared}`,
+    // Never 0.0.0.0 (SPEC section 8): the node reaches it through the SSH tunnel.
+    ...(options.socket !== undefined ? [`--socket=${options.socket}`] : ['--bind=127.0.0.1', `--port=${options.port}`]),
+    ...(options.readOnly ? ['--read-only'] : []),
+    ...(options.bitmap !== undefined ? [`--bitmap=${options.bitmap}`] : []),
+    ...(options.cache !== undefined ? [`--cache=${options.cache}`] : []),
+    ...(options.persistent === false ? [] : ['--persistent']),
+    options.file,
+  ];
+}
+
+function oneLine(text: string): string {
+  return text
+    .split('\n')
+    .map((line) => line.replace(/^qemu-nbd: /, '').trim())
+    .filter(Boolean)
+    .join('; ');
+}
+
+export async function startQemuNbd(options: QemuNbdOptions): Promise<QemuNbd> {
+  validateOptions(options);
+  const argv = qemuNbdArgv(options);
+  const where = options.socket !== undefined ? `socket ${options.socket}` : `127.0.0.1:${options.port}`;
+  const address: NbdAddress = options.socket !== undefined ? { socket: options.socket } : { host: '127.0.0.1', port: options.port! };
+  const url =
+    options.socket !== undefined
+      ? `nbd+unix:///${options.exportName}?socket=${options.socket}`
+      : `nbd://127.0.0.1:${options.port}/${options.exportName}`;
+
+  // Own process group: a Ctrl+C on the terminal reaches the runner, which stops qemu-nbd in order.
+  const child = spawn(argv[0], argv.slice(1), { stdio: ['ignore', 'ignore', 'pipe'], detached: true });
+  let stderr = '';
+  child.stderr!.on('data', (chunk: Buffer) => {
+    stderr = (stderr + chunk.toString()).slice(-STDERR_LIMIT);
+  });
+  let requested = false;
+  const listeners: ((exit: QemuNbdExit) => void)[] = [];
+  const exited = new Promise<QemuNbdExit>((resolve) => {
+    child.on('error', (error) => {
+      stderr ||= error.message;
+      if (child.pid === undefined) resolve(Object.freeze({ exitCode: null, signal: null, requested, stderr }));
+    });
+    // 'close' (not 'exit'): stderr is fully read by then.
+    child.on('close', (exitCode, signal) => resolve(Object.freeze({ exitCode, signal, requested, stderr })));
+  });
+  let exit: QemuNbdExit | undefined;
+  void exited.then((value) => {
+    exit = value;
+    for (const listener of listeners.splice(0)) listener(value);
+  });
+
+  const failure = (result: QemuNbdExit): SendenseError => {
+    if (child.pid === undefined) return new SendenseError(`cannot start qemu-nbd for ${options.file}: ${result.stderr}`);
+    if (/Address already in use/i.test(result.stderr)) {
+      return new SendenseError(`qemu-nbd for ${options.file} cannot listen on ${where}: the port is already in use`);
+    }
+    const how = result.signal !== null ? `signal ${result.signal}` : `code ${result.exitCode}`;
+    return new SendenseError(`qemu-nbd for ${options.file} on ${where} exited (${how}): ${oneLine(result.stderr) || 'no output'}`);
+  };
+
+  let stopping: Promise<void> | undefined;
+  const handle: QemuNbd = Object.freeze({
+    pid: child.pid ?? -1,
+    argv: Object.freeze(argv),
+    url,
+    port: options.port,
+    socket: options.socket,
+    exportName: options.exportName,
+    stderrText: () => stderr,
+    exited,
+    onExit(listener: (exit: QemuNbdExit) => void) {
+      if (exit !== undefined) listener(exit);
+      else listeners.push(listener);
+    },
+    stop(timeoutMs = 5000) {
+      stopping ??= (async () => {
+        if (exit !== undefined || child.pid === undefined) return;
+        requested = true;
+        const pid = child.pid;
+        const gone = () => exit !== undefined;
+        const wait = (ms: number) => Promise.race([exited.then(() => true), sleep(ms).then(gone)]);
+        signalProcess(pid, 'SIGTERM');
+        if (await wait(timeoutMs)) return;
+        signalProcess(pid, 'SIGKILL');
+        if (!(await wait(5000))) throw new Error(`qemu-nbd ${pid} survived SIGKILL`);
+      })();
+      return stopping;
+    },
+  });
+
+  if (child.pid === undefined) throw failure(await exited);
+  try {
+    await options.onSpawn?.(child.pid, handle.argv);
+    await waitUntilReady();
+  } catch (error) {
+    await handle.stop();
+    throw error;
+  }
+  return handle;
+
+  async function waitUntilReady(): Promise<void> {
+    const timeoutMs = options.readyTimeoutMs ?? 10_000;
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      if (exit !== undefined) throw failure(exit);
+      if (await readNbdGreeting(address, 500)) {
+        if (exit !== undefined) throw failure(exit);
+        return;
+      }
+      if (Date.now() > deadline) {
+        throw new SendenseError(`qemu-nbd for ${options.file} on ${where} did not accept NBD connections within ${timeoutMs / 1000} s`);
+      }
+      await Promise.race([sleep(25), exited]);
+    }
+  }
+}
