@@ -1,0 +1,244 @@
+// The node transfer as the hub runs it: the bundled program in a child process, real qemu-nbd
+// targets, results checked with `qemu-img compare`, and its own qemu-nbd always gone at exit.
+
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { build } from 'esbuild';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { imagesEqual, qemuImg, qemuIo } from '../support/images.js';
+import { startQemuNbd, type TestNbdServer } from '../support/qemu-nbd-server.js';
+
+const MiB = 1024 * 1024;
+let bundleDir: string;
+let runner: string;
+let dir: string;
+const servers: TestNbdServer[] = [];
+
+interface Line {
+  readonly type: string;
+  readonly disk?: number;
+  readonly [key: string]: unknown;
+}
+interface Run {
+  readonly code: number | null;
+  readonly lines: Line[];
+  readonly stderr: string;
+  /** PIDs of the qemu-nbd processes the runner said it started. */
+  readonly qemuNbdPids: number[];
+}
+
+beforeAll(async () => {
+  bundleDir = mkdtempSync(join(tmpdir(), 'transfer-bundle-'));
+  runner = join(bundleDir, 'sendense-transfer.mjs');
+  await build({ entryPoints: ['runners/sendense-transfer.ts'], outfile: runner, bundle: true, platform: 'node', target: 'node20', format: 'esm', logLevel: 'warning' });
+});
+afterAll(() => rmSync(bundleDir, { recursive: true, force: true }));
+beforeEach(() => {
+  dir = mkdtempSync(join(tmpdir(), 'transfer-'));
+});
+afterEach(async () => {
+  for (const server of servers.splice(0)) await server.stop();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+// Runs the transfer; `whileRunning` may act on it (close stdin, kill a server) after a line.
+function transfer(args: string[], whileRunning?: (line: Line, control: { closeStdin(): void }) => void): Promise<Run> {
+  const child = spawn(process.execPath, [runner, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+  const lines: Line[] = [];
+  let stdout = '';
+  let stderr = '';
+  const control = { closeStdin: () => child.stdin.end() };
+  child.stdout.on('data', (chunk: Buffer) => {
+    stdout += chunk.toString();
+    let newline: number;
+    while ((newline = stdout.indexOf('\n')) >= 0) {
+      const line = JSON.parse(stdout.slice(0, newline)) as Line;
+      stdout = stdout.slice(newline + 1);
+      lines.push(line);
+      whileRunning?.(line, control);
+    }
+  });
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  return new Promise((resolve) => {
+    child.once('close', (code) => {
+      const qemuNbdPids = lines.filter((line) => line.message === 'qemu-nbd started').map((line) => line.pid as number);
+      resolve({ code, lines, stderr, qemuNbdPids });
+    });
+  });
+}
+
+function expectNoQemuNbdLeft(run: Run): void {
+  for (const pid of run.qemuNbdPids) expect(existsSync(`/proc/${pid}`), `qemu-nbd ${pid} still running`).toBe(false);
+}
+function done(run: Run, disk: number): Line {
+  const line = run.lines.find((candidate) => candidate.type === 'done' && candidate.disk === disk);
+  expect(line, `${run.stderr}\n${JSON.stringify(run.lines)}`).toBeDefined();
+  return line!;
+}
+async function serveTarget(file: string): Promise<string> {
+  const server = await startQemuNbd({ file, exportName: 'target' });
+  servers.push(server);
+  return server.url;
+}
+
+describe('full and incremental transfers', () => {
+  it('an incremental writes dirty ranges that became zero or were discarded, and the last sector', async () => {
+    const size = 64 * MiB + 4608; // not a multiple of 64 KiB
+    const source = join(dir, 'src.qcow2');
+    qemuImg('create', '-q', '-f', 'qcow2', source, String(size));
+    qemuIo(source, 'write -P 0x11 0 8M', 'write -P 0x22 20M 6M', 'write -P 0x33 40M 3M', `write -P 0x44 ${size - 512} 512`);
+    qemuImg('bitmap', '--add', source, 'b1');
+    const full = join(dir, 'full.qcow2');
+    qemuImg('create', '-q', '-f', 'qcow2', full, String(size));
+    const fullRun = await transfer(['--nbd-targets', `2000:${await serveTarget(full)}`, '--source', `2000=qemu:${source}`]);
+    expect(fullRun.code).toBe(0);
+    // The last, partial cluster is data as a whole: 4608 bytes.
+    expect(done(fullRun, 2000).bytesWritten).toBe(17 * MiB + 4608);
+    expectNoQemuNbdLeft(fullRun);
+    await servers.splice(0)[0]!.stop();
+    expect(imagesEqual(source, full)).toBe(true);
+
+    qemuIo(source, 'write -z 20M 2M', 'discard 40M 1M', 'write -P 0x55 60M 1M', `write -P 0x66 ${size - 512} 512`);
+    qemuImg('bitmap', '--add', source, 'b2');
+    const incremental = join(dir, 'inc.qcow2');
+    qemuImg('create', '-q', '-f', 'qcow2', '-b', full, '-F', 'qcow2', incremental);
+    const incRun = await transfer(['--nbd-targets', `2000:${await serveTarget(incremental)}`, '--source', `2000=qemu:${source}`, '--bitmap', '2000=b1']);
+    expect(incRun.code).toBe(0);
+    const line = done(incRun, 2000);
+    expect(line.bytesZeroed).toBeGreaterThanOrEqual(3 * MiB);
+    expect(line.bytesToDo).toBeLessThan(5 * MiB);
+    expectNoQemuNbdLeft(incRun);
+    await servers.splice(0)[0]!.stop();
+    expect(imagesEqual(source, incremental)).toBe(true);
+    expect(imagesEqual(full, incremental)).toBe(false);
+  });
+
+  it('an incremental of an unchanged disk copies nothing', async () => {
+    const source = join(dir, 'src.qcow2');
+    qemuImg('create', '-q', '-f', 'qcow2', source, '32M');
+    qemuIo(source, 'write -P 0x11 0 4M');
+    qemuImg('bitmap', '--add', source, 'b1');
+    const full = join(dir, 'full.qcow2');
+    qemuImg('create', '-q', '-f', 'qcow2', full, '32M');
+    expect((await transfer(['--nbd-targets', `2000:file:qcow2:${full}`, '--source', `2000=qemu:${source}`])).code).toBe(0);
+    const incremental = join(dir, 'inc.qcow2');
+    qemuImg('create', '-q', '-f', 'qcow2', '-b', full, '-F', 'qcow2', incremental);
+    const run = await transfer(['--nbd-targets', `2000:file:qcow2:${incremental}`, '--source', `2000=qemu:${source}`, '--bitmap', '2000=b1']);
+    expect(run.code).toBe(0);
+    expect(done(run, 2000)).toMatchObject({ bytesToDo: 0, bytesWritten: 0, bytesZeroed: 0 });
+    expect(imagesEqual(source, incremental)).toBe(true);
+    expectNoQemuNbdLeft(run);
+  });
+
+  it('copies 3 disks in parallel into file:, nbd+unix: and nbd:// targets', async () => {
+    const targets: string[] = [];
+    const sources: string[] = [];
+    for (const [index, key] of [2000, 2001, 2002].entries()) {
+      const source = join(dir, `src-${key}.qcow2`);
+      qemuImg('create', '-q', '-f', 'qcow2', source, `${16 + index * 8}M`);
+      qemuIo(source, `write -P 0x${(index + 1) * 16} ${index}M 5M`);
+      const target = join(dir, `tgt-${key}.qcow2`);
+      qemuImg('create', '-q', '-f', 'qcow2', target, `${16 + index * 8}M`);
+      sources.push(source);
+      targets.push(target);
+    }
+    const unix = await startQemuNbd({ file: targets[1]!, socket: join(dir, 't.sock'), exportName: 't1' });
+    servers.push(unix);
+    const run = await transfer([
+      '--nbd-targets',
+      `2000:file:qcow2:${targets[0]},2001:${unix.url},2002:${await serveTarget(targets[2]!)}`,
+      ...sources.flatMap((source, index) => ['--source', `${2000 + index}=qemu:${source}`]),
+      '--connections',
+      '2',
+    ]);
+    expect(run.code, run.stderr).toBe(0);
+    for (const server of servers.splice(0)) await server.stop();
+    for (const [index, source] of sources.entries()) expect(imagesEqual(source, targets[index]!)).toBe(true);
+    expect(run.lines.at(-1)).toMatchObject({ type: 'result', ok: true });
+    expectNoQemuNbdLeft(run);
+  });
+
+  it('copies a sparse 100 GiB disk by its data only, without reading the holes', async () => {
+    const source = join(dir, 'big.qcow2');
+    qemuImg('create', '-q', '-f', 'qcow2', source, '100G');
+    qemuIo(source, 'write -P 0x77 0 1M', 'write -P 0x78 50G 2M', 'write -P 0x79 102399M 1M');
+    const target = join(dir, 'big-target.qcow2');
+    qemuImg('create', '-q', '-f', 'qcow2', target, '100G');
+    const run = await transfer(['--nbd-targets', `2000:file:qcow2:${target}`, '--source', `2000=qemu:${source}`]);
+    expect(run.code, run.stderr).toBe(0);
+    expect(done(run, 2000)).toMatchObject({ bytesToDo: 4 * MiB, bytesWritten: 4 * MiB });
+    expect(imagesEqual(source, target)).toBe(true);
+  }, 60_000);
+});
+
+describe('transfer errors', () => {
+  it('a missing source fails that disk only, with an error line naming it', async () => {
+    const good = join(dir, 'good.qcow2');
+    qemuImg('create', '-q', '-f', 'qcow2', good, '8M');
+    const target = join(dir, 't.qcow2');
+    qemuImg('create', '-q', '-f', 'qcow2', target, '8M');
+    const other = join(dir, 'u.qcow2');
+    qemuImg('create', '-q', '-f', 'qcow2', other, '8M');
+    const run = await transfer(['--nbd-targets', `2000:file:qcow2:${target},2001:file:qcow2:${other}`, '--source', `2000=qemu:${join(dir, 'missing.qcow2')}`, '--source', `2001=qemu:${good}`]);
+    expect(run.code).toBe(1);
+    expect(run.lines).toContainEqual({ type: 'error', disk: 2000, message: `source image ${join(dir, 'missing.qcow2')} does not exist` });
+    expect(run.lines.at(-1)).toMatchObject({ type: 'result', ok: false, disks: [{ disk: 2000, ok: false }, { disk: 2001, ok: true }] });
+    expectNoQemuNbdLeft(run);
+  });
+
+  it('a missing bitmap is a clear error for that disk', async () => {
+    const source = join(dir, 'src.qcow2');
+    qemuImg('create', '-q', '-f', 'qcow2', source, '8M');
+    qemuImg('bitmap', '--add', source, 'other');
+    const target = join(dir, 't.qcow2');
+    qemuImg('create', '-q', '-f', 'qcow2', target, '8M');
+    const run = await transfer(['--nbd-targets', `2000:file:qcow2:${target}`, '--source', `2000=qemu:${source}`, '--bitmap', '2000=b1']);
+    expect(run.code).toBe(1);
+    expect(run.lines).toContainEqual({ type: 'error', disk: 2000, message: `bitmap 'b1' not found in ${source} (bitmaps there: other)` });
+  });
+
+  it('a target that refuses the export or dies mid-transfer fails the disk and leaves no qemu-nbd', async () => {
+    const source = join(dir, 'src.qcow2');
+    qemuImg('create', '-q', '-f', 'qcow2', source, '1G');
+    qemuIo(source, 'write -P 0x5a 0 768M');
+    const target = join(dir, 't.qcow2');
+    qemuImg('create', '-q', '-f', 'qcow2', target, '1G');
+    const url = await serveTarget(target);
+    const refused = await transfer(['--nbd-targets', `2000:${url.replace('/target', '/nope')}`, '--source', `2000=qemu:${source}`]);
+    expect(refused.code).toBe(1);
+    expect(refused.lines).toContainEqual(expect.objectContaining({ type: 'error', disk: 2000, message: expect.stringMatching(/has no export named 'nope'/) }));
+    expectNoQemuNbdLeft(refused);
+
+    const server = servers[0]!;
+    const killed = await transfer(['--nbd-targets', `2000:${url}`, '--source', `2000=qemu:${source}`], (line) => {
+      if (line.type === 'progress') process.kill(server.pid, 'SIGKILL');
+    });
+    expect(killed.code).toBe(1);
+    expect(killed.lines).toContainEqual(expect.objectContaining({ type: 'error', disk: 2000, message: expect.stringMatching(/NBD connection to nbd:\/\/127\.0\.0\.1:\d+\/target lost/) }));
+    expect(killed.qemuNbdPids).toHaveLength(1);
+    expectNoQemuNbdLeft(killed);
+  }, 60_000);
+
+  it('stdin closing stops the transfer and its qemu-nbd', async () => {
+    const source = join(dir, 'src.qcow2');
+    qemuImg('create', '-q', '-f', 'qcow2', source, '1G');
+    qemuIo(source, 'write -P 0x5a 0 768M');
+    const target = join(dir, 't.qcow2');
+    qemuImg('create', '-q', '-f', 'qcow2', target, '1G');
+    const run = await transfer(['--nbd-targets', `2000:file:qcow2:${target}`, '--source', `2000=qemu:${source}`], (line, control) => {
+      if (line.type === 'start') control.closeStdin();
+    });
+    expect(run.code).toBe(1);
+    expect(run.lines).toContainEqual({ type: 'error', disk: 2000, message: 'transfer stopped: stdin closed' });
+    expect(run.qemuNbdPids).toHaveLength(2);
+    expectNoQemuNbdLeft(run);
+  }, 60_000);
+
+  it('bad arguments exit with code 2', async () => {
+    const run = await transfer(['--nbd-targets', '2000:nbd://127.0.0.1:1/x', '--source', '2001=qemu:/x']);
+    expect(run.code).toBe(2);
+    expect(run.stderr).toMatch(/disk 2000 is in --nbd-targets but has no --source 2000=/);
+  });
+});
