@@ -3,6 +3,7 @@
 
 import { spawn } from 'node:child_process';
 import { SendenseError } from '../errors.js';
+import { processListensOn } from './listening-socket.js';
 import { readNbdGreeting, type NbdAddress } from './nbd-greeting.js';
 import { signalProcess } from './terminate-process.js';
 
@@ -179,10 +180,9 @@ export async function startQemuNbd(options: QemuNbdOptions): Promise<QemuNbd> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       if (exit !== undefined) throw failure(exit);
-      if (await readNbdGreeting(address, 500)) {
-        if (exit !== undefined) throw failure(exit);
-        return;
-      }
+      const greeted = await Promise.race([readNbdGreeting(address, 500), exited.then(() => false)]);
+      if (exit !== undefined) throw failure(exit);
+      if (greeted && (options.port === undefined || processListensOn(child.pid!, options.port) !== false)) return;
       if (Date.now() > deadline) {
         throw new SendenseError(`qemu-nbd for ${options.file} on ${where} did not accept NBD connections within ${timeoutMs / 1000} s`);
       }
