@@ -40,6 +40,8 @@ export async function runSteps<R extends RunContext>(
     }
   }
 
+  // Every step succeeded: what the run made is kept (failure-only undo is dropped).
+  if (failure === undefined) run.undo.commit();
   await cleanup(run);
 
   if (failure === undefined) {

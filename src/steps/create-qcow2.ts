@@ -23,6 +23,6 @@ export const createQcow2Files: Step<BackupRun> = {
       if (disk.parentFile) await createOverlay(disk.file, disk.parentFile, { backingFormat: 'qcow2' });
       else await createQcow2(disk.file, disk.virtualSize);
     }
-    return run.state.disks.map((disk) => path.basename(disk.file)).join(', ');
+    return run.state.disks.map((disk) => `${disk.key}: ${path.relative(run.plan.repository.path, disk.file)}`).join(', ');
   },
 };
