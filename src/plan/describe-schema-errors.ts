@@ -37,7 +37,7 @@ function describe(error: ErrorObject, path: PlanPath, kind: string | undefined, 
     case 'additionalProperties': {
       const key = String(params.additionalProperty);
       const expected = acceptedKeys(schema);
-      const missing = missingNear(key, path, unknownKeysRequired(schema, value));
+      const missing = missingNear(key, absentKeys(schema, value));
       const hint = missing === undefined ? '' : `, did you mean '${missing}'?`;
       const where = path.length === 0 ? 'at the top level' : `in ${formatPlanPath(path)}`;
       return issue(`unknown key '${key}' ${where}${hint} (expected one of: ${expected.join(', ')})`, 'key', [...path, key]);
@@ -55,7 +55,7 @@ function describe(error: ErrorObject, path: PlanPath, kind: string | undefined, 
     case 'enum':
       return issue(atPath(path, `must be one of ${(params.allowedValues as unknown[]).join(', ')} (got ${quote(value)})`));
     case 'const':
-      return issue(atPath(path, `must be ${String(params.allowedValue)} (got ${quote(value)})`));
+      return issue(atPath(path, `must be ${String(params.allowedValue)} (got ${typeof value === 'string' ? quote(value) : String(value)})`));
     case 'pattern': {
       const hint = typeof schema.patternErrorMessage === 'string' ? schema.patternErrorMessage : `must match ${String(params.pattern)}`;
       return issue(atPath(path, `${hint} (got ${quote(value)})`));
@@ -83,15 +83,15 @@ function acceptedKeys(schema: Record<string, unknown>): string[] {
   return Object.keys(properties).filter((key) => properties[key] !== false);
 }
 
-// Required keys of the mapping that are absent, i.e. candidates for "did you mean".
-function unknownKeysRequired(schema: Record<string, unknown>, value: unknown): string[] {
+// Keys the mapping accepts but does not have: candidates for "did you mean".
+function absentKeys(schema: Record<string, unknown>, value: unknown): string[] {
   const required = Array.isArray(schema.required) ? (schema.required as string[]) : [];
   const properties = Object.keys((schema.properties ?? {}) as Record<string, unknown>);
   const present = typeof value === 'object' && value !== null ? Object.keys(value) : [];
   return [...new Set([...required, ...properties])].filter((key) => !present.includes(key));
 }
 
-function missingNear(key: string, _path: PlanPath, candidates: readonly string[]): string | undefined {
+function missingNear(key: string, candidates: readonly string[]): string | undefined {
   return candidates.find((candidate) => isNear(key, candidate));
 }
 

@@ -26,10 +26,13 @@ export function parsePlanYaml(text: string): PlanYaml {
     return { line, column: col };
   };
   const locate = (path: PlanPath, at: 'key' | 'value'): Position => position(offsetOf(doc, path, at));
-  const syntaxErrors = doc.errors.map((error) => ({
-    position: position(error.pos[0]),
-    message: syntaxMessage(error.code, error.message, text.slice(error.pos[0], error.pos[1])),
-  }));
+  // One unclosed bracket can produce several errors at one place: the first says it.
+  const syntaxErrors = doc.errors
+    .filter((error, i) => doc.errors.findIndex((other) => other.pos[0] === error.pos[0]) === i)
+    .map((error) => ({
+      position: position(error.pos[0]),
+      message: syntaxMessage(error.code, error.message, text.slice(error.pos[0], error.pos[1])),
+    }));
   if (syntaxErrors.length > 0) return { data: undefined, syntaxErrors, locate };
   try {
     return { data: doc.toJS({ maxAliasCount: 100 }), syntaxErrors, locate };

@@ -14,7 +14,7 @@ export function checkAbsolutePaths({ data, issues }: CheckContext): void {
     if (value === undefined || value === '' || hasEnvRef(value)) return; // a reference is checked once resolved
     const expanded = onHub ? expandHome(value) : value;
     if (path.isAbsolute(expanded)) return;
-    const hint = onHub ? 'an absolute path or ~/...' : 'an absolute path (it is a path on the node)';
+    const hint = onHub ? 'an absolute path or start with ~/' : 'an absolute path on the node';
     issues.error(where, atPath(where, `must be ${hint} (got '${value}')`));
   };
   check(['repository', 'path'], true);

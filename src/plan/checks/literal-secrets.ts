@@ -5,7 +5,7 @@ import { isObject } from '../raw-plan.js';
 import type { PlanPath } from '../plan-issue.js';
 import type { CheckContext } from './check-context.js';
 
-const SECRET_KEY = /^(password|passwd|pwd|pass|secret|token|api[-_]?key|access[-_]?key|private[-_]?key|credentials?)$/i;
+export const SECRET_KEY = /^(password|passwd|pwd|pass|secret|token|api[-_]?key|access[-_]?key|private[-_]?key|credentials?)$/i;
 const ENV_NAME = /^[A-Z_][A-Z0-9_]*$/;
 const URL_WITH_PASSWORD = /^[a-z][a-z0-9+.-]*:\/\/[^/@\s]*:[^/@\s]*@/i;
 const USE_INSTEAD = 'name an environment variable with passwordEnv, or a file with passwordFile';

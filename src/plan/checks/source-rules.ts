@@ -3,6 +3,7 @@
 
 import { isObject, listAt, stringAt, valueAt } from '../raw-plan.js';
 import type { CheckContext } from './check-context.js';
+import { SECRET_KEY } from './literal-secrets.js';
 
 export function checkSourceRules({ data, issues }: CheckContext): void {
   const kind = stringAt(data, 'kind');
@@ -12,7 +13,9 @@ export function checkSourceRules({ data, issues }: CheckContext): void {
     const hasEnv = source.passwordEnv !== undefined;
     const hasFile = source.passwordFile !== undefined;
     if (hasEnv && hasFile) issues.error(['vm', 'source', 'passwordFile'], 'vm.source: give passwordEnv or passwordFile, not both', 'key');
-    if (!hasEnv && !hasFile) issues.error(['vm', 'source'], 'vm.source: missing passwordEnv (name of an environment variable holding the password) or passwordFile', 'key');
+    // A literal password was already reported: that is the one mistake to fix.
+    const literal = Object.keys(source).some((key) => SECRET_KEY.test(key));
+    if (!hasEnv && !hasFile && !literal) issues.error(['vm', 'source'], 'vm.source: missing passwordEnv (name of an environment variable holding the password) or passwordFile', 'key');
   }
   if (kind === 'incremental') {
     listAt(data, 'vm', 'source', 'disks').forEach((disk, i) => {

@@ -1,0 +1,72 @@
+// The plans and examples the project ships are valid, and load into the Plan the engine expects.
+
+import os from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { loadPlanForRun } from '../../src/plan/load.js';
+import { runCli } from './run-validate.js';
+
+describe('shipped plans', () => {
+  it('`sendense-run validate plans examples` passes', async () => {
+    const result = await runCli(['validate', 'plans', 'examples']);
+    expect(result.stderr).toBe('');
+    expect(result.exitCode).toBe(0);
+    expect(result.stdout).toMatch(/^7 plans checked, 0 invalid, 0 errors, \d+ warnings?$/m);
+  });
+
+  it('pgtest1-nightly is a nightly incremental of two qemu disks on this host', async () => {
+    const plan = await loadPlanForRun('plans/pgtest1-nightly.yaml', {});
+    expect(plan).toMatchObject({
+      kind: 'incremental',
+      name: 'pgtest1-nightly',
+      schedule: '0 2 * * *',
+      node: undefined,
+      repository: { path: '/var/lib/sendense/repository' },
+      nbd: { ports: { first: 10100, last: 10200 }, shared: 10 },
+      incremental: { onMissingChain: 'full', maxChainLength: 30 },
+      retention: { keepChains: 2 },
+      timeouts: { transfer: 6 * 3600_000 },
+      vm: {
+        name: 'pgtest1',
+        source: {
+          type: 'qemu',
+          disks: [
+            { key: 2000, path: '/var/lib/sendense/vms/pgtest1-disk0.qcow2' },
+            { key: 2001, path: '/var/lib/sendense/vms/pgtest1-disk1.qcow2' },
+          ],
+        },
+      },
+      envRefs: [],
+    });
+    expect(Object.isFrozen(plan)).toBe(true);
+    expect(plan.kind === 'incremental' && Object.isFrozen(plan.vm.source.disks[0])).toBe(true);
+  });
+
+  it('pgtest1-vmware takes the endpoint from the environment and the password by variable name', async () => {
+    const plan = await loadPlanForRun('plans/pgtest1-vmware.yaml', { VCENTER_HOST: 'vcenter.test' });
+    expect(plan.kind !== 'restore' && plan.vm.source).toMatchObject({
+      type: 'vmware',
+      endpoint: 'vcenter.test',
+      passwordEnv: 'VCENTER_PASSWORD',
+      clientPath: '/usr/local/bin/sendense-backup-client',
+    });
+    expect(plan.envRefs).toEqual(['VCENTER_HOST']);
+    expect(plan.node).toEqual({
+      host: '10.0.100.231',
+      port: 22,
+      user: 'sendense',
+      identityFile: path.join(os.homedir(), '.ssh/id_ed25519'),
+      knownHosts: path.join(os.homedir(), '.ssh/known_hosts'),
+    });
+  });
+
+  it('the restore example restores the latest backup into qcow2 files named by disk key', async () => {
+    const plan = await loadPlanForRun('examples/restore.yaml', {});
+    expect(plan.kind === 'restore' && plan.restore).toEqual({
+      point: { type: 'latest' },
+      disks: undefined,
+      target: { type: 'file', path: '/var/lib/sendense/restore/pgtest1-{key}.qcow2', format: 'qcow2', overwrite: false },
+      verify: true,
+    });
+  });
+});
