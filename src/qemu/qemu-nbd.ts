@@ -186,7 +186,7 @@ export async function startQemuNbd(options: QemuNbdOptions): Promise<QemuNbd> {
       if (Date.now() > deadline) {
         throw new SendenseError(`qemu-nbd for ${options.file} on ${where} did not accept NBD connections within ${timeoutMs / 1000} s`);
       }
-      await Promise.race([sleep(25), exited]);
+      await Promise.race([sleep(10), exited]);
     }
   }
 }

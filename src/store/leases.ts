@@ -25,8 +25,12 @@ function validateRequest(request: LeaseRequest): void {
   if (!Number.isInteger(count) || count < 1) throw new Error(`leasePorts: bad count ${count}`);
 }
 
-// A lease is stale when its process on this host is gone (or its PID now belongs to another process).
-function isStale(row: Selectable<PortLeasesTable>, hostname: string): boolean {
+type LeaseRow = Selectable<PortLeasesTable> & { run_status: string | null };
+
+// A lease is stale when its run has ended (a run that ended needs no port), or when its process
+// on this host is gone (or its PID now belongs to another process).
+function isStale(row: LeaseRow, hostname: string): boolean {
+  if (row.run_status !== 'running') return true;
   return row.hostname === hostname && !isProcessAlive(row.pid, row.start_ticks);
 }
 
@@ -39,7 +43,14 @@ export async function leasePorts(db: Db, request: LeaseRequest): Promise<LeaseRe
   const startTicks = processStartTicks(pid) ?? null;
 
   const outcome = await db.transaction().execute(async (trx) => {
-    const rows = await trx.selectFrom('port_leases').selectAll().where('port', '>=', first).where('port', '<=', last).execute();
+    const rows: LeaseRow[] = await trx
+      .selectFrom('port_leases')
+      .leftJoin('runs', 'runs.id', 'port_leases.run_id')
+      .selectAll('port_leases')
+      .select('runs.status as run_status')
+      .where('port', '>=', first)
+      .where('port', '<=', last)
+      .execute();
     const stale = rows.filter((row) => isStale(row, hostname));
     if (stale.length > 0) {
       await trx.deleteFrom('port_leases').where('port', 'in', stale.map((row) => row.port)).execute();

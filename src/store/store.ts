@@ -70,7 +70,7 @@ export interface LeaseRequest {
 export interface LeaseResult {
   /** Ascending. */
   readonly ports: readonly number[];
-  /** Leases of dead processes on this host that were taken back (for the run's log). */
+  /** Leases taken back because their run ended or their process on this host is gone (for the run's log). */
   readonly reclaimed: readonly PortLease[];
   /** Ports skipped because another program listens on them. */
   readonly busy: readonly number[];

@@ -79,6 +79,16 @@ describe('leasePorts', () => {
     expect(result.reclaimed.map((lease) => [lease.port, lease.pid])).toEqual([[first, deadPid], [last, deadPid]]);
   });
 
+  it('reclaims leases of a run that has ended', async () => {
+    const { first, last } = randomRange(1);
+    await store.leasePorts({ runId, count: 1, first, last, isFree: async () => true });
+    await store.finishRun(runId, 'failed', 'crashed before cleanup');
+    const next = (await store.createRun({ plan: 'nightly', kind: 'backup', trigger: 'manual' })).id;
+    const result = await store.leasePorts({ runId: next, count: 1, first, last, isFree: async () => true });
+    expect(result.ports).toEqual([first]);
+    expect(result.reclaimed.map((lease) => lease.runId)).toEqual([runId]);
+  });
+
   it('keeps leases of a live process', async () => {
     const { first, last } = randomRange(1);
     await store.leasePorts({ runId, count: 1, first, last, isFree: async () => true });
