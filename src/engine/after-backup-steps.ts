@@ -2,5 +2,6 @@
 
 import type { BackupRun } from './run-context.js';
 import type { Step } from './step.js';
+import { retention } from '../steps/retention.js';
 
-export const afterBackupSteps: readonly Step<BackupRun>[] = [];
+export const afterBackupSteps: readonly Step<BackupRun>[] = [retention];

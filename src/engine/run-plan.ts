@@ -8,6 +8,8 @@ import type { NodeHost } from '../node/node.js';
 import type { Plan } from '../plan/types.js';
 import { newRunId } from '../repository/layout.js';
 import type { Store } from '../store/index.js';
+import { hookEnv } from '../hooks/hook-env.js';
+import { runBeforeHooks, runEndHooks } from '../hooks/run-hooks.js';
 import { backupSteps } from './backup-steps.js';
 import { BACKUP_STEPS, RESTORE_STEPS } from './step-names.js';
 import type { BackupRun, RestoreRun, RunContext } from './run-context.js';
@@ -57,6 +59,10 @@ export async function runPlan(plan: Plan, options: RunPlanOptions): Promise<RunR
   let node: NodeHost | undefined;
   try {
     node = await openNode(plan);
+    // before hooks run before any step takes anything; one failing fails the run.
+    const env = hookEnv({ plan, runId, status: 'running' });
+    const refused = await runBeforeHooks(plan.hooks.before, { node, reporter, env, signal: controller.signal });
+    if (refused !== undefined) throw refused;
     const base: RunContext = {
       plan,
       runId,
@@ -84,11 +90,14 @@ export async function runPlan(plan: Plan, options: RunPlanOptions): Promise<RunR
     if (outcome.error?.exitCode === 130) outcome = { status: 'interrupted', error: outcome.error };
   } finally {
     options.signal?.removeEventListener('abort', forward);
-    await node?.close().catch(() => undefined);
   }
+  const error = outcome.error?.describe();
+  const env = hookEnv({ plan, runId, status: outcome.status, backupId, error });
+  await runEndHooks(plan.hooks, outcome.status === 'succeeded', { node, reporter, env });
+  await node?.close().catch(() => undefined);
   const seconds = (Date.now() - started) / 1000;
-  await store.finishRun(runId, outcome.status, outcome.error?.describe());
-  reporter.emit({ type: 'run-end', runId, status: outcome.status, seconds, backupId, error: outcome.error?.describe() });
+  await store.finishRun(runId, outcome.status, error);
+  reporter.emit({ type: 'run-end', runId, status: outcome.status, seconds, backupId, error });
   return { runId, status: outcome.status, error: outcome.error, backupId, seconds };
 }
 

@@ -1,0 +1,120 @@
+// `sendense-run schedule FILE|DIR...`: stays in the foreground and runs each plan that has a
+// `schedule` at its times. SIGHUP re-reads the plans (an invalid one keeps its old version);
+// SIGTERM/SIGINT stop the timers, cancel running runs, wait for their cleanup and exit 0 — a
+// clean stop is a success for systemd (ExecStop/`systemctl stop` sends SIGTERM).
+
+import { interruptedError } from '../engine/run-plan.js';
+import { usageError } from '../errors.js';
+import { formatDiagnostic } from '../plan/plan-diagnostic.js';
+import { loadSchedulePlans, type SchedulePlans } from '../schedule/load-schedule-plans.js';
+import { PlanScheduler } from '../schedule/plan-scheduler.js';
+import { createScheduleOutput, type ScheduleOutput } from '../schedule/schedule-output.js';
+import { openStore } from '../store/index.js';
+import { rejectUnknownOptions } from './args.js';
+import type { Command } from './context.js';
+
+export const scheduleCommand: Command = async (cli, args) => {
+  rejectUnknownOptions(args, 'schedule');
+  if (args.length === 0) throw usageError('schedule needs at least one plan FILE or DIR');
+  const output = createScheduleOutput(cli);
+  const loaded = await loadSchedulePlans(args);
+  reportProblems(output, loaded);
+  if (loaded.scheduled.length === 0) {
+    const why = loaded.ignored.length > 0 ? `none of the ${loaded.ignored.length} valid plan(s) has a schedule` : 'no valid plan';
+    throw usageError(`schedule: nothing to schedule (${why})`);
+  }
+  const store = await openStore(cli.dbPath);
+  const scheduler = new PlanScheduler({ store, output });
+  try {
+    scheduler.apply(loaded.scheduled);
+    reportSchedule(output, scheduler, loaded);
+    const stopped = waitForStop(output, scheduler, args);
+    await scheduler.catchUp();
+    await stopped;
+    output.note({ event: 'stopped', level: 'info', message: 'stopped' });
+    return 0;
+  } finally {
+    await store.close();
+  }
+};
+
+// Resolves once a stop signal has been handled (runs cancelled and cleaned up).
+function waitForStop(output: ScheduleOutput, scheduler: PlanScheduler, paths: readonly string[]): Promise<void> {
+  // croner's timers keep the process alive, but not while every plan is gone after a reload.
+  const keepAlive = setInterval(() => {}, 1 << 30);
+  let reloading = Promise.resolve();
+  const onHangup = () => {
+    reloading = reloading.then(() => reload(output, scheduler, paths)).catch((error: unknown) => {
+      output.note({ event: 'reload-failed', level: 'error', message: `reload failed, plans unchanged: ${(error as Error).message}` });
+    });
+  };
+  return new Promise((resolve) => {
+    let stopping = false;
+    const onStop = (signal: NodeJS.Signals) => {
+      if (stopping) {
+        output.note({ event: 'stopping', level: 'warning', message: `${signal} again: still cleaning up, please wait` });
+        return;
+      }
+      stopping = true;
+      output.note({ event: 'stopping', level: 'info', signal, message: `${signal} received: no new runs; cancelling running ones` });
+      void reloading
+        .then(() => scheduler.stop(interruptedError(signal)))
+        .then((cancelled) => {
+          if (cancelled > 0) output.note({ event: 'cancelled', level: 'info', message: `${cancelled} running run(s) cancelled and cleaned up` });
+          process.off('SIGHUP', onHangup);
+          process.off('SIGINT', onStop);
+          process.off('SIGTERM', onStop);
+          clearInterval(keepAlive);
+          resolve();
+        });
+    };
+    process.on('SIGHUP', onHangup);
+    process.on('SIGINT', onStop);
+    process.on('SIGTERM', onStop);
+  });
+}
+
+// SIGHUP: re-read every plan; an invalid file keeps the version of its plan already scheduled.
+async function reload(output: ScheduleOutput, scheduler: PlanScheduler, paths: readonly string[]): Promise<void> {
+  output.note({ event: 'reloading', level: 'info', message: 'SIGHUP: re-reading plans' });
+  const loaded = await loadSchedulePlans(paths);
+  reportProblems(output, loaded);
+  const keep = new Set<string>();
+  for (const invalid of loaded.invalid) {
+    const old = scheduler.planNames.find(
+      (name) => scheduler.scheduledPlan(name)?.plan.origin.file === invalid.file || name === invalid.name,
+    );
+    if (old === undefined || loaded.scheduled.some((scheduled) => scheduled.plan.name === old)) continue;
+    keep.add(old);
+    output.note({ event: 'kept', level: 'warning', plan: old, file: invalid.file, message: `${invalid.file} is invalid: keeping the version of plan ${old} loaded before` });
+  }
+  const { removed } = scheduler.apply(loaded.scheduled, keep);
+  for (const name of removed) output.note({ event: 'removed', level: 'info', plan: name, message: 'no longer scheduled (removed, or its schedule was)' });
+  reportSchedule(output, scheduler, loaded);
+}
+
+function reportProblems(output: ScheduleOutput, loaded: SchedulePlans): void {
+  for (const diagnostic of [...loaded.pathErrors, ...loaded.invalid.flatMap((invalid) => invalid.errors)]) {
+    output.note({ event: 'invalid', level: 'error', file: diagnostic.file, message: `${formatDiagnostic(diagnostic)} (plan skipped)` });
+  }
+}
+
+function reportSchedule(output: ScheduleOutput, scheduler: PlanScheduler, loaded: SchedulePlans): void {
+  for (const plan of loaded.ignored) {
+    output.note({ event: 'ignored', level: 'info', plan: plan.name, file: plan.origin.file, message: `${plan.origin.file}: no schedule, ignored` });
+  }
+  for (const name of scheduler.planNames) {
+    const plan = scheduler.scheduledPlan(name)!.plan;
+    const next = scheduler.nextRun(name);
+    const zone = plan.timezone ? ` ${plan.timezone}` : '';
+    output.note({
+      event: 'scheduled',
+      level: 'info',
+      plan: name,
+      file: plan.origin.file,
+      schedule: plan.schedule,
+      next: next?.toISOString() ?? null,
+      message: `"${plan.schedule}"${zone}: next run ${next?.toISOString() ?? 'never'}`,
+    });
+  }
+}

@@ -1,0 +1,43 @@
+// Runs one hook command with `sh -c`: on the hub (execa) or on the node (NodeHost.exec), its
+// output going to the run's reporter as info lines.
+
+import { execa } from 'execa';
+import type { NodeHost } from '../node/node.js';
+import type { Hook } from '../plan/types.js';
+import type { RunReporter } from '../engine/run-events.js';
+
+export type HookPhase = 'before' | 'after' | 'onFailure' | 'always';
+
+export interface HookOutcome {
+  readonly exitCode: number;
+  /** The last lines of stderr (or stdout), for the error message. */
+  readonly tail: string;
+}
+
+export interface HookTarget {
+  /** Undefined when the node could not be reached: node hooks cannot run. */
+  readonly node: NodeHost | undefined;
+  readonly reporter: RunReporter;
+  readonly env: Readonly<Record<string, string>>;
+  readonly signal?: AbortSignal;
+}
+
+export async function runHook(phase: HookPhase, hook: Hook, target: HookTarget): Promise<HookOutcome> {
+  const { reporter, env, signal } = target;
+  const where = hook.on === 'node' ? 'node' : 'hub';
+  reporter.emit({ type: 'info', step: 'hooks', message: `hook ${phase} (${where}): ${hook.run}` });
+  let result: { exitCode: number; stdout: string; stderr: string };
+  if (hook.on === 'node') {
+    if (target.node === undefined) throw new Error('the node could not be reached');
+    result = await target.node.exec(['sh', '-c', hook.run], { env, signal });
+  } else {
+    const child = await execa('sh', ['-c', hook.run], { env, reject: false, cancelSignal: signal, stdin: 'ignore' });
+    if (child.isCanceled) throw signal?.reason ?? new Error('hook canceled');
+    result = { exitCode: child.exitCode ?? 128, stdout: String(child.stdout ?? ''), stderr: String(child.stderr ?? '') };
+  }
+  for (const line of `${result.stdout}\n${result.stderr}`.split('\n')) {
+    if (line.trim() !== '') reporter.emit({ type: 'info', step: 'hooks', message: `  ${phase}| ${line}` });
+  }
+  const lines = (result.stderr.trim() || result.stdout.trim()).split('\n');
+  return { exitCode: result.exitCode, tail: lines.slice(-3).join(' / ') };
+}

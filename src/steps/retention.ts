@@ -1,0 +1,49 @@
+// retention: after a successful run, keep the newest `keepChains` chains of this VM in this
+// repository and delete the older ones whole (files, then records; newest backup first so an
+// incremental goes before its parent). A chain counts only once its full backup is complete, and
+// a chain with a backup still running (something builds on it) is never touched.
+
+import { rm } from 'node:fs/promises';
+import type { BackupRun } from '../engine/run-context.js';
+import type { Step } from '../engine/step.js';
+import { formatBytes } from '../format/bytes.js';
+import type { Backup } from '../store/index.js';
+import { chainsToDelete } from './retention-choice.js';
+
+export const retention: Step<BackupRun> = {
+  name: 'retention',
+  title: (run) => `keep the newest ${run.plan.retention?.keepChains} chain(s) of ${run.plan.vm.name} in ${run.plan.repository.path}`,
+  skip: (run) => (run.plan.retention === undefined ? 'no retention block in the plan' : undefined),
+  async run(run) {
+    const { plan, store, reporter } = run;
+    const keep = plan.retention!.keepChains;
+    const backups = (await store.listBackups({ vm: plan.vm.name })).filter((backup) => backup.repository === plan.repository.path);
+    const choice = chainsToDelete(backups, keep, run.state.chainId);
+    for (const chain of choice.protected) {
+      reporter.emit({ type: 'info', step: 'retention', message: `chain ${chain.chainId} kept: ${chain.reason}` });
+    }
+    let files = 0;
+    let bytes = 0;
+    for (const chain of choice.delete) {
+      // Newest first: an incremental's file and record go before its parent's.
+      for (const backup of [...chain.backups].reverse()) {
+        for (const disk of backup.disks) await rm(disk.file, { force: true });
+        await store.deleteBackup(backup.id);
+        files += backup.disks.length;
+        bytes += backup.bytes ?? 0;
+      }
+      reporter.emit({
+        type: 'info',
+        step: 'retention',
+        message: `deleted chain ${chain.chainId}: ${chain.backups.length} backup(s) ${chain.backups.map(describe).join(', ')}`,
+      });
+    }
+    const kept = choice.kept.map((chain) => chain.chainId).join(', ') || 'none';
+    if (choice.delete.length === 0) return `nothing to delete; chains kept: ${kept}`;
+    return `deleted ${choice.delete.length} chain(s), ${files} file(s), ${formatBytes(bytes)}; chains kept: ${kept}`;
+  },
+};
+
+function describe(backup: Backup): string {
+  return backup.status === 'complete' ? backup.id : `${backup.id} (${backup.status})`;
+}
