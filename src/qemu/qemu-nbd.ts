@@ -4,6 +4,7 @@
 import { spawn } from 'node:child_process';
 import { SendenseError } from '../errors.js';
 import { processListensOn } from './listening-socket.js';
+import { processStartTicks } from './process-identity.js';
 import { readNbdGreeting, type NbdAddress } from './nbd-greeting.js';
 import { signalProcess } from './terminate-process.js';
 
@@ -28,8 +29,11 @@ export interface QemuNbdOptions {
   readonly persistent?: boolean;
   /** How long to wait for the first NBD greeting. Default 10 s. */
   readonly readyTimeoutMs?: number;
-  /** Called as soon as the process exists, before it is ready: record it (and its undo) here. */
-  readonly onSpawn?: (pid: number, argv: readonly string[]) => void | Promise<void>;
+  /**
+   * Called as soon as the process exists, before it is ready: record it (and its undo) here.
+   * startTicks is undefined when it has already exited.
+   */
+  readonly onSpawn?: (pid: number, argv: readonly string[], startTicks: number | undefined) => void | Promise<void>;
 }
 
 export interface QemuNbdExit {
@@ -167,10 +171,12 @@ export async function startQemuNbd(options: QemuNbdOptions): Promise<QemuNbd> {
 
   if (child.pid === undefined) throw failure(await exited);
   try {
-    await options.onSpawn?.(child.pid, handle.argv);
+    await options.onSpawn?.(child.pid, handle.argv, processStartTicks(child.pid));
     await waitUntilReady();
   } catch (error) {
     await handle.stop();
+    // When it died on its own, what qemu-nbd said is the real story (not a failed onSpawn).
+    if (exit !== undefined && !exit.requested) throw failure(exit);
     throw error;
   }
   return handle;

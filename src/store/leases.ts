@@ -9,7 +9,7 @@ import { nowIso } from './new-id.js';
 import { isPortFree } from './port-probe.js';
 import type { PortLease } from './records.js';
 import type { PortLeasesTable, StoreDatabase } from './schema.js';
-import type { LeaseRequest, LeaseResult } from './store.js';
+import type { LeaseRequest, LeaseResult, ReclaimedLease } from './store.js';
 
 type Db = Kysely<StoreDatabase>;
 
@@ -29,9 +29,10 @@ type LeaseRow = Selectable<PortLeasesTable> & { run_status: string | null };
 
 // A lease is stale when its run has ended (a run that ended needs no port), or when its process
 // on this host is gone (or its PID now belongs to another process).
-function isStale(row: LeaseRow, hostname: string): boolean {
-  if (row.run_status !== 'running') return true;
-  return row.hostname === hostname && !isProcessAlive(row.pid, row.start_ticks);
+function staleReason(row: LeaseRow, hostname: string): ReclaimedLease['reason'] | undefined {
+  if (row.run_status !== 'running') return 'run-ended';
+  if (row.hostname === hostname && !isProcessAlive(row.pid, row.start_ticks)) return 'process-gone';
+  return undefined;
 }
 
 export async function leasePorts(db: Db, request: LeaseRequest): Promise<LeaseResult> {
@@ -51,7 +52,7 @@ export async function leasePorts(db: Db, request: LeaseRequest): Promise<LeaseRe
       .where('port', '>=', first)
       .where('port', '<=', last)
       .execute();
-    const stale = rows.filter((row) => isStale(row, hostname));
+    const stale = rows.filter((row) => staleReason(row, hostname) !== undefined);
     if (stale.length > 0) {
       await trx.deleteFrom('port_leases').where('port', 'in', stale.map((row) => row.port)).execute();
     }
@@ -63,7 +64,9 @@ export async function leasePorts(db: Db, request: LeaseRequest): Promise<LeaseRe
       if (await isFree(port)) ports.push(port);
       else busy.push(port);
     }
-    const reclaimed = Object.freeze(stale.map(toLease));
+    const reclaimed = Object.freeze(
+      stale.map((row): ReclaimedLease => Object.freeze({ ...toLease(row), reason: staleReason(row, hostname)! })),
+    );
     // Out of ports: keep the reclaim (committed) but claim nothing.
     if (ports.length < count) return { ok: false as const, leased: leased.size, busy, reclaimed };
     const since = nowIso();

@@ -67,11 +67,16 @@ export interface LeaseRequest {
   readonly pid?: number;
 }
 
+export interface ReclaimedLease extends PortLease {
+  /** Why it was taken back. */
+  readonly reason: 'run-ended' | 'process-gone';
+}
+
 export interface LeaseResult {
   /** Ascending. */
   readonly ports: readonly number[];
   /** Leases taken back because their run ended or their process on this host is gone (for the run's log). */
-  readonly reclaimed: readonly PortLease[];
+  readonly reclaimed: readonly ReclaimedLease[];
   /** Ports skipped because another program listens on them. */
   readonly busy: readonly number[];
 }

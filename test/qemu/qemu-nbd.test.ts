@@ -142,6 +142,19 @@ describe('startQemuNbd', () => {
     expect(await waitForProcessGone(spawned[0], 1000)).toBe(true);
   });
 
+  it('reports qemu-nbd\'s own failure even when onSpawn fails because it already died', async () => {
+    const missing = join(dir, 'missing.qcow2');
+    const failure = startQemuNbd({
+      file: missing, format: 'qcow2', port: await freePort(), exportName: 'x', shared: 1, readOnly: true,
+      onSpawn: async (pid) => {
+        pids.push(pid);
+        await waitForProcessGone(pid, 2000);
+        throw new Error('could not record the process');
+      },
+    });
+    await expect(failure).rejects.toThrow(/exited \(code 1\): .*No such file or directory/);
+  });
+
   it('says clearly when the port is already in use', async () => {
     const server = createServer();
     servers.push(server);

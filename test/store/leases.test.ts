@@ -76,7 +76,10 @@ describe('leasePorts', () => {
     await store.leasePorts({ runId, count: 2, first, last, pid: deadPid, isFree: async () => true });
     const result = await store.leasePorts({ runId, count: 2, first, last, isFree: async () => true });
     expect(result.ports).toEqual([first, last]);
-    expect(result.reclaimed.map((lease) => [lease.port, lease.pid])).toEqual([[first, deadPid], [last, deadPid]]);
+    expect(result.reclaimed.map((lease) => [lease.port, lease.pid, lease.reason])).toEqual([
+      [first, deadPid, 'process-gone'],
+      [last, deadPid, 'process-gone'],
+    ]);
   });
 
   it('reclaims leases of a run that has ended', async () => {
@@ -86,7 +89,7 @@ describe('leasePorts', () => {
     const next = (await store.createRun({ plan: 'nightly', kind: 'backup', trigger: 'manual' })).id;
     const result = await store.leasePorts({ runId: next, count: 1, first, last, isFree: async () => true });
     expect(result.ports).toEqual([first]);
-    expect(result.reclaimed.map((lease) => lease.runId)).toEqual([runId]);
+    expect(result.reclaimed.map((lease) => [lease.runId, lease.reason])).toEqual([[runId, 'run-ended']]);
   });
 
   it('keeps leases of a live process', async () => {
