@@ -3,6 +3,7 @@
 // is noticed in seconds. Every failure becomes one SendenseError naming the node.
 
 import { readFileSync } from 'node:fs';
+import { Socket } from 'node:net';
 import { Client, utils, type CipherAlgorithm, type ConnectConfig, type ServerHostKeyAlgorithm } from 'ssh2';
 import { SendenseError } from '../errors.js';
 import type { NodeSpec } from '../plan/types.js';
@@ -33,7 +34,13 @@ export function describeNode(spec: NodeSpec): string {
   return `${spec.user}@${spec.host}:${spec.port}`;
 }
 
-export async function openSshConnection(spec: NodeSpec, options: SshConnectOptions = {}): Promise<Client> {
+export interface SshConnection {
+  readonly client: Client;
+  /** Our own TCP socket under ssh2, so a connection on a dead link can be destroyed for sure. */
+  readonly socket: Socket;
+}
+
+export async function openSshConnection(spec: NodeSpec, options: SshConnectOptions = {}): Promise<SshConnection> {
   const description = describeNode(spec);
   const agent = options.agent === false ? undefined : (options.agent ?? process.env.SSH_AUTH_SOCK);
   const privateKey = readIdentity(spec, description, agent !== undefined);
@@ -63,17 +70,21 @@ export async function openSshConnection(spec: NodeSpec, options: SshConnectOptio
     },
   };
 
+  const socket = new Socket();
+  socket.setNoDelay(true);
+  socket.connect({ host: spec.host, port: spec.port });
+  config.sock = socket;
   const client = new Client();
-  return new Promise<Client>((resolve, reject) => {
+  return new Promise<SshConnection>((resolve, reject) => {
     const fail = (error: Error & { level?: string; code?: string }): void => {
       client.removeListener('ready', onReady);
       client.end();
-      client.destroy();
+      socket.destroy();
       reject(refusal ?? connectError(description, error, privateKey !== undefined, agent !== undefined));
     };
     const onReady = (): void => {
       client.removeListener('error', fail);
-      resolve(client);
+      resolve({ client, socket });
     };
     client.once('ready', onReady);
     client.once('error', fail);

@@ -1,6 +1,7 @@
 // One live SSH connection to a node and what became of it: every channel, forward and upload
 // goes through here, so a lost link is noticed once and reported the same way everywhere.
 
+import type { Socket } from 'node:net';
 import type { Client, ClientChannel, SFTPWrapper } from 'ssh2';
 import { SendenseError } from '../errors.js';
 import { connectError } from './ssh-connect.js';
@@ -12,6 +13,7 @@ export class SshLink {
 
   constructor(
     readonly client: Client,
+    private readonly socket: Socket,
     readonly description: string,
   ) {
     client.on('error', (error: Error & { level?: string; code?: string }) => {
@@ -69,7 +71,8 @@ export class SshLink {
       else this.client.once('close', () => resolve());
     });
     this.client.end();
-    const timer = setTimeout(() => this.client.destroy(), 2000);
+    // On a dead link the goodbye is never answered: drop the socket rather than wait for TCP.
+    const timer = setTimeout(() => this.socket.destroy(), 2000);
     await closed;
     clearTimeout(timer);
   }

@@ -17,7 +17,8 @@ export interface SshNodeOptions extends SshConnectOptions {
 
 export async function connectSshNode(spec: NodeSpec, options: SshNodeOptions = {}): Promise<NodeHost> {
   const description = describeNode(spec);
-  const link = new SshLink(await openSshConnection(spec, options), description);
+  const { client, socket } = await openSshConnection(spec, options);
+  const link = new SshLink(client, socket, description);
   const forwarder = new SshForwarder(link);
   let transfer: Promise<readonly string[]> | undefined;
 
