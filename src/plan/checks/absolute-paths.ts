@@ -18,13 +18,17 @@ export function checkAbsolutePaths({ data, issues }: CheckContext): void {
     issues.error(where, atPath(where, `must be ${hint} (got '${value}')`));
   };
   check(['repository', 'path'], true);
-  listAt(data, 'vm', 'source', 'disks').forEach((_, i) => {
-    if (stringAt(data, 'vm', 'source', 'type') === 'qemu') check(['vm', 'source', 'disks', i, 'path'], false);
-  });
-  check(['vm', 'source', 'clientPath'], false);
-  check(['vm', 'source', 'passwordFile'], true);
   check(['node', 'identityFile'], true);
   check(['node', 'knownHosts'], true);
-  check(['restore', 'target', 'path'], stringAt(data, 'node', 'host') === undefined);
+  // Blocks the plan's kind does not allow are reported as such, not checked further.
+  if (stringAt(data, 'kind') === 'restore') {
+    check(['restore', 'target', 'path'], false);
+    return;
+  }
+  if (stringAt(data, 'vm', 'source', 'type') === 'qemu') {
+    listAt(data, 'vm', 'source', 'disks').forEach((_, i) => check(['vm', 'source', 'disks', i, 'path'], false));
+  }
+  check(['vm', 'source', 'clientPath'], false);
+  check(['vm', 'source', 'passwordFile'], true);
 }
 

@@ -14,7 +14,7 @@ export function checkLiteralSecrets({ data, issues }: CheckContext): PlanPath[] 
   const hidden: PlanPath[] = [];
   const visit = (value: unknown, path: PlanPath): void => {
     if (typeof value === 'string' && URL_WITH_PASSWORD.test(value)) {
-      issues.error(path, `${dotted(path)}: a password must not be written in a URL in a plan; ${USE_INSTEAD} (the value is not shown)`);
+      issues.error(path, `${dotted(path)}: a password must not be written in a plan, here in the user:password@ part of a URL (the value is not shown)`);
       hidden.push(path);
     } else if (Array.isArray(value)) {
       value.forEach((item, i) => visit(item, [...path, i]));

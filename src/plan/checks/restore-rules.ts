@@ -7,6 +7,7 @@ import type { CheckContext } from './check-context.js';
 import { parseRestorePoint } from '../restore-point.js';
 
 export function checkRestoreRules({ data, issues }: CheckContext): void {
+  if (stringAt(data, 'kind') !== 'restore') return; // elsewhere the block itself is the mistake
   const point = stringAt(data, 'restore', 'point');
   if (point !== undefined && point !== '') {
     const parsed = parseRestorePoint(point);
