@@ -40,10 +40,10 @@ export async function copyDisk(job: DiskJob, tuning: CopyTuning, dir: string, ou
     if (targets[0]!.size < control.size) {
       throw new SendenseError(`target ${targets[0]!.where} holds ${targets[0]!.size} bytes, less than the source's ${control.size}`, { disk: job.key });
     }
-    const bytesToDo = await countWork(control, job.bitmap);
+    const bytesToDo = await countWork(control, job.bitmap, job.zeroHoles);
     output.start(job.key, control.size, bytesToDo);
     const copySize = Math.min(tuning.requestSize, ...sources.map((c) => c.info.maximumPayload), ...targets.map((c) => c.info.maximumPayload));
-    const items = planWork(control, { bitmap: job.bitmap, copySize, zeroSize: tuning.zeroSize });
+    const items = planWork(control, { bitmap: job.bitmap, zeroHoles: job.zeroHoles, copySize, zeroSize: tuning.zeroSize });
     const zeroes = Buffer.alloc(copySize);
     const totals = { bytesDone: 0, bytesWritten: 0, bytesZeroed: 0 };
     let failure: unknown;

@@ -17,6 +17,8 @@ export interface DiskJob {
   readonly target: Endpoint;
   /** Incremental: copy exactly the extents dirty in this bitmap. */
   readonly bitmap?: string;
+  /** Full mode: write the source's holes as zeroes too (the target holds old data). */
+  readonly zeroHoles: boolean;
 }
 
 export interface TransferArgs {
@@ -38,6 +40,7 @@ export function parseTransferArgs(argv: readonly string[]): TransferArgs {
         format: { type: 'string', multiple: true },
         bitmap: { type: 'string', multiple: true },
         connections: { type: 'string' },
+        'zero-holes': { type: 'boolean' },
         'job-id': { type: 'string' },
       },
       strict: true,
@@ -53,12 +56,13 @@ export function parseTransferArgs(argv: readonly string[]): TransferArgs {
   const bitmaps = keyedValues('--bitmap', values.bitmap ?? []);
   const sources = new Map<number, Endpoint>();
   for (const [key, text] of keyedValues('--source', values.source ?? [])) sources.set(key, parseSource(key, text, formats.get(key)));
+  const zeroHoles = values['zero-holes'] === true;
   const disks: DiskJob[] = [];
   for (const [key, target] of targets) {
     const source = sources.get(key);
     if (!source) throw usageError(`disk ${key} is in --nbd-targets but has no --source ${key}=...`);
     const bitmap = bitmaps.get(key);
-    disks.push(Object.freeze(bitmap === undefined ? { key, source, target } : { key, source, target, bitmap }));
+    disks.push(Object.freeze(bitmap === undefined ? { key, source, target, zeroHoles } : { key, source, target, bitmap, zeroHoles }));
   }
   for (const key of [...sources.keys(), ...bitmaps.keys(), ...formats.keys()]) {
     if (!targets.has(key)) throw usageError(`disk ${key} has a --source/--bitmap/--format but no entry in --nbd-targets`);

@@ -1,6 +1,7 @@
 // What to do with each range of a disk, from block status: full = the allocated extents
-// (holes skipped, zero extents as WRITE_ZEROES); incremental = exactly the dirty extents, and
-// inside them zero ranges as WRITE_ZEROES, never skipped (SPEC section 2, correctness rule).
+// (holes skipped, or WRITE_ZEROES with zeroHoles for a target holding old data; zero extents as
+// WRITE_ZEROES); incremental = exactly the dirty extents, and inside them zero ranges as
+// WRITE_ZEROES, never skipped (SPEC section 2, correctness rule).
 
 import { BASE_ALLOCATION, DIRTY_BITMAP_PREFIX, STATE_DIRTY, STATE_HOLE, STATE_ZERO, mergeExtents, walkExtents, type Extent, type NbdConnection } from '../../src/nbd/index.js';
 
@@ -12,6 +13,8 @@ export interface WorkItem {
 
 export interface PlanOptions {
   readonly bitmap?: string;
+  /** Full mode: holes become WRITE_ZEROES too (the target holds old data, e.g. an NBD restore target). */
+  readonly zeroHoles?: boolean;
   /** Largest READ/WRITE to issue. */
   readonly copySize: number;
   /** Largest WRITE_ZEROES to issue (smaller = finer progress, more parallelism). */
@@ -20,7 +23,7 @@ export interface PlanOptions {
 
 // Ranges to copy or zero, in disk order, already cut to request size.
 export async function* planWork(control: NbdConnection, options: PlanOptions): AsyncGenerator<WorkItem> {
-  for await (const range of plannedRanges(control, options.bitmap)) {
+  for await (const range of plannedRanges(control, options.bitmap, options.zeroHoles === true)) {
     const size = range.kind === 'copy' ? options.copySize : options.zeroSize;
     let offset = range.offset;
     const end = range.offset + range.length;
@@ -34,20 +37,20 @@ export async function* planWork(control: NbdConnection, options: PlanOptions): A
 }
 
 // Bytes the plan will touch (the "bytesToDo" of the progress lines).
-export async function countWork(control: NbdConnection, bitmap: string | undefined): Promise<number> {
+export async function countWork(control: NbdConnection, bitmap: string | undefined, zeroHoles = false): Promise<number> {
   let total = 0;
-  for await (const range of plannedRanges(control, bitmap)) total += range.length;
+  for await (const range of plannedRanges(control, bitmap, zeroHoles)) total += range.length;
   return total;
 }
 
-async function* plannedRanges(control: NbdConnection, bitmap: string | undefined): AsyncGenerator<WorkItem> {
+async function* plannedRanges(control: NbdConnection, bitmap: string | undefined, zeroHoles: boolean): AsyncGenerator<WorkItem> {
   const hasAllocation = control.hasMetaContext(BASE_ALLOCATION);
   if (bitmap === undefined) {
     // A server without base:allocation: everything is data (reads of zeroes still go as zeroes).
     if (!hasAllocation) return yield* whole(0, control.size);
     for await (const extent of mergeExtents(walkExtents(control, BASE_ALLOCATION, 0, control.size))) {
       const isZero = (extent.flags & STATE_ZERO) !== 0;
-      if (isZero && (extent.flags & STATE_HOLE) !== 0) continue; // fresh target: a hole needs no write
+      if (isZero && (extent.flags & STATE_HOLE) !== 0 && !zeroHoles) continue; // fresh target: a hole needs no write
       yield item(isZero ? 'zero' : 'copy', extent);
     }
     return;
