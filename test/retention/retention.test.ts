@@ -1,0 +1,59 @@
+// Retention on real backups: keepChains N keeps exactly the N newest chains; the older chains'
+// files and records are gone and every backup left still restores the source exactly.
+
+import { copyFileSync, existsSync } from 'node:fs';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { runPlan } from '../../src/engine/run-plan.js';
+import type { RunEvent, RunReporter } from '../../src/engine/run-events.js';
+import { openStore, type Store } from '../../src/store/index.js';
+import { imagesEqual, qemuIo } from '../support/images.js';
+import { makeSandbox, planDoc, planOf, type Sandbox } from '../schedule/test-plans.js';
+
+describe('retention', () => {
+  let box: Sandbox | undefined;
+  let store: Store | undefined;
+  afterEach(async () => {
+    await store?.close();
+    box?.remove();
+    store = undefined;
+    box = undefined;
+  });
+
+  it('keepChains 2 deletes the oldest chain whole once a third chain is complete; the rest restore exactly', async () => {
+    box = makeSandbox('retention');
+    store = await openStore(box.db);
+    const plan = planOf(planDoc(box, 'keep-two', { retention: { keepChains: 2 }, incremental: { maxChainLength: 2 } }));
+    const taken: { backupId: string; snapshot: string; file: string }[] = [];
+    const retentionLines: string[][] = [];
+    for (let i = 0; i < 6; i++) {
+      // A different change before each backup, including a range that becomes zero.
+      qemuIo(box.source, `write -P 0x${(0x20 + i).toString(16)} ${i}M 512k`, ...(i > 0 ? [`write -z ${i - 1}M 64k`] : []));
+      const events: RunEvent[] = [];
+      const reporter: RunReporter = { emit: (event) => events.push(event), close: async () => {} };
+      const result = await runPlan(plan, { store, reporter, trigger: 'schedule' });
+      expect(result.status, result.error?.describe()).toBe('succeeded');
+      const snapshot = path.join(box.dir, `source-at-${i}.qcow2`);
+      copyFileSync(box.source, snapshot);
+      const backup = (await store.getBackup(result.backupId!))!;
+      taken.push({ backupId: backup.id, snapshot, file: backup.disks[0].file });
+      retentionLines.push(events.flatMap((event) => (event.type === 'info' && event.step === 'retention' ? [event.message] : [])));
+    }
+
+    const chains = await Promise.all(taken.map(async (t) => (await store!.getBackup(t.backupId))?.chainId));
+    // Runs 0-1 were the first chain: deleted by run 4, when the third chain's full was complete.
+    expect(chains.slice(0, 2)).toEqual([undefined, undefined]);
+    expect(retentionLines.slice(0, 4).flat()).toEqual([]);
+    expect(retentionLines[4]).toEqual([`deleted chain ${taken[0].backupId}: 2 backup(s) ${taken[0].backupId}, ${taken[1].backupId}`]);
+    expect(existsSync(taken[0].file)).toBe(false);
+    expect(existsSync(taken[1].file)).toBe(false);
+
+    const left = await store.listBackups({ vm: 'vm-keep-two' });
+    expect(left.map((backup) => backup.id)).toEqual(taken.slice(2).map((t) => t.backupId));
+    expect(new Set(left.map((backup) => backup.chainId)).size).toBe(2);
+    for (const t of taken.slice(2)) {
+      expect(existsSync(t.file)).toBe(true);
+      expect(imagesEqual(t.file, t.snapshot), `backup ${t.backupId} vs the source when it was taken`).toBe(true);
+    }
+  });
+});
