@@ -1,0 +1,85 @@
+// The processes a test's child started, found through /proc by parent PID (never by name), and
+// the state database rows that say what a run holds (qemu-nbd PIDs, port leases).
+
+import { readdirSync, readFileSync } from 'node:fs';
+import Database from 'better-sqlite3';
+
+interface ProcEntry {
+  readonly pid: number;
+  readonly ppid: number;
+  readonly state: string;
+}
+
+function readEntry(pid: number): ProcEntry | undefined {
+  try {
+    const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // The command name is in parentheses and may contain spaces: parse after the last ')'.
+    const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
+    return { pid, state: fields[0], ppid: Number(fields[1]) };
+  } catch {
+    return undefined;
+  }
+}
+
+// Every live (non-zombie) descendant of root: children, grandchildren, ...
+export function descendantPids(root: number): number[] {
+  const entries = readdirSync('/proc')
+    .filter((name) => /^\d+$/.test(name))
+    .map((name) => readEntry(Number(name)))
+    .filter((entry): entry is ProcEntry => entry !== undefined && entry.state !== 'Z');
+  const found: number[] = [];
+  const queue = [root];
+  while (queue.length > 0) {
+    const parent = queue.shift()!;
+    for (const entry of entries) {
+      if (entry.ppid === parent) {
+        found.push(entry.pid);
+        queue.push(entry.pid);
+      }
+    }
+  }
+  return found;
+}
+
+export function commandLine(pid: number): string[] {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean);
+  } catch {
+    return [];
+  }
+}
+
+// qemu-nbd processes among pids (by what they run, for pids the test already owns).
+export function qemuNbdAmong(pids: readonly number[]): number[] {
+  return pids.filter((pid) => commandLine(pid)[0]?.endsWith('qemu-nbd'));
+}
+
+export interface DbProcess {
+  readonly pid: number;
+  readonly kind: string;
+  readonly runId: string;
+}
+
+// Reads the state database the way another process would while a run holds it (WAL: no lock).
+function withDb<T>(file: string, read: (db: Database.Database) => T): T {
+  const db = new Database(file, { readonly: true, fileMustExist: true, timeout: 5000 });
+  try {
+    return read(db);
+  } finally {
+    db.close();
+  }
+}
+
+export function recordedProcesses(dbFile: string): DbProcess[] {
+  return withDb(dbFile, (db) =>
+    (db.prepare('select pid, kind, run_id as runId from processes').all() as DbProcess[]).map((row) => ({ ...row })),
+  );
+}
+
+export function leasedPorts(dbFile: string): { port: number; runId: string }[] {
+  return withDb(dbFile, (db) => db.prepare('select port, run_id as runId from port_leases order by port').all() as { port: number; runId: string }[]);
+}
+
+export function tableExists(dbFile: string, table: string): boolean {
+  return withDb(dbFile, (db) => db.prepare("select 1 from sqlite_master where type='table' and name=?").get(table) !== undefined);
+}
