@@ -1,0 +1,34 @@
+// The schema serves editors too: every key has hover help, and every shipped plan points at it.
+
+import { readdir, readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { expect, it } from 'vitest';
+
+type Schema = { [key: string]: unknown; properties?: Record<string, Schema | false>; $ref?: string; description?: string };
+
+it('every property in schemas/plan.schema.json has a description (directly or where its $ref points)', async () => {
+  const root = JSON.parse(await readFile('schemas/plan.schema.json', 'utf8')) as Schema;
+  expect(root.$id).toMatch(/plan\.schema\.json$/);
+  const resolve = (schema: Schema): Schema => (schema.$ref ? { ...(root.definitions as Record<string, Schema>)[schema.$ref.replace('#/definitions/', '')], ...schema } : schema);
+  const missing: string[] = [];
+  const visit = (schema: unknown, where: string): void => {
+    if (typeof schema !== 'object' || schema === null) return;
+    const node = schema as Schema;
+    for (const [key, property] of Object.entries(node.properties ?? {})) {
+      if (property !== false && resolve(property).description === undefined) missing.push(`${where}.${key}`);
+    }
+    // An `if` only tests a value; hover help comes from the properties themselves.
+    for (const [key, child] of Object.entries(node)) if (typeof child === 'object' && key !== 'if') visit(child, `${where}/${key}`);
+  };
+  visit(root, '#');
+  expect(missing).toEqual([]);
+});
+
+it('every shipped plan starts with the yaml-language-server $schema line', async () => {
+  for (const dir of ['plans', 'examples']) {
+    for (const name of (await readdir(dir)).filter((file) => file.endsWith('.yaml'))) {
+      const first = (await readFile(path.join(dir, name), 'utf8')).split('\n')[0];
+      expect(first, `${dir}/${name}`).toBe('# yaml-language-server: $schema=../schemas/plan.schema.json');
+    }
+  }
+});
