@@ -1,6 +1,8 @@
 // Every kind of plan mistake gives one clear message at FILE:LINE:COL and exit code 2.
 
 import { describe, expect, it } from 'vitest';
+import { SendenseError } from '../../src/errors.js';
+import { loadPlanForRun } from '../../src/plan/load.js';
 import { runCli } from './run-validate.js';
 
 const DIR = 'test/fixtures/plans';
@@ -108,6 +110,15 @@ describe('validate reports a broken plan', () => {
     expect(result.stdout).toBe(
       `${DIR}/missing-env.yaml:14:9: warning: repository.path: environment variable SENDENSE_TEST_REPO_UNSET is not set here (a run would fail)\n` +
         '1 plan checked, 0 invalid, 0 errors, 1 warning\n',
+    );
+  });
+
+  it('a missing environment variable as an error when a run loads the plan', async () => {
+    const error = await loadPlanForRun(`${DIR}/missing-env.yaml`, {}).catch((caught: unknown) => caught);
+    expect(error).toBeInstanceOf(SendenseError);
+    expect(error).toMatchObject({ exitCode: 2, file: `${DIR}/missing-env.yaml`, line: 14, column: 9 });
+    expect((error as SendenseError).describe()).toBe(
+      `${DIR}/missing-env.yaml:14:9: repository.path: environment variable SENDENSE_TEST_REPO_UNSET is not set`,
     );
   });
 
