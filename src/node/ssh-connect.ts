@@ -4,7 +4,7 @@
 
 import { readFileSync } from 'node:fs';
 import { Socket } from 'node:net';
-import { Client, utils, type CipherAlgorithm, type ConnectConfig, type ServerHostKeyAlgorithm } from 'ssh2';
+import ssh2, { type CipherAlgorithm, type Client, type ConnectConfig, type ServerHostKeyAlgorithm } from 'ssh2';
 import { SendenseError } from '../errors.js';
 import type { NodeSpec } from '../plan/types.js';
 import { checkHostKey, hostKeyError, knownHostName, knownKeyTypes, readKnownHosts } from './known-hosts.js';
@@ -18,6 +18,9 @@ export interface SshConnectOptions {
   /** ssh-agent socket; default $SSH_AUTH_SOCK, false = never use an agent. */
   readonly agent?: string | false;
 }
+
+// ssh2 is CommonJS: Node's ESM loader does not see `utils` as a named export.
+const { Client: SshClient, utils } = ssh2;
 
 const CIPHERS: CipherAlgorithm[] = ['aes128-gcm@openssh.com', 'aes256-gcm@openssh.com', 'aes128-ctr', 'aes192-ctr', 'aes256-ctr'];
 const HOST_KEY_ALGORITHMS: ServerHostKeyAlgorithm[] = [
@@ -74,7 +77,7 @@ export async function openSshConnection(spec: NodeSpec, options: SshConnectOptio
   socket.setNoDelay(true);
   socket.connect({ host: spec.host, port: spec.port });
   config.sock = socket;
-  const client = new Client();
+  const client: Client = new SshClient();
   return new Promise<SshConnection>((resolve, reject) => {
     const fail = (error: Error & { level?: string; code?: string }): void => {
       client.removeListener('ready', onReady);
