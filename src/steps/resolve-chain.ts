@@ -89,11 +89,11 @@ async function inspectSourceDisk(run: BackupRun, source: Source, key: number): P
   if (source.type === 'qemu') {
     const disk = source.disks.find((d) => d.key === key)!;
     const info = await imageInfo(disk.path, { runner: exec, format: disk.format }).catch((error: unknown) => {
-      throw new SendenseError(`disk ${key}: ${(error as Error).message}`, { step: 'resolve-chain', disk: key, cause: error });
+      throw new SendenseError((error as Error).message, { step: 'resolve-chain', disk: key, cause: error });
     });
     const format = info.format === 'raw' ? 'raw' : info.format === 'qcow2' ? 'qcow2' : undefined;
     if (format === undefined) {
-      throw new SendenseError(`disk ${key}: ${disk.path} is a ${info.format} image; qemu sources must be qcow2 or raw`, {
+      throw new SendenseError(`${disk.path} is a ${info.format} image; qemu sources must be qcow2 or raw`, {
         step: 'resolve-chain',
         disk: key,
       });
@@ -104,7 +104,7 @@ async function inspectSourceDisk(run: BackupRun, source: Source, key: number): P
   if (source.type === 'nbd') {
     const disk = source.disks.find((d) => d.key === key)!;
     const info = await imageInfo(disk.url, { runner: exec, format: 'raw' }).catch((error: unknown) => {
-      throw new SendenseError(`disk ${key}: cannot open ${disk.url}: ${(error as Error).message}`, {
+      throw new SendenseError(`cannot open ${disk.url}: ${(error as Error).message}`, {
         step: 'resolve-chain',
         disk: key,
         cause: error,
