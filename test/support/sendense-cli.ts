@@ -3,7 +3,8 @@
 
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { execa, type ResultPromise } from 'execa';
+import { spawn } from 'node:child_process';
+import { execa } from 'execa';
 import { stringify } from 'yaml';
 
 export const BIN = path.resolve('bin/sendense-run.js');
@@ -53,9 +54,47 @@ export async function sendenseRun(args: readonly string[], env: Record<string, s
   return { exitCode: result.exitCode ?? -1, stdout: String(result.stdout), stderr: String(result.stderr) };
 }
 
-// Starts the CLI with --json events and lets the test act while it runs (signals, kills).
-export function startSendenseRun(args: readonly string[]): ResultPromise<{ reject: false; buffer: true; lines: true }> {
-  return execa(process.execPath, [BIN, ...args], { reject: false, buffer: true, lines: true, env: { CI: '1' } });
+export interface RunningCli {
+  readonly pid: number;
+  /** Resolves with the first --json event the predicate accepts (rejects if the run ends first). */
+  waitForEvent(accept: (event: RunEventLine) => boolean): Promise<RunEventLine>;
+  readonly exited: Promise<{ readonly exitCode: number | null; readonly signal: NodeJS.Signals | null; readonly stdout: string; readonly stderr: string }>;
+}
+
+// Starts `sendense-run ARGS --json` and lets the test act while it runs (signals, kills).
+export function startSendenseRun(args: readonly string[]): RunningCli {
+  const child = spawn(process.execPath, [BIN, ...args, '--json'], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, CI: '1' } });
+  let stdout = '';
+  let stderr = '';
+  let pending = '';
+  const waiters: { accept: (event: RunEventLine) => boolean; resolve: (event: RunEventLine) => void; reject: (error: Error) => void }[] = [];
+  child.stdout.on('data', (chunk: Buffer) => {
+    stdout += chunk.toString();
+    pending += chunk.toString();
+    let newline: number;
+    while ((newline = pending.indexOf('\n')) >= 0) {
+      const text = pending.slice(0, newline);
+      pending = pending.slice(newline + 1);
+      if (!text.startsWith('{')) continue;
+      const event = JSON.parse(text) as RunEventLine;
+      for (const waiter of waiters.filter((w) => w.accept(event))) {
+        waiters.splice(waiters.indexOf(waiter), 1);
+        waiter.resolve(event);
+      }
+    }
+  });
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const exited = new Promise<{ exitCode: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }>((resolve) => {
+    child.once('close', (exitCode, signal) => {
+      for (const waiter of waiters.splice(0)) waiter.reject(new Error(`the run ended (exit ${exitCode ?? signal}) first:\n${stdout}\n${stderr}`));
+      resolve({ exitCode, signal, stdout, stderr });
+    });
+  });
+  return {
+    pid: child.pid!,
+    waitForEvent: (accept) => new Promise((resolve, reject) => waiters.push({ accept, resolve, reject })),
+    exited,
+  };
 }
 
 export interface RunEventLine {

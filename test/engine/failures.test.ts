@@ -1,0 +1,186 @@
+// Runs that fail or are stopped: one clear error, nothing left running or leased, no half-written
+// file or stray bitmap, the chain untouched, and the next run exact.
+
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { isProcessAlive } from '../../src/qemu/process-identity.js';
+import { killIfAlive, waitForProcessGone } from '../support/processes.js';
+import { descendantPids, leasedPorts, qemuNbdAmong, recordedProcesses } from '../support/process-tree.js';
+import { listBackups, parseEvents, sendenseRun, startSendenseRun, writePlan, type BackupRow, type RunningCli } from '../support/sendense-cli.js';
+import { bitmapNames, createDisk, differenceBetween, keepCopy, portRangeForTestFile, sha256, writeDisk } from '../support/vm-disks.js';
+
+const MiB = 1024 * 1024;
+const ports = portRangeForTestFile();
+let dir: string;
+let db: string;
+let repository: string;
+/** Every PID a test saw its CLI start, stopped in afterEach if a failed assertion left it. */
+const seenPids = new Set<number>();
+
+beforeEach(() => {
+  dir = mkdtempSync(path.join(tmpdir(), 'engine-fail-'));
+  db = path.join(dir, 'state.db');
+  repository = path.join(dir, 'repository');
+});
+afterEach(() => {
+  if (existsSync(db)) for (const record of recordedProcesses(db)) seenPids.add(record.pid);
+  for (const pid of seenPids) killIfAlive(pid);
+  seenPids.clear();
+  rmSync(dir, { recursive: true, force: true });
+});
+
+// Files in the repository, relative, sorted.
+function repositoryFiles(): string[] {
+  if (!existsSync(repository)) return [];
+  return (readdirSync(repository, { recursive: true, withFileTypes: true }) as import('node:fs').Dirent[])
+    .filter((entry) => entry.isFile())
+    .map((entry) => path.relative(repository, path.join(entry.parentPath, entry.name)))
+    .sort();
+}
+
+const complete = (backups: readonly BackupRow[]) => backups.filter((backup) => backup.status === 'complete');
+
+// A VM whose first (full) backup is small and whose next incremental has ~1 GiB to copy, so it
+// lasts long enough to be interrupted.
+async function vmWithBigIncremental(name: string) {
+  const disks = [
+    { key: 2000, path: createDisk(path.join(dir, `${name}-disk0.qcow2`), 2048 * MiB) },
+    { key: 2001, path: createDisk(path.join(dir, `${name}-disk1.qcow2`), 64 * MiB) },
+  ];
+  writeDisk(disks[0].path, ['write -P 0x51 0 16M', `write -P 0x52 ${2048 * MiB - 512} 512`]);
+  writeDisk(disks[1].path, ['write -P 0x53 0 4M']);
+  const plan = writePlan(dir, { name, vm: name, disks, repository, ports });
+  const full = await sendenseRun([plan, '--db', db]);
+  expect(full.exitCode, full.stderr).toBe(0);
+  const [fullBackup] = await listBackups(db, name);
+  writeDisk(disks[0].path, ['write -P 0x61 32M 1G', 'write -z 4M 4M']);
+  writeDisk(disks[1].path, ['write -P 0x62 8M 2M']);
+  return { disks, plan, fullBackup, bitmapsBefore: disks.map((disk) => bitmapNames(disk.path)), filesBefore: repositoryFiles() };
+}
+
+// Starts the run and resolves once data is moving: the CLI, the processes under it, its qemu-nbd targets.
+async function startMidTransfer(plan: string): Promise<{ cli: RunningCli; children: number[]; targets: number[] }> {
+  const cli = startSendenseRun([plan, '--db', db]);
+  seenPids.add(cli.pid);
+  await cli.waitForEvent((event) => event.type === 'progress' && event.bytesDone! > 0 && event.bytesDone! < event.bytesToDo!);
+  const children = descendantPids(cli.pid);
+  children.forEach((pid) => seenPids.add(pid));
+  const targets = recordedProcesses(db).filter((record) => record.kind === 'qemu-nbd').map((record) => record.pid);
+  expect(targets.length, 'one qemu-nbd target per disk is recorded').toBe(2);
+  return { cli, children, targets };
+}
+
+async function expectAllGone(pids: readonly number[]): Promise<void> {
+  for (const pid of pids) expect(await waitForProcessGone(pid, 5000), `pid ${pid} is still running`).toBe(true);
+}
+
+function expectNothingHeld(): void {
+  expect(recordedProcesses(db)).toEqual([]);
+  expect(leasedPorts(db)).toEqual([]);
+}
+
+describe('failure paths of a backup run', () => {
+  it('a missing disk file: exit 1, one clear error naming the file, nothing left', async () => {
+    const disk0 = createDisk(path.join(dir, 'disk0.qcow2'), 32 * MiB);
+    writeDisk(disk0, ['write -P 0x11 0 1M']);
+    const missing = path.join(dir, 'disk1.qcow2');
+    const plan = writePlan(dir, { name: 'missing', vm: 'missing', disks: [{ key: 2000, path: disk0 }, { key: 2001, path: missing }], repository, ports });
+
+    const result = await sendenseRun([plan, '--db', db]);
+    expect(result.exitCode).toBe(1);
+    const errorLines = result.stderr.split('\n').filter((line) => line.includes(missing));
+    expect(errorLines.length, result.stderr).toBeGreaterThan(0);
+    expect(errorLines[0]).toContain('disk 2001');
+    expect(errorLines[0]).toMatch(/no such file/i);
+    expect(result.stderr).not.toMatch(/\n\s+at /); // no stack trace
+    expectNothingHeld();
+    expect(repositoryFiles()).toEqual([]);
+    expect(bitmapNames(disk0)).toEqual([]);
+    expect(complete(await listBackups(db))).toEqual([]);
+  });
+
+  it('the target qemu-nbd killed mid-transfer: the run fails cleanly, the chain is untouched, the next incremental is exact', async () => {
+    const vm = await vmWithBigIncremental('killtarget');
+    const parentSums = vm.fullBackup.disks.map((disk) => sha256(disk.file));
+    const { cli, children, targets } = await startMidTransfer(vm.plan);
+    process.kill(targets[0], 'SIGKILL');
+    const end = await cli.exited;
+
+    expect(end.exitCode, end.stderr).toBe(1);
+    const runEnd = parseEvents(end.stdout).find((event) => event.type === 'run-end');
+    expect(runEnd?.status).toBe('failed');
+    expect(runEnd?.error).toMatch(/qemu-nbd for disk 2000 .* was killed/);
+    await expectAllGone(children);
+    expectNothingHeld();
+    expect(repositoryFiles()).toEqual(vm.filesBefore);
+    expect(vm.fullBackup.disks.map((disk) => sha256(disk.file))).toEqual(parentSums);
+    expect(complete(await listBackups(db, 'killtarget')).map((backup) => backup.id)).toEqual([vm.fullBackup.id]);
+    expect(vm.disks.map((disk) => bitmapNames(disk.path))).toEqual(vm.bitmapsBefore);
+
+    // The old bitmap still covers everything since the full: the next incremental is exact.
+    const copies = vm.disks.map((disk) => keepCopy(disk.path, `${disk.path}.point2`));
+    const next = await sendenseRun([vm.plan, '--db', db]);
+    expect(next.exitCode, next.stderr).toBe(0);
+    const backups = complete(await listBackups(db, 'killtarget'));
+    expect(backups.map((backup) => backup.type)).toEqual(['full', 'incremental']);
+    vm.disks.forEach((disk, index) => {
+      const file = backups[1].disks.find((d) => d.diskKey === disk.key)!.file;
+      expect(differenceBetween(file, copies[index]), `disk ${disk.key}`).toBe('');
+    });
+  });
+
+  it('SIGTERM mid-transfer: exit 130 after cleanup, nothing left', async () => {
+    const vm = await vmWithBigIncremental('sigterm');
+    const { cli, children } = await startMidTransfer(vm.plan);
+    expect(qemuNbdAmong(children).length).toBeGreaterThanOrEqual(2);
+    process.kill(cli.pid, 'SIGTERM');
+    const end = await cli.exited;
+
+    expect(end.exitCode, end.stderr).toBe(130);
+    await expectAllGone(children);
+    expectNothingHeld();
+    expect(repositoryFiles()).toEqual(vm.filesBefore);
+    expect(vm.disks.map((disk) => bitmapNames(disk.path))).toEqual(vm.bitmapsBefore);
+    expect(complete(await listBackups(db, 'sigterm')).map((backup) => backup.id)).toEqual([vm.fullBackup.id]);
+  });
+
+  it('SIGKILL mid-transfer: doctor stops the orphans, releases the leases, deletes the files and bitmaps; the next run is exact', async () => {
+    const vm = await vmWithBigIncremental('sigkill');
+    const { cli, children, targets } = await startMidTransfer(vm.plan);
+    process.kill(cli.pid, 'SIGKILL');
+    await cli.exited;
+
+    // What a killed run leaves: its qemu-nbd targets, its leases, its new files and bitmaps.
+    expect(targets.every((pid) => isProcessAlive(pid))).toBe(true);
+    expect(leasedPorts(db).length).toBe(2);
+    expect(repositoryFiles().length).toBeGreaterThan(vm.filesBefore.length);
+    expect(bitmapNames(vm.disks[0].path).length).toBe(2);
+    // The node transfer sees its parent gone and stops itself (and its own qemu-nbd).
+    await expectAllGone(children.filter((pid) => !targets.includes(pid)));
+
+    const doctor = await sendenseRun(['doctor', '--db', db]);
+    expect(doctor.exitCode, `${doctor.stdout}\n${doctor.stderr}`).toBe(0);
+    for (const pid of targets) expect(doctor.stdout).toContain(`pid ${pid}`);
+    expect(doctor.stdout).toMatch(/released/);
+    expect(doctor.stdout).toMatch(/half-written file .* deleted/);
+    expect(doctor.stdout).toMatch(/orphan bitmap .* removed/);
+    await expectAllGone(targets);
+    expectNothingHeld();
+    expect(repositoryFiles()).toEqual(vm.filesBefore);
+    expect(vm.disks.map((disk) => bitmapNames(disk.path))).toEqual(vm.bitmapsBefore);
+    const again = await sendenseRun(['doctor', '--db', db]);
+    expect(again.stdout).toContain('nothing left behind');
+
+    const copies = vm.disks.map((disk) => keepCopy(disk.path, `${disk.path}.point2`));
+    const next = await sendenseRun([vm.plan, '--db', db]);
+    expect(next.exitCode, next.stderr).toBe(0);
+    const backups = complete(await listBackups(db, 'sigkill'));
+    expect(backups.map((backup) => backup.type)).toEqual(['full', 'incremental']);
+    vm.disks.forEach((disk, index) => {
+      const file = backups[1].disks.find((d) => d.diskKey === disk.key)!.file;
+      expect(differenceBetween(file, copies[index]), `disk ${disk.key}`).toBe('');
+    });
+  });
+});
