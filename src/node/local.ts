@@ -1,11 +1,10 @@
 // The NodeHost for this host: commands run as child processes, ports need no forwarding.
 
 import { spawn as spawnChild } from 'node:child_process';
-import { constants as osConstants } from 'node:os';
 import { execa } from 'execa';
 import type { ExecOptions, ExecResult, NodeHost, NodeProcess, PortForwards } from './node.js';
 import { BoundedText, LineSplitter } from './output-lines.js';
-import { DEFAULT_STOP_GRACE_MS, exitedWithin, type ExitStatus } from './exit-wait.js';
+import { DEFAULT_STOP_GRACE_MS, exitedWithin, signalExitCode, type ExitStatus } from './exit-wait.js';
 import { transferBundlePath } from './package-root.js';
 
 export interface LocalNodeOptions {
@@ -40,7 +39,7 @@ async function execLocal(argv: readonly string[], options: ExecOptions = {}): Pr
     return Object.freeze({ exitCode: 127, stdout: '', stderr: result.shortMessage ?? 'could not start' });
   }
   return Object.freeze({
-    exitCode: result.exitCode ?? 128 + signalNumber(result.signal),
+    exitCode: result.exitCode ?? signalExitCode(result.signal),
     stdout: String(result.stdout ?? ''),
     stderr: String(result.stderr ?? ''),
   });
@@ -111,7 +110,3 @@ function checkedArgv(argv: readonly string[]): [string, ...string[]] {
   return [argv[0], ...argv.slice(1)];
 }
 
-function signalNumber(signal: string | undefined): number {
-  const signals = osConstants.signals as Readonly<Record<string, number>>;
-  return (signal && signals[signal]) || 0;
-}

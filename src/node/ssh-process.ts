@@ -1,11 +1,10 @@
 // Commands on a node over SSH: exec collects output, spawn keeps the channel (and so the
 // program's stdin) open as its lifeline. Environment goes on stdin, never on a command line.
 
-import { constants as osConstants } from 'node:os';
 import type { ClientChannel } from 'ssh2';
 import type { ExecOptions, ExecResult, NodeProcess } from './node.js';
 import { BoundedText, LineSplitter } from './output-lines.js';
-import { DEFAULT_STOP_GRACE_MS, exitedWithin, type ExitStatus } from './exit-wait.js';
+import { DEFAULT_STOP_GRACE_MS, exitedWithin, signalExitCode, type ExitStatus } from './exit-wait.js';
 import { envPreamble, remoteCommandLine, takePidLine } from './remote-command.js';
 import type { SshLink } from './ssh-link.js';
 
@@ -38,7 +37,7 @@ export async function execOverSsh(link: SshLink, argv: readonly string[], option
       const errText = Buffer.concat(stderr).toString();
       resolve(
         Object.freeze({
-          exitCode: exitCode ?? 128 + signalNumber(signal),
+          exitCode: exitCode ?? signalExitCode(signal),
           stdout: Buffer.concat(stdout).toString(),
           stderr: takePidLine(errText)?.rest ?? errText,
         }),
@@ -138,7 +137,3 @@ function watchExit(channel: ClientChannel): Promise<ExitStatus> {
   });
 }
 
-function signalNumber(signal: string | null): number {
-  const signals = osConstants.signals as Readonly<Record<string, number>>;
-  return (signal && signals[signal]) || 0;
-}
