@@ -27,8 +27,9 @@ export const scheduleCommand: Command = async (cli, args) => {
   const scheduler = new PlanScheduler({ store, output });
   try {
     scheduler.apply(loaded.scheduled);
-    reportSchedule(output, scheduler, loaded);
+    // Signal handlers first: a SIGHUP right after the start-up lines must not kill the process.
     const stopped = waitForStop(output, scheduler, args);
+    reportSchedule(output, scheduler, loaded);
     await scheduler.catchUp();
     await stopped;
     output.note({ event: 'stopped', level: 'info', message: 'stopped' });

@@ -31,13 +31,33 @@ export async function runHook(phase: HookPhase, hook: Hook, target: HookTarget):
     if (target.node === undefined) throw new Error('the node could not be reached');
     result = await target.node.exec(['sh', '-c', hook.run], { env, signal });
   } else {
-    const child = await execa('sh', ['-c', hook.run], { env, reject: false, cancelSignal: signal, stdin: 'ignore' });
-    if (child.isCanceled) throw signal?.reason ?? new Error('hook canceled');
-    result = { exitCode: child.exitCode ?? 128, stdout: String(child.stdout ?? ''), stderr: String(child.stderr ?? '') };
+    result = await runOnHub(hook.run, env, signal);
   }
   for (const line of `${result.stdout}\n${result.stderr}`.split('\n')) {
     if (line.trim() !== '') reporter.emit({ type: 'info', step: 'hooks', message: `  ${phase}| ${line}` });
   }
   const lines = (result.stderr.trim() || result.stdout.trim()).split('\n');
   return { exitCode: result.exitCode, tail: lines.slice(-3).join(' / ') };
+}
+
+// In its own process group, so a cancel stops the whole command (`sh -c 'sleep 60'` would
+// otherwise leave sleep holding the output pipes until it ends).
+async function runOnHub(command: string, env: Readonly<Record<string, string>>, signal: AbortSignal | undefined) {
+  signal?.throwIfAborted();
+  const child = execa('sh', ['-c', command], { env, reject: false, stdin: 'ignore', detached: true });
+  const stopGroup = () => {
+    try {
+      if (child.pid !== undefined) process.kill(-child.pid, 'SIGTERM');
+    } catch {
+      // Already gone.
+    }
+  };
+  signal?.addEventListener('abort', stopGroup, { once: true });
+  try {
+    const done = await child;
+    if (signal?.aborted) throw signal.reason;
+    return { exitCode: done.exitCode ?? 128, stdout: String(done.stdout ?? ''), stderr: String(done.stderr ?? '') };
+  } finally {
+    signal?.removeEventListener('abort', stopGroup);
+  }
 }

@@ -1,7 +1,8 @@
 // The hooks of a run (SPEC section 3): `before` ones gate the run (the first failing one fails it
 // before anything is taken); the end ones run by outcome, and their failures are only warnings.
 
-import { isSendenseError, SendenseError } from '../errors.js';
+import { asRunError } from '../engine/run-steps.js';
+import { SendenseError } from '../errors.js';
 import type { Hook, Hooks } from '../plan/types.js';
 import { runHook, type HookPhase, type HookTarget } from './run-hook.js';
 
@@ -13,8 +14,7 @@ export async function runBeforeHooks(hooks: readonly Hook[], target: HookTarget)
       const outcome = await runHook('before', hook, target);
       if (outcome.exitCode !== 0) failure = `exit code ${outcome.exitCode}${outcome.tail ? `: ${outcome.tail}` : ''}`;
     } catch (error) {
-      const reason: unknown = target.signal?.aborted ? target.signal.reason : undefined;
-      if (isSendenseError(reason)) return reason;
+      if (target.signal?.aborted) return asRunError(target.signal.reason, 'hooks');
       failure = (error as Error).message;
     }
     if (failure !== undefined) {
