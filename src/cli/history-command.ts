@@ -25,7 +25,8 @@ export const historyCommand: Command = async (cli, args) => {
     }
     for (const run of runs) {
       const seconds = duration(run.startedAt, run.endedAt);
-      const took = seconds === null ? '' : ` ${seconds.toFixed(1)} s`;
+      // A skipped run never started: its reason (in error) says why, a duration would mislead.
+      const took = seconds === null || run.status === 'skipped' ? '' : ` ${seconds.toFixed(1)} s`;
       const backup = run.backupId ? ` backup ${run.backupId}` : '';
       const error = run.error ? `\n    ${run.error}` : '';
       cli.stdout.write(`${run.startedAt}  ${run.plan}  ${run.kind} (${run.trigger})  ${run.status}${took}${backup}  [${run.id}]${error}\n`);
