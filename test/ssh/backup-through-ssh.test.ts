@@ -1,0 +1,79 @@
+// Backups of a 2-disk VM on a node reached over SSH, through the real CLI: the node transfer runs
+// on the node and pushes through the tunnel into the hub's qemu-nbd; every point is exact.
+
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, afterEach, beforeAll, beforeEach, expect, it } from 'vitest';
+import { killIfAlive } from '../support/processes.js';
+import { leasedPorts, recordedProcesses } from '../support/process-tree.js';
+import { listBackups, parseEvents, sendenseRun, type BackupRow } from '../support/sendense-cli.js';
+import { bitmapNames, createDisk, differenceBetween, keepCopy, portRangeForTestFile, writeDisk } from '../support/vm-disks.js';
+import { nodeBlock, nodeProcessesMentioning, startTestNode, writeSshBackupPlan, type TestNode } from './ssh-node.js';
+
+const MiB = 1024 * 1024;
+const ports = portRangeForTestFile();
+let node: TestNode;
+let dir: string;
+let db: string;
+let repository: string;
+
+beforeAll(async () => {
+  node = await startTestNode();
+}, 30_000);
+afterAll(async () => {
+  await node?.stop();
+});
+beforeEach(() => {
+  dir = mkdtempSync(path.join(tmpdir(), 'ssh-backup-'));
+  db = path.join(dir, 'state.db');
+  repository = path.join(dir, 'repository');
+});
+afterEach(() => {
+  if (existsSync(db)) for (const record of recordedProcesses(db)) killIfAlive(record.pid);
+  for (const pid of nodeProcessesMentioning(node, dir)) killIfAlive(pid);
+  rmSync(dir, { recursive: true, force: true });
+});
+
+function fileOf(backup: BackupRow, key: number): string {
+  return backup.disks.find((disk) => disk.diskKey === key)!.file;
+}
+
+it('full then incremental of a 2-disk VM through the tunnel: each point equals the source at that point', async () => {
+  const disks = [
+    { key: 2000, path: createDisk(path.join(dir, 'disk0.qcow2'), 512 * MiB) },
+    { key: 2001, path: createDisk(path.join(dir, 'disk1.qcow2'), 64 * MiB + 4096) },
+  ];
+  writeDisk(disks[0].path, ['write -P 0x11 0 96M', 'write -P 0x12 300M 8M', `write -P 0x13 ${512 * MiB - 512} 512`]);
+  writeDisk(disks[1].path, ['write -P 0x21 0 32M', `write -P 0x22 ${64 * MiB} 4096`]);
+  const plan = writeSshBackupPlan(dir, { name: 'ssh-chain', vm: 'sshvm', disks, repository, ports, node: nodeBlock(node) });
+
+  const full = await sendenseRun([plan, '--db', db, '--json']);
+  expect(full.exitCode, `${full.stdout}\n${full.stderr}`).toBe(0);
+  const point1 = disks.map((disk) => keepCopy(disk.path, path.join(dir, `p1-${disk.key}.qcow2`)));
+  const tunnel = parseEvents(full.stdout).find((event) => event.type === 'step-done' && event.step === 'open-tunnel');
+  // In a namespace the node's 127.0.0.1 is its own: the exact leased ports are forwarded.
+  if (node.netns) expect(tunnel?.summary).toMatch(/node 127\.0\.0\.1:(\d+) -> hub 127\.0\.0\.1:\1, node 127\.0\.0\.1:(\d+) -> hub 127\.0\.0\.1:\2$/);
+
+  // After the full: new data, a range overwritten with zeroes, a discard, the last sector.
+  writeDisk(disks[0].path, ['write -P 0x14 200M 64M', 'write -z 8M 8M', 'discard 300M 4M', `write -P 0x15 ${512 * MiB - 512} 512`]);
+  writeDisk(disks[1].path, ['write -P 0x23 1M 1M', `write -z ${64 * MiB} 4096`]);
+  const incremental = await sendenseRun([plan, '--db', db]);
+  expect(incremental.exitCode, `${incremental.stdout}\n${incremental.stderr}`).toBe(0);
+  const point2 = disks.map((disk) => keepCopy(disk.path, path.join(dir, `p2-${disk.key}.qcow2`)));
+
+  const backups = (await listBackups(db, 'sshvm')).filter((backup) => backup.status === 'complete');
+  expect(backups.map((backup) => backup.type)).toEqual(['full', 'incremental']);
+  disks.forEach((disk, index) => {
+    expect(differenceBetween(fileOf(backups[0], disk.key), point1[index]), `point 1, disk ${disk.key}`).toBe('');
+    expect(differenceBetween(fileOf(backups[1], disk.key), point2[index]), `point 2, disk ${disk.key}`).toBe('');
+  });
+  // The incremental moved the changed blocks only, not the whole disk again.
+  const bytes = backups[1].disks.find((disk) => disk.diskKey === 2000)!.bytes!;
+  expect(bytes).toBeLessThan(100 * MiB);
+  // Only the latest backup's bitmap stays on the source; nothing held, nothing left on the node.
+  expect(disks.map((disk) => bitmapNames(disk.path))).toEqual(disks.map((disk) => [backups[1].disks.find((d) => d.diskKey === disk.key)!.changeId]));
+  expect(recordedProcesses(db)).toEqual([]);
+  expect(leasedPorts(db)).toEqual([]);
+  expect(nodeProcessesMentioning(node, dir)).toEqual([]);
+}, 60_000);
