@@ -2,7 +2,7 @@
 // (so hub and node are two hosts and exact ports get forwarded), or on 127.0.0.1 where namespaces
 // are not allowed; plans with its `node:` block; and the node-side processes of a temp dir.
 
-import { writeFileSync } from 'node:fs';
+import { readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { stringify } from 'yaml';
 import { createNetns, type TestNetns } from '../support/netns.js';
@@ -105,6 +105,14 @@ function writeYaml(dir: string, name: string, doc: object): string {
   const file = path.join(dir, `${name}.yaml`);
   writeFileSync(file, stringify(doc));
   return file;
+}
+
+// Every process on this machine (hub and node share it) whose command line mentions `needle`.
+export function processesMentioning(needle: string): number[] {
+  return readdirSync('/proc')
+    .filter((entry) => /^\d+$/.test(entry) && Number(entry) !== process.pid)
+    .map(Number)
+    .filter((pid) => commandLine(pid).some((arg) => arg.includes(needle)));
 }
 
 // Processes the node's sshd runs whose command line mentions `needle` (the test's temp dir):
