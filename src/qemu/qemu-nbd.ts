@@ -61,7 +61,8 @@ export interface QemuNbd {
 }
 
 const STDERR_LIMIT = 16 * 1024;
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+// Unref'd: a stop() that won its race must not keep the CLI alive until the timeout ends.
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms).unref());
 
 function validateOptions(options: QemuNbdOptions): void {
   if ((options.port === undefined) === (options.socket === undefined)) {
