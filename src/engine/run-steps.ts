@@ -22,22 +22,8 @@ export async function runSteps<R extends RunContext>(
       failure = asRunError(signal.reason, step.name);
       break;
     }
-    const reason = step.skip?.(run);
-    if (reason !== undefined) {
-      reporter.emit({ type: 'step-skip', step: step.name, reason });
-      continue;
-    }
-    reporter.emit({ type: 'step-start', step: step.name, title: step.title(run) });
-    try {
-      const summary = await step.run(run);
-      // A cancel that arrived while the step finished still cancels the run.
-      if (signal.aborted) throw signal.reason;
-      reporter.emit({ type: 'step-done', step: step.name, summary: summary ?? undefined });
-    } catch (error) {
-      failure = asRunError(signal.aborted ? signal.reason : error, step.name);
-      reporter.emit({ type: 'step-fail', step: step.name, error: failure.describe() });
-      break;
-    }
+    failure = await runOne(run, step, signal);
+    if (failure !== undefined) break;
   }
 
   // Every step succeeded: what the run made is kept (failure-only undo is dropped).
@@ -46,25 +32,37 @@ export async function runSteps<R extends RunContext>(
 
   if (failure === undefined) {
     for (const step of afterSuccess) {
-      const reason = step.skip?.(run);
-      if (reason !== undefined) {
-        reporter.emit({ type: 'step-skip', step: step.name, reason });
-        continue;
-      }
-      reporter.emit({ type: 'step-start', step: step.name, title: step.title(run) });
-      try {
-        const summary = await step.run(run);
-        reporter.emit({ type: 'step-done', step: step.name, summary: summary ?? undefined });
-      } catch (error) {
-        // The backup is already complete: an after-step failing is reported, not a lost backup.
-        const runError = asRunError(error, step.name);
-        reporter.emit({ type: 'step-fail', step: step.name, error: runError.describe() });
-        reporter.emit({ type: 'warning', message: `${step.name} failed after a successful backup: ${runError.message}` });
+      // The backup is already complete: an after-step failing is reported, not a lost backup.
+      const afterFailure = await runOne(run, step);
+      if (afterFailure !== undefined) {
+        reporter.emit({ type: 'warning', message: `${step.name} failed after a successful run: ${afterFailure.message}` });
       }
     }
   }
   if (failure === undefined) return { status: 'succeeded' };
   return { status: failure.exitCode === 130 ? 'interrupted' : 'failed', error: failure };
+}
+
+// Runs one step (unless it says it has nothing to do) and returns its failure, if any. With a
+// signal, a cancel that arrives while the step finishes still counts as the step's failure.
+async function runOne<R extends RunContext>(run: R, step: Step<R>, signal?: AbortSignal): Promise<SendenseError | undefined> {
+  const { reporter } = run;
+  const reason = step.skip?.(run);
+  if (reason !== undefined) {
+    reporter.emit({ type: 'step-skip', step: step.name, reason });
+    return undefined;
+  }
+  reporter.emit({ type: 'step-start', step: step.name, title: step.title(run) });
+  try {
+    const summary = await step.run(run);
+    if (signal?.aborted) throw signal.reason;
+    reporter.emit({ type: 'step-done', step: step.name, summary: summary ?? undefined });
+    return undefined;
+  } catch (error) {
+    const failure = asRunError(signal?.aborted ? signal.reason : error, step.name);
+    reporter.emit({ type: 'step-fail', step: step.name, error: failure.describe() });
+    return failure;
+  }
 }
 
 // Gives back everything the run took; a failure to give something back is a warning that names it.

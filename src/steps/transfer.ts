@@ -4,7 +4,8 @@
 import type { BackupRun } from '../engine/run-context.js';
 import type { Step } from '../engine/step.js';
 import { nbdTargetsString } from '../repository/layout.js';
-import { runTransfer } from '../transfer/run-transfer.js';
+import { formatBytes } from '../format/bytes.js';
+import { transferForRun } from '../transfer/run-transfer.js';
 
 export const transfer: Step<BackupRun> = {
   name: 'transfer',
@@ -22,20 +23,8 @@ export const transfer: Step<BackupRun> = {
         if (state.type === 'incremental' && source.bitmap) args.push('--bitmap', `${disk.key}=${source.bitmap}`);
       }
     }
-    const results = await runTransfer({
-      node: run.node,
-      args,
-      reporter: run.reporter,
-      signal: run.signal,
-      timeout: run.plan.timeouts.transfer,
-      step: 'transfer',
-    });
-    for (const result of results) {
-      const disk = state.disks.find((d) => d.key === result.disk);
-      if (disk) disk.bytes = result.bytesDone;
-    }
-    const total = results.reduce((sum, result) => sum + result.bytesDone, 0);
-    return `${results.length} disk(s), ${total} bytes`;
+    const total = await transferForRun(run, args);
+    return `${state.disks.length} disk(s), ${formatBytes(total)}`;
   },
 };
 

@@ -1,6 +1,7 @@
 // Runs the node transfer on the node and follows its JSON lines (runners/README.md): progress
 // to the reporter, a per-disk result back, a clear error naming the disk when it fails.
 
+import type { RunContext } from '../engine/run-context.js';
 import type { RunReporter } from '../engine/run-events.js';
 import { SendenseError } from '../errors.js';
 import type { NodeHost } from '../node/node.js';
@@ -110,4 +111,25 @@ function formatMs(ms: number): string {
   if (ms % 3_600_000 === 0) return `${ms / 3_600_000}h`;
   if (ms % 60_000 === 0) return `${ms / 60_000}m`;
   return `${ms / 1000}s`;
+}
+
+// The transfer step of a run (backup or restore): runs it with the run's node, reporter, signal
+// and timeouts.transfer, records each disk's bytes on the run's disk jobs, returns the total.
+export async function transferForRun(
+  run: Pick<RunContext, 'node' | 'reporter' | 'signal' | 'plan'> & { readonly state: { readonly disks: readonly { readonly key: DiskKey; bytes?: number }[] } },
+  args: readonly string[],
+): Promise<number> {
+  const results = await runTransfer({
+    node: run.node,
+    args,
+    reporter: run.reporter,
+    signal: run.signal,
+    timeout: run.plan.timeouts.transfer,
+    step: 'transfer',
+  });
+  for (const result of results) {
+    const disk = run.state.disks.find((d) => d.key === result.disk);
+    if (disk) disk.bytes = result.bytesDone;
+  }
+  return results.reduce((sum, result) => sum + result.bytesDone, 0);
 }
