@@ -1,13 +1,13 @@
 // The NodeHost for a node reached over SSH (ssh2): commands, the tunnel of leased ports and the
-// node transfer all travel over one connection, opened and host-key-checked by ssh-connect.ts.
+// node transfer all travel over one connection, opened and host-key-checked by ssh-connect.ts;
+// after the link drops, commands reconnect once (ssh-link-keeper.ts) so cleanup still reaches the node.
 
 import type { NodeSpec } from '../plan/types.js';
 import type { NodeHost } from './node.js';
 import { transferBundlePath } from './package-root.js';
 import { describeNode, openSshConnection, type SshConnectOptions } from './ssh-connect.js';
-import { SshForwarder } from './ssh-forwards.js';
 import { SshLink } from './ssh-link.js';
-import { execOverSsh, spawnOverSsh } from './ssh-process.js';
+import { RECONNECT_TIMEOUT_MS, SshLinkKeeper } from './ssh-link-keeper.js';
 import { installTransfer } from './ssh-transfer-install.js';
 
 export interface SshNodeOptions extends SshConnectOptions {
@@ -17,27 +17,33 @@ export interface SshNodeOptions extends SshConnectOptions {
 
 export async function connectSshNode(spec: NodeSpec, options: SshNodeOptions = {}): Promise<NodeHost> {
   const description = describeNode(spec);
-  const { client, socket } = await openSshConnection(spec, options);
-  const link = new SshLink(client, socket, description);
-  const forwarder = new SshForwarder(link);
+  const open = async (connectOptions: SshConnectOptions): Promise<SshLink> => {
+    const { client, socket } = await openSshConnection(spec, connectOptions);
+    return new SshLink(client, socket, description);
+  };
+  const readyTimeoutMs = Math.min(options.readyTimeoutMs ?? RECONNECT_TIMEOUT_MS, RECONNECT_TIMEOUT_MS);
+  const keeper = new SshLinkKeeper(await open(options), () => open({ ...options, readyTimeoutMs }));
   let transfer: Promise<readonly string[]> | undefined;
 
   return Object.freeze({
     description,
     isLocal: false,
-    exec: (argv, execOptions) => execOverSsh(link, argv, execOptions),
-    spawn: (argv, execOptions) => spawnOverSsh(link, argv, execOptions),
-    forwardPorts: (ports) => forwarder.forward(ports),
+    exec: (argv, execOptions) => keeper.exec(argv, execOptions),
+    spawn: (argv, execOptions) => keeper.spawn(argv, execOptions),
+    forwardPorts: async (ports) => {
+      await keeper.live();
+      return keeper.forwards.forward(ports);
+    },
     // Installed once per connection; a failed attempt is retried on the next call.
     transferCommand: () => {
       transfer ??= Promise.resolve()
-        .then(() => installTransfer(link, options.transferBundle ?? transferBundlePath()))
+        .then(async () => installTransfer(await keeper.live(), options.transferBundle ?? transferBundlePath()))
         .catch((error: unknown) => {
         transfer = undefined;
         throw error;
       });
       return transfer;
     },
-    close: () => link.close(),
+    close: () => keeper.close(),
   } satisfies NodeHost);
 }

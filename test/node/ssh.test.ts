@@ -260,7 +260,8 @@ describe('ssh node: link loss', () => {
     expect(Date.now() - started).toBeLessThan(5000);
     expect(child.stderrText()).toMatch(/connection lost/);
     await waitFor(async () => (await readFile(marker).catch(() => undefined)) !== undefined, 5000);
-    await expect(node.exec(['true'])).rejects.toBeInstanceOf(SendenseError);
+    // The next command reconnects (the sshd still listens), so a failed run can still clean up there.
+    expect((await node.exec(['true'])).exitCode).toBe(0);
   });
 });
 
