@@ -1,0 +1,92 @@
+// Restores through an SSH node, via the real CLI: the node transfer on the node reads the hub's
+// read-only qemu-nbd through the tunnel and writes file targets there, verified (verify: true).
+
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, afterEach, beforeAll, beforeEach, expect, it } from 'vitest';
+import { killIfAlive } from '../support/processes.js';
+import { leasedPorts, recordedProcesses } from '../support/process-tree.js';
+import { listBackups, parseEvents, sendenseRun } from '../support/sendense-cli.js';
+import { createDisk, differenceBetween, keepCopy, portRangeForTestFile, writeDisk } from '../support/vm-disks.js';
+import { nodeBlock, processesMentioning, startTestNode, writeSshBackupPlan, writeSshRestorePlan, type TestNode } from './ssh-node.js';
+
+const MiB = 1024 * 1024;
+const ports = portRangeForTestFile();
+let node: TestNode;
+let dir: string;
+let db: string;
+let repository: string;
+
+beforeAll(async () => {
+  node = await startTestNode();
+}, 30_000);
+afterAll(async () => {
+  await node?.stop();
+});
+beforeEach(() => {
+  dir = mkdtempSync(path.join(tmpdir(), 'ssh-restore-'));
+  db = path.join(dir, 'state.db');
+  repository = path.join(dir, 'repository');
+});
+afterEach(() => {
+  if (existsSync(db)) for (const record of recordedProcesses(db)) killIfAlive(record.pid);
+  for (const pid of processesMentioning(dir)) killIfAlive(pid);
+  rmSync(dir, { recursive: true, force: true });
+});
+
+it('restores the latest point (qcow2) and the first point by id (raw) to files on the node, each equal to the source then', async () => {
+  const disks = [
+    { key: 2000, path: createDisk(path.join(dir, 'disk0.qcow2'), 256 * MiB) },
+    { key: 2001, path: createDisk(path.join(dir, 'disk1.qcow2'), 32 * MiB + 512) },
+  ];
+  writeDisk(disks[0].path, ['write -P 0x61 0 64M', 'write -P 0x62 200M 8M', `write -P 0x63 ${256 * MiB - 512} 512`]);
+  writeDisk(disks[1].path, ['write -P 0x64 0 16M', `write -P 0x65 ${32 * MiB} 512`]);
+  const backupPlan = writeSshBackupPlan(dir, { name: 'ssh-vm-backup', vm: 'rvm', disks, repository, ports, node: nodeBlock(node) });
+  expect((await sendenseRun([backupPlan, '--db', db])).exitCode).toBe(0);
+  const point1 = disks.map((disk) => keepCopy(disk.path, path.join(dir, `p1-${disk.key}.qcow2`)));
+  // Changes the restore of point 2 must show, and that point 1's restore must not: zeroes, a discard.
+  writeDisk(disks[0].path, ['write -P 0x66 100M 32M', 'write -z 0 4M', 'discard 200M 8M']);
+  writeDisk(disks[1].path, ['write -z 0 1M', 'write -P 0x67 20M 1M']);
+  expect((await sendenseRun([backupPlan, '--db', db])).exitCode).toBe(0);
+  const point2 = disks.map((disk) => keepCopy(disk.path, path.join(dir, `p2-${disk.key}.qcow2`)));
+  const backups = (await listBackups(db, 'rvm')).filter((backup) => backup.status === 'complete');
+  expect(backups.map((backup) => backup.type)).toEqual(['full', 'incremental']);
+
+  const latestPlan = writeSshRestorePlan(dir, {
+    name: 'ssh-restore-latest',
+    vm: 'rvm',
+    repository,
+    ports,
+    node: nodeBlock(node),
+    point: 'latest',
+    targetPath: path.join(dir, 'restored', 'latest-{key}.qcow2'),
+    format: 'qcow2',
+  });
+  const latest = await sendenseRun([latestPlan, '--db', db, '--json']);
+  expect(latest.exitCode, `${latest.stdout}\n${latest.stderr}`).toBe(0);
+  const verified = parseEvents(latest.stdout).find((event) => event.type === 'step-done' && event.step === 'verify');
+  expect(verified?.summary).toBe(`2 disk(s) identical to backup ${backups[1]!.id}`);
+  disks.forEach((disk, index) => {
+    expect(differenceBetween(path.join(dir, 'restored', `latest-${disk.key}.qcow2`), point2[index]!), `latest, disk ${disk.key}`).toBe('');
+  });
+
+  const firstPlan = writeSshRestorePlan(dir, {
+    name: 'ssh-restore-first',
+    vm: 'rvm',
+    repository,
+    ports,
+    node: nodeBlock(node),
+    point: backups[0]!.id,
+    targetPath: path.join(dir, 'restored', 'first-{key}.raw'),
+    format: 'raw',
+  });
+  const first = await sendenseRun([firstPlan, '--db', db]);
+  expect(first.exitCode, `${first.stdout}\n${first.stderr}`).toBe(0);
+  disks.forEach((disk, index) => {
+    expect(differenceBetween(point1[index]!, path.join(dir, 'restored', `first-${disk.key}.raw`), 'raw'), `first, disk ${disk.key}`).toBe('');
+  });
+  expect(recordedProcesses(db)).toEqual([]);
+  expect(leasedPorts(db)).toEqual([]);
+  expect(processesMentioning(dir)).toEqual([]);
+}, 90_000);
