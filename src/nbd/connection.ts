@@ -8,7 +8,7 @@ import { negotiate, type ExportInfo } from './handshake.js';
 import { connectionLostError } from './nbd-errors.js';
 import { describeNbdAddress, type NbdAddress } from './nbd-url.js';
 import * as P from './protocol.js';
-import { drainReplies, type PendingRequest } from './replies.js';
+import { ReplyParser, type PendingRequest } from './replies.js';
 import { SocketReader } from './socket-reader.js';
 
 export interface ConnectOptions {
@@ -26,39 +26,49 @@ export interface ReadResult {
 
 // proto.md "NBD_CMD_WRITE_ZEROES" / "NBD_CMD_BLOCK_STATUS": lengths are 32-bit; stay well inside.
 const MAX_LENGTH_FIELD = 0x40000000;
+const HANDSHAKE_READ_SIZE = 16 * 1024;
 
 export class NbdConnection {
   readonly where: string;
   readonly info: ExportInfo;
   private readonly socket: Socket;
   private readonly pending = new Map<number, PendingRequest>();
+  private readonly parser: ReplyParser;
   private nextHandle = 1;
   private failure: SendenseError | undefined;
 
-  private constructor(where: string, socket: Socket, reader: SocketReader, info: ExportInfo) {
+  private constructor(where: string, socket: Socket, info: ExportInfo) {
     this.where = where;
     this.socket = socket;
     this.info = info;
-    reader.onData = () =>
-      drainReplies(reader, {
-        where,
-        peekPending: (handle) => this.pending.get(handle),
-        take: (handle) => {
-          const request = this.pending.get(handle);
-          this.pending.delete(handle);
-          return request;
-        },
-        fatal: (error) => this.destroy(error),
-      });
-    if (reader.length > 0) reader.onData();
+    this.parser = new ReplyParser({
+      where,
+      peekPending: (handle) => this.pending.get(handle),
+      take: (handle) => {
+        const request = this.pending.get(handle);
+        this.pending.delete(handle);
+        return request;
+      },
+      fatal: (error) => this.destroy(error),
+    });
   }
 
   static async connect(address: NbdAddress, options: ConnectOptions = {}): Promise<NbdConnection> {
     const where = describeNbdAddress(address);
-    const socket = address.kind === 'tcp' ? netConnect({ host: address.host, port: address.port }) : netConnect({ path: address.socketPath });
     const reader = new SocketReader();
     let connection: NbdConnection | undefined;
-    socket.on('data', (chunk: Buffer) => reader.push(chunk));
+    // The socket reads into buffers we hand it: the handshake's, then the reply parser's (which
+    // points it straight at READ buffers), so no read allocates memory.
+    const handshakeBuffer = Buffer.allocUnsafe(HANDSHAKE_READ_SIZE);
+    const onread = {
+      buffer: (): Uint8Array => connection?.parser.nextBuffer() ?? handshakeBuffer,
+      callback: (bytes: number, buffer: Uint8Array): boolean => {
+        if (connection) connection.parser.received(buffer, bytes);
+        else reader.push(Buffer.from(buffer.subarray(0, bytes)));
+        return true;
+      },
+    };
+    const socket = address.kind === 'tcp' ? netConnect({ host: address.host, port: address.port, onread }) : netConnect({ path: address.socketPath, onread });
     socket.on('error', (error) => {
       if (connection) connection.destroy(connectionLostError(where, error));
       else reader.fail(new SendenseError(`cannot connect to NBD server ${where}: ${error.message}`, { cause: error }));
@@ -74,7 +84,9 @@ export class NbdConnection {
         : setTimeout(() => reader.fail(new SendenseError(`NBD server ${where} did not finish the handshake within ${options.handshakeTimeoutMs} ms`)), options.handshakeTimeoutMs);
     try {
       const info = await negotiate(socket, reader, { exportName: address.exportName, metaContexts: options.metaContexts ?? [], where });
-      connection = new NbdConnection(where, socket, reader, info);
+      connection = new NbdConnection(where, socket, info);
+      // Bytes already buffered past the handshake belong to the transmission phase.
+      if (reader.length > 0) connection.parser.feed(reader.take(reader.length));
       return connection;
     } catch (error) {
       socket.destroy();

@@ -1,11 +1,12 @@
 // Parses the transmission phase replies (proto.md "Simple reply message" and "Structured reply
-// chunk message") and hands each one to the request it answers, matched by handle.
+// chunk message") as bytes arrive and hands each one to the request it answers, matched by
+// handle. READ data goes straight into the request's buffer: the socket reads into it directly
+// (nextBuffer), so a copied disk byte is neither copied in user space nor put in fresh memory.
 
 import { SendenseError } from '../errors.js';
 import type { Extent } from './extent.js';
 import { protocolError, serverRequestError } from './nbd-errors.js';
 import * as P from './protocol.js';
-import type { SocketReader } from './socket-reader.js';
 
 export interface PendingRequest {
   readonly command: number;
@@ -32,90 +33,194 @@ export interface ReplyHandlers {
   fatal(error: SendenseError): void;
 }
 
-// Parse every complete reply the reader holds; stop at the first incomplete one.
-export function drainReplies(reader: SocketReader, handlers: ReplyHandlers): void {
-  while (reader.length >= 4) {
-    const magic = reader.peek(4).readUInt32BE(0);
-    const consumed =
-      magic === P.SIMPLE_REPLY_MAGIC
-        ? simpleReply(reader, handlers)
-        : magic === P.STRUCTURED_REPLY_MAGIC
-          ? structuredChunk(reader, handlers)
-          : fail(handlers, `bad reply magic 0x${magic.toString(16)}`);
-    if (!consumed) return;
+// Reply headers and small chunks land here; big enough that many small replies take one read.
+const SCRATCH_SIZE = 64 * 1024;
+// proto.md "NBD_REPLY_TYPE_OFFSET_DATA": the structured header, then a 64-bit offset.
+const OFFSET_DATA_HEADER_SIZE = P.STRUCTURED_REPLY_HEADER_SIZE + 8;
+
+export class ReplyParser {
+  private readonly scratch = Buffer.allocUnsafe(SCRATCH_SIZE);
+  private readonly header = Buffer.allocUnsafe(OFFSET_DATA_HEADER_SIZE);
+  private headerHave = 0;
+  private headerNeed = 4;
+  // The reply being parsed.
+  private request: PendingRequest | undefined;
+  private handle = 0;
+  private structured = false;
+  private flags = 0;
+  private type = 0;
+  /** A structured chunk's payload other than READ data (block status, errors), being collected. */
+  private payload: Buffer | undefined;
+  private payloadHave = 0;
+  /** READ data still to arrive, and where in the request's buffer it goes. */
+  private dataLeft = 0;
+  private dataAt = 0;
+  /** The slice of a request's buffer handed to the socket by nextBuffer. */
+  private direct: Buffer | undefined;
+  private broken = false;
+
+  constructor(private readonly handlers: ReplyHandlers) {}
+
+  // Where the socket should read next: the rest of a READ's data straight into its buffer,
+  // otherwise the scratch buffer.
+  nextBuffer(): Buffer {
+    if (this.dataLeft > 0 && !this.broken) {
+      this.direct = this.request!.into!.subarray(this.dataAt, this.dataAt + this.dataLeft);
+      return this.direct;
+    }
+    this.direct = undefined;
+    return this.scratch;
+  }
+
+  // The socket put `bytes` bytes at the start of `buffer` (one nextBuffer handed out, or any other).
+  received(buffer: Uint8Array, bytes: number): void {
+    if (buffer === this.direct && this.direct !== undefined) {
+      this.direct = undefined;
+      this.dataArrived(bytes);
+      return;
+    }
+    this.feed(Buffer.from(buffer.buffer, buffer.byteOffset, bytes));
+  }
+
+  // Parse bytes that sit in `chunk` (copied out before this returns; `chunk` may be reused).
+  feed(chunk: Buffer): void {
+    let at = 0;
+    while (at < chunk.length && !this.broken) {
+      const left = chunk.length - at;
+      if (this.dataLeft > 0) {
+        const n = Math.min(this.dataLeft, left);
+        chunk.copy(this.request!.into!, this.dataAt, at, at + n);
+        at += n;
+        this.dataArrived(n);
+      } else if (this.payload !== undefined) {
+        const n = Math.min(this.payload.length - this.payloadHave, left);
+        chunk.copy(this.payload, this.payloadHave, at, at + n);
+        at += n;
+        this.payloadHave += n;
+        if (this.payloadHave === this.payload.length) this.payloadComplete();
+      } else {
+        const n = Math.min(this.headerNeed - this.headerHave, left);
+        chunk.copy(this.header, this.headerHave, at, at + n);
+        at += n;
+        this.headerHave += n;
+        if (this.headerHave === this.headerNeed) this.headerComplete();
+      }
+    }
+  }
+
+  private dataArrived(bytes: number): void {
+    this.dataAt += bytes;
+    this.dataLeft -= bytes;
+    this.request!.dataBytes += bytes;
+    if (this.dataLeft === 0) this.replyPartDone();
+  }
+
+  private headerComplete(): void {
+    if (this.headerNeed === 4) {
+      const magic = this.header.readUInt32BE(0);
+      if (magic === P.SIMPLE_REPLY_MAGIC) this.headerNeed = P.SIMPLE_REPLY_HEADER_SIZE;
+      else if (magic === P.STRUCTURED_REPLY_MAGIC) this.headerNeed = P.STRUCTURED_REPLY_HEADER_SIZE;
+      else this.fail(`bad reply magic 0x${magic.toString(16)}`);
+      this.structured = magic === P.STRUCTURED_REPLY_MAGIC;
+      return;
+    }
+    if (!this.structured) return this.simpleHeader();
+    if (this.headerNeed === OFFSET_DATA_HEADER_SIZE) return this.offsetDataHeader();
+    this.structuredHeader();
+  }
+
+  // proto.md "Simple reply message": magic, error, handle, then data for a successful READ.
+  private simpleHeader(): void {
+    const errno = this.header.readUInt32BE(4);
+    this.handle = this.header.readUInt32BE(12);
+    const request = this.handlers.peekPending(this.handle);
+    if (request === undefined) return this.fail(`simple reply for unknown handle ${this.handle}`);
+    this.request = request;
+    if (errno !== 0) {
+      this.handlers.take(this.handle);
+      request.reject(serverError(this.handlers.where, request, errno, ''));
+      return this.nextReply();
+    }
+    if (request.command === P.CMD_READ && request.length > 0) {
+      this.dataAt = request.intoOffset!;
+      this.dataLeft = request.length;
+      return;
+    }
+    this.replyPartDone();
+  }
+
+  // proto.md "Structured reply chunk message": magic, flags, type, handle, length, payload.
+  private structuredHeader(): void {
+    this.flags = this.header.readUInt16BE(4);
+    this.type = this.header.readUInt16BE(6);
+    this.handle = this.header.readUInt32BE(12);
+    const length = this.header.readUInt32BE(16);
+    const request = this.handlers.peekPending(this.handle);
+    if (request === undefined) return this.fail(`structured reply for unknown handle ${this.handle}`);
+    this.request = request;
+    if (this.type === P.REPLY_TYPE_OFFSET_DATA) {
+      if (length < 8) return this.fail('malformed OFFSET_DATA chunk');
+      this.headerNeed = OFFSET_DATA_HEADER_SIZE;
+      return;
+    }
+    if (length === 0) return this.payloadComplete();
+    this.payload = Buffer.allocUnsafe(length);
+    this.payloadHave = 0;
+  }
+
+  // proto.md "NBD_REPLY_TYPE_OFFSET_DATA": 64-bit offset, then the data.
+  private offsetDataHeader(): void {
+    const request = this.request!;
+    const bytes = this.header.readUInt32BE(16) - 8;
+    const at = Number(this.header.readBigUInt64BE(P.STRUCTURED_REPLY_HEADER_SIZE)) - request.offset;
+    if (request.into === undefined || at < 0 || at + bytes > request.length) return this.fail(`OFFSET_DATA outside the READ at ${request.offset}`);
+    this.dataAt = request.intoOffset! + at;
+    this.dataLeft = bytes;
+    if (bytes === 0) this.replyPartDone();
+  }
+
+  private payloadComplete(): void {
+    const payload = this.payload ?? Buffer.alloc(0);
+    this.payload = undefined;
+    const problem = applyChunk(payload, this.type, this.request!, this.handlers.where);
+    if (problem !== undefined) return this.fail(problem);
+    this.replyPartDone();
+  }
+
+  // A simple reply, or a structured chunk, is complete; the last chunk settles the request.
+  private replyPartDone(): void {
+    const request = this.request!;
+    if (!this.structured || this.flags & P.REPLY_FLAG_DONE) {
+      this.handlers.take(this.handle);
+      if (request.error !== undefined) request.reject(request.error);
+      else request.resolve();
+    }
+    this.nextReply();
+  }
+
+  private nextReply(): void {
+    this.request = undefined;
+    this.headerHave = 0;
+    this.headerNeed = 4;
+    this.flags = 0;
+    this.dataLeft = 0;
+  }
+
+  private fail(message: string): void {
+    this.broken = true;
+    this.handlers.fatal(protocolError(this.handlers.where, message));
   }
 }
 
-function fail(handlers: ReplyHandlers, message: string): false {
-  handlers.fatal(protocolError(handlers.where, message));
-  return false;
-}
-
-// proto.md "Simple reply message": magic, error, handle, then data for a successful READ.
-function simpleReply(reader: SocketReader, handlers: ReplyHandlers): boolean {
-  if (reader.length < P.SIMPLE_REPLY_HEADER_SIZE) return false;
-  const header = reader.peek(P.SIMPLE_REPLY_HEADER_SIZE);
-  const errno = header.readUInt32BE(4);
-  const handle = header.readUInt32BE(12);
-  const request = handlers.peekPending(handle);
-  if (request === undefined) return fail(handlers, `simple reply for unknown handle ${handle}`);
-  const hasData = request.command === P.CMD_READ && errno === 0;
-  if (hasData && reader.length < P.SIMPLE_REPLY_HEADER_SIZE + request.length) return false;
-  reader.skip(P.SIMPLE_REPLY_HEADER_SIZE);
-  handlers.take(handle);
-  if (errno !== 0) {
-    request.reject(serverError(handlers.where, request, errno, ''));
-    return true;
-  }
-  if (hasData) {
-    reader.takeInto(request.into!, request.intoOffset!, request.length);
-    request.dataBytes = request.length;
-  }
-  request.resolve();
-  return true;
-}
-
-// proto.md "Structured reply chunk message": magic, flags, type, handle, length, payload.
-function structuredChunk(reader: SocketReader, handlers: ReplyHandlers): boolean {
-  if (reader.length < P.STRUCTURED_REPLY_HEADER_SIZE) return false;
-  const header = reader.peek(P.STRUCTURED_REPLY_HEADER_SIZE);
-  const flags = header.readUInt16BE(4);
-  const type = header.readUInt16BE(6);
-  const handle = header.readUInt32BE(12);
-  const length = header.readUInt32BE(16);
-  if (reader.length < P.STRUCTURED_REPLY_HEADER_SIZE + length) return false;
-  const request = handlers.peekPending(handle);
-  if (request === undefined) return fail(handlers, `structured reply for unknown handle ${handle}`);
-  reader.skip(P.STRUCTURED_REPLY_HEADER_SIZE);
-  const problem = applyChunk(reader, type, length, request, handlers.where);
-  if (problem !== undefined) return fail(handlers, problem);
-  if (flags & P.REPLY_FLAG_DONE) {
-    handlers.take(handle);
-    if (request.error !== undefined) request.reject(request.error);
-    else request.resolve();
-  }
-  return true;
-}
-
-// Consume one chunk's payload into its request; returns a protocol problem, if any.
-function applyChunk(reader: SocketReader, type: number, length: number, request: PendingRequest, where: string): string | undefined {
+// Apply one structured chunk's payload (other than OFFSET_DATA) to its request; returns a protocol problem, if any.
+function applyChunk(payload: Buffer, type: number, request: PendingRequest, where: string): string | undefined {
+  const length = payload.length;
   switch (type) {
     case P.REPLY_TYPE_NONE:
-      reader.skip(length);
       return undefined;
-    case P.REPLY_TYPE_OFFSET_DATA: {
-      // proto.md "NBD_REPLY_TYPE_OFFSET_DATA": 64-bit offset, then the data.
-      const offset = Number(reader.take(8).readBigUInt64BE(0));
-      const bytes = length - 8;
-      const at = offset - request.offset;
-      if (request.into === undefined || at < 0 || at + bytes > request.length) return `OFFSET_DATA outside the READ at ${request.offset}`;
-      reader.takeInto(request.into, request.intoOffset! + at, bytes);
-      request.dataBytes += bytes;
-      return undefined;
-    }
     case P.REPLY_TYPE_OFFSET_HOLE: {
       // proto.md "NBD_REPLY_TYPE_OFFSET_HOLE": 64-bit offset, 32-bit size; reads as zeroes.
-      const payload = reader.take(12);
+      if (length !== 12) return 'malformed OFFSET_HOLE chunk';
       const at = Number(payload.readBigUInt64BE(0)) - request.offset;
       const size = payload.readUInt32BE(8);
       if (request.into === undefined || at < 0 || at + size > request.length) return `OFFSET_HOLE outside the READ at ${request.offset}`;
@@ -124,7 +229,6 @@ function applyChunk(reader: SocketReader, type: number, length: number, request:
     }
     case P.REPLY_TYPE_BLOCK_STATUS: {
       // proto.md "NBD_REPLY_TYPE_BLOCK_STATUS": context id, then (length, flags) pairs.
-      const payload = reader.take(length);
       if (request.extents === undefined || length < 12 || (length - 4) % 8 !== 0) return 'malformed BLOCK_STATUS chunk';
       const contextId = payload.readUInt32BE(0);
       const extents: Extent[] = [];
@@ -140,7 +244,7 @@ function applyChunk(reader: SocketReader, type: number, length: number, request:
     case P.REPLY_TYPE_ERROR:
     case P.REPLY_TYPE_ERROR_OFFSET: {
       // proto.md "NBD_REPLY_TYPE_ERROR(_OFFSET)": errno, message length, message[, offset].
-      const payload = reader.take(length);
+      if (length < 6) return 'malformed error chunk';
       const errno = payload.readUInt32BE(0);
       const messageLength = payload.readUInt16BE(4);
       const message = payload.subarray(6, 6 + messageLength).toString('utf8');
@@ -148,7 +252,6 @@ function applyChunk(reader: SocketReader, type: number, length: number, request:
       return undefined;
     }
     default:
-      reader.skip(length);
       // proto.md: an unknown error type is still an error; an unknown other type breaks the protocol.
       if (type & (1 << 15)) {
         request.error ??= serverError(where, request, 5, `unknown error reply type ${type}`);

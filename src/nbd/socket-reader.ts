@@ -1,5 +1,4 @@
-// Buffers what a socket delivers so the handshake can await exact byte counts and the reply
-// parser can take whole messages without copying more than once.
+// Buffers what a socket delivers during the handshake, so it can await exact byte counts.
 
 export class SocketReader {
   private chunks: Buffer[] = [];
@@ -7,8 +6,6 @@ export class SocketReader {
   private buffered = 0;
   private waiter: { readonly bytes: number; readonly resolve: () => void; readonly reject: (error: unknown) => void } | undefined;
   private failure: unknown;
-  /** Called after new data arrived (the transmission phase parser). */
-  onData: (() => void) | undefined;
 
   get length(): number {
     return this.buffered;
@@ -22,7 +19,6 @@ export class SocketReader {
       this.waiter = undefined;
       resolve();
     }
-    this.onData?.();
   }
 
   fail(error: unknown): void {
@@ -43,13 +39,6 @@ export class SocketReader {
     return this.take(bytes);
   }
 
-  // A copy of the next `bytes` bytes, without consuming them (caller checked length).
-  peek(bytes: number): Buffer {
-    const out = Buffer.allocUnsafe(bytes);
-    this.copyOut(out, 0, bytes, 0);
-    return out;
-  }
-
   // Consume `bytes` bytes; a slice (no copy) when they sit in one chunk.
   take(bytes: number): Buffer {
     const first = this.chunks[0];
@@ -59,23 +48,13 @@ export class SocketReader {
       return slice;
     }
     const out = Buffer.allocUnsafe(bytes);
-    this.copyOut(out, 0, bytes, 0);
+    this.copyOut(out, 0, bytes);
     this.consume(bytes);
     return out;
   }
 
-  // Consume `bytes` bytes straight into `target` at `targetOffset` (READ payloads).
-  takeInto(target: Buffer, targetOffset: number, bytes: number): void {
-    this.copyOut(target, targetOffset, bytes, 0);
-    this.consume(bytes);
-  }
-
-  skip(bytes: number): void {
-    this.consume(bytes);
-  }
-
-  private copyOut(target: Buffer, targetOffset: number, bytes: number, ahead: number): void {
-    let skip = this.head + ahead;
+  private copyOut(target: Buffer, targetOffset: number, bytes: number): void {
+    let skip = this.head;
     let written = 0;
     for (const chunk of this.chunks) {
       if (written === bytes) break;
