@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { SendenseError } from '../../src/errors.js';
 import { NbdConnection, type ConnectOptions, type NbdAddress } from '../../src/nbd/index.js';
+import { qemuNbdEnv } from '../../src/qemu/qemu-nbd-env.js';
 
 export interface QemuNbdChild {
   readonly pid: number;
@@ -39,7 +40,7 @@ export async function startQemuNbdChild(options: QemuNbdChildOptions): Promise<Q
   argv.push(...(options.readOnly ? ['-r'] : ['--discard=unmap']));
   if (options.bitmap !== undefined) argv.push('-B', options.bitmap);
   argv.push(options.path);
-  const child = spawn('qemu-nbd', argv, { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn('qemu-nbd', argv, { stdio: ['ignore', 'ignore', 'pipe'], env: qemuNbdEnv() });
   let stderr = '';
   child.stderr.on('data', (chunk: Buffer) => {
     if (stderr.length < STDERR_LIMIT) stderr += chunk.toString('utf8');

@@ -7,6 +7,7 @@ import { processListensOn } from './listening-socket.js';
 import { processStartTicks } from './process-identity.js';
 import { readNbdGreeting, type NbdAddress } from './nbd-greeting.js';
 import { signalProcess } from './terminate-process.js';
+import { qemuNbdEnv } from './qemu-nbd-env.js';
 
 export interface QemuNbdOptions {
   readonly file: string;
@@ -110,7 +111,7 @@ export async function startQemuNbd(options: QemuNbdOptions): Promise<QemuNbd> {
       : `nbd://127.0.0.1:${options.port}/${options.exportName}`;
 
   // Own process group: a Ctrl+C on the terminal reaches the runner, which stops qemu-nbd in order.
-  const child = spawn(argv[0], argv.slice(1), { stdio: ['ignore', 'ignore', 'pipe'], detached: true });
+  const child = spawn(argv[0], argv.slice(1), { stdio: ['ignore', 'ignore', 'pipe'], detached: true, env: qemuNbdEnv() });
   let stderr = '';
   child.stderr!.on('data', (chunk: Buffer) => {
     stderr = (stderr + chunk.toString()).slice(-STDERR_LIMIT);
