@@ -5,9 +5,10 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { isProcessAlive } from '../../src/qemu/process-identity.js';
 import { killIfAlive } from '../support/processes.js';
 import { leasedPorts, recordedProcesses } from '../support/process-tree.js';
-import { listBackups, sendenseRun, writePlan, type BackupRow, type CliResult } from '../support/sendense-cli.js';
+import { listBackups, sendenseRun, stoppedQemuNbdPids, writePlan, type BackupRow, type CliResult } from '../support/sendense-cli.js';
 import { bitmapNames, createDisk, differenceBetween, imageInfo, keepCopy, portRangeForTestFile, writeDisk } from '../support/vm-disks.js';
 
 const MiB = 1024 * 1024;
@@ -27,8 +28,12 @@ afterEach(() => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-function expectSucceeded(result: CliResult): void {
+// The run succeeded and every qemu-nbd it started (one per disk) is gone.
+function expectSucceeded(result: CliResult, disks = 1): void {
   expect(result.exitCode, `${result.stdout}\n${result.stderr}`).toBe(0);
+  const pids = stoppedQemuNbdPids(result.stdout);
+  expect(pids).toHaveLength(disks);
+  for (const pid of pids) expect(isProcessAlive(pid), `qemu-nbd ${pid}`).toBe(false);
 }
 
 function expectNothingHeld(): void {
@@ -61,20 +66,20 @@ describe('backup chain of a qemu source', () => {
     const keepPoint = (point: number) =>
       copies.push(Object.fromEntries(disks.map((disk) => [disk.key, keepCopy(disk.path, path.join(dir, `p${point}-${disk.key}.qcow2`))])));
 
-    expectSucceeded(await sendenseRun([plan, '--db', db]));
+    expectSucceeded(await sendenseRun([plan, '--db', db]), 3);
     keepPoint(1);
     expectNothingHeld();
 
     // After the full: a range overwritten with zeroes, a discarded range, the last sector, odd-size tail.
     writeDisk(disks[0].path, ['write -z 2M 2M', 'discard 30M 4M', `write -P 0x14 ${64 * MiB - 512} 512`, 'write -P 0x15 40M 1M']);
     writeDisk(disks[1].path, ['write -P 0x23 5M 64K', `write -P 0x24 ${oddSize - 512} 512`]);
-    expectSucceeded(await sendenseRun([plan, '--db', db]));
+    expectSucceeded(await sendenseRun([plan, '--db', db]), 3);
     keepPoint(2);
     expectNothingHeld();
 
     writeDisk(disks[0].path, ['write -z 40M 512K', 'write -P 0x16 0 4K']);
     writeDisk(disks[1].path, ['write -z 0 1M', `write -z ${oddSize - 4096} 4096`]);
-    expectSucceeded(await sendenseRun([plan, '--db', db]));
+    expectSucceeded(await sendenseRun([plan, '--db', db]), 3);
     keepPoint(3);
     expectNothingHeld();
 

@@ -8,7 +8,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { isProcessAlive } from '../../src/qemu/process-identity.js';
 import { killIfAlive, waitForProcessGone } from '../support/processes.js';
 import { descendantPids, leasedPorts, qemuNbdAmong, recordedProcesses } from '../support/process-tree.js';
-import { listBackups, parseEvents, sendenseRun, startSendenseRun, writePlan, type BackupRow, type RunningCli } from '../support/sendense-cli.js';
+import { listBackups, parseEvents, runStatuses, sendenseRun, startSendenseRun, writePlan, type BackupRow, type RunningCli } from '../support/sendense-cli.js';
 import { bitmapNames, createDisk, differenceBetween, keepCopy, portRangeForTestFile, sha256, writeDisk } from '../support/vm-disks.js';
 
 const MiB = 1024 * 1024;
@@ -112,6 +112,7 @@ describe('failure paths of a backup run', () => {
     const runEnd = parseEvents(end.stdout).find((event) => event.type === 'run-end');
     expect(runEnd?.status).toBe('failed');
     expect(runEnd?.error).toMatch(/qemu-nbd for disk 2000 .* was killed/);
+    expect(await runStatuses(db)).toEqual(['failed', 'succeeded']);
     await expectAllGone(children);
     expectNothingHeld();
     expect(repositoryFiles()).toEqual(vm.filesBefore);
@@ -139,6 +140,7 @@ describe('failure paths of a backup run', () => {
     const end = await cli.exited;
 
     expect(end.exitCode, end.stderr).toBe(130);
+    expect(await runStatuses(db)).toEqual(['interrupted', 'succeeded']);
     await expectAllGone(children);
     expectNothingHeld();
     expect(repositoryFiles()).toEqual(vm.filesBefore);
@@ -170,6 +172,7 @@ describe('failure paths of a backup run', () => {
     expectNothingHeld();
     expect(repositoryFiles()).toEqual(vm.filesBefore);
     expect(vm.disks.map((disk) => bitmapNames(disk.path))).toEqual(vm.bitmapsBefore);
+    expect(await runStatuses(db)).toEqual(['failed', 'succeeded']);
     const again = await sendenseRun(['doctor', '--db', db]);
     expect(again.stdout).toContain('nothing left behind');
 

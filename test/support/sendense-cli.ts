@@ -1,13 +1,18 @@
 // The real `sendense-run` CLI for end-to-end tests: plans written as YAML, runs through
 // bin/sendense-run.js (needs `npm run build`), and what a user would look at afterwards.
 
-import { writeFileSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { spawn } from 'node:child_process';
 import { execa } from 'execa';
 import { stringify } from 'yaml';
 
 export const BIN = path.resolve('bin/sendense-run.js');
+
+// The CLI runs from dist/: say so plainly instead of failing every test with a module error.
+if (!existsSync(path.resolve('dist/src/cli/main.js')) || !existsSync(path.resolve('runners/dist/sendense-transfer.mjs'))) {
+  throw new Error('the end-to-end tests run the built CLI: run `npm run build` first (scripts/test.sh does)');
+}
 
 export interface PlanDisk {
   readonly key: number;
@@ -110,6 +115,11 @@ export interface RunEventLine {
   readonly bytesToDo?: number;
 }
 
+// PIDs of the qemu-nbd targets a run stopped, from its plain cleanup lines.
+export function stoppedQemuNbdPids(stdout: string): number[] {
+  return [...stdout.matchAll(/stop qemu-nbd \(pid (\d+)\)/g)].map((match) => Number(match[1]));
+}
+
 export function parseEvents(stdout: string): RunEventLine[] {
   return stdout
     .split('\n')
@@ -146,4 +156,14 @@ export async function listBackups(db: string, vm?: string): Promise<BackupRow[]>
     .split('\n')
     .filter(Boolean)
     .map((line) => JSON.parse(line) as BackupRow);
+}
+
+// `sendense-run history --json`: run statuses, newest first.
+export async function runStatuses(db: string): Promise<string[]> {
+  const result = await sendenseRun(['history', '--json', '--db', db]);
+  if (result.exitCode !== 0) throw new Error(`history failed: ${result.stderr}`);
+  return result.stdout
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => (JSON.parse(line) as { status: string }).status);
 }
