@@ -1,6 +1,7 @@
 // A full and incrementals through the real CLI: every backup point, read through its chain,
 // equals the source disk as it was at that point (qemu-img compare), whatever changed in between.
 
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -146,5 +147,44 @@ describe('backup chain of a qemu source', () => {
     expect(backups[0].chainId).not.toBe(backups[1].chainId);
     expect(differenceBetween(diskOf(backups[0], 2000).file, point1, 'raw')).toBe('');
     expect(differenceBetween(diskOf(backups[1], 2000).file, point2, 'raw')).toBe('');
+  });
+
+  it('a bitmap left inconsistent by a crash: a full into a new chain with a warning, never a guessed incremental', async () => {
+    const file = createDisk(path.join(dir, 'crash0.qcow2'), 32 * MiB);
+    writeDisk(file, ['write -P 0x81 0 4M']);
+    const plan = writePlan(dir, { name: 'crash', vm: 'crashvm', disks: [{ key: 2000, path: file }], repository, ports });
+    expectSucceeded(await sendenseRun([plan, '--db', db]));
+
+    // A writer killed while the image is open leaves the bitmap flagged in-use (inconsistent).
+    const crash = spawnSync('qemu-io', ['-f', 'qcow2', '-c', 'write -P 0x82 8M 1M', '-c', 'sigraise 9', file]);
+    expect(crash.signal).toBe('SIGKILL');
+    const point2 = keepCopy(file, path.join(dir, 'p2.qcow2'));
+    const second = await sendenseRun([plan, '--db', db]);
+    expectSucceeded(second);
+    expect(second.stderr).toMatch(/warning: .*dirty bitmap '.*' on .*crash0\.qcow2 is marked inconsistent.*full backup into a new chain/);
+
+    const backups = await listBackups(db, 'crashvm');
+    expect(backups.map((backup) => backup.type)).toEqual(['full', 'full']);
+    expect(backups[1].chainId).not.toBe(backups[0].chainId);
+    expect(differenceBetween(diskOf(backups[1], 2000).file, point2)).toBe('');
+    // The inconsistent bitmap is gone; only the new chain's bitmap tracks the disk.
+    expect(bitmapNames(file)).toEqual([diskOf(backups[1], 2000).changeId]);
+  });
+
+  it('maxChainLength: the run after a full chain starts a new chain with a full', async () => {
+    const file = createDisk(path.join(dir, 'short0.qcow2'), 16 * MiB);
+    writeDisk(file, ['write -P 0x91 0 1M']);
+    const plan = writePlan(dir, { name: 'short', vm: 'shortvm', disks: [{ key: 2000, path: file }], repository, ports, incremental: { maxChainLength: 2 } });
+    const copies: string[] = [];
+    for (let point = 1; point <= 3; point++) {
+      writeDisk(file, [`write -P 0x9${point + 1} ${point}M 64K`]);
+      expectSucceeded(await sendenseRun([plan, '--db', db]));
+      copies.push(keepCopy(file, path.join(dir, `short-p${point}.qcow2`)));
+    }
+    const backups = await listBackups(db, 'shortvm');
+    expect(backups.map((backup) => backup.type)).toEqual(['full', 'incremental', 'full']);
+    expect(backups[2].chainId).toBe(backups[2].id);
+    backups.forEach((backup, index) => expect(differenceBetween(diskOf(backup, 2000).file, copies[index]), `point ${index + 1}`).toBe(''));
+    expect(bitmapNames(file)).toEqual([diskOf(backups[2], 2000).changeId]);
   });
 });
