@@ -38,7 +38,8 @@ export function plainReporter(cli: Pick<CliContext, 'stdout' | 'stderr'>, quiet 
           if (!quiet) line(`[${event.step}] skipped: ${event.reason}`);
           break;
         case 'step-fail':
-          cli.stderr.write(`[${event.step}] failed: ${event.error}\n`);
+          // The error itself is printed once, by run-end (or by the warning of an after-step).
+          cli.stderr.write(`[${event.step}] failed\n`);
           break;
         case 'progress': {
           if (quiet) break;

@@ -91,7 +91,7 @@ describe('failure paths of a backup run', () => {
     const result = await sendenseRun([plan, '--db', db]);
     expect(result.exitCode).toBe(1);
     const errorLines = result.stderr.split('\n').filter((line) => line.includes(missing));
-    expect(errorLines.length, result.stderr).toBeGreaterThan(0);
+    expect(errorLines, result.stderr).toHaveLength(1);
     expect(errorLines[0]).toContain('disk 2001');
     expect(errorLines[0]).toMatch(/no such file/i);
     expect(result.stderr).not.toMatch(/\n\s+at /); // no stack trace
