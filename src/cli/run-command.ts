@@ -1,5 +1,5 @@
 // `sendense-run PLAN.yaml [--dry-run]`: validate, then run the plan now (or print its resolved
-// steps); SIGINT/SIGTERM cancel the run, which cleans up and exits 130.
+// steps); SIGINT/SIGTERM/SIGHUP cancel the run, which cleans up and exits 130.
 
 import { interruptedError, runPlan } from '../engine/run-plan.js';
 import { createReporter } from '../engine/reporters.js';
@@ -22,6 +22,8 @@ export const runCommand: Command = async (cli, args) => {
   const store = await openStore(cli.dbPath);
   const controller = new AbortController();
   const onSignal = (signal: NodeJS.Signals) => {
+    // The terminal is gone (SSH session dropped): writing to it must not kill the cleanup.
+    if (signal === 'SIGHUP') for (const stream of [process.stdout, process.stderr]) stream.on('error', () => {});
     if (controller.signal.aborted) {
       cli.stderr.write(`sendense-run: ${signal} again: still cleaning up, please wait\n`);
       return;
@@ -29,8 +31,10 @@ export const runCommand: Command = async (cli, args) => {
     cli.stderr.write(`sendense-run: ${signal} received: stopping and cleaning up\n`);
     controller.abort(interruptedError(signal));
   };
+  // SIGHUP too: a closed terminal must not leave qemu-nbd, leases, files and bitmaps behind.
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  process.on('SIGHUP', onSignal);
   const reporter = createReporter(cli);
   try {
     const result = await runPlan(plan, { store, reporter, trigger: 'manual', signal: controller.signal });
@@ -39,6 +43,7 @@ export const runCommand: Command = async (cli, args) => {
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
+    process.off('SIGHUP', onSignal);
     await store.close();
   }
 };
