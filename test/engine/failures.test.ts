@@ -42,7 +42,7 @@ function repositoryFiles(): string[] {
 
 const complete = (backups: readonly BackupRow[]) => backups.filter((backup) => backup.status === 'complete');
 
-// A VM whose first (full) backup is small and whose next incremental has ~1 GiB to copy, so it
+// A VM whose first (full) backup is small and whose next incremental has ~1.5 GiB to copy, so it
 // lasts long enough to be interrupted.
 async function vmWithBigIncremental(name: string) {
   const disks = [
@@ -55,7 +55,7 @@ async function vmWithBigIncremental(name: string) {
   const full = await sendenseRun([plan, '--db', db]);
   expect(full.exitCode, full.stderr).toBe(0);
   const [fullBackup] = await listBackups(db, name);
-  writeDisk(disks[0].path, ['write -P 0x61 32M 1G', 'write -z 4M 4M']);
+  writeDisk(disks[0].path, ['write -P 0x61 32M 1G', 'write -P 0x63 1100M 512M', 'write -z 4M 4M']);
   writeDisk(disks[1].path, ['write -P 0x62 8M 2M']);
   return { disks, plan, fullBackup, bitmapsBefore: disks.map((disk) => bitmapNames(disk.path)), filesBefore: repositoryFiles() };
 }
@@ -132,20 +132,22 @@ describe('failure paths of a backup run', () => {
     });
   });
 
-  it('SIGTERM mid-transfer: exit 130 after cleanup, nothing left', async () => {
-    const vm = await vmWithBigIncremental('sigterm');
+  // SIGHUP: the operator's terminal or SSH session went away.
+  it.each(['SIGTERM', 'SIGHUP'] as const)('%s mid-transfer: exit 130 after cleanup, nothing left', async (signal) => {
+    const vm = await vmWithBigIncremental(signal.toLowerCase());
     const { cli, children } = await startMidTransfer(vm.plan);
     expect(qemuNbdAmong(children).length).toBeGreaterThanOrEqual(2);
-    process.kill(cli.pid, 'SIGTERM');
+    process.kill(cli.pid, signal);
     const end = await cli.exited;
 
     expect(end.exitCode, end.stderr).toBe(130);
+    expect(parseEvents(end.stdout).find((event) => event.type === 'run-end')?.error).toContain(`interrupted by ${signal}`);
     expect(await runStatuses(db)).toEqual(['interrupted', 'succeeded']);
     await expectAllGone(children);
     expectNothingHeld();
     expect(repositoryFiles()).toEqual(vm.filesBefore);
     expect(vm.disks.map((disk) => bitmapNames(disk.path))).toEqual(vm.bitmapsBefore);
-    expect(complete(await listBackups(db, 'sigterm')).map((backup) => backup.id)).toEqual([vm.fullBackup.id]);
+    expect(complete(await listBackups(db, signal.toLowerCase())).map((backup) => backup.id)).toEqual([vm.fullBackup.id]);
   });
 
   it('SIGKILL mid-transfer: doctor stops the orphans, releases the leases, deletes the files and bitmaps; the next run is exact', async () => {
