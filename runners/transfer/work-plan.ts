@@ -36,10 +36,12 @@ export async function* planWork(control: NbdConnection, options: PlanOptions): A
   }
 }
 
-// Bytes the plan will touch (the "bytesToDo" of the progress lines).
+// Bytes the plan will touch (the "bytesToDo" of the progress lines). An incremental writes
+// every dirty byte, so the dirty extents alone give it.
 export async function countWork(control: NbdConnection, bitmap: string | undefined, zeroHoles = false): Promise<number> {
   let total = 0;
-  for await (const range of plannedRanges(control, bitmap, zeroHoles)) total += range.length;
+  const ranges = bitmap === undefined ? plannedRanges(control, undefined, zeroHoles) : dirtyRanges(control, bitmap);
+  for await (const range of ranges) total += range.length;
   return total;
 }
 
@@ -55,16 +57,58 @@ async function* plannedRanges(control: NbdConnection, bitmap: string | undefined
     }
     return;
   }
-  for await (const dirty of mergeExtents(walkExtents(control, DIRTY_BITMAP_PREFIX + bitmap, 0, control.size))) {
-    if (!(dirty.flags & STATE_DIRTY)) continue;
-    if (!hasAllocation) {
-      yield* whole(dirty.offset, dirty.length);
-      continue;
-    }
-    // Every dirty byte is written: zero or hole -> WRITE_ZEROES, data -> copied.
-    const inner = walkExtents(control, BASE_ALLOCATION, dirty.offset, dirty.offset + dirty.length);
-    for await (const extent of mergeExtents(kindOnly(inner))) yield item(extent.flags ? 'zero' : 'copy', extent);
+  if (!hasAllocation) {
+    for await (const dirty of dirtyRanges(control, bitmap)) yield* whole(dirty.offset, dirty.length);
+    return;
   }
+  // Every dirty byte is written: zero or hole -> WRITE_ZEROES, data -> copied. The allocation of
+  // the next dirty ranges is asked for while earlier ones are answered: one round trip per
+  // range, one after another, would cost more than moving the data of a small incremental.
+  const lookups: Promise<WorkItem[]>[] = [];
+  const dirty = dirtyPieces(control, bitmap);
+  let more = true;
+  while (more || lookups.length > 0) {
+    while (more && lookups.length < LOOKAHEAD) {
+      const next = await dirty.next();
+      if (next.done) more = false;
+      else {
+        const lookup = kindsInside(control, next.value);
+        lookup.catch(() => undefined); // awaited in turn below; a failure must not go unhandled while it waits
+        lookups.push(lookup);
+      }
+    }
+    const first = lookups.shift();
+    if (first !== undefined) yield* await first;
+  }
+}
+
+// Dirty ranges asked about at once; and the largest piece of one (its extents are held in memory).
+const LOOKAHEAD = 16;
+const LOOKUP_SPAN = 256 * 1024 * 1024;
+
+async function* dirtyRanges(control: NbdConnection, bitmap: string): AsyncGenerator<Extent> {
+  for await (const extent of mergeExtents(walkExtents(control, DIRTY_BITMAP_PREFIX + bitmap, 0, control.size))) {
+    if (extent.flags & STATE_DIRTY) yield extent;
+  }
+}
+
+// Dirty ranges cut at multiples of LOOKUP_SPAN, so one lookup's extents stay few.
+async function* dirtyPieces(control: NbdConnection, bitmap: string): AsyncGenerator<Extent> {
+  for await (const range of dirtyRanges(control, bitmap)) {
+    for (let offset = range.offset; offset < range.offset + range.length; ) {
+      const next = Math.min(range.offset + range.length, (Math.floor(offset / LOOKUP_SPAN) + 1) * LOOKUP_SPAN);
+      yield { offset, length: next - offset, flags: range.flags };
+      offset = next;
+    }
+  }
+}
+
+// A dirty range as zero and copy items, from base:allocation.
+async function kindsInside(control: NbdConnection, range: Extent): Promise<WorkItem[]> {
+  const items: WorkItem[] = [];
+  const inner = walkExtents(control, BASE_ALLOCATION, range.offset, range.offset + range.length);
+  for await (const extent of mergeExtents(kindOnly(inner))) items.push(item(extent.flags ? 'zero' : 'copy', extent));
+  return items;
 }
 
 // Inside a dirty range only "reads as zero" matters, so join HOLE|ZERO with ZERO.

@@ -115,6 +115,27 @@ describe('full and incremental transfers', () => {
     expect(imagesEqual(full, incremental)).toBe(false);
   });
 
+  it('an incremental with many scattered dirty ranges, one across 256 MiB, writes each in order', async () => {
+    // More dirty ranges than the plan looks up at once, data and zeroes mixed, one range
+    // crossing a lookup piece boundary (256 MiB), on a mostly sparse 512 MiB disk.
+    const source = join(dir, 'src.qcow2');
+    qemuImg('create', '-q', '-f', 'qcow2', source, '512M');
+    qemuIo(source, 'write -P 0x11 0 512M');
+    qemuImg('bitmap', '--add', source, 'b1');
+    const full = join(dir, 'full.qcow2');
+    qemuImg('create', '-q', '-f', 'qcow2', full, '512M');
+    expect((await transfer(['--nbd-targets', `2000:file:qcow2:${full}`, '--source', `2000=qemu:${source}`])).code).toBe(0);
+    const writes = Array.from({ length: 40 }, (_, index) => (index % 3 === 0 ? `write -z ${index * 9}M 1M` : `write -P 0x${(index + 32).toString(16)} ${index * 9}M 640k`));
+    qemuIo(source, ...writes, 'write -P 0x77 255M 2M', 'discard 400M 3M');
+    const incremental = join(dir, 'inc.qcow2');
+    qemuImg('create', '-q', '-f', 'qcow2', '-b', full, '-F', 'qcow2', incremental);
+    const run = await transfer(['--nbd-targets', `2000:file:qcow2:${incremental}`, '--source', `2000=qemu:${source}`, '--bitmap', '2000=b1']);
+    expect(run.code, run.stderr).toBe(0);
+    expect(done(run, 2000).bytesZeroed).toBeGreaterThanOrEqual(14 * MiB + 3 * MiB);
+    expect(imagesEqual(source, incremental)).toBe(true);
+    expectNoQemuNbdLeft(run);
+  });
+
   it('an incremental of an unchanged disk copies nothing', async () => {
     const source = join(dir, 'src.qcow2');
     qemuImg('create', '-q', '-f', 'qcow2', source, '32M');
