@@ -7,6 +7,7 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { isProcessAlive } from '../../src/qemu/process-identity.js';
 import { killIfAlive, waitForProcessGone } from '../support/processes.js';
+import { startQemuNbd } from '../support/qemu-nbd-server.js';
 import { descendantPids, leasedPorts, qemuNbdAmong, recordedProcesses } from '../support/process-tree.js';
 import { listBackups, parseEvents, runStatuses, sendenseRun, startSendenseRun, writePlan, type BackupRow, type RunningCli } from '../support/sendense-cli.js';
 import { bitmapNames, createDisk, differenceBetween, keepCopy, portRangeForTestFile, sha256, writeDisk } from '../support/vm-disks.js';
@@ -99,6 +100,24 @@ describe('failure paths of a backup run', () => {
     expect(repositoryFiles()).toEqual([]);
     expect(bitmapNames(disk0)).toEqual([]);
     expect(complete(await listBackups(db))).toEqual([]);
+  });
+
+  it('a source image in use by another process (the VM is running): one clear error, nothing touched', async () => {
+    const disk0 = createDisk(path.join(dir, 'busy0.qcow2'), 32 * MiB);
+    writeDisk(disk0, ['write -P 0x11 0 1M']);
+    const plan = writePlan(dir, { name: 'busy', vm: 'busy', disks: [{ key: 2000, path: disk0 }], repository, ports });
+    const holder = await startQemuNbd({ file: disk0, socket: path.join(dir, 'holder.sock') });
+    seenPids.add(holder.pid);
+    try {
+      const result = await sendenseRun([plan, '--db', db]);
+      expect(result.exitCode).toBe(1);
+      expect(result.stderr).toMatch(new RegExp(`disk 2000: image ${disk0.replaceAll('.', '\\.')} is in use by another process`));
+      expectNothingHeld();
+      expect(repositoryFiles()).toEqual([]);
+    } finally {
+      await holder.stop();
+    }
+    expect(bitmapNames(disk0)).toEqual([]);
   });
 
   it('the target qemu-nbd killed mid-transfer: the run fails cleanly, the chain is untouched, the next incremental is exact', async () => {
