@@ -1,45 +1,23 @@
 // Backups of a 2-disk VM on a node reached over SSH, through the real CLI: the node transfer runs
 // on the node and pushes through the tunnel into the hub's qemu-nbd; every point is exact.
 
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { afterAll, afterEach, beforeAll, beforeEach, expect, it } from 'vitest';
-import { killIfAlive } from '../support/processes.js';
+import { expect, it } from 'vitest';
 import { leasedPorts, recordedProcesses } from '../support/process-tree.js';
 import { listBackups, parseEvents, sendenseRun, type BackupRow } from '../support/sendense-cli.js';
 import { bitmapNames, createDisk, differenceBetween, keepCopy, portRangeForTestFile, writeDisk } from '../support/vm-disks.js';
-import { nodeBlock, nodeProcessesMentioning, startTestNode, writeSshBackupPlan, type TestNode } from './ssh-node.js';
+import { nodeBlock, nodeProcessesMentioning, useSshWorkspace, writeSshBackupPlan } from './ssh-node.js';
 
 const MiB = 1024 * 1024;
 const ports = portRangeForTestFile();
-let node: TestNode;
-let dir: string;
-let db: string;
-let repository: string;
-
-beforeAll(async () => {
-  node = await startTestNode();
-}, 30_000);
-afterAll(async () => {
-  await node?.stop();
-});
-beforeEach(() => {
-  dir = mkdtempSync(path.join(tmpdir(), 'ssh-backup-'));
-  db = path.join(dir, 'state.db');
-  repository = path.join(dir, 'repository');
-});
-afterEach(() => {
-  if (existsSync(db)) for (const record of recordedProcesses(db)) killIfAlive(record.pid);
-  for (const pid of nodeProcessesMentioning(node, dir)) killIfAlive(pid);
-  rmSync(dir, { recursive: true, force: true });
-});
+const ws = useSshWorkspace('ssh-backup-');
 
 function fileOf(backup: BackupRow, key: number): string {
   return backup.disks.find((disk) => disk.diskKey === key)!.file;
 }
 
 it('full then incremental of a 2-disk VM through the tunnel: each point equals the source at that point', async () => {
+  const { node, dir, db, repository } = ws;
   const disks = [
     { key: 2000, path: createDisk(path.join(dir, 'disk0.qcow2'), 512 * MiB) },
     { key: 2001, path: createDisk(path.join(dir, 'disk1.qcow2'), 64 * MiB + 4096) },

@@ -2,53 +2,26 @@
 // one line with the fingerprint and how to accept it, and nothing left behind on either side.
 
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { afterAll, afterEach, beforeAll, beforeEach, expect, it } from 'vitest';
-import { killIfAlive } from '../support/processes.js';
+import { expect, it } from 'vitest';
 import { leasedPorts, recordedProcesses } from '../support/process-tree.js';
 import { listBackups, sendenseRun } from '../support/sendense-cli.js';
 import { bitmapNames, createDisk, portRangeForTestFile, sha256, writeDisk } from '../support/vm-disks.js';
-import { nodeBlock, processesMentioning, startTestNode, writeSshBackupPlan, type TestNode } from './ssh-node.js';
+import { nodeBlock, processesMentioning, useSshWorkspace, writeSshBackupPlan } from './ssh-node.js';
 
 const MiB = 1024 * 1024;
 const ports = portRangeForTestFile();
-let node: TestNode;
-let dir: string;
-let db: string;
-let repository: string;
+const ws = useSshWorkspace('ssh-hostkey-');
 
-beforeAll(async () => {
-  node = await startTestNode();
-}, 30_000);
-afterAll(async () => {
-  await node?.stop();
-});
-beforeEach(() => {
-  dir = mkdtempSync(path.join(tmpdir(), 'ssh-hostkey-'));
-  db = path.join(dir, 'state.db');
-  repository = path.join(dir, 'repository');
-});
-afterEach(() => {
-  for (const pid of processesMentioning(dir)) killIfAlive(pid);
-  rmSync(dir, { recursive: true, force: true });
-});
-
-function repositoryFiles(): string[] {
-  if (!existsSync(repository)) return [];
-  return readdirSync(repository, { recursive: true, withFileTypes: true })
-    .filter((entry) => entry.isFile())
-    .map((entry) => path.relative(repository, path.join(entry.parentPath, entry.name)))
-    .sort();
-}
 
 // "SHA256:..." of the node's host key, as `ssh-keygen -l` prints it.
 function hostFingerprint(): string {
-  return execFileSync('ssh-keygen', ['-l', '-f', path.join(node.sshd.dir, 'host_ed25519.pub')], { encoding: 'utf8' }).split(' ')[1]!;
+  return execFileSync('ssh-keygen', ['-l', '-f', path.join(ws.node.sshd.dir, 'host_ed25519.pub')], { encoding: 'utf8' }).split(' ')[1]!;
 }
 
 function vmDisks() {
+  const { dir } = ws;
   const disks = [
     { key: 2000, path: createDisk(path.join(dir, 'disk0.qcow2'), 32 * MiB) },
     { key: 2001, path: createDisk(path.join(dir, 'disk1.qcow2'), 16 * MiB) },
@@ -59,12 +32,14 @@ function vmDisks() {
 }
 
 function expectNothingLeft(): void {
+  const { dir, db } = ws;
   expect(recordedProcesses(db)).toEqual([]);
   expect(leasedPorts(db)).toEqual([]);
   expect(processesMentioning(dir)).toEqual([]);
 }
 
 it('an unknown host key: exit 1 with the fingerprint and the ssh-keyscan line to accept it, nothing taken', async () => {
+  const { node, dir, db, repository } = ws;
   const knownHosts = path.join(dir, 'known_hosts');
   writeFileSync(knownHosts, `[${node.host}]:${node.sshd.port + 1} ${node.sshd.hostPublicKey}\n`);
   const disks = vmDisks();
@@ -78,17 +53,18 @@ it('an unknown host key: exit 1 with the fingerprint and the ssh-keyscan line to
   expect(errorLine).toContain(`ssh-keyscan -p ${node.sshd.port} ${node.host} >> ${knownHosts}`);
   expect(result.stderr).not.toMatch(/\n\s+at /);
   expectNothingLeft();
-  expect(repositoryFiles()).toEqual([]);
+  expect(ws.repositoryFiles()).toEqual([]);
   expect(disks.map((disk) => bitmapNames(disk.path))).toEqual([[], []]);
   expect(await listBackups(db)).toEqual([]);
 });
 
 it('a changed host key: exit 1 saying so with the fingerprint and the known_hosts line, the chain untouched', async () => {
+  const { node, dir, db, repository } = ws;
   const disks = vmDisks();
   const good = writeSshBackupPlan(dir, { name: 'good-key', vm: 'hkvm', disks, repository, ports, node: nodeBlock(node) });
   const full = await sendenseRun([good, '--db', db]);
   expect(full.exitCode, full.stderr).toBe(0);
-  const filesBefore = repositoryFiles();
+  const filesBefore = ws.repositoryFiles();
   const sumsBefore = filesBefore.map((file) => sha256(path.join(repository, file)));
   const bitmapsBefore = disks.map((disk) => bitmapNames(disk.path));
   writeDisk(disks[0].path, ['write -P 0x33 8M 1M']);
@@ -109,7 +85,7 @@ it('a changed host key: exit 1 saying so with the fingerprint and the known_host
   expect(errorLine).toContain(`${knownHosts} line 2`);
   expect(errorLine).toMatch(/remove that line and add the new key/);
   expectNothingLeft();
-  expect(repositoryFiles()).toEqual(filesBefore);
+  expect(ws.repositoryFiles()).toEqual(filesBefore);
   expect(filesBefore.map((file) => sha256(path.join(repository, file)))).toEqual(sumsBefore);
   expect(disks.map((disk) => bitmapNames(disk.path))).toEqual(bitmapsBefore);
   expect((await listBackups(db, 'hkvm')).map((backup) => backup.type)).toEqual(['full']);

@@ -2,51 +2,20 @@
 // within seconds with a clear error, both sides are cleaned, the chain is intact and the next
 // incremental is exact.
 
-import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { afterAll, afterEach, beforeAll, beforeEach, expect, it } from 'vitest';
-import { killIfAlive, waitForProcessGone } from '../support/processes.js';
+import { expect, it } from 'vitest';
+import { waitForProcessGone } from '../support/processes.js';
 import { descendantPids, leasedPorts, recordedProcesses } from '../support/process-tree.js';
 import { listBackups, parseEvents, sendenseRun, startSendenseRun } from '../support/sendense-cli.js';
 import { bitmapNames, createDisk, differenceBetween, keepCopy, portRangeForTestFile, sha256, writeDisk } from '../support/vm-disks.js';
-import { nodeBlock, nodeProcessesMentioning, processesMentioning, startTestNode, writeSshBackupPlan, type TestNode } from './ssh-node.js';
+import { nodeBlock, nodeProcessesMentioning, processesMentioning, useSshWorkspace, writeSshBackupPlan } from './ssh-node.js';
 
 const MiB = 1024 * 1024;
 const ports = portRangeForTestFile();
-let node: TestNode;
-let dir: string;
-let db: string;
-let repository: string;
-const seenPids = new Set<number>();
-
-beforeAll(async () => {
-  node = await startTestNode();
-}, 30_000);
-afterAll(async () => {
-  await node?.stop();
-});
-beforeEach(() => {
-  dir = mkdtempSync(path.join(tmpdir(), 'ssh-drop-'));
-  db = path.join(dir, 'state.db');
-  repository = path.join(dir, 'repository');
-});
-afterEach(() => {
-  if (existsSync(db)) for (const record of recordedProcesses(db)) seenPids.add(record.pid);
-  for (const pid of [...seenPids, ...processesMentioning(dir)]) killIfAlive(pid);
-  seenPids.clear();
-  rmSync(dir, { recursive: true, force: true });
-});
-
-function repositoryFiles(): string[] {
-  if (!existsSync(repository)) return [];
-  return readdirSync(repository, { recursive: true, withFileTypes: true })
-    .filter((entry) => entry.isFile())
-    .map((entry) => path.relative(repository, path.join(entry.parentPath, entry.name)))
-    .sort();
-}
+const ws = useSshWorkspace('ssh-drop-');
 
 it('sshd sessions killed mid-transfer: fails within seconds, nothing left on hub or node, the next incremental is exact', async () => {
+  const { node, dir, db, repository } = ws;
   const disks = [
     { key: 2000, path: createDisk(path.join(dir, 'disk0.qcow2'), 1024 * MiB) },
     { key: 2001, path: createDisk(path.join(dir, 'disk1.qcow2'), 128 * MiB) },
@@ -58,20 +27,20 @@ it('sshd sessions killed mid-transfer: fails within seconds, nothing left on hub
   expect(full.exitCode, full.stderr).toBe(0);
   const [fullBackup] = await listBackups(db, 'dropvm');
   const parentSums = fullBackup!.disks.map((disk) => sha256(disk.file));
-  const filesBefore = repositoryFiles();
+  const filesBefore = ws.repositoryFiles();
   const bitmapsBefore = disks.map((disk) => bitmapNames(disk.path));
 
   // Enough changed data (~700 MiB) that the kill lands mid-transfer.
   writeDisk(disks[0].path, ['write -P 0x51 16M 640M', 'write -z 4M 4M']);
   writeDisk(disks[1].path, ['write -P 0x52 8M 64M']);
   const cli = startSendenseRun([plan, '--db', db]);
-  seenPids.add(cli.pid);
+  ws.seenPids.add(cli.pid);
   await cli.waitForEvent((event) => event.type === 'progress' && event.bytesDone! > 0 && event.bytesDone! < event.bytesToDo!);
   const hubChildren = descendantPids(cli.pid);
-  hubChildren.forEach((pid) => seenPids.add(pid));
+  hubChildren.forEach((pid) => ws.seenPids.add(pid));
   // On the node: the node transfer and its own read-only qemu-nbd on the source disks.
   const nodeSide = nodeProcessesMentioning(node, dir);
-  nodeSide.forEach((pid) => seenPids.add(pid));
+  nodeSide.forEach((pid) => ws.seenPids.add(pid));
   expect(nodeSide.length, 'the node transfer and its qemu-nbd are running on the node').toBeGreaterThanOrEqual(2);
 
   const killedAt = Date.now();
@@ -88,11 +57,11 @@ it('sshd sessions killed mid-transfer: fails within seconds, nothing left on hub
   expect(end.stderr).not.toMatch(/\n\s+at /);
 
   // Hub side: no qemu-nbd, no lease, no new file; node side: no node transfer, no qemu-nbd.
-  for (const pid of [...hubChildren, ...nodeSide]) expect(await waitForProcessGone(pid, 5000), `pid ${pid} ${pid in nodeSide ? 'on the node' : ''} is still running`).toBe(true);
+  for (const pid of [...hubChildren, ...nodeSide]) expect(await waitForProcessGone(pid, 5000), `pid ${pid} (${nodeSide.includes(pid) ? 'node' : 'hub'}) is still running`).toBe(true);
   expect(processesMentioning(dir)).toEqual([]);
   expect(recordedProcesses(db)).toEqual([]);
   expect(leasedPorts(db)).toEqual([]);
-  expect(repositoryFiles()).toEqual(filesBefore);
+  expect(ws.repositoryFiles()).toEqual(filesBefore);
   expect(fullBackup!.disks.map((disk) => sha256(disk.file))).toEqual(parentSums);
   expect((await listBackups(db, 'dropvm')).filter((backup) => backup.status === 'complete').map((backup) => backup.id)).toEqual([fullBackup!.id]);
   expect(disks.map((disk) => bitmapNames(disk.path))).toEqual(bitmapsBefore);

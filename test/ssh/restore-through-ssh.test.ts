@@ -1,41 +1,19 @@
 // Restores through an SSH node, via the real CLI: the node transfer on the node reads the hub's
 // read-only qemu-nbd through the tunnel and writes file targets there, verified (verify: true).
 
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { afterAll, afterEach, beforeAll, beforeEach, expect, it } from 'vitest';
-import { killIfAlive } from '../support/processes.js';
+import { expect, it } from 'vitest';
 import { leasedPorts, recordedProcesses } from '../support/process-tree.js';
 import { listBackups, parseEvents, sendenseRun } from '../support/sendense-cli.js';
 import { createDisk, differenceBetween, keepCopy, portRangeForTestFile, writeDisk } from '../support/vm-disks.js';
-import { nodeBlock, processesMentioning, startTestNode, writeSshBackupPlan, writeSshRestorePlan, type TestNode } from './ssh-node.js';
+import { nodeBlock, processesMentioning, useSshWorkspace, writeSshBackupPlan, writeSshRestorePlan } from './ssh-node.js';
 
 const MiB = 1024 * 1024;
 const ports = portRangeForTestFile();
-let node: TestNode;
-let dir: string;
-let db: string;
-let repository: string;
-
-beforeAll(async () => {
-  node = await startTestNode();
-}, 30_000);
-afterAll(async () => {
-  await node?.stop();
-});
-beforeEach(() => {
-  dir = mkdtempSync(path.join(tmpdir(), 'ssh-restore-'));
-  db = path.join(dir, 'state.db');
-  repository = path.join(dir, 'repository');
-});
-afterEach(() => {
-  if (existsSync(db)) for (const record of recordedProcesses(db)) killIfAlive(record.pid);
-  for (const pid of processesMentioning(dir)) killIfAlive(pid);
-  rmSync(dir, { recursive: true, force: true });
-});
+const ws = useSshWorkspace('ssh-restore-');
 
 it('restores the latest point (qcow2) and the first point by id (raw) to files on the node, each equal to the source then', async () => {
+  const { node, dir, db, repository } = ws;
   const disks = [
     { key: 2000, path: createDisk(path.join(dir, 'disk0.qcow2'), 256 * MiB) },
     { key: 2001, path: createDisk(path.join(dir, 'disk1.qcow2'), 32 * MiB + 512) },

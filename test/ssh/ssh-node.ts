@@ -2,11 +2,14 @@
 // (so hub and node are two hosts and exact ports get forwarded), or on 127.0.0.1 where namespaces
 // are not allowed; plans with its `node:` block; and the node-side processes of a temp dir.
 
-import { readdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { afterAll, afterEach, beforeAll, beforeEach } from 'vitest';
 import { stringify } from 'yaml';
 import { createNetns, type TestNetns } from '../support/netns.js';
-import { commandLine, descendantPids } from '../support/process-tree.js';
+import { killIfAlive } from '../support/processes.js';
+import { commandLine, descendantPids, recordedProcesses } from '../support/process-tree.js';
 import { startSshd, type TestSshd } from '../support/sshd.js';
 
 export interface TestNode {
@@ -40,6 +43,67 @@ export async function startTestNode(): Promise<TestNode> {
     await netns.remove();
     throw error;
   }
+}
+
+export interface SshWorkspace {
+  /** One node (sshd) for the whole test file. */
+  readonly node: TestNode;
+  /** Per test: temp dir holding the VM disks, the state database and the repository. */
+  readonly dir: string;
+  readonly db: string;
+  readonly repository: string;
+  /** PIDs a test saw its run start; stopped after the test if an assertion left them. */
+  readonly seenPids: Set<number>;
+  /** Files in the repository, relative, sorted. */
+  repositoryFiles(): string[];
+}
+
+// Registers the file's hooks: a node per file, a fresh temp dir per test, and after each test
+// everything that mentions that dir (hub qemu-nbd, node transfer, node qemu-nbd) stopped by PID.
+export function useSshWorkspace(prefix: string): SshWorkspace {
+  let node: TestNode | undefined;
+  let dir = '';
+  const seenPids = new Set<number>();
+  beforeAll(async () => {
+    node = await startTestNode();
+  }, 30_000);
+  afterAll(async () => {
+    await node?.stop();
+  });
+  beforeEach(() => {
+    dir = mkdtempSync(path.join(tmpdir(), prefix));
+  });
+  afterEach(() => {
+    const db = path.join(dir, 'state.db');
+    if (existsSync(db)) for (const record of recordedProcesses(db)) seenPids.add(record.pid);
+    for (const pid of [...seenPids, ...processesMentioning(dir)]) killIfAlive(pid);
+    seenPids.clear();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  return {
+    get node() {
+      if (!node) throw new Error('the test node is not started');
+      return node;
+    },
+    get dir() {
+      return dir;
+    },
+    get db() {
+      return path.join(dir, 'state.db');
+    },
+    get repository() {
+      return path.join(dir, 'repository');
+    },
+    seenPids,
+    repositoryFiles: () => {
+      const repository = path.join(dir, 'repository');
+      if (!existsSync(repository)) return [];
+      return readdirSync(repository, { recursive: true, withFileTypes: true })
+        .filter((entry) => entry.isFile())
+        .map((entry) => path.relative(repository, path.join(entry.parentPath, entry.name)))
+        .sort();
+    },
+  };
 }
 
 export interface NodeBlock {
