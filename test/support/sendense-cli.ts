@@ -1,7 +1,7 @@
 // The real `sendense-run` CLI for end-to-end tests: plans written as YAML, runs through
 // bin/sendense-run.js (needs `npm run build`), and what a user would look at afterwards.
 
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { spawn } from 'node:child_process';
 import { execa } from 'execa';
@@ -9,10 +9,16 @@ import { stringify } from 'yaml';
 
 export const BIN = path.resolve('bin/sendense-run.js');
 
-// The CLI runs from dist/: say so plainly instead of failing every test with a module error.
-if (!existsSync(path.resolve('dist/src/cli/main.js')) || !existsSync(path.resolve('runners/dist/sendense-transfer.mjs'))) {
+// The CLI runs from dist/: say so plainly instead of failing every test with a module error,
+// and warn when the sources are newer than the build (the tests would run old code).
+const BUILT = path.resolve('dist/src/cli/main.js');
+if (!existsSync(BUILT) || !existsSync(path.resolve('runners/dist/sendense-transfer.mjs'))) {
   throw new Error('the end-to-end tests run the built CLI: run `npm run build` first (scripts/test.sh does)');
 }
+const newer = (readdirSync(path.resolve('src'), { recursive: true }) as string[]).filter(
+  (file) => file.endsWith('.ts') && statSync(path.resolve('src', file)).mtimeMs > statSync(BUILT).mtimeMs,
+);
+if (newer.length > 0) console.warn(`warning: src/${newer[0]} (and ${newer.length - 1} more) changed since the last npm run build`);
 
 export interface PlanDisk {
   readonly key: number;
