@@ -120,17 +120,19 @@ describe('restore refusals', () => {
     expect(existsSync(path.join(restored.out, 'disk-2000.qcow2'))).toBe(false);
   });
 
-  it('with overwrite: true the existing target is replaced by the backup', async () => {
-    const { result, out } = await restore(vm.backups[1]!.id, (o) => ({ ...qcow2Files(o), overwrite: true }), {
-      prepare: (o) => {
-        const existing = path.join(o, 'disk-2001.qcow2');
-        execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', existing, String(16 * MiB)]);
-        execFileSync('qemu-io', ['-f', 'qcow2', '-c', 'write -P 0x77 0 16M', existing]);
-      },
+  for (const format of ['qcow2', 'raw'] as const) {
+    it(`with overwrite: true an existing ${format} target full of old data is replaced by the backup`, async () => {
+      const { result, out } = await restore(vm.backups[1]!.id, (o) => ({ type: 'file', path: path.join(o, `disk-{key}.${format}`), format, overwrite: true }), {
+        prepare: (o) => {
+          const existing = path.join(o, `disk-2001.${format}`);
+          execFileSync('qemu-img', ['create', '-q', '-f', format, existing, String(16 * MiB)]);
+          execFileSync('qemu-io', ['-f', format, '-c', 'write -P 0x77 0 16M', existing]);
+        },
+      });
+      expect(result.exitCode, `${result.stdout}\n${result.stderr}`).toBe(0);
+      for (const key of [2000, 2001]) expect(restoredDifference(vm.copies[1]![key]!, path.join(out, `disk-${key}.${format}`), format)).toBe('');
     });
-    expect(result.exitCode, `${result.stdout}\n${result.stderr}`).toBe(0);
-    for (const key of [2000, 2001]) expect(restoredDifference(vm.copies[1]![key]!, path.join(out, `disk-${key}.qcow2`), 'qcow2')).toBe('');
-  });
+  }
 
   it('an NBD target smaller than the disk: refused before anything is written to it', async () => {
     const disk = path.join(dir, 'small-target.raw');

@@ -1,0 +1,18 @@
+// Copies an image's guest-visible bytes (read through its backing chain) into an existing target
+// image with `qemu-img convert -n`: the restore fast path when the backup and the target are on
+// the same host.
+
+import type { ExecOptions, ExecResult } from '../node/node.js';
+import type { ImageFormat } from './create-image.js';
+import { qemuImgError } from './qemu-img-error.js';
+
+export type SignalRunner = (argv: readonly string[], options?: ExecOptions) => Promise<ExecResult>;
+
+export async function convertIntoImage(source: string, target: string, targetFormat: ImageFormat, runner: SignalRunner, signal?: AbortSignal): Promise<void> {
+  // -n: the target exists (created and checked by prepare-target) and is written, not replaced;
+  // without --target-is-zero, holes are written as zeroes too, so no old byte can survive;
+  // -t writeback: flushed to disk before qemu-img exits, as the node transfer FLUSHes its target.
+  const argv = ['qemu-img', 'convert', '-n', '-t', 'writeback', '-f', 'qcow2', '-O', targetFormat, source, target];
+  const result = await runner(argv, { signal });
+  if (result.exitCode !== 0) throw qemuImgError('restore into', target, result);
+}
