@@ -9,7 +9,7 @@ import { isProcessAlive } from '../../src/qemu/process-identity.js';
 import { killIfAlive, waitForProcessGone } from '../support/processes.js';
 import { startQemuNbd } from '../support/qemu-nbd-server.js';
 import { descendantPids, leasedPorts, qemuNbdAmong, recordedProcesses } from '../support/process-tree.js';
-import { listBackups, parseEvents, runStatuses, sendenseRun, startSendenseRun, writePlan, type BackupRow, type RunningCli } from '../support/sendense-cli.js';
+import { listBackups, parseEvents, runStatuses, sendenseRun, startSendenseRun, stoppedQemuNbdPids, writePlan, type BackupRow, type RunningCli } from '../support/sendense-cli.js';
 import { bitmapNames, createDisk, differenceBetween, keepCopy, portRangeForTestFile, sha256, writeDisk } from '../support/vm-disks.js';
 
 const MiB = 1024 * 1024;
@@ -149,6 +149,22 @@ describe('failure paths of a backup run', () => {
       const file = backups[1].disks.find((d) => d.diskKey === disk.key)!.file;
       expect(differenceBetween(file, copies[index]), `disk ${disk.key}`).toBe('');
     });
+  });
+
+  it('a transfer that outlasts timeouts.transfer: one clear error, nothing left, the chain untouched', async () => {
+    const vm = await vmWithBigIncremental('slow');
+    const plan = writePlan(dir, { name: 'slow', vm: 'slow', disks: vm.disks, repository, ports, timeouts: { transfer: '1s' } });
+    const result = await sendenseRun([plan, '--db', db]);
+
+    expect(result.exitCode).toBe(1);
+    expect(result.stderr).toMatch(/step transfer: the transfer did not finish within 1s \(timeouts\.transfer\)/);
+    const stopped = stoppedQemuNbdPids(result.stdout);
+    expect(stopped).toHaveLength(2);
+    await expectAllGone(stopped);
+    expectNothingHeld();
+    expect(repositoryFiles()).toEqual(vm.filesBefore);
+    expect(vm.disks.map((disk) => bitmapNames(disk.path))).toEqual(vm.bitmapsBefore);
+    expect(complete(await listBackups(db, 'slow')).map((backup) => backup.id)).toEqual([vm.fullBackup.id]);
   });
 
   // SIGHUP: the operator's terminal or SSH session went away.

@@ -35,6 +35,8 @@ export interface TestPlan {
   /** Inclusive port range for the run's qemu-nbd leases. */
   readonly ports: readonly [number, number];
   readonly incremental?: { readonly onMissingChain?: 'full' | 'fail'; readonly maxChainLength?: number };
+  /** e.g. { transfer: '1s' } */
+  readonly timeouts?: { readonly transfer: string };
 }
 
 // Writes the plan as a YAML file in dir and returns its path.
@@ -47,6 +49,7 @@ export function writePlan(dir: string, plan: TestPlan): string {
     repository: { path: plan.repository },
     nbd: { ports: `${plan.ports[0]}-${plan.ports[1]}` },
     ...(plan.incremental ? { incremental: { ...plan.incremental } } : {}),
+    ...(plan.timeouts ? { timeouts: { ...plan.timeouts } } : {}),
   };
   const file = path.join(dir, `${plan.name}.yaml`);
   writeFileSync(file, stringify(doc));
