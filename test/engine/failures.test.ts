@@ -124,7 +124,6 @@ describe('failure paths of a backup run', () => {
     const disk0 = createDisk(path.join(dir, 'strict0.qcow2'), 32 * MiB);
     writeDisk(disk0, ['write -P 0x11 0 1M']);
     const plan = writePlan(dir, { name: 'strict', vm: 'strict', disks: [{ key: 2000, path: disk0 }], repository, ports, incremental: { onMissingChain: 'fail' } });
-    // The very first run has no chain either: with 'fail' that is an error too.
     const first = await sendenseRun([plan, '--db', db]);
     expect(first.exitCode).toBe(1);
     expect(first.stderr).toMatch(/no complete backup of strict .* incremental\.onMissingChain is 'fail'/);
