@@ -9,13 +9,21 @@ import type { Source } from '../plan/types.js';
 import { imageInfo } from '../qemu/index.js';
 import { backupFile, bitmapName, exportName, isSendenseBitmap, newBackupId } from '../repository/layout.js';
 import type { Backup } from '../store/index.js';
+import { plural } from '../format/plural.js';
 import { decideChain, type SourceDiskFacts } from './chain-decision.js';
 
 export const resolveChain: Step<BackupRun> = {
   name: 'resolve-chain',
-  title: (run) => `find the parent backup of ${run.plan.vm.name} (${run.plan.vm.source.disks.length} disks)`,
+  title: (run) => `find the parent backup of ${run.plan.vm.name} (${plural(run.plan.vm.source.disks.length, 'disk')})`,
   async run(run) {
     const { plan, store } = run;
+    await store.lockVm(plan.vm.name, run.runId, plan.name);
+    run.undo.push({
+      what: `unlock VM ${plan.vm.name}`,
+      when: 'always',
+      step: 'resolve-chain',
+      run: () => store.unlockVm(plan.vm.name, run.runId),
+    });
     const facts = await Promise.all(plan.vm.source.disks.map((disk) => inspectSourceDisk(run, plan.vm.source, disk.key)));
     const previous = await store.latestCompleteBackup(plan.vm.name, plan.repository.path);
     const chainLength = previous ? await store.chainLength(previous.chainId) : 0;

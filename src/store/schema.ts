@@ -62,10 +62,21 @@ export interface ProcessesTable {
   start_ticks: number;
 }
 
+export interface VmLocksTable {
+  vm: string;
+  run_id: string;
+  plan: string;
+  pid: number;
+  hostname: string;
+  start_ticks: number | null;
+  since: string;
+}
+
 export interface StoreDatabase {
   runs: RunsTable;
   backups: BackupsTable;
   backup_disks: BackupDisksTable;
   port_leases: PortLeasesTable;
   processes: ProcessesTable;
+  vm_locks: VmLocksTable;
 }

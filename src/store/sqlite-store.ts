@@ -3,6 +3,7 @@
 import type { Kysely } from 'kysely';
 import * as backups from './backups.js';
 import * as leases from './leases.js';
+import * as vmLocks from './vm-locks.js';
 import * as processes from './processes.js';
 import * as runs from './runs.js';
 import type { StoreDatabase } from './schema.js';
@@ -33,6 +34,9 @@ export function sqliteStore(db: Kysely<StoreDatabase>): Store {
     completeBackupsInChain: (chainId) => backups.completeBackupsInChain(db, chainId),
     backupsStartedBy: (runId) => backups.backupsStartedBy(db, runId),
     incompleteBackups: () => backups.incompleteBackups(db),
+
+    lockVm: (vm, runId, plan) => vmLocks.lockVm(db, vm, runId, plan),
+    unlockVm: (vm, runId) => vmLocks.unlockVm(db, vm, runId),
 
     leasePorts: (request) => leases.leasePorts(db, request),
     releasePorts: (runId) => leases.releasePorts(db, runId),

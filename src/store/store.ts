@@ -120,6 +120,11 @@ export interface Store {
   /** Backups still 'running' or 'failed' (left by crashed or failed runs), for doctor. */
   incompleteBackups(): Promise<readonly Backup[]>;
 
+  // one backup run per VM at a time
+  /** Takes the VM's lock for this run, or throws a SendenseError naming the run that holds it. */
+  lockVm(vm: string, runId: string, plan: string): Promise<void>;
+  unlockVm(vm: string, runId: string): Promise<void>;
+
   // port leases
   leasePorts(request: LeaseRequest): Promise<LeaseResult>;
   releasePorts(runId: string): Promise<number>;

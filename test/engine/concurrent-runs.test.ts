@@ -8,8 +8,8 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { killIfAlive } from '../support/processes.js';
 import { leasedPorts, recordedProcesses } from '../support/process-tree.js';
-import { listBackups, parseEvents, sendenseRun, writePlan, type CliResult } from '../support/sendense-cli.js';
-import { createDisk, differenceBetween, keepCopy, portRangeForTestFile, writeDisk } from '../support/vm-disks.js';
+import { listBackups, parseEvents, sendenseRun, startSendenseRun, writePlan, type CliResult } from '../support/sendense-cli.js';
+import { bitmapNames, createDisk, differenceBetween, keepCopy, portRangeForTestFile, writeDisk } from '../support/vm-disks.js';
 
 const MiB = 1024 * 1024;
 const [first] = portRangeForTestFile();
@@ -89,5 +89,24 @@ describe('concurrent runs', () => {
     } finally {
       await new Promise((resolve) => squatter.close(resolve));
     }
+  });
+
+  it('a second backup of a VM while one runs is refused, naming the running one; the first stays exact', async () => {
+    const disk = createDisk(path.join(dir, 'busy-2000.qcow2'), 2048 * MiB);
+    writeDisk(disk, ['write -P 0x51 0 1200M']);
+    const disks = [{ key: 2000, path: disk }];
+    const nightly = writePlan(dir, { name: 'busy-nightly', vm: 'busy', disks, repository, ports: [first, first + 3] });
+    const weekly = writePlan(dir, { name: 'busy-weekly', kind: 'backup', vm: 'busy', disks, repository, ports: [first, first + 3] });
+    const running = startSendenseRun([nightly, '--db', db]);
+    await running.waitForEvent((event) => event.type === 'step-start' && event.step === 'transfer');
+    const refused = await sendenseRun([weekly, '--db', db]);
+    expect(refused.exitCode).toBe(1);
+    expect(refused.stderr).toMatch(/VM busy is being backed up by run run-\S+ of plan busy-nightly \(pid \d+/);
+    const first_ = await running.exited;
+    expect(first_.exitCode, first_.stderr).toBe(0);
+    const backups = await listBackups(db, 'busy');
+    expect(backups.map((b) => [b.plan, b.status])).toEqual([['busy-nightly', 'complete']]);
+    expect(differenceBetween(backups[0].disks[0].file, disk)).toBe('');
+    expect(bitmapNames(disk)).toHaveLength(1);
   });
 });

@@ -148,6 +148,7 @@ export interface BackupDiskRow {
 export interface BackupRow {
   readonly id: string;
   readonly vm: string;
+  readonly plan: string;
   readonly type: 'full' | 'incremental';
   readonly chainId: string;
   readonly parentId: string | null;

@@ -3,9 +3,11 @@
 
 import type { Migration, MigrationProvider } from 'kysely';
 import { initialMigration } from './001-initial.js';
+import { vmLocksMigration } from './002-vm-locks.js';
 
 const migrations: Readonly<Record<string, Migration>> = Object.freeze({
   '001-initial': initialMigration,
+  '002-vm-locks': vmLocksMigration,
 });
 
 export const migrationProvider: MigrationProvider = {
