@@ -3,7 +3,7 @@
 
 import { interruptedError, runPlan } from '../engine/run-plan.js';
 import { createReporter } from '../engine/reporters.js';
-import { usageError } from '../errors.js';
+import { isSendenseError, usageError, type SendenseError } from '../errors.js';
 import { loadPlanForRun } from '../plan/load.js';
 import { openStore } from '../store/index.js';
 import { rejectUnknownOptions, takeFlag } from './args.js';
@@ -39,6 +39,8 @@ export const runCommand: Command = async (cli, args) => {
   try {
     const result = await runPlan(plan, { store, reporter, trigger: 'manual', signal: controller.signal });
     await reporter.close();
+    const bug = internalCause(result.error);
+    if (bug) cli.stderr.write(`sendense-run: the run failed on an internal error (a bug, please report it):\n${bug.stack}\n`);
     return result.status === 'succeeded' ? 0 : result.status === 'interrupted' ? 130 : 1;
   } finally {
     process.off('SIGINT', onSignal);
@@ -47,3 +49,11 @@ export const runCommand: Command = async (cli, args) => {
     await store.close();
   }
 };
+
+// A run error caused by a programming error (not a user mistake, not the system saying no): its
+// stack is what a bug report needs.
+function internalCause(error: SendenseError | undefined): Error | undefined {
+  const cause = error?.cause;
+  if (!(cause instanceof Error) || isSendenseError(cause)) return undefined;
+  return (cause as NodeJS.ErrnoException).code === undefined ? cause : undefined;
+}
