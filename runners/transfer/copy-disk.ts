@@ -1,6 +1,7 @@
 // Copies one disk: plans the work from the source's block status, then moves it with a fixed
-// number of requests in flight spread over several connections, each worker owning one
-// buffer, so memory is flat whatever the disk size. FLUSH every target connection at the end.
+// number of workers spread over several connections, each owning one buffer, so memory is
+// flat whatever the disk size; a write stays in flight after its buffer is free again.
+// FLUSH every target connection at the end.
 
 import { SendenseError } from '../../src/errors.js';
 import type { NbdConnection } from '../../src/nbd/index.js';
@@ -17,6 +18,9 @@ export interface CopyTuning {
   readonly requestSize: number;
   readonly zeroSize: number;
 }
+
+// Unanswered writes allowed per worker (qemu-nbd works on 16 requests per connection at a time).
+const UNANSWERED_PER_WORKER = 4;
 
 export const DEFAULT_TUNING: CopyTuning = Object.freeze({ connections: 4, inFlight: 16, requestSize: 2 * 1024 * 1024, zeroSize: 256 * 1024 * 1024 });
 
@@ -52,6 +56,20 @@ export async function copyDisk(job: DiskJob, tuning: CopyTuning, dir: string, ou
       if (target.canWriteZeroes) return target.writeZeroes(offset, length);
       for (let at = 0; at < length; at += zeroes.length) await target.write(offset + at, zeroes.subarray(0, Math.min(zeroes.length, length - at)));
     };
+    const fail = (error: unknown): void => {
+      failure ??= error;
+      // Fail fast: every pending request ends with the connections.
+      for (const connection of opened) connection.destroy(error instanceof SendenseError ? error : undefined);
+    };
+    const finished = (length: number, how: 'bytesWritten' | 'bytesZeroed'): void => {
+      totals[how] += length;
+      totals.bytesDone += length;
+      output.progress(job.key, totals.bytesDone, bytesToDo);
+    };
+    // Writes the target has not answered yet. Their buffers are already free again (the kernel
+    // has the bytes), so the target keeps a deep queue without us holding more memory.
+    const unanswered = new Set<Promise<void>>();
+    const maxUnanswered = tuning.inFlight * UNANSWERED_PER_WORKER;
     const worker = async (index: number): Promise<void> => {
       const source = sources[index % sources.length]!;
       const target = targets[index % targets.length]!;
@@ -60,33 +78,34 @@ export async function copyDisk(job: DiskJob, tuning: CopyTuning, dir: string, ou
         const next = await items.next();
         if (next.done) return;
         const { kind, offset, length } = next.value;
-        if (kind === 'copy') {
-          const { data, allHoles } = await source.read(offset, length, buffer);
-          // Data that reads as zeroes goes as WRITE_ZEROES: cheaper, and keeps the target sparse.
-          if (allHoles || data.equals(zeroes.subarray(0, length))) {
-            await zeroRange(target, offset, length);
-            totals.bytesZeroed += length;
-          } else {
-            await target.write(offset, data);
-            totals.bytesWritten += length;
-          }
-        } else {
+        if (kind === 'zero') {
           await zeroRange(target, offset, length);
-          totals.bytesZeroed += length;
+          finished(length, 'bytesZeroed');
+          continue;
         }
-        totals.bytesDone += length;
-        output.progress(job.key, totals.bytesDone, bytesToDo);
+        const { data, allHoles } = await source.read(offset, length, buffer);
+        // Data that reads as zeroes goes as WRITE_ZEROES: cheaper, and keeps the target sparse.
+        if (allHoles || data.equals(zeroes.subarray(0, length))) {
+          await zeroRange(target, offset, length);
+          finished(length, 'bytesZeroed');
+          continue;
+        }
+        const { sent, done } = target.writeQueued(offset, data);
+        const answered = done.then(() => finished(length, 'bytesWritten'));
+        unanswered.add(answered);
+        answered.then(
+          () => unanswered.delete(answered),
+          (error: unknown) => {
+            unanswered.delete(answered);
+            fail(error);
+          },
+        );
+        await sent;
+        while (unanswered.size >= maxUnanswered && failure === undefined) await Promise.race(unanswered);
       }
     };
-    await Promise.all(
-      Array.from({ length: tuning.inFlight }, (_, index) =>
-        worker(index).catch((error: unknown) => {
-          failure ??= error;
-          // Fail fast: the other workers' pending requests end with the connections.
-          for (const connection of opened) connection.destroy(error instanceof SendenseError ? error : undefined);
-        }),
-      ),
-    );
+    await Promise.all(Array.from({ length: tuning.inFlight }, (_, index) => worker(index).catch(fail)));
+    await Promise.allSettled([...unanswered]);
     if (signal.aborted) throw stopped(job.key, signal);
     if (failure !== undefined) throw failure;
     // proto.md "NBD_CMD_FLUSH": without CAN_MULTI_CONN a flush covers only its own connection.

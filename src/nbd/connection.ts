@@ -18,6 +18,13 @@ export interface ConnectOptions {
   readonly handshakeTimeoutMs?: number;
 }
 
+export interface QueuedWrite {
+  /** The kernel has the bytes: the buffer may be reused. */
+  readonly sent: Promise<void>;
+  /** The server answered. */
+  readonly done: Promise<void>;
+}
+
 export interface ReadResult {
   readonly data: Buffer;
   /** Every byte arrived as a hole (NBD_REPLY_TYPE_OFFSET_HOLE): the range reads as zeroes. */
@@ -132,13 +139,26 @@ export class NbdConnection {
 
   // NBD_CMD_WRITE, split at the server's maximum payload.
   async write(offset: number, data: Buffer): Promise<void> {
+    await this.writeQueued(offset, data).done;
+  }
+
+  // NBD_CMD_WRITE in two stages: `sent` once the kernel holds the bytes (`data` may be reused
+  // then), `done` once the server has answered. Many writes stay in flight with few buffers.
+  writeQueued(offset: number, data: Buffer): QueuedWrite {
     const max = this.info.maximumPayload;
     const parts: Promise<unknown>[] = [];
-    for (let done = 0; done < data.length; done += max) {
-      const payload = data.subarray(done, Math.min(done + max, data.length));
-      parts.push(this.request(P.CMD_WRITE, 0, offset + done, payload.length, { payload }));
+    const flushed: Promise<void>[] = [];
+    for (let at = 0; at < data.length; at += max) {
+      const payload = data.subarray(at, Math.min(at + max, data.length));
+      let onSent: (() => void) | undefined;
+      flushed.push(new Promise<void>((resolve) => (onSent = resolve)));
+      parts.push(this.request(P.CMD_WRITE, 0, offset + at, payload.length, { payload, onSent }));
     }
-    await Promise.all(parts);
+    const done = Promise.all(parts).then(() => undefined);
+    // A connection that dies before the bytes left fails `done`, so `sent` settles too.
+    const sent = Promise.race([Promise.all(flushed).then(() => undefined), done]);
+    sent.catch(() => undefined); // its failure is `done`'s, which the caller handles
+    return { sent, done };
   }
 
   // NBD_CMD_WRITE_ZEROES; without noHole the server may punch holes, so sparse targets stay sparse.
@@ -198,7 +218,13 @@ export class NbdConnection {
     flags: number,
     offset: number,
     length: number,
-    extra: { readonly into?: Buffer; readonly intoOffset?: number; readonly payload?: Buffer; readonly extents?: Map<number, Extent[]> } = {},
+    extra: {
+      readonly into?: Buffer;
+      readonly intoOffset?: number;
+      readonly payload?: Buffer;
+      readonly onSent?: () => void;
+      readonly extents?: Map<number, Extent[]>;
+    } = {},
   ): Promise<PendingRequest> {
     if (this.failure !== undefined) return Promise.reject(this.failure);
     const handle = this.nextHandle;
@@ -216,12 +242,12 @@ export class NbdConnection {
         reject,
       };
       this.pending.set(handle, request);
-      this.send(command, flags, handle, offset, length, extra.payload);
+      this.send(command, flags, handle, offset, length, extra.payload, extra.onSent);
     });
   }
 
   // proto.md "Request message": magic, flags, type, handle, offset, length, data.
-  private send(command: number, flags: number, handle: number, offset: number, length: number, payload?: Buffer): void {
+  private send(command: number, flags: number, handle: number, offset: number, length: number, payload?: Buffer, onSent?: () => void): void {
     const header = Buffer.allocUnsafe(P.REQUEST_HEADER_SIZE);
     header.writeUInt32BE(P.REQUEST_MAGIC, 0);
     header.writeUInt16BE(flags, 4);
@@ -237,7 +263,8 @@ export class NbdConnection {
     }
     this.socket.cork();
     this.socket.write(header);
-    this.socket.write(payload);
+    // The callback runs once the kernel has the payload (or the socket failed: `done` says which).
+    this.socket.write(payload, onSent === undefined ? undefined : () => onSent());
     this.socket.uncork();
   }
 

@@ -1,6 +1,6 @@
 // The NBD client: connect to an export, pipeline requests, read block status.
 
-export { NbdConnection, type ConnectOptions, type ReadResult } from './connection.js';
+export { NbdConnection, type ConnectOptions, type QueuedWrite, type ReadResult } from './connection.js';
 export type { Extent } from './extent.js';
 export type { ExportInfo } from './handshake.js';
 export { describeNbdAddress, parseNbdUrl, type NbdAddress } from './nbd-url.js';
