@@ -8,11 +8,17 @@ import { qemuImgError } from './qemu-img-error.js';
 
 export type SignalRunner = (argv: readonly string[], options?: ExecOptions) => Promise<ExecResult>;
 
-export async function convertIntoImage(source: string, target: string, targetFormat: ImageFormat, runner: SignalRunner, signal?: AbortSignal): Promise<void> {
+export interface ConvertOptions {
+  /** The target was just made by qemu-img create (which truncates an existing file): holes need no write. */
+  readonly targetIsZero: boolean;
+  readonly signal?: AbortSignal;
+}
+
+export async function convertIntoImage(source: string, target: string, targetFormat: ImageFormat, runner: SignalRunner, options: ConvertOptions): Promise<void> {
   // -n: the target exists (created and checked by prepare-target) and is written, not replaced;
   // without --target-is-zero, holes are written as zeroes too, so no old byte can survive;
   // -t writeback: flushed to disk before qemu-img exits, as the node transfer FLUSHes its target.
-  const argv = ['qemu-img', 'convert', '-n', '-t', 'writeback', '-f', 'qcow2', '-O', targetFormat, source, target];
-  const result = await runner(argv, { signal });
+  const argv = ['qemu-img', 'convert', '-n', ...(options.targetIsZero ? ['--target-is-zero'] : []), '-t', 'writeback', '-f', 'qcow2', '-O', targetFormat, source, target];
+  const result = await runner(argv, { signal: options.signal });
   if (result.exitCode !== 0) throw qemuImgError('restore into', target, result);
 }

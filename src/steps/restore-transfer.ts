@@ -47,7 +47,8 @@ async function copyOnThisHost(run: RestoreRun, format: 'qcow2' | 'raw'): Promise
     await Promise.all(
       run.state.disks.map(async (disk) => {
         run.reporter.emit({ type: 'progress', disk: disk.key, bytesDone: 0, bytesToDo: disk.virtualSize });
-        await convertIntoImage(disk.file, disk.targetPath!, format, (argv, options) => run.node.exec(argv, options), signal);
+        // prepare-target has just created every target file with qemu-img create: it reads as zeroes.
+        await convertIntoImage(disk.file, disk.targetPath!, format, (argv, options) => run.node.exec(argv, options), { targetIsZero: true, signal });
         run.reporter.emit({ type: 'progress', disk: disk.key, bytesDone: disk.virtualSize, bytesToDo: disk.virtualSize });
       }),
     );

@@ -28,9 +28,10 @@ beforeAll(async () => {
   // A backup that does not complete: interrupted (SIGINT to the CLI we started) once it has begun.
   const backup = spawn(process.execPath, [BIN, vm.backupPlan, '--db', vm.db, '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
+  let sent = false;
   backup.stdout.on('data', (chunk: Buffer) => {
     output += chunk.toString();
-    if (output.includes('"step":"start-qemu-nbd"')) backup.kill('SIGINT');
+    if (!sent && output.includes('"step":"start-qemu-nbd"')) sent = backup.kill('SIGINT');
   });
   backup.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
   const code = await new Promise<number | null>((resolve) => backup.once('close', resolve));
