@@ -43,10 +43,13 @@ export const runCommand: Command = async (cli, args) => {
     if (bug) cli.stderr.write(`sendense-run: the run failed on an internal error (a bug, please report it):\n${bug.stack}\n`);
     return result.status === 'succeeded' ? 0 : result.status === 'interrupted' ? 130 : 1;
   } finally {
-    process.off('SIGINT', onSignal);
-    process.off('SIGTERM', onSignal);
-    process.off('SIGHUP', onSignal);
     await store.close();
+    // After a cancel the process exits next: a further Ctrl+C must not turn exit 130 into a kill.
+    if (!controller.signal.aborted) {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+      process.off('SIGHUP', onSignal);
+    }
   }
 };
 

@@ -4,7 +4,7 @@
 import { spawn } from 'node:child_process';
 import { SendenseError } from '../errors.js';
 import { processListensOn } from './listening-socket.js';
-import { processStartTicks } from './process-identity.js';
+import { isProcessAlive, processStartTicks } from './process-identity.js';
 import { readNbdGreeting, type NbdAddress } from './nbd-greeting.js';
 import { signalProcess } from './terminate-process.js';
 import { qemuNbdEnv } from './qemu-nbd-env.js';
@@ -176,6 +176,8 @@ export async function startQemuNbd(options: QemuNbdOptions): Promise<QemuNbd> {
     await options.onSpawn?.(child.pid, handle.argv, processStartTicks(child.pid));
     await waitUntilReady();
   } catch (error) {
+    // Already dead (a zombie not yet reaped): let its own exit arrive before stop() claims it.
+    if (exit === undefined && !isProcessAlive(child.pid)) await Promise.race([exited, sleep(1000)]);
     await handle.stop();
     // When it died on its own, what qemu-nbd said is the real story (not a failed onSpawn).
     if (exit !== undefined && !exit.requested) throw failure(exit);
