@@ -8,7 +8,7 @@ import type { Step } from '../engine/step.js';
 import { SendenseError } from '../errors.js';
 import { formatBytes } from '../format/bytes.js';
 import { convertIntoImage } from '../qemu/convert-image.js';
-import { runTransfer } from '../transfer/run-transfer.js';
+import { transferForRun } from '../transfer/run-transfer.js';
 
 export const restoreTransfer: Step<RestoreRun> = {
   name: 'transfer',
@@ -22,19 +22,7 @@ export const restoreTransfer: Step<RestoreRun> = {
     }
     // An NBD target holds old data: holes of the backup must be written as zeroes there.
     if (target.type === 'nbd') args.push('--zero-holes');
-    const results = await runTransfer({
-      node: run.node,
-      args,
-      reporter: run.reporter,
-      signal: run.signal,
-      timeout: run.plan.timeouts.transfer,
-      step: 'transfer',
-    });
-    for (const result of results) {
-      const disk = run.state.disks.find((d) => d.key === result.disk);
-      if (disk) disk.bytes = result.bytesDone;
-    }
-    return `${results.reduce((sum, r) => sum + r.bytesDone, 0)} bytes`;
+    return formatBytes(await transferForRun(run, args));
   },
 };
 
