@@ -104,6 +104,12 @@ describe('restore refusals', () => {
     expectNoTargets(restored.out);
   });
 
+  it('a disk the backup does not have', async () => {
+    const restored = await restore('latest', qcow2Files, { disks: [2000, 2005] });
+    await expectRefused(restored, new RegExp(`backup ${vm.backups[1]!.id} has no disk 2005 \\(it has 2000, 2001\\)`));
+    expectNoTargets(restored.out);
+  });
+
   it('an existing target file without overwrite: it keeps its content, and no other target is made', async () => {
     let before = { mtime: 0, sha: '' };
     const restored = await restore(vm.backups[1]!.id, qcow2Files, {
