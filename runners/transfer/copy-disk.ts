@@ -17,12 +17,11 @@ export interface CopyTuning {
   readonly inFlight: number;
   readonly requestSize: number;
   readonly zeroSize: number;
+  /** Writes sent whose buffers are free again but the target has not answered yet. */
+  readonly unansweredWrites: number;
 }
 
-// Unanswered writes allowed per worker (qemu-nbd works on 16 requests per connection at a time).
-const UNANSWERED_PER_WORKER = 4;
-
-export const DEFAULT_TUNING: CopyTuning = Object.freeze({ connections: 4, inFlight: 16, requestSize: 2 * 1024 * 1024, zeroSize: 256 * 1024 * 1024 });
+export const DEFAULT_TUNING: CopyTuning = Object.freeze({ connections: 4, inFlight: 16, requestSize: 2 * 1024 * 1024, zeroSize: 256 * 1024 * 1024, unansweredWrites: 32 });
 
 export async function copyDisk(job: DiskJob, tuning: CopyTuning, dir: string, output: TransferOutput, signal: AbortSignal): Promise<DiskOutcome> {
   const cleanup = new CleanupStack();
@@ -69,7 +68,6 @@ export async function copyDisk(job: DiskJob, tuning: CopyTuning, dir: string, ou
     // Writes the target has not answered yet. Their buffers are already free again (the kernel
     // has the bytes), so the target keeps a deep queue without us holding more memory.
     const unanswered = new Set<Promise<void>>();
-    const maxUnanswered = tuning.inFlight * UNANSWERED_PER_WORKER;
     const worker = async (index: number): Promise<void> => {
       const source = sources[index % sources.length]!;
       const target = targets[index % targets.length]!;
@@ -101,7 +99,7 @@ export async function copyDisk(job: DiskJob, tuning: CopyTuning, dir: string, ou
           },
         );
         await sent;
-        while (unanswered.size >= maxUnanswered && failure === undefined) await Promise.race(unanswered);
+        while (unanswered.size >= tuning.unansweredWrites && failure === undefined) await Promise.race(unanswered);
       }
     };
     await Promise.all(Array.from({ length: tuning.inFlight }, (_, index) => worker(index).catch(fail)));
