@@ -37,6 +37,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
 };
 
 export async function main(argv: readonly string[]): Promise<number> {
+  ignoreClosedOutput();
   const context = {
     stdout: process.stdout,
     stderr: process.stderr,
@@ -72,6 +73,15 @@ export async function main(argv: readonly string[]): Promise<number> {
     process.stderr.write(`sendense-run: internal error (a bug, please report it):\n${(error as Error)?.stack ?? String(error)}\n`);
     return 1;
   }
+}
+
+// Output piped into `head` or a dropped SSH session must not kill a run before its cleanup
+// (EPIPE is otherwise an uncaught error): what is left to print is dropped instead.
+let outputGuarded = false;
+function ignoreClosedOutput(): void {
+  if (outputGuarded) return;
+  outputGuarded = true;
+  for (const stream of [process.stdout, process.stderr]) stream.on('error', () => {});
 }
 
 function packageVersion(): string {

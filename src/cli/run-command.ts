@@ -22,8 +22,7 @@ export const runCommand: Command = async (cli, args) => {
   const store = await openStore(cli.dbPath);
   const controller = new AbortController();
   const onSignal = (signal: NodeJS.Signals) => {
-    // The terminal is gone (SSH session dropped): writing to it must not kill the cleanup.
-    if (signal === 'SIGHUP') for (const stream of [process.stdout, process.stderr]) stream.on('error', () => {});
+    // A gone terminal (SIGHUP) cannot kill the cleanup with EPIPE: main() ignores output errors.
     if (controller.signal.aborted) {
       cli.stderr.write(`sendense-run: ${signal} again: still cleaning up, please wait\n`);
       return;
