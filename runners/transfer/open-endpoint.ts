@@ -35,7 +35,7 @@ export async function openEndpoint(endpoint: Endpoint, context: EndpointContext)
     const readOnly = context.role === 'source';
     let format: string;
     if (endpoint.kind === 'qemu') {
-      const info = await readImageInfo(endpoint.path, context.disk);
+      const info = await readImageInfo(endpoint.path, context.disk, endpoint.format);
       format = endpoint.format ?? info.format;
       if (context.bitmap !== undefined) {
         if (format !== 'qcow2') throw new SendenseError(`${endpoint.path} is a ${format} image: it has no bitmaps, so only a full backup is possible`, { disk: context.disk });

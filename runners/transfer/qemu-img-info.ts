@@ -14,11 +14,12 @@ export interface ImageInfo {
 
 const run = promisify(execFile);
 
-export async function readImageInfo(path: string, disk: number): Promise<ImageInfo> {
+// format: when the plan names it, never probe (a raw disk may hold bytes that look like qcow2).
+export async function readImageInfo(path: string, disk: number, format?: string): Promise<ImageInfo> {
   if (!existsSync(path)) throw new SendenseError(`source image ${path} does not exist`, { disk });
   let stdout: string;
   try {
-    ({ stdout } = await run('qemu-img', ['info', '-U', '--output=json', path], { maxBuffer: 16 * 1024 * 1024 }));
+    ({ stdout } = await run('qemu-img', ['info', '-U', '--output=json', ...(format ? ['-f', format] : []), path], { maxBuffer: 16 * 1024 * 1024 }));
   } catch (error) {
     const stderr = (error as { stderr?: string }).stderr?.trim();
     throw new SendenseError(`cannot read image ${path}: ${stderr || (error as Error).message}`, { disk, cause: error });
