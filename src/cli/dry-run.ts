@@ -49,11 +49,14 @@ async function describeBackup(plan: BackupPlan, store: Store | undefined): Promi
   const newId = '<new-backup-id>';
   let chain: string;
   let incremental = false;
-  if (facts === undefined || 'error' in facts) {
+  if (facts !== undefined && 'error' in facts) {
+    // The run's resolve-chain would stop on the same error: say so whatever the kind.
+    chain = `would FAIL: ${facts.error}`;
+  } else if (facts === undefined || 'notInspected' in facts) {
     incremental = plan.kind === 'incremental' && previous !== undefined;
-    const why = facts && 'error' in facts ? `cannot inspect the source: ${facts.error}` : 'the remote node is not contacted in a dry run';
+    const why = facts?.notInspected ?? 'the remote node is not contacted in a dry run';
     chain = incremental
-      ? `incremental on backup ${previous!.id} if its bitmaps are intact (${why})`
+      ? `incremental on backup ${previous!.id} if its change tracking is intact (${why})`
       : `full backup into a new chain${previous ? '' : ' (no complete backup yet)'}`;
   } else {
     const decision = decideChain(plan, previous, chainLength, facts.disks, existsSync);
@@ -79,7 +82,9 @@ async function describeBackup(plan: BackupPlan, store: Store | undefined): Promi
   const sourceLines = plan.vm.source.disks
     .map((disk) => {
       const from = 'path' in disk ? disk.path : 'url' in disk ? disk.url : `${plan.vm.name} via sendense-backup-client`;
-      const bitmap = incremental && parentOf(disk.key)?.changeId ? `, dirty bitmap ${parentOf(disk.key)?.changeId}` : '';
+      // nbd: the export's own bitmap named in the plan; qemu: the parent backup's bitmap.
+      const tracked = 'bitmap' in disk && disk.bitmap ? `qemu:dirty-bitmap:${disk.bitmap} of the export` : parentOf(disk.key)?.changeId;
+      const bitmap = incremental && tracked ? `, dirty bitmap ${tracked}` : '';
       return `disk ${disk.key}: ${from}${bitmap}`;
     })
     .join('\n');
@@ -91,7 +96,9 @@ async function describeBackup(plan: BackupPlan, store: Store | undefined): Promi
     'open-tunnel': plan.node ? `SSH to ${node} (host key checked against ${plan.node.knownHosts}), forward the leased ports` : 'nothing to do (the node is this host)',
     'snapshot-source':
       plan.vm.source.type === 'qemu'
-        ? `add bitmap ${bitmapName(chainId, newId)} to every qcow2 disk`
+        ? facts && 'disks' in facts && facts.disks.every((disk) => disk.source.type === 'qemu' && disk.source.format === 'raw')
+          ? 'nothing (raw disks have no bitmaps)'
+          : `add bitmap ${bitmapName(chainId, newId)} to every qcow2 disk`
         : plan.vm.source.type === 'vmware'
           ? 'the VMware client snapshots the VM'
           : 'nothing (nbd source)',
@@ -134,16 +141,19 @@ async function describeRestore(plan: RestorePlan, store: Store | undefined): Pro
   return RESTORE_STEPS.map((step) => ({ step, does: does[step] }));
 }
 
-async function inspectLocally(plan: BackupPlan): Promise<{ disks: SourceDiskFacts[] } | { error: string }> {
+async function inspectLocally(plan: BackupPlan): Promise<{ disks: SourceDiskFacts[] } | { error: string } | { notInspected: string }> {
   const source = plan.vm.source;
-  if (source.type !== 'qemu') return { error: `${source.type} sources are inspected at run time` };
+  if (source.type !== 'qemu') return { notInspected: `${source.type} sources are inspected at run time` };
   const node = createLocalNode();
   const exec = (argv: readonly string[]) => node.exec(argv);
   try {
     const disks: SourceDiskFacts[] = [];
     for (const disk of source.disks) {
-      const info = await imageInfo(disk.path, { runner: exec, format: disk.format });
-      const format = info.format === 'raw' ? 'raw' : 'qcow2';
+      const info = await imageInfo(disk.path, { runner: exec, format: disk.format }).catch((error: unknown) => {
+        throw new Error(`disk ${disk.key}: ${(error as Error).message}`);
+      });
+      if (info.format !== 'raw' && info.format !== 'qcow2') throw new Error(`disk ${disk.key}: ${disk.path} is a ${info.format} image; qemu sources must be qcow2 or raw`);
+      const format = info.format;
       const diskSource: DiskSource = { type: 'qemu', path: disk.path, format };
       disks.push({ key: disk.key, source: diskSource, virtualSize: info.virtualSize, path: disk.path, bitmaps: info.bitmaps });
     }
