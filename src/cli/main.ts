@@ -1,6 +1,6 @@
 // The sendense-run command line (SPEC section 5): common options, dispatch, exit codes.
 
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { isSendenseError, usageError } from '../errors.js';
 import { parseCommonArgs } from './args.js';
 import type { CliContext, Command } from './context.js';
@@ -55,7 +55,8 @@ export async function main(argv: readonly string[]): Promise<number> {
     let name = parsed.command;
     let rest = parsed.rest;
     if (!(name in COMMANDS)) {
-      if (/\.ya?ml$/i.test(name)) {
+      // A plan file need not end in .yaml: any existing path is a plan to run.
+      if (/\.ya?ml$/i.test(name) || existsSync(name)) {
         rest = [name, ...rest];
         name = 'run';
       } else {

@@ -1,7 +1,6 @@
 // Loads one plan file (src/plan/load.ts): YAML with positions, secrets, schema, semantic checks,
 // then the frozen typed Plan. Returns every problem found (validate); loadPlanForRun throws the first.
 
-import { readFile } from 'node:fs/promises';
 import { checkLiteralSecrets } from './checks/literal-secrets.js';
 import { checkPlanSemantics } from './checks/semantic-checks.js';
 import { buildPlan } from './build-plan.js';
@@ -11,6 +10,7 @@ import { parsePlanYaml } from './parse-plan-yaml.js';
 import { byPosition, diagnosticError, type PlanDiagnostic } from './plan-diagnostic.js';
 import { atPath, isWithin, PlanIssues, type PlanIssue } from './plan-issue.js';
 import { planSchemaErrors } from './plan-schema.js';
+import { readPlanText } from './read-plan-text.js';
 import { isObject } from './raw-plan.js';
 import type { Plan } from './types.js';
 
@@ -30,13 +30,9 @@ export interface LoadedPlan {
 }
 
 export async function loadPlanFile(file: string, options: LoadPlanOptions): Promise<LoadedPlan> {
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (error) {
-    return { errors: [fileProblem(file, error)], warnings: [] };
-  }
-  return loadPlanText(text, file, options);
+  const read = await readPlanText(file);
+  if ('problem' in read) return { errors: [read.problem], warnings: [] };
+  return loadPlanText(read.text, file, options);
 }
 
 // The plan a run executes; any problem throws SendenseError (exit code 2) at FILE:LINE:COL.
@@ -86,11 +82,4 @@ export function loadPlanText(text: string, file: string, options: LoadPlanOption
 function split(diagnostics: PlanDiagnostic[]): LoadedPlan {
   const sorted = diagnostics.sort(byPosition);
   return { errors: sorted.filter((d) => d.severity === 'error'), warnings: sorted.filter((d) => d.severity === 'warning') };
-}
-
-function fileProblem(file: string, error: unknown): PlanDiagnostic {
-  const code = (error as NodeJS.ErrnoException).code;
-  const reason =
-    code === 'ENOENT' ? 'no such file or directory' : code === 'EACCES' ? 'permission denied' : code === 'EISDIR' ? 'is a directory' : (error as Error).message;
-  return { file, severity: 'error', message: `cannot read plan: ${reason}` };
 }

@@ -1,7 +1,7 @@
 // Parses plan YAML keeping node positions, so any problem found later in the data can be
 // reported at the line and column of the key or value it is about.
 
-import { isAlias, isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node } from 'yaml';
+import { isAlias, isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, visit, type Document, type Node } from 'yaml';
 import type { PlanPath } from './plan-issue.js';
 
 export interface Position {
@@ -31,7 +31,7 @@ export function parsePlanYaml(text: string): PlanYaml {
     .filter((error, i) => doc.errors.findIndex((other) => other.pos[0] === error.pos[0]) === i)
     .map((error) => ({
       position: position(error.pos[0]),
-      message: syntaxMessage(error.code, error.message, text.slice(error.pos[0], error.pos[1])),
+      message: syntaxMessage(error.code, error.message, keyAt(doc, error.pos[0]) ?? text.slice(error.pos[0], error.pos[1])),
     }));
   if (syntaxErrors.length > 0) return { data: undefined, syntaxErrors, locate };
   try {
@@ -48,6 +48,19 @@ function syntaxMessage(code: string, message: string, source: string): string {
   if (code === 'MULTIPLE_DOCS') return "YAML error: a plan file holds one document (remove the second '---')";
   if (code === 'DUPLICATE_KEY') return `YAML error: duplicate key '${source.trim()}'`;
   return `YAML error: ${message}`;
+}
+
+// The key starting at offset (a duplicate key's error covers only its first character).
+function keyAt(doc: Document, offset: number): string | undefined {
+  let key: string | undefined;
+  visit(doc, {
+    Pair(_, pair) {
+      if (!isScalar(pair.key) || pair.key.range?.[0] !== offset) return undefined;
+      key = String(pair.key.value);
+      return visit.BREAK;
+    },
+  });
+  return key;
 }
 
 // Offset of the key or value at `path`, falling back to the deepest node that exists.

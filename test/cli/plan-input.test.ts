@@ -1,0 +1,85 @@
+// Files that are not plans at all get one clear line saying what and where, exit 2, no stack:
+// through `validate` and through a run.
+
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { runCli } from '../plan/run-validate.js';
+
+let dir: string;
+beforeEach(() => {
+  dir = mkdtempSync(path.join(tmpdir(), 'cli-plan-input-'));
+});
+afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+function file(name: string, content: string | Buffer): string {
+  const full = path.join(dir, name);
+  writeFileSync(full, content);
+  return full;
+}
+
+const VALID = `version: 1
+kind: backup
+name: input-check
+vm:
+  name: vm1
+  source:
+    type: qemu
+    disks: [{ key: 2000, path: /var/lib/vms/a.qcow2 }]
+repository: { path: /backup/repository }
+`;
+
+describe('validate on files that are not plans', () => {
+  const cases: readonly { readonly name: string; readonly make: () => string; readonly line: string }[] = [
+    { name: 'an empty file', make: () => file('empty.yaml', ''), line: ':1:1: the file is empty; a plan starts with version: 1' },
+    { name: 'a YAML list', make: () => file('list.yaml', '- version: 1\n'), line: ':1:1: a plan must be a mapping of keys (version, kind, name, ...)' },
+    { name: 'a duplicate key, named in full', make: () => file('dup.yaml', 'version: 1\nversion: 1\n'), line: ":2:1: YAML error: duplicate key 'version'" },
+    {
+      name: 'bytes that are not UTF-8, at the first bad byte',
+      make: () => file('latin1.yaml', Buffer.concat([Buffer.from('version: 1\nname: caf'), Buffer.from([0xe9]), Buffer.from('\n')])),
+      line: ':2:10: not UTF-8 text: a plan is a YAML file in UTF-8 (is it the right file?)',
+    },
+    {
+      name: 'a file far larger than a plan',
+      make: () => file('huge.yaml', `#${'x'.repeat(2 * 1024 * 1024 - 1)}`),
+      line: ': cannot read plan: 2097152 bytes is too large for a plan (at most 1048576); is it the right file?',
+    },
+    { name: 'a FIFO (would block a reader)', make: () => (execFileSync('mkfifo', [path.join(dir, 'fifo.yaml')]), path.join(dir, 'fifo.yaml')), line: ': cannot read plan: not a regular file' },
+  ];
+  for (const { name, make, line } of cases) {
+    it(name, async () => {
+      const plan = make();
+      const result = await runCli(['validate', plan]);
+      expect(result.exitCode).toBe(2);
+      expect(result.stdout.split('\n')).toEqual([`${plan}${line}`, '1 plan checked, 1 invalid, 1 error, 0 warnings', '']);
+      expect(result.stderr).toBe('');
+    });
+  }
+
+  it('a byte-order mark does not shift columns', async () => {
+    const plan = file('bom.yaml', `\uFEFF${VALID.replace('kind: backup', 'kind: backups')}`);
+    const result = await runCli(['validate', plan]);
+    expect(result.stdout).toContain(`${plan}:2:7: kind: must be one of backup, incremental, restore (got 'backups')`);
+  });
+});
+
+describe('running something that is not a plan file', () => {
+  it('a directory is refused by name, through `run` and as the bare argument', async () => {
+    const folder = path.join(dir, 'plans');
+    mkdirSync(folder);
+    for (const argv of [['run', folder], [folder]]) {
+      const result = await runCli(argv);
+      expect(result.exitCode).toBe(2);
+      expect(result.stderr).toBe(`sendense-run: ${folder}: cannot read plan: is a directory\n`);
+    }
+  });
+
+  it('a plan file without a .yaml suffix runs like any other (here: its error is shown)', async () => {
+    const plan = file('nightly', VALID.replace('version: 1', 'version: 7'));
+    const result = await runCli([plan, '--dry-run']);
+    expect(result.exitCode).toBe(2);
+    expect(result.stderr).toBe(`sendense-run: ${plan}:1:10: version: must be 1 (got 7)\n`);
+  });
+});
