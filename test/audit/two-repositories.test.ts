@@ -1,0 +1,68 @@
+// Two plans back up the same disks into two repositories, alternately (A, B, A, B, …): each
+// chain keeps its own bitmaps, every incremental is exact, and neither disturbs the other.
+
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { killIfAlive } from '../support/processes.js';
+import { recordedProcesses } from '../support/process-tree.js';
+import { listBackups, sendenseRun, writePlan } from '../support/sendense-cli.js';
+import { bitmapNames, createDisk, differenceBetween, keepCopy, writeDisk } from '../support/vm-disks.js';
+
+const MiB = 1024 * 1024;
+let dir: string;
+let db: string;
+
+beforeEach(() => {
+  dir = mkdtempSync(path.join(tmpdir(), 'audit-two-repos-'));
+  db = path.join(dir, 'state.db');
+});
+afterEach(() => {
+  if (existsSync(db)) for (const record of recordedProcesses(db)) killIfAlive(record.pid);
+  rmSync(dir, { recursive: true, force: true });
+});
+
+describe('one VM, two repositories', () => {
+  it('A, B, A, B, A, B: each incremental exact, each chain keeps exactly its latest bitmap', async () => {
+    const disks = [
+      { key: 2000, path: createDisk(path.join(dir, 'disk0.qcow2'), 64 * MiB) },
+      { key: 2001, path: createDisk(path.join(dir, 'disk1.qcow2'), 16 * MiB) },
+    ];
+    writeDisk(disks[0].path, ['write -P 0x11 0 8M']);
+    writeDisk(disks[1].path, ['write -P 0x21 1M 2M']);
+    const plans = {
+      a: writePlan(dir, { name: 'plan-a', vm: 'vm1', disks, repository: path.join(dir, 'repo-a'), ports: [45940, 45949] }),
+      b: writePlan(dir, { name: 'plan-b', vm: 'vm1', disks, repository: path.join(dir, 'repo-b'), ports: [45950, 45959] }),
+    };
+    const order = ['a', 'b', 'a', 'b', 'a', 'b'] as const;
+    for (const [round, which] of order.entries()) {
+      const result = await sendenseRun([plans[which], '--db', db]);
+      expect(result.exitCode, `${which} round ${round}\n${result.stdout}\n${result.stderr}`).toBe(0);
+      if (round >= 2) expect(result.stdout).not.toMatch(/warning|taking a full/i);
+      const copies = disks.map((disk) => keepCopy(disk.path, path.join(dir, `r${round}-${disk.key}.qcow2`)));
+
+      const all = await listBackups(db, 'vm1');
+      const mine = all.filter((backup) => backup.plan === `plan-${which}` && backup.status === 'complete');
+      const latest = mine.at(-1)!;
+      expect(latest.type).toBe(round < 2 ? 'full' : 'incremental');
+      expect(new Set(mine.map((backup) => backup.chainId)).size).toBe(1);
+      disks.forEach((disk, i) => {
+        const backupDisk = latest.disks.find((d) => d.diskKey === disk.key)!;
+        expect(differenceBetween(backupDisk.file, copies[i]), `${which} round ${round} disk ${disk.key}`).toBe('');
+      });
+      // On each source disk: the latest bitmap of each repository's chain, nothing else.
+      const latestOf = (plan: string) => all.filter((backup) => backup.plan === plan && backup.status === 'complete').at(-1);
+      for (const disk of disks) {
+        const expected = ['plan-a', 'plan-b']
+          .map((plan) => latestOf(plan)?.disks.find((d) => d.diskKey === disk.key)?.changeId)
+          .filter((name): name is string => typeof name === 'string')
+          .sort();
+        expect(bitmapNames(disk.path), `round ${round} disk ${disk.key}`).toEqual(expected);
+      }
+      // Change both disks between runs: data, a range become zero, a discard.
+      writeDisk(disks[0].path, [`write -P 0x${(0x30 + round).toString(16)} ${(round * 5) % 60}M 1M`, `write -z ${1 + round}M 512K`]);
+      writeDisk(disks[1].path, [`write -P 0x${(0x40 + round).toString(16)} ${round * 2}M 64K`, `discard ${1 + round}M 64K`]);
+    }
+  }, 120_000);
+});
