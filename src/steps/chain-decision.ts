@@ -14,6 +14,8 @@ export interface SourceDiskFacts {
   /** Image path on the node (qemu sources). */
   readonly path?: string;
   readonly bitmaps?: readonly BitmapInfo[];
+  /** nbd sources with a bitmap in the plan: whether the export offers its qemu:dirty-bitmap: context. */
+  readonly bitmapOffered?: boolean;
 }
 
 export type ChainDecision =
@@ -75,6 +77,12 @@ function whyNotIncremental(
   }
   if (source.type === 'nbd') {
     if (!source.bitmap) return `disk ${fact.key} (${source.url}) has no dirty bitmap in the plan: nbd sources without one are full only`;
+    if (fact.bitmapOffered === false) return `${source.url} does not offer the dirty bitmap '${source.bitmap}' (no qemu:dirty-bitmap:${source.bitmap} context)`;
+    // The export's bitmap is never reset by us: it must have been tracking since the parent was read.
+    if (parentDisk.changeId !== source.bitmap) {
+      const had = parentDisk.changeId ? `was read while bitmap '${parentDisk.changeId}' tracked it` : `recorded no change_id (it was read without bitmap '${source.bitmap}')`;
+      return `backup ${previous.id} of disk ${fact.key} ${had}, so '${source.bitmap}' may miss changes since`;
+    }
     return undefined;
   }
   return undefined;

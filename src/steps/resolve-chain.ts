@@ -7,6 +7,7 @@ import type { Step } from '../engine/step.js';
 import { SendenseError } from '../errors.js';
 import type { Source } from '../plan/types.js';
 import { imageInfo } from '../qemu/index.js';
+import { nbdOffersDirtyBitmap } from '../qemu/nbd-dirty-bitmap.js';
 import { backupFile, bitmapName, exportName, isSendenseBitmap, newBackupId } from '../repository/layout.js';
 import type { Backup } from '../store/index.js';
 import { plural } from '../format/plural.js';
@@ -47,7 +48,7 @@ export const resolveChain: Step<BackupRun> = {
         file: backupFile(plan.repository.path, plan.vm.name, fact.key, backupId),
         parentFile: parentDisk?.file,
         fromChangeId: parentDisk?.changeId ?? undefined,
-        changeId: fact.source.type === 'qemu' && fact.source.format === 'qcow2' ? bitmapName(chainId, backupId) : undefined,
+        changeId: newChangeId(fact, chainId, backupId),
         exportName: exportName(plan.vm.name, fact.key),
       };
     });
@@ -118,7 +119,8 @@ async function inspectSourceDisk(run: BackupRun, source: Source, key: number): P
         cause: error,
       });
     });
-    return { key, source: { type: 'nbd', url: disk.url, bitmap: disk.bitmap }, virtualSize: info.virtualSize };
+    const bitmapOffered = disk.bitmap === undefined ? undefined : await nbdOffersDirtyBitmap(disk.url, disk.bitmap, exec);
+    return { key, source: { type: 'nbd', url: disk.url, bitmap: disk.bitmap }, virtualSize: info.virtualSize, bitmapOffered };
   }
   throw new SendenseError('VMware sources are not supported by this version yet (the sendense-backup-client step is not built)', {
     step: 'resolve-chain',
@@ -134,6 +136,14 @@ function supersededBitmaps(previous: Backup | undefined, facts: readonly SourceD
     const present = fact.path !== undefined && name && fact.bitmaps?.some((bitmap) => bitmap.name === name && isSendenseBitmap(name));
     return present ? [{ key: fact.key, path: fact.path!, name: name! }] : [];
   });
+}
+
+// The change_id this backup records: qemu qcow2, the bitmap it adds; nbd, the export's bitmap that
+// was already tracking when the data was read (the next incremental reads it again, cumulatively).
+function newChangeId(fact: SourceDiskFacts, chainId: string, backupId: string): string | undefined {
+  if (fact.source.type === 'qemu') return fact.source.format === 'qcow2' ? bitmapName(chainId, backupId) : undefined;
+  if (fact.source.type === 'nbd') return fact.bitmapOffered ? fact.source.bitmap : undefined;
+  return undefined;
 }
 
 function sourceLabel(source: DiskSource): string {
