@@ -44,6 +44,8 @@ export interface BackupDiskJob {
   port?: number;
   nodePort?: number;
   bytes?: number;
+  /** Stops this disk's qemu-nbd before cleanup does (idempotent), e.g. to resize its file. */
+  stopServer?: () => Promise<void>;
 }
 
 export interface BackupState {
@@ -74,6 +76,8 @@ export interface RestoreDiskJob {
   /** Target path on the node (file targets). */
   targetPath?: string;
   bytes?: number;
+  /** Stops this disk's qemu-nbd before cleanup does (idempotent). */
+  stopServer?: () => Promise<void>;
 }
 
 export interface RestoreState {

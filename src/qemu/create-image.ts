@@ -11,6 +11,8 @@ export interface CreateOptions {
   readonly runner?: CommandRunner;
   /** qemu-img create silently replaces a file; refuse unless told. */
   readonly overwrite?: boolean;
+  /** Format options for `-o`, e.g. ['cluster_size=2M', 'extended_l2=on']. */
+  readonly formatOptions?: readonly string[];
 }
 
 async function refuseExisting(file: string, options: CreateOptions, runner: CommandRunner): Promise<void> {
@@ -23,7 +25,8 @@ export async function createImage(file: string, format: ImageFormat, sizeBytes: 
   if (!Number.isSafeInteger(sizeBytes) || sizeBytes <= 0) throw new Error(`createImage: bad size ${sizeBytes}`);
   const runner = options.runner ?? runLocal;
   await refuseExisting(file, options, runner);
-  const result = await runner(['qemu-img', 'create', '-q', '-f', format, file, String(sizeBytes)]);
+  const extra = options.formatOptions?.length ? ['-o', options.formatOptions.join(',')] : [];
+  const result = await runner(['qemu-img', 'create', '-q', '-f', format, ...extra, file, String(sizeBytes)]);
   if (result.exitCode !== 0) throw qemuImgError('create image', file, result);
 }
 

@@ -9,3 +9,4 @@ export { startQemuNbd, qemuNbdArgv, type QemuNbd, type QemuNbdOptions, type Qemu
 export { readNbdGreeting, type NbdAddress } from './nbd-greeting.js';
 export { processStartTicks, isProcessAlive } from './process-identity.js';
 export { terminateProcess, signalProcess, waitForExit, type TerminateOutcome } from './terminate-process.js';
+export { shrinkImage } from './resize-image.js';

@@ -59,7 +59,8 @@ function whyNotIncremental(
 ): string | undefined {
   const parentDisk = previous.disks.find((disk) => disk.diskKey === fact.key);
   if (parentDisk === undefined) return `disk ${fact.key} is not in backup ${previous.id}`;
-  if (parentDisk.virtualSize !== fact.virtualSize) {
+  // A VMware disk's size is known only once the client reports it.
+  if (fact.source.type !== 'vmware' && parentDisk.virtualSize !== fact.virtualSize) {
     return `disk ${fact.key} changed size since backup ${previous.id} (${parentDisk.virtualSize} -> ${fact.virtualSize} bytes)`;
   }
   if (!parentFileExists(parentDisk.file)) return `the file of backup ${previous.id} for disk ${fact.key} is missing (${parentDisk.file})`;
@@ -74,6 +75,9 @@ function whyNotIncremental(
     if (bitmap === undefined) return `the dirty bitmap '${name}' of backup ${previous.id} is missing from ${source.path}`;
     if (bitmap.inUse) return `the dirty bitmap '${name}' on ${source.path} is marked inconsistent (the image was not closed cleanly)`;
     return undefined;
+  }
+  if (source.type === 'vmware') {
+    return parentDisk.changeId ? undefined : `backup ${previous.id} recorded no VMware change id for disk ${fact.key}`;
   }
   if (source.type === 'nbd') {
     if (!source.bitmap) return `disk ${fact.key} (${source.url}) has no dirty bitmap in the plan: nbd sources without one are full only`;

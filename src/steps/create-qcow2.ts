@@ -6,6 +6,7 @@ import path from 'node:path';
 import type { BackupRun } from '../engine/run-context.js';
 import type { Step } from '../engine/step.js';
 import { createOverlay, createQcow2 } from '../qemu/index.js';
+import { PROVISIONAL_FORMAT_OPTIONS } from '../vmware/client.js';
 
 export const createQcow2Files: Step<BackupRun> = {
   name: 'create-qcow2',
@@ -21,6 +22,7 @@ export const createQcow2Files: Step<BackupRun> = {
         run: () => rm(disk.file, { force: true }),
       });
       if (disk.parentFile) await createOverlay(disk.file, disk.parentFile, { backingFormat: 'qcow2' });
+      else if (disk.source.type === 'vmware') await createQcow2(disk.file, disk.virtualSize, { formatOptions: PROVISIONAL_FORMAT_OPTIONS });
       else await createQcow2(disk.file, disk.virtualSize);
     }
     return run.state.disks.map((disk) => `${disk.key}: ${path.relative(run.plan.repository.path, disk.file)}`).join(', ');

@@ -18,7 +18,11 @@ export const recordChangeIds: Step<BackupRun> = {
     }
     const total = state.disks.reduce((sum, disk) => sum + (disk.bytes ?? 0), 0);
     for (const disk of state.disks) {
-      await store.completeBackupDisk(state.backupId, disk.key, { changeId: disk.changeId ?? null, bytes: disk.bytes ?? 0 });
+      await store.completeBackupDisk(state.backupId, disk.key, {
+        changeId: disk.changeId ?? null,
+        bytes: disk.bytes ?? 0,
+        virtualSize: disk.virtualSize,
+      });
     }
     await store.completeBackup(state.backupId, total);
     run.undo.commit();

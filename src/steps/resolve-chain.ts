@@ -11,6 +11,7 @@ import { nbdOffersDirtyBitmap } from '../qemu/nbd-dirty-bitmap.js';
 import { backupFile, bitmapName, exportName, isSendenseBitmap, newBackupId } from '../repository/layout.js';
 import type { Backup } from '../store/index.js';
 import { plural } from '../format/plural.js';
+import { PROVISIONAL_VIRTUAL_SIZE, vmwarePassword } from '../vmware/client.js';
 import { decideChain, type SourceDiskFacts } from './chain-decision.js';
 
 export const resolveChain: Step<BackupRun> = {
@@ -25,6 +26,8 @@ export const resolveChain: Step<BackupRun> = {
       step: 'resolve-chain',
       run: () => store.unlockVm(plan.vm.name, run.runId),
     });
+    // A missing VMware password stops the run before anything is taken.
+    if (plan.vm.source.type === 'vmware') vmwarePassword(plan.vm.source);
     const facts = await Promise.all(plan.vm.source.disks.map((disk) => inspectSourceDisk(run, plan.vm.source, disk.key)));
     const previous = await store.latestCompleteBackup(plan.vm.name, plan.repository.path);
     const chainLength = previous ? await store.chainLength(previous.chainId) : 0;
@@ -44,7 +47,7 @@ export const resolveChain: Step<BackupRun> = {
       return {
         key: fact.key,
         source: fact.source,
-        virtualSize: fact.virtualSize,
+        virtualSize: fact.source.type === 'vmware' && parentDisk ? parentDisk.virtualSize : fact.virtualSize,
         file: backupFile(plan.repository.path, plan.vm.name, fact.key, backupId),
         parentFile: parentDisk?.file,
         fromChangeId: parentDisk?.changeId ?? undefined,
@@ -122,9 +125,8 @@ async function inspectSourceDisk(run: BackupRun, source: Source, key: number): P
     const bitmapOffered = disk.bitmap === undefined ? undefined : await nbdOffersDirtyBitmap(disk.url, disk.bitmap, exec);
     return { key, source: { type: 'nbd', url: disk.url, bitmap: disk.bitmap }, virtualSize: info.virtualSize, bitmapOffered };
   }
-  throw new SendenseError('VMware sources are not supported by this version yet (the sendense-backup-client step is not built)', {
-    step: 'resolve-chain',
-  });
+  // VMware: the client reads the disks; the size comes from the parent or, for a full, from the client.
+  return { key, source: { type: 'vmware' }, virtualSize: PROVISIONAL_VIRTUAL_SIZE };
 }
 
 // Bitmaps of the previous complete backup (any chain) of this repository: once this backup is

@@ -22,7 +22,7 @@ export const restoreTransfer: Step<RestoreRun> = {
     }
     // An NBD target holds old data: holes of the backup must be written as zeroes there.
     if (target.type === 'nbd') args.push('--zero-holes');
-    return formatBytes(await transferForRun(run, args));
+    return formatBytes((await transferForRun(run, args)).total);
   },
 };
 

@@ -8,7 +8,7 @@ import { bitmapAdd, bitmapRemove } from '../qemu/index.js';
 export const snapshotSource: Step<BackupRun> = {
   name: 'snapshot-source',
   title: () => 'add this backup\'s dirty bitmap to every disk',
-  skip: (run) => (run.state.disks.some((disk) => disk.changeId && disk.source.type === 'qemu') ? undefined : 'the source has no change tracking'),
+  skip: (run) => (run.state.disks.some((disk) => disk.changeId && disk.source.type === 'qemu') ? undefined : (run.plan.vm.source.type === 'vmware' ? 'the VMware client snapshots the VM itself' : 'the source has no change tracking')),
   async run(run) {
     const exec = (argv: readonly string[]) => run.node.exec(argv);
     const added: string[] = [];

@@ -29,6 +29,7 @@ export const startQemuNbdServers: Step<BackupRun | RestoreRun> = {
         if (spawned !== undefined) await run.store.forgetProcess(spawned);
         throw error;
       });
+      disk.stopServer = () => server.stop();
       run.undo.push({
         what: `stop qemu-nbd (pid ${server.pid}) for disk ${disk.key}`,
         when: 'always',

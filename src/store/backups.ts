@@ -128,11 +128,16 @@ export async function completeBackupDisk(
   db: Db,
   backupId: string,
   diskKey: DiskKey,
-  result: { changeId: string | null; bytes: number },
+  result: { changeId: string | null; bytes: number; virtualSize?: number },
 ): Promise<void> {
   const updated = await db
     .updateTable('backup_disks')
-    .set({ status: 'complete', change_id: result.changeId, bytes: result.bytes })
+    .set({
+      status: 'complete',
+      change_id: result.changeId,
+      bytes: result.bytes,
+      ...(result.virtualSize === undefined ? {} : { virtual_size: result.virtualSize }),
+    })
     .where('backup_id', '=', backupId)
     .where('disk_key', '=', diskKey)
     .where('status', '=', 'running')

@@ -97,7 +97,7 @@ export interface Store {
   completeBackupDisk(
     backupId: string,
     diskKey: DiskKey,
-    result: { readonly changeId: string | null; readonly bytes: number },
+    result: { readonly changeId: string | null; readonly bytes: number; readonly virtualSize?: number },
   ): Promise<void>;
   /** Only when every disk is complete (else throws, nothing changed). Bytes default: sum of the disks. */
   completeBackup(id: string, bytes?: number): Promise<Backup>;

@@ -13,6 +13,8 @@ export interface TransferDiskResult {
   readonly bytesToDo: number;
   readonly bytesWritten?: number;
   readonly changeId?: string;
+  /** The disk's size as the source reported it (start or done line). */
+  readonly virtualSize?: number;
 }
 
 export interface TransferRequest {
@@ -35,6 +37,7 @@ interface TransferLine {
   readonly bytesToDo?: number;
   readonly bytesWritten?: number;
   readonly changeId?: string;
+  readonly virtualSize?: number;
   readonly message?: string;
 }
 
@@ -43,6 +46,7 @@ export async function runTransfer(request: TransferRequest): Promise<TransferDis
   const command = request.command ?? (await node.transferCommand());
   const child = node.spawn([...command, ...request.args], { env: request.env });
   const done = new Map<DiskKey, TransferDiskResult>();
+  const sizes = new Map<DiskKey, number>();
   const errors: { disk?: DiskKey; message: string }[] = [];
   child.onStdoutLine((text) => {
     let line: TransferLine;
@@ -52,6 +56,7 @@ export async function runTransfer(request: TransferRequest): Promise<TransferDis
       reporter.emit({ type: 'info', step, message: text });
       return;
     }
+    if (line.disk !== undefined && typeof line.virtualSize === 'number') sizes.set(line.disk, line.virtualSize);
     if (line.type === 'progress' || line.type === 'start') {
       if (line.disk !== undefined && line.bytesToDo !== undefined) {
         reporter.emit({ type: 'progress', disk: line.disk, bytesDone: line.bytesDone ?? 0, bytesToDo: line.bytesToDo });
@@ -63,6 +68,7 @@ export async function runTransfer(request: TransferRequest): Promise<TransferDis
         bytesToDo: line.bytesToDo ?? 0,
         bytesWritten: line.bytesWritten,
         changeId: line.changeId,
+        virtualSize: line.virtualSize ?? sizes.get(line.disk),
       };
       done.set(line.disk, result);
       reporter.emit({ type: 'progress', disk: line.disk, bytesDone: result.bytesDone, bytesToDo: result.bytesToDo });
@@ -114,12 +120,15 @@ function formatMs(ms: number): string {
 }
 
 // The transfer step of a run (backup or restore): runs it with the run's node, reporter, signal
-// and timeouts.transfer, records each disk's bytes on the run's disk jobs, returns the total.
+// and timeouts.transfer (another program, e.g. the VMware client, when given), records each disk's
+// bytes on the run's disk jobs, returns the total and the per-disk results.
 export async function transferForRun(
   run: Pick<RunContext, 'node' | 'reporter' | 'signal' | 'plan'> & { readonly state: { readonly disks: readonly { readonly key: DiskKey; bytes?: number }[] } },
   args: readonly string[],
-): Promise<number> {
+  program: Pick<TransferRequest, 'command' | 'env'> = {},
+): Promise<{ readonly total: number; readonly results: readonly TransferDiskResult[] }> {
   const results = await runTransfer({
+    ...program,
     node: run.node,
     args,
     reporter: run.reporter,
@@ -131,5 +140,5 @@ export async function transferForRun(
     const disk = run.state.disks.find((d) => d.key === result.disk);
     if (disk) disk.bytes = result.bytesDone;
   }
-  return results.reduce((sum, result) => sum + result.bytesDone, 0);
+  return { total: results.reduce((sum, result) => sum + result.bytesDone, 0), results };
 }

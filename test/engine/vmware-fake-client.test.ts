@@ -1,0 +1,132 @@
+// VMware sources through sendense-backup-client. There is no vCenter here, so the client is a
+// FAKE (test/fixtures/fake-sendense-backup-client.mjs) with the real client's command line that
+// plays a VM from qcow2 files; what is real: the engine, the NBD targets, the chain, the checks.
+
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { stringify } from 'yaml';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { killIfAlive } from '../support/processes.js';
+import { leasedPorts, recordedProcesses } from '../support/process-tree.js';
+import { listBackups, sendenseRun } from '../support/sendense-cli.js';
+import { createDisk, differenceBetween, imageInfo, keepCopy, portRangeForTestFile, writeDisk } from '../support/vm-disks.js';
+
+const MiB = 1024 * 1024;
+const FAKE_CLIENT = path.resolve('test/fixtures/fake-sendense-backup-client.mjs');
+const PASSWORD = 'Vc-pa55 word!with$pecial';
+const [first, last] = portRangeForTestFile(8);
+let dir: string;
+let db: string;
+
+beforeEach(() => {
+  dir = mkdtempSync(path.join(tmpdir(), 'engine-vmware-'));
+  db = path.join(dir, 'state.db');
+});
+afterEach(() => {
+  if (existsSync(db)) for (const record of recordedProcesses(db)) killIfAlive(record.pid);
+  rmSync(dir, { recursive: true, force: true });
+});
+
+function writeVmwarePlan(): string {
+  const plan = {
+    version: 1,
+    kind: 'incremental',
+    name: 'vmw-nightly',
+    vm: {
+      name: 'vmw',
+      source: {
+        type: 'vmware',
+        endpoint: 'vcenter.example.test',
+        username: 'backup@vsphere.local',
+        passwordEnv: 'TEST_VCENTER_PASSWORD',
+        path: dir,
+        clientPath: FAKE_CLIENT,
+        disks: [{ key: 2000 }, { key: 2001 }],
+      },
+    },
+    repository: { path: path.join(dir, 'repository') },
+    nbd: { ports: `${first}-${last}` },
+  };
+  const file = path.join(dir, 'vmw.yaml');
+  writeFileSync(file, stringify(plan));
+  return file;
+}
+
+interface ClientCall {
+  readonly argv: readonly string[];
+  readonly password: string | null;
+  readonly previous: string | null;
+}
+
+const calls = (): ClientCall[] =>
+  readFileSync(path.join(dir, 'calls.jsonl'), 'utf8').trim().split('\n').map((line) => JSON.parse(line) as ClientCall);
+
+describe('VMware source (fake sendense-backup-client, no vCenter here)', () => {
+  it('full then incremental are exact; the size comes from the client; the password only in its environment', async () => {
+    const disks = [
+      { key: 2000, file: createDisk(path.join(dir, 'disk-2000.qcow2'), 64 * MiB + 3 * 512) },
+      { key: 2001, file: createDisk(path.join(dir, 'disk-2001.qcow2'), 32 * MiB) },
+    ];
+    writeDisk(disks[0].file, ['write -P 0x21 0 8M', `write -P 0x22 ${64 * MiB} 1536`]);
+    writeDisk(disks[1].file, ['write -P 0x23 4M 4M']);
+    const plan = writeVmwarePlan();
+    const env = { TEST_VCENTER_PASSWORD: PASSWORD, FAKE_VCENTER_PASSWORD: PASSWORD };
+
+    for (let point = 1; point <= 2; point++) {
+      if (point === 2) {
+        writeDisk(disks[0].file, ['write -P 0x31 1M 2M', 'write -z 6M 1M', `write -P 0x32 ${64 * MiB + 1024} 512`]);
+      }
+      const result = await sendenseRun([plan, '--db', db], env);
+      expect(result.exitCode, result.stdout + result.stderr).toBe(0);
+      expect(result.stdout + result.stderr).not.toContain(PASSWORD);
+      const latest = (await listBackups(db, 'vmw')).at(-1)!;
+      expect(latest.type).toBe(point === 1 ? 'full' : 'incremental');
+      for (const disk of disks) {
+        const backup = latest.disks.find((d) => d.diskKey === disk.key)!;
+        expect(backup.changeId).toMatch(/^52 66 8c 2d .*\/cbt-/);
+        expect(imageInfo(backup.file)['virtual-size']).toBe(imageInfo(disk.file)['virtual-size']);
+        const copy = keepCopy(disk.file, `${disk.file}.p${point}`);
+        expect(differenceBetween(backup.file, copy), `disk ${disk.key} point ${point}`).toBe('');
+      }
+    }
+    const [full, incremental] = calls();
+    for (const call of [full, incremental]) {
+      expect(call.argv.slice(0, 1)).toEqual(['migrate']);
+      expect(call.argv.join(' ')).not.toContain(PASSWORD);
+      expect(call.password).toBe(PASSWORD);
+    }
+    expect(full.previous).toBeNull();
+    const fullBackup = (await listBackups(db, 'vmw'))[0];
+    expect(JSON.parse(incremental.previous!)).toEqual(
+      Object.fromEntries(fullBackup.disks.map((disk) => [String(disk.diskKey), disk.changeId])),
+    );
+    expect(readFileSync(db).includes(Buffer.from(PASSWORD))).toBe(false);
+    expect(leasedPorts(db)).toEqual([]);
+    expect(recordedProcesses(db)).toEqual([]);
+  });
+
+  it('a missing password variable is one clear error, before anything is taken', async () => {
+    createDisk(path.join(dir, 'disk-2000.qcow2'), 8 * MiB);
+    createDisk(path.join(dir, 'disk-2001.qcow2'), 8 * MiB);
+    const result = await sendenseRun([writeVmwarePlan(), '--db', db]);
+    expect(result.exitCode).toBe(1);
+    expect(result.stderr).toContain('the vCenter password variable TEST_VCENTER_PASSWORD (vm.source.passwordEnv) is not set');
+    expect(existsSync(path.join(dir, 'calls.jsonl'))).toBe(false);
+    expect(existsSync(path.join(dir, 'repository'))).toBe(false);
+    expect(leasedPorts(db)).toEqual([]);
+  });
+
+  it('a login the client refuses fails the run with its words and leaves no backup behind', async () => {
+    createDisk(path.join(dir, 'disk-2000.qcow2'), 8 * MiB);
+    createDisk(path.join(dir, 'disk-2001.qcow2'), 8 * MiB);
+    const result = await sendenseRun([writeVmwarePlan(), '--db', db], { TEST_VCENTER_PASSWORD: 'wrong', FAKE_VCENTER_PASSWORD: PASSWORD });
+    expect(result.exitCode).toBe(1);
+    expect(result.stderr).toContain('vCenter login failed');
+    expect((await listBackups(db, 'vmw')).map((b) => b.status)).toEqual(['failed']);
+    for (const key of [2000, 2001]) expect(readdirSync(path.join(dir, 'repository', 'vmw', `disk-${key}`))).toEqual([]);
+    expect(leasedPorts(db)).toEqual([]);
+    expect(recordedProcesses(db)).toEqual([]);
+    expect(readFileSync(db).includes(Buffer.from('wrong'))).toBe(false);
+  });
+});
