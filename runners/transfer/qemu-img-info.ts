@@ -41,4 +41,5 @@ export function checkBitmap(info: ImageInfo, path: string, bitmap: string, disk:
     throw new SendenseError(`bitmap '${bitmap}' not found in ${path} (bitmaps there: ${others})`, { disk });
   }
   if (found.flags.includes('in-use')) throw new SendenseError(`bitmap '${bitmap}' in ${path} is inconsistent (in-use: the image was not closed cleanly)`, { disk });
+  if (!found.flags.includes('auto')) throw new SendenseError(`bitmap '${bitmap}' in ${path} is disabled (it stopped recording writes)`, { disk });
 }

@@ -74,6 +74,8 @@ function whyNotIncremental(
     const bitmap = fact.bitmaps?.find((b) => b.name === name);
     if (bitmap === undefined) return `the dirty bitmap '${name}' of backup ${previous.id} is missing from ${source.path}`;
     if (bitmap.inUse) return `the dirty bitmap '${name}' on ${source.path} is marked inconsistent (the image was not closed cleanly)`;
+    // A disabled bitmap stopped recording writes: what it marks dirty is not all that changed.
+    if (!bitmap.enabled) return `the dirty bitmap '${name}' on ${source.path} is disabled (it stopped recording writes)`;
     return undefined;
   }
   if (source.type === 'vmware') {

@@ -79,6 +79,23 @@ describe('qemu chain rules', () => {
     }
   });
 
+  it('a disabled bitmap (stopped recording writes) is never built on: a warned full, exact', async () => {
+    const disk = { key: 2000, path: createDisk(path.join(dir, 'd0.qcow2'), 16 * MiB) };
+    writeDisk(disk.path, ['write -P 0x61 0 1M']);
+    const plan = writePlan(dir, { name: 'disabled', vm: 'vm1', disks: [disk], repository, ports });
+    expectOk(await sendenseRun([plan, '--db', db]));
+    const [bitmap] = bitmapNames(disk.path);
+    execFileSync('qemu-img', ['bitmap', '--disable', disk.path, bitmap]);
+    writeDisk(disk.path, ['write -P 0x62 4M 1M']);
+    const result = await sendenseRun([plan, '--db', db]);
+    expectOk(result);
+    expect(result.stderr).toMatch(new RegExp(`warning: the dirty bitmap '${bitmap}' on .*d0\\.qcow2 is disabled.*taking a full backup into a new chain`));
+    const latest = (await listBackups(db)).at(-1)!;
+    expect(latest.type).toBe('full');
+    expect(differenceBetween(latest.disks[0].file, disk.path)).toBe('');
+    expect(bitmapNames(disk.path)).toEqual([latest.disks[0].changeId]);
+  });
+
   it('retention keepChains 1 with maxChainLength 2: old chains go, the chain just built stays and restores exactly', async () => {
     const disk = { key: 2000, path: createDisk(path.join(dir, 'd0.qcow2'), 16 * MiB) };
     const plan = writePlan(dir, { name: 'short', vm: 'vm1', disks: [disk], repository, ports, incremental: { maxChainLength: 2 } });
