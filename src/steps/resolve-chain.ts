@@ -110,6 +110,7 @@ async function inspectSourceDisk(run: BackupRun, source: Source, key: number): P
         disk: key,
       });
     }
+    refuseEmptyDisk(info.virtualSize, disk.path, key);
     const diskSource: DiskSource = { type: 'qemu', path: disk.path, format };
     return { key, source: diskSource, virtualSize: info.virtualSize, bitmaps: info.bitmaps, path: disk.path };
   }
@@ -122,11 +123,18 @@ async function inspectSourceDisk(run: BackupRun, source: Source, key: number): P
         cause: error,
       });
     });
+    refuseEmptyDisk(info.virtualSize, disk.url, key);
     const bitmapOffered = disk.bitmap === undefined ? undefined : await nbdOffersDirtyBitmap(disk.url, disk.bitmap, exec);
     return { key, source: { type: 'nbd', url: disk.url, bitmap: disk.bitmap }, virtualSize: info.virtualSize, bitmapOffered };
   }
   // VMware: the client reads the disks; the size comes from the parent or, for a full, from the client.
   return { key, source: { type: 'vmware' }, virtualSize: PROVISIONAL_VIRTUAL_SIZE };
+}
+
+// A zero-size source (an empty raw file, /dev/null) has nothing to back up and no qcow2 can hold it.
+function refuseEmptyDisk(virtualSize: number, where: string, key: number): void {
+  if (virtualSize > 0) return;
+  throw new SendenseError(`${where} is empty (virtual size 0 bytes): nothing to back up; is it the right disk?`, { step: 'resolve-chain', disk: key });
 }
 
 // Bitmaps of the previous complete backup (any chain) of this repository: once this backup is

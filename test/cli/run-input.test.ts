@@ -1,0 +1,104 @@
+// A run given a bad source or repository fails with one clear line naming it (exit 1, no stack),
+// takes nothing it does not give back, and leaves the source and the repository as they were.
+
+import { chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { execa } from 'execa';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { leasedPorts } from '../support/process-tree.js';
+import { BIN, listBackups, sendenseRun, writePlan } from '../support/sendense-cli.js';
+import { bitmapNames, createDisk, portRangeForTestFile, sha256, writeDisk } from '../support/vm-disks.js';
+
+const MiB = 1024 * 1024;
+const ports = portRangeForTestFile();
+let dir: string;
+let db: string;
+
+beforeEach(() => {
+  dir = mkdtempSync(path.join(tmpdir(), 'cli-run-input-'));
+  db = path.join(dir, 'state.db');
+});
+afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+function files(root: string): string[] {
+  return existsSync(root) ? (readdirSync(root, { recursive: true }) as string[]).sort() : [];
+}
+
+// The run's last stderr line, and no stack anywhere.
+function expectOneLineFailure(result: { exitCode: number; stderr: string }, message: string): void {
+  expect(result.exitCode, result.stderr).toBe(1);
+  expect(result.stderr).not.toMatch(/\n\s+at /);
+  expect(result.stderr).not.toContain('internal error');
+  expect(result.stderr.trim().split('\n').at(-1)).toContain(message);
+}
+
+describe('a run with a bad source or repository', () => {
+  it('an empty source disk is refused by name before anything is created', async () => {
+    const empty = path.join(dir, 'empty.raw');
+    writeFileSync(empty, '');
+    const repository = path.join(dir, 'repo');
+    const plan = writePlan(dir, { name: 'empty-src', vm: 'empty-src', disks: [{ key: 2000, path: empty }], repository, ports });
+
+    const result = await sendenseRun([plan, '--db', db]);
+
+    expectOneLineFailure(result, `step resolve-chain, disk 2000: ${empty} is empty (virtual size 0 bytes): nothing to back up`);
+    expect(files(repository)).toEqual([]);
+    expect(leasedPorts(db)).toEqual([]);
+  });
+
+  it('a source that is a directory is refused by name', async () => {
+    const folder = path.join(dir, 'disk-folder');
+    mkdirSync(folder);
+    const repository = path.join(dir, 'repo');
+    const plan = writePlan(dir, { name: 'dir-src', vm: 'dir-src', disks: [{ key: 2000, path: folder }], repository, ports });
+
+    const result = await sendenseRun([plan, '--db', db]);
+
+    expectOneLineFailure(result, `step resolve-chain, disk 2000: cannot read image ${folder}`);
+    expect(files(repository)).toEqual([]);
+  });
+
+  it('a repository path under a plain file fails on create-qcow2 naming the path; the source is untouched', async () => {
+    const disk = createDisk(path.join(dir, 'disk0.qcow2'), 32 * MiB);
+    writeDisk(disk, ['write -P 0x11 0 1M']);
+    const before = sha256(disk);
+    const repository = path.join(dir, 'a-file', 'repo');
+    writeFileSync(path.join(dir, 'a-file'), 'not a directory');
+    const plan = writePlan(dir, { name: 'file-repo', vm: 'file-repo', disks: [{ key: 2000, path: disk }], repository, ports });
+
+    const result = await sendenseRun([plan, '--db', db]);
+
+    expectOneLineFailure(result, `step create-qcow2: ENOTDIR: not a directory, mkdir '${repository}/file-repo/disk-2000'`);
+    expect(sha256(disk)).toBe(before);
+    expect(bitmapNames(disk)).toEqual([]);
+    expect(leasedPorts(db)).toEqual([]);
+    expect((await listBackups(db)).map((backup) => backup.status)).toEqual(['failed']);
+  });
+
+  it.skipIf(process.getuid?.() !== 0)('a repository this user may not write to fails naming it; nothing is added', async () => {
+    // Run as nobody (root may write anywhere): the disk and the state are nobody's, the repository is not.
+    const home = path.join(dir, 'nobody');
+    mkdirSync(home);
+    chmodSync(dir, 0o755);
+    const disk = createDisk(path.join(home, 'disk0.qcow2'), 32 * MiB);
+    writeDisk(disk, ['write -P 0x12 0 1M']);
+    const repository = path.join(dir, 'root-repo');
+    mkdirSync(repository, { mode: 0o755 });
+    const plan = writePlan(home, { name: 'ro-repo', vm: 'ro-repo', disks: [{ key: 2000, path: disk }], repository, ports });
+    const nobodyDb = path.join(home, 'state.db');
+    for (const file of [home, disk, plan]) chownSync(file, 65534, 65534);
+    copyFileSync(disk, path.join(dir, 'disk0.before'));
+
+    const run = await execa('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, BIN, plan, '--db', nobodyDb], {
+      reject: false,
+      env: { CI: '1' },
+    });
+
+    expectOneLineFailure({ exitCode: run.exitCode ?? -1, stderr: String(run.stderr) }, `step create-qcow2: EACCES: permission denied, mkdir '${repository}/ro-repo'`);
+    expect(files(repository)).toEqual([]);
+    expect(sha256(disk)).toBe(sha256(path.join(dir, 'disk0.before')));
+    expect(bitmapNames(disk)).toEqual([]);
+    expect(leasedPorts(nobodyDb)).toEqual([]);
+  });
+});
