@@ -3,17 +3,18 @@
 
 import { accessSync, constants } from 'node:fs';
 import type { Backup } from '../store/index.js';
-import { openStore } from '../store/index.js';
 import { formatBytes } from '../format/bytes.js';
 import { rejectUnknownOptions, takeOption } from './args.js';
 import type { Command } from './context.js';
+import { openExistingStore } from './open-existing-store.js';
 import { usageError } from '../errors.js';
 
 export const backupsCommand: Command = async (cli, args) => {
   const vm = takeOption(args, '--vm');
   rejectUnknownOptions(vm.rest, 'backups');
   if (vm.rest.length > 0) throw usageError(`backups takes no arguments (got '${vm.rest[0]}')`);
-  const store = await openStore(cli.dbPath);
+  const store = await openExistingStore(cli);
+  if (store === undefined) return 0;
   try {
     const backups = await store.listBackups({ vm: vm.value });
     const byId = new Map(backups.map((backup) => [backup.id, backup]));

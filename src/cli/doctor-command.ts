@@ -7,10 +7,11 @@ import { rm } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { createLocalNode } from '../node/local.js';
 import { bitmapRemove, isProcessAlive, listBitmaps, terminateProcess } from '../qemu/index.js';
-import { openStore, type Run, type Store } from '../store/index.js';
+import type { Run, Store } from '../store/index.js';
 import { usageError } from '../errors.js';
 import { rejectUnknownOptions, takeFlag } from './args.js';
 import type { CliContext, Command } from './context.js';
+import { openExistingStore } from './open-existing-store.js';
 
 interface Finding {
   readonly what: string;
@@ -22,7 +23,8 @@ export const doctorCommand: Command = async (cli, args) => {
   const dry = takeFlag(args, '--dry-run');
   rejectUnknownOptions(dry.rest, 'doctor');
   if (dry.rest.length > 0) throw usageError(`doctor takes no arguments (got '${dry.rest[0]}')`);
-  const store = await openStore(cli.dbPath);
+  const store = await openExistingStore(cli);
+  if (store === undefined) return 0;
   try {
     const findings = await examine(store, dry.present);
     report(cli, findings, dry.present);

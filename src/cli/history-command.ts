@@ -1,9 +1,9 @@
 // `sendense-run history [--plan NAME]`: past runs, newest first, with status, duration and error.
 
 import { usageError } from '../errors.js';
-import { openStore } from '../store/index.js';
 import { rejectUnknownOptions, takeOption } from './args.js';
 import type { Command } from './context.js';
+import { openExistingStore } from './open-existing-store.js';
 
 export const historyCommand: Command = async (cli, args) => {
   const plan = takeOption(args, '--plan');
@@ -12,7 +12,8 @@ export const historyCommand: Command = async (cli, args) => {
   if (limit.rest.length > 0) throw usageError(`history takes no arguments (got '${limit.rest[0]}')`);
   const count = limit.value === undefined ? 50 : Number(limit.value);
   if (!Number.isInteger(count) || count < 1) throw usageError(`--limit must be a positive whole number (got '${limit.value}')`);
-  const store = await openStore(cli.dbPath);
+  const store = await openExistingStore(cli);
+  if (store === undefined) return 0;
   try {
     const runs = await store.listRuns({ plan: plan.value, limit: count });
     if (cli.json) {

@@ -1,0 +1,26 @@
+// The state database for the commands that report on it (backups, history, doctor): a path with
+// no database is said plainly and not created, so a mistyped --db never looks like an empty history.
+
+import { statSync } from 'node:fs';
+import { openStore, type Store } from '../store/index.js';
+import type { CliContext } from './context.js';
+
+// Undefined (after saying so) when there is no database at cli.dbPath.
+export async function openExistingStore(cli: CliContext): Promise<Store | undefined> {
+  if (!isMissing(cli.dbPath)) return openStore(cli.dbPath);
+  // In --json mode stdout carries records only: the note goes to stderr.
+  const out = cli.json ? cli.stderr : cli.stdout;
+  out.write(`no state database at ${cli.dbPath}: nothing has run with it yet (give --db or $SENDENSE_DB to use another)\n`);
+  return undefined;
+}
+
+// Only a path that is not there counts as missing: an unreadable one is opened, and its error shown.
+function isMissing(file: string): boolean {
+  try {
+    statSync(file);
+    return false;
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    return code === 'ENOENT' || code === 'ENOTDIR';
+  }
+}
