@@ -23,7 +23,9 @@ export interface HookTarget {
 }
 
 export async function runHook(phase: HookPhase, hook: Hook, target: HookTarget): Promise<HookOutcome> {
-  const { reporter, env, signal } = target;
+  const { reporter, signal } = target;
+  // The plan's `${NAME}` values first: the run's own SENDENSE_* facts cannot be overridden.
+  const env = { ...hook.env, ...target.env };
   const where = hook.on === 'node' ? 'node' : 'hub';
   reporter.emit({ type: 'info', step: 'hooks', message: `hook ${phase} (${where}): ${hook.run}` });
   let result: { exitCode: number; stdout: string; stderr: string };

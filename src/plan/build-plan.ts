@@ -2,6 +2,7 @@
 // durations parsed, ~ expanded. Only called on valid data, so it trusts the shapes.
 
 import { parseDuration } from './duration.js';
+import { hookCommandRefs } from './env-refs.js';
 import { expandHome } from './home-path.js';
 import { parseRestorePoint } from './restore-point.js';
 import { deepFreeze } from './deep-freeze.js';
@@ -37,7 +38,8 @@ interface RawPlan {
   };
 }
 
-export function buildPlan(data: unknown, file: string, envRefs: readonly string[]): Plan {
+// env: where a run's `${NAME}` values come from (hook commands get theirs in their environment).
+export function buildPlan(data: unknown, file: string, envRefs: readonly string[], env: NodeJS.ProcessEnv = {}): Plan {
   const raw = data as RawPlan;
   const [first, last] = (raw.nbd?.ports ?? DEFAULT_PORTS).split('-').map(Number);
   const base = {
@@ -50,7 +52,7 @@ export function buildPlan(data: unknown, file: string, envRefs: readonly string[
     node: raw.node === undefined ? undefined : buildNode(raw.node),
     repository: { path: expandHome(raw.repository.path) },
     nbd: { ports: { first, last }, shared: raw.nbd?.shared ?? DEFAULT_SHARED },
-    hooks: buildHooks(raw.hooks ?? {}),
+    hooks: buildHooks(raw.hooks ?? {}, env),
     timeouts: { transfer: raw.timeouts?.transfer === undefined ? undefined : parseDuration(raw.timeouts.transfer) },
     origin: { file },
     envRefs: [...envRefs],
@@ -100,8 +102,13 @@ function buildSource(source: NonNullable<RawPlan['vm']['source']>): Source {
   };
 }
 
-function buildHooks(hooks: NonNullable<RawPlan['hooks']>): Hooks {
-  const list = (entries: RawHook[] | undefined): Hook[] => (entries ?? []).map((hook) => ({ run: hook.run, on: hook.on ?? 'hub' }));
+function buildHooks(hooks: NonNullable<RawPlan['hooks']>, env: NodeJS.ProcessEnv): Hooks {
+  const build = (hook: RawHook): Hook => {
+    const { names, command } = hookCommandRefs(hook.run);
+    const values = names.flatMap((name) => (env[name] === undefined ? [] : [[name, env[name]] as const]));
+    return { run: command, on: hook.on ?? 'hub', env: Object.fromEntries(values) };
+  };
+  const list = (entries: RawHook[] | undefined): Hook[] => (entries ?? []).map(build);
   return { before: list(hooks.before), after: list(hooks.after), onFailure: list(hooks.onFailure), always: list(hooks.always) };
 }
 

@@ -20,14 +20,27 @@ export function findEnvRefs(data: unknown): EnvRef[] {
   return refs;
 }
 
-// A copy of `data` with every reference replaced; references to unset variables stay as they are.
-export function substituteEnvRefs(data: unknown, env: NodeJS.ProcessEnv): unknown {
-  return walkStrings(data, [], (text) =>
-    text.replace(REFERENCE, (whole: string, escape: string | undefined, name: string) => {
+// A copy of `data` with every reference replaced; references to unset variables stay as they are,
+// and so do strings at paths `keep` accepts (hook commands: the shell expands them, see below).
+export function substituteEnvRefs(data: unknown, env: NodeJS.ProcessEnv, keep: (path: PlanPath) => boolean = () => false): unknown {
+  return walkStrings(data, [], (text, path) =>
+    keep(path) ? text : text.replace(REFERENCE, (whole: string, escape: string | undefined, name: string) => {
       if (escape !== undefined) return whole.slice(1);
       return env[name] ?? whole;
     }),
   );
+}
+
+// A hook command keeps its `${NAME}` for `sh` to expand from the environment the hook is given,
+// so a secret (a webhook token) never shows in `ps`, in the run's log or in its recorded error.
+export function isHookCommand(path: PlanPath): boolean {
+  return path.length === 4 && path[0] === 'hooks' && path[3] === 'run';
+}
+
+// The names a hook command references, and the command as `sh` gets it (`$${NAME}` -> `${NAME}`).
+export function hookCommandRefs(text: string): { readonly names: readonly string[]; readonly command: string } {
+  const names = [...text.matchAll(REFERENCE)].filter((match) => match[1] === undefined).map((match) => match[2]);
+  return { names: [...new Set(names)], command: text.replace(REFERENCE, (whole: string, escape: string | undefined) => (escape === undefined ? whole : whole.slice(1))) };
 }
 
 // True when a string still holds a reference, so checks of its final form must wait for a run.

@@ -5,7 +5,7 @@ import { checkLiteralSecrets } from './checks/literal-secrets.js';
 import { checkPlanSemantics } from './checks/semantic-checks.js';
 import { buildPlan } from './build-plan.js';
 import { describeSchemaErrors } from './describe-schema-errors.js';
-import { findEnvRefs, substituteEnvRefs } from './env-refs.js';
+import { findEnvRefs, isHookCommand, substituteEnvRefs } from './env-refs.js';
 import { parsePlanYaml } from './parse-plan-yaml.js';
 import { byPosition, diagnosticError, type PlanDiagnostic } from './plan-diagnostic.js';
 import { atPath, isWithin, PlanIssues, type PlanIssue } from './plan-issue.js';
@@ -65,7 +65,7 @@ export function loadPlanText(text: string, file: string, options: LoadPlanOption
     if (options.resolveEnv) issues.error(ref.path, atPath(ref.path, text));
     else issues.warning(ref.path, atPath(ref.path, `${text} here (a run would fail)`));
   }
-  const data = options.resolveEnv ? substituteEnvRefs(yaml.data, env) : yaml.data;
+  const data = options.resolveEnv ? substituteEnvRefs(yaml.data, env, isHookCommand) : yaml.data;
   const context = { data, issues, lineOf: (path: PlanIssue['path']) => yaml.locate(path, 'key').line };
   const hidden = checkLiteralSecrets(context);
   const schemaIssues = describeSchemaErrors(planSchemaErrors(data), data);
@@ -76,7 +76,7 @@ export function loadPlanText(text: string, file: string, options: LoadPlanOption
   const loaded = { ...split(issues.list.map(diagnostic)), declaredName };
   if (loaded.errors.length > 0) return loaded;
   const names = [...new Set(refs.map((ref) => ref.name))];
-  return { ...loaded, plan: buildPlan(data, file, names) };
+  return { ...loaded, plan: buildPlan(data, file, names, options.resolveEnv ? env : {}) };
 }
 
 function split(diagnostics: PlanDiagnostic[]): LoadedPlan {

@@ -73,8 +73,11 @@ export interface IncrementalSettings {
 }
 
 export interface Hook {
+  /** The command for `sh -c`, its `${NAME}` references left for the shell to expand. */
   readonly run: string;
   readonly on: 'hub' | 'node';
+  /** The values of the variables `run` references, from the hub's environment at run time. */
+  readonly env: Readonly<Record<string, string>>;
 }
 
 export interface Hooks {
