@@ -8,7 +8,7 @@ import { bitmapAdd, bitmapRemove } from '../qemu/index.js';
 export const snapshotSource: Step<BackupRun> = {
   name: 'snapshot-source',
   title: () => 'add this backup\'s dirty bitmap to every disk',
-  skip: (run) => (run.state.disks.some((disk) => disk.changeId && disk.source.type === 'qemu') ? undefined : (run.plan.vm.source.type === 'vmware' ? 'the VMware client snapshots the VM itself' : 'the source has no change tracking')),
+  skip: (run) => (run.state.disks.some((disk) => disk.changeId && disk.source.type === 'qemu') ? undefined : whyNoBitmap(run)),
   async run(run) {
     const exec = (argv: readonly string[]) => run.node.exec(argv);
     const added: string[] = [];
@@ -23,3 +23,10 @@ export const snapshotSource: Step<BackupRun> = {
     return added.join(', ');
   },
 };
+
+function whyNoBitmap(run: BackupRun): string {
+  if (run.plan.vm.source.type === 'vmware') return 'the VMware client snapshots the VM itself';
+  // nbd: the bitmap belongs to the export; it was tracking before this backup read anything.
+  if (run.state.disks.some((disk) => disk.changeId && disk.source.type === 'nbd')) return "the export's own dirty bitmap tracks changes: nothing to add";
+  return 'the source has no change tracking';
+}

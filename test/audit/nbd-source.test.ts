@@ -119,6 +119,7 @@ describe('nbd source', () => {
       const result = await run({ url: server.url, bitmap: 'cbt' });
       expectOk(result);
       expect(result.stdout + result.stderr).not.toMatch(/warning/i);
+      expect(result.stdout).toContain("[snapshot-source] skipped: the export's own dirty bitmap tracks changes");
       const backup = await latest();
       expect(backup.type).toBe('incremental');
       expect(backup.disks[0].changeId).toBe('cbt');
