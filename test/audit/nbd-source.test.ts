@@ -131,6 +131,25 @@ describe('nbd source', () => {
     }
   });
 
+  it('with bitmap over nbd+unix (a socket path with a comma): full then an exact incremental', async () => {
+    const image = createDisk(path.join(dir, 'src.qcow2'), 16 * MiB);
+    writeDisk(image, ['write -P 0x11 0 2M']);
+    execFileSync('qemu-img', ['bitmap', '--add', image, 'cbt']);
+    const socket = path.join(dir, 'a,b.sock');
+    let server = await startQemuNbd({ file: image, readOnly: true, bitmap: 'cbt', exportName: 'disk0', socket });
+    servers.push(server);
+    expectOk(await run({ url: server.url, bitmap: 'cbt' }));
+    await stop(server);
+    writeDisk(image, ['write -P 0x22 8M 1M', 'write -z 0 64K']);
+    server = await startQemuNbd({ file: image, readOnly: true, bitmap: 'cbt', exportName: 'disk0', socket });
+    servers.push(server);
+    const result = await run({ url: server.url, bitmap: 'cbt' });
+    expectOk(result);
+    const backup = await latest();
+    expect(backup.type, result.stderr).toBe('incremental');
+    expect(differenceBetween(backup.disks[0].file, image)).toBe('');
+  });
+
   it('a bitmap the export does not offer: warned full (change_id none), or a failure with onMissingChain: fail', async () => {
     const image = createDisk(path.join(dir, 'src.qcow2'), 16 * MiB);
     writeDisk(image, ['write -P 0x11 0 1M']);
