@@ -1,7 +1,9 @@
 // The sendense-run command line (SPEC section 5): common options, dispatch, exit codes.
 
 import { existsSync, readFileSync } from 'node:fs';
-import { isSendenseError, usageError } from '../errors.js';
+import path from 'node:path';
+import { isSendenseError, usageError, type SendenseError } from '../errors.js';
+import { findPackageRoot } from '../node/package-root.js';
 import { parseCommonArgs } from './args.js';
 import type { CliContext, Command } from './context.js';
 
@@ -45,7 +47,8 @@ export async function main(argv: readonly string[]): Promise<number> {
   try {
     const parsed = parseCommonArgs(argv);
     if (parsed.version) {
-      process.stdout.write(`sendense-run ${packageVersion()}\n`);
+      const version = packageVersion();
+      process.stdout.write(parsed.json ? `${JSON.stringify({ type: 'version', name: 'sendense-run', version })}\n` : `sendense-run ${version}\n`);
       return 0;
     }
     if (parsed.help || parsed.command === undefined) {
@@ -69,11 +72,18 @@ export async function main(argv: readonly string[]): Promise<number> {
   } catch (error) {
     if (isSendenseError(error)) {
       process.stderr.write(`sendense-run: ${error.describe()}\n`);
+      // --json readers get it on stdout too, as the one object that says why nothing (more) came.
+      if (argv.includes('--json')) process.stdout.write(`${JSON.stringify(errorLine(error))}\n`);
       return error.exitCode;
     }
     process.stderr.write(`sendense-run: internal error (a bug, please report it):\n${(error as Error)?.stack ?? String(error)}\n`);
     return 1;
   }
+}
+
+function errorLine(error: SendenseError): Record<string, unknown> {
+  const { file, line, column, step, disk, exitCode } = error;
+  return { type: 'error', message: error.message, file, line, column, step, disk, exitCode };
 }
 
 // Output piped into `head` or a dropped SSH session must not kill a run before its cleanup
@@ -85,7 +95,8 @@ function ignoreClosedOutput(): void {
   for (const stream of [process.stdout, process.stderr]) stream.on('error', () => {});
 }
 
+// From src/ (tests) or dist/src/ (the bin) alike.
 function packageVersion(): string {
-  const url = new URL('../../../package.json', import.meta.url);
-  return (JSON.parse(readFileSync(url, 'utf8')) as { version: string }).version;
+  const manifest = path.join(findPackageRoot(), 'package.json');
+  return (JSON.parse(readFileSync(manifest, 'utf8')) as { version: string }).version;
 }
