@@ -1,6 +1,7 @@
 // Runs: one row per execution of a plan (or a skipped one), for `history` and the scheduler.
 
 import os from 'node:os';
+import path from 'node:path';
 import type { Kysely, Selectable } from 'kysely';
 import type { PlanKind } from '../plan/types.js';
 import { newId, nowIso } from './new-id.js';
@@ -45,7 +46,7 @@ export async function createRun(db: Db, run: NewRun): Promise<Run> {
       started_at: nowIso(),
       pid: run.pid ?? process.pid,
       hostname: run.hostname ?? os.hostname(),
-      plan_file: run.planFile ?? null,
+      plan_file: storedPlanFile(run.planFile),
     })
     .execute();
   return (await getRun(db, id))!;
@@ -77,7 +78,7 @@ export async function recordSkippedRun(db: Db, run: SkippedRun): Promise<Run> {
       error: run.reason,
       pid: process.pid,
       hostname: os.hostname(),
-      plan_file: run.planFile ?? null,
+      plan_file: storedPlanFile(run.planFile),
     })
     .execute();
   return (await getRun(db, id))!;
@@ -93,4 +94,9 @@ export async function listRuns(db: Db, filter: { plan?: string; limit?: number }
 export async function runningRuns(db: Db): Promise<readonly Run[]> {
   const rows = await db.selectFrom('runs').selectAll().where('status', '=', 'running').orderBy('started_at').execute();
   return Object.freeze(rows.map(toRun));
+}
+
+// Absolute, so `history` still says which file it was when read from another directory.
+function storedPlanFile(file: string | undefined): string | null {
+  return file === undefined ? null : path.resolve(file);
 }

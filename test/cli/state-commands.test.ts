@@ -97,6 +97,15 @@ describe('state commands', () => {
     expect(local.stdout).toBe(`no state database at ${path.join(cwd, 'sendense.db')}: nothing has run with it yet (give --db or $SENDENSE_DB to use another)`);
   });
 
+  it('history records the plan file as an absolute path when the run was given a relative one', async () => {
+    const db = path.join(dir, 'relative.db');
+    await oneBackup(db);
+    const again = await cli(['state-vm.yaml', '--db', db], { cwd: dir });
+    expect(again.exitCode, again.stderr).toBe(0);
+    const [newest] = (await cli(['history', '--json', '--db', db], { cwd: '/' })).stdout.split('\n');
+    expect(JSON.parse(newest)).toMatchObject({ planFile: path.join(dir, 'state-vm.yaml'), status: 'succeeded' });
+  });
+
   it('--json gives one JSON object per line for backups and history', async () => {
     const db = path.join(dir, 'json.db');
     await oneBackup(db);
