@@ -29,7 +29,9 @@ export async function openEndpoint(endpoint: Endpoint, context: EndpointContext)
   let address: NbdAddress;
   if (endpoint.kind === 'nbd') {
     address = endpoint.address;
-    first = await NbdConnection.connect(address, { metaContexts });
+    first = await NbdConnection.connect(address, { metaContexts }).catch((error: unknown) => {
+      throw context.role === 'source' ? withPersistentHint(error, context.disk) : error;
+    });
     context.cleanup.push(`NBD connection to ${endpoint.text}`, () => first.close());
   } else {
     const readOnly = context.role === 'source';
@@ -78,4 +80,11 @@ export async function openEndpoint(endpoint: Endpoint, context: EndpointContext)
     context.cleanup.push(`NBD connection to ${extra.value.where}`, () => extra.value.close());
   }
   return connections;
+}
+
+// The hub opened the source moments ago (its size): a refused connection now is most often a
+// qemu-nbd without -t, which exits after its first client.
+function withPersistentHint(error: unknown, disk: number): unknown {
+  if (!(error instanceof SendenseError) || !/ECONNREFUSED|ENOENT/.test(error.message)) return error;
+  return new SendenseError(`${error.message} (a qemu-nbd serving it needs -t/--persistent: without it, it exits after its first client)`, { disk, cause: error });
 }

@@ -6,7 +6,8 @@
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { killIfAlive } from '../support/processes.js';
@@ -148,6 +149,20 @@ describe('nbd source', () => {
     const backup = await latest();
     expect(backup.type, result.stderr).toBe('incremental');
     expect(differenceBetween(backup.disks[0].file, image)).toBe('');
+  });
+
+  it('a qemu-nbd without -t (gone after the run opened it once): the failure says what to change', async () => {
+    const image = createDisk(path.join(dir, 'src.qcow2'), 16 * MiB);
+    const socket = path.join(dir, 'once.sock');
+    const child = spawn('qemu-nbd', ['-r', '-f', 'qcow2', '-x', 'disk0', '-k', socket, image], { stdio: 'ignore' });
+    try {
+      for (let tries = 0; tries < 200 && !existsSync(socket); tries++) await sleep(25);
+      const result = await run({ kind: 'backup', url: `nbd+unix:///disk0?socket=${socket}` });
+      expect(result.exitCode).toBe(1);
+      expect(result.stderr).toContain('needs -t/--persistent');
+    } finally {
+      killIfAlive(child.pid);
+    }
   });
 
   it('a bitmap the export does not offer: warned full (change_id none), or a failure with onMissingChain: fail', async () => {
