@@ -15,14 +15,15 @@ export function vmwarePassword(source: VmwareSource, env: NodeJS.ProcessEnv = pr
   if (source.passwordEnv !== undefined) {
     const value = env[source.passwordEnv];
     if (!value) throw new SendenseError(`the vCenter password variable ${source.passwordEnv} (vm.source.passwordEnv) is not set`, { step: 'resolve-chain' });
-    return value;
+    return oneLinePassword(value, `variable ${source.passwordEnv} (vm.source.passwordEnv)`);
   }
   if (source.passwordFile !== undefined) {
     try {
       const value = readFileSync(source.passwordFile, 'utf8').replace(/\r?\n$/, '');
       if (value === '') throw new Error('the file is empty');
-      return value;
+      return oneLinePassword(value, `file ${source.passwordFile} (vm.source.passwordFile)`);
     } catch (error) {
+      if (error instanceof SendenseError) throw error;
       const reason = (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (error as Error).message;
       throw new SendenseError(`cannot read the vCenter password file ${source.passwordFile} (vm.source.passwordFile): ${reason}`, {
         step: 'resolve-chain',
@@ -30,6 +31,15 @@ export function vmwarePassword(source: VmwareSource, env: NodeJS.ProcessEnv = pr
     }
   }
   throw new SendenseError('the VMware source has neither passwordEnv nor passwordFile', { step: 'resolve-chain' });
+}
+
+// The password travels as one NAME=value line of the client's environment: a newline or NUL
+// cannot, and is a mistake in the file or variable (said without showing the value).
+function oneLinePassword(value: string, where: string): string {
+  if (/[\n\r\0]/.test(value)) {
+    throw new SendenseError(`the vCenter password ${where} holds more than one line (or a NUL byte); it must be the password alone`, { step: 'resolve-chain' });
+  }
+  return value;
 }
 
 // `sendense-backup-client migrate …` as SPEC section 6 gives it; no secret in it.
