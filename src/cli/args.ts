@@ -41,9 +41,16 @@ export function parseCommonArgs(argv: readonly string[]): ParsedArgs {
       positional.push(arg);
     }
   }
-  const [command, ...rest] = positional;
+  // A command's own options may come first too (`--dry-run plan.yaml`): the command is the first
+  // word that is neither an option nor an option's value.
+  const at = positional.findIndex((arg, i) => !arg.startsWith('-') && !COMMAND_VALUE_OPTIONS.has(positional[i - 1]));
+  const command = at === -1 ? positional[0] : positional[at];
+  const rest = positional.filter((_, i) => i !== (at === -1 ? 0 : at));
   return { command, rest, dbPath, json, quiet, help, version };
 }
+
+// Options of single commands that take a value (backups --vm, history --plan/--limit, validate --format).
+const COMMAND_VALUE_OPTIONS: ReadonlySet<string | undefined> = new Set(['--vm', '--plan', '--limit', '--format']);
 
 // Takes `--name value` / `--name=value` out of args; returns the value and the remaining args.
 export function takeOption(args: readonly string[], name: string): { value?: string; rest: string[] } {

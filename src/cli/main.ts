@@ -63,7 +63,7 @@ export async function main(argv: readonly string[]): Promise<number> {
         rest = [name, ...rest];
         name = 'run';
       } else {
-        throw usageError(`unknown command '${name}' (see sendense-run --help)`);
+        throw usageError(name.startsWith('-') ? `unknown option '${name}', or no command given (see sendense-run --help)` : `unknown command '${name}' (see sendense-run --help)`);
       }
     }
     const cli: CliContext = { ...context, dbPath: parsed.dbPath, json: parsed.json, quiet: parsed.quiet };

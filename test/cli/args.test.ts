@@ -1,0 +1,41 @@
+// Options may come before or after the command: the common ones and a command's own ones.
+
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { parseCommonArgs } from '../../src/cli/args.js';
+import { runCli } from '../plan/run-validate.js';
+
+let dir: string;
+beforeEach(() => {
+  dir = mkdtempSync(path.join(tmpdir(), 'cli-args-'));
+});
+afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+describe('command line order', () => {
+  it('finds the command after a command option and its value', () => {
+    expect(parseCommonArgs(['--dry-run', 'plan.yaml', '--json'])).toMatchObject({ command: 'plan.yaml', rest: ['--dry-run'], json: true });
+    expect(parseCommonArgs(['--vm', 'web01', 'backups'])).toMatchObject({ command: 'backups', rest: ['--vm', 'web01'] });
+    expect(parseCommonArgs(['--limit', '5', '--plan', 'nightly', 'history', '--quiet'])).toMatchObject({
+      command: 'history',
+      rest: ['--limit', '5', '--plan', 'nightly'],
+      quiet: true,
+    });
+    expect(parseCommonArgs(['validate', '--format', 'json', 'a.yaml'])).toMatchObject({ command: 'validate', rest: ['--format', 'json', 'a.yaml'] });
+  });
+
+  it('validate --format json works with the option first', async () => {
+    const plan = path.join(dir, 'p.yaml');
+    writeFileSync(plan, 'version: 1\n');
+    const result = await runCli(['--format', 'json', 'validate', plan]);
+    expect(result.exitCode).toBe(2);
+    expect(JSON.parse(result.stdout)).toMatchObject({ ok: false, summary: { plans: 1, invalid: 1 } });
+  });
+
+  it('an option alone is named as such', async () => {
+    const result = await runCli(['--frobnicate']);
+    expect(result.exitCode).toBe(2);
+    expect(result.stderr).toBe("sendense-run: unknown option '--frobnicate', or no command given (see sendense-run --help)\n");
+  });
+});
