@@ -26,12 +26,13 @@ export function parsePlanYaml(text: string): PlanYaml {
     return { line, column: col };
   };
   const locate = (path: PlanPath, at: 'key' | 'value'): Position => position(offsetOf(doc, path, at));
-  // One unclosed bracket can produce several errors at one place: the first says it.
+  // One unclosed bracket can produce several errors on one line: the first says it.
+  const lineOf = (offset: number) => lineCounter.linePos(offset).line;
   const syntaxErrors = doc.errors
-    .filter((error, i) => doc.errors.findIndex((other) => other.pos[0] === error.pos[0]) === i)
+    .filter((error, i) => doc.errors.findIndex((other) => lineOf(other.pos[0]) === lineOf(error.pos[0])) === i)
     .map((error) => ({
       position: position(error.pos[0]),
-      message: syntaxMessage(error.code, error.message, keyAt(doc, error.pos[0]) ?? text.slice(error.pos[0], error.pos[1])),
+      message: syntaxMessage(error.code, error.message, keyAt(doc, error.pos[0]) ?? text.slice(error.pos[0], error.pos[1])) + braceHint(text, error.pos[0]),
     }));
   if (syntaxErrors.length > 0) return { data: undefined, syntaxErrors, locate };
   try {
@@ -41,6 +42,14 @@ export function parsePlanYaml(text: string): PlanYaml {
     const message = `YAML error: ${(error as Error).message}`;
     return { data: undefined, syntaxErrors: [{ position: position(0), message }], locate };
   }
+}
+
+// `{key}` inside a flow mapping (`target: { path: /r/vm-{key}.qcow2 }`) reads as YAML braces.
+function braceHint(text: string, offset: number): string {
+  const lineStart = text.lastIndexOf('\n', offset - 1) + 1;
+  const lineEnd = text.indexOf('\n', offset);
+  const line = text.slice(lineStart, lineEnd === -1 ? undefined : lineEnd);
+  return /[^"'\s]\{key\}/.test(line) ? ' (inside { } quote a value holding {key}, like "/restore/vm-{key}.qcow2")' : '';
 }
 
 // YAML messages rewritten where the library's wording is not about the user's file.

@@ -58,6 +58,16 @@ describe('validate on files that are not plans', () => {
     });
   }
 
+  it('{key} unquoted inside a flow mapping is one YAML error per line, with the fix', async () => {
+    const plan = file('flow.yaml', 'version: 1\nrestore:\n  target: { type: file, path: /r/vm-{key}.qcow2 }\n');
+    const result = await runCli(['validate', plan]);
+    expect(result.stdout.split('\n')).toEqual([
+      `${plan}:3:37: YAML error: Unexpected flow-map-start at node end (inside { } quote a value holding {key}, like "/restore/vm-{key}.qcow2")`,
+      '1 plan checked, 1 invalid, 1 error, 0 warnings',
+      '',
+    ]);
+  });
+
   it('a byte-order mark does not shift columns', async () => {
     const plan = file('bom.yaml', `\uFEFF${VALID.replace('kind: backup', 'kind: backups')}`);
     const result = await runCli(['validate', plan]);
