@@ -96,8 +96,8 @@ async function describeBackup(plan: BackupPlan, store: Store | undefined): Promi
     'open-tunnel': plan.node ? `SSH to ${node} (host key checked against ${plan.node.knownHosts}), forward the leased ports` : 'nothing to do (the node is this host)',
     'snapshot-source':
       plan.vm.source.type === 'qemu'
-        ? facts && 'disks' in facts && facts.disks.every((disk) => disk.source.type === 'qemu' && disk.source.format === 'raw')
-          ? 'nothing (raw disks have no bitmaps)'
+        ? facts && 'disks' in facts && facts.disks.every((disk) => disk.canStoreBitmaps === false || (disk.source.type === 'qemu' && disk.source.format === 'raw'))
+          ? 'nothing (raw disks and qcow2 v2 images have no bitmaps)'
           : `add bitmap ${bitmapName(chainId, newId)} to every qcow2 disk`
         : plan.vm.source.type === 'vmware'
           ? 'the VMware client snapshots the VM'
@@ -155,7 +155,7 @@ async function inspectLocally(plan: BackupPlan): Promise<{ disks: SourceDiskFact
       if (info.format !== 'raw' && info.format !== 'qcow2') throw new Error(`disk ${disk.key}: ${disk.path} is a ${info.format} image; qemu sources must be qcow2 or raw`);
       const format = info.format;
       const diskSource: DiskSource = { type: 'qemu', path: disk.path, format };
-      disks.push({ key: disk.key, source: diskSource, virtualSize: info.virtualSize, path: disk.path, bitmaps: info.bitmaps });
+      disks.push({ key: disk.key, source: diskSource, virtualSize: info.virtualSize, path: disk.path, bitmaps: info.bitmaps, canStoreBitmaps: info.canStoreBitmaps });
     }
     return { disks };
   } catch (error) {

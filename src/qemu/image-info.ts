@@ -21,6 +21,8 @@ export interface ImageInfo {
   readonly backingFormat?: string;
   readonly bitmaps: readonly BitmapInfo[];
   readonly corrupt: boolean;
+  /** qcow2 only: false for compat 0.10 (qcow2 v2) images, which cannot store persistent bitmaps. */
+  readonly canStoreBitmaps: boolean;
 }
 
 export interface ImageInfoOptions {
@@ -40,6 +42,7 @@ interface RawInfo {
   'format-specific'?: {
     data?: {
       corrupt?: boolean;
+      compat?: string;
       bitmaps?: { name: string; flags: string[]; granularity: number }[];
     };
   };
@@ -69,5 +72,6 @@ export async function imageInfo(file: string, options: ImageInfoOptions = {}): P
       ),
     ),
     corrupt: data?.corrupt === true,
+    canStoreBitmaps: raw.format === 'qcow2' && data?.compat !== '0.10',
   });
 }

@@ -14,6 +14,8 @@ export interface SourceDiskFacts {
   /** Image path on the node (qemu sources). */
   readonly path?: string;
   readonly bitmaps?: readonly BitmapInfo[];
+  /** qemu qcow2 sources: false for qcow2 v2 (compat 0.10) images, which have no persistent bitmaps. */
+  readonly canStoreBitmaps?: boolean;
   /** nbd sources with a bitmap in the plan: whether the export offers its qemu:dirty-bitmap: context. */
   readonly bitmapOffered?: boolean;
 }
@@ -68,6 +70,9 @@ function whyNotIncremental(
   if (source.type === 'qemu') {
     if (source.format === 'raw') {
       return `disk ${fact.key} (${source.path}) is a raw image: raw images have no dirty bitmaps, so only full backups are possible`;
+    }
+    if (fact.canStoreBitmaps === false) {
+      return `disk ${fact.key} (${source.path}) is a qcow2 v2 (compat 0.10) image, which cannot store dirty bitmaps, so only full backups are possible (qemu-img amend -o compat=1.1 upgrades it)`;
     }
     const name = parentDisk.changeId;
     if (!name) return `backup ${previous.id} recorded no change_id for disk ${fact.key}`;

@@ -112,7 +112,7 @@ async function inspectSourceDisk(run: BackupRun, source: Source, key: number): P
     }
     refuseEmptyDisk(info.virtualSize, disk.path, key);
     const diskSource: DiskSource = { type: 'qemu', path: disk.path, format };
-    return { key, source: diskSource, virtualSize: info.virtualSize, bitmaps: info.bitmaps, path: disk.path };
+    return { key, source: diskSource, virtualSize: info.virtualSize, bitmaps: info.bitmaps, path: disk.path, canStoreBitmaps: info.canStoreBitmaps };
   }
   if (source.type === 'nbd') {
     const disk = source.disks.find((d) => d.key === key)!;
@@ -151,7 +151,7 @@ function supersededBitmaps(previous: Backup | undefined, facts: readonly SourceD
 // The change_id this backup records: qemu qcow2, the bitmap it adds; nbd, the export's bitmap that
 // was already tracking when the data was read (the next incremental reads it again, cumulatively).
 function newChangeId(fact: SourceDiskFacts, chainId: string, backupId: string): string | undefined {
-  if (fact.source.type === 'qemu') return fact.source.format === 'qcow2' ? bitmapName(chainId, backupId) : undefined;
+  if (fact.source.type === 'qemu') return fact.source.format === 'qcow2' && fact.canStoreBitmaps !== false ? bitmapName(chainId, backupId) : undefined;
   if (fact.source.type === 'nbd') return fact.bitmapOffered ? fact.source.bitmap : undefined;
   return undefined;
 }

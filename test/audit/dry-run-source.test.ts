@@ -40,6 +40,6 @@ describe('--dry-run and the source', () => {
     const result = await sendenseRun([plan, '--dry-run', '--db', path.join(dir, 'state.db')]);
     expect(result.exitCode, result.stderr).toBe(0);
     const snapshot = result.stdout.split('\n').find((line) => line.includes('snapshot-source'));
-    expect(snapshot).toContain('nothing (raw disks have no bitmaps)');
+    expect(snapshot).toContain('nothing (raw disks and qcow2 v2 images have no bitmaps)');
   });
 });

@@ -96,6 +96,25 @@ describe('qemu chain rules', () => {
     expect(bitmapNames(disk.path)).toEqual([latest.disks[0].changeId]);
   });
 
+  it('a qcow2 v2 (compat 0.10) disk cannot hold bitmaps: fulls work and the incremental plan says why', async () => {
+    const v3 = { key: 2000, path: createDisk(path.join(dir, 'v3.qcow2'), 16 * MiB) };
+    const v2 = { key: 2001, path: path.join(dir, 'v2.qcow2') };
+    execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', '-o', 'compat=0.10', v2.path, String(16 * MiB)]);
+    writeDisk(v2.path, ['write -P 0x71 0 1M']);
+    const plan = writePlan(dir, { name: 'v2', vm: 'vm1', disks: [v3, v2], repository, ports });
+    expectOk(await sendenseRun([plan, '--db', db]));
+    writeDisk(v2.path, ['write -P 0x72 4M 1M']);
+    const second = await sendenseRun([plan, '--db', db]);
+    expectOk(second);
+    expect(second.stderr).toMatch(/warning: disk 2001 \(.*v2\.qcow2\) is a qcow2 v2 \(compat 0\.10\) image, which cannot store dirty bitmaps.*full backup into a new chain/);
+    const backups = await listBackups(db);
+    expect(backups.map((backup) => backup.type)).toEqual(['full', 'full']);
+    const latest = backups[1];
+    for (const disk of [v3, v2]) expect(differenceBetween(latest.disks.find((d) => d.diskKey === disk.key)!.file, disk.path)).toBe('');
+    expect(latest.disks.find((d) => d.diskKey === 2001)!.changeId).toBeNull();
+    expect(bitmapNames(v3.path)).toEqual([latest.disks.find((d) => d.diskKey === 2000)!.changeId]);
+  });
+
   it('retention keepChains 1 with maxChainLength 2: old chains go, the chain just built stays and restores exactly', async () => {
     const disk = { key: 2000, path: createDisk(path.join(dir, 'd0.qcow2'), 16 * MiB) };
     const plan = writePlan(dir, { name: 'short', vm: 'vm1', disks: [disk], repository, ports, incremental: { maxChainLength: 2 } });
