@@ -53,7 +53,7 @@ function describe(error: ErrorObject, path: PlanPath, kind: string | undefined, 
     case 'type':
       return issue(atPath(path, `expected ${typeName(String(params.type))}, got ${valueName(value)}`));
     case 'enum':
-      return issue(atPath(path, `must be one of ${(params.allowedValues as unknown[]).join(', ')} (got ${quote(value)})`));
+      return issue(atPath(path, `must be one of ${(params.allowedValues as unknown[]).join(', ')} (got ${typeof value === 'string' ? quote(value) : valueName(value)})`));
     case 'const':
       return issue(atPath(path, `must be ${String(params.allowedValue)} (got ${typeof value === 'string' ? quote(value) : String(value)})`));
     case 'pattern': {
