@@ -80,7 +80,8 @@ export const resolveChain: Step<BackupRun> = {
         virtualSize: disk.virtualSize,
         source: sourceLabel(disk.source),
         sourceNode: run.node.description,
-        bitmap: disk.changeId,
+        // The bitmap this backup adds (doctor removes it if the run dies); an nbd export's is not ours.
+        bitmap: disk.source.type === 'qemu' ? disk.changeId : undefined,
       });
     }
     // A failed run leaves its record as failed (history), never as a possible parent.
@@ -111,6 +112,13 @@ async function inspectSourceDisk(run: BackupRun, source: Source, key: number): P
       });
     }
     refuseEmptyDisk(info.virtualSize, disk.path, key);
+    // A *.qcow2 path that probes as raw is a damaged or wrong file, not a disk to copy byte for byte.
+    if (disk.format === undefined && format === 'raw' && /\.qcow2$/i.test(disk.path)) {
+      throw new SendenseError(`${disk.path} is not a qcow2 image (qemu-img sees raw data); if it really is a raw disk, say format: raw`, {
+        step: 'resolve-chain',
+        disk: key,
+      });
+    }
     const diskSource: DiskSource = { type: 'qemu', path: disk.path, format };
     return { key, source: diskSource, virtualSize: info.virtualSize, bitmaps: info.bitmaps, path: disk.path, canStoreBitmaps: info.canStoreBitmaps };
   }

@@ -105,6 +105,8 @@ describe('nbd source', () => {
     const full = await latest();
     expect(full.type).toBe('full');
     expect(full.disks[0].changeId).toBe('cbt');
+    // The export's bitmap is not one this backup added: doctor must never remove it.
+    expect(full.disks[0].bitmap).toBeNull();
     expect(differenceBetween(full.disks[0].file, image)).toBe('');
 
     const changes = [
