@@ -59,6 +59,20 @@ describe('a run with a bad source or repository', () => {
     expect(files(repository)).toEqual([]);
   });
 
+  it('a *.qcow2 source that is not a qcow2 image is refused (with format: raw it is taken as raw)', async () => {
+    const fake = path.join(dir, 'disk0.qcow2');
+    writeFileSync(fake, 'this is a text file, not a disk image\n'.repeat(100));
+    const repository = path.join(dir, 'repo');
+    const plan = writePlan(dir, { name: 'fake-qcow2', vm: 'fake-qcow2', disks: [{ key: 2000, path: fake }], repository, ports });
+
+    const refused = await sendenseRun([plan, '--db', db]);
+    expectOneLineFailure(refused, `step resolve-chain, disk 2000: ${fake} is not a qcow2 image (qemu-img sees raw data); if it really is a raw disk, say format: raw`);
+    expect(files(repository)).toEqual([]);
+
+    const asRaw = writePlan(dir, { name: 'fake-qcow2', vm: 'fake-qcow2', disks: [{ key: 2000, path: fake, format: 'raw' }], repository, ports });
+    expect((await sendenseRun([asRaw, '--db', db])).exitCode).toBe(0);
+  });
+
   it('a repository path under a plain file fails on create-qcow2 naming the path; the source is untouched', async () => {
     const disk = createDisk(path.join(dir, 'disk0.qcow2'), 32 * MiB);
     writeDisk(disk, ['write -P 0x11 0 1M']);
