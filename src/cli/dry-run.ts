@@ -124,11 +124,17 @@ async function describeRestore(plan: RestorePlan, store: Store | undefined): Pro
   const target = plan.restore.target;
   const targetOf = (key: number) => (target.type === 'file' ? target.path : target.url).replaceAll('{key}', String(key));
   const does: Record<(typeof RESTORE_STEPS)[number], string> = {
-    'resolve-point': backup
-      ? `point ${pointText}: backup ${backup.id} (${backup.type}, ${backup.status}, ${backup.startedAt})`
-      : `point ${pointText}: ${store ? 'NO matching complete backup in the state database' : 'no state database yet'}`,
+    // The run restores complete backups only: anything else is shown as the failure it would be.
+    'resolve-point':
+      backup?.status === 'complete'
+        ? `point ${pointText}: backup ${backup.id} (${backup.type}, ${backup.status}, ${backup.startedAt})`
+        : `point ${pointText}: would FAIL: ${
+            backup ? `backup ${backup.id} is ${backup.status}, not complete` : store ? 'no matching complete backup in the state database' : 'no state database yet'
+          }`,
     'allocate-ports': `${keys.length || 'one per'} port(s) from ${plan.nbd.ports.first}-${plan.nbd.ports.last}`,
-    'start-qemu-nbd': `qemu-nbd -r (read-only) on ${backup ? backup.disks.map((d) => d.file).join(', ') : 'the backup files'}`,
+    'start-qemu-nbd': `qemu-nbd -r (read-only) on ${
+      backup ? backup.disks.filter((d) => keys.includes(d.diskKey)).map((d) => d.file).join(', ') : 'the backup files'
+    }`,
     'open-tunnel': plan.node ? `SSH to ${node}, forward the leased ports` : 'nothing to do (the node is this host)',
     'prepare-target':
       target.type === 'file'
