@@ -7,7 +7,8 @@ import { rm } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { createLocalNode } from '../node/local.js';
 import { bitmapRemove, isProcessAlive, listBitmaps, terminateProcess } from '../qemu/index.js';
-import type { Run, Store } from '../store/index.js';
+import type { NodeHost } from '../node/node.js';
+import type { Backup, Run, Store } from '../store/index.js';
 import { usageError } from '../errors.js';
 import { rejectUnknownOptions, takeFlag } from './args.js';
 import type { CliContext, Command } from './context.js';
@@ -36,11 +37,12 @@ export const doctorCommand: Command = async (cli, args) => {
 
 async function examine(store: Store, dryRun: boolean): Promise<Finding[]> {
   const findings: Finding[] = [];
+  // `action` is what doctor does, in the imperative ("remove it"): "would …" in a dry run, "… : done" after.
   const act = async (what: string, action: string, work: () => Promise<unknown>) => {
     if (dryRun) return findings.push({ what, action: `would ${action}`, ok: true });
     try {
       await work();
-      findings.push({ what, action, ok: true });
+      findings.push({ what, action: `${action}: done`, ok: true });
     } catch (error) {
       findings.push({ what, action: `could not ${action}: ${(error as Error).message}`, ok: false });
     }
@@ -56,12 +58,12 @@ async function examine(store: Store, dryRun: boolean): Promise<Finding[]> {
     if (liveRuns.has(record.runId)) continue;
     const label = `${record.kind} pid ${record.pid} of run ${record.runId}`;
     if (isProcessAlive(record.pid, record.startTicks)) {
-      await act(label, 'stopped it', async () => {
+      await act(label, 'stop it', async () => {
         await terminateProcess(record.pid, { startTicks: record.startTicks });
         await store.forgetProcess(record.pid, record.startTicks);
       });
     } else {
-      await act(`${label} (already gone)`, 'forgot its record', () => store.forgetProcess(record.pid, record.startTicks));
+      await act(`${label} (already gone)`, 'forget its record', () => store.forgetProcess(record.pid, record.startTicks));
     }
   }
 
@@ -69,43 +71,72 @@ async function examine(store: Store, dryRun: boolean): Promise<Finding[]> {
   for (const lease of await store.listLeases()) {
     if (liveRuns.has(lease.runId)) continue;
     if (lease.hostname === here && isProcessAlive(lease.pid)) continue;
-    await act(`port ${lease.port} leased by run ${lease.runId} (pid ${lease.pid} gone)`, 'released it', () => store.releasePort(lease.port));
+    await act(`port ${lease.port} leased by run ${lease.runId} (pid ${lease.pid} gone)`, 'release it', () => store.releasePort(lease.port));
   }
 
-  // Backups that never completed: their files and the bitmaps they added go; records stay as failed.
+  // Backups that never completed: their files go; records stay, as failed.
   const local = createLocalNode();
-  const exec = (argv: readonly string[]) => local.exec(argv);
   for (const backup of await store.incompleteBackups()) {
     if (liveRuns.has(backup.runId)) continue;
     for (const disk of backup.disks) {
       if (existsSync(disk.file)) {
-        await act(`half-written file ${disk.file} (backup ${backup.id}, ${backup.status})`, 'deleted it', () => rm(disk.file, { force: true }));
+        await act(`half-written file ${disk.file} (backup ${backup.id}, ${backup.status})`, 'delete it', () => rm(disk.file, { force: true }));
       }
-      if (disk.bitmap === null) continue;
-      if (disk.sourceNode !== local.description) {
+      // A remote node's bitmaps are not reachable from here: say what to do when its run died.
+      if (disk.bitmap !== null && disk.sourceNode !== local.description && deadRuns.has(backup.runId)) {
         findings.push({
           what: `bitmap ${disk.bitmap} on ${disk.source} at ${disk.sourceNode} (backup ${backup.id})`,
           action: `left alone (remote node): remove it there with qemu-img bitmap --remove ${disk.source} ${disk.bitmap}`,
           ok: true,
         });
-        continue;
-      }
-      const present = existsSync(disk.source) && (await listBitmaps(disk.source, exec).catch(() => [])).some((b) => b.name === disk.bitmap);
-      if (present) {
-        const bitmap = disk.bitmap;
-        await act(`orphan bitmap ${bitmap} on ${disk.source} (backup ${backup.id})`, 'removed it', () => bitmapRemove(disk.source, bitmap, exec));
       }
     }
-    if (backup.status === 'running') await act(`backup ${backup.id} left running`, 'marked it failed', () => store.failBackup(backup.id));
+    if (backup.status === 'running') await act(`backup ${backup.id} left running`, 'mark it failed', () => store.failBackup(backup.id));
   }
+  await removeOrphanBitmaps(store, liveRuns, local, act);
 
   for (const run of running.filter((r) => deadRuns.has(r.id))) {
-    await act(`run ${run.id} of plan ${run.plan} (pid ${run.pid} died)`, 'marked it failed', () =>
+    await act(`run ${run.id} of plan ${run.plan} (pid ${run.pid} died)`, 'mark it failed', () =>
       store.finishRun(run.id, 'failed', `the run's process (pid ${run.pid}) died; cleaned up by doctor`),
     );
   }
   for (const id of liveRuns) findings.push({ what: `run ${id} is still running`, action: 'left alone', ok: true });
   return findings;
+}
+
+// Bitmaps this state database added on sources of this host that no chain will start from: not
+// the change_id of the newest complete backup of its repository, not of a run still going. A
+// crash between "complete" and removing the superseded bitmap, or a failed run's cleanup that
+// never ran, leaves them recording every write of the VM for nothing.
+async function removeOrphanBitmaps(
+  store: Store,
+  liveRuns: ReadonlySet<string>,
+  local: NodeHost,
+  act: (what: string, action: string, work: () => Promise<unknown>) => Promise<unknown>,
+): Promise<void> {
+  const exec = (argv: readonly string[]) => local.exec(argv);
+  const backups = await store.listBackups();
+  const newest = new Map<string, Backup>();
+  for (const backup of backups) if (backup.status === 'complete') newest.set(`${backup.vm}\0${backup.repository}`, backup);
+  const needed = new Set<string>();
+  const recorded = new Map<string, Set<string>>();
+  for (const backup of newest.values()) for (const disk of backup.disks) if (disk.changeId) needed.add(`${disk.source}\0${disk.changeId}`);
+  for (const backup of backups) {
+    for (const disk of backup.disks) {
+      if (disk.bitmap === null || disk.sourceNode !== local.description) continue;
+      if (liveRuns.has(backup.runId)) needed.add(`${disk.source}\0${disk.bitmap}`);
+      recorded.set(disk.source, (recorded.get(disk.source) ?? new Set()).add(disk.bitmap));
+    }
+  }
+  for (const [source, names] of recorded) {
+    if (!existsSync(source)) continue;
+    // A source in use (its VM running) cannot be read or changed now: leave it for the next doctor.
+    const present = await listBitmaps(source, exec).catch(() => []);
+    for (const bitmap of present) {
+      if (!names.has(bitmap.name) || needed.has(`${source}\0${bitmap.name}`)) continue;
+      await act(`orphan bitmap ${bitmap.name} on ${source}`, 'remove it', () => bitmapRemove(source, bitmap.name, exec));
+    }
+  }
 }
 
 function report(cli: CliContext, findings: readonly Finding[], dryRun: boolean): void {

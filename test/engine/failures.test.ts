@@ -213,9 +213,9 @@ describe('failure paths of a backup run', () => {
     const doctor = await sendenseRun(['doctor', '--db', db]);
     expect(doctor.exitCode, `${doctor.stdout}\n${doctor.stderr}`).toBe(0);
     for (const pid of targets) expect(doctor.stdout).toContain(`pid ${pid}`);
-    expect(doctor.stdout).toMatch(/released/);
-    expect(doctor.stdout).toMatch(/half-written file .* deleted/);
-    expect(doctor.stdout).toMatch(/orphan bitmap .* removed/);
+    expect(doctor.stdout).toMatch(/port \d+ leased by run .*: release it: done/);
+    expect(doctor.stdout).toMatch(/half-written file .*: delete it: done/);
+    expect(doctor.stdout).toMatch(/orphan bitmap .*: remove it: done/);
     await expectAllGone(targets);
     expectNothingHeld();
     expect(repositoryFiles()).toEqual(vm.filesBefore);
