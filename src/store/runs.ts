@@ -2,7 +2,7 @@
 
 import os from 'node:os';
 import path from 'node:path';
-import type { Kysely, Selectable } from 'kysely';
+import type { Insertable, Kysely, Selectable } from 'kysely';
 import type { PlanKind } from '../plan/types.js';
 import { newId, nowIso } from './new-id.js';
 import type { Run, RunStatus, RunTrigger } from './records.js';
@@ -34,22 +34,12 @@ export async function getRun(db: Db, id: string): Promise<Run | undefined> {
 }
 
 export async function createRun(db: Db, run: NewRun): Promise<Run> {
-  const id = run.id ?? newId();
-  await db
-    .insertInto('runs')
-    .values({
-      id,
-      plan: run.plan,
-      kind: run.kind,
-      trigger: run.trigger,
-      status: 'running',
-      started_at: nowIso(),
-      pid: run.pid ?? process.pid,
-      hostname: run.hostname ?? os.hostname(),
-      plan_file: storedPlanFile(run.planFile),
-    })
-    .execute();
-  return (await getRun(db, id))!;
+  return insertRun(db, run.id ?? newId(), run, {
+    status: 'running',
+    started_at: nowIso(),
+    pid: run.pid ?? process.pid,
+    hostname: run.hostname ?? os.hostname(),
+  });
 }
 
 export async function finishRun(db: Db, id: string, status: RunStatus, error?: string): Promise<Run> {
@@ -63,23 +53,27 @@ export async function finishRun(db: Db, id: string, status: RunStatus, error?: s
 }
 
 export async function recordSkippedRun(db: Db, run: SkippedRun): Promise<Run> {
-  const id = newId();
   const now = nowIso();
+  return insertRun(db, newId(), run, {
+    status: 'skipped',
+    started_at: now,
+    ended_at: now,
+    error: run.reason,
+    pid: process.pid,
+    hostname: os.hostname(),
+  });
+}
+
+// A started run and a skipped one are the same row with a different status and times.
+async function insertRun(
+  db: Db,
+  id: string,
+  run: NewRun | SkippedRun,
+  state: Pick<Insertable<RunsTable>, 'status' | 'started_at' | 'ended_at' | 'error' | 'pid' | 'hostname'>,
+): Promise<Run> {
   await db
     .insertInto('runs')
-    .values({
-      id,
-      plan: run.plan,
-      kind: run.kind,
-      trigger: run.trigger,
-      status: 'skipped',
-      started_at: now,
-      ended_at: now,
-      error: run.reason,
-      pid: process.pid,
-      hostname: os.hostname(),
-      plan_file: storedPlanFile(run.planFile),
-    })
+    .values({ id, plan: run.plan, kind: run.kind, trigger: run.trigger, plan_file: storedPlanFile(run.planFile), ...state })
     .execute();
   return (await getRun(db, id))!;
 }
