@@ -1,48 +1,35 @@
 // Two plans back up the same disks into two repositories, alternately (A, B, A, B, …): each
 // chain keeps its own bitmaps, every incremental is exact, and neither disturbs the other.
 
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { killIfAlive } from '../support/processes.js';
-import { recordedProcesses } from '../support/process-tree.js';
+import { describe, expect, it } from 'vitest';
+import { useRunWorkspace } from '../support/run-workspace.js';
 import { listBackups, sendenseRun, writePlan } from '../support/sendense-cli.js';
 import { bitmapNames, createDisk, differenceBetween, keepCopy, writeDisk } from '../support/vm-disks.js';
 
 const MiB = 1024 * 1024;
-let dir: string;
-let db: string;
-
-beforeEach(() => {
-  dir = mkdtempSync(path.join(tmpdir(), 'audit-two-repos-'));
-  db = path.join(dir, 'state.db');
-});
-afterEach(() => {
-  if (existsSync(db)) for (const record of recordedProcesses(db)) killIfAlive(record.pid);
-  rmSync(dir, { recursive: true, force: true });
-});
+const ws = useRunWorkspace('audit-two-repos-');
 
 describe('one VM, two repositories', () => {
   it('A, B, A, B, A, B: each incremental exact, each chain keeps exactly its latest bitmap', async () => {
     const disks = [
-      { key: 2000, path: createDisk(path.join(dir, 'disk0.qcow2'), 64 * MiB) },
-      { key: 2001, path: createDisk(path.join(dir, 'disk1.qcow2'), 16 * MiB) },
+      { key: 2000, path: createDisk(path.join(ws.dir, 'disk0.qcow2'), 64 * MiB) },
+      { key: 2001, path: createDisk(path.join(ws.dir, 'disk1.qcow2'), 16 * MiB) },
     ];
     writeDisk(disks[0].path, ['write -P 0x11 0 8M']);
     writeDisk(disks[1].path, ['write -P 0x21 1M 2M']);
     const plans = {
-      a: writePlan(dir, { name: 'plan-a', vm: 'vm1', disks, repository: path.join(dir, 'repo-a'), ports: [45940, 45949] }),
-      b: writePlan(dir, { name: 'plan-b', vm: 'vm1', disks, repository: path.join(dir, 'repo-b'), ports: [45950, 45959] }),
+      a: writePlan(ws.dir, { name: 'plan-a', vm: 'vm1', disks, repository: path.join(ws.dir, 'repo-a'), ports: [45940, 45949] }),
+      b: writePlan(ws.dir, { name: 'plan-b', vm: 'vm1', disks, repository: path.join(ws.dir, 'repo-b'), ports: [45950, 45959] }),
     };
     const order = ['a', 'b', 'a', 'b', 'a', 'b'] as const;
     for (const [round, which] of order.entries()) {
-      const result = await sendenseRun([plans[which], '--db', db]);
+      const result = await sendenseRun([plans[which], '--db', ws.db]);
       expect(result.exitCode, `${which} round ${round}\n${result.stdout}\n${result.stderr}`).toBe(0);
       if (round >= 2) expect(result.stdout).not.toMatch(/warning|taking a full/i);
-      const copies = disks.map((disk) => keepCopy(disk.path, path.join(dir, `r${round}-${disk.key}.qcow2`)));
+      const copies = disks.map((disk) => keepCopy(disk.path, path.join(ws.dir, `r${round}-${disk.key}.qcow2`)));
 
-      const all = await listBackups(db, 'vm1');
+      const all = await listBackups(ws.db, 'vm1');
       const mine = all.filter((backup) => backup.plan === `plan-${which}` && backup.status === 'complete');
       const latest = mine.at(-1)!;
       expect(latest.type).toBe(round < 2 ? 'full' : 'incremental');

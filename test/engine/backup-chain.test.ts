@@ -2,32 +2,17 @@
 // equals the source disk as it was at that point (qemu-img compare), whatever changed in between.
 
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { isProcessAlive } from '../../src/qemu/process-identity.js';
-import { killIfAlive } from '../support/processes.js';
 import { leasedPorts, recordedProcesses } from '../support/process-tree.js';
+import { useRunWorkspace } from '../support/run-workspace.js';
 import { listBackups, sendenseRun, stoppedQemuNbdPids, writePlan, type BackupRow, type CliResult } from '../support/sendense-cli.js';
 import { bitmapNames, createDisk, differenceBetween, imageInfo, keepCopy, portRangeForTestFile, writeDisk } from '../support/vm-disks.js';
 
 const MiB = 1024 * 1024;
 const ports = portRangeForTestFile();
-let dir: string;
-let db: string;
-let repository: string;
-
-beforeEach(() => {
-  dir = mkdtempSync(path.join(tmpdir(), 'engine-chain-'));
-  db = path.join(dir, 'state.db');
-  repository = path.join(dir, 'repository');
-});
-afterEach(() => {
-  // A run that failed an assertion may have left its qemu-nbd: stop exactly those PIDs.
-  if (existsSync(db)) for (const record of recordedProcesses(db)) killIfAlive(record.pid);
-  rmSync(dir, { recursive: true, force: true });
-});
+const ws = useRunWorkspace('engine-chain-');
 
 // The run succeeded and every qemu-nbd it started (one per disk) is gone.
 function expectSucceeded(result: CliResult, disks = 1): void {
@@ -38,8 +23,8 @@ function expectSucceeded(result: CliResult, disks = 1): void {
 }
 
 function expectNothingHeld(): void {
-  expect(recordedProcesses(db)).toEqual([]);
-  expect(leasedPorts(db)).toEqual([]);
+  expect(recordedProcesses(ws.db)).toEqual([]);
+  expect(leasedPorts(ws.db)).toEqual([]);
 }
 
 function diskOf(backup: BackupRow, key: number) {
@@ -54,37 +39,37 @@ describe('backup chain of a qemu source', () => {
     // 2002: never changes after the full.
     const oddSize = 10 * MiB + Math.ceil(12345 / 512) * 512;
     const disks = [
-      { key: 2000, path: createDisk(path.join(dir, 'disk0.qcow2'), 64 * MiB) },
-      { key: 2001, path: createDisk(path.join(dir, 'disk1.qcow2'), oddSize) },
-      { key: 2002, path: createDisk(path.join(dir, 'disk2.qcow2'), 32 * MiB) },
+      { key: 2000, path: createDisk(path.join(ws.dir, 'disk0.qcow2'), 64 * MiB) },
+      { key: 2001, path: createDisk(path.join(ws.dir, 'disk1.qcow2'), oddSize) },
+      { key: 2002, path: createDisk(path.join(ws.dir, 'disk2.qcow2'), 32 * MiB) },
     ];
     writeDisk(disks[0].path, ['write -P 0x11 0 8M', 'write -P 0x12 30M 4M', `write -P 0x13 ${64 * MiB - 512} 512`]);
     writeDisk(disks[1].path, ['write -P 0x21 0 10M', `write -P 0x22 ${oddSize - 512} 512`]);
     writeDisk(disks[2].path, ['write -P 0x31 1M 3M']);
-    const plan = writePlan(dir, { name: 'three-disks', vm: 'vm3', disks, repository, ports });
+    const plan = writePlan(ws.dir, { name: 'three-disks', vm: 'vm3', disks, repository: ws.repository, ports });
 
     const copies: Record<string, string>[] = [];
     const keepPoint = (point: number) =>
-      copies.push(Object.fromEntries(disks.map((disk) => [disk.key, keepCopy(disk.path, path.join(dir, `p${point}-${disk.key}.qcow2`))])));
+      copies.push(Object.fromEntries(disks.map((disk) => [disk.key, keepCopy(disk.path, path.join(ws.dir, `p${point}-${disk.key}.qcow2`))])));
 
-    expectSucceeded(await sendenseRun([plan, '--db', db]), 3);
+    expectSucceeded(await sendenseRun([plan, '--db', ws.db]), 3);
     keepPoint(1);
     expectNothingHeld();
 
     // After the full: a range overwritten with zeroes, a discarded range, the last sector, odd-size tail.
     writeDisk(disks[0].path, ['write -z 2M 2M', 'discard 30M 4M', `write -P 0x14 ${64 * MiB - 512} 512`, 'write -P 0x15 40M 1M']);
     writeDisk(disks[1].path, ['write -P 0x23 5M 64K', `write -P 0x24 ${oddSize - 512} 512`]);
-    expectSucceeded(await sendenseRun([plan, '--db', db]), 3);
+    expectSucceeded(await sendenseRun([plan, '--db', ws.db]), 3);
     keepPoint(2);
     expectNothingHeld();
 
     writeDisk(disks[0].path, ['write -z 40M 512K', 'write -P 0x16 0 4K']);
     writeDisk(disks[1].path, ['write -z 0 1M', `write -z ${oddSize - 4096} 4096`]);
-    expectSucceeded(await sendenseRun([plan, '--db', db]), 3);
+    expectSucceeded(await sendenseRun([plan, '--db', ws.db]), 3);
     keepPoint(3);
     expectNothingHeld();
 
-    const backups = await listBackups(db, 'vm3');
+    const backups = await listBackups(ws.db, 'vm3');
     expect(backups.map((backup) => [backup.type, backup.status, backup.restorable])).toEqual([
       ['full', 'complete', true],
       ['incremental', 'complete', true],
@@ -126,23 +111,23 @@ describe('backup chain of a qemu source', () => {
   });
 
   it('a raw source: a full each time, and the incremental plan says why', async () => {
-    const file = createDisk(path.join(dir, 'raw0.img'), 16 * MiB, 'raw');
+    const file = createDisk(path.join(ws.dir, 'raw0.img'), 16 * MiB, 'raw');
     writeDisk(file, ['write -P 0x41 0 4M', `write -P 0x42 ${16 * MiB - 512} 512`], 'raw');
-    const plan = writePlan(dir, { name: 'raw-vm', vm: 'rawvm', disks: [{ key: 2000, path: file, format: 'raw' }], repository, ports });
+    const plan = writePlan(ws.dir, { name: 'raw-vm', vm: 'rawvm', disks: [{ key: 2000, path: file, format: 'raw' }], repository: ws.repository, ports });
 
-    const first = await sendenseRun([plan, '--db', db]);
+    const first = await sendenseRun([plan, '--db', ws.db]);
     expectSucceeded(first);
-    const point1 = keepCopy(file, path.join(dir, 'p1.img'));
+    const point1 = keepCopy(file, path.join(ws.dir, 'p1.img'));
 
     writeDisk(file, ['write -P 0x43 8M 1M', 'write -z 0 1M'], 'raw');
-    const second = await sendenseRun([plan, '--db', db]);
+    const second = await sendenseRun([plan, '--db', ws.db]);
     expectSucceeded(second);
-    const point2 = keepCopy(file, path.join(dir, 'p2.img'));
+    const point2 = keepCopy(file, path.join(ws.dir, 'p2.img'));
     // One warning naming the disk and why only a full is possible.
     expect(second.stderr).toMatch(/warning: .*disk 2000.*raw/);
     expectNothingHeld();
 
-    const backups = await listBackups(db, 'rawvm');
+    const backups = await listBackups(ws.db, 'rawvm');
     expect(backups.map((backup) => backup.type)).toEqual(['full', 'full']);
     expect(backups[0].chainId).not.toBe(backups[1].chainId);
     expect(differenceBetween(diskOf(backups[0], 2000).file, point1, 'raw')).toBe('');
@@ -150,20 +135,20 @@ describe('backup chain of a qemu source', () => {
   });
 
   it('a bitmap left inconsistent by a crash: a full into a new chain with a warning, never a guessed incremental', async () => {
-    const file = createDisk(path.join(dir, 'crash0.qcow2'), 32 * MiB);
+    const file = createDisk(path.join(ws.dir, 'crash0.qcow2'), 32 * MiB);
     writeDisk(file, ['write -P 0x81 0 4M']);
-    const plan = writePlan(dir, { name: 'crash', vm: 'crashvm', disks: [{ key: 2000, path: file }], repository, ports });
-    expectSucceeded(await sendenseRun([plan, '--db', db]));
+    const plan = writePlan(ws.dir, { name: 'crash', vm: 'crashvm', disks: [{ key: 2000, path: file }], repository: ws.repository, ports });
+    expectSucceeded(await sendenseRun([plan, '--db', ws.db]));
 
     // A writer killed while the image is open leaves the bitmap flagged in-use (inconsistent).
     const crash = spawnSync('qemu-io', ['-f', 'qcow2', '-c', 'write -P 0x82 8M 1M', '-c', 'sigraise 9', file]);
     expect(crash.signal).toBe('SIGKILL');
-    const point2 = keepCopy(file, path.join(dir, 'p2.qcow2'));
-    const second = await sendenseRun([plan, '--db', db]);
+    const point2 = keepCopy(file, path.join(ws.dir, 'p2.qcow2'));
+    const second = await sendenseRun([plan, '--db', ws.db]);
     expectSucceeded(second);
     expect(second.stderr).toMatch(/warning: .*dirty bitmap '.*' on .*crash0\.qcow2 is marked inconsistent.*full backup into a new chain/);
 
-    const backups = await listBackups(db, 'crashvm');
+    const backups = await listBackups(ws.db, 'crashvm');
     expect(backups.map((backup) => backup.type)).toEqual(['full', 'full']);
     expect(backups[1].chainId).not.toBe(backups[0].chainId);
     expect(differenceBetween(diskOf(backups[1], 2000).file, point2)).toBe('');
@@ -172,16 +157,16 @@ describe('backup chain of a qemu source', () => {
   });
 
   it('maxChainLength: the run after a full chain starts a new chain with a full', async () => {
-    const file = createDisk(path.join(dir, 'short0.qcow2'), 16 * MiB);
+    const file = createDisk(path.join(ws.dir, 'short0.qcow2'), 16 * MiB);
     writeDisk(file, ['write -P 0x91 0 1M']);
-    const plan = writePlan(dir, { name: 'short', vm: 'shortvm', disks: [{ key: 2000, path: file }], repository, ports, incremental: { maxChainLength: 2 } });
+    const plan = writePlan(ws.dir, { name: 'short', vm: 'shortvm', disks: [{ key: 2000, path: file }], repository: ws.repository, ports, incremental: { maxChainLength: 2 } });
     const copies: string[] = [];
     for (let point = 1; point <= 3; point++) {
       writeDisk(file, [`write -P 0x9${point + 1} ${point}M 64K`]);
-      expectSucceeded(await sendenseRun([plan, '--db', db]));
-      copies.push(keepCopy(file, path.join(dir, `short-p${point}.qcow2`)));
+      expectSucceeded(await sendenseRun([plan, '--db', ws.db]));
+      copies.push(keepCopy(file, path.join(ws.dir, `short-p${point}.qcow2`)));
     }
-    const backups = await listBackups(db, 'shortvm');
+    const backups = await listBackups(ws.db, 'shortvm');
     expect(backups.map((backup) => backup.type)).toEqual(['full', 'incremental', 'full']);
     expect(backups[2].chainId).toBe(backups[2].id);
     backups.forEach((backup, index) => expect(differenceBetween(diskOf(backup, 2000).file, copies[index]), `point ${index + 1}`).toBe(''));

@@ -1,31 +1,18 @@
 // Runs at the same time: two plans on different VMs share one state database and one small port
 // range; they never get the same port and both back up exactly.
 
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { killIfAlive } from '../support/processes.js';
+import { describe, expect, it } from 'vitest';
 import { leasedPorts, recordedProcesses } from '../support/process-tree.js';
+import { useRunWorkspace } from '../support/run-workspace.js';
 import { listBackups, parseEvents, sendenseRun, startSendenseRun, writePlan, type CliResult } from '../support/sendense-cli.js';
 import { bitmapNames, createDisk, differenceBetween, keepCopy, portRangeForTestFile, writeDisk } from '../support/vm-disks.js';
 
 const MiB = 1024 * 1024;
 const [first] = portRangeForTestFile();
-let dir: string;
-let db: string;
-let repository: string;
-
-beforeEach(() => {
-  dir = mkdtempSync(path.join(tmpdir(), 'engine-concurrent-'));
-  db = path.join(dir, 'state.db');
-  repository = path.join(dir, 'repository');
-});
-afterEach(() => {
-  if (existsSync(db)) for (const record of recordedProcesses(db)) killIfAlive(record.pid);
-  rmSync(dir, { recursive: true, force: true });
-});
+const ws = useRunWorkspace('engine-concurrent-');
 
 // The ports a run leased, from its allocate-ports summary ("ports 2000:20001, 2001:20002").
 function leasedBy(result: CliResult): number[] {
@@ -36,12 +23,12 @@ function leasedBy(result: CliResult): number[] {
 
 function makeVm(name: string, fill: number) {
   const disks = [2000, 2001].map((key, index) => {
-    const file = createDisk(path.join(dir, `${name}-${key}.qcow2`), 128 * MiB);
+    const file = createDisk(path.join(ws.dir, `${name}-${key}.qcow2`), 128 * MiB);
     writeDisk(file, [`write -P ${fill + index} 0 24M`, `write -P ${fill + index + 2} ${128 * MiB - 512} 512`]);
     return { key, path: file };
   });
   // Exactly enough ports for both VMs at once.
-  const plan = writePlan(dir, { name: `${name}-nightly`, vm: name, disks, repository, ports: [first, first + 3] });
+  const plan = writePlan(ws.dir, { name: `${name}-nightly`, vm: name, disks, repository: ws.repository, ports: [first, first + 3] });
   return { name, disks, plan };
 }
 
@@ -54,7 +41,7 @@ describe('concurrent runs', () => {
         writeDisk(vms[1].disks[1].path, ['write -P 0x32 100M 3M', 'discard 0 1M']);
       }
       // Started at the same moment: both race for the same four ports.
-      const results = await Promise.all(vms.map((vm) => sendenseRun([vm.plan, '--db', db, '--json'])));
+      const results = await Promise.all(vms.map((vm) => sendenseRun([vm.plan, '--db', ws.db, '--json'])));
       for (const result of results) expect(result.exitCode, result.stdout + result.stderr).toBe(0);
       const [a, b] = results.map(leasedBy);
       expect(a).toHaveLength(2);
@@ -62,7 +49,7 @@ describe('concurrent runs', () => {
       expect(new Set([...a, ...b]).size, `ports ${a} and ${b}`).toBe(4);
 
       for (const vm of vms) {
-        const latest = (await listBackups(db, vm.name)).at(-1)!;
+        const latest = (await listBackups(ws.db, vm.name)).at(-1)!;
         expect(latest.type).toBe(point === 1 ? 'full' : 'incremental');
         for (const disk of vm.disks) {
           const copy = keepCopy(disk.path, `${disk.path}.p${point}`);
@@ -71,40 +58,40 @@ describe('concurrent runs', () => {
         }
       }
     }
-    expect(leasedPorts(db)).toEqual([]);
-    expect(recordedProcesses(db)).toEqual([]);
+    expect(leasedPorts(ws.db)).toEqual([]);
+    expect(recordedProcesses(ws.db)).toEqual([]);
   });
 
   it('the range runs out because another program holds a port: one clear error, nothing created', async () => {
     const vm = makeVm('vmc', 0x40);
-    const plan = writePlan(dir, { name: 'tight', vm: 'vmc', disks: vm.disks, repository, ports: [first, first + 1] });
+    const plan = writePlan(ws.dir, { name: 'tight', vm: 'vmc', disks: vm.disks, repository: ws.repository, ports: [first, first + 1] });
     const squatter = createServer();
     await new Promise<void>((resolve) => squatter.listen(first, '127.0.0.1', resolve));
     try {
-      const result = await sendenseRun([plan, '--db', db]);
+      const result = await sendenseRun([plan, '--db', ws.db]);
       expect(result.exitCode).toBe(1);
       expect(result.stderr).toMatch(new RegExp(`no free NBD port in ${first}-${first + 1}: need 2.* 1 in use by other programs`));
-      expect(existsSync(path.join(repository, 'vmc'))).toBe(false);
-      expect(leasedPorts(db)).toEqual([]);
+      expect(existsSync(path.join(ws.repository, 'vmc'))).toBe(false);
+      expect(leasedPorts(ws.db)).toEqual([]);
     } finally {
       await new Promise((resolve) => squatter.close(resolve));
     }
   });
 
   it('a second backup of a VM while one runs is refused, naming the running one; the first stays exact', async () => {
-    const disk = createDisk(path.join(dir, 'busy-2000.qcow2'), 2048 * MiB);
+    const disk = createDisk(path.join(ws.dir, 'busy-2000.qcow2'), 2048 * MiB);
     writeDisk(disk, ['write -P 0x51 0 1200M']);
     const disks = [{ key: 2000, path: disk }];
-    const nightly = writePlan(dir, { name: 'busy-nightly', vm: 'busy', disks, repository, ports: [first, first + 3] });
-    const weekly = writePlan(dir, { name: 'busy-weekly', kind: 'backup', vm: 'busy', disks, repository, ports: [first, first + 3] });
-    const running = startSendenseRun([nightly, '--db', db]);
+    const nightly = writePlan(ws.dir, { name: 'busy-nightly', vm: 'busy', disks, repository: ws.repository, ports: [first, first + 3] });
+    const weekly = writePlan(ws.dir, { name: 'busy-weekly', kind: 'backup', vm: 'busy', disks, repository: ws.repository, ports: [first, first + 3] });
+    const running = startSendenseRun([nightly, '--db', ws.db]);
     await running.waitForEvent((event) => event.type === 'step-start' && event.step === 'transfer');
-    const refused = await sendenseRun([weekly, '--db', db]);
+    const refused = await sendenseRun([weekly, '--db', ws.db]);
     expect(refused.exitCode).toBe(1);
     expect(refused.stderr).toMatch(/VM busy is being backed up by run run-\S+ of plan busy-nightly \(pid \d+/);
     const first_ = await running.exited;
     expect(first_.exitCode, first_.stderr).toBe(0);
-    const backups = await listBackups(db, 'busy');
+    const backups = await listBackups(ws.db, 'busy');
     expect(backups.map((b) => [b.plan, b.status])).toEqual([['busy-nightly', 'complete']]);
     expect(differenceBetween(backups[0].disks[0].file, disk)).toBe('');
     expect(bitmapNames(disk)).toHaveLength(1);

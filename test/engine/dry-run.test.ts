@@ -2,30 +2,16 @@
 // nothing: no state database created, sources, bitmaps, repository and history untouched.
 
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { killIfAlive } from '../support/processes.js';
-import { recordedProcesses } from '../support/process-tree.js';
+import { describe, expect, it } from 'vitest';
+import { useRunWorkspace } from '../support/run-workspace.js';
 import { listBackups, sendenseRun, writePlan } from '../support/sendense-cli.js';
 import { bitmapNames, createDisk, mtimeMs, portRangeForTestFile, sha256, writeDisk } from '../support/vm-disks.js';
 
 const MiB = 1024 * 1024;
 const ports = portRangeForTestFile();
-let dir: string;
-let db: string;
-let repository: string;
-
-beforeEach(() => {
-  dir = mkdtempSync(path.join(tmpdir(), 'engine-dry-'));
-  db = path.join(dir, 'state.db');
-  repository = path.join(dir, 'repository');
-});
-afterEach(() => {
-  if (existsSync(db)) for (const record of recordedProcesses(db)) killIfAlive(record.pid);
-  rmSync(dir, { recursive: true, force: true });
-});
+const ws = useRunWorkspace('engine-dry-');
 
 function snapshotOf(files: readonly string[]) {
   return files.map((file) => ({ file, mtime: mtimeMs(file), bitmaps: bitmapNames(file) }));
@@ -34,32 +20,32 @@ function snapshotOf(files: readonly string[]) {
 describe('--dry-run', () => {
   it('prints full, then incremental on the right parent, and changes nothing', async () => {
     const disks = [2000, 2001].map((key) => {
-      const file = createDisk(path.join(dir, `disk-${key}.qcow2`), 32 * MiB);
+      const file = createDisk(path.join(ws.dir, `disk-${key}.qcow2`), 32 * MiB);
       writeDisk(file, ['write -P 0x71 0 2M']);
       return { key, path: file };
     });
-    const plan = writePlan(dir, { name: 'dry', vm: 'dryvm', disks, repository, ports });
+    const plan = writePlan(ws.dir, { name: 'dry', vm: 'dryvm', disks, repository: ws.repository, ports });
     const sources = disks.map((disk) => disk.path);
 
     // No state yet: a full; the database is not even created.
     const before = snapshotOf(sources);
-    const first = await sendenseRun([plan, '--db', db, '--dry-run']);
+    const first = await sendenseRun([plan, '--db', ws.db, '--dry-run']);
     expect(first.exitCode, first.stderr).toBe(0);
     expect(first.stdout).toMatch(/resolve-chain\s+full backup into a new chain/);
     expect(first.stdout).toContain(`${ports[0]}-${ports[1]}`);
-    expect(existsSync(db)).toBe(false);
-    expect(existsSync(repository)).toBe(false);
+    expect(existsSync(ws.db)).toBe(false);
+    expect(existsSync(ws.repository)).toBe(false);
     expect(snapshotOf(sources)).toEqual(before);
 
-    const run = await sendenseRun([plan, '--db', db]);
+    const run = await sendenseRun([plan, '--db', ws.db]);
     expect(run.exitCode, run.stderr).toBe(0);
-    const [full] = await listBackups(db);
+    const [full] = await listBackups(ws.db);
     writeDisk(disks[0].path, ['write -P 0x72 1M 1M']);
 
     // After a full: an incremental on it, reading the full's bitmap, overlays on its files.
-    const state = { sources: snapshotOf(sources), db: sha256(db), repo: readdirSync(repository, { recursive: true }).sort() };
-    const history = await sendenseRun(['history', '--json', '--db', db]);
-    const second = await sendenseRun([plan, '--db', db, '--dry-run']);
+    const state = { sources: snapshotOf(sources), db: sha256(ws.db), repo: readdirSync(ws.repository, { recursive: true }).sort() };
+    const history = await sendenseRun(['history', '--json', '--db', ws.db]);
+    const second = await sendenseRun([plan, '--db', ws.db, '--dry-run']);
     expect(second.exitCode, second.stderr).toBe(0);
     expect(second.stdout).toMatch(new RegExp(`resolve-chain\\s+incremental on backup ${full.id}`));
     for (const disk of full.disks) {
@@ -67,13 +53,13 @@ describe('--dry-run', () => {
       expect(second.stdout).toContain(`dirty bitmap ${disk.changeId}`);
     }
     expect(snapshotOf(sources)).toEqual(state.sources);
-    expect(sha256(db)).toBe(state.db);
-    expect(readdirSync(repository, { recursive: true }).sort()).toEqual(state.repo);
-    expect((await sendenseRun(['history', '--json', '--db', db])).stdout).toBe(history.stdout);
+    expect(sha256(ws.db)).toBe(state.db);
+    expect(readdirSync(ws.repository, { recursive: true }).sort()).toEqual(state.repo);
+    expect((await sendenseRun(['history', '--json', '--db', ws.db])).stdout).toBe(history.stdout);
 
     // The bitmap it needs is gone: the dry run says the real run would take a full, and why.
     execFileSync('qemu-img', ['bitmap', '--remove', disks[1].path, full.disks.find((d) => d.diskKey === 2001)!.changeId!]);
-    const third = await sendenseRun([plan, '--db', db, '--dry-run']);
+    const third = await sendenseRun([plan, '--db', ws.db, '--dry-run']);
     expect(third.stdout).toMatch(/full backup into a new chain: the dirty bitmap '.*' of backup .* is missing from .*disk-2001\.qcow2/);
   });
 });

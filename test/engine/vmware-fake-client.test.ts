@@ -2,13 +2,12 @@
 // FAKE (test/fixtures/fake-sendense-backup-client.mjs) with the real client's command line that
 // plays a VM from qcow2 files; what is real: the engine, the NBD targets, the chain, the checks.
 
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { stringify } from 'yaml';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { killIfAlive } from '../support/processes.js';
+import { describe, expect, it } from 'vitest';
 import { leasedPorts, recordedProcesses } from '../support/process-tree.js';
+import { useRunWorkspace } from '../support/run-workspace.js';
 import { listBackups, sendenseRun } from '../support/sendense-cli.js';
 import { createDisk, differenceBetween, imageInfo, keepCopy, portRangeForTestFile, writeDisk } from '../support/vm-disks.js';
 
@@ -16,17 +15,7 @@ const MiB = 1024 * 1024;
 const FAKE_CLIENT = path.resolve('test/fixtures/fake-sendense-backup-client.mjs');
 const PASSWORD = 'Vc-pa55 word!with$pecial';
 const [first, last] = portRangeForTestFile(8);
-let dir: string;
-let db: string;
-
-beforeEach(() => {
-  dir = mkdtempSync(path.join(tmpdir(), 'engine-vmware-'));
-  db = path.join(dir, 'state.db');
-});
-afterEach(() => {
-  if (existsSync(db)) for (const record of recordedProcesses(db)) killIfAlive(record.pid);
-  rmSync(dir, { recursive: true, force: true });
-});
+const ws = useRunWorkspace('engine-vmware-');
 
 function writeVmwarePlan(): string {
   const plan = {
@@ -40,15 +29,15 @@ function writeVmwarePlan(): string {
         endpoint: 'vcenter.example.test',
         username: 'backup@vsphere.local',
         passwordEnv: 'TEST_VCENTER_PASSWORD',
-        path: dir,
+        path: ws.dir,
         clientPath: FAKE_CLIENT,
         disks: [{ key: 2000 }, { key: 2001 }],
       },
     },
-    repository: { path: path.join(dir, 'repository') },
+    repository: { path: path.join(ws.dir, 'repository') },
     nbd: { ports: `${first}-${last}` },
   };
-  const file = path.join(dir, 'vmw.yaml');
+  const file = path.join(ws.dir, 'vmw.yaml');
   writeFileSync(file, stringify(plan));
   return file;
 }
@@ -60,13 +49,13 @@ interface ClientCall {
 }
 
 const calls = (): ClientCall[] =>
-  readFileSync(path.join(dir, 'calls.jsonl'), 'utf8').trim().split('\n').map((line) => JSON.parse(line) as ClientCall);
+  readFileSync(path.join(ws.dir, 'calls.jsonl'), 'utf8').trim().split('\n').map((line) => JSON.parse(line) as ClientCall);
 
 describe('VMware source (fake sendense-backup-client, no vCenter here)', () => {
   it('full then incremental are exact; the size comes from the client; the password only in its environment', async () => {
     const disks = [
-      { key: 2000, file: createDisk(path.join(dir, 'disk-2000.qcow2'), 64 * MiB + 3 * 512) },
-      { key: 2001, file: createDisk(path.join(dir, 'disk-2001.qcow2'), 32 * MiB) },
+      { key: 2000, file: createDisk(path.join(ws.dir, 'disk-2000.qcow2'), 64 * MiB + 3 * 512) },
+      { key: 2001, file: createDisk(path.join(ws.dir, 'disk-2001.qcow2'), 32 * MiB) },
     ];
     writeDisk(disks[0].file, ['write -P 0x21 0 8M', `write -P 0x22 ${64 * MiB} 1536`]);
     writeDisk(disks[1].file, ['write -P 0x23 4M 4M']);
@@ -77,10 +66,10 @@ describe('VMware source (fake sendense-backup-client, no vCenter here)', () => {
       if (point === 2) {
         writeDisk(disks[0].file, ['write -P 0x31 1M 2M', 'write -z 6M 1M', `write -P 0x32 ${64 * MiB + 1024} 512`]);
       }
-      const result = await sendenseRun([plan, '--db', db], env);
+      const result = await sendenseRun([plan, '--db', ws.db], env);
       expect(result.exitCode, result.stdout + result.stderr).toBe(0);
       expect(result.stdout + result.stderr).not.toContain(PASSWORD);
-      const latest = (await listBackups(db, 'vmw')).at(-1)!;
+      const latest = (await listBackups(ws.db, 'vmw')).at(-1)!;
       expect(latest.type).toBe(point === 1 ? 'full' : 'incremental');
       for (const disk of disks) {
         const backup = latest.disks.find((d) => d.diskKey === disk.key)!;
@@ -97,36 +86,36 @@ describe('VMware source (fake sendense-backup-client, no vCenter here)', () => {
       expect(call.password).toBe(PASSWORD);
     }
     expect(full.previous).toBeNull();
-    const fullBackup = (await listBackups(db, 'vmw'))[0];
+    const fullBackup = (await listBackups(ws.db, 'vmw'))[0];
     expect(JSON.parse(incremental.previous!)).toEqual(
       Object.fromEntries(fullBackup.disks.map((disk) => [String(disk.diskKey), disk.changeId])),
     );
-    expect(readFileSync(db).includes(Buffer.from(PASSWORD))).toBe(false);
-    expect(leasedPorts(db)).toEqual([]);
-    expect(recordedProcesses(db)).toEqual([]);
+    expect(readFileSync(ws.db).includes(Buffer.from(PASSWORD))).toBe(false);
+    expect(leasedPorts(ws.db)).toEqual([]);
+    expect(recordedProcesses(ws.db)).toEqual([]);
   });
 
   it('a missing password variable is one clear error, before anything is taken', async () => {
-    createDisk(path.join(dir, 'disk-2000.qcow2'), 8 * MiB);
-    createDisk(path.join(dir, 'disk-2001.qcow2'), 8 * MiB);
-    const result = await sendenseRun([writeVmwarePlan(), '--db', db]);
+    createDisk(path.join(ws.dir, 'disk-2000.qcow2'), 8 * MiB);
+    createDisk(path.join(ws.dir, 'disk-2001.qcow2'), 8 * MiB);
+    const result = await sendenseRun([writeVmwarePlan(), '--db', ws.db]);
     expect(result.exitCode).toBe(1);
     expect(result.stderr).toContain('the vCenter password variable TEST_VCENTER_PASSWORD (vm.source.passwordEnv) is not set');
-    expect(existsSync(path.join(dir, 'calls.jsonl'))).toBe(false);
-    expect(existsSync(path.join(dir, 'repository'))).toBe(false);
-    expect(leasedPorts(db)).toEqual([]);
+    expect(existsSync(path.join(ws.dir, 'calls.jsonl'))).toBe(false);
+    expect(existsSync(path.join(ws.dir, 'repository'))).toBe(false);
+    expect(leasedPorts(ws.db)).toEqual([]);
   });
 
   it('a login the client refuses fails the run with its words and leaves no backup behind', async () => {
-    createDisk(path.join(dir, 'disk-2000.qcow2'), 8 * MiB);
-    createDisk(path.join(dir, 'disk-2001.qcow2'), 8 * MiB);
-    const result = await sendenseRun([writeVmwarePlan(), '--db', db], { TEST_VCENTER_PASSWORD: 'wrong', FAKE_VCENTER_PASSWORD: PASSWORD });
+    createDisk(path.join(ws.dir, 'disk-2000.qcow2'), 8 * MiB);
+    createDisk(path.join(ws.dir, 'disk-2001.qcow2'), 8 * MiB);
+    const result = await sendenseRun([writeVmwarePlan(), '--db', ws.db], { TEST_VCENTER_PASSWORD: 'wrong', FAKE_VCENTER_PASSWORD: PASSWORD });
     expect(result.exitCode).toBe(1);
     expect(result.stderr).toContain('vCenter login failed');
-    expect((await listBackups(db, 'vmw')).map((b) => b.status)).toEqual(['failed']);
-    for (const key of [2000, 2001]) expect(readdirSync(path.join(dir, 'repository', 'vmw', `disk-${key}`))).toEqual([]);
-    expect(leasedPorts(db)).toEqual([]);
-    expect(recordedProcesses(db)).toEqual([]);
-    expect(readFileSync(db).includes(Buffer.from('wrong'))).toBe(false);
+    expect((await listBackups(ws.db, 'vmw')).map((b) => b.status)).toEqual(['failed']);
+    for (const key of [2000, 2001]) expect(readdirSync(path.join(ws.dir, 'repository', 'vmw', `disk-${key}`))).toEqual([]);
+    expect(leasedPorts(ws.db)).toEqual([]);
+    expect(recordedProcesses(ws.db)).toEqual([]);
+    expect(readFileSync(ws.db).includes(Buffer.from('wrong'))).toBe(false);
   });
 });
