@@ -3,93 +3,39 @@
 // data into a qemu-nbd target started beforehand. A 4 GiB qcow2 with 2 GiB of data: full backups,
 // then 1%-dirty incrementals. Alternating runs after one warm-up each, medians. Needs `npm run
 // build`. BENCH_RUNS=N (default 3), BENCH_TMPDIR (default /var/tmp).
-import { execFileSync, spawn } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { closeSync, existsSync, mkdtempSync, openSync, rmSync, writeFileSync, writeSync } from 'node:fs';
-import { connect, createServer } from 'node:net';
-import { join, resolve } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
+import { execFileSync } from 'node:child_process';
+import { rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { alternatingRounds } from './support/alternating-rounds.js';
+import { builtRunner as runner, cli, requireBuild } from './support/built.js';
+import { freshQcow2, startQemuNbdTarget } from './support/qemu-nbd-target.js';
+import { scratchDir } from './support/scratch.js';
+import { makeSourceImage } from './support/source-image.js';
+import { meanMedian as median } from './support/stats.js';
+import { timedRun } from './support/timed-run.js';
 
 const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
-const cli = resolve('bin/sendense-run.js');
-const runner = resolve('runners/dist/sendense-transfer.mjs');
-for (const built of [resolve('dist/src/cli/main.js'), runner]) {
-  if (!existsSync(built)) {
-    console.error(`bench engine: ${built} is missing: run npm run build first`);
-    process.exit(1);
-  }
-}
-const dir = mkdtempSync(join(process.env.BENCH_TMPDIR ?? '/var/tmp', 'sendense-bench-engine-'));
-const children = new Set();
-process.on('exit', () => {
-  for (const child of children) child.kill('SIGKILL');
-  rmSync(dir, { recursive: true, force: true });
-});
-process.on('SIGINT', () => process.exit(130));
+requireBuild('engine');
+const dir = scratchDir('sendense-bench-engine-');
 
 // Source: 256 regions of 8 MiB random data, each followed by an 8 MiB hole (as bench/transfer.js).
 const source = join(dir, 'source.qcow2');
-{
-  const raw = join(dir, 'source.raw');
-  const fd = openSync(raw, 'w');
-  for (let region = 0; region < 256; region++) writeSync(fd, randomBytes(8 * MiB), 0, 8 * MiB, region * 16 * MiB);
-  closeSync(fd);
-  execFileSync('truncate', ['-s', String(4 * GiB), raw]);
-  execFileSync('qemu-img', ['convert', '-O', 'qcow2', raw, source]);
-  rmSync(raw);
-}
+makeSourceImage(source, { regions: 256, size: 4 * GiB });
 const qemuImg = (...args) => execFileSync('qemu-img', args, { encoding: 'utf8' });
 const bitmaps = () => (JSON.parse(qemuImg('info', '--output=json', source))['format-specific']?.data?.bitmaps ?? []).map((b) => b.name);
 
-async function freePort() {
-  return new Promise((done) => {
-    const server = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      server.close(() => done(port));
-    });
-  });
-}
-
-// Runs argv to the end; wall seconds, stdout, and when each stdout line arrived.
-function timed(argv) {
-  return new Promise((done, fail) => {
-    const started = Date.now();
-    const child = spawn(argv[0], argv.slice(1), { stdio: ['pipe', 'pipe', 'inherit'] });
-    children.add(child);
-    let stdout = '';
-    child.stdout.on('data', (chunk) => (stdout += chunk));
-    child.once('close', (code) => {
-      children.delete(child);
-      const ended = Date.now();
-      if (code !== 0) fail(new Error(`${argv.join(' ')} exited ${code}: ${stdout.slice(-2000)}`));
-      else done({ seconds: (ended - started) / 1000, started, ended, stdout });
-    });
-  });
-}
+// Runs argv to the end; wall seconds, stdout, and when it started and ended (epoch ms).
+const timed = (argv) => timedRun(argv, { stderr: 'inherit' });
 
 // The transfer alone: the target qemu-nbd is started (untimed) the way the hub serves it.
 async function transferAlone(targetFile, extra = []) {
-  const port = await freePort();
-  const target = spawn('qemu-nbd', ['-f', 'qcow2', '--shared=10', '-t', '-b', '127.0.0.1', '-p', String(port), '-x', 'target', targetFile], { stdio: 'ignore' });
-  children.add(target);
-  for (let i = 0; i < 500; i++) {
-    const ok = await new Promise((done) => {
-      const socket = connect({ host: '127.0.0.1', port }, () => (socket.destroy(), done(true)));
-      socket.on('error', () => done(false));
-    });
-    if (ok) break;
-    await sleep(10);
-  }
+  const target = await startQemuNbdTarget(targetFile);
   try {
-    return await timed([process.execPath, runner, '--nbd-targets', `2000:nbd://127.0.0.1:${port}/target`, '--source', `2000=qemu:${source}`, ...extra]);
+    return await timed([process.execPath, runner, '--nbd-targets', `2000:${target.url}`, '--source', `2000=qemu:${source}`, ...extra]);
   } finally {
-    await new Promise((done) => {
-      target.once('exit', done);
-      target.kill('SIGTERM');
-    });
-    children.delete(target);
+    await target.stop();
   }
 }
 
@@ -137,12 +83,11 @@ async function engineRun(plan, db) {
   };
 }
 
-const median = (values) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1 ? sorted[middle] : (sorted[middle - 1] + sorted[middle]) / 2;
-};
 const fmt = (seconds) => `${seconds.toFixed(2)} s`;
+function printRun(what, result) {
+  const detail = what === 'engine' ? `  (start-up ${fmt(result.startup)}, before ${fmt(result.before)}, transfer ${fmt(result.transfer)}, after ${fmt(result.after)})` : '';
+  console.log(`  ${what.padEnd(6)} ${fmt(result.seconds)}${detail}`);
+}
 function summary(label, engine, alone) {
   const pick = (key) => median(engine.map((run) => run[key]));
   const wall = median(engine.map((run) => run.seconds));
@@ -159,26 +104,20 @@ function summary(label, engine, alone) {
 // Full backups: each engine run into a fresh repository and database; its bitmap removed afterwards.
 console.log(`full: 4 GiB qcow2, 2 GiB data, ${RUNS} runs each after one warm-up each, alternating`);
 const full = { engine: [], alone: [] };
-for (let run = -1; run < RUNS; run++) {
-  for (const what of run % 2 === 0 ? ['engine', 'alone'] : ['alone', 'engine']) {
-    let result;
-    if (what === 'engine') {
-      const repository = join(dir, `repo-full-${run + 1}`);
-      result = await engineRun(writePlan(`bench-full-${run + 1}`, repository), join(dir, `full-${run + 1}.db`));
-      for (const name of bitmaps()) qemuImg('bitmap', '--remove', source, name);
-      rmSync(repository, { recursive: true, force: true });
-    } else {
-      const target = join(dir, 'alone-full.qcow2');
-      rmSync(target, { force: true });
-      qemuImg('create', '-q', '-f', 'qcow2', target, String(4 * GiB));
-      result = await transferAlone(target);
-    }
-    if (run < 0) continue;
-    full[what].push(result);
-    const detail = what === 'engine' ? `  (start-up ${fmt(result.startup)}, before ${fmt(result.before)}, transfer ${fmt(result.transfer)}, after ${fmt(result.after)})` : '';
-    console.log(`  ${what.padEnd(6)} ${fmt(result.seconds)}${detail}`);
+await alternatingRounds(RUNS, ['engine', 'alone'], async (what, run) => {
+  let result;
+  if (what === 'engine') {
+    const repository = join(dir, `repo-full-${run + 1}`);
+    result = await engineRun(writePlan(`bench-full-${run + 1}`, repository), join(dir, `full-${run + 1}.db`));
+    for (const name of bitmaps()) qemuImg('bitmap', '--remove', source, name);
+    rmSync(repository, { recursive: true, force: true });
+  } else {
+    result = await transferAlone(freshQcow2(join(dir, 'alone-full.qcow2'), { size: 4 * GiB }));
   }
-}
+  if (run < 0) return;
+  full[what].push(result);
+  printRun(what, result);
+});
 summary('full median', full.engine, full.alone);
 
 // Incrementals: one engine chain; before each round a bench bitmap is added next to the engine's,
@@ -191,29 +130,27 @@ const baseFile = join(chainRepository, 'benchvm', 'disk-2000', `${base.backupId}
 console.log(`incremental: 1% of the disk dirty (41 x 1 MiB), ${RUNS} runs each after one warm-up each, alternating`);
 const inc = { engine: [], alone: [] };
 let lastBackup = base.backupId;
-for (let run = -1; run < RUNS; run++) {
+// Before each round: a fresh bench bitmap next to the engine's, then 1% of the disk dirty.
+function dirtyOnePercent(run) {
   if (bitmaps().includes('bench-inc')) qemuImg('bitmap', '--remove', source, 'bench-inc');
   qemuImg('bitmap', '--add', source, 'bench-inc');
   const fill = ((run + 2) * 37) % 200 + 16;
   const writes = Array.from({ length: 41 }, (_, index) => ['-c', `write -P 0x${fill.toString(16)} ${index * 97 * MiB + (run + 1) * MiB} 1M`]).flat();
   execFileSync('qemu-io', ['-f', 'qcow2', ...writes, source], { stdio: 'ignore' });
-  for (const what of run % 2 === 0 ? ['engine', 'alone'] : ['alone', 'engine']) {
-    let result;
-    if (what === 'engine') {
-      result = await engineRun(chainPlan, chainDb);
-      lastBackup = result.backupId;
-    } else {
-      const overlay = join(dir, 'alone-inc.qcow2');
-      rmSync(overlay, { force: true });
-      qemuImg('create', '-q', '-f', 'qcow2', '-b', baseFile, '-F', 'qcow2', overlay);
-      result = await transferAlone(overlay, ['--bitmap', '2000=bench-inc']);
-    }
-    if (run < 0) continue;
-    inc[what].push(result);
-    const detail = what === 'engine' ? `  (start-up ${fmt(result.startup)}, before ${fmt(result.before)}, transfer ${fmt(result.transfer)}, after ${fmt(result.after)})` : '';
-    console.log(`  ${what.padEnd(6)} ${fmt(result.seconds)}${detail}`);
-  }
 }
+const measureIncremental = async (what, run) => {
+  let result;
+  if (what === 'engine') {
+    result = await engineRun(chainPlan, chainDb);
+    lastBackup = result.backupId;
+  } else {
+    result = await transferAlone(freshQcow2(join(dir, 'alone-inc.qcow2'), { backing: baseFile }), ['--bitmap', '2000=bench-inc']);
+  }
+  if (run < 0) return;
+  inc[what].push(result);
+  printRun(what, result);
+};
+await alternatingRounds(RUNS, ['engine', 'alone'], measureIncremental, { beforeRound: dirtyOnePercent });
 summary('incremental median', inc.engine, inc.alone);
 qemuImg('compare', '-q', source, join(chainRepository, 'benchvm', 'disk-2000', `${lastBackup}.qcow2`));
 console.log('the last engine incremental, read through its chain, equals the source (qemu-img compare)');

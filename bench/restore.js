@@ -4,63 +4,30 @@
 // of the same chain (its default cache=unsafe, and -t writeback, which flushes like we do);
 // warm-up, rotating order, medians, throughput ratios (aim >= 0.8x). Needs `npm run build`.
 // BENCH_RUNS=N for more runs, BENCH_TMPDIR for where the images go (default /var/tmp).
-import { spawn, execFileSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, rmSync, writeFileSync, writeSync } from 'node:fs';
-import { connect, createServer } from 'node:net';
-import { dirname, join, resolve } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { fileURLToPath } from 'node:url';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { cli as bin, requireBuild } from './support/built.js';
+import { freshQcow2, startQemuNbdTarget } from './support/qemu-nbd-target.js';
+import { scratchDir } from './support/scratch.js';
+import { makeSourceImage } from './support/source-image.js';
+import { median } from './support/stats.js';
+import { timedRun } from './support/timed-run.js';
 
 const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
-const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
-const bin = join(root, 'bin', 'sendense-run.js');
-if (!existsSync(join(root, 'dist', 'src', 'cli', 'main.js')) || !existsSync(join(root, 'runners', 'dist', 'sendense-transfer.mjs'))) {
-  console.error('bench restore: run `npm run build` first');
-  process.exit(1);
-}
-const dir = mkdtempSync(join(process.env.BENCH_TMPDIR ?? '/var/tmp', 'sendense-bench-restore-'));
+requireBuild('restore');
+const dir = scratchDir('sendense-bench-restore-');
 const db = join(dir, 'state.db');
-const children = new Set();
-process.on('exit', () => {
-  for (const child of children) child.kill('SIGKILL');
-  rmSync(dir, { recursive: true, force: true });
-});
-process.on('SIGINT', () => process.exit(130));
 
-function timed(argv) {
-  return new Promise((resolvePromise, reject) => {
-    const started = process.hrtime.bigint();
-    const child = spawn(argv[0], argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, CI: '1' } });
-    children.add(child);
-    let output = '';
-    child.stdout.on('data', (chunk) => (output += chunk));
-    child.stderr.on('data', (chunk) => (output += chunk));
-    child.once('close', (code) => {
-      children.delete(child);
-      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-      if (code !== 0) reject(new Error(`${argv.join(' ')} exited ${code}: ${output.slice(-2000)}`));
-      else resolvePromise(seconds);
-    });
-  });
-}
+const timed = async (argv) => (await timedRun(argv, { stdin: 'ignore', env: { ...process.env, CI: '1' } })).seconds;
 const sendenseRun = (...args) => timed([process.execPath, bin, ...args, '--db', db, '--quiet']);
-const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
 const rate = (seconds) => `${((2 * GiB) / MiB / seconds).toFixed(0)} MiB/s`;
 
 // The VM's disk: 224 regions of 8 MiB random data, each followed by an 8 MiB hole (1.75 GiB).
 const source = join(dir, 'source.qcow2');
-{
-  const raw = join(dir, 'source.raw');
-  const fd = openSync(raw, 'w');
-  for (let region = 0; region < 224; region++) writeSync(fd, randomBytes(8 * MiB), 0, 8 * MiB, region * 16 * MiB);
-  closeSync(fd);
-  execFileSync('truncate', ['-s', String(4 * GiB), raw]);
-  execFileSync('qemu-img', ['convert', '-O', 'qcow2', raw, source]);
-  rmSync(raw);
-}
+makeSourceImage(source, { regions: 224, size: 4 * GiB });
 const yaml = (lines) => `${lines.join('\n')}\n`;
 const backupPlan = join(dir, 'bench-backup.yaml');
 writeFileSync(
@@ -89,37 +56,8 @@ const ours = join(out, 'ours-2000.qcow2');
 const fileTarget = ['    type: file', `    path: ${join(out, 'ours-{key}.qcow2')}`, '    format: qcow2', '    overwrite: true'];
 const filePlan = restorePlan('bench-restore-file', fileTarget);
 
-async function freePort() {
-  return new Promise((resolvePort) => {
-    const server = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      server.close(() => resolvePort(port));
-    });
-  });
-}
 // A fresh qcow2 served read-write by qemu-nbd on 127.0.0.1 (started and stopped outside the timing).
-async function nbdTarget(file) {
-  rmSync(file, { force: true });
-  execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', file, String(4 * GiB)]);
-  const port = await freePort();
-  const child = spawn('qemu-nbd', ['-f', 'qcow2', '--shared=10', '-t', '-b', '127.0.0.1', '-p', String(port), '-x', 'target', file], { stdio: 'ignore' });
-  children.add(child);
-  for (let attempt = 0; attempt < 200; attempt++) {
-    const ok = await new Promise((resolveOk) => {
-      const socket = connect({ host: '127.0.0.1', port }, () => (socket.destroy(), resolveOk(true)));
-      socket.on('error', () => resolveOk(false));
-    });
-    if (ok) break;
-    await sleep(20);
-  }
-  const stop = () =>
-    new Promise((resolveStop) => {
-      child.once('exit', resolveStop);
-      child.kill('SIGTERM');
-      children.delete(child);
-    });
-  return { url: `nbd://127.0.0.1:${port}/target`, stop };
-}
+const nbdTarget = (file) => startQemuNbdTarget(freshQcow2(file, { size: 4 * GiB }));
 const viaNbd = join(out, 'nbd.qcow2');
 const converted = join(out, 'convert.qcow2');
 const convertedWb = join(out, 'convert-wb.qcow2');

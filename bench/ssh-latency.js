@@ -8,50 +8,31 @@
 // what the latency costs, the proxy's own CPU included).
 // BENCH_RUNS=N (default 3), BENCH_GIB=N of data (default 1), BENCH_DELAY_MS (10 per direction),
 // BENCH_WINDOW_MIB (4), BENCH_TMPDIR (default /var/tmp). Warm-up each, alternating, medians.
-import { spawn, execFileSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { closeSync, mkdtempSync, openSync, rmSync, writeSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
 import { connect, createServer } from 'node:net';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { build } from 'esbuild';
+import { alternatingRounds } from './support/alternating-rounds.js';
+import { root } from './support/built.js';
+import { bundle } from './support/bundle.js';
+import { freePort } from './support/free-port.js';
+import { freshQcow2, startQemuNbdTarget } from './support/qemu-nbd-target.js';
+import { scratchDir } from './support/scratch.js';
+import { makeSourceImage } from './support/source-image.js';
+import { median } from './support/stats.js';
+import { timedRun } from './support/timed-run.js';
 
 const MiB = 1024 * 1024;
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 const DATA_GIB = Number(process.env.BENCH_GIB ?? 1);
 const DELAY_MS = Number(process.env.BENCH_DELAY_MS ?? 10);
 const WINDOW = Number(process.env.BENCH_WINDOW_MIB ?? 4) * MiB;
-const dir = mkdtempSync(join(process.env.BENCH_TMPDIR ?? '/var/tmp', 'sendense-bench-latency-'));
-const children = new Set();
-process.on('exit', () => {
-  for (const child of children) child.kill('SIGKILL');
-  rmSync(dir, { recursive: true, force: true });
-});
-process.on('SIGINT', () => process.exit(130));
+const dir = scratchDir('sendense-bench-latency-');
 
-const runner = join(dir, 'sendense-transfer.mjs');
-await build({ entryPoints: ['runners/sendense-transfer.ts'], outfile: runner, bundle: true, platform: 'node', target: 'node20', format: 'esm', logLevel: 'warning' });
+const runner = await bundle(join(root, 'runners/sendense-transfer.ts'), join(dir, 'sendense-transfer.mjs'));
 
 // Source: DATA_GIB GiB of random data in 8 MiB regions, each followed by an 8 MiB hole.
 const source = join(dir, 'source.qcow2');
-{
-  const raw = join(dir, 'source.raw');
-  const fd = openSync(raw, 'w');
-  for (let region = 0; region < DATA_GIB * 128; region++) writeSync(fd, randomBytes(8 * MiB), 0, 8 * MiB, region * 16 * MiB);
-  closeSync(fd);
-  execFileSync('qemu-img', ['convert', '-O', 'qcow2', raw, source]);
-  rmSync(raw);
-}
-const virtualSize = JSON.parse(execFileSync('qemu-img', ['info', '--output=json', source], { encoding: 'utf8' }))['virtual-size'];
-
-async function freePort() {
-  return new Promise((resolve) => {
-    const server = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-  });
-}
+const virtualSize = makeSourceImage(source, { regions: DATA_GIB * 128 });
 
 // One direction of the link: each chunk leaves delayMs after it arrived, in order; the reader
 // is paused while WINDOW bytes are unacknowledged or the far side pushes back.
@@ -108,53 +89,9 @@ async function startDelayProxy(upstream, delayMs) {
   };
 }
 
-async function waitForPort(port) {
-  for (let tries = 0; tries < 200; tries++) {
-    const ok = await new Promise((resolve) => {
-      const socket = connect({ host: '127.0.0.1', port }, () => (socket.destroy(), resolve(true)));
-      socket.on('error', () => resolve(false));
-    });
-    if (ok) return;
-    await sleep(20);
-  }
-  throw new Error(`nothing listens on 127.0.0.1:${port}`);
-}
-
 // The hub's side: qemu-nbd on a fresh qcow2, 127.0.0.1, --shared=10, as the run starts it.
-async function startTarget(file) {
-  rmSync(file, { force: true });
-  execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', file, String(virtualSize)]);
-  const port = await freePort();
-  const child = spawn('qemu-nbd', ['-f', 'qcow2', '--shared=10', '-t', '-b', '127.0.0.1', '-p', String(port), '-x', 'target', file], { stdio: 'ignore' });
-  children.add(child);
-  await waitForPort(port);
-  return {
-    port,
-    stop: () =>
-      new Promise((resolve) => {
-        child.once('exit', resolve);
-        child.kill('SIGTERM');
-        children.delete(child);
-      }),
-  };
-}
-
-function timed(argv) {
-  return new Promise((resolve, reject) => {
-    const started = process.hrtime.bigint();
-    const child = spawn(argv[0], argv.slice(1), { stdio: ['pipe', 'pipe', 'pipe'] });
-    children.add(child);
-    let output = '';
-    child.stdout.on('data', (chunk) => (output += chunk));
-    child.stderr.on('data', (chunk) => (output += chunk));
-    child.once('close', (code) => {
-      children.delete(child);
-      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-      if (code !== 0) reject(new Error(`${argv.join(' ')} exited ${code}: ${output.slice(-2000)}`));
-      else resolve(seconds);
-    });
-  });
-}
+const startTarget = (file) => startQemuNbdTarget(freshQcow2(file, { size: virtualSize }));
+const timed = async (argv) => (await timedRun(argv)).seconds;
 
 // name -> [delay each way in ms, argv for a target URL]
 const ours = (url, extra = []) => [process.execPath, runner, '--nbd-targets', `2000:${url}`, '--source', `2000=qemu:${source}`, ...extra];
@@ -180,20 +117,17 @@ async function copyOnce(name) {
   }
 }
 
-const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
 const dataMiB = DATA_GIB * 1024;
 const names = Object.keys(tools);
 const times = Object.fromEntries(names.map((name) => [name, []]));
 console.log(`${DATA_GIB} GiB of data, ${DELAY_MS} ms each way (+${2 * DELAY_MS} ms RTT), ${WINDOW / MiB} MiB window per connection; ${RUNS} runs each after a warm-up, alternating`);
-for (const name of names) await copyOnce(name);
-for (let run = 0; run < RUNS; run++) {
-  for (const name of run % 2 === 0 ? names : [...names].reverse()) {
-    const { seconds, file } = await copyOnce(name);
-    times[name].push(seconds);
-    console.log(`  ${name.padEnd(20)} ${seconds.toFixed(2)} s  ${(dataMiB / seconds).toFixed(0)} MiB/s`);
-    execFileSync('qemu-img', ['compare', '-q', source, file]);
-  }
-}
+await alternatingRounds(RUNS, names, async (name, run) => {
+  const { seconds, file } = await copyOnce(name);
+  if (run < 0) return;
+  times[name].push(seconds);
+  console.log(`  ${name.padEnd(20)} ${seconds.toFixed(2)} s  ${(dataMiB / seconds).toFixed(0)} MiB/s`);
+  execFileSync('qemu-img', ['compare', '-q', source, file]);
+});
 const one = median(times['ours, 1 connection']);
 for (const name of names) {
   const value = median(times[name]);

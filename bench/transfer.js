@@ -3,31 +3,26 @@
 // spread; CPU seconds of each tool and of the target (steadier than wall time on a loaded
 // machine); then a 1%-dirty incremental against start-up alone, alternating; peak RSS from the
 // runner's own debug line. BENCH_RUNS=N (default 5) runs each.
-import { spawn, execFileSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
-import { closeSync, existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
-import { connect, createServer } from 'node:net';
+import { execFileSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { build } from 'esbuild';
+import { alternatingRounds } from './support/alternating-rounds.js';
+import { root } from './support/built.js';
+import { bundle } from './support/bundle.js';
+import { freshQcow2, startQemuNbdTarget } from './support/qemu-nbd-target.js';
+import { scratchDir } from './support/scratch.js';
+import { makeSourceImage } from './support/source-image.js';
+import { median, spread } from './support/stats.js';
+import { timedRun } from './support/timed-run.js';
 
 const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
-const dir = mkdtempSync(join(process.env.BENCH_TMPDIR ?? '/var/tmp', 'sendense-bench-'));
-const children = new Set();
-process.on('exit', () => {
-  for (const child of children) child.kill('SIGKILL');
-  rmSync(dir, { recursive: true, force: true });
-});
-process.on('SIGINT', () => process.exit(130));
+const dir = scratchDir('sendense-bench-');
 
-const runner = join(dir, 'sendense-transfer.mjs');
-await build({ entryPoints: ['runners/sendense-transfer.ts'], outfile: runner, bundle: true, platform: 'node', target: 'node20', format: 'esm', logLevel: 'warning' });
+const runner = await bundle(join(root, 'runners/sendense-transfer.ts'), join(dir, 'sendense-transfer.mjs'));
 // The target qemu-nbd gets the hub's environment (src/qemu/qemu-nbd-env.ts: malloc tunables).
-const envModule = join(dir, 'qemu-nbd-env.mjs');
-await build({ entryPoints: ['src/qemu/qemu-nbd-env.ts'], outfile: envModule, bundle: true, platform: 'node', target: 'node20', format: 'esm', logLevel: 'warning' });
-const { qemuNbdEnv } = await import(envModule);
+const { qemuNbdEnv } = await import(await bundle(join(root, 'src/qemu/qemu-nbd-env.ts'), join(dir, 'qemu-nbd-env.mjs')));
 const uptime = () => execFileSync('uptime').toString().trim().replace(/^.*load/, 'load');
 // CPU seconds (user + sys) of a process and its reaped children, via GNU time when installed.
 const gnuTime = existsSync('/usr/bin/time') ? ['/usr/bin/time', '-f', 'CPU %U %S'] : [];
@@ -42,108 +37,43 @@ function cpuSecondsOf(pid) {
 
 // Source: 256 regions of 8 MiB random data, each followed by an 8 MiB hole.
 const source = join(dir, 'source.qcow2');
-{
-  const raw = join(dir, 'source.raw');
-  const fd = openSync(raw, 'w');
-  for (let region = 0; region < 256; region++) writeSync(fd, randomBytes(8 * MiB), 0, 8 * MiB, region * 16 * MiB);
-  closeSync(fd);
-  execFileSync('truncate', ['-s', String(4 * GiB), raw]);
-  execFileSync('qemu-img', ['convert', '-O', 'qcow2', raw, source]);
-  rmSync(raw);
-  execFileSync('qemu-img', ['bitmap', '--add', source, 'b1']);
-}
+makeSourceImage(source, { regions: 256, size: 4 * GiB });
+execFileSync('qemu-img', ['bitmap', '--add', source, 'b1']);
 
-async function freePort() {
-  return new Promise((resolve) => {
-    const server = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address();
-      server.close(() => resolve(port));
-    });
-  });
-}
-
-// The hub's side: qemu-nbd on a new qcow2 (or an overlay), 127.0.0.1, --shared=10.
-async function startTarget(file) {
-  const port = await freePort();
-  const child = spawn('qemu-nbd', ['-f', 'qcow2', '--shared=10', '-t', '-b', '127.0.0.1', '-p', String(port), '-x', 'target', file], { stdio: 'ignore', env: qemuNbdEnv() });
-  children.add(child);
-  for (let i = 0; i < 200; i++) {
-    const ok = await new Promise((resolve) => {
-      const socket = connect({ host: '127.0.0.1', port }, () => (socket.destroy(), resolve(true)));
-      socket.on('error', () => resolve(false));
-    });
-    if (ok) break;
-    await sleep(20);
-  }
-  return {
-    url: `nbd://127.0.0.1:${port}/target`,
-    cpuSeconds: () => cpuSecondsOf(child.pid),
-    stop: () =>
-      new Promise((resolve) => {
-        child.once('exit', resolve);
-        child.kill('SIGTERM');
-        children.delete(child);
-      }),
-  };
-}
-
-function timed(argv) {
-  return new Promise((resolve, reject) => {
-    const started = process.hrtime.bigint();
-    const [command, ...args] = [...gnuTime, ...argv];
-    const child = spawn(command, args, { stdio: ['pipe', 'pipe', 'pipe'] });
-    children.add(child);
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (chunk) => (stdout += chunk));
-    child.stderr.on('data', (chunk) => (stderr += chunk));
-    child.once('close', (code) => {
-      children.delete(child);
-      const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-      const cpu = /CPU (\S+) (\S+)/.exec(stderr);
-      if (code !== 0) reject(new Error(`${argv.join(' ')} exited ${code}: ${stdout.slice(-2000)} ${stderr.slice(-2000)}`));
-      else resolve({ seconds, stdout, cpuSeconds: cpu ? Number(cpu[1]) + Number(cpu[2]) : NaN });
-    });
-  });
+async function timed(argv) {
+  const result = await timedRun([...gnuTime, ...argv]);
+  const cpu = /CPU (\S+) (\S+)/.exec(result.stderr);
+  return { ...result, cpuSeconds: cpu ? Number(cpu[1]) + Number(cpu[2]) : NaN };
 }
 
 async function copyOnce(tool, targetFile, extra = []) {
-  const target = await startTarget(targetFile);
+  const target = await startQemuNbdTarget(targetFile, { env: qemuNbdEnv() });
   try {
     const result =
       tool === 'nbdcopy'
         ? // Fair: nbdcopy also starts its own read-only qemu-nbd on the source (socket activation).
           await timed(['nbdcopy', '--flush', '--', '[', 'qemu-nbd', '-r', '-f', 'qcow2', source, ']', target.url])
         : await timed([process.execPath, runner, '--nbd-targets', `2000:${target.url}`, '--source', `2000=qemu:${source}`, ...extra]);
-    return { ...result, targetCpuSeconds: target.cpuSeconds() };
+    return { ...result, targetCpuSeconds: cpuSecondsOf(target.pid) };
   } finally {
     await target.stop();
   }
 }
 
-function freshTarget(name) {
-  const file = join(dir, name);
-  rmSync(file, { force: true });
-  execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', file, String(4 * GiB)]);
-  return file;
-}
-const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
-const spread = (values) => `${Math.min(...values).toFixed(2)}-${Math.max(...values).toFixed(2)}`;
+const freshTarget = (name) => freshQcow2(join(dir, name), { size: 4 * GiB });
 const peakRss = (stdout) => stdout.split('\n').filter(Boolean).map((line) => JSON.parse(line)).find((line) => line.message === 'peak memory')?.maxRssBytes ?? 0;
 
 const runs = { ours: [], nbdcopy: [] };
 const rss = [];
 console.log(`full: 4 GiB qcow2, 2 GiB data, ${RUNS} runs each after one warm-up each, alternating; ${uptime()}`);
-for (let run = -1; run < RUNS; run++) {
-  for (const tool of run % 2 === 0 ? ['ours', 'nbdcopy'] : ['nbdcopy', 'ours']) {
-    const result = await copyOnce(tool, freshTarget(`full-${tool}.qcow2`));
-    if (run < 0) continue;
-    runs[tool].push(result);
-    if (tool === 'ours') rss.push(peakRss(result.stdout));
-    const cpu = `cpu ${result.cpuSeconds.toFixed(2)} s, target cpu ${result.targetCpuSeconds.toFixed(2)} s`;
-    console.log(`  ${tool.padEnd(7)} ${result.seconds.toFixed(2)} s  ${((2 * GiB) / MiB / result.seconds).toFixed(0)} MiB/s  (${cpu})`);
-  }
-}
+await alternatingRounds(RUNS, ['ours', 'nbdcopy'], async (tool, run) => {
+  const result = await copyOnce(tool, freshTarget(`full-${tool}.qcow2`));
+  if (run < 0) return;
+  runs[tool].push(result);
+  if (tool === 'ours') rss.push(peakRss(result.stdout));
+  const cpu = `cpu ${result.cpuSeconds.toFixed(2)} s, target cpu ${result.targetCpuSeconds.toFixed(2)} s`;
+  console.log(`  ${tool.padEnd(7)} ${result.seconds.toFixed(2)} s  ${((2 * GiB) / MiB / result.seconds).toFixed(0)} MiB/s  (${cpu})`);
+});
 const figures = (tool, key) => runs[tool].map((result) => result[key]);
 const ours = median(figures('ours', 'seconds'));
 const theirs = median(figures('nbdcopy', 'seconds'));
@@ -168,18 +98,14 @@ execFileSync('qemu-io', ['-f', 'qcow2', ...writes, source], { stdio: 'ignore' })
 execFileSync('qemu-img', ['bitmap', '--add', source, 'b2']);
 const base = join(dir, 'full-ours.qcow2');
 async function incremental(bitmap) {
-  const overlay = join(dir, `inc-${bitmap}.qcow2`);
-  rmSync(overlay, { force: true });
-  execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', '-b', base, '-F', 'qcow2', overlay]);
+  const overlay = freshQcow2(join(dir, `inc-${bitmap}.qcow2`), { backing: base });
   return (await copyOnce('ours', overlay, ['--bitmap', `2000=${bitmap}`])).seconds;
 }
 const incRuns = { b1: [], b2: [] };
-for (let run = -1; run < RUNS; run++) {
-  for (const bitmap of run % 2 === 0 ? ['b1', 'b2'] : ['b2', 'b1']) {
-    const seconds = await incremental(bitmap);
-    if (run >= 0) incRuns[bitmap].push(seconds);
-  }
-}
+await alternatingRounds(RUNS, ['b1', 'b2'], async (bitmap, run) => {
+  const seconds = await incremental(bitmap);
+  if (run >= 0) incRuns[bitmap].push(seconds);
+});
 const startup = median(incRuns.b2);
 const inc = median(incRuns.b1);
 execFileSync('qemu-img', ['compare', '-q', source, join(dir, 'inc-b1.qcow2')]);

@@ -4,9 +4,9 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { root } from './support/built.js';
+import { median } from './support/stats.js';
 
-const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const runs = Number(process.env.BENCH_RUNS ?? 5);
 const dir = mkdtempSync(path.join(os.tmpdir(), 'sendense-bench-validate-'));
 const one = mkdtempSync(path.join(os.tmpdir(), 'sendense-bench-validate1-'));
@@ -22,7 +22,6 @@ try {
     if (result.status !== 0) throw new Error(`validate failed: ${result.stdout}${result.stderr}`);
     return performance.now() - started;
   };
-  const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
   cli(dir); // warm-up (page cache)
   const many = [];
   const single = [];
