@@ -3,32 +3,24 @@
 // export's qemu:dirty-bitmap:<name> context, whose name is the recorded change_id, and never builds
 // on a backup that bitmap did not cover.
 
-import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { execFileSync, spawn } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { killIfAlive } from '../support/processes.js';
-import { recordedProcesses } from '../support/process-tree.js';
 import { startNbdkit, startQemuNbd, type TestNbdServer } from '../support/qemu-nbd-server.js';
+import { useRunWorkspace } from '../support/run-workspace.js';
 import { listBackups, sendenseRun, type BackupRow, type CliResult } from '../support/sendense-cli.js';
 import { createDisk, differenceBetween, keepCopy, writeDisk } from '../support/vm-disks.js';
 
 const MiB = 1024 * 1024;
-let dir: string;
-let db: string;
+const ws = useRunWorkspace('audit-nbd-');
 const servers: TestNbdServer[] = [];
 
-beforeEach(() => {
-  dir = mkdtempSync(path.join(tmpdir(), 'audit-nbd-'));
-  db = path.join(dir, 'state.db');
-});
 afterEach(async () => {
   for (const server of servers.splice(0)) await server.stop();
-  if (existsSync(db)) for (const record of recordedProcesses(db)) killIfAlive(record.pid);
-  rmSync(dir, { recursive: true, force: true });
 });
 
 interface NbdPlan {
@@ -44,13 +36,13 @@ async function run(plan: NbdPlan): Promise<CliResult> {
     kind: plan.kind ?? 'incremental',
     name: 'nbd-plan',
     vm: { name: 'appliance', source: { type: 'nbd', disks: [{ key: 2000, url: plan.url, ...(plan.bitmap ? { bitmap: plan.bitmap } : {}) }] } },
-    repository: { path: path.join(dir, 'repo') },
+    repository: { path: path.join(ws.dir, 'repo') },
     nbd: { ports: '45960-45979' },
     ...(plan.onMissingChain ? { incremental: { onMissingChain: plan.onMissingChain } } : {}),
   };
-  const file = path.join(dir, 'plan.yaml');
+  const file = path.join(ws.dir, 'plan.yaml');
   writeFileSync(file, stringify(doc));
-  return sendenseRun([file, '--db', db]);
+  return sendenseRun([file, '--db', ws.db]);
 }
 
 // Serves the image read-only (persistent, like an appliance), with -B when a bitmap is named.
@@ -66,7 +58,7 @@ async function stop(server: TestNbdServer): Promise<void> {
 }
 
 async function latest(): Promise<BackupRow> {
-  return (await listBackups(db)).filter((backup) => backup.status === 'complete').at(-1)!;
+  return (await listBackups(ws.db)).filter((backup) => backup.status === 'complete').at(-1)!;
 }
 
 function expectOk(result: CliResult): void {
@@ -75,7 +67,7 @@ function expectOk(result: CliResult): void {
 
 describe('nbd source', () => {
   it('a full from qemu-nbd copies the allocated extents only, and equals the export', async () => {
-    const image = createDisk(path.join(dir, 'src.qcow2'), 256 * MiB);
+    const image = createDisk(path.join(ws.dir, 'src.qcow2'), 256 * MiB);
     writeDisk(image, ['write -P 0xaa 0 4M', 'write -P 0xbb 100M 3M', `write -P 0xcc ${256 * MiB - 512} 512`]);
     const server = await serve(image);
     expectOk(await run({ kind: 'backup', url: server.url }));
@@ -86,10 +78,10 @@ describe('nbd source', () => {
   });
 
   it('a full from a server without block status (nbdkit, noextents) copies everything', async () => {
-    const server = await startNbdkit(['--filter=noextents', 'data', 'data=(0x55)*1048576 @8388608 (0xaa)*65536 @33554431 (0x01)', 'size=32M'], path.join(dir, 'kit.sock'));
+    const server = await startNbdkit(['--filter=noextents', 'data', 'data=(0x55)*1048576 @8388608 (0xaa)*65536 @33554431 (0x01)', 'size=32M'], path.join(ws.dir, 'kit.sock'));
     servers.push(server);
     expectOk(await run({ kind: 'backup', url: server.url }));
-    const copy = path.join(dir, 'kit.raw');
+    const copy = path.join(ws.dir, 'kit.raw');
     execFileSync('nbdcopy', [server.url, copy]);
     const backup = await latest();
     expect(differenceBetween(backup.disks[0].file, copy, 'raw')).toBe('');
@@ -97,7 +89,7 @@ describe('nbd source', () => {
   });
 
   it('with bitmap: full then incrementals read the dirty extents (cumulative), each point exact', async () => {
-    const image = createDisk(path.join(dir, 'src.qcow2'), 64 * MiB);
+    const image = createDisk(path.join(ws.dir, 'src.qcow2'), 64 * MiB);
     writeDisk(image, ['write -P 0x11 0 8M', 'write -P 0x12 40M 4M']);
     execFileSync('qemu-img', ['bitmap', '--add', image, 'cbt']);
     let server = await serve(image, 'cbt');
@@ -117,7 +109,7 @@ describe('nbd source', () => {
     for (const [round, commands] of changes.entries()) {
       await stop(server);
       writeDisk(image, commands);
-      const point = keepCopy(image, path.join(dir, `p${round}.qcow2`));
+      const point = keepCopy(image, path.join(ws.dir, `p${round}.qcow2`));
       server = await serve(image, 'cbt');
       const result = await run({ url: server.url, bitmap: 'cbt' });
       expectOk(result);
@@ -135,10 +127,10 @@ describe('nbd source', () => {
   });
 
   it('with bitmap over nbd+unix (a socket path with a comma): full then an exact incremental', async () => {
-    const image = createDisk(path.join(dir, 'src.qcow2'), 16 * MiB);
+    const image = createDisk(path.join(ws.dir, 'src.qcow2'), 16 * MiB);
     writeDisk(image, ['write -P 0x11 0 2M']);
     execFileSync('qemu-img', ['bitmap', '--add', image, 'cbt']);
-    const socket = path.join(dir, 'a,b.sock');
+    const socket = path.join(ws.dir, 'a,b.sock');
     let server = await startQemuNbd({ file: image, readOnly: true, bitmap: 'cbt', exportName: 'disk0', socket });
     servers.push(server);
     expectOk(await run({ url: server.url, bitmap: 'cbt' }));
@@ -154,8 +146,8 @@ describe('nbd source', () => {
   });
 
   it('a qemu-nbd without -t (gone after the run opened it once): the failure says what to change', async () => {
-    const image = createDisk(path.join(dir, 'src.qcow2'), 16 * MiB);
-    const socket = path.join(dir, 'once.sock');
+    const image = createDisk(path.join(ws.dir, 'src.qcow2'), 16 * MiB);
+    const socket = path.join(ws.dir, 'once.sock');
     const child = spawn('qemu-nbd', ['-r', '-f', 'qcow2', '-x', 'disk0', '-k', socket, image], { stdio: 'ignore' });
     try {
       for (let tries = 0; tries < 200 && !existsSync(socket); tries++) await sleep(25);
@@ -168,7 +160,7 @@ describe('nbd source', () => {
   });
 
   it('a bitmap the export does not offer: warned full (change_id none), or a failure with onMissingChain: fail', async () => {
-    const image = createDisk(path.join(dir, 'src.qcow2'), 16 * MiB);
+    const image = createDisk(path.join(ws.dir, 'src.qcow2'), 16 * MiB);
     writeDisk(image, ['write -P 0x11 0 1M']);
     execFileSync('qemu-img', ['bitmap', '--add', image, 'cbt']);
     const server = await serve(image, 'cbt');
@@ -177,7 +169,7 @@ describe('nbd source', () => {
     const failed = await run({ url: server.url, bitmap: 'other', onMissingChain: 'fail' });
     expect(failed.exitCode).toBe(1);
     expect(failed.stderr).toContain(`${server.url} does not offer the dirty bitmap 'other'`);
-    expect((await listBackups(db)).filter((backup) => backup.status === 'complete')).toHaveLength(1);
+    expect((await listBackups(ws.db)).filter((backup) => backup.status === 'complete')).toHaveLength(1);
 
     const result = await run({ url: server.url, bitmap: 'other' });
     expectOk(result);
@@ -189,7 +181,7 @@ describe('nbd source', () => {
   });
 
   it('a parent read without the bitmap is not built on: warned full that records the bitmap', async () => {
-    const image = createDisk(path.join(dir, 'src.qcow2'), 16 * MiB);
+    const image = createDisk(path.join(ws.dir, 'src.qcow2'), 16 * MiB);
     writeDisk(image, ['write -P 0x11 0 1M']);
     let server = await serve(image);
     expectOk(await run({ url: server.url }));

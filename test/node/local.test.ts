@@ -7,32 +7,16 @@ import { SendenseError } from '../../src/errors.js';
 import { createLocalNode } from '../../src/node/local.js';
 import type { NodeProcess } from '../../src/node/node.js';
 import { findPackageRoot, transferBundlePath } from '../../src/node/package-root.js';
+import { killIfAlive, pidExists } from '../support/processes.js';
 
 const node = createLocalNode();
 const started: NodeProcess[] = [];
 const temps: string[] = [];
 
 afterEach(async () => {
-  for (const child of started.splice(0)) if (child.pid !== undefined) killQuietly(child.pid);
+  for (const child of started.splice(0)) if (child.pid !== undefined) killIfAlive(child.pid);
   for (const dir of temps.splice(0)) await rm(dir, { recursive: true, force: true });
 });
-
-function killQuietly(pid: number): void {
-  try {
-    process.kill(pid, 'SIGKILL');
-  } catch {
-    // gone already
-  }
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 describe('local node exec', () => {
   it('returns the exit code and output instead of throwing', async () => {
@@ -84,7 +68,7 @@ describe('local node spawn', () => {
     await child.stop(300);
     expect((await child.exited).signal).toBe('SIGTERM');
     expect(Date.now() - before).toBeLessThan(3000);
-    expect(isAlive(child.pid!)).toBe(false);
+    expect(pidExists(child.pid!)).toBe(false);
   });
 
   it('stop() escalates to SIGKILL when SIGTERM is ignored', async () => {
@@ -93,7 +77,7 @@ describe('local node spawn', () => {
     await new Promise<void>((resolve) => child.onStdoutLine(() => resolve()));
     await child.stop(300);
     expect((await child.exited).signal).toBe('SIGKILL');
-    expect(isAlive(child.pid!)).toBe(false);
+    expect(pidExists(child.pid!)).toBe(false);
   });
 });
 

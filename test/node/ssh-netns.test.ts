@@ -9,7 +9,8 @@ import { execa, type ResultPromise } from 'execa';
 import type { NodeHost } from '../../src/node/node.js';
 import { connectSshNode } from '../../src/node/ssh.js';
 import { createNetns, type TestNetns } from '../support/netns.js';
-import { freePort, startSshd, type TestSshd } from '../support/sshd.js';
+import { freePort } from '../support/free-port.js';
+import { startSshd, type TestSshd } from '../support/sshd.js';
 
 const netns = await createNetns();
 const skipReason = typeof netns === 'string' ? netns : undefined;

@@ -11,7 +11,8 @@ import { execa, type ResultPromise } from 'execa';
 import type { NodeHost } from '../../src/node/node.js';
 import { findPackageRoot } from '../../src/node/package-root.js';
 import { connectSshNode } from '../../src/node/ssh.js';
-import { freePort, startSshd, type TestSshd } from '../support/sshd.js';
+import { freePort } from '../support/free-port.js';
+import { startSshd, type TestSshd } from '../support/sshd.js';
 
 const bundle = join(findPackageRoot(), 'runners', 'dist', 'sendense-transfer.mjs');
 const missing = existsSync(bundle) ? undefined : `${bundle} is not built (npm run build)`;

@@ -8,7 +8,9 @@ import { SendenseError } from '../../src/errors.js';
 import type { NodeHost } from '../../src/node/node.js';
 import { connectSshNode } from '../../src/node/ssh.js';
 import type { NodeSpec } from '../../src/plan/types.js';
-import { descendants, freePort, startSshd, type TestSshd } from '../support/sshd.js';
+import { freePort } from '../support/free-port.js';
+import { killIfAlive, pidExists } from '../support/processes.js';
+import { descendants, startSshd, type TestSshd } from '../support/sshd.js';
 
 let sshd: TestSshd;
 let work: string;
@@ -27,16 +29,8 @@ afterAll(async () => {
 
 afterEach(async () => {
   for (const node of nodes.splice(0)) await node.close();
-  for (const pid of pids.splice(0)) killQuietly(pid);
+  for (const pid of pids.splice(0)) killIfAlive(pid);
 });
-
-function killQuietly(pid: number): void {
-  try {
-    process.kill(pid, 'SIGKILL');
-  } catch {
-    // gone
-  }
-}
 
 function spec(overrides: Partial<NodeSpec> = {}): NodeSpec {
   return {
@@ -105,7 +99,7 @@ describe('ssh node: commands', () => {
     await waitFor(() => lines.includes('ready') && child.pid !== undefined);
     const remotePid = child.pid!;
     await child.stop(300);
-    await waitFor(() => !isAlive(remotePid));
+    await waitFor(() => !pidExists(remotePid));
   });
 });
 
@@ -277,15 +271,6 @@ async function allCmdlines(): Promise<string[]> {
     }
   }
   return lines;
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
 }
 
 async function waitFor(condition: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {

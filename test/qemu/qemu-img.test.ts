@@ -18,7 +18,7 @@ import {
   type CommandRunner,
   type QemuNbd,
 } from '../../src/qemu/index.js';
-import { freePort } from '../support/sshd.js';
+import { freePort } from '../support/free-port.js';
 
 const MiB = 1024 * 1024;
 let dir: string;

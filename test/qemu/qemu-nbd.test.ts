@@ -18,7 +18,7 @@ import {
   type QemuNbdExit,
 } from '../../src/qemu/index.js';
 import { killIfAlive, waitForProcessGone } from '../support/processes.js';
-import { freePort } from '../support/sshd.js';
+import { freePort } from '../support/free-port.js';
 
 const MiB = 1024 * 1024;
 let dir: string;

@@ -2,37 +2,27 @@
 // partial disk must never pass for a restored one.
 
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { killIfAlive } from '../support/processes.js';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { leasedPorts, recordedProcesses } from '../support/process-tree.js';
+import { useRunWorkspace } from '../support/run-workspace.js';
 import { BIN, sendenseRun, writePlan } from '../support/sendense-cli.js';
 import { createDisk, writeDisk } from '../support/vm-disks.js';
 import { writeRestorePlan } from './restore-plan.js';
 
 const GiB = 1024 * 1024 * 1024;
 const PORTS: [number, number] = [30200, 30219];
-let dir: string;
-let db: string;
-let repository: string;
+const ws = useRunWorkspace('restore-interrupt-', { per: 'file' });
 
 beforeAll(async () => {
-  dir = mkdtempSync(path.join(tmpdir(), 'restore-interrupt-'));
-  db = path.join(dir, 'state.db');
-  repository = path.join(dir, 'repository');
   // 1 GiB of data: enough that the copy is still running when the signal arrives.
-  const disk = createDisk(path.join(dir, 'big.qcow2'), 2 * GiB);
+  const disk = createDisk(path.join(ws.dir, 'big.qcow2'), 2 * GiB);
   writeDisk(disk, ['write -P 0x5e 0 512M', 'write -P 0x6f 1G 512M']);
-  const plan = writePlan(dir, { name: 'big-backup', kind: 'backup', vm: 'bigvm', disks: [{ key: 2000, path: disk }], repository, ports: PORTS });
-  const result = await sendenseRun([plan, '--db', db]);
+  const plan = writePlan(ws.dir, { name: 'big-backup', kind: 'backup', vm: 'bigvm', disks: [{ key: 2000, path: disk }], repository: ws.repository, ports: PORTS });
+  const result = await sendenseRun([plan, '--db', ws.db]);
   if (result.exitCode !== 0) throw new Error(`backup failed:\n${result.stdout}\n${result.stderr}`);
 }, 120_000);
-afterAll(() => {
-  if (existsSync(db)) for (const record of recordedProcesses(db)) killIfAlive(record.pid);
-  rmSync(dir, { recursive: true, force: true });
-});
 
 // PIDs of live processes whose command line names this file (a qemu-img left writing it).
 function processesUsing(file: string): number[] {
@@ -50,11 +40,11 @@ function processesUsing(file: string): number[] {
 
 describe('an interrupted restore', () => {
   it('SIGINT during the copy: exit 130, the half-restored target deleted, nothing held', async () => {
-    const out = path.join(dir, 'out');
+    const out = path.join(ws.dir, 'out');
     mkdirSync(out);
     const target = path.join(out, 'disk-2000.qcow2');
-    const plan = writeRestorePlan(out, { name: 'big-restore', vm: 'bigvm', repository, ports: PORTS, point: 'latest', target: { type: 'file', path: path.join(out, 'disk-{key}.qcow2'), format: 'qcow2' } });
-    const child = spawn(process.execPath, [BIN, plan, '--db', db, '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const plan = writeRestorePlan(out, { name: 'big-restore', vm: 'bigvm', repository: ws.repository, ports: PORTS, point: 'latest', target: { type: 'file', path: path.join(out, 'disk-{key}.qcow2'), format: 'qcow2' } });
+    const child = spawn(process.execPath, [BIN, plan, '--db', ws.db, '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';
     let sent = false;
     let targetExistedAtSignal = false;
@@ -72,9 +62,9 @@ describe('an interrupted restore', () => {
     expect(targetExistedAtSignal).toBe(true);
     expect(existsSync(target)).toBe(false);
     expect(processesUsing(target)).toEqual([]);
-    expect(recordedProcesses(db)).toEqual([]);
-    expect(leasedPorts(db)).toEqual([]);
-    const history = await sendenseRun(['history', '--json', '--plan', 'big-restore', '--db', db]);
+    expect(recordedProcesses(ws.db)).toEqual([]);
+    expect(leasedPorts(ws.db)).toEqual([]);
+    const history = await sendenseRun(['history', '--json', '--plan', 'big-restore', '--db', ws.db]);
     expect(JSON.parse(history.stdout.split('\n')[0]!)).toMatchObject({ status: 'interrupted' });
   });
 });

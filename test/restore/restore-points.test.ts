@@ -2,41 +2,35 @@
 // into qcow2 and raw files and into an NBD export full of old data, each equal byte for byte to
 // the source as it was when that backup was taken.
 
-import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, rmSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { killIfAlive } from '../support/processes.js';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { leasedPorts, recordedProcesses } from '../support/process-tree.js';
 import { startQemuNbd, type TestNbdServer } from '../support/qemu-nbd-server.js';
+import { useRunWorkspace } from '../support/run-workspace.js';
 import { sendenseRun, type CliResult } from '../support/sendense-cli.js';
 import { sha256 } from '../support/vm-disks.js';
 import { DISK_KEYS, DISK_SIZES, backUpVm, type BackedUpVm } from './restore-chain.js';
 import { rawSha256, restoredDifference, writeRestorePlan, type RestoreTarget } from './restore-plan.js';
 
 const PORTS: [number, number] = [30000, 30039];
-let dir: string;
+const ws = useRunWorkspace('restore-points-', { per: 'file' });
 let vm: BackedUpVm;
 let restores = 0;
 const servers: TestNbdServer[] = [];
 
 beforeAll(async () => {
-  dir = mkdtempSync(path.join(tmpdir(), 'restore-points-'));
-  vm = await backUpVm(dir, { vm: 'rvm', ports: PORTS, points: 3 });
+  vm = await backUpVm(ws.dir, { vm: 'rvm', ports: PORTS, points: 3 });
 }, 120_000);
 afterEach(async () => {
   for (const server of servers.splice(0)) await server.stop();
-});
-afterAll(() => {
-  if (vm && existsSync(vm.db)) for (const record of recordedProcesses(vm.db)) killIfAlive(record.pid);
-  rmSync(dir, { recursive: true, force: true });
 });
 
 // Runs a restore plan of the test VM into a new directory; returns the CLI result and that directory.
 async function restore(point: string, target: (out: string) => RestoreTarget, disks?: readonly number[]): Promise<{ result: CliResult; out: string }> {
   restores += 1;
-  const out = path.join(dir, `restore-${restores}`);
+  const out = path.join(ws.dir, `restore-${restores}`);
   mkdirSync(out);
   const plan = writeRestorePlan(out, { name: `restore-${restores}`, vm: vm.vm, repository: vm.repository, ports: PORTS, point, disks, target: target(out) });
   const result = await sendenseRun([plan, '--db', vm.db]);
@@ -122,7 +116,7 @@ describe('restore of a 3-point chain (full + 2 incrementals) of a 2-disk VM', ()
 
   it('into an NBD export full of old data: the holes of the backup are written as zeroes', async () => {
     // A middle point: its disk 2000 has a zeroed range, a discarded range and never-written holes.
-    const disk = path.join(dir, 'nbd-target.raw');
+    const disk = path.join(ws.dir, 'nbd-target.raw');
     execFileSync('qemu-img', ['create', '-q', '-f', 'raw', disk, String(DISK_SIZES[2000])]);
     execFileSync('qemu-io', ['-f', 'raw', '-c', `write -P 0xff 0 ${DISK_SIZES[2000]}`, disk]);
     const server = await startQemuNbd({ file: disk, format: 'raw', exportName: 'old-2000' });
@@ -131,7 +125,7 @@ describe('restore of a 3-point chain (full + 2 incrementals) of a 2-disk VM', ()
     expectSucceeded(result);
     await server.stop();
     expect(restoredDifference(vm.copies[1]![2000]!, disk, 'raw')).toBe('');
-    expect(sha256(disk)).toBe(rawSha256(vm.copies[1]![2000]!, path.join(dir, 'nbd-expected.raw')));
+    expect(sha256(disk)).toBe(rawSha256(vm.copies[1]![2000]!, path.join(ws.dir, 'nbd-expected.raw')));
     rmSync(disk);
   });
 });

@@ -2,13 +2,12 @@
 // with that error, and nothing changed (targets untouched or absent, no process or port held).
 
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, statSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, mkdirSync, readdirSync, renameSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { killIfAlive } from '../support/processes.js';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { leasedPorts, recordedProcesses } from '../support/process-tree.js';
 import { startQemuNbd, type TestNbdServer } from '../support/qemu-nbd-server.js';
+import { useRunWorkspace } from '../support/run-workspace.js';
 import { BIN, listBackups, sendenseRun, type CliResult } from '../support/sendense-cli.js';
 import { sha256 } from '../support/vm-disks.js';
 import { backUpVm, type BackedUpVm } from './restore-chain.js';
@@ -16,15 +15,14 @@ import { restoredDifference, writeRestorePlan, type RestoreTarget } from './rest
 
 const MiB = 1024 * 1024;
 const PORTS: [number, number] = [30100, 30139];
-let dir: string;
+const ws = useRunWorkspace('restore-refusals-', { per: 'file' });
 let vm: BackedUpVm;
 let failedBackupId: string;
 let restores = 0;
 const servers: TestNbdServer[] = [];
 
 beforeAll(async () => {
-  dir = mkdtempSync(path.join(tmpdir(), 'restore-refusals-'));
-  vm = await backUpVm(dir, { vm: 'fvm', ports: PORTS, points: 2 });
+  vm = await backUpVm(ws.dir, { vm: 'fvm', ports: PORTS, points: 2 });
   // A backup that does not complete: interrupted (SIGINT to the CLI we started) once it has begun.
   const backup = spawn(process.execPath, [BIN, vm.backupPlan, '--db', vm.db, '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
@@ -43,10 +41,6 @@ beforeAll(async () => {
 afterEach(async () => {
   for (const server of servers.splice(0)) await server.stop();
 });
-afterAll(() => {
-  if (vm && existsSync(vm.db)) for (const record of recordedProcesses(vm.db)) killIfAlive(record.pid);
-  rmSync(dir, { recursive: true, force: true });
-});
 
 interface Restore {
   readonly result: CliResult;
@@ -57,7 +51,7 @@ interface Restore {
 async function restore(point: string, target: (out: string) => RestoreTarget, options: { disks?: number[]; prepare?: (out: string) => void } = {}): Promise<Restore> {
   restores += 1;
   const name = `refused-${restores}`;
-  const out = path.join(dir, name);
+  const out = path.join(ws.dir, name);
   mkdirSync(out);
   options.prepare?.(out);
   const plan = writeRestorePlan(out, { name, vm: vm.vm, repository: vm.repository, ports: PORTS, point, disks: options.disks, target: target(out) });
@@ -142,7 +136,7 @@ describe('restore refusals', () => {
   }
 
   it('an NBD target smaller than the disk: refused before anything is written to it', async () => {
-    const disk = path.join(dir, 'small-target.raw');
+    const disk = path.join(ws.dir, 'small-target.raw');
     execFileSync('qemu-img', ['create', '-q', '-f', 'raw', disk, String(8 * MiB)]);
     execFileSync('qemu-io', ['-f', 'raw', '-c', `write -P 0xff 0 ${8 * MiB}`, disk]);
     const before = sha256(disk);

@@ -21,3 +21,14 @@ export function killIfAlive(pid: number | undefined): void {
     // Already gone.
   }
 }
+
+// True while the PID is in the process table at all, a zombie included (signal 0): stricter than
+// isProcessAlive for "this process must be gone".
+export function pidExists(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}

@@ -1,7 +1,8 @@
 // Starts a qemu-nbd (or nbdkit) for a test, the way the hub does, and stops it by its PID.
 
 import { spawn, type ChildProcess } from 'node:child_process';
-import { connect, createServer } from 'node:net';
+import { connect } from 'node:net';
+import { freePort } from './free-port.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 
 export interface TestNbdServer {
@@ -9,17 +10,6 @@ export interface TestNbdServer {
   readonly url: string;
   stderr(): string;
   stop(): Promise<void>;
-}
-
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
-    });
-  });
 }
 
 export interface QemuNbdOptions {
