@@ -3,11 +3,11 @@
 
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { runPlan } from '../../src/engine/run-plan.js';
 import type { RunEvent, RunReporter } from '../../src/engine/run-events.js';
-import { openStore, type Store } from '../../src/store/index.js';
-import { makeSandbox, planDoc, planOf, type Sandbox } from '../schedule/test-plans.js';
+import { planDoc, planOf } from '../schedule/test-plans.js';
+import { useSandboxStore } from '../support/sandbox-store.js';
 
 function collect(): RunReporter & { events: RunEvent[] } {
   const events: RunEvent[] = [];
@@ -20,19 +20,11 @@ function envFile(file: string): Record<string, string> {
 }
 
 describe('hooks', () => {
-  let box: Sandbox | undefined;
-  let store: Store | undefined;
-  afterEach(async () => {
-    await store?.close();
-    box?.remove();
-    store = undefined;
-    box = undefined;
-  });
+  const sandbox = useSandboxStore('hooks');
 
   it('before, after and always hooks (hub and node) receive the run facts in their environment', async () => {
-    box = makeSandbox('hooks');
-    store = await openStore(box.db);
-    const dump = (name: string) => `env > ${path.join(box!.dir, name)}`;
+    const { box, store } = sandbox;
+    const dump = (name: string) => `env > ${path.join(box.dir, name)}`;
     const plan = planOf(
       planDoc(box, 'hooked', {
         hooks: {
@@ -59,8 +51,7 @@ describe('hooks', () => {
   });
 
   it('a failing before hook fails the run with a clear error and nothing taken; onFailure and always get the error', async () => {
-    box = makeSandbox('hooks-fail');
-    store = await openStore(box.db);
+    const { box, store } = sandbox;
     const plan = planOf(
       planDoc(box, 'refused', {
         hooks: {
@@ -91,8 +82,7 @@ describe('hooks', () => {
   });
 
   it('a failing after hook is a warning: the backup stays complete and the run succeeded', async () => {
-    box = makeSandbox('hooks-after');
-    store = await openStore(box.db);
+    const { box, store } = sandbox;
     const plan = planOf(planDoc(box, 'after-fails', { hooks: { after: [{ run: 'exit 7' }] } }));
     const reporter = collect();
     const result = await runPlan(plan, { store, reporter, trigger: 'manual' });

@@ -3,26 +3,18 @@
 
 import { copyFileSync, existsSync } from 'node:fs';
 import path from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { runPlan } from '../../src/engine/run-plan.js';
 import type { RunEvent, RunReporter } from '../../src/engine/run-events.js';
-import { openStore, type Store } from '../../src/store/index.js';
 import { imagesEqual, qemuIo } from '../support/images.js';
-import { makeSandbox, planDoc, planOf, type Sandbox } from '../schedule/test-plans.js';
+import { planDoc, planOf } from '../schedule/test-plans.js';
+import { useSandboxStore } from '../support/sandbox-store.js';
 
 describe('retention', () => {
-  let box: Sandbox | undefined;
-  let store: Store | undefined;
-  afterEach(async () => {
-    await store?.close();
-    box?.remove();
-    store = undefined;
-    box = undefined;
-  });
+  const sandbox = useSandboxStore('retention');
 
   it('keepChains 2 deletes the oldest chain whole once a third chain is complete; the rest restore exactly', async () => {
-    box = makeSandbox('retention');
-    store = await openStore(box.db);
+    const { box, store } = sandbox;
     const plan = planOf(planDoc(box, 'keep-two', { retention: { keepChains: 2 }, incremental: { maxChainLength: 2 } }));
     const taken: { backupId: string; snapshot: string; file: string }[] = [];
     const retentionLines: string[][] = [];
@@ -40,7 +32,7 @@ describe('retention', () => {
       retentionLines.push(events.flatMap((event) => (event.type === 'info' && event.step === 'retention' ? [event.message] : [])));
     }
 
-    const chains = await Promise.all(taken.map(async (t) => (await store!.getBackup(t.backupId))?.chainId));
+    const chains = await Promise.all(taken.map(async (t) => (await store.getBackup(t.backupId))?.chainId));
     // Runs 0-1 were the first chain: deleted by run 4, when the third chain's full was complete.
     expect(chains.slice(0, 2)).toEqual([undefined, undefined]);
     expect(retentionLines.slice(0, 4).flat()).toEqual([]);
