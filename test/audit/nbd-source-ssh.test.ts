@@ -4,19 +4,16 @@
 import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { afterEach, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { stringify } from 'yaml';
-import { startQemuNbd, type TestNbdServer } from '../support/qemu-nbd-server.js';
+import { startQemuNbd, useNbdServers } from '../support/qemu-nbd-server.js';
 import { listBackups, sendenseRun } from '../support/sendense-cli.js';
 import { createDisk, differenceBetween, keepCopy, writeDisk } from '../support/vm-disks.js';
 import { nodeBlock, nodeProcessesMentioning, useSshWorkspace } from '../ssh/ssh-node.js';
 
 const MiB = 1024 * 1024;
 const ws = useSshWorkspace('audit-nbd-ssh-');
-const servers: TestNbdServer[] = [];
-afterEach(async () => {
-  for (const server of servers.splice(0)) await server.stop();
-});
+const servers = useNbdServers();
 
 it('full then incremental of an nbd+unix export with a bitmap, through an SSH node', async () => {
   const { node, dir, db, repository } = ws;

@@ -7,21 +7,18 @@ import { existsSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { execFileSync, spawn } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { killIfAlive } from '../support/processes.js';
-import { startNbdkit, startQemuNbd, type TestNbdServer } from '../support/qemu-nbd-server.js';
+import { startNbdkit, startQemuNbd, useNbdServers, type TestNbdServer } from '../support/qemu-nbd-server.js';
 import { useRunWorkspace } from '../support/run-workspace.js';
 import { listBackups, sendenseRun, type BackupRow, type CliResult } from '../support/sendense-cli.js';
 import { createDisk, differenceBetween, keepCopy, writeDisk } from '../support/vm-disks.js';
 
 const MiB = 1024 * 1024;
 const ws = useRunWorkspace('audit-nbd-');
-const servers: TestNbdServer[] = [];
+const servers = useNbdServers();
 
-afterEach(async () => {
-  for (const server of servers.splice(0)) await server.stop();
-});
 
 interface NbdPlan {
   readonly kind?: 'backup' | 'incremental';

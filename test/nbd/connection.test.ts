@@ -2,26 +2,21 @@
 // with both contexts, pipelined I/O, and errors that must fail every pending request.
 
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { NbdConnection, parseNbdUrl, walkExtents, mergeExtents, type Extent } from '../../src/nbd/index.js';
 import { qemuImg, qemuIo } from '../support/images.js';
-import { startNbdkit, startQemuNbd, type TestNbdServer } from '../support/qemu-nbd-server.js';
+import { startNbdkit, startQemuNbd, useNbdServers, type TestNbdServer } from '../support/qemu-nbd-server.js';
+import { useRunWorkspace } from '../support/run-workspace.js';
 
 const MiB = 1024 * 1024;
-let dir: string;
-const servers: TestNbdServer[] = [];
+const ws = useRunWorkspace('nbd-client-');
+const servers = useNbdServers();
 const connections: NbdConnection[] = [];
 
-beforeEach(() => {
-  dir = mkdtempSync(join(tmpdir(), 'nbd-client-'));
-});
-afterEach(async () => {
+afterEach(() => {
   for (const connection of connections.splice(0)) connection.destroy();
-  for (const server of servers.splice(0)) await server.stop();
-  rmSync(dir, { recursive: true, force: true });
 });
 
 async function serve(options: Parameters<typeof startQemuNbd>[0]): Promise<TestNbdServer> {
@@ -42,7 +37,7 @@ async function collect(iterable: AsyncIterable<Extent>): Promise<Extent[]> {
 
 describe('NBD handshake', () => {
   it('negotiates size, flags and block sizes with qemu-nbd over TCP', async () => {
-    const file = join(dir, 'a.qcow2');
+    const file = join(ws.dir, 'a.qcow2');
     qemuImg('create', '-q', '-f', 'qcow2', file, '10M');
     const server = await serve({ file, readOnly: true });
     const connection = await open(server.url, ['base:allocation']);
@@ -56,14 +51,14 @@ describe('NBD handshake', () => {
   });
 
   it('reports an export name the server does not have', async () => {
-    const file = join(dir, 'a.qcow2');
+    const file = join(ws.dir, 'a.qcow2');
     qemuImg('create', '-q', '-f', 'qcow2', file, '1M');
     const server = await serve({ file, exportName: 'right' });
     await expect(open(server.url.replace('/right', '/wrong'))).rejects.toThrow(/has no export named 'wrong'/);
   });
 
   it('leaves out a meta context the server does not know, and says so when it is used', async () => {
-    const file = join(dir, 'a.qcow2');
+    const file = join(ws.dir, 'a.qcow2');
     qemuImg('create', '-q', '-f', 'qcow2', file, '1M');
     const server = await serve({ file, readOnly: true });
     const connection = await open(server.url, ['base:allocation', 'qemu:dirty-bitmap:nope']);
@@ -72,18 +67,18 @@ describe('NBD handshake', () => {
   });
 
   it('reports a server that is not listening', async () => {
-    await expect(open(`nbd+unix:///x?socket=${join(dir, 'nobody.sock')}`)).rejects.toThrow(/cannot connect to NBD server/);
+    await expect(open(`nbd+unix:///x?socket=${join(ws.dir, 'nobody.sock')}`)).rejects.toThrow(/cannot connect to NBD server/);
   });
 });
 
 describe('NBD block status', () => {
   it('reports base:allocation and a dirty bitmap in one walk, over a Unix socket', async () => {
-    const file = join(dir, 'a.qcow2');
+    const file = join(ws.dir, 'a.qcow2');
     qemuImg('create', '-q', '-f', 'qcow2', file, '8M');
     qemuIo(file, 'write -P 0x11 0 1M', 'write -z 2M 1M');
     qemuImg('bitmap', '--add', file, 'b1');
     qemuIo(file, 'write -P 0x22 4M 128k');
-    const socket = join(dir, 'nbd.sock');
+    const socket = join(ws.dir, 'nbd.sock');
     const server = await serve({ file, readOnly: true, bitmap: 'b1', socket });
     const connection = await open(server.url, ['base:allocation', 'qemu:dirty-bitmap:b1']);
     const allocation = await collect(mergeExtents(walkExtents(connection, 'base:allocation', 0, connection.size)));
@@ -101,7 +96,7 @@ describe('NBD block status', () => {
 
 describe('NBD pipelined I/O', () => {
   it('keeps 64 writes in flight, splits a write above the max payload, reads back the same bytes', async () => {
-    const file = join(dir, 'w.qcow2');
+    const file = join(ws.dir, 'w.qcow2');
     qemuImg('create', '-q', '-f', 'qcow2', file, '128M');
     const server = await serve({ file });
     const connection = await open(server.url);
@@ -130,8 +125,8 @@ describe('NBD pipelined I/O', () => {
 
 describe('NBD errors', () => {
   it('turns a server error mid-stream into a clear error for that request only', async () => {
-    const trigger = join(dir, 'fail-now');
-    const server = await startNbdkit(['--filter=error', 'memory', '64M', 'error-pread=EIO', 'error-pread-rate=100%', `error-file=${trigger}`], join(dir, 'kit.sock'));
+    const trigger = join(ws.dir, 'fail-now');
+    const server = await startNbdkit(['--filter=error', 'memory', '64M', 'error-pread=EIO', 'error-pread-rate=100%', `error-file=${trigger}`], join(ws.dir, 'kit.sock'));
     servers.push(server);
     const connection = await open(server.url);
     await connection.write(0, Buffer.alloc(MiB, 7));
@@ -143,7 +138,7 @@ describe('NBD errors', () => {
   });
 
   it('fails every pending request when the server is killed', async () => {
-    const file = join(dir, 'a.qcow2');
+    const file = join(ws.dir, 'a.qcow2');
     qemuImg('create', '-q', '-f', 'qcow2', file, '512M');
     qemuIo(file, 'write -P 0x33 0 256M');
     const server = await serve({ file, readOnly: true });

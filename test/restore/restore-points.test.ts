@@ -5,9 +5,9 @@
 import { existsSync, mkdirSync, rmSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { leasedPorts, recordedProcesses } from '../support/process-tree.js';
-import { startQemuNbd, type TestNbdServer } from '../support/qemu-nbd-server.js';
+import { startQemuNbd, useNbdServers } from '../support/qemu-nbd-server.js';
 import { useRunWorkspace } from '../support/run-workspace.js';
 import { sendenseRun, type CliResult } from '../support/sendense-cli.js';
 import { sha256 } from '../support/vm-disks.js';
@@ -18,14 +18,11 @@ const PORTS: [number, number] = [30000, 30039];
 const ws = useRunWorkspace('restore-points-', { per: 'file' });
 let vm: BackedUpVm;
 let restores = 0;
-const servers: TestNbdServer[] = [];
+const servers = useNbdServers();
 
 beforeAll(async () => {
   vm = await backUpVm(ws.dir, { vm: 'rvm', ports: PORTS, points: 3 });
 }, 120_000);
-afterEach(async () => {
-  for (const server of servers.splice(0)) await server.stop();
-});
 
 // Runs a restore plan of the test VM into a new directory; returns the CLI result and that directory.
 async function restore(point: string, target: (out: string) => RestoreTarget, disks?: readonly number[]): Promise<{ result: CliResult; out: string }> {

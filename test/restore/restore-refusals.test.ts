@@ -4,9 +4,9 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, renameSync, statSync } from 'node:fs';
 import path from 'node:path';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { leasedPorts, recordedProcesses } from '../support/process-tree.js';
-import { startQemuNbd, type TestNbdServer } from '../support/qemu-nbd-server.js';
+import { startQemuNbd, useNbdServers } from '../support/qemu-nbd-server.js';
 import { useRunWorkspace } from '../support/run-workspace.js';
 import { BIN, listBackups, sendenseRun, type CliResult } from '../support/sendense-cli.js';
 import { sha256 } from '../support/vm-disks.js';
@@ -19,7 +19,7 @@ const ws = useRunWorkspace('restore-refusals-', { per: 'file' });
 let vm: BackedUpVm;
 let failedBackupId: string;
 let restores = 0;
-const servers: TestNbdServer[] = [];
+const servers = useNbdServers();
 
 beforeAll(async () => {
   vm = await backUpVm(ws.dir, { vm: 'fvm', ports: PORTS, points: 2 });
@@ -38,9 +38,6 @@ beforeAll(async () => {
   if (failed.length !== 1) throw new Error(`expected one incomplete backup, got ${JSON.stringify(failed)}`);
   failedBackupId = failed[0]!.id;
 }, 120_000);
-afterEach(async () => {
-  for (const server of servers.splice(0)) await server.stop();
-});
 
 interface Restore {
   readonly result: CliResult;

@@ -4,39 +4,24 @@
 
 import { execFile } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
-import { build } from 'esbuild';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { qemuImg, qemuIo } from '../support/images.js';
-import { startQemuNbd, type TestNbdServer } from '../support/qemu-nbd-server.js';
+import { startQemuNbd, useNbdServers } from '../support/qemu-nbd-server.js';
+import { useRunWorkspace } from '../support/run-workspace.js';
+import { useTransferBundle } from '../support/transfer-bundle.js';
 
 const run = promisify(execFile);
 const MiB = 1024 * 1024;
-let bundleDir: string;
-let runner: string;
-let dir: string;
-const servers: TestNbdServer[] = [];
-
-beforeAll(async () => {
-  bundleDir = mkdtempSync(join(tmpdir(), 'zero-holes-bundle-'));
-  runner = join(bundleDir, 'sendense-transfer.mjs');
-  await build({ entryPoints: ['runners/sendense-transfer.ts'], outfile: runner, bundle: true, platform: 'node', target: 'node20', format: 'esm', logLevel: 'warning' });
-});
-afterAll(() => rmSync(bundleDir, { recursive: true, force: true }));
-beforeEach(() => {
-  dir = mkdtempSync(join(tmpdir(), 'zero-holes-'));
-});
-afterEach(async () => {
-  for (const server of servers.splice(0)) await server.stop();
-  rmSync(dir, { recursive: true, force: true });
-});
+const bundle = useTransferBundle();
+const ws = useRunWorkspace('zero-holes-');
+const servers = useNbdServers();
 
 // A 16 MiB source: data at 1 MiB and at the last 64 KiB, a written-zero range, holes elsewhere.
 function makeSource(): string {
-  const source = join(dir, 'source.qcow2');
+  const source = join(ws.dir, 'source.qcow2');
   qemuImg('create', '-q', '-f', 'qcow2', source, String(16 * MiB));
   qemuIo(source, 'write -P 0x5a 1M 2M', 'write -z 6M 1M', `write -P 0x6b ${16 * MiB - 65536} 64K`);
   return source;
@@ -44,7 +29,7 @@ function makeSource(): string {
 
 // A raw file full of 0xff, served read-write by qemu-nbd: a disk with old data on it.
 async function garbageTarget(size: number): Promise<{ file: string; url: string }> {
-  const file = join(dir, 'target.raw');
+  const file = join(ws.dir, 'target.raw');
   qemuImg('create', '-q', '-f', 'raw', file, String(size));
   await run('qemu-io', ['-f', 'raw', '-c', `write -P 0xff 0 ${size}`, file]);
   const server = await startQemuNbd({ file, format: 'raw', exportName: 'old' });
@@ -54,7 +39,7 @@ async function garbageTarget(size: number): Promise<{ file: string; url: string 
 
 async function transfer(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
-    const { stdout, stderr } = await run(process.execPath, [runner, ...args]);
+    const { stdout, stderr } = await run(process.execPath, [bundle.runner, ...args]);
     return { code: 0, stdout, stderr };
   } catch (error) {
     const failed = error as { code: number; stdout: string; stderr: string };

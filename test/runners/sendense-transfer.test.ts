@@ -2,19 +2,18 @@
 // targets, results checked with `qemu-img compare`, and its own qemu-nbd always gone at exit.
 
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { build } from 'esbuild';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { imagesEqual, qemuImg, qemuIo } from '../support/images.js';
-import { startQemuNbd, type TestNbdServer } from '../support/qemu-nbd-server.js';
+import { startQemuNbd, useNbdServers } from '../support/qemu-nbd-server.js';
+import { useRunWorkspace } from '../support/run-workspace.js';
+import { useTransferBundle } from '../support/transfer-bundle.js';
 
 const MiB = 1024 * 1024;
-let bundleDir: string;
-let runner: string;
-let dir: string;
-const servers: TestNbdServer[] = [];
+const bundle = useTransferBundle();
+const ws = useRunWorkspace('transfer-');
+const servers = useNbdServers();
 
 interface Line {
   readonly type: string;
@@ -29,23 +28,9 @@ interface Run {
   readonly qemuNbdPids: number[];
 }
 
-beforeAll(async () => {
-  bundleDir = mkdtempSync(join(tmpdir(), 'transfer-bundle-'));
-  runner = join(bundleDir, 'sendense-transfer.mjs');
-  await build({ entryPoints: ['runners/sendense-transfer.ts'], outfile: runner, bundle: true, platform: 'node', target: 'node20', format: 'esm', logLevel: 'warning' });
-});
-afterAll(() => rmSync(bundleDir, { recursive: true, force: true }));
-beforeEach(() => {
-  dir = mkdtempSync(join(tmpdir(), 'transfer-'));
-});
-afterEach(async () => {
-  for (const server of servers.splice(0)) await server.stop();
-  rmSync(dir, { recursive: true, force: true });
-});
-
 // Runs the transfer; `whileRunning` may act on it (close stdin, kill a server) after a line.
 function transfer(args: string[], whileRunning?: (line: Line, control: { closeStdin(): void }) => void): Promise<Run> {
-  const child = spawn(process.execPath, [runner, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [bundle.runner, ...args], { stdio: ['pipe', 'pipe', 'pipe'] });
   const lines: Line[] = [];
   let stdout = '';
   let stderr = '';
@@ -86,11 +71,11 @@ async function serveTarget(file: string): Promise<string> {
 describe('full and incremental transfers', () => {
   it('an incremental writes dirty ranges that became zero or were discarded, and the last sector', async () => {
     const size = 64 * MiB + 4608; // not a multiple of 64 KiB
-    const source = join(dir, 'src.qcow2');
+    const source = join(ws.dir, 'src.qcow2');
     qemuImg('create', '-q', '-f', 'qcow2', source, String(size));
     qemuIo(source, 'write -P 0x11 0 8M', 'write -P 0x22 20M 6M', 'write -P 0x33 40M 3M', `write -P 0x44 ${size - 512} 512`);
     qemuImg('bitmap', '--add', source, 'b1');
-    const full = join(dir, 'full.qcow2');
+    const full = join(ws.dir, 'full.qcow2');
     qemuImg('create', '-q', '-f', 'qcow2', full, String(size));
     const fullRun = await transfer(['--nbd-targets', `2000:${await serveTarget(full)}`, '--source', `2000=qemu:${source}`]);
     expect(fullRun.code).toBe(0);
@@ -102,7 +87,7 @@ describe('full and incremental transfers', () => {
 
     qemuIo(source, 'write -z 20M 2M', 'discard 40M 1M', 'write -P 0x55 60M 1M', `write -P 0x66 ${size - 512} 512`);
     qemuImg('bitmap', '--add', source, 'b2');
-    const incremental = join(dir, 'inc.qcow2');
+    const incremental = join(ws.dir, 'inc.qcow2');
     qemuImg('create', '-q', '-f', 'qcow2', '-b', full, '-F', 'qcow2', incremental);
     const incRun = await transfer(['--nbd-targets', `2000:${await serveTarget(incremental)}`, '--source', `2000=qemu:${source}`, '--bitmap', '2000=b1']);
     expect(incRun.code).toBe(0);
@@ -118,16 +103,16 @@ describe('full and incremental transfers', () => {
   it('an incremental with many scattered dirty ranges, one across 256 MiB, writes each in order', async () => {
     // More dirty ranges than the plan looks up at once, data and zeroes mixed, one range
     // crossing a lookup piece boundary (256 MiB), on a mostly sparse 512 MiB disk.
-    const source = join(dir, 'src.qcow2');
+    const source = join(ws.dir, 'src.qcow2');
     qemuImg('create', '-q', '-f', 'qcow2', source, '512M');
     qemuIo(source, 'write -P 0x11 0 512M');
     qemuImg('bitmap', '--add', source, 'b1');
-    const full = join(dir, 'full.qcow2');
+    const full = join(ws.dir, 'full.qcow2');
     qemuImg('create', '-q', '-f', 'qcow2', full, '512M');
     expect((await transfer(['--nbd-targets', `2000:file:qcow2:${full}`, '--source', `2000=qemu:${source}`])).code).toBe(0);
     const writes = Array.from({ length: 40 }, (_, index) => (index % 3 === 0 ? `write -z ${index * 9}M 1M` : `write -P 0x${(index + 32).toString(16)} ${index * 9}M 640k`));
     qemuIo(source, ...writes, 'write -P 0x77 255M 2M', 'discard 400M 3M');
-    const incremental = join(dir, 'inc.qcow2');
+    const incremental = join(ws.dir, 'inc.qcow2');
     qemuImg('create', '-q', '-f', 'qcow2', '-b', full, '-F', 'qcow2', incremental);
     const run = await transfer(['--nbd-targets', `2000:file:qcow2:${incremental}`, '--source', `2000=qemu:${source}`, '--bitmap', '2000=b1']);
     expect(run.code, run.stderr).toBe(0);
@@ -137,14 +122,14 @@ describe('full and incremental transfers', () => {
   });
 
   it('an incremental of an unchanged disk copies nothing', async () => {
-    const source = join(dir, 'src.qcow2');
+    const source = join(ws.dir, 'src.qcow2');
     qemuImg('create', '-q', '-f', 'qcow2', source, '32M');
     qemuIo(source, 'write -P 0x11 0 4M');
     qemuImg('bitmap', '--add', source, 'b1');
-    const full = join(dir, 'full.qcow2');
+    const full = join(ws.dir, 'full.qcow2');
     qemuImg('create', '-q', '-f', 'qcow2', full, '32M');
     expect((await transfer(['--nbd-targets', `2000:file:qcow2:${full}`, '--source', `2000=qemu:${source}`])).code).toBe(0);
-    const incremental = join(dir, 'inc.qcow2');
+    const incremental = join(ws.dir, 'inc.qcow2');
     qemuImg('create', '-q', '-f', 'qcow2', '-b', full, '-F', 'qcow2', incremental);
     const run = await transfer(['--nbd-targets', `2000:file:qcow2:${incremental}`, '--source', `2000=qemu:${source}`, '--bitmap', '2000=b1']);
     expect(run.code).toBe(0);
@@ -157,15 +142,15 @@ describe('full and incremental transfers', () => {
     const targets: string[] = [];
     const sources: string[] = [];
     for (const [index, key] of [2000, 2001, 2002].entries()) {
-      const source = join(dir, `src-${key}.qcow2`);
+      const source = join(ws.dir, `src-${key}.qcow2`);
       qemuImg('create', '-q', '-f', 'qcow2', source, `${16 + index * 8}M`);
       qemuIo(source, `write -P 0x${(index + 1) * 16} ${index}M 5M`);
-      const target = join(dir, `tgt-${key}.qcow2`);
+      const target = join(ws.dir, `tgt-${key}.qcow2`);
       qemuImg('create', '-q', '-f', 'qcow2', target, `${16 + index * 8}M`);
       sources.push(source);
       targets.push(target);
     }
-    const unix = await startQemuNbd({ file: targets[1]!, socket: join(dir, 't.sock'), exportName: 't1' });
+    const unix = await startQemuNbd({ file: targets[1]!, socket: join(ws.dir, 't.sock'), exportName: 't1' });
     servers.push(unix);
     const run = await transfer([
       '--nbd-targets',
@@ -182,10 +167,10 @@ describe('full and incremental transfers', () => {
   });
 
   it('copies a sparse 100 GiB disk by its data only, without reading the holes', async () => {
-    const source = join(dir, 'big.qcow2');
+    const source = join(ws.dir, 'big.qcow2');
     qemuImg('create', '-q', '-f', 'qcow2', source, '100G');
     qemuIo(source, 'write -P 0x77 0 1M', 'write -P 0x78 50G 2M', 'write -P 0x79 102399M 1M');
-    const target = join(dir, 'big-target.qcow2');
+    const target = join(ws.dir, 'big-target.qcow2');
     qemuImg('create', '-q', '-f', 'qcow2', target, '100G');
     const run = await transfer(['--nbd-targets', `2000:file:qcow2:${target}`, '--source', `2000=qemu:${source}`]);
     expect(run.code, run.stderr).toBe(0);
@@ -196,24 +181,24 @@ describe('full and incremental transfers', () => {
 
 describe('transfer errors', () => {
   it('a missing source fails that disk only, with an error line naming it', async () => {
-    const good = join(dir, 'good.qcow2');
+    const good = join(ws.dir, 'good.qcow2');
     qemuImg('create', '-q', '-f', 'qcow2', good, '8M');
-    const target = join(dir, 't.qcow2');
+    const target = join(ws.dir, 't.qcow2');
     qemuImg('create', '-q', '-f', 'qcow2', target, '8M');
-    const other = join(dir, 'u.qcow2');
+    const other = join(ws.dir, 'u.qcow2');
     qemuImg('create', '-q', '-f', 'qcow2', other, '8M');
-    const run = await transfer(['--nbd-targets', `2000:file:qcow2:${target},2001:file:qcow2:${other}`, '--source', `2000=qemu:${join(dir, 'missing.qcow2')}`, '--source', `2001=qemu:${good}`]);
+    const run = await transfer(['--nbd-targets', `2000:file:qcow2:${target},2001:file:qcow2:${other}`, '--source', `2000=qemu:${join(ws.dir, 'missing.qcow2')}`, '--source', `2001=qemu:${good}`]);
     expect(run.code).toBe(1);
-    expect(run.lines).toContainEqual({ type: 'error', disk: 2000, message: `source image ${join(dir, 'missing.qcow2')} does not exist` });
+    expect(run.lines).toContainEqual({ type: 'error', disk: 2000, message: `source image ${join(ws.dir, 'missing.qcow2')} does not exist` });
     expect(run.lines.at(-1)).toMatchObject({ type: 'result', ok: false, disks: [{ disk: 2000, ok: false }, { disk: 2001, ok: true }] });
     expectNoQemuNbdLeft(run);
   });
 
   it('a missing bitmap is a clear error for that disk', async () => {
-    const source = join(dir, 'src.qcow2');
+    const source = join(ws.dir, 'src.qcow2');
     qemuImg('create', '-q', '-f', 'qcow2', source, '8M');
     qemuImg('bitmap', '--add', source, 'other');
-    const target = join(dir, 't.qcow2');
+    const target = join(ws.dir, 't.qcow2');
     qemuImg('create', '-q', '-f', 'qcow2', target, '8M');
     const run = await transfer(['--nbd-targets', `2000:file:qcow2:${target}`, '--source', `2000=qemu:${source}`, '--bitmap', '2000=b1']);
     expect(run.code).toBe(1);
@@ -221,10 +206,10 @@ describe('transfer errors', () => {
   });
 
   it('a target that refuses the export or dies mid-transfer fails the disk and leaves no qemu-nbd', async () => {
-    const source = join(dir, 'src.qcow2');
+    const source = join(ws.dir, 'src.qcow2');
     qemuImg('create', '-q', '-f', 'qcow2', source, '1G');
     qemuIo(source, 'write -P 0x5a 0 768M');
-    const target = join(dir, 't.qcow2');
+    const target = join(ws.dir, 't.qcow2');
     qemuImg('create', '-q', '-f', 'qcow2', target, '1G');
     const url = await serveTarget(target);
     const refused = await transfer(['--nbd-targets', `2000:${url.replace('/target', '/nope')}`, '--source', `2000=qemu:${source}`]);
@@ -243,10 +228,10 @@ describe('transfer errors', () => {
   }, 60_000);
 
   it('stdin closing stops the transfer and its qemu-nbd', async () => {
-    const source = join(dir, 'src.qcow2');
+    const source = join(ws.dir, 'src.qcow2');
     qemuImg('create', '-q', '-f', 'qcow2', source, '1G');
     qemuIo(source, 'write -P 0x5a 0 768M');
-    const target = join(dir, 't.qcow2');
+    const target = join(ws.dir, 't.qcow2');
     qemuImg('create', '-q', '-f', 'qcow2', target, '1G');
     const run = await transfer(['--nbd-targets', `2000:file:qcow2:${target}`, '--source', `2000=qemu:${source}`], (line, control) => {
       if (line.type === 'start') control.closeStdin();

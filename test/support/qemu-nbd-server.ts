@@ -4,6 +4,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { connect } from 'node:net';
 import { freePort } from './free-port.js';
 import { setTimeout as sleep } from 'node:timers/promises';
+import { afterEach } from 'vitest';
 
 export interface TestNbdServer {
   readonly pid: number;
@@ -78,4 +79,14 @@ async function startServer(program: string, argv: string[], url: string, target:
   }
   await server.stop();
   throw new Error(`${program} did not start listening: ${stderr}`);
+}
+
+// The servers a test file starts: push each one; all are stopped after every test (hooks
+// registered later, e.g. closing connections to them, run before this one).
+export function useNbdServers(): TestNbdServer[] {
+  const servers: TestNbdServer[] = [];
+  afterEach(async () => {
+    for (const server of servers.splice(0)) await server.stop();
+  });
+  return servers;
 }

@@ -1,0 +1,27 @@
+// The node transfer bundled the way the hub ships it (one ESM file, esbuild), built once per
+// test file into a temp dir that is removed afterwards.
+
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { build } from 'esbuild';
+import { afterAll, beforeAll } from 'vitest';
+
+export interface TransferBundle {
+  /** The bundled sendense-transfer.mjs (read it inside tests). */
+  readonly runner: string;
+}
+
+export function useTransferBundle(): TransferBundle {
+  let dir = '';
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'transfer-bundle-'));
+    await build({ entryPoints: ['runners/sendense-transfer.ts'], outfile: join(dir, 'sendense-transfer.mjs'), bundle: true, platform: 'node', target: 'node20', format: 'esm', logLevel: 'warning' });
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  return {
+    get runner() {
+      return join(dir, 'sendense-transfer.mjs');
+    },
+  };
+}
