@@ -1,17 +1,13 @@
 // Options may come before or after the command: the common ones and a command's own ones.
 
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { parseCommonArgs } from '../../src/cli/args.js';
 import { runCli } from '../plan/run-validate.js';
+import { useRunWorkspace } from '../support/run-workspace.js';
 
-let dir: string;
-beforeEach(() => {
-  dir = mkdtempSync(path.join(tmpdir(), 'cli-args-'));
-});
-afterEach(() => rmSync(dir, { recursive: true, force: true }));
+const ws = useRunWorkspace('cli-args-');
 
 describe('command line order', () => {
   it('finds the command after a command option and its value', () => {
@@ -26,7 +22,7 @@ describe('command line order', () => {
   });
 
   it('validate --format json works with the option first', async () => {
-    const plan = path.join(dir, 'p.yaml');
+    const plan = path.join(ws.dir, 'p.yaml');
     writeFileSync(plan, 'version: 1\n');
     const result = await runCli(['--format', 'json', 'validate', plan]);
     expect(result.exitCode).toBe(2);

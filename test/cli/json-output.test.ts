@@ -1,17 +1,13 @@
 // --json: every line on stdout is one JSON object, also when the command stops on a user error
 // (that error is one {"type":"error"} object, besides the usual line on stderr) and for --version.
 
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { runCli } from '../plan/run-validate.js';
+import { useRunWorkspace } from '../support/run-workspace.js';
 
-let dir: string;
-beforeEach(() => {
-  dir = mkdtempSync(path.join(tmpdir(), 'cli-json-'));
-});
-afterEach(() => rmSync(dir, { recursive: true, force: true }));
+const ws = useRunWorkspace('cli-json-');
 
 const jsonLines = (stdout: string): unknown[] => stdout.split('\n').filter(Boolean).map((line) => JSON.parse(line) as unknown);
 
@@ -23,9 +19,9 @@ describe('--json', () => {
   });
 
   it('a plan error of a run is one error object with its place, and one line on stderr', async () => {
-    const plan = path.join(dir, 'plan.yaml');
+    const plan = path.join(ws.dir, 'plan.yaml');
     writeFileSync(plan, 'version: 1\nkind: backup\nname: Bad_Name\n');
-    const result = await runCli(['run', plan, '--json', '--db', path.join(dir, 'state.db')]);
+    const result = await runCli(['run', plan, '--json', '--db', path.join(ws.dir, 'state.db')]);
     expect(result.exitCode).toBe(2);
     const [first] = jsonLines(result.stdout);
     expect(jsonLines(result.stdout)).toHaveLength(1);
@@ -37,7 +33,7 @@ describe('--json', () => {
     const usage = await runCli(['--json', 'history', '--limit', 'lots']);
     expect(usage.exitCode).toBe(2);
     expect(jsonLines(usage.stdout)).toEqual([{ type: 'error', message: "--limit must be a positive whole number (got 'lots')", exitCode: 2 }]);
-    const missing = await runCli(['--json', 'backups', '--db', path.join(dir, 'none.db')]);
+    const missing = await runCli(['--json', 'backups', '--db', path.join(ws.dir, 'none.db')]);
     expect(missing.exitCode).toBe(0);
     expect(missing.stdout).toBe('');
   });

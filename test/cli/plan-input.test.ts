@@ -2,20 +2,16 @@
 // through `validate` and through a run.
 
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { runCli } from '../plan/run-validate.js';
+import { useRunWorkspace } from '../support/run-workspace.js';
 
-let dir: string;
-beforeEach(() => {
-  dir = mkdtempSync(path.join(tmpdir(), 'cli-plan-input-'));
-});
-afterEach(() => rmSync(dir, { recursive: true, force: true }));
+const ws = useRunWorkspace('cli-plan-input-');
 
 function file(name: string, content: string | Buffer): string {
-  const full = path.join(dir, name);
+  const full = path.join(ws.dir, name);
   writeFileSync(full, content);
   return full;
 }
@@ -46,7 +42,7 @@ describe('validate on files that are not plans', () => {
       make: () => file('huge.yaml', `#${'x'.repeat(2 * 1024 * 1024 - 1)}`),
       line: ': cannot read plan: 2097152 bytes is too large for a plan (at most 1048576); is it the right file?',
     },
-    { name: 'a FIFO (would block a reader)', make: () => (execFileSync('mkfifo', [path.join(dir, 'fifo.yaml')]), path.join(dir, 'fifo.yaml')), line: ': cannot read plan: not a regular file' },
+    { name: 'a FIFO (would block a reader)', make: () => (execFileSync('mkfifo', [path.join(ws.dir, 'fifo.yaml')]), path.join(ws.dir, 'fifo.yaml')), line: ': cannot read plan: not a regular file' },
   ];
   for (const { name, make, line } of cases) {
     it(name, async () => {
@@ -83,7 +79,7 @@ describe('validate on files that are not plans', () => {
 
 describe('running something that is not a plan file', () => {
   it('a directory is refused by name, through `run` and as the bare argument', async () => {
-    const folder = path.join(dir, 'plans');
+    const folder = path.join(ws.dir, 'plans');
     mkdirSync(folder);
     for (const argv of [['run', folder], [folder]]) {
       const result = await runCli(argv);

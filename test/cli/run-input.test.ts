@@ -1,25 +1,18 @@
 // A run given a bad source or repository fails with one clear line naming it (exit 1, no stack),
 // takes nothing it does not give back, and leaves the source and the repository as they were.
 
-import { chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chmodSync, chownSync, copyFileSync, existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { execa } from 'execa';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { leasedPorts } from '../support/process-tree.js';
+import { useRunWorkspace } from '../support/run-workspace.js';
 import { BIN, listBackups, sendenseRun, writePlan } from '../support/sendense-cli.js';
 import { bitmapNames, createDisk, portRangeForTestFile, sha256, writeDisk } from '../support/vm-disks.js';
 
 const MiB = 1024 * 1024;
 const ports = portRangeForTestFile();
-let dir: string;
-let db: string;
-
-beforeEach(() => {
-  dir = mkdtempSync(path.join(tmpdir(), 'cli-run-input-'));
-  db = path.join(dir, 'state.db');
-});
-afterEach(() => rmSync(dir, { recursive: true, force: true }));
+const ws = useRunWorkspace('cli-run-input-');
 
 function files(root: string): string[] {
   return existsSync(root) ? (readdirSync(root, { recursive: true }) as string[]).sort() : [];
@@ -35,74 +28,74 @@ function expectOneLineFailure(result: { exitCode: number; stderr: string }, mess
 
 describe('a run with a bad source or repository', () => {
   it('an empty source disk is refused by name before anything is created', async () => {
-    const empty = path.join(dir, 'empty.raw');
+    const empty = path.join(ws.dir, 'empty.raw');
     writeFileSync(empty, '');
-    const repository = path.join(dir, 'repo');
-    const plan = writePlan(dir, { name: 'empty-src', vm: 'empty-src', disks: [{ key: 2000, path: empty }], repository, ports });
+    const repository = path.join(ws.dir, 'repo');
+    const plan = writePlan(ws.dir, { name: 'empty-src', vm: 'empty-src', disks: [{ key: 2000, path: empty }], repository, ports });
 
-    const result = await sendenseRun([plan, '--db', db]);
+    const result = await sendenseRun([plan, '--db', ws.db]);
 
     expectOneLineFailure(result, `step resolve-chain, disk 2000: ${empty} is empty (virtual size 0 bytes): nothing to back up`);
     expect(files(repository)).toEqual([]);
-    expect(leasedPorts(db)).toEqual([]);
+    expect(leasedPorts(ws.db)).toEqual([]);
   });
 
   it('a source that is a directory is refused by name', async () => {
-    const folder = path.join(dir, 'disk-folder');
+    const folder = path.join(ws.dir, 'disk-folder');
     mkdirSync(folder);
-    const repository = path.join(dir, 'repo');
-    const plan = writePlan(dir, { name: 'dir-src', vm: 'dir-src', disks: [{ key: 2000, path: folder }], repository, ports });
+    const repository = path.join(ws.dir, 'repo');
+    const plan = writePlan(ws.dir, { name: 'dir-src', vm: 'dir-src', disks: [{ key: 2000, path: folder }], repository, ports });
 
-    const result = await sendenseRun([plan, '--db', db]);
+    const result = await sendenseRun([plan, '--db', ws.db]);
 
     expectOneLineFailure(result, `step resolve-chain, disk 2000: cannot read image ${folder}`);
     expect(files(repository)).toEqual([]);
   });
 
   it('a *.qcow2 source that is not a qcow2 image is refused (with format: raw it is taken as raw)', async () => {
-    const fake = path.join(dir, 'disk0.qcow2');
+    const fake = path.join(ws.dir, 'disk0.qcow2');
     writeFileSync(fake, 'this is a text file, not a disk image\n'.repeat(100));
-    const repository = path.join(dir, 'repo');
-    const plan = writePlan(dir, { name: 'fake-qcow2', vm: 'fake-qcow2', disks: [{ key: 2000, path: fake }], repository, ports });
+    const repository = path.join(ws.dir, 'repo');
+    const plan = writePlan(ws.dir, { name: 'fake-qcow2', vm: 'fake-qcow2', disks: [{ key: 2000, path: fake }], repository, ports });
 
-    const refused = await sendenseRun([plan, '--db', db]);
+    const refused = await sendenseRun([plan, '--db', ws.db]);
     expectOneLineFailure(refused, `step resolve-chain, disk 2000: ${fake} is not a qcow2 image (qemu-img sees raw data); if it really is a raw disk, say format: raw`);
     expect(files(repository)).toEqual([]);
 
-    const asRaw = writePlan(dir, { name: 'fake-qcow2', vm: 'fake-qcow2', disks: [{ key: 2000, path: fake, format: 'raw' }], repository, ports });
-    expect((await sendenseRun([asRaw, '--db', db])).exitCode).toBe(0);
+    const asRaw = writePlan(ws.dir, { name: 'fake-qcow2', vm: 'fake-qcow2', disks: [{ key: 2000, path: fake, format: 'raw' }], repository, ports });
+    expect((await sendenseRun([asRaw, '--db', ws.db])).exitCode).toBe(0);
   });
 
   it('a repository path under a plain file fails on create-qcow2 naming the path; the source is untouched', async () => {
-    const disk = createDisk(path.join(dir, 'disk0.qcow2'), 32 * MiB);
+    const disk = createDisk(path.join(ws.dir, 'disk0.qcow2'), 32 * MiB);
     writeDisk(disk, ['write -P 0x11 0 1M']);
     const before = sha256(disk);
-    const repository = path.join(dir, 'a-file', 'repo');
-    writeFileSync(path.join(dir, 'a-file'), 'not a directory');
-    const plan = writePlan(dir, { name: 'file-repo', vm: 'file-repo', disks: [{ key: 2000, path: disk }], repository, ports });
+    const repository = path.join(ws.dir, 'a-file', 'repo');
+    writeFileSync(path.join(ws.dir, 'a-file'), 'not a directory');
+    const plan = writePlan(ws.dir, { name: 'file-repo', vm: 'file-repo', disks: [{ key: 2000, path: disk }], repository, ports });
 
-    const result = await sendenseRun([plan, '--db', db]);
+    const result = await sendenseRun([plan, '--db', ws.db]);
 
     expectOneLineFailure(result, `step create-qcow2: ENOTDIR: not a directory, mkdir '${repository}/file-repo/disk-2000'`);
     expect(sha256(disk)).toBe(before);
     expect(bitmapNames(disk)).toEqual([]);
-    expect(leasedPorts(db)).toEqual([]);
-    expect((await listBackups(db)).map((backup) => backup.status)).toEqual(['failed']);
+    expect(leasedPorts(ws.db)).toEqual([]);
+    expect((await listBackups(ws.db)).map((backup) => backup.status)).toEqual(['failed']);
   });
 
   it.skipIf(process.getuid?.() !== 0)('a repository this user may not write to fails naming it; nothing is added', async () => {
     // Run as nobody (root may write anywhere): the disk and the state are nobody's, the repository is not.
-    const home = path.join(dir, 'nobody');
+    const home = path.join(ws.dir, 'nobody');
     mkdirSync(home);
-    chmodSync(dir, 0o755);
+    chmodSync(ws.dir, 0o755);
     const disk = createDisk(path.join(home, 'disk0.qcow2'), 32 * MiB);
     writeDisk(disk, ['write -P 0x12 0 1M']);
-    const repository = path.join(dir, 'root-repo');
+    const repository = path.join(ws.dir, 'root-repo');
     mkdirSync(repository, { mode: 0o755 });
     const plan = writePlan(home, { name: 'ro-repo', vm: 'ro-repo', disks: [{ key: 2000, path: disk }], repository, ports });
     const nobodyDb = path.join(home, 'state.db');
     for (const file of [home, disk, plan]) chownSync(file, 65534, 65534);
-    copyFileSync(disk, path.join(dir, 'disk0.before'));
+    copyFileSync(disk, path.join(ws.dir, 'disk0.before'));
 
     const run = await execa('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, BIN, plan, '--db', nobodyDb], {
       reject: false,
@@ -111,7 +104,7 @@ describe('a run with a bad source or repository', () => {
 
     expectOneLineFailure({ exitCode: run.exitCode ?? -1, stderr: String(run.stderr) }, `step create-qcow2: EACCES: permission denied, mkdir '${repository}/ro-repo'`);
     expect(files(repository)).toEqual([]);
-    expect(sha256(disk)).toBe(sha256(path.join(dir, 'disk0.before')));
+    expect(sha256(disk)).toBe(sha256(path.join(ws.dir, 'disk0.before')));
     expect(bitmapNames(disk)).toEqual([]);
     expect(leasedPorts(nobodyDb)).toEqual([]);
   });

@@ -2,38 +2,33 @@
 // (even its directory), corrupt, not writable; common options before or after the command,
 // $SENDENSE_DB and ./sendense.db as defaults.
 
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { execa } from 'execa';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
+import { useRunWorkspace } from '../support/run-workspace.js';
 import { BIN, sendenseRun, writePlan } from '../support/sendense-cli.js';
 import { createDisk, portRangeForTestFile } from '../support/vm-disks.js';
 
 const COMMANDS = ['backups', 'history', 'doctor'] as const;
-let dir: string;
-
-beforeEach(() => {
-  dir = mkdtempSync(path.join(tmpdir(), 'cli-state-'));
-});
-afterEach(() => rmSync(dir, { recursive: true, force: true }));
+const ws = useRunWorkspace('cli-state-');
 
 function cli(args: readonly string[], options: { cwd?: string; env?: Record<string, string> } = {}) {
-  return execa(process.execPath, [BIN, ...args], { reject: false, cwd: options.cwd ?? dir, env: { CI: '1', PATH: process.env.PATH ?? '', ...options.env }, extendEnv: false });
+  return execa(process.execPath, [BIN, ...args], { reject: false, cwd: options.cwd ?? ws.dir, env: { CI: '1', PATH: process.env.PATH ?? '', ...options.env }, extendEnv: false });
 }
 
 // One small backup recorded in db, so the listings have something to show.
 async function oneBackup(db: string): Promise<void> {
-  const disk = path.join(dir, 'disk0.qcow2');
+  const disk = path.join(ws.dir, 'disk0.qcow2');
   if (!existsSync(disk)) createDisk(disk, 8 * 1024 * 1024);
-  const plan = writePlan(dir, { name: 'state-vm', vm: 'state-vm', disks: [{ key: 2000, path: disk }], repository: path.join(dir, 'repo'), ports: portRangeForTestFile() });
+  const plan = writePlan(ws.dir, { name: 'state-vm', vm: 'state-vm', disks: [{ key: 2000, path: disk }], repository: path.join(ws.dir, 'repo'), ports: portRangeForTestFile() });
   const run = await sendenseRun([plan, '--db', db]);
   expect(run.exitCode, run.stderr).toBe(0);
 }
 
 describe('state commands', () => {
   it('on a path with no database (not even its directory) say so, exit 0, and create nothing', async () => {
-    const db = path.join(dir, 'missing-dir', 'state.db');
+    const db = path.join(ws.dir, 'missing-dir', 'state.db');
     for (const command of COMMANDS) {
       const human = await cli([command, '--db', db]);
       expect(human.exitCode).toBe(0);
@@ -43,11 +38,11 @@ describe('state commands', () => {
       expect(json.stdout).toBe('');
       expect(json.stderr).toContain(`no state database at ${db}`);
     }
-    expect(existsSync(path.join(dir, 'missing-dir'))).toBe(false);
+    expect(existsSync(path.join(ws.dir, 'missing-dir'))).toBe(false);
   });
 
   it('on a new, empty database they say there is nothing yet', async () => {
-    const db = path.join(dir, 'new.db');
+    const db = path.join(ws.dir, 'new.db');
     writeFileSync(db, '');
     const outputs = await Promise.all(COMMANDS.map((command) => cli([command, '--db', db])));
     expect(outputs.map((output) => [output.exitCode, output.stdout, output.stderr])).toEqual([
@@ -58,7 +53,7 @@ describe('state commands', () => {
   });
 
   it('on a file that is not a database: one line naming it, exit 1, no stack', async () => {
-    const db = path.join(dir, 'notes.db');
+    const db = path.join(ws.dir, 'notes.db');
     writeFileSync(db, 'these are my notes, not a database\n'.repeat(200));
     for (const command of COMMANDS) {
       const result = await cli([command, '--db', db]);
@@ -68,9 +63,9 @@ describe('state commands', () => {
   });
 
   it.skipIf(process.getuid?.() !== 0)('on a database this user may not write to: one line naming it, exit 1', async () => {
-    const db = path.join(dir, 'root.db');
+    const db = path.join(ws.dir, 'root.db');
     await oneBackup(db);
-    chmodSync(dir, 0o755);
+    chmodSync(ws.dir, 0o755);
     const asNobody = (command: string) =>
       execa('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, BIN, command, '--db', db], { reject: false, env: { CI: '1' } });
     for (const command of COMMANDS) {
@@ -81,7 +76,7 @@ describe('state commands', () => {
   });
 
   it('take --db/--json/--quiet before or after the command; --db beats $SENDENSE_DB beats ./sendense.db', async () => {
-    const db = path.join(dir, 'explicit.db');
+    const db = path.join(ws.dir, 'explicit.db');
     await oneBackup(db);
     const before = await cli(['--json', '--db', db, '--quiet', 'history']);
     const after = await cli(['history', '--quiet', '--db', db, '--json']);
@@ -89,25 +84,25 @@ describe('state commands', () => {
     expect(JSON.parse(before.stdout)).toMatchObject({ plan: 'state-vm', status: 'succeeded' });
 
     expect((await cli(['backups', '--json'], { env: { SENDENSE_DB: db } })).stdout).toContain('"vm":"state-vm"');
-    expect((await cli(['backups', '--json', '--db', path.join(dir, 'other.db')], { env: { SENDENSE_DB: db } })).stdout).toBe('');
+    expect((await cli(['backups', '--json', '--db', path.join(ws.dir, 'other.db')], { env: { SENDENSE_DB: db } })).stdout).toBe('');
 
-    const cwd = path.join(dir, 'cwd');
+    const cwd = path.join(ws.dir, 'cwd');
     mkdirSync(cwd);
     const local = await cli(['history'], { cwd });
     expect(local.stdout).toBe(`no state database at ${path.join(cwd, 'sendense.db')}: nothing has run with it yet (give --db or $SENDENSE_DB to use another)`);
   });
 
   it('history records the plan file as an absolute path when the run was given a relative one', async () => {
-    const db = path.join(dir, 'relative.db');
+    const db = path.join(ws.dir, 'relative.db');
     await oneBackup(db);
-    const again = await cli(['state-vm.yaml', '--db', db], { cwd: dir });
+    const again = await cli(['state-vm.yaml', '--db', db], { cwd: ws.dir });
     expect(again.exitCode, again.stderr).toBe(0);
     const [newest] = (await cli(['history', '--json', '--db', db], { cwd: '/' })).stdout.split('\n');
-    expect(JSON.parse(newest)).toMatchObject({ planFile: path.join(dir, 'state-vm.yaml'), status: 'succeeded' });
+    expect(JSON.parse(newest)).toMatchObject({ planFile: path.join(ws.dir, 'state-vm.yaml'), status: 'succeeded' });
   });
 
   it('--json gives one JSON object per line for backups and history', async () => {
-    const db = path.join(dir, 'json.db');
+    const db = path.join(ws.dir, 'json.db');
     await oneBackup(db);
     await oneBackup(db);
     for (const command of ['backups', 'history']) {

@@ -1,29 +1,24 @@
 // A VMware password the client cannot be given (a file of several lines) is one clear error that
 // never shows the password, not an internal-error stack; nothing is left taken.
 
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { stringify } from 'yaml';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { leasedPorts } from '../support/process-tree.js';
+import { useRunWorkspace } from '../support/run-workspace.js';
 import { listBackups, sendenseRun } from '../support/sendense-cli.js';
 import { portRangeForTestFile } from '../support/vm-disks.js';
 
 const FAKE_CLIENT = path.resolve('test/fixtures/fake-sendense-backup-client.mjs');
 const [first, last] = portRangeForTestFile(8);
-let dir: string;
-
-beforeEach(() => {
-  dir = mkdtempSync(path.join(tmpdir(), 'cli-vmware-password-'));
-});
-afterEach(() => rmSync(dir, { recursive: true, force: true }));
+const ws = useRunWorkspace('cli-vmware-password-');
 
 describe('VMware password file', () => {
   it('of two lines is refused without showing either', async () => {
-    const passwordFile = path.join(dir, 'vcenter-password');
+    const passwordFile = path.join(ws.dir, 'vcenter-password');
     writeFileSync(passwordFile, 'first-Secret-line\nsecond-Secret-line\n');
-    const plan = path.join(dir, 'vmw.yaml');
+    const plan = path.join(ws.dir, 'vmw.yaml');
     writeFileSync(
       plan,
       stringify({
@@ -32,13 +27,13 @@ describe('VMware password file', () => {
         name: 'vmw-password',
         vm: {
           name: 'vmw',
-          source: { type: 'vmware', endpoint: 'vcenter.example.test', username: 'backup@vsphere.local', passwordFile, path: dir, clientPath: FAKE_CLIENT, disks: [{ key: 2000 }] },
+          source: { type: 'vmware', endpoint: 'vcenter.example.test', username: 'backup@vsphere.local', passwordFile, path: ws.dir, clientPath: FAKE_CLIENT, disks: [{ key: 2000 }] },
         },
-        repository: { path: path.join(dir, 'repository') },
+        repository: { path: path.join(ws.dir, 'repository') },
         nbd: { ports: `${first}-${last}` },
       }),
     );
-    const db = path.join(dir, 'state.db');
+    const db = path.join(ws.dir, 'state.db');
 
     const result = await sendenseRun([plan, '--db', db]);
 

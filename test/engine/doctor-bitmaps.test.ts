@@ -3,29 +3,21 @@
 // backup's bitmap and bitmaps of other tools stay.
 
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { afterEach, beforeEach, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
+import { useRunWorkspace } from '../support/run-workspace.js';
 import { listBackups, sendenseRun, writePlan } from '../support/sendense-cli.js';
 import { bitmapNames, createDisk, differenceBetween, keepCopy, portRangeForTestFile, writeDisk } from '../support/vm-disks.js';
 
 const MiB = 1024 * 1024;
 const [first, last] = portRangeForTestFile(4);
-let dir: string;
-
-beforeEach(() => {
-  dir = mkdtempSync(path.join(tmpdir(), 'engine-doctor-bitmaps-'));
-});
-afterEach(() => {
-  rmSync(dir, { recursive: true, force: true });
-});
+const ws = useRunWorkspace('engine-doctor-bitmaps-');
 
 it('doctor removes a superseded bitmap a crash left behind, keeps the newest and foreign ones; the next incremental is exact', async () => {
-  const db = path.join(dir, 'state.db');
-  const disk = createDisk(path.join(dir, 'd-2000.qcow2'), 32 * MiB);
+  const db = path.join(ws.dir, 'state.db');
+  const disk = createDisk(path.join(ws.dir, 'd-2000.qcow2'), 32 * MiB);
   writeDisk(disk, ['write -P 0x41 0 4M']);
-  const plan = writePlan(dir, { name: 'dbm', vm: 'dbm', disks: [{ key: 2000, path: disk }], repository: path.join(dir, 'repo'), ports: [first, last] });
+  const plan = writePlan(ws.dir, { name: 'dbm', vm: 'dbm', disks: [{ key: 2000, path: disk }], repository: path.join(ws.dir, 'repo'), ports: [first, last] });
   expect((await sendenseRun([plan, '--db', db])).exitCode).toBe(0);
   const [full] = await listBackups(db, 'dbm');
   writeDisk(disk, ['write -P 0x42 1M 1M']);

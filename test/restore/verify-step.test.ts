@@ -2,35 +2,30 @@
 // as the restore serves it) passes; one changed byte in the restored file fails with a clear error.
 
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import type { RestoreRun } from '../../src/engine/run-context.js';
 import { isSendenseError } from '../../src/errors.js';
 import { createLocalNode } from '../../src/node/local.js';
 import { verify } from '../../src/steps/verify.js';
 import { startQemuNbd, type TestNbdServer } from '../support/qemu-nbd-server.js';
+import { useRunWorkspace } from '../support/run-workspace.js';
 
 const MiB = 1024 * 1024;
-let dir: string;
+const ws = useRunWorkspace('verify-step-');
 let server: TestNbdServer | undefined;
 
-beforeEach(() => {
-  dir = mkdtempSync(path.join(tmpdir(), 'verify-step-'));
-});
 afterEach(async () => {
   await server?.stop();
   server = undefined;
-  rmSync(dir, { recursive: true, force: true });
 });
 
 // A backup file served read-only, and a restored qcow2 copy of it.
 async function backupAndRestored(): Promise<{ run: RestoreRun; restored: string }> {
-  const backup = path.join(dir, 'backup.qcow2');
+  const backup = path.join(ws.dir, 'backup.qcow2');
   execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', backup, String(16 * MiB)]);
   execFileSync('qemu-io', ['-f', 'qcow2', '-c', 'write -P 0x3c 1M 2M', '-c', `write -P 0x4d ${15 * MiB} 1M`, backup]);
-  const restored = path.join(dir, 'restored.qcow2');
+  const restored = path.join(ws.dir, 'restored.qcow2');
   execFileSync('qemu-img', ['convert', '-f', 'qcow2', '-O', 'qcow2', backup, restored]);
   server = await startQemuNbd({ file: backup, readOnly: true, exportName: 'vm-disk-2000' });
   const port = Number(new URL(server.url).port);

@@ -32,8 +32,7 @@ export function useRunWorkspace(prefix: string, options: RunWorkspaceOptions = {
     dir = mkdtempSync(path.join(tmpdir(), prefix));
   });
   after(() => {
-    const db = path.join(dir, 'state.db');
-    if (existsSync(db)) for (const record of recordedProcesses(db)) killIfAlive(record.pid);
+    for (const pid of pidsRecordedIn(path.join(dir, 'state.db'))) killIfAlive(pid);
     rmSync(dir, { recursive: true, force: true });
   });
   return {
@@ -47,4 +46,14 @@ export function useRunWorkspace(prefix: string, options: RunWorkspaceOptions = {
       return path.join(dir, options.repository ?? 'repository');
     },
   };
+}
+
+// None when there is no state database: a test may have left none, or a corrupt or foreign one.
+function pidsRecordedIn(db: string): number[] {
+  if (!existsSync(db)) return [];
+  try {
+    return recordedProcesses(db).map((record) => record.pid);
+  } catch {
+    return [];
+  }
 }
