@@ -81,3 +81,9 @@ export function rejectUnknownOptions(args: readonly string[], command: string): 
   const unknown = args.find((arg) => arg.startsWith('-'));
   if (unknown !== undefined) throw usageError(`unknown option '${unknown}' for '${command}' (see sendense-run --help)`);
 }
+
+// What is left after a command took its options: nothing (an unknown option, then an argument, is named).
+export function rejectLeftovers(args: readonly string[], command: string): void {
+  rejectUnknownOptions(args, command);
+  if (args.length > 0) throw usageError(`${command} takes no arguments (got '${args[0]}')`);
+}

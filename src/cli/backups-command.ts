@@ -4,18 +4,14 @@
 import { accessSync, constants } from 'node:fs';
 import type { Backup } from '../store/index.js';
 import { formatBytes } from '../format/bytes.js';
-import { rejectUnknownOptions, takeOption } from './args.js';
+import { rejectLeftovers, takeOption } from './args.js';
 import type { Command } from './context.js';
-import { openExistingStore } from './open-existing-store.js';
-import { usageError } from '../errors.js';
+import { withExistingStore } from './open-existing-store.js';
 
 export const backupsCommand: Command = async (cli, args) => {
   const vm = takeOption(args, '--vm');
-  rejectUnknownOptions(vm.rest, 'backups');
-  if (vm.rest.length > 0) throw usageError(`backups takes no arguments (got '${vm.rest[0]}')`);
-  const store = await openExistingStore(cli);
-  if (store === undefined) return 0;
-  try {
+  rejectLeftovers(vm.rest, 'backups');
+  return withExistingStore(cli, async (store) => {
     const backups = await store.listBackups({ vm: vm.value });
     const byId = new Map(backups.map((backup) => [backup.id, backup]));
     const rows = backups.map((backup) => ({ backup, restorable: restorability(backup, byId) }));
@@ -55,9 +51,7 @@ export const backupsCommand: Command = async (cli, args) => {
       }
     }
     return 0;
-  } finally {
-    await store.close();
-  }
+  });
 };
 
 // Undefined when restorable, else why not.

@@ -9,10 +9,9 @@ import { createLocalNode } from '../node/local.js';
 import { bitmapRemove, isProcessAlive, listBitmaps, terminateProcess } from '../qemu/index.js';
 import type { NodeHost } from '../node/node.js';
 import type { Backup, Run, Store } from '../store/index.js';
-import { usageError } from '../errors.js';
-import { rejectUnknownOptions, takeFlag } from './args.js';
+import { rejectLeftovers, takeFlag } from './args.js';
 import type { CliContext, Command } from './context.js';
-import { openExistingStore } from './open-existing-store.js';
+import { withExistingStore } from './open-existing-store.js';
 
 interface Finding {
   readonly what: string;
@@ -22,17 +21,12 @@ interface Finding {
 
 export const doctorCommand: Command = async (cli, args) => {
   const dry = takeFlag(args, '--dry-run');
-  rejectUnknownOptions(dry.rest, 'doctor');
-  if (dry.rest.length > 0) throw usageError(`doctor takes no arguments (got '${dry.rest[0]}')`);
-  const store = await openExistingStore(cli);
-  if (store === undefined) return 0;
-  try {
+  rejectLeftovers(dry.rest, 'doctor');
+  return withExistingStore(cli, async (store) => {
     const findings = await examine(store, dry.present);
     report(cli, findings, dry.present);
     return findings.every((finding) => finding.ok) ? 0 : 1;
-  } finally {
-    await store.close();
-  }
+  });
 };
 
 async function examine(store: Store, dryRun: boolean): Promise<Finding[]> {

@@ -1,20 +1,17 @@
 // `sendense-run history [--plan NAME]`: past runs, newest first, with status, duration and error.
 
 import { usageError } from '../errors.js';
-import { rejectUnknownOptions, takeOption } from './args.js';
+import { rejectLeftovers, takeOption } from './args.js';
 import type { Command } from './context.js';
-import { openExistingStore } from './open-existing-store.js';
+import { withExistingStore } from './open-existing-store.js';
 
 export const historyCommand: Command = async (cli, args) => {
   const plan = takeOption(args, '--plan');
   const limit = takeOption(plan.rest, '--limit');
-  rejectUnknownOptions(limit.rest, 'history');
-  if (limit.rest.length > 0) throw usageError(`history takes no arguments (got '${limit.rest[0]}')`);
+  rejectLeftovers(limit.rest, 'history');
   const count = limit.value === undefined ? 50 : Number(limit.value);
   if (!Number.isInteger(count) || count < 1) throw usageError(`--limit must be a positive whole number (got '${limit.value}')`);
-  const store = await openExistingStore(cli);
-  if (store === undefined) return 0;
-  try {
+  return withExistingStore(cli, async (store) => {
     const runs = await store.listRuns({ plan: plan.value, limit: count });
     if (cli.json) {
       for (const run of runs) cli.stdout.write(`${JSON.stringify({ ...run, seconds: duration(run.startedAt, run.endedAt) })}\n`);
@@ -33,9 +30,7 @@ export const historyCommand: Command = async (cli, args) => {
       cli.stdout.write(`${run.startedAt}  ${run.plan}  ${run.kind} (${run.trigger})  ${run.status}${took}${backup}  [${run.id}]${error}\n`);
     }
     return 0;
-  } finally {
-    await store.close();
-  }
+  });
 };
 
 function duration(start: string, end: string | null): number | null {

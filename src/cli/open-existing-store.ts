@@ -6,7 +6,7 @@ import { openStore, type Store } from '../store/index.js';
 import type { CliContext } from './context.js';
 
 // Undefined (after saying so) when there is no database at cli.dbPath.
-export async function openExistingStore(cli: CliContext): Promise<Store | undefined> {
+async function openExistingStore(cli: CliContext): Promise<Store | undefined> {
   if (!isMissing(cli.dbPath)) return openStore(cli.dbPath);
   // In --json mode stdout carries records only: the note goes to stderr.
   const out = cli.json ? cli.stderr : cli.stdout;
@@ -22,5 +22,16 @@ function isMissing(file: string): boolean {
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     return code === 'ENOENT' || code === 'ENOTDIR';
+  }
+}
+
+// use(store), closed after; 0 without it when there is no database (said by openExistingStore).
+export async function withExistingStore(cli: CliContext, use: (store: Store) => Promise<number>): Promise<number> {
+  const store = await openExistingStore(cli);
+  if (store === undefined) return 0;
+  try {
+    return await use(store);
+  } finally {
+    await store.close();
   }
 }
