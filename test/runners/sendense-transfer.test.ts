@@ -62,6 +62,25 @@ function done(run: Run, disk: number): Line {
   expect(line, `${run.stderr}\n${JSON.stringify(run.lines)}`).toBeDefined();
   return line!;
 }
+// A source (size, qemu-io writes) with bitmap b1, copied whole into a new qcow2 (file: target).
+async function sourceWithFullCopy(size: string, ...writes: string[]): Promise<{ source: string; full: string }> {
+  const source = join(ws.dir, 'src.qcow2');
+  qemuImg('create', '-q', '-f', 'qcow2', source, size);
+  qemuIo(source, ...writes);
+  qemuImg('bitmap', '--add', source, 'b1');
+  const full = join(ws.dir, 'full.qcow2');
+  qemuImg('create', '-q', '-f', 'qcow2', full, size);
+  expect((await transfer(['--nbd-targets', `2000:file:qcow2:${full}`, '--source', `2000=qemu:${source}`])).code).toBe(0);
+  return { source, full };
+}
+// What changed since b1, copied into a new overlay on the full copy.
+async function incrementalIntoOverlay(source: string, full: string): Promise<{ run: Run; incremental: string }> {
+  const incremental = join(ws.dir, 'inc.qcow2');
+  qemuImg('create', '-q', '-f', 'qcow2', '-b', full, '-F', 'qcow2', incremental);
+  const run = await transfer(['--nbd-targets', `2000:file:qcow2:${incremental}`, '--source', `2000=qemu:${source}`, '--bitmap', '2000=b1']);
+  expect(run.code, run.stderr).toBe(0);
+  return { run, incremental };
+}
 async function serveTarget(file: string): Promise<string> {
   const server = await startQemuNbd({ file, exportName: 'target' });
   servers.push(server);
@@ -103,36 +122,18 @@ describe('full and incremental transfers', () => {
   it('an incremental with many scattered dirty ranges, one across 256 MiB, writes each in order', async () => {
     // More dirty ranges than the plan looks up at once, data and zeroes mixed, one range
     // crossing a lookup piece boundary (256 MiB), on a mostly sparse 512 MiB disk.
-    const source = join(ws.dir, 'src.qcow2');
-    qemuImg('create', '-q', '-f', 'qcow2', source, '512M');
-    qemuIo(source, 'write -P 0x11 0 512M');
-    qemuImg('bitmap', '--add', source, 'b1');
-    const full = join(ws.dir, 'full.qcow2');
-    qemuImg('create', '-q', '-f', 'qcow2', full, '512M');
-    expect((await transfer(['--nbd-targets', `2000:file:qcow2:${full}`, '--source', `2000=qemu:${source}`])).code).toBe(0);
+    const { source, full } = await sourceWithFullCopy('512M', 'write -P 0x11 0 512M');
     const writes = Array.from({ length: 40 }, (_, index) => (index % 3 === 0 ? `write -z ${index * 9}M 1M` : `write -P 0x${(index + 32).toString(16)} ${index * 9}M 640k`));
     qemuIo(source, ...writes, 'write -P 0x77 255M 2M', 'discard 400M 3M');
-    const incremental = join(ws.dir, 'inc.qcow2');
-    qemuImg('create', '-q', '-f', 'qcow2', '-b', full, '-F', 'qcow2', incremental);
-    const run = await transfer(['--nbd-targets', `2000:file:qcow2:${incremental}`, '--source', `2000=qemu:${source}`, '--bitmap', '2000=b1']);
-    expect(run.code, run.stderr).toBe(0);
+    const { run, incremental } = await incrementalIntoOverlay(source, full);
     expect(done(run, 2000).bytesZeroed).toBeGreaterThanOrEqual(14 * MiB + 3 * MiB);
     expect(imagesEqual(source, incremental)).toBe(true);
     expectNoQemuNbdLeft(run);
   });
 
   it('an incremental of an unchanged disk copies nothing', async () => {
-    const source = join(ws.dir, 'src.qcow2');
-    qemuImg('create', '-q', '-f', 'qcow2', source, '32M');
-    qemuIo(source, 'write -P 0x11 0 4M');
-    qemuImg('bitmap', '--add', source, 'b1');
-    const full = join(ws.dir, 'full.qcow2');
-    qemuImg('create', '-q', '-f', 'qcow2', full, '32M');
-    expect((await transfer(['--nbd-targets', `2000:file:qcow2:${full}`, '--source', `2000=qemu:${source}`])).code).toBe(0);
-    const incremental = join(ws.dir, 'inc.qcow2');
-    qemuImg('create', '-q', '-f', 'qcow2', '-b', full, '-F', 'qcow2', incremental);
-    const run = await transfer(['--nbd-targets', `2000:file:qcow2:${incremental}`, '--source', `2000=qemu:${source}`, '--bitmap', '2000=b1']);
-    expect(run.code).toBe(0);
+    const { source, full } = await sourceWithFullCopy('32M', 'write -P 0x11 0 4M');
+    const { run, incremental } = await incrementalIntoOverlay(source, full);
     expect(done(run, 2000)).toMatchObject({ bytesToDo: 0, bytesWritten: 0, bytesZeroed: 0 });
     expect(imagesEqual(source, incremental)).toBe(true);
     expectNoQemuNbdLeft(run);
