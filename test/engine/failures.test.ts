@@ -53,6 +53,19 @@ async function vmWithBigIncremental(name: string) {
   return { disks, plan, fullBackup, bitmapsBefore: disks.map((disk) => bitmapNames(disk.path)), filesBefore: repositoryFiles() };
 }
 
+// The next run of the VM's plan is an incremental on the full, equal to the disks as they are now.
+async function expectNextIncrementalExact(vm: Awaited<ReturnType<typeof vmWithBigIncremental>>, name: string): Promise<void> {
+  const copies = vm.disks.map((disk) => keepCopy(disk.path, `${disk.path}.point2`));
+  const next = await sendenseRun([vm.plan, '--db', ws.db]);
+  expect(next.exitCode, next.stderr).toBe(0);
+  const backups = complete(await listBackups(ws.db, name));
+  expect(backups.map((backup) => backup.type)).toEqual(['full', 'incremental']);
+  vm.disks.forEach((disk, index) => {
+    const file = backups[1].disks.find((d) => d.diskKey === disk.key)!.file;
+    expect(differenceBetween(file, copies[index]), `disk ${disk.key}`).toBe('');
+  });
+}
+
 // Starts the run and resolves once data is moving: the CLI, the processes under it, its qemu-nbd targets.
 async function startMidTransfer(plan: string): Promise<{ cli: RunningCli; children: number[]; targets: number[] }> {
   const cli = startSendenseRun([plan, '--db', ws.db]);
@@ -143,15 +156,7 @@ describe('failure paths of a backup run', () => {
     expect(vm.disks.map((disk) => bitmapNames(disk.path))).toEqual(vm.bitmapsBefore);
 
     // The old bitmap still covers everything since the full: the next incremental is exact.
-    const copies = vm.disks.map((disk) => keepCopy(disk.path, `${disk.path}.point2`));
-    const next = await sendenseRun([vm.plan, '--db', ws.db]);
-    expect(next.exitCode, next.stderr).toBe(0);
-    const backups = complete(await listBackups(ws.db, 'killtarget'));
-    expect(backups.map((backup) => backup.type)).toEqual(['full', 'incremental']);
-    vm.disks.forEach((disk, index) => {
-      const file = backups[1].disks.find((d) => d.diskKey === disk.key)!.file;
-      expect(differenceBetween(file, copies[index]), `disk ${disk.key}`).toBe('');
-    });
+    await expectNextIncrementalExact(vm, 'killtarget');
   });
 
   it('a transfer that outlasts timeouts.transfer: one clear error, nothing left, the chain untouched', async () => {
@@ -216,14 +221,6 @@ describe('failure paths of a backup run', () => {
     const again = await sendenseRun(['doctor', '--db', ws.db]);
     expect(again.stdout).toContain('nothing left behind');
 
-    const copies = vm.disks.map((disk) => keepCopy(disk.path, `${disk.path}.point2`));
-    const next = await sendenseRun([vm.plan, '--db', ws.db]);
-    expect(next.exitCode, next.stderr).toBe(0);
-    const backups = complete(await listBackups(ws.db, 'sigkill'));
-    expect(backups.map((backup) => backup.type)).toEqual(['full', 'incremental']);
-    vm.disks.forEach((disk, index) => {
-      const file = backups[1].disks.find((d) => d.diskKey === disk.key)!.file;
-      expect(differenceBetween(file, copies[index]), `disk ${disk.key}`).toBe('');
-    });
+    await expectNextIncrementalExact(vm, 'sigkill');
   });
 });
