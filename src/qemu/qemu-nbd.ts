@@ -82,7 +82,7 @@ export function qemuNbdArgv(options: QemuNbdOptions): string[] {
     `--format=${options.format}`,
     `--export-name=${options.exportName}`,
     `--shared=${options.shared}`,
-    // Never 0.0.0.0 (SPEC section 8): the node reaches it through the SSH tunnel.
+    // Never the wildcard address (SPEC section 8): the node reaches it through the SSH tunnel.
     ...(options.socket !== undefined ? [`--socket=${options.socket}`] : ['--bind=127.0.0.1', `--port=${options.port}`]),
     ...(options.readOnly ? ['--read-only'] : []),
     ...(options.bitmap !== undefined ? [`--bitmap=${options.bitmap}`] : []),
