@@ -44,6 +44,8 @@ interface TransferLine {
 export async function runTransfer(request: TransferRequest): Promise<TransferDiskResult[]> {
   const { node, reporter, signal, step } = request;
   const command = request.command ?? (await node.transferCommand());
+  // A cancel while the command was prepared (an install over SSH) fires no 'abort' listener later.
+  signal.throwIfAborted();
   const child = node.spawn([...command, ...request.args], { env: request.env });
   const done = new Map<DiskKey, TransferDiskResult>();
   const sizes = new Map<DiskKey, number>();
