@@ -46,10 +46,18 @@ async function examine(store: Store, dryRun: boolean): Promise<Finding[]> {
   const running = await store.runningRuns();
   const deadRuns = new Set(running.filter(isDead).map((run) => run.id));
   const liveRuns = new Set(running.filter((run) => !deadRuns.has(run.id)).map((run) => run.id));
+  // A run that started after `running` was read is alive too: ask again before touching its things.
+  const isLive = async (runId: string): Promise<boolean> => {
+    if (deadRuns.has(runId)) return false;
+    if (liveRuns.has(runId)) return true;
+    if ((await store.getRun(runId))?.status !== 'running') return false;
+    liveRuns.add(runId);
+    return true;
+  };
 
   // Processes: those of any run that is not alive any more.
   for (const record of await store.allProcesses()) {
-    if (liveRuns.has(record.runId)) continue;
+    if (await isLive(record.runId)) continue;
     const label = `${record.kind} pid ${record.pid} of run ${record.runId}`;
     if (isProcessAlive(record.pid, record.startTicks)) {
       await act(label, 'stop it', async () => {
@@ -63,7 +71,7 @@ async function examine(store: Store, dryRun: boolean): Promise<Finding[]> {
 
   // Leases: held by runs that are not alive (the run's process is gone).
   for (const lease of await store.listLeases()) {
-    if (liveRuns.has(lease.runId)) continue;
+    if (await isLive(lease.runId)) continue;
     if (lease.hostname === here && isProcessAlive(lease.pid)) continue;
     await act(`port ${lease.port} leased by run ${lease.runId} (pid ${lease.pid} gone)`, 'release it', () => store.releasePort(lease.port));
   }
@@ -71,7 +79,9 @@ async function examine(store: Store, dryRun: boolean): Promise<Finding[]> {
   // Backups that never completed: their files go; records stay, as failed.
   const local = createLocalNode();
   for (const backup of await store.incompleteBackups()) {
-    if (liveRuns.has(backup.runId)) continue;
+    if (await isLive(backup.runId)) continue;
+    // Completed since it was read (its run finished meanwhile): its files are a backup now.
+    if ((await store.getBackup(backup.id))?.status === 'complete') continue;
     for (const disk of backup.disks) {
       if (existsSync(disk.file)) {
         await act(`half-written file ${disk.file} (backup ${backup.id}, ${backup.status})`, 'delete it', () => rm(disk.file, { force: true }));
@@ -87,7 +97,7 @@ async function examine(store: Store, dryRun: boolean): Promise<Finding[]> {
     }
     if (backup.status === 'running') await act(`backup ${backup.id} left running`, 'mark it failed', () => store.failBackup(backup.id));
   }
-  await removeOrphanBitmaps(store, liveRuns, local, act);
+  await removeOrphanBitmaps(store, isLive, local, act);
 
   for (const run of running.filter((r) => deadRuns.has(r.id))) {
     await act(`run ${run.id} of plan ${run.plan} (pid ${run.pid} died)`, 'mark it failed', () =>
@@ -104,7 +114,7 @@ async function examine(store: Store, dryRun: boolean): Promise<Finding[]> {
 // never ran, leaves them recording every write of the VM for nothing.
 async function removeOrphanBitmaps(
   store: Store,
-  liveRuns: ReadonlySet<string>,
+  isLive: (runId: string) => Promise<boolean>,
   local: NodeHost,
   act: (what: string, action: string, work: () => Promise<unknown>) => Promise<unknown>,
 ): Promise<void> {
@@ -118,7 +128,7 @@ async function removeOrphanBitmaps(
   for (const backup of backups) {
     for (const disk of backup.disks) {
       if (disk.bitmap === null || disk.sourceNode !== local.description) continue;
-      if (liveRuns.has(backup.runId)) needed.add(`${disk.source}\0${disk.bitmap}`);
+      if (await isLive(backup.runId)) needed.add(`${disk.source}\0${disk.bitmap}`);
       recorded.set(disk.source, (recorded.get(disk.source) ?? new Set()).add(disk.bitmap));
     }
   }
