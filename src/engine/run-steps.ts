@@ -83,8 +83,9 @@ async function cleanup(run: RunContext): Promise<void> {
 
 export function asRunError(error: unknown, step: string): SendenseError {
   if (isSendenseError(error)) {
+    // Cause: the user error itself, so its own cause (an ssh2 refusal) is not taken for a bug.
     return error.step === undefined && error.file === undefined
-      ? new SendenseError(error.message, { step, disk: error.disk, exitCode: error.exitCode, cause: error.cause })
+      ? new SendenseError(error.message, { step, disk: error.disk, exitCode: error.exitCode, cause: error })
       : error;
   }
   const message = error instanceof Error ? error.message : String(error);
