@@ -54,7 +54,9 @@ function transfer(args: string[], whileRunning?: (line: Line, control: { closeSt
   });
 }
 
+// At least one: with no "qemu-nbd started" line the check below would pass on nothing.
 function expectNoQemuNbdLeft(run: Run): void {
+  expect(run.qemuNbdPids.length, 'the runner reported the qemu-nbd it started').toBeGreaterThan(0);
   for (const pid of run.qemuNbdPids) expect(existsSync(`/proc/${pid}`), `qemu-nbd ${pid} still running`).toBe(false);
 }
 function done(run: Run, disk: number): Line {
