@@ -108,8 +108,13 @@ describe('startQemuNbd', () => {
     const bystander = spawn('sleep', ['30'], { stdio: 'ignore' });
     pids.push(bystander.pid!);
     const a = await start();
-    const b = await start({ file: join(dir, 'other.qcow2'), port: await freePort() }).catch(() => undefined);
-    expect(b).toBeUndefined(); // other.qcow2 does not exist: it must not leave a process behind either
+    const bPids: number[] = [];
+    const b = await start({ file: join(dir, 'other.qcow2'), port: await freePort(), onSpawn: (pid) => void bPids.push(pid) }).catch(() => undefined);
+    // other.qcow2 does not exist: it must not leave a process behind either.
+    expect(b).toBeUndefined();
+    expect(bPids).toHaveLength(1);
+    pids.push(...bPids);
+    expect(await waitForProcessGone(bPids[0]!, 1000)).toBe(true);
     const exits: QemuNbdExit[] = [];
     a.onExit((exit) => exits.push(exit));
     await Promise.all([a.stop(), a.stop()]);
@@ -162,7 +167,8 @@ describe('startQemuNbd', () => {
     await new Promise<void>((done) => server.listen(port, '127.0.0.1', done));
     const failure = start({ port });
     await expect(failure).rejects.toThrow(`qemu-nbd for ${image} cannot listen on 127.0.0.1:${port}: the port is already in use`);
-    expect(await waitForProcessGone(pids[0], 1000)).toBe(true);
+    expect(pids).toHaveLength(1);
+    expect(await waitForProcessGone(pids[0]!, 1000)).toBe(true);
   });
 });
 
