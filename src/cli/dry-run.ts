@@ -3,16 +3,16 @@
 // on this host are only inspected, a remote node is not contacted.
 
 import { existsSync } from 'node:fs';
-import type { DiskSource } from '../engine/run-context.js';
 import { BACKUP_STEPS, RESTORE_STEPS } from '../engine/step-names.js';
 import { createLocalNode } from '../node/local.js';
 import { loadPlanForRun } from '../plan/load.js';
 import type { BackupPlan, Plan, RestorePlan } from '../plan/types.js';
-import { imageInfo } from '../qemu/index.js';
 import { backupFile, bitmapName, exportName, nbdTargetsString } from '../repository/layout.js';
 import { decideChain, type SourceDiskFacts } from '../steps/chain-decision.js';
+import { inspectSourceDisk } from '../steps/inspect-source.js';
 import { openStore, type Backup, type Store } from '../store/index.js';
 import type { CliContext } from './context.js';
+import { isSendenseError } from '../errors.js';
 
 interface PlannedStep {
   readonly step: string;
@@ -154,17 +154,9 @@ async function inspectLocally(plan: BackupPlan): Promise<{ disks: SourceDiskFact
   const exec = (argv: readonly string[]) => node.exec(argv);
   try {
     const disks: SourceDiskFacts[] = [];
-    for (const disk of source.disks) {
-      const info = await imageInfo(disk.path, { runner: exec, format: disk.format }).catch((error: unknown) => {
-        throw new Error(`disk ${disk.key}: ${(error as Error).message}`);
-      });
-      if (info.format !== 'raw' && info.format !== 'qcow2') throw new Error(`disk ${disk.key}: ${disk.path} is a ${info.format} image; qemu sources must be qcow2 or raw`);
-      const format = info.format;
-      const diskSource: DiskSource = { type: 'qemu', path: disk.path, format };
-      disks.push({ key: disk.key, source: diskSource, virtualSize: info.virtualSize, path: disk.path, bitmaps: info.bitmaps, canStoreBitmaps: info.canStoreBitmaps });
-    }
+    for (const disk of source.disks) disks.push(await inspectSourceDisk(exec, source, disk.key));
     return { disks };
   } catch (error) {
-    return { error: (error as Error).message };
+    return { error: isSendenseError(error) ? error.describe() : (error as Error).message };
   }
 }

@@ -18,7 +18,6 @@ export interface RunContext<P extends Plan = Plan> {
   readonly signal: AbortSignal;
   /** Abort the run from inside (e.g. a qemu-nbd died); the reason becomes the run's error. */
   readonly abort: (reason: Error) => void;
-  readonly dryRun: boolean;
 }
 
 /** The source of one disk as the node transfer will read it. */

@@ -72,7 +72,6 @@ export async function runPlan(plan: Plan, options: RunPlanOptions): Promise<RunR
       undo: new UndoStack(),
       signal: controller.signal,
       abort: (reason) => controller.abort(reason),
-      dryRun: false,
     };
     if (plan.kind === 'restore') {
       const { restoreSteps } = await import('./restore-steps.js');

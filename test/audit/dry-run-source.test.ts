@@ -1,7 +1,7 @@
 // --dry-run on a source that a run could not read says so on resolve-chain (whatever the kind),
 // and a raw-only VM is not promised a bitmap; nothing is created either way.
 
-import { existsSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { useRunWorkspace } from '../support/run-workspace.js';
@@ -28,6 +28,20 @@ describe('--dry-run and the source', () => {
       expect(existsSync(path.join(ws.dir, 'repo'))).toBe(false);
     });
   }
+
+  it('an empty source disk is the same failure to come as in a run (one check serves both)', async () => {
+    const empty = path.join(ws.dir, 'empty.img');
+    writeFileSync(empty, '');
+    const plan = writePlan(ws.dir, { name: 'empty', vm: 'vm1', disks: [{ key: 2000, path: empty, format: 'raw' }], repository: path.join(ws.dir, 'repo'), ports });
+    const db = path.join(ws.dir, 'state.db');
+    const dry = await sendenseRun([plan, '--dry-run', '--db', db]);
+    const resolve = dry.stdout.split('\n').find((line) => line.includes('resolve-chain'));
+    expect(resolve).toContain('would FAIL');
+    expect(resolve).toContain(`${empty} is empty (virtual size 0 bytes)`);
+    const run = await sendenseRun([plan, '--db', db]);
+    expect(run.exitCode).toBe(1);
+    expect(run.stderr).toContain(`${empty} is empty (virtual size 0 bytes)`);
+  });
 
   it('a raw-only VM: snapshot-source adds no bitmap', async () => {
     const disk = createDisk(path.join(ws.dir, 'disk.img'), 8 * MiB, 'raw');
