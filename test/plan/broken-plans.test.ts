@@ -78,6 +78,11 @@ const CASES: readonly { readonly name: string; readonly file: string; readonly l
     lines: ['9:7: nbd.ports: the default range 10100-10200 has 101 ports but the plan needs one per disk (150 disks) (set nbd.ports to a larger range)'],
   },
   {
+    name: 'a restore target inside the plan\'s own repository',
+    file: 'restore-into-repository.yaml',
+    lines: ['12:11: restore.target.path: /backup/repository/pgtest1/disk-{key}/restored.qcow2 is inside the repository /backup/repository; a restore never writes into a repository'],
+  },
+  {
     name: 'all the mistakes of a file, not just the first',
     file: 'many-mistakes.yaml',
     lines: [
