@@ -4,6 +4,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { isSendenseError, usageError, type SendenseError } from '../errors.js';
 import { findPackageRoot } from '../node/package-root.js';
+import { tagChildrenOfThisProcess } from '../process/owner-tag.js';
 import { parseCommonArgs } from './args.js';
 import type { CliContext, Command } from './context.js';
 
@@ -67,6 +68,8 @@ export async function main(argv: readonly string[]): Promise<number> {
       }
     }
     const cli: CliContext = { ...context, dbPath: parsed.dbPath, json: parsed.json, quiet: parsed.quiet };
+    // Before any child exists: whatever a kill -9 leaves running can be found by doctor.
+    tagChildrenOfThisProcess(cli.dbPath);
     const command = await COMMANDS[name]();
     return await command(cli, rest);
   } catch (error) {
