@@ -9,6 +9,7 @@ import type { Plan } from '../plan/types.js';
 import { newRunId } from '../repository/layout.js';
 import type { Store } from '../store/index.js';
 import { hookEnv } from '../hooks/hook-env.js';
+import { addSecret, isSecretName, maskDeep, maskSecrets } from '../secrets/mask.js';
 import { runBeforeHooks, runEndHooks } from '../hooks/run-hooks.js';
 import { backupSteps } from './backup-steps.js';
 import { BACKUP_STEPS, RESTORE_STEPS } from './step-names.js';
@@ -34,7 +35,9 @@ export interface RunResult {
 }
 
 export async function runPlan(plan: Plan, options: RunPlanOptions): Promise<RunResult> {
-  const { store, reporter } = options;
+  const { store } = options;
+  rememberHookSecrets(plan);
+  const reporter = maskingReporter(options.reporter);
   const runId = newRunId();
   const started = Date.now();
   await store.createRun({
@@ -90,7 +93,7 @@ export async function runPlan(plan: Plan, options: RunPlanOptions): Promise<RunR
   } finally {
     options.signal?.removeEventListener('abort', forward);
   }
-  const error = outcome.error?.describe();
+  const error = maskSecrets(outcome.error?.describe());
   const env = hookEnv({ plan, runId, status: outcome.status, backupId, error });
   await runEndHooks(plan.hooks, outcome.status === 'succeeded', { node, reporter, env });
   await node?.close().catch(() => undefined);
@@ -98,6 +101,19 @@ export async function runPlan(plan: Plan, options: RunPlanOptions): Promise<RunR
   await store.finishRun(runId, outcome.status, error);
   reporter.emit({ type: 'run-end', runId, status: outcome.status, seconds, backupId, error });
   return { runId, status: outcome.status, error: outcome.error, backupId, seconds };
+}
+
+// A token a hook gets in its environment (${WEBHOOK_TOKEN}) is a secret if its name says so.
+function rememberHookSecrets(plan: Plan): void {
+  const { before, after, onFailure, always } = plan.hooks;
+  for (const hook of [...before, ...after, ...onFailure, ...always]) {
+    for (const [name, value] of Object.entries(hook.env)) if (isSecretName(name)) addSecret(value);
+  }
+}
+
+// Every event is masked before any renderer (terminal, plain, JSON, the scheduler's) sees it.
+function maskingReporter(reporter: RunReporter): RunReporter {
+  return { emit: (event) => reporter.emit(maskDeep(event)), close: () => reporter.close() };
 }
 
 async function openNode(plan: Plan): Promise<NodeHost> {
