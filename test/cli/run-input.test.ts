@@ -78,7 +78,7 @@ describe('a run with a bad source or repository', () => {
 
     const result = await sendenseRun([plan, '--db', ws.db]);
 
-    expectOneLineFailure(result, `step create-qcow2: ENOTDIR: not a directory, mkdir '${repository}/file-repo/disk-2000'`);
+    expectOneLineFailure(result, `step create-qcow2: ENOTDIR: not a directory, mkdir '${repository}'`);
     expect(sha256(disk)).toBe(before);
     expect(bitmapNames(disk)).toEqual([]);
     expect(leasedPorts(ws.db)).toEqual([]);
@@ -102,9 +102,11 @@ describe('a run with a bad source or repository', () => {
     const run = await execa('setpriv', asNobody([process.execPath, packageCopy.bin, plan, '--db', nobodyDb]), {
       reject: false,
       env: { CI: '1' },
+      // The checkout may be a directory nobody cannot enter.
+      cwd: '/',
     });
 
-    expectOneLineFailure({ exitCode: run.exitCode ?? -1, stderr: String(run.stderr) }, `step create-qcow2: EACCES: permission denied, mkdir '${repository}/ro-repo'`);
+    expectOneLineFailure({ exitCode: run.exitCode ?? -1, stderr: String(run.stderr) }, `step create-qcow2: EACCES: permission denied, open '${repository}/.sendense-repository'`);
     expect(files(repository)).toEqual([]);
     expect(sha256(disk)).toBe(sha256(path.join(ws.dir, 'disk0.before')));
     expect(bitmapNames(disk)).toEqual([]);

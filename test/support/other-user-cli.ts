@@ -2,8 +2,8 @@
 // directory (0700) cannot be entered by nobody, so tests that run the CLI as nobody get a copy of
 // the package (bin, dist, runners/dist, schemas, node_modules) in a world-readable temp dir.
 
-import { spawnSync } from 'node:child_process';
-import { chmodSync, cpSync, mkdtempSync, rmSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { chmodSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll } from 'vitest';
@@ -29,8 +29,9 @@ export function useBinForOtherUsers(): { readonly bin: string } {
         copy = mkdtempSync(path.join(tmpdir(), 'sendense-run-package-'));
         chmodSync(copy, 0o755);
         const root = path.dirname(path.dirname(BIN));
+        mkdirSync(path.join(copy, 'runners'));
         for (const part of ['package.json', 'bin', 'dist', 'runners/dist', 'schemas', 'node_modules']) {
-          cpSync(path.join(root, part), path.join(copy, part), { recursive: true, preserveTimestamps: true });
+          execFileSync('cp', ['-a', path.join(root, part), path.join(copy, part)]);
         }
       }
       return path.join(copy, 'bin', 'sendense-run.js');
