@@ -1,9 +1,9 @@
 // `sendense-run backups [--vm NAME]`: backups grouped by VM and chain, with change_ids, sizes,
 // status and whether each can be restored (complete, every file of its chain present and readable).
 
-import { accessSync, constants } from 'node:fs';
 import type { Backup } from '../store/index.js';
 import { formatBytes } from '../format/bytes.js';
+import { qcow2HeaderProblem } from '../qemu/qcow2-header.js';
 import { rejectLeftovers, takeOption } from './args.js';
 import type { Command } from './context.js';
 import { withExistingStore } from './open-existing-store.js';
@@ -59,11 +59,9 @@ function restorability(backup: Backup, byId: ReadonlyMap<string, Backup>): strin
   for (let current: Backup | undefined = backup; current; current = current.parentId ? byId.get(current.parentId) : undefined) {
     if (current.status !== 'complete') return current === backup ? `status ${current.status}` : `parent ${current.id} is ${current.status}`;
     for (const disk of current.disks) {
-      try {
-        accessSync(disk.file, constants.R_OK);
-      } catch {
-        return `file missing or unreadable: ${disk.file}`;
-      }
+      // Missing, unreadable or with a destroyed header: one read of 104 bytes per file.
+      const problem = qcow2HeaderProblem(disk.file);
+      if (problem !== undefined) return problem;
     }
     if (current.parentId && !byId.has(current.parentId)) return `parent ${current.parentId} is not recorded`;
   }
