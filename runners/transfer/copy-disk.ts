@@ -9,6 +9,7 @@ import { CleanupStack } from './cleanup-stack.js';
 import { openEndpoint } from './open-endpoint.js';
 import type { DiskJob } from './transfer-args.js';
 import type { DiskOutcome, TransferOutput } from './transfer-output.js';
+import { RangeDigests } from './range-digests.js';
 import { countWork, planWork } from './work-plan.js';
 
 export interface CopyTuning {
@@ -49,6 +50,7 @@ export async function copyDisk(job: DiskJob, tuning: CopyTuning, dir: string, ou
     const items = planWork(control, { bitmap: job.bitmap, zeroHoles: job.zeroHoles, copySize, zeroSize: tuning.zeroSize });
     const zeroes = Buffer.alloc(copySize);
     const totals = { bytesDone: 0, bytesWritten: 0, bytesZeroed: 0 };
+    const digests = new RangeDigests((data, zero) => output.digests(job.key, data, zero));
     let failure: unknown;
 
     const zeroRange = async (target: NbdConnection, offset: number, length: number): Promise<void> => {
@@ -77,6 +79,7 @@ export async function copyDisk(job: DiskJob, tuning: CopyTuning, dir: string, ou
         if (next.done) return;
         const { kind, offset, length } = next.value;
         if (kind === 'zero') {
+          digests.addZero(offset, length);
           await zeroRange(target, offset, length);
           finished(length, 'bytesZeroed');
           continue;
@@ -84,10 +87,12 @@ export async function copyDisk(job: DiskJob, tuning: CopyTuning, dir: string, ou
         const { data, allHoles } = await source.read(offset, length, buffer);
         // Data that reads as zeroes goes as WRITE_ZEROES: cheaper, and keeps the target sparse.
         if (allHoles || data.equals(zeroes.subarray(0, length))) {
+          digests.addZero(offset, length);
           await zeroRange(target, offset, length);
           finished(length, 'bytesZeroed');
           continue;
         }
+        digests.addData(offset, data);
         const { sent, done } = target.writeQueued(offset, data);
         const answered = done.then(() => finished(length, 'bytesWritten'));
         unanswered.add(answered);
@@ -108,6 +113,7 @@ export async function copyDisk(job: DiskJob, tuning: CopyTuning, dir: string, ou
     if (failure !== undefined) throw failure;
     // proto.md "NBD_CMD_FLUSH": without CAN_MULTI_CONN a flush covers only its own connection.
     await Promise.all(targets.map((target) => (target.canFlush ? target.flush() : undefined)));
+    digests.end();
     const outcome: DiskOutcome = { disk: job.key, ok: true, ...totals, bytesToDo, seconds: (Date.now() - started) / 1000 };
     output.done(outcome);
     return outcome;

@@ -1,6 +1,8 @@
 // The node transfer's stdout: one JSON object per line (runners/README.md), progress
 // throttled per disk so a fast copy does not flood the hub.
 
+import { DIGEST_ALGORITHM, type DataRange, type ZeroRange } from './range-digests.js';
+
 export interface DiskOutcome {
   readonly disk: number;
   readonly ok: boolean;
@@ -34,6 +36,11 @@ export class TransferOutput {
   done(outcome: DiskOutcome): void {
     this.emit({ type: 'progress', disk: outcome.disk, bytesDone: outcome.bytesDone, bytesToDo: outcome.bytesToDo });
     this.emit({ type: 'done', ...outcome, ok: undefined });
+  }
+
+  // Digests of written ranges, in batches, before the disk's done line (SPEC section 9).
+  digests(disk: number, data: readonly DataRange[], zero: readonly ZeroRange[]): void {
+    this.emit({ type: 'digests', disk, algorithm: DIGEST_ALGORITHM, data, zero });
   }
 
   error(disk: number, message: string): void {

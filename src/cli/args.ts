@@ -50,7 +50,7 @@ export function parseCommonArgs(argv: readonly string[]): ParsedArgs {
 }
 
 // Options of single commands that take a value (backups --vm, history --plan/--limit, validate --format).
-const COMMAND_VALUE_OPTIONS: ReadonlySet<string | undefined> = new Set(['--vm', '--plan', '--limit', '--format']);
+const COMMAND_VALUE_OPTIONS: ReadonlySet<string | undefined> = new Set(['--vm', '--plan', '--limit', '--format', '--backup']);
 
 // Takes `--name value` / `--name=value` out of args; returns the value and the remaining args.
 export function takeOption(args: readonly string[], name: string): { value?: string; rest: string[] } {

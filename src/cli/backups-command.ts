@@ -40,8 +40,9 @@ export const backupsCommand: Command = async (cli, args) => {
       }
       const size = backup.bytes === null ? '-' : formatBytes(backup.bytes);
       const state = restorable === undefined ? 'restorable' : `not restorable: ${restorable}`;
+      const verified = backup.verifiedAt === null ? 'never verified' : `verified ${backup.verifiedAt}`;
       cli.stdout.write(
-        `    ${backup.id}  ${backup.type.padEnd(11)} ${backup.status.padEnd(8)} ${backup.startedAt}  ${size.padStart(9)}  ${state}\n`,
+        `    ${backup.id}  ${backup.type.padEnd(11)} ${backup.status.padEnd(8)} ${backup.startedAt}  ${size.padStart(9)}  ${state}  (${verified})\n`,
       );
       for (const disk of backup.disks) {
         const bytes = disk.bytes === null ? '-' : formatBytes(disk.bytes);
@@ -57,6 +58,7 @@ export const backupsCommand: Command = async (cli, args) => {
 // Undefined when restorable, else why not.
 function restorability(backup: Backup, byId: ReadonlyMap<string, Backup>): string | undefined {
   for (let current: Backup | undefined = backup; current; current = current.parentId ? byId.get(current.parentId) : undefined) {
+    if (current.status === 'damaged' && current === backup) return `damaged (${current.damage ?? 'found by verify'})`;
     if (current.status !== 'complete') return current === backup ? `status ${current.status}` : `parent ${current.id} is ${current.status}`;
     for (const disk of current.disks) {
       // Missing, unreadable or with a destroyed header: one read of 104 bytes per file.

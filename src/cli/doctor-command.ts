@@ -11,6 +11,7 @@ import { bitmapRemove, isProcessAlive, listBitmaps, terminateProcess } from '../
 import type { NodeHost } from '../node/node.js';
 import { orphansOf } from '../process/owner-tag.js';
 import { removeEmptyDirs } from '../repository/private-dirs.js';
+import { manifestPath } from '../repository/manifest.js';
 import type { Backup, Run, Store } from '../store/index.js';
 import { rejectLeftovers, takeFlag } from './args.js';
 import type { CliContext, Command } from './context.js';
@@ -99,6 +100,7 @@ async function examine(store: Store, stateDatabase: string, dryRun: boolean): Pr
       if (existsSync(disk.file)) {
         await act(`half-written file ${disk.file} (backup ${backup.id}, ${backup.status})`, 'delete it', async () => {
           await rm(disk.file, { force: true });
+          await rm(manifestPath(disk.file), { force: true });
           // The disk's and the VM's directories go too when nothing else is in them.
           await removeEmptyDirs([path.dirname(disk.file), path.dirname(path.dirname(disk.file))]);
         });

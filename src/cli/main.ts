@@ -20,6 +20,9 @@ Commands:
   backups [--vm NAME]            list backups and chains
   history [--plan NAME]          list past runs
   doctor                         find and clean what crashed runs left behind
+  verify [--vm NAME] [--backup ID]
+                                 check stored backups against their manifests' digests
+  catalog import REPOSITORY      rebuild the database's backups from a repository's manifests
 
 Options (before or after the command):
   --db PATH     state database (default $SENDENSE_DB, else ./sendense.db)
@@ -38,6 +41,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   backups: async () => (await import('./backups-command.js')).backupsCommand,
   history: async () => (await import('./history-command.js')).historyCommand,
   doctor: async () => (await import('./doctor-command.js')).doctorCommand,
+  verify: async () => (await import('./verify-command.js')).verifyCommand,
 };
 
 export async function main(argv: readonly string[]): Promise<number> {

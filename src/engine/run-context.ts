@@ -4,6 +4,7 @@
 import type { NodeHost } from '../node/node.js';
 import type { BackupPlan, DiskKey, Plan, RestorePlan } from '../plan/types.js';
 import type { Store } from '../store/index.js';
+import type { WrittenRanges } from '../transfer/run-transfer.js';
 import type { RunReporter } from './run-events.js';
 import type { UndoStack } from './undo-stack.js';
 
@@ -43,6 +44,8 @@ export interface BackupDiskJob {
   port?: number;
   nodePort?: number;
   bytes?: number;
+  /** Ranges the node transfer wrote, with digests (none from the VMware client): the manifest's. */
+  written?: WrittenRanges;
   /** Stops this disk's qemu-nbd before cleanup does (idempotent), e.g. to resize its file. */
   stopServer?: () => Promise<void>;
 }
@@ -77,6 +80,8 @@ export interface RestoreDiskJob {
   /** The target file as the plan names it (file targets). */
   finalPath?: string;
   bytes?: number;
+  /** Ranges the node transfer wrote into the target, with digests of what it read from the chain. */
+  written?: WrittenRanges;
   /** Stops this disk's qemu-nbd before cleanup does (idempotent). */
   stopServer?: () => Promise<void>;
 }

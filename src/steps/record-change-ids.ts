@@ -1,10 +1,11 @@
 // record-change-ids: the backup becomes complete (and a possible parent) only here, after every
-// disk's data and change_id are recorded; from now on nothing of it is undone.
+// disk's data, change_id and manifest are recorded; from now on nothing of it is undone.
 
 import type { BackupRun } from '../engine/run-context.js';
 import type { Step } from '../engine/step.js';
 import { SendenseError } from '../errors.js';
 import { bitmapRemove } from '../qemu/index.js';
+import { writeBackupManifests } from './backup-manifests.js';
 
 export const recordChangeIds: Step<BackupRun> = {
   name: 'record-change-ids',
@@ -16,6 +17,7 @@ export const recordChangeIds: Step<BackupRun> = {
         throw new SendenseError(`the transfer reported no result for disk ${disk.key}`, { step: 'record-change-ids', disk: disk.key });
       }
     }
+    await writeBackupManifests(run);
     const total = state.disks.reduce((sum, disk) => sum + (disk.bytes ?? 0), 0);
     for (const disk of state.disks) {
       await store.completeBackupDisk(state.backupId, disk.key, {

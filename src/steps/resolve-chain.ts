@@ -28,7 +28,13 @@ export const resolveChain: Step<BackupRun> = {
     if (plan.vm.source.type === 'vmware') vmwarePassword(plan.vm.source);
     const exec = (argv: readonly string[]) => run.node.exec(argv);
     const facts = await Promise.all(plan.vm.source.disks.map((disk) => inspectSourceDisk(exec, plan.vm.source, disk.key)));
-    const previous = await store.latestCompleteBackup(plan.vm.name, plan.repository.path);
+    const latest = await store.latestCompleteBackup(plan.vm.name, plan.repository.path);
+    // A damaged backup is never a parent, nor is anything older in its chain: the next one starts a new chain.
+    const damaged = await newestDamaged(store, plan.vm.name, plan.repository.path, latest);
+    const previous = damaged === undefined ? latest : undefined;
+    if (damaged !== undefined && plan.kind === 'incremental') {
+      run.reporter.emit({ type: 'warning', step: 'resolve-chain', message: `backup ${damaged.id} is damaged (${damaged.damage}): taking a full backup into a new chain` });
+    }
     const chainLength = previous ? await store.chainLength(previous.chainId) : 0;
     // A parent whose file is gone or whose header is destroyed cannot carry an incremental.
     const decision = decideChain(plan, previous, chainLength, facts, (file) => qcow2HeaderProblem(file) === undefined);
@@ -121,3 +127,11 @@ function sourceLabel(source: DiskSource): string {
   return source.type === 'qemu' ? source.path : source.type === 'nbd' ? source.url : 'vmware';
 }
 
+
+// The newest backup of this VM in this repository when it is damaged and newer than `latest`.
+async function newestDamaged(store: BackupRun['store'], vm: string, repository: string, latest: Backup | undefined): Promise<Backup | undefined> {
+  const recorded = (await store.listBackups({ vm })).filter((backup) => backup.repository === repository && (backup.status === 'complete' || backup.status === 'damaged'));
+  const newest = recorded[recorded.length - 1];
+  if (newest?.status !== 'damaged') return undefined;
+  return latest === undefined || latest.chainId === newest.chainId || newest.startedAt >= latest.startedAt ? newest : undefined;
+}

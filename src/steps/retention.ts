@@ -8,6 +8,7 @@ import type { BackupRun } from '../engine/run-context.js';
 import type { Step } from '../engine/step.js';
 import { formatBytes } from '../format/bytes.js';
 import type { Backup } from '../store/index.js';
+import { manifestPath } from '../repository/manifest.js';
 import { chainsToDelete } from './retention-choice.js';
 
 export const retention: Step<BackupRun> = {
@@ -27,7 +28,10 @@ export const retention: Step<BackupRun> = {
     for (const chain of choice.delete) {
       // Newest first: an incremental's file and record go before its parent's.
       for (const backup of [...chain.backups].reverse()) {
-        for (const disk of backup.disks) await rm(disk.file, { force: true });
+        for (const disk of backup.disks) {
+          await rm(disk.file, { force: true });
+          await rm(manifestPath(disk.file), { force: true });
+        }
         await store.deleteBackup(backup.id);
         files += backup.disks.length;
         bytes += backup.bytes ?? 0;

@@ -6,7 +6,7 @@ import type { DiskKey } from '../plan/types.js';
 import { newId, nowIso } from './new-id.js';
 import type { Backup, BackupDisk, BackupStatus, BackupType } from './records.js';
 import type { BackupDisksTable, BackupsTable, StoreDatabase } from './schema.js';
-import type { NewBackup, NewBackupDisk } from './store.js';
+import type { ImportedBackup, NewBackup, NewBackupDisk } from './store.js';
 
 type Db = Kysely<StoreDatabase>;
 type BackupQuery = SelectQueryBuilder<StoreDatabase, 'backups', Selectable<BackupsTable>>;
@@ -37,12 +37,15 @@ function toBackup(row: Selectable<BackupsTable>, disks: readonly BackupDisk[]): 
     type: row.type as BackupType,
     chainId: row.chain_id,
     parentId: row.parent_id,
-    status: row.status as BackupStatus,
+    // A damaged backup keeps status 'complete' in its row (the column's CHECK predates it): damage says it.
+    status: (row.damage === null ? row.status : 'damaged') as BackupStatus,
     repository: row.repository,
     startedAt: row.started_at,
     completedAt: row.completed_at,
     bytes: row.bytes,
     runId: row.run_id,
+    verifiedAt: row.verified_at,
+    damage: row.damage,
     disks: Object.freeze(disks.filter((disk) => disk.backupId === row.id)),
   });
 }
@@ -80,7 +83,7 @@ export async function createBackup(db: Db, backup: NewBackup): Promise<Backup> {
     if (backup.type === 'incremental') {
       if (backup.parentId === undefined) throw new Error(`createBackup: incremental ${id} needs a parent`);
       const parent = await trx.selectFrom('backups').selectAll().where('id', '=', backup.parentId).executeTakeFirst();
-      if (parent === undefined || parent.status !== 'complete' || parent.vm !== backup.vm) {
+      if (parent === undefined || parent.status !== 'complete' || parent.damage !== null || parent.vm !== backup.vm) {
         throw new Error(`createBackup: parent ${backup.parentId} is not a complete backup of VM ${backup.vm}`);
       }
       chainId = parent.chain_id;
@@ -187,7 +190,7 @@ export async function listBackups(db: Db, filter: { vm?: string } = {}): Promise
 }
 
 function completeOf(db: Db, vm: string, repository?: string): BackupQuery {
-  let query = backups(db).where('vm', '=', vm).where('status', '=', 'complete');
+  let query = backups(db).where('vm', '=', vm).where('status', '=', 'complete').where('damage', 'is', null);
   if (repository !== undefined) query = query.where('repository', '=', repository);
   return query;
 }
@@ -222,12 +225,13 @@ export async function chainLength(db: Db, chainId: string): Promise<number> {
     .select((eb) => eb.fn.countAll<number>().as('count'))
     .where('chain_id', '=', chainId)
     .where('status', '=', 'complete')
+    .where('damage', 'is', null)
     .executeTakeFirstOrThrow();
   return Number(row.count);
 }
 
 export async function completeBackupsInChain(db: Db, chainId: string): Promise<readonly Backup[]> {
-  return withDisks(db, backups(db).where('chain_id', '=', chainId).where('status', '=', 'complete').orderBy(insertionOrder));
+  return withDisks(db, backups(db).where('chain_id', '=', chainId).where('status', '=', 'complete').where('damage', 'is', null).orderBy(insertionOrder));
 }
 
 export async function backupsStartedBy(db: Db, runId: string): Promise<readonly Backup[]> {
@@ -236,4 +240,56 @@ export async function backupsStartedBy(db: Db, runId: string): Promise<readonly 
 
 export async function incompleteBackups(db: Db): Promise<readonly Backup[]> {
   return withDisks(db, backups(db).where('status', 'in', ['running', 'failed']).orderBy(insertionOrder));
+}
+
+// verify found this backup (or one it stands on) differing from its manifests: it and every backup
+// built on it leave the restorable, parent-capable 'complete' state for good.
+export async function markDamaged(db: Db, ids: readonly string[], damage: string): Promise<void> {
+  if (ids.length === 0) return;
+  await db.updateTable('backups').set({ damage }).where('id', 'in', ids).where('status', '=', 'complete').where('damage', 'is', null).execute();
+}
+
+export async function recordVerification(db: Db, id: string, at: string): Promise<void> {
+  await db.updateTable('backups').set({ verified_at: at }).where('id', '=', id).execute();
+}
+
+// A complete backup rebuilt from the repository's manifests (catalog import), with its own ids
+// and times; its parent must be recorded already.
+export async function importBackup(db: Db, backup: ImportedBackup): Promise<void> {
+  await db.transaction().execute(async (trx) => {
+    await trx
+      .insertInto('backups')
+      .values({
+        id: backup.id,
+        vm: backup.vm,
+        plan: backup.plan,
+        type: backup.type,
+        chain_id: backup.chainId,
+        parent_id: backup.parentId,
+        status: 'complete',
+        repository: backup.repository,
+        started_at: backup.startedAt,
+        completed_at: backup.completedAt,
+        bytes: backup.disks.reduce((sum, disk) => sum + disk.bytes, 0),
+        run_id: backup.runId,
+      })
+      .execute();
+    for (const disk of backup.disks) {
+      await trx
+        .insertInto('backup_disks')
+        .values({
+          backup_id: backup.id,
+          disk_key: disk.diskKey,
+          file: disk.file,
+          virtual_size: disk.virtualSize,
+          change_id: disk.changeId,
+          bytes: disk.bytes,
+          status: 'complete',
+          source: disk.source,
+          source_node: disk.sourceNode,
+          bitmap: disk.bitmap,
+        })
+        .execute();
+    }
+  });
 }

@@ -2,15 +2,18 @@
 
 import type { DiskKey, PlanKind } from '../plan/types.js';
 
+/** A plan's kind, or a command that records its work as a run (verify, catalog import). */
+export type RunKind = PlanKind | 'verify' | 'catalog-import';
 export type RunTrigger = 'manual' | 'schedule';
 export type RunStatus = 'running' | 'succeeded' | 'failed' | 'interrupted' | 'skipped';
 export type BackupType = 'full' | 'incremental';
-export type BackupStatus = 'running' | 'complete' | 'failed';
+/** damaged: verify found its data differs from its manifests (or a parent's did): never restorable, never a parent. */
+export type BackupStatus = 'running' | 'complete' | 'failed' | 'damaged';
 
 export interface Run {
   readonly id: string;
   readonly plan: string;
-  readonly kind: PlanKind;
+  readonly kind: RunKind;
   readonly trigger: RunTrigger;
   readonly status: RunStatus;
   /** ISO-8601 UTC. */
@@ -55,6 +58,10 @@ export interface Backup {
   readonly completedAt: string | null;
   readonly bytes: number | null;
   readonly runId: string;
+  /** When verify last checked it against its manifests (ISO-8601 UTC). */
+  readonly verifiedAt: string | null;
+  /** What verify found when status is 'damaged'. */
+  readonly damage: string | null;
   /** Ordered by disk key. */
   readonly disks: readonly BackupDisk[];
 }

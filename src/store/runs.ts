@@ -3,10 +3,9 @@
 import os from 'node:os';
 import path from 'node:path';
 import type { Insertable, Kysely, Selectable } from 'kysely';
-import type { PlanKind } from '../plan/types.js';
 import { maskSecrets } from '../secrets/mask.js';
 import { newId, nowIso } from './new-id.js';
-import type { Run, RunStatus, RunTrigger } from './records.js';
+import type { Run, RunKind, RunStatus, RunTrigger } from './records.js';
 import type { RunsTable, StoreDatabase } from './schema.js';
 import type { NewRun, SkippedRun } from './store.js';
 
@@ -16,7 +15,7 @@ function toRun(row: Selectable<RunsTable>): Run {
   return Object.freeze({
     id: row.id,
     plan: row.plan,
-    kind: row.kind as PlanKind,
+    kind: row.kind as RunKind,
     trigger: row.trigger as RunTrigger,
     status: row.status as RunStatus,
     startedAt: row.started_at,

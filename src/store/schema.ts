@@ -29,6 +29,8 @@ export interface BackupsTable {
   completed_at: string | null;
   bytes: number | null;
   run_id: string;
+  verified_at: string | null;
+  damage: string | null;
 }
 
 export interface BackupDisksTable {

@@ -35,6 +35,9 @@ export function sqliteStore(db: Kysely<StoreDatabase>): Store {
     completeBackupsInChain: (chainId) => backups.completeBackupsInChain(db, chainId),
     backupsStartedBy: (runId) => backups.backupsStartedBy(db, runId),
     incompleteBackups: () => backups.incompleteBackups(db),
+    markDamaged: (ids, damage) => backups.markDamaged(db, ids, damage),
+    recordVerification: (id, at) => backups.recordVerification(db, id, at),
+    importBackup: (backup) => backups.importBackup(db, backup),
 
     lockVm: (vm, runId, plan) => vmLocks.lockVm(db, vm, runId, plan),
     unlockVm: (vm, runId) => vmLocks.unlockVm(db, vm, runId),

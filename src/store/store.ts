@@ -1,7 +1,7 @@
 // The state interface the engine and commands use. SQLite implements it (sqlite-store.ts);
 // another database can slot in behind the same methods.
 
-import type { DiskKey, PlanKind } from '../plan/types.js';
+import type { DiskKey } from '../plan/types.js';
 import type {
   Backup,
   BackupType,
@@ -11,6 +11,7 @@ import type {
   RunFile,
   VmLock,
   RunStatus,
+  RunKind,
   RunTrigger,
 } from './records.js';
 
@@ -18,7 +19,7 @@ export interface NewRun {
   /** Default: a new time-ordered id. */
   readonly id?: string;
   readonly plan: string;
-  readonly kind: PlanKind;
+  readonly kind: RunKind;
   readonly trigger: RunTrigger;
   readonly planFile?: string;
   /** Default: this process. */
@@ -29,7 +30,7 @@ export interface NewRun {
 
 export interface SkippedRun {
   readonly plan: string;
-  readonly kind: PlanKind;
+  readonly kind: RunKind;
   readonly trigger: RunTrigger;
   readonly planFile?: string;
   /** Why it did not run, e.g. "a run of this plan is still going (run X)". */
@@ -55,6 +56,30 @@ export interface NewBackupDisk {
   readonly source: string;
   readonly sourceNode: string;
   readonly bitmap?: string;
+}
+
+export interface ImportedBackup {
+  readonly id: string;
+  readonly vm: string;
+  readonly plan: string;
+  readonly type: BackupType;
+  readonly chainId: string;
+  readonly parentId: string | null;
+  readonly repository: string;
+  readonly startedAt: string;
+  readonly completedAt: string;
+  /** The catalog-import run that recorded it. */
+  readonly runId: string;
+  readonly disks: readonly {
+    readonly diskKey: DiskKey;
+    readonly file: string;
+    readonly virtualSize: number;
+    readonly changeId: string | null;
+    readonly bytes: number;
+    readonly source: string;
+    readonly sourceNode: string;
+    readonly bitmap: string | null;
+  }[];
 }
 
 export interface LeaseRequest {
@@ -121,6 +146,11 @@ export interface Store {
   backupsStartedBy(runId: string): Promise<readonly Backup[]>;
   /** Backups still 'running' or 'failed' (left by crashed or failed runs), for doctor. */
   incompleteBackups(): Promise<readonly Backup[]>;
+  /** Marks complete (or already damaged) backups damaged, with what verify found. */
+  markDamaged(ids: readonly string[], damage: string): Promise<void>;
+  recordVerification(id: string, at: string): Promise<void>;
+  /** Records a complete backup found in a repository's manifests (catalog import). */
+  importBackup(backup: ImportedBackup): Promise<void>;
 
   // one backup run per VM at a time
   /** Takes the VM's lock for this run, or throws a SendenseError naming the run that holds it. */

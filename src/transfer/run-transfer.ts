@@ -15,6 +15,15 @@ export interface TransferDiskResult {
   readonly changeId?: string;
   /** The disk's size as the source reported it (start or done line). */
   readonly virtualSize?: number;
+  /** What the transfer wrote, with digests (our node transfer only; the VMware client sends none). */
+  readonly digests?: WrittenRanges;
+}
+
+/** Ranges written into a target: [offset, length, hex digest] of data, [offset, length] of zeroes. */
+export interface WrittenRanges {
+  readonly algorithm: string;
+  readonly data: (readonly [number, number, string])[];
+  readonly zero: (readonly [number, number])[];
 }
 
 export interface TransferRequest {
@@ -39,6 +48,9 @@ interface TransferLine {
   readonly changeId?: string;
   readonly virtualSize?: number;
   readonly message?: string;
+  readonly algorithm?: string;
+  readonly data?: (readonly [number, number, string])[];
+  readonly zero?: (readonly [number, number])[];
 }
 
 export async function runTransfer(request: TransferRequest): Promise<TransferDiskResult[]> {
@@ -49,6 +61,7 @@ export async function runTransfer(request: TransferRequest): Promise<TransferDis
   const child = node.spawn([...command, ...request.args], { env: request.env });
   const done = new Map<DiskKey, TransferDiskResult>();
   const sizes = new Map<DiskKey, number>();
+  const written = new Map<DiskKey, WrittenRanges>();
   const errors: { disk?: DiskKey; message: string }[] = [];
   child.onStdoutLine((text) => {
     let line: TransferLine;
@@ -71,9 +84,15 @@ export async function runTransfer(request: TransferRequest): Promise<TransferDis
         bytesWritten: line.bytesWritten,
         changeId: line.changeId,
         virtualSize: line.virtualSize ?? sizes.get(line.disk),
+        digests: written.get(line.disk),
       };
       done.set(line.disk, result);
       reporter.emit({ type: 'progress', disk: line.disk, bytesDone: result.bytesDone, bytesToDo: result.bytesToDo });
+    } else if (line.type === 'digests' && line.disk !== undefined && line.algorithm !== undefined) {
+      const ranges = written.get(line.disk) ?? { algorithm: line.algorithm, data: [], zero: [] };
+      for (const range of line.data ?? []) ranges.data.push(range);
+      for (const range of line.zero ?? []) ranges.zero.push(range);
+      written.set(line.disk, ranges);
     } else if (line.type === 'error') {
       errors.push({ disk: line.disk, message: line.message ?? 'unknown error' });
     }
@@ -125,7 +144,7 @@ function formatMs(ms: number): string {
 // and timeouts.transfer (another program, e.g. the VMware client, when given), records each disk's
 // bytes on the run's disk jobs, returns the total and the per-disk results.
 export async function transferForRun(
-  run: Pick<RunContext, 'node' | 'reporter' | 'signal' | 'plan'> & { readonly state: { readonly disks: readonly { readonly key: DiskKey; bytes?: number }[] } },
+  run: Pick<RunContext, 'node' | 'reporter' | 'signal' | 'plan'> & { readonly state: { readonly disks: readonly { readonly key: DiskKey; bytes?: number; written?: WrittenRanges }[] } },
   args: readonly string[],
   program: Pick<TransferRequest, 'command' | 'env'> = {},
 ): Promise<{ readonly total: number; readonly results: readonly TransferDiskResult[] }> {
@@ -140,7 +159,10 @@ export async function transferForRun(
   });
   for (const result of results) {
     const disk = run.state.disks.find((d) => d.key === result.disk);
-    if (disk) disk.bytes = result.bytesDone;
+    if (disk) {
+      disk.bytes = result.bytesDone;
+      disk.written = result.digests;
+    }
   }
   return { total: results.reduce((sum, result) => sum + result.bytesDone, 0), results };
 }

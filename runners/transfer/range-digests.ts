@@ -1,0 +1,41 @@
+// The digests of what one disk's transfer wrote (SPEC section 9): sha256 of the exact bytes sent
+// per write request (requests are cut at aligned multiples of the request size, so each names a
+// guest offset), and the ranges sent as zeroes. Streamed in batches so memory stays flat.
+
+import { createHash } from 'node:crypto';
+
+export const DIGEST_ALGORITHM = 'sha256';
+
+/** [offset, length, hex digest] of a data range; [offset, length] of a zero range. */
+export type DataRange = readonly [number, number, string];
+export type ZeroRange = readonly [number, number];
+
+const BATCH = 2048;
+
+export class RangeDigests {
+  private data: DataRange[] = [];
+  private zero: ZeroRange[] = [];
+
+  constructor(private readonly flush: (data: readonly DataRange[], zero: readonly ZeroRange[]) => void) {}
+
+  // Called with the bytes before they are handed to the target (the buffer is reused after).
+  addData(offset: number, bytes: Uint8Array): void {
+    this.data.push([offset, bytes.length, createHash(DIGEST_ALGORITHM).update(bytes).digest('hex')]);
+    if (this.data.length >= BATCH) this.emit();
+  }
+
+  addZero(offset: number, length: number): void {
+    this.zero.push([offset, length]);
+    if (this.zero.length >= BATCH) this.emit();
+  }
+
+  end(): void {
+    if (this.data.length > 0 || this.zero.length > 0) this.emit();
+  }
+
+  private emit(): void {
+    this.flush(this.data, this.zero);
+    this.data = [];
+    this.zero = [];
+  }
+}

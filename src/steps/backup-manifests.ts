@@ -1,0 +1,49 @@
+// The manifests of a backup run's new files, written before the backup is recorded complete (a
+// backup is complete only when its manifests are); a failed run removes them with its files.
+
+import { rm } from 'node:fs/promises';
+import path from 'node:path';
+import type { BackupRun } from '../engine/run-context.js';
+import { SendenseError } from '../errors.js';
+import { manifestPath, normalizeDigests, MANIFEST_FORMAT, MANIFEST_VERSION, type DiskManifest } from '../repository/manifest.js';
+import { writeManifest } from '../repository/manifest-file.js';
+
+export async function writeBackupManifests(run: BackupRun): Promise<void> {
+  const { state, plan } = run;
+  const backup = await run.store.getBackup(state.backupId);
+  if (backup === undefined) throw new Error(`writeBackupManifests: backup ${state.backupId} is not recorded`);
+  const completedAt = new Date().toISOString();
+  for (const disk of state.disks) {
+    const record = backup.disks.find((d) => d.diskKey === disk.key);
+    // Our node transfer always reports what it wrote; its silence would be a manifest that proves nothing.
+    if (disk.written === undefined && plan.vm.source.type !== 'vmware') {
+      throw new SendenseError(`the transfer reported no digests for disk ${disk.key}`, { step: 'record-change-ids', disk: disk.key });
+    }
+    const manifest: DiskManifest = {
+      format: MANIFEST_FORMAT,
+      version: MANIFEST_VERSION,
+      vm: plan.vm.name,
+      diskKey: disk.key,
+      backupId: state.backupId,
+      type: state.type,
+      chainId: state.chainId,
+      parentId: state.parentId ?? null,
+      parentFile: disk.parentFile ? path.basename(disk.parentFile) : null,
+      plan: plan.name,
+      changeId: disk.changeId ?? null,
+      bitmap: record?.bitmap ?? null,
+      source: record?.source ?? '',
+      sourceNode: record?.sourceNode ?? '',
+      startedAt: backup.startedAt,
+      completedAt,
+      virtualSize: disk.virtualSize,
+      bytes: disk.bytes ?? 0,
+      file: path.basename(disk.file),
+      digests: disk.written === undefined ? null : normalizeDigests(disk.written),
+    };
+    const file = manifestPath(disk.file);
+    // Registered before writing: a failed run leaves no manifest of a backup that is not complete.
+    run.undo.push({ what: `delete ${file}`, when: 'failure', step: 'record-change-ids', run: () => rm(file, { force: true }) });
+    await writeManifest(file, manifest);
+  }
+}

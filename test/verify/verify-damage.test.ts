@@ -1,0 +1,84 @@
+// verify finds one flipped bit in any file of a chain (a data cluster, an L2 entry, the header),
+// names the backup and disk, marks it and every backup built on it damaged, and leaves the
+// points before it restorable.
+
+import { copyFileSync, existsSync, rmSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { writeRestorePlan, restoredDifference } from '../restore/restore-plan.js';
+import { useRunWorkspace } from '../support/run-workspace.js';
+import { listBackups, sendenseRun, type BackupRow } from '../support/sendense-cli.js';
+import { portRangeForTestFile } from '../support/vm-disks.js';
+import { backUpThreePoints, flipBit, type Chain, type Rot } from './chain-fixture.js';
+
+const ports = portRangeForTestFile();
+const ws = useRunWorkspace('verify-damage-', { per: 'file' });
+const rots: Rot[] = ['data cluster', 'L2 entry', 'header'];
+let chain: Chain;
+let backups: BackupRow[];
+let pristine: string;
+
+describe('verify', () => {
+  beforeAll(async () => {
+    chain = await backUpThreePoints(ws.dir, ws.repository, ws.db, ports);
+    backups = await listBackups(ws.db, 'vmv');
+    pristine = path.join(ws.dir, 'state.db.pristine');
+    copyFileSync(ws.db, pristine);
+  }, 240_000);
+
+  it('each file of a 3-point 2-disk chain has a private manifest, and a clean chain verifies', async () => {
+    for (const backup of backups) {
+      for (const disk of backup.disks) {
+        const manifest = disk.file.replace(/\.qcow2$/, '.json');
+        expect(existsSync(manifest), manifest).toBe(true);
+        expect(statSync(manifest).mode & 0o777).toBe(0o600);
+      }
+    }
+    const result = await sendenseRun(['verify', '--db', ws.db]);
+    expect(result.exitCode, `${result.stdout}\n${result.stderr}`).toBe(0);
+    expect(result.stdout).toMatch(/verified 3 backup\(s\), no damage found/);
+    const after = await listBackups(ws.db, 'vmv');
+    expect(after.every((backup) => (backup as unknown as { verifiedAt: string | null }).verifiedAt !== null)).toBe(true);
+    const shown = await sendenseRun(['backups', '--db', ws.db]);
+    expect(shown.stdout).toMatch(/verified 20/);
+  });
+
+  const cases = [0, 1, 2].flatMap((point) => rots.map((rot, index) => ({ point, rot, index })));
+  it.each(cases)('a flipped bit in the $rot of backup $point is found, named, and marks it and its descendants damaged', async ({ point, rot, index }) => {
+    const backup = backups[point]!;
+    const disk = backup.disks[(point + index) % 2]!;
+    copyFileSync(pristine, ws.db);
+    flipBit(disk.file, rot);
+    try {
+      const result = await sendenseRun(['verify', '--db', ws.db]);
+      const what = `${rot} of backup ${point} disk ${disk.diskKey}\n${result.stdout}\n${result.stderr}`;
+      expect(result.exitCode, what).toBe(1);
+      expect(result.stdout, what).toMatch(new RegExp(`DAMAGED backup ${backup.id} of vmv: disk ${disk.diskKey}: `));
+      if (rot === 'data cluster') expect(result.stdout, what).toMatch(/data differs at guest offset \d+/);
+      const statuses = (await listBackups(ws.db, 'vmv')).map((b) => b.status);
+      expect(statuses, what).toEqual(backups.map((_, i) => (i < point ? 'complete' : 'damaged')));
+      // The point before it still restores exactly.
+      if (point > 0) {
+        const restored = path.join(ws.dir, `restored-${point}-${index}-{key}.qcow2`);
+        const plan = writeRestorePlan(ws.dir, {
+          name: `restore-${point}-${index}`,
+          vm: 'vmv',
+          repository: ws.repository,
+          ports,
+          point: backups[point - 1]!.id,
+          target: { type: 'file', path: restored, format: 'qcow2' },
+        });
+        const restore = await sendenseRun([plan, '--db', ws.db]);
+        expect(restore.exitCode, `${restore.stdout}\n${restore.stderr}`).toBe(0);
+        for (const key of [2000, 2001]) {
+          expect(restoredDifference(chain.copies[point - 1]![key]!, restored.replace('{key}', String(key)), 'qcow2')).toBe('');
+          rmSync(restored.replace('{key}', String(key)), { force: true });
+        }
+      }
+      const shown = await sendenseRun(['backups', '--db', ws.db]);
+      expect(shown.stdout).toMatch(new RegExp(`${backup.id} .*damaged.*not restorable`));
+    } finally {
+      flipBit(disk.file, rot);
+    }
+  });
+});
