@@ -42,6 +42,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   history: async () => (await import('./history-command.js')).historyCommand,
   doctor: async () => (await import('./doctor-command.js')).doctorCommand,
   verify: async () => (await import('./verify-command.js')).verifyCommand,
+  catalog: async () => (await import('./catalog-command.js')).catalogCommand,
 };
 
 export async function main(argv: readonly string[]): Promise<number> {

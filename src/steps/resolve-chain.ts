@@ -5,6 +5,7 @@ import type { BackupDiskJob, BackupRun, BackupState, DiskSource } from '../engin
 import type { Step } from '../engine/step.js';
 import { SendenseError } from '../errors.js';
 import { qcow2HeaderProblem } from '../qemu/qcow2-header.js';
+import { unknownBackups } from '../repository/catalog-import.js';
 import { backupFile, bitmapName, exportName, isSendenseBitmap, newBackupId } from '../repository/layout.js';
 import type { Backup } from '../store/index.js';
 import { plural } from '../format/plural.js';
@@ -26,6 +27,14 @@ export const resolveChain: Step<BackupRun> = {
     });
     // A missing VMware password stops the run before anything is taken.
     if (plan.vm.source.type === 'vmware') vmwarePassword(plan.vm.source);
+    // Backups in the repository the database does not know: a new chain now would be built blind beside them.
+    const unknown = await unknownBackups(store, plan.repository.path, plan.vm.name);
+    if (unknown.length > 0) {
+      throw new SendenseError(
+        `${plan.repository.path} holds ${plural(unknown.length, 'backup')} of ${plan.vm.name} this database does not know (${unknown.join(', ')}): record them first with sendense-run catalog import ${plan.repository.path}`,
+        { step: 'resolve-chain', exitCode: 1 },
+      );
+    }
     const exec = (argv: readonly string[]) => run.node.exec(argv);
     const facts = await Promise.all(plan.vm.source.disks.map((disk) => inspectSourceDisk(exec, plan.vm.source, disk.key)));
     const latest = await store.latestCompleteBackup(plan.vm.name, plan.repository.path);

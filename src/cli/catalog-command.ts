@@ -1,0 +1,55 @@
+// `sendense-run catalog import REPOSITORY`: rebuilds the state of the backups in a repository from
+// its manifests (SPEC section 9), for a lost or new database or a repository moved to another hub.
+
+import { statSync } from 'node:fs';
+import path from 'node:path';
+import { SendenseError, usageError } from '../errors.js';
+import { importCatalog } from '../repository/catalog-import.js';
+import { openStore } from '../store/index.js';
+import { rejectUnknownOptions } from './args.js';
+import type { Command } from './context.js';
+
+export const catalogCommand: Command = async (cli, args) => {
+  rejectUnknownOptions(args, 'catalog');
+  const [action, repositoryArg, ...extra] = args;
+  if (action !== 'import') throw usageError(action === undefined ? 'catalog needs an action: catalog import REPOSITORY' : `unknown catalog action '${action}' (did you mean 'import'?)`);
+  if (repositoryArg === undefined) throw usageError('catalog import needs the repository directory: catalog import REPOSITORY');
+  if (extra.length > 0) throw usageError(`catalog import takes one repository (got also '${extra[0]}')`);
+  const repository = path.resolve(repositoryArg);
+  if (!isDirectory(repository)) throw new SendenseError(`repository ${repository} is not a directory`, { exitCode: 2 });
+  // A lost database is the point of this command: it is created when missing.
+  const store = await openStore(cli.dbPath);
+  try {
+    const run = await store.createRun({ plan: 'catalog-import', kind: 'catalog-import', trigger: 'manual' });
+    try {
+      const outcome = await importCatalog(store, repository, run.id);
+      const out = (object: Record<string, unknown>, text: string): void => {
+        if (cli.json) cli.stdout.write(`${JSON.stringify(object)}\n`);
+        else if (!cli.quiet) cli.stdout.write(`${text}\n`);
+      };
+      for (const backup of outcome.imported) {
+        out({ type: 'imported', backupId: backup.id, vm: backup.vm, kind: backup.type, parentId: backup.parentId, disks: backup.disks.map((disk) => disk.diskKey) }, `imported ${backup.type} backup ${backup.id} of ${backup.vm}${backup.parentId ? ` on ${backup.parentId}` : ''} (disks ${backup.disks.map((disk) => disk.diskKey).join(', ')})`);
+      }
+      for (const skipped of outcome.skipped) out({ type: 'skipped', ...skipped }, `skipped backup ${skipped.backupId}: ${skipped.reason}`);
+      for (const problem of outcome.problems) out({ type: 'problem', message: problem }, `skipped: ${problem}`);
+      const summary = `imported ${outcome.imported.length} backup(s) from ${repository}; ${outcome.known.length} already known, ${outcome.skipped.length + outcome.problems.length} skipped`;
+      if (cli.json) cli.stdout.write(`${JSON.stringify({ type: 'summary', imported: outcome.imported.length, known: outcome.known.length, skipped: outcome.skipped.length + outcome.problems.length })}\n`);
+      else cli.stdout.write(`${summary}\n`);
+      await store.finishRun(run.id, 'succeeded');
+      return 0;
+    } catch (error) {
+      await store.finishRun(run.id, 'failed', error instanceof Error ? error.message : String(error));
+      throw error;
+    }
+  } finally {
+    await store.close();
+  }
+};
+
+function isDirectory(dir: string): boolean {
+  try {
+    return statSync(dir).isDirectory();
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,81 @@
+// Rebuilds the database's view of a repository from its manifests (SPEC section 9): every complete
+// backup the database does not know is recorded again, parents first, with the files where they
+// are now (a repository may have moved: overlays name their backing files relatively).
+
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import type { ImportedBackup, Store } from '../store/index.js';
+import type { FoundManifest } from './manifest-scan.js';
+import { scanManifests } from './manifest-scan.js';
+
+export interface ImportOutcome {
+  readonly imported: readonly ImportedBackup[];
+  readonly known: readonly string[];
+  /** Backups left out, and why. */
+  readonly skipped: readonly { readonly backupId: string; readonly reason: string }[];
+  readonly problems: readonly string[];
+}
+
+export async function importCatalog(store: Store, repository: string, runId: string): Promise<ImportOutcome> {
+  const scan = await scanManifests(repository);
+  const byBackup = new Map<string, FoundManifest[]>();
+  for (const found of scan.found) byBackup.set(found.manifest.backupId, [...(byBackup.get(found.manifest.backupId) ?? []), found]);
+  const imported: ImportedBackup[] = [];
+  const known: string[] = [];
+  const skipped: { backupId: string; reason: string }[] = [];
+  // Backup ids sort by time: a parent comes before what stands on it.
+  for (const [backupId, disks] of [...byBackup.entries()].sort(([a], [b]) => a.localeCompare(b))) {
+    const first = disks[0]!.manifest;
+    if ((await store.getBackup(backupId)) !== undefined) {
+      known.push(backupId);
+      continue;
+    }
+    const missing = disks.find((disk) => !existsSync(path.join(path.dirname(disk.path), disk.manifest.file)));
+    if (missing !== undefined) {
+      skipped.push({ backupId, reason: `its file ${path.join(path.dirname(missing.path), missing.manifest.file)} is missing` });
+      continue;
+    }
+    if (first.parentId !== null) {
+      const parent = await store.getBackup(first.parentId);
+      if (parent?.status !== 'complete') {
+        skipped.push({ backupId, reason: `its parent ${first.parentId} is ${parent === undefined ? 'not in the repository' : parent.status}` });
+        continue;
+      }
+    }
+    const backup: ImportedBackup = {
+      id: backupId,
+      vm: first.vm,
+      plan: first.plan,
+      type: first.type,
+      chainId: first.chainId,
+      parentId: first.parentId,
+      repository,
+      startedAt: first.startedAt,
+      completedAt: first.completedAt,
+      runId,
+      disks: disks
+        .map(({ path: file, manifest }) => ({
+          diskKey: manifest.diskKey,
+          file: path.join(path.dirname(file), manifest.file),
+          virtualSize: manifest.virtualSize,
+          changeId: manifest.changeId,
+          bytes: manifest.bytes,
+          source: manifest.source,
+          sourceNode: manifest.sourceNode,
+          bitmap: manifest.bitmap,
+        }))
+        .sort((a, b) => a.diskKey - b.diskKey),
+    };
+    await store.importBackup(backup);
+    imported.push(backup);
+  }
+  return { imported, known, skipped, problems: scan.problems };
+}
+
+// Backups of `vm` in the repository that the database does not know (a lost or other database).
+export async function unknownBackups(store: Store, repository: string, vm: string): Promise<readonly string[]> {
+  const ids = new Set((await scanManifests(repository, vm)).found.map((found) => found.manifest.backupId));
+  const unknown: string[] = [];
+  for (const id of [...ids].sort()) if ((await store.getBackup(id)) === undefined) unknown.push(id);
+  return unknown;
+}

@@ -1,0 +1,50 @@
+// Finds the manifests of a repository (<repository>/<vm>/disk-<key>/<backup-id>.json), for
+// catalog import and for the check that the database knows every backup of a VM.
+
+import { readdir } from 'node:fs/promises';
+import path from 'node:path';
+import { isSendenseError } from '../errors.js';
+import type { DiskManifest } from './manifest.js';
+import { readManifest } from './manifest-file.js';
+
+export interface FoundManifest {
+  readonly path: string;
+  readonly manifest: DiskManifest;
+}
+
+export interface ManifestScan {
+  readonly found: readonly FoundManifest[];
+  /** Files named like manifests that are not readable as one. */
+  readonly problems: readonly string[];
+}
+
+// Only `vm` when given; a repository or VM folder that does not exist holds none.
+export async function scanManifests(repository: string, vm?: string): Promise<ManifestScan> {
+  const found: FoundManifest[] = [];
+  const problems: string[] = [];
+  const vms = vm === undefined ? await entries(repository) : [vm];
+  for (const name of vms) {
+    for (const diskDir of (await entries(path.join(repository, name))).filter((entry) => /^disk-\d+$/.test(entry))) {
+      const dir = path.join(repository, name, diskDir);
+      for (const file of (await entries(dir)).filter((entry) => entry.endsWith('.json') && !entry.startsWith('.'))) {
+        try {
+          found.push({ path: path.join(dir, file), manifest: await readManifest(path.join(dir, file)) });
+        } catch (error) {
+          if (!isSendenseError(error)) throw error;
+          problems.push(error.message);
+        }
+      }
+    }
+  }
+  return { found, problems };
+}
+
+async function entries(dir: string): Promise<string[]> {
+  try {
+    return (await readdir(dir)).sort();
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return [];
+    throw error;
+  }
+}

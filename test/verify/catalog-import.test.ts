@@ -1,0 +1,67 @@
+// With the state database lost, the repository's manifests bring the chains back: a run refuses to
+// start a new chain beside backups it does not know, `catalog import` records them again, every
+// point restores exactly, and the next incremental continues the chain (its bitmap still exists).
+
+import { rmSync } from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { restoredDifference, writeRestorePlan } from '../restore/restore-plan.js';
+import { useRunWorkspace } from '../support/run-workspace.js';
+import { listBackups, sendenseRun } from '../support/sendense-cli.js';
+import { differenceBetween, keepCopy, portRangeForTestFile, writeDisk } from '../support/vm-disks.js';
+import { backUpThreePoints } from './chain-fixture.js';
+
+const ports = portRangeForTestFile();
+const ws = useRunWorkspace('catalog-import-');
+
+describe('catalog import', () => {
+  it('rebuilds a lost database from the manifests; restores and the next incremental continue exactly', async () => {
+    const chain = await backUpThreePoints(ws.dir, ws.repository, ws.db, ports);
+    const before = await listBackups(ws.db, 'vmv');
+    rmSync(ws.db);
+
+    const refused = await sendenseRun([chain.plan, '--db', ws.db]);
+    expect(refused.exitCode).toBe(1);
+    expect(refused.stderr).toContain(`holds 3 backups of vmv this database does not know (${before.map((b) => b.id).join(', ')})`);
+    expect(refused.stderr).toContain(`sendense-run catalog import ${ws.repository}`);
+    expect(refused.stderr).not.toMatch(/\n\s+at /);
+
+    const imported = await sendenseRun(['catalog', 'import', ws.repository, '--db', ws.db]);
+    expect(imported.exitCode, `${imported.stdout}\n${imported.stderr}`).toBe(0);
+    expect(imported.stdout).toMatch(/imported 3 backup\(s\)/);
+    const after = await listBackups(ws.db, 'vmv');
+    expect(after.map((b) => [b.id, b.type, b.parentId, b.chainId, b.status, b.restorable])).toEqual(
+      before.map((b) => [b.id, b.type, b.parentId, b.chainId, 'complete', true]),
+    );
+    expect(after.map((b) => b.disks.map((d) => [d.diskKey, d.file, d.changeId]))).toEqual(before.map((b) => b.disks.map((d) => [d.diskKey, d.file, d.changeId])));
+
+    for (const [point, backup] of after.entries()) {
+      const restored = path.join(ws.dir, `restored-${point}-{key}.qcow2`);
+      const plan = writeRestorePlan(ws.dir, { name: `restore-${point}`, vm: 'vmv', repository: ws.repository, ports, point: backup.id, target: { type: 'file', path: restored, format: 'qcow2' } });
+      const restore = await sendenseRun([plan, '--db', ws.db]);
+      expect(restore.exitCode, `${restore.stdout}\n${restore.stderr}`).toBe(0);
+      for (const key of [2000, 2001]) expect(restoredDifference(chain.copies[point]![key]!, restored.replace('{key}', String(key)), 'qcow2')).toBe('');
+    }
+
+    writeDisk(chain.disks[0]!.path, ['write -P 0x55 10M 1M', 'write -z 0 64K']);
+    writeDisk(chain.disks[1]!.path, ['write -P 0x66 2M 128K']);
+    const next = await sendenseRun([chain.plan, '--db', ws.db]);
+    expect(next.exitCode, `${next.stdout}\n${next.stderr}`).toBe(0);
+    const all = await listBackups(ws.db, 'vmv');
+    expect(all).toHaveLength(4);
+    expect([all[3]!.type, all[3]!.parentId, all[3]!.chainId]).toEqual(['incremental', before[2]!.id, before[0]!.chainId]);
+    for (const disk of chain.disks) {
+      const copy = keepCopy(disk.path, path.join(ws.dir, `p3-${disk.key}.qcow2`));
+      expect(differenceBetween(all[3]!.disks.find((d) => d.diskKey === disk.key)!.file, copy)).toBe('');
+    }
+  });
+
+  it('says plainly when the repository is not a directory or the action is unknown', async () => {
+    const missing = await sendenseRun(['catalog', 'import', path.join(ws.dir, 'nowhere'), '--db', ws.db]);
+    expect(missing.exitCode).toBe(2);
+    expect(missing.stderr.trim()).toBe(`sendense-run: repository ${path.join(ws.dir, 'nowhere')} is not a directory`);
+    const unknown = await sendenseRun(['catalog', 'export', ws.dir, '--db', ws.db]);
+    expect(unknown.exitCode).toBe(2);
+    expect(unknown.stderr).toContain("unknown catalog action 'export'");
+  });
+});
