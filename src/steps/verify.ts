@@ -1,11 +1,13 @@
 // verify: each restored disk is compared, on the node, with the backup chain as the hub's
-// qemu-nbd serves it (through the tunnel), so the check covers the whole path, not just the copy.
+// qemu-nbd serves it (through the tunnel), so the check covers the whole path, not just the copy;
+// then every file of that chain is checked against its manifest's digests (SPEC section 9).
 
 import type { RestoreRun } from '../engine/run-context.js';
 import type { Step } from '../engine/step.js';
 import { SendenseError } from '../errors.js';
 import { compareImages } from '../qemu/index.js';
 import { sourceUrl } from './restore-transfer.js';
+import { verifyChainManifests } from './verify-manifests.js';
 
 export const verify: Step<RestoreRun> = {
   name: 'verify',
@@ -26,6 +28,8 @@ export const verify: Step<RestoreRun> = {
         });
       }
     }
-    return `${run.state.disks.length} disk(s) identical to backup ${run.state.backupId}`;
+    const { checked, withoutManifest } = await verifyChainManifests(run);
+    const manifests = withoutManifest > 0 ? `; ${withoutManifest} file(s) of the chain have no manifest (taken before manifests): compared with the chain only` : '';
+    return `${run.state.disks.length} disk(s) identical to backup ${run.state.backupId}, ${checked} file(s) of its chain match the digests taken at backup time${manifests}`;
   },
 };

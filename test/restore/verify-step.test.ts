@@ -32,6 +32,8 @@ async function backupAndRestored(): Promise<{ run: RestoreRun; restored: string 
   const run = {
     plan: { restore: { verify: true, target: { type: 'file', path: restored, format: 'qcow2', overwrite: false } } },
     node: createLocalNode(),
+    // No recorded chain: only the comparison with the served backup is under test here.
+    store: { chainOf: async () => [] },
     state: { backupId: 'b1', disks: [{ key: 2000, file: backup, virtualSize: 16 * MiB, exportName: 'vm-disk-2000', port, targetPath: restored }] },
   } as unknown as RestoreRun;
   return { run, restored };

@@ -81,4 +81,20 @@ describe('verify', () => {
       flipBit(disk.file, rot);
     }
   });
+
+  it('a restore with verify: true fails on rot the chain comparison alone cannot see, naming backup and offset', async () => {
+    copyFileSync(pristine, ws.db);
+    const disk = backups[1]!.disks[0]!;
+    flipBit(disk.file, 'data cluster');
+    try {
+      const restored = path.join(ws.dir, 'rotten-{key}.qcow2');
+      const plan = writeRestorePlan(ws.dir, { name: 'restore-rotten', vm: 'vmv', repository: ws.repository, ports, point: 'latest', target: { type: 'file', path: restored, format: 'qcow2' } });
+      const restore = await sendenseRun([plan, '--db', ws.db]);
+      expect(restore.exitCode, `${restore.stdout}\n${restore.stderr}`).toBe(1);
+      expect(restore.stderr).toMatch(new RegExp(`step verify, disk ${disk.diskKey}: backup ${backups[1]!.id} differs from what was read from the source: data differs at guest offset \\d+`));
+      expect(existsSync(restored.replace('{key}', String(disk.diskKey)))).toBe(false);
+    } finally {
+      flipBit(disk.file, 'data cluster');
+    }
+  });
 });

@@ -1,0 +1,41 @@
+// The restore's check against the manifests: every file of the restored point's chain (each its
+// own layer) is read and compared with the digests recorded when it was taken, so with the restored
+// disk equal to the chain, "identical" means identical to what was read from the source.
+
+import { existsSync } from 'node:fs';
+import type { RestoreRun } from '../engine/run-context.js';
+import { SendenseError } from '../errors.js';
+import { processStartTicks } from '../qemu/index.js';
+import { manifestPath } from '../repository/manifest.js';
+import { readManifest } from '../repository/manifest-file.js';
+import { verifyLayer } from '../repository/verify-layer.js';
+
+// Returns the files checked and those without a manifest (made before manifests existed).
+export async function verifyChainManifests(run: RestoreRun): Promise<{ readonly checked: number; readonly withoutManifest: number }> {
+  const chain = await run.store.chainOf(run.state.backupId);
+  let checked = 0;
+  let withoutManifest = 0;
+  for (const disk of run.state.disks) {
+    for (const backup of chain) {
+      const file = backup.disks.find((d) => d.diskKey === disk.key)?.file;
+      if (file === undefined) continue;
+      if (!existsSync(manifestPath(file))) {
+        withoutManifest++;
+        continue;
+      }
+      const result = await verifyLayer(file, await readManifest(manifestPath(file)), {
+        onSpawn: (pid, argv, startTicks) => run.store.recordProcess(run.runId, pid, 'qemu-nbd', argv, startTicks ?? processStartTicks(pid)).then(() => undefined),
+        onForget: (pid) => run.store.forgetProcess(pid),
+      });
+      const finding = result.findings[0];
+      if (finding !== undefined) {
+        throw new SendenseError(`backup ${backup.id} differs from what was read from the source: ${finding.message} (${file}); sendense-run verify marks it and the backups built on it damaged`, {
+          step: 'verify',
+          disk: disk.key,
+        });
+      }
+      checked++;
+    }
+  }
+  return { checked, withoutManifest };
+}
