@@ -23,7 +23,12 @@ export async function dryRunCommand(cli: CliContext, file: string): Promise<numb
   const plan = await loadPlanForRun(file, process.env);
   const store = existsSync(cli.dbPath) ? await openStore(cli.dbPath) : undefined;
   try {
-    const steps = plan.kind === 'restore' ? await describeRestore(plan, store) : await describeBackup(plan, store);
+    const steps =
+      plan.kind === 'restore'
+        ? await describeRestore(plan, store)
+        : plan.kind === 'verify'
+          ? [{ step: 'verify-backups', does: `check the backups of ${plan.verify.vm ?? 'every VM'} in ${plan.repository.path} against their manifests${plan.verify.outdatedAfter === undefined ? '' : ` (those not verified in the last ${plan.verify.outdatedAfter / 86_400_000} day(s))`}` }]
+          : await describeBackup(plan, store);
     if (cli.json) {
       cli.stdout.write(`${JSON.stringify({ plan: plan.name, kind: plan.kind, file: plan.origin.file, steps })}\n`);
       return 0;

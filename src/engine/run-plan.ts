@@ -12,7 +12,7 @@ import { hookEnv } from '../hooks/hook-env.js';
 import { addSecret, isSecretName, maskDeep, maskSecrets } from '../secrets/mask.js';
 import { runBeforeHooks, runEndHooks } from '../hooks/run-hooks.js';
 import { backupSteps } from './backup-steps.js';
-import { BACKUP_STEPS, RESTORE_STEPS } from './step-names.js';
+import { BACKUP_STEPS, RESTORE_STEPS, VERIFY_STEPS } from './step-names.js';
 import type { BackupRun, RestoreRun, RunContext } from './run-context.js';
 import type { RunReporter } from './run-events.js';
 import { asRunError, runSteps, type StepsOutcome } from './run-steps.js';
@@ -54,7 +54,7 @@ export async function runPlan(plan: Plan, options: RunPlanOptions): Promise<RunR
   if (options.signal?.aborted) forward();
   options.signal?.addEventListener('abort', forward, { once: true });
 
-  const stepNames = plan.kind === 'restore' ? RESTORE_STEPS : BACKUP_STEPS;
+  const stepNames = plan.kind === 'restore' ? RESTORE_STEPS : plan.kind === 'verify' ? VERIFY_STEPS : BACKUP_STEPS;
   reporter.emit({ type: 'run-start', runId, plan: plan.name, kind: plan.kind, steps: stepNames });
 
   let outcome: StepsOutcome;
@@ -76,7 +76,10 @@ export async function runPlan(plan: Plan, options: RunPlanOptions): Promise<RunR
       signal: controller.signal,
       abort: (reason) => controller.abort(reason),
     };
-    if (plan.kind === 'restore') {
+    if (plan.kind === 'verify') {
+      const { verifyBackupsStep } = await import('../steps/verify-backups.js');
+      outcome = await runSteps({ ...base, plan }, [verifyBackupsStep]);
+    } else if (plan.kind === 'restore') {
       const { restoreSteps } = await import('./restore-steps.js');
       const run = { ...base, plan, state: { backupId: '', disks: [] } } as RestoreRun;
       outcome = await runSteps(run, restoreSteps);

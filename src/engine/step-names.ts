@@ -25,6 +25,9 @@ export const RESTORE_STEPS = [
   'cleanup',
 ] as const;
 
+export const VERIFY_STEPS = ['verify-backups'] as const;
+
 export type BackupStepName = (typeof BACKUP_STEPS)[number];
 export type RestoreStepName = (typeof RESTORE_STEPS)[number];
-export type StepName = BackupStepName | RestoreStepName;
+export type VerifyStepName = (typeof VERIFY_STEPS)[number];
+export type StepName = BackupStepName | RestoreStepName | VerifyStepName;

@@ -23,6 +23,7 @@ interface RawPlan {
   timezone?: string;
   catchUp?: 'none' | 'latest';
   vm: { name: string; source?: Source & { clientPath?: string; passwordFile?: string } };
+  verify?: { vm: string; outdatedAfter?: string };
   node?: { host: string; port?: number; user: string; identityFile?: string; knownHosts?: string };
   repository: { path: string };
   nbd?: { ports?: string; shared?: number };
@@ -57,6 +58,18 @@ export function buildPlan(data: unknown, file: string, envRefs: readonly string[
     origin: { file },
     envRefs: [...envRefs],
   };
+  if (raw.kind === 'verify') {
+    const verify = raw.verify!;
+    return deepFreeze({
+      ...base,
+      kind: 'verify',
+      vm: { name: verify.vm },
+      verify: {
+        vm: verify.vm === 'all' ? undefined : verify.vm,
+        outdatedAfter: verify.outdatedAfter === undefined ? undefined : parseDuration(verify.outdatedAfter),
+      },
+    });
+  }
   if (raw.kind === 'restore') {
     const restore = raw.restore!;
     return deepFreeze({

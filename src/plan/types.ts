@@ -1,7 +1,7 @@
 // The typed, validated form of a plan (SPEC section 3). A Plan is produced only by the loader
 // after schema and semantic checks, and is deeply frozen: steps never re-check YAML.
 
-export type PlanKind = 'backup' | 'incremental' | 'restore';
+export type PlanKind = 'backup' | 'incremental' | 'restore' | 'verify';
 
 export type DiskKey = number;
 
@@ -155,4 +155,16 @@ export interface RestorePlan extends PlanBase {
   };
 }
 
-export type Plan = BackupPlan | RestorePlan;
+export interface VerifyPlan extends PlanBase {
+  readonly kind: 'verify';
+  /** The VM of verify.vm ('all': every VM of the repository), for messages, hooks and locks. */
+  readonly vm: { readonly name: string };
+  readonly verify: {
+    /** Undefined: every VM of the repository. */
+    readonly vm?: string;
+    /** Milliseconds: skip backups verified more recently. */
+    readonly outdatedAfter?: number;
+  };
+}
+
+export type Plan = BackupPlan | RestorePlan | VerifyPlan;

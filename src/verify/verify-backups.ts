@@ -12,6 +12,8 @@ import type { Backup, Store } from '../store/index.js';
 export interface VerifySelection {
   readonly vm?: string;
   readonly backupId?: string;
+  /** Only backups in this repository (kind: verify plans). */
+  readonly repository?: string;
   /** Milliseconds: only backups not verified within this time (kind: verify plans' outdatedAfter). */
   readonly outdatedAfter?: number;
 }
@@ -32,6 +34,7 @@ export async function verifyBackups(store: Store, runId: string, selection: Veri
     (backup) =>
       backup.status === 'complete' &&
       (selection.backupId === undefined || backup.id === selection.backupId) &&
+      (selection.repository === undefined || backup.repository === selection.repository) &&
       (selection.outdatedAfter === undefined || backup.verifiedAt === null || now - Date.parse(backup.verifiedAt) >= selection.outdatedAfter),
   );
   const damaged = new Set<string>();

@@ -2,9 +2,10 @@
 // names the backup and disk, marks it and every backup built on it damaged, and leaves the
 // points before it restorable.
 
-import { copyFileSync, existsSync, rmSync, statSync } from 'node:fs';
+import { copyFileSync, existsSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { stringify } from 'yaml';
 import { writeRestorePlan, restoredDifference } from '../restore/restore-plan.js';
 import { useRunWorkspace } from '../support/run-workspace.js';
 import { listBackups, sendenseRun, type BackupRow } from '../support/sendense-cli.js';
@@ -96,5 +97,25 @@ describe('verify', () => {
     } finally {
       flipBit(disk.file, 'data cluster');
     }
+  });
+
+  it('a kind: verify plan checks only backups not verified within outdatedAfter, and fails on damage', async () => {
+    copyFileSync(pristine, ws.db);
+    const plan = path.join(ws.dir, 'verify-plan.yaml');
+    writeFileSync(plan, stringify({ version: 1, kind: 'verify', name: 'vmv-verify', schedule: '0 3 * * 0', repository: { path: ws.repository }, verify: { vm: 'vmv', outdatedAfter: '30d' } }));
+    const disk = backups[2]!.disks[1]!;
+    flipBit(disk.file, 'data cluster');
+    try {
+      const damaged = await sendenseRun([plan, '--db', ws.db]);
+      expect(damaged.exitCode, `${damaged.stdout}\n${damaged.stderr}`).toBe(1);
+      expect(`${damaged.stdout}${damaged.stderr}`).toContain(`DAMAGED backup ${backups[2]!.id} of vmv: disk ${disk.diskKey}: data differs at guest offset`);
+      expect((await listBackups(ws.db, 'vmv')).map((b) => b.status)).toEqual(['complete', 'complete', 'damaged']);
+    } finally {
+      flipBit(disk.file, 'data cluster');
+    }
+    // Every backup was just verified: within 30 days there is nothing to check again.
+    const again = await sendenseRun([plan, '--db', ws.db]);
+    expect(again.exitCode, `${again.stdout}\n${again.stderr}`).toBe(0);
+    expect(again.stdout).toContain('verified 0 backup(s), no damage found');
   });
 });

@@ -1,0 +1,28 @@
+// verify-backups (kind: verify plans): checks the plan's VM's backups (or every VM's) in its
+// repository against their manifests, skipping those verified within outdatedAfter; damage found
+// marks them and fails the run (SPEC section 9).
+
+import type { RunContext } from '../engine/run-context.js';
+import type { Step } from '../engine/step.js';
+import { SendenseError } from '../errors.js';
+import type { VerifyPlan } from '../plan/types.js';
+import { verifyBackups } from '../verify/verify-backups.js';
+import { verifyLine } from '../verify/verify-output.js';
+
+export const verifyBackupsStep: Step<RunContext<VerifyPlan>> = {
+  name: 'verify-backups',
+  title: (run) => `check the backups of ${run.plan.verify.vm ?? 'every VM'} in ${run.plan.repository.path} against their manifests`,
+  async run(run) {
+    const { plan } = run;
+    const outcome = await verifyBackups(
+      run.store,
+      run.runId,
+      { vm: plan.verify.vm, repository: plan.repository.path, outdatedAfter: plan.verify.outdatedAfter },
+      (event) => run.reporter.emit({ type: event.type === 'damaged' || !event.ok ? 'warning' : 'info', step: 'verify-backups', message: verifyLine(event) }),
+    );
+    if (outcome.damaged.length > 0) {
+      throw new SendenseError(`damage found: ${outcome.damaged.length} backup(s) marked damaged (${outcome.damaged.join(', ')})`, { step: 'verify-backups', exitCode: 1 });
+    }
+    return `verified ${outcome.checked} backup(s), no damage found`;
+  },
+};
