@@ -20,9 +20,11 @@ export interface CopyTuning {
   readonly zeroSize: number;
   /** Writes sent whose buffers are free again but the target has not answered yet. */
   readonly unansweredWrites: number;
+  /** Digests of what is written (SPEC section 9); off only to measure what they cost (bench/manifest.js). */
+  readonly digests: boolean;
 }
 
-export const DEFAULT_TUNING: CopyTuning = Object.freeze({ connections: 4, inFlight: 16, requestSize: 2 * 1024 * 1024, zeroSize: 256 * 1024 * 1024, unansweredWrites: 32 });
+export const DEFAULT_TUNING: CopyTuning = Object.freeze({ connections: 4, inFlight: 16, requestSize: 2 * 1024 * 1024, zeroSize: 256 * 1024 * 1024, unansweredWrites: 32, digests: true });
 
 export async function copyDisk(job: DiskJob, tuning: CopyTuning, dir: string, output: TransferOutput, signal: AbortSignal): Promise<DiskOutcome> {
   const cleanup = new CleanupStack();
@@ -50,7 +52,7 @@ export async function copyDisk(job: DiskJob, tuning: CopyTuning, dir: string, ou
     const items = planWork(control, { bitmap: job.bitmap, zeroHoles: job.zeroHoles, copySize, zeroSize: tuning.zeroSize });
     const zeroes = Buffer.alloc(copySize);
     const totals = { bytesDone: 0, bytesWritten: 0, bytesZeroed: 0 };
-    const digests = new RangeDigests((data, zero) => output.digests(job.key, data, zero));
+    const digests = tuning.digests ? new RangeDigests((data, zero) => output.digests(job.key, data, zero)) : undefined;
     let failure: unknown;
 
     const zeroRange = async (target: NbdConnection, offset: number, length: number): Promise<void> => {
@@ -79,7 +81,7 @@ export async function copyDisk(job: DiskJob, tuning: CopyTuning, dir: string, ou
         if (next.done) return;
         const { kind, offset, length } = next.value;
         if (kind === 'zero') {
-          digests.addZero(offset, length);
+          digests?.addZero(offset, length);
           await zeroRange(target, offset, length);
           finished(length, 'bytesZeroed');
           continue;
@@ -87,12 +89,12 @@ export async function copyDisk(job: DiskJob, tuning: CopyTuning, dir: string, ou
         const { data, allHoles } = await source.read(offset, length, buffer);
         // Data that reads as zeroes goes as WRITE_ZEROES: cheaper, and keeps the target sparse.
         if (allHoles || data.equals(zeroes.subarray(0, length))) {
-          digests.addZero(offset, length);
+          digests?.addZero(offset, length);
           await zeroRange(target, offset, length);
           finished(length, 'bytesZeroed');
           continue;
         }
-        digests.addData(offset, data);
+        const digested = digests?.addData(offset, data);
         const { sent, done } = target.writeQueued(offset, data);
         const answered = done.then(() => finished(length, 'bytesWritten'));
         unanswered.add(answered);
@@ -104,6 +106,7 @@ export async function copyDisk(job: DiskJob, tuning: CopyTuning, dir: string, ou
           },
         );
         await sent;
+        await digested;
         while (unanswered.size >= tuning.unansweredWrites && failure === undefined) await Promise.race(unanswered);
       }
     };
@@ -113,7 +116,7 @@ export async function copyDisk(job: DiskJob, tuning: CopyTuning, dir: string, ou
     if (failure !== undefined) throw failure;
     // proto.md "NBD_CMD_FLUSH": without CAN_MULTI_CONN a flush covers only its own connection.
     await Promise.all(targets.map((target) => (target.canFlush ? target.flush() : undefined)));
-    digests.end();
+    digests?.end();
     const outcome: DiskOutcome = { disk: job.key, ok: true, ...totals, bytesToDo, seconds: (Date.now() - started) / 1000 };
     output.done(outcome);
     return outcome;

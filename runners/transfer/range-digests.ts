@@ -2,7 +2,7 @@
 // per write request (requests are cut at aligned multiples of the request size, so each names a
 // guest offset), and the ranges sent as zeroes. Streamed in batches so memory stays flat.
 
-import { createHash } from 'node:crypto';
+import { webcrypto } from 'node:crypto';
 
 export const DIGEST_ALGORITHM = 'sha256';
 
@@ -18,9 +18,13 @@ export class RangeDigests {
 
   constructor(private readonly flush: (data: readonly DataRange[], zero: readonly ZeroRange[]) => void) {}
 
-  // Called with the bytes before they are handed to the target (the buffer is reused after).
-  addData(offset: number, bytes: Uint8Array): void {
-    this.data.push([offset, bytes.length, createHash(DIGEST_ALGORITHM).update(bytes).digest('hex')]);
+  // Called with the bytes as they are handed to the target. WebCrypto copies them at once and
+  // hashes on the libuv thread pool, so the buffer may be reused right away and the hashing runs
+  // beside the copy instead of on its event loop; the caller awaits it before its next request.
+  async addData(offset: number, bytes: Uint8Array): Promise<void> {
+    const length = bytes.length;
+    const digest = Buffer.from(await webcrypto.subtle.digest('SHA-256', bytes)).toString('hex');
+    this.data.push([offset, length, digest]);
     if (this.data.length >= BATCH) this.emit();
   }
 
