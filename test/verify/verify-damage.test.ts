@@ -118,4 +118,22 @@ describe('verify', () => {
     expect(again.exitCode, `${again.stdout}\n${again.stderr}`).toBe(0);
     expect(again.stdout).toContain('verified 0 backup(s), no damage found');
   });
+
+  // Last: it adds a backup to the chain the tests above share.
+  it('the next incremental after damage starts a new chain with a warning, never building on a damaged backup', async () => {
+    copyFileSync(pristine, ws.db);
+    const disk = backups[2]!.disks[0]!;
+    flipBit(disk.file, 'data cluster');
+    try {
+      expect((await sendenseRun(['verify', '--db', ws.db])).exitCode).toBe(1);
+    } finally {
+      flipBit(disk.file, 'data cluster');
+    }
+    const next = await sendenseRun([chain.plan, '--db', ws.db]);
+    expect(next.exitCode, `${next.stdout}\n${next.stderr}`).toBe(0);
+    expect(`${next.stdout}${next.stderr}`).toContain(`backup ${backups[2]!.id} is damaged`);
+    const all = await listBackups(ws.db, 'vmv');
+    expect([all[3]!.type, all[3]!.parentId, all[3]!.status]).toEqual(['full', null, 'complete']);
+    expect(all[3]!.chainId).not.toBe(backups[0]!.chainId);
+  });
 });
