@@ -9,6 +9,7 @@ import { processStartTicks } from '../qemu/index.js';
 import { manifestPath } from '../repository/manifest.js';
 import { readManifest } from '../repository/manifest-file.js';
 import { verifyLayer } from '../repository/verify-layer.js';
+import { descendants } from '../verify/verify-backups.js';
 
 // Returns the files checked and those without a manifest (made before manifests existed).
 export async function verifyChainManifests(run: RestoreRun): Promise<{ readonly checked: number; readonly withoutManifest: number }> {
@@ -29,7 +30,12 @@ export async function verifyChainManifests(run: RestoreRun): Promise<{ readonly 
       });
       const finding = result.findings[0];
       if (finding !== undefined) {
-        throw new SendenseError(`backup ${backup.id} differs from what was read from the source: ${finding.message} (${file}); sendense-run verify marks it and the backups built on it damaged`, {
+        // As verify would: the backup and everything built on it are never restored or built on again.
+        const builtOnIt = descendants(await run.store.listBackups({ vm: backup.vm }), backup.id);
+        await run.store.markDamaged([backup.id], `restore ${run.runId} verify: disk ${disk.key}: ${finding.message}`);
+        await run.store.markDamaged(builtOnIt, `built on damaged backup ${backup.id}`);
+        const marked = builtOnIt.length > 0 ? `it and ${builtOnIt.join(', ')} (built on it) are` : 'it is';
+        throw new SendenseError(`backup ${backup.id} differs from what was read from the source: ${finding.message} (${file}); ${marked} now marked damaged`, {
           step: 'verify',
           disk: disk.key,
         });

@@ -85,8 +85,8 @@ function manifestMismatch(manifest: Awaited<ReturnType<typeof readManifest>>, ba
   return undefined;
 }
 
-// Every backup standing on `id`, directly or through others.
-function descendants(backups: readonly Backup[], id: string): string[] {
+// Every backup standing on `id`, directly or through others (`backups` oldest first).
+export function descendants(backups: readonly Backup[], id: string): string[] {
   const found: string[] = [];
   const parents = new Set([id]);
   for (const backup of backups) {

@@ -94,6 +94,7 @@ describe('verify', () => {
       expect(restore.exitCode, `${restore.stdout}\n${restore.stderr}`).toBe(1);
       expect(restore.stderr).toMatch(new RegExp(`step verify, disk ${disk.diskKey}: backup ${backups[1]!.id} differs from what was read from the source: data differs at guest offset \\d+`));
       expect(existsSync(restored.replace('{key}', String(disk.diskKey)))).toBe(false);
+      expect((await listBackups(ws.db, 'vmv')).map((b) => b.status)).toEqual(['complete', 'damaged', 'damaged']);
     } finally {
       flipBit(disk.file, 'data cluster');
     }
