@@ -2,7 +2,7 @@
 // start a new chain beside backups it does not know, `catalog import` records them again, every
 // point restores exactly, and the next incremental continues the chain (its bitmap still exists).
 
-import { rmSync } from 'node:fs';
+import { mkdirSync, renameSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { restoredDifference, writeRestorePlan } from '../restore/restore-plan.js';
@@ -54,6 +54,27 @@ describe('catalog import', () => {
       const copy = keepCopy(disk.path, path.join(ws.dir, `p3-${disk.key}.qcow2`));
       expect(differenceBetween(all[3]!.disks.find((d) => d.diskKey === disk.key)!.file, copy)).toBe('');
     }
+  });
+
+  it('a repository moved to another place (another hub) is imported into a new database and restores exactly', async () => {
+    const chain = await backUpThreePoints(ws.dir, ws.repository, ws.db, ports);
+    const moved = path.join(ws.dir, 'moved', 'repository');
+    mkdirSync(path.dirname(moved));
+    renameSync(ws.repository, moved);
+    const otherDb = path.join(ws.dir, 'other-hub.db');
+    const imported = await sendenseRun(['catalog', 'import', moved, '--db', otherDb]);
+    expect(imported.exitCode, `${imported.stdout}\n${imported.stderr}`).toBe(0);
+    const backups = await listBackups(otherDb, 'vmv');
+    expect(backups.map((b) => [b.status, b.restorable, b.repository])).toEqual([0, 1, 2].map(() => ['complete', true, moved]));
+    const restored = path.join(ws.dir, 'moved-{key}.qcow2');
+    const plan = writeRestorePlan(ws.dir, { name: 'restore-moved', vm: 'vmv', repository: moved, ports, point: 'latest', target: { type: 'file', path: restored, format: 'qcow2' } });
+    const restore = await sendenseRun([plan, '--db', otherDb]);
+    expect(restore.exitCode, `${restore.stdout}\n${restore.stderr}`).toBe(0);
+    for (const key of [2000, 2001]) expect(restoredDifference(chain.copies[2]![key]!, restored.replace('{key}', String(key)), 'qcow2')).toBe('');
+    // Importing again records nothing twice.
+    const again = await sendenseRun(['catalog', 'import', moved, '--db', otherDb]);
+    expect(again.stdout).toContain('imported 0 backup(s)');
+    expect(again.stdout).toContain('3 already known');
   });
 
   it('says plainly when the repository is not a directory or the action is unknown', async () => {
