@@ -22,8 +22,9 @@ export const verifyCommand: Command = async (cli, args) => {
         if (cli.json) cli.stdout.write(`${JSON.stringify(event)}\n`);
         else if (!cli.quiet || event.type === 'damaged') cli.stdout.write(`${verifyLine(event)}\n`);
       });
-      const summary = `verified ${outcome.checked} backup(s)${outcome.damaged.length > 0 ? `, ${outcome.damaged.length} marked damaged` : ', no damage found'}`;
-      if (cli.json) cli.stdout.write(`${JSON.stringify({ type: 'summary', checked: outcome.checked, damaged: outcome.damaged })}\n`);
+      const unverified = outcome.unverifiable.length > 0 ? `; ${outcome.unverifiable.length} without manifests not verified` : '';
+      const summary = `verified ${outcome.checked} backup(s)${outcome.damaged.length > 0 ? `, ${outcome.damaged.length} marked damaged` : ', no damage found'}${unverified}`;
+      if (cli.json) cli.stdout.write(`${JSON.stringify({ type: 'summary', checked: outcome.checked, damaged: outcome.damaged, unverifiable: outcome.unverifiable })}\n`);
       else cli.stdout.write(`${summary}\n`);
       await store.finishRun(run.id, outcome.damaged.length > 0 ? 'failed' : 'succeeded', outcome.damaged.length > 0 ? summary : undefined);
       return outcome.damaged.length > 0 ? 1 : 0;

@@ -18,7 +18,7 @@ export const verifyBackupsStep: Step<RunContext<VerifyPlan>> = {
       run.store,
       run.runId,
       { vm: plan.verify.vm, repository: plan.repository.path, outdatedAfter: plan.verify.outdatedAfter },
-      (event) => run.reporter.emit({ type: event.type === 'damaged' || !event.ok ? 'warning' : 'info', step: 'verify-backups', message: verifyLine(event) }),
+      (event) => run.reporter.emit({ type: event.type === 'disk' && event.ok ? 'info' : 'warning', step: 'verify-backups', message: verifyLine(event) }),
     );
     if (outcome.damaged.length > 0) {
       throw new SendenseError(`damage found: ${outcome.damaged.length} backup(s) marked damaged (${outcome.damaged.join(', ')})`, { step: 'verify-backups', exitCode: 1 });

@@ -2,6 +2,7 @@
 // backup whose own file differs and every backup built on it become 'damaged' (never restorable,
 // never a parent). Each checked backup records the time of its verification.
 
+import { existsSync } from 'node:fs';
 import { manifestPath } from '../repository/manifest.js';
 import { readManifest } from '../repository/manifest-file.js';
 import { verifyLayer, type LayerFinding } from '../repository/verify-layer.js';
@@ -20,10 +21,13 @@ export interface VerifySelection {
 
 export type VerifyEvent =
   | { readonly type: 'disk'; readonly backupId: string; readonly vm: string; readonly disk: number; readonly ok: boolean; readonly digestsChecked: boolean; readonly bytesRead: number; readonly findings: readonly LayerFinding[] }
-  | { readonly type: 'damaged'; readonly backupId: string; readonly vm: string; readonly because: string; readonly builtOnIt: readonly string[] };
+  | { readonly type: 'damaged'; readonly backupId: string; readonly vm: string; readonly because: string; readonly builtOnIt: readonly string[] }
+  | { readonly type: 'unverifiable'; readonly backupId: string; readonly vm: string; readonly disk: number; readonly reason: string };
 
 export interface VerifyOutcome {
   readonly checked: number;
+  /** Backups with a file that has no manifest (taken before manifests existed): not judged. */
+  readonly unverifiable: readonly string[];
   readonly damaged: readonly string[];
 }
 
@@ -38,11 +42,19 @@ export async function verifyBackups(store: Store, runId: string, selection: Veri
       (selection.outdatedAfter === undefined || backup.verifiedAt === null || now - Date.parse(backup.verifiedAt) >= selection.outdatedAfter),
   );
   const damaged = new Set<string>();
+  const unverifiable: string[] = [];
   let checked = 0;
   for (const backup of selected) {
     // Already marked through a parent found damaged in this run.
     if (damaged.has(backup.id)) continue;
     const problems: string[] = [];
+    // A backup taken before manifests existed has nothing to be checked against: said, never judged.
+    const bare = backup.disks.find((disk) => existsSync(disk.file) && !existsSync(manifestPath(disk.file)));
+    if (bare !== undefined) {
+      unverifiable.push(backup.id);
+      report({ type: 'unverifiable', backupId: backup.id, vm: backup.vm, disk: bare.diskKey, reason: `no manifest beside ${bare.file} (taken before manifests existed?)` });
+      continue;
+    }
     for (const disk of backup.disks) {
       let findings: readonly LayerFinding[];
       let digestsChecked = false;
@@ -75,7 +87,7 @@ export async function verifyBackups(store: Store, runId: string, selection: Veri
     for (const id of [backup.id, ...builtOnIt]) damaged.add(id);
     report({ type: 'damaged', backupId: backup.id, vm: backup.vm, because: problems.join('; '), builtOnIt });
   }
-  return { checked, damaged: [...damaged] };
+  return { checked, unverifiable, damaged: [...damaged] };
 }
 
 // A manifest that speaks of another backup, disk or parent is a repository mixed up, not this file's.

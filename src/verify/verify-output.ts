@@ -10,6 +10,7 @@ export function verifyLine(event: VerifyEvent): string {
     return `DAMAGED backup ${event.backupId} of ${event.vm}: ${event.because}${others}`;
   }
   const what = `backup ${event.backupId} disk ${event.disk}`;
+  if (event.type === 'unverifiable') return `${what}: not verified: ${event.reason}`;
   if (!event.ok) return `${what}: ${event.findings.map((finding) => finding.message).join('; ')}`;
   return event.digestsChecked ? `${what}: ok (${formatBytes(event.bytesRead)} read, every digest matches)` : `${what}: ok (metadata only: no digests recorded)`;
 }

@@ -2,7 +2,7 @@
 // names the backup and disk, marks it and every backup built on it damaged, and leaves the
 // points before it restorable.
 
-import { copyFileSync, existsSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
@@ -118,6 +118,21 @@ describe('verify', () => {
     const again = await sendenseRun([plan, '--db', ws.db]);
     expect(again.exitCode, `${again.stdout}\n${again.stderr}`).toBe(0);
     expect(again.stdout).toContain('verified 0 backup(s), no damage found');
+  });
+
+  it('a backup file without a manifest (taken before manifests existed) is said to be unverified, never marked damaged', async () => {
+    copyFileSync(pristine, ws.db);
+    const manifest = backups[0]!.disks[0]!.file.replace(/\.qcow2$/, '.json');
+    renameSync(manifest, `${manifest}.aside`);
+    try {
+      const result = await sendenseRun(['verify', '--db', ws.db]);
+      expect(result.exitCode, `${result.stdout}\n${result.stderr}`).toBe(0);
+      expect(result.stdout).toContain(`backup ${backups[0]!.id} disk 2000: not verified: no manifest beside`);
+      expect(result.stdout).toContain('verified 2 backup(s), no damage found; 1 without manifests not verified');
+      expect((await listBackups(ws.db, 'vmv')).map((b) => b.status)).toEqual(['complete', 'complete', 'complete']);
+    } finally {
+      renameSync(`${manifest}.aside`, manifest);
+    }
   });
 
   // Last: it adds a backup to the chain the tests above share.
