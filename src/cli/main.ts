@@ -20,7 +20,8 @@ Commands:
   doctor                         find and clean what crashed runs left behind
 
 Options (before or after the command):
-  --db PATH     state database (default $SENDENSE_DB, else ./sendense.db)
+  --db PATH     state database (default $SENDENSE_DB, else /var/lib/sendense/sendense.db
+                for root, \${XDG_STATE_HOME:-~/.local/state}/sendense/sendense.db for others)
   --json        one JSON object per line instead of the human view
   --quiet       only errors and the final summary
   --help, --version
