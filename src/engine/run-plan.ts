@@ -13,7 +13,8 @@ import { runBeforeHooks, runEndHooks } from '../hooks/run-hooks.js';
 import { backupSteps } from './backup-steps.js';
 import { BACKUP_STEPS, RESTORE_STEPS } from './step-names.js';
 import type { BackupRun, RestoreRun, RunContext } from './run-context.js';
-import type { RunReporter } from './run-events.js';
+import type { RunEvent, RunReporter } from './run-events.js';
+import { bytesFacts } from './step-facts.js';
 import { asRunError, runSteps, type StepsOutcome } from './run-steps.js';
 import { UndoStack } from './undo-stack.js';
 
@@ -56,6 +57,7 @@ export async function runPlan(plan: Plan, options: RunPlanOptions): Promise<RunR
 
   let outcome: StepsOutcome;
   let backupId: string | undefined;
+  let ended: Pick<Extract<RunEvent, { type: 'run-end' }>, 'taken' | 'disks' | 'bytes'> = {};
   let node: NodeHost | undefined;
   try {
     node = await openNode(plan);
@@ -78,11 +80,13 @@ export async function runPlan(plan: Plan, options: RunPlanOptions): Promise<RunR
       const run = { ...base, plan, state: { backupId: '', disks: [] } } as RestoreRun;
       outcome = await runSteps(run, restoreSteps);
       backupId = run.state.backupId || undefined;
+      ended = bytesFacts(run.state.disks);
     } else {
       const { afterBackupSteps } = await import('./after-backup-steps.js');
       const run = { ...base, plan, state: { backupId: '', chainId: '', type: 'full', disks: [], supersededBitmaps: [] } } as BackupRun;
       outcome = await runSteps(run, backupSteps, afterBackupSteps);
       backupId = run.state.backupId || undefined;
+      if (backupId) ended = { taken: run.state.type, ...bytesFacts(run.state.disks, true) };
     }
   } catch (error) {
     outcome = { status: 'failed', error: asRunError(error, 'open-tunnel') };
@@ -96,7 +100,7 @@ export async function runPlan(plan: Plan, options: RunPlanOptions): Promise<RunR
   await node?.close().catch(() => undefined);
   const seconds = (Date.now() - started) / 1000;
   await store.finishRun(runId, outcome.status, error);
-  reporter.emit({ type: 'run-end', runId, status: outcome.status, seconds, backupId, error });
+  reporter.emit({ type: 'run-end', runId, status: outcome.status, seconds, backupId, ...ended, error });
   return { runId, status: outcome.status, error: outcome.error, backupId, seconds };
 }
 
