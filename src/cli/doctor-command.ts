@@ -25,6 +25,8 @@ export const doctorCommand: Command = async (cli, args) => {
   return withExistingStore(cli, async (store) => {
     const findings = await examine(store, dry.present);
     report(cli, findings, dry.present);
+    // --dry-run is for monitoring: anything to clean is exit 1 (a live run left alone is not).
+    if (dry.present) return findings.some((finding) => finding.action.startsWith('would ')) ? 1 : 0;
     return findings.every((finding) => finding.ok) ? 0 : 1;
   });
 };

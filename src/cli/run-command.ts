@@ -6,11 +6,13 @@ import { createReporter } from '../engine/reporters.js';
 import { isSendenseError, usageError, type SendenseError } from '../errors.js';
 import { loadPlanForRun } from '../plan/load.js';
 import { openStore } from '../store/index.js';
-import { rejectUnknownOptions, takeFlag } from './args.js';
+import path from 'node:path';
+import { rejectUnknownOptions, takeFlag, takeOption } from './args.js';
 import type { Command } from './context.js';
 
 export const runCommand: Command = async (cli, args) => {
-  const dry = takeFlag(args, '--dry-run');
+  const metrics = takeOption(args, '--metrics-file');
+  const dry = takeFlag(metrics.rest, '--dry-run');
   rejectUnknownOptions(dry.rest, 'run');
   if (dry.rest.length !== 1) throw usageError('run takes exactly one plan file (sendense-run PLAN.yaml [--dry-run])');
   const file = dry.rest[0];
@@ -36,7 +38,8 @@ export const runCommand: Command = async (cli, args) => {
   process.on('SIGHUP', onSignal);
   const reporter = createReporter(cli);
   try {
-    const result = await runPlan(plan, { store, reporter, trigger: 'manual', signal: controller.signal });
+    const metricsFile = metrics.value === undefined ? undefined : path.resolve(metrics.value);
+    const result = await runPlan(plan, { store, reporter, trigger: 'manual', signal: controller.signal, metricsFile });
     await reporter.close();
     const bug = internalCause(result.error);
     if (bug) cli.stderr.write(`sendense-run: the run failed on an internal error (a bug, please report it):\n${bug.stack}\n`);

@@ -9,6 +9,7 @@ import type { Plan } from '../plan/types.js';
 import { newRunId } from '../repository/layout.js';
 import type { Store } from '../store/index.js';
 import { hookEnv } from '../hooks/hook-env.js';
+import { formatMetrics, metricsPath, planMetrics, writeMetricsFile } from '../metrics/prometheus-textfile.js';
 import { runBeforeHooks, runEndHooks } from '../hooks/run-hooks.js';
 import { backupSteps } from './backup-steps.js';
 import { BACKUP_STEPS, RESTORE_STEPS } from './step-names.js';
@@ -24,6 +25,8 @@ export interface RunPlanOptions {
   readonly trigger: 'manual' | 'schedule';
   /** Cancels the run (SIGINT/SIGTERM); its reason should be a SendenseError with exitCode 130. */
   readonly signal?: AbortSignal;
+  /** Prometheus textfile to write after the run (--metrics-file); default the plan's metricsFile. */
+  readonly metricsFile?: string;
 }
 
 export interface RunResult {
@@ -100,8 +103,22 @@ export async function runPlan(plan: Plan, options: RunPlanOptions): Promise<RunR
   await node?.close().catch(() => undefined);
   const seconds = (Date.now() - started) / 1000;
   await store.finishRun(runId, outcome.status, error);
+  await writeMetrics(plan, options, ended.bytes ?? 0);
   reporter.emit({ type: 'run-end', runId, status: outcome.status, seconds, backupId, ...ended, error });
   return { runId, status: outcome.status, error: outcome.error, backupId, seconds };
+}
+
+// The run is recorded either way: a metrics file that cannot be written is a warning.
+async function writeMetrics(plan: Plan, options: RunPlanOptions, bytes: number): Promise<void> {
+  const template = options.metricsFile ?? plan.metricsFile;
+  if (template === undefined) return;
+  const file = metricsPath(template, plan.name);
+  try {
+    const metrics = await planMetrics(options.store, plan, bytes);
+    if (metrics) await writeMetricsFile(file, formatMetrics(metrics));
+  } catch (error) {
+    options.reporter.emit({ type: 'warning', message: `could not write metrics file ${file}: ${(error as Error).message}` });
+  }
 }
 
 async function openNode(plan: Plan): Promise<NodeHost> {
