@@ -61,6 +61,11 @@ export const COMMAND_HELP: Readonly<Record<string, CommandHelp>> = {
     does: 'Find what crashed runs left behind (qemu-nbd processes, leases, half-written files, orphan bitmaps)\nand clean it. Exit 1 when something could not be cleaned; with --dry-run, exit 1 when anything was found.',
     options: [{ name: '--dry-run', help: 'only say what would be cleaned (exit 1 if anything, for monitoring)' }],
   },
+  schema: {
+    usage: 'sendense-run schema [--path]',
+    does: 'Print the JSON Schema plans are checked against (format version 1), or with --path its absolute\npath in this installation, e.g. for `# yaml-language-server: $schema=PATH` at the top of a plan.',
+    options: [{ name: '--path', help: 'print where the schema file is instead of its content' }],
+  },
 };
 
 export function commandHelp(help: CommandHelp): string {

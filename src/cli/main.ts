@@ -22,6 +22,7 @@ Commands:
   history [--plan NAME] [--limit N]
                                  list past runs
   doctor [--dry-run]             find and clean what crashed runs left behind
+  schema [--path]                the plan JSON Schema (--path: where it is installed)
   help COMMAND                   that command's options (or: COMMAND --help)
 
 Options (before or after the command):
@@ -42,6 +43,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   backups: async () => (await import('./backups-command.js')).backupsCommand,
   history: async () => (await import('./history-command.js')).historyCommand,
   doctor: async () => (await import('./doctor-command.js')).doctorCommand,
+  schema: async () => (await import('./schema-command.js')).schemaCommand,
 };
 
 export async function main(argv: readonly string[]): Promise<number> {
