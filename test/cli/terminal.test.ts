@@ -73,15 +73,23 @@ describe('on a terminal', () => {
     expect(await runStatuses(ws.db)).toEqual(['succeeded']);
   });
 
-  it('an early failure (a missing disk) is one line, no stack trace, exit 1', async () => {
-    const plan = planFile({ vm: qemuVm(path.join(ws.dir, 'no-such-disk.qcow2')) });
-    const term = terminals.open([plan, '--db', ws.db]);
-    expect(await term.exited()).toBe(1);
-    const screen = term.screen();
-    expect(screen).toMatch(/✖ resolve-chain: failed/);
-    expect(screen).toMatch(/run \S+ failed in [\d.]+ s: step resolve-chain, disk 2000: cannot read image .*no-such-disk\.qcow2: no such file or directory/);
-    expect(screen).not.toMatch(STACK);
-    expect(await runStatuses(ws.db)).toEqual(['failed']);
+  it('an early failure (a missing disk, a dead NBD source) is one line, no stack trace, exit 1', async () => {
+    const cases = [
+      { vm: qemuVm(path.join(ws.dir, 'no-such-disk.qcow2')), error: /cannot read image .*no-such-disk\.qcow2: no such file or directory/ },
+      { vm: { name: 'tty-vm', source: { type: 'nbd', disks: [{ key: 2000, url: 'nbd://127.0.0.1:1/gone' }] } }, error: /cannot open nbd:\/\/127\.0\.0\.1:1\/gone: .*Connection refused/ },
+    ];
+    for (const { vm, error } of cases) {
+      const term = terminals.open([planFile({ kind: 'backup', vm }), '--db', ws.db]);
+      expect(await term.exited()).toBe(1);
+      const screen = term.screen();
+      expect(screen).toMatch(/✖ resolve-chain: failed/);
+      expect(screen).toMatch(/↓ transfer: not reached/);
+      const last = screen.split('\n').at(-1)!;
+      expect(last).toMatch(/^run \S+ failed in [\d.]+ s: step resolve-chain, disk 2000: /);
+      expect(last).toMatch(error);
+      expect(screen).not.toMatch(STACK);
+    }
+    expect(await runStatuses(ws.db)).toEqual(['failed', 'failed']);
   });
 
   it('Ctrl+C during the transfer: progress was shown, the run cleans up and exits 130', async () => {
