@@ -23,20 +23,21 @@ export const runCommand: Command = async (cli, args) => {
   const plan = await loadPlanForRun(file, process.env);
   const store = await openStore(cli.dbPath);
   const controller = new AbortController();
+  const reporter = createReporter(cli);
+  const say = (text: string) => (reporter.notice ? reporter.notice(`sendense-run: ${text}`) : cli.stderr.write(`sendense-run: ${text}\n`));
   const onSignal = (signal: NodeJS.Signals) => {
     // A gone terminal (SIGHUP) cannot kill the cleanup with EPIPE: main() ignores output errors.
     if (controller.signal.aborted) {
-      cli.stderr.write(`sendense-run: ${signal} again: still cleaning up, please wait\n`);
+      say(`${signal} again: still cleaning up, please wait`);
       return;
     }
-    cli.stderr.write(`sendense-run: ${signal} received: stopping and cleaning up\n`);
+    say(`${signal} received: stopping and cleaning up`);
     controller.abort(interruptedError(signal));
   };
   // SIGHUP too: a closed terminal must not leave qemu-nbd, leases, files and bitmaps behind.
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   process.on('SIGHUP', onSignal);
-  const reporter = createReporter(cli);
   try {
     const metricsFile = metrics.value === undefined ? undefined : path.resolve(metrics.value);
     const result = await runPlan(plan, { store, reporter, trigger: 'manual', signal: controller.signal, metricsFile });

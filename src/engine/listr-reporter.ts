@@ -102,7 +102,7 @@ export function createListrReporter(cli: Pick<CliContext, 'stdout' | 'stderr'>):
           settle(event.step, 'skipped', `${event.step}: ${event.reason}`);
           break;
         case 'step-fail':
-          settle(event.step, 'failed', `${event.step}: failed`);
+          settle(event.step, 'failed', `${event.step}: ${event.interrupted ? 'interrupted' : 'failed'}`);
           break;
         case 'progress': {
           progress.update(event);
@@ -135,6 +135,17 @@ export function createListrReporter(cli: Pick<CliContext, 'stdout' | 'stderr'>):
           break;
         }
       }
+    },
+    // Under the running step at once (listr2 holds back other writes until it finishes), and again
+    // with the lines printed after it.
+    notice(text: string) {
+      const view = current ? views.get(current) : undefined;
+      if (listr !== undefined && view?.state === 'running') {
+        view.lines.push(text);
+        show(view);
+      }
+      if (listr === undefined) cli.stderr.write(`${text}\n`);
+      else outside.push(text);
     },
     close: async () => {
       await ended;

@@ -8,7 +8,7 @@ export type RunEvent =
   | { readonly type: 'step-start'; readonly step: string; readonly title: string }
   | { readonly type: 'step-done'; readonly step: string; readonly summary?: string; readonly facts?: Facts }
   | { readonly type: 'step-skip'; readonly step: string; readonly reason: string }
-  | { readonly type: 'step-fail'; readonly step: string; readonly error: string }
+  | { readonly type: 'step-fail'; readonly step: string; readonly error: string; readonly interrupted?: true }
   | { readonly type: 'progress'; readonly disk: number; readonly bytesDone: number; readonly bytesToDo: number }
   | { readonly type: 'info'; readonly message: string; readonly step?: string }
   | { readonly type: 'warning'; readonly message: string; readonly step?: string }
@@ -31,4 +31,6 @@ export interface RunReporter {
   emit(event: RunEvent): void;
   /** Wait until everything is on screen (listr2 finishes its render loop). */
   close(): Promise<void>;
+  /** A word to the person at the terminal now (Ctrl+C received); absent: the caller prints it. */
+  notice?(text: string): void;
 }

@@ -61,7 +61,7 @@ async function runOne<R extends RunContext>(run: R, step: Step<R>, signal?: Abor
     return undefined;
   } catch (error) {
     const failure = asRunError(signal?.aborted ? signal.reason : error, step.name);
-    reporter.emit({ type: 'step-fail', step: step.name, error: failure.describe() });
+    reporter.emit({ type: 'step-fail', step: step.name, error: failure.describe(), ...(failure.exitCode === 130 ? { interrupted: true as const } : {}) });
     return failure;
   }
 }

@@ -106,6 +106,7 @@ describe('on a terminal', () => {
     expect(await term.exited()).toBe(130);
     const screen = term.screen();
     expect(screen).toContain('SIGINT received: stopping and cleaning up');
+    expect(screen).toMatch(/✖ transfer: interrupted/);
     expect(screen).toMatch(/✔ cleanup: (\d+) of \1 resources given back/);
     expect(screen).toMatch(/run \S+ interrupted in [\d.]+ s: step transfer: interrupted by SIGINT/);
     expect(screen).not.toMatch(STACK);
