@@ -138,10 +138,11 @@ async function describeRestore(plan: RestorePlan, store: Store | undefined): Pro
     'open-tunnel': plan.node ? `SSH to ${node}, forward the leased ports` : 'nothing to do (the node is this host)',
     'prepare-target':
       target.type === 'file'
-        ? `${keys.map(targetOf).join(', ') || target.path} (${target.format}${target.overwrite ? ', overwrite' : ', must not exist'}) on ${node}`
+        ? `${keys.map(targetOf).join(', ') || target.path} (${target.format}${target.overwrite ? ', replaced on success' : ', must not exist'}, mode ${target.mode.toString(8).padStart(4, '0')}) on ${node}, written beside it first`
         : `NBD targets ${keys.map(targetOf).join(', ') || target.url}`,
     transfer: `node transfer on ${node}: allocated data of ${keys.length ? keys.map((k) => `disk ${k}`).join(', ') : 'every disk'}`,
     verify: plan.restore.verify ? 'compare each restored disk with the backup chain' : 'off (verify: false)',
+    'place-target': target.type === 'file' ? 'rename each restored file into place' : 'nothing (NBD targets are written in place)',
     cleanup: 'stop qemu-nbd, close the tunnel, release the ports',
   };
   return RESTORE_STEPS.map((step) => ({ step, does: does[step] }));

@@ -4,6 +4,8 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { isSendenseError, usageError, type SendenseError } from '../errors.js';
 import { findPackageRoot } from '../node/package-root.js';
+import { tagChildrenOfThisProcess } from '../process/owner-tag.js';
+import { maskDeep, maskSecrets } from '../secrets/mask.js';
 import { parseCommonArgs } from './args.js';
 import { COMMAND_HELP, COMMON_OPTIONS, commandHelp } from './command-help.js';
 import type { CliContext, Command } from './context.js';
@@ -80,16 +82,18 @@ export async function main(argv: readonly string[]): Promise<number> {
     }
     if (parsed.help) return showHelp(name);
     const cli: CliContext = { ...context, dbPath: parsed.dbPath, json: parsed.json, quiet: parsed.quiet };
+    // Before any child exists: whatever a kill -9 leaves running can be found by doctor.
+    tagChildrenOfThisProcess(cli.dbPath);
     const command = await COMMANDS[name]();
     return await command(cli, rest);
   } catch (error) {
     if (isSendenseError(error)) {
-      process.stderr.write(`sendense-run: ${error.describe()}\n`);
+      process.stderr.write(`sendense-run: ${maskSecrets(error.describe())}\n`);
       // --json readers get it on stdout too, as the one object that says why nothing (more) came.
-      if (argv.includes('--json')) process.stdout.write(`${JSON.stringify(errorLine(error))}\n`);
+      if (argv.includes('--json')) process.stdout.write(`${JSON.stringify(maskDeep(errorLine(error)))}\n`);
       return error.exitCode;
     }
-    process.stderr.write(`sendense-run: internal error (a bug, please report it):\n${(error as Error)?.stack ?? String(error)}\n`);
+    process.stderr.write(`sendense-run: internal error (a bug, please report it):\n${maskSecrets((error as Error)?.stack ?? String(error))}\n`);
     return 1;
   }
 }

@@ -5,6 +5,7 @@ import { interruptedError, runPlan } from '../engine/run-plan.js';
 import { createReporter } from '../engine/reporters.js';
 import { isSendenseError, usageError, type SendenseError } from '../errors.js';
 import { loadPlanForRun } from '../plan/load.js';
+import { maskSecrets } from '../secrets/mask.js';
 import { openStore } from '../store/index.js';
 import path from 'node:path';
 import { rejectUnknownOptions, takeFlag, takeOption } from './args.js';
@@ -43,7 +44,7 @@ export const runCommand: Command = async (cli, args) => {
     const result = await runPlan(plan, { store, reporter, trigger: 'manual', signal: controller.signal, metricsFile });
     await reporter.close();
     const bug = internalCause(result.error);
-    if (bug) cli.stderr.write(`sendense-run: the run failed on an internal error (a bug, please report it):\n${bug.stack}\n`);
+    if (bug) cli.stderr.write(`sendense-run: the run failed on an internal error (a bug, please report it):\n${maskSecrets(bug.stack ?? bug.message)}\n`);
     return result.status === 'succeeded' ? 0 : result.status === 'interrupted' ? 130 : 1;
   } finally {
     await store.close();

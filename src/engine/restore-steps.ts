@@ -4,6 +4,7 @@ import type { RestoreRun } from './run-context.js';
 import type { Step } from './step.js';
 import { allocatePorts } from '../steps/allocate-ports.js';
 import { openTunnel } from '../steps/open-tunnel.js';
+import { placeTarget } from '../steps/place-target.js';
 import { prepareTarget } from '../steps/prepare-target.js';
 import { resolvePoint } from '../steps/resolve-point.js';
 import { restoreTransfer } from '../steps/restore-transfer.js';
@@ -18,4 +19,5 @@ export const restoreSteps: readonly Step<RestoreRun>[] = [
   prepareTarget,
   restoreTransfer,
   verify,
+  placeTarget,
 ];

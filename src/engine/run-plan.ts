@@ -10,6 +10,7 @@ import { newRunId } from '../repository/layout.js';
 import type { Store } from '../store/index.js';
 import { hookEnv } from '../hooks/hook-env.js';
 import { formatMetrics, metricsPath, planMetrics, writeMetricsFile } from '../metrics/prometheus-textfile.js';
+import { addSecret, isSecretName, maskDeep, maskSecrets } from '../secrets/mask.js';
 import { runBeforeHooks, runEndHooks } from '../hooks/run-hooks.js';
 import { backupSteps } from './backup-steps.js';
 import { BACKUP_STEPS, RESTORE_STEPS } from './step-names.js';
@@ -38,7 +39,9 @@ export interface RunResult {
 }
 
 export async function runPlan(plan: Plan, options: RunPlanOptions): Promise<RunResult> {
-  const { store, reporter } = options;
+  const { store } = options;
+  rememberHookSecrets(plan);
+  const reporter = maskingReporter(options.reporter);
   const runId = newRunId();
   const started = Date.now();
   await store.createRun({
@@ -97,19 +100,19 @@ export async function runPlan(plan: Plan, options: RunPlanOptions): Promise<RunR
   } finally {
     options.signal?.removeEventListener('abort', forward);
   }
-  const error = outcome.error?.describe();
+  const error = maskSecrets(outcome.error?.describe());
   const env = hookEnv({ plan, runId, status: outcome.status, backupId, error });
   await runEndHooks(plan.hooks, outcome.status === 'succeeded', { node, reporter, env });
   await node?.close().catch(() => undefined);
   const seconds = (Date.now() - started) / 1000;
   await store.finishRun(runId, outcome.status, error);
-  await writeMetrics(plan, options, ended.bytes ?? 0);
+  await writeMetrics(plan, options, reporter, ended.bytes ?? 0);
   reporter.emit({ type: 'run-end', runId, status: outcome.status, seconds, backupId, ...ended, error });
   return { runId, status: outcome.status, error: outcome.error, backupId, seconds };
 }
 
 // The run is recorded either way: a metrics file that cannot be written is a warning.
-async function writeMetrics(plan: Plan, options: RunPlanOptions, bytes: number): Promise<void> {
+async function writeMetrics(plan: Plan, options: RunPlanOptions, reporter: RunReporter, bytes: number): Promise<void> {
   const template = options.metricsFile ?? plan.metricsFile;
   if (template === undefined) return;
   const file = metricsPath(template, plan.name);
@@ -117,8 +120,21 @@ async function writeMetrics(plan: Plan, options: RunPlanOptions, bytes: number):
     const metrics = await planMetrics(options.store, plan, bytes);
     if (metrics) await writeMetricsFile(file, formatMetrics(metrics));
   } catch (error) {
-    options.reporter.emit({ type: 'warning', message: `could not write metrics file ${file}: ${(error as Error).message}` });
+    reporter.emit({ type: 'warning', message: `could not write metrics file ${file}: ${(error as Error).message}` });
   }
+}
+
+// A token a hook gets in its environment (${WEBHOOK_TOKEN}) is a secret if its name says so.
+function rememberHookSecrets(plan: Plan): void {
+  const { before, after, onFailure, always } = plan.hooks;
+  for (const hook of [...before, ...after, ...onFailure, ...always]) {
+    for (const [name, value] of Object.entries(hook.env)) if (isSecretName(name)) addSecret(value);
+  }
+}
+
+// Every event is masked before any renderer (terminal, plain, JSON, the scheduler's) sees it.
+function maskingReporter(reporter: RunReporter): RunReporter {
+  return { emit: (event) => reporter.emit(maskDeep(event)), close: () => reporter.close() };
 }
 
 async function openNode(plan: Plan): Promise<NodeHost> {

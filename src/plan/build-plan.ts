@@ -34,7 +34,7 @@ interface RawPlan {
   restore?: {
     point?: string;
     disks?: number[];
-    target: { type: 'file'; path: string; format?: 'qcow2' | 'raw'; overwrite?: boolean } | { type: 'nbd'; url: string };
+    target: { type: 'file'; path: string; format?: 'qcow2' | 'raw'; overwrite?: boolean; mode?: string } | { type: 'nbd'; url: string };
     verify?: boolean;
   };
 }
@@ -116,5 +116,5 @@ function buildHooks(hooks: NonNullable<RawPlan['hooks']>, env: NodeJS.ProcessEnv
 
 function buildTarget(target: NonNullable<RawPlan['restore']>['target']): RestoreTarget {
   if (target.type === 'nbd') return { type: 'nbd', url: target.url };
-  return { type: 'file', path: target.path, format: target.format ?? 'qcow2', overwrite: target.overwrite ?? false };
+  return { type: 'file', path: target.path, format: target.format ?? 'qcow2', overwrite: target.overwrite ?? false, mode: parseInt(target.mode ?? '0600', 8) };
 }

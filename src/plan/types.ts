@@ -136,6 +136,8 @@ export type RestoreTarget =
       readonly path: string;
       readonly format: 'qcow2' | 'raw';
       readonly overwrite: boolean;
+      /** Permissions of the restored files (default 0o600). */
+      readonly mode: number;
     }
   | {
       readonly type: 'nbd';

@@ -9,7 +9,7 @@ import { backupFile, bitmapName, exportName, isSendenseBitmap, newBackupId } fro
 import type { Backup } from '../store/index.js';
 import { plural } from '../format/plural.js';
 import { vmwarePassword } from '../vmware/client.js';
-import { decideChain, type SourceDiskFacts } from './chain-decision.js';
+import { decideChain, ownBitmap, type SourceDiskFacts } from './chain-decision.js';
 import { inspectSourceDisk } from './inspect-source.js';
 
 export const resolveChain: Step<BackupRun> = {
@@ -97,11 +97,13 @@ export const resolveChain: Step<BackupRun> = {
 
 // Bitmaps of the previous complete backup (any chain) of this repository: once this backup is
 // complete no incremental will start from them, and an unused bitmap costs the source writes.
+// Only the one that backup's own chain added: another chain's bitmap is never ours to remove.
 function supersededBitmaps(previous: Backup | undefined, facts: readonly SourceDiskFacts[]): BackupState['supersededBitmaps'] {
   if (previous === undefined) return [];
   return facts.flatMap((fact) => {
     const name = previous.disks.find((disk) => disk.diskKey === fact.key)?.changeId;
-    const present = fact.path !== undefined && name && fact.bitmaps?.some((bitmap) => bitmap.name === name && isSendenseBitmap(name));
+    const own = name === ownBitmap(previous);
+    const present = fact.path !== undefined && own && name && fact.bitmaps?.some((bitmap) => bitmap.name === name && isSendenseBitmap(name));
     return present ? [{ key: fact.key, path: fact.path!, name: name! }] : [];
   });
 }

@@ -5,8 +5,10 @@ import { accessSync, constants } from 'node:fs';
 import type { RestoreRun } from '../engine/run-context.js';
 import type { Step } from '../engine/step.js';
 import { SendenseError } from '../errors.js';
+import { repositoryHolding } from '../repository/containing-repository.js';
 import { exportName } from '../repository/layout.js';
 import type { Backup } from '../store/index.js';
+import { fillTarget } from './prepare-target.js';
 
 export const resolvePoint: Step<RestoreRun> = {
   name: 'resolve-point',
@@ -34,6 +36,7 @@ export const resolvePoint: Step<RestoreRun> = {
       }
       return { key, file: disk.file, virtualSize: disk.virtualSize, exportName: exportName(plan.vm.name, key) };
     });
+    await refuseTargetsInRepositories(run);
     return `backup ${backup.id} (${backup.type}, taken ${backup.startedAt}), disk(s) ${wanted.join(', ')}`;
   },
 };
@@ -65,6 +68,21 @@ async function findBackup(run: RestoreRun): Promise<Backup> {
     );
   }
   return backup;
+}
+
+// Before anything is taken: a restore never writes inside a repository (it would overwrite
+// backups that the state database still calls complete), this hub's or any marked one.
+async function refuseTargetsInRepositories(run: RestoreRun): Promise<void> {
+  const target = run.plan.restore.target;
+  if (target.type !== 'file') return;
+  const known = [...new Set([run.plan.repository.path, ...(await run.store.listBackups()).map((backup) => backup.repository)])];
+  for (const disk of run.state.disks) {
+    const file = fillTarget(target.path, disk);
+    const repository = await repositoryHolding(run.node, file, known);
+    if (repository !== undefined) {
+      fail(`target ${file} for disk ${disk.key} is inside the repository ${repository}: a restore never writes into a repository (choose a path outside it)`);
+    }
+  }
 }
 
 function describePoint(run: RestoreRun): string {

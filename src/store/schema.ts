@@ -72,6 +72,14 @@ export interface VmLocksTable {
   since: string;
 }
 
+export interface RunFilesTable {
+  run_id: string;
+  node: string;
+  path: string;
+  kind: string;
+  since: string;
+}
+
 export interface StoreDatabase {
   runs: RunsTable;
   backups: BackupsTable;
@@ -79,4 +87,5 @@ export interface StoreDatabase {
   port_leases: PortLeasesTable;
   processes: ProcessesTable;
   vm_locks: VmLocksTable;
+  run_files: RunFilesTable;
 }

@@ -5,6 +5,7 @@ import * as backups from './backups.js';
 import * as leases from './leases.js';
 import * as vmLocks from './vm-locks.js';
 import * as processes from './processes.js';
+import * as runFiles from './run-files.js';
 import * as runs from './runs.js';
 import type { StoreDatabase } from './schema.js';
 import type { Store } from './store.js';
@@ -37,6 +38,7 @@ export function sqliteStore(db: Kysely<StoreDatabase>): Store {
 
     lockVm: (vm, runId, plan) => vmLocks.lockVm(db, vm, runId, plan),
     unlockVm: (vm, runId) => vmLocks.unlockVm(db, vm, runId),
+    listVmLocks: () => vmLocks.listVmLocks(db),
 
     leasePorts: (request) => leases.leasePorts(db, request),
     releasePorts: (runId) => leases.releasePorts(db, runId),
@@ -47,6 +49,10 @@ export function sqliteStore(db: Kysely<StoreDatabase>): Store {
     forgetProcess: (pid, startTicks) => processes.forgetProcess(db, pid, startTicks),
     processesOf: (runId) => processes.processesOf(db, runId),
     allProcesses: () => processes.allProcesses(db),
+
+    recordRunFile: (file) => runFiles.recordRunFile(db, file),
+    forgetRunFile: (node, path) => runFiles.forgetRunFile(db, node, path),
+    allRunFiles: () => runFiles.allRunFiles(db),
 
     close: () => (closed ??= db.destroy()),
   };

@@ -8,6 +8,8 @@ import type {
   PortLease,
   ProcessRecord,
   Run,
+  RunFile,
+  VmLock,
   RunStatus,
   RunTrigger,
 } from './records.js';
@@ -124,6 +126,7 @@ export interface Store {
   /** Takes the VM's lock for this run, or throws a SendenseError naming the run that holds it. */
   lockVm(vm: string, runId: string, plan: string): Promise<void>;
   unlockVm(vm: string, runId: string): Promise<void>;
+  listVmLocks(): Promise<readonly VmLock[]>;
 
   // port leases
   leasePorts(request: LeaseRequest): Promise<LeaseResult>;
@@ -137,6 +140,11 @@ export interface Store {
   forgetProcess(pid: number, startTicks?: number): Promise<void>;
   processesOf(runId: string): Promise<readonly ProcessRecord[]>;
   allProcesses(): Promise<readonly ProcessRecord[]>;
+
+  // files a run writes outside the repository (recorded before they exist; doctor removes a dead run's)
+  recordRunFile(file: Omit<RunFile, 'since'>): Promise<void>;
+  forgetRunFile(node: string, path: string): Promise<void>;
+  allRunFiles(): Promise<readonly RunFile[]>;
 
   close(): Promise<void>;
 }

@@ -6,12 +6,14 @@ import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
+import { asNobody, useBinForOtherUsers } from '../support/other-user-cli.js';
 import { useRunWorkspace } from '../support/run-workspace.js';
 import { BIN, sendenseRun, writePlan } from '../support/sendense-cli.js';
 import { createDisk, portRangeForTestFile } from '../support/vm-disks.js';
 
 const COMMANDS = ['backups', 'history', 'doctor'] as const;
 const ws = useRunWorkspace('cli-state-');
+const packageCopy = useBinForOtherUsers();
 
 function cli(args: readonly string[], options: { cwd?: string; env?: Record<string, string> } = {}) {
   return execa(process.execPath, [BIN, ...args], { reject: false, cwd: options.cwd ?? ws.dir, env: { CI: '1', PATH: process.env.PATH ?? '', ...options.env }, extendEnv: false });
@@ -66,10 +68,10 @@ describe('state commands', () => {
     const db = path.join(ws.dir, 'root.db');
     await oneBackup(db);
     chmodSync(ws.dir, 0o755);
-    const asNobody = (command: string) =>
-      execa('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, BIN, command, '--db', db], { reject: false, env: { CI: '1' } });
+    const runAsNobody = (command: string) =>
+      execa('setpriv', asNobody([process.execPath, packageCopy.bin, command, '--db', db]), { reject: false, env: { CI: '1' }, cwd: '/' });
     for (const command of COMMANDS) {
-      const result = await asNobody(command);
+      const result = await runAsNobody(command);
       expect(result.exitCode).toBe(1);
       expect(result.stderr).toMatch(new RegExp(`^sendense-run: cannot open state database ${db}: [^\\n]+$`));
     }

@@ -1,6 +1,7 @@
 // restore.point is latest, a backup id or an ISO-8601 time; a target names each disk's own
 // file or export with {key} whenever more than one disk may be restored.
 
+import path from 'node:path';
 import { hasEnvRef } from '../env-refs.js';
 import { listAt, stringAt, valueAt } from '../raw-plan.js';
 import type { CheckContext } from './check-context.js';
@@ -17,10 +18,19 @@ export function checkRestoreRules({ data, issues }: CheckContext): void {
   const field = type === 'file' ? 'path' : type === 'nbd' ? 'url' : undefined;
   if (field === undefined) return;
   const target = stringAt(data, 'restore', 'target', field);
+  const repository = stringAt(data, 'repository', 'path');
+  if (field === 'path' && target !== undefined && repository !== undefined && !hasEnvRef(target) && !hasEnvRef(repository) && isInside(target, repository)) {
+    issues.error(['restore', 'target', 'path'], `restore.target.path: ${target} is inside the repository ${repository}; a restore never writes into a repository`);
+  }
   const disks = valueAt(data, 'restore', 'disks');
   const single = Array.isArray(disks) && listAt(data, 'restore', 'disks').length === 1;
   if (target !== undefined && !target.includes('{key}') && !single && !hasEnvRef(target)) {
     const why = Array.isArray(disks) ? `restore.disks lists ${disks.length} disks` : 'restore.disks is not given, so every disk of the backup is restored';
     issues.error(['restore', 'target', field], `restore.target.${field}: must contain {key} (the disk key) because ${why}`);
   }
+}
+
+function isInside(file: string, dir: string): boolean {
+  const relative = path.posix.relative(path.posix.normalize(dir), path.posix.normalize(file));
+  return relative === '' || (!relative.startsWith('..') && !path.posix.isAbsolute(relative));
 }
