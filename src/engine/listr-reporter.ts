@@ -103,6 +103,11 @@ export function createListrReporter(cli: Pick<CliContext, 'stdout' | 'stderr'>):
           break;
         case 'step-fail':
           settle(event.step, 'failed', `${event.step}: ${event.interrupted ? 'interrupted' : 'failed'}`);
+          // The run goes straight to cleanup: the steps between are not reached (listr2 must not
+          // wait on them, or cleanup would only show once it is over).
+          for (const view of views.values()) {
+            if (view.state === 'waiting' && view.name !== 'cleanup') settle(view.name, 'skipped', `${view.name}: not reached`);
+          }
           break;
         case 'progress': {
           progress.update(event);
