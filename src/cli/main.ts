@@ -15,7 +15,8 @@ const USAGE = `Usage: sendense-run [options] <command> [args]
 
 Commands:
   PLAN.yaml [--dry-run]          run a plan now (same as: run PLAN.yaml)
-  run PLAN.yaml [--dry-run]      run a plan now; --dry-run prints the resolved steps only
+  run PLAN.yaml [--dry-run] [--metrics-file PATH]
+                                 run a plan now; --dry-run prints the resolved steps only
   validate FILE|DIR... [--format text|json|jsonl|github]
                                  check plans (schema + semantics), errors as file:line:col
   schedule FILE|DIR...           run plans with a schedule at their times, in the foreground
