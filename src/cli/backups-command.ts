@@ -2,12 +2,12 @@
 // line per point (kind, status, time, bytes copied, space on disk, restorable or why not), the
 // space of each chain and of each repository; --verbose adds each disk's file, size and change_id.
 
-import { accessSync, constants } from 'node:fs';
 import type { Backup } from '../store/index.js';
 import { formatBytes } from '../format/bytes.js';
 import { formatLocalTime } from '../format/local-time.js';
 import { plural } from '../format/plural.js';
 import { formatTable } from '../format/table.js';
+import { qcow2HeaderProblem } from '../qemu/qcow2-header.js';
 import { directoryDiskUsage, fileDiskUsage } from '../repository/disk-usage.js';
 import { rejectLeftovers, takeFlag, takeOption } from './args.js';
 import type { CliContext, Command } from './context.js';
@@ -122,11 +122,9 @@ function restorability(backup: Backup, byId: ReadonlyMap<string, Backup>): strin
   for (let current: Backup | undefined = backup; current; current = current.parentId ? byId.get(current.parentId) : undefined) {
     if (current.status !== 'complete') return current === backup ? `status ${current.status}` : `parent ${current.id} is ${current.status}`;
     for (const disk of current.disks) {
-      try {
-        accessSync(disk.file, constants.R_OK);
-      } catch {
-        return `file missing or unreadable: ${disk.file}`;
-      }
+      // Missing, unreadable or with a destroyed header: one read of 104 bytes per file.
+      const problem = qcow2HeaderProblem(disk.file);
+      if (problem !== undefined) return problem;
     }
     if (current.parentId && !byId.has(current.parentId)) return `parent ${current.parentId} is not recorded`;
   }

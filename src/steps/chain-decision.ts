@@ -66,7 +66,7 @@ function whyNotIncremental(
   if (fact.source.type !== 'vmware' && parentDisk.virtualSize !== fact.virtualSize) {
     return `disk ${fact.key} changed size since backup ${previous.id} (${parentDisk.virtualSize} -> ${fact.virtualSize} bytes)`;
   }
-  if (!parentFileExists(parentDisk.file)) return `the file of backup ${previous.id} for disk ${fact.key} is missing (${parentDisk.file})`;
+  if (!parentFileExists(parentDisk.file)) return `the file of backup ${previous.id} for disk ${fact.key} is missing or damaged (${parentDisk.file})`;
   const source = fact.source;
   if (source.type === 'qemu') {
     if (source.format === 'raw') {

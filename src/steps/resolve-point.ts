@@ -1,12 +1,12 @@
 // resolve-point: which complete backup a restore reads (latest, an id, or the newest complete
 // backup at or before a time) and which of its disks; refuses anything it cannot restore exactly.
 
-import { accessSync, constants } from 'node:fs';
 import type { RestoreRun } from '../engine/run-context.js';
 import type { Step } from '../engine/step.js';
 import { SendenseError } from '../errors.js';
 import { repositoryHolding } from '../repository/containing-repository.js';
 import { exportName } from '../repository/layout.js';
+import { qcow2HeaderProblem } from '../qemu/qcow2-header.js';
 import type { Backup } from '../store/index.js';
 import { fillTarget } from './prepare-target.js';
 
@@ -20,11 +20,9 @@ export const resolvePoint: Step<RestoreRun> = {
     for (const link of chain) {
       if (link.status !== 'complete') fail(`backup ${link.id} in the chain of ${backup.id} is ${link.status}, not complete`);
       for (const disk of link.disks) {
-        try {
-          accessSync(disk.file, constants.R_OK);
-        } catch {
-          fail(`the file of backup ${link.id} for disk ${disk.diskKey} is missing or unreadable: ${disk.file}`);
-        }
+        const problem = qcow2HeaderProblem(disk.file);
+        if (problem?.startsWith('file missing')) fail(`the file of backup ${link.id} for disk ${disk.diskKey} is missing or unreadable: ${disk.file}`);
+        if (problem !== undefined) fail(`the file of backup ${link.id} for disk ${disk.diskKey} is damaged: ${problem}`);
       }
     }
     const wanted = plan.restore.disks ?? backup.disks.map((disk) => disk.diskKey);

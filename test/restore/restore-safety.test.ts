@@ -3,7 +3,7 @@
 // a repository is ever written (the audit's restore over a newer full backup).
 
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, readdirSync, statSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, statSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { leasedPorts, recordedProcesses } from '../support/process-tree.js';
@@ -146,5 +146,28 @@ describe('restore safety', () => {
     }
     expect(statSync(vm.repository).mode & 0o777).toBe(0o700);
     expect(statSync(path.join(vm.repository, '.sendense-repository')).mode & 0o777).toBe(0o600);
+  });
+
+  it('a backup file whose qcow2 header is destroyed is not restorable, and a restore of it is refused by name', async () => {
+    const incremental = vm.backups[1]!.disks.find((disk) => disk.diskKey === 2001)!.file;
+    const original = readFileSync(incremental).subarray(0, 8);
+    const fd = openSync(incremental, 'r+');
+    writeSync(fd, Buffer.alloc(8), 0, 8, 0);
+    closeSync(fd);
+    try {
+      const listed = await listBackups(vm.db, vm.vm);
+      expect(listed.find((backup) => backup.id === vm.backups[0]!.id)!.restorable).toBe(true);
+      const damaged = listed.find((backup) => backup.id === vm.backups[1]!.id)! as { restorable: boolean; notRestorableBecause?: string };
+      expect(damaged.restorable).toBe(false);
+      expect(damaged.notRestorableBecause).toBe(`qcow2 header destroyed (bad magic): ${incremental}`);
+      const { result } = await restore((o) => ({ type: 'file', path: path.join(o, 'disk-{key}.raw'), format: 'raw' }), { point: vm.backups[1]!.id });
+      expect(result.exitCode).toBe(1);
+      expect(result.stderr).toContain(`the file of backup ${vm.backups[1]!.id} for disk 2001 is damaged`);
+    } finally {
+      const restoreFd = openSync(incremental, 'r+');
+      writeSync(restoreFd, original, 0, 8, 0);
+      closeSync(restoreFd);
+    }
+    expect((await listBackups(vm.db, vm.vm)).every((backup) => backup.restorable)).toBe(true);
   });
 });
