@@ -1,5 +1,7 @@
 // "Did you mean …": the known name closest to a mistyped one (edit distance), if close enough.
 
+import { editDistance } from '../format/edit-distance.js';
+
 export function nearestName(typed: string, known: readonly string[]): string | undefined {
   let best: string | undefined;
   let bestDistance = Infinity;
@@ -18,17 +20,4 @@ export function nearestName(typed: string, known: readonly string[]): string | u
 export function didYouMean(typed: string, known: readonly string[]): string {
   const near = nearestName(typed, known);
   return near === undefined ? '' : ` (did you mean '${near}'?)`;
-}
-
-// Levenshtein distance, one row at a time.
-function editDistance(a: string, b: string): number {
-  let previous = Array.from({ length: b.length + 1 }, (_, i) => i);
-  for (let i = 1; i <= a.length; i++) {
-    const row = [i];
-    for (let j = 1; j <= b.length; j++) {
-      row[j] = Math.min(previous[j] + 1, row[j - 1] + 1, previous[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
-    }
-    previous = row;
-  }
-  return previous[b.length];
 }
