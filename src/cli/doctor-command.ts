@@ -29,6 +29,8 @@ export const doctorCommand: Command = async (cli, args) => {
   return withExistingStore(cli, async (store) => {
     const { findings, notes } = await examine(store, cli.dbPath, dry.present);
     report(cli, findings, notes, dry.present);
+    // --dry-run is for monitoring: anything to clean is exit 1 (a live run, a note, is not).
+    if (dry.present) return findings.some((finding) => finding.action.startsWith('would ')) ? 1 : 0;
     return findings.every((finding) => finding.ok) ? 0 : 1;
   });
 };

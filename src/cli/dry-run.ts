@@ -121,7 +121,11 @@ async function describeRestore(plan: RestorePlan, store: Store | undefined): Pro
   let backup: Backup | undefined;
   if (store) {
     if (point.type === 'latest') backup = await store.latestCompleteBackup(plan.vm.name, plan.repository.path);
-    else if (point.type === 'id') backup = await store.getBackup(point.id);
+    else if (point.type === 'id') {
+      // Another VM's backup id is refused by the run: the dry run says so too.
+      const found = await store.getBackup(point.id);
+      backup = found?.vm === plan.vm.name ? found : undefined;
+    }
     else backup = await store.completeBackupAtOrBefore(plan.vm.name, point.time, plan.repository.path);
   }
   const pointText = point.type === 'latest' ? 'latest' : point.type === 'id' ? point.id : point.time.toISOString();

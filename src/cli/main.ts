@@ -7,25 +7,33 @@ import { findPackageRoot } from '../node/package-root.js';
 import { tagChildrenOfThisProcess } from '../process/owner-tag.js';
 import { maskDeep, maskSecrets } from '../secrets/mask.js';
 import { parseCommonArgs } from './args.js';
+import { COMMAND_HELP, COMMON_OPTIONS, commandHelp } from './command-help.js';
 import type { CliContext, Command } from './context.js';
+import { didYouMean } from './nearest-name.js';
 
 const USAGE = `Usage: sendense-run [options] <command> [args]
 
 Commands:
   PLAN.yaml [--dry-run]          run a plan now (same as: run PLAN.yaml)
-  run PLAN.yaml [--dry-run]      run a plan now; --dry-run prints the resolved steps only
-  validate FILE|DIR... [--format json]
+  run PLAN.yaml [--dry-run] [--metrics-file PATH]
+                                 run a plan now; --dry-run prints the resolved steps only
+  validate FILE|DIR... [--format text|json|jsonl|github]
                                  check plans (schema + semantics), errors as file:line:col
   schedule FILE|DIR...           run plans with a schedule at their times, in the foreground
-  backups [--vm NAME]            list backups and chains
-  history [--plan NAME]          list past runs
-  doctor                         find and clean what crashed runs left behind
+  backups [--vm NAME] [--verbose]
+                                 list backups and chains, with their space on disk
+  history [--plan NAME] [--limit N]
+                                 list past runs
+  doctor [--dry-run]             find and clean what crashed runs left behind
   verify [--vm NAME] [--backup ID]
                                  check stored backups against their manifests' digests
   catalog import REPOSITORY      rebuild the database's backups from a repository's manifests
+  schema [--path]                the plan JSON Schema (--path: where it is installed)
+  help COMMAND                   that command's options (or: COMMAND --help)
 
 Options (before or after the command):
-  --db PATH     state database (default $SENDENSE_DB, else ./sendense.db)
+  --db PATH     state database (default $SENDENSE_DB, else /var/lib/sendense/sendense.db
+                for root, \${XDG_STATE_HOME:-~/.local/state}/sendense/sendense.db for others)
   --json        one JSON object per line instead of the human view
   --quiet       only errors and the final summary
   --help, --version
@@ -41,6 +49,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   backups: async () => (await import('./backups-command.js')).backupsCommand,
   history: async () => (await import('./history-command.js')).historyCommand,
   doctor: async () => (await import('./doctor-command.js')).doctorCommand,
+  schema: async () => (await import('./schema-command.js')).schemaCommand,
   verify: async () => (await import('./verify-command.js')).verifyCommand,
   catalog: async () => (await import('./catalog-command.js')).catalogCommand,
 };
@@ -58,7 +67,8 @@ export async function main(argv: readonly string[]): Promise<number> {
       process.stdout.write(parsed.json ? `${JSON.stringify({ type: 'version', name: 'sendense-run', version })}\n` : `sendense-run ${version}\n`);
       return 0;
     }
-    if (parsed.help || parsed.command === undefined) {
+    if (parsed.command === 'help') return showHelp(parsed.rest.find((arg) => !arg.startsWith('-')));
+    if (parsed.command === undefined) {
       (parsed.help ? process.stdout : process.stderr).write(USAGE);
       return parsed.help ? 0 : 2;
     }
@@ -69,10 +79,14 @@ export async function main(argv: readonly string[]): Promise<number> {
       if (/\.ya?ml$/i.test(name) || existsSync(name)) {
         rest = [name, ...rest];
         name = 'run';
+      } else if (name.startsWith('-')) {
+        const near = didYouMean(name.split('=')[0], COMMON_OPTIONS.map((option) => option.name));
+        throw usageError(`unknown option '${name}'${near}, or no command given (see sendense-run --help)`);
       } else {
-        throw usageError(name.startsWith('-') ? `unknown option '${name}', or no command given (see sendense-run --help)` : `unknown command '${name}' (see sendense-run --help)`);
+        throw usageError(`unknown command '${name}'${didYouMean(name, [...Object.keys(COMMANDS), 'help'])} (see sendense-run --help)`);
       }
     }
+    if (parsed.help) return showHelp(name);
     const cli: CliContext = { ...context, dbPath: parsed.dbPath, json: parsed.json, quiet: parsed.quiet };
     // Before any child exists: whatever a kill -9 leaves running can be found by doctor.
     tagChildrenOfThisProcess(cli.dbPath);
@@ -88,6 +102,24 @@ export async function main(argv: readonly string[]): Promise<number> {
     process.stderr.write(`sendense-run: internal error (a bug, please report it):\n${maskSecrets((error as Error)?.stack ?? String(error))}\n`);
     return 1;
   }
+}
+
+// `help [COMMAND]` / `COMMAND --help`: that command's usage and options, else the overview.
+function showHelp(command: string | undefined): number {
+  if (command === undefined) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  const help = COMMAND_HELP[command];
+  if (help === undefined) {
+    if (command in COMMANDS) {
+      process.stdout.write(USAGE);
+      return 0;
+    }
+    throw usageError(`no help for '${command}': not a command${didYouMean(command, Object.keys(COMMANDS))} (see sendense-run --help)`);
+  }
+  process.stdout.write(commandHelp(help));
+  return 0;
 }
 
 function errorLine(error: SendenseError): Record<string, unknown> {

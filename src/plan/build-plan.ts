@@ -31,6 +31,7 @@ interface RawPlan {
   retention?: { keepChains: number };
   hooks?: Partial<Record<keyof Hooks, RawHook[]>>;
   timeouts?: { transfer?: string };
+  metricsFile?: string;
   restore?: {
     point?: string;
     disks?: number[];
@@ -55,6 +56,7 @@ export function buildPlan(data: unknown, file: string, envRefs: readonly string[
     nbd: { ports: { first, last }, shared: raw.nbd?.shared ?? DEFAULT_SHARED },
     hooks: buildHooks(raw.hooks ?? {}, env),
     timeouts: { transfer: raw.timeouts?.transfer === undefined ? undefined : parseDuration(raw.timeouts.transfer) },
+    metricsFile: raw.metricsFile === undefined ? undefined : expandHome(raw.metricsFile),
     origin: { file },
     envRefs: [...envRefs],
   };

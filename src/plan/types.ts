@@ -109,6 +109,8 @@ interface PlanBase {
   readonly nbd: NbdSettings;
   readonly hooks: Hooks;
   readonly timeouts: Timeouts;
+  /** Prometheus textfile written after each run (`{plan}` replaced), if any. */
+  readonly metricsFile?: string;
   readonly origin: PlanOrigin;
   /** `${VAR}` names used anywhere in the plan (already substituted when resolved for a run). */
   readonly envRefs: readonly string[];

@@ -1,6 +1,6 @@
 // backups / history / doctor on every kind of state file a user may point them at: new, missing
 // (even its directory), corrupt, not writable; common options before or after the command,
-// $SENDENSE_DB and ./sendense.db as defaults.
+// $SENDENSE_DB and the per-user default.
 
 import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -77,7 +77,7 @@ describe('state commands', () => {
     }
   });
 
-  it('take --db/--json/--quiet before or after the command; --db beats $SENDENSE_DB beats ./sendense.db', async () => {
+  it('take --db/--json/--quiet before or after the command; --db beats $SENDENSE_DB beats the per-user default', async () => {
     const db = path.join(ws.dir, 'explicit.db');
     await oneBackup(db);
     const before = await cli(['--json', '--db', db, '--quiet', 'history']);
@@ -90,8 +90,10 @@ describe('state commands', () => {
 
     const cwd = path.join(ws.dir, 'cwd');
     mkdirSync(cwd);
-    const local = await cli(['history'], { cwd });
-    expect(local.stdout).toBe(`no state database at ${path.join(cwd, 'sendense.db')}: nothing has run with it yet (give --db or $SENDENSE_DB to use another)`);
+    const local = await cli(['history'], { cwd, env: { XDG_STATE_HOME: path.join(ws.dir, 'xdg') } });
+    const perUser = process.getuid?.() === 0 ? '/var/lib/sendense/sendense.db' : path.join(ws.dir, 'xdg', 'sendense', 'sendense.db');
+    expect(local.stdout).toMatch(new RegExp(`^(no state database at ${perUser}: nothing has run with it yet|no runs yet)`));
+    expect(existsSync(path.join(cwd, 'sendense.db'))).toBe(false);
   });
 
   it('history records the plan file as an absolute path when the run was given a relative one', async () => {

@@ -159,7 +159,7 @@ describe('validate reports a broken plan', () => {
     const parsed = JSON.parse(document.stdout) as { ok: boolean; files: { errors: unknown[] }[] };
     expect(parsed.ok).toBe(false);
     expect(parsed.files[0].errors).toEqual([
-      { file: `${DIR}/bad-enum.yaml`, line: 2, column: 7, message: "kind: must be one of backup, incremental, restore, verify (got 'incremantal')" },
+      { file: `${DIR}/bad-enum.yaml`, line: 2, column: 7, severity: 'error', message: "kind: must be one of backup, incremental, restore, verify (got 'incremantal')" },
     ]);
     const lines = await runCli(['--json', 'validate', `${DIR}/bad-enum.yaml`]);
     expect(lines.stdout.trim().split('\n').map((line) => JSON.parse(line) as { type: string }).map((line) => line.type)).toEqual(['error', 'summary']);
@@ -167,6 +167,6 @@ describe('validate reports a broken plan', () => {
 
   it('usage mistakes: no path, an unknown format', async () => {
     expect(await runCli(['validate'])).toMatchObject({ exitCode: 2, stderr: 'sendense-run: validate needs at least one plan FILE or DIR\n' });
-    expect(await runCli(['validate', '--format', 'xml', 'plans'])).toMatchObject({ exitCode: 2, stderr: "sendense-run: --format must be text or json (got 'xml')\n" });
+    expect(await runCli(['validate', '--format', 'xml', 'plans'])).toMatchObject({ exitCode: 2, stderr: "sendense-run: --format must be text, json, jsonl or github (got 'xml')\n" });
   });
 });

@@ -41,7 +41,7 @@ describe('verify', () => {
     const after = await listBackups(ws.db, 'vmv');
     expect(after.every((backup) => (backup as unknown as { verifiedAt: string | null }).verifiedAt !== null)).toBe(true);
     const shown = await sendenseRun(['backups', '--db', ws.db]);
-    expect(shown.stdout).toMatch(/verified 20/);
+    expect(shown.stdout).toMatch(/RESTORABLE +VERIFIED/);
   });
 
   const cases = [0, 1, 2].flatMap((point) => rots.map((rot, index) => ({ point, rot, index })));
@@ -77,7 +77,7 @@ describe('verify', () => {
         }
       }
       const shown = await sendenseRun(['backups', '--db', ws.db]);
-      expect(shown.stdout).toMatch(new RegExp(`${backup.id} .*damaged.*not restorable`));
+      expect(shown.stdout).toMatch(new RegExp(`${backup.id} .*damaged.*no: damaged \\(verify `));
     } finally {
       flipBit(disk.file, rot);
     }
