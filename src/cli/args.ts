@@ -49,8 +49,9 @@ export function parseCommonArgs(argv: readonly string[]): ParsedArgs {
   return { command, rest, dbPath, json, quiet, help, version };
 }
 
-// Options of single commands that take a value (backups --vm, history --plan/--limit, validate --format).
-const COMMAND_VALUE_OPTIONS: ReadonlySet<string | undefined> = new Set(['--vm', '--plan', '--limit', '--format']);
+// Options of single commands that take a value (backups --vm, history --plan/--limit, validate --format,
+// files/mount --point/--disk/--to).
+const COMMAND_VALUE_OPTIONS: ReadonlySet<string | undefined> = new Set(['--vm', '--plan', '--limit', '--format', '--point', '--disk', '--to']);
 
 // Takes `--name value` / `--name=value` out of args; returns the value and the remaining args.
 export function takeOption(args: readonly string[], name: string): { value?: string; rest: string[] } {

@@ -18,6 +18,10 @@ Commands:
   backups [--vm NAME]            list backups and chains
   history [--plan NAME]          list past runs
   doctor                         find and clean what crashed runs left behind
+  files VM [--point P] [--disk KEY] [NAME:/PATH] [--get NAME:/PATH... --to DIR|FILE.tar[.gz]|FILE.zip]
+                                 list a backed-up disk's filesystems or a directory, or extract files
+  mount VM [--point P] [--disk KEY] DIR
+                                 read-only mount of a point's filesystems until Ctrl+C
 
 Options (before or after the command):
   --db PATH     state database (default $SENDENSE_DB, else ./sendense.db)
@@ -36,6 +40,8 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   backups: async () => (await import('./backups-command.js')).backupsCommand,
   history: async () => (await import('./history-command.js')).historyCommand,
   doctor: async () => (await import('./doctor-command.js')).doctorCommand,
+  files: async () => (await import('./files-command.js')).filesCommand,
+  mount: async () => (await import('./mount-command.js')).mountCommand,
 };
 
 export async function main(argv: readonly string[]): Promise<number> {
