@@ -15,9 +15,6 @@ my $decoder = JSON::PP->new->utf8;
 my $encoder = JSON::PP->new->ascii->canonical;
 my $g = Sys::Guestfs->new();
 
-# Stopping the mount: the FUSE loop returns once the mountpoint is unmounted (fusermount -u).
-$SIG{TERM} = $SIG{INT} = sub { exit 130 };
-
 while (my $line = <STDIN>) {
     chomp $line;
     next if $line eq '';

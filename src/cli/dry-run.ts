@@ -6,7 +6,7 @@ import { existsSync } from 'node:fs';
 import { BACKUP_STEPS, RESTORE_STEPS } from '../engine/step-names.js';
 import { createLocalNode } from '../node/local.js';
 import { loadPlanForRun } from '../plan/load.js';
-import type { BackupPlan, Plan, RestorePlan } from '../plan/types.js';
+import { isFilesRestore, type BackupPlan, type DiskRestorePlan, type FilesRestorePlan, type Plan } from '../plan/types.js';
 import { backupFile, bitmapName, exportName, nbdTargetsString } from '../repository/layout.js';
 import { decideChain, type SourceDiskFacts } from '../steps/chain-decision.js';
 import { inspectSourceDisk } from '../steps/inspect-source.js';
@@ -23,7 +23,12 @@ export async function dryRunCommand(cli: CliContext, file: string): Promise<numb
   const plan = await loadPlanForRun(file, process.env);
   const store = existsSync(cli.dbPath) ? await openStore(cli.dbPath) : undefined;
   try {
-    const steps = plan.kind === 'restore' ? await describeRestore(plan, store) : await describeBackup(plan, store);
+    const steps =
+      plan.kind === 'restore'
+        ? isFilesRestore(plan)
+          ? describeFilesRestore(plan)
+          : await describeRestore(plan as DiskRestorePlan, store)
+        : await describeBackup(plan, store);
     if (cli.json) {
       cli.stdout.write(`${JSON.stringify({ plan: plan.name, kind: plan.kind, file: plan.origin.file, steps })}\n`);
       return 0;
@@ -110,7 +115,16 @@ async function describeBackup(plan: BackupPlan, store: Store | undefined): Promi
   return BACKUP_STEPS.map((step) => ({ step, does: does[step] }));
 }
 
-async function describeRestore(plan: RestorePlan, store: Store | undefined): Promise<PlannedStep[]> {
+function describeFilesRestore(plan: FilesRestorePlan): PlannedStep[] {
+  const { point, disks, target } = plan.restore;
+  const pointText = point.type === 'latest' ? 'latest' : point.type === 'id' ? point.id : point.time.toISOString();
+  return [
+    { step: 'resolve-point', does: `point ${pointText} of VM ${plan.vm.name}, disk ${disks?.[0] ?? '(the first)'}` },
+    { step: 'extract-files', does: `${target.paths.join(', ')} into ${target.to}${target.overwrite ? ' (overwrite)' : ''}, through a libguestfs appliance on this host` },
+  ];
+}
+
+async function describeRestore(plan: DiskRestorePlan, store: Store | undefined): Promise<PlannedStep[]> {
   const node = plan.node ? `${plan.node.user}@${plan.node.host}:${plan.node.port}` : 'this host';
   const point = plan.restore.point;
   let backup: Backup | undefined;

@@ -54,7 +54,7 @@ export const filesCommand: Command = async (cli, args) => {
     const note = (line: string) => {
       if (!cli.quiet) cli.stderr.write(`${line}\n`);
     };
-    const opened = await openPoint(store, { ...request, note });
+    const opened = await openPoint(store, { ...request, note, inspect: !target && !directory });
     const stop = () => opened.kill();
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);

@@ -5,14 +5,14 @@ import { hostname } from 'node:os';
 import { SendenseError } from '../errors.js';
 import { createLocalNode } from '../node/local.js';
 import type { NodeHost } from '../node/node.js';
-import type { Plan } from '../plan/types.js';
+import { isFilesRestore, type Plan } from '../plan/types.js';
 import { newRunId } from '../repository/layout.js';
 import type { Store } from '../store/index.js';
 import { hookEnv } from '../hooks/hook-env.js';
 import { runBeforeHooks, runEndHooks } from '../hooks/run-hooks.js';
 import { backupSteps } from './backup-steps.js';
-import { BACKUP_STEPS, RESTORE_STEPS } from './step-names.js';
-import type { BackupRun, RestoreRun, RunContext } from './run-context.js';
+import { BACKUP_STEPS, FILES_RESTORE_STEPS, RESTORE_STEPS } from './step-names.js';
+import type { BackupRun, FilesRestoreRun, RestoreRun, RunContext } from './run-context.js';
 import type { RunReporter } from './run-events.js';
 import { asRunError, runSteps, type StepsOutcome } from './run-steps.js';
 import { UndoStack } from './undo-stack.js';
@@ -51,7 +51,7 @@ export async function runPlan(plan: Plan, options: RunPlanOptions): Promise<RunR
   if (options.signal?.aborted) forward();
   options.signal?.addEventListener('abort', forward, { once: true });
 
-  const stepNames = plan.kind === 'restore' ? RESTORE_STEPS : BACKUP_STEPS;
+  const stepNames = plan.kind === 'restore' ? (isFilesRestore(plan) ? FILES_RESTORE_STEPS : RESTORE_STEPS) : BACKUP_STEPS;
   reporter.emit({ type: 'run-start', runId, plan: plan.name, kind: plan.kind, steps: stepNames });
 
   let outcome: StepsOutcome;
@@ -73,7 +73,12 @@ export async function runPlan(plan: Plan, options: RunPlanOptions): Promise<RunR
       signal: controller.signal,
       abort: (reason) => controller.abort(reason),
     };
-    if (plan.kind === 'restore') {
+    if (plan.kind === 'restore' && isFilesRestore(plan)) {
+      const { filesRestoreSteps } = await import('./restore-steps.js');
+      const run: FilesRestoreRun = { ...base, plan, state: { backupId: '' } };
+      outcome = await runSteps(run, filesRestoreSteps);
+      backupId = run.state.backupId || undefined;
+    } else if (plan.kind === 'restore') {
       const { restoreSteps } = await import('./restore-steps.js');
       const run = { ...base, plan, state: { backupId: '', disks: [] } } as RestoreRun;
       outcome = await runSteps(run, restoreSteps);

@@ -24,6 +24,9 @@ export const RESTORE_STEPS = [
   'cleanup',
 ] as const;
 
+// A file-level restore (target type files): SPEC section 11.
+export const FILES_RESTORE_STEPS = ['resolve-point', 'extract-files'] as const;
+
 export type BackupStepName = (typeof BACKUP_STEPS)[number];
 export type RestoreStepName = (typeof RESTORE_STEPS)[number];
-export type StepName = BackupStepName | RestoreStepName;
+export type StepName = BackupStepName | RestoreStepName | (typeof FILES_RESTORE_STEPS)[number];

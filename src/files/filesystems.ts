@@ -34,10 +34,11 @@ export function shortName(device: string): string {
   return device.replace(/^\/dev\//, '');
 }
 
-export async function readDiskLayout(agent: GuestfsAgent): Promise<DiskLayout> {
+// With inspect, the OS each root filesystem holds (it mounts every filesystem once: only for listings).
+export async function readDiskLayout(agent: GuestfsAgent, options: { readonly inspect?: boolean } = {}): Promise<DiskLayout> {
   const partitionTable = await agent.scalar<string>('part_get_parttype', ['/dev/sda']).catch(() => 'none');
   const found = await agent.hash('list_filesystems');
-  const roots = await osRoots(agent);
+  const roots = options.inspect ? await osRoots(agent) : new Map<string, string>();
   const filesystems: Filesystem[] = [];
   for (const [device, type] of Object.entries(found)) {
     const base = device.replace(/^btrfsvol:(\/dev\/[^/]+)\/.*$/, '$1');

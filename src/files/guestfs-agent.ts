@@ -59,7 +59,8 @@ export class GuestfsAgent {
   // Starts the agent; env adds to this process's environment (e.g. LIBGUESTFS_CACHEDIR).
   static start(env: Readonly<Record<string, string>> = {}): GuestfsAgent {
     const script = join(findPackageRoot(), 'runners', 'guestfs-agent.pl');
-    const child = spawn('perl', [script], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+    // Its own process group: a terminal's Ctrl+C reaches sendense-run, which unmounts and stops it in order.
+    const child = spawn('perl', [script], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, ...env }, detached: true });
     return new GuestfsAgent(child);
   }
 

@@ -22,6 +22,8 @@ export interface OpenPointRequest {
   readonly point: RestorePoint;
   readonly disk?: DiskKey;
   readonly repository?: string;
+  /** Also find the operating system of each root filesystem (for the filesystem listing). */
+  readonly inspect?: boolean;
   /** One line for the user each (what is being started, the emulation fallback). */
   readonly note?: (line: string) => void;
 }
@@ -31,7 +33,7 @@ export async function openPoint(store: Store, request: OpenPointRequest): Promis
   request.note?.(`opening ${point.where} (${point.disk.file})`);
   const { agent } = await openAppliance(point.disk.file, { note: request.note });
   try {
-    const layout = await readDiskLayout(agent);
+    const layout = await readDiskLayout(agent, { inspect: request.inspect });
     if (!layout.filesystems.some(readable)) {
       throw new SendenseError(`${point.where} has no filesystem that can be read (partition table: ${layout.partitionTable})`);
     }

@@ -72,6 +72,19 @@ export interface VmLocksTable {
   since: string;
 }
 
+export interface FileMountsTable {
+  dir: string;
+  vm: string;
+  backup_id: string;
+  disk_key: number;
+  server_pid: number;
+  server_start_ticks: number;
+  owner_pid: number;
+  owner_start_ticks: number;
+  hostname: string;
+  since: string;
+}
+
 export interface StoreDatabase {
   runs: RunsTable;
   backups: BackupsTable;
@@ -79,4 +92,5 @@ export interface StoreDatabase {
   port_leases: PortLeasesTable;
   processes: ProcessesTable;
   vm_locks: VmLocksTable;
+  file_mounts: FileMountsTable;
 }

@@ -2,6 +2,7 @@
 
 import type { Kysely } from 'kysely';
 import * as backups from './backups.js';
+import * as fileMounts from './file-mounts.js';
 import * as leases from './leases.js';
 import * as vmLocks from './vm-locks.js';
 import * as processes from './processes.js';
@@ -47,6 +48,10 @@ export function sqliteStore(db: Kysely<StoreDatabase>): Store {
     forgetProcess: (pid, startTicks) => processes.forgetProcess(db, pid, startTicks),
     processesOf: (runId) => processes.processesOf(db, runId),
     allProcesses: () => processes.allProcesses(db),
+
+    recordFileMount: (mount) => fileMounts.recordFileMount(db, mount),
+    forgetFileMount: (dir) => fileMounts.forgetFileMount(db, dir),
+    listFileMounts: () => fileMounts.listFileMounts(db),
 
     close: () => (closed ??= db.destroy()),
   };

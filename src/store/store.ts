@@ -2,8 +2,10 @@
 // another database can slot in behind the same methods.
 
 import type { DiskKey, PlanKind } from '../plan/types.js';
+import type { NewFileMount } from './file-mounts.js';
 import type {
   Backup,
+  FileMount,
   BackupType,
   PortLease,
   ProcessRecord,
@@ -11,6 +13,8 @@ import type {
   RunStatus,
   RunTrigger,
 } from './records.js';
+
+export type { NewFileMount } from './file-mounts.js';
 
 export interface NewRun {
   /** Default: a new time-ordered id. */
@@ -137,6 +141,11 @@ export interface Store {
   forgetProcess(pid: number, startTicks?: number): Promise<void>;
   processesOf(runId: string): Promise<readonly ProcessRecord[]>;
   allProcesses(): Promise<readonly ProcessRecord[]>;
+
+  // read-only FUSE mounts of backup points (sendense-run mount), for doctor
+  recordFileMount(mount: NewFileMount): Promise<FileMount>;
+  forgetFileMount(dir: string): Promise<void>;
+  listFileMounts(): Promise<readonly FileMount[]>;
 
   close(): Promise<void>;
 }

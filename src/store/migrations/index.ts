@@ -4,10 +4,12 @@
 import type { Migration, MigrationProvider } from 'kysely';
 import { initialMigration } from './001-initial.js';
 import { vmLocksMigration } from './002-vm-locks.js';
+import { fileMountsMigration } from './003-file-mounts.js';
 
 const migrations: Readonly<Record<string, Migration>> = Object.freeze({
   '001-initial': initialMigration,
   '002-vm-locks': vmLocksMigration,
+  '003-file-mounts': fileMountsMigration,
 });
 
 export const migrationProvider: MigrationProvider = {
