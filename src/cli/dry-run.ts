@@ -120,7 +120,10 @@ function describeFilesRestore(plan: FilesRestorePlan): PlannedStep[] {
   const pointText = point.type === 'latest' ? 'latest' : point.type === 'id' ? point.id : point.time.toISOString();
   return [
     { step: 'resolve-point', does: `point ${pointText} of VM ${plan.vm.name}, disk ${disks?.[0] ?? '(the first)'}` },
-    { step: 'extract-files', does: `${target.paths.join(', ')} into ${target.to}${target.overwrite ? ' (overwrite)' : ''}, through a libguestfs appliance on this host` },
+    {
+      step: 'extract-files',
+      does: `${target.paths.join(', ')} into ${target.to}${target.overwrite ? ' (overwrite)' : ''}${plan.node ? ` on ${plan.node.user}@${plan.node.host}:${plan.node.port} (streamed through SSH)` : ''}, read through a libguestfs appliance on this host`,
+    },
   ];
 }
 

@@ -6,7 +6,8 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { stringify } from 'yaml';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { recordedProcesses } from '../support/process-tree.js';
+import { leasedPorts, recordedProcesses } from '../support/process-tree.js';
+import { startSshd } from '../support/sshd.js';
 import { useRunWorkspace } from '../support/run-workspace.js';
 import { runStatuses } from '../support/sendense-cli.js';
 import { portRangeForTestFile } from '../support/vm-disks.js';
@@ -14,9 +15,10 @@ import { backUpGuest, readTree, repositoryFingerprint, sendenseFiles, subTree, t
 
 const ws = useRunWorkspace('files-restore-plan-', { per: 'file' });
 let guest: BackedUpGuest;
+const ports = portRangeForTestFile(10);
 
 beforeAll(async () => {
-  guest = await backUpGuest(ws.dir, 'rfvm', portRangeForTestFile(10));
+  guest = await backUpGuest(ws.dir, 'rfvm', ports);
 }, 180_000);
 
 function writeFilesPlan(name: string, restore: Record<string, unknown>, extra: Record<string, unknown> = {}): string {
@@ -49,14 +51,34 @@ describe('restore plan with a files target', () => {
     const result = await sendenseFiles([plan, '--dry-run', '--db', guest.db]);
     expect(result.exitCode, result.stderr).toBe(0);
     expect(result.stdout).toMatch(/resolve-point\s+point latest of VM rfvm/);
-    expect(result.stdout).toMatch(/extract-files\s+p1:\/etc into .*dry, through a libguestfs appliance/);
+    expect(result.stdout).toMatch(/extract-files\s+p1:\/etc into .*dry, read through a libguestfs appliance on this host/);
   });
 
-  it('refuses a plan that names two disks, a node, a relative destination or a path without NAME:', async () => {
+  it('extracts on a node reached over SSH: the hub reads, the files land on the node as they were', async () => {
+    const sshd = await startSshd();
+    try {
+      const to = path.join(ws.dir, 'on-the-node');
+      const node = { host: sshd.host, port: sshd.port, user: sshd.user, identityFile: sshd.identityFile, knownHosts: sshd.knownHosts };
+      const plan = writeFilesPlan('files-node', { point: 'latest', target: { type: 'files', paths: ['p1:/etc', 'p1:/hosts-link'], to } }, { node, nbd: { ports: ports.join('-') } });
+      const result = await sendenseFiles([plan, '--db', guest.db]);
+      expect(result.exitCode, `${result.stdout}\n${result.stderr}`).toBe(0);
+      const tree = guest.trees[1];
+      expect(readTree(to)).toEqual({ ...subTree(tree, 'etc'), ...subTree(tree, 'hosts-link') });
+      expect(recordedProcesses(guest.db)).toEqual([]);
+      expect(leasedPorts(guest.db)).toEqual([]);
+      // Refused on the node, before the appliance starts, when the destination is used.
+      const again = await sendenseFiles([plan, '--db', guest.db]);
+      expect(again.exitCode).toBe(1);
+      expect(again.stderr).toMatch(/extract-files: on .*: .*on-the-node is not empty/);
+    } finally {
+      await sshd.stop();
+    }
+  }, 600_000);
+
+  it('refuses a plan that names two disks, a relative destination or a path without NAME:', async () => {
     const target = { type: 'files', paths: ['p1:/etc'], to: path.join(ws.dir, 'never') };
     const cases: [Record<string, unknown>, Record<string, unknown>, RegExp][] = [
       [{ disks: [2000, 2001], target }, {}, /restore\.disks: a files target reads one disk/],
-      [{ target }, { node: { host: '127.0.0.1', user: 'root' } }, /node: a files target is restored on this host only/],
       [{ target: { ...target, to: 'relative/dir' } }, {}, /restore\.target\.to: must be an absolute path/],
       [{ target: { ...target, paths: ['/etc'] } }, {}, /must be NAME:\/PATH/],
     ];

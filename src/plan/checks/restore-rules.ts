@@ -29,14 +29,11 @@ export function checkRestoreRules(context: CheckContext): void {
   }
 }
 
-// A file-level restore reads one disk, on this host (a node's copy is not built yet).
+// A file-level restore reads one disk; its destination is on the node (or this host).
 function checkFilesTarget({ data, issues }: CheckContext): void {
   const disks = valueAt(data, 'restore', 'disks');
   if (Array.isArray(disks) && disks.length > 1) {
     issues.error(['restore', 'disks'], `restore.disks: a files target reads one disk's filesystems; list one disk (got ${disks.length})`);
-  }
-  if (valueAt(data, 'node') !== undefined) {
-    issues.error(['node'], 'node: a files target is restored on this host only for now; omit node and copy the result over');
   }
   const to = stringAt(data, 'restore', 'target', 'to');
   if (to !== undefined && !hasEnvRef(to) && !path.isAbsolute(expandHome(to))) {
