@@ -2,7 +2,8 @@
 // [--overwrite]]` (SPEC section 11): a point's filesystems, a directory of one, or files and
 // folders extracted — all through one libguestfs appliance, the repository only read.
 
-import { usageError } from '../errors.js';
+import { SendenseError, usageError } from '../errors.js';
+import { asUserError } from '../files/guest-files.js';
 import { parseDiskOption, parsePointOption } from '../files/backup-point.js';
 import { extractPaths } from '../files/extract.js';
 import { checkExtractTarget, parseExtractTarget } from '../files/extract-target.js';
@@ -55,7 +56,11 @@ export const filesCommand: Command = async (cli, args) => {
       if (!cli.quiet) cli.stderr.write(`${line}\n`);
     };
     const opened = await openPoint(store, { ...request, note, inspect: !target && !directory });
-    const stop = () => opened.kill();
+    let interrupted = false;
+    const stop = () => {
+      interrupted = true;
+      opened.kill();
+    };
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
     try {
@@ -72,6 +77,9 @@ export const filesCommand: Command = async (cli, args) => {
         printLayout(cli, opened.files.layout, opened.point.where);
       }
       return 0;
+    } catch (error) {
+      if (interrupted) throw new SendenseError('interrupted: the appliance was stopped and nothing was left in the target', { exitCode: 130, cause: error });
+      throw asUserError(error);
     } finally {
       process.off('SIGINT', stop);
       process.off('SIGTERM', stop);

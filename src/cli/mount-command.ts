@@ -8,6 +8,7 @@ import path from 'node:path';
 import { SendenseError, usageError } from '../errors.js';
 import { parseDiskOption, parsePointOption } from '../files/backup-point.js';
 import { isMountPoint, unmountFuse } from '../files/fuse-mount.js';
+import { asUserError } from '../files/guest-files.js';
 import { mountEveryFilesystem } from '../files/mount-tree.js';
 import { openPoint, type OpenPoint } from '../files/open-point.js';
 import { rejectUnknownOptions, takeOption } from './args.js';
@@ -65,7 +66,7 @@ export const mountCommand: Command = async (cli, args) => {
       }
     } catch (error) {
       if (stopping) throw new SendenseError('interrupted', { exitCode: 130, cause: error });
-      throw error;
+      throw asUserError(error);
     } finally {
       for (const signal of SIGNALS) process.off(signal, stop);
     }

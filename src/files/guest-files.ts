@@ -133,3 +133,11 @@ export function guestfsMessage(error: unknown): string {
   const parts = message.split(': ');
   return parts.length > 2 ? parts.slice(2).join(': ') : parts[parts.length - 1];
 }
+
+// A libguestfs call that failed where no step gave it context (an I/O error in the guest
+// filesystem, the appliance dying) is still a fact about the backup, not a bug: one line.
+export function asUserError(error: unknown): unknown {
+  if (error instanceof GuestfsCallError) return new SendenseError(`libguestfs ${error.method}: ${error.message}`, { cause: error });
+  if (error instanceof Error && error.message.startsWith('the libguestfs agent ended')) return new SendenseError(error.message, { cause: error });
+  return error;
+}

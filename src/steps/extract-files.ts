@@ -14,7 +14,7 @@ import { checkNodeTarget, sendToNode } from '../files/deliver-to-node.js';
 import { extractPaths, type ExtractResult } from '../files/extract.js';
 import { checkExtractTarget, parseExtractTarget, type ExtractTarget } from '../files/extract-target.js';
 import { readDiskLayout } from '../files/filesystems.js';
-import { GuestFiles } from '../files/guest-files.js';
+import { GuestFiles, asUserError } from '../files/guest-files.js';
 import { parseGuestPath } from '../files/guest-path.js';
 import { formatBytes } from '../format/bytes.js';
 
@@ -37,8 +37,9 @@ export const extractFiles: Step<FilesRestoreRun> = {
       return `${result.paths.length} path(s), ${formatBytes(result.bytes)}, into ${to.path}${run.node.isLocal ? '' : ` on ${run.node.description}`}`;
     } catch (error) {
       if (run.signal.aborted) throw new SendenseError('interrupted', { step: 'extract-files', exitCode: 130, cause: error });
-      if (isSendenseError(error) && error.step === undefined) throw new SendenseError(error.message, { step: 'extract-files', exitCode: error.exitCode, cause: error.cause });
-      throw error;
+      const user = asUserError(error);
+      if (isSendenseError(user) && user.step === undefined) throw new SendenseError(user.message, { step: 'extract-files', exitCode: user.exitCode, cause: user.cause });
+      throw user;
     }
   },
 };

@@ -42,37 +42,33 @@ interface Spec {
 
 const BIG = randomBytes(3 * MiB);
 
-// Point 1 and point 2 of the guest's root filesystem.
-export const POINT_TREES: readonly Readonly<Record<string, Spec>>[] = [
-  {
-    etc: { dir: true, mode: 0o755, mtime: T0 + 5 },
-    'etc/hosts': { content: '127.0.0.1 localhost\n', mode: 0o640, uid: 1001, gid: 1002, mtime: T0 },
-    'etc/secret.conf': { content: 'password=never-in-logs\n', mode: 0o600, uid: 0, gid: 0, mtime: T0 + 1 },
-    'dir with space': { dir: true, mode: 0o750, uid: 1000, gid: 1000, mtime: T0 + 6 },
-    'dir with space/file one.txt': { content: 'one\n', mode: 0o644, uid: 1000, gid: 1000, mtime: T0 + 2 },
-    'données': { dir: true, mode: 0o755, mtime: T0 + 7 },
-    'données/été.txt': { content: 'café ☕\n', mode: 0o644, mtime: T0 + 3 },
-    'big.bin': { content: BIG, mode: 0o644, mtime: T0 + 4 },
-    'bin': { dir: true, mode: 0o755, mtime: T0 + 8 },
-    'bin/run.sh': { content: '#!/bin/sh\necho hi\n', mode: 0o4755, mtime: T0 + 9 },
-    'hosts-link': { link: 'etc/hosts', uid: 1001, gid: 1002, mtime: T0 + 10 },
-    'to-delete.txt': { content: 'gone at point 2\n', mode: 0o644, mtime: T0 + 11 },
-  },
-  {
-    etc: { dir: true, mode: 0o755, mtime: T0 + 105 },
-    'etc/hosts': { content: '127.0.0.1 localhost\n10.0.0.2 db\n', mode: 0o644, uid: 1001, gid: 1002, mtime: T0 + 100 },
-    'etc/secret.conf': { content: 'password=never-in-logs\n', mode: 0o600, uid: 0, gid: 0, mtime: T0 + 1 },
-    'dir with space': { dir: true, mode: 0o750, uid: 1000, gid: 1000, mtime: T0 + 6 },
-    'dir with space/file one.txt': { content: 'one\n', mode: 0o644, uid: 1000, gid: 1000, mtime: T0 + 2 },
-    'données': { dir: true, mode: 0o755, mtime: T0 + 7 },
-    'données/été.txt': { content: 'café ☕ encore\n', mode: 0o644, mtime: T0 + 103 },
-    'big.bin': { content: BIG, mode: 0o644, mtime: T0 + 4 },
-    'bin': { dir: true, mode: 0o755, mtime: T0 + 8 },
-    'bin/run.sh': { content: '#!/bin/sh\necho hi\n', mode: 0o4755, mtime: T0 + 9 },
-    'hosts-link': { link: 'etc/hosts', uid: 1001, gid: 1002, mtime: T0 + 10 },
-    'new file.txt': { content: 'new at point 2\n', mode: 0o664, uid: 1000, gid: 1000, mtime: T0 + 110 },
-  },
-];
+// Point 1 of the guest's root filesystem.
+const POINT1: Readonly<Record<string, Spec>> = {
+  etc: { dir: true, mode: 0o755, mtime: T0 + 5 },
+  'etc/hosts': { content: '127.0.0.1 localhost\n', mode: 0o640, uid: 1001, gid: 1002, mtime: T0 },
+  'etc/secret.conf': { content: 'password=never-in-logs\n', mode: 0o600, uid: 0, gid: 0, mtime: T0 + 1 },
+  'dir with space': { dir: true, mode: 0o750, uid: 1000, gid: 1000, mtime: T0 + 6 },
+  'dir with space/file one.txt': { content: 'one\n', mode: 0o644, uid: 1000, gid: 1000, mtime: T0 + 2 },
+  'données': { dir: true, mode: 0o755, mtime: T0 + 7 },
+  'données/été.txt': { content: 'café ☕\n', mode: 0o644, mtime: T0 + 3 },
+  'big.bin': { content: BIG, mode: 0o644, mtime: T0 + 4 },
+  bin: { dir: true, mode: 0o755, mtime: T0 + 8 },
+  'bin/run.sh': { content: '#!/bin/sh\necho hi\n', mode: 0o4755, mtime: T0 + 9 },
+  'hosts-link': { link: 'etc/hosts', uid: 1001, gid: 1002, mtime: T0 + 10 },
+  'to-delete.txt': { content: 'gone at point 2\n', mode: 0o644, mtime: T0 + 11 },
+};
+
+// Point 2: files changed (content, mode, time), one deleted, one added.
+const { 'to-delete.txt': _deleted, ...kept } = POINT1;
+const POINT2: Readonly<Record<string, Spec>> = {
+  ...kept,
+  etc: { dir: true, mode: 0o755, mtime: T0 + 105 },
+  'etc/hosts': { content: '127.0.0.1 localhost\n10.0.0.2 db\n', mode: 0o644, uid: 1001, gid: 1002, mtime: T0 + 100 },
+  'données/été.txt': { content: 'café ☕ encore\n', mode: 0o644, mtime: T0 + 103 },
+  'new file.txt': { content: 'new at point 2\n', mode: 0o664, uid: 1000, gid: 1000, mtime: T0 + 110 },
+};
+
+export const POINT_TREES: readonly Readonly<Record<string, Spec>>[] = [POINT1, POINT2];
 
 // Writes a tree into dir (parents before children, times last) and returns what it wrote.
 export function writeTree(dir: string, specs: Readonly<Record<string, Spec>>): Tree {
