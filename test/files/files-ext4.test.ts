@@ -20,7 +20,7 @@ const BOOT = 600_000;
 beforeAll(async () => {
   guest = await backUpGuest(ws.dir, 'fvm', portRangeForTestFile(10));
   before = repositoryFingerprint(guest.repository);
-}, 180_000);
+}, 600_000);
 
 afterAll(() => {
   // Browsing and extracting never touched a repository file (content, time or mode).
@@ -163,7 +163,7 @@ describe('refusals', () => {
     const archive = path.join(ws.dir, 'exists.tar');
     writeFileSync(archive, 'mine');
     expectRefused(await files('--get', 'p1:/etc', '--to', archive), 1, /exists: .*--overwrite/);
-  }, 60_000);
+  }, 180_000);
 
   it('refuses an unknown filesystem name, naming those that exist', async () => {
     expectRefused(await files('p9:/'), 1, /has no filesystem 'p9' \(it has p1\)/);

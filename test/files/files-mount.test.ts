@@ -21,7 +21,7 @@ const mountDirs: string[] = [];
 
 beforeAll(async () => {
   guest = await backUpGuest(ws.dir, 'mvm', portRangeForTestFile(10));
-}, 180_000);
+}, 600_000);
 
 // Whatever a failed test left: its mounts detached, the commands it started and their FUSE servers stopped.
 afterEach(() => {

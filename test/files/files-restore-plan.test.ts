@@ -19,7 +19,7 @@ const ports = portRangeForTestFile(10);
 
 beforeAll(async () => {
   guest = await backUpGuest(ws.dir, 'rfvm', ports);
-}, 180_000);
+}, 600_000);
 
 function writeFilesPlan(name: string, restore: Record<string, unknown>, extra: Record<string, unknown> = {}): string {
   const file = path.join(ws.dir, `${name}.yaml`);
