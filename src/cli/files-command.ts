@@ -69,7 +69,7 @@ export const filesCommand: Command = async (cli, args) => {
         if (cli.json) {
           for (const extracted of result.paths) cli.stdout.write(`${JSON.stringify({ ...extracted, to: target.path })}\n`);
         } else {
-          cli.stdout.write(`extracted ${result.paths.map((p) => p.from).join(', ')} from ${opened.point.where} to ${target.path} (${formatBytes(result.bytes)})\n`);
+          cli.stdout.write(`extracted ${result.paths.map((p) => p.from).join(', ')} from ${opened.point.where} to ${target.path} (${formatBytes(result.bytes)} streamed)\n`);
         }
       } else if (directory) {
         printDirectory(cli, directory, await opened.files.list(directory), opened.point.where);
