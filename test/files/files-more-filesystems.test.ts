@@ -1,5 +1,6 @@
 // `sendense-run files` on more kinds of filesystems, backed up with the real CLI: an MBR disk
-// with vfat, NTFS and LVM (vg0/root), and a second disk that is one XFS filesystem ('disk').
+// with vfat, NTFS and LVM (vg0/root), a second disk that is one XFS filesystem ('disk'), and a
+// third whose only partition holds no filesystem.
 
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -22,9 +23,13 @@ beforeAll(async () => {
   const mbr = path.join(ws.dir, 'mbr.raw');
   const xfs = path.join(ws.dir, 'xfs.raw');
   contents = { ...makeMbrDisk(mbr, scratch), ...makeWholeDiskXfs(xfs, scratch) };
-  const disks = [2000, 2001].map((key, i) => {
+  // A third disk with a partition table and no filesystem in its partition.
+  const blank = path.join(ws.dir, 'blank.raw');
+  execFileSync('truncate', ['-s', '16M', blank]);
+  execFileSync('sgdisk', ['-n', '1:2048:0', '-t', '1:8300', blank], { stdio: 'ignore' });
+  const disks = [2000, 2001, 2002].map((key, i) => {
     const source = path.join(ws.dir, `mixvm-${key}.qcow2`);
-    execFileSync('qemu-img', ['convert', '-f', 'raw', '-O', 'qcow2', [mbr, xfs][i], source]);
+    execFileSync('qemu-img', ['convert', '-f', 'raw', '-O', 'qcow2', [mbr, xfs, blank][i], source]);
     return { key, path: source };
   });
   db = path.join(ws.dir, 'state.db');
@@ -83,5 +88,12 @@ describe('more filesystems', () => {
     mkdirSync(out);
     execFileSync('tar', ['-x', '-f', to, '-C', out]);
     expect(hashes(out, ['data/blob.bin', 'data/notes.txt'])).toEqual({ 'data/blob.bin': contents['disk:/data/blob.bin'], 'data/notes.txt': contents['disk:/data/notes.txt'] });
+  }, 600_000);
+
+  it('says in one line that a disk has no filesystem it can read', async () => {
+    const result = await files('--disk', '2002');
+    expect(result.exitCode, `${result.stdout}\n${result.stderr}`).toBe(1);
+    const lines = result.stderr.split('\n').filter((line) => line.startsWith('sendense-run:'));
+    expect(lines).toEqual([expect.stringMatching(/^sendense-run: VM mixvm, backup \S+, disk 2002 has no filesystem that can be read \(partition table: gpt\)$/)]);
   }, 600_000);
 });
