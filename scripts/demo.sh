@@ -8,7 +8,8 @@ cd "$(dirname "$0")/.."
 scripts/setup.sh
 
 vms=/var/lib/sendense/vms
-export SENDENSE_DB="${SENDENSE_DB:-$PWD/sendense.db}"
+# State: $SENDENSE_DB if set, else the default (/var/lib/sendense/sendense.db for root), wherever
+# the demo is started from.
 sr() { node bin/sendense-run.js "$@"; }
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 

@@ -2,7 +2,9 @@
 
 import path from 'node:path';
 import { usageError } from '../errors.js';
+import { optionNames } from './command-help.js';
 import { defaultDbPath } from './context.js';
+import { didYouMean } from './nearest-name.js';
 
 export interface ParsedArgs {
   readonly command: string | undefined;
@@ -50,8 +52,8 @@ export function parseCommonArgs(argv: readonly string[]): ParsedArgs {
 }
 
 // Options of single commands that take a value (backups --vm, history --plan/--limit, validate --format,
-// files/mount --point/--disk/--to).
-const COMMAND_VALUE_OPTIONS: ReadonlySet<string | undefined> = new Set(['--vm', '--plan', '--limit', '--format', '--point', '--disk', '--to']);
+// run --metrics-file, files/mount --point/--disk/--to).
+const COMMAND_VALUE_OPTIONS: ReadonlySet<string | undefined> = new Set(['--vm', '--plan', '--limit', '--format', '--metrics-file', '--point', '--disk', '--to']);
 
 // Takes `--name value` / `--name=value` out of args; returns the value and the remaining args.
 export function takeOption(args: readonly string[], name: string): { value?: string; rest: string[] } {
@@ -77,10 +79,12 @@ export function takeFlag(args: readonly string[], name: string): { present: bool
   return { present: rest.length !== args.length, rest };
 }
 
-// Rejects anything left that looks like an option, naming it.
+// Rejects anything left that looks like an option, naming it and the nearest valid one.
 export function rejectUnknownOptions(args: readonly string[], command: string): void {
   const unknown = args.find((arg) => arg.startsWith('-'));
-  if (unknown !== undefined) throw usageError(`unknown option '${unknown}' for '${command}' (see sendense-run --help)`);
+  if (unknown === undefined) return;
+  const near = didYouMean(unknown.split('=')[0], optionNames(command));
+  throw usageError(`unknown option '${unknown}' for '${command}'${near} (see sendense-run help ${command})`);
 }
 
 // What is left after a command took its options: nothing (an unknown option, then an argument, is named).

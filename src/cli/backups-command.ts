@@ -1,23 +1,38 @@
-// `sendense-run backups [--vm NAME]`: backups grouped by VM and chain, with change_ids, sizes,
-// status and whether each can be restored (complete, every file of its chain present and readable).
+// `sendense-run backups [--vm NAME] [--verbose]`: backups grouped by VM and chain, one aligned
+// line per point (kind, status, time, bytes copied, space on disk, restorable or why not), the
+// space of each chain and of each repository; --verbose adds each disk's file, size and change_id.
 
-import { accessSync, constants } from 'node:fs';
 import type { Backup } from '../store/index.js';
 import { formatBytes } from '../format/bytes.js';
-import { rejectLeftovers, takeOption } from './args.js';
-import type { Command } from './context.js';
+import { formatLocalTime } from '../format/local-time.js';
+import { plural } from '../format/plural.js';
+import { formatTable } from '../format/table.js';
+import { qcow2HeaderProblem } from '../qemu/qcow2-header.js';
+import { directoryDiskUsage, fileDiskUsage } from '../repository/disk-usage.js';
+import { rejectLeftovers, takeFlag, takeOption } from './args.js';
+import type { CliContext, Command } from './context.js';
 import { withExistingStore } from './open-existing-store.js';
+
+interface Row {
+  readonly backup: Backup;
+  /** Undefined when restorable, else why not. */
+  readonly notRestorable: string | undefined;
+  /** Space the point's own files take (not their backing chain); null when none is there. */
+  readonly onDisk: number | null;
+}
 
 export const backupsCommand: Command = async (cli, args) => {
   const vm = takeOption(args, '--vm');
-  rejectLeftovers(vm.rest, 'backups');
+  const verbose = takeFlag(vm.rest, '--verbose');
+  rejectLeftovers(verbose.rest, 'backups');
   return withExistingStore(cli, async (store) => {
     const backups = await store.listBackups({ vm: vm.value });
     const byId = new Map(backups.map((backup) => [backup.id, backup]));
-    const rows = backups.map((backup) => ({ backup, restorable: restorability(backup, byId) }));
+    const rows: Row[] = backups.map((backup) => ({ backup, notRestorable: restorability(backup, byId), onDisk: pointDiskUsage(backup) }));
     if (cli.json) {
-      for (const { backup, restorable } of rows) {
-        cli.stdout.write(`${JSON.stringify({ ...backup, restorable: restorable === undefined, notRestorableBecause: restorable })}\n`);
+      for (const { backup, notRestorable, onDisk } of rows) {
+        const disks = backup.disks.map((disk) => ({ ...disk, onDiskBytes: fileDiskUsage(disk.file) }));
+        cli.stdout.write(`${JSON.stringify({ ...backup, disks, onDiskBytes: onDisk, restorable: notRestorable === undefined, notRestorableBecause: notRestorable })}\n`);
       }
       return 0;
     }
@@ -25,52 +40,98 @@ export const backupsCommand: Command = async (cli, args) => {
       cli.stdout.write(vm.value ? `no backups of VM ${vm.value}\n` : 'no backups yet\n');
       return 0;
     }
-    let lastGroup = '';
-    let lastChain = '';
-    for (const { backup, restorable } of rows.sort(byVmChainTime)) {
-      const group = `VM ${backup.vm}  repository ${backup.repository}`;
-      if (group !== lastGroup) {
-        cli.stdout.write(`${lastGroup ? '\n' : ''}${group}\n`);
-        lastGroup = group;
-        lastChain = '';
-      }
-      if (backup.chainId !== lastChain) {
-        cli.stdout.write(`  chain ${backup.chainId}\n`);
-        lastChain = backup.chainId;
-      }
-      const size = backup.bytes === null ? '-' : formatBytes(backup.bytes);
-      const state = restorable === undefined ? 'restorable' : `not restorable: ${restorable}`;
-      cli.stdout.write(
-        `    ${backup.id}  ${backup.type.padEnd(11)} ${backup.status.padEnd(8)} ${backup.startedAt}  ${size.padStart(9)}  ${state}\n`,
-      );
-      for (const disk of backup.disks) {
-        const bytes = disk.bytes === null ? '-' : formatBytes(disk.bytes);
-        cli.stdout.write(
-          `      disk ${disk.diskKey}: ${formatBytes(disk.virtualSize)} virtual, ${bytes} copied, change_id ${disk.changeId ?? '-'}\n`,
-        );
-      }
-    }
+    printBackups(cli, rows.sort(byVmChainTime), verbose.present);
     return 0;
   });
 };
+
+function printBackups(cli: CliContext, rows: readonly Row[], verbose: boolean): void {
+  const out = (line: string) => cli.stdout.write(`${line}\n`);
+  const groups = groupBy(rows, (row) => `${row.backup.vm}\0${row.backup.repository}`);
+  groups.forEach((group, g) => {
+    const { vm, repository } = group[0].backup;
+    if (g > 0) out('');
+    out(`VM ${vm}  repository ${repository}`);
+    for (const chain of groupBy(group, (row) => row.backup.chainId)) {
+      const space = chain.reduce((total, row) => total + (row.onDisk ?? 0), 0);
+      out(`  chain ${chain[0].backup.chainId}: ${plural(chain.length, 'point')}, ${formatBytes(space)} on disk`);
+      const table = formatTable(
+        [
+          { header: 'ID' },
+          { header: 'KIND' },
+          { header: 'STATUS' },
+          { header: 'TAKEN' },
+          { header: 'DISKS', align: 'right' },
+          { header: 'COPIED', align: 'right' },
+          { header: 'ON DISK', align: 'right' },
+          { header: 'RESTORABLE' },
+        ],
+        chain.map(({ backup, notRestorable, onDisk }) => [
+          backup.id,
+          backup.type,
+          backup.status,
+          formatLocalTime(backup.startedAt),
+          String(backup.disks.length),
+          backup.bytes === null ? '-' : formatBytes(backup.bytes),
+          onDisk === null ? '-' : formatBytes(onDisk),
+          notRestorable === undefined ? 'yes' : `no: ${notRestorable}`,
+        ]),
+      );
+      out(`    ${table[0]}`);
+      chain.forEach((row, i) => {
+        out(`    ${table[i + 1]}`);
+        if (verbose) for (const line of diskLines(row.backup)) out(`      ${line}`);
+      });
+    }
+  });
+  for (const repository of new Set(rows.map((row) => row.backup.repository))) {
+    const total = directoryDiskUsage(repository);
+    out(`\nrepository ${repository}: ${total === null ? 'not readable' : `${formatBytes(total)} on disk`}`);
+  }
+}
+
+// --verbose: each disk of a point, its file and change_id.
+function diskLines(backup: Backup): string[] {
+  return backup.disks.map((disk) => {
+    const copied = disk.bytes === null ? '-' : formatBytes(disk.bytes);
+    const onDisk = fileDiskUsage(disk.file);
+    return `disk ${disk.diskKey}: ${formatBytes(disk.virtualSize)} virtual, ${copied} copied, ${onDisk === null ? 'missing' : `${formatBytes(onDisk)} on disk`}, change_id ${disk.changeId ?? '-'}, ${disk.file}`;
+  });
+}
+
+function pointDiskUsage(backup: Backup): number | null {
+  const sizes = backup.disks.map((disk) => fileDiskUsage(disk.file)).filter((size): size is number => size !== null);
+  return sizes.length === 0 ? null : sizes.reduce((a, b) => a + b, 0);
+}
+
+// Consecutive rows with the same key (rows are sorted).
+function groupBy<T>(rows: readonly T[], key: (row: T) => string): T[][] {
+  const groups: T[][] = [];
+  let last: string | undefined;
+  for (const row of rows) {
+    const k = key(row);
+    if (k !== last || groups.length === 0) groups.push([]);
+    groups[groups.length - 1].push(row);
+    last = k;
+  }
+  return groups;
+}
 
 // Undefined when restorable, else why not.
 function restorability(backup: Backup, byId: ReadonlyMap<string, Backup>): string | undefined {
   for (let current: Backup | undefined = backup; current; current = current.parentId ? byId.get(current.parentId) : undefined) {
     if (current.status !== 'complete') return current === backup ? `status ${current.status}` : `parent ${current.id} is ${current.status}`;
     for (const disk of current.disks) {
-      try {
-        accessSync(disk.file, constants.R_OK);
-      } catch {
-        return `file missing or unreadable: ${disk.file}`;
-      }
+      // Missing, unreadable or with a destroyed header: one read of 104 bytes per file.
+      const problem = qcow2HeaderProblem(disk.file);
+      if (problem !== undefined) return problem;
     }
     if (current.parentId && !byId.has(current.parentId)) return `parent ${current.parentId} is not recorded`;
   }
   return undefined;
 }
 
-function byVmChainTime(a: { backup: Backup }, b: { backup: Backup }): number {
+function byVmChainTime(a: Row, b: Row): number {
   return (
     a.backup.vm.localeCompare(b.backup.vm) ||
     a.backup.repository.localeCompare(b.backup.repository) ||

@@ -1,9 +1,10 @@
 // What every command gets: the common options (SPEC section 5) and where to write.
 
+import { homedir } from 'node:os';
 import path from 'node:path';
 
 export interface CliContext {
-  /** SQLite state file: --db, else $SENDENSE_DB, else ./sendense.db. */
+  /** SQLite state file: --db, else $SENDENSE_DB, else the per-user default (defaultDbPath). */
   readonly dbPath: string;
   /** --json: one JSON object per line instead of the human view. */
   readonly json: boolean;
@@ -14,6 +15,12 @@ export interface CliContext {
 
 export type Command = (context: CliContext, args: readonly string[]) => Promise<number>;
 
-export function defaultDbPath(env: NodeJS.ProcessEnv = process.env): string {
-  return path.resolve(env.SENDENSE_DB ?? 'sendense.db');
+// SPEC section 5: $SENDENSE_DB, else one fixed place per user — never the current directory (a
+// run from elsewhere would start a new chain beside the existing backups and add a bitmap).
+export function defaultDbPath(env: NodeJS.ProcessEnv = process.env, uid = process.getuid?.() ?? -1, home = homedir()): string {
+  if (env.SENDENSE_DB) return path.resolve(env.SENDENSE_DB);
+  if (uid === 0) return '/var/lib/sendense/sendense.db';
+  // The XDG base directory spec: a relative XDG_STATE_HOME is invalid and ignored.
+  const stateHome = env.XDG_STATE_HOME && path.isAbsolute(env.XDG_STATE_HOME) ? env.XDG_STATE_HOME : path.join(home, '.local', 'state');
+  return path.join(stateHome, 'sendense', 'sendense.db');
 }

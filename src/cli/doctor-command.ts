@@ -4,11 +4,14 @@
 
 import { existsSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
+import path from 'node:path';
 import { hostname } from 'node:os';
 import { cleanStaleMounts } from '../files/stale-mounts.js';
 import { createLocalNode } from '../node/local.js';
 import { bitmapRemove, isProcessAlive, listBitmaps, terminateProcess } from '../qemu/index.js';
 import type { NodeHost } from '../node/node.js';
+import { orphansOf } from '../process/owner-tag.js';
+import { removeEmptyDirs } from '../repository/private-dirs.js';
 import type { Backup, Run, Store } from '../store/index.js';
 import { rejectLeftovers, takeFlag } from './args.js';
 import type { CliContext, Command } from './context.js';
@@ -24,14 +27,18 @@ export const doctorCommand: Command = async (cli, args) => {
   const dry = takeFlag(args, '--dry-run');
   rejectLeftovers(dry.rest, 'doctor');
   return withExistingStore(cli, async (store) => {
-    const findings = await examine(store, dry.present);
-    report(cli, findings, dry.present);
+    const { findings, notes } = await examine(store, cli.dbPath, dry.present);
+    report(cli, findings, notes, dry.present);
+    // --dry-run is for monitoring: anything to clean is exit 1 (a live run, a note, is not).
+    if (dry.present) return findings.some((finding) => finding.action.startsWith('would ')) ? 1 : 0;
     return findings.every((finding) => finding.ok) ? 0 : 1;
   });
 };
 
-async function examine(store: Store, dryRun: boolean): Promise<Finding[]> {
+async function examine(store: Store, stateDatabase: string, dryRun: boolean): Promise<{ findings: Finding[]; notes: string[] }> {
   const findings: Finding[] = [];
+  // What doctor saw and rightly left alone (a run still going): said, not counted as a finding.
+  const notes: string[] = [];
   // `action` is what doctor does, in the imperative ("remove it"): "would …" in a dry run, "… : done" after.
   const act = async (what: string, action: string, work: () => Promise<unknown>) => {
     if (dryRun) return findings.push({ what, action: `would ${action}`, ok: true });
@@ -70,6 +77,14 @@ async function examine(store: Store, dryRun: boolean): Promise<Finding[]> {
     }
   }
 
+  // Processes a dead run started but had not recorded yet (killed between spawn and record):
+  // found by the owner tag every child of sendense-run carries, never by name.
+  for (const orphan of orphansOf(stateDatabase)) {
+    await act(`${orphan.command} pid ${orphan.pid} started by sendense-run pid ${orphan.ownerPid}, which is gone`, 'stop it', () =>
+      terminateProcess(orphan.pid, { startTicks: orphan.startTicks }),
+    );
+  }
+
   // Leases: held by runs that are not alive (the run's process is gone).
   for (const lease of await store.listLeases()) {
     if (await isLive(lease.runId)) continue;
@@ -85,7 +100,11 @@ async function examine(store: Store, dryRun: boolean): Promise<Finding[]> {
     if ((await store.getBackup(backup.id))?.status === 'complete') continue;
     for (const disk of backup.disks) {
       if (existsSync(disk.file)) {
-        await act(`half-written file ${disk.file} (backup ${backup.id}, ${backup.status})`, 'delete it', () => rm(disk.file, { force: true }));
+        await act(`half-written file ${disk.file} (backup ${backup.id}, ${backup.status})`, 'delete it', async () => {
+          await rm(disk.file, { force: true });
+          // The disk's and the VM's directories go too when nothing else is in them.
+          await removeEmptyDirs([path.dirname(disk.file), path.dirname(path.dirname(disk.file))]);
+        });
       }
       // A remote node's bitmaps are not reachable from here: say what to do when its run died.
       if (disk.bitmap !== null && disk.sourceNode !== local.description && deadRuns.has(backup.runId)) {
@@ -101,13 +120,34 @@ async function examine(store: Store, dryRun: boolean): Promise<Finding[]> {
   await removeOrphanBitmaps(store, isLive, local, act);
   await cleanStaleMounts(store, act, (what, action) => findings.push({ what, action, ok: true }));
 
+  // Files a dead run was writing outside the repository (a restore target before its rename).
+  for (const file of await store.allRunFiles()) {
+    if (await isLive(file.runId)) continue;
+    if (file.node !== local.description) {
+      await act(`unfinished ${file.kind} ${file.path} on ${file.node} (run ${file.runId})`, `forget it (remote node: remove it there with rm -f -- ${file.path})`, () =>
+        store.forgetRunFile(file.node, file.path),
+      );
+      continue;
+    }
+    await act(`unfinished ${file.kind} ${file.path} (run ${file.runId})`, 'delete it', async () => {
+      await rm(file.path, { force: true });
+      await store.forgetRunFile(file.node, file.path);
+    });
+  }
+
+  // VM locks of runs that are not alive: the next backup of that VM would take them over anyway.
+  for (const lock of await store.listVmLocks()) {
+    if (await isLive(lock.runId)) continue;
+    await act(`lock of VM ${lock.vm} held by run ${lock.runId} (pid ${lock.pid} gone)`, 'release it', () => store.unlockVm(lock.vm, lock.runId));
+  }
+
   for (const run of running.filter((r) => deadRuns.has(r.id))) {
     await act(`run ${run.id} of plan ${run.plan} (pid ${run.pid} died)`, 'mark it failed', () =>
       store.finishRun(run.id, 'failed', `the run's process (pid ${run.pid}) died; cleaned up by doctor`),
     );
   }
-  for (const id of liveRuns) findings.push({ what: `run ${id} is still running`, action: 'left alone', ok: true });
-  return findings;
+  for (const id of liveRuns) notes.push(`run ${id} is still running: left alone`);
+  return { findings, notes };
 }
 
 // Bitmaps this state database added on sources of this host that no chain will start from: not
@@ -145,11 +185,13 @@ async function removeOrphanBitmaps(
   }
 }
 
-function report(cli: CliContext, findings: readonly Finding[], dryRun: boolean): void {
+function report(cli: CliContext, findings: readonly Finding[], notes: readonly string[], dryRun: boolean): void {
   if (cli.json) {
     for (const finding of findings) cli.stdout.write(`${JSON.stringify(finding)}\n`);
+    for (const note of notes) cli.stdout.write(`${JSON.stringify({ type: 'note', message: note })}\n`);
     return;
   }
+  for (const note of notes) cli.stdout.write(`  ${note}\n`);
   if (findings.length === 0) {
     cli.stdout.write('doctor: nothing left behind\n');
     return;

@@ -133,7 +133,11 @@ async function describeRestore(plan: DiskRestorePlan, store: Store | undefined):
   let backup: Backup | undefined;
   if (store) {
     if (point.type === 'latest') backup = await store.latestCompleteBackup(plan.vm.name, plan.repository.path);
-    else if (point.type === 'id') backup = await store.getBackup(point.id);
+    else if (point.type === 'id') {
+      // Another VM's backup id is refused by the run: the dry run says so too.
+      const found = await store.getBackup(point.id);
+      backup = found?.vm === plan.vm.name ? found : undefined;
+    }
     else backup = await store.completeBackupAtOrBefore(plan.vm.name, point.time, plan.repository.path);
   }
   const pointText = point.type === 'latest' ? 'latest' : point.type === 'id' ? point.id : point.time.toISOString();
@@ -155,10 +159,11 @@ async function describeRestore(plan: DiskRestorePlan, store: Store | undefined):
     'open-tunnel': plan.node ? `SSH to ${node}, forward the leased ports` : 'nothing to do (the node is this host)',
     'prepare-target':
       target.type === 'file'
-        ? `${keys.map(targetOf).join(', ') || target.path} (${target.format}${target.overwrite ? ', overwrite' : ', must not exist'}) on ${node}`
+        ? `${keys.map(targetOf).join(', ') || target.path} (${target.format}${target.overwrite ? ', replaced on success' : ', must not exist'}, mode ${target.mode.toString(8).padStart(4, '0')}) on ${node}, written beside it first`
         : `NBD targets ${keys.map(targetOf).join(', ') || target.url}`,
     transfer: `node transfer on ${node}: allocated data of ${keys.length ? keys.map((k) => `disk ${k}`).join(', ') : 'every disk'}`,
     verify: plan.restore.verify ? 'compare each restored disk with the backup chain' : 'off (verify: false)',
+    'place-target': target.type === 'file' ? 'rename each restored file into place' : 'nothing (NBD targets are written in place)',
     cleanup: 'stop qemu-nbd, close the tunnel, release the ports',
   };
   return RESTORE_STEPS.map((step) => ({ step, does: does[step] }));

@@ -7,6 +7,8 @@ import { asUserError } from '../files/guest-files.js';
 import { parseDiskOption, parsePointOption } from '../files/backup-point.js';
 import { extractPaths } from '../files/extract.js';
 import { checkExtractTarget, parseExtractTarget } from '../files/extract-target.js';
+import { createLocalNode } from '../node/local.js';
+import { refuseInsideRepository } from '../repository/containing-repository.js';
 import type { DiskLayout } from '../files/filesystems.js';
 import type { GuestEntry } from '../files/guest-files.js';
 import { formatGuestPath, parseGuestPath, type GuestPath } from '../files/guest-path.js';
@@ -52,6 +54,7 @@ export const filesCommand: Command = async (cli, args) => {
   if (target) checkExtractTarget(target, overwrite.present);
 
   return withExistingStore(cli, async (store) => {
+    if (target) await refuseInsideRepository(createLocalNode(), store, target.path, `--to ${target.path}`);
     const note = (line: string) => {
       if (!cli.quiet) cli.stderr.write(`${line}\n`);
     };

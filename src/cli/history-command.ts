@@ -1,9 +1,27 @@
-// `sendense-run history [--plan NAME]`: past runs, newest first, with status, duration and error.
+// `sendense-run history [--plan NAME] [--limit N]`: past runs, newest first — when, which plan,
+// the kind of backup taken, status (a run whose process is gone shows as died), duration, bytes.
 
+import { hostname } from 'node:os';
 import { usageError } from '../errors.js';
+import { formatBytes } from '../format/bytes.js';
+import { formatDuration } from '../format/duration.js';
+import { formatLocalTime } from '../format/local-time.js';
+import { formatTable } from '../format/table.js';
+import { isProcessAlive } from '../qemu/index.js';
+import type { Backup, Run, Store } from '../store/index.js';
 import { rejectLeftovers, takeOption } from './args.js';
 import type { Command } from './context.js';
 import { withExistingStore } from './open-existing-store.js';
+
+export interface HistoryRow {
+  readonly run: Run;
+  /** full or incremental when the run made a backup record; restore for restores; else none. */
+  readonly taken: string | null;
+  readonly bytes: number | null;
+  readonly seconds: number | null;
+  /** The stored status, or died for a run still `running` whose process is gone from this host. */
+  readonly status: string;
+}
 
 export const historyCommand: Command = async (cli, args) => {
   const plan = takeOption(args, '--plan');
@@ -12,26 +30,78 @@ export const historyCommand: Command = async (cli, args) => {
   const count = limit.value === undefined ? 50 : Number(limit.value);
   if (!Number.isInteger(count) || count < 1) throw usageError(`--limit must be a positive whole number (got '${limit.value}')`);
   return withExistingStore(cli, async (store) => {
-    const runs = await store.listRuns({ plan: plan.value, limit: count });
+    const rows = await historyRows(store, { plan: plan.value, limit: count });
     if (cli.json) {
-      for (const run of runs) cli.stdout.write(`${JSON.stringify({ ...run, seconds: duration(run.startedAt, run.endedAt) })}\n`);
+      for (const row of rows) cli.stdout.write(`${JSON.stringify({ ...row.run, status: row.status, taken: row.taken, bytes: row.bytes, seconds: row.seconds })}\n`);
       return 0;
     }
-    if (runs.length === 0) {
+    if (rows.length === 0) {
       cli.stdout.write(plan.value ? `no runs of plan ${plan.value}\n` : 'no runs yet\n');
       return 0;
     }
-    for (const run of runs) {
-      const seconds = duration(run.startedAt, run.endedAt);
-      // A skipped run never started: its reason (in error) says why, a duration would mislead.
-      const took = seconds === null || run.status === 'skipped' ? '' : ` ${seconds.toFixed(1)} s`;
-      const backup = run.backupId ? ` backup ${run.backupId}` : '';
-      const error = run.error ? `\n    ${run.error}` : '';
-      cli.stdout.write(`${run.startedAt}  ${run.plan}  ${run.kind} (${run.trigger})  ${run.status}${took}${backup}  [${run.id}]${error}\n`);
-    }
+    for (const line of historyTable(rows)) cli.stdout.write(`${line}\n`);
     return 0;
   });
 };
+
+export async function historyRows(store: Store, filter: { plan?: string; limit?: number }): Promise<HistoryRow[]> {
+  const runs = await store.listRuns(filter);
+  const here = hostname();
+  const rows: HistoryRow[] = [];
+  for (const run of runs) {
+    const backup: Backup | undefined = run.backupId ? await store.getBackup(run.backupId) : undefined;
+    const died = run.status === 'running' && run.hostname === here && run.pid !== null && !isProcessAlive(run.pid);
+    rows.push({
+      run,
+      taken: backup?.type ?? (run.kind === 'restore' ? 'restore' : null),
+      bytes: backup?.bytes ?? backupBytes(backup),
+      // A skipped run never started: its reason (in error) says why, a duration would mislead.
+      seconds: run.status === 'skipped' ? null : duration(run.startedAt, run.endedAt),
+      status: died ? 'died' : run.status,
+    });
+  }
+  return rows;
+}
+
+// The header, one line per run, and the error of a run under it, indented.
+function historyTable(rows: readonly HistoryRow[]): string[] {
+  const table = formatTable(
+    [
+      { header: 'STARTED' },
+      { header: 'PLAN' },
+      { header: 'KIND' },
+      { header: 'TRIGGER' },
+      { header: 'STATUS' },
+      { header: 'DURATION', align: 'right' },
+      { header: 'BYTES', align: 'right' },
+      { header: 'BACKUP' },
+      { header: 'RUN' },
+    ],
+    rows.map(({ run, taken, bytes, seconds, status }) => [
+      formatLocalTime(run.startedAt),
+      run.plan,
+      taken ?? '-',
+      run.trigger,
+      status,
+      seconds === null ? '-' : formatDuration(seconds),
+      bytes === null ? '-' : formatBytes(bytes),
+      run.backupId ?? '-',
+      run.id,
+    ]),
+  );
+  const lines = [table[0]];
+  rows.forEach((row, i) => {
+    lines.push(table[i + 1]);
+    if (row.run.error) lines.push(`    ${row.status === 'skipped' ? 'skipped' : 'error'}: ${row.run.error}`);
+  });
+  return lines;
+}
+
+// A backup that is not complete has no total yet: what its disks copied so far, if anything.
+function backupBytes(backup: Backup | undefined): number | null {
+  const copied = backup?.disks.map((disk) => disk.bytes).filter((bytes): bytes is number => bytes !== null) ?? [];
+  return copied.length === 0 ? null : copied.reduce((a, b) => a + b, 0);
+}
 
 function duration(start: string, end: string | null): number | null {
   return end === null ? null : (Date.parse(end) - Date.parse(start)) / 1000;

@@ -5,12 +5,15 @@ import { interruptedError, runPlan } from '../engine/run-plan.js';
 import { createReporter } from '../engine/reporters.js';
 import { isSendenseError, usageError, type SendenseError } from '../errors.js';
 import { loadPlanForRun } from '../plan/load.js';
+import { maskSecrets } from '../secrets/mask.js';
 import { openStore } from '../store/index.js';
-import { rejectUnknownOptions, takeFlag } from './args.js';
+import path from 'node:path';
+import { rejectUnknownOptions, takeFlag, takeOption } from './args.js';
 import type { Command } from './context.js';
 
 export const runCommand: Command = async (cli, args) => {
-  const dry = takeFlag(args, '--dry-run');
+  const metrics = takeOption(args, '--metrics-file');
+  const dry = takeFlag(metrics.rest, '--dry-run');
   rejectUnknownOptions(dry.rest, 'run');
   if (dry.rest.length !== 1) throw usageError('run takes exactly one plan file (sendense-run PLAN.yaml [--dry-run])');
   const file = dry.rest[0];
@@ -21,25 +24,27 @@ export const runCommand: Command = async (cli, args) => {
   const plan = await loadPlanForRun(file, process.env);
   const store = await openStore(cli.dbPath);
   const controller = new AbortController();
+  const reporter = createReporter(cli);
+  const say = (text: string) => (reporter.notice ? reporter.notice(`sendense-run: ${text}`) : cli.stderr.write(`sendense-run: ${text}\n`));
   const onSignal = (signal: NodeJS.Signals) => {
     // A gone terminal (SIGHUP) cannot kill the cleanup with EPIPE: main() ignores output errors.
     if (controller.signal.aborted) {
-      cli.stderr.write(`sendense-run: ${signal} again: still cleaning up, please wait\n`);
+      say(`${signal} again: still cleaning up, please wait`);
       return;
     }
-    cli.stderr.write(`sendense-run: ${signal} received: stopping and cleaning up\n`);
+    say(`${signal} received: stopping and cleaning up`);
     controller.abort(interruptedError(signal));
   };
   // SIGHUP too: a closed terminal must not leave qemu-nbd, leases, files and bitmaps behind.
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
   process.on('SIGHUP', onSignal);
-  const reporter = createReporter(cli);
   try {
-    const result = await runPlan(plan, { store, reporter, trigger: 'manual', signal: controller.signal });
+    const metricsFile = metrics.value === undefined ? undefined : path.resolve(metrics.value);
+    const result = await runPlan(plan, { store, reporter, trigger: 'manual', signal: controller.signal, metricsFile });
     await reporter.close();
     const bug = internalCause(result.error);
-    if (bug) cli.stderr.write(`sendense-run: the run failed on an internal error (a bug, please report it):\n${bug.stack}\n`);
+    if (bug) cli.stderr.write(`sendense-run: the run failed on an internal error (a bug, please report it):\n${maskSecrets(bug.stack ?? bug.message)}\n`);
     return result.status === 'succeeded' ? 0 : result.status === 'interrupted' ? 130 : 1;
   } finally {
     await store.close();

@@ -1,6 +1,8 @@
 // `sendense-run validate FILE|DIR...` (SPEC section 5): schema and semantic checks of every
-// plan, errors as file:line:col, a summary line, exit 0 when all are valid else 2.
+// plan, errors as file:line:col (or GitHub Actions annotations, or JSON: docs/json-events.md),
+// a summary line, exit 0 when all are valid else 2.
 
+import path from 'node:path';
 import { usageError } from '../errors.js';
 import { formatDiagnostic, type PlanDiagnostic } from '../plan/plan-diagnostic.js';
 import { validatePlanFiles } from '../plan/validate-plan-files.js';
@@ -9,7 +11,7 @@ import type { Command } from './context.js';
 
 export const validateCommand: Command = async (context, args) => {
   const { value: format = context.json ? 'jsonl' : 'text', rest } = takeOption(args, '--format');
-  if (format !== 'text' && format !== 'json' && format !== 'jsonl') throw usageError(`--format must be text or json (got '${format}')`);
+  if (!FORMATS.includes(format)) throw usageError(`--format must be text, json, jsonl or github (got '${format}')`);
   rejectUnknownOptions(rest, 'validate');
   if (rest.length === 0) throw usageError('validate needs at least one plan FILE or DIR');
 
@@ -38,6 +40,11 @@ export const validateCommand: Command = async (context, args) => {
       context.stdout.write(`${JSON.stringify({ type: diagnostic.severity, ...jsonDiagnostic(diagnostic) })}\n`);
     }
     context.stdout.write(`${JSON.stringify({ type: 'summary', ok, ...summary })}\n`);
+  } else if (format === 'github') {
+    for (const diagnostic of [...pathErrors, ...results.flatMap((result) => [...result.errors, ...result.warnings])]) {
+      context.stdout.write(`${githubAnnotation(diagnostic)}\n`);
+    }
+    context.stdout.write(`${summaryLine(summary)}\n`);
   } else {
     const shown = [...pathErrors, ...results.flatMap((result) => (context.quiet ? result.errors : [...result.errors, ...result.warnings]))];
     for (const diagnostic of shown) context.stdout.write(`${formatDiagnostic(diagnostic)}\n`);
@@ -46,9 +53,33 @@ export const validateCommand: Command = async (context, args) => {
   return ok ? 0 : 2;
 };
 
-function jsonDiagnostic(diagnostic: PlanDiagnostic): Omit<PlanDiagnostic, 'severity'> {
-  const { severity: _severity, ...rest } = diagnostic;
-  return rest;
+const FORMATS = ['text', 'json', 'jsonl', 'github'];
+
+// file, line, column, severity (error | warning), message.
+function jsonDiagnostic(diagnostic: PlanDiagnostic): PlanDiagnostic {
+  const { file, line, column, severity, message } = diagnostic;
+  return { file, line, column, severity, message };
+}
+
+// A GitHub Actions workflow command: `::error file=F,line=L,col=C::message`, shown on the line of
+// the pull request's diff (the file relative to the working directory, the repository's root in CI).
+function githubAnnotation(diagnostic: PlanDiagnostic): string {
+  const relative = path.relative(process.cwd(), path.resolve(diagnostic.file));
+  const file = relative.startsWith('..') ? diagnostic.file : relative;
+  const properties = [`file=${escapeProperty(file)}`];
+  if (diagnostic.line !== undefined) properties.push(`line=${diagnostic.line}`);
+  if (diagnostic.column !== undefined) properties.push(`col=${diagnostic.column}`);
+  properties.push('title=sendense-run validate');
+  return `::${diagnostic.severity} ${properties.join(',')}::${escapeData(diagnostic.message)}`;
+}
+
+// The escapes of the Actions toolkit (@actions/core): data, and property values.
+function escapeData(text: string): string {
+  return text.replace(/%/g, '%25').replace(/\r/g, '%0D').replace(/\n/g, '%0A');
+}
+
+function escapeProperty(text: string): string {
+  return escapeData(text).replace(/:/g, '%3A').replace(/,/g, '%2C');
 }
 
 // "3 plans checked, 1 invalid, 2 errors, 1 warning"

@@ -1,127 +1,159 @@
 // The terminal view: one listr2 task per step, driven by the engine's events (the engine, not
 // listr2, owns control flow and signals — listr2's own handlers would exit 127 on Ctrl+C).
+//
+// Each step's title, state and output live here; a listr2 task only mirrors them while its
+// function runs (listr2 starts a task a few ticks after the engine says the step started, and a
+// finished renderer has no stream to write to). Hook output and anything said after the last
+// step is printed as plain lines once listr2 has finished drawing.
 
-import { Listr, type ListrTaskWrapper } from 'listr2';
-import { formatBytes } from '../format/bytes.js';
+import { Listr, type ListrDefaultRenderer, type ListrSimpleRenderer, type ListrTaskWrapper } from 'listr2';
+import type { CliContext } from '../cli/context.js';
+import { ProgressFacts } from './progress-facts.js';
 import type { RunEvent, RunReporter } from './run-events.js';
 
-interface Deferred {
-  resolve: () => void;
-  reject: (error: Error) => void;
-  skip?: string;
-  settled?: boolean;
-  task?: ListrTaskWrapper<unknown, never, never>;
+type Task = ListrTaskWrapper<unknown, ListrDefaultRenderer, ListrSimpleRenderer>;
+
+interface StepView {
+  readonly name: string;
+  title: string;
+  state: 'waiting' | 'running' | 'done' | 'skipped' | 'failed';
+  reason?: string;
   lines: string[];
+  task?: Task;
+  settle: () => void;
 }
 
-export function createListrReporter(out: NodeJS.WritableStream): RunReporter {
-  const steps = new Map<string, Deferred>();
-  const progress = new Map<number, string>();
+export function createListrReporter(cli: Pick<CliContext, 'stdout' | 'stderr'>): RunReporter {
+  const views = new Map<string, StepView>();
+  const progress = new ProgressFacts();
+  const outside: string[] = [];
   let current: string | undefined;
-  let running: Promise<unknown> = Promise.resolve();
-  const notes: string[] = [];
+  let listr: Promise<unknown> | undefined;
+  let ended: Promise<void> = Promise.resolve();
 
-  const start = (names: readonly string[]) => {
-    const tasks = names.map((name) => {
-      let resolve!: () => void;
-      let reject!: (error: Error) => void;
-      const done = new Promise<void>((res, rej) => {
-        resolve = res;
-        reject = rej;
-      });
-      const deferred: Deferred = { resolve, reject, lines: [] };
-      steps.set(name, deferred);
-      return {
-        title: name,
-        task: async (_ctx: unknown, task: ListrTaskWrapper<unknown, never, never>) => {
-          deferred.task = task;
-          await done;
-          if (deferred.skip !== undefined) task.skip(`${name}: ${deferred.skip}`);
-        },
-      };
+  const show = (view: StepView) => {
+    if (!view.task) return;
+    view.task.title = view.title;
+    const lines = view.state === 'running' ? [...view.lines.slice(-3), ...(view.name === current ? progress.lines() : [])] : [];
+    view.task.output = lines.join('\n');
+  };
+
+  const task = (view: StepView, settled: Promise<void>) => async (_ctx: unknown, wrapper: Task) => {
+    view.task = wrapper;
+    show(view);
+    await settled;
+    show(view);
+    view.task = undefined;
+    if (view.state === 'skipped') wrapper.skip(view.title);
+    if (view.state === 'failed') throw new Error(view.title);
+  };
+
+  const start = () => {
+    const tasks = [...views.values()].map((view) => {
+      const settled = new Promise<void>((resolve) => (view.settle = resolve));
+      return { title: view.title, task: task(view, settled) };
     });
-    const listr = new Listr(tasks, {
+    listr = new Listr<unknown, 'default', 'simple'>(tasks, {
       concurrent: false,
       exitOnError: false,
       registerSignalListeners: false,
-    });
-    running = listr.run().catch(() => undefined);
+      rendererOptions: { showErrorMessage: false, collapseSkips: true },
+    })
+      .run()
+      .catch(() => undefined);
   };
 
-  const refreshOutput = (name: string) => {
-    const deferred = steps.get(name);
-    if (!deferred?.task) return;
-    deferred.task.output = [...deferred.lines.slice(-3), ...progress.values()].join('\n');
+  // Hook output and late notes: straight out before listr2 draws, else after it finished.
+  const say = (text: string) => {
+    if (listr === undefined) cli.stdout.write(`${text}\n`);
+    else outside.push(text);
+  };
+
+  const settle = (step: string, state: StepView['state'], title: string) => {
+    const view = views.get(step);
+    if (!view) return;
+    view.state = state;
+    view.title = title;
+    show(view);
+    view.settle();
   };
 
   return {
     emit(event: RunEvent) {
       switch (event.type) {
         case 'run-start':
-          start(event.steps);
+          for (const name of event.steps) views.set(name, { name, title: name, state: 'waiting', lines: [], settle: () => {} });
           break;
         case 'step-start': {
+          if (listr === undefined) start();
           current = event.step;
-          const deferred = steps.get(event.step);
-          if (deferred?.task) deferred.task.title = `${event.step}: ${event.title}`;
+          progress.reset();
+          const view = views.get(event.step);
+          if (!view) break;
+          view.state = 'running';
+          view.title = `${event.step}: ${event.title}`;
+          show(view);
           break;
         }
-        case 'step-done': {
-          const deferred = steps.get(event.step);
-          if (deferred?.task && event.summary) deferred.task.title = `${event.step}: ${event.summary}`;
-          progress.clear();
-          if (deferred) deferred.settled = true;
-          deferred?.resolve();
+        case 'step-done':
+          settle(event.step, 'done', event.summary ? `${event.step}: ${event.summary}` : event.step);
           break;
-        }
-        case 'step-skip': {
-          const deferred = steps.get(event.step);
-          if (deferred) {
-            deferred.skip = event.reason;
-            deferred.settled = true;
-            deferred.resolve();
+        case 'step-skip':
+          settle(event.step, 'skipped', `${event.step}: ${event.reason}`);
+          break;
+        case 'step-fail':
+          settle(event.step, 'failed', `${event.step}: ${event.interrupted ? 'interrupted' : 'failed'}`);
+          // The run goes straight to cleanup: the steps between are not reached (listr2 must not
+          // wait on them, or cleanup would only show once it is over).
+          for (const view of views.values()) {
+            if (view.state === 'waiting' && view.name !== 'cleanup') settle(view.name, 'skipped', `${view.name}: not reached`);
           }
           break;
-        }
-        case 'step-fail': {
-          const deferred = steps.get(event.step);
-          if (deferred) deferred.settled = true;
-          deferred?.reject(new Error(event.error));
-          break;
-        }
         case 'progress': {
-          const pct = event.bytesToDo === 0 ? 100 : Math.floor((event.bytesDone / event.bytesToDo) * 100);
-          progress.set(event.disk, `disk ${event.disk}: ${formatBytes(event.bytesDone)} / ${formatBytes(event.bytesToDo)} (${pct}%)`);
-          if (current) refreshOutput(current);
+          progress.update(event);
+          const view = current ? views.get(current) : undefined;
+          if (view) show(view);
           break;
         }
         case 'info':
         case 'warning': {
           const text = event.type === 'warning' ? `warning: ${event.message}` : event.message;
-          if (event.type === 'warning') notes.push(text);
-          const deferred = current ? steps.get(current) : undefined;
-          deferred?.lines.push(text);
-          if (current) refreshOutput(current);
+          const view = event.step === 'hooks' ? undefined : views.get(event.step ?? current ?? '');
+          if (view?.state === 'running') {
+            view.lines.push(text);
+            show(view);
+          }
+          if (event.type === 'warning' || view?.state !== 'running') say(text);
           break;
         }
         case 'run-end': {
-          for (const deferred of steps.values()) {
-            if (deferred.settled) continue;
-            deferred.skip = 'not reached';
-            deferred.resolve();
+          for (const view of views.values()) {
+            if (view.state === 'waiting' || view.state === 'running') settle(view.name, 'skipped', `${view.name}: not reached`);
           }
-          void running.then(() => {
-            for (const note of notes) out.write(`${note}\n`);
-            const tail = event.backupId ? `, backup ${event.backupId}` : '';
-            const error = event.error ? `: ${event.error}` : '';
-            out.write(`run ${event.runId} ${event.status} in ${event.seconds.toFixed(1)} s${tail}${error}\n`);
+          const tail = event.backupId && event.status === 'succeeded' ? `, backup ${event.backupId}` : '';
+          const error = event.error ? `: ${event.error}` : '';
+          const summary = `run ${event.runId} ${event.status} in ${event.seconds.toFixed(1)} s${tail}${error}`;
+          ended = (listr ?? Promise.resolve()).then(() => {
+            for (const text of outside) cli.stdout.write(`${text}\n`);
+            (event.status === 'succeeded' ? cli.stdout : cli.stderr).write(`${summary}\n`);
           });
           break;
         }
       }
     },
+    // Under the running step at once (listr2 holds back other writes until it finishes), and again
+    // with the lines printed after it.
+    notice(text: string) {
+      const view = current ? views.get(current) : undefined;
+      if (listr !== undefined && view?.state === 'running') {
+        view.lines.push(text);
+        show(view);
+      }
+      if (listr === undefined) cli.stderr.write(`${text}\n`);
+      else outside.push(text);
+    },
     close: async () => {
-      await running;
+      await ended;
       await new Promise((resolve) => setImmediate(resolve));
     },
   };

@@ -1,13 +1,13 @@
 // The three views of a run: JSON lines (--json), plain lines (not a terminal), listr2 (a terminal).
 
 import type { CliContext } from '../cli/context.js';
-import { formatBytes } from '../format/bytes.js';
 import { createListrReporter } from './listr-reporter.js';
+import { ProgressFacts } from './progress-facts.js';
 import type { RunEvent, RunReporter } from './run-events.js';
 
 export function createReporter(cli: CliContext): RunReporter {
   if (cli.json) return jsonReporter(cli.stdout);
-  if (cli.stdout.isTTY && !cli.quiet && process.env.CI === undefined) return createListrReporter(cli.stdout);
+  if (cli.stdout.isTTY && !cli.quiet && process.env.CI === undefined) return createListrReporter(cli);
   return plainReporter(cli, cli.quiet);
 }
 
@@ -18,9 +18,17 @@ export function jsonReporter(out: NodeJS.WritableStream): RunReporter {
   };
 }
 
-// Plain lines; progress at most every 10% per disk so logs stay readable.
+// Plain lines; progress at most every 10% per disk (and in total) so logs stay readable.
 export function plainReporter(cli: Pick<CliContext, 'stdout' | 'stderr'>, quiet = false): RunReporter {
-  const lastDecile = new Map<number, number>();
+  const lastDecile = new Map<number | 'total', number>();
+  const progress = new ProgressFacts();
+  // True when the percentage of `key` reached a new tenth since it was last printed.
+  const newDecile = (key: number | 'total', percent: number) => {
+    const decile = Math.floor(percent / 10);
+    if ((lastDecile.get(key) ?? -1) >= decile) return false;
+    lastDecile.set(key, decile);
+    return true;
+  };
   const line = (text: string) => cli.stdout.write(`${text}\n`);
   return {
     emit(event: RunEvent) {
@@ -29,6 +37,8 @@ export function plainReporter(cli: Pick<CliContext, 'stdout' | 'stderr'>, quiet 
           if (!quiet) line(`run ${event.runId}: ${event.kind} plan ${event.plan}`);
           break;
         case 'step-start':
+          progress.reset();
+          lastDecile.clear();
           if (!quiet) line(`[${event.step}] ${event.title}`);
           break;
         case 'step-done':
@@ -43,10 +53,10 @@ export function plainReporter(cli: Pick<CliContext, 'stdout' | 'stderr'>, quiet 
           break;
         case 'progress': {
           if (quiet) break;
-          const decile = event.bytesToDo === 0 ? 10 : Math.floor((event.bytesDone / event.bytesToDo) * 10);
-          if ((lastDecile.get(event.disk) ?? -1) >= decile) break;
-          lastDecile.set(event.disk, decile);
-          line(`  disk ${event.disk}: ${formatBytes(event.bytesDone)} / ${formatBytes(event.bytesToDo)} (${decile * 10}%)`);
+          progress.update(event);
+          const several = progress.diskKeys.length > 1;
+          if (newDecile(event.disk, progress.percent(event.disk))) line(`  ${progress.diskLine(event.disk)}${several ? '' : `, ${progress.pace()}`}`);
+          if (several && newDecile('total', progress.percent())) line(`  ${progress.totalLine()}`);
           break;
         }
         case 'info':
@@ -56,7 +66,7 @@ export function plainReporter(cli: Pick<CliContext, 'stdout' | 'stderr'>, quiet 
           cli.stderr.write(`warning: ${event.message}\n`);
           break;
         case 'run-end': {
-          const tail = event.backupId ? `, backup ${event.backupId}` : '';
+          const tail = event.backupId && event.status === 'succeeded' ? `, backup ${event.backupId}` : '';
           const text = `run ${event.runId} ${event.status} in ${event.seconds.toFixed(1)} s${tail}`;
           if (event.status === 'succeeded') line(text);
           else cli.stderr.write(`${text}: ${event.error ?? ''}\n`);

@@ -5,6 +5,7 @@ import type { Step } from './step.js';
 import { allocatePorts } from '../steps/allocate-ports.js';
 import { extractFiles } from '../steps/extract-files.js';
 import { openTunnel } from '../steps/open-tunnel.js';
+import { placeTarget } from '../steps/place-target.js';
 import { prepareTarget } from '../steps/prepare-target.js';
 import { resolveFilesPoint } from '../steps/resolve-files-point.js';
 import { resolvePoint } from '../steps/resolve-point.js';
@@ -20,6 +21,7 @@ export const restoreSteps: readonly Step<RestoreRun>[] = [
   prepareTarget,
   restoreTransfer,
   verify,
+  placeTarget,
 ];
 
 // A file-level restore (target type files): no NBD, no tunnel; one appliance on this host.

@@ -73,8 +73,10 @@ export interface RestoreDiskJob {
   nodePort?: number;
   /** Target as the node transfer takes it: nbd URL or file:FORMAT:/path. */
   target?: string;
-  /** Target path on the node (file targets). */
+  /** Where the restore writes on the node (file targets): a file beside the target, renamed into place by place-target. */
   targetPath?: string;
+  /** The target file as the plan names it (file targets). */
+  finalPath?: string;
   bytes?: number;
   /** Stops this disk's qemu-nbd before cleanup does (idempotent). */
   stopServer?: () => Promise<void>;

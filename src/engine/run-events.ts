@@ -1,12 +1,14 @@
 // What a run tells the outside world, as data: renderers turn these into listr2 output on a
-// terminal, plain lines elsewhere, or JSON lines for tools (--json).
+// terminal, plain lines elsewhere, or JSON lines for tools (--json; docs/json-events.md).
+
+import type { DiskFacts, Facts } from './step-facts.js';
 
 export type RunEvent =
   | { readonly type: 'run-start'; readonly runId: string; readonly plan: string; readonly kind: string; readonly steps: readonly string[] }
   | { readonly type: 'step-start'; readonly step: string; readonly title: string }
-  | { readonly type: 'step-done'; readonly step: string; readonly summary?: string }
+  | { readonly type: 'step-done'; readonly step: string; readonly summary?: string; readonly facts?: Facts }
   | { readonly type: 'step-skip'; readonly step: string; readonly reason: string }
-  | { readonly type: 'step-fail'; readonly step: string; readonly error: string }
+  | { readonly type: 'step-fail'; readonly step: string; readonly error: string; readonly interrupted?: true }
   | { readonly type: 'progress'; readonly disk: number; readonly bytesDone: number; readonly bytesToDo: number }
   | { readonly type: 'info'; readonly message: string; readonly step?: string }
   | { readonly type: 'warning'; readonly message: string; readonly step?: string }
@@ -16,6 +18,12 @@ export type RunEvent =
       readonly status: 'succeeded' | 'failed' | 'interrupted';
       readonly seconds: number;
       readonly backupId?: string;
+      /** Backup runs that got as far as resolve-chain: full or incremental. */
+      readonly taken?: 'full' | 'incremental';
+      /** Per disk: bytes copied (null when not known), and the change_id for backups. */
+      readonly disks?: readonly DiskFacts[];
+      /** Bytes copied, all disks together. */
+      readonly bytes?: number;
       readonly error?: string;
     };
 
@@ -23,4 +31,6 @@ export interface RunReporter {
   emit(event: RunEvent): void;
   /** Wait until everything is on screen (listr2 finishes its render loop). */
   close(): Promise<void>;
+  /** A word to the person at the terminal now (Ctrl+C received); absent: the caller prints it. */
+  notice?(text: string): void;
 }

@@ -9,11 +9,14 @@ import { isFilesRestore, type Plan } from '../plan/types.js';
 import { newRunId } from '../repository/layout.js';
 import type { Store } from '../store/index.js';
 import { hookEnv } from '../hooks/hook-env.js';
+import { formatMetrics, metricsPath, planMetrics, writeMetricsFile } from '../metrics/prometheus-textfile.js';
+import { addSecret, isSecretName, maskDeep, maskSecrets } from '../secrets/mask.js';
 import { runBeforeHooks, runEndHooks } from '../hooks/run-hooks.js';
 import { backupSteps } from './backup-steps.js';
 import { BACKUP_STEPS, FILES_RESTORE_STEPS, RESTORE_STEPS } from './step-names.js';
 import type { BackupRun, FilesRestoreRun, RestoreRun, RunContext } from './run-context.js';
-import type { RunReporter } from './run-events.js';
+import type { RunEvent, RunReporter } from './run-events.js';
+import { bytesFacts } from './step-facts.js';
 import { asRunError, runSteps, type StepsOutcome } from './run-steps.js';
 import { UndoStack } from './undo-stack.js';
 
@@ -23,6 +26,8 @@ export interface RunPlanOptions {
   readonly trigger: 'manual' | 'schedule';
   /** Cancels the run (SIGINT/SIGTERM); its reason should be a SendenseError with exitCode 130. */
   readonly signal?: AbortSignal;
+  /** Prometheus textfile to write after the run (--metrics-file); default the plan's metricsFile. */
+  readonly metricsFile?: string;
 }
 
 export interface RunResult {
@@ -34,7 +39,9 @@ export interface RunResult {
 }
 
 export async function runPlan(plan: Plan, options: RunPlanOptions): Promise<RunResult> {
-  const { store, reporter } = options;
+  const { store } = options;
+  rememberHookSecrets(plan);
+  const reporter = maskingReporter(options.reporter);
   const runId = newRunId();
   const started = Date.now();
   await store.createRun({
@@ -56,6 +63,7 @@ export async function runPlan(plan: Plan, options: RunPlanOptions): Promise<RunR
 
   let outcome: StepsOutcome;
   let backupId: string | undefined;
+  let ended: Pick<Extract<RunEvent, { type: 'run-end' }>, 'taken' | 'disks' | 'bytes'> = {};
   let node: NodeHost | undefined;
   try {
     node = await openNode(plan);
@@ -83,11 +91,13 @@ export async function runPlan(plan: Plan, options: RunPlanOptions): Promise<RunR
       const run = { ...base, plan, state: { backupId: '', disks: [] } } as RestoreRun;
       outcome = await runSteps(run, restoreSteps);
       backupId = run.state.backupId || undefined;
+      ended = bytesFacts(run.state.disks);
     } else {
       const { afterBackupSteps } = await import('./after-backup-steps.js');
       const run = { ...base, plan, state: { backupId: '', chainId: '', type: 'full', disks: [], supersededBitmaps: [] } } as BackupRun;
       outcome = await runSteps(run, backupSteps, afterBackupSteps);
       backupId = run.state.backupId || undefined;
+      if (backupId) ended = { taken: run.state.type, ...bytesFacts(run.state.disks, true) };
     }
   } catch (error) {
     outcome = { status: 'failed', error: asRunError(error, 'open-tunnel') };
@@ -95,14 +105,41 @@ export async function runPlan(plan: Plan, options: RunPlanOptions): Promise<RunR
   } finally {
     options.signal?.removeEventListener('abort', forward);
   }
-  const error = outcome.error?.describe();
+  const error = maskSecrets(outcome.error?.describe());
   const env = hookEnv({ plan, runId, status: outcome.status, backupId, error });
   await runEndHooks(plan.hooks, outcome.status === 'succeeded', { node, reporter, env });
   await node?.close().catch(() => undefined);
   const seconds = (Date.now() - started) / 1000;
   await store.finishRun(runId, outcome.status, error);
-  reporter.emit({ type: 'run-end', runId, status: outcome.status, seconds, backupId, error });
+  await writeMetrics(plan, options, reporter, ended.bytes ?? 0);
+  reporter.emit({ type: 'run-end', runId, status: outcome.status, seconds, backupId, ...ended, error });
   return { runId, status: outcome.status, error: outcome.error, backupId, seconds };
+}
+
+// The run is recorded either way: a metrics file that cannot be written is a warning.
+async function writeMetrics(plan: Plan, options: RunPlanOptions, reporter: RunReporter, bytes: number): Promise<void> {
+  const template = options.metricsFile ?? plan.metricsFile;
+  if (template === undefined) return;
+  const file = metricsPath(template, plan.name);
+  try {
+    const metrics = await planMetrics(options.store, plan, bytes);
+    if (metrics) await writeMetricsFile(file, formatMetrics(metrics));
+  } catch (error) {
+    reporter.emit({ type: 'warning', message: `could not write metrics file ${file}: ${(error as Error).message}` });
+  }
+}
+
+// A token a hook gets in its environment (${WEBHOOK_TOKEN}) is a secret if its name says so.
+function rememberHookSecrets(plan: Plan): void {
+  const { before, after, onFailure, always } = plan.hooks;
+  for (const hook of [...before, ...after, ...onFailure, ...always]) {
+    for (const [name, value] of Object.entries(hook.env)) if (isSecretName(name)) addSecret(value);
+  }
+}
+
+// Every event is masked before any renderer (terminal, plain, JSON, the scheduler's) sees it.
+function maskingReporter(reporter: RunReporter): RunReporter {
+  return { emit: (event) => reporter.emit(maskDeep(event)), close: () => reporter.close() };
 }
 
 async function openNode(plan: Plan): Promise<NodeHost> {

@@ -4,6 +4,7 @@
 import { SendenseError, isSendenseError } from '../errors.js';
 import type { RunContext } from './run-context.js';
 import type { Step } from './step.js';
+import { stepFacts } from './step-facts.js';
 
 export interface StepsOutcome {
   readonly status: 'succeeded' | 'failed' | 'interrupted';
@@ -56,11 +57,11 @@ async function runOne<R extends RunContext>(run: R, step: Step<R>, signal?: Abor
   try {
     const summary = await step.run(run);
     if (signal?.aborted) throw signal.reason;
-    reporter.emit({ type: 'step-done', step: step.name, summary: summary ?? undefined });
+    reporter.emit({ type: 'step-done', step: step.name, summary: summary ?? undefined, facts: stepFacts(step.name, run) });
     return undefined;
   } catch (error) {
     const failure = asRunError(signal?.aborted ? signal.reason : error, step.name);
-    reporter.emit({ type: 'step-fail', step: step.name, error: failure.describe() });
+    reporter.emit({ type: 'step-fail', step: step.name, error: failure.describe(), ...(failure.exitCode === 130 ? { interrupted: true as const } : {}) });
     return failure;
   }
 }
@@ -78,6 +79,7 @@ async function cleanup(run: RunContext): Promise<void> {
     type: 'step-done',
     step: 'cleanup',
     summary: `${outcomes.length - failed.length} of ${outcomes.length} resources given back`,
+    facts: { givenBack: outcomes.length - failed.length, notGivenBack: failed.length },
   });
 }
 

@@ -21,6 +21,7 @@ export const RESTORE_STEPS = [
   'prepare-target',
   'transfer',
   'verify',
+  'place-target',
   'cleanup',
 ] as const;
 

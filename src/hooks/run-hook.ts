@@ -5,6 +5,7 @@ import { execa } from 'execa';
 import type { NodeHost } from '../node/node.js';
 import type { Hook } from '../plan/types.js';
 import type { RunReporter } from '../engine/run-events.js';
+import { OWNER_VARIABLE } from '../process/owner-tag.js';
 
 export type HookPhase = 'before' | 'after' | 'onFailure' | 'always';
 
@@ -25,7 +26,8 @@ export interface HookTarget {
 export async function runHook(phase: HookPhase, hook: Hook, target: HookTarget): Promise<HookOutcome> {
   const { reporter, signal } = target;
   // The plan's `${NAME}` values first: the run's own SENDENSE_* facts cannot be overridden.
-  const env = { ...hook.env, ...target.env };
+  // Not tagged as ours: what a hook starts (a VM, a service) is never stopped by doctor.
+  const env = { ...hook.env, ...target.env, [OWNER_VARIABLE]: '' };
   const where = hook.on === 'node' ? 'node' : 'hub';
   reporter.emit({ type: 'info', step: 'hooks', message: `hook ${phase} (${where}): ${hook.run}` });
   let result: { exitCode: number; stdout: string; stderr: string };

@@ -30,11 +30,12 @@ interface RawPlan {
   retention?: { keepChains: number };
   hooks?: Partial<Record<keyof Hooks, RawHook[]>>;
   timeouts?: { transfer?: string };
+  metricsFile?: string;
   restore?: {
     point?: string;
     disks?: number[];
     target:
-      | { type: 'file'; path: string; format?: 'qcow2' | 'raw'; overwrite?: boolean }
+      | { type: 'file'; path: string; format?: 'qcow2' | 'raw'; overwrite?: boolean; mode?: string }
       | { type: 'nbd'; url: string }
       | { type: 'files'; paths: string[]; to: string; overwrite?: boolean };
     verify?: boolean;
@@ -57,6 +58,7 @@ export function buildPlan(data: unknown, file: string, envRefs: readonly string[
     nbd: { ports: { first, last }, shared: raw.nbd?.shared ?? DEFAULT_SHARED },
     hooks: buildHooks(raw.hooks ?? {}, env),
     timeouts: { transfer: raw.timeouts?.transfer === undefined ? undefined : parseDuration(raw.timeouts.transfer) },
+    metricsFile: raw.metricsFile === undefined ? undefined : expandHome(raw.metricsFile),
     origin: { file },
     envRefs: [...envRefs],
   };
@@ -118,5 +120,5 @@ function buildHooks(hooks: NonNullable<RawPlan['hooks']>, env: NodeJS.ProcessEnv
 function buildTarget(target: NonNullable<RawPlan['restore']>['target']): RestoreTarget | FilesTarget {
   if (target.type === 'nbd') return { type: 'nbd', url: target.url };
   if (target.type === 'files') return { type: 'files', paths: [...target.paths], to: expandHome(target.to), overwrite: target.overwrite ?? false };
-  return { type: 'file', path: target.path, format: target.format ?? 'qcow2', overwrite: target.overwrite ?? false };
+  return { type: 'file', path: target.path, format: target.format ?? 'qcow2', overwrite: target.overwrite ?? false, mode: parseInt(target.mode ?? '0600', 8) };
 }

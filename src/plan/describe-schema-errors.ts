@@ -3,6 +3,7 @@
 import type { ErrorObject } from 'ajv';
 import { atPath, formatPlanPath, type PlanIssue, type PlanPath } from './plan-issue.js';
 import { quote } from './raw-plan.js';
+import { editDistance } from '../format/edit-distance.js';
 
 export function describeSchemaErrors(errors: readonly ErrorObject[], data: unknown): PlanIssue[] {
   const kind = typeof (data as { kind?: unknown } | null)?.kind === 'string' ? (data as { kind: string }).kind : undefined;
@@ -100,18 +101,6 @@ function isNear(a: string, b: string): boolean {
   if (a.toLowerCase() === b.toLowerCase()) return true;
   if (Math.abs(a.length - b.length) > 2 || Math.min(a.length, b.length) < 3) return false;
   return editDistance(a.toLowerCase(), b.toLowerCase()) <= 2;
-}
-
-function editDistance(a: string, b: string): number {
-  let previous = Array.from({ length: b.length + 1 }, (_, i) => i);
-  for (let i = 1; i <= a.length; i++) {
-    const current = [i];
-    for (let j = 1; j <= b.length; j++) {
-      current[j] = Math.min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
-    }
-    previous = current;
-  }
-  return previous[b.length];
 }
 
 function typeName(type: string): string {

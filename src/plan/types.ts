@@ -109,6 +109,8 @@ interface PlanBase {
   readonly nbd: NbdSettings;
   readonly hooks: Hooks;
   readonly timeouts: Timeouts;
+  /** Prometheus textfile written after each run (`{plan}` replaced), if any. */
+  readonly metricsFile?: string;
   readonly origin: PlanOrigin;
   /** `${VAR}` names used anywhere in the plan (already substituted when resolved for a run). */
   readonly envRefs: readonly string[];
@@ -134,6 +136,8 @@ export type RestoreTarget =
       readonly path: string;
       readonly format: 'qcow2' | 'raw';
       readonly overwrite: boolean;
+      /** Permissions of the restored files (default 0o600). */
+      readonly mode: number;
     }
   | {
       readonly type: 'nbd';

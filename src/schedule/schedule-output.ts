@@ -5,6 +5,7 @@ import { Writable } from 'node:stream';
 import type { CliContext } from '../cli/context.js';
 import { plainReporter } from '../engine/reporters.js';
 import type { RunReporter } from '../engine/run-events.js';
+import { maskDeep } from '../secrets/mask.js';
 
 export interface SchedulerNote {
   /** e.g. scheduled, ignored, invalid, skipped, catch-up, reloaded, stopping, stopped. */
@@ -21,6 +22,11 @@ export interface ScheduleOutput {
 }
 
 export function createScheduleOutput(cli: Pick<CliContext, 'stdout' | 'stderr' | 'json' | 'quiet'>): ScheduleOutput {
+  const output = unmaskedScheduleOutput(cli);
+  return { reporterFor: (plan) => output.reporterFor(plan), note: (note) => output.note(maskDeep(note)) };
+}
+
+function unmaskedScheduleOutput(cli: Pick<CliContext, 'stdout' | 'stderr' | 'json' | 'quiet'>): ScheduleOutput {
   const time = () => new Date().toISOString();
   if (cli.json) {
     const write = (object: object) => cli.stdout.write(`${JSON.stringify({ ...object, time: time() })}\n`);

@@ -5,6 +5,7 @@
 import type { DiskSource } from '../engine/run-context.js';
 import type { BackupPlan, DiskKey } from '../plan/types.js';
 import type { BitmapInfo } from '../qemu/index.js';
+import { bitmapName } from '../repository/layout.js';
 import type { Backup } from '../store/index.js';
 
 export interface SourceDiskFacts {
@@ -65,7 +66,7 @@ function whyNotIncremental(
   if (fact.source.type !== 'vmware' && parentDisk.virtualSize !== fact.virtualSize) {
     return `disk ${fact.key} changed size since backup ${previous.id} (${parentDisk.virtualSize} -> ${fact.virtualSize} bytes)`;
   }
-  if (!parentFileExists(parentDisk.file)) return `the file of backup ${previous.id} for disk ${fact.key} is missing (${parentDisk.file})`;
+  if (!parentFileExists(parentDisk.file)) return `the file of backup ${previous.id} for disk ${fact.key} is missing or damaged (${parentDisk.file})`;
   const source = fact.source;
   if (source.type === 'qemu') {
     if (source.format === 'raw') {
@@ -76,6 +77,11 @@ function whyNotIncremental(
     }
     const name = parentDisk.changeId;
     if (!name) return `backup ${previous.id} recorded no change_id for disk ${fact.key}`;
+    // Only the bitmap this chain added at that backup says what changed since: another chain's
+    // (an edited or mixed-up database) would give an incremental built on a guess.
+    if (name !== ownBitmap(previous)) {
+      return `backup ${previous.id} records bitmap '${name}' for disk ${fact.key}, not the one its chain added ('${ownBitmap(previous)}')`;
+    }
     const bitmap = fact.bitmaps?.find((b) => b.name === name);
     if (bitmap === undefined) return `the dirty bitmap '${name}' of backup ${previous.id} is missing from ${source.path}`;
     if (bitmap.inUse) return `the dirty bitmap '${name}' on ${source.path} is marked inconsistent (the image was not closed cleanly)`;
@@ -97,4 +103,9 @@ function whyNotIncremental(
     return undefined;
   }
   return undefined;
+}
+
+// The bitmap a qemu backup adds to its disks: named after its chain and itself.
+export function ownBitmap(backup: Pick<Backup, 'chainId' | 'id'>): string {
+  return bitmapName(backup.chainId, backup.id);
 }

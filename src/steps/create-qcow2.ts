@@ -1,19 +1,28 @@
 // create-qcow2: the new backup files: a full is a fresh image of the source's size, an incremental
 // an overlay on the parent's file (backing path stored relative so the repository can move).
 
-import { mkdir, rm } from 'node:fs/promises';
+import { chmod, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { BackupRun } from '../engine/run-context.js';
 import type { Step } from '../engine/step.js';
 import { createOverlay, createQcow2 } from '../qemu/index.js';
+import { ensureRepositoryMarker } from '../repository/marker.js';
+import { makePrivateDirs, removeEmptyDirs } from '../repository/private-dirs.js';
 import { PROVISIONAL_FORMAT_OPTIONS } from '../vmware/client.js';
 
 export const createQcow2Files: Step<BackupRun> = {
   name: 'create-qcow2',
   title: (run) => `create ${run.state.type === 'full' ? 'new images' : 'overlays'} in ${run.plan.repository.path}`,
   async run(run) {
+    const repository = run.plan.repository.path;
+    const createdDirs = await makePrivateDirs(repository);
+    run.undo.push({ what: `remove the empty directories this run created in ${repository}`, when: 'failure', step: 'create-qcow2', run: () => removeEmptyDirs(createdDirs) });
+    await ensureRepositoryMarker(repository);
     for (const disk of run.state.disks) {
-      await mkdir(path.dirname(disk.file), { recursive: true });
+      const dirs = await makePrivateDirs(path.dirname(disk.file));
+      run.undo.push({ what: `remove ${path.dirname(disk.file)} if this run left it empty`, when: 'failure', step: 'create-qcow2', run: () => removeEmptyDirs(dirs) });
+      // Directories of older versions were 0755: the VM's and the disk's are ours to close.
+      for (const dir of [path.dirname(disk.file), path.dirname(path.dirname(disk.file))]) await chmod(dir, 0o700);
       // Registered before creating: a half-created file is removed too.
       run.undo.push({
         what: `delete ${disk.file}`,
@@ -24,6 +33,8 @@ export const createQcow2Files: Step<BackupRun> = {
       if (disk.parentFile) await createOverlay(disk.file, disk.parentFile, { backingFormat: 'qcow2' });
       else if (disk.source.type === 'vmware') await createQcow2(disk.file, disk.virtualSize, { formatOptions: PROVISIONAL_FORMAT_OPTIONS });
       else await createQcow2(disk.file, disk.virtualSize);
+      // Private before any guest byte is written into it (qemu-img create follows the umask).
+      await chmod(disk.file, 0o600);
     }
     return run.state.disks.map((disk) => `${disk.key}: ${path.relative(run.plan.repository.path, disk.file)}`).join(', ');
   },

@@ -1,11 +1,15 @@
-// prepare-target: check every target before touching any (an existing file without overwrite, an
-// NBD target smaller than the disk: refused, nothing changed), then create the target files.
+// prepare-target: check every target before touching any (an existing file without overwrite, a
+// file another process has open, an NBD target smaller than the disk: refused, nothing changed),
+// then create each file target *beside* its final path. The restore writes there and place-target
+// renames it into place only once the restore succeeded, so a failed restore never deletes or
+// damages a file it did not create.
 
 import path from 'node:path';
 import type { RestoreDiskJob, RestoreRun } from '../engine/run-context.js';
 import type { Step } from '../engine/step.js';
 import { SendenseError } from '../errors.js';
 import { formatBytes } from '../format/bytes.js';
+import { fileInUse } from '../node/file-in-use.js';
 import { createImage, imageInfo } from '../qemu/index.js';
 
 export const prepareTarget: Step<RestoreRun> = {
@@ -19,7 +23,7 @@ export const prepareTarget: Step<RestoreRun> = {
     const exec = (argv: readonly string[]) => run.node.exec(argv);
     if (target.type === 'nbd') {
       for (const disk of run.state.disks) {
-        const url = fill(target.url, disk);
+        const url = fillTarget(target.url, disk);
         const info = await imageInfo(url, { runner: exec, format: 'raw' }).catch((error: unknown) => {
           throw refuse(`cannot open NBD target ${url} for disk ${disk.key}: ${(error as Error).message}`, disk);
         });
@@ -31,44 +35,67 @@ export const prepareTarget: Step<RestoreRun> = {
       return run.state.disks.map((disk) => `${disk.key}: ${disk.target}`).join(', ');
     }
 
-    const paths = run.state.disks.map((disk) => fill(target.path, disk));
+    const paths = run.state.disks.map((disk) => fillTarget(target.path, disk));
     if (new Set(paths).size !== paths.length) {
       throw refuse(`restore.target.path ${target.path} gives the same file for several disks: put {key} in it`);
     }
-    for (const [index, disk] of run.state.disks.entries()) {
-      const file = paths[index];
-      const existing = await exec(['stat', '-L', '-c', '%F', file]);
-      if (existing.exitCode !== 0) continue;
-      const kind = existing.stdout.trim();
-      if (!target.overwrite) {
-        throw refuse(`target ${file} for disk ${disk.key} already exists on ${run.node.description} (set restore.target.overwrite: true to replace it)`, disk);
-      }
-      if (kind !== 'regular file' && kind !== 'regular empty file') {
-        throw refuse(`target ${file} for disk ${disk.key} is a ${kind}, not a file`, disk);
-      }
-    }
+    for (const [index, disk] of run.state.disks.entries()) await refuseExistingTarget(run, paths[index], disk, target.overwrite);
+
     for (const [index, disk] of run.state.disks.entries()) {
       const file = paths[index];
       const made = await exec(['mkdir', '-p', path.dirname(file)]);
       if (made.exitCode !== 0) throw refuse(`cannot create ${path.dirname(file)}: ${made.stderr.trim()}`, disk);
-      // A half-restored disk must not pass for a good one: it goes if the restore fails.
+      const partial = partialPath(file, run.runId);
+      if ((await exec(['test', '-e', partial])).exitCode === 0) throw refuse(`${partial} already exists: remove it or choose another target`, disk);
+      // Recorded before it exists (doctor removes it if this process dies); removed on failure.
+      await run.store.recordRunFile({ runId: run.runId, node: run.node.description, path: partial, kind: 'restore-target' });
       run.undo.push({
-        what: `delete the incomplete target ${file}`,
+        what: `delete the unfinished target ${partial}`,
         when: 'failure',
         step: 'prepare-target',
         run: async () => {
-          await exec(['rm', '-f', file]);
+          const removed = await exec(['rm', '-f', '--', partial]);
+          if (removed.exitCode !== 0) throw new Error(removed.stderr.trim());
+          await run.store.forgetRunFile(run.node.description, partial);
         },
       });
-      await createImage(file, target.format, disk.virtualSize, { runner: exec, overwrite: true });
-      disk.targetPath = file;
-      disk.target = `file:${target.format}:${file}`;
+      await createImage(partial, target.format, disk.virtualSize, { runner: exec });
+      // Private before any guest byte is written (a disk holds whatever its guest held).
+      const mode = target.mode.toString(8).padStart(4, '0');
+      const chmod = await exec(['chmod', mode, partial]);
+      if (chmod.exitCode !== 0) throw refuse(`cannot set mode ${mode} on ${partial}: ${chmod.stderr.trim()}`, disk);
+      disk.targetPath = partial;
+      disk.finalPath = file;
+      disk.target = `file:${target.format}:${partial}`;
     }
     return paths.join(', ');
   },
 };
 
-function fill(template: string, disk: RestoreDiskJob): string {
+// An existing target: refused without overwrite, when it is not a regular file, or while another
+// process has it open (a running VM's disk must never be replaced under it).
+export async function refuseExistingTarget(run: RestoreRun, file: string, disk: RestoreDiskJob, overwrite: boolean): Promise<void> {
+  const existing = await run.node.exec(['stat', '-L', '-c', '%F', file]);
+  if (existing.exitCode !== 0) return;
+  const kind = existing.stdout.trim();
+  if (!overwrite) {
+    throw refuse(`target ${file} for disk ${disk.key} already exists on ${run.node.description} (set restore.target.overwrite: true to replace it)`, disk);
+  }
+  if (kind !== 'regular file' && kind !== 'regular empty file') {
+    throw refuse(`target ${file} for disk ${disk.key} is a ${kind}, not a file`, disk);
+  }
+  const user = await fileInUse(run.node, file);
+  if (user !== undefined) {
+    throw refuse(`target ${file} for disk ${disk.key} is in use (${user}): it is not replaced while another program has it open`, disk);
+  }
+}
+
+// Beside the target (same filesystem, so the final rename is atomic), hidden, named after the run.
+export function partialPath(file: string, runId: string): string {
+  return path.join(path.dirname(file), `.${path.basename(file)}.${runId}.partial`);
+}
+
+export function fillTarget(template: string, disk: Pick<RestoreDiskJob, 'key'>): string {
   return template.replaceAll('{key}', String(disk.key));
 }
 

@@ -1,15 +1,15 @@
 // resolve-chain: per disk, what the source is and how big; then full or incremental, the parent
 // backup and the change_id to start from. Creates the backup's records (status running).
 
-import { existsSync } from 'node:fs';
 import type { BackupDiskJob, BackupRun, BackupState, DiskSource } from '../engine/run-context.js';
 import type { Step } from '../engine/step.js';
 import { SendenseError } from '../errors.js';
+import { qcow2HeaderProblem } from '../qemu/qcow2-header.js';
 import { backupFile, bitmapName, exportName, isSendenseBitmap, newBackupId } from '../repository/layout.js';
 import type { Backup } from '../store/index.js';
 import { plural } from '../format/plural.js';
 import { vmwarePassword } from '../vmware/client.js';
-import { decideChain, type SourceDiskFacts } from './chain-decision.js';
+import { decideChain, ownBitmap, type SourceDiskFacts } from './chain-decision.js';
 import { inspectSourceDisk } from './inspect-source.js';
 
 export const resolveChain: Step<BackupRun> = {
@@ -30,7 +30,8 @@ export const resolveChain: Step<BackupRun> = {
     const facts = await Promise.all(plan.vm.source.disks.map((disk) => inspectSourceDisk(exec, plan.vm.source, disk.key)));
     const previous = await store.latestCompleteBackup(plan.vm.name, plan.repository.path);
     const chainLength = previous ? await store.chainLength(previous.chainId) : 0;
-    const decision = decideChain(plan, previous, chainLength, facts, existsSync);
+    // A parent whose file is gone or whose header is destroyed cannot carry an incremental.
+    const decision = decideChain(plan, previous, chainLength, facts, (file) => qcow2HeaderProblem(file) === undefined);
     if (decision.type === 'fail') {
       throw new SendenseError(decision.reason, { step: 'resolve-chain', exitCode: 1 });
     }
@@ -97,11 +98,13 @@ export const resolveChain: Step<BackupRun> = {
 
 // Bitmaps of the previous complete backup (any chain) of this repository: once this backup is
 // complete no incremental will start from them, and an unused bitmap costs the source writes.
+// Only the one that backup's own chain added: another chain's bitmap is never ours to remove.
 function supersededBitmaps(previous: Backup | undefined, facts: readonly SourceDiskFacts[]): BackupState['supersededBitmaps'] {
   if (previous === undefined) return [];
   return facts.flatMap((fact) => {
     const name = previous.disks.find((disk) => disk.diskKey === fact.key)?.changeId;
-    const present = fact.path !== undefined && name && fact.bitmaps?.some((bitmap) => bitmap.name === name && isSendenseBitmap(name));
+    const own = name === ownBitmap(previous);
+    const present = fact.path !== undefined && own && name && fact.bitmaps?.some((bitmap) => bitmap.name === name && isSendenseBitmap(name));
     return present ? [{ key: fact.key, path: fact.path!, name: name! }] : [];
   });
 }

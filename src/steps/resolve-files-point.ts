@@ -5,6 +5,7 @@ import type { FilesRestoreRun } from '../engine/run-context.js';
 import type { Step } from '../engine/step.js';
 import { SendenseError, isSendenseError } from '../errors.js';
 import { findPointFile } from '../files/backup-point.js';
+import { refuseInsideRepository } from '../repository/containing-repository.js';
 
 export const resolveFilesPoint: Step<FilesRestoreRun> = {
   name: 'resolve-point',
@@ -18,6 +19,9 @@ export const resolveFilesPoint: Step<FilesRestoreRun> = {
       throw error;
     }
     run.state.backupId = run.state.point.backup.id;
+    // Before anything is extracted: never into a repository.
+    const to = plan.restore.target.to;
+    await refuseInsideRepository(run.node, store, to, `restore.target.to ${to}`, plan.repository.path);
     const { backup, disk } = run.state.point;
     return `backup ${backup.id} (${backup.type}, taken ${backup.startedAt}), disk ${disk.diskKey}`;
   },

@@ -1,12 +1,14 @@
 // resolve-point: which complete backup a restore reads (latest, an id, or the newest complete
 // backup at or before a time) and which of its disks; refuses anything it cannot restore exactly.
 
-import { accessSync, constants } from 'node:fs';
 import type { RestoreRun } from '../engine/run-context.js';
 import type { Step } from '../engine/step.js';
 import { SendenseError } from '../errors.js';
+import { refuseInsideRepository } from '../repository/containing-repository.js';
 import { exportName } from '../repository/layout.js';
+import { qcow2HeaderProblem } from '../qemu/qcow2-header.js';
 import type { Backup } from '../store/index.js';
+import { fillTarget } from './prepare-target.js';
 
 export const resolvePoint: Step<RestoreRun> = {
   name: 'resolve-point',
@@ -18,11 +20,9 @@ export const resolvePoint: Step<RestoreRun> = {
     for (const link of chain) {
       if (link.status !== 'complete') fail(`backup ${link.id} in the chain of ${backup.id} is ${link.status}, not complete`);
       for (const disk of link.disks) {
-        try {
-          accessSync(disk.file, constants.R_OK);
-        } catch {
-          fail(`the file of backup ${link.id} for disk ${disk.diskKey} is missing or unreadable: ${disk.file}`);
-        }
+        const problem = qcow2HeaderProblem(disk.file);
+        if (problem?.startsWith('file missing')) fail(`the file of backup ${link.id} for disk ${disk.diskKey} is missing or unreadable: ${disk.file}`);
+        if (problem !== undefined) fail(`the file of backup ${link.id} for disk ${disk.diskKey} is damaged: ${problem}`);
       }
     }
     const wanted = plan.restore.disks ?? backup.disks.map((disk) => disk.diskKey);
@@ -34,6 +34,7 @@ export const resolvePoint: Step<RestoreRun> = {
       }
       return { key, file: disk.file, virtualSize: disk.virtualSize, exportName: exportName(plan.vm.name, key) };
     });
+    await refuseTargetsInRepositories(run);
     return `backup ${backup.id} (${backup.type}, taken ${backup.startedAt}), disk(s) ${wanted.join(', ')}`;
   },
 };
@@ -65,6 +66,17 @@ async function findBackup(run: RestoreRun): Promise<Backup> {
     );
   }
   return backup;
+}
+
+// Before anything is taken: a restore never writes inside a repository (it would overwrite
+// backups that the state database still calls complete), this hub's or any marked one.
+async function refuseTargetsInRepositories(run: RestoreRun): Promise<void> {
+  const target = run.plan.restore.target;
+  if (target.type !== 'file') return;
+  for (const disk of run.state.disks) {
+    const file = fillTarget(target.path, disk);
+    await refuseInsideRepository(run.node, run.store, file, `target ${file} for disk ${disk.key}`, run.plan.repository.path);
+  }
 }
 
 function describePoint(run: RestoreRun): string {

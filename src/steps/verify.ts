@@ -17,9 +17,10 @@ export const verify: Step<RestoreRun> = {
     for (const disk of run.state.disks) {
       const source = sourceUrl(disk.nodePort ?? disk.port!, disk.exportName);
       const restored = target.type === 'file' ? disk.targetPath! : disk.target!;
+      const shown = disk.finalPath ?? restored;
       const result = await compareImages(source, restored, { runner: exec, formatA: 'raw', formatB: target.type === 'file' ? target.format : 'raw' });
       if (result.status !== 'equal') {
-        throw new SendenseError(`restored disk ${disk.key} (${restored}) ${result.status === 'different' ? 'differs from' : 'could not be compared with'} backup ${run.state.backupId}: ${result.detail}`, {
+        throw new SendenseError(`restored disk ${disk.key} (${shown}) ${result.status === 'different' ? 'differs from' : 'could not be compared with'} backup ${run.state.backupId}: ${result.detail}`, {
           step: 'verify',
           disk: disk.key,
         });

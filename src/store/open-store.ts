@@ -32,7 +32,8 @@ function enableWal(database: Database.Database): void {
 
 function openDatabase(dbPath: string): Database.Database {
   try {
-    mkdirSync(path.dirname(dbPath), { recursive: true });
+    // 0700: the state names every VM, disk and backup file.
+    mkdirSync(path.dirname(dbPath), { recursive: true, mode: 0o700 });
     const database = new Database(dbPath);
     database.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
     enableWal(database);

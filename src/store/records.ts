@@ -67,6 +67,26 @@ export interface PortLease {
   readonly since: string;
 }
 
+/** A file a run is still writing outside the repository (a restore target before its rename). */
+export interface RunFile {
+  readonly runId: string;
+  /** 'this host', or the node as user@host:port. */
+  readonly node: string;
+  readonly path: string;
+  /** e.g. "restore-target". */
+  readonly kind: string;
+  readonly since: string;
+}
+
+export interface VmLock {
+  readonly vm: string;
+  readonly runId: string;
+  readonly plan: string;
+  readonly pid: number;
+  readonly hostname: string;
+  readonly since: string;
+}
+
 export interface ProcessRecord {
   readonly pid: number;
   readonly runId: string;

@@ -4,6 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import type { Insertable, Kysely, Selectable } from 'kysely';
 import type { PlanKind } from '../plan/types.js';
+import { maskSecrets } from '../secrets/mask.js';
 import { newId, nowIso } from './new-id.js';
 import type { Run, RunStatus, RunTrigger } from './records.js';
 import type { RunsTable, StoreDatabase } from './schema.js';
@@ -45,7 +46,7 @@ export async function createRun(db: Db, run: NewRun): Promise<Run> {
 export async function finishRun(db: Db, id: string, status: RunStatus, error?: string): Promise<Run> {
   const result = await db
     .updateTable('runs')
-    .set({ status, ended_at: nowIso(), error: error ?? null })
+    .set({ status, ended_at: nowIso(), error: maskSecrets(error) ?? null })
     .where('id', '=', id)
     .executeTakeFirst();
   if (result.numUpdatedRows === 0n) throw new Error(`finishRun: no run ${id}`);
@@ -58,7 +59,7 @@ export async function recordSkippedRun(db: Db, run: SkippedRun): Promise<Run> {
     status: 'skipped',
     started_at: now,
     ended_at: now,
-    error: run.reason,
+    error: maskSecrets(run.reason),
     pid: process.pid,
     hostname: os.hostname(),
   });

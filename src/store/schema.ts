@@ -85,6 +85,14 @@ export interface FileMountsTable {
   since: string;
 }
 
+export interface RunFilesTable {
+  run_id: string;
+  node: string;
+  path: string;
+  kind: string;
+  since: string;
+}
+
 export interface StoreDatabase {
   runs: RunsTable;
   backups: BackupsTable;
@@ -93,4 +101,5 @@ export interface StoreDatabase {
   processes: ProcessesTable;
   vm_locks: VmLocksTable;
   file_mounts: FileMountsTable;
+  run_files: RunFilesTable;
 }

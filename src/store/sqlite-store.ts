@@ -6,6 +6,7 @@ import * as fileMounts from './file-mounts.js';
 import * as leases from './leases.js';
 import * as vmLocks from './vm-locks.js';
 import * as processes from './processes.js';
+import * as runFiles from './run-files.js';
 import * as runs from './runs.js';
 import type { StoreDatabase } from './schema.js';
 import type { Store } from './store.js';
@@ -38,6 +39,7 @@ export function sqliteStore(db: Kysely<StoreDatabase>): Store {
 
     lockVm: (vm, runId, plan) => vmLocks.lockVm(db, vm, runId, plan),
     unlockVm: (vm, runId) => vmLocks.unlockVm(db, vm, runId),
+    listVmLocks: () => vmLocks.listVmLocks(db),
 
     leasePorts: (request) => leases.leasePorts(db, request),
     releasePorts: (runId) => leases.releasePorts(db, runId),
@@ -52,6 +54,9 @@ export function sqliteStore(db: Kysely<StoreDatabase>): Store {
     recordFileMount: (mount) => fileMounts.recordFileMount(db, mount),
     forgetFileMount: (dir) => fileMounts.forgetFileMount(db, dir),
     listFileMounts: () => fileMounts.listFileMounts(db),
+    recordRunFile: (file) => runFiles.recordRunFile(db, file),
+    forgetRunFile: (node, path) => runFiles.forgetRunFile(db, node, path),
+    allRunFiles: () => runFiles.allRunFiles(db),
 
     close: () => (closed ??= db.destroy()),
   };

@@ -10,6 +10,8 @@ import type {
   PortLease,
   ProcessRecord,
   Run,
+  RunFile,
+  VmLock,
   RunStatus,
   RunTrigger,
 } from './records.js';
@@ -128,6 +130,7 @@ export interface Store {
   /** Takes the VM's lock for this run, or throws a SendenseError naming the run that holds it. */
   lockVm(vm: string, runId: string, plan: string): Promise<void>;
   unlockVm(vm: string, runId: string): Promise<void>;
+  listVmLocks(): Promise<readonly VmLock[]>;
 
   // port leases
   leasePorts(request: LeaseRequest): Promise<LeaseResult>;
@@ -146,6 +149,10 @@ export interface Store {
   recordFileMount(mount: NewFileMount): Promise<FileMount>;
   forgetFileMount(dir: string): Promise<void>;
   listFileMounts(): Promise<readonly FileMount[]>;
+  // files a run writes outside the repository (recorded before they exist; doctor removes a dead run's)
+  recordRunFile(file: Omit<RunFile, 'since'>): Promise<void>;
+  forgetRunFile(node: string, path: string): Promise<void>;
+  allRunFiles(): Promise<readonly RunFile[]>;
 
   close(): Promise<void>;
 }

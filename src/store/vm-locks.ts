@@ -6,6 +6,7 @@ import type { Kysely } from 'kysely';
 import { SendenseError } from '../errors.js';
 import { isProcessAlive, processStartTicks } from '../qemu/process-identity.js';
 import { nowIso } from './new-id.js';
+import type { VmLock } from './records.js';
 import type { StoreDatabase } from './schema.js';
 
 type Db = Kysely<StoreDatabase>;
@@ -41,4 +42,9 @@ export async function lockVm(db: Db, vm: string, runId: string, plan: string): P
 
 export async function unlockVm(db: Db, vm: string, runId: string): Promise<void> {
   await db.deleteFrom('vm_locks').where('vm', '=', vm).where('run_id', '=', runId).execute();
+}
+
+export async function listVmLocks(db: Db): Promise<readonly VmLock[]> {
+  const rows = await db.selectFrom('vm_locks').selectAll().orderBy('since').orderBy('vm').execute();
+  return Object.freeze(rows.map((row) => Object.freeze({ vm: row.vm, runId: row.run_id, plan: row.plan, pid: row.pid, hostname: row.hostname, since: row.since })));
 }

@@ -3,6 +3,7 @@
 
 import { readFileSync } from 'node:fs';
 import { SendenseError } from '../errors.js';
+import { addSecret } from '../secrets/mask.js';
 import type { DiskKey, VmwareSource } from '../plan/types.js';
 
 /** Environment variable the client reads the vCenter password from. */
@@ -36,6 +37,9 @@ export function vmwarePassword(source: VmwareSource, env: NodeJS.ProcessEnv = pr
 // The password travels as one NAME=value line of the client's environment: a newline or NUL
 // cannot, and is a mistake in the file or variable (said without showing the value).
 function oneLinePassword(value: string, where: string): string {
+  // Known from now on: whatever echoes it (the client, an error) is masked before it is shown or stored.
+  addSecret(value);
+  for (const line of value.split(/\r?\n/)) addSecret(line);
   if (/[\n\r\0]/.test(value)) {
     throw new SendenseError(`the vCenter password ${where} holds more than one line (or a NUL byte); it must be the password alone`, { step: 'resolve-chain' });
   }

@@ -2,6 +2,7 @@
 // chain keeps its own bitmaps, every incremental is exact, and neither disturbs the other.
 
 import path from 'node:path';
+import Database from 'better-sqlite3';
 import { describe, expect, it } from 'vitest';
 import { useRunWorkspace } from '../support/run-workspace.js';
 import { listBackups, sendenseRun, writePlan } from '../support/sendense-cli.js';
@@ -52,4 +53,29 @@ describe('one VM, two repositories', () => {
       writeDisk(disks[1].path, [`write -P 0x${(0x40 + round).toString(16)} ${round * 2}M 64K`, `discard ${1 + round}M 64K`]);
     }
   }, 120_000);
+
+  it("a database edited to name the other chain's bitmap: a warned full into a new chain, the other chain's bitmap kept", async () => {
+    const disks = [{ key: 2000, path: createDisk(path.join(ws.dir, 'edited.qcow2'), 32 * MiB) }];
+    writeDisk(disks[0].path, ['write -P 0x11 0 4M']);
+    const planA = writePlan(ws.dir, { name: 'edited-a', vm: 'vm2', disks, repository: path.join(ws.dir, 'repo-a'), ports: [45940, 45949] });
+    const planB = writePlan(ws.dir, { name: 'edited-b', vm: 'vm2', disks, repository: path.join(ws.dir, 'repo-b'), ports: [45950, 45959] });
+    for (const plan of [planA, planB]) expect((await sendenseRun([plan, '--db', ws.db])).exitCode).toBe(0);
+    const [a, b] = await listBackups(ws.db, 'vm2');
+    const bitmapOfB = b!.disks[0]!.changeId!;
+    // A's latest backup now claims B's bitmap (someone edited the state database).
+    const db = new Database(ws.db);
+    db.prepare('update backup_disks set change_id = ? where backup_id = ?').run(bitmapOfB, a!.id);
+    db.close();
+    writeDisk(disks[0].path, ['write -P 0x12 8M 1M']);
+    const copy = keepCopy(disks[0].path, path.join(ws.dir, 'edited-now.qcow2'));
+
+    const result = await sendenseRun([planA, '--db', ws.db]);
+    expect(result.exitCode, result.stderr).toBe(0);
+    expect(`${result.stdout}${result.stderr}`).toContain(`backup ${a!.id} records bitmap '${bitmapOfB}' for disk 2000, not the one its chain added`);
+    const latest = (await listBackups(ws.db, 'vm2')).at(-1)!;
+    expect(latest.type).toBe('full');
+    expect(latest.chainId).not.toBe(a!.chainId);
+    expect(differenceBetween(latest.disks[0]!.file, copy)).toBe('');
+    expect(bitmapNames(disks[0].path)).toContain(bitmapOfB);
+  }, 60_000);
 });

@@ -6,13 +6,15 @@ import path from 'node:path';
 import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
 import { leasedPorts } from '../support/process-tree.js';
+import { asNobody, useBinForOtherUsers } from '../support/other-user-cli.js';
 import { useRunWorkspace } from '../support/run-workspace.js';
-import { BIN, listBackups, sendenseRun, writePlan } from '../support/sendense-cli.js';
+import { listBackups, sendenseRun, writePlan } from '../support/sendense-cli.js';
 import { bitmapNames, createDisk, portRangeForTestFile, sha256, writeDisk } from '../support/vm-disks.js';
 
 const MiB = 1024 * 1024;
 const ports = portRangeForTestFile();
 const ws = useRunWorkspace('cli-run-input-');
+const packageCopy = useBinForOtherUsers();
 
 function files(root: string): string[] {
   return existsSync(root) ? (readdirSync(root, { recursive: true }) as string[]).sort() : [];
@@ -76,7 +78,7 @@ describe('a run with a bad source or repository', () => {
 
     const result = await sendenseRun([plan, '--db', ws.db]);
 
-    expectOneLineFailure(result, `step create-qcow2: ENOTDIR: not a directory, mkdir '${repository}/file-repo/disk-2000'`);
+    expectOneLineFailure(result, `step create-qcow2: ENOTDIR: not a directory, mkdir '${repository}'`);
     expect(sha256(disk)).toBe(before);
     expect(bitmapNames(disk)).toEqual([]);
     expect(leasedPorts(ws.db)).toEqual([]);
@@ -97,12 +99,14 @@ describe('a run with a bad source or repository', () => {
     for (const file of [home, disk, plan]) chownSync(file, 65534, 65534);
     copyFileSync(disk, path.join(ws.dir, 'disk0.before'));
 
-    const run = await execa('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, BIN, plan, '--db', nobodyDb], {
+    const run = await execa('setpriv', asNobody([process.execPath, packageCopy.bin, plan, '--db', nobodyDb]), {
       reject: false,
       env: { CI: '1' },
+      // The checkout may be a directory nobody cannot enter.
+      cwd: '/',
     });
 
-    expectOneLineFailure({ exitCode: run.exitCode ?? -1, stderr: String(run.stderr) }, `step create-qcow2: EACCES: permission denied, mkdir '${repository}/ro-repo'`);
+    expectOneLineFailure({ exitCode: run.exitCode ?? -1, stderr: String(run.stderr) }, `step create-qcow2: EACCES: permission denied, open '${repository}/.sendense-repository'`);
     expect(files(repository)).toEqual([]);
     expect(sha256(disk)).toBe(sha256(path.join(ws.dir, 'disk0.before')));
     expect(bitmapNames(disk)).toEqual([]);

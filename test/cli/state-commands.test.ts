@@ -1,17 +1,19 @@
 // backups / history / doctor on every kind of state file a user may point them at: new, missing
 // (even its directory), corrupt, not writable; common options before or after the command,
-// $SENDENSE_DB and ./sendense.db as defaults.
+// $SENDENSE_DB and the per-user default.
 
 import { chmodSync, existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
+import { asNobody, useBinForOtherUsers } from '../support/other-user-cli.js';
 import { useRunWorkspace } from '../support/run-workspace.js';
 import { BIN, sendenseRun, writePlan } from '../support/sendense-cli.js';
 import { createDisk, portRangeForTestFile } from '../support/vm-disks.js';
 
 const COMMANDS = ['backups', 'history', 'doctor'] as const;
 const ws = useRunWorkspace('cli-state-');
+const packageCopy = useBinForOtherUsers();
 
 function cli(args: readonly string[], options: { cwd?: string; env?: Record<string, string> } = {}) {
   return execa(process.execPath, [BIN, ...args], { reject: false, cwd: options.cwd ?? ws.dir, env: { CI: '1', PATH: process.env.PATH ?? '', ...options.env }, extendEnv: false });
@@ -66,16 +68,16 @@ describe('state commands', () => {
     const db = path.join(ws.dir, 'root.db');
     await oneBackup(db);
     chmodSync(ws.dir, 0o755);
-    const asNobody = (command: string) =>
-      execa('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, BIN, command, '--db', db], { reject: false, env: { CI: '1' } });
+    const runAsNobody = (command: string) =>
+      execa('setpriv', asNobody([process.execPath, packageCopy.bin, command, '--db', db]), { reject: false, env: { CI: '1' }, cwd: '/' });
     for (const command of COMMANDS) {
-      const result = await asNobody(command);
+      const result = await runAsNobody(command);
       expect(result.exitCode).toBe(1);
       expect(result.stderr).toMatch(new RegExp(`^sendense-run: cannot open state database ${db}: [^\\n]+$`));
     }
   });
 
-  it('take --db/--json/--quiet before or after the command; --db beats $SENDENSE_DB beats ./sendense.db', async () => {
+  it('take --db/--json/--quiet before or after the command; --db beats $SENDENSE_DB beats the per-user default', async () => {
     const db = path.join(ws.dir, 'explicit.db');
     await oneBackup(db);
     const before = await cli(['--json', '--db', db, '--quiet', 'history']);
@@ -88,8 +90,10 @@ describe('state commands', () => {
 
     const cwd = path.join(ws.dir, 'cwd');
     mkdirSync(cwd);
-    const local = await cli(['history'], { cwd });
-    expect(local.stdout).toBe(`no state database at ${path.join(cwd, 'sendense.db')}: nothing has run with it yet (give --db or $SENDENSE_DB to use another)`);
+    const local = await cli(['history'], { cwd, env: { XDG_STATE_HOME: path.join(ws.dir, 'xdg') } });
+    const perUser = process.getuid?.() === 0 ? '/var/lib/sendense/sendense.db' : path.join(ws.dir, 'xdg', 'sendense', 'sendense.db');
+    expect(local.stdout).toMatch(new RegExp(`^(no state database at ${perUser}: nothing has run with it yet|no runs yet)`));
+    expect(existsSync(path.join(cwd, 'sendense.db'))).toBe(false);
   });
 
   it('history records the plan file as an absolute path when the run was given a relative one', async () => {

@@ -223,4 +223,17 @@ describe('failure paths of a backup run', () => {
 
     await expectNextIncrementalExact(vm, 'sigkill');
   });
+
+  it('doctor during a live run leaves it alone and finds nothing: the run is a note, not a finding', async () => {
+    const vm = await vmWithBigIncremental('doctor-live');
+    const { cli, targets } = await startMidTransfer(vm.plan);
+    const doctor = await sendenseRun(['doctor', '--db', ws.db]);
+    expect(doctor.exitCode, doctor.stderr).toBe(0);
+    expect(doctor.stdout).toMatch(/run run-\S+ is still running: left alone/);
+    expect(doctor.stdout).toContain('doctor: nothing left behind');
+    expect(targets.every((pid) => isProcessAlive(pid))).toBe(true);
+    const end = await cli.exited;
+    expect(end.exitCode, end.stderr).toBe(0);
+    expect(await runStatuses(ws.db)).toEqual(['succeeded', 'succeeded']);
+  });
 });

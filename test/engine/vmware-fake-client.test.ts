@@ -113,9 +113,29 @@ describe('VMware source (fake sendense-backup-client, no vCenter here)', () => {
     expect(result.exitCode).toBe(1);
     expect(result.stderr).toContain('vCenter login failed');
     expect((await listBackups(ws.db, 'vmw')).map((b) => b.status)).toEqual(['failed']);
-    for (const key of [2000, 2001]) expect(readdirSync(path.join(ws.dir, 'repository', 'vmw', `disk-${key}`))).toEqual([]);
+    // Not even the directories a failed run created are left.
+    expect(readdirSync(path.join(ws.dir, 'repository'))).toEqual(['.sendense-repository']);
     expect(leasedPorts(ws.db)).toEqual([]);
     expect(recordedProcesses(ws.db)).toEqual([]);
     expect(readFileSync(ws.db).includes(Buffer.from('wrong'))).toBe(false);
+  });
+
+  it('a client that echoes the password: masked on the terminal, in --json, in history and in the database', async () => {
+    createDisk(path.join(ws.dir, 'disk-2000.qcow2'), 8 * MiB);
+    createDisk(path.join(ws.dir, 'disk-2001.qcow2'), 8 * MiB);
+    const secret = 'wrong-Hunter2-pass';
+    const env = { TEST_VCENTER_PASSWORD: secret, FAKE_VCENTER_PASSWORD: PASSWORD, FAKE_CLIENT_ECHOES_PASSWORD: '1' };
+    const plain = await sendenseRun([writeVmwarePlan(), '--db', ws.db], env);
+    const json = await sendenseRun([writeVmwarePlan(), '--db', ws.db, '--json'], env);
+    const history = await sendenseRun(['history', '--db', ws.db]);
+    const historyJson = await sendenseRun(['history', '--db', ws.db, '--json']);
+    for (const result of [plain, json]) {
+      expect(result.exitCode).toBe(1);
+      expect(`${result.stdout}${result.stderr}`).toContain('bad password ***');
+    }
+    expect(historyJson.stdout).toContain('bad password ***');
+    for (const output of [plain, json, history, historyJson]) expect(`${output.stdout}${output.stderr}`).not.toContain(secret);
+    expect(readFileSync(ws.db).includes(Buffer.from(secret))).toBe(false);
+    expect(existsSync(`${ws.db}-wal`) && readFileSync(`${ws.db}-wal`).includes(Buffer.from(secret))).toBe(false);
   });
 });

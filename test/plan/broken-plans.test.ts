@@ -58,6 +58,31 @@ const CASES: readonly { readonly name: string; readonly file: string; readonly l
     ],
   },
   {
+    name: 'disk keys that are not safe integers (they name files and exports)',
+    file: 'unsafe-disk-keys.yaml',
+    lines: ['9:14: vm.source.disks[0].key: must be at most 9007199254740991 (got 1e+300)', '11:14: vm.source.disks[1].key: must be at most 9007199254740991 (got 9007199254740992)'],
+  },
+  {
+    name: 'the same image under two disk keys, however the path is spelled',
+    file: 'same-image-twice.yaml',
+    lines: ['12:15: vm.source.disks[1].path: the same image as disk 2000 (line 10): each disk key needs its own image'],
+  },
+  {
+    name: 'NBD URL ports outside 1-65535',
+    file: 'nbd-url-port.yaml',
+    lines: ['10:14: vm.source.disks[0].url: port 99999 is out of range (1-65535)', '12:14: vm.source.disks[1].url: port 0 is out of range (1-65535)'],
+  },
+  {
+    name: 'more disks than the default port range holds',
+    file: 'default-ports-too-small.yaml',
+    lines: ['9:7: nbd.ports: the default range 10100-10200 has 101 ports but the plan needs one per disk (150 disks) (set nbd.ports to a larger range)'],
+  },
+  {
+    name: 'a restore target inside the plan\'s own repository',
+    file: 'restore-into-repository.yaml',
+    lines: ['12:11: restore.target.path: /backup/repository/pgtest1/disk-{key}/restored.qcow2 is inside the repository /backup/repository; a restore never writes into a repository'],
+  },
+  {
     name: 'all the mistakes of a file, not just the first',
     file: 'many-mistakes.yaml',
     lines: [
@@ -134,7 +159,7 @@ describe('validate reports a broken plan', () => {
     const parsed = JSON.parse(document.stdout) as { ok: boolean; files: { errors: unknown[] }[] };
     expect(parsed.ok).toBe(false);
     expect(parsed.files[0].errors).toEqual([
-      { file: `${DIR}/bad-enum.yaml`, line: 2, column: 7, message: "kind: must be one of backup, incremental, restore (got 'incremantal')" },
+      { file: `${DIR}/bad-enum.yaml`, line: 2, column: 7, severity: 'error', message: "kind: must be one of backup, incremental, restore (got 'incremantal')" },
     ]);
     const lines = await runCli(['--json', 'validate', `${DIR}/bad-enum.yaml`]);
     expect(lines.stdout.trim().split('\n').map((line) => JSON.parse(line) as { type: string }).map((line) => line.type)).toEqual(['error', 'summary']);
@@ -142,6 +167,6 @@ describe('validate reports a broken plan', () => {
 
   it('usage mistakes: no path, an unknown format', async () => {
     expect(await runCli(['validate'])).toMatchObject({ exitCode: 2, stderr: 'sendense-run: validate needs at least one plan FILE or DIR\n' });
-    expect(await runCli(['validate', '--format', 'xml', 'plans'])).toMatchObject({ exitCode: 2, stderr: "sendense-run: --format must be text or json (got 'xml')\n" });
+    expect(await runCli(['validate', '--format', 'xml', 'plans'])).toMatchObject({ exitCode: 2, stderr: "sendense-run: --format must be text, json, jsonl or github (got 'xml')\n" });
   });
 });

@@ -65,7 +65,7 @@ describe('shipped plans', () => {
     expect(plan.kind === 'restore' && plan.restore).toEqual({
       point: { type: 'latest' },
       disks: undefined,
-      target: { type: 'file', path: '/var/lib/sendense/restore/pgtest1-{key}.qcow2', format: 'qcow2', overwrite: false },
+      target: { type: 'file', path: '/var/lib/sendense/restore/pgtest1-{key}.qcow2', format: 'qcow2', overwrite: false, mode: 0o600 },
       verify: true,
     });
   });

@@ -1,14 +1,15 @@
 // A restore stopped mid-copy (SIGINT) exits 130 and leaves no half-restored target behind: a
-// partial disk must never pass for a restored one.
+// partial disk must never pass for a restored one (it is written beside the target, under a
+// hidden name, and removed).
 
-import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { execFileSync, spawn } from 'node:child_process';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { leasedPorts, recordedProcesses } from '../support/process-tree.js';
 import { useRunWorkspace } from '../support/run-workspace.js';
 import { BIN, sendenseRun, writePlan } from '../support/sendense-cli.js';
-import { createDisk, writeDisk } from '../support/vm-disks.js';
+import { createDisk, sha256, writeDisk } from '../support/vm-disks.js';
 import { writeRestorePlan } from './restore-plan.js';
 
 const GiB = 1024 * 1024 * 1024;
@@ -47,11 +48,11 @@ describe('an interrupted restore', () => {
     const child = spawn(process.execPath, [BIN, plan, '--db', ws.db, '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';
     let sent = false;
-    let targetExistedAtSignal = false;
+    let partial: string | undefined;
     child.stdout.on('data', (chunk: Buffer) => {
       output += chunk.toString();
       if (!sent && output.includes('"type":"step-start","step":"transfer"')) {
-        targetExistedAtSignal = existsSync(target);
+        partial = readdirSync(out).find((name) => name.startsWith('.disk-2000.qcow2.') && name.endsWith('.partial'));
         sent = child.kill('SIGINT');
       }
     });
@@ -59,12 +60,36 @@ describe('an interrupted restore', () => {
     const code = await new Promise<number | null>((resolve) => child.once('close', resolve));
     expect(sent, output).toBe(true);
     expect(code, output).toBe(130);
-    expect(targetExistedAtSignal).toBe(true);
+    expect(partial, readdirSync(out).join(', ')).toBeDefined();
     expect(existsSync(target)).toBe(false);
-    expect(processesUsing(target)).toEqual([]);
+    expect(readdirSync(out)).toEqual(['big-restore.yaml']);
+    expect(processesUsing(path.join(out, partial!))).toEqual([]);
     expect(recordedProcesses(ws.db)).toEqual([]);
     expect(leasedPorts(ws.db)).toEqual([]);
     const history = await sendenseRun(['history', '--json', '--plan', 'big-restore', '--db', ws.db]);
     expect(JSON.parse(history.stdout.split('\n')[0]!)).toMatchObject({ status: 'interrupted' });
+  });
+
+  it('SIGINT during the copy over an existing target (overwrite: true): the original keeps its bytes and inode', async () => {
+    const out = path.join(ws.dir, 'out-overwrite');
+    mkdirSync(out);
+    const target = path.join(out, 'disk-2000.qcow2');
+    execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', target, String(2 * GiB)]);
+    execFileSync('qemu-io', ['-f', 'qcow2', '-c', 'write -P 0x42 0 4M', target]);
+    const before = { ino: statSync(target).ino, sha: sha256(target) };
+    const plan = writeRestorePlan(out, { name: 'big-overwrite', vm: 'bigvm', repository: ws.repository, ports: PORTS, point: 'latest', target: { type: 'file', path: path.join(out, 'disk-{key}.qcow2'), format: 'qcow2', overwrite: true } });
+    const child = spawn(process.execPath, [BIN, plan, '--db', ws.db, '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    let sent = false;
+    child.stdout.on('data', (chunk: Buffer) => {
+      output += chunk.toString();
+      if (!sent && output.includes('"type":"step-start","step":"transfer"')) sent = child.kill('SIGINT');
+    });
+    child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    const code = await new Promise<number | null>((resolve) => child.once('close', resolve));
+    expect(sent, output).toBe(true);
+    expect(code, output).toBe(130);
+    expect({ ino: statSync(target).ino, sha: sha256(target) }).toEqual(before);
+    expect(readdirSync(out).sort()).toEqual(['big-overwrite.yaml', 'disk-2000.qcow2']);
   });
 });

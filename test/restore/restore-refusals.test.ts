@@ -157,7 +157,7 @@ describe('restore refusals', () => {
         expect(row.notRestorableBecause).toContain(full);
       }
       const human = await sendenseRun(['backups', '--vm', vm.vm, '--db', vm.db]);
-      expect(human.stdout).toContain(`not restorable: file missing or unreadable: ${full}`);
+      expect(human.stdout).toContain(`no: file missing or unreadable: ${full}`);
       const restored = await restore('latest', qcow2Files);
       await expectRefused(restored, new RegExp(`the file of backup ${vm.backups[0]!.id} for disk 2001 is missing or unreadable`));
       expectNoTargets(restored.out);

@@ -83,3 +83,34 @@ export function leasedPorts(dbFile: string): { port: number; runId: string }[] {
 export function tableExists(dbFile: string, table: string): boolean {
   return withDb(dbFile, (db) => db.prepare("select 1 from sqlite_master where type='table' and name=?").get(table) !== undefined);
 }
+
+// Live processes carrying the owner tag of the sendense-run with this PID (src/process/owner-tag.ts).
+export function processesTaggedBy(ownerPid: number): { pid: number; command: string[] }[] {
+  const prefix = `SENDENSE_OWNER=${ownerPid}:`;
+  return readdirSync('/proc')
+    .filter((name) => /^\d+$/.test(name))
+    .map(Number)
+    .filter((pid) => readEntry(pid)?.state !== 'Z')
+    .filter((pid) => {
+      try {
+        return readFileSync(`/proc/${pid}/environ`, 'latin1').split('\0').some((entry) => entry.startsWith(prefix));
+      } catch {
+        return false;
+      }
+    })
+    .map((pid) => ({ pid, command: commandLine(pid) }));
+}
+
+// Live processes whose command line names a path under dir (a qemu-nbd or qemu-img left on its files).
+export function processesUnder(dir: string): { pid: number; command: string[] }[] {
+  return readdirSync('/proc')
+    .filter((name) => /^\d+$/.test(name))
+    .map(Number)
+    .filter((pid) => pid !== process.pid && readEntry(pid)?.state !== 'Z')
+    .map((pid) => ({ pid, command: commandLine(pid) }))
+    .filter((entry) => entry.command.some((arg) => arg.includes(dir)) && !entry.command.some((arg) => arg.includes('vitest')));
+}
+
+export function tableRows(dbFile: string, table: string): unknown[] {
+  return withDb(dbFile, (db) => db.prepare(`select * from ${table}`).all());
+}

@@ -20,6 +20,7 @@ export function checkAbsolutePaths({ data, issues }: CheckContext): void {
   check(['repository', 'path'], true);
   check(['node', 'identityFile'], true);
   check(['node', 'knownHosts'], true);
+  check(['metricsFile'], true);
   // Blocks the plan's kind does not allow are reported as such, not checked further.
   if (stringAt(data, 'kind') === 'restore') {
     check(['restore', 'target', 'path'], false);

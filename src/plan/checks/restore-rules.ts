@@ -21,6 +21,10 @@ export function checkRestoreRules(context: CheckContext): void {
   const field = type === 'file' ? 'path' : type === 'nbd' ? 'url' : undefined;
   if (field === undefined) return;
   const target = stringAt(data, 'restore', 'target', field);
+  const repository = stringAt(data, 'repository', 'path');
+  if (field === 'path' && target !== undefined && repository !== undefined && !hasEnvRef(target) && !hasEnvRef(repository) && isInside(target, repository)) {
+    issues.error(['restore', 'target', 'path'], `restore.target.path: ${target} is inside the repository ${repository}; a restore never writes into a repository`);
+  }
   const disks = valueAt(data, 'restore', 'disks');
   const single = Array.isArray(disks) && listAt(data, 'restore', 'disks').length === 1;
   if (target !== undefined && !target.includes('{key}') && !single && !hasEnvRef(target)) {
@@ -39,4 +43,9 @@ function checkFilesTarget({ data, issues }: CheckContext): void {
   if (to !== undefined && !hasEnvRef(to) && !path.isAbsolute(expandHome(to))) {
     issues.error(['restore', 'target', 'to'], `restore.target.to: must be an absolute path or start with ~/ (got '${to}')`);
   }
+}
+
+function isInside(file: string, dir: string): boolean {
+  const relative = path.posix.relative(path.posix.normalize(dir), path.posix.normalize(file));
+  return relative === '' || (!relative.startsWith('..') && !path.posix.isAbsolute(relative));
 }

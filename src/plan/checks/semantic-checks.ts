@@ -3,6 +3,7 @@
 import type { CheckContext, PlanCheck } from './check-context.js';
 import { checkAbsolutePaths } from './absolute-paths.js';
 import { checkDiskKeys } from './disk-keys.js';
+import { checkDiskSources } from './disk-sources.js';
 import { checkDurations } from './durations.js';
 import { checkPortRange } from './port-range.js';
 import { checkRestoreRules } from './restore-rules.js';
@@ -11,6 +12,7 @@ import { checkSourceRules } from './source-rules.js';
 
 const CHECKS: readonly PlanCheck[] = [
   checkDiskKeys,
+  checkDiskSources,
   checkPortRange,
   checkSchedule,
   checkAbsolutePaths,

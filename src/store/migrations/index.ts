@@ -4,12 +4,14 @@
 import type { Migration, MigrationProvider } from 'kysely';
 import { initialMigration } from './001-initial.js';
 import { vmLocksMigration } from './002-vm-locks.js';
-import { fileMountsMigration } from './003-file-mounts.js';
+import { runFilesMigration } from './003-run-files.js';
+import { fileMountsMigration } from './004-file-mounts.js';
 
 const migrations: Readonly<Record<string, Migration>> = Object.freeze({
   '001-initial': initialMigration,
   '002-vm-locks': vmLocksMigration,
-  '003-file-mounts': fileMountsMigration,
+  '003-run-files': runFilesMigration,
+  '004-file-mounts': fileMountsMigration,
 });
 
 export const migrationProvider: MigrationProvider = {

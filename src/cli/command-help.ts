@@ -1,0 +1,80 @@
+// What `sendense-run help CMD` and `CMD --help` print: each command's usage and its own options
+// (also the names an unknown option is compared with, to suggest the nearest).
+
+export interface OptionHelp {
+  readonly name: string;
+  /** Placeholder of the option's value, e.g. NAME; absent for a flag. */
+  readonly value?: string;
+  readonly help: string;
+}
+
+export interface CommandHelp {
+  readonly usage: string;
+  readonly does: string;
+  readonly options: readonly OptionHelp[];
+}
+
+export const COMMON_OPTIONS: readonly OptionHelp[] = [
+  { name: '--db', value: 'PATH', help: 'state database (default $SENDENSE_DB, else /var/lib/sendense/sendense.db for root, ${XDG_STATE_HOME:-~/.local/state}/sendense/sendense.db for others)' },
+  { name: '--json', help: 'one JSON object per line instead of the human view (docs/json-events.md)' },
+  { name: '--quiet', help: 'only errors and the final summary' },
+  { name: '--help', help: 'this help' },
+];
+
+export const COMMAND_HELP: Readonly<Record<string, CommandHelp>> = {
+  run: {
+    usage: 'sendense-run [run] PLAN.yaml [--dry-run] [--metrics-file PATH]',
+    does: 'Validate the plan, then run it now: each step of SPEC section 4, cleanup on every exit path.\nExit 0 success, 1 the run failed, 2 invalid plan or usage, 130 interrupted (after cleanup).',
+    options: [
+      { name: '--dry-run', help: 'validate and print the resolved steps (parent, ports, files) without changing anything' },
+      { name: '--metrics-file', value: 'PATH', help: "after the run, write Prometheus textfile metrics there (node_exporter's textfile collector); default: the plan's metricsFile" },
+    ],
+  },
+  validate: {
+    usage: 'sendense-run validate FILE|DIR... [--format text|json|jsonl|github]',
+    does: 'Schema and semantic checks of every plan (a DIR: its *.yaml files). Exit 0 when all are valid, else 2.',
+    options: [{ name: '--format', value: 'FORMAT', help: 'text (file:line:col: message, default), json (one document), jsonl (= --json), github (GitHub Actions annotations)' }],
+  },
+  schedule: {
+    usage: 'sendense-run schedule FILE|DIR...',
+    does: 'Stay in the foreground and run each plan that has a schedule at its times; never two runs of one\nplan at once. SIGHUP re-reads the plans; SIGINT/SIGTERM stop cleanly.',
+    options: [],
+  },
+  backups: {
+    usage: 'sendense-run backups [--vm NAME] [--verbose]',
+    does: 'Backups by VM and chain, one line per point, with the space they take on disk.',
+    options: [
+      { name: '--vm', value: 'NAME', help: 'only this VM' },
+      { name: '--verbose', help: "each disk's file, size and change_id too" },
+    ],
+  },
+  history: {
+    usage: 'sendense-run history [--plan NAME] [--limit N]',
+    does: 'Past runs, newest first: start time, plan, kind taken, trigger, status, duration, bytes, errors.',
+    options: [
+      { name: '--plan', value: 'NAME', help: 'only this plan' },
+      { name: '--limit', value: 'N', help: 'at most N runs (default 50)' },
+    ],
+  },
+  doctor: {
+    usage: 'sendense-run doctor [--dry-run]',
+    does: 'Find what crashed runs left behind (qemu-nbd processes, leases, half-written files, orphan bitmaps)\nand clean it. Exit 1 when something could not be cleaned; with --dry-run, exit 1 when anything was found.',
+    options: [{ name: '--dry-run', help: 'only say what would be cleaned (exit 1 if anything, for monitoring)' }],
+  },
+  schema: {
+    usage: 'sendense-run schema [--path]',
+    does: 'Print the JSON Schema plans are checked against (format version 1), or with --path its absolute\npath in this installation, e.g. for `# yaml-language-server: $schema=PATH` at the top of a plan.',
+    options: [{ name: '--path', help: 'print where the schema file is instead of its content' }],
+  },
+};
+
+export function commandHelp(help: CommandHelp): string {
+  const option = (o: OptionHelp) => `  ${`${o.name}${o.value ? ` ${o.value}` : ''}`.padEnd(20)} ${o.help}`;
+  const own = help.options.length > 0 ? `\nOptions:\n${help.options.map(option).join('\n')}\n` : '';
+  return `Usage: ${help.usage}\n\n${help.does}\n${own}\nCommon options (before or after the command):\n${COMMON_OPTIONS.map(option).join('\n')}\n\nSee sendense-run --help for all commands.\n`;
+}
+
+// The options `command` accepts: its own and the common ones.
+export function optionNames(command: string): string[] {
+  return [...(COMMAND_HELP[command]?.options ?? []), ...COMMON_OPTIONS].map((option) => option.name);
+}

@@ -1,0 +1,85 @@
+// Prometheus textfile metrics of a plan after each run (node_exporter's textfile collector): last
+// run and last success times, duration, bytes, status. Written beside and renamed into place, so
+// the collector never reads half a file.
+
+import { chmod, mkdir, rename, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { Plan } from '../plan/types.js';
+import type { Run, Store } from '../store/index.js';
+
+const STATUSES = ['succeeded', 'failed', 'interrupted'] as const;
+
+export interface RunMetrics {
+  readonly plan: string;
+  readonly vm: string;
+  readonly kind: string;
+  readonly status: string;
+  readonly endedAt: number;
+  readonly seconds: number;
+  readonly bytes: number;
+  /** Unix time of the last successful run; 0 when there was none. */
+  readonly lastSuccess: number;
+}
+
+// The file for this plan: `{plan}` in the path is its name.
+export function metricsPath(template: string, plan: string): string {
+  return template.replaceAll('{plan}', plan);
+}
+
+// Metrics of the plan's last finished run, from the state (the one that just ended).
+export async function planMetrics(store: Store, plan: Plan, bytes: number): Promise<RunMetrics | undefined> {
+  const runs = await store.listRuns({ plan: plan.name, limit: 200 });
+  const finished = (run: Run) => run.endedAt !== null && (STATUSES as readonly string[]).includes(run.status);
+  const last = runs.find(finished);
+  if (last === undefined) return undefined;
+  const success = runs.find((run) => run.status === 'succeeded' && run.endedAt !== null);
+  return {
+    plan: plan.name,
+    vm: plan.vm.name,
+    kind: plan.kind,
+    status: last.status,
+    endedAt: Date.parse(last.endedAt!) / 1000,
+    seconds: (Date.parse(last.endedAt!) - Date.parse(last.startedAt)) / 1000,
+    bytes,
+    lastSuccess: success ? Date.parse(success.endedAt!) / 1000 : 0,
+  };
+}
+
+// The exposition format, version 0.0.4.
+export function formatMetrics(m: RunMetrics): string {
+  const labels = `plan="${escapeLabel(m.plan)}",vm="${escapeLabel(m.vm)}"`;
+  const gauge = (name: string, help: string, lines: string[]) => [`# HELP ${name} ${help}`, `# TYPE ${name} gauge`, ...lines];
+  return [
+    ...gauge('sendense_last_run_timestamp_seconds', 'When the last run of the plan ended (Unix time).', [`sendense_last_run_timestamp_seconds{${labels}} ${m.endedAt}`]),
+    ...gauge('sendense_last_success_timestamp_seconds', 'When the last successful run of the plan ended (Unix time; 0: never).', [
+      `sendense_last_success_timestamp_seconds{${labels}} ${m.lastSuccess}`,
+    ]),
+    ...gauge('sendense_last_run_duration_seconds', 'How long the last run took.', [`sendense_last_run_duration_seconds{${labels}} ${m.seconds}`]),
+    ...gauge('sendense_last_run_bytes', 'Bytes the last run copied, all disks together.', [`sendense_last_run_bytes{${labels}} ${m.bytes}`]),
+    ...gauge(
+      'sendense_last_run_status',
+      'Outcome of the last run: 1 for its status, 0 for the others.',
+      STATUSES.map((status) => `sendense_last_run_status{${labels},status="${status}"} ${m.status === status ? 1 : 0}`),
+    ),
+    '',
+  ].join('\n');
+}
+
+// Atomic: a temporary file in the same directory, renamed over the old one; readable by the
+// collector (0644) whatever the umask.
+export async function writeMetricsFile(file: string, text: string): Promise<void> {
+  await mkdir(path.dirname(file), { recursive: true });
+  const temporary = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.tmp`);
+  try {
+    await writeFile(temporary, text, { mode: 0o644 });
+    await chmod(temporary, 0o644);
+    await rename(temporary, file);
+  } catch (error) {
+    await rm(temporary, { force: true });
+    throw error;
+  }
+}
+
+function escapeLabel(value: string): string {
+  return value.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
+}

@@ -1,0 +1,60 @@
+// Where the state lives when no --db is given (SPEC section 5): $SENDENSE_DB, else one place per
+// user, never the current directory — a run started from another directory must find the chain.
+
+import { chmodSync, chownSync, mkdirSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { execa } from 'execa';
+import { describe, expect, it } from 'vitest';
+import { defaultDbPath } from '../../src/cli/context.js';
+import { useRunWorkspace } from '../support/run-workspace.js';
+import { BIN, writePlan } from '../support/sendense-cli.js';
+import { createDisk, portRangeForTestFile } from '../support/vm-disks.js';
+
+const ws = useRunWorkspace('cli-default-db-');
+const NOBODY = 65534;
+
+describe('the default state database', () => {
+  it('is $SENDENSE_DB, else /var/lib/sendense for root, else under XDG_STATE_HOME or ~/.local/state', () => {
+    expect(defaultDbPath({ SENDENSE_DB: '/srv/state.db' }, 0, '/root')).toBe('/srv/state.db');
+    expect(defaultDbPath({}, 0, '/root')).toBe('/var/lib/sendense/sendense.db');
+    expect(defaultDbPath({}, 1000, '/home/ops')).toBe('/home/ops/.local/state/sendense/sendense.db');
+    expect(defaultDbPath({ XDG_STATE_HOME: '/home/ops/state' }, 1000, '/home/ops')).toBe('/home/ops/state/sendense/sendense.db');
+    // A relative XDG_STATE_HOME is invalid (XDG base directory spec): ignored, not resolved against the current directory.
+    expect(defaultDbPath({ XDG_STATE_HOME: 'state' }, 1000, '/home/ops')).toBe('/home/ops/.local/state/sendense/sendense.db');
+  });
+
+  it.skipIf(process.getuid?.() !== 0)('a user running a plan from two directories gets one chain in ~/.local/state/sendense (0700)', async () => {
+    // As an unprivileged user (nobody) with a home of its own; everything the run needs is theirs.
+    chmodSync(ws.dir, 0o755);
+    const home = path.join(ws.dir, 'home');
+    const elsewhere = path.join(ws.dir, 'elsewhere');
+    for (const dir of [home, elsewhere]) {
+      mkdirSync(dir);
+      chownSync(dir, NOBODY, NOBODY);
+    }
+    const disk = createDisk(path.join(home, 'disk0.qcow2'), 8 * 1024 * 1024);
+    chownSync(disk, NOBODY, NOBODY);
+    const plan = writePlan(home, { name: 'default-db', vm: 'default-db-vm', disks: [{ key: 2000, path: disk }], repository: path.join(home, 'repo'), ports: portRangeForTestFile() });
+    const asNobody = (args: readonly string[], cwd: string) =>
+      execa('setpriv', [`--reuid=${NOBODY}`, `--regid=${NOBODY}`, '--clear-groups', process.execPath, BIN, ...args], {
+        reject: false,
+        cwd,
+        env: { CI: '1', PATH: process.env.PATH ?? '', HOME: home },
+        extendEnv: false,
+      });
+
+    const before = await asNobody(['history'], elsewhere);
+    const db = path.join(home, '.local', 'state', 'sendense', 'sendense.db');
+    expect(before.stdout).toBe(`no state database at ${db}: nothing has run with it yet (give --db or $SENDENSE_DB to use another)`);
+
+    const first = await asNobody([plan, '--json'], home);
+    expect(first.exitCode, first.stderr).toBe(0);
+    const second = await asNobody([plan, '--json'], elsewhere);
+    expect(second.exitCode, second.stderr).toBe(0);
+    expect(second.stdout).toMatch(/"summary":"backup \S+: incremental on/);
+
+    expect(statSync(path.dirname(db)).mode & 0o777).toBe(0o700);
+    const history = await asNobody(['history', '--json'], '/');
+    expect(history.stdout.trim().split('\n')).toHaveLength(2);
+  });
+});
