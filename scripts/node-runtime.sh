@@ -27,6 +27,7 @@ if [ "$(installed_major)" != "$major" ]; then
   mkdir -p "$(dirname "$dir")"
   # Installed beside the final place and renamed, so a half-done install is never taken as done.
   temp="$(mktemp -d "$dir.tmp-XXXXXX")"
+  chmod 755 "$temp"
   trap 'rm -rf "$temp"' EXIT
   npm install --prefix "$temp" --no-save --no-package-lock --no-audit --no-fund --loglevel=error "$package@$major" >&2
   rm -rf "$dir"
