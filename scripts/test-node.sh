@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Usage: scripts/test-node.sh MAJOR [vitest args...]
-# Runs the test suite on Node.js MAJOR. With the node on PATH of that major it is scripts/test.sh.
+# Usage: scripts/test-node.sh VERSION [vitest args...]     (VERSION: 22, or 24.18)
+# Runs the test suite on Node.js VERSION. With the node on PATH of that major it is scripts/test.sh.
 # Otherwise the runtime comes from scripts/node-runtime.sh, and the suite runs in a temporary
 # copy of this checkout whose node_modules has its native addons (better-sqlite3, ssh2's crypto)
 # rebuilt for that runtime: they are compiled against one Node.js ABI, so node_modules built for
@@ -12,8 +12,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 major="${1:-}"
-if ! [[ "$major" =~ ^[0-9]+$ ]]; then
-  echo "usage: scripts/test-node.sh MAJOR [vitest args...]" >&2
+if ! [[ "$major" =~ ^[0-9]+(\.[0-9]+)?$ ]]; then
+  echo "usage: scripts/test-node.sh VERSION [vitest args...]" >&2
   exit 2
 fi
 shift
