@@ -65,7 +65,9 @@ export async function main(argv: readonly string[]): Promise<number> {
     const parsed = parseCommonArgs(argv);
     if (parsed.version) {
       const version = packageVersion();
-      process.stdout.write(parsed.json ? `${JSON.stringify({ type: 'version', name: 'sendense-run', version })}\n` : `sendense-run ${version}\n`);
+      // The Node.js it runs on too: a hub on an end-of-life line is one look away.
+      const node = process.versions.node;
+      process.stdout.write(parsed.json ? `${JSON.stringify({ type: 'version', name: 'sendense-run', version, node })}\n` : `sendense-run ${version} (Node.js ${node})\n`);
       return 0;
     }
     if (parsed.command === 'help') return showHelp(parsed.rest.find((arg) => !arg.startsWith('-')));
