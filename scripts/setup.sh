@@ -12,6 +12,26 @@ command -v nbdkit >/dev/null 2>&1 || need+=(nbdkit)
 command -v ssh-keygen >/dev/null 2>&1 || need+=(openssh-client)
 command -v ip >/dev/null 2>&1 || need+=(iproute2)
 command -v ss >/dev/null 2>&1 || need+=(iproute2)
+# File-level restore (files, mount, target type files): libguestfs (guestfish, guestmount and the
+# Perl bindings its agent uses), a kernel for its appliance, FUSE, and the archive writers.
+command -v guestmount >/dev/null 2>&1 || need+=(libguestfs-tools)
+perl -MSys::Guestfs -e1 >/dev/null 2>&1 || need+=(libguestfs-perl)
+dpkg -s libguestfs-xfs >/dev/null 2>&1 || need+=(libguestfs-xfs)
+if ! ls /boot/vmlinuz-* >/dev/null 2>&1; then
+  if grep -q '^ID=ubuntu' /etc/os-release 2>/dev/null; then need+=(linux-image-generic); else need+=(linux-image-amd64); fi
+fi
+command -v fusermount >/dev/null 2>&1 || need+=(fuse3)
+command -v zip >/dev/null 2>&1 || need+=(zip)
+command -v unzip >/dev/null 2>&1 || need+=(unzip)
+# The file-level tests make real disks: partition tables, filesystems, LVM.
+command -v sgdisk >/dev/null 2>&1 || need+=(gdisk)
+command -v sfdisk >/dev/null 2>&1 || need+=(fdisk)
+command -v mkfs.vfat >/dev/null 2>&1 || need+=(dosfstools)
+command -v mcopy >/dev/null 2>&1 || need+=(mtools)
+command -v mkntfs >/dev/null 2>&1 || need+=(ntfs-3g)
+command -v mkfs.xfs >/dev/null 2>&1 || need+=(xfsprogs)
+command -v mkfs.btrfs >/dev/null 2>&1 || need+=(btrfs-progs)
+command -v pvcreate >/dev/null 2>&1 || need+=(lvm2)
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup: installing ${need[*]}"
   sudo=""

@@ -51,8 +51,9 @@ export function parseCommonArgs(argv: readonly string[]): ParsedArgs {
   return { command, rest, dbPath, json, quiet, help, version };
 }
 
-// Options of single commands that take a value (backups --vm, history --plan/--limit, validate --format, run --metrics-file, verify --backup).
-const COMMAND_VALUE_OPTIONS: ReadonlySet<string | undefined> = new Set(['--vm', '--plan', '--limit', '--format', '--metrics-file', '--backup']);
+// Options of single commands that take a value (backups --vm, history --plan/--limit, validate --format,
+// run --metrics-file, files/mount --point/--disk/--to, verify --backup).
+const COMMAND_VALUE_OPTIONS: ReadonlySet<string | undefined> = new Set(['--vm', '--plan', '--limit', '--format', '--metrics-file', '--point', '--disk', '--to', '--backup']);
 
 // Takes `--name value` / `--name=value` out of args; returns the value and the remaining args.
 export function takeOption(args: readonly string[], name: string): { value?: string; rest: string[] } {

@@ -58,7 +58,7 @@ export const COMMAND_HELP: Readonly<Record<string, CommandHelp>> = {
   },
   doctor: {
     usage: 'sendense-run doctor [--dry-run]',
-    does: 'Find what crashed runs left behind (qemu-nbd processes, leases, half-written files, orphan bitmaps)\nand clean it. Exit 1 when something could not be cleaned; with --dry-run, exit 1 when anything was found.',
+    does: 'Find what crashed runs left behind (processes, leases, locks, half-written files, orphan bitmaps,\nmounts) and clean it. Exit 1 when something could not be cleaned; with --dry-run, exit 1 when anything was found.',
     options: [{ name: '--dry-run', help: 'only say what would be cleaned (exit 1 if anything, for monitoring)' }],
   },
   verify: {
@@ -73,6 +73,25 @@ export const COMMAND_HELP: Readonly<Record<string, CommandHelp>> = {
     usage: 'sendense-run catalog import REPOSITORY',
     does: "Rebuild the database's backups from the manifests in REPOSITORY (a lost database, a repository moved\nto another hub). Backups the database already knows are left as they are.",
     options: [],
+  },
+  files: {
+    usage: 'sendense-run files VM [--point P] [--disk KEY] [NAME:/PATH] [--get NAME:/PATH... --to DIR|FILE.tar|FILE.tar.gz|FILE.zip [--overwrite]]',
+    does: "List a backed-up disk's partitions and filesystems (p1, vg0/root, disk), list a directory of one\n(NAME:/PATH), or extract files and folders (--get ... --to), read-only through a libguestfs appliance.",
+    options: [
+      { name: '--point', value: 'P', help: 'latest (default), a backup id, or an ISO-8601 time (the newest backup at or before it)' },
+      { name: '--disk', value: 'KEY', help: "the disk key (default: the backup's first disk)" },
+      { name: '--get', value: 'NAME:/PATH', help: 'a file or folder to extract (repeatable)' },
+      { name: '--to', value: 'TARGET', help: 'where extracted files go: a directory, FILE.tar, FILE.tar.gz or FILE.zip (never inside a repository)' },
+      { name: '--overwrite', help: 'replace an existing archive, or same-named entries in a non-empty directory' },
+    ],
+  },
+  mount: {
+    usage: 'sendense-run mount VM [--point P] [--disk KEY] DIR',
+    does: "Mount a point's filesystems read-only under DIR (DIR/p1, DIR/vg0/root, ...) until Ctrl+C or SIGTERM;\nalways unmounted on exit, and doctor unmounts what a killed mount left.",
+    options: [
+      { name: '--point', value: 'P', help: 'latest (default), a backup id, or an ISO-8601 time' },
+      { name: '--disk', value: 'KEY', help: "the disk key (default: the backup's first disk)" },
+    ],
   },
   schema: {
     usage: 'sendense-run schema [--path]',

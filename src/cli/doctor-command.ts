@@ -1,11 +1,12 @@
 // `sendense-run doctor [--dry-run]`: find what crashed runs left behind — their qemu-nbd
 // processes (by recorded PID and start time, never by name), port leases, half-written backup
-// files and the bitmaps they added — and give it back. Runs that are still alive are left alone.
+// files and the bitmaps they added, mounts of `sendense-run mount` — and give it back. Runs that are still alive are left alone.
 
 import { existsSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { hostname } from 'node:os';
+import { cleanStaleMounts } from '../files/stale-mounts.js';
 import { createLocalNode } from '../node/local.js';
 import { bitmapRemove, isProcessAlive, listBitmaps, terminateProcess } from '../qemu/index.js';
 import type { NodeHost } from '../node/node.js';
@@ -119,6 +120,7 @@ async function examine(store: Store, stateDatabase: string, dryRun: boolean): Pr
     if (backup.status === 'running') await act(`backup ${backup.id} left running`, 'mark it failed', () => store.failBackup(backup.id));
   }
   await removeOrphanBitmaps(store, isLive, local, act);
+  await cleanStaleMounts(store, act, (what, action) => findings.push({ what, action, ok: true }));
 
   // Files a dead run was writing outside the repository (a restore target before its rename).
   for (const file of await store.allRunFiles()) {

@@ -6,7 +6,7 @@ import { existsSync } from 'node:fs';
 import { BACKUP_STEPS, RESTORE_STEPS } from '../engine/step-names.js';
 import { createLocalNode } from '../node/local.js';
 import { loadPlanForRun } from '../plan/load.js';
-import type { BackupPlan, Plan, RestorePlan } from '../plan/types.js';
+import { isFilesRestore, type BackupPlan, type DiskRestorePlan, type FilesRestorePlan, type Plan } from '../plan/types.js';
 import { backupFile, bitmapName, exportName, nbdTargetsString } from '../repository/layout.js';
 import { decideChain, type SourceDiskFacts } from '../steps/chain-decision.js';
 import { inspectSourceDisk } from '../steps/inspect-source.js';
@@ -25,7 +25,9 @@ export async function dryRunCommand(cli: CliContext, file: string): Promise<numb
   try {
     const steps =
       plan.kind === 'restore'
-        ? await describeRestore(plan, store)
+        ? isFilesRestore(plan)
+          ? describeFilesRestore(plan)
+          : await describeRestore(plan as DiskRestorePlan, store)
         : plan.kind === 'verify'
           ? [{ step: 'verify-backups', does: `check the backups of ${plan.verify.vm ?? 'every VM'} in ${plan.repository.path} against their manifests${plan.verify.outdatedAfter === undefined ? '' : ` (those not verified in the last ${plan.verify.outdatedAfter / 86_400_000} day(s))`}` }]
           : await describeBackup(plan, store);
@@ -115,7 +117,19 @@ async function describeBackup(plan: BackupPlan, store: Store | undefined): Promi
   return BACKUP_STEPS.map((step) => ({ step, does: does[step] }));
 }
 
-async function describeRestore(plan: RestorePlan, store: Store | undefined): Promise<PlannedStep[]> {
+function describeFilesRestore(plan: FilesRestorePlan): PlannedStep[] {
+  const { point, disks, target } = plan.restore;
+  const pointText = point.type === 'latest' ? 'latest' : point.type === 'id' ? point.id : point.time.toISOString();
+  return [
+    { step: 'resolve-point', does: `point ${pointText} of VM ${plan.vm.name}, disk ${disks?.[0] ?? '(the first)'}` },
+    {
+      step: 'extract-files',
+      does: `${target.paths.join(', ')} into ${target.to}${target.overwrite ? ' (overwrite)' : ''}${plan.node ? ` on ${plan.node.user}@${plan.node.host}:${plan.node.port} (streamed through SSH)` : ''}, read through a libguestfs appliance on this host`,
+    },
+  ];
+}
+
+async function describeRestore(plan: DiskRestorePlan, store: Store | undefined): Promise<PlannedStep[]> {
   const node = plan.node ? `${plan.node.user}@${plan.node.host}:${plan.node.port}` : 'this host';
   const point = plan.restore.point;
   let backup: Backup | undefined;

@@ -30,6 +30,10 @@ Commands:
   catalog import REPOSITORY      rebuild the database's backups from a repository's manifests
   schema [--path]                the plan JSON Schema (--path: where it is installed)
   help COMMAND                   that command's options (or: COMMAND --help)
+  files VM [--point P] [--disk KEY] [NAME:/PATH] [--get NAME:/PATH... --to DIR|FILE.tar[.gz]|FILE.zip]
+                                 list a backed-up disk's filesystems or a directory, or extract files
+  mount VM [--point P] [--disk KEY] DIR
+                                 read-only mount of a point's filesystems until Ctrl+C
 
 Options (before or after the command):
   --db PATH     state database (default $SENDENSE_DB, else /var/lib/sendense/sendense.db
@@ -49,6 +53,8 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   backups: async () => (await import('./backups-command.js')).backupsCommand,
   history: async () => (await import('./history-command.js')).historyCommand,
   doctor: async () => (await import('./doctor-command.js')).doctorCommand,
+  files: async () => (await import('./files-command.js')).filesCommand,
+  mount: async () => (await import('./mount-command.js')).mountCommand,
   schema: async () => (await import('./schema-command.js')).schemaCommand,
   verify: async () => (await import('./verify-command.js')).verifyCommand,
   catalog: async () => (await import('./catalog-command.js')).catalogCommand,
@@ -64,7 +70,9 @@ export async function main(argv: readonly string[]): Promise<number> {
     const parsed = parseCommonArgs(argv);
     if (parsed.version) {
       const version = packageVersion();
-      process.stdout.write(parsed.json ? `${JSON.stringify({ type: 'version', name: 'sendense-run', version })}\n` : `sendense-run ${version}\n`);
+      // The Node.js it runs on too: a hub on an end-of-life line is one look away.
+      const node = process.versions.node;
+      process.stdout.write(parsed.json ? `${JSON.stringify({ type: 'version', name: 'sendense-run', version, node })}\n` : `sendense-run ${version} (Node.js ${node})\n`);
       return 0;
     }
     if (parsed.command === 'help') return showHelp(parsed.rest.find((arg) => !arg.startsWith('-')));

@@ -2,7 +2,8 @@
 // report, how to give back what was taken, and the signal that cancels the run.
 
 import type { NodeHost } from '../node/node.js';
-import type { BackupPlan, DiskKey, Plan, RestorePlan } from '../plan/types.js';
+import type { PointFile } from '../files/backup-point.js';
+import type { BackupPlan, DiskKey, DiskRestorePlan, FilesRestorePlan, Plan } from '../plan/types.js';
 import type { Store } from '../store/index.js';
 import type { WrittenRanges } from '../transfer/run-transfer.js';
 import type { RunReporter } from './run-events.js';
@@ -91,6 +92,11 @@ export interface RestoreState {
   disks: RestoreDiskJob[];
 }
 
-export interface RestoreRun extends RunContext<RestorePlan> {
+export interface RestoreRun extends RunContext<DiskRestorePlan> {
   state: RestoreState;
+}
+
+/** A file-level restore run (target type files): which backup file, then the extraction. */
+export interface FilesRestoreRun extends RunContext<FilesRestorePlan> {
+  state: { backupId: string; point?: PointFile };
 }

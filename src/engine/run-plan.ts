@@ -5,7 +5,7 @@ import { hostname } from 'node:os';
 import { SendenseError } from '../errors.js';
 import { createLocalNode } from '../node/local.js';
 import type { NodeHost } from '../node/node.js';
-import type { Plan } from '../plan/types.js';
+import { isFilesRestore, type Plan } from '../plan/types.js';
 import { newRunId } from '../repository/layout.js';
 import type { Store } from '../store/index.js';
 import { hookEnv } from '../hooks/hook-env.js';
@@ -13,8 +13,8 @@ import { formatMetrics, metricsPath, planMetrics, writeMetricsFile } from '../me
 import { addSecret, isSecretName, maskDeep, maskSecrets } from '../secrets/mask.js';
 import { runBeforeHooks, runEndHooks } from '../hooks/run-hooks.js';
 import { backupSteps } from './backup-steps.js';
-import { BACKUP_STEPS, RESTORE_STEPS, VERIFY_STEPS } from './step-names.js';
-import type { BackupRun, RestoreRun, RunContext } from './run-context.js';
+import { BACKUP_STEPS, FILES_RESTORE_STEPS, RESTORE_STEPS, VERIFY_STEPS } from './step-names.js';
+import type { BackupRun, FilesRestoreRun, RestoreRun, RunContext } from './run-context.js';
 import type { RunEvent, RunReporter } from './run-events.js';
 import { bytesFacts } from './step-facts.js';
 import { asRunError, runSteps, type StepsOutcome } from './run-steps.js';
@@ -58,7 +58,8 @@ export async function runPlan(plan: Plan, options: RunPlanOptions): Promise<RunR
   if (options.signal?.aborted) forward();
   options.signal?.addEventListener('abort', forward, { once: true });
 
-  const stepNames = plan.kind === 'restore' ? RESTORE_STEPS : plan.kind === 'verify' ? VERIFY_STEPS : BACKUP_STEPS;
+  const stepNames =
+    plan.kind === 'restore' ? (isFilesRestore(plan) ? FILES_RESTORE_STEPS : RESTORE_STEPS) : plan.kind === 'verify' ? VERIFY_STEPS : BACKUP_STEPS;
   reporter.emit({ type: 'run-start', runId, plan: plan.name, kind: plan.kind, steps: stepNames });
 
   let outcome: StepsOutcome;
@@ -84,6 +85,11 @@ export async function runPlan(plan: Plan, options: RunPlanOptions): Promise<RunR
     if (plan.kind === 'verify') {
       const { verifyBackupsStep } = await import('../steps/verify-backups.js');
       outcome = await runSteps({ ...base, plan }, [verifyBackupsStep]);
+    } else if (plan.kind === 'restore' && isFilesRestore(plan)) {
+      const { filesRestoreSteps } = await import('./restore-steps.js');
+      const run: FilesRestoreRun = { ...base, plan, state: { backupId: '' } };
+      outcome = await runSteps(run, filesRestoreSteps);
+      backupId = run.state.backupId || undefined;
     } else if (plan.kind === 'restore') {
       const { restoreSteps } = await import('./restore-steps.js');
       const run = { ...base, plan, state: { backupId: '', disks: [] } } as RestoreRun;

@@ -1,7 +1,8 @@
 // What a step did, as data for --json readers (the `facts` of a step-done event and of
 // run-end): read from the run's state after the step, so steps only return their one-line summary.
 
-import type { BackupRun, RestoreRun, RunContext } from './run-context.js';
+import { isFilesRestore } from '../plan/types.js';
+import type { BackupRun, FilesRestoreRun, RestoreRun, RunContext } from './run-context.js';
 
 export type Facts = Readonly<Record<string, unknown>>;
 
@@ -15,7 +16,17 @@ export interface DiskFacts {
 export function stepFacts(step: string, run: RunContext): Facts | undefined {
   // A verify plan's one step reports through its events; it has no backup or restore state.
   if (run.plan.kind === 'verify') return undefined;
-  return run.plan.kind === 'restore' ? restoreFacts(step, run as RestoreRun) : backupFacts(step, run as BackupRun);
+  if (run.plan.kind !== 'restore') return backupFacts(step, run as BackupRun);
+  return isFilesRestore(run.plan) ? filesRestoreFacts(step, run as FilesRestoreRun) : restoreFacts(step, run as RestoreRun);
+}
+
+// A file-level restore reads one disk of one point and extracts into one destination.
+function filesRestoreFacts(step: string, run: FilesRestoreRun): Facts | undefined {
+  const { point } = run.state;
+  if (point === undefined) return undefined;
+  if (step === 'resolve-point') return { backupId: point.backup.id, disks: [{ key: point.disk.diskKey, file: point.disk.file }] };
+  if (step === 'extract-files') return { to: run.plan.restore.target.to, paths: [...run.plan.restore.target.paths] };
+  return undefined;
 }
 
 function backupFacts(step: string, run: BackupRun): Facts | undefined {

@@ -25,9 +25,12 @@ export const RESTORE_STEPS = [
   'cleanup',
 ] as const;
 
+// A file-level restore (target type files): SPEC section 11.
+export const FILES_RESTORE_STEPS = ['resolve-point', 'extract-files'] as const;
+
 export const VERIFY_STEPS = ['verify-backups'] as const;
 
 export type BackupStepName = (typeof BACKUP_STEPS)[number];
 export type RestoreStepName = (typeof RESTORE_STEPS)[number];
 export type VerifyStepName = (typeof VERIFY_STEPS)[number];
-export type StepName = BackupStepName | RestoreStepName | VerifyStepName;
+export type StepName = BackupStepName | RestoreStepName | (typeof FILES_RESTORE_STEPS)[number] | VerifyStepName;

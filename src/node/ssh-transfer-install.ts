@@ -9,7 +9,9 @@ import { SendenseError } from '../errors.js';
 import { execOverSsh } from './ssh-process.js';
 import type { SshLink } from './ssh-link.js';
 
+// The oldest Node.js line the node transfer runs on; CI also runs it on 22 and 24 (scripts/test-node.sh).
 const MIN_NODE_MAJOR = 20;
+const SUPPORTED = `>= ${MIN_NODE_MAJOR} (22 or 24 recommended)`;
 
 export async function installTransfer(link: SshLink, bundlePath: string): Promise<readonly string[]> {
   const bundle = await readFile(bundlePath);
@@ -54,11 +56,11 @@ async function checkNodePrerequisites(link: SshLink): Promise<void> {
     execOverSsh(link, ['qemu-nbd', '--version']),
   ]);
   if (node.exitCode !== 0) {
-    throw new SendenseError(`node is not installed on ${link.description} (or not on its PATH): install Node.js >= ${MIN_NODE_MAJOR}`);
+    throw new SendenseError(`node is not installed on ${link.description} (or not on its PATH): install Node.js ${SUPPORTED}`);
   }
   const version = node.stdout.trim().replace(/^v/, '');
   if (Number(version.split('.')[0]) < MIN_NODE_MAJOR || !/^\d+\./.test(version)) {
-    throw new SendenseError(`node ${version} on ${link.description} is too old: install Node.js >= ${MIN_NODE_MAJOR}`);
+    throw new SendenseError(`Node.js ${version} on ${link.description} is too old: the node transfer needs Node.js ${SUPPORTED}`);
   }
   const missing = [qemuImg.exitCode !== 0 && 'qemu-img', qemuNbd.exitCode !== 0 && 'qemu-nbd'].filter(Boolean);
   if (missing.length > 0) {

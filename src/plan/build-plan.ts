@@ -6,7 +6,7 @@ import { hookCommandRefs } from './env-refs.js';
 import { expandHome } from './home-path.js';
 import { parseRestorePoint } from './restore-point.js';
 import { deepFreeze } from './deep-freeze.js';
-import type { Hook, Hooks, NodeSpec, Plan, RestorePoint, RestoreTarget, Source } from './types.js';
+import type { FilesTarget, Hook, Hooks, NodeSpec, Plan, RestorePoint, RestoreTarget, Source } from './types.js';
 
 export const DEFAULT_PORTS = '10100-10200';
 export const DEFAULT_SHARED = 10;
@@ -35,7 +35,10 @@ interface RawPlan {
   restore?: {
     point?: string;
     disks?: number[];
-    target: { type: 'file'; path: string; format?: 'qcow2' | 'raw'; overwrite?: boolean; mode?: string } | { type: 'nbd'; url: string };
+    target:
+      | { type: 'file'; path: string; format?: 'qcow2' | 'raw'; overwrite?: boolean; mode?: string }
+      | { type: 'nbd'; url: string }
+      | { type: 'files'; paths: string[]; to: string; overwrite?: boolean };
     verify?: boolean;
   };
 }
@@ -127,7 +130,8 @@ function buildHooks(hooks: NonNullable<RawPlan['hooks']>, env: NodeJS.ProcessEnv
   return { before: list(hooks.before), after: list(hooks.after), onFailure: list(hooks.onFailure), always: list(hooks.always) };
 }
 
-function buildTarget(target: NonNullable<RawPlan['restore']>['target']): RestoreTarget {
+function buildTarget(target: NonNullable<RawPlan['restore']>['target']): RestoreTarget | FilesTarget {
   if (target.type === 'nbd') return { type: 'nbd', url: target.url };
+  if (target.type === 'files') return { type: 'files', paths: [...target.paths], to: expandHome(target.to), overwrite: target.overwrite ?? false };
   return { type: 'file', path: target.path, format: target.format ?? 'qcow2', overwrite: target.overwrite ?? false, mode: parseInt(target.mode ?? '0600', 8) };
 }

@@ -145,16 +145,35 @@ export type RestoreTarget =
       readonly url: string;
     };
 
-export interface RestorePlan extends PlanBase {
+/** File-level restore (SPEC section 11): files and folders of one disk, on this host. */
+export interface FilesTarget {
+  readonly type: 'files';
+  /** NAME:/PATH each, e.g. p1:/etc. */
+  readonly paths: readonly string[];
+  /** Absolute: a directory, or a .tar, .tar.gz/.tgz or .zip file. */
+  readonly to: string;
+  readonly overwrite: boolean;
+}
+
+export interface RestorePlan<T extends RestoreTarget | FilesTarget = RestoreTarget | FilesTarget> extends PlanBase {
   readonly kind: 'restore';
   readonly vm: { readonly name: string };
   readonly restore: {
     readonly point: RestorePoint;
-    /** Undefined = every disk of the chosen backup. */
+    /** Undefined = every disk of the chosen backup (files: the first disk). */
     readonly disks?: readonly DiskKey[];
-    readonly target: RestoreTarget;
+    readonly target: T;
     readonly verify: boolean;
   };
+}
+
+/** A restore of whole disks (file or nbd targets). */
+export type DiskRestorePlan = RestorePlan<RestoreTarget>;
+/** A file-level restore. */
+export type FilesRestorePlan = RestorePlan<FilesTarget>;
+
+export function isFilesRestore(plan: RestorePlan): plan is FilesRestorePlan {
+  return plan.restore.target.type === 'files';
 }
 
 export interface VerifyPlan extends PlanBase {

@@ -3,7 +3,9 @@
 
 import { realpath } from 'node:fs/promises';
 import path from 'node:path';
+import { SendenseError } from '../errors.js';
 import type { NodeHost } from '../node/node.js';
+import type { Store } from '../store/index.js';
 import { REPOSITORY_MARKER } from './marker.js';
 
 // Prints the first directory at or above the (resolved) path that holds a marker, else nothing.
@@ -32,5 +34,16 @@ async function resolved(file: string): Promise<string> {
       if (current === path.dirname(current)) return path.resolve(file);
       rest.push(path.basename(current));
     }
+  }
+}
+
+// Refuses a restore destination (a disk image, an extraction directory or archive) inside any
+// repository: the state database's, the plan's, or a marked one.
+// `what` names it for the message, e.g. "target /x/disk-2000.qcow2 for disk 2000".
+export async function refuseInsideRepository(node: NodeHost, store: Store, destination: string, what: string, planRepository?: string): Promise<void> {
+  const known = [...new Set([...(planRepository === undefined ? [] : [planRepository]), ...(await store.listBackups()).map((backup) => backup.repository)])];
+  const repository = await repositoryHolding(node, destination, known);
+  if (repository !== undefined) {
+    throw new SendenseError(`${what} is inside the repository ${repository}: a restore never writes into a repository (choose a path outside it)`);
   }
 }

@@ -4,7 +4,7 @@
 import type { RestoreRun } from '../engine/run-context.js';
 import type { Step } from '../engine/step.js';
 import { SendenseError } from '../errors.js';
-import { repositoryHolding } from '../repository/containing-repository.js';
+import { refuseInsideRepository } from '../repository/containing-repository.js';
 import { exportName } from '../repository/layout.js';
 import { qcow2HeaderProblem } from '../qemu/qcow2-header.js';
 import type { Backup } from '../store/index.js';
@@ -73,13 +73,9 @@ async function findBackup(run: RestoreRun): Promise<Backup> {
 async function refuseTargetsInRepositories(run: RestoreRun): Promise<void> {
   const target = run.plan.restore.target;
   if (target.type !== 'file') return;
-  const known = [...new Set([run.plan.repository.path, ...(await run.store.listBackups()).map((backup) => backup.repository)])];
   for (const disk of run.state.disks) {
     const file = fillTarget(target.path, disk);
-    const repository = await repositoryHolding(run.node, file, known);
-    if (repository !== undefined) {
-      fail(`target ${file} for disk ${disk.key} is inside the repository ${repository}: a restore never writes into a repository (choose a path outside it)`);
-    }
+    await refuseInsideRepository(run.node, run.store, file, `target ${file} for disk ${disk.key}`, run.plan.repository.path);
   }
 }
 

@@ -104,3 +104,20 @@ export interface ProcessRecord {
   /** /proc/PID/stat starttime: tells this process apart from a later one reusing the PID. */
   readonly startTicks: number;
 }
+
+/** A read-only FUSE mount of a backup point (sendense-run mount). */
+export interface FileMount {
+  /** Absolute mountpoint. */
+  readonly dir: string;
+  readonly vm: string;
+  readonly backupId: string;
+  readonly diskKey: number;
+  /** The FUSE server (libguestfs agent) and its start time. */
+  readonly serverPid: number;
+  readonly serverStartTicks: number;
+  /** The `sendense-run mount` process that unmounts it on exit. */
+  readonly ownerPid: number;
+  readonly ownerStartTicks: number;
+  readonly hostname: string;
+  readonly since: string;
+}

@@ -74,6 +74,19 @@ export interface VmLocksTable {
   since: string;
 }
 
+export interface FileMountsTable {
+  dir: string;
+  vm: string;
+  backup_id: string;
+  disk_key: number;
+  server_pid: number;
+  server_start_ticks: number;
+  owner_pid: number;
+  owner_start_ticks: number;
+  hostname: string;
+  since: string;
+}
+
 export interface RunFilesTable {
   run_id: string;
   node: string;
@@ -89,5 +102,6 @@ export interface StoreDatabase {
   port_leases: PortLeasesTable;
   processes: ProcessesTable;
   vm_locks: VmLocksTable;
+  file_mounts: FileMountsTable;
   run_files: RunFilesTable;
 }

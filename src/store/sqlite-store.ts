@@ -2,6 +2,7 @@
 
 import type { Kysely } from 'kysely';
 import * as backups from './backups.js';
+import * as fileMounts from './file-mounts.js';
 import * as leases from './leases.js';
 import * as vmLocks from './vm-locks.js';
 import * as processes from './processes.js';
@@ -53,6 +54,9 @@ export function sqliteStore(db: Kysely<StoreDatabase>): Store {
     processesOf: (runId) => processes.processesOf(db, runId),
     allProcesses: () => processes.allProcesses(db),
 
+    recordFileMount: (mount) => fileMounts.recordFileMount(db, mount),
+    forgetFileMount: (dir) => fileMounts.forgetFileMount(db, dir),
+    listFileMounts: () => fileMounts.listFileMounts(db),
     recordRunFile: (file) => runFiles.recordRunFile(db, file),
     forgetRunFile: (node, path) => runFiles.forgetRunFile(db, node, path),
     allRunFiles: () => runFiles.allRunFiles(db),

@@ -2,8 +2,10 @@
 // another database can slot in behind the same methods.
 
 import type { DiskKey } from '../plan/types.js';
+import type { NewFileMount } from './file-mounts.js';
 import type {
   Backup,
+  FileMount,
   BackupType,
   PortLease,
   ProcessRecord,
@@ -14,6 +16,8 @@ import type {
   RunKind,
   RunTrigger,
 } from './records.js';
+
+export type { NewFileMount } from './file-mounts.js';
 
 export interface NewRun {
   /** Default: a new time-ordered id. */
@@ -171,6 +175,10 @@ export interface Store {
   processesOf(runId: string): Promise<readonly ProcessRecord[]>;
   allProcesses(): Promise<readonly ProcessRecord[]>;
 
+  // read-only FUSE mounts of backup points (sendense-run mount), for doctor
+  recordFileMount(mount: NewFileMount): Promise<FileMount>;
+  forgetFileMount(dir: string): Promise<void>;
+  listFileMounts(): Promise<readonly FileMount[]>;
   // files a run writes outside the repository (recorded before they exist; doctor removes a dead run's)
   recordRunFile(file: Omit<RunFile, 'since'>): Promise<void>;
   forgetRunFile(node: string, path: string): Promise<void>;

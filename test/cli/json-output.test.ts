@@ -15,7 +15,14 @@ describe('--json', () => {
   it('--version is one object', async () => {
     const result = await runCli(['--version', '--json']);
     expect(result.exitCode).toBe(0);
-    expect(jsonLines(result.stdout)).toEqual([{ type: 'version', name: 'sendense-run', version: expect.stringMatching(/^\d+\.\d+\.\d+/) }]);
+    expect(jsonLines(result.stdout)).toEqual([{ type: 'version', name: 'sendense-run', version: expect.stringMatching(/^\d+\.\d+\.\d+/), node: process.versions.node }]);
+  });
+
+  it('--version without --json names the package version and the Node.js it runs on', async () => {
+    const result = await runCli(['--version']);
+    expect(result.exitCode).toBe(0);
+    expect(result.stdout).toMatch(/^sendense-run \d+\.\d+\.\d+\S* \(Node\.js [^)]+\)\n$/);
+    expect(result.stdout).toContain(`(Node.js ${process.versions.node})`);
   });
 
   it('a plan error of a run is one error object with its place, and one line on stderr', async () => {

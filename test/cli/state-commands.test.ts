@@ -91,8 +91,15 @@ describe('state commands', () => {
     const cwd = path.join(ws.dir, 'cwd');
     mkdirSync(cwd);
     const local = await cli(['history'], { cwd, env: { XDG_STATE_HOME: path.join(ws.dir, 'xdg') } });
-    const perUser = process.getuid?.() === 0 ? '/var/lib/sendense/sendense.db' : path.join(ws.dir, 'xdg', 'sendense', 'sendense.db');
-    expect(local.stdout).toMatch(new RegExp(`^(no state database at ${perUser}: nothing has run with it yet|no runs yet)`));
+    expect(local.exitCode, local.stderr).toBe(0);
+    if (process.getuid?.() === 0) {
+      // root's default (/var/lib/sendense/sendense.db) may hold this machine's real runs (the demo's):
+      // what matters is that it is not the database in the current directory or the test's.
+      expect(local.stdout).not.toContain('state-vm');
+    } else {
+      const perUser = path.join(ws.dir, 'xdg', 'sendense', 'sendense.db');
+      expect(local.stdout).toMatch(new RegExp(`^(no state database at ${perUser}: nothing has run with it yet|no runs yet)`));
+    }
     expect(existsSync(path.join(cwd, 'sendense.db'))).toBe(false);
   });
 

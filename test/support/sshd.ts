@@ -5,7 +5,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { tmpdir, userInfo } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { execa } from 'execa';
 import { freePort } from './free-port.js';
 
@@ -36,6 +36,8 @@ export interface SshdOptions {
   /** Listen address; default 127.0.0.1. */
   readonly address?: string;
   readonly port?: number;
+  /** Directories searched first for commands in the node's sessions (a stand-in `node`, say). */
+  readonly pathFirst?: readonly string[];
 }
 
 export async function startSshd(options: SshdOptions = {}): Promise<TestSshd> {
@@ -62,6 +64,8 @@ export async function startSshd(options: SshdOptions = {}): Promise<TestSshd> {
     'Subsystem sftp internal-sftp',
     'MaxSessions 32',
     'LogLevel VERBOSE',
+    // The node's `node` is the Node.js running the tests (scripts/test-node.sh runs 22 and 24 too).
+    `SetEnv PATH=${[...(options.pathFirst ?? []), dirname(process.execPath), '/usr/local/bin', '/usr/bin', '/bin'].join(':')}`,
   ].join('\n');
   await writeFile(join(dir, 'sshd_config'), `${config}\n`);
   const hostPublicKey = (await readFile(join(dir, 'host_ed25519.pub'), 'utf8')).trim().split(/\s+/).slice(0, 2).join(' ');

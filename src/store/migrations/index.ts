@@ -5,13 +5,15 @@ import type { Migration, MigrationProvider } from 'kysely';
 import { initialMigration } from './001-initial.js';
 import { vmLocksMigration } from './002-vm-locks.js';
 import { runFilesMigration } from './003-run-files.js';
-import { verificationMigration } from './004-verification.js';
+import { fileMountsMigration } from './004-file-mounts.js';
+import { verificationMigration } from './005-verification.js';
 
 const migrations: Readonly<Record<string, Migration>> = Object.freeze({
   '001-initial': initialMigration,
   '002-vm-locks': vmLocksMigration,
   '003-run-files': runFilesMigration,
-  '004-verification': verificationMigration,
+  '004-file-mounts': fileMountsMigration,
+  '005-verification': verificationMigration,
 });
 
 export const migrationProvider: MigrationProvider = {

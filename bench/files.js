@@ -1,0 +1,86 @@
+// File-level restore: time to the first listing of a point (`sendense-run files VM`, appliance
+// start included), and extraction of FILES_BENCH_MIB (default 1024) MiB of files from that point
+// with `sendense-run files --get p1:/data --to DIR` and `--to FILE.tar`, against guestfish's
+// tar-out on the same backup file (what virt-tar-out runs, with -m /dev/sda1 instead of its OS
+// inspection, which a data disk fails). Each command starts its own appliance; figures are
+// printed with and without the listing's time (≈ one appliance start). BENCH_RUNS (default 1).
+// Needs `npm run build`, libguestfs; under software emulation (no working KVM) it is slow.
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { cli as bin, requireBuild } from './support/built.js';
+import { scratchDir } from './support/scratch.js';
+import { median } from './support/stats.js';
+import { timedRun } from './support/timed-run.js';
+
+const MiB = 1024 * 1024;
+const DATA_MIB = Number(process.env.FILES_BENCH_MIB ?? 1024);
+const RUNS = Number(process.env.BENCH_RUNS ?? 1);
+requireBuild('files');
+const dir = scratchDir('sendense-bench-files-');
+const db = join(dir, 'state.db');
+const env = { ...process.env, CI: '1' };
+
+// The guest's data: 16 MiB random files in 8 folders (plus a few small ones), on a GPT disk's ext4.
+const root = join(dir, 'root');
+for (let i = 0; i < DATA_MIB / 16; i++) {
+  const folder = join(root, 'data', `set-${i % 8}`);
+  mkdirSync(folder, { recursive: true });
+  writeFileSync(join(folder, `file-${i}.bin`), randomBytes(16 * MiB));
+}
+writeFileSync(join(root, 'data', 'small.txt'), 'small\n');
+const raw = join(dir, 'disk.raw');
+const partMiB = Math.ceil(DATA_MIB * 1.1) + 64;
+execFileSync('truncate', ['-s', `${partMiB + 2}M`, raw]);
+execFileSync('sgdisk', ['-n', `1:2048:+${partMiB}M`, '-t', '1:8300', raw], { stdio: 'ignore' });
+execFileSync('mkfs.ext4', ['-q', '-d', root, '-E', 'offset=1048576,nodiscard', raw, `${partMiB}M`]);
+rmSync(root, { recursive: true, force: true });
+const source = join(dir, 'source.qcow2');
+execFileSync('qemu-img', ['convert', '-f', 'raw', '-O', 'qcow2', raw, source]);
+rmSync(raw);
+const plan = join(dir, 'bench-files.yaml');
+writeFileSync(
+  plan,
+  ['version: 1', 'kind: backup', 'name: bench-files', 'vm:', '  name: filesvm', '  source:', '    type: qemu', '    disks:', '      - key: 2000', `        path: ${source}`, 'repository:', `  path: ${join(dir, 'repository')}`, 'nbd:', '  ports: 30540-30559', ''].join('\n'),
+);
+execFileSync(process.execPath, [bin, plan, '--db', db, '--quiet'], { env, stdio: 'ignore' });
+const backupFile = JSON.parse(execFileSync(process.execPath, [bin, 'backups', '--json', '--db', db], { encoding: 'utf8' }).trim()).disks[0].file;
+const accelFile = join(process.env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'sendense', 'libguestfs', 'accel.json');
+console.log(`data: ${DATA_MIB} MiB in ${DATA_MIB / 16} files; backup ${backupFile}; load average ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}`);
+
+const files = (...args) => timedRun([process.execPath, bin, 'files', 'filesvm', '--db', db, '--quiet', ...args], { env, stdin: 'ignore' });
+// After our first command the accel choice is known: guestfish gets the same (software emulation or not).
+const tcg = () => {
+  try {
+    return JSON.parse(readFileSync(accelFile, 'utf8')).accel === 'tcg';
+  } catch {
+    return false;
+  }
+};
+
+const results = { listing: [], dir: [], tar: [], tarOut: [] };
+for (let run = 0; run < RUNS; run++) {
+  results.listing.push((await files()).seconds);
+  const out = join(dir, `out-${run}`);
+  results.dir.push((await files('--get', 'p1:/data', '--to', out)).seconds);
+  rmSync(out, { recursive: true, force: true });
+  const tar = join(dir, `out-${run}.tar`);
+  results.tar.push((await files('--get', 'p1:/data', '--to', tar)).seconds);
+  rmSync(tar, { force: true });
+  const theirs = join(dir, `theirs-${run}.tar`);
+  const gfEnv = { ...process.env, ...(tcg() ? { LIBGUESTFS_BACKEND_SETTINGS: 'force_tcg' } : {}), LIBGUESTFS_CACHEDIR: join(accelFile, '..') };
+  results.tarOut.push((await timedRun(['guestfish', '--ro', '--format=qcow2', '-a', backupFile, '-m', '/dev/sda1', 'tar-out', '/data', theirs], { env: gfEnv, stdin: 'ignore' })).seconds);
+  rmSync(theirs, { force: true });
+}
+
+const start = median(results.listing);
+const line = (label, seconds) =>
+  `${label.padEnd(44)} ${seconds.toFixed(1).padStart(6)} s  ${(DATA_MIB / seconds).toFixed(0).padStart(4)} MiB/s  (without one appliance start: ${(DATA_MIB / Math.max(0.1, seconds - start)).toFixed(0)} MiB/s)`;
+console.log(`${'time to first listing (files VM)'.padEnd(44)} ${start.toFixed(1).padStart(6)} s  (appliance ${tcg() ? 'under software emulation' : 'with KVM'})`);
+console.log(line('sendense-run files --get p1:/data --to DIR', median(results.dir)));
+console.log(line('sendense-run files --get p1:/data --to X.tar', median(results.tar)));
+console.log(line('guestfish tar-out /data (virt-tar-out)', median(results.tarOut)));
+console.log(`ratio --to X.tar / tar-out throughput: ${(median(results.tarOut) / median(results.tar)).toFixed(2)}x; load average ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}`);

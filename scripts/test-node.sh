@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# Usage: scripts/test-node.sh VERSION [vitest args...]     (VERSION: 22, or 24.18)
+# Runs the test suite on Node.js VERSION. With the node on PATH of that major it is scripts/test.sh.
+# Otherwise the runtime comes from scripts/node-runtime.sh, and the suite runs in a temporary
+# copy of this checkout whose node_modules has its native addons (better-sqlite3, ssh2's crypto)
+# rebuilt for that runtime: they are compiled against one Node.js ABI, so node_modules built for
+# one major does not load on another. The rebuilt node_modules is kept beside the runtime and
+# reused by every checkout with the same node_modules, so only the first run pays for the build.
+# The copy (sources, node_modules and the node binary, hard-linked where possible) lives in
+# ${TMPDIR:-/tmp}, readable by every user: tests run the CLI as nobody, who cannot enter ~root.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+major="${1:-}"
+if ! [[ "$major" =~ ^[0-9]+(\.[0-9]+)?$ ]]; then
+  echo "usage: scripts/test-node.sh VERSION [vitest args...]" >&2
+  exit 2
+fi
+shift
+
+if [ "$(node -p 'process.versions.node.split(".")[0]')" = "$major" ]; then
+  exec scripts/test.sh "$@"
+fi
+
+scripts/setup.sh
+bin="$(scripts/node-runtime.sh "$major")"
+export PATH="$bin:$PATH"
+version="$(node --version)"
+runtime="$(dirname "$(dirname "$(dirname "$bin")")")"
+tree="$runtime/modules-$version-$(sha256sum node_modules/.package-lock.json | cut -c1-16)"
+
+if [ ! -d "$tree" ]; then
+  # One build at a time per runtime; a run that waited here finds it done.
+  exec 9>"$runtime/rebuild.lock"
+  flock 9
+  if [ ! -d "$tree" ]; then
+    echo "test-node: rebuilding native addons for Node.js $version into $tree (a few minutes)"
+    build="$(mktemp -d "$runtime/rebuild-XXXXXX")"
+    chmod 755 "$build"
+    cp -a package.json package-lock.json node_modules "$build/"
+    # Headers from the runtime's own package (no download); built from source, as no prebuilt
+    # binaries can be fetched here.
+    if ! (cd "$build" && npm_config_nodedir="$(dirname "$bin")" npm_config_build_from_source=true JOBS=max \
+          npm rebuild --foreground-scripts --no-audit --no-fund >"$build/rebuild.log" 2>&1); then
+      tail -40 "$build/rebuild.log" >&2
+      echo "test-node: npm rebuild for Node.js $version failed (log: $build/rebuild.log)" >&2
+      exit 1
+    fi
+    mv -T "$build" "$tree"
+    # The three newest builds stay (branches with other dependencies); older ones go.
+    ls -dt "$runtime"/modules-*/ | tail -n +4 | xargs -r rm -rf
+  fi
+  exec 9>&-
+fi
+
+copy="$(mktemp -d "${TMPDIR:-/tmp}/sendense-run-node$major-XXXXXX")"
+trap 'rm -rf "$copy"' EXIT
+chmod 755 "$copy"
+tar --exclude=./node_modules --exclude=./.git --exclude=./demo --exclude=./bench/out --exclude=./.tmp \
+  --exclude='./*.db' -cf - . | tar -C "$copy" -xf -
+cp -al "$tree/node_modules" "$copy/node_modules" 2>/dev/null || { rm -rf "$copy/node_modules"; cp -a "$tree/node_modules" "$copy/node_modules"; }
+mkdir "$copy/.node-bin"
+ln "$bin/node" "$copy/.node-bin/node" 2>/dev/null || cp "$bin/node" "$copy/.node-bin/node"
+export PATH="$copy/.node-bin:$PATH"
+cd "$copy"
+echo "test-node: Node.js $version, in $copy"
+node node_modules/vitest/vitest.mjs run "$@"

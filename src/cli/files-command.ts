@@ -1,0 +1,170 @@
+// `sendense-run files VM [--point P] [--disk KEY] [NAME:/PATH] [--get NAME:/PATH... --to TARGET
+// [--overwrite]]` (SPEC section 11): a point's filesystems, a directory of one, or files and
+// folders extracted — all through one libguestfs appliance, the repository only read.
+
+import { SendenseError, usageError } from '../errors.js';
+import { asUserError } from '../files/guest-files.js';
+import { parseDiskOption, parsePointOption } from '../files/backup-point.js';
+import { extractPaths } from '../files/extract.js';
+import { checkExtractTarget, parseExtractTarget } from '../files/extract-target.js';
+import { createLocalNode } from '../node/local.js';
+import { refuseInsideRepository } from '../repository/containing-repository.js';
+import type { DiskLayout } from '../files/filesystems.js';
+import type { GuestEntry } from '../files/guest-files.js';
+import { formatGuestPath, parseGuestPath, type GuestPath } from '../files/guest-path.js';
+import { openPoint } from '../files/open-point.js';
+import { formatBytes } from '../format/bytes.js';
+import { rejectUnknownOptions, takeFlag, takeOption } from './args.js';
+import type { CliContext, Command } from './context.js';
+import { withExistingStore } from './open-existing-store.js';
+
+export const FILES_USAGE = `Usage: sendense-run files VM [--point P] [--disk KEY] [NAME:/PATH]
+       sendense-run files VM [--point P] [--disk KEY] --get NAME:/PATH... --to DIR|FILE.tar|FILE.tar.gz|FILE.zip [--overwrite]
+
+  no NAME:/PATH    list the partitions and filesystems of the disk (short names p1, vg0/root, disk)
+  NAME:/PATH       list a directory (type, size, mode, owner, mtime, symlink target)
+  --get ... --to   extract files and folders, keeping modes, owners, times and symlinks
+  --point P        latest (default), a backup id, or an ISO-8601 time (newest backup at or before it)
+  --disk KEY       the disk key (default: the backup's first disk)
+  --overwrite      replace an existing archive, or same-named entries in a non-empty directory
+`;
+
+export const filesCommand: Command = async (cli, args) => {
+  if (args.includes('--help') || args.includes('-h')) {
+    cli.stdout.write(FILES_USAGE);
+    return 0;
+  }
+  const point = takeOption(args, '--point');
+  const disk = takeOption(point.rest, '--disk');
+  const to = takeOption(disk.rest, '--to');
+  const overwrite = takeFlag(to.rest, '--overwrite');
+  const { positional, gets } = splitGets(overwrite.rest);
+  rejectUnknownOptions(positional, 'files');
+  const [vm, listing, ...extra] = positional;
+  if (vm === undefined) throw usageError(`files needs a VM name\n${FILES_USAGE}`);
+  if (extra.length > 0) throw usageError(`files lists one directory at a time (got '${extra[0]}' too); to extract several paths use --get`);
+  if (gets.length > 0 && listing !== undefined) throw usageError(`give either a directory to list (${listing}) or --get, not both`);
+  if (gets.length > 0 && to.value === undefined) throw usageError('--get needs --to DIR|FILE.tar|FILE.tar.gz|FILE.zip');
+  if (gets.length === 0 && to.value !== undefined) throw usageError('--to goes with --get NAME:/PATH...');
+  const request = { vm, point: parsePointOption(point.value), disk: parseDiskOption(disk.value) };
+  const wanted = gets.map(parseGuestPath);
+  const directory = listing === undefined ? undefined : parseGuestPath(listing);
+  const target = to.value === undefined ? undefined : parseExtractTarget(to.value);
+  // Refused before the appliance starts: a user should not wait half a minute to hear it.
+  if (target) checkExtractTarget(target, overwrite.present);
+
+  return withExistingStore(cli, async (store) => {
+    if (target) await refuseInsideRepository(createLocalNode(), store, target.path, `--to ${target.path}`);
+    const note = (line: string) => {
+      if (!cli.quiet) cli.stderr.write(`${line}\n`);
+    };
+    const opened = await openPoint(store, { ...request, note, inspect: !target && !directory });
+    let interrupted = false;
+    const stop = () => {
+      interrupted = true;
+      opened.kill();
+    };
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+    try {
+      if (target) {
+        const result = await extractPaths(opened.files, wanted, target, { overwrite: overwrite.present, progress: note });
+        if (cli.json) {
+          for (const extracted of result.paths) cli.stdout.write(`${JSON.stringify({ ...extracted, to: target.path })}\n`);
+        } else {
+          cli.stdout.write(`extracted ${result.paths.map((p) => p.from).join(', ')} from ${opened.point.where} to ${target.path} (${formatBytes(result.bytes)} streamed)\n`);
+        }
+      } else if (directory) {
+        printDirectory(cli, directory, await opened.files.list(directory), opened.point.where);
+      } else {
+        printLayout(cli, opened.files.layout, opened.point.where);
+      }
+      return 0;
+    } catch (error) {
+      if (interrupted) throw new SendenseError('interrupted: the appliance was stopped and nothing was left in the target', { exitCode: 130, cause: error });
+      throw asUserError(error);
+    } finally {
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+      await opened.close();
+    }
+  });
+};
+
+// --get takes every following argument that is not an option.
+function splitGets(args: readonly string[]): { positional: string[]; gets: string[] } {
+  const positional: string[] = [];
+  const gets: string[] = [];
+  let getting = false;
+  for (const arg of args) {
+    if (arg === '--get') getting = true;
+    else if (arg.startsWith('--get=')) {
+      getting = true;
+      gets.push(arg.slice('--get='.length));
+    } else if (arg.startsWith('-')) {
+      getting = false;
+      positional.push(arg);
+    } else (getting ? gets : positional).push(arg);
+  }
+  if (getting && gets.length === 0) throw usageError('--get needs at least one NAME:/PATH');
+  return { positional, gets };
+}
+
+function printLayout(cli: CliContext, layout: DiskLayout, where: string): void {
+  if (cli.json) {
+    for (const fs of layout.filesystems) cli.stdout.write(`${JSON.stringify({ ...fs, partitionTable: layout.partitionTable })}\n`);
+    return;
+  }
+  cli.stdout.write(`${where}: partition table ${layout.partitionTable}\n`);
+  const rows = layout.filesystems.map((fs) => [fs.name, fs.type, fs.label || '-', formatBytes(fs.size), fs.uuid || '-', fs.os ?? '']);
+  printTable(cli, ['NAME', 'TYPE', 'LABEL', 'SIZE', 'UUID', 'OS'], rows);
+}
+
+function printDirectory(cli: CliContext, where: GuestPath, entries: readonly GuestEntry[], point: string): void {
+  if (cli.json) {
+    for (const entry of entries) cli.stdout.write(`${JSON.stringify(jsonEntry(entry))}\n`);
+    return;
+  }
+  cli.stdout.write(`${formatGuestPath(where)} in ${point}: ${entries.length} entr${entries.length === 1 ? 'y' : 'ies'}\n`);
+  const rows = entries.map((entry) => [
+    modeString(entry),
+    `${entry.uid}:${entry.gid}`,
+    String(entry.size),
+    isoTime(entry.mtime).replace('T', ' ').replace(/\.\d+Z$|Z$/, ''),
+    entry.name + (entry.type === 'directory' ? '/' : '') + (entry.target !== undefined ? ` -> ${entry.target}` : ''),
+  ]);
+  printTable(cli, ['MODE', 'OWNER', 'SIZE', 'MTIME (UTC)', 'NAME'], rows, [2]);
+}
+
+function jsonEntry(entry: GuestEntry): Record<string, unknown> {
+  const { atime: _atime, ...rest } = entry;
+  return { ...rest, mode: `0${entry.mode.toString(8).padStart(3, '0')}`, mtime: isoTime(entry.mtime) };
+}
+
+function isoTime(seconds: number): string {
+  return new Date(Math.floor(seconds * 1000)).toISOString();
+}
+
+const TYPE_LETTERS: Readonly<Record<GuestEntry['type'], string>> = { file: '-', directory: 'd', symlink: 'l', char: 'c', block: 'b', fifo: 'p', socket: 's' };
+
+// -rw-r--r--, with s/S and t/T for setuid, setgid and sticky, as ls shows them.
+export function modeString(entry: Pick<GuestEntry, 'type' | 'mode'>): string {
+  const m = entry.mode;
+  const triplet = (shift: number, special: boolean, letter: string) => {
+    const bits = (m >> shift) & 7;
+    const x = bits & 1 ? (special ? letter : 'x') : special ? letter.toUpperCase() : '-';
+    return `${bits & 4 ? 'r' : '-'}${bits & 2 ? 'w' : '-'}${x}`;
+  };
+  return TYPE_LETTERS[entry.type] + triplet(6, (m & 0o4000) !== 0, 's') + triplet(3, (m & 0o2000) !== 0, 's') + triplet(0, (m & 0o1000) !== 0, 't');
+}
+
+function printTable(cli: CliContext, header: readonly string[], rows: readonly (readonly string[])[], rightAligned: readonly number[] = []): void {
+  const widths = header.map((title, i) => Math.max(title.length, ...rows.map((row) => row[i].length)));
+  const line = (cells: readonly string[]) =>
+    cells
+      .map((cell, i) => (i === cells.length - 1 ? cell : rightAligned.includes(i) ? cell.padStart(widths[i]) : cell.padEnd(widths[i])))
+      .join('  ')
+      .trimEnd();
+  cli.stdout.write(`${line(header)}\n`);
+  for (const row of rows) cli.stdout.write(`${line(row)}\n`);
+}

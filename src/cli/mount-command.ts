@@ -1,0 +1,90 @@
+// `sendense-run mount VM [--point P] [--disk KEY] DIR` (SPEC section 11): the point's filesystems
+// read-only under DIR (DIR/p1, DIR/vg0/root, ...) through FUSE, served by the libguestfs
+// appliance, until Ctrl+C or SIGTERM; always unmounted on exit. The mount is recorded in the
+// state database before it exists, so `doctor` unmounts what a killed command left behind.
+
+import { readdirSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { SendenseError, usageError } from '../errors.js';
+import { parseDiskOption, parsePointOption } from '../files/backup-point.js';
+import { isMountPoint, unmountFuse } from '../files/fuse-mount.js';
+import { asUserError } from '../files/guest-files.js';
+import { mountEveryFilesystem } from '../files/mount-tree.js';
+import { openPoint, type OpenPoint } from '../files/open-point.js';
+import { rejectUnknownOptions, takeOption } from './args.js';
+import type { Command } from './context.js';
+import { withExistingStore } from './open-existing-store.js';
+
+const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+
+export const mountCommand: Command = async (cli, args) => {
+  const point = takeOption(args, '--point');
+  const disk = takeOption(point.rest, '--disk');
+  rejectUnknownOptions(disk.rest, 'mount');
+  const [vm, dirArg, ...extra] = disk.rest;
+  if (vm === undefined || dirArg === undefined) throw usageError('usage: sendense-run mount VM [--point P] [--disk KEY] DIR');
+  if (extra.length > 0) throw usageError(`mount takes a VM and a directory (got '${extra[0]}' too)`);
+  const dir = path.resolve(dirArg);
+  checkMountDir(dir);
+  const request = { vm, point: parsePointOption(point.value), disk: parseDiskOption(disk.value) };
+
+  return withExistingStore(cli, async (store) => {
+    const note = (line: string) => {
+      if (!cli.quiet) cli.stderr.write(`${line}\n`);
+    };
+    let opened: OpenPoint | undefined;
+    let mounted = false;
+    let stopping = false;
+    const stop = () => {
+      stopping = true;
+      // Unmounting ends the FUSE loop (mount_local_run returns); before that, the appliance just stops.
+      if (mounted) void unmountFuse(dir).catch((error: Error) => note(`could not unmount ${dir}: ${error.message}`));
+      else opened?.kill();
+    };
+    for (const signal of SIGNALS) process.on(signal, stop);
+    try {
+      opened = await openPoint(store, { ...request, note });
+      const { agent } = opened.files;
+      try {
+        if (stopping) throw new SendenseError('interrupted', { exitCode: 130 });
+        const names = await mountEveryFilesystem(opened.files, note);
+        await store.recordFileMount({ dir, vm, backupId: opened.point.backup.id, diskKey: opened.point.disk.diskKey, serverPid: agent.pid });
+        try {
+          await agent.call('mount_local', [dir], { readonly: 1 });
+          mounted = true;
+          if (cli.json) cli.stdout.write(`${JSON.stringify({ type: 'mounted', dir, backupId: opened.point.backup.id, diskKey: opened.point.disk.diskKey, filesystems: names })}\n`);
+          else cli.stdout.write(`mounted ${opened.point.where} read-only at ${dir}: ${names.map((name) => path.join(dir, name)).join(', ')}\nCtrl+C (or SIGTERM) unmounts it\n`);
+          if (stopping) stop();
+          await agent.call('mount_local_run');
+        } finally {
+          mounted = false;
+          await unmountFuse(dir, { lazy: true }).catch(() => undefined);
+          await store.forgetFileMount(dir);
+        }
+      } finally {
+        await opened.close();
+      }
+    } catch (error) {
+      if (stopping) throw new SendenseError('interrupted', { exitCode: 130, cause: error });
+      throw asUserError(error);
+    } finally {
+      for (const signal of SIGNALS) process.off(signal, stop);
+    }
+    if (cli.json) cli.stdout.write(`${JSON.stringify({ type: 'unmounted', dir })}\n`);
+    else cli.stdout.write(`unmounted ${dir}\n`);
+    return 0;
+  });
+};
+
+// An existing, empty directory that is not a mountpoint already.
+function checkMountDir(dir: string): void {
+  let isDir = false;
+  try {
+    isDir = statSync(dir).isDirectory();
+  } catch {
+    throw new SendenseError(`${dir} does not exist: create an empty directory to mount on`);
+  }
+  if (!isDir) throw new SendenseError(`${dir} is not a directory`);
+  if (isMountPoint(dir)) throw new SendenseError(`${dir} is already a mountpoint (a mount left behind? sendense-run doctor unmounts those)`);
+  if (readdirSync(dir).length > 0) throw new SendenseError(`${dir} is not empty: mount on an empty directory`);
+}

@@ -1,0 +1,63 @@
+// Which backup file a file-level restore reads: the point (latest, a backup id, or the newest
+// complete backup at or before a time — as restore plans choose it) and the disk (default the first).
+
+import { accessSync, constants } from 'node:fs';
+import { SendenseError, usageError } from '../errors.js';
+import { parseRestorePoint } from '../plan/restore-point.js';
+import type { DiskKey, RestorePoint } from '../plan/types.js';
+import type { Backup, BackupDisk, Store } from '../store/index.js';
+
+export interface PointFile {
+  readonly backup: Backup;
+  readonly disk: BackupDisk;
+  /** "VM pgtest1, backup 2026…, disk 2000", for messages. */
+  readonly where: string;
+}
+
+export function parsePointOption(text: string | undefined): RestorePoint {
+  if (text === undefined) return { type: 'latest' };
+  const point = parseRestorePoint(text);
+  if (typeof point === 'string') throw usageError(`--point: ${point}`);
+  return point;
+}
+
+export function parseDiskOption(text: string | undefined): DiskKey | undefined {
+  if (text === undefined) return undefined;
+  if (!/^\d+$/.test(text)) throw usageError(`--disk: must be a disk key like 2000 (got '${text}')`);
+  return Number(text);
+}
+
+export async function findPointFile(store: Store, vm: string, point: RestorePoint, diskKey?: DiskKey, repository?: string): Promise<PointFile> {
+  const backup = await findBackup(store, vm, point, repository);
+  const disk = diskKey === undefined ? backup.disks[0] : backup.disks.find((candidate) => candidate.diskKey === diskKey);
+  if (disk === undefined) {
+    throw new SendenseError(`backup ${backup.id} of VM ${vm} has no disk ${diskKey} (it has ${backup.disks.map((d) => d.diskKey).join(', ')})`);
+  }
+  for (const link of await store.chainOf(backup.id)) {
+    if (link.status !== 'complete') throw new SendenseError(`backup ${link.id} in the chain of ${backup.id} is ${link.status}, not complete`);
+    const file = link.disks.find((candidate) => candidate.diskKey === disk.diskKey)?.file;
+    try {
+      if (file === undefined) throw new Error('no file');
+      accessSync(file, constants.R_OK);
+    } catch {
+      throw new SendenseError(`the file of backup ${link.id} for disk ${disk.diskKey} is missing or unreadable: ${file ?? '(none recorded)'}`);
+    }
+  }
+  return { backup, disk, where: `VM ${vm}, backup ${backup.id}, disk ${disk.diskKey}` };
+}
+
+async function findBackup(store: Store, vm: string, point: RestorePoint, repository?: string): Promise<Backup> {
+  if (point.type === 'id') {
+    const backup = await store.getBackup(point.id);
+    if (backup === undefined || backup.vm !== vm) throw new SendenseError(`there is no backup '${point.id}' of VM ${vm} (see sendense-run backups --vm ${vm})`);
+    if (backup.status !== 'complete') throw new SendenseError(`backup ${point.id} is ${backup.status}, not complete: its files cannot be read`);
+    return backup;
+  }
+  const backup = point.type === 'latest' ? await store.latestCompleteBackup(vm, repository) : await store.completeBackupAtOrBefore(vm, point.time, repository);
+  if (backup !== undefined) return backup;
+  if (point.type === 'time') {
+    const first = (await store.listBackups({ vm })).find((b) => b.status === 'complete' && (repository === undefined || b.repository === repository));
+    if (first) throw new SendenseError(`there is no complete backup of VM ${vm} at or before ${point.time.toISOString()}: the first is ${first.id} at ${first.startedAt}`);
+  }
+  throw new SendenseError(`there is no complete backup of VM ${vm}${repository ? ` in ${repository}` : ''} (see sendense-run backups)`);
+}

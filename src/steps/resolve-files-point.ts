@@ -1,0 +1,28 @@
+// resolve-point of a file-level restore: the complete backup the plan's point names and the one
+// disk whose files are restored (restore.disks[0], default the backup's first disk).
+
+import type { FilesRestoreRun } from '../engine/run-context.js';
+import type { Step } from '../engine/step.js';
+import { SendenseError, isSendenseError } from '../errors.js';
+import { findPointFile } from '../files/backup-point.js';
+import { refuseInsideRepository } from '../repository/containing-repository.js';
+
+export const resolveFilesPoint: Step<FilesRestoreRun> = {
+  name: 'resolve-point',
+  title: (run) => `find the restore point of ${run.plan.vm.name} whose files are restored`,
+  async run(run) {
+    const { plan, store } = run;
+    try {
+      run.state.point = await findPointFile(store, plan.vm.name, plan.restore.point, plan.restore.disks?.[0], plan.repository.path);
+    } catch (error) {
+      if (isSendenseError(error)) throw new SendenseError(error.message, { step: 'resolve-point' });
+      throw error;
+    }
+    run.state.backupId = run.state.point.backup.id;
+    // Before anything is extracted: never into a repository.
+    const to = plan.restore.target.to;
+    await refuseInsideRepository(run.node, store, to, `restore.target.to ${to}`, plan.repository.path);
+    const { backup, disk } = run.state.point;
+    return `backup ${backup.id} (${backup.type}, taken ${backup.startedAt}), disk ${disk.diskKey}`;
+  },
+};
