@@ -51,7 +51,8 @@ beforeAll(async () => {
 
 // Files in the repository other than those of complete backups (and its marker).
 async function strayRepositoryFiles(): Promise<string[]> {
-  const kept = new Set((await listBackups(ws.db)).filter((b) => b.status === 'complete').flatMap((b) => b.disks.map((d) => d.file)));
+  // A complete backup's file and its manifest beside it.
+  const kept = new Set((await listBackups(ws.db)).filter((b) => b.status === 'complete').flatMap((b) => b.disks.flatMap((d) => [d.file, d.file.replace(/\.qcow2$/, '.json')])));
   const all = (readdirSync(ws.repository, { recursive: true, withFileTypes: true }) as import('node:fs').Dirent[]).map((entry) => path.join(entry.parentPath, entry.name));
   return all.filter((file) => !kept.has(file) && path.basename(file) !== '.sendense-repository' && !/disk-\d+$|kvm$|rvm$/.test(file));
 }
