@@ -30,7 +30,20 @@ function enableWal(database: Database.Database): void {
   }
 }
 
+// better-sqlite3 12 statements freed by the garbage collector abort the process on Node.js 24.19 and
+// later (Assertion (env) != nullptr in RemoveEnvironmentCleanupHook); better-sqlite3 13 fixes it but
+// needs Node.js >= 22. Refused in one line rather than a hub that dies at random mid-run.
+export function refuseUnsafeNode(version: string = process.versions.node): void {
+  const [major, minor] = version.split('.').map(Number);
+  if ((major === 24 && minor >= 19) || major >= 25) {
+    throw new SendenseError(
+      `Node.js ${version} is not supported on the hub: its SQLite driver (better-sqlite3 12) can abort the process on Node.js 24.19 and later; run sendense-run on Node.js 20, 22 or 24.0-24.18 (the node transfer on a node may use any of them)`,
+    );
+  }
+}
+
 function openDatabase(dbPath: string): Database.Database {
+  refuseUnsafeNode();
   try {
     // 0700: the state names every VM, disk and backup file.
     mkdirSync(path.dirname(dbPath), { recursive: true, mode: 0o700 });
