@@ -6,11 +6,14 @@ import path from 'node:path';
 import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
 import { defaultDbPath } from '../../src/cli/context.js';
+import { asNobody as nobodyArgv, useBinForOtherUsers } from '../support/other-user-cli.js';
 import { useRunWorkspace } from '../support/run-workspace.js';
-import { BIN, writePlan } from '../support/sendense-cli.js';
+import { writePlan } from '../support/sendense-cli.js';
 import { createDisk, portRangeForTestFile } from '../support/vm-disks.js';
 
 const ws = useRunWorkspace('cli-default-db-');
+// The checkout may be a directory nobody cannot enter (/root, mktemp -d).
+const packageCopy = useBinForOtherUsers();
 const NOBODY = 65534;
 
 describe('the default state database', () => {
@@ -36,7 +39,7 @@ describe('the default state database', () => {
     chownSync(disk, NOBODY, NOBODY);
     const plan = writePlan(home, { name: 'default-db', vm: 'default-db-vm', disks: [{ key: 2000, path: disk }], repository: path.join(home, 'repo'), ports: portRangeForTestFile() });
     const asNobody = (args: readonly string[], cwd: string) =>
-      execa('setpriv', [`--reuid=${NOBODY}`, `--regid=${NOBODY}`, '--clear-groups', process.execPath, BIN, ...args], {
+      execa('setpriv', nobodyArgv([process.execPath, packageCopy.bin, ...args]), {
         reject: false,
         cwd,
         env: { CI: '1', PATH: process.env.PATH ?? '', HOME: home },
