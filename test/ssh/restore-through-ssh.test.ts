@@ -44,7 +44,7 @@ it('restores the latest point (qcow2) and the first point by id (raw) to files o
   const latest = await sendenseRun([latestPlan, '--db', db, '--json']);
   expect(latest.exitCode, `${latest.stdout}\n${latest.stderr}`).toBe(0);
   const verified = parseEvents(latest.stdout).find((event) => event.type === 'step-done' && event.step === 'verify');
-  expect(verified?.summary).toBe(`2 disk(s) identical to backup ${backups[1]!.id}`);
+  expect(verified?.summary).toBe(`2 disk(s) identical to backup ${backups[1]!.id}, 4 file(s) of its chain match the digests taken at backup time`);
   disks.forEach((disk, index) => {
     expect(differenceBetween(path.join(dir, 'restored', `latest-${disk.key}.qcow2`), point2[index]!), `latest, disk ${disk.key}`).toBe('');
   });
