@@ -5,6 +5,7 @@ import type { DiskKey } from '../plan/types.js';
 import type { NewFileMount } from './file-mounts.js';
 import type {
   Backup,
+  BackupDisk,
   FileMount,
   BackupType,
   PortLease,
@@ -62,29 +63,12 @@ export interface NewBackupDisk {
   readonly bitmap?: string;
 }
 
-export interface ImportedBackup {
-  readonly id: string;
-  readonly vm: string;
-  readonly plan: string;
-  readonly type: BackupType;
-  readonly chainId: string;
-  readonly parentId: string | null;
-  readonly repository: string;
-  readonly startedAt: string;
+// A complete backup as its manifests describe it (catalog import): the record's own facts, with
+// completedAt known and bytes per disk, but no status or verification yet.
+export type ImportedBackup = Pick<Backup, 'id' | 'vm' | 'plan' | 'type' | 'chainId' | 'parentId' | 'repository' | 'startedAt' | 'runId'> & {
   readonly completedAt: string;
-  /** The catalog-import run that recorded it. */
-  readonly runId: string;
-  readonly disks: readonly {
-    readonly diskKey: DiskKey;
-    readonly file: string;
-    readonly virtualSize: number;
-    readonly changeId: string | null;
-    readonly bytes: number;
-    readonly source: string;
-    readonly sourceNode: string;
-    readonly bitmap: string | null;
-  }[];
-}
+  readonly disks: readonly (Omit<BackupDisk, 'backupId' | 'status' | 'bytes'> & { readonly bytes: number })[];
+};
 
 export interface LeaseRequest {
   readonly runId: string;
