@@ -2,9 +2,9 @@
 
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
-import Database from 'better-sqlite3';
 import { Kysely, Migrator } from 'kysely';
 import { SendenseError } from '../errors.js';
+import { SqliteDatabase } from './sqlite-driver.js';
 import { ImmediateSqliteDialect } from './immediate-sqlite-dialect.js';
 import { migrationProvider } from './migrations/index.js';
 import type { StoreDatabase } from './schema.js';
@@ -16,7 +16,7 @@ const BUSY_TIMEOUT_MS = 10_000;
 
 // Switching to WAL needs an exclusive lock and SQLite does not wait for it through busy_timeout:
 // several processes opening a new file at once retry here instead of failing.
-function enableWal(database: Database.Database): void {
+function enableWal(database: SqliteDatabase): void {
   const deadline = Date.now() + BUSY_TIMEOUT_MS;
   for (;;) {
     try {
@@ -30,24 +30,11 @@ function enableWal(database: Database.Database): void {
   }
 }
 
-// better-sqlite3 12 statements freed by the garbage collector abort the process on Node.js 24.19 and
-// later (Assertion (env) != nullptr in RemoveEnvironmentCleanupHook); better-sqlite3 13 fixes it but
-// needs Node.js >= 22. Refused in one line rather than a hub that dies at random mid-run.
-export function refuseUnsafeNode(version: string = process.versions.node): void {
-  const [major, minor] = version.split('.').map(Number);
-  if ((major === 24 && minor >= 19) || major >= 25) {
-    throw new SendenseError(
-      `Node.js ${version} is not supported on the hub: its SQLite driver (better-sqlite3 12) can abort the process on Node.js 24.19 and later; run sendense-run on Node.js 20, 22 or 24.0-24.18 (the node transfer on a node may use any of them)`,
-    );
-  }
-}
-
-function openDatabase(dbPath: string): Database.Database {
-  refuseUnsafeNode();
+function openDatabase(dbPath: string): SqliteDatabase {
   try {
     // 0700: the state names every VM, disk and backup file.
     mkdirSync(path.dirname(dbPath), { recursive: true, mode: 0o700 });
-    const database = new Database(dbPath);
+    const database = new SqliteDatabase(dbPath);
     database.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
     enableWal(database);
     database.pragma('foreign_keys = ON');

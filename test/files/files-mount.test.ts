@@ -4,7 +4,7 @@
 import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import Database from 'better-sqlite3';
+import { SqliteDatabase as Database } from '../../src/store/sqlite-driver.js';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { isMountPoint } from '../../src/files/fuse-mount.js';
 import { isProcessAlive } from '../../src/qemu/process-identity.js';

@@ -1,6 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createRequire } from 'node:module';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -121,11 +120,12 @@ describe('leasePorts across processes', () => {
   let bundleDir: string;
   let bundle: string;
 
-  // The real store code, bundled so plain `node` children can import it (better-sqlite3 by absolute path).
+  // The real store code, bundled so plain `node` children can import it. The bundle lives inside
+  // the checkout, so the SQLite driver it loads at run time resolves from node_modules.
   beforeAll(async () => {
-    bundleDir = await mkdtemp(join(tmpdir(), 'sendense-store-bundle-'));
+    await mkdir(resolve('.tmp'), { recursive: true });
+    bundleDir = await mkdtemp(join(resolve('.tmp'), 'store-bundle-'));
     bundle = join(bundleDir, 'store.mjs');
-    const betterSqlite = createRequire(import.meta.url).resolve('better-sqlite3');
     await build({
       entryPoints: [resolve('src/store/index.ts')],
       bundle: true,
@@ -133,14 +133,7 @@ describe('leasePorts across processes', () => {
       format: 'esm',
       outfile: bundle,
       logLevel: 'silent',
-      plugins: [
-        {
-          name: 'absolute-better-sqlite3',
-          setup(b) {
-            b.onResolve({ filter: /^better-sqlite3$/ }, () => ({ path: betterSqlite, external: true }));
-          },
-        },
-      ],
+      packages: 'external',
     });
   });
 

@@ -2,7 +2,7 @@
 // the state database rows that say what a run holds (qemu-nbd PIDs, port leases).
 
 import { readdirSync, readFileSync } from 'node:fs';
-import Database from 'better-sqlite3';
+import { SqliteDatabase as Database } from '../../src/store/sqlite-driver.js';
 
 interface ProcEntry {
   readonly pid: number;
@@ -61,7 +61,7 @@ export interface DbProcess {
 }
 
 // Reads the state database the way another process would while a run holds it (WAL: no lock).
-function withDb<T>(file: string, read: (db: Database.Database) => T): T {
+function withDb<T>(file: string, read: (db: InstanceType<typeof Database>) => T): T {
   const db = new Database(file, { readonly: true, fileMustExist: true, timeout: 5000 });
   try {
     return read(db);
