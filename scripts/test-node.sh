@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Usage: scripts/test-node.sh VERSION [vitest args...]     (VERSION: 22, or 24.18)
+# Usage: scripts/test-node.sh VERSION [vitest args...]     (VERSION: a major such as 22 or 24, or a line such as 24.18)
 # Runs the test suite on Node.js VERSION. With the node on PATH of that major it is scripts/test.sh.
 # Otherwise the runtime comes from scripts/node-runtime.sh, and the suite runs in a temporary
 # copy of this checkout whose node_modules has its native addons (better-sqlite3, ssh2's crypto)
@@ -39,9 +39,13 @@ if [ ! -d "$tree" ]; then
     chmod 755 "$build"
     cp -a package.json package-lock.json node_modules "$build/"
     # Headers from the runtime's own package (no download); built from source, as no prebuilt
-    # binaries can be fetched here.
+    # binaries can be fetched here. better-sqlite3 12 is only loaded where Node-API 10 is missing
+    # (src/store/sqlite-driver.ts; 13 ships Node-API binaries that need no build), so it is only
+    # rebuilt for such a runtime: compiling SQLite is most of the time this takes.
+    addons=(ssh2 cpu-features)
+    [ "$(node -p 'Number(process.versions.napi) >= 10')" = true ] || addons+=(better-sqlite3)
     if ! (cd "$build" && npm_config_nodedir="$(dirname "$bin")" npm_config_build_from_source=true JOBS=max \
-          npm rebuild --foreground-scripts --no-audit --no-fund >"$build/rebuild.log" 2>&1); then
+          npm rebuild "${addons[@]}" --foreground-scripts --no-audit --no-fund >"$build/rebuild.log" 2>&1); then
       tail -40 "$build/rebuild.log" >&2
       echo "test-node: npm rebuild for Node.js $version failed (log: $build/rebuild.log)" >&2
       exit 1
