@@ -1,32 +1,63 @@
-// The JSON Schema of plan format v1 (schemas/plan.schema.json), compiled once per process.
+// The JSON Schema of plan format v1 (schemas/plan.schema.json), compiled once per process, or
+// not at all: `npm run build` writes the compiled validator to dist/plan-schema-validator.cjs
+// (scripts/compile-plan-schema.js), stamped with the SHA-256 of the schema it was made from.
+// It is used only while that stamp matches the schema file, so an edited schema is never
+// checked by a stale validator; compiling takes ~0.2 s of every command that reads a plan.
 
-import { readFileSync, existsSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Ajv, type ErrorObject, type ValidateFunction } from 'ajv';
+import type { ErrorObject, ValidateFunction } from 'ajv';
+import { EDITOR_KEYWORDS, PLAN_SCHEMA_OPTIONS } from './plan-schema-options.js';
+
+const require = createRequire(import.meta.url);
+
+export const PRECOMPILED_VALIDATOR = 'plan-schema-validator.cjs';
 
 let compiled: ValidateFunction | undefined;
 
 // Schema errors of `data` (ajv's raw form; describeSchemaErrors makes them readable).
 export function planSchemaErrors(data: unknown): readonly ErrorObject[] {
-  compiled ??= compilePlanSchema();
+  compiled ??= planSchemaValidator();
   return compiled(data) ? [] : (compiled.errors ?? []);
 }
 
-function compilePlanSchema(): ValidateFunction {
-  // verbose: errors carry their parent schema, which lists the keys a mapping accepts.
-  const ajv = new Ajv({ allErrors: true, verbose: true, strict: true, strictRequired: false });
-  // Editor-only annotations (yaml-language-server / VS Code) that ajv must not reject.
-  ajv.addVocabulary(['patternErrorMessage', 'markdownDescription']);
-  return ajv.compile(JSON.parse(readFileSync(planSchemaFile(), 'utf8')) as object);
+function planSchemaValidator(): ValidateFunction {
+  const schemaText = readFileSync(planSchemaFile(), 'utf8');
+  return precompiledValidator(schemaText) ?? compilePlanSchema(schemaText);
+}
+
+export function schemaDigest(schemaText: string): string {
+  return createHash('sha256').update(schemaText).digest('hex');
+}
+
+// The build's validator, when it was made from exactly this schema.
+export function precompiledValidator(schemaText: string): ValidateFunction | undefined {
+  const file = path.join(packageRoot(), 'dist', PRECOMPILED_VALIDATOR);
+  if (!existsSync(file)) return undefined;
+  const module = require(file) as { schemaSha256?: string; validate?: ValidateFunction };
+  return module.schemaSha256 === schemaDigest(schemaText) ? module.validate : undefined;
+}
+
+// ajv itself is loaded only here: a command with the build's validator does not pay for it.
+export function compilePlanSchema(schemaText: string): ValidateFunction {
+  const { Ajv } = require('ajv') as typeof import('ajv');
+  const ajv = new Ajv(PLAN_SCHEMA_OPTIONS);
+  ajv.addVocabulary(EDITOR_KEYWORDS);
+  return ajv.compile(JSON.parse(schemaText) as object);
 }
 
 // schemas/ sits at the package root; this file runs from src/ (tests) or dist/src/ (built).
 export function planSchemaFile(): string {
+  return path.join(packageRoot(), 'schemas', 'plan.schema.json');
+}
+
+function packageRoot(): string {
   let dir = path.dirname(fileURLToPath(import.meta.url));
   for (;;) {
-    const candidate = path.join(dir, 'schemas', 'plan.schema.json');
-    if (existsSync(candidate)) return candidate;
+    if (existsSync(path.join(dir, 'schemas', 'plan.schema.json'))) return dir;
     const parent = path.dirname(dir);
     if (parent === dir) throw new Error('schemas/plan.schema.json not found above ' + fileURLToPath(import.meta.url));
     dir = parent;

@@ -32,3 +32,35 @@ it('every shipped plan starts with the yaml-language-server $schema line', async
     }
   }
 });
+
+// The build's precompiled validator (dist/plan-schema-validator.cjs, made by `npm run build`)
+// spares every command ~0.2 s of compiling the schema; it must say exactly what the compiled
+// schema says, and never be used for a schema it was not made from.
+it('the build\'s validator gives every plan, valid or broken, the same errors as the schema compiled now', async () => {
+  const { parse } = await import('yaml');
+  const { compilePlanSchema, planSchemaFile, precompiledValidator } = await import('../../src/plan/plan-schema.js');
+  const schemaText = await readFile(planSchemaFile(), 'utf8');
+  const built = precompiledValidator(schemaText);
+  expect(built, 'dist/plan-schema-validator.cjs is missing or stale: run npm run build').toBeDefined();
+  const compiled = compilePlanSchema(schemaText);
+  const files: string[] = [];
+  for (const dir of ['plans', 'examples', 'test/fixtures/plans']) {
+    for (const name of await readdir(dir, { recursive: true })) if (String(name).endsWith('.yaml')) files.push(path.join(dir, String(name)));
+  }
+  let broken = 0;
+  for (const file of files) {
+    let data: unknown;
+    try {
+      data = parse(await readFile(file, 'utf8'));
+    } catch {
+      continue;
+    }
+    const strip = (errors: typeof compiled.errors) => (errors ?? []).map(({ instancePath, schemaPath, keyword, params, message }) => ({ instancePath, schemaPath, keyword, params, message }));
+    expect(built!(data), file).toBe(compiled(data));
+    expect(strip(built!.errors), file).toEqual(strip(compiled.errors));
+    if (compiled.errors?.length) broken += 1;
+  }
+  expect(broken).toBeGreaterThan(5);
+  // An edited schema (one more space) is compiled, not checked by the build's old validator.
+  expect(precompiledValidator(`${schemaText} `)).toBeUndefined();
+});
