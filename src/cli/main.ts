@@ -144,7 +144,7 @@ function ignoreClosedOutput(): void {
   for (const stream of [process.stdout, process.stderr]) stream.on('error', () => {});
 }
 
-// From src/ (tests) or dist/src/ (the bin) alike.
+// From src/ (tests) or dist/cli/ (the bin) alike.
 function packageVersion(): string {
   const manifest = path.join(findPackageRoot(), 'package.json');
   return (JSON.parse(readFileSync(manifest, 'utf8')) as { version: string }).version;

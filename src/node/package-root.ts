@@ -1,5 +1,5 @@
 // Finds this package's root (the directory whose package.json is "sendense-run"), from src/
-// under vitest or dist/src/ when compiled, and the node transfer bundle inside it.
+// under vitest or dist/cli/ when bundled, and the node transfer bundle inside it.
 
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';

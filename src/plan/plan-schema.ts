@@ -49,7 +49,7 @@ export function compilePlanSchema(schemaText: string): ValidateFunction {
   return ajv.compile(JSON.parse(schemaText) as object);
 }
 
-// schemas/ sits at the package root; this file runs from src/ (tests) or dist/src/ (built).
+// schemas/ sits at the package root; this file runs from src/ (tests), dist/src/ (compiled) or dist/cli/ (bundled).
 export function planSchemaFile(): string {
   return path.join(packageRoot(), 'schemas', 'plan.schema.json');
 }

@@ -11,7 +11,7 @@ export const BIN = path.resolve('bin/sendense-run.js');
 
 // The CLI runs from dist/: say so plainly instead of failing every test with a module error,
 // and warn when the sources are newer than the build (the tests would run old code).
-const BUILT = path.resolve('dist/src/cli/main.js');
+const BUILT = path.resolve('dist/cli/main.js');
 if (!existsSync(BUILT) || !existsSync(path.resolve('runners/dist/sendense-transfer.mjs'))) {
   throw new Error('the end-to-end tests run the built CLI: run `npm run build` first (scripts/test.sh does)');
 }
