@@ -55,9 +55,10 @@ const copyRatios = copies.digests.map((seconds, i) => seconds / copies.plain[i])
 console.log(`full with digests median ${withDigests.toFixed(2)} s, without ${without.toFixed(2)} s: ${(((withDigests / without) - 1) * 100).toFixed(1)}% slower (aim <= 5%; per-pair ratios ${spread(copyRatios)}); ${uptime()}`);
 
 // The manifest of the last copy with digests, from the transfer's own digests lines.
-const written = { algorithm: 'sha256', data: [], zero: [] };
+const written = { algorithm: undefined, data: [], zero: [] };
 for (const line of lastStdout.split('\n').filter(Boolean).map((text) => JSON.parse(text))) {
   if (line.type !== 'digests') continue;
+  written.algorithm = line.algorithm;
   written.data.push(...line.data);
   written.zero.push(...line.zero);
 }

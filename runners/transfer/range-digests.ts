@@ -1,10 +1,10 @@
-// The digests of what one disk's transfer wrote (SPEC section 9): sha256 of the exact bytes sent
+// The digests of what one disk's transfer wrote (SPEC section 9): the digest of the exact bytes sent
 // per write request (requests are cut at aligned multiples of the request size, so each names a
 // guest offset), and the ranges sent as zeroes. Streamed in batches so memory stays flat.
 
-import { webcrypto } from 'node:crypto';
+import { RANGE_DIGEST_ALGORITHM, rangeDigest } from '../../src/repository/range-digest.js';
 
-export const DIGEST_ALGORITHM = 'sha256';
+export const DIGEST_ALGORITHM = RANGE_DIGEST_ALGORITHM;
 
 /** [offset, length, hex digest] of a data range; [offset, length] of a zero range. */
 export type DataRange = readonly [number, number, string];
@@ -18,12 +18,11 @@ export class RangeDigests {
 
   constructor(private readonly flush: (data: readonly DataRange[], zero: readonly ZeroRange[]) => void) {}
 
-  // Called with the bytes as they are handed to the target. WebCrypto copies them at once and
-  // hashes on the libuv thread pool, so the buffer may be reused right away and the hashing runs
-  // beside the copy instead of on its event loop; the caller awaits it before its next request.
+  // Called with the bytes as they are handed to the target, before the buffer is reused (the
+  // caller awaits it before its next request).
   async addData(offset: number, bytes: Uint8Array): Promise<void> {
     const length = bytes.length;
-    const digest = Buffer.from(await webcrypto.subtle.digest('SHA-256', bytes)).toString('hex');
+    const digest = await rangeDigest(DIGEST_ALGORITHM, bytes);
     this.data.push([offset, length, digest]);
     if (this.data.length >= BATCH) this.emit();
   }

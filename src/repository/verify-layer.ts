@@ -3,7 +3,6 @@
 // and that every other byte of the layer reads as zeroes or is not allocated. Read through a
 // read-only qemu-nbd on a private Unix socket and this project's NBD client, several reads in flight.
 
-import { webcrypto } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -12,6 +11,7 @@ import { runLocal, startQemuNbd, type QemuNbdOptions } from '../qemu/index.js';
 import { qcow2HeaderProblem } from '../qemu/qcow2-header.js';
 import type { DiskManifest } from './manifest.js';
 import { ownLayerFilename } from './own-layer.js';
+import { isKnownDigestAlgorithm, rangeDigest } from './range-digest.js';
 
 export interface LayerFinding {
   /** Guest offset of the first differing range, when the difference is in the data. */
@@ -35,7 +35,6 @@ export interface VerifyLayerOptions {
 }
 
 const READ_SIZE = 4 * 1024 * 1024;
-const WEBCRYPTO_NAMES: Readonly<Record<string, string>> = { sha256: 'SHA-256', sha384: 'SHA-384', sha512: 'SHA-512' };
 
 export async function verifyLayer(file: string, manifest: DiskManifest, options: VerifyLayerOptions = {}): Promise<LayerResult> {
   const header = qcow2HeaderProblem(file);
@@ -47,6 +46,9 @@ export async function verifyLayer(file: string, manifest: DiskManifest, options:
     return { findings: [{ message: `qcow2 metadata damaged (qemu-img check: ${checkSummary(check.stdout, check.stderr)})` }], digestsChecked: false, bytesRead: 0 };
   }
   if (manifest.digests === null) return { findings: [], digestsChecked: false, bytesRead: 0 };
+  if (!isKnownDigestAlgorithm(manifest.digests.algorithm)) {
+    return { findings: [{ message: `the manifest's digests are ${JSON.stringify(manifest.digests.algorithm)}, an algorithm this sendense-run does not know` }], digestsChecked: false, bytesRead: 0 };
+  }
 
   const dir = await mkdtemp(path.join(tmpdir(), 'sendense-verify-'));
   let server: Awaited<ReturnType<typeof startQemuNbd>> | undefined;
@@ -85,8 +87,7 @@ async function checkDataRanges(connection: NbdConnection, manifest: DiskManifest
       if (buffer.length < length) buffer = Buffer.allocUnsafe(length);
       const { data: bytesRead } = await connection.read(offset, length, buffer);
       bytes += length;
-      // WebCrypto hashes on the libuv thread pool: several ranges are hashed at once, off the event loop.
-      if (Buffer.from(await webcrypto.subtle.digest(WEBCRYPTO_NAMES[algorithm] ?? algorithm, bytesRead)).toString('hex') !== digest) {
+      if ((await rangeDigest(algorithm, bytesRead)) !== digest) {
         findings.push({ offset, message: `data differs at guest offset ${offset} (the ${length}-byte range written there)` });
       }
     }
