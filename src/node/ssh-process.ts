@@ -18,7 +18,11 @@ export async function execOverSsh(link: SshLink, argv: readonly string[], option
   channel.on('data', (chunk: Buffer) => stdout.push(chunk));
   channel.stderr.on('data', (chunk: Buffer) => stderr.push(chunk));
   const status = watchExit(channel);
-  channel.end(preamble);
+  if (options.stdin === undefined) channel.end(preamble);
+  else {
+    channel.write(preamble);
+    channel.end(options.stdin);
+  }
 
   return new Promise<ExecResult>((resolve, reject) => {
     const unsubscribe = link.onLost((error) => reject(error));

@@ -1,12 +1,13 @@
-// The real node transfer, installed on the node over SFTP and run there through the SSH node,
-// pushing a disk through the tunnel into the hub's qemu-nbd: the copy is exact.
+// The real node transfer, installed on the node (over SFTP, or over exec channels where the node's
+// sshd has no SFTP subsystem) and run there through the SSH node, pushing a disk through the
+// tunnel into the hub's qemu-nbd: the copy is exact.
 
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
 import { execa, type ResultPromise } from 'execa';
 import type { NodeHost } from '../../src/node/node.js';
 import { findPackageRoot } from '../../src/node/package-root.js';
@@ -18,7 +19,7 @@ const bundle = join(findPackageRoot(), 'runners', 'dist', 'sendense-transfer.mjs
 const missing = existsSync(bundle) ? undefined : `${bundle} is not built (npm run build)`;
 if (missing) console.warn(`skipping the node transfer over SSH: ${missing}`);
 
-let sshd: TestSshd;
+let sshd: TestSshd | undefined;
 let work: string;
 let node: NodeHost | undefined;
 let qemuNbd: ResultPromise | undefined;
@@ -26,24 +27,40 @@ let installedDir: string | undefined;
 
 beforeAll(async () => {
   if (missing) return;
-  sshd = await startSshd();
   work = await mkdtemp(join(tmpdir(), 'sendense-ssh-transfer-'));
 }, 30_000);
 
-afterAll(async () => {
+afterEach(async () => {
   await node?.close();
+  node = undefined;
   qemuNbd?.kill('SIGTERM');
   await qemuNbd?.catch(() => undefined);
+  qemuNbd = undefined;
   await sshd?.stop();
+  sshd = undefined;
   if (installedDir) await rm(installedDir, { recursive: true, force: true });
+  installedDir = undefined;
+});
+
+afterAll(async () => {
   if (work) await rm(work, { recursive: true, force: true });
 });
 
 it.skipIf(missing !== undefined)('a full copy through the tunnel equals the source', async () => {
-  const source = join(work, 'source.qcow2');
+  sshd = await startSshd();
+  await copyThroughTheNode(sshd);
+}, 60_000);
+
+it.skipIf(missing !== undefined)("a node whose sshd has no SFTP subsystem gets the transfer over exec channels, and the copy is exact", async () => {
+  sshd = await startSshd({ sftp: false });
+  await copyThroughTheNode(sshd);
+}, 60_000);
+
+async function copyThroughTheNode(sshd: TestSshd): Promise<void> {
+  const source = join(work, `source-${randomBytes(4).toString('hex')}.qcow2`);
   await execa('qemu-img', ['create', '-q', '-f', 'qcow2', source, '256M']);
   await execa('qemu-io', ['-c', 'write -P 0x11 0 8M', '-c', 'write -P 0x22 100M 3M', '-c', 'write -z 120M 1M', source]);
-  const target = join(work, 'target.qcow2');
+  const target = `${source}.target.qcow2`;
   await execa('qemu-img', ['create', '-q', '-f', 'qcow2', target, '256M']);
   const hubPort = await freePort();
   qemuNbd = execa('qemu-nbd', ['-f', 'qcow2', '--shared=10', '-t', '-b', '127.0.0.1', '-p', String(hubPort), '-x', 'disk', target], { reject: false });
@@ -75,4 +92,4 @@ it.skipIf(missing !== undefined)('a full copy through the tunnel equals the sour
   await qemuNbd;
   qemuNbd = undefined;
   await execa('qemu-img', ['compare', '-q', source, target]);
-}, 60_000);
+}

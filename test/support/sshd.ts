@@ -38,6 +38,8 @@ export interface SshdOptions {
   readonly port?: number;
   /** Directories searched first for commands in the node's sessions (a stand-in `node`, say). */
   readonly pathFirst?: readonly string[];
+  /** false: no SFTP subsystem, as hardened sshd configs have it. Default true. */
+  readonly sftp?: boolean;
 }
 
 export async function startSshd(options: SshdOptions = {}): Promise<TestSshd> {
@@ -61,7 +63,7 @@ export async function startSshd(options: SshdOptions = {}): Promise<TestSshd> {
     'UsePAM no',
     `PidFile ${join(dir, 'sshd.pid')}`,
     'AllowTcpForwarding yes',
-    'Subsystem sftp internal-sftp',
+    ...(options.sftp === false ? [] : ['Subsystem sftp internal-sftp']),
     'MaxSessions 32',
     'LogLevel VERBOSE',
     // The node's `node` is the Node.js running the tests (scripts/test-node.sh runs 22 and 24 too).
