@@ -23,6 +23,14 @@ export interface DiskLayout {
   readonly filesystems: readonly Filesystem[];
 }
 
+// libguestfs names a btrfs subvolume after the device btrfs last saw the filesystem on: a disk
+// made as /dev/sdb elsewhere lists as btrfsvol:/dev/sdb/home here, where the appliance's only
+// disk is /dev/sda (and mounting that name fails). The appliance has one disk: its subvolumes
+// are on it.
+export function onTheApplianceDisk(device: string): string {
+  return device.replace(/^btrfsvol:\/dev\/([sv])d[a-z]+(\d*)\//, 'btrfsvol:/dev/$1da$2/');
+}
+
 export function shortName(device: string): string {
   const subvolume = /^btrfsvol:(\/dev\/[^/]+)\/(.*)$/.exec(device);
   if (subvolume) return `${shortName(subvolume[1])}@${subvolume[2]}`;
@@ -40,7 +48,8 @@ export async function readDiskLayout(agent: GuestfsAgent, options: { readonly in
   const found = await agent.hash('list_filesystems');
   const roots = options.inspect ? await osRoots(agent) : new Map<string, string>();
   const filesystems: Filesystem[] = [];
-  for (const [device, type] of Object.entries(found)) {
+  for (const [listed, type] of Object.entries(found)) {
+    const device = onTheApplianceDisk(listed);
     const base = device.replace(/^btrfsvol:(\/dev\/[^/]+)\/.*$/, '$1');
     const known = type !== 'unknown';
     filesystems.push({
@@ -63,7 +72,7 @@ async function osRoots(agent: GuestfsAgent): Promise<Map<string, string>> {
   const found = (await agent.call('inspect_os').catch(() => [])) as string[];
   for (const root of found) {
     const product = await agent.scalar<string>('inspect_get_product_name', [root]).catch(() => 'unknown');
-    roots.set(root, product === 'unknown' ? await agent.scalar<string>('inspect_get_distro', [root]).catch(() => 'unknown') : product);
+    roots.set(onTheApplianceDisk(root), product === 'unknown' ? await agent.scalar<string>('inspect_get_distro', [root]).catch(() => 'unknown') : product);
   }
   return roots;
 }

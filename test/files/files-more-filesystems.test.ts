@@ -1,6 +1,7 @@
 // `sendense-run files` on more kinds of filesystems, backed up with the real CLI: an MBR disk
-// with vfat, NTFS and LVM (vg0/root), a second disk that is one XFS filesystem ('disk'), and a
-// third whose only partition holds no filesystem.
+// with vfat, NTFS and LVM (vg0/root), a second disk that is one XFS filesystem ('disk'), a
+// third whose only partition holds no filesystem, and a fourth that is one btrfs filesystem with
+// a subvolume ('disk', 'disk@home').
 
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -11,7 +12,7 @@ import { useRunWorkspace } from '../support/run-workspace.js';
 import { sendenseRun, writePlan } from '../support/sendense-cli.js';
 import { portRangeForTestFile } from '../support/vm-disks.js';
 import { jsonLines, repositoryFingerprint, sendenseFiles } from './guest-disk.js';
-import { makeMbrDisk, makeWholeDiskXfs, type Contents } from './mixed-disks.js';
+import { makeMbrAndBtrfsDisks, makeWholeDiskXfs, type Contents } from './mixed-disks.js';
 
 const ws = useRunWorkspace('files-more-fs-', { per: 'file' });
 let db = '';
@@ -22,14 +23,15 @@ beforeAll(async () => {
   mkdirSync(scratch);
   const mbr = path.join(ws.dir, 'mbr.raw');
   const xfs = path.join(ws.dir, 'xfs.raw');
-  contents = { ...makeMbrDisk(mbr, scratch), ...makeWholeDiskXfs(xfs, scratch) };
+  const btrfs = path.join(ws.dir, 'btrfs.raw');
+  contents = { ...makeMbrAndBtrfsDisks(mbr, btrfs, scratch), ...makeWholeDiskXfs(xfs, scratch) };
   // A third disk with a partition table and no filesystem in its partition.
   const blank = path.join(ws.dir, 'blank.raw');
   execFileSync('truncate', ['-s', '16M', blank]);
   execFileSync('sgdisk', ['-n', '1:2048:0', '-t', '1:8300', blank], { stdio: 'ignore' });
-  const disks = [2000, 2001, 2002].map((key, i) => {
+  const disks = [2000, 2001, 2002, 2003].map((key, i) => {
     const source = path.join(ws.dir, `mixvm-${key}.qcow2`);
-    execFileSync('qemu-img', ['convert', '-f', 'raw', '-O', 'qcow2', [mbr, xfs, blank][i], source]);
+    execFileSync('qemu-img', ['convert', '-f', 'raw', '-O', 'qcow2', [mbr, xfs, blank, btrfs][i], source]);
     return { key, path: source };
   });
   db = path.join(ws.dir, 'state.db');
@@ -88,6 +90,23 @@ describe('more filesystems', () => {
     mkdirSync(out);
     execFileSync('tar', ['-x', '-f', to, '-C', out]);
     expect(hashes(out, ['data/blob.bin', 'data/notes.txt'])).toEqual({ 'data/blob.bin': contents['disk:/data/blob.bin'], 'data/notes.txt': contents['disk:/data/notes.txt'] });
+  }, 600_000);
+
+  it("lists a btrfs disk's top level and subvolume, and extracts from both in one command", async () => {
+    const listed = await files('--disk', '2003', '--json');
+    expect(listed.exitCode, `${listed.stdout}\n${listed.stderr}`).toBe(0);
+    const found = jsonLines<FsLine>(listed.stdout).map((fs) => [fs.name, fs.type, fs.label]);
+    expect(found).toEqual([
+      ['disk', 'btrfs', 'homefs'],
+      ['disk@home', 'btrfs', 'homefs'],
+    ]);
+    const to = path.join(ws.dir, 'from-btrfs');
+    const result = await files('--disk', '2003', '--get', 'disk:/etc/hostname', 'disk@home:/alice', '--to', to);
+    expect(result.exitCode, `${result.stdout}\n${result.stderr}`).toBe(0);
+    expect(hashes(to, ['hostname', 'alice/notes.txt'])).toEqual({
+      hostname: contents['disk:/etc/hostname'],
+      'alice/notes.txt': contents['disk@home:/alice/notes.txt'],
+    });
   }, 600_000);
 
   it('says in one line that a disk has no filesystem it can read', async () => {

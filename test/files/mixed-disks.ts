@@ -1,6 +1,8 @@
 // Disks with more kinds of filesystems, made with the real tools: an MBR disk with vfat (mkfs.fat
-// + mtools), NTFS (mkntfs + ntfscp) and LVM (vg0/root, ext4, set up through guestfish), and a
-// disk that is one XFS filesystem without a partition table (mkfs.xfs -p protofile).
+// + mtools), NTFS (mkntfs + ntfscp) and LVM (vg0/root, ext4, set up through guestfish), a disk
+// that is one btrfs filesystem with a subvolume 'home' (made in the same guestfish session: the
+// btrfs-progs here cannot make subvolumes into an image), and a disk that is one XFS filesystem
+// without a partition table (mkfs.xfs -p protofile).
 
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -26,8 +28,10 @@ function file(dir: string, name: string, content: string | Buffer): string {
   return local;
 }
 
-// The MBR disk (raw): p1 vfat 'BOOTFS', p2 ntfs 'winfs', p3 an LVM PV with vg0/root ext4 'lvroot'.
-export function makeMbrDisk(raw: string, scratch: string): Contents {
+// The MBR disk (raw): p1 vfat 'BOOTFS', p2 ntfs 'winfs', p3 an LVM PV with vg0/root ext4 'lvroot';
+// and the btrfs disk (raw, whole disk, label 'homefs'): /etc/hostname at the top level ('disk'),
+// /alice/notes.txt in the subvolume 'home' ('disk@home').
+export function makeMbrAndBtrfsDisks(raw: string, btrfs: string, scratch: string): Contents {
   const contents: Contents = {};
   execFileSync('truncate', ['-s', `${128 * MiB}`, raw]);
   const layout = `label: dos\nstart=${VFAT.start}, size=${VFAT.sectors}, type=c\nstart=${NTFS.start}, size=${NTFS.sectors}, type=7\nstart=${LVM_START}, type=8e\n`;
@@ -57,7 +61,18 @@ export function makeMbrDisk(raw: string, scratch: string): Contents {
   const ext4 = path.join(scratch, 'lvroot.img');
   execFileSync('mkfs.ext4', ['-q', '-L', 'lvroot', '-d', root, ext4, '24M']);
   const tcg = firstAccel(applianceCacheDir()) === 'tcg';
-  execFileSync('guestfish', ['--', 'add', raw, 'format:raw', ':', 'run', ':', 'pvcreate', '/dev/sda3', ':', 'vgcreate', 'vg0', '/dev/sda3', ':', 'lvcreate', 'root', 'vg0', '24', ':', 'upload', ext4, '/dev/vg0/root'], {
+  execFileSync('truncate', ['-s', `${160 * MiB}`, btrfs]);
+  const hostname = 'btrfs-guest\n';
+  const notes = `alice's notes ${'on btrfs '.repeat(5000)}\n`;
+  contents['disk:/etc/hostname'] = sha(hostname);
+  contents['disk@home:/alice/notes.txt'] = sha(notes);
+  const btrfsSteps = [
+    'mkfs', 'btrfs', '/dev/sdb', 'label:homefs', ':', 'mount', '/dev/sdb', '/', ':',
+    'mkdir', '/etc', ':', 'upload', file(scratch, 'hostname', hostname), '/etc/hostname', ':',
+    'btrfs-subvolume-create', '/home', ':', 'mkdir', '/home/alice', ':', 'upload', file(scratch, 'notes.txt', notes), '/home/alice/notes.txt', ':',
+    'umount', '/',
+  ];
+  execFileSync('guestfish', ['--', 'add', raw, 'format:raw', ':', 'add', btrfs, 'format:raw', ':', 'run', ':', 'pvcreate', '/dev/sda3', ':', 'vgcreate', 'vg0', '/dev/sda3', ':', 'lvcreate', 'root', 'vg0', '24', ':', 'upload', ext4, '/dev/vg0/root', ':', ...btrfsSteps], {
     env: { ...process.env, ...(tcg ? { LIBGUESTFS_BACKEND_SETTINGS: 'force_tcg' } : {}) },
     stdio: 'ignore',
   });
