@@ -4,6 +4,7 @@
 import type { NodeHost } from '../node/node.js';
 import type { PointFile } from '../files/backup-point.js';
 import type { BackupPlan, DiskKey, DiskRestorePlan, FilesRestorePlan, Plan } from '../plan/types.js';
+import type { DiskSource } from '../source/index.js';
 import type { Store } from '../store/index.js';
 import type { WrittenRanges } from '../transfer/run-transfer.js';
 import type { RunReporter } from './run-events.js';
@@ -22,11 +23,7 @@ export interface RunContext<P extends Plan = Plan> {
   readonly abort: (reason: Error) => void;
 }
 
-/** The source of one disk as the node transfer will read it. */
-export type DiskSource =
-  | { readonly type: 'qemu'; readonly path: string; readonly format: 'qcow2' | 'raw' }
-  | { readonly type: 'nbd'; readonly url: string; readonly bitmap?: string }
-  | { readonly type: 'vmware' };
+export type { DiskSource };
 
 /** One disk of a backup run, filled in step by step. */
 export interface BackupDiskJob {

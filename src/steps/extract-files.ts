@@ -42,6 +42,11 @@ export const extractFiles: Step<FilesRestoreRun> = {
       throw user;
     }
   },
+  would(run) {
+    const { target } = run.plan.restore;
+    const node = run.plan.node ? ` on ${run.node.description} (streamed through SSH)` : '';
+    return `${target.paths.join(', ')} into ${target.to}${target.overwrite ? ' (overwrite)' : ''}${node}, read through a libguestfs appliance on this host`;
+  },
 };
 
 async function extractOnHub(run: FilesRestoreRun, wanted: ReturnType<typeof parseGuestPath>[], to: ExtractTarget): Promise<ExtractResult> {

@@ -17,4 +17,11 @@ export const openTunnel: Step<BackupRun | RestoreRun> = {
     for (const disk of run.state.disks) disk.nodePort = forwards.nodePorts.get(disk.port!) ?? disk.port;
     return run.state.disks.map((disk) => `node 127.0.0.1:${disk.nodePort} -> hub 127.0.0.1:${disk.port}`).join(', ');
   },
+  would(run) {
+    const node = run.plan.node;
+    if (node === undefined) return 'nothing to do (the node is this host)';
+    return run.plan.kind === 'restore'
+      ? `SSH to ${run.node.description}, forward the leased ports`
+      : `SSH to ${run.node.description} (host key checked against ${node.knownHosts}), forward the leased ports`;
+  },
 };

@@ -24,4 +24,5 @@ export const placeTarget: Step<RestoreRun> = {
     }
     return run.state.disks.map((disk) => disk.finalPath).join(', ');
   },
+  would: (run) => (run.plan.restore.target.type === 'file' ? 'rename each restored file into place' : 'nothing (NBD targets are written in place)'),
 };

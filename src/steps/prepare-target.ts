@@ -70,6 +70,13 @@ export const prepareTarget: Step<RestoreRun> = {
     }
     return paths.join(', ');
   },
+  would(run) {
+    const target = run.plan.restore.target;
+    const node = run.node.description;
+    if (target.type !== 'file') return `NBD targets ${run.state.disks.map((disk) => fillTarget(target.url, disk)).join(', ') || target.url}`;
+    const files = run.state.disks.map((disk) => fillTarget(target.path, disk)).join(', ') || target.path;
+    return `${files} (${target.format}${target.overwrite ? ', replaced on success' : ', must not exist'}, mode ${target.mode.toString(8).padStart(4, '0')}) on ${node}, written beside it first`;
+  },
 };
 
 // An existing target: refused without overwrite, when it is not a regular file, or while another

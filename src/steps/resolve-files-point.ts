@@ -25,4 +25,9 @@ export const resolveFilesPoint: Step<FilesRestoreRun> = {
     const { backup, disk } = run.state.point;
     return `backup ${backup.id} (${backup.type}, taken ${backup.startedAt}), disk ${disk.diskKey}`;
   },
+  would(run) {
+    const { point, disks } = run.plan.restore;
+    const pointText = point.type === 'latest' ? 'latest' : point.type === 'id' ? point.id : point.time.toISOString();
+    return `point ${pointText} of VM ${run.plan.vm.name}, disk ${disks?.[0] ?? '(the first)'}`;
+  },
 };

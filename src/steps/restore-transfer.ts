@@ -24,6 +24,10 @@ export const restoreTransfer: Step<RestoreRun> = {
     if (target.type === 'nbd') args.push('--zero-holes');
     return formatBytes((await transferForRun(run, args)).total);
   },
+  would(run) {
+    const keys = run.state.disks.map((disk) => `disk ${disk.key}`);
+    return `node transfer on ${run.node.description}: allocated data of ${keys.length ? keys.join(', ') : 'every disk'}`;
+  },
 };
 
 // All disks in parallel, like the node transfer; the step timeout and a stop end the copies.

@@ -49,4 +49,8 @@ export const startQemuNbdServers: Step<BackupRun | RestoreRun> = {
     }
     return run.state.disks.map((disk) => `${disk.key}: 127.0.0.1:${disk.port}/${disk.exportName}`).join(', ');
   },
+  would(run) {
+    if (run.plan.kind !== 'restore') return `qemu-nbd -f qcow2 --shared=${run.plan.nbd.shared} -b 127.0.0.1 on each leased port, one per disk`;
+    return `qemu-nbd -r (read-only) on ${run.state.disks.length > 0 ? run.state.disks.map((disk) => disk.file).join(', ') : 'the backup files'}`;
+  },
 };

@@ -32,4 +32,5 @@ export const verify: Step<RestoreRun> = {
     const manifests = withoutManifest > 0 ? `; ${withoutManifest} file(s) of the chain have no manifest (taken before manifests): compared with the chain only` : '';
     return `${run.state.disks.length} disk(s) identical to backup ${run.state.backupId}, ${checked} file(s) of its chain match the digests taken at backup time${manifests}`;
   },
+  would: (run) => (run.plan.restore.verify ? 'compare each restored disk with the backup chain' : 'off (verify: false)'),
 };

@@ -44,26 +44,13 @@ export async function leasePorts(db: Db, request: LeaseRequest): Promise<LeaseRe
   const startTicks = processStartTicks(pid) ?? null;
 
   const outcome = await db.transaction().execute(async (trx) => {
-    const rows: LeaseRow[] = await trx
-      .selectFrom('port_leases')
-      .leftJoin('runs', 'runs.id', 'port_leases.run_id')
-      .selectAll('port_leases')
-      .select('runs.status as run_status')
-      .where('port', '>=', first)
-      .where('port', '<=', last)
-      .execute();
+    const rows = await leaseRows(trx, first, last);
     const stale = rows.filter((row) => staleReason(row, hostname) !== undefined);
     if (stale.length > 0) {
       await trx.deleteFrom('port_leases').where('port', 'in', stale.map((row) => row.port)).execute();
     }
     const leased = new Set(rows.filter((row) => !stale.includes(row)).map((row) => row.port));
-    const ports: number[] = [];
-    const busy: number[] = [];
-    for (let port = first; port <= last && ports.length < count; port++) {
-      if (leased.has(port)) continue;
-      if (await isFree(port)) ports.push(port);
-      else busy.push(port);
-    }
+    const { ports, busy } = await choosePorts(leased, request, isFree);
     const reclaimed = Object.freeze(
       stale.map((row): ReclaimedLease => Object.freeze({ ...toLease(row), reason: staleReason(row, hostname)! })),
     );
@@ -84,6 +71,43 @@ export async function leasePorts(db: Db, request: LeaseRequest): Promise<LeaseRe
     );
   }
   return Object.freeze({ ports: Object.freeze(outcome.ports), reclaimed: outcome.reclaimed, busy: Object.freeze(outcome.busy) });
+}
+
+// The ports leasePorts would take now, taking nothing (--dry-run): the same rows, the same choice.
+export async function leasablePorts(db: Db, request: Omit<LeaseRequest, 'runId'>): Promise<readonly number[]> {
+  validateRequest({ ...request, runId: '' });
+  const hostname = os.hostname();
+  const rows = await leaseRows(db, request.first, request.last);
+  const leased = new Set(rows.filter((row) => staleReason(row, hostname) === undefined).map((row) => row.port));
+  return Object.freeze((await choosePorts(leased, request, request.isFree ?? isPortFree)).ports);
+}
+
+// Leases in the range, with the status of the run holding each.
+function leaseRows(db: Db, first: number, last: number): Promise<LeaseRow[]> {
+  return db
+    .selectFrom('port_leases')
+    .leftJoin('runs', 'runs.id', 'port_leases.run_id')
+    .selectAll('port_leases')
+    .select('runs.status as run_status')
+    .where('port', '>=', first)
+    .where('port', '<=', last)
+    .execute();
+}
+
+// The lowest ports of the range no run holds and no other program listens on.
+async function choosePorts(
+  leased: ReadonlySet<number>,
+  { first, last, count }: Pick<LeaseRequest, 'first' | 'last' | 'count'>,
+  isFree: (port: number) => Promise<boolean>,
+): Promise<{ ports: number[]; busy: number[] }> {
+  const ports: number[] = [];
+  const busy: number[] = [];
+  for (let port = first; port <= last && ports.length < count; port++) {
+    if (leased.has(port)) continue;
+    if (await isFree(port)) ports.push(port);
+    else busy.push(port);
+  }
+  return { ports, busy };
 }
 
 export async function releasePorts(db: Db, runId: string): Promise<number> {

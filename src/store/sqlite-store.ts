@@ -45,6 +45,7 @@ export function sqliteStore(db: Kysely<StoreDatabase>): Store {
     listVmLocks: () => vmLocks.listVmLocks(db),
 
     leasePorts: (request) => leases.leasePorts(db, request),
+    leasablePorts: (request) => leases.leasablePorts(db, request),
     releasePorts: (runId) => leases.releasePorts(db, runId),
     releasePort: (port) => leases.releasePort(db, port),
     listLeases: () => leases.listLeases(db),

@@ -148,6 +148,8 @@ export interface Store {
 
   // port leases
   leasePorts(request: LeaseRequest): Promise<LeaseResult>;
+  /** The ports leasePorts would take now, taking nothing (--dry-run). */
+  leasablePorts(request: Omit<LeaseRequest, 'runId'>): Promise<readonly number[]>;
   releasePorts(runId: string): Promise<number>;
   releasePort(port: number): Promise<void>;
   listLeases(): Promise<readonly PortLease[]>;
