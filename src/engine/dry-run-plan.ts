@@ -5,10 +5,10 @@
 import { createLocalNode } from '../node/local.js';
 import type { NodeHost } from '../node/node.js';
 import { uncontactedNode } from '../node/uncontacted-node.js';
-import { isFilesRestore, type Plan } from '../plan/types.js';
+import { isFilesRestore, type BackupPlan, type DiskRestorePlan, type FilesRestorePlan, type Plan } from '../plan/types.js';
 import type { Store } from '../store/index.js';
 import { backupSteps } from './backup-steps.js';
-import type { BackupRun, FilesRestoreRun, RestoreRun, RunContext } from './run-context.js';
+import { unresolvedRun, type BackupState, type FilesRestoreState, type RestoreState, type RunContext } from './run-context.js';
 import type { DryRun, Step } from './step.js';
 import { UndoStack } from './undo-stack.js';
 
@@ -41,16 +41,16 @@ export async function dryRunPlan(plan: Plan, options: DryRunOptions): Promise<Pl
   }
   if (plan.kind === 'restore' && isFilesRestore(plan)) {
     const { filesRestoreSteps } = await import('./restore-steps.js');
-    const run: FilesRestoreRun = { ...base, plan, state: { backupId: '' } };
+    const run = unresolvedRun<RunContext<FilesRestorePlan>, FilesRestoreState>({ ...base, plan }, 'resolve-point');
     return describe(run, filesRestoreSteps, options);
   }
   if (plan.kind === 'restore') {
     const { restoreSteps } = await import('./restore-steps.js');
-    const run = { ...base, plan, state: { backupId: '', disks: [] } } as RestoreRun;
+    const run = unresolvedRun<RunContext<DiskRestorePlan>, RestoreState>({ ...base, plan: plan as DiskRestorePlan }, 'resolve-point');
     return [...(await describe(run, restoreSteps, options)), { step: 'cleanup', does: 'stop qemu-nbd, close the tunnel, release the ports' }];
   }
   const { afterBackupSteps } = await import('./after-backup-steps.js');
-  const run = { ...base, plan, state: { backupId: '', chainId: '', type: 'full', disks: [], supersededBitmaps: [] } } as BackupRun;
+  const run = unresolvedRun<RunContext<BackupPlan>, BackupState>({ ...base, plan }, 'resolve-chain');
   return [
     ...(await describe(run, backupSteps, options)),
     { step: 'cleanup', does: 'stop qemu-nbd, close the tunnel, release the ports; on failure delete the new files and bitmaps' },

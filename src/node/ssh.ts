@@ -28,6 +28,7 @@ export async function connectSshNode(spec: NodeSpec, options: SshNodeOptions = {
 
   return Object.freeze({
     description,
+    id: description,
     isLocal: false,
     exec: (argv, execOptions) => keeper.exec(argv, execOptions),
     spawn: (argv, execOptions) => keeper.spawn(argv, execOptions),

@@ -10,6 +10,7 @@ export function uncontactedNode(spec: NodeSpec): NodeHost {
   };
   return Object.freeze({
     description: describeNode(spec),
+    id: describeNode(spec),
     isLocal: false,
     exec: async () => refuse(),
     spawn: refuse,

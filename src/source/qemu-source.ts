@@ -3,6 +3,7 @@
 
 import { SendenseError } from '../errors.js';
 import type { QemuSource } from '../plan/types.js';
+import { bitmapProblem } from '../qemu/bitmap-health.js';
 import { bitmapAdd, bitmapRemove, imageInfo } from '../qemu/index.js';
 import { bitmapName, isSendenseBitmap } from '../repository/layout.js';
 import type { Backup } from '../store/index.js';
@@ -51,11 +52,10 @@ export function qemuSource(source: QemuSource): BackupSource {
       if (name !== ownBitmap(previous)) {
         return `backup ${previous.id} records bitmap '${name}' for disk ${fact.key}, not the one its chain added ('${ownBitmap(previous)}')`;
       }
-      const bitmap = fact.bitmaps?.find((b) => b.name === name);
-      if (bitmap === undefined) return `the dirty bitmap '${name}' of backup ${previous.id} is missing from ${path}`;
-      if (bitmap.inUse) return `the dirty bitmap '${name}' on ${path} is marked inconsistent (the image was not closed cleanly)`;
-      // A disabled bitmap stopped recording writes: what it marks dirty is not all that changed.
-      if (!bitmap.enabled) return `the dirty bitmap '${name}' on ${path} is disabled (it stopped recording writes)`;
+      const problem = bitmapProblem(fact.bitmaps ?? [], name);
+      if (problem === 'missing') return `the dirty bitmap '${name}' of backup ${previous.id} is missing from ${path}`;
+      if (problem === 'inconsistent') return `the dirty bitmap '${name}' on ${path} is marked inconsistent (the image was not closed cleanly)`;
+      if (problem === 'disabled') return `the dirty bitmap '${name}' on ${path} is disabled (it stopped recording writes)`;
       return undefined;
     },
     newImageSize: (fact) => fact.virtualSize,

@@ -50,7 +50,7 @@ export const extractFiles: Step<FilesRestoreRun> = {
 };
 
 async function extractOnHub(run: FilesRestoreRun, wanted: ReturnType<typeof parseGuestPath>[], to: ExtractTarget): Promise<ExtractResult> {
-  const point = run.state.point!;
+  const point = run.state.point;
   const info = (message: string) => run.reporter.emit({ type: 'info', message, step: 'extract-files' });
   const { agent } = await openAppliance(point.disk.file, { note: info });
   await run.store.recordProcess(run.runId, agent.pid, 'libguestfs', ['perl', 'guestfs-agent.pl', point.disk.file]);

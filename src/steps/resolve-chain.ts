@@ -75,7 +75,7 @@ export const resolveChain: Step<BackupRun> = {
         file: disk.file,
         virtualSize: disk.virtualSize,
         source: source.label(disk),
-        sourceNode: run.node.description,
+        sourceNode: run.node.id,
         // The bitmap this backup adds (doctor removes it if the run dies); an nbd export's is not ours.
         bitmap: source.addedBitmap(disk),
       });

@@ -13,12 +13,12 @@ export const resolveFilesPoint: Step<FilesRestoreRun> = {
   async run(run) {
     const { plan, store } = run;
     try {
-      run.state.point = await findPointFile(store, plan.vm.name, plan.restore.point, plan.restore.disks?.[0], plan.repository.path);
+      const point = await findPointFile(store, plan.vm.name, plan.restore.point, plan.restore.disks?.[0], plan.repository.path);
+      run.state = { backupId: point.backup.id, point };
     } catch (error) {
       if (isSendenseError(error)) throw new SendenseError(error.message, { step: 'resolve-point' });
       throw error;
     }
-    run.state.backupId = run.state.point.backup.id;
     // Before anything is extracted: never into a repository.
     const to = plan.restore.target.to;
     await refuseInsideRepository(run.node, store, to, `restore.target.to ${to}`, plan.repository.path);

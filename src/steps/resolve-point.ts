@@ -26,6 +26,8 @@ export const resolvePoint: Step<RestoreRun> = {
       return `point ${describePoint(run)}: backup ${backup.id} (${backup.type}, ${backup.status}, ${backup.startedAt})`;
     } catch (error) {
       if (!isSendenseError(error)) throw error;
+      // Nothing resolved: the next steps say what they would do with no disk.
+      if (!run.resolved) run.state = { backupId: '', disks: [] };
       return `point ${describePoint(run)}: would FAIL: ${error.message}`;
     }
   },
@@ -46,14 +48,16 @@ async function resolveRestorePoint(run: RestoreRun): Promise<Backup> {
     }
   }
   const wanted = plan.restore.disks ?? backup.disks.map((disk) => disk.diskKey);
-  run.state.backupId = backup.id;
-  run.state.disks = wanted.map((key) => {
+  // Chosen: the run's end names it even when one of its disks is refused next.
+  run.state = { backupId: backup.id, disks: [] };
+  const disks = wanted.map((key) => {
     const disk = backup.disks.find((d) => d.diskKey === key);
     if (disk === undefined) {
       fail(`backup ${backup.id} has no disk ${key} (it has ${backup.disks.map((d) => d.diskKey).join(', ')})`);
     }
     return { key, file: disk.file, virtualSize: disk.virtualSize, exportName: exportName(plan.vm.name, key) };
   });
+  run.state = { backupId: backup.id, disks };
   return backup;
 }
 
