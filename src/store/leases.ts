@@ -1,5 +1,7 @@
-// NBD port leases, safe across processes: the whole read-probe-claim happens inside one
-// BEGIN IMMEDIATE transaction, so a second sendense-run waits for the first to commit.
+// NBD port leases, safe across processes: a lease is a row keyed by its port, claimed by an insert
+// that a concurrent claim of the same port makes a no-op; the claim is then checked (compare and
+// set), and a lost race gives back what it got and chooses again. With SQLite the whole
+// read-probe-claim also runs in one BEGIN IMMEDIATE transaction, so the race never happens there.
 
 import os from 'node:os';
 import type { Kysely, Selectable } from 'kysely';
@@ -37,13 +39,40 @@ function staleReason(row: LeaseRow, hostname: string): ReclaimedLease['reason'] 
 
 export async function leasePorts(db: Db, request: LeaseRequest): Promise<LeaseResult> {
   validateRequest(request);
-  const { runId, count, first, last } = request;
+  const { count, first, last } = request;
   const isFree = request.isFree ?? isPortFree;
   const pid = request.pid ?? process.pid;
   const hostname = os.hostname();
   const startTicks = processStartTicks(pid) ?? null;
 
-  const outcome = await db.transaction().execute(async (trx) => {
+  for (let attempt = 1; ; attempt++) {
+    const outcome = await claimPorts(db, request, { isFree, pid, hostname, startTicks });
+    if (outcome.ok === 'lost-race' && attempt < MAX_CLAIMS) continue;
+    if (outcome.ok === 'lost-race') throw new SendenseError(`could not lease NBD ports in ${first}-${last}: other runs claimed them ${MAX_CLAIMS} times in a row`);
+    if (!outcome.ok) {
+      throw new SendenseError(
+        `no free NBD port in ${first}-${last}: need ${count}, ${outcome.leased} leased by other runs, ` +
+          `${outcome.busy.length} in use by other programs`,
+      );
+    }
+    return Object.freeze({ ports: Object.freeze(outcome.ports), reclaimed: outcome.reclaimed, busy: Object.freeze(outcome.busy) });
+  }
+}
+
+// How many times a run chooses again after losing a race for a port.
+const MAX_CLAIMS = 5;
+
+interface Claimant {
+  readonly isFree: (port: number) => Promise<boolean>;
+  readonly pid: number;
+  readonly hostname: string;
+  readonly startTicks: number | null;
+}
+
+// One attempt: reclaim stale leases, choose the lowest free ports, claim them.
+async function claimPorts(db: Db, request: LeaseRequest, { isFree, pid, hostname, startTicks }: Claimant) {
+  const { runId, count, first, last } = request;
+  return db.transaction().execute(async (trx) => {
     const rows = await leaseRows(trx, first, last);
     const stale = rows.filter((row) => staleReason(row, hostname) !== undefined);
     if (stale.length > 0) {
@@ -60,17 +89,16 @@ export async function leasePorts(db: Db, request: LeaseRequest): Promise<LeaseRe
     await trx
       .insertInto('port_leases')
       .values(ports.map((port) => ({ port, run_id: runId, pid, hostname, since, start_ticks: startTicks })))
+      .onConflict((oc) => oc.column('port').doNothing())
       .execute();
+    const ours = await trx.selectFrom('port_leases').select('port').where('run_id', '=', runId).where('port', 'in', ports).execute();
+    if (ours.length < ports.length) {
+      // Another run claimed one of these ports first: give back this attempt's and choose again.
+      await trx.deleteFrom('port_leases').where('run_id', '=', runId).where('port', 'in', ports).execute();
+      return { ok: 'lost-race' as const };
+    }
     return { ok: true as const, ports, busy, reclaimed };
   });
-
-  if (!outcome.ok) {
-    throw new SendenseError(
-      `no free NBD port in ${first}-${last}: need ${count}, ${outcome.leased} leased by other runs, ` +
-        `${outcome.busy.length} in use by other programs`,
-    );
-  }
-  return Object.freeze({ ports: Object.freeze(outcome.ports), reclaimed: outcome.reclaimed, busy: Object.freeze(outcome.busy) });
 }
 
 // The ports leasePorts would take now, taking nothing (--dry-run): the same rows, the same choice.

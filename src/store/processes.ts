@@ -48,11 +48,6 @@ export async function forgetProcess(db: Db, pid: number, startTicks?: number): P
   await query.execute();
 }
 
-export async function processesOf(db: Db, runId: string): Promise<readonly ProcessRecord[]> {
-  const rows = await db.selectFrom('processes').selectAll().where('run_id', '=', runId).orderBy('started_at').execute();
-  return Object.freeze(rows.map(toProcess));
-}
-
 export async function allProcesses(db: Db): Promise<readonly ProcessRecord[]> {
   const rows = await db.selectFrom('processes').selectAll().orderBy('started_at').execute();
   return Object.freeze(rows.map(toProcess));

@@ -33,8 +33,6 @@ export function sqliteStore(db: Kysely<StoreDatabase>): Store {
     completeBackupAtOrBefore: (vm, time, repository) => backups.completeBackupAtOrBefore(db, vm, time, repository),
     chainOf: (backupId) => backups.chainOf(db, backupId),
     chainLength: (chainId) => backups.chainLength(db, chainId),
-    completeBackupsInChain: (chainId) => backups.completeBackupsInChain(db, chainId),
-    backupsStartedBy: (runId) => backups.backupsStartedBy(db, runId),
     incompleteBackups: () => backups.incompleteBackups(db),
     markDamaged: (ids, damage) => backups.markDamaged(db, ids, damage),
     recordVerification: (id, at) => backups.recordVerification(db, id, at),
@@ -52,7 +50,6 @@ export function sqliteStore(db: Kysely<StoreDatabase>): Store {
 
     recordProcess: (runId, pid, kind, argv, startTicks) => processes.recordProcess(db, runId, pid, kind, argv, startTicks),
     forgetProcess: (pid, startTicks) => processes.forgetProcess(db, pid, startTicks),
-    processesOf: (runId) => processes.processesOf(db, runId),
     allProcesses: () => processes.allProcesses(db),
 
     recordFileMount: (mount) => fileMounts.recordFileMount(db, mount),
