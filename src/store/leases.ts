@@ -6,7 +6,7 @@
 import os from 'node:os';
 import type { Kysely, Selectable } from 'kysely';
 import { SendenseError } from '../errors.js';
-import { isProcessAlive, processStartTicks } from '../qemu/process-identity.js';
+import { isProcessAlive, processStartTicks } from '../process/process-identity.js';
 import { nowIso } from './new-id.js';
 import { isPortFree } from './port-probe.js';
 import type { PortLease } from './records.js';

@@ -2,7 +2,7 @@
 // by PID and start time, never by name.
 
 import type { Kysely, Selectable } from 'kysely';
-import { processStartTicks } from '../qemu/process-identity.js';
+import { processStartTicks } from '../process/process-identity.js';
 import { nowIso } from './new-id.js';
 import type { ProcessRecord } from './records.js';
 import type { ProcessesTable, StoreDatabase } from './schema.js';

@@ -6,7 +6,7 @@
 import os from 'node:os';
 import type { Kysely } from 'kysely';
 import { SendenseError } from '../errors.js';
-import { isProcessAlive, processStartTicks } from '../qemu/process-identity.js';
+import { isProcessAlive, processStartTicks } from '../process/process-identity.js';
 import { nowIso } from './new-id.js';
 import type { VmLock } from './records.js';
 import type { StoreDatabase } from './schema.js';
