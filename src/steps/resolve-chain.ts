@@ -85,16 +85,24 @@ export const resolveChain: Step<BackupRun> = {
   },
   async would(run) {
     const { plan } = run;
-    const node = `node: ${run.node.description}`;
+    const idLine = `new backup id decided at run time; node: ${run.node.description}`;
     if (!run.node.isLocal) {
       // The remote node is not contacted in a dry run: what the plan says of the disks, uninspected.
-      const previous = await run.store.latestCompleteBackup(plan.vm.name, plan.repository.path);
-      const incremental = plan.kind === 'incremental' && previous !== undefined;
-      run.state = backupState(plan, NEW_BACKUP_ID, incremental ? previous : undefined, undefined, uninspected(plan));
+      let found: PreviousBackup;
+      try {
+        backupSource(plan.vm.source).checkReady();
+        found = await findPrevious(run);
+      } catch (error) {
+        run.state = backupState(plan, NEW_BACKUP_ID, undefined, undefined, uninspected(plan));
+        return `would FAIL: ${isSendenseError(error) ? error.describe() : (error as Error).message}\n${idLine}`;
+      }
+      const { previous } = found;
+      const incremental = plan.kind === 'incremental' && previous !== undefined && found.chainLength < plan.incremental.maxChainLength;
+      run.state = backupState(plan, NEW_BACKUP_ID, incremental ? previous : undefined, previous, uninspected(plan));
       const chain = incremental
         ? `incremental on backup ${previous.id} if its change tracking is intact (the remote node is not contacted in a dry run)`
         : `full backup into a new chain${previous ? '' : ' (no complete backup yet)'}`;
-      return `${chain}\nnew backup id decided at run time; ${node}`;
+      return `${chain}\n${idLine}`;
     }
     let resolution: ChainResolution;
     try {
@@ -102,7 +110,7 @@ export const resolveChain: Step<BackupRun> = {
     } catch (error) {
       // The run's resolve-chain would stop on the same error: said whatever the kind.
       run.state = backupState(plan, NEW_BACKUP_ID, undefined, undefined, uninspected(plan));
-      return `would FAIL: ${isSendenseError(error) ? error.describe() : (error as Error).message}\nnew backup id decided at run time; ${node}`;
+      return `would FAIL: ${isSendenseError(error) ? error.describe() : (error as Error).message}\n${idLine}`;
     }
     const { decision, previous, chainLength, damaged, state } = resolution;
     run.state = state;
@@ -113,16 +121,35 @@ export const resolveChain: Step<BackupRun> = {
         : decision.type === 'incremental'
           ? `incremental on backup ${previous!.id} (chain ${previous!.chainId}, ${chainLength + 1} of at most ${plan.incremental.maxChainLength})`
           : `full backup into a new chain${why ? `: ${why}` : ''}`;
-    return `${chain}\nnew backup id decided at run time; ${node}`;
+    return `${chain}\n${idLine}`;
   },
 };
 
 // Everything resolve-chain decides before it takes or records anything: the run and the dry run
 // both come here (a dry run with a placeholder backup id).
 export async function resolveBackup(run: Pick<BackupRun, 'plan' | 'store' | 'node'>, backupId: string): Promise<ChainResolution> {
-  const { plan, store } = run;
+  const { plan } = run;
   const source = backupSource(plan.vm.source);
   source.checkReady();
+  const { previous, chainLength, damaged } = await findPrevious(run);
+  const exec = (argv: readonly string[]) => run.node.exec(argv);
+  const facts = await Promise.all(plan.vm.source.disks.map((disk) => source.inspect(exec, disk.key)));
+  // A parent whose file is gone or whose header is destroyed cannot carry an incremental.
+  const decision = decideChain(plan, previous, chainLength, facts, (file) => qcow2HeaderProblem(file) === undefined);
+  const parent = decision.type === 'incremental' ? previous : undefined;
+  return { state: backupState(plan, backupId, parent, previous, facts), decision, previous, chainLength, damaged };
+}
+
+interface PreviousBackup {
+  /** The backup an incremental would build on: the newest complete one, unless a newer one is damaged. */
+  readonly previous?: Backup;
+  readonly chainLength: number;
+  readonly damaged?: Backup;
+}
+
+// What the database knows of this VM's backups in this repository (the source is not read).
+async function findPrevious(run: Pick<BackupRun, 'plan' | 'store'>): Promise<PreviousBackup> {
+  const { plan, store } = run;
   // Backups in the repository the database does not know: a new chain now would be built blind beside them.
   const unknown = await unknownBackups(store, plan.repository.path, plan.vm.name);
   if (unknown.length > 0) {
@@ -131,17 +158,12 @@ export async function resolveBackup(run: Pick<BackupRun, 'plan' | 'store' | 'nod
       { step: 'resolve-chain', exitCode: 1 },
     );
   }
-  const exec = (argv: readonly string[]) => run.node.exec(argv);
-  const facts = await Promise.all(plan.vm.source.disks.map((disk) => source.inspect(exec, disk.key)));
   const latest = await store.latestCompleteBackup(plan.vm.name, plan.repository.path);
   // A damaged backup is never a parent, nor is anything older in its chain: the next one starts a new chain.
   const damaged = await newestDamaged(store, plan.vm.name, plan.repository.path, latest);
   const previous = damaged === undefined ? latest : undefined;
   const chainLength = previous ? await store.chainLength(previous.chainId) : 0;
-  // A parent whose file is gone or whose header is destroyed cannot carry an incremental.
-  const decision = decideChain(plan, previous, chainLength, facts, (file) => qcow2HeaderProblem(file) === undefined);
-  const parent = decision.type === 'incremental' ? previous : undefined;
-  return { state: backupState(plan, backupId, parent, previous, facts), decision, previous, chainLength, damaged };
+  return { previous, chainLength, damaged };
 }
 
 // The backup a run takes: a full into a new chain, or an incremental on `parent`.
