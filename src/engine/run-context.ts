@@ -111,6 +111,15 @@ export interface FilesRestoreState {
   readonly point: PointFile;
 }
 
+/** A disk of a run once allocate-ports leased its port: what the later steps rely on. */
+export type Leased<D> = D & { readonly port: number };
+
+// The run's disks as the steps after allocate-ports see them: each with its port (a missing one is a bug).
+export function leasedDisks<D extends { readonly key: DiskKey; readonly port?: number }>(disks: readonly D[]): readonly Leased<D>[] {
+  for (const disk of disks) if (disk.port === undefined) throw new Error(`disk ${disk.key} has no leased port: allocate-ports has not run`);
+  return disks as readonly Leased<D>[];
+}
+
 // The run of a plan kind, its state to be set by the kind's resolving step.
 export function unresolvedRun<C extends RunContext, S>(base: C, resolver: string): C & Resolved<S> {
   let state: S | undefined;
