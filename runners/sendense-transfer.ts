@@ -3,7 +3,7 @@
 
 import { isSendenseError } from '../src/errors.js';
 import { parseTransferArgs, type TransferArgs } from './transfer/transfer-args.js';
-import { runTransfer } from './transfer/run-transfer.js';
+import { transferDisks } from './transfer/transfer-disks.js';
 
 async function main(): Promise<number> {
   let args: TransferArgs;
@@ -22,7 +22,7 @@ async function main(): Promise<number> {
   process.stdin.on('error', stop('stdin closed'));
   process.stdin.resume();
   process.stdout.on('error', stop('stdout closed'));
-  const { ok } = await runTransfer(args, {
+  const { ok } = await transferDisks(args, {
     writeLine: (line) => process.stdout.write(`${line}\n`),
     signal: controller.signal,
     logBug: (text) => process.stderr.write(`${text}\n`),

@@ -59,3 +59,16 @@ export function usageError(message: string): SendenseError {
 export function isSendenseError(error: unknown): error is SendenseError {
   return error instanceof SendenseError;
 }
+
+// The error of a failed step: a SendenseError keeps its facts (the step named when it had none);
+// anything else becomes one with the step and the original as its cause.
+export function asRunError(error: unknown, step: string): SendenseError {
+  if (isSendenseError(error)) {
+    // Cause: the user error itself, so its own cause (an ssh2 refusal) is not taken for a bug.
+    return error.step === undefined && error.file === undefined
+      ? new SendenseError(error.message, { step, disk: error.disk, exitCode: error.exitCode, cause: error })
+      : error;
+  }
+  const message = error instanceof Error ? error.message : String(error);
+  return new SendenseError(message, { step, cause: error });
+}

@@ -5,7 +5,7 @@
 
 import { SendenseError } from '../../src/errors.js';
 import type { NbdConnection } from '../../src/nbd/index.js';
-import { CleanupStack } from './cleanup-stack.js';
+import { UndoStack } from '../../src/engine/undo-stack.js';
 import { openEndpoint } from './open-endpoint.js';
 import type { DiskJob } from './transfer-args.js';
 import type { DiskOutcome, TransferOutput } from './transfer-output.js';
@@ -27,7 +27,7 @@ export interface CopyTuning {
 export const DEFAULT_TUNING: CopyTuning = Object.freeze({ connections: 4, inFlight: 16, requestSize: 2 * 1024 * 1024, zeroSize: 256 * 1024 * 1024, unansweredWrites: 32, digests: true });
 
 export async function copyDisk(job: DiskJob, tuning: CopyTuning, dir: string, output: TransferOutput, signal: AbortSignal): Promise<DiskOutcome> {
-  const cleanup = new CleanupStack();
+  const cleanup = new UndoStack();
   const opened: NbdConnection[] = [];
   const onAbort = (): void => {
     for (const connection of opened) connection.destroy(stopped(job.key, signal));
@@ -122,8 +122,8 @@ export async function copyDisk(job: DiskJob, tuning: CopyTuning, dir: string, ou
     return outcome;
   } finally {
     signal.removeEventListener('abort', onAbort);
-    const failures = await cleanup.runAll();
-    for (const failed of failures) output.debug({ disk: job.key, message: `cleanup failed: ${failed}` });
+    const failures = (await cleanup.unwind()).filter((outcome) => outcome.error !== undefined);
+    for (const failed of failures) output.debug({ disk: job.key, message: `cleanup failed: ${failed.what}: ${failed.error?.message}` });
   }
 }
 

@@ -4,7 +4,7 @@
 import { existsSync } from 'node:fs';
 import { SendenseError } from '../../src/errors.js';
 import { BASE_ALLOCATION, DIRTY_BITMAP_PREFIX, NbdConnection, describeNbdAddress, type NbdAddress } from '../../src/nbd/index.js';
-import type { CleanupStack } from './cleanup-stack.js';
+import type { UndoStack } from '../../src/engine/undo-stack.js';
 import { checkBitmap, readImageInfo } from './qemu-img-info.js';
 import { startQemuNbdChild } from './qemu-nbd-child.js';
 import type { Endpoint } from './transfer-args.js';
@@ -16,7 +16,8 @@ export interface EndpointContext {
   readonly bitmap?: string;
   readonly connections: number;
   readonly dir: string;
-  readonly cleanup: CleanupStack;
+  /** What the disk's copy took, given back when it ends (every entry 'always'). */
+  readonly cleanup: UndoStack;
   readonly output: TransferOutput;
 }
 
@@ -32,7 +33,7 @@ export async function openEndpoint(endpoint: Endpoint, context: EndpointContext)
     first = await NbdConnection.connect(address, { metaContexts }).catch((error: unknown) => {
       throw context.role === 'source' ? withPersistentHint(error, context.disk) : error;
     });
-    context.cleanup.push(`NBD connection to ${endpoint.text}`, () => first.close());
+    giveBack(context, `NBD connection to ${endpoint.text}`, () => first.close());
   } else {
     const readOnly = context.role === 'source';
     let format: string;
@@ -57,14 +58,14 @@ export async function openEndpoint(endpoint: Endpoint, context: EndpointContext)
       disk: context.disk,
       connectOptions: { metaContexts },
     });
-    context.cleanup.push(`qemu-nbd ${child.pid}`, async () => {
+    giveBack(context, `qemu-nbd ${child.pid}`, async () => {
       await child.stop();
       context.output.debug({ disk: context.disk, message: 'qemu-nbd stopped', pid: child.pid });
     });
     context.output.debug({ disk: context.disk, message: 'qemu-nbd started', pid: child.pid, role: context.role, path: endpoint.path });
     address = child.address;
     first = child.firstConnection;
-    context.cleanup.push(`NBD connection to ${describeNbdAddress(address)}`, () => first.close());
+    giveBack(context, `NBD connection to ${describeNbdAddress(address)}`, () => first.close());
   }
   if (context.bitmap !== undefined && context.role === 'source' && !first.hasMetaContext(DIRTY_BITMAP_PREFIX + context.bitmap)) {
     throw new SendenseError(`bitmap '${context.bitmap}' not offered by ${first.where} (no ${DIRTY_BITMAP_PREFIX}${context.bitmap} context)`, { disk: context.disk });
@@ -77,7 +78,7 @@ export async function openEndpoint(endpoint: Endpoint, context: EndpointContext)
   for (const extra of extras) {
     if (extra.status !== 'fulfilled') continue;
     connections.push(extra.value);
-    context.cleanup.push(`NBD connection to ${extra.value.where}`, () => extra.value.close());
+    giveBack(context, `NBD connection to ${extra.value.where}`, () => extra.value.close());
   }
   return connections;
 }
@@ -87,4 +88,9 @@ export async function openEndpoint(endpoint: Endpoint, context: EndpointContext)
 function withPersistentHint(error: unknown, disk: number): unknown {
   if (!(error instanceof SendenseError) || !/ECONNREFUSED|ENOENT/.test(error.message)) return error;
   return new SendenseError(`${error.message} (a qemu-nbd serving it needs -t/--persistent: without it, it exits after its first client)`, { disk, cause: error });
+}
+
+// Registered the moment it is taken; the copy's end gives it back whatever happened.
+function giveBack(context: Pick<EndpointContext, 'cleanup'>, what: string, undo: () => Promise<void> | void): void {
+  context.cleanup.push({ what, when: 'always', step: 'transfer', run: async () => undo() });
 }

@@ -5,6 +5,7 @@ import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { SendenseError } from '../../src/errors.js';
+import { bitmapProblem } from '../../src/qemu/bitmap-health.js';
 
 export interface ImageInfo {
   readonly format: string;
@@ -35,11 +36,12 @@ export async function readImageInfo(path: string, disk: number, format?: string)
 
 // An incremental needs the bitmap present and consistent (SPEC section 2): say which and where.
 export function checkBitmap(info: ImageInfo, path: string, bitmap: string, disk: number): void {
-  const found = info.bitmaps.find((candidate) => candidate.name === bitmap);
-  if (!found) {
+  const states = info.bitmaps.map((candidate) => ({ name: candidate.name, inUse: candidate.flags.includes('in-use'), enabled: candidate.flags.includes('auto') }));
+  const problem = bitmapProblem(states, bitmap);
+  if (problem === 'missing') {
     const others = info.bitmaps.map((candidate) => candidate.name).join(', ') || 'none';
     throw new SendenseError(`bitmap '${bitmap}' not found in ${path} (bitmaps there: ${others})`, { disk });
   }
-  if (found.flags.includes('in-use')) throw new SendenseError(`bitmap '${bitmap}' in ${path} is inconsistent (in-use: the image was not closed cleanly)`, { disk });
-  if (!found.flags.includes('auto')) throw new SendenseError(`bitmap '${bitmap}' in ${path} is disabled (it stopped recording writes)`, { disk });
+  if (problem === 'inconsistent') throw new SendenseError(`bitmap '${bitmap}' in ${path} is inconsistent (in-use: the image was not closed cleanly)`, { disk });
+  if (problem === 'disabled') throw new SendenseError(`bitmap '${bitmap}' in ${path} is disabled (it stopped recording writes)`, { disk });
 }

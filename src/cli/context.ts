@@ -2,15 +2,11 @@
 
 import { homedir } from 'node:os';
 import path from 'node:path';
+import type { Output } from '../engine/output.js';
 
-export interface CliContext {
+export interface CliContext extends Output {
   /** SQLite state file: --db, else $SENDENSE_DB, else the per-user default (defaultDbPath). */
   readonly dbPath: string;
-  /** --json: one JSON object per line instead of the human view. */
-  readonly json: boolean;
-  readonly quiet: boolean;
-  readonly stdout: NodeJS.WritableStream & { isTTY?: boolean };
-  readonly stderr: NodeJS.WritableStream;
 }
 
 export type Command = (context: CliContext, args: readonly string[]) => Promise<number>;

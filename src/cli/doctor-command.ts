@@ -8,7 +8,8 @@ import path from 'node:path';
 import { hostname } from 'node:os';
 import { cleanStaleMounts } from '../files/stale-mounts.js';
 import { createLocalNode } from '../node/local.js';
-import { bitmapRemove, isProcessAlive, listBitmaps, terminateProcess } from '../qemu/index.js';
+import { isProcessAlive, terminateProcess } from '../process/index.js';
+import { bitmapRemove, listBitmaps } from '../qemu/index.js';
 import type { NodeHost } from '../node/node.js';
 import { orphansOf } from '../process/owner-tag.js';
 import { removeEmptyDirs } from '../repository/private-dirs.js';
@@ -109,7 +110,7 @@ async function examine(store: Store, stateDatabase: string, dryRun: boolean): Pr
         });
       }
       // A remote node's bitmaps are not reachable from here: say what to do when its run died.
-      if (disk.bitmap !== null && disk.sourceNode !== local.description && deadRuns.has(backup.runId)) {
+      if (disk.bitmap !== null && disk.sourceNode !== local.id && deadRuns.has(backup.runId)) {
         findings.push({
           what: `bitmap ${disk.bitmap} on ${disk.source} at ${disk.sourceNode} (backup ${backup.id})`,
           action: `left alone (remote node): remove it there with qemu-img bitmap --remove ${disk.source} ${disk.bitmap}`,
@@ -125,7 +126,7 @@ async function examine(store: Store, stateDatabase: string, dryRun: boolean): Pr
   // Files a dead run was writing outside the repository (a restore target before its rename).
   for (const file of await store.allRunFiles()) {
     if (await isLive(file.runId)) continue;
-    if (file.node !== local.description) {
+    if (file.node !== local.id) {
       await act(`unfinished ${file.kind} ${file.path} on ${file.node} (run ${file.runId})`, `forget it (remote node: remove it there with rm -f -- ${file.path})`, () =>
         store.forgetRunFile(file.node, file.path),
       );
@@ -171,7 +172,7 @@ async function removeOrphanBitmaps(
   for (const backup of newest.values()) for (const disk of backup.disks) if (disk.changeId) needed.add(`${disk.source}\0${disk.changeId}`);
   for (const backup of backups) {
     for (const disk of backup.disks) {
-      if (disk.bitmap === null || disk.sourceNode !== local.description) continue;
+      if (disk.bitmap === null || disk.sourceNode !== local.id) continue;
       if (await isLive(backup.runId)) needed.add(`${disk.source}\0${disk.bitmap}`);
       recorded.set(disk.source, (recorded.get(disk.source) ?? new Set()).add(disk.bitmap));
     }

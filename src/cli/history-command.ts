@@ -7,7 +7,7 @@ import { formatBytes } from '../format/bytes.js';
 import { formatDuration } from '../format/duration.js';
 import { formatLocalTime } from '../format/local-time.js';
 import { formatTable } from '../format/table.js';
-import { isProcessAlive } from '../qemu/index.js';
+import { isProcessAlive } from '../process/index.js';
 import type { Backup, Run, Store } from '../store/index.js';
 import { rejectLeftovers, takeOption } from './args.js';
 import type { Command } from './context.js';

@@ -7,7 +7,7 @@
 // step is printed as plain lines once listr2 has finished drawing.
 
 import { Listr, type ListrDefaultRenderer, type ListrSimpleRenderer, type ListrTaskWrapper } from 'listr2';
-import type { CliContext } from '../cli/context.js';
+import type { Output } from './output.js';
 import { ProgressFacts } from './progress-facts.js';
 import type { RunEvent, RunReporter } from './run-events.js';
 
@@ -23,7 +23,7 @@ interface StepView {
   settle: () => void;
 }
 
-export function createListrReporter(cli: Pick<CliContext, 'stdout' | 'stderr'>): RunReporter {
+export function createListrReporter(cli: Pick<Output, 'stdout' | 'stderr'>): RunReporter {
   const views = new Map<string, StepView>();
   const progress = new ProgressFacts();
   const outside: string[] = [];

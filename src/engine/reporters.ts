@@ -1,11 +1,11 @@
 // The three views of a run: JSON lines (--json), plain lines (not a terminal), listr2 (a terminal).
 
-import type { CliContext } from '../cli/context.js';
+import type { Output } from './output.js';
 import { createListrReporter } from './listr-reporter.js';
 import { ProgressFacts } from './progress-facts.js';
 import type { RunEvent, RunReporter } from './run-events.js';
 
-export function createReporter(cli: CliContext): RunReporter {
+export function createReporter(cli: Output): RunReporter {
   if (cli.json) return jsonReporter(cli.stdout);
   if (cli.stdout.isTTY && !cli.quiet && process.env.CI === undefined) return createListrReporter(cli);
   return plainReporter(cli, cli.quiet);
@@ -19,7 +19,7 @@ export function jsonReporter(out: NodeJS.WritableStream): RunReporter {
 }
 
 // Plain lines; progress at most every 10% per disk (and in total) so logs stay readable.
-export function plainReporter(cli: Pick<CliContext, 'stdout' | 'stderr'>, quiet = false): RunReporter {
+export function plainReporter(cli: Pick<Output, 'stdout' | 'stderr'>, quiet = false): RunReporter {
   const lastDecile = new Map<number | 'total', number>();
   const progress = new ProgressFacts();
   // True when the percentage of `key` reached a new tenth since it was last printed.

@@ -4,6 +4,7 @@
 import type { NodeHost } from '../node/node.js';
 import type { PointFile } from '../files/backup-point.js';
 import type { BackupPlan, DiskKey, DiskRestorePlan, FilesRestorePlan, Plan } from '../plan/types.js';
+import type { DiskSource, SupersededBitmap } from '../source/index.js';
 import type { Store } from '../store/index.js';
 import type { WrittenRanges } from '../transfer/run-transfer.js';
 import type { RunReporter } from './run-events.js';
@@ -22,27 +23,26 @@ export interface RunContext<P extends Plan = Plan> {
   readonly abort: (reason: Error) => void;
 }
 
-/** The source of one disk as the node transfer will read it. */
-export type DiskSource =
-  | { readonly type: 'qemu'; readonly path: string; readonly format: 'qcow2' | 'raw' }
-  | { readonly type: 'nbd'; readonly url: string; readonly bitmap?: string }
-  | { readonly type: 'vmware' };
+export type { DiskSource };
 
 /** One disk of a backup run, filled in step by step. */
 export interface BackupDiskJob {
   readonly key: DiskKey;
   readonly source: DiskSource;
+  /** Decided by resolve-chain; a VMware full's is the size the client reports (transfer). */
   virtualSize: number;
   /** Absolute path of the new QCOW2 file in the repository. */
-  file: string;
+  readonly file: string;
   /** The parent backup's file (incremental only). */
-  parentFile?: string;
+  readonly parentFile?: string;
   /** change_id the transfer starts from (incremental only): a dirty bitmap name for qemu. */
-  fromChangeId?: string;
+  readonly fromChangeId?: string;
   /** change_id this backup captures (the new bitmap for qemu; reported by the client for vmware). */
   changeId?: string;
-  exportName: string;
+  readonly exportName: string;
+  /** Leased by allocate-ports. */
   port?: number;
+  /** The port that reaches it from the node (open-tunnel). */
   nodePort?: number;
   bytes?: number;
   /** Ranges the node transfer wrote, with digests (none from the VMware client): the manifest's. */
@@ -51,19 +51,26 @@ export interface BackupDiskJob {
   stopServer?: () => Promise<void>;
 }
 
+/** What resolve-chain decided: the backup this run takes. */
 export interface BackupState {
-  backupId: string;
-  chainId: string;
-  type: 'full' | 'incremental';
-  parentId?: string;
-  disks: BackupDiskJob[];
+  readonly backupId: string;
+  readonly chainId: string;
+  readonly type: 'full' | 'incremental';
+  readonly parentId?: string;
+  readonly disks: readonly BackupDiskJob[];
   /** Bitmaps of earlier backups of these disks, removed once this backup is complete. */
-  supersededBitmaps: { readonly key: DiskKey; readonly path: string; readonly name: string }[];
+  readonly supersededBitmaps: readonly SupersededBitmap[];
 }
 
-export interface BackupRun extends RunContext<BackupPlan> {
-  state: BackupState;
+/** A run whose state its first step resolves (resolve-chain, resolve-point); the later steps rely on it. */
+export interface Resolved<S> {
+  /** Reading it before the resolving step set it is a bug, and throws as one. */
+  state: S;
+  /** Whether the resolving step got as far as setting the state. */
+  readonly resolved: boolean;
 }
+
+export interface BackupRun extends RunContext<BackupPlan>, Resolved<BackupState> {}
 
 /** One disk of a restore run. */
 export interface RestoreDiskJob {
@@ -87,16 +94,49 @@ export interface RestoreDiskJob {
   stopServer?: () => Promise<void>;
 }
 
+/** What resolve-point decided: the backup restored and its disks. */
 export interface RestoreState {
-  backupId: string;
-  disks: RestoreDiskJob[];
+  readonly backupId: string;
+  readonly disks: readonly RestoreDiskJob[];
 }
 
-export interface RestoreRun extends RunContext<DiskRestorePlan> {
-  state: RestoreState;
-}
+export interface RestoreRun extends RunContext<DiskRestorePlan>, Resolved<RestoreState> {}
 
 /** A file-level restore run (target type files): which backup file, then the extraction. */
-export interface FilesRestoreRun extends RunContext<FilesRestorePlan> {
-  state: { backupId: string; point?: PointFile };
+export interface FilesRestoreRun extends RunContext<FilesRestorePlan>, Resolved<FilesRestoreState> {}
+
+/** What the files restore's resolve-point decided: the one backup file whose files are read. */
+export interface FilesRestoreState {
+  readonly backupId: string;
+  readonly point: PointFile;
+}
+
+/** A disk of a run once allocate-ports leased its port: what the later steps rely on. */
+export type Leased<D> = D & { readonly port: number };
+
+// The run's disks as the steps after allocate-ports see them: each with its port (a missing one is a bug).
+export function leasedDisks<D extends { readonly key: DiskKey; readonly port?: number }>(disks: readonly D[]): readonly Leased<D>[] {
+  for (const disk of disks) if (disk.port === undefined) throw new Error(`disk ${disk.key} has no leased port: allocate-ports has not run`);
+  return disks as readonly Leased<D>[];
+}
+
+// The run of a plan kind, its state to be set by the kind's resolving step.
+export function unresolvedRun<C extends RunContext, S>(base: C, resolver: string): C & Resolved<S> {
+  let state: S | undefined;
+  return Object.defineProperties(
+    { ...base },
+    {
+      state: {
+        get() {
+          if (state === undefined) throw new Error(`the run's state was read before ${resolver} resolved it`);
+          return state;
+        },
+        set(value: S) {
+          state = value;
+        },
+        enumerable: true,
+      },
+      resolved: { get: () => state !== undefined, enumerable: true },
+    },
+  ) as C & Resolved<S>;
 }

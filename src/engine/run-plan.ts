@@ -2,10 +2,10 @@
 // every exit path, and records how it ended. Used by `sendense-run PLAN` and the scheduler.
 
 import { hostname } from 'node:os';
-import { SendenseError } from '../errors.js';
+import { SendenseError, asRunError } from '../errors.js';
 import { createLocalNode } from '../node/local.js';
 import type { NodeHost } from '../node/node.js';
-import { isFilesRestore, type Plan } from '../plan/types.js';
+import { isFilesRestore, type BackupPlan, type DiskRestorePlan, type FilesRestorePlan, type Plan } from '../plan/types.js';
 import { newRunId } from '../repository/layout.js';
 import type { Store } from '../store/index.js';
 import { hookEnv } from '../hooks/hook-env.js';
@@ -14,10 +14,10 @@ import { addSecret, isSecretName, maskDeep, maskSecrets } from '../secrets/mask.
 import { runBeforeHooks, runEndHooks } from '../hooks/run-hooks.js';
 import { backupSteps } from './backup-steps.js';
 import { BACKUP_STEPS, FILES_RESTORE_STEPS, RESTORE_STEPS, VERIFY_STEPS } from './step-names.js';
-import type { BackupRun, FilesRestoreRun, RestoreRun, RunContext } from './run-context.js';
+import { unresolvedRun, type BackupState, type FilesRestoreState, type RestoreState, type RunContext } from './run-context.js';
 import type { RunEvent, RunReporter } from './run-events.js';
 import { bytesFacts } from './step-facts.js';
-import { asRunError, runSteps, type StepsOutcome } from './run-steps.js';
+import { runSteps, type StepsOutcome } from './run-steps.js';
 import { UndoStack } from './undo-stack.js';
 
 export interface RunPlanOptions {
@@ -87,20 +87,20 @@ export async function runPlan(plan: Plan, options: RunPlanOptions): Promise<RunR
       outcome = await runSteps({ ...base, plan }, [verifyBackupsStep]);
     } else if (plan.kind === 'restore' && isFilesRestore(plan)) {
       const { filesRestoreSteps } = await import('./restore-steps.js');
-      const run: FilesRestoreRun = { ...base, plan, state: { backupId: '' } };
+      const run = unresolvedRun<RunContext<FilesRestorePlan>, FilesRestoreState>({ ...base, plan }, 'resolve-point');
       outcome = await runSteps(run, filesRestoreSteps);
-      backupId = run.state.backupId || undefined;
+      backupId = run.resolved ? run.state.backupId : undefined;
     } else if (plan.kind === 'restore') {
       const { restoreSteps } = await import('./restore-steps.js');
-      const run = { ...base, plan, state: { backupId: '', disks: [] } } as RestoreRun;
+      const run = unresolvedRun<RunContext<DiskRestorePlan>, RestoreState>({ ...base, plan: plan as DiskRestorePlan }, 'resolve-point');
       outcome = await runSteps(run, restoreSteps);
-      backupId = run.state.backupId || undefined;
-      ended = bytesFacts(run.state.disks);
+      backupId = run.resolved ? run.state.backupId : undefined;
+      if (run.resolved) ended = bytesFacts(run.state.disks);
     } else {
       const { afterBackupSteps } = await import('./after-backup-steps.js');
-      const run = { ...base, plan, state: { backupId: '', chainId: '', type: 'full', disks: [], supersededBitmaps: [] } } as BackupRun;
+      const run = unresolvedRun<RunContext<BackupPlan>, BackupState>({ ...base, plan }, 'resolve-chain');
       outcome = await runSteps(run, backupSteps, afterBackupSteps);
-      backupId = run.state.backupId || undefined;
+      backupId = run.resolved ? run.state.backupId : undefined;
       if (backupId) ended = { taken: run.state.type, ...bytesFacts(run.state.disks, true) };
     }
   } catch (error) {

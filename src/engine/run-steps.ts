@@ -1,7 +1,7 @@
 // The step loop: run each step in order, stop at the first failure or cancel, then always give
 // back what was taken (the undo stack), then the after-steps of a successful run.
 
-import { SendenseError, isSendenseError } from '../errors.js';
+import { asRunError, type SendenseError } from '../errors.js';
 import type { RunContext } from './run-context.js';
 import type { Step } from './step.js';
 import { stepFacts } from './step-facts.js';
@@ -81,15 +81,4 @@ async function cleanup(run: RunContext): Promise<void> {
     summary: `${outcomes.length - failed.length} of ${outcomes.length} resources given back`,
     facts: { givenBack: outcomes.length - failed.length, notGivenBack: failed.length },
   });
-}
-
-export function asRunError(error: unknown, step: string): SendenseError {
-  if (isSendenseError(error)) {
-    // Cause: the user error itself, so its own cause (an ssh2 refusal) is not taken for a bug.
-    return error.step === undefined && error.file === undefined
-      ? new SendenseError(error.message, { step, disk: error.disk, exitCode: error.exitCode, cause: error })
-      : error;
-  }
-  const message = error instanceof Error ? error.message : String(error);
-  return new SendenseError(message, { step, cause: error });
 }

@@ -1,14 +1,26 @@
 // A step of SPEC section 4: what it needs is in the run context, what it takes it registers on
-// the undo stack, what it did it returns as a one-line summary.
+// the undo stack, what it did it returns as a one-line summary; what it would do (--dry-run) it
+// says from the same resolvers, without taking anything.
 
 import type { StepName } from './step-names.js';
 
+/** What a dry run knows besides the run context. */
+export interface DryRun {
+  /** No state database exists yet (the dry run reads an empty one and creates none). */
+  readonly newDatabase: boolean;
+}
+
 export interface Step<R> {
   readonly name: StepName;
-  /** One line saying what the step is about to do, resolved (shown before it runs and by --dry-run). */
+  /** One line saying what the step is about to do, resolved (shown before it runs). */
   title(run: R): string;
   /** Why the step has nothing to do in this run, if so. */
   skip?(run: R): string | undefined;
   /** Does the work; returns a one-line summary of what it did. */
   run(run: R): Promise<string | void>;
+  /**
+   * What the step would do (--dry-run), resolved as the run resolves it but taking nothing and
+   * recording nothing; a resolving step fills the run's state as `run` would for the next ones.
+   */
+  would(run: R, dry: DryRun): Promise<string> | string;
 }

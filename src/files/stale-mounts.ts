@@ -2,7 +2,7 @@
 // unmounted (lazily when their FUSE server died too), their server stopped, their record forgotten.
 
 import { hostname } from 'node:os';
-import { isProcessAlive, terminateProcess } from '../qemu/index.js';
+import { isProcessAlive, terminateProcess } from '../process/index.js';
 import type { FileMount, Store } from '../store/index.js';
 import { isMountPoint, unmountFuse } from './fuse-mount.js';
 

@@ -4,7 +4,6 @@
 import { execa } from 'execa';
 import type { NodeHost } from '../node/node.js';
 import type { Hook } from '../plan/types.js';
-import type { RunReporter } from '../engine/run-events.js';
 import { OWNER_VARIABLE } from '../process/owner-tag.js';
 
 export type HookPhase = 'before' | 'after' | 'onFailure' | 'always';
@@ -15,10 +14,16 @@ export interface HookOutcome {
   readonly tail: string;
 }
 
+/** The part of a run's reporter hooks use: a hook's lines are info, its failures warnings. */
+export interface HookLog {
+  emit(event: { readonly type: 'info' | 'warning'; readonly step: 'hooks'; readonly message: string }): void;
+}
+
 export interface HookTarget {
   /** Undefined when the node could not be reached: node hooks cannot run. */
   readonly node: NodeHost | undefined;
-  readonly reporter: RunReporter;
+  /** Where hook output and failures go (a run's reporter). */
+  readonly reporter: HookLog;
   readonly env: Readonly<Record<string, string>>;
   readonly signal?: AbortSignal;
 }

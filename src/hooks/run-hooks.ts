@@ -1,8 +1,7 @@
 // The hooks of a run (SPEC section 3): `before` ones gate the run (the first failing one fails it
 // before anything is taken); the end ones run by outcome, and their failures are only warnings.
 
-import { asRunError } from '../engine/run-steps.js';
-import { SendenseError } from '../errors.js';
+import { SendenseError, asRunError } from '../errors.js';
 import type { Hook, Hooks } from '../plan/types.js';
 import { runHook, type HookPhase, type HookTarget } from './run-hook.js';
 

@@ -2,7 +2,7 @@
 
 import { spawn as spawnChild } from 'node:child_process';
 import { execa } from 'execa';
-import type { ExecOptions, ExecResult, NodeHost, NodeProcess, PortForwards } from './node.js';
+import { LOCAL_NODE_ID, type ExecOptions, type ExecResult, type NodeHost, type NodeProcess, type PortForwards } from './node.js';
 import { BoundedText, LineSplitter } from './output-lines.js';
 import { DEFAULT_STOP_GRACE_MS, exitedWithin, signalExitCode, type ExitStatus } from './exit-wait.js';
 import { transferBundlePath } from './package-root.js';
@@ -15,6 +15,7 @@ export interface LocalNodeOptions {
 export function createLocalNode(options: LocalNodeOptions = {}): NodeHost {
   return Object.freeze({
     description: 'this host',
+    id: LOCAL_NODE_ID,
     isLocal: true,
     exec: execLocal,
     spawn: spawnLocal,

@@ -36,9 +36,17 @@ export interface PortForwards {
   close(): Promise<void>;
 }
 
+/** The identity of this host in the state database ('this host': the value databases already hold). */
+export const LOCAL_NODE_ID = 'this host';
+
 export interface NodeHost {
   /** For messages: "this host" or "sendense@10.0.100.231:22". */
   readonly description: string;
+  /**
+   * Who the node is, as the state database records it (the node a bitmap was added on, a file
+   * left on): LOCAL_NODE_ID for this host, user@host:port for a node. Never reworded for display.
+   */
+  readonly id: string;
   readonly isLocal: boolean;
   /** Run a command (argv, no shell) and collect its output. Never throws for a non-zero exit. */
   exec(argv: readonly string[], options?: ExecOptions): Promise<ExecResult>;

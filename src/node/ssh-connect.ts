@@ -7,6 +7,7 @@ import { Socket } from 'node:net';
 import ssh2, { type CipherAlgorithm, type Client, type ConnectConfig, type ServerHostKeyAlgorithm } from 'ssh2';
 import { SendenseError } from '../errors.js';
 import type { NodeSpec } from '../plan/types.js';
+import { describeNode } from './node-description.js';
 import { checkHostKey, hostKeyError, knownHostName, knownKeyTypes, readKnownHosts } from './known-hosts.js';
 
 export interface SshConnectOptions {
@@ -32,10 +33,6 @@ const HOST_KEY_ALGORITHMS: ServerHostKeyAlgorithm[] = [
   'rsa-sha2-256',
   'ssh-rsa',
 ];
-
-export function describeNode(spec: NodeSpec): string {
-  return `${spec.user}@${spec.host}:${spec.port}`;
-}
 
 export interface SshConnection {
   readonly client: Client;

@@ -5,7 +5,8 @@
 import type { NodeSpec } from '../plan/types.js';
 import type { NodeHost } from './node.js';
 import { transferBundlePath } from './package-root.js';
-import { describeNode, openSshConnection, type SshConnectOptions } from './ssh-connect.js';
+import { describeNode } from './node-description.js';
+import { openSshConnection, type SshConnectOptions } from './ssh-connect.js';
 import { SshLink } from './ssh-link.js';
 import { RECONNECT_TIMEOUT_MS, SshLinkKeeper } from './ssh-link-keeper.js';
 import { installTransfer } from './ssh-transfer-install.js';
@@ -27,6 +28,7 @@ export async function connectSshNode(spec: NodeSpec, options: SshNodeOptions = {
 
   return Object.freeze({
     description,
+    id: description,
     isLocal: false,
     exec: (argv, execOptions) => keeper.exec(argv, execOptions),
     spawn: (argv, execOptions) => keeper.spawn(argv, execOptions),

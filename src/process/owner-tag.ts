@@ -5,7 +5,7 @@
 // Hooks are the user's programs and are not tagged (see hooks/run-hook.ts).
 
 import { readdirSync, readFileSync } from 'node:fs';
-import { isProcessAlive, processStartTicks } from '../qemu/process-identity.js';
+import { isProcessAlive, processStartTicks } from './process-identity.js';
 
 export const OWNER_VARIABLE = 'SENDENSE_OWNER';
 

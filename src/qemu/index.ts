@@ -1,4 +1,5 @@
-// qemu-img and qemu-nbd: images, bitmaps, comparisons, and NBD exports of images.
+// qemu-img and qemu-nbd: images, bitmaps, comparisons, and NBD exports of images (process
+// control, which qemu-nbd uses, is src/process/).
 
 export { runLocal, type CommandRunner } from './command-runner.js';
 export { imageInfo, type ImageInfo, type BitmapInfo, type ImageInfoOptions } from './image-info.js';
@@ -7,6 +8,4 @@ export { bitmapAdd, bitmapRemove, listBitmaps, type Bitmap } from './bitmaps.js'
 export { compareImages, type CompareResult, type CompareOptions } from './compare-images.js';
 export { startQemuNbd, qemuNbdArgv, type QemuNbd, type QemuNbdOptions, type QemuNbdExit } from './qemu-nbd.js';
 export { readNbdGreeting, type NbdAddress } from './nbd-greeting.js';
-export { processStartTicks, isProcessAlive } from './process-identity.js';
-export { terminateProcess, signalProcess, waitForExit, type TerminateOutcome } from './terminate-process.js';
 export { shrinkImage } from './resize-image.js';

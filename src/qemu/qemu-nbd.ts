@@ -3,10 +3,8 @@
 
 import { spawn } from 'node:child_process';
 import { SendenseError } from '../errors.js';
-import { processListensOn } from './listening-socket.js';
-import { isProcessAlive, processStartTicks } from './process-identity.js';
+import { isProcessAlive, processListensOn, processStartTicks, signalProcess } from '../process/index.js';
 import { readNbdGreeting, type NbdAddress } from './nbd-greeting.js';
-import { signalProcess } from './terminate-process.js';
 import { qemuNbdEnv } from './qemu-nbd-env.js';
 
 export interface QemuNbdOptions {

@@ -2,7 +2,7 @@
 // lines carrying the plan) and its own notes (next run times, skips, reloads, stop).
 
 import { Writable } from 'node:stream';
-import type { CliContext } from '../cli/context.js';
+import type { Output } from '../engine/output.js';
 import { plainReporter } from '../engine/reporters.js';
 import type { RunReporter } from '../engine/run-events.js';
 import { maskDeep } from '../secrets/mask.js';
@@ -21,12 +21,12 @@ export interface ScheduleOutput {
   note(note: SchedulerNote): void;
 }
 
-export function createScheduleOutput(cli: Pick<CliContext, 'stdout' | 'stderr' | 'json' | 'quiet'>): ScheduleOutput {
+export function createScheduleOutput(cli: Pick<Output, 'stdout' | 'stderr' | 'json' | 'quiet'>): ScheduleOutput {
   const output = unmaskedScheduleOutput(cli);
   return { reporterFor: (plan) => output.reporterFor(plan), note: (note) => output.note(maskDeep(note)) };
 }
 
-function unmaskedScheduleOutput(cli: Pick<CliContext, 'stdout' | 'stderr' | 'json' | 'quiet'>): ScheduleOutput {
+function unmaskedScheduleOutput(cli: Pick<Output, 'stdout' | 'stderr' | 'json' | 'quiet'>): ScheduleOutput {
   const time = () => new Date().toISOString();
   if (cli.json) {
     const write = (object: object) => cli.stdout.write(`${JSON.stringify({ ...object, time: time() })}\n`);

@@ -32,4 +32,17 @@ export const allocatePorts: Step<BackupRun | RestoreRun> = {
     });
     return `ports ${run.state.disks.map((disk) => `${disk.key}:${disk.port}`).join(', ')}`;
   },
+  // The ports the run would lease now (the same choice, nothing leased).
+  async would(run, dry) {
+    const { first, last } = run.plan.nbd.ports;
+    const where = `leased in ${dry.newDatabase ? 'a new state database' : 'the state database'}`;
+    // No disk resolved (the point would fail): one port per disk of whatever is restored.
+    if (run.state.disks.length === 0) return `one per disk from ${first}-${last}, ${where}`;
+    const ports = await run.store.leasablePorts({ count: run.state.disks.length, first, last });
+    run.state.disks.forEach((disk, index) => {
+      disk.port = ports[index];
+    });
+    const leased = run.state.disks.map((disk) => `${disk.key}:${disk.port ?? 'none free'}`).join(', ');
+    return `${run.state.disks.length} port(s) from ${first}-${last} (${leased}), ${where}`;
+  },
 };

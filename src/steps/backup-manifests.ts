@@ -7,16 +7,18 @@ import type { BackupRun } from '../engine/run-context.js';
 import { SendenseError } from '../errors.js';
 import { manifestPath, normalizeDigests, MANIFEST_FORMAT, MANIFEST_VERSION, type DiskManifest } from '../repository/manifest.js';
 import { writeManifest } from '../repository/manifest-file.js';
+import { backupSource } from '../source/index.js';
 
 export async function writeBackupManifests(run: BackupRun): Promise<void> {
   const { state, plan } = run;
   const backup = await run.store.getBackup(state.backupId);
   if (backup === undefined) throw new Error(`writeBackupManifests: backup ${state.backupId} is not recorded`);
   const completedAt = new Date().toISOString();
+  const { reportsDigests } = backupSource(plan.vm.source);
   for (const disk of state.disks) {
     const record = backup.disks.find((d) => d.diskKey === disk.key);
     // Our node transfer always reports what it wrote; its silence would be a manifest that proves nothing.
-    if (disk.written === undefined && plan.vm.source.type !== 'vmware') {
+    if (disk.written === undefined && reportsDigests) {
       throw new SendenseError(`the transfer reported no digests for disk ${disk.key}`, { step: 'record-change-ids', disk: disk.key });
     }
     const manifest: DiskManifest = {

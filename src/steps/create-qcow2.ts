@@ -8,13 +8,14 @@ import type { Step } from '../engine/step.js';
 import { createOverlay, createQcow2 } from '../qemu/index.js';
 import { ensureRepositoryMarker } from '../repository/marker.js';
 import { makePrivateDirs, removeEmptyDirs } from '../repository/private-dirs.js';
-import { PROVISIONAL_FORMAT_OPTIONS } from '../vmware/client.js';
+import { backupSource } from '../source/index.js';
 
 export const createQcow2Files: Step<BackupRun> = {
   name: 'create-qcow2',
   title: (run) => `create ${run.state.type === 'full' ? 'new images' : 'overlays'} in ${run.plan.repository.path}`,
   async run(run) {
     const repository = run.plan.repository.path;
+    const { fullImageOptions } = backupSource(run.plan.vm.source);
     const createdDirs = await makePrivateDirs(repository);
     run.undo.push({ what: `remove the empty directories this run created in ${repository}`, when: 'failure', step: 'create-qcow2', run: () => removeEmptyDirs(createdDirs) });
     await ensureRepositoryMarker(repository);
@@ -31,11 +32,11 @@ export const createQcow2Files: Step<BackupRun> = {
         run: () => rm(disk.file, { force: true }),
       });
       if (disk.parentFile) await createOverlay(disk.file, disk.parentFile, { backingFormat: 'qcow2' });
-      else if (disk.source.type === 'vmware') await createQcow2(disk.file, disk.virtualSize, { formatOptions: PROVISIONAL_FORMAT_OPTIONS });
-      else await createQcow2(disk.file, disk.virtualSize);
+      else await createQcow2(disk.file, disk.virtualSize, fullImageOptions && { formatOptions: fullImageOptions });
       // Private before any guest byte is written into it (qemu-img create follows the umask).
       await chmod(disk.file, 0o600);
     }
     return run.state.disks.map((disk) => `${disk.key}: ${path.relative(run.plan.repository.path, disk.file)}`).join(', ');
   },
+  would: (run) => run.state.disks.map((disk) => (disk.parentFile ? `${disk.file} (overlay on ${disk.parentFile})` : disk.file)).join('\n'),
 };

@@ -42,10 +42,15 @@ export const extractFiles: Step<FilesRestoreRun> = {
       throw user;
     }
   },
+  would(run) {
+    const { target } = run.plan.restore;
+    const node = run.plan.node ? ` on ${run.node.description} (streamed through SSH)` : '';
+    return `${target.paths.join(', ')} into ${target.to}${target.overwrite ? ' (overwrite)' : ''}${node}, read through a libguestfs appliance on this host`;
+  },
 };
 
 async function extractOnHub(run: FilesRestoreRun, wanted: ReturnType<typeof parseGuestPath>[], to: ExtractTarget): Promise<ExtractResult> {
-  const point = run.state.point!;
+  const point = run.state.point;
   const info = (message: string) => run.reporter.emit({ type: 'info', message, step: 'extract-files' });
   const { agent } = await openAppliance(point.disk.file, { note: info });
   await run.store.recordProcess(run.runId, agent.pid, 'libguestfs', ['perl', 'guestfs-agent.pl', point.disk.file]);

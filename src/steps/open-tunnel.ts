@@ -1,6 +1,6 @@
 // open-tunnel: make exactly the leased ports reachable as 127.0.0.1:<port> on the node.
 
-import type { BackupRun, RestoreRun } from '../engine/run-context.js';
+import { leasedDisks, type BackupDiskJob, type BackupRun, type RestoreDiskJob, type RestoreRun } from '../engine/run-context.js';
 import type { Step } from '../engine/step.js';
 
 export const openTunnel: Step<BackupRun | RestoreRun> = {
@@ -12,9 +12,17 @@ export const openTunnel: Step<BackupRun | RestoreRun> = {
     return 'the node is this host';
   },
   async run(run) {
-    const forwards = await run.node.forwardPorts(run.state.disks.map((disk) => disk.port!));
+    const disks = leasedDisks<BackupDiskJob | RestoreDiskJob>(run.state.disks);
+    const forwards = await run.node.forwardPorts(disks.map((disk) => disk.port));
     run.undo.push({ what: `close the tunnel to ${run.node.description}`, when: 'always', step: 'open-tunnel', run: () => forwards.close() });
-    for (const disk of run.state.disks) disk.nodePort = forwards.nodePorts.get(disk.port!) ?? disk.port;
+    for (const disk of disks) disk.nodePort = forwards.nodePorts.get(disk.port) ?? disk.port;
     return run.state.disks.map((disk) => `node 127.0.0.1:${disk.nodePort} -> hub 127.0.0.1:${disk.port}`).join(', ');
+  },
+  would(run) {
+    const node = run.plan.node;
+    if (node === undefined) return 'nothing to do (the node is this host)';
+    return run.plan.kind === 'restore'
+      ? `SSH to ${run.node.description}, forward the leased ports`
+      : `SSH to ${run.node.description} (host key checked against ${node.knownHosts}), forward the leased ports`;
   },
 };

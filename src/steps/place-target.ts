@@ -20,8 +20,9 @@ export const placeTarget: Step<RestoreRun> = {
       if (moved.exitCode !== 0) {
         throw new SendenseError(`cannot rename ${disk.targetPath} to ${disk.finalPath}: ${moved.stderr.trim()}`, { step: 'place-target', disk: disk.key });
       }
-      await run.store.forgetRunFile(run.node.description, disk.targetPath!);
+      await run.store.forgetRunFile(run.node.id, disk.targetPath!);
     }
     return run.state.disks.map((disk) => disk.finalPath).join(', ');
   },
+  would: (run) => (run.plan.restore.target.type === 'file' ? 'rename each restored file into place' : 'nothing (NBD targets are written in place)'),
 };

@@ -48,7 +48,7 @@ export const prepareTarget: Step<RestoreRun> = {
       const partial = partialPath(file, run.runId);
       if ((await exec(['test', '-e', partial])).exitCode === 0) throw refuse(`${partial} already exists: remove it or choose another target`, disk);
       // Recorded before it exists (doctor removes it if this process dies); removed on failure.
-      await run.store.recordRunFile({ runId: run.runId, node: run.node.description, path: partial, kind: 'restore-target' });
+      await run.store.recordRunFile({ runId: run.runId, node: run.node.id, path: partial, kind: 'restore-target' });
       run.undo.push({
         what: `delete the unfinished target ${partial}`,
         when: 'failure',
@@ -56,7 +56,7 @@ export const prepareTarget: Step<RestoreRun> = {
         run: async () => {
           const removed = await exec(['rm', '-f', '--', partial]);
           if (removed.exitCode !== 0) throw new Error(removed.stderr.trim());
-          await run.store.forgetRunFile(run.node.description, partial);
+          await run.store.forgetRunFile(run.node.id, partial);
         },
       });
       await createImage(partial, target.format, disk.virtualSize, { runner: exec });
@@ -69,6 +69,13 @@ export const prepareTarget: Step<RestoreRun> = {
       disk.target = `file:${target.format}:${partial}`;
     }
     return paths.join(', ');
+  },
+  would(run) {
+    const target = run.plan.restore.target;
+    const node = run.node.description;
+    if (target.type !== 'file') return `NBD targets ${run.state.disks.map((disk) => fillTarget(target.url, disk)).join(', ') || target.url}`;
+    const files = run.state.disks.map((disk) => fillTarget(target.path, disk)).join(', ') || target.path;
+    return `${files} (${target.format}${target.overwrite ? ', replaced on success' : ', must not exist'}, mode ${target.mode.toString(8).padStart(4, '0')}) on ${node}, written beside it first`;
   },
 };
 

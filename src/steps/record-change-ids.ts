@@ -39,4 +39,5 @@ export const recordChangeIds: Step<BackupRun> = {
     }
     return `${state.disks.map((disk) => `${disk.key}: ${disk.changeId ?? 'no change_id'}`).join(', ')}`;
   },
+  would: () => "mark the backup complete with each disk's change_id and bytes",
 };

@@ -1,17 +1,30 @@
 // resolve-chain: per disk, what the source is and how big; then full or incremental, the parent
 // backup and the change_id to start from. Creates the backup's records (status running).
 
-import type { BackupDiskJob, BackupRun, BackupState, DiskSource } from '../engine/run-context.js';
+import type { BackupDiskJob, BackupRun, BackupState } from '../engine/run-context.js';
 import type { Step } from '../engine/step.js';
-import { SendenseError } from '../errors.js';
+import { SendenseError, isSendenseError } from '../errors.js';
+import type { BackupPlan } from '../plan/types.js';
 import { qcow2HeaderProblem } from '../qemu/qcow2-header.js';
 import { unknownBackups } from '../repository/catalog-import.js';
-import { backupFile, bitmapName, exportName, isSendenseBitmap, newBackupId } from '../repository/layout.js';
-import type { Backup } from '../store/index.js';
+import { backupFile, exportName, newBackupId } from '../repository/layout.js';
+import { backupSource, type SourceDiskFacts } from '../source/index.js';
+import type { Backup, Store } from '../store/index.js';
 import { plural } from '../format/plural.js';
-import { vmwarePassword } from '../vmware/client.js';
-import { decideChain, ownBitmap, type SourceDiskFacts } from './chain-decision.js';
-import { inspectSourceDisk } from './inspect-source.js';
+import { decideChain, type ChainDecision } from './chain-decision.js';
+
+/** The id a dry run shows for the backup a run would create. */
+export const NEW_BACKUP_ID = '<new-backup-id>';
+
+/** What resolve-chain decides, the same for a run and a dry run; nothing is taken or recorded. */
+export interface ChainResolution {
+  readonly state: BackupState;
+  readonly decision: ChainDecision;
+  readonly previous?: Backup;
+  readonly chainLength: number;
+  /** The newest backup when it is damaged (never a parent). */
+  readonly damaged?: Backup;
+}
 
 export const resolveChain: Step<BackupRun> = {
   name: 'resolve-chain',
@@ -25,59 +38,19 @@ export const resolveChain: Step<BackupRun> = {
       step: 'resolve-chain',
       run: () => store.unlockVm(plan.vm.name, run.runId),
     });
-    // A missing VMware password stops the run before anything is taken.
-    if (plan.vm.source.type === 'vmware') vmwarePassword(plan.vm.source);
-    // Backups in the repository the database does not know: a new chain now would be built blind beside them.
-    const unknown = await unknownBackups(store, plan.repository.path, plan.vm.name);
-    if (unknown.length > 0) {
-      throw new SendenseError(
-        `${plan.repository.path} holds ${plural(unknown.length, 'backup')} of ${plan.vm.name} this database does not know (${unknown.join(', ')}): record them first with sendense-run catalog import ${plan.repository.path}`,
-        { step: 'resolve-chain', exitCode: 1 },
-      );
-    }
-    const exec = (argv: readonly string[]) => run.node.exec(argv);
-    const facts = await Promise.all(plan.vm.source.disks.map((disk) => inspectSourceDisk(exec, plan.vm.source, disk.key)));
-    const latest = await store.latestCompleteBackup(plan.vm.name, plan.repository.path);
-    // A damaged backup is never a parent, nor is anything older in its chain: the next one starts a new chain.
-    const damaged = await newestDamaged(store, plan.vm.name, plan.repository.path, latest);
-    const previous = damaged === undefined ? latest : undefined;
+    const resolution = await resolveBackup(run, newBackupId());
+    const { decision, damaged, chainLength } = resolution;
     if (damaged !== undefined && plan.kind === 'incremental') {
       run.reporter.emit({ type: 'warning', step: 'resolve-chain', message: `backup ${damaged.id} is damaged (${damaged.damage}): taking a full backup into a new chain` });
     }
-    const chainLength = previous ? await store.chainLength(previous.chainId) : 0;
-    // A parent whose file is gone or whose header is destroyed cannot carry an incremental.
-    const decision = decideChain(plan, previous, chainLength, facts, (file) => qcow2HeaderProblem(file) === undefined);
     if (decision.type === 'fail') {
       throw new SendenseError(decision.reason, { step: 'resolve-chain', exitCode: 1 });
     }
     if (decision.type === 'full' && decision.warning) run.reporter.emit({ type: 'warning', step: 'resolve-chain', message: decision.warning });
     if (decision.type === 'full' && decision.note) run.reporter.emit({ type: 'info', step: 'resolve-chain', message: decision.note });
-    const parent = decision.type === 'incremental' ? previous : undefined;
-
-    const backupId = newBackupId();
-    const incremental = parent !== undefined;
-    const chainId = incremental ? parent.chainId : backupId;
-    const disks: BackupDiskJob[] = facts.map((fact) => {
-      const parentDisk = incremental ? parent.disks.find((disk) => disk.diskKey === fact.key) : undefined;
-      return {
-        key: fact.key,
-        source: fact.source,
-        virtualSize: fact.source.type === 'vmware' && parentDisk ? parentDisk.virtualSize : fact.virtualSize,
-        file: backupFile(plan.repository.path, plan.vm.name, fact.key, backupId),
-        parentFile: parentDisk?.file,
-        fromChangeId: parentDisk?.changeId ?? undefined,
-        changeId: newChangeId(fact, chainId, backupId),
-        exportName: exportName(plan.vm.name, fact.key),
-      };
-    });
-    run.state = {
-      backupId,
-      chainId,
-      type: incremental ? 'incremental' : 'full',
-      parentId: incremental ? parent.id : undefined,
-      disks,
-      supersededBitmaps: supersededBitmaps(previous, facts),
-    };
+    const state = resolution.state;
+    run.state = state;
+    const { backupId, chainId } = state;
 
     // Registered first: a failed run leaves its record as failed (history), never as a possible parent.
     run.undo.push({
@@ -90,55 +63,144 @@ export const resolveChain: Step<BackupRun> = {
       id: backupId,
       vm: plan.vm.name,
       plan: plan.name,
-      type: run.state.type,
-      parentId: run.state.parentId,
+      type: state.type,
+      parentId: state.parentId,
       repository: plan.repository.path,
       runId: run.runId,
     });
-    for (const disk of disks) {
+    const source = backupSource(plan.vm.source);
+    for (const disk of state.disks) {
       await store.addBackupDisk(backupId, {
         diskKey: disk.key,
         file: disk.file,
         virtualSize: disk.virtualSize,
-        source: sourceLabel(disk.source),
-        sourceNode: run.node.description,
+        source: source.label(disk),
+        sourceNode: run.node.id,
         // The bitmap this backup adds (doctor removes it if the run dies); an nbd export's is not ours.
-        bitmap: disk.source.type === 'qemu' ? disk.changeId : undefined,
+        bitmap: source.addedBitmap(disk),
       });
     }
-    const from = incremental ? `incremental on ${parent.id} (chain ${chainId}, length ${chainLength + 1})` : `full, new chain`;
+    const from = state.parentId !== undefined ? `incremental on ${state.parentId} (chain ${chainId}, length ${chainLength + 1})` : `full, new chain`;
     return `backup ${backupId}: ${from}`;
+  },
+  async would(run) {
+    const { plan } = run;
+    const idLine = `new backup id decided at run time; node: ${run.node.description}`;
+    if (!run.node.isLocal) {
+      // The remote node is not contacted in a dry run: what the plan says of the disks, uninspected.
+      let found: PreviousBackup;
+      try {
+        backupSource(plan.vm.source).checkReady();
+        found = await findPrevious(run);
+      } catch (error) {
+        run.state = backupState(plan, NEW_BACKUP_ID, undefined, undefined, uninspected(plan));
+        return `would FAIL: ${isSendenseError(error) ? error.describe() : (error as Error).message}\n${idLine}`;
+      }
+      const { previous } = found;
+      const incremental = plan.kind === 'incremental' && previous !== undefined && found.chainLength < plan.incremental.maxChainLength;
+      run.state = backupState(plan, NEW_BACKUP_ID, incremental ? previous : undefined, previous, uninspected(plan));
+      const chain = incremental
+        ? `incremental on backup ${previous.id} if its change tracking is intact (the remote node is not contacted in a dry run)`
+        : `full backup into a new chain${previous ? '' : ' (no complete backup yet)'}`;
+      return `${chain}\n${idLine}`;
+    }
+    let resolution: ChainResolution;
+    try {
+      resolution = await resolveBackup(run, NEW_BACKUP_ID);
+    } catch (error) {
+      // The run's resolve-chain would stop on the same error: said whatever the kind.
+      run.state = backupState(plan, NEW_BACKUP_ID, undefined, undefined, uninspected(plan));
+      return `would FAIL: ${isSendenseError(error) ? error.describe() : (error as Error).message}\n${idLine}`;
+    }
+    const { decision, previous, chainLength, damaged, state } = resolution;
+    run.state = state;
+    const why = damaged !== undefined && plan.kind === 'incremental' ? `backup ${damaged.id} is damaged (${damaged.damage})` : decision.type === 'full' ? (decision.warning ?? decision.note) : undefined;
+    const chain =
+      decision.type === 'fail'
+        ? `would FAIL: ${decision.reason}`
+        : decision.type === 'incremental'
+          ? `incremental on backup ${previous!.id} (chain ${previous!.chainId}, ${chainLength + 1} of at most ${plan.incremental.maxChainLength})`
+          : `full backup into a new chain${why ? `: ${why}` : ''}`;
+    return `${chain}\n${idLine}`;
   },
 };
 
-// Bitmaps of the previous complete backup (any chain) of this repository: once this backup is
-// complete no incremental will start from them, and an unused bitmap costs the source writes.
-// Only the one that backup's own chain added: another chain's bitmap is never ours to remove.
-function supersededBitmaps(previous: Backup | undefined, facts: readonly SourceDiskFacts[]): BackupState['supersededBitmaps'] {
-  if (previous === undefined) return [];
-  return facts.flatMap((fact) => {
-    const name = previous.disks.find((disk) => disk.diskKey === fact.key)?.changeId;
-    const own = name === ownBitmap(previous);
-    const present = fact.path !== undefined && own && name && fact.bitmaps?.some((bitmap) => bitmap.name === name && isSendenseBitmap(name));
-    return present ? [{ key: fact.key, path: fact.path!, name: name! }] : [];
+// Everything resolve-chain decides before it takes or records anything: the run and the dry run
+// both come here (a dry run with a placeholder backup id).
+export async function resolveBackup(run: Pick<BackupRun, 'plan' | 'store' | 'node'>, backupId: string): Promise<ChainResolution> {
+  const { plan } = run;
+  const source = backupSource(plan.vm.source);
+  source.checkReady();
+  const { previous, chainLength, damaged } = await findPrevious(run);
+  const exec = (argv: readonly string[]) => run.node.exec(argv);
+  const facts = await Promise.all(plan.vm.source.disks.map((disk) => source.inspect(exec, disk.key)));
+  // A parent whose file is gone or whose header is destroyed cannot carry an incremental.
+  const decision = decideChain(plan, previous, chainLength, facts, (file) => qcow2HeaderProblem(file) === undefined);
+  const parent = decision.type === 'incremental' ? previous : undefined;
+  return { state: backupState(plan, backupId, parent, previous, facts), decision, previous, chainLength, damaged };
+}
+
+interface PreviousBackup {
+  /** The backup an incremental would build on: the newest complete one, unless a newer one is damaged. */
+  readonly previous?: Backup;
+  readonly chainLength: number;
+  readonly damaged?: Backup;
+}
+
+// What the database knows of this VM's backups in this repository (the source is not read).
+async function findPrevious(run: Pick<BackupRun, 'plan' | 'store'>): Promise<PreviousBackup> {
+  const { plan, store } = run;
+  // Backups in the repository the database does not know: a new chain now would be built blind beside them.
+  const unknown = await unknownBackups(store, plan.repository.path, plan.vm.name);
+  if (unknown.length > 0) {
+    throw new SendenseError(
+      `${plan.repository.path} holds ${plural(unknown.length, 'backup')} of ${plan.vm.name} this database does not know (${unknown.join(', ')}): record them first with sendense-run catalog import ${plan.repository.path}`,
+      { step: 'resolve-chain', exitCode: 1 },
+    );
+  }
+  const latest = await store.latestCompleteBackup(plan.vm.name, plan.repository.path);
+  // A damaged backup is never a parent, nor is anything older in its chain: the next one starts a new chain.
+  const damaged = await newestDamaged(store, plan.vm.name, plan.repository.path, latest);
+  const previous = damaged === undefined ? latest : undefined;
+  const chainLength = previous ? await store.chainLength(previous.chainId) : 0;
+  return { previous, chainLength, damaged };
+}
+
+// The backup a run takes: a full into a new chain, or an incremental on `parent`.
+function backupState(plan: BackupPlan, backupId: string, parent: Backup | undefined, previous: Backup | undefined, facts: readonly SourceDiskFacts[]): BackupState {
+  const source = backupSource(plan.vm.source);
+  const chainId = parent !== undefined ? parent.chainId : backupId;
+  const disks: BackupDiskJob[] = facts.map((fact) => {
+    const parentDisk = parent?.disks.find((disk) => disk.diskKey === fact.key);
+    return {
+      key: fact.key,
+      source: fact.source,
+      virtualSize: source.newImageSize(fact, parentDisk),
+      file: backupFile(plan.repository.path, plan.vm.name, fact.key, backupId),
+      parentFile: parentDisk?.file,
+      fromChangeId: parentDisk?.changeId ?? undefined,
+      changeId: source.newChangeId(fact, chainId, backupId),
+      exportName: exportName(plan.vm.name, fact.key),
+    };
   });
+  return {
+    backupId,
+    chainId,
+    type: parent !== undefined ? 'incremental' : 'full',
+    parentId: parent?.id,
+    disks,
+    supersededBitmaps: source.supersededBitmaps(previous, facts),
+  };
 }
 
-// The change_id this backup records: qemu qcow2, the bitmap it adds; nbd, the export's bitmap that
-// was already tracking when the data was read (the next incremental reads it again, cumulatively).
-function newChangeId(fact: SourceDiskFacts, chainId: string, backupId: string): string | undefined {
-  if (fact.source.type === 'qemu') return fact.source.format === 'qcow2' && fact.canStoreBitmaps !== false ? bitmapName(chainId, backupId) : undefined;
-  if (fact.source.type === 'nbd') return fact.bitmapOffered ? fact.source.bitmap : undefined;
-  return undefined;
+// A remote node's disks as the plan names them (a dry run does not contact the node).
+function uninspected(plan: BackupPlan): SourceDiskFacts[] {
+  const source = backupSource(plan.vm.source);
+  return plan.vm.source.disks.map((disk) => source.uninspected(disk.key));
 }
-
-function sourceLabel(source: DiskSource): string {
-  return source.type === 'qemu' ? source.path : source.type === 'nbd' ? source.url : 'vmware';
-}
-
 
 // The newest backup of this VM in this repository when it is damaged and newer than `latest`.
-async function newestDamaged(store: BackupRun['store'], vm: string, repository: string, latest: Backup | undefined): Promise<Backup | undefined> {
+async function newestDamaged(store: Store, vm: string, repository: string, latest: Backup | undefined): Promise<Backup | undefined> {
   const recorded = (await store.listBackups({ vm })).filter((backup) => backup.repository === repository && (backup.status === 'complete' || backup.status === 'damaged'));
   const newest = recorded[recorded.length - 1];
   if (newest?.status !== 'damaged') return undefined;

@@ -13,16 +13,21 @@ export const resolveFilesPoint: Step<FilesRestoreRun> = {
   async run(run) {
     const { plan, store } = run;
     try {
-      run.state.point = await findPointFile(store, plan.vm.name, plan.restore.point, plan.restore.disks?.[0], plan.repository.path);
+      const point = await findPointFile(store, plan.vm.name, plan.restore.point, plan.restore.disks?.[0], plan.repository.path);
+      run.state = { backupId: point.backup.id, point };
     } catch (error) {
       if (isSendenseError(error)) throw new SendenseError(error.message, { step: 'resolve-point' });
       throw error;
     }
-    run.state.backupId = run.state.point.backup.id;
     // Before anything is extracted: never into a repository.
     const to = plan.restore.target.to;
     await refuseInsideRepository(run.node, store, to, `restore.target.to ${to}`, plan.repository.path);
     const { backup, disk } = run.state.point;
     return `backup ${backup.id} (${backup.type}, taken ${backup.startedAt}), disk ${disk.diskKey}`;
+  },
+  would(run) {
+    const { point, disks } = run.plan.restore;
+    const pointText = point.type === 'latest' ? 'latest' : point.type === 'id' ? point.id : point.time.toISOString();
+    return `point ${pointText} of VM ${run.plan.vm.name}, disk ${disks?.[0] ?? '(the first)'}`;
   },
 };

@@ -3,7 +3,7 @@
 
 import type { RestoreRun } from '../engine/run-context.js';
 import type { Step } from '../engine/step.js';
-import { SendenseError } from '../errors.js';
+import { SendenseError, isSendenseError } from '../errors.js';
 import { refuseInsideRepository } from '../repository/containing-repository.js';
 import { exportName } from '../repository/layout.js';
 import { qcow2HeaderProblem } from '../qemu/qcow2-header.js';
@@ -14,30 +14,52 @@ export const resolvePoint: Step<RestoreRun> = {
   name: 'resolve-point',
   title: (run) => `find restore point ${describePoint(run)} of ${run.plan.vm.name}`,
   async run(run) {
-    const { plan, store } = run;
-    const backup = await findBackup(run);
-    const chain = await store.chainOf(backup.id);
-    for (const link of chain) {
-      if (link.status !== 'complete') fail(`backup ${link.id} in the chain of ${backup.id} is ${link.status}, not complete`);
-      for (const disk of link.disks) {
-        const problem = qcow2HeaderProblem(disk.file);
-        if (problem?.startsWith('file missing')) fail(`the file of backup ${link.id} for disk ${disk.diskKey} is missing or unreadable: ${disk.file}`);
-        if (problem !== undefined) fail(`the file of backup ${link.id} for disk ${disk.diskKey} is damaged: ${problem}`);
-      }
-    }
-    const wanted = plan.restore.disks ?? backup.disks.map((disk) => disk.diskKey);
-    run.state.backupId = backup.id;
-    run.state.disks = wanted.map((key) => {
-      const disk = backup.disks.find((d) => d.diskKey === key);
-      if (disk === undefined) {
-        fail(`backup ${backup.id} has no disk ${key} (it has ${backup.disks.map((d) => d.diskKey).join(', ')})`);
-      }
-      return { key, file: disk.file, virtualSize: disk.virtualSize, exportName: exportName(plan.vm.name, key) };
-    });
+    const backup = await resolveRestorePoint(run);
     await refuseTargetsInRepositories(run);
-    return `backup ${backup.id} (${backup.type}, taken ${backup.startedAt}), disk(s) ${wanted.join(', ')}`;
+    return `backup ${backup.id} (${backup.type}, taken ${backup.startedAt}), disk(s) ${run.state.disks.map((disk) => disk.key).join(', ')}`;
+  },
+  // The same resolver as the run (a remote node is not contacted: its targets are checked at run time).
+  async would(run) {
+    try {
+      const backup = await resolveRestorePoint(run);
+      if (run.node.isLocal) await refuseTargetsInRepositories(run);
+      return `point ${describePoint(run)}: backup ${backup.id} (${backup.type}, ${backup.status}, ${backup.startedAt})`;
+    } catch (error) {
+      if (!isSendenseError(error)) throw error;
+      // Nothing resolved: the next steps say what they would do with no disk.
+      if (!run.resolved) run.state = { backupId: '', disks: [] };
+      return `point ${describePoint(run)}: would FAIL: ${error.message}`;
+    }
   },
 };
+
+// The complete backup the plan's point names, its whole chain checked, and the disks restored:
+// the run and the dry run resolve the point here.
+async function resolveRestorePoint(run: RestoreRun): Promise<Backup> {
+  const { plan, store } = run;
+  const backup = await findBackup(run);
+  const chain = await store.chainOf(backup.id);
+  for (const link of chain) {
+    if (link.status !== 'complete') fail(`backup ${link.id} in the chain of ${backup.id} is ${link.status}, not complete`);
+    for (const disk of link.disks) {
+      const problem = qcow2HeaderProblem(disk.file);
+      if (problem?.startsWith('file missing')) fail(`the file of backup ${link.id} for disk ${disk.diskKey} is missing or unreadable: ${disk.file}`);
+      if (problem !== undefined) fail(`the file of backup ${link.id} for disk ${disk.diskKey} is damaged: ${problem}`);
+    }
+  }
+  const wanted = plan.restore.disks ?? backup.disks.map((disk) => disk.diskKey);
+  // Chosen: the run's end names it even when one of its disks is refused next.
+  run.state = { backupId: backup.id, disks: [] };
+  const disks = wanted.map((key) => {
+    const disk = backup.disks.find((d) => d.diskKey === key);
+    if (disk === undefined) {
+      fail(`backup ${backup.id} has no disk ${key} (it has ${backup.disks.map((d) => d.diskKey).join(', ')})`);
+    }
+    return { key, file: disk.file, virtualSize: disk.virtualSize, exportName: exportName(plan.vm.name, key) };
+  });
+  run.state = { backupId: backup.id, disks };
+  return backup;
+}
 
 async function findBackup(run: RestoreRun): Promise<Backup> {
   const { plan, store } = run;

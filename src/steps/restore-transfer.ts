@@ -3,7 +3,7 @@
 // is a file on this host, qemu-img convert reads the chain directly instead: same bytes, one
 // process instead of three (two qemu-nbd and the transfer) moving every byte.
 
-import type { RestoreRun } from '../engine/run-context.js';
+import { leasedDisks, type RestoreRun } from '../engine/run-context.js';
 import type { Step } from '../engine/step.js';
 import { SendenseError } from '../errors.js';
 import { formatBytes } from '../format/bytes.js';
@@ -17,12 +17,16 @@ export const restoreTransfer: Step<RestoreRun> = {
     const target = run.plan.restore.target;
     if (run.node.isLocal && target.type === 'file') return copyOnThisHost(run, target.format);
     const args = ['--job-id', run.runId, '--nbd-targets', run.state.disks.map((disk) => `${disk.key}:${disk.target}`).join(',')];
-    for (const disk of run.state.disks) {
-      args.push('--source', `${disk.key}=${sourceUrl(disk.nodePort ?? disk.port!, disk.exportName)}`);
+    for (const disk of leasedDisks(run.state.disks)) {
+      args.push('--source', `${disk.key}=${sourceUrl(disk.nodePort ?? disk.port, disk.exportName)}`);
     }
     // An NBD target holds old data: holes of the backup must be written as zeroes there.
     if (target.type === 'nbd') args.push('--zero-holes');
     return formatBytes((await transferForRun(run, args)).total);
+  },
+  would(run) {
+    const keys = run.state.disks.map((disk) => `disk ${disk.key}`);
+    return `node transfer on ${run.node.description}: allocated data of ${keys.length ? keys.join(', ') : 'every disk'}`;
   },
 };
 

@@ -46,6 +46,7 @@ export const retention: Step<BackupRun> = {
     if (choice.delete.length === 0) return `nothing to delete; chains kept: ${kept}`;
     return `deleted ${choice.delete.length} chain(s), ${files} file(s), ${formatBytes(bytes)}; chains kept: ${kept}`;
   },
+  would: (run) => (run.plan.retention ? `keep the newest ${run.plan.retention.keepChains} chain(s) of each disk` : 'no retention block: nothing'),
 };
 
 function describe(backup: Backup): string {

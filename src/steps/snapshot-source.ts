@@ -3,30 +3,23 @@
 
 import type { BackupRun } from '../engine/run-context.js';
 import type { Step } from '../engine/step.js';
-import { bitmapAdd, bitmapRemove } from '../qemu/index.js';
+import { backupSource } from '../source/index.js';
 
 export const snapshotSource: Step<BackupRun> = {
   name: 'snapshot-source',
   title: () => 'add this backup\'s dirty bitmap to every disk',
-  skip: (run) => (run.state.disks.some((disk) => disk.changeId && disk.source.type === 'qemu') ? undefined : whyNoBitmap(run)),
+  skip: (run) => backupSource(run.plan.vm.source).whyNoSnapshot(run.state.disks),
   async run(run) {
+    const source = backupSource(run.plan.vm.source);
     const exec = (argv: readonly string[]) => run.node.exec(argv);
     const added: string[] = [];
     for (const disk of run.state.disks) {
-      if (disk.source.type !== 'qemu' || !disk.changeId) continue;
-      const { path } = disk.source;
-      const name = disk.changeId;
-      await bitmapAdd(path, name, exec);
-      run.undo.push({ what: `remove bitmap ${name} from ${path}`, when: 'failure', step: 'snapshot-source', run: () => bitmapRemove(path, name, exec) });
-      added.push(`${disk.key}: ${name}`);
+      const taken = await source.snapshot(disk, exec);
+      if (taken === undefined) continue;
+      run.undo.push({ what: taken.undoWhat, when: 'failure', step: 'snapshot-source', run: taken.undo });
+      added.push(taken.what);
     }
     return added.join(', ');
   },
+  would: (run) => backupSource(run.plan.vm.source).describeSnapshot(run.state.disks),
 };
-
-function whyNoBitmap(run: BackupRun): string {
-  if (run.plan.vm.source.type === 'vmware') return 'the VMware client snapshots the VM itself';
-  // nbd: the bitmap belongs to the export; it was tracking before this backup read anything.
-  if (run.state.disks.some((disk) => disk.changeId && disk.source.type === 'nbd')) return "the export's own dirty bitmap tracks changes: nothing to add";
-  return 'the source has no change tracking';
-}

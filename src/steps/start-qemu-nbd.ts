@@ -1,7 +1,7 @@
 // start-qemu-nbd: one qemu-nbd per disk on 127.0.0.1 and its leased port, accepting NBD before
 // the next step; recorded by PID so doctor can find it if this process dies.
 
-import type { BackupRun, RestoreRun } from '../engine/run-context.js';
+import { leasedDisks, type BackupDiskJob, type BackupRun, type RestoreDiskJob, type RestoreRun } from '../engine/run-context.js';
 import type { Step } from '../engine/step.js';
 import { SendenseError } from '../errors.js';
 import { startQemuNbd } from '../qemu/index.js';
@@ -11,12 +11,12 @@ export const startQemuNbdServers: Step<BackupRun | RestoreRun> = {
   title: (run) => `serve ${run.state.disks.length} image(s) on 127.0.0.1 (qemu-nbd --shared=${run.plan.nbd.shared})`,
   async run(run) {
     const readOnly = run.plan.kind === 'restore';
-    for (const disk of run.state.disks) {
+    for (const disk of leasedDisks<BackupDiskJob | RestoreDiskJob>(run.state.disks)) {
       let spawned: number | undefined;
       const server = await startQemuNbd({
         file: disk.file,
         format: 'qcow2',
-        port: disk.port!,
+        port: disk.port,
         exportName: disk.exportName,
         shared: run.plan.nbd.shared,
         readOnly,
@@ -48,5 +48,9 @@ export const startQemuNbdServers: Step<BackupRun | RestoreRun> = {
       });
     }
     return run.state.disks.map((disk) => `${disk.key}: 127.0.0.1:${disk.port}/${disk.exportName}`).join(', ');
+  },
+  would(run) {
+    if (run.plan.kind !== 'restore') return `qemu-nbd -f qcow2 --shared=${run.plan.nbd.shared} -b 127.0.0.1 on each leased port, one per disk`;
+    return `qemu-nbd -r (read-only) on ${run.state.disks.length > 0 ? run.state.disks.map((disk) => disk.file).join(', ') : 'the backup files'}`;
   },
 };

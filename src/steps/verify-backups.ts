@@ -25,4 +25,9 @@ export const verifyBackupsStep: Step<RunContext<VerifyPlan>> = {
     }
     return `verified ${outcome.checked} backup(s), no damage found`;
   },
+  would(run) {
+    const { vm, outdatedAfter } = run.plan.verify;
+    const outdated = outdatedAfter === undefined ? '' : ` (those not verified in the last ${outdatedAfter / 86_400_000} day(s))`;
+    return `check the backups of ${vm ?? 'every VM'} in ${run.plan.repository.path} against their manifests${outdated}`;
+  },
 };

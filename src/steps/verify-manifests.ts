@@ -5,7 +5,7 @@
 import { existsSync } from 'node:fs';
 import type { RestoreRun } from '../engine/run-context.js';
 import { SendenseError } from '../errors.js';
-import { processStartTicks } from '../qemu/index.js';
+import { processStartTicks } from '../process/index.js';
 import { manifestPath } from '../repository/manifest.js';
 import { readManifest } from '../repository/manifest-file.js';
 import { verifyLayer } from '../repository/verify-layer.js';

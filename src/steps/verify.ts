@@ -2,7 +2,7 @@
 // qemu-nbd serves it (through the tunnel), so the check covers the whole path, not just the copy;
 // then every file of that chain is checked against its manifest's digests (SPEC section 9).
 
-import type { RestoreRun } from '../engine/run-context.js';
+import { leasedDisks, type RestoreRun } from '../engine/run-context.js';
 import type { Step } from '../engine/step.js';
 import { SendenseError } from '../errors.js';
 import { compareImages } from '../qemu/index.js';
@@ -16,8 +16,8 @@ export const verify: Step<RestoreRun> = {
   async run(run) {
     const exec = (argv: readonly string[]) => run.node.exec(argv);
     const target = run.plan.restore.target;
-    for (const disk of run.state.disks) {
-      const source = sourceUrl(disk.nodePort ?? disk.port!, disk.exportName);
+    for (const disk of leasedDisks(run.state.disks)) {
+      const source = sourceUrl(disk.nodePort ?? disk.port, disk.exportName);
       const restored = target.type === 'file' ? disk.targetPath! : disk.target!;
       const shown = disk.finalPath ?? restored;
       const result = await compareImages(source, restored, { runner: exec, formatA: 'raw', formatB: target.type === 'file' ? target.format : 'raw' });
@@ -32,4 +32,5 @@ export const verify: Step<RestoreRun> = {
     const manifests = withoutManifest > 0 ? `; ${withoutManifest} file(s) of the chain have no manifest (taken before manifests): compared with the chain only` : '';
     return `${run.state.disks.length} disk(s) identical to backup ${run.state.backupId}, ${checked} file(s) of its chain match the digests taken at backup time${manifests}`;
   },
+  would: (run) => (run.plan.restore.verify ? 'compare each restored disk with the backup chain' : 'off (verify: false)'),
 };

@@ -11,8 +11,10 @@ import type { ImportedBackup, NewBackup, NewBackupDisk } from './store.js';
 type Db = Kysely<StoreDatabase>;
 type BackupQuery = SelectQueryBuilder<StoreDatabase, 'backups', Selectable<BackupsTable>>;
 
-// Insertion order: breaks ties between backups started in the same millisecond.
-const insertionOrder = sql`backups.rowid`;
+// Recording order: breaks ties between backups started in the same millisecond.
+const insertionOrder = 'backups.seq' as const;
+// The next recording position, taken in the insert itself.
+const nextSeq = sql<number>`(select coalesce(max(seq), 0) + 1 from backups)`;
 
 function toDisk(row: Selectable<BackupDisksTable>): BackupDisk {
   return Object.freeze({
@@ -103,6 +105,7 @@ export async function createBackup(db: Db, backup: NewBackup): Promise<Backup> {
         repository: backup.repository,
         started_at: nowIso(),
         run_id: backup.runId,
+        seq: nextSeq,
       })
       .execute();
     await trx.updateTable('runs').set({ backup_id: id }).where('id', '=', backup.runId).execute();
@@ -230,14 +233,6 @@ export async function chainLength(db: Db, chainId: string): Promise<number> {
   return Number(row.count);
 }
 
-export async function completeBackupsInChain(db: Db, chainId: string): Promise<readonly Backup[]> {
-  return withDisks(db, backups(db).where('chain_id', '=', chainId).where('status', '=', 'complete').where('damage', 'is', null).orderBy(insertionOrder));
-}
-
-export async function backupsStartedBy(db: Db, runId: string): Promise<readonly Backup[]> {
-  return withDisks(db, backups(db).where('run_id', '=', runId).orderBy(insertionOrder));
-}
-
 export async function incompleteBackups(db: Db): Promise<readonly Backup[]> {
   return withDisks(db, backups(db).where('status', 'in', ['running', 'failed']).orderBy(insertionOrder));
 }
@@ -272,6 +267,7 @@ export async function importBackup(db: Db, backup: ImportedBackup): Promise<void
         completed_at: backup.completedAt,
         bytes: backup.disks.reduce((sum, disk) => sum + disk.bytes, 0),
         run_id: backup.runId,
+        seq: nextSeq,
       })
       .execute();
     for (const disk of backup.disks) {

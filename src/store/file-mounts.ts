@@ -3,7 +3,7 @@
 
 import type { Kysely, Selectable } from 'kysely';
 import { hostname } from 'node:os';
-import { processStartTicks } from '../qemu/process-identity.js';
+import { processStartTicks } from '../process/process-identity.js';
 import { nowIso } from './new-id.js';
 import type { FileMount } from './records.js';
 import type { FileMountsTable, StoreDatabase } from './schema.js';

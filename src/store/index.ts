@@ -1,6 +1,6 @@
 // State in SQLite (SPEC section 7): open it with openStore, use it through the Store interface.
 
-export { openStore } from './open-store.js';
+export { openStore, IN_MEMORY } from './open-store.js';
 export { newId } from './new-id.js';
 export { isPortFree } from './port-probe.js';
 export type * from './records.js';

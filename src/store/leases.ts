@@ -1,10 +1,12 @@
-// NBD port leases, safe across processes: the whole read-probe-claim happens inside one
-// BEGIN IMMEDIATE transaction, so a second sendense-run waits for the first to commit.
+// NBD port leases, safe across processes: a lease is a row keyed by its port, claimed by an insert
+// that a concurrent claim of the same port makes a no-op; the claim is then checked (compare and
+// set), and a lost race gives back what it got and chooses again. With SQLite the whole
+// read-probe-claim also runs in one BEGIN IMMEDIATE transaction, so the race never happens there.
 
 import os from 'node:os';
 import type { Kysely, Selectable } from 'kysely';
 import { SendenseError } from '../errors.js';
-import { isProcessAlive, processStartTicks } from '../qemu/process-identity.js';
+import { isProcessAlive, processStartTicks } from '../process/process-identity.js';
 import { nowIso } from './new-id.js';
 import { isPortFree } from './port-probe.js';
 import type { PortLease } from './records.js';
@@ -37,33 +39,47 @@ function staleReason(row: LeaseRow, hostname: string): ReclaimedLease['reason'] 
 
 export async function leasePorts(db: Db, request: LeaseRequest): Promise<LeaseResult> {
   validateRequest(request);
-  const { runId, count, first, last } = request;
+  const { count, first, last } = request;
   const isFree = request.isFree ?? isPortFree;
   const pid = request.pid ?? process.pid;
   const hostname = os.hostname();
   const startTicks = processStartTicks(pid) ?? null;
 
-  const outcome = await db.transaction().execute(async (trx) => {
-    const rows: LeaseRow[] = await trx
-      .selectFrom('port_leases')
-      .leftJoin('runs', 'runs.id', 'port_leases.run_id')
-      .selectAll('port_leases')
-      .select('runs.status as run_status')
-      .where('port', '>=', first)
-      .where('port', '<=', last)
-      .execute();
+  for (let attempt = 1; ; attempt++) {
+    const outcome = await claimPorts(db, request, { isFree, pid, hostname, startTicks });
+    if (outcome.ok === 'lost-race' && attempt < MAX_CLAIMS) continue;
+    if (outcome.ok === 'lost-race') throw new SendenseError(`could not lease NBD ports in ${first}-${last}: other runs claimed them ${MAX_CLAIMS} times in a row`);
+    if (!outcome.ok) {
+      throw new SendenseError(
+        `no free NBD port in ${first}-${last}: need ${count}, ${outcome.leased} leased by other runs, ` +
+          `${outcome.busy.length} in use by other programs`,
+      );
+    }
+    return Object.freeze({ ports: Object.freeze(outcome.ports), reclaimed: outcome.reclaimed, busy: Object.freeze(outcome.busy) });
+  }
+}
+
+// How many times a run chooses again after losing a race for a port.
+const MAX_CLAIMS = 5;
+
+interface Claimant {
+  readonly isFree: (port: number) => Promise<boolean>;
+  readonly pid: number;
+  readonly hostname: string;
+  readonly startTicks: number | null;
+}
+
+// One attempt: reclaim stale leases, choose the lowest free ports, claim them.
+async function claimPorts(db: Db, request: LeaseRequest, { isFree, pid, hostname, startTicks }: Claimant) {
+  const { runId, count, first, last } = request;
+  return db.transaction().execute(async (trx) => {
+    const rows = await leaseRows(trx, first, last);
     const stale = rows.filter((row) => staleReason(row, hostname) !== undefined);
     if (stale.length > 0) {
       await trx.deleteFrom('port_leases').where('port', 'in', stale.map((row) => row.port)).execute();
     }
     const leased = new Set(rows.filter((row) => !stale.includes(row)).map((row) => row.port));
-    const ports: number[] = [];
-    const busy: number[] = [];
-    for (let port = first; port <= last && ports.length < count; port++) {
-      if (leased.has(port)) continue;
-      if (await isFree(port)) ports.push(port);
-      else busy.push(port);
-    }
+    const { ports, busy } = await choosePorts(leased, request, isFree);
     const reclaimed = Object.freeze(
       stale.map((row): ReclaimedLease => Object.freeze({ ...toLease(row), reason: staleReason(row, hostname)! })),
     );
@@ -73,17 +89,53 @@ export async function leasePorts(db: Db, request: LeaseRequest): Promise<LeaseRe
     await trx
       .insertInto('port_leases')
       .values(ports.map((port) => ({ port, run_id: runId, pid, hostname, since, start_ticks: startTicks })))
+      .onConflict((oc) => oc.column('port').doNothing())
       .execute();
+    const ours = await trx.selectFrom('port_leases').select('port').where('run_id', '=', runId).where('port', 'in', ports).execute();
+    if (ours.length < ports.length) {
+      // Another run claimed one of these ports first: give back this attempt's and choose again.
+      await trx.deleteFrom('port_leases').where('run_id', '=', runId).where('port', 'in', ports).execute();
+      return { ok: 'lost-race' as const };
+    }
     return { ok: true as const, ports, busy, reclaimed };
   });
+}
 
-  if (!outcome.ok) {
-    throw new SendenseError(
-      `no free NBD port in ${first}-${last}: need ${count}, ${outcome.leased} leased by other runs, ` +
-        `${outcome.busy.length} in use by other programs`,
-    );
+// The ports leasePorts would take now, taking nothing (--dry-run): the same rows, the same choice.
+export async function leasablePorts(db: Db, request: Omit<LeaseRequest, 'runId'>): Promise<readonly number[]> {
+  validateRequest({ ...request, runId: '' });
+  const hostname = os.hostname();
+  const rows = await leaseRows(db, request.first, request.last);
+  const leased = new Set(rows.filter((row) => staleReason(row, hostname) === undefined).map((row) => row.port));
+  return Object.freeze((await choosePorts(leased, request, request.isFree ?? isPortFree)).ports);
+}
+
+// Leases in the range, with the status of the run holding each.
+function leaseRows(db: Db, first: number, last: number): Promise<LeaseRow[]> {
+  return db
+    .selectFrom('port_leases')
+    .leftJoin('runs', 'runs.id', 'port_leases.run_id')
+    .selectAll('port_leases')
+    .select('runs.status as run_status')
+    .where('port', '>=', first)
+    .where('port', '<=', last)
+    .execute();
+}
+
+// The lowest ports of the range no run holds and no other program listens on.
+async function choosePorts(
+  leased: ReadonlySet<number>,
+  { first, last, count }: Pick<LeaseRequest, 'first' | 'last' | 'count'>,
+  isFree: (port: number) => Promise<boolean>,
+): Promise<{ ports: number[]; busy: number[] }> {
+  const ports: number[] = [];
+  const busy: number[] = [];
+  for (let port = first; port <= last && ports.length < count; port++) {
+    if (leased.has(port)) continue;
+    if (await isFree(port)) ports.push(port);
+    else busy.push(port);
   }
-  return Object.freeze({ ports: Object.freeze(outcome.ports), reclaimed: outcome.reclaimed, busy: Object.freeze(outcome.busy) });
+  return { ports, busy };
 }
 
 export async function releasePorts(db: Db, runId: string): Promise<number> {

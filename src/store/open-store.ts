@@ -30,10 +30,13 @@ function enableWal(database: SqliteDatabase): void {
   }
 }
 
+/** An empty state database in memory, gone when closed (--dry-run without a state file). */
+export const IN_MEMORY = ':memory:';
+
 function openDatabase(dbPath: string): SqliteDatabase {
   try {
     // 0700: the state names every VM, disk and backup file.
-    mkdirSync(path.dirname(dbPath), { recursive: true, mode: 0o700 });
+    if (dbPath !== IN_MEMORY) mkdirSync(path.dirname(dbPath), { recursive: true, mode: 0o700 });
     const database = new SqliteDatabase(dbPath);
     database.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
     enableWal(database);
@@ -46,7 +49,7 @@ function openDatabase(dbPath: string): SqliteDatabase {
 }
 
 export async function openStore(dbPath: string): Promise<Store> {
-  const absolute = path.resolve(dbPath);
+  const absolute = dbPath === IN_MEMORY ? dbPath : path.resolve(dbPath);
   const database = openDatabase(absolute);
   const db = new Kysely<StoreDatabase>({ dialect: new ImmediateSqliteDialect({ database }) });
   const { error, results } = await new Migrator({ db, provider: migrationProvider }).migrateToLatest();

@@ -2,7 +2,7 @@
 // by PID and start time, never by name.
 
 import type { Kysely, Selectable } from 'kysely';
-import { processStartTicks } from '../qemu/process-identity.js';
+import { processStartTicks } from '../process/process-identity.js';
 import { nowIso } from './new-id.js';
 import type { ProcessRecord } from './records.js';
 import type { ProcessesTable, StoreDatabase } from './schema.js';
@@ -46,11 +46,6 @@ export async function forgetProcess(db: Db, pid: number, startTicks?: number): P
   let query = db.deleteFrom('processes').where('pid', '=', pid);
   if (startTicks !== undefined) query = query.where('start_ticks', '=', startTicks);
   await query.execute();
-}
-
-export async function processesOf(db: Db, runId: string): Promise<readonly ProcessRecord[]> {
-  const rows = await db.selectFrom('processes').selectAll().where('run_id', '=', runId).orderBy('started_at').execute();
-  return Object.freeze(rows.map(toProcess));
 }
 
 export async function allProcesses(db: Db): Promise<readonly ProcessRecord[]> {

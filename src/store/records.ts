@@ -39,7 +39,7 @@ export interface BackupDisk {
   readonly status: BackupStatus;
   /** Node-side path or URL of the source disk. */
   readonly source: string;
-  /** Description of the node: "local" or "user@host:port". */
+  /** The node it was read on (NodeHost.id): 'this host' or user@host:port. */
   readonly sourceNode: string;
   /** Bitmap this backup added on the source (removed again if the backup fails). */
   readonly bitmap: string | null;

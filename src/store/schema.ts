@@ -31,6 +31,8 @@ export interface BackupsTable {
   run_id: string;
   verified_at: string | null;
   damage: string | null;
+  /** Recording order (006-backup-order); breaks ties between equal started_at. */
+  seq: number | null;
 }
 
 export interface BackupDisksTable {

@@ -33,8 +33,6 @@ export function sqliteStore(db: Kysely<StoreDatabase>): Store {
     completeBackupAtOrBefore: (vm, time, repository) => backups.completeBackupAtOrBefore(db, vm, time, repository),
     chainOf: (backupId) => backups.chainOf(db, backupId),
     chainLength: (chainId) => backups.chainLength(db, chainId),
-    completeBackupsInChain: (chainId) => backups.completeBackupsInChain(db, chainId),
-    backupsStartedBy: (runId) => backups.backupsStartedBy(db, runId),
     incompleteBackups: () => backups.incompleteBackups(db),
     markDamaged: (ids, damage) => backups.markDamaged(db, ids, damage),
     recordVerification: (id, at) => backups.recordVerification(db, id, at),
@@ -45,13 +43,13 @@ export function sqliteStore(db: Kysely<StoreDatabase>): Store {
     listVmLocks: () => vmLocks.listVmLocks(db),
 
     leasePorts: (request) => leases.leasePorts(db, request),
+    leasablePorts: (request) => leases.leasablePorts(db, request),
     releasePorts: (runId) => leases.releasePorts(db, runId),
     releasePort: (port) => leases.releasePort(db, port),
     listLeases: () => leases.listLeases(db),
 
     recordProcess: (runId, pid, kind, argv, startTicks) => processes.recordProcess(db, runId, pid, kind, argv, startTicks),
     forgetProcess: (pid, startTicks) => processes.forgetProcess(db, pid, startTicks),
-    processesOf: (runId) => processes.processesOf(db, runId),
     allProcesses: () => processes.allProcesses(db),
 
     recordFileMount: (mount) => fileMounts.recordFileMount(db, mount),

@@ -129,9 +129,6 @@ export interface Store {
   chainOf(backupId: string): Promise<readonly Backup[]>;
   /** Number of complete backups in the chain. */
   chainLength(chainId: string): Promise<number>;
-  /** Oldest first. */
-  completeBackupsInChain(chainId: string): Promise<readonly Backup[]>;
-  backupsStartedBy(runId: string): Promise<readonly Backup[]>;
   /** Backups still 'running' or 'failed' (left by crashed or failed runs), for doctor. */
   incompleteBackups(): Promise<readonly Backup[]>;
   /** Marks complete (or already damaged) backups damaged, with what verify found. */
@@ -148,6 +145,8 @@ export interface Store {
 
   // port leases
   leasePorts(request: LeaseRequest): Promise<LeaseResult>;
+  /** The ports leasePorts would take now, taking nothing (--dry-run). */
+  leasablePorts(request: Omit<LeaseRequest, 'runId'>): Promise<readonly number[]>;
   releasePorts(runId: string): Promise<number>;
   releasePort(port: number): Promise<void>;
   listLeases(): Promise<readonly PortLease[]>;
@@ -156,7 +155,6 @@ export interface Store {
   recordProcess(runId: string, pid: number, kind: string, argv: readonly string[], startTicks?: number): Promise<ProcessRecord>;
   /** Without startTicks: every record of that PID. */
   forgetProcess(pid: number, startTicks?: number): Promise<void>;
-  processesOf(runId: string): Promise<readonly ProcessRecord[]>;
   allProcesses(): Promise<readonly ProcessRecord[]>;
 
   // read-only FUSE mounts of backup points (sendense-run mount), for doctor

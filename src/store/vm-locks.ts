@@ -1,10 +1,12 @@
-// One backup run per VM at a time, across processes: the check and the claim happen in one
-// BEGIN IMMEDIATE transaction; a lock whose run ended or whose process died is taken over.
+// One backup run per VM at a time, across processes: the lock is a row, taken by compare-and-set
+// (a dead holder's row is deleted only if it is still that holder's, the claim is an insert that
+// a concurrent claim makes a no-op, and whoever's row is there afterwards holds it), so it holds
+// on any database, not only inside SQLite's BEGIN IMMEDIATE transaction that also wraps it.
 
 import os from 'node:os';
 import type { Kysely } from 'kysely';
 import { SendenseError } from '../errors.js';
-import { isProcessAlive, processStartTicks } from '../qemu/process-identity.js';
+import { isProcessAlive, processStartTicks } from '../process/process-identity.js';
 import { nowIso } from './new-id.js';
 import type { VmLock } from './records.js';
 import type { StoreDatabase } from './schema.js';
@@ -24,20 +26,25 @@ export async function lockVm(db: Db, vm: string, runId: string, plan: string): P
       .executeTakeFirst();
     if (held && held.run_id !== runId) {
       const alive = held.run_status === 'running' && (held.hostname !== hostname || isProcessAlive(held.pid, held.start_ticks));
-      if (alive) {
-        throw new SendenseError(
-          `VM ${vm} is being backed up by run ${held.run_id} of plan ${held.plan} (pid ${held.pid} on ${held.hostname}, since ${held.since}); ` +
-            'two backups of one VM at once would disturb each other',
-        );
-      }
-      await trx.deleteFrom('vm_locks').where('vm', '=', vm).execute();
+      if (alive) throw busyError(vm, held);
+      await trx.deleteFrom('vm_locks').where('vm', '=', vm).where('run_id', '=', held.run_id).execute();
     }
     await trx
       .insertInto('vm_locks')
       .values({ vm, run_id: runId, plan, pid, hostname, start_ticks: processStartTicks(pid) ?? null, since: nowIso() })
       .onConflict((oc) => oc.column('vm').doNothing())
       .execute();
+    const holder = await trx.selectFrom('vm_locks').select(['run_id', 'plan', 'pid', 'hostname', 'since']).where('vm', '=', vm).executeTakeFirst();
+    // Another run's claim got there first: it holds the lock.
+    if (holder !== undefined && holder.run_id !== runId) throw busyError(vm, holder);
   });
+}
+
+function busyError(vm: string, holder: { run_id: string; plan: string; pid: number; hostname: string; since: string }): SendenseError {
+  return new SendenseError(
+    `VM ${vm} is being backed up by run ${holder.run_id} of plan ${holder.plan} (pid ${holder.pid} on ${holder.hostname}, since ${holder.since}); ` +
+      'two backups of one VM at once would disturb each other',
+  );
 }
 
 export async function unlockVm(db: Db, vm: string, runId: string): Promise<void> {

@@ -6,7 +6,7 @@ import { existsSync } from 'node:fs';
 import { manifestPath } from '../repository/manifest.js';
 import { readManifest } from '../repository/manifest-file.js';
 import { verifyLayer, type LayerFinding } from '../repository/verify-layer.js';
-import { processStartTicks } from '../qemu/index.js';
+import { processStartTicks } from '../process/index.js';
 import { isSendenseError } from '../errors.js';
 import type { Backup, Store } from '../store/index.js';
 

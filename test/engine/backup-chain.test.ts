@@ -4,7 +4,7 @@
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { isProcessAlive } from '../../src/qemu/process-identity.js';
+import { isProcessAlive } from '../../src/process/process-identity.js';
 import { leasedPorts, recordedProcesses } from '../support/process-tree.js';
 import { useRunWorkspace } from '../support/run-workspace.js';
 import { listBackups, sendenseRun, stoppedQemuNbdPids, writePlan, type BackupRow, type CliResult } from '../support/sendense-cli.js';

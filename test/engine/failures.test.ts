@@ -4,7 +4,7 @@
 import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { isProcessAlive } from '../../src/qemu/process-identity.js';
+import { isProcessAlive } from '../../src/process/process-identity.js';
 import { killIfAlive, waitForProcessGone } from '../support/processes.js';
 import { startQemuNbd } from '../support/qemu-nbd-server.js';
 import { descendantPids, leasedPorts, qemuNbdAmong, recordedProcesses } from '../support/process-tree.js';

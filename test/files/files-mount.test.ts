@@ -7,7 +7,7 @@ import path from 'node:path';
 import { SqliteDatabase as Database } from '../../src/store/sqlite-driver.js';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { isMountPoint } from '../../src/files/fuse-mount.js';
-import { isProcessAlive } from '../../src/qemu/process-identity.js';
+import { isProcessAlive } from '../../src/process/process-identity.js';
 import { killIfAlive } from '../support/processes.js';
 import { useRunWorkspace } from '../support/run-workspace.js';
 import { BIN } from '../support/sendense-cli.js';

@@ -7,16 +7,8 @@ import { join } from 'node:path';
 import { execa } from 'execa';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { SendenseError } from '../../src/errors.js';
-import {
-  bitmapAdd,
-  createQcow2,
-  isProcessAlive,
-  processStartTicks,
-  startQemuNbd,
-  terminateProcess,
-  type QemuNbd,
-  type QemuNbdExit,
-} from '../../src/qemu/index.js';
+import { isProcessAlive, processStartTicks, terminateProcess } from '../../src/process/index.js';
+import { bitmapAdd, createQcow2, startQemuNbd, type QemuNbd, type QemuNbdExit } from '../../src/qemu/index.js';
 import { killIfAlive, waitForProcessGone } from '../support/processes.js';
 import { freePort } from '../support/free-port.js';
 

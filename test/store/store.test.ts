@@ -80,12 +80,12 @@ describe('store', () => {
     ]);
     expect((await store.chainOf(inc2.id)).map((b) => b.id)).toEqual([full.id, inc1.id, inc2.id]);
     expect(await store.chainLength(full.id)).toBe(3);
-    expect((await store.completeBackupsInChain(full.id)).map((b) => b.id)).toEqual([full.id, inc1.id, inc2.id]);
+    expect((await store.listBackups()).filter((b) => b.chainId === full.id && b.status === 'complete').map((b) => b.id)).toEqual([full.id, inc1.id, inc2.id]);
     expect((await store.latestCompleteBackup('pgtest1'))?.id).toBe(inc2.id);
     expect(await store.latestCompleteBackup('pgtest1', '/elsewhere')).toBeUndefined();
     expect((await store.completeBackupAtOrBefore('pgtest1', new Date(inc1.startedAt)))?.id).toBe(inc1.id);
     expect(await store.completeBackupAtOrBefore('pgtest1', new Date('2000-01-01T00:00:00Z'))).toBeUndefined();
-    expect((await store.backupsStartedBy(run.id)).map((b) => b.id)).toEqual([full.id, inc1.id, inc2.id]);
+    expect((await store.listBackups()).filter((b) => b.runId === run.id).map((b) => b.id)).toEqual([full.id, inc1.id, inc2.id]);
     expect((await store.getRun(run.id))?.backupId).toBe(inc2.id);
     expect((await store.listBackups({ vm: 'pgtest1' })).map((b) => b.id)).toEqual([full.id, inc1.id, inc2.id]);
   });
@@ -130,7 +130,7 @@ describe('store', () => {
     const run = await store.createRun({ plan: 'nightly', kind: 'backup', trigger: 'manual' });
     const record = await store.recordProcess(run.id, process.pid, 'qemu-nbd', ['qemu-nbd', '-x', 'disk']);
     expect(record.startTicks).toBeGreaterThan(0);
-    expect(await store.processesOf(run.id)).toEqual([record]);
+    expect((await store.allProcesses()).filter((p) => p.runId === run.id)).toEqual([record]);
     expect(await store.allProcesses()).toHaveLength(1);
     await store.forgetProcess(process.pid);
     expect(await store.allProcesses()).toEqual([]);

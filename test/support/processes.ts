@@ -1,6 +1,6 @@
 // Assertions about processes a test started, by PID (never by name).
 
-import { isProcessAlive } from '../../src/qemu/process-identity.js';
+import { isProcessAlive } from '../../src/process/process-identity.js';
 
 // Resolves true once the process is gone (or a zombie), false if still alive after timeoutMs.
 export async function waitForProcessGone(pid: number, timeoutMs = 5000, startTicks?: number): Promise<boolean> {

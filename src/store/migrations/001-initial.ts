@@ -1,4 +1,5 @@
-// The tables of SPEC section 7 and the indexes for the store's lookups.
+// The tables of SPEC section 7 and the indexes for the store's lookups. Bytes and sizes are
+// bigint: 64-bit on every database (SQLite gives them INTEGER affinity, as before).
 
 import { sql, type Kysely, type Migration } from 'kysely';
 
@@ -38,7 +39,7 @@ export const initialMigration: Migration = {
       .addColumn('repository', 'text', (col) => col.notNull())
       .addColumn('started_at', 'text', (col) => col.notNull())
       .addColumn('completed_at', 'text')
-      .addColumn('bytes', 'integer')
+      .addColumn('bytes', 'bigint')
       .addColumn('run_id', 'text', (col) => col.notNull().references('runs.id'))
       .execute();
     await db.schema.createIndex('backups_vm_status').on('backups').columns(['vm', 'status']).execute();
@@ -51,9 +52,9 @@ export const initialMigration: Migration = {
       .addColumn('backup_id', 'text', (col) => col.notNull().references('backups.id').onDelete('cascade'))
       .addColumn('disk_key', 'integer', (col) => col.notNull())
       .addColumn('file', 'text', (col) => col.notNull())
-      .addColumn('virtual_size', 'integer', (col) => col.notNull())
+      .addColumn('virtual_size', 'bigint', (col) => col.notNull())
       .addColumn('change_id', 'text')
-      .addColumn('bytes', 'integer')
+      .addColumn('bytes', 'bigint')
       .addColumn('status', 'text', (col) => col.notNull().check(sql`status in ('running', 'complete', 'failed')`))
       .addColumn('source', 'text', (col) => col.notNull())
       .addColumn('source_node', 'text', (col) => col.notNull())

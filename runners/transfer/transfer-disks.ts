@@ -17,7 +17,7 @@ export interface RunOptions {
   readonly logBug?: (text: string) => void;
 }
 
-export async function runTransfer(args: TransferArgs, options: RunOptions): Promise<{ readonly ok: boolean; readonly disks: readonly DiskOutcome[] }> {
+export async function transferDisks(args: TransferArgs, options: RunOptions): Promise<{ readonly ok: boolean; readonly disks: readonly DiskOutcome[] }> {
   const output = new TransferOutput(options.writeLine);
   const tuning: CopyTuning = { ...DEFAULT_TUNING, connections: args.connections, ...options.tuning };
   const dir = mkdtempSync(join(tmpdir(), 'sendense-transfer-'));

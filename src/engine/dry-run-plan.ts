@@ -1,0 +1,66 @@
+// --dry-run: the steps of a plan, each saying what it would do, resolved by the same resolvers as
+// a run (resolve-chain, allocate-ports, resolve-point) but taking and recording nothing. A remote
+// node is not contacted; the state database is only read.
+
+import { createLocalNode } from '../node/local.js';
+import type { NodeHost } from '../node/node.js';
+import { uncontactedNode } from '../node/uncontacted-node.js';
+import { isFilesRestore, type BackupPlan, type DiskRestorePlan, type FilesRestorePlan, type Plan } from '../plan/types.js';
+import type { Store } from '../store/index.js';
+import { backupSteps } from './backup-steps.js';
+import { unresolvedRun, type BackupState, type FilesRestoreState, type RestoreState, type RunContext } from './run-context.js';
+import type { DryRun, Step } from './step.js';
+import { UndoStack } from './undo-stack.js';
+
+export interface PlannedStep {
+  readonly step: string;
+  /** What the step would do, resolved; several lines for several disks. */
+  readonly does: string;
+}
+
+export interface DryRunOptions extends DryRun {
+  /** Read only: a dry run records nothing (an empty one when no state database exists yet). */
+  readonly store: Store;
+}
+
+export async function dryRunPlan(plan: Plan, options: DryRunOptions): Promise<PlannedStep[]> {
+  const node: NodeHost = plan.node === undefined ? createLocalNode() : uncontactedNode(plan.node);
+  const base: RunContext = {
+    plan,
+    runId: 'dry-run',
+    store: options.store,
+    node,
+    reporter: { emit: () => undefined, close: async () => undefined },
+    undo: new UndoStack(),
+    signal: new AbortController().signal,
+    abort: () => undefined,
+  };
+  if (plan.kind === 'verify') {
+    const { verifyBackupsStep } = await import('../steps/verify-backups.js');
+    return describe({ ...base, plan }, [verifyBackupsStep], options);
+  }
+  if (plan.kind === 'restore' && isFilesRestore(plan)) {
+    const { filesRestoreSteps } = await import('./restore-steps.js');
+    const run = unresolvedRun<RunContext<FilesRestorePlan>, FilesRestoreState>({ ...base, plan }, 'resolve-point');
+    return describe(run, filesRestoreSteps, options);
+  }
+  if (plan.kind === 'restore') {
+    const { restoreSteps } = await import('./restore-steps.js');
+    const run = unresolvedRun<RunContext<DiskRestorePlan>, RestoreState>({ ...base, plan: plan as DiskRestorePlan }, 'resolve-point');
+    return [...(await describe(run, restoreSteps, options)), { step: 'cleanup', does: 'stop qemu-nbd, close the tunnel, release the ports' }];
+  }
+  const { afterBackupSteps } = await import('./after-backup-steps.js');
+  const run = unresolvedRun<RunContext<BackupPlan>, BackupState>({ ...base, plan }, 'resolve-chain');
+  return [
+    ...(await describe(run, backupSteps, options)),
+    { step: 'cleanup', does: 'stop qemu-nbd, close the tunnel, release the ports; on failure delete the new files and bitmaps' },
+    ...(await describe(run, afterBackupSteps, options)),
+  ];
+}
+
+// In order: a resolving step fills the state the next ones describe.
+async function describe<R>(run: R, steps: readonly Step<R>[], dry: DryRun): Promise<PlannedStep[]> {
+  const planned: PlannedStep[] = [];
+  for (const step of steps) planned.push({ step: step.name, does: await step.would(run, dry) });
+  return planned;
+}

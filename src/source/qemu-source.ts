@@ -1,0 +1,114 @@
+// A qemu source: qcow2 or raw image files on the node; change tracking by persistent dirty
+// bitmaps named after the chain and the backup that added them (SPEC section 2).
+
+import { SendenseError } from '../errors.js';
+import type { QemuSource } from '../plan/types.js';
+import { bitmapProblem } from '../qemu/bitmap-health.js';
+import { bitmapAdd, bitmapRemove, imageInfo } from '../qemu/index.js';
+import { bitmapName, isSendenseBitmap } from '../repository/layout.js';
+import type { Backup } from '../store/index.js';
+import type { BackupSource } from './backup-source.js';
+import { diskSourceOf, refuseEmptyDisk } from './source-disk.js';
+
+export function qemuSource(source: QemuSource): BackupSource {
+  return {
+    checkReady: () => undefined,
+    async inspect(exec, key) {
+      const disk = source.disks.find((d) => d.key === key)!;
+      const info = await imageInfo(disk.path, { runner: exec, format: disk.format }).catch((error: unknown) => {
+        throw new SendenseError((error as Error).message, { step: 'resolve-chain', disk: key, cause: error });
+      });
+      const format = info.format === 'raw' ? 'raw' : info.format === 'qcow2' ? 'qcow2' : undefined;
+      if (format === undefined) {
+        throw new SendenseError(`${disk.path} is a ${info.format} image; qemu sources must be qcow2 or raw`, { step: 'resolve-chain', disk: key });
+      }
+      refuseEmptyDisk(info.virtualSize, disk.path, key);
+      // A *.qcow2 path that probes as raw is a damaged or wrong file, not a disk to copy byte for byte.
+      if (disk.format === undefined && format === 'raw' && /\.qcow2$/i.test(disk.path)) {
+        throw new SendenseError(`${disk.path} is not a qcow2 image (qemu-img sees raw data); if it really is a raw disk, say format: raw`, {
+          step: 'resolve-chain',
+          disk: key,
+        });
+      }
+      return { key, source: { type: 'qemu', path: disk.path, format }, virtualSize: info.virtualSize, bitmaps: info.bitmaps, path: disk.path, canStoreBitmaps: info.canStoreBitmaps };
+    },
+    uninspected(key) {
+      const disk = source.disks.find((d) => d.key === key)!;
+      return { key, source: { type: 'qemu', path: disk.path, format: disk.format ?? 'qcow2' }, virtualSize: 0, path: disk.path };
+    },
+    sizeKnownBeforeTransfer: true,
+    whyNotIncremental(fact, parentDisk, previous) {
+      const { path, format } = diskSourceOf('qemu', fact.source);
+      if (format === 'raw') {
+        return `disk ${fact.key} (${path}) is a raw image: raw images have no dirty bitmaps, so only full backups are possible`;
+      }
+      if (fact.canStoreBitmaps === false) {
+        return `disk ${fact.key} (${path}) is a qcow2 v2 (compat 0.10) image, which cannot store dirty bitmaps, so only full backups are possible (qemu-img amend -o compat=1.1 upgrades it)`;
+      }
+      const name = parentDisk.changeId;
+      if (!name) return `backup ${previous.id} recorded no change_id for disk ${fact.key}`;
+      // Only the bitmap this chain added at that backup says what changed since: another chain's
+      // (an edited or mixed-up database) would give an incremental built on a guess.
+      if (name !== ownBitmap(previous)) {
+        return `backup ${previous.id} records bitmap '${name}' for disk ${fact.key}, not the one its chain added ('${ownBitmap(previous)}')`;
+      }
+      const problem = bitmapProblem(fact.bitmaps ?? [], name);
+      if (problem === 'missing') return `the dirty bitmap '${name}' of backup ${previous.id} is missing from ${path}`;
+      if (problem === 'inconsistent') return `the dirty bitmap '${name}' on ${path} is marked inconsistent (the image was not closed cleanly)`;
+      if (problem === 'disabled') return `the dirty bitmap '${name}' on ${path} is disabled (it stopped recording writes)`;
+      return undefined;
+    },
+    newImageSize: (fact) => fact.virtualSize,
+    // The bitmap this backup adds; raw images and qcow2 v2 have none.
+    newChangeId(fact, chainId, backupId) {
+      const { format } = diskSourceOf('qemu', fact.source);
+      return format === 'qcow2' && fact.canStoreBitmaps !== false ? bitmapName(chainId, backupId) : undefined;
+    },
+    addedBitmap: (disk) => disk.changeId,
+    // Bitmaps of the previous complete backup (any chain) of this repository: once this backup is
+    // complete no incremental will start from them, and an unused bitmap costs the source writes.
+    // Only the one that backup's own chain added: another chain's bitmap is never ours to remove.
+    supersededBitmaps(previous, facts) {
+      if (previous === undefined) return [];
+      return facts.flatMap((fact) => {
+        const name = previous.disks.find((disk) => disk.diskKey === fact.key)?.changeId;
+        const own = name === ownBitmap(previous);
+        const present = fact.path !== undefined && own && name && fact.bitmaps?.some((bitmap) => bitmap.name === name && isSendenseBitmap(name));
+        return present ? [{ key: fact.key, path: fact.path!, name: name! }] : [];
+      });
+    },
+    label: (disk) => diskSourceOf('qemu', disk.source).path,
+    describeRead(disk, incremental) {
+      const bitmap = incremental && disk.fromChangeId ? `, dirty bitmap ${disk.fromChangeId}` : '';
+      return `disk ${disk.key}: ${diskSourceOf('qemu', disk.source).path}${bitmap}`;
+    },
+    whyNoSnapshot: (disks) => (disks.some((disk) => disk.changeId) ? undefined : 'the source has no change tracking'),
+    describeSnapshot(disks) {
+      const names = [...new Set(disks.flatMap((disk) => (disk.changeId ? [disk.changeId] : [])))];
+      return names.length === 0 ? 'nothing (raw disks and qcow2 v2 images have no bitmaps)' : `add bitmap ${names.join(', ')} to every qcow2 disk`;
+    },
+    async snapshot(disk, exec) {
+      if (!disk.changeId) return undefined;
+      const { path } = diskSourceOf('qemu', disk.source);
+      const name = disk.changeId;
+      await bitmapAdd(path, name, exec);
+      return { what: `${disk.key}: ${name}`, undoWhat: `remove bitmap ${name} from ${path}`, undo: () => bitmapRemove(path, name, exec) };
+    },
+    transferProgram(disks, incremental, nbdTargets, jobId) {
+      const args = ['--job-id', jobId, '--nbd-targets', nbdTargets];
+      for (const disk of disks) {
+        const { path, format } = diskSourceOf('qemu', disk.source);
+        args.push('--source', `${disk.key}=qemu:${path}`, '--format', `${disk.key}=${format}`);
+        if (incremental && disk.fromChangeId) args.push('--bitmap', `${disk.key}=${disk.fromChangeId}`);
+      }
+      return { args };
+    },
+    reportsDigests: true,
+    adoptResults: () => [],
+  };
+}
+
+// The bitmap a qemu backup adds to its disks: named after its chain and itself.
+export function ownBitmap(backup: Pick<Backup, 'chainId' | 'id'>): string {
+  return bitmapName(backup.chainId, backup.id);
+}

@@ -1,0 +1,39 @@
+// One source disk as the node transfer reads it, and what inspecting it taught us before deciding
+// anything (resolve-chain and --dry-run inspect the same way).
+
+import type { DiskKey } from '../plan/types.js';
+import type { BitmapInfo } from '../qemu/index.js';
+import { SendenseError } from '../errors.js';
+
+/** The source of one disk as the node transfer will read it. */
+export type DiskSource =
+  | { readonly type: 'qemu'; readonly path: string; readonly format: 'qcow2' | 'raw' }
+  | { readonly type: 'nbd'; readonly url: string; readonly bitmap?: string }
+  | { readonly type: 'vmware' };
+
+export type SourceType = DiskSource['type'];
+
+export interface SourceDiskFacts {
+  readonly key: DiskKey;
+  readonly source: DiskSource;
+  readonly virtualSize: number;
+  /** Image path on the node (qemu sources). */
+  readonly path?: string;
+  readonly bitmaps?: readonly BitmapInfo[];
+  /** qemu qcow2 sources: false for qcow2 v2 (compat 0.10) images, which have no persistent bitmaps. */
+  readonly canStoreBitmaps?: boolean;
+  /** nbd sources with a bitmap in the plan: whether the export offers its qemu:dirty-bitmap: context. */
+  readonly bitmapOffered?: boolean;
+}
+
+// A source module is handed only its own disks: anything else is a bug, not a user mistake.
+export function diskSourceOf<T extends SourceType>(type: T, source: DiskSource): Extract<DiskSource, { type: T }> {
+  if (source.type !== type) throw new Error(`a ${source.type} disk was handed to the ${type} source`);
+  return source as Extract<DiskSource, { type: T }>;
+}
+
+// A zero-size source (an empty raw file, /dev/null) has nothing to back up and no qcow2 can hold it.
+export function refuseEmptyDisk(virtualSize: number, where: string, key: DiskKey): void {
+  if (virtualSize > 0) return;
+  throw new SendenseError(`${where} is empty (virtual size 0 bytes): nothing to back up; is it the right disk?`, { step: 'resolve-chain', disk: key });
+}
