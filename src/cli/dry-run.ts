@@ -72,7 +72,7 @@ async function describeBackup(plan: BackupPlan, store: Store | undefined): Promi
       decision.type === 'fail'
         ? `would FAIL: ${decision.reason}`
         : decision.type === 'incremental'
-          ? `incremental on backup ${previous!.id} (chain ${previous!.chainId}, ${chainLength + 1} of at most ${plan.incremental.maxChainLength})`
+          ? `incremental on backup ${previous!.id} (chain ${previous!.chainId}, ${chainLength + 1}${Number.isFinite(plan.incremental.maxChainLength) ? ` of at most ${plan.incremental.maxChainLength}` : ', no limit'})`
           : `full backup into a new chain${decision.warning ? `: ${decision.warning}` : decision.note ? `: ${decision.note}` : ''}`;
   }
   const chainId = incremental ? previous!.chainId : newId;
@@ -112,7 +112,11 @@ async function describeBackup(plan: BackupPlan, store: Store | undefined): Promi
     transfer: `node transfer on ${node}: ${incremental ? 'changed blocks' : 'allocated data'}\n${sourceLines}\n--nbd-targets ${targets}`,
     'record-change-ids': 'mark the backup complete with each disk\'s change_id and bytes',
     cleanup: 'stop qemu-nbd, close the tunnel, release the ports; on failure delete the new files and bitmaps',
-    retention: plan.retention ? `keep the newest ${plan.retention.keepChains} chain(s) of each disk` : 'no retention block: nothing',
+    retention: !plan.retention
+      ? 'no retention block: nothing'
+      : plan.retention.keepChains !== undefined
+        ? `keep the newest ${plan.retention.keepChains} chain(s) of each disk`
+        : `keep the points the keep-* rules keep, merge the others away (see sendense-run prune --dry-run)`,
   };
   return BACKUP_STEPS.map((step) => ({ step, does: does[step] }));
 }

@@ -12,6 +12,7 @@ import { plural } from '../format/plural.js';
 import { vmwarePassword } from '../vmware/client.js';
 import { decideChain, ownBitmap, type SourceDiskFacts } from './chain-decision.js';
 import { inspectSourceDisk } from './inspect-source.js';
+import { refuseUnfinishedMerge } from '../retention/unfinished-merge.js';
 
 export const resolveChain: Step<BackupRun> = {
   name: 'resolve-chain',
@@ -25,6 +26,7 @@ export const resolveChain: Step<BackupRun> = {
       step: 'resolve-chain',
       run: () => store.unlockVm(plan.vm.name, run.runId),
     });
+    await refuseUnfinishedMerge(store, plan.vm.name, 'resolve-chain');
     // A missing VMware password stops the run before anything is taken.
     if (plan.vm.source.type === 'vmware') vmwarePassword(plan.vm.source);
     // Backups in the repository the database does not know: a new chain now would be built blind beside them.

@@ -9,12 +9,14 @@ import { exportName } from '../repository/layout.js';
 import { qcow2HeaderProblem } from '../qemu/qcow2-header.js';
 import type { Backup } from '../store/index.js';
 import { fillTarget } from './prepare-target.js';
+import { refuseUnfinishedMerge } from '../retention/unfinished-merge.js';
 
 export const resolvePoint: Step<RestoreRun> = {
   name: 'resolve-point',
   title: (run) => `find restore point ${describePoint(run)} of ${run.plan.vm.name}`,
   async run(run) {
     const { plan, store } = run;
+    await refuseUnfinishedMerge(store, plan.vm.name, 'resolve-point');
     const backup = await findBackup(run);
     const chain = await store.chainOf(backup.id);
     for (const link of chain) {
