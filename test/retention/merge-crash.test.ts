@@ -8,6 +8,7 @@
 import { readdirSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { writeRestorePlan } from '../restore/restore-plan.js';
 import { recordedProcesses, tableRows } from '../support/process-tree.js';
 import { killIfAlive } from '../support/processes.js';
 import { useRunWorkspace } from '../support/run-workspace.js';
@@ -67,6 +68,17 @@ describe('a merge killed at any phase', () => {
         const refused = await sendenseRun([writeRetentionPlan(chain, { keepDaily: 100 }), '--db', ws.db]);
         expect(refused.exitCode).toBe(1);
         expect(`${refused.stdout}${refused.stderr}`).toContain(`unfinished merge of backup ${going} into ${child}`);
+        const restore = writeRestorePlan(ws.dir, {
+          name: 'vmk-restore',
+          vm: chain.vm,
+          repository: ws.repository,
+          ports,
+          point: 'latest',
+          target: { type: 'file', path: path.join(ws.dir, 'restored-{key}.qcow2'), format: 'qcow2' },
+        });
+        const refusedRestore = await sendenseRun([restore, '--db', ws.db]);
+        expect(refusedRestore.exitCode).toBe(1);
+        expect(`${refusedRestore.stdout}${refusedRestore.stderr}`).toContain(`unfinished merge of backup ${going} into ${child}`);
       }
       const said = await doctor();
       expect(said).toContain(`interrupted merge of backup ${going} into ${child}`);
