@@ -3,6 +3,7 @@
 // newest of an older chain. Stops at the first failure: what is done is done, the rest stays.
 
 import { rm } from 'node:fs/promises';
+import { performance } from 'node:perf_hooks';
 import { manifestPath } from '../repository/manifest.js';
 import type { Store } from '../store/index.js';
 import { mergePoint } from './merge-point.js';
@@ -14,6 +15,8 @@ export interface PruneSummary {
   readonly removed: number;
   /** Bytes copied and zeroed by the merges: the work done, proportional to the merged layers. */
   readonly copiedBytes: number;
+  /** Wall-clock seconds of the merges and removals. */
+  readonly seconds: number;
 }
 
 export async function applyPrune(
@@ -25,6 +28,7 @@ export async function applyPrune(
   let merged = 0;
   let removed = 0;
   let copiedBytes = 0;
+  const started = performance.now();
   for (const decision of decisions) {
     if (decision.action === 'keep') continue;
     // Re-read: an earlier merge may have changed this point's parent or type.
@@ -44,5 +48,6 @@ export async function applyPrune(
     }
     say(`done: ${describeDecision(decision)}`);
   }
-  return { kept: decisions.filter((decision) => decision.action === 'keep').length, merged, removed, copiedBytes };
+  const seconds = (performance.now() - started) / 1000;
+  return { kept: decisions.filter((decision) => decision.action === 'keep').length, merged, removed, copiedBytes, seconds };
 }

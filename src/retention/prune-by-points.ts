@@ -17,5 +17,5 @@ export async function pruneByPoints(store: Store, runId: string, plan: BackupPla
   const decisions = await planPrune(store, plan);
   const summary = await applyPrune(store, runId, decisions, say);
   if (summary.merged + summary.removed === 0) return `nothing to remove; ${summary.kept} point(s) kept`;
-  return `${summary.merged} point(s) merged (${formatBytes(summary.copiedBytes)} copied), ${summary.removed} removed, ${summary.kept} kept`;
+  return `${summary.merged} point(s) merged (${formatBytes(summary.copiedBytes)} copied), ${summary.removed} removed, ${summary.kept} kept, in ${summary.seconds.toFixed(2)} s`;
 }
