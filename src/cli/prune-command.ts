@@ -1,7 +1,9 @@
 // `sendense-run prune PLAN.yaml [--dry-run]`: apply the plan's keep-* retention now (SPEC
 // section 10). --dry-run lists every point, kept (and by which rules) or merged into which point,
 // and changes nothing. Holds the VM's lock like a run, so no backup of the VM runs meanwhile.
+// SIGINT/SIGTERM/SIGHUP stop it after the merge under way (exit 130); a kill -9 is doctor's.
 
+import { interruptedError } from '../engine/run-plan.js';
 import { SendenseError, usageError } from '../errors.js';
 import { loadPlanForRun } from '../plan/load.js';
 import type { BackupPlan } from '../plan/types.js';
@@ -44,19 +46,28 @@ async function prune(cli: CliContext, store: Awaited<ReturnType<typeof openStore
     else if (!cli.quiet) cli.stdout.write(`${line}\n`);
   };
   let locked = false;
+  const controller = new AbortController();
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (!controller.signal.aborted) cli.stderr.write(`sendense-run: ${signal} received: stopping after the merge under way\n`);
+    controller.abort(interruptedError(signal));
+  };
+  const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+  for (const signal of signals) process.on(signal, onSignal);
   try {
     await store.lockVm(plan.vm.name, run.id, plan.name);
     locked = true;
     await refuseUnfinishedMerge(store, plan.vm.name, 'prune');
-    const summary = await pruneByPoints(store, run.id, plan, say);
+    const summary = await pruneByPoints(store, run.id, plan, say, controller.signal);
     if (cli.json) cli.stdout.write(`${JSON.stringify({ type: 'summary', message: summary })}\n`);
     else cli.stdout.write(`${summary}\n`);
     await store.finishRun(run.id, 'succeeded');
     return 0;
   } catch (error) {
-    await store.finishRun(run.id, 'failed', error instanceof Error ? error.message : String(error));
+    const interrupted = controller.signal.aborted && error === controller.signal.reason;
+    await store.finishRun(run.id, interrupted ? 'interrupted' : 'failed', error instanceof Error ? error.message : String(error));
     throw error;
   } finally {
     if (locked) await store.unlockVm(plan.vm.name, run.id);
+    for (const signal of signals) process.off(signal, onSignal);
   }
 }

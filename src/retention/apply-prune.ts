@@ -1,6 +1,7 @@
 // Carries out retention by points: every unkept point merged into the next point of its chain
 // (oldest first, so each merge sees the chain as the last one left it), or removed when it is the
-// newest of an older chain. Stops at the first failure: what is done is done, the rest stays.
+// newest of an older chain. Stops at the first failure, or between two merges when `signal` is
+// aborted (a merge under way always finishes): what is done is done, the rest stays.
 
 import { rm } from 'node:fs/promises';
 import { performance } from 'node:perf_hooks';
@@ -24,6 +25,7 @@ export async function applyPrune(
   runId: string,
   decisions: readonly PointDecision[],
   say: (line: string) => void = () => {},
+  signal?: AbortSignal,
 ): Promise<PruneSummary> {
   let merged = 0;
   let removed = 0;
@@ -31,6 +33,7 @@ export async function applyPrune(
   const started = performance.now();
   for (const decision of decisions) {
     if (decision.action === 'keep') continue;
+    signal?.throwIfAborted();
     // Re-read: an earlier merge may have changed this point's parent or type.
     const backup = (await store.getBackup(decision.backup.id))!;
     if (decision.action === 'merge') {

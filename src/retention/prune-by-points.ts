@@ -13,9 +13,9 @@ export async function planPrune(store: Store, plan: BackupPlan): Promise<readonl
 }
 
 // Returns the one-line summary.
-export async function pruneByPoints(store: Store, runId: string, plan: BackupPlan, say: (line: string) => void): Promise<string> {
+export async function pruneByPoints(store: Store, runId: string, plan: BackupPlan, say: (line: string) => void, signal?: AbortSignal): Promise<string> {
   const decisions = await planPrune(store, plan);
-  const summary = await applyPrune(store, runId, decisions, say);
+  const summary = await applyPrune(store, runId, decisions, say, signal);
   if (summary.merged + summary.removed === 0) return `nothing to remove; ${summary.kept} point(s) kept`;
   return `${summary.merged} point(s) merged (${formatBytes(summary.copiedBytes)} copied), ${summary.removed} removed, ${summary.kept} kept, in ${summary.seconds.toFixed(2)} s`;
 }

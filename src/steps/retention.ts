@@ -25,7 +25,7 @@ export const retention: Step<BackupRun> = {
     const keep = plan.retention!.keepChains;
     if (keep === undefined) {
       const say = (message: string) => reporter.emit({ type: 'info', step: 'retention', message });
-      return pruneByPoints(store, run.runId, plan, say);
+      return pruneByPoints(store, run.runId, plan, say, run.signal);
     }
     const backups = (await store.listBackups({ vm: plan.vm.name })).filter((backup) => backup.repository === plan.repository.path);
     const choice = chainsToDelete(backups, keep, run.state.chainId);
