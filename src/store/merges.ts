@@ -1,7 +1,7 @@
 // Retention merges in the store: the intent recorded before a merge touches a file, and the one
 // transaction that makes the child stand where its parent stood and forgets the parent.
 
-import type { Kysely } from 'kysely';
+import { sql, type Kysely } from 'kysely';
 import { newId, nowIso } from './new-id.js';
 import type { MergeRecord } from './records.js';
 import type { StoreDatabase } from './schema.js';
@@ -10,12 +10,23 @@ type Db = Kysely<StoreDatabase>;
 
 export async function recordMerge(db: Db, merge: Pick<MergeRecord, 'vm' | 'parentId' | 'childId' | 'runId'>): Promise<MergeRecord> {
   const row = { id: newId(), vm: merge.vm, parent_id: merge.parentId, child_id: merge.childId, phase: 'planned', run_id: merge.runId, since: nowIso() };
-  await db.insertInto('merges').values(row).execute();
+  await durably(db, () => db.insertInto('merges').values(row).execute());
   return toMerge(row);
 }
 
 export async function setMergePhase(db: Db, id: string, phase: MergeRecord['phase']): Promise<void> {
-  await db.updateTable('merges').set({ phase }).where('id', '=', id).execute();
+  await durably(db, () => db.updateTable('merges').set({ phase }).where('id', '=', id).execute());
+}
+
+// The intent must be on disk before the files change, also after a power loss: WAL with
+// synchronous NORMAL syncs only at checkpoints, FULL syncs the WAL at this commit.
+async function durably(db: Db, write: () => Promise<unknown>): Promise<void> {
+  await sql`pragma synchronous = FULL`.execute(db);
+  try {
+    await write();
+  } finally {
+    await sql`pragma synchronous = NORMAL`.execute(db);
+  }
 }
 
 export async function forgetMerge(db: Db, id: string): Promise<void> {
