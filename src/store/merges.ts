@@ -46,7 +46,17 @@ export async function dropPoint(db: Db, parentId: string, childId: string | null
   await db.transaction().execute(async (trx) => {
     const parent = await trx.selectFrom('backups').selectAll().where('id', '=', parentId).executeTakeFirstOrThrow();
     if (childId !== null) {
-      await trx.updateTable('backups').set({ parent_id: parent.parent_id, type: parent.type }).where('id', '=', childId).execute();
+      // Bytes copied into the child's file over time, as its merged manifest counts them.
+      const bytes = sql<number | null>`case when bytes is null then null else bytes + ${parent.bytes ?? 0} end`;
+      await trx.updateTable('backups').set({ parent_id: parent.parent_id, type: parent.type, bytes }).where('id', '=', childId).execute();
+      for (const disk of await trx.selectFrom('backup_disks').select(['disk_key', 'bytes']).where('backup_id', '=', parentId).execute()) {
+        await trx
+          .updateTable('backup_disks')
+          .set({ bytes: sql<number | null>`case when bytes is null then null else bytes + ${disk.bytes ?? 0} end` })
+          .where('backup_id', '=', childId)
+          .where('disk_key', '=', disk.disk_key)
+          .execute();
+      }
     }
     await trx.updateTable('backups').set({ parent_id: parent.parent_id }).where('parent_id', '=', parentId).execute();
     await trx.deleteFrom('backup_disks').where('backup_id', '=', parentId).execute();

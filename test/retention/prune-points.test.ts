@@ -49,7 +49,10 @@ describe('prune by points', () => {
     expect(dry).toContain(`${p(11)[0]} (incremental, ${TIMES[11]}): keep (last 1)`);
     expect(await expectPointsExact(chain)).toEqual(chain.ids); // the dry run changed nothing
     const gone = await filesOf(p(0, 1));
+    const bytesBefore = (await backupsOf(chain)).slice(0, 3).reduce((sum, backup) => sum + backup.bytes!, 0);
     const out = await prune({ keepLast: 10 });
+    // The merged point counts the bytes copied into its file over time, as its manifest does.
+    expect((await backupsOf(chain))[0]!.bytes).toBe(bytesBefore);
     expect(out).toContain('2 point(s) merged');
     expect(await expectPointsExact(chain)).toEqual(p(2, 3, 4, 5, 6, 7, 8, 9, 10, 11));
     for (const file of gone) expect(existsSync(file), file).toBe(false);
