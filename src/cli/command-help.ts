@@ -58,7 +58,7 @@ export const COMMAND_HELP: Readonly<Record<string, CommandHelp>> = {
   },
   doctor: {
     usage: 'sendense-run doctor [--dry-run]',
-    does: 'Find what crashed runs left behind (processes, leases, locks, half-written files, orphan bitmaps,\nmounts) and clean it. Exit 1 when something could not be cleaned; with --dry-run, exit 1 when anything was found.',
+    does: 'Find what crashed runs left behind (processes, leases, locks, half-written files, orphan bitmaps,\ninterrupted retention merges, mounts) and clean it: an interrupted merge is finished, or rolled back before it changed a file. Exit 1 when something could not be cleaned; with --dry-run, exit 1 when anything was found.',
     options: [{ name: '--dry-run', help: 'only say what would be cleaned (exit 1 if anything, for monitoring)' }],
   },
   verify: {
@@ -68,6 +68,12 @@ export const COMMAND_HELP: Readonly<Record<string, CommandHelp>> = {
       { name: '--vm', value: 'NAME', help: 'only this VM' },
       { name: '--backup', value: 'ID', help: 'only this backup' },
     ],
+  },
+  prune: {
+    usage: 'sendense-run prune PLAN.yaml [--dry-run]',
+    does:
+      "Apply the plan's retention.keep* rules now (as after each run): every point no rule keeps is merged into\nthe next point of its chain (an unkept full: the next point becomes the full), never broken out of it;\nkept points keep their content, manifests follow. Holds the VM's lock; doctor finishes an interrupted merge.",
+    options: [{ name: '--dry-run', help: 'list every point with the rules that keep it, or the point it would be merged into; change nothing' }],
   },
   catalog: {
     usage: 'sendense-run catalog import REPOSITORY',

@@ -1,6 +1,6 @@
 // `sendense-run doctor [--dry-run]`: find what crashed runs left behind — their qemu-nbd
 // processes (by recorded PID and start time, never by name), port leases, half-written backup
-// files and the bitmaps they added, mounts of `sendense-run mount` — and give it back. Runs that are still alive are left alone.
+// files and the bitmaps they added, interrupted retention merges, mounts of `sendense-run mount` — and give it back. Runs that are still alive are left alone.
 
 import { existsSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
@@ -14,6 +14,7 @@ import type { NodeHost } from '../node/node.js';
 import { orphansOf } from '../process/owner-tag.js';
 import { removeEmptyDirs } from '../repository/private-dirs.js';
 import { manifestPath } from '../repository/manifest.js';
+import { resumeInterruptedMerges } from '../retention/doctor-merges.js';
 import type { Backup, Run, Store } from '../store/index.js';
 import { rejectLeftovers, takeFlag } from './args.js';
 import type { CliContext, Command } from './context.js';
@@ -93,6 +94,9 @@ async function examine(store: Store, stateDatabase: string, dryRun: boolean): Pr
     if (lease.hostname === here && isProcessAlive(lease.pid)) continue;
     await act(`port ${lease.port} leased by run ${lease.runId} (pid ${lease.pid} gone)`, 'release it', () => store.releasePort(lease.port));
   }
+
+  // Retention merges a dead run left: finished or rolled back (their qemu-nbd was stopped above).
+  await resumeInterruptedMerges(store, isLive, act);
 
   // Backups that never completed: their files go; records stay, as failed.
   const local = createLocalNode();

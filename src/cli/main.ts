@@ -28,6 +28,7 @@ Commands:
   verify [--vm NAME] [--backup ID]
                                  check stored backups against their manifests' digests
   catalog import REPOSITORY      rebuild the database's backups from a repository's manifests
+  prune PLAN.yaml [--dry-run]    apply the plan's keep-* retention now: unkept points merged away
   schema [--path]                the plan JSON Schema (--path: where it is installed)
   help COMMAND                   that command's options (or: COMMAND --help)
   files VM [--point P] [--disk KEY] [NAME:/PATH] [--get NAME:/PATH... --to DIR|FILE.tar[.gz]|FILE.zip]
@@ -58,6 +59,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   schema: async () => (await import('./schema-command.js')).schemaCommand,
   verify: async () => (await import('./verify-command.js')).verifyCommand,
   catalog: async () => (await import('./catalog-command.js')).catalogCommand,
+  prune: async () => (await import('./prune-command.js')).pruneCommand,
 };
 
 export async function main(argv: readonly string[]): Promise<number> {

@@ -28,7 +28,7 @@ interface RawPlan {
   repository: { path: string };
   nbd?: { ports?: string; shared?: number };
   incremental?: { onMissingChain?: 'full' | 'fail'; maxChainLength?: number };
-  retention?: { keepChains: number };
+  retention?: { keepChains?: number; keepLast?: number; keepDaily?: number; keepWeekly?: number; keepMonthly?: number; keepYearly?: number };
   hooks?: Partial<Record<keyof Hooks, RawHook[]>>;
   timeouts?: { transfer?: string };
   metricsFile?: string;
@@ -95,7 +95,8 @@ export function buildPlan(data: unknown, file: string, envRefs: readonly string[
     vm: { name: raw.vm.name, source: buildSource(raw.vm.source!) },
     incremental: {
       onMissingChain: raw.incremental?.onMissingChain ?? 'full',
-      maxChainLength: raw.incremental?.maxChainLength ?? 30,
+      // Points merged away by keep-* rules: no need to start a new chain ever.
+      maxChainLength: raw.incremental?.maxChainLength ?? (raw.retention !== undefined && raw.retention.keepChains === undefined ? Infinity : 30),
     },
     retention: raw.retention,
   });

@@ -69,7 +69,18 @@ export interface NbdSettings {
 
 export interface IncrementalSettings {
   readonly onMissingChain: 'full' | 'fail';
+  /** Infinity when keep-* retention rules merge points (a chain can stay incremental forever). */
   readonly maxChainLength: number;
+}
+
+/** Either keepChains (whole chains) or any keep-* rules (points, merged away; SPEC section 10), never both. */
+export interface RetentionSettings {
+  readonly keepChains?: number;
+  readonly keepLast?: number;
+  readonly keepDaily?: number;
+  readonly keepWeekly?: number;
+  readonly keepMonthly?: number;
+  readonly keepYearly?: number;
 }
 
 export interface Hook {
@@ -121,7 +132,7 @@ export interface BackupPlan extends PlanBase {
   readonly vm: { readonly name: string; readonly source: Source };
   /** Defaults applied also for kind backup (unused there). */
   readonly incremental: IncrementalSettings;
-  readonly retention?: { readonly keepChains: number };
+  readonly retention?: RetentionSettings;
 }
 
 export type RestorePoint =

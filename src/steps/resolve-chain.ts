@@ -12,6 +12,7 @@ import { backupSource, type SourceDiskFacts } from '../source/index.js';
 import type { Backup, Store } from '../store/index.js';
 import { plural } from '../format/plural.js';
 import { decideChain, type ChainDecision } from './chain-decision.js';
+import { refuseUnfinishedMerge } from '../retention/unfinished-merge.js';
 
 /** The id a dry run shows for the backup a run would create. */
 export const NEW_BACKUP_ID = '<new-backup-id>';
@@ -119,7 +120,7 @@ export const resolveChain: Step<BackupRun> = {
       decision.type === 'fail'
         ? `would FAIL: ${decision.reason}`
         : decision.type === 'incremental'
-          ? `incremental on backup ${previous!.id} (chain ${previous!.chainId}, ${chainLength + 1} of at most ${plan.incremental.maxChainLength})`
+          ? `incremental on backup ${previous!.id} (chain ${previous!.chainId}, ${chainLength + 1}${Number.isFinite(plan.incremental.maxChainLength) ? ` of at most ${plan.incremental.maxChainLength}` : ', no limit'})`
           : `full backup into a new chain${why ? `: ${why}` : ''}`;
     return `${chain}\n${idLine}`;
   },
@@ -150,6 +151,8 @@ interface PreviousBackup {
 // What the database knows of this VM's backups in this repository (the source is not read).
 async function findPrevious(run: Pick<BackupRun, 'plan' | 'store'>): Promise<PreviousBackup> {
   const { plan, store } = run;
+  // Never read through a merge: one recorded for this VM is going on or waits for doctor.
+  await refuseUnfinishedMerge(store, plan.vm.name, 'resolve-chain');
   // Backups in the repository the database does not know: a new chain now would be built blind beside them.
   const unknown = await unknownBackups(store, plan.repository.path, plan.vm.name);
   if (unknown.length > 0) {

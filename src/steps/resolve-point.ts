@@ -9,6 +9,7 @@ import { exportName } from '../repository/layout.js';
 import { qcow2HeaderProblem } from '../qemu/qcow2-header.js';
 import type { Backup } from '../store/index.js';
 import { fillTarget } from './prepare-target.js';
+import { refuseUnfinishedMerge } from '../retention/unfinished-merge.js';
 
 export const resolvePoint: Step<RestoreRun> = {
   name: 'resolve-point',
@@ -37,6 +38,8 @@ export const resolvePoint: Step<RestoreRun> = {
 // the run and the dry run resolve the point here.
 async function resolveRestorePoint(run: RestoreRun): Promise<Backup> {
   const { plan, store } = run;
+  // Never read through a merge: one recorded for this VM is going on or waits for doctor.
+  await refuseUnfinishedMerge(store, plan.vm.name, 'resolve-point');
   const backup = await findBackup(run);
   const chain = await store.chainOf(backup.id);
   for (const link of chain) {

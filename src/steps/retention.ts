@@ -2,6 +2,7 @@
 // repository and delete the older ones whole (files, then records; newest backup first so an
 // incremental goes before its parent). A chain counts only once its full backup is complete, and
 // a chain with a backup still running (something builds on it) is never touched.
+// With keep-* rules instead: retention by points, unkept points merged away (src/retention/).
 
 import { rm } from 'node:fs/promises';
 import type { BackupRun } from '../engine/run-context.js';
@@ -10,14 +11,22 @@ import { formatBytes } from '../format/bytes.js';
 import type { Backup } from '../store/index.js';
 import { manifestPath } from '../repository/manifest.js';
 import { chainsToDelete } from './retention-choice.js';
+import { pruneByPoints } from '../retention/prune-by-points.js';
 
 export const retention: Step<BackupRun> = {
   name: 'retention',
-  title: (run) => `keep the newest ${run.plan.retention?.keepChains} chain(s) of ${run.plan.vm.name} in ${run.plan.repository.path}`,
+  title: (run) =>
+    run.plan.retention?.keepChains === undefined
+      ? `keep the points of ${run.plan.vm.name} in ${run.plan.repository.path} the keep-* rules keep, merge the others away`
+      : `keep the newest ${run.plan.retention.keepChains} chain(s) of ${run.plan.vm.name} in ${run.plan.repository.path}`,
   skip: (run) => (run.plan.retention === undefined ? 'no retention block in the plan' : undefined),
   async run(run) {
     const { plan, store, reporter } = run;
     const keep = plan.retention!.keepChains;
+    if (keep === undefined) {
+      const say = (message: string) => reporter.emit({ type: 'info', step: 'retention', message });
+      return pruneByPoints(store, run.runId, plan, say, run.signal);
+    }
     const backups = (await store.listBackups({ vm: plan.vm.name })).filter((backup) => backup.repository === plan.repository.path);
     const choice = chainsToDelete(backups, keep, run.state.chainId);
     for (const chain of choice.protected) {

@@ -2,8 +2,8 @@
 
 import type { DiskKey, PlanKind } from '../plan/types.js';
 
-/** A plan's kind, or a command that records its work as a run (verify, catalog import). */
-export type RunKind = PlanKind | 'verify' | 'catalog-import';
+/** A plan's kind, or a command that records its work as a run (verify, catalog import, prune, doctor's merges). */
+export type RunKind = PlanKind | 'verify' | 'catalog-import' | 'prune';
 export type RunTrigger = 'manual' | 'schedule';
 export type RunStatus = 'running' | 'succeeded' | 'failed' | 'interrupted' | 'skipped';
 export type BackupType = 'full' | 'incremental';
@@ -119,5 +119,19 @@ export interface FileMount {
   readonly ownerPid: number;
   readonly ownerStartTicks: number;
   readonly hostname: string;
+  readonly since: string;
+}
+
+/** A retention merge of a point into its child, recorded before any file is touched (SPEC section 10). */
+export interface MergeRecord {
+  readonly id: string;
+  readonly vm: string;
+  /** The point that goes. */
+  readonly parentId: string;
+  /** The point that takes its place, unchanged in content. */
+  readonly childId: string;
+  /** planned: no file touched yet; merging: files being changed. */
+  readonly phase: 'planned' | 'merging';
+  readonly runId: string;
   readonly since: string;
 }

@@ -97,6 +97,16 @@ export interface RunFilesTable {
   since: string;
 }
 
+export interface MergesTable {
+  id: string;
+  vm: string;
+  parent_id: string;
+  child_id: string;
+  phase: string;
+  run_id: string;
+  since: string;
+}
+
 export interface StoreDatabase {
   runs: RunsTable;
   backups: BackupsTable;
@@ -106,4 +116,5 @@ export interface StoreDatabase {
   vm_locks: VmLocksTable;
   file_mounts: FileMountsTable;
   run_files: RunFilesTable;
+  merges: MergesTable;
 }

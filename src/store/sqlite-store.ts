@@ -4,6 +4,7 @@ import type { Kysely } from 'kysely';
 import * as backups from './backups.js';
 import * as fileMounts from './file-mounts.js';
 import * as leases from './leases.js';
+import * as merges from './merges.js';
 import * as vmLocks from './vm-locks.js';
 import * as processes from './processes.js';
 import * as runFiles from './run-files.js';
@@ -58,6 +59,12 @@ export function sqliteStore(db: Kysely<StoreDatabase>): Store {
     recordRunFile: (file) => runFiles.recordRunFile(db, file),
     forgetRunFile: (node, path) => runFiles.forgetRunFile(db, node, path),
     allRunFiles: () => runFiles.allRunFiles(db),
+
+    recordMerge: (merge) => merges.recordMerge(db, merge),
+    setMergePhase: (id, phase) => merges.setMergePhase(db, id, phase),
+    forgetMerge: (id) => merges.forgetMerge(db, id),
+    listMerges: (filter) => merges.listMerges(db, filter),
+    dropPoint: (parentId, childId, mergeId) => merges.dropPoint(db, parentId, childId, mergeId),
 
     close: () => (closed ??= db.destroy()),
   };

@@ -9,6 +9,7 @@ import type {
   FileMount,
   BackupType,
   PortLease,
+  MergeRecord,
   ProcessRecord,
   Run,
   RunFile,
@@ -165,6 +166,15 @@ export interface Store {
   recordRunFile(file: Omit<RunFile, 'since'>): Promise<void>;
   forgetRunFile(node: string, path: string): Promise<void>;
   allRunFiles(): Promise<readonly RunFile[]>;
+
+  // retention merges (intent before any file is touched; doctor finishes or rolls back the rest)
+  recordMerge(merge: Pick<MergeRecord, 'vm' | 'parentId' | 'childId' | 'runId'>): Promise<MergeRecord>;
+  setMergePhase(id: string, phase: MergeRecord['phase']): Promise<void>;
+  forgetMerge(id: string): Promise<void>;
+  /** Oldest first. */
+  listMerges(filter?: { readonly vm?: string }): Promise<readonly MergeRecord[]>;
+  /** The child (when given) takes the parent's place and type; the parent's records and the merge's intent go, in one transaction. */
+  dropPoint(parentId: string, childId: string | null, mergeId?: string): Promise<void>;
 
   close(): Promise<void>;
 }

@@ -83,6 +83,11 @@ const CASES: readonly { readonly name: string; readonly file: string; readonly l
     lines: ['12:11: restore.target.path: /backup/repository/pgtest1/disk-{key}/restored.qcow2 is inside the repository /backup/repository; a restore never writes into a repository'],
   },
   {
+    name: 'keepChains combined with keep-* retention rules',
+    file: 'retention-mixed.yaml',
+    lines: ['15:14: retention.keepDaily: cannot be combined with retention.keepChains (keep whole chains, or points with keep-* rules, not both)'],
+  },
+  {
     name: 'all the mistakes of a file, not just the first',
     file: 'many-mistakes.yaml',
     lines: [

@@ -48,4 +48,27 @@ describe('retention', () => {
       expect(imagesEqual(t.file, t.snapshot), `backup ${t.backupId} vs the source when it was taken`).toBe(true);
     }
   });
+
+  it('keepLast 2 after each run: the older points are merged into the next one, the chain stays incremental and exact', async () => {
+    const { box, store } = sandbox;
+    const plan = planOf(planDoc(box, 'keep-last', { retention: { keepLast: 2 } }));
+    expect(plan.kind === 'incremental' && plan.incremental.maxChainLength).toBe(Infinity);
+    const snapshots = new Map<string, string>();
+    for (let i = 0; i < 5; i++) {
+      qemuIo(box.source, `write -P 0x${(0x40 + i).toString(16)} ${i}M 256k`, ...(i > 0 ? [`write -z ${i - 1}M 64k`, `discard ${(i + 4) % 8}M 64k`] : []));
+      const events: RunEvent[] = [];
+      const reporter: RunReporter = { emit: (event) => events.push(event), close: async () => {} };
+      const result = await runPlan(plan, { store, reporter, trigger: 'schedule' });
+      expect(result.status, result.error?.describe()).toBe('succeeded');
+      const snapshot = path.join(box.dir, `source-at-${i}.qcow2`);
+      copyFileSync(box.source, snapshot);
+      snapshots.set(result.backupId!, snapshot);
+      const left = await store.listBackups({ vm: 'vm-keep-last' });
+      expect(left.length).toBe(Math.min(i + 1, 2));
+      expect(left.map((backup) => backup.type)).toEqual(i === 0 ? ['full'] : ['full', 'incremental']);
+      for (const backup of left) expect(imagesEqual(backup.disks[0]!.file, snapshots.get(backup.id)!), `backup ${backup.id}`).toBe(true);
+      const said = events.flatMap((event) => (event.type === 'info' && event.step === 'retention' ? [event.message] : []));
+      if (i >= 2) expect(said.join('\n')).toMatch(/merge into .* becomes the full/);
+    }
+  });
 });

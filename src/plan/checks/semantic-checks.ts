@@ -7,6 +7,7 @@ import { checkDiskSources } from './disk-sources.js';
 import { checkDurations } from './durations.js';
 import { checkPortRange } from './port-range.js';
 import { checkRestoreRules } from './restore-rules.js';
+import { checkRetentionRules } from './retention-rules.js';
 import { checkSchedule } from './schedule.js';
 import { checkSourceRules } from './source-rules.js';
 
@@ -19,6 +20,7 @@ const CHECKS: readonly PlanCheck[] = [
   checkRestoreRules,
   checkSourceRules,
   checkDurations,
+  checkRetentionRules,
 ];
 
 export function checkPlanSemantics(context: CheckContext): void {

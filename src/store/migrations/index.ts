@@ -8,6 +8,7 @@ import { runFilesMigration } from './003-run-files.js';
 import { fileMountsMigration } from './004-file-mounts.js';
 import { verificationMigration } from './005-verification.js';
 import { backupOrderMigration } from './006-backup-order.js';
+import { mergesMigration } from './007-merges.js';
 
 const migrations: Readonly<Record<string, Migration>> = Object.freeze({
   '001-initial': initialMigration,
@@ -16,6 +17,7 @@ const migrations: Readonly<Record<string, Migration>> = Object.freeze({
   '004-file-mounts': fileMountsMigration,
   '005-verification': verificationMigration,
   '006-backup-order': backupOrderMigration,
+  '007-merges': mergesMigration,
 });
 
 export const migrationProvider: MigrationProvider = {

@@ -1,0 +1,56 @@
+// Carries out retention by points: every unkept point merged into the next point of its chain
+// (oldest first, so each merge sees the chain as the last one left it), or removed when it is the
+// newest of an older chain. Stops at the first failure, or between two merges when `signal` is
+// aborted (a merge under way always finishes): what is done is done, the rest stays.
+
+import { rm } from 'node:fs/promises';
+import { performance } from 'node:perf_hooks';
+import { manifestPath } from '../repository/manifest.js';
+import type { Store } from '../store/index.js';
+import { mergePoint } from './merge-point.js';
+import { describeDecision, type PointDecision } from './prune-choice.js';
+
+export interface PruneSummary {
+  readonly kept: number;
+  readonly merged: number;
+  readonly removed: number;
+  /** Bytes copied and zeroed by the merges: the work done, proportional to the merged layers. */
+  readonly copiedBytes: number;
+  /** Wall-clock seconds of the merges and removals. */
+  readonly seconds: number;
+}
+
+export async function applyPrune(
+  store: Store,
+  runId: string,
+  decisions: readonly PointDecision[],
+  say: (line: string) => void = () => {},
+  signal?: AbortSignal,
+): Promise<PruneSummary> {
+  let merged = 0;
+  let removed = 0;
+  let copiedBytes = 0;
+  const started = performance.now();
+  for (const decision of decisions) {
+    if (decision.action === 'keep') continue;
+    signal?.throwIfAborted();
+    // Re-read: an earlier merge may have changed this point's parent or type.
+    const backup = (await store.getBackup(decision.backup.id))!;
+    if (decision.action === 'merge') {
+      const child = (await store.getBackup(decision.into))!;
+      const outcome = await mergePoint(store, runId, backup, child);
+      copiedBytes += outcome.copied + outcome.zeroed;
+      merged++;
+    } else {
+      for (const disk of backup.disks) {
+        await rm(manifestPath(disk.file), { force: true });
+        await rm(disk.file, { force: true });
+      }
+      await store.dropPoint(backup.id, null);
+      removed++;
+    }
+    say(`done: ${describeDecision(decision)}`);
+  }
+  const seconds = (performance.now() - started) / 1000;
+  return { kept: decisions.filter((decision) => decision.action === 'keep').length, merged, removed, copiedBytes, seconds };
+}

@@ -1,0 +1,76 @@
+// The manifest of a child after its parent is merged into its file: the child's own ranges as
+// they were, and the parent's ranges the child does not cover (a range cut by the child gets the
+// digest of what is left of it, hashed from the parent's bytes once they matched its digest).
+// The merged manifest uses the child's algorithm: a parent recorded with another one (sha256
+// manifests from before xxh128) has its surviving ranges read, checked against their own digest
+// and hashed again, so a chain spanning the change keeps every digest.
+
+import { SendenseError } from '../errors.js';
+import { rangeDigest } from '../repository/range-digest.js';
+import { normalizeDigests, type DiskManifest, type ManifestDigests } from '../repository/manifest.js';
+
+/** [guest offset, length], sorted, not overlapping. */
+export type Interval = readonly [number, number];
+
+export async function mergedManifest(
+  parent: DiskManifest,
+  child: DiskManifest,
+  childExtents: readonly Interval[],
+  readParent: (offset: number, length: number) => Promise<Buffer>,
+): Promise<DiskManifest> {
+  return {
+    ...child,
+    type: parent.type,
+    parentId: parent.parentId,
+    parentFile: parent.parentFile,
+    bytes: parent.bytes + child.bytes,
+    digests: await mergedDigests(parent, child, childExtents, readParent),
+  };
+}
+
+async function mergedDigests(
+  parent: DiskManifest,
+  child: DiskManifest,
+  childExtents: readonly Interval[],
+  readParent: (offset: number, length: number) => Promise<Buffer>,
+): Promise<ManifestDigests | null> {
+  if (parent.digests === null || child.digests === null) return null;
+  const { algorithm } = child.digests;
+  const sameAlgorithm = parent.digests.algorithm === algorithm;
+  const data: [number, number, string][] = child.digests.data.map(([offset, length, digest]) => [offset, length, digest]);
+  for (const [offset, length, digest] of parent.digests.data) {
+    const pieces = subtract([offset, length], childExtents);
+    if (sameAlgorithm && pieces.length === 1 && pieces[0]![0] === offset && pieces[0]![1] === length) {
+      data.push([offset, length, digest]);
+      continue;
+    }
+    if (pieces.length === 0) continue;
+    const bytes = await readParent(offset, length);
+    if ((await rangeDigest(parent.digests.algorithm, bytes)) !== digest) {
+      throw new SendenseError(
+        `backup ${parent.backupId} disk ${parent.diskKey}: the data at guest offset ${offset} differs from its manifest; not merged (run sendense-run verify)`,
+      );
+    }
+    for (const [at, size] of pieces) data.push([at, size, await rangeDigest(algorithm, bytes.subarray(at - offset, at - offset + size))]);
+  }
+  const zero = [...child.digests.zero, ...parent.digests.zero.flatMap((range) => subtract(range, childExtents))];
+  return normalizeDigests({ algorithm, data, zero });
+}
+
+// The parts of `range` outside every interval of `cut` (sorted).
+export function subtract(range: Interval, cut: readonly Interval[]): Interval[] {
+  const [start, length] = range;
+  const end = start + length;
+  const left: Interval[] = [];
+  let at = start;
+  for (const [cutStart, cutLength] of cut) {
+    const cutEnd = cutStart + cutLength;
+    if (cutEnd <= at) continue;
+    if (cutStart >= end) break;
+    if (cutStart > at) left.push([at, cutStart - at]);
+    at = Math.max(at, cutEnd);
+    if (at >= end) break;
+  }
+  if (at < end) left.push([at, end - at]);
+  return left;
+}

@@ -1,0 +1,21 @@
+// Retention by points for one plan (its VM in its repository): choose, then merge and remove.
+// Used by the retention step after a run and by `sendense-run prune`, which both hold the VM's lock.
+
+import type { BackupPlan } from '../plan/types.js';
+import type { Store } from '../store/index.js';
+import { applyPrune } from './apply-prune.js';
+import { choosePrune, type PointDecision } from './prune-choice.js';
+import { formatBytes } from '../format/bytes.js';
+
+export async function planPrune(store: Store, plan: BackupPlan): Promise<readonly PointDecision[]> {
+  const backups = (await store.listBackups({ vm: plan.vm.name })).filter((backup) => backup.repository === plan.repository.path);
+  return choosePrune(backups, plan.retention ?? {}, plan.timezone);
+}
+
+// Returns the one-line summary.
+export async function pruneByPoints(store: Store, runId: string, plan: BackupPlan, say: (line: string) => void, signal?: AbortSignal): Promise<string> {
+  const decisions = await planPrune(store, plan);
+  const summary = await applyPrune(store, runId, decisions, say, signal);
+  if (summary.merged + summary.removed === 0) return `nothing to remove; ${summary.kept} point(s) kept`;
+  return `${summary.merged} point(s) merged (${formatBytes(summary.copiedBytes)} copied), ${summary.removed} removed, ${summary.kept} kept, in ${summary.seconds.toFixed(2)} s`;
+}

@@ -1,0 +1,44 @@
+// What retention by points does with each point of one VM in one repository, decided on the
+// records alone (no file touched), so `prune --dry-run` shows exactly what a prune would do.
+
+import type { Backup } from '../store/index.js';
+import { markPoints, type KeepRules } from './keep-rules.js';
+
+export type PointAction =
+  /** Kept by the rules, or left alone for `reason`. */
+  | { readonly action: 'keep'; readonly keptBy: readonly string[]; readonly reason?: string }
+  /** Folded into the next point of its chain, which keeps exactly its content. */
+  | { readonly action: 'merge'; readonly into: string; readonly becomesFull: boolean }
+  /** The newest point of an older chain: nothing stands on it, its files go. */
+  | { readonly action: 'delete' };
+
+export type PointDecision = PointAction & { readonly backup: Backup };
+
+// `backups`: one VM in one repository, oldest first. Only complete, undamaged backups are points.
+export function choosePrune(backups: readonly Backup[], rules: KeepRules, timeZone?: string): readonly PointDecision[] {
+  const points = backups.filter((backup) => backup.status === 'complete');
+  const verdicts = new Map(markPoints(points.map((backup) => ({ id: backup.id, takenAt: backup.startedAt })), rules, timeZone).map((v) => [v.id, v.keptBy]));
+  return points.map((backup): PointDecision => {
+    const keptBy = verdicts.get(backup.id)!;
+    if (keptBy.length > 0) return { backup, action: 'keep', keptBy };
+    const standing = backups.filter((other) => other.parentId === backup.id);
+    const running = standing.find((other) => other.status === 'running');
+    if (running !== undefined) return { backup, action: 'keep', keptBy, reason: `backup ${running.id} is still running on it` };
+    const child = standing.find((other) => other.status === 'complete' || other.status === 'damaged');
+    if (child === undefined) return { backup, action: 'delete' };
+    if (child.status === 'damaged') return { backup, action: 'keep', keptBy, reason: `the next point ${child.id} is damaged` };
+    const sizeChanged = child.disks.find((disk) => disk.virtualSize !== backup.disks.find((d) => d.diskKey === disk.diskKey)?.virtualSize);
+    if (sizeChanged !== undefined) return { backup, action: 'keep', keptBy, reason: `disk ${sizeChanged.diskKey} changed size in ${child.id}: not merged` };
+    return { backup, action: 'merge', into: child.id, becomesFull: backup.type === 'full' };
+  });
+}
+
+// One line per point for the dry run and the run's log.
+export function describeDecision(decision: PointDecision): string {
+  const { backup } = decision;
+  const head = `${backup.id} (${backup.type}, ${backup.startedAt})`;
+  if (decision.action === 'merge') return `${head}: merge into ${decision.into}${decision.becomesFull ? ` (${decision.into} becomes the full)` : ''}`;
+  if (decision.action === 'delete') return `${head}: remove (newest of an older chain, nothing stands on it)`;
+  if (decision.reason !== undefined) return `${head}: keep (${decision.reason})`;
+  return `${head}: keep (${decision.keptBy.join(', ')})`;
+}

@@ -1,0 +1,47 @@
+// A merged point's manifest keeps a digest for every range it holds, also when its parent was
+// recorded with another algorithm (sha256 manifests from before xxh128): the parent's bytes are
+// checked against their own digest and hashed again in the child's algorithm.
+
+import { createHash } from 'node:crypto';
+import { describe, expect, it } from 'vitest';
+import type { DiskManifest } from '../../src/repository/manifest.js';
+import { rangeDigest } from '../../src/repository/range-digest.js';
+import { mergedManifest } from '../../src/retention/merge-manifest.js';
+
+const KiB = 1024;
+const disk = Buffer.alloc(256 * KiB);
+for (let i = 0; i < disk.length; i += 1) disk[i] = (i * 7 + (i >> 9)) & 255;
+const read = async (offset: number, length: number) => disk.subarray(offset, offset + length);
+const sha256 = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
+
+function manifest(backupId: string, algorithm: string, data: [number, number, string][]): DiskManifest {
+  return { backupId, diskKey: 2000, type: 'incremental', parentId: null, parentFile: null, bytes: 0, digests: { algorithm, data, zero: [] } } as unknown as DiskManifest;
+}
+
+describe('merged manifest', () => {
+  it('a sha256 parent under an xxh128 child: every surviving range gets an xxh128 digest of its bytes', async () => {
+    const parent = manifest('p', 'sha256', [
+      [0, 64 * KiB, sha256(disk.subarray(0, 64 * KiB))],
+      [128 * KiB, 64 * KiB, sha256(disk.subarray(128 * KiB, 192 * KiB))],
+    ]);
+    // The child wrote 160-176 KiB: it cuts the parent's second range.
+    const child = manifest('c', 'xxh128', [[160 * KiB, 16 * KiB, await rangeDigest('xxh128', disk.subarray(160 * KiB, 176 * KiB))]]);
+    const merged = await mergedManifest(parent, child, [[160 * KiB, 16 * KiB]], read);
+    expect(merged.digests!.algorithm).toBe('xxh128');
+    const expected = await Promise.all(
+      [
+        [0, 64 * KiB],
+        [128 * KiB, 32 * KiB],
+        [160 * KiB, 16 * KiB],
+        [176 * KiB, 16 * KiB],
+      ].map(async ([offset, length]) => [offset, length, await rangeDigest('xxh128', disk.subarray(offset!, offset! + length!))]),
+    );
+    expect(merged.digests!.data).toEqual(expected);
+  });
+
+  it('refuses to merge a parent whose bytes differ from its sha256 digest', async () => {
+    const parent = manifest('p', 'sha256', [[0, 64 * KiB, sha256(Buffer.alloc(64 * KiB))]]);
+    const child = manifest('c', 'xxh128', []);
+    await expect(mergedManifest(parent, child, [], read)).rejects.toThrow('the data at guest offset 0 differs from its manifest');
+  });
+});
