@@ -37,7 +37,7 @@ export function loadSamplePlans(root) {
 // ---------------------------------------------------------------------------------------------
 // Plan reference
 
-function planReference(schema, samples) {
+export function planReference(schema, samples) {
   const out = new Markdown();
   out.line(`# Plan reference (format version ${schema.properties.version.const})`);
   out.line();
@@ -68,6 +68,7 @@ function planReference(schema, samples) {
   out.line('## Keys of every plan');
   out.line();
   out.line(`Required: ${(schema.required ?? []).map((key) => `\`${key}\``).join(', ')}.`);
+  for (const [name, text] of alternatives(schema)) out.line(`Also: ${name} ${text}.`);
   out.line();
   for (const entry of common) writeEntry(out, entry, samples);
 
@@ -226,6 +227,52 @@ function writeEntry(out, entry, samples) {
   }
 }
 
+// oneOf / anyOf / not, in words: which keys or which kinds of value are accepted together.
+function alternatives(schema) {
+  const facts = [];
+  const one = (alternative) => {
+    if (alternative === false) return 'nothing';
+    const parts = [];
+    if (alternative.title) parts.push(alternative.title);
+    if (alternative.required) parts.push(`with ${alternative.required.map((key) => `\`${key}\``).join(' and ')}`);
+    if (alternative.const !== undefined) parts.push(code(alternative.const));
+    if (alternative.enum) parts.push(alternative.enum.map(code).join(' or '));
+    if (alternative.type && alternative.const === undefined && !alternative.enum) parts.push(Array.isArray(alternative.type) ? alternative.type.join(' or ') : alternative.type);
+    if (alternative.$ref) parts.push(`a ${alternative.$ref.split('/').pop()}`);
+    if (alternative.not) parts.push(`not ${one(alternative.not)}`);
+    if (alternative.anyOf) parts.push(`any of (${alternative.anyOf.map(one).join('; ')})`);
+    if (alternative.oneOf) parts.push(`one of (${alternative.oneOf.map(one).join('; ')})`);
+    return parts.join(' ') || 'anything';
+  };
+  if (schema.oneOf) facts.push(['exactly one of', schema.oneOf.map(one).join('; ')]);
+  if (schema.anyOf) facts.push(['at least one of', schema.anyOf.map(one).join('; ')]);
+  if (schema.not) facts.push(['must not be', one(schema.not)]);
+  return facts;
+}
+
+// Every JSON Schema keyword this generator puts into words; the docs test fails on any other, so
+// a schema change the reference would not show is noticed.
+export const DESCRIBED_KEYWORDS = new Set([
+  '$schema', '$id', 'title', 'description', 'type', 'properties', 'additionalProperties', 'required', '$ref',
+  'definitions', 'const', 'enum', 'default', 'examples', 'pattern', 'patternErrorMessage', 'minLength', 'maxLength',
+  'minimum', 'maximum', 'exclusiveMinimum', 'exclusiveMaximum', 'format', 'items', 'minItems', 'maxItems', 'uniqueItems',
+  'allOf', 'if', 'then', 'oneOf', 'anyOf', 'not',
+]);
+
+// The keywords used anywhere in a schema (property names under `properties`/`definitions` excluded).
+export function schemaKeywords(schema, found = new Set()) {
+  if (Array.isArray(schema)) {
+    for (const item of schema) schemaKeywords(item, found);
+  } else if (schema !== null && typeof schema === 'object') {
+    for (const [key, value] of Object.entries(schema)) {
+      found.add(key);
+      if (key === 'properties' || key === 'definitions') for (const child of Object.values(value)) schemaKeywords(child, found);
+      else if (key !== 'const' && key !== 'enum' && key !== 'default' && key !== 'examples') schemaKeywords(value, found);
+    }
+  }
+  return found;
+}
+
 function items(schema) {
   return schema.type === 'array' && schema.items && typeof schema.items === 'object' ? schema.items : undefined;
 }
@@ -257,7 +304,14 @@ function constraints(schema) {
   else if (schema.minLength === 1) facts.push(['length', 'not empty']);
   else if (schema.minLength !== undefined) facts.push(['length', `at least ${schema.minLength} characters`]);
   else if (schema.maxLength !== undefined) facts.push(['length', `at most ${schema.maxLength} characters`]);
-  if (schema.minItems !== undefined) facts.push(['items', `at least ${schema.minItems}`]);
+  if (schema.exclusiveMinimum !== undefined) facts.push(['above', String(schema.exclusiveMinimum)]);
+  if (schema.exclusiveMaximum !== undefined) facts.push(['below', String(schema.exclusiveMaximum)]);
+  if (schema.format) facts.push(['format', schema.format]);
+  if (schema.minItems !== undefined && schema.maxItems !== undefined) facts.push(['items', `${schema.minItems} to ${schema.maxItems}`]);
+  else if (schema.minItems !== undefined) facts.push(['items', `at least ${schema.minItems}`]);
+  else if (schema.maxItems !== undefined) facts.push(['items', `at most ${schema.maxItems}`]);
+  if (schema.uniqueItems) facts.push(['items', 'no repeats']);
+  for (const [name, text] of alternatives(schema)) facts.push([name, text]);
   if (schema.type === 'object' && schema.additionalProperties === false) facts.push(['other keys', 'not allowed']);
   return facts;
 }
@@ -362,7 +416,7 @@ function commandsReference(cli, jsonEvents) {
   out.line();
   out.line('## Contents');
   out.line();
-  for (const name of Object.keys(COMMAND_HELP)) out.line(`- [\`${name}\`](#${name}): ${firstSentence(COMMAND_HELP[name].does)}`);
+  for (const name of Object.keys(COMMAND_HELP)) out.line(`- [\`${name}\`](#${name}): \`${COMMAND_HELP[name].usage}\``);
   out.line('- [`help`](#help)');
   out.line();
   out.line('## Overview');
@@ -465,9 +519,6 @@ function oneParagraph(text) {
   return (text ?? '').replace(/\s+/g, ' ').trim();
 }
 
-function firstSentence(text) {
-  return oneParagraph(text).replace(/\.\s.*$/, '').replace(/\.$/, '');
-}
 
 // ---------------------------------------------------------------------------------------------
 

@@ -55,7 +55,13 @@ export function sendenseCommands(shell: string): string[][] {
     segments.push(current);
     for (const segment of segments) {
       let at = 0;
-      while (segment[at] === 'sudo' || segment[at] === 'npx' || /^[A-Z_]+=/.test(segment[at] ?? '')) at++;
+      for (;;) {
+        if (segment[at] === 'sudo') {
+          at++;
+          while (segment[at]?.startsWith('-')) at += segment[at] === '-u' || segment[at] === '-g' ? 2 : 1;
+        } else if (segment[at] === 'npx' || /^[A-Z_]+=/.test(segment[at] ?? '')) at++;
+        else break;
+      }
       if (segment[at] === 'sendense-run') commands.push(segment.slice(at + 1));
       else if (segment[at] === 'node' && segment[at + 1] === 'bin/sendense-run.js') commands.push(segment.slice(at + 2));
     }

@@ -7,7 +7,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 // @ts-expect-error: a plain ES module without type declarations
-import { generateDocs } from '../../scripts/gen-docs.js';
+import { DESCRIBED_KEYWORDS, generateDocs, planReference, schemaKeywords } from '../../scripts/gen-docs.js';
 import * as help from '../../src/cli/command-help.js';
 import { COMMAND_EXIT_CODES } from '../../src/cli/exit-codes.js';
 import { USAGE } from '../../src/cli/main.js';
@@ -33,6 +33,29 @@ describe('generated docs', () => {
     for (const section of reference.split(/\n(?=### `)/).slice(1)) {
       expect(section, section.split('\n')[0]).toContain('```yaml');
     }
+  });
+
+  it('the generator puts every keyword the schema uses into words (else: teach scripts/gen-docs.js)', () => {
+    const schema = JSON.parse(readFileSync('schemas/plan.schema.json', 'utf8')) as unknown;
+    expect([...(schemaKeywords(schema) as Set<string>)].filter((keyword) => !DESCRIBED_KEYWORDS.has(keyword))).toEqual([]);
+  });
+
+  it('explains oneOf / anyOf / not and if-then variants', () => {
+    const schema = {
+      properties: { version: { const: 1 }, kind: { enum: ['a', 'b'] }, keep: {
+        type: 'object',
+        properties: { chains: { type: 'integer', minimum: 1 }, last: { type: 'integer', maximum: 9 } },
+        oneOf: [{ required: ['chains'] }, { anyOf: [{ required: ['last'] }] }],
+        not: { required: ['chains', 'last'] },
+      }, extra: { type: 'string' } },
+      allOf: [{ if: { properties: { kind: { const: 'b' } } }, then: { required: ['extra'], properties: { keep: false } } }],
+    };
+    const text = planReference(schema, []) as string;
+    expect(text).toContain('| exactly one of | with `chains`; any of (with `last`) |');
+    expect(text).toContain('| must not be | with `chains` and `last` |');
+    expect(text).toContain('## When `kind` is `b`\n\nRequired: `extra`.\nNot allowed: `keep`.');
+    expect(text).toContain('| allowed only when | `kind` is `a` |');
+    expect(text).toContain('| range | at most 9 |');
   });
 
   it('every command has its exit codes written down', () => {
