@@ -14,13 +14,16 @@ const SAMPLE_DIRS = ['plans', 'examples'];
  * `cli` holds what the CLI prints: { COMMAND_HELP, COMMON_OPTIONS, commandHelp, USAGE, COMMAND_EXIT_CODES }.
  */
 export function generateDocs(root, cli) {
-  const schema = JSON.parse(readFileSync(path.join(root, 'schemas/plan.schema.json'), 'utf8'));
-  const samples = loadSamplePlans(root);
   const jsonEvents = readFileSync(path.join(root, 'docs/json-events.md'), 'utf8');
-  return {
-    'docs/plan-reference.md': planReference(schema, samples),
-    'docs/commands.md': commandsReference(cli, jsonEvents),
-  };
+  const files = {};
+  // schemas/NAME.schema.json -> docs/NAME-reference.md; plans get examples from the shipped plans.
+  for (const file of readdirSync(path.join(root, 'schemas')).filter((name) => name.endsWith('.schema.json')).sort()) {
+    const name = file.replace(/\.schema\.json$/, '');
+    const schema = JSON.parse(readFileSync(path.join(root, 'schemas', file), 'utf8'));
+    files[`docs/${name}-reference.md`] = planReference(schema, name === 'plan' ? loadSamplePlans(root) : [], name);
+  }
+  files['docs/commands.md'] = commandsReference(cli, jsonEvents);
+  return files;
 }
 
 // The shipped plans, parsed: where a key has a real value, the reference shows that one.
@@ -37,15 +40,16 @@ export function loadSamplePlans(root) {
 // ---------------------------------------------------------------------------------------------
 // Plan reference
 
-export function planReference(schema, samples) {
+export function planReference(schema, samples, name = 'plan') {
   const out = new Markdown();
+  if (name !== 'plan') return schemaReference(out, schema, samples, name);
   out.line(`# Plan reference (format version ${schema.properties.version.const})`);
   out.line();
   out.line(GENERATED('`schemas/plan.schema.json` (and examples from the plans in `plans/` and `examples/`)'));
   out.line();
   out.line(oneParagraph(schema.description));
   out.line();
-  out.line('How to read it: `a.b` is key `b` inside the mapping `a`; `a[]` is each item of the list `a`.');
+  out.line(HOW_TO_READ);
   out.line('Unknown keys are errors everywhere. Any string value may contain `${NAME}`, replaced by the');
   out.line('environment variable NAME at run time (a missing variable is an error naming it); secrets are');
   out.line('never literals (`passwordEnv` / `passwordFile`). `sendense-run validate PLAN.yaml` checks a plan');
@@ -54,20 +58,36 @@ export function planReference(schema, samples) {
   out.line('before it touches anything. Commented plans to start from: [`plans/`](../plans/) and');
   out.line('[`examples/`](../examples/).');
   out.line();
+  return schemaReference(out, schema, samples);
+}
 
+const HOW_TO_READ = 'How to read it: `a.b` is key `b` inside the mapping `a`; `a[]` is each item of the list `a`.';
+
+// The keys of any schema; `name` given: a schema other than the plan's, with its own title.
+function schemaReference(out, schema, samples, name) {
+  if (name !== undefined) {
+    out.line(`# ${schema.title ?? `${name} file`}: reference`);
+    out.line();
+    out.line(GENERATED(`\`schemas/${name}.schema.json\``));
+    out.line();
+    if (schema.description) out.line(oneParagraph(schema.description));
+    out.line();
+    out.line(HOW_TO_READ);
+    out.line();
+  }
   const root = { schema, defs: schema };
   const common = entriesOf(root, schema, '', []);
   const variants = conditionalVariants(root, schema, '', []);
 
   out.line('## Contents');
   out.line();
-  out.line('- [Keys of every plan](#keys-of-every-plan): ' + common.filter((entry) => entry.path && !entry.path.includes('.')).map((entry) => `\`${entry.path}\``).join(', '));
+  out.line((name === undefined ? '- [Keys of every plan](#keys-of-every-plan): ' : '- [Keys](#keys): ') + common.filter((entry) => entry.path && !entry.path.includes('.')).map((entry) => `\`${entry.path}\``).join(', '));
   for (const variant of variants) out.line(`- [${variant.heading}](#${slug(variant.heading)})`);
   out.line();
 
-  out.line('## Keys of every plan');
+  out.line(name === undefined ? '## Keys of every plan' : '## Keys');
   out.line();
-  out.line(`Required: ${(schema.required ?? []).map((key) => `\`${key}\``).join(', ')}.`);
+  out.line(`Required: ${(schema.required ?? []).map((key) => `\`${key}\``).join(', ') || 'none'}.`);
   for (const [name, text] of alternatives(schema)) out.line(`Also: ${name} ${text}.`);
   out.line();
   for (const entry of common) writeEntry(out, entry, samples);
@@ -339,6 +359,7 @@ function schemaExample(schema) {
   if (schema.enum) return schema.enum[0];
   const eg = /e\.g\. ([^\s,;)]+[^\s,;).])/.exec(schema.description ?? '');
   if (schema.type === 'string' && eg) return eg[1].replace(/^"(.*)"$/, '$1');
+  if (schema.type === 'string') return '…';
   if (schema.type === 'integer') return schema.minimum ?? 1;
   if (schema.type === 'boolean') return true;
   if (schema.type === 'array' && schema.items) {

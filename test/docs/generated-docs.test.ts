@@ -3,7 +3,7 @@
 // built CLI prints for `help CMD`.
 
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 // @ts-expect-error: a plain ES module without type declarations
@@ -56,6 +56,15 @@ describe('generated docs', () => {
     expect(text).toContain('## When `kind` is `b`\n\nRequired: `extra`.\nNot allowed: `keep`.');
     expect(text).toContain('| allowed only when | `kind` is `a` |');
     expect(text).toContain('| range | at most 9 |');
+  });
+
+  it('every schema in schemas/ gets its reference (schemas/NAME.schema.json -> docs/NAME-reference.md)', () => {
+    const names = readdirSync('schemas').filter((file) => file.endsWith('.schema.json')).map((file) => `docs/${file.replace('.schema.json', '')}-reference.md`);
+    expect(Object.keys(generated).filter((file) => file.endsWith('-reference.md')).sort()).toEqual(names.sort());
+    const hub = planReference({ title: 'Hub configuration', type: 'object', properties: { maxParallelDisks: { type: 'integer', minimum: 1, default: 16 } } }, [], 'hub') as string;
+    expect(hub).toMatch(/^# Hub configuration: reference\n/);
+    expect(hub).toContain('### `maxParallelDisks`');
+    expect(hub).toContain('```yaml\nmaxParallelDisks: 16\n```');
   });
 
   it('every command has its exit codes written down', () => {
