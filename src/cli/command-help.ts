@@ -24,7 +24,7 @@ export const COMMON_OPTIONS: readonly OptionHelp[] = [
 export const COMMAND_HELP: Readonly<Record<string, CommandHelp>> = {
   run: {
     usage: 'sendense-run [run] PLAN.yaml [--dry-run] [--metrics-file PATH]',
-    does: 'Validate the plan, then run it now: each step of SPEC section 4, cleanup on every exit path.\nExit 0 success, 1 the run failed, 2 invalid plan or usage, 130 interrupted (after cleanup).',
+    does: 'Validate the plan, then run it now: each step (--dry-run lists them), cleanup on every exit path.\nExit 0 success, 1 the run failed, 2 invalid plan or usage, 130 interrupted (after cleanup).',
     options: [
       { name: '--dry-run', help: 'validate and print the resolved steps (parent, ports, files) without changing anything' },
       { name: '--metrics-file', value: 'PATH', help: "after the run, write Prometheus textfile metrics there (node_exporter's textfile collector); default: the plan's metricsFile" },

@@ -11,7 +11,7 @@ import { COMMAND_HELP, COMMON_OPTIONS, commandHelp } from './command-help.js';
 import type { CliContext, Command } from './context.js';
 import { didYouMean } from './nearest-name.js';
 
-const USAGE = `Usage: sendense-run [options] <command> [args]
+export const USAGE = `Usage: sendense-run [options] <command> [args]
 
 Commands:
   PLAN.yaml [--dry-run]          run a plan now (same as: run PLAN.yaml)
