@@ -275,7 +275,7 @@ function alternatives(schema) {
 export const DESCRIBED_KEYWORDS = new Set([
   '$schema', '$id', 'title', 'description', 'type', 'properties', 'additionalProperties', 'required', '$ref',
   'definitions', 'const', 'enum', 'default', 'examples', 'pattern', 'patternErrorMessage', 'minLength', 'maxLength',
-  'minimum', 'maximum', 'exclusiveMinimum', 'exclusiveMaximum', 'format', 'items', 'minItems', 'maxItems', 'uniqueItems',
+  'minimum', 'maximum', 'exclusiveMinimum', 'exclusiveMaximum', 'format', 'items', 'minItems', 'maxItems', 'uniqueItems', 'minProperties', 'maxProperties',
   'allOf', 'if', 'then', 'oneOf', 'anyOf', 'not',
 ]);
 
@@ -330,6 +330,8 @@ function constraints(schema) {
   if (schema.minItems !== undefined && schema.maxItems !== undefined) facts.push(['items', `${schema.minItems} to ${schema.maxItems}`]);
   else if (schema.minItems !== undefined) facts.push(['items', `at least ${schema.minItems}`]);
   else if (schema.maxItems !== undefined) facts.push(['items', `at most ${schema.maxItems}`]);
+  if (schema.minProperties !== undefined) facts.push(['keys', `at least ${schema.minProperties}`]);
+  if (schema.maxProperties !== undefined) facts.push(['keys', `at most ${schema.maxProperties}`]);
   if (schema.uniqueItems) facts.push(['items', 'no repeats']);
   for (const [name, text] of alternatives(schema)) facts.push([name, text]);
   if (schema.type === 'object' && schema.additionalProperties === false) facts.push(['other keys', 'not allowed']);

@@ -32,6 +32,12 @@ export const COMMAND_EXIT_CODES: Readonly<Record<string, readonly ExitCode[]>> =
     { code: 0, when: 'listed (also when there is no state database yet: it says so)' },
     USAGE,
   ],
+  prune: [
+    { code: 0, when: 'the unkept points were merged away (or, with --dry-run, what would happen to each point was printed)' },
+    { code: 1, when: 'a merge failed or the VM is busy (another run holds it, or an unfinished merge waits for doctor); every kept point is unchanged' },
+    { code: 2, when: 'invalid plan, a plan without keep-* rules, or a usage error; nothing was changed' },
+    { code: 130, when: 'interrupted by SIGINT, SIGTERM or SIGHUP: stopped after the merge under way' },
+  ],
   doctor: [
     { code: 0, when: 'nothing was left behind, or everything found was cleaned' },
     { code: 1, when: 'something could not be cleaned; with --dry-run: something was found (for monitoring)' },
