@@ -1,6 +1,8 @@
 // Rebuilds the database's view of a repository from its manifests (SPEC section 9): every complete
 // backup the database does not know is recorded again, parents first, with the files where they
-// are now (a repository may have moved: overlays name their backing files relatively).
+// are now (a repository may have moved: overlays name their backing files relatively). A known
+// backup whose recorded files are all gone while its manifests' files are here was moved with its
+// repository: its records are pointed at the files here.
 
 import { existsSync } from 'node:fs';
 import path from 'node:path';
@@ -11,6 +13,8 @@ import { scanManifests } from './manifest-scan.js';
 export interface ImportOutcome {
   readonly imported: readonly ImportedBackup[];
   readonly known: readonly string[];
+  /** Known backups whose files moved here (their records now name these files). */
+  readonly relocated: readonly string[];
   /** Backups left out, and why. */
   readonly skipped: readonly { readonly backupId: string; readonly reason: string }[];
   readonly problems: readonly string[];
@@ -22,12 +26,22 @@ export async function importCatalog(store: Store, repository: string, runId: str
   for (const found of scan.found) byBackup.set(found.manifest.backupId, [...(byBackup.get(found.manifest.backupId) ?? []), found]);
   const imported: ImportedBackup[] = [];
   const known: string[] = [];
+  const relocated: string[] = [];
   const skipped: { backupId: string; reason: string }[] = [];
   // Backup ids sort by time: a parent comes before what stands on it.
   for (const [backupId, disks] of [...byBackup.entries()].sort(([a], [b]) => a.localeCompare(b))) {
     const first = disks[0]!.manifest;
-    if ((await store.getBackup(backupId)) !== undefined) {
-      known.push(backupId);
+    const recorded = await store.getBackup(backupId);
+    if (recorded !== undefined) {
+      const here = disks.map(({ path: file, manifest }) => ({ diskKey: manifest.diskKey, file: path.join(path.dirname(file), manifest.file) }));
+      const moved =
+        recorded.disks.length > 0 &&
+        recorded.disks.every((disk) => !existsSync(disk.file)) &&
+        recorded.disks.every((disk) => here.some((found) => found.diskKey === disk.diskKey && existsSync(found.file)));
+      if (moved) {
+        await store.relocateBackup(backupId, repository, here.filter((found) => recorded.disks.some((disk) => disk.diskKey === found.diskKey)));
+        relocated.push(backupId);
+      } else known.push(backupId);
       continue;
     }
     const missing = disks.find((disk) => !existsSync(path.join(path.dirname(disk.path), disk.manifest.file)));
@@ -69,7 +83,7 @@ export async function importCatalog(store: Store, repository: string, runId: str
     await store.importBackup(backup);
     imported.push(backup);
   }
-  return { imported, known, skipped, problems: scan.problems };
+  return { imported, known, relocated, skipped, problems: scan.problems };
 }
 
 // Backups of `vm` in the repository that the database does not know (a lost or other database).

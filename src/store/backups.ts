@@ -250,6 +250,15 @@ export async function recordVerification(db: Db, id: string, at: string): Promis
 
 // A complete backup rebuilt from the repository's manifests (catalog import), with its own ids
 // and times; its parent must be recorded already.
+export async function relocateBackup(db: Db, id: string, repository: string, files: readonly { readonly diskKey: number; readonly file: string }[]): Promise<void> {
+  await db.transaction().execute(async (trx) => {
+    await trx.updateTable('backups').set({ repository }).where('id', '=', id).execute();
+    for (const { diskKey, file } of files) {
+      await trx.updateTable('backup_disks').set({ file }).where('backup_id', '=', id).where('disk_key', '=', diskKey).execute();
+    }
+  });
+}
+
 export async function importBackup(db: Db, backup: ImportedBackup): Promise<void> {
   await db.transaction().execute(async (trx) => {
     await trx

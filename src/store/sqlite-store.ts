@@ -38,6 +38,7 @@ export function sqliteStore(db: Kysely<StoreDatabase>): Store {
     markDamaged: (ids, damage) => backups.markDamaged(db, ids, damage),
     recordVerification: (id, at) => backups.recordVerification(db, id, at),
     importBackup: (backup) => backups.importBackup(db, backup),
+    relocateBackup: (id, repository, files) => backups.relocateBackup(db, id, repository, files),
 
     lockVm: (vm, runId, plan) => vmLocks.lockVm(db, vm, runId, plan),
     unlockVm: (vm, runId) => vmLocks.unlockVm(db, vm, runId),

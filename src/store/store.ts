@@ -137,6 +137,8 @@ export interface Store {
   recordVerification(id: string, at: string): Promise<void>;
   /** Records a complete backup found in a repository's manifests (catalog import). */
   importBackup(backup: ImportedBackup): Promise<void>;
+  /** A known backup found in another repository directory (moved): its repository and files there. */
+  relocateBackup(id: string, repository: string, files: readonly { readonly diskKey: number; readonly file: string }[]): Promise<void>;
 
   // one backup run per VM at a time
   /** Takes the VM's lock for this run, or throws a SendenseError naming the run that holds it. */

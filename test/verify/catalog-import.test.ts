@@ -77,6 +77,28 @@ describe('catalog import', () => {
     expect(again.stdout).toContain('3 already known');
   });
 
+  it('a repository moved on the same hub: import points the known backups at their files there, and they restore exactly', async () => {
+    const chain = await backUpThreePoints(ws.dir, ws.repository, ws.db, ports);
+    const ids = (await listBackups(ws.db, 'vmv')).map((b) => b.id);
+    const moved = path.join(ws.dir, 'moved-here', 'repository');
+    mkdirSync(path.dirname(moved));
+    renameSync(ws.repository, moved);
+    expect((await listBackups(ws.db, 'vmv')).map((b) => b.restorable)).toEqual([false, false, false]);
+
+    const imported = await sendenseRun(['catalog', 'import', moved, '--db', ws.db]);
+    expect(imported.exitCode, `${imported.stdout}\n${imported.stderr}`).toBe(0);
+    expect(imported.stdout).toContain('imported 0 backup(s)');
+    expect(imported.stdout).toContain('3 found moved here');
+    const backups = await listBackups(ws.db, 'vmv');
+    expect(backups.map((b) => [b.id, b.repository, b.restorable])).toEqual(ids.map((id) => [id, moved, true]));
+    for (const backup of backups) for (const disk of backup.disks) expect(disk.file.startsWith(`${moved}/`)).toBe(true);
+    const restored = path.join(ws.dir, 'moved-here-{key}.qcow2');
+    const plan = writeRestorePlan(ws.dir, { name: 'restore-moved-here', vm: 'vmv', repository: moved, ports, point: 'latest', target: { type: 'file', path: restored, format: 'qcow2' } });
+    const restore = await sendenseRun([plan, '--db', ws.db]);
+    expect(restore.exitCode, `${restore.stdout}\n${restore.stderr}`).toBe(0);
+    for (const key of [2000, 2001]) expect(restoredDifference(chain.copies[2]![key]!, restored.replace('{key}', String(key)), 'qcow2')).toBe('');
+  });
+
   it('says plainly when the repository is not a directory or the action is unknown', async () => {
     const missing = await sendenseRun(['catalog', 'import', path.join(ws.dir, 'nowhere'), '--db', ws.db]);
     expect(missing.exitCode).toBe(2);
