@@ -53,8 +53,12 @@ describe('leasePorts', () => {
     servers.push(server);
     await new Promise<void>((done) => server.listen(first, '127.0.0.1', done));
     const result = await store.leasePorts({ runId, count: 2, first, last });
-    expect(result.ports).toEqual([first + 1, first + 2]);
-    expect(result.busy).toEqual([first]);
+    // Other tests run beside this one and may hold a port of the range too: what matters is that
+    // the one this test holds is skipped and reported, and two others are leased.
+    expect(result.ports).toHaveLength(2);
+    expect(result.ports).not.toContain(first);
+    expect(result.busy).toContain(first);
+    for (const port of result.ports) expect(port).toBeGreaterThan(first);
   });
 
   it('says which range ran out and why', async () => {
