@@ -1,5 +1,6 @@
-// Runs every disk of a transfer in parallel and reports one result per disk; whatever a disk
-// took (qemu-nbd, connections, the temp dir) is given back before this returns.
+// Runs the disks of a transfer, --parallel-disks at a time (default all), and reports one result
+// per disk; whatever a disk took (qemu-nbd, connections, the temp dir) is given back before this
+// returns.
 
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -19,11 +20,14 @@ export interface RunOptions {
 
 export async function runTransfer(args: TransferArgs, options: RunOptions): Promise<{ readonly ok: boolean; readonly disks: readonly DiskOutcome[] }> {
   const output = new TransferOutput(options.writeLine);
-  const tuning: CopyTuning = { ...DEFAULT_TUNING, connections: args.connections, ...options.tuning };
+  const inFlight = args.inFlight ?? DEFAULT_TUNING.inFlight;
+  const tuning: CopyTuning = { ...DEFAULT_TUNING, connections: args.connections, inFlight, unansweredWrites: 2 * inFlight, ...options.tuning };
   const dir = mkdtempSync(join(tmpdir(), 'sendense-transfer-'));
   try {
-    const disks = await Promise.all(
-      args.disks.map(async (job): Promise<DiskOutcome> => {
+    const disks = await inTurns(
+      args.disks,
+      args.parallelDisks ?? args.disks.length,
+      async (job): Promise<DiskOutcome> => {
         try {
           return await copyDisk(job, tuning, dir, output, options.signal);
         } catch (error) {
@@ -32,7 +36,7 @@ export async function runTransfer(args: TransferArgs, options: RunOptions): Prom
           output.error(job.key, message);
           return { disk: job.key, ok: false, error: message };
         }
-      }),
+      },
     );
     const ok = disks.every((disk) => disk.ok);
     output.debug({ message: 'peak memory', maxRssBytes: process.resourceUsage().maxRSS * 1024 });
@@ -41,4 +45,18 @@ export async function runTransfer(args: TransferArgs, options: RunOptions): Prom
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+// Maps items with at most `limit` at once, results in the items' order.
+async function inTurns<T, R>(items: readonly T[], limit: number, work: (item: T) => Promise<R>): Promise<R[]> {
+  const results: R[] = new Array<R>(items.length);
+  let next = 0;
+  const lane = async (): Promise<void> => {
+    while (next < items.length) {
+      const index = next++;
+      results[index] = await work(items[index]!);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, lane));
+  return results;
 }

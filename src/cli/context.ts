@@ -6,6 +6,8 @@ import path from 'node:path';
 export interface CliContext {
   /** SQLite state file: --db, else $SENDENSE_DB, else the per-user default (defaultDbPath). */
   readonly dbPath: string;
+  /** --hub-config PATH (SPEC section 12); undefined = the default file, if any. */
+  readonly hubConfig?: string;
   /** --json: one JSON object per line instead of the human view. */
   readonly json: boolean;
   readonly quiet: boolean;

@@ -14,6 +14,7 @@ export interface RunsTable {
   hostname: string | null;
   plan_file: string | null;
   backup_id: string | null;
+  queued_seconds: number | null;
 }
 
 export interface BackupsTable {
@@ -95,6 +96,18 @@ export interface RunFilesTable {
   since: string;
 }
 
+export interface DiskSlotsTable {
+  run_id: string;
+  plan: string;
+  wanted: number;
+  granted: number;
+  queued_at: string;
+  granted_at: string | null;
+  pid: number;
+  hostname: string;
+  start_ticks: number | null;
+}
+
 export interface StoreDatabase {
   runs: RunsTable;
   backups: BackupsTable;
@@ -104,4 +117,5 @@ export interface StoreDatabase {
   vm_locks: VmLocksTable;
   file_mounts: FileMountsTable;
   run_files: RunFilesTable;
+  disk_slots: DiskSlotsTable;
 }

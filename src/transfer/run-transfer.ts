@@ -2,6 +2,8 @@
 // to the reporter, a per-disk result back, a clear error naming the disk when it fails.
 
 import type { RunContext } from '../engine/run-context.js';
+import { tuneDisks } from '../hub/disk-budget.js';
+import type { DiskSlots } from '../hub/disk-queue.js';
 import type { RunReporter } from '../engine/run-events.js';
 import { SendenseError } from '../errors.js';
 import type { NodeHost } from '../node/node.js';
@@ -144,14 +146,14 @@ function formatMs(ms: number): string {
 // and timeouts.transfer (another program, e.g. the VMware client, when given), records each disk's
 // bytes on the run's disk jobs, returns the total and the per-disk results.
 export async function transferForRun(
-  run: Pick<RunContext, 'node' | 'reporter' | 'signal' | 'plan'> & { readonly state: { readonly disks: readonly { readonly key: DiskKey; bytes?: number; written?: WrittenRanges }[] } },
+  run: Pick<RunContext, 'node' | 'reporter' | 'signal' | 'plan' | 'diskSlots'> & { readonly state: { readonly disks: readonly { readonly key: DiskKey; bytes?: number; written?: WrittenRanges }[] } },
   args: readonly string[],
   program: Pick<TransferRequest, 'command' | 'env'> = {},
 ): Promise<{ readonly total: number; readonly results: readonly TransferDiskResult[] }> {
   const results = await runTransfer({
     ...program,
     node: run.node,
-    args,
+    args: program.command === undefined ? [...args, ...tuningArgs(run.diskSlots, run.state.disks.length)] : args,
     reporter: run.reporter,
     signal: run.signal,
     timeout: run.plan.timeouts.transfer,
@@ -165,4 +167,11 @@ export async function transferForRun(
     }
   }
   return { total: results.reduce((sum, result) => sum + result.bytesDone, 0), results };
+}
+
+// Our node transfer copies as many disks at once, with as many buffers, as the run's hub slots allow.
+function tuningArgs(slots: DiskSlots | undefined, disks: number): string[] {
+  if (slots === undefined) return [];
+  const tuning = tuneDisks(slots.hub, slots.granted, disks);
+  return ['--parallel-disks', String(tuning.parallelDisks), '--in-flight', String(tuning.inFlight), '--connections', String(tuning.connections)];
 }

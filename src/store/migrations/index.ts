@@ -7,6 +7,7 @@ import { vmLocksMigration } from './002-vm-locks.js';
 import { runFilesMigration } from './003-run-files.js';
 import { fileMountsMigration } from './004-file-mounts.js';
 import { verificationMigration } from './005-verification.js';
+import { hubSlotsMigration } from './006-hub-slots.js';
 
 const migrations: Readonly<Record<string, Migration>> = Object.freeze({
   '001-initial': initialMigration,
@@ -14,6 +15,7 @@ const migrations: Readonly<Record<string, Migration>> = Object.freeze({
   '003-run-files': runFilesMigration,
   '004-file-mounts': fileMountsMigration,
   '005-verification': verificationMigration,
+  '006-hub-slots': hubSlotsMigration,
 });
 
 export const migrationProvider: MigrationProvider = {
