@@ -17,7 +17,8 @@ export interface HubConfig {
   readonly maxParallelDisks: number;
   /** Bytes: budget for sendense-run and every qemu-nbd it starts, together. */
   readonly memory: number;
-  readonly ports: { readonly first: number; readonly last: number };
+  /** The hub's NBD port range; undefined = not set (each plan's nbd.ports, default 10100-10200). */
+  readonly ports?: { readonly first: number; readonly last: number };
   /** The file it came from; undefined = built-in defaults (no file). */
   readonly file?: string;
 }
@@ -25,7 +26,6 @@ export interface HubConfig {
 export const DEFAULT_HUB: Omit<HubConfig, 'name'> = Object.freeze({
   maxParallelDisks: 16,
   memory: 1.5 * 1024 ** 3,
-  ports: Object.freeze({ first: 10100, last: 10200 }),
 });
 
 const KEYS = ['name', 'repositories', 'maxParallelDisks', 'memory', 'nbd'];
@@ -66,13 +66,13 @@ export function parseHubConfig(text: string, file: string): HubConfig {
   if (memory === undefined) return fail(['memory'], `memory must be a size like 1.5GiB, 800MiB or 2G (got ${JSON.stringify(record.memory)})`);
   if (memory < 256 * 1024 ** 2) fail(['memory'], `memory ${String(record.memory)} is below the 256MiB one run needs`);
   const repositories = record.repositories === undefined ? undefined : checkRepositories(record.repositories, yaml, fail);
-  const ports = record.nbd === undefined ? DEFAULT_HUB.ports : checkNbd(record.nbd, fail);
+  const ports = record.nbd === undefined ? undefined : checkNbd(record.nbd, fail);
   return Object.freeze({
     name: name as string,
     ...(repositories ? { repositories } : {}),
     maxParallelDisks: maxParallelDisks as number,
     memory,
-    ports,
+    ...(ports ? { ports } : {}),
     file,
   });
 }
@@ -87,11 +87,11 @@ function checkRepositories(value: unknown, _yaml: PlanYaml, fail: Fail): readonl
   return Object.freeze(value.map((entry: string) => path.resolve(entry)));
 }
 
-function checkNbd(value: unknown, fail: Fail): HubConfig['ports'] {
+function checkNbd(value: unknown, fail: Fail): HubConfig['ports'] | undefined {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return fail(['nbd'], 'nbd must be a mapping with ports: FIRST-LAST');
   for (const key of Object.keys(value)) if (key !== 'ports') fail(['nbd', key], `unknown key 'nbd.${key}' (known: ports)`, 'key');
   const text = (value as { ports?: unknown }).ports;
-  if (text === undefined) return DEFAULT_HUB.ports;
+  if (text === undefined) return undefined;
   const match = typeof text === 'string' ? /^\s*(\d+)\s*-\s*(\d+)\s*$/.exec(text) : null;
   const first = Number(match?.[1]);
   const last = Number(match?.[2]);

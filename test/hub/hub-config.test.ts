@@ -7,6 +7,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { diskMemory, FULL_IN_FLIGHT, HUB_BASE_MEMORY, QEMU_NBD_IDLE_MEMORY, slotsWanted, tuneDisks } from '../../src/hub/disk-budget.js';
 import { DEFAULT_HUB, loadHubConfig, parseHubConfig, parseMemory } from '../../src/hub/hub-config.js';
+import { checkHubRepository, hubPortRange } from '../../src/hub/hub-scope.js';
 
 const MiB = 1024 ** 2;
 const dir = mkdtempSync(path.join(tmpdir(), 'hub-config-'));
@@ -32,7 +33,7 @@ describe('hub config', () => {
     const empty = parseHubConfig('', '/x/hub.yaml');
     expect(empty.maxParallelDisks).toBe(16);
     expect(empty.memory).toBe(1.5 * 1024 ** 3);
-    expect(empty.ports).toEqual({ first: 10100, last: 10200 });
+    expect(empty.ports, 'unset: each plan keeps its nbd.ports').toBeUndefined();
     expect(empty.name.length).toBeGreaterThan(0);
     expect(DEFAULT_HUB.maxParallelDisks).toBe(16);
   });
@@ -86,5 +87,22 @@ describe('memory budget', () => {
 
   it('a run granted fewer slots than it wanted copies fewer disks at once', () => {
     expect(tuneDisks(hub, 2, 10).parallelDisks).toBe(2);
+  });
+});
+
+describe('hub scope', () => {
+  const hub = parseHubConfig('name: hub-a\nrepositories: [/backup/repository]\nnbd: { ports: 20000-20099 }\n', '/etc/sendense/hub.yaml');
+
+  it('a plan may use a repository inside the listed ones only', () => {
+    expect(() => checkHubRepository(hub, '/backup/repository')).not.toThrow();
+    expect(() => checkHubRepository(hub, '/backup/repository/sub')).not.toThrow();
+    expect(() => checkHubRepository(hub, '/backup/repository-2')).toThrow(/repository \/backup\/repository-2 is not one hub hub-a may use/);
+  });
+
+  it("a plan's nbd.ports narrows the hub's; the default range takes the hub's; no hub range keeps the plan's", () => {
+    expect(hubPortRange(hub, { first: 10100, last: 10200 })).toEqual({ first: 20000, last: 20099 });
+    expect(hubPortRange(hub, { first: 20050, last: 20200 })).toEqual({ first: 20050, last: 20099 });
+    expect(() => hubPortRange(hub, { first: 30000, last: 30010 })).toThrow(/outside the hub's range 20000-20099/);
+    expect(hubPortRange(parseHubConfig('', '/x.yaml'), { first: 30000, last: 30010 })).toEqual({ first: 30000, last: 30010 });
   });
 });
