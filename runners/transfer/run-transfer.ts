@@ -5,7 +5,8 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { isSendenseError } from '../../src/errors.js';
+import { isSendenseError, SendenseError } from '../../src/errors.js';
+import { inTurns } from '../../src/hub/in-turns.js';
 import { DEFAULT_TUNING, copyDisk, type CopyTuning } from './copy-disk.js';
 import type { TransferArgs } from './transfer-args.js';
 import { TransferOutput, type DiskOutcome } from './transfer-output.js';
@@ -29,6 +30,8 @@ export async function runTransfer(args: TransferArgs, options: RunOptions): Prom
       args.parallelDisks ?? args.disks.length,
       async (job): Promise<DiskOutcome> => {
         try {
+          // A disk still waiting for its turn when the transfer is stopped does not start.
+          if (options.signal.aborted) throw new SendenseError(`transfer stopped: ${String(options.signal.reason ?? 'stop requested')}`, { disk: job.key });
           return await copyDisk(job, tuning, dir, output, options.signal);
         } catch (error) {
           const message = isSendenseError(error) ? error.message : `internal error: ${error instanceof Error ? error.message : String(error)}`;
@@ -47,16 +50,3 @@ export async function runTransfer(args: TransferArgs, options: RunOptions): Prom
   }
 }
 
-// Maps items with at most `limit` at once, results in the items' order.
-async function inTurns<T, R>(items: readonly T[], limit: number, work: (item: T) => Promise<R>): Promise<R[]> {
-  const results: R[] = new Array<R>(items.length);
-  let next = 0;
-  const lane = async (): Promise<void> => {
-    while (next < items.length) {
-      const index = next++;
-      results[index] = await work(items[index]!);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, lane));
-  return results;
-}

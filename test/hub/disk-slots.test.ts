@@ -10,6 +10,7 @@ import { leasedPorts, processesTaggedBy, recordedProcesses, tableRows } from '..
 import { useRunWorkspace } from '../support/run-workspace.js';
 import { listBackups, parseEvents, sendenseRun, startSendenseRun, writePlan, type RunEventLine } from '../support/sendense-cli.js';
 import { createDisk, differenceBetween, portRangeForTestFile, writeDisk } from '../support/vm-disks.js';
+import { writeRestorePlan } from '../restore/restore-plan.js';
 
 const MiB = 1024 * 1024;
 const [first, last] = portRangeForTestFile();
@@ -72,6 +73,14 @@ describe('hub disk slots', () => {
     for (const disk of vm.disks) expect(differenceBetween(backup.disks.find((d) => d.diskKey === disk.key)!.file, disk.path)).toBe('');
     expect(slotRows()).toEqual([]);
     expect(leasedPorts(ws.db)).toEqual([]);
+
+    // A restore of all 5 disks into files on this host takes turns the same way.
+    const target = path.join(ws.dir, 'restored-{key}.qcow2');
+    const restorePlan = writeRestorePlan(ws.dir, { name: 'wide-restore', vm: 'wide', repository: ws.repository, ports: [first, last], point: 'latest', target: { type: 'file', path: target, format: 'qcow2' } });
+    const restore = await sendenseRun([restorePlan, '--db', ws.db, '--json', '--hub-config', hubConfig(2)]);
+    expect(restore.exitCode, restore.stdout + restore.stderr).toBe(0);
+    expect(mostDisksAtOnce(timed(restore.stdout))).toBe(2);
+    for (const disk of vm.disks) expect(differenceBetween(target.replace('{key}', String(disk.key)), disk.path)).toBe('');
   });
 
   it('runs of separate processes wait in the order they came, and history shows the time queued', async () => {
