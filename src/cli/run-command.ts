@@ -6,6 +6,7 @@ import { createReporter } from '../engine/reporters.js';
 import { isSendenseError, usageError, type SendenseError } from '../errors.js';
 import { loadPlanForRun } from '../plan/load.js';
 import { loadHubConfig } from '../hub/hub-config.js';
+import { checkHubScope } from '../hub/hub-scope.js';
 import { maskSecrets } from '../secrets/mask.js';
 import { openStore } from '../store/index.js';
 import path from 'node:path';
@@ -24,6 +25,8 @@ export const runCommand: Command = async (cli, args) => {
   }
   const plan = await loadPlanForRun(file, process.env);
   const hub = loadHubConfig(cli.hubConfig);
+  // Like an invalid plan: refused (exit 2) before anything is recorded.
+  checkHubScope(hub, plan);
   const store = await openStore(cli.dbPath);
   const controller = new AbortController();
   const reporter = createReporter(cli);

@@ -20,7 +20,7 @@ import { bytesFacts } from './step-facts.js';
 import { asRunError, runSteps, type StepsOutcome } from './run-steps.js';
 import { UndoStack } from './undo-stack.js';
 import type { HubConfig } from '../hub/hub-config.js';
-import { checkHubRepository, hubPortRange } from '../hub/hub-scope.js';
+import { checkHubScope } from '../hub/hub-scope.js';
 import { giveBackDiskSlots, takeDiskSlots, type DiskSlots } from '../hub/disk-queue.js';
 
 export interface RunPlanOptions {
@@ -76,11 +76,8 @@ export async function runPlan(plan: Plan, options: RunPlanOptions): Promise<RunR
   let diskSlots: DiskSlots | undefined;
   try {
     // Queued before anything is taken: a waiting run holds no port, process or connection.
-    if (options.hub) {
-      // The hub's scope is checked before the run queues, so allocate-ports cannot fail on it later.
-      checkHubRepository(options.hub, plan.repository.path);
-      hubPortRange(options.hub, plan.nbd.ports);
-    }
+    // The hub's scope is checked before the run queues, so allocate-ports cannot fail on it later.
+    if (options.hub) checkHubScope(options.hub, plan);
     const disks = options.hub ? await disksToTransfer(plan, store) : 0;
     if (options.hub && disks > 0) {
       diskSlots = await takeDiskSlots({ store, hub: options.hub, runId, plan: plan.name, disks, queuedAt: options.queuedAt, reporter, signal: controller.signal });

@@ -102,7 +102,7 @@ describe('hub scope', () => {
   it("a plan's nbd.ports narrows the hub's; the default range takes the hub's; no hub range keeps the plan's", () => {
     expect(hubPortRange(hub, { first: 10100, last: 10200 })).toEqual({ first: 20000, last: 20099 });
     expect(hubPortRange(hub, { first: 20050, last: 20200 })).toEqual({ first: 20050, last: 20099 });
-    expect(() => hubPortRange(hub, { first: 30000, last: 30010 })).toThrow(/outside the hub's range 20000-20099/);
+    expect(() => hubPortRange(hub, { first: 30000, last: 30010 })).toThrow(/outside the hub's nbd.ports 20000-20099/);
     expect(hubPortRange(parseHubConfig('', '/x.yaml'), { first: 30000, last: 30010 })).toEqual({ first: 30000, last: 30010 });
   });
 });
