@@ -24,6 +24,10 @@ export interface DiskJob {
 export interface TransferArgs {
   readonly disks: readonly DiskJob[];
   readonly connections: number;
+  /** Disks copied at once (the hub's slots); default all. */
+  readonly parallelDisks?: number;
+  /** Requests in flight per disk (the hub's memory budget); default 16. */
+  readonly inFlight?: number;
   readonly jobId?: string;
 }
 
@@ -43,6 +47,8 @@ export function parseTransferArgs(argv: readonly string[]): TransferArgs {
         format: { type: 'string', multiple: true },
         bitmap: { type: 'string', multiple: true },
         connections: { type: 'string' },
+        'parallel-disks': { type: 'string' },
+        'in-flight': { type: 'string' },
         'zero-holes': { type: 'boolean' },
         'job-id': { type: 'string' },
       },
@@ -72,7 +78,16 @@ export function parseTransferArgs(argv: readonly string[]): TransferArgs {
   }
   const connections = values.connections === undefined ? DEFAULT_CONNECTIONS : Number(values.connections);
   if (!Number.isInteger(connections) || connections < 1 || connections > 64) throw usageError(`--connections ${values.connections}: must be an integer from 1 to 64`);
-  return Object.freeze({ disks: Object.freeze(disks), connections, jobId: values['job-id'] });
+  const parallelDisks = optionalCount('--parallel-disks', values['parallel-disks'], 1000);
+  const inFlight = optionalCount('--in-flight', values['in-flight'], 64);
+  return Object.freeze({ disks: Object.freeze(disks), connections, parallelDisks, inFlight, jobId: values['job-id'] });
+}
+
+function optionalCount(option: string, text: string | undefined, max: number): number | undefined {
+  if (text === undefined) return undefined;
+  const value = Number(text);
+  if (!Number.isInteger(value) || value < 1 || value > max) throw usageError(`${option} ${text}: must be an integer from 1 to ${max}`);
+  return value;
 }
 
 // SPEC's NBD targets string: KEY:URL,KEY:URL (a URL may also be file:FORMAT:/abs/path).

@@ -1,10 +1,12 @@
-// Runs every disk of a transfer in parallel and reports one result per disk; whatever a disk
-// took (qemu-nbd, connections, the temp dir) is given back before this returns.
+// Runs the disks of a transfer, --parallel-disks at a time (default all), and reports one result
+// per disk; whatever a disk took (qemu-nbd, connections, the temp dir) is given back before this
+// returns.
 
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { isSendenseError } from '../../src/errors.js';
+import { isSendenseError, SendenseError } from '../../src/errors.js';
+import { inTurns } from '../../src/hub/in-turns.js';
 import { DEFAULT_TUNING, copyDisk, type CopyTuning } from './copy-disk.js';
 import type { TransferArgs } from './transfer-args.js';
 import { TransferOutput, type DiskOutcome } from './transfer-output.js';
@@ -19,12 +21,17 @@ export interface RunOptions {
 
 export async function transferDisks(args: TransferArgs, options: RunOptions): Promise<{ readonly ok: boolean; readonly disks: readonly DiskOutcome[] }> {
   const output = new TransferOutput(options.writeLine);
-  const tuning: CopyTuning = { ...DEFAULT_TUNING, connections: args.connections, ...options.tuning };
+  const inFlight = args.inFlight ?? DEFAULT_TUNING.inFlight;
+  const tuning: CopyTuning = { ...DEFAULT_TUNING, connections: args.connections, inFlight, unansweredWrites: 2 * inFlight, ...options.tuning };
   const dir = mkdtempSync(join(tmpdir(), 'sendense-transfer-'));
   try {
-    const disks = await Promise.all(
-      args.disks.map(async (job): Promise<DiskOutcome> => {
+    const disks = await inTurns(
+      args.disks,
+      args.parallelDisks ?? args.disks.length,
+      async (job): Promise<DiskOutcome> => {
         try {
+          // A disk still waiting for its turn when the transfer is stopped does not start.
+          if (options.signal.aborted) throw new SendenseError(`transfer stopped: ${String(options.signal.reason ?? 'stop requested')}`, { disk: job.key });
           return await copyDisk(job, tuning, dir, output, options.signal);
         } catch (error) {
           const message = isSendenseError(error) ? error.message : `internal error: ${error instanceof Error ? error.message : String(error)}`;
@@ -32,7 +39,7 @@ export async function transferDisks(args: TransferArgs, options: RunOptions): Pr
           output.error(job.key, message);
           return { disk: job.key, ok: false, error: message };
         }
-      }),
+      },
     );
     const ok = disks.every((disk) => disk.ok);
     output.debug({ message: 'peak memory', maxRssBytes: process.resourceUsage().maxRSS * 1024 });
@@ -42,3 +49,4 @@ export async function transferDisks(args: TransferArgs, options: RunOptions): Pr
     rmSync(dir, { recursive: true, force: true });
   }
 }
+

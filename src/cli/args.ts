@@ -10,6 +10,8 @@ export interface ParsedArgs {
   readonly command: string | undefined;
   readonly rest: readonly string[];
   readonly dbPath: string;
+  /** --hub-config PATH; undefined = /etc/sendense/hub.yaml when it exists, else the defaults. */
+  readonly hubConfig?: string;
   readonly json: boolean;
   readonly quiet: boolean;
   readonly help: boolean;
@@ -18,6 +20,7 @@ export interface ParsedArgs {
 
 export function parseCommonArgs(argv: readonly string[]): ParsedArgs {
   let dbPath = defaultDbPath();
+  let hubConfig: string | undefined;
   let json = false;
   let quiet = false;
   let help = false;
@@ -31,6 +34,12 @@ export function parseCommonArgs(argv: readonly string[]): ParsedArgs {
       dbPath = path.resolve(value);
     } else if (arg.startsWith('--db=')) {
       dbPath = path.resolve(arg.slice('--db='.length));
+    } else if (arg === '--hub-config') {
+      const value = argv[++i];
+      if (value === undefined || value.startsWith('--')) throw usageError('--hub-config needs a path');
+      hubConfig = path.resolve(value);
+    } else if (arg.startsWith('--hub-config=')) {
+      hubConfig = path.resolve(arg.slice('--hub-config='.length));
     } else if (arg === '--json') {
       json = true;
     } else if (arg === '--quiet' || arg === '-q') {
@@ -48,7 +57,7 @@ export function parseCommonArgs(argv: readonly string[]): ParsedArgs {
   const at = positional.findIndex((arg, i) => !arg.startsWith('-') && !COMMAND_VALUE_OPTIONS.has(positional[i - 1]));
   const command = at === -1 ? positional[0] : positional[at];
   const rest = positional.filter((_, i) => i !== (at === -1 ? 0 : at));
-  return { command, rest, dbPath, json, quiet, help, version };
+  return { command, rest, dbPath, hubConfig, json, quiet, help, version };
 }
 
 // Options of single commands that take a value (backups --vm, history --plan/--limit, validate --format,

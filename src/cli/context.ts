@@ -7,6 +7,8 @@ import type { Output } from '../engine/output.js';
 export interface CliContext extends Output {
   /** SQLite state file: --db, else $SENDENSE_DB, else the per-user default (defaultDbPath). */
   readonly dbPath: string;
+  /** --hub-config PATH (SPEC section 12); undefined = the default file, if any. */
+  readonly hubConfig?: string;
 }
 
 export type Command = (context: CliContext, args: readonly string[]) => Promise<number>;

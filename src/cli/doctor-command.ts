@@ -148,6 +148,13 @@ async function examine(store: Store, stateDatabase: string, dryRun: boolean): Pr
     await act(`lock of VM ${lock.vm} held by run ${lock.runId} (pid ${lock.pid} gone)`, 'release it', () => store.unlockVm(lock.vm, lock.runId));
   }
 
+  // Hub disk slots (held or queued) of runs that are not alive: the next run would take them back anyway.
+  for (const slot of await store.listSlots()) {
+    if (await isLive(slot.runId)) continue;
+    const what = slot.granted > 0 ? `${slot.granted} disk slot(s) held` : 'a place in the disk queue';
+    await act(`${what} by run ${slot.runId} of plan ${slot.plan} (pid ${slot.pid} gone)`, 'release it', () => store.releaseSlots(slot.runId));
+  }
+
   for (const run of running.filter((r) => deadRuns.has(r.id))) {
     await act(`run ${run.id} of plan ${run.plan} (pid ${run.pid} died)`, 'mark it failed', () =>
       store.finishRun(run.id, 'failed', `the run's process (pid ${run.pid}) died; cleaned up by doctor`),

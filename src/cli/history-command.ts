@@ -92,6 +92,7 @@ function historyTable(rows: readonly HistoryRow[]): string[] {
   const lines = [table[0]];
   rows.forEach((row, i) => {
     lines.push(table[i + 1]);
+    if (row.run.queuedSeconds !== null) lines.push(`    queued ${formatDuration(row.run.queuedSeconds)} for the hub's disk slots`);
     if (row.run.error) lines.push(`    ${row.status === 'skipped' ? 'skipped' : 'error'}: ${row.run.error}`);
   });
   return lines;

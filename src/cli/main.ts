@@ -39,6 +39,9 @@ Commands:
 Options (before or after the command):
   --db PATH     state database (default $SENDENSE_DB, else /var/lib/sendense/sendense.db
                 for root, \${XDG_STATE_HOME:-~/.local/state}/sendense/sendense.db for others)
+  --hub-config PATH
+                the hub's limits: maxParallelDisks, memory, nbd.ports
+                (default /etc/sendense/hub.yaml if it exists)
   --json        one JSON object per line instead of the human view
   --quiet       only errors and the final summary
   --help, --version
@@ -97,7 +100,7 @@ export async function main(argv: readonly string[]): Promise<number> {
       }
     }
     if (parsed.help) return showHelp(name);
-    const cli: CliContext = { ...context, dbPath: parsed.dbPath, json: parsed.json, quiet: parsed.quiet };
+    const cli: CliContext = { ...context, dbPath: parsed.dbPath, hubConfig: parsed.hubConfig, json: parsed.json, quiet: parsed.quiet };
     // Before any child exists: whatever a kill -9 leaves running can be found by doctor.
     tagChildrenOfThisProcess(cli.dbPath);
     const command = await COMMANDS[name]();

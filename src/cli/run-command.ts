@@ -5,6 +5,8 @@ import { interruptedError, runPlan } from '../engine/run-plan.js';
 import { createReporter } from '../engine/reporters.js';
 import { isSendenseError, usageError, type SendenseError } from '../errors.js';
 import { loadPlanForRun } from '../plan/load.js';
+import { loadHubConfig } from '../hub/hub-config.js';
+import { checkHubScope } from '../hub/hub-scope.js';
 import { maskSecrets } from '../secrets/mask.js';
 import { openStore } from '../store/index.js';
 import path from 'node:path';
@@ -22,6 +24,9 @@ export const runCommand: Command = async (cli, args) => {
     return dryRunCommand(cli, file);
   }
   const plan = await loadPlanForRun(file, process.env);
+  const hub = loadHubConfig(cli.hubConfig);
+  // Like an invalid plan: refused (exit 2) before anything is recorded.
+  checkHubScope(hub, plan);
   const store = await openStore(cli.dbPath);
   const controller = new AbortController();
   const reporter = createReporter(cli);
@@ -41,7 +46,7 @@ export const runCommand: Command = async (cli, args) => {
   process.on('SIGHUP', onSignal);
   try {
     const metricsFile = metrics.value === undefined ? undefined : path.resolve(metrics.value);
-    const result = await runPlan(plan, { store, reporter, trigger: 'manual', signal: controller.signal, metricsFile });
+    const result = await runPlan(plan, { store, reporter, trigger: 'manual', signal: controller.signal, metricsFile, hub });
     await reporter.close();
     const bug = internalCause(result.error);
     if (bug) cli.stderr.write(`sendense-run: the run failed on an internal error (a bug, please report it):\n${maskSecrets(bug.stack ?? bug.message)}\n`);

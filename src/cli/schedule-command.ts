@@ -5,6 +5,7 @@
 
 import { interruptedError } from '../engine/run-plan.js';
 import { usageError } from '../errors.js';
+import { loadHubConfig } from '../hub/hub-config.js';
 import { formatDiagnostic } from '../plan/plan-diagnostic.js';
 import { loadSchedulePlans, type SchedulePlans } from '../schedule/load-schedule-plans.js';
 import { PlanScheduler } from '../schedule/plan-scheduler.js';
@@ -16,6 +17,7 @@ import type { Command } from './context.js';
 export const scheduleCommand: Command = async (cli, args) => {
   rejectUnknownOptions(args, 'schedule');
   if (args.length === 0) throw usageError('schedule needs at least one plan FILE or DIR');
+  const hub = loadHubConfig(cli.hubConfig);
   const output = createScheduleOutput(cli);
   const loaded = await loadSchedulePlans(args);
   reportProblems(output, loaded);
@@ -24,7 +26,7 @@ export const scheduleCommand: Command = async (cli, args) => {
     throw usageError(`schedule: nothing to schedule (${why})`);
   }
   const store = await openStore(cli.dbPath);
-  const scheduler = new PlanScheduler({ store, output });
+  const scheduler = new PlanScheduler({ store, output, hub });
   try {
     scheduler.apply(loaded.scheduled);
     // Signal handlers first: a SIGHUP right after the start-up lines must not kill the process.

@@ -8,6 +8,7 @@
 
 import { Listr, type ListrDefaultRenderer, type ListrSimpleRenderer, type ListrTaskWrapper } from 'listr2';
 import type { Output } from './output.js';
+import { slotEventText } from '../hub/disk-queue.js';
 import { ProgressFacts } from './progress-facts.js';
 import type { RunEvent, RunReporter } from './run-events.js';
 
@@ -115,6 +116,10 @@ export function createListrReporter(cli: Pick<Output, 'stdout' | 'stderr'>): Run
           if (view) show(view);
           break;
         }
+        case 'queued':
+        case 'slots':
+          say(slotEventText(event));
+          break;
         case 'info':
         case 'warning': {
           const text = event.type === 'warning' ? `warning: ${event.message}` : event.message;

@@ -1,6 +1,7 @@
 // The three views of a run: JSON lines (--json), plain lines (not a terminal), listr2 (a terminal).
 
 import type { Output } from './output.js';
+import { slotEventText } from '../hub/disk-queue.js';
 import { createListrReporter } from './listr-reporter.js';
 import { ProgressFacts } from './progress-facts.js';
 import type { RunEvent, RunReporter } from './run-events.js';
@@ -61,6 +62,10 @@ export function plainReporter(cli: Pick<Output, 'stdout' | 'stderr'>, quiet = fa
         }
         case 'info':
           if (!quiet) line(`  ${event.message}`);
+          break;
+        case 'queued':
+        case 'slots':
+          if (!quiet) line(`  ${slotEventText(event)}`);
           break;
         case 'warning':
           cli.stderr.write(`warning: ${event.message}\n`);

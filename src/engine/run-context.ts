@@ -9,6 +9,7 @@ import type { Store } from '../store/index.js';
 import type { WrittenRanges } from '../transfer/run-transfer.js';
 import type { RunReporter } from './run-events.js';
 import type { UndoStack } from './undo-stack.js';
+import type { DiskSlots } from '../hub/disk-queue.js';
 
 export interface RunContext<P extends Plan = Plan> {
   readonly plan: P;
@@ -17,6 +18,8 @@ export interface RunContext<P extends Plan = Plan> {
   readonly node: NodeHost;
   readonly reporter: RunReporter;
   readonly undo: UndoStack;
+  /** Hub disk slots this run holds (SPEC section 12); none = no hub limits. */
+  readonly diskSlots?: DiskSlots;
   /** Aborted on SIGINT/SIGTERM, a step timeout or a qemu-nbd dying mid-run. */
   readonly signal: AbortSignal;
   /** Abort the run from inside (e.g. a qemu-nbd died); the reason becomes the run's error. */

@@ -19,6 +19,9 @@ import type { RunEvent, RunReporter } from './run-events.js';
 import { bytesFacts } from './step-facts.js';
 import { runSteps, type StepsOutcome } from './run-steps.js';
 import { UndoStack } from './undo-stack.js';
+import type { HubConfig } from '../hub/hub-config.js';
+import { checkHubScope } from '../hub/hub-scope.js';
+import { giveBackDiskSlots, takeDiskSlots, type DiskSlots } from '../hub/disk-queue.js';
 
 export interface RunPlanOptions {
   readonly store: Store;
@@ -28,6 +31,10 @@ export interface RunPlanOptions {
   readonly signal?: AbortSignal;
   /** Prometheus textfile to write after the run (--metrics-file); default the plan's metricsFile. */
   readonly metricsFile?: string;
+  /** The hub's limits (SPEC section 12): a run that transfers disks waits for slots; none = no limits. */
+  readonly hub?: HubConfig;
+  /** Its place in the hub's queue (a scheduled fire's time); default when it starts. */
+  readonly queuedAt?: Date;
 }
 
 export interface RunResult {
@@ -66,7 +73,15 @@ export async function runPlan(plan: Plan, options: RunPlanOptions): Promise<RunR
   let backupId: string | undefined;
   let ended: Pick<Extract<RunEvent, { type: 'run-end' }>, 'taken' | 'disks' | 'bytes'> = {};
   let node: NodeHost | undefined;
+  let diskSlots: DiskSlots | undefined;
   try {
+    // Queued before anything is taken: a waiting run holds no port, process or connection.
+    // The hub's scope is checked before the run queues, so allocate-ports cannot fail on it later.
+    if (options.hub) checkHubScope(options.hub, plan);
+    const disks = options.hub ? await disksToTransfer(plan, store) : 0;
+    if (options.hub && disks > 0) {
+      diskSlots = await takeDiskSlots({ store, hub: options.hub, runId, plan: plan.name, disks, queuedAt: options.queuedAt, reporter, signal: controller.signal });
+    }
     node = await openNode(plan);
     // before hooks run before any step takes anything; one failing fails the run.
     const env = hookEnv({ plan, runId, status: 'running' });
@@ -79,6 +94,7 @@ export async function runPlan(plan: Plan, options: RunPlanOptions): Promise<RunR
       node,
       reporter,
       undo: new UndoStack(),
+      diskSlots,
       signal: controller.signal,
       abort: (reason) => controller.abort(reason),
     };
@@ -108,6 +124,7 @@ export async function runPlan(plan: Plan, options: RunPlanOptions): Promise<RunR
     if (outcome.error?.exitCode === 130) outcome = { status: 'interrupted', error: outcome.error };
   } finally {
     options.signal?.removeEventListener('abort', forward);
+    if (diskSlots) await giveBackDiskSlots(store, runId);
   }
   const error = maskSecrets(outcome.error?.describe());
   const env = hookEnv({ plan, runId, status: outcome.status, backupId, error });
@@ -144,6 +161,15 @@ function rememberHookSecrets(plan: Plan): void {
 // Every event is masked before any renderer (terminal, plain, JSON, the scheduler's) sees it.
 function maskingReporter(reporter: RunReporter): RunReporter {
   return { emit: (event) => reporter.emit(maskDeep(event)), close: () => reporter.close() };
+}
+
+// How many disks the run will copy: a backup's, a restore's subset or its latest point's (an
+// estimate: the slots only bound how many go at once); none for verify and file restores.
+async function disksToTransfer(plan: Plan, store: Store): Promise<number> {
+  if (plan.kind === 'backup' || plan.kind === 'incremental') return plan.vm.source.disks.length;
+  if (plan.kind !== 'restore' || isFilesRestore(plan)) return 0;
+  if (plan.restore.disks) return plan.restore.disks.length;
+  return (await store.latestCompleteBackup(plan.vm.name, plan.repository.path))?.disks.length ?? 1;
 }
 
 async function openNode(plan: Plan): Promise<NodeHost> {

@@ -12,10 +12,13 @@ import type { SchedulePlan } from './load-schedule-plans.js';
 import { missedRun } from './missed-run.js';
 import { planAtFireTime } from './plan-at-fire-time.js';
 import type { ScheduleOutput } from './schedule-output.js';
+import type { HubConfig } from '../hub/hub-config.js';
 
 export interface PlanSchedulerOptions {
   readonly store: Store;
   readonly output: ScheduleOutput;
+  /** The hub's limits: every fire waits for disk slots in fire order (SPEC section 12). */
+  readonly hub?: HubConfig;
   /** Where `${VAR}` are resolved from at each run. Default process.env. */
   readonly env?: NodeJS.ProcessEnv;
 }
@@ -140,7 +143,7 @@ export class PlanScheduler {
       return;
     }
     const reporter = watchRunId(output.reporterFor(name), running);
-    const result = await runPlan(plan, { store, reporter, trigger: 'schedule', signal: running.controller.signal });
+    const result = await runPlan(plan, { store, reporter, trigger: 'schedule', signal: running.controller.signal, hub: this.#options.hub, queuedAt: running.startedAt });
     await reporter.close();
     if (this.#stopping || !this.#entries.has(name)) return;
     const next = this.nextRun(name);

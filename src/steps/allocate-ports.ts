@@ -3,15 +3,16 @@
 
 import type { BackupRun, RestoreRun } from '../engine/run-context.js';
 import type { Step } from '../engine/step.js';
+import { hubPortRange } from '../hub/hub-scope.js';
 
 export const allocatePorts: Step<BackupRun | RestoreRun> = {
   name: 'allocate-ports',
   title: (run) => {
-    const { first, last } = run.plan.nbd.ports;
+    const { first, last } = hubPortRange(run.diskSlots?.hub, run.plan.nbd.ports);
     return `lease ${run.state.disks.length} NBD port(s) from ${first}-${last}`;
   },
   async run(run) {
-    const { first, last } = run.plan.nbd.ports;
+    const { first, last } = hubPortRange(run.diskSlots?.hub, run.plan.nbd.ports);
     const leased = await run.store.leasePorts({ runId: run.runId, count: run.state.disks.length, first, last });
     run.undo.push({
       what: `release port(s) ${leased.ports.join(', ')}`,

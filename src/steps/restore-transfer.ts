@@ -9,6 +9,8 @@ import { SendenseError } from '../errors.js';
 import { formatBytes } from '../format/bytes.js';
 import { convertIntoImage } from '../qemu/convert-image.js';
 import { transferForRun } from '../transfer/run-transfer.js';
+import { tuneDisks } from '../hub/disk-budget.js';
+import { inTurns } from '../hub/in-turns.js';
 
 export const restoreTransfer: Step<RestoreRun> = {
   name: 'transfer',
@@ -30,20 +32,21 @@ export const restoreTransfer: Step<RestoreRun> = {
   },
 };
 
-// All disks in parallel, like the node transfer; the step timeout and a stop end the copies.
+// As many disks at once as the run's hub slots allow (all without a hub config), like the node
+// transfer; the step timeout and a stop end the copies.
 async function copyOnThisHost(run: RestoreRun, format: 'qcow2' | 'raw'): Promise<string> {
   const timeout = run.plan.timeouts.transfer;
   const timer = timeout === undefined ? undefined : AbortSignal.timeout(timeout);
   const signal = timer === undefined ? run.signal : AbortSignal.any([run.signal, timer]);
   try {
-    await Promise.all(
-      run.state.disks.map(async (disk) => {
-        run.reporter.emit({ type: 'progress', disk: disk.key, bytesDone: 0, bytesToDo: disk.virtualSize });
-        // prepare-target has just created every target file with qemu-img create: it reads as zeroes.
-        await convertIntoImage(disk.file, disk.targetPath!, format, (argv, options) => run.node.exec(argv, options), { targetIsZero: true, signal });
-        run.reporter.emit({ type: 'progress', disk: disk.key, bytesDone: disk.virtualSize, bytesToDo: disk.virtualSize });
-      }),
-    );
+    const slots = run.diskSlots;
+    const atOnce = slots ? tuneDisks(slots.hub, slots.granted, run.state.disks.length).parallelDisks : run.state.disks.length;
+    await inTurns(run.state.disks, atOnce, async (disk) => {
+      run.reporter.emit({ type: 'progress', disk: disk.key, bytesDone: 0, bytesToDo: disk.virtualSize });
+      // prepare-target has just created every target file with qemu-img create: it reads as zeroes.
+      await convertIntoImage(disk.file, disk.targetPath!, format, (argv, options) => run.node.exec(argv, options), { targetIsZero: true, signal });
+      run.reporter.emit({ type: 'progress', disk: disk.key, bytesDone: disk.virtualSize, bytesToDo: disk.virtualSize });
+    });
   } catch (error) {
     if (timer?.aborted && !run.signal.aborted) {
       throw new SendenseError(`the restore copy did not finish within ${timeout! / 1000} s (timeouts.transfer)`, { step: 'transfer' });

@@ -25,6 +25,20 @@ export interface Run {
   readonly planFile: string | null;
   /** The backup this run created (backup/incremental runs). */
   readonly backupId: string | null;
+  /** Seconds it waited in the hub's queue for disk slots (null: it did not queue). */
+  readonly queuedSeconds: number | null;
+}
+
+/** A run waiting for (granted 0) or holding hub disk slots. */
+export interface DiskSlot {
+  readonly runId: string;
+  readonly plan: string;
+  readonly wanted: number;
+  readonly granted: number;
+  readonly queuedAt: string;
+  readonly grantedAt: string | null;
+  readonly pid: number;
+  readonly hostname: string;
 }
 
 export interface BackupDisk {

@@ -25,6 +25,7 @@ function toRun(row: Selectable<RunsTable>): Run {
     hostname: row.hostname,
     planFile: row.plan_file,
     backupId: row.backup_id,
+    queuedSeconds: row.queued_seconds ?? null,
   });
 }
 

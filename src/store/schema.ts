@@ -14,6 +14,7 @@ export interface RunsTable {
   hostname: string | null;
   plan_file: string | null;
   backup_id: string | null;
+  queued_seconds: number | null;
 }
 
 export interface BackupsTable {
@@ -107,6 +108,19 @@ export interface MergesTable {
   since: string;
 }
 
+
+export interface DiskSlotsTable {
+  run_id: string;
+  plan: string;
+  wanted: number;
+  granted: number;
+  queued_at: string;
+  granted_at: string | null;
+  pid: number;
+  hostname: string;
+  start_ticks: number | null;
+}
+
 export interface StoreDatabase {
   runs: RunsTable;
   backups: BackupsTable;
@@ -117,4 +131,5 @@ export interface StoreDatabase {
   file_mounts: FileMountsTable;
   run_files: RunFilesTable;
   merges: MergesTable;
+  disk_slots: DiskSlotsTable;
 }

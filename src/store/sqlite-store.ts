@@ -2,6 +2,7 @@
 
 import type { Kysely } from 'kysely';
 import * as backups from './backups.js';
+import * as diskSlots from './disk-slots.js';
 import * as fileMounts from './file-mounts.js';
 import * as leases from './leases.js';
 import * as merges from './merges.js';
@@ -49,6 +50,11 @@ export function sqliteStore(db: Kysely<StoreDatabase>): Store {
     releasePorts: (runId) => leases.releasePorts(db, runId),
     releasePort: (port) => leases.releasePort(db, port),
     listLeases: () => leases.listLeases(db),
+
+    tryTakeSlots: (request) => diskSlots.tryTakeSlots(db, request),
+    releaseSlots: (runId) => diskSlots.releaseSlots(db, runId),
+    listSlots: () => diskSlots.listSlots(db),
+    recordQueued: (runId, seconds) => diskSlots.recordQueued(db, runId, seconds),
 
     recordProcess: (runId, pid, kind, argv, startTicks) => processes.recordProcess(db, runId, pid, kind, argv, startTicks),
     forgetProcess: (pid, startTicks) => processes.forgetProcess(db, pid, startTicks),

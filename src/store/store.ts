@@ -14,6 +14,7 @@ import type {
   Run,
   RunFile,
   VmLock,
+  DiskSlot,
   RunStatus,
   RunKind,
   RunTrigger,
@@ -97,6 +98,28 @@ export interface LeaseResult {
   readonly busy: readonly number[];
 }
 
+export interface SlotRequest {
+  readonly runId: string;
+  readonly plan: string;
+  /** Slots this run would use (at most the limit). */
+  readonly wanted: number;
+  /** The hub's maxParallelDisks. */
+  readonly limit: number;
+  /** Its place in the queue: the fire time (ISO-8601 UTC); default now. */
+  readonly queuedAt?: string;
+  /** Default: this process. */
+  readonly pid?: number;
+}
+
+export interface SlotTry {
+  /** Slots this run holds now; 0 = still waiting. */
+  readonly granted: number;
+  /** Runs waiting before this one. */
+  readonly ahead: number;
+  /** Slots held by all runs together. */
+  readonly held: number;
+}
+
 export interface Store {
   // runs
   createRun(run: NewRun): Promise<Run>;
@@ -153,6 +176,13 @@ export interface Store {
   releasePorts(runId: string): Promise<number>;
   releasePort(port: number): Promise<void>;
   listLeases(): Promise<readonly PortLease[]>;
+
+  // hub-wide disk slots (SPEC section 12): a queue in fire order, rows tied to a live process
+  tryTakeSlots(request: SlotRequest): Promise<SlotTry>;
+  releaseSlots(runId: string): Promise<void>;
+  listSlots(): Promise<readonly DiskSlot[]>;
+  /** How long the run waited for its slots (history). */
+  recordQueued(runId: string, seconds: number): Promise<void>;
 
   // processes started by runs (found again by PID + start ticks, never by name)
   recordProcess(runId: string, pid: number, kind: string, argv: readonly string[], startTicks?: number): Promise<ProcessRecord>;

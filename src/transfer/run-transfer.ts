@@ -2,6 +2,7 @@
 // to the reporter, a per-disk result back, a clear error naming the disk when it fails.
 
 import type { RunContext } from '../engine/run-context.js';
+import { tuneDisks, type DiskTuning } from '../hub/disk-budget.js';
 import type { RunReporter } from '../engine/run-events.js';
 import { SendenseError } from '../errors.js';
 import type { NodeHost } from '../node/node.js';
@@ -37,6 +38,8 @@ export interface TransferRequest {
   /** Milliseconds; undefined = no limit. */
   readonly timeout?: number;
   readonly step: string;
+  /** Called once per disk the transfer reported done (its data written and flushed). */
+  readonly onDiskDone?: (disk: DiskKey) => void;
 }
 
 interface TransferLine {
@@ -87,6 +90,7 @@ export async function runTransfer(request: TransferRequest): Promise<TransferDis
         digests: written.get(line.disk),
       };
       done.set(line.disk, result);
+      request.onDiskDone?.(line.disk);
       reporter.emit({ type: 'progress', disk: line.disk, bytesDone: result.bytesDone, bytesToDo: result.bytesToDo });
     } else if (line.type === 'digests' && line.disk !== undefined && line.algorithm !== undefined) {
       const ranges = written.get(line.disk) ?? { algorithm: line.algorithm, data: [], zero: [] };
@@ -140,23 +144,35 @@ function formatMs(ms: number): string {
   return `${ms / 1000}s`;
 }
 
+type TransferredDisk = { readonly key: DiskKey; bytes?: number; written?: WrittenRanges; readonly stopServer?: () => Promise<void> };
+
 // The transfer step of a run (backup or restore): runs it with the run's node, reporter, signal
 // and timeouts.transfer (another program, e.g. the VMware client, when given), records each disk's
 // bytes on the run's disk jobs, returns the total and the per-disk results.
 export async function transferForRun(
-  run: Pick<RunContext, 'node' | 'reporter' | 'signal' | 'plan'> & { readonly state: { readonly disks: readonly { readonly key: DiskKey; bytes?: number; written?: WrittenRanges }[] } },
+  run: Pick<RunContext, 'node' | 'reporter' | 'signal' | 'plan' | 'diskSlots'> & { readonly state: { readonly disks: readonly TransferredDisk[] } },
   args: readonly string[],
   program: Pick<TransferRequest, 'command' | 'env'> = {},
 ): Promise<{ readonly total: number; readonly results: readonly TransferDiskResult[] }> {
+  // When disks take turns (fewer slots than disks), a finished disk's qemu-nbd is stopped at once:
+  // idle, it would keep the buffers of its peak (its trim threshold) while the others go on.
+  const tuning = run.diskSlots && program.command === undefined ? tuneDisks(run.diskSlots.hub, run.diskSlots.granted, run.state.disks.length) : undefined;
+  const stopping: Promise<void>[] = [];
+  const stopFinished = (key: DiskKey) => {
+    const stop = run.state.disks.find((disk) => disk.key === key)?.stopServer;
+    if (stop) stopping.push(stop().catch(() => undefined));
+  };
   const results = await runTransfer({
     ...program,
     node: run.node,
-    args,
+    args: tuning === undefined ? args : [...args, ...tuningArgs(tuning)],
     reporter: run.reporter,
     signal: run.signal,
     timeout: run.plan.timeouts.transfer,
     step: 'transfer',
+    onDiskDone: tuning && tuning.parallelDisks < run.state.disks.length ? stopFinished : undefined,
   });
+  await Promise.all(stopping);
   for (const result of results) {
     const disk = run.state.disks.find((d) => d.key === result.disk);
     if (disk) {
@@ -165,4 +181,9 @@ export async function transferForRun(
     }
   }
   return { total: results.reduce((sum, result) => sum + result.bytesDone, 0), results };
+}
+
+// Our node transfer copies as many disks at once, with as many buffers, as the run's hub slots allow.
+function tuningArgs(tuning: DiskTuning): string[] {
+  return ['--parallel-disks', String(tuning.parallelDisks), '--in-flight', String(tuning.inFlight), '--connections', String(tuning.connections)];
 }

@@ -57,8 +57,8 @@ describe('--json events', () => {
     for (const args of [[ok], [broken], [path.join(ws.dir, 'no-plan.yaml')]]) {
       for (const event of parseEvents((await sendenseRun([...args, '--db', ws.db, '--json'])).stdout)) seen.add(event.type);
     }
-    expect([...seen].sort()).toEqual(['error', 'info', 'progress', 'run-end', 'run-start', 'step-done', 'step-fail', 'step-skip', 'step-start']);
+    expect([...seen].sort()).toEqual(['error', 'info', 'progress', 'run-end', 'run-start', 'slots', 'step-done', 'step-fail', 'step-skip', 'step-start']);
     const doc = readFileSync('docs/json-events.md', 'utf8');
-    for (const type of [...seen, 'warning']) expect(doc, type).toContain(`| \`${type}\` |`);
+    for (const type of [...seen, 'warning', 'queued']) expect(doc, type).toContain(`| \`${type}\` |`);
   });
 });

@@ -9,6 +9,7 @@ import { fileMountsMigration } from './004-file-mounts.js';
 import { verificationMigration } from './005-verification.js';
 import { backupOrderMigration } from './006-backup-order.js';
 import { mergesMigration } from './007-merges.js';
+import { hubSlotsMigration } from './008-hub-slots.js';
 
 const migrations: Readonly<Record<string, Migration>> = Object.freeze({
   '001-initial': initialMigration,
@@ -18,6 +19,7 @@ const migrations: Readonly<Record<string, Migration>> = Object.freeze({
   '005-verification': verificationMigration,
   '006-backup-order': backupOrderMigration,
   '007-merges': mergesMigration,
+  '008-hub-slots': hubSlotsMigration,
 });
 
 export const migrationProvider: MigrationProvider = {

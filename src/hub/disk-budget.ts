@@ -1,0 +1,53 @@
+// How the hub's memory budget becomes disk slots and per-disk transfer settings. A disk in
+// transfer costs the node transfer's inFlight buffers, a source qemu-nbd (qemu sources) with
+// about as many reads, and the hub's qemu-nbd with those plus up to 2 x inFlight unanswered
+// writes (qemu-nbd keeps freed request buffers up to its trim threshold, qemu/qemu-nbd-env.ts):
+// about 5 x inFlight x requestSize at the peak.
+
+import type { HubConfig } from './hub-config.js';
+
+const MiB = 1024 ** 2;
+/** sendense-run and the node transfer process with no disk going (resident, measured). */
+export const HUB_BASE_MEMORY = 160 * MiB;
+/** One idle qemu-nbd (resident, measured: 8.3 MiB). */
+export const QEMU_NBD_IDLE_MEMORY = 9 * MiB;
+export const REQUEST_SIZE = 2 * MiB;
+/** Today's full speed: 16 requests of 2 MiB in flight over 4 connections per disk. */
+export const FULL_IN_FLIGHT = 16;
+export const FULL_CONNECTIONS = 4;
+const MIN_IN_FLIGHT = 2;
+
+export interface DiskTuning {
+  /** Disks of this run transferred at once. */
+  readonly parallelDisks: number;
+  readonly inFlight: number;
+  readonly connections: number;
+}
+
+/** Memory one disk in transfer needs with `inFlight` requests of REQUEST_SIZE. */
+export function diskMemory(inFlight: number): number {
+  return 2 * QEMU_NBD_IDLE_MEMORY + 5 * inFlight * REQUEST_SIZE;
+}
+
+/** The memory one slot stands for: the budget left after the base, shared by maxParallelDisks. */
+export function slotMemory(hub: Pick<HubConfig, 'memory' | 'maxParallelDisks'>): number {
+  return Math.max(0, hub.memory - HUB_BASE_MEMORY) / hub.maxParallelDisks;
+}
+
+/** Slots a run of `disks` disks asks for: one per disk, and enough for one disk at full speed. */
+export function slotsWanted(hub: Pick<HubConfig, 'memory' | 'maxParallelDisks'>, disks: number): number {
+  const forFullSpeed = Math.ceil(diskMemory(FULL_IN_FLIGHT) / Math.max(1, slotMemory(hub)));
+  return Math.max(1, Math.min(hub.maxParallelDisks, Math.max(disks, forFullSpeed)));
+}
+
+/** What a run that was granted `slots` does with its `disks` disks. */
+export function tuneDisks(hub: Pick<HubConfig, 'memory' | 'maxParallelDisks'>, slots: number, disks: number): DiskTuning {
+  const parallelDisks = Math.max(1, Math.min(slots, disks));
+  // The run's share, less the idle qemu-nbd of its disks still waiting for their turn.
+  const idle = Math.max(0, disks - parallelDisks) * QEMU_NBD_IDLE_MEMORY;
+  const perDisk = (slots * slotMemory(hub) - idle) / parallelDisks;
+  const fits = Math.floor((perDisk - 2 * QEMU_NBD_IDLE_MEMORY) / (5 * REQUEST_SIZE));
+  const inFlight = Math.max(MIN_IN_FLIGHT, Math.min(FULL_IN_FLIGHT, fits));
+  const connections = inFlight >= 8 ? FULL_CONNECTIONS : inFlight >= 4 ? 2 : 1;
+  return Object.freeze({ parallelDisks, inFlight, connections });
+}

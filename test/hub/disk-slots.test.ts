@@ -1,0 +1,160 @@
+// Hub-wide disk slots with real sendense-run processes, qemu-nbd and SQLite: a run's disks go at
+// most maxParallelDisks at once, runs of several processes queue in the order they came, and a
+// queued run that is cancelled or kill -9'd leaves no slot, port or process behind.
+
+import { readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { parse, stringify } from 'yaml';
+import { leasedPorts, processesTaggedBy, recordedProcesses, tableRows } from '../support/process-tree.js';
+import { useRunWorkspace } from '../support/run-workspace.js';
+import { listBackups, parseEvents, sendenseRun, startSendenseRun, writePlan, type RunEventLine } from '../support/sendense-cli.js';
+import { createDisk, differenceBetween, portRangeForTestFile, writeDisk } from '../support/vm-disks.js';
+import { writeRestorePlan } from '../restore/restore-plan.js';
+
+const MiB = 1024 * 1024;
+const [first, last] = portRangeForTestFile();
+const ws = useRunWorkspace('hub-slots-');
+
+type TimedEvent = RunEventLine & { readonly time: string; readonly runId?: string; readonly granted?: number; readonly ahead?: number };
+
+function hubConfig(maxParallelDisks: number): string {
+  const file = path.join(ws.dir, `hub-${maxParallelDisks}.yaml`);
+  writeFileSync(file, `maxParallelDisks: ${maxParallelDisks}\nmemory: 1GiB\nnbd: { ports: ${first}-${last} }\n`);
+  return file;
+}
+
+// A VM of `count` small disks with some data each; `hold` seconds of before hook keep its slots taken.
+function makeVm(name: string, count: number, hold = 0) {
+  const disks = Array.from({ length: count }, (_, index) => {
+    const file = createDisk(path.join(ws.dir, `${name}-${2000 + index}.qcow2`), 64 * MiB);
+    writeDisk(file, [`write -P ${0x10 + index} 0 6M`, `write -P ${0x40 + index} 40M 2M`]);
+    return { key: 2000 + index, path: file };
+  });
+  const plan = writePlan(ws.dir, { name: `${name}-nightly`, kind: 'backup', vm: name, disks, repository: ws.repository, ports: [first, last] });
+  if (hold > 0) {
+    const doc = parse(readFileSync(plan, 'utf8')) as Record<string, unknown>;
+    writeFileSync(plan, stringify({ ...doc, hooks: { before: [{ run: `sleep ${hold}` }] } }));
+  }
+  return { name, disks, plan };
+}
+
+// Most disks of a run in transfer at the same moment: from the first progress of a disk to its
+// last (bytesDone = bytesToDo); an end and a start at the same millisecond do not overlap.
+function mostDisksAtOnce(events: readonly TimedEvent[]): number {
+  const spans = new Map<number, { start: number; end: number }>();
+  for (const event of events) {
+    if (event.type !== 'progress' || event.disk === undefined) continue;
+    const at = Date.parse(event.time);
+    const span = spans.get(event.disk) ?? { start: at, end: at };
+    if (event.bytesDone === event.bytesToDo) span.end = at;
+    spans.set(event.disk, span);
+  }
+  const edges = [...spans.values()].flatMap((span) => [[span.start, 1] as const, [span.end, -1] as const]);
+  edges.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+  let now = 0;
+  let most = 0;
+  for (const [, step] of edges) most = Math.max(most, (now += step));
+  return most;
+}
+
+const timed = (stdout: string) => parseEvents(stdout) as TimedEvent[];
+const slotRows = () => tableRows(ws.db, 'disk_slots');
+
+describe('hub disk slots', () => {
+  it('a VM of 5 disks under maxParallelDisks 2: at most 2 disks in transfer at once, every disk exact', async () => {
+    const vm = makeVm('wide', 5);
+    const result = await sendenseRun([vm.plan, '--db', ws.db, '--json', '--hub-config', hubConfig(2)]);
+    expect(result.exitCode, result.stdout + result.stderr).toBe(0);
+    const events = timed(result.stdout);
+    expect(events.find((event) => event.type === 'slots')).toMatchObject({ granted: 2, limit: 2 });
+    expect(mostDisksAtOnce(events)).toBe(2);
+    const backup = (await listBackups(ws.db, 'wide')).at(-1)!;
+    for (const disk of vm.disks) expect(differenceBetween(backup.disks.find((d) => d.diskKey === disk.key)!.file, disk.path)).toBe('');
+    expect(slotRows()).toEqual([]);
+    expect(leasedPorts(ws.db)).toEqual([]);
+
+    // A restore of all 5 disks into files on this host takes turns the same way.
+    const target = path.join(ws.dir, 'restored-{key}.qcow2');
+    const restorePlan = writeRestorePlan(ws.dir, { name: 'wide-restore', vm: 'wide', repository: ws.repository, ports: [first, last], point: 'latest', target: { type: 'file', path: target, format: 'qcow2' } });
+    const restore = await sendenseRun([restorePlan, '--db', ws.db, '--json', '--hub-config', hubConfig(2)]);
+    expect(restore.exitCode, restore.stdout + restore.stderr).toBe(0);
+    expect(mostDisksAtOnce(timed(restore.stdout))).toBe(2);
+    for (const disk of vm.disks) expect(differenceBetween(target.replace('{key}', String(disk.key)), disk.path)).toBe('');
+  });
+
+  it('runs of separate processes wait in the order they came, and history shows the time queued', async () => {
+    const hub = hubConfig(1);
+    const holder = startSendenseRun([makeVm('vm0', 1, 3).plan, '--db', ws.db, '--hub-config', hub]);
+    await holder.waitForEvent((event) => event.type === 'slots');
+    const waiting = [];
+    for (const name of ['vm1', 'vm2', 'vm3']) {
+      const run = startSendenseRun([makeVm(name, 1, 1).plan, '--db', ws.db, '--hub-config', hub]);
+      // Queued before the next one starts: that fixes the order they came in.
+      await run.waitForEvent((event) => event.type === 'queued');
+      waiting.push(run);
+    }
+    const results = await Promise.all([holder, ...waiting].map((run) => run.exited));
+    for (const result of results) expect(result.exitCode, result.stdout + result.stderr).toBe(0);
+    const grantedAt = results.map((result) => Date.parse(timed(result.stdout).find((event) => event.type === 'slots')!.time));
+    const endedAt = results.map((result) => Date.parse(timed(result.stdout).find((event) => event.type === 'run-end')!.time));
+    for (let i = 1; i < results.length; i++) {
+      expect(grantedAt[i], `run ${i} after run ${i - 1}`).toBeGreaterThan(grantedAt[i - 1]!);
+      // One slot: the next run's disks start only once the one before has let go.
+      expect(grantedAt[i]! + 50, `run ${i} granted after run ${i - 1} ended`).toBeGreaterThanOrEqual(endedAt[i - 1]!);
+    }
+    const history = await sendenseRun(['history', '--json', '--db', ws.db]);
+    const runs = history.stdout.split('\n').filter(Boolean).map((line) => JSON.parse(line) as { plan: string; queuedSeconds: number | null });
+    expect(runs.find((run) => run.plan === 'vm0-nightly')!.queuedSeconds).toBeNull();
+    expect(runs.find((run) => run.plan === 'vm3-nightly')!.queuedSeconds).toBeGreaterThan(2);
+    const table = await sendenseRun(['history', '--db', ws.db]);
+    expect(table.stdout).toMatch(/queued/);
+    expect(slotRows()).toEqual([]);
+  });
+
+  it('a queued run cancelled with SIGTERM leaves the queue and takes nothing; a kill -9d one is cleared by doctor', async () => {
+    const hub = hubConfig(1);
+    const holder = startSendenseRun([makeVm('hold', 1, 6).plan, '--db', ws.db, '--hub-config', hub]);
+    await holder.waitForEvent((event) => event.type === 'slots');
+    const cancelled = startSendenseRun([makeVm('cancel', 2).plan, '--db', ws.db, '--hub-config', hub]);
+    await cancelled.waitForEvent((event) => event.type === 'queued');
+    const killed = startSendenseRun([makeVm('killed', 2).plan, '--db', ws.db, '--hub-config', hub]);
+    await killed.waitForEvent((event) => event.type === 'queued');
+    expect(slotRows()).toHaveLength(3);
+
+    process.kill(cancelled.pid, 'SIGTERM');
+    const end = await cancelled.exited;
+    expect(end.exitCode, end.stdout + end.stderr).toBe(130);
+    expect(timed(end.stdout).find((event) => event.type === 'run-end')).toMatchObject({ status: 'interrupted' });
+    expect(processesTaggedBy(cancelled.pid)).toEqual([]);
+
+    process.kill(killed.pid, 'SIGKILL');
+    await killed.exited;
+    expect(slotRows()).toHaveLength(2);
+    const doctor = await sendenseRun(['doctor', '--db', ws.db]);
+    expect(doctor.exitCode, doctor.stdout + doctor.stderr).toBe(0);
+    expect(doctor.stdout).toMatch(/a place in the disk queue by run \S+ of plan killed-nightly/);
+    expect(slotRows()).toHaveLength(1);
+
+    expect((await holder.exited).exitCode).toBe(0);
+    expect(slotRows()).toEqual([]);
+    expect(leasedPorts(ws.db)).toEqual([]);
+    expect(recordedProcesses(ws.db)).toEqual([]);
+  });
+
+  it("a kill -9'd holder's slots are taken back by the next run, never leaked", async () => {
+    const hub = hubConfig(1);
+    const holder = startSendenseRun([makeVm('dies', 1, 30).plan, '--db', ws.db, '--hub-config', hub]);
+    await holder.waitForEvent((event) => event.type === 'slots');
+    const next = startSendenseRun([makeVm('after', 1).plan, '--db', ws.db, '--hub-config', hub]);
+    await next.waitForEvent((event) => event.type === 'queued');
+    process.kill(holder.pid, 'SIGKILL');
+    await holder.exited;
+    const result = await next.exited;
+    expect(result.exitCode, result.stdout + result.stderr).toBe(0);
+    expect(slotRows()).toEqual([]);
+    // The hook's sleep was the killed run's child: doctor stops it and marks the run failed.
+    const doctor = await sendenseRun(['doctor', '--db', ws.db]);
+    expect(doctor.exitCode, doctor.stdout + doctor.stderr).toBe(0);
+  });
+});

@@ -1,0 +1,108 @@
+// The hub config file: defaults, sizes, and one error naming file:line:column per mistake; and
+// how the memory budget becomes slots and per-disk transfer settings.
+
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { diskMemory, FULL_IN_FLIGHT, HUB_BASE_MEMORY, QEMU_NBD_IDLE_MEMORY, slotsWanted, tuneDisks } from '../../src/hub/disk-budget.js';
+import { DEFAULT_HUB, loadHubConfig, parseHubConfig, parseMemory } from '../../src/hub/hub-config.js';
+import { checkHubRepository, hubPortRange } from '../../src/hub/hub-scope.js';
+
+const MiB = 1024 ** 2;
+const dir = mkdtempSync(path.join(tmpdir(), 'hub-config-'));
+
+function fileWith(text: string): string {
+  const file = path.join(dir, `hub-${Math.random().toString(36).slice(2)}.yaml`);
+  writeFileSync(file, text);
+  return file;
+}
+
+function errorOf(text: string): string {
+  const file = fileWith(text);
+  try {
+    loadHubConfig(file);
+  } catch (error) {
+    return (error as { describe(): string }).describe().replace(file, 'FILE');
+  }
+  throw new Error('no error');
+}
+
+describe('hub config', () => {
+  it('every key is optional: an empty file and a missing default file give the defaults', () => {
+    const empty = parseHubConfig('', '/x/hub.yaml');
+    expect(empty.maxParallelDisks).toBe(16);
+    expect(empty.memory).toBe(1.5 * 1024 ** 3);
+    expect(empty.ports, 'unset: each plan keeps its nbd.ports').toBeUndefined();
+    expect(empty.name.length).toBeGreaterThan(0);
+    expect(DEFAULT_HUB.maxParallelDisks).toBe(16);
+  });
+
+  it('reads every key', () => {
+    const hub = loadHubConfig(fileWith('name: hub-a\nrepositories: [/backup/repository]\nmaxParallelDisks: 4\nmemory: 800MiB\nnbd: { ports: 20000-20050 }\n'));
+    expect(hub).toMatchObject({ name: 'hub-a', repositories: ['/backup/repository'], maxParallelDisks: 4, memory: 800 * MiB, ports: { first: 20000, last: 20050 } });
+    expect(Object.isFrozen(hub)).toBe(true);
+  });
+
+  it('sizes: binary and decimal units, plain bytes', () => {
+    expect(parseMemory('1.5GiB')).toBe(1.5 * 1024 ** 3);
+    expect(parseMemory('2G')).toBe(2e9);
+    expect(parseMemory('512 MiB')).toBe(512 * MiB);
+    expect(parseMemory(1048576)).toBe(MiB);
+    expect(parseMemory('lots')).toBeUndefined();
+  });
+
+  it('a mistake is one error naming file:line:column and the key', () => {
+    expect(errorOf('maxParallelDisks: 4\nmemroy: 1GiB\n')).toBe("FILE:2:1: hub config: unknown key 'memroy' (known: name, repositories, maxParallelDisks, memory, nbd)");
+    expect(errorOf('name: a\nmaxParallelDisks: 0\n')).toBe('FILE:2:19: hub config: maxParallelDisks must be an integer from 1 to 1000 (got 0)');
+    expect(errorOf('memory: lots\n')).toMatch(/^FILE:1:9: hub config: memory must be a size like 1.5GiB/);
+    expect(errorOf('memory: 100MiB\n')).toMatch(/^FILE:1:9: hub config: memory 100MiB is below the 256MiB/);
+    expect(errorOf('nbd:\n  ports: 20050-20000\n')).toMatch(/^FILE:2:10: hub config: nbd.ports must be FIRST-LAST/);
+    expect(errorOf('repositories: [backup]\n')).toMatch(/^FILE:1:16: hub config: repositories\[0\] must be an absolute path/);
+    expect(errorOf('memory: [\n')).toMatch(/^FILE:\d+:\d+: YAML error/);
+  });
+
+  it('--hub-config naming a missing file is an error', () => {
+    expect(() => loadHubConfig(path.join(dir, 'none.yaml'))).toThrow(/cannot read the hub config/);
+  });
+});
+
+describe('memory budget', () => {
+  const hub = { memory: 1.5 * 1024 ** 3, maxParallelDisks: 16 };
+
+  it('one disk alone gets the full speed of today (16 requests in flight, 4 connections)', () => {
+    const slots = slotsWanted(hub, 1);
+    expect(slots).toBeGreaterThan(1);
+    expect(tuneDisks(hub, slots, 1)).toEqual({ parallelDisks: 1, inFlight: FULL_IN_FLIGHT, connections: 4 });
+  });
+
+  it('100 disks: at most maxParallelDisks at once, and the estimate stays within the budget', () => {
+    const slots = slotsWanted(hub, 100);
+    expect(slots).toBe(16);
+    const tuning = tuneDisks(hub, slots, 100);
+    expect(tuning.parallelDisks).toBe(16);
+    const estimate = HUB_BASE_MEMORY + (100 - 16) * QEMU_NBD_IDLE_MEMORY + 16 * diskMemory(tuning.inFlight);
+    expect(estimate).toBeLessThanOrEqual(hub.memory);
+  });
+
+  it('a run granted fewer slots than it wanted copies fewer disks at once', () => {
+    expect(tuneDisks(hub, 2, 10).parallelDisks).toBe(2);
+  });
+});
+
+describe('hub scope', () => {
+  const hub = parseHubConfig('name: hub-a\nrepositories: [/backup/repository]\nnbd: { ports: 20000-20099 }\n', '/etc/sendense/hub.yaml');
+
+  it('a plan may use a repository inside the listed ones only', () => {
+    expect(() => checkHubRepository(hub, '/backup/repository')).not.toThrow();
+    expect(() => checkHubRepository(hub, '/backup/repository/sub')).not.toThrow();
+    expect(() => checkHubRepository(hub, '/backup/repository-2')).toThrow(/repository \/backup\/repository-2 is not one hub hub-a may use/);
+  });
+
+  it("a plan's nbd.ports narrows the hub's; the default range takes the hub's; no hub range keeps the plan's", () => {
+    expect(hubPortRange(hub, { first: 10100, last: 10200 })).toEqual({ first: 20000, last: 20099 });
+    expect(hubPortRange(hub, { first: 20050, last: 20200 })).toEqual({ first: 20050, last: 20099 });
+    expect(() => hubPortRange(hub, { first: 30000, last: 30010 })).toThrow(/outside the hub's nbd.ports 20000-20099/);
+    expect(hubPortRange(parseHubConfig('', '/x.yaml'), { first: 30000, last: 30010 })).toEqual({ first: 30000, last: 30010 });
+  });
+});

@@ -1,0 +1,73 @@
+// `schedule` with many plans due at the same second under hub limits: every plan runs exactly
+// once, and never more disks are in transfer at once than maxParallelDisks.
+
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { qemuImg, qemuIo } from '../support/images.js';
+import { leasedPorts, recordedProcesses, tableRows } from '../support/process-tree.js';
+import { killScheduler, startScheduler, type JsonLine, type SchedulerProcess } from '../schedule/scheduler-process.js';
+import { makeSandbox, planDoc, writePlanFile, type Sandbox } from '../schedule/test-plans.js';
+
+const PLANS = 24;
+const LIMIT = 4;
+let box: Sandbox | undefined;
+let scheduler: SchedulerProcess | undefined;
+
+afterEach(async () => {
+  await killScheduler(scheduler);
+  box?.remove();
+});
+
+// Most disks in transfer at the same moment, over every run (plan + disk), from progress lines.
+function mostDisksAtOnce(lines: readonly JsonLine[]): number {
+  const spans = new Map<string, { start: number; end: number }>();
+  for (const line of lines) {
+    if (line.type !== 'progress') continue;
+    const at = Date.parse(line.time as string);
+    const key = `${line.plan}/${String(line.disk)}`;
+    const span = spans.get(key) ?? { start: at, end: at };
+    if (line.bytesDone === line.bytesToDo) span.end = at;
+    spans.set(key, span);
+  }
+  const edges = [...spans.values()].flatMap((span) => [[span.start, 1] as const, [span.end, -1] as const]);
+  edges.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+  let now = 0;
+  let most = 0;
+  for (const [, step] of edges) most = Math.max(most, (now += step));
+  return most;
+}
+
+describe('schedule under hub limits', () => {
+  it(`${PLANS} plans due at the same second: each runs once, at most ${LIMIT} disks at once`, async () => {
+    box = makeSandbox('hub-schedule');
+    const due = new Date(Date.now() + 8000);
+    const cron = `${due.getUTCSeconds()} ${due.getUTCMinutes()} ${due.getUTCHours()} * * *`;
+    for (let i = 0; i < PLANS; i++) {
+      const source = path.join(box.dir, `source-${i}.qcow2`);
+      qemuImg('create', '-q', '-f', 'qcow2', source, '16M');
+      qemuIo(source, `write -P ${0x20 + i} 0 2M`);
+      const doc = planDoc(box, `p${String(i).padStart(2, '0')}`, { kind: 'backup', schedule: cron, timezone: 'UTC' });
+      writePlanFile(path.join(box.dir, `p${i}.yaml`), { ...doc, vm: { name: `vm-${i}`, source: { type: 'qemu', disks: [{ key: 2000, path: source }] } } });
+    }
+    const hub = path.join(box.dir, 'hub.yaml');
+    writeFileSync(hub, `maxParallelDisks: ${LIMIT}\nmemory: 1GiB\n`);
+    scheduler = startScheduler([box.dir, '--db', box.db, '--hub-config', hub]);
+    const ended = () => scheduler!.lines.filter((line) => line.type === 'run-end');
+    await scheduler.waitFor(() => ended().length === PLANS, 150_000);
+    scheduler.child.kill('SIGTERM');
+    expect(await scheduler.exited).toBe(0);
+
+    const runsOf = new Map<string, number>();
+    for (const line of ended()) runsOf.set(line.plan!, (runsOf.get(line.plan!) ?? 0) + 1);
+    expect(runsOf.size).toBe(PLANS);
+    expect([...runsOf.values()].every((count) => count === 1)).toBe(true);
+    expect(ended().every((line) => line.status === 'succeeded'), JSON.stringify(ended().filter((l) => l.status !== 'succeeded'))).toBe(true);
+    expect(scheduler.lines.filter((line) => line.type === 'queued').length).toBeGreaterThan(0);
+    expect(mostDisksAtOnce(scheduler.lines)).toBeLessThanOrEqual(LIMIT);
+    expect(mostDisksAtOnce(scheduler.lines)).toBeGreaterThan(1);
+    expect(tableRows(box.db, 'disk_slots')).toEqual([]);
+    expect(leasedPorts(box.db)).toEqual([]);
+    expect(recordedProcesses(box.db)).toEqual([]);
+  }, 200_000);
+});
