@@ -8,8 +8,8 @@ import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import type { ErrorObject, ValidateFunction } from 'ajv';
+import { findPackageRoot } from '../node/package-root.js';
 import { EDITOR_KEYWORDS, PLAN_SCHEMA_OPTIONS } from './plan-schema-options.js';
 
 const require = createRequire(import.meta.url);
@@ -35,7 +35,7 @@ export function schemaDigest(schemaText: string): string {
 
 // The build's validator, when it was made from exactly this schema.
 export function precompiledValidator(schemaText: string): ValidateFunction | undefined {
-  const file = path.join(packageRoot(), 'dist', PRECOMPILED_VALIDATOR);
+  const file = path.join(findPackageRoot(), 'dist', PRECOMPILED_VALIDATOR);
   if (!existsSync(file)) return undefined;
   const module = require(file) as { schemaSha256?: string; validate?: ValidateFunction };
   return module.schemaSha256 === schemaDigest(schemaText) ? module.validate : undefined;
@@ -49,17 +49,7 @@ export function compilePlanSchema(schemaText: string): ValidateFunction {
   return ajv.compile(JSON.parse(schemaText) as object);
 }
 
-// schemas/ sits at the package root; this file runs from src/ (tests), dist/src/ (compiled) or dist/cli/ (bundled).
+// schemas/ sits at the package root, whether this runs from src/ (tests), dist/src/ or dist/cli/.
 export function planSchemaFile(): string {
-  return path.join(packageRoot(), 'schemas', 'plan.schema.json');
-}
-
-function packageRoot(): string {
-  let dir = path.dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    if (existsSync(path.join(dir, 'schemas', 'plan.schema.json'))) return dir;
-    const parent = path.dirname(dir);
-    if (parent === dir) throw new Error('schemas/plan.schema.json not found above ' + fileURLToPath(import.meta.url));
-    dir = parent;
-  }
+  return path.join(findPackageRoot(), 'schemas', 'plan.schema.json');
 }

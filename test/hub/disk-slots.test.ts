@@ -11,6 +11,7 @@ import { useRunWorkspace } from '../support/run-workspace.js';
 import { listBackups, parseEvents, sendenseRun, startSendenseRun, writePlan, type RunEventLine } from '../support/sendense-cli.js';
 import { createDisk, differenceBetween, portRangeForTestFile, writeDisk } from '../support/vm-disks.js';
 import { writeRestorePlan } from '../restore/restore-plan.js';
+import { mostDisksAtOnce } from './disks-at-once.js';
 
 const MiB = 1024 * 1024;
 const [first, last] = portRangeForTestFile();
@@ -39,24 +40,6 @@ function makeVm(name: string, count: number, hold = 0) {
   return { name, disks, plan };
 }
 
-// Most disks of a run in transfer at the same moment: from the first progress of a disk to its
-// last (bytesDone = bytesToDo); an end and a start at the same millisecond do not overlap.
-function mostDisksAtOnce(events: readonly TimedEvent[]): number {
-  const spans = new Map<number, { start: number; end: number }>();
-  for (const event of events) {
-    if (event.type !== 'progress' || event.disk === undefined) continue;
-    const at = Date.parse(event.time);
-    const span = spans.get(event.disk) ?? { start: at, end: at };
-    if (event.bytesDone === event.bytesToDo) span.end = at;
-    spans.set(event.disk, span);
-  }
-  const edges = [...spans.values()].flatMap((span) => [[span.start, 1] as const, [span.end, -1] as const]);
-  edges.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
-  let now = 0;
-  let most = 0;
-  for (const [, step] of edges) most = Math.max(most, (now += step));
-  return most;
-}
 
 const timed = (stdout: string) => parseEvents(stdout) as TimedEvent[];
 const slotRows = () => tableRows(ws.db, 'disk_slots');

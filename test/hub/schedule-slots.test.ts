@@ -6,8 +6,9 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { qemuImg, qemuIo } from '../support/images.js';
 import { leasedPorts, recordedProcesses, tableRows } from '../support/process-tree.js';
-import { killScheduler, startScheduler, type JsonLine, type SchedulerProcess } from '../schedule/scheduler-process.js';
+import { killScheduler, startScheduler, type SchedulerProcess } from '../schedule/scheduler-process.js';
 import { makeSandbox, planDoc, writePlanFile, type Sandbox } from '../schedule/test-plans.js';
+import { mostDisksAtOnce } from './disks-at-once.js';
 
 const PLANS = 24;
 const LIMIT = 4;
@@ -19,24 +20,6 @@ afterEach(async () => {
   box?.remove();
 });
 
-// Most disks in transfer at the same moment, over every run (plan + disk), from progress lines.
-function mostDisksAtOnce(lines: readonly JsonLine[]): number {
-  const spans = new Map<string, { start: number; end: number }>();
-  for (const line of lines) {
-    if (line.type !== 'progress') continue;
-    const at = Date.parse(line.time as string);
-    const key = `${line.plan}/${String(line.disk)}`;
-    const span = spans.get(key) ?? { start: at, end: at };
-    if (line.bytesDone === line.bytesToDo) span.end = at;
-    spans.set(key, span);
-  }
-  const edges = [...spans.values()].flatMap((span) => [[span.start, 1] as const, [span.end, -1] as const]);
-  edges.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
-  let now = 0;
-  let most = 0;
-  for (const [, step] of edges) most = Math.max(most, (now += step));
-  return most;
-}
 
 describe('schedule under hub limits', () => {
   it(`${PLANS} plans due at the same second: each runs once, at most ${LIMIT} disks at once`, async () => {

@@ -13,6 +13,20 @@ import { useSandboxStore } from '../support/sandbox-store.js';
 describe('retention', () => {
   const sandbox = useSandboxStore('retention');
 
+  // One scheduled run of the plan, then a copy of the source as that backup holds it, and what
+  // the retention step said.
+  async function runAndKeepSource(plan: ReturnType<typeof planOf>, i: number) {
+    const { box, store } = sandbox;
+    const events: RunEvent[] = [];
+    const reporter: RunReporter = { emit: (event) => events.push(event), close: async () => {} };
+    const result = await runPlan(plan, { store, reporter, trigger: 'schedule' });
+    expect(result.status, result.error?.describe()).toBe('succeeded');
+    const snapshot = path.join(box.dir, `source-at-${i}.qcow2`);
+    copyFileSync(box.source, snapshot);
+    const retention = events.flatMap((event) => (event.type === 'info' && event.step === 'retention' ? [event.message] : []));
+    return { backupId: result.backupId!, snapshot, retention };
+  }
+
   it('keepChains 2 deletes the oldest chain whole once a third chain is complete; the rest restore exactly', async () => {
     const { box, store } = sandbox;
     const plan = planOf(planDoc(box, 'keep-two', { retention: { keepChains: 2 }, incremental: { maxChainLength: 2 } }));
@@ -21,15 +35,10 @@ describe('retention', () => {
     for (let i = 0; i < 6; i++) {
       // A different change before each backup, including a range that becomes zero.
       qemuIo(box.source, `write -P 0x${(0x20 + i).toString(16)} ${i}M 512k`, ...(i > 0 ? [`write -z ${i - 1}M 64k`] : []));
-      const events: RunEvent[] = [];
-      const reporter: RunReporter = { emit: (event) => events.push(event), close: async () => {} };
-      const result = await runPlan(plan, { store, reporter, trigger: 'schedule' });
-      expect(result.status, result.error?.describe()).toBe('succeeded');
-      const snapshot = path.join(box.dir, `source-at-${i}.qcow2`);
-      copyFileSync(box.source, snapshot);
-      const backup = (await store.getBackup(result.backupId!))!;
+      const { backupId, snapshot, retention } = await runAndKeepSource(plan, i);
+      const backup = (await store.getBackup(backupId))!;
       taken.push({ backupId: backup.id, snapshot, file: backup.disks[0].file });
-      retentionLines.push(events.flatMap((event) => (event.type === 'info' && event.step === 'retention' ? [event.message] : [])));
+      retentionLines.push(retention);
     }
 
     const chains = await Promise.all(taken.map(async (t) => (await store.getBackup(t.backupId))?.chainId));
@@ -56,18 +65,12 @@ describe('retention', () => {
     const snapshots = new Map<string, string>();
     for (let i = 0; i < 5; i++) {
       qemuIo(box.source, `write -P 0x${(0x40 + i).toString(16)} ${i}M 256k`, ...(i > 0 ? [`write -z ${i - 1}M 64k`, `discard ${(i + 4) % 8}M 64k`] : []));
-      const events: RunEvent[] = [];
-      const reporter: RunReporter = { emit: (event) => events.push(event), close: async () => {} };
-      const result = await runPlan(plan, { store, reporter, trigger: 'schedule' });
-      expect(result.status, result.error?.describe()).toBe('succeeded');
-      const snapshot = path.join(box.dir, `source-at-${i}.qcow2`);
-      copyFileSync(box.source, snapshot);
-      snapshots.set(result.backupId!, snapshot);
+      const { backupId, snapshot, retention: said } = await runAndKeepSource(plan, i);
+      snapshots.set(backupId, snapshot);
       const left = await store.listBackups({ vm: 'vm-keep-last' });
       expect(left.length).toBe(Math.min(i + 1, 2));
       expect(left.map((backup) => backup.type)).toEqual(i === 0 ? ['full'] : ['full', 'incremental']);
       for (const backup of left) expect(imagesEqual(backup.disks[0]!.file, snapshots.get(backup.id)!), `backup ${backup.id}`).toBe(true);
-      const said = events.flatMap((event) => (event.type === 'info' && event.step === 'retention' ? [event.message] : []));
       if (i >= 2) expect(said.join('\n')).toMatch(/merge into .* becomes the full/);
     }
   });
