@@ -9,6 +9,7 @@ import { UndoStack } from '../../src/engine/undo-stack.js';
 import { openEndpoint } from './open-endpoint.js';
 import type { DiskJob } from './transfer-args.js';
 import type { DiskOutcome, TransferOutput } from './transfer-output.js';
+import type { Digester } from './digest-thread.js';
 import { RangeDigests } from './range-digests.js';
 import { countWork, planWork } from './work-plan.js';
 
@@ -26,7 +27,15 @@ export interface CopyTuning {
 
 export const DEFAULT_TUNING: CopyTuning = Object.freeze({ connections: 4, inFlight: 16, requestSize: 2 * 1024 * 1024, zeroSize: 256 * 1024 * 1024, unansweredWrites: 32, digests: true });
 
-export async function copyDisk(job: DiskJob, tuning: CopyTuning, dir: string, output: TransferOutput, signal: AbortSignal): Promise<DiskOutcome> {
+export interface CopyContext {
+  readonly dir: string;
+  readonly output: TransferOutput;
+  readonly signal: AbortSignal;
+  /** Hashes what is written (a thread of its own in the bundled transfer). */
+  readonly digester: Digester;
+}
+
+export async function copyDisk(job: DiskJob, tuning: CopyTuning, { dir, output, signal, digester }: CopyContext): Promise<DiskOutcome> {
   const cleanup = new UndoStack();
   const opened: NbdConnection[] = [];
   const onAbort = (): void => {
@@ -52,7 +61,7 @@ export async function copyDisk(job: DiskJob, tuning: CopyTuning, dir: string, ou
     const items = planWork(control, { bitmap: job.bitmap, zeroHoles: job.zeroHoles, copySize, zeroSize: tuning.zeroSize });
     const zeroes = Buffer.alloc(copySize);
     const totals = { bytesDone: 0, bytesWritten: 0, bytesZeroed: 0 };
-    const digests = tuning.digests ? new RangeDigests((data, zero) => output.digests(job.key, data, zero)) : undefined;
+    const digests = tuning.digests ? new RangeDigests(digester, (data, zero) => output.digests(job.key, data, zero)) : undefined;
     let failure: unknown;
 
     const zeroRange = async (target: NbdConnection, offset: number, length: number): Promise<void> => {
@@ -75,7 +84,8 @@ export async function copyDisk(job: DiskJob, tuning: CopyTuning, dir: string, ou
     const worker = async (index: number): Promise<void> => {
       const source = sources[index % sources.length]!;
       const target = targets[index % targets.length]!;
-      const buffer = Buffer.allocUnsafe(copySize);
+      // Shared memory, so the digest thread reads what was read without a copy.
+      const buffer = Buffer.from(new SharedArrayBuffer(copySize));
       while (failure === undefined) {
         const next = await items.next();
         if (next.done) return;

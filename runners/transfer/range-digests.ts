@@ -2,7 +2,8 @@
 // per write request (requests are cut at aligned multiples of the request size, so each names a
 // guest offset), and the ranges sent as zeroes. Streamed in batches so memory stays flat.
 
-import { RANGE_DIGEST_ALGORITHM, rangeDigest } from '../../src/repository/range-digest.js';
+import { RANGE_DIGEST_ALGORITHM } from '../../src/repository/range-digest.js';
+import type { Digester } from './digest-thread.js';
 
 export const DIGEST_ALGORITHM = RANGE_DIGEST_ALGORITHM;
 
@@ -16,13 +17,16 @@ export class RangeDigests {
   private data: DataRange[] = [];
   private zero: ZeroRange[] = [];
 
-  constructor(private readonly flush: (data: readonly DataRange[], zero: readonly ZeroRange[]) => void) {}
+  constructor(
+    private readonly digester: Digester,
+    private readonly flush: (data: readonly DataRange[], zero: readonly ZeroRange[]) => void,
+  ) {}
 
   // Called with the bytes as they are handed to the target, before the buffer is reused (the
   // caller awaits it before its next request).
   async addData(offset: number, bytes: Uint8Array): Promise<void> {
     const length = bytes.length;
-    const digest = await rangeDigest(DIGEST_ALGORITHM, bytes);
+    const digest = await this.digester.digest(DIGEST_ALGORITHM, bytes);
     this.data.push([offset, length, digest]);
     if (this.data.length >= BATCH) this.emit();
   }

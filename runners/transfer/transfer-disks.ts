@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { isSendenseError, SendenseError } from '../../src/errors.js';
 import { inTurns } from '../../src/hub/in-turns.js';
 import { DEFAULT_TUNING, copyDisk, type CopyTuning } from './copy-disk.js';
+import { startDigester } from './digest-thread.js';
 import type { TransferArgs } from './transfer-args.js';
 import { TransferOutput, type DiskOutcome } from './transfer-output.js';
 
@@ -24,6 +25,7 @@ export async function transferDisks(args: TransferArgs, options: RunOptions): Pr
   const inFlight = args.inFlight ?? DEFAULT_TUNING.inFlight;
   const tuning: CopyTuning = { ...DEFAULT_TUNING, connections: args.connections, inFlight, unansweredWrites: 2 * inFlight, ...options.tuning };
   const dir = mkdtempSync(join(tmpdir(), 'sendense-transfer-'));
+  const digester = startDigester(() => output.debug({ message: 'digest thread started' }));
   try {
     const disks = await inTurns(
       args.disks,
@@ -32,7 +34,7 @@ export async function transferDisks(args: TransferArgs, options: RunOptions): Pr
         try {
           // A disk still waiting for its turn when the transfer is stopped does not start.
           if (options.signal.aborted) throw new SendenseError(`transfer stopped: ${String(options.signal.reason ?? 'stop requested')}`, { disk: job.key });
-          return await copyDisk(job, tuning, dir, output, options.signal);
+          return await copyDisk(job, tuning, { dir, output, signal: options.signal, digester });
         } catch (error) {
           const message = isSendenseError(error) ? error.message : `internal error: ${error instanceof Error ? error.message : String(error)}`;
           if (!isSendenseError(error)) options.logBug?.(error instanceof Error && error.stack ? error.stack : String(error));
@@ -46,6 +48,7 @@ export async function transferDisks(args: TransferArgs, options: RunOptions): Pr
     output.result(ok, disks);
     return { ok, disks };
   } finally {
+    await digester.close();
     rmSync(dir, { recursive: true, force: true });
   }
 }

@@ -2,7 +2,7 @@
 // they were, and the parent's ranges the child does not cover (a range cut by the child gets the
 // digest of what is left of it, hashed from the parent's bytes once they matched its digest).
 // The merged manifest uses the child's algorithm: a parent recorded with another one (sha256
-// manifests from before xxh128) has its surviving ranges read, checked against their own digest
+// or xxh128 manifests from earlier versions) has its surviving ranges read, checked against their own digest
 // and hashed again, so a chain spanning the change keeps every digest.
 
 import { SendenseError } from '../errors.js';

@@ -1,5 +1,5 @@
-// Manifests name their digest algorithm: new backups use xxh128 (cheap enough to take on every
-// write), the first manifests were written with sha256 and must keep verifying, and a manifest
+// Manifests name their digest algorithm: new backups use xxh64 (cheap enough to take on every
+// write), earlier manifests were written with xxh128 and sha256 and must keep verifying, and a manifest
 // with an algorithm this version does not know is a finding, not a crash or a pass.
 
 import { execFileSync } from 'node:child_process';
@@ -37,15 +37,18 @@ function manifest(algorithm: string, data: [number, number, string][]): DiskMani
 }
 
 describe('range digests', () => {
-  it('xxh128 is XXH3-128 (its published test vector) and the algorithm of new manifests', async () => {
-    expect(RANGE_DIGEST_ALGORITHM).toBe('xxh128');
+  it('xxh64 is XXH64 (its published test vectors) and the algorithm of new manifests; xxh128 (earlier manifests) is XXH3-128', async () => {
+    expect(RANGE_DIGEST_ALGORITHM).toBe('xxh64');
+    expect(await rangeDigest('xxh64', new Uint8Array(0))).toBe('ef46db3751d8e999');
+    expect(await rangeDigest('xxh64', Buffer.from('abc'))).toBe('44bc2cf5ad770999');
     expect(await rangeDigest('xxh128', new Uint8Array(0))).toBe('99aa06d3014798d86001c324468d497f');
   });
 
-  it('a layer verifies against xxh128 and against sha256 digests (the first manifests), and a changed range is found by both', async () => {
+  it('a layer verifies against xxh64, xxh128 and sha256 digests (the earlier manifests), and a changed range is found by each', async () => {
     const { file, ranges } = await imageWithTwoRanges();
     const sha256 = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
-    for (const [algorithm, digest] of [['sha256', sha256], ['xxh128', (bytes: Buffer) => rangeDigest('xxh128', bytes)]] as const) {
+    const xxhash = (algorithm: string) => (bytes: Buffer) => rangeDigest(algorithm, bytes);
+    for (const [algorithm, digest] of [['sha256', sha256], ['xxh128', xxhash('xxh128')], ['xxh64', xxhash('xxh64')]] as const) {
       const data: [number, number, string][] = [];
       for (const [offset, bytes] of ranges) data.push([offset, bytes.length, await digest(bytes)]);
       const clean = await verifyLayer(file, manifest(algorithm, data));

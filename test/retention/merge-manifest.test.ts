@@ -19,29 +19,33 @@ function manifest(backupId: string, algorithm: string, data: [number, number, st
 }
 
 describe('merged manifest', () => {
-  it('a sha256 parent under an xxh128 child: every surviving range gets an xxh128 digest of its bytes', async () => {
-    const parent = manifest('p', 'sha256', [
-      [0, 64 * KiB, sha256(disk.subarray(0, 64 * KiB))],
-      [128 * KiB, 64 * KiB, sha256(disk.subarray(128 * KiB, 192 * KiB))],
+  it.each([
+    ['sha256', 'xxh128'],
+    ['xxh128', 'xxh64'],
+  ])('a %s parent under an %s child: every surviving range gets a digest of its bytes in the child\'s algorithm', async (parentAlgorithm, algorithm) => {
+    const parentDigest = (bytes: Buffer) => (parentAlgorithm === 'sha256' ? sha256(bytes) : rangeDigest(parentAlgorithm, bytes));
+    const parent = manifest('p', parentAlgorithm, [
+      [0, 64 * KiB, await parentDigest(disk.subarray(0, 64 * KiB))],
+      [128 * KiB, 64 * KiB, await parentDigest(disk.subarray(128 * KiB, 192 * KiB))],
     ]);
     // The child wrote 160-176 KiB: it cuts the parent's second range.
-    const child = manifest('c', 'xxh128', [[160 * KiB, 16 * KiB, await rangeDigest('xxh128', disk.subarray(160 * KiB, 176 * KiB))]]);
+    const child = manifest('c', algorithm, [[160 * KiB, 16 * KiB, await rangeDigest(algorithm, disk.subarray(160 * KiB, 176 * KiB))]]);
     const merged = await mergedManifest(parent, child, [[160 * KiB, 16 * KiB]], read);
-    expect(merged.digests!.algorithm).toBe('xxh128');
+    expect(merged.digests!.algorithm).toBe(algorithm);
     const expected = await Promise.all(
       [
         [0, 64 * KiB],
         [128 * KiB, 32 * KiB],
         [160 * KiB, 16 * KiB],
         [176 * KiB, 16 * KiB],
-      ].map(async ([offset, length]) => [offset, length, await rangeDigest('xxh128', disk.subarray(offset!, offset! + length!))]),
+      ].map(async ([offset, length]) => [offset, length, await rangeDigest(algorithm, disk.subarray(offset!, offset! + length!))]),
     );
     expect(merged.digests!.data).toEqual(expected);
   });
 
   it('refuses to merge a parent whose bytes differ from its sha256 digest', async () => {
     const parent = manifest('p', 'sha256', [[0, 64 * KiB, sha256(Buffer.alloc(64 * KiB))]]);
-    const child = manifest('c', 'xxh128', []);
+    const child = manifest('c', 'xxh64', []);
     await expect(mergedManifest(parent, child, [], read)).rejects.toThrow('the data at guest offset 0 differs from its manifest');
   });
 });

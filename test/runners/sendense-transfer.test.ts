@@ -2,9 +2,10 @@
 // targets, results checked with `qemu-img compare`, and its own qemu-nbd always gone at exit.
 
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { rangeDigest } from '../../src/repository/range-digest.js';
 import { imagesEqual, qemuImg, qemuIo } from '../support/images.js';
 import { startQemuNbd, useNbdServers } from '../support/qemu-nbd-server.js';
 import { useRunWorkspace } from '../support/run-workspace.js';
@@ -167,6 +168,25 @@ describe('full and incremental transfers', () => {
     for (const [index, source] of sources.entries()) expect(imagesEqual(source, targets[index]!)).toBe(true);
     expect(run.lines.at(-1)).toMatchObject({ type: 'result', ok: true });
     expectNoQemuNbdLeft(run);
+  });
+
+  it('digests name the bytes read at their offsets, also once a large copy hashes on its own thread', async () => {
+    // 96 MiB of data, a different pattern per MiB: past the 64 MiB the transfer hashes on its
+    // event loop before it starts the digest thread, so both ways are checked.
+    const source = join(ws.dir, 'src.qcow2');
+    qemuImg('create', '-q', '-f', 'qcow2', source, '128M');
+    qemuIo(source, ...Array.from({ length: 96 }, (_, index) => `write -P ${index + 1} ${index + 16}M 1M`));
+    const target = join(ws.dir, 'tgt.qcow2');
+    qemuImg('create', '-q', '-f', 'qcow2', target, '128M');
+    const run = await transfer(['--nbd-targets', `2000:file:qcow2:${target}`, '--source', `2000=qemu:${source}`]);
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.lines.some((line) => line.message === 'digest thread started'), 'the digest thread ran').toBe(true);
+    const raw = join(ws.dir, 'src.raw');
+    qemuImg('convert', '-f', 'qcow2', '-O', 'raw', source, raw);
+    const bytes = readFileSync(raw);
+    const data = run.lines.filter((line) => line.type === 'digests').flatMap((line) => line.data as [number, number, string][]);
+    expect(data.reduce((sum, [, length]) => sum + length, 0)).toBe(96 * MiB);
+    for (const [offset, length, digest] of data) expect(digest, `range at ${offset}`).toBe(await rangeDigest('xxh64', bytes.subarray(offset, offset + length)));
   });
 
   it('copies a sparse 100 GiB disk by its data only, without reading the holes', async () => {

@@ -5,6 +5,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { build } from 'esbuild';
+import { transferBundleOptions } from '../../scripts/transfer-bundle.js';
 import { afterAll, beforeAll } from 'vitest';
 
 export interface TransferBundle {
@@ -16,7 +17,7 @@ export function useTransferBundle(): TransferBundle {
   let dir = '';
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'transfer-bundle-'));
-    await build({ entryPoints: ['runners/sendense-transfer.ts'], outfile: join(dir, 'sendense-transfer.mjs'), bundle: true, platform: 'node', target: 'node20', format: 'esm', logLevel: 'warning' });
+    await build({ ...(await transferBundleOptions()), entryPoints: ['runners/sendense-transfer.ts'], outfile: join(dir, 'sendense-transfer.mjs') });
   });
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
   return {
