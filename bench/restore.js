@@ -5,7 +5,7 @@
 // warm-up, rotating order, medians, throughput ratios (aim >= 0.8x). Needs `npm run build`.
 // BENCH_RUNS=N for more runs, BENCH_TMPDIR for where the images go (default /var/tmp).
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { cli as bin, requireBuild } from './support/built.js';
 import { freshQcow2, startQemuNbdTarget } from './support/qemu-nbd-target.js';
@@ -21,7 +21,20 @@ requireBuild('restore');
 const dir = scratchDir('sendense-bench-restore-');
 const db = join(dir, 'state.db');
 
-const timed = async (argv) => (await timedRun(argv, { stdin: 'ignore', env: { ...process.env, CI: '1' } })).seconds;
+// Wall seconds; the CPU seconds (user + sys) of the command and the children it waited for, and of
+// the NBD target's qemu-nbd, go into `cpu` for the line of that run.
+let cpu = '';
+const timed = async (argv) => {
+  const run = await timedRun(['/usr/bin/time', '-f', 'cpu %U %S', ...argv], { stdin: 'ignore', env: { ...process.env, CI: '1' } });
+  const [user, sys] = run.stderr.trim().split('\n').pop().split(' ').slice(1).map(Number);
+  cpu = `CPU ${(user + sys).toFixed(2)} s`;
+  return run.seconds;
+};
+const ticksPerSecond = Number(execFileSync('getconf', ['CLK_TCK']).toString());
+const targetCpu = (pid) => {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  cpu += `, target qemu-nbd ${((Number(fields[11]) + Number(fields[12])) / ticksPerSecond).toFixed(2)} s`;
+};
 const sendenseRun = (...args) => timed([process.execPath, bin, ...args, '--db', db, '--quiet']);
 const rate = (seconds) => `${((2 * GiB) / MiB / seconds).toFixed(0)} MiB/s`;
 
@@ -59,6 +72,7 @@ const filePlan = restorePlan('bench-restore-file', fileTarget);
 // A fresh qcow2 served read-write by qemu-nbd on 127.0.0.1 (started and stopped outside the timing).
 const nbdTarget = (file) => startQemuNbdTarget(freshQcow2(file, { size: 4 * GiB }));
 const viaNbd = join(out, 'nbd.qcow2');
+const convertedNbd = join(out, 'convert-nbd.qcow2');
 const converted = join(out, 'convert.qcow2');
 const convertedWb = join(out, 'convert-wb.qcow2');
 const tools = {
@@ -66,7 +80,20 @@ const tools = {
   'sendense-run nbd': async () => {
     const target = await nbdTarget(viaNbd);
     try {
-      return await sendenseRun(restorePlan('bench-restore-nbd', ['    type: nbd', `    url: ${target.url}`]));
+      const seconds = await sendenseRun(restorePlan('bench-restore-nbd', ['    type: nbd', `    url: ${target.url}`]));
+      targetCpu(target.pid);
+      return seconds;
+    } finally {
+      await target.stop();
+    }
+  },
+  // The same target kind as 'sendense-run nbd': qemu-img writing into the NBD export, flushed at the end.
+  'convert -> nbd': async () => {
+    const target = await nbdTarget(convertedNbd);
+    try {
+      const seconds = await timed(['qemu-img', 'convert', '-n', '-t', 'writeback', '-f', 'qcow2', top, '-O', 'raw', target.url]);
+      targetCpu(target.pid);
+      return seconds;
     } finally {
       await target.stop();
     }
@@ -74,7 +101,8 @@ const tools = {
   'qemu-img convert': () => (rmSync(converted, { force: true }), timed(['qemu-img', 'convert', '-f', 'qcow2', '-O', 'qcow2', top, converted])),
   'convert -t writeback': () => (rmSync(convertedWb, { force: true }), timed(['qemu-img', 'convert', '-t', 'writeback', '-f', 'qcow2', '-O', 'qcow2', top, convertedWb])),
 };
-const names = Object.keys(tools);
+// BENCH_TOOLS=name,name runs only those (e.g. 'sendense-run nbd,convert -> nbd').
+const names = Object.keys(tools).filter((name) => !process.env.BENCH_TOOLS || process.env.BENCH_TOOLS.split(',').includes(name));
 const times = Object.fromEntries(names.map((name) => [name, []]));
 console.log(`restore of the latest point (4 GiB virtual, 2 GiB data) into a new qcow2: one warm-up round, then ${RUNS} rounds, order rotating`);
 for (let round = -1; round < RUNS; round++) {
@@ -83,16 +111,18 @@ for (let round = -1; round < RUNS; round++) {
     const seconds = await tools[name]();
     if (round < 0) continue;
     times[name].push(seconds);
-    console.log(`  ${name.padEnd(22)}${seconds.toFixed(2)} s  ${rate(seconds)}`);
+    console.log(`  ${name.padEnd(22)}${seconds.toFixed(2)} s  ${rate(seconds)}  ${cpu}`);
   }
 }
-for (const file of [ours, viaNbd, converted, convertedWb]) execFileSync('qemu-img', ['compare', '-q', source, file]);
+const results = { 'sendense-run file': ours, 'sendense-run nbd': viaNbd, 'convert -> nbd': convertedNbd, 'qemu-img convert': converted, 'convert -t writeback': convertedWb };
+for (const name of names) execFileSync('qemu-img', ['compare', '-q', source, results[name]]);
 const medians = Object.fromEntries(names.map((name) => [name, median(times[name])]));
 for (const name of names) console.log(`median ${name.padEnd(22)}${medians[name].toFixed(2)} s  ${rate(medians[name])}`);
-const ratio = (ours, theirs) => `${(medians[theirs] / medians[ours]).toFixed(2)}x`;
+const ratio = (ours, theirs) => (names.includes(ours) && names.includes(theirs) ? `${(medians[theirs] / medians[ours]).toFixed(2)}x` : '-');
 console.log(`throughput ratio vs qemu-img convert (default, unflushed): file ${ratio('sendense-run file', 'qemu-img convert')}, nbd ${ratio('sendense-run nbd', 'qemu-img convert')}`);
 console.log(`throughput ratio vs qemu-img convert -t writeback (flushed, like ours): file ${ratio('sendense-run file', 'convert -t writeback')}, nbd ${ratio('sendense-run nbd', 'convert -t writeback')} (aim >= 0.8x)`);
-console.log('all four results verified equal to the source with qemu-img compare');
+console.log(`throughput ratio vs qemu-img convert into the same kind of NBD target (flushed): nbd ${ratio('sendense-run nbd', 'convert -> nbd')} (aim >= 0.8x)`);
+console.log(`all ${names.length} results verified equal to the source with qemu-img compare`);
 rmSync(ours, { force: true });
 const verified = await sendenseRun(restorePlan('bench-restore-verify', fileTarget, true));
 console.log(`file restore with verify: true (restore + compare with the chain through qemu-nbd): ${verified.toFixed(2)} s`);

@@ -29,6 +29,8 @@ export interface TransferArgs {
   /** Requests in flight per disk (the hub's memory budget); default 16. */
   readonly inFlight?: number;
   readonly jobId?: string;
+  /** Digests of what is written (SPEC section 9): a backup needs them, a restore does not. */
+  readonly digests: boolean;
 }
 
 const FORMATS = new Set(['qcow2', 'raw']);
@@ -50,6 +52,7 @@ export function parseTransferArgs(argv: readonly string[]): TransferArgs {
         'parallel-disks': { type: 'string' },
         'in-flight': { type: 'string' },
         'zero-holes': { type: 'boolean' },
+        'no-digests': { type: 'boolean' },
         'job-id': { type: 'string' },
       },
       strict: true,
@@ -80,7 +83,7 @@ export function parseTransferArgs(argv: readonly string[]): TransferArgs {
   if (!Number.isInteger(connections) || connections < 1 || connections > 64) throw usageError(`--connections ${values.connections}: must be an integer from 1 to 64`);
   const parallelDisks = optionalCount('--parallel-disks', values['parallel-disks'], 1000);
   const inFlight = optionalCount('--in-flight', values['in-flight'], 64);
-  return Object.freeze({ disks: Object.freeze(disks), connections, parallelDisks, inFlight, jobId: values['job-id'] });
+  return Object.freeze({ disks: Object.freeze(disks), connections, parallelDisks, inFlight, jobId: values['job-id'], digests: values['no-digests'] !== true });
 }
 
 function optionalCount(option: string, text: string | undefined, max: number): number | undefined {

@@ -23,7 +23,7 @@ export interface RunOptions {
 export async function transferDisks(args: TransferArgs, options: RunOptions): Promise<{ readonly ok: boolean; readonly disks: readonly DiskOutcome[] }> {
   const output = new TransferOutput(options.writeLine);
   const inFlight = args.inFlight ?? DEFAULT_TUNING.inFlight;
-  const tuning: CopyTuning = { ...DEFAULT_TUNING, connections: args.connections, inFlight, unansweredWrites: 2 * inFlight, ...options.tuning };
+  const tuning: CopyTuning = { ...DEFAULT_TUNING, connections: args.connections, inFlight, unansweredWrites: 2 * inFlight, digests: args.digests, ...options.tuning };
   const dir = mkdtempSync(join(tmpdir(), 'sendense-transfer-'));
   const digester = startDigester(() => output.debug({ message: 'digest thread started' }));
   try {

@@ -187,6 +187,12 @@ describe('full and incremental transfers', () => {
     const data = run.lines.filter((line) => line.type === 'digests').flatMap((line) => line.data as [number, number, string][]);
     expect(data.reduce((sum, [, length]) => sum + length, 0)).toBe(96 * MiB);
     for (const [offset, length, digest] of data) expect(digest, `range at ${offset}`).toBe(await rangeDigest('xxh64', bytes.subarray(offset, offset + length)));
+    // A restore asks for none: it records nothing from the copy.
+    qemuImg('create', '-q', '-f', 'qcow2', target, '128M');
+    const restore = await transfer(['--nbd-targets', `2000:file:qcow2:${target}`, '--source', `2000=qemu:${source}`, '--no-digests']);
+    expect(restore.code, restore.stderr).toBe(0);
+    expect(restore.lines.filter((line) => line.type === 'digests' || line.message === 'digest thread started')).toEqual([]);
+    expect(imagesEqual(source, target)).toBe(true);
   });
 
   it('copies a sparse 100 GiB disk by its data only, without reading the holes', async () => {
