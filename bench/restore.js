@@ -13,6 +13,7 @@ import { scratchDir } from './support/scratch.js';
 import { makeSourceImage } from './support/source-image.js';
 import { median } from './support/stats.js';
 import { timedRun } from './support/timed-run.js';
+import { openSshRemoteForward, startSshd } from './support/sshd.js';
 
 const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;
@@ -57,14 +58,18 @@ console.log(`chain: full ${fullSeconds.toFixed(1)} s + incremental ${incremental
 
 const out = join(dir, 'restore');
 mkdirSync(out);
-function restorePlan(name, target, verify = false) {
+function restorePlan(name, target, verify = false, node = []) {
   const file = join(dir, `${name}.yaml`);
   writeFileSync(
     file,
-    yaml(['version: 1', 'kind: restore', `name: ${name}`, 'vm: { name: benchvm }', `repository: { path: ${join(dir, 'repository')} }`, 'nbd:', '  ports: 30500-30539', 'restore:', '  point: latest', '  disks: [2000]', '  target:', ...target, `  verify: ${verify}`]),
+    yaml(['version: 1', 'kind: restore', `name: ${name}`, 'vm: { name: benchvm }', `repository: { path: ${join(dir, 'repository')} }`, 'nbd:', '  ports: 30500-30539', ...node, 'restore:', '  point: latest', '  disks: [2000]', '  target:', ...target, `  verify: ${verify}`]),
   );
   return file;
 }
+// A node reached over SSH (an sshd on 127.0.0.1): the restore runs the node transfer there, reading
+// the chain from the hub's qemu-nbd through the SSH tunnel.
+const sshd = await startSshd(dir);
+const sshNode = ['node:', '  host: 127.0.0.1', `  port: ${sshd.port}`, `  user: ${sshd.user}`, `  identityFile: ${sshd.identityFile}`, `  knownHosts: ${sshd.knownHosts}`];
 const ours = join(out, 'ours-2000.qcow2');
 const fileTarget = ['    type: file', `    path: ${join(out, 'ours-{key}.qcow2')}`, '    format: qcow2', '    overwrite: true'];
 const filePlan = restorePlan('bench-restore-file', fileTarget);
@@ -73,6 +78,8 @@ const filePlan = restorePlan('bench-restore-file', fileTarget);
 const nbdTarget = (file) => startQemuNbdTarget(freshQcow2(file, { size: 4 * GiB }));
 const viaNbd = join(out, 'nbd.qcow2');
 const convertedNbd = join(out, 'convert-nbd.qcow2');
+const viaSsh = join(out, 'ssh.qcow2');
+const convertedSsh = join(out, 'convert-ssh.qcow2');
 const converted = join(out, 'convert.qcow2');
 const convertedWb = join(out, 'convert-wb.qcow2');
 const tools = {
@@ -98,6 +105,33 @@ const tools = {
       await target.stop();
     }
   },
+  'ssh: sendense-run nbd': async () => {
+    const target = await nbdTarget(viaSsh);
+    try {
+      const seconds = await sendenseRun(restorePlan('bench-restore-ssh', ['    type: nbd', `    url: ${target.url}`], false, sshNode));
+      targetCpu(target.pid);
+      return seconds;
+    } finally {
+      await target.stop();
+    }
+  },
+  // The same path for qemu-img: the chain served read-only by qemu-nbd on the hub, an OpenSSH
+  // remote forward to the node, qemu-img on the node reading through it into the node's target.
+  // qemu-nbd and the forward start outside the timing (ours starts both inside).
+  'ssh: convert -> nbd': async () => {
+    const target = await nbdTarget(convertedSsh);
+    const chain = await startQemuNbdTarget(top, { readOnly: true });
+    const forward = await openSshRemoteForward(sshd, chain.port);
+    try {
+      const seconds = await timed(['qemu-img', 'convert', '-n', '-t', 'writeback', '-f', 'raw', `nbd://127.0.0.1:${forward.nodePort}/target`, '-O', 'raw', target.url]);
+      targetCpu(target.pid);
+      return seconds;
+    } finally {
+      await forward.stop();
+      await chain.stop();
+      await target.stop();
+    }
+  },
   'qemu-img convert': () => (rmSync(converted, { force: true }), timed(['qemu-img', 'convert', '-f', 'qcow2', '-O', 'qcow2', top, converted])),
   'convert -t writeback': () => (rmSync(convertedWb, { force: true }), timed(['qemu-img', 'convert', '-t', 'writeback', '-f', 'qcow2', '-O', 'qcow2', top, convertedWb])),
 };
@@ -111,17 +145,17 @@ for (let round = -1; round < RUNS; round++) {
     const seconds = await tools[name]();
     if (round < 0) continue;
     times[name].push(seconds);
-    console.log(`  ${name.padEnd(22)}${seconds.toFixed(2)} s  ${rate(seconds)}  ${cpu}`);
+    console.log(`  ${name.padEnd(24)}${seconds.toFixed(2)} s  ${rate(seconds)}  ${cpu}`);
   }
 }
-const results = { 'sendense-run file': ours, 'sendense-run nbd': viaNbd, 'convert -> nbd': convertedNbd, 'qemu-img convert': converted, 'convert -t writeback': convertedWb };
+const results = { 'sendense-run file': ours, 'sendense-run nbd': viaNbd, 'convert -> nbd': convertedNbd, 'ssh: sendense-run nbd': viaSsh, 'ssh: convert -> nbd': convertedSsh, 'qemu-img convert': converted, 'convert -t writeback': convertedWb };
 for (const name of names) execFileSync('qemu-img', ['compare', '-q', source, results[name]]);
 const medians = Object.fromEntries(names.map((name) => [name, median(times[name])]));
 for (const name of names) console.log(`median ${name.padEnd(22)}${medians[name].toFixed(2)} s  ${rate(medians[name])}`);
 const ratio = (ours, theirs) => (names.includes(ours) && names.includes(theirs) ? `${(medians[theirs] / medians[ours]).toFixed(2)}x` : '-');
 console.log(`throughput ratio vs qemu-img convert (default, unflushed): file ${ratio('sendense-run file', 'qemu-img convert')}, nbd ${ratio('sendense-run nbd', 'qemu-img convert')}`);
 console.log(`throughput ratio vs qemu-img convert -t writeback (flushed, like ours): file ${ratio('sendense-run file', 'convert -t writeback')}, nbd ${ratio('sendense-run nbd', 'convert -t writeback')} (aim >= 0.8x)`);
-console.log(`throughput ratio vs qemu-img convert into the same kind of NBD target (flushed): nbd ${ratio('sendense-run nbd', 'convert -> nbd')} (aim >= 0.8x)`);
+console.log(`throughput ratio vs qemu-img convert into the same kind of NBD target (flushed): nbd ${ratio('sendense-run nbd', 'convert -> nbd')}, through SSH ${ratio('ssh: sendense-run nbd', 'ssh: convert -> nbd')} (aim >= 0.8x)`);
 console.log(`all ${names.length} results verified equal to the source with qemu-img compare`);
 rmSync(ours, { force: true });
 const verified = await sendenseRun(restorePlan('bench-restore-verify', fileTarget, true));

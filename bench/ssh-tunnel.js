@@ -3,16 +3,15 @@
 // direction: the node's sshd listens, the hub's client connects to qemu-nbd), both with
 // aes128-gcm, against a throw-away sshd on 127.0.0.1. Warm-up, alternating runs, medians.
 // BENCH_RUNS=N (default 3), BENCH_GIB=N of data (default 2), BENCH_TMPDIR (default /var/tmp).
-import { spawn, execFileSync } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { userInfo } from 'node:os';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { alternatingRounds } from './support/alternating-rounds.js';
 import { root } from './support/built.js';
 import { bundle } from './support/bundle.js';
-import { freePort, waitForPort } from './support/free-port.js';
 import { freshQcow2, startQemuNbdTarget } from './support/qemu-nbd-target.js';
-import { scratchDir, stopChild, trackChild } from './support/scratch.js';
+import { scratchDir } from './support/scratch.js';
+import { openSshRemoteForward, startSshd } from './support/sshd.js';
 import { makeSourceImage } from './support/source-image.js';
 import { median } from './support/stats.js';
 import { timedRun } from './support/timed-run.js';
@@ -31,30 +30,9 @@ const { connectSshNode } = await import(bundled);
 const source = join(dir, 'source.qcow2');
 const virtualSize = makeSourceImage(source, { regions: DATA_GIB * 128 });
 
-// A long-running process of the bench (sshd, ssh -R), stopped by the bench or at its exit.
-function start(argv) {
-  const child = trackChild(spawn(argv[0], argv.slice(1), { stdio: 'ignore' }));
-  return { stop: () => stopChild(child) };
-}
-
-// A throw-away sshd: its own keys, authorized_keys and config, 127.0.0.1 only.
-mkdirSync('/run/sshd', { recursive: true });
-execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(dir, 'host_key')]);
-execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', join(dir, 'id_ed25519')]);
-writeFileSync(join(dir, 'authorized_keys'), readFileSync(join(dir, 'id_ed25519.pub')), { mode: 0o600 });
-const sshdPort = await freePort();
-writeFileSync(
-  join(dir, 'sshd_config'),
-  [`ListenAddress 127.0.0.1`, `Port ${sshdPort}`, `HostKey ${join(dir, 'host_key')}`, `AuthorizedKeysFile ${join(dir, 'authorized_keys')}`,
-    'StrictModes no', 'PasswordAuthentication no', 'PermitRootLogin prohibit-password', 'UsePAM no', `PidFile ${join(dir, 'sshd.pid')}`,
-    'AllowTcpForwarding yes', 'Ciphers aes128-gcm@openssh.com', ''].join('\n'),
-);
-const hostKey = readFileSync(join(dir, 'host_key.pub'), 'utf8').split(' ').slice(0, 2).join(' ');
-const knownHosts = join(dir, 'known_hosts');
-writeFileSync(knownHosts, `[127.0.0.1]:${sshdPort} ${hostKey}\n`);
-const sshd = start(['/usr/sbin/sshd', '-D', '-e', '-f', join(dir, 'sshd_config')]);
+const sshd = await startSshd(dir);
 cleanups.push(() => sshd.stop());
-await waitForPort(sshdPort);
+const sshdPort = sshd.port;
 
 // The hub's side: qemu-nbd on a fresh qcow2, 127.0.0.1, --shared=10, as the run starts it.
 async function startTarget() {
@@ -69,7 +47,7 @@ const timedCopy = async (nodePort) =>
 async function throughOurs() {
   const target = await startTarget();
   const node = await connectSshNode(
-    { host: '127.0.0.1', port: sshdPort, user: userInfo().username, identityFile: join(dir, 'id_ed25519'), knownHosts },
+    { host: '127.0.0.1', port: sshdPort, user: sshd.user, identityFile: sshd.identityFile, knownHosts: sshd.knownHosts },
     { agent: false },
   );
   try {
@@ -85,17 +63,11 @@ async function throughOurs() {
 
 async function throughOpenssh() {
   const target = await startTarget();
-  const nodePort = await freePort();
-  const ssh = start([
-    'ssh', '-N', '-o', 'ExitOnForwardFailure=yes', '-o', 'BatchMode=yes', '-o', `UserKnownHostsFile=${knownHosts}`,
-    '-o', 'StrictHostKeyChecking=yes', '-c', 'aes128-gcm@openssh.com', '-i', join(dir, 'id_ed25519'), '-p', String(sshdPort),
-    '-R', `127.0.0.1:${nodePort}:127.0.0.1:${target.port}`, `${userInfo().username}@127.0.0.1`,
-  ]);
+  const forward = await openSshRemoteForward(sshd, target.port);
   try {
-    await waitForPort(nodePort);
-    return { seconds: await timedCopy(nodePort), file: target.file };
+    return { seconds: await timedCopy(forward.nodePort), file: target.file };
   } finally {
-    await ssh.stop();
+    await forward.stop();
     await target.stop();
   }
 }
