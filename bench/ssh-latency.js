@@ -98,6 +98,7 @@ const ours = (url, extra = []) => [process.execPath, runner, '--nbd-targets', `2
 const tools = {
   'ours, 1 connection': [DELAY_MS, (url) => ours(url, ['--connections', '1'])],
   'ours, default (4)': [DELAY_MS, (url) => ours(url)],
+  'ours, 8 connections': [DELAY_MS, (url) => ours(url, ['--connections', '8'])],
   // Its source qemu-nbd must take 4 clients, else nbdcopy falls back to one connection.
   'nbdcopy, 4 conns': [DELAY_MS, (url) => ['nbdcopy', '--flush', '--connections=4', '--', '[', 'qemu-nbd', '-r', '--shared=4', '-f', 'qcow2', source, ']', url]],
   'ours (4), no delay': [0, (url) => ours(url)],

@@ -55,6 +55,14 @@ export async function openStore(dbPath: string): Promise<Store> {
   const { error, results } = await new Migrator({ db, provider: migrationProvider }).migrateToLatest();
   if (error !== undefined) {
     await db.destroy();
+    // A database a newer sendense-run has upgraded: say so, not "corrupted".
+    const newer = /previously executed migration (\S+) is missing/.exec((error as Error).message);
+    if (newer) {
+      throw new SendenseError(
+        `state database ${absolute} was upgraded by a newer sendense-run (it has migration ${newer[1]}, which this version does not know): run that version, or give another --db`,
+        { cause: error },
+      );
+    }
     const failed = results?.find((result) => result.status === 'Error')?.migrationName;
     throw new SendenseError(
       `cannot migrate state database ${absolute}${failed ? ` (migration ${failed})` : ''}: ${(error as Error).message}`,
