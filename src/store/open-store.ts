@@ -1,4 +1,5 @@
-// Open (creating if needed) the SQLite state file and bring its schema up to date.
+// Open the state (a SQLite file, created if needed, or a PostgreSQL database by URL) and bring
+// its schema up to date.
 
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
@@ -8,7 +9,10 @@ import { SqliteDatabase } from './sqlite-driver.js';
 import { ImmediateSqliteDialect } from './immediate-sqlite-dialect.js';
 import { migrationProvider } from './migrations/index.js';
 import type { StoreDatabase } from './schema.js';
-import { sqliteStore } from './sqlite-store.js';
+import { sqlStore } from './sql-store.js';
+import { isPostgresUrl } from './database-target.js';
+import { defaultSelf, startHeartbeat } from './hub-liveness.js';
+import { openPostgres, postgresError } from './open-postgres.js';
 import type { Store } from './store.js';
 
 // How long a statement waits for another process's write lock before failing.
@@ -48,18 +52,52 @@ function openDatabase(dbPath: string): SqliteDatabase {
   }
 }
 
-export async function openStore(dbPath: string): Promise<Store> {
+export interface OpenStoreOptions {
+  /** The hub this process belongs to (hub config name); default the host name. */
+  readonly hub?: string;
+}
+
+// A path (SQLite) or a postgres:// / postgresql:// URL.
+export async function openStore(dbPath: string, options: OpenStoreOptions = {}): Promise<Store> {
+  const self = defaultSelf(options.hub);
+  if (isPostgresUrl(dbPath)) return openPostgresStore(dbPath, self);
   const absolute = dbPath === IN_MEMORY ? dbPath : path.resolve(dbPath);
   const database = openDatabase(absolute);
   const db = new Kysely<StoreDatabase>({ dialect: new ImmediateSqliteDialect({ database }) });
-  const { error, results } = await new Migrator({ db, provider: migrationProvider }).migrateToLatest();
-  if (error !== undefined) {
+  await migrate(db, absolute);
+  return sqlStore(db, { self, dialect: 'sqlite' });
+}
+
+async function openPostgresStore(url: string, self: ReturnType<typeof defaultSelf>): Promise<Store> {
+  const { db, target } = openPostgres(url);
+  try {
+    await db.selectNoFrom((eb) => eb.lit(1).as('one')).execute();
+  } catch (error) {
     await db.destroy();
-    const failed = results?.find((result) => result.status === 'Error')?.migrationName;
-    throw new SendenseError(
-      `cannot migrate state database ${absolute}${failed ? ` (migration ${failed})` : ''}: ${(error as Error).message}`,
-      { cause: error },
-    );
+    throw postgresError(target, 'connect to', error);
   }
-  return sqliteStore(db);
+  await migrate(db, target.display);
+  // Other hubs judge this process by its heartbeat (hub-liveness.ts): beat before any row is written.
+  const heartbeat = startHeartbeat(db, self, () => {});
+  try {
+    await heartbeat.beat();
+  } catch (error) {
+    await heartbeat.stop().catch(() => {});
+    await db.destroy();
+    throw postgresError(target, 'write to', error);
+  }
+  return sqlStore(db, { self, dialect: 'postgres', beforeClose: () => heartbeat.stop() });
+}
+
+// Concurrent openers are safe: kysely's Migrator locks (a table on SQLite inside BEGIN
+// IMMEDIATE, an advisory lock on PostgreSQL).
+async function migrate(db: Kysely<StoreDatabase>, name: string): Promise<void> {
+  const { error, results } = await new Migrator({ db, provider: migrationProvider }).migrateToLatest();
+  if (error === undefined) return;
+  await db.destroy();
+  const failed = results?.find((result) => result.status === 'Error')?.migrationName;
+  throw new SendenseError(
+    `cannot migrate state database ${name}${failed ? ` (migration ${failed})` : ''}: ${(error as Error).message}`,
+    { cause: error },
+  );
 }
