@@ -72,12 +72,13 @@ export async function recordSkippedRun(db: Db, self: StoreSelf, run: SkippedRun)
 
 // One scheduled fire shared by hubs: in one serialized transaction, nothing if the fire already
 // has a run (another hub took it), a skipped run if a live run of the plan is still going, else
-// this hub's running run.
-export async function claimFire(db: Db, self: StoreSelf, run: NewRun & { readonly fire: string }): Promise<FireClaim> {
+// this hub's running run. `skip`: record it skipped with that reason (a fire taken too late).
+export async function claimFire(db: Db, self: StoreSelf, run: NewRun & { readonly fire: string; readonly skip?: string }): Promise<FireClaim> {
   return db.transaction().execute(async (trx) => {
     await serialize(trx, `fire:${run.plan}`);
     const taken = await trx.selectFrom('runs').select('id').where('fire', '=', run.fire).executeTakeFirst();
     if (taken !== undefined) return { claimed: 'taken' as const, runId: taken.id };
+    if (run.skip !== undefined) return { claimed: 'skipped' as const, run: await recordSkippedRun(trx, self, { ...run, reason: run.skip }) };
     const running = await trx.selectFrom('runs').selectAll().where('plan', '=', run.plan).where('status', '=', 'running').execute();
     const isAlive = await holderLiveness(trx, self);
     const going = running.find((row) => isAlive(row));

@@ -139,7 +139,7 @@ export interface Store {
   listRuns(filter?: { readonly plan?: string; readonly limit?: number }): Promise<readonly Run[]>;
   runningRuns(): Promise<readonly Run[]>;
   /** A shared schedule's fire: records this hub's run of it, or a skip, or nothing if taken. */
-  claimFire(run: NewRun & { readonly fire: string }): Promise<FireClaim>;
+  claimFire(run: NewRun & { readonly fire: string; readonly skip?: string }): Promise<FireClaim>;
   /** Fails running runs whose process is dead (another hub's by heartbeat) and frees what they held. */
   reapDeadRuns(): Promise<readonly Run[]>;
 
