@@ -1,28 +1,32 @@
 // The store's databases for tests, like kysely's tests loop over dialects: every case runs on a
-// SQLite file and on a real PostgreSQL (one server per test file, started on first use and
-// stopped after the file, even when it fails; a new database per test).
+// SQLite file and on a real PostgreSQL (one server per describe block, started before its first
+// test and stopped after its last, even when they fail; a new database per test).
 
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeEach } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach } from 'vitest';
 import { startPostgres, type PostgresServer } from './postgres-server.js';
 
 export const DIALECTS = ['sqlite', 'postgres'] as const;
 export type Dialect = (typeof DIALECTS)[number];
 
-let server: Promise<PostgresServer> | undefined;
-
-// The file's PostgreSQL server (started once; afterAll stops it).
-export function postgresServer(): Promise<PostgresServer> {
-  if (server === undefined) {
-    server = startPostgres();
-    afterAll(async () => {
-      await (await server!).stop();
-      server = undefined;
-    });
-  }
-  return server;
+// Registers the hooks: a PostgreSQL server for the tests of the enclosing describe block.
+export function usePostgresServer(): { readonly server: PostgresServer } {
+  let server: PostgresServer | undefined;
+  beforeAll(async () => {
+    server = await startPostgres();
+  });
+  afterAll(async () => {
+    await server?.stop();
+    server = undefined;
+  });
+  return {
+    get server() {
+      if (!server) throw new Error('no PostgreSQL server outside a test');
+      return server;
+    },
+  };
 }
 
 export interface StoreTarget {
@@ -36,10 +40,10 @@ export interface StoreTarget {
 export function useStoreTarget(dialect: Dialect): StoreTarget {
   let db: string | undefined;
   let dir: string | undefined;
-  const started = dialect === 'postgres' ? postgresServer() : undefined;
+  const postgres = dialect === 'postgres' ? usePostgresServer() : undefined;
   beforeEach(async () => {
     dir = await mkdtemp(join(tmpdir(), `sendense-${dialect}-`));
-    db = started ? await (await started).createDatabase('store') : join(dir, 'state', 'sendense.db');
+    db = postgres ? await postgres.server.createDatabase('store') : join(dir, 'state', 'sendense.db');
   });
   afterEach(async () => {
     if (dir) await rm(dir, { recursive: true, force: true });
