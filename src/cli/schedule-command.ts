@@ -32,7 +32,7 @@ export const scheduleCommand: Command = async (cli, args) => {
   let shared: SharedFires | undefined;
   try {
     if (store.dialect === 'postgres') {
-      shared = await SharedFires.start(cli.dbPath, (error) => output.note({ event: 'queue-error', level: 'error', message: `job queue: ${error.message}` }));
+      shared = await SharedFires.start(cli.dbPath, defaultSelf().deadAfterMs, (error) => output.note({ event: 'queue-error', level: 'error', message: `job queue: ${error.message}` }));
     }
   } catch (error) {
     await store.close();

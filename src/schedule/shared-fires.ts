@@ -24,9 +24,12 @@ const SCHEMA = 'sendense_fires';
 const RETENTION_MINUTES = 24 * 60;
 
 // A job only hands the fire over (the handler claims it in the state, in milliseconds): one
-// that a hub took and did not finish (it died, or was stopping) expires and goes to another hub;
-// claiming is idempotent, and a fire taken late is recorded as skipped.
-const JOB_OPTIONS = { retryLimit: 3, retryDelay: 1, expireInSeconds: 60, retentionMinutes: RETENTION_MINUTES } as const;
+// that a hub took and did not finish (it died, or was stopping) expires after the hub's
+// dead-after bound and goes to another hub. Claiming is idempotent (a job that expires while
+// its claim is under way changes nothing), and a fire taken late is recorded as skipped.
+function jobOptions(expireInSeconds: number) {
+  return { retryLimit: 5, retryDelay: 1, expireInSeconds, retentionMinutes: RETENTION_MINUTES } as const;
+}
 
 // A queue name per repository (pg-boss allows letters, digits, - _ . / only).
 export function fireQueue(repository: string): string {
@@ -45,14 +48,18 @@ export function fireKey(job: FireJob): string {
 
 export class SharedFires {
   readonly #boss: PgBoss;
+  readonly #jobOptions: ReturnType<typeof jobOptions>;
   readonly #queues = new Set<string>();
   readonly #working = new Set<string>();
 
-  private constructor(boss: PgBoss) {
+  private constructor(boss: PgBoss, expireInSeconds: number) {
     this.#boss = boss;
+    this.#jobOptions = jobOptions(expireInSeconds);
   }
 
-  static async start(url: string, onError: (error: Error) => void): Promise<SharedFires> {
+  // deadAfterMs: the heartbeat bound; a job taken by a hub that died goes to another after it.
+  static async start(url: string, deadAfterMs: number, onError: (error: Error) => void): Promise<SharedFires> {
+    const expireInSeconds = Math.max(1, Math.ceil(deadAfterMs / 1000));
     const target = parsePostgresUrl(url);
     const password = passwordFromFile();
     const boss = new PgBoss({
@@ -66,16 +73,18 @@ export class SharedFires {
       max: 3,
       // pg-boss's own cron is not used: every hub computes the fire times with croner.
       schedule: false,
+      // Expired jobs are failed (and retried) by maintenance: as often as they may expire.
+      maintenanceIntervalSeconds: expireInSeconds,
     });
     boss.on('error', onError);
     await boss.start();
-    return new SharedFires(boss);
+    return new SharedFires(boss, expireInSeconds);
   }
 
   // Enqueues a fire once, whichever hub sends it first; the others' sends are no-ops.
   async send(repository: string, job: FireJob): Promise<boolean> {
     const queue = await this.#queue(repository);
-    const id = await this.#boss.send(queue, { ...job }, { id: fireJobId(job.plan, job.fire), ...JOB_OPTIONS });
+    const id = await this.#boss.send(queue, { ...job }, { id: fireJobId(job.plan, job.fire), ...this.#jobOptions });
     return id !== null;
   }
 
@@ -96,7 +105,7 @@ export class SharedFires {
   async #queue(repository: string): Promise<string> {
     const name = fireQueue(repository);
     if (!this.#queues.has(name)) {
-      await this.#boss.createQueue(name, { name, policy: 'standard', ...JOB_OPTIONS });
+      await this.#boss.createQueue(name, { name, policy: 'standard', ...this.#jobOptions });
       this.#queues.add(name);
     }
     return name;

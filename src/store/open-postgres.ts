@@ -17,10 +17,10 @@ const types = {
   },
 };
 
-export function openPostgres(url: string): { db: Kysely<StoreDatabase>; target: PostgresTarget; pool: pg.Pool } {
+export function postgresConfig(url: string): { config: pg.ClientConfig; target: PostgresTarget } {
   const target = parsePostgresUrl(url);
   const password = passwordFromFile();
-  const pool = new pg.Pool({
+  const config: pg.ClientConfig = {
     host: target.host,
     port: target.port,
     database: target.database,
@@ -28,18 +28,38 @@ export function openPostgres(url: string): { db: Kysely<StoreDatabase>; target: 
     ...(password !== undefined ? { password } : {}),
     ...(target.params.sslmode && target.params.sslmode !== 'disable' ? { ssl: { rejectUnauthorized: target.params.sslmode === 'verify-full' } } : {}),
     application_name: 'sendense-run',
-    max: 4,
     connectionTimeoutMillis: 10_000,
     types,
-  });
+  };
+  return { config, target };
+}
+
+// One connection first, closed either way: a refused login leaves pg's socket open until the
+// server's authentication timeout (a minute) when it fails inside a pool, keeping the process alive.
+export async function checkConnection(config: pg.ClientConfig): Promise<void> {
+  const client = new pg.Client(config);
+  client.on('error', () => {});
+  try {
+    await client.connect();
+    await client.end();
+  } catch (error) {
+    (client as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream?.destroy();
+    throw error;
+  }
+}
+
+export function openPostgres(config: pg.ClientConfig): Kysely<StoreDatabase> {
+  const pool = new pg.Pool({ ...config, max: 4 });
   // An idle client's error (server restart) must not crash the process; the next query reports it.
   pool.on('error', () => {});
-  return { db: new Kysely<StoreDatabase>({ dialect: new PostgresDialect({ pool }) }), target, pool };
+  return new Kysely<StoreDatabase>({ dialect: new PostgresDialect({ pool }) });
 }
 
 // One line naming the database by its URL (no password in it), e.g. for a refused connection.
 export function postgresError(target: PostgresTarget, doing: string, error: unknown): SendenseError {
   const code = (error as { code?: string }).code;
-  const message = (error as Error).message || code || String(error);
+  let message = (error as Error).message || code || String(error);
+  // pg's words when the server asks for a password and none was found.
+  if (/client password must be a string/.test(message)) message = 'the server wants a password: set PGPASSWORD, ~/.pgpass or $SENDENSE_DB_PASSWORD_FILE';
   return new SendenseError(`cannot ${doing} state database ${target.display}: ${message}`, { cause: error });
 }

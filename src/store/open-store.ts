@@ -12,7 +12,7 @@ import type { StoreDatabase } from './schema.js';
 import { sqlStore } from './sql-store.js';
 import { isPostgresUrl } from './database-target.js';
 import { defaultSelf, startHeartbeat } from './hub-liveness.js';
-import { openPostgres, postgresError } from './open-postgres.js';
+import { checkConnection, openPostgres, postgresConfig, postgresError } from './open-postgres.js';
 import type { Store } from './store.js';
 
 // How long a statement waits for another process's write lock before failing.
@@ -69,13 +69,13 @@ export async function openStore(dbPath: string, options: OpenStoreOptions = {}):
 }
 
 async function openPostgresStore(url: string, self: ReturnType<typeof defaultSelf>): Promise<Store> {
-  const { db, target } = openPostgres(url);
+  const { config, target } = postgresConfig(url);
   try {
-    await db.selectNoFrom((eb) => eb.lit(1).as('one')).execute();
+    await checkConnection(config);
   } catch (error) {
-    await db.destroy();
     throw postgresError(target, 'connect to', error);
   }
+  const db = openPostgres(config);
   await migrate(db, target.display);
   // Other hubs judge this process by its heartbeat (hub-liveness.ts): beat before any row is written.
   const heartbeat = startHeartbeat(db, self, () => {});

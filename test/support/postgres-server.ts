@@ -4,7 +4,7 @@
 // binaries fail loudly — CI installs Debian's postgresql (scripts/setup.sh).
 
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { chmodSync, chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
@@ -14,12 +14,14 @@ export interface PostgresServer {
   readonly port: number;
   /** postgres://sendense@127.0.0.1:PORT/NAME (no password: trust on 127.0.0.1). */
   url(database: string): string;
-  /** A new empty database; its URL. */
-  createDatabase(prefix?: string): Promise<string>;
+  /** A new empty database (owned by `owner`, default POSTGRES_USER); its URL as POSTGRES_USER. */
+  createDatabase(prefix?: string, owner?: string): Promise<string>;
   stop(): Promise<void>;
 }
 
 export const POSTGRES_USER = 'sendense';
+/** A role that must give its password (scram-sha-256), to test where passwords come from. */
+export const PASSWORD_USER = { name: 'sendense_pw', password: 'pw-7f3a9c' } as const;
 
 // Debian keeps the server binaries out of PATH, one folder per major version.
 export function postgresBinDir(): string {
@@ -76,6 +78,9 @@ export async function startPostgres(): Promise<PostgresServer> {
     const [initFile, initArgs] = command(user, path.join(bin, 'initdb'), ['-D', data, '-U', POSTGRES_USER, '--auth=trust', '-N', '-E', 'UTF8', '--locale=C']);
     const init = spawnSync(initFile, initArgs, { encoding: 'utf8' });
     if (init.status !== 0) throw new Error(`initdb failed (${init.status}): ${init.stderr || init.error?.message}`);
+    // The first matching line wins: PASSWORD_USER needs its password, everyone else is trusted.
+    const hba = path.join(data, 'pg_hba.conf');
+    writeFileSync(hba, `host all ${PASSWORD_USER.name} 127.0.0.1/32 scram-sha-256\n${readFileSync(hba, 'utf8')}`);
     const port = await freePort();
     const [file, args] = command(user, path.join(bin, 'postgres'), [
       '-D', data, '-h', '127.0.0.1', '-p', String(port), '-k', dir,
@@ -87,14 +92,15 @@ export async function startPostgres(): Promise<PostgresServer> {
     const started = child;
     exited = new Promise((resolve) => started.once('exit', () => resolve()));
     await waitReady(port, started, () => log);
+    await adminQuery(port, `create role ${PASSWORD_USER.name} login createdb password '${PASSWORD_USER.password}'`);
     let count = 0;
     const url = (database: string) => `postgres://${POSTGRES_USER}@127.0.0.1:${port}/${database}`;
     return {
       port,
       url,
-      async createDatabase(prefix = 'test') {
+      async createDatabase(prefix = 'test', owner = POSTGRES_USER) {
         const name = `${prefix}_${process.pid}_${++count}`;
-        await adminQuery(port, `create database "${name}" template template0`);
+        await adminQuery(port, `create database "${name}" owner ${owner} template template0`);
         return url(name);
       },
       stop: () => stop(started, exited, dir),
