@@ -37,7 +37,12 @@ const LATE_AFTER_MS = 60_000;
 interface Entry {
   readonly scheduled: SchedulePlan;
   readonly cron: Cron;
+  /** Shared schedule: the last fire time sent to the queue. */
+  lastSent?: Date;
 }
+
+// Shared schedule: fires a stalled hub missed are sent late, up to this many (other hubs usually sent them).
+const MAX_RESENT = 60;
 
 interface RunningRun {
   readonly startedAt: Date;
@@ -97,12 +102,18 @@ export class PlanScheduler {
     return { added, removed };
   }
 
-  // Shared schedule: sends the fire (time to the second, the same on every hub) to its queue.
+  // Shared schedule: sends the fire (time to the second, the same on every hub) to its queue, and
+  // any fire since the last one sent that this hub missed (its event loop stalled past a second):
+  // sending one again is a no-op, so at least one live hub sending it is enough.
   #send(name: string, at: Date): void {
     const entry = this.#entries.get(name);
     if (entry === undefined || this.#stopping) return;
-    const fire = new Date(Math.floor(at.getTime() / 1000) * 1000).toISOString();
-    this.#options.shared!.send(entry.scheduled.plan.repository.path, { plan: name, fire }).catch((error: unknown) => this.#bug(name, error));
+    const fire = new Date(Math.floor(at.getTime() / 1000) * 1000);
+    const missed = entry.lastSent ? entry.cron.nextRuns(MAX_RESENT, entry.lastSent).filter((time) => time < fire) : [];
+    entry.lastSent = fire;
+    for (const time of [...missed, fire]) {
+      this.#options.shared!.send(entry.scheduled.plan.repository.path, { plan: name, fire: time.toISOString() }).catch((error: unknown) => this.#bug(name, error));
+    }
   }
 
   // Shared schedule: works the queues of the repositories this hub may use; looks for dead hubs.

@@ -122,7 +122,8 @@ describe('schedule on three hubs sharing one PostgreSQL', () => {
         if (row === undefined || (row.status === 'skipped' && !row.error)) missing.push(key);
       }
     }
-    expect(missing).toEqual([]);
+    const jobs = missing.length === 0 ? [] : await query(db, "select data, state, retry_count, created_on, started_on, completed_on from sendense_fires.job where data->>'plan' || '@' || (data->>'fire') = any($1)", [missing]);
+    expect(missing, JSON.stringify({ started: new Date(started), killedAt: new Date(killedAt), victimHub, jobs })).toEqual([]);
     expect(rows.filter((row) => row.plan.startsWith('v') && row.status !== 'skipped').every((row) => row.status === 'succeeded')).toBe(true);
     // Nothing ran on the dead hub after its death; the survivors shared the work.
     expect(rows.filter((row) => row.hub === victimHub && Date.parse(row.started_at) > killedAt)).toEqual([]);
