@@ -79,8 +79,9 @@ async function storeLatency() {
 
 // Starts `schedule --json` hubs on `db` with the plans in `plans`; resolves when `PLANS` runs ended.
 async function fire(label, db, hubs) {
-  const plans = join(dir, `plans-${label}`);
-  const repository = join(dir, `repository-${label}`);
+  const slug = label.replace(/[^a-z0-9]+/gi, '-').toLowerCase();
+  const plans = join(dir, `plans-${slug}`);
+  const repository = join(dir, `repository-${slug}`);
   mkdirSync(plans, { recursive: true });
   const due = new Date(Math.ceil((Date.now() + 6000) / 1000) * 1000);
   const cron = `${due.getUTCSeconds()} ${due.getUTCMinutes()} ${due.getUTCHours()} * * *`;
@@ -89,8 +90,8 @@ async function fire(label, db, hubs) {
   }
   const ends = [];
   const children = Array.from({ length: hubs }, (_, h) => {
-    const config = join(dir, `${label}-hub-${h}.yaml`);
-    writeFileSync(config, `name: ${label}-hub-${h}\nrepositories: [${repository}]\n`);
+    const config = join(dir, `${slug}-hub-${h}.yaml`);
+    writeFileSync(config, `name: ${slug}-hub-${h}\nrepositories: [${repository}]\n`);
     const child = trackChild(spawn(process.execPath, [cli, 'schedule', '--json', plans, '--db', db, '--hub-config', config], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, CI: '1' } }));
     let buffered = '';
     child.stdout.on('data', (chunk) => {
@@ -102,7 +103,8 @@ async function fire(label, db, hubs) {
     return child;
   });
   const deadline = due.getTime() + 120_000;
-  while (ends.length < PLANS && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
+  const running = () => children.some((child) => child.exitCode === null && child.signalCode === null);
+  while (ends.length < PLANS && Date.now() < deadline && running()) await new Promise((resolve) => setTimeout(resolve, 50));
   await new Promise((resolve) => setTimeout(resolve, 1500));
   await Promise.all(children.map((child) => stopChild(child)));
   const last = Math.max(...ends.map((end) => end.at));
