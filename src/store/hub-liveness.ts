@@ -5,6 +5,7 @@
 
 import os from 'node:os';
 import type { Kysely } from 'kysely';
+import { SendenseError } from '../errors.js';
 import { isProcessAlive } from '../process/process-identity.js';
 import { isPostgres } from './dialect.js';
 import { nowIso } from './new-id.js';
@@ -35,7 +36,7 @@ export function defaultSelf(hub: string = os.hostname(), env: NodeJS.ProcessEnv 
   const text = env.SENDENSE_HEARTBEAT_SECONDS;
   const seconds = text === undefined || text === '' ? 5 : Number(text);
   if (!Number.isFinite(seconds) || seconds <= 0 || seconds > 3600) {
-    throw new Error(`SENDENSE_HEARTBEAT_SECONDS must be a number of seconds from 0 to 3600 (got ${JSON.stringify(text)})`);
+    throw new SendenseError(`SENDENSE_HEARTBEAT_SECONDS must be a number of seconds above 0, at most 3600 (got ${JSON.stringify(text)})`, { exitCode: 2 });
   }
   return Object.freeze({ hub, hostname: os.hostname(), pid: process.pid, beatMs: seconds * 1000, deadAfterMs: seconds * 6000 });
 }

@@ -1,6 +1,6 @@
 // `schedule` on three hubs (three processes, three hub names) sharing one PostgreSQL and the same
 // plan files (SPEC section 12): each fire of each plan runs exactly once or is recorded as
-// skipped with its reason, never twice; a hub killed (kill -9) mid-run has its run failed and its
+// skipped with its reason, never twice, on a hub that lists the plan's repository; a hub killed (kill -9) mid-run has its run failed and its
 // disk slots freed by the others within the heartbeat bound, and later fires run on the others.
 
 import { writeFileSync } from 'node:fs';
@@ -65,12 +65,18 @@ describe('schedule on three hubs sharing one PostgreSQL', () => {
         verify: { vm: `vm-${i}` },
       });
     }
+    // Two plans in a second repository that only hub-1 and hub-2 list (hub-3 must never run them).
+    const only12 = path.join(box.dir, 'repository-b');
+    for (const name of ['w0', 'w1']) {
+      writePlanFile(path.join(box.dir, `${name}.yaml`), { version: 1, kind: 'verify', name, schedule: '* * * * * *', repository: { path: only12 }, verify: { vm: `vm-${name}` } });
+    }
     // A run that stays in its before hook, holding a disk slot, until its hub is killed.
     writePlanFile(path.join(box.dir, 'slow.yaml'), planDoc(box, 'slow', { schedule: '* * * * * *', hooks: { before: [{ run: 'sleep 60' }] } }));
     const env = { SENDENSE_HEARTBEAT_SECONDS: String(BEAT_SECONDS) };
     schedulers = HUBS.map((name) => {
       const config = path.join(box!.dir, `${name}.yaml`);
-      writeFileSync(config, `name: ${name}\nrepositories: [${box!.repository}]\nmaxParallelDisks: 4\nmemory: 1GiB\n`);
+      const repositories = name === 'hub-3' ? [box!.repository] : [box!.repository, only12];
+      writeFileSync(config, `name: ${name}\nrepositories: [${repositories.join(', ')}]\nmaxParallelDisks: 4\nmemory: 1GiB\n`);
       return startScheduler([box!.dir, '--db', db, '--hub-config', config], env);
     });
     const started = Date.now();
@@ -115,16 +121,22 @@ describe('schedule on three hubs sharing one PostgreSQL', () => {
     const first = Math.ceil((started + 3000) / 1000) * 1000;
     const last = Math.floor((stoppedAt - 3000) / 1000) * 1000;
     const missing: string[] = [];
-    for (let i = 0; i < PLANS; i++) {
+    for (const plan of [...Array.from({ length: PLANS }, (_, i) => `v${i}`), 'w0', 'w1']) {
       for (let at = first; at <= last; at += 1000) {
-        const key = `v${i}@${new Date(at).toISOString()}`;
+        const key = `${plan}@${new Date(at).toISOString()}`;
         const row = byFire.get(key)?.[0];
         if (row === undefined || (row.status === 'skipped' && !row.error)) missing.push(key);
       }
     }
     const jobs = missing.length === 0 ? [] : await query(db, "select data, state, retry_count, created_on, started_on, completed_on from sendense_fires.job where data->>'plan' || '@' || (data->>'fire') = any($1)", [missing]);
     expect(missing, JSON.stringify({ started: new Date(started), killedAt: new Date(killedAt), victimHub, jobs })).toEqual([]);
-    expect(rows.filter((row) => row.plan.startsWith('v') && row.status !== 'skipped').every((row) => row.status === 'succeeded')).toBe(true);
+    // Those runs succeeded (a run still going at the final SIGTERM is interrupted: fires after `last`).
+    const fireTime = (row: Row) => Date.parse(row.fire!.slice(row.fire!.indexOf('@') + 1));
+    const unsuccessful = rows.filter((row) => /^[vw]/.test(row.plan) && fireTime(row) <= last && row.status !== 'skipped' && row.status !== 'succeeded');
+    expect(unsuccessful).toEqual([]);
+    // A fire runs only on a hub whose config lists the plan's repository.
+    expect(rows.filter((row) => row.plan.startsWith('w') && row.status === 'succeeded').length).toBeGreaterThan(0);
+    expect(rows.filter((row) => row.plan.startsWith('w') && row.hub === 'hub-3')).toEqual([]);
     // Nothing ran on the dead hub after its death; the survivors shared the work.
     expect(rows.filter((row) => row.hub === victimHub && Date.parse(row.started_at) > killedAt)).toEqual([]);
     const survivorHubs = new Set(rows.filter((row) => Date.parse(row.started_at) > killedAt + DEAD_AFTER_MS && row.status === 'succeeded').map((row) => row.hub));
