@@ -104,7 +104,9 @@ describe('schedule on three hubs sharing one PostgreSQL', () => {
 
     // Later fires run on the survivors: a new `slow` run starts on one of them.
     const laterSlow = await Promise.any(survivors.map((s) => s.waitFor((line) => line.type === 'run-start' && line.plan === 'slow' && line.runId !== slowRun, 30_000)));
-    const endAt = Math.max(Date.now(), started + 20_000);
+    // Fires the victim had taken but not claimed expire after the bound and go to a survivor at
+    // pg-boss's next maintenance (every bound seconds) plus a retry delay: wait that out too.
+    const endAt = Math.max(Date.now(), started + 20_000, killedAt + 3 * DEAD_AFTER_MS + 4000);
     await sleep(endAt - Date.now());
     const stoppedAt = Date.now();
     for (const survivor of survivors) survivor.child.kill('SIGTERM');
