@@ -136,6 +136,8 @@ export async function reapDeadRuns(db: Db, self: StoreSelf): Promise<readonly Ru
       await trx.deleteFrom('disk_slots').where('run_id', '=', row.id).execute();
       reaped.push(await finishRun(trx, row.id, 'failed', error));
     }
+    // Heartbeats of processes long dead (killed ones never remove their row) are forgotten.
+    await trx.deleteFrom('hub_processes').where('beat_at', '<', new Date(Date.now() - 24 * 3600_000).toISOString()).execute();
     return Object.freeze(reaped);
   });
 }
