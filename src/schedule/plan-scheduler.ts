@@ -112,7 +112,7 @@ export class PlanScheduler {
     const missed = entry.lastSent ? entry.cron.nextRuns(MAX_RESENT, entry.lastSent).filter((time) => time < fire) : [];
     entry.lastSent = fire;
     for (const time of [...missed, fire]) {
-      this.#options.shared!.send(entry.scheduled.plan.repository.path, { plan: name, fire: time.toISOString() }).catch((error: unknown) => this.#bug(name, error));
+      this.#options.shared!.send(entry.scheduled.plan.repository.path, { plan: name, fire: time.toISOString() }).catch((error: unknown) => this.#queueError(name, `could not send the fire due at ${time.toISOString()}`, error));
     }
   }
 
@@ -122,7 +122,7 @@ export class PlanScheduler {
     for (const { scheduled } of this.#entries.values()) {
       const repository = scheduled.plan.repository.path;
       if (hub && !mayUse(hub, repository)) continue;
-      await shared!.work(repository, (job) => this.#take(job)).catch((error: unknown) => this.#bug(scheduled.plan.name, error));
+      await shared!.work(repository, (job) => this.#take(job)).catch((error: unknown) => this.#queueError(scheduled.plan.name, `could not work the queue of ${repository}`, error));
     }
     this.#reaper ??= setInterval(() => void this.#reap(), this.#options.reapEveryMs ?? 5000);
   }
@@ -167,8 +167,14 @@ export class PlanScheduler {
         this.#options.output.note({ event: 'reaped', level: 'warning', plan: run.plan, runId: run.id, hub: run.hub, message: `run ${run.id} marked failed: ${run.error}` });
       }
     } catch (error) {
-      this.#bug('-', error);
+      this.#queueError(undefined, 'could not look for runs of dead hubs', error);
     }
+  }
+
+  // The database or queue failing (a network blip, a restart): said, and tried again at the next beat or fire.
+  #queueError(plan: string | undefined, doing: string, error: unknown): void {
+    const message = `${doing}: ${(error as Error).message ?? String(error)}`;
+    this.#options.output.note({ event: 'queue-error', level: 'error', ...(plan ? { plan } : {}), message });
   }
 
   // catchUp: latest — runs once now each plan whose last scheduled time passed without a run.

@@ -48,8 +48,8 @@ export async function checkConnection(config: pg.ClientConfig): Promise<void> {
   }
 }
 
-export function openPostgres(config: pg.ClientConfig): Kysely<StoreDatabase> {
-  const pool = new pg.Pool({ ...config, max: 4 });
+export function openPostgres(config: pg.ClientConfig, connections = 4): Kysely<StoreDatabase> {
+  const pool = new pg.Pool({ ...config, max: connections });
   // An idle client's error (server restart) must not crash the process; the next query reports it.
   pool.on('error', () => {});
   return new Kysely<StoreDatabase>({ dialect: new PostgresDialect({ pool }) });

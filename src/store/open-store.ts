@@ -77,16 +77,25 @@ async function openPostgresStore(url: string, self: ReturnType<typeof defaultSel
   }
   const db = openPostgres(config);
   await migrate(db, target.display);
-  // Other hubs judge this process by its heartbeat (hub-liveness.ts): beat before any row is written.
-  const heartbeat = startHeartbeat(db, self, () => {});
+  // Other hubs judge this process by its heartbeat (hub-liveness.ts): beat before any row is
+  // written, on a connection of its own, so a beat never waits behind the store's queries.
+  const beatDb = openPostgres(config, 1);
+  const heartbeat = startHeartbeat(beatDb, self, () => {});
+  const stopBeating = async () => {
+    try {
+      await heartbeat.stop();
+    } finally {
+      await beatDb.destroy();
+    }
+  };
   try {
     await heartbeat.beat();
   } catch (error) {
-    await heartbeat.stop().catch(() => {});
+    await stopBeating().catch(() => {});
     await db.destroy();
     throw postgresError(target, 'write to', error);
   }
-  return sqlStore(db, { self, dialect: 'postgres', beforeClose: () => heartbeat.stop() });
+  return sqlStore(db, { self, dialect: 'postgres', beforeClose: stopBeating });
 }
 
 // Concurrent openers are safe: kysely's Migrator locks (a table on SQLite inside BEGIN
