@@ -1,5 +1,5 @@
 // The same commands with the state in PostgreSQL (--db postgres://...): backups, history,
-// restores and catalog import work as they do on SQLite — and the password never shows.
+// restores, doctor and catalog import work as they do on SQLite — and the password never shows.
 
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -41,6 +41,9 @@ describe('state in PostgreSQL', () => {
       expect(restore.exitCode, `${restore.stdout}\n${restore.stderr}`).toBe(0);
       for (const key of [2000, 2001]) expect(restoredDifference(chain.copies[point]![key]!, restored.replace('{key}', String(key)), 'qcow2')).toBe('');
     }
+
+    const doctor = await sendenseRun(['doctor', '--dry-run', '--db', db]);
+    expect(doctor.exitCode, `${doctor.stdout}\n${doctor.stderr}`).toBe(0);
 
     const other = await postgres.server.createDatabase('import');
     const imported = await sendenseRun(['catalog', 'import', ws.repository, '--db', other]);
