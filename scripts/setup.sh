@@ -33,6 +33,9 @@ command -v mkfs.xfs >/dev/null 2>&1 || need+=(xfsprogs)
 command -v mkfs.btrfs >/dev/null 2>&1 || need+=(btrfs-progs)
 command -v pvcreate >/dev/null 2>&1 || need+=(lvm2)
 command -v mkfs.ext4 >/dev/null 2>&1 || need+=(e2fsprogs)
+# The store and many-hub tests start a real PostgreSQL server (initdb in a temp dir); Debian keeps
+# its binaries in /usr/lib/postgresql/VERSION/bin. The package's own cluster is not used.
+ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || need+=(postgresql)
 # The terminal tests drive the CLI in a real pseudo-terminal inside tmux.
 command -v tmux >/dev/null 2>&1 || need+=(tmux)
 if [ ${#need[@]} -gt 0 ]; then

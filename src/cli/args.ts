@@ -1,6 +1,7 @@
 // Splits argv into the common options (accepted before or after the command) and the rest.
 
 import path from 'node:path';
+import { resolveDatabase } from '../store/database-target.js';
 import { usageError } from '../errors.js';
 import { optionNames } from './command-help.js';
 import { defaultDbPath } from './context.js';
@@ -30,10 +31,10 @@ export function parseCommonArgs(argv: readonly string[]): ParsedArgs {
     const arg = argv[i];
     if (arg === '--db') {
       const value = argv[++i];
-      if (value === undefined || value.startsWith('--')) throw usageError('--db needs a path');
-      dbPath = path.resolve(value);
+      if (value === undefined || value.startsWith('--')) throw usageError('--db needs a path or a postgres:// URL');
+      dbPath = resolveDatabase(value);
     } else if (arg.startsWith('--db=')) {
-      dbPath = path.resolve(arg.slice('--db='.length));
+      dbPath = resolveDatabase(arg.slice('--db='.length));
     } else if (arg === '--hub-config') {
       const value = argv[++i];
       if (value === undefined || value.startsWith('--')) throw usageError('--hub-config needs a path');

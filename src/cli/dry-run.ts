@@ -5,12 +5,13 @@
 import { existsSync } from 'node:fs';
 import { dryRunPlan } from '../engine/dry-run-plan.js';
 import { loadPlanForRun } from '../plan/load.js';
+import { isPostgresUrl } from '../store/database-target.js';
 import { IN_MEMORY, openStore } from '../store/index.js';
 import type { CliContext } from './context.js';
 
 export async function dryRunCommand(cli: CliContext, file: string): Promise<number> {
   const plan = await loadPlanForRun(file, process.env);
-  const newDatabase = !existsSync(cli.dbPath);
+  const newDatabase = !isPostgresUrl(cli.dbPath) && !existsSync(cli.dbPath);
   const store = await openStore(newDatabase ? IN_MEMORY : cli.dbPath);
   try {
     const steps = await dryRunPlan(plan, { store, newDatabase });

@@ -39,7 +39,7 @@ export const historyCommand: Command = async (cli, args) => {
       cli.stdout.write(plan.value ? `no runs of plan ${plan.value}\n` : 'no runs yet\n');
       return 0;
     }
-    for (const line of historyTable(rows)) cli.stdout.write(`${line}\n`);
+    for (const line of historyTable(rows, showHubs(store, rows))) cli.stdout.write(`${line}\n`);
     return 0;
   });
 };
@@ -63,8 +63,14 @@ export async function historyRows(store: Store, filter: { plan?: string; limit?:
   return rows;
 }
 
+// Which hub ran what matters once several hubs share the state (PostgreSQL) or one is named.
+function showHubs(store: Store, rows: readonly HistoryRow[]): boolean {
+  return store.dialect === 'postgres' || rows.some(({ run }) => run.hub !== null && run.hub !== run.hostname);
+}
+
 // The header, one line per run, and the error of a run under it, indented.
-function historyTable(rows: readonly HistoryRow[]): string[] {
+function historyTable(rows: readonly HistoryRow[], hubs: boolean): string[] {
+  const hubColumn = hubs ? [{ header: 'HUB' }] : [];
   const table = formatTable(
     [
       { header: 'STARTED' },
@@ -72,6 +78,7 @@ function historyTable(rows: readonly HistoryRow[]): string[] {
       { header: 'KIND' },
       { header: 'TRIGGER' },
       { header: 'STATUS' },
+      ...hubColumn,
       { header: 'DURATION', align: 'right' },
       { header: 'BYTES', align: 'right' },
       { header: 'BACKUP' },
@@ -83,6 +90,7 @@ function historyTable(rows: readonly HistoryRow[]): string[] {
       taken ?? '-',
       run.trigger,
       status,
+      ...(hubs ? [run.hub ?? run.hostname ?? '-'] : []),
       seconds === null ? '-' : formatDuration(seconds),
       bytes === null ? '-' : formatBytes(bytes),
       run.backupId ?? '-',

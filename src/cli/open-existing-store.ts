@@ -2,6 +2,7 @@
 // no database is said plainly and not created, so a mistyped --db never looks like an empty history.
 
 import { statSync } from 'node:fs';
+import { isPostgresUrl } from '../store/database-target.js';
 import { openStore, type Store } from '../store/index.js';
 import type { CliContext } from './context.js';
 
@@ -15,7 +16,9 @@ async function openExistingStore(cli: CliContext): Promise<Store | undefined> {
 }
 
 // Only a path that is not there counts as missing: an unreadable one is opened, and its error shown.
+// A PostgreSQL database is never missing: connecting says what is wrong.
 function isMissing(file: string): boolean {
+  if (isPostgresUrl(file)) return false;
   try {
     statSync(file);
     return false;

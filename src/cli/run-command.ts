@@ -27,7 +27,7 @@ export const runCommand: Command = async (cli, args) => {
   const hub = loadHubConfig(cli.hubConfig);
   // Like an invalid plan: refused (exit 2) before anything is recorded.
   checkHubScope(hub, plan);
-  const store = await openStore(cli.dbPath);
+  const store = await openStore(cli.dbPath, { hub: hub.name });
   const controller = new AbortController();
   const reporter = createReporter(cli);
   const say = (text: string) => (reporter.notice ? reporter.notice(`sendense-run: ${text}`) : cli.stderr.write(`sendense-run: ${text}\n`));

@@ -4,11 +4,13 @@
 // clean stop is a success for systemd (ExecStop/`systemctl stop` sends SIGTERM).
 
 import { interruptedError } from '../engine/run-plan.js';
-import { usageError } from '../errors.js';
+import { SendenseError, usageError } from '../errors.js';
 import { loadHubConfig } from '../hub/hub-config.js';
 import { formatDiagnostic } from '../plan/plan-diagnostic.js';
 import { loadSchedulePlans, type SchedulePlans } from '../schedule/load-schedule-plans.js';
 import { PlanScheduler } from '../schedule/plan-scheduler.js';
+import { SharedFires } from '../schedule/shared-fires.js';
+import { defaultSelf } from '../store/hub-liveness.js';
 import { createScheduleOutput, type ScheduleOutput } from '../schedule/schedule-output.js';
 import { openStore } from '../store/index.js';
 import { rejectUnknownOptions } from './args.js';
@@ -25,8 +27,18 @@ export const scheduleCommand: Command = async (cli, args) => {
     const why = loaded.ignored.length > 0 ? `none of the ${loaded.ignored.length} valid plan(s) has a schedule` : 'no valid plan';
     throw usageError(`schedule: nothing to schedule (${why})`);
   }
-  const store = await openStore(cli.dbPath);
-  const scheduler = new PlanScheduler({ store, output, hub });
+  const store = await openStore(cli.dbPath, { hub: hub.name });
+  // Several hubs on one PostgreSQL share one schedule through its job queue (SPEC section 12).
+  let shared: SharedFires | undefined;
+  try {
+    if (store.dialect === 'postgres') {
+      shared = await SharedFires.start(cli.dbPath, defaultSelf().deadAfterMs, (error) => output.note({ event: 'queue-error', level: 'error', message: `job queue: ${error.message}` }));
+    }
+  } catch (error) {
+    await store.close();
+    throw new SendenseError(`cannot start the shared schedule in ${cli.dbPath}: ${(error as Error).message}`, { cause: error });
+  }
+  const scheduler = new PlanScheduler({ store, output, hub, ...(shared ? { shared, reapEveryMs: heartbeatMs() } : {}) });
   try {
     scheduler.apply(loaded.scheduled);
     // Signal handlers first: a SIGHUP right after the start-up lines must not kill the process.
@@ -37,6 +49,7 @@ export const scheduleCommand: Command = async (cli, args) => {
     output.note({ event: 'stopped', level: 'info', message: 'stopped' });
     return 0;
   } finally {
+    await shared?.stop();
     await store.close();
   }
 };
@@ -120,4 +133,9 @@ function reportSchedule(output: ScheduleOutput, scheduler: PlanScheduler, loaded
       message: `"${plan.schedule}"${zone}: next run ${next?.toISOString() ?? 'never'}`,
     });
   }
+}
+
+// Dead hubs are looked for as often as this process beats.
+function heartbeatMs(): number {
+  return defaultSelf().beatMs;
 }

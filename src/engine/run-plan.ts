@@ -35,6 +35,8 @@ export interface RunPlanOptions {
   readonly hub?: HubConfig;
   /** Its place in the hub's queue (a scheduled fire's time); default when it starts. */
   readonly queuedAt?: Date;
+  /** A run already recorded as running (a shared schedule's claimed fire); default a new one. */
+  readonly runId?: string;
 }
 
 export interface RunResult {
@@ -49,17 +51,19 @@ export async function runPlan(plan: Plan, options: RunPlanOptions): Promise<RunR
   const { store } = options;
   rememberHookSecrets(plan);
   const reporter = maskingReporter(options.reporter);
-  const runId = newRunId();
+  const runId = options.runId ?? newRunId();
   const started = Date.now();
-  await store.createRun({
-    id: runId,
-    plan: plan.name,
-    kind: plan.kind,
-    trigger: options.trigger,
-    planFile: plan.origin.file,
-    pid: process.pid,
-    hostname: hostname(),
-  });
+  if (options.runId === undefined) {
+    await store.createRun({
+      id: runId,
+      plan: plan.name,
+      kind: plan.kind,
+      trigger: options.trigger,
+      planFile: plan.origin.file,
+      pid: process.pid,
+      hostname: hostname(),
+    });
+  }
   const controller = new AbortController();
   const forward = () => controller.abort(options.signal?.reason);
   if (options.signal?.aborted) forward();

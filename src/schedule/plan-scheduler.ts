@@ -1,6 +1,8 @@
 // Runs each scheduled plan at its cron times (croner), never two runs of one plan at once: a run
 // due while the previous one is still going is skipped and the skip recorded in history. Runs of
-// different plans may overlap (their port leases keep them apart).
+// different plans may overlap (their port leases keep them apart). With a shared schedule
+// (several hubs on one PostgreSQL, shared-fires.ts) each fire is sent to the queue instead, and
+// this hub runs the fires it takes from the queues of its repositories.
 
 import { Cron } from 'croner';
 import { runPlan } from '../engine/run-plan.js';
@@ -13,6 +15,8 @@ import { missedRun } from './missed-run.js';
 import { planAtFireTime } from './plan-at-fire-time.js';
 import type { ScheduleOutput } from './schedule-output.js';
 import type { HubConfig } from '../hub/hub-config.js';
+import { checkHubRepository } from '../hub/hub-scope.js';
+import { fireKey, type FireJob, type SharedFires } from './shared-fires.js';
 
 export interface PlanSchedulerOptions {
   readonly store: Store;
@@ -21,12 +25,24 @@ export interface PlanSchedulerOptions {
   readonly hub?: HubConfig;
   /** Where `${VAR}` are resolved from at each run. Default process.env. */
   readonly env?: NodeJS.ProcessEnv;
+  /** One schedule for many hubs (PostgreSQL): fires go through the queue. */
+  readonly shared?: SharedFires;
+  /** Shared schedule: how often dead hubs' runs are looked for (reapDeadRuns). Default 5 s. */
+  readonly reapEveryMs?: number;
 }
+
+// A fire taken from the queue this long after its time is recorded as skipped, not run.
+const LATE_AFTER_MS = 60_000;
 
 interface Entry {
   readonly scheduled: SchedulePlan;
   readonly cron: Cron;
+  /** Shared schedule: the last fire time sent to the queue. */
+  lastSent?: Date;
 }
+
+// Shared schedule: fires a stalled hub missed are sent late, up to this many (other hubs usually sent them).
+const MAX_RESENT = 60;
 
 interface RunningRun {
   readonly startedAt: Date;
@@ -41,6 +57,7 @@ export class PlanScheduler {
   /** By plan name; outlives its entry when a plan is removed while running. */
   readonly #running = new Map<string, RunningRun>();
   #stopping = false;
+  #reaper: NodeJS.Timeout | undefined;
 
   constructor(options: PlanSchedulerOptions) {
     this.#options = options;
@@ -77,16 +94,93 @@ export class PlanScheduler {
       const cron = new Cron(
         scheduled.plan.schedule,
         { timezone: scheduled.plan.timezone, catch: (error) => this.#bug(name, error) },
-        () => this.fire(name, 'schedule'),
+        (self: Cron) => (this.#options.shared ? this.#send(name, self.currentRun() ?? new Date()) : this.fire(name, 'schedule')),
       );
       this.#entries.set(name, { scheduled, cron });
     }
+    if (this.#options.shared) void this.#work();
     return { added, removed };
+  }
+
+  // Shared schedule: sends the fire (time to the second, the same on every hub) to its queue, and
+  // any fire since the last one sent that this hub missed (its event loop stalled past a second):
+  // sending one again is a no-op, so at least one live hub sending it is enough.
+  #send(name: string, at: Date): void {
+    const entry = this.#entries.get(name);
+    if (entry === undefined || this.#stopping) return;
+    const fire = new Date(Math.floor(at.getTime() / 1000) * 1000);
+    const missed = entry.lastSent ? entry.cron.nextRuns(MAX_RESENT, entry.lastSent).filter((time) => time < fire) : [];
+    entry.lastSent = fire;
+    for (const time of [...missed, fire]) {
+      this.#options.shared!.send(entry.scheduled.plan.repository.path, { plan: name, fire: time.toISOString() }).catch((error: unknown) => this.#queueError(name, `could not send the fire due at ${time.toISOString()}`, error));
+    }
+  }
+
+  // Shared schedule: works the queues of the repositories this hub may use; looks for dead hubs.
+  async #work(): Promise<void> {
+    const { shared, hub } = this.#options;
+    for (const { scheduled } of this.#entries.values()) {
+      const repository = scheduled.plan.repository.path;
+      if (hub && !mayUse(hub, repository)) continue;
+      await shared!.work(repository, (job) => this.#take(job)).catch((error: unknown) => this.#queueError(scheduled.plan.name, `could not work the queue of ${repository}`, error));
+    }
+    this.#reaper ??= setInterval(() => void this.#reap(), this.#options.reapEveryMs ?? 5000);
+  }
+
+  // A fire from the queue: claimed in the state (once, whichever hub takes it), then run here.
+  async #take(job: FireJob): Promise<void> {
+    const { store, output } = this.#options;
+    const entry = this.#entries.get(job.plan);
+    // Failing the job hands it to another hub (pg-boss retries it).
+    if (entry === undefined) throw new Error(`plan ${job.plan} is not scheduled on hub ${store.hub}`);
+    if (this.#stopping) throw new Error(`hub ${store.hub} is stopping`);
+    const plan = entry.scheduled.plan;
+    const late = Date.now() - Date.parse(job.fire) > LATE_AFTER_MS;
+    const claim = await store.claimFire({
+      plan: plan.name,
+      kind: plan.kind,
+      trigger: 'schedule',
+      planFile: plan.origin.file,
+      fire: fireKey(job),
+      ...(late ? { skip: `no hub holding repository ${plan.repository.path} took the fire due at ${job.fire} until ${new Date().toISOString()}` } : {}),
+    });
+    if (claim.claimed === 'taken') return;
+    if (claim.claimed === 'skipped') {
+      output.note({ event: 'skipped', level: 'warning', plan: plan.name, runId: claim.run.id, fire: job.fire, message: `run due at ${job.fire} skipped: ${claim.run.error}` });
+      return;
+    }
+    const running: RunningRun = { startedAt: new Date(job.fire), controller: new AbortController(), runId: claim.run.id };
+    const previous = this.#running.get(plan.name);
+    this.#running.set(plan.name, running);
+    running.done = Promise.resolve(previous?.done)
+      .then(() => this.#run(entry.scheduled, running, claim.run.id))
+      .catch((error: unknown) => this.#bug(plan.name, error))
+      .finally(() => {
+        if (this.#running.get(plan.name) === running) this.#running.delete(plan.name);
+      });
+  }
+
+  // Runs of hubs that stopped beating (or of this hub's killed processes): failed, their holds freed.
+  async #reap(): Promise<void> {
+    try {
+      for (const run of await this.#options.store.reapDeadRuns()) {
+        this.#options.output.note({ event: 'reaped', level: 'warning', plan: run.plan, runId: run.id, hub: run.hub, message: `run ${run.id} marked failed: ${run.error}` });
+      }
+    } catch (error) {
+      this.#queueError(undefined, 'could not look for runs of dead hubs', error);
+    }
+  }
+
+  // The database or queue failing (a network blip, a restart): said, and tried again at the next beat or fire.
+  #queueError(plan: string | undefined, doing: string, error: unknown): void {
+    const message = `${doing}: ${(error as Error).message ?? String(error)}`;
+    this.#options.output.note({ event: 'queue-error', level: 'error', ...(plan ? { plan } : {}), message });
   }
 
   // catchUp: latest — runs once now each plan whose last scheduled time passed without a run.
   async catchUp(): Promise<void> {
     for (const [name, { scheduled }] of this.#entries) {
+      if (this.#options.shared) continue;
       if (scheduled.plan.catchUp !== 'latest') continue;
       const [last] = await this.#options.store.listRuns({ plan: name, limit: 1 });
       const missed = missedRun(scheduled.plan, last);
@@ -121,6 +215,7 @@ export class PlanScheduler {
   // Stops the timers, cancels running runs with `reason` and waits for their cleanup.
   async stop(reason: SendenseError): Promise<number> {
     this.#stopping = true;
+    clearInterval(this.#reaper);
     for (const entry of this.#entries.values()) entry.cron.stop();
     const runs = [...this.#running.values()];
     for (const run of runs) run.controller.abort(reason);
@@ -128,7 +223,8 @@ export class PlanScheduler {
     return runs.length;
   }
 
-  async #run(scheduled: SchedulePlan, running: RunningRun): Promise<void> {
+  // runId: a run already recorded (a claimed fire of the shared schedule).
+  async #run(scheduled: SchedulePlan, running: RunningRun, runId?: string): Promise<void> {
     const { store, output } = this.#options;
     const name = scheduled.plan.name;
     let plan: Plan;
@@ -137,13 +233,13 @@ export class PlanScheduler {
     } catch (error) {
       // The run cannot start (an environment variable is missing): history still shows it.
       const message = isSendenseError(error) ? error.describe() : String(error);
-      const run = await store.createRun({ plan: name, kind: scheduled.plan.kind, trigger: 'schedule', planFile: scheduled.plan.origin.file });
+      const run = runId !== undefined ? { id: runId } : await store.createRun({ plan: name, kind: scheduled.plan.kind, trigger: 'schedule', planFile: scheduled.plan.origin.file });
       await store.finishRun(run.id, 'failed', message);
       output.note({ event: 'run-not-started', level: 'error', plan: name, runId: run.id, message: `run ${run.id} failed to start: ${message}` });
       return;
     }
     const reporter = watchRunId(output.reporterFor(name), running);
-    const result = await runPlan(plan, { store, reporter, trigger: 'schedule', signal: running.controller.signal, hub: this.#options.hub, queuedAt: running.startedAt });
+    const result = await runPlan(plan, { store, reporter, trigger: 'schedule', signal: running.controller.signal, hub: this.#options.hub, queuedAt: running.startedAt, ...(runId !== undefined ? { runId } : {}) });
     await reporter.close();
     if (this.#stopping || !this.#entries.has(name)) return;
     const next = this.nextRun(name);
@@ -178,6 +274,15 @@ export class PlanScheduler {
   #bug(name: string, error: unknown): void {
     const text = error instanceof Error ? (error.stack ?? error.message) : String(error);
     this.#options.output.note({ event: 'internal-error', level: 'error', plan: name, message: `internal error (a bug, please report it): ${text}` });
+  }
+}
+
+function mayUse(hub: HubConfig, repository: string): boolean {
+  try {
+    checkHubRepository(hub, repository);
+    return true;
+  } catch {
+    return false;
   }
 }
 

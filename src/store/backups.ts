@@ -2,6 +2,7 @@
 // parents or restore points (SPEC section 7).
 
 import { sql, type Kysely, type Selectable, type SelectQueryBuilder } from 'kysely';
+import { isPostgres } from './dialect.js';
 import type { DiskKey } from '../plan/types.js';
 import { newId, nowIso } from './new-id.js';
 import type { Backup, BackupDisk, BackupStatus, BackupType } from './records.js';
@@ -13,8 +14,11 @@ type BackupQuery = SelectQueryBuilder<StoreDatabase, 'backups', Selectable<Backu
 
 // Recording order: breaks ties between backups started in the same millisecond.
 const insertionOrder = 'backups.seq' as const;
-// The next recording position, taken in the insert itself.
-const nextSeq = sql<number>`(select coalesce(max(seq), 0) + 1 from backups)`;
+// The next recording position, taken in the insert itself: SQLite has one writer at a time; on
+// PostgreSQL concurrent hubs draw from a sequence (009-many-hubs).
+function nextSeq(db: Db) {
+  return isPostgres(db) ? sql<number>`nextval('backups_seq_order')` : sql<number>`(select coalesce(max(seq), 0) + 1 from backups)`;
+}
 
 function toDisk(row: Selectable<BackupDisksTable>): BackupDisk {
   return Object.freeze({
@@ -105,7 +109,7 @@ export async function createBackup(db: Db, backup: NewBackup): Promise<Backup> {
         repository: backup.repository,
         started_at: nowIso(),
         run_id: backup.runId,
-        seq: nextSeq,
+        seq: nextSeq(trx),
       })
       .execute();
     await trx.updateTable('runs').set({ backup_id: id }).where('id', '=', backup.runId).execute();
@@ -276,7 +280,7 @@ export async function importBackup(db: Db, backup: ImportedBackup): Promise<void
         completed_at: backup.completedAt,
         bytes: backup.disks.reduce((sum, disk) => sum + disk.bytes, 0),
         run_id: backup.runId,
-        seq: nextSeq,
+        seq: nextSeq(trx),
       })
       .execute();
     for (const disk of backup.disks) {

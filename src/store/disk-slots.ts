@@ -1,11 +1,12 @@
-// Hub-wide disk slots, safe across processes: each try to take slots is one BEGIN IMMEDIATE
-// transaction. Waiting runs are served in queue order (queued_at, then run id): only the first
+// Hub-wide disk slots, safe across processes: each try to take slots is one serialized
+// transaction (BEGIN IMMEDIATE on SQLite, an advisory lock per hub on PostgreSQL). Waiting runs are served in queue order (queued_at, then run id): only the first
 // waiting run may take slots, so none is starved; it takes what is free (at least one).
 // A row whose run ended or whose process on this host is gone is removed on the next try.
 
-import os from 'node:os';
 import type { Kysely, Selectable } from 'kysely';
-import { isProcessAlive, processStartTicks } from '../process/process-identity.js';
+import { processStartTicks } from '../process/process-identity.js';
+import { serialize } from './dialect.js';
+import { holderLiveness, type IsHolderAlive, type StoreSelf } from './hub-liveness.js';
 import { nowIso } from './new-id.js';
 import type { DiskSlot } from './records.js';
 import type { DiskSlotsTable, StoreDatabase } from './schema.js';
@@ -24,26 +25,30 @@ function toSlot(row: Selectable<DiskSlotsTable>): DiskSlot {
     grantedAt: row.granted_at,
     pid: row.pid,
     hostname: row.hostname,
+    hub: row.hub ?? null,
   });
 }
 
-function isStale(row: SlotRow, hostname: string): boolean {
-  if (row.run_status !== 'running') return true;
-  return row.hostname === hostname && !isProcessAlive(row.pid, row.start_ticks);
+function isStale(row: SlotRow, isAlive: IsHolderAlive): boolean {
+  return row.run_status !== 'running' || !isAlive(row);
 }
 
 // Joins the queue (first call) and takes slots when this run is first in line and some are free.
-export async function tryTakeSlots(db: Db, request: SlotRequest): Promise<SlotTry> {
-  const hostname = os.hostname();
-  const pid = request.pid ?? process.pid;
+// The slots are the hub's: rows of other hubs sharing the database neither count nor queue.
+export async function tryTakeSlots(db: Db, self: StoreSelf, request: SlotRequest): Promise<SlotTry> {
+  const { hostname, hub } = self;
+  const pid = request.pid ?? self.pid;
   return db.transaction().execute(async (trx) => {
+    await serialize(trx, `disk_slots:${hub}`);
     const rows: SlotRow[] = await trx
       .selectFrom('disk_slots')
       .leftJoin('runs', 'runs.id', 'disk_slots.run_id')
       .selectAll('disk_slots')
       .select('runs.status as run_status')
+      .where((eb) => eb.or([eb('disk_slots.hub', '=', hub), eb('disk_slots.hub', 'is', null)]))
       .execute();
-    const stale = rows.filter((row) => row.run_id !== request.runId && isStale(row, hostname));
+    const isAlive = await holderLiveness(trx, self);
+    const stale = rows.filter((row) => row.run_id !== request.runId && isStale(row, isAlive));
     if (stale.length > 0) await trx.deleteFrom('disk_slots').where('run_id', 'in', stale.map((row) => row.run_id)).execute();
     const live = rows.filter((row) => !stale.includes(row));
     let mine = live.find((row) => row.run_id === request.runId);
@@ -57,6 +62,7 @@ export async function tryTakeSlots(db: Db, request: SlotRequest): Promise<SlotTr
         granted_at: null,
         pid,
         hostname,
+        hub,
         start_ticks: processStartTicks(pid) ?? null,
         run_status: 'running',
       };

@@ -1,12 +1,13 @@
 // NBD port leases, safe across processes: a lease is a row keyed by its port, claimed by an insert
 // that a concurrent claim of the same port makes a no-op; the claim is then checked (compare and
-// set), and a lost race gives back what it got and chooses again. With SQLite the whole
-// read-probe-claim also runs in one BEGIN IMMEDIATE transaction, so the race never happens there.
+// set), and a lost race gives back what it got and chooses again. The whole read-probe-claim
+// also runs serialized (SQLite's BEGIN IMMEDIATE, an advisory lock on PostgreSQL).
 
-import os from 'node:os';
 import type { Kysely, Selectable } from 'kysely';
 import { SendenseError } from '../errors.js';
-import { isProcessAlive, processStartTicks } from '../process/process-identity.js';
+import { processStartTicks } from '../process/process-identity.js';
+import { serialize } from './dialect.js';
+import { holderLiveness, type IsHolderAlive, type StoreSelf } from './hub-liveness.js';
 import { nowIso } from './new-id.js';
 import { isPortFree } from './port-probe.js';
 import type { PortLease } from './records.js';
@@ -16,7 +17,7 @@ import type { LeaseRequest, LeaseResult, ReclaimedLease } from './store.js';
 type Db = Kysely<StoreDatabase>;
 
 function toLease(row: Selectable<PortLeasesTable>): PortLease {
-  return Object.freeze({ port: row.port, runId: row.run_id, pid: row.pid, hostname: row.hostname, since: row.since });
+  return Object.freeze({ port: row.port, runId: row.run_id, pid: row.pid, hostname: row.hostname, since: row.since, hub: row.hub ?? null });
 }
 
 function validateRequest(request: LeaseRequest): void {
@@ -30,23 +31,23 @@ function validateRequest(request: LeaseRequest): void {
 type LeaseRow = Selectable<PortLeasesTable> & { run_status: string | null };
 
 // A lease is stale when its run has ended (a run that ended needs no port), or when its process
-// on this host is gone (or its PID now belongs to another process).
-function staleReason(row: LeaseRow, hostname: string): ReclaimedLease['reason'] | undefined {
+// is gone: on this host by PID (a PID now belonging to another process counts as gone), on
+// another hub by its heartbeat (hub-liveness.ts).
+function staleReason(row: LeaseRow, isAlive: IsHolderAlive): ReclaimedLease['reason'] | undefined {
   if (row.run_status !== 'running') return 'run-ended';
-  if (row.hostname === hostname && !isProcessAlive(row.pid, row.start_ticks)) return 'process-gone';
+  if (!isAlive(row)) return 'process-gone';
   return undefined;
 }
 
-export async function leasePorts(db: Db, request: LeaseRequest): Promise<LeaseResult> {
+export async function leasePorts(db: Db, self: StoreSelf, request: LeaseRequest): Promise<LeaseResult> {
   validateRequest(request);
   const { count, first, last } = request;
   const isFree = request.isFree ?? isPortFree;
-  const pid = request.pid ?? process.pid;
-  const hostname = os.hostname();
+  const pid = request.pid ?? self.pid;
   const startTicks = processStartTicks(pid) ?? null;
 
   for (let attempt = 1; ; attempt++) {
-    const outcome = await claimPorts(db, request, { isFree, pid, hostname, startTicks });
+    const outcome = await claimPorts(db, request, { isFree, pid, self, startTicks });
     if (outcome.ok === 'lost-race' && attempt < MAX_CLAIMS) continue;
     if (outcome.ok === 'lost-race') throw new SendenseError(`could not lease NBD ports in ${first}-${last}: other runs claimed them ${MAX_CLAIMS} times in a row`);
     if (!outcome.ok) {
@@ -65,30 +66,33 @@ const MAX_CLAIMS = 5;
 interface Claimant {
   readonly isFree: (port: number) => Promise<boolean>;
   readonly pid: number;
-  readonly hostname: string;
+  readonly self: StoreSelf;
   readonly startTicks: number | null;
 }
 
 // One attempt: reclaim stale leases, choose the lowest free ports, claim them.
-async function claimPorts(db: Db, request: LeaseRequest, { isFree, pid, hostname, startTicks }: Claimant) {
+async function claimPorts(db: Db, request: LeaseRequest, { isFree, pid, self, startTicks }: Claimant) {
   const { runId, count, first, last } = request;
+  const { hostname, hub } = self;
   return db.transaction().execute(async (trx) => {
+    await serialize(trx, 'port_leases');
     const rows = await leaseRows(trx, first, last);
-    const stale = rows.filter((row) => staleReason(row, hostname) !== undefined);
+    const isAlive = await holderLiveness(trx, self);
+    const stale = rows.filter((row) => staleReason(row, isAlive) !== undefined);
     if (stale.length > 0) {
       await trx.deleteFrom('port_leases').where('port', 'in', stale.map((row) => row.port)).execute();
     }
     const leased = new Set(rows.filter((row) => !stale.includes(row)).map((row) => row.port));
     const { ports, busy } = await choosePorts(leased, request, isFree);
     const reclaimed = Object.freeze(
-      stale.map((row): ReclaimedLease => Object.freeze({ ...toLease(row), reason: staleReason(row, hostname)! })),
+      stale.map((row): ReclaimedLease => Object.freeze({ ...toLease(row), reason: staleReason(row, isAlive)! })),
     );
     // Out of ports: keep the reclaim (committed) but claim nothing.
     if (ports.length < count) return { ok: false as const, leased: leased.size, busy, reclaimed };
     const since = nowIso();
     await trx
       .insertInto('port_leases')
-      .values(ports.map((port) => ({ port, run_id: runId, pid, hostname, since, start_ticks: startTicks })))
+      .values(ports.map((port) => ({ port, run_id: runId, pid, hostname, hub, since, start_ticks: startTicks })))
       .onConflict((oc) => oc.column('port').doNothing())
       .execute();
     const ours = await trx.selectFrom('port_leases').select('port').where('run_id', '=', runId).where('port', 'in', ports).execute();
@@ -102,11 +106,11 @@ async function claimPorts(db: Db, request: LeaseRequest, { isFree, pid, hostname
 }
 
 // The ports leasePorts would take now, taking nothing (--dry-run): the same rows, the same choice.
-export async function leasablePorts(db: Db, request: Omit<LeaseRequest, 'runId'>): Promise<readonly number[]> {
+export async function leasablePorts(db: Db, self: StoreSelf, request: Omit<LeaseRequest, 'runId'>): Promise<readonly number[]> {
   validateRequest({ ...request, runId: '' });
-  const hostname = os.hostname();
   const rows = await leaseRows(db, request.first, request.last);
-  const leased = new Set(rows.filter((row) => staleReason(row, hostname) === undefined).map((row) => row.port));
+  const isAlive = await holderLiveness(db, self);
+  const leased = new Set(rows.filter((row) => staleReason(row, isAlive) === undefined).map((row) => row.port));
   return Object.freeze((await choosePorts(leased, request, request.isFree ?? isPortFree)).ports);
 }
 
@@ -119,6 +123,7 @@ function leaseRows(db: Db, first: number, last: number): Promise<LeaseRow[]> {
     .select('runs.status as run_status')
     .where('port', '>=', first)
     .where('port', '<=', last)
+    .orderBy('port')
     .execute();
 }
 

@@ -1,4 +1,5 @@
-// Open (creating if needed) the SQLite state file and bring its schema up to date.
+// Open the state (a SQLite file, created if needed, or a PostgreSQL database by URL) and bring
+// its schema up to date.
 
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
@@ -8,7 +9,10 @@ import { SqliteDatabase } from './sqlite-driver.js';
 import { ImmediateSqliteDialect } from './immediate-sqlite-dialect.js';
 import { migrationProvider } from './migrations/index.js';
 import type { StoreDatabase } from './schema.js';
-import { sqliteStore } from './sqlite-store.js';
+import { sqlStore } from './sql-store.js';
+import { isPostgresUrl } from './database-target.js';
+import { defaultSelf, startHeartbeat } from './hub-liveness.js';
+import { checkConnection, openPostgres, postgresConfig, postgresError } from './open-postgres.js';
 import type { Store } from './store.js';
 
 // How long a statement waits for another process's write lock before failing.
@@ -48,26 +52,69 @@ function openDatabase(dbPath: string): SqliteDatabase {
   }
 }
 
-export async function openStore(dbPath: string): Promise<Store> {
+export interface OpenStoreOptions {
+  /** The hub this process belongs to (hub config name); default the host name. */
+  readonly hub?: string;
+}
+
+// A path (SQLite) or a postgres:// / postgresql:// URL.
+export async function openStore(dbPath: string, options: OpenStoreOptions = {}): Promise<Store> {
+  const self = defaultSelf(options.hub);
+  if (isPostgresUrl(dbPath)) return openPostgresStore(dbPath, self);
   const absolute = dbPath === IN_MEMORY ? dbPath : path.resolve(dbPath);
   const database = openDatabase(absolute);
   const db = new Kysely<StoreDatabase>({ dialect: new ImmediateSqliteDialect({ database }) });
-  const { error, results } = await new Migrator({ db, provider: migrationProvider }).migrateToLatest();
-  if (error !== undefined) {
-    await db.destroy();
-    // A database a newer sendense-run has upgraded: say so, not "corrupted".
-    const newer = /previously executed migration (\S+) is missing/.exec((error as Error).message);
-    if (newer) {
-      throw new SendenseError(
-        `state database ${absolute} was upgraded by a newer sendense-run (it has migration ${newer[1]}, which this version does not know): run that version, or give another --db`,
-        { cause: error },
-      );
+  await migrate(db, absolute);
+  return sqlStore(db, { self, dialect: 'sqlite' });
+}
+
+async function openPostgresStore(url: string, self: ReturnType<typeof defaultSelf>): Promise<Store> {
+  const { config, target } = postgresConfig(url);
+  try {
+    await checkConnection(config);
+  } catch (error) {
+    throw postgresError(target, 'connect to', error);
+  }
+  const db = openPostgres(config);
+  await migrate(db, target.display);
+  // Other hubs judge this process by its heartbeat (hub-liveness.ts): beat before any row is
+  // written, on a connection of its own, so a beat never waits behind the store's queries.
+  const beatDb = openPostgres(config, 1);
+  const heartbeat = startHeartbeat(beatDb, self, () => {});
+  const stopBeating = async () => {
+    try {
+      await heartbeat.stop();
+    } finally {
+      await beatDb.destroy();
     }
-    const failed = results?.find((result) => result.status === 'Error')?.migrationName;
+  };
+  try {
+    await heartbeat.beat();
+  } catch (error) {
+    await stopBeating().catch(() => {});
+    await db.destroy();
+    throw postgresError(target, 'write to', error);
+  }
+  return sqlStore(db, { self, dialect: 'postgres', beforeClose: stopBeating });
+}
+
+// Concurrent openers are safe: kysely's Migrator locks (a table on SQLite inside BEGIN
+// IMMEDIATE, an advisory lock on PostgreSQL).
+async function migrate(db: Kysely<StoreDatabase>, name: string): Promise<void> {
+  const { error, results } = await new Migrator({ db, provider: migrationProvider }).migrateToLatest();
+  if (error === undefined) return;
+  await db.destroy();
+  // A database a newer sendense-run has upgraded: say so, not "corrupted".
+  const newer = /previously executed migration (\S+) is missing/.exec((error as Error).message);
+  if (newer) {
     throw new SendenseError(
-      `cannot migrate state database ${absolute}${failed ? ` (migration ${failed})` : ''}: ${(error as Error).message}`,
+      `state database ${name} was upgraded by a newer sendense-run (it has migration ${newer[1]}, which this version does not know): run that version, or give another --db`,
       { cause: error },
     );
   }
-  return sqliteStore(db);
+  const failed = results?.find((result) => result.status === 'Error')?.migrationName;
+  throw new SendenseError(
+    `cannot migrate state database ${name}${failed ? ` (migration ${failed})` : ''}: ${(error as Error).message}`,
+    { cause: error },
+  );
 }

@@ -27,6 +27,10 @@ export interface Run {
   readonly backupId: string | null;
   /** Seconds it waited in the hub's queue for disk slots (null: it did not queue). */
   readonly queuedSeconds: number | null;
+  /** The hub that ran it (hub config name, else host name); null for runs before 009. */
+  readonly hub: string | null;
+  /** The scheduled fire it belongs to (plan@time), when the schedule is shared by hubs. */
+  readonly fire: string | null;
 }
 
 /** A run waiting for (granted 0) or holding hub disk slots. */
@@ -39,6 +43,7 @@ export interface DiskSlot {
   readonly grantedAt: string | null;
   readonly pid: number;
   readonly hostname: string;
+  readonly hub: string | null;
 }
 
 export interface BackupDisk {
@@ -86,6 +91,7 @@ export interface PortLease {
   readonly pid: number;
   readonly hostname: string;
   readonly since: string;
+  readonly hub: string | null;
 }
 
 /** A file a run is still writing outside the repository (a restore target before its rename). */
@@ -106,6 +112,7 @@ export interface VmLock {
   readonly pid: number;
   readonly hostname: string;
   readonly since: string;
+  readonly hub: string | null;
 }
 
 export interface ProcessRecord {

@@ -1,13 +1,14 @@
 // Runs: one row per execution of a plan (or a skipped one), for `history` and the scheduler.
 
-import os from 'node:os';
 import path from 'node:path';
 import type { Insertable, Kysely, Selectable } from 'kysely';
 import { maskSecrets } from '../secrets/mask.js';
+import { serialize } from './dialect.js';
+import { holderLiveness, type StoreSelf } from './hub-liveness.js';
 import { newId, nowIso } from './new-id.js';
 import type { Run, RunKind, RunStatus, RunTrigger } from './records.js';
 import type { RunsTable, StoreDatabase } from './schema.js';
-import type { NewRun, SkippedRun } from './store.js';
+import type { FireClaim, NewRun, SkippedRun } from './store.js';
 
 type Db = Kysely<StoreDatabase>;
 
@@ -26,6 +27,8 @@ function toRun(row: Selectable<RunsTable>): Run {
     planFile: row.plan_file,
     backupId: row.backup_id,
     queuedSeconds: row.queued_seconds ?? null,
+    hub: row.hub ?? null,
+    fire: row.fire ?? null,
   });
 }
 
@@ -34,12 +37,13 @@ export async function getRun(db: Db, id: string): Promise<Run | undefined> {
   return row && toRun(row);
 }
 
-export async function createRun(db: Db, run: NewRun): Promise<Run> {
+export async function createRun(db: Db, self: StoreSelf, run: NewRun): Promise<Run> {
   return insertRun(db, run.id ?? newId(), run, {
     status: 'running',
     started_at: nowIso(),
-    pid: run.pid ?? process.pid,
-    hostname: run.hostname ?? os.hostname(),
+    pid: run.pid ?? self.pid,
+    hostname: run.hostname ?? self.hostname,
+    hub: self.hub,
   });
 }
 
@@ -53,15 +57,36 @@ export async function finishRun(db: Db, id: string, status: RunStatus, error?: s
   return (await getRun(db, id))!;
 }
 
-export async function recordSkippedRun(db: Db, run: SkippedRun): Promise<Run> {
+export async function recordSkippedRun(db: Db, self: StoreSelf, run: SkippedRun): Promise<Run> {
   const now = nowIso();
   return insertRun(db, newId(), run, {
     status: 'skipped',
     started_at: now,
     ended_at: now,
     error: maskSecrets(run.reason),
-    pid: process.pid,
-    hostname: os.hostname(),
+    pid: self.pid,
+    hostname: self.hostname,
+    hub: self.hub,
+  });
+}
+
+// One scheduled fire shared by hubs: in one serialized transaction, nothing if the fire already
+// has a run (another hub took it), a skipped run if a live run of the plan is still going, else
+// this hub's running run. `skip`: record it skipped with that reason (a fire taken too late).
+export async function claimFire(db: Db, self: StoreSelf, run: NewRun & { readonly fire: string; readonly skip?: string }): Promise<FireClaim> {
+  return db.transaction().execute(async (trx) => {
+    await serialize(trx, `fire:${run.plan}`);
+    const taken = await trx.selectFrom('runs').select('id').where('fire', '=', run.fire).executeTakeFirst();
+    if (taken !== undefined) return { claimed: 'taken' as const, runId: taken.id };
+    if (run.skip !== undefined) return { claimed: 'skipped' as const, run: await recordSkippedRun(trx, self, { ...run, reason: run.skip }) };
+    const running = await trx.selectFrom('runs').selectAll().where('plan', '=', run.plan).where('status', '=', 'running').execute();
+    const isAlive = await holderLiveness(trx, self);
+    const going = running.find((row) => isAlive(row));
+    if (going !== undefined) {
+      const reason = `a run of this plan is still going (run ${going.id} on hub ${going.hub ?? going.hostname}, started ${going.started_at})`;
+      return { claimed: 'skipped' as const, run: await recordSkippedRun(trx, self, { ...run, reason }) };
+    }
+    return { claimed: 'run' as const, run: await createRun(trx, self, run) };
   });
 }
 
@@ -70,11 +95,11 @@ async function insertRun(
   db: Db,
   id: string,
   run: NewRun | SkippedRun,
-  state: Pick<Insertable<RunsTable>, 'status' | 'started_at' | 'ended_at' | 'error' | 'pid' | 'hostname'>,
+  state: Pick<Insertable<RunsTable>, 'status' | 'started_at' | 'ended_at' | 'error' | 'pid' | 'hostname' | 'hub'>,
 ): Promise<Run> {
   await db
     .insertInto('runs')
-    .values({ id, plan: run.plan, kind: run.kind, trigger: run.trigger, plan_file: storedPlanFile(run.planFile), ...state })
+    .values({ id, plan: run.plan, kind: run.kind, trigger: run.trigger, plan_file: storedPlanFile(run.planFile), fire: run.fire ?? null, ...state })
     .execute();
   return (await getRun(db, id))!;
 }
@@ -87,8 +112,34 @@ export async function listRuns(db: Db, filter: { plan?: string; limit?: number }
 }
 
 export async function runningRuns(db: Db): Promise<readonly Run[]> {
-  const rows = await db.selectFrom('runs').selectAll().where('status', '=', 'running').orderBy('started_at').execute();
+  const rows = await db.selectFrom('runs').selectAll().where('status', '=', 'running').orderBy('started_at').orderBy('id').execute();
   return Object.freeze(rows.map(toRun));
+}
+
+// Runs still 'running' whose process is dead (another hub's that stopped beating, or one of this
+// hub's whose PID is gone): failed with why, and their leases, VM locks and disk slots freed.
+export async function reapDeadRuns(db: Db, self: StoreSelf): Promise<readonly Run[]> {
+  return db.transaction().execute(async (trx) => {
+    await serialize(trx, 'reap');
+    const running = await trx.selectFrom('runs').selectAll().where('status', '=', 'running').execute();
+    const isAlive = await holderLiveness(trx, self);
+    const dead = running.filter((row) => row.pid !== null && row.hostname !== null && !isAlive(row));
+    const reaped: Run[] = [];
+    for (const row of dead) {
+      const who = `hub ${row.hub ?? row.hostname} (pid ${row.pid} on ${row.hostname})`;
+      const error =
+        row.hub === self.hub && row.hostname === self.hostname
+          ? `${who} is gone: the run was killed`
+          : `${who} stopped answering: no heartbeat for ${Math.round(self.deadAfterMs / 1000)} s`;
+      await trx.deleteFrom('port_leases').where('run_id', '=', row.id).execute();
+      await trx.deleteFrom('vm_locks').where('run_id', '=', row.id).execute();
+      await trx.deleteFrom('disk_slots').where('run_id', '=', row.id).execute();
+      reaped.push(await finishRun(trx, row.id, 'failed', error));
+    }
+    // Heartbeats of processes long dead (killed ones never remove their row) are forgotten.
+    await trx.deleteFrom('hub_processes').where('beat_at', '<', new Date(Date.now() - 24 * 3600_000).toISOString()).execute();
+    return Object.freeze(reaped);
+  });
 }
 
 // Absolute, so `history` still says which file it was when read from another directory.

@@ -1,4 +1,4 @@
-// Row types of the SQLite tables (SPEC section 7) as kysely sees them: snake_case columns,
+// Row types of the tables (SQLite or PostgreSQL) (SPEC section 7) as kysely sees them: snake_case columns,
 // ISO-8601 UTC text times. Domain code uses the camelCase records of records.ts instead.
 
 export interface RunsTable {
@@ -15,6 +15,10 @@ export interface RunsTable {
   plan_file: string | null;
   backup_id: string | null;
   queued_seconds: number | null;
+  /** The hub that ran it (009-many-hubs). */
+  hub: string | null;
+  /** A scheduled fire, plan@time: unique, so no fire runs twice. */
+  fire: string | null;
 }
 
 export interface BackupsTable {
@@ -56,6 +60,7 @@ export interface PortLeasesTable {
   hostname: string;
   since: string;
   start_ticks: number | null;
+  hub: string | null;
 }
 
 export interface ProcessesTable {
@@ -75,6 +80,7 @@ export interface VmLocksTable {
   hostname: string;
   start_ticks: number | null;
   since: string;
+  hub: string | null;
 }
 
 export interface FileMountsTable {
@@ -119,6 +125,15 @@ export interface DiskSlotsTable {
   pid: number;
   hostname: string;
   start_ticks: number | null;
+  hub: string | null;
+}
+
+export interface HubProcessesTable {
+  hub: string;
+  hostname: string;
+  pid: number;
+  started_at: string;
+  beat_at: string;
 }
 
 export interface StoreDatabase {
@@ -132,4 +147,5 @@ export interface StoreDatabase {
   run_files: RunFilesTable;
   merges: MergesTable;
   disk_slots: DiskSlotsTable;
+  hub_processes: HubProcessesTable;
 }

@@ -1,5 +1,5 @@
-// The state interface the engine and commands use. SQLite implements it (sqlite-store.ts);
-// another database can slot in behind the same methods.
+// The state interface the engine and commands use. One implementation (sql-store.ts) over
+// kysely serves SQLite and PostgreSQL; dialect.ts holds what differs.
 
 import type { DiskKey } from '../plan/types.js';
 import type { NewFileMount } from './file-mounts.js';
@@ -33,6 +33,8 @@ export interface NewRun {
   readonly pid?: number;
   /** Default: os.hostname(). */
   readonly hostname?: string;
+  /** The scheduled fire it belongs to (plan@time): at most one run per fire. */
+  readonly fire?: string;
 }
 
 export interface SkippedRun {
@@ -42,7 +44,14 @@ export interface SkippedRun {
   readonly planFile?: string;
   /** Why it did not run, e.g. "a run of this plan is still going (run X)". */
   readonly reason: string;
+  readonly fire?: string;
 }
+
+/** claimFire's outcome: this hub runs it, it was skipped (recorded), or another hub has it. */
+export type FireClaim =
+  | { readonly claimed: 'run'; readonly run: Run }
+  | { readonly claimed: 'skipped'; readonly run: Run }
+  | { readonly claimed: 'taken'; readonly runId: string };
 
 export interface NewBackup {
   /** Default: a new time-ordered id (it names the qcow2 files). */
@@ -129,6 +138,10 @@ export interface Store {
   /** Newest first. */
   listRuns(filter?: { readonly plan?: string; readonly limit?: number }): Promise<readonly Run[]>;
   runningRuns(): Promise<readonly Run[]>;
+  /** A shared schedule's fire: records this hub's run of it, or a skip, or nothing if taken. */
+  claimFire(run: NewRun & { readonly fire: string; readonly skip?: string }): Promise<FireClaim>;
+  /** Fails running runs whose process is dead (another hub's by heartbeat) and frees what they held. */
+  reapDeadRuns(): Promise<readonly Run[]>;
 
   // backups
   createBackup(backup: NewBackup): Promise<Backup>;
@@ -208,5 +221,9 @@ export interface Store {
   /** The child (when given) takes the parent's place and type; the parent's records and the merge's intent go, in one transaction. */
   dropPoint(parentId: string, childId: string | null, mergeId?: string): Promise<void>;
 
+  /** The hub this process writes into rows (hub config name, else host name). */
+  readonly hub: string;
+  /** 'sqlite' or 'postgres'. */
+  readonly dialect: 'sqlite' | 'postgres';
   close(): Promise<void>;
 }

@@ -3,20 +3,21 @@
 // a concurrent claim makes a no-op, and whoever's row is there afterwards holds it), so it holds
 // on any database, not only inside SQLite's BEGIN IMMEDIATE transaction that also wraps it.
 
-import os from 'node:os';
 import type { Kysely } from 'kysely';
 import { SendenseError } from '../errors.js';
-import { isProcessAlive, processStartTicks } from '../process/process-identity.js';
+import { processStartTicks } from '../process/process-identity.js';
+import { serialize } from './dialect.js';
+import { holderLiveness, type StoreSelf } from './hub-liveness.js';
 import { nowIso } from './new-id.js';
 import type { VmLock } from './records.js';
 import type { StoreDatabase } from './schema.js';
 
 type Db = Kysely<StoreDatabase>;
 
-export async function lockVm(db: Db, vm: string, runId: string, plan: string): Promise<void> {
-  const hostname = os.hostname();
-  const pid = process.pid;
+export async function lockVm(db: Db, self: StoreSelf, vm: string, runId: string, plan: string): Promise<void> {
+  const { hostname, pid, hub } = self;
   await db.transaction().execute(async (trx) => {
+    await serialize(trx, 'vm_locks');
     const held = await trx
       .selectFrom('vm_locks')
       .leftJoin('runs', 'runs.id', 'vm_locks.run_id')
@@ -25,24 +26,25 @@ export async function lockVm(db: Db, vm: string, runId: string, plan: string): P
       .where('vm', '=', vm)
       .executeTakeFirst();
     if (held && held.run_id !== runId) {
-      const alive = held.run_status === 'running' && (held.hostname !== hostname || isProcessAlive(held.pid, held.start_ticks));
+      const alive = held.run_status === 'running' && (await holderLiveness(trx, self))(held);
       if (alive) throw busyError(vm, held);
       await trx.deleteFrom('vm_locks').where('vm', '=', vm).where('run_id', '=', held.run_id).execute();
     }
     await trx
       .insertInto('vm_locks')
-      .values({ vm, run_id: runId, plan, pid, hostname, start_ticks: processStartTicks(pid) ?? null, since: nowIso() })
+      .values({ vm, run_id: runId, plan, pid, hostname, hub, start_ticks: processStartTicks(pid) ?? null, since: nowIso() })
       .onConflict((oc) => oc.column('vm').doNothing())
       .execute();
-    const holder = await trx.selectFrom('vm_locks').select(['run_id', 'plan', 'pid', 'hostname', 'since']).where('vm', '=', vm).executeTakeFirst();
+    const holder = await trx.selectFrom('vm_locks').select(['run_id', 'plan', 'pid', 'hostname', 'hub', 'since']).where('vm', '=', vm).executeTakeFirst();
     // Another run's claim got there first: it holds the lock.
     if (holder !== undefined && holder.run_id !== runId) throw busyError(vm, holder);
   });
 }
 
-function busyError(vm: string, holder: { run_id: string; plan: string; pid: number; hostname: string; since: string }): SendenseError {
+function busyError(vm: string, holder: { run_id: string; plan: string; pid: number; hostname: string; hub: string | null; since: string }): SendenseError {
+  const hub = holder.hub !== null && holder.hub !== holder.hostname ? `hub ${holder.hub}, ` : '';
   return new SendenseError(
-    `VM ${vm} is being backed up by run ${holder.run_id} of plan ${holder.plan} (pid ${holder.pid} on ${holder.hostname}, since ${holder.since}); ` +
+    `VM ${vm} is being backed up by run ${holder.run_id} of plan ${holder.plan} (${hub}pid ${holder.pid} on ${holder.hostname}, since ${holder.since}); ` +
       'two backups of one VM at once would disturb each other',
   );
 }
@@ -53,5 +55,5 @@ export async function unlockVm(db: Db, vm: string, runId: string): Promise<void>
 
 export async function listVmLocks(db: Db): Promise<readonly VmLock[]> {
   const rows = await db.selectFrom('vm_locks').selectAll().orderBy('since').orderBy('vm').execute();
-  return Object.freeze(rows.map((row) => Object.freeze({ vm: row.vm, runId: row.run_id, plan: row.plan, pid: row.pid, hostname: row.hostname, since: row.since })));
+  return Object.freeze(rows.map((row) => Object.freeze({ vm: row.vm, runId: row.run_id, plan: row.plan, pid: row.pid, hostname: row.hostname, hub: row.hub ?? null, since: row.since })));
 }

@@ -19,7 +19,7 @@ describe('help', () => {
       expect(viaFlag).toEqual(viaHelp);
       expect(viaHelp.stdout).toMatch(new RegExp(`^Usage: sendense-run .*${command === 'run' ? 'PLAN' : command}`));
       for (const option of options) expect(viaHelp.stdout).toContain(`\n  ${option} `);
-      expect(viaHelp.stdout).toContain('\n  --db PATH ');
+      expect(viaHelp.stdout).toContain('\n  --db PATH|URL ');
     }
   });
 

@@ -2,13 +2,15 @@
 // backups started in the same millisecond are broken the same way on any database.
 
 import { sql, type Kysely, type Migration } from 'kysely';
+import { isPostgres } from '../dialect.js';
 
 export const backupOrderMigration: Migration = {
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   async up(db: Kysely<any>): Promise<void> {
     await db.schema.alterTable('backups').addColumn('seq', 'bigint').execute();
-    // Existing rows keep the order they were inserted in (the one place rowid is read).
-    await sql`update backups set seq = rowid`.execute(db);
+    // Existing rows keep the order they were inserted in (the one place rowid is read). A
+    // PostgreSQL database is created empty by these migrations: it has no rows and no rowid.
+    if (!isPostgres(db)) await sql`update backups set seq = rowid`.execute(db);
     await db.schema.createIndex('backups_seq').unique().on('backups').column('seq').execute();
   },
 };

@@ -10,6 +10,7 @@ import { verificationMigration } from './005-verification.js';
 import { backupOrderMigration } from './006-backup-order.js';
 import { mergesMigration } from './007-merges.js';
 import { hubSlotsMigration } from './008-hub-slots.js';
+import { manyHubsMigration } from './009-many-hubs.js';
 
 const migrations: Readonly<Record<string, Migration>> = Object.freeze({
   '001-initial': initialMigration,
@@ -20,6 +21,7 @@ const migrations: Readonly<Record<string, Migration>> = Object.freeze({
   '006-backup-order': backupOrderMigration,
   '007-merges': mergesMigration,
   '008-hub-slots': hubSlotsMigration,
+  '009-many-hubs': manyHubsMigration,
 });
 
 export const migrationProvider: MigrationProvider = {

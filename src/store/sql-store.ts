@@ -1,4 +1,5 @@
-// The Store on SQLite: each method delegates to the file for its concern.
+// The Store over kysely, on SQLite or PostgreSQL: each method delegates to the file for its
+// concern; `self` is this process as the rows it writes name it (hub, host, PID).
 
 import type { Kysely } from 'kysely';
 import * as backups from './backups.js';
@@ -10,15 +11,27 @@ import * as vmLocks from './vm-locks.js';
 import * as processes from './processes.js';
 import * as runFiles from './run-files.js';
 import * as runs from './runs.js';
+import type { StoreSelf } from './hub-liveness.js';
 import type { StoreDatabase } from './schema.js';
 import type { Store } from './store.js';
 
-export function sqliteStore(db: Kysely<StoreDatabase>): Store {
+export interface SqlStoreOptions {
+  readonly self: StoreSelf;
+  readonly dialect: Store['dialect'];
+  /** Runs before the database is closed (stops the heartbeat). */
+  readonly beforeClose?: () => Promise<void>;
+}
+
+export function sqlStore(db: Kysely<StoreDatabase>, { self, dialect, beforeClose }: SqlStoreOptions): Store {
   let closed: Promise<void> | undefined;
   const store: Store = {
-    createRun: (run) => runs.createRun(db, run),
+    hub: self.hub,
+    dialect,
+    createRun: (run) => runs.createRun(db, self, run),
     finishRun: (id, status, error) => runs.finishRun(db, id, status, error),
-    recordSkippedRun: (run) => runs.recordSkippedRun(db, run),
+    recordSkippedRun: (run) => runs.recordSkippedRun(db, self, run),
+    claimFire: (run) => runs.claimFire(db, self, run),
+    reapDeadRuns: () => runs.reapDeadRuns(db, self),
     getRun: (id) => runs.getRun(db, id),
     listRuns: (filter) => runs.listRuns(db, filter),
     runningRuns: () => runs.runningRuns(db),
@@ -41,17 +54,17 @@ export function sqliteStore(db: Kysely<StoreDatabase>): Store {
     importBackup: (backup) => backups.importBackup(db, backup),
     relocateBackup: (id, repository, files) => backups.relocateBackup(db, id, repository, files),
 
-    lockVm: (vm, runId, plan) => vmLocks.lockVm(db, vm, runId, plan),
+    lockVm: (vm, runId, plan) => vmLocks.lockVm(db, self, vm, runId, plan),
     unlockVm: (vm, runId) => vmLocks.unlockVm(db, vm, runId),
     listVmLocks: () => vmLocks.listVmLocks(db),
 
-    leasePorts: (request) => leases.leasePorts(db, request),
-    leasablePorts: (request) => leases.leasablePorts(db, request),
+    leasePorts: (request) => leases.leasePorts(db, self, request),
+    leasablePorts: (request) => leases.leasablePorts(db, self, request),
     releasePorts: (runId) => leases.releasePorts(db, runId),
     releasePort: (port) => leases.releasePort(db, port),
     listLeases: () => leases.listLeases(db),
 
-    tryTakeSlots: (request) => diskSlots.tryTakeSlots(db, request),
+    tryTakeSlots: (request) => diskSlots.tryTakeSlots(db, self, request),
     releaseSlots: (runId) => diskSlots.releaseSlots(db, runId),
     listSlots: () => diskSlots.listSlots(db),
     recordQueued: (runId, seconds) => diskSlots.recordQueued(db, runId, seconds),
@@ -73,7 +86,13 @@ export function sqliteStore(db: Kysely<StoreDatabase>): Store {
     listMerges: (filter) => merges.listMerges(db, filter),
     dropPoint: (parentId, childId, mergeId) => merges.dropPoint(db, parentId, childId, mergeId),
 
-    close: () => (closed ??= db.destroy()),
+    close: () => (closed ??= (async () => {
+      try {
+        await beforeClose?.();
+      } finally {
+        await db.destroy();
+      }
+    })()),
   };
   return Object.freeze(store);
 }

@@ -1,0 +1,113 @@
+// One schedule shared by many hubs (SPEC section 12), on pg-boss (a job queue in the same
+// PostgreSQL as the state): every hub computes the fire times of every plan and sends each fire
+// as a job whose id is derived from (plan, fire time), so however many hubs send it, the queue
+// holds it once. There is one queue per repository; a hub works only the queues of the
+// repositories its hub config lists, so a fire runs on a hub that holds its repository. The job
+// is only the hand-over: the handler claims the fire in the state (runs.fire is unique) and the
+// run goes on outside the job.
+
+import { createHash } from 'node:crypto';
+import PgBoss from 'pg-boss';
+import { parsePostgresUrl, passwordFromFile } from '../store/database-target.js';
+
+export interface FireJob {
+  readonly plan: string;
+  /** ISO-8601 UTC: the scheduled time, the same on every hub. */
+  readonly fire: string;
+}
+
+export type FireHandler = (job: FireJob) => Promise<void>;
+
+const SCHEMA = 'sendense_fires';
+// A fire left in the queue longer than this (no hub holding its repository was up) is dropped
+// by pg-boss; the handler records fires that arrive late as skipped before that.
+const RETENTION_MINUTES = 24 * 60;
+
+// A job only hands the fire over (the handler claims it in the state, in milliseconds): one
+// that a hub took and did not finish (it died, or was stopping) expires after the hub's
+// dead-after bound and goes to another hub. Claiming is idempotent (a job that expires while
+// its claim is under way changes nothing), and a fire taken late is recorded as skipped.
+function jobOptions(expireInSeconds: number) {
+  return { retryLimit: 5, retryDelay: 1, expireInSeconds, retentionMinutes: RETENTION_MINUTES } as const;
+}
+
+// A queue name per repository (pg-boss allows letters, digits, - _ . / only).
+export function fireQueue(repository: string): string {
+  return `fires-${createHash('sha256').update(repository).digest('hex').slice(0, 24)}`;
+}
+
+// A UUID from (plan, fire): the same job id on every hub, so the queue holds the fire once.
+export function fireJobId(plan: string, fire: string): string {
+  const hex = createHash('sha256').update(`${plan}\n${fire}`).digest('hex');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-5${hex.slice(13, 16)}-${((parseInt(hex[16]!, 16) & 3) | 8).toString(16)}${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
+}
+
+export function fireKey(job: FireJob): string {
+  return `${job.plan}@${job.fire}`;
+}
+
+export class SharedFires {
+  readonly #boss: PgBoss;
+  readonly #jobOptions: ReturnType<typeof jobOptions>;
+  readonly #queues = new Set<string>();
+  readonly #working = new Set<string>();
+
+  private constructor(boss: PgBoss, expireInSeconds: number) {
+    this.#boss = boss;
+    this.#jobOptions = jobOptions(expireInSeconds);
+  }
+
+  // deadAfterMs: the heartbeat bound; a job taken by a hub that died goes to another after it.
+  static async start(url: string, deadAfterMs: number, onError: (error: Error) => void): Promise<SharedFires> {
+    const expireInSeconds = Math.max(1, Math.ceil(deadAfterMs / 1000));
+    const target = parsePostgresUrl(url);
+    const password = passwordFromFile();
+    const boss = new PgBoss({
+      host: target.host,
+      port: target.port,
+      database: target.database,
+      ...(target.user ? { user: target.user } : {}),
+      ...(password !== undefined ? { password } : {}),
+      application_name: 'sendense-run schedule',
+      schema: SCHEMA,
+      max: 3,
+      // pg-boss's own cron is not used: every hub computes the fire times with croner.
+      schedule: false,
+      // Expired jobs are failed (and retried) by maintenance: as often as they may expire.
+      maintenanceIntervalSeconds: expireInSeconds,
+    });
+    boss.on('error', onError);
+    await boss.start();
+    return new SharedFires(boss, expireInSeconds);
+  }
+
+  // Enqueues a fire once, whichever hub sends it first; the others' sends are no-ops.
+  async send(repository: string, job: FireJob): Promise<boolean> {
+    const queue = await this.#queue(repository);
+    const id = await this.#boss.send(queue, { ...job }, { id: fireJobId(job.plan, job.fire), ...this.#jobOptions });
+    return id !== null;
+  }
+
+  // Takes fires of the repository's queue and hands each to `handle` (which should not throw).
+  async work(repository: string, handle: FireHandler): Promise<void> {
+    const queue = await this.#queue(repository);
+    if (this.#working.has(queue)) return;
+    this.#working.add(queue);
+    await this.#boss.work<FireJob>(queue, { batchSize: 10, pollingIntervalSeconds: 0.5 }, async (jobs) => {
+      for (const job of jobs) await handle(job.data);
+    });
+  }
+
+  async stop(): Promise<void> {
+    await this.#boss.stop({ graceful: true, wait: true, timeout: 10_000 });
+  }
+
+  async #queue(repository: string): Promise<string> {
+    const name = fireQueue(repository);
+    if (!this.#queues.has(name)) {
+      await this.#boss.createQueue(name, { name, policy: 'standard', ...this.#jobOptions });
+      this.#queues.add(name);
+    }
+    return name;
+  }
+}

@@ -1,0 +1,82 @@
+// Where the state lives: a SQLite file (a path) or a PostgreSQL database (postgres:// or
+// postgresql:// URL, SPEC section 12). A URL never carries a password: it would be on the command
+// line, in `ps` and in shell history. The password comes from PGPASSWORD, ~/.pgpass (libpq's
+// rules, read by `pg`) or the file named by $SENDENSE_DB_PASSWORD_FILE.
+
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { SendenseError } from '../errors.js';
+
+export const PASSWORD_FILE_VARIABLE = 'SENDENSE_DB_PASSWORD_FILE';
+
+export interface PostgresTarget {
+  readonly host: string;
+  readonly port: number;
+  readonly user?: string;
+  readonly database: string;
+  /** Other URL parameters (sslmode, ...), passed to `pg` as they are. */
+  readonly params: Readonly<Record<string, string>>;
+  /** The URL as given (it has no password), for messages. */
+  readonly display: string;
+}
+
+export function isPostgresUrl(value: string): boolean {
+  return /^postgres(ql)?:\/\//i.test(value);
+}
+
+// A --db value or $SENDENSE_DB: a URL as it is (checked), a path made absolute.
+export function resolveDatabase(value: string): string {
+  if (!isPostgresUrl(value)) return path.resolve(value);
+  parsePostgresUrl(value);
+  return value;
+}
+
+export function parsePostgresUrl(value: string): PostgresTarget {
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw badUrl(value.replace(/(:\/\/[^/@:]*):[^/@]*@/, '$1:***@'), 'it is not a valid URL (postgres://USER@HOST:PORT/DATABASE)');
+  }
+  if (url.password !== '') {
+    throw badUrl(redact(url), 'it contains a password; put the password in PGPASSWORD, ~/.pgpass or the file named by $SENDENSE_DB_PASSWORD_FILE, never in the URL');
+  }
+  const database = decodeURIComponent(url.pathname.replace(/^\//, ''));
+  if (database === '' || database.includes('/')) throw badUrl(value, 'it names no database (postgres://USER@HOST:PORT/DATABASE)');
+  if (url.hostname === '') throw badUrl(value, 'it names no host (postgres://USER@HOST:PORT/DATABASE)');
+  const port = url.port === '' ? 5432 : Number(url.port);
+  const params: Record<string, string> = {};
+  for (const [key, param] of url.searchParams) params[key] = param;
+  if ('password' in params) throw badUrl(redact(url), 'it contains a password parameter; use PGPASSWORD, ~/.pgpass or $SENDENSE_DB_PASSWORD_FILE');
+  return Object.freeze({
+    host: url.hostname.replace(/^\[|\]$/g, ''),
+    port,
+    ...(url.username ? { user: decodeURIComponent(url.username) } : {}),
+    database,
+    params: Object.freeze(params),
+    display: value,
+  });
+}
+
+// The password from $SENDENSE_DB_PASSWORD_FILE (first line), else undefined (then `pg` uses
+// PGPASSWORD or ~/.pgpass).
+export function passwordFromFile(env: NodeJS.ProcessEnv = process.env): string | undefined {
+  const file = env[PASSWORD_FILE_VARIABLE];
+  if (!file) return undefined;
+  try {
+    return readFileSync(file, 'utf8').split('\n')[0]!.replace(/\r$/, '');
+  } catch (error) {
+    throw new SendenseError(`cannot read the database password file ${file} ($${PASSWORD_FILE_VARIABLE}): ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+  }
+}
+
+function redact(url: URL): string {
+  const copy = new URL(url.href);
+  if (copy.password !== '') copy.password = '***';
+  if (copy.searchParams.has('password')) copy.searchParams.set('password', '***');
+  return copy.href;
+}
+
+function badUrl(shown: string, why: string): SendenseError {
+  return new SendenseError(`bad state database URL ${shown}: ${why}`, { exitCode: 2 });
+}

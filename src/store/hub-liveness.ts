@@ -1,0 +1,87 @@
+// Whether the process holding a row (a run, port lease, VM lock or disk slot) is still alive.
+// On this host: its PID and start ticks (src/process). On PostgreSQL another hub's holder is
+// judged by its heartbeat in hub_processes instead — a PID means nothing on another host — and
+// counts as dead once it has not beaten for `deadAfterMs` (SPEC section 12).
+
+import os from 'node:os';
+import type { Kysely } from 'kysely';
+import { SendenseError } from '../errors.js';
+import { isProcessAlive } from '../process/process-identity.js';
+import { isPostgres } from './dialect.js';
+import { nowIso } from './new-id.js';
+import type { StoreDatabase } from './schema.js';
+
+/** This process as the rows it writes name it. */
+export interface StoreSelf {
+  readonly hub: string;
+  readonly hostname: string;
+  readonly pid: number;
+  /** How often this process beats (PostgreSQL only). */
+  readonly beatMs: number;
+  /** A holder on another hub that has not beaten for this long is dead. */
+  readonly deadAfterMs: number;
+}
+
+export interface Holder {
+  readonly hub: string | null;
+  readonly hostname: string | null;
+  readonly pid: number | null;
+  readonly start_ticks?: number | null;
+}
+
+export type IsHolderAlive = (holder: Holder) => boolean;
+
+// Default: 5 s beats, dead after 6 missed ones (30 s). $SENDENSE_HEARTBEAT_SECONDS shortens it (tests).
+export function defaultSelf(hub: string = os.hostname(), env: NodeJS.ProcessEnv = process.env): StoreSelf {
+  const text = env.SENDENSE_HEARTBEAT_SECONDS;
+  const seconds = text === undefined || text === '' ? 5 : Number(text);
+  if (!Number.isFinite(seconds) || seconds <= 0 || seconds > 3600) {
+    throw new SendenseError(`SENDENSE_HEARTBEAT_SECONDS must be a number of seconds above 0, at most 3600 (got ${JSON.stringify(text)})`, { exitCode: 2 });
+  }
+  return Object.freeze({ hub, hostname: os.hostname(), pid: process.pid, beatMs: seconds * 1000, deadAfterMs: seconds * 6000 });
+}
+
+// A checker for the rows read in one transaction (heartbeats are read once).
+export async function holderLiveness(db: Kysely<StoreDatabase>, self: StoreSelf): Promise<IsHolderAlive> {
+  if (!isPostgres(db)) {
+    // One SQLite file is one host: a holder on another host cannot be checked and stays.
+    return (holder) => holder.hostname !== self.hostname || isProcessAlive(holder.pid ?? -1, holder.start_ticks ?? undefined);
+  }
+  const cutoff = new Date(Date.now() - self.deadAfterMs).toISOString();
+  const beats = await db.selectFrom('hub_processes').select(['hub', 'hostname', 'pid']).where('beat_at', '>=', cutoff).execute();
+  const beating = new Set(beats.map((row) => key(row.hub, row.hostname, row.pid)));
+  return (holder) => {
+    if (holder.hub === self.hub && holder.hostname === self.hostname) return isProcessAlive(holder.pid ?? -1, holder.start_ticks ?? undefined);
+    return beating.has(key(holder.hub ?? holder.hostname ?? '', holder.hostname ?? '', holder.pid ?? -1));
+  };
+}
+
+function key(hub: string, hostname: string, pid: number): string {
+  return JSON.stringify([hub, hostname, pid]);
+}
+
+// This process's heartbeat row (PostgreSQL): written now and every beatMs until stopped.
+export function startHeartbeat(db: Kysely<StoreDatabase>, self: StoreSelf, onError: (error: unknown) => void): { beat(): Promise<void>; stop(): Promise<void> } {
+  const startedAt = nowIso();
+  const beat = async () => {
+    const row = { hub: self.hub, hostname: self.hostname, pid: self.pid, started_at: startedAt, beat_at: nowIso() };
+    await db
+      .insertInto('hub_processes')
+      .values(row)
+      .onConflict((oc) => oc.columns(['hub', 'hostname', 'pid']).doUpdateSet({ beat_at: row.beat_at, started_at: row.started_at }))
+      .execute();
+  };
+  let pending: Promise<void> = Promise.resolve();
+  const timer = setInterval(() => {
+    pending = beat().catch(onError);
+  }, self.beatMs);
+  timer.unref();
+  return {
+    beat,
+    async stop() {
+      clearInterval(timer);
+      await pending;
+      await db.deleteFrom('hub_processes').where('hub', '=', self.hub).where('hostname', '=', self.hostname).where('pid', '=', self.pid).execute();
+    },
+  };
+}
