@@ -3,7 +3,7 @@
 // files and the bitmaps they added, interrupted retention merges, mounts of `sendense-run mount` — and give it back. Runs that are still alive are left alone.
 
 import { existsSync } from 'node:fs';
-import { rm } from 'node:fs/promises';
+import { readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { hostname } from 'node:os';
 import { cleanStaleMounts } from '../files/stale-mounts.js';
@@ -105,10 +105,16 @@ async function examine(store: Store, stateDatabase: string, dryRun: boolean): Pr
     // Completed since it was read (its run finished meanwhile): its files are a backup now.
     if ((await store.getBackup(backup.id))?.status === 'complete') continue;
     for (const disk of backup.disks) {
+      if (!existsSync(disk.file)) {
+        for (const temp of await manifestTemps(disk.file)) {
+          await act(`unfinished manifest ${temp} (backup ${backup.id}, ${backup.status})`, 'delete it', () => rm(temp, { force: true }));
+        }
+      }
       if (existsSync(disk.file)) {
         await act(`half-written file ${disk.file} (backup ${backup.id}, ${backup.status})`, 'delete it', async () => {
           await rm(disk.file, { force: true });
           await rm(manifestPath(disk.file), { force: true });
+          for (const temp of await manifestTemps(disk.file)) await rm(temp, { force: true });
           // The disk's and the VM's directories go too when nothing else is in them.
           await removeEmptyDirs([path.dirname(disk.file), path.dirname(path.dirname(disk.file))]);
         });
@@ -162,6 +168,15 @@ async function examine(store: Store, stateDatabase: string, dryRun: boolean): Pr
   }
   for (const id of liveRuns) notes.push(`run ${id} is still running: left alone`);
   return { findings, notes };
+}
+
+// The temp files writeManifest makes beside a disk file's manifest (`.<name>.json.<pid>.tmp`,
+// renamed over the manifest once written): a run killed between the two leaves one.
+async function manifestTemps(diskFile: string): Promise<string[]> {
+  const dir = path.dirname(diskFile);
+  const prefix = `.${path.basename(manifestPath(diskFile))}.`;
+  const names = await readdir(dir).catch(() => [] as string[]);
+  return names.filter((name) => name.startsWith(prefix) && /^\d+\.tmp$/.test(name.slice(prefix.length))).map((name) => path.join(dir, name));
 }
 
 // Bitmaps this state database added on sources of this host that no chain will start from: not

@@ -1,7 +1,7 @@
 // Runs that fail or are stopped: one clear error, nothing left running or leased, no half-written
 // file or stray bitmap, the chain untouched, and the next run exact.
 
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { isProcessAlive } from '../../src/process/process-identity.js';
@@ -206,12 +206,17 @@ describe('failure paths of a backup run', () => {
     expect(bitmapNames(vm.disks[0].path).length).toBe(2);
     // The node transfer sees its parent gone and stops itself (and its own qemu-nbd).
     await expectAllGone(children.filter((pid) => !targets.includes(pid)));
+    // A kill between writing a manifest's temp file and renaming it over the manifest leaves this.
+    const newDisk = path.join(ws.repository, repositoryFiles().find((file) => !vm.filesBefore.includes(file) && file.endsWith('.qcow2'))!);
+    const temp = path.join(path.dirname(newDisk), `.${path.basename(newDisk, '.qcow2')}.json.${cli.pid}.tmp`);
+    writeFileSync(temp, '{"format":"sendense-manifest"');
 
     const doctor = await sendenseRun(['doctor', '--db', ws.db]);
     expect(doctor.exitCode, `${doctor.stdout}\n${doctor.stderr}`).toBe(0);
     for (const pid of targets) expect(doctor.stdout).toContain(`pid ${pid}`);
     expect(doctor.stdout).toMatch(/port \d+ leased by run .*: release it: done/);
     expect(doctor.stdout).toMatch(/half-written file .*: delete it: done/);
+    expect(existsSync(temp), 'the unfinished manifest is gone').toBe(false);
     expect(doctor.stdout).toMatch(/orphan bitmap .*: remove it: done/);
     await expectAllGone(targets);
     expectNothingHeld();
