@@ -28,8 +28,7 @@ export async function importCatalog(store: Store, repository: string, runId: str
   const known: string[] = [];
   const relocated: string[] = [];
   const skipped: { backupId: string; reason: string }[] = [];
-  // Backup ids sort by time: a parent comes before what stands on it.
-  for (const [backupId, disks] of [...byBackup.entries()].sort(([a], [b]) => a.localeCompare(b))) {
+  for (const [backupId, disks] of parentsFirst(byBackup)) {
     const first = disks[0]!.manifest;
     const recorded = await store.getBackup(backupId);
     if (recorded !== undefined) {
@@ -84,6 +83,26 @@ export async function importCatalog(store: Store, repository: string, runId: str
     imported.push(backup);
   }
   return { imported, known, relocated, skipped, problems: scan.problems };
+}
+
+// A parent before what stands on it, then by the time each was taken: ids sort by the second only,
+// and two points of one chain are often taken within the same second.
+function parentsFirst(byBackup: ReadonlyMap<string, readonly FoundManifest[]>): [string, readonly FoundManifest[]][] {
+  const byTime = [...byBackup.entries()].sort(([a, [x]], [b, [y]]) => x!.manifest.startedAt.localeCompare(y!.manifest.startedAt) || a.localeCompare(b));
+  const ordered: [string, readonly FoundManifest[]][] = [];
+  const placed = new Set<string>();
+  const place = (entry: [string, readonly FoundManifest[]], seen: Set<string>): void => {
+    const [backupId, disks] = entry;
+    if (placed.has(backupId) || seen.has(backupId)) return;
+    seen.add(backupId);
+    const parentId = disks[0]!.manifest.parentId;
+    const parent = parentId === null ? undefined : byBackup.get(parentId);
+    if (parentId !== null && parent !== undefined) place([parentId, parent], seen);
+    placed.add(backupId);
+    ordered.push(entry);
+  };
+  for (const entry of byTime) place(entry, new Set());
+  return ordered;
 }
 
 // Backups of `vm` in the repository that the database does not know (a lost or other database).

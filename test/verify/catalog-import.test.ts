@@ -2,7 +2,8 @@
 // start a new chain beside backups it does not know, `catalog import` records them again, every
 // point restores exactly, and the next incremental continues the chain (its bitmap still exists).
 
-import { mkdirSync, renameSync, rmSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { restoredDifference, writeRestorePlan } from '../restore/restore-plan.js';
@@ -99,6 +100,31 @@ describe('catalog import', () => {
     for (const key of [2000, 2001]) expect(restoredDifference(chain.copies[2]![key]!, restored.replace('{key}', String(key)), 'qcow2')).toBe('');
   });
 
+  it('points taken within one second whose ids sort child first are imported parents first, and latest is the newest', async () => {
+    const chain = await backUpThreePoints(ws.dir, ws.repository, ws.db, ports);
+    const before = await listBackups(ws.db, 'vmv');
+    // Ids sort by the second and a random suffix: give the full one that sorts after its children.
+    const fullId = before[0]!.id;
+    const lateId = '20991231-235959-ffff';
+    for (const key of [2000, 2001]) renameBackup(path.join(ws.repository, 'vmv', `disk-${key}`), fullId, lateId, before[1]!.id);
+    rmSync(ws.db);
+
+    const imported = await sendenseRun(['catalog', 'import', ws.repository, '--db', ws.db]);
+    expect(imported.exitCode, `${imported.stdout}\n${imported.stderr}`).toBe(0);
+    expect(imported.stdout).toContain('imported 3 backup(s)');
+    const after = await listBackups(ws.db, 'vmv');
+    expect(after.map((b) => [b.id, b.parentId, b.restorable])).toEqual([
+      [lateId, null, true],
+      [before[1]!.id, lateId, true],
+      [before[2]!.id, before[1]!.id, true],
+    ]);
+    const restored = path.join(ws.dir, 'latest-{key}.qcow2');
+    const plan = writeRestorePlan(ws.dir, { name: 'restore-latest', vm: 'vmv', repository: ws.repository, ports, point: 'latest', target: { type: 'file', path: restored, format: 'qcow2' } });
+    const restore = await sendenseRun([plan, '--db', ws.db]);
+    expect(restore.exitCode, `${restore.stdout}\n${restore.stderr}`).toBe(0);
+    for (const key of [2000, 2001]) expect(restoredDifference(chain.copies[2]![key]!, restored.replace('{key}', String(key)), 'qcow2')).toBe('');
+  });
+
   it('says plainly when the repository is not a directory or the action is unknown', async () => {
     const missing = await sendenseRun(['catalog', 'import', path.join(ws.dir, 'nowhere'), '--db', ws.db]);
     expect(missing.exitCode).toBe(2);
@@ -108,3 +134,15 @@ describe('catalog import', () => {
     expect(unknown.stderr).toContain("unknown catalog action 'export'");
   });
 });
+
+// Renames backup `from` to `to` in one disk folder: its file and manifest, and the child's manifest
+// and backing file name (rebase -u changes only the name).
+function renameBackup(dir: string, from: string, to: string, childId: string): void {
+  const manifest = JSON.parse(readFileSync(path.join(dir, `${from}.json`), 'utf8')) as Record<string, unknown>;
+  renameSync(path.join(dir, `${from}.qcow2`), path.join(dir, `${to}.qcow2`));
+  rmSync(path.join(dir, `${from}.json`));
+  writeFileSync(path.join(dir, `${to}.json`), JSON.stringify({ ...manifest, backupId: to, file: `${to}.qcow2` }));
+  const child = JSON.parse(readFileSync(path.join(dir, `${childId}.json`), 'utf8')) as Record<string, unknown>;
+  writeFileSync(path.join(dir, `${childId}.json`), JSON.stringify({ ...child, parentId: to, parentFile: `${to}.qcow2` }));
+  execFileSync('qemu-img', ['rebase', '-u', '-f', 'qcow2', '-b', `${to}.qcow2`, '-F', 'qcow2', path.join(dir, `${childId}.qcow2`)]);
+}
