@@ -29,7 +29,7 @@ export const runCommand: Command = async (cli, args) => {
   checkHubScope(hub, plan);
   const store = await openStore(cli.dbPath, { hub: hub.name });
   const controller = new AbortController();
-  const reporter = createReporter(cli);
+  const reporter = await createReporter(cli);
   const say = (text: string) => (reporter.notice ? reporter.notice(`sendense-run: ${text}`) : cli.stderr.write(`sendense-run: ${text}\n`));
   const onSignal = (signal: NodeJS.Signals) => {
     // A gone terminal (SIGHUP) cannot kill the cleanup with EPIPE: main() ignores output errors.

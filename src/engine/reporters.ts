@@ -2,13 +2,13 @@
 
 import type { Output } from './output.js';
 import { slotEventText } from '../hub/disk-queue.js';
-import { createListrReporter } from './listr-reporter.js';
 import { ProgressFacts } from './progress-facts.js';
 import type { RunEvent, RunReporter } from './run-events.js';
 
-export function createReporter(cli: Output): RunReporter {
+// listr2 is loaded only for a terminal: --json and plain runs start without it.
+export async function createReporter(cli: Output): Promise<RunReporter> {
   if (cli.json) return jsonReporter(cli.stdout);
-  if (cli.stdout.isTTY && !cli.quiet && process.env.CI === undefined) return createListrReporter(cli);
+  if (cli.stdout.isTTY && !cli.quiet && process.env.CI === undefined) return (await import('./listr-reporter.js')).createListrReporter(cli);
   return plainReporter(cli, cli.quiet);
 }
 

@@ -3,16 +3,15 @@
 
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
-import { Kysely, Migrator } from 'kysely';
+import { Kysely, Migrator, type MigrationProvider } from 'kysely';
 import { SendenseError } from '../errors.js';
 import { SqliteDatabase } from './sqlite-driver.js';
 import { ImmediateSqliteDialect } from './immediate-sqlite-dialect.js';
-import { migrationProvider } from './migrations/index.js';
+import { MIGRATION_NAMES } from './migrations/names.js';
 import type { StoreDatabase } from './schema.js';
 import { sqlStore } from './sql-store.js';
 import { isPostgresUrl } from './database-target.js';
 import { defaultSelf, startHeartbeat } from './hub-liveness.js';
-import { checkConnection, openPostgres, postgresConfig, postgresError } from './open-postgres.js';
 import type { Store } from './store.js';
 
 // How long a statement waits for another process's write lock before failing.
@@ -64,11 +63,13 @@ export async function openStore(dbPath: string, options: OpenStoreOptions = {}):
   const absolute = dbPath === IN_MEMORY ? dbPath : path.resolve(dbPath);
   const database = openDatabase(absolute);
   const db = new Kysely<StoreDatabase>({ dialect: new ImmediateSqliteDialect({ database }) });
-  await migrate(db, absolute);
+  if (!isCurrent(database)) await migrate(db, absolute);
   return sqlStore(db, { self, dialect: 'sqlite' });
 }
 
+// Loaded only for a PostgreSQL URL: pg (and the fetch stack it touches) costs a SQLite run ~45 ms.
 async function openPostgresStore(url: string, self: ReturnType<typeof defaultSelf>): Promise<Store> {
+  const { checkConnection, openPostgres, postgresConfig, postgresError } = await import('./open-postgres.js');
   const { config, target } = postgresConfig(url);
   try {
     await checkConnection(config);
@@ -98,9 +99,22 @@ async function openPostgresStore(url: string, self: ReturnType<typeof defaultSel
   return sqlStore(db, { self, dialect: 'postgres', beforeClose: stopBeating });
 }
 
+// The schema holds exactly the migrations this version knows: nothing to do, and the migrator
+// (its lock, its own tables' checks, ~20 ms per run) is not needed. Anything else, including a
+// database another process is migrating right now, goes through the migrator.
+function isCurrent(database: SqliteDatabase): boolean {
+  try {
+    const applied = database.prepare('SELECT name FROM kysely_migration ORDER BY name').pluck().all() as string[];
+    return applied.length === MIGRATION_NAMES.length && applied.every((name, index) => name === MIGRATION_NAMES[index]);
+  } catch {
+    return false; // no migration table yet: a new database
+  }
+}
+
 // Concurrent openers are safe: kysely's Migrator locks (a table on SQLite inside BEGIN
 // IMMEDIATE, an advisory lock on PostgreSQL).
 async function migrate(db: Kysely<StoreDatabase>, name: string): Promise<void> {
+  const { migrationProvider }: { migrationProvider: MigrationProvider } = await import('./migrations/index.js');
   const { error, results } = await new Migrator({ db, provider: migrationProvider }).migrateToLatest();
   if (error === undefined) return;
   await db.destroy();

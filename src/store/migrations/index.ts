@@ -1,5 +1,5 @@
 // Every migration, listed in code (not a folder scan) so the store works from dist/ and bundles.
-// Add a new one as NNN-name.ts and list it here; names sort in the order they apply.
+// Add a new one as NNN-name.ts and list it here and in names.ts; names sort in the order they apply.
 
 import type { Migration, MigrationProvider } from 'kysely';
 import { initialMigration } from './001-initial.js';
