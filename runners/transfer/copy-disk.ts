@@ -45,12 +45,18 @@ export async function copyDisk(job: DiskJob, tuning: CopyTuning, { dir, output, 
   const started = Date.now();
   try {
     const context = { disk: job.key, connections: tuning.connections, dir, cleanup, output };
-    const sources = await openEndpoint(job.source, { ...context, role: 'source', bitmap: job.bitmap });
-    opened.push(...sources);
+    // Both sides at once: each start is mostly waiting (qemu-img info, qemu-nbd, handshakes).
+    // Settled both before going on, so nothing opened late escapes the cleanup.
+    const [sourceSide, targetSide] = await Promise.allSettled([
+      openEndpoint(job.source, { ...context, role: 'source', bitmap: job.bitmap }),
+      openEndpoint(job.target, { ...context, role: 'target' }),
+    ]);
+    for (const side of [sourceSide, targetSide]) if (side.status === 'fulfilled') opened.push(...side.value);
+    if (sourceSide.status === 'rejected') throw sourceSide.reason;
+    if (targetSide.status === 'rejected') throw targetSide.reason;
     if (signal.aborted) throw stopped(job.key, signal);
-    const targets = await openEndpoint(job.target, { ...context, role: 'target' });
-    opened.push(...targets);
-    if (signal.aborted) throw stopped(job.key, signal);
+    const sources = sourceSide.value;
+    const targets = targetSide.value;
     const control = sources[0]!;
     if (targets[0]!.size < control.size) {
       throw new SendenseError(`target ${targets[0]!.where} holds ${targets[0]!.size} bytes, less than the source's ${control.size}`, { disk: job.key });

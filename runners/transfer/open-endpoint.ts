@@ -28,9 +28,16 @@ export async function openEndpoint(endpoint: Endpoint, context: EndpointContext)
   const metaContexts = context.role === 'source' ? [BASE_ALLOCATION, ...(context.bitmap === undefined ? [] : [DIRTY_BITMAP_PREFIX + context.bitmap])] : [];
   let first: NbdConnection;
   let address: NbdAddress;
+  let extras: Promise<PromiseSettledResult<NbdConnection>[]> | undefined;
   if (endpoint.kind === 'nbd') {
     address = endpoint.address;
-    first = await NbdConnection.connect(address, { metaContexts }).catch((error: unknown) => {
+    // The extra connections start once the server has greeted the first (so they never take the
+    // slot it waits for): over TCP each handshake stalls ~40 ms at qemu-nbd's NBD_OPT_GO reply (its
+    // second write waits for our delayed ACK), and one after another that was paid twice per disk.
+    const extraAddress = address;
+    const startExtras = (): void => void (extras ??= openExtras(extraAddress, context.connections - 1));
+    first = await NbdConnection.connect(address, { metaContexts, onGreeting: startExtras }).catch((error: unknown) => {
+      void extras?.then(closeAll);
       throw context.role === 'source' ? withPersistentHint(error, context.disk) : error;
     });
     giveBack(context, `NBD connection to ${endpoint.text}`, () => first.close());
@@ -67,20 +74,26 @@ export async function openEndpoint(endpoint: Endpoint, context: EndpointContext)
     first = child.firstConnection;
     giveBack(context, `NBD connection to ${describeNbdAddress(address)}`, () => first.close());
   }
-  if (context.bitmap !== undefined && context.role === 'source' && !first.hasMetaContext(DIRTY_BITMAP_PREFIX + context.bitmap)) {
-    throw new SendenseError(`bitmap '${context.bitmap}' not offered by ${first.where} (no ${DIRTY_BITMAP_PREFIX}${context.bitmap} context)`, { disk: context.disk });
-  }
-  if (context.role === 'target' && first.readOnly) throw new SendenseError(`target ${first.where} is read-only`, { disk: context.disk });
   const connections = [first];
-  const extras = await Promise.allSettled(
-    Array.from({ length: context.connections - 1 }, () => NbdConnection.connect(address, { handshakeTimeoutMs: EXTRA_HANDSHAKE_TIMEOUT_MS })),
-  );
-  for (const extra of extras) {
+  for (const extra of await (extras ?? openExtras(address, context.connections - 1))) {
     if (extra.status !== 'fulfilled') continue;
     connections.push(extra.value);
     giveBack(context, `NBD connection to ${extra.value.where}`, () => extra.value.close());
   }
+  if (context.bitmap !== undefined && context.role === 'source' && !first.hasMetaContext(DIRTY_BITMAP_PREFIX + context.bitmap)) {
+    throw new SendenseError(`bitmap '${context.bitmap}' not offered by ${first.where} (no ${DIRTY_BITMAP_PREFIX}${context.bitmap} context)`, { disk: context.disk });
+  }
+  if (context.role === 'target' && first.readOnly) throw new SendenseError(`target ${first.where} is read-only`, { disk: context.disk });
   return connections;
+}
+
+// A server that takes no more clients leaves an extra unanswered: it gives up after a while.
+function openExtras(address: NbdAddress, count: number): Promise<PromiseSettledResult<NbdConnection>[]> {
+  return Promise.allSettled(Array.from({ length: count }, () => NbdConnection.connect(address, { handshakeTimeoutMs: EXTRA_HANDSHAKE_TIMEOUT_MS })));
+}
+
+function closeAll(settled: readonly PromiseSettledResult<NbdConnection>[]): void {
+  for (const extra of settled) if (extra.status === 'fulfilled') void extra.value.close().catch(() => {});
 }
 
 // The hub opened the source moments ago (its size): a refused connection now is most often a

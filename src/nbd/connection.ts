@@ -16,6 +16,8 @@ export interface ConnectOptions {
   readonly metaContexts?: readonly string[];
   /** Give up when the server has not finished the handshake in time (e.g. it takes no more clients). */
   readonly handshakeTimeoutMs?: number;
+  /** Called once the server has greeted this connection: it holds one of the server's client slots. */
+  readonly onGreeting?: () => void;
 }
 
 export interface QueuedWrite {
@@ -90,7 +92,7 @@ export class NbdConnection {
         ? undefined
         : setTimeout(() => reader.fail(new SendenseError(`NBD server ${where} did not finish the handshake within ${options.handshakeTimeoutMs} ms`)), options.handshakeTimeoutMs);
     try {
-      const info = await negotiate(socket, reader, { exportName: address.exportName, metaContexts: options.metaContexts ?? [], where });
+      const info = await negotiate(socket, reader, { exportName: address.exportName, metaContexts: options.metaContexts ?? [], where, onGreeting: options.onGreeting });
       connection = new NbdConnection(where, socket, info);
       // Bytes already buffered past the handshake belong to the transmission phase.
       if (reader.length > 0) connection.parser.feed(reader.take(reader.length));

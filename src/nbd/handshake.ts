@@ -13,6 +13,7 @@ export interface HandshakeRequest {
   readonly metaContexts: readonly string[];
   /** For messages: where this connection goes. */
   readonly where: string;
+  readonly onGreeting?: () => void;
 }
 
 export interface ExportInfo {
@@ -40,6 +41,7 @@ export async function negotiate(socket: Socket, reader: SocketReader, request: H
   const serverFlags = greeting.readUInt16BE(16);
   if (!(serverFlags & P.FLAG_FIXED_NEWSTYLE)) throw protocolError(where, 'server does not offer fixed newstyle negotiation');
   const noZeroes = (serverFlags & P.FLAG_NO_ZEROES) !== 0;
+  request.onGreeting?.();
   const clientFlags = Buffer.alloc(4);
   clientFlags.writeUInt32BE(P.FLAG_FIXED_NEWSTYLE | (noZeroes ? P.FLAG_NO_ZEROES : 0));
   socket.write(clientFlags);

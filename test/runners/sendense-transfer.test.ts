@@ -209,6 +209,21 @@ describe('full and incremental transfers', () => {
 });
 
 describe('transfer errors', () => {
+  it('an NBD target that takes one client gets the whole copy, exact, over that one connection', async () => {
+    const source = join(ws.dir, 'src.qcow2');
+    qemuImg('create', '-q', '-f', 'qcow2', source, '64M');
+    qemuIo(source, 'write -P 0x61 0 9M', 'write -P 0x62 40M 3M');
+    const target = join(ws.dir, 't.qcow2');
+    qemuImg('create', '-q', '-f', 'qcow2', target, '64M');
+    const server = await startQemuNbd({ file: target, exportName: 'target', shared: 1 });
+    servers.push(server);
+    const run = await transfer(['--nbd-targets', `2000:${server.url}`, '--source', `2000=qemu:${source}`]);
+    expect(run.code, `${run.stderr}\n${JSON.stringify(run.lines)}`).toBe(0);
+    await server.stop();
+    servers.splice(servers.indexOf(server), 1);
+    expect(imagesEqual(source, target)).toBe(true);
+  }, 60_000);
+
   it('a missing source fails that disk only, with an error line naming it', async () => {
     const good = join(ws.dir, 'good.qcow2');
     qemuImg('create', '-q', '-f', 'qcow2', good, '8M');
