@@ -8,7 +8,9 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import type { ImportedBackup, Store } from '../store/index.js';
 import type { FoundManifest } from './manifest-scan.js';
-import { scanManifests } from './manifest-scan.js';
+import { manifestsByName, scanManifests } from './manifest-scan.js';
+import { readManifest } from './manifest-file.js';
+import { isSendenseError } from '../errors.js';
 
 export interface ImportOutcome {
   readonly imported: readonly ImportedBackup[];
@@ -106,9 +108,20 @@ function parentsFirst(byBackup: ReadonlyMap<string, readonly FoundManifest[]>): 
 }
 
 // Backups of `vm` in the repository that the database does not know (a lost or other database).
+// By file name against the database's list; only a name the database does not know is read, to be
+// sure it is a manifest: a run does this every time, in a repository of any size.
 export async function unknownBackups(store: Store, repository: string, vm: string): Promise<readonly string[]> {
-  const ids = new Set((await scanManifests(repository, vm)).found.map((found) => found.manifest.backupId));
-  const unknown: string[] = [];
-  for (const id of [...ids].sort()) if ((await store.getBackup(id)) === undefined) unknown.push(id);
-  return unknown;
+  const named = await manifestsByName(repository, vm);
+  if (named.length === 0) return [];
+  const known = new Set((await store.listBackups({ vm })).map((backup) => backup.id));
+  const unknown = new Set<string>();
+  for (const { backupId, path: file } of named) {
+    if (known.has(backupId) || unknown.has(backupId)) continue;
+    const manifest = await readManifest(file).catch((error: unknown) => {
+      if (isSendenseError(error)) return undefined; // not a manifest: catalog import reports it
+      throw error;
+    });
+    if (manifest !== undefined && !known.has(manifest.backupId)) unknown.add(manifest.backupId);
+  }
+  return [...unknown].sort();
 }

@@ -39,6 +39,24 @@ export async function scanManifests(repository: string, vm?: string): Promise<Ma
   return { found, problems };
 }
 
+export interface NamedManifest {
+  readonly backupId: string;
+  readonly path: string;
+}
+
+// The manifests of one VM by file name only (<backup-id>.json), without reading them: a run asks
+// this of a repository that may hold years of backups.
+export async function manifestsByName(repository: string, vm: string): Promise<readonly NamedManifest[]> {
+  const named: NamedManifest[] = [];
+  for (const diskDir of (await entries(path.join(repository, vm))).filter((entry) => /^disk-\d+$/.test(entry))) {
+    const dir = path.join(repository, vm, diskDir);
+    for (const file of (await entries(dir)).filter((entry) => entry.endsWith('.json') && !entry.startsWith('.'))) {
+      named.push({ backupId: file.slice(0, -'.json'.length), path: path.join(dir, file) });
+    }
+  }
+  return named;
+}
+
 async function entries(dir: string): Promise<string[]> {
   try {
     return (await readdir(dir)).sort();
