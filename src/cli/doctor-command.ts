@@ -3,7 +3,7 @@
 // files and the bitmaps they added, interrupted retention merges, mounts of `sendense-run mount` — and give it back. Runs that are still alive are left alone.
 
 import { existsSync } from 'node:fs';
-import { readdir, rm } from 'node:fs/promises';
+import { readdir, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { hostname } from 'node:os';
 import { cleanStaleMounts } from '../files/stale-mounts.js';
@@ -130,6 +130,7 @@ async function examine(store: Store, stateDatabase: string, dryRun: boolean): Pr
     }
     if (backup.status === 'running') await act(`backup ${backup.id} left running`, 'mark it failed', () => store.failBackup(backup.id));
   }
+  await removeStaleManifestTemps(store, act);
   await removeOrphanBitmaps(store, isLive, local, act);
   await cleanStaleMounts(store, act, (what, action) => findings.push({ what, action, ok: true }));
 
@@ -177,6 +178,25 @@ async function manifestTemps(diskFile: string): Promise<string[]> {
   const prefix = `.${path.basename(manifestPath(diskFile))}.`;
   const names = await readdir(dir).catch(() => [] as string[]);
   return names.filter((name) => name.startsWith(prefix) && /^\d+\.tmp$/.test(name.slice(prefix.length))).map((name) => path.join(dir, name));
+}
+
+// Manifest temp files beside kept backups (`.<id>.json.<pid>.tmp`, `.<id>.json.merge.<pid>.tmp`):
+// a merge or a run killed between writing a manifest and renaming it leaves one. Only when its
+// writer is gone and it is a minute old: a writer on this host renames its temp within moments.
+const TEMP_MIN_AGE_MS = 60_000;
+async function removeStaleManifestTemps(store: Store, act: (what: string, action: string, work: () => Promise<unknown>) => Promise<unknown>): Promise<void> {
+  const dirs = new Set<string>();
+  for (const backup of await store.listBackups()) for (const disk of backup.disks) dirs.add(path.dirname(disk.file));
+  for (const dir of [...dirs].sort()) {
+    for (const name of await readdir(dir).catch(() => [] as string[])) {
+      const temp = /^\..+\.json(?:\.merge)?\.(\d+)\.tmp$/.exec(name);
+      if (temp === null || isProcessAlive(Number(temp[1]))) continue;
+      const file = path.join(dir, name);
+      const age = await stat(file).then((info) => Date.now() - info.mtimeMs, () => 0);
+      if (age < TEMP_MIN_AGE_MS) continue;
+      await act(`unfinished manifest ${file} (its writer, pid ${temp[1]}, is gone)`, 'delete it', () => rm(file, { force: true }));
+    }
+  }
 }
 
 // Bitmaps this state database added on sources of this host that no chain will start from: not
