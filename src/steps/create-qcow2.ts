@@ -1,7 +1,9 @@
 // create-qcow2: the new backup files: a full is a fresh image of the source's size, an incremental
 // an overlay on the parent's file (backing path stored relative so the repository can move).
 
+import { existsSync } from 'node:fs';
 import { chmod, rm } from 'node:fs/promises';
+import { SendenseError } from '../errors.js';
 import path from 'node:path';
 import type { BackupRun } from '../engine/run-context.js';
 import type { Step } from '../engine/step.js';
@@ -24,6 +26,9 @@ export const createQcow2Files: Step<BackupRun> = {
       run.undo.push({ what: `remove ${path.dirname(disk.file)} if this run left it empty`, when: 'failure', step: 'create-qcow2', run: () => removeEmptyDirs(dirs) });
       // Directories of older versions were 0755: the VM's and the disk's are ours to close.
       for (const dir of [path.dirname(disk.file), path.dirname(path.dirname(disk.file))]) await chmod(dir, 0o700);
+      // Never a file that is there already (another backup's): refused before the undo below is
+      // registered, so a failed run cannot delete what it did not create.
+      if (existsSync(disk.file)) throw new SendenseError(`${disk.file} already exists: refusing to overwrite it (nothing was changed)`, { step: 'create-qcow2', disk: disk.key });
       // Registered before creating: a half-created file is removed too.
       run.undo.push({
         what: `delete ${disk.file}`,

@@ -1,6 +1,7 @@
 // resolve-chain: per disk, what the source is and how big; then full or incremental, the parent
 // backup and the change_id to start from. Creates the backup's records (status running).
 
+import { existsSync } from 'node:fs';
 import type { BackupDiskJob, BackupRun, BackupState } from '../engine/run-context.js';
 import type { Step } from '../engine/step.js';
 import { SendenseError, isSendenseError } from '../errors.js';
@@ -8,6 +9,7 @@ import type { BackupPlan } from '../plan/types.js';
 import { qcow2HeaderProblem } from '../qemu/qcow2-header.js';
 import { unknownBackups } from '../repository/catalog-import.js';
 import { backupFile, exportName, newBackupId } from '../repository/layout.js';
+import { manifestPath } from '../repository/manifest.js';
 import { backupSource, type SourceDiskFacts } from '../source/index.js';
 import type { Backup, Store } from '../store/index.js';
 import { plural } from '../format/plural.js';
@@ -39,7 +41,7 @@ export const resolveChain: Step<BackupRun> = {
       step: 'resolve-chain',
       run: () => store.unlockVm(plan.vm.name, run.runId),
     });
-    const resolution = await resolveBackup(run, newBackupId());
+    const resolution = await resolveBackup(run, await unusedBackupId(run));
     const { decision, damaged, chainLength } = resolution;
     if (damaged !== undefined && plan.kind === 'incremental') {
       run.reporter.emit({ type: 'warning', step: 'resolve-chain', message: `backup ${damaged.id} is damaged (${damaged.damage}): taking a full backup into a new chain` });
@@ -125,6 +127,16 @@ export const resolveChain: Step<BackupRun> = {
     return `${chain}\n${idLine}`;
   },
 };
+
+// Ids carry the time to the second and a 16-bit random suffix: two runs in one second could meet.
+// An id the database knows or whose file is in the repository is drawn again.
+async function unusedBackupId(run: Pick<BackupRun, 'plan' | 'store'>): Promise<string> {
+  for (;;) {
+    const id = newBackupId();
+    const files = run.plan.vm.source.disks.map((disk) => backupFile(run.plan.repository.path, run.plan.vm.name, disk.key, id));
+    if ((await run.store.getBackup(id)) === undefined && !files.some((file) => existsSync(file) || existsSync(manifestPath(file)))) return id;
+  }
+}
 
 // Everything resolve-chain decides before it takes or records anything: the run and the dry run
 // both come here (a dry run with a placeholder backup id).

@@ -69,12 +69,24 @@ describe('ssh node: commands', () => {
   it('passes env on stdin, never on a command line the node can see', async () => {
     const node = await connect();
     const secret = `s3cret-${randomBytes(8).toString('hex')}`;
-    const running = node.exec(['sh', '-c', 'sleep 1; printf %s "$SENDENSE_SECRET"'], { env: { SENDENSE_SECRET: secret } });
-    await new Promise((resolve) => setTimeout(resolve, 500));
-    const cmdlines = await allCmdlines();
-    expect(cmdlines.some((line) => line.includes('sleep 1'))).toBe(true);
-    expect(cmdlines.some((line) => line.includes(secret))).toBe(false);
-    expect((await running).stdout).toBe(secret);
+    // The program waits for this file to go, so it is certainly running while the command lines
+    // are read (a fixed sleep was too short on a loaded machine).
+    const mark = join('/tmp', `sendense-ssh-env-${randomBytes(6).toString('hex')}`);
+    await writeFile(mark, '');
+    try {
+      const running = node.exec(['sh', '-c', `while [ -e ${mark} ]; do sleep 0.05; done; printf %s "$SENDENSE_SECRET"`], { env: { SENDENSE_SECRET: secret } });
+      let cmdlines: string[] = [];
+      for (const deadline = Date.now() + 20_000; Date.now() < deadline; await new Promise((resolve) => setTimeout(resolve, 50))) {
+        cmdlines = await allCmdlines();
+        expect(cmdlines.some((line) => line.includes(secret))).toBe(false);
+        if (cmdlines.some((line) => line.includes(mark))) break;
+      }
+      expect(cmdlines.some((line) => line.includes(mark)), 'the program was seen running').toBe(true);
+      await rm(mark);
+      expect((await running).stdout).toBe(secret);
+    } finally {
+      await rm(mark, { force: true });
+    }
     expect(sshd.log()).not.toContain(secret);
   });
 
