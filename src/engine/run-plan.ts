@@ -68,6 +68,11 @@ export async function runPlan(plan: Plan, options: RunPlanOptions): Promise<RunR
   const forward = () => controller.abort(options.signal?.reason);
   if (options.signal?.aborted) forward();
   options.signal?.addEventListener('abort', forward, { once: true });
+  // A hub cut off from the shared state stops its runs before other hubs take them over.
+  const fence = store.fenced?.();
+  const fenced = () => controller.abort(fence?.reason);
+  if (fence?.aborted) fenced();
+  fence?.addEventListener('abort', fenced, { once: true });
 
   const stepNames =
     plan.kind === 'restore' ? (isFilesRestore(plan) ? FILES_RESTORE_STEPS : RESTORE_STEPS) : plan.kind === 'verify' ? VERIFY_STEPS : BACKUP_STEPS;
@@ -128,16 +133,32 @@ export async function runPlan(plan: Plan, options: RunPlanOptions): Promise<RunR
     if (outcome.error?.exitCode === 130) outcome = { status: 'interrupted', error: outcome.error };
   } finally {
     options.signal?.removeEventListener('abort', forward);
-    if (diskSlots) await giveBackDiskSlots(store, runId);
+    fence?.removeEventListener('abort', fenced);
+    // Out of reach (a lost PostgreSQL): the slots are another process's to take back (doctor, the
+    // next run, or another hub once this one's heartbeat is old).
+    if (diskSlots) {
+      await giveBackDiskSlots(store, runId).catch((slotError: unknown) =>
+        reporter.emit({ type: 'warning', message: `could not give back the disk slots of run ${runId}: ${(slotError as Error).message}` }),
+      );
+    }
   }
   const error = maskSecrets(outcome.error?.describe());
   const env = hookEnv({ plan, runId, status: outcome.status, backupId, error });
   await runEndHooks(plan.hooks, outcome.status === 'succeeded', { node, reporter, env });
   await node?.close().catch(() => undefined);
   const seconds = (Date.now() - started) / 1000;
-  await store.finishRun(runId, outcome.status, error);
+  try {
+    await store.finishRun(runId, outcome.status, error);
+  } catch (recordError) {
+    // The state database is out of reach (a lost PostgreSQL, the reason a fenced run stopped):
+    // said here in one line; doctor on this hub records the run once it is back.
+    const lost = new SendenseError(`could not record the end of run ${runId} in the state database (${(recordError as Error).message}): run sendense-run doctor once it is reachable`, { cause: recordError });
+    reporter.emit({ type: 'warning', message: lost.message });
+    if (outcome.status === 'succeeded') outcome = { status: 'failed', error: lost };
+  }
   await writeMetrics(plan, options, reporter, ended.bytes ?? 0);
-  reporter.emit({ type: 'run-end', runId, status: outcome.status, seconds, backupId, ...ended, error });
+  const endError = maskSecrets(outcome.error?.describe());
+  reporter.emit({ type: 'run-end', runId, status: outcome.status, seconds, backupId, ...ended, error: endError });
   return { runId, status: outcome.status, error: outcome.error, backupId, seconds };
 }
 

@@ -60,9 +60,23 @@ function key(hub: string, hostname: string, pid: number): string {
   return JSON.stringify([hub, hostname, pid]);
 }
 
+export interface Heartbeat {
+  beat(): Promise<void>;
+  /**
+   * Aborted while this process has not written a beat for half the time after which other hubs
+   * take it for dead: its runs stop then, before another hub frees their VM locks and leases and
+   * may run the same VM. A new signal once a beat gets through again.
+   */
+  fenced(): AbortSignal;
+  stop(): Promise<void>;
+}
+
 // This process's heartbeat row (PostgreSQL): written now and every beatMs until stopped.
-export function startHeartbeat(db: Kysely<StoreDatabase>, self: StoreSelf, onError: (error: unknown) => void): { beat(): Promise<void>; stop(): Promise<void> } {
+export function startHeartbeat(db: Kysely<StoreDatabase>, self: StoreSelf, database: string, onError: (error: unknown) => void): Heartbeat {
   const startedAt = nowIso();
+  let lastBeat = Date.now();
+  let fence = new AbortController();
+  const fenceAfterMs = self.deadAfterMs / 2;
   const beat = async () => {
     const row = { hub: self.hub, hostname: self.hostname, pid: self.pid, started_at: startedAt, beat_at: nowIso() };
     await db
@@ -70,18 +84,36 @@ export function startHeartbeat(db: Kysely<StoreDatabase>, self: StoreSelf, onErr
       .values(row)
       .onConflict((oc) => oc.columns(['hub', 'hostname', 'pid']).doUpdateSet({ beat_at: row.beat_at, started_at: row.started_at }))
       .execute();
+    lastBeat = Date.now();
+    if (fence.signal.aborted) fence = new AbortController();
   };
   let pending: Promise<void> = Promise.resolve();
   const timer = setInterval(() => {
+    const silent = Date.now() - lastBeat;
+    if (silent > fenceAfterMs && !fence.signal.aborted) {
+      fence.abort(
+        new SendenseError(
+          `lost the state database ${database}: no heartbeat written for ${Math.round(silent / 1000)} s, so other hubs will soon take this one for dead; stopped here first (run doctor on this hub once the database is back)`,
+        ),
+      );
+    }
     pending = beat().catch(onError);
   }, self.beatMs);
   timer.unref();
   return {
     beat,
+    fenced: () => fence.signal,
     async stop() {
       clearInterval(timer);
       await pending;
-      await db.deleteFrom('hub_processes').where('hub', '=', self.hub).where('hostname', '=', self.hostname).where('pid', '=', self.pid).execute();
+      // Out of reach, the row stays: it ages out like a dead hub's (this process is ending anyway).
+      await db
+        .deleteFrom('hub_processes')
+        .where('hub', '=', self.hub)
+        .where('hostname', '=', self.hostname)
+        .where('pid', '=', self.pid)
+        .execute()
+        .catch(() => {});
     },
   };
 }

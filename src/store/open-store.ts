@@ -80,8 +80,10 @@ async function openPostgresStore(url: string, self: ReturnType<typeof defaultSel
   await migrate(db, target.display);
   // Other hubs judge this process by its heartbeat (hub-liveness.ts): beat before any row is
   // written, on a connection of its own, so a beat never waits behind the store's queries.
-  const beatDb = openPostgres(config, 1);
-  const heartbeat = startHeartbeat(beatDb, self, () => {});
+  // A beat that hangs (the database unreachable, no answer at all) must not hold the next ones
+  // nor the close: each gives up after two intervals.
+  const beatDb = openPostgres({ ...config, query_timeout: 2 * self.beatMs }, 1);
+  const heartbeat = startHeartbeat(beatDb, self, target.display, () => {});
   const stopBeating = async () => {
     try {
       await heartbeat.stop();
@@ -96,7 +98,7 @@ async function openPostgresStore(url: string, self: ReturnType<typeof defaultSel
     await db.destroy();
     throw postgresError(target, 'write to', error);
   }
-  return sqlStore(db, { self, dialect: 'postgres', beforeClose: stopBeating });
+  return sqlStore(db, { self, dialect: 'postgres', beforeClose: stopBeating, fenced: heartbeat.fenced });
 }
 
 // The schema holds exactly the migrations this version knows: nothing to do, and the migrator

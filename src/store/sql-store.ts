@@ -20,13 +20,18 @@ export interface SqlStoreOptions {
   readonly dialect: Store['dialect'];
   /** Runs before the database is closed (stops the heartbeat). */
   readonly beforeClose?: () => Promise<void>;
+  /** PostgreSQL: aborted while this process cannot write its heartbeat (hub-liveness.ts). */
+  readonly fenced?: () => AbortSignal;
 }
 
-export function sqlStore(db: Kysely<StoreDatabase>, { self, dialect, beforeClose }: SqlStoreOptions): Store {
+const NEVER = new AbortController().signal;
+
+export function sqlStore(db: Kysely<StoreDatabase>, { self, dialect, beforeClose, fenced }: SqlStoreOptions): Store {
   let closed: Promise<void> | undefined;
   const store: Store = {
     hub: self.hub,
     dialect,
+    fenced: fenced ?? (() => NEVER),
     createRun: (run) => runs.createRun(db, self, run),
     finishRun: (id, status, error) => runs.finishRun(db, id, status, error),
     recordSkippedRun: (run) => runs.recordSkippedRun(db, self, run),

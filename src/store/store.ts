@@ -225,5 +225,10 @@ export interface Store {
   readonly hub: string;
   /** 'sqlite' or 'postgres'. */
   readonly dialect: 'sqlite' | 'postgres';
+  /**
+   * Aborted (with the reason) while this process has lost the shared state for so long that other
+   * hubs will take it for dead: runs stop. Never on SQLite. Optional for stores made in tests.
+   */
+  fenced?(): AbortSignal;
   close(): Promise<void>;
 }

@@ -76,8 +76,8 @@ export interface RunningCli {
 }
 
 // Starts `sendense-run ARGS --json` and lets the test act while it runs (signals, kills).
-export function startSendenseRun(args: readonly string[]): RunningCli {
-  const child = spawn(process.execPath, [BIN, ...args, '--json'], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, CI: '1' } });
+export function startSendenseRun(args: readonly string[], env: Record<string, string> = {}): RunningCli {
+  const child = spawn(process.execPath, [BIN, ...args, '--json'], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, CI: '1', ...env } });
   let stdout = '';
   let stderr = '';
   let pending = '';
