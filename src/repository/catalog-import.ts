@@ -114,14 +114,15 @@ export async function unknownBackups(store: Store, repository: string, vm: strin
   const named = await manifestsByName(repository, vm);
   if (named.length === 0) return [];
   const known = new Set((await store.listBackups({ vm })).map((backup) => backup.id));
-  const unknown = new Set<string>();
+  // Oldest first (ids order by the second only).
+  const unknown = new Map<string, string>();
   for (const { backupId, path: file } of named) {
     if (known.has(backupId) || unknown.has(backupId)) continue;
     const manifest = await readManifest(file).catch((error: unknown) => {
       if (isSendenseError(error)) return undefined; // not a manifest: catalog import reports it
       throw error;
     });
-    if (manifest !== undefined && !known.has(manifest.backupId)) unknown.add(manifest.backupId);
+    if (manifest !== undefined && !known.has(manifest.backupId)) unknown.set(manifest.backupId, manifest.startedAt);
   }
-  return [...unknown].sort();
+  return [...unknown.entries()].sort(([a, x], [b, y]) => x.localeCompare(y) || a.localeCompare(b)).map(([id]) => id);
 }

@@ -109,6 +109,11 @@ describe('catalog import', () => {
     for (const key of [2000, 2001]) renameBackup(path.join(ws.repository, 'vmv', `disk-${key}`), fullId, lateId, before[1]!.id);
     rmSync(ws.db);
 
+    // The refusal lists them oldest first, whatever their ids.
+    const refused = await sendenseRun([chain.plan, '--db', ws.db]);
+    expect(refused.exitCode).toBe(1);
+    expect(refused.stderr).toContain(`holds 3 backups of vmv this database does not know (${[lateId, before[1]!.id, before[2]!.id].join(', ')})`);
+
     const imported = await sendenseRun(['catalog', 'import', ws.repository, '--db', ws.db]);
     expect(imported.exitCode, `${imported.stdout}\n${imported.stderr}`).toBe(0);
     expect(imported.stdout).toContain('imported 3 backup(s)');
