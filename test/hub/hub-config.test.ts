@@ -1,16 +1,17 @@
 // The hub config file: defaults, sizes, and one error naming file:line:column per mistake; and
 // how the memory budget becomes slots and per-disk transfer settings.
 
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { diskMemory, FULL_IN_FLIGHT, HUB_BASE_MEMORY, QEMU_NBD_IDLE_MEMORY, slotsWanted, tuneDisks } from '../../src/hub/disk-budget.js';
 import { DEFAULT_HUB, loadHubConfig, parseHubConfig, parseMemory } from '../../src/hub/hub-config.js';
 import { checkHubRepository, hubPortRange } from '../../src/hub/hub-scope.js';
 
 const MiB = 1024 ** 2;
 const dir = mkdtempSync(path.join(tmpdir(), 'hub-config-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 function fileWith(text: string): string {
   const file = path.join(dir, `hub-${Math.random().toString(36).slice(2)}.yaml`);
