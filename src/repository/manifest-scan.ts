@@ -24,15 +24,12 @@ export async function scanManifests(repository: string, vm?: string): Promise<Ma
   const problems: string[] = [];
   const vms = vm === undefined ? await entries(repository) : [vm];
   for (const name of vms) {
-    for (const diskDir of (await entries(path.join(repository, name))).filter((entry) => /^disk-\d+$/.test(entry))) {
-      const dir = path.join(repository, name, diskDir);
-      for (const file of (await entries(dir)).filter((entry) => entry.endsWith('.json') && !entry.startsWith('.'))) {
-        try {
-          found.push({ path: path.join(dir, file), manifest: await readManifest(path.join(dir, file)) });
-        } catch (error) {
-          if (!isSendenseError(error)) throw error;
-          problems.push(error.message);
-        }
+    for (const { path: file } of await manifestsByName(repository, name)) {
+      try {
+        found.push({ path: file, manifest: await readManifest(file) });
+      } catch (error) {
+        if (!isSendenseError(error)) throw error;
+        problems.push(error.message);
       }
     }
   }
