@@ -1,6 +1,6 @@
 // The NodeHost for this host: commands run as child processes, ports need no forwarding.
 
-import { spawn as spawnChild } from 'node:child_process';
+import { spawn as spawnChild, type ChildProcess } from 'node:child_process';
 import { execa } from 'execa';
 import { LOCAL_NODE_ID, type ExecOptions, type ExecResult, type NodeHost, type NodeProcess, type PortForwards } from './node.js';
 import { BoundedText, LineSplitter } from './output-lines.js';
@@ -73,9 +73,9 @@ function spawnLocal(argv: readonly string[], options: ExecOptions = {}): NodePro
   const stop = async (graceMs = DEFAULT_STOP_GRACE_MS): Promise<void> => {
     child.stdin.end();
     if (await exitedWithin(exited, graceMs)) return;
-    killPid(child.pid, 'SIGTERM');
+    killChild(child, 'SIGTERM');
     if (await exitedWithin(exited, graceMs)) return;
-    killPid(child.pid, 'SIGKILL');
+    killChild(child, 'SIGKILL');
     await exited;
   };
   options.signal?.addEventListener('abort', () => void stop(), { once: true });
@@ -89,11 +89,12 @@ function spawnLocal(argv: readonly string[], options: ExecOptions = {}): NodePro
   });
 }
 
-// Exactly that PID, never a name; a process already gone is fine.
-function killPid(pid: number | undefined, signal: NodeJS.Signals): void {
-  if (pid === undefined) return;
+// Exactly that child, never a name. Through its handle: once the child has exited (its output
+// may stay open in a grandchild) the handle signals nothing, where its PID may name another
+// process by then.
+function killChild(child: ChildProcess, signal: NodeJS.Signals): void {
   try {
-    process.kill(pid, signal);
+    child.kill(signal);
   } catch {
     // already exited
   }

@@ -9,7 +9,6 @@ import { execFileSync, spawn } from 'node:child_process';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
-import { killIfAlive } from '../support/processes.js';
 import { startNbdkit, startQemuNbd, useNbdServers, type TestNbdServer } from '../support/qemu-nbd-server.js';
 import { useRunWorkspace } from '../support/run-workspace.js';
 import { listBackups, sendenseRun, type BackupRow, type CliResult } from '../support/sendense-cli.js';
@@ -152,7 +151,7 @@ describe('nbd source', () => {
       expect(result.exitCode).toBe(1);
       expect(result.stderr).toContain('needs -t/--persistent');
     } finally {
-      killIfAlive(child.pid);
+      child.kill('SIGKILL');
     }
   });
 

@@ -4,7 +4,7 @@
 import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { killIfAlive } from '../support/processes.js';
+import { NotedProcesses } from '../support/processes.js';
 import { leasedPorts } from '../support/process-tree.js';
 import { useRunWorkspace } from '../support/run-workspace.js';
 import { BIN, listBackups, runStatuses, sendenseRun, writePlan } from '../support/sendense-cli.js';
@@ -12,17 +12,16 @@ import { createDisk, differenceBetween, portRangeForTestFile, writeDisk } from '
 
 const MiB = 1024 * 1024;
 const ws = useRunWorkspace('cli-closed-output-');
-const started = new Set<number>();
+const started = new NotedProcesses();
 
 afterEach(() => {
-  for (const pid of started) killIfAlive(pid);
-  started.clear();
+  started.killAll();
 });
 
 // Runs the CLI, closes its stdout after the first line (or at once), and waits for it to exit.
 function runReadingOneLine(args: readonly string[], readNothing = false): Promise<{ exitCode: number | null; stderr: string; firstLine: string }> {
   const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, CI: '1' } });
-  started.add(child.pid!);
+  started.add(child.pid);
   let stderr = '';
   let firstLine = '';
   child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));

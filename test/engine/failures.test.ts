@@ -5,7 +5,7 @@ import { existsSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { isProcessAlive } from '../../src/process/process-identity.js';
-import { killIfAlive, waitForProcessGone } from '../support/processes.js';
+import { NotedProcesses, waitForProcessGone } from '../support/processes.js';
 import { startQemuNbd } from '../support/qemu-nbd-server.js';
 import { descendantPids, leasedPorts, qemuNbdAmong, recordedProcesses } from '../support/process-tree.js';
 import { useRunWorkspace } from '../support/run-workspace.js';
@@ -16,12 +16,11 @@ const MiB = 1024 * 1024;
 const ports = portRangeForTestFile();
 const ws = useRunWorkspace('engine-fail-');
 /** Every PID a test saw its CLI start, stopped in afterEach if a failed assertion left it. */
-const seenPids = new Set<number>();
+const seenPids = new NotedProcesses();
 
 // After this, useRunWorkspace stops what the state database recorded and removes the dir.
 afterEach(() => {
-  for (const pid of seenPids) killIfAlive(pid);
-  seenPids.clear();
+  seenPids.killAll();
 });
 
 // Files in the repository, relative, sorted.

@@ -5,7 +5,7 @@
 import { existsSync, mkdirSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { killIfAlive, waitForProcessGone } from '../support/processes.js';
+import { NotedProcesses, identify, killIfAlive, waitForProcessGone } from '../support/processes.js';
 import { leasedPorts, processesTaggedBy, processesUnder, recordedProcesses, tableRows } from '../support/process-tree.js';
 import { useRunWorkspace } from '../support/run-workspace.js';
 import { listBackups, sendenseRun, startSendenseRun, writePlan, type RunEventLine } from '../support/sendense-cli.js';
@@ -16,12 +16,11 @@ const MiB = 1024 * 1024;
 const ports = portRangeForTestFile();
 const ws = useRunWorkspace('kill-anywhere-', { per: 'file' });
 const seen = new Set<number>();
+const noted = new NotedProcesses();
 // A failed assertion may leave what the killed run started: stop exactly those (by owner tag).
 afterEach(() => {
-  for (const pid of seen) {
-    killIfAlive(pid);
-    for (const left of processesTaggedBy(pid)) killIfAlive(left.pid);
-  }
+  noted.killAll();
+  for (const pid of seen) for (const left of processesTaggedBy(pid)) killIfAlive(identify(left.pid));
   seen.clear();
 });
 
@@ -60,6 +59,7 @@ async function strayRepositoryFiles(): Promise<string[]> {
 async function killAt(args: readonly string[], accept: (event: RunEventLine) => boolean, delayMs: number): Promise<number> {
   const cli = startSendenseRun(args);
   seen.add(cli.pid);
+  noted.add(cli.pid);
   const reached = await cli.waitForEvent(accept).then(
     () => true,
     () => false,

@@ -25,7 +25,7 @@ beforeAll(async () => {
 
 // Whatever a failed test left: its mounts detached, the commands it started and their FUSE servers stopped.
 afterEach(() => {
-  for (const row of mountRows()) killIfAlive(row.server_pid);
+  for (const row of mountRows()) killIfAlive({ pid: row.server_pid, startTicks: row.server_start_ticks });
   for (const dir of mountDirs.splice(0)) if (isMountPoint(dir)) spawnSync('fusermount', ['-u', '-z', dir]);
   for (const child of started.splice(0)) if (child.exitCode === null) child.kill('SIGKILL');
 });
@@ -33,6 +33,7 @@ afterEach(() => {
 interface MountRow {
   dir: string;
   server_pid: number;
+  server_start_ticks: number;
   owner_pid: number;
 }
 
@@ -40,7 +41,7 @@ function mountRows(): MountRow[] {
   if (!guest) return [];
   const db = new Database(guest.db, { readonly: true });
   try {
-    return db.prepare('SELECT dir, server_pid, owner_pid FROM file_mounts').all() as MountRow[];
+    return db.prepare('SELECT dir, server_pid, server_start_ticks, owner_pid FROM file_mounts').all() as MountRow[];
   } finally {
     db.close();
   }

@@ -7,14 +7,14 @@ import { SendenseError } from '../../src/errors.js';
 import { createLocalNode } from '../../src/node/local.js';
 import type { NodeProcess } from '../../src/node/node.js';
 import { findPackageRoot, transferBundlePath } from '../../src/node/package-root.js';
-import { killIfAlive, pidExists } from '../support/processes.js';
+import { NotedProcesses, pidExists } from '../support/processes.js';
 
 const node = createLocalNode();
-const started: NodeProcess[] = [];
+const started = new NotedProcesses();
 const temps: string[] = [];
 
 afterEach(async () => {
-  for (const child of started.splice(0)) if (child.pid !== undefined) killIfAlive(child.pid);
+  started.killAll();
   for (const dir of temps.splice(0)) await rm(dir, { recursive: true, force: true });
 });
 
@@ -41,7 +41,7 @@ describe('local node exec', () => {
 describe('local node spawn', () => {
   it('delivers stdout lines and keeps stderr', async () => {
     const child = node.spawn(['sh', '-c', 'printf "a\\nb\\nc"; echo oops >&2']);
-    started.push(child);
+    started.add(child.pid);
     const lines: string[] = [];
     child.onStdoutLine((line) => lines.push(line));
     expect(await child.exited).toEqual({ exitCode: 0, signal: null });
@@ -51,7 +51,7 @@ describe('local node spawn', () => {
 
   it('lets the child see its stdin close on stop()', async () => {
     const child = node.spawn(['sh', '-c', 'cat >/dev/null; echo stdin-closed; exit 7']);
-    started.push(child);
+    started.add(child.pid);
     const lines: string[] = [];
     child.onStdoutLine((line) => lines.push(line));
     await new Promise((resolve) => setTimeout(resolve, 200));
@@ -62,7 +62,7 @@ describe('local node spawn', () => {
 
   it('stop() terminates a child that ignores stdin, and the PID is gone', async () => {
     const child = node.spawn(['sleep', '60']);
-    started.push(child);
+    started.add(child.pid);
     expect(child.pid).toBeTypeOf('number');
     const before = Date.now();
     await child.stop(300);
@@ -73,7 +73,7 @@ describe('local node spawn', () => {
 
   it('stop() escalates to SIGKILL when SIGTERM is ignored', async () => {
     const child = node.spawn(['sh', '-c', 'trap "" TERM; echo ready; while :; do sleep 0.1; done']);
-    started.push(child);
+    started.add(child.pid);
     await new Promise<void>((resolve) => child.onStdoutLine(() => resolve()));
     await child.stop(300);
     expect((await child.exited).signal).toBe('SIGKILL');

@@ -9,13 +9,13 @@ import type { NodeHost } from '../../src/node/node.js';
 import { connectSshNode } from '../../src/node/ssh.js';
 import type { NodeSpec } from '../../src/plan/types.js';
 import { freePort } from '../support/free-port.js';
-import { killIfAlive, pidExists } from '../support/processes.js';
+import { NotedProcesses, pidExists } from '../support/processes.js';
 import { descendants, startSshd, type TestSshd } from '../support/sshd.js';
 
 let sshd: TestSshd;
 let work: string;
 const nodes: NodeHost[] = [];
-const pids: number[] = [];
+const pids = new NotedProcesses();
 
 beforeAll(async () => {
   sshd = await startSshd();
@@ -29,7 +29,7 @@ afterAll(async () => {
 
 afterEach(async () => {
   for (const node of nodes.splice(0)) await node.close();
-  for (const pid of pids.splice(0)) killIfAlive(pid);
+  pids.killAll();
 });
 
 function spec(overrides: Partial<NodeSpec> = {}): NodeSpec {
@@ -198,7 +198,7 @@ describe('ssh node: tunnel', () => {
     const qemuNbd = execa('qemu-nbd', ['-f', 'qcow2', '-b', '127.0.0.1', '-p', String(hubPort), '-x', 'disk', '--shared=4', '-t', '-r', image], {
       reject: false,
     });
-    pids.push(qemuNbd.pid!);
+    pids.add(qemuNbd.pid);
     await waitFor(async () => (await execa('nbdinfo', [`nbd://127.0.0.1:${hubPort}/disk`], { reject: false })).exitCode === 0);
 
     const node = await connect();

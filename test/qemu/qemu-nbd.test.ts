@@ -9,7 +9,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { SendenseError } from '../../src/errors.js';
 import { isProcessAlive, processStartTicks, terminateProcess } from '../../src/process/index.js';
 import { bitmapAdd, createQcow2, startQemuNbd, type QemuNbd, type QemuNbdExit } from '../../src/qemu/index.js';
-import { killIfAlive, waitForProcessGone } from '../support/processes.js';
+import { NotedProcesses, waitForProcessGone } from '../support/processes.js';
 import { freePort } from '../support/free-port.js';
 
 const MiB = 1024 * 1024;
@@ -17,6 +17,12 @@ let dir: string;
 let image: string;
 let started: QemuNbd[];
 let pids: number[];
+// The same processes by identity, noted when spawned: stopped after each test.
+const noted = new NotedProcesses();
+function note(...spawned: number[]): void {
+  pids.push(...spawned);
+  for (const pid of spawned) noted.add(pid);
+}
 let servers: Server[];
 
 beforeEach(async () => {
@@ -30,7 +36,7 @@ beforeEach(async () => {
 
 afterEach(async () => {
   for (const server of started) await server.stop();
-  for (const pid of pids) killIfAlive(pid);
+  noted.killAll();
   for (const server of servers) await new Promise((done) => server.close(done));
   await rm(dir, { recursive: true, force: true });
 });
@@ -43,7 +49,7 @@ async function start(options: Partial<Parameters<typeof startQemuNbd>[0]> = {}):
     exportName: 'pgtest1-disk-2000',
     shared: 10,
     readOnly: false,
-    onSpawn: (pid) => void pids.push(pid),
+    onSpawn: (pid) => note(pid),
     ...options,
   });
   started.push(server);
@@ -98,14 +104,14 @@ describe('startQemuNbd', () => {
 
   it('stop() ends exactly that PID and is idempotent', async () => {
     const bystander = spawn('sleep', ['30'], { stdio: 'ignore' });
-    pids.push(bystander.pid!);
+    note(bystander.pid!);
     const a = await start();
     const bPids: number[] = [];
     const b = await start({ file: join(dir, 'other.qcow2'), port: await freePort(), onSpawn: (pid) => void bPids.push(pid) }).catch(() => undefined);
     // other.qcow2 does not exist: it must not leave a process behind either.
     expect(b).toBeUndefined();
     expect(bPids).toHaveLength(1);
-    pids.push(...bPids);
+    note(...bPids);
     expect(await waitForProcessGone(bPids[0]!, 1000)).toBe(true);
     const exits: QemuNbdExit[] = [];
     a.onExit((exit) => exits.push(exit));
@@ -144,7 +150,7 @@ describe('startQemuNbd', () => {
     const failure = startQemuNbd({
       file: missing, format: 'qcow2', port: await freePort(), exportName: 'x', shared: 1, readOnly: true,
       onSpawn: async (pid) => {
-        pids.push(pid);
+        note(pid);
         await waitForProcessGone(pid, 2000);
         throw new Error('could not record the process');
       },
@@ -167,7 +173,7 @@ describe('startQemuNbd', () => {
 describe('process identity', () => {
   it('tells a recorded process from a PID reused by another', async () => {
     const child = spawn('sleep', ['30'], { stdio: 'ignore' });
-    pids.push(child.pid!);
+    note(child.pid!);
     const ticks = processStartTicks(child.pid!)!;
     expect(ticks).toBeGreaterThan(0);
     expect(isProcessAlive(child.pid!, ticks)).toBe(true);
@@ -180,7 +186,7 @@ describe('process identity', () => {
 
   it('SIGKILLs a process that ignores SIGTERM', async () => {
     const child = spawn('sh', ['-c', 'trap "" TERM; while :; do sleep 0.05; done'], { stdio: 'ignore' });
-    pids.push(child.pid!);
+    note(child.pid!);
     await new Promise((resolve) => setTimeout(resolve, 100));
     expect(await terminateProcess(child.pid!, { timeoutMs: 300 })).toBe('killed');
   });

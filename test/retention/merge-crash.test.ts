@@ -43,7 +43,7 @@ async function expectOthersExact(going: string): Promise<void> {
 async function doctor(): Promise<string> {
   const result = await sendenseRun(['doctor', '--db', ws.db]);
   expect(result.exitCode, `${result.stdout}\n${result.stderr}`).toBe(0);
-  for (const record of recordedProcesses(ws.db)) killIfAlive(record.pid);
+  for (const record of recordedProcesses(ws.db)) killIfAlive(record);
   expect(recordedProcesses(ws.db)).toEqual([]);
   expect(tableRows(ws.db, 'merges')).toEqual([]);
   return result.stdout;

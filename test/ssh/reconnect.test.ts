@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import type { NodeHost } from '../../src/node/node.js';
 import { connectSshNode } from '../../src/node/ssh.js';
-import { killIfAlive, waitForProcessGone } from '../support/processes.js';
+import { identify, killIfAlive, waitForProcessGone } from '../support/processes.js';
 import { startSshd, type TestSshd } from '../support/sshd.js';
 import { processesMentioning } from './ssh-node.js';
 
@@ -21,7 +21,7 @@ beforeAll(async () => {
 }, 30_000);
 afterAll(async () => {
   for (const node of nodes) await node.close();
-  for (const pid of processesMentioning(work)) killIfAlive(pid);
+  for (const pid of processesMentioning(work)) killIfAlive(identify(pid));
   await sshd?.stop();
   await rm(work, { recursive: true, force: true });
 });

@@ -8,7 +8,7 @@ import path from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach } from 'vitest';
 import { stringify } from 'yaml';
 import { createNetns, type TestNetns } from '../support/netns.js';
-import { killIfAlive } from '../support/processes.js';
+import { NotedProcesses, identify, killIfAlive } from '../support/processes.js';
 import { commandLine, descendantPids, recordedProcesses } from '../support/process-tree.js';
 import { startSshd, type TestSshd } from '../support/sshd.js';
 
@@ -53,7 +53,7 @@ export interface SshWorkspace {
   readonly db: string;
   readonly repository: string;
   /** PIDs a test saw its run start; stopped after the test if an assertion left them. */
-  readonly seenPids: Set<number>;
+  readonly seenPids: NotedProcesses;
   /** Files in the repository, relative, sorted. */
   repositoryFiles(): string[];
 }
@@ -63,7 +63,7 @@ export interface SshWorkspace {
 export function useSshWorkspace(prefix: string): SshWorkspace {
   let node: TestNode | undefined;
   let dir = '';
-  const seenPids = new Set<number>();
+  const seenPids = new NotedProcesses();
   beforeAll(async () => {
     node = await startTestNode();
   }, 30_000);
@@ -75,9 +75,9 @@ export function useSshWorkspace(prefix: string): SshWorkspace {
   });
   afterEach(() => {
     const db = path.join(dir, 'state.db');
-    if (existsSync(db)) for (const record of recordedProcesses(db)) seenPids.add(record.pid);
-    for (const pid of [...seenPids, ...processesMentioning(dir)]) killIfAlive(pid);
-    seenPids.clear();
+    if (existsSync(db)) for (const record of recordedProcesses(db)) seenPids.addKnown(record);
+    seenPids.killAll();
+    for (const pid of processesMentioning(dir)) killIfAlive(identify(pid));
     rmSync(dir, { recursive: true, force: true });
   });
   return {

@@ -56,6 +56,7 @@ export function qemuNbdAmong(pids: readonly number[]): number[] {
 
 export interface DbProcess {
   readonly pid: number;
+  readonly startTicks: number;
   readonly kind: string;
   readonly runId: string;
 }
@@ -72,7 +73,7 @@ function withDb<T>(file: string, read: (db: InstanceType<typeof Database>) => T)
 
 export function recordedProcesses(dbFile: string): DbProcess[] {
   return withDb(dbFile, (db) =>
-    (db.prepare('select pid, kind, run_id as runId from processes').all() as DbProcess[]).map((row) => ({ ...row })),
+    (db.prepare('select pid, start_ticks as startTicks, kind, run_id as runId from processes').all() as DbProcess[]).map((row) => ({ ...row })),
   );
 }
 

@@ -6,7 +6,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach } from 'vitest';
-import { killIfAlive } from './processes.js';
+import { killIfAlive, type ProcessIdentity } from './processes.js';
 import { recordedProcesses } from './process-tree.js';
 
 export interface RunWorkspace {
@@ -32,7 +32,7 @@ export function useRunWorkspace(prefix: string, options: RunWorkspaceOptions = {
     dir = mkdtempSync(path.join(tmpdir(), prefix));
   });
   after(() => {
-    for (const pid of pidsRecordedIn(path.join(dir, 'state.db'))) killIfAlive(pid);
+    for (const recorded of processesRecordedIn(path.join(dir, 'state.db'))) killIfAlive(recorded);
     rmSync(dir, { recursive: true, force: true });
   });
   return {
@@ -49,10 +49,10 @@ export function useRunWorkspace(prefix: string, options: RunWorkspaceOptions = {
 }
 
 // None when there is no state database: a test may have left none, or a corrupt or foreign one.
-function pidsRecordedIn(db: string): number[] {
+function processesRecordedIn(db: string): ProcessIdentity[] {
   if (!existsSync(db)) return [];
   try {
-    return recordedProcesses(db).map((record) => record.pid);
+    return recordedProcesses(db);
   } catch {
     return [];
   }

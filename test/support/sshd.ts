@@ -8,6 +8,7 @@ import { tmpdir, userInfo } from 'node:os';
 import { dirname, join } from 'node:path';
 import { execa } from 'execa';
 import { freePort } from './free-port.js';
+import { identify, killIfAlive } from './processes.js';
 
 export interface TestSshd {
   readonly host: string;
@@ -107,9 +108,10 @@ export async function startSshd(options: SshdOptions = {}): Promise<TestSshd> {
       return sessions;
     },
     stop: async () => {
-      const sessions = await descendants(pid);
+      // Noted by identity: they are killed after sshd is gone, when their PIDs may be reused.
+      const sessions = (await descendants(pid)).map(identify);
       await stopProcess(child, pid);
-      for (const session of sessions) killQuietly(session, 'SIGKILL');
+      for (const session of sessions) killIfAlive(session);
       await rm(dir, { recursive: true, force: true });
     },
   };

@@ -6,13 +6,15 @@ import { SendenseError } from '../../src/errors.js';
 import { createLocalNode } from '../../src/node/local.js';
 import type { NodeHost, NodeProcess } from '../../src/node/node.js';
 import { runTransfer } from '../../src/transfer/run-transfer.js';
-import { killIfAlive } from '../support/processes.js';
+import { NotedProcesses } from '../support/processes.js';
 
 const reporter = { emit: () => {}, close: async () => {} };
 const spawned: NodeProcess[] = [];
+const noted = new NotedProcesses();
 
 afterEach(() => {
-  for (const child of spawned.splice(0)) killIfAlive(child.pid);
+  spawned.splice(0);
+  noted.killAll();
 });
 
 describe('runTransfer', () => {
@@ -29,6 +31,7 @@ describe('runTransfer', () => {
       spawn: (argv, options) => {
         const child = local.spawn(argv, options);
         spawned.push(child);
+        noted.add(child.pid);
         return child;
       },
     };
