@@ -1,10 +1,13 @@
 // Whether the process holding a row (a run, port lease, VM lock or disk slot) is still alive.
 // On this host: its PID and start ticks (src/process). On PostgreSQL another hub's holder is
 // judged by its heartbeat in hub_processes instead — a PID means nothing on another host — and
-// counts as dead once it has not beaten for `deadAfterMs` (SPEC section 12).
+// counts as dead once it has not beaten for `deadAfterMs` (SPEC section 12). Beats are stamped
+// and aged by the database's clock, not each hub's: hubs on other hosts may disagree about the
+// time by more than the bound, and a live hub whose clock runs behind must not look dead (its VM
+// locks freed, the same VM backed up twice at once).
 
 import os from 'node:os';
-import type { Kysely } from 'kysely';
+import { sql, type Kysely, type RawBuilder } from 'kysely';
 import { SendenseError } from '../errors.js';
 import { isProcessAlive } from '../process/process-identity.js';
 import { isPostgres } from './dialect.js';
@@ -47,13 +50,19 @@ export async function holderLiveness(db: Kysely<StoreDatabase>, self: StoreSelf)
     // One SQLite file is one host: a holder on another host cannot be checked and stays.
     return (holder) => holder.hostname !== self.hostname || isProcessAlive(holder.pid ?? -1, holder.start_ticks ?? undefined);
   }
-  const cutoff = new Date(Date.now() - self.deadAfterMs).toISOString();
-  const beats = await db.selectFrom('hub_processes').select(['hub', 'hostname', 'pid']).where('beat_at', '>=', cutoff).execute();
+  const beats = await db.selectFrom('hub_processes').select(['hub', 'hostname', 'pid']).where('beat_at', '>=', databaseTimeIso(db, self.deadAfterMs)).execute();
   const beating = new Set(beats.map((row) => key(row.hub, row.hostname, row.pid)));
   return (holder) => {
     if (holder.hub === self.hub && holder.hostname === self.hostname) return isProcessAlive(holder.pid ?? -1, holder.start_ticks ?? undefined);
     return beating.has(key(holder.hub ?? holder.hostname ?? '', holder.hostname ?? '', holder.pid ?? -1));
   };
+}
+
+// The time deltaMs ago in the text form beat_at holds (toISOString's, which orders as text). On
+// PostgreSQL the database server's clock: one clock for every hub.
+export function databaseTimeIso(db: Kysely<StoreDatabase>, deltaMs = 0): string | RawBuilder<string> {
+  if (!isPostgres(db)) return new Date(Date.now() - deltaMs).toISOString();
+  return sql<string>`to_char((now() - make_interval(secs => ${deltaMs / 1000})) at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
 }
 
 function key(hub: string, hostname: string, pid: number): string {
@@ -78,11 +87,11 @@ export function startHeartbeat(db: Kysely<StoreDatabase>, self: StoreSelf, datab
   let fence = new AbortController();
   const fenceAfterMs = self.deadAfterMs / 2;
   const beat = async () => {
-    const row = { hub: self.hub, hostname: self.hostname, pid: self.pid, started_at: startedAt, beat_at: nowIso() };
+    const row = { hub: self.hub, hostname: self.hostname, pid: self.pid, started_at: startedAt, beat_at: databaseTimeIso(db) };
     await db
       .insertInto('hub_processes')
       .values(row)
-      .onConflict((oc) => oc.columns(['hub', 'hostname', 'pid']).doUpdateSet({ beat_at: row.beat_at, started_at: row.started_at }))
+      .onConflict((oc) => oc.columns(['hub', 'hostname', 'pid']).doUpdateSet({ beat_at: databaseTimeIso(db), started_at: startedAt }))
       .execute();
     lastBeat = Date.now();
     if (fence.signal.aborted) fence = new AbortController();

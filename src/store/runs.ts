@@ -4,7 +4,7 @@ import path from 'node:path';
 import type { Insertable, Kysely, Selectable } from 'kysely';
 import { maskSecrets } from '../secrets/mask.js';
 import { serialize } from './dialect.js';
-import { holderLiveness, type StoreSelf } from './hub-liveness.js';
+import { databaseTimeIso, holderLiveness, type StoreSelf } from './hub-liveness.js';
 import { newId, nowIso } from './new-id.js';
 import type { Run, RunKind, RunStatus, RunTrigger } from './records.js';
 import type { RunsTable, StoreDatabase } from './schema.js';
@@ -137,7 +137,7 @@ export async function reapDeadRuns(db: Db, self: StoreSelf): Promise<readonly Ru
       reaped.push(await finishRun(trx, row.id, 'failed', error));
     }
     // Heartbeats of processes long dead (killed ones never remove their row) are forgotten.
-    await trx.deleteFrom('hub_processes').where('beat_at', '<', new Date(Date.now() - 24 * 3600_000).toISOString()).execute();
+    await trx.deleteFrom('hub_processes').where('beat_at', '<', databaseTimeIso(trx, 24 * 3600_000)).execute();
     return Object.freeze(reaped);
   });
 }
