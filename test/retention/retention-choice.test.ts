@@ -21,6 +21,8 @@ function backup(id: string, chainId: string, type: Backup['type'], status: Backu
     completedAt: null,
     bytes: 0,
     runId: `run-${id}`,
+    verifiedAt: null,
+    damage: null,
     disks: [],
   };
 }

@@ -26,13 +26,13 @@ function scheduled(): SchedulePlan {
 }
 
 function lastRun(startedAt: string): Run {
-  return { id: 'r', plan: 'nightly', kind: 'backup', trigger: 'schedule', status: 'succeeded', startedAt, endedAt: startedAt, error: null, pid: 1, hostname: 'h', planFile: null, backupId: null };
+  return { id: 'r', plan: 'nightly', kind: 'backup', trigger: 'schedule', status: 'succeeded', startedAt, endedAt: startedAt, error: null, pid: 1, hostname: 'h', planFile: null, backupId: null, queuedSeconds: null, hub: 'h', fire: null };
 }
 
 describe('planAtFireTime', () => {
   it('resolves ${VAR} from the environment at fire time', () => {
     const plan = planAtFireTime(scheduled(), { DISK_NAME: 'pgtest1-disk0' });
-    expect(plan.kind !== 'restore' && plan.vm.source.type === 'qemu' && plan.vm.source.disks[0].path).toBe('/var/lib/vms/pgtest1-disk0.qcow2');
+    expect(plan.kind !== 'restore' && plan.kind !== 'verify' && plan.vm.source.type === 'qemu' && plan.vm.source.disks[0].path).toBe('/var/lib/vms/pgtest1-disk0.qcow2');
   });
 
   it('a variable missing at fire time is an error naming it and where it is used', () => {

@@ -27,8 +27,10 @@ const previous: Backup = Object.freeze({
   completedAt: '2026-11-21T02:01:00.000Z',
   bytes: 1,
   runId: 'r2',
+  verifiedAt: null,
+  damage: null,
   disks: [
-    { backupId: 'b2', diskKey: 2000, file: '/repo/vm/disk-2000/b2.qcow2', virtualSize: 64 * MiB, changeId: bitmapName('c1', 'b2'), bytes: 1, status: 'complete', source: '/vms/d0.qcow2', sourceNode: 'this host', bitmap: bitmapName('c1', 'b2') },
+    { backupId: 'b2', diskKey: 2000, file: '/repo/vm/disk-2000/b2.qcow2', virtualSize: 64 * MiB, changeId: bitmapName('c1', 'b2'), bytes: 1, status: 'complete' as const, source: '/vms/d0.qcow2', sourceNode: 'this host', bitmap: bitmapName('c1', 'b2') },
   ],
 });
 

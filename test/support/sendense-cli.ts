@@ -153,6 +153,7 @@ export interface BackupRow {
   readonly chainId: string;
   readonly parentId: string | null;
   readonly status: string;
+  readonly repository: string;
   readonly bytes: number | null;
   readonly restorable: boolean;
   readonly disks: readonly BackupDiskRow[];
