@@ -43,19 +43,26 @@ export async function openEndpoint(endpoint: Endpoint, context: EndpointContext)
     giveBack(context, `NBD connection to ${endpoint.text}`, () => first.close());
   } else {
     const readOnly = context.role === 'source';
-    let format: string;
+    let checked: Promise<string>;
     if (endpoint.kind === 'qemu') {
-      const info = await readImageInfo(endpoint.path, context.disk, endpoint.format);
-      format = endpoint.format ?? info.format;
-      if (context.bitmap !== undefined) {
-        if (format !== 'qcow2') throw new SendenseError(`${endpoint.path} is a ${format} image: it has no bitmaps, so only a full backup is possible`, { disk: context.disk });
-        checkBitmap(info, endpoint.path, context.bitmap, context.disk);
-      }
+      const { path, format: named } = endpoint;
+      checked = readImageInfo(path, context.disk, named).then((info) => {
+        const format = named ?? info.format;
+        if (context.bitmap !== undefined) {
+          if (format !== 'qcow2') throw new SendenseError(`${path} is a ${format} image: it has no bitmaps, so only a full backup is possible`, { disk: context.disk });
+          checkBitmap(info, path, context.bitmap, context.disk);
+        }
+        return format;
+      });
     } else {
       if (!existsSync(endpoint.path)) throw new SendenseError(`target image ${endpoint.path} does not exist`, { disk: context.disk });
-      format = endpoint.format;
+      checked = Promise.resolve(endpoint.format);
     }
-    const child = await startQemuNbdChild({
+    // With the format named (the hub passes the plan's), qemu-nbd starts while the image is
+    // checked: both only read it, and nothing is copied before the check passed. Probed, the
+    // format comes first.
+    const format = endpoint.format ?? (await checked);
+    const starting = startQemuNbdChild({
       path: endpoint.path,
       format,
       readOnly,
@@ -65,6 +72,17 @@ export async function openEndpoint(endpoint: Endpoint, context: EndpointContext)
       disk: context.disk,
       connectOptions: { metaContexts },
     });
+    const [check, start] = await Promise.allSettled([checked, starting]);
+    if (check.status === 'rejected') {
+      // The check's error says why (a missing bitmap, a raw image), whatever qemu-nbd made of it.
+      if (start.status === 'fulfilled') {
+        await start.value.firstConnection.close();
+        await start.value.stop();
+      }
+      throw check.reason;
+    }
+    if (start.status === 'rejected') throw start.reason;
+    const child = start.value;
     giveBack(context, `qemu-nbd ${child.pid}`, async () => {
       await child.stop();
       context.output.debug({ disk: context.disk, message: 'qemu-nbd stopped', pid: child.pid });

@@ -1,12 +1,12 @@
 // create-qcow2: the new backup files: a full is a fresh image of the source's size, an incremental
 // an overlay on the parent's file (backing path stored relative so the repository can move).
 
-import { existsSync } from 'node:fs';
-import { chmod, rm } from 'node:fs/promises';
+import { chmod, open, rm } from 'node:fs/promises';
 import { SendenseError } from '../errors.js';
 import path from 'node:path';
 import type { BackupRun } from '../engine/run-context.js';
 import type { Step } from '../engine/step.js';
+import type { DiskKey } from '../plan/types.js';
 import { createOverlay, createQcow2 } from '../qemu/index.js';
 import { ensureRepositoryMarker } from '../repository/marker.js';
 import { makePrivateDirs, removeEmptyDirs } from '../repository/private-dirs.js';
@@ -26,9 +26,10 @@ export const createQcow2Files: Step<BackupRun> = {
       run.undo.push({ what: `remove ${path.dirname(disk.file)} if this run left it empty`, when: 'failure', step: 'create-qcow2', run: () => removeEmptyDirs(dirs) });
       // Directories of older versions were 0755: the VM's and the disk's are ours to close.
       for (const dir of [path.dirname(disk.file), path.dirname(path.dirname(disk.file))]) await chmod(dir, 0o700);
-      // Never a file that is there already (another backup's): refused before the undo below is
-      // registered, so a failed run cannot delete what it did not create.
-      if (existsSync(disk.file)) throw new SendenseError(`${disk.file} already exists: refusing to overwrite it (nothing was changed)`, { step: 'create-qcow2', disk: disk.key });
+      // Never a file that is there already (another backup's): the name is claimed by an exclusive
+      // create (0600 from the start), refused before the undo below is registered, so a failed run
+      // cannot delete what it did not create, and two runs can never both claim one name.
+      await claimNewFile(disk.file, disk.key);
       // Registered before creating: a half-created file is removed too.
       run.undo.push({
         what: `delete ${disk.file}`,
@@ -36,8 +37,9 @@ export const createQcow2Files: Step<BackupRun> = {
         step: 'create-qcow2',
         run: () => rm(disk.file, { force: true }),
       });
-      if (disk.parentFile) await createOverlay(disk.file, disk.parentFile, { backingFormat: 'qcow2' });
-      else await createQcow2(disk.file, disk.virtualSize, fullImageOptions && { formatOptions: fullImageOptions });
+      // Over the empty file this run just claimed.
+      if (disk.parentFile) await createOverlay(disk.file, disk.parentFile, { backingFormat: 'qcow2', overwrite: true });
+      else await createQcow2(disk.file, disk.virtualSize, { overwrite: true, ...(fullImageOptions && { formatOptions: fullImageOptions }) });
       // Private before any guest byte is written into it (qemu-img create follows the umask).
       await chmod(disk.file, 0o600);
     }
@@ -45,3 +47,12 @@ export const createQcow2Files: Step<BackupRun> = {
   },
   would: (run) => run.state.disks.map((disk) => (disk.parentFile ? `${disk.file} (overlay on ${disk.parentFile})` : disk.file)).join('\n'),
 };
+
+async function claimNewFile(file: string, disk: DiskKey): Promise<void> {
+  try {
+    await (await open(file, 'wx', 0o600)).close();
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    throw new SendenseError(`${file} already exists: refusing to overwrite it (nothing was changed)`, { step: 'create-qcow2', disk });
+  }
+}
