@@ -8,7 +8,10 @@ import { transferDisks } from './transfer/transfer-disks.js';
 async function main(): Promise<number> {
   let args: TransferArgs;
   try {
-    args = parseTransferArgs(process.argv.slice(2));
+    const argv = await commandLine();
+    // Started ahead and never given a job (the run ended before its transfer): nothing to do.
+    if (argv === undefined) return 0;
+    args = parseTransferArgs(argv);
   } catch (error) {
     process.stderr.write(`sendense-transfer: ${isSendenseError(error) ? error.message : String(error)}\n`);
     return 2;
@@ -28,6 +31,40 @@ async function main(): Promise<number> {
     logBug: (text) => process.stderr.write(`${text}\n`),
   });
   return ok ? 0 : 1;
+}
+
+// `--args-on-stdin` alone: started ahead of its job (the hub prepares the targets meanwhile, so
+// node's start-up is off the run's path), the arguments arrive as the first line of stdin, a JSON
+// array of strings; stdin stays open after it as the lifeline. Undefined: stdin ended first.
+async function commandLine(): Promise<string[] | undefined> {
+  const argv = process.argv.slice(2);
+  if (argv.length !== 1 || argv[0] !== '--args-on-stdin') return argv;
+  const line = await new Promise<string | undefined>((resolve) => {
+    let text = '';
+    const onData = (chunk: Buffer) => {
+      text += chunk.toString('utf8');
+      const end = text.indexOf('\n');
+      if (end < 0) return;
+      done();
+      resolve(text.slice(0, end));
+    };
+    const onEnd = () => {
+      done();
+      resolve(undefined);
+    };
+    const done = () => {
+      process.stdin.off('data', onData);
+      process.stdin.off('end', onEnd);
+      process.stdin.off('error', onEnd);
+    };
+    process.stdin.on('data', onData);
+    process.stdin.once('end', onEnd);
+    process.stdin.once('error', onEnd);
+  });
+  if (line === undefined) return undefined;
+  const parsed: unknown = JSON.parse(line);
+  if (!Array.isArray(parsed) || !parsed.every((arg) => typeof arg === 'string')) throw new Error('--args-on-stdin: the first line must be a JSON array of strings');
+  return parsed;
 }
 
 process.exitCode = await main();

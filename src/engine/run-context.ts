@@ -6,7 +6,7 @@ import type { PointFile } from '../files/backup-point.js';
 import type { BackupPlan, DiskKey, DiskRestorePlan, FilesRestorePlan, Plan } from '../plan/types.js';
 import type { DiskSource, SupersededBitmap } from '../source/index.js';
 import type { Store } from '../store/index.js';
-import type { WrittenRanges } from '../transfer/run-transfer.js';
+import type { EarlyTransfer, WrittenRanges } from '../transfer/run-transfer.js';
 import type { RunReporter } from './run-events.js';
 import type { UndoStack } from './undo-stack.js';
 import type { DiskSlots } from '../hub/disk-queue.js';
@@ -24,6 +24,8 @@ export interface RunContext<P extends Plan = Plan> {
   readonly signal: AbortSignal;
   /** Abort the run from inside (e.g. a qemu-nbd died); the reason becomes the run's error. */
   readonly abort: (reason: Error) => void;
+  /** Our node transfer, started while the steps before it run (backups on this host). */
+  readonly earlyTransfer?: EarlyTransfer;
 }
 
 export type { DiskSource };

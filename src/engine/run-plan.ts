@@ -22,6 +22,7 @@ import { UndoStack } from './undo-stack.js';
 import type { HubConfig } from '../hub/hub-config.js';
 import { checkHubScope } from '../hub/hub-scope.js';
 import { giveBackDiskSlots, takeDiskSlots, type DiskSlots } from '../hub/disk-queue.js';
+import { startTransferEarly } from '../transfer/run-transfer.js';
 
 export interface RunPlanOptions {
   readonly store: Store;
@@ -123,8 +124,13 @@ export async function runPlan(plan: Plan, options: RunPlanOptions): Promise<RunR
       if (run.resolved) ended = bytesFacts(run.state.disks);
     } else {
       const { afterBackupSteps } = await import('./after-backup-steps.js');
-      const run = unresolvedRun<RunContext<BackupPlan>, BackupState>({ ...base, plan }, 'resolve-chain');
-      outcome = await runSteps(run, backupSteps, afterBackupSteps);
+      const earlyTransfer = plan.vm.source.type === 'vmware' ? undefined : await startTransferEarly(node);
+      const run = unresolvedRun<RunContext<BackupPlan>, BackupState>({ ...base, plan, earlyTransfer }, 'resolve-chain');
+      try {
+        outcome = await runSteps(run, backupSteps, afterBackupSteps);
+      } finally {
+        await earlyTransfer?.stop();
+      }
       backupId = run.resolved ? run.state.backupId : undefined;
       if (backupId) ended = { taken: run.state.type, ...bytesFacts(run.state.disks, true) };
     }

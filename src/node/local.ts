@@ -86,6 +86,7 @@ function spawnLocal(argv: readonly string[], options: ExecOptions = {}): NodePro
     stderrText: () => stderr.toString(),
     exited,
     stop,
+    write: (text: string) => void child.stdin.write(text),
   });
 }
 

@@ -5,7 +5,7 @@ import type { RunContext } from '../engine/run-context.js';
 import { tuneDisks, type DiskTuning } from '../hub/disk-budget.js';
 import type { RunReporter } from '../engine/run-events.js';
 import { SendenseError } from '../errors.js';
-import type { NodeHost } from '../node/node.js';
+import type { NodeHost, NodeProcess } from '../node/node.js';
 import type { DiskKey } from '../plan/types.js';
 
 export interface TransferDiskResult {
@@ -40,6 +40,43 @@ export interface TransferRequest {
   readonly step: string;
   /** Called once per disk the transfer reported done (its data written and flushed). */
   readonly onDiskDone?: (disk: DiskKey) => void;
+  /** Our node transfer started ahead of its job (startTransferEarly), used when it is still waiting. */
+  readonly early?: EarlyTransfer;
+}
+
+/** Our node transfer, started before its job is known, waiting for its arguments on stdin. */
+export interface EarlyTransfer {
+  /** The waiting process, once; undefined when it is gone (then a new one is started). */
+  take(): (NodeProcess & { readonly write: (text: string) => void }) | undefined;
+  /** Stops it unless taken (idempotent). */
+  stop(): Promise<void>;
+}
+
+// Starts our node transfer on this host before the run needs it: node's start-up and the loading
+// of the transfer (~0.1 s) then overlap the steps that prepare the targets. Not on SSH nodes
+// (their spawn writes the environment on stdin) nor for another program (the VMware client).
+// A hub killed meanwhile closes its stdin: it exits without having started anything.
+export async function startTransferEarly(node: NodeHost): Promise<EarlyTransfer | undefined> {
+  if (!node.isLocal) return undefined;
+  const child = node.spawn([...(await node.transferCommand()), '--args-on-stdin']);
+  const { write } = child;
+  if (write === undefined) {
+    await child.stop();
+    return undefined;
+  }
+  let taken = false;
+  let gone = false;
+  void child.exited.then(() => (gone = true));
+  return Object.freeze({
+    take: () => {
+      if (taken || gone) return undefined;
+      taken = true;
+      return Object.freeze({ ...child, write });
+    },
+    stop: async () => {
+      if (!taken) await child.stop();
+    },
+  });
 }
 
 interface TransferLine {
@@ -58,10 +95,18 @@ interface TransferLine {
 
 export async function runTransfer(request: TransferRequest): Promise<TransferDiskResult[]> {
   const { node, reporter, signal, step } = request;
-  const command = request.command ?? (await node.transferCommand());
-  // A cancel while the command was prepared (an install over SSH) fires no 'abort' listener later.
   signal.throwIfAborted();
-  const child = node.spawn([...command, ...request.args], { env: request.env });
+  const waiting = request.command === undefined && request.env === undefined ? request.early?.take() : undefined;
+  let child: NodeProcess;
+  if (waiting) {
+    child = waiting;
+    waiting.write(`${JSON.stringify(request.args)}\n`);
+  } else {
+    const command = request.command ?? (await node.transferCommand());
+    // A cancel while the command was prepared (an install over SSH) fires no 'abort' listener later.
+    signal.throwIfAborted();
+    child = node.spawn([...command, ...request.args], { env: request.env });
+  }
   const done = new Map<DiskKey, TransferDiskResult>();
   const sizes = new Map<DiskKey, number>();
   const written = new Map<DiskKey, WrittenRanges>();
@@ -150,7 +195,7 @@ type TransferredDisk = { readonly key: DiskKey; bytes?: number; written?: Writte
 // and timeouts.transfer (another program, e.g. the VMware client, when given), records each disk's
 // bytes on the run's disk jobs, returns the total and the per-disk results.
 export async function transferForRun(
-  run: Pick<RunContext, 'node' | 'reporter' | 'signal' | 'plan' | 'diskSlots'> & { readonly state: { readonly disks: readonly TransferredDisk[] } },
+  run: Pick<RunContext, 'node' | 'reporter' | 'signal' | 'plan' | 'diskSlots' | 'earlyTransfer'> & { readonly state: { readonly disks: readonly TransferredDisk[] } },
   args: readonly string[],
   program: Pick<TransferRequest, 'command' | 'env'> = {},
 ): Promise<{ readonly total: number; readonly results: readonly TransferDiskResult[] }> {
@@ -171,6 +216,7 @@ export async function transferForRun(
     timeout: run.plan.timeouts.transfer,
     step: 'transfer',
     onDiskDone: tuning && tuning.parallelDisks < run.state.disks.length ? stopFinished : undefined,
+    early: run.earlyTransfer,
   });
   await Promise.all(stopping);
   for (const result of results) {
