@@ -5,10 +5,10 @@
 
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
-import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
 import { NotedProcesses } from '../support/processes.js';
 import { sendenseRun, startSendenseRun } from '../support/sendense-cli.js';
+import { queryRows as query } from '../support/postgres-server.js';
 import { usePostgresServer } from '../support/store-dialects.js';
 import { startNbdkit, useNbdServers } from '../support/qemu-nbd-server.js';
 import { makeSandbox, planDoc, writePlanFile, type Sandbox } from '../schedule/test-plans.js';
@@ -22,16 +22,6 @@ afterEach(() => {
   box?.remove();
   box = undefined;
 });
-
-async function query<T>(url: string, text: string, values: unknown[] = []): Promise<T[]> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    return (await client.query(text, values)).rows as T[];
-  } finally {
-    await client.end();
-  }
-}
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 

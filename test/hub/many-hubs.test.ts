@@ -5,10 +5,10 @@
 
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
-import pg from 'pg';
 import { afterEach, describe, expect, it } from 'vitest';
 import { descendantPids } from '../support/process-tree.js';
 import { NotedProcesses } from '../support/processes.js';
+import { queryRows as query } from '../support/postgres-server.js';
 import { usePostgresServer } from '../support/store-dialects.js';
 import { sendenseRun } from '../support/sendense-cli.js';
 import { killScheduler, startScheduler, type SchedulerProcess } from '../schedule/scheduler-process.js';
@@ -33,16 +33,6 @@ afterEach(async () => {
   schedulers = [];
   box?.remove();
 });
-
-async function query<T>(url: string, text: string, values: unknown[] = []): Promise<T[]> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    return (await client.query(text, values)).rows as T[];
-  } finally {
-    await client.end();
-  }
-}
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 

@@ -239,18 +239,7 @@ describe('transfer errors', () => {
     expectNoQemuNbdLeft(run);
   });
 
-  it('a missing bitmap is a clear error for that disk', async () => {
-    const source = join(ws.dir, 'src.qcow2');
-    qemuImg('create', '-q', '-f', 'qcow2', source, '8M');
-    qemuImg('bitmap', '--add', source, 'other');
-    const target = join(ws.dir, 't.qcow2');
-    qemuImg('create', '-q', '-f', 'qcow2', target, '8M');
-    const run = await transfer(['--nbd-targets', `2000:file:qcow2:${target}`, '--source', `2000=qemu:${source}`, '--bitmap', '2000=b1']);
-    expect(run.code).toBe(1);
-    expect(run.lines).toContainEqual({ type: 'error', disk: 2000, message: `bitmap 'b1' not found in ${source} (bitmaps there: other)` });
-  });
-
-  it('with the format named (as the hub passes it: qemu-nbd starts during the check), a failed check is still its own clear error, and no qemu-nbd is left', async () => {
+  it('a missing, disabled or impossible bitmap is a clear error for that disk, the format probed or named (then qemu-nbd starts during the check), and no qemu-nbd is left', async () => {
     const source = join(ws.dir, 'src.qcow2');
     qemuImg('create', '-q', '-f', 'qcow2', source, '8M');
     qemuImg('bitmap', '--add', source, 'other');
@@ -258,18 +247,22 @@ describe('transfer errors', () => {
     qemuImg('create', '-q', '-f', 'raw', raw, '8M');
     const target = join(ws.dir, 't.qcow2');
     qemuImg('create', '-q', '-f', 'qcow2', target, '8M');
-    const missing = await transfer(['--nbd-targets', `2000:file:qcow2:${target}`, '--source', `2000=qemu:${source}`, '--format', '2000=qcow2', '--bitmap', '2000=b1']);
+    const from = (image: string, ...options: string[]) => transfer(['--nbd-targets', `2000:file:qcow2:${target}`, '--source', `2000=qemu:${image}`, ...options]);
+    const probed = await from(source, '--bitmap', '2000=b1');
+    expect(probed.code).toBe(1);
+    expect(probed.lines).toContainEqual({ type: 'error', disk: 2000, message: `bitmap 'b1' not found in ${source} (bitmaps there: other)` });
+    const missing = await from(source, '--format', '2000=qcow2', '--bitmap', '2000=b1');
     expect(missing.code).toBe(1);
     expect(missing.lines).toContainEqual({ type: 'error', disk: 2000, message: `bitmap 'b1' not found in ${source} (bitmaps there: other)` });
     expectNoQemuNbdLeft(missing);
-    const rawRun = await transfer(['--nbd-targets', `2000:file:qcow2:${target}`, '--source', `2000=qemu:${raw}`, '--format', '2000=raw', '--bitmap', '2000=b1']);
+    const rawRun = await from(raw, '--format', '2000=raw', '--bitmap', '2000=b1');
     expect(rawRun.code).toBe(1);
     expect(rawRun.lines).toContainEqual({ type: 'error', disk: 2000, message: `${raw} is a raw image: it has no bitmaps, so only a full backup is possible` });
     expectNoQemuNbdLeft(rawRun);
     // A disabled bitmap qemu-nbd serves: it was started, and is stopped again.
     qemuImg('bitmap', '--add', source, 'b2');
     qemuImg('bitmap', '--disable', source, 'b2');
-    const disabled = await transfer(['--nbd-targets', `2000:file:qcow2:${target}`, '--source', `2000=qemu:${source}`, '--format', '2000=qcow2', '--bitmap', '2000=b2']);
+    const disabled = await from(source, '--format', '2000=qcow2', '--bitmap', '2000=b2');
     expect(disabled.code).toBe(1);
     expect(disabled.lines).toContainEqual({ type: 'error', disk: 2000, message: `bitmap 'b2' in ${source} is disabled (it stopped recording writes)` });
     expectNoQemuNbdLeft(disabled);

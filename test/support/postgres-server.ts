@@ -112,6 +112,17 @@ export async function startPostgres(): Promise<PostgresServer> {
   }
 }
 
+// One query on a database by its URL (a test reading what the hubs wrote), on its own connection.
+export async function queryRows<T>(url: string, text: string, values: unknown[] = []): Promise<T[]> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    return (await client.query(text, values)).rows as T[];
+  } finally {
+    await client.end();
+  }
+}
+
 async function adminQuery(port: number, text: string): Promise<void> {
   const client = new pg.Client({ host: '127.0.0.1', port, user: POSTGRES_USER, database: 'postgres' });
   await client.connect();
