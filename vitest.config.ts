@@ -8,5 +8,7 @@ export default defineConfig({
     // Tests start real qemu-nbd / sshd processes; 2 cores do not gain from many workers.
     maxWorkers: 2,
     fileParallelism: true,
+    // Removes what the workers left that only the whole run knows is done (port-slot locks).
+    globalSetup: ['test/support/global-teardown.ts'],
   },
 });

@@ -8,6 +8,7 @@ import { stringify } from 'yaml';
 import { loadPlanText } from '../../src/plan/load.js';
 import type { Plan } from '../../src/plan/types.js';
 import { qemuImg, qemuIo } from '../support/images.js';
+import { claimPortRange } from '../support/port-slots.js';
 
 export interface Sandbox {
   readonly dir: string;
@@ -24,13 +25,13 @@ export function makeSandbox(prefix: string): Sandbox {
   const source = path.join(dir, 'source.qcow2');
   qemuImg('create', '-q', '-f', 'qcow2', source, '8M');
   qemuIo(source, 'write -P 0x11 0 1M');
-  const first = 20000 + Math.floor(Math.random() * 400) * 100;
+  const [first, last] = claimPortRange(41);
   return {
     dir,
     source,
     repository: path.join(dir, 'repository'),
     db: path.join(dir, 'state.db'),
-    ports: `${first}-${first + 40}`,
+    ports: `${first}-${last}`,
     remove: () => rmSync(dir, { recursive: true, force: true }),
   };
 }

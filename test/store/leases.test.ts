@@ -7,12 +7,13 @@ import { build } from 'esbuild';
 import { afterEach, beforeAll, afterAll, beforeEach, describe, expect, it } from 'vitest';
 import { SendenseError } from '../../src/errors.js';
 import { openStore, type Store } from '../../src/store/index.js';
+import { claimPortRange } from '../support/port-slots.js';
 import { DIALECTS, useStoreTarget } from '../support/store-dialects.js';
 
-// A random range high enough to be unused on a test machine.
+// A range no other test holds, below the kernel's ephemeral ports.
 function randomRange(size: number): { first: number; last: number } {
-  const first = 20000 + Math.floor(Math.random() * 30000);
-  return { first, last: first + size - 1 };
+  const [first, last] = claimPortRange(size);
+  return { first, last };
 }
 
 // The first line a child prints, parsed; rejects if it exits before printing one.

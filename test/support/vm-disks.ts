@@ -4,6 +4,7 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { readFileSync, statSync } from 'node:fs';
+import { claimPortRange } from './port-slots.js';
 
 export type DiskFormat = 'qcow2' | 'raw';
 
@@ -54,9 +55,8 @@ export function mtimeMs(file: string): number {
   return statSync(file).mtimeMs;
 }
 
-// A port range of `size` ports for one test file, away from the product's default 10100-10200
-// and from other test files running at the same time.
+// A port range of `size` ports for one test file, away from the product's default 10100-10200,
+// from the kernel's ephemeral ports and from other test files running at the same time.
 export function portRangeForTestFile(size = 40): [number, number] {
-  const first = 20000 + Math.floor(Math.random() * 900) * 40;
-  return [first, first + size - 1];
+  return claimPortRange(size);
 }
