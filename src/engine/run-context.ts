@@ -30,6 +30,18 @@ export interface RunContext<P extends Plan = Plan> {
 
 export type { DiskSource };
 
+/**
+ * One disk's qemu-nbd on the hub. start-qemu-nbd starts those of the disks copied first; when a
+ * run's disks take turns within its hub slots, the others start when their turn comes and each
+ * stops once its disk is done, so no more are running than disks in transfer (SPEC section 12).
+ */
+export interface DiskServer {
+  /** Starts it unless it is running; true when this call started it. */
+  start(): Promise<boolean>;
+  /** Stops it before cleanup does (idempotent), e.g. to resize its file. */
+  stop(): Promise<void>;
+}
+
 /** One disk of a backup run, filled in step by step. */
 export interface BackupDiskJob {
   readonly key: DiskKey;
@@ -52,8 +64,8 @@ export interface BackupDiskJob {
   bytes?: number;
   /** Ranges the node transfer wrote, with digests (none from the VMware client): the manifest's. */
   written?: WrittenRanges;
-  /** Stops this disk's qemu-nbd before cleanup does (idempotent), e.g. to resize its file. */
-  stopServer?: () => Promise<void>;
+  /** This disk's qemu-nbd on the hub (start-qemu-nbd). */
+  server?: DiskServer;
 }
 
 /** What resolve-chain decided: the backup this run takes. */
@@ -95,8 +107,8 @@ export interface RestoreDiskJob {
   bytes?: number;
   /** Ranges the node transfer wrote into the target, with digests of what it read from the chain. */
   written?: WrittenRanges;
-  /** Stops this disk's qemu-nbd before cleanup does (idempotent). */
-  stopServer?: () => Promise<void>;
+  /** This disk's qemu-nbd on the hub (start-qemu-nbd). */
+  server?: DiskServer;
 }
 
 /** What resolve-point decided: the backup restored and its disks. */

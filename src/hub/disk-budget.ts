@@ -43,9 +43,9 @@ export function slotsWanted(hub: Pick<HubConfig, 'memory' | 'maxParallelDisks'>,
 /** What a run that was granted `slots` does with its `disks` disks. */
 export function tuneDisks(hub: Pick<HubConfig, 'memory' | 'maxParallelDisks'>, slots: number, disks: number): DiskTuning {
   const parallelDisks = Math.max(1, Math.min(slots, disks));
-  // The run's share, less the idle qemu-nbd of its disks still waiting for their turn.
-  const idle = Math.max(0, disks - parallelDisks) * QEMU_NBD_IDLE_MEMORY;
-  const perDisk = (slots * slotMemory(hub) - idle) / parallelDisks;
+  // The run's share. Disks waiting for their turn cost nothing: their qemu-nbd starts with the
+  // turn, and a finished disk's stops (start-qemu-nbd, transfer).
+  const perDisk = (slots * slotMemory(hub)) / parallelDisks;
   const fits = Math.floor((perDisk - 2 * QEMU_NBD_IDLE_MEMORY) / (5 * REQUEST_SIZE));
   const inFlight = Math.max(MIN_IN_FLIGHT, Math.min(FULL_IN_FLIGHT, fits));
   const connections = inFlight >= 8 ? FULL_CONNECTIONS : inFlight >= 4 ? 2 : 1;

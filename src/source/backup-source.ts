@@ -74,6 +74,11 @@ export interface BackupSource {
   snapshot(disk: SourceDiskJob, exec: CommandRunner): Promise<SnapshotTaken | undefined>;
   /** The program the transfer step runs and its arguments. */
   transferProgram(disks: readonly SourceDiskJob[], incremental: boolean, nbdTargets: string, jobId: string): TransferProgram;
+  /**
+   * Whether a run can give the transfer its disks a few at a time, within the hub's slots: our
+   * node transfer copies the disks it is given; the VMware client takes the whole VM at once.
+   */
+  readonly takesTurns: boolean;
   /** Whether the transfer reports digests of what it wrote (our node transfer does; the VMware client does not). */
   readonly reportsDigests: boolean;
   /** What the transfer's results tell about each disk (VMware: its change id and size); nothing for our node transfer. */

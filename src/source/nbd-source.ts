@@ -59,6 +59,7 @@ export function nbdSource(source: NbdSource): BackupSource {
       }
       return { args };
     },
+    takesTurns: true,
     reportsDigests: true,
     adoptResults: () => [],
   };

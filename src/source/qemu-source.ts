@@ -103,6 +103,7 @@ export function qemuSource(source: QemuSource): BackupSource {
       }
       return { args };
     },
+    takesTurns: true,
     reportsDigests: true,
     adoptResults: () => [],
   };

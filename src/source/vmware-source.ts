@@ -33,6 +33,7 @@ export function vmwareSource(source: VmwareSource): BackupSource {
       const previous = incremental ? new Map(disks.map((disk) => [disk.key, disk.fromChangeId!])) : undefined;
       return { args: [], command: vmwareClientCommand(source, nbdTargets, jobId), env: vmwareClientEnv(vmwarePassword(source), previous) };
     },
+    takesTurns: false,
     reportsDigests: false,
     // The client's change id becomes each disk's change_id; a full's provisional image is cut to the size it reported.
     adoptResults(results, keys, full) {

@@ -5,14 +5,13 @@
 // every byte (bench/restore.js: through the node transfer an NBD restore was 0.72x of qemu-img
 // convert into the same NBD target, from 3.5-4.4 s of CPU against 0.9-1.6 s).
 
-import { leasedDisks, type RestoreRun } from '../engine/run-context.js';
+import { leasedDisks, type RestoreDiskJob, type RestoreRun } from '../engine/run-context.js';
 import type { Step } from '../engine/step.js';
 import { SendenseError } from '../errors.js';
 import { formatBytes } from '../format/bytes.js';
 import type { ExecOptions } from '../node/node.js';
 import { convertIntoImage } from '../qemu/convert-image.js';
-import { transferForRun } from '../transfer/run-transfer.js';
-import { tuneDisks } from '../hub/disk-budget.js';
+import { diskTurns, transferForRun } from '../transfer/run-transfer.js';
 import { inTurns } from '../hub/in-turns.js';
 
 export const restoreTransfer: Step<RestoreRun> = {
@@ -23,13 +22,14 @@ export const restoreTransfer: Step<RestoreRun> = {
     if (run.node.isLocal) return copyOnThisHost(run, target.type === 'file' ? target.format : 'nbd');
     // A restore records nothing from the copy: no digests (verify: true checks the target against
     // the chain and the manifests afterwards).
-    const args = ['--job-id', run.runId, '--no-digests', '--nbd-targets', run.state.disks.map((disk) => `${disk.key}:${disk.target}`).join(',')];
-    for (const disk of leasedDisks(run.state.disks)) {
-      args.push('--source', `${disk.key}=${sourceUrl(disk.nodePort ?? disk.port, disk.exportName)}`);
-    }
-    // An NBD target holds old data: holes of the backup must be written as zeroes there.
-    if (target.type === 'nbd') args.push('--zero-holes');
-    return formatBytes((await transferForRun(run, args)).total);
+    const programFor = (disks: readonly RestoreDiskJob[]) => {
+      const args = ['--job-id', run.runId, '--no-digests', '--nbd-targets', disks.map((disk) => `${disk.key}:${disk.target}`).join(',')];
+      for (const disk of leasedDisks(disks)) args.push('--source', `${disk.key}=${sourceUrl(disk.nodePort ?? disk.port, disk.exportName)}`);
+      // An NBD target holds old data: holes of the backup must be written as zeroes there.
+      if (target.type === 'nbd') args.push('--zero-holes');
+      return { args };
+    };
+    return formatBytes((await transferForRun(run, programFor)).total);
   },
   would(run) {
     const keys = run.state.disks.map((disk) => `disk ${disk.key}`);
@@ -46,8 +46,7 @@ async function copyOnThisHost(run: RestoreRun, format: 'qcow2' | 'raw' | 'nbd'):
   const timer = timeout === undefined ? undefined : AbortSignal.timeout(timeout);
   const signal = timer === undefined ? run.signal : AbortSignal.any([run.signal, timer]);
   try {
-    const slots = run.diskSlots;
-    const atOnce = slots ? tuneDisks(slots.hub, slots.granted, run.state.disks.length).parallelDisks : run.state.disks.length;
+    const atOnce = diskTurns(run)?.parallelDisks ?? run.state.disks.length;
     await inTurns(run.state.disks, atOnce, async (disk) => {
       run.reporter.emit({ type: 'progress', disk: disk.key, bytesDone: 0, bytesToDo: disk.virtualSize });
       const exec = (argv: readonly string[], options?: ExecOptions) => run.node.exec(argv, options);

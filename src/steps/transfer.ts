@@ -1,8 +1,9 @@
 // transfer: the node transfer pushes each disk's data (all allocated data for a full, the dirty
-// extents of the previous bitmap for an incremental) into the hub's qemu-nbd, all disks at once.
+// extents of the previous bitmap for an incremental) into the hub's qemu-nbd, the disks at once or
+// in turns within the run's hub slots.
 // The source says which program reads it and what its results teach (a VMware disk's change id).
 
-import type { BackupRun } from '../engine/run-context.js';
+import type { BackupDiskJob, BackupRun } from '../engine/run-context.js';
 import type { Step } from '../engine/step.js';
 import { formatBytes } from '../format/bytes.js';
 import { plural } from '../format/plural.js';
@@ -19,15 +20,14 @@ export const transfer: Step<BackupRun> = {
     const { state } = run;
     const source = backupSource(run.plan.vm.source);
     const incremental = state.type === 'incremental';
-    const { args, command, env } = source.transferProgram(state.disks, incremental, backupTargets(run), run.runId);
-    const { total, results } = await transferForRun(run, args, { command, env });
+    const { total, results } = await transferForRun(run, (disks) => source.transferProgram(disks, incremental, backupTargets(disks), run.runId));
     const keys = state.disks.map((disk) => disk.key);
     for (const adopted of source.adoptResults(results, keys, state.type === 'full')) {
       const disk = state.disks.find((d) => d.key === adopted.key)!;
       if (adopted.changeId !== undefined) disk.changeId = adopted.changeId;
       if (adopted.shrinkTo === undefined) continue;
       // The file is locked while served: its qemu-nbd stops first.
-      await disk.stopServer?.();
+      await disk.server?.stop();
       await shrinkImage(disk.file, adopted.shrinkTo);
       disk.virtualSize = adopted.shrinkTo;
     }
@@ -37,12 +37,10 @@ export const transfer: Step<BackupRun> = {
     const incremental = run.state.type === 'incremental';
     const source = backupSource(run.plan.vm.source);
     const reads = run.state.disks.map((disk) => source.describeRead(disk, incremental, run.plan.vm.name));
-    return [`node transfer on ${run.node.description}: ${incremental ? 'changed blocks' : 'allocated data'}`, ...reads, `--nbd-targets ${backupTargets(run)}`].join('\n');
+    return [`node transfer on ${run.node.description}: ${incremental ? 'changed blocks' : 'allocated data'}`, ...reads, `--nbd-targets ${backupTargets(run.state.disks)}`].join('\n');
   },
 };
 
-export function backupTargets(run: BackupRun): string {
-  return nbdTargetsString(
-    run.state.disks.map((disk) => ({ key: disk.key, url: `nbd://127.0.0.1:${disk.nodePort ?? disk.port}/${disk.exportName}` })),
-  );
+export function backupTargets(disks: readonly BackupDiskJob[]): string {
+  return nbdTargetsString(disks.map((disk) => ({ key: disk.key, url: `nbd://127.0.0.1:${disk.nodePort ?? disk.port}/${disk.exportName}` })));
 }

@@ -20,7 +20,11 @@ export const verify: Step<RestoreRun> = {
       const source = sourceUrl(disk.nodePort ?? disk.port, disk.exportName);
       const restored = target.type === 'file' ? disk.targetPath! : disk.target!;
       const shown = disk.finalPath ?? restored;
+      // When the disks took turns, this one's qemu-nbd may not be running: started for this
+      // comparison, and each stopped after it, so no more run at once than in the copy.
+      await disk.server?.start();
       const result = await compareImages(source, restored, { runner: exec, formatA: 'raw', formatB: target.type === 'file' ? target.format : 'raw' });
+      await disk.server?.stop();
       if (result.status !== 'equal') {
         throw new SendenseError(`restored disk ${disk.key} (${shown}) ${result.status === 'different' ? 'differs from' : 'could not be compared with'} backup ${run.state.backupId}: ${result.detail}`, {
           step: 'verify',

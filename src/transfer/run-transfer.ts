@@ -1,12 +1,13 @@
 // Runs the node transfer on the node and follows its JSON lines (runners/README.md): progress
 // to the reporter, a per-disk result back, a clear error naming the disk when it fails.
 
-import type { RunContext } from '../engine/run-context.js';
+import type { DiskServer, RunContext } from '../engine/run-context.js';
 import { tuneDisks, type DiskTuning } from '../hub/disk-budget.js';
 import type { RunReporter } from '../engine/run-events.js';
 import { SendenseError } from '../errors.js';
 import type { NodeHost, NodeProcess } from '../node/node.js';
 import type { DiskKey } from '../plan/types.js';
+import { backupSource } from '../source/index.js';
 
 export interface TransferDiskResult {
   readonly disk: DiskKey;
@@ -35,8 +36,10 @@ export interface TransferRequest {
   readonly env?: Readonly<Record<string, string>>;
   readonly reporter: RunReporter;
   readonly signal: AbortSignal;
-  /** Milliseconds; undefined = no limit. */
+  /** Milliseconds (timeouts.transfer, as the error names it); undefined = no limit. */
   readonly timeout?: number;
+  /** What is left of `timeout` for this transfer, when earlier ones of the same step used some. */
+  readonly timeoutLeft?: number;
   readonly step: string;
   /** Called once per disk the transfer reported done (its data written and flushed). */
   readonly onDiskDone?: (disk: DiskKey) => void;
@@ -153,10 +156,13 @@ export async function runTransfer(request: TransferRequest): Promise<TransferDis
   const timer =
     request.timeout === undefined
       ? undefined
-      : setTimeout(() => {
-          timedOut = true;
-          void child.stop();
-        }, request.timeout);
+      : setTimeout(
+          () => {
+            timedOut = true;
+            void child.stop();
+          },
+          Math.max(0, request.timeoutLeft ?? request.timeout),
+        );
   try {
     const exit = await child.exited;
     if (signal.aborted) throw signal.reason;
@@ -189,44 +195,91 @@ function formatMs(ms: number): string {
   return `${ms / 1000}s`;
 }
 
-type TransferredDisk = { readonly key: DiskKey; bytes?: number; written?: WrittenRanges; readonly stopServer?: () => Promise<void> };
+type TransferredDisk = { readonly key: DiskKey; bytes?: number; written?: WrittenRanges; readonly server?: DiskServer };
+
+/** What one node transfer is run with: arguments, and another program than ours (the VMware client). */
+export type TransferProgramFor<D> = (disks: readonly D[]) => Pick<TransferRequest, 'args' | 'command' | 'env'>;
+
+/**
+ * How a run's disks take turns within its hub slots (SPEC section 12): how many at once and with
+ * how many buffers each. Undefined when they all go at once: no hub slots, or a transfer that
+ * takes the whole VM (the VMware client).
+ */
+export function diskTurns(run: Pick<RunContext, 'plan' | 'diskSlots'> & { readonly state: { readonly disks: readonly unknown[] } }): DiskTuning | undefined {
+  const { plan, diskSlots } = run;
+  if (diskSlots === undefined) return undefined;
+  if ((plan.kind === 'backup' || plan.kind === 'incremental') && !backupSource(plan.vm.source).takesTurns) return undefined;
+  return tuneDisks(diskSlots.hub, diskSlots.granted, run.state.disks.length);
+}
 
 // The transfer step of a run (backup or restore): runs it with the run's node, reporter, signal
-// and timeouts.transfer (another program, e.g. the VMware client, when given), records each disk's
-// bytes on the run's disk jobs, returns the total and the per-disk results.
-export async function transferForRun(
-  run: Pick<RunContext, 'node' | 'reporter' | 'signal' | 'plan' | 'diskSlots' | 'earlyTransfer'> & { readonly state: { readonly disks: readonly TransferredDisk[] } },
-  args: readonly string[],
-  program: Pick<TransferRequest, 'command' | 'env'> = {},
+// and timeouts.transfer, records each disk's bytes on the run's disk jobs, returns the total and
+// the per-disk results. When the disks take turns, they go a turn at a time, one node transfer
+// each: a turn's qemu-nbd servers start just before it (start-qemu-nbd started the first turn's)
+// and each stops as soon as its disk is done, so the hub never runs more than a turn's worth.
+export async function transferForRun<D extends TransferredDisk>(
+  run: Pick<RunContext, 'node' | 'reporter' | 'signal' | 'plan' | 'diskSlots' | 'earlyTransfer'> & { readonly state: { readonly disks: readonly D[] } },
+  programFor: TransferProgramFor<D>,
 ): Promise<{ readonly total: number; readonly results: readonly TransferDiskResult[] }> {
-  // When disks take turns (fewer slots than disks), a finished disk's qemu-nbd is stopped at once:
-  // idle, it would keep the buffers of its peak (its trim threshold) while the others go on.
-  const tuning = run.diskSlots && program.command === undefined ? tuneDisks(run.diskSlots.hub, run.diskSlots.granted, run.state.disks.length) : undefined;
+  const { disks } = run.state;
+  const tuning = diskTurns(run);
+  const turns = tuning === undefined ? [disks] : inGroupsOf(disks, tuning.parallelDisks);
   const stopping: Promise<void>[] = [];
   const stopFinished = (key: DiskKey) => {
-    const stop = run.state.disks.find((disk) => disk.key === key)?.stopServer;
-    if (stop) stopping.push(stop().catch(() => undefined));
+    const server = disks.find((disk) => disk.key === key)?.server;
+    if (server) stopping.push(server.stop().catch(() => undefined));
   };
-  const results = await runTransfer({
-    ...program,
-    node: run.node,
-    args: tuning === undefined ? args : [...args, ...tuningArgs(tuning)],
-    reporter: run.reporter,
-    signal: run.signal,
-    timeout: run.plan.timeouts.transfer,
-    step: 'transfer',
-    onDiskDone: tuning && tuning.parallelDisks < run.state.disks.length ? stopFinished : undefined,
-    early: run.earlyTransfer,
-  });
-  await Promise.all(stopping);
+  const startedAt = Date.now();
+  const results: TransferDiskResult[] = [];
+  try {
+    for (const turn of turns) {
+      await startServers(turn);
+      const program = programFor(turn);
+      const args = tuning === undefined ? program.args : [...program.args, ...tuningArgs({ ...tuning, parallelDisks: turn.length })];
+      const timeout = run.plan.timeouts.transfer;
+      results.push(
+        ...(await runTransfer({
+          ...program,
+          node: run.node,
+          args,
+          reporter: run.reporter,
+          signal: run.signal,
+          timeout,
+          timeoutLeft: timeout === undefined ? undefined : timeout - (Date.now() - startedAt),
+          step: 'transfer',
+          onDiskDone: turns.length > 1 ? stopFinished : undefined,
+          early: run.earlyTransfer,
+        })),
+      );
+    }
+  } finally {
+    await Promise.all(stopping);
+  }
   for (const result of results) {
-    const disk = run.state.disks.find((d) => d.key === result.disk);
+    const disk = disks.find((d) => d.key === result.disk);
     if (disk) {
       disk.bytes = result.bytesDone;
       disk.written = result.digests;
     }
   }
   return { total: results.reduce((sum, result) => sum + result.bytesDone, 0), results };
+}
+
+/**
+ * Starts the qemu-nbd servers of these disks that are not running, all at once. Each one started
+ * is registered for cleanup before this returns, even when another fails to start; then the first
+ * failure (in disk order) is thrown.
+ */
+export async function startServers(disks: readonly { readonly server?: DiskServer }[]): Promise<void> {
+  const started = await Promise.allSettled(disks.map((disk) => disk.server?.start()));
+  const failed = started.find((result) => result.status === 'rejected');
+  if (failed) throw failed.reason;
+}
+
+function inGroupsOf<T>(items: readonly T[], size: number): (readonly T[])[] {
+  const groups: T[][] = [];
+  for (let index = 0; index < items.length; index += size) groups.push(items.slice(index, index + size));
+  return groups;
 }
 
 // Our node transfer copies as many disks at once, with as many buffers, as the run's hub slots allow.

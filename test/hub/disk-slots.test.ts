@@ -11,7 +11,7 @@ import { useRunWorkspace } from '../support/run-workspace.js';
 import { listBackups, parseEvents, sendenseRun, startSendenseRun, writePlan, type RunEventLine } from '../support/sendense-cli.js';
 import { createDisk, differenceBetween, portRangeForTestFile, writeDisk } from '../support/vm-disks.js';
 import { writeRestorePlan } from '../restore/restore-plan.js';
-import { mostDisksAtOnce } from './disks-at-once.js';
+import { mostDisksAtOnce, mostHubServersAtOnce } from './disks-at-once.js';
 
 const MiB = 1024 * 1024;
 const [first, last] = portRangeForTestFile();
@@ -45,10 +45,14 @@ const timed = (stdout: string) => parseEvents(stdout) as TimedEvent[];
 const slotRows = () => tableRows(ws.db, 'disk_slots');
 
 describe('hub disk slots', () => {
-  it('a VM of 5 disks under maxParallelDisks 2: at most 2 disks in transfer at once, every disk exact', async () => {
+  it('a VM of 5 disks under maxParallelDisks 2: at most 2 disks in transfer and 2 qemu-nbd at once, every disk exact', async () => {
     const vm = makeVm('wide', 5);
-    const result = await sendenseRun([vm.plan, '--db', ws.db, '--json', '--hub-config', hubConfig(2)]);
+    const run = startSendenseRun([vm.plan, '--db', ws.db, '--hub-config', hubConfig(2)]);
+    // The hub's memory must not grow with the number of disks: a waiting disk has no qemu-nbd yet.
+    const servers = mostHubServersAtOnce(run.pid, run.exited);
+    const result = await run.exited;
     expect(result.exitCode, result.stdout + result.stderr).toBe(0);
+    expect(await servers).toBe(2);
     const events = timed(result.stdout);
     expect(events.find((event) => event.type === 'slots')).toMatchObject({ granted: 2, limit: 2 });
     expect(mostDisksAtOnce(events)).toBe(2);
@@ -60,8 +64,11 @@ describe('hub disk slots', () => {
     // A restore of all 5 disks into files on this host takes turns the same way.
     const target = path.join(ws.dir, 'restored-{key}.qcow2');
     const restorePlan = writeRestorePlan(ws.dir, { name: 'wide-restore', vm: 'wide', repository: ws.repository, ports: [first, last], point: 'latest', target: { type: 'file', path: target, format: 'qcow2' } });
-    const restore = await sendenseRun([restorePlan, '--db', ws.db, '--json', '--hub-config', hubConfig(2)]);
+    const restoring = startSendenseRun([restorePlan, '--db', ws.db, '--hub-config', hubConfig(2)]);
+    const restoreServers = mostHubServersAtOnce(restoring.pid, restoring.exited);
+    const restore = await restoring.exited;
     expect(restore.exitCode, restore.stdout + restore.stderr).toBe(0);
+    expect(await restoreServers).toBeLessThanOrEqual(2);
     expect(mostDisksAtOnce(timed(restore.stdout))).toBe(2);
     for (const disk of vm.disks) expect(differenceBetween(target.replace('{key}', String(disk.key)), disk.path)).toBe('');
   });

@@ -2,6 +2,8 @@
 // disk is in transfer from its first progress event to its last (bytesDone = bytesToDo); an end
 // and a start at the same millisecond do not overlap.
 
+import { commandLine, descendantPids, qemuNbdAmong } from '../support/process-tree.js';
+
 export interface ProgressLine {
   readonly type: string;
   readonly time?: unknown;
@@ -26,5 +28,21 @@ export function mostDisksAtOnce(lines: readonly ProgressLine[]): number {
   let now = 0;
   let most = 0;
   for (const [, step] of edges) most = Math.max(most, (now += step));
+  return most;
+}
+
+/**
+ * Most of the hub's qemu-nbd servers (those on a TCP port; the node transfer's source qemu-nbd is on
+ * a Unix socket) running at once under process `pid` until `done` settles, sampled every 20 ms.
+ */
+export async function mostHubServersAtOnce(pid: number, done: Promise<unknown>): Promise<number> {
+  let most = 0;
+  let finished = false;
+  void done.finally(() => (finished = true)).catch(() => undefined);
+  while (!finished) {
+    const servers = qemuNbdAmong(descendantPids(pid)).filter((child) => commandLine(child).some((arg) => arg.startsWith('--port=')));
+    most = Math.max(most, servers.length);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
   return most;
 }

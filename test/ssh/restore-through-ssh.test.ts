@@ -1,8 +1,11 @@
 // Restores through an SSH node, via the real CLI: the node transfer on the node reads the hub's
-// read-only qemu-nbd through the tunnel and writes file targets there, verified (verify: true).
+// read-only qemu-nbd through the tunnel and writes file targets there, verified (verify: true),
+// all disks at once or one at a time within a hub's slots.
 
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { expect, it } from 'vitest';
+import { mostDisksAtOnce } from '../hub/disks-at-once.js';
 import { leasedPorts, recordedProcesses } from '../support/process-tree.js';
 import { listBackups, parseEvents, sendenseRun } from '../support/sendense-cli.js';
 import { createDisk, differenceBetween, keepCopy, portRangeForTestFile, writeDisk } from '../support/vm-disks.js';
@@ -59,8 +62,15 @@ it('restores the latest point (qcow2) and the first point by id (raw) to files o
     targetPath: path.join(dir, 'restored', 'first-{key}.raw'),
     format: 'raw',
   });
-  const first = await sendenseRun([firstPlan, '--db', db]);
+  // One disk at a time (a hub of one slot): each disk's qemu-nbd starts with its turn and stops
+  // after it, and verify serves each again for its comparison.
+  const oneAtATime = path.join(dir, 'hub-one-slot.yaml');
+  writeFileSync(oneAtATime, `maxParallelDisks: 1\nnbd: { ports: ${ports[0]}-${ports[1]} }\n`);
+  const first = await sendenseRun([firstPlan, '--db', db, '--json', '--hub-config', oneAtATime]);
   expect(first.exitCode, `${first.stdout}\n${first.stderr}`).toBe(0);
+  const firstEvents = parseEvents(first.stdout);
+  expect(mostDisksAtOnce(firstEvents)).toBe(1);
+  expect(firstEvents.find((event) => event.type === 'step-done' && event.step === 'verify')?.summary).toMatch(/^2 disk\(s\) identical to backup /);
   disks.forEach((disk, index) => {
     expect(differenceBetween(point1[index]!, path.join(dir, 'restored', `first-${disk.key}.raw`), 'raw'), `first, disk ${disk.key}`).toBe('');
   });
