@@ -135,7 +135,7 @@ export class PlanScheduler {
     if (entry === undefined) throw new Error(`plan ${job.plan} is not scheduled on hub ${store.hub}`);
     if (this.#stopping) throw new Error(`hub ${store.hub} is stopping`);
     const plan = entry.scheduled.plan;
-    const late = Date.now() - Date.parse(job.fire) > LATE_AFTER_MS;
+    const late = !job.catchUp && Date.now() - Date.parse(job.fire) > LATE_AFTER_MS;
     const claim = await store.claimFire({
       plan: plan.name,
       kind: plan.kind,
@@ -177,22 +177,26 @@ export class PlanScheduler {
     this.#options.output.note({ event: 'queue-error', level: 'error', ...(plan ? { plan } : {}), message });
   }
 
-  // catchUp: latest — runs once now each plan whose last scheduled time passed without a run.
+  // catchUp: latest — runs once now each plan whose last scheduled time passed without a run (on
+  // any hub). With a shared schedule the catch-up goes to the queue as a fire of its own: hubs
+  // starting together send it once, and one hub holding the repository runs it.
   async catchUp(): Promise<void> {
+    const { shared, store, output } = this.#options;
     for (const [name, { scheduled }] of this.#entries) {
-      if (this.#options.shared) continue;
       if (scheduled.plan.catchUp !== 'latest') continue;
-      const [last] = await this.#options.store.listRuns({ plan: name, limit: 1 });
+      const [last] = await store.listRuns({ plan: name, limit: 1 });
       const missed = missedRun(scheduled.plan, last);
       if (missed === undefined) continue;
-      this.#options.output.note({
+      const due = missed.toISOString();
+      output.note({
         event: 'catch-up',
         level: 'info',
         plan: name,
-        missed: missed.toISOString(),
-        message: `missed the run due at ${missed.toISOString()} (catchUp: latest): running it now`,
+        missed: due,
+        message: `missed the run due at ${due} (catchUp: latest): ${shared ? 'sent to the shared queue, one hub runs it now' : 'running it now'}`,
       });
-      this.fire(name, 'catch-up');
+      if (shared === undefined) this.fire(name, 'catch-up');
+      else await shared.send(scheduled.plan.repository.path, { plan: name, fire: due, catchUp: true }).catch((error: unknown) => this.#queueError(name, `could not send the catch-up of the run due at ${due}`, error));
     }
   }
 

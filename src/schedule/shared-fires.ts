@@ -14,6 +14,8 @@ export interface FireJob {
   readonly plan: string;
   /** ISO-8601 UTC: the scheduled time, the same on every hub. */
   readonly fire: string;
+  /** catchUp: latest — a fire missed while no hub was up, run however late it is taken. */
+  readonly catchUp?: boolean;
 }
 
 export type FireHandler = (job: FireJob) => Promise<void>;
@@ -42,8 +44,10 @@ export function fireJobId(plan: string, fire: string): string {
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-5${hex.slice(13, 16)}-${((parseInt(hex[16]!, 16) & 3) | 8).toString(16)}${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
 }
 
+// The fire's key in the state (runs.fire): a catch-up is a fire of its own, apart from the fire
+// it makes up for (which may have been recorded as skipped).
 export function fireKey(job: FireJob): string {
-  return `${job.plan}@${job.fire}`;
+  return `${job.plan}@${job.fire}${job.catchUp ? '#catch-up' : ''}`;
 }
 
 export class SharedFires {
@@ -84,7 +88,7 @@ export class SharedFires {
   // Enqueues a fire once, whichever hub sends it first; the others' sends are no-ops.
   async send(repository: string, job: FireJob): Promise<boolean> {
     const queue = await this.#queue(repository);
-    const id = await this.#boss.send(queue, { ...job }, { id: fireJobId(job.plan, job.fire), ...this.#jobOptions });
+    const id = await this.#boss.send(queue, { ...job }, { id: fireJobId(job.plan, job.catchUp ? `${job.fire}#catch-up` : job.fire), ...this.#jobOptions });
     return id !== null;
   }
 
