@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { SendenseError } from '../../src/errors.js';
 import { NbdConnection, type ConnectOptions, type NbdAddress } from '../../src/nbd/index.js';
+import { qemuNbdImageArgs } from '../../src/qemu/image-opts.js';
 import { qemuNbdEnv } from '../../src/qemu/qemu-nbd-env.js';
 
 export interface QemuNbdChild {
@@ -35,11 +36,12 @@ const STOP_GRACE_MS = 3000;
 
 export async function startQemuNbdChild(options: QemuNbdChildOptions): Promise<QemuNbdChild> {
   const socketPath = join(options.dir, `qemu-nbd-${options.disk}-${options.readOnly ? 'source' : 'target'}.sock`);
-  const argv = ['--shared', String(options.shared), '-k', socketPath, '-f', options.format, '-x', 'disk'];
+  const argv = ['--shared', String(options.shared), '-k', socketPath, '-x', 'disk'];
   // Writable: let WRITE_ZEROES punch holes so restored files stay sparse.
   argv.push(...(options.readOnly ? ['-r'] : ['--discard=unmap']));
   if (options.bitmap !== undefined) argv.push('-B', options.bitmap);
-  argv.push(options.path);
+  // A qcow2 with small L2 caches, whatever its size (src/qemu/image-opts.ts).
+  argv.push(...qemuNbdImageArgs(options.path, options.format));
   const child = spawn('qemu-nbd', argv, { stdio: ['ignore', 'ignore', 'pipe'], env: qemuNbdEnv() });
   let stderr = '';
   child.stderr.on('data', (chunk: Buffer) => {

@@ -3,6 +3,7 @@
 
 import { spawn } from 'node:child_process';
 import { SendenseError } from '../errors.js';
+import { qemuNbdImageArgs } from './image-opts.js';
 import { isProcessAlive, processListensOn, processStartTicks, signalProcess } from '../process/index.js';
 import { readNbdGreeting, type NbdAddress } from './nbd-greeting.js';
 import { qemuNbdEnv } from './qemu-nbd-env.js';
@@ -77,7 +78,6 @@ function validateOptions(options: QemuNbdOptions): void {
 export function qemuNbdArgv(options: QemuNbdOptions): string[] {
   return [
     'qemu-nbd',
-    `--format=${options.format}`,
     `--export-name=${options.exportName}`,
     `--shared=${options.shared}`,
     // Never the wildcard address (SPEC section 8): the node reaches it through the SSH tunnel.
@@ -86,7 +86,8 @@ export function qemuNbdArgv(options: QemuNbdOptions): string[] {
     ...(options.bitmap !== undefined ? [`--bitmap=${options.bitmap}`] : []),
     ...(options.cache !== undefined ? [`--cache=${options.cache}`] : []),
     ...(options.persistent === false ? [] : ['--persistent']),
-    options.file,
+    // A qcow2 with small L2 caches, whatever its size (image-opts.ts).
+    ...qemuNbdImageArgs(options.file, options.format),
   ];
 }
 
