@@ -4,6 +4,7 @@
 
 import type { ExecOptions, ExecResult } from '../node/node.js';
 import type { ImageFormat } from './create-image.js';
+import { qcow2ImageOpts } from './image-opts.js';
 import { qemuImgError } from './qemu-img-error.js';
 
 export type SignalRunner = (argv: readonly string[], options?: ExecOptions) => Promise<ExecResult>;
@@ -18,7 +19,14 @@ export async function convertIntoImage(source: string, target: string, targetFor
   // -n: the target exists (created and checked by prepare-target) and is written, not replaced;
   // without --target-is-zero, holes are written as zeroes too, so no old byte can survive;
   // -t writeback: flushed to disk before qemu-img exits, as the node transfer FLUSHes its target.
-  const argv = ['qemu-img', 'convert', '-n', ...(options.targetIsZero ? ['--target-is-zero'] : []), '-t', 'writeback', '-f', 'qcow2', '-O', targetFormat, source, target];
+  // Small L2 caches on every file of the source's chain and on a qcow2 target, as qemu-nbd opens
+  // them (image-opts.ts): QEMU's default grows with the disk.
+  const qcow2 = targetFormat === 'qcow2';
+  const argv = [
+    'qemu-img', 'convert', '-n', ...(options.targetIsZero ? ['--target-is-zero'] : []), '-t', 'writeback',
+    '--image-opts', ...(qcow2 ? ['--target-image-opts'] : ['-O', targetFormat]),
+    qcow2ImageOpts(source), qcow2 ? qcow2ImageOpts(target) : target,
+  ];
   const result = await runner(argv, { signal: options.signal });
   if (result.exitCode !== 0) throw qemuImgError('restore into', target, result);
 }
