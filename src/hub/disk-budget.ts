@@ -42,10 +42,12 @@ export function slotsWanted(hub: Pick<HubConfig, 'memory' | 'maxParallelDisks'>,
 
 /** What a run that was granted `slots` does with its `disks` disks. */
 export function tuneDisks(hub: Pick<HubConfig, 'memory' | 'maxParallelDisks'>, slots: number, disks: number): DiskTuning {
-  const parallelDisks = Math.max(1, Math.min(slots, disks));
   // The run's share. Disks waiting for their turn cost nothing: their qemu-nbd starts with the
-  // turn, and a finished disk's stops (start-qemu-nbd, transfer).
-  const perDisk = (slots * slotMemory(hub)) / parallelDisks;
+  // turn, and a finished disk's stops (start-qemu-nbd, transfer). A small budget takes fewer
+  // disks at once than slots: each in transfer needs at least MIN_IN_FLIGHT buffers.
+  const share = slots * slotMemory(hub);
+  const parallelDisks = Math.max(1, Math.min(slots, disks, Math.floor(share / diskMemory(MIN_IN_FLIGHT))));
+  const perDisk = share / parallelDisks;
   const fits = Math.floor((perDisk - 2 * QEMU_NBD_IDLE_MEMORY) / (5 * REQUEST_SIZE));
   const inFlight = Math.max(MIN_IN_FLIGHT, Math.min(FULL_IN_FLIGHT, fits));
   const connections = inFlight >= 8 ? FULL_CONNECTIONS : inFlight >= 4 ? 2 : 1;

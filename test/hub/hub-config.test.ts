@@ -87,6 +87,14 @@ describe('memory budget', () => {
     expect(estimate).toBeLessThanOrEqual(hub.memory);
   });
 
+  it('a small budget (512 MiB) copies fewer disks at once than its slots, so the estimate stays within it', () => {
+    const small = { memory: 512 * 1024 ** 2, maxParallelDisks: 16 };
+    const slots = slotsWanted(small, 16);
+    const tuning = tuneDisks(small, slots, 16);
+    expect(tuning.parallelDisks).toBeLessThan(16);
+    expect(HUB_BASE_MEMORY + tuning.parallelDisks * diskMemory(tuning.inFlight)).toBeLessThanOrEqual(small.memory);
+  });
+
   it('a run granted fewer slots than it wanted copies fewer disks at once', () => {
     expect(tuneDisks(hub, 2, 10).parallelDisks).toBe(2);
   });
