@@ -3,7 +3,8 @@
 // 100 ms, summed (RSS, and PSS which shares library pages fairly), under the default hub budget
 // (1.5GiB, 16 disks at once) against an unlimited hub config with today's settings (every disk at
 // once, 16 x 2 MiB in flight and 4 connections per disk). BENCH_DISKS (default 100), each
-// 256 MiB with 16 MiB of data; BENCH_TMPDIR (default /var/tmp). Needs `npm run build`.
+// 256 MiB with 16 MiB of data; BENCH_MEMORY (the budget's `memory`, default the hub default
+// 1.5GiB); BENCH_TMPDIR (default /var/tmp). Needs `npm run build`.
 import { execFileSync, spawn } from 'node:child_process';
 import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
@@ -95,10 +96,12 @@ const mb = (bytes) => (bytes / 1e6).toFixed(0);
 console.log(`${DISKS} disks of 256 MiB, 16 MiB data each; load average before: ${loadavg().map((l) => l.toFixed(1)).join(' ')}`);
 const results = [];
 results.push(await measure('unlimited', 'maxParallelDisks: 1000\nmemory: 1000GiB\n'));
-results.push(await measure('budget', '# the defaults: maxParallelDisks 16, memory 1.5GiB\n'));
+const MEMORY = process.env.BENCH_MEMORY;
+results.push(await measure('budget', MEMORY ? `memory: ${MEMORY}\n` : '# the defaults: maxParallelDisks 16, memory 1.5GiB\n'));
 for (const r of results) {
-  console.log(`${r.name.padEnd(10)} peak RSS sum ${mb(r.rss)} MB, peak PSS sum ${mb(r.pss)} MB, up to ${r.count} processes, ${r.granted} disks at once, ${r.seconds.toFixed(1)} s`);
+  console.log(`${r.name.padEnd(10)} peak RSS sum ${mb(r.rss)} MB, peak PSS sum ${mb(r.pss)} MB, up to ${r.count} processes, ${r.granted} slots, ${r.seconds.toFixed(1)} s`);
 }
+console.log(`budget: memory ${MEMORY ?? '1.5GiB'}`);
 const [today, budget] = results;
 console.log(`budget / unlimited: RSS ${(budget.rss / today.rss).toFixed(2)}x, PSS ${(budget.pss / today.pss).toFixed(2)}x, time ${(budget.seconds / today.seconds).toFixed(2)}x`);
 console.log(`load average after: ${loadavg().map((l) => l.toFixed(1)).join(' ')}`);

@@ -8,7 +8,9 @@
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 import path from 'node:path';
 
-const L2_CACHE_SIZE = '1M';
+/** The L2 cache of every qcow2 file our qemu processes open (1 MiB). */
+export const L2_CACHE_BYTES = 1024 * 1024;
+const L2_CACHE_SIZE = String(L2_CACHE_BYTES);
 const QCOW2_MAGIC = 0x514649fb;
 const BACKING_FORMAT_EXTENSION = 0xe2792aca;
 // A chain deeper than this is left to QEMU's defaults below it (a loop, or a damaged header).

@@ -51,7 +51,7 @@ it('a chain of three qcow2 files named by relative paths: every level bounded, s
   const [flag, options] = qemuNbdImageArgs(top, 'qcow2');
   expect(flag).toBe('--image-opts');
   expect(options).toContain(`file.filename=${top.replace(',', ',,')}`);
-  expect(options).toContain('backing.backing.l2-cache-size=1M');
+  expect(options).toContain('backing.backing.l2-cache-size=1048576');
   await servedEqualsChain(top);
 });
 
