@@ -1,17 +1,21 @@
-// How the hub's memory budget becomes disk slots and per-disk transfer settings. A disk in
-// transfer costs the node transfer's inFlight buffers, a source qemu-nbd (qemu sources) with
-// about as many reads, and the hub's qemu-nbd with those plus up to 2 x inFlight unanswered
-// writes (qemu-nbd keeps freed request buffers up to its trim threshold, qemu/qemu-nbd-env.ts):
-// about 5 x inFlight x requestSize at the peak.
+// How the hub's memory budget becomes disk slots and per-disk transfer settings. Calibrated on
+// the peak resident memory of whole runs (bench/hub-memory.js, every process of the run sampled):
+// sendense-run and the node transfer with no disk going take ~160 MiB; a disk in transfer takes
+// its two qemu-nbd (the hub's and the source's, 21-24 MiB each, mostly fixed: code, thread pools,
+// freed request buffers kept up to their trim threshold, qemu/qemu-nbd-env.ts) and ~3.2 MiB per
+// request in flight (the node transfer's 2 MiB buffer and what qemu-nbd keeps beside it).
+// Measured at 100 disks: 49.6 MiB per disk with 2 in flight, 62.4 MiB with 6.
 
 import type { HubConfig } from './hub-config.js';
 
 const MiB = 1024 ** 2;
-/** sendense-run and the node transfer process with no disk going (resident, measured). */
-export const HUB_BASE_MEMORY = 160 * MiB;
-/** One idle qemu-nbd (resident, measured: 8.3 MiB). */
-export const QEMU_NBD_IDLE_MEMORY = 9 * MiB;
+/** sendense-run and the node transfer process with no disk going (resident, measured ~159 MiB). */
+export const HUB_BASE_MEMORY = 184 * MiB;
+/** One qemu-nbd of a disk in transfer, besides its requests in flight (resident, measured 21-24.4 MiB). */
+export const QEMU_NBD_MEMORY = 24 * MiB;
 export const REQUEST_SIZE = 2 * MiB;
+/** What each request in flight adds to a disk in transfer (measured ~3.2 MiB). */
+const PER_REQUEST_MEMORY = 2 * REQUEST_SIZE;
 /** Today's full speed: 16 requests of 2 MiB in flight over 4 connections per disk. */
 export const FULL_IN_FLIGHT = 16;
 export const FULL_CONNECTIONS = 4;
@@ -26,7 +30,7 @@ export interface DiskTuning {
 
 /** Memory one disk in transfer needs with `inFlight` requests of REQUEST_SIZE. */
 export function diskMemory(inFlight: number): number {
-  return 2 * QEMU_NBD_IDLE_MEMORY + 5 * inFlight * REQUEST_SIZE;
+  return 2 * QEMU_NBD_MEMORY + inFlight * PER_REQUEST_MEMORY;
 }
 
 /** The memory one slot stands for: the budget left after the base, shared by maxParallelDisks. */
@@ -48,7 +52,7 @@ export function tuneDisks(hub: Pick<HubConfig, 'memory' | 'maxParallelDisks'>, s
   const share = slots * slotMemory(hub);
   const parallelDisks = Math.max(1, Math.min(slots, disks, Math.floor(share / diskMemory(MIN_IN_FLIGHT))));
   const perDisk = share / parallelDisks;
-  const fits = Math.floor((perDisk - 2 * QEMU_NBD_IDLE_MEMORY) / (5 * REQUEST_SIZE));
+  const fits = Math.floor((perDisk - 2 * QEMU_NBD_MEMORY) / PER_REQUEST_MEMORY);
   const inFlight = Math.max(MIN_IN_FLIGHT, Math.min(FULL_IN_FLIGHT, fits));
   const connections = inFlight >= 8 ? FULL_CONNECTIONS : inFlight >= 4 ? 2 : 1;
   return Object.freeze({ parallelDisks, inFlight, connections });
