@@ -50,8 +50,11 @@ export async function checkConnection(config: pg.ClientConfig): Promise<void> {
 
 export function openPostgres(config: pg.ClientConfig, connections = 4): Kysely<StoreDatabase> {
   const pool = new pg.Pool({ ...config, max: connections });
-  // An idle client's error (server restart) must not crash the process; the next query reports it.
+  // A client's connection error (a server restart, a network cut) must not crash the process; the
+  // next query on it reports it. The pool listens while a client is idle, not while it is checked
+  // out (kysely holds one through a transaction): each client gets a listener of its own.
   pool.on('error', () => {});
+  pool.on('connect', (client) => client.on('error', () => {}));
   return new Kysely<StoreDatabase>({ dialect: new PostgresDialect({ pool }) });
 }
 

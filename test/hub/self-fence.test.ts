@@ -4,9 +4,9 @@
 // database is back, doctor on that hub records the rest; the next backup is exact.
 
 import { existsSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { cuttableProxy } from '../support/cuttable-proxy.js';
 import { descendantPids, qemuNbdAmong } from '../support/process-tree.js';
 import { identify, killIfAlive, waitForProcessGone } from '../support/processes.js';
 import { useRunWorkspace } from '../support/run-workspace.js';
@@ -23,38 +23,6 @@ const cleanups: (() => Promise<void> | void)[] = [];
 afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
-
-// A TCP proxy to PostgreSQL that can be cut: every connection through it is dropped, and new ones
-// are closed as soon as they arrive (the database is unreachable from this hub only).
-async function cuttableProxy(targetPort: number): Promise<{ port: number; cut(): void; close(): Promise<void> }> {
-  const sockets = new Set<net.Socket>();
-  let cut = false;
-  const server = net.createServer((client) => {
-    if (cut) return void client.destroy();
-    const upstream = net.connect({ host: '127.0.0.1', port: targetPort });
-    for (const socket of [client, upstream]) {
-      sockets.add(socket);
-      socket.on('error', () => {});
-      socket.on('close', () => sockets.delete(socket));
-    }
-    client.pipe(upstream).pipe(client);
-    client.on('close', () => upstream.destroy());
-    upstream.on('close', () => client.destroy());
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  return {
-    port: (server.address() as net.AddressInfo).port,
-    cut() {
-      cut = true;
-      for (const socket of sockets) socket.destroy();
-    },
-    close: () =>
-      new Promise<void>((resolve) => {
-        for (const socket of sockets) socket.destroy();
-        server.close(() => resolve());
-      }),
-  };
-}
 
 function repositoryFiles(): string[] {
   if (!existsSync(ws.repository)) return [];
@@ -98,9 +66,10 @@ describe('a hub cut off from PostgreSQL', () => {
     proxy.cut();
     const end = await cli.exited;
 
-    expect(end.exitCode, end.stderr).toBe(1);
+    const output = `${end.stdout}\n${end.stderr}`;
+    expect(end.exitCode, output).toBe(1);
     const events = parseEvents(end.stdout);
-    expect(events.find((event) => event.type === 'run-end')?.error).toMatch(/lost the state database postgres:\/\/sendense@127\.0\.0\.1:\d+\/fence_\w+: no heartbeat written for \d+ s/);
+    expect(events.find((event) => event.type === 'run-end')?.error, output).toMatch(/lost the state database postgres:\/\/sendense@127\.0\.0\.1:\d+\/fence_\w+: no heartbeat written for \d+ s/);
     expect(events.find((event) => event.type === 'warning' && /could not record the end of run/.test(String(event.message)))).toBeDefined();
     expect(end.stderr).not.toMatch(/\n\s+at |internal error/);
     // It stopped the copy, not waited for it to end.
