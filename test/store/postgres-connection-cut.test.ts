@@ -32,8 +32,8 @@ describe('PostgreSQL out of reach mid-transaction', () => {
       await new Promise((resolve) => setTimeout(resolve, 500));
       await sql`select 2`.execute(trx);
     });
+    // Without a listener of its own on the client, its 'error' event goes unheard: vitest reports
+    // "Connection terminated unexpectedly" as an unhandled error and the run fails.
     await expect(transaction).rejects.toThrow();
-    // Still alive to say so: an unheard 'error' event would have ended this worker before here.
-    expect(process.exitCode ?? 0).toBe(0);
   });
 });
