@@ -64,7 +64,7 @@ export const COMMAND_HELP: Readonly<Record<string, CommandHelp>> = {
   },
   verify: {
     usage: 'sendense-run verify [--vm NAME] [--backup ID]',
-    does: "Check stored backups against the digests recorded when they were taken: each file's own layer, its\nqcow2 metadata and every digest. A difference names backup, disk and guest offset and marks that backup\nand every backup built on it damaged. Exit 1 when damage is found.",
+    does: "Check stored backups against the digests recorded when they were taken: each file's own layer, its\nqcow2 metadata, every digest, its manifest and the backing file its header names. A difference names\nbackup, disk and guest offset and marks that backup and every backup built on it damaged; a damaged\nbackup whose files match again is cleared. A VM with a merge under way or unfinished is left for later.\nExit 1 when damage is found.",
     options: [
       { name: '--vm', value: 'NAME', help: 'only this VM' },
       { name: '--backup', value: 'ID', help: 'only this backup' },
@@ -78,7 +78,7 @@ export const COMMAND_HELP: Readonly<Record<string, CommandHelp>> = {
   },
   catalog: {
     usage: 'sendense-run catalog import REPOSITORY',
-    does: "Rebuild the database's backups from the manifests in REPOSITORY (a lost database, a repository moved\nto another hub). Backups the database already knows are left as they are.",
+    does: "Rebuild the database's backups from the manifests in REPOSITORY (a lost database, a repository moved\nto another hub). Backups the database already knows are left as they are. A manifest that is malformed\nor not where it says it belongs (<vm>/disk-<key>/<backup-id>.json) is refused, and with it its backup.",
     options: [],
   },
   files: {

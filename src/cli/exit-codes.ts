@@ -44,12 +44,12 @@ export const COMMAND_EXIT_CODES: Readonly<Record<string, readonly ExitCode[]>> =
     USAGE,
   ],
   verify: [
-    { code: 0, when: 'no damage found (backups without a manifest are reported as not verified)' },
-    { code: 1, when: 'damage found: those backups and every backup built on them are now damaged' },
+    { code: 0, when: 'no damage found, damage marks cleared where the files match again (backups taken before manifests existed, and those of a VM with a merge under way or unfinished, are listed as not verified)' },
+    { code: 1, when: 'damage found (those backups and every backup built on them are now damaged, or still are), or the --vm/--backup asked for has a merge under way or unfinished' },
     { code: 2, when: 'no such --backup, or a usage error' },
   ],
   catalog: [
-    { code: 0, when: 'the repository was read; backups imported, already known or skipped are listed' },
+    { code: 0, when: 'the repository was read; backups imported, already known or skipped (and manifests refused) are listed' },
     { code: 1, when: 'the state database could not be written' },
     { code: 2, when: 'REPOSITORY is not a directory, or a usage error' },
   ],

@@ -68,7 +68,7 @@ function showHubs(store: Store, rows: readonly HistoryRow[]): boolean {
   return store.dialect === 'postgres' || rows.some(({ run }) => run.hub !== null && run.hub !== run.hostname);
 }
 
-// The header, one line per run, and the error of a run under it, indented.
+// The header, one line per run, and the error and note of a run under it, indented.
 function historyTable(rows: readonly HistoryRow[], hubs: boolean): string[] {
   const hubColumn = hubs ? [{ header: 'HUB' }] : [];
   const table = formatTable(
@@ -102,6 +102,7 @@ function historyTable(rows: readonly HistoryRow[], hubs: boolean): string[] {
     lines.push(table[i + 1]);
     if (row.run.queuedSeconds !== null) lines.push(`    queued ${formatDuration(row.run.queuedSeconds)} for the hub's disk slots`);
     if (row.run.error) lines.push(`    ${row.status === 'skipped' ? 'skipped' : 'error'}: ${row.run.error}`);
+    if (row.run.note) lines.push(`    note: ${row.run.note}`);
   });
   return lines;
 }

@@ -3,7 +3,7 @@
 
 import { SendenseError } from '../errors.js';
 import { verifyBackups } from '../verify/verify-backups.js';
-import { verifyLine } from '../verify/verify-output.js';
+import { verifyLine, verifySummary } from '../verify/verify-output.js';
 import { rejectLeftovers, takeOption } from './args.js';
 import type { Command } from './context.js';
 import { withExistingStore } from './open-existing-store.js';
@@ -20,12 +20,14 @@ export const verifyCommand: Command = async (cli, args) => {
     try {
       const outcome = await verifyBackups(store, run.id, { vm: vm.value, backupId: backup.value }, (event) => {
         if (cli.json) cli.stdout.write(`${JSON.stringify(event)}\n`);
-        else if (!cli.quiet || event.type === 'damaged') cli.stdout.write(`${verifyLine(event)}\n`);
+        else if (!cli.quiet || event.type === 'damaged' || event.type === 'cleared') cli.stdout.write(`${verifyLine(event)}\n`);
       });
-      const unverified = outcome.unverifiable.length > 0 ? `; ${outcome.unverifiable.length} without manifests not verified` : '';
-      const summary = `verified ${outcome.checked} backup(s)${outcome.damaged.length > 0 ? `, ${outcome.damaged.length} marked damaged` : ', no damage found'}${unverified}`;
-      if (cli.json) cli.stdout.write(`${JSON.stringify({ type: 'summary', checked: outcome.checked, damaged: outcome.damaged, unverifiable: outcome.unverifiable })}\n`);
-      else cli.stdout.write(`${summary}\n`);
+      const summary = verifySummary(outcome);
+      if (cli.json) {
+        const { checked, damaged, unverifiable, cleared, notVerified } = outcome;
+        cli.stdout.write(`${JSON.stringify({ type: 'summary', checked, damaged, unverifiable, cleared, notVerified })}\n`);
+      } else cli.stdout.write(`${summary}\n`);
+      if (outcome.cleared.length > 0) await store.noteRun(run.id, `damage cleared: ${outcome.cleared.join(', ')} (every file matches its manifest again)`);
       await store.finishRun(run.id, outcome.damaged.length > 0 ? 'failed' : 'succeeded', outcome.damaged.length > 0 ? summary : undefined);
       return outcome.damaged.length > 0 ? 1 : 0;
     } catch (error) {

@@ -5,6 +5,7 @@ import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 
 const MAGIC = 0x514649fb; // "QFI\xfb"
 const CORRUPT_BIT = 2n; // incompatible_features bit 1: "corrupt" (v3)
+const BACKING_FORMAT_EXTENSION = 0xe2792aca;
 
 // Undefined when the header looks sound, else what is wrong with it.
 export function qcow2HeaderProblem(file: string): string | undefined {
@@ -34,6 +35,55 @@ export function qcow2HeaderProblem(file: string): string | undefined {
       return `qcow2 header damaged (refcount table outside the file): ${file}`;
     }
     if (version === 3 && bytesRead >= 80 && (header.readBigUInt64BE(72) & CORRUPT_BIT) !== 0n) return `qcow2 image marked corrupt by qemu: ${file}`;
+    return undefined;
+  } finally {
+    closeSync(fd);
+  }
+}
+
+// The backing file a qcow2 header names, and its format when the header says (qcow2 spec "Header"
+// and "Header extensions"); undefined when there is none or the header cannot be read.
+export function readBacking(file: string): { readonly name: string; readonly format?: string } | undefined {
+  // The header, its extensions and the backing file's name lie in the first cluster.
+  const start = readHead(file, 104);
+  if (start === undefined || start.length < 72 || start.readUInt32BE(0) !== MAGIC) return undefined;
+  const clusterBits = start.readUInt32BE(20);
+  if (clusterBits < 9 || clusterBits > 21) return undefined;
+  const head = readHead(file, 2 ** clusterBits);
+  if (head === undefined || head.length < 72) return undefined;
+  const version = head.readUInt32BE(4);
+  const nameOffset = Number(head.readBigUInt64BE(8));
+  const nameSize = head.readUInt32BE(16);
+  if (nameOffset === 0 || nameSize === 0 || nameOffset + nameSize > head.length) return undefined;
+  const name = head.toString('utf8', nameOffset, nameOffset + nameSize);
+  let at = version >= 3 && head.length >= 104 ? head.readUInt32BE(100) : 72;
+  let format: string | undefined;
+  while (at + 8 <= head.length) {
+    const type = head.readUInt32BE(at);
+    const length = head.readUInt32BE(at + 4);
+    if (type === 0 || at + 8 + length > head.length) break;
+    if (type === BACKING_FORMAT_EXTENSION) format = head.toString('utf8', at + 8, at + 8 + length);
+    at += 8 + Math.ceil(length / 8) * 8;
+  }
+  return { name, format };
+}
+
+export function isQcow2(file: string): boolean {
+  const head = readHead(file, 4);
+  return head !== undefined && head.length === 4 && head.readUInt32BE(0) === MAGIC;
+}
+
+function readHead(file: string, most: number): Buffer | undefined {
+  let fd: number;
+  try {
+    fd = openSync(file, 'r');
+  } catch {
+    return undefined;
+  }
+  try {
+    const buffer = Buffer.alloc(Math.min(most, fstatSync(fd).size));
+    return buffer.subarray(0, readSync(fd, buffer, 0, buffer.length, 0));
+  } catch {
     return undefined;
   } finally {
     closeSync(fd);

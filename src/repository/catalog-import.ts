@@ -11,6 +11,8 @@ import type { FoundManifest } from './manifest-scan.js';
 import { manifestsByName, scanManifests } from './manifest-scan.js';
 import { readManifest } from './manifest-file.js';
 import { isSendenseError } from '../errors.js';
+import { qcow2HeaderProblem } from '../qemu/qcow2-header.js';
+import { backingProblem } from './chain-files.js';
 
 export interface ImportOutcome {
   readonly imported: readonly ImportedBackup[];
@@ -45,17 +47,10 @@ export async function importCatalog(store: Store, repository: string, runId: str
       } else known.push(backupId);
       continue;
     }
-    const missing = disks.find((disk) => !existsSync(path.join(path.dirname(disk.path), disk.manifest.file)));
-    if (missing !== undefined) {
-      skipped.push({ backupId, reason: `its file ${path.join(path.dirname(missing.path), missing.manifest.file)} is missing` });
+    const why = scan.refused.has(backupId) ? 'one of its manifests is refused' : await whyNotImported(store, disks);
+    if (why !== undefined) {
+      skipped.push({ backupId, reason: why });
       continue;
-    }
-    if (first.parentId !== null) {
-      const parent = await store.getBackup(first.parentId);
-      if (parent?.status !== 'complete') {
-        skipped.push({ backupId, reason: `its parent ${first.parentId} is ${parent === undefined ? 'not in the repository' : parent.status}` });
-        continue;
-      }
     }
     const backup: ImportedBackup = {
       id: backupId,
@@ -81,10 +76,39 @@ export async function importCatalog(store: Store, repository: string, runId: str
         }))
         .sort((a, b) => a.diskKey - b.diskKey),
     };
-    await store.importBackup(backup);
+    try {
+      await store.importBackup(backup);
+    } catch (error) {
+      // Disaster recovery imports what it can: one backup the database refuses is reported, not fatal.
+      skipped.push({ backupId, reason: `the database refused it (${(error as Error).message.split('\n')[0]})` });
+      continue;
+    }
     imported.push(backup);
   }
   return { imported, known, relocated, skipped, problems: scan.problems };
+}
+
+// Why a backup's manifests cannot be recorded: they disagree with each other, a file is missing or
+// linked to another parent than its manifest names, or the parent is not a complete backup of the
+// same VM and chain.
+async function whyNotImported(store: Store, disks: readonly FoundManifest[]): Promise<string | undefined> {
+  const first = disks[0]!.manifest;
+  const disagreeing = disks.find(({ manifest }) =>
+    (['vm', 'type', 'chainId', 'parentId', 'startedAt'] as const).some((field) => manifest[field] !== first[field]),
+  );
+  if (disagreeing !== undefined) return `its manifests disagree (${disks[0]!.path} and ${disagreeing.path})`;
+  for (const { path: manifestFile, manifest } of disks) {
+    const file = path.join(path.dirname(manifestFile), manifest.file);
+    if (!existsSync(file)) return `its file ${file} is missing`;
+    const parentFile = manifest.parentFile === null ? undefined : path.join(path.dirname(manifestFile), manifest.parentFile);
+    const link = qcow2HeaderProblem(file) === undefined ? backingProblem(file, parentFile) : undefined;
+    if (link !== undefined) return `its file ${file} is not linked to the parent its manifest names: ${link}`;
+  }
+  if (first.parentId === null) return undefined;
+  const parent = await store.getBackup(first.parentId);
+  if (parent?.status !== 'complete') return `its parent ${first.parentId} is ${parent === undefined ? 'not in the repository' : parent.status}`;
+  if (parent.vm !== first.vm || parent.chainId !== first.chainId) return `its parent ${first.parentId} belongs to VM ${parent.vm}, chain ${parent.chainId}, not VM ${first.vm}, chain ${first.chainId}`;
+  return undefined;
 }
 
 // A parent before what stands on it, then by the time each was taken: ids sort by the second only,

@@ -28,6 +28,10 @@ export async function writeManifest(file: string, manifest: DiskManifest): Promi
   }
 }
 
+// A manifest is trusted with nothing it does not prove: every field has its type and range, and it
+// must stand where it says it belongs, <repository>/<vm>/disk-<key>/<backupId>.json beside
+// <backupId>.qcow2 (docs/how-it-works.md#verification). A crafted `file` or id would otherwise point
+// a prune or a merge at a file outside the repository.
 export async function readManifest(file: string): Promise<DiskManifest> {
   let parsed: unknown;
   try {
@@ -36,9 +40,75 @@ export async function readManifest(file: string): Promise<DiskManifest> {
     const why = (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'missing' : `unreadable (${(error as Error).message})`;
     throw new SendenseError(`manifest ${file} is ${why}`);
   }
-  const manifest = parsed as Partial<DiskManifest>;
+  const manifest = parsed as Partial<DiskManifest> | null;
   if (manifest?.format !== MANIFEST_FORMAT || manifest.version !== MANIFEST_VERSION || typeof manifest.backupId !== 'string' || typeof manifest.diskKey !== 'number') {
     throw new SendenseError(`manifest ${file} is not a sendense backup manifest (version ${MANIFEST_VERSION})`);
   }
+  const problem = manifestProblem(manifest as Record<string, unknown>) ?? locationProblem(file, manifest as DiskManifest);
+  if (problem !== undefined) throw new SendenseError(`manifest ${file} is refused: ${problem}`);
   return manifest as DiskManifest;
+}
+
+// Backup and chain ids, VM names: the characters the layout uses, no path separators, no "..".
+const ID = /^[0-9A-Za-z][0-9A-Za-z_-]{0,99}$/;
+const VM_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$/;
+const HEX = /^[0-9a-f]{1,128}$/;
+
+function manifestProblem(m: Record<string, unknown>): string | undefined {
+  const id = (name: string, value: unknown) => (typeof value === 'string' && ID.test(value) ? undefined : `${name} ${JSON.stringify(value)} is not a backup id`);
+  const text = (name: string, value: unknown, nullable = false) =>
+    typeof value === 'string' || (nullable && value === null) ? undefined : `${name} must be ${nullable ? 'text or null' : 'text'}`;
+  const time = (name: string, value: unknown) => (typeof value === 'string' && !Number.isNaN(Date.parse(value)) ? undefined : `${name} ${JSON.stringify(value)} is not a time`);
+  const count = (name: string, value: unknown, least: number) =>
+    Number.isSafeInteger(value) && (value as number) >= least ? undefined : `${name} ${JSON.stringify(value)} is not a whole number of at least ${least}`;
+  const found =
+    (typeof m.vm === 'string' && VM_NAME.test(m.vm) ? undefined : `vm ${JSON.stringify(m.vm)} is not a VM name`) ??
+    count('diskKey', m.diskKey, 0) ??
+    id('backupId', m.backupId) ??
+    id('chainId', m.chainId) ??
+    (m.type === 'full' || m.type === 'incremental' ? undefined : `type ${JSON.stringify(m.type)} is neither full nor incremental`) ??
+    (m.type === 'full' ? (m.parentId === null && m.parentFile === null ? undefined : 'a full backup names a parent') : undefined) ??
+    (m.type === 'incremental' ? (id('parentId', m.parentId) ?? (m.parentFile === `${String(m.parentId)}.qcow2` ? undefined : `parentFile ${JSON.stringify(m.parentFile)} is not its parent's file`)) : undefined) ??
+    text('plan', m.plan) ??
+    text('changeId', m.changeId, true) ??
+    text('bitmap', m.bitmap, true) ??
+    text('source', m.source) ??
+    text('sourceNode', m.sourceNode) ??
+    time('startedAt', m.startedAt) ??
+    time('completedAt', m.completedAt) ??
+    count('virtualSize', m.virtualSize, 1) ??
+    count('bytes', m.bytes, 0) ??
+    (m.file === `${String(m.backupId)}.qcow2` ? undefined : `file ${JSON.stringify(m.file)} is not ${String(m.backupId)}.qcow2`);
+  return found ?? digestsProblem(m.digests, m.virtualSize as number);
+}
+
+// null (a client that reports none), or sorted ranges inside the disk, each data range with a digest.
+function digestsProblem(digests: unknown, virtualSize: number): string | undefined {
+  if (digests === null) return undefined;
+  const d = digests as Partial<Record<'algorithm' | 'data' | 'zero', unknown>> | undefined;
+  if (typeof d !== 'object' || d === undefined || typeof d.algorithm !== 'string' || !Array.isArray(d.data) || !Array.isArray(d.zero)) {
+    return 'digests must hold an algorithm, data and zero ranges';
+  }
+  const inside = (range: unknown, withDigest: boolean): boolean => {
+    if (!Array.isArray(range) || range.length !== (withDigest ? 3 : 2)) return false;
+    const [offset, length, digest] = range as unknown[];
+    return Number.isSafeInteger(offset) && Number.isSafeInteger(length) && (offset as number) >= 0 && (length as number) > 0 &&
+      (offset as number) + (length as number) <= virtualSize && (!withDigest || (typeof digest === 'string' && HEX.test(digest)));
+  };
+  const badData = d.data.findIndex((range) => !inside(range, true));
+  if (badData !== -1) return `digests.data[${badData}] is not [offset, length, hex digest] inside the disk`;
+  const badZero = d.zero.findIndex((range) => !inside(range, false));
+  if (badZero !== -1) return `digests.zero[${badZero}] is not [offset, length] inside the disk`;
+  return undefined;
+}
+
+// <repository>/<vm>/disk-<key>/<backupId>.json (or the merged manifest written beside it).
+function locationProblem(file: string, manifest: DiskManifest): string | undefined {
+  const name = path.basename(file).replace(/\.merge$/, '');
+  const diskDir = path.basename(path.dirname(file));
+  const vmDir = path.basename(path.dirname(path.dirname(file)));
+  if (name !== `${manifest.backupId}.json`) return `it describes backup ${manifest.backupId} but is named ${path.basename(file)}`;
+  if (diskDir !== `disk-${manifest.diskKey}`) return `it describes disk ${manifest.diskKey} but lies in ${diskDir}`;
+  if (vmDir !== manifest.vm) return `it describes VM ${manifest.vm} but lies in ${vmDir}`;
+  return undefined;
 }

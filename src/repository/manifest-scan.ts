@@ -14,26 +14,30 @@ export interface FoundManifest {
 
 export interface ManifestScan {
   readonly found: readonly FoundManifest[];
-  /** Files named like manifests that are not readable as one. */
+  /** Files named like manifests that are not readable as one, or refused (manifest-file.ts). */
   readonly problems: readonly string[];
+  /** The backup ids those files are named after: such a backup is not whole and is not imported. */
+  readonly refused: ReadonlySet<string>;
 }
 
 // Only `vm` when given; a repository or VM folder that does not exist holds none.
 export async function scanManifests(repository: string, vm?: string): Promise<ManifestScan> {
   const found: FoundManifest[] = [];
   const problems: string[] = [];
+  const refused = new Set<string>();
   const vms = vm === undefined ? await entries(repository) : [vm];
   for (const name of vms) {
-    for (const { path: file } of await manifestsByName(repository, name)) {
+    for (const { path: file, backupId } of await manifestsByName(repository, name)) {
       try {
         found.push({ path: file, manifest: await readManifest(file) });
       } catch (error) {
         if (!isSendenseError(error)) throw error;
         problems.push(error.message);
+        refused.add(backupId);
       }
     }
   }
-  return { found, problems };
+  return { found, problems, refused };
 }
 
 export interface NamedManifest {

@@ -24,6 +24,8 @@ export interface LayerResult {
   /** False when the manifest holds no digests (VMware client): only the metadata was checked. */
   readonly digestsChecked: boolean;
   readonly bytesRead: number;
+  /** Another process holds the file for writing (qemu's image locking): nothing was judged. */
+  readonly busy?: string;
 }
 
 export interface VerifyLayerOptions {
@@ -42,6 +44,9 @@ export async function verifyLayer(file: string, manifest: DiskManifest, options:
   const layer = ownLayerFilename(file);
   const check = await runLocal(['qemu-img', 'check', '--output=json', layer]);
   // qemu-img check: 0 clean, 3 leaked clusters only (harmless), 2 corruptions, 1 could not check.
+  if (check.exitCode !== 0 && check.exitCode !== 3 && isLockConflict(check.stderr)) {
+    return { findings: [], digestsChecked: false, bytesRead: 0, busy: `${file} is in use by another process (${check.stderr.trim().split('\n')[0]}): verify it again when it is closed` };
+  }
   if (check.exitCode !== 0 && check.exitCode !== 3) {
     return { findings: [{ message: `qcow2 metadata damaged (qemu-img check: ${checkSummary(check.stdout, check.stderr)})` }], digestsChecked: false, bytesRead: 0 };
   }
@@ -127,6 +132,11 @@ async function checkEverythingElse(connection: NbdConnection, manifest: DiskMani
     }
   }
   return bytes;
+}
+
+// qemu's image locking: "Failed to get shared "write" lock", "Failed to get "write" lock".
+function isLockConflict(stderr: string): boolean {
+  return /Failed to get .*lock/.test(stderr);
 }
 
 function checkSummary(stdout: string, stderr: string): string {

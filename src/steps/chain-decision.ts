@@ -2,7 +2,7 @@
 // every disk can continue the chain exactly; anything else is a full into a new chain (or a failure
 // when the plan says onMissingChain: fail).
 
-import type { BackupPlan } from '../plan/types.js';
+import type { BackupPlan, DiskKey } from '../plan/types.js';
 import { backupSource, type BackupSource, type SourceDiskFacts } from '../source/index.js';
 import type { Backup } from '../store/index.js';
 
@@ -19,7 +19,8 @@ export function decideChain(
   previous: Backup | undefined,
   chainLength: number,
   facts: readonly SourceDiskFacts[],
-  parentFileExists: (file: string) => boolean,
+  /** What makes the files of `previous`'s chain for a disk unusable (chain-files.ts), if anything. */
+  chainProblem: (diskKey: DiskKey) => string | undefined,
 ): ChainDecision {
   if (plan.kind === 'backup') return { type: 'full' };
   const { onMissingChain, maxChainLength } = plan.incremental;
@@ -38,7 +39,7 @@ export function decideChain(
   }
   const source = backupSource(plan.vm.source);
   for (const fact of facts) {
-    const reason = whyNotIncremental(source, fact, previous, parentFileExists);
+    const reason = whyNotIncremental(source, fact, previous, chainProblem);
     if (reason !== undefined) return cannot(reason);
   }
   return { type: 'incremental' };
@@ -48,13 +49,14 @@ function whyNotIncremental(
   source: BackupSource,
   fact: SourceDiskFacts,
   previous: Backup,
-  parentFileExists: (file: string) => boolean,
+  chainProblem: (diskKey: DiskKey) => string | undefined,
 ): string | undefined {
   const parentDisk = previous.disks.find((disk) => disk.diskKey === fact.key);
   if (parentDisk === undefined) return `disk ${fact.key} is not in backup ${previous.id}`;
   if (source.sizeKnownBeforeTransfer && parentDisk.virtualSize !== fact.virtualSize) {
     return `disk ${fact.key} changed size since backup ${previous.id} (${parentDisk.virtualSize} -> ${fact.virtualSize} bytes)`;
   }
-  if (!parentFileExists(parentDisk.file)) return `the file of backup ${previous.id} for disk ${fact.key} is missing or damaged (${parentDisk.file})`;
+  const problem = chainProblem(fact.key);
+  if (problem !== undefined) return problem;
   return source.whyNotIncremental(fact, parentDisk, previous);
 }

@@ -24,6 +24,7 @@ export const recordChangeIds: Step<BackupRun> = {
         changeId: disk.changeId ?? null,
         bytes: disk.bytes ?? 0,
         virtualSize: disk.virtualSize,
+        manifest: true,
       });
     }
     await store.completeBackup(state.backupId, total);

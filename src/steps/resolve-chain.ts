@@ -6,7 +6,8 @@ import type { BackupDiskJob, BackupRun, BackupState } from '../engine/run-contex
 import type { Step } from '../engine/step.js';
 import { SendenseError, isSendenseError } from '../errors.js';
 import type { BackupPlan } from '../plan/types.js';
-import { qcow2HeaderProblem } from '../qemu/qcow2-header.js';
+import { chainFileProblem, describeChainFileProblem, type ChainFileProblem } from '../repository/chain-files.js';
+import { descendants } from '../verify/verify-backups.js';
 import { unknownBackups } from '../repository/catalog-import.js';
 import { backupFile, exportName, newBackupId } from '../repository/layout.js';
 import { manifestPath } from '../repository/manifest.js';
@@ -27,6 +28,8 @@ export interface ChainResolution {
   readonly chainLength: number;
   /** The newest backup when it is damaged (never a parent). */
   readonly damaged?: Backup;
+  /** A file of the previous backup's chain linked to another parent than its own: damage a run marks. */
+  readonly relinked?: ChainFileProblem;
 }
 
 export const resolveChain: Step<BackupRun> = {
@@ -42,7 +45,12 @@ export const resolveChain: Step<BackupRun> = {
       run: () => store.unlockVm(plan.vm.name, run.runId),
     });
     const resolution = await resolveBackup(run, await unusedBackupId(run));
-    const { decision, damaged, chainLength } = resolution;
+    const { decision, damaged, chainLength, relinked } = resolution;
+    if (relinked !== undefined) {
+      const builtOnIt = await markRelinked(store, relinked, run.runId);
+      const also = builtOnIt.length > 0 ? `, and the ${plural(builtOnIt.length, 'backup')} built on it (${builtOnIt.join(', ')})` : '';
+      run.reporter.emit({ type: 'warning', step: 'resolve-chain', message: `backup ${relinked.backupId} is now marked damaged${also}: ${describeChainFileProblem(relinked)}` });
+    }
     if (damaged !== undefined && plan.kind === 'incremental') {
       run.reporter.emit({ type: 'warning', step: 'resolve-chain', message: `backup ${damaged.id} is damaged (${damaged.damage}): taking a full backup into a new chain` });
     }
@@ -147,10 +155,20 @@ export async function resolveBackup(run: Pick<BackupRun, 'plan' | 'store' | 'nod
   const { previous, chainLength, damaged } = await findPrevious(run);
   const exec = (argv: readonly string[]) => run.node.exec(argv);
   const facts = await Promise.all(plan.vm.source.disks.map((disk) => source.inspect(exec, disk.key)));
-  // A parent whose file is gone or whose header is destroyed cannot carry an incremental.
-  const decision = decideChain(plan, previous, chainLength, facts, (file) => qcow2HeaderProblem(file) === undefined);
+  // A chain with a file gone, a header destroyed or a file linked to another parent cannot carry an incremental.
+  const chain = previous === undefined ? [] : await run.store.chainOf(previous.id);
+  const brokenLinks = new Map<number, ChainFileProblem>();
+  for (const disk of plan.vm.source.disks) {
+    const problem = chainFileProblem(chain, [disk.key]);
+    if (problem !== undefined) brokenLinks.set(disk.key, problem);
+  }
+  const decision = decideChain(plan, previous, chainLength, facts, (key) => {
+    const problem = brokenLinks.get(key);
+    return problem === undefined ? undefined : describeChainFileProblem(problem);
+  });
   const parent = decision.type === 'incremental' ? previous : undefined;
-  return { state: backupState(plan, backupId, parent, previous, facts), decision, previous, chainLength, damaged };
+  const relinked = [...brokenLinks.values()].find((problem) => problem.kind === 'backing');
+  return { state: backupState(plan, backupId, parent, previous, facts), decision, previous, chainLength, damaged, relinked };
 }
 
 interface PreviousBackup {
@@ -220,4 +238,15 @@ async function newestDamaged(store: Store, vm: string, repository: string, lates
   const newest = recorded[recorded.length - 1];
   if (newest?.status !== 'damaged') return undefined;
   return latest === undefined || latest.chainId === newest.chainId || newest.startedAt >= latest.startedAt ? newest : undefined;
+}
+
+// A file that names another parent than the database's is damage, as verify would find it: it and
+// everything built on it are never restored or built on again.
+async function markRelinked(store: Store, problem: ChainFileProblem, runId: string): Promise<readonly string[]> {
+  const backup = await store.getBackup(problem.backupId);
+  if (backup === undefined) return [];
+  const builtOnIt = descendants(await store.listBackups({ vm: backup.vm }), backup.id);
+  await store.markDamaged([backup.id], `run ${runId}: disk ${problem.diskKey}: ${problem.message}`);
+  await store.markDamaged(builtOnIt, `built on damaged backup ${backup.id}`);
+  return builtOnIt;
 }

@@ -6,7 +6,7 @@ import type { Step } from '../engine/step.js';
 import { SendenseError, isSendenseError } from '../errors.js';
 import { refuseInsideRepository } from '../repository/containing-repository.js';
 import { exportName } from '../repository/layout.js';
-import { qcow2HeaderProblem } from '../qemu/qcow2-header.js';
+import { chainFileProblem, describeChainFileProblem } from '../repository/chain-files.js';
 import type { Backup } from '../store/index.js';
 import { fillTarget } from './prepare-target.js';
 import { refuseUnfinishedMerge } from '../retention/unfinished-merge.js';
@@ -44,12 +44,9 @@ async function resolveRestorePoint(run: RestoreRun): Promise<Backup> {
   const chain = await store.chainOf(backup.id);
   for (const link of chain) {
     if (link.status !== 'complete') fail(`backup ${link.id} in the chain of ${backup.id} is ${link.status}, not complete`);
-    for (const disk of link.disks) {
-      const problem = qcow2HeaderProblem(disk.file);
-      if (problem?.startsWith('file missing')) fail(`the file of backup ${link.id} for disk ${disk.diskKey} is missing or unreadable: ${disk.file}`);
-      if (problem !== undefined) fail(`the file of backup ${link.id} for disk ${disk.diskKey} is damaged: ${problem}`);
-    }
   }
+  const problem = chainFileProblem(chain);
+  if (problem !== undefined) fail(describeChainFileProblem(problem));
   const wanted = plan.restore.disks ?? backup.disks.map((disk) => disk.diskKey);
   // Chosen: the run's end names it even when one of its disks is refused next.
   run.state = { backupId: backup.id, disks: [] };

@@ -7,7 +7,7 @@ import type { Step } from '../engine/step.js';
 import { SendenseError } from '../errors.js';
 import type { VerifyPlan } from '../plan/types.js';
 import { verifyBackups } from '../verify/verify-backups.js';
-import { verifyLine } from '../verify/verify-output.js';
+import { verifyLine, verifySummary } from '../verify/verify-output.js';
 
 export const verifyBackupsStep: Step<RunContext<VerifyPlan>> = {
   name: 'verify-backups',
@@ -18,12 +18,13 @@ export const verifyBackupsStep: Step<RunContext<VerifyPlan>> = {
       run.store,
       run.runId,
       { vm: plan.verify.vm, repository: plan.repository.path, outdatedAfter: plan.verify.outdatedAfter },
-      (event) => run.reporter.emit({ type: event.type === 'disk' && event.ok ? 'info' : 'warning', step: 'verify-backups', message: verifyLine(event) }),
+      (event) => run.reporter.emit({ type: (event.type === 'disk' && event.ok) || event.type === 'cleared' ? 'info' : 'warning', step: 'verify-backups', message: verifyLine(event) }),
     );
     if (outcome.damaged.length > 0) {
       throw new SendenseError(`damage found: ${outcome.damaged.length} backup(s) marked damaged (${outcome.damaged.join(', ')})`, { step: 'verify-backups', exitCode: 1 });
     }
-    return `verified ${outcome.checked} backup(s), no damage found`;
+    if (outcome.cleared.length > 0) await run.store.noteRun(run.runId, `damage cleared: ${outcome.cleared.join(', ')} (every file matches its manifest again)`);
+    return verifySummary(outcome);
   },
   would(run) {
     const { vm, outdatedAfter } = run.plan.verify;

@@ -18,16 +18,26 @@ export async function verifyChainManifests(run: RestoreRun): Promise<{ readonly 
   let withoutManifest = 0;
   for (const disk of run.state.disks) {
     for (const backup of chain) {
-      const file = backup.disks.find((d) => d.diskKey === disk.key)?.file;
-      if (file === undefined) continue;
-      if (!existsSync(manifestPath(file))) {
+      const recorded = backup.disks.find((d) => d.diskKey === disk.key);
+      if (recorded === undefined) continue;
+      const file = recorded.file;
+      // Only a backup taken before manifests existed has none; one written with a manifest that lost it is damage.
+      if (!recorded.manifest && !existsSync(manifestPath(file))) {
         withoutManifest++;
         continue;
       }
-      const result = await verifyLayer(file, await readManifest(manifestPath(file)), {
-        onSpawn: (pid, argv, startTicks) => run.store.recordProcess(run.runId, pid, 'qemu-nbd', argv, startTicks ?? processStartTicks(pid)).then(() => undefined),
-        onForget: (pid) => run.store.forgetProcess(pid),
-      });
+      const result = await readManifest(manifestPath(file)).then(
+        (manifest) =>
+          verifyLayer(file, manifest, {
+            onSpawn: (pid, argv, startTicks) => run.store.recordProcess(run.runId, pid, 'qemu-nbd', argv, startTicks ?? processStartTicks(pid)).then(() => undefined),
+            onForget: (pid) => run.store.forgetProcess(pid),
+          }),
+        (error: unknown) => {
+          if (!(error instanceof SendenseError)) throw error;
+          return { findings: [{ message: error.message }] };
+        },
+      );
+      if ('busy' in result && result.busy !== undefined) throw new SendenseError(`backup ${backup.id} could not be checked against its manifest: ${result.busy}`, { step: 'verify', disk: disk.key });
       const finding = result.findings[0];
       if (finding !== undefined) {
         // As verify would: the backup and everything built on it are never restored or built on again.

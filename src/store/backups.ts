@@ -32,6 +32,7 @@ function toDisk(row: Selectable<BackupDisksTable>): BackupDisk {
     source: row.source,
     sourceNode: row.source_node,
     bitmap: row.bitmap,
+    manifest: Number(row.manifest) === 1,
   });
 }
 
@@ -129,6 +130,7 @@ export async function addBackupDisk(db: Db, backupId: string, disk: NewBackupDis
       source: disk.source,
       source_node: disk.sourceNode,
       bitmap: disk.bitmap ?? null,
+      manifest: 0,
     })
     .execute();
   return (await getBackup(db, backupId))!;
@@ -138,7 +140,7 @@ export async function completeBackupDisk(
   db: Db,
   backupId: string,
   diskKey: DiskKey,
-  result: { changeId: string | null; bytes: number; virtualSize?: number },
+  result: { changeId: string | null; bytes: number; virtualSize?: number; manifest?: boolean },
 ): Promise<void> {
   const updated = await db
     .updateTable('backup_disks')
@@ -146,6 +148,7 @@ export async function completeBackupDisk(
       status: 'complete',
       change_id: result.changeId,
       bytes: result.bytes,
+      manifest: result.manifest === true ? 1 : 0,
       ...(result.virtualSize === undefined ? {} : { virtual_size: result.virtualSize }),
     })
     .where('backup_id', '=', backupId)
@@ -242,10 +245,16 @@ export async function incompleteBackups(db: Db): Promise<readonly Backup[]> {
 }
 
 // verify found this backup (or one it stands on) differing from its manifests: it and every backup
-// built on it leave the restorable, parent-capable 'complete' state for good.
+// built on it leave the restorable, parent-capable 'complete' state until a verify clears it.
 export async function markDamaged(db: Db, ids: readonly string[], damage: string): Promise<void> {
   if (ids.length === 0) return;
   await db.updateTable('backups').set({ damage }).where('id', 'in', ids).where('status', '=', 'complete').where('damage', 'is', null).execute();
+}
+
+// verify found a damaged backup's files and those it stands on matching their manifests again
+// (a repository put back from a copy, a merge finished by doctor): complete once more.
+export async function clearDamage(db: Db, id: string): Promise<void> {
+  await db.updateTable('backups').set({ damage: null }).where('id', '=', id).where('status', '=', 'complete').execute();
 }
 
 export async function recordVerification(db: Db, id: string, at: string): Promise<void> {
@@ -297,6 +306,7 @@ export async function importBackup(db: Db, backup: ImportedBackup): Promise<void
           source: disk.source,
           source_node: disk.sourceNode,
           bitmap: disk.bitmap,
+          manifest: 1,
         })
         .execute();
     }

@@ -31,6 +31,8 @@ export interface Run {
   readonly hub: string | null;
   /** The scheduled fire it belongs to (plan@time), when the schedule is shared by hubs. */
   readonly fire: string | null;
+  /** What its history line adds besides status and error (verify: damage marks cleared). */
+  readonly note: string | null;
 }
 
 /** A run waiting for (granted 0) or holding hub disk slots. */
@@ -62,6 +64,8 @@ export interface BackupDisk {
   readonly sourceNode: string;
   /** Bitmap this backup added on the source (removed again if the backup fails). */
   readonly bitmap: string | null;
+  /** Written with a manifest beside it: a missing manifest is damage, not an old backup. */
+  readonly manifest: boolean;
 }
 
 export interface Backup {

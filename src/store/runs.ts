@@ -29,6 +29,7 @@ function toRun(row: Selectable<RunsTable>): Run {
     queuedSeconds: row.queued_seconds ?? null,
     hub: row.hub ?? null,
     fire: row.fire ?? null,
+    note: row.note ?? null,
   });
 }
 
@@ -55,6 +56,11 @@ export async function finishRun(db: Db, id: string, status: RunStatus, error?: s
     .executeTakeFirst();
   if (result.numUpdatedRows === 0n) throw new Error(`finishRun: no run ${id}`);
   return (await getRun(db, id))!;
+}
+
+// What a run's history line adds, in its own words (verify: a damage mark cleared).
+export async function noteRun(db: Db, id: string, note: string): Promise<void> {
+  await db.updateTable('runs').set({ note: maskSecrets(note) ?? null }).where('id', '=', id).execute();
 }
 
 export async function recordSkippedRun(db: Db, self: StoreSelf, run: SkippedRun): Promise<Run> {

@@ -19,6 +19,8 @@ export interface RunsTable {
   hub: string | null;
   /** A scheduled fire, plan@time: unique, so no fire runs twice. */
   fire: string | null;
+  /** What the run's history line adds (010-manifest-facts). */
+  note: string | null;
 }
 
 export interface BackupsTable {
@@ -51,6 +53,8 @@ export interface BackupDisksTable {
   source: string;
   source_node: string;
   bitmap: string | null;
+  /** 1: written with a manifest beside it (010-manifest-facts); its absence is damage. */
+  manifest: number;
 }
 
 export interface PortLeasesTable {

@@ -78,7 +78,7 @@ export interface NewBackupDisk {
 // completedAt known and bytes per disk, but no status or verification yet.
 export type ImportedBackup = Pick<Backup, 'id' | 'vm' | 'plan' | 'type' | 'chainId' | 'parentId' | 'repository' | 'startedAt' | 'runId'> & {
   readonly completedAt: string;
-  readonly disks: readonly (Omit<BackupDisk, 'backupId' | 'status' | 'bytes'> & { readonly bytes: number })[];
+  readonly disks: readonly (Omit<BackupDisk, 'backupId' | 'status' | 'bytes' | 'manifest'> & { readonly bytes: number })[];
 };
 
 export interface LeaseRequest {
@@ -133,6 +133,8 @@ export interface Store {
   // runs
   createRun(run: NewRun): Promise<Run>;
   finishRun(id: string, status: Exclude<RunStatus, 'running' | 'skipped'>, error?: string): Promise<Run>;
+  /** What the run's history line adds besides its status and error. */
+  noteRun(id: string, note: string): Promise<void>;
   recordSkippedRun(run: SkippedRun): Promise<Run>;
   getRun(id: string): Promise<Run | undefined>;
   /** Newest first. */
@@ -149,7 +151,7 @@ export interface Store {
   completeBackupDisk(
     backupId: string,
     diskKey: DiskKey,
-    result: { readonly changeId: string | null; readonly bytes: number; readonly virtualSize?: number },
+    result: { readonly changeId: string | null; readonly bytes: number; readonly virtualSize?: number; /** Its manifest is written. */ readonly manifest?: boolean },
   ): Promise<void>;
   /** Only when every disk is complete (else throws, nothing changed). Bytes default: sum of the disks. */
   completeBackup(id: string, bytes?: number): Promise<Backup>;
@@ -170,6 +172,8 @@ export interface Store {
   incompleteBackups(): Promise<readonly Backup[]>;
   /** Marks complete (or already damaged) backups damaged, with what verify found. */
   markDamaged(ids: readonly string[], damage: string): Promise<void>;
+  /** A damaged backup verified sound again, its parent complete: restorable and a parent again. */
+  clearDamage(id: string): Promise<void>;
   recordVerification(id: string, at: string): Promise<void>;
   /** Records a complete backup found in a repository's manifests (catalog import). */
   importBackup(backup: ImportedBackup): Promise<void>;

@@ -1,14 +1,19 @@
 // Verifies stored backups against their manifests (SPEC section 9) and marks what differs: the
 // backup whose own file differs and every backup built on it become 'damaged' (never restorable,
-// never a parent). Each checked backup records the time of its verification.
+// never a parent) until a verify finds them matching again. Each checked backup records the time of
+// its verification. A VM with a merge recorded is not judged (its files are being changed).
 
 import { existsSync } from 'node:fs';
 import { manifestPath } from '../repository/manifest.js';
 import { readManifest } from '../repository/manifest-file.js';
 import { verifyLayer, type LayerFinding } from '../repository/verify-layer.js';
+import path from 'node:path';
 import { processStartTicks } from '../process/index.js';
 import { isSendenseError } from '../errors.js';
-import type { Backup, Store } from '../store/index.js';
+import { qcow2HeaderProblem } from '../qemu/qcow2-header.js';
+import { backingProblem } from '../repository/chain-files.js';
+import { refuseUnfinishedMerge } from '../retention/unfinished-merge.js';
+import type { Backup, BackupDisk, Store } from '../store/index.js';
 
 export interface VerifySelection {
   readonly vm?: string;
@@ -22,64 +27,82 @@ export interface VerifySelection {
 export type VerifyEvent =
   | { readonly type: 'disk'; readonly backupId: string; readonly vm: string; readonly disk: number; readonly ok: boolean; readonly digestsChecked: boolean; readonly bytesRead: number; readonly findings: readonly LayerFinding[] }
   | { readonly type: 'damaged'; readonly backupId: string; readonly vm: string; readonly because: string; readonly builtOnIt: readonly string[] }
-  | { readonly type: 'unverifiable'; readonly backupId: string; readonly vm: string; readonly disk: number; readonly reason: string };
+  | { readonly type: 'cleared'; readonly backupId: string; readonly vm: string; readonly was: string }
+  | { readonly type: 'still-damaged'; readonly backupId: string; readonly vm: string; readonly because: string }
+  | { readonly type: 'unverifiable'; readonly backupId: string; readonly vm: string; readonly disk: number; readonly reason: string }
+  | { readonly type: 'not-verified'; readonly backupId: string; readonly vm: string; readonly reason: string };
 
 export interface VerifyOutcome {
   readonly checked: number;
   /** Backups with a file that has no manifest (taken before manifests existed): not judged. */
   readonly unverifiable: readonly string[];
   readonly damaged: readonly string[];
+  /** Damaged backups found matching their manifests again, their parents complete: complete again. */
+  readonly cleared: readonly string[];
+  /** Backups not checked this time: their VM had a merge under way or unfinished, or a file was busy. */
+  readonly notVerified: readonly string[];
 }
 
+// Complete backups, and damaged ones (a mark is cleared when the files match again), parents first.
 export async function verifyBackups(store: Store, runId: string, selection: VerifySelection, report: (event: VerifyEvent) => void): Promise<VerifyOutcome> {
   const all = await store.listBackups({ vm: selection.vm });
   const now = Date.now();
   const selected = all.filter(
     (backup) =>
-      backup.status === 'complete' &&
+      (backup.status === 'complete' || backup.status === 'damaged') &&
       (selection.backupId === undefined || backup.id === selection.backupId) &&
       (selection.repository === undefined || backup.repository === selection.repository) &&
       (selection.outdatedAfter === undefined || backup.verifiedAt === null || now - Date.parse(backup.verifiedAt) >= selection.outdatedAfter),
   );
+  // One VM asked for: refused like a run while a merge is recorded for it; every VM: that VM's backups are left for later.
+  const single = selection.vm ?? (selection.backupId === undefined ? undefined : selected[0]?.vm);
+  if (single !== undefined) await refuseUnfinishedMerge(store, single, 'verify');
   const damaged = new Set<string>();
   const unverifiable: string[] = [];
+  const cleared: string[] = [];
+  const notVerified: string[] = [];
+  const notVerifiedVms = new Map<string, string>();
   let checked = 0;
   for (const backup of selected) {
     // Already marked through a parent found damaged in this run.
     if (damaged.has(backup.id)) continue;
-    const problems: string[] = [];
-    // A backup taken before manifests existed has nothing to be checked against: said, never judged.
-    const bare = backup.disks.find((disk) => existsSync(disk.file) && !existsSync(manifestPath(disk.file)));
-    if (bare !== undefined) {
-      unverifiable.push(backup.id);
-      report({ type: 'unverifiable', backupId: backup.id, vm: backup.vm, disk: bare.diskKey, reason: `no manifest beside ${bare.file} (taken before manifests existed?)` });
+    const merging = notVerifiedVms.get(backup.vm) ?? (await mergeUnderWay(store, backup.vm));
+    if (merging !== undefined) {
+      notVerifiedVms.set(backup.vm, merging);
+      notVerified.push(backup.id);
+      report({ type: 'not-verified', backupId: backup.id, vm: backup.vm, reason: merging });
       continue;
     }
+    // A backup taken before manifests existed has nothing to be checked against: said, never judged.
+    const bare = backup.disks.find((disk) => !disk.manifest && existsSync(disk.file) && !existsSync(manifestPath(disk.file)));
+    if (bare !== undefined) {
+      unverifiable.push(backup.id);
+      report({ type: 'unverifiable', backupId: backup.id, vm: backup.vm, disk: bare.diskKey, reason: `no manifest beside ${bare.file} (taken before manifests existed)` });
+      continue;
+    }
+    const parent = backup.parentId === null ? undefined : all.find((candidate) => candidate.id === backup.parentId);
+    const problems: string[] = [];
+    let busy: string | undefined;
     for (const disk of backup.disks) {
-      let findings: readonly LayerFinding[];
-      let digestsChecked = false;
-      let bytesRead = 0;
-      try {
-        const manifest = await readManifest(manifestPath(disk.file));
-        const mismatch = manifestMismatch(manifest, backup, disk.diskKey);
-        if (mismatch !== undefined) findings = [{ message: mismatch }];
-        else {
-          const result = await verifyLayer(disk.file, manifest, {
-            onSpawn: (pid, argv, startTicks) => store.recordProcess(runId, pid, 'qemu-nbd', argv, startTicks ?? processStartTicks(pid)).then(() => undefined),
-            onForget: (pid) => store.forgetProcess(pid),
-          });
-          ({ findings, digestsChecked, bytesRead } = result);
-        }
-      } catch (error) {
-        if (!isSendenseError(error)) throw error;
-        findings = [{ message: error.message }];
-      }
+      const { findings, digestsChecked, bytesRead, busy: inUse } = await checkDisk(store, runId, backup, disk, parent);
+      busy ??= inUse;
+      if (inUse !== undefined) continue;
       report({ type: 'disk', backupId: backup.id, vm: backup.vm, disk: disk.diskKey, ok: findings.length === 0, digestsChecked, bytesRead, findings });
       for (const finding of findings) problems.push(`disk ${disk.diskKey}: ${finding.message}`);
     }
+    // A merge that began while these files were read changed them under the check: judged next time.
+    const changed = busy ?? (await mergeUnderWay(store, backup.vm)) ?? (await changedMeanwhile(store, backup));
+    if (changed !== undefined) {
+      notVerified.push(backup.id);
+      report({ type: 'not-verified', backupId: backup.id, vm: backup.vm, reason: changed });
+      continue;
+    }
     checked++;
     await store.recordVerification(backup.id, new Date().toISOString());
-    if (problems.length === 0) continue;
+    if (problems.length === 0) {
+      if (backup.status === 'damaged') await clearIfSound(store, backup, damaged, cleared, report);
+      continue;
+    }
     const builtOnIt = descendants(all, backup.id);
     const because = `verify ${new Date().toISOString()}: ${problems.join('; ')}`;
     await store.markDamaged([backup.id], because);
@@ -87,13 +110,78 @@ export async function verifyBackups(store: Store, runId: string, selection: Veri
     for (const id of [backup.id, ...builtOnIt]) damaged.add(id);
     report({ type: 'damaged', backupId: backup.id, vm: backup.vm, because: problems.join('; '), builtOnIt });
   }
-  return { checked, unverifiable, damaged: [...damaged] };
+  return { checked, unverifiable, damaged: [...damaged], cleared, notVerified };
+}
+
+interface DiskCheck {
+  readonly findings: readonly LayerFinding[];
+  readonly digestsChecked: boolean;
+  readonly bytesRead: number;
+  /** Another process holds the file (qemu's image locking): not read, not judged. */
+  readonly busy?: string;
+}
+
+// One disk of a backup: its manifest (present when the backup was written with one, naming this
+// backup, disk and parent), the backing file its header names, then its own layer's bytes.
+async function checkDisk(store: Store, runId: string, backup: Backup, disk: BackupDisk, parent: Backup | undefined): Promise<DiskCheck> {
+  const found = (message: string): DiskCheck => ({ findings: [{ message }], digestsChecked: false, bytesRead: 0 });
+  if (!existsSync(manifestPath(disk.file)) && existsSync(disk.file)) {
+    return found(`its manifest ${manifestPath(disk.file)} is missing (the backup was written with one): its data cannot be vouched for`);
+  }
+  try {
+    const manifest = await readManifest(manifestPath(disk.file));
+    const mismatch = manifestMismatch(manifest, backup, disk.diskKey);
+    if (mismatch !== undefined) return found(mismatch);
+    const parentFile = parent?.disks.find((candidate) => candidate.diskKey === disk.diskKey)?.file;
+    const link = qcow2HeaderProblem(disk.file) === undefined ? backingProblem(disk.file, parentFile) : undefined;
+    if (link !== undefined) return found(`not linked to its parent: ${link}`);
+    return await verifyLayer(disk.file, manifest, {
+      onSpawn: (pid, argv, startTicks) => store.recordProcess(runId, pid, 'qemu-nbd', argv, startTicks ?? processStartTicks(pid)).then(() => undefined),
+      onForget: (pid) => store.forgetProcess(pid),
+    });
+  } catch (error) {
+    if (!isSendenseError(error)) throw error;
+    return found(error.message);
+  }
+}
+
+// What keeps a VM's backups from being judged now: a merge recorded for it (going on, or left by a crash).
+async function mergeUnderWay(store: Store, vm: string): Promise<string | undefined> {
+  try {
+    await refuseUnfinishedMerge(store, vm, 'verify');
+    return undefined;
+  } catch (error) {
+    if (!isSendenseError(error)) throw error;
+    return error.message;
+  }
+}
+
+// The backup's record after its files were read: gone or moved onto another parent by a merge.
+async function changedMeanwhile(store: Store, backup: Backup): Promise<string | undefined> {
+  const now = await store.getBackup(backup.id);
+  if (now !== undefined && now.parentId === backup.parentId && now.type === backup.type) return undefined;
+  return `a merge changed backup ${backup.id} while it was read: verify it again`;
+}
+
+// A damaged backup whose own files match their manifests again: complete once more when what it
+// stands on is complete; else still damaged, because of its parent.
+async function clearIfSound(store: Store, backup: Backup, damaged: Set<string>, cleared: string[], report: (event: VerifyEvent) => void): Promise<void> {
+  const parent = backup.parentId === null ? undefined : await store.getBackup(backup.parentId);
+  if (parent !== undefined && (parent.status !== 'complete' || damaged.has(parent.id))) {
+    damaged.add(backup.id);
+    report({ type: 'still-damaged', backupId: backup.id, vm: backup.vm, because: `its own files match their manifests, but it stands on backup ${parent.id}, which is ${parent.status}` });
+    return;
+  }
+  await store.clearDamage(backup.id);
+  cleared.push(backup.id);
+  report({ type: 'cleared', backupId: backup.id, vm: backup.vm, was: backup.damage ?? 'damaged' });
 }
 
 // A manifest that speaks of another backup, disk or parent is a repository mixed up, not this file's.
 function manifestMismatch(manifest: Awaited<ReturnType<typeof readManifest>>, backup: Backup, diskKey: number): string | undefined {
   if (manifest.backupId !== backup.id || manifest.diskKey !== diskKey) return `manifest names backup ${manifest.backupId} disk ${manifest.diskKey}`;
   if (manifest.parentId !== backup.parentId) return `manifest names parent ${manifest.parentId ?? 'none'}, the database ${backup.parentId ?? 'none'}`;
+  if (manifest.file !== path.basename(backup.disks.find((disk) => disk.diskKey === diskKey)?.file ?? '')) return `manifest names file ${manifest.file}`;
   return undefined;
 }
 

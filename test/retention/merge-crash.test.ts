@@ -5,7 +5,7 @@
 // doctor finishes it (or rolls it back when no file was changed), and then every point is exact,
 // verify passes, and the next incremental is exact.
 
-import { readdirSync } from 'node:fs';
+import { mkdirSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { writeRestorePlan } from '../restore/restore-plan.js';
@@ -40,6 +40,25 @@ async function expectOthersExact(going: string): Promise<void> {
   }
 }
 
+// Before doctor: verify leaves the VM's points unjudged (reading a half-merged file would mark every
+// kept point damaged), and files and mount refuse, as runs and restores do.
+async function expectNothingReadsThroughTheMerge(going: string, child: string): Promise<void> {
+  const verified = await sendenseRun(['verify', '--db', ws.db]);
+  expect(verified.exitCode, `${verified.stdout}\n${verified.stderr}`).toBe(0);
+  expect(verified.stdout).toContain(`not verified: VM ${chain.vm} has an unfinished merge of backup ${going} into ${child}`);
+  expect((await backupsOf(chain)).filter((backup) => backup.status !== 'complete').map((backup) => backup.id)).toEqual([]);
+  const single = await sendenseRun(['verify', '--vm', chain.vm, '--db', ws.db]);
+  expect(single.exitCode).toBe(1);
+  expect(single.stderr).toContain(`unfinished merge of backup ${going} into ${child}`);
+  const mountDir = path.join(ws.dir, 'mnt');
+  mkdirSync(mountDir, { recursive: true });
+  for (const argv of [['files', chain.vm], ['mount', chain.vm, mountDir]]) {
+    const refused = await sendenseRun([...argv, '--db', ws.db]);
+    expect(refused.exitCode, `${argv[0]}: ${refused.stdout}\n${refused.stderr}`).toBe(1);
+    expect(refused.stderr).toContain(`unfinished merge of backup ${going} into ${child}`);
+  }
+}
+
 async function doctor(): Promise<string> {
   const result = await sendenseRun(['doctor', '--db', ws.db]);
   expect(result.exitCode, `${result.stdout}\n${result.stderr}`).toBe(0);
@@ -64,6 +83,7 @@ describe('a merge killed at any phase', () => {
       setTakenAt(chain, { [going]: day(chain.ids.indexOf(child), 1) });
       await killedPrune({ keepDaily: 100 }, phase);
       await expectOthersExact(going);
+      await expectNothingReadsThroughTheMerge(going, child);
       if (phase === 'copy') {
         const refused = await sendenseRun([writeRetentionPlan(chain, { keepDaily: 100 }), '--db', ws.db]);
         expect(refused.exitCode).toBe(1);
@@ -101,6 +121,7 @@ describe('a merge killed at any phase', () => {
       const full = left[0]!;
       await killedPrune({ keepLast: left.length - 1 }, phase);
       await expectOthersExact(full);
+      await expectNothingReadsThroughTheMerge(full, left[1]!);
       await doctor();
       const after = await expectPointsExact(chain);
       expect(after[0] === full).toBe(ROLLS_BACK.includes(phase));

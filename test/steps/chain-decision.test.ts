@@ -30,7 +30,7 @@ const previous: Backup = Object.freeze({
   verifiedAt: null,
   damage: null,
   disks: [
-    { backupId: 'b2', diskKey: 2000, file: '/repo/vm/disk-2000/b2.qcow2', virtualSize: 64 * MiB, changeId: bitmapName('c1', 'b2'), bytes: 1, status: 'complete' as const, source: '/vms/d0.qcow2', sourceNode: 'this host', bitmap: bitmapName('c1', 'b2') },
+    { backupId: 'b2', diskKey: 2000, file: '/repo/vm/disk-2000/b2.qcow2', virtualSize: 64 * MiB, changeId: bitmapName('c1', 'b2'), bytes: 1, status: 'complete' as const, source: '/vms/d0.qcow2', sourceNode: 'this host', bitmap: bitmapName('c1', 'b2'), manifest: true },
   ],
 });
 
@@ -42,7 +42,7 @@ const healthy: SourceDiskFacts = {
   bitmaps: [{ name: bitmapName('c1', 'b2'), inUse: false, enabled: true, granularity: 65536 }],
   canStoreBitmaps: true,
 };
-const exists = () => true;
+const exists = () => undefined;
 
 describe('decideChain', () => {
   it('continues the chain when every fact allows it', () => {
@@ -62,9 +62,9 @@ describe('decideChain', () => {
     expect(decideChain(plan('incremental', { maxChainLength: 2 }), previous, 2, [healthy], exists)).toMatchObject({ type: 'full', note: expect.stringContaining('maxChainLength 2') });
   });
 
-  const cases: readonly [string, Partial<SourceDiskFacts>, (file: string) => boolean, RegExp][] = [
+  const cases: readonly [string, Partial<SourceDiskFacts>, (diskKey: number) => string | undefined, RegExp][] = [
     ['the disk changed size', { virtualSize: 128 * MiB }, exists, /changed size/],
-    ['the parent file is missing or damaged', {}, () => false, /missing or damaged/],
+    ['the parent file is missing or damaged', {}, () => 'the file of backup b2 for disk 2000 is missing or unreadable: /repo/vm/disk-2000/b2.qcow2', /missing or unreadable/],
     ['the bitmap is missing', { bitmaps: [] }, exists, /is missing from/],
     ['the bitmap is inconsistent (in use on a closed image)', { bitmaps: [{ ...healthy.bitmaps![0]!, inUse: true }] }, exists, /inconsistent/],
     ['the bitmap is disabled', { bitmaps: [{ ...healthy.bitmaps![0]!, enabled: false }] }, exists, /disabled/],

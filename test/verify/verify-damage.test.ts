@@ -4,6 +4,7 @@
 
 import { copyFileSync, existsSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import Database from 'better-sqlite3';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { writeRestorePlan, restoredDifference } from '../restore/restore-plan.js';
@@ -122,6 +123,10 @@ describe('verify', () => {
 
   it('a backup file without a manifest (taken before manifests existed) is said to be unverified, never marked damaged', async () => {
     copyFileSync(pristine, ws.db);
+    // As a backup recorded before the database knew which files were written with a manifest.
+    const db = new Database(ws.db);
+    db.prepare('update backup_disks set manifest = 0 where backup_id = ?').run(backups[0]!.id);
+    db.close();
     const manifest = backups[0]!.disks[0]!.file.replace(/\.qcow2$/, '.json');
     renameSync(manifest, `${manifest}.aside`);
     try {

@@ -11,6 +11,7 @@ import { backupOrderMigration } from './006-backup-order.js';
 import { mergesMigration } from './007-merges.js';
 import { hubSlotsMigration } from './008-hub-slots.js';
 import { manyHubsMigration } from './009-many-hubs.js';
+import { manifestFactsMigration } from './010-manifest-facts.js';
 
 const migrations: Readonly<Record<string, Migration>> = Object.freeze({
   '001-initial': initialMigration,
@@ -22,6 +23,7 @@ const migrations: Readonly<Record<string, Migration>> = Object.freeze({
   '007-merges': mergesMigration,
   '008-hub-slots': hubSlotsMigration,
   '009-many-hubs': manyHubsMigration,
+  '010-manifest-facts': manifestFactsMigration,
 });
 
 export const migrationProvider: MigrationProvider = {

@@ -11,4 +11,5 @@ export const MIGRATION_NAMES: readonly string[] = Object.freeze([
   '007-merges',
   '008-hub-slots',
   '009-many-hubs',
+  '010-manifest-facts',
 ]);
