@@ -5,10 +5,10 @@
 import { createLocalNode } from '../node/local.js';
 import type { NodeHost } from '../node/node.js';
 import { uncontactedNode } from '../node/uncontacted-node.js';
-import { isFilesRestore, type BackupPlan, type DiskRestorePlan, type FilesRestorePlan, type Plan } from '../plan/types.js';
+import type { Plan } from '../plan/types.js';
 import type { Store } from '../store/index.js';
-import { backupSteps } from './backup-steps.js';
-import { unresolvedRun, type BackupState, type FilesRestoreState, type RestoreState, type RunContext } from './run-context.js';
+import { loadKind } from '../kinds/index.js';
+import type { RunContext } from './run-context.js';
 import type { DryRun, Step } from './step.js';
 import { UndoStack } from './undo-stack.js';
 
@@ -35,27 +35,10 @@ export async function dryRunPlan(plan: Plan, options: DryRunOptions): Promise<Pl
     signal: new AbortController().signal,
     abort: () => undefined,
   };
-  if (plan.kind === 'verify') {
-    const { verifyBackupsStep } = await import('../steps/verify-backups.js');
-    return describe({ ...base, plan }, [verifyBackupsStep], options);
-  }
-  if (plan.kind === 'restore' && isFilesRestore(plan)) {
-    const { filesRestoreSteps } = await import('./restore-steps.js');
-    const run = unresolvedRun<RunContext<FilesRestorePlan>, FilesRestoreState>({ ...base, plan }, 'resolve-point');
-    return describe(run, filesRestoreSteps, options);
-  }
-  if (plan.kind === 'restore') {
-    const { restoreSteps } = await import('./restore-steps.js');
-    const run = unresolvedRun<RunContext<DiskRestorePlan>, RestoreState>({ ...base, plan: plan as DiskRestorePlan }, 'resolve-point');
-    return [...(await describe(run, restoreSteps, options)), { step: 'cleanup', does: 'stop qemu-nbd, close the tunnel, release the ports' }];
-  }
-  const { afterBackupSteps } = await import('./after-backup-steps.js');
-  const run = unresolvedRun<RunContext<BackupPlan>, BackupState>({ ...base, plan }, 'resolve-chain');
-  return [
-    ...(await describe(run, backupSteps, options)),
-    { step: 'cleanup', does: 'stop qemu-nbd, close the tunnel, release the ports; on failure delete the new files and bitmaps' },
-    ...(await describe(run, afterBackupSteps, options)),
-  ];
+  const kind = await loadKind(plan);
+  const run = await kind.open(base, 'dry-run');
+  const cleanup = kind.cleanup === undefined ? [] : [{ step: 'cleanup', does: kind.cleanup }];
+  return [...(await describe(run, kind.steps, options)), ...cleanup, ...(await describe(run, kind.afterSteps, options))];
 }
 
 // In order: a resolving step fills the state the next ones describe.

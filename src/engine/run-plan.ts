@@ -1,28 +1,26 @@
-// Runs one plan: records the run, connects to the node, runs the kind's steps with cleanup on
-// every exit path, and records how it ended. Used by `sendense-run PLAN` and the scheduler.
+// Runs one plan: records the run, connects to the node, runs its kind's steps (src/kinds/) with
+// cleanup on every exit path, and records how it ended. Used by `sendense-run PLAN` and the scheduler.
 
 import { hostname } from 'node:os';
 import { SendenseError, asRunError } from '../errors.js';
 import { createLocalNode } from '../node/local.js';
 import type { NodeHost } from '../node/node.js';
-import { isFilesRestore, type BackupPlan, type DiskRestorePlan, type FilesRestorePlan, type Plan } from '../plan/types.js';
+import type { Plan } from '../plan/types.js';
 import { newRunId } from '../repository/layout.js';
 import type { Store } from '../store/index.js';
 import { hookEnv } from '../hooks/hook-env.js';
 import { formatMetrics, metricsPath, planMetrics, writeMetricsFile } from '../metrics/prometheus-textfile.js';
 import { addSecret, isSecretName, maskDeep, maskSecrets } from '../secrets/mask.js';
 import { runBeforeHooks, runEndHooks } from '../hooks/run-hooks.js';
-import { backupSteps } from './backup-steps.js';
-import { BACKUP_STEPS, FILES_RESTORE_STEPS, RESTORE_STEPS, VERIFY_STEPS } from './step-names.js';
-import { unresolvedRun, type BackupState, type FilesRestoreState, type RestoreState, type RunContext } from './run-context.js';
-import type { RunEvent, RunReporter } from './run-events.js';
-import { bytesFacts } from './step-facts.js';
+import { loadKind } from '../kinds/index.js';
+import { stepNames, type EndFacts } from '../kinds/kind.js';
+import type { RunContext } from './run-context.js';
+import type { RunReporter } from './run-events.js';
 import { runSteps, type StepsOutcome } from './run-steps.js';
 import { UndoStack } from './undo-stack.js';
 import type { HubConfig } from '../hub/hub-config.js';
 import { checkHubScope } from '../hub/hub-scope.js';
 import { giveBackDiskSlots, takeDiskSlots, type DiskSlots } from '../hub/disk-queue.js';
-import { startTransferEarly } from '../transfer/run-transfer.js';
 
 export interface RunPlanOptions {
   readonly store: Store;
@@ -75,20 +73,18 @@ export async function runPlan(plan: Plan, options: RunPlanOptions): Promise<RunR
   if (fence?.aborted) fenced();
   fence?.addEventListener('abort', fenced, { once: true });
 
-  const stepNames =
-    plan.kind === 'restore' ? (isFilesRestore(plan) ? FILES_RESTORE_STEPS : RESTORE_STEPS) : plan.kind === 'verify' ? VERIFY_STEPS : BACKUP_STEPS;
-  reporter.emit({ type: 'run-start', runId, plan: plan.name, kind: plan.kind, steps: stepNames });
+  const kind = await loadKind(plan);
+  reporter.emit({ type: 'run-start', runId, plan: plan.name, kind: plan.kind, steps: stepNames(kind) });
 
   let outcome: StepsOutcome;
-  let backupId: string | undefined;
-  let ended: Pick<Extract<RunEvent, { type: 'run-end' }>, 'taken' | 'disks' | 'bytes'> = {};
+  let ended: EndFacts = {};
   let node: NodeHost | undefined;
   let diskSlots: DiskSlots | undefined;
   try {
     // Queued before anything is taken: a waiting run holds no port, process or connection.
     // The hub's scope is checked before the run queues, so allocate-ports cannot fail on it later.
     if (options.hub) checkHubScope(options.hub, plan);
-    const disks = options.hub ? await disksToTransfer(plan, store) : 0;
+    const disks = options.hub ? await kind.disksToTransfer(plan, store) : 0;
     if (options.hub && disks > 0) {
       diskSlots = await takeDiskSlots({ store, hub: options.hub, runId, plan: plan.name, disks, queuedAt: options.queuedAt, reporter, signal: controller.signal });
     }
@@ -108,31 +104,12 @@ export async function runPlan(plan: Plan, options: RunPlanOptions): Promise<RunR
       signal: controller.signal,
       abort: (reason) => controller.abort(reason),
     };
-    if (plan.kind === 'verify') {
-      const { verifyBackupsStep } = await import('../steps/verify-backups.js');
-      outcome = await runSteps({ ...base, plan }, [verifyBackupsStep]);
-    } else if (plan.kind === 'restore' && isFilesRestore(plan)) {
-      const { filesRestoreSteps } = await import('./restore-steps.js');
-      const run = unresolvedRun<RunContext<FilesRestorePlan>, FilesRestoreState>({ ...base, plan }, 'resolve-point');
-      outcome = await runSteps(run, filesRestoreSteps);
-      backupId = run.resolved ? run.state.backupId : undefined;
-    } else if (plan.kind === 'restore') {
-      const { restoreSteps } = await import('./restore-steps.js');
-      const run = unresolvedRun<RunContext<DiskRestorePlan>, RestoreState>({ ...base, plan: plan as DiskRestorePlan }, 'resolve-point');
-      outcome = await runSteps(run, restoreSteps);
-      backupId = run.resolved ? run.state.backupId : undefined;
-      if (run.resolved) ended = bytesFacts(run.state.disks);
-    } else {
-      const { afterBackupSteps } = await import('./after-backup-steps.js');
-      const earlyTransfer = plan.vm.source.type === 'vmware' ? undefined : await startTransferEarly(node);
-      const run = unresolvedRun<RunContext<BackupPlan>, BackupState>({ ...base, plan, earlyTransfer }, 'resolve-chain');
-      try {
-        outcome = await runSteps(run, backupSteps, afterBackupSteps);
-      } finally {
-        await earlyTransfer?.stop();
-      }
-      backupId = run.resolved ? run.state.backupId : undefined;
-      if (backupId) ended = { taken: run.state.type, ...bytesFacts(run.state.disks, true) };
+    const run = await kind.open(base, 'run');
+    try {
+      outcome = await runSteps(run, kind.steps, kind.afterSteps);
+    } finally {
+      await kind.close?.(run);
+      ended = kind.endFacts(run);
     }
   } catch (error) {
     outcome = { status: 'failed', error: asRunError(error, 'open-tunnel') };
@@ -149,6 +126,7 @@ export async function runPlan(plan: Plan, options: RunPlanOptions): Promise<RunR
     }
   }
   const error = maskSecrets(outcome.error?.describe());
+  const { backupId, ...facts } = ended;
   const env = hookEnv({ plan, runId, status: outcome.status, backupId, error });
   await runEndHooks(plan.hooks, outcome.status === 'succeeded', { node, reporter, env });
   await node?.close().catch(() => undefined);
@@ -162,9 +140,9 @@ export async function runPlan(plan: Plan, options: RunPlanOptions): Promise<RunR
     reporter.emit({ type: 'warning', message: lost.message });
     if (outcome.status === 'succeeded') outcome = { status: 'failed', error: lost };
   }
-  await writeMetrics(plan, options, reporter, ended.bytes ?? 0);
+  await writeMetrics(plan, options, reporter, facts.bytes ?? 0);
   const endError = maskSecrets(outcome.error?.describe());
-  reporter.emit({ type: 'run-end', runId, status: outcome.status, seconds, backupId, ...ended, error: endError });
+  reporter.emit({ type: 'run-end', runId, status: outcome.status, seconds, backupId, ...facts, error: endError });
   return { runId, status: outcome.status, error: outcome.error, backupId, seconds };
 }
 
@@ -192,15 +170,6 @@ function rememberHookSecrets(plan: Plan): void {
 // Every event is masked before any renderer (terminal, plain, JSON, the scheduler's) sees it.
 function maskingReporter(reporter: RunReporter): RunReporter {
   return { emit: (event) => reporter.emit(maskDeep(event)), close: () => reporter.close() };
-}
-
-// How many disks the run will copy: a backup's, a restore's subset or its latest point's (an
-// estimate: the slots only bound how many go at once); none for verify and file restores.
-async function disksToTransfer(plan: Plan, store: Store): Promise<number> {
-  if (plan.kind === 'backup' || plan.kind === 'incremental') return plan.vm.source.disks.length;
-  if (plan.kind !== 'restore' || isFilesRestore(plan)) return 0;
-  if (plan.restore.disks) return plan.restore.disks.length;
-  return (await store.latestCompleteBackup(plan.vm.name, plan.repository.path))?.disks.length ?? 1;
 }
 
 async function openNode(plan: Plan): Promise<NodeHost> {

@@ -4,7 +4,6 @@
 import { asRunError, type SendenseError } from '../errors.js';
 import type { RunContext } from './run-context.js';
 import type { Step } from './step.js';
-import { stepFacts } from './step-facts.js';
 
 export interface StepsOutcome {
   readonly status: 'succeeded' | 'failed' | 'interrupted';
@@ -57,7 +56,7 @@ async function runOne<R extends RunContext>(run: R, step: Step<R>, signal?: Abor
   try {
     const summary = await step.run(run);
     if (signal?.aborted) throw signal.reason;
-    reporter.emit({ type: 'step-done', step: step.name, summary: summary ?? undefined, facts: stepFacts(step.name, run) });
+    reporter.emit({ type: 'step-done', step: step.name, summary: summary ?? undefined, facts: step.facts?.(run) });
     return undefined;
   } catch (error) {
     const failure = asRunError(signal?.aborted ? signal.reason : error, step.name);

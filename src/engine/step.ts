@@ -1,8 +1,8 @@
-// A step of SPEC section 4: what it needs is in the run context, what it takes it registers on
-// the undo stack, what it did it returns as a one-line summary; what it would do (--dry-run) it
-// says from the same resolvers, without taking anything.
+// A step of a run (docs/how-it-works.md#the-data-path): what it needs is in the run context, what
+// it takes it registers on the undo stack, what it did it returns as a one-line summary and as
+// facts for --json; what it would do (--dry-run) it says from the same resolvers, taking nothing.
 
-import type { StepName } from './step-names.js';
+import type { Facts } from './step-facts.js';
 
 /** What a dry run knows besides the run context. */
 export interface DryRun {
@@ -11,13 +11,16 @@ export interface DryRun {
 }
 
 export interface Step<R> {
-  readonly name: StepName;
+  /** Its name in events, --dry-run and the docs (docs/how-it-works.md names every one). */
+  readonly name: string;
   /** One line saying what the step is about to do, resolved (shown before it runs). */
   title(run: R): string;
   /** Why the step has nothing to do in this run, if so. */
   skip?(run: R): string | undefined;
   /** Does the work; returns a one-line summary of what it did. */
   run(run: R): Promise<string | void>;
+  /** What it did, as data for --json readers (the facts of its step-done event), read from the run after it. */
+  facts?(run: R): Facts | undefined;
   /**
    * What the step would do (--dry-run), resolved as the run resolves it but taking nothing and
    * recording nothing; a resolving step fills the run's state as `run` would for the next ones.

@@ -9,7 +9,7 @@ import { createReadStream } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { join } from 'node:path';
 import { SendenseError } from '../errors.js';
-import type { FilesRestoreRun } from '../engine/run-context.js';
+import type { FilesRestoreRun } from '../kinds/restore-files/files-restore-run.js';
 import { findPackageRoot } from '../node/package-root.js';
 import type { ExtractTarget } from './extract-target.js';
 

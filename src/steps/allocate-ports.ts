@@ -1,11 +1,11 @@
 // allocate-ports: one lease per disk from nbd.ports, held in SQLite so concurrent runs and a
 // crashed run's leftovers never hand out the same port twice.
 
-import type { BackupRun, RestoreRun } from '../engine/run-context.js';
 import type { Step } from '../engine/step.js';
+import type { ServingRun } from './serving-run.js';
 import { hubPortRange } from '../hub/hub-scope.js';
 
-export const allocatePorts: Step<BackupRun | RestoreRun> = {
+export const allocatePorts: Step<ServingRun> = {
   name: 'allocate-ports',
   title: (run) => {
     const { first, last } = hubPortRange(run.diskSlots?.hub, run.plan.nbd.ports);
@@ -33,6 +33,7 @@ export const allocatePorts: Step<BackupRun | RestoreRun> = {
     });
     return `ports ${run.state.disks.map((disk) => `${disk.key}:${disk.port}`).join(', ')}`;
   },
+  facts: (run) => ({ disks: run.state.disks.map((disk) => ({ key: disk.key, port: disk.port })) }),
   // The ports the run would lease now (the same choice, nothing leased).
   async would(run, dry) {
     const { first, last } = run.plan.nbd.ports;

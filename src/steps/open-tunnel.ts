@@ -1,9 +1,10 @@
 // open-tunnel: make exactly the leased ports reachable as 127.0.0.1:<port> on the node.
 
-import { leasedDisks, type BackupDiskJob, type BackupRun, type RestoreDiskJob, type RestoreRun } from '../engine/run-context.js';
+import { leasedDisks } from '../engine/run-context.js';
 import type { Step } from '../engine/step.js';
+import type { ServingRun } from './serving-run.js';
 
-export const openTunnel: Step<BackupRun | RestoreRun> = {
+export const openTunnel: Step<ServingRun> = {
   name: 'open-tunnel',
   title: (run) => `forward ${run.state.disks.length} port(s) to ${run.node.description}`,
   skip: (run) => {
@@ -12,7 +13,7 @@ export const openTunnel: Step<BackupRun | RestoreRun> = {
     return 'the node is this host';
   },
   async run(run) {
-    const disks = leasedDisks<BackupDiskJob | RestoreDiskJob>(run.state.disks);
+    const disks = leasedDisks(run.state.disks);
     const forwards = await run.node.forwardPorts(disks.map((disk) => disk.port));
     run.undo.push({ what: `close the tunnel to ${run.node.description}`, when: 'always', step: 'open-tunnel', run: () => forwards.close() });
     for (const disk of disks) disk.nodePort = forwards.nodePorts.get(disk.port) ?? disk.port;
@@ -21,8 +22,6 @@ export const openTunnel: Step<BackupRun | RestoreRun> = {
   would(run) {
     const node = run.plan.node;
     if (node === undefined) return 'nothing to do (the node is this host)';
-    return run.plan.kind === 'restore'
-      ? `SSH to ${run.node.description}, forward the leased ports`
-      : `SSH to ${run.node.description} (host key checked against ${node.knownHosts}), forward the leased ports`;
+    return `SSH to ${run.node.description} (host key checked against ${node.knownHosts}), forward the leased ports`;
   },
 };

@@ -3,33 +3,41 @@
 // take turns within its hub slots, only the first turn's start here: the others start when their
 // turn comes (transfer, verify), so the hub's memory does not grow with the number of disks.
 
-import { leasedDisks, type BackupDiskJob, type BackupRun, type DiskServer, type Leased, type RestoreDiskJob, type RestoreRun } from '../engine/run-context.js';
+import { leasedDisks, type DiskServer, type Leased } from '../engine/run-context.js';
+import { exportUrl } from '../engine/step-facts.js';
 import type { Step } from '../engine/step.js';
+import type { ServedDisk, ServingRun } from './serving-run.js';
 import { SendenseError } from '../errors.js';
 import { plural } from '../format/plural.js';
 import { startQemuNbd, type QemuNbd } from '../qemu/index.js';
 import { diskTurns, startServers } from '../transfer/run-transfer.js';
 
-export const startQemuNbdServers: Step<BackupRun | RestoreRun> = {
+export interface ServeOptions {
+  /** A restore reads the backup chain (read-only); a backup writes its new files. */
+  readonly readOnly: boolean;
+}
+
+export const startQemuNbdServers = ({ readOnly }: ServeOptions): Step<ServingRun> => ({
   name: 'start-qemu-nbd',
   title: (run) => `serve ${run.state.disks.length} image(s) on 127.0.0.1 (qemu-nbd --shared=${run.plan.nbd.shared})`,
   async run(run) {
-    const disks = leasedDisks<BackupDiskJob | RestoreDiskJob>(run.state.disks);
-    for (const disk of disks) disk.server = diskServer(run, disk);
+    const disks = leasedDisks(run.state.disks);
+    for (const disk of disks) disk.server = diskServer(run, disk, readOnly);
     const atOnce = diskTurns(run)?.parallelDisks ?? disks.length;
     await startServers(disks.slice(0, atOnce));
     const served = disks.slice(0, atOnce).map((disk) => `${disk.key}: 127.0.0.1:${disk.port}/${disk.exportName}`);
     const later = disks.length - atOnce;
     return later > 0 ? `${served.join(', ')}; ${plural(later, 'more disk')} when ${later === 1 ? 'its' : 'their'} turn comes (${atOnce} at once)` : served.join(', ');
   },
+  facts: (run) => ({ disks: run.state.disks.map((disk) => ({ key: disk.key, url: exportUrl(disk) })) }),
   would(run) {
-    if (run.plan.kind !== 'restore') return `qemu-nbd -f qcow2 --shared=${run.plan.nbd.shared} -b 127.0.0.1 on each leased port, one per disk`;
+    if (!readOnly) return `qemu-nbd -f qcow2 --shared=${run.plan.nbd.shared} -b 127.0.0.1 on each leased port, one per disk`;
     return `qemu-nbd -r (read-only) on ${run.state.disks.length > 0 ? run.state.disks.map((disk) => disk.file).join(', ') : 'the backup files'}`;
   },
-};
+});
 
 // The qemu-nbd of one disk, started when asked (again after a stop: verify after the transfer).
-function diskServer(run: BackupRun | RestoreRun, disk: Leased<BackupDiskJob | RestoreDiskJob>): DiskServer {
+function diskServer(run: ServingRun, disk: Leased<ServedDisk>, readOnly: boolean): DiskServer {
   let running: QemuNbd | undefined;
   let starting: Promise<boolean> | undefined;
   const start = async (): Promise<boolean> => {
@@ -40,7 +48,7 @@ function diskServer(run: BackupRun | RestoreRun, disk: Leased<BackupDiskJob | Re
       port: disk.port,
       exportName: disk.exportName,
       shared: run.plan.nbd.shared,
-      readOnly: run.plan.kind === 'restore',
+      readOnly,
       onSpawn: async (pid, argv) => {
         spawned = pid;
         await run.store.recordProcess(run.runId, pid, 'qemu-nbd', argv);

@@ -4,7 +4,8 @@
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { BACKUP_STEPS, FILES_RESTORE_STEPS, RESTORE_STEPS, VERIFY_STEPS } from '../../src/engine/step-names.js';
+import { allKinds } from '../../src/kinds/index.js';
+import { stepNames } from '../../src/kinds/kind.js';
 import { docBlocks, docFiles } from './doc-blocks.js';
 
 const ROOT = path.resolve('.');
@@ -51,9 +52,9 @@ describe('links in the docs', () => {
     expect(first.text.split('\n').map((line) => line.split(/\s+#/)[0].trim())).toEqual(['scripts/demo.sh', 'scripts/test.sh']);
   });
 
-  it('how-it-works.md names every step of every kind of run', () => {
+  it('how-it-works.md names every step of every kind of run', async () => {
     const text = readFileSync('docs/how-it-works.md', 'utf8');
-    for (const step of new Set([...BACKUP_STEPS, ...RESTORE_STEPS, ...FILES_RESTORE_STEPS, ...VERIFY_STEPS])) {
+    for (const step of new Set((await allKinds()).flatMap((kind) => stepNames(kind)))) {
       expect(text, `step ${step}`).toContain(`\`${step}\``);
     }
   });

@@ -4,10 +4,10 @@
 import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { RestoreRun } from '../../src/engine/run-context.js';
+import type { RestoreRun } from '../../src/kinds/restore/restore-run.js';
 import { isSendenseError } from '../../src/errors.js';
 import { createLocalNode } from '../../src/node/local.js';
-import { verify } from '../../src/steps/verify.js';
+import { verify } from '../../src/kinds/restore/verify.js';
 import { startQemuNbd, type TestNbdServer } from '../support/qemu-nbd-server.js';
 import { useRunWorkspace } from '../support/run-workspace.js';
 

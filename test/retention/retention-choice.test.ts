@@ -2,7 +2,7 @@
 // never one a running backup builds on; failed leftovers of old chains go too.
 
 import { describe, expect, it } from 'vitest';
-import { chainsToDelete } from '../../src/steps/retention-choice.js';
+import { chainsToDelete } from '../../src/kinds/backup/retention-choice.js';
 import type { Backup } from '../../src/store/index.js';
 
 let clock = 0;

@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { buildPlan } from '../../src/plan/build-plan.js';
 import type { BackupPlan } from '../../src/plan/types.js';
 import { bitmapName } from '../../src/repository/layout.js';
-import { decideChain, type SourceDiskFacts } from '../../src/steps/chain-decision.js';
+import { decideChain, type SourceDiskFacts } from '../../src/kinds/backup/chain-decision.js';
 import type { Backup } from '../../src/store/index.js';
 
 const MiB = 1024 * 1024;

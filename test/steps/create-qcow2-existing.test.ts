@@ -6,12 +6,12 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import type { BackupRun } from '../../src/engine/run-context.js';
+import type { BackupRun } from '../../src/kinds/backup/backup-run.js';
 import { UndoStack } from '../../src/engine/undo-stack.js';
 import { loadPlanForRun } from '../../src/plan/load.js';
 import type { BackupPlan } from '../../src/plan/types.js';
 import { backupFile } from '../../src/repository/layout.js';
-import { createQcow2Files } from '../../src/steps/create-qcow2.js';
+import { createQcow2Files } from '../../src/kinds/backup/create-qcow2.js';
 import { useRunWorkspace } from '../support/run-workspace.js';
 import { writePlan } from '../support/sendense-cli.js';
 import { createDisk, sha256, writeDisk } from '../support/vm-disks.js';

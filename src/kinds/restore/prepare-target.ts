@@ -5,15 +5,16 @@
 // damages a file it did not create.
 
 import path from 'node:path';
-import type { RestoreDiskJob, RestoreRun } from '../engine/run-context.js';
-import type { Step } from '../engine/step.js';
-import { SendenseError } from '../errors.js';
-import { formatBytes } from '../format/bytes.js';
-import { fileInUse } from '../node/file-in-use.js';
-import { createImage, imageInfo } from '../qemu/index.js';
+import type { RestoreDiskJob, RestoreRun } from './restore-run.js';
+import type { Step } from '../../engine/step.js';
+import { SendenseError } from '../../errors.js';
+import { formatBytes } from '../../format/bytes.js';
+import { fileInUse } from '../../node/file-in-use.js';
+import { createImage, imageInfo } from '../../qemu/index.js';
 
 export const prepareTarget: Step<RestoreRun> = {
   name: 'prepare-target',
+  facts: ({ state }) => ({ disks: state.disks.map((disk) => ({ key: disk.key, target: disk.targetPath ?? disk.target })) }),
   title: (run) => {
     const target = run.plan.restore.target;
     return target.type === 'file' ? `create ${target.format} target files on ${run.node.description}` : 'check the NBD targets';

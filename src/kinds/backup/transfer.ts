@@ -3,17 +3,19 @@
 // in turns within the run's hub slots.
 // The source says which program reads it and what its results teach (a VMware disk's change id).
 
-import type { BackupDiskJob, BackupRun } from '../engine/run-context.js';
-import type { Step } from '../engine/step.js';
-import { formatBytes } from '../format/bytes.js';
-import { plural } from '../format/plural.js';
-import { shrinkImage } from '../qemu/index.js';
-import { nbdTargetsString } from '../repository/layout.js';
-import { backupSource } from '../source/index.js';
-import { transferForRun } from '../transfer/run-transfer.js';
+import { bytesFacts } from '../../engine/step-facts.js';
+import type { BackupDiskJob, BackupRun } from './backup-run.js';
+import type { Step } from '../../engine/step.js';
+import { formatBytes } from '../../format/bytes.js';
+import { plural } from '../../format/plural.js';
+import { shrinkImage } from '../../qemu/index.js';
+import { nbdTargetsString } from '../../repository/layout.js';
+import { backupSource } from '../../source/index.js';
+import { transferForRun } from '../../transfer/run-transfer.js';
 
 export const transfer: Step<BackupRun> = {
   name: 'transfer',
+  facts: ({ state }) => bytesFacts(state.disks),
   title: (run) =>
     `copy ${run.state.type === 'full' ? 'allocated data' : 'changed blocks'} of ${plural(run.state.disks.length, 'disk')} from ${run.node.description}`,
   async run(run) {

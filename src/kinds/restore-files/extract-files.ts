@@ -6,20 +6,21 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import type { FilesRestoreRun } from '../engine/run-context.js';
-import type { Step } from '../engine/step.js';
-import { SendenseError, isSendenseError } from '../errors.js';
-import { openAppliance } from '../files/appliance.js';
-import { checkNodeTarget, sendToNode } from '../files/deliver-to-node.js';
-import { extractPaths, type ExtractResult } from '../files/extract.js';
-import { checkExtractTarget, parseExtractTarget, type ExtractTarget } from '../files/extract-target.js';
-import { readDiskLayout } from '../files/filesystems.js';
-import { GuestFiles, asUserError } from '../files/guest-files.js';
-import { parseGuestPath } from '../files/guest-path.js';
-import { formatBytes } from '../format/bytes.js';
+import type { FilesRestoreRun } from './files-restore-run.js';
+import type { Step } from '../../engine/step.js';
+import { SendenseError, isSendenseError } from '../../errors.js';
+import { openAppliance } from '../../files/appliance.js';
+import { checkNodeTarget, sendToNode } from '../../files/deliver-to-node.js';
+import { extractPaths, type ExtractResult } from '../../files/extract.js';
+import { checkExtractTarget, parseExtractTarget, type ExtractTarget } from '../../files/extract-target.js';
+import { readDiskLayout } from '../../files/filesystems.js';
+import { GuestFiles, asUserError } from '../../files/guest-files.js';
+import { parseGuestPath } from '../../files/guest-path.js';
+import { formatBytes } from '../../format/bytes.js';
 
 export const extractFiles: Step<FilesRestoreRun> = {
   name: 'extract-files',
+  facts: ({ plan }) => ({ to: plan.restore.target.to, paths: [...plan.restore.target.paths] }),
   title: (run) => `extract ${run.plan.restore.target.paths.join(', ')} into ${run.plan.restore.target.to} on ${run.node.description}`,
   async run(run) {
     const { target } = run.plan.restore;

@@ -1,12 +1,13 @@
 // snapshot-source: the point in time of this backup: a new dirty bitmap on every disk of the VM
 // (all disks before any is read), removed again if the backup fails.
 
-import type { BackupRun } from '../engine/run-context.js';
-import type { Step } from '../engine/step.js';
-import { backupSource } from '../source/index.js';
+import type { BackupRun } from './backup-run.js';
+import type { Step } from '../../engine/step.js';
+import { backupSource } from '../../source/index.js';
 
 export const snapshotSource: Step<BackupRun> = {
   name: 'snapshot-source',
+  facts: ({ state }) => ({ disks: state.disks.map((disk) => ({ key: disk.key, changeId: disk.changeId ?? null })) }),
   title: () => 'add this backup\'s dirty bitmap to every disk',
   skip: (run) => backupSource(run.plan.vm.source).whyNoSnapshot(run.state.disks),
   async run(run) {

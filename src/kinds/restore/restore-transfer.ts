@@ -5,17 +5,20 @@
 // every byte (bench/restore.js: through the node transfer an NBD restore was 0.72x of qemu-img
 // convert into the same NBD target, from 3.5-4.4 s of CPU against 0.9-1.6 s).
 
-import { leasedDisks, type RestoreDiskJob, type RestoreRun } from '../engine/run-context.js';
-import type { Step } from '../engine/step.js';
-import { SendenseError } from '../errors.js';
-import { formatBytes } from '../format/bytes.js';
-import type { ExecOptions } from '../node/node.js';
-import { convertIntoImage } from '../qemu/convert-image.js';
-import { diskTurns, transferForRun } from '../transfer/run-transfer.js';
-import { inTurns } from '../hub/in-turns.js';
+import { bytesFacts } from '../../engine/step-facts.js';
+import { leasedDisks } from '../../engine/run-context.js';
+import type { RestoreDiskJob, RestoreRun } from './restore-run.js';
+import type { Step } from '../../engine/step.js';
+import { SendenseError } from '../../errors.js';
+import { formatBytes } from '../../format/bytes.js';
+import type { ExecOptions } from '../../node/node.js';
+import { convertIntoImage } from '../../qemu/convert-image.js';
+import { diskTurns, transferForRun } from '../../transfer/run-transfer.js';
+import { inTurns } from '../../hub/in-turns.js';
 
 export const restoreTransfer: Step<RestoreRun> = {
   name: 'transfer',
+  facts: ({ state }) => bytesFacts(state.disks),
   title: (run) => `copy ${run.state.disks.length} disk(s) of backup ${run.state.backupId} to ${run.node.description}`,
   async run(run) {
     const target = run.plan.restore.target;

@@ -1,7 +1,7 @@
 // Which chains retention deletes, decided on the records alone (no files touched), so the rule
 // can be read and tested in one place.
 
-import type { Backup } from '../store/index.js';
+import type { Backup } from '../../store/index.js';
 
 export interface Chain {
   readonly chainId: string;

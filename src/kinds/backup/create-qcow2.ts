@@ -2,18 +2,19 @@
 // an overlay on the parent's file (backing path stored relative so the repository can move).
 
 import { chmod, open, rm } from 'node:fs/promises';
-import { SendenseError } from '../errors.js';
+import { SendenseError } from '../../errors.js';
 import path from 'node:path';
-import type { BackupRun } from '../engine/run-context.js';
-import type { Step } from '../engine/step.js';
-import type { DiskKey } from '../plan/types.js';
-import { createOverlay, createQcow2 } from '../qemu/index.js';
-import { ensureRepositoryMarker } from '../repository/marker.js';
-import { makePrivateDirs, removeEmptyDirs } from '../repository/private-dirs.js';
-import { backupSource } from '../source/index.js';
+import type { BackupRun } from './backup-run.js';
+import type { Step } from '../../engine/step.js';
+import type { DiskKey } from '../../plan/types.js';
+import { createOverlay, createQcow2 } from '../../qemu/index.js';
+import { ensureRepositoryMarker } from '../../repository/marker.js';
+import { makePrivateDirs, removeEmptyDirs } from '../../repository/private-dirs.js';
+import { backupSource } from '../../source/index.js';
 
 export const createQcow2Files: Step<BackupRun> = {
   name: 'create-qcow2',
+  facts: ({ state }) => ({ disks: state.disks.map((disk) => ({ key: disk.key, file: disk.file })) }),
   title: (run) => `create ${run.state.type === 'full' ? 'new images' : 'overlays'} in ${run.plan.repository.path}`,
   async run(run) {
     const repository = run.plan.repository.path;

@@ -3,13 +3,13 @@
 // disk equal to the chain, "identical" means identical to what was read from the source.
 
 import { existsSync } from 'node:fs';
-import type { RestoreRun } from '../engine/run-context.js';
-import { SendenseError } from '../errors.js';
-import { processStartTicks } from '../process/index.js';
-import { manifestPath } from '../repository/manifest.js';
-import { readManifest } from '../repository/manifest-file.js';
-import { verifyLayer } from '../repository/verify-layer.js';
-import { descendants } from '../verify/verify-backups.js';
+import type { RestoreRun } from './restore-run.js';
+import { SendenseError } from '../../errors.js';
+import { processStartTicks } from '../../process/index.js';
+import { manifestPath } from '../../repository/manifest.js';
+import { readManifest } from '../../repository/manifest-file.js';
+import { verifyLayer } from '../../repository/verify-layer.js';
+import { descendants } from '../../verify/verify-backups.js';
 
 // Returns the files checked and those without a manifest (made before manifests existed).
 export async function verifyChainManifests(run: RestoreRun): Promise<{ readonly checked: number; readonly withoutManifest: number }> {

@@ -1,18 +1,19 @@
 // resolve-point: which complete backup a restore reads (latest, an id, or the newest complete
 // backup at or before a time) and which of its disks; refuses anything it cannot restore exactly.
 
-import type { RestoreRun } from '../engine/run-context.js';
-import type { Step } from '../engine/step.js';
-import { SendenseError, isSendenseError } from '../errors.js';
-import { refuseInsideRepository } from '../repository/containing-repository.js';
-import { exportName } from '../repository/layout.js';
-import { chainFileProblem, describeChainFileProblem } from '../repository/chain-files.js';
-import type { Backup } from '../store/index.js';
+import type { RestoreRun } from './restore-run.js';
+import type { Step } from '../../engine/step.js';
+import { SendenseError, isSendenseError } from '../../errors.js';
+import { refuseInsideRepository } from '../../repository/containing-repository.js';
+import { exportName } from '../../repository/layout.js';
+import { chainFileProblem, describeChainFileProblem } from '../../repository/chain-files.js';
+import type { Backup } from '../../store/index.js';
 import { fillTarget } from './prepare-target.js';
-import { refuseUnfinishedMerge } from '../retention/unfinished-merge.js';
+import { refuseUnfinishedMerge } from '../../retention/unfinished-merge.js';
 
 export const resolvePoint: Step<RestoreRun> = {
   name: 'resolve-point',
+  facts: ({ state }) => ({ backupId: state.backupId, disks: state.disks.map((disk) => ({ key: disk.key, file: disk.file })) }),
   title: (run) => `find restore point ${describePoint(run)} of ${run.plan.vm.name}`,
   async run(run) {
     const backup = await resolveRestorePoint(run);

@@ -2,10 +2,11 @@
 // qemu-nbd serves it (through the tunnel), so the check covers the whole path, not just the copy;
 // then every file of that chain is checked against its manifest's digests (SPEC section 9).
 
-import { leasedDisks, type RestoreRun } from '../engine/run-context.js';
-import type { Step } from '../engine/step.js';
-import { SendenseError } from '../errors.js';
-import { compareImages } from '../qemu/index.js';
+import { leasedDisks } from '../../engine/run-context.js';
+import type { RestoreRun } from './restore-run.js';
+import type { Step } from '../../engine/step.js';
+import { SendenseError } from '../../errors.js';
+import { compareImages } from '../../qemu/index.js';
 import { sourceUrl } from './restore-transfer.js';
 import { verifyChainManifests } from './verify-manifests.js';
 

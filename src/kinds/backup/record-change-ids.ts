@@ -1,14 +1,15 @@
 // record-change-ids: the backup becomes complete (and a possible parent) only here, after every
 // disk's data, change_id and manifest are recorded; from now on nothing of it is undone.
 
-import type { BackupRun } from '../engine/run-context.js';
-import type { Step } from '../engine/step.js';
-import { SendenseError } from '../errors.js';
-import { bitmapRemove } from '../qemu/index.js';
+import type { BackupRun } from './backup-run.js';
+import type { Step } from '../../engine/step.js';
+import { SendenseError } from '../../errors.js';
+import { bitmapRemove } from '../../qemu/index.js';
 import { writeBackupManifests } from './backup-manifests.js';
 
 export const recordChangeIds: Step<BackupRun> = {
   name: 'record-change-ids',
+  facts: ({ state }) => ({ disks: state.disks.map((disk) => ({ key: disk.key, changeId: disk.changeId ?? null })) }),
   title: (run) => `mark backup ${run.state.backupId} complete`,
   async run(run) {
     const { state, store } = run;

@@ -2,20 +2,20 @@
 // backup and the change_id to start from. Creates the backup's records (status running).
 
 import { existsSync } from 'node:fs';
-import type { BackupDiskJob, BackupRun, BackupState } from '../engine/run-context.js';
-import type { Step } from '../engine/step.js';
-import { SendenseError, isSendenseError } from '../errors.js';
-import type { BackupPlan } from '../plan/types.js';
-import { chainFileProblem, describeChainFileProblem, type ChainFileProblem } from '../repository/chain-files.js';
-import { descendants } from '../verify/verify-backups.js';
-import { unknownBackups } from '../repository/catalog-import.js';
-import { backupFile, exportName, newBackupId } from '../repository/layout.js';
-import { manifestPath } from '../repository/manifest.js';
-import { backupSource, type SourceDiskFacts } from '../source/index.js';
-import type { Backup, Store } from '../store/index.js';
-import { plural } from '../format/plural.js';
+import type { BackupDiskJob, BackupRun, BackupState } from './backup-run.js';
+import type { Step } from '../../engine/step.js';
+import { SendenseError, isSendenseError } from '../../errors.js';
+import type { BackupPlan } from '../../plan/types.js';
+import { chainFileProblem, describeChainFileProblem, type ChainFileProblem } from '../../repository/chain-files.js';
+import { descendants } from '../../verify/verify-backups.js';
+import { unknownBackups } from '../../repository/catalog-import.js';
+import { backupFile, exportName, newBackupId } from '../../repository/layout.js';
+import { manifestPath } from '../../repository/manifest.js';
+import { backupSource, type SourceDiskFacts } from '../../source/index.js';
+import type { Backup, Store } from '../../store/index.js';
+import { plural } from '../../format/plural.js';
 import { decideChain, type ChainDecision } from './chain-decision.js';
-import { refuseUnfinishedMerge } from '../retention/unfinished-merge.js';
+import { refuseUnfinishedMerge } from '../../retention/unfinished-merge.js';
 
 /** The id a dry run shows for the backup a run would create. */
 export const NEW_BACKUP_ID = '<new-backup-id>';
@@ -34,6 +34,7 @@ export interface ChainResolution {
 
 export const resolveChain: Step<BackupRun> = {
   name: 'resolve-chain',
+  facts: ({ state }) => ({ backupId: state.backupId, taken: state.type, chainId: state.chainId, parentId: state.parentId ?? null }),
   title: (run) => `find the parent backup of ${run.plan.vm.name} (${plural(run.plan.vm.source.disks.length, 'disk')})`,
   async run(run) {
     const { plan, store } = run;

@@ -1,14 +1,15 @@
 // resolve-point of a file-level restore: the complete backup the plan's point names and the one
 // disk whose files are restored (restore.disks[0], default the backup's first disk).
 
-import type { FilesRestoreRun } from '../engine/run-context.js';
-import type { Step } from '../engine/step.js';
-import { SendenseError, isSendenseError } from '../errors.js';
-import { findPointFile } from '../files/backup-point.js';
-import { refuseInsideRepository } from '../repository/containing-repository.js';
+import type { FilesRestoreRun } from './files-restore-run.js';
+import type { Step } from '../../engine/step.js';
+import { SendenseError, isSendenseError } from '../../errors.js';
+import { findPointFile } from '../../files/backup-point.js';
+import { refuseInsideRepository } from '../../repository/containing-repository.js';
 
 export const resolveFilesPoint: Step<FilesRestoreRun> = {
   name: 'resolve-point',
+  facts: ({ state: { point } }) => ({ backupId: point.backup.id, disks: [{ key: point.disk.diskKey, file: point.disk.file }] }),
   title: (run) => `find the restore point of ${run.plan.vm.name} whose files are restored`,
   async run(run) {
     const { plan, store } = run;

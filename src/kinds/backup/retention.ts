@@ -5,13 +5,13 @@
 // With keep-* rules instead: retention by points, unkept points merged away (src/retention/).
 
 import { rm } from 'node:fs/promises';
-import type { BackupRun } from '../engine/run-context.js';
-import type { Step } from '../engine/step.js';
-import { formatBytes } from '../format/bytes.js';
-import type { Backup } from '../store/index.js';
-import { manifestPath } from '../repository/manifest.js';
+import type { BackupRun } from './backup-run.js';
+import type { Step } from '../../engine/step.js';
+import { formatBytes } from '../../format/bytes.js';
+import type { Backup } from '../../store/index.js';
+import { manifestPath } from '../../repository/manifest.js';
 import { chainsToDelete } from './retention-choice.js';
-import { pruneByPoints } from '../retention/prune-by-points.js';
+import { pruneByPoints } from '../../retention/prune-by-points.js';
 
 export const retention: Step<BackupRun> = {
   name: 'retention',

@@ -2,12 +2,12 @@
 // every disk can continue the chain exactly; anything else is a full into a new chain (or a failure
 // when the plan says onMissingChain: fail).
 
-import type { BackupPlan, DiskKey } from '../plan/types.js';
-import { backupSource, type BackupSource, type SourceDiskFacts } from '../source/index.js';
-import type { Backup } from '../store/index.js';
+import type { BackupPlan, DiskKey } from '../../plan/types.js';
+import { backupSource, type BackupSource, type SourceDiskFacts } from '../../source/index.js';
+import type { Backup } from '../../store/index.js';
 
 export type { SourceDiskFacts };
-export { ownBitmap } from '../source/index.js';
+export { ownBitmap } from '../../source/index.js';
 
 export type ChainDecision =
   | { readonly type: 'full'; readonly warning?: string; readonly note?: string }

@@ -2,9 +2,9 @@
 // atomic: an existing target (overwrite: true) is replaced only now, and never while another
 // process has opened it since prepare-target looked.
 
-import type { RestoreRun } from '../engine/run-context.js';
-import type { Step } from '../engine/step.js';
-import { SendenseError } from '../errors.js';
+import type { RestoreRun } from './restore-run.js';
+import type { Step } from '../../engine/step.js';
+import { SendenseError } from '../../errors.js';
 import { refuseExistingTarget } from './prepare-target.js';
 
 export const placeTarget: Step<RestoreRun> = {

@@ -3,11 +3,11 @@
 
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
-import type { BackupRun } from '../engine/run-context.js';
-import { SendenseError } from '../errors.js';
-import { manifestPath, normalizeDigests, MANIFEST_FORMAT, MANIFEST_VERSION, type DiskManifest } from '../repository/manifest.js';
-import { writeManifest } from '../repository/manifest-file.js';
-import { backupSource } from '../source/index.js';
+import type { BackupRun } from './backup-run.js';
+import { SendenseError } from '../../errors.js';
+import { manifestPath, normalizeDigests, MANIFEST_FORMAT, MANIFEST_VERSION, type DiskManifest } from '../../repository/manifest.js';
+import { writeManifest } from '../../repository/manifest-file.js';
+import { backupSource } from '../../source/index.js';
 
 export async function writeBackupManifests(run: BackupRun): Promise<void> {
   const { state, plan } = run;

@@ -2,12 +2,12 @@
 // repository against their manifests, skipping those verified within outdatedAfter; damage found
 // marks them and fails the run (SPEC section 9).
 
-import type { RunContext } from '../engine/run-context.js';
-import type { Step } from '../engine/step.js';
-import { SendenseError } from '../errors.js';
-import type { VerifyPlan } from '../plan/types.js';
-import { verifyBackups } from '../verify/verify-backups.js';
-import { verifyLine, verifySummary } from '../verify/verify-output.js';
+import type { RunContext } from '../../engine/run-context.js';
+import type { Step } from '../../engine/step.js';
+import { SendenseError } from '../../errors.js';
+import type { VerifyPlan } from '../../plan/types.js';
+import { verifyBackups } from '../../verify/verify-backups.js';
+import { verifyLine, verifySummary } from '../../verify/verify-output.js';
 
 export const verifyBackupsStep: Step<RunContext<VerifyPlan>> = {
   name: 'verify-backups',

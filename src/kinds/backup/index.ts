@@ -1,0 +1,53 @@
+// backup and incremental plans (docs/how-it-works.md#the-data-path): resolve the chain, serve new
+// qcow2 files on the hub, push the disks' data into them from the node, record the change_ids;
+// cleanup is the engine's undo loop, retention runs after a successful run.
+
+import { unresolvedRun } from '../../engine/run-context.js';
+import { bytesFacts } from '../../engine/step-facts.js';
+import type { Step } from '../../engine/step.js';
+import type { BackupPlan } from '../../plan/types.js';
+import { allocatePorts } from '../../steps/allocate-ports.js';
+import { openTunnel } from '../../steps/open-tunnel.js';
+import { startQemuNbdServers } from '../../steps/start-qemu-nbd.js';
+import { startTransferEarly } from '../../transfer/run-transfer.js';
+import type { KindModule } from '../kind.js';
+import type { BackupRun, BackupState } from './backup-run.js';
+import { createQcow2Files } from './create-qcow2.js';
+import { recordChangeIds } from './record-change-ids.js';
+import { resolveChain } from './resolve-chain.js';
+import { retention } from './retention.js';
+import { snapshotSource } from './snapshot-source.js';
+import { transfer } from './transfer.js';
+
+export const backupSteps: readonly Step<BackupRun>[] = [
+  resolveChain,
+  allocatePorts,
+  createQcow2Files,
+  startQemuNbdServers({ readOnly: false }),
+  openTunnel,
+  snapshotSource,
+  transfer,
+  recordChangeIds,
+];
+
+export const backupKind: KindModule<BackupRun> = {
+  steps: backupSteps,
+  afterSteps: [retention],
+  cleanup: 'stop qemu-nbd, close the tunnel, release the ports; on failure delete the new files and bitmaps',
+  async open(base, mode) {
+    const plan = base.plan as BackupPlan;
+    // Our node transfer starts loading while the steps before the copy run (not the VMware client's).
+    const earlyTransfer = mode === 'run' && plan.vm.source.type !== 'vmware' ? await startTransferEarly(base.node) : undefined;
+    return unresolvedRun<BackupRun, BackupState>({ ...base, plan, earlyTransfer } as BackupRun, 'resolve-chain');
+  },
+  async close(run) {
+    await run.earlyTransfer?.stop();
+  },
+  endFacts(run) {
+    if (!run.resolved || !run.state.backupId) return {};
+    return { backupId: run.state.backupId, taken: run.state.type, ...bytesFacts(run.state.disks, true) };
+  },
+  async disksToTransfer(plan) {
+    return (plan as BackupPlan).vm.source.disks.length;
+  },
+};

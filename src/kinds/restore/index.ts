@@ -1,0 +1,47 @@
+// restore plans with a file or NBD target (docs/how-it-works.md#the-data-path): serve the chosen
+// point's chain read-only on the hub, copy it into the targets on the node, compare, put in place.
+
+import { unresolvedRun } from '../../engine/run-context.js';
+import { bytesFacts } from '../../engine/step-facts.js';
+import type { Step } from '../../engine/step.js';
+import type { DiskRestorePlan } from '../../plan/types.js';
+import { allocatePorts } from '../../steps/allocate-ports.js';
+import { openTunnel } from '../../steps/open-tunnel.js';
+import { startQemuNbdServers } from '../../steps/start-qemu-nbd.js';
+import type { KindModule } from '../kind.js';
+import { placeTarget } from './place-target.js';
+import { prepareTarget } from './prepare-target.js';
+import { resolvePoint } from './resolve-point.js';
+import { restoreTransfer } from './restore-transfer.js';
+import type { RestoreRun, RestoreState } from './restore-run.js';
+import { verify } from './verify.js';
+
+export const restoreSteps: readonly Step<RestoreRun>[] = [
+  resolvePoint,
+  allocatePorts,
+  startQemuNbdServers({ readOnly: true }),
+  openTunnel,
+  prepareTarget,
+  restoreTransfer,
+  verify,
+  placeTarget,
+];
+
+export const restoreKind: KindModule<RestoreRun> = {
+  steps: restoreSteps,
+  afterSteps: [],
+  cleanup: 'stop qemu-nbd, close the tunnel, release the ports',
+  async open(base) {
+    return unresolvedRun<RestoreRun, RestoreState>({ ...base, plan: base.plan as DiskRestorePlan } as RestoreRun, 'resolve-point');
+  },
+  endFacts(run) {
+    if (!run.resolved) return {};
+    return { backupId: run.state.backupId || undefined, ...bytesFacts(run.state.disks) };
+  },
+  // The disks restored, or those of the latest point (an estimate: the slots only bound how many go at once).
+  async disksToTransfer(plan, store) {
+    const restore = plan as DiskRestorePlan;
+    if (restore.restore.disks) return restore.restore.disks.length;
+    return (await store.latestCompleteBackup(restore.vm.name, restore.repository.path))?.disks.length ?? 1;
+  },
+};

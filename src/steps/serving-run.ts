@@ -1,0 +1,20 @@
+// What the steps that serve a run's disks on the hub share (allocate-ports, start-qemu-nbd,
+// open-tunnel), whatever the kind: each disk's file, its export, its port and its qemu-nbd.
+
+import type { DiskServer, Resolved, RunContext } from '../engine/run-context.js';
+import type { BackupPlan, DiskKey, DiskRestorePlan } from '../plan/types.js';
+
+export interface ServedDisk {
+  readonly key: DiskKey;
+  /** The qcow2 file served (a backup's new file, or the point a restore reads through its chain). */
+  readonly file: string;
+  readonly exportName: string;
+  /** Leased by allocate-ports. */
+  port?: number;
+  /** The port that reaches it from the node (open-tunnel). */
+  nodePort?: number;
+  /** Its qemu-nbd on the hub (start-qemu-nbd). */
+  server?: DiskServer;
+}
+
+export interface ServingRun extends RunContext<BackupPlan | DiskRestorePlan>, Resolved<{ readonly disks: readonly ServedDisk[] }> {}
