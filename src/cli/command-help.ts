@@ -82,14 +82,15 @@ export const COMMAND_HELP: Readonly<Record<string, CommandHelp>> = {
     options: [],
   },
   files: {
-    usage: 'sendense-run files VM [--point P] [--disk KEY] [NAME:/PATH] [--get NAME:/PATH... --to DIR|FILE.tar|FILE.tar.gz|FILE.zip [--overwrite]]',
-    does: "List a backed-up disk's partitions and filesystems (p1, vg0/root, disk), list a directory of one\n(NAME:/PATH), or extract files and folders (--get ... --to), read-only through a libguestfs appliance.",
+    usage: 'sendense-run files VM [--point P] [--disk KEY] [NAME:/PATH] [--get NAME:/PATH... --to DIR|FILE.tar|FILE.tar.gz|FILE.zip [--overwrite] [--keep-setuid]]',
+    does: "List a backed-up disk's partitions and filesystems (p1, vg0/root, disk), list a directory of one\n(NAME:/PATH), or extract files and folders (--get ... --to), read-only through a libguestfs appliance.\nDevice nodes and FIFOs are never extracted (one line each says so); sparse files stay sparse.",
     options: [
       { name: '--point', value: 'P', help: 'latest (default), a backup id, or an ISO-8601 time (the newest backup at or before it)' },
       { name: '--disk', value: 'KEY', help: "the disk key (default: the backup's first disk)" },
       { name: '--get', value: 'NAME:/PATH', help: 'a file or folder to extract (repeatable)' },
       { name: '--to', value: 'TARGET', help: 'where extracted files go: a directory, FILE.tar, FILE.tar.gz or FILE.zip (never inside a repository)' },
       { name: '--overwrite', help: 'replace an existing archive, or same-named entries in a non-empty directory' },
+      { name: '--keep-setuid', help: 'keep the setuid/setgid bits of extracted files and folders, in a directory or an archive (default: cleared, so a guest\'s setuid-root program is no such program here)' },
     ],
   },
   mount: {

@@ -1,6 +1,6 @@
 // `sendense-run files VM [--point P] [--disk KEY] [NAME:/PATH] [--get NAME:/PATH... --to TARGET
-// [--overwrite]]` (SPEC section 11): a point's filesystems, a directory of one, or files and
-// folders extracted — all through one libguestfs appliance, the repository only read.
+// [--overwrite] [--keep-setuid]]` (docs/file-level-restore.md): a point's filesystems, a directory
+// of one, or files and folders extracted — all through one libguestfs appliance, the repository only read.
 
 import { SendenseError, usageError } from '../errors.js';
 import { asUserError } from '../files/guest-files.js';
@@ -11,6 +11,7 @@ import { createLocalNode } from '../node/local.js';
 import { refuseInsideRepository } from '../repository/containing-repository.js';
 import type { DiskLayout } from '../files/filesystems.js';
 import type { GuestEntry } from '../files/guest-files.js';
+import { escapeGuestName } from '../files/guest-name.js';
 import { formatGuestPath, parseGuestPath, type GuestPath } from '../files/guest-path.js';
 import { openPoint } from '../files/open-point.js';
 import { formatBytes } from '../format/bytes.js';
@@ -19,14 +20,15 @@ import type { CliContext, Command } from './context.js';
 import { withExistingStore } from './open-existing-store.js';
 
 export const FILES_USAGE = `Usage: sendense-run files VM [--point P] [--disk KEY] [NAME:/PATH]
-       sendense-run files VM [--point P] [--disk KEY] --get NAME:/PATH... --to DIR|FILE.tar|FILE.tar.gz|FILE.zip [--overwrite]
+       sendense-run files VM [--point P] [--disk KEY] --get NAME:/PATH... --to DIR|FILE.tar|FILE.tar.gz|FILE.zip [--overwrite] [--keep-setuid]
 
   no NAME:/PATH    list the partitions and filesystems of the disk (short names p1, vg0/root, disk)
   NAME:/PATH       list a directory (type, size, mode, owner, mtime, symlink target)
-  --get ... --to   extract files and folders, keeping modes, owners, times and symlinks
+  --get ... --to   extract files and folders, keeping modes, owners, times and symlinks (never device nodes or FIFOs)
   --point P        latest (default), a backup id, or an ISO-8601 time (newest backup at or before it)
   --disk KEY       the disk key (default: the backup's first disk)
   --overwrite      replace an existing archive, or same-named entries in a non-empty directory
+  --keep-setuid    keep setuid/setgid bits of extracted files and folders (cleared by default)
 `;
 
 export const filesCommand: Command = async (cli, args) => {
@@ -38,7 +40,8 @@ export const filesCommand: Command = async (cli, args) => {
   const disk = takeOption(point.rest, '--disk');
   const to = takeOption(disk.rest, '--to');
   const overwrite = takeFlag(to.rest, '--overwrite');
-  const { positional, gets } = splitGets(overwrite.rest);
+  const keepSetuid = takeFlag(overwrite.rest, '--keep-setuid');
+  const { positional, gets } = splitGets(keepSetuid.rest);
   rejectUnknownOptions(positional, 'files');
   const [vm, listing, ...extra] = positional;
   if (vm === undefined) throw usageError(`files needs a VM name\n${FILES_USAGE}`);
@@ -46,6 +49,7 @@ export const filesCommand: Command = async (cli, args) => {
   if (gets.length > 0 && listing !== undefined) throw usageError(`give either a directory to list (${listing}) or --get, not both`);
   if (gets.length > 0 && to.value === undefined) throw usageError('--get needs --to DIR|FILE.tar|FILE.tar.gz|FILE.zip');
   if (gets.length === 0 && to.value !== undefined) throw usageError('--to goes with --get NAME:/PATH...');
+  if (gets.length === 0 && keepSetuid.present) throw usageError('--keep-setuid goes with --get NAME:/PATH... --to TARGET');
   const request = { vm, point: parsePointOption(point.value), disk: parseDiskOption(disk.value) };
   const wanted = gets.map(parseGuestPath);
   const directory = listing === undefined ? undefined : parseGuestPath(listing);
@@ -68,7 +72,7 @@ export const filesCommand: Command = async (cli, args) => {
     process.once('SIGTERM', stop);
     try {
       if (target) {
-        const result = await extractPaths(opened.files, wanted, target, { overwrite: overwrite.present, progress: note });
+        const result = await extractPaths(opened.files, wanted, target, { overwrite: overwrite.present, keepSetuid: keepSetuid.present, progress: note });
         if (cli.json) {
           for (const extracted of result.paths) cli.stdout.write(`${JSON.stringify({ ...extracted, to: target.path })}\n`);
         } else {
@@ -131,14 +135,26 @@ function printDirectory(cli: CliContext, where: GuestPath, entries: readonly Gue
     `${entry.uid}:${entry.gid}`,
     String(entry.size),
     isoTime(entry.mtime).replace('T', ' ').replace(/\.\d+Z$|Z$/, ''),
-    entry.name + (entry.type === 'directory' ? '/' : '') + (entry.target !== undefined ? ` -> ${entry.target}` : ''),
+    shownName(entry.name, entry.nameBytes) + (entry.type === 'directory' ? '/' : '') + (entry.target !== undefined ? ` -> ${shownName(entry.target, entry.targetBytes)}` : ''),
   ]);
   printTable(cli, ['MODE', 'OWNER', 'SIZE', 'MTIME (UTC)', 'NAME'], rows, [2]);
 }
 
+// One line whatever the name holds (a newline, an escape sequence, bytes that are not UTF-8).
+function shownName(name: string, bytes: Buffer | undefined): string {
+  return escapeGuestName(bytes ?? Buffer.from(name, 'utf8'));
+}
+
+// Names exactly as they are (JSON escapes a newline); bytes that are not UTF-8 also in base64.
 function jsonEntry(entry: GuestEntry): Record<string, unknown> {
-  const { atime: _atime, ...rest } = entry;
-  return { ...rest, mode: `0${entry.mode.toString(8).padStart(3, '0')}`, mtime: isoTime(entry.mtime) };
+  const { atime: _atime, nameBytes, targetBytes, ...rest } = entry;
+  return {
+    ...rest,
+    ...(nameBytes ? { nameBytes: nameBytes.toString('base64') } : {}),
+    ...(targetBytes ? { targetBytes: targetBytes.toString('base64') } : {}),
+    mode: `0${entry.mode.toString(8).padStart(3, '0')}`,
+    mtime: isoTime(entry.mtime),
+  };
 }
 
 function isoTime(seconds: number): string {

@@ -1,23 +1,29 @@
 // Extracts guest files and folders into a directory or an archive. Everything is first written
-// into a staging directory beside the target (folders streamed from the appliance's tar_out
-// through a FIFO into the host's tar, files downloaded), with modes, owners (when root), times and
-// symlinks; then moved into place or archived, so a failure leaves the target as it was.
+// into a staging directory beside the target (folders streamed from the appliance's tar_out,
+// files from download, both through a FIFO and written by sendense-run: no device node, no
+// setuid bit unless asked, zeros as holes; docs/file-level-restore.md), with modes, owners (when
+// root), times and symlinks; then moved into place or archived, so a failure leaves the target as it was.
 
 import { spawn } from 'node:child_process';
-import { execFileSync } from 'node:child_process';
-import { closeSync, constants, createReadStream, mkdtempSync, openSync, renameSync, rmSync, readdirSync, rmdirSync } from 'node:fs';
-import { chmod, chown, lchown, lutimes, mkdir, symlink, utimes } from 'node:fs/promises';
+import { mkdtempSync, renameSync, rmSync, readdirSync, rmdirSync } from 'node:fs';
+import { chmod, lchown, lutimes, mkdir, symlink } from 'node:fs/promises';
 import path from 'node:path';
-import { Transform } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
 import { SendenseError } from '../errors.js';
 import { formatBytes } from '../format/bytes.js';
 import { checkExtractTarget, type ExtractTarget } from './extract-target.js';
+import { readFromAppliance } from './fifo-stream.js';
 import { extractedName, formatGuestPath, type GuestPath } from './guest-path.js';
 import { guestfsMessage, type GuestEntry, type GuestFiles } from './guest-files.js';
+import { GuestfsCallError } from './guestfs-agent.js';
+import { escapeGuestName } from './guest-name.js';
+import { writeGuestTree } from './guest-tree-writer.js';
+import { SparseFile } from './sparse-file.js';
+import { tarEvents } from './tar-entries.js';
 
 export interface ExtractOptions {
   readonly overwrite: boolean;
+  /** Keep setuid/setgid bits (else cleared: a guest's setuid-root file is no such file here). */
+  readonly keepSetuid?: boolean;
   /** Progress and notes, one line each. */
   readonly progress?: (line: string) => void;
   /** How often a long copy reports its bytes (ms). */
@@ -38,6 +44,8 @@ export interface ExtractResult {
 }
 
 const isRoot = process.getuid?.() === 0;
+// Skipped entries (device nodes, FIFOs) named one line each up to this many, then counted.
+const SKIPPED_SHOWN = 20;
 
 export async function extractPaths(files: GuestFiles, wanted: readonly GuestPath[], target: ExtractTarget, options: ExtractOptions): Promise<ExtractResult> {
   const exists = checkExtractTarget(target, options.overwrite);
@@ -82,64 +90,71 @@ async function extractOne(files: GuestFiles, where: GuestPath, entry: GuestEntry
     }
     if (entry.type !== 'file') throw new SendenseError(`${label} is a ${entry.type}: only files, folders and symlinks can be extracted`);
     options.progress?.(`${label}: copying ${formatBytes(entry.size)}`);
-    await files.agent.call('download', [where.path, local]);
-    if (isRoot) await chown(local, entry.uid, entry.gid);
-    await chmod(local, entry.mode);
-    await utimes(local, entry.atime, entry.mtime);
-    return entry.size;
+    return await streamFile(files, where, entry, local, options);
   } catch (error) {
     if (error instanceof SendenseError) throw error;
     throw new SendenseError(`could not extract ${label} (${files.where}): ${guestfsMessage(error)}`, { cause: error });
   }
 }
 
-// tar_out of a guest folder, written by the appliance into a FIFO, read here into `tar -x`.
+// tar_out of a guest folder, read through a FIFO and written by writeGuestTree (never the host's tar).
 async function streamFolder(files: GuestFiles, guestDir: string, local: string, label: string, options: ExtractOptions): Promise<number> {
-  const fifo = path.join(path.dirname(path.dirname(local)), `stream-${Date.now()}.fifo`);
-  execFileSync('mkfifo', ['-m', '600', fifo]);
-  const tar = spawn('tar', ['-x', '-f', '-', '-C', local, '--numeric-owner', ...(isRoot ? ['--same-owner', '--same-permissions'] : [])], {
-    stdio: ['pipe', 'ignore', 'pipe'],
-  });
-  let tarErrors = '';
-  tar.stderr.on('data', (chunk: Buffer) => (tarErrors = (tarErrors + chunk.toString()).slice(-2000)));
-  const tarExit = new Promise<number | null>((resolve) => tar.once('close', resolve));
-  let bytes = 0;
-  let opened = false;
+  let streamed = 0;
+  let skipped = 0;
   let lastReport = Date.now();
   const every = options.progressEveryMs ?? 5000;
-  const counter = new Transform({
-    transform(chunk: Buffer, _encoding, callback) {
-      bytes += chunk.length;
+  async function* counted(bytes: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {
+    for await (const chunk of bytes) {
+      streamed += chunk.length;
       if (Date.now() - lastReport >= every) {
         lastReport = Date.now();
-        options.progress?.(`${label}: ${formatBytes(bytes)} so far`);
+        options.progress?.(`${label}: ${formatBytes(streamed)} so far`);
       }
-      callback(null, chunk);
-    },
-  });
-  const input = createReadStream(fifo);
-  input.once('open', () => (opened = true));
+      yield chunk;
+    }
+  }
+  const skip = (name: Buffer, why: string) => {
+    skipped++;
+    if (skipped <= SKIPPED_SHOWN) options.progress?.(`${label.replace(/\/$/, '')}/${escapeGuestName(name)}: ${why}; skipped`);
+  };
   options.progress?.(`${label}: copying folder`);
-  const reading = pipeline(input, counter, tar.stdin).catch((error: Error) => error);
-  const writing = files.agent.call('tar_out', [guestDir, fifo], { numericowner: 1 }).then(
-    () => undefined,
-    async (error: Error) => {
-      // The reader may still wait in open(): a writer that opens and closes gives it its EOF.
-      for (let i = 0; i < 100 && !opened && !input.closed; i++) {
-        try {
-          closeSync(openSync(fifo, constants.O_WRONLY | constants.O_NONBLOCK));
-          break;
-        } catch {
-          await new Promise((resolve) => setTimeout(resolve, 20));
-        }
+  try {
+    await readFromAppliance(
+      path.dirname(path.dirname(local)),
+      (fifo) => files.agent.call('tar_out', [guestDir, fifo], { numericowner: 1 }),
+      (bytes) => writeGuestTree(local, tarEvents(counted(bytes)), { keepSetuid: options.keepSetuid ?? false, owners: isRoot, skipped: skip }),
+    );
+  } catch (error) {
+    if (error instanceof GuestfsCallError || error instanceof SendenseError) throw error;
+    throw new SendenseError(`could not extract ${label}: ${(error as Error).message}`, { cause: error });
+  } finally {
+    if (skipped > SKIPPED_SHOWN) options.progress?.(`${label}: ${skipped - SKIPPED_SHOWN} more skipped (${skipped} in all)`);
+  }
+  return streamed;
+}
+
+// download of a guest file into a FIFO, written here with its zeros as holes.
+async function streamFile(files: GuestFiles, where: GuestPath, entry: GuestEntry, local: string, options: ExtractOptions): Promise<number> {
+  return readFromAppliance(
+    path.dirname(path.dirname(local)),
+    (fifo) => files.agent.call('download', [where.path, fifo]),
+    async (bytes) => {
+      const file = await SparseFile.create(local);
+      try {
+        for await (const chunk of bytes) await file.write(chunk);
+      } catch (error) {
+        await file.abandon();
+        throw error;
       }
-      return error;
+      const owner = isRoot ? { uid: entry.uid, gid: entry.gid } : {};
+      return file.close({ ...owner, mode: extractedMode(entry.mode, options), mtime: entry.mtime, atime: entry.atime });
     },
   );
-  const [writeError, readError, code] = await Promise.all([writing, reading, tarExit]);
-  if (writeError) throw writeError;
-  if (code !== 0) throw new SendenseError(`could not extract ${label}: tar said: ${tarErrors.trim() || `exit ${code}`}${readError ? ` (${readError.message})` : ''}`);
-  return bytes;
+}
+
+// Without keepSetuid, setuid and setgid bits stay in the guest.
+function extractedMode(mode: number, options: ExtractOptions): number {
+  return options.keepSetuid ? mode : mode & ~0o6000;
 }
 
 function moveIntoDirectory(from: string, names: readonly string[], to: string, exists: boolean): void {
@@ -165,7 +180,7 @@ async function archive(from: string, names: readonly string[], target: ExtractTa
   const [command, args] =
     target.format === 'zip'
       ? ['zip', ['-q', '-r', '-y', partial, '--', ...names]]
-      : ['tar', ['-c', target.format === 'tar.gz' ? '-z' : '', '-f', partial, '--numeric-owner', '-C', from, '--', ...names].filter(Boolean)];
+      : ['tar', ['-c', '--sparse', target.format === 'tar.gz' ? '-z' : '', '-f', partial, '--numeric-owner', '-C', from, '--', ...names].filter(Boolean)];
   await new Promise<void>((resolve, reject) => {
     const child = spawn(command, args, { cwd: from, stdio: ['ignore', 'ignore', 'pipe'] });
     let errors = '';

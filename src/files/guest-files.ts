@@ -1,16 +1,20 @@
 // Reading a point's files through one appliance: which filesystem a short name is, mounting it
 // read-only (one at a time, at the appliance's /), listing and stat'ing paths inside it.
 
+import { isUtf8 } from 'node:buffer';
 import { SendenseError } from '../errors.js';
 import type { Filesystem, DiskLayout } from './filesystems.js';
 import { readable } from './filesystems.js';
 import { GuestfsCallError, type GuestfsAgent } from './guestfs-agent.js';
+import { guestNameText } from './guest-name.js';
 import { formatGuestPath, type GuestPath } from './guest-path.js';
 
 export type EntryType = 'file' | 'directory' | 'symlink' | 'char' | 'block' | 'fifo' | 'socket';
 
 export interface GuestEntry {
+  /** The name; when its bytes are not UTF-8, escaped (\\xNN) and the bytes in nameBytes. */
   readonly name: string;
+  readonly nameBytes?: Buffer;
   readonly type: EntryType;
   readonly size: number;
   /** Permission bits with setuid/setgid/sticky, e.g. 0o644. */
@@ -20,8 +24,9 @@ export interface GuestEntry {
   /** Seconds since the epoch (with the fraction the filesystem keeps). */
   readonly mtime: number;
   readonly atime: number;
-  /** Symlinks only. */
+  /** Symlinks only; escaped like name when not UTF-8, the bytes in targetBytes. */
   readonly target?: string;
+  readonly targetBytes?: Buffer;
 }
 
 interface StatNs {
@@ -86,23 +91,27 @@ export class GuestFiles {
     const name = where.path === '/' ? '/' : where.path.slice(where.path.lastIndexOf('/') + 1);
     const entry = toEntry(name, stat);
     if (entry.type !== 'symlink') return entry;
-    return { ...entry, target: await this.agent.scalar<string>('readlink', [where.path]) };
+    const [target] = (await this.agent.callBytes('readlink', [where.path])) as Buffer[];
+    return { ...entry, target: guestNameText(target), ...(isUtf8(target) ? {} : { targetBytes: target }) };
   }
 
   // A directory's entries sorted by name; a path that is not a directory lists as itself.
   async list(where: GuestPath): Promise<readonly GuestEntry[]> {
     const self = await this.stat(where);
     if (self.type !== 'directory') return [self];
-    const names = ((await this.agent.call('ls', [where.path])) as string[]).sort();
+    // Names as bytes, passed back as bytes: one that is not UTF-8 must still be found.
+    const names = ((await this.agent.callBytes('ls', [where.path])) as Buffer[]).sort(Buffer.compare);
     const entries: GuestEntry[] = [];
     for (let i = 0; i < names.length; i += BATCH) {
       const batch = names.slice(i, i + BATCH);
       const stats = (await this.agent.call('lstatnslist', [where.path, batch])) as StatNs[];
       const links = batch.filter((_, j) => typeOf(Number(stats[j].st_mode)) === 'symlink');
-      const targets = links.length ? ((await this.agent.call('readlinklist', [where.path, links])) as string[]) : [];
+      const targets = links.length ? ((await this.agent.callBytes('readlinklist', [where.path, links])) as Buffer[]) : [];
       batch.forEach((name, j) => {
-        const entry = toEntry(name, stats[j]);
-        entries.push(entry.type === 'symlink' ? { ...entry, target: targets[links.indexOf(name)] } : entry);
+        const entry: GuestEntry = { ...toEntry(guestNameText(name), stats[j]), ...(isUtf8(name) ? {} : { nameBytes: name }) };
+        const target = targets[links.indexOf(name)];
+        if (entry.type !== 'symlink' || target === undefined) entries.push(entry);
+        else entries.push({ ...entry, target: guestNameText(target), ...(isUtf8(target) ? {} : { targetBytes: target }) });
       });
     }
     return entries;

@@ -6,14 +6,21 @@ import { join } from 'node:path';
 import { LineSplitter } from '../node/output-lines.js';
 import { findPackageRoot } from '../node/package-root.js';
 
-// Bytes travel as \u00XX escapes (the agent is byte-exact); file names are UTF-8 on both sides.
+// Bytes travel as \u00XX escapes (the agent is byte-exact); a string is UTF-8, a Buffer its bytes as they are.
 const toWire = (value: unknown): unknown =>
-  typeof value === 'string' ? Buffer.from(value, 'utf8').toString('latin1') : Array.isArray(value) ? value.map(toWire) : value;
+  typeof value === 'string'
+    ? Buffer.from(value, 'utf8').toString('latin1')
+    : Buffer.isBuffer(value)
+      ? value.toString('latin1')
+      : Array.isArray(value)
+        ? value.map(toWire)
+        : value;
 
-function fromWire(value: unknown): unknown {
-  if (typeof value === 'string') return Buffer.from(value, 'latin1').toString('utf8');
-  if (Array.isArray(value)) return value.map(fromWire);
-  if (value !== null && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, fromWire(v)]));
+// Strings of a result decoded as UTF-8, or (bytes) kept as Buffers: names that may not be UTF-8.
+function fromWire(value: unknown, bytes = false): unknown {
+  if (typeof value === 'string') return bytes ? Buffer.from(value, 'latin1') : Buffer.from(value, 'latin1').toString('utf8');
+  if (Array.isArray(value)) return value.map((item) => fromWire(item, bytes));
+  if (value !== null && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, fromWire(v, bytes)]));
   return value;
 }
 
@@ -29,6 +36,7 @@ export class GuestfsCallError extends Error {
 
 interface Pending {
   readonly method: string;
+  readonly bytes: boolean;
   readonly resolve: (result: unknown[]) => void;
   readonly reject: (error: Error) => void;
 }
@@ -70,11 +78,20 @@ export class GuestfsAgent {
 
   // The method's return in list context: a scalar is [value], a hash is [k1, v1, k2, v2, ...].
   call(method: string, args: readonly unknown[] = [], opts: Readonly<Record<string, string | number>> = {}): Promise<unknown[]> {
+    return this.request(method, args, opts, false);
+  }
+
+  // As call, with every string of the result a Buffer of its bytes (ls, readlinklist: guest names).
+  callBytes(method: string, args: readonly unknown[] = []): Promise<unknown[]> {
+    return this.request(method, args, {}, true);
+  }
+
+  private request(method: string, args: readonly unknown[], opts: Readonly<Record<string, string | number>>, bytes: boolean): Promise<unknown[]> {
     if (this.exited !== undefined) return Promise.reject(this.exited);
     const id = this.nextId++;
     const request = { id, method, args: args.map(toWire), opts: Object.fromEntries(Object.entries(opts).map(([k, v]) => [k, toWire(v)])) };
     return new Promise((resolve, reject) => {
-      this.pending.set(id, { method, resolve, reject });
+      this.pending.set(id, { method, bytes, resolve, reject });
       this.child.stdin.write(`${JSON.stringify(request)}\n`);
     });
   }
@@ -113,7 +130,7 @@ export class GuestfsAgent {
     const waiter = this.pending.get(reply.id);
     if (waiter === undefined) return;
     this.pending.delete(reply.id);
-    if (reply.ok) waiter.resolve(fromWire(reply.result ?? []) as unknown[]);
+    if (reply.ok) waiter.resolve(fromWire(reply.result ?? [], waiter.bytes) as unknown[]);
     else waiter.reject(new GuestfsCallError(waiter.method, String(fromWire(reply.error ?? 'failed'))));
   }
 }

@@ -121,6 +121,11 @@ export function subTree(tree: Tree, prefix: string, as = prefix): Tree {
   return result;
 }
 
+// A tree as extraction writes it without --keep-setuid: no setuid/setgid bit.
+export function withoutSetuid(tree: Tree): Tree {
+  return Object.fromEntries(Object.entries(tree).map(([name, entry]) => [name, entry.type === 'symlink' ? entry : { ...entry, mode: entry.mode & ~0o6000 }]));
+}
+
 // A raw GPT disk: p1 ext4 (label 'guestroot') made from `root`, p2 left without a filesystem.
 export function makeGptExt4Disk(raw: string, root: string): void {
   execFileSync('truncate', ['-s', `${64 * MiB}`, raw]);
