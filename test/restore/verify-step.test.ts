@@ -5,6 +5,7 @@ import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { RestoreRun } from '../../src/kinds/restore/restore-run.js';
+import { fileTarget } from '../../src/target/file-target.js';
 import { isSendenseError } from '../../src/errors.js';
 import { createLocalNode } from '../../src/node/local.js';
 import { verify } from '../../src/kinds/restore/verify.js';
@@ -31,6 +32,7 @@ async function backupAndRestored(): Promise<{ run: RestoreRun; restored: string 
   const port = Number(new URL(server.url).port);
   const run = {
     plan: { restore: { verify: true, target: { type: 'file', path: restored, format: 'qcow2', overwrite: false } } },
+    target: fileTarget({ type: 'file', path: restored, format: 'qcow2', overwrite: false, mode: 0o600 }),
     node: createLocalNode(),
     // No recorded chain: only the comparison with the served backup is under test here.
     store: { chainOf: async () => [] },

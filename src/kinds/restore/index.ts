@@ -8,6 +8,7 @@ import type { DiskRestorePlan } from '../../plan/types.js';
 import { allocatePorts } from '../../steps/allocate-ports.js';
 import { openTunnel } from '../../steps/open-tunnel.js';
 import { startQemuNbdServers } from '../../steps/start-qemu-nbd.js';
+import { diskTarget } from '../../target/index.js';
 import type { KindModule } from '../kind.js';
 import { placeTarget } from './place-target.js';
 import { prepareTarget } from './prepare-target.js';
@@ -32,7 +33,8 @@ export const restoreKind: KindModule<RestoreRun> = {
   afterSteps: [],
   cleanup: 'stop qemu-nbd, close the tunnel, release the ports',
   async open(base) {
-    return unresolvedRun<RestoreRun, RestoreState>({ ...base, plan: base.plan as DiskRestorePlan } as RestoreRun, 'resolve-point');
+    const plan = base.plan as DiskRestorePlan;
+    return unresolvedRun<RestoreRun, RestoreState>({ ...base, plan, target: diskTarget(plan.restore.target) } as RestoreRun, 'resolve-point');
   },
   endFacts(run) {
     if (!run.resolved) return {};

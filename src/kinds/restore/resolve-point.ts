@@ -8,7 +8,6 @@ import { refuseInsideRepository } from '../../repository/containing-repository.j
 import { exportName } from '../../repository/layout.js';
 import { chainFileProblem, describeChainFileProblem } from '../../repository/chain-files.js';
 import type { Backup } from '../../store/index.js';
-import { fillTarget } from './prepare-target.js';
 import { refuseUnfinishedMerge } from '../../retention/unfinished-merge.js';
 
 export const resolvePoint: Step<RestoreRun> = {
@@ -94,12 +93,7 @@ async function findBackup(run: RestoreRun): Promise<Backup> {
 // Before anything is taken: a restore never writes inside a repository (it would overwrite
 // backups that the state database still calls complete), this hub's or any marked one.
 async function refuseTargetsInRepositories(run: RestoreRun): Promise<void> {
-  const target = run.plan.restore.target;
-  if (target.type !== 'file') return;
-  for (const disk of run.state.disks) {
-    const file = fillTarget(target.path, disk);
-    await refuseInsideRepository(run.node, run.store, file, `target ${file} for disk ${disk.key}`, run.plan.repository.path);
-  }
+  await run.target.refuseInRepositories(run, (file, what) => refuseInsideRepository(run.node, run.store, file, what, run.plan.repository.path));
 }
 
 function describePoint(run: RestoreRun): string {

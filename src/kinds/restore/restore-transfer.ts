@@ -21,15 +21,14 @@ export const restoreTransfer: Step<RestoreRun> = {
   facts: ({ state }) => bytesFacts(state.disks),
   title: (run) => `copy ${run.state.disks.length} disk(s) of backup ${run.state.backupId} to ${run.node.description}`,
   async run(run) {
-    const target = run.plan.restore.target;
-    if (run.node.isLocal) return copyOnThisHost(run, target.type === 'file' ? target.format : 'nbd');
+    if (run.node.isLocal) return copyOnThisHost(run);
     // A restore records nothing from the copy: no digests (verify: true checks the target against
     // the chain and the manifests afterwards).
     const programFor = (disks: readonly RestoreDiskJob[]) => {
       const args = ['--job-id', run.runId, '--no-digests', '--nbd-targets', disks.map((disk) => `${disk.key}:${disk.target}`).join(',')];
       for (const disk of leasedDisks(disks)) args.push('--source', `${disk.key}=${sourceUrl(disk.nodePort ?? disk.port, disk.exportName)}`);
       // An NBD target holds old data: holes of the backup must be written as zeroes there.
-      if (target.type === 'nbd') args.push('--zero-holes');
+      if (run.target.zeroHoles) args.push('--zero-holes');
       return { args };
     };
     return formatBytes((await transferForRun(run, programFor)).total);
@@ -42,9 +41,9 @@ export const restoreTransfer: Step<RestoreRun> = {
 };
 
 // As many disks at once as the run's hub slots allow (all without a hub config), like the node
-// transfer; the step timeout and a stop end the copies. A file target was just created (reads as
-// zeroes: holes need no write); an NBD target holds old data, so holes are written as zeroes.
-async function copyOnThisHost(run: RestoreRun, format: 'qcow2' | 'raw' | 'nbd'): Promise<string> {
+// transfer; the step timeout and a stop end the copies. Holes are written as zeroes unless the
+// target reads as zeroes already (a file target just created).
+async function copyOnThisHost(run: RestoreRun): Promise<string> {
   const timeout = run.plan.timeouts.transfer;
   const timer = timeout === undefined ? undefined : AbortSignal.timeout(timeout);
   const signal = timer === undefined ? run.signal : AbortSignal.any([run.signal, timer]);
@@ -53,9 +52,8 @@ async function copyOnThisHost(run: RestoreRun, format: 'qcow2' | 'raw' | 'nbd'):
     await inTurns(run.state.disks, atOnce, async (disk) => {
       run.reporter.emit({ type: 'progress', disk: disk.key, bytesDone: 0, bytesToDo: disk.virtualSize });
       const exec = (argv: readonly string[], options?: ExecOptions) => run.node.exec(argv, options);
-      if (format === 'nbd') await convertIntoImage(disk.file, disk.target!, 'raw', exec, { targetIsZero: false, signal });
-      // prepare-target has just created every target file with qemu-img create: it reads as zeroes.
-      else await convertIntoImage(disk.file, disk.targetPath!, format, exec, { targetIsZero: true, signal });
+      const into = run.target.convertInto(disk);
+      await convertIntoImage(disk.file, into.image, into.format, exec, { targetIsZero: into.isZero, signal });
       run.reporter.emit({ type: 'progress', disk: disk.key, bytesDone: disk.virtualSize, bytesToDo: disk.virtualSize });
     });
   } catch (error) {

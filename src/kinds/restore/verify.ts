@@ -16,15 +16,13 @@ export const verify: Step<RestoreRun> = {
   skip: (run) => (run.plan.restore.verify ? undefined : 'verify: false in the plan'),
   async run(run) {
     const exec = (argv: readonly string[]) => run.node.exec(argv);
-    const target = run.plan.restore.target;
     for (const disk of leasedDisks(run.state.disks)) {
       const source = sourceUrl(disk.nodePort ?? disk.port, disk.exportName);
-      const restored = target.type === 'file' ? disk.targetPath! : disk.target!;
-      const shown = disk.finalPath ?? restored;
+      const { image, format, shown } = run.target.restored(disk);
       // When the disks took turns, this one's qemu-nbd may not be running: started for this
       // comparison, and each stopped after it, so no more run at once than in the copy.
       await disk.server?.start();
-      const result = await compareImages(source, restored, { runner: exec, formatA: 'raw', formatB: target.type === 'file' ? target.format : 'raw' });
+      const result = await compareImages(source, image, { runner: exec, formatA: 'raw', formatB: format });
       await disk.server?.stop();
       if (result.status !== 'equal') {
         throw new SendenseError(`restored disk ${disk.key} (${shown}) ${result.status === 'different' ? 'differs from' : 'could not be compared with'} backup ${run.state.backupId}: ${result.detail}`, {

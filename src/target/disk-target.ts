@@ -1,0 +1,54 @@
+// Where a restore of whole disks writes (docs/how-it-works.md#a-restore): one implementation per
+// destination behind this interface, so the restore's steps never ask which it is. A new
+// destination (a libvirt domain's disks, an object store) is one file here and a line in index.ts.
+
+import type { RunContext } from '../engine/run-context.js';
+import type { DiskKey, DiskRestorePlan } from '../plan/types.js';
+
+/** What a target knows of one restored disk; the restore's disk job extends it. */
+export interface TargetDisk {
+  readonly key: DiskKey;
+  readonly virtualSize: number;
+  /** Target as the node transfer takes it: an NBD URL or file:FORMAT:/path (prepare). */
+  target?: string;
+  /** Where the restore writes on the node when that is not the final place (file targets). */
+  targetPath?: string;
+  /** The target as the plan names it (file targets). */
+  finalPath?: string;
+}
+
+export interface TargetRun extends RunContext<DiskRestorePlan> {
+  readonly state: { readonly disks: readonly TargetDisk[] };
+}
+
+/** What qemu-img convert (a restore on this host) or qemu-img compare (verify) opens. */
+export interface TargetImage {
+  readonly image: string;
+  readonly format: 'qcow2' | 'raw';
+}
+
+export interface DiskTarget {
+  /** prepare-target's title. */
+  preparing(run: TargetRun): string;
+  /** Checks every disk's target before touching any, then makes each ready (sets `target`). */
+  prepare(run: TargetRun): Promise<string>;
+  wouldPrepare(run: TargetRun): string;
+  /** Before anything is taken: a restore never writes inside a repository. */
+  refuseInRepositories(run: TargetRun, refuse: (file: string, what: string) => Promise<void>): Promise<void>;
+  /** The target may hold old data: holes of the backup are written as zeroes. */
+  readonly zeroHoles: boolean;
+  /** What a copy on this host writes into, and whether it reads as zeroes before. */
+  convertInto(disk: TargetDisk): TargetImage & { readonly isZero: boolean };
+  /** What verify compares with the backup chain, and how the user knows it. */
+  restored(disk: TargetDisk): TargetImage & { readonly shown: string };
+  /** Why place-target has nothing to do (written in place), if so. */
+  readonly inPlace?: string;
+  /** Puts the verified targets in their final place. */
+  place(run: TargetRun): Promise<string>;
+  readonly wouldPlace: string;
+}
+
+// "{key}" in a target's path or URL is each disk's key.
+export function fillTarget(template: string, disk: Pick<TargetDisk, 'key'>): string {
+  return template.replaceAll('{key}', String(disk.key));
+}

@@ -1,0 +1,38 @@
+// An NBD export the node reaches (restore.target type nbd): checked to be large enough, then written
+// in place. It holds old data, so every hole of the backup is written as zeroes.
+
+import { SendenseError } from '../errors.js';
+import { formatBytes } from '../format/bytes.js';
+import { imageInfo } from '../qemu/index.js';
+import { fillTarget, type DiskTarget } from './disk-target.js';
+
+export function nbdTarget(url: string): DiskTarget {
+  return {
+    preparing: () => 'check the NBD targets',
+    async prepare(run) {
+      const exec = (argv: readonly string[]) => run.node.exec(argv);
+      for (const disk of run.state.disks) {
+        const filled = fillTarget(url, disk);
+        const info = await imageInfo(filled, { runner: exec, format: 'raw' }).catch((error: unknown) => {
+          throw new SendenseError(`cannot open NBD target ${filled} for disk ${disk.key}: ${(error as Error).message}`, { step: 'prepare-target', disk: disk.key });
+        });
+        if (info.virtualSize < disk.virtualSize) {
+          throw new SendenseError(`NBD target ${filled} is ${formatBytes(info.virtualSize)}, smaller than disk ${disk.key} (${formatBytes(disk.virtualSize)})`, {
+            step: 'prepare-target',
+            disk: disk.key,
+          });
+        }
+        disk.target = filled;
+      }
+      return run.state.disks.map((disk) => `${disk.key}: ${disk.target}`).join(', ');
+    },
+    wouldPrepare: (run) => `NBD targets ${run.state.disks.map((disk) => fillTarget(url, disk)).join(', ') || url}`,
+    refuseInRepositories: async () => undefined,
+    zeroHoles: true,
+    convertInto: (disk) => ({ image: disk.target!, format: 'raw', isZero: false }),
+    restored: (disk) => ({ image: disk.target!, format: 'raw', shown: disk.target! }),
+    inPlace: 'NBD targets are written in place',
+    place: async () => 'written in place',
+    wouldPlace: 'nothing (NBD targets are written in place)',
+  };
+}
