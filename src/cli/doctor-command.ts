@@ -163,8 +163,9 @@ async function examine(store: Store, stateDatabase: string, dryRun: boolean): Pr
   }
 
   for (const run of running.filter((r) => deadRuns.has(r.id))) {
+    // Killed, or it lost the state database and could not record its end: either way it is over.
     await act(`run ${run.id} of plan ${run.plan} (pid ${run.pid} died)`, 'mark it failed', () =>
-      store.finishRun(run.id, 'failed', `the run's process (pid ${run.pid}) died; cleaned up by doctor`),
+      store.finishRun(run.id, 'failed', `the run's process (pid ${run.pid}) ended without recording its end (killed, or it lost the state database); cleaned up by doctor`),
     );
   }
   for (const id of liveRuns) notes.push(`run ${id} is still running: left alone`);

@@ -34,7 +34,11 @@ export const COMMAND_EXIT_CODES: Readonly<Record<string, readonly ExitCode[]>> =
   ],
   prune: [
     { code: 0, when: 'the unkept points were merged away (or, with --dry-run, what would happen to each point was printed)' },
-    { code: 1, when: 'a merge failed or the VM is busy (another run holds it, or an unfinished merge waits for doctor); every kept point is unchanged' },
+    {
+      code: 1,
+      when:
+        "a merge failed or the VM is busy (another run holds it, or an unfinished merge waits for doctor); a point's file open in another process (nothing was changed: try again when it is closed); or the state database lost (doctor finishes or rolls back the merge under way once it is back); every kept point is unchanged",
+    },
     { code: 2, when: 'invalid plan, a plan without keep-* rules, or a usage error; nothing was changed' },
     { code: 130, when: 'interrupted by SIGINT, SIGTERM or SIGHUP: stopped after the merge under way' },
   ],

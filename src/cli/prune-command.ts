@@ -4,13 +4,14 @@
 // SIGINT/SIGTERM/SIGHUP stop it after the merge under way (exit 130); a kill -9 is doctor's.
 
 import { interruptedError } from '../engine/run-plan.js';
-import { SendenseError, usageError } from '../errors.js';
+import { isSendenseError, SendenseError, usageError } from '../errors.js';
 import { loadPlanForRun } from '../plan/load.js';
 import type { BackupPlan } from '../plan/types.js';
 import { describeDecision } from '../retention/prune-choice.js';
 import { planPrune, pruneByPoints } from '../retention/prune-by-points.js';
 import { refuseUnfinishedMerge } from '../retention/unfinished-merge.js';
 import { openStore } from '../store/index.js';
+import { isLostConnection } from '../store/lost-connection.js';
 import { rejectUnknownOptions, takeFlag } from './args.js';
 import type { CliContext, Command } from './context.js';
 
@@ -53,21 +54,45 @@ async function prune(cli: CliContext, store: Awaited<ReturnType<typeof openStore
   };
   const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
   for (const signal of signals) process.on(signal, onSignal);
+  // A hub cut off from the shared state stops between two merges, before other hubs take its lock.
+  const fence = store.fenced?.();
+  const stop = fence === undefined ? controller.signal : AbortSignal.any([controller.signal, fence]);
+  let status: 'succeeded' | 'failed' | 'interrupted' = 'succeeded';
+  let failure: unknown;
   try {
     await store.lockVm(plan.vm.name, run.id, plan.name);
     locked = true;
     await refuseUnfinishedMerge(store, plan.vm.name, 'prune');
-    const summary = await pruneByPoints(store, run.id, plan, say, controller.signal);
+    const summary = await pruneByPoints(store, run.id, plan, say, stop);
     if (cli.json) cli.stdout.write(`${JSON.stringify({ type: 'summary', message: summary })}\n`);
     else cli.stdout.write(`${summary}\n`);
-    await store.finishRun(run.id, 'succeeded');
-    return 0;
   } catch (error) {
-    const interrupted = controller.signal.aborted && error === controller.signal.reason;
-    await store.finishRun(run.id, interrupted ? 'interrupted' : 'failed', error instanceof Error ? error.message : String(error));
-    throw error;
+    failure = error;
+    status = controller.signal.aborted && error === controller.signal.reason ? 'interrupted' : 'failed';
   } finally {
-    if (locked) await store.unlockVm(plan.vm.name, run.id);
     for (const signal of signals) process.off(signal, onSignal);
   }
+  // The end recorded and the lock given back; out of reach, they are doctor's once it is back.
+  let unrecorded: unknown;
+  try {
+    await store.finishRun(run.id, status, failure === undefined ? undefined : failure instanceof Error ? failure.message : String(failure));
+    if (locked) await store.unlockVm(plan.vm.name, run.id);
+  } catch (error) {
+    unrecorded = error;
+  }
+  const fenced = fence?.aborted === true && failure === fence.reason;
+  if (unrecorded !== undefined || fenced || isLostConnection(failure)) throw lostStateDatabase(cli.dbPath, run.id, fenced ? undefined : (unrecorded ?? failure), failure);
+  if (failure !== undefined) throw failure;
+  return 0;
+}
+
+// One line for a state database that went away under a prune: the files stay consistent (a merge
+// under way is recorded, doctor finishes or rolls it back), the run's end is doctor's to record.
+function lostStateDatabase(database: string, runId: string, cause: unknown, failure: unknown): SendenseError {
+  if (isSendenseError(failure) && failure.message.startsWith('lost the state database')) return failure;
+  const why = cause instanceof Error ? cause.message : String(cause);
+  return new SendenseError(
+    `lost the state database ${database} during prune run ${runId} (${why}): stopped; run sendense-run doctor once it is reachable (it records the run and finishes or rolls back the merge under way)`,
+    { cause: failure ?? cause },
+  );
 }

@@ -1,8 +1,14 @@
-// Test seam for the crash-safety tests of merges: SENDENSE_TEST_KILL_MERGE_AT=<point> makes the
-// process kill -9 itself there, exactly as a power loss would stop it. Unset in production.
+// Test seams for the crash-safety tests of merges: SENDENSE_TEST_KILL_MERGE_AT=<point> makes the
+// process kill -9 itself there, exactly as a power loss would stop it; SENDENSE_TEST_STOP_MERGE_AT
+// stops it there once (SIGSTOP) until the test sends SIGCONT, e.g. after taking the database away.
+// Unset in production.
 
 export type MergeCrashPoint = 'planned' | 'prepared' | 'copy' | 'copied' | 'renamed' | 'files-done';
 
 export function crashPoint(point: MergeCrashPoint): void {
   if (process.env.SENDENSE_TEST_KILL_MERGE_AT === point) process.kill(process.pid, 'SIGKILL');
+  if (process.env.SENDENSE_TEST_STOP_MERGE_AT === point) {
+    delete process.env.SENDENSE_TEST_STOP_MERGE_AT;
+    process.kill(process.pid, 'SIGSTOP');
+  }
 }

@@ -4,7 +4,8 @@
 // content cannot change while it is written), then the parent's file is renamed over the child's.
 // Every step can run again after a crash: doctor finishes a merge by calling this again.
 //
-//   1. <child>.json.merge  the merged manifest, written atomically (the parent's bytes still intact)
+//   1. <child>.json.merge  the merged manifest, written atomically (the parent's bytes still intact);
+//                          then the copy is opened (openDiskCopy), <parent>.qcow2 for writing
 //   2. copy                the child's own clusters (data and zeroes) into <parent>.qcow2, flushed
 //   3. rename              <parent>.qcow2 -> <child>.qcow2 (atomic; then the directory is synced)
 //   4. rename              <child>.json.merge -> <child>.json; remove <parent>.json
@@ -61,20 +62,107 @@ export async function prepareMergeManifest(parent: BackupDisk, child: BackupDisk
   }
 }
 
-// Steps 2-4, from wherever a crash left them.
-export async function mergeDiskFiles(parent: BackupDisk, child: BackupDisk, context: MergeFilesContext): Promise<MergeFilesResult> {
+// The copy of one disk, opened before the merge is marked as touching files: the child's own
+// clusters (qemu-img map of its layer), its layer open for reading and the parent's file open for
+// writing, which takes qemu's write lock on it, so a reader holding that file (a verify, a
+// restore, `files`, any qemu-nbd -r) is found while the merge can still be rolled back.
+export interface DiskCopy {
+  /** True once a write went to the parent's file: from then on only finishing the merge is safe. */
+  readonly written: boolean;
+  run(): Promise<MergeFilesResult>;
+  /** Idempotent. */
+  close(): Promise<void>;
+}
+
+export async function openDiskCopy(parent: BackupDisk, child: BackupDisk, context: MergeFilesContext): Promise<DiskCopy> {
+  const extents = await ownExtents(child.file);
+  const reader = await openExport(ownLayerFilename(child.file), true, context);
+  let writer: OpenExport;
+  try {
+    // The parent's file opened with its own backing chain: a partial cluster is filled from it.
+    writer = await openExport(parent.file, false, context).catch((error: unknown) => {
+      throw heldFileError(parent.file, error);
+    });
+  } catch (error) {
+    await reader.close();
+    throw error;
+  }
+  let written = false;
+  let closing: Promise<void> | undefined;
+  return {
+    get written() {
+      return written;
+    },
+    run: async () => {
+      const chunks: Interval[] = extents.data.flatMap(([start, length]) => {
+        const list: Interval[] = [];
+        for (let at = start; at < start + length; at += CHUNK) list.push([at, Math.min(CHUNK, start + length - at)]);
+        return list;
+      });
+      let next = 0;
+      let copied = 0;
+      const target = writer.connection;
+      const worker = async () => {
+        while (next < chunks.length) {
+          const [offset, length] = chunks[next++]!;
+          const { data } = await reader.connection.read(offset, length);
+          written = true;
+          await target.write(offset, data);
+          copied += length;
+          if (copied === length) crashPoint('copy');
+        }
+      };
+      await Promise.all(Array.from({ length: IN_FLIGHT }, worker));
+      let zeroed = 0;
+      for (const [offset, length] of extents.zero) {
+        written = true;
+        await target.writeZeroes(offset, length);
+        zeroed += length;
+      }
+      await target.flush();
+      return { copied, zeroed };
+    },
+    close: () =>
+      (closing ??= (async () => {
+        // Both, even when one fails (its qemu-nbd then stays recorded for doctor).
+        const results = await Promise.allSettled([writer.close(), reader.close()]);
+        const failed = results.find((result) => result.status === 'rejected');
+        if (failed !== undefined) throw failed.reason;
+      })()),
+  };
+}
+
+// qemu's "Failed to get "write" lock": another process has the file open (qemu locks images with
+// OFD locks); anything else as it was.
+function heldFileError(file: string, error: unknown): unknown {
+  if (!/Failed to get "write" lock/.test((error as Error)?.message ?? '')) return error;
+  return new SendenseError(
+    `${file} is open in another process (qemu's write lock: a verify, restore, files or qemu-nbd reading that point or one built on it); try again when it is closed`,
+    { cause: error },
+  );
+}
+
+// Steps 2-4, from wherever a crash left them; `copy`: the copy opened beforehand (closed here).
+export async function mergeDiskFiles(parent: BackupDisk, child: BackupDisk, context: MergeFilesContext, copy?: DiskCopy): Promise<MergeFilesResult> {
   let result: MergeFilesResult = { copied: 0, zeroed: 0 };
   if (existsSync(parent.file)) {
     if (!existsSync(pendingManifest(child.file))) {
+      await copy?.close();
       throw new SendenseError(`merge of ${parent.file} into ${child.file}: the merged manifest ${pendingManifest(child.file)} is missing`);
     }
-    result = await copyOwnLayer(child.file, parent.file, context);
+    const open = copy ?? (await openDiskCopy(parent, child, context));
+    try {
+      result = await open.run();
+    } finally {
+      await open.close();
+    }
     crashPoint('copied');
     await rename(parent.file, child.file);
     await syncDir(path.dirname(child.file));
     crashPoint('renamed');
-  } else if (!existsSync(child.file)) {
-    throw new SendenseError(`merge into ${child.file}: neither it nor ${parent.file} exists`);
+  } else {
+    await copy?.close();
+    if (!existsSync(child.file)) throw new SendenseError(`merge into ${child.file}: neither it nor ${parent.file} exists`);
   }
   if (existsSync(pendingManifest(child.file))) {
     await rename(pendingManifest(child.file), manifestPath(child.file));
@@ -97,44 +185,6 @@ async function ownExtents(file: string): Promise<{ data: Interval[]; zero: Inter
     else if (entry.zero) zero.push([entry.start, entry.length]);
   }
   return { data, zero };
-}
-
-async function copyOwnLayer(childFile: string, parentFile: string, context: MergeFilesContext): Promise<MergeFilesResult> {
-  const extents = await ownExtents(childFile);
-  const reader = await openExport(ownLayerFilename(childFile), true, context);
-  let writer: OpenExport | undefined;
-  try {
-    // The parent's file opened with its own backing chain: a partial cluster is filled from it.
-    writer = await openExport(parentFile, false, context);
-    const chunks: Interval[] = extents.data.flatMap(([start, length]) => {
-      const list: Interval[] = [];
-      for (let at = start; at < start + length; at += CHUNK) list.push([at, Math.min(CHUNK, start + length - at)]);
-      return list;
-    });
-    let next = 0;
-    let copied = 0;
-    const target = writer.connection;
-    const worker = async () => {
-      while (next < chunks.length) {
-        const [offset, length] = chunks[next++]!;
-        const { data } = await reader.connection.read(offset, length);
-        await target.write(offset, data);
-        copied += length;
-        if (copied === length) crashPoint('copy');
-      }
-    };
-    await Promise.all(Array.from({ length: IN_FLIGHT }, worker));
-    let zeroed = 0;
-    for (const [offset, length] of extents.zero) {
-      await target.writeZeroes(offset, length);
-      zeroed += length;
-    }
-    await target.flush();
-    return { copied, zeroed };
-  } finally {
-    await writer?.close();
-    await reader.close();
-  }
 }
 
 interface OpenExport {

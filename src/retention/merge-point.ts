@@ -1,18 +1,22 @@
 // One merge of a point into its child, across every disk of the backup, with the intent in the
 // store before any file is touched (SPEC section 10):
-//   planned   intent recorded; the merged manifests written beside (<child>.json.merge); no
-//             existing file changed yet: doctor rolls back (removes those) and forgets the intent.
-//   merging   files being changed (merge-files.ts); every step can run again: doctor finishes.
+//   planned   intent recorded; the merged manifests written beside (<child>.json.merge), then
+//             every parent's file opened for writing (qemu's write lock: a reader holding one is
+//             found here); no existing file changed yet: a failure now, or doctor after a crash,
+//             rolls back (removes those) and forgets the intent.
+//   merging   files being changed (merge-files.ts); every step can run again: doctor finishes. A
+//             failure before the first write is still rolled back at once.
 //   done      the child's record takes the parent's place and the intent goes, in one transaction.
 // Kept points never change content: the child's file is replaced only by a rename of a file that
 // reads exactly as it does (its own clusters copied over its parent's).
 
+import { existsSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { processStartTicks } from '../process/index.js';
-import { SendenseError } from '../errors.js';
+import { isSendenseError, SendenseError } from '../errors.js';
 import type { Backup, MergeRecord, Store } from '../store/index.js';
 import { crashPoint } from './crash-point.js';
-import { mergeDiskFiles, pendingManifest, prepareMergeManifest, type MergeFilesContext } from './merge-files.js';
+import { mergeDiskFiles, openDiskCopy, pendingManifest, prepareMergeManifest, type DiskCopy, type MergeFilesContext } from './merge-files.js';
 
 export interface MergeOutcome {
   readonly copied: number;
@@ -24,15 +28,35 @@ export async function mergePoint(store: Store, runId: string, parent: Backup, ch
   const context = filesContext(store, runId);
   const merge = await store.recordMerge({ vm: parent.vm, parentId: parent.id, childId: child.id, runId });
   crashPoint('planned');
+  const copies: DiskCopy[] = [];
   try {
     for (const [parentDisk, childDisk] of pairs) await prepareMergeManifest(parentDisk, childDisk, context);
+    for (const [parentDisk, childDisk] of pairs) copies.push(await openDiskCopy(parentDisk, childDisk, context));
   } catch (error) {
-    await rollBack(store, merge, child);
-    throw error;
+    await closeAll(copies);
+    throw await rolledBack(store, merge, parent, child, error);
   }
   crashPoint('prepared');
-  await store.setMergePhase(merge.id, 'merging');
-  return finishFiles(store, merge, parent, child, context);
+  try {
+    await store.setMergePhase(merge.id, 'merging');
+  } catch (error) {
+    // Whether it was written is not known: doctor reads the phase and rolls back or finishes.
+    await closeAll(copies);
+    throw error;
+  }
+  try {
+    return await finishFiles(store, merge, parent, child, context, copies);
+  } catch (error) {
+    await closeAll(copies);
+    // Nothing written and no file renamed: the merge is given back as if it had never started.
+    if (copies.some((copy) => copy.written) || pairs.some(([parentDisk]) => !existsSync(parentDisk.file))) throw error;
+    const planned = await store.setMergePhase(merge.id, 'planned').then(
+      () => true,
+      () => false,
+    );
+    if (!planned) throw error;
+    throw await rolledBack(store, merge, parent, child, error);
+  }
 }
 
 // doctor: a merge whose process is gone. Before any file changed: rolled back; after: finished.
@@ -50,11 +74,11 @@ export async function resumeMerge(store: Store, runId: string, merge: MergeRecor
   return 'finished';
 }
 
-async function finishFiles(store: Store, merge: MergeRecord, parent: Backup, child: Backup, context: MergeFilesContext): Promise<MergeOutcome> {
+async function finishFiles(store: Store, merge: MergeRecord, parent: Backup, child: Backup, context: MergeFilesContext, copies: readonly DiskCopy[] = []): Promise<MergeOutcome> {
   let copied = 0;
   let zeroed = 0;
-  for (const [parentDisk, childDisk] of diskPairs(parent, child)) {
-    const result = await mergeDiskFiles(parentDisk, childDisk, context);
+  for (const [index, [parentDisk, childDisk]] of diskPairs(parent, child).entries()) {
+    const result = await mergeDiskFiles(parentDisk, childDisk, context, copies[index]);
     copied += result.copied;
     zeroed += result.zeroed;
   }
@@ -66,6 +90,22 @@ async function finishFiles(store: Store, merge: MergeRecord, parent: Backup, chi
 async function rollBack(store: Store, merge: MergeRecord, child: Backup): Promise<void> {
   for (const disk of child.disks) await rm(pendingManifest(disk.file), { force: true });
   await store.forgetMerge(merge.id);
+}
+
+// The error of a merge given back before it changed a file: a user-facing one says so. When the
+// roll back itself fails (the state database gone), the intent stays `planned` for doctor.
+async function rolledBack(store: Store, merge: MergeRecord, parent: Backup, child: Backup, error: unknown): Promise<unknown> {
+  try {
+    await rollBack(store, merge, child);
+  } catch {
+    return error;
+  }
+  if (!isSendenseError(error)) return error;
+  return new SendenseError(`backup ${parent.id} not merged into ${child.id} (nothing was changed): ${error.message}`, { exitCode: error.exitCode, cause: error.cause ?? error });
+}
+
+async function closeAll(copies: readonly DiskCopy[]): Promise<void> {
+  await Promise.allSettled(copies.map((copy) => copy.close()));
 }
 
 function diskPairs(parent: Backup, child: Backup) {

@@ -22,7 +22,7 @@ export async function lockVm(db: Db, self: StoreSelf, vm: string, runId: string,
       .selectFrom('vm_locks')
       .leftJoin('runs', 'runs.id', 'vm_locks.run_id')
       .selectAll('vm_locks')
-      .select('runs.status as run_status')
+      .select(['runs.status as run_status', 'runs.kind as run_kind'])
       .where('vm', '=', vm)
       .executeTakeFirst();
     if (held && held.run_id !== runId) {
@@ -35,17 +35,44 @@ export async function lockVm(db: Db, self: StoreSelf, vm: string, runId: string,
       .values({ vm, run_id: runId, plan, pid, hostname, hub, start_ticks: processStartTicks(pid) ?? null, since: nowIso() })
       .onConflict((oc) => oc.column('vm').doNothing())
       .execute();
-    const holder = await trx.selectFrom('vm_locks').select(['run_id', 'plan', 'pid', 'hostname', 'hub', 'since']).where('vm', '=', vm).executeTakeFirst();
+    const holder = await trx
+      .selectFrom('vm_locks')
+      .leftJoin('runs', 'runs.id', 'vm_locks.run_id')
+      .select(['vm_locks.run_id', 'vm_locks.plan', 'vm_locks.pid', 'vm_locks.hostname', 'vm_locks.hub', 'vm_locks.since', 'runs.kind as run_kind'])
+      .where('vm', '=', vm)
+      .executeTakeFirst();
     // Another run's claim got there first: it holds the lock.
     if (holder !== undefined && holder.run_id !== runId) throw busyError(vm, holder);
   });
 }
 
-function busyError(vm: string, holder: { run_id: string; plan: string; pid: number; hostname: string; hub: string | null; since: string }): SendenseError {
+interface LockHolder {
+  readonly run_id: string;
+  readonly plan: string;
+  readonly pid: number;
+  readonly hostname: string;
+  readonly hub: string | null;
+  readonly since: string;
+  /** The holding run's kind; null when its run record is gone. */
+  readonly run_kind: string | null;
+}
+
+// What the holder is doing to the VM, by its run's kind.
+const DOING: Readonly<Record<string, string>> = {
+  backup: 'being backed up',
+  incremental: 'being backed up',
+  restore: 'being restored',
+  verify: 'being verified',
+  prune: 'being pruned',
+};
+
+function busyError(vm: string, holder: LockHolder): SendenseError {
   const hub = holder.hub !== null && holder.hub !== holder.hostname ? `hub ${holder.hub}, ` : '';
+  const doing = DOING[holder.run_kind ?? ''];
+  const kind = doing === undefined && holder.run_kind !== null ? `${holder.run_kind} ` : '';
   return new SendenseError(
-    `VM ${vm} is being backed up by run ${holder.run_id} of plan ${holder.plan} (${hub}pid ${holder.pid} on ${holder.hostname}, since ${holder.since}); ` +
-      'two backups of one VM at once would disturb each other',
+    `VM ${vm} is ${doing ?? 'locked'} by ${kind}run ${holder.run_id} of plan ${holder.plan} (${hub}pid ${holder.pid} on ${holder.hostname}, since ${holder.since}); ` +
+      'two runs on one VM at once would disturb each other: try again when it ends',
   );
 }
 
