@@ -65,7 +65,7 @@ export async function historyRows(store: Store, filter: { plan?: string; limit?:
 
 // Which hub ran what matters once several hubs share the state (PostgreSQL) or one is named.
 function showHubs(store: Store, rows: readonly HistoryRow[]): boolean {
-  return store.dialect === 'postgres' || rows.some(({ run }) => run.hub !== null && run.hub !== run.hostname);
+  return store.sharedByHubs || rows.some(({ run }) => run.hub !== null && run.hub !== run.hostname);
 }
 
 // The header, one line per run, and the error and note of a run under it, indented.

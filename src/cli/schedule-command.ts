@@ -31,7 +31,7 @@ export const scheduleCommand: Command = async (cli, args) => {
   // Several hubs on one PostgreSQL share one schedule through its job queue (SPEC section 12).
   let shared: SharedFires | undefined;
   try {
-    if (store.dialect === 'postgres') {
+    if (store.sharedByHubs) {
       shared = await SharedFires.start(cli.dbPath, defaultSelf().deadAfterMs, (error) => output.note({ event: 'queue-error', level: 'error', message: `job queue: ${error.message}` }));
     }
   } catch (error) {

@@ -2,7 +2,7 @@
 // parents or restore points (SPEC section 7).
 
 import { sql, type Kysely, type Selectable, type SelectQueryBuilder } from 'kysely';
-import { isPostgres } from './dialect.js';
+import { dialectOf } from './dialect.js';
 import type { DiskKey } from '../plan/types.js';
 import { newId, nowIso } from './new-id.js';
 import type { Backup, BackupDisk, BackupStatus, BackupType } from './records.js';
@@ -17,7 +17,7 @@ const insertionOrder = 'backups.seq' as const;
 // The next recording position, taken in the insert itself: SQLite has one writer at a time; on
 // PostgreSQL concurrent hubs draw from a sequence (009-many-hubs).
 function nextSeq(db: Db) {
-  return isPostgres(db) ? sql<number>`nextval('backups_seq_order')` : sql<number>`(select coalesce(max(seq), 0) + 1 from backups)`;
+  return dialectOf(db).nextBackupSeq();
 }
 
 function toDisk(row: Selectable<BackupDisksTable>): BackupDisk {

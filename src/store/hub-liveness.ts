@@ -10,7 +10,7 @@ import os from 'node:os';
 import { sql, type Kysely, type RawBuilder } from 'kysely';
 import { SendenseError } from '../errors.js';
 import { isProcessAlive } from '../process/process-identity.js';
-import { isPostgres } from './dialect.js';
+import { dialectOf } from './dialect.js';
 import { nowIso } from './new-id.js';
 import type { StoreDatabase } from './schema.js';
 
@@ -46,7 +46,7 @@ export function defaultSelf(hub: string = os.hostname(), env: NodeJS.ProcessEnv 
 
 // A checker for the rows read in one transaction (heartbeats are read once).
 export async function holderLiveness(db: Kysely<StoreDatabase>, self: StoreSelf): Promise<IsHolderAlive> {
-  if (!isPostgres(db)) {
+  if (!dialectOf(db).sharedByHubs) {
     // One SQLite file is one host: a holder on another host cannot be checked and stays.
     return (holder) => holder.hostname !== self.hostname || isProcessAlive(holder.pid ?? -1, holder.start_ticks ?? undefined);
   }
@@ -61,8 +61,7 @@ export async function holderLiveness(db: Kysely<StoreDatabase>, self: StoreSelf)
 // The time deltaMs ago in the text form beat_at holds (toISOString's, which orders as text). On
 // PostgreSQL the database server's clock: one clock for every hub.
 export function databaseTimeIso(db: Kysely<StoreDatabase>, deltaMs = 0): string | RawBuilder<string> {
-  if (!isPostgres(db)) return new Date(Date.now() - deltaMs).toISOString();
-  return sql<string>`to_char((now() - make_interval(secs => ${deltaMs / 1000})) at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`;
+  return dialectOf(db).timeAgo(deltaMs);
 }
 
 function key(hub: string, hostname: string, pid: number): string {

@@ -2,7 +2,7 @@
 // transaction that makes the child stand where its parent stood and forgets the parent.
 
 import { sql, type Kysely } from 'kysely';
-import { isPostgres } from './dialect.js';
+import { dialectOf } from './dialect.js';
 import { newId, nowIso } from './new-id.js';
 import type { MergeRecord } from './records.js';
 import type { StoreDatabase } from './schema.js';
@@ -19,20 +19,9 @@ export async function setMergePhase(db: Db, id: string, phase: MergeRecord['phas
   await durably(db, () => db.updateTable('merges').set({ phase }).where('id', '=', id).execute());
 }
 
-// The intent must be on disk before the files change, also after a power loss: WAL with
-// synchronous NORMAL syncs only at checkpoints, FULL syncs the WAL at this commit.
-// PostgreSQL syncs every commit (synchronous_commit = on) already.
+// The intent must be on disk before the files change, also after a power loss.
 async function durably(db: Db, write: () => Promise<unknown>): Promise<void> {
-  if (isPostgres(db)) {
-    await write();
-    return;
-  }
-  await sql`pragma synchronous = FULL`.execute(db);
-  try {
-    await write();
-  } finally {
-    await sql`pragma synchronous = NORMAL`.execute(db);
-  }
+  await dialectOf(db).durably(db, write);
 }
 
 export async function forgetMerge(db: Db, id: string): Promise<void> {

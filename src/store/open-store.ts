@@ -64,7 +64,7 @@ export async function openStore(dbPath: string, options: OpenStoreOptions = {}):
   const database = openDatabase(absolute);
   const db = new Kysely<StoreDatabase>({ dialect: new ImmediateSqliteDialect({ database }) });
   if (!isCurrent(database)) await migrate(db, absolute);
-  return sqlStore(db, { self, dialect: 'sqlite' });
+  return sqlStore(db, { self });
 }
 
 // Loaded only for a PostgreSQL URL: pg (and the fetch stack it touches) costs a SQLite run ~45 ms.
@@ -98,7 +98,7 @@ async function openPostgresStore(url: string, self: ReturnType<typeof defaultSel
     await db.destroy();
     throw postgresError(target, 'write to', error);
   }
-  return sqlStore(db, { self, dialect: 'postgres', beforeClose: stopBeating, fenced: heartbeat.fenced });
+  return sqlStore(db, { self, beforeClose: stopBeating, fenced: heartbeat.fenced });
 }
 
 // The schema holds exactly the migrations this version knows: nothing to do, and the migrator

@@ -3,6 +3,7 @@
 
 import type { Kysely } from 'kysely';
 import * as backups from './backups.js';
+import { dialectOf } from './dialect.js';
 import * as diskSlots from './disk-slots.js';
 import * as fileMounts from './file-mounts.js';
 import * as leases from './leases.js';
@@ -17,7 +18,7 @@ import type { Store } from './store.js';
 
 export interface SqlStoreOptions {
   readonly self: StoreSelf;
-  readonly dialect: Store['dialect'];
+
   /** Runs before the database is closed (stops the heartbeat). */
   readonly beforeClose?: () => Promise<void>;
   /** PostgreSQL: aborted while this process cannot write its heartbeat (hub-liveness.ts). */
@@ -26,11 +27,11 @@ export interface SqlStoreOptions {
 
 const NEVER = new AbortController().signal;
 
-export function sqlStore(db: Kysely<StoreDatabase>, { self, dialect, beforeClose, fenced }: SqlStoreOptions): Store {
+export function sqlStore(db: Kysely<StoreDatabase>, { self, beforeClose, fenced }: SqlStoreOptions): Store {
   let closed: Promise<void> | undefined;
   const store: Store = {
     hub: self.hub,
-    dialect,
+    sharedByHubs: dialectOf(db).sharedByHubs,
     fenced: fenced ?? (() => NEVER),
     createRun: (run) => runs.createRun(db, self, run),
     finishRun: (id, status, error) => runs.finishRun(db, id, status, error),

@@ -228,7 +228,8 @@ export interface Store {
   /** The hub this process writes into rows (hub config name, else host name). */
   readonly hub: string;
   /** 'sqlite' or 'postgres'. */
-  readonly dialect: 'sqlite' | 'postgres';
+  /** Several hubs can share this state (PostgreSQL): one schedule, heartbeats, hubs shown. */
+  readonly sharedByHubs: boolean;
   /**
    * Aborted (with the reason) while this process has lost the shared state for so long that other
    * hubs will take it for dead: runs stop. Never on SQLite. Optional for stores made in tests.

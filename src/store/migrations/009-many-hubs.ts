@@ -5,7 +5,7 @@
 // (max+1 would race between hubs) and start ticks are 64-bit.
 
 import { sql, type Kysely, type Migration } from 'kysely';
-import { isPostgres } from '../dialect.js';
+import { dialectOf } from '../dialect.js';
 
 export const manyHubsMigration: Migration = {
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
@@ -25,7 +25,7 @@ export const manyHubsMigration: Migration = {
       .addColumn('beat_at', 'text', (col) => col.notNull())
       .addPrimaryKeyConstraint('hub_processes_pk', ['hub', 'hostname', 'pid'])
       .execute();
-    if (!isPostgres(db)) return;
+    if (!dialectOf(db).sharedByHubs) return;
     await sql`create sequence backups_seq_order owned by backups.seq`.execute(db);
     await sql`select setval('backups_seq_order', coalesce((select max(seq) from backups), 0) + 1, false)`.execute(db);
     const ticks: [string, string][] = [
