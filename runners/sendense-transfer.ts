@@ -2,16 +2,19 @@
 // prints JSON lines. stdin closing, SIGTERM and SIGINT stop it; it always stops its qemu-nbd.
 
 import { isSendenseError } from '../src/errors.js';
-import { parseTransferArgs, type TransferArgs } from './transfer/transfer-args.js';
+import { ARGS_ON_STDIN, parseArgsOnStdinLine, parseTransferArgv, type TransferRequest } from '../src/wire/index.js';
 import { transferDisks } from './transfer/transfer-disks.js';
 
 async function main(): Promise<number> {
-  let args: TransferArgs;
+  let request: TransferRequest;
   try {
-    const argv = await commandLine();
-    // Started ahead and never given a job (the run ended before its transfer): nothing to do.
-    if (argv === undefined) return 0;
-    args = parseTransferArgs(argv);
+    const argv = process.argv.slice(2);
+    if (argv.length === 1 && argv[0] === ARGS_ON_STDIN) {
+      const line = await firstLineOfStdin();
+      // Started ahead and never given a job (the run ended before its transfer): nothing to do.
+      if (line === undefined) return 0;
+      request = parseArgsOnStdinLine(line);
+    } else request = parseTransferArgv(argv);
   } catch (error) {
     process.stderr.write(`sendense-transfer: ${isSendenseError(error) ? error.message : String(error)}\n`);
     return 2;
@@ -25,7 +28,7 @@ async function main(): Promise<number> {
   process.stdin.on('error', stop('stdin closed'));
   process.stdin.resume();
   process.stdout.on('error', stop('stdout closed'));
-  const { ok } = await transferDisks(args, {
+  const { ok } = await transferDisks(request, {
     writeLine: (line) => process.stdout.write(`${line}\n`),
     signal: controller.signal,
     logBug: (text) => process.stderr.write(`${text}\n`),
@@ -34,12 +37,10 @@ async function main(): Promise<number> {
 }
 
 // `--args-on-stdin` alone: started ahead of its job (the hub prepares the targets meanwhile, so
-// node's start-up is off the run's path), the arguments arrive as the first line of stdin, a JSON
-// array of strings; stdin stays open after it as the lifeline. Undefined: stdin ended first.
-async function commandLine(): Promise<string[] | undefined> {
-  const argv = process.argv.slice(2);
-  if (argv.length !== 1 || argv[0] !== '--args-on-stdin') return argv;
-  const line = await new Promise<string | undefined>((resolve) => {
+// node's start-up is off the run's path), the arguments arrive as the first line of stdin; stdin
+// stays open after it as the lifeline. Undefined: stdin ended first.
+function firstLineOfStdin(): Promise<string | undefined> {
+  return new Promise<string | undefined>((resolve) => {
     let text = '';
     const onData = (chunk: Buffer) => {
       text += chunk.toString('utf8');
@@ -61,10 +62,6 @@ async function commandLine(): Promise<string[] | undefined> {
     process.stdin.once('end', onEnd);
     process.stdin.once('error', onEnd);
   });
-  if (line === undefined) return undefined;
-  const parsed: unknown = JSON.parse(line);
-  if (!Array.isArray(parsed) || !parsed.every((arg) => typeof arg === 'string')) throw new Error('--args-on-stdin: the first line must be a JSON array of strings');
-  return parsed;
 }
 
 process.exitCode = await main();

@@ -1,15 +1,13 @@
-// The digests of what one disk's transfer wrote (SPEC section 9): the digest of the exact bytes sent
-// per write request (requests are cut at aligned multiples of the request size, so each names a
-// guest offset), and the ranges sent as zeroes. Streamed in batches so memory stays flat.
+// The digests of what one disk's transfer wrote (docs/how-it-works.md#what-is-recorded-and-where):
+// the digest of the exact bytes sent per write request (requests are cut at aligned multiples of
+// the request size, so each names a guest offset), and the ranges sent as zeroes. Streamed in
+// batches so memory stays flat.
 
 import { RANGE_DIGEST_ALGORITHM } from '../../src/repository/range-digest.js';
+import type { DataRange, ZeroRange } from '../../src/wire/index.js';
 import type { Digester } from './digest-thread.js';
 
 export const DIGEST_ALGORITHM = RANGE_DIGEST_ALGORITHM;
-
-/** [offset, length, hex digest] of a data range; [offset, length] of a zero range. */
-export type DataRange = readonly [number, number, string];
-export type ZeroRange = readonly [number, number];
 
 const BATCH = 2048;
 

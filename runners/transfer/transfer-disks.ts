@@ -7,10 +7,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isSendenseError, SendenseError } from '../../src/errors.js';
 import { inTurns } from '../../src/hub/in-turns.js';
-import { DEFAULT_TUNING, copyDisk, type CopyTuning } from './copy-disk.js';
+import { DEFAULT_TUNING, copyDisk, type CopyTuning, type DiskJob } from './copy-disk.js';
 import { startDigester } from './digest-thread.js';
-import type { TransferArgs } from './transfer-args.js';
-import { TransferOutput, type DiskOutcome } from './transfer-output.js';
+import type { DiskOutcome, TransferRequest } from '../../src/wire/index.js';
+import { TransferOutput } from './transfer-output.js';
 
 export interface RunOptions {
   readonly writeLine: (line: string) => void;
@@ -20,16 +20,18 @@ export interface RunOptions {
   readonly logBug?: (text: string) => void;
 }
 
-export async function transferDisks(args: TransferArgs, options: RunOptions): Promise<{ readonly ok: boolean; readonly disks: readonly DiskOutcome[] }> {
+export async function transferDisks(request: TransferRequest, options: RunOptions): Promise<{ readonly ok: boolean; readonly disks: readonly DiskOutcome[] }> {
   const output = new TransferOutput(options.writeLine);
-  const inFlight = args.inFlight ?? DEFAULT_TUNING.inFlight;
-  const tuning: CopyTuning = { ...DEFAULT_TUNING, connections: args.connections, inFlight, unansweredWrites: 2 * inFlight, digests: args.digests, ...options.tuning };
+  const inFlight = request.inFlight ?? DEFAULT_TUNING.inFlight;
+  const connections = request.connections ?? DEFAULT_TUNING.connections;
+  const tuning: CopyTuning = { ...DEFAULT_TUNING, connections, inFlight, unansweredWrites: 2 * inFlight, digests: request.digests !== false, ...options.tuning };
+  const zeroHoles = request.zeroHoles === true;
   const dir = mkdtempSync(join(tmpdir(), 'sendense-transfer-'));
   const digester = startDigester(() => output.debug({ message: 'digest thread started' }));
   try {
     const disks = await inTurns(
-      args.disks,
-      args.parallelDisks ?? args.disks.length,
+      request.disks.map((disk): DiskJob => ({ ...disk, zeroHoles })),
+      request.parallelDisks ?? request.disks.length,
       async (job): Promise<DiskOutcome> => {
         try {
           // A disk still waiting for its turn when the transfer is stopped does not start.

@@ -1,18 +1,8 @@
-// The node transfer's stdout: one JSON object per line (runners/README.md), progress
+// The node transfer's stdout: the lines of src/wire/transfer-lines.ts, one per line, progress
 // throttled per disk so a fast copy does not flood the hub.
 
-import { DIGEST_ALGORITHM, type DataRange, type ZeroRange } from './range-digests.js';
-
-export interface DiskOutcome {
-  readonly disk: number;
-  readonly ok: boolean;
-  readonly error?: string;
-  readonly bytesDone?: number;
-  readonly bytesToDo?: number;
-  readonly bytesWritten?: number;
-  readonly bytesZeroed?: number;
-  readonly seconds?: number;
-}
+import { formatTransferLine, type DataRange, type DiskOutcome, type TransferLine, type ZeroRange } from '../../src/wire/index.js';
+import { DIGEST_ALGORITHM } from './range-digests.js';
 
 const PROGRESS_INTERVAL_MS = 250;
 
@@ -33,12 +23,14 @@ export class TransferOutput {
     this.emit({ type: 'progress', disk, bytesDone, bytesToDo });
   }
 
-  done(outcome: DiskOutcome): void {
-    this.emit({ type: 'progress', disk: outcome.disk, bytesDone: outcome.bytesDone, bytesToDo: outcome.bytesToDo });
-    this.emit({ type: 'done', ...outcome, ok: undefined });
+  // A done disk's outcome carries all its totals.
+  done(outcome: DiskOutcome & { readonly bytesDone: number; readonly bytesToDo: number }): void {
+    const { disk, bytesDone, bytesToDo, bytesWritten, bytesZeroed, seconds } = outcome;
+    this.emit({ type: 'progress', disk, bytesDone, bytesToDo });
+    this.emit({ type: 'done', disk, bytesDone, bytesWritten, bytesZeroed, bytesToDo, seconds });
   }
 
-  // Digests of written ranges, in batches, before the disk's done line (SPEC section 9).
+  // Digests of written ranges, in batches, before the disk's done line (docs/how-it-works.md#what-is-recorded-and-where).
   digests(disk: number, data: readonly DataRange[], zero: readonly ZeroRange[]): void {
     this.emit({ type: 'digests', disk, algorithm: DIGEST_ALGORITHM, data, zero });
   }
@@ -52,11 +44,11 @@ export class TransferOutput {
   }
 
   // Facts for operators and tests (qemu-nbd PIDs, peak memory); consumers ignore unknown types.
-  debug(facts: Readonly<Record<string, unknown>>): void {
+  debug(facts: { readonly message: string; readonly disk?: number; readonly [fact: string]: unknown }): void {
     this.emit({ type: 'debug', ...facts });
   }
 
-  private emit(object: Readonly<Record<string, unknown>>): void {
-    this.writeLine(JSON.stringify(object));
+  private emit(line: TransferLine): void {
+    this.writeLine(formatTransferLine(line));
   }
 }

@@ -20,6 +20,8 @@ export interface QemuNbdOptions {
   readonly readOnly: boolean;
   /** -B: offer qemu:dirty-bitmap:<bitmap> to clients. */
   readonly bitmap?: string;
+  /** --discard=unmap: a WRITE_ZEROES punches holes, so a written image stays sparse. */
+  readonly discard?: 'unmap';
   /** --cache (qemu default: writeback). */
   readonly cache?: 'none' | 'writeback' | 'writethrough' | 'directsync' | 'unsafe';
   /**
@@ -80,11 +82,12 @@ export function qemuNbdArgv(options: QemuNbdOptions): string[] {
     'qemu-nbd',
     `--export-name=${options.exportName}`,
     `--shared=${options.shared}`,
-    // Never the wildcard address (SPEC section 8): the node reaches it through the SSH tunnel.
+    // Never the wildcard address (docs/how-it-works.md#safety-rules): the node reaches it through the SSH tunnel.
     ...(options.socket !== undefined ? [`--socket=${options.socket}`] : ['--bind=127.0.0.1', `--port=${options.port}`]),
     ...(options.readOnly ? ['--read-only'] : []),
     ...(options.bitmap !== undefined ? [`--bitmap=${options.bitmap}`] : []),
     ...(options.cache !== undefined ? [`--cache=${options.cache}`] : []),
+    ...(options.discard !== undefined ? [`--discard=${options.discard}`] : []),
     ...(options.persistent === false ? [] : ['--persistent']),
     // A qcow2 with small L2 caches, whatever its size (image-opts.ts).
     ...qemuNbdImageArgs(options.file, options.format),

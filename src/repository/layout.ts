@@ -31,8 +31,3 @@ export function isSendenseBitmap(name: string): boolean {
 export function exportName(vm: string, key: DiskKey): string {
   return `${vm}-disk-${key}`;
 }
-
-// "2000:nbd://127.0.0.1:10100/pgtest1-disk-2000,2001:…" (the format of --nbd-targets).
-export function nbdTargetsString(targets: readonly { readonly key: DiskKey; readonly url: string }[]): string {
-  return targets.map((target) => `${target.key}:${target.url}`).join(',');
-}

@@ -6,6 +6,7 @@ import type { DiskKey } from '../plan/types.js';
 import type { CommandRunner } from '../qemu/index.js';
 import type { Backup, BackupDisk } from '../store/index.js';
 import type { TransferDiskResult } from '../transfer/run-transfer.js';
+import type { TransferRequest } from '../wire/index.js';
 import type { DiskSource, SourceDiskFacts } from './source-disk.js';
 
 /** What the source needs to know of one disk of a backup run. */
@@ -26,13 +27,10 @@ export interface SupersededBitmap {
   readonly name: string;
 }
 
-/** How the transfer is invoked: this project's node transfer with args, or another program. */
-export interface TransferProgram {
-  readonly args: readonly string[];
-  /** Another program than the node transfer (the VMware client); undefined = ours. */
-  readonly command?: readonly string[];
-  readonly env?: Readonly<Record<string, string>>;
-}
+/** How the transfer is invoked: this project's node transfer with its request, or another program with its own argv (the VMware client). */
+export type TransferProgram =
+  | { readonly request: TransferRequest }
+  | { readonly command: readonly string[]; readonly env?: Readonly<Record<string, string>> };
 
 /** A source's point in time, taken on one disk: what was added and how to take it back. */
 export interface SnapshotTaken {
@@ -72,8 +70,8 @@ export interface BackupSource {
   describeSnapshot(disks: readonly SourceDiskJob[]): string;
   /** Takes this backup's point in time on one disk (nothing for a disk with no change tracking). */
   snapshot(disk: SourceDiskJob, exec: CommandRunner): Promise<SnapshotTaken | undefined>;
-  /** The program the transfer step runs and its arguments. */
-  transferProgram(disks: readonly SourceDiskJob[], incremental: boolean, nbdTargets: string, jobId: string): TransferProgram;
+  /** The program the transfer step runs and its arguments; `targets`: each disk's NBD target URL as the node reaches it. */
+  transferProgram(disks: readonly SourceDiskJob[], incremental: boolean, targets: ReadonlyMap<DiskKey, string>, jobId: string): TransferProgram;
   /**
    * Whether a run can give the transfer its disks a few at a time, within the hub's slots: our
    * node transfer copies the disks it is given; the VMware client takes the whole VM at once.

@@ -5,6 +5,7 @@ import { SendenseError } from '../errors.js';
 import type { NbdSource } from '../plan/types.js';
 import { imageInfo } from '../qemu/index.js';
 import { nbdOffersDirtyBitmap } from '../qemu/nbd-dirty-bitmap.js';
+import type { TransferDisk } from '../wire/index.js';
 import type { BackupSource } from './backup-source.js';
 import { diskSourceOf, refuseEmptyDisk } from './source-disk.js';
 
@@ -50,14 +51,12 @@ export function nbdSource(source: NbdSource): BackupSource {
     whyNoSnapshot: (disks) => (disks.some((disk) => disk.changeId) ? "the export's own dirty bitmap tracks changes: nothing to add" : 'the source has no change tracking'),
     describeSnapshot: () => 'nothing (nbd source)',
     snapshot: async () => undefined,
-    transferProgram(disks, incremental, nbdTargets, jobId) {
-      const args = ['--job-id', jobId, '--nbd-targets', nbdTargets];
-      for (const disk of disks) {
+    transferProgram(disks, incremental, targets, jobId) {
+      const transferDisks = disks.map((disk): TransferDisk => {
         const { url, bitmap } = diskSourceOf('nbd', disk.source);
-        args.push('--source', `${disk.key}=${url}`);
-        if (incremental && bitmap) args.push('--bitmap', `${disk.key}=${bitmap}`);
-      }
-      return { args };
+        return { key: disk.key, source: { kind: 'nbd', url }, target: { kind: 'nbd', url: targets.get(disk.key)! }, ...(incremental && bitmap ? { bitmap } : {}) };
+      });
+      return { request: { jobId, disks: transferDisks } };
     },
     takesTurns: true,
     reportsDigests: true,

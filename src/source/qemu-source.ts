@@ -1,5 +1,5 @@
 // A qemu source: qcow2 or raw image files on the node; change tracking by persistent dirty
-// bitmaps named after the chain and the backup that added them (SPEC section 2).
+// bitmaps named after the chain and the backup that added them (docs/how-it-works.md#change-tracking-by-source).
 
 import { SendenseError } from '../errors.js';
 import type { QemuSource } from '../plan/types.js';
@@ -7,6 +7,7 @@ import { bitmapProblem } from '../qemu/bitmap-health.js';
 import { bitmapAdd, bitmapRemove, imageInfo } from '../qemu/index.js';
 import { bitmapName, isSendenseBitmap } from '../repository/layout.js';
 import type { Backup } from '../store/index.js';
+import type { TransferDisk } from '../wire/index.js';
 import type { BackupSource } from './backup-source.js';
 import { diskSourceOf, refuseEmptyDisk } from './source-disk.js';
 
@@ -94,14 +95,13 @@ export function qemuSource(source: QemuSource): BackupSource {
       await bitmapAdd(path, name, exec);
       return { what: `${disk.key}: ${name}`, undoWhat: `remove bitmap ${name} from ${path}`, undo: () => bitmapRemove(path, name, exec) };
     },
-    transferProgram(disks, incremental, nbdTargets, jobId) {
-      const args = ['--job-id', jobId, '--nbd-targets', nbdTargets];
-      for (const disk of disks) {
+    transferProgram(disks, incremental, targets, jobId) {
+      const transferDisks = disks.map((disk): TransferDisk => {
         const { path, format } = diskSourceOf('qemu', disk.source);
-        args.push('--source', `${disk.key}=qemu:${path}`, '--format', `${disk.key}=${format}`);
-        if (incremental && disk.fromChangeId) args.push('--bitmap', `${disk.key}=${disk.fromChangeId}`);
-      }
-      return { args };
+        const bitmap = incremental && disk.fromChangeId ? disk.fromChangeId : undefined;
+        return { key: disk.key, source: { kind: 'qemu', path, format }, target: { kind: 'nbd', url: targets.get(disk.key)! }, ...(bitmap ? { bitmap } : {}) };
+      });
+      return { request: { jobId, disks: transferDisks } };
     },
     takesTurns: true,
     reportsDigests: true,

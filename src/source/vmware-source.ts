@@ -3,6 +3,7 @@
 
 import { SendenseError } from '../errors.js';
 import type { VmwareSource } from '../plan/types.js';
+import { nbdTargetsString } from '../wire/index.js';
 import type { BackupSource } from './backup-source.js';
 import { PROVISIONAL_FORMAT_OPTIONS, PROVISIONAL_VIRTUAL_SIZE, vmwareClientCommand, vmwareClientEnv, vmwarePassword } from './vmware-client.js';
 
@@ -29,9 +30,10 @@ export function vmwareSource(source: VmwareSource): BackupSource {
     whyNoSnapshot: () => 'the VMware client snapshots the VM itself',
     describeSnapshot: () => 'the VMware client snapshots the VM',
     snapshot: async () => undefined,
-    transferProgram(disks, incremental, nbdTargets, jobId) {
+    transferProgram(disks, incremental, targets, jobId) {
       const previous = incremental ? new Map(disks.map((disk) => [disk.key, disk.fromChangeId!])) : undefined;
-      return { args: [], command: vmwareClientCommand(source, nbdTargets, jobId), env: vmwareClientEnv(vmwarePassword(source), previous) };
+      const nbdTargets = nbdTargetsString(disks.map((disk) => ({ key: disk.key, url: targets.get(disk.key)! })));
+      return { command: vmwareClientCommand(source, nbdTargets, jobId), env: vmwareClientEnv(vmwarePassword(source), previous) };
     },
     takesTurns: false,
     reportsDigests: false,

@@ -1,5 +1,5 @@
-// Runs the node transfer on the node and follows its JSON lines (runners/README.md): progress
-// to the reporter, a per-disk result back, a clear error naming the disk when it fails.
+// Runs the node transfer on the node and follows its JSON lines (runners/README.md, read with
+// src/wire/): progress to the reporter, a per-disk result back, a clear error naming the disk when it fails.
 
 import type { DiskServer, RunContext } from '../engine/run-context.js';
 import { tuneDisks, type DiskTuning } from '../hub/disk-budget.js';
@@ -7,7 +7,8 @@ import type { RunReporter } from '../engine/run-events.js';
 import { SendenseError } from '../errors.js';
 import type { NodeHost, NodeProcess } from '../node/node.js';
 import type { DiskKey } from '../plan/types.js';
-import { backupSource } from '../source/index.js';
+import { backupSource, type TransferProgram } from '../source/index.js';
+import { ARGS_ON_STDIN, argsOnStdinLine, parseTransferLine, transferArgv, type DataRange, type ZeroRange } from '../wire/index.js';
 
 export interface TransferDiskResult {
   readonly disk: DiskKey;
@@ -24,16 +25,14 @@ export interface TransferDiskResult {
 /** Ranges written into a target: [offset, length, hex digest] of data, [offset, length] of zeroes. */
 export interface WrittenRanges {
   readonly algorithm: string;
-  readonly data: (readonly [number, number, string])[];
-  readonly zero: (readonly [number, number])[];
+  readonly data: DataRange[];
+  readonly zero: ZeroRange[];
 }
 
-export interface TransferRequest {
+export interface RunTransferOptions {
   readonly node: NodeHost;
-  readonly args: readonly string[];
-  /** The runner binary; undefined = this project's node transfer. */
-  readonly command?: readonly string[];
-  readonly env?: Readonly<Record<string, string>>;
+  /** Our node transfer with its request, or another program (the VMware client). */
+  readonly program: TransferProgram;
   readonly reporter: RunReporter;
   readonly signal: AbortSignal;
   /** Milliseconds (timeouts.transfer, as the error names it); undefined = no limit. */
@@ -61,7 +60,7 @@ export interface EarlyTransfer {
 // A hub killed meanwhile closes its stdin: it exits without having started anything.
 export async function startTransferEarly(node: NodeHost): Promise<EarlyTransfer | undefined> {
   if (!node.isLocal) return undefined;
-  const child = node.spawn([...(await node.transferCommand()), '--args-on-stdin']);
+  const child = node.spawn([...(await node.transferCommand()), ARGS_ON_STDIN]);
   const { write } = child;
   if (write === undefined) {
     await child.stop();
@@ -82,71 +81,55 @@ export async function startTransferEarly(node: NodeHost): Promise<EarlyTransfer 
   });
 }
 
-interface TransferLine {
-  readonly type?: string;
-  readonly disk?: DiskKey;
-  readonly bytesDone?: number;
-  readonly bytesToDo?: number;
-  readonly bytesWritten?: number;
-  readonly changeId?: string;
-  readonly virtualSize?: number;
-  readonly message?: string;
-  readonly algorithm?: string;
-  readonly data?: (readonly [number, number, string])[];
-  readonly zero?: (readonly [number, number])[];
-}
-
-export async function runTransfer(request: TransferRequest): Promise<TransferDiskResult[]> {
-  const { node, reporter, signal, step } = request;
+export async function runTransfer(options: RunTransferOptions): Promise<TransferDiskResult[]> {
+  const { node, program, reporter, signal, step } = options;
   signal.throwIfAborted();
-  const waiting = request.command === undefined && request.env === undefined ? request.early?.take() : undefined;
+  const waiting = 'request' in program ? options.early?.take() : undefined;
   let child: NodeProcess;
-  if (waiting) {
+  if (waiting && 'request' in program) {
     child = waiting;
-    waiting.write(`${JSON.stringify(request.args)}\n`);
+    waiting.write(argsOnStdinLine(program.request));
   } else {
-    const command = request.command ?? (await node.transferCommand());
+    const argv = 'request' in program ? [...(await node.transferCommand()), ...transferArgv(program.request)] : program.command;
     // A cancel while the command was prepared (an install over SSH) fires no 'abort' listener later.
     signal.throwIfAborted();
-    child = node.spawn([...command, ...request.args], { env: request.env });
+    child = node.spawn(argv, { env: 'env' in program ? program.env : undefined });
   }
   const done = new Map<DiskKey, TransferDiskResult>();
   const sizes = new Map<DiskKey, number>();
   const written = new Map<DiskKey, WrittenRanges>();
   const errors: { disk?: DiskKey; message: string }[] = [];
   child.onStdoutLine((text) => {
-    let line: TransferLine;
-    try {
-      line = JSON.parse(text) as TransferLine;
-    } catch {
-      reporter.emit({ type: 'info', step, message: text });
-      return;
-    }
-    if (line.disk !== undefined && typeof line.virtualSize === 'number') sizes.set(line.disk, line.virtualSize);
-    if (line.type === 'progress' || line.type === 'start') {
-      if (line.disk !== undefined && line.bytesToDo !== undefined) {
-        reporter.emit({ type: 'progress', disk: line.disk, bytesDone: line.bytesDone ?? 0, bytesToDo: line.bytesToDo });
+    const line = parseTransferLine(text);
+    if (line === undefined) return;
+    if (line.type === 'text') {
+      reporter.emit({ type: 'info', step, message: line.text });
+    } else if (line.type === 'start' || line.type === 'progress') {
+      if (line.type === 'start' && line.virtualSize !== undefined) sizes.set(line.disk, line.virtualSize);
+      if (line.bytesToDo !== undefined) {
+        reporter.emit({ type: 'progress', disk: line.disk, bytesDone: line.type === 'progress' ? line.bytesDone : 0, bytesToDo: line.bytesToDo });
       }
-    } else if (line.type === 'done' && line.disk !== undefined) {
+    } else if (line.type === 'done') {
+      if (line.virtualSize !== undefined) sizes.set(line.disk, line.virtualSize);
       const result: TransferDiskResult = {
         disk: line.disk,
-        bytesDone: line.bytesDone ?? 0,
-        bytesToDo: line.bytesToDo ?? 0,
+        bytesDone: line.bytesDone,
+        bytesToDo: line.bytesToDo,
         bytesWritten: line.bytesWritten,
         changeId: line.changeId,
-        virtualSize: line.virtualSize ?? sizes.get(line.disk),
+        virtualSize: sizes.get(line.disk),
         digests: written.get(line.disk),
       };
       done.set(line.disk, result);
-      request.onDiskDone?.(line.disk);
+      options.onDiskDone?.(line.disk);
       reporter.emit({ type: 'progress', disk: line.disk, bytesDone: result.bytesDone, bytesToDo: result.bytesToDo });
-    } else if (line.type === 'digests' && line.disk !== undefined && line.algorithm !== undefined) {
+    } else if (line.type === 'digests') {
       const ranges = written.get(line.disk) ?? { algorithm: line.algorithm, data: [], zero: [] };
-      for (const range of line.data ?? []) ranges.data.push(range);
-      for (const range of line.zero ?? []) ranges.zero.push(range);
+      for (const range of line.data) ranges.data.push(range);
+      for (const range of line.zero) ranges.zero.push(range);
       written.set(line.disk, ranges);
     } else if (line.type === 'error') {
-      errors.push({ disk: line.disk, message: line.message ?? 'unknown error' });
+      errors.push({ disk: line.disk, message: line.message });
     }
   });
 
@@ -154,20 +137,20 @@ export async function runTransfer(request: TransferRequest): Promise<TransferDis
   const stop = () => void child.stop();
   signal.addEventListener('abort', stop, { once: true });
   const timer =
-    request.timeout === undefined
+    options.timeout === undefined
       ? undefined
       : setTimeout(
           () => {
             timedOut = true;
             void child.stop();
           },
-          Math.max(0, request.timeoutLeft ?? request.timeout),
+          Math.max(0, options.timeoutLeft ?? options.timeout),
         );
   try {
     const exit = await child.exited;
     if (signal.aborted) throw signal.reason;
     if (timedOut) {
-      throw new SendenseError(`the transfer did not finish within ${formatMs(request.timeout!)} (timeouts.transfer)`, { step });
+      throw new SendenseError(`the transfer did not finish within ${formatMs(options.timeout!)} (timeouts.transfer)`, { step });
     }
     if (exit.exitCode === 0 && errors.length === 0) return [...done.values()];
     const first = errors[0];
@@ -197,11 +180,11 @@ function formatMs(ms: number): string {
 
 type TransferredDisk = { readonly key: DiskKey; bytes?: number; written?: WrittenRanges; readonly server?: DiskServer };
 
-/** What one node transfer is run with: arguments, and another program than ours (the VMware client). */
-export type TransferProgramFor<D> = (disks: readonly D[]) => Pick<TransferRequest, 'args' | 'command' | 'env'>;
+/** What one node transfer of these disks runs: ours with its request, or another program (the VMware client). */
+export type TransferProgramFor<D> = (disks: readonly D[]) => TransferProgram;
 
 /**
- * How a run's disks take turns within its hub slots (SPEC section 12): how many at once and with
+ * How a run's disks take turns within its hub slots (docs/how-it-works.md#the-data-path): how many at once and with
  * how many buffers each. Undefined when they all go at once: no hub slots, or a transfer that
  * takes the whole VM (the VMware client).
  */
@@ -235,13 +218,11 @@ export async function transferForRun<D extends TransferredDisk>(
     for (const turn of turns) {
       await startServers(turn);
       const program = programFor(turn);
-      const args = tuning === undefined ? program.args : [...program.args, ...tuningArgs({ ...tuning, parallelDisks: turn.length })];
       const timeout = run.plan.timeouts.transfer;
       results.push(
         ...(await runTransfer({
-          ...program,
           node: run.node,
-          args,
+          program: tuning === undefined || !('request' in program) ? program : { request: { ...program.request, ...tuningFor(tuning, turn.length) } },
           reporter: run.reporter,
           signal: run.signal,
           timeout,
@@ -283,6 +264,6 @@ function inGroupsOf<T>(items: readonly T[], size: number): (readonly T[])[] {
 }
 
 // Our node transfer copies as many disks at once, with as many buffers, as the run's hub slots allow.
-function tuningArgs(tuning: DiskTuning): string[] {
-  return ['--parallel-disks', String(tuning.parallelDisks), '--in-flight', String(tuning.inFlight), '--connections', String(tuning.connections)];
+function tuningFor(tuning: DiskTuning, disks: number): { parallelDisks: number; inFlight: number; connections: number } {
+  return { parallelDisks: disks, inFlight: tuning.inFlight, connections: tuning.connections };
 }

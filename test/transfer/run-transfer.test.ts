@@ -36,7 +36,8 @@ describe('runTransfer', () => {
       },
     };
     const started = Date.now();
-    await expect(runTransfer({ node, args: [], reporter, signal: controller.signal, step: 'transfer' })).rejects.toThrow(
+    const program = { request: { disks: [{ key: 2000, source: { kind: 'nbd', url: 'nbd://127.0.0.1:1/x' }, target: { kind: 'nbd', url: 'nbd://127.0.0.1:2/y' } }] } } as const;
+    await expect(runTransfer({ node, program, reporter, signal: controller.signal, step: 'transfer' })).rejects.toThrow(
       'interrupted by SIGINT',
     );
     expect(Date.now() - started).toBeLessThan(5000);

@@ -9,7 +9,7 @@ import type { Step } from '../../engine/step.js';
 import { formatBytes } from '../../format/bytes.js';
 import { plural } from '../../format/plural.js';
 import { shrinkImage } from '../../qemu/index.js';
-import { nbdTargetsString } from '../../repository/layout.js';
+import { nbdTargetsString } from '../../wire/index.js';
 import { backupSource } from '../../source/index.js';
 import { transferForRun } from '../../transfer/run-transfer.js';
 
@@ -22,7 +22,7 @@ export const transfer: Step<BackupRun> = {
     const { state } = run;
     const source = backupSource(run.plan.vm.source);
     const incremental = state.type === 'incremental';
-    const { total, results } = await transferForRun(run, (disks) => source.transferProgram(disks, incremental, backupTargets(disks), run.runId));
+    const { total, results } = await transferForRun(run, (disks) => source.transferProgram(disks, incremental, new Map(disks.map((disk) => [disk.key, targetUrl(disk)])), run.runId));
     const keys = state.disks.map((disk) => disk.key);
     for (const adopted of source.adoptResults(results, keys, state.type === 'full')) {
       const disk = state.disks.find((d) => d.key === adopted.key)!;
@@ -39,10 +39,12 @@ export const transfer: Step<BackupRun> = {
     const incremental = run.state.type === 'incremental';
     const source = backupSource(run.plan.vm.source);
     const reads = run.state.disks.map((disk) => source.describeRead(disk, incremental, run.plan.vm.name));
-    return [`node transfer on ${run.node.description}: ${incremental ? 'changed blocks' : 'allocated data'}`, ...reads, `--nbd-targets ${backupTargets(run.state.disks)}`].join('\n');
+    const targets = nbdTargetsString(run.state.disks.map((disk) => ({ key: disk.key, url: targetUrl(disk) })));
+    return [`node transfer on ${run.node.description}: ${incremental ? 'changed blocks' : 'allocated data'}`, ...reads, `--nbd-targets ${targets}`].join('\n');
   },
 };
 
-export function backupTargets(disks: readonly BackupDiskJob[]): string {
-  return nbdTargetsString(disks.map((disk) => ({ key: disk.key, url: `nbd://127.0.0.1:${disk.nodePort ?? disk.port}/${disk.exportName}` })));
+// A disk's new image, served by the hub's qemu-nbd, as the node reaches it.
+function targetUrl(disk: BackupDiskJob): string {
+  return `nbd://127.0.0.1:${disk.nodePort ?? disk.port}/${disk.exportName}`;
 }

@@ -15,6 +15,8 @@ import type { ExecOptions } from '../../node/node.js';
 import { convertIntoImage } from '../../qemu/convert-image.js';
 import { diskTurns, transferForRun } from '../../transfer/run-transfer.js';
 import { inTurns } from '../../hub/in-turns.js';
+import type { TransferProgram } from '../../source/index.js';
+import { parseTransferTarget, type TransferDisk } from '../../wire/index.js';
 
 export const restoreTransfer: Step<RestoreRun> = {
   name: 'transfer',
@@ -24,12 +26,15 @@ export const restoreTransfer: Step<RestoreRun> = {
     if (run.node.isLocal) return copyOnThisHost(run);
     // A restore records nothing from the copy: no digests (verify: true checks the target against
     // the chain and the manifests afterwards).
-    const programFor = (disks: readonly RestoreDiskJob[]) => {
-      const args = ['--job-id', run.runId, '--no-digests', '--nbd-targets', disks.map((disk) => `${disk.key}:${disk.target}`).join(',')];
-      for (const disk of leasedDisks(disks)) args.push('--source', `${disk.key}=${sourceUrl(disk.nodePort ?? disk.port, disk.exportName)}`);
+    const programFor = (disks: readonly RestoreDiskJob[]): TransferProgram => {
+      const transferDisks = leasedDisks(disks).map((disk): TransferDisk => ({
+        key: disk.key,
+        source: { kind: 'nbd', url: sourceUrl(disk.nodePort ?? disk.port, disk.exportName) },
+        // prepare-target wrote it the way the NBD targets string takes it.
+        target: parseTransferTarget(disk.target!),
+      }));
       // An NBD target holds old data: holes of the backup must be written as zeroes there.
-      if (run.target.zeroHoles) args.push('--zero-holes');
-      return { args };
+      return { request: { jobId: run.runId, disks: transferDisks, digests: false, ...(run.target.zeroHoles ? { zeroHoles: true } : {}) } };
     };
     return formatBytes((await transferForRun(run, programFor)).total);
   },

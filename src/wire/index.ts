@@ -1,0 +1,33 @@
+// What the hub and the node transfer say to each other: its request (argv) and its output lines.
+// Here in src/ because both sides import it: the hub, and runners/ (esbuild bundles it into the transfer).
+
+export {
+  ARGS_ON_STDIN,
+  argsOnStdinLine,
+  nbdTargetsString,
+  parseArgsOnStdinLine,
+  parseTransferArgv,
+  parseTransferTarget,
+  transferArgv,
+  type TransferDisk,
+  type TransferImageFormat,
+  type TransferRequest,
+  type TransferSource,
+  type TransferTarget,
+} from './transfer-request.js';
+export {
+  formatTransferLine,
+  parseTransferLine,
+  type DataRange,
+  type DebugLine,
+  type DigestsLine,
+  type DiskOutcome,
+  type DoneLine,
+  type ErrorLine,
+  type ProgressLine,
+  type ResultLine,
+  type StartLine,
+  type TextLine,
+  type TransferLine,
+  type ZeroRange,
+} from './transfer-lines.js';
