@@ -4,7 +4,6 @@
 import type { NodeHost } from '../node/node.js';
 import type { DiskKey, Plan } from '../plan/types.js';
 import type { Store } from '../store/index.js';
-import type { EarlyTransfer } from '../transfer/run-transfer.js';
 import type { RunReporter } from './run-events.js';
 import type { UndoStack } from './undo-stack.js';
 import type { DiskSlots } from '../hub/disk-queue.js';
@@ -22,8 +21,6 @@ export interface RunContext<P extends Plan = Plan> {
   readonly signal: AbortSignal;
   /** Abort the run from inside (e.g. a qemu-nbd died); the reason becomes the run's error. */
   readonly abort: (reason: Error) => void;
-  /** Our node transfer, started while the steps before it run (backups on this host). */
-  readonly earlyTransfer?: EarlyTransfer;
 }
 
 /**

@@ -5,7 +5,7 @@
 import type { DiskKey } from '../plan/types.js';
 import type { CommandRunner } from '../qemu/index.js';
 import type { Backup, BackupDisk } from '../store/index.js';
-import type { TransferDiskResult } from '../transfer/run-transfer.js';
+import type { TransferDiskResult, TransferProgram } from '../transfer/run-transfer.js';
 import type { TransferRequest } from '../wire/index.js';
 import type { DiskSource, SourceDiskFacts } from './source-disk.js';
 
@@ -27,10 +27,6 @@ export interface SupersededBitmap {
   readonly name: string;
 }
 
-/** How the transfer is invoked: this project's node transfer with its request, or another program with its own argv (the VMware client). */
-export type TransferProgram =
-  | { readonly request: TransferRequest }
-  | { readonly command: readonly string[]; readonly env?: Readonly<Record<string, string>> };
 
 /** A source's point in time, taken on one disk: what was added and how to take it back. */
 export interface SnapshotTaken {

@@ -17,6 +17,7 @@ export function backupSource(source: Source): BackupSource {
   return (SOURCES[source.type] as (source: Source) => BackupSource)(source);
 }
 
-export type { BackupSource, SourceDiskJob, SupersededBitmap, TransferAdoption, TransferProgram } from './backup-source.js';
+export type { BackupSource, SourceDiskJob, SupersededBitmap, TransferAdoption } from './backup-source.js';
+export type { TransferProgram } from '../transfer/run-transfer.js';
 export type { DiskSource, SourceDiskFacts, SourceType } from './source-disk.js';
 export { ownBitmap } from './qemu-source.js';

@@ -17,4 +17,7 @@ export interface ServedDisk {
   server?: DiskServer;
 }
 
-export interface ServingRun extends RunContext<BackupPlan | DiskRestorePlan>, Resolved<{ readonly disks: readonly ServedDisk[] }> {}
+export interface ServingRun extends RunContext<BackupPlan | DiskRestorePlan>, Resolved<{ readonly disks: readonly ServedDisk[] }> {
+  /** Its transfer takes the whole VM at once (the VMware client): the disks never take turns in the hub's slots. */
+  readonly wholeVm?: boolean;
+}

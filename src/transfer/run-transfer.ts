@@ -7,8 +7,12 @@ import type { RunReporter } from '../engine/run-events.js';
 import { SendenseError } from '../errors.js';
 import type { NodeHost, NodeProcess } from '../node/node.js';
 import type { DiskKey } from '../plan/types.js';
-import { backupSource, type TransferProgram } from '../source/index.js';
-import { ARGS_ON_STDIN, argsOnStdinLine, parseTransferLine, transferArgv, type DataRange, type ZeroRange } from '../wire/index.js';
+import { ARGS_ON_STDIN, argsOnStdinLine, parseTransferLine, transferArgv, type DataRange, type TransferRequest, type ZeroRange } from '../wire/index.js';
+
+/** How the transfer is invoked: this project's node transfer with its request, or another program with its own argv (the VMware client). */
+export type TransferProgram =
+  | { readonly request: TransferRequest }
+  | { readonly command: readonly string[]; readonly env?: Readonly<Record<string, string>> };
 
 export interface TransferDiskResult {
   readonly disk: DiskKey;
@@ -188,10 +192,9 @@ export type TransferProgramFor<D> = (disks: readonly D[]) => TransferProgram;
  * how many buffers each. Undefined when they all go at once: no hub slots, or a transfer that
  * takes the whole VM (the VMware client).
  */
-export function diskTurns(run: Pick<RunContext, 'plan' | 'diskSlots'> & { readonly state: { readonly disks: readonly unknown[] } }): DiskTuning | undefined {
-  const { plan, diskSlots } = run;
-  if (diskSlots === undefined) return undefined;
-  if ((plan.kind === 'backup' || plan.kind === 'incremental') && !backupSource(plan.vm.source).takesTurns) return undefined;
+export function diskTurns(run: Pick<RunContext, 'diskSlots'> & { readonly wholeVm?: boolean; readonly state: { readonly disks: readonly unknown[] } }): DiskTuning | undefined {
+  const { diskSlots } = run;
+  if (diskSlots === undefined || run.wholeVm === true) return undefined;
   return tuneDisks(diskSlots.hub, diskSlots.granted, run.state.disks.length);
 }
 
@@ -201,7 +204,11 @@ export function diskTurns(run: Pick<RunContext, 'plan' | 'diskSlots'> & { readon
 // each: a turn's qemu-nbd servers start just before it (start-qemu-nbd started the first turn's)
 // and each stops as soon as its disk is done, so the hub never runs more than a turn's worth.
 export async function transferForRun<D extends TransferredDisk>(
-  run: Pick<RunContext, 'node' | 'reporter' | 'signal' | 'plan' | 'diskSlots' | 'earlyTransfer'> & { readonly state: { readonly disks: readonly D[] } },
+  run: Pick<RunContext, 'node' | 'reporter' | 'signal' | 'plan' | 'diskSlots'> & {
+    readonly wholeVm?: boolean;
+    readonly earlyTransfer?: EarlyTransfer;
+    readonly state: { readonly disks: readonly D[] };
+  },
   programFor: TransferProgramFor<D>,
 ): Promise<{ readonly total: number; readonly results: readonly TransferDiskResult[] }> {
   const { disks } = run.state;

@@ -3,7 +3,7 @@
 import type { Resolved, RunContext, DiskServer } from '../../engine/run-context.js';
 import type { BackupPlan, DiskKey } from '../../plan/types.js';
 import type { DiskSource, SupersededBitmap } from '../../source/index.js';
-import type { WrittenRanges } from '../../transfer/run-transfer.js';
+import type { EarlyTransfer, WrittenRanges } from '../../transfer/run-transfer.js';
 
 /** One disk of a backup run, filled in step by step. */
 export interface BackupDiskJob {
@@ -42,4 +42,9 @@ export interface BackupState {
   readonly supersededBitmaps: readonly SupersededBitmap[];
 }
 
-export interface BackupRun extends RunContext<BackupPlan>, Resolved<BackupState> {}
+export interface BackupRun extends RunContext<BackupPlan>, Resolved<BackupState> {
+  /** Our node transfer, started while the steps before it run (backups on this host). */
+  readonly earlyTransfer?: EarlyTransfer;
+  /** The source's transfer takes the whole VM at once (the VMware client): its disks never take turns in the hub's slots. */
+  readonly wholeVm: boolean;
+}

@@ -9,6 +9,7 @@ import type { BackupPlan } from '../../plan/types.js';
 import { allocatePorts } from '../../steps/allocate-ports.js';
 import { openTunnel } from '../../steps/open-tunnel.js';
 import { startQemuNbdServers } from '../../steps/start-qemu-nbd.js';
+import { backupSource } from '../../source/index.js';
 import { startTransferEarly } from '../../transfer/run-transfer.js';
 import type { KindModule } from '../kind.js';
 import type { BackupRun, BackupState } from './backup-run.js';
@@ -38,7 +39,8 @@ export const backupKind: KindModule<BackupRun> = {
     const plan = base.plan as BackupPlan;
     // Our node transfer starts loading while the steps before the copy run (not the VMware client's).
     const earlyTransfer = mode === 'run' && plan.vm.source.type !== 'vmware' ? await startTransferEarly(base.node) : undefined;
-    return unresolvedRun<BackupRun, BackupState>({ ...base, plan, earlyTransfer } as BackupRun, 'resolve-chain');
+    const wholeVm = !backupSource(plan.vm.source).takesTurns;
+    return unresolvedRun<BackupRun, BackupState>({ ...base, plan, earlyTransfer, wholeVm } as BackupRun, 'resolve-chain');
   },
   async close(run) {
     await run.earlyTransfer?.stop();

@@ -15,7 +15,7 @@ import type { ExecOptions } from '../../node/node.js';
 import { convertIntoImage } from '../../qemu/convert-image.js';
 import { diskTurns, transferForRun } from '../../transfer/run-transfer.js';
 import { inTurns } from '../../hub/in-turns.js';
-import type { TransferProgram } from '../../source/index.js';
+import type { TransferProgram } from '../../transfer/run-transfer.js';
 import { parseTransferTarget, type TransferDisk } from '../../wire/index.js';
 
 export const restoreTransfer: Step<RestoreRun> = {
