@@ -12,7 +12,6 @@ import { join } from 'node:path';
 import { cli, requireBuild } from './support/built.js';
 import { scratchDir, trackChild } from './support/scratch.js';
 
-const MiB = 1024 * 1024;
 const DISKS = Number(process.env.BENCH_DISKS ?? 100);
 requireBuild('hub-memory');
 const dir = scratchDir('sendense-bench-hub-memory-');

@@ -1,7 +1,7 @@
 // Where --get (or a files restore target) writes: a directory, or a .tar, .tar.gz/.tgz or .zip
 // file. An existing non-empty target is refused unless overwrite; nothing is touched to check.
 
-import { readdirSync, statSync } from 'node:fs';
+import { readdirSync, statSync, type Stats } from 'node:fs';
 import path from 'node:path';
 import { SendenseError } from '../errors.js';
 
@@ -22,7 +22,7 @@ export function parseExtractTarget(to: string): ExtractTarget {
 
 // Throws the one-line refusal, or returns whether the target exists already (and is replaced/merged).
 export function checkExtractTarget(target: ExtractTarget, overwrite: boolean): boolean {
-  let stat;
+  let stat: Stats;
   try {
     stat = statSync(target.path);
   } catch (error) {

@@ -8,13 +8,13 @@ import { promisify } from 'node:util';
 const run = promisify(execFile);
 
 // mountinfo escapes space, tab, newline and backslash as \ooo.
-const unescape = (field: string) => field.replace(/\\([0-7]{3})/g, (_, octal: string) => String.fromCharCode(Number.parseInt(octal, 8)));
+const unescapeMountField = (field: string) => field.replace(/\\([0-7]{3})/g, (_, octal: string) => String.fromCharCode(Number.parseInt(octal, 8)));
 
 export function isMountPoint(dir: string): boolean {
   try {
     return readFileSync('/proc/self/mountinfo', 'utf8')
       .split('\n')
-      .some((line) => unescape(line.split(' ')[4] ?? '') === dir);
+      .some((line) => unescapeMountField(line.split(' ')[4] ?? '') === dir);
   } catch {
     return false;
   }

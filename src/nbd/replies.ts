@@ -3,7 +3,7 @@
 // handle. READ data goes straight into the request's buffer: the socket reads into it directly
 // (nextBuffer), so a copied disk byte is neither copied in user space nor put in fresh memory.
 
-import { SendenseError } from '../errors.js';
+import type { SendenseError } from '../errors.js';
 import type { Extent } from './extent.js';
 import { protocolError, serverRequestError } from './nbd-errors.js';
 import * as P from './protocol.js';

@@ -5,7 +5,7 @@
 import { SendenseError } from '../errors.js';
 import type { ExecOptions, ExecResult, NodeProcess } from './node.js';
 import { SshForwarder } from './ssh-forwards.js';
-import { SshLink } from './ssh-link.js';
+import type { SshLink } from './ssh-link.js';
 import { execOverSsh, spawnOverSsh } from './ssh-process.js';
 
 /** How long a reconnect may take: a node that is really gone must not hold the cleanup long. */

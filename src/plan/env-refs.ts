@@ -24,8 +24,8 @@ export function findEnvRefs(data: unknown): EnvRef[] {
 // and so do strings at paths `keep` accepts (hook commands: the shell expands them, see below).
 export function substituteEnvRefs(data: unknown, env: NodeJS.ProcessEnv, keep: (path: PlanPath) => boolean = () => false): unknown {
   return walkStrings(data, [], (text, path) =>
-    keep(path) ? text : text.replace(REFERENCE, (whole: string, escape: string | undefined, name: string) => {
-      if (escape !== undefined) return whole.slice(1);
+    keep(path) ? text : text.replace(REFERENCE, (whole: string, escaped: string | undefined, name: string) => {
+      if (escaped !== undefined) return whole.slice(1);
       return env[name] ?? whole;
     }),
   );
@@ -40,7 +40,7 @@ export function isHookCommand(path: PlanPath): boolean {
 // The names a hook command references, and the command as `sh` gets it (`$${NAME}` -> `${NAME}`).
 export function hookCommandRefs(text: string): { readonly names: readonly string[]; readonly command: string } {
   const names = [...text.matchAll(REFERENCE)].filter((match) => match[1] === undefined).map((match) => match[2]);
-  return { names: [...new Set(names)], command: text.replace(REFERENCE, (whole: string, escape: string | undefined) => (escape === undefined ? whole : whole.slice(1))) };
+  return { names: [...new Set(names)], command: text.replace(REFERENCE, (whole: string, escaped: string | undefined) => (escaped === undefined ? whole : whole.slice(1))) };
 }
 
 // True when a string still holds a reference, so checks of its final form must wait for a run.

@@ -6,7 +6,6 @@ import type { DiskKey } from '../plan/types.js';
 import type { CommandRunner } from '../qemu/index.js';
 import type { Backup, BackupDisk } from '../store/index.js';
 import type { TransferDiskResult, TransferProgram } from '../transfer/run-transfer.js';
-import type { TransferRequest } from '../wire/index.js';
 import type { DiskSource, SourceDiskFacts } from './source-disk.js';
 
 /** What the source needs to know of one disk of a backup run. */

@@ -1,7 +1,7 @@
 // Backups and their disks: the QCOW2 chains in the repository. Only complete backups are
 // parents or restore points (SPEC section 7).
 
-import { sql, type Kysely, type Selectable, type SelectQueryBuilder } from 'kysely';
+import type { Kysely, Selectable, SelectQueryBuilder } from 'kysely';
 import { dialectOf } from './dialect.js';
 import type { DiskKey } from '../plan/types.js';
 import { newId, nowIso } from './new-id.js';

@@ -7,7 +7,7 @@
 // locks freed, the same VM backed up twice at once).
 
 import os from 'node:os';
-import { sql, type Kysely, type RawBuilder } from 'kysely';
+import type { Kysely, RawBuilder } from 'kysely';
 import { SendenseError } from '../errors.js';
 import { isProcessAlive } from '../process/process-identity.js';
 import { dialectOf } from './dialect.js';

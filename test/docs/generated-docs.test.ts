@@ -48,6 +48,7 @@ describe('generated docs', () => {
         oneOf: [{ required: ['chains'] }, { anyOf: [{ required: ['last'] }] }],
         not: { required: ['chains', 'last'] },
       }, extra: { type: 'string' } },
+      // biome-ignore lint/suspicious/noThenProperty: a JSON Schema if/then, as plans use it
       allOf: [{ if: { properties: { kind: { const: 'b' } } }, then: { required: ['extra'], properties: { keep: false } } }],
     };
     const text = planReference(schema, []) as string;

@@ -4,7 +4,7 @@
 
 import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { chmodSync, chownSync, lchownSync, lutimesSync, mkdirSync, readdirSync, readFileSync, readlinkSync, lstatSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import { chmodSync, lchownSync, lutimesSync, mkdirSync, readdirSync, readFileSync, readlinkSync, lstatSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { execa } from 'execa';
 import { BIN, listBackups, writePlan, type BackupRow } from '../support/sendense-cli.js';

@@ -105,7 +105,7 @@ describe('schedule on three hubs sharing one PostgreSQL', () => {
     const byFire = new Map<string, Row[]>();
     for (const row of rows) byFire.set(row.fire!, [...(byFire.get(row.fire!) ?? []), row]);
     expect([...byFire.values()].filter((list) => list.length > 1)).toEqual([]);
-    expect(rows.every((row) => row.fire !== null && row.fire.startsWith(`${row.plan}@`))).toBe(true);
+    expect(rows.every((row) => row.fire?.startsWith(`${row.plan}@`))).toBe(true);
     // Every fire while all hubs were up and after: ran, or skipped with a reason.
     const first = Math.ceil((started + 3000) / 1000) * 1000;
     const last = Math.floor((stoppedAt - 3000) / 1000) * 1000;

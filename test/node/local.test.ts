@@ -5,7 +5,6 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { SendenseError } from '../../src/errors.js';
 import { createLocalNode } from '../../src/node/local.js';
-import type { NodeProcess } from '../../src/node/node.js';
 import { findPackageRoot, transferBundlePath } from '../../src/node/package-root.js';
 import { NotedProcesses, pidExists } from '../support/processes.js';
 

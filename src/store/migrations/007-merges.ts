@@ -5,7 +5,7 @@
 import type { Kysely, Migration } from 'kysely';
 
 export const mergesMigration: Migration = {
-  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  // biome-ignore lint/suspicious/noExplicitAny: kysely migrations and dialects work on any schema
   async up(db: Kysely<any>): Promise<void> {
     await db.schema
       .createTable('merges')
