@@ -11,7 +11,7 @@ const SAMPLE_DIRS = ['plans', 'examples'];
 
 /**
  * Every generated file, by path relative to `root`: { 'docs/plan-reference.md': text, ... }.
- * `cli` holds what the CLI prints: { COMMAND_HELP, COMMON_OPTIONS, commandHelp, USAGE, COMMAND_EXIT_CODES }.
+ * `cli` holds what the CLI prints: { COMMANDS (every command's declaration, in order), commandHelp, USAGE }.
  */
 export function generateDocs(root, cli) {
   const jsonEvents = readFileSync(path.join(root, 'docs/json-events.md'), 'utf8');
@@ -424,12 +424,12 @@ function fragment(entry, value, conditionValues = []) {
 // Commands
 
 function commandsReference(cli, jsonEvents) {
-  const { COMMAND_HELP, commandHelp, USAGE, COMMAND_EXIT_CODES } = cli;
+  const { COMMANDS, commandHelp, USAGE } = cli;
   const sections = jsonSections(jsonEvents);
   const out = new Markdown();
   out.line('# Commands');
   out.line();
-  out.line(GENERATED('the help texts of the CLI (`src/cli/command-help.ts`, the overview in `src/cli/main.ts`) and `src/cli/exit-codes.ts`'));
+  out.line(GENERATED('the declarations of the commands (`src/cli/NAME-command.ts`, listed in `src/cli/commands.ts`) and the overview (`src/cli/overview.ts`)'));
   out.line();
   out.line('Each section below is exactly what `sendense-run help COMMAND` (or `sendense-run COMMAND --help`)');
   out.line('prints. `--json` makes every command print one JSON object per line: the event types and');
@@ -439,7 +439,7 @@ function commandsReference(cli, jsonEvents) {
   out.line();
   out.line('## Contents');
   out.line();
-  for (const name of Object.keys(COMMAND_HELP)) out.line(`- [\`${name}\`](#${name}): \`${COMMAND_HELP[name].usage}\``);
+  for (const { name, usage } of COMMANDS) out.line(`- [\`${name}\`](#${name}): \`${usage}\``);
   out.line('- [`help`](#help)');
   out.line();
   out.line('## Overview');
@@ -450,22 +450,21 @@ function commandsReference(cli, jsonEvents) {
   out.line(USAGE.trimEnd());
   out.line('```');
   out.line();
-  for (const [name, help] of Object.entries(COMMAND_HELP)) {
+  for (const command of COMMANDS) {
+    const { name } = command;
     out.line(`## ${name}`);
     out.line();
     out.line(`\`sendense-run help ${name}\`:`);
     out.line();
     out.line('```text');
-    out.line(commandHelp(help).trimEnd());
+    out.line(commandHelp(command).trimEnd());
     out.line('```');
     out.line();
-    const codes = COMMAND_EXIT_CODES[name];
     out.line('Exit codes:');
     out.line();
     out.line('| code | when |');
     out.line('|---|---|');
-    if (codes === undefined) out.line('| | not written down yet: add this command to `src/cli/exit-codes.ts` |');
-    else for (const { code: exit, when } of codes) out.line(`| ${exit} | ${when.replaceAll('|', '\\|')} |`);
+    for (const { code: exit, when } of command.exitCodes) out.line(`| ${exit} | ${when.replaceAll('|', '\\|')} |`);
     out.line();
     const section = sections.find((heading) => heading.commands.includes(name));
     out.line(section
@@ -548,8 +547,8 @@ function oneParagraph(text) {
 async function main() {
   const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
   const dist = (file) => import(pathToFileURL(path.join(root, 'dist/src', file)).href);
-  const [help, mainModule, exits] = await Promise.all([dist('cli/command-help.js'), dist('cli/main.js'), dist('cli/exit-codes.js')]);
-  const files = generateDocs(root, { ...help, USAGE: mainModule.USAGE, COMMAND_EXIT_CODES: exits.COMMAND_EXIT_CODES });
+  const [commands, help, overview] = await Promise.all([dist('cli/commands.js'), dist('cli/command-help.js'), dist('cli/overview.js')]);
+  const files = generateDocs(root, { COMMANDS: await commands.loadAllCommands(), commandHelp: help.commandHelp, USAGE: overview.USAGE });
   for (const [file, text] of Object.entries(files)) {
     writeFileSync(path.join(root, file), text);
     console.log(`gen-docs: wrote ${file}`);

@@ -3,6 +3,7 @@
 import path from 'node:path';
 import { resolveDatabase } from '../store/database-target.js';
 import { usageError } from '../errors.js';
+import type { CommandSpec } from './command.js';
 import { optionNames } from './command-help.js';
 import { defaultDbPath } from './context.js';
 import { didYouMean } from './nearest-name.js';
@@ -61,9 +62,9 @@ export function parseCommonArgs(argv: readonly string[]): ParsedArgs {
   return { command, rest, dbPath, hubConfig, json, quiet, help, version };
 }
 
-// Options of single commands that take a value (backups --vm, history --plan/--limit, validate --format,
-// run --metrics-file, files/mount --point/--disk/--to, verify --backup).
-const COMMAND_VALUE_OPTIONS: ReadonlySet<string | undefined> = new Set(['--vm', '--plan', '--limit', '--format', '--metrics-file', '--point', '--disk', '--to', '--backup']);
+// Options of single commands that take a value (those with a `value` in their declaration; a test
+// in test/cli/commands.test.ts keeps the two the same).
+export const COMMAND_VALUE_OPTIONS: ReadonlySet<string | undefined> = new Set(['--vm', '--plan', '--limit', '--format', '--metrics-file', '--point', '--disk', '--to', '--backup']);
 
 // Takes `--name value` / `--name=value` out of args; returns the value and the remaining args.
 export function takeOption(args: readonly string[], name: string): { value?: string; rest: string[] } {
@@ -90,15 +91,15 @@ export function takeFlag(args: readonly string[], name: string): { present: bool
 }
 
 // Rejects anything left that looks like an option, naming it and the nearest valid one.
-export function rejectUnknownOptions(args: readonly string[], command: string): void {
+export function rejectUnknownOptions(args: readonly string[], command: Pick<CommandSpec, 'name' | 'options'>): void {
   const unknown = args.find((arg) => arg.startsWith('-'));
   if (unknown === undefined) return;
   const near = didYouMean(unknown.split('=')[0], optionNames(command));
-  throw usageError(`unknown option '${unknown}' for '${command}'${near} (see sendense-run help ${command})`);
+  throw usageError(`unknown option '${unknown}' for '${command.name}'${near} (see sendense-run help ${command.name})`);
 }
 
 // What is left after a command took its options: nothing (an unknown option, then an argument, is named).
-export function rejectLeftovers(args: readonly string[], command: string): void {
+export function rejectLeftovers(args: readonly string[], command: Pick<CommandSpec, 'name' | 'options'>): void {
   rejectUnknownOptions(args, command);
-  if (args.length > 0) throw usageError(`${command} takes no arguments (got '${args[0]}')`);
+  if (args.length > 0) throw usageError(`${command.name} takes no arguments (got '${args[0]}')`);
 }

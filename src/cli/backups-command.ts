@@ -10,7 +10,8 @@ import { formatTable } from '../format/table.js';
 import { qcow2HeaderProblem } from '../qemu/qcow2-header.js';
 import { directoryDiskUsage, fileDiskUsage } from '../repository/disk-usage.js';
 import { rejectLeftovers, takeFlag, takeOption } from './args.js';
-import type { CliContext, Command } from './context.js';
+import { type CommandSpec, USAGE_ERROR } from './command.js';
+import type { CliContext } from './context.js';
 import { withExistingStore } from './open-existing-store.js';
 
 interface Row {
@@ -21,10 +22,25 @@ interface Row {
   readonly onDisk: number | null;
 }
 
-export const backupsCommand: Command = async (cli, args) => {
+export const backupsCommand: CommandSpec = {
+  name: 'backups',
+  usage: 'sendense-run backups [--vm NAME] [--verbose]',
+  does: 'Backups by VM and chain, one line per point, with the space they take on disk.',
+  options: [
+    { name: '--vm', value: 'NAME', help: 'only this VM' },
+    { name: '--verbose', help: "each disk's file, size and change_id too" },
+  ],
+  exitCodes: [
+    { code: 0, when: 'listed (also when there is no state database yet: it says so)' },
+    USAGE_ERROR,
+  ],
+  run: runBackups,
+};
+
+async function runBackups(cli: CliContext, args: readonly string[]): Promise<number> {
   const vm = takeOption(args, '--vm');
   const verbose = takeFlag(vm.rest, '--verbose');
-  rejectLeftovers(verbose.rest, 'backups');
+  rejectLeftovers(verbose.rest, backupsCommand);
   return withExistingStore(cli, async (store) => {
     const backups = await store.listBackups({ vm: vm.value });
     const byId = new Map(backups.map((backup) => [backup.id, backup]));
@@ -43,7 +59,7 @@ export const backupsCommand: Command = async (cli, args) => {
     printBackups(cli, rows.sort(byVmChainTime), verbose.present);
     return 0;
   });
-};
+}
 
 function printBackups(cli: CliContext, rows: readonly Row[], verbose: boolean): void {
   const out = (line: string) => cli.stdout.write(`${line}\n`);

@@ -1,16 +1,32 @@
 // `sendense-run catalog import REPOSITORY`: rebuilds the state of the backups in a repository from
-// its manifests (SPEC section 9), for a lost or new database or a repository moved to another hub.
+// its manifests (docs/operations.md, "The state database is lost or damaged"), for a lost or new
+// database or a repository moved to another hub.
 
 import { statSync } from 'node:fs';
 import path from 'node:path';
 import { SendenseError, usageError } from '../errors.js';
-import { importCatalog } from '../repository/catalog-import.js';
+import { importCatalog, type ImportOutcome } from '../repository/catalog-import.js';
 import { openStore } from '../store/index.js';
 import { rejectUnknownOptions } from './args.js';
-import type { Command } from './context.js';
+import type { CommandSpec } from './command.js';
+import type { CliContext } from './context.js';
+import { withRecordedRun } from './recorded-run.js';
 
-export const catalogCommand: Command = async (cli, args) => {
-  rejectUnknownOptions(args, 'catalog');
+export const catalogCommand: CommandSpec = {
+  name: 'catalog',
+  usage: 'sendense-run catalog import REPOSITORY',
+  does: "Rebuild the database's backups from the manifests in REPOSITORY (a lost database, a repository moved\nto another hub). Backups the database already knows are left as they are. A manifest that is malformed\nor not where it says it belongs (<vm>/disk-<key>/<backup-id>.json) is refused, and with it its backup.",
+  options: [],
+  exitCodes: [
+    { code: 0, when: 'the repository was read; backups imported, already known or skipped (and manifests refused) are listed' },
+    { code: 1, when: 'the state database could not be written' },
+    { code: 2, when: 'REPOSITORY is not a directory, or a usage error' },
+  ],
+  run: runCatalog,
+};
+
+async function runCatalog(cli: CliContext, args: readonly string[]): Promise<number> {
+  rejectUnknownOptions(args, catalogCommand);
   const [action, repositoryArg, ...extra] = args;
   if (action !== 'import') throw usageError(action === undefined ? 'catalog needs an action: catalog import REPOSITORY' : `unknown catalog action '${action}' (did you mean 'import'?)`);
   if (repositoryArg === undefined) throw usageError('catalog import needs the repository directory: catalog import REPOSITORY');
@@ -20,33 +36,33 @@ export const catalogCommand: Command = async (cli, args) => {
   // A lost database is the point of this command: it is created when missing.
   const store = await openStore(cli.dbPath);
   try {
-    const run = await store.createRun({ plan: 'catalog-import', kind: 'catalog-import', trigger: 'manual' });
-    try {
+    const record = { plan: 'catalog-import', kind: 'catalog-import', trigger: 'manual' } as const;
+    return await withRecordedRun(cli, store, { record }, async (run) => {
       const outcome = await importCatalog(store, repository, run.id);
-      const out = (object: Record<string, unknown>, text: string): void => {
-        if (cli.json) cli.stdout.write(`${JSON.stringify(object)}\n`);
-        else if (!cli.quiet) cli.stdout.write(`${text}\n`);
-      };
-      for (const backup of outcome.imported) {
-        out({ type: 'imported', backupId: backup.id, vm: backup.vm, kind: backup.type, parentId: backup.parentId, disks: backup.disks.map((disk) => disk.diskKey) }, `imported ${backup.type} backup ${backup.id} of ${backup.vm}${backup.parentId ? ` on ${backup.parentId}` : ''} (disks ${backup.disks.map((disk) => disk.diskKey).join(', ')})`);
-      }
-      for (const backupId of outcome.relocated) out({ type: 'relocated', backupId, repository }, `backup ${backupId}: its files moved here; its records now name them`);
-      for (const skipped of outcome.skipped) out({ type: 'skipped', ...skipped }, `skipped backup ${skipped.backupId}: ${skipped.reason}`);
-      for (const problem of outcome.problems) out({ type: 'problem', message: problem }, `skipped: ${problem}`);
-      const moved = outcome.relocated.length > 0 ? `, ${outcome.relocated.length} found moved here` : '';
-      const summary = `imported ${outcome.imported.length} backup(s) from ${repository}; ${outcome.known.length} already known${moved}, ${outcome.skipped.length + outcome.problems.length} skipped`;
-      if (cli.json) cli.stdout.write(`${JSON.stringify({ type: 'summary', imported: outcome.imported.length, known: outcome.known.length, relocated: outcome.relocated.length, skipped: outcome.skipped.length + outcome.problems.length })}\n`);
-      else cli.stdout.write(`${summary}\n`);
-      await store.finishRun(run.id, 'succeeded');
-      return 0;
-    } catch (error) {
-      await store.finishRun(run.id, 'failed', error instanceof Error ? error.message : String(error));
-      throw error;
-    }
+      printImport(cli, outcome, repository);
+    });
   } finally {
     await store.close();
   }
-};
+}
+
+// One line (or JSON object) per backup imported, relocated or skipped, then the summary.
+function printImport(cli: CliContext, outcome: ImportOutcome, repository: string): void {
+  const out = (object: Record<string, unknown>, text: string): void => {
+    if (cli.json) cli.stdout.write(`${JSON.stringify(object)}\n`);
+    else if (!cli.quiet) cli.stdout.write(`${text}\n`);
+  };
+  for (const backup of outcome.imported) {
+    out({ type: 'imported', backupId: backup.id, vm: backup.vm, kind: backup.type, parentId: backup.parentId, disks: backup.disks.map((disk) => disk.diskKey) }, `imported ${backup.type} backup ${backup.id} of ${backup.vm}${backup.parentId ? ` on ${backup.parentId}` : ''} (disks ${backup.disks.map((disk) => disk.diskKey).join(', ')})`);
+  }
+  for (const backupId of outcome.relocated) out({ type: 'relocated', backupId, repository }, `backup ${backupId}: its files moved here; its records now name them`);
+  for (const skipped of outcome.skipped) out({ type: 'skipped', ...skipped }, `skipped backup ${skipped.backupId}: ${skipped.reason}`);
+  for (const problem of outcome.problems) out({ type: 'problem', message: problem }, `skipped: ${problem}`);
+  const moved = outcome.relocated.length > 0 ? `, ${outcome.relocated.length} found moved here` : '';
+  const summary = `imported ${outcome.imported.length} backup(s) from ${repository}; ${outcome.known.length} already known${moved}, ${outcome.skipped.length + outcome.problems.length} skipped`;
+  if (cli.json) cli.stdout.write(`${JSON.stringify({ type: 'summary', imported: outcome.imported.length, known: outcome.known.length, relocated: outcome.relocated.length, skipped: outcome.skipped.length + outcome.problems.length })}\n`);
+  else cli.stdout.write(`${summary}\n`);
+}
 
 function isDirectory(dir: string): boolean {
   try {

@@ -1,4 +1,4 @@
-// What every command gets: the common options (SPEC section 5) and where to write.
+// What every command gets: the common options (docs/commands.md) and where to write.
 
 import { homedir } from 'node:os';
 import path from 'node:path';
@@ -8,13 +8,11 @@ import { resolveDatabase } from '../store/database-target.js';
 export interface CliContext extends Output {
   /** SQLite state file or postgres:// URL: --db, else $SENDENSE_DB, else the per-user default (defaultDbPath). */
   readonly dbPath: string;
-  /** --hub-config PATH (SPEC section 12); undefined = the default file, if any. */
+  /** --hub-config PATH (README.md, "Hub limits"); undefined = the default file, if any. */
   readonly hubConfig?: string;
 }
 
-export type Command = (context: CliContext, args: readonly string[]) => Promise<number>;
-
-// SPEC section 5: $SENDENSE_DB, else one fixed place per user — never the current directory (a
+// docs/commands.md (--db): $SENDENSE_DB, else one fixed place per user — never the current directory (a
 // run from elsewhere would start a new chain beside the existing backups and add a bitmap).
 export function defaultDbPath(env: NodeJS.ProcessEnv = process.env, uid = process.getuid?.() ?? -1, home = homedir()): string {
   if (env.SENDENSE_DB) return resolveDatabase(env.SENDENSE_DB);

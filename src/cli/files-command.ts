@@ -16,7 +16,8 @@ import { formatGuestPath, parseGuestPath, type GuestPath } from '../files/guest-
 import { openPoint } from '../files/open-point.js';
 import { formatBytes } from '../format/bytes.js';
 import { rejectUnknownOptions, takeFlag, takeOption } from './args.js';
-import type { CliContext, Command } from './context.js';
+import type { CommandSpec } from './command.js';
+import type { CliContext } from './context.js';
 import { withExistingStore } from './open-existing-store.js';
 
 export const FILES_USAGE = `Usage: sendense-run files VM [--point P] [--disk KEY] [NAME:/PATH]
@@ -31,7 +32,28 @@ export const FILES_USAGE = `Usage: sendense-run files VM [--point P] [--disk KEY
   --keep-setuid    keep setuid/setgid bits of extracted files and folders (cleared by default)
 `;
 
-export const filesCommand: Command = async (cli, args) => {
+export const filesCommand: CommandSpec = {
+  name: 'files',
+  usage: 'sendense-run files VM [--point P] [--disk KEY] [NAME:/PATH] [--get NAME:/PATH... --to DIR|FILE.tar|FILE.tar.gz|FILE.zip [--overwrite] [--keep-setuid]]',
+  does: "List a backed-up disk's partitions and filesystems (p1, vg0/root, disk), list a directory of one\n(NAME:/PATH), or extract files and folders (--get ... --to), read-only through a libguestfs appliance.\nDevice nodes and FIFOs are never extracted (one line each says so); sparse files stay sparse.",
+  options: [
+    { name: '--point', value: 'P', help: 'latest (default), a backup id, or an ISO-8601 time (the newest backup at or before it)' },
+    { name: '--disk', value: 'KEY', help: "the disk key (default: the backup's first disk)" },
+    { name: '--get', value: 'NAME:/PATH', help: 'a file or folder to extract (repeatable)' },
+    { name: '--to', value: 'TARGET', help: 'where extracted files go: a directory, FILE.tar, FILE.tar.gz or FILE.zip (never inside a repository)' },
+    { name: '--overwrite', help: 'replace an existing archive, or same-named entries in a non-empty directory' },
+    { name: '--keep-setuid', help: 'keep the setuid/setgid bits of extracted files and folders, in a directory or an archive (default: cleared, so a guest\'s setuid-root program is no such program here)' },
+  ],
+  exitCodes: [
+    { code: 0, when: 'listed or extracted' },
+    { code: 1, when: 'the point, disk or path could not be read, or the target could not be written' },
+    { code: 2, when: 'bad NAME:/PATH, --point, --disk or --to, or a usage error' },
+    { code: 130, when: 'interrupted: the appliance was stopped and nothing was left in the target' },
+  ],
+  run: runFiles,
+};
+
+async function runFiles(cli: CliContext, args: readonly string[]): Promise<number> {
   if (args.includes('--help') || args.includes('-h')) {
     cli.stdout.write(FILES_USAGE);
     return 0;
@@ -42,7 +64,7 @@ export const filesCommand: Command = async (cli, args) => {
   const overwrite = takeFlag(to.rest, '--overwrite');
   const keepSetuid = takeFlag(overwrite.rest, '--keep-setuid');
   const { positional, gets } = splitGets(keepSetuid.rest);
-  rejectUnknownOptions(positional, 'files');
+  rejectUnknownOptions(positional, filesCommand);
   const [vm, listing, ...extra] = positional;
   if (vm === undefined) throw usageError(`files needs a VM name\n${FILES_USAGE}`);
   if (extra.length > 0) throw usageError(`files lists one directory at a time (got '${extra[0]}' too); to extract several paths use --get`);
@@ -93,7 +115,7 @@ export const filesCommand: Command = async (cli, args) => {
       await opened.close();
     }
   });
-};
+}
 
 // --get takes every following argument that is not an option.
 function splitGets(args: readonly string[]): { positional: string[]; gets: string[] } {

@@ -10,7 +10,8 @@ import { formatTable } from '../format/table.js';
 import { isProcessAlive } from '../process/index.js';
 import type { Backup, Run, Store } from '../store/index.js';
 import { rejectLeftovers, takeOption } from './args.js';
-import type { Command } from './context.js';
+import { type CommandSpec, USAGE_ERROR } from './command.js';
+import type { CliContext } from './context.js';
 import { withExistingStore } from './open-existing-store.js';
 
 export interface HistoryRow {
@@ -23,10 +24,25 @@ export interface HistoryRow {
   readonly status: string;
 }
 
-export const historyCommand: Command = async (cli, args) => {
+export const historyCommand: CommandSpec = {
+  name: 'history',
+  usage: 'sendense-run history [--plan NAME] [--limit N]',
+  does: 'Past runs, newest first: start time, plan, kind taken, trigger, status, duration, bytes, errors.',
+  options: [
+    { name: '--plan', value: 'NAME', help: 'only this plan' },
+    { name: '--limit', value: 'N', help: 'at most N runs (default 50)' },
+  ],
+  exitCodes: [
+    { code: 0, when: 'listed (also when there is no state database yet: it says so)' },
+    USAGE_ERROR,
+  ],
+  run: runHistory,
+};
+
+async function runHistory(cli: CliContext, args: readonly string[]): Promise<number> {
   const plan = takeOption(args, '--plan');
   const limit = takeOption(plan.rest, '--limit');
-  rejectLeftovers(limit.rest, 'history');
+  rejectLeftovers(limit.rest, historyCommand);
   const count = limit.value === undefined ? 50 : Number(limit.value);
   if (!Number.isInteger(count) || count < 1) throw usageError(`--limit must be a positive whole number (got '${limit.value}')`);
   return withExistingStore(cli, async (store) => {
@@ -42,7 +58,7 @@ export const historyCommand: Command = async (cli, args) => {
     for (const line of historyTable(rows, showHubs(store, rows))) cli.stdout.write(`${line}\n`);
     return 0;
   });
-};
+}
 
 export async function historyRows(store: Store, filter: { plan?: string; limit?: number }): Promise<HistoryRow[]> {
   const runs = await store.listRuns(filter);

@@ -1,4 +1,5 @@
-// The sendense-run command line (SPEC section 5): common options, dispatch, exit codes.
+// The sendense-run command line (docs/commands.md): common options, dispatch to the commands of
+// ./commands.ts, help, and one line for a user's mistake (a stack only for a bug).
 
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -7,63 +8,13 @@ import { findPackageRoot } from '../node/package-root.js';
 import { tagChildrenOfThisProcess } from '../process/owner-tag.js';
 import { maskDeep, maskSecrets } from '../secrets/mask.js';
 import { parseCommonArgs } from './args.js';
-import { COMMAND_HELP, COMMON_OPTIONS, commandHelp } from './command-help.js';
-import type { CliContext, Command } from './context.js';
+import { COMMON_OPTIONS, commandHelp } from './command-help.js';
+import { COMMANDS, findCommand } from './commands.js';
+import type { CliContext } from './context.js';
 import { didYouMean } from './nearest-name.js';
+import { USAGE } from './overview.js';
 
-export const USAGE = `Usage: sendense-run [options] <command> [args]
-
-Commands:
-  PLAN.yaml [--dry-run]          run a plan now (same as: run PLAN.yaml)
-  run PLAN.yaml [--dry-run] [--metrics-file PATH]
-                                 run a plan now; --dry-run prints the resolved steps only
-  validate FILE|DIR... [--format text|json|jsonl|github]
-                                 check plans (schema + semantics), errors as file:line:col
-  schedule FILE|DIR...           run plans with a schedule at their times, in the foreground
-  backups [--vm NAME] [--verbose]
-                                 list backups and chains, with their space on disk
-  history [--plan NAME] [--limit N]
-                                 list past runs
-  doctor [--dry-run]             find and clean what crashed runs left behind
-  verify [--vm NAME] [--backup ID]
-                                 check stored backups against their manifests' digests
-  catalog import REPOSITORY      rebuild the database's backups from a repository's manifests
-  prune PLAN.yaml [--dry-run]    apply the plan's keep-* retention now: unkept points merged away
-  schema [--path]                the plan JSON Schema (--path: where it is installed)
-  help COMMAND                   that command's options (or: COMMAND --help)
-  files VM [--point P] [--disk KEY] [NAME:/PATH] [--get NAME:/PATH... --to DIR|FILE.tar[.gz]|FILE.zip]
-                                 list a backed-up disk's filesystems or a directory, or extract files
-  mount VM [--point P] [--disk KEY] DIR
-                                 read-only mount of a point's filesystems until Ctrl+C
-
-Options (before or after the command):
-  --db PATH     state database (default $SENDENSE_DB, else /var/lib/sendense/sendense.db
-                for root, \${XDG_STATE_HOME:-~/.local/state}/sendense/sendense.db for others)
-  --hub-config PATH
-                the hub's limits: maxParallelDisks, memory, nbd.ports
-                (default /etc/sendense/hub.yaml if it exists)
-  --json        one JSON object per line instead of the human view
-  --quiet       only errors and the final summary
-  --help, --version
-
-Exit codes: 0 success, 1 a run failed, 2 invalid plan or usage, 130 interrupted.
-`;
-
-// Commands are loaded lazily so `validate` does not pay for SQLite, ssh2 or listr2.
-const COMMANDS: Record<string, () => Promise<Command>> = {
-  run: async () => (await import('./run-command.js')).runCommand,
-  validate: async () => (await import('./validate-command.js')).validateCommand,
-  schedule: async () => (await import('./schedule-command.js')).scheduleCommand,
-  backups: async () => (await import('./backups-command.js')).backupsCommand,
-  history: async () => (await import('./history-command.js')).historyCommand,
-  doctor: async () => (await import('./doctor-command.js')).doctorCommand,
-  files: async () => (await import('./files-command.js')).filesCommand,
-  mount: async () => (await import('./mount-command.js')).mountCommand,
-  schema: async () => (await import('./schema-command.js')).schemaCommand,
-  verify: async () => (await import('./verify-command.js')).verifyCommand,
-  catalog: async () => (await import('./catalog-command.js')).catalogCommand,
-  prune: async () => (await import('./prune-command.js')).pruneCommand,
-};
+const COMMAND_NAMES = COMMANDS.map((command) => command.name);
 
 export async function main(argv: readonly string[]): Promise<number> {
   ignoreClosedOutput();
@@ -80,14 +31,14 @@ export async function main(argv: readonly string[]): Promise<number> {
       process.stdout.write(parsed.json ? `${JSON.stringify({ type: 'version', name: 'sendense-run', version, node })}\n` : `sendense-run ${version} (Node.js ${node})\n`);
       return 0;
     }
-    if (parsed.command === 'help') return showHelp(parsed.rest.find((arg) => !arg.startsWith('-')));
+    if (parsed.command === 'help') return await showHelp(parsed.rest.find((arg) => !arg.startsWith('-')));
     if (parsed.command === undefined) {
       (parsed.help ? process.stdout : process.stderr).write(USAGE);
       return parsed.help ? 0 : 2;
     }
     let name = parsed.command;
     let rest = parsed.rest;
-    if (!(name in COMMANDS)) {
+    if (findCommand(name) === undefined) {
       // A plan file need not end in .yaml: any existing path is a plan to run.
       if (/\.ya?ml$/i.test(name) || existsSync(name)) {
         rest = [name, ...rest];
@@ -96,15 +47,15 @@ export async function main(argv: readonly string[]): Promise<number> {
         const near = didYouMean(name.split('=')[0], COMMON_OPTIONS.map((option) => option.name));
         throw usageError(`unknown option '${name}'${near}, or no command given (see sendense-run --help)`);
       } else {
-        throw usageError(`unknown command '${name}'${didYouMean(name, [...Object.keys(COMMANDS), 'help'])} (see sendense-run --help)`);
+        throw usageError(`unknown command '${name}'${didYouMean(name, [...COMMAND_NAMES, 'help'])} (see sendense-run --help)`);
       }
     }
-    if (parsed.help) return showHelp(name);
+    if (parsed.help) return await showHelp(name);
     const cli: CliContext = { ...context, dbPath: parsed.dbPath, hubConfig: parsed.hubConfig, json: parsed.json, quiet: parsed.quiet };
     // Before any child exists: whatever a kill -9 leaves running can be found by doctor.
     tagChildrenOfThisProcess(cli.dbPath);
-    const command = await COMMANDS[name]();
-    return await command(cli, rest);
+    const command = await findCommand(name)!.load();
+    return await command.run(cli, rest);
   } catch (error) {
     if (isSendenseError(error)) {
       process.stderr.write(`sendense-run: ${maskSecrets(error.describe())}\n`);
@@ -118,20 +69,14 @@ export async function main(argv: readonly string[]): Promise<number> {
 }
 
 // `help [COMMAND]` / `COMMAND --help`: that command's usage and options, else the overview.
-function showHelp(command: string | undefined): number {
-  if (command === undefined) {
+async function showHelp(name: string | undefined): Promise<number> {
+  if (name === undefined) {
     process.stdout.write(USAGE);
     return 0;
   }
-  const help = COMMAND_HELP[command];
-  if (help === undefined) {
-    if (command in COMMANDS) {
-      process.stdout.write(USAGE);
-      return 0;
-    }
-    throw usageError(`no help for '${command}': not a command${didYouMean(command, Object.keys(COMMANDS))} (see sendense-run --help)`);
-  }
-  process.stdout.write(commandHelp(help));
+  const command = findCommand(name);
+  if (command === undefined) throw usageError(`no help for '${name}': not a command${didYouMean(name, COMMAND_NAMES)} (see sendense-run --help)`);
+  process.stdout.write(commandHelp(await command.load()));
   return 0;
 }
 

@@ -1,4 +1,4 @@
-// `sendense-run mount VM [--point P] [--disk KEY] DIR` (SPEC section 11): the point's filesystems
+// `sendense-run mount VM [--point P] [--disk KEY] DIR` (docs/file-level-restore.md): the point's filesystems
 // read-only under DIR (DIR/p1, DIR/vg0/root, ...) through FUSE, served by the libguestfs
 // appliance, until Ctrl+C or SIGTERM; always unmounted on exit. The mount is recorded in the
 // state database before it exists, so `doctor` unmounts what a killed command left behind.
@@ -12,15 +12,33 @@ import { asUserError } from '../files/guest-files.js';
 import { mountEveryFilesystem } from '../files/mount-tree.js';
 import { openPoint, type OpenPoint } from '../files/open-point.js';
 import { rejectUnknownOptions, takeOption } from './args.js';
-import type { Command } from './context.js';
+import type { CommandSpec } from './command.js';
+import type { CliContext } from './context.js';
 import { withExistingStore } from './open-existing-store.js';
 
 const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
 
-export const mountCommand: Command = async (cli, args) => {
+export const mountCommand: CommandSpec = {
+  name: 'mount',
+  usage: 'sendense-run mount VM [--point P] [--disk KEY] DIR',
+  does: "Mount a point's filesystems read-only under DIR (DIR/p1, DIR/vg0/root, ...) until Ctrl+C or SIGTERM;\nalways unmounted on exit, and doctor unmounts what a killed mount left.",
+  options: [
+    { name: '--point', value: 'P', help: 'latest (default), a backup id, or an ISO-8601 time' },
+    { name: '--disk', value: 'KEY', help: "the disk key (default: the backup's first disk)" },
+  ],
+  exitCodes: [
+    { code: 0, when: 'mounted, then unmounted after Ctrl+C or SIGTERM' },
+    { code: 1, when: 'the point could not be opened or mounted' },
+    { code: 2, when: 'bad --point, --disk or DIR, or a usage error' },
+    { code: 130, when: 'interrupted before the mount was ready' },
+  ],
+  run: runMount,
+};
+
+async function runMount(cli: CliContext, args: readonly string[]): Promise<number> {
   const point = takeOption(args, '--point');
   const disk = takeOption(point.rest, '--disk');
-  rejectUnknownOptions(disk.rest, 'mount');
+  rejectUnknownOptions(disk.rest, mountCommand);
   const [vm, dirArg, ...extra] = disk.rest;
   if (vm === undefined || dirArg === undefined) throw usageError('usage: sendense-run mount VM [--point P] [--disk KEY] DIR');
   if (extra.length > 0) throw usageError(`mount takes a VM and a directory (got '${extra[0]}' too)`);
@@ -74,7 +92,7 @@ export const mountCommand: Command = async (cli, args) => {
     else cli.stdout.write(`unmounted ${dir}\n`);
     return 0;
   });
-};
+}
 
 // An existing, empty directory that is not a mountpoint already.
 function checkMountDir(dir: string): void {

@@ -1,23 +1,42 @@
-// `sendense-run prune PLAN.yaml [--dry-run]`: apply the plan's keep-* retention now (SPEC
-// section 10). --dry-run lists every point, kept (and by which rules) or merged into which point,
+// `sendense-run prune PLAN.yaml [--dry-run]`: apply the plan's keep-* retention now
+// (docs/how-it-works.md, "Retention"). --dry-run lists every point, kept (and by which rules) or merged into which point,
 // and changes nothing. Holds the VM's lock like a run, so no backup of the VM runs meanwhile.
 // SIGINT/SIGTERM/SIGHUP stop it after the merge under way (exit 130); a kill -9 is doctor's.
 
-import { interruptedError } from '../engine/run-plan.js';
-import { isSendenseError, SendenseError, usageError } from '../errors.js';
+import { SendenseError, usageError } from '../errors.js';
 import { loadPlanForRun } from '../plan/load.js';
 import type { BackupPlan } from '../plan/types.js';
 import { describeDecision } from '../retention/prune-choice.js';
 import { planPrune, pruneByPoints } from '../retention/prune-by-points.js';
 import { refuseUnfinishedMerge } from '../retention/unfinished-merge.js';
-import { openStore } from '../store/index.js';
-import { isLostConnection } from '../store/lost-connection.js';
+import { openStore, type Store } from '../store/index.js';
 import { rejectUnknownOptions, takeFlag } from './args.js';
-import type { CliContext, Command } from './context.js';
+import type { CommandSpec } from './command.js';
+import type { CliContext } from './context.js';
+import { withRecordedRun } from './recorded-run.js';
 
-export const pruneCommand: Command = async (cli, args) => {
+export const pruneCommand: CommandSpec = {
+  name: 'prune',
+  usage: 'sendense-run prune PLAN.yaml [--dry-run]',
+  does:
+    "Apply the plan's retention.keep* rules now (as after each run): every point no rule keeps is merged into\nthe next point of its chain (an unkept full: the next point becomes the full), never broken out of it;\nkept points keep their content, manifests follow. Holds the VM's lock; doctor finishes an interrupted merge.",
+  options: [{ name: '--dry-run', help: 'list every point with the rules that keep it, or the point it would be merged into; change nothing' }],
+  exitCodes: [
+    { code: 0, when: 'the unkept points were merged away (or, with --dry-run, what would happen to each point was printed)' },
+    {
+      code: 1,
+      when:
+        "a merge failed or the VM is busy (another run holds it, or an unfinished merge waits for doctor); a point's file open in another process (nothing was changed: try again when it is closed); or the state database lost (doctor finishes or rolls back the merge under way once it is back); every kept point is unchanged",
+    },
+    { code: 2, when: 'invalid plan, a plan without keep-* rules, or a usage error; nothing was changed' },
+    { code: 130, when: 'interrupted by SIGINT, SIGTERM or SIGHUP: stopped after the merge under way' },
+  ],
+  run: runPrune,
+};
+
+async function runPrune(cli: CliContext, args: readonly string[]): Promise<number> {
   const dry = takeFlag(args, '--dry-run');
-  rejectUnknownOptions(dry.rest, 'prune');
+  rejectUnknownOptions(dry.rest, pruneCommand);
   if (dry.rest.length !== 1) throw usageError('prune takes exactly one plan file (sendense-run prune PLAN.yaml [--dry-run])');
   const plan = await loadPlanForRun(dry.rest[0]!, process.env);
   if (plan.kind === 'restore' || plan.kind === 'verify' || plan.retention === undefined || plan.retention.keepChains !== undefined) {
@@ -29,9 +48,9 @@ export const pruneCommand: Command = async (cli, args) => {
   } finally {
     await store.close();
   }
-};
+}
 
-async function showPrune(cli: CliContext, store: Awaited<ReturnType<typeof openStore>>, plan: BackupPlan): Promise<number> {
+async function showPrune(cli: CliContext, store: Store, plan: BackupPlan): Promise<number> {
   for (const decision of await planPrune(store, plan)) {
     const { backup, ...action } = decision;
     if (cli.json) cli.stdout.write(`${JSON.stringify({ type: 'point', id: backup.id, backupType: backup.type, takenAt: backup.startedAt, ...action })}\n`);
@@ -40,59 +59,19 @@ async function showPrune(cli: CliContext, store: Awaited<ReturnType<typeof openS
   return 0;
 }
 
-async function prune(cli: CliContext, store: Awaited<ReturnType<typeof openStore>>, plan: BackupPlan): Promise<number> {
-  const run = await store.createRun({ plan: plan.name, kind: 'prune', trigger: 'manual', planFile: plan.origin.file });
+async function prune(cli: CliContext, store: Store, plan: BackupPlan): Promise<number> {
   const say = (line: string) => {
     if (cli.json) cli.stdout.write(`${JSON.stringify({ type: 'info', step: 'prune', message: line })}\n`);
     else if (!cli.quiet) cli.stdout.write(`${line}\n`);
   };
-  let locked = false;
-  const controller = new AbortController();
-  const onSignal = (signal: NodeJS.Signals) => {
-    if (!controller.signal.aborted) cli.stderr.write(`sendense-run: ${signal} received: stopping after the merge under way\n`);
-    controller.abort(interruptedError(signal));
-  };
-  const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
-  for (const signal of signals) process.on(signal, onSignal);
-  // A hub cut off from the shared state stops between two merges, before other hubs take its lock.
-  const fence = store.fenced?.();
-  const stop = fence === undefined ? controller.signal : AbortSignal.any([controller.signal, fence]);
-  let status: 'succeeded' | 'failed' | 'interrupted' = 'succeeded';
-  let failure: unknown;
-  try {
+  const record = { plan: plan.name, kind: 'prune', trigger: 'manual', planFile: plan.origin.file } as const;
+  const options = { record, stopOnSignal: { note: 'stopping after the merge under way' }, doctorAlso: 'finishes or rolls back the merge under way' };
+  return withRecordedRun(cli, store, options, async (run) => {
     await store.lockVm(plan.vm.name, run.id, plan.name);
-    locked = true;
+    run.releaseAtEnd(() => store.unlockVm(plan.vm.name, run.id));
     await refuseUnfinishedMerge(store, plan.vm.name, 'prune');
-    const summary = await pruneByPoints(store, run.id, plan, say, stop);
+    const summary = await pruneByPoints(store, run.id, plan, say, run.signal);
     if (cli.json) cli.stdout.write(`${JSON.stringify({ type: 'summary', message: summary })}\n`);
     else cli.stdout.write(`${summary}\n`);
-  } catch (error) {
-    failure = error;
-    status = controller.signal.aborted && error === controller.signal.reason ? 'interrupted' : 'failed';
-  } finally {
-    for (const signal of signals) process.off(signal, onSignal);
-  }
-  // The end recorded and the lock given back; out of reach, they are doctor's once it is back.
-  let unrecorded: unknown;
-  try {
-    await store.finishRun(run.id, status, failure === undefined ? undefined : failure instanceof Error ? failure.message : String(failure));
-    if (locked) await store.unlockVm(plan.vm.name, run.id);
-  } catch (error) {
-    unrecorded = error;
-  }
-  const fenced = fence?.aborted === true && failure === fence.reason;
-  if (unrecorded !== undefined || fenced || isLostConnection(failure)) throw lostStateDatabase(cli.dbPath, run.id, fenced ? undefined : (unrecorded ?? failure), failure);
-  if (failure !== undefined) throw failure;
-  return 0;
-}
-
-// One line for a state database that went away under a prune: the files stay consistent (a merge
-// under way is recorded, doctor finishes or rolls it back), the run's end is doctor's to record.
-function lostStateDatabase(database: string, runId: string, cause: unknown, failure: unknown): SendenseError {
-  if (isSendenseError(failure) && failure.message.startsWith('lost the state database')) return failure;
-  const why = cause instanceof Error ? cause.message : String(cause);
-  return new SendenseError(
-    `lost the state database ${database} during prune run ${runId} (${why}): stopped; run sendense-run doctor once it is reachable (it records the run and finishes or rolls back the merge under way)`,
-    { cause: failure ?? cause },
-  );
+  });
 }

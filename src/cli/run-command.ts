@@ -11,12 +11,30 @@ import { maskSecrets } from '../secrets/mask.js';
 import { openStore } from '../store/index.js';
 import path from 'node:path';
 import { rejectUnknownOptions, takeFlag, takeOption } from './args.js';
-import type { Command } from './context.js';
+import type { CommandSpec } from './command.js';
+import type { CliContext } from './context.js';
 
-export const runCommand: Command = async (cli, args) => {
+export const runCommand: CommandSpec = {
+  name: 'run',
+  usage: 'sendense-run [run] PLAN.yaml [--dry-run] [--metrics-file PATH]',
+  does: 'Validate the plan, then run it now: each step (--dry-run lists them), cleanup on every exit path.\nExit 0 success, 1 the run failed, 2 invalid plan or usage, 130 interrupted (after cleanup).',
+  options: [
+    { name: '--dry-run', help: 'validate and print the resolved steps (parent, ports, files) without changing anything' },
+    { name: '--metrics-file', value: 'PATH', help: "after the run, write Prometheus textfile metrics there (node_exporter's textfile collector); default: the plan's metricsFile" },
+  ],
+  exitCodes: [
+    { code: 0, when: 'the run succeeded (or, with --dry-run, the plan is valid and its steps were printed)' },
+    { code: 1, when: 'the run failed (its error is in history); everything it took was given back' },
+    { code: 2, when: 'invalid plan (file:line:col: message) or usage error; nothing was run' },
+    { code: 130, when: 'interrupted by SIGINT, SIGTERM or SIGHUP, after cleanup' },
+  ],
+  run: runRun,
+};
+
+async function runRun(cli: CliContext, args: readonly string[]): Promise<number> {
   const metrics = takeOption(args, '--metrics-file');
   const dry = takeFlag(metrics.rest, '--dry-run');
-  rejectUnknownOptions(dry.rest, 'run');
+  rejectUnknownOptions(dry.rest, runCommand);
   if (dry.rest.length !== 1) throw usageError('run takes exactly one plan file (sendense-run PLAN.yaml [--dry-run])');
   const file = dry.rest[0];
   if (dry.present) {
@@ -60,7 +78,7 @@ export const runCommand: Command = async (cli, args) => {
       process.off('SIGHUP', onSignal);
     }
   }
-};
+}
 
 // A run error caused by a programming error (not a user mistake, not the system saying no): its
 // stack is what a bug report needs.

@@ -14,10 +14,24 @@ import { defaultSelf } from '../store/hub-liveness.js';
 import { createScheduleOutput, type ScheduleOutput } from '../schedule/schedule-output.js';
 import { openStore } from '../store/index.js';
 import { rejectUnknownOptions } from './args.js';
-import type { Command } from './context.js';
+import type { CommandSpec } from './command.js';
+import type { CliContext } from './context.js';
 
-export const scheduleCommand: Command = async (cli, args) => {
-  rejectUnknownOptions(args, 'schedule');
+export const scheduleCommand: CommandSpec = {
+  name: 'schedule',
+  usage: 'sendense-run schedule FILE|DIR...',
+  does: 'Stay in the foreground and run each plan that has a schedule at its times; never two runs of one\nplan at once. SIGHUP re-reads the plans; SIGINT/SIGTERM stop cleanly.',
+  options: [],
+  exitCodes: [
+    { code: 0, when: 'stopped cleanly by SIGINT or SIGTERM (running runs cancelled and cleaned up)' },
+    { code: 1, when: 'the scheduler itself failed, e.g. the state database cannot be opened' },
+    { code: 2, when: 'nothing to schedule (no valid plan with a schedule) or a usage error' },
+  ],
+  run: runSchedule,
+};
+
+async function runSchedule(cli: CliContext, args: readonly string[]): Promise<number> {
+  rejectUnknownOptions(args, scheduleCommand);
   if (args.length === 0) throw usageError('schedule needs at least one plan FILE or DIR');
   const hub = loadHubConfig(cli.hubConfig);
   const output = createScheduleOutput(cli);
@@ -28,7 +42,7 @@ export const scheduleCommand: Command = async (cli, args) => {
     throw usageError(`schedule: nothing to schedule (${why})`);
   }
   const store = await openStore(cli.dbPath, { hub: hub.name });
-  // Several hubs on one PostgreSQL share one schedule through its job queue (SPEC section 12).
+  // Several hubs on one PostgreSQL share one schedule through its job queue (docs/operations.md, "Many hubs").
   let shared: SharedFires | undefined;
   try {
     if (store.sharedByHubs) {
@@ -52,7 +66,7 @@ export const scheduleCommand: Command = async (cli, args) => {
     await shared?.stop();
     await store.close();
   }
-};
+}
 
 // Resolves once a stop signal has been handled (runs cancelled and cleaned up).
 function waitForStop(output: ScheduleOutput, scheduler: PlanScheduler, paths: readonly string[]): Promise<void> {

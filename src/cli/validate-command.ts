@@ -1,4 +1,4 @@
-// `sendense-run validate FILE|DIR...` (SPEC section 5): schema and semantic checks of every
+// `sendense-run validate FILE|DIR...` (docs/commands.md#validate): schema and semantic checks of every
 // plan, errors as file:line:col (or GitHub Actions annotations, or JSON: docs/json-events.md),
 // a summary line, exit 0 when all are valid else 2.
 
@@ -7,12 +7,25 @@ import { usageError } from '../errors.js';
 import { formatDiagnostic, type PlanDiagnostic } from '../plan/plan-diagnostic.js';
 import { validatePlanFiles } from '../plan/validate-plan-files.js';
 import { rejectUnknownOptions, takeOption } from './args.js';
-import type { Command } from './context.js';
+import type { CommandSpec } from './command.js';
+import type { CliContext } from './context.js';
 
-export const validateCommand: Command = async (context, args) => {
+export const validateCommand: CommandSpec = {
+  name: 'validate',
+  usage: 'sendense-run validate FILE|DIR... [--format text|json|jsonl|github]',
+  does: 'Schema and semantic checks of every plan (a DIR: its *.yaml files). Exit 0 when all are valid, else 2.',
+  options: [{ name: '--format', value: 'FORMAT', help: 'text (file:line:col: message, default), json (one document), jsonl (= --json), github (GitHub Actions annotations)' }],
+  exitCodes: [
+    { code: 0, when: 'every plan is valid (warnings do not count)' },
+    { code: 2, when: 'at least one plan is invalid, a FILE or DIR does not exist, or a usage error' },
+  ],
+  run: runValidate,
+};
+
+async function runValidate(context: CliContext, args: readonly string[]): Promise<number> {
   const { value: format = context.json ? 'jsonl' : 'text', rest } = takeOption(args, '--format');
   if (!FORMATS.includes(format)) throw usageError(`--format must be text, json, jsonl or github (got '${format}')`);
-  rejectUnknownOptions(rest, 'validate');
+  rejectUnknownOptions(rest, validateCommand);
   if (rest.length === 0) throw usageError('validate needs at least one plan FILE or DIR');
 
   const { results, pathErrors } = await validatePlanFiles(rest);
@@ -51,7 +64,7 @@ export const validateCommand: Command = async (context, args) => {
     context.stdout.write(`${summaryLine(summary)}\n`);
   }
   return ok ? 0 : 2;
-};
+}
 
 const FORMATS = ['text', 'json', 'jsonl', 'github'];
 

@@ -1,23 +1,41 @@
 // `sendense-run verify [--vm NAME] [--backup ID]`: checks stored backups against the digests
-// recorded when they were taken (SPEC section 9); exit 1 when damage is found.
+// recorded when they were taken (docs/how-it-works.md, "Verification"); exit 1 when damage is found.
 
 import { SendenseError } from '../errors.js';
 import { verifyBackups } from '../verify/verify-backups.js';
 import { verifyLine, verifySummary } from '../verify/verify-output.js';
 import { rejectLeftovers, takeOption } from './args.js';
-import type { Command } from './context.js';
+import type { CommandSpec } from './command.js';
+import type { CliContext } from './context.js';
 import { withExistingStore } from './open-existing-store.js';
+import { withRecordedRun } from './recorded-run.js';
 
-export const verifyCommand: Command = async (cli, args) => {
+export const verifyCommand: CommandSpec = {
+  name: 'verify',
+  usage: 'sendense-run verify [--vm NAME] [--backup ID]',
+  does: "Check stored backups against the digests recorded when they were taken: each file's own layer, its\nqcow2 metadata, every digest, its manifest and the backing file its header names. A difference names\nbackup, disk and guest offset and marks that backup and every backup built on it damaged; a damaged\nbackup whose files match again is cleared. A VM with a merge under way or unfinished is left for later.\nExit 1 when damage is found.",
+  options: [
+    { name: '--vm', value: 'NAME', help: 'only this VM' },
+    { name: '--backup', value: 'ID', help: 'only this backup' },
+  ],
+  exitCodes: [
+    { code: 0, when: 'no damage found, damage marks cleared where the files match again (backups taken before manifests existed, and those of a VM with a merge under way or unfinished, are listed as not verified)' },
+    { code: 1, when: 'damage found (those backups and every backup built on them are now damaged, or still are), or the --vm/--backup asked for has a merge under way or unfinished' },
+    { code: 2, when: 'no such --backup, or a usage error' },
+  ],
+  run: runVerify,
+};
+
+async function runVerify(cli: CliContext, args: readonly string[]): Promise<number> {
   const vm = takeOption(args, '--vm');
   const backup = takeOption(vm.rest, '--backup');
-  rejectLeftovers(backup.rest, 'verify');
+  rejectLeftovers(backup.rest, verifyCommand);
   return withExistingStore(cli, async (store) => {
     if (backup.value !== undefined && (await store.getBackup(backup.value)) === undefined) {
       throw new SendenseError(`no backup ${backup.value} in ${cli.dbPath} (see sendense-run backups)`, { exitCode: 2 });
     }
-    const run = await store.createRun({ plan: 'verify', kind: 'verify', trigger: 'manual' });
-    try {
+    const record = { plan: 'verify', kind: 'verify', trigger: 'manual' } as const;
+    return withRecordedRun(cli, store, { record }, async (run) => {
       const outcome = await verifyBackups(store, run.id, { vm: vm.value, backupId: backup.value }, (event) => {
         if (cli.json) cli.stdout.write(`${JSON.stringify(event)}\n`);
         else if (!cli.quiet || event.type === 'damaged' || event.type === 'cleared') cli.stdout.write(`${verifyLine(event)}\n`);
@@ -28,11 +46,7 @@ export const verifyCommand: Command = async (cli, args) => {
         cli.stdout.write(`${JSON.stringify({ type: 'summary', checked, damaged, unverifiable, cleared, notVerified })}\n`);
       } else cli.stdout.write(`${summary}\n`);
       if (outcome.cleared.length > 0) await store.noteRun(run.id, `damage cleared: ${outcome.cleared.join(', ')} (every file matches its manifest again)`);
-      await store.finishRun(run.id, outcome.damaged.length > 0 ? 'failed' : 'succeeded', outcome.damaged.length > 0 ? summary : undefined);
-      return outcome.damaged.length > 0 ? 1 : 0;
-    } catch (error) {
-      await store.finishRun(run.id, 'failed', error instanceof Error ? error.message : String(error));
-      throw error;
-    }
+      return outcome.damaged.length > 0 ? { failed: summary } : undefined;
+    });
   });
-};
+}

@@ -9,7 +9,8 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
-import { COMMAND_HELP, optionNames } from '../../src/cli/command-help.js';
+import { optionNames } from '../../src/cli/command-help.js';
+import { loadAllCommands } from '../../src/cli/commands.js';
 import { runCli } from '../plan/run-validate.js';
 import { docBlocks, docFiles, sendenseCommands, type DocBlock } from './doc-blocks.js';
 
@@ -21,8 +22,9 @@ afterAll(() => rmSync(temp, { recursive: true, force: true }));
 // Common options and their short forms (src/cli/args.ts), accepted by every command.
 const COMMON_FLAGS = new Set(['--db', '--json', '--quiet', '-q', '--help', '-h', '--version', '-V']);
 const COMMON_VALUES = new Set(['--db']);
+const COMMANDS = new Map((await loadAllCommands()).map((command) => [command.name, command]));
 const COMMAND_VALUES = new Set(
-  Object.values(COMMAND_HELP).flatMap((help) => help.options.filter((option) => option.value !== undefined).map((option) => option.name)),
+  [...COMMANDS.values()].flatMap((command) => command.options.filter((option) => option.value !== undefined).map((option) => option.name)),
 );
 
 describe('code blocks in the docs', () => {
@@ -81,9 +83,9 @@ describe('code blocks in the docs', () => {
       expect((await runCli(argv)).exitCode).toBe(0);
       return;
     }
-    const command = first === undefined ? undefined : first in COMMAND_HELP || first === 'help' ? first : /\.ya?ml$/.test(first) ? 'run' : undefined;
+    const command = first === undefined ? undefined : COMMANDS.has(first) || first === 'help' ? first : /\.ya?ml$/.test(first) ? 'run' : undefined;
     expect(command, `'${first}' is not a command or a plan file`).toBeDefined();
-    const known = new Set([...optionNames(command!), ...COMMON_FLAGS]);
+    const known = new Set([...optionNames(COMMANDS.get(command!) ?? { options: [] }), ...COMMON_FLAGS]);
     for (const option of argv.filter((arg) => arg.startsWith('-'))) {
       expect(known.has(option.split('=')[0]), `${option} is not an option of ${command} (see sendense-run help ${command})`).toBe(true);
     }

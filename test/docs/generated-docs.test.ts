@@ -8,12 +8,13 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 // @ts-expect-error: a plain ES module without type declarations
 import { DESCRIBED_KEYWORDS, generateDocs, planReference, schemaKeywords } from '../../scripts/gen-docs.js';
-import * as help from '../../src/cli/command-help.js';
-import { COMMAND_EXIT_CODES } from '../../src/cli/exit-codes.js';
-import { USAGE } from '../../src/cli/main.js';
+import { commandHelp } from '../../src/cli/command-help.js';
+import { loadAllCommands } from '../../src/cli/commands.js';
+import { USAGE } from '../../src/cli/overview.js';
 
 const ROOT = path.resolve('.');
-const generated = generateDocs(ROOT, { ...help, USAGE, COMMAND_EXIT_CODES }) as Record<string, string>;
+const COMMANDS = await loadAllCommands();
+const generated = generateDocs(ROOT, { COMMANDS, commandHelp, USAGE }) as Record<string, string>;
 const BIN = path.resolve('bin/sendense-run.js');
 
 describe('generated docs', () => {
@@ -69,7 +70,7 @@ describe('generated docs', () => {
   });
 
   it('every command has its exit codes written down', () => {
-    expect(Object.keys(help.COMMAND_HELP).filter((command) => !(command in COMMAND_EXIT_CODES))).toEqual([]);
+    expect(COMMANDS.filter((command) => command.exitCodes.length === 0).map((command) => command.name)).toEqual([]);
   });
 
   it('commands.md holds what the built CLI prints for --help and for help CMD, for every command', () => {
@@ -77,7 +78,7 @@ describe('generated docs', () => {
     const doc = readFileSync('docs/commands.md', 'utf8');
     const cli = (...args: string[]) => execFileSync(process.execPath, [BIN, ...args], { encoding: 'utf8' });
     expect(doc).toContain(`\`\`\`text\n${cli('--help')}\`\`\``);
-    for (const command of Object.keys(help.COMMAND_HELP)) {
+    for (const { name: command } of COMMANDS) {
       const printed = cli('help', command);
       expect(doc.includes(`\`\`\`text\n${printed}\`\`\``), `help ${command} differs from docs/commands.md (npm run docs)`).toBe(true);
       expect(cli(command, '--help')).toBe(printed);

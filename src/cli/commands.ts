@@ -1,0 +1,92 @@
+// Every command, in the order `sendense-run --help` and docs/commands.md list them: its name, its
+// lines in the overview, and its file (src/cli/NAME-command.ts: usage, options, exit codes, run).
+// Loaded lazily so `validate` does not pay for SQLite, ssh2 or listr2 (scripts/bundle-cli.js).
+
+import type { CommandSpec } from './command.js';
+
+export interface CommandEntry {
+  readonly name: string;
+  /** Its lines in the overview: [synopsis, what it does]. */
+  readonly overview: readonly (readonly [string, string])[];
+  load(): Promise<CommandSpec>;
+}
+
+export const COMMANDS: readonly CommandEntry[] = [
+  {
+    name: 'run',
+    overview: [
+      ['PLAN.yaml [--dry-run]', 'run a plan now (same as: run PLAN.yaml)'],
+      ['run PLAN.yaml [--dry-run] [--metrics-file PATH]', 'run a plan now; --dry-run prints the resolved steps only'],
+    ],
+    load: async () => (await import('./run-command.js')).runCommand,
+  },
+  {
+    name: 'validate',
+    overview: [['validate FILE|DIR... [--format text|json|jsonl|github]', 'check plans (schema + semantics), errors as file:line:col']],
+    load: async () => (await import('./validate-command.js')).validateCommand,
+  },
+  {
+    name: 'schedule',
+    overview: [['schedule FILE|DIR...', 'run plans with a schedule at their times, in the foreground']],
+    load: async () => (await import('./schedule-command.js')).scheduleCommand,
+  },
+  {
+    name: 'backups',
+    overview: [['backups [--vm NAME] [--verbose]', 'list backups and chains, with their space on disk']],
+    load: async () => (await import('./backups-command.js')).backupsCommand,
+  },
+  {
+    name: 'history',
+    overview: [['history [--plan NAME] [--limit N]', 'list past runs']],
+    load: async () => (await import('./history-command.js')).historyCommand,
+  },
+  {
+    name: 'doctor',
+    overview: [['doctor [--dry-run]', 'find and clean what crashed runs left behind']],
+    load: async () => (await import('./doctor-command.js')).doctorCommand,
+  },
+  {
+    name: 'verify',
+    overview: [['verify [--vm NAME] [--backup ID]', "check stored backups against their manifests' digests"]],
+    load: async () => (await import('./verify-command.js')).verifyCommand,
+  },
+  {
+    name: 'prune',
+    overview: [['prune PLAN.yaml [--dry-run]', "apply the plan's keep-* retention now: unkept points merged away"]],
+    load: async () => (await import('./prune-command.js')).pruneCommand,
+  },
+  {
+    name: 'catalog',
+    overview: [['catalog import REPOSITORY', "rebuild the database's backups from a repository's manifests"]],
+    load: async () => (await import('./catalog-command.js')).catalogCommand,
+  },
+  {
+    name: 'files',
+    overview: [
+      [
+        'files VM [--point P] [--disk KEY] [NAME:/PATH] [--get NAME:/PATH... --to DIR|FILE.tar[.gz]|FILE.zip]',
+        "list a backed-up disk's filesystems or a directory, or extract files",
+      ],
+    ],
+    load: async () => (await import('./files-command.js')).filesCommand,
+  },
+  {
+    name: 'mount',
+    overview: [['mount VM [--point P] [--disk KEY] DIR', "read-only mount of a point's filesystems until Ctrl+C"]],
+    load: async () => (await import('./mount-command.js')).mountCommand,
+  },
+  {
+    name: 'schema',
+    overview: [['schema [--path]', 'the plan JSON Schema (--path: where it is installed)']],
+    load: async () => (await import('./schema-command.js')).schemaCommand,
+  },
+];
+
+export function findCommand(name: string): CommandEntry | undefined {
+  return COMMANDS.find((command) => command.name === name);
+}
+
+// Every command's declaration, for docs/commands.md (scripts/gen-docs.js) and tests.
+export async function loadAllCommands(): Promise<CommandSpec[]> {
+  return Promise.all(COMMANDS.map((command) => command.load()));
+}

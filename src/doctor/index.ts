@@ -1,0 +1,79 @@
+// `sendense-run doctor`: what killed runs left behind, found by the records in the state database
+// and the owner tag of their children (docs/how-it-works.md, "The data path"), one sweeper each, in
+// this order: processes first (a merge resumes only once the dead run's qemu-nbd is stopped), runs last.
+
+import { hostname } from 'node:os';
+import { createLocalNode } from '../node/local.js';
+import type { Store } from '../store/index.js';
+import { deadRunsSweeper } from './dead-runs.js';
+import { diskSlotsSweeper } from './disk-slots.js';
+import { fileMountsSweeper } from './file-mounts.js';
+import { interruptedMergesSweeper } from './interrupted-merges.js';
+import { manifestTempsSweeper } from './manifest-temps.js';
+import { orphanBitmapsSweeper } from './orphan-bitmaps.js';
+import { orphanProcessesSweeper } from './orphan-processes.js';
+import { portLeasesSweeper } from './port-leases.js';
+import { processesSweeper } from './processes.js';
+import { runFilesSweeper } from './run-files.js';
+import { runLiveness } from './run-liveness.js';
+import type { DoctorContext, Finding, Sweeper } from './sweeper.js';
+import { unfinishedBackupsSweeper } from './unfinished-backups.js';
+import { vmLocksSweeper } from './vm-locks.js';
+
+export type { Finding, Sweeper } from './sweeper.js';
+
+export const SWEEPERS: readonly Sweeper[] = [
+  processesSweeper,
+  orphanProcessesSweeper,
+  portLeasesSweeper,
+  interruptedMergesSweeper,
+  unfinishedBackupsSweeper,
+  manifestTempsSweeper,
+  orphanBitmapsSweeper,
+  fileMountsSweeper,
+  runFilesSweeper,
+  vmLocksSweeper,
+  diskSlotsSweeper,
+  deadRunsSweeper,
+];
+
+// State-database tables no sweeper needs: nothing a run takes and could leave behind.
+export const UNSWEPT_TABLES: Readonly<Record<string, string>> = {
+  hub_processes: "each hub's heartbeat: a dead hub's row is told apart by its age and dropped after a day",
+};
+
+export interface DoctorReport {
+  readonly findings: readonly Finding[];
+  /** What doctor saw and rightly left alone (a run still going): said, not counted as a finding. */
+  readonly notes: readonly string[];
+}
+
+export async function runDoctor(store: Store, stateDatabase: string, dryRun: boolean, sweepers: readonly Sweeper[] = SWEEPERS): Promise<DoctorReport> {
+  const findings: Finding[] = [];
+  const here = hostname();
+  const { deadRuns, liveRuns, isLive } = await runLiveness(store, here);
+  const doctor: DoctorContext = {
+    store,
+    stateDatabase,
+    here,
+    local: createLocalNode(),
+    deadRuns,
+    isLive,
+    // "would …" in a dry run, "…: done" after, "could not …" with the reason.
+    async act(what, action, work) {
+      if (dryRun) {
+        findings.push({ what, action: `would ${action}`, ok: true });
+        return;
+      }
+      try {
+        await work();
+        findings.push({ what, action: `${action}: done`, ok: true });
+      } catch (error) {
+        findings.push({ what, action: `could not ${action}: ${(error as Error).message}`, ok: false });
+      }
+    },
+    report: (what, action) => findings.push({ what, action, ok: true }),
+  };
+  for (const sweeper of sweepers) await sweeper.sweep(doctor);
+  return { findings, notes: [...liveRuns].map((id) => `run ${id} is still running: left alone`) };
+}
