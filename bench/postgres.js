@@ -1,4 +1,4 @@
-// State in PostgreSQL vs SQLite (SPEC section 12, issue 17). 1) What one run costs the store:
+// State in PostgreSQL vs SQLite (docs/how-it-works.md#scale, issue 17). 1) What one run costs the store:
 // createRun, lease 2 ports, lock the VM, record a backup with one disk, complete it, unlock,
 // release, finish — per run, SQLite file vs PostgreSQL on 127.0.0.1 (alternating rounds,
 // medians, ratio). 2) A 100-plan fire: 100 cheap plans (verify, no backups yet) due at the same

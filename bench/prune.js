@@ -1,5 +1,5 @@
 // Retention by points: pruning one point of a chain whose full holds 2 GiB and whose incrementals
-// hold 1% each, against the time of the full backup (SPEC section 10: the work is the merged
+// hold 1% each, against the time of the full backup (docs/how-it-works.md#retention: the work is the merged
 // layer, not the disk). A 4 GiB qcow2 source; a full and three 1%-dirty incrementals through the
 // real CLI; then `sendense-run prune` merges an incremental into the next one (keepDaily, its time
 // moved onto the next point's day), then folds the full forward (keepLast). Space before/after.

@@ -6,7 +6,7 @@ export interface ErrorFacts {
   readonly file?: string;
   readonly line?: number;
   readonly column?: number;
-  /** Step of a run (SPEC section 4) that failed. */
+  /** Step of a run (docs/how-it-works.md#the-data-path) that failed. */
   readonly step?: string;
   /** Disk key the error is about. */
   readonly disk?: number;

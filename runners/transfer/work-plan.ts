@@ -1,7 +1,7 @@
 // What to do with each range of a disk, from block status: full = the allocated extents
 // (holes skipped, or WRITE_ZEROES with zeroHoles for a target holding old data; zero extents as
 // WRITE_ZEROES); incremental = exactly the dirty extents, and inside them zero ranges as
-// WRITE_ZEROES, never skipped (SPEC section 2, correctness rule).
+// WRITE_ZEROES, never skipped (docs/how-it-works.md#change-tracking-by-source, correctness rule).
 
 import { BASE_ALLOCATION, DIRTY_BITMAP_PREFIX, STATE_DIRTY, STATE_HOLE, STATE_ZERO, mergeExtents, walkExtents, type Extent, type NbdConnection } from '../../src/nbd/index.js';
 

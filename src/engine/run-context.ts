@@ -15,7 +15,7 @@ export interface RunContext<P extends Plan = Plan> {
   readonly node: NodeHost;
   readonly reporter: RunReporter;
   readonly undo: UndoStack;
-  /** Hub disk slots this run holds (SPEC section 12); none = no hub limits. */
+  /** Hub disk slots this run holds (docs/how-it-works.md#scale); none = no hub limits. */
   readonly diskSlots?: DiskSlots;
   /** Aborted on SIGINT/SIGTERM, a step timeout or a qemu-nbd dying mid-run. */
   readonly signal: AbortSignal;
@@ -26,7 +26,7 @@ export interface RunContext<P extends Plan = Plan> {
 /**
  * One disk's qemu-nbd on the hub. start-qemu-nbd starts those of the disks copied first; when a
  * run's disks take turns within its hub slots, the others start when their turn comes and each
- * stops once its disk is done, so no more are running than disks in transfer (SPEC section 12).
+ * stops once its disk is done, so no more are running than disks in transfer (docs/how-it-works.md#scale).
  */
 export interface DiskServer {
   /** Starts it unless it is running; true when this call started it. */

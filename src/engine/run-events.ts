@@ -11,7 +11,7 @@ export type RunEvent =
   | { readonly type: 'step-fail'; readonly step: string; readonly error: string; readonly interrupted?: true }
   | { readonly type: 'progress'; readonly disk: number; readonly bytesDone: number; readonly bytesToDo: number }
   | { readonly type: 'info'; readonly message: string; readonly step?: string }
-  /** Waiting for hub disk slots (SPEC section 12): runs ahead in line, slots held of the limit. */
+  /** Waiting for hub disk slots (docs/how-it-works.md#scale): runs ahead in line, slots held of the limit. */
   | { readonly type: 'queued'; readonly runId: string; readonly ahead: number; readonly held: number; readonly limit: number; readonly wanted: number; readonly queuedAt: string }
   /** Slots taken: this run transfers up to `granted` disks at once. */
   | { readonly type: 'slots'; readonly runId: string; readonly granted: number; readonly wanted: number; readonly held: number; readonly limit: number; readonly queuedSeconds: number }

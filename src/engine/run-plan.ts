@@ -30,7 +30,7 @@ export interface RunPlanOptions {
   readonly signal?: AbortSignal;
   /** Prometheus textfile to write after the run (--metrics-file); default the plan's metricsFile. */
   readonly metricsFile?: string;
-  /** The hub's limits (SPEC section 12): a run that transfers disks waits for slots; none = no limits. */
+  /** The hub's limits (docs/how-it-works.md#scale): a run that transfers disks waits for slots; none = no limits. */
   readonly hub?: HubConfig;
   /** Its place in the hub's queue (a scheduled fire's time); default when it starts. */
   readonly queuedAt?: Date;

@@ -1,4 +1,4 @@
-// The facts of a run that hooks receive as environment variables (SPEC section 3, hooks).
+// The facts of a run that hooks receive as environment variables (docs/plan-reference.md, hooks).
 
 import type { Plan } from '../plan/types.js';
 

@@ -1,4 +1,4 @@
-// The hooks of a run (SPEC section 3): `before` ones gate the run (the first failing one fails it
+// The hooks of a run (docs/plan-reference.md): `before` ones gate the run (the first failing one fails it
 // before anything is taken); the end ones run by outcome, and their failures are only warnings.
 
 import { SendenseError, asRunError } from '../errors.js';

@@ -1,4 +1,4 @@
-// The hub config (SPEC section 12): /etc/sendense/hub.yaml or --hub-config PATH. Every key is
+// The hub config (docs/how-it-works.md#scale): /etc/sendense/hub.yaml or --hub-config PATH. Every key is
 // optional; a mistake is one error naming file:line:column. Frozen once read.
 
 import { readFileSync } from 'node:fs';

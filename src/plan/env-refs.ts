@@ -1,4 +1,4 @@
-// `${NAME}` references in plan string values (SPEC section 3): found for validate, substituted
+// `${NAME}` references in plan string values (docs/plan-reference.md): found for validate, substituted
 // for a run. `$${NAME}` stands for a literal `${NAME}`; other `$` forms are left for the shell.
 
 import type { PlanPath } from './plan-issue.js';

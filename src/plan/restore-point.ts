@@ -1,4 +1,4 @@
-// restore.point (SPEC section 3): "latest", a backup id, or an ISO-8601 time meaning the newest
+// restore.point (docs/plan-reference.md): "latest", a backup id, or an ISO-8601 time meaning the newest
 // complete backup at or before it. A string result is the reason the text is none of these.
 
 import type { RestorePoint } from './types.js';

@@ -1,4 +1,4 @@
-// The typed, validated form of a plan (SPEC section 3). A Plan is produced only by the loader
+// The typed, validated form of a plan (docs/plan-reference.md). A Plan is produced only by the loader
 // after schema and semantic checks, and is deeply frozen: steps never re-check YAML.
 
 export type PlanKind = 'backup' | 'incremental' | 'restore' | 'verify';
@@ -73,7 +73,7 @@ export interface IncrementalSettings {
   readonly maxChainLength: number;
 }
 
-/** Either keepChains (whole chains) or any keep-* rules (points, merged away; SPEC section 10), never both. */
+/** Either keepChains (whole chains) or any keep-* rules (points, merged away; docs/how-it-works.md#retention), never both. */
 export interface RetentionSettings {
   readonly keepChains?: number;
   readonly keepLast?: number;
@@ -156,7 +156,7 @@ export type RestoreTarget =
       readonly url: string;
     };
 
-/** File-level restore (SPEC section 11): files and folders of one disk, on this host. */
+/** File-level restore (docs/file-level-restore.md): files and folders of one disk, on this host. */
 export interface FilesTarget {
   readonly type: 'files';
   /** NAME:/PATH each, e.g. p1:/etc. */

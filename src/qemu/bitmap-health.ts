@@ -1,4 +1,4 @@
-// Whether a persistent dirty bitmap can say what changed since it was added (SPEC section 2): the
+// Whether a persistent dirty bitmap can say what changed since it was added (docs/how-it-works.md#change-tracking-by-source): the
 // one rule the hub (deciding an incremental) and the node transfer (before reading) both apply.
 
 export interface BitmapState {

@@ -1,4 +1,4 @@
-// Persistent dirty bitmaps in a qcow2 image (SPEC section 2: the qemu source's change_id).
+// Persistent dirty bitmaps in a qcow2 image (docs/how-it-works.md#change-tracking-by-source: the qemu source's change_id).
 
 import { runLocal, type CommandRunner } from './command-runner.js';
 import { imageInfo } from './image-info.js';

@@ -1,4 +1,4 @@
-// Rebuilds the database's view of a repository from its manifests (SPEC section 9): every complete
+// Rebuilds the database's view of a repository from its manifests (docs/how-it-works.md#verification): every complete
 // backup the database does not know is recorded again, parents first, with the files where they
 // are now (a repository may have moved: overlays name their backing files relatively). A known
 // backup whose recorded files are all gone while its manifests' files are here was moved with its

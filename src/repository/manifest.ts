@@ -1,4 +1,4 @@
-// A backup disk file's manifest (SPEC section 9): `<backup-id>.json` beside `<backup-id>.qcow2`,
+// A backup disk file's manifest (docs/how-it-works.md#verification): `<backup-id>.json` beside `<backup-id>.qcow2`,
 // holding what the database knows of it plus the digests of every range the transfer wrote into
 // it. The repository alone can rebuild the state (catalog import) and check itself (verify).
 

@@ -1,4 +1,4 @@
-// The digest of one written range, as the node transfer records it in a manifest (SPEC section 9)
+// The digest of one written range, as the node transfer records it in a manifest (docs/how-it-works.md#verification)
 // and as verify and restore check it.
 //
 // New backups use XXH64 (`xxh64`, the checksum btrfs offers beside crc32c): it finds what integrity

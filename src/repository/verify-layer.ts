@@ -1,4 +1,4 @@
-// Checks one backup file against its manifest (SPEC section 9): the qcow2 header and metadata
+// Checks one backup file against its manifest (docs/how-it-works.md#verification): the qcow2 header and metadata
 // (qemu-img check of its own layer), its size, the digest of every data range the transfer wrote,
 // and that every other byte of the layer reads as zeroes or is not allocated. Read through a
 // read-only qemu-nbd on a private Unix socket and this project's NBD client, several reads in flight.

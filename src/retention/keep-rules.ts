@@ -1,4 +1,4 @@
-// Which points the keep-* rules keep (SPEC section 10), the way Proxmox Backup Server's prune
+// Which points the keep-* rules keep (docs/how-it-works.md#retention), the way Proxmox Backup Server's prune
 // marks them: newest first, keepLast, then each period rule in turn; a rule counts only periods
 // no earlier rule already kept a point in, and keeps the newest point of each. Decided on times
 // alone (no clock: "the last N days that have one"), in the plan's timezone.

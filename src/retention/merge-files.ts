@@ -1,4 +1,4 @@
-// The file work of merging a parent point into its child, for one disk (SPEC section 10). The
+// The file work of merging a parent point into its child, for one disk (docs/how-it-works.md#retention). The
 // child's file is never written: the child's own clusters are copied into the parent's file
 // (which only the child still reads, and only where the child does not shadow it, so the child's
 // content cannot change while it is written), then the parent's file is renamed over the child's.

@@ -1,5 +1,5 @@
 // One merge of a point into its child, across every disk of the backup, with the intent in the
-// store before any file is touched (SPEC section 10):
+// store before any file is touched (docs/how-it-works.md#retention):
 //   planned   intent recorded; the merged manifests written beside (<child>.json.merge), then
 //             every parent's file opened for writing (qemu's write lock: a reader holding one is
 //             found here); no existing file changed yet: a failure now, or doctor after a crash,

@@ -21,7 +21,7 @@ import { fireKey, type FireJob, type SharedFires } from './shared-fires.js';
 export interface PlanSchedulerOptions {
   readonly store: Store;
   readonly output: ScheduleOutput;
-  /** The hub's limits: every fire waits for disk slots in fire order (SPEC section 12). */
+  /** The hub's limits: every fire waits for disk slots in fire order (docs/how-it-works.md#scale). */
   readonly hub?: HubConfig;
   /** Where `${VAR}` are resolved from at each run. Default process.env. */
   readonly env?: NodeJS.ProcessEnv;

@@ -1,4 +1,4 @@
-// One schedule shared by many hubs (SPEC section 12), on pg-boss (a job queue in the same
+// One schedule shared by many hubs (docs/how-it-works.md#scale), on pg-boss (a job queue in the same
 // PostgreSQL as the state): every hub computes the fire times of every plan and sends each fire
 // as a job whose id is derived from (plan, fire time), so however many hubs send it, the queue
 // holds it once. There is one queue per repository; a hub works only the queues of the

@@ -1,4 +1,4 @@
-// The seam between the backup steps and what is backed up (SPEC section 2): one module per source
+// The seam between the backup steps and what is backed up (docs/how-it-works.md#change-tracking-by-source): one module per source
 // type (qemu-source.ts, nbd-source.ts, vmware-source.ts) behind this interface, so a step never
 // asks which source it reads.
 

@@ -1,4 +1,4 @@
-// The backup source of a plan (SPEC section 2), chosen once by its type: steps use what this
+// The backup source of a plan (docs/how-it-works.md#change-tracking-by-source), chosen once by its type: steps use what this
 // returns and never ask which source they read.
 
 import type { Source } from '../plan/types.js';

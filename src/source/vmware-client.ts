@@ -1,4 +1,4 @@
-// The VMware transfer: sendense-backup-client on the node (SPEC section 6). The password comes
+// The VMware transfer: sendense-backup-client on the node (runners/README.md). The password comes
 // from the hub (passwordEnv / passwordFile) and reaches the client only through its environment.
 
 import { readFileSync } from 'node:fs';
@@ -46,7 +46,7 @@ function oneLinePassword(value: string, where: string): string {
   return value;
 }
 
-// `sendense-backup-client migrate …` as SPEC section 6 gives it; no secret in it.
+// `sendense-backup-client migrate …` as runners/README.md gives it; no secret in it.
 export function vmwareClientCommand(source: VmwareSource, nbdTargets: string, jobId: string): readonly string[] {
   return [
     source.clientPath,

@@ -1,5 +1,5 @@
 // Backups and their disks: the QCOW2 chains in the repository. Only complete backups are
-// parents or restore points (SPEC section 7).
+// parents or restore points (docs/how-it-works.md#what-is-recorded-and-where).
 
 import type { Kysely, Selectable, SelectQueryBuilder } from 'kysely';
 import { dialectOf } from './dialect.js';

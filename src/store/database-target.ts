@@ -1,5 +1,5 @@
 // Where the state lives: a SQLite file (a path) or a PostgreSQL database (postgres:// or
-// postgresql:// URL, SPEC section 12). A URL never carries a password: it would be on the command
+// postgresql:// URL, docs/how-it-works.md#scale). A URL never carries a password: it would be on the command
 // line, in `ps` and in shell history. The password comes from PGPASSWORD, ~/.pgpass (libpq's
 // rules, read by `pg`) or the file named by $SENDENSE_DB_PASSWORD_FILE.
 

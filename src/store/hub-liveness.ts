@@ -1,7 +1,7 @@
 // Whether the process holding a row (a run, port lease, VM lock or disk slot) is still alive.
 // On this host: its PID and start ticks (src/process). On PostgreSQL another hub's holder is
 // judged by its heartbeat in hub_processes instead — a PID means nothing on another host — and
-// counts as dead once it has not beaten for `deadAfterMs` (SPEC section 12). Beats are stamped
+// counts as dead once it has not beaten for `deadAfterMs` (docs/how-it-works.md#scale). Beats are stamped
 // and aged by the database's clock, not each hub's: hubs on other hosts may disagree about the
 // time by more than the bound, and a live hub whose clock runs behind must not look dead (its VM
 // locks freed, the same VM backed up twice at once).

@@ -1,4 +1,4 @@
-// State in SQLite (SPEC section 7): open it with openStore, use it through the Store interface.
+// State in SQLite (docs/how-it-works.md#what-is-recorded-and-where): open it with openStore, use it through the Store interface.
 
 export { openStore, IN_MEMORY } from './open-store.js';
 export { newId } from './new-id.js';

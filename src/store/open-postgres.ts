@@ -1,4 +1,4 @@
-// The state in PostgreSQL (SPEC section 12): a pg Pool behind kysely's PostgresDialect. The
+// The state in PostgreSQL (docs/how-it-works.md#scale): a pg Pool behind kysely's PostgresDialect. The
 // password never comes from the URL (database-target.ts); errors name the database by its URL,
 // which has none.
 

@@ -147,7 +147,7 @@ export interface FileMount {
   readonly since: string;
 }
 
-/** A retention merge of a point into its child, recorded before any file is touched (SPEC section 10). */
+/** A retention merge of a point into its child, recorded before any file is touched (docs/how-it-works.md#retention). */
 export interface MergeRecord {
   readonly id: string;
   readonly vm: string;

@@ -1,4 +1,4 @@
-// Row types of the tables (SQLite or PostgreSQL) (SPEC section 7) as kysely sees them: snake_case columns,
+// Row types of the tables (SQLite or PostgreSQL) (docs/how-it-works.md#what-is-recorded-and-where) as kysely sees them: snake_case columns,
 // ISO-8601 UTC text times. Domain code uses the camelCase records of records.ts instead.
 
 export interface RunsTable {

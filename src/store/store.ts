@@ -194,7 +194,7 @@ export interface Store {
   releasePort(port: number): Promise<void>;
   listLeases(): Promise<readonly PortLease[]>;
 
-  // hub-wide disk slots (SPEC section 12): a queue in fire order, rows tied to a live process
+  // hub-wide disk slots (docs/how-it-works.md#scale): a queue in fire order, rows tied to a live process
   tryTakeSlots(request: SlotRequest): Promise<SlotTry>;
   releaseSlots(runId: string): Promise<void>;
   listSlots(): Promise<readonly DiskSlot[]>;

@@ -1,4 +1,4 @@
-// Verifies stored backups against their manifests (SPEC section 9) and marks what differs: the
+// Verifies stored backups against their manifests (docs/how-it-works.md#verification) and marks what differs: the
 // backup whose own file differs and every backup built on it become 'damaged' (never restorable,
 // never a parent) until a verify finds them matching again. Each checked backup records the time of
 // its verification. A VM with a merge recorded is not judged (its files are being changed).

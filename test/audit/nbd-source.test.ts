@@ -1,4 +1,4 @@
-// nbd sources through the real CLI (SPEC section 2): a full reads the allocated extents when the
+// nbd sources through the real CLI (docs/how-it-works.md#change-tracking-by-source): a full reads the allocated extents when the
 // server reports them and everything when it does not; with `bitmap:` an incremental reads the
 // export's qemu:dirty-bitmap:<name> context, whose name is the recorded change_id, and never builds
 // on a backup that bitmap did not cover.

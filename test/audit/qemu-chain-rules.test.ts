@@ -1,4 +1,4 @@
-// Chain rules of qemu sources through the CLI (SPEC sections 2 and 4): a bitmap gone from one
+// Chain rules of qemu sources through the CLI (docs/how-it-works.md#change-tracking-by-source and docs/how-it-works.md#the-data-path): a bitmap gone from one
 // disk of two means a warned full (or, with onMissingChain: fail, a failure that touches nothing);
 // retention never deletes the chain just built; a source that is itself an overlay is read whole.
 

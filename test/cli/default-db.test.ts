@@ -1,4 +1,4 @@
-// Where the state lives when no --db is given (SPEC section 5): $SENDENSE_DB, else one place per
+// Where the state lives when no --db is given (docs/commands.md): $SENDENSE_DB, else one place per
 // user, never the current directory — a run started from another directory must find the chain.
 
 import { chmodSync, chownSync, mkdirSync, statSync } from 'node:fs';

@@ -1,5 +1,5 @@
 // `schedule` on three hubs (three processes, three hub names) sharing one PostgreSQL and the same
-// plan files (SPEC section 12): each fire of each plan runs exactly once or is recorded as
+// plan files (docs/how-it-works.md#scale): each fire of each plan runs exactly once or is recorded as
 // skipped with its reason, never twice, on a hub that lists the plan's repository; a hub killed (kill -9) mid-run has its run failed and its
 // disk slots freed by the others within the heartbeat bound, and later fires run on the others.
 

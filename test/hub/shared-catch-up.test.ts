@@ -1,4 +1,4 @@
-// catchUp: latest on a schedule shared by hubs on one PostgreSQL (SPEC section 12): a fire missed
+// catchUp: latest on a schedule shared by hubs on one PostgreSQL (docs/how-it-works.md#scale): a fire missed
 // while every hub was down is made up exactly once when the hubs start, however many start at
 // once, and not again when they start a second time.
 

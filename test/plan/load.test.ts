@@ -78,7 +78,7 @@ describe('loadPlanForRun', () => {
 });
 
 describe('loadPlanFile', () => {
-  it('fills in the defaults of SPEC section 3', async () => {
+  it('fills in the defaults of docs/plan-reference.md', async () => {
     const file = await planFile(`version: 1
 kind: backup
 name: defaults

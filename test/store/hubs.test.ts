@@ -1,4 +1,4 @@
-// Several hubs on one PostgreSQL (SPEC section 12): a fire is claimed by exactly one hub; a hub
+// Several hubs on one PostgreSQL (docs/how-it-works.md#scale): a fire is claimed by exactly one hub; a hub
 // that stops beating has its runs failed and its port leases, VM locks and disk slots taken back
 // by the others; a live hub's are kept; disk slots count per hub.
 

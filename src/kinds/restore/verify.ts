@@ -1,6 +1,6 @@
 // verify: each restored disk is compared, on the node, with the backup chain as the hub's
 // qemu-nbd serves it (through the tunnel), so the check covers the whole path, not just the copy;
-// then every file of that chain is checked against its manifest's digests (SPEC section 9).
+// then every file of that chain is checked against its manifest's digests (docs/how-it-works.md#verification).
 
 import { leasedDisks } from '../../engine/run-context.js';
 import type { RestoreRun } from './restore-run.js';

@@ -1,6 +1,6 @@
 // verify-backups (kind: verify plans): checks the plan's VM's backups (or every VM's) in its
 // repository against their manifests, skipping those verified within outdatedAfter; damage found
-// marks them and fails the run (SPEC section 9).
+// marks them and fails the run (docs/how-it-works.md#verification).
 
 import type { RunContext } from '../../engine/run-context.js';
 import type { Step } from '../../engine/step.js';

@@ -1,4 +1,4 @@
-// Secrets never appear in a plan as literals (SPEC section 3, 8). Reported without the value,
+// Secrets never appear in a plan as literals (docs/plan-reference.md, 8). Reported without the value,
 // and returned so the schema's own complaint about the same place is not printed (it may quote it).
 
 import { isObject } from '../raw-plan.js';

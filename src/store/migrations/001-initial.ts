@@ -1,4 +1,4 @@
-// The tables of SPEC section 7 and the indexes for the store's lookups. Bytes and sizes are
+// The tables of docs/how-it-works.md#what-is-recorded-and-where and the indexes for the store's lookups. Bytes and sizes are
 // bigint: 64-bit on every database (SQLite gives them INTEGER affinity, as before).
 
 import { sql, type Kysely, type Migration } from 'kysely';

@@ -1,4 +1,4 @@
-// Verification of stored backups (SPEC section 9): when each backup was last checked against its
+// Verification of stored backups (docs/how-it-works.md#verification): when each backup was last checked against its
 // manifests, and what was found (non-null = damaged: never restorable, never a parent). A column,
 // not a status value: the status CHECK of 001 cannot change without rebuilding the table.
 

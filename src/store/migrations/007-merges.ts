@@ -1,4 +1,4 @@
-// Retention merges (SPEC section 10): a merge of a point into its child is recorded here before
+// Retention merges (docs/how-it-works.md#retention): a merge of a point into its child is recorded here before
 // any file is touched and removed in the transaction that rewrites the records, so a crash leaves
 // a row that doctor finishes (or rolls back) and that runs and restores of the VM refuse to pass.
 

@@ -1,4 +1,4 @@
-// Hub-wide disk slots (SPEC section 12): one row per run that waits for or holds slots, tied to
+// Hub-wide disk slots (docs/how-it-works.md#scale): one row per run that waits for or holds slots, tied to
 // its process like a port lease, so a kill -9'd holder's slots are taken back, never leaked. The
 // runs keep how long they waited (history).
 

@@ -1,4 +1,4 @@
-// Many hubs on one PostgreSQL database (SPEC section 12): the hub that holds each run, lease,
+// Many hubs on one PostgreSQL database (docs/how-it-works.md#scale): the hub that holds each run, lease,
 // VM lock and disk slot; one row per live process with its heartbeat, so a hub can tell another
 // hub's dead process from a live one (a PID means nothing on another host); the scheduled fire a
 // run belongs to, unique, so no fire runs twice. On PostgreSQL, backups.seq comes from a sequence
