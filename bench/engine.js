@@ -65,7 +65,10 @@ function writePlan(name, repository) {
 // A whole engine run, with where its time went (from the --json events' timestamps).
 async function engineRun(plan, db) {
   const result = await timed([process.execPath, cli, plan, '--db', db, '--json']);
-  const events = result.stdout.split('\n').filter((line) => line.startsWith('{')).map((line) => JSON.parse(line));
+  const events = result.stdout
+    .split('\n')
+    .filter((line) => line.startsWith('{'))
+    .map((line) => JSON.parse(line));
   const at = (type, step) => Date.parse(events.find((e) => e.type === type && (step === undefined || e.step === step)).time);
   const runStart = at('run-start');
   const transferStart = at('step-start', 'transfer');
@@ -134,7 +137,7 @@ let lastBackup = base.backupId;
 function dirtyOnePercent(run) {
   if (bitmaps().includes('bench-inc')) qemuImg('bitmap', '--remove', source, 'bench-inc');
   qemuImg('bitmap', '--add', source, 'bench-inc');
-  const fill = ((run + 2) * 37) % 200 + 16;
+  const fill = (((run + 2) * 37) % 200) + 16;
   const writes = Array.from({ length: 41 }, (_, index) => ['-c', `write -P 0x${fill.toString(16)} ${index * 97 * MiB + (run + 1) * MiB} 1M`]).flat();
   execFileSync('qemu-io', ['-f', 'qcow2', ...writes, source], { stdio: 'ignore' });
 }

@@ -44,7 +44,23 @@ rmSync(raw);
 const plan = join(dir, 'bench-files.yaml');
 writeFileSync(
   plan,
-  ['version: 1', 'kind: backup', 'name: bench-files', 'vm:', '  name: filesvm', '  source:', '    type: qemu', '    disks:', '      - key: 2000', `        path: ${source}`, 'repository:', `  path: ${join(dir, 'repository')}`, 'nbd:', '  ports: 30540-30559', ''].join('\n'),
+  [
+    'version: 1',
+    'kind: backup',
+    'name: bench-files',
+    'vm:',
+    '  name: filesvm',
+    '  source:',
+    '    type: qemu',
+    '    disks:',
+    '      - key: 2000',
+    `        path: ${source}`,
+    'repository:',
+    `  path: ${join(dir, 'repository')}`,
+    'nbd:',
+    '  ports: 30540-30559',
+    '',
+  ].join('\n'),
 );
 execFileSync(process.execPath, [bin, plan, '--db', db, '--quiet'], { env, stdio: 'ignore' });
 const backupFile = JSON.parse(execFileSync(process.execPath, [bin, 'backups', '--json', '--db', db], { encoding: 'utf8' }).trim()).disks[0].file;
@@ -83,4 +99,6 @@ console.log(`${'time to first listing (files VM)'.padEnd(44)} ${start.toFixed(1)
 console.log(line('sendense-run files --get p1:/data --to DIR', median(results.dir)));
 console.log(line('sendense-run files --get p1:/data --to X.tar', median(results.tar)));
 console.log(line('guestfish tar-out /data (virt-tar-out)', median(results.tarOut)));
-console.log(`ratio --to X.tar / tar-out throughput: ${(median(results.tarOut) / median(results.tar)).toFixed(2)}x; load average ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}`);
+console.log(
+  `ratio --to X.tar / tar-out throughput: ${(median(results.tarOut) / median(results.tar)).toFixed(2)}x; load average ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}`,
+);

@@ -87,12 +87,20 @@ async function measure(name, hub) {
   const code = await new Promise((resolve) => child.once('close', resolve));
   clearInterval(timer);
   if (code !== 0) throw new Error(`${name}: exit ${code}: ${stdout.slice(-1500)} ${stderr.slice(-1500)}`);
-  const slots = stdout.split('\n').filter((line) => line.startsWith('{')).map((line) => JSON.parse(line)).find((event) => event.type === 'slots');
+  const slots = stdout
+    .split('\n')
+    .filter((line) => line.startsWith('{'))
+    .map((line) => JSON.parse(line))
+    .find((event) => event.type === 'slots');
   return { name, seconds: (Date.now() - started) / 1000, ...peak, granted: slots?.granted };
 }
 
 const mb = (bytes) => (bytes / 1e6).toFixed(0);
-console.log(`${DISKS} disks of 256 MiB, 16 MiB data each; load average before: ${loadavg().map((l) => l.toFixed(1)).join(' ')}`);
+console.log(
+  `${DISKS} disks of 256 MiB, 16 MiB data each; load average before: ${loadavg()
+    .map((l) => l.toFixed(1))
+    .join(' ')}`,
+);
 const results = [];
 results.push(await measure('unlimited', 'maxParallelDisks: 1000\nmemory: 1000GiB\n'));
 const MEMORY = process.env.BENCH_MEMORY;
@@ -103,4 +111,8 @@ for (const r of results) {
 console.log(`budget: memory ${MEMORY ?? '1.5GiB'}`);
 const [today, budget] = results;
 console.log(`budget / unlimited: RSS ${(budget.rss / today.rss).toFixed(2)}x, PSS ${(budget.pss / today.pss).toFixed(2)}x, time ${(budget.seconds / today.seconds).toFixed(2)}x`);
-console.log(`load average after: ${loadavg().map((l) => l.toFixed(1)).join(' ')}`);
+console.log(
+  `load average after: ${loadavg()
+    .map((l) => l.toFixed(1))
+    .join(' ')}`,
+);

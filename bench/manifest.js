@@ -20,7 +20,11 @@ const MiB = 1024 * 1024;
 const GiB = 1024 * MiB;
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
 const dir = scratchDir('sendense-bench-manifest-');
-const uptime = () => execFileSync('uptime').toString().trim().replace(/^.*load/, 'load');
+const uptime = () =>
+  execFileSync('uptime')
+    .toString()
+    .trim()
+    .replace(/^.*load/, 'load');
 
 const runner = await bundle(join(root, 'bench/support/transfer-entry.ts'), join(dir, 'transfer-entry.mjs'));
 const { qemuNbdEnv } = await import(await bundle(join(root, 'src/qemu/qemu-nbd-env.ts'), join(dir, 'qemu-nbd-env.mjs')));
@@ -48,7 +52,9 @@ const ticksPerSecond = Number(execFileSync('getconf', ['CLK_TCK']).toString());
 async function copy(mode) {
   const target = await startQemuNbdTarget(freshQcow2(targetFile, { size }), { env: qemuNbdEnv() });
   try {
-    const run = await timedRun(['/usr/bin/time', '-f', 'cpu %U %S', process.execPath, runner, '--nbd-targets', `2000:${target.url}`, '--source', `2000=qemu:${source}`], { env: { ...process.env, DIGESTS: mode === 'digests' ? '1' : '0' } });
+    const run = await timedRun(['/usr/bin/time', '-f', 'cpu %U %S', process.execPath, runner, '--nbd-targets', `2000:${target.url}`, '--source', `2000=qemu:${source}`], {
+      env: { ...process.env, DIGESTS: mode === 'digests' ? '1' : '0' },
+    });
     const [user, sys] = run.stderr.trim().split('\n').pop().split(' ').slice(1).map(Number);
     return { ...run, runnerCpu: user + sys, targetCpu: cpuSeconds(target.pid) };
   } finally {
@@ -64,18 +70,27 @@ await alternatingRounds(RUNS, ['digests', 'plain'], async (mode, round) => {
   if (round < 0) return;
   copies[mode].push(result.seconds);
   cpu[mode].push(result.runnerCpu + result.targetCpu);
-  console.log(`  ${mode.padEnd(7)} ${result.seconds.toFixed(2)} s  ${(dataBytes / MiB / result.seconds).toFixed(0)} MiB/s  CPU: runner + source qemu-nbd ${result.runnerCpu.toFixed(2)} s, target qemu-nbd ${result.targetCpu.toFixed(2)} s`);
+  console.log(
+    `  ${mode.padEnd(7)} ${result.seconds.toFixed(2)} s  ${(dataBytes / MiB / result.seconds).toFixed(0)} MiB/s  CPU: runner + source qemu-nbd ${result.runnerCpu.toFixed(2)} s, target qemu-nbd ${result.targetCpu.toFixed(2)} s`,
+  );
 });
 const withDigests = median(copies.digests);
 const without = median(copies.plain);
 const copyRatios = copies.digests.map((seconds, i) => seconds / copies.plain[i]);
-console.log(`full with digests median ${withDigests.toFixed(2)} s, without ${without.toFixed(2)} s: ${(((withDigests / without) - 1) * 100).toFixed(1)}% slower (aim <= 5%; per-pair ratios ${spread(copyRatios)}); ${uptime()}`);
-console.log(`CPU of all three processes: with digests median ${median(cpu.digests).toFixed(2)} s, without ${median(cpu.plain).toFixed(2)} s: ${(((median(cpu.digests) / median(cpu.plain)) - 1) * 100).toFixed(1)}% more`);
+console.log(
+  `full with digests median ${withDigests.toFixed(2)} s, without ${without.toFixed(2)} s: ${((withDigests / without - 1) * 100).toFixed(1)}% slower (aim <= 5%; per-pair ratios ${spread(copyRatios)}); ${uptime()}`,
+);
+console.log(
+  `CPU of all three processes: with digests median ${median(cpu.digests).toFixed(2)} s, without ${median(cpu.plain).toFixed(2)} s: ${((median(cpu.digests) / median(cpu.plain) - 1) * 100).toFixed(1)}% more`,
+);
 
 // One more copy with digests, for verify: its file and the manifest from its own digests lines.
 const { stdout: lastStdout } = await copy('digests');
 const written = { algorithm: undefined, data: [], zero: [] };
-for (const line of lastStdout.split('\n').filter(Boolean).map((text) => JSON.parse(text))) {
+for (const line of lastStdout
+  .split('\n')
+  .filter(Boolean)
+  .map((text) => JSON.parse(text))) {
   if (line.type !== 'digests') continue;
   written.algorithm = line.algorithm;
   written.data.push(...line.data);
@@ -104,4 +119,6 @@ await alternatingRounds(RUNS, ['verify', 'convert'], async (tool, round) => {
 const verifySeconds = median(reads.verify);
 const convertSeconds = median(reads.convert);
 const readRatios = reads.convert.map((seconds, i) => seconds / reads.verify[i]);
-console.log(`verify median ${verifySeconds.toFixed(2)} s, qemu-img convert median ${convertSeconds.toFixed(2)} s: verify throughput ${(convertSeconds / verifySeconds).toFixed(2)}x of convert's (aim >= 0.8x; per-pair ${spread(readRatios)}); ${uptime()}`);
+console.log(
+  `verify median ${verifySeconds.toFixed(2)} s, qemu-img convert median ${convertSeconds.toFixed(2)} s: verify throughput ${(convertSeconds / verifySeconds).toFixed(2)}x of convert's (aim >= 0.8x; per-pair ${spread(readRatios)}); ${uptime()}`,
+);

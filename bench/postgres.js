@@ -26,7 +26,11 @@ process.on('exit', () => rmSync(bundles, { recursive: true, force: true }));
 const { openStore } = await import(await bundle(join(root, 'src/store/index.ts'), join(bundles, 'store.mjs'), { packages: 'external' }));
 const { startPostgres } = await import(await bundle(join(root, 'test/support/postgres-server.ts'), join(bundles, 'pg.mjs'), { packages: 'external' }));
 
-console.log(`load average before: ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+console.log(
+  `load average before: ${loadavg()
+    .map((l) => l.toFixed(2))
+    .join(' ')}`,
+);
 const server = await startPostgres();
 try {
   await storeLatency();
@@ -34,7 +38,11 @@ try {
 } finally {
   await server.stop();
 }
-console.log(`load average after: ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+console.log(
+  `load average after: ${loadavg()
+    .map((l) => l.toFixed(2))
+    .join(' ')}`,
+);
 
 // Milliseconds per run of the store calls one backup run makes.
 async function runsPerStore(store, runs) {
@@ -92,7 +100,9 @@ async function fire(label, db, hubs) {
   const children = Array.from({ length: hubs }, (_, h) => {
     const config = join(dir, `${slug}-hub-${h}.yaml`);
     writeFileSync(config, `name: ${slug}-hub-${h}\nrepositories: [${repository}]\n`);
-    const child = trackChild(spawn(process.execPath, [cli, 'schedule', '--json', plans, '--db', db, '--hub-config', config], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, CI: '1' } }));
+    const child = trackChild(
+      spawn(process.execPath, [cli, 'schedule', '--json', plans, '--db', db, '--hub-config', config], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, CI: '1' } }),
+    );
     let buffered = '';
     child.stdout.on('data', (chunk) => {
       buffered += chunk;
@@ -110,9 +120,7 @@ async function fire(label, db, hubs) {
   const last = Math.max(...ends.map((end) => end.at));
   const perHub = Array.from({ length: hubs }, (_, h) => ends.filter((end) => end.hub === h).length);
   const plansRun = new Set(ends.map((end) => end.plan)).size;
-  console.log(
-    `  ${label.padEnd(22)} ${ends.length} runs of ${plansRun}/${PLANS} plans, last ended ${((last - due.getTime()) / 1000).toFixed(2)} s after the fire; runs per hub ${perHub.join('/')}`,
-  );
+  console.log(`  ${label.padEnd(22)} ${ends.length} runs of ${plansRun}/${PLANS} plans, last ended ${((last - due.getTime()) / 1000).toFixed(2)} s after the fire; runs per hub ${perHub.join('/')}`);
   return (last - due.getTime()) / 1000;
 }
 

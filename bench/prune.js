@@ -53,7 +53,10 @@ const before = space();
 
 // The injected clock: point 1 onto point 2's day, every other point a day of its own.
 const sqlite = new SqliteDatabase(db);
-const ids = sqlite.prepare('select id from backups order by rowid').all().map((row) => row.id);
+const ids = sqlite
+  .prepare('select id from backups order by rowid')
+  .all()
+  .map((row) => row.id);
 const day = (n, hour) => new Date(Date.UTC(2026, 0, 1 + n, hour)).toISOString();
 const update = sqlite.prepare('update backups set started_at = ? where id = ?');
 ids.forEach((id, n) => update.run(n === 1 ? day(2, 1) : day(n, 2), id));

@@ -51,7 +51,10 @@ async function readThrough(args) {
 }
 
 const MB = 1e6;
-for (const [label, image] of [['the image alone', base], ['under 2 overlays', join(dir, 'top.qcow2')]]) {
+for (const [label, image] of [
+  ['the image alone', base],
+  ['under 2 overlays', join(dir, 'top.qcow2')],
+]) {
   const results = { default: [], bounded: [] };
   await alternatingRounds(RUNS, ['default', 'bounded'], async (what, run) => {
     const result = await readThrough(what === 'default' ? ['--format=qcow2', image] : qemuNbdImageArgs(image, 'qcow2'));

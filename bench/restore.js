@@ -46,7 +46,22 @@ const yaml = (lines) => `${lines.join('\n')}\n`;
 const backupPlan = join(dir, 'bench-backup.yaml');
 writeFileSync(
   backupPlan,
-  yaml(['version: 1', 'kind: incremental', 'name: bench-backup', 'vm:', '  name: benchvm', '  source:', '    type: qemu', '    disks:', '      - key: 2000', `        path: ${source}`, 'repository:', `  path: ${join(dir, 'repository')}`, 'nbd:', '  ports: 30500-30539']),
+  yaml([
+    'version: 1',
+    'kind: incremental',
+    'name: bench-backup',
+    'vm:',
+    '  name: benchvm',
+    '  source:',
+    '    type: qemu',
+    '    disks:',
+    '      - key: 2000',
+    `        path: ${source}`,
+    'repository:',
+    `  path: ${join(dir, 'repository')}`,
+    'nbd:',
+    '  ports: 30500-30539',
+  ]),
 );
 const fullSeconds = await sendenseRun(backupPlan);
 // The incremental: 32 new 8 MiB regions in former holes (256 MiB), so the chain holds 2 GiB of data.
@@ -62,7 +77,22 @@ function restorePlan(name, target, verify = false, node = []) {
   const file = join(dir, `${name}.yaml`);
   writeFileSync(
     file,
-    yaml(['version: 1', 'kind: restore', `name: ${name}`, 'vm: { name: benchvm }', `repository: { path: ${join(dir, 'repository')} }`, 'nbd:', '  ports: 30500-30539', ...node, 'restore:', '  point: latest', '  disks: [2000]', '  target:', ...target, `  verify: ${verify}`]),
+    yaml([
+      'version: 1',
+      'kind: restore',
+      `name: ${name}`,
+      'vm: { name: benchvm }',
+      `repository: { path: ${join(dir, 'repository')} }`,
+      'nbd:',
+      '  ports: 30500-30539',
+      ...node,
+      'restore:',
+      '  point: latest',
+      '  disks: [2000]',
+      '  target:',
+      ...target,
+      `  verify: ${verify}`,
+    ]),
   );
   return file;
 }
@@ -148,14 +178,26 @@ for (let round = -1; round < RUNS; round++) {
     console.log(`  ${name.padEnd(24)}${seconds.toFixed(2)} s  ${rate(seconds)}  ${cpu}`);
   }
 }
-const results = { 'sendense-run file': ours, 'sendense-run nbd': viaNbd, 'convert -> nbd': convertedNbd, 'ssh: sendense-run nbd': viaSsh, 'ssh: convert -> nbd': convertedSsh, 'qemu-img convert': converted, 'convert -t writeback': convertedWb };
+const results = {
+  'sendense-run file': ours,
+  'sendense-run nbd': viaNbd,
+  'convert -> nbd': convertedNbd,
+  'ssh: sendense-run nbd': viaSsh,
+  'ssh: convert -> nbd': convertedSsh,
+  'qemu-img convert': converted,
+  'convert -t writeback': convertedWb,
+};
 for (const name of names) execFileSync('qemu-img', ['compare', '-q', source, results[name]]);
 const medians = Object.fromEntries(names.map((name) => [name, median(times[name])]));
 for (const name of names) console.log(`median ${name.padEnd(22)}${medians[name].toFixed(2)} s  ${rate(medians[name])}`);
 const ratio = (ours, theirs) => (names.includes(ours) && names.includes(theirs) ? `${(medians[theirs] / medians[ours]).toFixed(2)}x` : '-');
 console.log(`throughput ratio vs qemu-img convert (default, unflushed): file ${ratio('sendense-run file', 'qemu-img convert')}, nbd ${ratio('sendense-run nbd', 'qemu-img convert')}`);
-console.log(`throughput ratio vs qemu-img convert -t writeback (flushed, like ours): file ${ratio('sendense-run file', 'convert -t writeback')}, nbd ${ratio('sendense-run nbd', 'convert -t writeback')} (aim >= 0.8x)`);
-console.log(`throughput ratio vs qemu-img convert into the same kind of NBD target (flushed): nbd ${ratio('sendense-run nbd', 'convert -> nbd')}, through SSH ${ratio('ssh: sendense-run nbd', 'ssh: convert -> nbd')} (aim >= 0.8x)`);
+console.log(
+  `throughput ratio vs qemu-img convert -t writeback (flushed, like ours): file ${ratio('sendense-run file', 'convert -t writeback')}, nbd ${ratio('sendense-run nbd', 'convert -t writeback')} (aim >= 0.8x)`,
+);
+console.log(
+  `throughput ratio vs qemu-img convert into the same kind of NBD target (flushed): nbd ${ratio('sendense-run nbd', 'convert -> nbd')}, through SSH ${ratio('ssh: sendense-run nbd', 'ssh: convert -> nbd')} (aim >= 0.8x)`,
+);
 console.log(`all ${names.length} results verified equal to the source with qemu-img compare`);
 rmSync(ours, { force: true });
 const verified = await sendenseRun(restorePlan('bench-restore-verify', fileTarget, true));

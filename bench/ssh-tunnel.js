@@ -46,10 +46,7 @@ const timedCopy = async (nodePort) =>
 
 async function throughOurs() {
   const target = await startTarget();
-  const node = await connectSshNode(
-    { host: '127.0.0.1', port: sshdPort, user: sshd.user, identityFile: sshd.identityFile, knownHosts: sshd.knownHosts },
-    { agent: false },
-  );
+  const node = await connectSshNode({ host: '127.0.0.1', port: sshdPort, user: sshd.user, identityFile: sshd.identityFile, knownHosts: sshd.knownHosts }, { agent: false });
   try {
     const forwards = await node.forwardPorts([target.port]);
     const seconds = await timedCopy(forwards.nodePorts.get(target.port));

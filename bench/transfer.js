@@ -23,7 +23,11 @@ const dir = scratchDir('sendense-bench-');
 const runner = await bundle(join(root, 'runners/sendense-transfer.ts'), join(dir, 'sendense-transfer.mjs'));
 // The target qemu-nbd gets the hub's environment (src/qemu/qemu-nbd-env.ts: malloc tunables).
 const { qemuNbdEnv } = await import(await bundle(join(root, 'src/qemu/qemu-nbd-env.ts'), join(dir, 'qemu-nbd-env.mjs')));
-const uptime = () => execFileSync('uptime').toString().trim().replace(/^.*load/, 'load');
+const uptime = () =>
+  execFileSync('uptime')
+    .toString()
+    .trim()
+    .replace(/^.*load/, 'load');
 // CPU seconds (user + sys) of a process and its reaped children, via GNU time when installed.
 const gnuTime = existsSync('/usr/bin/time') ? ['/usr/bin/time', '-f', 'CPU %U %S'] : [];
 function cpuSecondsOf(pid) {
@@ -61,7 +65,12 @@ async function copyOnce(tool, targetFile, extra = []) {
 }
 
 const freshTarget = (name) => freshQcow2(join(dir, name), { size: 4 * GiB });
-const peakRss = (stdout) => stdout.split('\n').filter(Boolean).map((line) => JSON.parse(line)).find((line) => line.message === 'peak memory')?.maxRssBytes ?? 0;
+const peakRss = (stdout) =>
+  stdout
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => JSON.parse(line))
+    .find((line) => line.message === 'peak memory')?.maxRssBytes ?? 0;
 
 const runs = { ours: [], nbdcopy: [] };
 const rss = [];
@@ -92,7 +101,7 @@ execFileSync('qemu-img', ['compare', '-q', source, join(dir, 'full-ours.qcow2')]
 console.log('full copy verified with qemu-img compare');
 
 // 1% of the disk dirty (41 x 1 MiB, scattered), as an overlay on the last full copy.
-const writes = Array.from({ length: 41 }, (_, index) => ['-c', `write -P 0x${(index % 200 + 16).toString(16)} ${index * 97 * MiB} 1M`]).flat();
+const writes = Array.from({ length: 41 }, (_, index) => ['-c', `write -P 0x${((index % 200) + 16).toString(16)} ${index * 97 * MiB} 1M`]).flat();
 execFileSync('qemu-io', ['-f', 'qcow2', ...writes, source], { stdio: 'ignore' });
 // b2 has nothing dirty: an incremental with it measures start-up alone (node, 2 qemu-nbd, handshakes).
 execFileSync('qemu-img', ['bitmap', '--add', source, 'b2']);
@@ -110,4 +119,6 @@ const startup = median(incRuns.b2);
 const inc = median(incRuns.b1);
 execFileSync('qemu-img', ['compare', '-q', source, join(dir, 'inc-b1.qcow2')]);
 console.log(`start-up (incremental with nothing dirty) median ${startup.toFixed(2)} s (range ${spread(incRuns.b2)}); 1% incremental range ${spread(incRuns.b1)}; ${uptime()}`);
-console.log(`incremental (1% dirty) median ${inc.toFixed(2)} s = ${((inc / ours) * 100).toFixed(1)}% of the full; minus start-up ${(((inc - startup) / ours) * 100).toFixed(1)}% (aim < 3% + start-up); verified with qemu-img compare`);
+console.log(
+  `incremental (1% dirty) median ${inc.toFixed(2)} s = ${((inc / ours) * 100).toFixed(1)}% of the full; minus start-up ${(((inc - startup) / ours) * 100).toFixed(1)}% (aim < 3% + start-up); verified with qemu-img compare`,
+);

@@ -17,7 +17,9 @@ export function generateDocs(root, cli) {
   const jsonEvents = readFileSync(path.join(root, 'docs/json-events.md'), 'utf8');
   const files = {};
   // schemas/NAME.schema.json -> docs/NAME-reference.md; plans get examples from the shipped plans.
-  for (const file of readdirSync(path.join(root, 'schemas')).filter((name) => name.endsWith('.schema.json')).sort()) {
+  for (const file of readdirSync(path.join(root, 'schemas'))
+    .filter((name) => name.endsWith('.schema.json'))
+    .sort()) {
     const name = file.replace(/\.schema\.json$/, '');
     const schema = JSON.parse(readFileSync(path.join(root, 'schemas', file), 'utf8'));
     files[`docs/${name}-reference.md`] = planReference(schema, name === 'plan' ? loadSamplePlans(root) : [], name);
@@ -30,7 +32,9 @@ export function generateDocs(root, cli) {
 export function loadSamplePlans(root) {
   const samples = [];
   for (const dir of SAMPLE_DIRS) {
-    for (const name of readdirSync(path.join(root, dir)).filter((file) => /\.ya?ml$/.test(file)).sort()) {
+    for (const name of readdirSync(path.join(root, dir))
+      .filter((file) => /\.ya?ml$/.test(file))
+      .sort()) {
       samples.push({ file: `${dir}/${name}`, plan: parseYaml(readFileSync(path.join(root, dir, name), 'utf8')) });
     }
   }
@@ -81,7 +85,13 @@ function schemaReference(out, schema, samples, name) {
 
   out.line('## Contents');
   out.line();
-  out.line((name === undefined ? '- [Keys of every plan](#keys-of-every-plan): ' : '- [Keys](#keys): ') + common.filter((entry) => entry.path && !entry.path.includes('.')).map((entry) => `\`${entry.path}\``).join(', '));
+  out.line(
+    (name === undefined ? '- [Keys of every plan](#keys-of-every-plan): ' : '- [Keys](#keys): ') +
+      common
+        .filter((entry) => entry.path && !entry.path.includes('.'))
+        .map((entry) => `\`${entry.path}\``)
+        .join(', '),
+  );
   for (const variant of variants) out.line(`- [${variant.heading}](#${slug(variant.heading)})`);
   out.line();
 
@@ -105,7 +115,10 @@ function schemaReference(out, schema, samples, name) {
 // Follows a local $ref; sibling keys of the $ref (a description) win over the target's.
 function resolve(root, schema) {
   if (schema === null || typeof schema !== 'object' || schema.$ref === undefined) return schema;
-  const target = schema.$ref.replace(/^#\//, '').split('/').reduce((node, part) => node[part], root.defs);
+  const target = schema.$ref
+    .replace(/^#\//, '')
+    .split('/')
+    .reduce((node, part) => node[part], root.defs);
   const { $ref, ...siblings } = schema;
   const resolved = { ...resolve(root, target), ...siblings };
   return resolved.items?.$ref ? { ...resolved, items: resolve(root, resolved.items) } : resolved;
@@ -127,7 +140,11 @@ function entriesOf(root, schema, prefix, conditions, alternates = []) {
     if (raw === false) continue;
     const keySchema = resolveKey(root, raw);
     const keyPath = `${prefix}${key}`;
-    const sameDefinition = raw.$ref ? Object.entries(schema.properties).filter(([other, value]) => other !== key && value?.$ref === raw.$ref).map(([other]) => `${prefix}${other}`) : [];
+    const sameDefinition = raw.$ref
+      ? Object.entries(schema.properties)
+          .filter(([other, value]) => other !== key && value?.$ref === raw.$ref)
+          .map(([other]) => `${prefix}${other}`)
+      : [];
     const others = [...alternates.map((alternate) => `${alternate}${key}`), ...sameDefinition];
     entries.push({ path: keyPath, schema: keySchema, required: required.has(key), conditions, alternates: others, onlyWhen: onlyWhen.get(key) });
     entries.push(...childrenOf(root, keySchema, keyPath, conditions, others));
@@ -144,11 +161,14 @@ function allowedOnlyWhen(schema, prefix) {
   const all = schema.properties?.[discriminator]?.enum;
   if (!all) return byKey;
   for (const key of Object.keys(schema.properties ?? {})) {
-    const allowed = all.filter((value) => !branches.some((branch) => {
-      const test = branch.if.properties[discriminator];
-      const values = test?.const !== undefined ? [test.const] : test?.enum ?? [];
-      return values.includes(value) && branch.then.properties?.[key] === false;
-    }));
+    const allowed = all.filter(
+      (value) =>
+        !branches.some((branch) => {
+          const test = branch.if.properties[discriminator];
+          const values = test?.const !== undefined ? [test.const] : (test?.enum ?? []);
+          return values.includes(value) && branch.then.properties?.[key] === false;
+        }),
+    );
     if (allowed.length < all.length) byKey.set(key, describeConditions([{ path: `${prefix}${discriminator}`, values: allowed }]));
   }
   return byKey;
@@ -156,7 +176,13 @@ function allowedOnlyWhen(schema, prefix) {
 
 function childrenOf(root, schema, keyPath, conditions, alternates = []) {
   if (schema.type === 'object' && schema.properties) {
-    const entries = entriesOf(root, schema, `${keyPath}.`, conditions, alternates.map((alternate) => `${alternate}.`));
+    const entries = entriesOf(
+      root,
+      schema,
+      `${keyPath}.`,
+      conditions,
+      alternates.map((alternate) => `${alternate}.`),
+    );
     // A nested object with variants (vm.source by type, restore.target by type): each variant's keys.
     for (const variant of conditionalVariants(root, schema, `${keyPath}.`, conditions)) {
       entries.push({ heading: variant.heading, notes: variant.notes }, ...variant.entries);
@@ -165,7 +191,14 @@ function childrenOf(root, schema, keyPath, conditions, alternates = []) {
   }
   if (schema.type === 'array' && schema.items) {
     const items = resolve(root, schema.items);
-    if (items.type === 'object' && items.properties) return entriesOf(root, items, `${keyPath}[].`, conditions, alternates.map((alternate) => `${alternate}[].`));
+    if (items.type === 'object' && items.properties)
+      return entriesOf(
+        root,
+        items,
+        `${keyPath}[].`,
+        conditions,
+        alternates.map((alternate) => `${alternate}[].`),
+      );
   }
   return [];
 }
@@ -184,7 +217,9 @@ function conditionalVariants(root, schema, prefix, conditions) {
     const notes = [];
     const requiredHere = (then.required ?? []).filter((name) => name !== key && !(schema.required ?? []).includes(name));
     if (requiredHere.length > 0) notes.push(`Required: ${requiredHere.map((name) => `\`${prefix}${name}\``).join(', ')}.`);
-    const forbidden = Object.entries(then.properties ?? {}).filter(([, value]) => value === false).map(([name]) => `\`${prefix}${name}\``);
+    const forbidden = Object.entries(then.properties ?? {})
+      .filter(([, value]) => value === false)
+      .map(([name]) => `\`${prefix}${name}\``);
     if (forbidden.length > 0) notes.push(`Not allowed: ${forbidden.join(', ')}.`);
     if (then.description && then.description !== schema.description) notes.push(oneParagraph(then.description));
     // Keys the branch restates (the discriminator, `false`) are documented elsewhere; the others here,
@@ -224,7 +259,10 @@ function writeEntry(out, entry, samples) {
   const title = schema.title ? `**${schema.title}.** ` : '';
   out.line(`${title}${oneParagraph(schema.description ?? items(schema)?.description ?? '')}`.trim());
   out.line();
-  const facts = [['type', typeOf(entry.schema)], ['required', entry.required ? 'yes' : 'no']];
+  const facts = [
+    ['type', typeOf(entry.schema)],
+    ['required', entry.required ? 'yes' : 'no'],
+  ];
   if (entry.conditions.length > 0) facts.push(['only when', describeConditions(entry.conditions)]);
   if (entry.onlyWhen) facts.push(['allowed only when', entry.onlyWhen]);
   if (schema.default !== undefined) facts.push(['default', code(schema.default)]);
@@ -273,10 +311,41 @@ function alternatives(schema) {
 // Every JSON Schema keyword this generator puts into words; the docs test fails on any other, so
 // a schema change the reference would not show is noticed.
 export const DESCRIBED_KEYWORDS = new Set([
-  '$schema', '$id', 'title', 'description', 'type', 'properties', 'additionalProperties', 'required', '$ref',
-  'definitions', 'const', 'enum', 'default', 'examples', 'pattern', 'patternErrorMessage', 'minLength', 'maxLength',
-  'minimum', 'maximum', 'exclusiveMinimum', 'exclusiveMaximum', 'format', 'items', 'minItems', 'maxItems', 'uniqueItems', 'minProperties', 'maxProperties',
-  'allOf', 'if', 'then', 'oneOf', 'anyOf', 'not',
+  '$schema',
+  '$id',
+  'title',
+  'description',
+  'type',
+  'properties',
+  'additionalProperties',
+  'required',
+  '$ref',
+  'definitions',
+  'const',
+  'enum',
+  'default',
+  'examples',
+  'pattern',
+  'patternErrorMessage',
+  'minLength',
+  'maxLength',
+  'minimum',
+  'maximum',
+  'exclusiveMinimum',
+  'exclusiveMaximum',
+  'format',
+  'items',
+  'minItems',
+  'maxItems',
+  'uniqueItems',
+  'minProperties',
+  'maxProperties',
+  'allOf',
+  'if',
+  'then',
+  'oneOf',
+  'anyOf',
+  'not',
 ]);
 
 // The keywords used anywhere in a schema (property names under `properties`/`definitions` excluded).
@@ -467,9 +536,9 @@ function commandsReference(cli, jsonEvents) {
     for (const { code: exit, when } of command.exitCodes) out.line(`| ${exit} | ${when.replaceAll('|', '\\|')} |`);
     out.line();
     const section = sections.find((heading) => heading.commands.includes(name));
-    out.line(section
-      ? `\`--json\`: [${section.text.replaceAll('`', '')}](json-events.md#${section.slug}) in json-events.md.`
-      : '`--json`: one JSON object per line ([json-events.md](json-events.md)).');
+    out.line(
+      section ? `\`--json\`: [${section.text.replaceAll('`', '')}](json-events.md#${section.slug}) in json-events.md.` : '`--json`: one JSON object per line ([json-events.md](json-events.md)).',
+    );
     out.line();
   }
   out.line('## help');
@@ -514,7 +583,10 @@ class Markdown {
     this.line();
   }
   text() {
-    return `${this.#lines.join('\n').replace(/\n{3,}/g, '\n\n').trimEnd()}\n`;
+    return `${this.#lines
+      .join('\n')
+      .replace(/\n{3,}/g, '\n\n')
+      .trimEnd()}\n`;
   }
 }
 
@@ -530,7 +602,10 @@ class Slugs {
 }
 
 function slug(text) {
-  return text.toLowerCase().replace(/[^\p{L}\p{N}\s_-]/gu, '').replace(/ /g, '-');
+  return text
+    .toLowerCase()
+    .replace(/[^\p{L}\p{N}\s_-]/gu, '')
+    .replace(/ /g, '-');
 }
 
 function code(value) {
@@ -540,7 +615,6 @@ function code(value) {
 function oneParagraph(text) {
   return (text ?? '').replace(/\s+/g, ' ').trim();
 }
-
 
 // ---------------------------------------------------------------------------------------------
 

@@ -16,10 +16,23 @@ export async function startSshd(dir) {
   const port = await freePort();
   writeFileSync(
     join(dir, 'sshd_config'),
-    [`ListenAddress 127.0.0.1`, `Port ${port}`, `HostKey ${join(dir, 'host_key')}`, `AuthorizedKeysFile ${join(dir, 'authorized_keys')}`,
-      'StrictModes no', 'PasswordAuthentication no', 'PermitRootLogin prohibit-password', 'UsePAM no', `PidFile ${join(dir, 'sshd.pid')}`,
-      'AllowTcpForwarding yes', 'Ciphers aes128-gcm@openssh.com', 'Subsystem sftp internal-sftp', 'MaxSessions 32',
-      `SetEnv PATH=${[dirname(process.execPath), '/usr/local/bin', '/usr/bin', '/bin'].join(':')}`, ''].join('\n'),
+    [
+      `ListenAddress 127.0.0.1`,
+      `Port ${port}`,
+      `HostKey ${join(dir, 'host_key')}`,
+      `AuthorizedKeysFile ${join(dir, 'authorized_keys')}`,
+      'StrictModes no',
+      'PasswordAuthentication no',
+      'PermitRootLogin prohibit-password',
+      'UsePAM no',
+      `PidFile ${join(dir, 'sshd.pid')}`,
+      'AllowTcpForwarding yes',
+      'Ciphers aes128-gcm@openssh.com',
+      'Subsystem sftp internal-sftp',
+      'MaxSessions 32',
+      `SetEnv PATH=${[dirname(process.execPath), '/usr/local/bin', '/usr/bin', '/bin'].join(':')}`,
+      '',
+    ].join('\n'),
   );
   const hostKey = readFileSync(join(dir, 'host_key.pub'), 'utf8').split(' ').slice(0, 2).join(' ');
   const knownHosts = join(dir, 'known_hosts');
@@ -34,8 +47,30 @@ export async function startSshd(dir) {
 export async function openSshRemoteForward(sshd, hubPort) {
   const nodePort = await freePort();
   const child = trackChild(
-    spawn('ssh', ['-N', '-o', 'ExitOnForwardFailure=yes', '-o', 'BatchMode=yes', '-o', `UserKnownHostsFile=${sshd.knownHosts}`, '-o', 'StrictHostKeyChecking=yes',
-      '-c', 'aes128-gcm@openssh.com', '-i', sshd.identityFile, '-p', String(sshd.port), '-R', `127.0.0.1:${nodePort}:127.0.0.1:${hubPort}`, `${sshd.user}@127.0.0.1`], { stdio: 'ignore' }),
+    spawn(
+      'ssh',
+      [
+        '-N',
+        '-o',
+        'ExitOnForwardFailure=yes',
+        '-o',
+        'BatchMode=yes',
+        '-o',
+        `UserKnownHostsFile=${sshd.knownHosts}`,
+        '-o',
+        'StrictHostKeyChecking=yes',
+        '-c',
+        'aes128-gcm@openssh.com',
+        '-i',
+        sshd.identityFile,
+        '-p',
+        String(sshd.port),
+        '-R',
+        `127.0.0.1:${nodePort}:127.0.0.1:${hubPort}`,
+        `${sshd.user}@127.0.0.1`,
+      ],
+      { stdio: 'ignore' },
+    ),
   );
   await waitForPort(nodePort);
   return { nodePort, stop: () => stopChild(child) };

@@ -52,10 +52,7 @@ export async function copyDisk(job: DiskJob, tuning: CopyTuning, { dir, output, 
     const context = { disk: job.key, connections: tuning.connections, dir, cleanup, output };
     // Both sides at once: each start is mostly waiting (qemu-img info, qemu-nbd, handshakes).
     // Settled both before going on, so nothing opened late escapes the cleanup.
-    const [sourceSide, targetSide] = await Promise.allSettled([
-      openEndpoint(job.source, { ...context, role: 'source', bitmap: job.bitmap }),
-      openEndpoint(job.target, { ...context, role: 'target' }),
-    ]);
+    const [sourceSide, targetSide] = await Promise.allSettled([openEndpoint(job.source, { ...context, role: 'source', bitmap: job.bitmap }), openEndpoint(job.target, { ...context, role: 'target' })]);
     for (const side of [sourceSide, targetSide]) if (side.status === 'fulfilled') opened.push(...side.value);
     if (sourceSide.status === 'rejected') throw sourceSide.reason;
     if (targetSide.status === 'rejected') throw targetSide.reason;

@@ -54,4 +54,3 @@ export async function transferDisks(request: TransferRequest, options: RunOption
     rmSync(dir, { recursive: true, force: true });
   }
 }
-

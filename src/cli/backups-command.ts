@@ -30,10 +30,7 @@ export const backupsCommand: CommandSpec = {
     { name: '--vm', value: 'NAME', help: 'only this VM' },
     { name: '--verbose', help: "each disk's file, size and change_id too" },
   ],
-  exitCodes: [
-    { code: 0, when: 'listed (also when there is no state database yet: it says so)' },
-    USAGE_ERROR,
-  ],
+  exitCodes: [{ code: 0, when: 'listed (also when there is no state database yet: it says so)' }, USAGE_ERROR],
   run: runBackups,
 };
 

@@ -53,14 +53,20 @@ function printImport(cli: CliContext, outcome: ImportOutcome, repository: string
     else if (!cli.quiet) cli.stdout.write(`${text}\n`);
   };
   for (const backup of outcome.imported) {
-    out({ type: 'imported', backupId: backup.id, vm: backup.vm, kind: backup.type, parentId: backup.parentId, disks: backup.disks.map((disk) => disk.diskKey) }, `imported ${backup.type} backup ${backup.id} of ${backup.vm}${backup.parentId ? ` on ${backup.parentId}` : ''} (disks ${backup.disks.map((disk) => disk.diskKey).join(', ')})`);
+    out(
+      { type: 'imported', backupId: backup.id, vm: backup.vm, kind: backup.type, parentId: backup.parentId, disks: backup.disks.map((disk) => disk.diskKey) },
+      `imported ${backup.type} backup ${backup.id} of ${backup.vm}${backup.parentId ? ` on ${backup.parentId}` : ''} (disks ${backup.disks.map((disk) => disk.diskKey).join(', ')})`,
+    );
   }
   for (const backupId of outcome.relocated) out({ type: 'relocated', backupId, repository }, `backup ${backupId}: its files moved here; its records now name them`);
   for (const skipped of outcome.skipped) out({ type: 'skipped', ...skipped }, `skipped backup ${skipped.backupId}: ${skipped.reason}`);
   for (const problem of outcome.problems) out({ type: 'problem', message: problem }, `skipped: ${problem}`);
   const moved = outcome.relocated.length > 0 ? `, ${outcome.relocated.length} found moved here` : '';
   const summary = `imported ${outcome.imported.length} backup(s) from ${repository}; ${outcome.known.length} already known${moved}, ${outcome.skipped.length + outcome.problems.length} skipped`;
-  if (cli.json) cli.stdout.write(`${JSON.stringify({ type: 'summary', imported: outcome.imported.length, known: outcome.known.length, relocated: outcome.relocated.length, skipped: outcome.skipped.length + outcome.problems.length })}\n`);
+  if (cli.json)
+    cli.stdout.write(
+      `${JSON.stringify({ type: 'summary', imported: outcome.imported.length, known: outcome.known.length, relocated: outcome.relocated.length, skipped: outcome.skipped.length + outcome.problems.length })}\n`,
+    );
   else cli.stdout.write(`${summary}\n`);
 }
 

@@ -5,8 +5,16 @@
 import type { CommandSpec, OptionHelp } from './command.js';
 
 export const COMMON_OPTIONS: readonly OptionHelp[] = [
-  { name: '--db', value: 'PATH|URL', help: 'state database: a SQLite file, or postgres://USER@HOST:PORT/DB for several hubs (password from PGPASSWORD, ~/.pgpass or $SENDENSE_DB_PASSWORD_FILE, never in the URL); default $SENDENSE_DB, else /var/lib/sendense/sendense.db for root, ${XDG_STATE_HOME:-~/.local/state}/sendense/sendense.db for others' },
-  { name: '--hub-config', value: 'PATH', help: 'hub limits for runs and schedule: maxParallelDisks, memory, nbd.ports; runs beyond them wait in a queue (default /etc/sendense/hub.yaml when it exists; README "Hub limits")' },
+  {
+    name: '--db',
+    value: 'PATH|URL',
+    help: 'state database: a SQLite file, or postgres://USER@HOST:PORT/DB for several hubs (password from PGPASSWORD, ~/.pgpass or $SENDENSE_DB_PASSWORD_FILE, never in the URL); default $SENDENSE_DB, else /var/lib/sendense/sendense.db for root, ${XDG_STATE_HOME:-~/.local/state}/sendense/sendense.db for others',
+  },
+  {
+    name: '--hub-config',
+    value: 'PATH',
+    help: 'hub limits for runs and schedule: maxParallelDisks, memory, nbd.ports; runs beyond them wait in a queue (default /etc/sendense/hub.yaml when it exists; README "Hub limits")',
+  },
   { name: '--json', help: 'one JSON object per line instead of the human view (docs/json-events.md)' },
   { name: '--quiet', help: 'only errors and the final summary' },
   { name: '--help', help: 'this help' },

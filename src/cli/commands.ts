@@ -62,12 +62,7 @@ export const COMMANDS: readonly CommandEntry[] = [
   },
   {
     name: 'files',
-    overview: [
-      [
-        'files VM [--point P] [--disk KEY] [NAME:/PATH] [--get NAME:/PATH... --to DIR|FILE.tar[.gz]|FILE.zip]',
-        "list a backed-up disk's filesystems or a directory, or extract files",
-      ],
-    ],
+    overview: [['files VM [--point P] [--disk KEY] [NAME:/PATH] [--get NAME:/PATH... --to DIR|FILE.tar[.gz]|FILE.zip]', "list a backed-up disk's filesystems or a directory, or extract files"]],
     load: async () => (await import('./files-command.js')).filesCommand,
   },
   {

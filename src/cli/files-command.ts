@@ -42,7 +42,10 @@ export const filesCommand: CommandSpec = {
     { name: '--get', value: 'NAME:/PATH', help: 'a file or folder to extract (repeatable)' },
     { name: '--to', value: 'TARGET', help: 'where extracted files go: a directory, FILE.tar, FILE.tar.gz or FILE.zip (never inside a repository)' },
     { name: '--overwrite', help: 'replace an existing archive, or same-named entries in a non-empty directory' },
-    { name: '--keep-setuid', help: 'keep the setuid/setgid bits of extracted files and folders, in a directory or an archive (default: cleared, so a guest\'s setuid-root program is no such program here)' },
+    {
+      name: '--keep-setuid',
+      help: "keep the setuid/setgid bits of extracted files and folders, in a directory or an archive (default: cleared, so a guest's setuid-root program is no such program here)",
+    },
   ],
   exitCodes: [
     { code: 0, when: 'listed or extracted' },
@@ -156,7 +159,9 @@ function printDirectory(cli: CliContext, where: GuestPath, entries: readonly Gue
     modeString(entry),
     `${entry.uid}:${entry.gid}`,
     String(entry.size),
-    isoTime(entry.mtime).replace('T', ' ').replace(/\.\d+Z$|Z$/, ''),
+    isoTime(entry.mtime)
+      .replace('T', ' ')
+      .replace(/\.\d+Z$|Z$/, ''),
     shownName(entry.name, entry.nameBytes) + (entry.type === 'directory' ? '/' : '') + (entry.target !== undefined ? ` -> ${shownName(entry.target, entry.targetBytes)}` : ''),
   ]);
   printTable(cli, ['MODE', 'OWNER', 'SIZE', 'MTIME (UTC)', 'NAME'], rows, [2]);

@@ -32,10 +32,7 @@ export const historyCommand: CommandSpec = {
     { name: '--plan', value: 'NAME', help: 'only this plan' },
     { name: '--limit', value: 'N', help: 'at most N runs (default 50)' },
   ],
-  exitCodes: [
-    { code: 0, when: 'listed (also when there is no state database yet: it says so)' },
-    USAGE_ERROR,
-  ],
+  exitCodes: [{ code: 0, when: 'listed (also when there is no state database yet: it says so)' }, USAGE_ERROR],
   run: runHistory,
 };
 

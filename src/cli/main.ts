@@ -44,7 +44,10 @@ export async function main(argv: readonly string[]): Promise<number> {
         rest = [name, ...rest];
         name = 'run';
       } else if (name.startsWith('-')) {
-        const near = didYouMean(name.split('=')[0], COMMON_OPTIONS.map((option) => option.name));
+        const near = didYouMean(
+          name.split('=')[0],
+          COMMON_OPTIONS.map((option) => option.name),
+        );
         throw usageError(`unknown option '${name}'${near}, or no command given (see sendense-run --help)`);
       } else {
         throw usageError(`unknown command '${name}'${didYouMean(name, [...COMMAND_NAMES, 'help'])} (see sendense-run --help)`);

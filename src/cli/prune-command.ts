@@ -18,15 +18,13 @@ import { withRecordedRun } from './recorded-run.js';
 export const pruneCommand: CommandSpec = {
   name: 'prune',
   usage: 'sendense-run prune PLAN.yaml [--dry-run]',
-  does:
-    "Apply the plan's retention.keep* rules now (as after each run): every point no rule keeps is merged into\nthe next point of its chain (an unkept full: the next point becomes the full), never broken out of it;\nkept points keep their content, manifests follow. Holds the VM's lock; doctor finishes an interrupted merge.",
+  does: "Apply the plan's retention.keep* rules now (as after each run): every point no rule keeps is merged into\nthe next point of its chain (an unkept full: the next point becomes the full), never broken out of it;\nkept points keep their content, manifests follow. Holds the VM's lock; doctor finishes an interrupted merge.",
   options: [{ name: '--dry-run', help: 'list every point with the rules that keep it, or the point it would be merged into; change nothing' }],
   exitCodes: [
     { code: 0, when: 'the unkept points were merged away (or, with --dry-run, what would happen to each point was printed)' },
     {
       code: 1,
-      when:
-        "a merge failed or the VM is busy (another run holds it, or an unfinished merge waits for doctor); a point's file open in another process (nothing was changed: try again when it is closed); or the state database lost (doctor finishes or rolls back the merge under way once it is back); every kept point is unchanged",
+      when: "a merge failed or the VM is busy (another run holds it, or an unfinished merge waits for doctor); a point's file open in another process (nothing was changed: try again when it is closed); or the state database lost (doctor finishes or rolls back the merge under way once it is back); every kept point is unchanged",
     },
     { code: 2, when: 'invalid plan, a plan without keep-* rules, or a usage error; nothing was changed' },
     { code: 130, when: 'interrupted by SIGINT, SIGTERM or SIGHUP: stopped after the merge under way' },

@@ -74,9 +74,11 @@ function waitForStop(output: ScheduleOutput, scheduler: PlanScheduler, paths: re
   const keepAlive = setInterval(() => {}, 1 << 30);
   let reloading = Promise.resolve();
   const onHangup = () => {
-    reloading = reloading.then(() => reload(output, scheduler, paths)).catch((error: unknown) => {
-      output.note({ event: 'reload-failed', level: 'error', message: `reload failed, plans unchanged: ${(error as Error).message}` });
-    });
+    reloading = reloading
+      .then(() => reload(output, scheduler, paths))
+      .catch((error: unknown) => {
+        output.note({ event: 'reload-failed', level: 'error', message: `reload failed, plans unchanged: ${(error as Error).message}` });
+      });
   };
   return new Promise((resolve) => {
     let stopping = false;
@@ -111,9 +113,7 @@ async function reload(output: ScheduleOutput, scheduler: PlanScheduler, paths: r
   reportProblems(output, loaded);
   const keep = new Set<string>();
   for (const invalid of loaded.invalid) {
-    const old = scheduler.planNames.find(
-      (name) => scheduler.scheduledPlan(name)?.plan.origin.file === invalid.file || name === invalid.name,
-    );
+    const old = scheduler.planNames.find((name) => scheduler.scheduledPlan(name)?.plan.origin.file === invalid.file || name === invalid.name);
     if (old === undefined || loaded.scheduled.some((scheduled) => scheduled.plan.name === old)) continue;
     keep.add(old);
     output.note({ event: 'kept', level: 'warning', plan: old, file: invalid.file, message: `${invalid.file} is invalid: keeping the version of plan ${old} loaded before` });

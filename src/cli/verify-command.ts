@@ -19,7 +19,10 @@ export const verifyCommand: CommandSpec = {
     { name: '--backup', value: 'ID', help: 'only this backup' },
   ],
   exitCodes: [
-    { code: 0, when: 'no damage found, damage marks cleared where the files match again (backups taken before manifests existed, and those of a VM with a merge under way or unfinished, are listed as not verified)' },
+    {
+      code: 0,
+      when: 'no damage found, damage marks cleared where the files match again (backups taken before manifests existed, and those of a VM with a merge under way or unfinished, are listed as not verified)',
+    },
     { code: 1, when: 'damage found (those backups and every backup built on them are now damaged, or still are), or the --vm/--backup asked for has a merge under way or unfinished' },
     { code: 2, when: 'no such --backup, or a usage error' },
   ],

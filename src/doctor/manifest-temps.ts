@@ -20,7 +20,10 @@ export const manifestTempsSweeper: Sweeper = {
         const temp = /^\..+\.json(?:\.merge)?\.(\d+)\.tmp$/.exec(name);
         if (temp === null || isProcessAlive(Number(temp[1]))) continue;
         const file = path.join(dir, name);
-        const age = await stat(file).then((info) => Date.now() - info.mtimeMs, () => 0);
+        const age = await stat(file).then(
+          (info) => Date.now() - info.mtimeMs,
+          () => 0,
+        );
         if (age < TEMP_MIN_AGE_MS) continue;
         await act(`unfinished manifest ${file} (its writer, pid ${temp[1]}, is gone)`, 'delete it', () => rm(file, { force: true }));
       }

@@ -10,9 +10,7 @@ export const orphanProcessesSweeper: Sweeper = {
   tables: [],
   async sweep({ stateDatabase, act }) {
     for (const orphan of orphansOf(stateDatabase)) {
-      await act(`${orphan.command} pid ${orphan.pid} started by sendense-run pid ${orphan.ownerPid}, which is gone`, 'stop it', () =>
-        terminateProcess(orphan.pid, { startTicks: orphan.startTicks }),
-      );
+      await act(`${orphan.command} pid ${orphan.pid} started by sendense-run pid ${orphan.ownerPid}, which is gone`, 'stop it', () => terminateProcess(orphan.pid, { startTicks: orphan.startTicks }));
     }
   },
 };

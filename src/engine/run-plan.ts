@@ -136,7 +136,9 @@ export async function runPlan(plan: Plan, options: RunPlanOptions): Promise<RunR
   } catch (recordError) {
     // The state database is out of reach (a lost PostgreSQL, the reason a fenced run stopped):
     // said here in one line; doctor on this hub records the run once it is back.
-    const lost = new SendenseError(`could not record the end of run ${runId} in the state database (${(recordError as Error).message}): run sendense-run doctor once it is reachable`, { cause: recordError });
+    const lost = new SendenseError(`could not record the end of run ${runId} in the state database (${(recordError as Error).message}): run sendense-run doctor once it is reachable`, {
+      cause: recordError,
+    });
     reporter.emit({ type: 'warning', message: lost.message });
     if (outcome.status === 'succeeded') outcome = { status: 'failed', error: lost };
   }

@@ -10,11 +10,7 @@ export interface StepsOutcome {
   readonly error?: SendenseError;
 }
 
-export async function runSteps<R extends RunContext>(
-  run: R,
-  steps: readonly Step<R>[],
-  afterSuccess: readonly Step<R>[] = [],
-): Promise<StepsOutcome> {
+export async function runSteps<R extends RunContext>(run: R, steps: readonly Step<R>[], afterSuccess: readonly Step<R>[] = []): Promise<StepsOutcome> {
   const { reporter, signal } = run;
   let failure: SendenseError | undefined;
   for (const step of steps) {

@@ -12,10 +12,7 @@ export interface DiskFacts {
 
 // Bytes per disk and in total (a disk whose count is not known counts 0 in the total); with
 // changeIds, each disk's change_id too (run-end of a backup).
-export function bytesFacts(
-  disks: readonly { readonly key: number; readonly bytes?: number; readonly changeId?: string }[],
-  changeIds = false,
-): { disks: DiskFacts[]; bytes: number } {
+export function bytesFacts(disks: readonly { readonly key: number; readonly bytes?: number; readonly changeId?: string }[], changeIds = false): { disks: DiskFacts[]; bytes: number } {
   return {
     disks: disks.map((disk) => ({ key: disk.key, bytes: disk.bytes ?? null, ...(changeIds ? { changeId: disk.changeId ?? null } : {}) })),
     bytes: disks.reduce((sum, disk) => sum + (disk.bytes ?? 0), 0),

@@ -50,5 +50,8 @@ async function launch(agent: GuestfsAgent, file: string, accel: Accel): Promise<
 
 // libguestfs errors end with "see earlier error messages"; the useful part is before that.
 function firstLine(message: string): string {
-  return message.split('\n')[0].replace(/,? see (earlier|debug) (error )?messages.*$/, '').trim();
+  return message
+    .split('\n')[0]
+    .replace(/,? see (earlier|debug) (error )?messages.*$/, '')
+    .trim();
 }

@@ -8,13 +8,7 @@ import { findPackageRoot } from '../node/package-root.js';
 
 // Bytes travel as \u00XX escapes (the agent is byte-exact); a string is UTF-8, a Buffer its bytes as they are.
 const toWire = (value: unknown): unknown =>
-  typeof value === 'string'
-    ? Buffer.from(value, 'utf8').toString('latin1')
-    : Buffer.isBuffer(value)
-      ? value.toString('latin1')
-      : Array.isArray(value)
-        ? value.map(toWire)
-        : value;
+  typeof value === 'string' ? Buffer.from(value, 'utf8').toString('latin1') : Buffer.isBuffer(value) ? value.toString('latin1') : Array.isArray(value) ? value.map(toWire) : value;
 
 // Strings of a result decoded as UTF-8, or (bytes) kept as Buffers: names that may not be UTF-8.
 function fromWire(value: unknown, bytes = false): unknown {

@@ -66,7 +66,10 @@ function hashedMatches(field: string, name: string): boolean {
 }
 
 function globMatches(pattern: string, name: string): boolean {
-  const source = pattern.replace(/[.+^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*').replace(/\?/g, '.');
+  const source = pattern
+    .replace(/[.+^${}()|[\]\\]/g, '\\$&')
+    .replace(/\*/g, '.*')
+    .replace(/\?/g, '.');
   return new RegExp(`^${source}$`, 'i').test(name);
 }
 
@@ -86,9 +89,7 @@ export function checkHostKey(entries: readonly KnownHostEntry[], name: string, k
 
 // Key types known for a host, so the server is asked for one we can verify (as OpenSSH does).
 export function knownKeyTypes(entries: readonly KnownHostEntry[], name: string): string[] {
-  const types = entries
-    .filter((entry) => entry.marker === undefined && hostsFieldMatches(entry.hosts, name))
-    .map((entry) => entry.keyType);
+  const types = entries.filter((entry) => entry.marker === undefined && hostsFieldMatches(entry.hosts, name)).map((entry) => entry.keyType);
   return [...new Set(types)];
 }
 
@@ -121,11 +122,7 @@ export function readKnownHosts(file: string): { entries: KnownHostEntry[]; missi
 }
 
 // The one-line error for a key that is not trusted, with what to do about it.
-export function hostKeyError(
-  verdict: Exclude<HostKeyVerdict, { status: 'trusted' }>,
-  target: { host: string; port: number; knownHosts: string; missing?: boolean },
-  keyBlob: Buffer,
-): SendenseError {
+export function hostKeyError(verdict: Exclude<HostKeyVerdict, { status: 'trusted' }>, target: { host: string; port: number; knownHosts: string; missing?: boolean }, keyBlob: Buffer): SendenseError {
   const name = knownHostName(target.host, target.port);
   const print = `${keyTypeLabel(keyTypeOf(keyBlob))} fingerprint ${fingerprint(keyBlob)}`;
   const file = target.knownHosts;
@@ -133,9 +130,7 @@ export function hostKeyError(
     case 'unknown': {
       const scan = target.port === 22 ? `ssh-keyscan ${target.host}` : `ssh-keyscan -p ${target.port} ${target.host}`;
       const where = target.missing ? `${file} (the file does not exist)` : file;
-      return new SendenseError(
-        `host key of ${name} is not in ${where} (${print}). To trust it, verify the fingerprint and run: ${scan} >> ${file}`,
-      );
+      return new SendenseError(`host key of ${name} is not in ${where} (${print}). To trust it, verify the fingerprint and run: ${scan} >> ${file}`);
     }
     case 'changed':
       return new SendenseError(

@@ -112,4 +112,3 @@ function checkedArgv(argv: readonly string[]): [string, ...string[]] {
   if (argv.length === 0 || argv[0] === '') throw new Error('empty argv');
   return [argv[0], ...argv.slice(1)];
 }
-

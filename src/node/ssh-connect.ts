@@ -24,15 +24,7 @@ export interface SshConnectOptions {
 const { Client: SshClient, utils } = ssh2;
 
 const CIPHERS: CipherAlgorithm[] = ['aes128-gcm@openssh.com', 'aes256-gcm@openssh.com', 'aes128-ctr', 'aes192-ctr', 'aes256-ctr'];
-const HOST_KEY_ALGORITHMS: ServerHostKeyAlgorithm[] = [
-  'ssh-ed25519',
-  'ecdsa-sha2-nistp256',
-  'ecdsa-sha2-nistp384',
-  'ecdsa-sha2-nistp521',
-  'rsa-sha2-512',
-  'rsa-sha2-256',
-  'ssh-rsa',
-];
+const HOST_KEY_ALGORITHMS: ServerHostKeyAlgorithm[] = ['ssh-ed25519', 'ecdsa-sha2-nistp256', 'ecdsa-sha2-nistp384', 'ecdsa-sha2-nistp521', 'rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa'];
 
 export interface SshConnection {
   readonly client: Client;
@@ -114,19 +106,12 @@ function readIdentity(spec: NodeSpec, description: string, haveAgent: boolean): 
   if (!(parsed instanceof Error)) return key;
   if (/passphrase|encrypted/i.test(parsed.message)) {
     if (haveAgent) return undefined;
-    throw new SendenseError(
-      `${description}: identityFile ${spec.identityFile} is protected by a passphrase: load it into ssh-agent (ssh-add ${spec.identityFile}) and set SSH_AUTH_SOCK`,
-    );
+    throw new SendenseError(`${description}: identityFile ${spec.identityFile} is protected by a passphrase: load it into ssh-agent (ssh-add ${spec.identityFile}) and set SSH_AUTH_SOCK`);
   }
   throw new SendenseError(`${description}: identityFile ${spec.identityFile} is not a usable private key: ${parsed.message}`);
 }
 
-export function connectError(
-  description: string,
-  error: Error & { level?: string; code?: string },
-  triedKey: boolean,
-  triedAgent: boolean,
-): SendenseError {
+export function connectError(description: string, error: Error & { level?: string; code?: string }, triedKey: boolean, triedAgent: boolean): SendenseError {
   const facts = { cause: error };
   if (error.level === 'client-authentication') {
     const tried = [triedKey && 'the identityFile key', triedAgent && 'the ssh-agent keys'].filter(Boolean).join(' and ');

@@ -61,9 +61,7 @@ export class SshForwarder {
       try {
         return await this.forwardIn(0);
       } catch (error) {
-        throw new SendenseError(
-          `${this.link.description}: cannot open a tunnel for port ${hubPort} (is AllowTcpForwarding enabled in the node's sshd?): ${(error as Error).message}`,
-        );
+        throw new SendenseError(`${this.link.description}: cannot open a tunnel for port ${hubPort} (is AllowTcpForwarding enabled in the node's sshd?): ${(error as Error).message}`);
       }
     }
   }

@@ -140,4 +140,3 @@ function watchExit(channel: ClientChannel): Promise<ExitStatus> {
     channel.once('close', () => resolve(Object.freeze({ exitCode, signal })));
   });
 }
-

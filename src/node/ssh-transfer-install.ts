@@ -63,9 +63,7 @@ async function openRemoteFiles(link: SshLink): Promise<RemoteFiles> {
       try {
         await sftpCall<void>((done) => sftp.writeFile(temp, bundle, { mode: 0o644 }, done));
         // posix-rename replaces atomically; plain SFTP rename refuses an existing target.
-        await sftpCall<void>((done) => sftp.ext_openssh_rename(temp, target, done)).catch(() =>
-          sftpCall<void>((done) => sftp.rename(temp, target, done)),
-        );
+        await sftpCall<void>((done) => sftp.ext_openssh_rename(temp, target, done)).catch(() => sftpCall<void>((done) => sftp.rename(temp, target, done)));
       } catch (error) {
         await sftpCall<void>((done) => sftp.unlink(temp, done)).catch(() => undefined);
         throw error;
@@ -93,11 +91,7 @@ function execFiles(link: SshLink): RemoteFiles {
 
 // Node.js >= 20 and qemu-img/qemu-nbd, each missing piece named with what to install.
 async function checkNodePrerequisites(link: SshLink): Promise<void> {
-  const [node, qemuImg, qemuNbd] = await Promise.all([
-    execOverSsh(link, ['node', '--version']),
-    execOverSsh(link, ['qemu-img', '--version']),
-    execOverSsh(link, ['qemu-nbd', '--version']),
-  ]);
+  const [node, qemuImg, qemuNbd] = await Promise.all([execOverSsh(link, ['node', '--version']), execOverSsh(link, ['qemu-img', '--version']), execOverSsh(link, ['qemu-nbd', '--version'])]);
   if (node.exitCode !== 0) {
     throw new SendenseError(`node is not installed on ${link.description} (or not on its PATH): install Node.js ${SUPPORTED}`);
   }

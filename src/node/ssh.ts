@@ -41,9 +41,9 @@ export async function connectSshNode(spec: NodeSpec, options: SshNodeOptions = {
       transfer ??= Promise.resolve()
         .then(async () => installTransfer(await keeper.live(), options.transferBundle ?? transferBundlePath()))
         .catch((error: unknown) => {
-        transfer = undefined;
-        throw error;
-      });
+          transfer = undefined;
+          throw error;
+        });
       return transfer;
     },
     close: () => keeper.close(),

@@ -14,7 +14,10 @@ export const DEFAULT_CLIENT_PATH = '/usr/local/bin/sendense-backup-client';
 export const DEFAULT_KNOWN_HOSTS = '~/.ssh/known_hosts';
 
 // The raw shapes as the schema guarantees them (only what building needs).
-interface RawHook { run: string; on?: 'hub' | 'node' }
+interface RawHook {
+  run: string;
+  on?: 'hub' | 'node';
+}
 interface RawPlan {
   kind: Plan['kind'];
   name: string;

@@ -46,9 +46,7 @@ function describe(error: ErrorObject, path: PlanPath, kind: string | undefined, 
     case 'required': {
       const key = String(params.missingProperty);
       // A misspelt key is one mistake: the unknown-key message already names the right key.
-      const misspelt = unknownKeys.some(
-        (other) => other.instancePath === error.instancePath && isNear(String((other.params as Record<string, unknown>).additionalProperty), key),
-      );
+      const misspelt = unknownKeys.some((other) => other.instancePath === error.instancePath && isNear(String((other.params as Record<string, unknown>).additionalProperty), key));
       return misspelt ? undefined : issue(atPath(path, `missing required key '${key}'`), 'key');
     }
     case 'type':
@@ -112,7 +110,10 @@ function typeName(type: string): string {
     number: 'a number',
     boolean: 'true or false',
   };
-  return type.split(',').map((part) => names[part] ?? part).join(' or ');
+  return type
+    .split(',')
+    .map((part) => names[part] ?? part)
+    .join(' or ');
 }
 
 function valueName(value: unknown): string {

@@ -24,10 +24,12 @@ export function findEnvRefs(data: unknown): EnvRef[] {
 // and so do strings at paths `keep` accepts (hook commands: the shell expands them, see below).
 export function substituteEnvRefs(data: unknown, env: NodeJS.ProcessEnv, keep: (path: PlanPath) => boolean = () => false): unknown {
   return walkStrings(data, [], (text, path) =>
-    keep(path) ? text : text.replace(REFERENCE, (whole: string, escaped: string | undefined, name: string) => {
-      if (escaped !== undefined) return whole.slice(1);
-      return env[name] ?? whole;
-    }),
+    keep(path)
+      ? text
+      : text.replace(REFERENCE, (whole: string, escaped: string | undefined, name: string) => {
+          if (escaped !== undefined) return whole.slice(1);
+          return env[name] ?? whole;
+        }),
   );
 }
 

@@ -33,6 +33,6 @@ export function listAt(data: unknown, ...path: readonly (string | number)[]): re
 
 // A short, quoted rendering of a user value for messages.
 export function quote(value: unknown): string {
-  const text = typeof value === 'string' ? value : JSON.stringify(value) ?? String(value);
+  const text = typeof value === 'string' ? value : (JSON.stringify(value) ?? String(value));
   return `'${text.length > 60 ? `${text.slice(0, 57)}...` : text}'`;
 }

@@ -135,10 +135,7 @@ export interface BackupPlan extends PlanBase {
   readonly retention?: RetentionSettings;
 }
 
-export type RestorePoint =
-  | { readonly type: 'latest' }
-  | { readonly type: 'id'; readonly id: string }
-  | { readonly type: 'time'; readonly time: Date };
+export type RestorePoint = { readonly type: 'latest' } | { readonly type: 'id'; readonly id: string } | { readonly type: 'time'; readonly time: Date };
 
 export type RestoreTarget =
   | {

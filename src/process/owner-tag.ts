@@ -52,7 +52,12 @@ function ownerTagOf(pid: number): string | undefined {
     return undefined;
   }
   const prefix = `${OWNER_VARIABLE}=`;
-  return environ.split('\0').find((entry) => entry.startsWith(prefix))?.slice(prefix.length) || undefined;
+  return (
+    environ
+      .split('\0')
+      .find((entry) => entry.startsWith(prefix))
+      ?.slice(prefix.length) || undefined
+  );
 }
 
 function commandOf(pid: number): string {

@@ -25,7 +25,5 @@ export async function bitmapRemove(file: string, name: string, runner: CommandRu
 // Meant for an image nobody has open: then "in-use" means the bitmap is inconsistent.
 export async function listBitmaps(file: string, runner: CommandRunner = runLocal): Promise<readonly Bitmap[]> {
   const info = await imageInfo(file, { runner });
-  return Object.freeze(
-    info.bitmaps.map((bitmap) => Object.freeze({ name: bitmap.name, inUse: bitmap.inUse, consistent: !bitmap.inUse })),
-  );
+  return Object.freeze(info.bitmaps.map((bitmap) => Object.freeze({ name: bitmap.name, inUse: bitmap.inUse, consistent: !bitmap.inUse })));
 }

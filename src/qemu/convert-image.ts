@@ -23,9 +23,16 @@ export async function convertIntoImage(source: string, target: string, targetFor
   // them (image-opts.ts): QEMU's default grows with the disk.
   const qcow2 = targetFormat === 'qcow2';
   const argv = [
-    'qemu-img', 'convert', '-n', ...(options.targetIsZero ? ['--target-is-zero'] : []), '-t', 'writeback',
-    '--image-opts', ...(qcow2 ? ['--target-image-opts'] : ['-O', targetFormat]),
-    qcow2ImageOpts(source), qcow2 ? qcow2ImageOpts(target) : target,
+    'qemu-img',
+    'convert',
+    '-n',
+    ...(options.targetIsZero ? ['--target-is-zero'] : []),
+    '-t',
+    'writeback',
+    '--image-opts',
+    ...(qcow2 ? ['--target-image-opts'] : ['-O', targetFormat]),
+    qcow2ImageOpts(source),
+    qcow2 ? qcow2ImageOpts(target) : target,
   ];
   const result = await runner(argv, { signal: options.signal });
   if (result.exitCode !== 0) throw qemuImgError('restore into', target, result);

@@ -35,11 +35,7 @@ export function createQcow2(file: string, sizeBytes: number, options: CreateOpti
 }
 
 // The backing path is stored relative to the overlay's directory so the repository can move.
-export async function createOverlay(
-  file: string,
-  backingFile: string,
-  options: CreateOptions & { readonly backingFormat?: ImageFormat } = {},
-): Promise<void> {
+export async function createOverlay(file: string, backingFile: string, options: CreateOptions & { readonly backingFormat?: ImageFormat } = {}): Promise<void> {
   if (!path.isAbsolute(file) || !path.isAbsolute(backingFile)) {
     throw new Error(`createOverlay: paths must be absolute (${file}, ${backingFile})`);
   }

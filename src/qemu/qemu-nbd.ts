@@ -107,10 +107,7 @@ export async function startQemuNbd(options: QemuNbdOptions): Promise<QemuNbd> {
   const argv = qemuNbdArgv(options);
   const where = options.socket !== undefined ? `socket ${options.socket}` : `127.0.0.1:${options.port}`;
   const address: NbdAddress = options.socket !== undefined ? { socket: options.socket } : { host: '127.0.0.1', port: options.port! };
-  const url =
-    options.socket !== undefined
-      ? `nbd+unix:///${options.exportName}?socket=${options.socket}`
-      : `nbd://127.0.0.1:${options.port}/${options.exportName}`;
+  const url = options.socket !== undefined ? `nbd+unix:///${options.exportName}?socket=${options.socket}` : `nbd://127.0.0.1:${options.port}/${options.exportName}`;
 
   // Own process group: a Ctrl+C on the terminal reaches the runner, which stops qemu-nbd in order.
   const child = spawn(argv[0], argv.slice(1), { stdio: ['ignore', 'ignore', 'pipe'], detached: true, env: qemuNbdEnv() });

@@ -42,7 +42,11 @@ export async function importCatalog(store: Store, repository: string, runId: str
         recorded.disks.every((disk) => !existsSync(disk.file)) &&
         recorded.disks.every((disk) => here.some((found) => found.diskKey === disk.diskKey && existsSync(found.file)));
       if (moved) {
-        await store.relocateBackup(backupId, repository, here.filter((found) => recorded.disks.some((disk) => disk.diskKey === found.diskKey)));
+        await store.relocateBackup(
+          backupId,
+          repository,
+          here.filter((found) => recorded.disks.some((disk) => disk.diskKey === found.diskKey)),
+        );
         relocated.push(backupId);
       } else known.push(backupId);
       continue;
@@ -93,9 +97,7 @@ export async function importCatalog(store: Store, repository: string, runId: str
 // same VM and chain.
 async function whyNotImported(store: Store, disks: readonly FoundManifest[]): Promise<string | undefined> {
   const first = disks[0]!.manifest;
-  const disagreeing = disks.find(({ manifest }) =>
-    (['vm', 'type', 'chainId', 'parentId', 'startedAt'] as const).some((field) => manifest[field] !== first[field]),
-  );
+  const disagreeing = disks.find(({ manifest }) => (['vm', 'type', 'chainId', 'parentId', 'startedAt'] as const).some((field) => manifest[field] !== first[field]));
   if (disagreeing !== undefined) return `its manifests disagree (${disks[0]!.path} and ${disagreeing.path})`;
   for (const { path: manifestFile, manifest } of disks) {
     const file = path.join(path.dirname(manifestFile), manifest.file);

@@ -56,8 +56,7 @@ const HEX = /^[0-9a-f]{1,128}$/;
 
 function manifestProblem(m: Record<string, unknown>): string | undefined {
   const id = (name: string, value: unknown) => (typeof value === 'string' && ID.test(value) ? undefined : `${name} ${JSON.stringify(value)} is not a backup id`);
-  const text = (name: string, value: unknown, nullable = false) =>
-    typeof value === 'string' || (nullable && value === null) ? undefined : `${name} must be ${nullable ? 'text or null' : 'text'}`;
+  const text = (name: string, value: unknown, nullable = false) => (typeof value === 'string' || (nullable && value === null) ? undefined : `${name} must be ${nullable ? 'text or null' : 'text'}`);
   const time = (name: string, value: unknown) => (typeof value === 'string' && !Number.isNaN(Date.parse(value)) ? undefined : `${name} ${JSON.stringify(value)} is not a time`);
   const count = (name: string, value: unknown, least: number) =>
     Number.isSafeInteger(value) && (value as number) >= least ? undefined : `${name} ${JSON.stringify(value)} is not a whole number of at least ${least}`;
@@ -68,7 +67,9 @@ function manifestProblem(m: Record<string, unknown>): string | undefined {
     id('chainId', m.chainId) ??
     (m.type === 'full' || m.type === 'incremental' ? undefined : `type ${JSON.stringify(m.type)} is neither full nor incremental`) ??
     (m.type === 'full' ? (m.parentId === null && m.parentFile === null ? undefined : 'a full backup names a parent') : undefined) ??
-    (m.type === 'incremental' ? (id('parentId', m.parentId) ?? (m.parentFile === `${String(m.parentId)}.qcow2` ? undefined : `parentFile ${JSON.stringify(m.parentFile)} is not its parent's file`)) : undefined) ??
+    (m.type === 'incremental'
+      ? (id('parentId', m.parentId) ?? (m.parentFile === `${String(m.parentId)}.qcow2` ? undefined : `parentFile ${JSON.stringify(m.parentFile)} is not its parent's file`))
+      : undefined) ??
     text('plan', m.plan) ??
     text('changeId', m.changeId, true) ??
     text('bitmap', m.bitmap, true) ??
@@ -92,8 +93,14 @@ function digestsProblem(digests: unknown, virtualSize: number): string | undefin
   const inside = (range: unknown, withDigest: boolean): boolean => {
     if (!Array.isArray(range) || range.length !== (withDigest ? 3 : 2)) return false;
     const [offset, length, digest] = range as unknown[];
-    return Number.isSafeInteger(offset) && Number.isSafeInteger(length) && (offset as number) >= 0 && (length as number) > 0 &&
-      (offset as number) + (length as number) <= virtualSize && (!withDigest || (typeof digest === 'string' && HEX.test(digest)));
+    return (
+      Number.isSafeInteger(offset) &&
+      Number.isSafeInteger(length) &&
+      (offset as number) >= 0 &&
+      (length as number) > 0 &&
+      (offset as number) + (length as number) <= virtualSize &&
+      (!withDigest || (typeof digest === 'string' && HEX.test(digest)))
+    );
   };
   const badData = d.data.findIndex((range) => !inside(range, true));
   if (badData !== -1) return `digests.data[${badData}] is not [offset, length, hex digest] inside the disk`;

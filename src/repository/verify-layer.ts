@@ -147,5 +147,11 @@ function checkSummary(stdout: string, stderr: string): string {
   } catch {
     // Not JSON: qemu-img could not open the file; its message says why.
   }
-  return stderr.trim().split('\n').map((line) => line.replace(/^qemu-img: /, '')).join('; ') || 'failed';
+  return (
+    stderr
+      .trim()
+      .split('\n')
+      .map((line) => line.replace(/^qemu-img: /, ''))
+      .join('; ') || 'failed'
+  );
 }

@@ -20,13 +20,7 @@ export interface PruneSummary {
   readonly seconds: number;
 }
 
-export async function applyPrune(
-  store: Store,
-  runId: string,
-  decisions: readonly PointDecision[],
-  say: (line: string) => void = () => {},
-  signal?: AbortSignal,
-): Promise<PruneSummary> {
+export async function applyPrune(store: Store, runId: string, decisions: readonly PointDecision[], say: (line: string) => void = () => {}, signal?: AbortSignal): Promise<PruneSummary> {
   let merged = 0;
   let removed = 0;
   let copiedBytes = 0;

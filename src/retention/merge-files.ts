@@ -52,10 +52,15 @@ export async function prepareMergeManifest(parent: BackupDisk, child: BackupDisk
   const extents = await ownExtents(child.file);
   let reader: OpenExport | undefined;
   try {
-    const merged = await mergedManifest(parentManifest, childManifest, [...extents.data, ...extents.zero].sort((a, b) => a[0] - b[0]), async (offset, length) => {
-      reader ??= await openExport(ownLayerFilename(parent.file), true, context);
-      return Buffer.from((await reader.connection.read(offset, length)).data);
-    });
+    const merged = await mergedManifest(
+      parentManifest,
+      childManifest,
+      [...extents.data, ...extents.zero].sort((a, b) => a[0] - b[0]),
+      async (offset, length) => {
+        reader ??= await openExport(ownLayerFilename(parent.file), true, context);
+        return Buffer.from((await reader.connection.read(offset, length)).data);
+      },
+    );
     await writeManifest(pendingManifest(child.file), merged);
   } finally {
     await reader?.close();
@@ -136,10 +141,9 @@ export async function openDiskCopy(parent: BackupDisk, child: BackupDisk, contex
 // OFD locks); anything else as it was.
 function heldFileError(file: string, error: unknown): unknown {
   if (!/Failed to get "write" lock/.test((error as Error)?.message ?? '')) return error;
-  return new SendenseError(
-    `${file} is open in another process (qemu's write lock: a verify, restore, files or qemu-nbd reading that point or one built on it); try again when it is closed`,
-    { cause: error },
-  );
+  return new SendenseError(`${file} is open in another process (qemu's write lock: a verify, restore, files or qemu-nbd reading that point or one built on it); try again when it is closed`, {
+    cause: error,
+  });
 }
 
 // Steps 2-4, from wherever a crash left them; `copy`: the copy opened beforehand (closed here).

@@ -47,9 +47,7 @@ async function mergedDigests(
     if (pieces.length === 0) continue;
     const bytes = await readParent(offset, length);
     if ((await rangeDigest(parent.digests.algorithm, bytes)) !== digest) {
-      throw new SendenseError(
-        `backup ${parent.backupId} disk ${parent.diskKey}: the data at guest offset ${offset} differs from its manifest; not merged (run sendense-run verify)`,
-      );
+      throw new SendenseError(`backup ${parent.backupId} disk ${parent.diskKey}: the data at guest offset ${offset} differs from its manifest; not merged (run sendense-run verify)`);
     }
     for (const [at, size] of pieces) data.push([at, size, await rangeDigest(algorithm, bytes.subarray(at - offset, at - offset + size))]);
   }

@@ -17,7 +17,13 @@ export type PointDecision = PointAction & { readonly backup: Backup };
 // `backups`: one VM in one repository, oldest first. Only complete, undamaged backups are points.
 export function choosePrune(backups: readonly Backup[], rules: KeepRules, timeZone?: string): readonly PointDecision[] {
   const points = backups.filter((backup) => backup.status === 'complete');
-  const verdicts = new Map(markPoints(points.map((backup) => ({ id: backup.id, takenAt: backup.startedAt })), rules, timeZone).map((v) => [v.id, v.keptBy]));
+  const verdicts = new Map(
+    markPoints(
+      points.map((backup) => ({ id: backup.id, takenAt: backup.startedAt })),
+      rules,
+      timeZone,
+    ).map((v) => [v.id, v.keptBy]),
+  );
   return points.map((backup): PointDecision => {
     const keptBy = verdicts.get(backup.id)!;
     if (keptBy.length > 0) return { backup, action: 'keep', keptBy };

@@ -91,10 +91,8 @@ export class PlanScheduler {
       const old = this.#entries.get(name);
       old?.cron.stop();
       if (old === undefined) added.push(name);
-      const cron = new Cron(
-        scheduled.plan.schedule,
-        { timezone: scheduled.plan.timezone, catch: (error) => this.#bug(name, error) },
-        (self: Cron) => (this.#options.shared ? this.#send(name, self.currentRun() ?? new Date()) : this.fire(name, 'schedule')),
+      const cron = new Cron(scheduled.plan.schedule, { timezone: scheduled.plan.timezone, catch: (error) => this.#bug(name, error) }, (self: Cron) =>
+        this.#options.shared ? this.#send(name, self.currentRun() ?? new Date()) : this.fire(name, 'schedule'),
       );
       this.#entries.set(name, { scheduled, cron });
     }
@@ -112,7 +110,9 @@ export class PlanScheduler {
     const missed = entry.lastSent ? entry.cron.nextRuns(MAX_RESENT, entry.lastSent).filter((time) => time < fire) : [];
     entry.lastSent = fire;
     for (const time of [...missed, fire]) {
-      this.#options.shared!.send(entry.scheduled.plan.repository.path, { plan: name, fire: time.toISOString() }).catch((error: unknown) => this.#queueError(name, `could not send the fire due at ${time.toISOString()}`, error));
+      this.#options
+        .shared!.send(entry.scheduled.plan.repository.path, { plan: name, fire: time.toISOString() })
+        .catch((error: unknown) => this.#queueError(name, `could not send the fire due at ${time.toISOString()}`, error));
     }
   }
 
@@ -196,7 +196,10 @@ export class PlanScheduler {
         message: `missed the run due at ${due} (catchUp: latest): ${shared ? 'sent to the shared queue, one hub runs it now' : 'running it now'}`,
       });
       if (shared === undefined) this.fire(name, 'catch-up');
-      else await shared.send(scheduled.plan.repository.path, { plan: name, fire: due, catchUp: true }).catch((error: unknown) => this.#queueError(name, `could not send the catch-up of the run due at ${due}`, error));
+      else
+        await shared
+          .send(scheduled.plan.repository.path, { plan: name, fire: due, catchUp: true })
+          .catch((error: unknown) => this.#queueError(name, `could not send the catch-up of the run due at ${due}`, error));
     }
   }
 
@@ -243,7 +246,15 @@ export class PlanScheduler {
       return;
     }
     const reporter = watchRunId(output.reporterFor(name), running);
-    const result = await runPlan(plan, { store, reporter, trigger: 'schedule', signal: running.controller.signal, hub: this.#options.hub, queuedAt: running.startedAt, ...(runId !== undefined ? { runId } : {}) });
+    const result = await runPlan(plan, {
+      store,
+      reporter,
+      trigger: 'schedule',
+      signal: running.controller.signal,
+      hub: this.#options.hub,
+      queuedAt: running.startedAt,
+      ...(runId !== undefined ? { runId } : {}),
+    });
     await reporter.close();
     if (this.#stopping || !this.#entries.has(name)) return;
     const next = this.nextRun(name);

@@ -26,7 +26,6 @@ export interface SupersededBitmap {
   readonly name: string;
 }
 
-
 /** A source's point in time, taken on one disk: what was added and how to take it back. */
 export interface SnapshotTaken {
   readonly what: string;

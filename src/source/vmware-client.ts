@@ -48,26 +48,10 @@ function oneLinePassword(value: string, where: string): string {
 
 // `sendense-backup-client migrate …` as runners/README.md gives it; no secret in it.
 export function vmwareClientCommand(source: VmwareSource, nbdTargets: string, jobId: string): readonly string[] {
-  return [
-    source.clientPath,
-    'migrate',
-    '--vmware-endpoint',
-    source.endpoint,
-    '--vmware-username',
-    source.username,
-    '--vmware-path',
-    source.path,
-    '--nbd-targets',
-    nbdTargets,
-    '--job-id',
-    jobId,
-  ];
+  return [source.clientPath, 'migrate', '--vmware-endpoint', source.endpoint, '--vmware-username', source.username, '--vmware-path', source.path, '--nbd-targets', nbdTargets, '--job-id', jobId];
 }
 
-export function vmwareClientEnv(
-  password: string,
-  previousChangeIds: ReadonlyMap<DiskKey, string> | undefined,
-): Readonly<Record<string, string>> {
+export function vmwareClientEnv(password: string, previousChangeIds: ReadonlyMap<DiskKey, string> | undefined): Readonly<Record<string, string>> {
   const env: Record<string, string> = { [PASSWORD_ENV]: password };
   if (previousChangeIds && previousChangeIds.size > 0) env[PREVIOUS_CHANGE_IDS_ENV] = JSON.stringify(Object.fromEntries(previousChangeIds));
   return env;

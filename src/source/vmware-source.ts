@@ -15,8 +15,7 @@ export function vmwareSource(source: VmwareSource): BackupSource {
     inspect: async (_exec, key) => ({ key, source: { type: 'vmware' }, virtualSize: PROVISIONAL_VIRTUAL_SIZE }),
     uninspected: (key) => ({ key, source: { type: 'vmware' }, virtualSize: PROVISIONAL_VIRTUAL_SIZE }),
     sizeKnownBeforeTransfer: false,
-    whyNotIncremental: (fact, parentDisk, previous) =>
-      parentDisk.changeId ? undefined : `backup ${previous.id} recorded no VMware change id for disk ${fact.key}`,
+    whyNotIncremental: (fact, parentDisk, previous) => (parentDisk.changeId ? undefined : `backup ${previous.id} recorded no VMware change id for disk ${fact.key}`),
     newImageSize: (fact, parentDisk) => parentDisk?.virtualSize ?? fact.virtualSize,
     fullImageOptions: PROVISIONAL_FORMAT_OPTIONS,
     // Reported by the client after the transfer.

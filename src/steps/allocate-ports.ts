@@ -23,7 +23,11 @@ export const allocatePorts: Step<ServingRun> = {
       },
     });
     for (const reclaimed of leased.reclaimed) {
-      run.reporter.emit({ type: 'info', step: 'allocate-ports', message: `took back port ${reclaimed.port} from run ${reclaimed.runId} (${reclaimed.reason === 'run-ended' ? 'the run has ended' : `its process ${reclaimed.pid} is gone`})` });
+      run.reporter.emit({
+        type: 'info',
+        step: 'allocate-ports',
+        message: `took back port ${reclaimed.port} from run ${reclaimed.runId} (${reclaimed.reason === 'run-ended' ? 'the run has ended' : `its process ${reclaimed.pid} is gone`})`,
+      });
     }
     if (leased.busy.length > 0) {
       run.reporter.emit({ type: 'info', step: 'allocate-ports', message: `skipped port(s) in use by other programs: ${leased.busy.join(', ')}` });

@@ -136,12 +136,7 @@ export async function addBackupDisk(db: Db, backupId: string, disk: NewBackupDis
   return (await getBackup(db, backupId))!;
 }
 
-export async function completeBackupDisk(
-  db: Db,
-  backupId: string,
-  diskKey: DiskKey,
-  result: { changeId: string | null; bytes: number; virtualSize?: number; manifest?: boolean },
-): Promise<void> {
+export async function completeBackupDisk(db: Db, backupId: string, diskKey: DiskKey, result: { changeId: string | null; bytes: number; virtualSize?: number; manifest?: boolean }): Promise<void> {
   const updated = await db
     .updateTable('backup_disks')
     .set({
@@ -167,9 +162,7 @@ export async function completeBackup(db: Db, id: string, bytes?: number): Promis
     const disks = await trx.selectFrom('backup_disks').select(['disk_key', 'status', 'bytes']).where('backup_id', '=', id).execute();
     const unfinished = disks.filter((disk) => disk.status !== 'complete').map((disk) => disk.disk_key);
     if (disks.length === 0 || unfinished.length > 0) {
-      throw new Error(
-        `completeBackup: backup ${id} has ${disks.length === 0 ? 'no disks' : `incomplete disks ${unfinished.join(', ')}`}`,
-      );
+      throw new Error(`completeBackup: backup ${id} has ${disks.length === 0 ? 'no disks' : `incomplete disks ${unfinished.join(', ')}`}`);
     }
     const total = bytes ?? disks.reduce((sum, disk) => sum + (disk.bytes ?? 0), 0);
     await trx.updateTable('backups').set({ status: 'complete', completed_at: nowIso(), bytes: total }).where('id', '=', id).execute();
@@ -210,11 +203,7 @@ export async function latestCompleteBackup(db: Db, vm: string, repository?: stri
 }
 
 export async function completeBackupAtOrBefore(db: Db, vm: string, time: Date, repository?: string): Promise<Backup | undefined> {
-  const query = completeOf(db, vm, repository)
-    .where('started_at', '<=', time.toISOString())
-    .orderBy('started_at', 'desc')
-    .orderBy(insertionOrder, 'desc')
-    .limit(1);
+  const query = completeOf(db, vm, repository).where('started_at', '<=', time.toISOString()).orderBy('started_at', 'desc').orderBy(insertionOrder, 'desc').limit(1);
   return (await withDisks(db, query))[0];
 }
 

@@ -49,7 +49,15 @@ export async function tryTakeSlots(db: Db, self: StoreSelf, request: SlotRequest
       .execute();
     const isAlive = await holderLiveness(trx, self);
     const stale = rows.filter((row) => row.run_id !== request.runId && isStale(row, isAlive));
-    if (stale.length > 0) await trx.deleteFrom('disk_slots').where('run_id', 'in', stale.map((row) => row.run_id)).execute();
+    if (stale.length > 0)
+      await trx
+        .deleteFrom('disk_slots')
+        .where(
+          'run_id',
+          'in',
+          stale.map((row) => row.run_id),
+        )
+        .execute();
     const live = rows.filter((row) => !stale.includes(row));
     let mine = live.find((row) => row.run_id === request.runId);
     if (mine === undefined) {

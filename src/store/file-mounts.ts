@@ -53,7 +53,11 @@ export async function recordFileMount(db: Db, mount: NewFileMount): Promise<File
     since: nowIso(),
   };
   // A record left for the same dir is stale by now (the dir was empty and free to mount on).
-  await db.insertInto('file_mounts').values(row).onConflict((oc) => oc.column('dir').doUpdateSet(row)).execute();
+  await db
+    .insertInto('file_mounts')
+    .values(row)
+    .onConflict((oc) => oc.column('dir').doUpdateSet(row))
+    .execute();
   return toMount(row);
 }
 

@@ -51,10 +51,7 @@ export async function leasePorts(db: Db, self: StoreSelf, request: LeaseRequest)
     if (outcome.ok === 'lost-race' && attempt < MAX_CLAIMS) continue;
     if (outcome.ok === 'lost-race') throw new SendenseError(`could not lease NBD ports in ${first}-${last}: other runs claimed them ${MAX_CLAIMS} times in a row`);
     if (!outcome.ok) {
-      throw new SendenseError(
-        `no free NBD port in ${first}-${last}: need ${count}, ${outcome.leased} leased by other runs, ` +
-          `${outcome.busy.length} in use by other programs`,
-      );
+      throw new SendenseError(`no free NBD port in ${first}-${last}: need ${count}, ${outcome.leased} leased by other runs, ` + `${outcome.busy.length} in use by other programs`);
     }
     return Object.freeze({ ports: Object.freeze(outcome.ports), reclaimed: outcome.reclaimed, busy: Object.freeze(outcome.busy) });
   }
@@ -80,13 +77,18 @@ async function claimPorts(db: Db, request: LeaseRequest, { isFree, pid, self, st
     const isAlive = await holderLiveness(trx, self);
     const stale = rows.filter((row) => staleReason(row, isAlive) !== undefined);
     if (stale.length > 0) {
-      await trx.deleteFrom('port_leases').where('port', 'in', stale.map((row) => row.port)).execute();
+      await trx
+        .deleteFrom('port_leases')
+        .where(
+          'port',
+          'in',
+          stale.map((row) => row.port),
+        )
+        .execute();
     }
     const leased = new Set(rows.filter((row) => !stale.includes(row)).map((row) => row.port));
     const { ports, busy } = await choosePorts(leased, request, isFree);
-    const reclaimed = Object.freeze(
-      stale.map((row): ReclaimedLease => Object.freeze({ ...toLease(row), reason: staleReason(row, isAlive)! })),
-    );
+    const reclaimed = Object.freeze(stale.map((row): ReclaimedLease => Object.freeze({ ...toLease(row), reason: staleReason(row, isAlive)! })));
     // Out of ports: keep the reclaim (committed) but claim nothing.
     if (ports.length < count) return { ok: false as const, leased: leased.size, busy, reclaimed };
     const since = nowIso();

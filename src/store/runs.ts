@@ -60,7 +60,11 @@ export async function finishRun(db: Db, id: string, status: RunStatus, error?: s
 
 // What a run's history line adds, in its own words (verify: a damage mark cleared).
 export async function noteRun(db: Db, id: string, note: string): Promise<void> {
-  await db.updateTable('runs').set({ note: maskSecrets(note) ?? null }).where('id', '=', id).execute();
+  await db
+    .updateTable('runs')
+    .set({ note: maskSecrets(note) ?? null })
+    .where('id', '=', id)
+    .execute();
 }
 
 export async function recordSkippedRun(db: Db, self: StoreSelf, run: SkippedRun): Promise<Run> {
@@ -97,12 +101,7 @@ export async function claimFire(db: Db, self: StoreSelf, run: NewRun & { readonl
 }
 
 // A started run and a skipped one are the same row with a different status and times.
-async function insertRun(
-  db: Db,
-  id: string,
-  run: NewRun | SkippedRun,
-  state: Pick<Insertable<RunsTable>, 'status' | 'started_at' | 'ended_at' | 'error' | 'pid' | 'hostname' | 'hub'>,
-): Promise<Run> {
+async function insertRun(db: Db, id: string, run: NewRun | SkippedRun, state: Pick<Insertable<RunsTable>, 'status' | 'started_at' | 'ended_at' | 'error' | 'pid' | 'hostname' | 'hub'>): Promise<Run> {
   await db
     .insertInto('runs')
     .values({ id, plan: run.plan, kind: run.kind, trigger: run.trigger, plan_file: storedPlanFile(run.planFile), fire: run.fire ?? null, ...state })
@@ -134,16 +133,17 @@ export async function reapDeadRuns(db: Db, self: StoreSelf): Promise<readonly Ru
     for (const row of dead) {
       const who = `hub ${row.hub ?? row.hostname} (pid ${row.pid} on ${row.hostname})`;
       const error =
-        row.hub === self.hub && row.hostname === self.hostname
-          ? `${who} is gone: the run was killed`
-          : `${who} stopped answering: no heartbeat for ${Math.round(self.deadAfterMs / 1000)} s`;
+        row.hub === self.hub && row.hostname === self.hostname ? `${who} is gone: the run was killed` : `${who} stopped answering: no heartbeat for ${Math.round(self.deadAfterMs / 1000)} s`;
       await trx.deleteFrom('port_leases').where('run_id', '=', row.id).execute();
       await trx.deleteFrom('vm_locks').where('run_id', '=', row.id).execute();
       await trx.deleteFrom('disk_slots').where('run_id', '=', row.id).execute();
       reaped.push(await finishRun(trx, row.id, 'failed', error));
     }
     // Heartbeats of processes long dead (killed ones never remove their row) are forgotten.
-    await trx.deleteFrom('hub_processes').where('beat_at', '<', databaseTimeIso(trx, 24 * 3600_000)).execute();
+    await trx
+      .deleteFrom('hub_processes')
+      .where('beat_at', '<', databaseTimeIso(trx, 24 * 3600_000))
+      .execute();
     return Object.freeze(reaped);
   });
 }

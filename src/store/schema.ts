@@ -118,7 +118,6 @@ export interface MergesTable {
   since: string;
 }
 
-
 export interface DiskSlotsTable {
   run_id: string;
   plan: string;

@@ -94,13 +94,14 @@ export function sqlStore(db: Kysely<StoreDatabase>, { self, beforeClose, fenced 
     listMerges: (filter) => merges.listMerges(db, filter),
     dropPoint: (parentId, childId, mergeId) => merges.dropPoint(db, parentId, childId, mergeId),
 
-    close: () => (closed ??= (async () => {
-      try {
-        await beforeClose?.();
-      } finally {
-        await db.destroy();
-      }
-    })()),
+    close: () =>
+      (closed ??= (async () => {
+        try {
+          await beforeClose?.();
+        } finally {
+          await db.destroy();
+        }
+      })()),
   };
   return Object.freeze(store);
 }

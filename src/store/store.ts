@@ -3,22 +3,7 @@
 
 import type { DiskKey } from '../plan/types.js';
 import type { NewFileMount } from './file-mounts.js';
-import type {
-  Backup,
-  BackupDisk,
-  FileMount,
-  BackupType,
-  PortLease,
-  MergeRecord,
-  ProcessRecord,
-  Run,
-  RunFile,
-  VmLock,
-  DiskSlot,
-  RunStatus,
-  RunKind,
-  RunTrigger,
-} from './records.js';
+import type { Backup, BackupDisk, FileMount, BackupType, PortLease, MergeRecord, ProcessRecord, Run, RunFile, VmLock, DiskSlot, RunStatus, RunKind, RunTrigger } from './records.js';
 
 export type { NewFileMount } from './file-mounts.js';
 
@@ -48,10 +33,7 @@ export interface SkippedRun {
 }
 
 /** claimFire's outcome: this hub runs it, it was skipped (recorded), or another hub has it. */
-export type FireClaim =
-  | { readonly claimed: 'run'; readonly run: Run }
-  | { readonly claimed: 'skipped'; readonly run: Run }
-  | { readonly claimed: 'taken'; readonly runId: string };
+export type FireClaim = { readonly claimed: 'run'; readonly run: Run } | { readonly claimed: 'skipped'; readonly run: Run } | { readonly claimed: 'taken'; readonly runId: string };
 
 export interface NewBackup {
   /** Default: a new time-ordered id (it names the qcow2 files). */
@@ -151,7 +133,7 @@ export interface Store {
   completeBackupDisk(
     backupId: string,
     diskKey: DiskKey,
-    result: { readonly changeId: string | null; readonly bytes: number; readonly virtualSize?: number; /** Its manifest is written. */ readonly manifest?: boolean },
+    result: { readonly changeId: string | null; readonly bytes: number; readonly virtualSize?: number /** Its manifest is written. */; readonly manifest?: boolean },
   ): Promise<void>;
   /** Only when every disk is complete (else throws, nothing changed). Bytes default: sum of the disks. */
   completeBackup(id: string, bytes?: number): Promise<Backup>;

@@ -10,9 +10,7 @@ import type { DiskKey } from '../plan/types.js';
 import { ARGS_ON_STDIN, argsOnStdinLine, parseTransferLine, transferArgv, type DataRange, type TransferRequest, type ZeroRange } from '../wire/index.js';
 
 /** How the transfer is invoked: this project's node transfer with its request, or another program with its own argv (the VMware client). */
-export type TransferProgram =
-  | { readonly request: TransferRequest }
-  | { readonly command: readonly string[]; readonly env?: Readonly<Record<string, string>> };
+export type TransferProgram = { readonly request: TransferRequest } | { readonly command: readonly string[]; readonly env?: Readonly<Record<string, string>> };
 
 export interface TransferDiskResult {
   readonly disk: DiskKey;
@@ -159,7 +157,13 @@ export async function runTransfer(options: RunTransferOptions): Promise<Transfer
     if (exit.exitCode === 0 && errors.length === 0) return [...done.values()];
     const first = errors[0];
     if (first !== undefined) {
-      const more = errors.length > 1 ? ` (and ${errors.length - 1} more disk error(s): ${errors.slice(1).map((e) => `disk ${e.disk}: ${e.message}`).join('; ')})` : '';
+      const more =
+        errors.length > 1
+          ? ` (and ${errors.length - 1} more disk error(s): ${errors
+              .slice(1)
+              .map((e) => `disk ${e.disk}: ${e.message}`)
+              .join('; ')})`
+          : '';
       throw new SendenseError(`${first.message}${more}`, { step, disk: first.disk });
     }
     const stderr = lastLines(child.stderrText(), 5);

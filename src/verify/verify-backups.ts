@@ -25,7 +25,16 @@ export interface VerifySelection {
 }
 
 export type VerifyEvent =
-  | { readonly type: 'disk'; readonly backupId: string; readonly vm: string; readonly disk: number; readonly ok: boolean; readonly digestsChecked: boolean; readonly bytesRead: number; readonly findings: readonly LayerFinding[] }
+  | {
+      readonly type: 'disk';
+      readonly backupId: string;
+      readonly vm: string;
+      readonly disk: number;
+      readonly ok: boolean;
+      readonly digestsChecked: boolean;
+      readonly bytesRead: number;
+      readonly findings: readonly LayerFinding[];
+    }
   | { readonly type: 'damaged'; readonly backupId: string; readonly vm: string; readonly because: string; readonly builtOnIt: readonly string[] }
   | { readonly type: 'cleared'; readonly backupId: string; readonly vm: string; readonly was: string }
   | { readonly type: 'still-damaged'; readonly backupId: string; readonly vm: string; readonly because: string }

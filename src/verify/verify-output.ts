@@ -9,7 +9,8 @@ export function verifyLine(event: VerifyEvent): string {
     const others = event.builtOnIt.length > 0 ? `; built on it, also marked damaged: ${event.builtOnIt.join(', ')}` : '';
     return `DAMAGED backup ${event.backupId} of ${event.vm}: ${event.because}${others}`;
   }
-  if (event.type === 'cleared') return `CLEARED backup ${event.backupId} of ${event.vm}: every file matches its manifest again and what it stands on is complete: restorable (was damaged: ${event.was})`;
+  if (event.type === 'cleared')
+    return `CLEARED backup ${event.backupId} of ${event.vm}: every file matches its manifest again and what it stands on is complete: restorable (was damaged: ${event.was})`;
   if (event.type === 'still-damaged') return `still damaged: backup ${event.backupId} of ${event.vm}: ${event.because}`;
   if (event.type === 'not-verified') return `backup ${event.backupId} of ${event.vm}: not verified: ${event.reason}`;
   const what = `backup ${event.backupId} disk ${event.disk}`;

@@ -9,14 +9,10 @@ import { parseNbdUrl } from '../nbd/nbd-url.js';
 export type TransferImageFormat = 'qcow2' | 'raw';
 
 /** Where a disk is read from: an image the transfer serves itself (qemu-nbd -r), or an NBD export. */
-export type TransferSource =
-  | { readonly kind: 'qemu'; readonly path: string; readonly format?: TransferImageFormat }
-  | { readonly kind: 'nbd'; readonly url: string };
+export type TransferSource = { readonly kind: 'qemu'; readonly path: string; readonly format?: TransferImageFormat } | { readonly kind: 'nbd'; readonly url: string };
 
 /** Where a disk is written: an NBD export, or an existing image the transfer serves itself (writable). */
-export type TransferTarget =
-  | { readonly kind: 'nbd'; readonly url: string }
-  | { readonly kind: 'file'; readonly path: string; readonly format: TransferImageFormat };
+export type TransferTarget = { readonly kind: 'nbd'; readonly url: string } | { readonly kind: 'file'; readonly path: string; readonly format: TransferImageFormat };
 
 export interface TransferDisk {
   readonly key: number;

@@ -18,7 +18,6 @@ const MiB = 1024 * 1024;
 const ws = useRunWorkspace('audit-nbd-');
 const servers = useNbdServers();
 
-
 interface NbdPlan {
   readonly kind?: 'backup' | 'incremental';
   readonly url: string;

@@ -9,7 +9,11 @@ describe('commands', () => {
   it('each entry of the list loads the declaration of that name, with its exit codes', async () => {
     const specs = await loadAllCommands();
     expect(specs.map((spec) => spec.name)).toEqual(COMMANDS.map((entry) => entry.name));
-    for (const spec of specs) expect(spec.exitCodes.map((exit) => exit.code), spec.name).toContain(0);
+    for (const spec of specs)
+      expect(
+        spec.exitCodes.map((exit) => exit.code),
+        spec.name,
+      ).toContain(0);
   });
 
   it("the options that take a value, known before the command is found, are exactly the declarations' ones", async () => {

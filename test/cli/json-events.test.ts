@@ -52,7 +52,13 @@ describe('--json events', () => {
     const disk = createDisk(path.join(ws.dir, 'disk0.qcow2'), 8 * MiB);
     writeDisk(disk, ['write -P 0x61 0 1M']);
     const ok = writePlan(ws.dir, { name: 'documented', vm: 'doc-vm', disks: [{ key: 2000, path: disk }], repository: ws.repository, ports: portRangeForTestFile() });
-    const broken = writePlan(ws.dir, { name: 'documented-missing', vm: 'doc-vm2', disks: [{ key: 2000, path: path.join(ws.dir, 'gone.qcow2') }], repository: ws.repository, ports: portRangeForTestFile() });
+    const broken = writePlan(ws.dir, {
+      name: 'documented-missing',
+      vm: 'doc-vm2',
+      disks: [{ key: 2000, path: path.join(ws.dir, 'gone.qcow2') }],
+      repository: ws.repository,
+      ports: portRangeForTestFile(),
+    });
     const seen = new Set<string>();
     for (const args of [[ok], [broken], [path.join(ws.dir, 'no-plan.yaml')]]) {
       for (const event of parseEvents((await sendenseRun([...args, '--db', ws.db, '--json'])).stdout)) seen.add(event.type);

@@ -9,7 +9,11 @@ import { useRunWorkspace } from '../support/run-workspace.js';
 
 const ws = useRunWorkspace('cli-json-');
 
-const jsonLines = (stdout: string): unknown[] => stdout.split('\n').filter(Boolean).map((line) => JSON.parse(line) as unknown);
+const jsonLines = (stdout: string): unknown[] =>
+  stdout
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => JSON.parse(line) as unknown);
 
 describe('--json', () => {
   it('--version is one object', async () => {

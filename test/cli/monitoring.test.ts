@@ -81,7 +81,17 @@ describe('monitoring', () => {
     const server = await startNbdkit(['--filter=rate', 'data', 'data=(0x5a)*33554432', 'size=32M', 'rate=16M'], path.join(ws.dir, 'kit.sock'));
     servers.push(server);
     const file = path.join(ws.dir, 'slow.yaml');
-    writeFileSync(file, stringify({ version: 1, kind: 'backup', name: 'slow', vm: { name: 'slow-vm', source: { type: 'nbd', disks: [{ key: 2000, url: server.url }] } }, repository: { path: ws.repository }, nbd: { ports: `${ports[0]}-${ports[1]}` } }));
+    writeFileSync(
+      file,
+      stringify({
+        version: 1,
+        kind: 'backup',
+        name: 'slow',
+        vm: { name: 'slow-vm', source: { type: 'nbd', disks: [{ key: 2000, url: server.url }] } },
+        repository: { path: ws.repository },
+        nbd: { ports: `${ports[0]}-${ports[1]}` },
+      }),
+    );
     const clean = await sendenseRun(['doctor', '--dry-run', '--db', ws.db]);
     expect(clean.exitCode).toBe(0);
 

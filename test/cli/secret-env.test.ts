@@ -49,7 +49,7 @@ describe('an environment secret used by a hook', () => {
       for (const text of [plain.stdout, plain.stderr, json.stdout, json.stderr, dry.stdout, dry.stderr, history.stdout, readFileSync(path.join(ws.dir, 'seen.cmdline'), 'utf8')]) {
         expect(text).not.toContain(TOKEN);
       }
-      if (fail) expect(plain.stderr).toContain("before hook 'printf %s \"${WEBHOOK_TOKEN}\"");
+      if (fail) expect(plain.stderr).toContain('before hook \'printf %s "${WEBHOOK_TOKEN}"');
     });
   }
 

@@ -68,8 +68,7 @@ describe('state commands', () => {
     const db = path.join(ws.dir, 'root.db');
     await oneBackup(db);
     chmodSync(ws.dir, 0o755);
-    const runAsNobody = (command: string) =>
-      execa('setpriv', asNobody([process.execPath, packageCopy.bin, command, '--db', db]), { reject: false, env: { CI: '1' }, cwd: '/' });
+    const runAsNobody = (command: string) => execa('setpriv', asNobody([process.execPath, packageCopy.bin, command, '--db', db]), { reject: false, env: { CI: '1' }, cwd: '/' });
     for (const command of COMMANDS) {
       const result = await runAsNobody(command);
       expect(result.exitCode).toBe(1);

@@ -23,9 +23,7 @@ afterAll(() => rmSync(temp, { recursive: true, force: true }));
 const COMMON_FLAGS = new Set(['--db', '--json', '--quiet', '-q', '--help', '-h', '--version', '-V']);
 const COMMON_VALUES = new Set(['--db']);
 const COMMANDS = new Map((await loadAllCommands()).map((command) => [command.name, command]));
-const COMMAND_VALUES = new Set(
-  [...COMMANDS.values()].flatMap((command) => command.options.filter((option) => option.value !== undefined).map((option) => option.name)),
-);
+const COMMAND_VALUES = new Set([...COMMANDS.values()].flatMap((command) => command.options.filter((option) => option.value !== undefined).map((option) => option.name)));
 
 describe('code blocks in the docs', () => {
   it('finds the blocks (README.md and docs/)', () => {
@@ -40,7 +38,15 @@ describe('code blocks in the docs', () => {
     expect(parsed, `${where(block)}: a YAML block that is not a plan needs <!-- docs-test: fragment --> above it`).toMatchObject({ version: 1 });
     const file = path.join(temp, `${path.basename(block.file, '.md')}-${block.line}.yaml`);
     writeFileSync(file, `${block.text}\n`);
-    const env = block.marker?.startsWith('env ') ? Object.fromEntries(block.marker.slice(4).trim().split(/\s+/).map((pair) => pair.split('=', 2) as [string, string])) : {};
+    const env = block.marker?.startsWith('env ')
+      ? Object.fromEntries(
+          block.marker
+            .slice(4)
+            .trim()
+            .split(/\s+/)
+            .map((pair) => pair.split('=', 2) as [string, string]),
+        )
+      : {};
     const saved = Object.fromEntries(Object.keys(env).map((name) => [name, process.env[name]]));
     Object.assign(process.env, env);
     try {
@@ -54,7 +60,10 @@ describe('code blocks in the docs', () => {
       }
       expect({ exitCode: result.exitCode, messages }, where(block)).toEqual({ exitCode: 0, messages: expect.any(Array) });
       // A ${NAME} the block does not declare would only be found at run time.
-      expect(messages.filter((message) => message.includes('is not set')), `${where(block)}: declare env with <!-- docs-test: env NAME=VALUE -->`).toEqual([]);
+      expect(
+        messages.filter((message) => message.includes('is not set')),
+        `${where(block)}: declare env with <!-- docs-test: env NAME=VALUE -->`,
+      ).toEqual([]);
     } finally {
       for (const [name, value] of Object.entries(saved)) {
         if (value === undefined) delete process.env[name];
@@ -102,7 +111,14 @@ describe('code blocks in the docs', () => {
     }
   });
 
-  const jsonLines = blocks.filter((block) => block.lang === 'json').flatMap((block) => block.text.split('\n').filter((line) => line.trim() !== '').map((line) => [where(block), line] as const));
+  const jsonLines = blocks
+    .filter((block) => block.lang === 'json')
+    .flatMap((block) =>
+      block.text
+        .split('\n')
+        .filter((line) => line.trim() !== '')
+        .map((line) => [where(block), line] as const),
+    );
   it.each(jsonLines)('json %s: each line is one JSON object', (_, line) => {
     expect(typeof JSON.parse(line)).toBe('object');
   });

@@ -43,12 +43,17 @@ describe('generated docs', () => {
 
   it('explains oneOf / anyOf / not and if-then variants', () => {
     const schema = {
-      properties: { version: { const: 1 }, kind: { enum: ['a', 'b'] }, keep: {
-        type: 'object',
-        properties: { chains: { type: 'integer', minimum: 1 }, last: { type: 'integer', maximum: 9 } },
-        oneOf: [{ required: ['chains'] }, { anyOf: [{ required: ['last'] }] }],
-        not: { required: ['chains', 'last'] },
-      }, extra: { type: 'string' } },
+      properties: {
+        version: { const: 1 },
+        kind: { enum: ['a', 'b'] },
+        keep: {
+          type: 'object',
+          properties: { chains: { type: 'integer', minimum: 1 }, last: { type: 'integer', maximum: 9 } },
+          oneOf: [{ required: ['chains'] }, { anyOf: [{ required: ['last'] }] }],
+          not: { required: ['chains', 'last'] },
+        },
+        extra: { type: 'string' },
+      },
       // biome-ignore lint/suspicious/noThenProperty: a JSON Schema if/then, as plans use it
       allOf: [{ if: { properties: { kind: { const: 'b' } } }, then: { required: ['extra'], properties: { keep: false } } }],
     };
@@ -61,8 +66,14 @@ describe('generated docs', () => {
   });
 
   it('every schema in schemas/ gets its reference (schemas/NAME.schema.json -> docs/NAME-reference.md)', () => {
-    const names = readdirSync('schemas').filter((file) => file.endsWith('.schema.json')).map((file) => `docs/${file.replace('.schema.json', '')}-reference.md`);
-    expect(Object.keys(generated).filter((file) => file.endsWith('-reference.md')).sort()).toEqual(names.sort());
+    const names = readdirSync('schemas')
+      .filter((file) => file.endsWith('.schema.json'))
+      .map((file) => `docs/${file.replace('.schema.json', '')}-reference.md`);
+    expect(
+      Object.keys(generated)
+        .filter((file) => file.endsWith('-reference.md'))
+        .sort(),
+    ).toEqual(names.sort());
     const hub = planReference({ title: 'Hub configuration', type: 'object', properties: { maxParallelDisks: { type: 'integer', minimum: 1, default: 16 } } }, [], 'hub') as string;
     expect(hub).toMatch(/^# Hub configuration: reference\n/);
     expect(hub).toContain('### `maxParallelDisks`');

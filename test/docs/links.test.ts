@@ -19,7 +19,10 @@ function anchors(file: string): Set<string> {
     if (line.startsWith('```')) inCode = !inCode;
     const heading = !inCode && /^#{1,6} (.*)$/.exec(line);
     if (!heading) continue;
-    const base = heading[1].toLowerCase().replace(/[^\p{L}\p{N}\s_-]/gu, '').replace(/ /g, '-');
+    const base = heading[1]
+      .toLowerCase()
+      .replace(/[^\p{L}\p{N}\s_-]/gu, '')
+      .replace(/ /g, '-');
     const count = seen.get(base) ?? 0;
     seen.set(base, count + 1);
     found.add(count === 0 ? base : `${base}-${count}`);

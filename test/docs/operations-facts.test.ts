@@ -6,7 +6,11 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 
 const guide = readFileSync('docs/operations.md', 'utf8');
-const sources = (dir: string) => (readdirSync(dir, { recursive: true }) as string[]).filter((file) => file.endsWith('.ts') && !file.endsWith('.test.ts')).map((file) => readFileSync(path.join(dir, file), 'utf8')).join('\n');
+const sources = (dir: string) =>
+  (readdirSync(dir, { recursive: true }) as string[])
+    .filter((file) => file.endsWith('.ts') && !file.endsWith('.test.ts'))
+    .map((file) => readFileSync(path.join(dir, file), 'utf8'))
+    .join('\n');
 
 describe('docs/operations.md', () => {
   it('lists every SENDENSE_* variable hooks get (src/hooks/)', () => {

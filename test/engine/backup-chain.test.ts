@@ -49,8 +49,7 @@ describe('backup chain of a qemu source', () => {
     const plan = writePlan(ws.dir, { name: 'three-disks', vm: 'vm3', disks, repository: ws.repository, ports });
 
     const copies: Record<string, string>[] = [];
-    const keepPoint = (point: number) =>
-      copies.push(Object.fromEntries(disks.map((disk) => [disk.key, keepCopy(disk.path, path.join(ws.dir, `p${point}-${disk.key}.qcow2`))])));
+    const keepPoint = (point: number) => copies.push(Object.fromEntries(disks.map((disk) => [disk.key, keepCopy(disk.path, path.join(ws.dir, `p${point}-${disk.key}.qcow2`))])));
 
     expectSucceeded(await sendenseRun([plan, '--db', ws.db]), 3);
     keepPoint(1);

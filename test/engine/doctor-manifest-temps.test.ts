@@ -22,7 +22,7 @@ function deadPid(): number {
 }
 
 describe('doctor and manifest temp files beside kept backups', () => {
-  it('deletes a dead writer\'s old temps (run and merge), keeps a live writer\'s and a fresh one, and the backup restores exactly', async () => {
+  it("deletes a dead writer's old temps (run and merge), keeps a live writer's and a fresh one, and the backup restores exactly", async () => {
     const disk = createDisk(path.join(ws.dir, 'disk.qcow2'), 16 * MiB);
     writeDisk(disk, ['write -P 0x3c 0 3M']);
     const plan = writePlan(ws.dir, { name: 'temps-nightly', vm: 'vmt', disks: [{ key: 2000, path: disk }], repository: ws.repository, ports });

@@ -76,7 +76,18 @@ describe('--dry-run resolves what the run does', () => {
     const [backup] = await listBackups(ws.db, 'restvm');
     const plan = path.join(ws.dir, 'restore.yaml');
     const target = { type: 'file', path: path.join(ws.dir, 'restored-{key}.qcow2') };
-    writeFileSync(plan, stringify({ version: 1, kind: 'restore', name: 'rest', vm: { name: 'restvm' }, repository: { path: repository }, nbd: { ports: `${ports[0]}-${ports[1]}` }, restore: { point: 'latest', disks: [2001], target } }));
+    writeFileSync(
+      plan,
+      stringify({
+        version: 1,
+        kind: 'restore',
+        name: 'rest',
+        vm: { name: 'restvm' },
+        repository: { path: repository },
+        nbd: { ports: `${ports[0]}-${ports[1]}` },
+        restore: { point: 'latest', disks: [2001], target },
+      }),
+    );
 
     const dry = await dryRun(plan);
     const done = await run(plan);

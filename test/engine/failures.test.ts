@@ -72,7 +72,9 @@ async function startMidTransfer(plan: string): Promise<{ cli: RunningCli; childr
   await cli.waitForEvent((event) => event.type === 'progress' && event.bytesDone! > 0 && event.bytesDone! < event.bytesToDo!);
   const children = descendantPids(cli.pid);
   children.forEach((pid) => seenPids.add(pid));
-  const targets = recordedProcesses(ws.db).filter((record) => record.kind === 'qemu-nbd').map((record) => record.pid);
+  const targets = recordedProcesses(ws.db)
+    .filter((record) => record.kind === 'qemu-nbd')
+    .map((record) => record.pid);
   expect(targets.length, 'one qemu-nbd target per disk is recorded').toBe(2);
   return { cli, children, targets };
 }
@@ -91,7 +93,16 @@ describe('failure paths of a backup run', () => {
     const disk0 = createDisk(path.join(ws.dir, 'disk0.qcow2'), 32 * MiB);
     writeDisk(disk0, ['write -P 0x11 0 1M']);
     const missing = path.join(ws.dir, 'disk1.qcow2');
-    const plan = writePlan(ws.dir, { name: 'missing', vm: 'missing', disks: [{ key: 2000, path: disk0 }, { key: 2001, path: missing }], repository: ws.repository, ports });
+    const plan = writePlan(ws.dir, {
+      name: 'missing',
+      vm: 'missing',
+      disks: [
+        { key: 2000, path: disk0 },
+        { key: 2001, path: missing },
+      ],
+      repository: ws.repository,
+      ports,
+    });
 
     const result = await sendenseRun([plan, '--db', ws.db]);
     expect(result.exitCode).toBe(1);
@@ -124,7 +135,7 @@ describe('failure paths of a backup run', () => {
     expect(bitmapNames(disk0)).toEqual([]);
   });
 
-  it('onMissingChain: fail with no chain to continue: exit 1 saying so, no full taken behind the plan\'s back', async () => {
+  it("onMissingChain: fail with no chain to continue: exit 1 saying so, no full taken behind the plan's back", async () => {
     const disk0 = createDisk(path.join(ws.dir, 'strict0.qcow2'), 32 * MiB);
     writeDisk(disk0, ['write -P 0x11 0 1M']);
     const plan = writePlan(ws.dir, { name: 'strict', vm: 'strict', disks: [{ key: 2000, path: disk0 }], repository: ws.repository, ports, incremental: { onMissingChain: 'fail' } });

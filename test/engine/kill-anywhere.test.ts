@@ -127,7 +127,14 @@ describe('kill -9 of a restore', () => {
     it(`${name}: doctor stops qemu-img and removes the unfinished target; nothing else is touched`, async () => {
       const out = path.join(ws.dir, `restore-${name.replaceAll(' ', '-')}`);
       mkdirSync(out);
-      const restorePlan = writeRestorePlan(out, { name: 'kvm-restore', vm: 'kvm', repository: ws.repository, ports, point: 'latest', target: { type: 'file', path: path.join(out, 'disk-{key}.raw'), format: 'raw' } });
+      const restorePlan = writeRestorePlan(out, {
+        name: 'kvm-restore',
+        vm: 'kvm',
+        repository: ws.repository,
+        ports,
+        point: 'latest',
+        target: { type: 'file', path: path.join(out, 'disk-{key}.raw'), format: 'raw' },
+      });
       const killed = await killAt([restorePlan, '--db', ws.db], accept, 5);
       await expectNothingLeftBy(killed);
       expect(readdirSync(out)).toEqual(['kvm-restore.yaml']);

@@ -44,9 +44,20 @@ describe('UndoStack', () => {
 
   it('one entry failing does not stop the others, and its error is reported', async () => {
     const ran: string[] = [];
-    const outcomes = await stackOf([['a', 'always'], ['b', 'always', true], ['c', 'always']], ran).unwind();
+    const outcomes = await stackOf(
+      [
+        ['a', 'always'],
+        ['b', 'always', true],
+        ['c', 'always'],
+      ],
+      ran,
+    ).unwind();
     expect(ran).toEqual(['c', 'b', 'a']);
-    expect(outcomes.map((outcome) => [outcome.what, outcome.error?.message])).toEqual([['c', undefined], ['b', 'b broke'], ['a', undefined]]);
+    expect(outcomes.map((outcome) => [outcome.what, outcome.error?.message])).toEqual([
+      ['c', undefined],
+      ['b', 'b broke'],
+      ['a', undefined],
+    ]);
   });
 
   it('unwinding twice gives nothing back twice', async () => {

@@ -49,7 +49,10 @@ interface ClientCall {
 }
 
 const calls = (): ClientCall[] =>
-  readFileSync(path.join(ws.dir, 'calls.jsonl'), 'utf8').trim().split('\n').map((line) => JSON.parse(line) as ClientCall);
+  readFileSync(path.join(ws.dir, 'calls.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((line) => JSON.parse(line) as ClientCall);
 
 describe('VMware source (fake sendense-backup-client, no vCenter here)', () => {
   it('full then incremental are exact; the size comes from the client; the password only in its environment', async () => {
@@ -87,9 +90,7 @@ describe('VMware source (fake sendense-backup-client, no vCenter here)', () => {
     }
     expect(full.previous).toBeNull();
     const fullBackup = (await listBackups(ws.db, 'vmw'))[0];
-    expect(JSON.parse(incremental.previous!)).toEqual(
-      Object.fromEntries(fullBackup.disks.map((disk) => [String(disk.diskKey), disk.changeId])),
-    );
+    expect(JSON.parse(incremental.previous!)).toEqual(Object.fromEntries(fullBackup.disks.map((disk) => [String(disk.diskKey), disk.changeId])));
     expect(readFileSync(ws.db).includes(Buffer.from(PASSWORD))).toBe(false);
     expect(leasedPorts(ws.db)).toEqual([]);
     expect(recordedProcesses(ws.db)).toEqual([]);

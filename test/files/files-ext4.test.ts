@@ -37,7 +37,10 @@ function expectOk(result: FilesResult): void {
 // One clear line on stderr, no stack trace.
 function expectRefused(result: FilesResult, exitCode: number, message: RegExp): void {
   expect(result.exitCode, `${result.stdout}\n${result.stderr}`).toBe(exitCode);
-  const lines = result.stderr.trim().split('\n').filter((line) => line.startsWith('sendense-run:'));
+  const lines = result.stderr
+    .trim()
+    .split('\n')
+    .filter((line) => line.startsWith('sendense-run:'));
   expect(lines).toHaveLength(1);
   expect(lines[0]).toMatch(message);
   expect(result.stderr).not.toMatch(/\n\s+at /);
@@ -63,87 +66,117 @@ interface EntryLine {
 }
 
 describe('listing', () => {
-  it('lists the partitions and filesystems of the first point with short names, types, labels and sizes', async () => {
-    const result = await files('--point', pointId(1), '--json');
-    expectOk(result);
-    const found = jsonLines<FsLine>(result.stdout);
-    expect(found.map((fs) => [fs.name, fs.type])).toEqual([
-      ['p1', 'ext4'],
-      ['p2', 'unknown'],
-    ]);
-    expect(found[0]).toMatchObject({ label: 'guestroot', size: 40 * 1024 * 1024, partitionTable: 'gpt' });
-  }, BOOT);
-
-  it("lists a directory at each point as the test wrote it: types, sizes, modes, owners, times, symlink targets", async () => {
-    for (const point of [1, 2]) {
-      const result = await files('--point', pointId(point), '--json', 'p1:/');
+  it(
+    'lists the partitions and filesystems of the first point with short names, types, labels and sizes',
+    async () => {
+      const result = await files('--point', pointId(1), '--json');
       expectOk(result);
-      const entries = jsonLines<EntryLine>(result.stdout).filter((entry) => entry.name !== 'lost+found');
-      const tree = guest.trees[point - 1];
-      const top = Object.keys(tree).filter((name) => !name.includes('/')).sort();
-      expect(entries.map((entry) => entry.name), `point ${point}`).toEqual(top);
-      for (const entry of entries) {
-        const wrote = tree[entry.name];
-        expect({ type: entry.type, mode: Number.parseInt(entry.mode, 8), uid: entry.uid, gid: entry.gid, mtime: Date.parse(entry.mtime) / 1000 }, `${entry.name} at point ${point}`).toEqual({
-          type: wrote.type,
-          mode: wrote.type === 'symlink' ? 0o777 : wrote.mode,
-          uid: wrote.uid,
-          gid: wrote.gid,
-          mtime: wrote.mtime,
-        });
-        if (wrote.type === 'file') expect(entry.size).toBe(wrote.size);
-        if (wrote.type === 'symlink') expect(entry.target).toBe(wrote.target);
-      }
-    }
-  }, 2 * BOOT);
+      const found = jsonLines<FsLine>(result.stdout);
+      expect(found.map((fs) => [fs.name, fs.type])).toEqual([
+        ['p1', 'ext4'],
+        ['p2', 'unknown'],
+      ]);
+      expect(found[0]).toMatchObject({ label: 'guestroot', size: 40 * 1024 * 1024, partitionTable: 'gpt' });
+    },
+    BOOT,
+  );
 
-  it('shows a directory to people as ls would, names with spaces and non-ASCII intact (latest point)', async () => {
-    const result = await files('p1:/données');
-    expectOk(result);
-    expect(result.stdout).toMatch(/-rw-r--r--\s+0:0\s+\d+\s+2021-05-06 07:09:52\s+été\.txt/);
-  }, BOOT);
+  it(
+    'lists a directory at each point as the test wrote it: types, sizes, modes, owners, times, symlink targets',
+    async () => {
+      for (const point of [1, 2]) {
+        const result = await files('--point', pointId(point), '--json', 'p1:/');
+        expectOk(result);
+        const entries = jsonLines<EntryLine>(result.stdout).filter((entry) => entry.name !== 'lost+found');
+        const tree = guest.trees[point - 1];
+        const top = Object.keys(tree)
+          .filter((name) => !name.includes('/'))
+          .sort();
+        expect(
+          entries.map((entry) => entry.name),
+          `point ${point}`,
+        ).toEqual(top);
+        for (const entry of entries) {
+          const wrote = tree[entry.name];
+          expect({ type: entry.type, mode: Number.parseInt(entry.mode, 8), uid: entry.uid, gid: entry.gid, mtime: Date.parse(entry.mtime) / 1000 }, `${entry.name} at point ${point}`).toEqual({
+            type: wrote.type,
+            mode: wrote.type === 'symlink' ? 0o777 : wrote.mode,
+            uid: wrote.uid,
+            gid: wrote.gid,
+            mtime: wrote.mtime,
+          });
+          if (wrote.type === 'file') expect(entry.size).toBe(wrote.size);
+          if (wrote.type === 'symlink') expect(entry.target).toBe(wrote.target);
+        }
+      }
+    },
+    2 * BOOT,
+  );
+
+  it(
+    'shows a directory to people as ls would, names with spaces and non-ASCII intact (latest point)',
+    async () => {
+      const result = await files('p1:/données');
+      expectOk(result);
+      expect(result.stdout).toMatch(/-rw-r--r--\s+0:0\s+\d+\s+2021-05-06 07:09:52\s+été\.txt/);
+    },
+    BOOT,
+  );
 });
 
 describe('extracting', () => {
-  it('extracts folders, a file and a symlink of point 1 into a new directory with content, modes (no setuid bit), owners and times kept', async () => {
-    const to = path.join(ws.dir, 'restored-1');
-    const result = await files('--point', pointId(1), '--get', 'p1:/etc', 'p1:/données', 'p1:/big.bin', 'p1:/hosts-link', 'p1:/bin', '--to', to);
-    expectOk(result);
-    const tree = withoutSetuid(guest.trees[0]);
-    const got = readTree(to);
-    expect(got).toEqual({
-      ...subTree(tree, 'etc'),
-      ...subTree(tree, 'données'),
-      ...subTree(tree, 'big.bin'),
-      ...subTree(tree, 'hosts-link'),
-      ...subTree(tree, 'bin'),
-    });
-  }, BOOT);
+  it(
+    'extracts folders, a file and a symlink of point 1 into a new directory with content, modes (no setuid bit), owners and times kept',
+    async () => {
+      const to = path.join(ws.dir, 'restored-1');
+      const result = await files('--point', pointId(1), '--get', 'p1:/etc', 'p1:/données', 'p1:/big.bin', 'p1:/hosts-link', 'p1:/bin', '--to', to);
+      expectOk(result);
+      const tree = withoutSetuid(guest.trees[0]);
+      const got = readTree(to);
+      expect(got).toEqual({
+        ...subTree(tree, 'etc'),
+        ...subTree(tree, 'données'),
+        ...subTree(tree, 'big.bin'),
+        ...subTree(tree, 'hosts-link'),
+        ...subTree(tree, 'bin'),
+      });
+    },
+    BOOT,
+  );
 
-  it('extracts files and folders of the latest point into a .tar.gz, as they were then', async () => {
-    const tarGz = path.join(ws.dir, 'latest.tar.gz');
-    const result = await files('--get', 'p1:/etc', 'p1:/new file.txt', 'p1:/dir with space', '--to', tarGz);
-    expectOk(result);
-    const unpacked = path.join(ws.dir, 'unpacked-tgz');
-    mkdirSync(unpacked);
-    execFileSync('tar', ['-x', '-z', '-f', tarGz, '-C', unpacked, '--same-owner', '-p', '--numeric-owner']);
-    const tree = guest.trees[1];
-    expect(readTree(unpacked)).toEqual({ ...subTree(tree, 'etc'), ...subTree(tree, 'new file.txt'), ...subTree(tree, 'dir with space') });
-  }, BOOT);
+  it(
+    'extracts files and folders of the latest point into a .tar.gz, as they were then',
+    async () => {
+      const tarGz = path.join(ws.dir, 'latest.tar.gz');
+      const result = await files('--get', 'p1:/etc', 'p1:/new file.txt', 'p1:/dir with space', '--to', tarGz);
+      expectOk(result);
+      const unpacked = path.join(ws.dir, 'unpacked-tgz');
+      mkdirSync(unpacked);
+      execFileSync('tar', ['-x', '-z', '-f', tarGz, '-C', unpacked, '--same-owner', '-p', '--numeric-owner']);
+      const tree = guest.trees[1];
+      expect(readTree(unpacked)).toEqual({ ...subTree(tree, 'etc'), ...subTree(tree, 'new file.txt'), ...subTree(tree, 'dir with space') });
+    },
+    BOOT,
+  );
 
-  it('extracts the whole filesystem of point 1 into a .zip: every file with its content, deleted ones included', async () => {
-    const zip = path.join(ws.dir, 'point1.zip');
-    const result = await files('--point', pointId(1), '--get', 'p1:/', '--to', zip);
-    expectOk(result);
-    const unpacked = path.join(ws.dir, 'unpacked-zip');
-    mkdirSync(unpacked);
-    execFileSync('unzip', ['-q', zip, '-d', unpacked]);
-    const tree = withoutSetuid(guest.trees[0]);
-    const got = readTree(path.join(unpacked, 'p1'));
-    // zip keeps content, modes, file times and symlinks (not owners; unzip sets no symlink or folder times).
-    const strip = (t: typeof tree) => Object.fromEntries(Object.entries(t).map(([name, e]) => [name, { type: e.type, sha256: e.sha256, target: e.target, mode: e.mode, mtime: e.type === 'file' ? e.mtime : undefined }]));
-    expect(strip(got)).toEqual(strip(tree));
-  }, BOOT);
+  it(
+    'extracts the whole filesystem of point 1 into a .zip: every file with its content, deleted ones included',
+    async () => {
+      const zip = path.join(ws.dir, 'point1.zip');
+      const result = await files('--point', pointId(1), '--get', 'p1:/', '--to', zip);
+      expectOk(result);
+      const unpacked = path.join(ws.dir, 'unpacked-zip');
+      mkdirSync(unpacked);
+      execFileSync('unzip', ['-q', zip, '-d', unpacked]);
+      const tree = withoutSetuid(guest.trees[0]);
+      const got = readTree(path.join(unpacked, 'p1'));
+      // zip keeps content, modes, file times and symlinks (not owners; unzip sets no symlink or folder times).
+      const strip = (t: typeof tree) =>
+        Object.fromEntries(Object.entries(t).map(([name, e]) => [name, { type: e.type, sha256: e.sha256, target: e.target, mode: e.mode, mtime: e.type === 'file' ? e.mtime : undefined }]));
+      expect(strip(got)).toEqual(strip(tree));
+    },
+    BOOT,
+  );
 });
 
 describe('refusals', () => {
@@ -165,12 +198,20 @@ describe('refusals', () => {
     expectRefused(await files('--get', 'p1:/etc', '--to', archive), 1, /exists: .*--overwrite/);
   }, 180_000);
 
-  it('refuses an unknown filesystem name, naming those that exist', async () => {
-    expectRefused(await files('p9:/'), 1, /has no filesystem 'p9' \(it has p1\)/);
-  }, BOOT);
+  it(
+    'refuses an unknown filesystem name, naming those that exist',
+    async () => {
+      expectRefused(await files('p9:/'), 1, /has no filesystem 'p9' \(it has p1\)/);
+    },
+    BOOT,
+  );
 
-  it('refuses a path that is not in the filesystem at that point (deleted at point 2)', async () => {
-    expectRefused(await files('--get', 'p1:/to-delete.txt', '--to', path.join(ws.dir, 'never')), 1, /p1:\/to-delete\.txt: No such file or directory/);
-    expect(readdirSync(ws.dir).filter((name) => name.startsWith('.never') || name === 'never')).toEqual([]);
-  }, BOOT);
+  it(
+    'refuses a path that is not in the filesystem at that point (deleted at point 2)',
+    async () => {
+      expectRefused(await files('--get', 'p1:/to-delete.txt', '--to', path.join(ws.dir, 'never')), 1, /p1:\/to-delete\.txt: No such file or directory/);
+      expect(readdirSync(ws.dir).filter((name) => name.startsWith('.never') || name === 'never')).toEqual([]);
+    },
+    BOOT,
+  );
 });

@@ -84,9 +84,7 @@ function expectOk(result: FilesResult): void {
 
 // `find DIR -type b -o -type c -o -type p -o -perm /6000`: what must never be on the host.
 function dangerous(dir: string): string[] {
-  return execFileSync('find', [dir, '(', '-type', 'b', '-o', '-type', 'c', '-o', '-type', 'p', '-o', '-perm', '/6000', ')', '-print'], { encoding: 'utf8' })
-    .split('\n')
-    .filter(Boolean);
+  return execFileSync('find', [dir, '(', '-type', 'b', '-o', '-type', 'c', '-o', '-type', 'p', '-o', '-perm', '/6000', ')', '-print'], { encoding: 'utf8' }).split('\n').filter(Boolean);
 }
 
 // What ws.dir holds besides the target (names only): extraction leaves nothing beside it.
@@ -108,55 +106,67 @@ function tarListing(tar: string): string[][] {
 }
 
 describe('extracting a hostile guest folder as root', () => {
-  it('into a directory: no device node, FIFO or setuid/setgid bit on the host, the sparse file stays sparse', async () => {
-    const around = besideTargets();
-    const to = path.join(ws.dir, 'out-dir');
-    const result = await files('--get', 'p1:/data', '--to', to);
-    expectOk(result);
-    expect(dangerous(ws.dir)).toEqual([]);
-    for (const skipped of ['disk0', 'tty0', 'pipe']) expect(result.stderr).toMatch(new RegExp(`p1:/data/special/${skipped}: .*skipped`));
-    const data = path.join(to, 'data', 'special');
-    expect(lstatSync(path.join(data, 'su-root'))).toMatchObject({ mode: 0o100755, uid: 0, gid: 0 });
-    expect(lstatSync(path.join(data, 'sg-group'))).toMatchObject({ mode: 0o100755, uid: 0, gid: 50 });
-    const sparse = statSync(path.join(to, 'data', 'sparse.bin'));
-    expect(sparse.size).toBe(SPARSE_SIZE);
-    expect(sparse.blocks * 512).toBeLessThan(1024 * 1024);
-    const tail = Buffer.alloc(SPARSE_TAIL.length);
-    const fd = openSync(path.join(to, 'data', 'sparse.bin'), 'r');
-    readSync(fd, tail, 0, tail.length, SPARSE_SIZE - SPARSE_TAIL.length);
-    closeSync(fd);
-    expect(tail.toString()).toBe(SPARSE_TAIL);
-    const names = readdirSync(data, { encoding: 'buffer' });
-    expect(names.some((name) => name.equals(LATIN1_NAME))).toBe(true);
-    expect(readFileSync(path.join(data, NEWLINE_NAME), 'utf8')).toBe('newline name\n');
-    expect(readFileSync(path.join(data, 'plain.txt'), 'utf8')).toBe('plain\n');
-    expect(besideTargets()).toEqual(around);
-  }, BOOT);
+  it(
+    'into a directory: no device node, FIFO or setuid/setgid bit on the host, the sparse file stays sparse',
+    async () => {
+      const around = besideTargets();
+      const to = path.join(ws.dir, 'out-dir');
+      const result = await files('--get', 'p1:/data', '--to', to);
+      expectOk(result);
+      expect(dangerous(ws.dir)).toEqual([]);
+      for (const skipped of ['disk0', 'tty0', 'pipe']) expect(result.stderr).toMatch(new RegExp(`p1:/data/special/${skipped}: .*skipped`));
+      const data = path.join(to, 'data', 'special');
+      expect(lstatSync(path.join(data, 'su-root'))).toMatchObject({ mode: 0o100755, uid: 0, gid: 0 });
+      expect(lstatSync(path.join(data, 'sg-group'))).toMatchObject({ mode: 0o100755, uid: 0, gid: 50 });
+      const sparse = statSync(path.join(to, 'data', 'sparse.bin'));
+      expect(sparse.size).toBe(SPARSE_SIZE);
+      expect(sparse.blocks * 512).toBeLessThan(1024 * 1024);
+      const tail = Buffer.alloc(SPARSE_TAIL.length);
+      const fd = openSync(path.join(to, 'data', 'sparse.bin'), 'r');
+      readSync(fd, tail, 0, tail.length, SPARSE_SIZE - SPARSE_TAIL.length);
+      closeSync(fd);
+      expect(tail.toString()).toBe(SPARSE_TAIL);
+      const names = readdirSync(data, { encoding: 'buffer' });
+      expect(names.some((name) => name.equals(LATIN1_NAME))).toBe(true);
+      expect(readFileSync(path.join(data, NEWLINE_NAME), 'utf8')).toBe('newline name\n');
+      expect(readFileSync(path.join(data, 'plain.txt'), 'utf8')).toBe('plain\n');
+      expect(besideTargets()).toEqual(around);
+    },
+    BOOT,
+  );
 
-  it('into a .tar: no device node or FIFO, no setuid/setgid bit, and the sparse file stored sparse', async () => {
-    const around = besideTargets();
-    const tar = path.join(ws.dir, 'out-default.tar');
-    const result = await files('--get', 'p1:/data', '--to', tar);
-    expectOk(result);
-    expect(statSync(tar).size).toBeLessThan(16 * 1024 * 1024);
-    const listing = tarListing(tar);
-    expect(listing.filter(([mode]) => /^[bcp]|^...[sS]|^......[sS]/.test(mode))).toEqual([]);
-    expect(listing).toContainEqual(['-rwxr-xr-x', 'data/special/su-root']);
-    expect(listing).toContainEqual(['-rwxr-xr-x', 'data/special/sg-group']);
-    expect(listing).toContainEqual(['-rw-r--r--', 'data/sparse.bin']);
-    expect(besideTargets()).toEqual(around);
-  }, BOOT);
+  it(
+    'into a .tar: no device node or FIFO, no setuid/setgid bit, and the sparse file stored sparse',
+    async () => {
+      const around = besideTargets();
+      const tar = path.join(ws.dir, 'out-default.tar');
+      const result = await files('--get', 'p1:/data', '--to', tar);
+      expectOk(result);
+      expect(statSync(tar).size).toBeLessThan(16 * 1024 * 1024);
+      const listing = tarListing(tar);
+      expect(listing.filter(([mode]) => /^[bcp]|^...[sS]|^......[sS]/.test(mode))).toEqual([]);
+      expect(listing).toContainEqual(['-rwxr-xr-x', 'data/special/su-root']);
+      expect(listing).toContainEqual(['-rwxr-xr-x', 'data/special/sg-group']);
+      expect(listing).toContainEqual(['-rw-r--r--', 'data/sparse.bin']);
+      expect(besideTargets()).toEqual(around);
+    },
+    BOOT,
+  );
 
-  it('with --keep-setuid into a .tar: the setuid and setgid bits are kept, devices still are not', async () => {
-    const tar = path.join(ws.dir, 'out-keep.tar');
-    const result = await files('--get', 'p1:/data/special', '--to', tar, '--keep-setuid');
-    expectOk(result);
-    const listing = tarListing(tar);
-    expect(listing).toContainEqual(['-rwsr-xr-x', 'special/su-root']);
-    expect(listing).toContainEqual(['-rwxr-sr-x', 'special/sg-group']);
-    expect(listing.filter(([mode]) => /^[bcp]/.test(mode))).toEqual([]);
-    expect(dangerous(ws.dir).filter((found) => !found.startsWith(path.join(ws.dir, 'out-')))).toEqual([]);
-  }, BOOT);
+  it(
+    'with --keep-setuid into a .tar: the setuid and setgid bits are kept, devices still are not',
+    async () => {
+      const tar = path.join(ws.dir, 'out-keep.tar');
+      const result = await files('--get', 'p1:/data/special', '--to', tar, '--keep-setuid');
+      expectOk(result);
+      const listing = tarListing(tar);
+      expect(listing).toContainEqual(['-rwsr-xr-x', 'special/su-root']);
+      expect(listing).toContainEqual(['-rwxr-sr-x', 'special/sg-group']);
+      expect(listing.filter(([mode]) => /^[bcp]/.test(mode))).toEqual([]);
+      expect(dangerous(ws.dir).filter((found) => !found.startsWith(path.join(ws.dir, 'out-')))).toEqual([]);
+    },
+    BOOT,
+  );
 });
 
 interface EntryLine {
@@ -170,27 +180,35 @@ interface EntryLine {
 }
 
 describe('listing names a hostile guest chose', () => {
-  it('lists every entry on one line each, a name with a newline or not in UTF-8 escaped, with its real mode and size', async () => {
-    const result = await files('p1:/data/special');
-    expectOk(result);
-    const lines = result.stdout.trim().split('\n');
-    // A header, the column titles, then one line for each of the 8 entries.
-    expect(lines).toHaveLength(2 + 8);
-    expect(lines.find((line) => line.endsWith('caf\\xe9.txt'))).toMatch(/^-rw-r-----\s+0:0\s+13\s+20\d\d-/);
-    expect(lines.find((line) => line.endsWith('line\\nbreak.txt'))).toMatch(/^-rw-------\s+0:0\s+13\s+20\d\d-/);
-    expect(lines.find((line) => line.endsWith(' disk0'))).toMatch(/^brw-rw-rw-/);
-    expect(lines.find((line) => line.endsWith(' su-root'))).toMatch(/^-rwsr-xr-x/);
-  }, BOOT);
+  it(
+    'lists every entry on one line each, a name with a newline or not in UTF-8 escaped, with its real mode and size',
+    async () => {
+      const result = await files('p1:/data/special');
+      expectOk(result);
+      const lines = result.stdout.trim().split('\n');
+      // A header, the column titles, then one line for each of the 8 entries.
+      expect(lines).toHaveLength(2 + 8);
+      expect(lines.find((line) => line.endsWith('caf\\xe9.txt'))).toMatch(/^-rw-r-----\s+0:0\s+13\s+20\d\d-/);
+      expect(lines.find((line) => line.endsWith('line\\nbreak.txt'))).toMatch(/^-rw-------\s+0:0\s+13\s+20\d\d-/);
+      expect(lines.find((line) => line.endsWith(' disk0'))).toMatch(/^brw-rw-rw-/);
+      expect(lines.find((line) => line.endsWith(' su-root'))).toMatch(/^-rwsr-xr-x/);
+    },
+    BOOT,
+  );
 
-  it('lists them exactly in JSON: the newline as it is, the bytes of a name that is not UTF-8', async () => {
-    const result = await files('p1:/data/special', '--json');
-    expectOk(result);
-    const entries = jsonLines<EntryLine>(result.stdout);
-    expect(entries).toHaveLength(8);
-    expect(entries.find((entry) => entry.name === NEWLINE_NAME)).toMatchObject({ type: 'file', size: 13, mode: '0600' });
-    const latin1 = entries.find((entry) => entry.nameBytes !== undefined);
-    expect(latin1).toMatchObject({ name: 'caf\\xe9.txt', type: 'file', size: 13, mode: '0640' });
-    expect(Buffer.from(latin1?.nameBytes ?? '', 'base64').equals(LATIN1_NAME)).toBe(true);
-    expect(Date.parse(latin1?.mtime ?? '')).toBeGreaterThan(Date.UTC(2020, 0, 1));
-  }, BOOT);
+  it(
+    'lists them exactly in JSON: the newline as it is, the bytes of a name that is not UTF-8',
+    async () => {
+      const result = await files('p1:/data/special', '--json');
+      expectOk(result);
+      const entries = jsonLines<EntryLine>(result.stdout);
+      expect(entries).toHaveLength(8);
+      expect(entries.find((entry) => entry.name === NEWLINE_NAME)).toMatchObject({ type: 'file', size: 13, mode: '0600' });
+      const latin1 = entries.find((entry) => entry.nameBytes !== undefined);
+      expect(latin1).toMatchObject({ name: 'caf\\xe9.txt', type: 'file', size: 13, mode: '0640' });
+      expect(Buffer.from(latin1?.nameBytes ?? '', 'base64').equals(LATIN1_NAME)).toBe(true);
+      expect(Date.parse(latin1?.mtime ?? '')).toBeGreaterThan(Date.UTC(2020, 0, 1));
+    },
+    BOOT,
+  );
 });

@@ -51,7 +51,14 @@ interface FsLine {
 
 // sha256 of every file under dir, by path relative to it.
 function hashes(dir: string, names: readonly string[]): Record<string, string> {
-  return Object.fromEntries(names.map((name) => [name, createHash('sha256').update(readFileSync(path.join(dir, name))).digest('hex')]));
+  return Object.fromEntries(
+    names.map((name) => [
+      name,
+      createHash('sha256')
+        .update(readFileSync(path.join(dir, name)))
+        .digest('hex'),
+    ]),
+  );
 }
 
 describe('more filesystems', () => {

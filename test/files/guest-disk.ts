@@ -49,7 +49,7 @@ const POINT1: Readonly<Record<string, Spec>> = {
   'etc/secret.conf': { content: 'password=never-in-logs\n', mode: 0o600, uid: 0, gid: 0, mtime: T0 + 1 },
   'dir with space': { dir: true, mode: 0o750, uid: 1000, gid: 1000, mtime: T0 + 6 },
   'dir with space/file one.txt': { content: 'one\n', mode: 0o644, uid: 1000, gid: 1000, mtime: T0 + 2 },
-  'données': { dir: true, mode: 0o755, mtime: T0 + 7 },
+  données: { dir: true, mode: 0o755, mtime: T0 + 7 },
   'données/été.txt': { content: 'café ☕\n', mode: 0o644, mtime: T0 + 3 },
   'big.bin': { content: BIG, mode: 0o644, mtime: T0 + 4 },
   bin: { dir: true, mode: 0o755, mtime: T0 + 8 },

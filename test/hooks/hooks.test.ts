@@ -15,7 +15,9 @@ function collect(): RunReporter & { events: RunEvent[] } {
 }
 
 function envFile(file: string): Record<string, string> {
-  const lines = readFileSync(file, 'utf8').split('\n').filter((line) => line.startsWith('SENDENSE_'));
+  const lines = readFileSync(file, 'utf8')
+    .split('\n')
+    .filter((line) => line.startsWith('SENDENSE_'));
   return Object.fromEntries(lines.map((line) => [line.slice(0, line.indexOf('=')), line.slice(line.indexOf('=') + 1)]));
 }
 
@@ -63,9 +65,7 @@ describe('hooks', () => {
     );
     const result = await runPlan(plan, { store, reporter: collect(), trigger: 'manual' });
     expect(result.status).toBe('failed');
-    expect(result.error?.describe()).toBe(
-      "step hooks: before hook 'echo database not quiesced >&2; exit 3' failed (exit code 3: database not quiesced); nothing was taken",
-    );
+    expect(result.error?.describe()).toBe("step hooks: before hook 'echo database not quiesced >&2; exit 3' failed (exit code 3: database not quiesced); nothing was taken");
     expect(existsSync(path.join(box.dir, 'second-before'))).toBe(false);
     // Nothing taken: no backup record, no repository files, no leases, no processes.
     expect(await store.listBackups()).toEqual([]);

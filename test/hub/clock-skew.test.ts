@@ -35,10 +35,7 @@ describe('hubs whose clocks disagree, on one PostgreSQL', () => {
     // A source served at 4 MiB/s: the run behind holds its VM lock through a 16 s copy.
     const server = await startNbdkit(['--filter=rate', 'data', 'data=(0x5a)*67108864', 'size=64M', 'rate=32M'], path.join(box.dir, 'kit.sock'));
     servers.push(server);
-    const plan = writePlanFile(
-      path.join(box.dir, 'held.yaml'),
-      planDoc(box, 'held', { kind: 'backup', vm: { name: 'vm-held', source: { type: 'nbd', disks: [{ key: 2000, url: server.url }] } } }),
-    );
+    const plan = writePlanFile(path.join(box.dir, 'held.yaml'), planDoc(box, 'held', { kind: 'backup', vm: { name: 'vm-held', source: { type: 'nbd', disks: [{ key: 2000, url: server.url }] } } }));
     const configs = ['hub-behind', 'hub-right'].map((name) => {
       const file = path.join(box!.dir, `${name}.yaml`);
       writeFileSync(file, `name: ${name}\n`);

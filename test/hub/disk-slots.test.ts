@@ -40,7 +40,6 @@ function makeVm(name: string, count: number, hold = 0) {
   return { name, disks, plan };
 }
 
-
 const timed = (stdout: string) => parseEvents(stdout) as TimedEvent[];
 const slotRows = () => tableRows(ws.db, 'disk_slots');
 
@@ -63,7 +62,14 @@ describe('hub disk slots', () => {
 
     // A restore of all 5 disks into files on this host takes turns the same way.
     const target = path.join(ws.dir, 'restored-{key}.qcow2');
-    const restorePlan = writeRestorePlan(ws.dir, { name: 'wide-restore', vm: 'wide', repository: ws.repository, ports: [first, last], point: 'latest', target: { type: 'file', path: target, format: 'qcow2' } });
+    const restorePlan = writeRestorePlan(ws.dir, {
+      name: 'wide-restore',
+      vm: 'wide',
+      repository: ws.repository,
+      ports: [first, last],
+      point: 'latest',
+      target: { type: 'file', path: target, format: 'qcow2' },
+    });
     const restoring = startSendenseRun([restorePlan, '--db', ws.db, '--hub-config', hubConfig(2)]);
     const restoreServers = mostHubServersAtOnce(restoring.pid, restoring.exited);
     const restore = await restoring.exited;
@@ -94,7 +100,10 @@ describe('hub disk slots', () => {
       expect(grantedAt[i]! + 50, `run ${i} granted after run ${i - 1} ended`).toBeGreaterThanOrEqual(endedAt[i - 1]!);
     }
     const history = await sendenseRun(['history', '--json', '--db', ws.db]);
-    const runs = history.stdout.split('\n').filter(Boolean).map((line) => JSON.parse(line) as { plan: string; queuedSeconds: number | null });
+    const runs = history.stdout
+      .split('\n')
+      .filter(Boolean)
+      .map((line) => JSON.parse(line) as { plan: string; queuedSeconds: number | null });
     expect(runs.find((run) => run.plan === 'vm0-nightly')!.queuedSeconds).toBeNull();
     expect(runs.find((run) => run.plan === 'vm3-nightly')!.queuedSeconds).toBeGreaterThan(2);
     const table = await sendenseRun(['history', '--db', ws.db]);

@@ -117,7 +117,10 @@ describe('schedule on three hubs sharing one PostgreSQL', () => {
         if (row === undefined || (row.status === 'skipped' && !row.error)) missing.push(key);
       }
     }
-    const jobs = missing.length === 0 ? [] : await query(db, "select data, state, retry_count, created_on, started_on, completed_on from sendense_fires.job where data->>'plan' || '@' || (data->>'fire') = any($1)", [missing]);
+    const jobs =
+      missing.length === 0
+        ? []
+        : await query(db, "select data, state, retry_count, created_on, started_on, completed_on from sendense_fires.job where data->>'plan' || '@' || (data->>'fire') = any($1)", [missing]);
     const count = (pick: (row: Row) => boolean) => rows.filter(pick).length;
     // A run the victim had going when it was killed (a fire of the same second as `slow`'s kill) is
     // failed by a survivor, saying the hub stopped answering: that is the outcome asked for.
@@ -126,7 +129,7 @@ describe('schedule on three hubs sharing one PostgreSQL', () => {
     console.info(
       `${rows.length} fires recorded over ${((stoppedAt - started) / 1000).toFixed(0)} s: ` +
         HUBS.map((hub) => `${hub} ran ${count((row) => row.hub === hub && row.status !== 'skipped')}`).join(', ') +
-        `; skipped ${count((row) => row.status === 'skipped')}; ${victimHub} killed; reaped after ${((Date.parse(reaped.time as string) - killedAt) / 1000).toFixed(1)} s (bound ${DEAD_AFTER_MS / 1000} s); ${count((row) => row.plan !== "slow" && diedWithVictim(row))} other run(s) going on ${victimHub} failed with it`,
+        `; skipped ${count((row) => row.status === 'skipped')}; ${victimHub} killed; reaped after ${((Date.parse(reaped.time as string) - killedAt) / 1000).toFixed(1)} s (bound ${DEAD_AFTER_MS / 1000} s); ${count((row) => row.plan !== 'slow' && diedWithVictim(row))} other run(s) going on ${victimHub} failed with it`,
     );
     expect(missing, JSON.stringify({ started: new Date(started), killedAt: new Date(killedAt), victimHub, jobs })).toEqual([]);
     // Those runs succeeded (a run still going at the final SIGTERM is interrupted by it).
@@ -150,7 +153,10 @@ describe('schedule on three hubs sharing one PostgreSQL', () => {
     // history says which hub ran what (text and JSON).
     const history = await sendenseRun(['history', '--db', db, '--json', '--limit', '5000']);
     expect(history.exitCode).toBe(0);
-    const records = history.stdout.trim().split('\n').map((line) => JSON.parse(line) as { hub: string; id: string });
+    const records = history.stdout
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as { hub: string; id: string });
     expect(records.find((record) => record.id === slowRun)?.hub).toBe(victimHub);
     const table = await sendenseRun(['history', '--db', db, '--plan', 'slow']);
     expect(table.stdout).toMatch(/STATUS\s+HUB/);

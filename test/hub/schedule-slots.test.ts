@@ -20,7 +20,6 @@ afterEach(async () => {
   box?.remove();
 });
 
-
 describe('schedule under hub limits', () => {
   it(`${PLANS} plans due at the same second: each runs once, at most ${LIMIT} disks at once`, async () => {
     box = makeSandbox('hub-schedule');
@@ -45,7 +44,10 @@ describe('schedule under hub limits', () => {
     for (const line of ended()) runsOf.set(line.plan!, (runsOf.get(line.plan!) ?? 0) + 1);
     expect(runsOf.size).toBe(PLANS);
     expect([...runsOf.values()].every((count) => count === 1)).toBe(true);
-    expect(ended().every((line) => line.status === 'succeeded'), JSON.stringify(ended().filter((l) => l.status !== 'succeeded'))).toBe(true);
+    expect(
+      ended().every((line) => line.status === 'succeeded'),
+      JSON.stringify(ended().filter((l) => l.status !== 'succeeded')),
+    ).toBe(true);
     expect(scheduler.lines.filter((line) => line.type === 'queued').length).toBeGreaterThan(0);
     expect(mostDisksAtOnce(scheduler.lines)).toBeLessThanOrEqual(LIMIT);
     expect(mostDisksAtOnce(scheduler.lines)).toBeGreaterThan(1);

@@ -10,7 +10,7 @@ import { cuttableProxy } from '../support/cuttable-proxy.js';
 import { descendantPids, qemuNbdAmong } from '../support/process-tree.js';
 import { identify, killIfAlive, waitForProcessGone } from '../support/processes.js';
 import { useRunWorkspace } from '../support/run-workspace.js';
-import { listBackups, parseEvents, sendenseRun, startSendenseRun, } from '../support/sendense-cli.js';
+import { listBackups, parseEvents, sendenseRun, startSendenseRun } from '../support/sendense-cli.js';
 import { usePostgresServer } from '../support/store-dialects.js';
 import { startNbdkit, useNbdServers } from '../support/qemu-nbd-server.js';
 import { differenceBetween, portRangeForTestFile } from '../support/vm-disks.js';

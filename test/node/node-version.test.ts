@@ -28,10 +28,7 @@ afterAll(async () => {
 });
 
 it('a node with Node.js 18 is refused, naming 18.20.4 and >= 20', async () => {
-  node = await connectSshNode(
-    { host: sshd.host, port: sshd.port, user: sshd.user, identityFile: sshd.identityFile, knownHosts: sshd.knownHosts },
-    { agent: false },
-  );
+  node = await connectSshNode({ host: sshd.host, port: sshd.port, user: sshd.user, identityFile: sshd.identityFile, knownHosts: sshd.knownHosts }, { agent: false });
   const error = await node.transferCommand().then(
     () => undefined,
     (failure: unknown) => failure,

@@ -44,10 +44,7 @@ describe.skipIf(skipReason !== undefined)('ssh node in a network namespace', () 
   });
 
   async function connect(options = {}): Promise<NodeHost> {
-    const node = await connectSshNode(
-      { host: ns.nodeAddress, port: sshd.port, user: sshd.user, identityFile: sshd.identityFile, knownHosts: sshd.knownHosts },
-      { agent: false, ...options },
-    );
+    const node = await connectSshNode({ host: ns.nodeAddress, port: sshd.port, user: sshd.user, identityFile: sshd.identityFile, knownHosts: sshd.knownHosts }, { agent: false, ...options });
     nodes.push(node);
     return node;
   }

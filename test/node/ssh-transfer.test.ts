@@ -46,15 +46,23 @@ afterAll(async () => {
   if (work) await rm(work, { recursive: true, force: true });
 });
 
-it.skipIf(missing !== undefined)('a full copy through the tunnel equals the source', async () => {
-  sshd = await startSshd();
-  await copyThroughTheNode(sshd);
-}, 60_000);
+it.skipIf(missing !== undefined)(
+  'a full copy through the tunnel equals the source',
+  async () => {
+    sshd = await startSshd();
+    await copyThroughTheNode(sshd);
+  },
+  60_000,
+);
 
-it.skipIf(missing !== undefined)("a node whose sshd has no SFTP subsystem gets the transfer over exec channels, and the copy is exact", async () => {
-  sshd = await startSshd({ sftp: false });
-  await copyThroughTheNode(sshd);
-}, 60_000);
+it.skipIf(missing !== undefined)(
+  'a node whose sshd has no SFTP subsystem gets the transfer over exec channels, and the copy is exact',
+  async () => {
+    sshd = await startSshd({ sftp: false });
+    await copyThroughTheNode(sshd);
+  },
+  60_000,
+);
 
 async function copyThroughTheNode(sshd: TestSshd): Promise<void> {
   const source = join(work, `source-${randomBytes(4).toString('hex')}.qcow2`);
@@ -72,10 +80,7 @@ async function copyThroughTheNode(sshd: TestSshd): Promise<void> {
   // A copy of the bundle with its own content hash, so this test owns its install directory.
   const ownBundle = join(work, 'sendense-transfer.mjs');
   await writeFile(ownBundle, `${await readFile(bundle, 'utf8')}\n// test ${randomBytes(6).toString('hex')}\n`);
-  node = await connectSshNode(
-    { host: sshd.host, port: sshd.port, user: sshd.user, identityFile: sshd.identityFile, knownHosts: sshd.knownHosts },
-    { agent: false, transferBundle: ownBundle },
-  );
+  node = await connectSshNode({ host: sshd.host, port: sshd.port, user: sshd.user, identityFile: sshd.identityFile, knownHosts: sshd.knownHosts }, { agent: false, transferBundle: ownBundle });
   const command = await node.transferCommand();
   installedDir = dirname(command[1]);
   const forwards = await node.forwardPorts([hubPort]);

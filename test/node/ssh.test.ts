@@ -81,7 +81,10 @@ describe('ssh node: commands', () => {
         expect(cmdlines.some((line) => line.includes(secret))).toBe(false);
         if (cmdlines.some((line) => line.includes(mark))) break;
       }
-      expect(cmdlines.some((line) => line.includes(mark)), 'the program was seen running').toBe(true);
+      expect(
+        cmdlines.some((line) => line.includes(mark)),
+        'the program was seen running',
+      ).toBe(true);
       await rm(mark);
       expect((await running).stdout).toBe(secret);
     } finally {
@@ -123,12 +126,7 @@ describe('ssh node: host keys', () => {
     const file = join(work, 'known_hosts_hashed');
     await writeFile(
       file,
-      [
-        '# comment',
-        `@cert-authority * ${sshd.hostPublicKey}`,
-        `otherhost,[10.0.0.9]:2222 ${sshd.hostPublicKey}`,
-        `|1|${salt.toString('base64')}|${hash} ${sshd.hostPublicKey}`,
-      ].join('\n'),
+      ['# comment', `@cert-authority * ${sshd.hostPublicKey}`, `otherhost,[10.0.0.9]:2222 ${sshd.hostPublicKey}`, `|1|${salt.toString('base64')}|${hash} ${sshd.hostPublicKey}`].join('\n'),
     );
     const node = await connect({ knownHosts: file });
     expect((await node.exec(['true'])).exitCode).toBe(0);
@@ -142,8 +140,7 @@ describe('ssh node: host keys', () => {
     const blob = Buffer.from(sshd.hostPublicKey.split(' ')[1], 'base64');
     const print = `SHA256:${createHash('sha256').update(blob).digest('base64').replace(/=+$/, '')}`;
     expect((error as Error).message).toBe(
-      `host key of [127.0.0.1]:${sshd.port} is not in ${file} (ED25519 fingerprint ${print}). ` +
-        `To trust it, verify the fingerprint and run: ssh-keyscan -p ${sshd.port} 127.0.0.1 >> ${file}`,
+      `host key of [127.0.0.1]:${sshd.port} is not in ${file} (ED25519 fingerprint ${print}). ` + `To trust it, verify the fingerprint and run: ssh-keyscan -p ${sshd.port} 127.0.0.1 >> ${file}`,
     );
     // The fingerprint is the one ssh-keygen prints for the host key.
     const keygen = await execa('ssh-keygen', ['-l', '-f', join(sshd.dir, 'host_ed25519.pub')]);
@@ -227,7 +224,10 @@ describe('ssh node: the node transfer', () => {
     const bundle = join(work, `bundle-${randomBytes(4).toString('hex')}.mjs`);
     const marker = randomBytes(8).toString('hex');
     await writeFile(bundle, `console.log(JSON.stringify({ marker: ${JSON.stringify(marker)}, argv: process.argv.slice(2) }));\n`);
-    const hash = createHash('sha256').update(await readFile(bundle)).digest('hex').slice(0, 16);
+    const hash = createHash('sha256')
+      .update(await readFile(bundle))
+      .digest('hex')
+      .slice(0, 16);
     const node = await connect({}, { transferBundle: bundle });
     const argv = await node.transferCommand();
     expect(argv[0]).toBe('node');

@@ -78,7 +78,7 @@ const CASES: readonly { readonly name: string; readonly file: string; readonly l
     lines: ['9:7: nbd.ports: the default range 10100-10200 has 101 ports but the plan needs one per disk (150 disks) (set nbd.ports to a larger range)'],
   },
   {
-    name: 'a restore target inside the plan\'s own repository',
+    name: "a restore target inside the plan's own repository",
     file: 'restore-into-repository.yaml',
     lines: ['12:11: restore.target.path: /backup/repository/pgtest1/disk-{key}/restored.qcow2 is inside the repository /backup/repository; a restore never writes into a repository'],
   },
@@ -129,8 +129,7 @@ describe('validate reports a broken plan', () => {
     const result = await runCli(['validate', `${DIR}/duplicate-names`]);
     expect(result.exitCode).toBe(2);
     expect(result.stdout).toBe(
-      `${DIR}/duplicate-names/b.yaml:3:7: name: plan name 'same-name' is already used by ${DIR}/duplicate-names/a.yaml\n` +
-        '2 plans checked, 1 invalid, 1 error, 0 warnings\n',
+      `${DIR}/duplicate-names/b.yaml:3:7: name: plan name 'same-name' is already used by ${DIR}/duplicate-names/a.yaml\n` + '2 plans checked, 1 invalid, 1 error, 0 warnings\n',
     );
   });
 
@@ -138,8 +137,7 @@ describe('validate reports a broken plan', () => {
     const result = await runCli(['validate', `${DIR}/missing-env.yaml`]);
     expect(result.exitCode).toBe(0);
     expect(result.stdout).toBe(
-      `${DIR}/missing-env.yaml:14:9: warning: repository.path: environment variable SENDENSE_TEST_REPO_UNSET is not set here (a run would fail)\n` +
-        '1 plan checked, 0 invalid, 0 errors, 1 warning\n',
+      `${DIR}/missing-env.yaml:14:9: warning: repository.path: environment variable SENDENSE_TEST_REPO_UNSET is not set here (a run would fail)\n` + '1 plan checked, 0 invalid, 0 errors, 1 warning\n',
     );
   });
 
@@ -147,9 +145,7 @@ describe('validate reports a broken plan', () => {
     const error = await loadPlanForRun(`${DIR}/missing-env.yaml`, {}).catch((caught: unknown) => caught);
     expect(error).toBeInstanceOf(SendenseError);
     expect(error).toMatchObject({ exitCode: 2, file: `${DIR}/missing-env.yaml`, line: 14, column: 9 });
-    expect((error as SendenseError).describe()).toBe(
-      `${DIR}/missing-env.yaml:14:9: repository.path: environment variable SENDENSE_TEST_REPO_UNSET is not set`,
-    );
+    expect((error as SendenseError).describe()).toBe(`${DIR}/missing-env.yaml:14:9: repository.path: environment variable SENDENSE_TEST_REPO_UNSET is not set`);
   });
 
   it('a path that does not exist, by name', async () => {
@@ -167,7 +163,13 @@ describe('validate reports a broken plan', () => {
       { file: `${DIR}/bad-enum.yaml`, line: 2, column: 7, severity: 'error', message: "kind: must be one of backup, incremental, restore, verify (got 'incremantal')" },
     ]);
     const lines = await runCli(['--json', 'validate', `${DIR}/bad-enum.yaml`]);
-    expect(lines.stdout.trim().split('\n').map((line) => JSON.parse(line) as { type: string }).map((line) => line.type)).toEqual(['error', 'summary']);
+    expect(
+      lines.stdout
+        .trim()
+        .split('\n')
+        .map((line) => JSON.parse(line) as { type: string })
+        .map((line) => line.type),
+    ).toEqual(['error', 'summary']);
   });
 
   it('usage mistakes: no path, an unknown format', async () => {

@@ -71,9 +71,7 @@ describe('loadPlanForRun', () => {
 
   it('rejects a point that is neither', async () => {
     const file = await planFile(RESTORE('last week'));
-    await expect(loadPlanForRun(file, { REPO: '/r' })).rejects.toThrow(
-      "restore.point: must be latest, a backup id or an ISO-8601 time like 2025-01-31T02:00:00Z (got 'last week')",
-    );
+    await expect(loadPlanForRun(file, { REPO: '/r' })).rejects.toThrow("restore.point: must be latest, a backup id or an ISO-8601 time like 2025-01-31T02:00:00Z (got 'last week')");
   });
 });
 

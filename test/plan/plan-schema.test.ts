@@ -36,7 +36,7 @@ it('every shipped plan starts with the yaml-language-server $schema line', async
 // The build's precompiled validator (dist/plan-schema-validator.cjs, made by `npm run build`)
 // spares every command ~0.2 s of compiling the schema; it must say exactly what the compiled
 // schema says, and never be used for a schema it was not made from.
-it('the build\'s validator gives every plan, valid or broken, the same errors as the schema compiled now', async () => {
+it("the build's validator gives every plan, valid or broken, the same errors as the schema compiled now", async () => {
   const { parse } = await import('yaml');
   const { compilePlanSchema, planSchemaFile, precompiledValidator } = await import('../../src/plan/plan-schema.js');
   const schemaText = await readFile(planSchemaFile(), 'utf8');

@@ -53,7 +53,7 @@ describe('qemu-img', () => {
     expect((await imageInfo(join(dir, 'disk.raw'))).format).toBe('raw');
   });
 
-  it('stores an overlay\'s backing path relative, so the repository can move', async () => {
+  it("stores an overlay's backing path relative, so the repository can move", async () => {
     const repo = join(dir, 'repo');
     await mkdir(join(repo, 'pgtest1', 'disk-2000'), { recursive: true });
     await mkdir(join(repo, 'elsewhere'), { recursive: true });
@@ -63,10 +63,18 @@ describe('qemu-img', () => {
     const expected = join(dir, 'expected.raw');
     await createQcow2(full, 4 * MiB);
     await createImage(expected, 'raw', 4 * MiB);
-    for (const [file, format] of [[full, 'qcow2'], [expected, 'raw']]) await write(file, format, 0x11, 0, 2 * MiB);
+    for (const [file, format] of [
+      [full, 'qcow2'],
+      [expected, 'raw'],
+    ])
+      await write(file, format, 0x11, 0, 2 * MiB);
     await createOverlay(inc, full);
     await createOverlay(nested, inc);
-    for (const [file, format] of [[nested, 'qcow2'], [expected, 'raw']]) await write(file, format, 0x22, MiB, 4096);
+    for (const [file, format] of [
+      [nested, 'qcow2'],
+      [expected, 'raw'],
+    ])
+      await write(file, format, 0x22, MiB, 4096);
     expect((await imageInfo(inc)).backingFilename).toBe('full.qcow2');
     expect((await imageInfo(nested)).backingFilename).toBe('../pgtest1/disk-2000/inc.qcow2');
     expect((await imageInfo(nested)).virtualSize).toBe(4 * MiB);
@@ -144,4 +152,3 @@ describe('qemu-img', () => {
     expect(seen.map((argv) => argv.slice(0, 2).join(' '))).toEqual(['test -e', 'qemu-img create', 'qemu-img bitmap', 'qemu-img info']);
   });
 });
-

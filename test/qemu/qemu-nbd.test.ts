@@ -129,26 +129,34 @@ describe('startQemuNbd', () => {
     expect(await died).toMatchObject({ requested: false, signal: 'SIGKILL' });
   });
 
-  it('puts qemu-nbd\'s stderr in the error when it exits at once, and leaves nothing running', async () => {
+  it("puts qemu-nbd's stderr in the error when it exits at once, and leaves nothing running", async () => {
     const missing = join(dir, 'missing.qcow2');
     const spawned: number[] = [];
     const port = await freePort();
     const failure = startQemuNbd({
-      file: missing, format: 'qcow2', port, exportName: 'x', shared: 1, readOnly: true,
+      file: missing,
+      format: 'qcow2',
+      port,
+      exportName: 'x',
+      shared: 1,
+      readOnly: true,
       onSpawn: (pid) => void spawned.push(pid),
     });
     await expect(failure).rejects.toBeInstanceOf(SendenseError);
-    await expect(failure).rejects.toThrow(
-      new RegExp(`^qemu-nbd for ${missing} on 127\\.0\\.0\\.1:${port} exited \\(code 1\\): .*No such file or directory`),
-    );
+    await expect(failure).rejects.toThrow(new RegExp(`^qemu-nbd for ${missing} on 127\\.0\\.0\\.1:${port} exited \\(code 1\\): .*No such file or directory`));
     expect(spawned).toHaveLength(1);
     expect(await waitForProcessGone(spawned[0], 1000)).toBe(true);
   });
 
-  it('reports qemu-nbd\'s own failure even when onSpawn fails because it already died', async () => {
+  it("reports qemu-nbd's own failure even when onSpawn fails because it already died", async () => {
     const missing = join(dir, 'missing.qcow2');
     const failure = startQemuNbd({
-      file: missing, format: 'qcow2', port: await freePort(), exportName: 'x', shared: 1, readOnly: true,
+      file: missing,
+      format: 'qcow2',
+      port: await freePort(),
+      exportName: 'x',
+      shared: 1,
+      readOnly: true,
       onSpawn: async (pid) => {
         note(pid);
         await waitForProcessGone(pid, 2000);

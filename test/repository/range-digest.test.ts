@@ -29,7 +29,13 @@ async function imageWithTwoRanges(): Promise<{ file: string; ranges: [number, Bu
   const raw = join(dir, 'disk.raw');
   execFileSync('qemu-img', ['convert', '-O', 'raw', file, raw]);
   const bytes = await readFile(raw);
-  return { file, ranges: [[0, bytes.subarray(0, MiB)], [4 * MiB, bytes.subarray(4 * MiB, 5 * MiB)]] };
+  return {
+    file,
+    ranges: [
+      [0, bytes.subarray(0, MiB)],
+      [4 * MiB, bytes.subarray(4 * MiB, 5 * MiB)],
+    ],
+  };
 }
 
 function manifest(algorithm: string, data: [number, number, string][]): DiskManifest {
@@ -48,7 +54,11 @@ describe('range digests', () => {
     const { file, ranges } = await imageWithTwoRanges();
     const sha256 = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
     const xxhash = (algorithm: string) => (bytes: Buffer) => rangeDigest(algorithm, bytes);
-    for (const [algorithm, digest] of [['sha256', sha256], ['xxh128', xxhash('xxh128')], ['xxh64', xxhash('xxh64')]] as const) {
+    for (const [algorithm, digest] of [
+      ['sha256', sha256],
+      ['xxh128', xxhash('xxh128')],
+      ['xxh64', xxhash('xxh64')],
+    ] as const) {
       const data: [number, number, string][] = [];
       for (const [offset, bytes] of ranges) data.push([offset, bytes.length, await digest(bytes)]);
       const clean = await verifyLayer(file, manifest(algorithm, data));
@@ -56,7 +66,10 @@ describe('range digests', () => {
       expect(clean.digestsChecked).toBe(true);
       const wrong = data.map((range, index) => (index === 1 ? ([range[0], range[1], '0'.repeat(range[2].length)] as [number, number, string]) : range));
       const damaged = await verifyLayer(file, manifest(algorithm, wrong));
-      expect(damaged.findings.map((finding) => finding.offset), algorithm).toEqual([4 * MiB]);
+      expect(
+        damaged.findings.map((finding) => finding.offset),
+        algorithm,
+      ).toEqual([4 * MiB]);
     }
   });
 

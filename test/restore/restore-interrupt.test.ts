@@ -44,7 +44,14 @@ describe('an interrupted restore', () => {
     const out = path.join(ws.dir, 'out');
     mkdirSync(out);
     const target = path.join(out, 'disk-2000.qcow2');
-    const plan = writeRestorePlan(out, { name: 'big-restore', vm: 'bigvm', repository: ws.repository, ports: PORTS, point: 'latest', target: { type: 'file', path: path.join(out, 'disk-{key}.qcow2'), format: 'qcow2' } });
+    const plan = writeRestorePlan(out, {
+      name: 'big-restore',
+      vm: 'bigvm',
+      repository: ws.repository,
+      ports: PORTS,
+      point: 'latest',
+      target: { type: 'file', path: path.join(out, 'disk-{key}.qcow2'), format: 'qcow2' },
+    });
     const child = spawn(process.execPath, [BIN, plan, '--db', ws.db, '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';
     let sent = false;
@@ -77,7 +84,14 @@ describe('an interrupted restore', () => {
     execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', target, String(2 * GiB)]);
     execFileSync('qemu-io', ['-f', 'qcow2', '-c', 'write -P 0x42 0 4M', target]);
     const before = { ino: statSync(target).ino, sha: sha256(target) };
-    const plan = writeRestorePlan(out, { name: 'big-overwrite', vm: 'bigvm', repository: ws.repository, ports: PORTS, point: 'latest', target: { type: 'file', path: path.join(out, 'disk-{key}.qcow2'), format: 'qcow2', overwrite: true } });
+    const plan = writeRestorePlan(out, {
+      name: 'big-overwrite',
+      vm: 'bigvm',
+      repository: ws.repository,
+      ports: PORTS,
+      point: 'latest',
+      target: { type: 'file', path: path.join(out, 'disk-{key}.qcow2'), format: 'qcow2', overwrite: true },
+    });
     const child = spawn(process.execPath, [BIN, plan, '--db', ws.db, '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';
     let sent = false;

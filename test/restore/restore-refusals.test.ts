@@ -63,7 +63,10 @@ async function expectRefused(restored: Restore, error: RegExp): Promise<void> {
   expect(result.exitCode, `${result.stdout}\n${result.stderr}`).toBe(1);
   expect(`${result.stdout}\n${result.stderr}`).toMatch(error);
   const history = await sendenseRun(['history', '--json', '--plan', name, '--db', vm.db]);
-  const runs = history.stdout.split('\n').filter(Boolean).map((line) => JSON.parse(line) as { status: string; error: string | null });
+  const runs = history.stdout
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => JSON.parse(line) as { status: string; error: string | null });
   expect(runs).toHaveLength(1);
   expect(runs[0]!.status).toBe('failed');
   expect(runs[0]!.error).toMatch(error);

@@ -69,7 +69,15 @@ describe('restore safety', () => {
     restores += 1;
     const out = path.join(ws.dir, `safety-${restores}`);
     mkdirSync(out);
-    const plan = writeRestorePlan(out, { name: `safety-${restores}`, vm: vm.vm, repository: link, ports: PORTS, point: vm.backups[0]!.id, disks: [2000], target: { type: 'file', path: full, format: 'qcow2', overwrite: true } });
+    const plan = writeRestorePlan(out, {
+      name: `safety-${restores}`,
+      vm: vm.vm,
+      repository: link,
+      ports: PORTS,
+      point: vm.backups[0]!.id,
+      disks: [2000],
+      target: { type: 'file', path: full, format: 'qcow2', overwrite: true },
+    });
     const result = await sendenseRun([plan, '--db', vm.db, '--json']);
     expect(result.exitCode, result.stdout + result.stderr).toBe(1);
     expect(result.stdout).toContain(`target ${full} for disk 2000 is inside the repository ${vm.repository}`);

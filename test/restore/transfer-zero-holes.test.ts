@@ -64,7 +64,11 @@ describe('node transfer --zero-holes', () => {
     expect(result.code, result.stderr + result.stdout).toBe(0);
     await servers.pop()!.stop();
     expect(await sameContent(source, target.file)).toBe(true);
-    const done = result.stdout.split('\n').filter(Boolean).map((line) => JSON.parse(line) as { type: string; bytesToDo?: number }).find((line) => line.type === 'done');
+    const done = result.stdout
+      .split('\n')
+      .filter(Boolean)
+      .map((line) => JSON.parse(line) as { type: string; bytesToDo?: number })
+      .find((line) => line.type === 'done');
     // Every byte of the disk is planned: the data, and the holes as zeroes.
     expect(done?.bytesToDo).toBe(16 * MiB);
   });
@@ -84,7 +88,11 @@ describe('node transfer --zero-holes', () => {
     const before = sha256(target.file);
     const result = await transfer(['--nbd-targets', `2000:${target.url}`, '--source', `2000=qemu:${source}`, '--zero-holes']);
     expect(result.code).toBe(1);
-    const error = result.stdout.split('\n').filter(Boolean).map((line) => JSON.parse(line) as { type: string; message?: string }).find((line) => line.type === 'error');
+    const error = result.stdout
+      .split('\n')
+      .filter(Boolean)
+      .map((line) => JSON.parse(line) as { type: string; message?: string })
+      .find((line) => line.type === 'error');
     expect(error?.message).toMatch(/holds 8388608 bytes, less than the source's 16777216/);
     await servers.pop()!.stop();
     expect(sha256(target.file)).toBe(before);

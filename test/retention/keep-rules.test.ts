@@ -23,14 +23,7 @@ describe('keep rules', () => {
 
   it('a period rule skips periods an earlier rule already kept a point in (PBS), and names them as reasons too', () => {
     // Three points a day for 3 days in November, one in October and one in September.
-    const list = points(
-      '2026-09-15T12:00:00Z',
-      '2026-10-15T12:00:00Z',
-      '2026-11-18T08:00:00Z',
-      '2026-11-19T08:00:00Z',
-      '2026-11-20T08:00:00Z',
-      '2026-11-20T12:00:00Z',
-    );
+    const list = points('2026-09-15T12:00:00Z', '2026-10-15T12:00:00Z', '2026-11-18T08:00:00Z', '2026-11-19T08:00:00Z', '2026-11-20T08:00:00Z', '2026-11-20T12:00:00Z');
     const verdicts = markPoints(list, { keepLast: 1, keepDaily: 2, keepMonthly: 2 });
     // last: p5; daily: 2026-11-20 is covered by p5, so 11-19 (p3) and 11-18 (p2); monthly: 2026-11 is
     // covered and not counted, so 2026-10 (p1) and 2026-09 (p0).

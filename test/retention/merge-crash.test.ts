@@ -52,7 +52,10 @@ async function expectNothingReadsThroughTheMerge(going: string, child: string): 
   expect(single.stderr).toContain(`unfinished merge of backup ${going} into ${child}`);
   const mountDir = path.join(ws.dir, 'mnt');
   mkdirSync(mountDir, { recursive: true });
-  for (const argv of [['files', chain.vm], ['mount', chain.vm, mountDir]]) {
+  for (const argv of [
+    ['files', chain.vm],
+    ['mount', chain.vm, mountDir],
+  ]) {
     const refused = await sendenseRun([...argv, '--db', ws.db]);
     expect(refused.exitCode, `${argv[0]}: ${refused.stdout}\n${refused.stderr}`).toBe(1);
     expect(refused.stderr).toContain(`unfinished merge of backup ${going} into ${child}`);

@@ -22,7 +22,7 @@ describe('merged manifest', () => {
   it.each([
     ['sha256', 'xxh128'],
     ['xxh128', 'xxh64'],
-  ])('a %s parent under an %s child: every surviving range gets a digest of its bytes in the child\'s algorithm', async (parentAlgorithm, algorithm) => {
+  ])("a %s parent under an %s child: every surviving range gets a digest of its bytes in the child's algorithm", async (parentAlgorithm, algorithm) => {
     const parentDigest = (bytes: Buffer) => (parentAlgorithm === 'sha256' ? sha256(bytes) : rangeDigest(parentAlgorithm, bytes));
     const parent = manifest('p', parentAlgorithm, [
       [0, 64 * KiB, await parentDigest(disk.subarray(0, 64 * KiB))],

@@ -47,7 +47,9 @@ describe('prune when PostgreSQL goes away', () => {
     expect(end.exitCode, output).toBe(1);
     const lines = end.stderr.trim().split('\n');
     expect(lines, output).toHaveLength(1);
-    expect(lines[0]).toMatch(/^sendense-run: lost the state database postgres:\/\/sendense@127\.0\.0\.1:\d+\/prune_\w+ during prune run \S+ \(.+\): stopped; run sendense-run doctor once it is reachable/);
+    expect(lines[0]).toMatch(
+      /^sendense-run: lost the state database postgres:\/\/sendense@127\.0\.0\.1:\d+\/prune_\w+ during prune run \S+ \(.+\): stopped; run sendense-run doctor once it is reachable/,
+    );
     expect(end.stderr).not.toMatch(/\n\s+at |internal error/);
     // The merge under way stays recorded, for doctor.
     expect(await queryRows(db, 'select phase from merges')).toEqual([{ phase: 'merging' }]);

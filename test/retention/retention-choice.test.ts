@@ -31,12 +31,7 @@ const ids = (chains: readonly { chainId: string }[]) => chains.map((chain) => ch
 
 describe('chainsToDelete', () => {
   it('keeps the N newest chains with a complete full; an incomplete newer full does not count', () => {
-    const backups = [
-      backup('a', 'a', 'full', 'complete'),
-      backup('a1', 'a', 'incremental', 'complete', 'a'),
-      backup('b', 'b', 'full', 'complete'),
-      backup('c', 'c', 'full', 'running'),
-    ];
+    const backups = [backup('a', 'a', 'full', 'complete'), backup('a1', 'a', 'incremental', 'complete', 'a'), backup('b', 'b', 'full', 'complete'), backup('c', 'c', 'full', 'running')];
     const choice = chainsToDelete(backups, 1, 'b');
     expect(ids(choice.kept)).toEqual(['b']);
     expect(ids(choice.delete)).toEqual(['a']);
@@ -44,11 +39,7 @@ describe('chainsToDelete', () => {
   });
 
   it('never deletes a chain a running backup builds on, and says why', () => {
-    const backups = [
-      backup('a', 'a', 'full', 'complete'),
-      backup('a1', 'a', 'incremental', 'running', 'a'),
-      backup('b', 'b', 'full', 'complete'),
-    ];
+    const backups = [backup('a', 'a', 'full', 'complete'), backup('a1', 'a', 'incremental', 'running', 'a'), backup('b', 'b', 'full', 'complete')];
     const choice = chainsToDelete(backups, 1, 'b');
     expect(choice.delete).toEqual([]);
     expect(choice.protected.map((chain) => [chain.chainId, chain.reason])).toEqual([['a', 'backup a1 (run run-a1) is still running on it']]);

@@ -181,7 +181,10 @@ describe('full and incremental transfers', () => {
     qemuImg('create', '-q', '-f', 'qcow2', target, '128M');
     const run = await transfer(['--nbd-targets', `2000:file:qcow2:${target}`, '--source', `2000=qemu:${source}`]);
     expect(run.code, run.stderr).toBe(0);
-    expect(run.lines.some((line) => line.message === 'digest thread started'), 'the digest thread ran').toBe(true);
+    expect(
+      run.lines.some((line) => line.message === 'digest thread started'),
+      'the digest thread ran',
+    ).toBe(true);
     const raw = join(ws.dir, 'src.raw');
     qemuImg('convert', '-f', 'qcow2', '-O', 'raw', source, raw);
     const bytes = readFileSync(raw);
@@ -235,7 +238,14 @@ describe('transfer errors', () => {
     const run = await transfer(['--nbd-targets', `2000:file:qcow2:${target},2001:file:qcow2:${other}`, '--source', `2000=qemu:${join(ws.dir, 'missing.qcow2')}`, '--source', `2001=qemu:${good}`]);
     expect(run.code).toBe(1);
     expect(run.lines).toContainEqual({ type: 'error', disk: 2000, message: `source image ${join(ws.dir, 'missing.qcow2')} does not exist` });
-    expect(run.lines.at(-1)).toMatchObject({ type: 'result', ok: false, disks: [{ disk: 2000, ok: false }, { disk: 2001, ok: true }] });
+    expect(run.lines.at(-1)).toMatchObject({
+      type: 'result',
+      ok: false,
+      disks: [
+        { disk: 2000, ok: false },
+        { disk: 2001, ok: true },
+      ],
+    });
     expectNoQemuNbdLeft(run);
   });
 

@@ -26,7 +26,24 @@ function scheduled(): SchedulePlan {
 }
 
 function lastRun(startedAt: string): Run {
-  return { id: 'r', plan: 'nightly', kind: 'backup', trigger: 'schedule', status: 'succeeded', startedAt, endedAt: startedAt, error: null, pid: 1, hostname: 'h', planFile: null, backupId: null, queuedSeconds: null, hub: 'h', fire: null, note: null };
+  return {
+    id: 'r',
+    plan: 'nightly',
+    kind: 'backup',
+    trigger: 'schedule',
+    status: 'succeeded',
+    startedAt,
+    endedAt: startedAt,
+    error: null,
+    pid: 1,
+    hostname: 'h',
+    planFile: null,
+    backupId: null,
+    queuedSeconds: null,
+    hub: 'h',
+    fire: null,
+    note: null,
+  };
 }
 
 describe('planAtFireTime', () => {

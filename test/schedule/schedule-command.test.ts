@@ -12,10 +12,8 @@ import { waitForProcessGone } from '../support/processes.js';
 import { killScheduler, startScheduler, type JsonLine, type SchedulerProcess } from './scheduler-process.js';
 import { makeSandbox, planDoc, writePlanFile, type Sandbox } from './test-plans.js';
 
-const isRunEnd = (plan: string, status?: string) => (line: JsonLine) =>
-  line.type === 'run-end' && line.plan === plan && (status === undefined || line.status === status);
-const isNote = (event: string, plan?: string) => (line: JsonLine) =>
-  line.type === 'scheduler' && line.event === event && (plan === undefined || line.plan === plan);
+const isRunEnd = (plan: string, status?: string) => (line: JsonLine) => line.type === 'run-end' && line.plan === plan && (status === undefined || line.status === status);
+const isNote = (event: string, plan?: string) => (line: JsonLine) => line.type === 'scheduler' && line.event === event && (plan === undefined || line.plan === plan);
 
 async function historyOf(db: string, plan: string) {
   const store = await openStore(db);
@@ -92,10 +90,7 @@ describe('sendense-run schedule', () => {
     box = makeSandbox('overlap');
     const other = path.join(box.dir, 'other.qcow2');
     qemuImg('create', '-q', '-f', 'qcow2', other, '4M');
-    const slow = writePlanFile(
-      path.join(box.dir, 'slow.yaml'),
-      planDoc(box, 'slow', { schedule: '* * * * * *', hooks: { before: [{ run: 'sleep 3' }] } }),
-    );
+    const slow = writePlanFile(path.join(box.dir, 'slow.yaml'), planDoc(box, 'slow', { schedule: '* * * * * *', hooks: { before: [{ run: 'sleep 3' }] } }));
     const fastDoc = planDoc(box, 'fast', { schedule: '* * * * * *' });
     (fastDoc.vm as { source: { disks: { path: string }[] } }).source.disks[0].path = other;
     const fast = writePlanFile(path.join(box.dir, 'fast.yaml'), fastDoc);

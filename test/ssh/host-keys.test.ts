@@ -14,7 +14,6 @@ const MiB = 1024 * 1024;
 const ports = portRangeForTestFile();
 const ws = useSshWorkspace('ssh-hostkey-');
 
-
 // "SHA256:..." of the node's host key, as `ssh-keygen -l` prints it.
 function hostFingerprint(): string {
   return execFileSync('ssh-keygen', ['-l', '-f', path.join(ws.node.sshd.dir, 'host_ed25519.pub')], { encoding: 'utf8' }).split(' ')[1]!;
@@ -72,7 +71,11 @@ it('a changed host key: exit 1 saying so with the fingerprint and the known_host
   // Another key for the same [host]:port on line 2, as if the node had been replaced.
   const otherKey = path.join(dir, 'other_ed25519');
   execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-f', otherKey]);
-  const otherPublic = execFileSync('cat', [`${otherKey}.pub`], { encoding: 'utf8' }).trim().split(' ').slice(0, 2).join(' ');
+  const otherPublic = execFileSync('cat', [`${otherKey}.pub`], { encoding: 'utf8' })
+    .trim()
+    .split(' ')
+    .slice(0, 2)
+    .join(' ');
   const knownHosts = path.join(dir, 'known_hosts_changed');
   writeFileSync(knownHosts, `# node\n[${node.host}]:${node.sshd.port} ${otherPublic}\n`);
   const plan = writeSshBackupPlan(dir, { name: 'changed-key', vm: 'hkvm', disks, repository, ports, node: nodeBlock(node, knownHosts) });

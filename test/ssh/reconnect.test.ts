@@ -27,10 +27,7 @@ afterAll(async () => {
 });
 
 async function connect(): Promise<NodeHost> {
-  const node = await connectSshNode(
-    { host: sshd.host, port: sshd.port, user: sshd.user, identityFile: sshd.identityFile, knownHosts: sshd.knownHosts },
-    { agent: false },
-  );
+  const node = await connectSshNode({ host: sshd.host, port: sshd.port, user: sshd.user, identityFile: sshd.identityFile, knownHosts: sshd.knownHosts }, { agent: false });
   nodes.push(node);
   return node;
 }
@@ -55,10 +52,7 @@ it('a program that ignores its closed stdin is stopped when the next command rec
 
 it('a node that is gone after the loss: the command fails in seconds, saying the link was lost', async () => {
   const other = await startSshd();
-  const node = await connectSshNode(
-    { host: other.host, port: other.port, user: other.user, identityFile: other.identityFile, knownHosts: other.knownHosts },
-    { agent: false },
-  );
+  const node = await connectSshNode({ host: other.host, port: other.port, user: other.user, identityFile: other.identityFile, knownHosts: other.knownHosts }, { agent: false });
   nodes.push(node);
   try {
     // The node goes away entirely: its sessions, then its listener.

@@ -10,7 +10,11 @@ import type { Backup } from '../../src/store/index.js';
 
 const MiB = 1024 * 1024;
 
-function plan(kind: 'backup' | 'incremental', incremental: Record<string, unknown> = {}, source: Record<string, unknown> = { type: 'qemu', disks: [{ key: 2000, path: '/vms/d0.qcow2', format: 'qcow2' }] }): BackupPlan {
+function plan(
+  kind: 'backup' | 'incremental',
+  incremental: Record<string, unknown> = {},
+  source: Record<string, unknown> = { type: 'qemu', disks: [{ key: 2000, path: '/vms/d0.qcow2', format: 'qcow2' }] },
+): BackupPlan {
   return buildPlan({ version: 1, kind, name: 'p', vm: { name: 'vm', source }, repository: { path: '/repo' }, incremental }, 'p.yaml', []) as BackupPlan;
 }
 
@@ -30,7 +34,19 @@ const previous: Backup = Object.freeze({
   verifiedAt: null,
   damage: null,
   disks: [
-    { backupId: 'b2', diskKey: 2000, file: '/repo/vm/disk-2000/b2.qcow2', virtualSize: 64 * MiB, changeId: bitmapName('c1', 'b2'), bytes: 1, status: 'complete' as const, source: '/vms/d0.qcow2', sourceNode: 'this host', bitmap: bitmapName('c1', 'b2'), manifest: true },
+    {
+      backupId: 'b2',
+      diskKey: 2000,
+      file: '/repo/vm/disk-2000/b2.qcow2',
+      virtualSize: 64 * MiB,
+      changeId: bitmapName('c1', 'b2'),
+      bytes: 1,
+      status: 'complete' as const,
+      source: '/vms/d0.qcow2',
+      sourceNode: 'this host',
+      bitmap: bitmapName('c1', 'b2'),
+      manifest: true,
+    },
   ],
 });
 

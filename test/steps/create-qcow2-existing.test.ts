@@ -20,9 +20,12 @@ const MiB = 1024 * 1024;
 const ws = useRunWorkspace('create-existing-');
 
 describe('create-qcow2 and a file that is already there', () => {
-  it('refuses it, and the failed run\'s cleanup leaves that backup as it was', async () => {
+  it("refuses it, and the failed run's cleanup leaves that backup as it was", async () => {
     const disk = createDisk(path.join(ws.dir, 'disk.qcow2'), 8 * MiB);
-    const plan = (await loadPlanForRun(writePlan(ws.dir, { name: 'exists-nightly', vm: 'vme', disks: [{ key: 2000, path: disk }], repository: ws.repository, ports: [45000, 45009] }), {})) as BackupPlan;
+    const plan = (await loadPlanForRun(
+      writePlan(ws.dir, { name: 'exists-nightly', vm: 'vme', disks: [{ key: 2000, path: disk }], repository: ws.repository, ports: [45000, 45009] }),
+      {},
+    )) as BackupPlan;
     // Another backup's file, exactly where this run's id would put its own.
     const taken = backupFile(ws.repository, 'vme', 2000, '20261122-020000-abcd');
     mkdirSync(path.dirname(taken), { recursive: true });
@@ -35,7 +38,13 @@ describe('create-qcow2 and a file that is already there', () => {
     const run = {
       plan,
       undo,
-      state: { backupId: '20261122-020000-abcd', chainId: '20261122-020000-abcd', type: 'full', disks: [{ key: 2000, file: taken, virtualSize: 8 * MiB, exportName: 'vme-disk-2000' }], supersededBitmaps: [] },
+      state: {
+        backupId: '20261122-020000-abcd',
+        chainId: '20261122-020000-abcd',
+        type: 'full',
+        disks: [{ key: 2000, file: taken, virtualSize: 8 * MiB, exportName: 'vme-disk-2000' }],
+        supersededBitmaps: [],
+      },
     } as unknown as BackupRun;
     await expect(createQcow2Files.run(run)).rejects.toThrow(`${taken} already exists: refusing to overwrite it`);
     await undo.unwind();

@@ -28,9 +28,7 @@ function firstLine(child: ChildProcess): Promise<{ runId: string; ports: number[
 }
 
 function exited(child: ChildProcess): Promise<void> {
-  return child.exitCode !== null || child.signalCode !== null
-    ? Promise.resolve()
-    : new Promise((done) => child.on('exit', () => done()));
+  return child.exitCode !== null || child.signalCode !== null ? Promise.resolve() : new Promise((done) => child.on('exit', () => done()));
 }
 
 describe.each(DIALECTS)('port leases on %s', (dialect) => {
@@ -58,7 +56,11 @@ describe.each(DIALECTS)('port leases on %s', (dialect) => {
       const b = await store.leasePorts({ runId: other, count: 2, first, last, isFree: async () => true });
       expect(b.ports).toEqual([first + 3, first + 4]);
       expect((await store.listLeases()).map((lease) => [lease.port, lease.runId])).toEqual([
-        [first, runId], [first + 1, runId], [first + 2, runId], [first + 3, other], [first + 4, other],
+        [first, runId],
+        [first + 1, runId],
+        [first + 2, runId],
+        [first + 3, other],
+        [first + 4, other],
       ]);
       expect(await store.releasePorts(runId)).toBe(3);
       await store.releasePort(first + 3);
@@ -84,9 +86,7 @@ describe.each(DIALECTS)('port leases on %s', (dialect) => {
       await store.leasePorts({ runId, count: 1, first, last, isFree: async () => true });
       const failure = store.leasePorts({ runId, count: 2, first, last, isFree: async (port) => port !== last });
       await expect(failure).rejects.toBeInstanceOf(SendenseError);
-      await expect(failure).rejects.toThrow(
-        `no free NBD port in ${first}-${last}: need 2, 1 leased by other runs, 1 in use by other programs`,
-      );
+      await expect(failure).rejects.toThrow(`no free NBD port in ${first}-${last}: need 2, 1 leased by other runs, 1 in use by other programs`);
       expect(await store.listLeases()).toHaveLength(1);
     });
 

@@ -34,4 +34,3 @@ export async function cuttableProxy(targetPort: number): Promise<{ port: number;
       }),
   };
 }
-

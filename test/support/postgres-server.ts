@@ -26,7 +26,11 @@ export const PASSWORD_USER = { name: 'sendense_pw', password: 'pw-7f3a9c' } as c
 // Debian keeps the server binaries out of PATH, one folder per major version.
 export function postgresBinDir(): string {
   const root = '/usr/lib/postgresql';
-  const versions = existsSync(root) ? readdirSync(root).filter((name) => /^\d+$/.test(name)).sort((a, b) => Number(b) - Number(a)) : [];
+  const versions = existsSync(root)
+    ? readdirSync(root)
+        .filter((name) => /^\d+$/.test(name))
+        .sort((a, b) => Number(b) - Number(a))
+    : [];
   for (const version of versions) {
     const dir = path.join(root, version, 'bin');
     if (existsSync(path.join(dir, 'postgres')) && existsSync(path.join(dir, 'initdb'))) return dir;
@@ -83,8 +87,22 @@ export async function startPostgres(): Promise<PostgresServer> {
     writeFileSync(hba, `host all ${PASSWORD_USER.name} 127.0.0.1/32 scram-sha-256\n${readFileSync(hba, 'utf8')}`);
     const port = await freePort();
     const [file, args] = command(user, path.join(bin, 'postgres'), [
-      '-D', data, '-h', '127.0.0.1', '-p', String(port), '-k', dir,
-      '-c', 'fsync=off', '-c', 'synchronous_commit=off', '-c', 'full_page_writes=off', '-c', 'max_connections=300',
+      '-D',
+      data,
+      '-h',
+      '127.0.0.1',
+      '-p',
+      String(port),
+      '-k',
+      dir,
+      '-c',
+      'fsync=off',
+      '-c',
+      'synchronous_commit=off',
+      '-c',
+      'full_page_writes=off',
+      '-c',
+      'max_connections=300',
     ]);
     let log = '';
     child = spawn(file, args, { stdio: ['ignore', 'ignore', 'pipe'] });

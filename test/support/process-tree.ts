@@ -72,9 +72,7 @@ function withDb<T>(file: string, read: (db: InstanceType<typeof Database>) => T)
 }
 
 export function recordedProcesses(dbFile: string): DbProcess[] {
-  return withDb(dbFile, (db) =>
-    (db.prepare('select pid, start_ticks as startTicks, kind, run_id as runId from processes').all() as DbProcess[]).map((row) => ({ ...row })),
-  );
+  return withDb(dbFile, (db) => (db.prepare('select pid, start_ticks as startTicks, kind, run_id as runId from processes').all() as DbProcess[]).map((row) => ({ ...row })));
 }
 
 export function leasedPorts(dbFile: string): { port: number; runId: string }[] {
@@ -94,7 +92,9 @@ export function processesTaggedBy(ownerPid: number): { pid: number; command: str
     .filter((pid) => readEntry(pid)?.state !== 'Z')
     .filter((pid) => {
       try {
-        return readFileSync(`/proc/${pid}/environ`, 'latin1').split('\0').some((entry) => entry.startsWith(prefix));
+        return readFileSync(`/proc/${pid}/environ`, 'latin1')
+          .split('\0')
+          .some((entry) => entry.startsWith(prefix));
       } catch {
         return false;
       }

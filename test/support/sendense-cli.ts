@@ -15,9 +15,7 @@ const BUILT = path.resolve('dist/cli/main.js');
 if (!existsSync(BUILT) || !existsSync(path.resolve('runners/dist/sendense-transfer.mjs'))) {
   throw new Error('the end-to-end tests run the built CLI: run `npm run build` first (scripts/test.sh does)');
 }
-const newer = (readdirSync(path.resolve('src'), { recursive: true }) as string[]).filter(
-  (file) => file.endsWith('.ts') && statSync(path.resolve('src', file)).mtimeMs > statSync(BUILT).mtimeMs,
-);
+const newer = (readdirSync(path.resolve('src'), { recursive: true }) as string[]).filter((file) => file.endsWith('.ts') && statSync(path.resolve('src', file)).mtimeMs > statSync(BUILT).mtimeMs);
 if (newer.length > 0) console.warn(`warning: src/${newer[0]} (and ${newer.length - 1} more) changed since the last npm run build`);
 
 export interface PlanDisk {

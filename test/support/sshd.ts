@@ -166,13 +166,7 @@ async function sshdProcesses(pids: readonly number[]): Promise<number[]> {
   return pids.filter((_, index) => names[index].trim() === 'sshd');
 }
 
-async function waitForPort(
-  host: string,
-  port: number,
-  child: ChildProcess,
-  log: () => string,
-  netns: string | undefined,
-): Promise<void> {
+async function waitForPort(host: string, port: number, child: ChildProcess, log: () => string, netns: string | undefined): Promise<void> {
   const deadline = Date.now() + 10_000;
   while (Date.now() < deadline) {
     if (child.exitCode !== null) throw new Error(`sshd exited (${child.exitCode}): ${log()}`);

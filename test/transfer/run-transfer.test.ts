@@ -37,9 +37,7 @@ describe('runTransfer', () => {
     };
     const started = Date.now();
     const program = { request: { disks: [{ key: 2000, source: { kind: 'nbd', url: 'nbd://127.0.0.1:1/x' }, target: { kind: 'nbd', url: 'nbd://127.0.0.1:2/y' } }] } } as const;
-    await expect(runTransfer({ node, program, reporter, signal: controller.signal, step: 'transfer' })).rejects.toThrow(
-      'interrupted by SIGINT',
-    );
+    await expect(runTransfer({ node, program, reporter, signal: controller.signal, step: 'transfer' })).rejects.toThrow('interrupted by SIGINT');
     expect(Date.now() - started).toBeLessThan(5000);
     expect(spawned).toHaveLength(0);
   });

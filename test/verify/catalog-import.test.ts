@@ -31,9 +31,7 @@ describe('catalog import', () => {
     expect(imported.exitCode, `${imported.stdout}\n${imported.stderr}`).toBe(0);
     expect(imported.stdout).toMatch(/imported 3 backup\(s\)/);
     const after = await listBackups(ws.db, 'vmv');
-    expect(after.map((b) => [b.id, b.type, b.parentId, b.chainId, b.status, b.restorable])).toEqual(
-      before.map((b) => [b.id, b.type, b.parentId, b.chainId, 'complete', true]),
-    );
+    expect(after.map((b) => [b.id, b.type, b.parentId, b.chainId, b.status, b.restorable])).toEqual(before.map((b) => [b.id, b.type, b.parentId, b.chainId, 'complete', true]));
     expect(after.map((b) => b.disks.map((d) => [d.diskKey, d.file, d.changeId]))).toEqual(before.map((b) => b.disks.map((d) => [d.diskKey, d.file, d.changeId])));
 
     for (const [point, backup] of after.entries()) {

@@ -30,7 +30,10 @@ describe('state in PostgreSQL', () => {
     expect(backups[2]!.parentId).toBe(backups[1]!.id);
 
     const history = await sendenseRun(['history', '--db', db, '--json']);
-    const runs = history.stdout.trim().split('\n').map((line) => JSON.parse(line) as { status: string; hub: string });
+    const runs = history.stdout
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as { status: string; hub: string });
     expect(runs.map((run) => run.status)).toEqual(['succeeded', 'succeeded', 'succeeded']);
     expect(runs.every((run) => typeof run.hub === 'string' && run.hub.length > 0)).toBe(true);
 

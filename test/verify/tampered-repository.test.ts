@@ -71,7 +71,7 @@ describe('a tampered repository', () => {
     copyFileSync(ws.db, pristine);
   }, 240_000);
 
-  it("a header rewritten to name the grandparent: restores and files refuse it, verify marks it damaged, the point before restores exactly", async () => {
+  it('a header rewritten to name the grandparent: restores and files refuse it, verify marks it damaged, the point before restores exactly', async () => {
     copyFileSync(pristine, ws.db);
     const file = backups[2]!.disks[0]!.file;
     const original = backingName(file).name;
@@ -201,7 +201,14 @@ describe('a tampered repository', () => {
     const newest = JSON.parse(readFileSync(manifestOf(backups[2]!.disks[0]!.file), 'utf8')) as Record<string, unknown>;
     const crafted = {
       // A newer point on the chain whose file is a host file outside the repository.
-      [path.join(diskDir, '20991231-000000-beef.json')]: { ...newest, backupId: '20991231-000000-beef', parentId: backups[2]!.id, parentFile: path.basename(backups[2]!.disks[0]!.file), startedAt: '2099-12-31T00:00:00.000Z', file: `../../../outside/x.qcow2` },
+      [path.join(diskDir, '20991231-000000-beef.json')]: {
+        ...newest,
+        backupId: '20991231-000000-beef',
+        parentId: backups[2]!.id,
+        parentFile: path.basename(backups[2]!.disks[0]!.file),
+        startedAt: '2099-12-31T00:00:00.000Z',
+        file: `../../../outside/x.qcow2`,
+      },
       [path.join(diskDir, '20991231-000001-beef.json')]: { ...newest, backupId: '20991231-000001-beef', vm: '../../outside', file: '20991231-000001-beef.qcow2' },
       // A copy an operator left beside the real one.
       [path.join(diskDir, `${backups[0]!.id}-copy.json`)]: JSON.parse(readFileSync(manifestOf(backups[0]!.disks[0]!.file), 'utf8')) as unknown,

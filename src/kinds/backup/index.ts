@@ -20,6 +20,7 @@ import { retention } from './retention.js';
 import { snapshotSource } from './snapshot-source.js';
 import { transfer } from './transfer.js';
 
+// biome-ignore format: one step a line, in the order they run
 export const backupSteps: readonly Step<BackupRun>[] = [
   resolveChain,
   allocatePorts,

@@ -126,7 +126,8 @@ export const resolveChain: Step<BackupRun> = {
     }
     const { decision, previous, chainLength, damaged, state } = resolution;
     run.state = state;
-    const why = damaged !== undefined && plan.kind === 'incremental' ? `backup ${damaged.id} is damaged (${damaged.damage})` : decision.type === 'full' ? (decision.warning ?? decision.note) : undefined;
+    const why =
+      damaged !== undefined && plan.kind === 'incremental' ? `backup ${damaged.id} is damaged (${damaged.damage})` : decision.type === 'full' ? (decision.warning ?? decision.note) : undefined;
     const chain =
       decision.type === 'fail'
         ? `would FAIL: ${decision.reason}`

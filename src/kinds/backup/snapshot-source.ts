@@ -8,7 +8,7 @@ import { backupSource } from '../../source/index.js';
 export const snapshotSource: Step<BackupRun> = {
   name: 'snapshot-source',
   facts: ({ state }) => ({ disks: state.disks.map((disk) => ({ key: disk.key, changeId: disk.changeId ?? null })) }),
-  title: () => 'add this backup\'s dirty bitmap to every disk',
+  title: () => "add this backup's dirty bitmap to every disk",
   skip: (run) => backupSource(run.plan.vm.source).whyNoSnapshot(run.state.disks),
   async run(run) {
     const source = backupSource(run.plan.vm.source);

@@ -16,8 +16,7 @@ import { transferForRun } from '../../transfer/run-transfer.js';
 export const transfer: Step<BackupRun> = {
   name: 'transfer',
   facts: ({ state }) => bytesFacts(state.disks),
-  title: (run) =>
-    `copy ${run.state.type === 'full' ? 'allocated data' : 'changed blocks'} of ${plural(run.state.disks.length, 'disk')} from ${run.node.description}`,
+  title: (run) => `copy ${run.state.type === 'full' ? 'allocated data' : 'changed blocks'} of ${plural(run.state.disks.length, 'disk')} from ${run.node.description}`,
   async run(run) {
     const { state } = run;
     const source = backupSource(run.plan.vm.source);

@@ -17,6 +17,7 @@ import { restoreTransfer } from './restore-transfer.js';
 import type { RestoreRun, RestoreState } from './restore-run.js';
 import { verify } from './verify.js';
 
+// biome-ignore format: one step a line, in the order they run
 export const restoreSteps: readonly Step<RestoreRun>[] = [
   resolvePoint,
   allocatePorts,

@@ -25,10 +25,13 @@ export const verify: Step<RestoreRun> = {
       const result = await compareImages(source, image, { runner: exec, formatA: 'raw', formatB: format });
       await disk.server?.stop();
       if (result.status !== 'equal') {
-        throw new SendenseError(`restored disk ${disk.key} (${shown}) ${result.status === 'different' ? 'differs from' : 'could not be compared with'} backup ${run.state.backupId}: ${result.detail}`, {
-          step: 'verify',
-          disk: disk.key,
-        });
+        throw new SendenseError(
+          `restored disk ${disk.key} (${shown}) ${result.status === 'different' ? 'differs from' : 'could not be compared with'} backup ${run.state.backupId}: ${result.detail}`,
+          {
+            step: 'verify',
+            disk: disk.key,
+          },
+        );
       }
     }
     const { checked, withoutManifest } = await verifyChainManifests(run);

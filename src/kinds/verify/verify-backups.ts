@@ -14,11 +14,8 @@ export const verifyBackupsStep: Step<RunContext<VerifyPlan>> = {
   title: (run) => `check the backups of ${run.plan.verify.vm ?? 'every VM'} in ${run.plan.repository.path} against their manifests`,
   async run(run) {
     const { plan } = run;
-    const outcome = await verifyBackups(
-      run.store,
-      run.runId,
-      { vm: plan.verify.vm, repository: plan.repository.path, outdatedAfter: plan.verify.outdatedAfter },
-      (event) => run.reporter.emit({ type: (event.type === 'disk' && event.ok) || event.type === 'cleared' ? 'info' : 'warning', step: 'verify-backups', message: verifyLine(event) }),
+    const outcome = await verifyBackups(run.store, run.runId, { vm: plan.verify.vm, repository: plan.repository.path, outdatedAfter: plan.verify.outdatedAfter }, (event) =>
+      run.reporter.emit({ type: (event.type === 'disk' && event.ok) || event.type === 'cleared' ? 'info' : 'warning', step: 'verify-backups', message: verifyLine(event) }),
     );
     if (outcome.damaged.length > 0) {
       throw new SendenseError(`damage found: ${outcome.damaged.length} backup(s) marked damaged (${outcome.damaged.join(', ')})`, { step: 'verify-backups', exitCode: 1 });

@@ -32,4 +32,3 @@ export function checkAbsolutePaths({ data, issues }: CheckContext): void {
   check(['vm', 'source', 'clientPath'], false);
   check(['vm', 'source', 'passwordFile'], true);
 }
-

@@ -38,5 +38,8 @@ export function checkLiteralSecrets({ data, issues }: CheckContext): PlanPath[] 
 }
 
 function dotted(path: PlanPath): string {
-  return path.map((segment) => (typeof segment === 'number' ? `[${segment}]` : `.${segment}`)).join('').replace(/^\./, '');
+  return path
+    .map((segment) => (typeof segment === 'number' ? `[${segment}]` : `.${segment}`))
+    .join('')
+    .replace(/^\./, '');
 }

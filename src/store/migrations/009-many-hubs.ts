@@ -37,7 +37,10 @@ export const manyHubsMigration: Migration = {
       ['file_mounts', 'owner_start_ticks'],
     ];
     for (const [table, column] of ticks) {
-      await db.schema.alterTable(table).alterColumn(column, (col) => col.setDataType('bigint')).execute();
+      await db.schema
+        .alterTable(table)
+        .alterColumn(column, (col) => col.setDataType('bigint'))
+        .execute();
     }
   },
 };

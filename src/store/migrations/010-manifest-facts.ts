@@ -10,7 +10,10 @@ import { manifestPath } from '../../repository/manifest.js';
 export const manifestFactsMigration: Migration = {
   // biome-ignore lint/suspicious/noExplicitAny: kysely migrations and dialects work on any schema
   async up(db: Kysely<any>): Promise<void> {
-    await db.schema.alterTable('backup_disks').addColumn('manifest', 'integer', (col) => col.notNull().defaultTo(0)).execute();
+    await db.schema
+      .alterTable('backup_disks')
+      .addColumn('manifest', 'integer', (col) => col.notNull().defaultTo(0))
+      .execute();
     await db.schema.alterTable('runs').addColumn('note', 'text').execute();
     const rows = (await db.selectFrom('backup_disks').select(['backup_id', 'disk_key', 'file']).where('status', '=', 'complete').execute()) as {
       backup_id: string;
