@@ -52,7 +52,9 @@ function treeMemory(root) {
       const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
       if (!byParent.has(ppid)) byParent.set(ppid, []);
       byParent.get(ppid).push(Number(name));
-    } catch {}
+    } catch {
+      // gone meanwhile
+    }
   }
   let rss = 0;
   let pss = 0;
@@ -63,7 +65,9 @@ function treeMemory(root) {
       rss += Number(/^Rss:\s+(\d+)/m.exec(rollup)?.[1] ?? 0) * 1024;
       pss += Number(/^Pss:\s+(\d+)/m.exec(rollup)?.[1] ?? 0) * 1024;
       count++;
-    } catch {}
+    } catch {
+      // gone meanwhile
+    }
   }
   return { rss, pss, count };
 }

@@ -119,7 +119,7 @@ function resolve(root, schema) {
     .replace(/^#\//, '')
     .split('/')
     .reduce((node, part) => node[part], root.defs);
-  const { $ref, ...siblings } = schema;
+  const { $ref: _ref, ...siblings } = schema;
   const resolved = { ...resolve(root, target), ...siblings };
   return resolved.items?.$ref ? { ...resolved, items: resolve(root, resolved.items) } : resolved;
 }

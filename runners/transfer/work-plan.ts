@@ -95,7 +95,7 @@ async function* dirtyRanges(control: NbdConnection, bitmap: string): AsyncGenera
 // Dirty ranges cut at multiples of LOOKUP_SPAN, so one lookup's extents stay few.
 async function* dirtyPieces(control: NbdConnection, bitmap: string): AsyncGenerator<Extent> {
   for await (const range of dirtyRanges(control, bitmap)) {
-    for (let offset = range.offset; offset < range.offset + range.length; ) {
+    for (let offset = range.offset; offset < range.offset + range.length;) {
       const next = Math.min(range.offset + range.length, (Math.floor(offset / LOOKUP_SPAN) + 1) * LOOKUP_SPAN);
       yield { offset, length: next - offset, flags: range.flags };
       offset = next;

@@ -4,8 +4,7 @@
 import { SendenseError } from '../errors.js';
 
 export type NbdAddress =
-  | { readonly kind: 'tcp'; readonly host: string; readonly port: number; readonly exportName: string }
-  | { readonly kind: 'unix'; readonly socketPath: string; readonly exportName: string };
+  { readonly kind: 'tcp'; readonly host: string; readonly port: number; readonly exportName: string } | { readonly kind: 'unix'; readonly socketPath: string; readonly exportName: string };
 
 // uri.md: the default NBD port.
 const DEFAULT_PORT = 10809;

@@ -39,9 +39,7 @@ interface RawPlan {
     point?: string;
     disks?: number[];
     target:
-      | { type: 'file'; path: string; format?: 'qcow2' | 'raw'; overwrite?: boolean; mode?: string }
-      | { type: 'nbd'; url: string }
-      | { type: 'files'; paths: string[]; to: string; overwrite?: boolean };
+      { type: 'file'; path: string; format?: 'qcow2' | 'raw'; overwrite?: boolean; mode?: string } | { type: 'nbd'; url: string } | { type: 'files'; paths: string[]; to: string; overwrite?: boolean };
     verify?: boolean;
   };
 }

@@ -7,9 +7,7 @@ import { SendenseError } from '../errors.js';
 
 /** The source of one disk as the node transfer will read it. */
 export type DiskSource =
-  | { readonly type: 'qemu'; readonly path: string; readonly format: 'qcow2' | 'raw' }
-  | { readonly type: 'nbd'; readonly url: string; readonly bitmap?: string }
-  | { readonly type: 'vmware' };
+  { readonly type: 'qemu'; readonly path: string; readonly format: 'qcow2' | 'raw' } | { readonly type: 'nbd'; readonly url: string; readonly bitmap?: string } | { readonly type: 'vmware' };
 
 export type SourceType = DiskSource['type'];
 

@@ -209,7 +209,7 @@ export async function completeBackupAtOrBefore(db: Db, vm: string, time: Date, r
 
 export async function chainOf(db: Db, backupId: string): Promise<readonly Backup[]> {
   const chain: Backup[] = [];
-  for (let id: string | null = backupId; id !== null; ) {
+  for (let id: string | null = backupId; id !== null;) {
     const backup = await getBackup(db, id);
     if (backup === undefined) throw new Error(`chainOf: backup ${id} is missing from the chain of ${backupId}`);
     chain.unshift(backup);

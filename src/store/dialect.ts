@@ -13,7 +13,7 @@ export interface DialectFacts {
    * SQLite's transactions already start with BEGIN IMMEDIATE (one writer); on PostgreSQL a
    * transaction-scoped advisory lock does the same per topic, across every hub.
    */
-  // biome-ignore lint/suspicious/noExplicitAny: kysely migrations and dialects work on any schema
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- kysely migrations and dialects work on any schema
   serialize(trx: Kysely<any>, topic: string): Promise<void>;
   /** The next recording position of a backup, taken in its insert: hubs draw from a sequence. */
   nextBackupSeq(): RawBuilder<number>;
@@ -22,7 +22,7 @@ export interface DialectFacts {
    * synchronous NORMAL syncs only at checkpoints, FULL syncs at this commit; PostgreSQL syncs every
    * commit (synchronous_commit = on) already.
    */
-  // biome-ignore lint/suspicious/noExplicitAny: kysely migrations and dialects work on any schema
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- kysely migrations and dialects work on any schema
   durably(db: Kysely<any>, write: () => Promise<unknown>): Promise<void>;
   /** The time deltaMs ago as beat_at holds it (toISOString's form): the database's own clock when hubs share it. */
   timeAgo(deltaMs: number): string | RawBuilder<string>;
@@ -58,12 +58,12 @@ const POSTGRES: DialectFacts = Object.freeze<DialectFacts>({
   timeAgo: (deltaMs) => sql<string>`to_char((now() - make_interval(secs => ${deltaMs / 1000})) at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`,
 });
 
-// biome-ignore lint/suspicious/noExplicitAny: kysely migrations and dialects work on any schema
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- kysely migrations and dialects work on any schema
 export function dialectOf(db: Kysely<any>): DialectFacts {
   return db.getExecutor().adapter instanceof PostgresAdapter ? POSTGRES : SQLITE;
 }
 
-// biome-ignore lint/suspicious/noExplicitAny: kysely migrations and dialects work on any schema
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- kysely migrations and dialects work on any schema
 export async function serialize(trx: Kysely<any>, topic: string): Promise<void> {
   await dialectOf(trx).serialize(trx, topic);
 }

@@ -52,7 +52,7 @@ export class ImmediateSqliteDialect implements Dialect {
     return new TransactionalDdlSqliteAdapter();
   }
 
-  // biome-ignore lint/suspicious/noExplicitAny: kysely migrations and dialects work on any schema
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- kysely migrations and dialects work on any schema
   createIntrospector(db: Kysely<any>): DatabaseIntrospector {
     return this.#base.createIntrospector(db);
   }

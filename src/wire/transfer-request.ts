@@ -86,7 +86,6 @@ export function parseArgsOnStdinLine(line: string): TransferRequest {
 }
 
 export function parseTransferArgv(argv: readonly string[]): TransferRequest {
-  // biome-ignore lint/suspicious/noImplicitAnyLet: typed by parseArgs's options below
   let values;
   try {
     ({ values } = parseArgs({

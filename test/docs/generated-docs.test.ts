@@ -54,7 +54,6 @@ describe('generated docs', () => {
         },
         extra: { type: 'string' },
       },
-      // biome-ignore lint/suspicious/noThenProperty: a JSON Schema if/then, as plans use it
       allOf: [{ if: { properties: { kind: { const: 'b' } } }, then: { required: ['extra'], properties: { keep: false } } }],
     };
     const text = planReference(schema, []) as string;

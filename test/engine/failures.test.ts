@@ -217,7 +217,10 @@ describe('failure paths of a backup run', () => {
     // The node transfer sees its parent gone and stops itself (and its own qemu-nbd).
     await expectAllGone(children.filter((pid) => !targets.includes(pid)));
     // A kill between writing a manifest's temp file and renaming it over the manifest leaves this.
-    const newDisk = path.join(ws.repository, repositoryFiles().find((file) => !vm.filesBefore.includes(file) && file.endsWith('.qcow2'))!);
+    const newDisk = path.join(
+      ws.repository,
+      repositoryFiles().find((file) => !vm.filesBefore.includes(file) && file.endsWith('.qcow2'))!,
+    );
     const temp = path.join(path.dirname(newDisk), `.${path.basename(newDisk, '.qcow2')}.json.${cli.pid}.tmp`);
     writeFileSync(temp, '{"format":"sendense-manifest"');
 

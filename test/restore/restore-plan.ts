@@ -8,8 +8,7 @@ import { stringify } from 'yaml';
 import { sha256 } from '../support/vm-disks.js';
 
 export type RestoreTarget =
-  | { readonly type: 'file'; readonly path: string; readonly format: 'qcow2' | 'raw'; readonly overwrite?: boolean; readonly mode?: string }
-  | { readonly type: 'nbd'; readonly url: string };
+  { readonly type: 'file'; readonly path: string; readonly format: 'qcow2' | 'raw'; readonly overwrite?: boolean; readonly mode?: string } | { readonly type: 'nbd'; readonly url: string };
 
 export interface TestRestorePlan {
   readonly name: string;

@@ -159,7 +159,7 @@ async function waitReady(port: number, child: ChildProcess, log: () => string): 
       await adminQuery(port, 'select 1');
       return;
     } catch (error) {
-      if (Date.now() > deadline) throw new Error(`postgres did not accept connections within 30 s: ${(error as Error).message}\n${log()}`);
+      if (Date.now() > deadline) throw new Error(`postgres did not accept connections within 30 s: ${(error as Error).message}\n${log()}`, { cause: error });
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
   }

@@ -20,7 +20,8 @@ import { retention } from './retention.js';
 import { snapshotSource } from './snapshot-source.js';
 import { transfer } from './transfer.js';
 
-// biome-ignore format: one step a line, in the order they run
+// One step a line, in the order they run.
+// prettier-ignore
 export const backupSteps: readonly Step<BackupRun>[] = [
   resolveChain,
   allocatePorts,

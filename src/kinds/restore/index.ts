@@ -17,7 +17,8 @@ import { restoreTransfer } from './restore-transfer.js';
 import type { RestoreRun, RestoreState } from './restore-run.js';
 import { verify } from './verify.js';
 
-// biome-ignore format: one step a line, in the order they run
+// One step a line, in the order they run.
+// prettier-ignore
 export const restoreSteps: readonly Step<RestoreRun>[] = [
   resolvePoint,
   allocatePorts,

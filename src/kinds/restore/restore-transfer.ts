@@ -27,14 +27,12 @@ export const restoreTransfer: Step<RestoreRun> = {
     // A restore records nothing from the copy: no digests (verify: true checks the target against
     // the chain and the manifests afterwards).
     const programFor = (disks: readonly RestoreDiskJob[]): TransferProgram => {
-      const transferDisks = leasedDisks(disks).map(
-        (disk): TransferDisk => ({
-          key: disk.key,
-          source: { kind: 'nbd', url: sourceUrl(disk.nodePort ?? disk.port, disk.exportName) },
-          // prepare-target wrote it the way the NBD targets string takes it.
-          target: parseTransferTarget(disk.target!),
-        }),
-      );
+      const transferDisks = leasedDisks(disks).map((disk): TransferDisk => ({
+        key: disk.key,
+        source: { kind: 'nbd', url: sourceUrl(disk.nodePort ?? disk.port, disk.exportName) },
+        // prepare-target wrote it the way the NBD targets string takes it.
+        target: parseTransferTarget(disk.target!),
+      }));
       // An NBD target holds old data: holes of the backup must be written as zeroes there.
       return { request: { jobId: run.runId, disks: transferDisks, digests: false, ...(run.target.zeroHoles ? { zeroHoles: true } : {}) } };
     };

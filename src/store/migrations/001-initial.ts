@@ -4,7 +4,7 @@
 import { sql, type Kysely, type Migration } from 'kysely';
 
 export const initialMigration: Migration = {
-  // biome-ignore lint/suspicious/noExplicitAny: kysely migrations and dialects work on any schema
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- kysely migrations and dialects work on any schema
   async up(db: Kysely<any>): Promise<void> {
     await db.schema
       .createTable('runs')
@@ -85,7 +85,7 @@ export const initialMigration: Migration = {
     await db.schema.createIndex('processes_run').on('processes').column('run_id').execute();
   },
 
-  // biome-ignore lint/suspicious/noExplicitAny: kysely migrations and dialects work on any schema
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- kysely migrations and dialects work on any schema
   async down(db: Kysely<any>): Promise<void> {
     for (const table of ['processes', 'port_leases', 'backup_disks', 'backups', 'runs']) {
       await db.schema.dropTable(table).execute();

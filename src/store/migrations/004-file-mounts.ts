@@ -4,7 +4,7 @@
 import type { Kysely, Migration } from 'kysely';
 
 export const fileMountsMigration: Migration = {
-  // biome-ignore lint/suspicious/noExplicitAny: kysely migrations and dialects work on any schema
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- kysely migrations and dialects work on any schema
   async up(db: Kysely<any>): Promise<void> {
     await db.schema
       .createTable('file_mounts')
@@ -21,7 +21,7 @@ export const fileMountsMigration: Migration = {
       .execute();
   },
 
-  // biome-ignore lint/suspicious/noExplicitAny: kysely migrations and dialects work on any schema
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- kysely migrations and dialects work on any schema
   async down(db: Kysely<any>): Promise<void> {
     await db.schema.dropTable('file_mounts').execute();
   },

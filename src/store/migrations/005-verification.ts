@@ -5,7 +5,7 @@
 import type { Kysely, Migration } from 'kysely';
 
 export const verificationMigration: Migration = {
-  // biome-ignore lint/suspicious/noExplicitAny: kysely migrations and dialects work on any schema
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- kysely migrations and dialects work on any schema
   async up(db: Kysely<any>): Promise<void> {
     await db.schema.alterTable('backups').addColumn('verified_at', 'text').execute();
     await db.schema.alterTable('backups').addColumn('damage', 'text').execute();

@@ -5,7 +5,7 @@ import { sql, type Kysely, type Migration } from 'kysely';
 import { dialectOf } from '../dialect.js';
 
 export const backupOrderMigration: Migration = {
-  // biome-ignore lint/suspicious/noExplicitAny: kysely migrations and dialects work on any schema
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- kysely migrations and dialects work on any schema
   async up(db: Kysely<any>): Promise<void> {
     await db.schema.alterTable('backups').addColumn('seq', 'bigint').execute();
     // Existing rows keep the order they were inserted in (the one place rowid is read). A

@@ -8,7 +8,7 @@ import { sql, type Kysely, type Migration } from 'kysely';
 import { dialectOf } from '../dialect.js';
 
 export const manyHubsMigration: Migration = {
-  // biome-ignore lint/suspicious/noExplicitAny: kysely migrations and dialects work on any schema
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- kysely migrations and dialects work on any schema
   async up(db: Kysely<any>): Promise<void> {
     await db.schema.alterTable('runs').addColumn('hub', 'text').execute();
     await db.schema.alterTable('runs').addColumn('fire', 'text').execute();

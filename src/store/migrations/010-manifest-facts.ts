@@ -8,7 +8,7 @@ import type { Kysely, Migration } from 'kysely';
 import { manifestPath } from '../../repository/manifest.js';
 
 export const manifestFactsMigration: Migration = {
-  // biome-ignore lint/suspicious/noExplicitAny: kysely migrations and dialects work on any schema
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- kysely migrations and dialects work on any schema
   async up(db: Kysely<any>): Promise<void> {
     await db.schema
       .alterTable('backup_disks')
