@@ -50,7 +50,10 @@ describe('schedule under hub limits', () => {
     ).toBe(true);
     expect(scheduler.lines.filter((line) => line.type === 'queued').length).toBeGreaterThan(0);
     expect(mostDisksAtOnce(scheduler.lines)).toBeLessThanOrEqual(LIMIT);
-    expect(mostDisksAtOnce(scheduler.lines)).toBeGreaterThan(1);
+    // The limit was used, not just kept: runs held every slot at once (a run queues only then).
+    // Whether their 2 MiB copies overlap in time is the machine's load, not the hub's rule.
+    const held = scheduler.lines.filter((line) => line.type === 'slots').map((line) => Number((line as { held?: unknown }).held));
+    expect(Math.max(...held)).toBe(LIMIT);
     expect(tableRows(box.db, 'disk_slots')).toEqual([]);
     expect(leasedPorts(box.db)).toEqual([]);
     expect(recordedProcesses(box.db)).toEqual([]);
