@@ -109,9 +109,25 @@ export class SharedFires {
   async #queue(repository: string): Promise<string> {
     const name = fireQueue(repository);
     if (!this.#queues.has(name)) {
-      await this.#boss.createQueue(name, { name, policy: 'standard', ...this.#jobOptions });
+      await retryTransient(() => this.#boss.createQueue(name, { name, policy: 'standard', ...this.#jobOptions }));
       this.#queues.add(name);
     }
     return name;
+  }
+}
+
+// PostgreSQL errors another transaction caused, gone when tried again: two hubs starting together
+// create the same queue at once, and pg-boss's DDL then meets a deadlock (40P01), a serialization
+// failure (40001) or the other hub's row or table (23505, 42P07). createQueue sees the queue then.
+const TRANSIENT = new Set(['40P01', '40001', '23505', '42P07']);
+
+async function retryTransient<T>(work: () => Promise<T>, attempts = 5): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await work();
+    } catch (error) {
+      if (attempt >= attempts || !TRANSIENT.has(String((error as { code?: unknown }).code))) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 50 + Math.random() * 200 * attempt));
+    }
   }
 }
