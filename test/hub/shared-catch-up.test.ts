@@ -27,7 +27,14 @@ const isNote = (event: string) => (line: JsonLine) => line.type === 'scheduler' 
 describe('catchUp: latest on a shared schedule', () => {
   const postgres = usePostgresServer();
 
-  it('two hubs starting together make up a missed fire once, on one of them; started again, neither runs it', async () => {
+  // Retried once: two hubs starting on a fresh database race in pg-boss and in the store's
+  // migrations, and one of 6 CI lines in this test's session stalled there for 30 s before its
+  // catch-up (another met a deadlock, now retried in shared-fires.ts). A retry runs in a new
+  // database with new schedulers; a hub that makes the fire up twice still fails both times.
+  it('two hubs starting together make up a missed fire once, on one of them; started again, neither runs it', { retry: 1, timeout: 120_000 }, async () => {
+    for (const scheduler of schedulers) await killScheduler(scheduler);
+    schedulers = [];
+    box?.remove();
     box = makeSandbox('shared-catch-up');
     const db = await postgres.server.createDatabase('catchup');
     // Due every 1 January at midnight: the last time passed without a run on any hub.
@@ -58,5 +65,5 @@ describe('catchUp: latest on a shared schedule', () => {
     expect(await runs()).toHaveLength(1);
     for (const scheduler of schedulers) scheduler.child.kill('SIGTERM');
     expect(await Promise.all(schedulers.map((scheduler) => scheduler.exited))).toEqual([0, 0]);
-  }, 120_000);
+  });
 });
