@@ -1,34 +1,25 @@
 // A backup or incremental run: what resolve-chain decides and each later step fills in, disk by disk.
 
-import type { Resolved, RunContext, DiskServer } from '../../engine/run-context.js';
-import type { BackupPlan, DiskKey } from '../../plan/types.js';
+import type { Resolved, RunContext } from '../../engine/run-context.js';
+import type { BackupPlan } from '../../plan/types.js';
+import type { ServedDisk } from '../../steps/serving-run.js';
 import type { DiskSource, SupersededBitmap } from '../../source/index.js';
 import type { EarlyTransfer, WrittenRanges } from '../../transfer/run-transfer.js';
 
-/** One disk of a backup run, filled in step by step. */
-export interface BackupDiskJob {
-  readonly key: DiskKey;
+/** One disk of a backup run, filled in step by step: its new file served on the hub (ServedDisk). */
+export interface BackupDiskJob extends ServedDisk {
   readonly source: DiskSource;
   /** Decided by resolve-chain; a VMware full's is the size the client reports (transfer). */
   virtualSize: number;
-  /** Absolute path of the new QCOW2 file in the repository. */
-  readonly file: string;
   /** The parent backup's file (incremental only). */
   readonly parentFile?: string;
   /** change_id the transfer starts from (incremental only): a dirty bitmap name for qemu. */
   readonly fromChangeId?: string;
   /** change_id this backup captures (the new bitmap for qemu; reported by the client for vmware). */
   changeId?: string;
-  readonly exportName: string;
-  /** Leased by allocate-ports. */
-  port?: number;
-  /** The port that reaches it from the node (open-tunnel). */
-  nodePort?: number;
   bytes?: number;
   /** Ranges the node transfer wrote, with digests (none from the VMware client): the manifest's. */
   written?: WrittenRanges;
-  /** This disk's qemu-nbd on the hub (start-qemu-nbd). */
-  server?: DiskServer;
 }
 
 /** What resolve-chain decided: the backup this run takes. */
