@@ -31,7 +31,7 @@ async function execLocal(argv: readonly string[], options: ExecOptions = {}): Pr
     reject: false,
     env: options.env,
     cancelSignal: options.signal,
-    stdin: 'ignore',
+    ...(options.stdin === undefined ? { stdin: 'ignore' as const } : { input: options.stdin }),
     stripFinalNewline: false,
   });
   if (result.isCanceled) throw options.signal?.reason ?? new Error('exec canceled');

@@ -11,7 +11,7 @@ export interface ExecOptions {
   /** Extra environment variables (never put secrets in argv: use env). */
   readonly env?: Readonly<Record<string, string>>;
   readonly signal?: AbortSignal;
-  /** Bytes for the program's stdin (execOverSsh only), after which stdin is closed. */
+  /** Bytes for the program's stdin, after which stdin is closed. */
   readonly stdin?: Uint8Array;
 }
 

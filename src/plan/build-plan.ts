@@ -6,11 +6,14 @@ import { hookCommandRefs } from './env-refs.js';
 import { expandHome } from './home-path.js';
 import { parseRestorePoint } from './restore-point.js';
 import { deepFreeze } from './deep-freeze.js';
-import type { FilesTarget, Hook, Hooks, NodeSpec, Plan, RestorePoint, RestoreTarget, Source } from './types.js';
+import type { FilesTarget, Hook, Hooks, LibvirtSource, NodeSpec, Plan, RestorePoint, RestoreTarget, Source } from './types.js';
 
 export const DEFAULT_PORTS = '10100-10200';
 export const DEFAULT_SHARED = 10;
 export const DEFAULT_CLIENT_PATH = '/usr/local/bin/sendense-backup-client';
+export const DEFAULT_LIBVIRT_URI = 'qemu:///system';
+// World-searchable and on disk on every distribution: QEMU's user must reach the run's directory in it.
+export const DEFAULT_LIBVIRT_SCRATCH = '/var/tmp';
 export const DEFAULT_KNOWN_HOSTS = '~/.ssh/known_hosts';
 
 // The raw shapes as the schema guarantees them (only what building needs).
@@ -93,7 +96,7 @@ export function buildPlan(data: unknown, file: string, envRefs: readonly string[
   return deepFreeze({
     ...base,
     kind: raw.kind,
-    vm: { name: raw.vm.name, source: buildSource(raw.vm.source!) },
+    vm: { name: raw.vm.name, source: buildSource(raw.vm.source!, raw.vm.name) },
     incremental: {
       onMissingChain: raw.incremental?.onMissingChain ?? 'full',
       // Points merged away by keep-* rules: no need to start a new chain ever.
@@ -113,7 +116,18 @@ function buildNode(node: NonNullable<RawPlan['node']>): NodeSpec {
   };
 }
 
-function buildSource(source: NonNullable<RawPlan['vm']['source']>): Source {
+function buildSource(source: NonNullable<RawPlan['vm']['source']>, vmName: string): Source {
+  if (source.type === 'libvirt') {
+    const raw = source as Partial<LibvirtSource> & { type: 'libvirt' };
+    return {
+      type: 'libvirt',
+      domain: raw.domain ?? vmName,
+      uri: raw.uri ?? DEFAULT_LIBVIRT_URI,
+      quiesce: raw.quiesce ?? 'auto',
+      scratch: raw.scratch ?? DEFAULT_LIBVIRT_SCRATCH,
+      disks: raw.disks ?? [],
+    };
+  }
   if (source.type !== 'vmware') return source;
   return {
     ...source,

@@ -50,7 +50,28 @@ export interface VmwareSource {
   readonly clientPath: string;
 }
 
-export type Source = QemuSource | NbdSource | VmwareSource;
+/** A disk of a libvirt domain, by its target device. */
+export interface LibvirtDisk {
+  readonly key: DiskKey;
+  /** <target dev> in the domain XML: vda, sdb… */
+  readonly target: string;
+}
+
+export interface LibvirtSource {
+  readonly type: 'libvirt';
+  /** The domain's name on the node (default: vm.name). */
+  readonly domain: string;
+  /** libvirt connection URI on the node (default qemu:///system). */
+  readonly uri: string;
+  /** Freeze guest filesystems through qemu-guest-agent for the instant of the checkpoint. */
+  readonly quiesce: 'auto' | 'require' | 'off';
+  /** Directory on the node for the backup job's socket and scratch files (default /var/tmp). */
+  readonly scratch: string;
+  /** Empty: every writable file or block disk, keys 2000, 2001… in target order. */
+  readonly disks: readonly LibvirtDisk[];
+}
+
+export type Source = QemuSource | NbdSource | VmwareSource | LibvirtSource;
 
 export interface NodeSpec {
   readonly host: string;

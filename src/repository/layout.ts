@@ -9,6 +9,11 @@ export function backupFile(repository: string, vm: string, key: DiskKey, backupI
   return path.join(repository, vm, `disk-${key}`, `${backupId}.qcow2`);
 }
 
+// A libvirt backup's domain XML, beside the disks' folders: the VM's own definition at that point.
+export function domainDefinitionFile(repository: string, vm: string, backupId: string): string {
+  return path.join(repository, vm, 'domain', `${backupId}.xml`);
+}
+
 // 20261121-020000-7f3a: sortable by time, unique across concurrent runs.
 export function newBackupId(now = new Date()): string {
   const stamp = now.toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);

@@ -2,8 +2,10 @@
 // type (qemu-source.ts, nbd-source.ts, vmware-source.ts) behind this interface, so a step never
 // asks which source it reads.
 
+import type { Facts } from '../engine/step-facts.js';
+import type { UndoWhen } from '../engine/undo-stack.js';
+import type { NodeExec } from '../libvirt/virsh.js';
 import type { DiskKey } from '../plan/types.js';
-import type { CommandRunner } from '../qemu/index.js';
 import type { Backup, BackupDisk } from '../store/index.js';
 import type { TransferDiskResult, TransferProgram } from '../transfer/run-transfer.js';
 import type { DiskSource, SourceDiskFacts } from './source-disk.js';
@@ -26,20 +28,48 @@ export interface SupersededBitmap {
   readonly name: string;
 }
 
-/** A source's point in time, taken on one disk: what was added and how to take it back. */
-export interface SnapshotTaken {
-  readonly what: string;
-  readonly undoWhat: string;
-  readonly undo: () => Promise<void>;
+/** What inspecting the source found: its disks, and what the run should say of the VM as a whole. */
+export interface SourceInspection {
+  readonly disks: readonly SourceDiskFacts[];
+  /** Said as info lines (a domain's state, the disks skipped and why). */
+  readonly notes: readonly string[];
+  /** The VM's own definition, stored with the backup (a libvirt domain's XML). */
+  readonly definition?: string;
+}
+
+/** What snapshot-source and record-change-ids hand a source: where to run, and how to register what it takes. */
+export interface SnapshotContext {
+  readonly exec: NodeExec;
+  readonly runId: string;
+  readonly backupId: string;
+  /** Undo is data: registered the moment something is taken (docs/how-it-works.md#the-data-path). */
+  takes(what: string, when: UndoWhen, undo: () => Promise<void>): void;
+  /** Recorded in the state database before it is taken, so doctor finds it after a kill -9; forgotten once given back. */
+  record(kind: string, name: string, facts: Readonly<Record<string, unknown>>): Promise<void>;
+  forget(kind: string, name: string): Promise<void>;
+  warn(message: string): void;
+  info(message: string): void;
+  /** Starts a program on the node whose stdin is its lifeline (the guest-thaw watchdog). */
+  spawn(argv: readonly string[]): { write(text: string): void; stop(): Promise<void> };
+}
+
+/** What snapshot-source did: its summary line, --json facts and a note for the run's history. */
+export interface SnapshotResult {
+  readonly summary: string;
+  readonly facts?: Facts;
+  readonly note?: string;
 }
 
 export interface BackupSource {
   /** Refuses a source that cannot be read at all (a missing vCenter password) before anything is taken. */
   checkReady(): void;
-  /** Size, format and change tracking of one disk, read on the node; a disk that cannot be backed up is one clear error. */
-  inspect(exec: CommandRunner, key: DiskKey): Promise<SourceDiskFacts>;
-  /** One disk as the plan names it, not inspected (a dry run does not contact a remote node). */
-  uninspected(key: DiskKey): SourceDiskFacts;
+  /**
+   * Size, format and change tracking of every disk, read on the node (`previous`: the backup an
+   * incremental would build on, whose change tracking is checked); a disk that cannot be backed up is one clear error.
+   */
+  inspect(exec: NodeExec, previous: Backup | undefined): Promise<SourceInspection>;
+  /** The disks as the plan names them, not inspected (a dry run does not contact a remote node). */
+  uninspected(): readonly SourceDiskFacts[];
   /** False when the disk's size is known only once the transfer reports it (VMware). */
   readonly sizeKnownBeforeTransfer: boolean;
   /** Why this disk cannot continue the chain of `previous` exactly (source-specific rules), if so. */
@@ -62,8 +92,10 @@ export interface BackupSource {
   whyNoSnapshot(disks: readonly SourceDiskJob[]): string | undefined;
   /** What snapshot-source would do, for --dry-run. */
   describeSnapshot(disks: readonly SourceDiskJob[]): string;
-  /** Takes this backup's point in time on one disk (nothing for a disk with no change tracking). */
-  snapshot(disk: SourceDiskJob, exec: CommandRunner): Promise<SnapshotTaken | undefined>;
+  /** Takes this backup's point in time on every disk at once, registering how to give back what it takes. */
+  snapshot(disks: readonly SourceDiskJob[], context: SnapshotContext): Promise<SnapshotResult>;
+  /** Removes change tracking no incremental will start from, once this backup is complete. */
+  releaseSuperseded(superseded: readonly SupersededBitmap[], context: SnapshotContext): Promise<void>;
   /** The program the transfer step runs and its arguments; `targets`: each disk's NBD target URL as the node reaches it. */
   transferProgram(disks: readonly SourceDiskJob[], incremental: boolean, targets: ReadonlyMap<DiskKey, string>, jobId: string): TransferProgram;
   /**

@@ -6,18 +6,20 @@ import type { BackupSource } from './backup-source.js';
 import { nbdSource } from './nbd-source.js';
 import { qemuSource } from './qemu-source.js';
 import { vmwareSource } from './vmware-source.js';
+import { libvirtSource } from './libvirt-source.js';
 
 const SOURCES: { readonly [T in Source['type']]: (source: Extract<Source, { type: T }>) => BackupSource } = {
   qemu: qemuSource,
   nbd: nbdSource,
   vmware: vmwareSource,
+  libvirt: libvirtSource,
 };
 
 export function backupSource(source: Source): BackupSource {
   return (SOURCES[source.type] as (source: Source) => BackupSource)(source);
 }
 
-export type { BackupSource, SourceDiskJob, SupersededBitmap, TransferAdoption } from './backup-source.js';
+export type { BackupSource, SnapshotContext, SnapshotResult, SourceDiskJob, SourceInspection, SupersededBitmap, TransferAdoption } from './backup-source.js';
 export type { TransferProgram } from '../transfer/run-transfer.js';
 export type { DiskSource, SourceDiskFacts, SourceType } from './source-disk.js';
 export { ownBitmap } from './qemu-source.js';

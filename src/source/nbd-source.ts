@@ -3,28 +3,30 @@
 
 import { SendenseError } from '../errors.js';
 import type { NbdSource } from '../plan/types.js';
-import { imageInfo } from '../qemu/index.js';
+import { imageInfo, type CommandRunner } from '../qemu/index.js';
 import { nbdOffersDirtyBitmap } from '../qemu/nbd-dirty-bitmap.js';
 import type { TransferDisk } from '../wire/index.js';
 import type { BackupSource } from './backup-source.js';
-import { diskSourceOf, refuseEmptyDisk } from './source-disk.js';
+import { diskSourceOf, inspectListed, refuseEmptyDisk } from './source-disk.js';
 
 export function nbdSource(source: NbdSource): BackupSource {
   return {
     checkReady: () => undefined,
-    async inspect(exec, key) {
-      const disk = source.disks.find((d) => d.key === key)!;
-      const info = await imageInfo(disk.url, { runner: exec, format: 'raw' }).catch((error: unknown) => {
-        throw new SendenseError(`cannot open ${disk.url}: ${(error as Error).message}`, { step: 'resolve-chain', disk: key, cause: error });
-      });
-      refuseEmptyDisk(info.virtualSize, disk.url, key);
-      const bitmapOffered = disk.bitmap === undefined ? undefined : await nbdOffersDirtyBitmap(disk.url, disk.bitmap, exec);
-      return { key, source: { type: 'nbd', url: disk.url, bitmap: disk.bitmap }, virtualSize: info.virtualSize, bitmapOffered };
-    },
-    uninspected(key) {
-      const disk = source.disks.find((d) => d.key === key)!;
-      return { key, source: { type: 'nbd', url: disk.url, bitmap: disk.bitmap }, virtualSize: 0 };
-    },
+    inspect: (exec) =>
+      inspectListed(
+        source.disks.map((disk) => disk.key),
+        async (key) => {
+          const runner: CommandRunner = (argv) => exec(argv);
+          const disk = source.disks.find((d) => d.key === key)!;
+          const info = await imageInfo(disk.url, { runner, format: 'raw' }).catch((error: unknown) => {
+            throw new SendenseError(`cannot open ${disk.url}: ${(error as Error).message}`, { step: 'resolve-chain', disk: key, cause: error });
+          });
+          refuseEmptyDisk(info.virtualSize, disk.url, key);
+          const bitmapOffered = disk.bitmap === undefined ? undefined : await nbdOffersDirtyBitmap(disk.url, disk.bitmap, runner);
+          return { key, source: { type: 'nbd', url: disk.url, bitmap: disk.bitmap }, virtualSize: info.virtualSize, bitmapOffered };
+        },
+      ),
+    uninspected: () => source.disks.map((disk) => ({ key: disk.key, source: { type: 'nbd', url: disk.url, bitmap: disk.bitmap }, virtualSize: 0 })),
     sizeKnownBeforeTransfer: true,
     whyNotIncremental(fact, parentDisk, previous) {
       const { url, bitmap } = diskSourceOf('nbd', fact.source);
@@ -50,7 +52,8 @@ export function nbdSource(source: NbdSource): BackupSource {
     // The bitmap belongs to the export; it was tracking before this backup read anything.
     whyNoSnapshot: (disks) => (disks.some((disk) => disk.changeId) ? "the export's own dirty bitmap tracks changes: nothing to add" : 'the source has no change tracking'),
     describeSnapshot: () => 'nothing (nbd source)',
-    snapshot: async () => undefined,
+    snapshot: async () => ({ summary: '' }),
+    releaseSuperseded: async () => undefined,
     transferProgram(disks, incremental, targets, jobId) {
       const transferDisks = disks.map((disk): TransferDisk => {
         const { url, bitmap } = diskSourceOf('nbd', disk.source);

@@ -2,21 +2,21 @@
 // bitmaps named after the chain and the backup that added them (docs/how-it-works.md#change-tracking-by-source).
 
 import { SendenseError } from '../errors.js';
-import type { QemuSource } from '../plan/types.js';
+import type { DiskKey, QemuSource } from '../plan/types.js';
 import { bitmapProblem } from '../qemu/bitmap-health.js';
-import { bitmapAdd, bitmapRemove, imageInfo } from '../qemu/index.js';
+import { bitmapAdd, bitmapRemove, imageInfo, type CommandRunner } from '../qemu/index.js';
 import { bitmapName, isSendenseBitmap } from '../repository/layout.js';
 import type { Backup } from '../store/index.js';
 import type { TransferDisk } from '../wire/index.js';
 import type { BackupSource } from './backup-source.js';
-import { diskSourceOf, refuseEmptyDisk } from './source-disk.js';
+import { diskSourceOf, inspectListed, refuseEmptyDisk, type SourceDiskFacts } from './source-disk.js';
 
 export function qemuSource(source: QemuSource): BackupSource {
-  return {
-    checkReady: () => undefined,
-    async inspect(exec, key) {
-      const disk = source.disks.find((d) => d.key === key)!;
-      const info = await imageInfo(disk.path, { runner: exec, format: disk.format }).catch((error: unknown) => {
+  const keys = source.disks.map((disk) => disk.key);
+  // One disk: its image read with qemu-img info on the node.
+  async function inspectDisk(exec: CommandRunner, key: DiskKey): Promise<SourceDiskFacts> {
+    const disk = source.disks.find((d) => d.key === key)!;
+    const info = await imageInfo(disk.path, { runner: exec, format: disk.format }).catch((error: unknown) => {
         throw new SendenseError((error as Error).message, { step: 'resolve-chain', disk: key, cause: error });
       });
       const format = info.format === 'raw' ? 'raw' : info.format === 'qcow2' ? 'qcow2' : undefined;
@@ -32,11 +32,17 @@ export function qemuSource(source: QemuSource): BackupSource {
         });
       }
       return { key, source: { type: 'qemu', path: disk.path, format }, virtualSize: info.virtualSize, bitmaps: info.bitmaps, path: disk.path, canStoreBitmaps: info.canStoreBitmaps };
-    },
-    uninspected(key) {
-      const disk = source.disks.find((d) => d.key === key)!;
-      return { key, source: { type: 'qemu', path: disk.path, format: disk.format ?? 'qcow2' }, virtualSize: 0, path: disk.path };
-    },
+    }
+
+  function uninspectedDisk(key: DiskKey): SourceDiskFacts {
+    const disk = source.disks.find((d) => d.key === key)!;
+    return { key, source: { type: 'qemu', path: disk.path, format: disk.format ?? 'qcow2' }, virtualSize: 0, path: disk.path };
+  }
+
+  return {
+    checkReady: () => undefined,
+    inspect: (exec) => inspectListed(keys, (key) => inspectDisk((argv) => exec(argv), key)),
+    uninspected: () => keys.map(uninspectedDisk),
     sizeKnownBeforeTransfer: true,
     whyNotIncremental(fact, parentDisk, previous) {
       const { path, format } = diskSourceOf('qemu', fact.source);
@@ -88,12 +94,22 @@ export function qemuSource(source: QemuSource): BackupSource {
       const names = [...new Set(disks.flatMap((disk) => (disk.changeId ? [disk.changeId] : [])))];
       return names.length === 0 ? 'nothing (raw disks and qcow2 v2 images have no bitmaps)' : `add bitmap ${names.join(', ')} to every qcow2 disk`;
     },
-    async snapshot(disk, exec) {
-      if (!disk.changeId) return undefined;
-      const { path } = diskSourceOf('qemu', disk.source);
-      const name = disk.changeId;
-      await bitmapAdd(path, name, exec);
-      return { what: `${disk.key}: ${name}`, undoWhat: `remove bitmap ${name} from ${path}`, undo: () => bitmapRemove(path, name, exec) };
+    // All disks' bitmaps before any disk is read: one point in time for the VM.
+    async snapshot(disks, context) {
+      const runner: CommandRunner = (argv) => context.exec(argv);
+      const added: string[] = [];
+      for (const disk of disks) {
+        if (!disk.changeId) continue;
+        const { path } = diskSourceOf('qemu', disk.source);
+        const name = disk.changeId;
+        await bitmapAdd(path, name, runner);
+        context.takes(`remove bitmap ${name} from ${path}`, 'failure', () => bitmapRemove(path, name, runner));
+        added.push(`${disk.key}: ${name}`);
+      }
+      return { summary: added.join(', ') };
+    },
+    async releaseSuperseded(superseded, context) {
+      for (const bitmap of superseded) await bitmapRemove(bitmap.path, bitmap.name, (argv) => context.exec(argv));
     },
     transferProgram(disks, incremental, targets, jobId) {
       const transferDisks = disks.map((disk): TransferDisk => {

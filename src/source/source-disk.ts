@@ -7,7 +7,26 @@ import { SendenseError } from '../errors.js';
 
 /** The source of one disk as the node transfer will read it. */
 export type DiskSource =
-  { readonly type: 'qemu'; readonly path: string; readonly format: 'qcow2' | 'raw' } | { readonly type: 'nbd'; readonly url: string; readonly bitmap?: string } | { readonly type: 'vmware' };
+  | { readonly type: 'qemu'; readonly path: string; readonly format: 'qcow2' | 'raw' }
+  | { readonly type: 'nbd'; readonly url: string; readonly bitmap?: string }
+  | { readonly type: 'vmware' }
+  | LibvirtDiskSource;
+
+/** A disk of a libvirt domain: read from the backup job's export (running) or from its image (shut off). */
+export interface LibvirtDiskSource {
+  readonly type: 'libvirt';
+  readonly domain: string;
+  readonly target: string;
+  /** The image file or block device on the node. */
+  readonly path: string;
+  readonly format: 'qcow2' | 'raw';
+  /** Running (or paused) when inspected: read through a backup job. */
+  readonly active: boolean;
+  /** uid:gid QEMU runs as (a running domain's DAC label), for the run's scratch directory. */
+  readonly runsAs?: { readonly uid: number; readonly gid: number };
+  /** The domain's other disks (not backed up): the checkpoint and job name them "no". */
+  readonly otherTargets: readonly string[];
+}
 
 export type SourceType = DiskSource['type'];
 
@@ -22,6 +41,8 @@ export interface SourceDiskFacts {
   readonly canStoreBitmaps?: boolean;
   /** nbd sources with a bitmap in the plan: whether the export offers its qemu:dirty-bitmap: context. */
   readonly bitmapOffered?: boolean;
+  /** Why the previous backup's change tracking cannot be used on this disk, found while inspecting (libvirt checkpoints). */
+  readonly trackingProblem?: string;
 }
 
 // A source module is handed only its own disks: anything else is a bug, not a user mistake.
@@ -34,4 +55,9 @@ export function diskSourceOf<T extends SourceType>(type: T, source: DiskSource):
 export function refuseEmptyDisk(virtualSize: number, where: string, key: DiskKey): void {
   if (virtualSize > 0) return;
   throw new SendenseError(`${where} is empty (virtual size 0 bytes): nothing to back up; is it the right disk?`, { step: 'resolve-chain', disk: key });
+}
+
+// Sources whose disks the plan lists: each inspected on its own.
+export async function inspectListed(keys: readonly DiskKey[], inspectOne: (key: DiskKey) => Promise<SourceDiskFacts>): Promise<{ disks: SourceDiskFacts[]; notes: string[] }> {
+  return { disks: await Promise.all(keys.map(inspectOne)), notes: [] };
 }

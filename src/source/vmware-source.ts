@@ -5,15 +5,17 @@ import { SendenseError } from '../errors.js';
 import type { VmwareSource } from '../plan/types.js';
 import { nbdTargetsString } from '../wire/index.js';
 import type { BackupSource } from './backup-source.js';
+import type { SourceDiskFacts } from './source-disk.js';
 import { PROVISIONAL_FORMAT_OPTIONS, PROVISIONAL_VIRTUAL_SIZE, vmwareClientCommand, vmwareClientEnv, vmwarePassword } from './vmware-client.js';
 
 export function vmwareSource(source: VmwareSource): BackupSource {
+  const disks = (): SourceDiskFacts[] => source.disks.map((disk) => ({ key: disk.key, source: { type: 'vmware' }, virtualSize: PROVISIONAL_VIRTUAL_SIZE }));
   return {
     // A missing password stops the run before anything is taken.
     checkReady: () => void vmwarePassword(source),
     // The client reads the disks; the size comes from the parent or, for a full, from the client.
-    inspect: async (_exec, key) => ({ key, source: { type: 'vmware' }, virtualSize: PROVISIONAL_VIRTUAL_SIZE }),
-    uninspected: (key) => ({ key, source: { type: 'vmware' }, virtualSize: PROVISIONAL_VIRTUAL_SIZE }),
+    inspect: async () => ({ disks: disks(), notes: [] }),
+    uninspected: () => disks(),
     sizeKnownBeforeTransfer: false,
     whyNotIncremental: (fact, parentDisk, previous) => (parentDisk.changeId ? undefined : `backup ${previous.id} recorded no VMware change id for disk ${fact.key}`),
     newImageSize: (fact, parentDisk) => parentDisk?.virtualSize ?? fact.virtualSize,
@@ -28,7 +30,8 @@ export function vmwareSource(source: VmwareSource): BackupSource {
     },
     whyNoSnapshot: () => 'the VMware client snapshots the VM itself',
     describeSnapshot: () => 'the VMware client snapshots the VM',
-    snapshot: async () => undefined,
+    snapshot: async () => ({ summary: '' }),
+    releaseSuperseded: async () => undefined,
     transferProgram(disks, incremental, targets, jobId) {
       const previous = incremental ? new Map(disks.map((disk) => [disk.key, disk.fromChangeId!])) : undefined;
       const nbdTargets = nbdTargetsString(disks.map((disk) => ({ key: disk.key, url: targets.get(disk.key)! })));

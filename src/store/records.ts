@@ -109,6 +109,20 @@ export interface RunFile {
   readonly since: string;
 }
 
+/** Something a run took on a node (a libvirt backup job, checkpoint, scratch directory, frozen guest), recorded before it is taken. */
+export interface NodeResource {
+  readonly runId: string;
+  /** 'this host', or the node as user@host:port. */
+  readonly node: string;
+  /** 'guest-freeze' | 'backup-job' | 'scratch-dir' | 'checkpoint'. */
+  readonly kind: string;
+  /** What it is on the node: a domain, a directory, a checkpoint name (unique per node and kind). */
+  readonly name: string;
+  /** How to give it back (the domain, its URI, how to reach the node): never a secret. */
+  readonly facts: Readonly<Record<string, unknown>>;
+  readonly since: string;
+}
+
 export interface VmLock {
   readonly vm: string;
   readonly runId: string;

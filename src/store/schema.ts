@@ -100,6 +100,16 @@ export interface FileMountsTable {
   since: string;
 }
 
+export interface NodeResourcesTable {
+  run_id: string;
+  node: string;
+  kind: string;
+  name: string;
+  /** JSON: what doctor needs to give it back (NodeResource.facts). */
+  facts: string;
+  since: string;
+}
+
 export interface RunFilesTable {
   run_id: string;
   node: string;
@@ -148,6 +158,7 @@ export interface StoreDatabase {
   vm_locks: VmLocksTable;
   file_mounts: FileMountsTable;
   run_files: RunFilesTable;
+  node_resources: NodeResourcesTable;
   merges: MergesTable;
   disk_slots: DiskSlotsTable;
   hub_processes: HubProcessesTable;

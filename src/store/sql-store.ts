@@ -11,6 +11,7 @@ import * as merges from './merges.js';
 import * as vmLocks from './vm-locks.js';
 import * as processes from './processes.js';
 import * as runFiles from './run-files.js';
+import * as nodeResources from './node-resources.js';
 import * as runs from './runs.js';
 import type { StoreSelf } from './hub-liveness.js';
 import type { StoreDatabase } from './schema.js';
@@ -87,6 +88,9 @@ export function sqlStore(db: Kysely<StoreDatabase>, { self, beforeClose, fenced 
     recordRunFile: (file) => runFiles.recordRunFile(db, file),
     forgetRunFile: (node, path) => runFiles.forgetRunFile(db, node, path),
     allRunFiles: () => runFiles.allRunFiles(db),
+    recordNodeResource: (resource) => nodeResources.recordNodeResource(db, resource),
+    forgetNodeResource: (node, kind, name) => nodeResources.forgetNodeResource(db, node, kind, name),
+    allNodeResources: () => nodeResources.allNodeResources(db),
 
     recordMerge: (merge) => merges.recordMerge(db, merge),
     setMergePhase: (id, phase) => merges.setMergePhase(db, id, phase),

@@ -3,7 +3,7 @@
 
 import type { DiskKey } from '../plan/types.js';
 import type { NewFileMount } from './file-mounts.js';
-import type { Backup, BackupDisk, FileMount, BackupType, PortLease, MergeRecord, ProcessRecord, Run, RunFile, VmLock, DiskSlot, RunStatus, RunKind, RunTrigger } from './records.js';
+import type { Backup, BackupDisk, FileMount, BackupType, PortLease, MergeRecord, ProcessRecord, Run, RunFile, NodeResource, VmLock, DiskSlot, RunStatus, RunKind, RunTrigger } from './records.js';
 
 export type { NewFileMount } from './file-mounts.js';
 
@@ -197,6 +197,10 @@ export interface Store {
   recordRunFile(file: Omit<RunFile, 'since'>): Promise<void>;
   forgetRunFile(node: string, path: string): Promise<void>;
   allRunFiles(): Promise<readonly RunFile[]>;
+  /** Before a run takes it on a node (migrations/011-node-resources.ts); forgotten once given back. */
+  recordNodeResource(resource: Omit<NodeResource, 'since'>): Promise<void>;
+  forgetNodeResource(node: string, kind: string, name: string): Promise<void>;
+  allNodeResources(): Promise<readonly NodeResource[]>;
 
   // retention merges (intent before any file is touched; doctor finishes or rolls back the rest)
   recordMerge(merge: Pick<MergeRecord, 'vm' | 'parentId' | 'childId' | 'runId'>): Promise<MergeRecord>;

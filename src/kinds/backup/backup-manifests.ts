@@ -1,13 +1,14 @@
 // The manifests of a backup run's new files, written before the backup is recorded complete (a
 // backup is complete only when its manifests are); a failed run removes them with its files.
 
-import { rm } from 'node:fs/promises';
+import { chmod, mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { BackupRun } from './backup-run.js';
 import { SendenseError } from '../../errors.js';
 import { manifestPath, normalizeDigests, MANIFEST_FORMAT, MANIFEST_VERSION, type DiskManifest } from '../../repository/manifest.js';
 import { writeManifest } from '../../repository/manifest-file.js';
 import { backupSource } from '../../source/index.js';
+import { domainDefinitionFile } from '../../repository/layout.js';
 
 export async function writeBackupManifests(run: BackupRun): Promise<void> {
   const { state, plan } = run;
@@ -48,4 +49,16 @@ export async function writeBackupManifests(run: BackupRun): Promise<void> {
     run.undo.push({ what: `delete ${file}`, when: 'failure', step: 'record-change-ids', run: () => rm(file, { force: true }) });
     await writeManifest(file, manifest);
   }
+}
+
+// The VM's own definition at this point (a libvirt domain's XML), 0600 like the data: written
+// before the backup is complete, removed with its files if the run fails.
+export async function writeDomainDefinition(run: BackupRun): Promise<void> {
+  const { state, plan } = run;
+  if (state.definition === undefined) return;
+  const file = domainDefinitionFile(plan.repository.path, plan.vm.name, state.backupId);
+  await mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
+  run.undo.push({ what: `delete ${file}`, when: 'failure', step: 'record-change-ids', run: () => rm(file, { force: true }) });
+  await writeFile(file, state.definition, { mode: 0o600 });
+  await chmod(file, 0o600);
 }

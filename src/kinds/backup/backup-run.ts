@@ -1,6 +1,7 @@
 // A backup or incremental run: what resolve-chain decides and each later step fills in, disk by disk.
 
 import type { Resolved, RunContext } from '../../engine/run-context.js';
+import type { Facts } from '../../engine/step-facts.js';
 import type { BackupPlan } from '../../plan/types.js';
 import type { ServedDisk } from '../../steps/serving-run.js';
 import type { DiskSource, SupersededBitmap } from '../../source/index.js';
@@ -31,6 +32,10 @@ export interface BackupState {
   readonly disks: readonly BackupDiskJob[];
   /** Bitmaps of earlier backups of these disks, removed once this backup is complete. */
   readonly supersededBitmaps: readonly SupersededBitmap[];
+  /** The VM's own definition (a libvirt domain's XML), stored with the backup. */
+  readonly definition?: string;
+  /** What snapshot-source reports besides the change_ids (a guest's freeze time). */
+  snapshotFacts?: Facts;
 }
 
 export interface BackupRun extends RunContext<BackupPlan>, Resolved<BackupState> {

@@ -51,7 +51,10 @@ export const backupKind: KindModule<BackupRun> = {
     if (!run.resolved || !run.state.backupId) return {};
     return { backupId: run.state.backupId, taken: run.state.type, ...bytesFacts(run.state.disks, true) };
   },
-  async disksToTransfer(plan) {
-    return (plan as BackupPlan).vm.source.disks.length;
+  // The disks the plan lists; a libvirt domain's, known only once asked, as many as its latest backup had (an estimate).
+  async disksToTransfer(plan, store) {
+    const backup = plan as BackupPlan;
+    if (backup.vm.source.disks.length > 0) return backup.vm.source.disks.length;
+    return (await store.latestCompleteBackup(backup.vm.name, backup.repository.path))?.disks.length ?? 1;
   },
 };

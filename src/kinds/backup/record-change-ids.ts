@@ -4,8 +4,9 @@
 import type { BackupRun } from './backup-run.js';
 import type { Step } from '../../engine/step.js';
 import { SendenseError } from '../../errors.js';
-import { bitmapRemove } from '../../qemu/index.js';
-import { writeBackupManifests } from './backup-manifests.js';
+import { backupSource } from '../../source/index.js';
+import { snapshotContext } from './snapshot-source.js';
+import { writeBackupManifests, writeDomainDefinition } from './backup-manifests.js';
 
 export const recordChangeIds: Step<BackupRun> = {
   name: 'record-change-ids',
@@ -19,6 +20,7 @@ export const recordChangeIds: Step<BackupRun> = {
       }
     }
     await writeBackupManifests(run);
+    await writeDomainDefinition(run);
     const total = state.disks.reduce((sum, disk) => sum + (disk.bytes ?? 0), 0);
     for (const disk of state.disks) {
       await store.completeBackupDisk(state.backupId, disk.key, {
@@ -30,14 +32,10 @@ export const recordChangeIds: Step<BackupRun> = {
     }
     await store.completeBackup(state.backupId, total);
     run.undo.commit();
-    const exec = (argv: readonly string[]) => run.node.exec(argv);
-    for (const bitmap of state.supersededBitmaps) {
-      run.undo.push({
-        what: `remove superseded bitmap ${bitmap.name} from ${bitmap.path}`,
-        when: 'success',
-        step: 'record-change-ids',
-        run: () => bitmapRemove(bitmap.path, bitmap.name, exec),
-      });
+    if (state.supersededBitmaps.length > 0) {
+      const names = [...new Set(state.supersededBitmaps.map((bitmap) => bitmap.name))].join(', ');
+      const context = snapshotContext(run, 'record-change-ids');
+      context.takes(`remove superseded change tracking ${names}`, 'success', () => backupSource(run.plan.vm.source).releaseSuperseded(state.supersededBitmaps, context));
     }
     return `${state.disks.map((disk) => `${disk.key}: ${disk.changeId ?? 'no change_id'}`).join(', ')}`;
   },

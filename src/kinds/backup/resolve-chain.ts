@@ -1,7 +1,8 @@
 // resolve-chain: per disk, what the source is and how big; then full or incremental, the parent
 // backup and the change_id to start from. Creates the backup's records (status running).
 
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
+import path from 'node:path';
 import type { BackupDiskJob, BackupRun, BackupState } from './backup-run.js';
 import type { Step } from '../../engine/step.js';
 import { SendenseError, isSendenseError } from '../../errors.js';
@@ -30,12 +31,14 @@ export interface ChainResolution {
   readonly damaged?: Backup;
   /** A file of the previous backup's chain linked to another parent than its own: damage a run marks. */
   readonly relinked?: ChainFileProblem;
+  /** What inspecting the source said of the VM as a whole (a domain's state, disks skipped). */
+  readonly notes: readonly string[];
 }
 
 export const resolveChain: Step<BackupRun> = {
   name: 'resolve-chain',
   facts: ({ state }) => ({ backupId: state.backupId, taken: state.type, chainId: state.chainId, parentId: state.parentId ?? null }),
-  title: (run) => `find the parent backup of ${run.plan.vm.name} (${plural(run.plan.vm.source.disks.length, 'disk')})`,
+  title: (run) => `find the parent backup of ${run.plan.vm.name} (${run.plan.vm.source.disks.length > 0 ? plural(run.plan.vm.source.disks.length, 'disk') : 'disks as the source lists them'})`,
   async run(run) {
     const { plan, store } = run;
     await store.lockVm(plan.vm.name, run.runId, plan.name);
@@ -47,6 +50,7 @@ export const resolveChain: Step<BackupRun> = {
     });
     const resolution = await resolveBackup(run, await unusedBackupId(run));
     const { decision, damaged, chainLength, relinked } = resolution;
+    for (const note of resolution.notes) run.reporter.emit({ type: 'info', step: 'resolve-chain', message: note });
     if (relinked !== undefined) {
       const builtOnIt = await markRelinked(store, relinked, run.runId);
       const also = builtOnIt.length > 0 ? `, and the ${plural(builtOnIt.length, 'backup')} built on it (${builtOnIt.join(', ')})` : '';
@@ -124,7 +128,7 @@ export const resolveChain: Step<BackupRun> = {
       run.state = backupState(plan, NEW_BACKUP_ID, undefined, undefined, uninspected(plan));
       return `would FAIL: ${isSendenseError(error) ? error.describe() : (error as Error).message}\n${idLine}`;
     }
-    const { decision, previous, chainLength, damaged, state } = resolution;
+    const { decision, previous, chainLength, damaged, state, notes } = resolution;
     run.state = state;
     const why =
       damaged !== undefined && plan.kind === 'incremental' ? `backup ${damaged.id} is damaged (${damaged.damage})` : decision.type === 'full' ? (decision.warning ?? decision.note) : undefined;
@@ -134,16 +138,20 @@ export const resolveChain: Step<BackupRun> = {
         : decision.type === 'incremental'
           ? `incremental on backup ${previous!.id} (chain ${previous!.chainId}, ${chainLength + 1}${Number.isFinite(plan.incremental.maxChainLength) ? ` of at most ${plan.incremental.maxChainLength}` : ', no limit'})`
           : `full backup into a new chain${why ? `: ${why}` : ''}`;
-    return `${chain}\n${idLine}`;
+    return [chain, ...notes, idLine].join('\n');
   },
 };
 
 // Ids carry the time to the second and a 16-bit random suffix: two runs in one second could meet.
 // An id the database knows or whose file is in the repository is drawn again.
 async function unusedBackupId(run: Pick<BackupRun, 'plan' | 'store'>): Promise<string> {
+  const vmDir = path.join(run.plan.repository.path, run.plan.vm.name);
+  // The disks a source lists only once inspected (libvirt) are among those the repository already has.
+  const diskDirs = existsSync(vmDir) ? readdirSync(vmDir).filter((entry) => /^disk-\d+$/.test(entry)) : [];
+  const keys = [...new Set([...run.plan.vm.source.disks.map((disk) => disk.key), ...diskDirs.map((entry) => Number(entry.slice('disk-'.length)))])];
   for (;;) {
     const id = newBackupId();
-    const files = run.plan.vm.source.disks.map((disk) => backupFile(run.plan.repository.path, run.plan.vm.name, disk.key, id));
+    const files = keys.map((key) => backupFile(run.plan.repository.path, run.plan.vm.name, key, id));
     if ((await run.store.getBackup(id)) === undefined && !files.some((file) => existsSync(file) || existsSync(manifestPath(file)))) return id;
   }
 }
@@ -155,12 +163,12 @@ export async function resolveBackup(run: Pick<BackupRun, 'plan' | 'store' | 'nod
   const source = backupSource(plan.vm.source);
   source.checkReady();
   const { previous, chainLength, damaged } = await findPrevious(run);
-  const exec = (argv: readonly string[]) => run.node.exec(argv);
-  const facts = await Promise.all(plan.vm.source.disks.map((disk) => source.inspect(exec, disk.key)));
+  const inspection = await source.inspect((argv, options) => run.node.exec(argv, options), previous);
+  const facts = inspection.disks;
   // A chain with a file gone, a header destroyed or a file linked to another parent cannot carry an incremental.
   const chain = previous === undefined ? [] : await run.store.chainOf(previous.id);
   const brokenLinks = new Map<number, ChainFileProblem>();
-  for (const disk of plan.vm.source.disks) {
+  for (const disk of facts) {
     const problem = chainFileProblem(chain, [disk.key]);
     if (problem !== undefined) brokenLinks.set(disk.key, problem);
   }
@@ -170,7 +178,8 @@ export async function resolveBackup(run: Pick<BackupRun, 'plan' | 'store' | 'nod
   });
   const parent = decision.type === 'incremental' ? previous : undefined;
   const relinked = [...brokenLinks.values()].find((problem) => problem.kind === 'backing');
-  return { state: backupState(plan, backupId, parent, previous, facts), decision, previous, chainLength, damaged, relinked };
+  const state = { ...backupState(plan, backupId, parent, previous, facts), definition: inspection.definition };
+  return { state, decision, previous, chainLength, damaged, relinked, notes: inspection.notes };
 }
 
 interface PreviousBackup {
@@ -229,9 +238,8 @@ function backupState(plan: BackupPlan, backupId: string, parent: Backup | undefi
 }
 
 // A remote node's disks as the plan names them (a dry run does not contact the node).
-function uninspected(plan: BackupPlan): SourceDiskFacts[] {
-  const source = backupSource(plan.vm.source);
-  return plan.vm.source.disks.map((disk) => source.uninspected(disk.key));
+function uninspected(plan: BackupPlan): readonly SourceDiskFacts[] {
+  return backupSource(plan.vm.source).uninspected();
 }
 
 // The newest backup of this VM in this repository when it is damaged and newer than `latest`.

@@ -1,26 +1,42 @@
-// snapshot-source: the point in time of this backup: a new dirty bitmap on every disk of the VM
-// (all disks before any is read), removed again if the backup fails.
+// snapshot-source: the point in time of this backup, on every disk of the VM before any is read
+// (a new dirty bitmap on each qemu image; a libvirt backup job with a new checkpoint), given back
+// again if the backup fails. What the source takes on the node is recorded for doctor first.
 
 import type { BackupRun } from './backup-run.js';
 import type { Step } from '../../engine/step.js';
-import { backupSource } from '../../source/index.js';
+import { backupSource, type SnapshotContext } from '../../source/index.js';
 
 export const snapshotSource: Step<BackupRun> = {
   name: 'snapshot-source',
-  facts: ({ state }) => ({ disks: state.disks.map((disk) => ({ key: disk.key, changeId: disk.changeId ?? null })) }),
-  title: () => "add this backup's dirty bitmap to every disk",
+  facts: ({ state }) => ({ disks: state.disks.map((disk) => ({ key: disk.key, changeId: disk.changeId ?? null })), ...(state.snapshotFacts ?? {}) }),
+  title: (run) => (run.plan.vm.source.type === 'libvirt' ? `start a backup job with a new checkpoint on domain ${run.plan.vm.source.domain}` : "add this backup's dirty bitmap to every disk"),
   skip: (run) => backupSource(run.plan.vm.source).whyNoSnapshot(run.state.disks),
   async run(run) {
     const source = backupSource(run.plan.vm.source);
-    const exec = (argv: readonly string[]) => run.node.exec(argv);
-    const added: string[] = [];
-    for (const disk of run.state.disks) {
-      const taken = await source.snapshot(disk, exec);
-      if (taken === undefined) continue;
-      run.undo.push({ what: taken.undoWhat, when: 'failure', step: 'snapshot-source', run: taken.undo });
-      added.push(taken.what);
-    }
-    return added.join(', ');
+    const taken = await source.snapshot(run.state.disks, snapshotContext(run, 'snapshot-source'));
+    run.state.snapshotFacts = taken.facts;
+    if (taken.note !== undefined) await run.store.noteRun(run.runId, taken.note);
+    return taken.summary;
   },
   would: (run) => backupSource(run.plan.vm.source).describeSnapshot(run.state.disks),
 };
+
+// What a source may take on the node in this run, registered on the run's undo stack and in the state database.
+export function snapshotContext(run: BackupRun, step: string): SnapshotContext {
+  const node = run.node;
+  const nodeSpec = run.plan.node ?? null;
+  return {
+    exec: (argv, options) => node.exec(argv, options),
+    runId: run.runId,
+    backupId: run.state.backupId,
+    takes: (what, when, undo) => run.undo.push({ what, when, step, run: undo }),
+    record: (kind, name, facts) => run.store.recordNodeResource({ runId: run.runId, node: node.id, kind, name, facts: { ...facts, nodeSpec } }),
+    forget: (kind, name) => run.store.forgetNodeResource(node.id, kind, name),
+    warn: (message) => run.reporter.emit({ type: 'warning', step, message }),
+    info: (message) => run.reporter.emit({ type: 'info', step, message }),
+    spawn(argv) {
+      const child = node.spawn(argv);
+      return { write: (text) => child.write?.(text), stop: () => child.stop() };
+    },
+  };
+}

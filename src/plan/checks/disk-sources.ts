@@ -12,7 +12,7 @@ export function checkDiskSources(context: CheckContext): void {
   const first = new Map<string, { readonly path: PlanPath; readonly key: unknown }>();
   listAt(data, 'vm', 'source', 'disks').forEach((disk, i) => {
     if (!isObject(disk)) return;
-    const field = typeof disk.path === 'string' ? 'path' : typeof disk.url === 'string' ? 'url' : undefined;
+    const field = typeof disk.path === 'string' ? 'path' : typeof disk.url === 'string' ? 'url' : typeof disk.target === 'string' ? 'target' : undefined;
     if (field === undefined) return;
     const here: PlanPath = ['vm', 'source', 'disks', i, field];
     const text = disk[field] as string;
@@ -21,7 +21,7 @@ export function checkDiskSources(context: CheckContext): void {
     const same = field === 'path' ? path.posix.normalize(text) : text;
     const earlier = first.get(same);
     if (earlier === undefined) first.set(same, { path: here, key: disk.key });
-    else issues.error(here, atPath(here, `the same image as disk ${String(earlier.key)} (line ${lineOf(earlier.path)}): each disk key needs its own image`));
+    else issues.error(here, atPath(here, `the same ${field === 'target' ? 'target' : 'image'} as disk ${String(earlier.key)} (line ${lineOf(earlier.path)}): each disk key needs its own ${field === 'target' ? 'disk' : 'image'}`));
   });
   const target = stringAt(data, 'restore', 'target', 'url');
   if (target !== undefined) checkUrlPort(context, ['restore', 'target', 'url'], target);

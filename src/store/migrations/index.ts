@@ -12,6 +12,7 @@ import { mergesMigration } from './007-merges.js';
 import { hubSlotsMigration } from './008-hub-slots.js';
 import { manyHubsMigration } from './009-many-hubs.js';
 import { manifestFactsMigration } from './010-manifest-facts.js';
+import { nodeResourcesMigration } from './011-node-resources.js';
 
 const migrations: Readonly<Record<string, Migration>> = Object.freeze({
   '001-initial': initialMigration,
@@ -24,6 +25,7 @@ const migrations: Readonly<Record<string, Migration>> = Object.freeze({
   '008-hub-slots': hubSlotsMigration,
   '009-many-hubs': manyHubsMigration,
   '010-manifest-facts': manifestFactsMigration,
+  '011-node-resources': nodeResourcesMigration,
 });
 
 export const migrationProvider: MigrationProvider = {

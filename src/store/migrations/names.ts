@@ -12,4 +12,5 @@ export const MIGRATION_NAMES: readonly string[] = Object.freeze([
   '008-hub-slots',
   '009-many-hubs',
   '010-manifest-facts',
+  '011-node-resources',
 ]);

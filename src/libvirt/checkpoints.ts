@@ -1,0 +1,79 @@
+// libvirt checkpoints, the libvirt source's change_id (docs/how-it-works.md#libvirt-domains): each
+// is a persistent QEMU bitmap of the same name in every disk it covers. libvirt 9 creates and
+// deletes them only on a running domain; for a shut-off one we change the bitmaps in the images
+// with qemu-img and tell libvirt with a redefined checkpoint (metadata only).
+
+import { SendenseError } from '../errors.js';
+import { bitmapProblem } from '../qemu/bitmap-health.js';
+import { bitmapAdd, bitmapRemove, imageInfo } from '../qemu/index.js';
+import { domainIsActive } from './domain.js';
+import type { NodeExec, Virsh } from './virsh.js';
+import { virshMessage, xmlText } from './virsh.js';
+
+/** A disk the checkpoint covers: its target and (for a shut-off domain) its image. */
+export interface CheckpointDisk {
+  readonly target: string;
+  readonly path: string;
+}
+
+// <domaincheckpoint>: a bitmap on the covered disks, explicitly none on every other disk of the domain.
+export function checkpointXml(name: string, covered: readonly string[], others: readonly string[], redefine?: { readonly createdAt: number }): string {
+  const disks = [
+    ...covered.map((target) => `<disk name='${xmlText(target)}' checkpoint='bitmap'${redefine ? ` bitmap='${xmlText(name)}'` : ''}/>`),
+    ...others.map((target) => `<disk name='${xmlText(target)}' checkpoint='no'/>`),
+  ];
+  const created = redefine ? `<creationTime>${redefine.createdAt}</creationTime>` : '';
+  return `<domaincheckpoint><name>${xmlText(name)}</name><description>sendense-run backup</description>${created}<disks>${disks.join('')}</disks></domaincheckpoint>\n`;
+}
+
+// Why the checkpoint `name` cannot say what changed since it, if it cannot.
+export async function checkpointProblem(virsh: Virsh, exec: NodeExec, domain: string, name: string, active: boolean, known: readonly string[], disks: readonly CheckpointDisk[]): Promise<string | undefined> {
+  if (!known.includes(name)) return `checkpoint '${name}' is not on domain ${domain} (deleted, or the domain was redefined without it)`;
+  if (active) {
+    // --size asks QEMU for each bitmap: a missing or broken one is an error.
+    const result = await virsh.attempt(['checkpoint-dumpxml', domain, name, '--size']);
+    return result.exitCode === 0 ? undefined : `checkpoint '${name}' of domain ${domain} is unusable: ${virshMessage(result)}`;
+  }
+  for (const disk of disks) {
+    const info = await imageInfo(disk.path, { runner: (argv) => exec(argv), forceShare: true }).catch((error: unknown) => {
+      throw new SendenseError((error as Error).message);
+    });
+    const problem = bitmapProblem(info.bitmaps, name);
+    if (problem === 'missing') return `the bitmap of checkpoint '${name}' is missing from ${disk.path} (disk ${disk.target} replaced?)`;
+    if (problem === 'inconsistent') return `the bitmap of checkpoint '${name}' on ${disk.path} is inconsistent (the VM was not shut down cleanly)`;
+    if (problem === 'disabled') return `the bitmap of checkpoint '${name}' on ${disk.path} is disabled`;
+  }
+  return undefined;
+}
+
+// A shut-off domain: the bitmap in every covered image, then the checkpoint in libvirt's metadata.
+export async function createCheckpointOffline(virsh: Virsh, exec: NodeExec, domain: string, name: string, disks: readonly CheckpointDisk[], others: readonly string[]): Promise<void> {
+  const runner = (argv: readonly string[]) => exec(argv);
+  for (const disk of disks) await bitmapAdd(disk.path, name, runner);
+  const xml = checkpointXml(
+    name,
+    disks.map((disk) => disk.target),
+    others,
+    { createdAt: Math.floor(Date.now() / 1000) },
+  );
+  await virsh.run(['checkpoint-create', domain, '/dev/stdin', '--redefine'], `record checkpoint ${name} on domain ${domain}`, xml);
+}
+
+// Deletes one of our checkpoints, running or shut off, whole or half made; a checkpoint that is not
+// there is not an error. Other tools' checkpoints are never named here.
+export async function deleteCheckpoint(virsh: Virsh, exec: NodeExec, domain: string, name: string, disks: readonly CheckpointDisk[]): Promise<void> {
+  const known = await virsh.attempt(['checkpoint-list', domain, '--name']);
+  const listed = known.exitCode === 0 && known.stdout.split('\n').some((line) => line.trim() === name);
+  if (listed) {
+    const result = await virsh.attempt(['checkpoint-delete', domain, name]);
+    if (result.exitCode === 0) return;
+    // Shut off (libvirt 9 cannot), or its bitmap already gone: drop the metadata, then the bitmaps below.
+    await virsh.run(['checkpoint-delete', domain, name, '--metadata'], `delete checkpoint ${name} of domain ${domain}`);
+  }
+  if (known.exitCode === 0 && (await domainIsActive(virsh, domain).catch(() => true))) return;
+  const runner = (argv: readonly string[]) => exec(argv);
+  for (const disk of disks) {
+    const info = await imageInfo(disk.path, { runner }).catch(() => undefined);
+    if (info?.bitmaps.some((bitmap) => bitmap.name === name)) await bitmapRemove(disk.path, name, runner);
+  }
+}

@@ -1,0 +1,77 @@
+// A libvirt domain as a backup sees it (docs/how-it-works.md#libvirt-domains): does libvirt answer
+// and can it back up, is the domain there, running or shut off, its disks, its XML.
+
+import { SendenseError } from '../errors.js';
+import { parseDomainXml, type DomainDefinition } from './domain-xml.js';
+import { virshMessage, type Virsh } from './virsh.js';
+
+/** libvirt enables its backup API (pull mode, checkpoints) by default from this version on. */
+export const BACKUP_API_SINCE = [7, 2, 0] as const;
+
+export interface DomainFacts {
+  readonly name: string;
+  /** virsh domstate: running, paused, shut off, crashed… */
+  readonly state: string;
+  /** A QEMU process holds its disks (running, paused…): read through a backup job, not from the images. */
+  readonly active: boolean;
+  readonly persistent: boolean;
+  /** The live definition (an active domain's actual disks). */
+  readonly definition: DomainDefinition;
+  /** The XML stored with each backup: the persistent definition when there is one. */
+  readonly xml: string;
+  /** Names of all its checkpoints, ours and other tools'. */
+  readonly checkpoints: readonly string[];
+}
+
+export async function inspectDomain(virsh: Virsh, domain: string): Promise<DomainFacts> {
+  await checkBackupApi(virsh);
+  const stateResult = await virsh.attempt(['domstate', domain]);
+  if (stateResult.exitCode !== 0) {
+    const message = virshMessage(stateResult);
+    if (/failed to get domain|domain not found|no domain with matching/i.test(message)) {
+      throw new SendenseError(`libvirt domain '${domain}' does not exist on ${virsh.uri}${await knownDomains(virsh)}`);
+    }
+    throw new SendenseError(`libvirt at ${virsh.uri}: ${message}`);
+  }
+  const state = stateResult.stdout.trim();
+  const active = !/^(shut off|crashed)$/.test(state);
+  const info = await virsh.run(['dominfo', domain], `read domain ${domain}`);
+  const persistent = /^Persistent:\s+yes/m.test(info);
+  const live = await virsh.run(['dumpxml', domain], `read the XML of domain ${domain}`);
+  const xml = persistent && active ? await virsh.run(['dumpxml', '--inactive', domain], `read the XML of domain ${domain}`) : live;
+  const checkpoints = (await virsh.run(['checkpoint-list', domain, '--name'], `list the checkpoints of domain ${domain}`))
+    .split('\n')
+    .map((line) => line.trim())
+    .filter((line) => line !== '');
+  return Object.freeze({ name: domain, state, active, persistent, definition: parseDomainXml(live), xml, checkpoints: Object.freeze(checkpoints) });
+}
+
+// The daemon answers, and is new enough for pull-mode backups with checkpoints.
+async function checkBackupApi(virsh: Virsh): Promise<void> {
+  const result = await virsh.attempt(['version', '--daemon']);
+  if (result.exitCode !== 0) throw new SendenseError(`libvirt at ${virsh.uri} does not answer: ${virshMessage(result)}`);
+  const match = /Running against daemon:\s*(\d+)\.(\d+)\.(\d+)/.exec(result.stdout);
+  if (!match) return;
+  const version = [Number(match[1]), Number(match[2]), Number(match[3])];
+  const older = version.findIndex((part, i) => part !== BACKUP_API_SINCE[i]);
+  if (older !== -1 && version[older]! < BACKUP_API_SINCE[older]!) {
+    throw new SendenseError(`libvirt ${version.join('.')} at ${virsh.uri} is too old for the backup API: ${BACKUP_API_SINCE.join('.')} or newer is needed`);
+  }
+}
+
+// "(domains there: a, b)" to help with a typo.
+async function knownDomains(virsh: Virsh): Promise<string> {
+  const result = await virsh.attempt(['list', '--all', '--name']);
+  if (result.exitCode !== 0) return '';
+  const names = result.stdout
+    .split('\n')
+    .map((line) => line.trim())
+    .filter((line) => line !== '');
+  return names.length === 0 ? ' (it has no domains)' : ` (domains there: ${names.join(', ')})`;
+}
+
+// The domain's state now, to catch one started or stopped since the run looked.
+export async function domainIsActive(virsh: Virsh, domain: string): Promise<boolean> {
+  const state = (await virsh.run(['domstate', domain], `read the state of domain ${domain}`)).trim();
+  return !/^(shut off|crashed)$/.test(state);
+}

@@ -1,0 +1,55 @@
+// virsh on a node, as the libvirt source and doctor use it (docs/how-it-works.md#libvirt-domains):
+// argv only, the connection URI always named, XML documents on stdin (never in a file left behind),
+// and a failure is one SendenseError in virsh's own words.
+
+import { SendenseError } from '../errors.js';
+import type { ExecOptions, ExecResult } from '../node/node.js';
+
+/** How a command runs on the node (NodeHost.exec). */
+export type NodeExec = (argv: readonly string[], options?: ExecOptions) => Promise<ExecResult>;
+
+export interface Virsh {
+  readonly uri: string;
+  /** Runs `virsh -c URI ARGS`; stdout, or a SendenseError saying what failed. */
+  run(args: readonly string[], what: string, stdin?: string): Promise<string>;
+  /** The same, returning the result whatever the exit code. */
+  attempt(args: readonly string[], stdin?: string): Promise<ExecResult>;
+}
+
+// One call should never hang a run: libvirt answers in milliseconds or a job lock times out (30 s).
+const VIRSH_TIMEOUT_MS = 120_000;
+
+export function virshOn(exec: NodeExec, uri: string): Virsh {
+  const attempt = async (args: readonly string[], stdin?: string): Promise<ExecResult> => {
+    const options: ExecOptions = { signal: AbortSignal.timeout(VIRSH_TIMEOUT_MS), ...(stdin === undefined ? {} : { stdin: new TextEncoder().encode(stdin) }) };
+    try {
+      return await exec(['virsh', '--quiet', '-c', uri, ...args], options);
+    } catch (error) {
+      return { exitCode: 124, stdout: '', stderr: `virsh ${args[0]} did not answer within ${VIRSH_TIMEOUT_MS / 1000} s (${(error as Error).message})` };
+    }
+  };
+  return Object.freeze({
+    uri,
+    attempt,
+    async run(args: readonly string[], what: string, stdin?: string): Promise<string> {
+      const result = await attempt(args, stdin);
+      if (result.exitCode === 0) return result.stdout;
+      throw new SendenseError(`${what}: ${virshMessage(result)}`);
+    },
+  });
+}
+
+// virsh prints "error: failed to get domain 'x'" and the reason on separate lines: one line of them.
+export function virshMessage(result: ExecResult): string {
+  if (result.exitCode === 127) return 'virsh not found on the node (install libvirt-clients)';
+  const lines = result.stderr
+    .split('\n')
+    .map((line) => line.replace(/^error:\s*/, '').trim())
+    .filter((line) => line !== '' && !/^failed to connect to the hypervisor$/i.test(line));
+  return [...new Set(lines)].join(': ') || `virsh exited with ${result.exitCode}`;
+}
+
+// Characters that cannot stand in an XML attribute or text as they are.
+export function xmlText(value: string): string {
+  return value.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/'/g, '&apos;').replace(/"/g, '&quot;');
+}

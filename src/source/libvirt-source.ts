@@ -1,0 +1,276 @@
+// A libvirt source: a domain on the node, running or shut off (docs/how-it-works.md#libvirt-domains).
+// Running: one pull-mode backup job with a new checkpoint gives every disk at one instant, read
+// from the job's NBD export on a unix socket in the run's scratch directory. Shut off: the images
+// themselves, the checkpoint's bitmaps added with qemu-img and recorded in libvirt. The change_id
+// is the checkpoint's name, which carries the chain and the backup like a qemu source's bitmap.
+
+import { SendenseError } from '../errors.js';
+import { activeJob, backupXml, beginBackup, endBackupJob, expectedExport, runningBackupJob } from '../libvirt/backup-job.js';
+import { checkpointProblem, checkpointXml, createCheckpointOffline, deleteCheckpoint, type CheckpointDisk } from '../libvirt/checkpoints.js';
+import { domainIsActive, inspectDomain } from '../libvirt/domain.js';
+import { agentSilence, AGENT_TIMEOUT_S, freezeGuest, thawGuest } from '../libvirt/guest-agent.js';
+import { makeScratchDir, removeScratchDir, runScratchDir, writeNodeFile } from '../libvirt/scratch-dir.js';
+import { virshOn, type NodeExec } from '../libvirt/virsh.js';
+import type { LibvirtSource } from '../plan/types.js';
+import { bitmapName } from '../repository/layout.js';
+import type { Backup } from '../store/index.js';
+import type { TransferDisk } from '../wire/index.js';
+import type { BackupSource, SnapshotContext, SourceDiskJob } from './backup-source.js';
+import { chooseDomainDisks } from './libvirt-disks.js';
+import { ownBitmap } from './qemu-source.js';
+import { diskSourceOf, refuseEmptyDisk, type LibvirtDiskSource, type SourceDiskFacts } from './source-disk.js';
+import { startThawWatchdog } from './thaw-watchdog.js';
+
+export function libvirtSource(source: LibvirtSource): BackupSource {
+  const { domain, uri } = source;
+  const step = { step: 'resolve-chain' } as const;
+
+  async function inspect(exec: NodeExec, previous: Backup | undefined) {
+    const virsh = virshOn(exec, uri);
+    const facts = await inspectDomain(virsh, domain).catch((error: unknown) => {
+      throw new SendenseError((error as Error).message, { ...step, cause: error });
+    });
+    const { chosen, skipped, otherTargets } = chooseDomainDisks(facts.definition, source.disks, domain);
+    const disks: SourceDiskFacts[] = [];
+    for (const { key, disk } of chosen) {
+      const info = await virsh.run(['domblkinfo', domain, disk.target], `read the size of disk ${disk.target} of ${domain}`).catch((error: unknown) => {
+        throw new SendenseError((error as Error).message, { ...step, disk: key });
+      });
+      const virtualSize = Number(/^Capacity:\s*(\d+)/m.exec(info)?.[1] ?? 0);
+      refuseEmptyDisk(virtualSize, `disk ${disk.target} of ${domain}`, key);
+      const format = disk.format === 'qcow2' ? 'qcow2' : 'raw';
+      const diskSource: LibvirtDiskSource = { type: 'libvirt', domain, target: disk.target, path: disk.path!, format, active: facts.active, runsAs: facts.definition.runsAs, otherTargets };
+      disks.push({ key, source: diskSource, virtualSize, path: disk.path });
+    }
+    // The previous backup's checkpoint, checked once for the VM (libvirt asks QEMU for every bitmap).
+    const name = previous?.disks.find((disk) => disk.changeId)?.changeId ?? undefined;
+    const problem =
+      previous === undefined || name === undefined || name !== ownBitmap(previous)
+        ? undefined
+        : await checkpointProblem(
+            virsh,
+            exec,
+            domain,
+            name,
+            facts.active,
+            facts.checkpoints,
+            disks.map((fact) => checkpointDisk(fact)),
+          );
+    const notes = [`domain ${domain} on ${uri}: ${facts.state}${facts.persistent ? '' : ' (transient)'}, ${disks.map((d) => `${d.key} = ${libvirtOf(d).target} (${d.path})`).join(', ')}`];
+    if (skipped.length > 0) notes.push(`skipped: ${skipped.join(', ')}`);
+    return { disks: disks.map((fact) => (problem === undefined ? fact : { ...fact, trackingProblem: problem })), notes, definition: facts.xml };
+  }
+
+  return {
+    checkReady: () => undefined,
+    inspect,
+    // Unknown until the node is asked: the disks the plan names, if it names them.
+    uninspected: () =>
+      source.disks.map((disk) => ({ key: disk.key, source: { type: 'libvirt', domain, target: disk.target, path: '', format: 'qcow2', active: false, otherTargets: [] }, virtualSize: 0 })),
+    sizeKnownBeforeTransfer: true,
+    whyNotIncremental(fact, parentDisk, previous) {
+      const disk = libvirtOf(fact);
+      if (disk.format === 'raw') return `disk ${fact.key} (${disk.target}, ${disk.path}) is a raw image: libvirt checkpoints need qcow2, so only full backups are possible`;
+      if (parentDisk.source !== disk.path) return `disk ${fact.key} (${disk.target}) is now ${disk.path}, not ${parentDisk.source} as in backup ${previous.id}: a replaced disk starts a new chain`;
+      const name = parentDisk.changeId;
+      if (!name) return `backup ${previous.id} recorded no checkpoint for disk ${fact.key}`;
+      if (name !== ownBitmap(previous)) return `backup ${previous.id} records checkpoint '${name}' for disk ${fact.key}, not the one its chain made ('${ownBitmap(previous)}')`;
+      return fact.trackingProblem;
+    },
+    newImageSize: (fact) => fact.virtualSize,
+    // The checkpoint this backup makes covers the qcow2 disks; raw ones have none.
+    newChangeId: (fact, chainId, backupId) => (libvirtOf(fact).format === 'qcow2' ? bitmapName(chainId, backupId) : undefined),
+    // Checkpoints are recorded as node resources (doctor), not as bitmaps of an image.
+    addedBitmap: () => undefined,
+    supersededBitmaps(previous, facts) {
+      if (previous === undefined) return [];
+      return facts.flatMap((fact) => {
+        const name = previous.disks.find((disk) => disk.diskKey === fact.key)?.changeId;
+        return name && name === ownBitmap(previous) && fact.path ? [{ key: fact.key, path: fact.path, name }] : [];
+      });
+    },
+    label: (disk) => libvirtOf(disk).path,
+    describeRead(disk, incremental) {
+      const { target, path, active } = libvirtOf(disk);
+      const from = active ? `the backup job's export of ${target}` : `${path} (shut off)`;
+      return `disk ${disk.key}: ${domain} ${target}, ${from}${incremental && disk.fromChangeId ? `, changed since checkpoint ${disk.fromChangeId}` : ''}`;
+    },
+    whyNoSnapshot: () => undefined,
+    describeSnapshot(disks) {
+      const first = disks[0] === undefined ? undefined : libvirtOf(disks[0]);
+      const name = disks.find((disk) => disk.changeId)?.changeId;
+      const checkpoint = name ? `checkpoint ${name}` : 'no checkpoint (no qcow2 disk)';
+      if (first === undefined || first.path === '') return `a backup job with ${checkpoint} on domain ${domain} (running) or ${checkpoint} in its images (shut off)`;
+      if (!first.active) return `${checkpoint}: a bitmap in each image of the shut-off domain ${domain}, recorded in libvirt`;
+      const freeze = source.quiesce === 'off' ? '' : `, guest filesystems frozen for that instant (quiesce: ${source.quiesce})`;
+      return `a pull-mode backup job on domain ${domain} with ${checkpoint}${freeze}; socket in ${runScratchDir(source.scratch, '<run-id>')}`;
+    },
+    async snapshot(disks, context) {
+      const virsh = virshOn(context.exec, uri);
+      const active = libvirtOf(disks[0]!).active;
+      if ((await domainIsActive(virsh, domain)) !== active) {
+        throw new SendenseError(`domain ${domain} was ${active ? 'shut off' : 'started'} while the backup was being prepared: run it again`);
+      }
+      return active ? snapshotRunning(source, disks, context) : snapshotShutOff(source, disks, context);
+    },
+    async releaseSuperseded(superseded, context) {
+      const virsh = virshOn(context.exec, uri);
+      // The job that read from the old checkpoint ends first (cleanup would end it right after).
+      await endBackupJob(virsh, domain, `${runScratchDir(source.scratch, context.runId)}/nbd.sock`);
+      for (const name of new Set(superseded.map((entry) => entry.name))) {
+        const disks = superseded.filter((entry) => entry.name === name).map((entry) => ({ target: '', path: entry.path }));
+        await context.record('checkpoint', name, { domain, uri, disks });
+        await deleteCheckpoint(virsh, context.exec, domain, name, disks);
+        await context.forget('checkpoint', name);
+      }
+    },
+    transferProgram(disks, incremental, targets, jobId) {
+      const transferDisks = disks.map((disk): TransferDisk => {
+        const { target, path, format, active } = libvirtOf(disk);
+        const to = { kind: 'nbd' as const, url: targets.get(disk.key)! };
+        if (!active) return { key: disk.key, source: { kind: 'qemu', path, format }, target: to, ...(incremental && disk.fromChangeId ? { bitmap: disk.fromChangeId } : {}) };
+        const socket = `${runScratchDir(source.scratch, jobId)}/nbd.sock`;
+        const exported = expectedExport(target, incremental);
+        const url = `nbd+unix:///${encodeURIComponent(exported.exportName)}?socket=${socket}`;
+        return { key: disk.key, source: { kind: 'nbd', url }, target: to, ...(exported.exportBitmap ? { bitmap: exported.exportBitmap } : {}) };
+      });
+      return { request: { jobId, disks: transferDisks } };
+    },
+    takesTurns: true,
+    reportsDigests: true,
+    adoptResults: () => [],
+  };
+}
+
+function libvirtOf(disk: Pick<SourceDiskJob, 'source'>): LibvirtDiskSource {
+  return diskSourceOf('libvirt', disk.source);
+}
+
+function checkpointDisk(disk: Pick<SourceDiskJob, 'source'>): CheckpointDisk {
+  const { target, path } = libvirtOf(disk);
+  return { target, path };
+}
+
+// Shut off: nothing runs, so the images are one point in time; the new checkpoint's bitmaps go in
+// before the node transfer reads them (its qemu-nbd then keeps the domain from starting until done).
+async function snapshotShutOff(source: LibvirtSource, disks: readonly SourceDiskJob[], context: SnapshotContext) {
+  const name = disks.find((disk) => disk.changeId)?.changeId;
+  if (name === undefined) return { summary: `domain ${source.domain} is shut off: its images are read as they are (no qcow2 disk, no checkpoint)` };
+  const virsh = virshOn(context.exec, source.uri);
+  const covered = disks.filter((disk) => disk.changeId).map(checkpointDisk);
+  const others = [...libvirtOf(disks[0]!).otherTargets, ...disks.filter((disk) => !disk.changeId).map((disk) => libvirtOf(disk).target)];
+  await takeCheckpointRecord(source, name, covered, context);
+  await createCheckpointOffline(virsh, context.exec, source.domain, name, covered, others);
+  return { summary: `domain ${source.domain} is shut off: checkpoint ${name} added to ${covered.length} image(s)` };
+}
+
+// Running: freeze (if asked and possible), one backup job with the new checkpoint, thaw at once.
+async function snapshotRunning(source: LibvirtSource, disks: readonly SourceDiskJob[], context: SnapshotContext) {
+  const { domain, uri } = source;
+  const virsh = virshOn(context.exec, uri);
+  const job = await activeJob(virsh, domain);
+  if (job !== undefined) throw new SendenseError(`domain ${domain} already has a job running (${job}): libvirt runs one at a time; is another backup tool at work?`);
+  const quiesce = source.quiesce === 'off' ? undefined : await agentSilence(virsh, domain);
+  if (source.quiesce === 'require' && quiesce !== null) {
+    throw new SendenseError(`quiesce: require, but the guest agent of ${domain} did not answer within ${AGENT_TIMEOUT_S} s (${quiesce}): nothing was frozen or backed up`);
+  }
+  if (source.quiesce === 'auto' && quiesce !== null && quiesce !== undefined) {
+    context.warn(`the guest agent of ${domain} did not answer within ${AGENT_TIMEOUT_S} s (${quiesce}): the backup is crash-consistent, not quiesced`);
+  }
+  const first = libvirtOf(disks[0]!);
+  const dir = runScratchDir(source.scratch, context.runId);
+  const socket = `${dir}/nbd.sock`;
+  const name = disks.find((disk) => disk.changeId)?.changeId;
+  const incrementalFrom = disks.find((disk) => disk.fromChangeId)?.fromChangeId;
+
+  // Registered in the order they must be given back last: the directory after the job, the checkpoint after the job.
+  await context.record('scratch-dir', dir, { domain, uri });
+  context.takes(`remove ${dir} on the node`, 'always', async () => {
+    await removeScratchDir(context.exec, dir);
+    await context.forget('scratch-dir', dir);
+  });
+  await makeScratchDir(context.exec, source.scratch, dir, first.runsAs);
+  const covered = disks.filter((disk) => disk.changeId).map((disk) => libvirtOf(disk).target);
+  const others = [...first.otherTargets, ...disks.filter((disk) => !disk.changeId).map((disk) => libvirtOf(disk).target)];
+  const backupFile = `${dir}/backup.xml`;
+  const scratchOf = (target: string) => `${dir}/scratch-${target}.qcow2`;
+  await writeNodeFile(
+    context.exec,
+    backupFile,
+    backupXml(
+      socket,
+      disks.map((disk) => ({ target: libvirtOf(disk).target, scratch: scratchOf(libvirtOf(disk).target) })),
+      first.otherTargets,
+      incrementalFrom,
+    ),
+  );
+  const checkpointFile = `${dir}/checkpoint.xml`;
+  if (name !== undefined) {
+    await writeNodeFile(context.exec, checkpointFile, checkpointXml(name, covered, others));
+    await takeCheckpointRecord(source, name, disks.filter((disk) => disk.changeId).map(checkpointDisk), context);
+  }
+  await context.record('backup-job', socket, { domain, uri });
+  context.takes(`end the backup job of ${domain}`, 'always', async () => {
+    await endBackupJob(virsh, domain, socket);
+    await context.forget('backup-job', socket);
+  });
+
+  let freezeMs: number | undefined;
+  let frozenCount = 0;
+  if (quiesce === null) {
+    await context.record('guest-freeze', domain, { domain, uri });
+    // If this process dies while the guest is frozen, the watchdog on the node thaws it at once.
+    const watchdog = startThawWatchdog(context, uri, domain);
+    let thawed = false;
+    const thaw = async () => {
+      if (thawed) return;
+      await thawGuest(virsh, domain);
+      thawed = true;
+      await watchdog.release();
+      await context.forget('guest-freeze', domain);
+    };
+    context.takes(`thaw the filesystems of ${domain}`, 'always', thaw);
+    const frozenAt = performance.now();
+    try {
+      frozenCount = await freezeGuest(virsh, domain);
+      await beginBackup(virsh, domain, backupFile, name === undefined ? undefined : checkpointFile);
+    } finally {
+      await thaw();
+      freezeMs = Math.round(performance.now() - frozenAt);
+    }
+  } else {
+    await beginBackup(virsh, domain, backupFile, name === undefined ? undefined : checkpointFile);
+  }
+  await checkExports(virsh, domain, socket, disks, incrementalFrom !== undefined);
+  const frozen = freezeMs === undefined ? '' : `; ${frozenCount} guest filesystem(s) frozen for ${freezeMs} ms`;
+  if (freezeMs !== undefined) context.info(`guest filesystems of ${domain} frozen for ${freezeMs} ms (${frozenCount} filesystem(s))`);
+  return {
+    summary: `backup job on ${domain}${name ? ` with checkpoint ${name}` : ''}${incrementalFrom ? `, changes since ${incrementalFrom}` : ''}${frozen}`,
+    facts: { quiesced: freezeMs !== undefined, freezeMs: freezeMs ?? null },
+    ...(freezeMs === undefined ? {} : { note: `guest frozen ${freezeMs} ms (${frozenCount} filesystem(s))` }),
+  };
+}
+
+// The new checkpoint is ours to remove until the backup is complete (and doctor's after a kill -9).
+async function takeCheckpointRecord(source: LibvirtSource, name: string, disks: readonly CheckpointDisk[], context: SnapshotContext): Promise<void> {
+  const virsh = virshOn(context.exec, source.uri);
+  await context.record('checkpoint', name, { domain: source.domain, uri: source.uri, disks, backupId: context.backupId });
+  context.takes(`delete checkpoint ${name} of ${source.domain}`, 'failure', async () => {
+    await deleteCheckpoint(virsh, context.exec, source.domain, name, disks);
+    await context.forget('checkpoint', name);
+  });
+  context.takes(`keep checkpoint ${name}`, 'success', () => context.forget('checkpoint', name));
+}
+
+// What the node transfer will read must be what libvirt exports (names, bitmaps).
+async function checkExports(virsh: ReturnType<typeof virshOn>, domain: string, socket: string, disks: readonly SourceDiskJob[], incremental: boolean): Promise<void> {
+  const job = await runningBackupJob(virsh, domain);
+  if (job === undefined || job.socket !== socket) throw new SendenseError(`the backup job of ${domain} is not running after it started (aborted by someone else?)`);
+  for (const disk of disks) {
+    const want = expectedExport(libvirtOf(disk).target, incremental);
+    const got = job.exports.find((entry) => entry.target === want.target);
+    if (got === undefined || got.exportName !== want.exportName || (incremental && got.exportBitmap !== want.exportBitmap)) {
+      throw new SendenseError(`libvirt exports disk ${want.target} of ${domain} as ${got ? `'${got.exportName}' (bitmap ${got.exportBitmap ?? 'none'})` : 'nothing'}, not as expected`);
+    }
+  }
+}

@@ -1,0 +1,12 @@
+// A guest must never stay frozen (docs/how-it-works.md#libvirt-domains). While it is, a small
+// program on the node holds our stdin: when the stdin closes, because we are done or because this
+// process died (kill -9, a lost SSH link), it thaws the guest. Thawing a thawed guest does nothing.
+
+import type { SnapshotContext } from './backup-source.js';
+
+const WATCHDOG = `trap '' HUP; cat >/dev/null; exec virsh --quiet -c "$1" domfsthaw "$2"`;
+
+export function startThawWatchdog(context: Pick<SnapshotContext, 'spawn'>, uri: string, domain: string): { release(): Promise<void> } {
+  const child = context.spawn(['sh', '-c', WATCHDOG, 'sendense-thaw-watchdog', uri, domain]);
+  return { release: () => child.stop() };
+}
