@@ -10,6 +10,7 @@ import { diskSlotsSweeper } from './disk-slots.js';
 import { fileMountsSweeper } from './file-mounts.js';
 import { interruptedMergesSweeper } from './interrupted-merges.js';
 import { manifestTempsSweeper } from './manifest-temps.js';
+import { nodeResourcesSweeper } from './node-resources.js';
 import { orphanBitmapsSweeper } from './orphan-bitmaps.js';
 import { orphanProcessesSweeper } from './orphan-processes.js';
 import { portLeasesSweeper } from './port-leases.js';
@@ -25,6 +26,7 @@ export type { Finding, Sweeper } from './sweeper.js';
 export const SWEEPERS: readonly Sweeper[] = [
   processesSweeper,
   orphanProcessesSweeper,
+  nodeResourcesSweeper,
   portLeasesSweeper,
   interruptedMergesSweeper,
   unfinishedBackupsSweeper,

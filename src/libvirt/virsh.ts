@@ -1,5 +1,5 @@
 // virsh on a node, as the libvirt source and doctor use it (docs/how-it-works.md#libvirt-domains):
-// argv only, the connection URI always named, XML documents on stdin (never in a file left behind),
+// argv only, the connection URI always named, XML documents never on a command line,
 // and a failure is one SendenseError in virsh's own words.
 
 import { SendenseError } from '../errors.js';
@@ -11,17 +11,22 @@ export type NodeExec = (argv: readonly string[], options?: ExecOptions) => Promi
 export interface Virsh {
   readonly uri: string;
   /** Runs `virsh -c URI ARGS`; stdout, or a SendenseError saying what failed. */
-  run(args: readonly string[], what: string, stdin?: string): Promise<string>;
+  run(args: readonly string[], what: string): Promise<string>;
   /** The same, returning the result whatever the exit code. */
-  attempt(args: readonly string[], stdin?: string): Promise<ExecResult>;
+  attempt(args: readonly string[]): Promise<ExecResult>;
+  /** Runs `virsh -c URI ARGS --xmlfile F` with `xml` in a temporary file on the node, removed after. */
+  runWithXml(args: readonly string[], xml: string, what: string): Promise<string>;
 }
+
+// virsh opens an XML argument by path, and /dev/stdin is a socket under Node.js: a file for the call.
+const WITH_XML_FILE = 'f=$(mktemp) || exit 1; cat >"$f"; "$@" --xmlfile "$f"; rc=$?; rm -f -- "$f"; exit $rc';
 
 // One call should never hang a run: libvirt answers in milliseconds or a job lock times out (30 s).
 const VIRSH_TIMEOUT_MS = 120_000;
 
 export function virshOn(exec: NodeExec, uri: string): Virsh {
-  const attempt = async (args: readonly string[], stdin?: string): Promise<ExecResult> => {
-    const options: ExecOptions = { signal: AbortSignal.timeout(VIRSH_TIMEOUT_MS), ...(stdin === undefined ? {} : { stdin: new TextEncoder().encode(stdin) }) };
+  const attempt = async (args: readonly string[]): Promise<ExecResult> => {
+    const options: ExecOptions = { signal: AbortSignal.timeout(VIRSH_TIMEOUT_MS) };
     try {
       return await exec(['virsh', '--quiet', '-c', uri, ...args], options);
     } catch (error) {
@@ -31,8 +36,16 @@ export function virshOn(exec: NodeExec, uri: string): Virsh {
   return Object.freeze({
     uri,
     attempt,
-    async run(args: readonly string[], what: string, stdin?: string): Promise<string> {
-      const result = await attempt(args, stdin);
+    async runWithXml(args: readonly string[], xml: string, what: string): Promise<string> {
+      const result = await exec(['sh', '-c', WITH_XML_FILE, 'sendense-virsh', 'virsh', '--quiet', '-c', uri, ...args], {
+        signal: AbortSignal.timeout(VIRSH_TIMEOUT_MS),
+        stdin: new TextEncoder().encode(xml),
+      });
+      if (result.exitCode === 0) return result.stdout;
+      throw new SendenseError(`${what}: ${virshMessage(result)}`);
+    },
+    async run(args: readonly string[], what: string): Promise<string> {
+      const result = await attempt(args);
       if (result.exitCode === 0) return result.stdout;
       throw new SendenseError(`${what}: ${virshMessage(result)}`);
     },

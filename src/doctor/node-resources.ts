@@ -1,0 +1,105 @@
+// What killed runs took on nodes (store/node-resources.ts): a frozen guest is thawed first, then
+// the backup job ended, a checkpoint deleted unless it is the change_id of its VM's newest complete
+// backup, and the run's scratch directory removed. A node over SSH is reached again with the
+// plan's node settings as the run recorded them (docs/how-it-works.md#libvirt-domains).
+
+import { endBackupJob } from '../libvirt/backup-job.js';
+import { deleteCheckpoint, type CheckpointDisk } from '../libvirt/checkpoints.js';
+import { thawGuest } from '../libvirt/guest-agent.js';
+import { removeScratchDir } from '../libvirt/scratch-dir.js';
+import { virshOn } from '../libvirt/virsh.js';
+import { LOCAL_NODE_ID, type NodeHost } from '../node/node.js';
+import type { NodeSpec } from '../plan/types.js';
+import type { Backup, NodeResource } from '../store/index.js';
+import type { DoctorContext, Sweeper } from './sweeper.js';
+
+// The order they are given back in: nothing frozen a moment longer, the job before its files.
+const ORDER = ['guest-freeze', 'backup-job', 'checkpoint', 'scratch-dir'];
+
+export const nodeResourcesSweeper: Sweeper = {
+  name: 'node resources',
+  tables: ['node_resources'],
+  async sweep(doctor) {
+    const left: NodeResource[] = [];
+    for (const resource of await doctor.store.allNodeResources()) if (!(await doctor.isLive(resource.runId))) left.push(resource);
+    if (left.length === 0) return;
+    const needed = await neededCheckpoints(doctor);
+    for (const node of new Set(left.map((resource) => resource.node))) {
+      const here = left.filter((resource) => resource.node === node).sort((a, b) => ORDER.indexOf(a.kind) - ORDER.indexOf(b.kind));
+      const host = await reach(doctor, node, here[0]!.facts.nodeSpec as NodeSpec | null);
+      if (typeof host === 'string') {
+        for (const resource of here) doctor.report(describe(resource), `could not reach ${node} (${host}): run doctor again when it answers`);
+        continue;
+      }
+      try {
+        for (const resource of here) await giveBack(doctor, host, resource, needed);
+      } finally {
+        if (host !== doctor.local) await host.close();
+      }
+    }
+  },
+};
+
+async function giveBack(doctor: DoctorContext, host: NodeHost, resource: NodeResource, needed: ReadonlySet<string>): Promise<void> {
+  const { store } = doctor;
+  const facts = resource.facts as { domain: string; uri: string; disks?: CheckpointDisk[] };
+  const virsh = virshOn((argv, options) => host.exec(argv, options), facts.uri);
+  const forget = () => store.forgetNodeResource(resource.node, resource.kind, resource.name);
+  const what = describe(resource);
+  switch (resource.kind) {
+    case 'guest-freeze':
+      return doctor.act(what, 'thaw it', async () => {
+        await thawGuest(virsh, facts.domain);
+        await forget();
+      });
+    case 'backup-job':
+      return doctor.act(what, 'end it', async () => {
+        await endBackupJob(virsh, facts.domain, resource.name);
+        await forget();
+      });
+    case 'checkpoint':
+      if (needed.has(resource.name)) return doctor.act(what, 'keep it (the newest backup starts from it) and forget the record', forget);
+      return doctor.act(what, 'delete it', async () => {
+        await deleteCheckpoint(virsh, (argv, options) => host.exec(argv, options), facts.domain, resource.name, facts.disks ?? []);
+        await forget();
+      });
+    case 'scratch-dir':
+      return doctor.act(what, 'remove it', async () => {
+        await removeScratchDir((argv, options) => host.exec(argv, options), resource.name);
+        await forget();
+      });
+    default:
+      return doctor.act(what, 'forget it (unknown kind)', forget);
+  }
+}
+
+function describe(resource: NodeResource): string {
+  const domain = String(resource.facts.domain ?? '');
+  const where = resource.node === LOCAL_NODE_ID ? '' : ` on ${resource.node}`;
+  const what: Record<string, string> = {
+    'guest-freeze': `guest filesystems of ${domain} frozen`,
+    'backup-job': `backup job of domain ${domain} (socket ${resource.name})`,
+    checkpoint: `checkpoint ${resource.name} of domain ${domain}`,
+    'scratch-dir': `scratch directory ${resource.name}`,
+  };
+  return `${what[resource.kind] ?? `${resource.kind} ${resource.name}`}${where} (run ${resource.runId})`;
+}
+
+// The change_ids incrementals start from: those of the newest complete backup of each VM and repository.
+async function neededCheckpoints({ store }: DoctorContext): Promise<ReadonlySet<string>> {
+  const newest = new Map<string, Backup>();
+  for (const backup of await store.listBackups()) if (backup.status === 'complete') newest.set(`${backup.vm}\0${backup.repository}`, backup);
+  return new Set([...newest.values()].flatMap((backup) => backup.disks.flatMap((disk) => (disk.changeId ? [disk.changeId] : []))));
+}
+
+// This host, or the node over SSH as the run reached it; a string says why not.
+async function reach(doctor: DoctorContext, node: string, spec: NodeSpec | null): Promise<NodeHost | string> {
+  if (node === LOCAL_NODE_ID) return doctor.local;
+  if (spec === null || spec === undefined) return 'the run recorded no way to reach it';
+  try {
+    const { connectSshNode } = await import('../node/ssh.js');
+    return await connectSshNode(spec);
+  } catch (error) {
+    return (error as Error).message;
+  }
+}
