@@ -4,6 +4,7 @@
 // aborted (a merge under way always finishes): what is done is done, the rest stays.
 
 import { rm } from 'node:fs/promises';
+import { domainDefinitionFile } from '../repository/layout.js';
 import { performance } from 'node:perf_hooks';
 import { manifestPath } from '../repository/manifest.js';
 import type { Store } from '../store/index.js';
@@ -40,6 +41,7 @@ export async function applyPrune(store: Store, runId: string, decisions: readonl
         await rm(manifestPath(disk.file), { force: true });
         await rm(disk.file, { force: true });
       }
+      await rm(domainDefinitionFile(backup.repository, backup.vm, backup.id), { force: true });
       await store.dropPoint(backup.id, null);
       removed++;
     }

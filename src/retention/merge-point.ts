@@ -16,6 +16,7 @@ import { processStartTicks } from '../process/index.js';
 import { isSendenseError, SendenseError } from '../errors.js';
 import type { Backup, MergeRecord, Store } from '../store/index.js';
 import { crashPoint } from './crash-point.js';
+import { domainDefinitionFile } from '../repository/layout.js';
 import { mergeDiskFiles, openDiskCopy, pendingManifest, prepareMergeManifest, type DiskCopy, type MergeFilesContext } from './merge-files.js';
 
 export interface MergeOutcome {
@@ -84,6 +85,8 @@ async function finishFiles(store: Store, merge: MergeRecord, parent: Backup, chi
   }
   crashPoint('files-done');
   await store.dropPoint(parent.id, child.id, merge.id);
+  // The folded point's domain XML goes with it; the child keeps its own.
+  await rm(domainDefinitionFile(parent.repository, parent.vm, parent.id), { force: true });
   return { copied, zeroed };
 }
 
