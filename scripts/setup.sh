@@ -36,6 +36,15 @@ command -v mkfs.ext4 >/dev/null 2>&1 || need+=(e2fsprogs)
 # The store and many-hub tests start a real PostgreSQL server (initdb in a temp dir); Debian keeps
 # its binaries in /usr/lib/postgresql/VERSION/bin. The package's own cluster is not used.
 ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || need+=(postgresql)
+# libvirt sources: the tests run a real libvirt (started by the tests when none answers: no
+# systemd here) with a real guest, the host's kernel and a busybox initramfs they build, with
+# qemu-guest-agent inside for quiesced backups.
+command -v virsh >/dev/null 2>&1 || need+=(libvirt-clients)
+[ -x /usr/sbin/libvirtd ] || need+=(libvirt-daemon-system)
+command -v qemu-system-x86_64 >/dev/null 2>&1 || need+=(qemu-system-x86)
+[ -x /bin/busybox ] && /bin/busybox --list 2>/dev/null | grep -qx insmod && ldd /bin/busybox 2>&1 | grep -q 'not a dynamic' || need+=(busybox-static)
+[ -x /usr/sbin/qemu-ga ] || need+=(qemu-guest-agent)
+command -v cpio >/dev/null 2>&1 || need+=(cpio)
 # The terminal tests drive the CLI in a real pseudo-terminal inside tmux.
 command -v tmux >/dev/null 2>&1 || need+=(tmux)
 if [ ${#need[@]} -gt 0 ]; then
