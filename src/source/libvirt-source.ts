@@ -20,6 +20,7 @@ import { chooseDomainDisks } from './libvirt-disks.js';
 import { ownBitmap } from './qemu-source.js';
 import { diskSourceOf, refuseEmptyDisk, type LibvirtDiskSource, type SourceDiskFacts } from './source-disk.js';
 import { startThawWatchdog } from './thaw-watchdog.js';
+import { sourceCrashPoint } from './test-seams.js';
 
 export function libvirtSource(source: LibvirtSource): BackupSource {
   const { domain, uri } = source;
@@ -233,6 +234,7 @@ async function snapshotRunning(source: LibvirtSource, disks: readonly SourceDisk
     const frozenAt = performance.now();
     try {
       frozenCount = await freezeGuest(virsh, domain);
+      sourceCrashPoint('guest-frozen');
       await beginBackup(virsh, domain, backupFile, name === undefined ? undefined : checkpointFile);
     } finally {
       await thaw();
@@ -241,6 +243,7 @@ async function snapshotRunning(source: LibvirtSource, disks: readonly SourceDisk
   } else {
     await beginBackup(virsh, domain, backupFile, name === undefined ? undefined : checkpointFile);
   }
+  sourceCrashPoint('job-started');
   await checkExports(virsh, domain, socket, disks, incrementalFrom !== undefined);
   const frozen = freezeMs === undefined ? '' : `; ${frozenCount} guest filesystem(s) frozen for ${freezeMs} ms`;
   if (freezeMs !== undefined) context.info(`guest filesystems of ${domain} frozen for ${freezeMs} ms (${frozenCount} filesystem(s))`);
