@@ -27,7 +27,15 @@ export function checkpointXml(name: string, covered: readonly string[], others: 
 }
 
 // Why the checkpoint `name` cannot say what changed since it, if it cannot.
-export async function checkpointProblem(virsh: Virsh, exec: NodeExec, domain: string, name: string, active: boolean, known: readonly string[], disks: readonly CheckpointDisk[]): Promise<string | undefined> {
+export async function checkpointProblem(
+  virsh: Virsh,
+  exec: NodeExec,
+  domain: string,
+  name: string,
+  active: boolean,
+  known: readonly string[],
+  disks: readonly CheckpointDisk[],
+): Promise<string | undefined> {
   if (!known.includes(name)) return `checkpoint '${name}' is not on domain ${domain} (deleted, or the domain was redefined without it)`;
   if (active) {
     // --size asks QEMU for each bitmap: a missing or broken one is an error.

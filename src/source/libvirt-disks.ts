@@ -23,7 +23,10 @@ export function chooseDomainDisks(definition: DomainDefinition, listed: readonly
       : listed.map(({ key, target }) => {
           const disk = all.find((candidate) => candidate.target === target);
           if (disk === undefined) {
-            throw new SendenseError(`disk target '${target}' (key ${key}) is not a disk of domain ${domain} (its targets: ${all.map((d) => d.target).join(', ') || 'none'})`, { step: 'resolve-chain', disk: key });
+            throw new SendenseError(`disk target '${target}' (key ${key}) is not a disk of domain ${domain} (its targets: ${all.map((d) => d.target).join(', ') || 'none'})`, {
+              step: 'resolve-chain',
+              disk: key,
+            });
           }
           const reason = whyNot(disk);
           if (reason !== undefined) throw new SendenseError(`disk target '${target}' (key ${key}) of domain ${domain} cannot be backed up: ${reason}`, { step: 'resolve-chain', disk: key });

@@ -17,22 +17,22 @@ export function qemuSource(source: QemuSource): BackupSource {
   async function inspectDisk(exec: CommandRunner, key: DiskKey): Promise<SourceDiskFacts> {
     const disk = source.disks.find((d) => d.key === key)!;
     const info = await imageInfo(disk.path, { runner: exec, format: disk.format }).catch((error: unknown) => {
-        throw new SendenseError((error as Error).message, { step: 'resolve-chain', disk: key, cause: error });
-      });
-      const format = info.format === 'raw' ? 'raw' : info.format === 'qcow2' ? 'qcow2' : undefined;
-      if (format === undefined) {
-        throw new SendenseError(`${disk.path} is a ${info.format} image; qemu sources must be qcow2 or raw`, { step: 'resolve-chain', disk: key });
-      }
-      refuseEmptyDisk(info.virtualSize, disk.path, key);
-      // A *.qcow2 path that probes as raw is a damaged or wrong file, not a disk to copy byte for byte.
-      if (disk.format === undefined && format === 'raw' && /\.qcow2$/i.test(disk.path)) {
-        throw new SendenseError(`${disk.path} is not a qcow2 image (qemu-img sees raw data); if it really is a raw disk, say format: raw`, {
-          step: 'resolve-chain',
-          disk: key,
-        });
-      }
-      return { key, source: { type: 'qemu', path: disk.path, format }, virtualSize: info.virtualSize, bitmaps: info.bitmaps, path: disk.path, canStoreBitmaps: info.canStoreBitmaps };
+      throw new SendenseError((error as Error).message, { step: 'resolve-chain', disk: key, cause: error });
+    });
+    const format = info.format === 'raw' ? 'raw' : info.format === 'qcow2' ? 'qcow2' : undefined;
+    if (format === undefined) {
+      throw new SendenseError(`${disk.path} is a ${info.format} image; qemu sources must be qcow2 or raw`, { step: 'resolve-chain', disk: key });
     }
+    refuseEmptyDisk(info.virtualSize, disk.path, key);
+    // A *.qcow2 path that probes as raw is a damaged or wrong file, not a disk to copy byte for byte.
+    if (disk.format === undefined && format === 'raw' && /\.qcow2$/i.test(disk.path)) {
+      throw new SendenseError(`${disk.path} is not a qcow2 image (qemu-img sees raw data); if it really is a raw disk, say format: raw`, {
+        step: 'resolve-chain',
+        disk: key,
+      });
+    }
+    return { key, source: { type: 'qemu', path: disk.path, format }, virtualSize: info.virtualSize, bitmaps: info.bitmaps, path: disk.path, canStoreBitmaps: info.canStoreBitmaps };
+  }
 
   function uninspectedDisk(key: DiskKey): SourceDiskFacts {
     const disk = source.disks.find((d) => d.key === key)!;

@@ -24,7 +24,15 @@ describe("a domain's XML", () => {
 
   it('reads every disk: target, device, type, path (entities decoded), format, read-only, shareable', () => {
     expect(definition.name).toBe('web01');
-    expect(definition.disks.find((disk) => disk.target === 'hdc')).toEqual({ target: 'hdc', device: 'cdrom', type: 'file', path: '/iso/install & rescue.iso', format: 'raw', readOnly: true, shareable: false });
+    expect(definition.disks.find((disk) => disk.target === 'hdc')).toEqual({
+      target: 'hdc',
+      device: 'cdrom',
+      type: 'file',
+      path: '/iso/install & rescue.iso',
+      format: 'raw',
+      readOnly: true,
+      shareable: false,
+    });
     expect(definition.disks.find((disk) => disk.target === 'vdaa')?.path).toBe('/dev/vg0/web01-logs');
     expect(definition.disks.find((disk) => disk.target === 'sda')?.path).toBeUndefined();
   });
@@ -52,7 +60,9 @@ describe("a domain's XML", () => {
 
   it('refuses a target the domain lacks, naming its targets, and one that cannot be backed up', () => {
     expect(() => chooseDomainDisks(definition, [{ key: 2000, target: 'vdz' }], 'web01')).toThrow(SendenseError);
-    expect(() => chooseDomainDisks(definition, [{ key: 2000, target: 'vdz' }], 'web01')).toThrow("disk target 'vdz' (key 2000) is not a disk of domain web01 (its targets: hdc, sda, vda, vdb, vdc, vdaa)");
+    expect(() => chooseDomainDisks(definition, [{ key: 2000, target: 'vdz' }], 'web01')).toThrow(
+      "disk target 'vdz' (key 2000) is not a disk of domain web01 (its targets: hdc, sda, vda, vdb, vdc, vdaa)",
+    );
     expect(() => chooseDomainDisks(definition, [{ key: 2000, target: 'hdc' }], 'web01')).toThrow(/cannot be backed up: a cdrom/);
   });
 });

@@ -21,7 +21,14 @@ export function checkDiskSources(context: CheckContext): void {
     const same = field === 'path' ? path.posix.normalize(text) : text;
     const earlier = first.get(same);
     if (earlier === undefined) first.set(same, { path: here, key: disk.key });
-    else issues.error(here, atPath(here, `the same ${field === 'target' ? 'target' : 'image'} as disk ${String(earlier.key)} (line ${lineOf(earlier.path)}): each disk key needs its own ${field === 'target' ? 'disk' : 'image'}`));
+    else
+      issues.error(
+        here,
+        atPath(
+          here,
+          `the same ${field === 'target' ? 'target' : 'image'} as disk ${String(earlier.key)} (line ${lineOf(earlier.path)}): each disk key needs its own ${field === 'target' ? 'disk' : 'image'}`,
+        ),
+      );
   });
   const target = stringAt(data, 'restore', 'target', 'url');
   if (target !== undefined) checkUrlPort(context, ['restore', 'target', 'url'], target);
