@@ -94,6 +94,8 @@ export interface BackupSource {
   describeSnapshot(disks: readonly SourceDiskJob[]): string;
   /** Takes this backup's point in time on every disk at once, registering how to give back what it takes. */
   snapshot(disks: readonly SourceDiskJob[], context: SnapshotContext): Promise<SnapshotResult>;
+  /** Records the change tracking this backup supersedes before it is complete, so doctor removes it if the run dies before it does. */
+  recordSuperseded?(superseded: readonly SupersededBitmap[], context: SnapshotContext): Promise<void>;
   /** Removes change tracking no incremental will start from, once this backup is complete. */
   releaseSuperseded(superseded: readonly SupersededBitmap[], context: SnapshotContext): Promise<void>;
   /** The program the transfer step runs and its arguments; `targets`: each disk's NBD target URL as the node reaches it. */

@@ -15,7 +15,7 @@ import type { LibvirtSource } from '../plan/types.js';
 import { bitmapName } from '../repository/layout.js';
 import type { Backup } from '../store/index.js';
 import type { TransferDisk } from '../wire/index.js';
-import type { BackupSource, SnapshotContext, SourceDiskJob } from './backup-source.js';
+import type { BackupSource, SnapshotContext, SourceDiskJob, SupersededBitmap } from './backup-source.js';
 import { chooseDomainDisks } from './libvirt-disks.js';
 import { ownBitmap } from './qemu-source.js';
 import { diskSourceOf, refuseEmptyDisk, type LibvirtDiskSource, type SourceDiskFacts } from './source-disk.js';
@@ -114,13 +114,15 @@ export function libvirtSource(source: LibvirtSource): BackupSource {
       }
       return active ? snapshotRunning(source, disks, context) : snapshotShutOff(source, disks, context);
     },
+    // Doctor deletes a recorded checkpoint unless the newest complete backup starts from it.
+    async recordSuperseded(superseded, context) {
+      for (const [name, disks] of byCheckpoint(superseded)) await context.record('checkpoint', name, { domain, uri, disks });
+    },
     async releaseSuperseded(superseded, context) {
       const virsh = virshOn(context.exec, uri);
       // The job that read from the old checkpoint ends first (cleanup would end it right after).
       await endBackupJob(virsh, domain, `${runScratchDir(source.scratch, context.runId)}/nbd.sock`);
-      for (const name of new Set(superseded.map((entry) => entry.name))) {
-        const disks = superseded.filter((entry) => entry.name === name).map((entry) => ({ target: '', path: entry.path }));
-        await context.record('checkpoint', name, { domain, uri, disks });
+      for (const [name, disks] of byCheckpoint(superseded)) {
         await deleteCheckpoint(virsh, context.exec, domain, name, disks);
         await context.forget('checkpoint', name);
       }
@@ -141,6 +143,12 @@ export function libvirtSource(source: LibvirtSource): BackupSource {
     reportsDigests: true,
     adoptResults: () => [],
   };
+}
+
+function byCheckpoint(superseded: readonly SupersededBitmap[]): Map<string, CheckpointDisk[]> {
+  const names = new Map<string, CheckpointDisk[]>();
+  for (const entry of superseded) names.set(entry.name, [...(names.get(entry.name) ?? []), { target: '', path: entry.path }]);
+  return names;
 }
 
 function libvirtOf(disk: Pick<SourceDiskJob, 'source'>): LibvirtDiskSource {

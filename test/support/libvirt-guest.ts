@@ -342,3 +342,9 @@ function processAlive(pid: number): boolean {
 function sleepMs(ms: number): void {
   Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 }
+
+/** "frozen" or "thawed", as the guest agent says (undefined when it does not answer). */
+export async function freezeStatusOf(name: string): Promise<string | undefined> {
+  const result = virshResult('qemu-agent-command', name, '{"execute":"guest-fsfreeze-status"}', '--timeout', '5');
+  return /"return"\s*:\s*"(\w+)"/.exec(result.stdout)?.[1];
+}

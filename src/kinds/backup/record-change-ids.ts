@@ -19,6 +19,8 @@ export const recordChangeIds: Step<BackupRun> = {
         throw new SendenseError(`the transfer reported no result for disk ${disk.key}`, { step: 'record-change-ids', disk: disk.key });
       }
     }
+    // Before "complete": a kill between it and the removal below leaves doctor the record.
+    await backupSource(run.plan.vm.source).recordSuperseded?.(state.supersededBitmaps, snapshotContext(run, 'record-change-ids'));
     await writeBackupManifests(run);
     await writeDomainDefinition(run);
     const total = state.disks.reduce((sum, disk) => sum + (disk.bytes ?? 0), 0);
