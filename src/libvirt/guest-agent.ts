@@ -15,7 +15,7 @@ export async function agentSilence(virsh: Virsh, domain: string): Promise<string
 
 // Returns the number of filesystems frozen.
 export async function freezeGuest(virsh: Virsh, domain: string): Promise<number> {
-  const out = await virsh.run(['domfsfreeze', domain], `freeze the filesystems of ${domain}`);
+  const out = await virsh.run(['domfsfreeze', domain], `freeze the filesystems of ${domain}`, { quiet: false });
   return Number(/(\d+)/.exec(out)?.[1] ?? 0);
 }
 

@@ -11,9 +11,9 @@ export type NodeExec = (argv: readonly string[], options?: ExecOptions) => Promi
 export interface Virsh {
   readonly uri: string;
   /** Runs `virsh -c URI ARGS`; stdout, or a SendenseError saying what failed. */
-  run(args: readonly string[], what: string): Promise<string>;
+  run(args: readonly string[], what: string, options?: { readonly quiet?: boolean }): Promise<string>;
   /** The same, returning the result whatever the exit code. */
-  attempt(args: readonly string[]): Promise<ExecResult>;
+  attempt(args: readonly string[], options?: { readonly quiet?: boolean }): Promise<ExecResult>;
   /** Runs `virsh -c URI ARGS --xmlfile F` with `xml` in a temporary file on the node, removed after. */
   runWithXml(args: readonly string[], xml: string, what: string): Promise<string>;
 }
@@ -25,10 +25,11 @@ const WITH_XML_FILE = 'f=$(mktemp) || exit 1; cat >"$f"; "$@" --xmlfile "$f"; rc
 const VIRSH_TIMEOUT_MS = 120_000;
 
 export function virshOn(exec: NodeExec, uri: string): Virsh {
-  const attempt = async (args: readonly string[]): Promise<ExecResult> => {
+  // --quiet drops virsh's informational lines; a caller that reads one (a count) asks for them.
+  const attempt = async (args: readonly string[], { quiet = true }: { readonly quiet?: boolean } = {}): Promise<ExecResult> => {
     const options: ExecOptions = { signal: AbortSignal.timeout(VIRSH_TIMEOUT_MS) };
     try {
-      return await exec(['virsh', '--quiet', '-c', uri, ...args], options);
+      return await exec(['virsh', ...(quiet ? ['--quiet'] : []), '-c', uri, ...args], options);
     } catch (error) {
       return { exitCode: 124, stdout: '', stderr: `virsh ${args[0]} did not answer within ${VIRSH_TIMEOUT_MS / 1000} s (${(error as Error).message})` };
     }
@@ -44,8 +45,8 @@ export function virshOn(exec: NodeExec, uri: string): Virsh {
       if (result.exitCode === 0) return result.stdout;
       throw new SendenseError(`${what}: ${virshMessage(result)}`);
     },
-    async run(args: readonly string[], what: string): Promise<string> {
-      const result = await attempt(args);
+    async run(args: readonly string[], what: string, options?: { readonly quiet?: boolean }): Promise<string> {
+      const result = await attempt(args, options);
       if (result.exitCode === 0) return result.stdout;
       throw new SendenseError(`${what}: ${virshMessage(result)}`);
     },
