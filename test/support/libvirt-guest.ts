@@ -25,7 +25,27 @@ export function virshResult(...args: string[]): { status: number; stdout: string
 }
 
 // libvirtd answering on qemu:///system: started (and recorded for the teardown) when it does not.
+// Test files run in parallel workers: one starts the daemons while the others wait on a lock.
 export function ensureLibvirtd(): void {
+  if (virshResult('list').status === 0) return;
+  const lock = `${STARTED_DAEMONS_FILE}.lock`;
+  for (let i = 0; ; i++) {
+    try {
+      mkdirSync(lock);
+      break;
+    } catch {
+      if (i > 600) throw new Error(`${lock} held for a minute: remove it if no test runs`);
+      sleepMs(100);
+    }
+  }
+  try {
+    startDaemons();
+  } finally {
+    rmSync(lock, { recursive: true, force: true });
+  }
+}
+
+function startDaemons(): void {
   if (virshResult('list').status === 0) return;
   const started: { name: string; pid: number }[] = [];
   for (const [name, pidFile] of [
