@@ -134,7 +134,7 @@ if [ -b /dev/vdc ]; then mkdir -p /mnt; mount -t ext4 /dev/vdc /mnt && echo "FS-
 for p in /sys/class/virtio-ports/*; do
   [ -x /usr/sbin/qemu-ga ] && [ "$(cat $p/name 2>/dev/null)" = org.qemu.guest_agent.0 ] && { qemu-ga -m virtio-serial -p /dev/\${p##*/} -t /run & echo "AGENT-STARTED"; }
 done
-us() { adjtimex | awk '/tv_sec/{s=$2} /tv_usec/{u=$2} END{printf "%d\\n", s*1000000+u}'; }
+us() { set -- $(adjtimex | awk '/tv_sec/{s=$2} /tv_usec/{u=$2} END{print s, u}'); echo $(($1 * 1000000 + $2)); }
 n=0
 while true; do
   n=$((n+1)); printf 'COUNTER %010d\\n' $n > /tmp/c
@@ -195,6 +195,10 @@ export interface GuestOptions {
   readonly fsDisk?: boolean;
   /** A transient domain (virsh create) instead of a defined one. */
   readonly transient?: boolean;
+  /** Disk sizes (default vda 128 MiB, vdb 64 MiB; vda at least 65 MiB: a counter is at 64 MiB). */
+  readonly sizesMiB?: { readonly vda: number; readonly vdb: number };
+  /** MiB of data written to each disk before the first boot (a VM with something to back up). */
+  readonly prefillMiB?: number;
 }
 
 export interface TestGuest {
@@ -224,8 +228,10 @@ export async function startGuest(options: GuestOptions): Promise<TestGuest> {
   const dir = mkdtempSync('/var/tmp/sendense-test-guest-');
   chmodSync(dir, 0o755);
   const images: Record<string, string> = { vda: path.join(dir, 'vda.qcow2'), vdb: path.join(dir, 'vdb.qcow2') };
-  execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', images.vda!, '128M']);
-  execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', images.vdb!, '64M']);
+  const sizes = options.sizesMiB ?? { vda: 128, vdb: 64 };
+  execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', images.vda!, `${sizes.vda}M`]);
+  execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', images.vdb!, `${sizes.vdb}M`]);
+  if (options.prefillMiB) for (const target of ['vda', 'vdb'] as const) prefill(images[target]!, options.prefillMiB, sizes[target]);
   if (options.fsDisk) {
     const raw = path.join(dir, 'vdc.raw');
     execFileSync('truncate', ['-s', '64M', raw]);
@@ -288,6 +294,13 @@ export async function startGuest(options: GuestOptions): Promise<TestGuest> {
   return guest;
 }
 
+// Data in 4 MiB extents with a gap after each (so block status has extents to report), from 2 MiB on.
+function prefill(image: string, mib: number, sizeMiB: number): void {
+  const commands: string[] = [];
+  for (let written = 0, offset = 2; written < mib && offset + 4 <= sizeMiB; written += 4, offset += 6) commands.push('-c', `write -P ${(written % 250) + 1} ${offset}M 4M`);
+  execFileSync('qemu-io', ['-f', 'qcow2', ...commands, image], { stdio: 'ignore' });
+}
+
 // Gone from libvirt, whatever state it is in (checkpoint metadata included).
 function removeDomain(name: string): void {
   if (virshResult('domstate', name).status !== 0) return;
@@ -328,7 +341,7 @@ export function restoredCounters(vda: string, vdb: string): Counters {
 
 /** Write latencies (µs) the guest printed for its rounds from `fromRound` on. */
 export function guestWriteLatencies(consoleText: string, fromRound = 0): number[] {
-  return [...consoleText.matchAll(/^W (\d+) (\d+)$/gm)].filter((match) => Number(match[1]) >= fromRound).map((match) => Number(match[2]));
+  return [...consoleText.matchAll(/^W (\d+) (\d+)\r?$/gm)].filter((match) => Number(match[1]) >= fromRound).map((match) => Number(match[2]));
 }
 
 export async function waitFor(check: () => boolean, timeoutMs: number, what: string): Promise<void> {

@@ -1,0 +1,115 @@
+// A running libvirt domain: our libvirt source against virtnbdbackup (Debian's, the tool KVM shops
+// run today) on the same kind of domain, side by side in one run: full and incremental wall time,
+// bytes written, and the guest's own write latency while each backup runs (the guest times its
+// synced writes). Each tool gets its own domain: virtnbdbackup refuses a domain that carries
+// another tool's checkpoints. Ours also through an SSH node (a throw-away sshd on 127.0.0.1).
+// BENCH_ROUNDS=N incrementals each (default 3), BENCH_PREFILL_MIB=N per disk (default 300).
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
+import { join } from 'node:path';
+import { stringify } from 'yaml';
+import { cli, requireBuild, root } from './support/built.js';
+import { bundle } from './support/bundle.js';
+import { scratchDir } from './support/scratch.js';
+import { startSshd } from './support/sshd.js';
+import { median } from './support/stats.js';
+import { timedRun } from './support/timed-run.js';
+
+requireBuild('libvirt');
+if (spawnSync('virtnbdbackup', ['--version']).status !== 0) {
+  console.log('installing virtnbdbackup (the peer)');
+  execFileSync('apt-get', ['install', '-y', '-qq', '--no-install-recommends', 'virtnbdbackup'], { stdio: 'inherit' });
+}
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+const PREFILL = Number(process.env.BENCH_PREFILL_MIB ?? 300);
+const dir = scratchDir('sendense-bench-libvirt-');
+mkdirSync(join(root, 'bench', 'out'), { recursive: true });
+const guestModule = await bundle(join(root, 'test/support/libvirt-guest.ts'), join(root, 'bench', 'out', 'libvirt-guest.mjs'), { packages: 'external' });
+const { startGuest, guestWriteLatencies } = await import(guestModule);
+
+const sizesMiB = { vda: 1024, vdb: 512 };
+const guests = [];
+process.on('exit', () => guests.forEach((guest) => guest.remove()));
+const ours = await startGuest({ name: 'bench-ours', sizesMiB, prefillMiB: PREFILL });
+guests.push(ours);
+const peer = await startGuest({ name: 'bench-peer', sizesMiB, prefillMiB: PREFILL });
+guests.push(peer);
+const sshd = await startSshd(dir);
+
+function plan(name, node) {
+  const file = join(dir, `${name}.yaml`);
+  const doc = {
+    version: 1,
+    kind: 'incremental',
+    name,
+    vm: { name, source: { type: 'libvirt', domain: ours.name } },
+    ...(node ? { node } : {}),
+    repository: { path: join(dir, `${name}-repository`) },
+  };
+  writeFileSync(file, stringify(doc));
+  return file;
+}
+const db = join(dir, 'state.db');
+const local = plan('ours-local');
+const remote = plan('ours-ssh', { host: '127.0.0.1', port: sshd.port, user: sshd.user, identityFile: sshd.identityFile, knownHosts: sshd.knownHosts });
+const peerOut = join(dir, 'virtnbdbackup');
+
+const du = (path) => Number(execFileSync('du', ['-sb', path], { encoding: 'utf8' }).split('\t')[0]);
+// One backup: its wall time, the bytes it added to its output, the guest's write latencies meanwhile.
+async function measure(guest, argv, output) {
+  const before = output ? safeDu(output) : 0;
+  const fromRound = guest.rounds() + 1;
+  const { seconds } = await timedRun(argv);
+  const toRound = guest.rounds();
+  const latencies = guestWriteLatencies(guest.consoleText(), fromRound).slice(0, Math.max(0, toRound - fromRound + 1));
+  return { seconds, bytes: (output ? safeDu(output) : 0) - before, latencies };
+}
+const safeDu = (path) => {
+  try {
+    return du(path);
+  } catch {
+    return 0;
+  }
+};
+const waitRounds = async (guest, n) => {
+  const from = guest.rounds();
+  while (guest.rounds() < from + n) await new Promise((resolve) => setTimeout(resolve, 200));
+};
+
+const results = { local: { full: [], inc: [] }, ssh: { full: [], inc: [] }, peer: { full: [], inc: [] } };
+const load = [loadavg()[0]];
+results.local.full.push(await measure(ours, [process.execPath, cli, local, '--db', db, '--quiet'], join(dir, 'ours-local-repository')));
+results.peer.full.push(await measure(peer, ['virtnbdbackup', '-d', peer.name, '-l', 'full', '-o', peerOut], peerOut));
+results.ssh.full.push(await measure(ours, [process.execPath, cli, remote, '--db', db, '--quiet'], join(dir, 'ours-ssh-repository')));
+for (let round = 0; round < ROUNDS; round++) {
+  await waitRounds(ours, 5);
+  results.local.inc.push(await measure(ours, [process.execPath, cli, local, '--db', db, '--quiet'], join(dir, 'ours-local-repository')));
+  await waitRounds(peer, 5);
+  results.peer.inc.push(await measure(peer, ['virtnbdbackup', '-d', peer.name, '-l', 'inc', '-o', peerOut], peerOut));
+  results.ssh.inc.push(await measure(ours, [process.execPath, cli, remote, '--db', db, '--quiet'], join(dir, 'ours-ssh-repository')));
+  load.push(loadavg()[0]);
+}
+await sshd.stop();
+
+const idle = guestWriteLatencies(peer.consoleText()).slice(5, 40);
+const ms = (us) => (us / 1000).toFixed(1);
+const row = (name, runs, reference) => {
+  const seconds = median(runs.map((run) => run.seconds));
+  const latencies = runs.flatMap((run) => run.latencies);
+  const ratio = reference ? `${(seconds / median(reference.map((run) => run.seconds))).toFixed(2)}x` : '1.00x';
+  const lat = latencies.length ? `${ms(median(latencies))} / ${ms(Math.max(...latencies))}` : 'n/a';
+  return `| ${name} | ${seconds.toFixed(2)} s | ${ratio} | ${(median(runs.map((run) => run.bytes)) / 1048576).toFixed(1)} MiB | ${lat} |`;
+};
+console.log(
+  `\nlibvirt domain, disks ${sizesMiB.vda} + ${sizesMiB.vdb} MiB with ${PREFILL} MiB of data each, running under TCG; median of ${ROUNDS} incrementals; load ${load.map((l) => l.toFixed(1)).join(' ')}`,
+);
+console.log(`guest write latency when no backup runs (median / max of 3 synced 4 KiB writes): ${ms(median(idle))} / ${ms(Math.max(...idle))} ms\n`);
+console.log('| backup | wall time | vs virtnbdbackup | bytes written | guest write latency meanwhile (median / max ms) |');
+console.log('|---|---|---|---|---|');
+console.log(row('virtnbdbackup full', results.peer.full));
+console.log(row('sendense-run full, this host', results.local.full, results.peer.full));
+console.log(row('sendense-run full, SSH node', results.ssh.full, results.peer.full));
+console.log(row('virtnbdbackup incremental', results.peer.inc));
+console.log(row('sendense-run incremental, this host', results.local.inc, results.peer.inc));
+console.log(row('sendense-run incremental, SSH node', results.ssh.inc, results.peer.inc));
