@@ -67,7 +67,7 @@ describe('validate on files that are not plans', () => {
   it('an empty value where a choice is expected says "got nothing"', async () => {
     const plan = file('nothing.yaml', VALID.replace('type: qemu', 'type:'));
     const result = await runCli(['validate', plan]);
-    expect(result.stdout).toContain(`${plan}:7:10: vm.source.type: must be one of qemu, nbd, vmware (got nothing)\n`);
+    expect(result.stdout).toContain(`${plan}:7:10: vm.source.type: must be one of qemu, nbd, vmware, libvirt (got nothing)\n`);
   });
 
   it('a byte-order mark does not shift columns', async () => {

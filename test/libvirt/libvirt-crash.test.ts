@@ -12,7 +12,7 @@ import { NotedProcesses, identify, killIfAlive, waitForProcessGone } from '../su
 import { leasedPorts, processesTaggedBy, recordedProcesses, tableRows } from '../support/process-tree.js';
 import { useRunWorkspace } from '../support/run-workspace.js';
 import { listBackups, sendenseRun, startSendenseRun, type RunEventLine } from '../support/sendense-cli.js';
-import { portRangeForTestFile } from '../support/vm-disks.js';
+import { bitmapNames, portRangeForTestFile } from '../support/vm-disks.js';
 import { restorePoint, writeLibvirtPlan } from './libvirt-plans.js';
 
 const ports = portRangeForTestFile();
@@ -102,6 +102,21 @@ describe('kill -9 at any moment of a backup of a running domain', () => {
       const next = await sendenseRun([plan, '--db', ws.db]);
       expect(next.exitCode, `${next.stdout}\n${next.stderr}`).toBe(0);
       expect(next.stdout).toMatch(/incremental on/);
+    }, 90_000);
+  }
+
+  // Shut off: the checkpoint is made in the images (qemu-img) and recorded in libvirt's metadata.
+  for (const step of ['transfer', 'record-change-ids', 'cleanup']) {
+    it(`shut off, at the start of ${step}: doctor removes a half-made checkpoint from the images and libvirt`, async () => {
+      guest.destroy();
+      await killAt({ name: step, accept: (e) => e.type === 'step-start' && e.step === step });
+      const doctor = await sendenseRun(['doctor', '--db', ws.db]);
+      expect(doctor.exitCode, `${doctor.stdout}\n${doctor.stderr}`).toBe(0);
+      expect(tableRows(ws.db, 'node_resources')).toEqual([]);
+      const complete = (await listBackups(ws.db, 'crash')).filter((backup) => backup.status === 'complete');
+      const newest = complete.at(-1)!.disks[0]!.changeId;
+      expect(ourCheckpoints()).toEqual([newest]);
+      for (const image of [guest.images.vda!, guest.images.vdb!]) expect(bitmapNames(image).filter((name) => name.startsWith('sendense-'))).toEqual([newest]);
     }, 90_000);
   }
 

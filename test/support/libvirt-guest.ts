@@ -2,86 +2,110 @@
 // systemd here), the host's kernel with a busybox initramfs built once and cached, and an init
 // that writes a counter to its disks all the time, so a copy can be checked for one point in time.
 // Measured setup notes: test/support/libvirt-environment.md. No vitest here: the bench bundles it.
+//
+// Cleanup: a test file removes its guest in afterAll (`afterAll(() => guest?.remove())`). A worker
+// killed before that leaves its domain behind; each domain names the test process that made it
+// (in its <description>), and one whose process is gone is removed by the next startGuest and by
+// the suite's global teardown (stopStartedLibvirtd).
 
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { isProcessAlive, processStartTicks } from '../../src/process/process-identity.js';
 
 const VIRSH = ['-c', 'qemu:///system'];
 /** Where a suite records the libvirtd/virtlogd it started, so the global teardown stops exactly those. */
 export const STARTED_DAEMONS_FILE = path.join(tmpdir(), 'sendense-test-libvirtd.json');
+/** Every test domain's name starts so. */
+export const GUEST_PREFIX = 'sendense-test-';
+/** Every test domain's files are in a dir whose path starts so (0755: libvirt-qemu must traverse it). */
+export const GUEST_DIR_PREFIX = '/var/tmp/sendense-test-guest-';
 const GUEST_CACHE = '/var/tmp/sendense-test-guest';
 const MiB = 1024 * 1024;
+const DAEMONS = [
+  ['virtlogd', '/run/virtlogd.pid'],
+  ['libvirtd', '/run/libvirtd.pid'],
+] as const;
 
+// virsh on qemu:///system; throws (with virsh's stderr) when it fails.
 export function virsh(...args: string[]): string {
   return execFileSync('virsh', [...VIRSH, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
 }
 
+// virsh on qemu:///system, its exit status and output whatever happens (status 1 when virsh is missing).
 export function virshResult(...args: string[]): { status: number; stdout: string; stderr: string } {
   const result = spawnSync('virsh', [...VIRSH, ...args], { encoding: 'utf8' });
-  return { status: result.status ?? 1, stdout: result.stdout, stderr: result.stderr };
+  return { status: result.status ?? 1, stdout: result.stdout ?? '', stderr: result.stderr ?? '' };
+}
+
+// True when libvirtd answers on qemu:///system.
+export function libvirtdAnswers(): boolean {
+  return virshResult('list').status === 0;
 }
 
 // libvirtd answering on qemu:///system: started (and recorded for the teardown) when it does not.
 // Test files run in parallel workers: one starts the daemons while the others wait on a lock.
 export function ensureLibvirtd(): void {
-  if (virshResult('list').status === 0) return;
-  const lock = `${STARTED_DAEMONS_FILE}.lock`;
-  for (let i = 0; ; i++) {
-    try {
-      mkdirSync(lock);
-      break;
-    } catch {
-      if (i > 600) throw new Error(`${lock} held for a minute: remove it if no test runs`);
-      sleepMs(100);
-    }
-  }
-  try {
-    startDaemons();
-  } finally {
-    rmSync(lock, { recursive: true, force: true });
-  }
+  if (libvirtdAnswers()) return;
+  withLock(`${STARTED_DAEMONS_FILE}.lock`, startDaemons);
 }
 
+/** A daemon a suite started: stopped by PID, and only while that PID is still the same process. */
+interface StartedDaemon {
+  readonly name: string;
+  readonly pid: number;
+  readonly startTicks: number;
+}
+
+// virtlogd then libvirtd, each only when it is not running already; recorded, then waited for.
 function startDaemons(): void {
-  if (virshResult('list').status === 0) return;
-  const started: { name: string; pid: number }[] = [];
-  for (const [name, pidFile] of [
-    ['virtlogd', '/run/virtlogd.pid'],
-    ['libvirtd', '/run/libvirtd.pid'],
-  ] as const) {
-    if (existsSync(pidFile) && processAlive(Number(readFileSync(pidFile, 'utf8').trim()))) continue;
+  if (libvirtdAnswers()) return;
+  const started: StartedDaemon[] = [];
+  for (const [name, pidFile] of DAEMONS) {
+    if (daemonPid(name, pidFile) !== undefined) continue;
     execFileSync(`/usr/sbin/${name}`, ['-d']);
-    started.push({ name, pid: waitForPidFile(pidFile) });
+    const pid = waitForDaemonPid(name, pidFile);
+    started.push({ name, pid, startTicks: processStartTicks(pid) ?? 0 });
   }
-  const previous = existsSync(STARTED_DAEMONS_FILE) ? (JSON.parse(readFileSync(STARTED_DAEMONS_FILE, 'utf8')) as { name: string; pid: number }[]) : [];
-  writeFileSync(STARTED_DAEMONS_FILE, JSON.stringify([...previous, ...started]));
+  writeFileSync(STARTED_DAEMONS_FILE, JSON.stringify([...recordedDaemons(), ...started]));
   for (let i = 0; i < 100; i++) {
-    if (virshResult('list').status === 0) return;
+    if (libvirtdAnswers()) return;
     sleepMs(100);
   }
   throw new Error(`libvirtd does not answer: ${virshResult('list').stderr}`);
 }
 
-// After the suite: our test domains destroyed, then the daemons the suite started stopped by PID.
-export function stopStartedLibvirtd(): void {
-  if (!existsSync(STARTED_DAEMONS_FILE)) return;
-  const started = JSON.parse(readFileSync(STARTED_DAEMONS_FILE, 'utf8')) as { name: string; pid: number }[];
-  for (const name of virshResult('list', '--all', '--name')
-    .stdout.split('\n')
-    .map((line) => line.trim())) {
-    if (name.startsWith('sendense-test-')) removeDomain(name);
+// The daemons recorded as started by a suite that are still those very processes.
+function recordedDaemons(): StartedDaemon[] {
+  if (!existsSync(STARTED_DAEMONS_FILE)) return [];
+  try {
+    return (JSON.parse(readFileSync(STARTED_DAEMONS_FILE, 'utf8')) as StartedDaemon[]).filter((daemon) => isProcessAlive(daemon.pid, daemon.startTicks));
+  } catch {
+    return [];
   }
-  // libvirtd first: it still talks to virtlogd while it stops.
-  for (const daemon of [...started].sort((a) => (a.name === 'libvirtd' ? -1 : 1))) {
+}
+
+// After the suite (global teardown): test domains whose test process is gone are removed (this
+// suite's workers have all exited by now); then the daemons a suite started are stopped by PID,
+// libvirtd first, unless some domain still runs on them (another run's, or one not ours).
+export function stopStartedLibvirtd(): void {
+  if (libvirtdAnswers()) removeLeftoverGuests(process.pid);
+  const started = recordedDaemons();
+  if (started.length === 0) {
+    rmSync(STARTED_DAEMONS_FILE, { force: true });
+    return;
+  }
+  if (libvirtdAnswers() && virshResult('list', '--name').stdout.trim() !== '') return;
+  for (const daemon of [...started].sort((a, b) => Number(b.name === 'libvirtd') - Number(a.name === 'libvirtd'))) {
+    if (!isProcessAlive(daemon.pid, daemon.startTicks)) continue;
     try {
       process.kill(daemon.pid, 'SIGTERM');
     } catch {
       continue;
     }
-    for (let i = 0; i < 100 && processAlive(daemon.pid); i++) sleepMs(100);
+    for (let i = 0; i < 100 && isProcessAlive(daemon.pid, daemon.startTicks); i++) sleepMs(100);
   }
   rmSync(STARTED_DAEMONS_FILE, { force: true });
 }
@@ -92,15 +116,23 @@ export interface GuestBoot {
   readonly initrd: string;
 }
 
-// Built once per kernel and init script; later calls reuse the files.
-export function guestBoot(): GuestBoot {
-  const kernelVersion = readdirSync('/boot')
+// The newest /boot/vmlinuz-* version: the guest's kernel (not `uname -r`: the host may run another).
+export function guestKernelVersion(): string {
+  const versions = readdirSync('/boot')
     .filter((name) => name.startsWith('vmlinuz-'))
     .map((name) => name.slice('vmlinuz-'.length))
-    .sort()
-    .at(-1);
-  if (kernelVersion === undefined) throw new Error('no /boot/vmlinuz-*: install linux-image-amd64 (scripts/setup.sh does)');
-  const hash = createHash('sha256').update(INIT).update(kernelVersion).update(MODULES.join(',')).digest('hex').slice(0, 12);
+    .sort((a, b) => a.localeCompare(b, 'en', { numeric: true }));
+  const newest = versions.at(-1);
+  if (newest === undefined) throw new Error('no /boot/vmlinuz-*: install linux-image-amd64 (scripts/setup.sh does)');
+  if (!existsSync(`/lib/modules/${newest}`)) throw new Error(`no /lib/modules/${newest} for /boot/vmlinuz-${newest}`);
+  return newest;
+}
+
+// Kernel and initramfs in /var/tmp/sendense-test-guest/<kver>-<hash> (0755 dir, 0644 files),
+// built once per kernel and init; later calls (any worker, any run) reuse them.
+export function guestBoot(): GuestBoot {
+  const kernelVersion = guestKernelVersion();
+  const hash = createHash('sha256').update(INIT).update(kernelVersion).update(MODULES.join(',')).update(APPLETS.join(',')).digest('hex').slice(0, 12);
   const dir = path.join(GUEST_CACHE, `${kernelVersion}-${hash}`);
   const boot = { kernel: path.join(dir, 'vmlinuz'), initrd: path.join(dir, 'initrd.gz') };
   if (existsSync(boot.initrd)) return boot;
@@ -111,10 +143,14 @@ export function guestBoot(): GuestBoot {
     chmodSync(building, 0o755);
     copyFileSync(`/boot/vmlinuz-${kernelVersion}`, path.join(building, 'vmlinuz'));
     chmodSync(path.join(building, 'vmlinuz'), 0o644);
-    buildInitramfs(path.join(building, 'initrd.gz'), kernelVersion);
+    buildGuestInitramfs(path.join(building, 'initrd.gz'), kernelVersion);
     chmodSync(path.join(building, 'initrd.gz'), 0o644);
-    rmSync(dir, { recursive: true, force: true });
-    execFileSync('mv', ['-T', building, dir]);
+    try {
+      renameSync(building, dir);
+    } catch (error) {
+      // Another worker built the same files first: theirs are used (never replaced under a booting guest).
+      if (!existsSync(boot.initrd)) throw error;
+    }
   } finally {
     rmSync(building, { recursive: true, force: true });
   }
@@ -122,8 +158,11 @@ export function guestBoot(): GuestBoot {
 }
 
 // The guest's init: modules, the fs disk mounted, the agent on its port, then the counter loop.
-// Each round n writes "COUNTER n" to vda at 0, vda at 64 MiB, vdb at 1 MiB (synced, O_DIRECT),
-// prints "W n <µs those writes took>" on the console, and appends to /mnt/log when vdc is there.
+// The counter goes on from the one on vda (0 on blank disks), so it grows across restarts (leading
+// zeros stripped first: busybox awk reads 0000000010 as octal).
+// Each round n writes "COUNTER n" padded to 4 KiB to vda at 0, vda at 64 MiB, vdb at 1 MiB (each
+// dd synced, O_DIRECT), prints "W n <µs those three writes took>" on the console, and appends n
+// to /mnt/log when the fs disk vdc is mounted (so a filesystem freeze stops the loop).
 const INIT = `#!/bin/sh
 export PATH=/bin:/usr/sbin
 mount -t proc proc /proc; mount -t sysfs sysfs /sys; mount -t devtmpfs devtmpfs /dev
@@ -135,7 +174,9 @@ for p in /sys/class/virtio-ports/*; do
   [ -x /usr/sbin/qemu-ga ] && [ "$(cat $p/name 2>/dev/null)" = org.qemu.guest_agent.0 ] && { qemu-ga -m virtio-serial -p /dev/\${p##*/} -t /run & echo "AGENT-STARTED"; }
 done
 us() { set -- $(adjtimex | awk '/tv_sec/{s=$2} /tv_usec/{u=$2} END{print s, u}'); echo $(($1 * 1000000 + $2)); }
-n=0
+n=$(dd if=/dev/vda bs=18 count=1 2>/dev/null | awk '$1 == "COUNTER" { sub(/^0+/, "", $2); print $2 + 0 }')
+n=\${n:-0}; first=$((n+1))
+echo "RESUME $n"
 while true; do
   n=$((n+1)); printf 'COUNTER %010d\\n' $n > /tmp/c
   dd if=/tmp/c of=/tmp/blk bs=4096 count=1 conv=sync 2>/dev/null
@@ -146,21 +187,24 @@ while true; do
   t1=$(us)
   [ -d /mnt/lost+found ] && echo "$n" >> /mnt/log
   echo "W $n $((t1 - t0))"
-  [ $n -eq 1 ] && echo "FIRST-WRITE"
+  [ $n -eq $first ] && echo "FIRST-WRITE"
   sleep 0.2
 done
 `;
 
+// Loaded in this order (dependencies first); ext4 and its dependencies are modules in Debian's 6.1.
 const MODULES = ['virtio_ring', 'virtio', 'virtio_pci_legacy_dev', 'virtio_pci_modern_dev', 'virtio_pci', 'virtio_blk', 'virtio_console', 'crc16', 'mbcache', 'jbd2', 'crc32c_generic', 'ext4'];
+const APPLETS = ['sh', 'mount', 'insmod', 'dd', 'sleep', 'printf', 'cat', 'ls', 'echo', 'mkdir', 'cut', 'awk', 'adjtimex'];
 
-function buildInitramfs(out: string, kernelVersion: string): void {
+// A gzipped cpio initramfs at `out`: busybox-static, the virtio and ext4 modules of kernelVersion,
+// qemu-ga with its shared libraries (when installed), and INIT.
+export function buildGuestInitramfs(out: string, kernelVersion = guestKernelVersion()): void {
   const root = mkdtempSync(path.join(tmpdir(), 'sendense-initramfs-'));
   try {
     for (const dir of ['bin', 'proc', 'sys', 'dev', 'tmp', 'mods', 'run', 'var/run', 'usr/sbin']) mkdirSync(path.join(root, dir), { recursive: true });
     copyFileSync('/bin/busybox', path.join(root, 'bin/busybox'));
     chmodSync(path.join(root, 'bin/busybox'), 0o755);
-    for (const applet of ['sh', 'mount', 'insmod', 'dd', 'sleep', 'printf', 'cat', 'ls', 'echo', 'mkdir', 'cut', 'awk', 'adjtimex'])
-      execFileSync('ln', ['-s', 'busybox', path.join(root, 'bin', applet)]);
+    for (const applet of APPLETS) execFileSync('ln', ['-s', 'busybox', path.join(root, 'bin', applet)]);
     const order: string[] = [];
     for (const name of MODULES) {
       const found = execFileSync('find', [`/lib/modules/${kernelVersion}`, '-name', `${name}.ko*`], { encoding: 'utf8' }).split('\n')[0];
@@ -187,7 +231,8 @@ function buildInitramfs(out: string, kernelVersion: string): void {
 }
 
 export interface GuestOptions {
-  /** Unique per test file: sendense-test-<name>. */
+  /** Unique per test file: the domain is sendense-test-<name>. Two runs of one file at once (two
+   *  checkouts) share that name: the later one's startGuest removes the earlier one's domain. */
   readonly name: string;
   /** The qemu-guest-agent channel (default true). */
   readonly agent?: boolean;
@@ -202,31 +247,54 @@ export interface GuestOptions {
 }
 
 export interface TestGuest {
+  /** The domain's name: sendense-test-<options.name>. */
   readonly name: string;
+  /** Its files: images, console.log, domain.xml (0755, under /var/tmp). */
   readonly dir: string;
   /** Image of each target: vda (128 MiB), vdb (64 MiB), vdc (the fs disk). */
   readonly images: Readonly<Record<string, string>>;
+  /** The serial console so far, all boots appended. */
   consoleText(): string;
-  /** Starts it (again) and waits until it writes. */
+  /** Starts it (again) and waits until it writes (and its agent answers). */
   start(): Promise<void>;
   /** virsh destroy: QEMU stops cleanly (SIGTERM), persistent bitmaps are saved. */
   destroy(): void;
   running(): boolean;
   /** Its disks' counters as the guest wrote them last (reads the images; best with the guest shut off). */
   counters(): Counters;
-  /** The rounds written so far (from the console). */
+  /** The newest round written (from the console). */
   rounds(): number;
   /** Destroyed, undefined with its checkpoints' metadata, its files removed. */
   remove(): void;
 }
 
+// A guest running and writing its counters: a fresh dir, qcow2 images, the domain defined (or
+// created) and started. Whatever fails on the way, nothing of it is left.
 export async function startGuest(options: GuestOptions): Promise<TestGuest> {
   ensureLibvirtd();
+  removeLeftoverGuests();
   const boot = guestBoot();
-  const name = `sendense-test-${options.name}`;
+  const name = `${GUEST_PREFIX}${options.name}`;
   removeDomain(name);
-  const dir = mkdtempSync('/var/tmp/sendense-test-guest-');
-  chmodSync(dir, 0o755);
+  const dir = mkdtempSync(GUEST_DIR_PREFIX);
+  try {
+    chmodSync(dir, 0o755);
+    const images = createImages(dir, options);
+    const xmlFile = path.join(dir, 'domain.xml');
+    writeFileSync(xmlFile, domainXml(name, dir, boot, images, options.agent !== false));
+    if (!options.transient) virsh('define', xmlFile);
+    const guest = guestHandle(name, dir, images, options);
+    await guest.start();
+    return guest;
+  } catch (error) {
+    removeDomain(name);
+    rmSync(dir, { recursive: true, force: true });
+    throw error;
+  }
+}
+
+// vda and vdb (blank or prefilled) and, with fsDisk, vdc holding an empty ext4 filesystem.
+function createImages(dir: string, options: GuestOptions): Record<string, string> {
   const images: Record<string, string> = { vda: path.join(dir, 'vda.qcow2'), vdb: path.join(dir, 'vdb.qcow2') };
   const sizes = options.sizesMiB ?? { vda: 128, vdb: 64 };
   execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', images.vda!, `${sizes.vda}M`]);
@@ -240,10 +308,16 @@ export async function startGuest(options: GuestOptions): Promise<TestGuest> {
     execFileSync('qemu-img', ['convert', '-q', '-O', 'qcow2', raw, images.vdc]);
     rmSync(raw);
   }
-  const consoleLog = path.join(dir, 'console.log');
+  return images;
+}
+
+// The domain: TCG (KVM aborts here), no network, the console in a file, the agent's channel.
+// Its description names the test process that made it and its dir (for the leftover sweep).
+function domainXml(name: string, dir: string, boot: GuestBoot, images: Record<string, string>, agent: boolean): string {
   const disk = (target: string) => `<disk type='file' device='disk'><driver name='qemu' type='qcow2' cache='none'/><source file='${images[target]}'/><target dev='${target}' bus='virtio'/></disk>`;
-  const xml = `<domain type='qemu'>
-  <name>${name}</name><memory unit='MiB'>256</memory><vcpu>1</vcpu>
+  return `<domain type='qemu'>
+  <name>${name}</name><description>sendense test guest owner=${process.pid}:${processStartTicks(process.pid) ?? 0} dir=${dir}</description>
+  <memory unit='MiB'>256</memory><vcpu>1</vcpu>
   <os><type arch='x86_64' machine='pc'>hvm</type><kernel>${boot.kernel}</kernel><initrd>${boot.initrd}</initrd><cmdline>console=ttyS0 panic=-1 loglevel=4</cmdline></os>
   <features><acpi/></features>
   <on_poweroff>destroy</on_poweroff><on_reboot>destroy</on_reboot><on_crash>destroy</on_crash>
@@ -251,27 +325,26 @@ export async function startGuest(options: GuestOptions): Promise<TestGuest> {
     <emulator>/usr/bin/qemu-system-x86_64</emulator>
     ${Object.keys(images).map(disk).join('\n    ')}
     <disk type='file' device='cdrom'><driver name='qemu' type='raw'/><target dev='hdc' bus='ide'/><readonly/></disk>
-    <serial type='file'><source path='${consoleLog}' append='on'/><target port='0'/></serial>
-    ${options.agent === false ? '' : "<channel type='unix'><target type='virtio' name='org.qemu.guest_agent.0'/></channel>"}
+    <serial type='file'><source path='${path.join(dir, 'console.log')}' append='on'/><target port='0'/></serial>
+    ${agent ? "<channel type='unix'><target type='virtio' name='org.qemu.guest_agent.0'/></channel>" : ''}
     <controller type='usb' model='none'/><memballoon model='none'/>
   </devices>
 </domain>`;
-  const xmlFile = path.join(dir, 'domain.xml');
-  writeFileSync(xmlFile, xml);
-  if (!options.transient) virsh('define', xmlFile);
+}
+
+// The TestGuest object of a domain made by startGuest.
+function guestHandle(name: string, dir: string, images: Record<string, string>, options: GuestOptions): TestGuest {
+  const consoleLog = path.join(dir, 'console.log');
   const consoleText = () => (existsSync(consoleLog) ? readFileSync(consoleLog, 'utf8') : '');
-  const rounds = () => Number([...consoleText().matchAll(/^W (\d+) /gm)].at(-1)?.[1] ?? 0);
   const guest: TestGuest = {
     name,
     dir,
     images,
     consoleText,
-    rounds,
+    rounds: () => Number([...consoleText().matchAll(/^W (\d+) /gm)].at(-1)?.[1] ?? 0),
     async start() {
       const logged = consoleText().length;
-      if (options.transient) virsh('create', xmlFile);
-      else virsh('start', name);
-      // Each boot counts from 1 again.
+      virsh(...(options.transient ? ['create', path.join(dir, 'domain.xml')] : ['start', name]));
       await waitFor(() => consoleText().slice(logged).includes('FIRST-WRITE'), 120_000, `${name} to boot and write`);
       if (options.agent !== false) await waitFor(() => virshResult('qemu-agent-command', name, '{"execute":"guest-ping"}', '--timeout', '2').status === 0, 60_000, `${name}'s guest agent`);
     },
@@ -279,18 +352,12 @@ export async function startGuest(options: GuestOptions): Promise<TestGuest> {
       if (guest.running()) virsh('destroy', name);
     },
     running: () => virshResult('domstate', name).stdout.trim() === 'running',
-    counters: () => ({ vda0: readCounter(images.vda!, 0), vda64: readCounter(images.vda!, 64 * MiB), vdb1: readCounter(images.vdb!, MiB) }),
+    counters: () => readCounters(images.vda!, images.vdb!),
     remove() {
       removeDomain(name);
       rmSync(dir, { recursive: true, force: true });
     },
   };
-  try {
-    await guest.start();
-  } catch (error) {
-    guest.remove();
-    throw error;
-  }
   return guest;
 }
 
@@ -301,11 +368,32 @@ function prefill(image: string, mib: number, sizeMiB: number): void {
   execFileSync('qemu-io', ['-f', 'qcow2', ...commands, image], { stdio: 'ignore' });
 }
 
-// Gone from libvirt, whatever state it is in (checkpoint metadata included).
+// The test process that made a test domain and its dir, from its description (undefined: not ours).
+function guestRecord(name: string): { pid: number; startTicks: number; dir: string } | undefined {
+  const match = /owner=(\d+):(\d+) dir=(\S+)/.exec(virshResult('desc', name).stdout);
+  if (!match || !match[3]!.startsWith(GUEST_DIR_PREFIX)) return undefined;
+  return { pid: Number(match[1]), startTicks: Number(match[2]), dir: match[3]! };
+}
+
+// Gone from libvirt, whatever state it is in (checkpoint metadata included), with its dir.
 function removeDomain(name: string): void {
   if (virshResult('domstate', name).status !== 0) return;
+  const record = guestRecord(name);
   virshResult('destroy', name);
   virshResult('undefine', name, '--checkpoints-metadata');
+  if (record) rmSync(record.dir, { recursive: true, force: true });
+}
+
+// Test domains whose test process is gone (a killed worker's; also ownerGone's): removed with their
+// dirs. Domains without our description (not made by startGuest) are left alone.
+export function removeLeftoverGuests(ownerGone?: number): void {
+  const names = virshResult('list', '--all', '--name')
+    .stdout.split('\n')
+    .map((line) => line.trim());
+  for (const name of names.filter((line) => line.startsWith(GUEST_PREFIX))) {
+    const record = guestRecord(name);
+    if (record && (record.pid === ownerGone || !isProcessAlive(record.pid, record.startTicks))) removeDomain(name);
+  }
 }
 
 /** The three counters of one copy of the guest's disks (0: never written). */
@@ -315,7 +403,9 @@ export interface Counters {
   readonly vdb1: number;
 }
 
-// One instant of the guest: round n wrote vda@0, then vda@64M, then vdb@1M.
+// One instant of the guest. Round n writes vda@0, then vda@64M, then vdb@1M, each write finished
+// before the next starts; so with m = vda64 an instant is (m, m, m) (between rounds), (m+1, m, m)
+// (vda@0 written, the rest not yet) or (m, m, m-1) (vdb not yet). Never written: (0, 0, 0).
 export function countersAreOnePointInTime({ vda0, vda64, vdb1 }: Counters): boolean {
   return (vda0 === vda64 && (vdb1 === vda64 || vdb1 === vda64 - 1)) || (vda0 === vda64 + 1 && vdb1 === vda64);
 }
@@ -334,9 +424,14 @@ export function readCounter(file: string, offset: number, format = file.endsWith
   return match ? Number(match[1]) : 0;
 }
 
+// The three counters of a copy of the guest's vda and vdb (each qcow2 or raw; by extension unless given).
+export function readCounters(vda: string, vdb: string, format?: 'qcow2' | 'raw'): Counters {
+  return { vda0: readCounter(vda, 0, format), vda64: readCounter(vda, 64 * MiB, format), vdb1: readCounter(vdb, MiB, format) };
+}
+
 /** Counters of a restored VM: the files of a restore plan by disk key (2000 = vda, 2001 = vdb). */
 export function restoredCounters(vda: string, vdb: string): Counters {
-  return { vda0: readCounter(vda, 0), vda64: readCounter(vda, 64 * MiB), vdb1: readCounter(vdb, MiB) };
+  return readCounters(vda, vdb);
 }
 
 /** Write latencies (µs) the guest printed for its rounds from `fromRound` on. */
@@ -344,6 +439,7 @@ export function guestWriteLatencies(consoleText: string, fromRound = 0): number[
   return [...consoleText.matchAll(/^W (\d+) (\d+)\r?$/gm)].filter((match) => Number(match[1]) >= fromRound).map((match) => Number(match[2]));
 }
 
+// Polls `check` every 250 ms; throws naming `what` after timeoutMs.
 export async function waitFor(check: () => boolean, timeoutMs: number, what: string): Promise<void> {
   const until = Date.now() + timeoutMs;
   while (!check()) {
@@ -352,32 +448,64 @@ export async function waitFor(check: () => boolean, timeoutMs: number, what: str
   }
 }
 
-function waitForPidFile(file: string): number {
-  for (let i = 0; i < 100; i++) {
-    if (existsSync(file)) {
-      const pid = Number(readFileSync(file, 'utf8').trim());
-      if (pid > 0) return pid;
-    }
-    sleepMs(100);
-  }
-  throw new Error(`${file} did not appear`);
+/** "frozen" or "thawed", as the guest agent says (undefined when it does not answer). */
+export async function freezeStatusOf(name: string): Promise<string | undefined> {
+  const result = virshResult('qemu-agent-command', name, '{"execute":"guest-fsfreeze-status"}', '--timeout', '5');
+  return /"return"\s*:\s*"(\w+)"/.exec(result.stdout)?.[1];
 }
 
-function processAlive(pid: number): boolean {
+// The PID in a daemon's pid file (written without a trailing newline) while that daemon runs.
+function daemonPid(name: string, pidFile: string): number | undefined {
   try {
-    process.kill(pid, 0);
-    return true;
+    const pid = Number(readFileSync(pidFile, 'utf8').trim());
+    return pid > 0 && readFileSync(`/proc/${pid}/comm`, 'utf8').trim() === name ? pid : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+// A daemon just started with -d: its PID once its pid file names it (a stale file may name a dead one).
+function waitForDaemonPid(name: string, pidFile: string): number {
+  for (let i = 0; i < 100; i++) {
+    const pid = daemonPid(name, pidFile);
+    if (pid !== undefined) return pid;
+    sleepMs(100);
+  }
+  throw new Error(`${name} did not write its PID to ${pidFile}`);
+}
+
+// fn() while holding a lock file naming this process; a lock whose holder is gone is taken over.
+function withLock(file: string, fn: () => void): void {
+  for (let i = 0; ; i++) {
+    try {
+      writeFileSync(file, `${process.pid} ${processStartTicks(process.pid) ?? 0}`, { flag: 'wx', mode: 0o600 });
+      break;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    }
+    if (lockHolderGone(file)) rmSync(file, { force: true });
+    else if (i > 600) throw new Error(`${file} held for a minute by a live process`);
+    else sleepMs(100);
+  }
+  try {
+    fn();
+  } finally {
+    rmSync(file, { force: true });
+  }
+}
+
+// True when a lock file's holder has exited (a file still empty counts as held for 5 s).
+function lockHolderGone(file: string): boolean {
+  try {
+    const [pid, ticks] = readFileSync(file, 'utf8').split(' ').map(Number) as [number, number];
+    if (!(pid > 0)) return Date.now() - statSync(file).mtimeMs > 5000;
+    return !isProcessAlive(pid, ticks || undefined);
   } catch {
     return false;
   }
 }
 
+// Blocks this thread (no event loop turn): for the synchronous daemon start and teardown.
 function sleepMs(ms: number): void {
   Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
-}
-
-/** "frozen" or "thawed", as the guest agent says (undefined when it does not answer). */
-export async function freezeStatusOf(name: string): Promise<string | undefined> {
-  const result = virshResult('qemu-agent-command', name, '{"execute":"guest-fsfreeze-status"}', '--timeout', '5');
-  return /"return"\s*:\s*"(\w+)"/.exec(result.stdout)?.[1];
 }

@@ -1,0 +1,19 @@
+// A libvirt too old for the backup API is refused in one line before anything is taken. libvirt
+// older than 7.2 cannot be installed here: virsh is a stand-in answering as libvirt 6.0 would.
+
+import { describe, expect, it } from 'vitest';
+import { inspectDomain } from '../../src/libvirt/domain.js';
+import { virshOn } from '../../src/libvirt/virsh.js';
+
+describe('a libvirt too old for the backup API (stand-in virsh answering as libvirt 6.0)', () => {
+  it('is refused, naming the version found and the one needed', async () => {
+    const asked: string[][] = [];
+    const virsh = virshOn(async (argv) => {
+      asked.push([...argv]);
+      return { exitCode: 0, stdout: 'Compiled against library: libvirt 6.0.0\nUsing library: libvirt 6.0.0\nRunning against daemon: 6.0.0\n', stderr: '' };
+    }, 'qemu:///system');
+    await expect(inspectDomain(virsh, 'web01')).rejects.toThrow('libvirt 6.0.0 at qemu:///system is too old for the backup API: 7.2.0 or newer is needed');
+    // Nothing but the version was asked.
+    expect(asked).toEqual([['virsh', '--quiet', '-c', 'qemu:///system', 'version', '--daemon']]);
+  });
+});
