@@ -21,6 +21,7 @@ export interface LibvirtTestPlan {
   readonly uri?: string;
   readonly node?: Record<string, unknown>;
   readonly onMissingChain?: 'full' | 'fail';
+  readonly retention?: Record<string, number>;
 }
 
 export function writeLibvirtPlan(dir: string, plan: LibvirtTestPlan): string {
@@ -43,6 +44,7 @@ export function writeLibvirtPlan(dir: string, plan: LibvirtTestPlan): string {
     repository: { path: plan.repository },
     nbd: { ports: `${plan.ports[0]}-${plan.ports[1]}` },
     ...(plan.onMissingChain ? { incremental: { onMissingChain: plan.onMissingChain } } : {}),
+    ...(plan.retention ? { retention: plan.retention } : {}),
   };
   const file = path.join(dir, `${plan.name}.yaml`);
   writeFileSync(file, stringify(doc));

@@ -127,4 +127,16 @@ describe('a running libvirt domain', () => {
     // Nothing of the runs is left on the node: no scratch directory, no job.
     expect(readdirSync(scratch)).toEqual([]);
   });
+
+  it('retention merges points away with their domain XML; the newest point still restores the images', async () => {
+    const keep = writeLibvirtPlan(ws.dir, { name: 'live-hourly', vm: 'live', domain: guest.name, repository: ws.repository, ports, scratch, retention: { keepLast: 2 } });
+    const pruned = await sendenseRun(['prune', keep, '--db', ws.db]);
+    expect(pruned.exitCode, `${pruned.stdout}\n${pruned.stderr}`).toBe(0);
+    const left = (await listBackups(ws.db, 'live')).filter((backup) => backup.status === 'complete');
+    expect(left).toHaveLength(2);
+    expect(readdirSync(path.join(ws.repository, 'live', 'domain')).sort()).toEqual(left.map((backup) => `${backup.id}.xml`).sort());
+    const restored = await restorePoint(ws.dir, { vm: 'live', repository: ws.repository, ports, db: ws.db, point: left.at(-1)!.id });
+    expect(imagesEqual(restored.files[2000]!, guest.images.vda!)).toBe(true);
+    expect(imagesEqual(restored.files[2001]!, guest.images.vdb!)).toBe(true);
+  });
 });
