@@ -51,9 +51,9 @@ describe('the default state database', () => {
     expect(before.stdout).toBe(`no state database at ${db}: nothing has run with it yet (give --db or $SENDENSE_DB to use another)`);
 
     const first = await asNobody([plan, '--json'], home);
-    expect(first.exitCode, first.stderr).toBe(0);
+    expect(first.exitCode, `${first.stdout}\n${first.stderr}`).toBe(0);
     const second = await asNobody([plan, '--json'], elsewhere);
-    expect(second.exitCode, second.stderr).toBe(0);
+    expect(second.exitCode, `${second.stdout}\n${second.stderr}`).toBe(0);
     expect(second.stdout).toMatch(/"summary":"backup \S+: incremental on/);
 
     expect(statSync(path.dirname(db)).mode & 0o777).toBe(0o700);
