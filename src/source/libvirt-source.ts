@@ -101,7 +101,8 @@ export function libvirtSource(source: LibvirtSource): BackupSource {
       const first = disks[0] === undefined ? undefined : libvirtOf(disks[0]);
       const name = disks.find((disk) => disk.changeId)?.changeId;
       const checkpoint = name ? `checkpoint ${name}` : 'no checkpoint (no qcow2 disk)';
-      if (first === undefined || first.path === '') return `a backup job with ${checkpoint} on domain ${domain} (running) or ${checkpoint} in its images (shut off)`;
+      if (first === undefined || first.path === '')
+        return `a backup job with a new checkpoint on domain ${domain} if it runs, else a new checkpoint in its images (the remote node is not contacted in a dry run)`;
       if (!first.active) return `${checkpoint}: a bitmap in each image of the shut-off domain ${domain}, recorded in libvirt`;
       const freeze = source.quiesce === 'off' ? '' : `, guest filesystems frozen for that instant (quiesce: ${source.quiesce})`;
       return `a pull-mode backup job on domain ${domain} with ${checkpoint}${freeze}; socket in ${runScratchDir(source.scratch, '<run-id>')}`;

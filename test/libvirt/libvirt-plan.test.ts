@@ -39,4 +39,16 @@ describe('a libvirt source in a plan', () => {
       expect(result.stdout + result.stderr).not.toMatch(/\n\s+at /);
     });
   }
+
+  it('a dry run on a remote node says the disks are found when the run asks the node, and contacts nothing', async () => {
+    const file = path.join(dir, 'remote.yaml');
+    writeFileSync(
+      file,
+      'version: 1\nkind: incremental\nname: web01-hourly\nvm:\n  name: web01\n  source:\n    type: libvirt\nnode:\n  host: kvm03.example.invalid\n  user: root\n  knownHosts: /nonexistent/known_hosts\nrepository:\n  path: /var/lib/sendense/repository\n',
+    );
+    const result = await runCli([file, '--dry-run', '--db', path.join(dir, 'dry.db')]);
+    expect(result.exitCode, result.stderr).toBe(0);
+    expect(result.stdout).toContain('disks: those of web01 the node lists when the run asks it (the remote node is not contacted in a dry run)');
+    expect(result.stdout).toContain('a backup job with a new checkpoint on domain web01 if it runs, else a new checkpoint in its images');
+  });
 });

@@ -46,7 +46,10 @@ export const createQcow2Files: Step<BackupRun> = {
     }
     return run.state.disks.map((disk) => `${disk.key}: ${path.relative(run.plan.repository.path, disk.file)}`).join(', ');
   },
-  would: (run) => run.state.disks.map((disk) => (disk.parentFile ? `${disk.file} (overlay on ${disk.parentFile})` : disk.file)).join('\n'),
+  would: (run) =>
+    run.state.disks.length === 0
+      ? `one file per disk in ${run.plan.repository.path}/${run.plan.vm.name}/disk-<key>/ (the disks are known once the node is asked)`
+      : run.state.disks.map((disk) => (disk.parentFile ? `${disk.file} (overlay on ${disk.parentFile})` : disk.file)).join('\n'),
 };
 
 async function claimNewFile(file: string, disk: DiskKey): Promise<void> {

@@ -118,7 +118,8 @@ export const resolveChain: Step<BackupRun> = {
       const chain = incremental
         ? `incremental on backup ${previous.id} if its change tracking is intact (the remote node is not contacted in a dry run)`
         : `full backup into a new chain${previous ? '' : ' (no complete backup yet)'}`;
-      return `${chain}\n${idLine}`;
+      const unlisted = plan.vm.source.disks.length === 0 ? [`disks: those of ${plan.vm.name} the node lists when the run asks it (the remote node is not contacted in a dry run)`] : [];
+      return [chain, ...unlisted, idLine].join('\n');
     }
     let resolution: ChainResolution;
     try {

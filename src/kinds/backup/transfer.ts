@@ -39,6 +39,7 @@ export const transfer: Step<BackupRun> = {
     const source = backupSource(run.plan.vm.source);
     const reads = run.state.disks.map((disk) => source.describeRead(disk, incremental, run.plan.vm.name));
     const targets = nbdTargetsString(run.state.disks.map((disk) => ({ key: disk.key, url: targetUrl(disk) })));
+    if (run.state.disks.length === 0) return `node transfer on ${run.node.description}: ${incremental ? 'changed blocks' : 'allocated data'} of each disk the source lists once the node is asked`;
     return [`node transfer on ${run.node.description}: ${incremental ? 'changed blocks' : 'allocated data'}`, ...reads, `--nbd-targets ${targets}`].join('\n');
   },
 };
