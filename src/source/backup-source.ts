@@ -88,6 +88,8 @@ export interface BackupSource {
   label(disk: SourceDiskJob): string;
   /** Where a disk is read from, for --dry-run: "disk 2000: /vms/d0.qcow2, dirty bitmap …". */
   describeRead(disk: SourceDiskJob, incremental: boolean, vm: string): string;
+  /** What snapshot-source is about to do, in one line (its title). */
+  readonly snapshotTitle: string;
   /** Why snapshot-source has nothing to do, if so (the run's words). */
   whyNoSnapshot(disks: readonly SourceDiskJob[]): string | undefined;
   /** What snapshot-source would do, for --dry-run. */

@@ -96,6 +96,7 @@ export function libvirtSource(source: LibvirtSource): BackupSource {
       const from = active ? `the backup job's export of ${target}` : `${path} (shut off)`;
       return `disk ${disk.key}: ${domain} ${target}, ${from}${incremental && disk.fromChangeId ? `, changed since checkpoint ${disk.fromChangeId}` : ''}`;
     },
+    snapshotTitle: `take this backup's checkpoint on domain ${domain}`,
     whyNoSnapshot: () => undefined,
     describeSnapshot(disks) {
       const first = disks[0] === undefined ? undefined : libvirtOf(disks[0]);

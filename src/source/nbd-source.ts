@@ -50,6 +50,7 @@ export function nbdSource(source: NbdSource): BackupSource {
       return `disk ${disk.key}: ${url}${incremental && bitmap ? `, dirty bitmap qemu:dirty-bitmap:${bitmap} of the export` : ''}`;
     },
     // The bitmap belongs to the export; it was tracking before this backup read anything.
+    snapshotTitle: "add this backup's dirty bitmap to every disk",
     whyNoSnapshot: (disks) => (disks.some((disk) => disk.changeId) ? "the export's own dirty bitmap tracks changes: nothing to add" : 'the source has no change tracking'),
     describeSnapshot: () => 'nothing (nbd source)',
     snapshot: async () => ({ summary: '' }),

@@ -89,6 +89,7 @@ export function qemuSource(source: QemuSource): BackupSource {
       const bitmap = incremental && disk.fromChangeId ? `, dirty bitmap ${disk.fromChangeId}` : '';
       return `disk ${disk.key}: ${diskSourceOf('qemu', disk.source).path}${bitmap}`;
     },
+    snapshotTitle: "add this backup's dirty bitmap to every disk",
     whyNoSnapshot: (disks) => (disks.some((disk) => disk.changeId) ? undefined : 'the source has no change tracking'),
     describeSnapshot(disks) {
       const names = [...new Set(disks.flatMap((disk) => (disk.changeId ? [disk.changeId] : [])))];

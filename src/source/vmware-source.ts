@@ -28,6 +28,7 @@ export function vmwareSource(source: VmwareSource): BackupSource {
     describeRead(disk, incremental, vm) {
       return `disk ${disk.key}: ${vm} via sendense-backup-client${incremental && disk.fromChangeId ? `, dirty bitmap ${disk.fromChangeId}` : ''}`;
     },
+    snapshotTitle: "add this backup's dirty bitmap to every disk",
     whyNoSnapshot: () => 'the VMware client snapshots the VM itself',
     describeSnapshot: () => 'the VMware client snapshots the VM',
     snapshot: async () => ({ summary: '' }),

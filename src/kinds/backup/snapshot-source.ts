@@ -9,7 +9,7 @@ import { backupSource, type SnapshotContext } from '../../source/index.js';
 export const snapshotSource: Step<BackupRun> = {
   name: 'snapshot-source',
   facts: ({ state }) => ({ disks: state.disks.map((disk) => ({ key: disk.key, changeId: disk.changeId ?? null })), ...(state.snapshotFacts ?? {}) }),
-  title: (run) => (run.plan.vm.source.type === 'libvirt' ? `take this backup's checkpoint on domain ${run.plan.vm.source.domain}` : "add this backup's dirty bitmap to every disk"),
+  title: (run) => backupSource(run.plan.vm.source).snapshotTitle,
   skip: (run) => backupSource(run.plan.vm.source).whyNoSnapshot(run.state.disks),
   async run(run) {
     const source = backupSource(run.plan.vm.source);
