@@ -7,6 +7,7 @@ import type { DiskKey, RestorePoint } from '../plan/types.js';
 import type { Backup, BackupDisk, Store } from '../store/index.js';
 import { chainFileProblem, describeChainFileProblem } from '../repository/chain-files.js';
 import { refuseUnfinishedMerge } from '../retention/unfinished-merge.js';
+import { findCompleteBackup } from '../repository/find-point.js';
 
 export interface PointFile {
   readonly backup: Backup;
@@ -31,7 +32,7 @@ export function parseDiskOption(text: string | undefined): DiskKey | undefined {
 export async function findPointFile(store: Store, vm: string, point: RestorePoint, diskKey?: DiskKey, repository?: string): Promise<PointFile> {
   // Never read through a merge: one recorded for this VM is going on or waits for doctor.
   await refuseUnfinishedMerge(store, vm, 'files');
-  const backup = await findBackup(store, vm, point, repository);
+  const backup = await findCompleteBackup(store, { vm, point, repository, reader: 'files' });
   const disk = diskKey === undefined ? backup.disks[0] : backup.disks.find((candidate) => candidate.diskKey === diskKey);
   if (disk === undefined) {
     throw new SendenseError(`backup ${backup.id} of VM ${vm} has no disk ${diskKey} (it has ${backup.disks.map((d) => d.diskKey).join(', ')})`);
@@ -46,20 +47,4 @@ export async function findPointFile(store: Store, vm: string, point: RestorePoin
   const problem = chainFileProblem(chain, [disk.diskKey]);
   if (problem !== undefined) throw new SendenseError(describeChainFileProblem(problem));
   return { backup, disk, where: `VM ${vm}, backup ${backup.id}, disk ${disk.diskKey}` };
-}
-
-async function findBackup(store: Store, vm: string, point: RestorePoint, repository?: string): Promise<Backup> {
-  if (point.type === 'id') {
-    const backup = await store.getBackup(point.id);
-    if (backup === undefined || backup.vm !== vm) throw new SendenseError(`there is no backup '${point.id}' of VM ${vm} (see sendense-run backups --vm ${vm})`);
-    if (backup.status !== 'complete') throw new SendenseError(`backup ${point.id} is ${backup.status}, not complete: its files cannot be read`);
-    return backup;
-  }
-  const backup = point.type === 'latest' ? await store.latestCompleteBackup(vm, repository) : await store.completeBackupAtOrBefore(vm, point.time, repository);
-  if (backup !== undefined) return backup;
-  if (point.type === 'time') {
-    const first = (await store.listBackups({ vm })).find((b) => b.status === 'complete' && (repository === undefined || b.repository === repository));
-    if (first) throw new SendenseError(`there is no complete backup of VM ${vm} at or before ${point.time.toISOString()}: the first is ${first.id} at ${first.startedAt}`);
-  }
-  throw new SendenseError(`there is no complete backup of VM ${vm}${repository ? ` in ${repository}` : ''} (see sendense-run backups)`);
 }
