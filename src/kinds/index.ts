@@ -10,6 +10,7 @@ const KINDS = {
   restore: () => import('./restore/index.js').then((module) => module.restoreKind),
   'restore-files': () => import('./restore-files/index.js').then((module) => module.filesRestoreKind),
   verify: () => import('./verify/index.js').then((module) => module.verifyKind),
+  recover: () => import('./recover/index.js').then((module) => module.recoverKind),
 } as const;
 
 export type KindName = keyof typeof KINDS;

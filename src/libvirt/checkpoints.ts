@@ -64,7 +64,7 @@ export async function createCheckpointOffline(virsh: Virsh, exec: NodeExec, doma
     others,
     { createdAt: Math.floor(Date.now() / 1000) },
   );
-  await virsh.runWithXml(['checkpoint-create', domain, '--redefine'], xml, `record checkpoint ${name} on domain ${domain}`);
+  await virsh.runWithXml(['checkpoint-create', domain, '--redefine', '--xmlfile'], xml, `record checkpoint ${name} on domain ${domain}`);
 }
 
 // Deletes one of our checkpoints, running or shut off, whole or half made; a checkpoint that is not

@@ -14,12 +14,12 @@ export interface Virsh {
   run(args: readonly string[], what: string, options?: { readonly quiet?: boolean }): Promise<string>;
   /** The same, returning the result whatever the exit code. */
   attempt(args: readonly string[], options?: { readonly quiet?: boolean }): Promise<ExecResult>;
-  /** Runs `virsh -c URI ARGS --xmlfile F` with `xml` in a temporary file on the node, removed after. */
+  /** Runs `virsh -c URI ARGS F` with `xml` in a temporary file F on the node, removed after (ARGS ends with the option naming it). */
   runWithXml(args: readonly string[], xml: string, what: string): Promise<string>;
 }
 
 // virsh opens an XML argument by path, and /dev/stdin is a socket under Node.js: a file for the call.
-const WITH_XML_FILE = 'f=$(mktemp) || exit 1; cat >"$f"; "$@" --xmlfile "$f"; rc=$?; rm -f -- "$f"; exit $rc';
+const WITH_XML_FILE = 'f=$(mktemp) || exit 1; cat >"$f"; "$@" "$f"; rc=$?; rm -f -- "$f"; exit $rc';
 
 // One call should never hang a run: libvirt answers in milliseconds or a job lock times out (30 s).
 const VIRSH_TIMEOUT_MS = 120_000;

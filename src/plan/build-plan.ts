@@ -6,7 +6,8 @@ import { hookCommandRefs } from './env-refs.js';
 import { expandHome } from './home-path.js';
 import { parseRestorePoint } from './restore-point.js';
 import { deepFreeze } from './deep-freeze.js';
-import type { FilesTarget, Hook, Hooks, LibvirtSource, NodeSpec, Plan, RestorePoint, RestoreTarget, Source } from './types.js';
+import { parseMemory } from '../hub/hub-config.js';
+import type { FilesTarget, Hook, Hooks, LibvirtSource, NodeSpec, Plan, RecoverDefinition, RestorePoint, RestoreTarget, Source } from './types.js';
 
 export const DEFAULT_PORTS = '10100-10200';
 export const DEFAULT_SHARED = 10;
@@ -38,6 +39,13 @@ interface RawPlan {
   hooks?: Partial<Record<keyof Hooks, RawHook[]>>;
   timeouts?: { transfer?: string };
   metricsFile?: string;
+  recover?: {
+    point?: string;
+    disks?: number[];
+    to: { uri?: string; domain: string; storage: string; scratch?: string; definition?: RawDefinition };
+    start?: boolean;
+    moveStorage?: boolean;
+  };
   restore?: {
     point?: string;
     disks?: number[];
@@ -45,6 +53,16 @@ interface RawPlan {
       { type: 'file'; path: string; format?: 'qcow2' | 'raw'; overwrite?: boolean; mode?: string } | { type: 'nbd'; url: string } | { type: 'files'; paths: string[]; to: string; overwrite?: boolean };
     verify?: boolean;
   };
+}
+
+interface RawDefinition {
+  use?: 'stored' | 'plan';
+  memory: string;
+  vcpus: number;
+  bus?: 'virtio' | 'sata' | 'scsi';
+  virtualization?: 'kvm' | 'qemu';
+  firmware?: 'bios' | 'efi';
+  network?: string;
 }
 
 // env: where a run's `${NAME}` values come from (hook commands get theirs in their environment).
@@ -79,6 +97,29 @@ export function buildPlan(data: unknown, file: string, envRefs: readonly string[
       },
     });
   }
+  if (raw.kind === 'recover') {
+    const recover = raw.recover!;
+    const { to } = recover;
+    return deepFreeze({
+      ...base,
+      kind: 'recover',
+      vm: { name: raw.vm.name },
+      recover: {
+        point: parseRestorePoint(recover.point ?? 'latest') as RestorePoint,
+        disks: recover.disks,
+        to: {
+          type: 'libvirt',
+          uri: to.uri ?? DEFAULT_LIBVIRT_URI,
+          domain: to.domain,
+          storage: to.storage,
+          scratch: to.scratch ?? DEFAULT_LIBVIRT_SCRATCH,
+          definition: to.definition === undefined ? undefined : buildDefinition(to.definition),
+        },
+        start: recover.start ?? true,
+        moveStorage: recover.moveStorage ?? false,
+      },
+    });
+  }
   if (raw.kind === 'restore') {
     const restore = raw.restore!;
     return deepFreeze({
@@ -104,6 +145,18 @@ export function buildPlan(data: unknown, file: string, envRefs: readonly string[
     },
     retention: raw.retention,
   });
+}
+
+function buildDefinition(definition: RawDefinition): RecoverDefinition {
+  return {
+    use: definition.use ?? 'stored',
+    memory: parseMemory(definition.memory)!,
+    vcpus: definition.vcpus,
+    bus: definition.bus ?? 'virtio',
+    virtualization: definition.virtualization ?? 'kvm',
+    firmware: definition.firmware ?? 'bios',
+    network: definition.network,
+  };
 }
 
 function buildNode(node: NonNullable<RawPlan['node']>): NodeSpec {

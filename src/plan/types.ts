@@ -1,7 +1,7 @@
 // The typed, validated form of a plan (docs/plan-reference.md). A Plan is produced only by the loader
 // after schema and semantic checks, and is deeply frozen: steps never re-check YAML.
 
-export type PlanKind = 'backup' | 'incremental' | 'restore' | 'verify';
+export type PlanKind = 'backup' | 'incremental' | 'restore' | 'verify' | 'recover';
 
 export type DiskKey = number;
 
@@ -217,4 +217,41 @@ export interface VerifyPlan extends PlanBase {
   };
 }
 
-export type Plan = BackupPlan | RestorePlan | VerifyPlan;
+/** A minimal domain for a point without stored XML (docs/instant-recovery.md). */
+export interface RecoverDefinition {
+  /** stored: the point's XML when it has one; plan: always this. */
+  readonly use: 'stored' | 'plan';
+  /** Bytes. */
+  readonly memory: number;
+  readonly vcpus: number;
+  readonly bus: 'virtio' | 'sata' | 'scsi';
+  readonly virtualization: 'kvm' | 'qemu';
+  readonly firmware: 'bios' | 'efi';
+  /** A libvirt network for one virtio interface; none: no interface. */
+  readonly network?: string;
+}
+
+/** Instant recovery (docs/instant-recovery.md): a libvirt domain started from a served point. */
+export interface RecoverPlan extends PlanBase {
+  readonly kind: 'recover';
+  readonly vm: { readonly name: string };
+  readonly recover: {
+    readonly point: RestorePoint;
+    /** Undefined = every disk of the chosen backup. */
+    readonly disks?: readonly DiskKey[];
+    readonly to: {
+      readonly type: 'libvirt';
+      readonly uri: string;
+      readonly domain: string;
+      /** Absolute node path; contains `{key}` unless one disk is recovered. */
+      readonly storage: string;
+      /** Directory on the node for the run's overlays. */
+      readonly scratch: string;
+      readonly definition?: RecoverDefinition;
+    };
+    readonly start: boolean;
+    readonly moveStorage: boolean;
+  };
+}
+
+export type Plan = BackupPlan | RestorePlan | VerifyPlan | RecoverPlan;

@@ -6,12 +6,13 @@ import { checkDiskKeys } from './disk-keys.js';
 import { checkDiskSources } from './disk-sources.js';
 import { checkDurations } from './durations.js';
 import { checkPortRange } from './port-range.js';
+import { checkRecoverRules } from './recover-rules.js';
 import { checkRestoreRules } from './restore-rules.js';
 import { checkRetentionRules } from './retention-rules.js';
 import { checkSchedule } from './schedule.js';
 import { checkSourceRules } from './source-rules.js';
 
-const CHECKS: readonly PlanCheck[] = [checkDiskKeys, checkDiskSources, checkPortRange, checkSchedule, checkAbsolutePaths, checkRestoreRules, checkSourceRules, checkDurations, checkRetentionRules];
+const CHECKS: readonly PlanCheck[] = [checkDiskKeys, checkDiskSources, checkPortRange, checkSchedule, checkAbsolutePaths, checkRestoreRules, checkRecoverRules, checkSourceRules, checkDurations, checkRetentionRules];
 
 export function checkPlanSemantics(context: CheckContext): void {
   for (const check of CHECKS) check(context);

@@ -1,0 +1,44 @@
+// define-domain: the new domain, from the XML stored with the point (renamed, new UUID and MACs,
+// each disk on its overlay) or from the plan's minimal definition. Undefined again on failure
+// only while it has never been started.
+
+import type { Step } from '../../engine/step.js';
+import { SendenseError } from '../../errors.js';
+import { cloneDomainXml, minimalDomainXml, type ClonedDomain } from '../../libvirt/recovered-domain-xml.js';
+import { domainIsActive } from '../../libvirt/domain.js';
+import type { RecoverRun } from './recover-run.js';
+
+export const defineDomain: Step<RecoverRun> = {
+  name: 'define-domain',
+  title: (run) => `define domain ${run.plan.recover.to.domain} on ${run.node.description}`,
+  facts: (run) => ({ domain: run.plan.recover.to.domain, disks: run.state.disks.map((disk) => ({ key: disk.key, target: disk.target })) }),
+  async run(run) {
+    const { domain } = run.plan.recover.to;
+    const made = newDefinition(run);
+    for (const disk of run.state.disks) disk.target = made.targets.get(disk.key);
+    for (const note of made.notes) run.reporter.emit({ type: 'info', step: 'define-domain', message: note });
+    run.undo.push({
+      what: `undefine domain ${domain} unless it runs`,
+      when: 'failure',
+      step: 'define-domain',
+      run: async () => {
+        if (await domainIsActive(run.virsh, domain)) return;
+        await run.virsh.run(['undefine', domain, ...(run.plan.recover.to.definition?.firmware === 'efi' ? ['--nvram'] : [])], `undefine domain ${domain}`);
+      },
+    });
+    await run.virsh.runWithXml(['define', '--file'], made.xml, `define domain ${domain}`);
+    run.state.defined = true;
+    return `${domain}: ${run.state.disks.map((disk) => `${disk.target} on ${disk.overlay}`).join(', ')}`;
+  },
+  would: (run) => `virsh define ${run.plan.recover.to.domain} (${run.state.storedXml === undefined ? "the plan's definition" : 'the stored XML, new name, UUID and MACs'}), each disk on its overlay`,
+};
+
+function newDefinition(run: RecoverRun): ClonedDomain {
+  const { to } = run.plan.recover;
+  const disks = run.state.disks.map((disk) => ({ key: disk.key, source: disk.source, image: disk.overlay }));
+  try {
+    return run.state.storedXml === undefined ? minimalDomainXml(to.domain, to.definition!, disks) : cloneDomainXml(run.state.storedXml, to.domain, disks);
+  } catch (error) {
+    throw new SendenseError(`the domain XML stored with backup ${run.state.backupId} cannot be used: ${(error as Error).message}`, { step: 'define-domain' });
+  }
+}

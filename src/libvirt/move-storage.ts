@@ -1,0 +1,123 @@
+// Moving a recovered domain's disks off the served point (docs/instant-recovery.md): while it runs,
+// a block copy of each overlay (and the point under it) into its storage file, then a pivot; while
+// it is shut off, qemu-img convert and a new definition. Used by recover runs and by doctor.
+
+import { SendenseError } from '../errors.js';
+import { abortBlockCopy, blockCopyProgress, mirrors, pivotBlockCopy, startBlockCopy } from './block-copy.js';
+import { parseDomainXml } from './domain-xml.js';
+import { replaceDiskImages } from './recovered-domain-xml.js';
+import { virshMessage, type NodeExec, type Virsh } from './virsh.js';
+
+/** A disk of a recovered domain: its target, the overlay it starts on and the file it ends in. */
+export interface MovedDisk {
+  readonly key: number;
+  readonly target: string;
+  readonly overlay: string;
+  readonly storage: string;
+}
+
+export interface MoveContext {
+  readonly virsh: Virsh;
+  readonly exec: NodeExec;
+  readonly domain: string;
+  readonly disks: readonly MovedDisk[];
+  readonly progress?: (key: number, bytesDone: number, bytesToDo: number) => void;
+  readonly note?: (line: string) => void;
+}
+
+export interface DomainUse {
+  readonly exists: boolean;
+  readonly active: boolean;
+  /** The disks whose image is still their overlay (so they read the served point). */
+  readonly onOverlays: readonly MovedDisk[];
+}
+
+const POLL_MS = 500;
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+// Whether the domain exists, runs, and which disks still use their overlays (live XML when it runs, else its definition).
+export async function domainUse(virsh: Virsh, domain: string, disks: readonly MovedDisk[]): Promise<DomainUse> {
+  const state = await virsh.attempt(['domstate', domain]);
+  if (state.exitCode !== 0) {
+    if (/failed to get domain|domain not found|no domain with matching/i.test(virshMessage(state))) return { exists: false, active: false, onOverlays: [] };
+    throw new SendenseError(`read the state of domain ${domain}: ${virshMessage(state)}`);
+  }
+  const active = !/^(shut off|crashed)$/.test(state.stdout.trim());
+  const xml = await virsh.run(['dumpxml', ...(active ? [] : ['--inactive']), domain], `read the XML of domain ${domain}`);
+  const paths = new Map(parseDomainXml(xml).disks.map((disk) => [disk.target, disk.path]));
+  return { exists: true, active, onOverlays: disks.filter((disk) => paths.get(disk.target) === disk.overlay) };
+}
+
+// The running domain's disks copied and pivoted; a domain that stops meanwhile is moved offline.
+export async function moveWhileRunning(context: MoveContext): Promise<'pivoted' | 'converted'> {
+  const { virsh, domain } = context;
+  const restarts = new Map<string, number>();
+  for (;;) {
+    const use = await domainUse(virsh, domain, context.disks);
+    if (!use.exists) throw new SendenseError(`domain ${domain} was undefined during the move`);
+    if (!use.active) {
+      context.note?.(`domain ${domain} stopped during the move: copying its disks while it is shut off`);
+      await moveWhileShutOff(context);
+      return 'converted';
+    }
+    if (use.onOverlays.length === 0) return 'pivoted';
+    const mirrored = await mirrors(virsh, domain);
+    let allReady = true;
+    for (const disk of use.onOverlays) {
+      const mirror = mirrored.get(disk.target);
+      if (mirror !== undefined && mirror.file !== disk.storage) throw new SendenseError(`disk ${disk.target} of domain ${domain} is being copied to ${mirror.file} by someone else`);
+      const progress = mirror === undefined ? undefined : await blockCopyProgress(virsh, domain, disk.target);
+      if (mirror === undefined || progress === undefined) {
+        const tries = restarts.get(disk.target) ?? 0;
+        if (tries >= 2) throw new SendenseError(`the copy of disk ${disk.target} of domain ${domain} to ${disk.storage} ended before it was ready, ${tries} times`);
+        restarts.set(disk.target, tries + 1);
+        if (tries > 0) context.note?.(`the copy of disk ${disk.target} ended before it was ready: starting it again`);
+        await startBlockCopy(virsh, domain, disk.target, disk.storage);
+        allReady = false;
+        continue;
+      }
+      context.progress?.(disk.key, progress.bytesDone, progress.bytesToDo);
+      if (!mirror.ready) allReady = false;
+    }
+    if (allReady) {
+      for (const disk of use.onOverlays) await pivotBlockCopy(virsh, domain, disk.target);
+      await keepDefinitionOnStorage(context);
+      continue;
+    }
+    await sleep(POLL_MS);
+  }
+}
+
+// A shut-off domain: each overlay (read through the served point) converted into its storage file, then the definition moved.
+export async function moveWhileShutOff(context: MoveContext): Promise<void> {
+  const { exec, virsh, domain } = context;
+  const use = await domainUse(virsh, domain, context.disks);
+  for (const disk of use.onOverlays) {
+    const part = `${disk.storage}.sendense-part`;
+    context.progress?.(disk.key, 0, 1);
+    const converted = await exec(['qemu-img', 'convert', '-q', '-O', 'qcow2', '--', disk.overlay, part]);
+    if (converted.exitCode !== 0) {
+      await exec(['rm', '-f', '--', part]);
+      throw new SendenseError(`copy ${disk.overlay} to ${disk.storage}: ${converted.stderr.trim() || `qemu-img exited ${converted.exitCode}`}`);
+    }
+    const placed = await exec(['sh', '-c', 'chmod 600 -- "$1" && mv -n -- "$1" "$2" && test ! -e "$1"', 'sendense-place', part, disk.storage]);
+    if (placed.exitCode !== 0) throw new SendenseError(`could not put ${disk.storage} in place (does it exist already?): ${placed.stderr.trim()}`);
+    context.progress?.(disk.key, 1, 1);
+  }
+  await keepDefinitionOnStorage(context);
+}
+
+// The persistent definition names the storage files, not the overlays (libvirt updates it on pivot; made sure here).
+async function keepDefinitionOnStorage({ virsh, domain, disks }: MoveContext): Promise<void> {
+  const inactive = await virsh.run(['dumpxml', '--inactive', domain], `read the definition of domain ${domain}`);
+  const paths = new Map(parseDomainXml(inactive).disks.map((disk) => [disk.target, disk.path]));
+  const stale = disks.filter((disk) => paths.get(disk.target) === disk.overlay);
+  if (stale.length === 0) return;
+  const xml = replaceDiskImages(inactive, new Map(stale.map((disk) => [disk.target, disk.storage])));
+  await virsh.runWithXml(['define', '--file'], xml, `define domain ${domain} on its moved disks`);
+}
+
+// Copies that will not be pivoted (the move failed): the disks stay on their overlays.
+export async function abandonCopies(virsh: Virsh, domain: string, disks: readonly MovedDisk[]): Promise<void> {
+  for (const disk of disks) await abortBlockCopy(virsh, domain, disk.target);
+}
