@@ -64,24 +64,44 @@ export function parseCommonArgs(argv: readonly string[]): ParsedArgs {
 
 // Options of single commands that take a value (those with a `value` in their declaration; a test
 // in test/cli/commands.test.ts keeps the two the same).
-export const COMMAND_VALUE_OPTIONS: ReadonlySet<string | undefined> = new Set(['--vm', '--plan', '--limit', '--format', '--metrics-file', '--point', '--disk', '--to', '--backup']);
+export const COMMAND_VALUE_OPTIONS: ReadonlySet<string | undefined> = new Set([
+  '--vm',
+  '--plan',
+  '--limit',
+  '--format',
+  '--metrics-file',
+  '--point',
+  '--disk',
+  '--to',
+  '--backup',
+  '--node',
+  '--identity',
+  '--known-hosts',
+]);
 
-// Takes `--name value` / `--name=value` out of args; returns the value and the remaining args.
+// Takes `--name value` / `--name=value` out of args; returns the value (the last, if repeated) and the remaining args.
 export function takeOption(args: readonly string[], name: string): { value?: string; rest: string[] } {
+  const { values, rest } = takeRepeatedOption(args, name);
+  return { value: values.at(-1), rest };
+}
+
+// Takes every `--name value` / `--name=value` out of args (an option that may repeat, e.g. serve --disk).
+export function takeRepeatedOption(args: readonly string[], name: string): { values: string[]; rest: string[] } {
   const rest: string[] = [];
-  let value: string | undefined;
+  const values: string[] = [];
   for (let i = 0; i < args.length; i++) {
     const arg = args[i];
     if (arg === name) {
-      value = args[++i];
+      const value = args[++i];
       if (value === undefined) throw usageError(`${name} needs a value`);
+      values.push(value);
     } else if (arg.startsWith(`${name}=`)) {
-      value = arg.slice(name.length + 1);
+      values.push(arg.slice(name.length + 1));
     } else {
       rest.push(arg);
     }
   }
-  return { value, rest };
+  return { values, rest };
 }
 
 // Takes a boolean `--flag` out of args.

@@ -71,6 +71,11 @@ export const COMMANDS: readonly CommandEntry[] = [
     load: async () => (await import('./mount-command.js')).mountCommand,
   },
   {
+    name: 'serve',
+    overview: [['serve VM [--point P] [--disk KEY]... [--writable] [--node [USER@]HOST[:PORT]]', 'export a point over NBD (read-only, or writable over overlays) until Ctrl+C']],
+    load: async () => (await import('./serve-command.js')).serveCommand,
+  },
+  {
     name: 'schema',
     overview: [['schema [--path]', 'the plan JSON Schema (--path: where it is installed)']],
     load: async () => (await import('./schema-command.js')).schemaCommand,

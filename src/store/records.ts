@@ -2,8 +2,8 @@
 
 import type { DiskKey, PlanKind } from '../plan/types.js';
 
-/** A plan's kind, or a command that records its work as a run (verify, catalog import, prune, doctor's merges). */
-export type RunKind = PlanKind | 'verify' | 'catalog-import' | 'prune';
+/** A plan's kind, or a command that records its work as a run (verify, catalog import, prune, doctor's merges, serve). */
+export type RunKind = PlanKind | 'verify' | 'catalog-import' | 'prune' | 'serve';
 export type RunTrigger = 'manual' | 'schedule';
 export type RunStatus = 'running' | 'succeeded' | 'failed' | 'interrupted' | 'skipped';
 export type BackupType = 'full' | 'incremental';

@@ -1,0 +1,58 @@
+// One disk's qemu-nbd for `serve` (docs/instant-recovery.md): on 127.0.0.1 and its leased port,
+// read-only (-r) on the point's file, or read-write on its overlay; recorded by PID the moment it
+// exists so doctor stops it if serve is killed, stopped by that PID when serving stops.
+
+import type { UndoStack } from '../engine/undo-stack.js';
+import { SendenseError } from '../errors.js';
+import { startQemuNbd, type QemuNbd } from '../qemu/index.js';
+import { processStartTicks } from '../process/index.js';
+import type { DiskKey } from '../plan/types.js';
+import type { Store } from '../store/index.js';
+
+export interface DiskExport {
+  readonly key: DiskKey;
+  /** The point's file (read-only) or its overlay (writable). */
+  readonly file: string;
+  readonly writable: boolean;
+  readonly port: number;
+  readonly exportName: string;
+  /** How many NBD clients at once. */
+  readonly shared: number;
+}
+
+// `died` hears a qemu-nbd that exits unasked, with what it said.
+export async function startDiskExport(store: Store, runId: string, disk: DiskExport, undo: UndoStack, died: (error: SendenseError) => void): Promise<QemuNbd> {
+  let spawned: number | undefined;
+  const server = await startQemuNbd({
+    file: disk.file,
+    format: 'qcow2',
+    port: disk.port,
+    exportName: disk.exportName,
+    shared: disk.shared,
+    readOnly: !disk.writable,
+    onSpawn: async (pid, argv, startTicks) => {
+      spawned = pid;
+      await store.recordProcess(runId, pid, 'qemu-nbd', argv, startTicks ?? processStartTicks(pid));
+    },
+  }).catch(async (error: unknown) => {
+    // startQemuNbd already stopped it; its record must not send doctor looking for it.
+    if (spawned !== undefined) await store.forgetProcess(spawned);
+    throw error;
+  });
+  undo.push({
+    what: `stop qemu-nbd (pid ${server.pid}) for disk ${disk.key}`,
+    when: 'always',
+    step: 'serve',
+    run: async () => {
+      await server.stop();
+      await store.forgetProcess(server.pid);
+    },
+  });
+  server.onExit((exit) => {
+    if (exit.requested) return;
+    const how = exit.signal ? `was killed (${exit.signal})` : `exited with code ${exit.exitCode}`;
+    const said = exit.stderr.trim() ? `: ${exit.stderr.trim().split('\n').slice(-3).join(' | ')}` : '';
+    died(new SendenseError(`qemu-nbd for disk ${disk.key} (${disk.file}) ${how}${said}`));
+  });
+  return server;
+}

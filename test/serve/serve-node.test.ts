@@ -1,0 +1,67 @@
+// `sendense-run serve --node`: a point served on a node (a real sshd on 127.0.0.1) through the SSH
+// tunnel, its URLs the node's 127.0.0.1 ports; an unknown host key refused before anything runs.
+
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { backUpVm, type BackedUpVm } from '../restore/restore-chain.js';
+import { leasedPorts, recordedProcesses } from '../support/process-tree.js';
+import { waitForProcessGone } from '../support/processes.js';
+import { useRunWorkspace } from '../support/run-workspace.js';
+import { sendenseRun } from '../support/sendense-cli.js';
+import { startSshd, type TestSshd } from '../support/sshd.js';
+import { portRangeForTestFile } from '../support/vm-disks.js';
+import { accepts, exportDifference, portOf, useServes, writeHubConfig } from './serve-cli.js';
+
+const ws = useRunWorkspace('serve-node-', { per: 'file' });
+const ports = portRangeForTestFile(20);
+let vm: BackedUpVm;
+let hubConfig: string;
+let sshd: TestSshd | undefined;
+const serves = useServes(() => path.join(ws.dir, 'state.db'));
+
+beforeAll(async () => {
+  sshd = await startSshd();
+  vm = await backUpVm(ws.dir, { vm: 'nvm', ports, points: 2 });
+  hubConfig = writeHubConfig(ws.dir, ports);
+}, 300_000);
+
+afterAll(async () => {
+  await sshd?.stop();
+});
+
+const nodeOptions = (knownHosts: string) => ['--node', `${sshd!.user}@${sshd!.host}:${sshd!.port}`, '--identity', sshd!.identityFile, '--known-hosts', knownHosts];
+
+describe('serve --node', () => {
+  it('serves each disk on the node through the tunnel: the URL is a node port, the export reads as the point', async () => {
+    const serve = serves.start(['nvm', ...nodeOptions(sshd!.knownHosts), '--db', vm.db, '--hub-config', hubConfig], 2);
+    const disks = await serve.serving;
+    const leased = leasedPorts(vm.db).map((lease) => lease.port);
+    expect(leased).toHaveLength(2);
+    for (const disk of disks) {
+      // The hub's port is taken here by its qemu-nbd, so the node (this host too) got another one.
+      expect(leased).not.toContain(portOf(disk.url));
+      expect(exportDifference(disk.url, vm.copies[1]![disk.key]!), `disk ${disk.key} through ${disk.url}`).toBe('');
+    }
+    const recorded = recordedProcesses(vm.db);
+    serve.child.kill('SIGTERM');
+    const exit = await serve.exited;
+    expect(exit.code, exit.stderr).toBe(0);
+    expect(exit.stderr).toContain(`on ${sshd!.user}@${sshd!.host}:${sshd!.port}`);
+    for (const server of recorded) expect(await waitForProcessGone(server.pid, 5000, server.startTicks)).toBe(true);
+    for (const disk of disks) expect(await accepts(portOf(disk.url)), `node port of ${disk.url}`).toBe(false);
+    expect(leasedPorts(vm.db)).toEqual([]);
+    expect(recordedProcesses(vm.db)).toEqual([]);
+  });
+
+  it('refuses a node whose host key is not in --known-hosts, in one line, leaving nothing', async () => {
+    const empty = path.join(ws.dir, 'empty_known_hosts');
+    writeFileSync(empty, '');
+    const result = await sendenseRun(['serve', 'nvm', ...nodeOptions(empty), '--db', vm.db, '--hub-config', hubConfig]);
+    expect(result.exitCode, result.stderr).toBe(1);
+    expect(result.stderr.trim().split('\n')).toHaveLength(1);
+    expect(result.stderr).toMatch(/host key/i);
+    expect(leasedPorts(vm.db)).toEqual([]);
+    expect(recordedProcesses(vm.db)).toEqual([]);
+  });
+});
