@@ -1,6 +1,7 @@
 // `sendense-run doctor`: what killed runs left behind, found by the records in the state database
 // and the owner tag of their children (docs/how-it-works.md, "The data path"), one sweeper each, in
-// this order: processes first (a merge resumes only once the dead run's qemu-nbd is stopped), runs last.
+// this order: recoveries first (a recovered domain may still read a dead run's qemu-nbd), then
+// processes (a merge resumes only once the dead run's qemu-nbd is stopped), runs last.
 
 import { hostname } from 'node:os';
 import { createLocalNode } from '../node/local.js';
@@ -15,6 +16,7 @@ import { orphanBitmapsSweeper } from './orphan-bitmaps.js';
 import { orphanProcessesSweeper } from './orphan-processes.js';
 import { portLeasesSweeper } from './port-leases.js';
 import { processesSweeper } from './processes.js';
+import { recoveriesSweeper } from './recoveries.js';
 import { runFilesSweeper } from './run-files.js';
 import { runLiveness } from './run-liveness.js';
 import type { DoctorContext, Finding, Sweeper } from './sweeper.js';
@@ -24,6 +26,7 @@ import { vmLocksSweeper } from './vm-locks.js';
 export type { Finding, Sweeper } from './sweeper.js';
 
 export const SWEEPERS: readonly Sweeper[] = [
+  recoveriesSweeper,
   processesSweeper,
   orphanProcessesSweeper,
   nodeResourcesSweeper,
@@ -61,6 +64,7 @@ export async function runDoctor(store: Store, stateDatabase: string, dryRun: boo
     local: createLocalNode(),
     deadRuns,
     isLive,
+    kept: new Set(),
     // "would …" in a dry run, "…: done" after, "could not …" with the reason.
     async act(what, action, work) {
       if (dryRun) {

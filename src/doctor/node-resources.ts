@@ -12,6 +12,7 @@ import { LOCAL_NODE_ID, type NodeHost } from '../node/node.js';
 import type { NodeSpec } from '../plan/types.js';
 import type { Backup, NodeResource } from '../store/index.js';
 import type { DoctorContext, Sweeper } from './sweeper.js';
+import { RECOVERY_RESOURCE } from '../kinds/recover/recover-run.js';
 
 // The order they are given back in: nothing frozen a moment longer, the job before its files.
 const ORDER = ['guest-freeze', 'backup-job', 'checkpoint', 'scratch-dir'];
@@ -21,7 +22,9 @@ export const nodeResourcesSweeper: Sweeper = {
   tables: ['node_resources'],
   async sweep(doctor) {
     const left: NodeResource[] = [];
-    for (const resource of await doctor.store.allNodeResources()) if (!(await doctor.isLive(resource.runId))) left.push(resource);
+    for (const resource of await doctor.store.allNodeResources()) {
+      if (resource.kind !== RECOVERY_RESOURCE && !(await doctor.isLive(resource.runId))) left.push(resource);
+    }
     if (left.length === 0) return;
     const needed = await neededCheckpoints(doctor);
     for (const node of new Set(left.map((resource) => resource.node))) {
@@ -93,7 +96,7 @@ async function neededCheckpoints({ store }: DoctorContext): Promise<ReadonlySet<
 }
 
 // This host, or the node over SSH as the run reached it; a string says why not.
-async function reach(doctor: DoctorContext, node: string, spec: NodeSpec | null): Promise<NodeHost | string> {
+export async function reach(doctor: DoctorContext, node: string, spec: NodeSpec | null): Promise<NodeHost | string> {
   if (node === LOCAL_NODE_ID) return doctor.local;
   if (spec === null || spec === undefined) return 'the run recorded no way to reach it';
   try {

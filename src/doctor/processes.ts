@@ -7,9 +7,9 @@ import type { Sweeper } from './sweeper.js';
 export const processesSweeper: Sweeper = {
   name: 'processes',
   tables: ['processes'],
-  async sweep({ store, isLive, act }) {
+  async sweep({ store, isLive, kept, act }) {
     for (const record of await store.allProcesses()) {
-      if (await isLive(record.runId)) continue;
+      if (kept.has(record.runId) || (await isLive(record.runId))) continue;
       const label = `${record.kind} pid ${record.pid} of run ${record.runId}`;
       if (isProcessAlive(record.pid, record.startTicks)) {
         await act(label, 'stop it', async () => {

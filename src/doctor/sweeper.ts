@@ -21,6 +21,8 @@ export interface DoctorContext {
   readonly deadRuns: ReadonlyMap<string, Run>;
   /** False for a run that is over or whose process died; asks again for a run started since doctor began. */
   isLive(runId: string): Promise<boolean>;
+  /** Runs whose qemu-nbd and ports stay: a running recovered domain still reads the point they serve (./recoveries.ts). */
+  readonly kept: Set<string>;
   /** A finding doctor cleans: `action` in the imperative ("remove it"), `work` skipped by --dry-run. */
   act(what: string, action: string, work: () => Promise<unknown>): Promise<void>;
   /** A finding doctor leaves alone (another host's, a live mount's), with what to do about it. */

@@ -14,8 +14,9 @@ export interface CopyProgress {
 }
 
 // Starts the copy of one disk into `destination` (created by libvirt, labelled for QEMU); it runs in QEMU, not in us.
-export async function startBlockCopy(virsh: Virsh, domain: string, target: string, destination: string): Promise<void> {
-  await virsh.run(['blockcopy', domain, target, destination, '--format', 'qcow2', '--transient-job'], `start copying disk ${target} of domain ${domain} to ${destination}`);
+export async function startBlockCopy(virsh: Virsh, domain: string, target: string, destination: string, bytesPerSecond?: number): Promise<void> {
+  const limit = bytesPerSecond === undefined ? [] : ['--bandwidth', String(Math.max(1, Math.floor(bytesPerSecond))), '--bytes'];
+  await virsh.run(['blockcopy', domain, target, destination, '--format', 'qcow2', '--transient-job', ...limit], `start copying disk ${target} of domain ${domain} to ${destination}`);
 }
 
 // The copy job of a disk: done and to-do bytes, or undefined when the disk has none (never started, aborted, pivoted, failed).

@@ -23,6 +23,10 @@ export interface MoveContext {
   readonly disks: readonly MovedDisk[];
   readonly progress?: (key: number, bytesDone: number, bytesToDo: number) => void;
   readonly note?: (line: string) => void;
+  /** Bytes per second the copies may use together (shared equally by the disks copied). */
+  readonly rate?: number;
+  /** Called as the move reaches a phase (the crash tests' seam). */
+  readonly reached?: (phase: 'copying' | 'copies-ready') => void;
 }
 
 export interface DomainUse {
@@ -72,14 +76,16 @@ export async function moveWhileRunning(context: MoveContext): Promise<'pivoted' 
         if (tries >= 2) throw new SendenseError(`the copy of disk ${disk.target} of domain ${domain} to ${disk.storage} ended before it was ready, ${tries} times`);
         restarts.set(disk.target, tries + 1);
         if (tries > 0) context.note?.(`the copy of disk ${disk.target} ended before it was ready: starting it again`);
-        await startBlockCopy(virsh, domain, disk.target, disk.storage);
+        await startBlockCopy(virsh, domain, disk.target, disk.storage, context.rate === undefined ? undefined : context.rate / use.onOverlays.length);
         allReady = false;
         continue;
       }
       context.progress?.(disk.key, progress.bytesDone, progress.bytesToDo);
       if (!mirror.ready) allReady = false;
     }
+    if (!allReady) context.reached?.('copying');
     if (allReady) {
+      context.reached?.('copies-ready');
       for (const disk of use.onOverlays) await pivotBlockCopy(virsh, domain, disk.target);
       await keepDefinitionOnStorage(context);
       continue;

@@ -39,6 +39,7 @@ interface RawPlan {
   hooks?: Partial<Record<keyof Hooks, RawHook[]>>;
   timeouts?: { transfer?: string };
   metricsFile?: string;
+  rate?: string;
   recover?: {
     point?: string;
     disks?: number[];
@@ -104,6 +105,7 @@ export function buildPlan(data: unknown, file: string, envRefs: readonly string[
       ...base,
       kind: 'recover',
       vm: { name: raw.vm.name },
+      rate: raw.rate === undefined ? undefined : parseMemory(raw.rate.replace(/\/s$/, '')),
       recover: {
         point: parseRestorePoint(recover.point ?? 'latest') as RestorePoint,
         disks: recover.disks,

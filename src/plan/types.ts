@@ -235,6 +235,8 @@ export interface RecoverDefinition {
 export interface RecoverPlan extends PlanBase {
   readonly kind: 'recover';
   readonly vm: { readonly name: string };
+  /** Bytes per second the storage move may use, all disks together; undefined: no limit. */
+  readonly rate?: number;
   readonly recover: {
     readonly point: RestorePoint;
     /** Undefined = every disk of the chosen backup. */

@@ -78,3 +78,40 @@ export async function restorePoint(dir: string, options: { vm: string; repositor
     remove: () => Object.values(files).forEach((file) => rmSync(file, { force: true })),
   };
 }
+
+export interface RecoverTestPlan {
+  readonly name: string;
+  readonly vm: string;
+  readonly repository: string;
+  readonly ports: readonly [number, number];
+  readonly domain: string;
+  /** With {key}. */
+  readonly storage: string;
+  readonly scratch: string;
+  readonly point?: string;
+  readonly moveStorage?: boolean;
+  readonly start?: boolean;
+  /** The move's rate limit, e.g. 2MiB/s (so the guest writes before the pivot). */
+  readonly rate?: string;
+}
+
+export function writeRecoverPlan(dir: string, plan: RecoverTestPlan): string {
+  const doc = {
+    version: 1,
+    kind: 'recover',
+    name: plan.name,
+    vm: { name: plan.vm },
+    repository: { path: plan.repository },
+    nbd: { ports: `${plan.ports[0]}-${plan.ports[1]}` },
+    ...(plan.rate ? { rate: plan.rate } : {}),
+    recover: {
+      point: plan.point ?? 'latest',
+      to: { type: 'libvirt', domain: plan.domain, storage: plan.storage, scratch: plan.scratch },
+      ...(plan.start === undefined ? {} : { start: plan.start }),
+      moveStorage: plan.moveStorage ?? true,
+    },
+  };
+  const file = path.join(dir, `${plan.name}.yaml`);
+  writeFileSync(file, stringify(doc));
+  return file;
+}

@@ -44,7 +44,7 @@ describe('shipped plans', () => {
 
   it('pgtest1-vmware takes the endpoint from the environment and the password by variable name', async () => {
     const plan = await loadPlanForRun('plans/pgtest1-vmware.yaml', { VCENTER_HOST: 'vcenter.test' });
-    expect(plan.kind !== 'restore' && plan.kind !== 'verify' && plan.vm.source).toMatchObject({
+    expect((plan.kind === 'backup' || plan.kind === 'incremental') && plan.vm.source).toMatchObject({
       type: 'vmware',
       endpoint: 'vcenter.test',
       passwordEnv: 'VCENTER_PASSWORD',

@@ -120,6 +120,7 @@ export interface RunEventLine {
   readonly disk?: number;
   readonly bytesDone?: number;
   readonly bytesToDo?: number;
+  readonly facts?: Record<string, unknown>;
 }
 
 // PIDs of the qemu-nbd targets a run stopped, from its plain cleanup lines.

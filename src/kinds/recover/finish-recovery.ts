@@ -6,6 +6,7 @@
 import { formatBytes } from '../../format/bytes.js';
 import { abandonCopies, domainUse, moveWhileRunning, moveWhileShutOff, type MoveContext } from '../../libvirt/move-storage.js';
 import { removeScratchDir } from '../../libvirt/scratch-dir.js';
+import { sourceCrashPoint } from '../../source/test-seams.js';
 import { movedDisks, RECOVERY_RESOURCE, type RecoverRun } from './recover-run.js';
 
 const POLL_MS = 2000;
@@ -88,12 +89,16 @@ function moveContext(run: RecoverRun, step: string, sizes: Map<number, number>):
       run.reporter.emit({ type: 'progress', disk: key, bytesDone: bytesToDo > 1 ? bytesDone : bytesDone * size, bytesToDo: size });
     },
     note: (line) => run.reporter.emit({ type: 'info', step, message: line }),
+    rate: run.plan.rate,
+    reached: sourceCrashPoint,
   };
 }
 
 // Nothing reads the overlays any more: they go, and so does doctor's record of the recovery.
 async function release(run: RecoverRun): Promise<void> {
   run.state.released = true;
+  // Defined on its storage (start: false): failure-only undo never undefines it now.
+  run.undo.commit();
   await removeScratchDir((argv, options) => run.node.exec(argv, options), run.state.overlayDir);
   await run.store.forgetNodeResource(run.node.id, RECOVERY_RESOURCE, run.plan.recover.to.domain);
 }

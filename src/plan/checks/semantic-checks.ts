@@ -12,7 +12,18 @@ import { checkRetentionRules } from './retention-rules.js';
 import { checkSchedule } from './schedule.js';
 import { checkSourceRules } from './source-rules.js';
 
-const CHECKS: readonly PlanCheck[] = [checkDiskKeys, checkDiskSources, checkPortRange, checkSchedule, checkAbsolutePaths, checkRestoreRules, checkRecoverRules, checkSourceRules, checkDurations, checkRetentionRules];
+const CHECKS: readonly PlanCheck[] = [
+  checkDiskKeys,
+  checkDiskSources,
+  checkPortRange,
+  checkSchedule,
+  checkAbsolutePaths,
+  checkRestoreRules,
+  checkRecoverRules,
+  checkSourceRules,
+  checkDurations,
+  checkRetentionRules,
+];
 
 export function checkPlanSemantics(context: CheckContext): void {
   for (const check of CHECKS) check(context);

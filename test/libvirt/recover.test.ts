@@ -1,0 +1,159 @@
+// Instant recovery of a libvirt domain (docs/instant-recovery.md): the guest, backed up while it
+// ran, dies; a recover plan boots it from the served point in seconds, the guest writes while its
+// disks move home, and after the pivot it runs from its storage files, with the point's data and
+// every write made during the recovery, nothing serving the repository, the repository unchanged.
+// Real libvirt, a real guest (test/support/libvirt-guest.ts).
+
+import path from 'node:path';
+import { mkdirSync, readdirSync } from 'node:fs';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { readCounters, startGuest, virshResult, waitFor, type TestGuest } from '../support/libvirt-guest.js';
+import { useRunWorkspace } from '../support/run-workspace.js';
+import { parseEvents, sendenseRun, startSendenseRun } from '../support/sendense-cli.js';
+import { portRangeForTestFile } from '../support/vm-disks.js';
+import { restorePoint, writeLibvirtPlan, writeRecoverPlan, type RestoredPoint } from './libvirt-plans.js';
+import { domainImages, holdsPointData, largest, processesHolding, removeDomain, repositoryDigests } from './recover-support.js';
+
+const ports = portRangeForTestFile();
+const ws = useRunWorkspace('libvirt-recover-', { per: 'file' });
+let guest: TestGuest;
+let point: string;
+let restored: RestoredPoint;
+let digests: Record<string, string>;
+const recovered: string[] = [];
+
+beforeAll(async () => {
+  guest = await startGuest({ name: 'recover', prefillMiB: 24 });
+  const scratch = path.join(guest.dir, 'scratch');
+  mkdirSync(scratch, { mode: 0o755 });
+  const plan = writeLibvirtPlan(ws.dir, { name: 'recover-src', vm: 'rvm', domain: guest.name, repository: ws.repository, ports, scratch, quiesce: 'off' });
+  for (let backup = 0; backup < 2; backup++) {
+    const from = guest.rounds();
+    await waitFor(() => guest.rounds() >= from + 2, 60_000, 'the guest to write');
+    const result = await sendenseRun([plan, '--db', ws.db]);
+    expect(result.exitCode, `${result.stdout}\n${result.stderr}`).toBe(0);
+    point = /backup (\S+)$/m.exec(result.stdout)![1]!;
+  }
+  // The production domain dies; what the point holds is read back through a restore.
+  guest.destroy();
+  restored = await restorePoint(ws.dir, { vm: 'rvm', repository: ws.repository, ports, db: ws.db, point });
+  digests = repositoryDigests(ws.repository);
+}, 400_000);
+
+afterEach(() => {
+  for (const domain of recovered.splice(0)) removeDomain(domain);
+});
+afterAll(() => {
+  restored?.remove();
+  guest?.remove();
+});
+
+function recoverPlan(name: string, options: { moveStorage: boolean; rate?: string }) {
+  const domain = `${guest.name}-${name}`;
+  recovered.push(domain);
+  const storage = path.join(guest.dir, `${name}-{key}.qcow2`);
+  const plan = writeRecoverPlan(ws.dir, { name: `recover-${name}`, vm: 'rvm', repository: ws.repository, ports, domain, storage, scratch: guest.dir, ...options });
+  return { domain, plan, storage: (key: number) => storage.replace('{key}', String(key)) };
+}
+
+describe('recover a libvirt domain from a backup', () => {
+  it('boots from the served point, writes during the move, and runs from its storage after the pivot', async () => {
+    const { domain, plan, storage } = recoverPlan('live', { moveStorage: true, rate: '8MiB/s' });
+    const consoleFrom = guest.consoleText().length;
+    const pointCounter = largest(restored.counters);
+    const run = startSendenseRun([plan, '--db', ws.db]);
+    const started = await run.waitForEvent((event) => event.type === 'step-done' && event.step === 'start-domain');
+    expect(started.facts).toMatchObject({ domain });
+    // The guest boots from the point (its counter resumes from the point's) and writes while the disks move.
+    await waitFor(() => guest.consoleText().slice(consoleFrom).includes('FIRST-WRITE'), 120_000, 'the recovered guest to write');
+    expect(guest.consoleText().slice(consoleFrom)).toContain(`RESUME ${pointCounter}`);
+    const writtenBeforePivot = Number(
+      [
+        ...guest
+          .consoleText()
+          .slice(consoleFrom)
+          .matchAll(/^W (\d+) /gm),
+      ].at(-1)![1],
+    );
+    const exit = await run.exited;
+    expect(exit.exitCode, `${exit.stdout}\n${exit.stderr}`).toBe(0);
+    const events = parseEvents(exit.stdout);
+    expect(events.some((event) => event.type === 'progress')).toBe(true);
+    const pivotedAt = Number(
+      [
+        ...guest
+          .consoleText()
+          .slice(consoleFrom)
+          .matchAll(/^W (\d+) /gm),
+      ].at(-1)![1],
+    );
+    expect(pivotedAt).toBeGreaterThanOrEqual(writtenBeforePivot);
+
+    // Runs from storage; nothing holds the repository; no overlay left.
+    expect(domainImages(domain)).toEqual({ vda: storage(2000), vdb: storage(2001) });
+    expect(virshResult('dumpxml', '--inactive', domain).stdout).toContain(storage(2000));
+    expect(processesHolding(ws.repository)).toEqual([]);
+    expect(readdirSync(guest.dir).filter((name) => name.startsWith('sendense-run-'))).toEqual([]);
+
+    // It keeps writing after the pivot; shut off, its disks hold the point's data and every write.
+    await waitFor(
+      () =>
+        Number(
+          [
+            ...guest
+              .consoleText()
+              .slice(consoleFrom)
+              .matchAll(/^W (\d+) /gm),
+          ].at(-1)![1],
+        ) >=
+        pivotedAt + 2,
+      60_000,
+      'writes after the pivot',
+    );
+    virshResult('destroy', domain);
+    const counters = readCounters(storage(2000), storage(2001));
+    expect(counters.vda64).toBeGreaterThan(writtenBeforePivot);
+    expect(counters.vda64).toBeGreaterThan(pointCounter);
+    expect(holdsPointData(storage(2000), restored.files[2000]!, 2000)).toBe(true);
+    expect(holdsPointData(storage(2001), restored.files[2001]!, 2001)).toBe(true);
+
+    // The repository is unchanged and verifies.
+    expect(repositoryDigests(ws.repository)).toEqual(digests);
+    const verify = await sendenseRun(['verify', '--vm', 'rvm', '--db', ws.db]);
+    expect(verify.exitCode, verify.stdout).toBe(0);
+  }, 300_000);
+
+  it('without moveStorage serves the point while the domain runs, through a SIGTERM, and copies its disks once it is shut off', async () => {
+    const { domain, plan, storage } = recoverPlan('later', { moveStorage: false });
+    const consoleFrom = guest.consoleText().length;
+    const run = startSendenseRun([plan, '--db', ws.db]);
+    await run.waitForEvent((event) => event.type === 'step-start' && event.step === 'serve-while-used');
+    await waitFor(() => guest.consoleText().slice(consoleFrom).includes('FIRST-WRITE'), 120_000, 'the recovered guest to write');
+    process.kill(run.pid, 'SIGTERM');
+    // Still served: the guest goes on writing, the run goes on.
+    const rounds = () =>
+      Number(
+        [
+          ...guest
+            .consoleText()
+            .slice(consoleFrom)
+            .matchAll(/^W (\d+) /gm),
+        ].at(-1)?.[1] ?? 0,
+      );
+    const afterSignal = rounds();
+    await waitFor(() => rounds() >= afterSignal + 3, 60_000, 'writes after the SIGTERM');
+    expect(virshResult('domstate', domain).stdout.trim()).toBe('running');
+    const lastWritten = rounds();
+    // The operator shuts the domain down: its disks are copied to storage, the run ends.
+    virshResult('destroy', domain);
+    const exit = await run.exited;
+    expect(exit.exitCode, `${exit.stdout}\n${exit.stderr}`).toBe(130);
+    expect(exit.stdout).toContain('stays served until the domain is shut off');
+    expect(virshResult('dumpxml', '--inactive', domain).stdout).toContain(storage(2000));
+    const counters = readCounters(storage(2000), storage(2001));
+    expect(counters.vda64).toBeGreaterThanOrEqual(lastWritten);
+    expect(holdsPointData(storage(2001), restored.files[2001]!, 2001)).toBe(true);
+    expect(processesHolding(ws.repository)).toEqual([]);
+    expect(repositoryDigests(ws.repository)).toEqual(digests);
+  }, 300_000);
+});
