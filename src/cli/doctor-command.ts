@@ -10,7 +10,7 @@ import { withExistingStore } from './open-existing-store.js';
 export const doctorCommand: CommandSpec = {
   name: 'doctor',
   usage: 'sendense-run doctor [--dry-run]',
-  does: 'Find what crashed runs left behind (processes, leases, locks, half-written files, orphan bitmaps,\ninterrupted retention merges, mounts, and on nodes: libvirt backup jobs, half-made checkpoints, scratch directories,\nfrozen guests) and clean it: an interrupted merge is finished, or rolled back before it changed a file. Exit 1 when something could not be cleaned; with --dry-run, exit 1 when anything was found.',
+  does: 'Find what crashed runs left behind (processes, leases, locks, half-written files, orphan bitmaps,\ninterrupted retention merges, mounts, and on nodes: libvirt backup jobs, half-made checkpoints, scratch directories,\nfrozen guests, half-done recoveries) and clean it: an interrupted merge is finished, or rolled back before it changed a file;\na recovered domain is never stopped: its move is finished first (or its serving left up while it runs from the point). Exit 1 when something could not be cleaned; with --dry-run, exit 1 when anything was found.',
   options: [{ name: '--dry-run', help: 'only say what would be cleaned (exit 1 if anything, for monitoring)' }],
   exitCodes: [
     { code: 0, when: 'nothing was left behind, or everything found was cleaned' },
