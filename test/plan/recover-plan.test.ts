@@ -45,6 +45,7 @@ describe('a recover plan', () => {
     ['a domain name with a slash', '  to:\n    type: libvirt\n    domain: a/b\n    storage: /i/{key}.qcow2\n', '', /:11:13: recover\.to\.domain: must be letters, digits/],
     ['a point that is a date only', `  point: 2026-01-01\n${TO}`, '', /:9:10: recover\.point: '2026-01-01' is a date without a time/],
     ['a rate without a unit of time', TO, 'rate: 50MiB\n', /:8:7: rate: must be a rate like 50MiB\/s/],
+    ['a rate in an unknown unit', TO, 'rate: 50iB/s\n', /:8:7: rate: must be a rate like 50MiB\/s/],
   ];
   for (const [name, recover, extra, message] of MISTAKES) {
     it(`says where ${name} is`, async () => {

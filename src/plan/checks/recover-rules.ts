@@ -2,13 +2,22 @@
 // unless one disk is recovered), and a domain that is either started or has its disks moved.
 
 import path from 'node:path';
+import { parseMemory } from '../../hub/hub-config.js';
 import { hasEnvRef } from '../env-refs.js';
 import { listAt, stringAt, valueAt } from '../raw-plan.js';
 import { parseRestorePoint } from '../restore-point.js';
 import type { CheckContext } from './check-context.js';
 
 export function checkRecoverRules({ data, issues }: CheckContext): void {
+  const rate = stringAt(data, 'rate');
+  if (rate !== undefined && !hasEnvRef(rate) && !(parseMemory(rate.replace(/\/s$/, '')) ?? 0)) {
+    issues.error(['rate'], `rate: must be a rate like 50MiB/s or 200MB/s (got '${rate}')`);
+  }
   if (stringAt(data, 'kind') !== 'recover') return;
+  const memory = stringAt(data, 'recover', 'to', 'definition', 'memory');
+  if (memory !== undefined && !hasEnvRef(memory) && !(parseMemory(memory) ?? 0)) {
+    issues.error(['recover', 'to', 'definition', 'memory'], `recover.to.definition.memory: must be a size like 2GiB or 512MiB (got '${memory}')`);
+  }
   const point = stringAt(data, 'recover', 'point');
   if (point !== undefined && point !== '') {
     const parsed = parseRestorePoint(point);
