@@ -5,7 +5,6 @@
 import type { Step } from '../../engine/step.js';
 import { SendenseError } from '../../errors.js';
 import { cloneDomainXml, minimalDomainXml, type ClonedDomain } from '../../libvirt/recovered-domain-xml.js';
-import { domainIsActive } from '../../libvirt/domain.js';
 import type { RecoverRun } from './recover-run.js';
 
 export const defineDomain: Step<RecoverRun> = {
@@ -22,7 +21,9 @@ export const defineDomain: Step<RecoverRun> = {
       when: 'failure',
       step: 'define-domain',
       run: async () => {
-        if (await domainIsActive(run.virsh, domain)) return;
+        // Not there (the define failed) or running (started after all): nothing to give back.
+        const state = await run.virsh.attempt(['domstate', domain]);
+        if (state.exitCode !== 0 || !/^(shut off|crashed)$/.test(state.stdout.trim())) return;
         await run.virsh.run(['undefine', domain, ...(run.plan.recover.to.definition?.firmware === 'efi' ? ['--nvram'] : [])], `undefine domain ${domain}`);
       },
     });
