@@ -11,6 +11,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ensureLibvirtd, GUEST_DIR_PREFIX, virshResult } from '../support/libvirt-guest.js';
 import { imagesEqual } from '../support/images.js';
 import { useRunWorkspace } from '../support/run-workspace.js';
+import { startSshd } from '../support/sshd.js';
 import { listBackups, sendenseRun, writePlan } from '../support/sendense-cli.js';
 import { createDisk, portRangeForTestFile, writeDisk } from '../support/vm-disks.js';
 import { domainImages, exists, processesHolding, removeDomain, repositoryDigests } from './recover-support.js';
@@ -40,9 +41,9 @@ beforeAll(async () => {
 afterEach(() => removeDomain(DOMAIN));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-function recoverPlan(name: string, recover: Record<string, unknown>): string {
+function recoverPlan(name: string, recover: Record<string, unknown>, node?: Record<string, unknown>): string {
   const file = path.join(ws.dir, `${name}.yaml`);
-  const doc = { version: 1, kind: 'recover', name, vm: { name: 'dvm' }, repository: { path: ws.repository }, nbd: { ports: `${ports[0]}-${ports[1]}` }, recover };
+  const doc = { version: 1, kind: 'recover', name, vm: { name: 'dvm' }, repository: { path: ws.repository }, nbd: { ports: `${ports[0]}-${ports[1]}` }, ...(node ? { node } : {}), recover };
   writeFileSync(file, stringify(doc));
   return file;
 }
@@ -70,6 +71,23 @@ describe('recover from a minimal definition', () => {
     expect(imagesEqual(path.join(dir, 'live-2000.qcow2'), pointFiles[2000]!)).toBe(true);
     expect(imagesEqual(path.join(dir, 'live-2001.qcow2'), pointFiles[2001]!)).toBe(true);
     expect(repositoryDigests(ws.repository)).toEqual(digests);
+  }, 120_000);
+
+  it('recovers on a node over SSH: the overlays read the point through the tunnel', async () => {
+    // sshd on 127.0.0.1 beside libvirtd, as on a real node (QEMU reaches the node's 127.0.0.1).
+    const sshd = await startSshd();
+    try {
+      const node = { host: sshd.host, port: sshd.port, user: sshd.user, identityFile: sshd.identityFile, knownHosts: sshd.knownHosts };
+      const result = await sendenseRun([recoverPlan('def-ssh', { to: to('ssh-{key}.qcow2'), moveStorage: true }, node), '--db', ws.db]);
+      expect(result.exitCode, `${result.stdout}\n${result.stderr}`).toBe(0);
+      expect(result.stdout).toMatch(/\[open-tunnel\] node 127\.0\.0\.1:\d+ -> hub 127\.0\.0\.1:\d+/);
+      expect(domainImages(DOMAIN)).toEqual({ vda: path.join(dir, 'ssh-2000.qcow2'), vdb: path.join(dir, 'ssh-2001.qcow2') });
+      virshResult('destroy', DOMAIN);
+      expect(imagesEqual(path.join(dir, 'ssh-2000.qcow2'), pointFiles[2000]!)).toBe(true);
+      expect(imagesEqual(path.join(dir, 'ssh-2001.qcow2'), pointFiles[2001]!)).toBe(true);
+    } finally {
+      await sshd.stop();
+    }
   }, 120_000);
 
   it('start: false copies the disks first and defines the domain on them, not started', async () => {
