@@ -36,7 +36,8 @@ export interface DomainUse {
   readonly onOverlays: readonly MovedDisk[];
 }
 
-const POLL_MS = 500;
+// Short: a small disk is ready within a poll or two, and each poll is a few local virsh calls.
+const POLL_MS = 200;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 // Whether the domain exists, runs, and which disks still use their overlays (live XML when it runs, else its definition).
