@@ -65,6 +65,9 @@ tar --exclude=./node_modules --exclude=./.git --exclude=./demo --exclude=./bench
 cp -al "$tree/node_modules" "$copy/node_modules" 2>/dev/null || { rm -rf "$copy/node_modules"; cp -a "$tree/node_modules" "$copy/node_modules"; }
 mkdir "$copy/.node-bin"
 ln "$bin/node" "$copy/.node-bin/node" 2>/dev/null || cp "$bin/node" "$copy/.node-bin/node"
+# tar gave the copy the mode of this checkout's own directory (0700 in a `mktemp -d` clone):
+# every user must reach the copy's node and package (tests run the CLI as nobody).
+chmod 755 "$copy" "$copy/.node-bin"
 export PATH="$copy/.node-bin:$PATH"
 cd "$copy"
 echo "test-node: Node.js $version, in $copy"
