@@ -4,8 +4,8 @@
 
 import type { UndoStack } from '../engine/undo-stack.js';
 import { SendenseError } from '../errors.js';
-import { startQemuNbd, type QemuNbd } from '../qemu/index.js';
-import { processStartTicks } from '../process/index.js';
+import type { QemuNbd } from '../qemu/index.js';
+import { startRecordedQemuNbd, unaskedExitMessage } from '../qemu/recorded-qemu-nbd.js';
 import type { DiskKey } from '../plan/types.js';
 import type { Store } from '../store/index.js';
 
@@ -22,22 +22,13 @@ export interface DiskExport {
 
 // `died` hears a qemu-nbd that exits unasked, with what it said.
 export async function startDiskExport(store: Store, runId: string, disk: DiskExport, undo: UndoStack, died: (error: SendenseError) => void): Promise<QemuNbd> {
-  let spawned: number | undefined;
-  const server = await startQemuNbd({
+  const server = await startRecordedQemuNbd(store, runId, {
     file: disk.file,
     format: 'qcow2',
     port: disk.port,
     exportName: disk.exportName,
     shared: disk.shared,
     readOnly: !disk.writable,
-    onSpawn: async (pid, argv, startTicks) => {
-      spawned = pid;
-      await store.recordProcess(runId, pid, 'qemu-nbd', argv, startTicks ?? processStartTicks(pid));
-    },
-  }).catch(async (error: unknown) => {
-    // startQemuNbd already stopped it; its record must not send doctor looking for it.
-    if (spawned !== undefined) await store.forgetProcess(spawned);
-    throw error;
   });
   undo.push({
     what: `stop qemu-nbd (pid ${server.pid}) for disk ${disk.key}`,
@@ -50,9 +41,7 @@ export async function startDiskExport(store: Store, runId: string, disk: DiskExp
   });
   server.onExit((exit) => {
     if (exit.requested) return;
-    const how = exit.signal ? `was killed (${exit.signal})` : `exited with code ${exit.exitCode}`;
-    const said = exit.stderr.trim() ? `: ${exit.stderr.trim().split('\n').slice(-3).join(' | ')}` : '';
-    died(new SendenseError(`qemu-nbd for disk ${disk.key} (${disk.file}) ${how}${said}`));
+    died(new SendenseError(unaskedExitMessage(exit, disk.key, disk.file)));
   });
   return server;
 }

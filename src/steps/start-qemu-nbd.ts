@@ -9,7 +9,8 @@ import type { Step } from '../engine/step.js';
 import type { ServedDisk, ServingRun } from './serving-run.js';
 import { SendenseError } from '../errors.js';
 import { plural } from '../format/plural.js';
-import { startQemuNbd, type QemuNbd } from '../qemu/index.js';
+import type { QemuNbd } from '../qemu/index.js';
+import { startRecordedQemuNbd, unaskedExitMessage } from '../qemu/recorded-qemu-nbd.js';
 import { diskTurns, startServers } from '../transfer/run-transfer.js';
 
 export interface ServeOptions {
@@ -41,22 +42,13 @@ function diskServer(run: ServingRun, disk: Leased<ServedDisk>, readOnly: boolean
   let running: QemuNbd | undefined;
   let starting: Promise<boolean> | undefined;
   const start = async (): Promise<boolean> => {
-    let spawned: number | undefined;
-    const server = await startQemuNbd({
+    const server = await startRecordedQemuNbd(run.store, run.runId, {
       file: disk.file,
       format: 'qcow2',
       port: disk.port,
       exportName: disk.exportName,
       shared: run.plan.nbd.shared,
       readOnly,
-      onSpawn: async (pid, argv) => {
-        spawned = pid;
-        await run.store.recordProcess(run.runId, pid, 'qemu-nbd', argv);
-      },
-    }).catch(async (error: unknown) => {
-      // startQemuNbd already stopped it; its record must not send doctor looking for it.
-      if (spawned !== undefined) await run.store.forgetProcess(spawned);
-      throw error;
     });
     running = server;
     run.undo.push({
@@ -72,9 +64,7 @@ function diskServer(run: ServingRun, disk: Leased<ServedDisk>, readOnly: boolean
     server.onExit((exit) => {
       if (running === server) running = undefined;
       if (exit.requested) return;
-      const how = exit.signal ? `was killed (${exit.signal})` : `exited with code ${exit.exitCode}`;
-      const said = exit.stderr.trim() ? `: ${exit.stderr.trim().split('\n').slice(-3).join(' | ')}` : '';
-      run.abort(new SendenseError(`qemu-nbd for disk ${disk.key} (${disk.file}) ${how}${said}`, { disk: disk.key }));
+      run.abort(new SendenseError(unaskedExitMessage(exit, disk.key, disk.file), { disk: disk.key }));
     });
     return true;
   };
