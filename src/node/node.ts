@@ -1,6 +1,8 @@
 // Where commands run: this host (local.ts) or a node reached over SSH (ssh.ts), behind one
 // interface so steps never care which.
 
+import type { SendenseError } from '../errors.js';
+
 export interface ExecResult {
   readonly exitCode: number;
   readonly stdout: string;
@@ -36,6 +38,8 @@ export interface PortForwards {
   readonly nodePorts: ReadonlyMap<number, number>;
   /** Close every forward (idempotent). */
   close(): Promise<void>;
+  /** Hears the connection carrying the forwards being lost (the node's ports stop answering); none on this host. */
+  onLost?(listener: (error: SendenseError) => void): void;
 }
 
 /** The identity of this host in the state database ('this host': the value databases already hold). */

@@ -42,12 +42,19 @@ export class SshForwarder {
       throw error;
     }
     let closed = false;
+    const link = this.link;
     return Object.freeze({
       nodePorts,
       close: async () => {
         if (closed) return;
         closed = true;
         await this.unbind([...nodePorts.values()]);
+      },
+      // The forwards live on this connection: its loss ends them (a new connection does not bring them back).
+      onLost: (listener: (error: SendenseError) => void) => {
+        link.onLost((error) => {
+          if (!closed) listener(error);
+        });
       },
     });
   }

@@ -4,7 +4,7 @@
 // overlays) so doctor ends a killed serve's, and given back by stop(), newest first.
 
 import { UndoStack, type UndoOutcome } from '../engine/undo-stack.js';
-import type { SendenseError } from '../errors.js';
+import { SendenseError } from '../errors.js';
 import { createLocalNode } from '../node/local.js';
 import type { NodeHost } from '../node/node.js';
 import type { DiskKey, NodeSpec, RestorePoint } from '../plan/types.js';
@@ -74,7 +74,7 @@ export async function servePoint(store: Store, runId: string, request: ServeRequ
       served.push({ key: disk.key, file: disk.file, ...(overlay === undefined ? {} : { overlay }), writable: overlay !== undefined });
     }
     signal.throwIfAborted();
-    const nodePorts = await tunnel(node, leased.ports, undo);
+    const nodePorts = await tunnel(node, leased.ports, undo, died);
     const url = (index: number) => `nbd://127.0.0.1:${nodePorts.get(leased.ports[index]!) ?? leased.ports[index]}/${disks[index]!.exportName}`;
     return Object.freeze({
       backup,
@@ -99,9 +99,11 @@ async function connectNode(spec: NodeSpec, undo: UndoStack): Promise<NodeHost> {
 }
 
 // Exactly the leased ports, made reachable as 127.0.0.1:<node port> on the node; none for this host.
-async function tunnel(node: NodeHost, ports: readonly number[], undo: UndoStack): Promise<ReadonlyMap<number, number>> {
+// `died` hears the tunnel's connection being lost: the URLs printed no longer answer on the node.
+async function tunnel(node: NodeHost, ports: readonly number[], undo: UndoStack, died: (error: SendenseError) => void): Promise<ReadonlyMap<number, number>> {
   if (node.isLocal) return new Map();
   const forwards = await node.forwardPorts(ports);
   undo.push({ what: `close the tunnel to ${node.description}`, when: 'always', step: 'serve', run: () => forwards.close() });
+  forwards.onLost?.((error) => died(new SendenseError(`the tunnel to ${node.description} is gone (${error.message}): its URLs no longer answer; serving stopped`)));
   return forwards.nodePorts;
 }

@@ -1,5 +1,6 @@
 // `sendense-run serve --node`: a point served on a node (a real sshd on 127.0.0.1) through the SSH
-// tunnel, its URLs the node's 127.0.0.1 ports; an unknown host key refused before anything runs.
+// tunnel, its URLs the node's 127.0.0.1 ports; a lost connection ends serving; an unknown host key
+// refused before anything runs.
 
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -50,6 +51,20 @@ describe('serve --node', () => {
     expect(exit.stderr).toContain(`on ${sshd!.user}@${sshd!.host}:${sshd!.port}`);
     for (const server of recorded) expect(await waitForProcessGone(server.pid, 5000, server.startTicks)).toBe(true);
     for (const disk of disks) expect(await accepts(portOf(disk.url)), `node port of ${disk.url}`).toBe(false);
+    expect(leasedPorts(vm.db)).toEqual([]);
+    expect(recordedProcesses(vm.db)).toEqual([]);
+  });
+
+  it('a lost SSH connection ends serving in one line, exit 1, with everything given back', async () => {
+    const serve = serves.start(['nvm', ...nodeOptions(sshd!.knownHosts), '--db', vm.db, '--hub-config', hubConfig], 2);
+    await serve.serving;
+    const recorded = recordedProcesses(vm.db);
+    expect(await sshd!.killSessions()).not.toEqual([]);
+    const exit = await serve.exited;
+    expect(exit.code, exit.stderr).toBe(1);
+    expect(exit.stderr).toMatch(/the tunnel to .* is gone .*: its URLs no longer answer; serving stopped/);
+    expect(exit.stderr).not.toMatch(/\n\s+at /);
+    for (const server of recorded) expect(await waitForProcessGone(server.pid, 5000, server.startTicks)).toBe(true);
     expect(leasedPorts(vm.db)).toEqual([]);
     expect(recordedProcesses(vm.db)).toEqual([]);
   });
