@@ -3,10 +3,9 @@
 // doctor finishes the move (moveStorage) or leaves the serving up and says why; a shut-off domain
 // is copied to its storage files; once nothing reads the overlays they are removed.
 
-import { parseDomainXml } from '../libvirt/domain-xml.js';
-import { domainUse, moveWhileRunning, moveWhileShutOff, type MovedDisk, type MoveContext } from '../libvirt/move-storage.js';
+import { domainUse, moveWhileRunning, moveWhileShutOff, type MoveContext, type RecoveredImage } from '../libvirt/move-storage.js';
 import { removeScratchDir } from '../libvirt/scratch-dir.js';
-import { virshOn, type NodeExec, type Virsh } from '../libvirt/virsh.js';
+import { virshOn, type NodeExec } from '../libvirt/virsh.js';
 import { RECOVERY_RESOURCE } from '../kinds/recover/recover-run.js';
 import { LOCAL_NODE_ID, type NodeHost } from '../node/node.js';
 import type { NodeSpec } from '../plan/types.js';
@@ -19,7 +18,7 @@ interface RecoveryFacts {
   readonly uri: string;
   readonly overlayDir: string;
   readonly moveStorage: boolean;
-  readonly disks: readonly { readonly key: number; readonly overlay: string; readonly storage: string }[];
+  readonly disks: readonly RecoveredImage[];
   readonly nodeSpec: NodeSpec | null;
 }
 
@@ -49,16 +48,19 @@ export const recoveriesSweeper: Sweeper = {
 async function finish(doctor: DoctorContext, host: NodeHost, resource: NodeResource, facts: RecoveryFacts, what: string): Promise<void> {
   const exec: NodeExec = (argv, options) => host.exec(argv, options);
   const virsh = virshOn(exec, facts.uri);
-  const disks = await disksWithTargets(virsh, facts);
+  const { disks } = facts;
   const use = await domainUse(virsh, facts.domain, disks);
   const done = async () => {
     await removeScratchDir(exec, facts.overlayDir);
     await doctor.store.forgetNodeResource(resource.node, resource.kind, resource.name);
+    doctor.kept.delete(resource.runId);
   };
   const context: MoveContext = { virsh, exec, domain: facts.domain, disks };
   if (!use.exists || use.onOverlays.length === 0) {
     return doctor.act(`${what}: ${use.exists ? 'no disk uses its overlays any more' : 'the domain does not exist'}`, `remove its overlays ${facts.overlayDir}`, done);
   }
+  // Its served point stays up unless the move below finishes (a dry run, or a move that fails).
+  doctor.kept.add(resource.runId);
   if (!use.active) {
     return doctor.act(`${what}: shut off, its disks still on the overlays over the served point`, 'copy them to their storage files and define the domain on them', async () => {
       await moveWhileShutOff(context);
@@ -71,18 +73,8 @@ async function finish(doctor: DoctorContext, host: NodeHost, resource: NodeResou
       await done();
     });
   }
-  doctor.kept.add(resource.runId);
   doctor.report(
     `${what}: running from the served point (moveStorage false)`,
     `left serving: shut the domain down (virsh shutdown ${facts.domain}), then run doctor again to copy its disks to their storage`,
   );
-}
-
-// The recorded disks with the target each overlay is attached as (recorded before the domain existed).
-async function disksWithTargets(virsh: Virsh, facts: RecoveryFacts): Promise<MovedDisk[]> {
-  const state = await virsh.attempt(['domstate', facts.domain]);
-  const active = state.exitCode === 0 && !/^(shut off|crashed)$/.test(state.stdout.trim());
-  const xml = state.exitCode === 0 ? await virsh.attempt(['dumpxml', ...(active ? [] : ['--inactive']), facts.domain]) : undefined;
-  const defined = xml?.exitCode === 0 ? parseDomainXml(xml.stdout).disks : [];
-  return facts.disks.map((disk) => ({ ...disk, target: defined.find((candidate) => candidate.path === disk.overlay)?.target ?? '' }));
 }

@@ -8,19 +8,24 @@ import { parseDomainXml } from './domain-xml.js';
 import { replaceDiskImages } from './recovered-domain-xml.js';
 import { virshMessage, type NodeExec, type Virsh } from './virsh.js';
 
-/** A disk of a recovered domain: its target, the overlay it starts on and the file it ends in. */
-export interface MovedDisk {
+/** A disk of a recovered domain: the overlay it starts on and the file it ends in. */
+export interface RecoveredImage {
   readonly key: number;
-  readonly target: string;
   readonly overlay: string;
   readonly storage: string;
+}
+
+/** A disk the domain still has on its overlay, with its target there (read from the domain's XML). */
+export interface MovedDisk extends RecoveredImage {
+  readonly target: string;
 }
 
 export interface MoveContext {
   readonly virsh: Virsh;
   readonly exec: NodeExec;
   readonly domain: string;
-  readonly disks: readonly MovedDisk[];
+  readonly disks: readonly RecoveredImage[];
+  /** A running domain's copy of a disk, as libvirt reports it. */
   readonly progress?: (key: number, bytesDone: number, bytesToDo: number) => void;
   readonly note?: (line: string) => void;
   /** Bytes per second the copies may use together (shared equally by the disks copied). */
@@ -41,7 +46,7 @@ const POLL_MS = 200;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 // Whether the domain exists, runs, and which disks still use their overlays (live XML when it runs, else its definition).
-export async function domainUse(virsh: Virsh, domain: string, disks: readonly MovedDisk[]): Promise<DomainUse> {
+export async function domainUse(virsh: Virsh, domain: string, disks: readonly RecoveredImage[]): Promise<DomainUse> {
   const state = await virsh.attempt(['domstate', domain]);
   if (state.exitCode !== 0) {
     if (/failed to get domain|domain not found|no domain with matching/i.test(virshMessage(state))) return { exists: false, active: false, onOverlays: [] };
@@ -49,8 +54,15 @@ export async function domainUse(virsh: Virsh, domain: string, disks: readonly Mo
   }
   const active = !/^(shut off|crashed)$/.test(state.stdout.trim());
   const xml = await virsh.run(['dumpxml', ...(active ? [] : ['--inactive']), domain], `read the XML of domain ${domain}`);
-  const paths = new Map(parseDomainXml(xml).disks.map((disk) => [disk.target, disk.path]));
-  return { exists: true, active, onOverlays: disks.filter((disk) => paths.get(disk.target) === disk.overlay) };
+  return { exists: true, active, onOverlays: disksOnOverlays(xml, disks) };
+}
+
+// The domain's disks (in its XML) whose image is one of the overlays.
+function disksOnOverlays(xml: string, disks: readonly RecoveredImage[]): MovedDisk[] {
+  return parseDomainXml(xml).disks.flatMap(({ target, path }) => {
+    const image = disks.find((disk) => disk.overlay === path);
+    return image === undefined ? [] : [{ ...image, target }];
+  });
 }
 
 // The running domain's disks copied and pivoted; a domain that stops meanwhile is moved offline.
@@ -101,7 +113,6 @@ export async function moveWhileShutOff(context: MoveContext): Promise<void> {
   const use = await domainUse(virsh, domain, context.disks);
   for (const disk of use.onOverlays) {
     const part = `${disk.storage}.sendense-part`;
-    context.progress?.(disk.key, 0, 1);
     const converted = await exec(['qemu-img', 'convert', '-q', '-O', 'qcow2', '--', disk.overlay, part]);
     if (converted.exitCode !== 0) {
       await exec(['rm', '-f', '--', part]);
@@ -109,7 +120,6 @@ export async function moveWhileShutOff(context: MoveContext): Promise<void> {
     }
     const placed = await exec(['sh', '-c', 'chmod 600 -- "$1" && mv -n -- "$1" "$2" && test ! -e "$1"', 'sendense-place', part, disk.storage]);
     if (placed.exitCode !== 0) throw new SendenseError(`could not put ${disk.storage} in place (does it exist already?): ${placed.stderr.trim()}`);
-    context.progress?.(disk.key, 1, 1);
   }
   await keepDefinitionOnStorage(context);
 }
@@ -117,14 +127,13 @@ export async function moveWhileShutOff(context: MoveContext): Promise<void> {
 // The persistent definition names the storage files, not the overlays (libvirt updates it on pivot; made sure here).
 async function keepDefinitionOnStorage({ virsh, domain, disks }: MoveContext): Promise<void> {
   const inactive = await virsh.run(['dumpxml', '--inactive', domain], `read the definition of domain ${domain}`);
-  const paths = new Map(parseDomainXml(inactive).disks.map((disk) => [disk.target, disk.path]));
-  const stale = disks.filter((disk) => paths.get(disk.target) === disk.overlay);
+  const stale = disksOnOverlays(inactive, disks);
   if (stale.length === 0) return;
   const xml = replaceDiskImages(inactive, new Map(stale.map((disk) => [disk.target, disk.storage])));
   await virsh.runWithXml(['define', '--file'], xml, `define domain ${domain} on its moved disks`);
 }
 
 // Copies that will not be pivoted (the move failed): the disks stay on their overlays.
-export async function abandonCopies(virsh: Virsh, domain: string, disks: readonly MovedDisk[]): Promise<void> {
-  for (const disk of disks) await abortBlockCopy(virsh, domain, disk.target);
+export async function abandonCopies(virsh: Virsh, domain: string, disks: readonly RecoveredImage[]): Promise<void> {
+  for (const disk of (await domainUse(virsh, domain, disks)).onOverlays) await abortBlockCopy(virsh, domain, disk.target);
 }

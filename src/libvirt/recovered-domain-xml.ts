@@ -4,7 +4,7 @@
 
 import { DOMParser, XMLSerializer, type Element } from '@xmldom/xmldom';
 import type { RecoverDefinition } from '../plan/types.js';
-import { children, firstChild } from './domain-xml.js';
+import { children, compareTargets, firstChild } from './domain-xml.js';
 import { xmlText } from './virsh.js';
 
 /** A recovered disk: the stored domain's disk it stands for (by its source path, else its target) and its new image. */
@@ -48,11 +48,12 @@ export function cloneDomainXml(stored: string, name: string, disks: readonly Rec
       const index = unmatched.findIndex((candidate) => candidate.source === path);
       if (index !== -1) matched.set(disk, unmatched.splice(index, 1)[0]!);
     }
-    for (const disk of writable) if (!matched.has(disk) && unmatched.length > 0) matched.set(disk, unmatched.shift()!);
+    const byTarget = [...writable].sort((a, b) => compareTargets(targetOf(a), targetOf(b)));
+    for (const disk of byTarget) if (!matched.has(disk) && unmatched.length > 0) matched.set(disk, unmatched.shift()!);
     if (unmatched.length > 0) throw new Error(`the stored definition has no disk for key(s) ${unmatched.map((disk) => disk.key).join(', ')}`);
     for (const disk of writable) {
       const recovered = matched.get(disk);
-      const target = firstChild(disk, 'target')?.getAttribute('dev') ?? '?';
+      const target = targetOf(disk);
       if (recovered === undefined) {
         devices.removeChild(disk);
         notes.push(`disk ${target} (${sourcePath(disk) ?? 'no source'}) was not recovered: left out of the new domain`);
@@ -118,6 +119,10 @@ function useImage(disk: Element, image: string): void {
   const source = document.createElement('source');
   source.setAttribute('file', image);
   disk.insertBefore(source, driver.nextSibling);
+}
+
+function targetOf(disk: Element): string {
+  return firstChild(disk, 'target')?.getAttribute('dev') ?? '?';
 }
 
 function sourcePath(disk: Element): string | undefined {

@@ -67,27 +67,25 @@ describe('recover a libvirt domain from a backup', () => {
     // The guest boots from the point (its counter resumes from the point's) and writes while the disks move.
     await waitFor(() => guest.consoleText().slice(consoleFrom).includes('FIRST-WRITE'), 120_000, 'the recovered guest to write');
     expect(guest.consoleText().slice(consoleFrom)).toContain(`RESUME ${pointCounter}`);
-    const writtenBeforePivot = Number(
-      [
-        ...guest
-          .consoleText()
-          .slice(consoleFrom)
-          .matchAll(/^W (\d+) /gm),
-      ].at(-1)![1],
-    );
+    const lastRound = () =>
+      Number(
+        [
+          ...guest
+            .consoleText()
+            .slice(consoleFrom)
+            .matchAll(/^W (\d+) /gm),
+        ].at(-1)![1],
+      );
+    const writtenBeforePivot = lastRound();
+    const wroteAt = Date.now();
     const exit = await run.exited;
     expect(exit.exitCode, `${exit.stdout}\n${exit.stderr}`).toBe(0);
     const events = parseEvents(exit.stdout);
     expect(events.some((event) => event.type === 'progress')).toBe(true);
-    const pivotedAt = Number(
-      [
-        ...guest
-          .consoleText()
-          .slice(consoleFrom)
-          .matchAll(/^W (\d+) /gm),
-      ].at(-1)![1],
-    );
-    expect(pivotedAt).toBeGreaterThanOrEqual(writtenBeforePivot);
+    // Those writes were made while the disks moved: the switch-over came after them.
+    const moved = exit.stdout.split('\n').find((line) => line.includes('"type":"step-done"') && line.includes('"step":"move-storage"'));
+    expect(Date.parse((JSON.parse(moved!) as { time: string }).time)).toBeGreaterThan(wroteAt);
+    const pivotedAt = lastRound();
 
     // Runs from storage; nothing holds the repository; no overlay left.
     expect(domainImages(domain)).toEqual({ vda: storage(2000), vdb: storage(2001) });
@@ -96,20 +94,7 @@ describe('recover a libvirt domain from a backup', () => {
     expect(readdirSync(guest.dir).filter((name) => name.startsWith('sendense-run-'))).toEqual([]);
 
     // It keeps writing after the pivot; shut off, its disks hold the point's data and every write.
-    await waitFor(
-      () =>
-        Number(
-          [
-            ...guest
-              .consoleText()
-              .slice(consoleFrom)
-              .matchAll(/^W (\d+) /gm),
-          ].at(-1)![1],
-        ) >=
-        pivotedAt + 2,
-      60_000,
-      'writes after the pivot',
-    );
+    await waitFor(() => lastRound() >= pivotedAt + 2, 60_000, 'writes after the pivot');
     virshResult('destroy', domain);
     const counters = readCounters(storage(2000), storage(2001));
     expect(counters.vda64).toBeGreaterThan(writtenBeforePivot);

@@ -5,7 +5,7 @@
 import type { Step } from '../../engine/step.js';
 import { SendenseError } from '../../errors.js';
 import { finishRecovery } from './finish-recovery.js';
-import { RECOVERY_RESOURCE, type RecoverRun } from './recover-run.js';
+import { RECOVERY_RESOURCE, recoveredImages, type RecoverRun } from './recover-run.js';
 
 export const createOverlays: Step<RecoverRun> = {
   name: 'create-overlays',
@@ -22,11 +22,10 @@ export const createOverlays: Step<RecoverRun> = {
         uri: plan.recover.to.uri,
         overlayDir: state.overlayDir,
         moveStorage: plan.recover.moveStorage,
-        disks: state.disks.map((disk) => ({ key: disk.key, overlay: disk.overlay, storage: disk.storage })),
+        disks: recoveredImages(run),
         nodeSpec: plan.node ?? null,
       },
     });
-    state.recorded = true;
     run.undo.push({ what: `remove the overlays in ${state.overlayDir} once nothing reads them`, when: 'always', step: 'create-overlays', run: () => giveBackOverlays(run) });
     // Searchable, not listable: QEMU's user reaches its overlay by name (libvirt gives it the file when the domain starts).
     const made = await run.node.exec(['mkdir', '-m', '0711', '--', state.overlayDir]);

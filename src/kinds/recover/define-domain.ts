@@ -28,7 +28,6 @@ export const defineDomain: Step<RecoverRun> = {
       },
     });
     await run.virsh.runWithXml(['define', '--file'], made.xml, `define domain ${domain}`);
-    run.state.defined = true;
     return `${domain}: ${run.state.disks.map((disk) => `${disk.target} on ${disk.overlay}`).join(', ')}`;
   },
   would: (run) => `virsh define ${run.plan.recover.to.domain} (${run.state.storedXml === undefined ? "the plan's definition" : 'the stored XML, new name, UUID and MACs'}), each disk on its overlay`,

@@ -7,7 +7,7 @@ import { formatBytes } from '../../format/bytes.js';
 import { abandonCopies, domainUse, moveWhileRunning, moveWhileShutOff, type MoveContext } from '../../libvirt/move-storage.js';
 import { removeScratchDir } from '../../libvirt/scratch-dir.js';
 import { sourceCrashPoint } from '../../source/test-seams.js';
-import { movedDisks, RECOVERY_RESOURCE, type RecoverRun } from './recover-run.js';
+import { recoveredImages, RECOVERY_RESOURCE, type RecoverRun } from './recover-run.js';
 
 const POLL_MS = 2000;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
@@ -65,7 +65,7 @@ async function waitWhileRunningOnPoint(run: RecoverRun, step: string, why: strin
   try {
     let said = false;
     for (;;) {
-      const use = await domainUse(run.virsh, domain, movedDisks(run));
+      const use = await domainUse(run.virsh, domain, recoveredImages(run));
       if (!use.exists || use.onOverlays.length === 0 || !use.active) return use;
       if (!said) say();
       said = true;
@@ -82,11 +82,10 @@ function moveContext(run: RecoverRun, step: string, sizes: Map<number, number>):
     virsh: run.virsh,
     exec: (argv, options) => run.node.exec(argv, options),
     domain: run.plan.recover.to.domain,
-    disks: movedDisks(run),
+    disks: recoveredImages(run),
     progress: (key, bytesDone, bytesToDo) => {
-      const size = bytesToDo > 1 ? bytesToDo : (run.state.disks.find((disk) => disk.key === key)?.virtualSize ?? 0);
-      sizes.set(key, size);
-      run.reporter.emit({ type: 'progress', disk: key, bytesDone: bytesToDo > 1 ? bytesDone : bytesDone * size, bytesToDo: size });
+      sizes.set(key, bytesToDo);
+      run.reporter.emit({ type: 'progress', disk: key, bytesDone, bytesToDo });
     },
     note: (line) => run.reporter.emit({ type: 'info', step, message: line }),
     rate: run.plan.rate,

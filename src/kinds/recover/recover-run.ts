@@ -1,7 +1,7 @@
 // A recover run (docs/instant-recovery.md): what resolve-point decides and each later step fills in.
 
 import type { Resolved, RunContext } from '../../engine/run-context.js';
-import type { MovedDisk } from '../../libvirt/move-storage.js';
+import type { RecoveredImage } from '../../libvirt/move-storage.js';
 import type { Virsh } from '../../libvirt/virsh.js';
 import type { RecoverPlan } from '../../plan/types.js';
 import type { ServedDisk } from '../../steps/serving-run.js';
@@ -26,12 +26,6 @@ export interface RecoverState {
   readonly storedXml?: string;
   /** The run's directory of overlays on the node. */
   readonly overlayDir: string;
-  /** Since create-overlays: doctor's record of the recovery is written. */
-  recorded?: boolean;
-  /** Since define-domain succeeded. */
-  defined?: boolean;
-  /** Since start-domain started it: never undefined, never stopped by us after this. */
-  started?: boolean;
   /** Seconds from the command to the domain running. */
   runningAfter?: number;
   /** The disks no longer read the served point (moved, or the domain is gone). */
@@ -42,9 +36,9 @@ export interface RecoverRun extends RunContext<RecoverPlan>, Resolved<RecoverSta
   readonly virsh: Virsh;
 }
 
-// The disks as the move sees them (after define-domain has named each target).
-export function movedDisks(run: RecoverRun): MovedDisk[] {
-  return run.state.disks.map((disk) => ({ key: disk.key, target: disk.target ?? '', overlay: disk.overlay, storage: disk.storage }));
+// Each disk's overlay and storage file, as the move and doctor see them.
+export function recoveredImages(run: RecoverRun): RecoveredImage[] {
+  return run.state.disks.map(({ key, overlay, storage }) => ({ key, overlay, storage }));
 }
 
 // The node resource doctor finds a killed recovery by (src/doctor/recoveries.ts).

@@ -13,7 +13,6 @@ export const startDomain: Step<RecoverRun> = {
   async run(run) {
     const { domain } = run.plan.recover.to;
     await run.virsh.run(['start', domain], `start domain ${domain}`);
-    run.state.started = true;
     // The domain is the user's now: failure-only undo (undefine) never touches it again.
     run.undo.commit();
     sourceCrashPoint('domain-started');
