@@ -21,6 +21,8 @@ export async function runSteps<R extends RunContext>(run: R, steps: readonly Ste
     failure = await runOne(run, step, signal);
     if (failure !== undefined) break;
   }
+  // The last step finished on a signal (finishesOnSignal): the run still ends interrupted.
+  if (failure === undefined && signal.aborted) failure = asRunError(signal.reason, steps.at(-1)?.name ?? 'run');
 
   // Every step succeeded: what the run made is kept (failure-only undo is dropped).
   if (failure === undefined) run.undo.commit();
@@ -40,7 +42,8 @@ export async function runSteps<R extends RunContext>(run: R, steps: readonly Ste
 }
 
 // Runs one step (unless it says it has nothing to do) and returns its failure, if any. With a
-// signal, a cancel that arrives while the step finishes still counts as the step's failure.
+// signal, a cancel that arrives while the step finishes still counts as the step's failure
+// (unless the step finishes on signals: then its own outcome counts).
 async function runOne<R extends RunContext>(run: R, step: Step<R>, signal?: AbortSignal): Promise<SendenseError | undefined> {
   const { reporter } = run;
   const reason = step.skip?.(run);
@@ -51,11 +54,11 @@ async function runOne<R extends RunContext>(run: R, step: Step<R>, signal?: Abor
   reporter.emit({ type: 'step-start', step: step.name, title: step.title(run) });
   try {
     const summary = await step.run(run);
-    if (signal?.aborted) throw signal.reason;
+    if (signal?.aborted && !step.finishesOnSignal) throw signal.reason;
     reporter.emit({ type: 'step-done', step: step.name, summary: summary ?? undefined, facts: step.facts?.(run) });
     return undefined;
   } catch (error) {
-    const failure = asRunError(signal?.aborted ? signal.reason : error, step.name);
+    const failure = asRunError(signal?.aborted && !step.finishesOnSignal ? signal.reason : error, step.name);
     reporter.emit({ type: 'step-fail', step: step.name, error: failure.describe(), ...(failure.exitCode === 130 ? { interrupted: true as const } : {}) });
     return failure;
   }

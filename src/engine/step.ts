@@ -17,6 +17,11 @@ export interface Step<R> {
   title(run: R): string;
   /** Why the step has nothing to do in this run, if so. */
   skip?(run: R): string | undefined;
+  /**
+   * A step that does not stop for a signal (a recovered domain's move: stopping would take a
+   * running VM's disks away): what it did stands, and the run ends interrupted after it.
+   */
+  readonly finishesOnSignal?: boolean;
   /** Does the work; returns a one-line summary of what it did. */
   run(run: R): Promise<string | void>;
   /** What it did, as data for --json readers (the facts of its step-done event), read from the run after it. */

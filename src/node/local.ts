@@ -31,6 +31,9 @@ async function execLocal(argv: readonly string[], options: ExecOptions = {}): Pr
     reject: false,
     env: options.env,
     cancelSignal: options.signal,
+    // Its own process group: a Ctrl+C in the terminal is ours to act on (a recovered domain's move
+    // goes on, a thaw must finish), not a kill of the virsh or qemu-img under way.
+    detached: true,
     ...(options.stdin === undefined ? { stdin: 'ignore' as const } : { input: options.stdin }),
     stripFinalNewline: false,
   });

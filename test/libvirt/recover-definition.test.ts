@@ -4,7 +4,7 @@
 // leave no domain, overlay or storage file behind. Real libvirt; the disks hold no OS (the
 // firmware finds nothing to boot and writes nothing), so the copy must equal the point bit for bit.
 
-import { chmodSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { stringify } from 'yaml';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -12,6 +12,7 @@ import { ensureLibvirtd, GUEST_DIR_PREFIX, virshResult } from '../support/libvir
 import { imagesEqual } from '../support/images.js';
 import { useRunWorkspace } from '../support/run-workspace.js';
 import { startSshd } from '../support/sshd.js';
+import { useTerminals } from '../support/terminal.js';
 import { listBackups, sendenseRun, writePlan } from '../support/sendense-cli.js';
 import { createDisk, portRangeForTestFile, writeDisk } from '../support/vm-disks.js';
 import { domainImages, exists, processesHolding, removeDomain, repositoryDigests } from './recover-support.js';
@@ -19,6 +20,7 @@ import { domainImages, exists, processesHolding, removeDomain, repositoryDigests
 const ports = portRangeForTestFile();
 const ws = useRunWorkspace('libvirt-recover-def-', { per: 'file' });
 const DOMAIN = 'sendense-test-recover-def';
+const terminals = useTerminals();
 let dir: string;
 let pointFiles: Record<number, string>;
 
@@ -89,6 +91,22 @@ describe('recover from a minimal definition', () => {
       await sshd.stop();
     }
   }, 120_000);
+
+  it('Ctrl+C in a terminal during the move: the move goes on to the switch-over, exit 130, the domain runs on', async () => {
+    const plan = recoverPlan('def-tty', { to: to('tty-{key}.qcow2'), moveStorage: true });
+    // Slow enough to press Ctrl+C mid-copy (the copy goes through every byte of the 32 MiB disks).
+    writeFileSync(plan, readFileSync(plan, 'utf8') + 'rate: 4MiB/s\n');
+    const term = terminals.open([plan, '--db', ws.db], { columns: 200 });
+    await term.waitFor(/move-storage: copy/, 60_000);
+    term.keys('C-c');
+    expect(await term.exited(120_000)).toBe(130);
+    const screen = term.screen();
+    expect(screen).toMatch(/the move goes on/);
+    expect(screen).toMatch(/✔ move-storage: copied while running and switched over/);
+    expect(virshResult('domstate', DOMAIN).stdout.trim()).toBe('running');
+    expect(domainImages(DOMAIN)).toEqual({ vda: path.join(dir, 'tty-2000.qcow2'), vdb: path.join(dir, 'tty-2001.qcow2') });
+    expect(processesHolding(ws.repository)).toEqual([]);
+  }, 180_000);
 
   it('start: false copies the disks first and defines the domain on them, not started', async () => {
     const result = await sendenseRun([recoverPlan('def-off', { to: to('off-{key}.qcow2'), start: false, moveStorage: true }), '--db', ws.db]);

@@ -9,6 +9,7 @@ import type { RecoverRun } from './recover-run.js';
 
 export const moveStorage: Step<RecoverRun> = {
   name: 'move-storage',
+  finishesOnSignal: true,
   title: (run) => `copy ${run.state.disks.length} disk(s) of ${run.plan.recover.to.domain} to ${run.plan.recover.to.storage}, then switch it over`,
   skip: (run) => (run.plan.recover.moveStorage ? undefined : 'moveStorage is false: the domain runs from the served point until it is shut off'),
   facts: (run) => ({ domain: run.plan.recover.to.domain, disks: run.state.disks.map((disk) => ({ key: disk.key, storage: disk.storage })) }),

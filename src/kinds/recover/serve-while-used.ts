@@ -9,6 +9,7 @@ import type { RecoverRun } from './recover-run.js';
 
 export const serveWhileUsed: Step<RecoverRun> = {
   name: 'serve-while-used',
+  finishesOnSignal: true,
   title: (run) => `serve the point while ${run.plan.recover.to.domain} reads from it`,
   skip: (run) => (run.state.released ? 'the domain no longer reads the served point' : undefined),
   async run(run) {
