@@ -11,6 +11,7 @@ const KINDS = {
   'restore-files': () => import('./restore-files/index.js').then((module) => module.filesRestoreKind),
   verify: () => import('./verify/index.js').then((module) => module.verifyKind),
   recover: () => import('./recover/index.js').then((module) => module.recoverKind),
+  replicate: () => import('./replicate/index.js').then((module) => module.replicateKind),
 } as const;
 
 export type KindName = keyof typeof KINDS;

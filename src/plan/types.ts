@@ -1,7 +1,7 @@
 // The typed, validated form of a plan (docs/plan-reference.md). A Plan is produced only by the loader
 // after schema and semantic checks, and is deeply frozen: steps never re-check YAML.
 
-export type PlanKind = 'backup' | 'incremental' | 'restore' | 'verify' | 'recover';
+export type PlanKind = 'backup' | 'incremental' | 'restore' | 'verify' | 'recover' | 'replicate';
 
 export type DiskKey = number;
 
@@ -256,4 +256,32 @@ export interface RecoverPlan extends PlanBase {
   };
 }
 
-export type Plan = BackupPlan | RestorePlan | VerifyPlan | RecoverPlan;
+/** Where a replicate plan keeps the standby copy (docs/replication.md). */
+export interface ReplicaSettings {
+  /** The node holding the replica; undefined: this host. */
+  readonly node?: NodeSpec;
+  /** Absolute path on the replica node of each disk's newest point; contains `{key}` unless the source lists one disk. */
+  readonly path: string;
+  /** Restore points kept on the replica (the newest included). */
+  readonly points: number;
+  /** The libvirt domain defined (never started by a sync) on the replica node; undefined: none. */
+  readonly domain?: string;
+  /** libvirt connection URI on the replica node. */
+  readonly uri: string;
+  /** Directory on the replica node for a sync's NBD sockets. */
+  readonly scratch: string;
+  /** The replica domain's definition when the source has no XML of its own (or `use: plan`). */
+  readonly definition?: RecoverDefinition;
+}
+
+/** Replication (docs/replication.md): the VM's disks kept in sync on another node, no copy on the hub. */
+export interface ReplicatePlan extends Omit<PlanBase, 'repository'> {
+  readonly kind: 'replicate';
+  readonly vm: { readonly name: string; readonly source: Source };
+  readonly replica: ReplicaSettings;
+}
+
+export type Plan = BackupPlan | RestorePlan | VerifyPlan | RecoverPlan | ReplicatePlan;
+
+/** A plan that keeps its points in a repository on the hub (every kind but replicate). */
+export type RepositoryPlan = Exclude<Plan, ReplicatePlan>;

@@ -9,6 +9,8 @@ export type RunStatus = 'running' | 'succeeded' | 'failed' | 'interrupted' | 'sk
 export type BackupType = 'full' | 'incremental';
 /** damaged: verify found its data differs from its manifests (or a parent's did): never restorable, never a parent. */
 export type BackupStatus = 'running' | 'complete' | 'failed' | 'damaged';
+/** running: being written; installing: every disk written, becoming the newest point (doctor finishes it); complete: a point; failed: never a point (its layers removed); folding: being folded into the next point (no longer offered); folded: gone. */
+export type ReplicaPointStatus = 'running' | 'installing' | 'complete' | 'failed' | 'folding' | 'folded';
 
 export interface Run {
   readonly id: string;
@@ -173,4 +175,58 @@ export interface MergeRecord {
   readonly phase: 'planned' | 'merging';
   readonly runId: string;
   readonly since: string;
+}
+
+/** One disk of a replica point: this point's own qcow2 layer on the replica node. */
+export interface ReplicaPointDisk {
+  readonly pointId: string;
+  readonly diskKey: DiskKey;
+  /** The disk's path on the replica node (replica.path): the newest layer of its chain. */
+  readonly path: string;
+  /** This point's own layer file on the replica node. */
+  readonly layer: string;
+  readonly virtualSize: number;
+  /** Where the next sync starts (as BackupDisk.changeId); null until the disk is complete. */
+  readonly changeId: string | null;
+  /** Bytes written into the layer; null until the disk is complete. */
+  readonly bytes: number | null;
+  /** Node-side path or URL of the source disk, as recorded. */
+  readonly source: string;
+}
+
+/** A sync of a `replicate` plan: a new layer per disk on the replica node; the hub keeps only this record. */
+export interface ReplicaPoint {
+  readonly id: string;
+  readonly plan: string;
+  readonly vm: string;
+  readonly type: BackupType;
+  readonly chainId: string;
+  readonly parentId: string | null;
+  readonly status: ReplicaPointStatus;
+  readonly runId: string;
+  /** The nodes it was read on and written to (NodeHost.id): 'this host' or user@host:port. */
+  readonly sourceNode: string;
+  readonly replicaNode: string;
+  /** ISO-8601 UTC. */
+  readonly startedAt: string;
+  /** When the source's point in time was taken. */
+  readonly takenAt: string | null;
+  readonly completedAt: string | null;
+  readonly bytes: number | null;
+  /** The domain XML the replica domain was defined from. */
+  readonly definition: string | null;
+  /** Ordered by disk key. */
+  readonly disks: readonly ReplicaPointDisk[];
+}
+
+/** A plan failed over to its replica: the VM runs on the replica node from this point (one while it lasts). */
+export interface ReplicaFailover {
+  readonly plan: string;
+  readonly pointId: string;
+  readonly runId: string;
+  /** The libvirt domain started on the replica node. */
+  readonly domain: string;
+  readonly node: string;
+  /** ISO-8601 UTC. */
+  readonly at: string;
 }

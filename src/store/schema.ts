@@ -149,6 +149,46 @@ export interface HubProcessesTable {
   beat_at: string;
 }
 
+export interface ReplicaPointsTable {
+  id: string;
+  plan: string;
+  vm: string;
+  type: string;
+  chain_id: string;
+  parent_id: string | null;
+  status: string;
+  run_id: string;
+  source_node: string;
+  replica_node: string;
+  started_at: string;
+  /** When the source's point in time was taken. */
+  taken_at: string | null;
+  completed_at: string | null;
+  bytes: number | null;
+  /** The domain XML the replica domain was defined from. */
+  definition: string | null;
+}
+
+export interface ReplicaPointDisksTable {
+  point_id: string;
+  disk_key: number;
+  path: string;
+  layer: string;
+  virtual_size: number;
+  change_id: string | null;
+  bytes: number | null;
+  source: string;
+}
+
+export interface ReplicaFailoversTable {
+  plan: string;
+  point_id: string;
+  run_id: string;
+  domain: string;
+  node: string;
+  at: string;
+}
+
 export interface StoreDatabase {
   runs: RunsTable;
   backups: BackupsTable;
@@ -162,4 +202,7 @@ export interface StoreDatabase {
   merges: MergesTable;
   disk_slots: DiskSlotsTable;
   hub_processes: HubProcessesTable;
+  replica_points: ReplicaPointsTable;
+  replica_point_disks: ReplicaPointDisksTable;
+  replica_failovers: ReplicaFailoversTable;
 }

@@ -12,6 +12,7 @@ import * as vmLocks from './vm-locks.js';
 import * as processes from './processes.js';
 import * as runFiles from './run-files.js';
 import * as nodeResources from './node-resources.js';
+import * as replicaPoints from './replica-points.js';
 import * as runs from './runs.js';
 import type { StoreSelf } from './hub-liveness.js';
 import type { StoreDatabase } from './schema.js';
@@ -62,6 +63,18 @@ export function sqlStore(db: Kysely<StoreDatabase>, { self, beforeClose, fenced 
     recordVerification: (id, at) => backups.recordVerification(db, id, at),
     importBackup: (backup) => backups.importBackup(db, backup),
     relocateBackup: (id, repository, files) => backups.relocateBackup(db, id, repository, files),
+
+    createReplicaPoint: (point) => replicaPoints.createReplicaPoint(db, point),
+    addReplicaPointDisk: (pointId, disk) => replicaPoints.addReplicaPointDisk(db, pointId, disk),
+    replicaPointTaken: (pointId, takenAt) => replicaPoints.replicaPointTaken(db, pointId, takenAt),
+    completeReplicaPointDisk: (pointId, diskKey, facts) => replicaPoints.completeReplicaPointDisk(db, pointId, diskKey, facts),
+    setReplicaPointStatus: (pointId, status, facts) => replicaPoints.setReplicaPointStatus(db, pointId, status, facts),
+    getReplicaPoint: (id) => replicaPoints.getReplicaPoint(db, id),
+    listReplicaPoints: (filter) => replicaPoints.listReplicaPoints(db, filter),
+    latestCompleteReplicaPoint: (plan) => replicaPoints.latestCompleteReplicaPoint(db, plan),
+    recordReplicaFailover: (failover) => replicaPoints.recordReplicaFailover(db, failover),
+    replicaFailover: (plan) => replicaPoints.replicaFailover(db, plan),
+    forgetReplicaFailover: (plan) => replicaPoints.forgetReplicaFailover(db, plan),
 
     lockVm: (vm, runId, plan) => vmLocks.lockVm(db, self, vm, runId, plan),
     unlockVm: (vm, runId) => vmLocks.unlockVm(db, vm, runId),

@@ -3,7 +3,26 @@
 
 import type { DiskKey } from '../plan/types.js';
 import type { NewFileMount } from './file-mounts.js';
-import type { Backup, BackupDisk, FileMount, BackupType, PortLease, MergeRecord, ProcessRecord, Run, RunFile, NodeResource, VmLock, DiskSlot, RunStatus, RunKind, RunTrigger } from './records.js';
+import type {
+  Backup,
+  BackupDisk,
+  FileMount,
+  BackupType,
+  PortLease,
+  MergeRecord,
+  ProcessRecord,
+  Run,
+  RunFile,
+  NodeResource,
+  VmLock,
+  DiskSlot,
+  RunStatus,
+  RunKind,
+  RunTrigger,
+  ReplicaFailover,
+  ReplicaPoint,
+  ReplicaPointStatus,
+} from './records.js';
 
 export type { NewFileMount } from './file-mounts.js';
 
@@ -62,6 +81,28 @@ export type ImportedBackup = Pick<Backup, 'id' | 'vm' | 'plan' | 'type' | 'chain
   readonly completedAt: string;
   readonly disks: readonly (Omit<BackupDisk, 'backupId' | 'status' | 'bytes' | 'manifest'> & { readonly bytes: number })[];
 };
+
+export interface NewReplicaPoint {
+  /** Names its layer files, like a backup's id. */
+  readonly id: string;
+  readonly plan: string;
+  readonly vm: string;
+  readonly type: BackupType;
+  readonly chainId: string;
+  /** Required for an incremental: a complete point of the same plan and chain. */
+  readonly parentId?: string;
+  readonly runId: string;
+  readonly sourceNode: string;
+  readonly replicaNode: string;
+}
+
+export interface NewReplicaPointDisk {
+  readonly diskKey: DiskKey;
+  readonly path: string;
+  readonly layer: string;
+  readonly virtualSize: number;
+  readonly source: string;
+}
 
 export interface LeaseRequest {
   readonly runId: string;
@@ -161,6 +202,30 @@ export interface Store {
   importBackup(backup: ImportedBackup): Promise<void>;
   /** A known backup found in another repository directory (moved): its repository and files there. */
   relocateBackup(id: string, repository: string, files: readonly { readonly diskKey: number; readonly file: string }[]): Promise<void>;
+
+  // replica points (migrations/012-replica-points.ts): layers on a replica node, recorded here only
+  /** Status running, started now. */
+  createReplicaPoint(point: NewReplicaPoint): Promise<void>;
+  addReplicaPointDisk(pointId: string, disk: NewReplicaPointDisk): Promise<void>;
+  /** When the source's point in time was taken. */
+  replicaPointTaken(pointId: string, takenAt: string): Promise<void>;
+  completeReplicaPointDisk(pointId: string, diskKey: DiskKey, facts: { readonly changeId: string | null; readonly bytes: number }): Promise<void>;
+  /**
+   * Moves a point along running → installing → complete → folding → folded, to failed before it is
+   * complete, or back from folding to complete; staying adds facts. installing and complete need
+   * every disk complete and set bytes (default: the sum of the disks); complete sets completedAt.
+   * Any other move throws, nothing changed.
+   */
+  setReplicaPointStatus(pointId: string, status: ReplicaPointStatus, facts?: { readonly bytes?: number; readonly definition?: string | null }): Promise<void>;
+  getReplicaPoint(id: string): Promise<ReplicaPoint | undefined>;
+  /** Oldest first (started_at, then id). */
+  listReplicaPoints(filter?: { readonly plan?: string; readonly statuses?: readonly ReplicaPointStatus[] }): Promise<readonly ReplicaPoint[]>;
+  /** The replica's newest point: running, installing, failed and folding points are not points. */
+  latestCompleteReplicaPoint(plan: string): Promise<ReplicaPoint | undefined>;
+  /** Durably, at now; throws while the plan is failed over already. */
+  recordReplicaFailover(failover: Omit<ReplicaFailover, 'at'>): Promise<void>;
+  replicaFailover(plan: string): Promise<ReplicaFailover | undefined>;
+  forgetReplicaFailover(plan: string): Promise<void>;
 
   // one backup run per VM at a time
   /** Takes the VM's lock for this run, or throws a SendenseError naming the run that holds it. */

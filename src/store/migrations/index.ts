@@ -13,6 +13,7 @@ import { hubSlotsMigration } from './008-hub-slots.js';
 import { manyHubsMigration } from './009-many-hubs.js';
 import { manifestFactsMigration } from './010-manifest-facts.js';
 import { nodeResourcesMigration } from './011-node-resources.js';
+import { replicaPointsMigration } from './012-replica-points.js';
 
 const migrations: Readonly<Record<string, Migration>> = Object.freeze({
   '001-initial': initialMigration,
@@ -26,6 +27,7 @@ const migrations: Readonly<Record<string, Migration>> = Object.freeze({
   '009-many-hubs': manyHubsMigration,
   '010-manifest-facts': manifestFactsMigration,
   '011-node-resources': nodeResourcesMigration,
+  '012-replica-points': replicaPointsMigration,
 });
 
 export const migrationProvider: MigrationProvider = {

@@ -13,4 +13,5 @@ export const MIGRATION_NAMES: readonly string[] = Object.freeze([
   '009-many-hubs',
   '010-manifest-facts',
   '011-node-resources',
+  '012-replica-points',
 ]);
