@@ -10,12 +10,13 @@ import { removeScratchDir } from '../libvirt/scratch-dir.js';
 import { virshOn } from '../libvirt/virsh.js';
 import { LOCAL_NODE_ID, type NodeHost } from '../node/node.js';
 import type { NodeSpec } from '../plan/types.js';
-import type { Backup, NodeResource } from '../store/index.js';
+import type { Backup, NodeResource, ReplicaPoint } from '../store/index.js';
 import type { DoctorContext, Sweeper } from './sweeper.js';
 import { RECOVERY_RESOURCE } from '../kinds/recover/recover-run.js';
+import { finishReplicaPoints, REPLICA_POINT_RESOURCE } from './replica-points.js';
 
 // The order they are given back in: nothing frozen a moment longer, the job before its files.
-const ORDER = ['guest-freeze', 'backup-job', 'checkpoint', 'scratch-dir'];
+const ORDER = ['guest-freeze', 'backup-job', 'checkpoint', REPLICA_POINT_RESOURCE, 'scratch-dir'];
 
 export const nodeResourcesSweeper: Sweeper = {
   name: 'node resources',
@@ -66,6 +67,8 @@ async function giveBack(doctor: DoctorContext, host: NodeHost, resource: NodeRes
         await deleteCheckpoint(virsh, (argv, options) => host.exec(argv, options), facts.domain, resource.name, facts.disks ?? []);
         await forget();
       });
+    case REPLICA_POINT_RESOURCE:
+      return doctor.act(what, 'finish or remove the sync', () => finishReplicaPoints(doctor, host, resource));
     case 'scratch-dir':
       return doctor.act(what, 'remove it', async () => {
         await removeScratchDir((argv, options) => host.exec(argv, options), resource.name);
@@ -84,15 +87,20 @@ function describe(resource: NodeResource): string {
     'backup-job': `backup job of domain ${domain} (socket ${resource.name})`,
     checkpoint: `checkpoint ${resource.name} of domain ${domain}`,
     'scratch-dir': `scratch directory ${resource.name}`,
+    [REPLICA_POINT_RESOURCE]: `unfinished replica sync of plan ${String(resource.facts.plan ?? '')}`,
   };
   return `${what[resource.kind] ?? `${resource.kind} ${resource.name}`}${where} (run ${resource.runId})`;
 }
 
-// The change_ids incrementals start from: those of the newest complete backup of each VM and repository.
+// The change_ids incrementals and syncs start from: those of the newest complete backup of each VM
+// and repository, and of each replica's newest complete point.
 async function neededCheckpoints({ store }: DoctorContext): Promise<ReadonlySet<string>> {
   const newest = new Map<string, Backup>();
   for (const backup of await store.listBackups()) if (backup.status === 'complete') newest.set(`${backup.vm}\0${backup.repository}`, backup);
-  return new Set([...newest.values()].flatMap((backup) => backup.disks.flatMap((disk) => (disk.changeId ? [disk.changeId] : []))));
+  const replicas = new Map<string, ReplicaPoint>();
+  for (const point of await store.listReplicaPoints({ statuses: ['complete'] })) replicas.set(point.plan, point);
+  const disks = [...[...newest.values()].flatMap((backup) => backup.disks), ...[...replicas.values()].flatMap((point) => point.disks)];
+  return new Set(disks.flatMap((disk) => (disk.changeId ? [disk.changeId] : [])));
 }
 
 // This host, or the node over SSH as the run reached it; a string says why not.

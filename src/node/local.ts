@@ -1,6 +1,7 @@
 // The NodeHost for this host: commands run as child processes, ports need no forwarding.
 
 import { spawn as spawnChild, type ChildProcess } from 'node:child_process';
+import { connect, type Socket } from 'node:net';
 import { execa } from 'execa';
 import { LOCAL_NODE_ID, type ExecOptions, type ExecResult, type NodeHost, type NodeProcess, type PortForwards } from './node.js';
 import { BoundedText, LineSplitter } from './output-lines.js';
@@ -20,6 +21,7 @@ export function createLocalNode(options: LocalNodeOptions = {}): NodeHost {
     exec: execLocal,
     spawn: spawnLocal,
     forwardPorts: identityForwards,
+    connectUnixSocket: connectLocalSocket,
     transferCommand: async () => Object.freeze([process.execPath, options.transferBundle ?? transferBundlePath()]),
     close: async () => {},
   });
@@ -114,4 +116,16 @@ async function identityForwards(ports: readonly number[]): Promise<PortForwards>
 function checkedArgv(argv: readonly string[]): [string, ...string[]] {
   if (argv.length === 0 || argv[0] === '') throw new Error('empty argv');
   return [argv[0], ...argv.slice(1)];
+}
+
+// A Unix socket on this host, once connected.
+function connectLocalSocket(path: string): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(path);
+    socket.once('connect', () => {
+      socket.off('error', reject);
+      resolve(socket);
+    });
+    socket.once('error', reject);
+  });
 }

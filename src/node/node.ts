@@ -1,6 +1,7 @@
 // Where commands run: this host (local.ts) or a node reached over SSH (ssh.ts), behind one
 // interface so steps never care which.
 
+import type { Duplex } from 'node:stream';
 import type { SendenseError } from '../errors.js';
 
 export interface ExecResult {
@@ -64,6 +65,8 @@ export interface NodeHost {
    * each hub port to the node port to use in the NBD targets string. This host: identity map.
    */
   forwardPorts(ports: readonly number[]): Promise<PortForwards>;
+  /** A stream to a Unix socket on the node (a replica's qemu-nbd): this host connects, SSH forwards it (streamlocal). */
+  connectUnixSocket(path: string): Promise<Duplex>;
   /** The argv prefix that runs the node transfer there (installing or updating it if needed). */
   transferCommand(): Promise<readonly string[]>;
   /** Close the connection (no-op for this host). */

@@ -53,6 +53,17 @@ export class SshLink {
     });
   }
 
+  // A channel to a Unix socket on the node (OpenSSH's direct-streamlocal@openssh.com).
+  openStreamLocal(path: string): Promise<ClientChannel> {
+    this.assertUp();
+    return new Promise((resolve, reject) => {
+      this.client.openssh_forwardOutStreamLocal(path, (error, channel) => {
+        if (error) reject(this.lostError ?? new SendenseError(`${this.description}: cannot reach ${path} (is AllowStreamLocalForwarding enabled in the node's sshd?): ${error.message}`));
+        else resolve(channel);
+      });
+    });
+  }
+
   openSftp(): Promise<SFTPWrapper> {
     this.assertUp();
     return new Promise((resolve, reject) => {

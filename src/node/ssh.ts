@@ -36,6 +36,7 @@ export async function connectSshNode(spec: NodeSpec, options: SshNodeOptions = {
       await keeper.live();
       return keeper.forwards.forward(ports);
     },
+    connectUnixSocket: async (path) => (await keeper.live()).openStreamLocal(path),
     // Installed once per connection; a failed attempt is retried on the next call.
     transferCommand: () => {
       transfer ??= Promise.resolve()

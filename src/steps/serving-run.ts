@@ -1,8 +1,8 @@
-// What the steps that serve a run's disks on the hub share (allocate-ports, start-qemu-nbd,
+// What the steps that serve a run's disks on the hub (or relay them to a replica node) share (allocate-ports, start-qemu-nbd,
 // open-tunnel), whatever the kind: each disk's file, its export, its port and its qemu-nbd.
 
 import type { DiskServer, Resolved, RunContext } from '../engine/run-context.js';
-import type { BackupPlan, DiskKey, DiskRestorePlan, RecoverPlan } from '../plan/types.js';
+import type { BackupPlan, DiskKey, DiskRestorePlan, RecoverPlan, ReplicatePlan } from '../plan/types.js';
 
 export interface ServedDisk {
   readonly key: DiskKey;
@@ -17,7 +17,7 @@ export interface ServedDisk {
   server?: DiskServer;
 }
 
-export interface ServingRun extends RunContext<BackupPlan | DiskRestorePlan | RecoverPlan>, Resolved<{ readonly disks: readonly ServedDisk[] }> {
+export interface ServingRun extends RunContext<BackupPlan | DiskRestorePlan | RecoverPlan | ReplicatePlan>, Resolved<{ readonly disks: readonly ServedDisk[] }> {
   /** Its transfer takes the whole VM at once (the VMware client): the disks never take turns in the hub's slots. */
   readonly wholeVm?: boolean;
 }

@@ -2,7 +2,7 @@
 
 import type { Resolved, RunContext } from '../../engine/run-context.js';
 import type { Facts } from '../../engine/step-facts.js';
-import type { BackupPlan } from '../../plan/types.js';
+import type { BackupPlan, ReplicatePlan } from '../../plan/types.js';
 import type { ServedDisk } from '../../steps/serving-run.js';
 import type { DiskSource, SupersededBitmap } from '../../source/index.js';
 import type { EarlyTransfer, WrittenRanges } from '../../transfer/run-transfer.js';
@@ -36,6 +36,20 @@ export interface BackupState {
   readonly definition?: string;
   /** What snapshot-source reports besides the change_ids (a guest's freeze time). */
   snapshotFacts?: Facts;
+}
+
+/** What snapshot-source and transfer need of a run that reads a VM's source: a backup, a replica's sync. */
+export interface SourceReadState {
+  /** The backup (or replica point) this run makes: its change_ids are named after it. */
+  readonly backupId: string;
+  readonly type: 'full' | 'incremental';
+  readonly disks: readonly BackupDiskJob[];
+  snapshotFacts?: Facts;
+}
+
+export interface SourceRun extends RunContext<BackupPlan | ReplicatePlan>, Resolved<SourceReadState> {
+  readonly earlyTransfer?: EarlyTransfer;
+  readonly wholeVm: boolean;
 }
 
 export interface BackupRun extends RunContext<BackupPlan>, Resolved<BackupState> {

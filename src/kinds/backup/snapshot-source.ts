@@ -2,11 +2,11 @@
 // (a new dirty bitmap on each qemu image; a libvirt backup job with a new checkpoint), given back
 // again if the backup fails. What the source takes on the node is recorded for doctor first.
 
-import type { BackupRun } from './backup-run.js';
+import type { SourceRun } from './backup-run.js';
 import type { Step } from '../../engine/step.js';
 import { backupSource, type SnapshotContext } from '../../source/index.js';
 
-export const snapshotSource: Step<BackupRun> = {
+export const snapshotSource: Step<SourceRun> = {
   name: 'snapshot-source',
   facts: ({ state }) => ({ disks: state.disks.map((disk) => ({ key: disk.key, changeId: disk.changeId ?? null })), ...(state.snapshotFacts ?? {}) }),
   title: (run) => backupSource(run.plan.vm.source).snapshotTitle,
@@ -22,7 +22,7 @@ export const snapshotSource: Step<BackupRun> = {
 };
 
 // What a source may take on the node in this run, registered on the run's undo stack and in the state database.
-export function snapshotContext(run: BackupRun, step: string): SnapshotContext {
+export function snapshotContext(run: SourceRun, step: string): SnapshotContext {
   const node = run.node;
   const nodeSpec = run.plan.node ?? null;
   return {

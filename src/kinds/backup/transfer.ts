@@ -4,7 +4,7 @@
 // The source says which program reads it and what its results teach (a VMware disk's change id).
 
 import { bytesFacts } from '../../engine/step-facts.js';
-import type { BackupDiskJob, BackupRun } from './backup-run.js';
+import type { BackupDiskJob, SourceRun } from './backup-run.js';
 import type { Step } from '../../engine/step.js';
 import { formatBytes } from '../../format/bytes.js';
 import { plural } from '../../format/plural.js';
@@ -13,7 +13,7 @@ import { nbdTargetsString } from '../../wire/index.js';
 import { backupSource } from '../../source/index.js';
 import { transferForRun } from '../../transfer/run-transfer.js';
 
-export const transfer: Step<BackupRun> = {
+export const transfer: Step<SourceRun> = {
   name: 'transfer',
   facts: ({ state }) => bytesFacts(state.disks),
   title: (run) => `copy ${run.state.type === 'full' ? 'allocated data' : 'changed blocks'} of ${plural(run.state.disks.length, 'disk')} from ${run.node.description}`,

@@ -1,15 +1,92 @@
-// replicate plans (docs/replication.md): a sync of the VM's changed blocks into a new layer on the
-// replica node, which becomes the replica's newest point only when every disk is complete.
+// replicate plans (docs/replication.md): a sync reads the VM's source as a backup does, with change
+// tracking of its own, and writes through the hub (which keeps no copy) into a new layer on the
+// replica node; the layer becomes the replica's newest point only once every disk is complete.
+// Older points beyond replica.points are folded in after a successful sync.
 
-import type { RunContext } from '../../engine/run-context.js';
+import { unresolvedRun } from '../../engine/run-context.js';
+import { bytesFacts } from '../../engine/step-facts.js';
+import type { Step } from '../../engine/step.js';
+import { createLocalNode } from '../../node/local.js';
+import type { NodeHost } from '../../node/node.js';
+import { uncontactedNode } from '../../node/uncontacted-node.js';
+import type { ReplicatePlan } from '../../plan/types.js';
+import { backupSource } from '../../source/index.js';
+import { allocatePorts } from '../../steps/allocate-ports.js';
+import { openTunnel } from '../../steps/open-tunnel.js';
+import { startTransferEarly } from '../../transfer/run-transfer.js';
+import { snapshotSource } from '../backup/snapshot-source.js';
+import { transfer } from '../backup/transfer.js';
 import type { KindModule } from '../kind.js';
+import { createLayers } from './create-layers.js';
+import { defineReplicaDomainStep } from './define-replica-domain.js';
+import { foldPoints } from './fold-points.js';
+import { installPoint } from './install-point.js';
+import type { ReplicateRun, SyncState } from './replicate-run.js';
+import { resolveSync } from './resolve-sync.js';
+import { startReplicaNbdServers } from './start-replica-nbd.js';
 
-export const replicateKind: KindModule<RunContext> = {
-  steps: [],
-  afterSteps: [],
-  async open(base) {
-    return base;
+// The point's time is when its snapshot is taken: the replica's lag is counted from there.
+const snapshotForSync: Step<ReplicateRun> = {
+  ...snapshotSource,
+  async run(run) {
+    const takenAt = new Date().toISOString();
+    const summary = await snapshotSource.run(run);
+    run.state.takenAt = takenAt;
+    await run.store.replicaPointTaken(run.state.backupId, takenAt);
+    return summary;
   },
-  endFacts: () => ({}),
-  disksToTransfer: async () => 1,
 };
+
+// One step a line, in the order they run.
+// prettier-ignore
+export const replicateSteps: readonly Step<ReplicateRun>[] = [
+  resolveSync,
+  allocatePorts,
+  createLayers,
+  startReplicaNbdServers,
+  openTunnel,
+  snapshotForSync,
+  transfer,
+  installPoint,
+  defineReplicaDomainStep,
+];
+
+export const replicateKind: KindModule<ReplicateRun> = {
+  steps: replicateSteps,
+  afterSteps: [foldPoints],
+  cleanup: 'stop qemu-nbd on the replica node and the relays, close the tunnel, release the ports; on failure delete the new layers and change tracking',
+  async open(base, mode) {
+    const plan = base.plan as ReplicatePlan;
+    const replicaNode = await openReplicaNode(plan, mode);
+    try {
+      const earlyTransfer = mode === 'run' ? await startTransferEarly(base.node) : undefined;
+      const wholeVm = !backupSource(plan.vm.source).takesTurns;
+      return unresolvedRun<ReplicateRun, SyncState>({ ...base, plan, replicaNode, earlyTransfer, wholeVm } as ReplicateRun, 'resolve-sync');
+    } catch (error) {
+      await replicaNode.close();
+      throw error;
+    }
+  },
+  async close(run) {
+    await run.earlyTransfer?.stop();
+    await run.replicaNode.close();
+  },
+  endFacts(run) {
+    if (!run.resolved || run.state.backupId === undefined) return {};
+    return { backupId: run.state.backupId, taken: run.state.type, ...bytesFacts(run.state.disks, true) };
+  },
+  async disksToTransfer(plan, store) {
+    const replicate = plan as ReplicatePlan;
+    if (replicate.vm.source.disks.length > 0) return replicate.vm.source.disks.length;
+    return (await store.latestCompleteReplicaPoint(replicate.name))?.disks.length ?? 1;
+  },
+};
+
+// The replica node: this host, or its own SSH link (a dry run names it without contacting it).
+async function openReplicaNode(plan: ReplicatePlan, mode: 'run' | 'dry-run'): Promise<NodeHost> {
+  const spec = plan.replica.node;
+  if (spec === undefined) return createLocalNode();
+  if (mode === 'dry-run') return uncontactedNode(spec);
+  const { connectSshNode } = await import('../../node/ssh.js');
+  return connectSshNode(spec);
+}

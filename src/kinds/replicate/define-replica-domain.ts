@@ -1,0 +1,53 @@
+// define-replica-domain: the replica domain on the replica node, its disks on replica.path (the
+// newest point), defined the first time and again whenever the VM's definition changed; never started.
+
+import type { Step } from '../../engine/step.js';
+import { SendenseError } from '../../errors.js';
+import { defineReplicaDomain, replicaDomainXml } from '../../libvirt/replica-domain.js';
+import { virshOn } from '../../libvirt/virsh.js';
+import { backupSource } from '../../source/index.js';
+import { replicaExec, type ReplicateRun } from './replicate-run.js';
+
+export const defineReplicaDomainStep: Step<ReplicateRun> = {
+  name: 'define-replica-domain',
+  title: (run) => `define the replica domain ${run.plan.replica.domain ?? ''} on ${run.replicaNode.description}`,
+  skip: (run) => (run.plan.replica.domain === undefined ? 'the plan names no replica domain' : undefined),
+  async run(run) {
+    const domain = run.plan.replica.domain!;
+    const source = backupSource(run.plan.vm.source);
+    const made = (() => {
+      try {
+        return replicaDomainXml({
+          domain,
+          stored: run.state.definition,
+          definition: run.plan.replica.definition,
+          disks: run.state.disks.map((disk) => ({ key: disk.key, source: source.label(disk), image: disk.replicaPath })),
+        });
+      } catch (error) {
+        throw new SendenseError(`cannot make the replica domain's definition: ${(error as Error).message}`, { step: 'define-replica-domain', cause: error });
+      }
+    })();
+    for (const note of made.notes) run.reporter.emit({ type: 'info', step: 'define-replica-domain', message: note });
+    const virsh = virshOn(replicaExec(run), run.plan.replica.uri);
+    const previous = run.state.parentId === undefined ? undefined : await run.store.getReplicaPoint(run.state.parentId);
+    const state = await defineReplicaDomainIfChanged(run, virsh, made.xml, domain, previous === undefined ? undefined : (previous.definition ?? ''));
+    return `${domain}: ${state}`;
+  },
+  would: (run) =>
+    run.plan.replica.domain === undefined
+      ? 'nothing (no replica domain)'
+      : `virsh define ${run.plan.replica.domain} on ${run.replicaNode.description} when it is missing or the VM's definition changed`,
+};
+
+async function defineReplicaDomainIfChanged(run: ReplicateRun, virsh: ReturnType<typeof virshOn>, xml: string, domain: string, previousDefinition: string | undefined): Promise<string> {
+  const exists = (await virsh.attempt(['domstate', domain])).exitCode === 0;
+  // The previous point's definition is what the domain was defined from (its own sync did it).
+  if (exists && previousDefinition === (run.state.definition ?? '')) return 'unchanged';
+  const done = await defineReplicaDomain(
+    virsh,
+    xml,
+    domain,
+    run.state.disks.map((disk) => disk.replicaPath),
+  );
+  return done === 'defined' ? 'defined (not started)' : "updated to the VM's new definition (not started)";
+}

@@ -1,0 +1,31 @@
+// fold-points (after a successful sync): the oldest points beyond replica.points are folded into the
+// next one (docs/replication.md#points), oldest first, each recorded before its files change so a
+// kill leaves doctor the rest. A failure is a warning: the next sync folds again.
+
+import { REPLICA_POINT_RESOURCE } from '../../doctor/replica-points.js';
+import type { Step } from '../../engine/step.js';
+import { plural } from '../../format/plural.js';
+import { completePoints, foldOldPoints } from '../../replica/replica-points.js';
+import { replicaExec, type ReplicateRun } from './replicate-run.js';
+
+export const foldPoints: Step<ReplicateRun> = {
+  name: 'fold-points',
+  title: (run) => `keep ${plural(run.plan.replica.points, 'point')} on ${run.replicaNode.description}`,
+  async run(run) {
+    // Recorded while folding: doctor finishes a fold a kill interrupts.
+    const node = run.replicaNode.id;
+    const name = `fold ${run.plan.name}`;
+    await run.store.recordNodeResource({
+      runId: run.runId,
+      node,
+      kind: REPLICA_POINT_RESOURCE,
+      name,
+      facts: { plan: run.plan.name, sourceType: run.plan.vm.source.type, nodeSpec: run.plan.replica.node ?? null },
+    });
+    const folded = await foldOldPoints(run.store, run.plan.name, run.plan.replica.points, replicaExec(run), (message) => run.reporter.emit({ type: 'info', step: 'fold-points', message }));
+    await run.store.forgetNodeResource(node, REPLICA_POINT_RESOURCE, name);
+    const kept = (await completePoints(run.store, run.plan.name)).length;
+    return folded === 0 ? `${plural(kept, 'point')}, nothing to fold` : `${plural(folded, 'point')} folded, ${plural(kept, 'point')} kept`;
+  },
+  would: (run) => `fold the oldest points into the next while more than ${run.plan.replica.points} are kept`,
+};

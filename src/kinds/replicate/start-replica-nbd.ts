@@ -1,0 +1,69 @@
+// start-replica-nbd: one writable qemu-nbd per new layer on the replica node, on a Unix socket in
+// this sync's own 0700 directory there, and on the hub a relay from the disk's leased port to it
+// (docs/replication.md#the-data-path). The directory is recorded for doctor before it exists; each
+// qemu-nbd stops when our end of its channel closes, so none outlives the run.
+
+import type { DiskServer } from '../../engine/run-context.js';
+import { leasedDisks } from '../../engine/run-context.js';
+import type { Step } from '../../engine/step.js';
+import { SendenseError } from '../../errors.js';
+import { removeScratchDir } from '../../libvirt/scratch-dir.js';
+import { startHubRelay, startReplicaNbd } from '../../replica/replica-nbd.js';
+import { syncSocketDir } from '../../replica/replica-layout.js';
+import { replicaExec, type ReplicaDiskJob, type ReplicateRun } from './replicate-run.js';
+
+export const startReplicaNbdServers: Step<ReplicateRun> = {
+  name: 'start-replica-nbd',
+  title: (run) => `serve ${run.state.disks.length} new layer(s) on ${run.replicaNode.description}, relayed by the hub`,
+  async run(run) {
+    const exec = replicaExec(run);
+    const dir = syncSocketDir(run.plan.replica.scratch, run.runId);
+    const node = run.replicaNode;
+    await run.store.recordNodeResource({ runId: run.runId, node: node.id, kind: 'scratch-dir', name: dir, facts: { nodeSpec: run.plan.replica.node ?? null } });
+    run.undo.push({
+      what: `remove ${dir} on ${node.description}`,
+      when: 'always',
+      step: 'start-replica-nbd',
+      run: async () => {
+        await removeScratchDir(exec, dir);
+        await run.store.forgetNodeResource(node.id, 'scratch-dir', dir);
+      },
+    });
+    const made = await exec(['mkdir', '-m', '0700', '--', dir]);
+    if (made.exitCode !== 0) throw new SendenseError(`cannot use replica.scratch ${run.plan.replica.scratch} on ${node.description}: ${made.stderr.trim()}`, { step: 'start-replica-nbd' });
+    for (const disk of leasedDisks(run.state.disks)) disk.server = replicaServer(run, disk, `${dir}/disk-${disk.key}.sock`, disk.port);
+    await Promise.all(run.state.disks.map((disk) => disk.server!.start()));
+    return run.state.disks.map((disk) => `${disk.key}: hub 127.0.0.1:${disk.port} -> ${node.description} ${dir}/disk-${disk.key}.sock`).join(', ');
+  },
+  would: (run) => `qemu-nbd on a Unix socket in ${syncSocketDir(run.plan.replica.scratch, '<run-id>')} on ${run.replicaNode.description} per disk, relayed from the leased hub ports`,
+};
+
+// A disk's qemu-nbd on the replica node and the hub's relay to it, started and stopped together.
+function replicaServer(run: ReplicateRun, disk: ReplicaDiskJob, socket: string, port: number): DiskServer {
+  let running = false;
+  const start = async (): Promise<boolean> => {
+    if (running) return false;
+    running = true;
+    const nbd = await startReplicaNbd(run.replicaNode, { layer: disk.layer, socket, exportName: disk.exportName, shared: run.plan.nbd.shared });
+    run.undo.push({ what: `stop qemu-nbd for ${disk.layer} on ${run.replicaNode.description}`, when: 'always', step: 'start-replica-nbd', run: () => nbd.stop() });
+    void nbd.exited.then(({ requested, said }) => {
+      if (!requested) run.abort(new SendenseError(`qemu-nbd for ${disk.layer} on ${run.replicaNode.description} ended${said ? `: ${said}` : ''}`, { disk: disk.key }));
+    });
+    const relay = await startHubRelay(run.replicaNode, port, socket, (error) =>
+      run.abort(new SendenseError(`the hub cannot reach ${socket} on ${run.replicaNode.description}: ${error.message}`, { disk: disk.key })),
+    );
+    run.undo.push({ what: `close the hub's relay on port ${port}`, when: 'always', step: 'start-replica-nbd', run: () => relay.close() });
+    disk.target = { nbd, relay };
+    return true;
+  };
+  return {
+    start,
+    stop: async () => {
+      const target = disk.target;
+      if (target === undefined) return;
+      disk.target = undefined;
+      await target.relay.close();
+      await target.nbd.stop();
+    },
+  };
+}
