@@ -21,8 +21,9 @@ export function checkHubRepository(hub: HubConfig, repository: string): void {
 }
 
 // Both checks, before a run queues: a plan the hub may not run is refused naming the hub config.
-export function checkHubScope(hub: HubConfig, plan: { readonly repository: { readonly path: string }; readonly nbd: { readonly ports: Ports } }): void {
-  checkHubRepository(hub, plan.repository.path);
+// A plan without a repository (replicate: the hub holds no copy) is checked for its ports only.
+export function checkHubScope(hub: HubConfig, plan: { readonly repository?: { readonly path: string }; readonly nbd: { readonly ports: Ports } }): void {
+  if (plan.repository !== undefined) checkHubRepository(hub, plan.repository.path);
   hubPortRange(hub, plan.nbd.ports);
 }
 

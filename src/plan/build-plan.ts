@@ -7,7 +7,7 @@ import { expandHome } from './home-path.js';
 import { parseRestorePoint } from './restore-point.js';
 import { deepFreeze } from './deep-freeze.js';
 import { parseMemory } from '../hub/hub-config.js';
-import type { FilesTarget, Hook, Hooks, LibvirtSource, NodeSpec, Plan, RecoverDefinition, RestorePoint, RestoreTarget, Source } from './types.js';
+import type { FilesTarget, Hook, Hooks, LibvirtSource, NodeSpec, Plan, RecoverDefinition, ReplicaSettings, RestorePoint, RestoreTarget, Source } from './types.js';
 
 export const DEFAULT_PORTS = '10100-10200';
 export const DEFAULT_SHARED = 10;
@@ -16,12 +16,14 @@ export const DEFAULT_LIBVIRT_URI = 'qemu:///system';
 // World-searchable and on disk on every distribution: QEMU's user must reach the run's directory in it.
 export const DEFAULT_LIBVIRT_SCRATCH = '/var/tmp';
 export const DEFAULT_KNOWN_HOSTS = '~/.ssh/known_hosts';
+export const DEFAULT_REPLICA_POINTS = 3;
 
 // The raw shapes as the schema guarantees them (only what building needs).
 interface RawHook {
   run: string;
   on?: 'hub' | 'node';
 }
+type RawNode = { host: string; port?: number; user: string; identityFile?: string; knownHosts?: string };
 interface RawPlan {
   kind: Plan['kind'];
   name: string;
@@ -31,8 +33,9 @@ interface RawPlan {
   catchUp?: 'none' | 'latest';
   vm: { name: string; source?: Source & { clientPath?: string; passwordFile?: string } };
   verify?: { vm: string; outdatedAfter?: string };
-  node?: { host: string; port?: number; user: string; identityFile?: string; knownHosts?: string };
-  repository: { path: string };
+  node?: RawNode;
+  /** Absent only for kind replicate. */
+  repository?: { path: string };
   nbd?: { ports?: string; shared?: number };
   incremental?: { onMissingChain?: 'full' | 'fail'; maxChainLength?: number };
   retention?: { keepChains?: number; keepLast?: number; keepDaily?: number; keepWeekly?: number; keepMonthly?: number; keepYearly?: number };
@@ -47,6 +50,7 @@ interface RawPlan {
     start?: boolean;
     moveStorage?: boolean;
   };
+  replica?: { node?: RawNode; path: string; points?: number; domain?: string; uri?: string; scratch?: string; definition?: RawDefinition };
   restore?: {
     point?: string;
     disks?: number[];
@@ -70,7 +74,7 @@ interface RawDefinition {
 export function buildPlan(data: unknown, file: string, envRefs: readonly string[], env: NodeJS.ProcessEnv = {}): Plan {
   const raw = data as RawPlan;
   const [first, last] = (raw.nbd?.ports ?? DEFAULT_PORTS).split('-').map(Number);
-  const base = {
+  const common = {
     version: 1 as const,
     name: raw.name,
     description: raw.description,
@@ -78,7 +82,6 @@ export function buildPlan(data: unknown, file: string, envRefs: readonly string[
     timezone: raw.timezone,
     catchUp: raw.catchUp ?? 'none',
     node: raw.node === undefined ? undefined : buildNode(raw.node),
-    repository: { path: expandHome(raw.repository.path) },
     nbd: { ports: { first, last }, shared: raw.nbd?.shared ?? DEFAULT_SHARED },
     hooks: buildHooks(raw.hooks ?? {}, env),
     timeouts: { transfer: raw.timeouts?.transfer === undefined ? undefined : parseDuration(raw.timeouts.transfer) },
@@ -86,6 +89,15 @@ export function buildPlan(data: unknown, file: string, envRefs: readonly string[
     origin: { file },
     envRefs: [...envRefs],
   };
+  if (raw.kind === 'replicate') {
+    return deepFreeze({
+      ...common,
+      kind: 'replicate',
+      vm: { name: raw.vm.name, source: buildSource(raw.vm.source!, raw.vm.name) },
+      replica: buildReplica(raw.replica!, raw.vm),
+    });
+  }
+  const base = { ...common, repository: { path: expandHome(raw.repository!.path) } };
   if (raw.kind === 'verify') {
     const verify = raw.verify!;
     return deepFreeze({
@@ -161,7 +173,27 @@ function buildDefinition(definition: RawDefinition): RecoverDefinition {
   };
 }
 
-function buildNode(node: NonNullable<RawPlan['node']>): NodeSpec {
+function buildReplica(replica: NonNullable<RawPlan['replica']>, vm: RawPlan['vm']): ReplicaSettings {
+  return {
+    node: replica.node === undefined ? undefined : buildNode(replica.node),
+    path: replica.path,
+    points: replica.points ?? DEFAULT_REPLICA_POINTS,
+    domain: replicaDomain(replica, vm.name, vm.source?.type),
+    uri: replica.uri ?? DEFAULT_LIBVIRT_URI,
+    scratch: replica.scratch ?? DEFAULT_LIBVIRT_SCRATCH,
+    definition: replica.definition === undefined ? undefined : buildDefinition(replica.definition),
+  };
+}
+
+// The replica's domain: as given, else <vm.name>-replica when there is XML to define it from (a
+// libvirt source's, or the plan's definition), else none. The checks use it too.
+export function replicaDomain(replica: { readonly domain?: unknown; readonly definition?: unknown }, vmName: string, sourceType: unknown): string | undefined {
+  if (typeof replica.domain === 'string') return replica.domain;
+  if (sourceType !== 'libvirt' && replica.definition === undefined) return undefined;
+  return `${vmName}-replica`;
+}
+
+function buildNode(node: RawNode): NodeSpec {
   return {
     host: node.host,
     port: node.port ?? 22,

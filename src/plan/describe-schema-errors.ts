@@ -69,12 +69,19 @@ function describe(error: ErrorObject, path: PlanPath, kind: string | undefined, 
       return issue(atPath(path, `must be at most ${String(params.limit)} (got ${String(value)})`));
     case 'minItems':
       return issue(atPath(path, `must list at least ${String(params.limit)} item${params.limit === 1 ? '' : 's'}`));
-    case 'false schema':
-      return issue(atPath(path, `not allowed in a plan of kind ${kind ?? 'unknown'}`), 'key');
+    case 'false schema': {
+      const why = REFUSED_BECAUSE[`${kind}:${formatPlanPath(path)}`];
+      return issue(atPath(path, `not allowed in a plan of kind ${kind ?? 'unknown'}${why === undefined ? '' : ` (${why})`}`), 'key');
+    }
     default:
       return issue(atPath(path, error.message ?? 'is invalid'));
   }
 }
+
+// Why a kind refuses a key, where "not allowed" alone would leave the user guessing: KIND:PATH -> why.
+const REFUSED_BECAUSE: Readonly<Record<string, string>> = {
+  'replicate:repository': 'the hub holds no copy of a replica: it is kept at replica.path on replica.node',
+};
 
 // Keys a mapping accepts; `false` properties are reported as "not allowed" instead.
 function acceptedKeys(schema: Record<string, unknown>): string[] {

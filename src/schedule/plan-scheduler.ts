@@ -2,7 +2,8 @@
 // due while the previous one is still going is skipped and the skip recorded in history. Runs of
 // different plans may overlap (their port leases keep them apart). With a shared schedule
 // (several hubs on one PostgreSQL, shared-fires.ts) each fire is sent to the queue instead, and
-// this hub runs the fires it takes from the queues of its repositories.
+// this hub runs the fires it takes from the queues of its repositories (and the queue every hub
+// works, for plans that keep no repository).
 
 import { Cron } from 'croner';
 import { runPlan } from '../engine/run-plan.js';
@@ -111,18 +112,20 @@ export class PlanScheduler {
     entry.lastSent = fire;
     for (const time of [...missed, fire]) {
       this.#options
-        .shared!.send(entry.scheduled.plan.repository.path, { plan: name, fire: time.toISOString() })
+        .shared!.send(repositoryOf(entry.scheduled.plan), { plan: name, fire: time.toISOString() })
         .catch((error: unknown) => this.#queueError(name, `could not send the fire due at ${time.toISOString()}`, error));
     }
   }
 
-  // Shared schedule: works the queues of the repositories this hub may use; looks for dead hubs.
+  // Shared schedule: works the queues of the repositories this hub may use, and the queue of the
+  // plans without one; looks for dead hubs.
   async #work(): Promise<void> {
     const { shared, hub } = this.#options;
     for (const { scheduled } of this.#entries.values()) {
-      const repository = scheduled.plan.repository.path;
-      if (hub && !mayUse(hub, repository)) continue;
-      await shared!.work(repository, (job) => this.#take(job)).catch((error: unknown) => this.#queueError(scheduled.plan.name, `could not work the queue of ${repository}`, error));
+      const repository = repositoryOf(scheduled.plan);
+      if (hub && repository !== undefined && !mayUse(hub, repository)) continue;
+      const queue = repository ?? 'the plans without a repository';
+      await shared!.work(repository, (job) => this.#take(job)).catch((error: unknown) => this.#queueError(scheduled.plan.name, `could not work the queue of ${queue}`, error));
     }
     this.#reaper ??= setInterval(() => void this.#reap(), this.#options.reapEveryMs ?? 5000);
   }
@@ -136,13 +139,15 @@ export class PlanScheduler {
     if (this.#stopping) throw new Error(`hub ${store.hub} is stopping`);
     const plan = entry.scheduled.plan;
     const late = !job.catchUp && Date.now() - Date.parse(job.fire) > LATE_AFTER_MS;
+    const repository = repositoryOf(plan);
+    const noHub = repository === undefined ? 'no hub' : `no hub holding repository ${repository}`;
     const claim = await store.claimFire({
       plan: plan.name,
       kind: plan.kind,
       trigger: 'schedule',
       planFile: plan.origin.file,
       fire: fireKey(job),
-      ...(late ? { skip: `no hub holding repository ${plan.repository.path} took the fire due at ${job.fire} until ${new Date().toISOString()}` } : {}),
+      ...(late ? { skip: `${noHub} took the fire due at ${job.fire} until ${new Date().toISOString()}` } : {}),
     });
     if (claim.claimed === 'taken') return;
     if (claim.claimed === 'skipped') {
@@ -179,7 +184,8 @@ export class PlanScheduler {
 
   // catchUp: latest — runs once now each plan whose last scheduled time passed without a run (on
   // any hub). With a shared schedule the catch-up goes to the queue as a fire of its own: hubs
-  // starting together send it once, and one hub holding the repository runs it.
+  // starting together send it once, and one hub holding the repository (any hub, for a plan
+  // without one) runs it.
   async catchUp(): Promise<void> {
     const { shared, store, output } = this.#options;
     for (const [name, { scheduled }] of this.#entries) {
@@ -198,7 +204,7 @@ export class PlanScheduler {
       if (shared === undefined) this.fire(name, 'catch-up');
       else
         await shared
-          .send(scheduled.plan.repository.path, { plan: name, fire: due, catchUp: true })
+          .send(repositoryOf(scheduled.plan), { plan: name, fire: due, catchUp: true })
           .catch((error: unknown) => this.#queueError(name, `could not send the catch-up of the run due at ${due}`, error));
     }
   }
@@ -290,6 +296,12 @@ export class PlanScheduler {
     const text = error instanceof Error ? (error.stack ?? error.message) : String(error);
     this.#options.output.note({ event: 'internal-error', level: 'error', plan: name, message: `internal error (a bug, please report it): ${text}` });
   }
+}
+
+// The repository whose queue a fire goes to; undefined: a plan that keeps none (replicate), whose
+// fires any hub may run (docs/operations.md#many-hubs).
+function repositoryOf(plan: Plan): string | undefined {
+  return 'repository' in plan ? plan.repository.path : undefined;
 }
 
 function mayUse(hub: HubConfig, repository: string): boolean {

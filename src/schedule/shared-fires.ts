@@ -2,7 +2,8 @@
 // PostgreSQL as the state): every hub computes the fire times of every plan and sends each fire
 // as a job whose id is derived from (plan, fire time), so however many hubs send it, the queue
 // holds it once. There is one queue per repository; a hub works only the queues of the
-// repositories its hub config lists, so a fire runs on a hub that holds its repository. The job
+// repositories its hub config lists, so a fire runs on a hub that holds its repository. A plan
+// without a repository (replicate: the hub holds no copy) has one queue every hub works. The job
 // is only the hand-over: the handler claims the fire in the state (runs.fire is unique) and the
 // run goes on outside the job.
 
@@ -33,8 +34,12 @@ function jobOptions(expireInSeconds: number) {
   return { retryLimit: 5, retryDelay: 1, expireInSeconds, retentionMinutes: RETENTION_MINUTES } as const;
 }
 
-// A queue name per repository (pg-boss allows letters, digits, - _ . / only).
-export function fireQueue(repository: string): string {
+// The queue of the plans that keep no repository: every hub scheduling one works it.
+export const ANY_HUB_QUEUE = 'fires-any-hub';
+
+// A queue name per repository (pg-boss allows letters, digits, - _ . / only); undefined: no repository.
+export function fireQueue(repository: string | undefined): string {
+  if (repository === undefined) return ANY_HUB_QUEUE;
   return `fires-${createHash('sha256').update(repository).digest('hex').slice(0, 24)}`;
 }
 
@@ -86,14 +91,14 @@ export class SharedFires {
   }
 
   // Enqueues a fire once, whichever hub sends it first; the others' sends are no-ops.
-  async send(repository: string, job: FireJob): Promise<boolean> {
+  async send(repository: string | undefined, job: FireJob): Promise<boolean> {
     const queue = await this.#queue(repository);
     const id = await this.#boss.send(queue, { ...job }, { id: fireJobId(job.plan, job.catchUp ? `${job.fire}#catch-up` : job.fire), ...this.#jobOptions });
     return id !== null;
   }
 
   // Takes fires of the repository's queue and hands each to `handle` (which should not throw).
-  async work(repository: string, handle: FireHandler): Promise<void> {
+  async work(repository: string | undefined, handle: FireHandler): Promise<void> {
     const queue = await this.#queue(repository);
     if (this.#working.has(queue)) return;
     this.#working.add(queue);
@@ -106,7 +111,7 @@ export class SharedFires {
     await this.#boss.stop({ graceful: true, wait: true, timeout: 10_000 });
   }
 
-  async #queue(repository: string): Promise<string> {
+  async #queue(repository: string | undefined): Promise<string> {
     const name = fireQueue(repository);
     if (!this.#queues.has(name)) {
       await retryTransient(() => this.#boss.createQueue(name, { name, policy: 'standard', ...this.#jobOptions }));

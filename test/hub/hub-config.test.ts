@@ -7,7 +7,8 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { diskMemory, FULL_IN_FLIGHT, HUB_BASE_MEMORY, slotsWanted, tuneDisks } from '../../src/hub/disk-budget.js';
 import { DEFAULT_HUB, loadHubConfig, parseHubConfig, parseMemory } from '../../src/hub/hub-config.js';
-import { checkHubRepository, hubPortRange } from '../../src/hub/hub-scope.js';
+import { checkHubRepository, checkHubScope, hubPortRange } from '../../src/hub/hub-scope.js';
+import { ANY_HUB_QUEUE, fireQueue } from '../../src/schedule/shared-fires.js';
 
 const MiB = 1024 ** 2;
 const dir = mkdtempSync(path.join(tmpdir(), 'hub-config-'));
@@ -114,5 +115,13 @@ describe('hub scope', () => {
     expect(hubPortRange(hub, { first: 20050, last: 20200 })).toEqual({ first: 20050, last: 20099 });
     expect(() => hubPortRange(hub, { first: 30000, last: 30010 })).toThrow(/outside the hub's nbd.ports 20000-20099/);
     expect(hubPortRange(parseHubConfig('', '/x.yaml'), { first: 30000, last: 30010 })).toEqual({ first: 30000, last: 30010 });
+  });
+
+  it('a plan without a repository (replicate) is checked for its ports only, and queued where every hub works', () => {
+    expect(() => checkHubScope(hub, { nbd: { ports: { first: 10100, last: 10200 } } })).not.toThrow();
+    expect(() => checkHubScope(hub, { nbd: { ports: { first: 30000, last: 30010 } } })).toThrow(/outside the hub's nbd.ports/);
+    expect(() => checkHubScope(hub, { repository: { path: '/elsewhere' }, nbd: { ports: { first: 10100, last: 10200 } } })).toThrow(/is not one hub hub-a may use/);
+    expect(fireQueue(undefined)).toBe(ANY_HUB_QUEUE);
+    expect(fireQueue('/backup/repository')).toMatch(/^fires-[0-9a-f]{24}$/);
   });
 });

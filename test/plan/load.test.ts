@@ -6,6 +6,7 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { SendenseError } from '../../src/errors.js';
 import { loadPlanFile, loadPlanForRun } from '../../src/plan/load.js';
+import type { RestorePlan } from '../../src/plan/types.js';
 
 let dir: string;
 beforeEach(async () => {
@@ -43,7 +44,7 @@ describe('loadPlanForRun', () => {
 
   it('substitutes ${VAR}, keeps $${VAR} literal, and lists the variables used', async () => {
     const file = await planFile(RESTORE('latest').replace('name: r', () => 'name: r\ndescription: "costs $${HOME} at ${REPO}"'));
-    const plan = await loadPlanForRun(file, { REPO: '/srv/backup' });
+    const plan = (await loadPlanForRun(file, { REPO: '/srv/backup' })) as RestorePlan;
     expect(plan.repository.path).toBe('/srv/backup/repository');
     expect(plan.description).toBe('costs ${HOME} at /srv/backup');
     expect(plan.envRefs).toEqual(['REPO']);

@@ -11,7 +11,7 @@ describe('shipped plans', () => {
     const result = await runCli(['validate', 'plans', 'examples']);
     expect(result.stderr).toBe('');
     expect(result.exitCode).toBe(0);
-    expect(result.stdout).toMatch(/^9 plans checked, 0 invalid, 0 errors, \d+ warnings?$/m);
+    expect(result.stdout).toMatch(/^10 plans checked, 0 invalid, 0 errors, \d+ warnings?$/m);
   });
 
   it('pgtest1-nightly is a nightly incremental of two qemu disks on this host', async () => {
@@ -58,6 +58,25 @@ describe('shipped plans', () => {
       identityFile: path.join(os.homedir(), '.ssh/id_ed25519'),
       knownHosts: path.join(os.homedir(), '.ssh/known_hosts'),
     });
+  });
+
+  it('the replicate example keeps three points of a libvirt domain on another node, no repository', async () => {
+    const plan = await loadPlanForRun('examples/replicate.yaml', {});
+    expect(plan).toMatchObject({
+      kind: 'replicate',
+      schedule: '*/5 * * * *',
+      node: { host: 'kvm1.example.com', port: 22, user: 'root' },
+      vm: { name: 'pgtest1', source: { type: 'libvirt', domain: 'pgtest1', disks: [] } },
+      replica: {
+        node: { host: 'kvm2.example.com', port: 22, user: 'root', knownHosts: path.join(os.homedir(), '.ssh/known_hosts') },
+        path: '/var/lib/libvirt/images/pgtest1-replica-{key}.qcow2',
+        points: 3,
+        domain: 'pgtest1-replica',
+        uri: 'qemu:///system',
+        scratch: '/var/tmp',
+      },
+    });
+    expect('repository' in plan).toBe(false);
   });
 
   it('the restore example restores the latest backup into qcow2 files named by disk key', async () => {

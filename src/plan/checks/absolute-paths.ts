@@ -18,8 +18,11 @@ export function checkAbsolutePaths({ data, issues }: CheckContext): void {
     issues.error(where, atPath(where, `must be ${hint} (got '${value}')`));
   };
   check(['repository', 'path'], true);
-  check(['node', 'identityFile'], true);
-  check(['node', 'knownHosts'], true);
+  // replica.node is reached from the hub like node, with the same files.
+  for (const node of [['node'], ['replica', 'node']]) {
+    check([...node, 'identityFile'], true);
+    check([...node, 'knownHosts'], true);
+  }
   check(['metricsFile'], true);
   // Blocks the plan's kind does not allow are reported as such, not checked further.
   if (stringAt(data, 'kind') === 'restore') {

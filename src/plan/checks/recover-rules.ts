@@ -14,10 +14,7 @@ export function checkRecoverRules({ data, issues }: CheckContext): void {
     issues.error(['rate'], `rate: must be a rate like 50MiB/s or 200MB/s (got '${rate}')`);
   }
   if (stringAt(data, 'kind') !== 'recover') return;
-  const memory = stringAt(data, 'recover', 'to', 'definition', 'memory');
-  if (memory !== undefined && !hasEnvRef(memory) && !(parseMemory(memory) ?? 0)) {
-    issues.error(['recover', 'to', 'definition', 'memory'], `recover.to.definition.memory: must be a size like 2GiB or 512MiB (got '${memory}')`);
-  }
+  checkDefinitionMemory({ data, issues }, ['recover', 'to', 'definition']);
   const point = stringAt(data, 'recover', 'point');
   if (point !== undefined && point !== '') {
     const parsed = parseRestorePoint(point);
@@ -39,5 +36,13 @@ export function checkRecoverRules({ data, issues }: CheckContext): void {
   }
   if (valueAt(data, 'recover', 'start') === false && valueAt(data, 'recover', 'moveStorage') !== true) {
     issues.error(['recover', 'start'], 'recover.start: false needs recover.moveStorage: true (a domain that is not started must get its disks copied to its storage first)');
+  }
+}
+
+// A domain definition's memory (recover.to.definition, replica.definition) is a size the schema's pattern cannot fully judge.
+export function checkDefinitionMemory({ data, issues }: Pick<CheckContext, 'data' | 'issues'>, definition: readonly string[]): void {
+  const memory = stringAt(data, ...definition, 'memory');
+  if (memory !== undefined && !hasEnvRef(memory) && !(parseMemory(memory) ?? 0)) {
+    issues.error([...definition, 'memory'], `${definition.join('.')}.memory: must be a size like 2GiB or 512MiB (got '${memory}')`);
   }
 }

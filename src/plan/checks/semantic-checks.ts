@@ -7,6 +7,7 @@ import { checkDiskSources } from './disk-sources.js';
 import { checkDurations } from './durations.js';
 import { checkPortRange } from './port-range.js';
 import { checkRecoverRules } from './recover-rules.js';
+import { checkReplicateRules } from './replicate-rules.js';
 import { checkRestoreRules } from './restore-rules.js';
 import { checkRetentionRules } from './retention-rules.js';
 import { checkSchedule } from './schedule.js';
@@ -20,6 +21,7 @@ const CHECKS: readonly PlanCheck[] = [
   checkAbsolutePaths,
   checkRestoreRules,
   checkRecoverRules,
+  checkReplicateRules,
   checkSourceRules,
   checkDurations,
   checkRetentionRules,
