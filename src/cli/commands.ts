@@ -76,6 +76,16 @@ export const COMMANDS: readonly CommandEntry[] = [
     load: async () => (await import('./serve-command.js')).serveCommand,
   },
   {
+    name: 'replicas',
+    overview: [['replicas [--plan NAME]', "list replicate plans' points on their replica nodes, their lag, failovers"]],
+    load: async () => (await import('./replicas-command.js')).replicasCommand,
+  },
+  {
+    name: 'failover',
+    overview: [['failover PLAN.yaml [--point ID] [--test]', "start a replicate plan's replica domain from a point (--test: a throwaway boot, no network)"]],
+    load: async () => (await import('./failover-command.js')).failoverCommand,
+  },
+  {
     name: 'schema',
     overview: [['schema [--path]', 'the plan JSON Schema (--path: where it is installed)']],
     load: async () => (await import('./schema-command.js')).schemaCommand,

@@ -8,7 +8,7 @@ import { formatDuration } from '../format/duration.js';
 import { formatLocalTime } from '../format/local-time.js';
 import { formatTable } from '../format/table.js';
 import { isProcessAlive } from '../process/index.js';
-import type { Backup, Run, Store } from '../store/index.js';
+import type { Backup, ReplicaPoint, Run, Store } from '../store/index.js';
 import { rejectLeftovers, takeOption } from './args.js';
 import { type CommandSpec, USAGE_ERROR } from './command.js';
 import type { CliContext } from './context.js';
@@ -61,7 +61,12 @@ export async function historyRows(store: Store, filter: { plan?: string; limit?:
   const runs = await store.listRuns(filter);
   const here = hostname();
   const rows: HistoryRow[] = [];
+  const points = new Map<string, readonly ReplicaPoint[]>();
   for (const run of runs) {
+    if (run.kind === 'replicate') {
+      rows.push(await syncRow(store, run, points, here));
+      continue;
+    }
     const backup: Backup | undefined = run.backupId ? await store.getBackup(run.backupId) : undefined;
     const died = run.status === 'running' && run.hostname === here && run.pid !== null && !isProcessAlive(run.pid);
     rows.push({
@@ -74,6 +79,21 @@ export async function historyRows(store: Store, filter: { plan?: string; limit?:
     });
   }
   return rows;
+}
+
+// A replica's sync: the point it made (full or incremental) and the bytes it sent.
+async function syncRow(store: Store, run: Run, points: Map<string, readonly ReplicaPoint[]>, here: string): Promise<HistoryRow> {
+  if (!points.has(run.plan)) points.set(run.plan, await store.listReplicaPoints({ plan: run.plan }));
+  const point = points.get(run.plan)!.find((candidate) => candidate.runId === run.id);
+  const died = run.status === 'running' && run.hostname === here && run.pid !== null && !isProcessAlive(run.pid);
+  const copied = point?.disks.flatMap((disk) => (disk.bytes === null ? [] : [disk.bytes])) ?? [];
+  return {
+    run: point === undefined ? run : { ...run, backupId: point.id },
+    taken: point?.type ?? null,
+    bytes: point?.bytes ?? (copied.length === 0 ? null : copied.reduce((a, b) => a + b, 0)),
+    seconds: run.status === 'skipped' ? null : duration(run.startedAt, run.endedAt),
+    status: died ? 'died' : run.status,
+  };
 }
 
 // Which hub ran what matters once several hubs share the state (PostgreSQL) or one is named.

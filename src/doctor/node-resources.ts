@@ -1,8 +1,10 @@
 // What killed runs took on nodes (store/node-resources.ts): a frozen guest is thawed first, then
 // the backup job ended, a checkpoint deleted unless it is the change_id of its VM's newest complete
-// backup, and the run's scratch directory removed. A node over SSH is reached again with the
-// plan's node settings as the run recorded them (docs/how-it-works.md#libvirt-domains).
+// backup, the run's scratch directory removed, a failover test's domain destroyed with its overlays.
+// A node over SSH is reached again with the plan's node settings as the run recorded them
+// (docs/how-it-works.md#libvirt-domains).
 
+import { endTestDomain, TEST_DOMAIN_RESOURCE, type TestDomainFacts } from '../failover/test-domain.js';
 import { endBackupJob } from '../libvirt/backup-job.js';
 import { deleteCheckpoint, type CheckpointDisk } from '../libvirt/checkpoints.js';
 import { thawGuest } from '../libvirt/guest-agent.js';
@@ -16,11 +18,12 @@ import { RECOVERY_RESOURCE } from '../kinds/recover/recover-run.js';
 import { finishReplicaPoints, REPLICA_POINT_RESOURCE } from './replica-points.js';
 
 // The order they are given back in: nothing frozen a moment longer, the job before its files.
-const ORDER = ['guest-freeze', 'backup-job', 'checkpoint', REPLICA_POINT_RESOURCE, 'scratch-dir'];
+const ORDER = ['guest-freeze', 'backup-job', 'checkpoint', REPLICA_POINT_RESOURCE, 'scratch-dir', TEST_DOMAIN_RESOURCE];
 
 export const nodeResourcesSweeper: Sweeper = {
   name: 'node resources',
-  tables: ['node_resources'],
+  // A dead sync's points are finished (or failed) from its 'replica-point' record.
+  tables: ['node_resources', 'replica_points', 'replica_point_disks'],
   async sweep(doctor) {
     const left: NodeResource[] = [];
     for (const resource of await doctor.store.allNodeResources()) {
@@ -74,6 +77,11 @@ async function giveBack(doctor: DoctorContext, host: NodeHost, resource: NodeRes
         await removeScratchDir((argv, options) => host.exec(argv, options), resource.name);
         await forget();
       });
+    case TEST_DOMAIN_RESOURCE:
+      return doctor.act(what, 'destroy it and remove its overlays', async () => {
+        await endTestDomain((argv, options) => host.exec(argv, options), resource.facts as unknown as TestDomainFacts);
+        await forget();
+      });
     default:
       return doctor.act(what, 'forget it (unknown kind)', forget);
   }
@@ -88,6 +96,7 @@ function describe(resource: NodeResource): string {
     checkpoint: `checkpoint ${resource.name} of domain ${domain}`,
     'scratch-dir': `scratch directory ${resource.name}`,
     [REPLICA_POINT_RESOURCE]: `unfinished replica sync of plan ${String(resource.facts.plan ?? '')}`,
+    [TEST_DOMAIN_RESOURCE]: `failover test domain ${resource.name} (overlays ${((resource.facts.overlays as string[] | undefined) ?? []).join(', ')})`,
   };
   return `${what[resource.kind] ?? `${resource.kind} ${resource.name}`}${where} (run ${resource.runId})`;
 }

@@ -10,6 +10,7 @@ import { Listr, type ListrDefaultRenderer, type ListrSimpleRenderer, type ListrT
 import type { Output } from './output.js';
 import { slotEventText } from '../hub/disk-queue.js';
 import { ProgressFacts } from './progress-facts.js';
+import { runEndTail } from './run-end-text.js';
 import type { RunEvent, RunReporter } from './run-events.js';
 
 type Task = ListrTaskWrapper<unknown, ListrDefaultRenderer, ListrSimpleRenderer>;
@@ -79,10 +80,12 @@ export function createListrReporter(cli: Pick<Output, 'stdout' | 'stderr'>): Run
     view.settle();
   };
 
+  let kind: string | undefined;
   return {
     emit(event: RunEvent) {
       switch (event.type) {
         case 'run-start':
+          kind = event.kind;
           for (const name of event.steps) views.set(name, { name, title: name, state: 'waiting', lines: [], settle: () => {} });
           break;
         case 'step-start': {
@@ -135,7 +138,7 @@ export function createListrReporter(cli: Pick<Output, 'stdout' | 'stderr'>): Run
           for (const view of views.values()) {
             if (view.state === 'waiting' || view.state === 'running') settle(view.name, 'skipped', `${view.name}: not reached`);
           }
-          const tail = event.backupId && event.status === 'succeeded' ? `, backup ${event.backupId}` : '';
+          const tail = runEndTail(kind, event);
           const error = event.error ? `: ${event.error}` : '';
           const summary = `run ${event.runId} ${event.status} in ${event.seconds.toFixed(1)} s${tail}${error}`;
           ended = (listr ?? Promise.resolve()).then(() => {

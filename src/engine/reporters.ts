@@ -4,6 +4,7 @@ import type { Output } from './output.js';
 import { slotEventText } from '../hub/disk-queue.js';
 import { ProgressFacts } from './progress-facts.js';
 import type { RunEvent, RunReporter } from './run-events.js';
+import { runEndTail } from './run-end-text.js';
 
 // listr2 is loaded only for a terminal: --json and plain runs start without it.
 export async function createReporter(cli: Output): Promise<RunReporter> {
@@ -31,10 +32,12 @@ export function plainReporter(cli: Pick<Output, 'stdout' | 'stderr'>, quiet = fa
     return true;
   };
   const line = (text: string) => cli.stdout.write(`${text}\n`);
+  let kind: string | undefined;
   return {
     emit(event: RunEvent) {
       switch (event.type) {
         case 'run-start':
+          kind = event.kind;
           if (!quiet) line(`run ${event.runId}: ${event.kind} plan ${event.plan}`);
           break;
         case 'step-start':
@@ -71,7 +74,7 @@ export function plainReporter(cli: Pick<Output, 'stdout' | 'stderr'>, quiet = fa
           cli.stderr.write(`warning: ${event.message}\n`);
           break;
         case 'run-end': {
-          const tail = event.backupId && event.status === 'succeeded' ? `, backup ${event.backupId}` : '';
+          const tail = runEndTail(kind, event);
           const text = `run ${event.runId} ${event.status} in ${event.seconds.toFixed(1)} s${tail}`;
           if (event.status === 'succeeded') line(text);
           else cli.stderr.write(`${text}: ${event.error ?? ''}\n`);

@@ -3,9 +3,10 @@
 // started by a sync. Redefined in place (same UUID) when the VM's definition changes; a domain of
 // that name whose disks are not the replica's is never touched.
 
+import { DOMParser, XMLSerializer } from '@xmldom/xmldom';
 import { SendenseError } from '../errors.js';
 import type { RecoverDefinition } from '../plan/types.js';
-import { parseDomainXml } from './domain-xml.js';
+import { children, firstChild, parseDomainXml } from './domain-xml.js';
 import { cloneDomainXml, minimalDomainXml, type ClonedDomain, type RecoveredDisk } from './recovered-domain-xml.js';
 import type { Virsh } from './virsh.js';
 
@@ -56,4 +57,12 @@ export async function defineReplicaDomain(virsh: Virsh, xml: string, domain: str
 // A disk a failover put the domain on: an overlay beside replica.path (replica-layout.ts).
 function isFailoverImage(disk: string, replicaPaths: readonly string[]): boolean {
   return replicaPaths.some((path) => disk.startsWith(path.replace(/\.qcow2$/, '.failover-')));
+}
+
+// The definition with no network interface at all: a failover test must never reach the VM's networks (docs/replication.md#failover).
+export function withoutInterfaces(xml: string): string {
+  const document = new DOMParser({ onError: () => undefined }).parseFromString(xml, 'text/xml');
+  const devices = document.documentElement === null ? undefined : firstChild(document.documentElement, 'devices');
+  for (const iface of devices === undefined ? [] : children(devices, 'interface')) devices!.removeChild(iface);
+  return new XMLSerializer().serializeToString(document);
 }

@@ -19,6 +19,8 @@ export interface RunMetrics {
   readonly bytes: number;
   /** Unix time of the last successful run; 0 when there was none. */
   readonly lastSuccess: number;
+  /** A replicate plan: Unix time of the replica's newest point (when the source was read); 0: none yet. */
+  readonly replicaPoint?: number;
 }
 
 // The file for this plan: `{plan}` in the path is its name.
@@ -33,7 +35,9 @@ export async function planMetrics(store: Store, plan: Plan, bytes: number): Prom
   const last = runs.find(finished);
   if (last === undefined) return undefined;
   const success = runs.find((run) => run.status === 'succeeded' && run.endedAt !== null);
+  const replicaPoint = plan.kind === 'replicate' ? await newestReplicaPoint(store, plan.name) : undefined;
   return {
+    ...(replicaPoint === undefined ? {} : { replicaPoint }),
     plan: plan.name,
     vm: plan.vm.name,
     kind: plan.kind,
@@ -43,6 +47,26 @@ export async function planMetrics(store: Store, plan: Plan, bytes: number): Prom
     bytes,
     lastSuccess: success ? Date.parse(success.endedAt!) / 1000 : 0,
   };
+}
+
+async function newestReplicaPoint(store: Store, plan: string): Promise<number> {
+  const point = await store.latestCompleteReplicaPoint(plan);
+  const at = point?.takenAt ?? point?.startedAt;
+  return at === undefined ? 0 : Date.parse(at) / 1000;
+}
+
+// A replica's newest point, and its age when the file was written (docs/replication.md#monitoring).
+function replicaGauges(m: RunMetrics, labels: string): string[] {
+  if (m.replicaPoint === undefined) return [];
+  const lag = m.replicaPoint === 0 ? 0 : Math.max(0, Math.round(Date.now() / 1000 - m.replicaPoint));
+  return [
+    `# HELP sendense_replica_point_timestamp_seconds When the source was read for the replica's newest point (Unix time; 0: none yet). Alert on time() minus this.`,
+    '# TYPE sendense_replica_point_timestamp_seconds gauge',
+    `sendense_replica_point_timestamp_seconds{${labels}} ${m.replicaPoint}`,
+    "# HELP sendense_replica_lag_seconds Age of the replica's newest point when the last sync ended.",
+    '# TYPE sendense_replica_lag_seconds gauge',
+    `sendense_replica_lag_seconds{${labels}} ${lag}`,
+  ];
 }
 
 // The exposition format, version 0.0.4.
@@ -61,6 +85,7 @@ export function formatMetrics(m: RunMetrics): string {
       'Outcome of the last run: 1 for its status, 0 for the others.',
       STATUSES.map((status) => `sendense_last_run_status{${labels},status="${status}"} ${m.status === status ? 1 : 0}`),
     ),
+    ...replicaGauges(m, labels),
     '',
   ].join('\n');
 }

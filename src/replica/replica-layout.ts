@@ -25,6 +25,7 @@ export function renameTemp(file: string): string {
   return path.join(path.dirname(file), `.${path.basename(file)}.sendense-tmp`);
 }
 
+// Not the source's own run directory (a libvirt job's), which may share the scratch directory on one host.
 export function syncSocketDir(scratch: string, runId: string): string {
-  return `${scratch.replace(/\/+$/, '')}/sendense-${runId}`;
+  return `${scratch.replace(/\/+$/, '')}/sendense-${runId}-replica`;
 }

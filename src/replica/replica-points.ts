@@ -5,6 +5,7 @@
 
 import type { NodeExec } from '../libvirt/virsh.js';
 import type { ReplicaPoint, Store } from '../store/index.js';
+import { sourceCrashPoint } from '../source/test-seams.js';
 import { foldLayer, installLayer, removeLayers } from './replica-files.js';
 
 export type Say = (message: string) => void;
@@ -44,6 +45,7 @@ export async function foldOldPoints(store: Store, plan: string, keep: number, ex
     if (points.length <= keep) return folded;
     const oldest = points[0]!;
     await store.setReplicaPointStatus(oldest.id, 'folding');
+    sourceCrashPoint('fold-started');
     const into = await foldPoint(store, oldest, exec);
     say(into === undefined ? `point ${oldest.id} removed (the last of an older chain)` : `point ${oldest.id} folded into ${into.id}`);
     folded += 1;

@@ -2,8 +2,8 @@
 
 import type { DiskKey, PlanKind } from '../plan/types.js';
 
-/** A plan's kind, or a command that records its work as a run (verify, catalog import, prune, doctor's merges, serve). */
-export type RunKind = PlanKind | 'verify' | 'catalog-import' | 'prune' | 'serve';
+/** A plan's kind, or a command that records its work as a run (verify, catalog import, prune, doctor's merges, serve, failover). */
+export type RunKind = PlanKind | 'verify' | 'catalog-import' | 'prune' | 'serve' | 'failover';
 export type RunTrigger = 'manual' | 'schedule';
 export type RunStatus = 'running' | 'succeeded' | 'failed' | 'interrupted' | 'skipped';
 export type BackupType = 'full' | 'incremental';
@@ -116,7 +116,7 @@ export interface NodeResource {
   readonly runId: string;
   /** 'this host', or the node as user@host:port. */
   readonly node: string;
-  /** 'guest-freeze' | 'backup-job' | 'scratch-dir' | 'checkpoint'. */
+  /** 'guest-freeze' | 'backup-job' | 'scratch-dir' | 'checkpoint' | 'test-domain'. */
   readonly kind: string;
   /** What it is on the node: a domain, a directory, a checkpoint name (unique per node and kind). */
   readonly name: string;

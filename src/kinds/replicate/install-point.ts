@@ -8,6 +8,7 @@ import { SendenseError } from '../../errors.js';
 import { formatDuration } from '../../format/duration.js';
 import { installLayer } from '../../replica/replica-files.js';
 import { backupSource } from '../../source/index.js';
+import { sourceCrashPoint } from '../../source/test-seams.js';
 import { snapshotContext } from '../backup/snapshot-source.js';
 import { replicaExec, type ReplicateRun } from './replicate-run.js';
 
@@ -26,11 +27,15 @@ export const installPoint: Step<ReplicateRun> = {
     // Closed before installing: everything qemu-nbd wrote is on the replica node's disk.
     for (const disk of state.disks) await disk.server?.stop();
     for (const disk of state.disks) await store.completeReplicaPointDisk(state.backupId, disk.key, { changeId: disk.changeId ?? null, bytes: disk.bytes ?? 0 });
+    sourceCrashPoint('sync-written');
     await store.setReplicaPointStatus(state.backupId, 'installing');
     // From here the point is finished, never undone: a failure below is finished by the next sync or doctor.
     run.undo.commit();
     const exec = replicaExec(run);
-    for (const disk of state.disks) await installLayer(exec, disk.layer, disk.replicaPath);
+    for (const [index, disk] of state.disks.entries()) {
+      await installLayer(exec, disk.layer, disk.replicaPath);
+      if (index === 0) sourceCrashPoint('sync-half-installed');
+    }
     const total = state.disks.reduce((sum, disk) => sum + (disk.bytes ?? 0), 0);
     await store.setReplicaPointStatus(state.backupId, 'complete', { bytes: total, definition: state.definition ?? null });
     if (state.supersededBitmaps.length > 0) {
@@ -39,7 +44,7 @@ export const installPoint: Step<ReplicateRun> = {
       context.takes(`remove superseded change tracking ${names}`, 'success', () => source.releaseSuperseded(state.supersededBitmaps, context));
     }
     const lag = state.takenAt === undefined ? undefined : (Date.now() - Date.parse(state.takenAt)) / 1000;
-    const lagText = lag === undefined ? '' : `, ${formatDuration(lag)} behind the source`;
+    const lagText = lag === undefined ? '' : `, lag ${formatDuration(lag)}`;
     await store.noteRun(run.runId, `replica point ${state.backupId} (${state.type}) on ${run.replicaNode.description}${lagText}`);
     return `point ${state.backupId}: ${state.disks.map((disk) => disk.replicaPath).join(', ')}${lagText}`;
   },

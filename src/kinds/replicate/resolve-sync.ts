@@ -7,6 +7,7 @@
 import { REPLICA_POINT_RESOURCE, type ReplicaPointFacts } from '../../doctor/replica-points.js';
 import type { Step } from '../../engine/step.js';
 import { SendenseError, isSendenseError } from '../../errors.js';
+import { formatLocalTime } from '../../format/local-time.js';
 import { plural } from '../../format/plural.js';
 import { virshOn } from '../../libvirt/virsh.js';
 import type { ReplicatePlan } from '../../plan/types.js';
@@ -107,7 +108,7 @@ async function recordSync(run: ReplicateRun, pointId: string): Promise<void> {
 }
 
 function failedOverMessage(plan: ReplicatePlan, at: string, pointId: string): string {
-  return `the replica of ${plan.vm.name} was failed over at ${at} (point ${pointId}): syncs are stopped so that nothing overwrites a replica in use (docs/replication.md#failover)`;
+  return `the replica of ${plan.vm.name} was failed over at ${formatLocalTime(at)} (point ${pointId}): syncs are stopped so that nothing overwrites a replica in use (docs/replication.md#failover)`;
 }
 
 async function refuseFailedOver(store: Store, plan: ReplicatePlan): Promise<void> {

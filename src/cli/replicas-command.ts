@@ -1,0 +1,106 @@
+// `sendense-run replicas [--plan NAME]` (docs/replication.md#points): per replicate plan, a header
+// with its replica node, how far its newest point is behind (now - taken) and whether it is failed
+// over, then its complete points newest first: id, taken, age, kind, bytes written.
+
+import { formatBytes } from '../format/bytes.js';
+import { formatDuration } from '../format/duration.js';
+import { formatLocalTime } from '../format/local-time.js';
+import { plural } from '../format/plural.js';
+import { formatTable } from '../format/table.js';
+import { pointAge, pointTime } from '../failover/failover-point.js';
+import type { ReplicaFailover, ReplicaPoint, Store } from '../store/index.js';
+import { rejectLeftovers, takeOption } from './args.js';
+import { type CommandSpec, USAGE_ERROR } from './command.js';
+import type { CliContext } from './context.js';
+import { withExistingStore } from './open-existing-store.js';
+
+interface Replica {
+  readonly plan: string;
+  /** Newest first. */
+  readonly points: readonly ReplicaPoint[];
+  readonly failover: ReplicaFailover | undefined;
+}
+
+export const replicasCommand: CommandSpec = {
+  name: 'replicas',
+  usage: 'sendense-run replicas [--plan NAME]',
+  does: "Replicate plans and their complete points on the replica node, newest first, with each plan's lag\n(how long ago its newest point was taken) and whether it is failed over.",
+  options: [{ name: '--plan', value: 'NAME', help: 'only this plan' }],
+  exitCodes: [{ code: 0, when: 'listed (also when there is no state database yet: it says so)' }, USAGE_ERROR],
+  run: runReplicas,
+};
+
+async function runReplicas(cli: CliContext, args: readonly string[]): Promise<number> {
+  const plan = takeOption(args, '--plan');
+  rejectLeftovers(plan.rest, replicasCommand);
+  return withExistingStore(cli, async (store) => {
+    const replicas = await listReplicas(store, plan.value);
+    const now = Date.now();
+    if (cli.json) {
+      for (const replica of replicas) cli.stdout.write(`${JSON.stringify(replicaJson(replica, now))}\n`);
+      return 0;
+    }
+    if (replicas.length === 0) {
+      cli.stdout.write(plan.value ? `no replica points of plan ${plan.value}\n` : 'no replicas yet\n');
+      return 0;
+    }
+    replicas.forEach((replica, i) => {
+      if (i > 0) cli.stdout.write('\n');
+      for (const line of replicaLines(replica, now)) cli.stdout.write(`${line}\n`);
+    });
+    return 0;
+  });
+}
+
+// Every plan with a point recorded (any status), by name; its complete points newest first.
+async function listReplicas(store: Store, plan: string | undefined): Promise<Replica[]> {
+  const all = await store.listReplicaPoints(plan === undefined ? {} : { plan });
+  const plans = [...new Set(all.map((point) => point.plan))].sort();
+  return Promise.all(
+    plans.map(async (name) => ({
+      plan: name,
+      points: all.filter((point) => point.plan === name && point.status === 'complete').reverse(),
+      failover: await store.replicaFailover(name),
+    })),
+  );
+}
+
+function replicaLines({ plan, points, failover }: Replica, now: number): string[] {
+  const newest = points[0];
+  if (newest === undefined) return [`plan ${plan}: no complete point yet`];
+  const lines = [`plan ${plan} (VM ${newest.vm}), replica on ${newest.replicaNode}: ${plural(points.length, 'point')}, newest ${formatDuration(pointAge(newest, now))} behind`];
+  if (failover !== undefined) lines.push(`  FAILED OVER at ${formatLocalTime(failover.at)} to point ${failover.pointId}: ${failover.domain} runs on ${failover.node}; syncs stopped`);
+  const table = formatTable(
+    [{ header: 'POINT' }, { header: 'TAKEN' }, { header: 'AGE', align: 'right' }, { header: 'KIND' }, { header: 'DISKS', align: 'right' }, { header: 'WRITTEN', align: 'right' }],
+    points.map((point) => [
+      point.id,
+      formatLocalTime(pointTime(point)),
+      formatDuration(pointAge(point, now)),
+      point.type,
+      String(point.disks.length),
+      point.bytes === null ? '-' : formatBytes(point.bytes),
+    ]),
+  );
+  return [...lines, ...table.map((line) => `  ${line}`)];
+}
+
+function replicaJson({ plan, points, failover }: Replica, now: number): Record<string, unknown> {
+  const newest = points[0];
+  return {
+    plan,
+    vm: newest?.vm ?? null,
+    replicaNode: newest?.replicaNode ?? null,
+    lagSeconds: newest === undefined ? null : pointAge(newest, now),
+    failover: failover ?? null,
+    points: points.map((point) => ({
+      id: point.id,
+      takenAt: pointTime(point),
+      ageSeconds: pointAge(point, now),
+      type: point.type,
+      chainId: point.chainId,
+      parentId: point.parentId,
+      bytes: point.bytes,
+      disks: point.disks.map((disk) => ({ key: disk.diskKey, path: disk.path, layer: disk.layer, virtualSize: disk.virtualSize, bytes: disk.bytes })),
+    })),
+  };
+}

@@ -1,0 +1,161 @@
+// A real failover (docs/replication.md#failover): the replica domain started on the replica node
+// from a point. From the newest point its disks are replica.path; from an older one each disk is a
+// new overlay beside replica.path on that point's layer, so no point's layer is ever written. The
+// failover is recorded before the domain starts, so the plan's syncs stop first; a start that
+// fails forgets it again and gives back what it made, newest first.
+
+import { UndoStack } from '../engine/undo-stack.js';
+import { isSendenseError, SendenseError } from '../errors.js';
+import { parseDomainXml } from '../libvirt/domain-xml.js';
+import { replaceDiskImages } from '../libvirt/recovered-domain-xml.js';
+import { defineReplicaDomain, replicaDomainState, replicaDomainXml } from '../libvirt/replica-domain.js';
+import { virshMessage, virshOn, type NodeExec, type Virsh } from '../libvirt/virsh.js';
+import type { NodeHost } from '../node/node.js';
+import type { ReplicatePlan } from '../plan/types.js';
+import { createLayer, existingFiles, removeLayers, sameFile } from '../replica/replica-files.js';
+import { failoverOverlay } from '../replica/replica-layout.js';
+import type { ReplicaPoint, Store } from '../store/index.js';
+import { execOn } from './replica-node.js';
+import { testDomainName } from './test-domain.js';
+
+export interface FailedOverDisk {
+  readonly key: number;
+  /** What the domain runs on: replica.path (the newest point) or its failover overlay. */
+  readonly image: string;
+  /** The point's own layer under it. */
+  readonly layer: string;
+}
+
+export interface FailedOver {
+  readonly domain: string;
+  /** The replica node, for people. */
+  readonly node: string;
+  readonly point: ReplicaPoint;
+  /** Whether it is the replica's newest point (then the disks are replica.path). */
+  readonly newest: boolean;
+  readonly disks: readonly FailedOverDisk[];
+  /** What became of the domain's definition before it started. */
+  readonly definition: 'defined' | 'updated' | 'unchanged';
+  /** What the definition left out or changed, one line each. */
+  readonly notes: readonly string[];
+}
+
+// `signal` (Ctrl+C) stops it before the failover is recorded, never after.
+export async function failOver(store: Store, node: NodeHost, plan: ReplicatePlan, point: ReplicaPoint, runId: string, signal: AbortSignal): Promise<FailedOver> {
+  const domain = plan.replica.domain!;
+  const exec = execOn(node);
+  const virsh = virshOn(exec, plan.replica.uri);
+  const state = await replicaDomainState(virsh, domain);
+  if (state.exists && state.running) {
+    throw new SendenseError(`the replica domain ${domain} on ${node.description} is ${state.state} already, started outside sendense-run: shut it down first (a sync refuses while it runs)`);
+  }
+  // Its overlays are on a point's layer: QEMU would not let the replica domain write under it.
+  const test = testDomainName(domain);
+  if ((await virsh.attempt(['domstate', test])).exitCode === 0)
+    throw new SendenseError(`a failover test of this replica runs on ${node.description} (domain ${test}): end it first (Ctrl+C where it runs, or sendense-run doctor if it was killed)`);
+  const newest = (await store.latestCompleteReplicaPoint(plan.name))?.id === point.id;
+  const undo = new UndoStack();
+  try {
+    const disks = newest ? await newestPointDisks(exec, node, point) : await failoverOverlays(exec, node, point, undo);
+    const images = new Map(disks.map((disk) => [disk.key, disk.image]));
+    const defined = await defineForFailover(virsh, plan, point, images, state.exists, undo, newest);
+    signal.throwIfAborted();
+    await store.recordReplicaFailover({ plan: plan.name, pointId: point.id, runId, domain, node: node.id });
+    undo.push({ what: `forget the failover of plan ${plan.name}`, when: 'failure', step: 'failover', run: () => store.forgetReplicaFailover(plan.name) });
+    const started = await virsh.attempt(['start', domain]);
+    if (started.exitCode !== 0) throw new SendenseError(`cannot start the replica domain ${domain} on ${node.description}: ${virshMessage(started)}`);
+    return Object.freeze({ domain, node: node.description, point, newest, disks: Object.freeze(disks), definition: defined.how, notes: defined.notes });
+  } catch (error) {
+    const failed = (await undo.unwind()).filter((outcome) => outcome.error !== undefined);
+    const left = failed.map((outcome) => `could not ${outcome.what}: ${outcome.error!.message}`);
+    const recorded = failed.some((outcome) => outcome.what.startsWith('forget the failover'));
+    const after = recorded ? 'the failover is still recorded' : 'no failover is recorded: the syncs of the plan go on';
+    // A bug keeps its stack; an interruption stays one.
+    if (!isSendenseError(error) || error === signal.reason) throw error;
+    throw new SendenseError([`${error.message}; ${after}`, ...left].join('; '), { cause: error });
+  }
+}
+
+// The newest point: the disks are replica.path, which must be that point's layer (installed).
+async function newestPointDisks(exec: NodeExec, node: NodeHost, point: ReplicaPoint): Promise<FailedOverDisk[]> {
+  for (const disk of point.disks) {
+    if (!(await sameFile(exec, disk.layer, disk.path))) {
+      throw new SendenseError(`${disk.path} on ${node.description} is not the replica's newest point ${point.id} (its layer ${disk.layer}): run sendense-run doctor, then failover again`);
+    }
+  }
+  return point.disks.map((disk) => ({ key: disk.diskKey, image: disk.path, layer: disk.layer }));
+}
+
+// An older point: a new overlay per disk on its layer, beside replica.path; one already there holds an earlier failover's writes.
+async function failoverOverlays(exec: NodeExec, node: NodeHost, point: ReplicaPoint, undo: UndoStack): Promise<FailedOverDisk[]> {
+  const overlays = point.disks.map((disk) => failoverOverlay(disk.path, point.id, false));
+  const present = [...(await existingFiles(exec, overlays))];
+  if (present.length > 0) {
+    throw new SendenseError(
+      `${present.join(', ')} on ${node.description} exist${present.length === 1 ? 's' : ''} already (an earlier failover's writes to point ${point.id}?): move ${present.length === 1 ? 'it' : 'them'} away first`,
+    );
+  }
+  const disks: FailedOverDisk[] = [];
+  for (const disk of point.disks) {
+    const overlay = failoverOverlay(disk.path, point.id, false);
+    await createLayer(exec, overlay, { backing: disk.layer, virtualSize: disk.virtualSize });
+    undo.push({ what: `remove ${overlay}`, when: 'failure', step: 'failover', run: () => removeLayers(exec, [overlay]) });
+    disks.push({ key: disk.diskKey, image: overlay, layer: disk.layer });
+  }
+  return disks;
+}
+
+// The replica domain on `images`: defined from the point's definition when missing, else its own
+// definition with its disks moved when they are elsewhere; the previous definition is the undo.
+async function defineForFailover(
+  virsh: Virsh,
+  plan: ReplicatePlan,
+  point: ReplicaPoint,
+  images: ReadonlyMap<number, string>,
+  exists: boolean,
+  undo: UndoStack,
+  newest: boolean,
+): Promise<{ how: FailedOver['definition']; notes: readonly string[] }> {
+  const domain = plan.replica.domain!;
+  if (!exists) {
+    const made = replicaDomainXml({
+      domain,
+      stored: point.definition ?? undefined,
+      definition: plan.replica.definition,
+      disks: point.disks.map((disk) => ({ key: disk.diskKey, source: disk.source, image: images.get(disk.diskKey)! })),
+    });
+    await defineReplicaDomain(
+      virsh,
+      made.xml,
+      domain,
+      point.disks.map((disk) => disk.path),
+    );
+    // On the newest point it is the replica domain a sync defines: it stays.
+    if (!newest) undo.push({ what: `undefine ${domain}`, when: 'failure', step: 'failover', run: async () => void (await virsh.run(['undefine', domain], `undefine ${domain}`)) });
+    return { how: 'defined', notes: made.notes };
+  }
+  const current = await virsh.run(['dumpxml', '--inactive', domain], `read the definition of ${domain}`);
+  const moves = new Map<string, string>();
+  const domainDisks = parseDomainXml(current).disks;
+  for (const disk of point.disks) {
+    const found = domainDisks.find((candidate) => candidate.path !== undefined && isImageOf(candidate.path, disk.path));
+    if (found === undefined) {
+      throw new SendenseError(`the domain ${domain} has no disk on ${disk.path} (its disks: ${domainDisks.map((candidate) => candidate.path ?? '-').join(', ')}): it is not this replica's domain`);
+    }
+    if (found.path !== images.get(disk.diskKey)) moves.set(found.target, images.get(disk.diskKey)!);
+  }
+  if (moves.size === 0) return { how: 'unchanged', notes: [] };
+  await virsh.runWithXml(['define', '--file'], replaceDiskImages(current, moves), `put the disks of ${domain} on point ${point.id}`);
+  undo.push({
+    what: `restore the definition of ${domain}`,
+    when: 'failure',
+    step: 'failover',
+    run: async () => void (await virsh.runWithXml(['define', '--file'], current, `restore the definition of ${domain}`)),
+  });
+  return { how: 'updated', notes: [] };
+}
+
+// replica.path itself or a failover overlay beside it (replica-layout.ts failoverOverlay).
+function isImageOf(image: string, replicaPath: string): boolean {
+  return image === replicaPath || image.startsWith(`${replicaPath.replace(/\.qcow2$/, '')}.failover-`);
+}

@@ -1,0 +1,18 @@
+// The replica node a failover works on (docs/replication.md#failover): this host, or its own SSH
+// link with the plan's replica.node settings (host key checked), closed by the caller.
+
+import type { NodeExec } from '../libvirt/virsh.js';
+import { createLocalNode } from '../node/local.js';
+import type { NodeHost } from '../node/node.js';
+import type { ReplicatePlan } from '../plan/types.js';
+
+export async function openReplicaNode(plan: ReplicatePlan): Promise<NodeHost> {
+  if (plan.replica.node === undefined) return createLocalNode();
+  const { connectSshNode } = await import('../node/ssh.js');
+  return connectSshNode(plan.replica.node);
+}
+
+// How a command runs there, as virsh and the replica's file work want it.
+export function execOn(node: NodeHost): NodeExec {
+  return (argv, options) => node.exec(argv, options);
+}
