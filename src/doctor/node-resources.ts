@@ -18,7 +18,9 @@ import { RECOVERY_RESOURCE } from '../kinds/recover/recover-run.js';
 import { finishReplicaPoints, REPLICA_POINT_RESOURCE } from './replica-points.js';
 
 // The order they are given back in: nothing frozen a moment longer, the job before its files.
-const ORDER = ['guest-freeze', 'backup-job', 'checkpoint', REPLICA_POINT_RESOURCE, 'scratch-dir', TEST_DOMAIN_RESOURCE];
+// A dead sync's point is finished before checkpoints are judged: one written whole becomes the
+// replica's newest point, and the checkpoint it recorded is then the one the next sync starts from.
+const ORDER = ['guest-freeze', 'backup-job', REPLICA_POINT_RESOURCE, 'checkpoint', 'scratch-dir', TEST_DOMAIN_RESOURCE];
 
 export const nodeResourcesSweeper: Sweeper = {
   name: 'node resources',
@@ -30,7 +32,6 @@ export const nodeResourcesSweeper: Sweeper = {
       if (resource.kind !== RECOVERY_RESOURCE && !(await doctor.isLive(resource.runId))) left.push(resource);
     }
     if (left.length === 0) return;
-    const needed = await neededCheckpoints(doctor);
     for (const node of new Set(left.map((resource) => resource.node))) {
       const here = left.filter((resource) => resource.node === node).sort((a, b) => ORDER.indexOf(a.kind) - ORDER.indexOf(b.kind));
       const host = await reach(doctor, node, here[0]!.facts.nodeSpec as NodeSpec | null);
@@ -39,7 +40,7 @@ export const nodeResourcesSweeper: Sweeper = {
         continue;
       }
       try {
-        for (const resource of here) await giveBack(doctor, host, resource, needed);
+        for (const resource of here) await giveBack(doctor, host, resource);
       } finally {
         if (host !== doctor.local) await host.close();
       }
@@ -47,7 +48,7 @@ export const nodeResourcesSweeper: Sweeper = {
   },
 };
 
-async function giveBack(doctor: DoctorContext, host: NodeHost, resource: NodeResource, needed: ReadonlySet<string>): Promise<void> {
+async function giveBack(doctor: DoctorContext, host: NodeHost, resource: NodeResource): Promise<void> {
   const { store } = doctor;
   const facts = resource.facts as { domain: string; uri: string; disks?: CheckpointDisk[] };
   const virsh = virshOn((argv, options) => host.exec(argv, options), facts.uri);
@@ -65,7 +66,7 @@ async function giveBack(doctor: DoctorContext, host: NodeHost, resource: NodeRes
         await forget();
       });
     case 'checkpoint':
-      if (needed.has(resource.name)) return doctor.act(what, 'keep it (the newest backup starts from it) and forget the record', forget);
+      if ((await neededCheckpoints(doctor)).has(resource.name)) return doctor.act(what, 'keep it (the newest backup starts from it) and forget the record', forget);
       return doctor.act(what, 'delete it', async () => {
         await deleteCheckpoint(virsh, (argv, options) => host.exec(argv, options), facts.domain, resource.name, facts.disks ?? []);
         await forget();

@@ -1,0 +1,118 @@
+// Replication of qemu images to this host (no libvirt): every sync leaves replica.path equal to
+// the source as it was, `points` are kept by folding, the change tracking is the plan's own, and a
+// sync killed between two disks' installs is finished by doctor so both disks show one point.
+
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { stringify } from 'yaml';
+import { imagesEqual } from '../support/images.js';
+import { useRunWorkspace } from '../support/run-workspace.js';
+import { sendenseRun, startSendenseRun } from '../support/sendense-cli.js';
+import { bitmapNames, portRangeForTestFile } from '../support/vm-disks.js';
+
+const ports = portRangeForTestFile();
+const ws = useRunWorkspace('replicate-qemu-');
+
+function setUp(points = 2) {
+  const disks = [2000, 2001].map((key) => path.join(ws.dir, `source-${key}.qcow2`));
+  for (const disk of disks) execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', disk, '64M']);
+  const replicaDir = path.join(ws.dir, 'replica');
+  mkdirSync(replicaDir);
+  const plan = path.join(ws.dir, 'replicate.yaml');
+  writeFileSync(
+    plan,
+    stringify({
+      version: 1,
+      kind: 'replicate',
+      name: 'qemu-replica',
+      vm: { name: 'qvm', source: { type: 'qemu', disks: disks.map((disk, index) => ({ key: 2000 + index, path: disk, format: 'qcow2' })) } },
+      replica: { path: path.join(replicaDir, 'qvm-{key}.qcow2'), points },
+      nbd: { ports: `${ports[0]}-${ports[1]}` },
+    }),
+  );
+  const write = (round: number) => {
+    for (const disk of disks) execFileSync('qemu-io', ['-c', `write -P ${round} ${round}M 1M`, '-c', `write -z ${round + 20}M 64k`, disk], { stdio: 'ignore' });
+  };
+  const replica = (key: number) => path.join(replicaDir, `qvm-${key}.qcow2`);
+  return { disks, plan, replicaDir, write, replica };
+}
+
+async function sync(plan: string): Promise<string> {
+  const result = await sendenseRun([plan, '--db', ws.db]);
+  expect(result.exitCode, `${result.stdout}\n${result.stderr}`).toBe(0);
+  return result.stdout;
+}
+
+describe('replication of qemu images', () => {
+  it('each sync makes replica.path equal to the source; two points are kept, each layer backed by the one before', async () => {
+    const { disks, plan, replicaDir, write, replica } = setUp(2);
+    for (let round = 1; round <= 4; round++) {
+      write(round);
+      const out = await sync(plan);
+      expect(out).toMatch(round === 1 ? /full, new chain/ : /changes since point/);
+      for (const [index, disk] of disks.entries()) expect(imagesEqual(disk, replica(2000 + index))).toBe(true);
+    }
+    // replica.path and the two kept points' layers per disk, nothing else.
+    expect(readdirSync(replicaDir).filter((file) => file.startsWith('qvm-2000'))).toHaveLength(3);
+    const chain = JSON.parse(execFileSync('qemu-img', ['info', '--backing-chain', '--output=json', replica(2000)], { encoding: 'utf8' })) as unknown[];
+    expect(chain).toHaveLength(2);
+    // Only the replica's own bitmap is on the source, named for its r- chain.
+    for (const disk of disks) expect(bitmapNames(disk)).toEqual([expect.stringMatching(/^sendense-r-/)]);
+  }, 120_000);
+
+  it('dry run says what a sync would do and changes nothing', async () => {
+    const { plan, replicaDir } = setUp();
+    const result = await sendenseRun([plan, '--db', ws.db, '--dry-run']);
+    expect(result.exitCode, result.stderr).toBe(0);
+    expect(result.stdout).toMatch(/full into a new chain/);
+    expect(readdirSync(replicaDir)).toEqual([]);
+  });
+
+  it('killed between the two disks\u2019 installs: doctor finishes the point, both disks show it', async () => {
+    const { disks, plan, write, replica } = setUp(3);
+    write(1);
+    await sync(plan);
+    write(2);
+    const cli = startSendenseRun([plan, '--db', ws.db], { SENDENSE_TEST_KILL_AT: 'sync-half-installed' });
+    expect((await cli.exited).signal).toBe('SIGKILL');
+    const doctor = await sendenseRun(['doctor', '--db', ws.db]);
+    expect(doctor.exitCode, doctor.stdout).toBe(0);
+    expect(doctor.stdout).toMatch(/written whole but not installed/);
+    for (const [index, disk] of disks.entries()) expect(imagesEqual(disk, replica(2000 + index))).toBe(true);
+    write(3);
+    expect(await sync(plan)).toMatch(/changes since point/);
+    for (const [index, disk] of disks.entries()) expect(imagesEqual(disk, replica(2000 + index))).toBe(true);
+  }, 120_000);
+
+  it('killed with every disk written but not installed: the next sync removes it and the replica stays at its point', async () => {
+    const { disks, plan, write, replica, replicaDir } = setUp(3);
+    write(1);
+    await sync(plan);
+    const before = disks.map((disk) => {
+      execFileSync('qemu-img', ['convert', '-O', 'raw', disk, `${disk}.raw`]);
+      return `${disk}.raw`;
+    });
+    write(2);
+    const cli = startSendenseRun([plan, '--db', ws.db], { SENDENSE_TEST_KILL_AT: 'sync-written' });
+    expect((await cli.exited).signal).toBe('SIGKILL');
+    for (const [index, raw] of before.entries()) expect(imagesEqual(raw, replica(2000 + index))).toBe(true);
+    const next = await sync(plan);
+    expect(next).toMatch(/never completed: its layers are removed/);
+    for (const [index, disk] of disks.entries()) expect(imagesEqual(disk, replica(2000 + index))).toBe(true);
+    expect(readdirSync(replicaDir).filter((file) => file.startsWith('qvm-2000'))).toHaveLength(3);
+  }, 120_000);
+
+  it('failover of a plan that is not a replicate plan is one usage error', async () => {
+    const other = path.join(ws.dir, 'backup.yaml');
+    writeFileSync(
+      other,
+      stringify({ version: 1, kind: 'backup', name: 'b', vm: { name: 'qvm', source: { type: 'qemu', disks: [{ key: 2000, path: '/dev/null' }] } }, repository: { path: ws.repository } }),
+    );
+    const result = await sendenseRun(['failover', other, '--db', ws.db]);
+    expect(result.exitCode).toBe(2);
+    expect(result.stderr.trim().split('\n')).toHaveLength(1);
+    expect(result.stderr).not.toMatch(/\n\s+at /);
+  });
+});
