@@ -10,7 +10,7 @@ import { failOver } from '../failover/fail-over.js';
 import { printFailedOver, printTestEnded, printTestRunning } from '../failover/failover-output.js';
 import { choosePoint } from '../failover/failover-point.js';
 import { startFailoverTest } from '../failover/failover-test.js';
-import { execOn, openReplicaNode } from '../failover/replica-node.js';
+import { execOn, openReplicaNode } from '../replica/replica-node.js';
 import { formatDuration } from '../format/duration.js';
 import { formatLocalTime } from '../format/local-time.js';
 import { loadHubConfig } from '../hub/hub-config.js';
@@ -22,7 +22,7 @@ import { openStore, type Store } from '../store/index.js';
 import { rejectUnknownOptions, takeFlag, takeOption } from './args.js';
 import type { CommandSpec } from './command.js';
 import type { CliContext } from './context.js';
-import { withRecordedRun, type RecordedRun } from './recorded-run.js';
+import { untilAborted, withRecordedRun } from './recorded-run.js';
 
 /** The plan a test's run is recorded under: a test is not a run of the plan (its syncs go on meanwhile). */
 const TEST_RUN_PLAN = 'failover-test';
@@ -109,7 +109,7 @@ async function testFailover(cli: CliContext, store: Store, plan: ReplicatePlan, 
       const test = await startFailoverTest(store, node, plan, point, run.id, run.signal);
       await store.noteRun(run.id, `tested the failover of plan ${plan.name}: ${test.domain} on ${test.node} from point ${point.id}, no network`);
       printTestRunning(cli, plan, test);
-      const ended = await Promise.race([test.ended, untilAborted(run)]);
+      const ended = await Promise.race([test.ended, untilAborted(run.signal)]);
       const failed = (await test.stop()).find((outcome) => outcome.error !== undefined);
       const left = failed === undefined ? undefined : `could not ${failed.what}: ${failed.error!.message} (sendense-run doctor gives back the rest once it can)`;
       if (isSendenseError(ended)) throw new SendenseError(`${ended.message}: the test of ${test.domain} ended; ${left ?? `${test.domain} destroyed, its overlays removed`}`);
@@ -132,14 +132,6 @@ async function refuseFailedOver(store: Store, plan: ReplicatePlan): Promise<void
   throw new SendenseError(
     `plan ${plan.name} is failed over already: ${failover.domain} on ${failover.node} runs from point ${failover.pointId} since ${formatLocalTime(failover.at)} (${age} ago, run ${failover.runId})`,
   );
-}
-
-// Resolves (with nothing) once the run's signal is aborted.
-function untilAborted(run: RecordedRun): Promise<undefined> {
-  return new Promise((resolve) => {
-    if (run.signal.aborted) resolve(undefined);
-    else run.signal.addEventListener('abort', () => resolve(undefined), { once: true });
-  });
 }
 
 function note(cli: CliContext, line: string): void {

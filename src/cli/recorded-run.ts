@@ -84,3 +84,11 @@ function lostStateDatabase(database: string, options: RecordedRunOptions, runId:
     { cause: failure ?? cause },
   );
 }
+
+// Resolves (with nothing) once the run's signal is aborted: a long-running command's Ctrl+C.
+export function untilAborted(signal: AbortSignal): Promise<undefined> {
+  return new Promise((resolve) => {
+    if (signal.aborted) resolve(undefined);
+    else signal.addEventListener('abort', () => resolve(undefined), { once: true });
+  });
+}

@@ -18,7 +18,7 @@ import { openStore } from '../store/index.js';
 import { rejectUnknownOptions, takeFlag, takeOption, takeRepeatedOption } from './args.js';
 import type { CommandSpec } from './command.js';
 import type { CliContext } from './context.js';
-import { withRecordedRun } from './recorded-run.js';
+import { untilAborted, withRecordedRun } from './recorded-run.js';
 
 export const serveCommand: CommandSpec = {
   name: 'serve',
@@ -98,12 +98,4 @@ function parseDiskKeys(values: readonly string[]): readonly DiskKey[] | undefine
   const twice = keys.find((key, index) => keys.indexOf(key) !== index);
   if (twice !== undefined) throw usageError(`--disk ${twice} is given twice`);
   return keys;
-}
-
-// Resolves (with nothing) once the run's signal is aborted.
-function untilAborted(signal: AbortSignal): Promise<undefined> {
-  return new Promise((resolve) => {
-    if (signal.aborted) resolve(undefined);
-    else signal.addEventListener('abort', () => resolve(undefined), { once: true });
-  });
 }

@@ -13,9 +13,9 @@ import { virshMessage, virshOn, type NodeExec, type Virsh } from '../libvirt/vir
 import type { NodeHost } from '../node/node.js';
 import type { ReplicatePlan } from '../plan/types.js';
 import { createLayer, existingFiles, removeLayers, sameFile } from '../replica/replica-files.js';
-import { failoverOverlay } from '../replica/replica-layout.js';
+import { failoverOverlay, isReplicaImage } from '../replica/replica-layout.js';
 import type { ReplicaPoint, Store } from '../store/index.js';
-import { execOn } from './replica-node.js';
+import { execOn } from '../replica/replica-node.js';
 import { testDomainName } from './test-domain.js';
 
 export interface FailedOverDisk {
@@ -138,7 +138,7 @@ async function defineForFailover(
   const moves = new Map<string, string>();
   const domainDisks = parseDomainXml(current).disks;
   for (const disk of point.disks) {
-    const found = domainDisks.find((candidate) => candidate.path !== undefined && isImageOf(candidate.path, disk.path));
+    const found = domainDisks.find((candidate) => candidate.path !== undefined && isReplicaImage(candidate.path, disk.path));
     if (found === undefined) {
       throw new SendenseError(`the domain ${domain} has no disk on ${disk.path} (its disks: ${domainDisks.map((candidate) => candidate.path ?? '-').join(', ')}): it is not this replica's domain`);
     }
@@ -153,9 +153,4 @@ async function defineForFailover(
     run: async () => void (await virsh.runWithXml(['define', '--file'], current, `restore the definition of ${domain}`)),
   });
   return { how: 'updated', notes: [] };
-}
-
-// replica.path itself or a failover overlay beside it (replica-layout.ts failoverOverlay).
-function isImageOf(image: string, replicaPath: string): boolean {
-  return image === replicaPath || image.startsWith(`${replicaPath.replace(/\.qcow2$/, '')}.failover-`);
 }

@@ -6,7 +6,8 @@ import type { Output } from '../engine/output.js';
 import type { ReplicatePlan } from '../plan/types.js';
 import type { FailedOver } from './fail-over.js';
 import type { FailoverTest } from './failover-test.js';
-import { describePoint, pointAge, pointTime } from './failover-point.js';
+import { pointTime } from '../replica/replica-points.js';
+import { describePoint, pointAge } from './failover-point.js';
 
 export function printFailedOver(out: Output, plan: ReplicatePlan, done: FailedOver): void {
   const { point } = done;

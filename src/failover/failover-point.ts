@@ -4,7 +4,7 @@
 import { SendenseError } from '../errors.js';
 import { formatDuration } from '../format/duration.js';
 import { formatLocalTime } from '../format/local-time.js';
-import { completePoints } from '../replica/replica-points.js';
+import { completePoints, pointTime } from '../replica/replica-points.js';
 import type { ReplicaPoint, Store } from '../store/index.js';
 
 export async function choosePoint(store: Store, plan: string, wanted: string | undefined): Promise<ReplicaPoint> {
@@ -15,11 +15,6 @@ export async function choosePoint(store: Store, plan: string, wanted: string | u
   if (point !== undefined) return point;
   const available = [...points].reverse().map((candidate) => `${candidate.id} (${formatLocalTime(pointTime(candidate))})`);
   throw new SendenseError(`--point ${wanted} is not a complete point of plan ${plan}; its points, newest first: ${available.join(', ')}`);
-}
-
-// When the point's source was as the replica has it (its snapshot), else when its sync began.
-export function pointTime(point: ReplicaPoint): string {
-  return point.takenAt ?? point.startedAt;
 }
 
 // Seconds from the point's time to now.

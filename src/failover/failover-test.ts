@@ -13,7 +13,7 @@ import type { ReplicatePlan } from '../plan/types.js';
 import { createLayer, existingFiles } from '../replica/replica-files.js';
 import { failoverOverlay } from '../replica/replica-layout.js';
 import type { ReplicaPoint, Store } from '../store/index.js';
-import { execOn } from './replica-node.js';
+import { execOn } from '../replica/replica-node.js';
 import { endTestDomain, TEST_DOMAIN_RESOURCE, testDomainName, watchDomain, type TestDomainFacts } from './test-domain.js';
 
 export interface TestDisk {

@@ -6,6 +6,7 @@
 import { DOMParser, XMLSerializer } from '@xmldom/xmldom';
 import { SendenseError } from '../errors.js';
 import type { RecoverDefinition } from '../plan/types.js';
+import { isReplicaImage } from '../replica/replica-layout.js';
 import { children, firstChild, parseDomainXml } from './domain-xml.js';
 import { cloneDomainXml, minimalDomainXml, type ClonedDomain, type RecoveredDisk } from './recovered-domain-xml.js';
 import type { Virsh } from './virsh.js';
@@ -43,7 +44,7 @@ export async function replicaDomainState(virsh: Virsh, domain: string): Promise<
 export async function defineReplicaDomain(virsh: Virsh, xml: string, domain: string, replicaPaths: readonly string[]): Promise<'defined' | 'updated'> {
   const current = await replicaDomainState(virsh, domain);
   if (current.exists) {
-    const foreign = current.disks.filter((disk) => !replicaPaths.includes(disk) && !isFailoverImage(disk, replicaPaths));
+    const foreign = current.disks.filter((disk) => !replicaPaths.some((path) => isReplicaImage(disk, path)));
     if (foreign.length > 0 || current.disks.length === 0) {
       throw new SendenseError(`a domain ${domain} exists on the replica node and is not this replica (its disks: ${current.disks.join(', ') || 'none'}): choose another replica.domain`);
     }
@@ -52,11 +53,6 @@ export async function defineReplicaDomain(virsh: Virsh, xml: string, domain: str
   const withUuid = current.exists ? xml.replace('</name>', `</name><uuid>${current.uuid}</uuid>`) : xml;
   await virsh.runWithXml(['define', '--file'], withUuid, `define the replica domain ${domain}`);
   return current.exists ? 'updated' : 'defined';
-}
-
-// A disk a failover put the domain on: an overlay beside replica.path (replica-layout.ts).
-function isFailoverImage(disk: string, replicaPaths: readonly string[]): boolean {
-  return replicaPaths.some((path) => disk.startsWith(path.replace(/\.qcow2$/, '.failover-')));
 }
 
 // The definition with no network interface at all: a failover test must never reach the VM's networks (docs/replication.md#failover).

@@ -5,6 +5,7 @@
 import { chmod, mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Plan } from '../plan/types.js';
+import { pointTime } from '../replica/replica-points.js';
 import type { Run, Store } from '../store/index.js';
 
 const STATUSES = ['succeeded', 'failed', 'interrupted'] as const;
@@ -51,8 +52,7 @@ export async function planMetrics(store: Store, plan: Plan, bytes: number): Prom
 
 async function newestReplicaPoint(store: Store, plan: string): Promise<number> {
   const point = await store.latestCompleteReplicaPoint(plan);
-  const at = point?.takenAt ?? point?.startedAt;
-  return at === undefined ? 0 : Date.parse(at) / 1000;
+  return point === undefined ? 0 : Date.parse(pointTime(point)) / 1000;
 }
 
 // A replica's newest point, and its age when the file was written (docs/replication.md#monitoring).

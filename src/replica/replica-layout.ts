@@ -20,6 +20,11 @@ export function failoverOverlay(replicaPath: string, pointId: string, test: bool
   return layerFile(replicaPath, `${test ? 'test' : 'failover'}-${pointId}`);
 }
 
+// Whether `image` is replica.path itself or a failover overlay beside it (failoverOverlay, not a test's).
+export function isReplicaImage(image: string, replicaPath: string): boolean {
+  return image === replicaPath || image.startsWith(`${replicaPath.replace(/\.qcow2$/, '')}.failover-`);
+}
+
 // A name in the same directory that a rename can move over `file` atomically.
 export function renameTemp(file: string): string {
   return path.join(path.dirname(file), `.${path.basename(file)}.sendense-tmp`);

@@ -15,6 +15,11 @@ export async function completePoints(store: Store, plan: string): Promise<readon
   return store.listReplicaPoints({ plan, statuses: ['complete'] });
 }
 
+// When the point's source was as the replica has it (its snapshot), else when its sync began.
+export function pointTime(point: ReplicaPoint): string {
+  return point.takenAt ?? point.startedAt;
+}
+
 // Finishes what dead syncs of this plan left on the replica node; `exec` runs there.
 export async function finishUnfinishedPoints(store: Store, plan: string, exec: NodeExec, say: Say): Promise<void> {
   const unfinished = await store.listReplicaPoints({ plan, statuses: ['running', 'installing', 'folding'] });

@@ -4,14 +4,15 @@
 
 import type { Step } from '../../engine/step.js';
 import { createLayer, removeLayers } from '../../replica/replica-files.js';
-import { replicaExec, type ReplicateRun } from './replicate-run.js';
+import { execOn } from '../../replica/replica-node.js';
+import { type ReplicateRun } from './replicate-run.js';
 
 export const createLayers: Step<ReplicateRun> = {
   name: 'create-layers',
   facts: ({ state }) => ({ disks: state.disks.map((disk) => ({ key: disk.key, layer: disk.layer, backing: disk.backingLayer ?? null })) }),
   title: (run) => `create ${run.state.type === 'full' ? 'new images' : 'new layers'} on ${run.replicaNode.description}`,
   async run(run) {
-    const exec = replicaExec(run);
+    const exec = execOn(run.replicaNode);
     for (const disk of run.state.disks) {
       // createLayer refuses a name that exists: the undo, registered once it is ours, never deletes another's file.
       await createLayer(exec, disk.layer, { backing: disk.backingLayer, virtualSize: disk.virtualSize });

@@ -6,7 +6,8 @@ import { SendenseError } from '../../errors.js';
 import { defineReplicaDomain, replicaDomainXml } from '../../libvirt/replica-domain.js';
 import { virshOn } from '../../libvirt/virsh.js';
 import { backupSource } from '../../source/index.js';
-import { replicaExec, type ReplicateRun } from './replicate-run.js';
+import { execOn } from '../../replica/replica-node.js';
+import { type ReplicateRun } from './replicate-run.js';
 
 export const defineReplicaDomainStep: Step<ReplicateRun> = {
   name: 'define-replica-domain',
@@ -28,7 +29,7 @@ export const defineReplicaDomainStep: Step<ReplicateRun> = {
       }
     })();
     for (const note of made.notes) run.reporter.emit({ type: 'info', step: 'define-replica-domain', message: note });
-    const virsh = virshOn(replicaExec(run), run.plan.replica.uri);
+    const virsh = virshOn(execOn(run.replicaNode), run.plan.replica.uri);
     const previous = run.state.parentId === undefined ? undefined : await run.store.getReplicaPoint(run.state.parentId);
     const state = await defineReplicaDomainIfChanged(run, virsh, made.xml, domain, previous === undefined ? undefined : (previous.definition ?? ''));
     return `${domain}: ${state}`;

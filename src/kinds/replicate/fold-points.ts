@@ -6,7 +6,8 @@ import { REPLICA_POINT_RESOURCE } from '../../doctor/replica-points.js';
 import type { Step } from '../../engine/step.js';
 import { plural } from '../../format/plural.js';
 import { completePoints, foldOldPoints } from '../../replica/replica-points.js';
-import { replicaExec, type ReplicateRun } from './replicate-run.js';
+import { execOn } from '../../replica/replica-node.js';
+import { type ReplicateRun } from './replicate-run.js';
 
 export const foldPoints: Step<ReplicateRun> = {
   name: 'fold-points',
@@ -22,7 +23,7 @@ export const foldPoints: Step<ReplicateRun> = {
       name,
       facts: { plan: run.plan.name, sourceType: run.plan.vm.source.type, nodeSpec: run.plan.replica.node ?? null },
     });
-    const folded = await foldOldPoints(run.store, run.plan.name, run.plan.replica.points, replicaExec(run), (message) => run.reporter.emit({ type: 'info', step: 'fold-points', message }));
+    const folded = await foldOldPoints(run.store, run.plan.name, run.plan.replica.points, execOn(run.replicaNode), (message) => run.reporter.emit({ type: 'info', step: 'fold-points', message }));
     await run.store.forgetNodeResource(node, REPLICA_POINT_RESOURCE, name);
     const kept = (await completePoints(run.store, run.plan.name)).length;
     return folded === 0 ? `${plural(kept, 'point')}, nothing to fold` : `${plural(folded, 'point')} folded, ${plural(kept, 'point')} kept`;

@@ -6,10 +6,8 @@
 import { unresolvedRun } from '../../engine/run-context.js';
 import { bytesFacts } from '../../engine/step-facts.js';
 import type { Step } from '../../engine/step.js';
-import { createLocalNode } from '../../node/local.js';
-import type { NodeHost } from '../../node/node.js';
-import { uncontactedNode } from '../../node/uncontacted-node.js';
 import type { ReplicatePlan } from '../../plan/types.js';
+import { openReplicaNode } from '../../replica/replica-node.js';
 import { backupSource } from '../../source/index.js';
 import { allocatePorts } from '../../steps/allocate-ports.js';
 import { openTunnel } from '../../steps/open-tunnel.js';
@@ -81,12 +79,3 @@ export const replicateKind: KindModule<ReplicateRun> = {
     return (await store.latestCompleteReplicaPoint(replicate.name))?.disks.length ?? 1;
   },
 };
-
-// The replica node: this host, or its own SSH link (a dry run names it without contacting it).
-async function openReplicaNode(plan: ReplicatePlan, mode: 'run' | 'dry-run'): Promise<NodeHost> {
-  const spec = plan.replica.node;
-  if (spec === undefined) return createLocalNode();
-  if (mode === 'dry-run') return uncontactedNode(spec);
-  const { connectSshNode } = await import('../../node/ssh.js');
-  return connectSshNode(spec);
-}

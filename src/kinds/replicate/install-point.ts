@@ -10,7 +10,8 @@ import { installLayer } from '../../replica/replica-files.js';
 import { backupSource } from '../../source/index.js';
 import { sourceCrashPoint } from '../../source/test-seams.js';
 import { snapshotContext } from '../backup/snapshot-source.js';
-import { replicaExec, type ReplicateRun } from './replicate-run.js';
+import { execOn } from '../../replica/replica-node.js';
+import { type ReplicateRun } from './replicate-run.js';
 
 export const installPoint: Step<ReplicateRun> = {
   name: 'install-point',
@@ -31,7 +32,7 @@ export const installPoint: Step<ReplicateRun> = {
     await store.setReplicaPointStatus(state.backupId, 'installing');
     // From here the point is finished, never undone: a failure below is finished by the next sync or doctor.
     run.undo.commit();
-    const exec = replicaExec(run);
+    const exec = execOn(run.replicaNode);
     for (const [index, disk] of state.disks.entries()) {
       await installLayer(exec, disk.layer, disk.replicaPath);
       if (index === 0) sourceCrashPoint('sync-half-installed');

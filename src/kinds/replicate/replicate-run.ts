@@ -43,8 +43,3 @@ export interface ReplicateRun extends RunContext<ReplicatePlan>, Resolved<SyncSt
   readonly earlyTransfer?: EarlyTransfer;
   readonly wholeVm: boolean;
 }
-
-// The replica node runs commands like any node (its exec), for the file work and virsh there.
-export function replicaExec(run: Pick<ReplicateRun, 'replicaNode'>) {
-  return (argv: readonly string[], options?: Parameters<NodeHost['exec']>[1]) => run.replicaNode.exec(argv, options);
-}

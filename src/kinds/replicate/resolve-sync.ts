@@ -17,7 +17,8 @@ import { layerFile, replicaDiskPath } from '../../replica/replica-layout.js';
 import { finishUnfinishedPoints } from '../../replica/replica-points.js';
 import { backupSource, type SourceDiskFacts } from '../../source/index.js';
 import type { Backup, ReplicaPoint, Store } from '../../store/index.js';
-import { replicaExec, type ReplicaDiskJob, type ReplicateRun, type SyncState } from './replicate-run.js';
+import { execOn } from '../../replica/replica-node.js';
+import { type ReplicaDiskJob, type ReplicateRun, type SyncState } from './replicate-run.js';
 
 /** The id a dry run shows for the point a sync would make. */
 export const NEW_POINT_ID = '<new-point-id>';
@@ -39,7 +40,7 @@ export const resolveSync: Step<ReplicateRun> = {
     await store.lockVm(plan.vm.name, run.runId, plan.name);
     run.undo.push({ what: `unlock VM ${plan.vm.name}`, when: 'always', step: 'resolve-sync', run: () => store.unlockVm(plan.vm.name, run.runId) });
     await refuseFailedOver(store, plan);
-    await finishUnfinishedPoints(store, plan.name, replicaExec(run), (message) => run.reporter.emit({ type: 'info', step: 'resolve-sync', message }));
+    await finishUnfinishedPoints(store, plan.name, execOn(run.replicaNode), (message) => run.reporter.emit({ type: 'info', step: 'resolve-sync', message }));
     await refuseRunningReplica(run);
     const decision = await decideSync(run, await unusedPointId(store));
     for (const note of decision.notes) run.reporter.emit({ type: 'info', step: 'resolve-sync', message: note });
@@ -120,7 +121,7 @@ async function refuseFailedOver(store: Store, plan: ReplicatePlan): Promise<void
 async function refuseRunningReplica(run: ReplicateRun): Promise<void> {
   const domain = run.plan.replica.domain;
   if (domain === undefined) return;
-  const virsh = virshOn(replicaExec(run), run.plan.replica.uri);
+  const virsh = virshOn(execOn(run.replicaNode), run.plan.replica.uri);
   const state = await virsh.attempt(['domstate', domain]);
   if (state.exitCode === 0 && !/shut off/.test(state.stdout)) {
     throw new SendenseError(`the replica domain ${domain} on ${run.replicaNode.description} is ${state.stdout.trim()}: a sync never writes under a running replica (shut it down, or use failover)`, {
@@ -157,7 +158,7 @@ async function decideSync(run: Pick<ReplicateRun, 'plan' | 'store' | 'node' | 'r
 
 // The replica's newest point as files on the replica node: replica.path installed, every layer there.
 async function missingReplicaFiles(run: Pick<ReplicateRun, 'replicaNode'>, point: ReplicaPoint): Promise<string | undefined> {
-  const exec = replicaExec(run);
+  const exec = execOn(run.replicaNode);
   const present = await existingFiles(
     exec,
     point.disks.map((disk) => disk.layer),

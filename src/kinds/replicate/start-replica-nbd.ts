@@ -10,13 +10,14 @@ import { SendenseError } from '../../errors.js';
 import { removeScratchDir } from '../../libvirt/scratch-dir.js';
 import { startHubRelay, startReplicaNbd } from '../../replica/replica-nbd.js';
 import { syncSocketDir } from '../../replica/replica-layout.js';
-import { replicaExec, type ReplicaDiskJob, type ReplicateRun } from './replicate-run.js';
+import { execOn } from '../../replica/replica-node.js';
+import { type ReplicaDiskJob, type ReplicateRun } from './replicate-run.js';
 
 export const startReplicaNbdServers: Step<ReplicateRun> = {
   name: 'start-replica-nbd',
   title: (run) => `serve ${run.state.disks.length} new layer(s) on ${run.replicaNode.description}, relayed by the hub`,
   async run(run) {
-    const exec = replicaExec(run);
+    const exec = execOn(run.replicaNode);
     const dir = syncSocketDir(run.plan.replica.scratch, run.runId);
     const node = run.replicaNode;
     await run.store.recordNodeResource({ runId: run.runId, node: node.id, kind: 'scratch-dir', name: dir, facts: { nodeSpec: run.plan.replica.node ?? null } });
