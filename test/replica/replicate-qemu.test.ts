@@ -28,7 +28,8 @@ function setUp(points = 2) {
       kind: 'replicate',
       name: 'qemu-replica',
       vm: { name: 'qvm', source: { type: 'qemu', disks: disks.map((disk, index) => ({ key: 2000 + index, path: disk, format: 'qcow2' })) } },
-      replica: { path: path.join(replicaDir, 'qvm-{key}.qcow2'), points },
+      // The sync's socket directories in the test's own directory, not /var/tmp.
+      replica: { path: path.join(replicaDir, 'qvm-{key}.qcow2'), points, scratch: ws.dir },
       nbd: { ports: `${ports[0]}-${ports[1]}` },
     }),
   );
@@ -102,6 +103,10 @@ describe('replication of qemu images', () => {
     expect(next).toMatch(/never completed: its layers are removed/);
     for (const [index, disk] of disks.entries()) expect(imagesEqual(disk, replica(2000 + index))).toBe(true);
     expect(readdirSync(replicaDir).filter((file) => file.startsWith('qvm-2000'))).toHaveLength(3);
+    // The killed run's socket directory is doctor's to remove (the next sync only finishes points).
+    const doctor = await sendenseRun(['doctor', '--db', ws.db]);
+    expect(doctor.exitCode, doctor.stdout).toBe(0);
+    expect(readdirSync(ws.dir).filter((entry) => entry.endsWith('-replica'))).toEqual([]);
   }, 120_000);
 
   it('failover of a plan that is not a replicate plan is one usage error', async () => {
