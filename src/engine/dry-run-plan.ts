@@ -10,6 +10,7 @@ import type { Store } from '../store/index.js';
 import { loadKind } from '../kinds/index.js';
 import type { RunContext } from './run-context.js';
 import type { DryRun, Step } from './step.js';
+import { checkPlanRepository } from './plan-repository.js';
 import { UndoStack } from './undo-stack.js';
 
 export interface PlannedStep {
@@ -36,6 +37,7 @@ export async function dryRunPlan(plan: Plan, options: DryRunOptions): Promise<Pl
     abort: () => undefined,
   };
   const kind = await loadKind(plan);
+  await checkPlanRepository(plan);
   const run = await kind.open(base, 'dry-run');
   const cleanup = kind.cleanup === undefined ? [] : [{ step: 'cleanup', does: kind.cleanup }];
   return [...(await describe(run, kind.steps, options)), ...cleanup, ...(await describe(run, kind.afterSteps, options))];

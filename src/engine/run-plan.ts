@@ -18,6 +18,7 @@ import type { RunContext } from './run-context.js';
 import type { RunReporter } from './run-events.js';
 import { runSteps, type StepsOutcome } from './run-steps.js';
 import { UndoStack } from './undo-stack.js';
+import { checkPlanRepository } from './plan-repository.js';
 import type { HubConfig } from '../hub/hub-config.js';
 import { checkHubScope } from '../hub/hub-scope.js';
 import { giveBackDiskSlots, takeDiskSlots, type DiskSlots } from '../hub/disk-queue.js';
@@ -84,6 +85,7 @@ export async function runPlan(plan: Plan, options: RunPlanOptions): Promise<RunR
     // Queued before anything is taken: a waiting run holds no port, process or connection.
     // The hub's scope is checked before the run queues, so allocate-ports cannot fail on it later.
     if (options.hub) checkHubScope(options.hub, plan);
+    await checkPlanRepository(plan);
     const disks = options.hub ? await kind.disksToTransfer(plan, store) : 0;
     if (options.hub && disks > 0) {
       diskSlots = await takeDiskSlots({ store, hub: options.hub, runId, plan: plan.name, disks, queuedAt: options.queuedAt, reporter, signal: controller.signal });

@@ -3,6 +3,7 @@
 import { spawn as spawnChild, type ChildProcess } from 'node:child_process';
 import { connect, type Socket } from 'node:net';
 import { execa } from 'execa';
+import { secretStdio, withSecretFd } from '../qemu/secret-fd.js';
 import { LOCAL_NODE_ID, type ExecOptions, type ExecResult, type NodeHost, type NodeProcess, type PortForwards } from './node.js';
 import { BoundedText, LineSplitter } from './output-lines.js';
 import { DEFAULT_STOP_GRACE_MS, exitedWithin, signalExitCode, type ExitStatus } from './exit-wait.js';
@@ -29,16 +30,18 @@ export function createLocalNode(options: LocalNodeOptions = {}): NodeHost {
 
 async function execLocal(argv: readonly string[], options: ExecOptions = {}): Promise<ExecResult> {
   const [file, ...args] = checkedArgv(argv);
-  const result = await execa(file, args, {
-    reject: false,
-    env: options.env,
-    cancelSignal: options.signal,
-    // Its own process group: a Ctrl+C in the terminal is ours to act on (a recovered domain's move
-    // goes on, a thaw must finish), not a kill of the virsh or qemu-img under way.
-    detached: true,
-    ...(options.stdin === undefined ? { stdin: 'ignore' as const } : { input: options.stdin }),
-    stripFinalNewline: false,
-  });
+  const result = await withSecretFd(options.secret, (fd) =>
+    execa(file, args, {
+      reject: false,
+      env: options.env,
+      cancelSignal: options.signal,
+      // Its own process group: a Ctrl+C in the terminal is ours to act on (a recovered domain's move
+      // goes on, a thaw must finish), not a kill of the virsh or qemu-img under way.
+      detached: true,
+      stdio: [options.stdin ?? 'ignore', 'pipe', 'pipe', ...secretStdio(fd)],
+      stripFinalNewline: false,
+    }),
+  );
   if (result.isCanceled) throw options.signal?.reason ?? new Error('exec canceled');
   // A program that could not start reads like a shell's "command not found" (127).
   if (result.failed && result.exitCode === undefined && result.signal === undefined) {

@@ -3,6 +3,7 @@
 
 import type { Duplex } from 'node:stream';
 import type { SendenseError } from '../errors.js';
+import type { ImageSecret } from '../qemu/image-secret.js';
 
 export interface ExecResult {
   readonly exitCode: number;
@@ -16,6 +17,8 @@ export interface ExecOptions {
   readonly signal?: AbortSignal;
   /** Bytes for the program's stdin, after which stdin is closed. */
   readonly stdin?: Uint8Array;
+  /** A repository secret for qemu on fd 3 (qemu/image-secret.ts): this host only, the repository's. */
+  readonly secret?: ImageSecret;
 }
 
 /** A long-running program on the node (the node transfer). */

@@ -10,6 +10,8 @@ import type { SshLink } from './ssh-link.js';
 
 export async function execOverSsh(link: SshLink, argv: readonly string[], options: ExecOptions = {}): Promise<ExecResult> {
   options.signal?.throwIfAborted();
+  // Backup files are opened on the hub only; a secret never crosses a link.
+  if (options.secret !== undefined) throw new Error(`execOverSsh: a secret is for this host only (${argv[0]})`);
   const command = remoteCommandLine(argv);
   const preamble = envPreamble(options.env);
   const channel = await link.openExec(command);

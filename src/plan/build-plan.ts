@@ -4,6 +4,7 @@
 import { parseDuration } from './duration.js';
 import { hookCommandRefs } from './env-refs.js';
 import { expandHome } from './home-path.js';
+import type { RepositoryConfig } from '../repository/repository-settings.js';
 import { parseRestorePoint } from './restore-point.js';
 import { deepFreeze } from './deep-freeze.js';
 import { parseMemory } from '../hub/hub-config.js';
@@ -35,7 +36,7 @@ interface RawPlan {
   verify?: { vm: string; outdatedAfter?: string };
   node?: RawNode;
   /** Absent only for kind replicate. */
-  repository?: { path: string };
+  repository?: { path: string; encryption?: { keyFile?: string; keyEnv?: string }; compression?: 'zstd' | 'none' };
   nbd?: { ports?: string; shared?: number };
   incremental?: { onMissingChain?: 'full' | 'fail'; maxChainLength?: number };
   retention?: { keepChains?: number; keepLast?: number; keepDaily?: number; keepWeekly?: number; keepMonthly?: number; keepYearly?: number };
@@ -97,7 +98,7 @@ export function buildPlan(data: unknown, file: string, envRefs: readonly string[
       replica: buildReplica(raw.replica!, raw.vm),
     });
   }
-  const base = { ...common, repository: { path: expandHome(raw.repository!.path) } };
+  const base = { ...common, repository: buildRepository(raw.repository!) };
   if (raw.kind === 'verify') {
     const verify = raw.verify!;
     return deepFreeze({
@@ -237,4 +238,14 @@ function buildTarget(target: NonNullable<RawPlan['restore']>['target']): Restore
   if (target.type === 'nbd') return { type: 'nbd', url: target.url };
   if (target.type === 'files') return { type: 'files', paths: [...target.paths], to: expandHome(target.to), overwrite: target.overwrite ?? false };
   return { type: 'file', path: target.path, format: target.format ?? 'qcow2', overwrite: target.overwrite ?? false, mode: parseInt(target.mode ?? '0600', 8) };
+}
+
+function buildRepository(raw: NonNullable<RawPlan['repository']>): RepositoryConfig {
+  const { encryption } = raw;
+  return {
+    path: expandHome(raw.path),
+    ...(encryption?.keyFile !== undefined && { encryption: { keyFile: expandHome(encryption.keyFile) } }),
+    ...(encryption?.keyEnv !== undefined && { encryption: { keyEnv: encryption.keyEnv } }),
+    ...(raw.compression !== undefined && { compression: raw.compression }),
+  };
 }

@@ -1,6 +1,8 @@
 // The typed, validated form of a plan (docs/plan-reference.md). A Plan is produced only by the loader
 // after schema and semantic checks, and is deeply frozen: steps never re-check YAML.
 
+import type { RepositoryConfig } from '../repository/repository-settings.js';
+
 export type PlanKind = 'backup' | 'incremental' | 'restore' | 'verify' | 'recover' | 'replicate';
 
 export type DiskKey = number;
@@ -137,7 +139,7 @@ interface PlanBase {
   readonly timezone?: string;
   readonly catchUp: 'none' | 'latest';
   readonly node?: NodeSpec;
-  readonly repository: { readonly path: string };
+  readonly repository: RepositoryConfig;
   readonly nbd: NbdSettings;
   readonly hooks: Hooks;
   readonly timeouts: Timeouts;

@@ -1,14 +1,20 @@
 // Where qemu-img runs: this host by default, or a node (pass NodeHost.exec) so the same code
-// works over SSH. Argv only, never a shell.
+// works over SSH. Argv only, never a shell. An encrypted image's secret goes on fd 3 (image-secret.ts).
 
 import { execa } from 'execa';
 import type { ExecResult } from '../node/node.js';
+import type { ImageSecret } from './image-secret.js';
+import { secretStdio, withSecretFd } from './secret-fd.js';
 
-export type CommandRunner = (argv: readonly string[]) => Promise<ExecResult>;
+export interface RunOptions {
+  readonly secret?: ImageSecret;
+}
 
-export const runLocal: CommandRunner = async (argv) => {
+export type CommandRunner = (argv: readonly string[], options?: RunOptions) => Promise<ExecResult>;
+
+export const runLocal: CommandRunner = async (argv, options = {}) => {
   const [file, ...args] = argv;
-  const result = await execa(file, args, { reject: false, stdin: 'ignore', stripFinalNewline: false });
+  const result = await withSecretFd(options.secret, (fd) => execa(file, args, { reject: false, stdio: ['ignore', 'pipe', 'pipe', ...secretStdio(fd)], stripFinalNewline: false }));
   if (result.failed && result.exitCode === undefined) {
     // Could not start at all (e.g. ENOENT): report like a shell would.
     return { exitCode: 127, stdout: '', stderr: `${file}: ${result.shortMessage}` };

@@ -5,6 +5,7 @@
 import type { ExecOptions, ExecResult } from '../node/node.js';
 import type { ImageFormat } from './create-image.js';
 import { qcow2ImageOpts } from './image-opts.js';
+import { secretObjectArgs } from './image-secret.js';
 import { qemuImgError } from './qemu-img-error.js';
 
 export type SignalRunner = (argv: readonly string[], options?: ExecOptions) => Promise<ExecResult>;
@@ -22,6 +23,9 @@ export async function convertIntoImage(source: string, target: string, targetFor
   // Small L2 caches on every file of the source's chain and on a qcow2 target, as qemu-nbd opens
   // them (image-opts.ts): QEMU's default grows with the disk.
   const qcow2 = targetFormat === 'qcow2';
+  const from = qcow2ImageOpts(source);
+  const to = qcow2 ? qcow2ImageOpts(target) : undefined;
+  const secret = from.secret ?? to?.secret;
   const argv = [
     'qemu-img',
     'convert',
@@ -29,11 +33,12 @@ export async function convertIntoImage(source: string, target: string, targetFor
     ...(options.targetIsZero ? ['--target-is-zero'] : []),
     '-t',
     'writeback',
+    ...secretObjectArgs(secret),
     '--image-opts',
     ...(qcow2 ? ['--target-image-opts'] : ['-O', targetFormat]),
-    qcow2ImageOpts(source),
-    qcow2 ? qcow2ImageOpts(target) : target,
+    from.opts,
+    to?.opts ?? target,
   ];
-  const result = await runner(argv, { signal: options.signal });
+  const result = await runner(argv, { signal: options.signal, secret });
   if (result.exitCode !== 0) throw qemuImgError('restore into', target, result);
 }

@@ -2,7 +2,9 @@
 
 import path from 'node:path';
 import { SendenseError } from '../errors.js';
+import type { ExecResult } from '../node/node.js';
 import { runLocal, type CommandRunner } from './command-runner.js';
+import { SECRET_ID, secretObjectArgs, type ImageSecret } from './image-secret.js';
 import { qemuImgError } from './qemu-img-error.js';
 
 export type ImageFormat = 'qcow2' | 'raw';
@@ -13,6 +15,28 @@ export interface CreateOptions {
   readonly overwrite?: boolean;
   /** Format options for `-o`, e.g. ['cluster_size=2M', 'extended_l2=on']. */
   readonly formatOptions?: readonly string[];
+  /** A qcow2 encrypted with LUKS under the repository's secret (docs/encryption.md). */
+  readonly secret?: ImageSecret;
+  /** The codec of the qcow2's compressed clusters (docs/encryption.md#compression). */
+  readonly compression?: 'zstd';
+}
+
+// LUKS options of a new file: AES-256-XTS (QEMU's default), its own random data key; the KDF kept
+// short because the secret is 256 random bits (docs/encryption.md#how-keys-work).
+function storageOptions(options: CreateOptions): string[] {
+  return [...(options.secret ? ['encrypt.format=luks', `encrypt.key-secret=${SECRET_ID}`, 'encrypt.iter-time=10'] : []), ...(options.compression ? [`compression_type=${options.compression}`] : [])];
+}
+
+// QEMU times its PBKDF2 with the thread's CPU clock before writing a LUKS header and gives up with
+// this message when the clock is too coarse to see 32768 rounds (seen on VMs); another try works.
+const COARSE_CLOCK = /Unable to get accurate CPU usage/;
+const CREATE_TRIES = 12;
+
+async function runCreate(runner: CommandRunner, argv: readonly string[], secret: ImageSecret | undefined): Promise<ExecResult> {
+  for (let attempt = 1; ; attempt++) {
+    const result = await runner(argv, { secret });
+    if (result.exitCode === 0 || secret === undefined || attempt >= CREATE_TRIES || !COARSE_CLOCK.test(result.stderr)) return result;
+  }
 }
 
 async function refuseExisting(file: string, options: CreateOptions, runner: CommandRunner): Promise<void> {
@@ -25,8 +49,9 @@ export async function createImage(file: string, format: ImageFormat, sizeBytes: 
   if (!Number.isSafeInteger(sizeBytes) || sizeBytes <= 0) throw new Error(`createImage: bad size ${sizeBytes}`);
   const runner = options.runner ?? runLocal;
   await refuseExisting(file, options, runner);
-  const extra = options.formatOptions?.length ? ['-o', options.formatOptions.join(',')] : [];
-  const result = await runner(['qemu-img', 'create', '-q', '-f', format, ...extra, file, String(sizeBytes)]);
+  const formatOptions = [...(options.formatOptions ?? []), ...storageOptions(options)];
+  const extra = formatOptions.length ? ['-o', formatOptions.join(',')] : [];
+  const result = await runCreate(runner, ['qemu-img', 'create', '-q', ...secretObjectArgs(options.secret), '-f', format, ...extra, file, String(sizeBytes)], options.secret);
   if (result.exitCode !== 0) throw qemuImgError('create image', file, result);
 }
 
@@ -35,14 +60,31 @@ export function createQcow2(file: string, sizeBytes: number, options: CreateOpti
 }
 
 // The backing path is stored relative to the overlay's directory so the repository can move.
-export async function createOverlay(file: string, backingFile: string, options: CreateOptions & { readonly backingFormat?: ImageFormat } = {}): Promise<void> {
+// With `sizeBytes`, the backing file is not opened (-u): it may be encrypted.
+export async function createOverlay(file: string, backingFile: string, options: CreateOptions & { readonly backingFormat?: ImageFormat; readonly sizeBytes?: number } = {}): Promise<void> {
   if (!path.isAbsolute(file) || !path.isAbsolute(backingFile)) {
     throw new Error(`createOverlay: paths must be absolute (${file}, ${backingFile})`);
   }
   const runner = options.runner ?? runLocal;
   await refuseExisting(file, options, runner);
   const relative = path.relative(path.dirname(file), backingFile);
-  const argv = ['qemu-img', 'create', '-q', '-f', 'qcow2', '-b', relative, '-F', options.backingFormat ?? 'qcow2', file];
-  const result = await runner(argv);
+  const formatOptions = storageOptions(options);
+  const argv = [
+    'qemu-img',
+    'create',
+    '-q',
+    ...secretObjectArgs(options.secret),
+    '-f',
+    'qcow2',
+    ...(formatOptions.length ? ['-o', formatOptions.join(',')] : []),
+    ...(options.sizeBytes !== undefined ? ['-u'] : []),
+    '-b',
+    relative,
+    '-F',
+    options.backingFormat ?? 'qcow2',
+    file,
+    ...(options.sizeBytes !== undefined ? [String(options.sizeBytes)] : []),
+  ];
+  const result = await runCreate(runner, argv, options.secret);
   if (result.exitCode !== 0) throw qemuImgError('create overlay', file, result);
 }

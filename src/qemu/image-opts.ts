@@ -6,7 +6,9 @@
 // mapping 8 GiB) costs them nothing, and the hub's memory budget holds whatever the disks' size.
 
 import path from 'node:path';
-import { isQcow2, readBacking } from './qcow2-header.js';
+import { isLuksQcow2, isQcow2, readBacking } from './qcow2-header.js';
+import { SECRET_ID, secretObjectArgs, type ImageSecret } from './image-secret.js';
+import { secretForLayer } from '../repository/repository-keys.js';
 
 /** The L2 cache of every qcow2 file our qemu processes open (1 MiB). */
 export const L2_CACHE_BYTES = 1024 * 1024;
@@ -14,40 +16,68 @@ const L2_CACHE_SIZE = String(L2_CACHE_BYTES);
 // A chain deeper than this is left to QEMU's defaults below it (a loop, or a damaged header).
 const MAX_DEPTH = 1000;
 
+/** An image as a qemu command opens it: its options, and the secret its encrypted layers need (fd 3). */
+export interface ImageOpen {
+  readonly args: readonly string[];
+  readonly secret?: ImageSecret;
+}
+
 /**
  * qemu-nbd's arguments that name the image: bounded caches for a qcow2 file, the format otherwise
- * (also for a json: filename, which carries its own options: one layer read alone).
+ * (also for a json: filename, which carries its own options: one layer read alone). `compress`:
+ * every write goes through QEMU's compress filter (docs/encryption.md#compression).
  */
-export function qemuNbdImageArgs(file: string, format: string): string[] {
-  return format === 'qcow2' && !file.startsWith('json:') ? ['--image-opts', qcow2ImageOpts(file)] : [`--format=${format}`, file];
-}
-
-/** The --image-opts of a qcow2 file: L2 caches of 1 MiB on it and on each qcow2 file below it. */
-export function qcow2ImageOpts(file: string): string {
-  const options = ['driver=qcow2', 'file.driver=file', `file.filename=${file.replaceAll(',', ',,')}`, `l2-cache-size=${L2_CACHE_SIZE}`];
-  const depth = qcow2BackingDepth(file);
-  for (let level = 1; level <= depth; level++) options.push(`${'backing.'.repeat(level)}l2-cache-size=${L2_CACHE_SIZE}`);
-  return options.join(',');
+export function qemuNbdImageArgs(file: string, format: string, options: { readonly compress?: boolean; readonly secret?: ImageSecret } = {}): ImageOpen {
+  // A json: filename names its own key-secret (repository/own-layer.ts); the secret comes with it.
+  if (format !== 'qcow2' || file.startsWith('json:')) return { args: [...secretObjectArgs(options.secret), `--format=${format}`, file], secret: options.secret };
+  const { opts, secret } = qcow2ImageOpts(file, options.compress === true ? 'file.' : '');
+  const filter = options.compress === true ? 'driver=compress,' : '';
+  return { args: [...secretObjectArgs(secret), '--image-opts', filter + opts], secret };
 }
 
 /**
- * How many qcow2 files lie below `file` in its backing chain, read from the headers the way QEMU
- * opens them: a backing file named by a relative path is found beside the file that names it. The
- * walk stops (never counting too far: an option for a level QEMU does not open as qcow2 makes
- * qemu-nbd refuse the image) at a backing file that is not a qcow2 file on disk, or whose header
- * says another format, or is named by a protocol (nbd:, json:).
+ * The --image-opts of a qcow2 file: L2 caches of 1 MiB on it and on each qcow2 file below it, and
+ * on each LUKS-encrypted one the repository's secret (image-secret.ts). `prefix`: where the qcow2
+ * node sits under a filter ('file.' below driver=compress).
  */
+export function qcow2ImageOpts(file: string, prefix = ''): { readonly opts: string; readonly secret?: ImageSecret } {
+  const options = ['driver=qcow2', 'file.driver=file', `file.filename=${file.replaceAll(',', ',,')}`, `l2-cache-size=${L2_CACHE_SIZE}`];
+  let secret: ImageSecret | undefined;
+  const chain = [file, ...qcow2BackingChain(file)];
+  chain.forEach((layer, level) => {
+    const at = 'backing.'.repeat(level);
+    if (level > 0) options.push(`${at}l2-cache-size=${L2_CACHE_SIZE}`);
+    if (isLuksQcow2(layer)) {
+      secret ??= secretForLayer(layer);
+      options.push(`${at}encrypt.key-secret=${SECRET_ID}`);
+    }
+  });
+  return { opts: options.map((option) => prefix + option).join(','), secret };
+}
+
+/** How many qcow2 files lie below `file` in its backing chain (qcow2BackingChain). */
 export function qcow2BackingDepth(file: string): number {
-  let depth = 0;
+  return qcow2BackingChain(file).length;
+}
+
+/**
+ * The qcow2 files below `file` in its backing chain, read from the headers the way QEMU opens
+ * them: a backing file named by a relative path is found beside the file that names it. The walk
+ * stops (never counting too far: an option for a level QEMU does not open as qcow2 makes qemu-nbd
+ * refuse the image) at a backing file that is not a qcow2 file on disk, or whose header says
+ * another format, or is named by a protocol (nbd:, json:).
+ */
+export function qcow2BackingChain(file: string): string[] {
+  const chain: string[] = [];
   let current = file;
-  while (depth < MAX_DEPTH) {
+  while (chain.length < MAX_DEPTH) {
     const backing = readBacking(current);
-    if (backing === undefined || (backing.format !== undefined && backing.format !== 'qcow2')) return depth;
-    if (!backing.name.startsWith('/') && /^[A-Za-z0-9+.-]+:/.test(backing.name)) return depth;
+    if (backing === undefined || (backing.format !== undefined && backing.format !== 'qcow2')) return chain;
+    if (!backing.name.startsWith('/') && /^[A-Za-z0-9+.-]+:/.test(backing.name)) return chain;
     const next = path.resolve(path.dirname(current), backing.name);
-    if (!isQcow2(next)) return depth;
-    depth++;
+    if (!isQcow2(next)) return chain;
+    chain.push(next);
     current = next;
   }
-  return depth;
+  return chain;
 }

@@ -6,6 +6,7 @@ import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 const MAGIC = 0x514649fb; // "QFI\xfb"
 const CORRUPT_BIT = 2n; // incompatible_features bit 1: "corrupt" (v3)
 const BACKING_FORMAT_EXTENSION = 0xe2792aca;
+const LUKS_CRYPT_METHOD = 2;
 
 // Undefined when the header looks sound, else what is wrong with it.
 export function qcow2HeaderProblem(file: string): string | undefined {
@@ -66,6 +67,12 @@ export function readBacking(file: string): { readonly name: string; readonly for
     at += 8 + Math.ceil(length / 8) * 8;
   }
   return { name, format };
+}
+
+// crypt_method 2 (LUKS) in the header: the file cannot be read without its secret.
+export function isLuksQcow2(file: string): boolean {
+  const head = readHead(file, 36);
+  return head !== undefined && head.length === 36 && head.readUInt32BE(0) === MAGIC && head.readUInt32BE(32) === LUKS_CRYPT_METHOD;
 }
 
 export function isQcow2(file: string): boolean {

@@ -2,6 +2,9 @@
 // answers an NBD greeting, watched for an early death, stopped by its PID.
 
 import { spawn } from 'node:child_process';
+import { closeSync } from 'node:fs';
+import type { ImageSecret } from './image-secret.js';
+import { openSecretFd } from './secret-fd.js';
 import { SendenseError } from '../errors.js';
 import { qemuNbdImageArgs } from './image-opts.js';
 import { isProcessAlive, processListensOn, processStartTicks, signalProcess } from '../process/index.js';
@@ -29,6 +32,10 @@ export interface QemuNbdOptions {
    * disconnects (a probe with nbdinfo, a transfer reconnecting), which would look like a crash.
    */
   readonly persistent?: boolean;
+  /** The secret of an encrypted image named by a json: filename (a qcow2 file's own is found by itself). */
+  readonly secret?: ImageSecret;
+  /** Writes through QEMU's compress filter (docs/encryption.md#compression): whole clusters, each written once. */
+  readonly compress?: boolean;
   /** How long to wait for the first NBD greeting. Default 10 s. */
   readonly readyTimeoutMs?: number;
   /**
@@ -78,7 +85,13 @@ function validateOptions(options: QemuNbdOptions): void {
 }
 
 export function qemuNbdArgv(options: QemuNbdOptions): string[] {
-  return [
+  return qemuNbdCommand(options).argv;
+}
+
+// The argv, and the secret an encrypted image needs on fd 3 (image-secret.ts).
+function qemuNbdCommand(options: QemuNbdOptions): { readonly argv: string[]; readonly secret?: ImageSecret } {
+  const image = qemuNbdImageArgs(options.file, options.format, { compress: options.compress, secret: options.secret });
+  const argv = [
     'qemu-nbd',
     `--export-name=${options.exportName}`,
     `--shared=${options.shared}`,
@@ -90,8 +103,9 @@ export function qemuNbdArgv(options: QemuNbdOptions): string[] {
     ...(options.discard !== undefined ? [`--discard=${options.discard}`] : []),
     ...(options.persistent === false ? [] : ['--persistent']),
     // A qcow2 with small L2 caches, whatever its size (image-opts.ts).
-    ...qemuNbdImageArgs(options.file, options.format),
+    ...image.args,
   ];
+  return { argv, secret: image.secret };
 }
 
 function oneLine(text: string): string {
@@ -104,13 +118,20 @@ function oneLine(text: string): string {
 
 export async function startQemuNbd(options: QemuNbdOptions): Promise<QemuNbd> {
   validateOptions(options);
-  const argv = qemuNbdArgv(options);
+  const { argv, secret } = qemuNbdCommand(options);
   const where = options.socket !== undefined ? `socket ${options.socket}` : `127.0.0.1:${options.port}`;
   const address: NbdAddress = options.socket !== undefined ? { socket: options.socket } : { host: '127.0.0.1', port: options.port! };
   const url = options.socket !== undefined ? `nbd+unix:///${options.exportName}?socket=${options.socket}` : `nbd://127.0.0.1:${options.port}/${options.exportName}`;
 
   // Own process group: a Ctrl+C on the terminal reaches the runner, which stops qemu-nbd in order.
-  const child = spawn(argv[0], argv.slice(1), { stdio: ['ignore', 'ignore', 'pipe'], detached: true, env: qemuNbdEnv() });
+  const secretFd = secret === undefined ? undefined : openSecretFd(secret);
+  let child: ReturnType<typeof spawn>;
+  try {
+    child = spawn(argv[0], argv.slice(1), { stdio: ['ignore', 'ignore', 'pipe', ...(secretFd === undefined ? [] : [secretFd])], detached: true, env: qemuNbdEnv() });
+  } finally {
+    // qemu-nbd has its own copy (it reads the secret as it starts); ours goes at once.
+    if (secretFd !== undefined) closeSync(secretFd);
+  }
   let stderr = '';
   child.stderr!.on('data', (chunk: Buffer) => {
     stderr = (stderr + chunk.toString()).slice(-STDERR_LIMIT);

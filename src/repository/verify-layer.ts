@@ -10,7 +10,7 @@ import { BASE_ALLOCATION, NbdConnection, STATE_ZERO, mergeExtents, walkExtents }
 import { runLocal, startQemuNbd, type QemuNbdOptions } from '../qemu/index.js';
 import { qcow2HeaderProblem } from '../qemu/qcow2-header.js';
 import type { DiskManifest } from './manifest.js';
-import { ownLayerFilename } from './own-layer.js';
+import { ownLayer } from './own-layer.js';
 import { isKnownDigestAlgorithm, rangeDigest } from './range-digest.js';
 
 export interface LayerFinding {
@@ -41,8 +41,9 @@ const READ_SIZE = 4 * 1024 * 1024;
 export async function verifyLayer(file: string, manifest: DiskManifest, options: VerifyLayerOptions = {}): Promise<LayerResult> {
   const header = qcow2HeaderProblem(file);
   if (header !== undefined) return { findings: [{ message: header }], digestsChecked: false, bytesRead: 0 };
-  const layer = ownLayerFilename(file);
-  const check = await runLocal(['qemu-img', 'check', '--output=json', layer]);
+  const own = ownLayer(file);
+  const layer = own.filename;
+  const check = await runLocal(['qemu-img', 'check', ...own.objectArgs, '--output=json', layer], { secret: own.secret });
   // qemu-img check: 0 clean, 3 leaked clusters only (harmless), 2 corruptions, 1 could not check.
   if (check.exitCode !== 0 && check.exitCode !== 3 && isLockConflict(check.stderr)) {
     return { findings: [], digestsChecked: false, bytesRead: 0, busy: `${file} is in use by another process (${check.stderr.trim().split('\n')[0]}): verify it again when it is closed` };
@@ -60,7 +61,7 @@ export async function verifyLayer(file: string, manifest: DiskManifest, options:
   let connection: NbdConnection | undefined;
   try {
     const socket = path.join(dir, 'layer.sock');
-    server = await startQemuNbd({ file: layer, format: 'qcow2', socket, exportName: 'layer', shared: 2, readOnly: true, onSpawn: options.onSpawn });
+    server = await startQemuNbd({ file: layer, secret: own.secret, format: 'qcow2', socket, exportName: 'layer', shared: 2, readOnly: true, onSpawn: options.onSpawn });
     connection = await NbdConnection.connect({ kind: 'unix', socketPath: socket, exportName: 'layer' }, { metaContexts: [BASE_ALLOCATION] });
     if (connection.size !== manifest.virtualSize) {
       return { findings: [{ message: `virtual size ${connection.size} bytes, the manifest says ${manifest.virtualSize}` }], digestsChecked: true, bytesRead: 0 };

@@ -20,7 +20,7 @@ import { NbdConnection } from '../nbd/index.js';
 import { runLocal, startQemuNbd, type QemuNbd } from '../qemu/index.js';
 import { readManifest, writeManifest } from '../repository/manifest-file.js';
 import { manifestPath } from '../repository/manifest.js';
-import { ownLayerFilename } from '../repository/own-layer.js';
+import { ownLayer, type OwnLayer } from '../repository/own-layer.js';
 import { SendenseError } from '../errors.js';
 import type { BackupDisk } from '../store/index.js';
 import { mergedManifest, type Interval } from './merge-manifest.js';
@@ -57,7 +57,7 @@ export async function prepareMergeManifest(parent: BackupDisk, child: BackupDisk
       childManifest,
       [...extents.data, ...extents.zero].sort((a, b) => a[0] - b[0]),
       async (offset, length) => {
-        reader ??= await openExport(ownLayerFilename(parent.file), true, context);
+        reader ??= await openExport(ownLayer(parent.file), true, context);
         return Buffer.from((await reader.connection.read(offset, length)).data);
       },
     );
@@ -81,7 +81,7 @@ export interface DiskCopy {
 
 export async function openDiskCopy(parent: BackupDisk, child: BackupDisk, context: MergeFilesContext): Promise<DiskCopy> {
   const extents = await ownExtents(child.file);
-  const reader = await openExport(ownLayerFilename(child.file), true, context);
+  const reader = await openExport(ownLayer(child.file), true, context);
   let writer: OpenExport;
   try {
     // The parent's file opened with its own backing chain: a partial cluster is filled from it.
@@ -178,7 +178,8 @@ export async function mergeDiskFiles(parent: BackupDisk, child: BackupDisk, cont
 
 // The child's own clusters, from qemu-img map of its layer alone: data, and zero clusters that hide the parent.
 async function ownExtents(file: string): Promise<{ data: Interval[]; zero: Interval[] }> {
-  const map = await runLocal(['qemu-img', 'map', '--output=json', ownLayerFilename(file)]);
+  const own = ownLayer(file);
+  const map = await runLocal(['qemu-img', 'map', ...own.objectArgs, '--output=json', own.filename], { secret: own.secret });
   if (map.exitCode !== 0) throw new SendenseError(`qemu-img map ${file}: ${map.stderr.trim()}`);
   const entries = JSON.parse(map.stdout) as { start: number; length: number; present?: boolean; data: boolean; zero: boolean }[];
   const data: Interval[] = [];
@@ -213,13 +214,14 @@ async function removeStaleMergeDirs(): Promise<void> {
 }
 
 // A qemu-nbd on a private Unix socket and one connection to it.
-async function openExport(file: string, readOnly: boolean, context: MergeFilesContext): Promise<OpenExport> {
+async function openExport(image: string | OwnLayer, readOnly: boolean, context: MergeFilesContext): Promise<OpenExport> {
+  const { file, secret } = typeof image === 'string' ? { file: image, secret: undefined } : { file: image.filename, secret: image.secret };
   await removeStaleMergeDirs();
   const dir = await mkdtemp(path.join(tmpdir(), MERGE_DIR_PREFIX));
   const socket = path.join(dir, 'nbd.sock');
   let server: QemuNbd | undefined;
   try {
-    server = await startQemuNbd({ file, format: 'qcow2', socket, exportName: 'merge', shared: 1, readOnly, onSpawn: context.onSpawn });
+    server = await startQemuNbd({ file, secret, format: 'qcow2', socket, exportName: 'merge', shared: 1, readOnly, onSpawn: context.onSpawn });
     const connection = await NbdConnection.connect({ kind: 'unix', socketPath: socket, exportName: 'merge' });
     const started = server;
     return {

@@ -24,6 +24,7 @@ export async function createServeOverlay(store: Store, runId: string, dir: strin
       await store.forgetRunFile(LOCAL_NODE_ID, overlay);
     },
   });
-  await createOverlay(overlay, disk.file, { backingFormat: 'qcow2' });
+  // The size is given, so the point's file (encrypted or not) is not opened here.
+  await createOverlay(overlay, disk.file, { backingFormat: 'qcow2', sizeBytes: disk.virtualSize });
   return overlay;
 }

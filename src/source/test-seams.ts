@@ -1,11 +1,12 @@
 // Test seams for the crash-safety tests of libvirt backups and recoveries: SENDENSE_TEST_KILL_AT=guest-frozen
 // makes the process kill -9 itself while the guest is frozen, as a power loss would stop it (and
 // domain-started, copying, copies-ready: a recover run after the start, during the move, before the pivot;
-// sync-written, sync-half-installed, fold-started: a replica's sync before installing, between two disks' installs, in a fold);
+// sync-written, sync-half-installed, fold-started: a replica's sync before installing, between two disks' installs, in a fold;
+// keyring-written: a key command with the new keyring written but not yet in place);
 // SENDENSE_TEST_NO_THAW_WATCHDOG=1 leaves out the node's thaw watchdog, so a test can see doctor
 // thaw a guest by itself. Unset in production.
 
-export type SourceCrashPoint = 'guest-frozen' | 'job-started' | 'domain-started' | 'copying' | 'copies-ready' | 'sync-written' | 'sync-half-installed' | 'fold-started';
+export type SourceCrashPoint = 'guest-frozen' | 'job-started' | 'domain-started' | 'copying' | 'copies-ready' | 'sync-written' | 'sync-half-installed' | 'fold-started' | 'keyring-written';
 
 export function sourceCrashPoint(point: SourceCrashPoint): void {
   if (process.env.SENDENSE_TEST_KILL_AT === point) process.kill(process.pid, 'SIGKILL');

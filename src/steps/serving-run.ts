@@ -15,6 +15,8 @@ export interface ServedDisk {
   nodePort?: number;
   /** Its qemu-nbd on the hub (start-qemu-nbd). */
   server?: DiskServer;
+  /** Written through QEMU's compress filter (a backup in a zstd repository, docs/encryption.md#compression). */
+  compress?: boolean;
 }
 
 export interface ServingRun extends RunContext<BackupPlan | DiskRestorePlan | RecoverPlan | ReplicatePlan>, Resolved<{ readonly disks: readonly ServedDisk[] }> {

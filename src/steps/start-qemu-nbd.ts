@@ -49,6 +49,7 @@ function diskServer(run: ServingRun, disk: Leased<ServedDisk>, readOnly: boolean
       exportName: disk.exportName,
       shared: run.plan.nbd.shared,
       readOnly,
+      compress: !readOnly && disk.compress === true,
     });
     running = server;
     run.undo.push({

@@ -99,14 +99,14 @@ describe('a test guest', () => {
     await roundsGoOn(2);
   });
 
-  it('shut off cleanly, its counters agree on both disks; started again, it counts on from there', async () => {
+  it('destroyed, its counters are one point in time on both disks; started again, it counts on from vda', async () => {
     const g = theGuest();
     g.destroy();
     expect(g.running()).toBe(false);
     expect(virshResult('domstate', g.name).stdout.trim()).toBe('shut off');
     const off = g.counters();
     expect(off.vda0).toBeGreaterThan(0);
-    expect(off).toEqual({ vda0: off.vda0, vda64: off.vda0, vdb1: off.vda0 });
+    // virsh destroy may land inside a round: vdb trails vda by one then, never more.
     expect(countersAreOnePointInTime(off)).toBe(true);
 
     const started = Date.now();

@@ -8,7 +8,8 @@ import type { BackupRun } from './backup-run.js';
 import type { Step } from '../../engine/step.js';
 import type { DiskKey } from '../../plan/types.js';
 import { createOverlay, createQcow2 } from '../../qemu/index.js';
-import { ensureRepositoryMarker } from '../../repository/marker.js';
+import { repositorySecret } from '../../repository/repository-keys.js';
+import { claimRepository } from '../../repository/repository-settings.js';
 import { makePrivateDirs, removeEmptyDirs } from '../../repository/private-dirs.js';
 import { backupSource } from '../../source/index.js';
 
@@ -21,7 +22,10 @@ export const createQcow2Files: Step<BackupRun> = {
     const { fullImageOptions } = backupSource(run.plan.vm.source);
     const createdDirs = await makePrivateDirs(repository);
     run.undo.push({ what: `remove the empty directories this run created in ${repository}`, when: 'failure', step: 'create-qcow2', run: () => removeEmptyDirs(createdDirs) });
-    await ensureRepositoryMarker(repository);
+    // The first backup fixes the repository's encryption and compression (docs/encryption.md).
+    const settings = await claimRepository(run.plan.repository);
+    const secret = settings.encryption === 'luks' ? repositorySecret(repository) : undefined;
+    const compression = settings.compression === 'zstd' ? ('zstd' as const) : undefined;
     for (const disk of run.state.disks) {
       const dirs = await makePrivateDirs(path.dirname(disk.file));
       run.undo.push({ what: `remove ${path.dirname(disk.file)} if this run left it empty`, when: 'failure', step: 'create-qcow2', run: () => removeEmptyDirs(dirs) });
@@ -39,8 +43,12 @@ export const createQcow2Files: Step<BackupRun> = {
         run: () => rm(disk.file, { force: true }),
       });
       // Over the empty file this run just claimed.
-      if (disk.parentFile) await createOverlay(disk.file, disk.parentFile, { backingFormat: 'qcow2', overwrite: true });
-      else await createQcow2(disk.file, disk.virtualSize, { overwrite: true, ...(fullImageOptions && { formatOptions: fullImageOptions }) });
+      // Sized when encrypted, so the encrypted parent is not opened here.
+      if (disk.parentFile) await createOverlay(disk.file, disk.parentFile, { backingFormat: 'qcow2', overwrite: true, secret, compression, ...(secret && { sizeBytes: disk.virtualSize }) });
+      else await createQcow2(disk.file, disk.virtualSize, { overwrite: true, secret, compression, ...(fullImageOptions && { formatOptions: fullImageOptions }) });
+      // Our node transfer writes whole clusters once each, which the compress filter needs; the
+      // VMware client's writes cannot be shaped, so its backups are stored uncompressed.
+      disk.compress = compression !== undefined && !run.wholeVm;
       // Private before any guest byte is written into it (qemu-img create follows the umask).
       await chmod(disk.file, 0o600);
     }

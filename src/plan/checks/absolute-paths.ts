@@ -18,6 +18,7 @@ export function checkAbsolutePaths({ data, issues }: CheckContext): void {
     issues.error(where, atPath(where, `must be ${hint} (got '${value}')`));
   };
   check(['repository', 'path'], true);
+  check(['repository', 'encryption', 'keyFile'], true);
   // replica.node is reached from the hub like node, with the same files.
   for (const node of [['node'], ['replica', 'node']]) {
     check([...node, 'identityFile'], true);

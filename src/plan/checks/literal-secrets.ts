@@ -24,6 +24,12 @@ export function checkLiteralSecrets({ data, issues }: CheckContext): PlanPath[] 
         if (SECRET_KEY.test(key)) {
           issues.error(here, `${dotted(here)}: a secret must not be written in a plan; ${USE_INSTEAD} (the value is not shown)`, 'key');
           hidden.push(here);
+        } else if (path.length === 2 && path[0] === 'repository' && path[1] === 'encryption' && key !== 'keyFile' && key !== 'keyEnv') {
+          issues.error(here, `${dotted(here)}: a repository key must not be written in a plan; name a file with keyFile or an environment variable with keyEnv (the value is not shown)`, 'key');
+          hidden.push(here);
+        } else if (key === 'keyEnv' && typeof item === 'string' && !ENV_NAME.test(item)) {
+          issues.error(here, `${dotted(here)}: must be the NAME of an environment variable, like SENDENSE_REPOSITORY_KEY, not the key itself (the value is not shown)`);
+          hidden.push(here);
         } else if (key === 'passwordEnv' && typeof item === 'string' && !ENV_NAME.test(item)) {
           issues.error(here, `${dotted(here)}: must be the NAME of an environment variable, like VCENTER_PASSWORD, not the password itself (the value is not shown)`);
           hidden.push(here);

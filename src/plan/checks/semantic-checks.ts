@@ -5,6 +5,7 @@ import { checkAbsolutePaths } from './absolute-paths.js';
 import { checkDiskKeys } from './disk-keys.js';
 import { checkDiskSources } from './disk-sources.js';
 import { checkDurations } from './durations.js';
+import { checkEncryptionRules } from './encryption-rules.js';
 import { checkPortRange } from './port-range.js';
 import { checkRecoverRules } from './recover-rules.js';
 import { checkReplicateRules } from './replicate-rules.js';
@@ -25,6 +26,7 @@ const CHECKS: readonly PlanCheck[] = [
   checkSourceRules,
   checkDurations,
   checkRetentionRules,
+  checkEncryptionRules,
 ];
 
 export function checkPlanSemantics(context: CheckContext): void {

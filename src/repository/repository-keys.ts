@@ -1,0 +1,60 @@
+// Which secret opens an encrypted backup file (docs/encryption.md#how-keys-work): the keys this
+// process was given (a plan's repository.encryption, --key-file, --key-env) are tried on the
+// keyring of the repository that holds the file, once per repository.
+
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { SendenseError } from '../errors.js';
+import type { ImageSecret } from '../qemu/image-secret.js';
+import { unlockKeyring } from './keyring.js';
+import { REPOSITORY_MARKER } from './marker.js';
+import { describeKeySource, readUserKey, type KeySource } from './user-key.js';
+
+const offered: KeySource[] = [];
+const unlocked = new Map<string, ImageSecret>();
+
+/** A key this process may use on any encrypted repository it opens. */
+export function offerRepositoryKey(source: KeySource): void {
+  if (!offered.some((known) => describeKeySource(known) === describeKeySource(source))) offered.push(source);
+}
+
+export function offeredKeyCount(): number {
+  return offered.length;
+}
+
+// The secret of an encrypted repository, from the first offered key that opens its keyring.
+export function repositorySecret(repository: string): ImageSecret {
+  const root = path.resolve(repository);
+  const known = unlocked.get(root);
+  if (known !== undefined) return known;
+  if (offered.length === 0) throw noKeyGiven(root);
+  for (const source of offered) {
+    const userKey = readUserKey(source);
+    try {
+      const secret = { passphrase: unlockKeyring(root, userKey).passphrase };
+      unlocked.set(root, secret);
+      return secret;
+    } catch (error) {
+      if (offered.length === 1 || !(error instanceof SendenseError) || !/does not open/.test(error.message)) throw error;
+    }
+  }
+  throw new SendenseError(`repository ${root} is encrypted; none of the ${offered.length} keys given opens it`);
+}
+
+/** The secret for an encrypted layer: its repository's (the nearest directory above it with a marker). */
+export function secretForLayer(file: string): ImageSecret {
+  const repository = repositoryAbove(file);
+  if (repository === undefined) throw new SendenseError(`${file} is encrypted but lies in no sendense-run repository (no ${REPOSITORY_MARKER} above it): no key can be found for it`);
+  return repositorySecret(repository);
+}
+
+export function noKeyGiven(repository: string): SendenseError {
+  return new SendenseError(`repository ${repository} is encrypted; no key given (repository.encryption in the plan, or --key-file / --key-env)`, { exitCode: 2 });
+}
+
+function repositoryAbove(file: string): string | undefined {
+  for (let dir = path.dirname(path.resolve(file)); ; dir = path.dirname(dir)) {
+    if (existsSync(path.join(dir, REPOSITORY_MARKER))) return dir;
+    if (dir === path.dirname(dir)) return undefined;
+  }
+}

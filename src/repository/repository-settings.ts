@@ -1,0 +1,57 @@
+// A plan's repository settings against the repository's own (its marker, docs/encryption.md):
+// checked before a run opens anything, and recorded when a backup first uses the repository.
+
+import { SendenseError } from '../errors.js';
+import { createKeyring, keyringExists } from './keyring.js';
+import { ensureRepositoryMarker, readRepositoryMarker, type RepositorySettings } from './marker.js';
+import { noKeyGiven, offerRepositoryKey, repositorySecret } from './repository-keys.js';
+import { readUserKey, type KeySource } from './user-key.js';
+
+/** repository: of a plan. Compression left out: the repository's (none for a new one). */
+export interface RepositoryConfig {
+  readonly path: string;
+  readonly encryption?: KeySource;
+  readonly compression?: 'zstd' | 'none';
+}
+
+// The settings the repository has (or will have, when a backup first uses it); its key unlocked
+// when it is encrypted, so a wrong or missing key fails here, before anything is taken.
+export async function checkRepository(config: RepositoryConfig): Promise<RepositorySettings> {
+  if (config.encryption !== undefined) {
+    readUserKey(config.encryption); // a missing or short key is said now
+    offerRepositoryKey(config.encryption);
+  }
+  const marker = await readRepositoryMarker(config.path);
+  if (marker === undefined) {
+    // A first run killed between its keyring and its marker: the key must open that keyring.
+    if (config.encryption !== undefined && keyringExists(config.path)) repositorySecret(config.path);
+    return { encryption: config.encryption === undefined ? 'none' : 'luks', compression: config.compression ?? 'none' };
+  }
+  if (marker.encryption === 'luks' && config.encryption === undefined) throw noKeyGiven(config.path);
+  if (marker.encryption === 'none' && config.encryption !== undefined) {
+    throw new SendenseError(`repository ${config.path} is not encrypted (it was created without repository.encryption), but repository.encryption is set: remove it, or use a new repository`, {
+      exitCode: 2,
+    });
+  }
+  if (config.compression !== undefined && config.compression !== marker.compression) {
+    throw new SendenseError(
+      `repository ${config.path} was created with compression: ${marker.compression}, but compression: ${config.compression} is set: remove it or make it ${marker.compression}`,
+      {
+        exitCode: 2,
+      },
+    );
+  }
+  if (marker.encryption === 'luks') repositorySecret(config.path);
+  return marker;
+}
+
+// A backup's first use of a repository: the keyring (encrypted), then the marker that fixes the settings.
+export async function claimRepository(config: RepositoryConfig): Promise<RepositorySettings> {
+  const settings = await checkRepository(config);
+  if (settings.encryption === 'luks' && config.encryption !== undefined && !keyringExists(config.path)) {
+    await createKeyring(config.path, readUserKey(config.encryption));
+  }
+  await ensureRepositoryMarker(config.path, settings);
+  // Another first run may have written the marker in between, with other settings.
+  return checkRepository(config);
+}
