@@ -48,7 +48,7 @@ it('a chain of three qcow2 files named by relative paths: every level bounded, s
 
   expect(qcow2BackingDepth(top)).toBe(2);
   expect(qcow2BackingDepth(path.join(dir, 'base.qcow2'))).toBe(0);
-  const [flag, options] = qemuNbdImageArgs(top, 'qcow2');
+  const [flag, options] = qemuNbdImageArgs(top, 'qcow2').args;
   expect(flag).toBe('--image-opts');
   expect(options).toContain(`file.filename=${top.replace(',', ',,')}`);
   expect(options).toContain('backing.backing.l2-cache-size=1048576');
