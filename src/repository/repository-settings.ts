@@ -17,6 +17,10 @@ export interface RepositoryConfig {
 // The settings the repository has (or will have, when a backup first uses it); its key unlocked
 // when it is encrypted, so a wrong or missing key fails here, before anything is taken.
 export async function checkRepository(config: RepositoryConfig): Promise<RepositorySettings> {
+  // The plan check says so first; this guards every other way in (docs/encryption.md#compression).
+  if (config.encryption !== undefined && config.compression === 'zstd') {
+    throw new SendenseError('compression: zstd cannot be combined with encryption: QEMU stores compressed qcow2 clusters unencrypted', { exitCode: 2 });
+  }
   if (config.encryption !== undefined) {
     readUserKey(config.encryption); // a missing or short key is said now
     offerRepositoryKey(config.encryption);

@@ -13,6 +13,12 @@ export function checkEncryptionRules({ data, issues }: CheckContext): void {
     issues.error(['repository', 'encryption', 'keyEnv'], 'repository.encryption: give keyFile or keyEnv, not both', 'key');
     return;
   }
+  if (stringAt(data, 'repository', 'compression') === 'zstd') {
+    issues.error(
+      ['repository', 'compression'],
+      'repository.compression: zstd cannot be combined with repository.encryption: QEMU stores the compressed clusters of a qcow2 unencrypted, which would leak the data (docs/encryption.md#compression)',
+    );
+  }
   const keyFile = stringAt(data, 'repository', 'encryption', 'keyFile');
   if (keyFile !== undefined && keyFileIsShared(keyFile)) {
     issues.warning(['repository', 'encryption', 'keyFile'], `repository.encryption.keyFile: ${keyFile} can be read by other users (group or others): chmod 600 it`);
