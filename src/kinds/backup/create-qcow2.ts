@@ -3,7 +3,9 @@
 
 import { chmod, open, rm } from 'node:fs/promises';
 import { SendenseError } from '../../errors.js';
+import { availableParallelism } from 'node:os';
 import path from 'node:path';
+import { inTurns } from '../../hub/in-turns.js';
 import type { BackupRun } from './backup-run.js';
 import type { Step } from '../../engine/step.js';
 import type { DiskKey } from '../../plan/types.js';
@@ -42,16 +44,27 @@ export const createQcow2Files: Step<BackupRun> = {
         step: 'create-qcow2',
         run: () => rm(disk.file, { force: true }),
       });
-      // Over the empty file this run just claimed.
-      // Sized when encrypted, so the encrypted parent is not opened here.
-      if (disk.parentFile) await createOverlay(disk.file, disk.parentFile, { backingFormat: 'qcow2', overwrite: true, secret, compression, ...(secret && { sizeBytes: disk.virtualSize }) });
-      else await createQcow2(disk.file, disk.virtualSize, { overwrite: true, secret, compression, ...(fullImageOptions && { formatOptions: fullImageOptions }) });
-      // Our node transfer writes whole clusters once each, which the compress filter needs; the
-      // VMware client's writes cannot be shaped, so its backups are stored uncompressed.
-      disk.compress = compression !== undefined && !run.wholeVm;
-      // Private before any guest byte is written into it (qemu-img create follows the umask).
-      await chmod(disk.file, 0o600);
     }
+    // Over the empty files this run just claimed, a disk per core at once: a LUKS header costs QEMU
+    // about a second of CPU (docs/encryption.md#how-keys-work), and each disk's is its own. After a
+    // failure no other is started, and the undo runs once every started one has ended.
+    let failure: { readonly error: unknown } | undefined;
+    await inTurns(run.state.disks, availableParallelism(), async (disk) => {
+      if (failure !== undefined) return;
+      try {
+        // Sized when encrypted, so the encrypted parent is not opened here.
+        if (disk.parentFile) await createOverlay(disk.file, disk.parentFile, { backingFormat: 'qcow2', overwrite: true, secret, compression, ...(secret && { sizeBytes: disk.virtualSize }) });
+        else await createQcow2(disk.file, disk.virtualSize, { overwrite: true, secret, compression, ...(fullImageOptions && { formatOptions: fullImageOptions }) });
+        // Private before any guest byte is written into it (qemu-img create follows the umask).
+        await chmod(disk.file, 0o600);
+      } catch (error) {
+        failure ??= { error };
+      }
+    });
+    if (failure !== undefined) throw failure.error;
+    // Our node transfer writes whole clusters once each, which the compress filter needs; the
+    // VMware client's writes cannot be shaped, so its backups are stored uncompressed.
+    for (const disk of run.state.disks) disk.compress = compression !== undefined && !run.wholeVm;
     return run.state.disks.map((disk) => `${disk.key}: ${path.relative(run.plan.repository.path, disk.file)}`).join(', ');
   },
   would: (run) =>
