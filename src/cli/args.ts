@@ -77,6 +77,12 @@ export const COMMAND_VALUE_OPTIONS: ReadonlySet<string | undefined> = new Set([
   '--node',
   '--identity',
   '--known-hosts',
+  '--key-file',
+  '--key-env',
+  '--new-key-file',
+  '--new-key-env',
+  '--remove-key-file',
+  '--remove-key-env',
 ]);
 
 // Takes `--name value` / `--name=value` out of args; returns the value (the last, if repeated) and the remaining args.

@@ -61,6 +61,11 @@ export const COMMANDS: readonly CommandEntry[] = [
     load: async () => (await import('./catalog-command.js')).catalogCommand,
   },
   {
+    name: 'key',
+    overview: [['key add|remove|list REPOSITORY --key-file FILE ...', 'add, remove or list the keys of an encrypted repository (its keyring only)']],
+    load: async () => (await import('./key-command.js')).keyCommand,
+  },
+  {
     name: 'files',
     overview: [['files VM [--point P] [--disk KEY] [NAME:/PATH] [--get NAME:/PATH... --to DIR|FILE.tar[.gz]|FILE.zip]', "list a backed-up disk's filesystems or a directory, or extract files"]],
     load: async () => (await import('./files-command.js')).filesCommand,

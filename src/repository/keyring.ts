@@ -5,9 +5,10 @@
 import { createCipheriv, createDecipheriv, randomBytes, scryptSync } from 'node:crypto';
 import { constants } from 'node:fs';
 import { readFileSync } from 'node:fs';
-import { open, rename, rm } from 'node:fs/promises';
+import { open, readdir, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { SendenseError } from '../errors.js';
+import { isProcessAlive } from '../process/process-identity.js';
 import { sourceCrashPoint } from '../source/test-seams.js';
 
 export const KEYRING_FILE = '.sendense-keys';
@@ -76,6 +77,7 @@ export function unlockKeyring(repository: string, userKey: string): UnlockedKeyr
 export async function addKeyringKey(repository: string, currentKey: string, newKey: string): Promise<{ readonly keyId: string; readonly added: boolean }> {
   const keyring = requireKeyring(repository);
   const { passphrase } = unlockKeyring(repository, currentKey);
+  await removeStaleTemps(repository);
   const existing = openWith(keyring, newKey);
   if (existing !== undefined) return { keyId: existing.keyId, added: false };
   const entry = wrap(passphrase, newKey);
@@ -87,6 +89,7 @@ export async function addKeyringKey(repository: string, currentKey: string, newK
 export async function removeKeyringKey(repository: string, remainingKey: string, oldKey: string): Promise<{ readonly removed: readonly string[] }> {
   const keyring = requireKeyring(repository);
   const remaining = unlockKeyring(repository, remainingKey);
+  await removeStaleTemps(repository);
   const doomed = new Set(keyring.keys.filter((entry) => unwrap(entry, oldKey) !== undefined).map((entry) => entry.id));
   if (doomed.has(remaining.keyId)) {
     throw new SendenseError(`the key to remove and the key to keep are the same key (${remaining.keyId}): refusing to remove the repository's last way in`);
@@ -164,6 +167,16 @@ function readKeyring(repository: string): Keyring | undefined {
     // reported below
   }
   throw new SendenseError(`${keyringPath(repository)} is damaged (not a sendense-run keyring)`);
+}
+
+// The temp keyrings of key commands killed before their rename (.sendense-keys.tmp-PID, PID gone):
+// one may hold the secret wrapped by a key that never got in, or by one removed since.
+async function removeStaleTemps(repository: string): Promise<void> {
+  for (const name of await readdir(repository)) {
+    const pid = /^\.sendense-keys\.tmp-([0-9]+)$/.exec(name)?.[1];
+    if (pid === undefined || (Number(pid) !== process.pid && isProcessAlive(Number(pid)))) continue;
+    await rm(path.join(repository, name), { force: true });
+  }
 }
 
 // Atomic (a temp file, fsync, rename, directory fsync): a crash leaves the old keyring or the new
