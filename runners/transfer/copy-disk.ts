@@ -13,8 +13,11 @@ import type { Digester } from './digest-thread.js';
 import { RangeDigests } from './range-digests.js';
 import { countWork, planWork } from './work-plan.js';
 
-/** One disk to copy; zeroHoles: full mode writes the source's holes as zeroes too (the target holds old data). */
-export type DiskJob = TransferDisk & { readonly zeroHoles: boolean };
+/**
+ * One disk to copy; zeroHoles: full mode writes the source's holes as zeroes too (the target holds
+ * old data); align: only whole aligned blocks of this size, each once (a compressing target).
+ */
+export type DiskJob = TransferDisk & { readonly zeroHoles: boolean; readonly align?: number };
 
 export interface CopyTuning {
   readonly connections: number;
@@ -63,10 +66,13 @@ export async function copyDisk(job: DiskJob, tuning: CopyTuning, { dir, output, 
     if (targets[0]!.size < control.size) {
       throw new SendenseError(`target ${targets[0]!.where} holds ${targets[0]!.size} bytes, less than the source's ${control.size}`, { disk: job.key });
     }
-    const bytesToDo = await countWork(control, job.bitmap, job.zeroHoles);
+    const largest = Math.min(tuning.requestSize, ...sources.map((c) => c.info.maximumPayload), ...targets.map((c) => c.info.maximumPayload));
+    // Aligned, a request is a whole number of blocks (work-plan.ts, alignedWork).
+    const copySize = job.align === undefined ? largest : largest - (largest % job.align);
+    if (copySize === 0) throw new SendenseError(`requests of at most ${largest} bytes cannot carry whole blocks of ${job.align} bytes (--align)`, { disk: job.key });
+    const bytesToDo = await countWork(control, job.bitmap, job.zeroHoles, job.align);
     output.start(job.key, control.size, bytesToDo);
-    const copySize = Math.min(tuning.requestSize, ...sources.map((c) => c.info.maximumPayload), ...targets.map((c) => c.info.maximumPayload));
-    const items = planWork(control, { bitmap: job.bitmap, zeroHoles: job.zeroHoles, copySize, zeroSize: tuning.zeroSize });
+    const items = planWork(control, { bitmap: job.bitmap, zeroHoles: job.zeroHoles, copySize, zeroSize: tuning.zeroSize, align: job.align });
     const zeroes = Buffer.alloc(copySize);
     const totals = { bytesDone: 0, bytesWritten: 0, bytesZeroed: 0 };
     const digests = tuning.digests ? new RangeDigests(digester, (data, zero) => output.digests(job.key, data, zero)) : undefined;

@@ -30,7 +30,7 @@ export async function transferDisks(request: TransferRequest, options: RunOption
   const digester = startDigester(() => output.debug({ message: 'digest thread started' }));
   try {
     const disks = await inTurns(
-      request.disks.map((disk): DiskJob => ({ ...disk, zeroHoles })),
+      request.disks.map((disk): DiskJob => ({ ...disk, zeroHoles, ...(request.align !== undefined && { align: request.align }) })),
       request.parallelDisks ?? request.disks.length,
       async (job): Promise<DiskOutcome> => {
         try {

@@ -37,6 +37,11 @@ export interface TransferRequest {
   readonly zeroHoles?: true;
   /** false: no digests lines (a restore records nothing from its copy). Default true. */
   readonly digests?: false;
+  /**
+   * Writes whole blocks of this many bytes, aligned, each at most once: a compressing target
+   * (docs/encryption.md#compression). A power of two from 512 to 2 MiB.
+   */
+  readonly align?: number;
 }
 
 /** The transfer's only argument when it is started ahead of its job: the request comes on stdin. */
@@ -46,6 +51,8 @@ const FORMATS: ReadonlySet<string> = new Set<TransferImageFormat>(['qcow2', 'raw
 const MAX_CONNECTIONS = 64;
 const MAX_PARALLEL_DISKS = 1000;
 const MAX_IN_FLIGHT = 64;
+const MIN_ALIGN = 512;
+const MAX_ALIGN = 2 * 1024 * 1024;
 
 export function transferArgv(request: TransferRequest): string[] {
   const argv: string[] = [];
@@ -61,6 +68,7 @@ export function transferArgv(request: TransferRequest): string[] {
   if (request.inFlight !== undefined) argv.push('--in-flight', String(request.inFlight));
   if (request.zeroHoles === true) argv.push('--zero-holes');
   if (request.digests === false) argv.push('--no-digests');
+  if (request.align !== undefined) argv.push('--align', String(request.align));
   return argv;
 }
 
@@ -100,6 +108,7 @@ export function parseTransferArgv(argv: readonly string[]): TransferRequest {
         'in-flight': { type: 'string' },
         'zero-holes': { type: 'boolean' },
         'no-digests': { type: 'boolean' },
+        align: { type: 'string' },
         'job-id': { type: 'string' },
       },
       strict: true,
@@ -135,6 +144,7 @@ export function parseTransferArgv(argv: readonly string[]): TransferRequest {
   if (inFlight !== undefined) request.inFlight = inFlight;
   if (values['zero-holes'] === true) request.zeroHoles = true;
   if (values['no-digests'] === true) request.digests = false;
+  if (values.align !== undefined) request.align = alignment(values.align);
   return Object.freeze(request);
 }
 
@@ -157,6 +167,15 @@ function optionalCount(option: string, text: string | undefined, max: number): n
   if (text === undefined) return undefined;
   const value = Number(text);
   if (!Number.isInteger(value) || value < 1 || value > max) throw usageError(`${option} ${text}: must be an integer from 1 to ${max}`);
+  return value;
+}
+
+// --align: a power of two from 512 to 2 MiB (a request the copy cuts is a whole number of blocks).
+function alignment(text: string): number {
+  const value = Number(text);
+  if (!/^\d+$/.test(text) || value < MIN_ALIGN || value > MAX_ALIGN || (value & (value - 1)) !== 0) {
+    throw usageError(`--align ${text}: must be a power of two from ${MIN_ALIGN} to ${MAX_ALIGN}`);
+  }
   return value;
 }
 

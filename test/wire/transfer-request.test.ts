@@ -59,12 +59,13 @@ describe('a transfer request read back from its argv', () => {
       inFlight: 8,
       zeroHoles: true,
       digests: false,
+      align: 65536,
     };
     expect(roundTrip(request)).toStrictEqual(request);
   });
 
   it('started ahead of its job: the same request as the first line of stdin', () => {
-    const request: TransferRequest = { disks: [{ key: 2000, source: sources['an NBD export over TCP']!, target: targets['a qcow2 file']! }], jobId: 'j', digests: false };
+    const request: TransferRequest = { disks: [{ key: 2000, source: sources['an NBD export over TCP']!, target: targets['a qcow2 file']! }], jobId: 'j', digests: false, align: 65536 };
     const line = argsOnStdinLine(request);
     expect(line.endsWith('\n')).toBe(true);
     expect(JSON.parse(line)).toEqual(transferArgv(request));
@@ -91,6 +92,11 @@ describe('a bad transfer command line', () => {
     ['a disk key twice', ['--nbd-targets', '2000:nbd://h:1/x,2000:nbd://h:1/y', '--source', '2000=qemu:/x'], "--nbd-targets: '2000:nbd://h:1/y' must be KEY:URL with each disk key once"],
     ['too many connections', ['--nbd-targets', '2000:nbd://h:1/x', '--source', '2000=qemu:/x', '--connections', '65'], '--connections 65: must be an integer from 1 to 64'],
     ['a bitmap for no disk', ['--nbd-targets', '2000:nbd://h:1/x', '--source', '2000=qemu:/x', '--bitmap', '2001=b'], 'disk 2001 has a --source/--bitmap/--format but no entry in --nbd-targets'],
+    ...['65537', '256', '4194304', '0x10000', '64k', '1024.0', ''].map((align): [string, string[], string] => [
+      `an --align of '${align}'`,
+      ['--nbd-targets', '2000:nbd://h:1/x', '--source', '2000=qemu:/x', '--align', align],
+      `--align ${align}: must be a power of two from 512 to 2097152`,
+    ]),
     ['a URL that is not NBD', ['--nbd-targets', '2000:http://h/x', '--source', '2000=qemu:/x'], "--nbd-targets: NBD URL 'http://h/x': scheme 'http' is not supported (TLS is not implemented)"],
   ];
   for (const [name, argv, message] of cases) {
@@ -110,6 +116,14 @@ describe('a bad transfer command line', () => {
   it('a first line on stdin that is not a JSON array of strings', () => {
     for (const line of ['not json', '{"a":1}', '[1,2]']) {
       expect(() => parseArgsOnStdinLine(line)).toThrow('--args-on-stdin: the first line must be a JSON array of strings');
+    }
+  });
+});
+
+describe('--align', () => {
+  it('takes every power of two from 512 to 2 MiB', () => {
+    for (let align = 512; align <= 2 * 1024 * 1024; align *= 2) {
+      expect(parseTransferArgv(['--nbd-targets', '2000:nbd://h:1/x', '--source', '2000=qemu:/x', '--align', String(align)]).align).toBe(align);
     }
   });
 });
