@@ -30,6 +30,8 @@ export interface TestPlan {
   readonly vm: string;
   readonly disks: readonly PlanDisk[];
   readonly repository: string;
+  /** repository.compression (docs/encryption.md#compression). */
+  readonly compression?: 'zstd' | 'none';
   /** Inclusive port range for the run's qemu-nbd leases. */
   readonly ports: readonly [number, number];
   readonly incremental?: { readonly onMissingChain?: 'full' | 'fail'; readonly maxChainLength?: number };
@@ -44,7 +46,7 @@ export function writePlan(dir: string, plan: TestPlan): string {
     kind: plan.kind ?? 'incremental',
     name: plan.name,
     vm: { name: plan.vm, source: { type: 'qemu', disks: plan.disks.map((disk) => ({ ...disk })) } },
-    repository: { path: plan.repository },
+    repository: { path: plan.repository, ...(plan.compression ? { compression: plan.compression } : {}) },
     nbd: { ports: `${plan.ports[0]}-${plan.ports[1]}` },
     ...(plan.incremental ? { incremental: { ...plan.incremental } } : {}),
     ...(plan.timeouts ? { timeouts: { ...plan.timeouts } } : {}),

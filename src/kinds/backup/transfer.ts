@@ -11,7 +11,7 @@ import { plural } from '../../format/plural.js';
 import { shrinkImage } from '../../qemu/index.js';
 import { nbdTargetsString } from '../../wire/index.js';
 import { backupSource } from '../../source/index.js';
-import { transferForRun } from '../../transfer/run-transfer.js';
+import { transferForRun, type TransferProgram } from '../../transfer/run-transfer.js';
 
 export const transfer: Step<SourceRun> = {
   name: 'transfer',
@@ -21,7 +21,10 @@ export const transfer: Step<SourceRun> = {
     const { state } = run;
     const source = backupSource(run.plan.vm.source);
     const incremental = state.type === 'incremental';
-    const { total, results } = await transferForRun(run, (disks) => source.transferProgram(disks, incremental, new Map(disks.map((disk) => [disk.key, targetUrl(disk)])), run.runId));
+    const compressing = state.disks.some((disk) => disk.compress === true);
+    const { total, results } = await transferForRun(run, (disks) =>
+      forTargets(source.transferProgram(disks, incremental, new Map(disks.map((disk) => [disk.key, targetUrl(disk)])), run.runId), compressing),
+    );
     const keys = state.disks.map((disk) => disk.key);
     for (const adopted of source.adoptResults(results, keys, state.type === 'full')) {
       const disk = state.disks.find((d) => d.key === adopted.key)!;
@@ -43,6 +46,18 @@ export const transfer: Step<SourceRun> = {
     return [`node transfer on ${run.node.description}: ${incremental ? 'changed blocks' : 'allocated data'}`, ...reads, `--nbd-targets ${targets}`].join('\n');
   },
 };
+
+// The cluster size of the backup files (qemu-img's default for a qcow2 file).
+const BACKUP_CLUSTER_BYTES = 64 * 1024;
+
+// A file written through the compress filter (docs/encryption.md#compression) takes whole
+// clusters, each written once: our node transfer is asked for exactly that (its request reaches a
+// transfer started ahead on stdin, the same argv). The VMware client has no request to ask it of;
+// its disks are never compressed (create-qcow2).
+function forTargets(program: TransferProgram, compressing: boolean): TransferProgram {
+  if (!compressing || !('request' in program)) return program;
+  return { request: { ...program.request, align: BACKUP_CLUSTER_BYTES } };
+}
 
 // A disk's new image, served by the hub's qemu-nbd, as the node reaches it.
 function targetUrl(disk: BackupDiskJob): string {
