@@ -103,4 +103,16 @@ describe('a backup chain in a zstd repository', () => {
       expect(restoredDifference(copy, path.join(out, 'disk-2000.qcow2'), 'qcow2'), `point ${index + 1}`).toBe('');
     }
   });
+
+  it('a disk whose size is not whole clusters is stored uncompressed (QEMU refuses the filter there), and restores exactly', async () => {
+    const disk = path.join(ws.dir, 'odd.qcow2');
+    qemuImg('create', '-q', '-f', 'qcow2', disk, String(32 * MiB + 512));
+    writeDisk(disk, ['write -P 0x31 0 2M', `write -P 0x32 ${32 * MiB} 512`]);
+    const plan = writePlan(ws.dir, { name: 'zstd-odd', vm: 'oddvm', disks: [{ key: 2000, path: disk }], repository: ws.repository, compression: 'zstd', ports });
+    expectSucceeded(await sendenseRun([plan, '--db', ws.db]));
+    const [backup] = await listBackups(ws.db, 'oddvm');
+    const file = backup!.disks[0]!.file;
+    expect(differenceBetween(file, disk)).toBe('');
+    expect(compressedClusters(file)).toBe(0);
+  });
 });

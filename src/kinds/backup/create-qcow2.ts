@@ -15,6 +15,9 @@ import { claimRepository } from '../../repository/repository-settings.js';
 import { makePrivateDirs, removeEmptyDirs } from '../../repository/private-dirs.js';
 import { backupSource } from '../../source/index.js';
 
+// The cluster size of the files we create (qemu-img's default), the compress filter's unit.
+const COMPRESSED_CLUSTER = 64 * 1024;
+
 export const createQcow2Files: Step<BackupRun> = {
   name: 'create-qcow2',
   facts: ({ state }) => ({ disks: state.disks.map((disk) => ({ key: disk.key, file: disk.file })) }),
@@ -63,8 +66,9 @@ export const createQcow2Files: Step<BackupRun> = {
     });
     if (failure !== undefined) throw failure.error;
     // Our node transfer writes whole clusters once each, which the compress filter needs; the
-    // VMware client's writes cannot be shaped, so its backups are stored uncompressed.
-    for (const disk of run.state.disks) disk.compress = compression !== undefined && !run.wholeVm;
+    // VMware client's writes cannot be shaped, and QEMU refuses the filter on a disk whose size is
+    // not whole clusters: those are stored uncompressed (docs/encryption.md#compression).
+    for (const disk of run.state.disks) disk.compress = compression !== undefined && !run.wholeVm && disk.virtualSize % COMPRESSED_CLUSTER === 0;
     return run.state.disks.map((disk) => `${disk.key}: ${path.relative(run.plan.repository.path, disk.file)}`).join(', ');
   },
   would: (run) =>
