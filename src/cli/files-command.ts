@@ -18,10 +18,11 @@ import { formatBytes } from '../format/bytes.js';
 import { rejectUnknownOptions, takeFlag, takeOption } from './args.js';
 import type { CommandSpec } from './command.js';
 import type { CliContext } from './context.js';
+import { KEY_OPTIONS, takeKeyOption } from './key-option.js';
 import { withExistingStore } from './open-existing-store.js';
 
-export const FILES_USAGE = `Usage: sendense-run files VM [--point P] [--disk KEY] [NAME:/PATH]
-       sendense-run files VM [--point P] [--disk KEY] --get NAME:/PATH... --to DIR|FILE.tar|FILE.tar.gz|FILE.zip [--overwrite] [--keep-setuid]
+export const FILES_USAGE = `Usage: sendense-run files VM [--point P] [--disk KEY] [--key-file FILE|--key-env NAME] [NAME:/PATH]
+       sendense-run files VM [--point P] [--disk KEY] [--key-file FILE|--key-env NAME] --get NAME:/PATH... --to DIR|FILE.tar|FILE.tar.gz|FILE.zip [--overwrite] [--keep-setuid]
 
   no NAME:/PATH    list the partitions and filesystems of the disk (short names p1, vg0/root, disk)
   NAME:/PATH       list a directory (type, size, mode, owner, mtime, symlink target)
@@ -30,12 +31,13 @@ export const FILES_USAGE = `Usage: sendense-run files VM [--point P] [--disk KEY
   --disk KEY       the disk key (default: the backup's first disk)
   --overwrite      replace an existing archive, or same-named entries in a non-empty directory
   --keep-setuid    keep setuid/setgid bits of extracted files and folders (cleared by default)
+  --key-file FILE  the key of an encrypted repository (or --key-env NAME: the variable holding it)
 `;
 
 export const filesCommand: CommandSpec = {
   name: 'files',
-  usage: 'sendense-run files VM [--point P] [--disk KEY] [NAME:/PATH] [--get NAME:/PATH... --to DIR|FILE.tar|FILE.tar.gz|FILE.zip [--overwrite] [--keep-setuid]]',
-  does: "List a backed-up disk's partitions and filesystems (p1, vg0/root, disk), list a directory of one\n(NAME:/PATH), or extract files and folders (--get ... --to), read-only through a libguestfs appliance.\nDevice nodes and FIFOs are never extracted (one line each says so); sparse files stay sparse.",
+  usage: 'sendense-run files VM [--point P] [--disk KEY] [--key-file FILE|--key-env NAME] [NAME:/PATH] [--get NAME:/PATH... --to DIR|FILE.tar|FILE.tar.gz|FILE.zip [--overwrite] [--keep-setuid]]',
+  does: "List a backed-up disk's partitions and filesystems (p1, vg0/root, disk), list a directory of one\n(NAME:/PATH), or extract files and folders (--get ... --to), read-only through a libguestfs appliance.\nDevice nodes and FIFOs are never extracted (one line each says so); sparse files stay sparse.\nA point of an encrypted repository needs its key (--key-file or --key-env): the appliance reads it\nthrough a read-only qemu-nbd, recorded as a run of kind files so doctor stops it if files is killed.",
   options: [
     { name: '--point', value: 'P', help: 'latest (default), a backup id, or an ISO-8601 time (the newest backup at or before it)' },
     { name: '--disk', value: 'KEY', help: "the disk key (default: the backup's first disk)" },
@@ -46,11 +48,12 @@ export const filesCommand: CommandSpec = {
       name: '--keep-setuid',
       help: "keep the setuid/setgid bits of extracted files and folders, in a directory or an archive (default: cleared, so a guest's setuid-root program is no such program here)",
     },
+    ...KEY_OPTIONS,
   ],
   exitCodes: [
     { code: 0, when: 'listed or extracted' },
     { code: 1, when: 'the point, disk or path could not be read, or the target could not be written' },
-    { code: 2, when: 'bad NAME:/PATH, --point, --disk or --to, or a usage error' },
+    { code: 2, when: 'bad NAME:/PATH, --point, --disk or --to; the point is encrypted and no key given opens it (nothing was started); or a usage error' },
     { code: 130, when: 'interrupted: the appliance was stopped and nothing was left in the target' },
   ],
   run: runFiles,
@@ -61,7 +64,8 @@ async function runFiles(cli: CliContext, args: readonly string[]): Promise<numbe
     cli.stdout.write(FILES_USAGE);
     return 0;
   }
-  const point = takeOption(args, '--point');
+  const key = takeKeyOption(args);
+  const point = takeOption(key.rest, '--point');
   const disk = takeOption(point.rest, '--disk');
   const to = takeOption(disk.rest, '--to');
   const overwrite = takeFlag(to.rest, '--overwrite');
@@ -87,8 +91,9 @@ async function runFiles(cli: CliContext, args: readonly string[]): Promise<numbe
     const note = (line: string) => {
       if (!cli.quiet) cli.stderr.write(`${line}\n`);
     };
-    const opened = await openPoint(store, { ...request, note, inspect: !target && !directory });
+    const opened = await openPoint(store, { ...request, note, inspect: !target && !directory, command: 'files' });
     let interrupted = false;
+    let failure: unknown;
     const stop = () => {
       interrupted = true;
       opened.kill();
@@ -110,12 +115,12 @@ async function runFiles(cli: CliContext, args: readonly string[]): Promise<numbe
       }
       return 0;
     } catch (error) {
-      if (interrupted) throw new SendenseError('interrupted: the appliance was stopped and nothing was left in the target', { exitCode: 130, cause: error });
-      throw asUserError(error);
+      failure = interrupted ? new SendenseError('interrupted: the appliance was stopped and nothing was left in the target', { exitCode: 130, cause: error }) : asUserError(error);
+      throw failure;
     } finally {
       process.off('SIGINT', stop);
       process.off('SIGTERM', stop);
-      await opened.close();
+      await opened.close(failure);
     }
   });
 }

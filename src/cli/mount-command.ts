@@ -14,33 +14,36 @@ import { openPoint, type OpenPoint } from '../files/open-point.js';
 import { rejectUnknownOptions, takeOption } from './args.js';
 import type { CommandSpec } from './command.js';
 import type { CliContext } from './context.js';
+import { KEY_OPTIONS, takeKeyOption } from './key-option.js';
 import { withExistingStore } from './open-existing-store.js';
 
 const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
 
 export const mountCommand: CommandSpec = {
   name: 'mount',
-  usage: 'sendense-run mount VM [--point P] [--disk KEY] DIR',
-  does: "Mount a point's filesystems read-only under DIR (DIR/p1, DIR/vg0/root, ...) until Ctrl+C or SIGTERM;\nalways unmounted on exit, and doctor unmounts what a killed mount left.",
+  usage: 'sendense-run mount VM [--point P] [--disk KEY] [--key-file FILE|--key-env NAME] DIR',
+  does: "Mount a point's filesystems read-only under DIR (DIR/p1, DIR/vg0/root, ...) until Ctrl+C or SIGTERM;\nalways unmounted on exit, and doctor unmounts what a killed mount left. A point of an encrypted\nrepository needs its key (--key-file or --key-env): it is read through a read-only qemu-nbd, recorded\nas a run of kind mount so doctor stops it too.",
   options: [
     { name: '--point', value: 'P', help: 'latest (default), a backup id, or an ISO-8601 time' },
     { name: '--disk', value: 'KEY', help: "the disk key (default: the backup's first disk)" },
+    ...KEY_OPTIONS,
   ],
   exitCodes: [
     { code: 0, when: 'mounted, then unmounted after Ctrl+C or SIGTERM' },
     { code: 1, when: 'the point could not be opened or mounted' },
-    { code: 2, when: 'bad --point, --disk or DIR, or a usage error' },
+    { code: 2, when: 'bad --point, --disk or DIR; the point is encrypted and no key given opens it (nothing was started); or a usage error' },
     { code: 130, when: 'interrupted before the mount was ready' },
   ],
   run: runMount,
 };
 
 async function runMount(cli: CliContext, args: readonly string[]): Promise<number> {
-  const point = takeOption(args, '--point');
+  const key = takeKeyOption(args);
+  const point = takeOption(key.rest, '--point');
   const disk = takeOption(point.rest, '--disk');
   rejectUnknownOptions(disk.rest, mountCommand);
   const [vm, dirArg, ...extra] = disk.rest;
-  if (vm === undefined || dirArg === undefined) throw usageError('usage: sendense-run mount VM [--point P] [--disk KEY] DIR');
+  if (vm === undefined || dirArg === undefined) throw usageError(`usage: ${mountCommand.usage}`);
   if (extra.length > 0) throw usageError(`mount takes a VM and a directory (got '${extra[0]}' too)`);
   const dir = path.resolve(dirArg);
   checkMountDir(dir);
@@ -51,6 +54,7 @@ async function runMount(cli: CliContext, args: readonly string[]): Promise<numbe
       if (!cli.quiet) cli.stderr.write(`${line}\n`);
     };
     let opened: OpenPoint | undefined;
+    let failure: unknown;
     let mounted = false;
     let stopping = false;
     const stop = () => {
@@ -61,7 +65,7 @@ async function runMount(cli: CliContext, args: readonly string[]): Promise<numbe
     };
     for (const signal of SIGNALS) process.on(signal, stop);
     try {
-      opened = await openPoint(store, { ...request, note });
+      opened = await openPoint(store, { ...request, note, command: 'mount' });
       const { agent } = opened.files;
       try {
         if (stopping) throw new SendenseError('interrupted', { exitCode: 130 });
@@ -79,8 +83,11 @@ async function runMount(cli: CliContext, args: readonly string[]): Promise<numbe
           await unmountFuse(dir, { lazy: true }).catch(() => undefined);
           await store.forgetFileMount(dir);
         }
+      } catch (error) {
+        failure = stopping ? new SendenseError('interrupted', { exitCode: 130, cause: error }) : error;
+        throw error;
       } finally {
-        await opened.close();
+        await opened.close(failure);
       }
     } catch (error) {
       if (stopping) throw new SendenseError('interrupted', { exitCode: 130, cause: error });

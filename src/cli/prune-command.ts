@@ -3,48 +3,67 @@
 // and changes nothing. Holds the VM's lock like a run, so no backup of the VM runs meanwhile.
 // SIGINT/SIGTERM/SIGHUP stop it after the merge under way (exit 130); a kill -9 is doctor's.
 
-import { SendenseError, usageError } from '../errors.js';
+import { checkPlanRepository } from '../engine/plan-repository.js';
+import { isSendenseError, SendenseError, usageError } from '../errors.js';
 import { loadPlanForRun } from '../plan/load.js';
 import type { BackupPlan } from '../plan/types.js';
 import { describeDecision } from '../retention/prune-choice.js';
 import { planPrune, pruneByPoints } from '../retention/prune-by-points.js';
+import { requireRepositoryKey } from '../repository/repository-settings.js';
 import { refuseUnfinishedMerge } from '../retention/unfinished-merge.js';
 import { openStore, type Store } from '../store/index.js';
 import { rejectUnknownOptions, takeFlag } from './args.js';
 import type { CommandSpec } from './command.js';
 import type { CliContext } from './context.js';
+import { KEY_OPTIONS, takeKeyOption } from './key-option.js';
 import { withRecordedRun } from './recorded-run.js';
 
 export const pruneCommand: CommandSpec = {
   name: 'prune',
-  usage: 'sendense-run prune PLAN.yaml [--dry-run]',
-  does: "Apply the plan's retention.keep* rules now (as after each run): every point no rule keeps is merged into\nthe next point of its chain (an unkept full: the next point becomes the full), never broken out of it;\nkept points keep their content, manifests follow. Holds the VM's lock; doctor finishes an interrupted merge.",
-  options: [{ name: '--dry-run', help: 'list every point with the rules that keep it, or the point it would be merged into; change nothing' }],
+  usage: 'sendense-run prune PLAN.yaml [--dry-run] [--key-file FILE|--key-env NAME]',
+  does: "Apply the plan's retention.keep* rules now (as after each run): every point no rule keeps is merged into\nthe next point of its chain (an unkept full: the next point becomes the full), never broken out of it;\nkept points keep their content, manifests follow. Holds the VM's lock; doctor finishes an interrupted merge.\nAn encrypted repository's merges need its key: the plan's repository.encryption, or --key-file / --key-env;\nwithout one that opens it nothing is merged or changed (exit 2).",
+  options: [{ name: '--dry-run', help: 'list every point with the rules that keep it, or the point it would be merged into; change nothing' }, ...KEY_OPTIONS],
   exitCodes: [
     { code: 0, when: 'the unkept points were merged away (or, with --dry-run, what would happen to each point was printed)' },
     {
       code: 1,
       when: "a merge failed or the VM is busy (another run holds it, or an unfinished merge waits for doctor); a point's file open in another process (nothing was changed: try again when it is closed); or the state database lost (doctor finishes or rolls back the merge under way once it is back); every kept point is unchanged",
     },
-    { code: 2, when: 'invalid plan, a plan without keep-* rules, or a usage error; nothing was changed' },
+    { code: 2, when: 'invalid plan, a plan without keep-* rules, an encrypted repository and no key given that opens it, or a usage error; nothing was changed' },
     { code: 130, when: 'interrupted by SIGINT, SIGTERM or SIGHUP: stopped after the merge under way' },
   ],
   run: runPrune,
 };
 
 async function runPrune(cli: CliContext, args: readonly string[]): Promise<number> {
-  const dry = takeFlag(args, '--dry-run');
+  const key = takeKeyOption(args);
+  const dry = takeFlag(key.rest, '--dry-run');
   rejectUnknownOptions(dry.rest, pruneCommand);
   if (dry.rest.length !== 1) throw usageError('prune takes exactly one plan file (sendense-run prune PLAN.yaml [--dry-run])');
   const plan = await loadPlanForRun(dry.rest[0]!, process.env);
   if (plan.kind === 'restore' || plan.kind === 'verify' || plan.kind === 'recover' || plan.kind === 'replicate' || plan.retention === undefined || plan.retention.keepChains !== undefined) {
     throw new SendenseError(`${plan.origin.file}: prune applies keep-* retention rules (retention.keepLast/keepDaily/keepWeekly/keepMonthly/keepYearly); this plan has none`, { exitCode: 2 });
   }
+  if (!dry.present) await checkPruneRepository(plan);
   const store = await openStore(cli.dbPath);
   try {
     return dry.present ? await showPrune(cli, store, plan) : await prune(cli, store, plan);
   } finally {
     await store.close();
+  }
+}
+
+// Before the VM is locked: the plan's repository settings against the repository's, and an
+// encrypted repository's key (the plan's, or --key-file / --key-env) opens it.
+async function checkPruneRepository(plan: BackupPlan): Promise<void> {
+  if (plan.repository.encryption !== undefined) await checkPlanRepository(plan);
+  else {
+    try {
+      await requireRepositoryKey(plan.repository.path);
+    } catch (error) {
+      if (!isSendenseError(error)) throw error;
+      throw new SendenseError(error.message, { file: plan.origin.file, exitCode: error.exitCode, cause: error });
+    }
   }
 }
 

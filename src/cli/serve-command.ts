@@ -18,12 +18,13 @@ import { openStore } from '../store/index.js';
 import { rejectUnknownOptions, takeFlag, takeOption, takeRepeatedOption } from './args.js';
 import type { CommandSpec } from './command.js';
 import type { CliContext } from './context.js';
+import { KEY_OPTIONS, takeKeyOption } from './key-option.js';
 import { untilAborted, withRecordedRun } from './recorded-run.js';
 
 export const serveCommand: CommandSpec = {
   name: 'serve',
-  usage: 'sendense-run serve VM [--point P] [--disk KEY]... [--writable] [--node [USER@]HOST[:PORT] [--identity FILE] [--known-hosts FILE]]',
-  does: 'Export each disk of a point over NBD on 127.0.0.1, read-only, and print one line per disk:\nKEY nbd://HOST:PORT/NAME. Stays up until Ctrl+C, SIGTERM or SIGHUP, then stops its qemu-nbd processes,\ncloses the tunnel, releases the ports and removes the overlays. Backup files are never opened for\nwriting; doctor ends what a killed serve left.',
+  usage: 'sendense-run serve VM [--point P] [--disk KEY]... [--writable] [--key-file FILE|--key-env NAME] [--node [USER@]HOST[:PORT] [--identity FILE] [--known-hosts FILE]]',
+  does: 'Export each disk of a point over NBD on 127.0.0.1, read-only, and print one line per disk:\nKEY nbd://HOST:PORT/NAME. Stays up until Ctrl+C, SIGTERM or SIGHUP, then stops its qemu-nbd processes,\ncloses the tunnel, releases the ports and removes the overlays. Backup files are never opened for\nwriting; doctor ends what a killed serve left. A point of an encrypted repository needs its key\n(--key-file or --key-env); its exports serve the decrypted disks.',
   options: [
     { name: '--point', value: 'P', help: 'latest (default), a backup id, or an ISO-8601 time (the newest backup at or before it)' },
     { name: '--disk', value: 'KEY', help: 'a disk to serve (repeatable; default: every disk of the point)' },
@@ -34,6 +35,7 @@ export const serveCommand: CommandSpec = {
     { name: '--node', value: '[USER@]HOST[:PORT]', help: 'serve on that node through an SSH tunnel: the URLs are its 127.0.0.1 ports (user: this one, port 22 by default)' },
     { name: '--identity', value: 'FILE', help: 'the private key for --node (default: the ssh-agent)' },
     { name: '--known-hosts', value: 'FILE', help: "checks the node's host key (default ~/.ssh/known_hosts)" },
+    ...KEY_OPTIONS,
   ],
   exitCodes: [
     { code: 0, when: 'served, then stopped by Ctrl+C, SIGTERM or SIGHUP: its qemu-nbd processes stopped, the tunnel closed, the ports released, the overlays removed' },
@@ -41,14 +43,15 @@ export const serveCommand: CommandSpec = {
       code: 1,
       when: 'the point could not be served (no such VM, backup or disk, an unfinished merge, a missing chain file, no free port, the node refused), or a qemu-nbd died while serving (the others are stopped)',
     },
-    { code: 2, when: 'bad --point, --disk or --node, or a usage error' },
+    { code: 2, when: 'bad --point, --disk or --node; the point is encrypted and no key given opens it (nothing was taken); or a usage error' },
     { code: 130, when: 'interrupted before serving began (all it had taken given back)' },
   ],
   run: runServe,
 };
 
 async function runServe(cli: CliContext, args: readonly string[]): Promise<number> {
-  const point = takeOption(args, '--point');
+  const key = takeKeyOption(args);
+  const point = takeOption(key.rest, '--point');
   const disks = takeRepeatedOption(point.rest, '--disk');
   const writable = takeFlag(disks.rest, '--writable');
   const node = takeOption(writable.rest, '--node');

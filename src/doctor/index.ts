@@ -79,7 +79,7 @@ export async function runDoctor(store: Store, stateDatabase: string, dryRun: boo
         findings.push({ what, action: `could not ${action}: ${(error as Error).message}`, ok: false });
       }
     },
-    report: (what, action) => findings.push({ what, action, ok: true }),
+    report: (what, action, ok = true) => findings.push({ what, action, ok }),
   };
   for (const sweeper of sweepers) await sweeper.sweep(doctor);
   return { findings, notes: [...liveRuns].map((id) => `run ${id} is still running: left alone`) };

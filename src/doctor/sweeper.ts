@@ -25,8 +25,11 @@ export interface DoctorContext {
   readonly kept: Set<string>;
   /** A finding doctor cleans: `action` in the imperative ("remove it"), `work` skipped by --dry-run. */
   act(what: string, action: string, work: () => Promise<unknown>): Promise<void>;
-  /** A finding doctor leaves alone (another host's, a live mount's), with what to do about it. */
-  report(what: string, action: string): void;
+  /**
+   * A finding doctor leaves alone (another host's, a live mount's), with what to do about it;
+   * `ok` false when leaving it is a failure to clean (exit 1: an encrypted merge without its key).
+   */
+  report(what: string, action: string, ok?: boolean): void;
 }
 
 export interface Sweeper {

@@ -18,6 +18,9 @@ function fromWire(value: unknown, bytes = false): unknown {
   return value;
 }
 
+/** A method's optional arguments, as Sys::Guestfs takes them (a list: add_drive's server). */
+export type GuestfsOptArgs = Readonly<Record<string, string | number | readonly string[]>>;
+
 export class GuestfsCallError extends Error {
   constructor(
     readonly method: string,
@@ -71,7 +74,7 @@ export class GuestfsAgent {
   }
 
   // The method's return in list context: a scalar is [value], a hash is [k1, v1, k2, v2, ...].
-  call(method: string, args: readonly unknown[] = [], opts: Readonly<Record<string, string | number>> = {}): Promise<unknown[]> {
+  call(method: string, args: readonly unknown[] = [], opts: GuestfsOptArgs = {}): Promise<unknown[]> {
     return this.request(method, args, opts, false);
   }
 
@@ -80,7 +83,7 @@ export class GuestfsAgent {
     return this.request(method, args, {}, true);
   }
 
-  private request(method: string, args: readonly unknown[], opts: Readonly<Record<string, string | number>>, bytes: boolean): Promise<unknown[]> {
+  private request(method: string, args: readonly unknown[], opts: GuestfsOptArgs, bytes: boolean): Promise<unknown[]> {
     if (this.exited !== undefined) return Promise.reject(this.exited);
     const id = this.nextId++;
     const request = { id, method, args: args.map(toWire), opts: Object.fromEntries(Object.entries(opts).map(([k, v]) => [k, toWire(v)])) };

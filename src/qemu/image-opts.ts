@@ -55,6 +55,20 @@ export function qcow2ImageOpts(file: string, prefix = ''): { readonly opts: stri
   return { opts: options.map((option) => prefix + option).join(','), secret };
 }
 
+/** The LUKS-encrypted files of `file`'s chain, the file itself first (qcow2BackingChain). */
+export function encryptedLayers(file: string): string[] {
+  return [file, ...qcow2BackingChain(file)].filter(isLuksQcow2);
+}
+
+/**
+ * The secret a reader of `file` and its backing chain needs; undefined when no file of it is
+ * encrypted. Asked before anything starts: a missing or wrong key fails here, in one line (exit 2).
+ */
+export function chainSecret(file: string): ImageSecret | undefined {
+  const layer = encryptedLayers(file)[0];
+  return layer === undefined ? undefined : secretForLayer(layer);
+}
+
 /** How many qcow2 files lie below `file` in its backing chain (qcow2BackingChain). */
 export function qcow2BackingDepth(file: string): number {
   return qcow2BackingChain(file).length;

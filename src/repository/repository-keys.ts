@@ -4,8 +4,9 @@
 
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { SendenseError } from '../errors.js';
+import { isSendenseError, SendenseError } from '../errors.js';
 import type { ImageSecret } from '../qemu/image-secret.js';
+import { addSecret } from '../secrets/mask.js';
 import { unlockKeyring } from './keyring.js';
 import { REPOSITORY_MARKER } from './marker.js';
 import { describeKeySource, readUserKey, type KeySource } from './user-key.js';
@@ -22,18 +23,29 @@ export function offeredKeyCount(): number {
   return offered.length;
 }
 
-// The secret of an encrypted repository, from the first offered key that opens its keyring.
+// The secret of an encrypted repository, from the first offered key that opens its keyring. A key
+// that is missing, unreadable or opens nothing is the user's to fix: exit 2, whoever asks.
 export function repositorySecret(repository: string): ImageSecret {
   const root = path.resolve(repository);
   const known = unlocked.get(root);
   if (known !== undefined) return known;
   if (offered.length === 0) throw noKeyGiven(root);
+  try {
+    const secret = unlockWithOffered(root);
+    addSecret(secret.passphrase);
+    unlocked.set(root, secret);
+    return secret;
+  } catch (error) {
+    if (!isSendenseError(error) || error.exitCode === 2) throw error;
+    throw new SendenseError(error.message, { exitCode: 2, cause: error });
+  }
+}
+
+function unlockWithOffered(root: string): ImageSecret {
   for (const source of offered) {
     const userKey = readUserKey(source);
     try {
-      const secret = { passphrase: unlockKeyring(root, userKey).passphrase };
-      unlocked.set(root, secret);
-      return secret;
+      return { passphrase: unlockKeyring(root, userKey).passphrase };
     } catch (error) {
       if (offered.length === 1 || !(error instanceof SendenseError) || !/does not open/.test(error.message)) throw error;
     }

@@ -59,3 +59,15 @@ export async function claimRepository(config: RepositoryConfig): Promise<Reposit
   // Another first run may have written the marker in between, with other settings.
   return checkRepository(config);
 }
+
+/** Whether a repository's marker says its backups are encrypted (one without a marker is plain). */
+export async function isEncryptedRepository(repository: string): Promise<boolean> {
+  return (await readRepositoryMarker(repository))?.encryption === 'luks';
+}
+
+// Outside a plan run (verify, prune, doctor): before anything of an encrypted repository is read,
+// a key given (--key-file, --key-env, the plan's) must open it; a plain repository needs none.
+// A missing or wrong key fails here, in one line (exit 2).
+export async function requireRepositoryKey(repository: string): Promise<void> {
+  if (await isEncryptedRepository(repository)) repositorySecret(repository);
+}

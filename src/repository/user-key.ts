@@ -4,6 +4,7 @@
 
 import { readFileSync, statSync } from 'node:fs';
 import { SendenseError } from '../errors.js';
+import { addSecret } from '../secrets/mask.js';
 
 /** Where an operator's key comes from: repository.encryption of a plan, or --key-file / --key-env. */
 export type KeySource = { readonly keyFile: string } | { readonly keyEnv: string };
@@ -42,6 +43,8 @@ export function readUserKey(source: KeySource): string {
   if ([...text].length < MIN_KEY_CHARACTERS) {
     throw new SendenseError(`${where} holds ${[...text].length} characters; a repository key must be at least ${MIN_KEY_CHARACTERS} random characters (${MAKE_ONE})`);
   }
+  // Whatever this process prints or records is masked: a child that echoes it cannot leak it.
+  addSecret(text);
   return text;
 }
 

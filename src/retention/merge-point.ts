@@ -17,6 +17,10 @@ import { isSendenseError, SendenseError } from '../errors.js';
 import type { Backup, MergeRecord, Store } from '../store/index.js';
 import { crashPoint } from './crash-point.js';
 import { domainDefinitionFile } from '../repository/layout.js';
+import { chainSecret } from '../qemu/image-opts.js';
+import { isLuksQcow2 } from '../qemu/qcow2-header.js';
+import { offeredKeyCount, repositorySecret, secretForLayer } from '../repository/repository-keys.js';
+import { isEncryptedRepository } from '../repository/repository-settings.js';
 import { mergeDiskFiles, openDiskCopy, pendingManifest, prepareMergeManifest, type DiskCopy, type MergeFilesContext } from './merge-files.js';
 
 export interface MergeOutcome {
@@ -26,6 +30,8 @@ export interface MergeOutcome {
 
 export async function mergePoint(store: Store, runId: string, parent: Backup, child: Backup): Promise<MergeOutcome> {
   const pairs = diskPairs(parent, child);
+  // An encrypted chain's key before the intent is recorded: without one that opens it nothing is touched (exit 2).
+  for (const [, childDisk] of pairs) chainSecret(childDisk.file);
   const context = filesContext(store, runId);
   const merge = await store.recordMerge({ vm: parent.vm, parentId: parent.id, childId: child.id, runId });
   crashPoint('planned');
@@ -73,6 +79,28 @@ export async function resumeMerge(store: Store, runId: string, merge: MergeRecor
   }
   await finishFiles(store, merge, parent, child, filesContext(store, runId));
   return 'finished';
+}
+
+/**
+ * Why doctor cannot finish `merge` now: its repository is encrypted (its marker, or a LUKS file of
+ * the merge) and no key given opens it. Undefined when the files can be read (or are plain).
+ */
+export async function mergeKeyProblem(store: Store, merge: MergeRecord): Promise<string | undefined> {
+  const [parent, child] = await Promise.all([store.getBackup(merge.parentId), store.getBackup(merge.childId)]);
+  if (child === undefined) return undefined;
+  const files = [...(parent?.disks ?? []), ...child.disks].map((disk) => disk.file).filter(isLuksQcow2);
+  const repository = child.repository;
+  const encrypted = await isEncryptedRepository(repository);
+  if (files.length === 0 && !encrypted) return undefined;
+  try {
+    if (encrypted) repositorySecret(repository);
+    for (const file of files) secretForLayer(file);
+    return undefined;
+  } catch (error) {
+    if (!isSendenseError(error)) throw error;
+    const why = offeredKeyCount() === 0 ? 'none was given' : 'no key given opens it';
+    return `the merge of backup ${merge.parentId} into ${merge.childId} in encrypted repository ${repository} needs its key (${why}): run sendense-run doctor --key-file FILE (or --key-env NAME) with a key of that repository`;
+  }
 }
 
 async function finishFiles(store: Store, merge: MergeRecord, parent: Backup, child: Backup, context: MergeFilesContext, copies: readonly DiskCopy[] = []): Promise<MergeOutcome> {

@@ -8,6 +8,7 @@ import { SendenseError } from '../errors.js';
 import { createLocalNode } from '../node/local.js';
 import type { NodeHost } from '../node/node.js';
 import type { DiskKey, NodeSpec, RestorePoint } from '../plan/types.js';
+import { chainSecret } from '../qemu/image-opts.js';
 import { findPoint } from '../repository/find-point.js';
 import type { Backup, Store } from '../store/index.js';
 import { startDiskExport } from './serve-disk.js';
@@ -59,6 +60,8 @@ export async function servePoint(store: Store, runId: string, request: ServeRequ
   const death = new Promise<SendenseError>((resolve) => (died = resolve));
   try {
     const { backup, disks } = await findPoint(store, { vm: request.vm, point: request.point, disks: request.disks, reader: 'serve' });
+    // An encrypted point's key, before anything is taken: a missing or wrong one is one line (exit 2).
+    for (const disk of disks) chainSecret(disk.file);
     signal.throwIfAborted();
     const node = request.node === undefined ? createLocalNode() : await connectNode(request.node, undo);
     signal.throwIfAborted();

@@ -2,8 +2,12 @@
 
 import type { DiskKey, PlanKind } from '../plan/types.js';
 
-/** A plan's kind, or a command that records its work as a run (verify, catalog import, prune, doctor's merges, serve, failover). */
-export type RunKind = PlanKind | 'verify' | 'catalog-import' | 'prune' | 'serve' | 'failover';
+/**
+ * A plan's kind, or a command that records its work as a run (verify, catalog import, prune,
+ * doctor's merges, serve, failover; files and mount only on an encrypted point, whose qemu-nbd is
+ * recorded under the run: files/point-drive.ts).
+ */
+export type RunKind = PlanKind | 'verify' | 'catalog-import' | 'prune' | 'serve' | 'failover' | 'files' | 'mount';
 export type RunTrigger = 'manual' | 'schedule';
 export type RunStatus = 'running' | 'succeeded' | 'failed' | 'interrupted' | 'skipped';
 export type BackupType = 'full' | 'incremental';

@@ -10,8 +10,9 @@ import { verifyLayer, type LayerFinding } from '../repository/verify-layer.js';
 import path from 'node:path';
 import { processStartTicks } from '../process/index.js';
 import { isSendenseError } from '../errors.js';
-import { qcow2HeaderProblem } from '../qemu/qcow2-header.js';
+import { isLuksQcow2, qcow2HeaderProblem } from '../qemu/qcow2-header.js';
 import { backingProblem } from '../repository/chain-files.js';
+import { isEncryptedRepository, requireRepositoryKey } from '../repository/repository-settings.js';
 import { refuseUnfinishedMerge } from '../retention/unfinished-merge.js';
 import type { Backup, BackupDisk, Store } from '../store/index.js';
 
@@ -55,14 +56,9 @@ export interface VerifyOutcome {
 // Complete backups, and damaged ones (a mark is cleared when the files match again), parents first.
 export async function verifyBackups(store: Store, runId: string, selection: VerifySelection, report: (event: VerifyEvent) => void): Promise<VerifyOutcome> {
   const all = await store.listBackups({ vm: selection.vm });
-  const now = Date.now();
-  const selected = all.filter(
-    (backup) =>
-      (backup.status === 'complete' || backup.status === 'damaged') &&
-      (selection.backupId === undefined || backup.id === selection.backupId) &&
-      (selection.repository === undefined || backup.repository === selection.repository) &&
-      (selection.outdatedAfter === undefined || backup.verifiedAt === null || now - Date.parse(backup.verifiedAt) >= selection.outdatedAfter),
-  );
+  const selected = selectBackups(all, selection);
+  // Before anything is read: a file that cannot be decrypted must never look damaged.
+  await requireVerifyKeys(selected);
   // One VM asked for: refused like a run while a merge is recorded for it; every VM: that VM's backups are left for later.
   const single = selection.vm ?? (selection.backupId === undefined ? undefined : selected[0]?.vm);
   if (single !== undefined) await refuseUnfinishedMerge(store, single, 'verify');
@@ -122,6 +118,31 @@ export async function verifyBackups(store: Store, runId: string, selection: Veri
   return { checked, unverifiable, damaged: [...damaged], cleared, notVerified };
 }
 
+// The backups a verify checks (complete and damaged ones), oldest first.
+function selectBackups(all: readonly Backup[], selection: VerifySelection): Backup[] {
+  const now = Date.now();
+  return all.filter(
+    (backup) =>
+      (backup.status === 'complete' || backup.status === 'damaged') &&
+      (selection.backupId === undefined || backup.id === selection.backupId) &&
+      (selection.repository === undefined || backup.repository === selection.repository) &&
+      (selection.outdatedAfter === undefined || backup.verifiedAt === null || now - Date.parse(backup.verifiedAt) >= selection.outdatedAfter),
+  );
+}
+
+/**
+ * Whether every encrypted repository (its marker says so) holding a backup `selection` would check
+ * opens with a key given (--key-file, --key-env, a verify plan's): else one line, exit 2, before
+ * anything is read, marked or recorded. A backup that cannot be decrypted is not a damaged one.
+ */
+export async function checkVerifyKeys(store: Store, selection: VerifySelection): Promise<void> {
+  await requireVerifyKeys(selectBackups(await store.listBackups({ vm: selection.vm }), selection));
+}
+
+async function requireVerifyKeys(backups: readonly Backup[]): Promise<void> {
+  for (const repository of [...new Set(backups.map((backup) => backup.repository))].sort()) await requireRepositoryKey(repository);
+}
+
 interface DiskCheck {
   readonly findings: readonly LayerFinding[];
   readonly digestsChecked: boolean;
@@ -141,6 +162,10 @@ async function checkDisk(store: Store, runId: string, backup: Backup, disk: Back
     const manifest = await readManifest(manifestPath(disk.file));
     const mismatch = manifestMismatch(manifest, backup, disk.diskKey);
     if (mismatch !== undefined) return found(mismatch);
+    // Every file of a plain repository is plain: a LUKS header is not what this backup wrote.
+    if (isLuksQcow2(disk.file) && !(await isEncryptedRepository(backup.repository))) {
+      return found(`its header says it is LUKS-encrypted, but repository ${backup.repository} is not encrypted: it is not the file this backup wrote`);
+    }
     const parentFile = parent?.disks.find((candidate) => candidate.diskKey === disk.diskKey)?.file;
     const link = qcow2HeaderProblem(disk.file) === undefined ? backingProblem(disk.file, parentFile) : undefined;
     if (link !== undefined) return found(`not linked to its parent: ${link}`);
@@ -149,7 +174,8 @@ async function checkDisk(store: Store, runId: string, backup: Backup, disk: Back
       onForget: (pid) => store.forgetProcess(pid),
     });
   } catch (error) {
-    if (!isSendenseError(error)) throw error;
+    // A key that does not open the file (exit 2) says nothing about the file: never damage.
+    if (!isSendenseError(error) || error.exitCode === 2) throw error;
     return found(error.message);
   }
 }

@@ -10,6 +10,7 @@ import type { FilesRestoreRun } from './files-restore-run.js';
 import type { Step } from '../../engine/step.js';
 import { SendenseError, isSendenseError } from '../../errors.js';
 import { openAppliance } from '../../files/appliance.js';
+import { openPointDrive } from '../../files/point-drive.js';
 import { checkNodeTarget, sendToNode } from '../../files/deliver-to-node.js';
 import { extractPaths, type ExtractResult } from '../../files/extract.js';
 import { checkExtractTarget, parseExtractTarget, type ExtractTarget } from '../../files/extract-target.js';
@@ -53,7 +54,12 @@ export const extractFiles: Step<FilesRestoreRun> = {
 async function extractOnHub(run: FilesRestoreRun, wanted: ReturnType<typeof parseGuestPath>[], to: ExtractTarget): Promise<ExtractResult> {
   const point = run.state.point;
   const info = (message: string) => run.reporter.emit({ type: 'info', message, step: 'extract-files' });
-  const { agent } = await openAppliance(point.disk.file, { note: info });
+  // An encrypted point: its key asked first, then its qemu-nbd recorded under the run as it starts.
+  const drive = await openPointDrive(point.disk.file, { records: run.store, runId: async () => run.runId });
+  if (drive.throughNbd) {
+    run.undo.push({ what: `stop qemu-nbd (pid ${drive.serverPid}) reading the encrypted ${point.disk.file}`, when: 'always', step: 'extract-files', run: () => drive.close() });
+  }
+  const { agent } = await openAppliance(drive, { note: info });
   await run.store.recordProcess(run.runId, agent.pid, 'libguestfs', ['perl', 'guestfs-agent.pl', point.disk.file]);
   run.undo.push({
     what: `stop the libguestfs appliance (agent pid ${agent.pid})`,
