@@ -6,6 +6,7 @@
 import { SendenseError } from '../../src/errors.js';
 import type { NbdConnection } from '../../src/nbd/index.js';
 import { UndoStack } from '../../src/engine/undo-stack.js';
+import type { TokenBucket } from '../../src/rate/token-bucket.js';
 import type { DiskOutcome, TransferDisk } from '../../src/wire/index.js';
 import { openEndpoint } from './open-endpoint.js';
 import type { TransferOutput } from './transfer-output.js';
@@ -41,12 +42,17 @@ export interface CopyContext {
   readonly signal: AbortSignal;
   /** Hashes what is written (a thread of its own in the bundled transfer). */
   readonly digester: Digester;
+  /** The transfer's rate (docs/bandwidth.md), shared by every disk and connection: data is taken from it before it is read. */
+  readonly bucket: TokenBucket;
 }
 
-export async function copyDisk(job: DiskJob, tuning: CopyTuning, { dir, output, signal, digester }: CopyContext): Promise<DiskOutcome> {
+export async function copyDisk(job: DiskJob, tuning: CopyTuning, { dir, output, signal, digester, bucket }: CopyContext): Promise<DiskOutcome> {
   const cleanup = new UndoStack();
   const opened: NbdConnection[] = [];
+  // Ends this disk's waits for the rate when it stops or fails (a slow rate must not hold them).
+  const halt = new AbortController();
   const onAbort = (): void => {
+    halt.abort(stopped(job.key, signal));
     for (const connection of opened) connection.destroy(stopped(job.key, signal));
   };
   signal.addEventListener('abort', onAbort);
@@ -84,6 +90,7 @@ export async function copyDisk(job: DiskJob, tuning: CopyTuning, { dir, output, 
     };
     const fail = (error: unknown): void => {
       failure ??= error;
+      halt.abort(error);
       // Fail fast: every pending request ends with the connections.
       for (const connection of opened) connection.destroy(error instanceof SendenseError ? error : undefined);
     };
@@ -110,6 +117,7 @@ export async function copyDisk(job: DiskJob, tuning: CopyTuning, { dir, output, 
           finished(length, 'bytesZeroed');
           continue;
         }
+        await bucket.take(length, halt.signal);
         const { data, allHoles } = await source.read(offset, length, buffer);
         // Data that reads as zeroes goes as WRITE_ZEROES: cheaper, and keeps the target sparse.
         if (allHoles || data.equals(zeroes.subarray(0, length))) {

@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { isSendenseError, SendenseError } from '../../src/errors.js';
 import { inTurns } from '../../src/hub/in-turns.js';
+import { TokenBucket } from '../../src/rate/token-bucket.js';
 import { DEFAULT_TUNING, copyDisk, type CopyTuning, type DiskJob } from './copy-disk.js';
 import { startDigester } from './digest-thread.js';
 import type { DiskOutcome, TransferRequest } from '../../src/wire/index.js';
@@ -18,6 +19,8 @@ export interface RunOptions {
   readonly tuning?: Partial<CopyTuning>;
   /** Where a bug's stack goes (stderr in the CLI). */
   readonly logBug?: (text: string) => void;
+  /** The rate, changed while it runs (control lines on stdin in the CLI); default: fixed at the request's rate. */
+  readonly bucket?: TokenBucket;
 }
 
 export async function transferDisks(request: TransferRequest, options: RunOptions): Promise<{ readonly ok: boolean; readonly disks: readonly DiskOutcome[] }> {
@@ -28,6 +31,7 @@ export async function transferDisks(request: TransferRequest, options: RunOption
   const zeroHoles = request.zeroHoles === true;
   const dir = mkdtempSync(join(tmpdir(), 'sendense-transfer-'));
   const digester = startDigester(() => output.debug({ message: 'digest thread started' }));
+  const bucket = options.bucket ?? new TokenBucket(request.rate);
   try {
     const disks = await inTurns(
       request.disks.map((disk): DiskJob => ({ ...disk, zeroHoles, ...(request.align !== undefined && { align: request.align }) })),
@@ -36,7 +40,7 @@ export async function transferDisks(request: TransferRequest, options: RunOption
         try {
           // A disk still waiting for its turn when the transfer is stopped does not start.
           if (options.signal.aborted) throw new SendenseError(`transfer stopped: ${String(options.signal.reason ?? 'stop requested')}`, { disk: job.key });
-          return await copyDisk(job, tuning, { dir, output, signal: options.signal, digester });
+          return await copyDisk(job, tuning, { dir, output, signal: options.signal, digester, bucket });
         } catch (error) {
           const message = isSendenseError(error) ? error.message : `internal error: ${error instanceof Error ? error.message : String(error)}`;
           if (!isSendenseError(error)) options.logBug?.(error instanceof Error && error.stack ? error.stack : String(error));

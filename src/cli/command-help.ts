@@ -13,7 +13,7 @@ export const COMMON_OPTIONS: readonly OptionHelp[] = [
   {
     name: '--hub-config',
     value: 'PATH',
-    help: 'hub limits for runs and schedule: maxParallelDisks, memory, nbd.ports; runs beyond them wait in a queue (default /etc/sendense/hub.yaml when it exists; README "Hub limits")',
+    help: 'hub limits for runs and schedule: maxParallelDisks, memory, nbd.ports (runs beyond them wait in a queue), rate and windows (docs/bandwidth.md) (default /etc/sendense/hub.yaml when it exists; README "Hub limits")',
   },
   { name: '--json', help: 'one JSON object per line instead of the human view (docs/json-events.md)' },
   { name: '--quiet', help: 'only errors and the final summary' },

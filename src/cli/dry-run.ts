@@ -4,6 +4,7 @@
 
 import { existsSync } from 'node:fs';
 import { dryRunPlan } from '../engine/dry-run-plan.js';
+import { loadHubConfig } from '../hub/hub-config.js';
 import { loadPlanForRun } from '../plan/load.js';
 import { isPostgresUrl } from '../store/database-target.js';
 import { IN_MEMORY, openStore } from '../store/index.js';
@@ -11,10 +12,12 @@ import type { CliContext } from './context.js';
 
 export async function dryRunCommand(cli: CliContext, file: string): Promise<number> {
   const plan = await loadPlanForRun(file, process.env);
+  // Its rate and windows: the transfer says where it would be limited (docs/bandwidth.md).
+  const hub = loadHubConfig(cli.hubConfig);
   const newDatabase = !isPostgresUrl(cli.dbPath) && !existsSync(cli.dbPath);
   const store = await openStore(newDatabase ? IN_MEMORY : cli.dbPath);
   try {
-    const steps = await dryRunPlan(plan, { store, newDatabase });
+    const steps = await dryRunPlan(plan, { store, newDatabase, hub });
     if (cli.json) {
       cli.stdout.write(`${JSON.stringify({ plan: plan.name, kind: plan.kind, file: plan.origin.file, steps })}\n`);
       return 0;

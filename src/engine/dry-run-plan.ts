@@ -6,6 +6,8 @@ import { createLocalNode } from '../node/local.js';
 import type { NodeHost } from '../node/node.js';
 import { uncontactedNode } from '../node/uncontacted-node.js';
 import type { Plan } from '../plan/types.js';
+import type { HubConfig } from '../hub/hub-config.js';
+import { runBandwidth } from '../hub/hub-bandwidth.js';
 import type { Store } from '../store/index.js';
 import { loadKind } from '../kinds/index.js';
 import type { RunContext } from './run-context.js';
@@ -22,6 +24,8 @@ export interface PlannedStep {
 export interface DryRunOptions extends DryRun {
   /** Read only: a dry run records nothing (an empty one when no state database exists yet). */
   readonly store: Store;
+  /** The hub config: its rate and windows show where a step's data path is limited. */
+  readonly hub?: HubConfig;
 }
 
 export async function dryRunPlan(plan: Plan, options: DryRunOptions): Promise<PlannedStep[]> {
@@ -33,6 +37,7 @@ export async function dryRunPlan(plan: Plan, options: DryRunOptions): Promise<Pl
     node,
     reporter: { emit: () => undefined, close: async () => undefined },
     undo: new UndoStack(),
+    bandwidth: runBandwidth(plan, options.hub),
     signal: new AbortController().signal,
     abort: () => undefined,
   };

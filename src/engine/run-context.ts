@@ -7,6 +7,7 @@ import type { Store } from '../store/index.js';
 import type { RunReporter } from './run-events.js';
 import type { UndoStack } from './undo-stack.js';
 import type { DiskSlots } from '../hub/disk-queue.js';
+import type { Bandwidth } from '../rate/bandwidth.js';
 
 export interface RunContext<P extends Plan = Plan> {
   readonly plan: P;
@@ -17,6 +18,8 @@ export interface RunContext<P extends Plan = Plan> {
   readonly undo: UndoStack;
   /** Hub disk slots this run holds (docs/how-it-works.md#scale); none = no hub limits. */
   readonly diskSlots?: DiskSlots;
+  /** The rate its data path may use, now and as hub windows change it (docs/bandwidth.md); none = not limited. */
+  readonly bandwidth?: Bandwidth;
   /** Aborted on SIGINT/SIGTERM, a step timeout or a qemu-nbd dying mid-run. */
   readonly signal: AbortSignal;
   /** Abort the run from inside (e.g. a qemu-nbd died); the reason becomes the run's error. */

@@ -22,6 +22,7 @@ import { checkPlanRepository } from './plan-repository.js';
 import type { HubConfig } from '../hub/hub-config.js';
 import { checkHubScope } from '../hub/hub-scope.js';
 import { giveBackDiskSlots, takeDiskSlots, type DiskSlots } from '../hub/disk-queue.js';
+import { runBandwidth } from '../hub/hub-bandwidth.js';
 
 export interface RunPlanOptions {
   readonly store: Store;
@@ -103,6 +104,7 @@ export async function runPlan(plan: Plan, options: RunPlanOptions): Promise<RunR
       reporter,
       undo: new UndoStack(),
       diskSlots,
+      bandwidth: runBandwidth(plan, options.hub),
       signal: controller.signal,
       abort: (reason) => controller.abort(reason),
     };

@@ -5,7 +5,10 @@ import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import path from 'node:path';
 import { planError } from '../errors.js';
+import { parseMemory } from '../format/byte-size.js';
 import { parsePlanYaml, type PlanYaml } from '../plan/parse-plan-yaml.js';
+import { parseRate } from '../rate/rate-text.js';
+import { formatClock, parseClock, parseDays, type RateWindow } from '../rate/rate-windows.js';
 
 export const DEFAULT_HUB_CONFIG_FILE = '/etc/sendense/hub.yaml';
 
@@ -19,6 +22,10 @@ export interface HubConfig {
   readonly memory: number;
   /** The hub's NBD port range; undefined = not set (each plan's nbd.ports, default 10100-10200). */
   readonly ports?: { readonly first: number; readonly last: number };
+  /** Bytes per second every run's data path may use at most (docs/bandwidth.md); undefined = no hub-wide limit. */
+  readonly rate?: number;
+  /** Times of the week with a rate of their own (hub local time); the lowest rate in force applies. */
+  readonly windows?: readonly RateWindow[];
   /** The file it came from; undefined = built-in defaults (no file). */
   readonly file?: string;
 }
@@ -28,8 +35,9 @@ export const DEFAULT_HUB: Omit<HubConfig, 'name'> = Object.freeze({
   memory: 1.5 * 1024 ** 3,
 });
 
-const KEYS = ['name', 'repositories', 'maxParallelDisks', 'memory', 'nbd'];
-const UNITS: Readonly<Record<string, number>> = { '': 1, b: 1, k: 1e3, kb: 1e3, kib: 1024, m: 1e6, mb: 1e6, mib: 1024 ** 2, g: 1e9, gb: 1e9, gib: 1024 ** 3, t: 1e12, tb: 1e12, tib: 1024 ** 4 };
+const KEYS = ['name', 'repositories', 'maxParallelDisks', 'memory', 'nbd', 'rate', 'windows'];
+const WINDOW_KEYS = ['days', 'from', 'to', 'rate'];
+const RATE_EXAMPLE = 'a rate like 50MiB/s or 200MB/s';
 
 // --hub-config PATH must exist; the default file may be absent (then the defaults hold).
 export function loadHubConfig(file: string | undefined): HubConfig {
@@ -53,7 +61,7 @@ export function parseHubConfig(text: string, file: string): HubConfig {
     throw planError(`hub config: ${message}`, file, line, column);
   };
   const data = yaml.data ?? {};
-  if (typeof data !== 'object' || Array.isArray(data)) return fail([], 'must be a mapping of keys (name, repositories, maxParallelDisks, memory, nbd)');
+  if (typeof data !== 'object' || Array.isArray(data)) return fail([], `must be a mapping of keys (${KEYS.join(', ')})`);
   const record = data as Record<string, unknown>;
   for (const key of Object.keys(record)) if (!KEYS.includes(key)) fail([key], `unknown key '${key}' (known: ${KEYS.join(', ')})`, 'key');
   const name = record.name ?? hostname();
@@ -67,12 +75,17 @@ export function parseHubConfig(text: string, file: string): HubConfig {
   if (memory < 256 * 1024 ** 2) fail(['memory'], `memory ${String(record.memory)} is below the 256MiB one run needs`);
   const repositories = record.repositories === undefined ? undefined : checkRepositories(record.repositories, yaml, fail);
   const ports = record.nbd === undefined ? undefined : checkNbd(record.nbd, fail);
+  const rate = record.rate === undefined ? undefined : parseRate(record.rate);
+  if (record.rate !== undefined && rate === undefined) fail(['rate'], `rate must be ${RATE_EXAMPLE} (got ${JSON.stringify(record.rate)})`);
+  const windows = record.windows === undefined ? undefined : checkWindows(record.windows, fail);
   return Object.freeze({
     name: name as string,
     ...(repositories ? { repositories } : {}),
     maxParallelDisks: maxParallelDisks as number,
     memory,
     ...(ports ? { ports } : {}),
+    ...(rate !== undefined ? { rate } : {}),
+    ...(windows ? { windows } : {}),
     file,
   });
 }
@@ -99,11 +112,30 @@ function checkNbd(value: unknown, fail: Fail): HubConfig['ports'] | undefined {
   return Object.freeze({ first, last });
 }
 
-// "1.5GiB", "800MiB", "2G", or a number of bytes.
-export function parseMemory(value: unknown): number | undefined {
-  if (typeof value === 'number') return Number.isFinite(value) && value > 0 ? Math.floor(value) : undefined;
-  if (typeof value !== 'string') return undefined;
-  const match = /^\s*(\d+(?:\.\d+)?)\s*([a-z]*)\s*$/i.exec(value);
-  const unit = match ? UNITS[match[2]!.toLowerCase()] : undefined;
-  return match && unit !== undefined ? Math.floor(Number(match[1]) * unit) : undefined;
+// windows: [{ days: mon-fri, from: "08:00", to: "18:00", rate: 20MiB/s }] (docs/bandwidth.md).
+function checkWindows(value: unknown, fail: Fail): readonly RateWindow[] {
+  if (!Array.isArray(value)) return fail(['windows'], 'windows must be a list of { days, from, to, rate }');
+  return Object.freeze(value.map((entry: unknown, i) => checkWindow(entry, i, fail)));
+}
+
+function checkWindow(entry: unknown, i: number, fail: Fail): RateWindow {
+  const at = (key?: string) => (key === undefined ? ['windows', i] : ['windows', i, key]);
+  if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) return fail(at(), `windows[${i}] must be a mapping { days, from, to, rate }`);
+  const window = entry as Record<string, unknown>;
+  for (const key of Object.keys(window)) if (!WINDOW_KEYS.includes(key)) fail(at(key), `unknown key 'windows[${i}].${key}' (known: ${WINDOW_KEYS.join(', ')})`, 'key');
+  for (const key of ['from', 'to', 'rate']) if (window[key] === undefined) fail(at(), `windows[${i}] needs ${key}`);
+  const daysText = window.days === undefined ? 'mon-sun' : window.days;
+  const days = typeof daysText === 'string' ? parseDays(daysText) : undefined;
+  if (days === undefined) return fail(at('days'), `windows[${i}].days must be days like mon-fri, sat,sun or mon (got ${JSON.stringify(window.days)})`);
+  const clock = (key: 'from' | 'to'): number => {
+    const seconds = typeof window[key] === 'string' ? parseClock(window[key], key === 'to') : undefined;
+    return seconds ?? fail(at(key), `windows[${i}].${key} must be a time of day "HH:MM" or "HH:MM:SS"${key === 'to' ? ' (or "24:00")' : ''} (got ${JSON.stringify(window[key])})`);
+  };
+  const from = clock('from');
+  const to = clock('to');
+  if (from === to) fail(at('to'), `windows[${i}]: from and to are the same time, a window of no time`);
+  const rate = parseRate(window.rate);
+  if (rate === undefined) return fail(at('rate'), `windows[${i}].rate must be ${RATE_EXAMPLE} (got ${JSON.stringify(window.rate)})`);
+  const text = `${String(daysText).replace(/\s+/g, '').toLowerCase()} ${formatClock(from)}-${formatClock(to)}`;
+  return Object.freeze({ days: Object.freeze(days), from, to, rate, text });
 }

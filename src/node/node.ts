@@ -33,7 +33,7 @@ export interface NodeProcess {
   readonly exited: Promise<{ readonly exitCode: number | null; readonly signal: string | null }>;
   /** Ask it to stop: closes its stdin (the node transfer's stop signal), then SIGTERM, then SIGKILL. */
   stop(graceMs?: number): Promise<void>;
-  /** Write to its stdin, which stays open (this host only). */
+  /** Write to its stdin, which stays open (control lines to the node transfer, docs/bandwidth.md). */
   readonly write?: (text: string) => void;
 }
 

@@ -61,6 +61,8 @@ export function spawnOverSsh(link: SshLink, argv: readonly string[], options: Ex
   let pidPending: string | undefined = '';
   let channel: ClientChannel | undefined;
   let stopRequested = false;
+  // Written before the channel is open: sent right after the environment.
+  let unsent = '';
   let settle: (status: ExitStatus) => void = () => {};
   const exited = new Promise<ExitStatus>((resolve) => {
     settle = resolve;
@@ -87,6 +89,8 @@ export function spawnOverSsh(link: SshLink, argv: readonly string[], options: Ex
       opened.on('data', (chunk: Buffer) => lines.push(chunk));
       opened.stderr.on('data', onStderr);
       opened.write(preamble);
+      if (unsent !== '') opened.write(unsent);
+      unsent = '';
       if (stopRequested) opened.end();
       void watchExit(opened).then((status) => {
         lines.end();
@@ -127,6 +131,12 @@ export function spawnOverSsh(link: SshLink, argv: readonly string[], options: Ex
     stderrText: () => stderr.toString(),
     exited,
     stop,
+    // After the environment the channel's stdin is the program's (the wrapper execs it).
+    write: (text: string) => {
+      if (stopRequested) return;
+      if (channel === undefined) unsent += text;
+      else channel.write(text);
+    },
   });
 }
 

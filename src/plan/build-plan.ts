@@ -7,7 +7,8 @@ import { expandHome } from './home-path.js';
 import type { RepositoryConfig } from '../repository/repository-settings.js';
 import { parseRestorePoint } from './restore-point.js';
 import { deepFreeze } from './deep-freeze.js';
-import { parseMemory } from '../hub/hub-config.js';
+import { parseMemory } from '../format/byte-size.js';
+import { parseRate } from '../rate/rate-text.js';
 import type { FilesTarget, Hook, Hooks, LibvirtSource, NodeSpec, Plan, RecoverDefinition, ReplicaSettings, RestorePoint, RestoreTarget, Source } from './types.js';
 
 export const DEFAULT_PORTS = '10100-10200';
@@ -87,6 +88,7 @@ export function buildPlan(data: unknown, file: string, envRefs: readonly string[
     hooks: buildHooks(raw.hooks ?? {}, env),
     timeouts: { transfer: raw.timeouts?.transfer === undefined ? undefined : parseDuration(raw.timeouts.transfer) },
     metricsFile: raw.metricsFile === undefined ? undefined : expandHome(raw.metricsFile),
+    rate: raw.rate === undefined ? undefined : parseRate(raw.rate),
     origin: { file },
     envRefs: [...envRefs],
   };
@@ -118,7 +120,6 @@ export function buildPlan(data: unknown, file: string, envRefs: readonly string[
       ...base,
       kind: 'recover',
       vm: { name: raw.vm.name },
-      rate: raw.rate === undefined ? undefined : parseMemory(raw.rate.replace(/\/s$/, '')),
       recover: {
         point: parseRestorePoint(recover.point ?? 'latest') as RestorePoint,
         disks: recover.disks,

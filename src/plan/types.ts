@@ -145,6 +145,11 @@ interface PlanBase {
   readonly timeouts: Timeouts;
   /** Prometheus textfile written after each run (`{plan}` replaced), if any. */
   readonly metricsFile?: string;
+  /**
+   * Bytes per second its data path may use, all disks together (docs/bandwidth.md): the node
+   * transfer of a backup, restore or sync, a recover's storage move; undefined = no limit of its own.
+   */
+  readonly rate?: number;
   readonly origin: PlanOrigin;
   /** `${VAR}` names used anywhere in the plan (already substituted when resolved for a run). */
   readonly envRefs: readonly string[];
@@ -237,8 +242,6 @@ export interface RecoverDefinition {
 export interface RecoverPlan extends PlanBase {
   readonly kind: 'recover';
   readonly vm: { readonly name: string };
-  /** Bytes per second the storage move may use, all disks together; undefined: no limit. */
-  readonly rate?: number;
   readonly recover: {
     readonly point: RestorePoint;
     /** Undefined = every disk of the chosen backup. */

@@ -107,6 +107,8 @@ export interface BackupSource {
    * node transfer copies the disks it is given; the VMware client takes the whole VM at once.
    */
   readonly takesTurns: boolean;
+  /** Whether the transfer holds to the run's rate (docs/bandwidth.md): our node transfer does; the VMware client takes none. */
+  readonly takesRate: boolean;
   /** Whether the transfer reports digests of what it wrote (our node transfer does; the VMware client does not). */
   readonly reportsDigests: boolean;
   /** What the transfer's results tell about each disk (VMware: its change id and size); nothing for our node transfer. */

@@ -142,6 +142,7 @@ export function libvirtSource(source: LibvirtSource): BackupSource {
       return { request: { jobId, disks: transferDisks } };
     },
     takesTurns: true,
+    takesRate: true,
     reportsDigests: true,
     adoptResults: () => [],
   };

@@ -63,6 +63,7 @@ export function nbdSource(source: NbdSource): BackupSource {
       return { request: { jobId, disks: transferDisks } };
     },
     takesTurns: true,
+    takesRate: true,
     reportsDigests: true,
     adoptResults: () => [],
   };

@@ -121,6 +121,7 @@ export function qemuSource(source: QemuSource): BackupSource {
       return { request: { jobId, disks: transferDisks } };
     },
     takesTurns: true,
+    takesRate: true,
     reportsDigests: true,
     adoptResults: () => [],
   };

@@ -39,6 +39,7 @@ export function vmwareSource(source: VmwareSource): BackupSource {
       return { command: vmwareClientCommand(source, nbdTargets, jobId), env: vmwareClientEnv(vmwarePassword(source), previous) };
     },
     takesTurns: false,
+    takesRate: false,
     reportsDigests: false,
     // The client's change id becomes each disk's change_id; a full's provisional image is cut to the size it reported.
     adoptResults(results, keys, full) {

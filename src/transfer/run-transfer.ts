@@ -1,5 +1,6 @@
 // Runs the node transfer on the node and follows its JSON lines (runners/README.md, read with
 // src/wire/): progress to the reporter, a per-disk result back, a clear error naming the disk when it fails.
+// It starts at the run's rate and gets each change of it on stdin while it runs (docs/bandwidth.md).
 
 import type { DiskServer, RunContext } from '../engine/run-context.js';
 import { tuneDisks, type DiskTuning } from '../hub/disk-budget.js';
@@ -7,7 +8,8 @@ import type { RunReporter } from '../engine/run-events.js';
 import { SendenseError } from '../errors.js';
 import type { NodeHost, NodeProcess } from '../node/node.js';
 import type { DiskKey } from '../plan/types.js';
-import { ARGS_ON_STDIN, argsOnStdinLine, parseTransferLine, transferArgv, type DataRange, type TransferRequest, type ZeroRange } from '../wire/index.js';
+import { describeRate, UNLIMITED, type Bandwidth, type RateNow } from '../rate/bandwidth.js';
+import { ARGS_ON_STDIN, argsOnStdinLine, formatControlLine, parseTransferLine, transferArgv, type DataRange, type TransferRequest, type ZeroRange } from '../wire/index.js';
 
 /** How the transfer is invoked: this project's node transfer with its request, or another program with its own argv (the VMware client). */
 export type TransferProgram = { readonly request: TransferRequest } | { readonly command: readonly string[]; readonly env?: Readonly<Record<string, string>> };
@@ -46,6 +48,8 @@ export interface RunTransferOptions {
   readonly onDiskDone?: (disk: DiskKey) => void;
   /** Our node transfer started ahead of its job (startTransferEarly), used when it is still waiting. */
   readonly early?: EarlyTransfer;
+  /** The run's rate: our node transfer starts at it and is told each change; none = not limited. */
+  readonly bandwidth?: Bandwidth;
 }
 
 /** Our node transfer, started before its job is known, waiting for its arguments on stdin. */
@@ -84,8 +88,14 @@ export async function startTransferEarly(node: NodeHost): Promise<EarlyTransfer 
 }
 
 export async function runTransfer(options: RunTransferOptions): Promise<TransferDiskResult[]> {
-  const { node, program, reporter, signal, step } = options;
+  const { node, reporter, signal, step } = options;
+  const bandwidth = options.bandwidth ?? UNLIMITED;
   signal.throwIfAborted();
+  if (!('request' in options.program) && bandwidth.limited) {
+    reporter.emit({ type: 'warning', step, message: `the VMware client (sendense-backup-client) takes no rate: this transfer is not limited (the run's rate: ${bandwidth.describe()})` });
+  }
+  const rates = 'request' in options.program && bandwidth.limited ? new RateFollower(bandwidth) : undefined;
+  const program = rates && 'request' in options.program ? { request: rates.request(options.program.request) } : options.program;
   const waiting = 'request' in program ? options.early?.take() : undefined;
   let child: NodeProcess;
   if (waiting && 'request' in program) {
@@ -97,6 +107,7 @@ export async function runTransfer(options: RunTransferOptions): Promise<Transfer
     signal.throwIfAborted();
     child = node.spawn(argv, { env: 'env' in program ? program.env : undefined });
   }
+  rates?.follow(child, (message) => reporter.emit({ type: 'warning', step, message }));
   const done = new Map<DiskKey, TransferDiskResult>();
   const sizes = new Map<DiskKey, number>();
   const written = new Map<DiskKey, WrittenRanges>();
@@ -132,6 +143,9 @@ export async function runTransfer(options: RunTransferOptions): Promise<Transfer
       written.set(line.disk, ranges);
     } else if (line.type === 'error') {
       errors.push({ disk: line.disk, message: line.message });
+    } else if (line.type === 'rate') {
+      const pid = line.pid === undefined ? '' : ` (pid ${line.pid})`;
+      reporter.emit({ type: 'info', step, message: `node transfer${pid}: ${describeRate(rates?.asked(line.bytesPerSecond) ?? { bytesPerSecond: line.bytesPerSecond ?? undefined })}` });
     }
   });
 
@@ -170,10 +184,52 @@ export async function runTransfer(options: RunTransferOptions): Promise<Transfer
     const how = exit.exitCode === null ? `was stopped (${exit.signal ?? 'connection lost'})` : `exited with code ${exit.exitCode}`;
     throw new SendenseError(`the node transfer on ${node.description} ${how}${stderr ? `: ${stderr}` : ''}`, { step });
   } finally {
+    rates?.stop();
     signal.removeEventListener('abort', stop);
     if (timer) clearTimeout(timer);
     await child.stop();
   }
+}
+
+// The run's rate for one node transfer: the request carries it at start, and each change while it
+// runs goes to its stdin as a control line (src/wire/transfer-control.ts), acknowledged by a rate line.
+class RateFollower {
+  private last: RateNow = {};
+  private unsubscribe: () => void = () => undefined;
+
+  constructor(private readonly bandwidth: Bandwidth) {}
+
+  request(request: TransferRequest): TransferRequest {
+    this.last = this.bandwidth.now();
+    return this.last.bytesPerSecond === undefined ? request : { ...request, rate: this.last.bytesPerSecond };
+  }
+
+  // From the moment it runs; a change while it was being started (an install over SSH) is sent at once.
+  follow(child: NodeProcess, warn: (message: string) => void): void {
+    const send = (rate: RateNow): void => {
+      this.last = rate;
+      if (child.write) child.write(formatControlLine({ rate: rate.bytesPerSecond ?? null }));
+      else warn(`cannot change the rate of the running node transfer: ${describeRate(rate)} applies from its next start`);
+    };
+    this.unsubscribe = this.bandwidth.onChange(send);
+    const now = this.bandwidth.now();
+    if (now.bytesPerSecond !== this.last.bytesPerSecond || now.why !== this.last.why) send(now);
+  }
+
+  // What the hub asked for, when the transfer's rate line confirms it (with the reason the hub knows).
+  asked(bytesPerSecond: number | null): RateNow | undefined {
+    return (this.last.bytesPerSecond ?? null) === bytesPerSecond ? this.last : undefined;
+  }
+
+  stop(): void {
+    this.unsubscribe();
+  }
+}
+
+// ", limited to 16 MiB/s (plan rate)" for a transfer step's title and --dry-run line; '' when no limit applies.
+export function rateNote(bandwidth: Bandwidth | undefined, takesRate = true): string {
+  if (bandwidth?.limited !== true) return '';
+  return takesRate ? `, ${bandwidth.describe()}` : ', not limited (the VMware client takes no rate)';
 }
 
 function lastLines(text: string, count: number): string {
@@ -208,7 +264,7 @@ export function diskTurns(run: Pick<RunContext, 'diskSlots'> & { readonly wholeV
 // each: a turn's qemu-nbd servers start just before it (start-qemu-nbd started the first turn's)
 // and each stops as soon as its disk is done, so the hub never runs more than a turn's worth.
 export async function transferForRun<D extends TransferredDisk>(
-  run: Pick<RunContext, 'node' | 'reporter' | 'signal' | 'plan' | 'diskSlots'> & {
+  run: Pick<RunContext, 'node' | 'reporter' | 'signal' | 'plan' | 'diskSlots' | 'bandwidth'> & {
     readonly wholeVm?: boolean;
     readonly earlyTransfer?: EarlyTransfer;
     readonly state: { readonly disks: readonly D[] };
@@ -241,6 +297,7 @@ export async function transferForRun<D extends TransferredDisk>(
           step: 'transfer',
           onDiskDone: turns.length > 1 ? stopFinished : undefined,
           early: run.earlyTransfer,
+          bandwidth: run.bandwidth,
         })),
       );
     }

@@ -25,9 +25,11 @@ export {
   type DoneLine,
   type ErrorLine,
   type ProgressLine,
+  type RateLine,
   type ResultLine,
   type StartLine,
   type TextLine,
   type TransferLine,
   type ZeroRange,
 } from './transfer-lines.js';
+export { formatControlLine, parseControlLine, type ControlLine } from './transfer-control.js';

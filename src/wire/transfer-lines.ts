@@ -77,7 +77,16 @@ export interface DebugLine {
   readonly [fact: string]: unknown;
 }
 
-export type TransferLine = StartLine | ProgressLine | DoneLine | DigestsLine | ErrorLine | ResultLine | DebugLine;
+/** The rate the transfer holds to from now on: at start with --rate, and after each control line (transfer-control.ts). */
+export interface RateLine {
+  readonly type: 'rate';
+  /** Bytes per second; null = not limited. */
+  readonly bytesPerSecond: number | null;
+  /** The transfer's own PID: the same one before and after a change (it is not restarted). */
+  readonly pid?: number;
+}
+
+export type TransferLine = StartLine | ProgressLine | DoneLine | DigestsLine | ErrorLine | ResultLine | RateLine | DebugLine;
 
 /** A stdout line that is not JSON: shown to the user as it is. */
 export interface TextLine {
@@ -126,6 +135,9 @@ export function parseTransferLine(text: string): TransferLine | TextLine | undef
     case 'result':
       if (typeof line.ok !== 'boolean' || !isList(line.disks, isOutcome)) return undefined;
       return { type: 'result', ok: line.ok, disks: line.disks };
+    case 'rate':
+      if (line.bytesPerSecond !== null && !isCount(line.bytesPerSecond)) return undefined;
+      return { type: 'rate', bytesPerSecond: line.bytesPerSecond, ...numbers(line, 'pid') };
     case 'debug':
       return { ...line, type: 'debug', message: typeof line.message === 'string' ? line.message : '' };
     default:

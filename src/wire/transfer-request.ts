@@ -42,6 +42,11 @@ export interface TransferRequest {
    * (docs/encryption.md#compression). A power of two from 512 to 2 MiB.
    */
   readonly align?: number;
+  /**
+   * Bytes per second all disks together may read from their sources (docs/bandwidth.md); the
+   * hub changes it while the transfer runs with control lines on stdin (transfer-control.ts).
+   */
+  readonly rate?: number;
 }
 
 /** The transfer's only argument when it is started ahead of its job: the request comes on stdin. */
@@ -69,6 +74,7 @@ export function transferArgv(request: TransferRequest): string[] {
   if (request.zeroHoles === true) argv.push('--zero-holes');
   if (request.digests === false) argv.push('--no-digests');
   if (request.align !== undefined) argv.push('--align', String(request.align));
+  if (request.rate !== undefined) argv.push('--rate', String(request.rate));
   return argv;
 }
 
@@ -109,6 +115,7 @@ export function parseTransferArgv(argv: readonly string[]): TransferRequest {
         'zero-holes': { type: 'boolean' },
         'no-digests': { type: 'boolean' },
         align: { type: 'string' },
+        rate: { type: 'string' },
         'job-id': { type: 'string' },
       },
       strict: true,
@@ -145,6 +152,7 @@ export function parseTransferArgv(argv: readonly string[]): TransferRequest {
   if (values['zero-holes'] === true) request.zeroHoles = true;
   if (values['no-digests'] === true) request.digests = false;
   if (values.align !== undefined) request.align = alignment(values.align);
+  if (values.rate !== undefined) request.rate = bytesPerSecond(values.rate);
   return Object.freeze(request);
 }
 
@@ -176,6 +184,13 @@ function alignment(text: string): number {
   if (!/^\d+$/.test(text) || value < MIN_ALIGN || value > MAX_ALIGN || (value & (value - 1)) !== 0) {
     throw usageError(`--align ${text}: must be a power of two from ${MIN_ALIGN} to ${MAX_ALIGN}`);
   }
+  return value;
+}
+
+// --rate: a whole number of bytes per second, at least 1.
+function bytesPerSecond(text: string): number {
+  const value = Number(text);
+  if (!/^\d+$/.test(text) || !Number.isSafeInteger(value) || value < 1) throw usageError(`--rate ${text}: must be a whole number of bytes per second, at least 1`);
   return value;
 }
 

@@ -8,7 +8,7 @@ import { stringify } from 'yaml';
 import { describe, expect, it } from 'vitest';
 import { leasedPorts, recordedProcesses } from '../support/process-tree.js';
 import { useRunWorkspace } from '../support/run-workspace.js';
-import { listBackups, sendenseRun } from '../support/sendense-cli.js';
+import { listBackups, parseEvents, sendenseRun } from '../support/sendense-cli.js';
 import { createDisk, differenceBetween, imageInfo, keepCopy, portRangeForTestFile, writeDisk } from '../support/vm-disks.js';
 
 const MiB = 1024 * 1024;
@@ -17,7 +17,7 @@ const PASSWORD = 'Vc-pa55 word!with$pecial';
 const [first, last] = portRangeForTestFile(8);
 const ws = useRunWorkspace('engine-vmware-');
 
-function writeVmwarePlan(): string {
+function writeVmwarePlan(rate?: string): string {
   const plan = {
     version: 1,
     kind: 'incremental',
@@ -36,6 +36,7 @@ function writeVmwarePlan(): string {
     },
     repository: { path: path.join(ws.dir, 'repository') },
     nbd: { ports: `${first}-${last}` },
+    ...(rate === undefined ? {} : { rate }),
   };
   const file = path.join(ws.dir, 'vmw.yaml');
   writeFileSync(file, stringify(plan));
@@ -94,6 +95,17 @@ describe('VMware source (fake sendense-backup-client, no vCenter here)', () => {
     expect(readFileSync(ws.db).includes(Buffer.from(PASSWORD))).toBe(false);
     expect(leasedPorts(ws.db)).toEqual([]);
     expect(recordedProcesses(ws.db)).toEqual([]);
+  });
+
+  it('a plan rate: the client takes none, and the run says its transfer is not limited (docs/bandwidth.md)', async () => {
+    for (const key of [2000, 2001]) writeDisk(createDisk(path.join(ws.dir, `disk-${key}.qcow2`), 8 * MiB), ['write -P 0x21 0 1M']);
+    const result = await sendenseRun([writeVmwarePlan('1MiB/s'), '--db', ws.db, '--json'], { TEST_VCENTER_PASSWORD: PASSWORD, FAKE_VCENTER_PASSWORD: PASSWORD });
+    expect(result.exitCode, result.stdout + result.stderr).toBe(0);
+    const events = parseEvents(result.stdout) as (ReturnType<typeof parseEvents>[number] & { title?: string })[];
+    expect(events.find((event) => event.type === 'step-start' && event.step === 'transfer')?.title).toMatch(/, not limited \(the VMware client takes no rate\)$/);
+    expect(events.filter((event) => event.type === 'warning').map((event) => event.message)).toContain(
+      "the VMware client (sendense-backup-client) takes no rate: this transfer is not limited (the run's rate: limited to 1 MiB/s (plan rate))",
+    );
   });
 
   it('a missing password variable is one clear error, before anything is taken', async () => {

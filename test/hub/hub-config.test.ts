@@ -6,7 +6,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { diskMemory, FULL_IN_FLIGHT, HUB_BASE_MEMORY, slotsWanted, tuneDisks } from '../../src/hub/disk-budget.js';
-import { DEFAULT_HUB, loadHubConfig, parseHubConfig, parseMemory } from '../../src/hub/hub-config.js';
+import { parseMemory } from '../../src/format/byte-size.js';
+import { DEFAULT_HUB, loadHubConfig, parseHubConfig } from '../../src/hub/hub-config.js';
 import { checkHubRepository, checkHubScope, hubPortRange } from '../../src/hub/hub-scope.js';
 import { ANY_HUB_QUEUE, fireQueue } from '../../src/schedule/shared-fires.js';
 
@@ -55,13 +56,51 @@ describe('hub config', () => {
   });
 
   it('a mistake is one error naming file:line:column and the key', () => {
-    expect(errorOf('maxParallelDisks: 4\nmemroy: 1GiB\n')).toBe("FILE:2:1: hub config: unknown key 'memroy' (known: name, repositories, maxParallelDisks, memory, nbd)");
+    expect(errorOf('maxParallelDisks: 4\nmemroy: 1GiB\n')).toBe("FILE:2:1: hub config: unknown key 'memroy' (known: name, repositories, maxParallelDisks, memory, nbd, rate, windows)");
     expect(errorOf('name: a\nmaxParallelDisks: 0\n')).toBe('FILE:2:19: hub config: maxParallelDisks must be an integer from 1 to 1000 (got 0)');
     expect(errorOf('memory: lots\n')).toMatch(/^FILE:1:9: hub config: memory must be a size like 1.5GiB/);
     expect(errorOf('memory: 100MiB\n')).toMatch(/^FILE:1:9: hub config: memory 100MiB is below the 256MiB/);
     expect(errorOf('nbd:\n  ports: 20050-20000\n')).toMatch(/^FILE:2:10: hub config: nbd.ports must be FIRST-LAST/);
     expect(errorOf('repositories: [backup]\n')).toMatch(/^FILE:1:16: hub config: repositories\[0\] must be an absolute path/);
     expect(errorOf('memory: [\n')).toMatch(/^FILE:\d+:\d+: YAML error/);
+  });
+
+  it('rate and windows (docs/bandwidth.md): rates as plans write them, days, times to the second, 24:00 as an end', () => {
+    const hub = parseHubConfig(
+      [
+        'rate: 50MiB/s',
+        'windows:',
+        '  - { days: mon-fri, from: "08:00", to: "18:00", rate: 20MiB/s }',
+        '  - { days: "sat,sun", from: 22:00:30, to: 06:00, rate: 100MB/s }',
+        '  - { from: "12:00", to: "24:00", rate: 1.5 MiB/s }',
+      ].join('\n'),
+      '/x/hub.yaml',
+    );
+    expect(hub.rate).toBe(50 * MiB);
+    expect(hub.windows).toEqual([
+      { days: [1, 2, 3, 4, 5], from: 8 * 3600, to: 18 * 3600, rate: 20 * MiB, text: 'mon-fri 08:00-18:00' },
+      { days: [0, 6], from: 22 * 3600 + 30, to: 6 * 3600, rate: 100e6, text: 'sat,sun 22:00:30-06:00' },
+      { days: [0, 1, 2, 3, 4, 5, 6], from: 12 * 3600, to: 24 * 3600, rate: 1.5 * MiB, text: 'mon-sun 12:00-24:00' },
+    ]);
+    expect(Object.isFrozen(hub.windows![0])).toBe(true);
+    expect(parseHubConfig('', '/x.yaml').windows).toBeUndefined();
+  });
+
+  it('a mistake in rate or windows is one error naming file:line:column', () => {
+    expect(errorOf('rate: fast\n')).toBe('FILE:1:7: hub config: rate must be a rate like 50MiB/s or 200MB/s (got "fast")');
+    expect(errorOf('rate: 50MiB\n')).toBe('FILE:1:7: hub config: rate must be a rate like 50MiB/s or 200MB/s (got "50MiB")');
+    expect(errorOf('windows: mon-fri\n')).toBe('FILE:1:10: hub config: windows must be a list of { days, from, to, rate }');
+    expect(errorOf('windows:\n  - 5\n')).toBe('FILE:2:5: hub config: windows[0] must be a mapping { days, from, to, rate }');
+    const entry = (text: string) => `windows:\n  - { days: mon-fri, from: "08:00", to: "18:00", rate: 20MiB/s }\n  - ${text}\n`;
+    expect(errorOf(entry('{ from: "08:00", to: "18:00", rate: 1MiB/s, speed: 2 }'))).toBe("FILE:3:49: hub config: unknown key 'windows[1].speed' (known: days, from, to, rate)");
+    expect(errorOf(entry('{ days: weekdays, from: "08:00", to: "18:00", rate: 1MiB/s }'))).toBe('FILE:3:13: hub config: windows[1].days must be days like mon-fri, sat,sun or mon (got "weekdays")');
+    expect(errorOf(entry('{ days: mon, from: "8am", to: "18:00", rate: 1MiB/s }'))).toBe('FILE:3:24: hub config: windows[1].from must be a time of day "HH:MM" or "HH:MM:SS" (got "8am")');
+    expect(errorOf(entry('{ days: mon, from: "08:00", to: "25:00", rate: 1MiB/s }'))).toBe(
+      'FILE:3:37: hub config: windows[1].to must be a time of day "HH:MM" or "HH:MM:SS" (or "24:00") (got "25:00")',
+    );
+    expect(errorOf(entry('{ days: mon, from: "08:00", to: "8:00", rate: 1MiB/s }'))).toBe('FILE:3:37: hub config: windows[1]: from and to are the same time, a window of no time');
+    expect(errorOf(entry('{ days: mon, from: "08:00", to: "18:00" }'))).toBe('FILE:3:5: hub config: windows[1] needs rate');
+    expect(errorOf(entry('{ days: mon, from: "08:00", to: "18:00", rate: 0MiB/s }'))).toBe('FILE:3:52: hub config: windows[1].rate must be a rate like 50MiB/s or 200MB/s (got "0MiB/s")');
   });
 
   it('--hub-config naming a missing file is an error', () => {

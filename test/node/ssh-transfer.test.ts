@@ -1,6 +1,7 @@
 // The real node transfer, installed on the node (over SFTP, or over exec channels where the node's
 // sshd has no SFTP subsystem) and run there through the SSH node, pushing a disk through the
-// tunnel into the hub's qemu-nbd: the copy is exact.
+// tunnel into the hub's qemu-nbd: the copy is exact. A rate written to its stdin over the channel
+// reaches it (docs/bandwidth.md).
 
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
@@ -12,6 +13,7 @@ import { execa, type ResultPromise } from 'execa';
 import type { NodeHost } from '../../src/node/node.js';
 import { findPackageRoot } from '../../src/node/package-root.js';
 import { connectSshNode } from '../../src/node/ssh.js';
+import { formatControlLine } from '../../src/wire/index.js';
 import { freePort } from '../support/free-port.js';
 import { startSshd, type TestSshd } from '../support/sshd.js';
 
@@ -64,7 +66,21 @@ it.skipIf(missing !== undefined)(
   60_000,
 );
 
-async function copyThroughTheNode(sshd: TestSshd): Promise<void> {
+it.skipIf(missing !== undefined)(
+  'a rate changed on the running transfer through the SSH channel: the same process lifts it, the copy is exact',
+  async () => {
+    sshd = await startSshd();
+    const { lines, seconds } = await copyThroughTheNode(sshd, true);
+    const rates = lines.filter((line) => line.type === 'rate');
+    expect(rates.map((line) => line.bytesPerSecond)).toEqual([1024 * 1024, null]);
+    expect(rates[1]!.pid).toBe(rates[0]!.pid);
+    // 11 MiB of data: 11 s at the first rate.
+    expect(seconds).toBeLessThan(8);
+  },
+  60_000,
+);
+
+async function copyThroughTheNode(sshd: TestSshd, liftRate = false): Promise<{ lines: { type: string; [fact: string]: unknown }[]; seconds: number }> {
   const source = join(work, `source-${randomBytes(4).toString('hex')}.qcow2`);
   await execa('qemu-img', ['create', '-q', '-f', 'qcow2', source, '256M']);
   await execa('qemu-io', ['-c', 'write -P 0x11 0 8M', '-c', 'write -P 0x22 100M 3M', '-c', 'write -z 120M 1M', source]);
@@ -85,10 +101,15 @@ async function copyThroughTheNode(sshd: TestSshd): Promise<void> {
   installedDir = dirname(command[1]);
   const forwards = await node.forwardPorts([hubPort]);
   const nodePort = forwards.nodePorts.get(hubPort)!;
-  const transfer = node.spawn([...command, '--nbd-targets', `2000:nbd://127.0.0.1:${nodePort}/disk`, '--source', `2000=qemu:${source}`]);
+  const started = performance.now();
+  const rate = liftRate ? ['--rate', String(1024 * 1024)] : [];
+  const transfer = node.spawn([...command, '--nbd-targets', `2000:nbd://127.0.0.1:${nodePort}/disk`, '--source', `2000=qemu:${source}`, ...rate]);
+  // Written before the channel is open: it follows the environment on the program's stdin.
+  if (liftRate) transfer.write!(formatControlLine({ rate: null }));
   const lines: string[] = [];
   transfer.onStdoutLine((line) => lines.push(line));
   const status = await transfer.exited;
+  const seconds = (performance.now() - started) / 1000;
   expect(status, transfer.stderrText()).toEqual({ exitCode: 0, signal: null });
   const result = lines.map((line) => JSON.parse(line) as { type: string; ok?: boolean }).find((event) => event.type === 'result');
   expect(result?.ok).toBe(true);
@@ -97,4 +118,5 @@ async function copyThroughTheNode(sshd: TestSshd): Promise<void> {
   await qemuNbd;
   qemuNbd = undefined;
   await execa('qemu-img', ['compare', '-q', source, target]);
+  return { lines: lines.map((line) => JSON.parse(line) as { type: string }), seconds };
 }

@@ -55,12 +55,4 @@ describe('a recover plan', () => {
       expect(result.stdout + result.stderr).not.toMatch(/\n\s+at /);
     });
   }
-
-  it('refuses a rate in a backup plan (only recover moves honour it today)', async () => {
-    const file = path.join(dir, 'backup-rate.yaml');
-    writeFileSync(file, 'version: 1\nkind: backup\nname: b\nrate: 50MiB/s\nvm:\n  name: web01\n  source:\n    type: libvirt\nrepository:\n  path: /r\n');
-    const result = await runCli(['validate', file]);
-    expect(result.exitCode).toBe(2);
-    expect(result.stdout + result.stderr).toMatch(/:4:1: .*rate/);
-  });
 });

@@ -140,7 +140,6 @@ describe('a replicate plan', () => {
       /:14:13: replica\.definition\.memory: must be a size like 2GiB or 512MiB \(got '0GiB'\)\n/,
     ],
     ['no points', LIBVIRT, '  path: /images/r-{key}.qcow2\n  points: 0\n', '', /:10:11: replica\.points: must be at least 1 \(got 0\)\n/],
-    ['a rate', LIBVIRT, '  path: /images/r-{key}.qcow2\n', 'rate: 50MiB/s\n', /:10:1: rate: not allowed in a plan of kind replicate\n/],
     ['retention', LIBVIRT, '  path: /images/r-{key}.qcow2\n', 'retention:\n  keepLast: 3\n', /:10:1: retention: not allowed in a plan of kind replicate\n/],
   ];
   for (const [name, vm, replica, extra, message] of MISTAKES) {

@@ -20,6 +20,8 @@ export interface TestRestorePlan {
   readonly disks?: readonly number[];
   readonly target: RestoreTarget;
   readonly verify?: boolean;
+  /** The plan's rate, e.g. '64MiB/s' (docs/bandwidth.md). */
+  readonly rate?: string;
 }
 
 // Writes the plan as <dir>/<name>.yaml and returns its path.
@@ -37,6 +39,7 @@ export function writeRestorePlan(dir: string, plan: TestRestorePlan): string {
       target: { ...plan.target },
       verify: plan.verify ?? true,
     },
+    ...(plan.rate ? { rate: plan.rate } : {}),
   };
   const file = path.join(dir, `${plan.name}.yaml`);
   writeFileSync(file, stringify(doc));

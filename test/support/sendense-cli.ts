@@ -37,6 +37,8 @@ export interface TestPlan {
   readonly incremental?: { readonly onMissingChain?: 'full' | 'fail'; readonly maxChainLength?: number };
   /** e.g. { transfer: '1s' } */
   readonly timeouts?: { readonly transfer: string };
+  /** The plan's rate, e.g. '16MiB/s' (docs/bandwidth.md). */
+  readonly rate?: string;
 }
 
 // Writes the plan as a YAML file in dir and returns its path.
@@ -50,6 +52,7 @@ export function writePlan(dir: string, plan: TestPlan): string {
     nbd: { ports: `${plan.ports[0]}-${plan.ports[1]}` },
     ...(plan.incremental ? { incremental: { ...plan.incremental } } : {}),
     ...(plan.timeouts ? { timeouts: { ...plan.timeouts } } : {}),
+    ...(plan.rate ? { rate: plan.rate } : {}),
   };
   const file = path.join(dir, `${plan.name}.yaml`);
   writeFileSync(file, stringify(doc));

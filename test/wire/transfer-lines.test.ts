@@ -2,7 +2,7 @@
 // written; what another program (the VMware client) may leave out gets the hub's defaults.
 
 import { describe, expect, it } from 'vitest';
-import { formatTransferLine, parseTransferLine, type TransferLine } from '../../src/wire/index.js';
+import { formatControlLine, formatTransferLine, parseControlLine, parseTransferLine, type TransferLine } from '../../src/wire/index.js';
 
 const lines: Record<TransferLine['type'], TransferLine> = {
   start: { type: 'start', disk: 2000, virtualSize: 4294967296, bytesToDo: 2147483648 },
@@ -18,6 +18,7 @@ const lines: Record<TransferLine['type'], TransferLine> = {
       { disk: 2001, ok: true, bytesDone: 10, bytesWritten: 8, bytesZeroed: 2, bytesToDo: 10, seconds: 0.5 },
     ],
   },
+  rate: { type: 'rate', bytesPerSecond: 16777216, pid: 4321 },
   debug: { type: 'debug', disk: 2000, message: 'qemu-nbd started', pid: 1234, role: 'source', path: '/vms/d0.qcow2' },
 };
 
@@ -33,6 +34,25 @@ describe('an output line written by the transfer and read by the hub', () => {
   it("the VMware client's done line with its change id and size", () => {
     const line: TransferLine = { type: 'done', disk: 2000, bytesDone: 5, bytesToDo: 5, changeId: '52 66 8c 2d/5440', virtualSize: 1048576 };
     expect(parseTransferLine(formatTransferLine(line))).toStrictEqual(line);
+  });
+
+  it('a rate line: no limit is null; a rate that is not a count is ignored', () => {
+    expect(parseTransferLine('{"type":"rate","bytesPerSecond":null,"pid":7}')).toStrictEqual({ type: 'rate', bytesPerSecond: null, pid: 7 });
+    expect(parseTransferLine('{"type":"rate","bytesPerSecond":"fast"}')).toBeUndefined();
+  });
+});
+
+describe("a control line the hub writes on the transfer's stdin", () => {
+  it('a rate, and no limit, read back as written', () => {
+    for (const control of [{ rate: 8388608 }, { rate: null }]) {
+      const text = formatControlLine(control);
+      expect(text.endsWith('\n') && text.indexOf('\n') === text.length - 1).toBe(true);
+      expect(parseControlLine(text.trim())).toStrictEqual(control);
+    }
+  });
+
+  it('anything else is not a control line', () => {
+    for (const text of ['{"rate":0}', '{"rate":-5}', '{"rate":1.5}', '{"rate":"8MiB/s"}', '{"speed":1}', 'rate 5', '[1]']) expect(parseControlLine(text), text).toBeUndefined();
   });
 });
 

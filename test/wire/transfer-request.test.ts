@@ -60,6 +60,7 @@ describe('a transfer request read back from its argv', () => {
       zeroHoles: true,
       digests: false,
       align: 65536,
+      rate: 16777216,
     };
     expect(roundTrip(request)).toStrictEqual(request);
   });
@@ -96,6 +97,11 @@ describe('a bad transfer command line', () => {
       `an --align of '${align}'`,
       ['--nbd-targets', '2000:nbd://h:1/x', '--source', '2000=qemu:/x', '--align', align],
       `--align ${align}: must be a power of two from 512 to 2097152`,
+    ]),
+    ...['0', 'fast', '1.5', '8MiB', '9007199254740993', ''].map((rate): [string, string[], string] => [
+      `a --rate of '${rate}'`,
+      ['--nbd-targets', '2000:nbd://h:1/x', '--source', '2000=qemu:/x', '--rate', rate],
+      `--rate ${rate}: must be a whole number of bytes per second, at least 1`,
     ]),
     ['a URL that is not NBD', ['--nbd-targets', '2000:http://h/x', '--source', '2000=qemu:/x'], "--nbd-targets: NBD URL 'http://h/x': scheme 'http' is not supported (TLS is not implemented)"],
   ];

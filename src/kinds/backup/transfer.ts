@@ -11,12 +11,13 @@ import { plural } from '../../format/plural.js';
 import { shrinkImage } from '../../qemu/index.js';
 import { nbdTargetsString } from '../../wire/index.js';
 import { backupSource } from '../../source/index.js';
-import { transferForRun, type TransferProgram } from '../../transfer/run-transfer.js';
+import { rateNote, transferForRun, type TransferProgram } from '../../transfer/run-transfer.js';
 
 export const transfer: Step<SourceRun> = {
   name: 'transfer',
   facts: ({ state }) => bytesFacts(state.disks),
-  title: (run) => `copy ${run.state.type === 'full' ? 'allocated data' : 'changed blocks'} of ${plural(run.state.disks.length, 'disk')} from ${run.node.description}`,
+  title: (run) =>
+    `copy ${run.state.type === 'full' ? 'allocated data' : 'changed blocks'} of ${plural(run.state.disks.length, 'disk')} from ${run.node.description}${rateNote(run.bandwidth, backupSource(run.plan.vm.source).takesRate)}`,
   async run(run) {
     const { state } = run;
     const source = backupSource(run.plan.vm.source);
@@ -42,8 +43,10 @@ export const transfer: Step<SourceRun> = {
     const source = backupSource(run.plan.vm.source);
     const reads = run.state.disks.map((disk) => source.describeRead(disk, incremental, run.plan.vm.name));
     const targets = nbdTargetsString(run.state.disks.map((disk) => ({ key: disk.key, url: targetUrl(disk) })));
-    if (run.state.disks.length === 0) return `node transfer on ${run.node.description}: ${incremental ? 'changed blocks' : 'allocated data'} of each disk the source lists once the node is asked`;
-    return [`node transfer on ${run.node.description}: ${incremental ? 'changed blocks' : 'allocated data'}`, ...reads, `--nbd-targets ${targets}`].join('\n');
+    const note = rateNote(run.bandwidth, source.takesRate);
+    if (run.state.disks.length === 0)
+      return `node transfer on ${run.node.description}: ${incremental ? 'changed blocks' : 'allocated data'} of each disk the source lists once the node is asked${note}`;
+    return [`node transfer on ${run.node.description}: ${incremental ? 'changed blocks' : 'allocated data'}${note}`, ...reads, `--nbd-targets ${targets}`].join('\n');
   },
 };
 

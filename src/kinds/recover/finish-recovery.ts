@@ -88,7 +88,8 @@ function moveContext(run: RecoverRun, step: string, sizes: Map<number, number>):
       run.reporter.emit({ type: 'progress', disk: key, bytesDone, bytesToDo });
     },
     note: (line) => run.reporter.emit({ type: 'info', step, message: line }),
-    rate: run.plan.rate,
+    // The rate when the move starts (libvirt's copy takes it once; a window boundary later does not change it).
+    rate: run.bandwidth?.now().bytesPerSecond,
     reached: sourceCrashPoint,
   };
 }

@@ -3,7 +3,9 @@
 // restore runs on this host (a file target, or an NBD target the hub reaches), qemu-img convert
 // reads the chain directly instead: the same bytes with one process and one socket fewer moving
 // every byte (bench/restore.js: through the node transfer an NBD restore was 0.72x of qemu-img
-// convert into the same NBD target, from 3.5-4.4 s of CPU against 0.9-1.6 s).
+// convert into the same NBD target, from 3.5-4.4 s of CPU against 0.9-1.6 s). When a rate may
+// apply (docs/bandwidth.md), the node transfer runs on this host too: qemu-img convert can be
+// neither limited nor told a new rate while it runs.
 
 import { bytesFacts } from '../../engine/step-facts.js';
 import { leasedDisks } from '../../engine/run-context.js';
@@ -13,7 +15,7 @@ import { SendenseError } from '../../errors.js';
 import { formatBytes } from '../../format/bytes.js';
 import type { ExecOptions } from '../../node/node.js';
 import { convertIntoImage } from '../../qemu/convert-image.js';
-import { diskTurns, transferForRun } from '../../transfer/run-transfer.js';
+import { diskTurns, rateNote, transferForRun } from '../../transfer/run-transfer.js';
 import { inTurns } from '../../hub/in-turns.js';
 import type { TransferProgram } from '../../transfer/run-transfer.js';
 import { parseTransferTarget, type TransferDisk } from '../../wire/index.js';
@@ -21,9 +23,9 @@ import { parseTransferTarget, type TransferDisk } from '../../wire/index.js';
 export const restoreTransfer: Step<RestoreRun> = {
   name: 'transfer',
   facts: ({ state }) => bytesFacts(state.disks),
-  title: (run) => `copy ${run.state.disks.length} disk(s) of backup ${run.state.backupId} to ${run.node.description}`,
+  title: (run) => `copy ${run.state.disks.length} disk(s) of backup ${run.state.backupId} to ${run.node.description}${rateNote(run.bandwidth)}`,
   async run(run) {
-    if (run.node.isLocal) return copyOnThisHost(run);
+    if (convertsOnThisHost(run)) return copyOnThisHost(run);
     // A restore records nothing from the copy: no digests (verify: true checks the target against
     // the chain and the manifests afterwards).
     const programFor = (disks: readonly RestoreDiskJob[]): TransferProgram => {
@@ -40,10 +42,16 @@ export const restoreTransfer: Step<RestoreRun> = {
   },
   would(run) {
     const keys = run.state.disks.map((disk) => `disk ${disk.key}`);
-    const how = run.node.isLocal ? 'qemu-img convert on this host' : `node transfer on ${run.node.description}`;
-    return `${how}: ${run.node.isLocal ? 'every byte' : 'allocated data'} of ${keys.length ? keys.join(', ') : 'every disk'}`;
+    const converts = convertsOnThisHost(run);
+    const how = converts ? 'qemu-img convert on this host' : `node transfer on ${run.node.description}`;
+    return `${how}: ${converts ? 'every byte' : 'allocated data'} of ${keys.length ? keys.join(', ') : 'every disk'}${rateNote(run.bandwidth)}`;
   },
 };
+
+// On this host qemu-img convert reads the chain itself, unless a rate may apply.
+function convertsOnThisHost(run: RestoreRun): boolean {
+  return run.node.isLocal && run.bandwidth?.limited !== true;
+}
 
 // As many disks at once as the run's hub slots allow (all without a hub config), like the node
 // transfer; the step timeout and a stop end the copies. Holes are written as zeroes unless the

@@ -2,17 +2,13 @@
 // unless one disk is recovered), and a domain that is either started or has its disks moved.
 
 import path from 'node:path';
-import { parseMemory } from '../../hub/hub-config.js';
+import { parseMemory } from '../../format/byte-size.js';
 import { hasEnvRef } from '../env-refs.js';
 import { listAt, stringAt, valueAt } from '../raw-plan.js';
 import { parseRestorePoint } from '../restore-point.js';
 import type { CheckContext } from './check-context.js';
 
 export function checkRecoverRules({ data, issues }: CheckContext): void {
-  const rate = stringAt(data, 'rate');
-  if (rate !== undefined && !hasEnvRef(rate) && !(parseMemory(rate.replace(/\/s$/, '')) ?? 0)) {
-    issues.error(['rate'], `rate: must be a rate like 50MiB/s or 200MB/s (got '${rate}')`);
-  }
   if (stringAt(data, 'kind') !== 'recover') return;
   checkDefinitionMemory({ data, issues }, ['recover', 'to', 'definition']);
   const point = stringAt(data, 'recover', 'point');

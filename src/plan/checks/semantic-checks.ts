@@ -7,6 +7,7 @@ import { checkDiskSources } from './disk-sources.js';
 import { checkDurations } from './durations.js';
 import { checkEncryptionRules } from './encryption-rules.js';
 import { checkPortRange } from './port-range.js';
+import { checkRateRules } from './rate-rules.js';
 import { checkRecoverRules } from './recover-rules.js';
 import { checkReplicateRules } from './replicate-rules.js';
 import { checkRestoreRules } from './restore-rules.js';
@@ -22,6 +23,7 @@ const CHECKS: readonly PlanCheck[] = [
   checkAbsolutePaths,
   checkRestoreRules,
   checkRecoverRules,
+  checkRateRules,
   checkReplicateRules,
   checkSourceRules,
   checkDurations,

@@ -1,0 +1,145 @@
+// Bandwidth limits through the built CLI with real qemu-nbd and NBD traffic (docs/bandwidth.md):
+// a plan's rate holds within 5% on a 512 MiB backup, a restore on this host holds to its rate too,
+// and a hub window that opens mid-transfer lowers the rate of the running transfer (the same
+// process) within 10% of each setting.
+
+import { writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { useRunWorkspace } from '../support/run-workspace.js';
+import { listBackups, sendenseRun, startSendenseRun, writePlan, parseEvents, type RunEventLine } from '../support/sendense-cli.js';
+import { createDisk, differenceBetween, portRangeForTestFile, writeDisk } from '../support/vm-disks.js';
+import { writeRestorePlan } from '../restore/restore-plan.js';
+
+const MiB = 1024 * 1024;
+const [first, last] = portRangeForTestFile();
+const ws = useRunWorkspace('rate-');
+
+type TimedEvent = RunEventLine & { readonly time: string; readonly title?: string };
+interface Point {
+  readonly ms: number;
+  readonly bytes: number;
+}
+
+function vmWithData(name: string, bytes: number): { disk: string; plan: (rate?: string) => string } {
+  const disk = createDisk(path.join(ws.dir, `${name}-2000.qcow2`), bytes);
+  // Data everywhere: every byte is read and written (zeroes would go as WRITE_ZEROES, unlimited).
+  writeDisk(disk, [`write -P 0x5a 0 ${bytes}`]);
+  const plan = (rate?: string) => writePlan(ws.dir, { name: `${name}-nightly`, kind: 'backup', vm: name, disks: [{ key: 2000, path: disk }], repository: ws.repository, ports: [first, last], rate });
+  return { disk, plan };
+}
+
+// The transfer's progress events as (ms, bytes done).
+function progress(events: readonly TimedEvent[]): Point[] {
+  return events.filter((event) => event.type === 'progress' && event.disk === 2000).map((event) => ({ ms: Date.parse(event.time), bytes: event.bytesDone! }));
+}
+
+// Bytes per second between the first point at or after `from` and the last at or before `to`.
+function rateBetween(points: readonly Point[], from: number, to: number): { rate: number; seconds: number } {
+  const inside = points.filter((point) => point.ms >= from && point.ms <= to);
+  const [a, b] = [inside[0]!, inside.at(-1)!];
+  const seconds = (b.ms - a.ms) / 1000;
+  return { rate: (b.bytes - a.bytes) / seconds, seconds };
+}
+
+// The rate lines of the node transfer as the hub reports them: its PID and the rate it holds to.
+function transferRates(events: readonly TimedEvent[]): { ms: number; pid: number; text: string }[] {
+  return events.flatMap((event) => {
+    const match = event.type === 'info' && event.step === 'transfer' ? /^node transfer \(pid (\d+)\): (.*)$/.exec(event.message ?? '') : null;
+    return match ? [{ ms: Date.parse(event.time), pid: Number(match[1]), text: match[2]! }] : [];
+  });
+}
+
+// "HH:MM:SS" in this host's local time (the hub's windows are in local time).
+function clock(date: Date): string {
+  const two = (n: number) => String(n).padStart(2, '0');
+  return `${two(date.getHours())}:${two(date.getMinutes())}:${two(date.getSeconds())}`;
+}
+
+describe('rate-limited runs', () => {
+  it('a 512 MiB backup with rate: 16MiB/s holds the rate within 5%; the backup is exact; a restore here holds its rate too', async () => {
+    const vm = vmWithData('paced', 512 * MiB);
+    const plan = vm.plan('16MiB/s');
+    const dry = await sendenseRun([plan, '--dry-run', '--db', ws.db]);
+    expect(dry.stdout).toMatch(/transfer +node transfer on this host: allocated data, limited to 16 MiB\/s \(plan rate\)/);
+
+    const result = await startSendenseRun([plan, '--db', ws.db]).exited;
+    expect(result.exitCode, result.stdout + result.stderr).toBe(0);
+    const events = parseEvents(result.stdout) as TimedEvent[];
+    expect(events.find((event) => event.type === 'step-start' && event.step === 'transfer')?.title).toBe('copy allocated data of 1 disk from this host, limited to 16 MiB/s (plan rate)');
+    expect(transferRates(events).map((rate) => rate.text)).toEqual(['limited to 16 MiB/s (plan rate)']);
+    const points = progress(events);
+    const [start, end] = [points[0]!.ms, points.at(-1)!.ms];
+    // The steady part: the first 2 s (start-up, the first request that goes at once) and the last second left out.
+    const steady = rateBetween(points, start + 2000, end - 1000);
+    expect(steady.seconds).toBeGreaterThan(25);
+    console.info(`backup: ${(steady.rate / MiB).toFixed(3)} MiB/s over ${steady.seconds.toFixed(1)} s (limit 16 MiB/s)`);
+    expect(steady.rate / (16 * MiB)).toBeGreaterThan(0.95);
+    expect(steady.rate / (16 * MiB)).toBeLessThan(1.05);
+    const backup = (await listBackups(ws.db, 'paced')).at(-1)!;
+    expect(differenceBetween(backup.disks[0]!.file, vm.disk)).toBe('');
+
+    // A restore into a file on this host goes through the node transfer when a rate applies.
+    const target = path.join(ws.dir, 'restored.qcow2');
+    const restorePlan = writeRestorePlan(ws.dir, {
+      name: 'paced-restore',
+      vm: 'paced',
+      repository: ws.repository,
+      ports: [first, last],
+      point: 'latest',
+      disks: [2000],
+      target: { type: 'file', path: target, format: 'qcow2' },
+      rate: '64MiB/s',
+    });
+    const restoreDry = await sendenseRun([restorePlan, '--dry-run', '--db', ws.db]);
+    expect(restoreDry.stdout).toContain('node transfer on this host: allocated data of disk 2000, limited to 64 MiB/s (plan rate)');
+    const restore = await startSendenseRun([restorePlan, '--db', ws.db]).exited;
+    expect(restore.exitCode, restore.stdout + restore.stderr).toBe(0);
+    const restoreEvents = parseEvents(restore.stdout) as TimedEvent[];
+    expect(transferRates(restoreEvents).map((rate) => rate.text)).toEqual(['limited to 64 MiB/s (plan rate)']);
+    const restorePoints = progress(restoreEvents);
+    const restored = rateBetween(restorePoints, restorePoints[0]!.ms + 1000, restorePoints.at(-1)!.ms - 500);
+    console.info(`restore: ${(restored.rate / MiB).toFixed(3)} MiB/s over ${restored.seconds.toFixed(1)} s (limit 64 MiB/s)`);
+    // A limit, not a promise: never above it (a busy host may fall short).
+    expect(restored.rate / (64 * MiB)).toBeLessThan(1.05);
+    expect(differenceBetween(target, vm.disk)).toBe('');
+  }, 180_000);
+
+  it('a hub window opening mid-transfer lowers the rate of the running transfer, which is not restarted', async () => {
+    const vm = vmWithData('windowed', 256 * MiB);
+    // The window opens 6 s from now (to the second) and lasts two hours, every day: 24 MiB/s, then 8 MiB/s.
+    const opens = new Date(Math.ceil((Date.now() + 6000) / 1000) * 1000);
+    const closes = new Date(opens.getTime() + 2 * 3600_000);
+    const hub = path.join(ws.dir, 'hub.yaml');
+    writeFileSync(hub, `rate: 24MiB/s\nnbd: { ports: ${first}-${last} }\nwindows:\n  - { days: mon-sun, from: "${clock(opens)}", to: "${clock(closes)}", rate: 8MiB/s }\n`);
+    const result = await startSendenseRun([vm.plan(), '--db', ws.db, '--hub-config', hub]).exited;
+    expect(result.exitCode, result.stdout + result.stderr).toBe(0);
+    const events = parseEvents(result.stdout) as TimedEvent[];
+    const window = `window mon-sun ${clock(opens)}-${clock(closes)}`;
+    expect(events.find((event) => event.type === 'step-start' && event.step === 'transfer')?.title).toBe(
+      `copy allocated data of 1 disk from this host, limited to 24 MiB/s (hub rate) now; windows: mon-sun ${clock(opens)}-${clock(closes)} 8 MiB/s`,
+    );
+    // One transfer: it said its first rate and the window's, with the same PID.
+    const rates = transferRates(events);
+    expect(rates.map((rate) => rate.text)).toEqual(['limited to 24 MiB/s (hub rate)', `limited to 8 MiB/s (${window})`]);
+    expect(rates[1]!.pid).toBe(rates[0]!.pid);
+    expect(events.filter((event) => event.type === 'step-start' && event.step === 'transfer')).toHaveLength(1);
+    const changed = rates[1]!.ms;
+    expect(Math.abs(changed - opens.getTime())).toBeLessThan(1000);
+
+    const points = progress(events);
+    const before = rateBetween(points, points[0]!.ms + 1000, changed);
+    const after = rateBetween(points, changed + 1000, points.at(-1)!.ms - 500);
+    console.info(
+      `window: ${(before.rate / MiB).toFixed(3)} MiB/s over ${before.seconds.toFixed(1)} s before (24 MiB/s), ${(after.rate / MiB).toFixed(3)} MiB/s over ${after.seconds.toFixed(1)} s after (8 MiB/s)`,
+    );
+    expect(before.seconds).toBeGreaterThan(3);
+    expect(after.seconds).toBeGreaterThan(5);
+    expect(before.rate / (24 * MiB)).toBeGreaterThan(0.9);
+    expect(before.rate / (24 * MiB)).toBeLessThan(1.1);
+    expect(after.rate / (8 * MiB)).toBeGreaterThan(0.9);
+    expect(after.rate / (8 * MiB)).toBeLessThan(1.1);
+    const backup = (await listBackups(ws.db, 'windowed')).at(-1)!;
+    expect(differenceBetween(backup.disks[0]!.file, vm.disk)).toBe('');
+  });
+});
