@@ -100,7 +100,8 @@ describe('sendense-run schedule', () => {
     await scheduler.waitFor(isRunEnd('slow', 'succeeded'), 20_000);
     // Stop while the second slow run sits in its before hook: the hook is cancelled at once.
     const from = scheduler.lines.findIndex(isRunEnd('slow', 'succeeded'));
-    await scheduler.waitFor((line) => line.type === 'run-start' && line.plan === 'slow', 20_000, from);
+    // Its hook has started (a run checks its repository first, which may take a moment).
+    await scheduler.waitFor((line) => line.type === 'info' && line.step === 'hooks' && line.plan === 'slow', 20_000, from);
     const stopAt = Date.now();
     scheduler.child.kill('SIGTERM');
     expect(await scheduler.exited).toBe(0);
