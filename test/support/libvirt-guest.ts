@@ -57,7 +57,12 @@ interface StartedDaemon {
   readonly name: string;
   readonly pid: number;
   readonly startTicks: number;
+  /** The vitest run (its main process) that started it; only that run's teardown stops it. */
+  readonly owner?: number;
 }
+
+// A vitest worker's run is its parent process; anything else (a bench) owns what it starts itself.
+const OWNER = process.env.VITEST_WORKER_ID !== undefined ? process.ppid : process.pid;
 
 // virtlogd then libvirtd, each only when it is not running already; recorded, then waited for.
 function startDaemons(): void {
@@ -67,7 +72,7 @@ function startDaemons(): void {
     if (daemonPid(name, pidFile) !== undefined) continue;
     execFileSync(`/usr/sbin/${name}`, ['-d']);
     const pid = waitForDaemonPid(name, pidFile);
-    started.push({ name, pid, startTicks: processStartTicks(pid) ?? 0 });
+    started.push({ name, pid, startTicks: processStartTicks(pid) ?? 0, owner: OWNER });
   }
   writeFileSync(STARTED_DAEMONS_FILE, JSON.stringify([...recordedDaemons(), ...started]));
   for (let i = 0; i < 100; i++) {
@@ -92,7 +97,14 @@ function recordedDaemons(): StartedDaemon[] {
 // libvirtd first, unless some domain still runs on them (another run's, or one not ours).
 export function stopStartedLibvirtd(): void {
   if (libvirtdAnswers()) removeLeftoverGuests(process.pid);
-  const started = recordedDaemons();
+  // Daemons another vitest run started and still uses (two runs at once on one machine) stay.
+  const recorded = recordedDaemons();
+  const started = recorded.filter((daemon) => daemon.owner === undefined || daemon.owner === process.pid || !isProcessAlive(daemon.owner));
+  const others = recorded.filter((daemon) => !started.includes(daemon));
+  if (others.length > 0) {
+    writeFileSync(STARTED_DAEMONS_FILE, JSON.stringify(others));
+    return;
+  }
   if (started.length === 0) {
     rmSync(STARTED_DAEMONS_FILE, { force: true });
     return;
