@@ -6,11 +6,11 @@
 // recorded in the state database before it can outlive us (doctor stops a killed command's) and
 // stopped, forgotten and its directory removed on close, whatever happened before.
 
-import { chmod, mkdtemp, readdir, rm, rmdir, stat } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { chmod, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { chainSecret } from '../qemu/image-opts.js';
 import type { QemuNbd } from '../qemu/qemu-nbd.js';
+import { makeSocketDir } from '../qemu/socket-dir.js';
 import { startRecordedQemuNbd, type ProcessRecords } from '../qemu/recorded-qemu-nbd.js';
 import type { GuestfsOptArgs } from './guestfs-agent.js';
 
@@ -41,16 +41,14 @@ const DIR_PREFIX = 'sendense-point-';
 const EXPORT_NAME = 'point';
 // libguestfs's qemu-img (the overlay it puts on top) and the appliance's qemu, one after the other; a KVM retry.
 const CLIENTS = 4;
-const STALE_DIR_MS = 60_000;
 
 // For an encrypted chain the key is asked first: a missing or wrong one fails here, before anything starts.
 export async function openPointDrive(file: string, recorder: DriveRecorder): Promise<PointDrive> {
   if (chainSecret(file) === undefined) {
     return { filename: file, opts: { readonly: 1, format: 'qcow2' }, file, throughNbd: false, close: async () => {} };
   }
-  await removeStaleDirs();
   const runId = await recorder.runId();
-  const dir = await mkdtemp(path.join(tmpdir(), DIR_PREFIX));
+  const dir = await makeSocketDir(DIR_PREFIX);
   let server: QemuNbd;
   try {
     await chmod(dir, 0o700);
@@ -75,16 +73,4 @@ export async function openPointDrive(file: string, recorder: DriveRecorder): Pro
         await rm(dir, { recursive: true, force: true });
       })()),
   };
-}
-
-// The directories of commands a kill -9 stopped stay behind, empty once doctor has stopped their
-// qemu-nbd (it removes its socket): removed here when a minute old. One holding a socket is not ours to judge.
-async function removeStaleDirs(): Promise<void> {
-  const base = tmpdir();
-  for (const name of (await readdir(base).catch(() => [] as string[])).filter((entry) => entry.startsWith(DIR_PREFIX))) {
-    const dir = path.join(base, name);
-    const info = await stat(dir).catch(() => undefined);
-    if (info === undefined || !info.isDirectory() || info.uid !== process.getuid?.() || Date.now() - info.mtimeMs < STALE_DIR_MS) continue;
-    await rmdir(dir).catch(() => undefined);
-  }
 }

@@ -15,8 +15,6 @@ export interface RepositorySettings {
   readonly compression: 'zstd' | 'none';
 }
 
-export const PLAIN_REPOSITORY: RepositorySettings = Object.freeze({ encryption: 'none', compression: 'none' });
-
 // Undefined when the repository has no marker yet (never used).
 export async function readRepositoryMarker(repository: string): Promise<RepositorySettings | undefined> {
   let text: string;
@@ -40,7 +38,7 @@ export async function readRepositoryMarker(repository: string): Promise<Reposito
 }
 
 // Written once (O_EXCL: an existing marker is left as it is), private like every repository file.
-export async function ensureRepositoryMarker(repository: string, settings: RepositorySettings = PLAIN_REPOSITORY): Promise<void> {
+export async function ensureRepositoryMarker(repository: string, settings: RepositorySettings): Promise<void> {
   const text = `${JSON.stringify({ format: 'sendense-run repository', version: 1, created: new Date().toISOString(), ...settings })}\n`;
   try {
     const file = await open(path.join(repository, REPOSITORY_MARKER), constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);

@@ -20,7 +20,3 @@ export function ownLayer(file: string): OwnLayer {
   const options = { driver: 'qcow2', 'l2-cache-size': L2_CACHE_BYTES, ...(secret && { 'encrypt.key-secret': SECRET_ID }), backing: null, file: { driver: 'file', filename: file } };
   return { filename: `json:${JSON.stringify(options)}`, secret, objectArgs: secretObjectArgs(secret) };
 }
-
-export function ownLayerFilename(file: string): string {
-  return ownLayer(file).filename;
-}

@@ -11,13 +11,13 @@
 //   4. rename              <child>.json.merge -> <child>.json; remove <parent>.json
 
 import { existsSync } from 'node:fs';
-import { mkdtemp, readdir, rename, rm, rmdir, stat } from 'node:fs/promises';
+import { rename, rm } from 'node:fs/promises';
 import { constants } from 'node:fs';
 import { open } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { NbdConnection } from '../nbd/index.js';
 import { runLocal, startQemuNbd, type QemuNbd } from '../qemu/index.js';
+import { makeSocketDir } from '../qemu/socket-dir.js';
 import { readManifest, writeManifest } from '../repository/manifest-file.js';
 import { manifestPath } from '../repository/manifest.js';
 import { ownLayer, type OwnLayer } from '../repository/own-layer.js';
@@ -198,26 +198,11 @@ interface OpenExport {
 }
 
 const MERGE_DIR_PREFIX = 'sendense-merge-';
-const STALE_DIR_MS = 60_000;
-
-// The socket directories of merges a kill -9 stopped stay behind, empty once their qemu-nbd is
-// gone (doctor stops it): the next merge removes those a minute old. A live merge's directory
-// holds its socket from the moment its qemu-nbd starts, milliseconds after it is made.
-async function removeStaleMergeDirs(): Promise<void> {
-  const base = tmpdir();
-  for (const name of (await readdir(base).catch(() => [] as string[])).filter((entry) => entry.startsWith(MERGE_DIR_PREFIX))) {
-    const dir = path.join(base, name);
-    const info = await stat(dir).catch(() => undefined);
-    if (info === undefined || !info.isDirectory() || info.uid !== process.getuid?.() || Date.now() - info.mtimeMs < STALE_DIR_MS) continue;
-    await rmdir(dir).catch(() => undefined); // not empty: not ours to judge
-  }
-}
 
 // A qemu-nbd on a private Unix socket and one connection to it.
 async function openExport(image: string | OwnLayer, readOnly: boolean, context: MergeFilesContext): Promise<OpenExport> {
   const { file, secret } = typeof image === 'string' ? { file: image, secret: undefined } : { file: image.filename, secret: image.secret };
-  await removeStaleMergeDirs();
-  const dir = await mkdtemp(path.join(tmpdir(), MERGE_DIR_PREFIX));
+  const dir = await makeSocketDir(MERGE_DIR_PREFIX);
   const socket = path.join(dir, 'nbd.sock');
   let server: QemuNbd | undefined;
   try {
