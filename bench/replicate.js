@@ -51,13 +51,25 @@ writeFileSync(
 
 const run = async (plan) => {
   const result = await timedRun([process.execPath, cli, plan, '--db', db, '--json']);
-  const end = result.stdout
+  const events = result.stdout
     .split('\n')
     .filter((line) => line.startsWith('{'))
-    .map((line) => JSON.parse(line))
-    .find((event) => event.type === 'run-end');
-  return { seconds: result.seconds, bytes: end.bytes, taken: end.taken };
+    .map((line) => JSON.parse(line));
+  const end = events.find((event) => event.type === 'run-end');
+  // Where the time went: each step's seconds, from its step-start to its step-done.
+  const started = new Map();
+  const steps = {};
+  for (const event of events) {
+    if (event.type === 'step-start') started.set(event.step, Date.parse(event.time));
+    if (event.type === 'step-done' && started.has(event.step)) steps[event.step] = (Date.parse(event.time) - started.get(event.step)) / 1000;
+  }
+  return { seconds: result.seconds, bytes: end.bytes, taken: end.taken, steps };
 };
+const stepText = (steps) =>
+  Object.entries(steps)
+    .filter(([, seconds]) => seconds >= 0.05)
+    .map(([step, seconds]) => `${step} ${seconds.toFixed(2)}`)
+    .join(', ');
 
 // 1% of the disk in distinct 64 KiB blocks at random offsets: exactly what the bitmap marks.
 const changeOnePercent = (round) => {
@@ -87,6 +99,10 @@ for (let round = 0; round < RUNS; round++) {
   console.log(
     `round ${round + 1}: changed ${(changed / MiB).toFixed(1)} MiB, sync sent ${(results.sync.bytes / MiB).toFixed(1)} MiB in ${results.sync.seconds.toFixed(2)} s, backup ${results.backup.seconds.toFixed(2)} s`,
   );
+  console.log(`  sync steps (s): ${stepText(results.sync.steps)}`);
+  console.log(`  backup steps (s): ${stepText(results.backup.steps)}`);
 }
 console.log(`bytes sent / bytes changed: median ${median(ratios).toFixed(3)}x (${spread(ratios)}), aim <= 1.05x`);
 console.log(`1%-changed sync / incremental backup of the same change: median ${median(times).toFixed(2)}x (${spread(times)})`);
+// The sshd would keep the bench alive: stopped here (and on a failure, when the bench exits).
+await sshd.stop();
