@@ -9,13 +9,14 @@ import { describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { imagesEqual } from '../support/images.js';
 import { useRunWorkspace } from '../support/run-workspace.js';
-import { sendenseRun, startSendenseRun } from '../support/sendense-cli.js';
+import { parseEvents, sendenseRun, startSendenseRun } from '../support/sendense-cli.js';
 import { bitmapNames, portRangeForTestFile } from '../support/vm-disks.js';
 
+const MiB = 1024 * 1024;
 const ports = portRangeForTestFile();
 const ws = useRunWorkspace('replicate-qemu-');
 
-function setUp(points = 2) {
+function setUp(points = 2, rate?: string) {
   const disks = [2000, 2001].map((key) => path.join(ws.dir, `source-${key}.qcow2`));
   for (const disk of disks) execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', disk, '64M']);
   const replicaDir = path.join(ws.dir, 'replica');
@@ -31,6 +32,7 @@ function setUp(points = 2) {
       // The sync's socket directories in the test's own directory, not /var/tmp.
       replica: { path: path.join(replicaDir, 'qvm-{key}.qcow2'), points, scratch: ws.dir },
       nbd: { ports: `${ports[0]}-${ports[1]}` },
+      ...(rate && { rate }),
     }),
   );
   const write = (round: number) => {
@@ -61,6 +63,24 @@ describe('replication of qemu images', () => {
     expect(chain).toHaveLength(2);
     // Only the replica's own bitmap is on the source, named for its r- chain.
     for (const disk of disks) expect(bitmapNames(disk)).toEqual([expect.stringMatching(/^sendense-r-/)]);
+  }, 120_000);
+
+  it('a sync with rate: 8MiB/s holds to it, says so, and the replica is still exact', async () => {
+    const { disks, plan, replica } = setUp(2, '8MiB/s');
+    // 24 MiB of data on each disk: 48 MiB over the limit, about 6 s.
+    for (const disk of disks) execFileSync('qemu-io', ['-c', 'write -P 0x5a 0 24M', disk], { stdio: 'ignore' });
+    const result = await sendenseRun([plan, '--db', ws.db, '--json']);
+    expect(result.exitCode, result.stderr).toBe(0);
+    const events = parseEvents(result.stdout) as (ReturnType<typeof parseEvents>[number] & { time: string })[];
+    expect(events.filter((event) => event.type === 'info' && event.step === 'transfer').map((event) => event.message)).toEqual([
+      expect.stringMatching(/^node transfer \(pid \d+\): limited to 8 MiB\/s \(plan rate\)$/),
+    ]);
+    const at = (type: string) => Date.parse(events.find((event) => event.type === type && event.step === 'transfer')!.time);
+    const rate = (48 * MiB) / ((at('step-done') - at('step-start')) / 1000);
+    console.info(`replicate: ${(rate / MiB).toFixed(2)} MiB/s (limit 8 MiB/s)`);
+    // A limit, not a promise: never above it.
+    expect(rate / (8 * MiB)).toBeLessThan(1.05);
+    for (const [index, disk] of disks.entries()) expect(imagesEqual(disk, replica(2000 + index))).toBe(true);
   }, 120_000);
 
   it('dry run says what a sync would do and changes nothing', async () => {
