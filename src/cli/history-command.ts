@@ -16,7 +16,7 @@ import { withExistingStore } from './open-existing-store.js';
 
 export interface HistoryRow {
   readonly run: Run;
-  /** full or incremental when the run made a backup record; restore for restores; else none. */
+  /** full or incremental when the run made a backup record; restore for restores, copy for copies; else none. */
   readonly taken: string | null;
   readonly bytes: number | null;
   readonly seconds: number | null;
@@ -71,8 +71,8 @@ export async function historyRows(store: Store, filter: { plan?: string; limit?:
     const died = run.status === 'running' && run.hostname === here && run.pid !== null && !isProcessAlive(run.pid);
     rows.push({
       run,
-      taken: backup?.type ?? (run.kind === 'restore' ? 'restore' : null),
-      bytes: backup?.bytes ?? backupBytes(backup),
+      taken: backup?.type ?? (run.kind === 'restore' || run.kind === 'copy' ? run.kind : null),
+      bytes: backup?.bytes ?? backupBytes(backup) ?? run.bytes,
       // A skipped run never started: its reason (in error) says why, a duration would mislead.
       seconds: run.status === 'skipped' ? null : duration(run.startedAt, run.endedAt),
       status: died ? 'died' : run.status,

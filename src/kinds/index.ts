@@ -12,6 +12,7 @@ const KINDS = {
   verify: () => import('./verify/index.js').then((module) => module.verifyKind),
   recover: () => import('./recover/index.js').then((module) => module.recoverKind),
   replicate: () => import('./replicate/index.js').then((module) => module.replicateKind),
+  copy: () => import('./copy/index.js').then((module) => module.copyKind),
 } as const;
 
 export type KindName = keyof typeof KINDS;

@@ -15,8 +15,11 @@ export interface ExecOptions {
   /** Extra environment variables (never put secrets in argv: use env). */
   readonly env?: Readonly<Record<string, string>>;
   readonly signal?: AbortSignal;
-  /** Bytes for the program's stdin, after which stdin is closed. */
-  readonly stdin?: Uint8Array;
+  /**
+   * Bytes for the program's stdin, after which stdin is closed: all at once, or streamed (a file
+   * sent to a copy, docs/copies.md), pushed as fast as the program takes them.
+   */
+  readonly stdin?: Uint8Array | AsyncIterable<Uint8Array>;
   /** A repository secret for qemu on fd 3 (qemu/image-secret.ts): this host only, the repository's. */
   readonly secret?: ImageSecret;
 }

@@ -2,6 +2,7 @@
 // program's stdin) open as its lifeline. Environment goes on stdin, never on a command line.
 
 import type { ClientChannel } from 'ssh2';
+import { pumpInto } from './channel-input.js';
 import type { ExecOptions, ExecResult, NodeProcess } from './node.js';
 import { BoundedText, LineSplitter } from './output-lines.js';
 import { DEFAULT_STOP_GRACE_MS, exitedWithin, signalExitCode, type ExitStatus } from './exit-wait.js';
@@ -20,22 +21,44 @@ export async function execOverSsh(link: SshLink, argv: readonly string[], option
   channel.on('data', (chunk: Buffer) => stdout.push(chunk));
   channel.stderr.on('data', (chunk: Buffer) => stderr.push(chunk));
   const status = watchExit(channel);
-  if (options.stdin === undefined) channel.end(preamble);
-  else {
+  // Stops a streamed stdin once the program is gone, the link lost or the caller aborted.
+  const stopInput = new AbortController();
+  let inputError: unknown;
+  const { stdin } = options;
+  if (stdin === undefined) channel.end(preamble);
+  else if (stdin instanceof Uint8Array) {
     channel.write(preamble);
-    channel.end(options.stdin);
+    channel.end(stdin);
+  } else {
+    // A write after the program exited is refused by the channel: nothing more to tell.
+    channel.on('error', () => undefined);
+    channel.write(preamble);
+    pumpInto(channel, stdin, stopInput.signal).catch((error: unknown) => {
+      // The source failed (a file on the hub unreadable): the program must not take what it got for all.
+      inputError = error;
+      channel.close();
+    });
   }
 
   return new Promise<ExecResult>((resolve, reject) => {
-    const unsubscribe = link.onLost((error) => reject(error));
+    const unsubscribe = link.onLost((error) => {
+      stopInput.abort();
+      reject(error);
+    });
     const onAbort = (): void => {
+      stopInput.abort();
       channel.close();
       reject(options.signal?.reason);
     };
     options.signal?.addEventListener('abort', onAbort, { once: true });
     void status.then(({ exitCode, signal }) => {
+      stopInput.abort();
       unsubscribe();
       options.signal?.removeEventListener('abort', onAbort);
+      if (inputError !== undefined) {
+        reject(inputError);
+        return;
+      }
       if (exitCode === null && signal === null) {
         reject(link.lost ?? new Error('channel closed without an exit status'));
         return;

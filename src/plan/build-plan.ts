@@ -33,8 +33,10 @@ interface RawPlan {
   schedule?: string;
   timezone?: string;
   catchUp?: 'none' | 'latest';
+  /** Absent only for kind copy (every VM of the repository). */
   vm: { name: string; source?: Source & { clientPath?: string; passwordFile?: string } };
   verify?: { vm: string; outdatedAfter?: string };
+  copy?: { to: { type: 'ssh'; node: RawNode; path: string }; verify?: boolean };
   node?: RawNode;
   /** Absent only for kind replicate. */
   repository?: { path: string; encryption?: { keyFile?: string; keyEnv?: string }; compression?: 'zstd' | 'none' };
@@ -101,6 +103,16 @@ export function buildPlan(data: unknown, file: string, envRefs: readonly string[
     });
   }
   const base = { ...common, repository: buildRepository(raw.repository!) };
+  if (raw.kind === 'copy') {
+    const copy = raw.copy!;
+    const vm = (raw.vm as RawPlan['vm'] | undefined)?.name;
+    return deepFreeze({
+      ...base,
+      kind: 'copy',
+      vm: { name: vm ?? 'all' },
+      copy: { vm, to: { type: 'ssh', node: buildNode(copy.to.node), path: copy.to.path }, verify: copy.verify ?? true },
+    });
+  }
   if (raw.kind === 'verify') {
     const verify = raw.verify!;
     return deepFreeze({

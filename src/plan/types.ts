@@ -3,7 +3,7 @@
 
 import type { RepositoryConfig } from '../repository/repository-settings.js';
 
-export type PlanKind = 'backup' | 'incremental' | 'restore' | 'verify' | 'recover' | 'replicate';
+export type PlanKind = 'backup' | 'incremental' | 'restore' | 'verify' | 'recover' | 'replicate' | 'copy';
 
 export type DiskKey = number;
 
@@ -286,7 +286,29 @@ export interface ReplicatePlan extends Omit<PlanBase, 'repository'> {
   readonly replica: ReplicaSettings;
 }
 
-export type Plan = BackupPlan | RestorePlan | VerifyPlan | RecoverPlan | ReplicatePlan;
+/** Where a copy plan sends the repository's points (docs/copies.md). */
+export interface CopySettings {
+  /** Undefined: every VM of the repository. */
+  readonly vm?: string;
+  readonly to: {
+    readonly type: 'ssh';
+    readonly node: NodeSpec;
+    /** Absolute path on that host of the copy: a repository of its own, the same layout. */
+    readonly path: string;
+  };
+  /** Check each hub file against its manifest before the copy counts it. */
+  readonly verify: boolean;
+}
+
+/** Copies off the hub (docs/copies.md): the points of the repository the copy lacks, sent over SSH. */
+export interface CopyPlan extends PlanBase {
+  readonly kind: 'copy';
+  /** The VM of copy.vm ('all': every VM of the repository), for messages, hooks and metrics. */
+  readonly vm: { readonly name: string };
+  readonly copy: CopySettings;
+}
+
+export type Plan = BackupPlan | RestorePlan | VerifyPlan | RecoverPlan | ReplicatePlan | CopyPlan;
 
 /** A plan that keeps its points in a repository on the hub (every kind but replicate). */
 export type RepositoryPlan = Exclude<Plan, ReplicatePlan>;

@@ -15,8 +15,21 @@ export interface RepositorySettings {
   readonly compression: 'zstd' | 'none';
 }
 
+/** Which repository a copy was made from (docs/copies.md): its marker's creation time and path, and its hub. */
+export interface CopyOrigin {
+  readonly created: string;
+  readonly path: string;
+  readonly hub: string;
+}
+
+/** Everything a marker says: the settings, when it was written, and for a copy what it is a copy of. */
+export interface RepositoryMarker extends RepositorySettings {
+  readonly created?: string;
+  readonly copyOf?: CopyOrigin;
+}
+
 // Undefined when the repository has no marker yet (never used).
-export async function readRepositoryMarker(repository: string): Promise<RepositorySettings | undefined> {
+export async function readRepositoryMarker(repository: string): Promise<RepositoryMarker | undefined> {
   let text: string;
   try {
     text = await readFile(path.join(repository, REPOSITORY_MARKER), 'utf8');
@@ -25,21 +38,36 @@ export async function readRepositoryMarker(repository: string): Promise<Reposito
     if (code === 'ENOENT' || code === 'ENOTDIR') return undefined;
     throw error;
   }
-  let marker: { encryption?: unknown; compression?: unknown };
+  return parseRepositoryMarker(text, path.join(repository, REPOSITORY_MARKER));
+}
+
+// `where` names the marker in the error (a copy's is read over SSH).
+export function parseRepositoryMarker(text: string, where: string): RepositoryMarker {
+  let marker: { encryption?: unknown; compression?: unknown; created?: unknown; copyOf?: Partial<Record<keyof CopyOrigin, unknown>> };
   try {
     marker = JSON.parse(text) as typeof marker;
   } catch {
-    throw new SendenseError(`${path.join(repository, REPOSITORY_MARKER)} is damaged (not JSON)`);
+    throw new SendenseError(`${where} is damaged (not JSON)`);
   }
+  const { copyOf } = marker;
+  const origin = typeof copyOf === 'object' && copyOf !== null ? { created: String(copyOf.created ?? ''), path: String(copyOf.path ?? ''), hub: String(copyOf.hub ?? '') } : undefined;
   return {
     encryption: marker.encryption === 'luks' ? 'luks' : 'none',
     compression: marker.compression === 'zstd' ? 'zstd' : 'none',
+    ...(typeof marker.created === 'string' && { created: marker.created }),
+    ...(origin !== undefined && { copyOf: origin }),
   };
+}
+
+// A marker's text: written once, never changed (a copy's says what it is a copy of).
+export function repositoryMarkerText(settings: RepositorySettings, copyOf?: CopyOrigin): string {
+  const { encryption, compression } = settings;
+  return `${JSON.stringify({ format: 'sendense-run repository', version: 1, created: new Date().toISOString(), encryption, compression, ...(copyOf && { copyOf }) })}\n`;
 }
 
 // Written once (O_EXCL: an existing marker is left as it is), private like every repository file.
 export async function ensureRepositoryMarker(repository: string, settings: RepositorySettings): Promise<void> {
-  const text = `${JSON.stringify({ format: 'sendense-run repository', version: 1, created: new Date().toISOString(), ...settings })}\n`;
+  const text = repositoryMarkerText(settings);
   try {
     const file = await open(path.join(repository, REPOSITORY_MARKER), constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
     await file.writeFile(text);

@@ -3,7 +3,7 @@
 
 import { SendenseError } from '../errors.js';
 import { createKeyring, keyringExists } from './keyring.js';
-import { ensureRepositoryMarker, readRepositoryMarker, type RepositorySettings } from './marker.js';
+import { ensureRepositoryMarker, readRepositoryMarker, type RepositoryMarker, type RepositorySettings } from './marker.js';
 import { noKeyGiven, offerRepositoryKey, repositorySecret } from './repository-keys.js';
 import { readUserKey, type KeySource } from './user-key.js';
 
@@ -50,8 +50,15 @@ export async function checkRepository(config: RepositoryConfig): Promise<Reposit
 }
 
 // A backup's first use of a repository: the keyring (encrypted), then the marker that fixes the settings.
+// A copy (docs/copies.md) is written by its copy plan only: a backup there would be no point of the hub's.
 export async function claimRepository(config: RepositoryConfig): Promise<RepositorySettings> {
   const settings = await checkRepository(config);
+  const { copyOf } = settings as RepositoryMarker;
+  if (copyOf !== undefined) {
+    throw new SendenseError(`repository ${config.path} is a copy of ${copyOf.path} on hub ${copyOf.hub} (docs/copies.md): back up into that repository; a copy is written only by its copy plan`, {
+      exitCode: 2,
+    });
+  }
   if (settings.encryption === 'luks' && config.encryption !== undefined && !keyringExists(config.path)) {
     await createKeyring(config.path, readUserKey(config.encryption));
   }

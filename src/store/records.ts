@@ -39,6 +39,8 @@ export interface Run {
   readonly fire: string | null;
   /** What its history line adds besides status and error (verify: damage marks cleared). */
   readonly note: string | null;
+  /** Bytes it moved that no backup record counts (a copy's bytes sent); null: none recorded. */
+  readonly bytes: number | null;
 }
 
 /** A run waiting for (granted 0) or holding hub disk slots. */

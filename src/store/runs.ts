@@ -30,6 +30,7 @@ function toRun(row: Selectable<RunsTable>): Run {
     hub: row.hub ?? null,
     fire: row.fire ?? null,
     note: row.note ?? null,
+    bytes: row.bytes ?? null,
   });
 }
 
@@ -65,6 +66,11 @@ export async function noteRun(db: Db, id: string, note: string): Promise<void> {
     .set({ note: maskSecrets(note) ?? null })
     .where('id', '=', id)
     .execute();
+}
+
+// The bytes a run moved that no backup record counts (a copy's bytes sent).
+export async function recordRunBytes(db: Db, id: string, bytes: number): Promise<void> {
+  await db.updateTable('runs').set({ bytes }).where('id', '=', id).execute();
 }
 
 export async function recordSkippedRun(db: Db, self: StoreSelf, run: SkippedRun): Promise<Run> {

@@ -21,6 +21,8 @@ export interface RunsTable {
   fire: string | null;
   /** What the run's history line adds (010-manifest-facts). */
   note: string | null;
+  /** Bytes a run moved without a backup record to count them (013-run-bytes: a copy's bytes sent). */
+  bytes?: number | null;
 }
 
 export interface BackupsTable {

@@ -38,6 +38,7 @@ export function sqlStore(db: Kysely<StoreDatabase>, { self, beforeClose, fenced 
     createRun: (run) => runs.createRun(db, self, run),
     finishRun: (id, status, error) => runs.finishRun(db, id, status, error),
     noteRun: (id, note) => runs.noteRun(db, id, note),
+    recordRunBytes: (id, bytes) => runs.recordRunBytes(db, id, bytes),
     recordSkippedRun: (run) => runs.recordSkippedRun(db, self, run),
     claimFire: (run) => runs.claimFire(db, self, run),
     reapDeadRuns: () => runs.reapDeadRuns(db, self),

@@ -158,6 +158,8 @@ export interface Store {
   finishRun(id: string, status: Exclude<RunStatus, 'running' | 'skipped'>, error?: string): Promise<Run>;
   /** What the run's history line adds besides its status and error. */
   noteRun(id: string, note: string): Promise<void>;
+  /** The bytes a run moved that no backup record counts (a copy's bytes sent). */
+  recordRunBytes(id: string, bytes: number): Promise<void>;
   recordSkippedRun(run: SkippedRun): Promise<Run>;
   getRun(id: string): Promise<Run | undefined>;
   /** Newest first. */

@@ -64,6 +64,7 @@ const DOING: Readonly<Record<string, string>> = {
   restore: 'being restored',
   verify: 'being verified',
   prune: 'being pruned',
+  copy: 'being copied',
 };
 
 function busyError(vm: string, holder: LockHolder): SendenseError {

@@ -43,6 +43,7 @@ function lastRun(startedAt: string): Run {
     hub: 'h',
     fire: null,
     note: null,
+    bytes: null,
   };
 }
 

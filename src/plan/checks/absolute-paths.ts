@@ -19,8 +19,8 @@ export function checkAbsolutePaths({ data, issues }: CheckContext): void {
   };
   check(['repository', 'path'], true);
   check(['repository', 'encryption', 'keyFile'], true);
-  // replica.node is reached from the hub like node, with the same files.
-  for (const node of [['node'], ['replica', 'node']]) {
+  // replica.node and copy.to.node are reached from the hub like node, with the same files.
+  for (const node of [['node'], ['replica', 'node'], ['copy', 'to', 'node']]) {
     check([...node, 'identityFile'], true);
     check([...node, 'knownHosts'], true);
   }

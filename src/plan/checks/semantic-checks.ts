@@ -2,6 +2,7 @@
 
 import type { CheckContext, PlanCheck } from './check-context.js';
 import { checkAbsolutePaths } from './absolute-paths.js';
+import { checkCopyRules } from './copy-rules.js';
 import { checkDiskKeys } from './disk-keys.js';
 import { checkDiskSources } from './disk-sources.js';
 import { checkDurations } from './durations.js';
@@ -25,6 +26,7 @@ const CHECKS: readonly PlanCheck[] = [
   checkRecoverRules,
   checkRateRules,
   checkReplicateRules,
+  checkCopyRules,
   checkSourceRules,
   checkDurations,
   checkRetentionRules,

@@ -14,6 +14,7 @@ import { manyHubsMigration } from './009-many-hubs.js';
 import { manifestFactsMigration } from './010-manifest-facts.js';
 import { nodeResourcesMigration } from './011-node-resources.js';
 import { replicaPointsMigration } from './012-replica-points.js';
+import { runBytesMigration } from './013-run-bytes.js';
 
 const migrations: Readonly<Record<string, Migration>> = Object.freeze({
   '001-initial': initialMigration,
@@ -28,6 +29,7 @@ const migrations: Readonly<Record<string, Migration>> = Object.freeze({
   '010-manifest-facts': manifestFactsMigration,
   '011-node-resources': nodeResourcesMigration,
   '012-replica-points': replicaPointsMigration,
+  '013-run-bytes': runBytesMigration,
 });
 
 export const migrationProvider: MigrationProvider = {

@@ -14,4 +14,5 @@ export const MIGRATION_NAMES: readonly string[] = Object.freeze([
   '010-manifest-facts',
   '011-node-resources',
   '012-replica-points',
+  '013-run-bytes',
 ]);

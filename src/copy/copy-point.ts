@@ -1,0 +1,151 @@
+// One point of the hub sent to a copy (docs/copies.md#what-is-sent), once the copy holds its
+// parent. Every disk's file first (checked against its manifest on the hub when asked; one that
+// is already there, under its real name but without its manifest, is kept when its sha256 is the
+// hub file's), then the domain XML, then the manifests: a point is complete on the copy only when
+// every disk's manifest is there, and a manifest is written only after its file is in place.
+
+import { createHash } from 'node:crypto';
+import { createReadStream, existsSync } from 'node:fs';
+import { readFile, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { isSendenseError } from '../errors.js';
+import { readBacking } from '../qemu/qcow2-header.js';
+import { domainDefinitionFile } from '../repository/layout.js';
+import { manifestPath, type DiskManifest } from '../repository/manifest.js';
+import { readManifest } from '../repository/manifest-file.js';
+import { verifyLayer, type VerifyLayerOptions } from '../repository/verify-layer.js';
+import { sourceCrashPoint } from '../source/test-seams.js';
+import type { Backup, BackupDisk } from '../store/index.js';
+import { fileBytes, textBytes } from './outgoing-bytes.js';
+import { placeFile, type PlaceContext } from './place-file.js';
+
+export interface PointContext extends PlaceContext {
+  readonly repository: string;
+  readonly verify: boolean;
+  /** Records the qemu-nbd a verification starts (doctor stops it after a kill). */
+  readonly verifyOptions: VerifyLayerOptions;
+  /** Bytes of one file sent so far, of its size. */
+  readonly progress: (disk: number, bytesDone: number, bytesToDo: number) => void;
+}
+
+/** What sending a point did. */
+export interface PointSent {
+  readonly filesSent: number;
+  /** Files already in place whose sha256 was the hub file's: kept, not sent again. */
+  readonly filesKept: number;
+  readonly bytes: number;
+}
+
+/** Why a point is not sent (a fact of the hub's, or of the copy's chain), if so. */
+export type PointOutcome = { readonly sent: PointSent } | { readonly notSent: string };
+
+interface DiskWork {
+  readonly disk: BackupDisk;
+  readonly manifest: DiskManifest;
+  readonly manifestText: string;
+  /** Relative to the VM's folder on the copy. */
+  readonly file: string;
+  readonly manifestFile: string;
+  /** The copy has this disk complete already, as this point. */
+  readonly done: boolean;
+}
+
+// `copy`: the files under the VM's folder on the copy (relative to it), with their sizes;
+// `present`: the manifests there, kept up to date as this run writes more.
+export async function copyPoint(context: PointContext, backup: Backup, copy: ReadonlyMap<string, number>, present: Set<string>): Promise<PointOutcome> {
+  const { target } = context;
+  const vm = backup.vm;
+  const inVm = (relative: string) => path.posix.join(vm, relative);
+  const disks: DiskWork[] = [];
+  for (const disk of backup.disks) {
+    const hubManifest = await hubManifestOf(disk);
+    if (typeof hubManifest === 'string') return { notSent: hubManifest };
+    const dir = `disk-${disk.diskKey}`;
+    const manifestFile = `${dir}/${backup.id}.json`;
+    const parent = hubManifest.manifest.parentId;
+    if (parent !== null && !present.has(`${dir}/${parent}.json`)) return { notSent: `its parent ${parent} is not complete on the copy (disk ${disk.diskKey})` };
+    const done = present.has(manifestFile) && sameLink(await target.read(inVm(manifestFile)), hubManifest.manifest);
+    disks.push({ disk, ...hubManifest, file: `${dir}/${backup.id}.qcow2`, manifestFile, done });
+  }
+  const work = disks.filter((disk) => !disk.done);
+  for (const { disk, manifest } of work) {
+    const why = await hubFileProblem(context, disk, manifest);
+    if (why !== undefined) return { notSent: why };
+  }
+
+  await target.makeDirs([...new Set(work.map(({ disk }) => inVm(`disk-${disk.diskKey}`)))]);
+  let filesSent = 0;
+  let filesKept = 0;
+  let bytes = 0;
+  for (const { disk, file } of work) {
+    if (copy.has(file) && (await target.hash(inVm(file))) === (await sha256Of(disk.file))) {
+      filesKept++;
+      continue;
+    }
+    const size = (await stat(disk.file)).size;
+    await placeFile(
+      context,
+      inVm(file),
+      fileBytes(disk.file, size, (sent) => context.progress(disk.diskKey, sent, size)),
+    );
+    filesSent++;
+    bytes += size;
+    sourceCrashPoint('copy-file-placed');
+  }
+  const definition = domainDefinitionFile(context.repository, vm, backup.id);
+  const definitionFile = `domain/${backup.id}.xml`;
+  if (work.length > 0 && existsSync(definition) && !copy.has(definitionFile)) {
+    const text = await readFile(definition, 'utf8');
+    await target.makeDirs([inVm('domain')]);
+    await placeFile(context, inVm(definitionFile), textBytes(text));
+    bytes += Buffer.byteLength(text);
+  }
+  for (const { manifestFile, manifestText } of work) {
+    await placeFile(context, inVm(manifestFile), textBytes(manifestText));
+    present.add(manifestFile);
+    bytes += Buffer.byteLength(manifestText);
+  }
+  return { sent: { filesSent, filesKept, bytes } };
+}
+
+// The hub's manifest of a disk, checked, and its exact text (what the copy gets); a string says why not.
+async function hubManifestOf(disk: BackupDisk): Promise<{ manifest: DiskManifest; manifestText: string } | string> {
+  const file = manifestPath(disk.file);
+  if (!existsSync(file)) return `no manifest beside ${disk.file} on the hub${disk.manifest ? '' : ' (taken before manifests existed)'}`;
+  try {
+    return { manifest: await readManifest(file), manifestText: await readFile(file, 'utf8') };
+  } catch (error) {
+    if (isSendenseError(error)) return error.message;
+    throw error;
+  }
+}
+
+// A disk the copy has complete as the same link of the chain: its manifest names the same parent.
+// Another one (the hub merged since the copy got part of this point) is sent again.
+function sameLink(copyText: string | undefined, hub: DiskManifest): boolean {
+  try {
+    const copy = JSON.parse(copyText ?? '') as Partial<DiskManifest>;
+    return copy.backupId === hub.backupId && copy.type === hub.type && copy.parentId === hub.parentId && copy.chainId === hub.chainId;
+  } catch {
+    return false;
+  }
+}
+
+// The hub's file must be linked as its manifest says (its backing name is what the copy resolves
+// beside it), and with `verify` match its manifest, before the copy gets it.
+async function hubFileProblem(context: PointContext, disk: BackupDisk, manifest: DiskManifest): Promise<string | undefined> {
+  if (!existsSync(disk.file)) return `its file ${disk.file} is missing on the hub`;
+  const backing = readBacking(disk.file)?.name ?? null;
+  if (backing !== manifest.parentFile) return `its file ${disk.file} names backing file ${backing ?? 'none'}, its manifest ${manifest.parentFile ?? 'none'}`;
+  if (!context.verify) return undefined;
+  const result = await verifyLayer(disk.file, manifest, context.verifyOptions);
+  if (result.busy !== undefined) return result.busy;
+  if (result.findings.length > 0) return `its file for disk ${disk.diskKey} does not match its manifest on the hub (${result.findings[0]!.message}): run sendense-run verify`;
+  return undefined;
+}
+
+async function sha256Of(file: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(file, { highWaterMark: 1024 * 1024 })) hash.update(chunk as Buffer);
+  return hash.digest('hex');
+}

@@ -1,0 +1,47 @@
+// The one place where a copy's bytes leave the hub (docs/copies.md#what-is-sent): a file read in
+// 1 MiB chunks, or a small text, each chunk hashed (sha256) and counted as it is handed to the
+// target, so the target's hash of what landed can be checked against what was sent. A rate limit
+// belongs here, in front of the chunks.
+
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { sourceCrashPoint } from '../source/test-seams.js';
+
+export interface OutgoingBytes extends AsyncIterable<Uint8Array> {
+  /** sha256 (hex) of every byte handed out so far; the whole file's once the target has read it all. */
+  sha256(): string;
+  /** Bytes handed out so far. */
+  sent(): number;
+}
+
+const CHUNK = 1024 * 1024;
+
+// `size`: the file's, for the progress and the test seam; `onProgress` hears the bytes sent so far.
+export function fileBytes(file: string, size: number, onProgress?: (sent: number) => void): OutgoingBytes {
+  return outgoing(createReadStream(file, { highWaterMark: CHUNK }), size, onProgress);
+}
+
+export function textBytes(text: string): OutgoingBytes {
+  const bytes = Buffer.from(text);
+  return outgoing([bytes], bytes.length);
+}
+
+function outgoing(source: AsyncIterable<Buffer> | Iterable<Buffer>, size: number, onProgress?: (sent: number) => void): OutgoingBytes {
+  const hash = createHash('sha256');
+  let sent = 0;
+  let digest: string | undefined;
+  return {
+    async *[Symbol.asyncIterator]() {
+      for await (const chunk of source) {
+        hash.update(chunk);
+        sent += chunk.length;
+        onProgress?.(sent);
+        yield chunk;
+        // A kill -9 with half a file sent (test/copy/copy-crash.test.ts).
+        if (sent * 2 >= size && sent * 2 - chunk.length * 2 < size) sourceCrashPoint('copy-half-sent');
+      }
+    },
+    sha256: () => (digest ??= hash.digest('hex')),
+    sent: () => sent,
+  };
+}

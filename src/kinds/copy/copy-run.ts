@@ -1,0 +1,28 @@
+// A copy run (docs/copies.md): the host the copy is on, the copy there, and what each VM's turn sent.
+
+import type { RunContext } from '../../engine/run-context.js';
+import type { CopyTarget } from '../../copy/copy-target.js';
+import type { VmCopied } from '../../copy/copy-vm.js';
+import type { NodeHost } from '../../node/node.js';
+import type { CopyPlan } from '../../plan/types.js';
+
+export interface CopyRun extends RunContext<CopyPlan> {
+  /** The copy's host: an SSH link of its own, besides the plan's node (a dry run names it, never contacts it). */
+  readonly copyNode: NodeHost;
+  readonly target: CopyTarget;
+  /** What send-points did, one VM after the other. */
+  readonly copied: VmCopied[];
+}
+
+// Points, files and bytes of every VM together.
+export function copiedTotals(copied: readonly VmCopied[]): Omit<VmCopied, 'vm' | 'notSent'> & { readonly notSent: number } {
+  const sum = (pick: (vm: VmCopied) => number) => copied.reduce((total, vm) => total + pick(vm), 0);
+  return {
+    pointsSent: sum((vm) => vm.pointsSent),
+    pointsThere: sum((vm) => vm.pointsThere),
+    filesSent: sum((vm) => vm.filesSent),
+    filesKept: sum((vm) => vm.filesKept),
+    bytes: sum((vm) => vm.bytes),
+    notSent: sum((vm) => vm.notSent.length),
+  };
+}

@@ -1,0 +1,118 @@
+// send-points: VM by VM, under that VM's lock (no backup or merge changes its files meanwhile),
+// the complete points the copy lacks are sent oldest first (docs/copies.md#what-is-sent). A point
+// that cannot be sent (damaged on the hub, its parent not on the copy) is said and fails the run
+// once the others are sent; a failure writing to the copy stops it at once.
+
+import { copyVm, type VmCopied } from '../../copy/copy-vm.js';
+import type { Step } from '../../engine/step.js';
+import { SendenseError, isSendenseError } from '../../errors.js';
+import { formatBytes } from '../../format/bytes.js';
+import { plural } from '../../format/plural.js';
+import { processStartTicks } from '../../process/index.js';
+import type { Store } from '../../store/index.js';
+import { copiedTotals, type CopyRun } from './copy-run.js';
+import { placeContext } from './open-copy.js';
+
+// Progress events at most this often per file (and at its end).
+const PROGRESS_MS = 500;
+
+export const sendPoints: Step<CopyRun> = {
+  name: 'send-points',
+  title: (run) => `send the points of ${run.plan.copy.vm ?? 'every VM'} the copy lacks to ${run.target.description}, oldest first`,
+  facts: (run) => ({ ...copiedTotals(run.copied), vms: run.copied.map(({ vm, pointsSent, pointsThere, bytes }) => ({ vm, pointsSent, pointsThere, bytes })) }),
+  async run(run) {
+    const { plan, store } = run;
+    const busy: string[] = [];
+    try {
+      for (const vm of await vmsToCopy(store, plan.repository.path, plan.copy.vm)) {
+        try {
+          await store.lockVm(vm, run.runId, plan.name);
+        } catch (error) {
+          // Every VM: the others are copied; this one fails the run at the end.
+          if (plan.copy.vm !== undefined || !isSendenseError(error)) throw error;
+          run.reporter.emit({ type: 'warning', step: 'send-points', message: error.message });
+          busy.push(vm);
+          continue;
+        }
+        run.undo.push({ what: `unlock VM ${vm}`, when: 'always', step: 'send-points', run: () => store.unlockVm(vm, run.runId) });
+        try {
+          run.copied.push(await copyVm(pointContext(run), vm, (id) => run.reporter.emit({ type: 'info', step: 'send-points', message: `${vm}: sending point ${id}` })));
+        } finally {
+          await store.unlockVm(vm, run.runId);
+        }
+        const done = run.copied.at(-1)!;
+        run.reporter.emit({ type: 'info', step: 'send-points', message: vmLine(done) });
+        for (const { id, why } of done.notSent) run.reporter.emit({ type: 'warning', step: 'send-points', message: `${vm}: point ${id} not copied: ${why}` });
+      }
+    } finally {
+      await recordTotals(run);
+    }
+    const totals = copiedTotals(run.copied);
+    const summary = totalsLine(totals);
+    const failures = [...(totals.notSent > 0 ? [`${plural(totals.notSent, 'point')} the copy lacks could not be sent`] : []), ...busy.map((vm) => `VM ${vm} was busy`)];
+    if (failures.length > 0) throw new SendenseError(`${summary}; ${failures.join(', ')} (see the warnings above)`, { step: 'send-points' });
+    return summary;
+  },
+  async would(run) {
+    const { plan, store } = run;
+    const vms = await vmsToCopy(store, plan.repository.path, plan.copy.vm);
+    if (vms.length === 0) return `nothing to send: no complete point of ${plan.copy.vm ?? 'any VM'} in ${plan.repository.path}`;
+    const lines = [];
+    for (const vm of vms) {
+      const points = (await store.listBackups({ vm })).filter((backup) => backup.repository === plan.repository.path && backup.status === 'complete');
+      lines.push(`${vm}: ${plural(points.length, 'complete point')} on the hub${points.length > 0 ? ` (${points[0]!.id} … ${points.at(-1)!.id})` : ''}`);
+    }
+    const checked = plan.copy.verify ? ', each file checked against its manifest first' : '';
+    return [...lines, `those the copy lacks are sent oldest first${checked} (the copy is not contacted in a dry run)`].join('\n');
+  },
+};
+
+// copy.vm, or every VM with a point in the repository.
+async function vmsToCopy(store: Store, repository: string, vm: string | undefined): Promise<readonly string[]> {
+  if (vm !== undefined) return [vm];
+  const backups = (await store.listBackups()).filter((backup) => backup.repository === repository && backup.status === 'complete');
+  return [...new Set(backups.map((backup) => backup.vm))].sort();
+}
+
+function pointContext(run: CopyRun) {
+  const { store, runId } = run;
+  let last = 0;
+  return {
+    ...placeContext(run),
+    store,
+    step: 'send-points',
+    repository: run.plan.repository.path,
+    verify: run.plan.copy.verify,
+    verifyOptions: {
+      onSpawn: (pid: number, argv: readonly string[], startTicks: number | undefined) => store.recordProcess(runId, pid, 'qemu-nbd', argv, startTicks ?? processStartTicks(pid)).then(() => undefined),
+      onForget: (pid: number) => store.forgetProcess(pid),
+    },
+    progress: (disk: number, bytesDone: number, bytesToDo: number) => {
+      const now = Date.now();
+      if (bytesDone < bytesToDo && now - last < PROGRESS_MS) return;
+      last = now;
+      run.reporter.emit({ type: 'progress', disk, bytesDone, bytesToDo });
+    },
+  };
+}
+
+async function recordTotals(run: CopyRun): Promise<void> {
+  if (run.copied.length === 0) return;
+  const totals = copiedTotals(run.copied);
+  await run.store.recordRunBytes(run.runId, totals.bytes);
+  await run.store.noteRun(run.runId, `copy to ${run.target.description}: ${totalsLine(totals)}`);
+}
+
+// "pgtest1: 2 points sent (2 files, 96.0 MiB), 3 already there"
+function vmLine(copied: VmCopied): string {
+  return `${copied.vm}: ${sentLine(copied)}`;
+}
+
+function totalsLine(totals: ReturnType<typeof copiedTotals>): string {
+  return sentLine(totals);
+}
+
+function sentLine(counts: Pick<VmCopied, 'pointsSent' | 'pointsThere' | 'filesSent' | 'filesKept' | 'bytes'>): string {
+  const kept = counts.filesKept > 0 ? `, ${plural(counts.filesKept, 'file')} already in place kept` : '';
+  return `${plural(counts.pointsSent, 'point')} sent (${plural(counts.filesSent, 'file')}, ${formatBytes(counts.bytes)}${kept}), ${counts.pointsThere} already there`;
+}

@@ -1,0 +1,27 @@
+// copy (docs/copies.md): the copy's path is absolute on its host, and a copy on this host is never
+// the repository itself nor inside it (the hub's own scan would take it for a VM's folder).
+
+import path from 'node:path';
+import { hasEnvRef } from '../env-refs.js';
+import { expandHome } from '../home-path.js';
+import { stringAt } from '../raw-plan.js';
+import type { CheckContext } from './check-context.js';
+
+const THIS_HOST = new Set(['localhost', '127.0.0.1', '::1']);
+
+export function checkCopyRules({ data, issues }: CheckContext): void {
+  if (stringAt(data, 'kind') !== 'copy') return;
+  const target = stringAt(data, 'copy', 'to', 'path');
+  if (target === undefined || target === '' || hasEnvRef(target)) return;
+  if (!path.posix.isAbsolute(target)) {
+    issues.error(['copy', 'to', 'path'], `copy.to.path: must be an absolute path on the copy's host (got '${target}')`);
+    return;
+  }
+  const host = stringAt(data, 'copy', 'to', 'node', 'host');
+  const repository = stringAt(data, 'repository', 'path');
+  if (host === undefined || !THIS_HOST.has(host) || repository === undefined || hasEnvRef(repository)) return;
+  const relative = path.posix.relative(path.posix.resolve(expandHome(repository)), path.posix.resolve(target));
+  if (relative === '' || (!relative.startsWith('..') && !path.posix.isAbsolute(relative))) {
+    issues.error(['copy', 'to', 'path'], `copy.to.path: ${target} on ${host} is the repository ${repository} or inside it; a copy needs a directory of its own`);
+  }
+}

@@ -1,0 +1,98 @@
+// Copies for end-to-end tests (docs/copies.md): a real sshd on 127.0.0.1 for the test file, the
+// offsite path on this same machine, copy plans as YAML files the real CLI runs, and what a user
+// would look at afterwards (the copy's files, the run's counts, what is recorded).
+
+import { existsSync, readdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { afterAll, beforeAll, expect } from 'vitest';
+import { stringify } from 'yaml';
+import { SqliteDatabase as Database } from '../../src/store/sqlite-driver.js';
+import { parseEvents, sendenseRun, type CliResult } from '../support/sendense-cli.js';
+import { startSshd, type TestSshd } from '../support/sshd.js';
+
+// Registers the file's hooks: one sshd for every test of the file.
+export function useCopySshd(): { readonly sshd: TestSshd } {
+  let sshd: TestSshd | undefined;
+  beforeAll(async () => {
+    sshd = await startSshd();
+  }, 30_000);
+  afterAll(async () => {
+    await sshd?.stop();
+  });
+  return {
+    get sshd() {
+      if (sshd === undefined) throw new Error('the test sshd is not started');
+      return sshd;
+    },
+  };
+}
+
+export interface CopyPlanOptions {
+  readonly name?: string;
+  readonly repository: string;
+  readonly to: string;
+  readonly vm?: string;
+  readonly verify?: boolean;
+  readonly keyFile?: string;
+  /** Another port (an sshd that is not there). */
+  readonly port?: number;
+}
+
+export function writeCopyPlan(dir: string, sshd: TestSshd, options: CopyPlanOptions): string {
+  const name = options.name ?? 'offsite';
+  const doc = {
+    version: 1,
+    kind: 'copy',
+    name,
+    ...(options.vm === undefined ? {} : { vm: { name: options.vm } }),
+    repository: { path: options.repository, ...(options.keyFile === undefined ? {} : { encryption: { keyFile: options.keyFile } }) },
+    copy: {
+      to: { type: 'ssh', node: { host: sshd.host, port: options.port ?? sshd.port, user: sshd.user, identityFile: sshd.identityFile, knownHosts: sshd.knownHosts }, path: options.to },
+      ...(options.verify === undefined ? {} : { verify: options.verify }),
+    },
+  };
+  const file = path.join(dir, `${name}.yaml`);
+  writeFileSync(file, stringify(doc));
+  return file;
+}
+
+/** What send-points reported (its step-done facts) and the run's bytes. */
+export interface CopyCounts {
+  readonly pointsSent: number;
+  readonly pointsThere: number;
+  readonly filesSent: number;
+  readonly filesKept: number;
+  readonly bytes: number;
+}
+
+// Runs the copy plan with --json; expects it to succeed and returns what it counted.
+export async function runCopy(plan: string, db: string, env: Record<string, string> = {}): Promise<CopyCounts> {
+  const result = await sendenseRun([plan, '--db', db, '--json'], env);
+  expect(result.exitCode, `${result.stdout}\n${result.stderr}`).toBe(0);
+  return copyCounts(result);
+}
+
+export function copyCounts(result: CliResult): CopyCounts {
+  const done = parseEvents(result.stdout).find((event) => event.type === 'step-done' && event.step === 'send-points');
+  expect(done?.facts, result.stdout).toBeDefined();
+  return done!.facts as unknown as CopyCounts;
+}
+
+// Files of a directory tree, relative, sorted ([] when it does not exist).
+export function filesUnder(dir: string): string[] {
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir, { recursive: true, withFileTypes: true })
+    .filter((entry) => entry.isFile())
+    .map((entry) => path.relative(dir, path.join(entry.parentPath, entry.name)))
+    .sort();
+}
+
+// The state database's rows of a table (what a run left recorded).
+export function rows(db: string, table: string): unknown[] {
+  const database = new Database(db);
+  try {
+    return database.prepare(`select * from ${table}`).all();
+  } finally {
+    database.close();
+  }
+}
