@@ -6,22 +6,28 @@
 
 import path from 'node:path';
 import { SendenseError } from '../errors.js';
-import { REPOSITORY_MARKER, type CopyOrigin, type RepositoryMarker } from '../repository/marker.js';
+import { REPOSITORY_MARKER, type CopyOrigin, type RepositoryMarker, type RepositorySettings } from '../repository/marker.js';
 import type { TargetRoot } from './copy-target.js';
 import { partialName } from './place-file.js';
 
 export type TargetVerdict = { readonly kind: 'new' } | { readonly kind: 'copy' } | { readonly kind: 'refused'; readonly why: string };
 
-// The identity of the hub's repository; one without a marker has never held a backup.
-export function copyOrigin(marker: RepositoryMarker | undefined, repository: string, hub: string): CopyOrigin {
+/** The hub's repository as its copies know it: who it is, and how it stores its backups. */
+export interface CopySource {
+  readonly origin: CopyOrigin;
+  readonly settings: RepositorySettings;
+}
+
+// From the repository's marker; one without a marker has never held a backup.
+export function copySource(marker: RepositoryMarker | undefined, repository: string, hub: string): CopySource {
   if (marker?.created === undefined) {
     throw new SendenseError(`repository ${repository} has no ${REPOSITORY_MARKER} (no backup has been written there yet): nothing to copy`);
   }
-  return { created: marker.created, path: path.resolve(repository), hub };
+  return { origin: { created: marker.created, path: path.resolve(repository), hub }, settings: { encryption: marker.encryption, compression: marker.compression } };
 }
 
 // `marker`: the target's, when its root lists one.
-export function judgeTarget(root: TargetRoot, marker: RepositoryMarker | undefined, origin: CopyOrigin, settings: RepositoryMarker): TargetVerdict {
+export function judgeTarget(root: TargetRoot, marker: RepositoryMarker | undefined, { origin, settings }: CopySource): TargetVerdict {
   if (root.state === 'missing') return { kind: 'new' };
   if (root.state === 'not-a-directory') return { kind: 'refused', why: 'it exists and is not a directory' };
   if (marker === undefined) {

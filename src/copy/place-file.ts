@@ -3,7 +3,7 @@
 // hash of the bytes sent is it renamed into place. Any failure removes the partial file, so
 // nothing half-written ever has a file's real name.
 
-import { SendenseError } from '../errors.js';
+import { SendenseError, isSendenseError } from '../errors.js';
 import type { CopyTarget } from './copy-target.js';
 import type { OutgoingBytes } from './outgoing-bytes.js';
 import type { PartialFiles } from './partial-files.js';
@@ -36,7 +36,9 @@ export async function placeFile(context: PlaceContext, relative: string, bytes: 
       () => false,
     );
     if (removed) await partials.forget(partial);
-    throw error;
+    if (!isSendenseError(error) || signal?.aborted) throw error;
+    const after = removed ? 'its partial file removed' : 'its partial file left for sendense-run doctor';
+    throw new SendenseError(`${error.message} (${after}; nothing of it counts on the copy)`, { cause: error });
   }
   await partials.forget(partial);
 }

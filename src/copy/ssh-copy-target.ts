@@ -23,7 +23,7 @@ const REMOVE = 'rm -f -- "$@"';
 
 /** `spec`: the host as the plan gives it, for messages; `root`: the copy's absolute path there. */
 export function sshCopyTarget(node: NodeHost, spec: NodeSpec, root: string): CopyTarget {
-  const description = `${describeNode(spec)}:${root}`;
+  const description = copyDescription(spec, root);
   const absolute = (relative: string): string => path.posix.join(root, relative);
   const sh = async (what: string, script: string, args: readonly string[], options: ExecOptions = {}, allowed: readonly number[] = [0]) => {
     const result = await node.exec(['sh', '-c', script, 'sh', ...args], options);
@@ -41,13 +41,13 @@ export function sshCopyTarget(node: NodeHost, spec: NodeSpec, root: string): Cop
     node: node.id,
     absolute,
     async inspect(): Promise<TargetRoot> {
-      const { stdout } = await sh(`cannot look at ${root}`, INSPECT, [root]);
+      const { stdout } = await sh('cannot look at it', INSPECT, [root]);
       const [state, ...entries] = stdout.split('\n').filter((line) => line !== '');
       if (state === 'missing' || state === 'not-a-directory') return { state };
       return { state: 'directory', entries };
     },
     async list(dir) {
-      const { stdout } = await sh(`cannot list ${absolute(dir)}`, LIST, [absolute(dir)]);
+      const { stdout } = await sh(`cannot list ${dir}`, LIST, [absolute(dir)]);
       const files = new Map<string, number>();
       for (const line of stdout.split('\n')) {
         const tab = line.lastIndexOf('\t');
@@ -56,29 +56,34 @@ export function sshCopyTarget(node: NodeHost, spec: NodeSpec, root: string): Cop
       return files;
     },
     async read(relative) {
-      const result = await sh(`cannot read ${absolute(relative)}`, READ, [absolute(relative)], {}, [0, 3]);
+      const result = await sh(`cannot read ${relative}`, READ, [absolute(relative)], {}, [0, 3]);
       return result.exitCode === 3 ? undefined : result.stdout;
     },
     async makeDirs(relatives) {
       if (relatives.length > 0) await sh('cannot create directories', MAKE_DIRS, relatives.map(absolute));
     },
     async write(relative, bytes, signal) {
-      const what = `cannot write ${absolute(relative)}`;
+      const what = `cannot write ${relative}`;
       const { stdout } = await sh(what, WRITE, [absolute(relative)], { stdin: bytes, signal });
       return sha256Of(what, stdout);
     },
     async hash(relative) {
-      const what = `cannot read ${absolute(relative)}`;
+      const what = `cannot read ${relative}`;
       return sha256Of(what, (await sh(what, HASH, [absolute(relative)])).stdout);
     },
     async rename(from, to) {
-      await sh(`cannot rename ${absolute(from)} to ${path.posix.basename(to)}`, RENAME, [absolute(from), absolute(to)]);
+      await sh(`cannot rename ${from} to ${path.posix.basename(to)}`, RENAME, [absolute(from), absolute(to)]);
     },
     async remove(relatives) {
       if (relatives.length > 0) await sh('cannot remove files', REMOVE, relatives.map(absolute));
     },
   };
   return Object.freeze(target);
+}
+
+// "sendense@offsite1:22:/backup/offsite"
+export function copyDescription(spec: NodeSpec, root: string): string {
+  return `${describeNode(spec)}:${root}`;
 }
 
 // What went wrong there, in a few words: a full disk named as such, else the program's last line.

@@ -20,7 +20,7 @@ const CASES: readonly { readonly name: string; readonly file: string; readonly l
   },
   { name: 'a wrong type', file: 'wrong-type.yaml', lines: ["16:11: nbd.shared: expected an integer, got the string 'ten'"] },
   { name: 'a missing required key', file: 'missing-required.yaml', lines: ["1:1: missing required key 'repository'"] },
-  { name: 'a bad enum value', file: 'bad-enum.yaml', lines: ["2:7: kind: must be one of backup, incremental, restore, verify, recover, replicate (got 'incremantal')"] },
+  { name: 'a bad enum value', file: 'bad-enum.yaml', lines: ["2:7: kind: must be one of backup, incremental, restore, verify, recover, replicate, copy (got 'incremantal')"] },
   {
     name: 'a duplicate disk key, naming the line of the first',
     file: 'duplicate-disk-key.yaml',
@@ -160,7 +160,7 @@ describe('validate reports a broken plan', () => {
     const parsed = JSON.parse(document.stdout) as { ok: boolean; files: { errors: unknown[] }[] };
     expect(parsed.ok).toBe(false);
     expect(parsed.files[0].errors).toEqual([
-      { file: `${DIR}/bad-enum.yaml`, line: 2, column: 7, severity: 'error', message: "kind: must be one of backup, incremental, restore, verify, recover, replicate (got 'incremantal')" },
+      { file: `${DIR}/bad-enum.yaml`, line: 2, column: 7, severity: 'error', message: "kind: must be one of backup, incremental, restore, verify, recover, replicate, copy (got 'incremantal')" },
     ]);
     const lines = await runCli(['--json', 'validate', `${DIR}/bad-enum.yaml`]);
     expect(

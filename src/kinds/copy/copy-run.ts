@@ -1,15 +1,20 @@
 // A copy run (docs/copies.md): the host the copy is on, the copy there, and what each VM's turn sent.
 
-import type { RunContext } from '../../engine/run-context.js';
+import type { Resolved, RunContext } from '../../engine/run-context.js';
 import type { CopyTarget } from '../../copy/copy-target.js';
 import type { VmCopied } from '../../copy/copy-vm.js';
 import type { NodeHost } from '../../node/node.js';
 import type { CopyPlan } from '../../plan/types.js';
 
-export interface CopyRun extends RunContext<CopyPlan> {
-  /** The copy's host: an SSH link of its own, besides the plan's node (a dry run names it, never contacts it). */
-  readonly copyNode: NodeHost;
+/** What open-copy reached: the copy's host (an SSH link of its own) and the copy there. */
+export interface CopyState {
+  readonly node: NodeHost;
   readonly target: CopyTarget;
+}
+
+export interface CopyRun extends RunContext<CopyPlan>, Resolved<CopyState> {
+  /** The copy for messages, "sendense@offsite1:22:/backup/offsite" (a dry run contacts nothing). */
+  readonly description: string;
   /** What send-points did, one VM after the other. */
   readonly copied: VmCopied[];
 }

@@ -2,12 +2,11 @@
 // on another host lacks, sent over SSH oldest first, each file checked on both sides before it
 // counts. The copy is a repository of its own; nothing of it is recorded as backups here.
 
-import { connectSshNode } from '../../node/ssh.js';
-import { uncontactedNode } from '../../node/uncontacted-node.js';
-import { sshCopyTarget } from '../../copy/ssh-copy-target.js';
+import { copyDescription } from '../../copy/ssh-copy-target.js';
+import { unresolvedRun } from '../../engine/run-context.js';
 import type { CopyPlan } from '../../plan/types.js';
 import type { KindModule } from '../kind.js';
-import { copiedTotals, type CopyRun } from './copy-run.js';
+import { copiedTotals, type CopyRun, type CopyState } from './copy-run.js';
 import { openCopy } from './open-copy.js';
 import { sendPoints } from './send-points.js';
 
@@ -15,14 +14,13 @@ export const copyKind: KindModule<CopyRun> = {
   steps: [openCopy, sendPoints],
   afterSteps: [],
   cleanup: 'unlock the VMs',
-  async open(base, mode) {
+  async open(base) {
     const plan = base.plan as CopyPlan;
-    const { node, path } = plan.copy.to;
-    const copyNode = mode === 'dry-run' ? uncontactedNode(node) : await connectSshNode(node);
-    return { ...base, plan, copyNode, target: sshCopyTarget(copyNode, node, path), copied: [] };
+    const description = copyDescription(plan.copy.to.node, plan.copy.to.path);
+    return unresolvedRun<CopyRun, CopyState>({ ...base, plan, description, copied: [] } as unknown as CopyRun, 'open-copy');
   },
   async close(run) {
-    await run.copyNode.close();
+    if (run.resolved) await run.state.node.close();
   },
   endFacts(run) {
     return run.copied.length === 0 ? {} : { bytes: copiedTotals(run.copied).bytes };

@@ -3,10 +3,12 @@
 // with the repository's settings); a copy of this repository is used; anything else is refused
 // in one line. An encrypted repository's keyring (wrapped secrets only) follows the hub's.
 
-import { copyOrigin, judgeTarget } from '../../copy/copy-origin.js';
+import { copySource, judgeTarget } from '../../copy/copy-origin.js';
 import { textBytes } from '../../copy/outgoing-bytes.js';
 import { partialFiles } from '../../copy/partial-files.js';
 import { placeFile, type PlaceContext } from '../../copy/place-file.js';
+import { sshCopyTarget } from '../../copy/ssh-copy-target.js';
+import { connectSshNode } from '../../node/ssh.js';
 import type { Step } from '../../engine/step.js';
 import { SendenseError } from '../../errors.js';
 import { KEYRING_FILE, keyringPath } from '../../repository/keyring.js';
@@ -17,18 +19,21 @@ import type { CopyRun } from './copy-run.js';
 
 export const openCopy: Step<CopyRun> = {
   name: 'open-copy',
-  title: (run) => `check ${run.target.description}: a new copy, or a copy of ${run.plan.repository.path}`,
+  title: (run) => `check ${run.description}: a new copy, or a copy of ${run.plan.repository.path}`,
   async run(run) {
-    const { plan, target } = run;
-    const marker = await readRepositoryMarker(plan.repository.path);
-    const origin = copyOrigin(marker, plan.repository.path, run.store.hub);
-    const settings: RepositoryMarker = marker!;
+    const { plan } = run;
+    const source = copySource(await readRepositoryMarker(plan.repository.path), plan.repository.path, run.store.hub);
+    const { origin, settings } = source;
+    const { node: spec, path: copyPath } = plan.copy.to;
+    const node = await connectSshNode(spec);
+    run.state = { node, target: sshCopyTarget(node, spec, copyPath) };
+    const { target } = run.state;
     const root = await target.inspect();
     const marked = root.state === 'directory' && root.entries.includes(REPOSITORY_MARKER);
     const copyMarker = marked ? await readCopyMarker(run) : undefined;
     // A marker above the path: it lies inside a repository (the hub's own, on this host).
-    const holder = marked ? undefined : await repositoryHolding(run.copyNode, plan.copy.to.path, []);
-    const verdict = holder !== undefined ? { kind: 'refused' as const, why: `it is inside the repository ${holder}` } : judgeTarget(root, copyMarker, origin, settings);
+    const holder = marked ? undefined : await repositoryHolding(node, copyPath, []);
+    const verdict = holder !== undefined ? { kind: 'refused' as const, why: `it is inside the repository ${holder}` } : judgeTarget(root, copyMarker, source);
     if (verdict.kind === 'refused') throw new SendenseError(`copy target ${target.description} refused: ${verdict.why}; nothing was written`, { step: 'open-copy' });
     const place = placeContext(run);
     if (verdict.kind === 'new') {
@@ -40,24 +45,26 @@ export const openCopy: Step<CopyRun> = {
     return `a copy of ${origin.path} (${made}; encryption ${settings.encryption}, compression ${settings.compression})${keyring}`;
   },
   would: (run) =>
-    `check ${run.target.description}: made a new copy when missing or empty, used when it is a copy of ${run.plan.repository.path}, refused otherwise (the copy's host is not contacted in a dry run)`,
+    `check ${run.description}: made a new copy when missing or empty, used when it is a copy of ${run.plan.repository.path}, refused otherwise (the copy's host is not contacted in a dry run)`,
 };
 
 export function placeContext(run: CopyRun): PlaceContext {
-  const partials = partialFiles(run.store, run.runId, run.target, { plan: run.plan.name, nodeSpec: run.plan.copy.to.node });
-  return { target: run.target, partials, signal: run.signal };
+  const { target } = run.state;
+  const partials = partialFiles(run.store, run.runId, target, { plan: run.plan.name, nodeSpec: run.plan.copy.to.node });
+  return { target, partials, signal: run.signal };
 }
 
 async function readCopyMarker(run: CopyRun): Promise<RepositoryMarker | undefined> {
-  const text = await run.target.read(REPOSITORY_MARKER);
-  return text === undefined ? undefined : parseRepositoryMarker(text, run.target.absolute(REPOSITORY_MARKER));
+  const { target } = run.state;
+  const text = await target.read(REPOSITORY_MARKER);
+  return text === undefined ? undefined : parseRepositoryMarker(text, target.absolute(REPOSITORY_MARKER));
 }
 
 // The copy opens with the keys that open the hub's repository: its keyring is the hub's, rewritten when a key changed.
 async function syncKeyring(run: CopyRun, place: PlaceContext): Promise<string> {
   const hub = await readFile(keyringPath(run.plan.repository.path), 'utf8').catch(() => undefined);
   if (hub === undefined) throw new SendenseError(`repository ${run.plan.repository.path} is encrypted but has no ${KEYRING_FILE}: the copy could never be opened`, { step: 'open-copy' });
-  if ((await run.target.read(KEYRING_FILE)) === hub) return ', keyring up to date';
+  if ((await run.state.target.read(KEYRING_FILE)) === hub) return ', keyring up to date';
   await placeFile(place, KEYRING_FILE, textBytes(hub));
   return ', keyring sent';
 }

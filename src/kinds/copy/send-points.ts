@@ -18,7 +18,7 @@ const PROGRESS_MS = 500;
 
 export const sendPoints: Step<CopyRun> = {
   name: 'send-points',
-  title: (run) => `send the points of ${run.plan.copy.vm ?? 'every VM'} the copy lacks to ${run.target.description}, oldest first`,
+  title: (run) => `send the points of ${run.plan.copy.vm ?? 'every VM'} the copy lacks to ${run.description}, oldest first`,
   facts: (run) => ({ ...copiedTotals(run.copied), vms: run.copied.map(({ vm, pointsSent, pointsThere, bytes }) => ({ vm, pointsSent, pointsThere, bytes })) }),
   async run(run) {
     const { plan, store } = run;
@@ -100,7 +100,7 @@ async function recordTotals(run: CopyRun): Promise<void> {
   if (run.copied.length === 0) return;
   const totals = copiedTotals(run.copied);
   await run.store.recordRunBytes(run.runId, totals.bytes);
-  await run.store.noteRun(run.runId, `copy to ${run.target.description}: ${totalsLine(totals)}`);
+  await run.store.noteRun(run.runId, `copy to ${run.description}: ${totalsLine(totals)}`);
 }
 
 // "pgtest1: 2 points sent (2 files, 96.0 MiB), 3 already there"
