@@ -26,10 +26,12 @@ export function copySource(marker: RepositoryMarker | undefined, repository: str
   return { origin: { created: marker.created, path: path.resolve(repository), hub }, settings: { encryption: marker.encryption, compression: marker.compression } };
 }
 
-// `marker`: the target's, when its root lists one.
+// `marker`: the target's, when its root holds one.
 export function judgeTarget(root: TargetRoot, marker: RepositoryMarker | undefined, { origin, settings }: CopySource): TargetVerdict {
-  if (root.state === 'missing') return { kind: 'new' };
   if (root.state === 'not-a-directory') return { kind: 'refused', why: 'it exists and is not a directory' };
+  // A copy there would be taken for a VM's folder of that repository (the hub's own, on this host).
+  if (root.inside !== undefined) return { kind: 'refused', why: `it is inside the repository ${root.inside}` };
+  if (root.state === 'missing') return { kind: 'new' };
   if (marker === undefined) {
     // A marker a killed first run left half-written is no content of anyone's.
     const content = root.entries.filter((entry) => entry !== partialName(REPOSITORY_MARKER));

@@ -1,8 +1,9 @@
 // One point of the hub sent to a copy (docs/copies.md#what-is-sent), once the copy holds its
 // parent. Every disk's file first (checked against its manifest on the hub when asked; one that
 // is already there, under its real name but without its manifest, is kept when its sha256 is the
-// hub file's), then the domain XML, then the manifests: a point is complete on the copy only when
-// every disk's manifest is there, and a manifest is written only after its file is in place.
+// hub file's), each on its way while the one before is checked there; then the domain XML, then
+// the manifests: a point is complete on the copy only when every disk's manifest is there, and a
+// manifest is written only once every file of the point is in place.
 
 import { createHash } from 'node:crypto';
 import { createReadStream, existsSync } from 'node:fs';
@@ -17,7 +18,7 @@ import { verifyLayer, type VerifyLayerOptions } from '../repository/verify-layer
 import { sourceCrashPoint } from '../source/test-seams.js';
 import type { Backup, BackupDisk } from '../store/index.js';
 import { fileBytes, textBytes } from './outgoing-bytes.js';
-import { placeFile, type PlaceContext } from './place-file.js';
+import { placeFile, placeFiles, type FileToPlace, type PlaceContext } from './place-file.js';
 
 export interface PointContext extends PlaceContext {
   readonly repository: string;
@@ -73,8 +74,7 @@ export async function copyPoint(context: PointContext, backup: Backup, copy: Rea
     if (why !== undefined) return { notSent: why };
   }
 
-  await target.makeDirs([...new Set(work.map(({ disk }) => inVm(`disk-${disk.diskKey}`)))]);
-  let filesSent = 0;
+  const files: FileToPlace[] = [];
   let filesKept = 0;
   let bytes = 0;
   for (const { disk, file } of work) {
@@ -83,29 +83,26 @@ export async function copyPoint(context: PointContext, backup: Backup, copy: Rea
       continue;
     }
     const size = (await stat(disk.file)).size;
-    await placeFile(
-      context,
-      inVm(file),
-      fileBytes(disk.file, size, (sent) => context.progress(disk.diskKey, sent, size)),
-    );
-    filesSent++;
     bytes += size;
-    sourceCrashPoint('copy-file-placed');
+    files.push({ relative: inVm(file), bytes: () => fileBytes(disk.file, size, (sent) => context.progress(disk.diskKey, sent, size)) });
   }
+  await placeFiles(context, files, () => sourceCrashPoint('copy-file-placed'));
+  // The point's small files last, each step only once the one before is in place: the domain XML, then the manifests.
   const definition = domainDefinitionFile(context.repository, vm, backup.id);
   const definitionFile = `domain/${backup.id}.xml`;
-  if (work.length > 0 && existsSync(definition) && !copy.has(definitionFile)) {
-    const text = await readFile(definition, 'utf8');
-    await target.makeDirs([inVm('domain')]);
-    await placeFile(context, inVm(definitionFile), textBytes(text));
-    bytes += Buffer.byteLength(text);
-  }
+  if (work.length > 0 && existsSync(definition) && !copy.has(definitionFile)) bytes += await placeText(context, inVm(definitionFile), await readFile(definition, 'utf8'));
+  const manifests = work.map(({ manifestFile, manifestText }) => ({ relative: inVm(manifestFile), bytes: () => textBytes(manifestText) }));
+  await placeFiles(context, manifests);
   for (const { manifestFile, manifestText } of work) {
-    await placeFile(context, inVm(manifestFile), textBytes(manifestText));
     present.add(manifestFile);
     bytes += Buffer.byteLength(manifestText);
   }
-  return { sent: { filesSent, filesKept, bytes } };
+  return { sent: { filesSent: files.length, filesKept, bytes } };
+}
+
+async function placeText(context: PlaceContext, relative: string, text: string): Promise<number> {
+  await placeFile(context, relative, textBytes(text));
+  return Buffer.byteLength(text);
 }
 
 // The hub's manifest of a disk, checked, and its exact text (what the copy gets); a string says why not.

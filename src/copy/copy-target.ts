@@ -3,12 +3,21 @@
 // the SSH one. Paths are relative to the copy's root, '/'-separated; the copy's logic
 // (place-file.ts, copy-point.ts) is the same whatever the target.
 
+import type { OutgoingBytes } from './outgoing-bytes.js';
+
 /** What is at the copy's root before anything is written. */
 export type TargetRoot =
-  | { readonly state: 'missing' }
+  | { readonly state: 'missing'; readonly inside?: string }
   | { readonly state: 'not-a-directory' }
-  /** Its entries by name (not recursive). */
-  | { readonly state: 'directory'; readonly entries: readonly string[] };
+  | {
+      readonly state: 'directory';
+      /** Its entries by name (not recursive). */
+      readonly entries: readonly string[];
+      /** Its repository marker's text, when it has one. */
+      readonly marker?: string;
+      /** A repository the path lies inside (a marker in a directory above it), if any. */
+      readonly inside?: string;
+    };
 
 export interface CopyTarget {
   /** For messages: "sendense@offsite1:22:/backup/offsite". */
@@ -20,19 +29,17 @@ export interface CopyTarget {
   inspect(): Promise<TargetRoot>;
   /** The files one and two levels below `dir` (`disk-2000/B1.qcow2`), with their sizes; none when it does not exist. */
   list(dir: string): Promise<ReadonlyMap<string, number>>;
-  /** A small file's text (a manifest, the marker, the keyring); undefined when there is none. */
+  /** A small file's text (a manifest, the keyring); undefined when there is none. */
   read(relative: string): Promise<string | undefined>;
-  /** Directories and their parents, private (0700). */
-  makeDirs(relatives: readonly string[]): Promise<void>;
   /**
-   * Writes `bytes` to the file (0600, replacing one there), makes it durable, and returns the
-   * sha256 (hex) of what is there now, read back on the target's side.
+   * Puts a file in place: its bytes are written to `<relative>.partial` (0600, its directories
+   * 0700, made as needed), made durable and read back there; only when what is there has the
+   * sha256 of the bytes sent is it renamed to its real name, durably. On failure the partial file
+   * is removed there when the target still can.
    */
-  write(relative: string, bytes: AsyncIterable<Uint8Array>, signal?: AbortSignal): Promise<string>;
+  put(relative: string, bytes: OutgoingBytes, signal?: AbortSignal): Promise<void>;
   /** The sha256 (hex) of a file there. */
   hash(relative: string): Promise<string>;
-  /** Renames a file over another, atomically, and makes the rename durable. */
-  rename(from: string, to: string): Promise<void>;
   /** Removes files; one that is not there is no error. */
   remove(relatives: readonly string[]): Promise<void>;
 }

@@ -1,22 +1,24 @@
 // The one place where a copy's bytes leave the hub (docs/copies.md#what-is-sent): a file read in
 // 1 MiB chunks, or a small text, each chunk hashed (sha256) and counted as it is handed to the
-// target, so the target's hash of what landed can be checked against what was sent. A rate limit
-// belongs here, in front of the chunks.
+// target, so the target can check what landed against what was sent. A rate limit belongs here,
+// in front of the chunks.
 
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { sourceCrashPoint } from '../source/test-seams.js';
 
 export interface OutgoingBytes extends AsyncIterable<Uint8Array> {
-  /** sha256 (hex) of every byte handed out so far; the whole file's once the target has read it all. */
+  /** How many bytes there are to send. */
+  readonly size: number;
+  /** sha256 (hex) of the bytes handed out: ask once every one is. */
   sha256(): string;
-  /** Bytes handed out so far. */
-  sent(): number;
+  /** Settles once the bytes are all handed out, or the target stopped taking them. */
+  readonly handedOut: Promise<void>;
 }
 
 const CHUNK = 1024 * 1024;
 
-// `size`: the file's, for the progress and the test seam; `onProgress` hears the bytes sent so far.
+// `onProgress` hears the bytes handed out so far.
 export function fileBytes(file: string, size: number, onProgress?: (sent: number) => void): OutgoingBytes {
   return outgoing(createReadStream(file, { highWaterMark: CHUNK }), size, onProgress);
 }
@@ -30,18 +32,25 @@ function outgoing(source: AsyncIterable<Buffer> | Iterable<Buffer>, size: number
   const hash = createHash('sha256');
   let sent = 0;
   let digest: string | undefined;
+  let finished = (): void => {};
+  const handedOut = new Promise<void>((resolve) => (finished = resolve));
   return {
+    size,
     async *[Symbol.asyncIterator]() {
-      for await (const chunk of source) {
-        hash.update(chunk);
-        sent += chunk.length;
-        onProgress?.(sent);
-        yield chunk;
-        // A kill -9 with half a file sent (test/copy/copy-crash.test.ts).
-        if (sent * 2 >= size && sent * 2 - chunk.length * 2 < size) sourceCrashPoint('copy-half-sent');
+      try {
+        for await (const chunk of source) {
+          hash.update(chunk);
+          sent += chunk.length;
+          onProgress?.(sent);
+          yield chunk;
+          // A kill -9 with half a file sent (test/copy/copy-crash.test.ts).
+          if (sent * 2 >= size && (sent - chunk.length) * 2 < size) sourceCrashPoint('copy-half-sent');
+        }
+      } finally {
+        finished();
       }
     },
     sha256: () => (digest ??= hash.digest('hex')),
-    sent: () => sent,
+    handedOut,
   };
 }

@@ -1,7 +1,7 @@
-// One file put in place on a copy (docs/copies.md#what-is-sent): streamed to `<file>.partial`
-// (recorded first, for doctor), made durable there and hashed back; only when that hash is the
-// hash of the bytes sent is it renamed into place. Any failure removes the partial file, so
-// nothing half-written ever has a file's real name.
+// Files put in place on a copy (docs/copies.md#what-is-sent): each one's partial file recorded
+// first (doctor removes it after a kill), then the target writes, checks and renames it
+// (CopyTarget.put). A failure leaves no partial file there, or one still recorded for doctor when
+// the target no longer answers, so nothing half-written ever has a file's real name.
 
 import { SendenseError, isSendenseError } from '../errors.js';
 import type { CopyTarget } from './copy-target.js';
@@ -23,22 +23,41 @@ export async function placeFile(context: PlaceContext, relative: string, bytes: 
   const partial = partialName(relative);
   await partials.record(partial);
   try {
-    const landed = await target.write(partial, bytes, signal);
-    const sent = bytes.sha256();
-    if (landed !== sent) {
-      throw new SendenseError(`${target.description}: ${relative} arrived different from what was sent (sha256 ${landed.slice(0, 16)}…, sent ${sent.slice(0, 16)}…): not kept`);
-    }
-    await target.rename(partial, relative);
+    await target.put(relative, bytes, signal);
   } catch (error) {
-    // Removed now if the target answers; else its record stays, for doctor.
     const removed = await target.remove([partial]).then(
       () => true,
       () => false,
     );
     if (removed) await partials.forget(partial);
     if (!isSendenseError(error) || signal?.aborted) throw error;
-    const after = removed ? 'its partial file removed' : 'its partial file left for sendense-run doctor';
+    const after = removed ? 'no partial file left' : 'its partial file is left for sendense-run doctor';
     throw new SendenseError(`${error.message} (${after}; nothing of it counts on the copy)`, { cause: error });
   }
   await partials.forget(partial);
+}
+
+/** A file to place: its name on the copy and, once its turn comes, its bytes. */
+export interface FileToPlace {
+  readonly relative: string;
+  bytes(): OutgoingBytes;
+}
+
+// One after the other, each starting as soon as the one before has handed out all its bytes: while
+// that one is made durable and hashed there, the next is on its way. Settles once every one has;
+// `placed` hears each in place. The first failure is thrown, after the others settled.
+export async function placeFiles(context: PlaceContext, files: readonly FileToPlace[], placed: (file: FileToPlace) => void = () => {}): Promise<void> {
+  const under: Promise<void>[] = [];
+  try {
+    for (const file of files) {
+      const bytes = file.bytes();
+      const done = placeFile(context, file.relative, bytes).then(() => placed(file));
+      under.push(done);
+      await Promise.race([bytes.handedOut, done]);
+    }
+  } finally {
+    const failed = (await Promise.allSettled(under)).find((result) => result.status === 'rejected');
+    // eslint-disable-next-line no-unsafe-finally -- the first failure of the files wins over the loop's own
+    if (failed !== undefined) throw failed.reason;
+  }
 }

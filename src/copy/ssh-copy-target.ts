@@ -1,24 +1,48 @@
 // A copy on another host reached over SSH (docs/copies.md): each file operation is one small
-// POSIX shell script run there through the node's exec channel (paths always as arguments,
-// never in the script), using only coreutils and findutils. A file's bytes go on the script's
-// stdin (`cat`), are fsynced there and hashed back with sha256sum. Works on any NodeHost: this
-// host too.
+// POSIX shell script run there through the node's exec channel (paths always as arguments, never
+// in the script), using only coreutils and findutils. One exec puts a whole file in place: its
+// bytes on the script's stdin (exactly its size, then the sha256 the hub computed of them), the
+// partial file fsynced and read back for its sha256 (openssl's where installed: about three times
+// sha256sum's speed), compared, renamed. Starting a session costs a round trip and a fork there,
+// so each file takes one. Works on any NodeHost: this host too.
 
 import path from 'node:path';
 import { SendenseError } from '../errors.js';
 import { describeNode } from '../node/node-description.js';
 import type { ExecOptions, NodeHost } from '../node/node.js';
 import type { NodeSpec } from '../plan/types.js';
+import { REPOSITORY_MARKER } from '../repository/marker.js';
 import type { CopyTarget, TargetRoot } from './copy-target.js';
+import type { OutgoingBytes } from './outgoing-bytes.js';
 
-const INSPECT = 'if [ ! -e "$1" ] && [ ! -L "$1" ]; then echo missing; elif [ ! -d "$1" ]; then echo not-a-directory; else echo directory; ls -A -- "$1"; fi';
+// What is at the path, a repository above it (a marker in a parent directory), its entries and marker.
+const INSPECT = [
+  'inside=; p=$(realpath -m -- "$1" 2>/dev/null) || p=$1',
+  'while [ "$p" != / ] && [ -n "$p" ]; do p=$(dirname -- "$p"); if [ -e "$p/$2" ]; then inside=$p; break; fi; done',
+  'if [ ! -e "$1" ] && [ ! -L "$1" ]; then printf "missing\\n%s\\n" "$inside"; exit 0; fi',
+  'if [ ! -d "$1" ]; then printf "not-a-directory\\n%s\\n" "$inside"; exit 0; fi',
+  'printf "directory\\n%s\\n" "$inside"; ls -A -- "$1" || exit',
+  // No entry's name holds a "/": this line cannot be one.
+  'if [ -f "$1/$2" ]; then echo /marker; cat -- "$1/$2"; fi',
+].join('\n');
 const LIST = `cd -- "$1" 2>/dev/null || exit 0; find . -mindepth 1 -maxdepth 2 -type f -printf '%P\\t%s\\n'`;
 const READ = '[ -e "$1" ] || exit 3; cat -- "$1"';
-const MAKE_DIRS = 'umask 077 && mkdir -p -- "$@"';
-// Written, made durable, then read back: the hash is of what the disk holds, not of what came in.
-const WRITE = 'umask 077 && cat > "$1" && sync -- "$1" && sha256sum < "$1"';
-const HASH = 'sha256sum < "$1"';
-const RENAME = 'mv -f -- "$1" "$2" && sync -- "$(dirname -- "$2")"';
+// The sha256 of stdin as "<hex> …", by the fastest program there.
+const SHA256 = 'if command -v openssl >/dev/null 2>&1; then openssl dgst -sha256 -r; else sha256sum; fi';
+const PUT = [
+  'umask 077; p="$1.partial"',
+  'mkdir -p -- "$(dirname -- "$1")" || exit',
+  'fail() { rm -f -- "$p"; exit "$1"; }',
+  // Exactly the file's bytes (head reads no further), then the line with the hub's sha256 of them.
+  'head -c "$2" > "$p" || fail $?',
+  'n=$(wc -c < "$p"); [ "$n" -eq "$2" ] || { echo "only $n of $2 bytes arrived" >&2; fail 8; }',
+  'sync -- "$p" || fail 7',
+  `got=$({ ${SHA256}; } < "$p") || fail 6; got=\${got%% *}`,
+  'IFS= read -r sent || sent=',
+  '[ "$got" = "$sent" ] || { echo "it arrived different from what was sent (sha256 $got there, ${sent:-none} sent)" >&2; fail 9; }',
+  'mv -f -- "$p" "$1" && sync -- "$(dirname -- "$1")"',
+].join('\n');
+const HASH = `{ ${SHA256}; } < "$1"`;
 const REMOVE = 'rm -f -- "$@"';
 
 /** `spec`: the host as the plan gives it, for messages; `root`: the copy's absolute path there. */
@@ -30,21 +54,20 @@ export function sshCopyTarget(node: NodeHost, spec: NodeSpec, root: string): Cop
     if (!allowed.includes(result.exitCode)) throw new SendenseError(`${description}: ${what}: ${reason(result.stderr, result.exitCode)}`);
     return result;
   };
-  const sha256Of = (what: string, stdout: string): string => {
-    const digest = /^([0-9a-f]{64})\b/.exec(stdout.trim())?.[1];
-    if (digest === undefined) throw new SendenseError(`${description}: ${what}: sha256sum printed no digest (${JSON.stringify(stdout.slice(0, 80))})`);
-    return digest;
-  };
 
   const target: CopyTarget = {
     description,
     node: node.id,
     absolute,
     async inspect(): Promise<TargetRoot> {
-      const { stdout } = await sh('cannot look at it', INSPECT, [root]);
-      const [state, ...entries] = stdout.split('\n').filter((line) => line !== '');
-      if (state === 'missing' || state === 'not-a-directory') return { state };
-      return { state: 'directory', entries };
+      const { stdout } = await sh('cannot look at it', INSPECT, [root, REPOSITORY_MARKER]);
+      const [state, insideLine, ...rest] = stdout.split('\n');
+      const inside = insideLine === '' || insideLine === undefined ? undefined : insideLine;
+      if (state === 'missing') return { state, inside };
+      if (state !== 'directory') return { state: 'not-a-directory' };
+      const cut = rest.indexOf('/marker');
+      const entries = (cut === -1 ? rest : rest.slice(0, cut)).filter((line) => line !== '');
+      return { state, entries, inside, ...(cut !== -1 && { marker: rest.slice(cut + 1).join('\n') }) };
     },
     async list(dir) {
       const { stdout } = await sh(`cannot list ${dir}`, LIST, [absolute(dir)]);
@@ -59,20 +82,14 @@ export function sshCopyTarget(node: NodeHost, spec: NodeSpec, root: string): Cop
       const result = await sh(`cannot read ${relative}`, READ, [absolute(relative)], {}, [0, 3]);
       return result.exitCode === 3 ? undefined : result.stdout;
     },
-    async makeDirs(relatives) {
-      if (relatives.length > 0) await sh('cannot create directories', MAKE_DIRS, relatives.map(absolute));
-    },
-    async write(relative, bytes, signal) {
-      const what = `cannot write ${relative}`;
-      const { stdout } = await sh(what, WRITE, [absolute(relative)], { stdin: bytes, signal });
-      return sha256Of(what, stdout);
+    async put(relative, bytes, signal) {
+      await sh(`cannot write ${relative}`, PUT, [absolute(relative), String(bytes.size)], { stdin: withDigest(bytes), signal });
     },
     async hash(relative) {
-      const what = `cannot read ${relative}`;
-      return sha256Of(what, (await sh(what, HASH, [absolute(relative)])).stdout);
-    },
-    async rename(from, to) {
-      await sh(`cannot rename ${from} to ${path.posix.basename(to)}`, RENAME, [absolute(from), absolute(to)]);
+      const { stdout } = await sh(`cannot read ${relative}`, HASH, [absolute(relative)]);
+      const digest = /^([0-9a-f]{64})\b/.exec(stdout.trim())?.[1];
+      if (digest === undefined) throw new SendenseError(`${description}: cannot read ${relative}: no sha256 digest in ${JSON.stringify(stdout.slice(0, 80))}`);
+      return digest;
     },
     async remove(relatives) {
       if (relatives.length > 0) await sh('cannot remove files', REMOVE, relatives.map(absolute));
@@ -86,6 +103,12 @@ export function copyDescription(spec: NodeSpec, root: string): string {
   return `${describeNode(spec)}:${root}`;
 }
 
+// The bytes, then the line with their sha256: the script renames only what has that digest there.
+async function* withDigest(bytes: OutgoingBytes): AsyncIterable<Uint8Array> {
+  yield* bytes;
+  yield Buffer.from(`${bytes.sha256()}\n`);
+}
+
 // What went wrong there, in a few words: a full disk named as such, else the program's last line.
 function reason(stderr: string, exitCode: number): string {
   if (/no space left on device/i.test(stderr)) return 'no space left on device';
@@ -95,6 +118,6 @@ function reason(stderr: string, exitCode: number): string {
     .split('\n')
     .filter((line) => line.trim() !== '')
     .at(-1)
-    ?.replace(/^(sh|cat|mv|mkdir|rm|sync|sha256sum|find|ls)(: \d+)?: /, '');
+    ?.replace(/^(sh|head|wc|cat|mv|mkdir|rm|sync|sha256sum|openssl|find|ls|realpath)(: \d+)?: /, '');
   return last ?? `exit status ${exitCode}`;
 }

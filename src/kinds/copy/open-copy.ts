@@ -12,9 +12,8 @@ import { connectSshNode } from '../../node/ssh.js';
 import type { Step } from '../../engine/step.js';
 import { SendenseError } from '../../errors.js';
 import { KEYRING_FILE, keyringPath } from '../../repository/keyring.js';
-import { parseRepositoryMarker, readRepositoryMarker, REPOSITORY_MARKER, repositoryMarkerText, type RepositoryMarker } from '../../repository/marker.js';
+import { parseRepositoryMarker, readRepositoryMarker, REPOSITORY_MARKER, repositoryMarkerText } from '../../repository/marker.js';
 import { readFile } from 'node:fs/promises';
-import { repositoryHolding } from '../../repository/containing-repository.js';
 import type { CopyRun } from './copy-run.js';
 
 export const openCopy: Step<CopyRun> = {
@@ -29,15 +28,11 @@ export const openCopy: Step<CopyRun> = {
     run.state = { node, target: sshCopyTarget(node, spec, copyPath) };
     const { target } = run.state;
     const root = await target.inspect();
-    const marked = root.state === 'directory' && root.entries.includes(REPOSITORY_MARKER);
-    const copyMarker = marked ? await readCopyMarker(run) : undefined;
-    // A marker above the path: it lies inside a repository (the hub's own, on this host).
-    const holder = marked ? undefined : await repositoryHolding(node, copyPath, []);
-    const verdict = holder !== undefined ? { kind: 'refused' as const, why: `it is inside the repository ${holder}` } : judgeTarget(root, copyMarker, source);
+    const copyMarker = root.state === 'directory' && root.marker !== undefined ? parseRepositoryMarker(root.marker, target.absolute(REPOSITORY_MARKER)) : undefined;
+    const verdict = judgeTarget(root, copyMarker, source);
     if (verdict.kind === 'refused') throw new SendenseError(`copy target ${target.description} refused: ${verdict.why}; nothing was written`, { step: 'open-copy' });
     const place = placeContext(run);
     if (verdict.kind === 'new') {
-      await target.makeDirs(['.']);
       await placeFile(place, REPOSITORY_MARKER, textBytes(repositoryMarkerText(settings, origin)));
     }
     const keyring = settings.encryption === 'luks' ? await syncKeyring(run, place) : '';
@@ -52,12 +47,6 @@ export function placeContext(run: CopyRun): PlaceContext {
   const { target } = run.state;
   const partials = partialFiles(run.store, run.runId, target, { plan: run.plan.name, nodeSpec: run.plan.copy.to.node });
   return { target, partials, signal: run.signal };
-}
-
-async function readCopyMarker(run: CopyRun): Promise<RepositoryMarker | undefined> {
-  const { target } = run.state;
-  const text = await target.read(REPOSITORY_MARKER);
-  return text === undefined ? undefined : parseRepositoryMarker(text, target.absolute(REPOSITORY_MARKER));
 }
 
 // The copy opens with the keys that open the hub's repository: its keyring is the hub's, rewritten when a key changed.
