@@ -1,9 +1,8 @@
 // The points of one VM the copy lacks, sent oldest first (docs/copies.md#what-is-sent), so each
-// point's parent is on the copy before it. The caller holds the VM's lock: no backup or merge
-// changes the hub's files meanwhile. A point the copy has complete is never sent again, whatever
+// point's parent is on the copy before it. The caller holds the VM's lock and found no merge of it
+// unfinished: no backup or merge changes the hub's files meanwhile. A point the copy has complete is never sent again, whatever
 // the hub made of it since (a merge may have turned it into a full there: both are that point).
 
-import { refuseUnfinishedMerge } from '../retention/unfinished-merge.js';
 import type { Backup, Store } from '../store/index.js';
 import { copyPoint, type PointContext } from './copy-point.js';
 
@@ -20,9 +19,8 @@ export interface VmCopied {
   readonly notSent: readonly { readonly id: string; readonly why: string }[];
 }
 
-export async function copyVm(context: PointContext & { readonly store: Store; readonly step: string }, vm: string, onPoint: (id: string) => void): Promise<VmCopied> {
+export async function copyVm(context: PointContext & { readonly store: Store }, vm: string, onPoint: (id: string) => void): Promise<VmCopied> {
   const { store, target } = context;
-  await refuseUnfinishedMerge(store, vm, context.step);
   const backups = parentsFirst((await store.listBackups({ vm })).filter((backup) => backup.repository === context.repository));
   const copy = await target.list(vm);
   const present = new Set([...copy.keys()].filter((file) => /^disk-\d+\/[^/]+\.json$/.test(file)));

@@ -1,10 +1,10 @@
 // A copy on another host reached over SSH (docs/copies.md): each file operation is one small
 // POSIX shell script run there through the node's exec channel (paths always as arguments, never
 // in the script), using only coreutils and findutils. One exec puts a whole file in place: its
-// bytes on the script's stdin (exactly its size, then the sha256 the hub computed of them), the
-// partial file fsynced and read back for its sha256 (openssl's where installed: about three times
-// sha256sum's speed), compared, renamed. Starting a session costs a round trip and a fork there,
-// so each file takes one. Works on any NodeHost: this host too.
+// bytes on the script's stdin followed by the sha256 the hub computed of them, the partial file
+// fsynced and read back for its sha256 (openssl's where installed: about three times sha256sum's
+// speed), compared, renamed. Starting a session costs round trips and a fork there, so each file
+// takes one. Works on any NodeHost: this host too.
 
 import path from 'node:path';
 import { SendenseError } from '../errors.js';
@@ -29,17 +29,18 @@ const LIST = `cd -- "$1" 2>/dev/null || exit 0; find . -mindepth 1 -maxdepth 2 -
 const READ = '[ -e "$1" ] || exit 3; cat -- "$1"';
 // The sha256 of stdin as "<hex> …", by the fastest program there.
 const SHA256 = 'if command -v openssl >/dev/null 2>&1; then openssl dgst -sha256 -r; else sha256sum; fi';
+// stdin: the file's bytes, then a line with the hub's sha256 of them (65 bytes). Taken whole by cat
+// (an exact-length reader like head -c or dd moves them at a fraction of its speed), the line is
+// cut off again before the file is made durable and read back.
 const PUT = [
   'umask 077; p="$1.partial"',
   'mkdir -p -- "$(dirname -- "$1")" || exit',
   'fail() { rm -f -- "$p"; exit "$1"; }',
-  // Exactly the file's bytes (head reads no further), then the line with the hub's sha256 of them.
-  'head -c "$2" > "$p" || fail $?',
-  'n=$(wc -c < "$p"); [ "$n" -eq "$2" ] || { echo "only $n of $2 bytes arrived" >&2; fail 8; }',
-  'sync -- "$p" || fail 7',
+  'cat > "$p" || fail $?',
+  'n=$(wc -c < "$p"); [ "$n" -eq $(($2 + 65)) ] || { echo "only $n of $2 bytes arrived" >&2; fail 8; }',
+  'sent=$(tail -c 65 -- "$p" | head -c 64) && truncate -s "$2" -- "$p" && sync -- "$p" || fail 7',
   `got=$({ ${SHA256}; } < "$p") || fail 6; got=\${got%% *}`,
-  'IFS= read -r sent || sent=',
-  '[ "$got" = "$sent" ] || { echo "it arrived different from what was sent (sha256 $got there, ${sent:-none} sent)" >&2; fail 9; }',
+  '[ "$got" = "$sent" ] || { echo "it arrived different from what was sent (sha256 $got there, $sent sent)" >&2; fail 9; }',
   'mv -f -- "$p" "$1" && sync -- "$(dirname -- "$1")"',
 ].join('\n');
 const HASH = `{ ${SHA256}; } < "$1"`;
@@ -118,6 +119,6 @@ function reason(stderr: string, exitCode: number): string {
     .split('\n')
     .filter((line) => line.trim() !== '')
     .at(-1)
-    ?.replace(/^(sh|head|wc|cat|mv|mkdir|rm|sync|sha256sum|openssl|find|ls|realpath)(: \d+)?: /, '');
+    ?.replace(/^(sh|wc|cat|tail|head|truncate|mv|mkdir|rm|sync|sha256sum|openssl|find|ls|realpath)(: \d+)?: /, '');
   return last ?? `exit status ${exitCode}`;
 }

@@ -9,6 +9,7 @@ import { SendenseError, isSendenseError } from '../../errors.js';
 import { formatBytes } from '../../format/bytes.js';
 import { plural } from '../../format/plural.js';
 import { processStartTicks } from '../../process/index.js';
+import { refuseUnfinishedMerge } from '../../retention/unfinished-merge.js';
 import type { Store } from '../../store/index.js';
 import { copiedTotals, type CopyRun } from './copy-run.js';
 import { placeContext } from './open-copy.js';
@@ -25,16 +26,14 @@ export const sendPoints: Step<CopyRun> = {
     const busy: string[] = [];
     try {
       for (const vm of await vmsToCopy(store, plan.repository.path, plan.copy.vm)) {
-        try {
-          await store.lockVm(vm, run.runId, plan.name);
-        } catch (error) {
+        const taken = await takeVm(run, vm).catch((error: unknown) => {
           // Every VM: the others are copied; this one fails the run at the end.
           if (plan.copy.vm !== undefined || !isSendenseError(error)) throw error;
           run.reporter.emit({ type: 'warning', step: 'send-points', message: error.message });
           busy.push(vm);
-          continue;
-        }
-        run.undo.push({ what: `unlock VM ${vm}`, when: 'always', step: 'send-points', run: () => store.unlockVm(vm, run.runId) });
+          return false;
+        });
+        if (!taken) continue;
         try {
           run.copied.push(await copyVm(pointContext(run), vm, (id) => run.reporter.emit({ type: 'info', step: 'send-points', message: `${vm}: sending point ${id}` })));
         } finally {
@@ -67,6 +66,21 @@ export const sendPoints: Step<CopyRun> = {
   },
 };
 
+// The VM's lock, so no backup or merge changes its files while they are read, and no merge of it
+// left unfinished (doctor's to finish first).
+async function takeVm(run: CopyRun, vm: string): Promise<true> {
+  const { store, runId } = run;
+  await store.lockVm(vm, runId, run.plan.name);
+  run.undo.push({ what: `unlock VM ${vm}`, when: 'always', step: 'send-points', run: () => store.unlockVm(vm, runId) });
+  try {
+    await refuseUnfinishedMerge(store, vm, 'send-points');
+  } catch (error) {
+    await store.unlockVm(vm, runId);
+    throw error;
+  }
+  return true;
+}
+
 // copy.vm, or every VM with a point in the repository.
 async function vmsToCopy(store: Store, repository: string, vm: string | undefined): Promise<readonly string[]> {
   if (vm !== undefined) return [vm];
@@ -80,7 +94,6 @@ function pointContext(run: CopyRun) {
   return {
     ...placeContext(run),
     store,
-    step: 'send-points',
     repository: run.plan.repository.path,
     verify: run.plan.copy.verify,
     verifyOptions: {
