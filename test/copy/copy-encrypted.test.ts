@@ -5,12 +5,12 @@
 // copy with the key gives every point back exactly.
 
 import { execFileSync } from 'node:child_process';
-import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { unlockKeyring } from '../../src/repository/keyring.js';
-import { commandLine } from '../support/process-tree.js';
+import { commandLinesDuring } from '../support/process-tree.js';
 import { listBackups, sendenseRun, startSendenseRun } from '../support/sendense-cli.js';
 import { useRunWorkspace } from '../support/run-workspace.js';
 import { createDisk, differenceBetween, keepCopy, portRangeForTestFile, writeDisk } from '../support/vm-disks.js';
@@ -25,18 +25,6 @@ function writeYaml(name: string, doc: object): string {
   const file = path.join(ws.dir, `${name}.yaml`);
   writeFileSync(file, stringify(doc));
   return file;
-}
-
-// Every distinct command line seen while the run lives (sampled as fast as /proc allows).
-async function commandLinesDuring(run: ReturnType<typeof startSendenseRun>): Promise<string[]> {
-  const seen = new Set<string>();
-  let done = false;
-  void run.exited.then(() => (done = true));
-  while (!done) {
-    for (const entry of readdirSync('/proc').filter((name) => /^\d+$/.test(name))) seen.add(commandLine(Number(entry)).join(' '));
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-  return [...seen];
 }
 
 it('an encrypted repository is copied as LUKS files with its keyring; the key is nowhere there; a restore from the copy with the key is exact', async () => {
@@ -63,7 +51,7 @@ it('an encrypted repository is copied as LUKS files with its keyring; the key is
   const offsite = path.join(ws.dir, 'offsite');
   const plan = writeCopyPlan(ws.dir, node.sshd, { repository: ws.repository, to: offsite, keyFile });
   const run = startSendenseRun([plan, '--db', ws.db]);
-  const commandLines = await commandLinesDuring(run);
+  const commandLines = await commandLinesDuring(run.exited);
   const ended = await run.exited;
   expect(ended.exitCode, `${ended.stdout}\n${ended.stderr}`).toBe(0);
   expect(copyCounts({ exitCode: 0, stdout: ended.stdout, stderr: ended.stderr })).toMatchObject({ pointsSent: 2, filesSent: 2 });

@@ -11,7 +11,7 @@ import path from 'node:path';
 import { afterEach, beforeEach, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { unlockKeyring } from '../../src/repository/keyring.js';
-import { commandLine, leasedPorts, recordedProcesses } from '../support/process-tree.js';
+import { commandLinesDuring, leasedPorts, recordedProcesses } from '../support/process-tree.js';
 import { listBackups, sendenseRun, startSendenseRun } from '../support/sendense-cli.js';
 import { createDisk, differenceBetween, keepCopy, portRangeForTestFile, writeDisk } from '../support/vm-disks.js';
 
@@ -46,18 +46,6 @@ function repositoryFiles(repository: string): string[] {
     .sort();
 }
 
-// Every distinct command line seen while the run lives (sampled as fast as /proc allows).
-async function commandLinesDuring(run: ReturnType<typeof startSendenseRun>): Promise<string[]> {
-  const seen = new Set<string>();
-  let done = false;
-  void run.exited.then(() => (done = true));
-  while (!done) {
-    for (const entry of readdirSync('/proc').filter((name) => /^\d+$/.test(name))) seen.add(commandLine(Number(entry)).join(' '));
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-  return [...seen];
-}
-
 it('full, incrementals and a merge: every file LUKS, no plaintext, verify clean, every point restores exactly; the key nowhere', async () => {
   const key = makeKey('repository.key');
   const repository = path.join(dir, 'repository');
@@ -86,7 +74,7 @@ it('full, incrementals and a merge: every file LUKS, no plaintext, verify clean,
     if (round > 0)
       writeDisk(disk, [`write -P 0x${(0x70 + round).toString(16)} ${round * 7}M 3M`, `write -s ${path.join(dir, 'known.txt')} ${(60 + round) * MiB + 1024} ${known.length}`, 'write -z 41M 1M']);
     const run = startSendenseRun([backupPlan, '--db', path.join(dir, 'state.db')]);
-    commandLines.push(...(await commandLinesDuring(run)));
+    commandLines.push(...(await commandLinesDuring(run.exited)));
     const ended = await run.exited;
     expect(ended.exitCode, ended.stdout + ended.stderr).toBe(0);
     outputs.push(ended.stdout, ended.stderr);

@@ -49,6 +49,19 @@ export function commandLine(pid: number): string[] {
   }
 }
 
+// Every distinct command line on this machine until `exited` settles (sampled as fast as /proc
+// allows): what a secret must never be part of.
+export async function commandLinesDuring(exited: Promise<unknown>): Promise<string[]> {
+  const seen = new Set<string>();
+  let done = false;
+  void exited.then(() => (done = true));
+  while (!done) {
+    for (const entry of readdirSync('/proc').filter((name) => /^\d+$/.test(name))) seen.add(commandLine(Number(entry)).join(' '));
+    await new Promise((resolve) => setTimeout(resolve, 5));
+  }
+  return [...seen];
+}
+
 // qemu-nbd processes among pids (by what they run, for pids the test already owns).
 export function qemuNbdAmong(pids: readonly number[]): number[] {
   return pids.filter((pid) => commandLine(pid)[0]?.endsWith('qemu-nbd'));
