@@ -1,0 +1,65 @@
+// A copy plan (docs/copies.md): its defaults, and each mistake one line at FILE:LINE:COL, exit 2.
+
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import os, { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { loadPlanForRun } from '../../src/plan/load.js';
+import type { CopyPlan } from '../../src/plan/types.js';
+import { runCli } from './run-validate.js';
+
+const dir = mkdtempSync(path.join(tmpdir(), 'copy-plan-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+// Lines 1-3 are the header, then `repository` (line 4), then `copy` (line 5).
+function planWith(to: string, extra = '', host = 'offsite1'): string {
+  const file = path.join(dir, `plan-${Math.random().toString(16).slice(2)}.yaml`);
+  writeFileSync(file, `version: 1\nkind: copy\nname: offsite\nrepository: { path: /backup/repository }\ncopy:\n  to:\n    type: ssh\n    node: { host: ${host}, user: sendense }\n${to}${extra}`);
+  return file;
+}
+
+async function validate(file: string): Promise<string> {
+  const result = await runCli(['validate', file]);
+  expect(result.exitCode).toBe(2);
+  const output = result.stdout + result.stderr;
+  expect(output).not.toMatch(/\n\s+at /);
+  return output;
+}
+
+describe('a copy plan', () => {
+  it('needs the target and a path: every VM, verified first, the node like any node', async () => {
+    const plan = (await loadPlanForRun(planWith('    path: /backup/offsite\n'))) as CopyPlan;
+    expect(plan.kind).toBe('copy');
+    expect(plan.vm).toEqual({ name: 'all' });
+    expect(plan.copy).toEqual({
+      vm: undefined,
+      to: { type: 'ssh', node: { host: 'offsite1', port: 22, user: 'sendense', identityFile: undefined, knownHosts: path.join(os.homedir(), '.ssh/known_hosts') }, path: '/backup/offsite' },
+      verify: true,
+    });
+    expect(Object.isFrozen(plan.copy.to)).toBe(true);
+    const one = (await loadPlanForRun(planWith('    path: /backup/offsite\n  verify: false\nvm: { name: pgtest1 }\n'))) as CopyPlan;
+    expect(one.vm).toEqual({ name: 'pgtest1' });
+    expect(one.copy).toMatchObject({ vm: 'pgtest1', verify: false });
+  });
+
+  it('a relative path on the copy\u2019s host', async () => {
+    expect(await validate(planWith('    path: backup/offsite\n'))).toContain(":9:11: copy.to.path: must be an absolute path on the copy's host (got 'backup/offsite')");
+  });
+
+  it('the repository itself, or a path inside it, on this host', async () => {
+    expect(await validate(planWith('    path: /backup/repository/offsite\n', '', '127.0.0.1'))).toContain(
+      ':9:11: copy.to.path: /backup/repository/offsite on 127.0.0.1 is the repository /backup/repository or inside it; a copy needs a directory of its own',
+    );
+    // Another host's /backup/repository is another directory.
+    expect((await runCli(['validate', planWith('    path: /backup/repository\n')])).exitCode).toBe(0);
+  });
+
+  it('what a copy plan has no use for: a node, retention, a rate; and a target type other than ssh', async () => {
+    const output = await validate(planWith('    path: /backup/offsite\n', 'retention: { keepLast: 3 }\nrate: 50MiB/s\n'));
+    expect(output).toMatch(/:10:1: .*retention/);
+    expect(output).toMatch(/:11:1: .*rate/);
+    const wrongType = path.join(dir, 'wrong-type.yaml');
+    writeFileSync(wrongType, 'version: 1\nkind: copy\nname: offsite\nrepository: { path: /r }\ncopy:\n  to: { type: s3, node: { host: h, user: u }, path: /x }\n');
+    expect(await validate(wrongType)).toMatch(/:6:15: copy\.to\.type: /);
+  });
+});
