@@ -6,7 +6,7 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { loadPlanForRun } from '../../src/plan/load.js';
 import type { CopyPlan } from '../../src/plan/types.js';
-import { runCli } from './run-validate.js';
+import { runCli, validateRefused as validate } from './run-validate.js';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'copy-plan-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -16,14 +16,6 @@ function planWith(to: string, extra = '', host = 'offsite1'): string {
   const file = path.join(dir, `plan-${Math.random().toString(16).slice(2)}.yaml`);
   writeFileSync(file, `version: 1\nkind: copy\nname: offsite\nrepository: { path: /backup/repository }\ncopy:\n  to:\n    type: ssh\n    node: { host: ${host}, user: sendense }\n${to}${extra}`);
   return file;
-}
-
-async function validate(file: string): Promise<string> {
-  const result = await runCli(['validate', file]);
-  expect(result.exitCode).toBe(2);
-  const output = result.stdout + result.stderr;
-  expect(output).not.toMatch(/\n\s+at /);
-  return output;
 }
 
 describe('a copy plan', () => {

@@ -1,5 +1,6 @@
 // Runs `sendense-run validate ...` in-process through the real CLI entry and captures its output.
 
+import { expect } from 'vitest';
 import { main } from '../../src/cli/main.js';
 
 export interface CliRun {
@@ -22,4 +23,13 @@ export async function runCli(argv: readonly string[]): Promise<CliRun> {
     process.stdout.write = writeOut;
     process.stderr.write = writeErr;
   }
+}
+
+// `sendense-run validate FILE` of a plan with mistakes: exit 2, no stack trace; its output.
+export async function validateRefused(file: string): Promise<string> {
+  const result = await runCli(['validate', file]);
+  expect(result.exitCode).toBe(2);
+  const output = result.stdout + result.stderr;
+  expect(output).not.toMatch(/\n\s+at /);
+  return output;
 }
