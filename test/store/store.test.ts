@@ -62,6 +62,13 @@ describe.each(DIALECTS)('store on %s', (dialect) => {
     expect(await store.runningRuns()).toHaveLength(1);
   });
 
+  it("records the bytes a run moved that no backup counts (a copy's, beyond 4 GiB)", async () => {
+    const run = await store.createRun({ plan: 'offsite', kind: 'copy', trigger: 'manual' });
+    expect(run.bytes).toBeNull();
+    await store.recordRunBytes(run.id, 5 * 1024 ** 3 + 7);
+    expect((await store.getRun(run.id))?.bytes).toBe(5 * 1024 ** 3 + 7);
+  });
+
   it('builds a chain: full, incrementals, parent lookups and restore points', async () => {
     const run = await store.createRun({ plan: 'nightly', kind: 'incremental', trigger: 'manual' });
     const full = await completedBackup(run.id);
