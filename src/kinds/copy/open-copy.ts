@@ -3,17 +3,17 @@
 // with the repository's settings); a copy of this repository is used; anything else is refused
 // in one line. An encrypted repository's keyring (wrapped secrets only) follows the hub's.
 
+import { readFile } from 'node:fs/promises';
 import { copySource, judgeTarget } from '../../copy/copy-origin.js';
 import { textBytes } from '../../copy/outgoing-bytes.js';
 import { partialFiles } from '../../copy/partial-files.js';
 import { placeFile, type PlaceContext } from '../../copy/place-file.js';
 import { sshCopyTarget } from '../../copy/ssh-copy-target.js';
-import { connectSshNode } from '../../node/ssh.js';
 import type { Step } from '../../engine/step.js';
 import { SendenseError } from '../../errors.js';
+import { connectSshNode } from '../../node/ssh.js';
 import { KEYRING_FILE, keyringPath } from '../../repository/keyring.js';
 import { parseRepositoryMarker, readRepositoryMarker, REPOSITORY_MARKER, repositoryMarkerText } from '../../repository/marker.js';
-import { readFile } from 'node:fs/promises';
 import type { CopyRun } from './copy-run.js';
 
 export const openCopy: Step<CopyRun> = {
