@@ -101,3 +101,5 @@ console.log(
     `${done.facts.pointsThere} point already there, ${incremental.seconds.toFixed(2)} s`,
 );
 console.log(`load average after: ${execFileSync('cat', ['/proc/loadavg'], { encoding: 'utf8' }).trim()}`);
+// The sshd would keep the bench alive: stopped here (and on a failure, when the bench exits).
+await sshd.stop();
