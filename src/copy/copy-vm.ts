@@ -19,7 +19,8 @@ export interface VmCopied {
   readonly notSent: readonly { readonly id: string; readonly why: string }[];
 }
 
-export async function copyVm(context: PointContext & { readonly store: Store }, vm: string, onPoint: (id: string) => void): Promise<VmCopied> {
+// `pruned`: the points the copy merged away by its own retention (docs/copies.md#retention): never sent again.
+export async function copyVm(context: PointContext & { readonly store: Store }, vm: string, onPoint: (id: string) => void, pruned: ReadonlySet<string> = new Set()): Promise<VmCopied> {
   const { store, target } = context;
   const backups = parentsFirst((await store.listBackups({ vm })).filter((backup) => backup.repository === context.repository));
   const copy = await target.list(vm);
@@ -30,7 +31,7 @@ export async function copyVm(context: PointContext & { readonly store: Store }, 
       outcome.notSent.push({ id: backup.id, why: `damaged on the hub (${backup.damage ?? 'verify found it differs'})` });
       continue;
     }
-    if (backup.status !== 'complete') continue;
+    if (backup.status !== 'complete' || pruned.has(backup.id)) continue;
     if (backup.disks.every((disk) => present.has(`disk-${disk.diskKey}/${backup.id}.json`))) {
       outcome.pointsThere++;
       continue;

@@ -1,7 +1,7 @@
 // What killed runs took on nodes (store/node-resources.ts): a frozen guest is thawed first, then
 // the backup job ended, a checkpoint deleted unless it is the change_id of its VM's newest complete
 // backup, the run's scratch directory removed, a failover test's domain destroyed with its overlays,
-// a copy's partial file removed from the copy's host (docs/copies.md#crash-safety).
+// a copy's merge finished and its partial files removed on the copy's host (docs/copies.md#crash-safety).
 // A node over SSH is reached again with the plan's node settings as the run recorded them
 // (docs/how-it-works.md#libvirt-domains).
 
@@ -17,12 +17,15 @@ import type { Backup, NodeResource, ReplicaPoint } from '../store/index.js';
 import type { DoctorContext, Sweeper } from './sweeper.js';
 import { RECOVERY_RESOURCE } from '../kinds/recover/recover-run.js';
 import { finishReplicaPoints, REPLICA_POINT_RESOURCE } from './replica-points.js';
-import { COPY_PARTIAL_RESOURCE, removePartialFile } from '../copy/partial-files.js';
+import { COPY_PARTIAL_RESOURCE, partialFiles, removePartialFile } from '../copy/partial-files.js';
+import { COPY_MERGE_RESOURCE, finishCopyMerge, type CopyMergeFacts } from '../copy/copy-retention.js';
+import { sshCopyTarget } from '../copy/ssh-copy-target.js';
 
 // The order they are given back in: nothing frozen a moment longer, the job before its files.
 // A dead sync's point is finished before checkpoints are judged: one written whole becomes the
 // replica's newest point, and the checkpoint it recorded is then the one the next sync starts from.
-const ORDER = ['guest-freeze', 'backup-job', REPLICA_POINT_RESOURCE, 'checkpoint', 'scratch-dir', TEST_DOMAIN_RESOURCE, COPY_PARTIAL_RESOURCE];
+// A copy's merge is finished before its partial files go: finishing puts files in place itself.
+const ORDER = ['guest-freeze', 'backup-job', REPLICA_POINT_RESOURCE, 'checkpoint', 'scratch-dir', TEST_DOMAIN_RESOURCE, COPY_MERGE_RESOURCE, COPY_PARTIAL_RESOURCE];
 
 export const nodeResourcesSweeper: Sweeper = {
   name: 'node resources',
@@ -85,6 +88,14 @@ async function giveBack(doctor: DoctorContext, host: NodeHost, resource: NodeRes
         await removePartialFile(host, resource.name);
         await forget();
       });
+    case COPY_MERGE_RESOURCE:
+      return doctor.act(what, 'finish it', async () => {
+        const copy = resource.facts as unknown as CopyMergeFacts;
+        const target = sshCopyTarget(host, copy.nodeSpec, copy.root);
+        const partials = partialFiles(store, resource.runId, target, { plan: copy.plan, nodeSpec: copy.nodeSpec });
+        await finishCopyMerge({ target, partials, node: host, root: copy.root }, copy.vm, { store });
+        await forget();
+      });
     case TEST_DOMAIN_RESOURCE:
       return doctor.act(what, 'destroy it and remove its overlays', async () => {
         await endTestDomain((argv, options) => host.exec(argv, options), resource.facts as unknown as TestDomainFacts);
@@ -104,6 +115,7 @@ function describe(resource: NodeResource): string {
     checkpoint: `checkpoint ${resource.name} of domain ${domain}`,
     'scratch-dir': `scratch directory ${resource.name}`,
     [REPLICA_POINT_RESOURCE]: `unfinished replica sync of plan ${String(resource.facts.plan ?? '')}`,
+    [COPY_MERGE_RESOURCE]: `merge on a copy of VM ${String(resource.facts.vm ?? '')} (${resource.name}, plan ${String(resource.facts.plan ?? '')})`,
     [COPY_PARTIAL_RESOURCE]: `partial file ${resource.name} of a copy (plan ${String(resource.facts.plan ?? '')})`,
     [TEST_DOMAIN_RESOURCE]: `failover test domain ${resource.name} (overlays ${((resource.facts.overlays as string[] | undefined) ?? []).join(', ')})`,
   };

@@ -36,7 +36,7 @@ interface RawPlan {
   /** Absent only for kind copy (every VM of the repository). */
   vm: { name: string; source?: Source & { clientPath?: string; passwordFile?: string } };
   verify?: { vm: string; outdatedAfter?: string };
-  copy?: { to: { type: 'ssh'; node: RawNode; path: string }; verify?: boolean };
+  copy?: { to: { type: 'ssh'; node: RawNode; path: string }; verify?: boolean; retention?: Omit<NonNullable<RawPlan['retention']>, 'keepChains'> };
   node?: RawNode;
   /** Absent only for kind replicate. */
   repository?: { path: string; encryption?: { keyFile?: string; keyEnv?: string }; compression?: 'zstd' | 'none' };
@@ -110,7 +110,7 @@ export function buildPlan(data: unknown, file: string, envRefs: readonly string[
       ...base,
       kind: 'copy',
       vm: { name: vm ?? 'all' },
-      copy: { vm, to: { type: 'ssh', node: buildNode(copy.to.node), path: copy.to.path }, verify: copy.verify ?? true },
+      copy: { vm, to: { type: 'ssh', node: buildNode(copy.to.node), path: copy.to.path }, verify: copy.verify ?? true, ...(copy.retention && { retention: copy.retention }) },
     });
   }
   if (raw.kind === 'verify') {

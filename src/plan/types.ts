@@ -298,6 +298,8 @@ export interface CopySettings {
   };
   /** Check each hub file against its manifest before the copy counts it. */
   readonly verify: boolean;
+  /** The copy's own keep-* rules (docs/copies.md#retention); undefined: it keeps every point. */
+  readonly retention?: Omit<RetentionSettings, 'keepChains'>;
 }
 
 /** Copies off the hub (docs/copies.md): the points of the repository the copy lacks, sent over SSH. */

@@ -33,12 +33,23 @@ export async function writeManifest(file: string, manifest: DiskManifest): Promi
 // <backupId>.qcow2 (docs/how-it-works.md#verification). A crafted `file` or id would otherwise point
 // a prune or a merge at a file outside the repository.
 export async function readManifest(file: string): Promise<DiskManifest> {
-  let parsed: unknown;
+  let text: string;
   try {
-    parsed = JSON.parse(await readFile(file, 'utf8'));
+    text = await readFile(file, 'utf8');
   } catch (error) {
     const why = (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'missing' : `unreadable (${(error as Error).message})`;
     throw new SendenseError(`manifest ${file} is ${why}`);
+  }
+  return parseManifest(text, file);
+}
+
+// A manifest's text read from `file` (here, or on a copy's host: docs/copies.md#retention), checked as readManifest does.
+export function parseManifest(text: string, file: string): DiskManifest {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (error) {
+    throw new SendenseError(`manifest ${file} is unreadable (${(error as Error).message})`);
   }
   const manifest = parsed as Partial<DiskManifest> | null;
   if (manifest?.format !== MANIFEST_FORMAT || manifest.version !== MANIFEST_VERSION || typeof manifest.backupId !== 'string' || typeof manifest.diskKey !== 'number') {

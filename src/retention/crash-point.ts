@@ -3,7 +3,8 @@
 // stops it there once (SIGSTOP) until the test sends SIGCONT, e.g. after taking the database away.
 // Unset in production.
 
-export type MergeCrashPoint = 'planned' | 'prepared' | 'copy' | 'copied' | 'renamed' | 'files-done';
+// copy-merge-planned, copy-merge-disk: a merge on a copy written down, and with one disk of two done.
+export type MergeCrashPoint = 'planned' | 'prepared' | 'copy' | 'copied' | 'renamed' | 'files-done' | 'copy-merge-planned' | 'copy-merge-disk';
 
 export function crashPoint(point: MergeCrashPoint): void {
   if (process.env.SENDENSE_TEST_KILL_MERGE_AT === point) process.kill(process.pid, 'SIGKILL');

@@ -181,7 +181,12 @@ async function ownExtents(file: string): Promise<{ data: Interval[]; zero: Inter
   const own = ownLayer(file);
   const map = await runLocal(['qemu-img', 'map', ...own.objectArgs, '--output=json', own.filename], { secret: own.secret });
   if (map.exitCode !== 0) throw new SendenseError(`qemu-img map ${file}: ${map.stderr.trim()}`);
-  const entries = JSON.parse(map.stdout) as { start: number; length: number; present?: boolean; data: boolean; zero: boolean }[];
+  return ownExtentsOfMap(map.stdout);
+}
+
+// `qemu-img map --output=json` of a layer alone (backing: null): its data, and its zero clusters that hide the parent.
+export function ownExtentsOfMap(json: string): { data: Interval[]; zero: Interval[] } {
+  const entries = JSON.parse(json) as { start: number; length: number; present?: boolean; data: boolean; zero: boolean }[];
   const data: Interval[] = [];
   const zero: Interval[] = [];
   for (const entry of entries) {

@@ -1,7 +1,7 @@
 // What retention by points does with each point of one VM in one repository, decided on the
 // records alone (no file touched), so `prune --dry-run` shows exactly what a prune would do.
 
-import type { Backup } from '../store/index.js';
+import type { Backup, BackupDisk } from '../store/index.js';
 import { markPoints, type KeepRules } from './keep-rules.js';
 
 export type PointAction =
@@ -12,10 +12,15 @@ export type PointAction =
   /** The newest point of an older chain: nothing stands on it, its files go. */
   | { readonly action: 'delete' };
 
-export type PointDecision = PointAction & { readonly backup: Backup };
+/** What the decisions read of a point: the hub's records, or a copy's manifests (docs/copies.md#retention). */
+export interface PrunablePoint extends Pick<Backup, 'id' | 'type' | 'parentId' | 'status' | 'startedAt'> {
+  readonly disks: readonly Pick<BackupDisk, 'diskKey' | 'virtualSize'>[];
+}
+
+export type PointDecision<P extends PrunablePoint = Backup> = PointAction & { readonly backup: P };
 
 // `backups`: one VM in one repository, oldest first. Only complete, undamaged backups are points.
-export function choosePrune(backups: readonly Backup[], rules: KeepRules, timeZone?: string): readonly PointDecision[] {
+export function choosePrune<P extends PrunablePoint>(backups: readonly P[], rules: KeepRules, timeZone?: string): readonly PointDecision<P>[] {
   const points = backups.filter((backup) => backup.status === 'complete');
   const verdicts = new Map(
     markPoints(
@@ -24,7 +29,7 @@ export function choosePrune(backups: readonly Backup[], rules: KeepRules, timeZo
       timeZone,
     ).map((v) => [v.id, v.keptBy]),
   );
-  return points.map((backup): PointDecision => {
+  return points.map((backup): PointDecision<P> => {
     const keptBy = verdicts.get(backup.id)!;
     if (keptBy.length > 0) return { backup, action: 'keep', keptBy };
     const standing = backups.filter((other) => other.parentId === backup.id);
@@ -40,7 +45,7 @@ export function choosePrune(backups: readonly Backup[], rules: KeepRules, timeZo
 }
 
 // One line per point for the dry run and the run's log.
-export function describeDecision(decision: PointDecision): string {
+export function describeDecision(decision: PointDecision<PrunablePoint>): string {
   const { backup } = decision;
   const head = `${backup.id} (${backup.type}, ${backup.startedAt})`;
   if (decision.action === 'merge') return `${head}: merge into ${decision.into}${decision.becomesFull ? ` (${decision.into} becomes the full)` : ''}`;

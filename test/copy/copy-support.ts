@@ -36,6 +36,8 @@ export interface CopyPlanOptions {
   readonly keyFile?: string;
   /** Another port (an sshd that is not there). */
   readonly port?: number;
+  /** copy.retention: the copy's own keep-* rules. */
+  readonly retention?: Record<string, number>;
 }
 
 export function writeCopyPlan(dir: string, sshd: TestSshd, options: CopyPlanOptions): string {
@@ -49,6 +51,7 @@ export function writeCopyPlan(dir: string, sshd: TestSshd, options: CopyPlanOpti
     copy: {
       to: { type: 'ssh', node: { host: sshd.host, port: options.port ?? sshd.port, user: sshd.user, identityFile: sshd.identityFile, knownHosts: sshd.knownHosts }, path: options.to },
       ...(options.verify === undefined ? {} : { verify: options.verify }),
+      ...(options.retention === undefined ? {} : { retention: options.retention }),
     },
   };
   const file = path.join(dir, `${name}.yaml`);

@@ -34,6 +34,20 @@ describe('a copy plan', () => {
     expect(one.copy).toMatchObject({ vm: 'pgtest1', verify: false });
   });
 
+  it('copy.retention: keep-* rules only; refused for an encrypted repository, whose copy\u2019s host never gets the key', async () => {
+    const kept = (await loadPlanForRun(planWith('    path: /backup/offsite\n  retention: { keepDaily: 14, keepMonthly: 6 }\n'))) as CopyPlan;
+    expect(kept.copy.retention).toEqual({ keepDaily: 14, keepMonthly: 6 });
+    expect(await validate(planWith('    path: /backup/offsite\n  retention: { keepChains: 2 }\n'))).toMatch(/:10:16: unknown key 'keepChains' in copy\.retention/);
+    const keyFile = path.join(dir, 'repository.key');
+    writeFileSync(keyFile, 'k'.repeat(44), { mode: 0o600 });
+    const encrypted = path.join(dir, 'encrypted-copy.yaml');
+    writeFileSync(
+      encrypted,
+      `version: 1\nkind: copy\nname: offsite\nrepository: { path: /backup/repository, encryption: { keyFile: ${keyFile} } }\ncopy:\n  to: { type: ssh, node: { host: offsite1, user: sendense }, path: /backup/offsite }\n  retention: { keepLast: 3 }\n`,
+    );
+    expect(await validate(encrypted)).toMatch(/:7:14: copy\.retention: an encrypted repository's copy cannot merge its points/);
+  });
+
   it('a relative path on the copy\u2019s host', async () => {
     expect(await validate(planWith('    path: backup/offsite\n'))).toContain(":9:11: copy.to.path: must be an absolute path on the copy's host (got 'backup/offsite')");
   });

@@ -8,10 +8,11 @@ import type { CopyPlan } from '../../plan/types.js';
 import type { KindModule } from '../kind.js';
 import { copiedTotals, type CopyRun, type CopyState } from './copy-run.js';
 import { openCopy } from './open-copy.js';
+import { pruneCopyStep } from './prune-copy.js';
 import { sendPoints } from './send-points.js';
 
 export const copyKind: KindModule<CopyRun> = {
-  steps: [openCopy, sendPoints],
+  steps: [openCopy, sendPoints, pruneCopyStep],
   afterSteps: [],
   cleanup: 'unlock the VMs',
   async open(base) {

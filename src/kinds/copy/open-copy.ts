@@ -5,6 +5,7 @@
 
 import { readFile } from 'node:fs/promises';
 import { copySource, judgeTarget } from '../../copy/copy-origin.js';
+import { checkMergeTools } from '../../copy/copy-retention.js';
 import { textBytes } from '../../copy/outgoing-bytes.js';
 import { partialFiles } from '../../copy/partial-files.js';
 import { placeFile, type PlaceContext } from '../../copy/place-file.js';
@@ -32,6 +33,7 @@ export const openCopy: Step<CopyRun> = {
     const verdict = judgeTarget(root, copyMarker, source);
     if (verdict.kind === 'refused') throw new SendenseError(`copy target ${target.description} refused: ${verdict.why}; nothing was written`, { step: 'open-copy' });
     const place = placeContext(run);
+    if (plan.copy.retention !== undefined) await checkMergeTools({ ...place, node, root: copyPath });
     if (verdict.kind === 'new') {
       await placeFile(place, REPOSITORY_MARKER, textBytes(repositoryMarkerText(settings, origin)));
     }

@@ -3,6 +3,7 @@
 // that cannot be sent (damaged on the hub, its parent not on the copy) is said and fails the run
 // once the others are sent; a failure writing to the copy stops it at once.
 
+import { finishCopyMerge, prunedOnCopy } from '../../copy/copy-retention.js';
 import { copyVm, type VmCopied } from '../../copy/copy-vm.js';
 import type { Step } from '../../engine/step.js';
 import { SendenseError, isSendenseError } from '../../errors.js';
@@ -35,7 +36,12 @@ export const sendPoints: Step<CopyRun> = {
         });
         if (!taken) continue;
         try {
-          run.copied.push(await copyVm(pointContext(run), vm, (id) => run.reporter.emit({ type: 'info', step: 'send-points', message: `${vm}: sending point ${id}` })));
+          // A merge a killed run left on the copy is finished first: the points it touches are not sent again.
+          const place = { ...placeContext(run), node: run.state.node, root: plan.copy.to.path };
+          const finished = await finishCopyMerge(place, vm, run);
+          if (finished !== undefined) run.reporter.emit({ type: 'info', step: 'send-points', message: `${vm}: a merge left on the copy is finished: ${finished}` });
+          const pruned = await prunedOnCopy(place, vm);
+          run.copied.push(await copyVm(pointContext(run), vm, (id) => run.reporter.emit({ type: 'info', step: 'send-points', message: `${vm}: sending point ${id}` }), pruned));
         } finally {
           await store.unlockVm(vm, run.runId);
         }
@@ -68,7 +74,7 @@ export const sendPoints: Step<CopyRun> = {
 
 // The VM's lock, so no backup or merge changes its files while they are read, and no merge of it
 // left unfinished (doctor's to finish first).
-async function takeVm(run: CopyRun, vm: string): Promise<true> {
+export async function takeVm(run: CopyRun, vm: string): Promise<true> {
   const { store, runId } = run;
   await store.lockVm(vm, runId, run.plan.name);
   run.undo.push({ what: `unlock VM ${vm}`, when: 'always', step: 'send-points', run: () => store.unlockVm(vm, runId) });

@@ -11,6 +11,13 @@ const THIS_HOST = new Set(['localhost', '127.0.0.1', '::1']);
 
 export function checkCopyRules({ data, issues }: CheckContext): void {
   if (stringAt(data, 'kind') !== 'copy') return;
+  const raw = data as { copy?: { retention?: unknown }; repository?: { encryption?: unknown } } | null;
+  if (raw?.copy?.retention !== undefined && raw.repository?.encryption !== undefined) {
+    issues.error(
+      ['copy', 'retention'],
+      "copy.retention: an encrypted repository's copy cannot merge its points: the copy's host would need the key, which never leaves the hub; leave copy.retention out (the copy keeps every point it is sent)",
+    );
+  }
   const target = stringAt(data, 'copy', 'to', 'path');
   if (target === undefined || target === '' || hasEnvRef(target)) return;
   if (!path.posix.isAbsolute(target)) {

@@ -1,0 +1,261 @@
+// A copy's own retention (docs/copies.md#retention): the keep-* rules of copy.retention judged on
+// the points the copy holds (its manifests), whatever the hub keeps. An unkept point is merged into
+// the next point of its chain there, by the copy's host's own qemu-img, as the hub merges its own
+// (docs/how-it-works.md#retention): the child's clusters are written into the parent's file, which
+// is then renamed over the child's, so the child reads the same at every instant. The merged
+// manifest is worked out here and put there first.
+//
+// Crash safety: a merge is written down on the copy before any file changes (<vm>/.sendense-merge,
+// and a `copy-merge` node resource here for doctor), and every step can run again, so the next
+// run or doctor finishes it. Points the copy merged or removed are listed in <vm>/.sendense-pruned:
+// the hub may still hold them, and they are never sent again.
+
+import path from 'node:path';
+import { SendenseError } from '../errors.js';
+import type { NodeHost } from '../node/node.js';
+import type { KeepRules } from '../retention/keep-rules.js';
+import { mergedManifest, type Interval } from '../retention/merge-manifest.js';
+import { ownExtentsOfMap } from '../retention/merge-files.js';
+import { crashPoint } from '../retention/crash-point.js';
+import { choosePrune, describeDecision, type PrunablePoint } from '../retention/prune-choice.js';
+import { parseManifest } from '../repository/manifest-file.js';
+import type { DiskManifest } from '../repository/manifest.js';
+import type { Store } from '../store/index.js';
+import type { NodeSpec } from '../plan/types.js';
+import { textBytes } from './outgoing-bytes.js';
+import { placeFile, type PlaceContext } from './place-file.js';
+
+export const COPY_MERGE_RESOURCE = 'copy-merge';
+export const MERGE_JOURNAL = '.sendense-merge';
+export const PRUNED_LIST = '.sendense-pruned';
+
+/** What doctor needs to reach the copy again and finish a merge there. */
+export interface CopyMergeFacts {
+  readonly plan: string;
+  readonly nodeSpec: NodeSpec;
+  readonly root: string;
+  readonly vm: string;
+}
+
+/** The copy's host and the copy there: its shell, and where its files are put. */
+export interface CopyPlace extends PlaceContext {
+  readonly node: NodeHost;
+  readonly root: string;
+}
+
+export interface CopyPointDisk {
+  readonly diskKey: number;
+  readonly virtualSize: number;
+  readonly manifest: DiskManifest;
+}
+
+export interface CopyPoint extends PrunablePoint {
+  readonly disks: readonly CopyPointDisk[];
+}
+
+interface Journal {
+  readonly parent: string;
+  readonly child: string;
+  readonly disks: readonly number[];
+}
+
+export interface CopyPruned {
+  readonly kept: number;
+  readonly merged: number;
+  readonly removed: number;
+}
+
+// Every manifest of the VM's folder on the copy, each as "\0<relative>\0<text>".
+const MANIFESTS = `cd -- "$1" 2>/dev/null || exit 0; for f in disk-*/*.json; do [ -f "$f" ] || continue; printf '\\0%s\\0' "$f"; cat -- "$f"; done`;
+const EXISTING = 'for f in "$@"; do if [ -e "$f" ]; then printf "%s\\n" "$f"; fi; done';
+// $1 parent's file, $2 child's file, $3 the merged manifest, $4 the child's manifest, $5 the parent's.
+const FOLD = [
+  'if [ -e "$1" ]; then qemu-img commit -q -d -f qcow2 -- "$2" && mv -fT -- "$1" "$2" && sync -- "$(dirname -- "$2")" || exit; fi',
+  'if [ -e "$3" ]; then mv -fT -- "$3" "$4" && sync -- "$(dirname -- "$4")" || exit; fi',
+  'rm -f -- "$5"',
+].join('\n');
+const MAP = 'qemu-img map --output=json -- "$1"';
+const READ_HEX = 'qemu-io -r -f qcow2 -c "read -v $2 $3" -- "$1"';
+const HAS_QEMU = 'command -v qemu-img >/dev/null && command -v qemu-io >/dev/null';
+
+async function sh(place: CopyPlace, what: string, script: string, args: readonly string[]): Promise<string> {
+  const result = await place.node.exec(['sh', '-c', script, 'sh', ...args]);
+  if (result.exitCode !== 0) {
+    const last = result.stderr.trim().split('\n').filter(Boolean).at(-1) ?? `exit status ${result.exitCode}`;
+    throw new SendenseError(`${place.target.description}: ${what}: ${last}`);
+  }
+  return result.stdout;
+}
+
+// Merges need qemu-img and qemu-io on the copy's host: said before anything is sent.
+export async function checkMergeTools(place: CopyPlace): Promise<void> {
+  const result = await place.node.exec(['sh', '-c', HAS_QEMU]);
+  if (result.exitCode !== 0) {
+    throw new SendenseError(
+      `${place.target.description}: copy.retention merges points on the copy's host, which needs qemu-img and qemu-io (qemu-utils) there; install it, or leave copy.retention out`,
+      {
+        step: 'open-copy',
+      },
+    );
+  }
+}
+
+// The points on the copy, oldest first. `hubDisks`: the disks of each point the hub still knows;
+// a point with fewer manifests there is still being sent (a killed run's): it is not a point yet.
+export async function readCopyPoints(place: CopyPlace, vm: string, hubDisks: ReadonlyMap<string, number>): Promise<CopyPoint[]> {
+  const out = await sh(place, `cannot read the manifests of ${vm}`, MANIFESTS, [path.posix.join(place.root, vm)]);
+  const parts = out.split('\0');
+  const byId = new Map<string, DiskManifest[]>();
+  for (let at = 1; at + 1 < parts.length; at += 2) {
+    const manifest = parseManifest(parts[at + 1]!, path.posix.join(place.root, vm, parts[at]!));
+    byId.set(manifest.backupId, [...(byId.get(manifest.backupId) ?? []), manifest]);
+  }
+  const points = [...byId.values()].map((manifests): CopyPoint => {
+    const first = manifests[0]!;
+    const complete = manifests.length >= (hubDisks.get(first.backupId) ?? 0);
+    return {
+      id: first.backupId,
+      type: first.type,
+      parentId: first.parentId,
+      status: complete ? 'complete' : 'running',
+      startedAt: first.startedAt,
+      disks: manifests.sort((a, b) => a.diskKey - b.diskKey).map((manifest) => ({ diskKey: manifest.diskKey, virtualSize: manifest.virtualSize, manifest })),
+    };
+  });
+  return points.sort((a, b) => a.startedAt.localeCompare(b.startedAt) || a.id.localeCompare(b.id));
+}
+
+// The ids the copy merged or removed itself: the hub may still hold them; they are not sent again.
+export async function prunedOnCopy(place: CopyPlace, vm: string): Promise<ReadonlySet<string>> {
+  const text = await place.target.read(path.posix.join(vm, PRUNED_LIST));
+  return new Set((text ?? '').split('\n').filter(Boolean));
+}
+
+export interface RetentionContext {
+  readonly store: Store;
+  readonly runId: string;
+  readonly facts: Omit<CopyMergeFacts, 'vm' | 'root'>;
+  readonly say: (line: string) => void;
+  readonly signal?: AbortSignal;
+}
+
+// The copy's rules on one VM's points there: merges and removals, oldest first.
+export async function pruneCopy(place: CopyPlace, context: RetentionContext, vm: string, rules: KeepRules, hubDisks: ReadonlyMap<string, number>, timeZone?: string): Promise<CopyPruned> {
+  await finishCopyMerge(place, vm, context);
+  const decisions = choosePrune(await readCopyPoints(place, vm, hubDisks), rules, timeZone);
+  let merged = 0;
+  let removed = 0;
+  for (const decision of decisions) {
+    if (decision.action === 'keep') continue;
+    context.signal?.throwIfAborted();
+    // Read again: an earlier merge may have changed this point's parent or type.
+    const points = await readCopyPoints(place, vm, hubDisks);
+    const point = points.find((candidate) => candidate.id === decision.backup.id)!;
+    if (decision.action === 'merge') {
+      await mergeOnCopy(
+        place,
+        context,
+        vm,
+        point,
+        points.find((candidate) => candidate.id === decision.into)!,
+      );
+      merged++;
+    } else {
+      await removeOnCopy(place, vm, point);
+      removed++;
+    }
+    context.say(`${vm}: ${describeDecision(decision)}: done`);
+  }
+  return { kept: decisions.filter((decision) => decision.action === 'keep').length, merged, removed };
+}
+
+async function mergeOnCopy(place: CopyPlace, context: RetentionContext, vm: string, parent: CopyPoint, child: CopyPoint): Promise<void> {
+  const journal: Journal = { parent: parent.id, child: child.id, disks: child.disks.map((disk) => disk.diskKey) };
+  const name = path.posix.join(place.root, vm, MERGE_JOURNAL);
+  await context.store.recordNodeResource({ runId: context.runId, node: place.target.node, kind: COPY_MERGE_RESOURCE, name, facts: { ...context.facts, root: place.root, vm } });
+  await placeFile(place, path.posix.join(vm, MERGE_JOURNAL), textBytes(`${JSON.stringify(journal)}\n`));
+  crashPoint('copy-merge-planned');
+  await finishCopyMerge(place, vm, context);
+}
+
+// Finishes the merge written down in <vm>/.sendense-merge, if there is one (a run's own, or a
+// killed run's: the caller holds the VM's lock or is doctor).
+export async function finishCopyMerge(place: CopyPlace, vm: string, context: Pick<RetentionContext, 'store'>): Promise<string | undefined> {
+  const text = await place.target.read(path.posix.join(vm, MERGE_JOURNAL));
+  if (text === undefined) {
+    await context.store.forgetNodeResource(place.target.node, COPY_MERGE_RESOURCE, path.posix.join(place.root, vm, MERGE_JOURNAL));
+    return undefined;
+  }
+  const journal = JSON.parse(text) as Journal;
+  const file = (key: number, id: string, ending: string) => path.posix.join(place.root, vm, `disk-${key}`, `${id}${ending}`);
+  for (const [index, key] of journal.disks.entries()) {
+    const [parentFile, childFile] = [file(key, journal.parent, '.qcow2'), file(key, journal.child, '.qcow2')];
+    const pending = file(key, journal.child, '.json.merge');
+    const there = new Set((await sh(place, 'cannot look at the copy', EXISTING, [parentFile, pending])).split('\n'));
+    if (there.has(parentFile) && !there.has(pending)) {
+      const merged = await mergedOnCopy(place, vm, key, journal);
+      await placeFile(place, path.posix.relative(place.root, pending), textBytes(`${JSON.stringify(merged)}\n`));
+    }
+    await sh(place, `cannot merge ${journal.parent} into ${journal.child} (disk ${key})`, FOLD, [
+      parentFile,
+      childFile,
+      pending,
+      file(key, journal.child, '.json'),
+      file(key, journal.parent, '.json'),
+    ]);
+    if (index === 0) crashPoint('copy-merge-disk');
+  }
+  await place.target.remove([path.posix.join(vm, 'domain', `${journal.parent}.xml`)]);
+  await addPruned(place, vm, [journal.parent]);
+  await place.target.remove([path.posix.join(vm, MERGE_JOURNAL)]);
+  await context.store.forgetNodeResource(place.target.node, COPY_MERGE_RESOURCE, path.posix.join(place.root, vm, MERGE_JOURNAL));
+  return `${journal.parent} merged into ${journal.child}`;
+}
+
+// The child's manifest once the parent is in its file, as the hub works it out: the child's own
+// clusters from qemu-img map there, the parent's bytes its ranges cut by them read there.
+async function mergedOnCopy(place: CopyPlace, vm: string, key: number, journal: Journal): Promise<DiskManifest> {
+  const dir = path.posix.join(vm, `disk-${key}`);
+  const read = async (id: string) => {
+    const relative = path.posix.join(dir, `${id}.json`);
+    const text = await place.target.read(relative);
+    if (text === undefined) throw new SendenseError(`${place.target.description}: the manifest ${relative} is missing: not merged`);
+    return parseManifest(text, path.posix.join(place.root, relative));
+  };
+  const [parent, child] = [await read(journal.parent), await read(journal.child)];
+  const childFile = path.posix.join(place.root, dir, `${journal.child}.qcow2`);
+  const parentFile = path.posix.join(place.root, dir, `${journal.parent}.qcow2`);
+  const own = `json:${JSON.stringify({ driver: 'qcow2', file: { driver: 'file', filename: childFile }, backing: null })}`;
+  const extents = ownExtentsOfMap(await sh(place, `cannot map ${childFile}`, MAP, [own]));
+  const cut: Interval[] = [...extents.data, ...extents.zero].sort((a, b) => a[0] - b[0]);
+  return mergedManifest(parent, child, cut, async (offset, length) => bytesOfHexDump(await sh(place, `cannot read ${parentFile}`, READ_HEX, [parentFile, String(offset), String(length)]), length));
+}
+
+// qemu-io's `read -v`: lines of "<offset>:  xx xx … (up to 16)  <text>".
+export function bytesOfHexDump(dump: string, length: number): Buffer {
+  const bytes = Buffer.alloc(length);
+  let at = 0;
+  for (const line of dump.split('\n')) {
+    const match = /^[0-9a-f]+: {2}((?:[0-9a-f]{2} ){1,16})/.exec(line);
+    if (match === null) continue;
+    for (const pair of match[1]!.trim().split(' ')) bytes[at++] = Number.parseInt(pair, 16);
+  }
+  if (at !== length) throw new SendenseError(`qemu-io read ${at} bytes where ${length} were asked`);
+  return bytes;
+}
+
+// The newest point of an older chain on the copy, nothing standing on it: its manifests first (it
+// stops being a point), then its files.
+async function removeOnCopy(place: CopyPlace, vm: string, point: CopyPoint): Promise<void> {
+  const files = (ending: string) => point.disks.map((disk) => path.posix.join(vm, `disk-${disk.diskKey}`, `${point.id}${ending}`));
+  await addPruned(place, vm, [point.id]);
+  await place.target.remove(files('.json'));
+  await place.target.remove([...files('.qcow2'), path.posix.join(vm, 'domain', `${point.id}.xml`)]);
+}
+
+async function addPruned(place: CopyPlace, vm: string, ids: readonly string[]): Promise<void> {
+  const before = await prunedOnCopy(place, vm);
+  if (ids.every((id) => before.has(id))) return;
+  const all = [...before, ...ids.filter((id) => !before.has(id))];
+  await placeFile(place, path.posix.join(vm, PRUNED_LIST), textBytes(`${all.join('\n')}\n`));
+}
