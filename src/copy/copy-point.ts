@@ -13,11 +13,11 @@ import { isSendenseError } from '../errors.js';
 import { readBacking } from '../qemu/qcow2-header.js';
 import { domainDefinitionFile } from '../repository/layout.js';
 import { manifestPath, type DiskManifest } from '../repository/manifest.js';
-import { readManifest } from '../repository/manifest-file.js';
+import { parseManifest, readManifest } from '../repository/manifest-file.js';
 import { verifyLayer, type VerifyLayerOptions } from '../repository/verify-layer.js';
 import { sourceCrashPoint } from '../source/test-seams.js';
 import type { Backup, BackupDisk } from '../store/index.js';
-import { fileBytes, textBytes } from './outgoing-bytes.js';
+import { fileBytes, textBytes, type BytePatch } from './outgoing-bytes.js';
 import { placeFile, placeFiles, type FileToPlace, type PlaceContext } from './place-file.js';
 
 export interface PointContext extends PlaceContext {
@@ -27,6 +27,8 @@ export interface PointContext extends PlaceContext {
   readonly verifyOptions: VerifyLayerOptions;
   /** Bytes of one file sent so far, of its size. */
   readonly progress: (disk: number, bytesDone: number, bytesToDo: number) => void;
+  /** The copy's point that now holds a point the copy merged away (docs/copies.md#retention), if any. */
+  readonly standIn?: (id: string) => string | undefined;
 }
 
 /** What sending a point did. */
@@ -42,8 +44,11 @@ export type PointOutcome = { readonly sent: PointSent } | { readonly notSent: st
 
 interface DiskWork {
   readonly disk: BackupDisk;
+  /** The hub's manifest, and the copy's (the same unless the point is rebased there). */
   readonly manifest: DiskManifest;
   readonly manifestText: string;
+  /** The backing file's name sent as the stand-in's, when the parent was merged away on the copy. */
+  readonly patch?: BytePatch;
   /** Relative to the VM's folder on the copy. */
   readonly file: string;
   readonly manifestFile: string;
@@ -64,9 +69,14 @@ export async function copyPoint(context: PointContext, backup: Backup, copy: Rea
     const dir = `disk-${disk.diskKey}`;
     const manifestFile = `${dir}/${backup.id}.json`;
     const parent = hubManifest.manifest.parentId;
-    if (parent !== null && !present.has(`${dir}/${parent}.json`)) return { notSent: `its parent ${parent} is not complete on the copy (disk ${disk.diskKey})` };
-    const done = present.has(manifestFile) && sameLink(await target.read(inVm(manifestFile)), hubManifest.manifest);
-    disks.push({ disk, ...hubManifest, file: `${dir}/${backup.id}.qcow2`, manifestFile, done });
+    let sent = { manifestText: hubManifest.manifestText, patch: undefined as BytePatch | undefined, link: hubManifest.manifest };
+    if (parent !== null && !present.has(`${dir}/${parent}.json`)) {
+      const rebased = await rebaseOnStandIn(context, vm, dir, hubManifest.manifest, disk.file, present);
+      if (typeof rebased === 'string') return { notSent: rebased };
+      sent = rebased;
+    }
+    const done = present.has(manifestFile) && sameLink(await target.read(inVm(manifestFile)), sent.link);
+    disks.push({ disk, manifest: hubManifest.manifest, manifestText: sent.manifestText, patch: sent.patch, file: `${dir}/${backup.id}.qcow2`, manifestFile, done });
   }
   const work = disks.filter((disk) => !disk.done);
   for (const { disk, manifest } of work) {
@@ -77,14 +87,14 @@ export async function copyPoint(context: PointContext, backup: Backup, copy: Rea
   const files: FileToPlace[] = [];
   let filesKept = 0;
   let bytes = 0;
-  for (const { disk, file } of work) {
-    if (copy.has(file) && (await target.hash(inVm(file))) === (await sha256Of(disk.file))) {
+  for (const { disk, file, patch } of work) {
+    if (patch === undefined && copy.has(file) && (await target.hash(inVm(file))) === (await sha256Of(disk.file))) {
       filesKept++;
       continue;
     }
     const size = (await stat(disk.file)).size;
     bytes += size;
-    files.push({ relative: inVm(file), bytes: () => fileBytes(disk.file, size, (sent) => context.progress(disk.diskKey, sent, size)) });
+    files.push({ relative: inVm(file), bytes: () => fileBytes(disk.file, size, (sent) => context.progress(disk.diskKey, sent, size), patch) });
   }
   await placeFiles(context, files, () => sourceCrashPoint('copy-file-placed'));
   // The point's small files last, each step only once the one before is in place: the domain XML, then the manifests.
@@ -98,6 +108,33 @@ export async function copyPoint(context: PointContext, backup: Backup, copy: Rea
     bytes += Buffer.byteLength(manifestText);
   }
   return { sent: { filesSent: files.length, filesKept, bytes } };
+}
+
+// The hub's parent of this disk was merged away on the copy, into a point the copy still has (its
+// stand-in), older than this one: that point reads as the parent plus only what the hub's file
+// of this point covers (the hub merged those points into it), so the file is sent with the
+// stand-in's name as its backing file, and its manifest names the stand-in as its parent.
+async function rebaseOnStandIn(
+  context: PointContext,
+  vm: string,
+  dir: string,
+  manifest: DiskManifest,
+  file: string,
+  present: ReadonlySet<string>,
+): Promise<{ manifestText: string; patch: BytePatch; link: DiskManifest } | string> {
+  const parent = manifest.parentId!;
+  const missing = `its parent ${parent} is not complete on the copy (disk ${manifest.diskKey})`;
+  const standIn = context.standIn?.(parent);
+  if (standIn === undefined || !present.has(`${dir}/${standIn}.json`)) return missing;
+  const text = await context.target.read(path.posix.join(vm, dir, `${standIn}.json`));
+  if (text === undefined) return missing;
+  const theirs = parseManifest(text, context.target.absolute(path.posix.join(vm, dir, `${standIn}.json`)));
+  if (theirs.startedAt >= manifest.startedAt) return `its parent ${parent} was merged on the copy into ${standIn}, a later point (disk ${manifest.diskKey})`;
+  const backing = readBacking(file);
+  const name = `${standIn}.qcow2`;
+  if (backing === undefined || backing.name !== manifest.parentFile || Buffer.byteLength(name) !== Buffer.byteLength(backing.name)) return missing;
+  const link: DiskManifest = { ...manifest, parentId: standIn, parentFile: name };
+  return { manifestText: `${JSON.stringify(link)}\n`, patch: { offset: backing.offset, bytes: Buffer.from(name) }, link };
 }
 
 async function placeText(context: PlaceContext, relative: string, text: string): Promise<number> {

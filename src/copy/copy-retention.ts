@@ -125,10 +125,26 @@ export async function readCopyPoints(place: CopyPlace, vm: string, hubDisks: Rea
   return points.sort((a, b) => a.startedAt.localeCompare(b.startedAt) || a.id.localeCompare(b.id));
 }
 
-// The ids the copy merged or removed itself: the hub may still hold them; they are not sent again.
-export async function prunedOnCopy(place: CopyPlace, vm: string): Promise<ReadonlySet<string>> {
+// The ids the copy merged (into which point) or removed itself: the hub may still hold them; they
+// are not sent again. One line each: "<id> <into>" or "<id>".
+export async function prunedOnCopy(place: CopyPlace, vm: string): Promise<ReadonlyMap<string, string | undefined>> {
   const text = await place.target.read(path.posix.join(vm, PRUNED_LIST));
-  return new Set((text ?? '').split('\n').filter(Boolean));
+  return new Map(
+    (text ?? '')
+      .split('\n')
+      .filter(Boolean)
+      .map((line) => {
+        const [id, into] = line.split(' ');
+        return [id!, into] as const;
+      }),
+  );
+}
+
+// The point on the copy that now holds `id`'s content: where its merges led, if anywhere.
+export function standInOf(pruned: ReadonlyMap<string, string | undefined>, id: string): string | undefined {
+  let at: string | undefined = id;
+  for (let hops = 0; at !== undefined && pruned.has(at) && hops <= pruned.size; hops++) at = pruned.get(at);
+  return at === id || (at !== undefined && pruned.has(at)) ? undefined : at;
 }
 
 export interface RetentionContext {
@@ -206,7 +222,7 @@ export async function finishCopyMerge(place: CopyPlace, vm: string, context: Pic
     if (index === 0) crashPoint('copy-merge-disk');
   }
   await place.target.remove([path.posix.join(vm, 'domain', `${journal.parent}.xml`)]);
-  await addPruned(place, vm, [journal.parent]);
+  await addPruned(place, vm, [journal.parent, journal.child]);
   await place.target.remove([path.posix.join(vm, MERGE_JOURNAL)]);
   await context.store.forgetNodeResource(place.target.node, COPY_MERGE_RESOURCE, path.posix.join(place.root, vm, MERGE_JOURNAL));
   return `${journal.parent} merged into ${journal.child}`;
@@ -253,9 +269,10 @@ async function removeOnCopy(place: CopyPlace, vm: string, point: CopyPoint): Pro
   await place.target.remove([...files('.qcow2'), path.posix.join(vm, 'domain', `${point.id}.xml`)]);
 }
 
-async function addPruned(place: CopyPlace, vm: string, ids: readonly string[]): Promise<void> {
+async function addPruned(place: CopyPlace, vm: string, [id, into]: readonly [string, string?]): Promise<void> {
   const before = await prunedOnCopy(place, vm);
-  if (ids.every((id) => before.has(id))) return;
-  const all = [...before, ...ids.filter((id) => !before.has(id))];
-  await placeFile(place, path.posix.join(vm, PRUNED_LIST), textBytes(`${all.join('\n')}\n`));
+  if (before.has(id)) return;
+  const lines = [...before].map(([one, merged]) => (merged === undefined ? one : `${one} ${merged}`));
+  lines.push(into === undefined ? id : `${id} ${into}`);
+  await placeFile(place, path.posix.join(vm, PRUNED_LIST), textBytes(`${lines.join('\n')}\n`));
 }

@@ -20,7 +20,12 @@ export interface VmCopied {
 }
 
 // `pruned`: the points the copy merged away by its own retention (docs/copies.md#retention): never sent again.
-export async function copyVm(context: PointContext & { readonly store: Store }, vm: string, onPoint: (id: string) => void, pruned: ReadonlySet<string> = new Set()): Promise<VmCopied> {
+export async function copyVm(
+  context: PointContext & { readonly store: Store },
+  vm: string,
+  onPoint: (id: string) => void,
+  pruned: ReadonlyMap<string, string | undefined> = new Map(),
+): Promise<VmCopied> {
   const { store, target } = context;
   const backups = parentsFirst((await store.listBackups({ vm })).filter((backup) => backup.repository === context.repository));
   const copy = await target.list(vm);

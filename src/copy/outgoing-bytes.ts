@@ -18,9 +18,29 @@ export interface OutgoingBytes extends AsyncIterable<Uint8Array> {
 
 const CHUNK = 1024 * 1024;
 
+/** Bytes of the file's first chunk sent as others (a backing file's name: docs/copies.md#retention). */
+export interface BytePatch {
+  readonly offset: number;
+  readonly bytes: Buffer;
+}
+
 // `onProgress` hears the bytes handed out so far.
-export function fileBytes(file: string, size: number, onProgress?: (sent: number) => void): OutgoingBytes {
-  return outgoing(createReadStream(file, { highWaterMark: CHUNK }), size, onProgress);
+export function fileBytes(file: string, size: number, onProgress?: (sent: number) => void, patch?: BytePatch): OutgoingBytes {
+  const chunks = createReadStream(file, { highWaterMark: CHUNK });
+  return outgoing(patch === undefined ? chunks : patched(chunks, patch), size, onProgress);
+}
+
+async function* patched(chunks: AsyncIterable<Buffer>, patch: BytePatch): AsyncIterable<Buffer> {
+  let at = 0;
+  for await (const chunk of chunks) {
+    if (at === 0) {
+      if (patch.offset + patch.bytes.length > chunk.length) throw new Error(`a patch at ${patch.offset} lies beyond the first chunk`);
+      const copy = Buffer.from(chunk);
+      patch.bytes.copy(copy, patch.offset);
+      yield copy;
+    } else yield chunk;
+    at += chunk.length;
+  }
 }
 
 export function textBytes(text: string): OutgoingBytes {

@@ -44,7 +44,8 @@ export function qcow2HeaderProblem(file: string): string | undefined {
 
 // The backing file a qcow2 header names, and its format when the header says (qcow2 spec "Header"
 // and "Header extensions"); undefined when there is none or the header cannot be read.
-export function readBacking(file: string): { readonly name: string; readonly format?: string } | undefined {
+/** `offset`: where the name lies in the file (in its first cluster). */
+export function readBacking(file: string): { readonly name: string; readonly format?: string; readonly offset: number } | undefined {
   // The header, its extensions and the backing file's name lie in the first cluster.
   const start = readHead(file, 104);
   if (start === undefined || start.length < 72 || start.readUInt32BE(0) !== MAGIC) return undefined;
@@ -66,7 +67,7 @@ export function readBacking(file: string): { readonly name: string; readonly for
     if (type === BACKING_FORMAT_EXTENSION) format = head.toString('utf8', at + 8, at + 8 + length);
     at += 8 + Math.ceil(length / 8) * 8;
   }
-  return { name, format };
+  return { name, format, offset: nameOffset };
 }
 
 // crypt_method 2 (LUKS) in the header: the file cannot be read without its secret.

@@ -4,10 +4,11 @@
 // merge killed half-way is finished by doctor (or the next run). After each: every point left on
 // the copy restores exactly from the copy alone, and verify finds no damage there.
 
+import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { restoredDifference, writeRestorePlan } from '../restore/restore-plan.js';
-import { backUpPoints, backupsOf, writeRetentionPlan, type PointChain } from '../retention/point-chain.js';
+import { backUpPoints, backupsOf, setTakenAt, writeRetentionPlan, type PointChain } from '../retention/point-chain.js';
 import { useRunWorkspace } from '../support/run-workspace.js';
 import { sendenseRun, startSendenseRun } from '../support/sendense-cli.js';
 import { keepCopy, portRangeForTestFile, writeDisk } from '../support/vm-disks.js';
@@ -95,10 +96,33 @@ describe('a copy with its own retention', () => {
     await expectCopyExact(chain, offsite, 'b');
   }, 600_000);
 
+  it('a hub point whose parent the copy merged away is sent on the point that holds that parent now, and is exact', async () => {
+    const dir = path.join(ws.dir, 'mixed');
+    mkdirSync(dir);
+    const chain = await backUpPoints(dir, path.join(dir, 'state.db'), path.join(dir, 'repository'), ports, 2, 'vmm');
+    const [p, x] = chain.ids as [string, string];
+    const offsite = path.join(dir, 'offsite');
+    // The copy keeps the newest point only: p is merged into x there.
+    const plan = writeCopyPlan(dir, node.sshd, { repository: chain.repository, to: offsite, vm: chain.vm, retention: { keepLast: 1 } });
+    expect(await runCopy(plan, chain.db)).toMatchObject({ pointsSent: 2 });
+    expect(copyPoints(offsite, chain.vm)).toEqual([x]);
+    // The hub keeps the newest point of each day: p (day 1) and y (day 2), so x is merged into y there and y's parent is p.
+    const y = await backUpAgain(chain, 1);
+    setTakenAt(chain, { [p]: '2026-11-01T12:00:00Z', [x]: '2026-11-02T10:00:00Z', [y]: '2026-11-02T11:00:00Z' });
+    const pruned = await sendenseRun(['prune', writeRetentionPlan(chain, { keepDaily: 2 }), '--db', chain.db]);
+    expect(pruned.exitCode, pruned.stdout + pruned.stderr).toBe(0);
+    expect((await backupsOf(chain)).map((backup) => [backup.id, backup.parentId])).toEqual([
+      [p, null],
+      [y, p],
+    ]);
+    expect(await runCopy(plan, chain.db)).toMatchObject({ pointsSent: 1, pointsThere: 0 });
+    expect(copyPoints(offsite, chain.vm)).toEqual([y]);
+    await expectCopyExact(chain, offsite, 'mixed');
+  }, 300_000);
+
   for (const moment of ['copy-merge-planned', 'copy-merge-disk']) {
     it(`killed at ${moment}: doctor finishes the merge there, every point is exact, the next run goes on`, async () => {
       const dir = path.join(ws.dir, moment);
-      const { mkdirSync } = await import('node:fs');
       mkdirSync(dir);
       const chain = await backUpPoints(dir, path.join(dir, 'state.db'), path.join(dir, 'repository'), ports, 3, `vmk`);
       const offsite = path.join(dir, 'offsite');

@@ -3,7 +3,7 @@
 // that cannot be sent (damaged on the hub, its parent not on the copy) is said and fails the run
 // once the others are sent; a failure writing to the copy stops it at once.
 
-import { finishCopyMerge, prunedOnCopy } from '../../copy/copy-retention.js';
+import { finishCopyMerge, prunedOnCopy, standInOf } from '../../copy/copy-retention.js';
 import { copyVm, type VmCopied } from '../../copy/copy-vm.js';
 import type { Step } from '../../engine/step.js';
 import { SendenseError, isSendenseError } from '../../errors.js';
@@ -41,7 +41,8 @@ export const sendPoints: Step<CopyRun> = {
           const finished = await finishCopyMerge(place, vm, run);
           if (finished !== undefined) run.reporter.emit({ type: 'info', step: 'send-points', message: `${vm}: a merge left on the copy is finished: ${finished}` });
           const pruned = await prunedOnCopy(place, vm);
-          run.copied.push(await copyVm(pointContext(run), vm, (id) => run.reporter.emit({ type: 'info', step: 'send-points', message: `${vm}: sending point ${id}` }), pruned));
+          const context = { ...pointContext(run), standIn: (id: string) => standInOf(pruned, id) };
+          run.copied.push(await copyVm(context, vm, (id) => run.reporter.emit({ type: 'info', step: 'send-points', message: `${vm}: sending point ${id}` }), pruned));
         } finally {
           await store.unlockVm(vm, run.runId);
         }
