@@ -17,7 +17,7 @@ import { parseManifest, readManifest } from '../repository/manifest-file.js';
 import { verifyLayer, type VerifyLayerOptions } from '../repository/verify-layer.js';
 import { sourceCrashPoint } from '../source/test-seams.js';
 import type { Backup, BackupDisk } from '../store/index.js';
-import { fileBytes, textBytes, type BytePatch } from './outgoing-bytes.js';
+import { fileBytes, textBytes, type BytePatch, type Pace } from './outgoing-bytes.js';
 import { placeFile, placeFiles, type FileToPlace, type PlaceContext } from './place-file.js';
 
 export interface PointContext extends PlaceContext {
@@ -29,6 +29,8 @@ export interface PointContext extends PlaceContext {
   readonly progress: (disk: number, bytesDone: number, bytesToDo: number) => void;
   /** The copy's point that now holds a point the copy merged away (docs/copies.md#retention), if any. */
   readonly standIn?: (id: string) => string | undefined;
+  /** The run's rate, in front of every byte of the point (none = not limited). */
+  readonly pace?: Pace;
 }
 
 /** What sending a point did. */
@@ -94,14 +96,14 @@ export async function copyPoint(context: PointContext, backup: Backup, copy: Rea
     }
     const size = (await stat(disk.file)).size;
     bytes += size;
-    files.push({ relative: inVm(file), bytes: () => fileBytes(disk.file, size, (sent) => context.progress(disk.diskKey, sent, size), patch) });
+    files.push({ relative: inVm(file), bytes: () => fileBytes(disk.file, size, { onProgress: (sent) => context.progress(disk.diskKey, sent, size), pace: context.pace, patch }) });
   }
   await placeFiles(context, files, () => sourceCrashPoint('copy-file-placed'));
   // The point's small files last, each step only once the one before is in place: the domain XML, then the manifests.
   const definition = domainDefinitionFile(context.repository, vm, backup.id);
   const definitionFile = `domain/${backup.id}.xml`;
   if (work.length > 0 && existsSync(definition) && !copy.has(definitionFile)) bytes += await placeText(context, inVm(definitionFile), await readFile(definition, 'utf8'));
-  const manifests = work.map(({ manifestFile, manifestText }) => ({ relative: inVm(manifestFile), bytes: () => textBytes(manifestText) }));
+  const manifests = work.map(({ manifestFile, manifestText }) => ({ relative: inVm(manifestFile), bytes: () => textBytes(manifestText, context.pace) }));
   await placeFiles(context, manifests);
   for (const { manifestFile, manifestText } of work) {
     present.add(manifestFile);
@@ -137,8 +139,8 @@ async function rebaseOnStandIn(
   return { manifestText: `${JSON.stringify(link)}\n`, patch: { offset: backing.offset, bytes: Buffer.from(name) }, link };
 }
 
-async function placeText(context: PlaceContext, relative: string, text: string): Promise<number> {
-  await placeFile(context, relative, textBytes(text));
+async function placeText(context: PointContext, relative: string, text: string): Promise<number> {
+  await placeFile(context, relative, textBytes(text, context.pace));
   return Buffer.byteLength(text);
 }
 

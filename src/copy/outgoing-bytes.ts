@@ -1,7 +1,7 @@
 // The one place where a copy's bytes leave the hub (docs/copies.md#what-is-sent): a file read in
 // 1 MiB chunks, or a small text, each chunk hashed (sha256) and counted as it is handed to the
-// target, so the target can check what landed against what was sent. A rate limit belongs here,
-// in front of the chunks.
+// target, so the target can check what landed against what was sent. With a rate (docs/copies.md#limits),
+// each chunk waits its turn first, so what is counted is what went at that rate.
 
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
@@ -16,6 +16,15 @@ export interface OutgoingBytes extends AsyncIterable<Uint8Array> {
   readonly handedOut: Promise<void>;
 }
 
+/** Waits until `bytes` may leave (the run's token bucket, src/rate/bandwidth-bucket.ts). */
+export type Pace = (bytes: number) => Promise<void>;
+
+export interface OutgoingOptions {
+  /** Hears the bytes handed out so far. */
+  readonly onProgress?: (sent: number) => void;
+  readonly pace?: Pace;
+}
+
 const CHUNK = 1024 * 1024;
 
 /** Bytes of the file's first chunk sent as others (a backing file's name: docs/copies.md#retention). */
@@ -24,10 +33,9 @@ export interface BytePatch {
   readonly bytes: Buffer;
 }
 
-// `onProgress` hears the bytes handed out so far.
-export function fileBytes(file: string, size: number, onProgress?: (sent: number) => void, patch?: BytePatch): OutgoingBytes {
+export function fileBytes(file: string, size: number, options: OutgoingOptions & { readonly patch?: BytePatch } = {}): OutgoingBytes {
   const chunks = createReadStream(file, { highWaterMark: CHUNK });
-  return outgoing(patch === undefined ? chunks : patched(chunks, patch), size, onProgress);
+  return outgoing(options.patch === undefined ? chunks : patched(chunks, options.patch), size, options);
 }
 
 async function* patched(chunks: AsyncIterable<Buffer>, patch: BytePatch): AsyncIterable<Buffer> {
@@ -43,12 +51,12 @@ async function* patched(chunks: AsyncIterable<Buffer>, patch: BytePatch): AsyncI
   }
 }
 
-export function textBytes(text: string): OutgoingBytes {
+export function textBytes(text: string, pace?: Pace): OutgoingBytes {
   const bytes = Buffer.from(text);
-  return outgoing([bytes], bytes.length);
+  return outgoing([bytes], bytes.length, { pace });
 }
 
-function outgoing(source: AsyncIterable<Buffer> | Iterable<Buffer>, size: number, onProgress?: (sent: number) => void): OutgoingBytes {
+function outgoing(source: AsyncIterable<Buffer> | Iterable<Buffer>, size: number, { onProgress, pace }: OutgoingOptions): OutgoingBytes {
   const hash = createHash('sha256');
   let sent = 0;
   let digest: string | undefined;
@@ -59,6 +67,7 @@ function outgoing(source: AsyncIterable<Buffer> | Iterable<Buffer>, size: number
     async *[Symbol.asyncIterator]() {
       try {
         for await (const chunk of source) {
+          await pace?.(chunk.length);
           hash.update(chunk);
           sent += chunk.length;
           onProgress?.(sent);

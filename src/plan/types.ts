@@ -147,7 +147,8 @@ interface PlanBase {
   readonly metricsFile?: string;
   /**
    * Bytes per second its data path may use, all disks together (docs/bandwidth.md): the node
-   * transfer of a backup, restore or sync, a recover's storage move; undefined = no limit of its own.
+   * transfer of a backup, restore or sync, a recover's storage move, the bytes a copy sends;
+   * undefined = no limit of its own.
    */
   readonly rate?: number;
   readonly origin: PlanOrigin;

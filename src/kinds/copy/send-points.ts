@@ -1,17 +1,22 @@
 // send-points: VM by VM, under that VM's lock (no backup or merge changes its files meanwhile),
 // the complete points the copy lacks are sent oldest first (docs/copies.md#what-is-sent). A point
 // that cannot be sent (damaged on the hub, its parent not on the copy) is said and fails the run
-// once the others are sent; a failure writing to the copy stops it at once.
+// once the others are sent; a failure writing to the copy stops it at once. Every byte sent goes
+// through one token bucket at the run's rate, changed at each window boundary (docs/copies.md#limits).
 
 import { finishCopyMerge, prunedOnCopy, standInOf } from '../../copy/copy-retention.js';
 import { copyVm, type VmCopied } from '../../copy/copy-vm.js';
+import type { Pace } from '../../copy/outgoing-bytes.js';
 import type { Step } from '../../engine/step.js';
 import { SendenseError, isSendenseError } from '../../errors.js';
 import { formatBytes } from '../../format/bytes.js';
 import { plural } from '../../format/plural.js';
 import { processStartTicks } from '../../process/index.js';
+import { describeRate, UNLIMITED, type RateNow } from '../../rate/bandwidth.js';
+import { bandwidthBucket } from '../../rate/bandwidth-bucket.js';
 import { refuseUnfinishedMerge } from '../../retention/unfinished-merge.js';
 import type { Store } from '../../store/index.js';
+import { rateNote } from '../../transfer/run-transfer.js';
 import { copiedTotals, type CopyRun } from './copy-run.js';
 import { placeContext } from './open-copy.js';
 
@@ -20,11 +25,12 @@ const PROGRESS_MS = 500;
 
 export const sendPoints: Step<CopyRun> = {
   name: 'send-points',
-  title: (run) => `send the points of ${run.plan.copy.vm ?? 'every VM'} the copy lacks to ${run.description}, oldest first`,
+  title: (run) => `send the points of ${run.plan.copy.vm ?? 'every VM'} the copy lacks to ${run.description}, oldest first${rateNote(run.bandwidth)}`,
   facts: (run) => ({ ...copiedTotals(run.copied), vms: run.copied.map(({ vm, pointsSent, pointsThere, bytes }) => ({ vm, pointsSent, pointsThere, bytes })) }),
   async run(run) {
     const { plan, store } = run;
     const busy: string[] = [];
+    const rate = pacedByRate(run);
     try {
       for (const vm of await vmsToCopy(store, plan.repository.path, plan.copy.vm)) {
         const taken = await takeVm(run, vm).catch((error: unknown) => {
@@ -41,7 +47,7 @@ export const sendPoints: Step<CopyRun> = {
           const finished = await finishCopyMerge(place, vm, run);
           if (finished !== undefined) run.reporter.emit({ type: 'info', step: 'send-points', message: `${vm}: a merge left on the copy is finished: ${finished}` });
           const pruned = await prunedOnCopy(place, vm);
-          const context = { ...pointContext(run), standIn: (id: string) => standInOf(pruned, id) };
+          const context = { ...pointContext(run, rate.pace), standIn: (id: string) => standInOf(pruned, id) };
           run.copied.push(await copyVm(context, vm, (id) => run.reporter.emit({ type: 'info', step: 'send-points', message: `${vm}: sending point ${id}` }), pruned));
         } finally {
           await store.unlockVm(vm, run.runId);
@@ -51,6 +57,7 @@ export const sendPoints: Step<CopyRun> = {
         for (const { id, why } of done.notSent) run.reporter.emit({ type: 'warning', step: 'send-points', message: `${vm}: point ${id} not copied: ${why}` });
       }
     } finally {
+      rate.stop();
       await recordTotals(run);
     }
     const totals = copiedTotals(run.copied);
@@ -69,7 +76,8 @@ export const sendPoints: Step<CopyRun> = {
       lines.push(`${vm}: ${plural(points.length, 'complete point')} on the hub${points.length > 0 ? ` (${points[0]!.id} … ${points.at(-1)!.id})` : ''}`);
     }
     const checked = plan.copy.verify ? ', each file checked against its manifest first' : '';
-    return [...lines, `those the copy lacks are sent oldest first${checked} (the copy is not contacted in a dry run)`].join('\n');
+    const limit = run.bandwidth?.limited === true ? [`sending to the copy: ${run.bandwidth.describe()}`] : [];
+    return [...lines, `those the copy lacks are sent oldest first${checked} (the copy is not contacted in a dry run)`, ...limit].join('\n');
   },
 };
 
@@ -95,11 +103,23 @@ async function vmsToCopy(store: Store, repository: string, vm: string | undefine
   return [...new Set(backups.map((backup) => backup.vm))].sort();
 }
 
-function pointContext(run: CopyRun) {
+// The run's rate in front of every byte sent (none when not limited), said at the start and at
+// each window boundary as a backup's node transfer says it.
+function pacedByRate(run: CopyRun): { readonly pace?: Pace; stop(): void } {
+  const bandwidth = run.bandwidth ?? UNLIMITED;
+  if (!bandwidth.limited) return { stop: () => undefined };
+  const say = (rate: RateNow) => run.reporter.emit({ type: 'info', step: 'send-points', message: `sending to the copy: ${describeRate(rate)}` });
+  const bucket = bandwidthBucket(bandwidth, say);
+  say(bandwidth.now());
+  return { pace: (bytes) => bucket.take(bytes, run.signal), stop: bucket.stop };
+}
+
+function pointContext(run: CopyRun, pace: Pace | undefined) {
   const { store, runId } = run;
   let last = 0;
   return {
     ...placeContext(run),
+    pace,
     store,
     repository: run.plan.repository.path,
     verify: run.plan.copy.verify,
