@@ -12,7 +12,7 @@ import { backUpPoints, backupsOf, writeRetentionPlan, type PointChain } from '..
 import { useRunWorkspace } from '../support/run-workspace.js';
 import { sendenseRun } from '../support/sendense-cli.js';
 import { keepCopy, portRangeForTestFile, writeDisk } from '../support/vm-disks.js';
-import { filesUnder, rows, runCopy, useCopySshd, writeCopyPlan } from './copy-support.js';
+import { filesUnder, importedAndVerified, rows, runCopy, useCopySshd, writeCopyPlan } from './copy-support.js';
 
 const ports = portRangeForTestFile();
 const ws = useRunWorkspace('sendense-copy-chain-');
@@ -80,12 +80,7 @@ describe('a copy of a chain over SSH', () => {
     expect(rows(ws.db, 'node_resources')).toEqual([]);
 
     // From the copy alone: its own database, verify, and a restore of every point.
-    const copyDb = path.join(ws.dir, 'copy.db');
-    const imported = await sendenseRun(['catalog', 'import', offsite, '--db', copyDb]);
-    expect(imported.exitCode, `${imported.stdout}\n${imported.stderr}`).toBe(0);
-    const verified = await sendenseRun(['verify', '--db', copyDb]);
-    expect(verified.exitCode, `${verified.stdout}\n${verified.stderr}`).toBe(0);
-    expect(verified.stdout).toContain('no damage found');
+    const copyDb = await importedAndVerified(offsite, path.join(ws.dir, 'copy.db'));
     for (const [index, id] of chain.ids.entries()) {
       const restorePlan = writeRestorePlan(ws.dir, {
         name: `from-copy-${index}`,

@@ -38,6 +38,8 @@ export interface CopyPlanOptions {
   readonly port?: number;
   /** copy.retention: the copy's own keep-* rules. */
   readonly retention?: Record<string, number>;
+  /** The plan's rate, e.g. '16MiB/s' (docs/bandwidth.md). */
+  readonly rate?: string;
 }
 
 export function writeCopyPlan(dir: string, sshd: TestSshd, options: CopyPlanOptions): string {
@@ -53,6 +55,7 @@ export function writeCopyPlan(dir: string, sshd: TestSshd, options: CopyPlanOpti
       ...(options.verify === undefined ? {} : { verify: options.verify }),
       ...(options.retention === undefined ? {} : { retention: options.retention }),
     },
+    ...(options.rate === undefined ? {} : { rate: options.rate }),
   };
   const file = path.join(dir, `${name}.yaml`);
   writeFileSync(file, stringify(doc));
@@ -79,6 +82,17 @@ export function copyCounts(result: CliResult): CopyCounts {
   const done = parseEvents(result.stdout).find((event) => event.type === 'step-done' && event.step === 'send-points');
   expect(done?.facts, result.stdout).toBeDefined();
   return done!.facts as unknown as CopyCounts;
+}
+
+// The copy as a repository of its own: catalog import into a database of its own, then verify
+// finds no damage. Returns that database.
+export async function importedAndVerified(copy: string, copyDb: string): Promise<string> {
+  const imported = await sendenseRun(['catalog', 'import', copy, '--db', copyDb]);
+  expect(imported.exitCode, `${imported.stdout}\n${imported.stderr}`).toBe(0);
+  const verified = await sendenseRun(['verify', '--db', copyDb]);
+  expect(verified.exitCode, `${verified.stdout}\n${verified.stderr}`).toBe(0);
+  expect(verified.stdout).toContain('no damage found');
+  return copyDb;
 }
 
 // Files of a directory tree, relative, sorted ([] when it does not exist).

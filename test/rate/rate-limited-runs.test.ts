@@ -7,19 +7,14 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { useRunWorkspace } from '../support/run-workspace.js';
-import { listBackups, sendenseRun, startSendenseRun, writePlan, parseEvents, type RunEventLine } from '../support/sendense-cli.js';
+import { expectNear, localClock, progressOf, rateBetween, windowText, type TimedEvent } from '../support/measured-rate.js';
+import { listBackups, sendenseRun, startSendenseRun, writePlan, parseEvents } from '../support/sendense-cli.js';
 import { createDisk, differenceBetween, portRangeForTestFile, writeDisk } from '../support/vm-disks.js';
 import { writeRestorePlan } from '../restore/restore-plan.js';
 
 const MiB = 1024 * 1024;
 const [first, last] = portRangeForTestFile();
 const ws = useRunWorkspace('rate-');
-
-type TimedEvent = RunEventLine & { readonly time: string; readonly title?: string };
-interface Point {
-  readonly ms: number;
-  readonly bytes: number;
-}
 
 function vmWithData(name: string, bytes: number): { disk: string; plan: (rate?: string) => string } {
   const disk = createDisk(path.join(ws.dir, `${name}-2000.qcow2`), bytes);
@@ -29,31 +24,12 @@ function vmWithData(name: string, bytes: number): { disk: string; plan: (rate?: 
   return { disk, plan };
 }
 
-// The transfer's progress events as (ms, bytes done).
-function progress(events: readonly TimedEvent[]): Point[] {
-  return events.filter((event) => event.type === 'progress' && event.disk === 2000).map((event) => ({ ms: Date.parse(event.time), bytes: event.bytesDone! }));
-}
-
-// Bytes per second between the first point at or after `from` and the last at or before `to`.
-function rateBetween(points: readonly Point[], from: number, to: number): { rate: number; seconds: number } {
-  const inside = points.filter((point) => point.ms >= from && point.ms <= to);
-  const [a, b] = [inside[0]!, inside.at(-1)!];
-  const seconds = (b.ms - a.ms) / 1000;
-  return { rate: (b.bytes - a.bytes) / seconds, seconds };
-}
-
 // The rate lines of the node transfer as the hub reports them: its PID and the rate it holds to.
 function transferRates(events: readonly TimedEvent[]): { ms: number; pid: number; text: string }[] {
   return events.flatMap((event) => {
     const match = event.type === 'info' && event.step === 'transfer' ? /^node transfer \(pid (\d+)\): (.*)$/.exec(event.message ?? '') : null;
     return match ? [{ ms: Date.parse(event.time), pid: Number(match[1]), text: match[2]! }] : [];
   });
-}
-
-// "HH:MM:SS" in this host's local time (the hub's windows are in local time).
-function clock(date: Date): string {
-  const two = (n: number) => String(n).padStart(2, '0');
-  return `${two(date.getHours())}:${two(date.getMinutes())}:${two(date.getSeconds())}`;
 }
 
 describe('rate-limited runs', () => {
@@ -68,14 +44,13 @@ describe('rate-limited runs', () => {
     const events = parseEvents(result.stdout) as TimedEvent[];
     expect(events.find((event) => event.type === 'step-start' && event.step === 'transfer')?.title).toBe('copy allocated data of 1 disk from this host, limited to 16 MiB/s (plan rate)');
     expect(transferRates(events).map((rate) => rate.text)).toEqual(['limited to 16 MiB/s (plan rate)']);
-    const points = progress(events);
+    const points = progressOf(events, 2000);
     const [start, end] = [points[0]!.ms, points.at(-1)!.ms];
     // The steady part: the first 2 s (start-up, the first request that goes at once) and the last second left out.
     const steady = rateBetween(points, start + 2000, end - 1000);
     expect(steady.seconds).toBeGreaterThan(25);
     console.info(`backup: ${(steady.rate / MiB).toFixed(3)} MiB/s over ${steady.seconds.toFixed(1)} s (limit 16 MiB/s)`);
-    expect(steady.rate / (16 * MiB)).toBeGreaterThan(0.95);
-    expect(steady.rate / (16 * MiB)).toBeLessThan(1.05);
+    expectNear(steady.rate, 16 * MiB, 0.05);
     const backup = (await listBackups(ws.db, 'paced')).at(-1)!;
     expect(differenceBetween(backup.disks[0]!.file, vm.disk)).toBe('');
 
@@ -97,7 +72,7 @@ describe('rate-limited runs', () => {
     expect(restore.exitCode, restore.stdout + restore.stderr).toBe(0);
     const restoreEvents = parseEvents(restore.stdout) as TimedEvent[];
     expect(transferRates(restoreEvents).map((rate) => rate.text)).toEqual(['limited to 64 MiB/s (plan rate)']);
-    const restorePoints = progress(restoreEvents);
+    const restorePoints = progressOf(restoreEvents, 2000);
     const restored = rateBetween(restorePoints, restorePoints[0]!.ms + 1000, restorePoints.at(-1)!.ms - 500);
     console.info(`restore: ${(restored.rate / MiB).toFixed(3)} MiB/s over ${restored.seconds.toFixed(1)} s (limit 64 MiB/s)`);
     // A limit, not a promise: never above it (a busy host may fall short).
@@ -111,13 +86,13 @@ describe('rate-limited runs', () => {
     const opens = new Date(Math.ceil((Date.now() + 6000) / 1000) * 1000);
     const closes = new Date(opens.getTime() + 2 * 3600_000);
     const hub = path.join(ws.dir, 'hub.yaml');
-    writeFileSync(hub, `rate: 24MiB/s\nnbd: { ports: ${first}-${last} }\nwindows:\n  - { days: mon-sun, from: "${clock(opens)}", to: "${clock(closes)}", rate: 8MiB/s }\n`);
+    writeFileSync(hub, `rate: 24MiB/s\nnbd: { ports: ${first}-${last} }\nwindows:\n  - { days: mon-sun, from: "${localClock(opens)}", to: "${localClock(closes)}", rate: 8MiB/s }\n`);
     const result = await startSendenseRun([vm.plan(), '--db', ws.db, '--hub-config', hub]).exited;
     expect(result.exitCode, result.stdout + result.stderr).toBe(0);
     const events = parseEvents(result.stdout) as TimedEvent[];
-    const window = `window mon-sun ${clock(opens)}-${clock(closes)}`;
+    const window = `window ${windowText('mon-sun', opens, closes)}`;
     expect(events.find((event) => event.type === 'step-start' && event.step === 'transfer')?.title).toBe(
-      `copy allocated data of 1 disk from this host, limited to 24 MiB/s (hub rate) now; windows: mon-sun ${clock(opens)}-${clock(closes)} 8 MiB/s`,
+      `copy allocated data of 1 disk from this host, limited to 24 MiB/s (hub rate) now; windows: ${windowText('mon-sun', opens, closes)} 8 MiB/s`,
     );
     // One transfer: it said its first rate and the window's, with the same PID.
     const rates = transferRates(events);
@@ -127,7 +102,7 @@ describe('rate-limited runs', () => {
     const changed = rates[1]!.ms;
     expect(Math.abs(changed - opens.getTime())).toBeLessThan(1000);
 
-    const points = progress(events);
+    const points = progressOf(events, 2000);
     const before = rateBetween(points, points[0]!.ms + 1000, changed);
     const after = rateBetween(points, changed + 1000, points.at(-1)!.ms - 500);
     console.info(
@@ -135,10 +110,8 @@ describe('rate-limited runs', () => {
     );
     expect(before.seconds).toBeGreaterThan(3);
     expect(after.seconds).toBeGreaterThan(5);
-    expect(before.rate / (24 * MiB)).toBeGreaterThan(0.9);
-    expect(before.rate / (24 * MiB)).toBeLessThan(1.1);
-    expect(after.rate / (8 * MiB)).toBeGreaterThan(0.9);
-    expect(after.rate / (8 * MiB)).toBeLessThan(1.1);
+    expectNear(before.rate, 24 * MiB, 0.1);
+    expectNear(after.rate, 8 * MiB, 0.1);
     const backup = (await listBackups(ws.db, 'windowed')).at(-1)!;
     expect(differenceBetween(backup.disks[0]!.file, vm.disk)).toBe('');
   });
