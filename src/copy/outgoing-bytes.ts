@@ -1,7 +1,7 @@
 // The one place where a copy's bytes leave the hub (docs/copies.md#what-is-sent): a file read in
 // 1 MiB chunks, or a small text, each chunk hashed (sha256) and counted as it is handed to the
-// target, so the target can check what landed against what was sent. With a rate (docs/copies.md#limits),
-// each chunk waits its turn first, so what is counted is what went at that rate.
+// target, so the target can check what landed against what was sent. With a rate
+// (docs/copies.md#bandwidth), each chunk waits its turn first: what is counted went at that rate.
 
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';

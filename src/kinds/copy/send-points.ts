@@ -2,7 +2,7 @@
 // the complete points the copy lacks are sent oldest first (docs/copies.md#what-is-sent). A point
 // that cannot be sent (damaged on the hub, its parent not on the copy) is said and fails the run
 // once the others are sent; a failure writing to the copy stops it at once. Every byte sent goes
-// through one token bucket at the run's rate, changed at each window boundary (docs/copies.md#limits).
+// through one token bucket at the run's rate, changed at each window boundary (docs/copies.md#bandwidth).
 
 import { finishCopyMerge, prunedOnCopy, standInOf } from '../../copy/copy-retention.js';
 import { copyVm, type VmCopied } from '../../copy/copy-vm.js';
