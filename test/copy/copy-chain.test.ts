@@ -11,24 +11,12 @@ import { writeRestorePlan, restoredDifference } from '../restore/restore-plan.js
 import { backUpPoints, backupsOf, writeRetentionPlan, type PointChain } from '../retention/point-chain.js';
 import { useRunWorkspace } from '../support/run-workspace.js';
 import { sendenseRun } from '../support/sendense-cli.js';
-import { keepCopy, portRangeForTestFile, writeDisk } from '../support/vm-disks.js';
-import { filesUnder, importedAndVerified, rows, runCopy, useCopySshd, writeCopyPlan } from './copy-support.js';
+import { portRangeForTestFile } from '../support/vm-disks.js';
+import { backUpAgain, filesUnder, importedAndVerified, rows, runCopy, useCopySshd, writeCopyPlan } from './copy-support.js';
 
 const ports = portRangeForTestFile();
 const ws = useRunWorkspace('sendense-copy-chain-');
 const node = useCopySshd();
-
-// One more backup of the chain's VM: new data on both disks, kept as that point's source.
-async function backUpAgain(chain: PointChain, round: number): Promise<string> {
-  writeDisk(chain.disks[0]!.path, [`write -P 0x${(0x60 + round).toString(16)} ${round * 3}M 512k`, `write -z ${round * 2 + 1}M 64k`]);
-  writeDisk(chain.disks[1]!.path, [`write -P 0x${(0x70 + round).toString(16)} ${round}M 256k`]);
-  const result = await sendenseRun([path.join(chain.dir, 'build.yaml'), '--db', chain.db]);
-  expect(result.exitCode, `${result.stdout}\n${result.stderr}`).toBe(0);
-  const id = (await backupsOf(chain)).at(-1)!.id;
-  chain.ids.push(id);
-  chain.copies[id] = Object.fromEntries(chain.disks.map((disk) => [disk.key, keepCopy(disk.path, path.join(chain.dir, `r${round}-${disk.key}.qcow2`))]));
-  return id;
-}
 
 async function prune(chain: PointChain, keepLast: number): Promise<void> {
   const result = await sendenseRun(['prune', writeRetentionPlan(chain, { keepLast }), '--db', chain.db]);

@@ -11,23 +11,12 @@ import { restoredDifference, writeRestorePlan } from '../restore/restore-plan.js
 import { backUpPoints, backupsOf, setTakenAt, writeRetentionPlan, type PointChain } from '../retention/point-chain.js';
 import { useRunWorkspace } from '../support/run-workspace.js';
 import { sendenseRun, startSendenseRun } from '../support/sendense-cli.js';
-import { keepCopy, portRangeForTestFile, writeDisk } from '../support/vm-disks.js';
-import { filesUnder, rows, runCopy, useCopySshd, writeCopyPlan } from './copy-support.js';
+import { portRangeForTestFile } from '../support/vm-disks.js';
+import { backUpAgain, filesUnder, rows, runCopy, useCopySshd, writeCopyPlan } from './copy-support.js';
 
 const ports = portRangeForTestFile();
 const ws = useRunWorkspace('sendense-copy-retention-');
 const node = useCopySshd();
-
-async function backUpAgain(chain: PointChain, round: number): Promise<string> {
-  writeDisk(chain.disks[0]!.path, [`write -P 0x${(0x60 + round).toString(16)} ${round * 3}M 512k`, `write -z ${round * 2 + 1}M 64k`]);
-  writeDisk(chain.disks[1]!.path, [`write -P 0x${(0x70 + round).toString(16)} ${round}M 256k`]);
-  const result = await sendenseRun([path.join(chain.dir, 'build.yaml'), '--db', chain.db]);
-  expect(result.exitCode, `${result.stdout}\n${result.stderr}`).toBe(0);
-  const id = (await backupsOf(chain)).at(-1)!.id;
-  chain.ids.push(id);
-  chain.copies[id] = Object.fromEntries(chain.disks.map((disk) => [disk.key, keepCopy(disk.path, path.join(chain.dir, `r${round}-${disk.key}.qcow2`))]));
-  return id;
-}
 
 // The points on the copy, by their manifests (every disk has one), oldest first.
 function copyPoints(offsite: string, vm: string): string[] {

@@ -7,7 +7,9 @@ import path from 'node:path';
 import { afterAll, beforeAll, expect } from 'vitest';
 import { stringify } from 'yaml';
 import { SqliteDatabase as Database } from '../../src/store/sqlite-driver.js';
+import { backupsOf, type PointChain } from '../retention/point-chain.js';
 import { parseEvents, sendenseRun, type CliResult } from '../support/sendense-cli.js';
+import { keepCopy, writeDisk } from '../support/vm-disks.js';
 import { startSshd, type TestSshd } from '../support/sshd.js';
 
 // Registers the file's hooks: one sshd for every test of the file.
@@ -112,4 +114,16 @@ export function rows(db: string, table: string): unknown[] {
   } finally {
     database.close();
   }
+}
+
+// One more backup of the chain's VM: new data on both disks, kept as that point's source.
+export async function backUpAgain(chain: PointChain, round: number): Promise<string> {
+  writeDisk(chain.disks[0]!.path, [`write -P 0x${(0x60 + round).toString(16)} ${round * 3}M 512k`, `write -z ${round * 2 + 1}M 64k`]);
+  writeDisk(chain.disks[1]!.path, [`write -P 0x${(0x70 + round).toString(16)} ${round}M 256k`]);
+  const result = await sendenseRun([path.join(chain.dir, 'build.yaml'), '--db', chain.db]);
+  expect(result.exitCode, `${result.stdout}\n${result.stderr}`).toBe(0);
+  const id = (await backupsOf(chain)).at(-1)!.id;
+  chain.ids.push(id);
+  chain.copies[id] = Object.fromEntries(chain.disks.map((disk) => [disk.key, keepCopy(disk.path, path.join(chain.dir, `r${round}-${disk.key}.qcow2`))]));
+  return id;
 }
