@@ -1,6 +1,7 @@
 // Loads one plan file (src/plan/load.ts): YAML with positions, secrets, schema, semantic checks,
 // then the frozen typed Plan. Returns every problem found (validate); loadPlanForRun throws the first.
 
+import { declaredSources, type DeclaredSource } from './declared-sources.js';
 import { checkLiteralSecrets } from './checks/literal-secrets.js';
 import { checkPlanSemantics } from './checks/semantic-checks.js';
 import { buildPlan } from './build-plan.js';
@@ -27,6 +28,8 @@ export interface LoadedPlan {
   readonly warnings: readonly PlanDiagnostic[];
   /** The plan's `name` and where it is written, even when the plan has errors (for uniqueness). */
   readonly declaredName?: { readonly name: string; readonly line: number; readonly column: number };
+  /** What it reads (disk images, domains) and where each is written, even when it has errors (for overlaps). */
+  readonly declaredSources?: readonly (Omit<DeclaredSource, 'path'> & { readonly line: number; readonly column: number })[];
 }
 
 export async function loadPlanFile(file: string, options: LoadPlanOptions): Promise<LoadedPlan> {
@@ -73,7 +76,8 @@ export function loadPlanText(text: string, file: string, options: LoadPlanOption
   checkPlanSemantics(context);
   const name = (data as { name?: unknown }).name;
   const declaredName = typeof name === 'string' ? { name, ...yaml.locate(['name'], 'value') } : undefined;
-  const loaded = { ...split(issues.list.map(diagnostic)), declaredName };
+  const sources = declaredSources(yaml.data).map(({ path, ...source }) => ({ ...source, ...yaml.locate(path, 'value') }));
+  const loaded = { ...split(issues.list.map(diagnostic)), declaredName, declaredSources: sources };
   if (loaded.errors.length > 0) return loaded;
   const names = [...new Set(refs.map((ref) => ref.name))];
   return { ...loaded, plan: buildPlan(data, file, names, options.resolveEnv ? env : {}) };

@@ -1,4 +1,5 @@
-// Validates many plan files as a set: each on its own, plus plan names unique across them.
+// Validates many plan files as a set: each on its own, plus plan names unique across them, and one
+// source (a disk image, a libvirt domain) under one VM name only (docs/commands.md#validate).
 
 import { findPlanFiles } from './find-plan-files.js';
 import { loadPlanFile, type LoadedPlan } from './load.js';
@@ -17,7 +18,7 @@ export interface PlanFilesValidation {
 export async function validatePlanFiles(paths: readonly string[], env: NodeJS.ProcessEnv = process.env): Promise<PlanFilesValidation> {
   const { files, errors: pathErrors } = await findPlanFiles(paths);
   const loaded = await Promise.all(files.map(async (file) => ({ file, ...(await loadPlanFile(file, { resolveEnv: false, env })) })));
-  return { results: reportDuplicateNames(loaded), pathErrors };
+  return { results: reportSharedSources(reportDuplicateNames(loaded)), pathErrors };
 }
 
 // A plan name used twice: the error is on the later file's name, naming the first file.
@@ -39,5 +40,30 @@ function reportDuplicateNames(results: readonly PlanFileResult[]): PlanFileResul
       message: `name: plan name '${declared.name}' is already used by ${earlier}`,
     };
     return { ...result, plan: undefined, errors: [...result.errors, error].sort(byPosition) };
+  });
+}
+
+// A disk image or domain that another plan reads under another VM name: an error where the later
+// plan writes it, naming the first plan's VM and file. Backups of one source under two names would
+// be two unrelated histories of the same disks.
+function reportSharedSources(results: readonly PlanFileResult[]): PlanFileResult[] {
+  const first = new Map<string, { vm: string; file: string }>();
+  return results.map((result) => {
+    const errors: PlanDiagnostic[] = [];
+    for (const source of result.declaredSources ?? []) {
+      const earlier = first.get(source.key);
+      if (earlier === undefined) first.set(source.key, { vm: source.vm, file: result.file });
+      else if (earlier.vm !== source.vm) {
+        errors.push({
+          file: result.file,
+          line: source.line,
+          column: source.column,
+          severity: 'error',
+          message: `${source.where}: ${source.what} is read as VM '${earlier.vm}' by ${earlier.file}, here as VM '${source.vm}': one source belongs to one VM name`,
+        });
+      }
+    }
+    if (errors.length === 0) return result;
+    return { ...result, plan: undefined, errors: [...result.errors, ...errors].sort(byPosition) };
   });
 }

@@ -133,6 +133,15 @@ describe('validate reports a broken plan', () => {
     );
   });
 
+  it('one disk image under two VM names, at the later plan\u2019s disk naming the first; the same VM in two plans is fine', async () => {
+    const result = await runCli(['validate', `${DIR}/shared-source`]);
+    expect(result.exitCode).toBe(2);
+    expect(result.stdout).toBe(
+      `${DIR}/shared-source/b-db2.yaml:10:28: vm.source.disks[1].path: disk image /var/lib/libvirt/images/db1-root.qcow2 on this host is read as VM 'db1' by ${DIR}/shared-source/a-db1.yaml, here as VM 'db2': one source belongs to one VM name\n` +
+        '3 plans checked, 1 invalid, 1 error, 0 warnings\n',
+    );
+  });
+
   it('a missing environment variable as a warning (validate still passes)', async () => {
     const result = await runCli(['validate', `${DIR}/missing-env.yaml`]);
     expect(result.exitCode).toBe(0);
