@@ -1,26 +1,49 @@
-// `sendense-run schema [--path]`: the plan JSON Schema this installation checks plans with, or
-// (--path) where it is, for an editor modeline in plans kept outside the checkout.
+// `sendense-run schema [--path | --install PLAN...]`: the plan JSON Schema this installation checks
+// plans with, or (--path) where it is, or (--install) an editor modeline in plans pointing at it
+// (docs/commands.md#schema), for plans kept outside the checkout.
 
 import { readFileSync } from 'node:fs';
+import { readFile, writeFile } from 'node:fs/promises';
+import { SendenseError } from '../errors.js';
 import { planSchemaFile } from '../plan/plan-schema.js';
+import { withSchemaModeline } from '../plan/schema-modeline.js';
 import { rejectLeftovers, takeFlag } from './args.js';
 import { type CommandSpec, USAGE_ERROR } from './command.js';
 import type { CliContext } from './context.js';
 
 export const schemaCommand: CommandSpec = {
   name: 'schema',
-  usage: 'sendense-run schema [--path]',
-  does: 'Print the JSON Schema plans are checked against (format version 1), or with --path its absolute\npath in this installation, e.g. for `# yaml-language-server: $schema=PATH` at the top of a plan.',
-  options: [{ name: '--path', help: 'print where the schema file is instead of its content' }],
-  exitCodes: [{ code: 0, when: 'printed' }, USAGE_ERROR],
+  usage: 'sendense-run schema [--path | --install PLAN...]',
+  does: "Print the JSON Schema plans are checked against (format version 1), or with --path its absolute\npath in this installation, e.g. for `# yaml-language-server: $schema=PATH` at the top of a plan.\nWith --install, write that line into each PLAN (replacing the one there): editors then complete and\ncheck it wherever it was copied. validate warns when a plan's line leads nowhere.",
+  options: [
+    { name: '--path', help: 'print where the schema file is instead of its content' },
+    { name: '--install', help: "point each PLAN's `# yaml-language-server: $schema=` line at this installation's schema" },
+  ],
+  exitCodes: [{ code: 0, when: 'printed, or every PLAN updated' }, { code: 1, when: 'a PLAN could not be read or written' }, USAGE_ERROR],
   run: runSchema,
 };
 
 async function runSchema(cli: CliContext, args: readonly string[]): Promise<number> {
+  const install = takeFlag(args, '--install');
+  if (install.present) return installModelines(cli, install.rest);
   const where = takeFlag(args, '--path');
   rejectLeftovers(where.rest, schemaCommand);
   const file = planSchemaFile();
   if (where.present) cli.stdout.write(cli.json ? `${JSON.stringify({ type: 'schema', path: file })}\n` : `${file}\n`);
   else cli.stdout.write(readFileSync(file, 'utf8'));
+  return 0;
+}
+
+async function installModelines(cli: CliContext, plans: readonly string[]): Promise<number> {
+  if (plans.length === 0 || plans.some((plan) => plan.startsWith('-'))) throw new SendenseError('schema --install needs the plan files to update', { exitCode: 2 });
+  const schema = planSchemaFile();
+  for (const plan of plans) {
+    const text = await readFile(plan, 'utf8').catch((error: NodeJS.ErrnoException) => {
+      throw new SendenseError(`cannot read ${plan}: ${error.code === 'ENOENT' ? 'no such file' : error.message}`);
+    });
+    const updated = withSchemaModeline(text, schema);
+    if (updated !== text) await writeFile(plan, updated);
+    cli.stdout.write(cli.json ? `${JSON.stringify({ type: 'schema-installed', plan, schema, changed: updated !== text })}\n` : `${plan}: $schema=${schema}${updated === text ? ' (already)' : ''}\n`);
+  }
   return 0;
 }

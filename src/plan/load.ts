@@ -8,6 +8,7 @@ import { buildPlan } from './build-plan.js';
 import { describeSchemaErrors } from './describe-schema-errors.js';
 import { findEnvRefs, isHookCommand, substituteEnvRefs } from './env-refs.js';
 import { parsePlanYaml } from './parse-plan-yaml.js';
+import { schemaModelineWarning } from './schema-modeline.js';
 import { byPosition, diagnosticError, type PlanDiagnostic } from './plan-diagnostic.js';
 import { atPath, isWithin, PlanIssues, type PlanIssue } from './plan-issue.js';
 import { planSchemaErrors } from './plan-schema.js';
@@ -35,7 +36,9 @@ export interface LoadedPlan {
 export async function loadPlanFile(file: string, options: LoadPlanOptions): Promise<LoadedPlan> {
   const read = await readPlanText(file);
   if ('problem' in read) return { errors: [read.problem], warnings: [] };
-  return loadPlanText(read.text, file, options);
+  const loaded = loadPlanText(read.text, file, options);
+  const modeline = schemaModelineWarning(read.text, file);
+  return modeline === undefined ? loaded : { ...loaded, warnings: [...loaded.warnings, modeline].sort(byPosition) };
 }
 
 // The plan a run executes; any problem throws SendenseError (exit code 2) at FILE:LINE:COL.
