@@ -5,7 +5,7 @@
 // root), times and symlinks; then moved into place or archived, so a failure leaves the target as it was.
 
 import { spawn } from 'node:child_process';
-import { mkdtempSync, renameSync, rmSync, readdirSync, rmdirSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, renameSync, rmSync, readdirSync, rmdirSync } from 'node:fs';
 import { chmod, lchown, lutimes, mkdir, symlink } from 'node:fs/promises';
 import path from 'node:path';
 import { SendenseError } from '../errors.js';
@@ -55,6 +55,8 @@ export async function extractPaths(files: GuestFiles, wanted: readonly GuestPath
     const name = extractedName(where);
     const clash = entries.find((other) => other.name === name);
     if (clash) throw new SendenseError(`${formatGuestPath(clash.where)} and ${formatGuestPath(where)} would both be extracted as '${name}': get them in two runs`);
+    const within = entries.find((other) => name.startsWith(`${other.name}/`) || other.name.startsWith(`${name}/`));
+    if (within) throw new SendenseError(`${formatGuestPath(within.where)} and ${formatGuestPath(where)}: one lies inside the other; get the outer one only`);
     entries.push({ where, entry, name });
   }
   const staging = mkdtempSync(path.join(path.dirname(target.path), `.${path.basename(target.path)}.sendense-`));
@@ -170,6 +172,7 @@ function moveIntoDirectory(from: string, names: readonly string[], to: string, e
   // --overwrite into a non-empty directory: what has the same names is replaced, the rest stays.
   for (const name of names) {
     rmSync(path.join(to, name), { recursive: true, force: true });
+    mkdirSync(path.dirname(path.join(to, name)), { recursive: true, mode: 0o700 });
     renameSync(path.join(from, name), path.join(to, name));
   }
 }

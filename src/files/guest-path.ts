@@ -22,7 +22,8 @@ export function formatGuestPath(guestPath: GuestPath): string {
   return `${guestPath.fs}:${guestPath.path}`;
 }
 
-// The name an extracted path gets in the target: its last component, or the filesystem's name for '/'.
+// The name an extracted path gets in the target, as tar keeps it: its path below the filesystem's
+// root (p1:/home/alice/report.txt -> home/alice/report.txt), or the filesystem's name for '/'.
 export function extractedName(guestPath: GuestPath): string {
-  return guestPath.path === '/' ? guestPath.fs.replace(/[/@]/g, '-') : path.posix.basename(guestPath.path);
+  return guestPath.path === '/' ? guestPath.fs.replace(/[/@]/g, '-') : guestPath.path.slice(1);
 }
