@@ -10,7 +10,7 @@ import { Listr, type ListrDefaultRenderer, type ListrSimpleRenderer, type ListrT
 import type { Output } from './output.js';
 import { slotEventText } from '../hub/disk-queue.js';
 import { ProgressFacts } from './progress-facts.js';
-import { runEndTail } from './run-end-text.js';
+import { runEndLine } from './run-end-text.js';
 import type { RunEvent, RunReporter } from './run-events.js';
 
 type Task = ListrTaskWrapper<unknown, ListrDefaultRenderer, ListrSimpleRenderer>;
@@ -138,9 +138,8 @@ export function createListrReporter(cli: Pick<Output, 'stdout' | 'stderr'>): Run
           for (const view of views.values()) {
             if (view.state === 'waiting' || view.state === 'running') settle(view.name, 'skipped', `${view.name}: not reached`);
           }
-          const tail = runEndTail(kind, event);
           const error = event.error ? `: ${event.error}` : '';
-          const summary = `run ${event.runId} ${event.status} in ${event.seconds.toFixed(1)} s${tail}${error}`;
+          const summary = `${runEndLine(kind, event)}${error}`;
           ended = (listr ?? Promise.resolve()).then(() => {
             for (const text of outside) cli.stdout.write(`${text}\n`);
             (event.status === 'succeeded' ? cli.stdout : cli.stderr).write(`${summary}\n`);

@@ -4,7 +4,7 @@ import type { Output } from './output.js';
 import { slotEventText } from '../hub/disk-queue.js';
 import { ProgressFacts } from './progress-facts.js';
 import type { RunEvent, RunReporter } from './run-events.js';
-import { runEndTail } from './run-end-text.js';
+import { runEndLine } from './run-end-text.js';
 
 // listr2 is loaded only for a terminal: --json and plain runs start without it.
 export async function createReporter(cli: Output): Promise<RunReporter> {
@@ -74,8 +74,7 @@ export function plainReporter(cli: Pick<Output, 'stdout' | 'stderr'>, quiet = fa
           cli.stderr.write(`warning: ${event.message}\n`);
           break;
         case 'run-end': {
-          const tail = runEndTail(kind, event);
-          const text = `run ${event.runId} ${event.status} in ${event.seconds.toFixed(1)} s${tail}`;
+          const text = runEndLine(kind, event);
           if (event.status === 'succeeded') line(text);
           else cli.stderr.write(`${text}: ${event.error ?? ''}\n`);
           break;

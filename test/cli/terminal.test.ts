@@ -43,7 +43,7 @@ describe('on a terminal', () => {
     expect(screen).toMatch(/✔ resolve-chain: backup \S+: full, new chain/);
     expect(screen).toMatch(/✔ transfer: 1 disk, 4\.0 MiB/);
     expect(screen).toMatch(/✔ cleanup: \d+ of \d+ resources given back/);
-    expect(screen).toMatch(/run \S+ succeeded in [\d.]+ s, backup \S+/);
+    expect(screen).toMatch(/run \S+ succeeded in [\d.]+ s: [\d.]+ \S*B( at [\d.]+ \S*B\/s)?, backup \S+/);
 
     writeDisk(disk, ['write -P 0x22 8M 1M']);
     const second = terminals.open([plan, '--db', ws.db]);
