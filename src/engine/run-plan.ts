@@ -23,6 +23,7 @@ import type { HubConfig } from '../hub/hub-config.js';
 import { checkHubScope } from '../hub/hub-scope.js';
 import { giveBackDiskSlots, takeDiskSlots, type DiskSlots } from '../hub/disk-queue.js';
 import { runBandwidth } from '../hub/hub-bandwidth.js';
+import { notifyRunEnd } from '../notify/notify-run-end.js';
 
 export interface RunPlanOptions {
   readonly store: Store;
@@ -38,6 +39,8 @@ export interface RunPlanOptions {
   readonly queuedAt?: Date;
   /** A run already recorded as running (a shared schedule's claimed fire); default a new one. */
   readonly runId?: string;
+  /** Where notifications read their secrets' environment variables; default process.env. */
+  readonly env?: NodeJS.ProcessEnv;
 }
 
 export interface RunResult {
@@ -148,7 +151,11 @@ export async function runPlan(plan: Plan, options: RunPlanOptions): Promise<RunR
   }
   await writeMetrics(plan, options, reporter, facts.bytes ?? 0);
   const endError = maskSecrets(outcome.error?.describe());
-  reporter.emit({ type: 'run-end', runId, status: outcome.status, seconds, backupId, ...facts, error: endError });
+  const end = { runId, status: outcome.status, seconds, backupId, ...facts, error: endError };
+  // After the run is recorded: a notification that cannot be sent is only a warning and a note.
+  const about = { plan: plan.name, kind: plan.kind, vm: plan.vm.name, hub: options.hub?.name ?? hostname() };
+  await notifyRunEnd(plan.notify ?? options.hub?.notify, maskDeep({ ...end, ...about }), { store, reporter, env: options.env ?? process.env });
+  reporter.emit({ type: 'run-end', ...end });
   return { runId, status: outcome.status, error: outcome.error, backupId, seconds };
 }
 

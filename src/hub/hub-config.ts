@@ -7,6 +7,8 @@ import path from 'node:path';
 import { planError } from '../errors.js';
 import { parseMemory } from '../format/byte-size.js';
 import { parsePlanYaml, type PlanYaml } from '../plan/parse-plan-yaml.js';
+import type { NotifySettings } from '../plan/types.js';
+import { checkHubNotify } from './hub-notify.js';
 import { parseRate } from '../rate/rate-text.js';
 import { formatClock, parseClock, parseDays, type RateWindow } from '../rate/rate-windows.js';
 
@@ -26,6 +28,8 @@ export interface HubConfig {
   readonly rate?: number;
   /** Times of the week with a rate of their own (hub local time); the lowest rate in force applies. */
   readonly windows?: readonly RateWindow[];
+  /** Notifications for plans without a `notify` of their own (docs/notifications.md); undefined = none. */
+  readonly notify?: NotifySettings;
   /** The file it came from; undefined = built-in defaults (no file). */
   readonly file?: string;
 }
@@ -35,7 +39,7 @@ export const DEFAULT_HUB: Omit<HubConfig, 'name'> = Object.freeze({
   memory: 1.5 * 1024 ** 3,
 });
 
-const KEYS = ['name', 'repositories', 'maxParallelDisks', 'memory', 'nbd', 'rate', 'windows'];
+const KEYS = ['name', 'repositories', 'maxParallelDisks', 'memory', 'nbd', 'rate', 'windows', 'notify'];
 const WINDOW_KEYS = ['days', 'from', 'to', 'rate'];
 const RATE_EXAMPLE = 'a rate like 50MiB/s or 200MB/s';
 
@@ -78,6 +82,7 @@ export function parseHubConfig(text: string, file: string): HubConfig {
   const rate = record.rate === undefined ? undefined : parseRate(record.rate);
   if (record.rate !== undefined && rate === undefined) fail(['rate'], `rate must be ${RATE_EXAMPLE} (got ${JSON.stringify(record.rate)})`);
   const windows = record.windows === undefined ? undefined : checkWindows(record.windows, fail);
+  const notify = record.notify === undefined ? undefined : checkHubNotify(record.notify, fail);
   return Object.freeze({
     name: name as string,
     ...(repositories ? { repositories } : {}),
@@ -86,6 +91,7 @@ export function parseHubConfig(text: string, file: string): HubConfig {
     ...(ports ? { ports } : {}),
     ...(rate !== undefined ? { rate } : {}),
     ...(windows ? { windows } : {}),
+    ...(notify ? { notify } : {}),
     file,
   });
 }

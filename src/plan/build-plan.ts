@@ -9,6 +9,7 @@ import { parseRestorePoint } from './restore-point.js';
 import { deepFreeze } from './deep-freeze.js';
 import { parseMemory } from '../format/byte-size.js';
 import { parseRate } from '../rate/rate-text.js';
+import { buildNotify, type RawNotify } from '../notify/notify-settings.js';
 import type { FilesTarget, Hook, Hooks, LibvirtSource, NodeSpec, Plan, RecoverDefinition, ReplicaSettings, RestorePoint, RestoreTarget, Source } from './types.js';
 
 export const DEFAULT_PORTS = '10100-10200';
@@ -47,6 +48,7 @@ interface RawPlan {
   timeouts?: { transfer?: string };
   metricsFile?: string;
   rate?: string;
+  notify?: RawNotify;
   recover?: {
     point?: string;
     disks?: number[];
@@ -91,6 +93,7 @@ export function buildPlan(data: unknown, file: string, envRefs: readonly string[
     timeouts: { transfer: raw.timeouts?.transfer === undefined ? undefined : parseDuration(raw.timeouts.transfer) },
     metricsFile: raw.metricsFile === undefined ? undefined : expandHome(raw.metricsFile),
     rate: raw.rate === undefined ? undefined : parseRate(raw.rate),
+    notify: raw.notify === undefined ? undefined : buildNotify(raw.notify),
     origin: { file },
     envRefs: [...envRefs],
   };

@@ -49,6 +49,22 @@ export function compilePlanSchema(schemaText: string): ValidateFunction {
   return ajv.compile(JSON.parse(schemaText) as object);
 }
 
+let notifyValidator: ValidateFunction | undefined;
+
+// Errors of `{ notify }` by the plan schema's notify definition: the hub config's default notify
+// (docs/notifications.md) is written exactly like a plan's. Compiled only for a hub config with one.
+export function notifySchemaErrors(data: unknown): readonly ErrorObject[] {
+  if (notifyValidator === undefined) {
+    const { Ajv } = require('ajv') as typeof import('ajv');
+    const ajv = new Ajv(PLAN_SCHEMA_OPTIONS);
+    ajv.addVocabulary(EDITOR_KEYWORDS);
+    const schema = JSON.parse(readFileSync(planSchemaFile(), 'utf8')) as { $id: string };
+    ajv.addSchema(schema);
+    notifyValidator = ajv.compile({ type: 'object', properties: { notify: { $ref: `${schema.$id}#/definitions/notify` } } });
+  }
+  return notifyValidator(data) ? [] : (notifyValidator.errors ?? []);
+}
+
 // schemas/ sits at the package root, whether this runs from src/ (tests), dist/src/ or dist/cli/.
 export function planSchemaFile(): string {
   return path.join(findPackageRoot(), 'schemas', 'plan.schema.json');

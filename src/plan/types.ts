@@ -126,6 +126,40 @@ export interface Timeouts {
   readonly transfer?: number;
 }
 
+/** A secret read on the hub when it is needed (docs/notifications.md): an environment variable or a file. */
+export type SecretSource = { readonly env: string } | { readonly file: string };
+
+/** A JSON POST of the run's end (docs/notifications.md#webhook). */
+export interface WebhookSettings {
+  readonly url: string;
+  /** Header name -> where its value is read. */
+  readonly headers: Readonly<Record<string, SecretSource>>;
+  /** Milliseconds one attempt may take. */
+  readonly timeout: number;
+  /** Attempts after the first. */
+  readonly retries: number;
+}
+
+/** A mail through an SMTP server (docs/notifications.md#email). */
+export interface EmailSettings {
+  readonly host: string;
+  readonly port: number;
+  readonly security: 'starttls' | 'tls' | 'none';
+  readonly from: string;
+  readonly to: readonly string[];
+  readonly username?: string;
+  readonly password?: SecretSource;
+  /** Milliseconds the whole send may take. */
+  readonly timeout: number;
+}
+
+/** Who hears how a run ended, and when (a plan's own, else the hub config's). */
+export interface NotifySettings {
+  readonly on: 'failure' | 'success' | 'always';
+  readonly webhook?: WebhookSettings;
+  readonly email?: EmailSettings;
+}
+
 /** Where a plan came from, for messages. */
 export interface PlanOrigin {
   readonly file: string;
@@ -151,6 +185,8 @@ interface PlanBase {
    * undefined = no limit of its own.
    */
   readonly rate?: number;
+  /** Notifications of the run's end; undefined: the hub config's, if any. */
+  readonly notify?: NotifySettings;
   readonly origin: PlanOrigin;
   /** `${VAR}` names used anywhere in the plan (already substituted when resolved for a run). */
   readonly envRefs: readonly string[];

@@ -260,6 +260,7 @@ export class PlanScheduler {
       hub: this.#options.hub,
       queuedAt: running.startedAt,
       ...(runId !== undefined ? { runId } : {}),
+      ...(this.#options.env !== undefined ? { env: this.#options.env } : {}),
     });
     await reporter.close();
     if (this.#stopping || !this.#entries.has(name)) return;

@@ -18,6 +18,8 @@ export function checkLiteralSecrets({ data, issues }: CheckContext): PlanPath[] 
       hidden.push(path);
     } else if (Array.isArray(value)) {
       value.forEach((item, i) => visit(item, [...path, i]));
+    } else if (isObject(value) && isWebhookHeaders(path)) {
+      for (const [key, item] of Object.entries(value)) checkHeader(item, [...path, key]);
     } else if (isObject(value)) {
       for (const [key, item] of Object.entries(value)) {
         const here = [...path, key];
@@ -39,8 +41,23 @@ export function checkLiteralSecrets({ data, issues }: CheckContext): PlanPath[] 
       }
     }
   };
+  // A header's name may well say token or key; its value is never written here (docs/notifications.md).
+  const checkHeader = (item: unknown, here: PlanPath): void => {
+    if (typeof item === 'string' || typeof item === 'number') {
+      issues.error(here, `${dotted(here)}: a header value must not be written in a plan; read it from { env: NAME } or { file: PATH } (the value is not shown)`);
+      hidden.push(here);
+    } else if (isObject(item) && typeof item.env === 'string' && !ENV_NAME.test(item.env)) {
+      issues.error([...here, 'env'], `${dotted(here)}.env: must be the NAME of an environment variable, like WEBHOOK_TOKEN, not the value itself (the value is not shown)`);
+      hidden.push([...here, 'env']);
+    }
+  };
   visit(data, []);
   return hidden;
+}
+
+// notify.webhook.headers, in a plan or in the hub config.
+function isWebhookHeaders(path: PlanPath): boolean {
+  return path.length === 3 && path[0] === 'notify' && path[1] === 'webhook' && path[2] === 'headers';
 }
 
 function dotted(path: PlanPath): string {

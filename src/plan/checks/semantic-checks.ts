@@ -7,6 +7,7 @@ import { checkDiskKeys } from './disk-keys.js';
 import { checkDiskSources } from './disk-sources.js';
 import { checkDurations } from './durations.js';
 import { checkEncryptionRules } from './encryption-rules.js';
+import { checkNotifyRules } from './notify-rules.js';
 import { checkPortRange } from './port-range.js';
 import { checkRateRules } from './rate-rules.js';
 import { checkRecoverRules } from './recover-rules.js';
@@ -31,6 +32,7 @@ const CHECKS: readonly PlanCheck[] = [
   checkDurations,
   checkRetentionRules,
   checkEncryptionRules,
+  checkNotifyRules,
 ];
 
 export function checkPlanSemantics(context: CheckContext): void {
