@@ -81,7 +81,7 @@ async function smtpServer(): Promise<{ port: number; mails: Mail[] }> {
   return { port: (server.server.address() as AddressInfo).port, mails };
 }
 
-function writePlan(notify: Record<string, unknown> | undefined): string {
+function writePlan(notify: Record<string, unknown> | undefined, extra: Record<string, unknown> = {}): string {
   const disk = createDisk(path.join(ws.dir, 'disk0.qcow2'), 8 * 1024 * 1024);
   writeDisk(disk, ['write -P 0x5a 0 1M']);
   const plan = {
@@ -92,6 +92,7 @@ function writePlan(notify: Record<string, unknown> | undefined): string {
     repository: { path: ws.repository },
     nbd: { ports: `${first}-${last}` },
     ...(notify && { notify }),
+    ...extra,
   };
   const file = path.join(ws.dir, 'plan.yaml');
   writeFileSync(file, stringify(plan));
@@ -162,6 +163,16 @@ describe('notify', () => {
     const run = await sendenseRun([plan, '--db', ws.db]);
     expect(run.exitCode).toBe(0);
     expect(hook.received).toEqual([]);
+  });
+
+  it('on: failure sends the error of a failed run, whose exit code stays 1', async () => {
+    const hook = await webhookServer();
+    const plan = writePlan({ webhook: { url: hook.url } }, { hooks: { before: [{ run: 'echo not today >&2; exit 3' }] } });
+    const run = await sendenseRun([plan, '--db', ws.db]);
+    expect(run.exitCode).toBe(1);
+    expect(hook.received).toHaveLength(1);
+    expect(hook.received[0].body).toMatchObject({ status: 'failed', plan: 'notified', kind: 'backup', vm: 'notified-vm' });
+    expect(String(hook.received[0].body.error)).toContain('not today');
   });
 
   it('an unreachable webhook is a warning and a note; the run still succeeds', async () => {
