@@ -4,6 +4,7 @@
 import type { Kysely, Selectable, SelectQueryBuilder } from 'kysely';
 import { dialectOf } from './dialect.js';
 import type { DiskKey } from '../plan/types.js';
+import { recordDroppedPoint } from './merges.js';
 import { newId, nowIso } from './new-id.js';
 import type { Backup, BackupDisk, BackupStatus, BackupType } from './records.js';
 import type { BackupDisksTable, BackupsTable, StoreDatabase } from './schema.js';
@@ -183,6 +184,7 @@ export async function deleteBackup(db: Db, id: string): Promise<void> {
     if (child !== undefined) throw new Error(`deleteBackup: backup ${child.id} still stands on ${id}`);
     await trx.deleteFrom('backup_disks').where('backup_id', '=', id).execute();
     await trx.deleteFrom('backups').where('id', '=', id).execute();
+    await recordDroppedPoint(trx, id, null);
   });
 }
 

@@ -4,7 +4,7 @@
 import { sql, type Kysely } from 'kysely';
 import { dialectOf } from './dialect.js';
 import { newId, nowIso } from './new-id.js';
-import type { MergeRecord } from './records.js';
+import type { DroppedPoint, MergeRecord } from './records.js';
 import type { StoreDatabase } from './schema.js';
 
 type Db = Kysely<StoreDatabase>;
@@ -56,8 +56,20 @@ export async function dropPoint(db: Db, parentId: string, childId: string | null
     await trx.updateTable('backups').set({ parent_id: parent.parent_id }).where('parent_id', '=', parentId).execute();
     await trx.deleteFrom('backup_disks').where('backup_id', '=', parentId).execute();
     await trx.deleteFrom('backups').where('id', '=', parentId).execute();
+    await recordDroppedPoint(trx, parentId, childId);
     if (mergeId !== undefined) await trx.deleteFrom('merges').where('id', '=', mergeId).execute();
   });
+}
+
+// A point's fate, kept apart from the run that made it (docs/commands.md#history).
+export async function recordDroppedPoint(db: Db, backupId: string, mergedInto: string | null): Promise<void> {
+  await db.insertInto('dropped_points').values({ backup_id: backupId, merged_into: mergedInto, dropped_at: nowIso() }).execute();
+}
+
+export async function droppedPoints(db: Db, backupIds: readonly string[]): Promise<readonly DroppedPoint[]> {
+  if (backupIds.length === 0) return [];
+  const rows = await db.selectFrom('dropped_points').selectAll().where('backup_id', 'in', backupIds).execute();
+  return rows.map((row) => Object.freeze({ backupId: row.backup_id, mergedInto: row.merged_into, droppedAt: row.dropped_at }));
 }
 
 function toMerge(row: StoreDatabase['merges']): MergeRecord {

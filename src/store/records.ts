@@ -39,8 +39,25 @@ export interface Run {
   readonly fire: string | null;
   /** What its history line adds besides status and error (verify: damage marks cleared). */
   readonly note: string | null;
-  /** Bytes it moved that no backup record counts (a copy's bytes sent); null: none recorded. */
+  /** Bytes it moved (sent by a backup, sync or copy; restored), as recorded when it ended; null: none recorded. */
   readonly bytes: number | null;
+  /** The kind of point it took (backups, syncs), as it ended: a later merge never changes it. */
+  readonly taken: BackupType | null;
+}
+
+/** What a run records as it ends, once (docs/commands.md#history); undefined fields are left as they are. */
+export interface RunRecord {
+  /** The backup it made (backups, syncs) or read (restores). */
+  readonly backupId?: string;
+  readonly taken?: BackupType;
+  readonly bytes?: number | null;
+}
+
+/** A point retention took away: merged into `mergedInto` (its data lives on there), or removed (null). */
+export interface DroppedPoint {
+  readonly backupId: string;
+  readonly mergedInto: string | null;
+  readonly droppedAt: string;
 }
 
 /** A run waiting for (granted 0) or holding hub disk slots. */

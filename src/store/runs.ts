@@ -1,12 +1,13 @@
 // Runs: one row per execution of a plan (or a skipped one), for `history` and the scheduler.
 
 import path from 'node:path';
-import type { Insertable, Kysely, Selectable } from 'kysely';
+import type { Insertable, Kysely, Selectable, Updateable } from 'kysely';
 import { maskSecrets } from '../secrets/mask.js';
 import { serialize } from './dialect.js';
 import { databaseTimeIso, holderLiveness, type StoreSelf } from './hub-liveness.js';
-import { newId, nowIso } from './new-id.js';
-import type { Run, RunKind, RunStatus, RunTrigger } from './records.js';
+import { newRunId } from '../repository/layout.js';
+import { nowIso } from './new-id.js';
+import type { BackupType, Run, RunKind, RunRecord, RunStatus, RunTrigger } from './records.js';
 import type { RunsTable, StoreDatabase } from './schema.js';
 import type { FireClaim, NewRun, SkippedRun } from './store.js';
 
@@ -31,6 +32,7 @@ function toRun(row: Selectable<RunsTable>): Run {
     fire: row.fire ?? null,
     note: row.note ?? null,
     bytes: row.bytes ?? null,
+    taken: (row.taken ?? null) as BackupType | null,
   });
 }
 
@@ -40,7 +42,7 @@ export async function getRun(db: Db, id: string): Promise<Run | undefined> {
 }
 
 export async function createRun(db: Db, self: StoreSelf, run: NewRun): Promise<Run> {
-  return insertRun(db, run.id ?? newId(), run, {
+  return insertRun(db, run.id ?? newRunId(), run, {
     status: 'running',
     started_at: nowIso(),
     pid: run.pid ?? self.pid,
@@ -49,14 +51,40 @@ export async function createRun(db: Db, self: StoreSelf, run: NewRun): Promise<R
   });
 }
 
-export async function finishRun(db: Db, id: string, status: RunStatus, error?: string): Promise<Run> {
+// The end and the run's record (docs/commands.md#history), written here once and never after: what a
+// merge later does to its point is recorded apart (dropped_points). No record given (a run found
+// dead): its backup's type and bytes as they stand now.
+export async function finishRun(db: Db, id: string, status: RunStatus, error?: string, record?: RunRecord): Promise<Run> {
+  const columns = record === undefined ? await backupRecord(db, id) : recordColumns(record);
   const result = await db
     .updateTable('runs')
-    .set({ status, ended_at: nowIso(), error: maskSecrets(error) ?? null })
+    .set({ status, ended_at: nowIso(), error: maskSecrets(error) ?? null, ...columns })
     .where('id', '=', id)
     .executeTakeFirst();
   if (result.numUpdatedRows === 0n) throw new Error(`finishRun: no run ${id}`);
   return (await getRun(db, id))!;
+}
+
+function recordColumns(record: RunRecord): Updateable<RunsTable> {
+  return {
+    ...(record.backupId === undefined ? {} : { backup_id: record.backupId }),
+    ...(record.taken === undefined ? {} : { taken: record.taken }),
+    ...(record.bytes === undefined ? {} : { bytes: record.bytes }),
+  };
+}
+
+async function backupRecord(db: Db, runId: string): Promise<Updateable<RunsTable>> {
+  const backup = await db
+    .selectFrom('runs')
+    .innerJoin('backups', 'backups.id', 'runs.backup_id')
+    .select(['backups.id', 'backups.type', 'backups.bytes'])
+    .where('runs.id', '=', runId)
+    .executeTakeFirst();
+  if (backup === undefined) return {};
+  const disks = await db.selectFrom('backup_disks').select('bytes').where('backup_id', '=', backup.id).execute();
+  const copied = disks.flatMap((disk) => (disk.bytes === null ? [] : [disk.bytes]));
+  const bytes = backup.bytes ?? (copied.length === 0 ? null : copied.reduce((a, b) => a + b, 0));
+  return { taken: backup.type, bytes };
 }
 
 // What a run's history line adds, in its own words (verify: a damage mark cleared).
@@ -75,7 +103,7 @@ export async function recordRunBytes(db: Db, id: string, bytes: number): Promise
 
 export async function recordSkippedRun(db: Db, self: StoreSelf, run: SkippedRun): Promise<Run> {
   const now = nowIso();
-  return insertRun(db, newId(), run, {
+  return insertRun(db, newRunId(), run, {
     status: 'skipped',
     started_at: now,
     ended_at: now,

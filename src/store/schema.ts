@@ -23,6 +23,15 @@ export interface RunsTable {
   note: string | null;
   /** Bytes a run moved without a backup record to count them (013-run-bytes: a copy's bytes sent). */
   bytes?: number | null;
+  /** The kind of point it took, full or incremental, as it ended (014-run-record). */
+  taken?: string | null;
+}
+
+/** A point gone from backups (014-run-record): merged into a child by retention, or removed. */
+export interface DroppedPointsTable {
+  backup_id: string;
+  merged_into: string | null;
+  dropped_at: string;
 }
 
 export interface BackupsTable {
@@ -202,6 +211,7 @@ export interface StoreDatabase {
   run_files: RunFilesTable;
   node_resources: NodeResourcesTable;
   merges: MergesTable;
+  dropped_points: DroppedPointsTable;
   disk_slots: DiskSlotsTable;
   hub_processes: HubProcessesTable;
   replica_points: ReplicaPointsTable;

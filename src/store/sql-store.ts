@@ -36,7 +36,7 @@ export function sqlStore(db: Kysely<StoreDatabase>, { self, beforeClose, fenced 
     sharedByHubs: dialectOf(db).sharedByHubs,
     fenced: fenced ?? (() => NEVER),
     createRun: (run) => runs.createRun(db, self, run),
-    finishRun: (id, status, error) => runs.finishRun(db, id, status, error),
+    finishRun: (id, status, error, record) => runs.finishRun(db, id, status, error, record),
     noteRun: (id, note) => runs.noteRun(db, id, note),
     recordRunBytes: (id, bytes) => runs.recordRunBytes(db, id, bytes),
     recordSkippedRun: (run) => runs.recordSkippedRun(db, self, run),
@@ -111,6 +111,7 @@ export function sqlStore(db: Kysely<StoreDatabase>, { self, beforeClose, fenced 
     forgetMerge: (id) => merges.forgetMerge(db, id),
     listMerges: (filter) => merges.listMerges(db, filter),
     dropPoint: (parentId, childId, mergeId) => merges.dropPoint(db, parentId, childId, mergeId),
+    droppedPoints: (backupIds) => merges.droppedPoints(db, backupIds),
 
     close: () =>
       (closed ??= (async () => {

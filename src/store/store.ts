@@ -13,6 +13,8 @@ import type {
   ProcessRecord,
   Run,
   RunFile,
+  RunRecord,
+  DroppedPoint,
   NodeResource,
   VmLock,
   DiskSlot,
@@ -27,7 +29,7 @@ import type {
 export type { NewFileMount } from './file-mounts.js';
 
 export interface NewRun {
-  /** Default: a new time-ordered id. */
+  /** Default: a new time-ordered id, as the engine's runs get (run-20261121-020000-7f3a). */
   readonly id?: string;
   readonly plan: string;
   readonly kind: RunKind;
@@ -155,7 +157,8 @@ export interface SlotTry {
 export interface Store {
   // runs
   createRun(run: NewRun): Promise<Run>;
-  finishRun(id: string, status: Exclude<RunStatus, 'running' | 'skipped'>, error?: string): Promise<Run>;
+  /** Ends the run and writes its record once (docs/commands.md#history); none given: its backup's as it stands. */
+  finishRun(id: string, status: Exclude<RunStatus, 'running' | 'skipped'>, error?: string, record?: RunRecord): Promise<Run>;
   /** What the run's history line adds besides its status and error. */
   noteRun(id: string, note: string): Promise<void>;
   /** The bytes a run moved that no backup record counts (a copy's bytes sent). */
@@ -277,6 +280,8 @@ export interface Store {
   listMerges(filter?: { readonly vm?: string }): Promise<readonly MergeRecord[]>;
   /** The child (when given) takes the parent's place and type; the parent's records and the merge's intent go, in one transaction. */
   dropPoint(parentId: string, childId: string | null, mergeId?: string): Promise<void>;
+  /** What became of these points, gone from backups (merged or removed); those still there are not listed. */
+  droppedPoints(backupIds: readonly string[]): Promise<readonly DroppedPoint[]>;
 
   /** The hub this process writes into rows (hub config name, else host name). */
   readonly hub: string;

@@ -44,6 +44,7 @@ function lastRun(startedAt: string): Run {
     fire: null,
     note: null,
     bytes: null,
+    taken: null,
   };
 }
 

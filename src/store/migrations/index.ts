@@ -15,6 +15,7 @@ import { manifestFactsMigration } from './010-manifest-facts.js';
 import { nodeResourcesMigration } from './011-node-resources.js';
 import { replicaPointsMigration } from './012-replica-points.js';
 import { runBytesMigration } from './013-run-bytes.js';
+import { runRecordMigration } from './014-run-record.js';
 
 const migrations: Readonly<Record<string, Migration>> = Object.freeze({
   '001-initial': initialMigration,
@@ -30,6 +31,7 @@ const migrations: Readonly<Record<string, Migration>> = Object.freeze({
   '011-node-resources': nodeResourcesMigration,
   '012-replica-points': replicaPointsMigration,
   '013-run-bytes': runBytesMigration,
+  '014-run-record': runRecordMigration,
 });
 
 export const migrationProvider: MigrationProvider = {

@@ -15,4 +15,5 @@ export const MIGRATION_NAMES: readonly string[] = Object.freeze([
   '011-node-resources',
   '012-replica-points',
   '013-run-bytes',
+  '014-run-record',
 ]);
