@@ -26,8 +26,8 @@ export type RunEvent =
       readonly taken?: 'full' | 'incremental';
       /** Per disk: bytes copied (null when not known), and the change_id for backups. */
       readonly disks?: readonly DiskFacts[];
-      /** Bytes copied, all disks together. */
-      readonly bytes?: number;
+      /** Bytes copied, all disks together (null: no disk's count is known). */
+      readonly bytes?: number | null;
       readonly error?: string;
     };
 

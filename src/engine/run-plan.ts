@@ -139,7 +139,7 @@ export async function runPlan(plan: Plan, options: RunPlanOptions): Promise<RunR
   await node?.close().catch(() => undefined);
   const seconds = (Date.now() - started) / 1000;
   try {
-    await store.finishRun(runId, outcome.status, error);
+    await store.finishRun(runId, outcome.status, error, { backupId, taken: facts.taken, bytes: facts.bytes });
   } catch (recordError) {
     // The state database is out of reach (a lost PostgreSQL, the reason a fenced run stopped):
     // said here in one line; doctor on this hub records the run once it is back.

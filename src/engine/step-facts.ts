@@ -10,12 +10,13 @@ export interface DiskFacts {
   readonly changeId?: string | null;
 }
 
-// Bytes per disk and in total (a disk whose count is not known counts 0 in the total); with
-// changeIds, each disk's change_id too (run-end of a backup).
-export function bytesFacts(disks: readonly { readonly key: number; readonly bytes?: number; readonly changeId?: string }[], changeIds = false): { disks: DiskFacts[]; bytes: number } {
+// Bytes per disk and in total (a disk whose count is not known counts 0 in the total; null when no
+// disk's is known); with changeIds, each disk's change_id too (run-end of a backup).
+export function bytesFacts(disks: readonly { readonly key: number; readonly bytes?: number; readonly changeId?: string }[], changeIds = false): { disks: DiskFacts[]; bytes: number | null } {
+  const known = disks.flatMap((disk) => (disk.bytes === undefined ? [] : [disk.bytes]));
   return {
     disks: disks.map((disk) => ({ key: disk.key, bytes: disk.bytes ?? null, ...(changeIds ? { changeId: disk.changeId ?? null } : {}) })),
-    bytes: disks.reduce((sum, disk) => sum + (disk.bytes ?? 0), 0),
+    bytes: known.length === 0 ? null : known.reduce((sum, bytes) => sum + bytes, 0),
   };
 }
 

@@ -14,7 +14,8 @@ export interface EndFacts {
   readonly backupId?: string;
   readonly taken?: 'full' | 'incremental';
   readonly disks?: readonly DiskFacts[];
-  readonly bytes?: number;
+  /** null: no disk's count is known. */
+  readonly bytes?: number | null;
 }
 
 export interface KindModule<R extends RunContext = RunContext> {

@@ -14,6 +14,7 @@ import type { Step } from '../../engine/step.js';
 import { SendenseError } from '../../errors.js';
 import { formatBytes } from '../../format/bytes.js';
 import type { ExecOptions } from '../../node/node.js';
+import { allocatedBytes } from '../../qemu/allocated-bytes.js';
 import { convertIntoImage } from '../../qemu/convert-image.js';
 import { diskTurns, rateNote, transferForRun } from '../../transfer/run-transfer.js';
 import { inTurns } from '../../hub/in-turns.js';
@@ -67,6 +68,8 @@ async function copyOnThisHost(run: RestoreRun): Promise<string> {
       const exec = (argv: readonly string[], options?: ExecOptions) => run.node.exec(argv, options);
       const into = run.target.convertInto(disk);
       await convertIntoImage(disk.file, into.image, into.format, exec, { targetIsZero: into.isZero, signal });
+      // qemu-img convert counts nothing: the chain's data it copied, as the node transfer would count it.
+      disk.bytes = await allocatedBytes(disk.file, exec, signal);
       run.reporter.emit({ type: 'progress', disk: disk.key, bytesDone: disk.virtualSize, bytesToDo: disk.virtualSize });
     });
   } catch (error) {
@@ -76,7 +79,8 @@ async function copyOnThisHost(run: RestoreRun): Promise<string> {
     throw error;
   }
   const total = run.state.disks.reduce((sum, disk) => sum + disk.virtualSize, 0);
-  return `${run.state.disks.length} disk(s), ${formatBytes(total)} virtual, copied with qemu-img convert on this host`;
+  const data = run.state.disks.reduce((sum, disk) => sum + (disk.bytes ?? 0), 0);
+  return `${run.state.disks.length} disk(s), ${formatBytes(total)} virtual (${formatBytes(data)} of data), copied with qemu-img convert on this host`;
 }
 
 export function sourceUrl(port: number, exportName: string): string {
