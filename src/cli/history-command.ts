@@ -1,5 +1,6 @@
 // `sendense-run history [--plan NAME] [--limit N]`: past runs, newest first — when, which plan,
-// the kind of backup taken, status (a run whose process is gone shows as died), duration, bytes.
+// the kind of backup taken, status (a run whose process is gone shows as died), duration, bytes as
+// the run recorded them when it ended, and apart what became of its point (docs/commands.md#history).
 
 import { hostname } from 'node:os';
 import { usageError } from '../errors.js';
@@ -19,15 +20,24 @@ export interface HistoryRow {
   /** full or incremental when the run made a backup record; restore for restores, copy for copies; else none. */
   readonly taken: string | null;
   readonly bytes: number | null;
+  /** What became of its point since (a merge, a removal), apart from what the run recorded; null: no point. */
+  readonly point: PointFate | null;
   readonly seconds: number | null;
   /** The stored status, or died for a run still `running` whose process is gone from this host. */
   readonly status: string;
 }
 
+export interface PointFate {
+  /** The point's status now (complete, damaged, failed…), or merged, removed, gone (removed before fates were kept). */
+  readonly state: string;
+  /** merged: the point that holds its data now. */
+  readonly mergedInto?: string;
+}
+
 export const historyCommand: CommandSpec = {
   name: 'history',
   usage: 'sendense-run history [--plan NAME] [--limit N]',
-  does: 'Past runs, newest first: start time, plan, kind taken, trigger, status, duration, bytes, errors.',
+  does: "Past runs, newest first: start time, plan, kind taken, trigger, status, duration, bytes, backup, point, errors. A run's kind taken, bytes and backup are recorded once as it ends and never change; POINT says what became of that backup since, apart: its state now (complete, damaged…), merged into ID (a retention merge: its data lives on in that point), removed, or gone (removed before this was recorded).",
   options: [
     { name: '--plan', value: 'NAME', help: 'only this plan' },
     { name: '--limit', value: 'N', help: 'at most N runs (default 50)' },
@@ -45,7 +55,7 @@ async function runHistory(cli: CliContext, args: readonly string[]): Promise<num
   return withExistingStore(cli, async (store) => {
     const rows = await historyRows(store, { plan: plan.value, limit: count });
     if (cli.json) {
-      for (const row of rows) cli.stdout.write(`${JSON.stringify({ ...row.run, status: row.status, taken: row.taken, bytes: row.bytes, seconds: row.seconds })}\n`);
+      for (const row of rows) cli.stdout.write(`${JSON.stringify({ ...row.run, status: row.status, taken: row.taken, bytes: row.bytes, point: row.point, seconds: row.seconds })}\n`);
       return 0;
     }
     if (rows.length === 0) {
@@ -63,16 +73,15 @@ export async function historyRows(store: Store, filter: { plan?: string; limit?:
   const rows: HistoryRow[] = [];
   const points = new Map<string, readonly ReplicaPoint[]>();
   for (const run of runs) {
-    if (run.kind === 'replicate') {
-      rows.push(await syncRow(store, run, points, here));
-      continue;
-    }
-    const backup: Backup | undefined = run.backupId ? await store.getBackup(run.backupId) : undefined;
     const died = run.status === 'running' && run.hostname === here && run.pid !== null && !isProcessAlive(run.pid);
+    // A run still going has no record yet: what its point copied so far.
+    const live = run.endedAt === null ? await progressSoFar(store, run, points) : undefined;
+    const backupId = run.backupId ?? live?.backupId ?? null;
     rows.push({
-      run,
-      taken: backup?.type ?? (run.kind === 'restore' || run.kind === 'copy' ? run.kind : null),
-      bytes: backup?.bytes ?? backupBytes(backup) ?? run.bytes,
+      run: backupId === run.backupId ? run : { ...run, backupId },
+      taken: run.taken ?? live?.taken ?? (run.kind === 'restore' || run.kind === 'copy' ? run.kind : null),
+      bytes: run.endedAt === null ? (live?.bytes ?? null) : run.bytes,
+      point: backupId === null ? null : await pointFate(store, run, backupId, points),
       // A skipped run never started: its reason (in error) says why, a duration would mislead.
       seconds: run.status === 'skipped' ? null : duration(run.startedAt, run.endedAt),
       status: died ? 'died' : run.status,
@@ -81,19 +90,41 @@ export async function historyRows(store: Store, filter: { plan?: string; limit?:
   return rows;
 }
 
-// A replica's sync: the point it made (full or incremental) and the bytes it sent.
-async function syncRow(store: Store, run: Run, points: Map<string, readonly ReplicaPoint[]>, here: string): Promise<HistoryRow> {
-  if (!points.has(run.plan)) points.set(run.plan, await store.listReplicaPoints({ plan: run.plan }));
-  const point = points.get(run.plan)!.find((candidate) => candidate.runId === run.id);
-  const died = run.status === 'running' && run.hostname === here && run.pid !== null && !isProcessAlive(run.pid);
-  const copied = point?.disks.flatMap((disk) => (disk.bytes === null ? [] : [disk.bytes])) ?? [];
-  return {
-    run: point === undefined ? run : { ...run, backupId: point.id },
-    taken: point?.type ?? null,
-    bytes: point?.bytes ?? (copied.length === 0 ? null : copied.reduce((a, b) => a + b, 0)),
-    seconds: run.status === 'skipped' ? null : duration(run.startedAt, run.endedAt),
-    status: died ? 'died' : run.status,
-  };
+interface Progress {
+  readonly backupId?: string;
+  readonly taken?: string;
+  readonly bytes: number | null;
+}
+
+// A running backup's or sync's point: its kind and the bytes its disks copied so far.
+async function progressSoFar(store: Store, run: Run, points: Map<string, readonly ReplicaPoint[]>): Promise<Progress | undefined> {
+  if (run.kind === 'replicate') {
+    const point = (await replicaPoints(store, run.plan, points)).find((candidate) => candidate.runId === run.id);
+    return point && { backupId: point.id, taken: point.type, bytes: sum(point.disks.map((disk) => disk.bytes)) };
+  }
+  const backup: Backup | undefined = run.backupId ? await store.getBackup(run.backupId) : undefined;
+  return backup && { taken: backup.type, bytes: backup.bytes ?? sum(backup.disks.map((disk) => disk.bytes)) };
+}
+
+// What became of the run's point since, a fact apart from its record: its state now, or merged
+// into a later point (followed to the one that holds its data now), or removed.
+async function pointFate(store: Store, run: Run, backupId: string, points: Map<string, readonly ReplicaPoint[]>): Promise<PointFate> {
+  if (run.kind === 'replicate') {
+    const point = (await replicaPoints(store, run.plan, points)).find((candidate) => candidate.id === backupId);
+    return { state: point?.status ?? 'gone' };
+  }
+  const backup = await store.getBackup(backupId);
+  if (backup !== undefined) return { state: backup.damage === null ? backup.status : 'damaged' };
+  let [dropped] = await store.droppedPoints([backupId]);
+  if (dropped === undefined) return { state: 'gone' };
+  let into = dropped.mergedInto;
+  while (into !== null && (dropped = (await store.droppedPoints([into]))[0]) !== undefined) into = dropped.mergedInto;
+  return into === null ? { state: 'removed' } : { state: 'merged', mergedInto: into };
+}
+
+async function replicaPoints(store: Store, plan: string, points: Map<string, readonly ReplicaPoint[]>): Promise<readonly ReplicaPoint[]> {
+  if (!points.has(plan)) points.set(plan, await store.listReplicaPoints({ plan }));
+  return points.get(plan)!;
 }
 
 // Which hub ran what matters once several hubs share the state (PostgreSQL) or one is named.
@@ -115,9 +146,10 @@ function historyTable(rows: readonly HistoryRow[], hubs: boolean): string[] {
       { header: 'DURATION', align: 'right' },
       { header: 'BYTES', align: 'right' },
       { header: 'BACKUP' },
+      { header: 'POINT' },
       { header: 'RUN' },
     ],
-    rows.map(({ run, taken, bytes, seconds, status }) => [
+    rows.map(({ run, taken, bytes, point, seconds, status }) => [
       formatLocalTime(run.startedAt),
       run.plan,
       taken ?? '-',
@@ -127,6 +159,7 @@ function historyTable(rows: readonly HistoryRow[], hubs: boolean): string[] {
       seconds === null ? '-' : formatDuration(seconds),
       bytes === null ? '-' : formatBytes(bytes),
       run.backupId ?? '-',
+      point === null ? '-' : point.mergedInto === undefined ? point.state : `merged into ${point.mergedInto}`,
       run.id,
     ]),
   );
@@ -140,10 +173,10 @@ function historyTable(rows: readonly HistoryRow[], hubs: boolean): string[] {
   return lines;
 }
 
-// A backup that is not complete has no total yet: what its disks copied so far, if anything.
-function backupBytes(backup: Backup | undefined): number | null {
-  const copied = backup?.disks.map((disk) => disk.bytes).filter((bytes): bytes is number => bytes !== null) ?? [];
-  return copied.length === 0 ? null : copied.reduce((a, b) => a + b, 0);
+// What disks copied so far, of those that say (a point not complete has no total yet).
+function sum(values: readonly (number | null)[]): number | null {
+  const known = values.filter((value): value is number => value !== null);
+  return known.length === 0 ? null : known.reduce((a, b) => a + b, 0);
 }
 
 function duration(start: string, end: string | null): number | null {

@@ -68,7 +68,7 @@ describe('operator views', () => {
     const history = await sendenseRun(['history', '--db', ws.db]);
     expect(history.exitCode, history.stderr).toBe(0);
     const lines = history.stdout.split('\n');
-    expect(lines[0]).toMatch(/^STARTED +PLAN +KIND +TRIGGER +STATUS +DURATION +BYTES +BACKUP +RUN$/);
+    expect(lines[0]).toMatch(/^STARTED +PLAN +KIND +TRIGGER +STATUS +DURATION +BYTES +BACKUP +POINT +RUN$/);
     expect(lines).toHaveLength(4);
     const status = lines[0].indexOf('STATUS');
     const kind = lines[0].indexOf('KIND');
