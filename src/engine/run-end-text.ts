@@ -9,7 +9,8 @@ import type { RunEvent } from './run-events.js';
 export function runEndLine(kind: string | undefined, event: Extract<RunEvent, { type: 'run-end' }>): string {
   const head = `run ${event.runId} ${event.status} in ${event.seconds.toFixed(1)} s`;
   if (event.status !== 'succeeded') return head;
-  const moved = event.bytes === undefined ? '' : `: ${formatBytes(event.bytes)}${event.seconds > 0 && event.bytes > 0 ? ` at ${formatBytes(event.bytes / event.seconds)}/s` : ''}`;
+  const moved =
+    event.bytes === undefined || event.bytes === null ? '' : `: ${formatBytes(event.bytes)}${event.seconds > 0 && event.bytes > 0 ? ` at ${formatBytes(event.bytes / event.seconds)}/s` : ''}`;
   const made = event.backupId ? `, ${kind === 'replicate' ? 'replica point' : kind === 'restore' ? 'from backup' : 'backup'} ${event.backupId}` : '';
   return `${head}${moved}${made}`;
 }

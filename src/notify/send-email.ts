@@ -50,7 +50,7 @@ export function emailText(facts: RunEndFacts): string {
     `seconds: ${facts.seconds.toFixed(1)}`,
     ...(facts.backupId !== undefined ? [`backupId: ${facts.backupId}`] : []),
     ...(facts.taken !== undefined ? [`taken: ${facts.taken}`] : []),
-    ...(facts.bytes !== undefined ? [`bytes: ${facts.bytes} (${formatBytes(facts.bytes)})`] : []),
+    ...(facts.bytes !== undefined && facts.bytes !== null ? [`bytes: ${facts.bytes} (${formatBytes(facts.bytes)})`] : []),
     ...(facts.error !== undefined ? [`error: ${facts.error}`] : []),
   ];
   return `${lines.join('\n')}\n`;
