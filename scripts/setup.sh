@@ -46,6 +46,8 @@ command -v qemu-system-x86_64 >/dev/null 2>&1 || need+=(qemu-system-x86)
 dpkg -s busybox-static >/dev/null 2>&1 || need+=(busybox-static)
 [ -x /usr/sbin/qemu-ga ] || need+=(qemu-guest-agent)
 command -v cpio >/dev/null 2>&1 || need+=(cpio)
+# The monitoring tests lint a metrics file a run wrote with promtool (Debian's prometheus package).
+command -v promtool >/dev/null 2>&1 || need+=(prometheus)
 # The terminal tests drive the CLI in a real pseudo-terminal inside tmux.
 command -v tmux >/dev/null 2>&1 || need+=(tmux)
 if [ ${#need[@]} -gt 0 ]; then

@@ -1,12 +1,16 @@
 // Prometheus textfile metrics of a plan after each run (node_exporter's textfile collector): last
-// run and last success times, duration, bytes, status. Written beside and renamed into place, so
-// the collector never reads half a file.
+// run and last success times, duration, bytes, status, and its VMs' points in the repository
+// (./repository-metrics.ts). Written beside and renamed into place, so the collector never reads
+// half a file.
 
 import { chmod, mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { Plan } from '../plan/types.js';
+import type { Plan, RepositoryPlan } from '../plan/types.js';
 import { pointTime } from '../replica/replica-points.js';
+import { summarizeVmPoints, vmsInRepository, type VmPoints } from '../repository/vm-points.js';
 import type { Run, Store } from '../store/index.js';
+import { escapeLabel } from './labels.js';
+import { repositoryGauges } from './repository-metrics.js';
 
 const STATUSES = ['succeeded', 'failed', 'interrupted'] as const;
 
@@ -22,6 +26,8 @@ export interface RunMetrics {
   readonly lastSuccess: number;
   /** A replicate plan: Unix time of the replica's newest point (when the source was read); 0: none yet. */
   readonly replicaPoint?: number;
+  /** Every plan but replicate: the points of its VM(s) in its repository. */
+  readonly repositories?: readonly VmPoints[];
 }
 
 // The file for this plan: `{plan}` in the path is its name.
@@ -37,8 +43,10 @@ export async function planMetrics(store: Store, plan: Plan, bytes: number): Prom
   if (last === undefined) return undefined;
   const success = runs.find((run) => run.status === 'succeeded' && run.endedAt !== null);
   const replicaPoint = plan.kind === 'replicate' ? await newestReplicaPoint(store, plan.name) : undefined;
+  const repositories = plan.kind === 'replicate' ? undefined : await repositoryPoints(store, plan);
   return {
     ...(replicaPoint === undefined ? {} : { replicaPoint }),
+    ...(repositories === undefined ? {} : { repositories }),
     plan: plan.name,
     vm: plan.vm.name,
     kind: plan.kind,
@@ -48,6 +56,15 @@ export async function planMetrics(store: Store, plan: Plan, bytes: number): Prom
     bytes,
     lastSuccess: success ? Date.parse(success.endedAt!) / 1000 : 0,
   };
+}
+
+// Its VM's points, or for `vm: all` (verify, copy) those of every VM in the repository.
+async function repositoryPoints(store: Store, plan: RepositoryPlan): Promise<VmPoints[]> {
+  const only = plan.kind === 'verify' ? plan.verify.vm : plan.kind === 'copy' ? plan.copy.vm : plan.vm.name;
+  const backups = await store.listBackups(only === undefined ? {} : { vm: only });
+  const repository = plan.repository.path;
+  const vms = only === undefined ? vmsInRepository(backups, repository) : [only];
+  return vms.map((vm) => summarizeVmPoints(backups, repository, vm));
 }
 
 async function newestReplicaPoint(store: Store, plan: string): Promise<number> {
@@ -86,6 +103,7 @@ export function formatMetrics(m: RunMetrics): string {
       STATUSES.map((status) => `sendense_last_run_status{${labels},status="${status}"} ${m.status === status ? 1 : 0}`),
     ),
     ...replicaGauges(m, labels),
+    ...repositoryGauges(m.plan, m.repositories ?? []),
     '',
   ].join('\n');
 }
@@ -103,8 +121,4 @@ export async function writeMetricsFile(file: string, text: string): Promise<void
     await rm(temporary, { force: true });
     throw error;
   }
-}
-
-function escapeLabel(value: string): string {
-  return value.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
 }

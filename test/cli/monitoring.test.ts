@@ -1,6 +1,7 @@
 // For monitoring: Prometheus textfile metrics after each run (--metrics-file or the plan's
 // metricsFile), and `doctor --dry-run` exiting 1 when a crashed run left something to clean.
 
+import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -8,7 +9,7 @@ import { stringify } from 'yaml';
 import { startNbdkit, useNbdServers } from '../support/qemu-nbd-server.js';
 import { waitForProcessGone } from '../support/processes.js';
 import { useRunWorkspace } from '../support/run-workspace.js';
-import { sendenseRun, startSendenseRun } from '../support/sendense-cli.js';
+import { listBackups, sendenseRun, startSendenseRun } from '../support/sendense-cli.js';
 import { createDisk, portRangeForTestFile, writeDisk } from '../support/vm-disks.js';
 
 const ws = useRunWorkspace('cli-monitoring-');
@@ -37,6 +38,17 @@ function samples(text: string): Map<string, number> {
   }
   return map;
 }
+
+// promtool (Debian's prometheus package, scripts/setup.sh) lints a textfile as Prometheus would.
+const promtool = (() => {
+  try {
+    execFileSync('promtool', ['--version'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    console.warn('promtool not found (install the prometheus package, scripts/setup.sh): the promtool check is skipped');
+    return false;
+  }
+})();
 
 describe('monitoring', () => {
   it('--metrics-file writes last run, last success, duration, bytes and status per plan and VM; a failure keeps the last success', async () => {
@@ -68,6 +80,44 @@ describe('monitoring', () => {
     expect(second.get(`sendense_last_run_timestamp_seconds${labels}`)).toBeGreaterThan(success);
     // Renamed into place: nothing else in the collector's directory.
     expect(readdirSync(dir)).toEqual(['sendense-mon.prom']);
+  });
+
+  it.runIf(promtool)("the repository metrics count the VM's points, their times and space, and pass promtool check metrics", async () => {
+    const disk = createDisk(path.join(ws.dir, 'disk0.qcow2'), 8 * 1024 * 1024);
+    const template = path.join(ws.dir, 'textfile', 'sendense-{plan}.prom');
+    for (const pattern of [0x11, 0x22, 0x33]) {
+      writeDisk(disk, [`write -P ${pattern} 0 1M`]);
+      const run = await sendenseRun([planFile(disk, { metricsFile: template }), '--db', ws.db]);
+      expect(run.exitCode, run.stderr).toBe(0);
+    }
+    const file = path.join(ws.dir, 'textfile', 'sendense-mon.prom');
+    const text = readFileSync(file, 'utf8');
+    execFileSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' });
+
+    const backups = (await listBackups(ws.db, 'mon-vm')).sort((a, b) => a.startedAt.localeCompare(b.startedAt));
+    expect(backups.length).toBe(3);
+    const metrics = samples(text);
+    const labels = `{plan="mon",vm="mon-vm",repository="${ws.repository}"}`;
+    expect(metrics.get(`sendense_repository_points${labels}`)).toBe(3);
+    expect(metrics.get(`sendense_repository_chain_points${labels}`)).toBe(3);
+    expect(metrics.get(`sendense_repository_damaged_points${labels}`)).toBe(0);
+    expect(metrics.get(`sendense_repository_oldest_point_timestamp_seconds${labels}`)).toBe(Date.parse(backups[0].startedAt) / 1000);
+    expect(metrics.get(`sendense_repository_newest_point_timestamp_seconds${labels}`)).toBe(Date.parse(backups[2].startedAt) / 1000);
+    expect(metrics.get(`sendense_repository_last_verify_timestamp_seconds${labels}`)).toBe(0);
+    expect(metrics.has(`sendense_repository_last_verify_success${labels}`)).toBe(false);
+    const du = Number(execFileSync('du', ['-s', '-B1', path.join(ws.repository, 'mon-vm')], { encoding: 'utf8' }).split('\t')[0]);
+    expect(metrics.get(`sendense_repository_bytes${labels}`)).toBe(du);
+
+    // After a verify, the next run's file says when and that it was sound.
+    expect((await sendenseRun(['verify', '--vm', 'mon-vm', '--db', ws.db])).exitCode).toBe(0);
+    writeDisk(disk, ['write -P 0x44 0 1M']);
+    expect((await sendenseRun([planFile(disk, { metricsFile: template }), '--db', ws.db])).exitCode).toBe(0);
+    const after = readFileSync(file, 'utf8');
+    execFileSync('promtool', ['check', 'metrics'], { input: after, encoding: 'utf8' });
+    const verified = samples(after);
+    expect(verified.get(`sendense_repository_points${labels}`)).toBe(4);
+    expect(Math.abs(verified.get(`sendense_repository_last_verify_timestamp_seconds${labels}`)! - Date.now() / 1000)).toBeLessThan(600);
+    expect(verified.get(`sendense_repository_last_verify_success${labels}`)).toBe(1);
   });
 
   it('a metricsFile that is not absolute is a plan error at its line', async () => {

@@ -158,6 +158,7 @@ export interface BackupRow {
   readonly parentId: string | null;
   readonly status: string;
   readonly repository: string;
+  readonly startedAt: string;
   readonly bytes: number | null;
   readonly restorable: boolean;
   readonly disks: readonly BackupDiskRow[];
