@@ -31,6 +31,11 @@ export const COMMANDS: readonly CommandEntry[] = [
     load: async () => (await import('./schedule-command.js')).scheduleCommand,
   },
   {
+    name: 'status',
+    overview: [['status FILE|DIR...', "each plan's next run, last run, newest point, chain and space; exit 1 if a last run failed"]],
+    load: async () => (await import('./status-command.js')).statusCommand,
+  },
+  {
     name: 'backups',
     overview: [['backups [--vm NAME] [--verbose]', 'list backups and chains, with their space on disk']],
     load: async () => (await import('./backups-command.js')).backupsCommand,

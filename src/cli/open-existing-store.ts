@@ -15,6 +15,18 @@ async function openExistingStore(cli: CliContext): Promise<Store | undefined> {
   return undefined;
 }
 
+// use(store), closed after, or use(undefined) without a word when there is no database yet (status:
+// plans that never ran are still shown).
+export async function withStoreIfAny<T>(cli: CliContext, use: (store: Store | undefined) => Promise<T>): Promise<T> {
+  if (isMissing(cli.dbPath)) return use(undefined);
+  const store = await openStore(cli.dbPath);
+  try {
+    return await use(store);
+  } finally {
+    await store.close();
+  }
+}
+
 // Only a path that is not there counts as missing: an unreadable one is opened, and its error shown.
 // A PostgreSQL database is never missing: connecting says what is wrong.
 function isMissing(file: string): boolean {

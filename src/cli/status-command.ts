@@ -1,0 +1,81 @@
+// `sendense-run status FILE|DIR...` (docs/operations.md#status): one line per plan — VM, kind,
+// schedule and next run, last run, newest point's age (a replicate plan: its lag), chain, space —
+// then the error of each plan whose last run failed. Exits 1 when one did, for monitoring checks.
+
+import { usageError } from '../errors.js';
+import { formatBytes } from '../format/bytes.js';
+import { formatDuration } from '../format/duration.js';
+import { formatLocalTime } from '../format/local-time.js';
+import { formatTable } from '../format/table.js';
+import { formatDiagnostic } from '../plan/plan-diagnostic.js';
+import type { Plan } from '../plan/types.js';
+import { validatePlanFiles } from '../plan/validate-plan-files.js';
+import { planStatus, type PlanStatus } from '../status/plan-status.js';
+import { rejectUnknownOptions } from './args.js';
+import type { CommandSpec } from './command.js';
+import type { CliContext } from './context.js';
+import { withStoreIfAny } from './open-existing-store.js';
+
+export const statusCommand: CommandSpec = {
+  name: 'status',
+  usage: 'sendense-run status FILE|DIR...',
+  does: "Each plan under the paths: its VM, kind, schedule and next run, its last run's result and when, its\nnewest point's age (a replicate plan: the replica's lag), that point's chain and the space its VM's\nfolder takes in the repository. The error of each plan whose last run failed follows the table.",
+  options: [],
+  exitCodes: [
+    { code: 0, when: "shown, and no plan's last run failed (also when there is no state database yet: every plan has never run)" },
+    { code: 1, when: "a plan's last run failed (an interrupted run does not count)" },
+    { code: 2, when: 'a path holds no plan or an invalid one (said on stderr; the others are still shown), or a usage error' },
+  ],
+  run: runStatus,
+};
+
+async function runStatus(cli: CliContext, args: readonly string[]): Promise<number> {
+  rejectUnknownOptions(args, statusCommand);
+  if (args.length === 0) throw usageError('status needs at least one plan FILE or DIR');
+  const { results, pathErrors } = await validatePlanFiles(args);
+  const invalid = [...pathErrors, ...results.flatMap((result) => (result.plan === undefined ? result.errors : []))];
+  for (const diagnostic of invalid) cli.stderr.write(`${formatDiagnostic(diagnostic)} (plan skipped)\n`);
+  const plans = results.map((result) => result.plan).filter((plan): plan is Plan => plan !== undefined);
+  const statuses = await withStoreIfAny(cli, (store) => Promise.all(plans.map((plan) => planStatus(plan, store))));
+  if (cli.json) {
+    for (const status of statuses) cli.stdout.write(`${JSON.stringify(status)}\n`);
+  } else {
+    for (const line of statusLines(statuses)) cli.stdout.write(`${line}\n`);
+  }
+  if (invalid.length > 0) return 2;
+  return statuses.some((status) => status.lastRun?.status === 'failed') ? 1 : 0;
+}
+
+function statusLines(statuses: readonly PlanStatus[]): string[] {
+  if (statuses.length === 0) return ['no valid plan'];
+  const ago = (seconds: number) => `${formatDuration(seconds)} ago`;
+  const now = Date.now();
+  const table = formatTable(
+    [
+      { header: 'PLAN' },
+      { header: 'VM' },
+      { header: 'KIND' },
+      { header: 'SCHEDULE' },
+      { header: 'NEXT RUN' },
+      { header: 'LAST RUN' },
+      { header: 'NEWEST', align: 'right' },
+      { header: 'CHAIN', align: 'right' },
+      { header: 'SIZE', align: 'right' },
+    ],
+    statuses.map((status) => [
+      status.plan,
+      status.vm,
+      status.kind,
+      status.schedule ?? '-',
+      status.nextRun === null ? '-' : formatLocalTime(status.nextRun).slice(0, 16),
+      status.running ? 'running now' : status.lastRun === null ? 'never' : `${status.lastRun.status} ${ago((now - Date.parse(status.lastRun.endedAt)) / 1000)}`,
+      status.newestPoint === null ? '-' : status.replicaLagSeconds === null ? ago(status.newestPoint.ageSeconds) : `lag ${formatDuration(status.replicaLagSeconds)}`,
+      status.chainLength === null || status.chainLength === 0 ? '-' : String(status.chainLength),
+      status.repositoryBytes === null ? '-' : formatBytes(status.repositoryBytes),
+    ]),
+  );
+  const failures = statuses
+    .filter((status) => status.lastRun?.status === 'failed')
+    .map((status) => `${status.plan}: run ${status.lastRun!.id} failed at ${formatLocalTime(status.lastRun!.endedAt)}: ${status.lastRun!.error ?? 'no error recorded'}`);
+  return failures.length === 0 ? table : [...table, '', ...failures];
+}
