@@ -90,6 +90,30 @@ describe('status', () => {
     expect((await sendenseRun(['status', nightly, '--db', ws.db])).exitCode).toBe(0);
   });
 
+  it("a replicate plan shows its replica's lag: the age of its newest point, no repository", async () => {
+    const source = createDisk(path.join(ws.dir, 'source.qcow2'), 8 * 1024 * 1024);
+    writeDisk(source, ['write -P 0x5c 0 1M']);
+    const replicaDir = path.join(ws.dir, 'replica');
+    mkdirSync(replicaDir);
+    const file = path.join(ws.dir, 'replicate.yaml');
+    const vm = { name: 'rvm', source: { type: 'qemu', disks: [{ key: 2000, path: source, format: 'qcow2' }] } };
+    const replica = { path: path.join(replicaDir, 'rvm.qcow2'), points: 2, scratch: ws.dir };
+    writeFileSync(file, stringify({ version: 1, kind: 'replicate', name: 'standby', vm, replica, nbd: { ports: `${ports[0]}-${ports[1]}` } }));
+    const sync = await sendenseRun([file, '--db', ws.db]);
+    expect(sync.exitCode, sync.stderr).toBe(0);
+
+    const json = await sendenseRun(['status', file, '--db', ws.db, '--json']);
+    expect(json.exitCode, json.stderr).toBe(0);
+    const status = JSON.parse(json.stdout) as PlanStatus;
+    expect(status).toMatchObject({ plan: 'standby', kind: 'replicate', chainLength: null, repository: null, repositoryBytes: null });
+    expect(status.lastRun!.status).toBe('succeeded');
+    expect(status.replicaLagSeconds).toBeGreaterThanOrEqual(0);
+    expect(status.replicaLagSeconds).toBeLessThan(600);
+    expect(status.replicaLagSeconds).toBe(status.newestPoint!.ageSeconds);
+    const text = await sendenseRun(['status', file, '--db', ws.db]);
+    expect(text.stdout).toMatch(/^standby +rvm +replicate +- +- +succeeded \d+:\d\d ago +lag \d+:\d\d +- +-$/m);
+  });
+
   it('an invalid plan is said on stderr and the others still shown (exit 2); no path is a usage error', async () => {
     const disk = createDisk(path.join(ws.dir, 'disk0.qcow2'), 8 * 1024 * 1024);
     plan(ws.dir, 'fine', 'web', disk);
