@@ -32,7 +32,7 @@ export const COMMANDS: readonly CommandEntry[] = [
   },
   {
     name: 'status',
-    overview: [['status FILE|DIR...', "each plan's next run, last run, newest point, chain and space; exit 1 if a last run failed"]],
+    overview: [['status [FILE|DIR...]', "each plan's next run, last run, newest point, chain and space; exit 1 if a last run failed"]],
     load: async () => (await import('./status-command.js')).statusCommand,
   },
   {

@@ -1,7 +1,8 @@
-// `sendense-run status FILE|DIR...` (docs/operations.md#status): one line per plan — VM, kind,
+// `sendense-run status [FILE|DIR...]` (docs/operations.md#status): one line per plan — VM, kind,
 // schedule and next run, last run, newest point's age (a replicate plan: its lag), chain, space —
 // then the error of each plan whose last run failed. Exits 1 when one did, for monitoring checks.
 
+import { existsSync } from 'node:fs';
 import { usageError } from '../errors.js';
 import { formatBytes } from '../format/bytes.js';
 import { formatDuration } from '../format/duration.js';
@@ -11,6 +12,7 @@ import { formatDiagnostic } from '../plan/plan-diagnostic.js';
 import type { Plan } from '../plan/types.js';
 import { validatePlanFiles } from '../plan/validate-plan-files.js';
 import { planStatus, type PlanStatus } from '../status/plan-status.js';
+import type { Store } from '../store/index.js';
 import { rejectUnknownOptions } from './args.js';
 import type { CommandSpec } from './command.js';
 import type { CliContext } from './context.js';
@@ -18,8 +20,8 @@ import { withStoreIfAny } from './open-existing-store.js';
 
 export const statusCommand: CommandSpec = {
   name: 'status',
-  usage: 'sendense-run status FILE|DIR...',
-  does: "Each plan under the paths: its VM, kind, schedule and next run, its last run's result and when, its\nnewest point's age (a replicate plan: the replica's lag), that point's chain and the space its VM's\nfolder takes in the repository. The error of each plan whose last run failed follows the table.",
+  usage: 'sendense-run status [FILE|DIR...]',
+  does: "Each plan under the paths (none: the plan files the database's runs were started from): its VM,\nkind, schedule and next run, its last run's result and when, its newest point's age (a replicate\nplan: the replica's lag), that point's chain and the space its VM's folder takes in the repository.\nThe error of each plan whose last run failed follows the table.",
   options: [],
   exitCodes: [
     { code: 0, when: "shown, and no plan's last run failed (also when there is no state database yet: every plan has never run)" },
@@ -31,19 +33,28 @@ export const statusCommand: CommandSpec = {
 
 async function runStatus(cli: CliContext, args: readonly string[]): Promise<number> {
   rejectUnknownOptions(args, statusCommand);
-  if (args.length === 0) throw usageError('status needs at least one plan FILE or DIR');
-  const { results, pathErrors } = await validatePlanFiles(args);
-  const invalid = [...pathErrors, ...results.flatMap((result) => (result.plan === undefined ? result.errors : []))];
-  for (const diagnostic of invalid) cli.stderr.write(`${formatDiagnostic(diagnostic)} (plan skipped)\n`);
-  const plans = results.map((result) => result.plan).filter((plan): plan is Plan => plan !== undefined);
-  const statuses = await withStoreIfAny(cli, (store) => Promise.all(plans.map((plan) => planStatus(plan, store))));
-  if (cli.json) {
-    for (const status of statuses) cli.stdout.write(`${JSON.stringify(status)}\n`);
-  } else {
-    for (const line of statusLines(statuses)) cli.stdout.write(`${line}\n`);
-  }
-  if (invalid.length > 0) return 2;
-  return statuses.some((status) => status.lastRun?.status === 'failed') ? 1 : 0;
+  return withStoreIfAny(cli, async (store) => {
+    const paths = args.length > 0 ? args : await recordedPlanFiles(cli, store);
+    const { results, pathErrors } = await validatePlanFiles(paths);
+    const invalid = [...pathErrors, ...results.flatMap((result) => (result.plan === undefined ? result.errors : []))];
+    for (const diagnostic of invalid) cli.stderr.write(`${formatDiagnostic(diagnostic)} (plan skipped)\n`);
+    const plans = results.map((result) => result.plan).filter((plan): plan is Plan => plan !== undefined);
+    const statuses = await Promise.all(plans.map((plan) => planStatus(plan, store)));
+    if (cli.json) {
+      for (const status of statuses) cli.stdout.write(`${JSON.stringify(status)}\n`);
+    } else {
+      for (const line of statusLines(statuses)) cli.stdout.write(`${line}\n`);
+    }
+    if (invalid.length > 0) return 2;
+    return statuses.some((status) => status.lastRun?.status === 'failed') ? 1 : 0;
+  });
+}
+
+// No paths: the plan files the database's runs were started from, those still there.
+async function recordedPlanFiles(cli: CliContext, store: Store | undefined): Promise<string[]> {
+  const files = store === undefined ? [] : (await store.runPlanFiles()).filter((file) => existsSync(file));
+  if (files.length === 0) throw usageError(`status needs plan FILEs or DIRs: no run in ${cli.dbPath} was started from a plan file that is still there`);
+  return files;
 }
 
 function statusLines(statuses: readonly PlanStatus[]): string[] {

@@ -150,6 +150,11 @@ export async function listRuns(db: Db, filter: { plan?: string; limit?: number }
   return Object.freeze((await query.execute()).map(toRun));
 }
 
+export async function runPlanFiles(db: Db): Promise<readonly string[]> {
+  const rows = await db.selectFrom('runs').select('plan_file').distinct().where('plan_file', 'is not', null).orderBy('plan_file').execute();
+  return Object.freeze(rows.map((row) => row.plan_file!));
+}
+
 export async function runningRuns(db: Db): Promise<readonly Run[]> {
   const rows = await db.selectFrom('runs').selectAll().where('status', '=', 'running').orderBy('started_at').orderBy('id').execute();
   return Object.freeze(rows.map(toRun));

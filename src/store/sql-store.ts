@@ -45,6 +45,7 @@ export function sqlStore(db: Kysely<StoreDatabase>, { self, beforeClose, fenced 
     getRun: (id) => runs.getRun(db, id),
     listRuns: (filter) => runs.listRuns(db, filter),
     runningRuns: () => runs.runningRuns(db),
+    runPlanFiles: () => runs.runPlanFiles(db),
 
     createBackup: (backup) => backups.createBackup(db, backup),
     addBackupDisk: (backupId, disk) => backups.addBackupDisk(db, backupId, disk),

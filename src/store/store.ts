@@ -168,6 +168,8 @@ export interface Store {
   /** Newest first. */
   listRuns(filter?: { readonly plan?: string; readonly limit?: number }): Promise<readonly Run[]>;
   runningRuns(): Promise<readonly Run[]>;
+  /** Every plan file a recorded run was started from (absolute), sorted: `status` without paths. */
+  runPlanFiles(): Promise<readonly string[]>;
   /** A shared schedule's fire: records this hub's run of it, or a skip, or nothing if taken. */
   claimFire(run: NewRun & { readonly fire: string; readonly skip?: string }): Promise<FireClaim>;
   /** Fails running runs whose process is dead (another hub's by heartbeat) and frees what they held. */

@@ -114,7 +114,7 @@ describe('status', () => {
     expect(text.stdout).toMatch(/^standby +rvm +replicate +- +- +succeeded \d+:\d\d ago +lag \d+:\d\d +- +-$/m);
   });
 
-  it('an invalid plan is said on stderr and the others still shown (exit 2); no path is a usage error', async () => {
+  it('an invalid plan is said on stderr and the others still shown (exit 2); no path without a database is a usage error', async () => {
     const disk = createDisk(path.join(ws.dir, 'disk0.qcow2'), 8 * 1024 * 1024);
     plan(ws.dir, 'fine', 'web', disk);
     writeFileSync(path.join(ws.dir, 'bad.yaml'), stringify({ version: 1, kind: 'incremental', name: 'bad' }));
@@ -122,6 +122,24 @@ describe('status', () => {
     expect(result.exitCode).toBe(2);
     expect(result.stderr).toMatch(/bad\.yaml:\d+:\d+: .*\(plan skipped\)/);
     expect(result.stdout).toMatch(/^fine +web +incremental +- +- +never/m);
-    expect((await sendenseRun(['status', '--db', ws.db])).exitCode).toBe(2);
+    // No paths and no run recorded: nothing to show.
+    const none = await sendenseRun(['status', '--db', ws.db]);
+    expect(none.exitCode).toBe(2);
+    expect(none.stderr).toMatch(/status needs plan FILEs or DIRs: no run in \S+ was started from a plan file that is still there/);
+  });
+
+  it("without paths: the plan files the database's runs were started from", async () => {
+    const disk = createDisk(path.join(ws.dir, 'disk0.qcow2'), 8 * 1024 * 1024);
+    const ran = plan(ws.dir, 'ran', 'web', disk);
+    plan(ws.dir, 'idle', 'mail', disk);
+    expect((await sendenseRun([ran, '--db', ws.db])).exitCode).toBe(0);
+    const result = await sendenseRun(['status', '--db', ws.db, '--json']);
+    expect(result.exitCode, result.stderr).toBe(0);
+    expect(
+      result.stdout
+        .trim()
+        .split('\n')
+        .map((line) => (JSON.parse(line) as PlanStatus).plan),
+    ).toEqual(['ran']);
   });
 });

@@ -62,6 +62,12 @@ describe.each(DIALECTS)('store on %s', (dialect) => {
     expect(await store.runningRuns()).toHaveLength(1);
   });
 
+  it('lists the plan files runs were started from, once each, sorted', async () => {
+    for (const planFile of ['/plans/b.yaml', '/plans/a.yaml', '/plans/b.yaml']) await store.createRun({ plan: 'nightly', kind: 'backup', trigger: 'manual', planFile });
+    await store.createRun({ plan: 'bare', kind: 'backup', trigger: 'manual' });
+    expect(await store.runPlanFiles()).toEqual(['/plans/a.yaml', '/plans/b.yaml']);
+  });
+
   it("records the bytes a run moved that no backup counts (a copy's, beyond 4 GiB)", async () => {
     const run = await store.createRun({ plan: 'offsite', kind: 'copy', trigger: 'manual' });
     expect(run.bytes).toBeNull();
