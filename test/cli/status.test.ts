@@ -34,7 +34,8 @@ describe('status', () => {
     const disk = createDisk(path.join(ws.dir, 'disk0.qcow2'), 8 * 1024 * 1024);
     const nightly = plan(plans, 'nightly', 'web', disk, { schedule: '30 2 * * *', timezone: 'Asia/Kolkata' });
     const broken = plan(plans, 'broken', 'db', path.join(ws.dir, 'gone.qcow2'));
-    plan(plans, 'spare', 'mail', disk);
+    // Another VM reads another image: one image under two VM names is refused (validate, status).
+    plan(plans, 'spare', 'mail', createDisk(path.join(ws.dir, 'mail0.qcow2'), 8 * 1024 * 1024));
 
     // No state database yet: every plan has never run; nothing is created.
     const before = await sendenseRun(['status', plans, '--db', ws.db]);
@@ -131,7 +132,7 @@ describe('status', () => {
   it("without paths: the plan files the database's runs were started from", async () => {
     const disk = createDisk(path.join(ws.dir, 'disk0.qcow2'), 8 * 1024 * 1024);
     const ran = plan(ws.dir, 'ran', 'web', disk);
-    plan(ws.dir, 'idle', 'mail', disk);
+    plan(ws.dir, 'idle', 'mail', createDisk(path.join(ws.dir, 'mail1.qcow2'), 8 * 1024 * 1024));
     expect((await sendenseRun([ran, '--db', ws.db])).exitCode).toBe(0);
     const result = await sendenseRun(['status', '--db', ws.db, '--json']);
     expect(result.exitCode, result.stderr).toBe(0);
