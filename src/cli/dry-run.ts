@@ -1,6 +1,7 @@
 // `sendense-run PLAN.yaml --dry-run`: prints what each step of the plan would do, as the steps
 // themselves describe it (engine/dry-run-plan.ts); the state database is only read, and not
-// created when it does not exist yet.
+// created when it does not exist yet. It exits as the run would: 1 when a step says the run would
+// fail there (docs/commands.md).
 
 import { existsSync } from 'node:fs';
 import { dryRunPlan } from '../engine/dry-run-plan.js';
@@ -18,9 +19,10 @@ export async function dryRunCommand(cli: CliContext, file: string): Promise<numb
   const store = await openStore(newDatabase ? IN_MEMORY : cli.dbPath);
   try {
     const steps = await dryRunPlan(plan, { store, newDatabase, hub });
+    const exitCode = steps.some((step) => step.fails) ? 1 : 0;
     if (cli.json) {
-      cli.stdout.write(`${JSON.stringify({ plan: plan.name, kind: plan.kind, file: plan.origin.file, steps })}\n`);
-      return 0;
+      cli.stdout.write(`${JSON.stringify({ plan: plan.name, kind: plan.kind, file: plan.origin.file, wouldFail: exitCode !== 0, steps })}\n`);
+      return exitCode;
     }
     cli.stdout.write(`dry run of ${plan.kind} plan ${plan.name} (${plan.origin.file}); nothing is changed\n`);
     const width = Math.max(...steps.map((s) => s.step.length));
@@ -29,7 +31,7 @@ export async function dryRunCommand(cli: CliContext, file: string): Promise<numb
       cli.stdout.write(`${String(index + 1).padStart(2)}. ${s.step.padEnd(width)}  ${first}\n`);
       for (const line of rest) cli.stdout.write(`    ${' '.repeat(width)}  ${line}\n`);
     });
-    return 0;
+    return exitCode;
   } finally {
     await store.close();
   }

@@ -19,12 +19,12 @@ export const runCommand: CommandSpec = {
   usage: 'sendense-run [run] PLAN.yaml [--dry-run] [--metrics-file PATH]',
   does: 'Validate the plan, then run it now: each step (--dry-run lists them), cleanup on every exit path.\nExit 0 success, 1 the run failed, 2 invalid plan or usage, 130 interrupted (after cleanup).',
   options: [
-    { name: '--dry-run', help: 'validate and print the resolved steps (parent, ports, files) without changing anything' },
+    { name: '--dry-run', help: 'validate and print the resolved steps (parent, ports, files) without changing anything; exit 1 when the run would fail' },
     { name: '--metrics-file', value: 'PATH', help: "after the run, write Prometheus textfile metrics there (node_exporter's textfile collector); default: the plan's metricsFile" },
   ],
   exitCodes: [
-    { code: 0, when: 'the run succeeded (or, with --dry-run, the plan is valid and its steps were printed)' },
-    { code: 1, when: 'the run failed (its error is in history); everything it took was given back' },
+    { code: 0, when: 'the run succeeded (or, with --dry-run, the plan is valid and every step says what it would do)' },
+    { code: 1, when: 'the run failed (its error is in history); everything it took was given back. With --dry-run: a step says the run would FAIL there' },
     { code: 2, when: 'invalid plan (file:line:col: message) or usage error; nothing was run' },
     { code: 130, when: 'interrupted by SIGINT, SIGTERM or SIGHUP, after cleanup' },
   ],

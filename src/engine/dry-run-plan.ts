@@ -19,6 +19,8 @@ export interface PlannedStep {
   readonly step: string;
   /** What the step would do, resolved; several lines for several disks. */
   readonly does: string;
+  /** The run would stop at this step. */
+  readonly fails?: true;
 }
 
 export interface DryRunOptions extends DryRun {
@@ -51,6 +53,9 @@ export async function dryRunPlan(plan: Plan, options: DryRunOptions): Promise<Pl
 // In order: a resolving step fills the state the next ones describe.
 async function describe<R>(run: R, steps: readonly Step<R>[], dry: DryRun): Promise<PlannedStep[]> {
   const planned: PlannedStep[] = [];
-  for (const step of steps) planned.push({ step: step.name, does: await step.would(run, dry) });
+  for (const step of steps) {
+    const said = await step.would(run, dry);
+    planned.push(typeof said === 'string' ? { step: step.name, does: said } : { step: step.name, ...said });
+  }
   return planned;
 }

@@ -10,6 +10,17 @@ export interface DryRun {
   readonly newDatabase: boolean;
 }
 
+/** What a step says it would do; `fails`: the run would stop there (--dry-run exits 1, docs/commands.md). */
+export interface Prediction {
+  readonly does: string;
+  readonly fails?: true;
+}
+
+// A step the run would stop at: "would FAIL: why", and the dry run's exit status 1.
+export function wouldFail(why: string, ...more: readonly string[]): Prediction {
+  return { does: [`would FAIL: ${why}`, ...more].join('\n'), fails: true };
+}
+
 export interface Step<R> {
   /** Its name in events, --dry-run and the docs (docs/how-it-works.md names every one). */
   readonly name: string;
@@ -30,5 +41,5 @@ export interface Step<R> {
    * What the step would do (--dry-run), resolved as the run resolves it but taking nothing and
    * recording nothing; a resolving step fills the run's state as `run` would for the next ones.
    */
-  would(run: R, dry: DryRun): Promise<string> | string;
+  would(run: R, dry: DryRun): Promise<string | Prediction> | string | Prediction;
 }

@@ -19,7 +19,8 @@ describe('--dry-run and the source', () => {
       const plan = writePlan(ws.dir, { name: `missing-${kind}`, kind, vm: 'vm1', disks: [{ key: 2000, path: missing }], repository: path.join(ws.dir, 'repo'), ports });
       const db = path.join(ws.dir, 'state.db');
       const result = await sendenseRun([plan, '--dry-run', '--db', db]);
-      expect(result.exitCode, result.stderr).toBe(0);
+      // It exits as the run would: 1.
+      expect(result.exitCode, result.stderr).toBe(1);
       const resolve = result.stdout.split('\n').find((line) => line.includes('resolve-chain'));
       expect(resolve).toContain('would FAIL');
       expect(resolve).toContain(missing);
@@ -38,6 +39,7 @@ describe('--dry-run and the source', () => {
     const resolve = dry.stdout.split('\n').find((line) => line.includes('resolve-chain'));
     expect(resolve).toContain('would FAIL');
     expect(resolve).toContain(`${empty} is empty (virtual size 0 bytes)`);
+    expect(dry.exitCode).toBe(1);
     const run = await sendenseRun([plan, '--db', db]);
     expect(run.exitCode).toBe(1);
     expect(run.stderr).toContain(`${empty} is empty (virtual size 0 bytes)`);

@@ -4,7 +4,7 @@
 import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import type { BackupDiskJob, BackupRun, BackupState } from './backup-run.js';
-import type { Step } from '../../engine/step.js';
+import { wouldFail, type Step } from '../../engine/step.js';
 import { SendenseError, isSendenseError } from '../../errors.js';
 import type { BackupPlan } from '../../plan/types.js';
 import { chainFileProblem, describeChainFileProblem, type ChainFileProblem } from '../../repository/chain-files.js';
@@ -110,7 +110,7 @@ export const resolveChain: Step<BackupRun> = {
         found = await findPrevious(run);
       } catch (error) {
         run.state = backupState(plan, NEW_BACKUP_ID, undefined, undefined, uninspected(plan));
-        return `would FAIL: ${isSendenseError(error) ? error.describe() : (error as Error).message}\n${idLine}`;
+        return wouldFail(isSendenseError(error) ? error.describe() : (error as Error).message, idLine);
       }
       const { previous } = found;
       const incremental = plan.kind === 'incremental' && previous !== undefined && found.chainLength < plan.incremental.maxChainLength;
@@ -127,18 +127,17 @@ export const resolveChain: Step<BackupRun> = {
     } catch (error) {
       // The run's resolve-chain would stop on the same error: said whatever the kind.
       run.state = backupState(plan, NEW_BACKUP_ID, undefined, undefined, uninspected(plan));
-      return `would FAIL: ${isSendenseError(error) ? error.describe() : (error as Error).message}\n${idLine}`;
+      return wouldFail(isSendenseError(error) ? error.describe() : (error as Error).message, idLine);
     }
     const { decision, previous, chainLength, damaged, state, notes } = resolution;
     run.state = state;
+    if (decision.type === 'fail') return wouldFail(decision.reason, ...notes, idLine);
     const why =
       damaged !== undefined && plan.kind === 'incremental' ? `backup ${damaged.id} is damaged (${damaged.damage})` : decision.type === 'full' ? (decision.warning ?? decision.note) : undefined;
     const chain =
-      decision.type === 'fail'
-        ? `would FAIL: ${decision.reason}`
-        : decision.type === 'incremental'
-          ? `incremental on backup ${previous!.id} (chain ${previous!.chainId}, ${chainLength + 1}${Number.isFinite(plan.incremental.maxChainLength) ? ` of at most ${plan.incremental.maxChainLength}` : ', no limit'})`
-          : `full backup into a new chain${why ? `: ${why}` : ''}`;
+      decision.type === 'incremental'
+        ? `incremental on backup ${previous!.id} (chain ${previous!.chainId}, ${chainLength + 1}${Number.isFinite(plan.incremental.maxChainLength) ? ` of at most ${plan.incremental.maxChainLength}` : ', no limit'})`
+        : `full backup into a new chain${why ? `: ${why}` : ''}`;
     return [chain, ...notes, idLine].join('\n');
   },
 };

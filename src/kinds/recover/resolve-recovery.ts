@@ -4,7 +4,7 @@
 
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
-import type { Step } from '../../engine/step.js';
+import { wouldFail, type Step } from '../../engine/step.js';
 import { isSendenseError, SendenseError } from '../../errors.js';
 import { virshMessage } from '../../libvirt/virsh.js';
 import { runScratchDir } from '../../libvirt/scratch-dir.js';
@@ -34,7 +34,7 @@ export const resolveRecovery: Step<RecoverRun> = {
     } catch (error) {
       if (!isSendenseError(error)) throw error;
       if (!run.resolved) run.state = { backupId: '', disks: [], overlayDir: '' };
-      return `would FAIL: ${error.message}`;
+      return wouldFail(error.message);
     }
   },
 };

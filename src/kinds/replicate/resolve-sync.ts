@@ -5,7 +5,7 @@
 // point's records (status running).
 
 import { REPLICA_POINT_RESOURCE, type ReplicaPointFacts } from '../../doctor/replica-points.js';
-import type { Step } from '../../engine/step.js';
+import { wouldFail, type Step } from '../../engine/step.js';
 import { SendenseError, isSendenseError } from '../../errors.js';
 import { formatLocalTime } from '../../format/local-time.js';
 import { plural } from '../../format/plural.js';
@@ -72,7 +72,7 @@ export const resolveSync: Step<ReplicateRun> = {
     const { plan } = run;
     try {
       const failedOver = await run.store.replicaFailover(plan.name);
-      if (failedOver !== undefined) return `would FAIL: ${failedOverMessage(plan, failedOver.at, failedOver.pointId)}`;
+      if (failedOver !== undefined) return wouldFail(failedOverMessage(plan, failedOver.at, failedOver.pointId));
       if (!run.node.isLocal || !run.replicaNode.isLocal) {
         const previous = await run.store.latestCompleteReplicaPoint(plan.name);
         run.state = syncState(plan, NEW_POINT_ID, undefined, backupSource(plan.vm.source).uninspected());
@@ -86,7 +86,7 @@ export const resolveSync: Step<ReplicateRun> = {
       return [what, ...decision.notes, `replica on ${run.replicaNode.description}, ${plan.replica.points} point(s) kept`].join('\n');
     } catch (error) {
       run.state = syncState(plan, NEW_POINT_ID, undefined, backupSource(plan.vm.source).uninspected());
-      return `would FAIL: ${isSendenseError(error) ? error.describe() : (error as Error).message}`;
+      return wouldFail(isSendenseError(error) ? error.describe() : (error as Error).message);
     }
   },
 };

@@ -27,7 +27,7 @@ export const resolvePoint: Step<RestoreRun> = {
       if (!isSendenseError(error)) throw error;
       // Nothing resolved: the next steps say what they would do with no disk.
       if (!run.resolved) run.state = { backupId: '', disks: [] };
-      return `point ${describeRestorePoint(run)}: would FAIL: ${error.message}`;
+      return { does: `point ${describeRestorePoint(run)}: would FAIL: ${error.message}`, fails: true };
     }
   },
 };
