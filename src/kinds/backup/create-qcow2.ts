@@ -7,12 +7,13 @@ import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import { inTurns } from '../../hub/in-turns.js';
 import type { BackupRun } from './backup-run.js';
-import type { Step } from '../../engine/step.js';
+import { wouldFail, type Step } from '../../engine/step.js';
 import type { DiskKey } from '../../plan/types.js';
 import { createOverlay, createQcow2 } from '../../qemu/index.js';
 import { repositorySecret } from '../../repository/repository-keys.js';
 import { claimRepository } from '../../repository/repository-settings.js';
 import { makePrivateDirs, removeEmptyDirs } from '../../repository/private-dirs.js';
+import { repositoryWriteProblem } from '../../repository/writable.js';
 import { backupSource } from '../../source/index.js';
 
 // The cluster size of the files we create (qemu-img's default), the compress filter's unit.
@@ -24,6 +25,8 @@ export const createQcow2Files: Step<BackupRun> = {
   title: (run) => `create ${run.state.type === 'full' ? 'new images' : 'overlays'} in ${run.plan.repository.path}`,
   async run(run) {
     const repository = run.plan.repository.path;
+    const unwritable = repositoryWriteProblem(repository);
+    if (unwritable !== undefined) throw new SendenseError(unwritable, { step: 'create-qcow2' });
     const { fullImageOptions } = backupSource(run.plan.vm.source);
     const createdDirs = await makePrivateDirs(repository);
     run.undo.push({ what: `remove the empty directories this run created in ${repository}`, when: 'failure', step: 'create-qcow2', run: () => removeEmptyDirs(createdDirs) });
@@ -71,10 +74,13 @@ export const createQcow2Files: Step<BackupRun> = {
     for (const disk of run.state.disks) disk.compress = compression !== undefined && !run.wholeVm && disk.virtualSize % COMPRESSED_CLUSTER === 0;
     return run.state.disks.map((disk) => `${disk.key}: ${path.relative(run.plan.repository.path, disk.file)}`).join(', ');
   },
-  would: (run) =>
-    run.state.disks.length === 0
+  would: (run) => {
+    const unwritable = repositoryWriteProblem(run.plan.repository.path);
+    if (unwritable !== undefined) return wouldFail(unwritable);
+    return run.state.disks.length === 0
       ? `one file per disk in ${run.plan.repository.path}/${run.plan.vm.name}/disk-<key>/ (the disks are known once the node is asked)`
-      : run.state.disks.map((disk) => (disk.parentFile ? `${disk.file} (overlay on ${disk.parentFile})` : disk.file)).join('\n'),
+      : run.state.disks.map((disk) => (disk.parentFile ? `${disk.file} (overlay on ${disk.parentFile})` : disk.file)).join('\n');
+  },
 };
 
 async function claimNewFile(file: string, disk: DiskKey): Promise<void> {
