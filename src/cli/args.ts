@@ -21,7 +21,8 @@ export interface ParsedArgs {
 }
 
 export function parseCommonArgs(argv: readonly string[]): ParsedArgs {
-  let dbPath = defaultDbPath();
+  // The default only when no --db is given: a $SENDENSE_DB that --db overrides is never checked.
+  let dbPath: string | undefined;
   let hubConfig: string | undefined;
   let json = false;
   let quiet = false;
@@ -59,7 +60,7 @@ export function parseCommonArgs(argv: readonly string[]): ParsedArgs {
   const at = positional.findIndex((arg, i) => !arg.startsWith('-') && !COMMAND_VALUE_OPTIONS.has(positional[i - 1]));
   const command = at === -1 ? positional[0] : positional[at];
   const rest = positional.filter((_, i) => i !== (at === -1 ? 0 : at));
-  return { command, rest, dbPath, hubConfig, json, quiet, help, version };
+  return { command, rest, dbPath: dbPath ?? defaultDbPath(), hubConfig, json, quiet, help, version };
 }
 
 // Options of single commands that take a value (those with a `value` in their declaration; a test

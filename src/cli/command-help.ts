@@ -8,7 +8,7 @@ export const COMMON_OPTIONS: readonly OptionHelp[] = [
   {
     name: '--db',
     value: 'PATH|URL',
-    help: 'state database: a SQLite file, or postgres://USER@HOST:PORT/DB for several hubs (password from PGPASSWORD, ~/.pgpass or $SENDENSE_DB_PASSWORD_FILE, never in the URL); default $SENDENSE_DB, else /var/lib/sendense/sendense.db for root, ${XDG_STATE_HOME:-~/.local/state}/sendense/sendense.db for others',
+    help: 'state database: a SQLite file (a directory is a usage error, exit 2), or postgres://USER@HOST:PORT/DB for several hubs (password from PGPASSWORD, ~/.pgpass or $SENDENSE_DB_PASSWORD_FILE, never in the URL); default $SENDENSE_DB, else /var/lib/sendense/sendense.db for root, ${XDG_STATE_HOME:-~/.local/state}/sendense/sendense.db for others',
   },
   {
     name: '--hub-config',

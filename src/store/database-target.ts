@@ -3,7 +3,7 @@
 // line, in `ps` and in shell history. The password comes from PGPASSWORD, ~/.pgpass (libpq's
 // rules, read by `pg`) or the file named by $SENDENSE_DB_PASSWORD_FILE.
 
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { SendenseError } from '../errors.js';
 
@@ -24,9 +24,16 @@ export function isPostgresUrl(value: string): boolean {
   return /^postgres(ql)?:\/\//i.test(value);
 }
 
-// A --db value or $SENDENSE_DB: a URL as it is (checked), a path made absolute.
+// A --db value or $SENDENSE_DB: a URL as it is (checked), a path made absolute; a directory is
+// a usage error (docs/commands.md, --db), not a database SQLite fails to open.
 export function resolveDatabase(value: string): string {
-  if (!isPostgresUrl(value)) return path.resolve(value);
+  if (!isPostgresUrl(value)) {
+    const file = path.resolve(value);
+    if (statSync(file, { throwIfNoEntry: false })?.isDirectory()) {
+      throw new SendenseError(`state database ${file} is a directory: give a file in it (--db ${path.join(file, 'sendense.db')})`, { exitCode: 2 });
+    }
+    return file;
+  }
   parsePostgresUrl(value);
   return value;
 }

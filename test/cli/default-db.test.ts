@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { defaultDbPath } from '../../src/cli/context.js';
 import { asNobody as nobodyArgv, useBinForOtherUsers } from '../support/other-user-cli.js';
 import { useRunWorkspace } from '../support/run-workspace.js';
-import { writePlan } from '../support/sendense-cli.js';
+import { sendenseRun, writePlan } from '../support/sendense-cli.js';
 import { createDisk, portRangeForTestFile } from '../support/vm-disks.js';
 
 const ws = useRunWorkspace('cli-default-db-');
@@ -24,6 +24,12 @@ describe('the default state database', () => {
     expect(defaultDbPath({ XDG_STATE_HOME: '/home/ops/state' }, 1000, '/home/ops')).toBe('/home/ops/state/sendense/sendense.db');
     // A relative XDG_STATE_HOME is invalid (XDG base directory spec): ignored, not resolved against the current directory.
     expect(defaultDbPath({ XDG_STATE_HOME: 'state' }, 1000, '/home/ops')).toBe('/home/ops/.local/state/sendense/sendense.db');
+  });
+
+  it('a directory as --db is a usage error (exit 2) naming it', async () => {
+    const result = await sendenseRun(['history', '--db', ws.dir]);
+    expect(result.exitCode).toBe(2);
+    expect(result.stderr).toBe(`sendense-run: state database ${ws.dir} is a directory: give a file in it (--db ${path.join(ws.dir, 'sendense.db')})`);
   });
 
   it.skipIf(process.getuid?.() !== 0)('a user running a plan from two directories gets one chain in ~/.local/state/sendense (0700)', async () => {
