@@ -31,6 +31,8 @@ export interface ImageInfoOptions {
   readonly forceShare?: boolean;
   /** -f: the format to open it as (never probe an NBD export or a raw disk: its content could look like qcow2). */
   readonly format?: string;
+  /** Said after "in use by another process (locked)" when another process holds the image's lock. */
+  readonly whenLocked?: string;
 }
 
 interface RawInfo {
@@ -56,7 +58,7 @@ export async function imageInfo(file: string, options: ImageInfoOptions = {}): P
 export async function imageInfoWith(runner: CommandRunner, file: string, options: Omit<ImageInfoOptions, 'runner'> = {}): Promise<ImageInfo> {
   const argv = ['qemu-img', 'info', '--output=json', ...(options.forceShare ? ['-U'] : []), ...(options.format ? ['-f', options.format] : []), file];
   const result = await runner(argv);
-  if (result.exitCode !== 0) throw qemuImgError('read image', file, result);
+  if (result.exitCode !== 0) throw qemuImgError('read image', file, result, options.whenLocked);
   const raw = JSON.parse(result.stdout) as RawInfo;
   const data = raw['format-specific']?.data;
   return Object.freeze({

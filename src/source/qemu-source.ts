@@ -11,12 +11,15 @@ import type { TransferDisk } from '../wire/index.js';
 import type { BackupSource } from './backup-source.js';
 import { diskSourceOf, inspectListed, refuseEmptyDisk, type SourceDiskFacts } from './source-disk.js';
 
+// qemu's image lock held: a VM is running on the image; its disks are read through libvirt's backup API.
+const RUNNING_VM = 'by a running VM most likely: back up a running VM through its domain (source.type: libvirt, docs/how-it-works.md#libvirt-domains)';
+
 export function qemuSource(source: QemuSource): BackupSource {
   const keys = source.disks.map((disk) => disk.key);
   // One disk: its image read with qemu-img info on the node.
   async function inspectDisk(exec: CommandRunner, key: DiskKey): Promise<SourceDiskFacts> {
     const disk = source.disks.find((d) => d.key === key)!;
-    const info = await imageInfo(disk.path, { runner: exec, format: disk.format }).catch((error: unknown) => {
+    const info = await imageInfo(disk.path, { runner: exec, format: disk.format, whenLocked: RUNNING_VM }).catch((error: unknown) => {
       throw new SendenseError((error as Error).message, { step: 'resolve-chain', disk: key, cause: error });
     });
     const format = info.format === 'raw' ? 'raw' : info.format === 'qcow2' ? 'qcow2' : undefined;
