@@ -2,14 +2,23 @@
 // Used by the retention step after a run and by `sendense-run prune`, which both hold the VM's lock.
 
 import type { BackupPlan } from '../plan/types.js';
-import type { Store } from '../store/index.js';
+import type { Backup, Store } from '../store/index.js';
 import { applyPrune } from './apply-prune.js';
-import { choosePrune, type PointDecision } from './prune-choice.js';
+import { choosePrune, type PointDecision, type PrunablePoint } from './prune-choice.js';
 import { formatBytes } from '../format/bytes.js';
 
 export async function planPrune(store: Store, plan: BackupPlan): Promise<readonly PointDecision[]> {
-  const backups = (await store.listBackups({ vm: plan.vm.name })).filter((backup) => backup.repository === plan.repository.path);
-  return choosePrune(backups, plan.retention ?? {}, plan.timezone);
+  return choosePrune(await recordedPoints(store, plan), plan.retention ?? {}, plan.timezone);
+}
+
+// What the retention step will decide once `coming` (the backup a run is about to take) is complete: --dry-run.
+export async function planPruneAfter(store: Store, plan: BackupPlan, coming: PrunablePoint): Promise<readonly PointDecision<PrunablePoint>[]> {
+  return choosePrune([...(await recordedPoints(store, plan)), coming], plan.retention ?? {}, plan.timezone);
+}
+
+// This plan's VM's backups in its repository, oldest first.
+async function recordedPoints(store: Store, plan: BackupPlan): Promise<readonly Backup[]> {
+  return (await store.listBackups({ vm: plan.vm.name })).filter((backup) => backup.repository === plan.repository.path);
 }
 
 // Returns the one-line summary.

@@ -11,7 +11,10 @@ import { formatBytes } from '../../format/bytes.js';
 import type { Backup } from '../../store/index.js';
 import { manifestPath } from '../../repository/manifest.js';
 import { chainsToDelete } from './retention-choice.js';
-import { pruneByPoints } from '../../retention/prune-by-points.js';
+import { planPruneAfter, pruneByPoints } from '../../retention/prune-by-points.js';
+import { describeDecision } from '../../retention/prune-choice.js';
+import type { KeepRules } from '../../retention/keep-rules.js';
+import { NEW_BACKUP_ID } from './resolve-chain.js';
 
 export const retention: Step<BackupRun> = {
   name: 'retention',
@@ -55,8 +58,32 @@ export const retention: Step<BackupRun> = {
     if (choice.delete.length === 0) return `nothing to delete; chains kept: ${kept}`;
     return `deleted ${choice.delete.length} chain(s), ${files} file(s), ${formatBytes(bytes)}; chains kept: ${kept}`;
   },
-  would: (run) => (run.plan.retention ? `keep the newest ${run.plan.retention.keepChains} chain(s) of each disk` : 'no retention block: nothing'),
+  async would(run) {
+    const rules = run.plan.retention;
+    if (rules === undefined) return 'no retention block: nothing';
+    if (rules.keepChains !== undefined) return `keep the newest ${rules.keepChains} chain(s) of ${run.plan.vm.name} in ${run.plan.repository.path}`;
+    // The keep-* rules over the recorded points and the one this run would add (docs/how-it-works.md#retention).
+    const { state } = run;
+    const coming = {
+      id: NEW_BACKUP_ID,
+      type: state.type,
+      parentId: state.parentId ?? null,
+      status: 'complete' as const,
+      startedAt: new Date().toISOString(),
+      disks: state.disks.map((disk) => ({ diskKey: disk.key, virtualSize: disk.virtualSize })),
+    };
+    const decisions = await planPruneAfter(run.store, run.plan, coming);
+    return [`keep-* rules (${describeRules(rules)}), once this backup is complete:`, ...decisions.map(describeDecision)].join('\n');
+  },
 };
+
+// "keepLast 7, keepDaily 14": the plan's keep-* rules as written.
+function describeRules(rules: KeepRules): string {
+  return Object.entries(rules)
+    .filter(([name, count]) => name.startsWith('keep') && count !== undefined)
+    .map(([name, count]) => `${name} ${String(count)}`)
+    .join(', ');
+}
 
 function describe(backup: Backup): string {
   return backup.status === 'complete' ? backup.id : `${backup.id} (${backup.status})`;
