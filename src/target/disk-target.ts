@@ -3,6 +3,7 @@
 // destination (a libvirt domain's disks, an object store) is one file here and a line in index.ts.
 
 import type { RunContext } from '../engine/run-context.js';
+import type { Prediction } from '../engine/step.js';
 import type { DiskKey, DiskRestorePlan } from '../plan/types.js';
 
 /** What a target knows of one restored disk; the restore's disk job extends it. */
@@ -32,7 +33,8 @@ export interface DiskTarget {
   preparing(run: TargetRun): string;
   /** Checks every disk's target before touching any, then makes each ready (sets `target`). */
   prepare(run: TargetRun): Promise<string>;
-  wouldPrepare(run: TargetRun): string;
+  /** What prepare would do (--dry-run), from the same checks where the node is this host. */
+  wouldPrepare(run: TargetRun): Promise<string | Prediction> | string | Prediction;
   /** Before anything is taken: a restore never writes inside a repository. */
   refuseInRepositories(run: TargetRun, refuse: (file: string, what: string) => Promise<void>): Promise<void>;
   /** The target may hold old data: holes of the backup are written as zeroes. */

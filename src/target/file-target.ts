@@ -4,7 +4,8 @@
 // restore is verified, so a failed restore never deletes or damages a file it did not create.
 
 import path from 'node:path';
-import { SendenseError } from '../errors.js';
+import { wouldFail } from '../engine/step.js';
+import { SendenseError, isSendenseError } from '../errors.js';
 import { fileInUse } from '../node/file-in-use.js';
 import type { RestoreTarget } from '../plan/types.js';
 import { createImage } from '../qemu/index.js';
@@ -19,10 +20,7 @@ export function fileTarget(spec: FileTargetSpec): DiskTarget {
     async prepare(run) {
       const exec = (argv: readonly string[]) => run.node.exec(argv);
       const paths = run.state.disks.map((disk) => fillTarget(spec.path, disk));
-      if (new Set(paths).size !== paths.length) {
-        throw refuse(`restore.target.path ${spec.path} gives the same file for several disks: put {key} in it`);
-      }
-      for (const [index, disk] of run.state.disks.entries()) await refuseExistingTarget(run, paths[index]!, disk, spec.overwrite);
+      await checkTargets(run, paths, spec);
       for (const [index, disk] of run.state.disks.entries()) {
         const file = paths[index]!;
         const made = await exec(['mkdir', '-p', path.dirname(file)]);
@@ -51,9 +49,21 @@ export function fileTarget(spec: FileTargetSpec): DiskTarget {
       }
       return paths.join(', ');
     },
-    wouldPrepare(run) {
-      const files = run.state.disks.map((disk) => fillTarget(spec.path, disk)).join(', ') || spec.path;
-      return `${files} (${spec.format}${spec.overwrite ? ', replaced on success' : ', must not exist'}, mode ${mode}) on ${run.node.description}, written beside it first`;
+    // The run's checks, on this host (a remote node is not contacted: its targets are checked at run time).
+    async wouldPrepare(run) {
+      const paths = run.state.disks.map((disk) => fillTarget(spec.path, disk));
+      let existing: readonly string[] = [];
+      if (run.node.isLocal) {
+        try {
+          existing = await checkTargets(run, paths, spec);
+        } catch (error) {
+          if (!isSendenseError(error)) throw error;
+          return wouldFail(error.message);
+        }
+      }
+      const keys = run.state.disks.filter((_, index) => existing.includes(paths[index]!)).map((disk) => disk.key);
+      const how = !spec.overwrite ? 'must not exist' : keys.length > 0 ? `replaced on success, existing now for disk ${keys.join(', ')}` : 'replaced on success';
+      return `${paths.join(', ') || spec.path} (${spec.format}, ${how}, mode ${mode}) on ${run.node.description}, written beside it first`;
     },
     async refuseInRepositories(run, refuseInside) {
       for (const disk of run.state.disks) {
@@ -82,11 +92,24 @@ export function fileTarget(spec: FileTargetSpec): DiskTarget {
   };
 }
 
+// Every target before any is touched: one file per disk, none refused; returns those that exist (replaced on success).
+async function checkTargets(run: TargetRun, paths: readonly string[], spec: FileTargetSpec): Promise<readonly string[]> {
+  if (new Set(paths).size !== paths.length) {
+    throw refuse(`restore.target.path ${spec.path} gives the same file for several disks: put {key} in it`);
+  }
+  const existing: string[] = [];
+  for (const [index, disk] of run.state.disks.entries()) {
+    if (await refuseExistingTarget(run, paths[index]!, disk, spec.overwrite)) existing.push(paths[index]!);
+  }
+  return existing;
+}
+
 // An existing target: refused without overwrite, when it is not a regular file, or while another
 // process has it open (a running VM's disk must never be replaced under it).
-async function refuseExistingTarget(run: TargetRun, file: string, disk: TargetDisk, overwrite: boolean): Promise<void> {
+// True when it exists (and may be replaced).
+async function refuseExistingTarget(run: TargetRun, file: string, disk: TargetDisk, overwrite: boolean): Promise<boolean> {
   const existing = await run.node.exec(['stat', '-L', '-c', '%F', file]);
-  if (existing.exitCode !== 0) return;
+  if (existing.exitCode !== 0) return false;
   const kind = existing.stdout.trim();
   if (!overwrite) {
     throw refuse(`target ${file} for disk ${disk.key} already exists on ${run.node.description} (set restore.target.overwrite: true to replace it)`, disk);
@@ -98,6 +121,7 @@ async function refuseExistingTarget(run: TargetRun, file: string, disk: TargetDi
   if (user !== undefined) {
     throw refuse(`target ${file} for disk ${disk.key} is in use (${user}): it is not replaced while another program has it open`, disk);
   }
+  return true;
 }
 
 // Beside the target (same filesystem, so the final rename is atomic), hidden, named after the run.
