@@ -39,6 +39,8 @@ export interface TestPlan {
   readonly timeouts?: { readonly transfer: string };
   /** The plan's rate, e.g. '16MiB/s' (docs/bandwidth.md). */
   readonly rate?: string;
+  /** e.g. { keepLast: 2 } (docs/how-it-works.md#retention). */
+  readonly retention?: Readonly<Record<string, number>>;
 }
 
 // Writes the plan as a YAML file in dir and returns its path.
@@ -53,6 +55,7 @@ export function writePlan(dir: string, plan: TestPlan): string {
     ...(plan.incremental ? { incremental: { ...plan.incremental } } : {}),
     ...(plan.timeouts ? { timeouts: { ...plan.timeouts } } : {}),
     ...(plan.rate ? { rate: plan.rate } : {}),
+    ...(plan.retention ? { retention: { ...plan.retention } } : {}),
   };
   const file = path.join(dir, `${plan.name}.yaml`);
   writeFileSync(file, stringify(doc));
