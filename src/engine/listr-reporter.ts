@@ -32,6 +32,8 @@ export function createListrReporter(cli: Pick<Output, 'stdout' | 'stderr'>): Run
   let current: string | undefined;
   let listr: Promise<unknown> | undefined;
   let ended: Promise<void> = Promise.resolve();
+  // A signal's notice while a step runs: said on the step it interrupts, above the cleanup (never after it).
+  let interruption: string | undefined;
 
   const show = (view: StepView) => {
     if (!view.task) return;
@@ -105,14 +107,17 @@ export function createListrReporter(cli: Pick<Output, 'stdout' | 'stderr'>): Run
         case 'step-skip':
           settle(event.step, 'skipped', `${event.step}: ${event.reason}`);
           break;
-        case 'step-fail':
-          settle(event.step, 'failed', `${event.step}: ${event.interrupted ? 'interrupted' : 'failed'}`);
+        case 'step-fail': {
+          const why = interruption === undefined ? '' : ` (${interruption.replace(/^sendense-run: /, '')})`;
+          if (event.interrupted) interruption = undefined;
+          settle(event.step, 'failed', `${event.step}: ${event.interrupted ? `interrupted${why}` : 'failed'}`);
           // The run goes straight to cleanup: the steps between are not reached (listr2 must not
           // wait on them, or cleanup would only show once it is over).
           for (const view of views.values()) {
             if (view.state === 'waiting' && view.name !== 'cleanup') settle(view.name, 'skipped', `${view.name}: not reached`);
           }
           break;
+        }
         case 'progress': {
           progress.update(event);
           const view = current ? views.get(current) : undefined;
@@ -135,6 +140,8 @@ export function createListrReporter(cli: Pick<Output, 'stdout' | 'stderr'>): Run
           break;
         }
         case 'run-end': {
+          // A step that finished in spite of the signal: the notice goes first after the steps.
+          if (interruption !== undefined) outside.unshift(interruption);
           for (const view of views.values()) {
             if (view.state === 'waiting' || view.state === 'running') settle(view.name, 'skipped', `${view.name}: not reached`);
           }
@@ -149,7 +156,7 @@ export function createListrReporter(cli: Pick<Output, 'stdout' | 'stderr'>): Run
       }
     },
     // Under the running step at once (listr2 holds back other writes until it finishes), and again
-    // with the lines printed after it.
+    // in the title of the step it interrupts, or with the lines printed after the steps.
     notice(text: string) {
       const view = current ? views.get(current) : undefined;
       if (listr !== undefined && view?.state === 'running') {
@@ -157,6 +164,7 @@ export function createListrReporter(cli: Pick<Output, 'stdout' | 'stderr'>): Run
         show(view);
       }
       if (listr === undefined) cli.stderr.write(`${text}\n`);
+      else if (view?.state === 'running' && view.name !== 'cleanup' && interruption === undefined) interruption = text;
       else outside.push(text);
     },
     close: async () => {

@@ -105,8 +105,9 @@ describe('on a terminal', () => {
     term.keys('C-c');
     expect(await term.exited()).toBe(130);
     const screen = term.screen();
-    expect(screen).toContain('SIGINT received: stopping and cleaning up');
-    expect(screen).toMatch(/✖ transfer: interrupted/);
+    // Said on the step it stopped, above the cleanup list, not after it.
+    expect(screen).toMatch(/✖ transfer: interrupted \(SIGINT received: stopping and cleaning up\)\n(.*\n)*.*✔ cleanup: /);
+    expect(screen.indexOf('SIGINT received')).toBeLessThan(screen.indexOf('cleanup: '));
     expect(screen).toMatch(/✔ cleanup: (\d+) of \1 resources given back/);
     expect(screen).toMatch(/run \S+ interrupted in [\d.]+ s: step transfer: interrupted by SIGINT/);
     expect(screen).not.toMatch(STACK);
