@@ -14,7 +14,17 @@ export type RunEvent =
   /** Waiting for hub disk slots (docs/how-it-works.md#scale): runs ahead in line, slots held of the limit. */
   | { readonly type: 'queued'; readonly runId: string; readonly ahead: number; readonly held: number; readonly limit: number; readonly wanted: number; readonly queuedAt: string }
   /** Slots taken: this run transfers up to `granted` disks at once. */
-  | { readonly type: 'slots'; readonly runId: string; readonly granted: number; readonly wanted: number; readonly held: number; readonly limit: number; readonly queuedSeconds: number }
+  | {
+      readonly type: 'slots';
+      readonly runId: string;
+      readonly granted: number;
+      readonly wanted: number;
+      /** Disks the run copies: a disk at full speed may want more than one slot of memory. */
+      readonly disks: number;
+      readonly held: number;
+      readonly limit: number;
+      readonly queuedSeconds: number;
+    }
   | { readonly type: 'warning'; readonly message: string; readonly step?: string }
   | {
       readonly type: 'run-end';

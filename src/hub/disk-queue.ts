@@ -3,6 +3,7 @@
 // free, and gives them back when the run ends. A cancel while waiting leaves the queue at once.
 
 import { EventEmitter } from 'node:events';
+import { plural } from '../format/plural.js';
 import type { RunEvent, RunReporter } from '../engine/run-events.js';
 import type { Store } from '../store/index.js';
 import { slotsWanted } from './disk-budget.js';
@@ -50,7 +51,7 @@ export async function takeDiskSlots(wait: SlotWait): Promise<DiskSlots> {
       if (tried.granted > 0) {
         const queuedSeconds = (Date.now() - started) / 1000;
         if (said >= 0) await store.recordQueued(runId, queuedSeconds);
-        reporter.emit({ type: 'slots', runId, granted: tried.granted, wanted: request.wanted, held: tried.held, limit: hub.maxParallelDisks, queuedSeconds });
+        reporter.emit({ type: 'slots', runId, granted: tried.granted, wanted: request.wanted, disks: wait.disks, held: tried.held, limit: hub.maxParallelDisks, queuedSeconds });
         return Object.freeze({ hub, granted: tried.granted, queuedSeconds });
       }
       if (said !== tried.ahead) {
@@ -92,5 +93,7 @@ export function slotEventText(event: Extract<RunEvent, { type: 'queued' | 'slots
     return `queued: ${line}, ${event.held}/${event.limit} disk slots of the hub in use`;
   }
   const waited = event.queuedSeconds >= 0.5 ? ` after ${event.queuedSeconds.toFixed(1)} s in the queue` : '';
-  return `disk slots: ${event.granted} of ${event.wanted} wanted${waited} (hub ${event.held}/${event.limit})`;
+  // Slots are shares of the hub's memory: one disk at full speed may want several (hub/disk-budget.ts).
+  const why = event.wanted > event.disks ? ', the memory of a disk at full speed' : '';
+  return `disk slots: ${event.granted} of ${event.wanted} wanted for ${plural(event.disks, 'disk')}${why}${waited} (hub ${event.held}/${event.limit})`;
 }

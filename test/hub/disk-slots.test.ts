@@ -44,6 +44,14 @@ const timed = (stdout: string) => parseEvents(stdout) as TimedEvent[];
 const slotRows = () => tableRows(ws.db, 'disk_slots');
 
 describe('hub disk slots', () => {
+  it('a 1-disk VM says what its slots are for: the disk, and the memory of one disk at full speed', async () => {
+    const vm = makeVm('one', 1);
+    const result = await sendenseRun([vm.plan, '--db', ws.db, '--hub-config', hubConfig(16)]);
+    expect(result.exitCode, result.stderr).toBe(0);
+    // 1 GiB over 16 slots: one disk at full speed needs 3 slots' memory.
+    expect(result.stdout).toContain('disk slots: 3 of 3 wanted for 1 disk, the memory of a disk at full speed (hub 3/16)');
+  });
+
   it('a VM of 5 disks under maxParallelDisks 2: at most 2 disks in transfer and 2 qemu-nbd at once, every disk exact', async () => {
     const vm = makeVm('wide', 5);
     const run = startSendenseRun([vm.plan, '--db', ws.db, '--hub-config', hubConfig(2)]);
