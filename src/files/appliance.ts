@@ -3,6 +3,7 @@
 // overlay on top, so even a journal replay never touches the repository. KVM when it works,
 // software emulation otherwise, said once.
 
+import { performance } from 'node:perf_hooks';
 import { SendenseError } from '../errors.js';
 import { applianceCacheDir, firstAccel, rememberKvmFailed, type Accel } from './accel-choice.js';
 import { GuestfsAgent } from './guestfs-agent.js';
@@ -21,9 +22,11 @@ export interface OpenAppliance {
 // Starts the appliance on the point's drive (openPointDrive).
 export async function openAppliance(drive: Pick<PointDrive, 'filename' | 'opts' | 'file'>, options: ApplianceOptions = {}): Promise<OpenAppliance> {
   const cacheDir = applianceCacheDir();
+  const started = performance.now();
   const agent = GuestfsAgent.start({ LIBGUESTFS_CACHEDIR: cacheDir });
   try {
     let accel = firstAccel(cacheDir);
+    options.note?.(`starting the libguestfs appliance (${accel === 'tcg' ? 'software emulation: up to a minute' : 'KVM: a few seconds'})`);
     try {
       await launch(agent, drive, accel);
     } catch (error) {
@@ -35,6 +38,7 @@ export async function openAppliance(drive: Pick<PointDrive, 'filename' | 'opts' 
       await agent.call('new_handle');
       await launch(agent, drive, accel);
     }
+    options.note?.(`appliance ready in ${((performance.now() - started) / 1000).toFixed(1)} s`);
     return { agent, accel };
   } catch (error) {
     await agent.close().catch(() => {});

@@ -34,6 +34,8 @@ describe('files from a copy', () => {
     const to = path.join(ws.dir, 'from-copy');
     const result = await sendenseFiles(['files', guest.vm, '--db', copyDb, '--point', newest, '--get', 'p1:/etc', 'p1:/new file.txt', '--to', to]);
     expect(result.exitCode, `${result.stdout}\n${result.stderr}`).toBe(0);
+    // The wait is said before it starts, and how long it took after.
+    expect(result.stderr).toMatch(/starting the libguestfs appliance \((software emulation|KVM)[^)]*\)\n(.*\n)*appliance ready in [\d.]+ s\n/);
     const tree = guest.trees[1]!;
     expect(readTree(to)).toEqual({ ...subTree(tree, 'etc'), ...subTree(tree, 'new file.txt') });
   }, 600_000);
