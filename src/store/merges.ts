@@ -35,7 +35,7 @@ export async function listMerges(db: Db, filter: { readonly vm?: string } = {}):
 }
 
 // After the files: the child takes the parent's place (its parent, and its type when the parent
-// was the full), anything else on the parent (failed records) too, then the parent's records go
+// was the full; not verified since), anything else on the parent (failed records) too, then the parent's records go
 // and the intent with them. `childId` null: the parent was the newest of its chain, just removed.
 export async function dropPoint(db: Db, parentId: string, childId: string | null, mergeId?: string): Promise<void> {
   await db.transaction().execute(async (trx) => {
@@ -43,7 +43,8 @@ export async function dropPoint(db: Db, parentId: string, childId: string | null
     if (childId !== null) {
       // Bytes copied into the child's file over time, as its merged manifest counts them.
       const bytes = sql<number | null>`case when bytes is null then null else bytes + ${parent.bytes ?? 0} end`;
-      await trx.updateTable('backups').set({ parent_id: parent.parent_id, type: parent.type, bytes }).where('id', '=', childId).execute();
+      // Its file is now another one (the parent's, with its clusters): an earlier verify no longer speaks for it.
+      await trx.updateTable('backups').set({ parent_id: parent.parent_id, type: parent.type, bytes, verified_at: null }).where('id', '=', childId).execute();
       for (const disk of await trx.selectFrom('backup_disks').select(['disk_key', 'bytes']).where('backup_id', '=', parentId).execute()) {
         await trx
           .updateTable('backup_disks')
