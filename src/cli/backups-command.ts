@@ -67,14 +67,18 @@ function printBackups(cli: CliContext, rows: readonly Row[], verbose: boolean): 
     out(`VM ${vm}  repository ${repository}`);
     for (const chain of groupBy(group, (row) => row.backup.chainId)) {
       const space = chain.reduce((total, row) => total + (row.onDisk ?? 0), 0);
-      out(`  chain ${chain[0].backup.chainId}: ${plural(chain.length, 'point')}, ${formatBytes(space)} on disk`);
+      // The disks of each point: in the chain's line when every point has as many (the table stays within 120 columns).
+      const diskCounts = new Set(chain.map((row) => row.backup.disks.length));
+      const disks = diskCounts.size === 1 ? `, ${plural([...diskCounts][0]!, 'disk')}` : '';
+      out(`  chain ${chain[0].backup.chainId}: ${plural(chain.length, 'point')}${disks}, ${formatBytes(space)} on disk`);
+      const perPoint = disks === '';
       const table = formatTable(
         [
           { header: 'ID' },
           { header: 'KIND' },
           { header: 'STATUS' },
           { header: 'TAKEN' },
-          { header: 'DISKS', align: 'right' },
+          ...(perPoint ? [{ header: 'DISKS', align: 'right' as const }] : []),
           { header: 'COPIED', align: 'right' },
           { header: 'ON DISK', align: 'right' },
           { header: 'RESTORABLE' },
@@ -85,11 +89,12 @@ function printBackups(cli: CliContext, rows: readonly Row[], verbose: boolean): 
           backup.type,
           backup.status,
           formatLocalTime(backup.startedAt),
-          String(backup.disks.length),
+          ...(perPoint ? [String(backup.disks.length)] : []),
           backup.bytes === null ? '-' : formatBytes(backup.bytes),
           onDisk === null ? '-' : formatBytes(onDisk),
-          notRestorable === undefined ? 'yes' : `no: ${notRestorable}`,
-          backup.verifiedAt === null ? '-' : formatLocalTime(backup.verifiedAt),
+          notRestorable === undefined ? 'yes' : `no: ${shortReason(backup, notRestorable)}`,
+          // To the minute: when it was checked is what matters, not the second.
+          backup.verifiedAt === null ? '-' : formatLocalTime(backup.verifiedAt).slice(0, 16),
         ]),
       );
       out(`    ${table[0]}`);
@@ -97,12 +102,37 @@ function printBackups(cli: CliContext, rows: readonly Row[], verbose: boolean): 
         out(`    ${table[i + 1]}`);
         if (verbose) for (const line of diskLines(row.backup)) out(`      ${line}`);
       });
+      // What verify found, under the table (it would make the table too wide), wrapped to 120 columns.
+      for (const { backup } of chain.filter((row) => row.backup.status === 'damaged')) {
+        for (const line of wrapText(`${backup.id} damaged: ${backup.damage ?? 'found by verify'}`, 112)) out(`    ${line}`);
+      }
     }
   });
   for (const repository of new Set(rows.map((row) => row.backup.repository))) {
     const total = directoryDiskUsage(repository);
     out(`\nrepository ${repository}: ${total === null ? 'not readable' : `${formatBytes(total)} on disk`}`);
   }
+}
+
+// Why a point cannot be restored, short enough for the table: what verify found is said below it.
+function shortReason(backup: Backup, reason: string): string {
+  if (backup.status === 'damaged') return 'damaged';
+  const parent = /^parent \S+ is (\w+)$/.exec(reason);
+  return parent === null ? reason : `parent ${parent[1]}`;
+}
+
+// Words in lines of at most `width` characters (a longer word alone), the following ones indented.
+function wrapText(text: string, width: number): string[] {
+  const lines: string[] = [];
+  let line = '';
+  for (const word of text.split(' ')) {
+    if (line !== '' && line.length + 1 + word.length > width) {
+      lines.push(line);
+      line = `  ${word}`;
+    } else line = line === '' ? word : `${line} ${word}`;
+  }
+  if (line !== '') lines.push(line);
+  return lines;
 }
 
 // --verbose: each disk of a point, its file and change_id.

@@ -78,7 +78,10 @@ describe('verify', () => {
         }
       }
       const shown = await sendenseRun(['backups', '--db', ws.db]);
-      expect(shown.stdout).toMatch(new RegExp(`${backup.id} .*damaged.*no: damaged \\(verify `));
+      expect(shown.stdout).toMatch(new RegExp(`${backup.id} .*damaged.*no: damaged`));
+      // What verify found is under the table, and no line is wider than 120 columns.
+      expect(shown.stdout).toMatch(new RegExp(`\\n    ${backup.id} damaged: `));
+      for (const line of shown.stdout.split('\n')) expect(line.length, line).toBeLessThanOrEqual(120);
     } finally {
       flipBit(disk.file, rot);
     }
