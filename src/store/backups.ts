@@ -54,6 +54,7 @@ function toBackup(row: Selectable<BackupsTable>, disks: readonly BackupDisk[]): 
     runId: row.run_id,
     verifiedAt: row.verified_at,
     damage: row.damage,
+    protected: Number(row.protected) === 1,
     disks: Object.freeze(disks.filter((disk) => disk.backupId === row.id)),
   });
 }
@@ -246,6 +247,14 @@ export async function markDamaged(db: Db, ids: readonly string[], damage: string
 // (a repository put back from a copy, a merge finished by doctor): complete once more.
 export async function clearDamage(db: Db, id: string): Promise<void> {
   await db.updateTable('backups').set({ damage: null }).where('id', '=', id).where('status', '=', 'complete').execute();
+}
+
+export async function setProtected(db: Db, id: string, on: boolean): Promise<void> {
+  await db
+    .updateTable('backups')
+    .set({ protected: on ? 1 : 0 })
+    .where('id', '=', id)
+    .execute();
 }
 
 export async function recordVerification(db: Db, id: string, at: string): Promise<void> {

@@ -3,11 +3,11 @@
 import type { DiskKey, PlanKind } from '../plan/types.js';
 
 /**
- * A plan's kind, or a command that records its work as a run (verify, catalog import, prune,
+ * A plan's kind, or a command that records its work as a run (verify, catalog import, prune, forget,
  * doctor's merges, serve, failover; files and mount only on an encrypted point, whose qemu-nbd is
  * recorded under the run: files/point-drive.ts).
  */
-export type RunKind = PlanKind | 'verify' | 'catalog-import' | 'prune' | 'serve' | 'failover' | 'files' | 'mount';
+export type RunKind = PlanKind | 'verify' | 'catalog-import' | 'prune' | 'forget' | 'serve' | 'failover' | 'files' | 'mount';
 export type RunTrigger = 'manual' | 'schedule';
 export type RunStatus = 'running' | 'succeeded' | 'failed' | 'interrupted' | 'skipped';
 export type BackupType = 'full' | 'incremental';
@@ -110,6 +110,8 @@ export interface Backup {
   readonly verifiedAt: string | null;
   /** What verify found when status is 'damaged'. */
   readonly damage: string | null;
+  /** Protected by the operator: never merged or removed by retention or forget. */
+  readonly protected: boolean;
   /** Ordered by disk key. */
   readonly disks: readonly BackupDisk[];
 }

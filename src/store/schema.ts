@@ -1,6 +1,8 @@
 // Row types of the tables (SQLite or PostgreSQL) (docs/how-it-works.md#what-is-recorded-and-where) as kysely sees them: snake_case columns,
 // ISO-8601 UTC text times. Domain code uses the camelCase records of records.ts instead.
 
+import type { Generated } from 'kysely';
+
 export interface RunsTable {
   id: string;
   plan: string;
@@ -51,6 +53,8 @@ export interface BackupsTable {
   damage: string | null;
   /** Recording order (006-backup-order); breaks ties between equal started_at. */
   seq: number | null;
+  /** 1: protected by the operator (014-protected-points). */
+  protected: Generated<number>;
 }
 
 export interface BackupDisksTable {

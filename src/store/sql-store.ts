@@ -62,6 +62,7 @@ export function sqlStore(db: Kysely<StoreDatabase>, { self, beforeClose, fenced 
     incompleteBackups: () => backups.incompleteBackups(db),
     markDamaged: (ids, damage) => backups.markDamaged(db, ids, damage),
     clearDamage: (id) => backups.clearDamage(db, id),
+    setProtected: (id, on) => backups.setProtected(db, id, on),
     recordVerification: (id, at) => backups.recordVerification(db, id, at),
     importBackup: (backup) => backups.importBackup(db, backup),
     relocateBackup: (id, repository, files) => backups.relocateBackup(db, id, repository, files),

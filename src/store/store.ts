@@ -204,6 +204,8 @@ export interface Store {
   markDamaged(ids: readonly string[], damage: string): Promise<void>;
   /** A damaged backup verified sound again, its parent complete: restorable and a parent again. */
   clearDamage(id: string): Promise<void>;
+  /** protect / unprotect, and catalog import of a protected point. */
+  setProtected(id: string, on: boolean): Promise<void>;
   recordVerification(id: string, at: string): Promise<void>;
   /** Records a complete backup found in a repository's manifests (catalog import). */
   importBackup(backup: ImportedBackup): Promise<void>;

@@ -64,6 +64,7 @@ const DOING: Readonly<Record<string, string>> = {
   restore: 'being restored',
   verify: 'being verified',
   prune: 'being pruned',
+  forget: 'having points forgotten',
   copy: 'being copied',
 };
 

@@ -23,6 +23,7 @@ function backup(id: string, chainId: string, type: Backup['type'], status: Backu
     runId: `run-${id}`,
     verifiedAt: null,
     damage: null,
+    protected: false,
     disks: [],
   };
 }

@@ -33,6 +33,7 @@ const previous: Backup = Object.freeze({
   runId: 'r2',
   verifiedAt: null,
   damage: null,
+  protected: false,
   disks: [
     {
       backupId: 'b2',

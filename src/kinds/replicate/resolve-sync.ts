@@ -200,6 +200,7 @@ function asBackup(point: ReplicaPoint): Backup {
     runId: point.runId,
     verifiedAt: null,
     damage: null,
+    protected: false,
     disks: point.disks.map((disk) => ({
       backupId: point.id,
       diskKey: disk.diskKey,

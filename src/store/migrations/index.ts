@@ -16,6 +16,7 @@ import { nodeResourcesMigration } from './011-node-resources.js';
 import { replicaPointsMigration } from './012-replica-points.js';
 import { runBytesMigration } from './013-run-bytes.js';
 import { runRecordMigration } from './014-run-record.js';
+import { protectedPointsMigration } from './015-protected-points.js';
 
 const migrations: Readonly<Record<string, Migration>> = Object.freeze({
   '001-initial': initialMigration,
@@ -32,6 +33,7 @@ const migrations: Readonly<Record<string, Migration>> = Object.freeze({
   '012-replica-points': replicaPointsMigration,
   '013-run-bytes': runBytesMigration,
   '014-run-record': runRecordMigration,
+  '015-protected-points': protectedPointsMigration,
 });
 
 export const migrationProvider: MigrationProvider = {

@@ -16,4 +16,5 @@ export const MIGRATION_NAMES: readonly string[] = Object.freeze([
   '012-replica-points',
   '013-run-bytes',
   '014-run-record',
+  '015-protected-points',
 ]);
