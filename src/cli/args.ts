@@ -75,6 +75,8 @@ export const COMMAND_VALUE_OPTIONS: ReadonlySet<string | undefined> = new Set([
   '--disk',
   '--to',
   '--backup',
+  '--chain',
+  '--repository',
   '--node',
   '--identity',
   '--known-hosts',

@@ -1,5 +1,5 @@
 // `sendense-run backups [--vm NAME] [--verbose]`: backups grouped by VM and chain, one aligned
-// line per point (kind, status, time, bytes copied, space on disk, restorable or why not), the
+// line per point (protected, kind, status, time, bytes copied, space on disk, restorable or why not), the
 // space of each chain and of each repository; --verbose adds each disk's file, size and change_id.
 
 import type { Backup } from '../store/index.js';
@@ -25,7 +25,7 @@ interface Row {
 export const backupsCommand: CommandSpec = {
   name: 'backups',
   usage: 'sendense-run backups [--vm NAME] [--verbose]',
-  does: 'Backups by VM and chain, one line per point, with the space they take on disk.',
+  does: 'Backups by VM and chain, one line per point, with the space they take on disk; a protected point says so after its id.',
   options: [
     { name: '--vm', value: 'NAME', help: 'only this VM' },
     { name: '--verbose', help: "each disk's file, size and change_id too" },
@@ -85,7 +85,7 @@ function printBackups(cli: CliContext, rows: readonly Row[], verbose: boolean): 
           { header: 'VERIFIED' },
         ],
         chain.map(({ backup, notRestorable, onDisk }) => [
-          backup.id,
+          backup.protected ? `${backup.id} (protected)` : backup.id,
           backup.type,
           backup.status,
           formatLocalTime(backup.startedAt),

@@ -61,6 +61,21 @@ export const COMMANDS: readonly CommandEntry[] = [
     load: async () => (await import('./prune-command.js')).pruneCommand,
   },
   {
+    name: 'forget',
+    overview: [['forget VM --point ID|--chain ID|--damaged [--dry-run]', 'remove points now: merged into the next point, or removed with their files']],
+    load: async () => (await import('./forget-command.js')).forgetCommand,
+  },
+  {
+    name: 'protect',
+    overview: [['protect VM --point ID', 'keep a point: retention and forget never merge or remove it']],
+    load: async () => (await import('./protect-command.js')).protectCommand,
+  },
+  {
+    name: 'unprotect',
+    overview: [['unprotect VM --point ID', 'give a protected point back to retention and forget']],
+    load: async () => (await import('./protect-command.js')).unprotectCommand,
+  },
+  {
     name: 'catalog',
     overview: [['catalog import REPOSITORY', "rebuild the database's backups from a repository's manifests"]],
     load: async () => (await import('./catalog-command.js')).catalogCommand,

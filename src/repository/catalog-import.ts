@@ -13,6 +13,7 @@ import { readManifest } from './manifest-file.js';
 import { isSendenseError } from '../errors.js';
 import { qcow2HeaderProblem } from '../qemu/qcow2-header.js';
 import { backingProblem } from './chain-files.js';
+import { protectionMarkerFile } from './layout.js';
 
 export interface ImportOutcome {
   readonly imported: readonly ImportedBackup[];
@@ -87,6 +88,7 @@ export async function importCatalog(store: Store, repository: string, runId: str
       skipped.push({ backupId, reason: `the database refused it (${(error as Error).message.split('\n')[0]})` });
       continue;
     }
+    if (existsSync(protectionMarkerFile(repository, backup.vm, backup.id))) await store.setProtected(backup.id, true);
     imported.push(backup);
   }
   return { imported, known, relocated, skipped, problems: scan.problems };

@@ -14,6 +14,12 @@ export function domainDefinitionFile(repository: string, vm: string, backupId: s
   return path.join(repository, vm, 'domain', `${backupId}.xml`);
 }
 
+// A protected point's marker (sendense-run protect), so the repository says so without the state
+// database: catalog import restores the protection from it (docs/how-it-works.md#protected-points).
+export function protectionMarkerFile(repository: string, vm: string, backupId: string): string {
+  return path.join(repository, vm, 'protected', backupId);
+}
+
 // 20261121-020000-7f3a: sortable by time, unique across concurrent runs.
 export function newBackupId(now = new Date()): string {
   const stamp = now.toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);

@@ -1,6 +1,6 @@
 // Carries out retention by points: every unkept point merged into the next point of its chain
 // (oldest first, so each merge sees the chain as the last one left it), or removed when it is the
-// newest of an older chain. Stops at the first failure, or between two merges when `signal` is
+// newest of an older chain (its bitmap on the source with it). Stops at the first failure, or between two merges when `signal` is
 // aborted (a merge under way always finishes): what is done is done, the rest stays.
 
 import { rm } from 'node:fs/promises';
@@ -9,6 +9,7 @@ import { performance } from 'node:perf_hooks';
 import { manifestPath } from '../repository/manifest.js';
 import type { Store } from '../store/index.js';
 import { mergePoint } from './merge-point.js';
+import { releasePointBitmaps } from './point-bitmaps.js';
 import { describeDecision, type PointDecision } from './prune-choice.js';
 
 export interface PruneSummary {
@@ -21,7 +22,15 @@ export interface PruneSummary {
   readonly seconds: number;
 }
 
-export async function applyPrune(store: Store, runId: string, decisions: readonly PointDecision[], say: (line: string) => void = () => {}, signal?: AbortSignal): Promise<PruneSummary> {
+// `describe`: the line said of each point done (forget says it its own way).
+export async function applyPrune(
+  store: Store,
+  runId: string,
+  decisions: readonly PointDecision[],
+  say: (line: string) => void = () => {},
+  signal?: AbortSignal,
+  describe: (decision: PointDecision) => string = (decision) => `done: ${describeDecision(decision)}`,
+): Promise<PruneSummary> {
   let merged = 0;
   let removed = 0;
   let copiedBytes = 0;
@@ -43,9 +52,10 @@ export async function applyPrune(store: Store, runId: string, decisions: readonl
       }
       await rm(domainDefinitionFile(backup.repository, backup.vm, backup.id), { force: true });
       await store.dropPoint(backup.id, null);
+      for (const line of await releasePointBitmaps(backup)) say(line);
       removed++;
     }
-    say(`done: ${describeDecision(decision)}`);
+    say(describe(decision));
   }
   const seconds = (performance.now() - started) / 1000;
   return { kept: decisions.filter((decision) => decision.action === 'keep').length, merged, removed, copiedBytes, seconds };

@@ -14,14 +14,18 @@ export type PointAction =
 
 /** What the decisions read of a point: the hub's records, or a copy's manifests (docs/copies.md#retention). */
 export interface PrunablePoint extends Pick<Backup, 'id' | 'type' | 'parentId' | 'status' | 'startedAt'> {
+  /** Protected by the operator (docs/how-it-works.md#protected-points): never merged, removed or merged into. */
+  readonly protected?: boolean;
   readonly disks: readonly Pick<BackupDisk, 'diskKey' | 'virtualSize'>[];
 }
 
 export type PointDecision<P extends PrunablePoint = Backup> = PointAction & { readonly backup: P };
 
-// `backups`: one VM in one repository, oldest first. Only complete, undamaged backups are points.
+// `backups`: one VM in one repository, oldest first. Only complete, undamaged backups are points;
+// a damaged one is listed as left alone (`forget --damaged` removes it, docs/how-it-works.md#forget).
 export function choosePrune<P extends PrunablePoint>(backups: readonly P[], rules: KeepRules, timeZone?: string): readonly PointDecision<P>[] {
   const points = backups.filter((backup) => backup.status === 'complete');
+  const listed = backups.filter((backup) => backup.status === 'complete' || backup.status === 'damaged');
   const verdicts = new Map(
     markPoints(
       points.map((backup) => ({ id: backup.id, takenAt: backup.startedAt })),
@@ -29,20 +33,25 @@ export function choosePrune<P extends PrunablePoint>(backups: readonly P[], rule
       timeZone,
     ).map((v) => [v.id, v.keptBy]),
   );
-  return points.map((backup): PointDecision<P> => {
+  return listed.map((backup): PointDecision<P> => {
+    if (backup.status === 'damaged') return { backup, action: 'keep', keptBy: [], reason: DAMAGED_REASON };
     const keptBy = verdicts.get(backup.id)!;
+    if (backup.protected === true) return { backup, action: 'keep', keptBy, reason: 'protected' };
     if (keptBy.length > 0) return { backup, action: 'keep', keptBy };
     const standing = backups.filter((other) => other.parentId === backup.id);
     const running = standing.find((other) => other.status === 'running');
     if (running !== undefined) return { backup, action: 'keep', keptBy, reason: `backup ${running.id} is still running on it` };
     const child = standing.find((other) => other.status === 'complete' || other.status === 'damaged');
     if (child === undefined) return { backup, action: 'delete' };
-    if (child.status === 'damaged') return { backup, action: 'keep', keptBy, reason: `the next point ${child.id} is damaged` };
+    if (child.status === 'damaged') return { backup, action: 'keep', keptBy, reason: `the next point ${child.id} is damaged; forget --damaged removes it` };
+    if (child.protected === true) return { backup, action: 'keep', keptBy, reason: `the next point ${child.id} is protected: a merge would rewrite its file` };
     const sizeChanged = child.disks.find((disk) => disk.virtualSize !== backup.disks.find((d) => d.diskKey === disk.diskKey)?.virtualSize);
     if (sizeChanged !== undefined) return { backup, action: 'keep', keptBy, reason: `disk ${sizeChanged.diskKey} changed size in ${child.id}: not merged` };
     return { backup, action: 'merge', into: child.id, becomesFull: backup.type === 'full' };
   });
 }
+
+const DAMAGED_REASON = 'damaged: not a restore point, never merged; forget --damaged removes it';
 
 // One line per point for the dry run and the run's log.
 export function describeDecision(decision: PointDecision<PrunablePoint>): string {

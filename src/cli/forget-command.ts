@@ -1,0 +1,130 @@
+// `sendense-run forget VM --point P|--chain C|--damaged [--repository PATH] [--dry-run]`: remove
+// points now (docs/how-it-works.md#forget). A point others stand on is merged into the next point
+// that stays (retention's crash-safe merge); one nothing stands on is removed with its files and
+// its bitmap on the source. Refuses, changing nothing, when any asked point cannot go (protected,
+// damage a complete point reads through, ...). Holds the VM's lock like prune.
+
+import { SendenseError, usageError } from '../errors.js';
+import { applyPrune } from '../retention/apply-prune.js';
+import { chooseForget, type ForgetChoice } from '../retention/forget-choice.js';
+import type { PointDecision } from '../retention/prune-choice.js';
+import { refuseUnfinishedMerge } from '../retention/unfinished-merge.js';
+import type { Backup, Store } from '../store/index.js';
+import { rejectUnknownOptions, takeFlag, takeOption, takeRepeatedOption } from './args.js';
+import type { CommandSpec } from './command.js';
+import type { CliContext } from './context.js';
+import { KEY_OPTIONS, takeKeyOption } from './key-option.js';
+import { withExistingStore } from './open-existing-store.js';
+import { withRecordedRun } from './recorded-run.js';
+
+export const forgetCommand: CommandSpec = {
+  name: 'forget',
+  usage: 'sendense-run forget VM (--point ID|--chain ID|--damaged)... [--repository PATH] [--dry-run] [--key-file FILE|--key-env NAME]',
+  does:
+    'Remove points of a VM now, newest first: a point a later point stands on is merged into the next point\n' +
+    'that stays (the same crash-safe merge as retention: every point left reads exactly as before); a point\n' +
+    'nothing stands on is removed with its files and its bitmap on the source. A damaged or failed point is\n' +
+    'only ever removed: what is built on it must go with it (--damaged takes them all). Refuses, changing\n' +
+    'nothing, when any point asked cannot go (protected, a complete point reads through a damaged one, ...),\n' +
+    "one line each saying why and what to do. Holds the VM's lock; doctor finishes an interrupted merge.",
+  options: [
+    { name: '--point', value: 'ID', help: 'this backup (repeatable)' },
+    { name: '--chain', value: 'ID', help: 'every point of this chain (repeatable)' },
+    { name: '--damaged', help: 'every damaged or failed point of the VM, and what is built on them' },
+    { name: '--repository', value: 'PATH', help: "only the VM's points in this repository" },
+    { name: '--dry-run', help: 'print what would happen to each point; change nothing' },
+    ...KEY_OPTIONS,
+  ],
+  exitCodes: [
+    { code: 0, when: 'every point asked was merged away or removed (with --dry-run: what would happen was printed); also when --damaged found none' },
+    { code: 1, when: 'a merge failed or the VM is busy (a run holds it, or an unfinished merge waits for doctor); the points done so far stay done, the rest stay' },
+    {
+      code: 2,
+      when: 'refused: a point asked cannot be forgotten (one line each says why and what to do); a point or chain not recorded for the VM; an encrypted repository and no key given that opens it; or a usage error; nothing was changed',
+    },
+    { code: 130, when: 'interrupted by SIGINT, SIGTERM or SIGHUP: stopped after the merge under way' },
+  ],
+  run: runForget,
+};
+
+async function runForget(cli: CliContext, args: readonly string[]): Promise<number> {
+  const key = takeKeyOption(args);
+  const points = takeRepeatedOption(key.rest, '--point');
+  const chains = takeRepeatedOption(points.rest, '--chain');
+  const damaged = takeFlag(chains.rest, '--damaged');
+  const repository = takeOption(damaged.rest, '--repository');
+  const dry = takeFlag(repository.rest, '--dry-run');
+  rejectUnknownOptions(dry.rest, forgetCommand);
+  if (dry.rest.length !== 1) throw usageError('forget takes exactly one VM (sendense-run forget VM --point ID|--chain ID|--damaged)');
+  if (points.values.length + chains.values.length === 0 && !damaged.present) throw usageError('forget needs --point ID, --chain ID or --damaged');
+  const vm = dry.rest[0]!;
+  const request = { vm, points: points.values, chains: chains.values, damaged: damaged.present, repository: repository.value };
+  return withExistingStore(cli, async (store) => {
+    const choice = await chooseFor(store, request);
+    if (choice.refusals.length > 0) {
+      for (const refusal of choice.refusals) cli.stderr.write(`sendense-run: forget refused: ${refusal}\n`);
+      cli.stderr.write('sendense-run: nothing was changed\n');
+      return 2;
+    }
+    if (choice.decisions.length === 0) {
+      cli.stdout.write(`no point of VM ${vm} to forget\n`);
+      return 0;
+    }
+    if (dry.present) {
+      for (const decision of choice.decisions) cli.stdout.write(`${describeForget(decision, 'would')}\n`);
+      return 0;
+    }
+    return forget(cli, store, request, choice);
+  });
+}
+
+interface ForgetRequest {
+  readonly vm: string;
+  readonly points: readonly string[];
+  readonly chains: readonly string[];
+  readonly damaged: boolean;
+  readonly repository: string | undefined;
+}
+
+async function chooseFor(store: Store, request: ForgetRequest): Promise<ForgetChoice> {
+  const backups = (await store.listBackups({ vm: request.vm })).filter((backup) => request.repository === undefined || backup.repository === request.repository);
+  const where = request.repository === undefined ? '' : ` in ${request.repository}`;
+  for (const id of request.points) {
+    if (!backups.some((backup) => backup.id === id)) throw new SendenseError(`forget: VM ${request.vm} has no backup ${id}${where}`, { exitCode: 2 });
+  }
+  for (const id of request.chains) {
+    if (!backups.some((backup) => backup.chainId === id)) throw new SendenseError(`forget: VM ${request.vm} has no chain ${id}${where}`, { exitCode: 2 });
+  }
+  const asked = (backup: Backup) =>
+    request.points.includes(backup.id) || (request.chains.includes(backup.chainId) && backup.status !== 'running') || (request.damaged && (backup.status === 'damaged' || backup.status === 'failed'));
+  return chooseForget(backups, new Set(backups.filter(asked).map((backup) => backup.id)));
+}
+
+async function forget(cli: CliContext, store: Store, request: ForgetRequest, planned: ForgetChoice): Promise<number> {
+  const say = (line: string) => {
+    if (!cli.quiet) cli.stdout.write(`${line}\n`);
+  };
+  const record = { plan: `forget ${request.vm}`, kind: 'forget', trigger: 'manual' } as const;
+  const options = { record, stopOnSignal: { note: 'stopping after the merge under way' }, doctorAlso: 'finishes or rolls back the merge under way' };
+  return withRecordedRun(cli, store, options, async (run) => {
+    await store.lockVm(request.vm, run.id, record.plan);
+    run.releaseAtEnd(() => store.unlockVm(request.vm, run.id));
+    await refuseUnfinishedMerge(store, request.vm, 'forget');
+    // Chosen again under the lock: a run may have added a point since the first look.
+    const choice = await chooseFor(store, request);
+    if (choice.refusals.length > 0 || choice.decisions.length !== planned.decisions.length) {
+      throw new SendenseError(`VM ${request.vm} changed while forget waited for its lock: nothing was changed; run forget again`, { exitCode: 1 });
+    }
+    await applyPrune(store, run.id, choice.decisions, say, run.signal, (decision) => describeForget(decision, 'did'));
+  });
+}
+
+// One line per point: what forget did (or would do) with it.
+function describeForget(decision: PointDecision, mood: 'would' | 'did'): string {
+  const { backup } = decision;
+  const head = `${backup.id} (${backup.type}, ${backup.status}, ${backup.startedAt})`;
+  const done = mood === 'did';
+  if (decision.action === 'merge')
+    return `${head}: ${done ? 'merged' : 'would be merged'} into ${decision.into}${decision.becomesFull ? ` (${decision.into} ${done ? 'became' : 'becomes'} the full)` : ''}`;
+  return `${head}: ${done ? 'removed' : 'would be removed'} (nothing stands on it)`;
+}

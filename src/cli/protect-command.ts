@@ -1,0 +1,66 @@
+// `sendense-run protect VM --point ID` / `unprotect VM --point ID`: a protected point is never
+// merged, removed or merged into by retention (prune, the retention step) or forget
+// (docs/how-it-works.md#protected-points). Recorded in the state database and, so the repository
+// stays self-describing, as <repository>/<vm>/protected/<id> (catalog import restores it).
+
+import { mkdir, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { SendenseError, usageError } from '../errors.js';
+import { protectionMarkerFile } from '../repository/layout.js';
+import type { Store } from '../store/index.js';
+import { rejectUnknownOptions, takeOption } from './args.js';
+import type { CommandSpec } from './command.js';
+import type { CliContext } from './context.js';
+import { withExistingStore } from './open-existing-store.js';
+
+const NOT_FOUND = { code: 2, when: 'the VM has no such backup, or a usage error (an unknown option or a missing argument)' } as const;
+
+export const protectCommand: CommandSpec = {
+  name: 'protect',
+  usage: 'sendense-run protect VM --point ID',
+  does:
+    'Protect a point: retention (prune, the retention step after a run) never merges it, removes it or merges\n' +
+    'the point before it into it, and forget refuses it. backups marks it. Recorded in the state database and\n' +
+    'as the file <repository>/<vm>/protected/<id>, which catalog import reads back.',
+  options: [{ name: '--point', value: 'ID', help: 'the backup to protect' }],
+  exitCodes: [{ code: 0, when: 'the point is protected (also when it already was)' }, NOT_FOUND],
+  run: (cli, args) => runProtect(cli, args, true),
+};
+
+export const unprotectCommand: CommandSpec = {
+  name: 'unprotect',
+  usage: 'sendense-run unprotect VM --point ID',
+  does: 'Give a protected point back to retention and forget: its mark goes from the state database and the repository.',
+  options: [{ name: '--point', value: 'ID', help: 'the backup to unprotect' }],
+  exitCodes: [{ code: 0, when: 'the point is not protected (also when it was not)' }, NOT_FOUND],
+  run: (cli, args) => runProtect(cli, args, false),
+};
+
+async function runProtect(cli: CliContext, args: readonly string[], on: boolean): Promise<number> {
+  const command = on ? protectCommand : unprotectCommand;
+  const point = takeOption(args, '--point');
+  rejectUnknownOptions(point.rest, command);
+  if (point.rest.length !== 1 || point.value === undefined) throw usageError(`${command.usage.replace('sendense-run ', '')}: one VM and --point ID`);
+  const vm = point.rest[0]!;
+  const id = point.value;
+  return withExistingStore(cli, async (store) => {
+    await setProtection(store, vm, id, on);
+    cli.stdout.write(`${id} of VM ${vm}: ${on ? 'protected' : 'not protected'}\n`);
+    return 0;
+  });
+}
+
+async function setProtection(store: Store, vm: string, id: string, on: boolean): Promise<void> {
+  const backup = await store.getBackup(id);
+  if (backup === undefined || backup.vm !== vm) throw new SendenseError(`VM ${vm} has no backup ${id}`, { exitCode: 2 });
+  const marker = protectionMarkerFile(backup.repository, vm, id);
+  // The repository first: a marker without the database's mark only protects more, never less.
+  if (on) {
+    await mkdir(path.dirname(marker), { recursive: true });
+    await writeFile(marker, `protected ${new Date().toISOString()}\n`);
+    await store.setProtected(id, true);
+  } else {
+    await store.setProtected(id, false);
+    await rm(marker, { force: true });
+  }
+}
