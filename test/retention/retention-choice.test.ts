@@ -6,7 +6,7 @@ import { chainsToDelete } from '../../src/kinds/backup/retention-choice.js';
 import type { Backup } from '../../src/store/index.js';
 
 let clock = 0;
-function backup(id: string, chainId: string, type: Backup['type'], status: Backup['status'], parentId: string | null = null): Backup {
+function backup(id: string, chainId: string, type: Backup['type'], status: Backup['status'], parentId: string | null = null, isProtected = false): Backup {
   clock++;
   return {
     id,
@@ -23,7 +23,7 @@ function backup(id: string, chainId: string, type: Backup['type'], status: Backu
     runId: `run-${id}`,
     verifiedAt: null,
     damage: null,
-    protected: false,
+    protected: isProtected,
     disks: [],
   };
 }
@@ -44,6 +44,13 @@ describe('chainsToDelete', () => {
     const choice = chainsToDelete(backups, 1, 'b');
     expect(choice.delete).toEqual([]);
     expect(choice.protected.map((chain) => [chain.chainId, chain.reason])).toEqual([['a', 'backup a1 (run run-a1) is still running on it']]);
+  });
+
+  it('never deletes a chain with a protected point, and says why', () => {
+    const backups = [backup('a', 'a', 'full', 'complete'), backup('a1', 'a', 'incremental', 'complete', 'a', true), backup('b', 'b', 'full', 'complete')];
+    const choice = chainsToDelete(backups, 1, 'b');
+    expect(choice.delete).toEqual([]);
+    expect(choice.protected.map((chain) => [chain.chainId, chain.reason])).toEqual([['a', 'point a1 is protected']]);
   });
 
   it('old failed chains are deleted too; a failed chain newer than the kept ones is left alone', () => {

@@ -30,7 +30,10 @@ export function chainsToDelete(backups: readonly Backup[], keepChains: number, c
   const protectedChains: (Chain & { reason: string })[] = [];
   for (const chain of chains.slice(0, oldestKept)) {
     const running = chain.backups.find((backup) => backup.status === 'running');
+    const kept = chain.backups.find((backup) => backup.protected);
     if (chain.chainId === currentChainId) protectedChains.push({ ...chain, reason: 'this run built on it' });
+    // docs/how-it-works.md#protected-points
+    else if (kept) protectedChains.push({ ...chain, reason: `point ${kept.id} is protected` });
     else if (running) protectedChains.push({ ...chain, reason: `backup ${running.id} (run ${running.runId}) is still running on it` });
     else deletable.push(chain);
   }
