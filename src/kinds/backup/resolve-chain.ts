@@ -178,7 +178,8 @@ export async function resolveBackup(run: Pick<BackupRun, 'plan' | 'store' | 'nod
   });
   const parent = decision.type === 'incremental' ? previous : undefined;
   const relinked = [...brokenLinks.values()].find((problem) => problem.kind === 'backing');
-  const state = { ...backupState(plan, backupId, parent, previous, facts), definition: inspection.definition };
+  // No incremental ever starts from a damaged point: its bitmap goes once this backup is complete (docs/how-it-works.md#damaged-points).
+  const state = { ...backupState(plan, backupId, parent, previous ?? damaged, facts), definition: inspection.definition };
   return { state, decision, previous, chainLength, damaged, relinked, notes: inspection.notes };
 }
 
@@ -211,7 +212,8 @@ async function findPrevious(run: Pick<BackupRun, 'plan' | 'store'>): Promise<Pre
 }
 
 // The backup a run takes: a full into a new chain, or an incremental on `parent`.
-function backupState(plan: BackupPlan, backupId: string, parent: Backup | undefined, previous: Backup | undefined, facts: readonly SourceDiskFacts[]): BackupState {
+// `superseded`: the backup whose bitmaps no incremental will start from once this one is complete.
+function backupState(plan: BackupPlan, backupId: string, parent: Backup | undefined, superseded: Backup | undefined, facts: readonly SourceDiskFacts[]): BackupState {
   const source = backupSource(plan.vm.source);
   const chainId = parent !== undefined ? parent.chainId : backupId;
   const disks: BackupDiskJob[] = facts.map((fact) => {
@@ -233,7 +235,7 @@ function backupState(plan: BackupPlan, backupId: string, parent: Backup | undefi
     type: parent !== undefined ? 'incremental' : 'full',
     parentId: parent?.id,
     disks,
-    supersededBitmaps: source.supersededBitmaps(previous, facts),
+    supersededBitmaps: source.supersededBitmaps(superseded, facts),
   };
 }
 
