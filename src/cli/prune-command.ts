@@ -21,7 +21,7 @@ import { withRecordedRun } from './recorded-run.js';
 export const pruneCommand: CommandSpec = {
   name: 'prune',
   usage: 'sendense-run prune PLAN.yaml [--dry-run] [--key-file FILE|--key-env NAME]',
-  does: "Apply the plan's retention.keep* rules now (as after each run): every point no rule keeps is merged into\nthe next point of its chain (an unkept full: the next point becomes the full), never broken out of it;\nkept points keep their content, manifests follow. Holds the VM's lock; doctor finishes an interrupted merge.\nAn encrypted repository's merges need its key: the plan's repository.encryption, or --key-file / --key-env;\nwithout one that opens it nothing is merged or changed (exit 2).",
+  does: "Apply the plan's retention.keep* rules now (as after each run) to the points this plan made\n(another plan's are never touched): every point no rule keeps is merged into the next point of its\nchain (an unkept full: the next point becomes the full), never broken out of it; kept and protected\npoints keep their content, manifests follow; damaged points are listed and left (forget --damaged).\nHolds the VM's lock; doctor finishes an interrupted merge. An encrypted repository's merges need its\nkey: the plan's repository.encryption, or --key-file / --key-env; without one that opens it nothing\nis merged or changed (exit 2).",
   options: [{ name: '--dry-run', help: 'list every point with the rules that keep it, or the point it would be merged into; change nothing' }, ...KEY_OPTIONS],
   exitCodes: [
     { code: 0, when: 'the unkept points were merged away (or, with --dry-run, what would happen to each point was printed)' },

@@ -1,5 +1,5 @@
 // Bitmaps this state database added on sources of this host that no chain will start from: not
-// the change_id of the newest complete (or damaged) backup of its repository, not of a run still going. A
+// the change_id of the newest complete (or damaged) backup of its plan in its repository, not of a run still going. A
 // crash between "complete" and removing the superseded bitmap, or a failed run's cleanup that
 // never ran, leaves them recording every write of the VM for nothing.
 
@@ -16,7 +16,7 @@ export const orphanBitmapsSweeper: Sweeper = {
     const backups = await store.listBackups();
     const newest = new Map<string, Backup>();
     // A damaged newest point's bitmap is normal until the next run supersedes it (docs/how-it-works.md#damaged-points).
-    for (const backup of backups) if (backup.status === 'complete' || backup.status === 'damaged') newest.set(`${backup.vm}\0${backup.repository}`, backup);
+    for (const backup of backups) if (backup.status === 'complete' || backup.status === 'damaged') newest.set(`${backup.vm}\0${backup.repository}\0${backup.plan}`, backup);
     const needed = new Set<string>();
     const recorded = new Map<string, Set<string>>();
     for (const backup of newest.values()) for (const disk of backup.disks) if (disk.changeId) needed.add(`${disk.source}\0${disk.changeId}`);

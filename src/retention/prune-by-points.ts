@@ -1,4 +1,4 @@
-// Retention by points for one plan (its VM in its repository): choose, then merge and remove.
+// Retention by points for one plan (its own points of its VM in its repository): choose, then merge and remove.
 // Used by the retention step after a run and by `sendense-run prune`, which both hold the VM's lock.
 
 import type { BackupPlan } from '../plan/types.js';
@@ -8,12 +8,12 @@ import { choosePrune, type PointDecision, type PrunablePoint } from './prune-cho
 import { formatBytes } from '../format/bytes.js';
 
 export async function planPrune(store: Store, plan: BackupPlan): Promise<readonly PointDecision[]> {
-  return choosePrune(await recordedPoints(store, plan), plan.retention ?? {}, plan.timezone);
+  return choosePrune(await recordedPoints(store, plan), plan.retention ?? {}, plan.timezone, plan.name);
 }
 
 // What the retention step will decide once `coming` (the backup a run is about to take) is complete: --dry-run.
 export async function planPruneAfter(store: Store, plan: BackupPlan, coming: PrunablePoint): Promise<readonly PointDecision<PrunablePoint>[]> {
-  return choosePrune([...(await recordedPoints(store, plan)), coming], plan.retention ?? {}, plan.timezone);
+  return choosePrune([...(await recordedPoints(store, plan)), { ...coming, plan: plan.name }], plan.retention ?? {}, plan.timezone, plan.name);
 }
 
 // This plan's VM's backups in its repository, oldest first.

@@ -16,16 +16,20 @@ export type PointAction =
 export interface PrunablePoint extends Pick<Backup, 'id' | 'type' | 'parentId' | 'status' | 'startedAt'> {
   /** Protected by the operator (docs/how-it-works.md#protected-points): never merged, removed or merged into. */
   readonly protected?: boolean;
+  /** The plan that made it: a plan's rules apply to its own points only (docs/how-it-works.md#plans-that-share-a-vm). */
+  readonly plan?: string;
   readonly disks: readonly Pick<BackupDisk, 'diskKey' | 'virtualSize'>[];
 }
 
 export type PointDecision<P extends PrunablePoint = Backup> = PointAction & { readonly backup: P };
 
-// `backups`: one VM in one repository, oldest first. Only complete, undamaged backups are points;
+// `backups`: one VM in one repository, oldest first, every plan's. Only complete, undamaged backups are points;
 // a damaged one is listed as left alone (`forget --damaged` removes it, docs/how-it-works.md#forget).
-export function choosePrune<P extends PrunablePoint>(backups: readonly P[], rules: KeepRules, timeZone?: string): readonly PointDecision<P>[] {
-  const points = backups.filter((backup) => backup.status === 'complete');
-  const listed = backups.filter((backup) => backup.status === 'complete' || backup.status === 'damaged');
+// `owner`: only that plan's points are decided on; another plan's are never merged, removed or merged into.
+export function choosePrune<P extends PrunablePoint>(backups: readonly P[], rules: KeepRules, timeZone?: string, owner?: string): readonly PointDecision<P>[] {
+  const own = (backup: P) => owner === undefined || backup.plan === owner;
+  const points = backups.filter((backup) => backup.status === 'complete' && own(backup));
+  const listed = backups.filter((backup) => (backup.status === 'complete' || backup.status === 'damaged') && own(backup));
   const verdicts = new Map(
     markPoints(
       points.map((backup) => ({ id: backup.id, takenAt: backup.startedAt })),
@@ -43,6 +47,7 @@ export function choosePrune<P extends PrunablePoint>(backups: readonly P[], rule
     if (running !== undefined) return { backup, action: 'keep', keptBy, reason: `backup ${running.id} is still running on it` };
     const child = standing.find((other) => other.status === 'complete' || other.status === 'damaged');
     if (child === undefined) return { backup, action: 'delete' };
+    if (!own(child)) return { backup, action: 'keep', keptBy, reason: `the next point ${child.id} belongs to plan ${child.plan}` };
     if (child.status === 'damaged') return { backup, action: 'keep', keptBy, reason: `the next point ${child.id} is damaged; forget --damaged removes it` };
     if (child.protected === true) return { backup, action: 'keep', keptBy, reason: `the next point ${child.id} is protected: a merge would rewrite its file` };
     const sizeChanged = child.disks.find((disk) => disk.virtualSize !== backup.disks.find((d) => d.diskKey === disk.diskKey)?.virtualSize);

@@ -201,8 +201,10 @@ function completeOf(db: Db, vm: string, repository?: string): BackupQuery {
   return query;
 }
 
-export async function latestCompleteBackup(db: Db, vm: string, repository?: string): Promise<Backup | undefined> {
-  return (await withDisks(db, completeOf(db, vm, repository).orderBy(insertionOrder, 'desc').limit(1)))[0];
+export async function latestCompleteBackup(db: Db, vm: string, repository?: string, plan?: string): Promise<Backup | undefined> {
+  let query = completeOf(db, vm, repository);
+  if (plan !== undefined) query = query.where('plan', '=', plan);
+  return (await withDisks(db, query.orderBy(insertionOrder, 'desc').limit(1)))[0];
 }
 
 export async function completeBackupAtOrBefore(db: Db, vm: string, time: Date, repository?: string): Promise<Backup | undefined> {

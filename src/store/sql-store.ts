@@ -55,7 +55,7 @@ export function sqlStore(db: Kysely<StoreDatabase>, { self, beforeClose, fenced 
     deleteBackup: (id) => backups.deleteBackup(db, id),
     getBackup: (id) => backups.getBackup(db, id),
     listBackups: (filter) => backups.listBackups(db, filter),
-    latestCompleteBackup: (vm, repository) => backups.latestCompleteBackup(db, vm, repository),
+    latestCompleteBackup: (vm, repository, plan) => backups.latestCompleteBackup(db, vm, repository, plan),
     completeBackupAtOrBefore: (vm, time, repository) => backups.completeBackupAtOrBefore(db, vm, time, repository),
     chainOf: (backupId) => backups.chainOf(db, backupId),
     chainLength: (chainId) => backups.chainLength(db, chainId),

@@ -191,7 +191,8 @@ export interface Store {
   getBackup(id: string): Promise<Backup | undefined>;
   /** Oldest first. */
   listBackups(filter?: { readonly vm?: string }): Promise<readonly Backup[]>;
-  latestCompleteBackup(vm: string, repository?: string): Promise<Backup | undefined>;
+  /** `plan`: only that plan's backups (a run continues its own chain). */
+  latestCompleteBackup(vm: string, repository?: string, plan?: string): Promise<Backup | undefined>;
   /** Newest complete backup started at or before `time` (a restore point). */
   completeBackupAtOrBefore(vm: string, time: Date, repository?: string): Promise<Backup | undefined>;
   /** The full backup first, then each incremental up to and including this one. */

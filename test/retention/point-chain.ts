@@ -27,20 +27,22 @@ export interface PointChain {
   readonly copies: Record<string, Record<number, string>>;
 }
 
-export function writeRetentionPlan(chain: PointChain, retention: Record<string, number> | undefined, name = 'retention'): string {
+// `file`: the plan file's name; `plan`: the plan's name, by default the plan that made the points
+// (a plan's retention applies to its own points only: docs/how-it-works.md#plans-that-share-a-vm).
+export function writeRetentionPlan(chain: PointChain, retention: Record<string, number> | undefined, file = 'retention', plan = `${chain.vm}-build`): string {
   const doc = {
     version: 1,
     kind: 'incremental',
-    name: `${chain.vm}-${name}`,
+    name: plan,
     timezone: 'UTC',
     vm: { name: chain.vm, source: { type: 'qemu', disks: chain.disks.map((disk) => ({ key: disk.key, path: disk.path })) } },
     repository: { path: chain.repository },
     nbd: { ports: `${chain.ports[0]}-${chain.ports[1]}` },
     ...(retention ? { retention } : {}),
   };
-  const file = path.join(chain.dir, `${name}.yaml`);
-  writeFileSync(file, stringify(doc));
-  return file;
+  const written = path.join(chain.dir, `${file}.yaml`);
+  writeFileSync(written, stringify(doc));
+  return written;
 }
 
 // The change before point `i` (0: the first data), different on each disk.

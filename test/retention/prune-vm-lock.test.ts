@@ -32,7 +32,7 @@ describe('a prune refused by the VM lock', () => {
     const refused = await sendenseRun(['prune', plan, '--db', ws.db]);
     expect(refused.exitCode, `${refused.stdout}\n${refused.stderr}`).toBe(1);
     expect(refused.stderr.trim().split('\n')).toHaveLength(1);
-    expect(refused.stderr).toMatch(new RegExp(`VM vmb is being pruned by run ${holder.id} of plan vmb-retention \\(pid ${first.pid} on `));
+    expect(refused.stderr).toMatch(new RegExp(`VM vmb is being pruned by run ${holder.id} of plan vmb-build \\(pid ${first.pid} on `));
     expect(refused.stderr).not.toContain('backed up');
 
     process.kill(first.pid, 'SIGCONT');

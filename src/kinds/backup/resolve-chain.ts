@@ -17,6 +17,7 @@ import type { Backup, Store } from '../../store/index.js';
 import { plural } from '../../format/plural.js';
 import { decideChain, type ChainDecision } from './chain-decision.js';
 import { refuseUnfinishedMerge } from '../../retention/unfinished-merge.js';
+import { refuseOtherVm } from './plan-ownership.js';
 
 /** The id a dry run shows for the backup a run would create. */
 export const NEW_BACKUP_ID = '<new-backup-id>';
@@ -65,6 +66,13 @@ export const resolveChain: Step<BackupRun> = {
     if (decision.type === 'full' && decision.warning) run.reporter.emit({ type: 'warning', step: 'resolve-chain', message: decision.warning });
     if (decision.type === 'full' && decision.note) run.reporter.emit({ type: 'info', step: 'resolve-chain', message: decision.note });
     const state = resolution.state;
+    const source = backupSource(plan.vm.source);
+    await refuseOtherVm(
+      store,
+      plan,
+      state.disks.map((disk) => ({ key: disk.key, label: source.label(disk) })),
+      run.node.id,
+    );
     run.state = state;
     const { backupId, chainId } = state;
 
@@ -84,7 +92,6 @@ export const resolveChain: Step<BackupRun> = {
       repository: plan.repository.path,
       runId: run.runId,
     });
-    const source = backupSource(plan.vm.source);
     for (const disk of state.disks) {
       await store.addBackupDisk(backupId, {
         diskKey: disk.key,
@@ -203,9 +210,10 @@ async function findPrevious(run: Pick<BackupRun, 'plan' | 'store'>): Promise<Pre
       { step: 'resolve-chain', exitCode: 1 },
     );
   }
-  const latest = await store.latestCompleteBackup(plan.vm.name, plan.repository.path);
+  // A plan continues only its own chain: two plans on one VM keep theirs apart (docs/how-it-works.md#plans-that-share-a-vm).
+  const latest = await store.latestCompleteBackup(plan.vm.name, plan.repository.path, plan.name);
   // A damaged backup is never a parent, nor is anything older in its chain: the next one starts a new chain.
-  const damaged = await newestDamaged(store, plan.vm.name, plan.repository.path, latest);
+  const damaged = await newestDamaged(store, plan, latest);
   const previous = damaged === undefined ? latest : undefined;
   const chainLength = previous ? await store.chainLength(previous.chainId) : 0;
   return { previous, chainLength, damaged };
@@ -244,9 +252,11 @@ function uninspected(plan: BackupPlan): readonly SourceDiskFacts[] {
   return backupSource(plan.vm.source).uninspected();
 }
 
-// The newest backup of this VM in this repository when it is damaged and newer than `latest`.
-async function newestDamaged(store: Store, vm: string, repository: string, latest: Backup | undefined): Promise<Backup | undefined> {
-  const recorded = (await store.listBackups({ vm })).filter((backup) => backup.repository === repository && (backup.status === 'complete' || backup.status === 'damaged'));
+// The newest backup of this plan's VM in its repository when it is damaged and newer than `latest`.
+async function newestDamaged(store: Store, plan: BackupPlan, latest: Backup | undefined): Promise<Backup | undefined> {
+  const recorded = (await store.listBackups({ vm: plan.vm.name })).filter(
+    (backup) => backup.repository === plan.repository.path && backup.plan === plan.name && (backup.status === 'complete' || backup.status === 'damaged'),
+  );
   const newest = recorded[recorded.length - 1];
   if (newest?.status !== 'damaged') return undefined;
   return latest === undefined || latest.chainId === newest.chainId || newest.startedAt >= latest.startedAt ? newest : undefined;

@@ -19,8 +19,9 @@ export interface RetentionChoice {
 }
 
 // `backups`: one VM in one repository, oldest first (Store.listBackups order).
-export function chainsToDelete(backups: readonly Backup[], keepChains: number, currentChainId: string): RetentionChoice {
-  const chains = groupChains(backups);
+// `owner`: only chains that plan started count and go (docs/how-it-works.md#plans-that-share-a-vm).
+export function chainsToDelete(backups: readonly Backup[], keepChains: number, currentChainId: string, owner?: string): RetentionChoice {
+  const chains = groupChains(backups).filter((chain) => owner === undefined || chain.backups[0]!.plan === owner);
   const counted = chains.filter(hasCompleteFull);
   const kept = counted.slice(-keepChains).reverse();
   if (counted.length <= keepChains) return { kept, delete: [], protected: [] };
@@ -31,9 +32,11 @@ export function chainsToDelete(backups: readonly Backup[], keepChains: number, c
   for (const chain of chains.slice(0, oldestKept)) {
     const running = chain.backups.find((backup) => backup.status === 'running');
     const kept = chain.backups.find((backup) => backup.protected);
+    const other = chain.backups.find((backup) => owner !== undefined && backup.plan !== owner);
     if (chain.chainId === currentChainId) protectedChains.push({ ...chain, reason: 'this run built on it' });
     // docs/how-it-works.md#protected-points
     else if (kept) protectedChains.push({ ...chain, reason: `point ${kept.id} is protected` });
+    else if (other) protectedChains.push({ ...chain, reason: `point ${other.id} of plan ${other.plan} is in it` });
     else if (running) protectedChains.push({ ...chain, reason: `backup ${running.id} (run ${running.runId}) is still running on it` });
     else deletable.push(chain);
   }

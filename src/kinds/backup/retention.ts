@@ -31,7 +31,7 @@ export const retention: Step<BackupRun> = {
       return pruneByPoints(store, run.runId, plan, say, run.signal);
     }
     const backups = (await store.listBackups({ vm: plan.vm.name })).filter((backup) => backup.repository === plan.repository.path);
-    const choice = chainsToDelete(backups, keep, run.state.chainId);
+    const choice = chainsToDelete(backups, keep, run.state.chainId, plan.name);
     for (const chain of choice.protected) {
       reporter.emit({ type: 'info', step: 'retention', message: `chain ${chain.chainId} kept: ${chain.reason}` });
     }
