@@ -99,6 +99,18 @@ describe.each(DIALECTS)('store on %s', (dialect) => {
     expect((await store.listBackups({ vm: 'pgtest1' })).map((b) => b.id)).toEqual([full.id, inc1.id, inc2.id]);
   });
 
+  it("keeps a point's protection and finds a plan's own newest point", async () => {
+    const run = await store.createRun({ plan: 'nightly', kind: 'backup', trigger: 'manual' });
+    const full = await completedBackup(run.id);
+    expect(full.protected).toBe(false);
+    await store.setProtected(full.id, true);
+    expect((await store.getBackup(full.id))?.protected).toBe(true);
+    await store.setProtected(full.id, false);
+    expect((await store.listBackups({ vm: 'pgtest1' }))[0]?.protected).toBe(false);
+    expect((await store.latestCompleteBackup('pgtest1', '/repo', 'nightly'))?.id).toBe(full.id);
+    expect(await store.latestCompleteBackup('pgtest1', '/repo', 'weekly')).toBeUndefined();
+  });
+
   it('refuses to complete a backup while a disk is still running, and changes nothing', async () => {
     const run = await store.createRun({ plan: 'nightly', kind: 'backup', trigger: 'manual' });
     const backup = await store.createBackup({ vm: 'pgtest1', plan: 'nightly', type: 'full', repository: '/repo', runId: run.id });
