@@ -53,7 +53,7 @@ export interface BackupsTable {
   damage: string | null;
   /** Recording order (006-backup-order); breaks ties between equal started_at. */
   seq: number | null;
-  /** 1: protected by the operator (014-protected-points). */
+  /** 1: protected by the operator (015-protected-points). */
   protected: Generated<number>;
 }
 
