@@ -33,7 +33,8 @@ describe('qemu chain rules', () => {
     writeDisk(disks[1].path, ['write -P 0x21 0 2M']);
     const first = writePlan(ws.dir, { name: 'first', kind: 'backup', vm: 'vm1', disks, repository: ws.repository, ports });
     expectOk(await sendenseRun([first, '--db', ws.db]));
-    const strict = writePlan(ws.dir, { name: 'strict', vm: 'vm1', disks, repository: ws.repository, ports, incremental: { onMissingChain: 'fail' } });
+    // The same plan (a chain belongs to the plan that made it), strict about a missing chain.
+    const strict = writePlan(ws.dir, { name: 'first', vm: 'vm1', disks, repository: ws.repository, ports, incremental: { onMissingChain: 'fail' } });
     const [full] = await listBackups(ws.db);
     const bitmaps = disks.map((disk) => bitmapNames(disk.path));
     execFileSync('qemu-img', ['bitmap', '--remove', disks[1].path, bitmaps[1][0]]);
@@ -50,7 +51,7 @@ describe('qemu chain rules', () => {
     expect(recordedProcesses(ws.db)).toEqual([]);
     expect(leasedPorts(ws.db)).toEqual([]);
 
-    const lenient = writePlan(ws.dir, { name: 'lenient', vm: 'vm1', disks, repository: ws.repository, ports });
+    const lenient = writePlan(ws.dir, { name: 'first', vm: 'vm1', disks, repository: ws.repository, ports });
     const result = await sendenseRun([lenient, '--db', ws.db]);
     expectOk(result);
     expect(result.stderr).toMatch(/warning: .*is missing from .*d1\.qcow2: taking a full backup into a new chain/);

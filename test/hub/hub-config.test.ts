@@ -56,7 +56,7 @@ describe('hub config', () => {
   });
 
   it('a mistake is one error naming file:line:column and the key', () => {
-    expect(errorOf('maxParallelDisks: 4\nmemroy: 1GiB\n')).toBe("FILE:2:1: hub config: unknown key 'memroy' (known: name, repositories, maxParallelDisks, memory, nbd, rate, windows)");
+    expect(errorOf('maxParallelDisks: 4\nmemroy: 1GiB\n')).toBe("FILE:2:1: hub config: unknown key 'memroy' (known: name, repositories, maxParallelDisks, memory, nbd, rate, windows, notify)");
     expect(errorOf('name: a\nmaxParallelDisks: 0\n')).toBe('FILE:2:19: hub config: maxParallelDisks must be an integer from 1 to 1000 (got 0)');
     expect(errorOf('memory: lots\n')).toMatch(/^FILE:1:9: hub config: memory must be a size like 1.5GiB/);
     expect(errorOf('memory: 100MiB\n')).toMatch(/^FILE:1:9: hub config: memory 100MiB is below the 256MiB/);

@@ -1,7 +1,7 @@
 // Plans for the scheduler, retention and hook tests: a tiny qcow2 source in a temp dir, backed
 // up into a repository in the same dir, with a random high port range.
 
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { stringify } from 'yaml';
@@ -42,11 +42,27 @@ export function planDoc(box: Sandbox, name: string, extra: Record<string, unknow
     version: 1,
     kind: 'incremental',
     name,
-    vm: { name: `vm-${name}`, source: { type: 'qemu', disks: [{ key: 2000, path: box.source }] } },
+    vm: { name: `vm-${name}`, source: { type: 'qemu', disks: [{ key: 2000, path: sourceOf(box, name) }] } },
     repository: { path: box.repository },
     nbd: { ports: box.ports },
     ...extra,
   };
+}
+
+// Each plan's VM reads an image of its own (one image under two VM names is refused: validate,
+// schedule): the box's first plan reads box.source, every other one a copy of it made when its
+// plan is first written.
+const sources = new WeakMap<Sandbox, Map<string, string>>();
+function sourceOf(box: Sandbox, name: string): string {
+  const known = sources.get(box) ?? new Map<string, string>();
+  sources.set(box, known);
+  let source = known.get(name);
+  if (source === undefined) {
+    source = known.size === 0 ? box.source : path.join(box.dir, `source-${name}.qcow2`);
+    if (source !== box.source) copyFileSync(box.source, source);
+    known.set(name, source);
+  }
+  return source;
 }
 
 export function writePlanFile(file: string, doc: Record<string, unknown>): string {
