@@ -45,6 +45,7 @@ export const SWEEPERS: readonly Sweeper[] = [
 // State-database tables no sweeper needs: nothing a run takes and could leave behind.
 export const UNSWEPT_TABLES: Readonly<Record<string, string>> = {
   hub_processes: "each hub's heartbeat: a dead hub's row is told apart by its age and dropped after a day",
+  dropped_points: 'what became of a point a merge or a removal took away: history, kept as long as the runs that made it (docs/commands.md#history)',
   replica_failovers: "a failover is the operator's act, not a run's leftover: it stops the plan's syncs for good (docs/replication.md#failover)",
 };
 

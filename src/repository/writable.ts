@@ -8,7 +8,7 @@ import path from 'node:path';
 // Undefined when the repository (or the nearest directory it would be created in) is writable.
 export function repositoryWriteProblem(repository: string): string | undefined {
   let existing = path.resolve(repository);
-  while (statSync(existing, { throwIfNoEntry: false }) === undefined && existing !== path.dirname(existing)) existing = path.dirname(existing);
+  while (statOrNone(existing) === undefined && existing !== path.dirname(existing)) existing = path.dirname(existing);
   const where = existing === path.resolve(repository) ? '' : ` (it would be created in ${existing})`;
   if (!statSync(existing).isDirectory()) return `repository ${repository} cannot be created: ${existing} is not a directory`;
   try {
@@ -19,5 +19,15 @@ export function repositoryWriteProblem(repository: string): string | undefined {
     if (code === 'EROFS') return `repository ${repository} is read-only (${existing} is on a read-only filesystem)`;
     if (code === 'EACCES' || code === 'EPERM') return `repository ${repository} is not writable by this user${where}`;
     return `repository ${repository} is not writable${where}: ${(error as Error).message}`;
+  }
+}
+
+// A path that is not there, or lies under a plain file (ENOTDIR): undefined, so the walk goes up to that file.
+function statOrNone(file: string): ReturnType<typeof statSync> | undefined {
+  try {
+    return statSync(file, { throwIfNoEntry: false });
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOTDIR') return undefined;
+    throw error;
   }
 }

@@ -78,7 +78,7 @@ describe('a run with a bad source or repository', () => {
 
     const result = await sendenseRun([plan, '--db', ws.db]);
 
-    expectOneLineFailure(result, `step create-qcow2: ENOTDIR: not a directory, mkdir '${repository}'`);
+    expectOneLineFailure(result, `step create-qcow2: repository ${repository} cannot be created: ${path.join(ws.dir, 'a-file')} is not a directory`);
     expect(sha256(disk)).toBe(before);
     expect(bitmapNames(disk)).toEqual([]);
     expect(leasedPorts(ws.db)).toEqual([]);
@@ -106,7 +106,7 @@ describe('a run with a bad source or repository', () => {
       cwd: '/',
     });
 
-    expectOneLineFailure({ exitCode: run.exitCode ?? -1, stderr: String(run.stderr) }, `step create-qcow2: EACCES: permission denied, open '${repository}/.sendense-repository'`);
+    expectOneLineFailure({ exitCode: run.exitCode ?? -1, stderr: String(run.stderr) }, `step create-qcow2: repository ${repository} is not writable by this user`);
     expect(files(repository)).toEqual([]);
     expect(sha256(disk)).toBe(sha256(path.join(ws.dir, 'disk0.before')));
     expect(bitmapNames(disk)).toEqual([]);

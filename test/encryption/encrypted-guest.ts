@@ -69,12 +69,13 @@ export function makeEncryptedGuest(dir: string, vm: string, ports: readonly [num
   };
 }
 
-/** A backup plan of the guest; `encryption: false` leaves repository.encryption out (the key then comes from --key-file). */
+/** A backup plan of the guest in the file `<name>.yaml`; `encryption: false` leaves repository.encryption out (the key then comes from --key-file). */
 export function writeBackupPlan(guest: EncryptedGuest, name: string, options: { readonly retention?: Record<string, number>; readonly encryption?: boolean } = {}): string {
   const doc = {
     version: 1,
     kind: 'incremental',
-    name: `${guest.vm}-${name}`,
+    // One plan name for every file: a plan's retention acts on the points that plan made.
+    name: `${guest.vm}-backup`,
     timezone: 'UTC',
     vm: { name: guest.vm, source: { type: 'qemu', disks: [{ key: 2000, path: guest.source }] } },
     repository: { path: guest.repository, ...(options.encryption === false ? {} : { encryption: { keyFile: guest.keyFile } }) },
