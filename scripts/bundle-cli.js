@@ -3,7 +3,10 @@
 // 264 files. One bundle per command (commands are imported lazily, so esbuild splits them into
 // chunks) starts `backups` in ~0.3 s instead of ~0.8 s. Every pure-JavaScript package is bundled in
 // (yaml alone is ~60 CommonJS files: 46 of the 220 ms `validate` took); the native addons stay in
-// node_modules (better-sqlite3 and ssh2 load their compiled code from beside themselves).
+// node_modules (better-sqlite3 and ssh2 load their compiled code from beside themselves). So the
+// package's "dependencies" are only what runs from node_modules: those addons and ajv (loaded by
+// the precompiled plan validator and when the schema changed); the bundled ones are devDependencies
+// (docs/operations.md#installing-a-hub).
 import { readFileSync, rmSync } from 'node:fs';
 import { build } from 'esbuild';
 
