@@ -50,6 +50,9 @@ command -v cpio >/dev/null 2>&1 || need+=(cpio)
 command -v promtool >/dev/null 2>&1 || need+=(prometheus)
 # The terminal tests drive the CLI in a real pseudo-terminal inside tmux.
 command -v tmux >/dev/null 2>&1 || need+=(tmux)
+# scripts/build-deb.sh and its test: dpkg-shlibdeps for the addons' libraries, lintian to check it.
+command -v dpkg-shlibdeps >/dev/null 2>&1 || need+=(dpkg-dev)
+command -v lintian >/dev/null 2>&1 || need+=(lintian)
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup: installing ${need[*]}"
   sudo=""

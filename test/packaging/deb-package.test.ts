@@ -1,0 +1,114 @@
+// The Debian package (docs/operations.md#the-debian-package): scripts/build-deb.sh builds it from the
+// checkout, lintian finds no error, and its files run on their own. The package is extracted with
+// `dpkg-deb -x`, not installed with `dpkg --root`: dpkg runs the maintainer scripts chrooted into the
+// root (which would need a whole system there) or, with --force-script-chrootless, on this machine
+// (adding a real `sendense` user). The postinst is run instead against stand-in commands.
+
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { execa } from 'execa';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { useRunWorkspace } from '../support/run-workspace.js';
+import { portRangeForTestFile } from '../support/vm-disks.js';
+import { backUpAndRestore, CHECKOUT, CLEAN_PATH, runInstalled } from './installed-cli.js';
+
+const ws = useRunWorkspace('deb-package-', { per: 'file' });
+const ports = portRangeForTestFile(8);
+
+const INSTALLED_SCHEMA = 'usr/lib/sendense-run/schemas/plan.schema.json';
+
+let deb: string;
+let root: string;
+let bin: string;
+
+beforeAll(async () => {
+  const started = performance.now();
+  const built = await execa('scripts/build-deb.sh', ['--no-build', ws.dir], { cwd: CHECKOUT });
+  deb = built.stdout.trim().split('\n').at(-1)!;
+  root = path.join(ws.dir, 'root');
+  await execa('dpkg-deb', ['-x', deb, root]);
+  bin = path.join(root, 'usr', 'bin', 'sendense-run');
+  console.log(`deb: ${path.basename(deb)}, ${readFileSync(deb).length} B, built in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+}, 300_000);
+
+const field = async (name: string) => (await execa('dpkg-deb', ['-f', deb, name])).stdout.trim();
+
+describe('the Debian package', () => {
+  it('passes lintian without errors', async () => {
+    const result = await execa('lintian', ['--pedantic', deb], { reject: false });
+    const tags = String(result.stdout).split('\n').filter(Boolean);
+    console.log(`lintian:\n${tags.join('\n') || '(nothing)'}`);
+    expect(tags.filter((tag) => tag.startsWith('E:'))).toEqual([]);
+  });
+
+  it('is for this architecture and depends on what the core runs', async () => {
+    // The compiled addons (better-sqlite3, ssh2's crypto) make it architecture-specific.
+    expect(await field('Architecture')).toBe((await execa('dpkg', ['--print-architecture'])).stdout.trim());
+    const depends = await field('Depends');
+    for (const name of ['nodejs (>= ', 'qemu-utils', 'adduser', 'libc6']) expect(depends).toContain(name);
+    expect(await field('Recommends')).toContain('libvirt-clients');
+  });
+
+  it('marks everything in /etc as a conffile, and its postrm never removes the state', async () => {
+    const control = path.join(ws.dir, 'control');
+    await execa('dpkg-deb', ['-e', deb, control]);
+    const conffiles = readFileSync(path.join(control, 'conffiles'), 'utf8').trim().split('\n');
+    expect(conffiles).toContain('/etc/sendense/hub.yaml.example');
+    expect(conffiles).toContain('/etc/sendense/examples/backup-full.yaml');
+    const etc = (await execa('find', ['etc', '-type', 'f'], { cwd: root })).stdout.trim().split('\n');
+    expect([...conffiles].sort()).toEqual(etc.map((file) => `/${file}`).sort());
+    expect(readFileSync(path.join(control, 'postrm'), 'utf8')).not.toMatch(/\brm\b|deluser|userdel/);
+  });
+
+  it('runs from the extracted files: --version, schema --path, a hub config, a full, incremental and restore', { timeout: 300_000 }, async () => {
+    expect(readlinkSync(bin)).toBe('../lib/sendense-run/bin/sendense-run.js');
+    expect((await runInstalled(bin, ['--version'], ws.dir)).stdout).toMatch(/^sendense-run \d+\.\d+\.\d+ \(Node\.js /);
+    const schema = await runInstalled(bin, ['schema', '--path'], ws.dir);
+    expect(schema.stdout.trim()).toBe(path.join(root, INSTALLED_SCHEMA));
+
+    const examples = path.join(root, 'etc', 'sendense', 'examples');
+    const validate = await runInstalled(bin, ['validate', examples, '--db', ws.db], ws.dir);
+    expect(validate.exitCode, `${validate.stdout}\n${validate.stderr}`).toBe(0);
+    // The examples' schema lines lead to the schema where the package installs it (validate warns
+    // here: this root is not /).
+    for (const plan of readdirSync(examples)) expect(readFileSync(path.join(examples, plan), 'utf8')).toContain(`$schema=/${INSTALLED_SCHEMA}\n`);
+    expect(existsSync(path.join(root, INSTALLED_SCHEMA))).toBe(true);
+    // The example hub config is read without a complaint (the dry run then fails: the plan's VM is not here).
+    const hubConfig = path.join(root, 'etc', 'sendense', 'hub.yaml.example');
+    const dryRun = await runInstalled(bin, [path.join(examples, 'backup-full.yaml'), '--dry-run', '--hub-config', hubConfig, '--db', ws.db], ws.dir);
+    expect(`${dryRun.stdout}${dryRun.stderr}`).not.toContain('hub config');
+    expect(dryRun.stdout).toContain('dry run of backup plan');
+
+    const dir = path.join(ws.dir, 'round-trip');
+    mkdirSync(dir);
+    await backUpAndRestore(bin, dir, ws.db, ports);
+  });
+
+  it('has a man page from docs/commands.md that groff reads without a warning', async () => {
+    const page = path.join(root, 'usr', 'share', 'man', 'man1', 'sendense-run.1.gz');
+    const result = await execa('sh', ['-c', `zcat "$1" | groff -man -ww -z`, 'sh', page], { reject: false, env: { LC_ALL: 'C.UTF-8' } });
+    expect(result.stderr).toBe('');
+    expect((await execa('zcat', [page])).stdout).toContain('.SS verify');
+  });
+
+  it('postinst adds the sendense user and its directories with adduser and install, no systemd needed', async () => {
+    // Stand-ins for the commands it calls, logging their arguments; no /run/systemd/system here.
+    const shims = path.join(ws.dir, 'shims');
+    mkdirSync(shims);
+    const log = path.join(ws.dir, 'postinst.log');
+    const shim = (name: string, status: number) => {
+      writeFileSync(path.join(shims, name), `#!/bin/sh\necho "${name} $*" >>"${log}"\nexit ${status}\n`);
+      chmodSync(path.join(shims, name), 0o755);
+    };
+    shim('getent', 2); // no such user yet
+    shim('dpkg-statoverride', 1); // no local override of /etc/sendense/plans
+    for (const name of ['adduser', 'install', 'chown', 'chmod', 'systemctl', 'deb-systemd-invoke']) shim(name, 0);
+    const control = path.join(ws.dir, 'control');
+    if (!existsSync(control)) await execa('dpkg-deb', ['-e', deb, control]);
+    await execa('sh', [path.join(control, 'postinst'), 'configure', ''], { env: { PATH: `${shims}:${CLEAN_PATH}` } });
+    const calls = readFileSync(log, 'utf8');
+    expect(calls).toContain('adduser --system --group --home /var/lib/sendense --no-create-home');
+    expect(calls).toContain('chown root:sendense /etc/sendense /etc/sendense/plans');
+    expect(calls).not.toMatch(/systemctl|deb-systemd-invoke/);
+  });
+});
