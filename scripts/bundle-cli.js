@@ -6,7 +6,7 @@
 // node_modules (better-sqlite3 and ssh2 load their compiled code from beside themselves). So the
 // package's "dependencies" are only what runs from node_modules: those addons and ajv (loaded by
 // the precompiled plan validator and when the schema changed); the bundled ones are devDependencies
-// (docs/operations.md#installing-a-hub).
+// (docs/operations.md#the-npm-package).
 import { readFileSync, rmSync } from 'node:fs';
 import { build } from 'esbuild';
 

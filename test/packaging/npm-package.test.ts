@@ -1,4 +1,4 @@
-// The npm package (docs/operations.md#installing-a-hub): `npm pack` of the checkout, installed with
+// The npm package (docs/operations.md#the-npm-package): `npm pack` of the checkout, installed with
 // `npm install -g --prefix` into a temporary prefix, runs every command from its own files. One
 // package is packed and installed for the whole file (the install compiles better-sqlite3 12).
 
