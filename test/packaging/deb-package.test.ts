@@ -91,24 +91,36 @@ describe('the Debian package', () => {
     expect((await execa('zcat', [page])).stdout).toContain('.SS verify');
   });
 
-  it('postinst adds the sendense user and its directories with adduser and install, no systemd needed', async () => {
-    // Stand-ins for the commands it calls, logging their arguments; no /run/systemd/system here.
-    const shims = path.join(ws.dir, 'shims');
+  // Stand-ins for the commands the postinst calls, logging their arguments (getent: whether the
+  // user exists); then the postinst run as dpkg runs it. No /run/systemd/system here.
+  async function runPostinst(name: string, args: readonly string[], userExists: boolean): Promise<string> {
+    const shims = path.join(ws.dir, `shims-${name}`);
     mkdirSync(shims);
-    const log = path.join(ws.dir, 'postinst.log');
-    const shim = (name: string, status: number) => {
-      writeFileSync(path.join(shims, name), `#!/bin/sh\necho "${name} $*" >>"${log}"\nexit ${status}\n`);
-      chmodSync(path.join(shims, name), 0o755);
+    const log = path.join(shims, 'calls.log');
+    writeFileSync(log, '');
+    const shim = (command: string, status: number) => {
+      writeFileSync(path.join(shims, command), `#!/bin/sh\necho "${command} $*" >>"${log}"\nexit ${status}\n`);
+      chmodSync(path.join(shims, command), 0o755);
     };
-    shim('getent', 2); // no such user yet
+    shim('getent', userExists ? 0 : 2);
     shim('dpkg-statoverride', 1); // no local override of /etc/sendense/plans
-    for (const name of ['adduser', 'install', 'chown', 'chmod', 'systemctl', 'deb-systemd-invoke']) shim(name, 0);
+    for (const command of ['adduser', 'install', 'chown', 'chmod', 'systemctl', 'deb-systemd-invoke']) shim(command, 0);
     const control = path.join(ws.dir, 'control');
     if (!existsSync(control)) await execa('dpkg-deb', ['-e', deb, control]);
-    await execa('sh', [path.join(control, 'postinst'), 'configure', ''], { env: { PATH: `${shims}:${CLEAN_PATH}` } });
-    const calls = readFileSync(log, 'utf8');
+    await execa('sh', [path.join(control, 'postinst'), ...args], { env: { PATH: `${shims}:${CLEAN_PATH}` } });
+    return readFileSync(log, 'utf8');
+  }
+
+  it('postinst of a first install adds the sendense user with adduser, no systemd needed', async () => {
+    const calls = await runPostinst('install', ['configure', ''], false);
     expect(calls).toContain('adduser --system --group --home /var/lib/sendense --no-create-home');
     expect(calls).toContain('chown root:sendense /etc/sendense /etc/sendense/plans');
+    expect(calls).not.toMatch(/systemctl|deb-systemd-invoke/);
+  });
+
+  it('postinst of an upgrade keeps the user there is', async () => {
+    const calls = await runPostinst('upgrade', ['configure', '0.0.9'], true);
+    expect(calls).not.toContain('adduser');
     expect(calls).not.toMatch(/systemctl|deb-systemd-invoke/);
   });
 });
