@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Usage: scripts/test-node.sh VERSION [vitest args...]     (VERSION: a major such as 22 or 24, or a line such as 24.18)
+# Usage: scripts/test-node.sh VERSION [--prepare | vitest args...]     (VERSION: a major such as 22 or 24, or a line such as 24.18)
 # Runs the test suite on Node.js VERSION. With the node on PATH of that major it is scripts/test.sh.
 # Otherwise the runtime comes from scripts/node-runtime.sh, and the suite runs in a temporary
 # copy of this checkout whose node_modules has its native addons (better-sqlite3, ssh2's crypto)
@@ -8,6 +8,8 @@
 # reused by every checkout with the same node_modules, so only the first run pays for the build.
 # The copy (sources, node_modules and the node binary, hard-linked where possible) lives in
 # ${TMPDIR:-/tmp}, readable by every user: tests run the CLI as nobody, who cannot enter ~root.
+# --prepare only makes the runtime and its node_modules ready (.ci/run, while it checks the tree).
+# SENDENSE_SETUP_DONE=1 skips scripts/setup.sh (done once already).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,10 +21,11 @@ fi
 shift
 
 if [ "$(node -p 'process.versions.node.split(".")[0]')" = "$major" ]; then
+  [ "${1:-}" = --prepare ] && exit 0
   exec scripts/test.sh "$@"
 fi
 
-scripts/setup.sh
+[ "${SENDENSE_SETUP_DONE:-}" = 1 ] || scripts/setup.sh
 bin="$(scripts/node-runtime.sh "$major")"
 export PATH="$bin:$PATH"
 version="$(node --version)"
@@ -56,6 +59,7 @@ if [ ! -d "$tree" ]; then
   fi
   exec 9>&-
 fi
+[ "${1:-}" = --prepare ] && exit 0
 
 copy="$(mktemp -d "${TMPDIR:-/tmp}/sendense-run-node$major-XXXXXX")"
 trap 'rm -rf "$copy"' EXIT

@@ -99,8 +99,9 @@ describe('recover from a minimal definition', () => {
     const term = terminals.open([plan, '--db', ws.db], { columns: 200 });
     await term.waitFor(/move-storage: copy/, 60_000);
     term.keys('C-c');
-    expect(await term.exited(120_000)).toBe(130);
+    const code = await term.exited(120_000);
     const screen = term.screen();
+    expect(code, screen).toBe(130);
     expect(screen).toMatch(/the move goes on/);
     expect(screen).toMatch(/✔ move-storage: copied while running and switched over/);
     expect(virshResult('domstate', DOMAIN).stdout.trim()).toBe('running');

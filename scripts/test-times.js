@@ -1,0 +1,103 @@
+#!/usr/bin/env node
+// How long each test file takes (test/times.json, recorded from a whole run's vitest JSON
+// report), and what CI and the edit loop do with it:
+//   test-times.js split N            the test files in N groups of about equal time, one line each
+//                                    (the package tests in the first: the system's Node.js line)
+//   test-times.js quick              the test files of `scripts/test.sh --quick`: quick ones and new ones
+//   test-times.js slowest REPORT...  the 10 slowest files of the runs whose JSON reports are given
+//   test-times.js record REPORT...   test/times.json rewritten from those reports (a whole run's)
+// A file test/times.json does not know yet counts as NEW_FILE_SECONDS: it is in the quick set (its
+// author wants to see it run) and weighs like an ordinary end-to-end file in a split.
+
+import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const TIMES = path.join(root, 'test', 'times.json');
+// The quick set (scripts/test.sh --quick) leaves out every file slower than this.
+const QUICK_SECONDS = 8;
+const NEW_FILE_SECONDS = 5;
+// The package tests build and install with the system's Node.js and npm: in a split, the first group.
+const FIRST_GROUP_ONLY = /^test\/packaging\//;
+
+// Every test file vitest would run (vitest.config.ts includes), relative to the checkout.
+function testFiles() {
+  const found = [];
+  const walk = (dir) => {
+    for (const entry of readdirSync(path.join(root, dir), { withFileTypes: true })) {
+      const relative = `${dir}/${entry.name}`;
+      if (entry.isDirectory()) walk(relative);
+      else if (entry.name.endsWith('.test.ts')) found.push(relative);
+    }
+  };
+  for (const dir of ['src', 'runners', 'test']) walk(dir);
+  return found.sort();
+}
+
+function recorded() {
+  try {
+    return JSON.parse(readFileSync(TIMES, 'utf8'));
+  } catch {
+    return {};
+  }
+}
+
+// Seconds per file of vitest JSON reports (a file in two reports: the longer time).
+function reportTimes(reports) {
+  const times = {};
+  for (const report of reports) {
+    for (const result of JSON.parse(readFileSync(report, 'utf8')).testResults ?? []) {
+      const file = path.relative(root, result.name).split(path.sep).join('/');
+      // A copy of the checkout (scripts/test-node.sh) names its files under its own root.
+      const name = file.startsWith('..') ? file.slice(file.search(/(^|\/)(test|src|runners)\//)).replace(/^\//, '') : file;
+      const seconds = Math.max(0, (result.endTime - result.startTime) / 1000);
+      times[name] = Math.max(times[name] ?? 0, seconds);
+    }
+  }
+  return times;
+}
+
+// Longest first, each into the group with the least time so far.
+function split(count) {
+  const times = recorded();
+  const groups = Array.from({ length: count }, () => ({ seconds: 0, files: [] }));
+  const files = testFiles().map((file) => ({ file, seconds: times[file] ?? NEW_FILE_SECONDS }));
+  files.sort((a, b) => b.seconds - a.seconds || a.file.localeCompare(b.file));
+  for (const { file, seconds } of files) {
+    const group = FIRST_GROUP_ONLY.test(file) ? groups[0] : groups.reduce((least, each) => (each.seconds < least.seconds ? each : least));
+    group.seconds += seconds;
+    group.files.push(file);
+  }
+  return groups;
+}
+
+const [command, ...args] = process.argv.slice(2);
+if (command === 'split' && /^[1-9]$/.test(args[0] ?? '')) {
+  for (const group of split(Number(args[0]))) console.log(group.files.join(' '));
+} else if (command === 'quick' && args.length === 0) {
+  const times = recorded();
+  console.log(
+    testFiles()
+      .filter((file) => (times[file] ?? 0) < QUICK_SECONDS)
+      .join(' '),
+  );
+} else if (command === 'slowest' && args.length > 0) {
+  const slowest = Object.entries(reportTimes(args))
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, 10);
+  console.log('the 10 slowest test files:');
+  for (const [file, seconds] of slowest) console.log(`${seconds.toFixed(1).padStart(8)} s  ${file}`);
+} else if (command === 'record' && args.length > 0) {
+  const times = reportTimes(args);
+  const sorted = Object.fromEntries(
+    Object.keys(times)
+      .sort()
+      .map((file) => [file, Math.round(times[file] * 10) / 10]),
+  );
+  writeFileSync(TIMES, `${JSON.stringify(sorted, null, 1)}\n`);
+  console.log(`test-times: ${Object.keys(sorted).length} files recorded in ${path.relative(root, TIMES)}`);
+} else {
+  console.error('usage: scripts/test-times.js split N | quick | slowest REPORT... | record REPORT...');
+  process.exit(2);
+}
