@@ -63,14 +63,15 @@ describe('--dry-run exits as the run would', () => {
   it('a source image another process holds locked: in use by a running VM, use a libvirt source', async () => {
     const image = createDisk(path.join(ws.dir, 'vm-disk.qcow2'), 8 * MiB);
     // qemu-nbd without --shared/-r takes QEMU's write lock, as a running VM does.
-    const holder = spawn('qemu-nbd', ['-f', 'qcow2', '-k', path.join(ws.dir, 'nbd.sock'), image], { stdio: ['ignore', 'ignore', 'inherit'] });
+    // -t: it stays up whoever connects and goes (it would exit after its first client).
+    const holder = spawn('qemu-nbd', ['-t', '-f', 'qcow2', '-k', path.join(ws.dir, 'nbd.sock'), image], { stdio: ['ignore', 'ignore', 'inherit'] });
     try {
       await waitForLock(image, holder);
       const plan = writePlan(ws.dir, { name: 'locked', vm: 'vm1', disks: [{ key: 2000, path: image }], repository: ws.repository, ports });
       const why = `image ${image} is in use by another process (locked), by a running VM most likely: back up a running VM through its domain (source.type: libvirt, docs/how-it-works.md#libvirt-domains)`;
 
       const dry = await sendenseRun([plan, '--db', ws.db, '--dry-run']);
-      expect(dry.exitCode).toBe(1);
+      expect(dry.exitCode, `${dry.stdout}\n${dry.stderr}\nqemu-nbd exit code: ${holder.exitCode}`).toBe(1);
       expect(dry.stdout).toContain(`resolve-chain      would FAIL: step resolve-chain, disk 2000: ${why}`);
 
       const run = await sendenseRun([plan, '--db', ws.db]);
@@ -94,10 +95,11 @@ describe('--dry-run exits as the run would', () => {
   });
 });
 
-// Until qemu-img info (without -U) is refused: qemu-nbd has opened the image.
+// Until qemu-img info (without -U) is refused for the lock: qemu-nbd has opened the image.
 async function waitForLock(image: string, holder: ChildProcess): Promise<void> {
   for (let tries = 0; tries < 400 && holder.exitCode === null; tries++) {
-    if (spawnSync('qemu-img', ['info', image]).status !== 0) return;
+    const info = spawnSync('qemu-img', ['info', image], { encoding: 'utf8' });
+    if (info.status !== 0 && /lock/.test(info.stderr)) return;
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
   throw new Error(`qemu-nbd did not lock ${image} (exit code ${holder.exitCode})`);

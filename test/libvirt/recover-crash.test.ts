@@ -5,9 +5,9 @@
 
 import path from 'node:path';
 import { mkdirSync, readdirSync } from 'node:fs';
-import Database from 'better-sqlite3';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { readCounters, startGuest, virshResult, waitFor, type TestGuest } from '../support/libvirt-guest.js';
+import { tableRows } from '../support/process-tree.js';
 import { useRunWorkspace } from '../support/run-workspace.js';
 import { sendenseRun } from '../support/sendense-cli.js';
 import { portRangeForTestFile } from '../support/vm-disks.js';
@@ -42,14 +42,7 @@ afterAll(() => {
   guest?.remove();
 });
 
-const leases = () => {
-  const db = new Database(ws.db, { readonly: true });
-  try {
-    return (db.prepare('select count(*) as n from port_leases').get() as { n: number }).n;
-  } finally {
-    db.close();
-  }
-};
+const leases = () => tableRows(ws.db, 'port_leases').length;
 
 const lastRound = (from: number) =>
   Number(
