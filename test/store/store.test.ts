@@ -25,6 +25,8 @@ describe.each(DIALECTS)('store on %s', (dialect) => {
 
   // A complete backup with disks 2000 and 2001.
   async function completedBackup(runId: string, parentId?: string) {
+    // Each its own start time (milliseconds): two in the same one are the same instant to "at or before".
+    await new Promise((resolve) => setTimeout(resolve, 3));
     const backup = await store.createBackup({
       vm: 'pgtest1',
       plan: 'nightly',

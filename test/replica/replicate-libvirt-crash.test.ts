@@ -1,0 +1,71 @@
+// kill -9 at every moment of a sync of a running libvirt domain (./replica-scene.ts): after doctor
+// the replica is the previous point or a newer one, one point in time, nothing is left running,
+// leased or written beside it, and the next sync goes on from there.
+
+import { readdirSync } from 'node:fs';
+import path from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { countersAreOnePointInTime, virsh } from '../support/libvirt-guest.js';
+import { waitForProcessGone } from '../support/processes.js';
+import { leasedPorts, processesTaggedBy, recordedProcesses, tableRows } from '../support/process-tree.js';
+import { sendenseRun, startSendenseRun, type RunEventLine } from '../support/sendense-cli.js';
+import { useReplicaScene } from './replica-scene.js';
+
+const scene = useReplicaScene('replk');
+const { ws, noted, seen, replicaCounters, points, sync, strayReplicaFiles } = scene;
+
+// A replica to keep: the first point, before any sync is killed.
+beforeAll(async () => {
+  await sync();
+}, 180_000);
+
+const STEPS = ['resolve-sync', 'create-layers', 'start-replica-nbd', 'transfer', 'install-point', 'define-replica-domain'];
+const MOMENTS: readonly { readonly name: string; readonly accept?: (event: RunEventLine) => boolean; readonly env?: Record<string, string> }[] = [
+  ...STEPS.map((step) => ({ name: `at the start of ${step}`, accept: (e: RunEventLine) => e.type === 'step-start' && e.step === step })),
+  { name: 'just after the backup job started', env: { SENDENSE_TEST_KILL_AT: 'job-started' } },
+  { name: 'every disk written, not yet installed', env: { SENDENSE_TEST_KILL_AT: 'sync-written' } },
+  { name: 'one disk installed, the other not', env: { SENDENSE_TEST_KILL_AT: 'sync-half-installed' } },
+  { name: 'while folding the oldest point', env: { SENDENSE_TEST_KILL_AT: 'fold-started' } },
+];
+
+describe('kill -9 at any moment of a sync', () => {
+  for (const moment of MOMENTS) {
+    it(`${moment.name}: after doctor the replica is a complete point, nothing is left, the next sync works`, async () => {
+      const before = replicaCounters();
+      const cli = startSendenseRun([scene.plan(), '--db', ws.db], moment.env ?? {});
+      seen.add(cli.pid);
+      noted.add(cli.pid);
+      if (moment.accept) {
+        await cli.waitForEvent(moment.accept).catch(() => undefined);
+        try {
+          process.kill(cli.pid, 'SIGKILL');
+        } catch {
+          // it ended by itself: the checks below still hold
+        }
+      }
+      const ended = await cli.exited;
+      if (moment.env) expect(ended.signal).toBe('SIGKILL');
+      const doctor = await sendenseRun(['doctor', '--db', ws.db]);
+      expect(doctor.exitCode, `${doctor.stdout}\n${doctor.stderr}`).toBe(0);
+      for (const left of processesTaggedBy(cli.pid)) expect(await waitForProcessGone(left.pid, 5000), left.command.join(' ')).toBe(true);
+      expect(recordedProcesses(ws.db)).toEqual([]);
+      expect(leasedPorts(ws.db)).toEqual([]);
+      expect(tableRows(ws.db, 'vm_locks')).toEqual([]);
+      expect(tableRows(ws.db, 'node_resources')).toEqual([]);
+      expect(points().filter((point) => !['complete', 'failed', 'folded'].includes(point.status))).toEqual([]);
+      // The replica is one point in time, as new as before or newer (a sync written whole is installed).
+      const after = replicaCounters();
+      expect(countersAreOnePointInTime(after), JSON.stringify(after)).toBe(true);
+      expect(after.vda64).toBeGreaterThanOrEqual(before.vda64);
+      expect(strayReplicaFiles()).toEqual([]);
+      expect(readdirSync(path.join(scene.guest().dir, 'scratch'))).toEqual([]);
+      expect(virsh('domjobinfo', scene.guest().name)).toMatch(/Job type:\s+None/);
+      const again = await sendenseRun(['doctor', '--db', ws.db]);
+      expect(again.stdout, 'a second doctor finds nothing').toContain('nothing left behind');
+      const next = await sendenseRun([scene.plan(), '--db', ws.db]);
+      expect(next.exitCode, `${next.stdout}\n${next.stderr}`).toBe(0);
+      expect(next.stdout).toMatch(/changes since point/);
+      expect(countersAreOnePointInTime(replicaCounters())).toBe(true);
+    }, 120_000);
+  }
+});
