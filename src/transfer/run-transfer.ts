@@ -283,6 +283,8 @@ export async function transferForRun<D extends TransferredDisk>(
   const results: TransferDiskResult[] = [];
   try {
     for (const turn of turns) {
+      // The last turn's servers are gone before this turn's start: never more than a turn's worth at once.
+      await Promise.all(stopping.splice(0));
       await startServers(turn);
       const program = programFor(turn);
       const timeout = run.plan.timeouts.transfer;
@@ -300,6 +302,8 @@ export async function transferForRun<D extends TransferredDisk>(
           bandwidth: run.bandwidth,
         })),
       );
+      // Each disk's server stopped when its disk was done; any left (stop() is idempotent) go with the turn.
+      if (turns.length > 1) for (const disk of turn) stopFinished(disk.key);
     }
   } finally {
     await Promise.all(stopping);
