@@ -3,7 +3,7 @@
 // image a running VM holds locked — and both the dry run and the run say why in one line.
 
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { useRunWorkspace } from '../support/run-workspace.js';
@@ -64,9 +64,10 @@ describe('--dry-run exits as the run would', () => {
     const image = createDisk(path.join(ws.dir, 'vm-disk.qcow2'), 8 * MiB);
     // qemu-nbd without --shared/-r takes QEMU's write lock, as a running VM does.
     // -t: it stays up whoever connects and goes (it would exit after its first client).
-    const holder = spawn('qemu-nbd', ['-t', '-f', 'qcow2', '-k', path.join(ws.dir, 'nbd.sock'), image], { stdio: ['ignore', 'ignore', 'inherit'] });
+    const socket = path.join(ws.dir, 'nbd.sock');
+    const holder = spawn('qemu-nbd', ['-t', '-f', 'qcow2', '-k', socket, image], { stdio: ['ignore', 'ignore', 'inherit'] });
     try {
-      await waitForLock(image, holder);
+      await waitForLock(image, socket, holder);
       const plan = writePlan(ws.dir, { name: 'locked', vm: 'vm1', disks: [{ key: 2000, path: image }], repository: ws.repository, ports });
       const why = `image ${image} is in use by another process (locked), by a running VM most likely: back up a running VM through its domain (source.type: libvirt, docs/how-it-works.md#libvirt-domains)`;
 
@@ -95,11 +96,11 @@ describe('--dry-run exits as the run would', () => {
   });
 });
 
-// Until qemu-img info (without -U) is refused for the lock: qemu-nbd has opened the image.
-async function waitForLock(image: string, holder: ChildProcess): Promise<void> {
+// Until qemu-nbd listens on its socket: it opened (and locked) the image first. Not by polling
+// qemu-img info: its own brief lock could be what makes qemu-nbd's open fail.
+async function waitForLock(image: string, socket: string, holder: ChildProcess): Promise<void> {
   for (let tries = 0; tries < 400 && holder.exitCode === null; tries++) {
-    const info = spawnSync('qemu-img', ['info', image], { encoding: 'utf8' });
-    if (info.status !== 0 && /lock/.test(info.stderr)) return;
+    if (existsSync(socket)) return;
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
   throw new Error(`qemu-nbd did not lock ${image} (exit code ${holder.exitCode})`);
