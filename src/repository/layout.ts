@@ -20,14 +20,20 @@ export function protectionMarkerFile(repository: string, vm: string, backupId: s
   return path.join(repository, vm, 'protected', backupId);
 }
 
-// 20261121-020000-7f3a: sortable by time, unique across concurrent runs.
+// 20261121-020000-7f3a09: sortable by time, unique across concurrent runs. Ids made before had 4
+// hex digits: 24 plans started in one second once drew the same run id (1 in 2,700 by the birthday
+// bound), and a hub fires every plan of a schedule in the same second.
 export function newBackupId(now = new Date()): string {
-  const stamp = now.toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
-  return `${stamp}-${randomBytes(2).toString('hex')}`;
+  return `${timeStamp(now)}-${randomBytes(3).toString('hex')}`;
 }
 
+// run-20261121-020000-7f3a09c4: runs are the hub-wide namespace where starts at one second are the norm.
 export function newRunId(now = new Date()): string {
-  return `run-${newBackupId(now)}`;
+  return `run-${timeStamp(now)}-${randomBytes(4).toString('hex')}`;
+}
+
+function timeStamp(now: Date): string {
+  return now.toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
 }
 
 // One chain's bitmaps share its prefix, so two chains of the same disk never touch each other's.

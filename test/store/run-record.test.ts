@@ -78,7 +78,7 @@ describe.each(DIALECTS)('run records on %s', (dialect) => {
     store = await openStore(target.db);
     const verify = await store.createRun({ plan: 'verify', kind: 'verify', trigger: 'manual' });
     const skipped = await store.recordSkippedRun({ plan: 'nightly', kind: 'backup', trigger: 'schedule', reason: 'busy' });
-    for (const run of [verify, skipped]) expect(run.id).toMatch(/^run-\d{8}-\d{6}-[0-9a-f]{4}$/);
+    for (const run of [verify, skipped]) expect(run.id).toMatch(/^run-\d{8}-\d{6}-[0-9a-f]{8}$/);
   });
 
   it('upgrading fills the record of runs that ended before it from their backups', async () => {

@@ -48,8 +48,36 @@ export function libvirtdAnswers(): boolean {
 // libvirtd answering on qemu:///system: started (and recorded for the teardown) when it does not.
 // Test files run in parallel workers: one starts the daemons while the others wait on a lock.
 export function ensureLibvirtd(): void {
+  noteUser();
   if (libvirtdAnswers()) return;
   withLock(`${STARTED_DAEMONS_FILE}.lock`, startDaemons);
+}
+
+// Every vitest run that uses libvirtd, one file each (its main process's PID and start time): a
+// run's teardown never stops the daemons while another such run lives (CI runs three at once).
+const USERS_DIR = path.join(tmpdir(), 'sendense-test-libvirtd-users');
+
+function noteUser(): void {
+  mkdirSync(USERS_DIR, { recursive: true, mode: 0o700 });
+  const file = path.join(USERS_DIR, `${OWNER}-${processStartTicks(OWNER) ?? 0}`);
+  if (!existsSync(file)) writeFileSync(file, '');
+}
+
+// The other vitest runs using libvirtd that are still alive; this run's entry goes.
+function otherLiveUsers(): number {
+  let names: string[];
+  try {
+    names = readdirSync(USERS_DIR);
+  } catch {
+    return 0;
+  }
+  let live = 0;
+  for (const name of names) {
+    const [pid, ticks] = name.split('-').map(Number) as [number, number];
+    if (pid !== process.pid && isProcessAlive(pid, ticks || undefined)) live++;
+    else rmSync(path.join(USERS_DIR, name), { force: true });
+  }
+  return live;
 }
 
 /** A daemon a suite started: stopped by PID, and only while that PID is still the same process. */
@@ -97,8 +125,13 @@ function recordedDaemons(): StartedDaemon[] {
 // libvirtd first, unless some domain still runs on them (another run's, or one not ours).
 export function stopStartedLibvirtd(): void {
   if (libvirtdAnswers()) removeLeftoverGuests(process.pid);
-  // Daemons another vitest run started and still uses (two runs at once on one machine) stay.
   const recorded = recordedDaemons();
+  // Another vitest run still uses libvirtd: the daemons stay, and the last run's teardown stops them.
+  if (otherLiveUsers() > 0) {
+    if (recorded.length > 0) writeFileSync(STARTED_DAEMONS_FILE, JSON.stringify(recorded.map((daemon) => ({ ...daemon, owner: undefined }))));
+    return;
+  }
+  // Daemons another vitest run started and still uses (two runs at once on one machine) stay.
   const started = recorded.filter((daemon) => daemon.owner === undefined || daemon.owner === process.pid || !isProcessAlive(daemon.owner));
   const others = recorded.filter((daemon) => !started.includes(daemon));
   if (others.length > 0) {
