@@ -20,14 +20,13 @@ export function protectionMarkerFile(repository: string, vm: string, backupId: s
   return path.join(repository, vm, 'protected', backupId);
 }
 
-// 20261121-020000-7f3a09: sortable by time, unique across concurrent runs. Ids made before had 4
-// hex digits: 24 plans started in one second once drew the same run id (1 in 2,700 by the birthday
-// bound), and a hub fires every plan of a schedule in the same second.
+// 20261121-020000-7f3a: sortable by time; two of them in one second are 1 in 65,536 alike.
 export function newBackupId(now = new Date()): string {
-  return `${timeStamp(now)}-${randomBytes(3).toString('hex')}`;
+  return `${timeStamp(now)}-${randomBytes(2).toString('hex')}`;
 }
 
-// run-20261121-020000-7f3a09c4: runs are the hub-wide namespace where starts at one second are the norm.
+// run-20261121-020000-7f3a09c4: 8 hex digits, as a hub fires every plan of a schedule in the same
+// second (24 plans once drew the same 4-digit id: 1 in 2,700 by the birthday bound).
 export function newRunId(now = new Date()): string {
   return `run-${timeStamp(now)}-${randomBytes(4).toString('hex')}`;
 }

@@ -3,7 +3,8 @@
 // It also records how the repository stores its backups (docs/encryption.md), fixed at creation.
 
 import { constants } from 'node:fs';
-import { open, readFile } from 'node:fs/promises';
+import { randomBytes } from 'node:crypto';
+import { link, open, readFile, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { SendenseError } from '../errors.js';
 
@@ -65,15 +66,22 @@ export function repositoryMarkerText(settings: RepositorySettings, copyOf?: Copy
   return `${JSON.stringify({ format: 'sendense-run repository', version: 1, created: new Date().toISOString(), encryption, compression, ...(copyOf && { copyOf }) })}\n`;
 }
 
-// Written once (O_EXCL: an existing marker is left as it is), private like every repository file.
+// Written once, whole: a temp file linked into place (link fails on an existing marker, which is
+// left as it is), so a run reading it at the same moment never finds it empty. Private like every
+// repository file.
 export async function ensureRepositoryMarker(repository: string, settings: RepositorySettings): Promise<void> {
-  const text = repositoryMarkerText(settings);
+  const target = path.join(repository, REPOSITORY_MARKER);
+  const temp = `${target}.${process.pid}-${randomBytes(4).toString('hex')}.tmp`;
+  const file = await open(temp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
   try {
-    const file = await open(path.join(repository, REPOSITORY_MARKER), constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
-    await file.writeFile(text);
+    await file.writeFile(repositoryMarkerText(settings));
     await file.sync();
     await file.close();
+    await link(temp, target);
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+  } finally {
+    await file.close().catch(() => undefined);
+    await unlink(temp).catch(() => undefined);
   }
 }

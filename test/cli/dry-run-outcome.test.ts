@@ -91,7 +91,7 @@ describe('--dry-run exits as the run would', () => {
     expect(dry.exitCode, dry.stderr).toBe(0);
     expect(dry.stdout).not.toContain('undefined');
     expect(dry.stdout).toMatch(
-      /retention\s+keep-\* rules \(keepLast 1\), once this backup is complete:\n\s+\d{8}-\d{6}-[0-9a-f]{6} \(full, [^)]+\): merge into <new-backup-id> \(<new-backup-id> becomes the full\)\n\s+<new-backup-id> \(incremental, [^)]+\): keep \(last 1\)/,
+      /retention\s+keep-\* rules \(keepLast 1\), once this backup is complete:\n\s+\d{8}-\d{6}-[0-9a-f]{4} \(full, [^)]+\): merge into <new-backup-id> \(<new-backup-id> becomes the full\)\n\s+<new-backup-id> \(incremental, [^)]+\): keep \(last 1\)/,
     );
   });
 });
