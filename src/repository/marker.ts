@@ -74,14 +74,16 @@ export async function ensureRepositoryMarker(repository: string, settings: Repos
   const temp = `${target}.${process.pid}-${randomBytes(4).toString('hex')}.tmp`;
   const file = await open(temp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
   try {
-    await file.writeFile(repositoryMarkerText(settings));
-    await file.sync();
-    await file.close();
+    try {
+      await file.writeFile(repositoryMarkerText(settings));
+      await file.sync();
+    } finally {
+      await file.close();
+    }
     await link(temp, target);
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
   } finally {
-    await file.close().catch(() => undefined);
     await unlink(temp).catch(() => undefined);
   }
 }

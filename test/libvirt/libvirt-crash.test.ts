@@ -11,7 +11,8 @@ import { imagesEqual } from '../support/images.js';
 import { NotedProcesses, identify, killIfAlive, waitForProcessGone } from '../support/processes.js';
 import { leasedPorts, processesTaggedBy, recordedProcesses, tableRows } from '../support/process-tree.js';
 import { useRunWorkspace } from '../support/run-workspace.js';
-import { listBackups, sendenseRun, startSendenseRun, type RunEventLine } from '../support/sendense-cli.js';
+import { runKilledAt, stepStarts, type KillMoment } from '../support/kill-moments.js';
+import { listBackups, sendenseRun } from '../support/sendense-cli.js';
 import { bitmapNames, portRangeForTestFile } from '../support/vm-disks.js';
 import { restorePoint, writeLibvirtPlan } from './libvirt-plans.js';
 
@@ -50,8 +51,8 @@ afterEach(() => {
 afterAll(() => guest?.remove());
 
 const STEPS = ['resolve-chain', 'allocate-ports', 'create-qcow2', 'start-qemu-nbd', 'snapshot-source', 'transfer', 'record-change-ids', 'cleanup'];
-const MOMENTS: readonly { readonly name: string; readonly accept?: (event: RunEventLine) => boolean; readonly env?: Record<string, string> }[] = [
-  ...STEPS.map((step) => ({ name: `at the start of ${step}`, accept: (e: RunEventLine) => e.type === 'step-start' && e.step === step })),
+const MOMENTS: readonly KillMoment[] = [
+  ...stepStarts(STEPS),
   { name: 'while the guest is frozen', env: { SENDENSE_TEST_KILL_AT: 'guest-frozen' } },
   { name: 'just after the backup job started', env: { SENDENSE_TEST_KILL_AT: 'job-started' } },
   { name: 'just after snapshot-source', accept: (e) => e.type === 'step-done' && e.step === 'snapshot-source' },
@@ -64,20 +65,12 @@ const ourCheckpoints = () =>
     .map((line) => line.trim())
     .filter((line) => line.startsWith('sendense-'));
 
-async function killAt(moment: (typeof MOMENTS)[number]): Promise<number> {
-  const cli = startSendenseRun([plan, '--db', ws.db], moment.env ?? {});
-  seen.add(cli.pid);
-  noted.add(cli.pid);
-  if (moment.accept) {
-    await cli.waitForEvent(moment.accept).catch(() => undefined);
-    try {
-      process.kill(cli.pid, 'SIGKILL');
-    } catch {
-      // it ended by itself: the checks below still hold
-    }
-  }
-  await cli.exited;
-  return cli.pid;
+async function killAt(moment: KillMoment): Promise<number> {
+  const ended = await runKilledAt([plan, '--db', ws.db], moment, (pid) => {
+    seen.add(pid);
+    noted.add(pid);
+  });
+  return ended.pid;
 }
 
 describe('kill -9 at any moment of a backup of a running domain', () => {

@@ -8,7 +8,8 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { countersAreOnePointInTime, virsh } from '../support/libvirt-guest.js';
 import { waitForProcessGone } from '../support/processes.js';
 import { leasedPorts, processesTaggedBy, recordedProcesses, tableRows } from '../support/process-tree.js';
-import { sendenseRun, startSendenseRun, type RunEventLine } from '../support/sendense-cli.js';
+import { runKilledAt, stepStarts, type KillMoment } from '../support/kill-moments.js';
+import { sendenseRun } from '../support/sendense-cli.js';
 import { useReplicaScene } from './replica-scene.js';
 
 const scene = useReplicaScene('replk');
@@ -20,8 +21,8 @@ beforeAll(async () => {
 }, 180_000);
 
 const STEPS = ['resolve-sync', 'create-layers', 'start-replica-nbd', 'transfer', 'install-point', 'define-replica-domain'];
-const MOMENTS: readonly { readonly name: string; readonly accept?: (event: RunEventLine) => boolean; readonly env?: Record<string, string> }[] = [
-  ...STEPS.map((step) => ({ name: `at the start of ${step}`, accept: (e: RunEventLine) => e.type === 'step-start' && e.step === step })),
+const MOMENTS: readonly KillMoment[] = [
+  ...stepStarts(STEPS),
   { name: 'just after the backup job started', env: { SENDENSE_TEST_KILL_AT: 'job-started' } },
   { name: 'every disk written, not yet installed', env: { SENDENSE_TEST_KILL_AT: 'sync-written' } },
   { name: 'one disk installed, the other not', env: { SENDENSE_TEST_KILL_AT: 'sync-half-installed' } },
@@ -32,22 +33,14 @@ describe('kill -9 at any moment of a sync', () => {
   for (const moment of MOMENTS) {
     it(`${moment.name}: after doctor the replica is a complete point, nothing is left, the next sync works`, async () => {
       const before = replicaCounters();
-      const cli = startSendenseRun([scene.plan(), '--db', ws.db], moment.env ?? {});
-      seen.add(cli.pid);
-      noted.add(cli.pid);
-      if (moment.accept) {
-        await cli.waitForEvent(moment.accept).catch(() => undefined);
-        try {
-          process.kill(cli.pid, 'SIGKILL');
-        } catch {
-          // it ended by itself: the checks below still hold
-        }
-      }
-      const ended = await cli.exited;
+      const ended = await runKilledAt([scene.plan(), '--db', ws.db], moment, (pid) => {
+        seen.add(pid);
+        noted.add(pid);
+      });
       if (moment.env) expect(ended.signal).toBe('SIGKILL');
       const doctor = await sendenseRun(['doctor', '--db', ws.db]);
       expect(doctor.exitCode, `${doctor.stdout}\n${doctor.stderr}`).toBe(0);
-      for (const left of processesTaggedBy(cli.pid)) expect(await waitForProcessGone(left.pid, 5000), left.command.join(' ')).toBe(true);
+      for (const left of processesTaggedBy(ended.pid)) expect(await waitForProcessGone(left.pid, 5000), left.command.join(' ')).toBe(true);
       expect(recordedProcesses(ws.db)).toEqual([]);
       expect(leasedPorts(ws.db)).toEqual([]);
       expect(tableRows(ws.db, 'vm_locks')).toEqual([]);
