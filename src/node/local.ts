@@ -28,31 +28,43 @@ export function createLocalNode(options: LocalNodeOptions = {}): NodeHost {
   });
 }
 
-async function execLocal(argv: readonly string[], options: ExecOptions = {}): Promise<ExecResult> {
+export async function execLocal(argv: readonly string[], options: ExecOptions = {}): Promise<ExecResult> {
   const [file, ...args] = checkedArgv(argv);
-  const result = await withSecretFd(options.secret, (fd) =>
-    execa(file, args, {
-      reject: false,
-      env: options.env,
-      cancelSignal: options.signal,
-      // Its own process group: a Ctrl+C in the terminal is ours to act on (a recovered domain's move
-      // goes on, a thaw must finish), not a kill of the virsh or qemu-img under way.
-      detached: true,
-      stdio: [options.stdin ?? 'ignore', 'pipe', 'pipe', ...secretStdio(fd)],
-      stripFinalNewline: false,
-    }),
-  );
-  if (result.isCanceled) throw options.signal?.reason ?? new Error('exec canceled');
-  // A program that could not start reads like a shell's "command not found" (127).
-  if (result.failed && result.exitCode === undefined && result.signal === undefined) {
-    return Object.freeze({ exitCode: 127, stdout: '', stderr: result.shortMessage ?? 'could not start' });
+  // Bytes given whole can be given again; a stream is read once.
+  const rerunnable = !(options.stdin !== undefined && Symbol.asyncIterator in options.stdin);
+  for (let attempt = 1; ; attempt += 1) {
+    const result = await withSecretFd(options.secret, (fd) =>
+      execa(file, args, {
+        reject: false,
+        env: options.env,
+        cancelSignal: options.signal,
+        // Its own process group: a Ctrl+C in the terminal is ours to act on (a recovered domain's move
+        // goes on, a thaw must finish), not a kill of the virsh or qemu-img under way.
+        detached: true,
+        stdio: [options.stdin ?? 'ignore', 'pipe', 'pipe', ...secretStdio(fd)],
+        stripFinalNewline: false,
+      }),
+    );
+    if (result.isCanceled) throw options.signal?.reason ?? new Error('exec canceled');
+    if (rerunnable && attempt < NEVER_RAN_ATTEMPTS && TERMINAL_SIGNALS.has(result.signal ?? '')) continue;
+    // A program that could not start reads like a shell's "command not found" (127).
+    if (result.failed && result.exitCode === undefined && result.signal === undefined) {
+      return Object.freeze({ exitCode: 127, stdout: '', stderr: `${file}: ${result.shortMessage ?? 'could not start'}` });
+    }
+    return Object.freeze({
+      exitCode: result.exitCode ?? signalExitCode(result.signal),
+      stdout: String(result.stdout ?? ''),
+      stderr: String(result.stderr ?? ''),
+    });
   }
-  return Object.freeze({
-    exitCode: result.exitCode ?? signalExitCode(result.signal),
-    stdout: String(result.stdout ?? ''),
-    stderr: String(result.stderr ?? ''),
-  });
 }
+
+// A terminal's Ctrl+C, Ctrl+\ or hangup goes to our whole process group. A child forked in that
+// instant is still in the group, before it makes its own, and dies of the signal before its
+// program starts; once started, in a session of its own, no terminal reaches it. So a child that
+// died of one of these never ran, and runs again (docs/how-it-works.md#safety-rules).
+const TERMINAL_SIGNALS: ReadonlySet<string> = new Set(['SIGINT', 'SIGQUIT', 'SIGHUP']);
+const NEVER_RAN_ATTEMPTS = 10;
 
 function spawnLocal(argv: readonly string[], options: ExecOptions = {}): NodeProcess {
   const [file, ...args] = checkedArgv(argv);

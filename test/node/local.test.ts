@@ -1,7 +1,8 @@
 import { existsSync } from 'node:fs';
 import { mkdtemp, mkdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import path, { join } from 'node:path';
+import { execa } from 'execa';
 import { afterEach, describe, expect, it } from 'vitest';
 import { SendenseError } from '../../src/errors.js';
 import { createLocalNode } from '../../src/node/local.js';
@@ -106,4 +107,24 @@ describe('local node forwards and transfer command', () => {
     expect(argv[0]).toBe(process.execPath);
     expect((await node.exec([...argv])).stdout).toBe('hi\n');
   });
+});
+
+describe('local node exec under a terminal Ctrl+C', () => {
+  // A tty's Ctrl+C goes to the whole foreground process group. A command started in that instant
+  // is still in the group before it makes its own session, and dies of the SIGINT before its
+  // program runs: it must run again, or a recovery's move fails on a `virsh` that never ran.
+  it('runs every command to its end while SIGINT keeps reaching the process group', async () => {
+    const built = path.resolve('dist/src/node/local.js');
+    if (!existsSync(built)) throw new Error('this test runs the built node module: run `npm run build` first (scripts/test.sh does)');
+    // The fixture leads a process group of its own, so the SIGINTs reach only it and its children.
+    const child = execa(process.execPath, [path.resolve('test/fixtures/exec-under-ctrl-c.mjs'), built, '4'], { detached: true, reject: false, timeout: 60_000 });
+    started.add(child.pid);
+    const result = await child;
+    expect(result.exitCode, result.stderr).toBe(0);
+    const report = JSON.parse(result.stdout) as { runs: number; wrong: number; codes: number[]; interrupts: number };
+    // The race was really run: many commands, many SIGINTs.
+    expect(report.runs).toBeGreaterThan(100);
+    expect(report.interrupts).toBeGreaterThan(100);
+    expect(report, 'commands that ended otherwise than they ran').toMatchObject({ wrong: 0 });
+  }, 90_000);
 });
