@@ -1,8 +1,7 @@
 // The Debian package (docs/operations.md#the-debian-package): scripts/build-deb.sh builds it from the
-// checkout, lintian finds no error, and its files run on their own. The package is extracted with
-// `dpkg-deb -x`, not installed with `dpkg --root`: dpkg runs the maintainer scripts chrooted into the
-// root (which would need a whole system there) or, with --force-script-chrootless, on this machine
-// (adding a real `sendense` user). The postinst is run instead against stand-in commands.
+// checkout, lintian finds no error, and its files run on their own, extracted with `dpkg-deb -x`.
+// Its postinst is also run here against stand-in commands, for the calls it makes; dpkg itself
+// installs, upgrades and purges it in ./deb-install.test.ts.
 
 import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';

@@ -57,7 +57,23 @@ export async function backUpAndRestore(bin: string, dir: string, db: string, por
   writeDisk(disk, ['write -P 0x22 8M 1M']);
   const copy = keepCopy(disk, path.join(dir, 'disk0-at-incremental.qcow2'));
   check(await runInstalled(bin, [plan, '--db', db], dir));
-  const backups = await runInstalled(bin, ['backups', '--vm', 'installed-vm', '--json', '--db', db], dir);
+  await expectLatestRestores((args) => runInstalled(bin, args, dir), { dir, db, vm: 'installed-vm', repository: path.join(dir, 'repository'), ports }, copy);
+}
+
+export interface InstalledPoint {
+  /** Where the restore plan and the restored disk go. */
+  readonly dir: string;
+  readonly db: string;
+  readonly vm: string;
+  readonly repository: string;
+  readonly ports: readonly [number, number];
+}
+
+// The VM has a full and an incremental, and its newest point restores to exactly `copy` (disk
+// 2000), with an installed sendense-run run by `run` (args; exit 0 expected).
+export async function expectLatestRestores(run: (args: readonly string[]) => Promise<InstalledResult>, point: InstalledPoint, copy: string): Promise<void> {
+  const check = (result: InstalledResult) => expect(result.exitCode, `${result.stdout}\n${result.stderr}`).toBe(0);
+  const backups = await run(['backups', '--vm', point.vm, '--json', '--db', point.db]);
   check(backups);
   const types = backups.stdout
     .trim()
@@ -65,16 +81,16 @@ export async function backUpAndRestore(bin: string, dir: string, db: string, por
     .map((line) => (JSON.parse(line) as { type: string }).type);
   expect(types).toEqual(['full', 'incremental']);
 
-  const out = path.join(dir, 'restored');
+  const out = path.join(point.dir, 'restored');
   mkdirSync(out);
-  const restore = writeRestorePlan(dir, {
-    name: 'installed-restore',
-    vm: 'installed-vm',
-    repository: path.join(dir, 'repository'),
-    ports,
+  const restore = writeRestorePlan(point.dir, {
+    name: `${point.vm}-restore`,
+    vm: point.vm,
+    repository: point.repository,
+    ports: point.ports,
     point: 'latest',
     target: { type: 'file', path: path.join(out, 'disk-{key}.qcow2'), format: 'qcow2' },
   });
-  check(await runInstalled(bin, [restore, '--db', db], dir));
+  check(await run([restore, '--db', point.db]));
   expect(restoredDifference(copy, path.join(out, 'disk-2000.qcow2'), 'qcow2')).toBe('');
 }
