@@ -6,14 +6,16 @@ import { SendenseError, usageError } from '../errors.js';
 import { asUserError } from '../files/guest-files.js';
 import { parseDiskOption, parsePointOption } from '../files/backup-point.js';
 import { extractPaths } from '../files/extract.js';
-import { checkExtractTarget, parseExtractTarget } from '../files/extract-target.js';
+import { checkExtractTarget, parseExtractTarget, type ExtractTarget } from '../files/extract-target.js';
 import { createLocalNode } from '../node/local.js';
 import { refuseInsideRepository } from '../repository/containing-repository.js';
 import type { DiskLayout } from '../files/filesystems.js';
 import type { GuestEntry } from '../files/guest-files.js';
 import { escapeGuestName } from '../files/guest-name.js';
 import { formatGuestPath, parseGuestPath, type GuestPath } from '../files/guest-path.js';
-import { openPoint } from '../files/open-point.js';
+import { openPoint, type OpenPoint } from '../files/open-point.js';
+import type { Output } from '../engine/output.js';
+import type { DiskKey, RestorePoint } from '../plan/types.js';
 import { formatBytes } from '../format/bytes.js';
 import { rejectUnknownOptions, takeFlag, takeOption } from './args.js';
 import type { CommandSpec } from './command.js';
@@ -64,6 +66,54 @@ async function runFiles(cli: CliContext, args: readonly string[]): Promise<numbe
     cli.stdout.write(FILES_USAGE);
     return 0;
   }
+  const request = parseFilesArgs(args);
+  // Refused before the appliance starts: a user should not wait half a minute to hear it.
+  if (request.target) checkExtractTarget(request.target, request.overwrite);
+
+  return withExistingStore(cli, async (store) => {
+    if (request.target) await refuseInsideRepository(createLocalNode(), store, request.target.path, `--to ${request.target.path}`);
+    const note = (line: string) => {
+      if (!cli.quiet) cli.stderr.write(`${line}\n`);
+    };
+    const opened = await openPoint(store, { vm: request.vm, point: request.point, disk: request.disk, note, inspect: !request.target && !request.directory, command: 'files' });
+    let interrupted = false;
+    let failure: unknown;
+    const stop = () => {
+      interrupted = true;
+      opened.kill();
+    };
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+    try {
+      await filesOnPoint(cli, opened, request);
+      return 0;
+    } catch (error) {
+      failure = interrupted ? new SendenseError('interrupted: the appliance was stopped and nothing was left in the target', { exitCode: 130, cause: error }) : asUserError(error);
+      throw failure;
+    } finally {
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+      await opened.close(failure);
+    }
+  });
+}
+
+/** What a `files` command line asks for (usage errors thrown as such). */
+export interface FilesRequest {
+  readonly vm: string;
+  readonly point: RestorePoint;
+  readonly disk?: DiskKey;
+  /** --get NAME:/PATH... */
+  readonly wanted: readonly GuestPath[];
+  /** NAME:/PATH to list. */
+  readonly directory?: GuestPath;
+  /** --to */
+  readonly target?: ExtractTarget;
+  readonly overwrite: boolean;
+  readonly keepSetuid: boolean;
+}
+
+export function parseFilesArgs(args: readonly string[]): FilesRequest {
   const key = takeKeyOption(args);
   const point = takeOption(key.rest, '--point');
   const disk = takeOption(point.rest, '--disk');
@@ -79,50 +129,36 @@ async function runFiles(cli: CliContext, args: readonly string[]): Promise<numbe
   if (gets.length > 0 && to.value === undefined) throw usageError('--get needs --to DIR|FILE.tar|FILE.tar.gz|FILE.zip');
   if (gets.length === 0 && to.value !== undefined) throw usageError('--to goes with --get NAME:/PATH...');
   if (gets.length === 0 && keepSetuid.present) throw usageError('--keep-setuid goes with --get NAME:/PATH... --to TARGET');
-  const request = { vm, point: parsePointOption(point.value), disk: parseDiskOption(disk.value) };
-  const wanted = gets.map(parseGuestPath);
-  const directory = listing === undefined ? undefined : parseGuestPath(listing);
-  const target = to.value === undefined ? undefined : parseExtractTarget(to.value);
-  // Refused before the appliance starts: a user should not wait half a minute to hear it.
-  if (target) checkExtractTarget(target, overwrite.present);
+  return {
+    vm,
+    point: parsePointOption(point.value),
+    disk: parseDiskOption(disk.value),
+    wanted: gets.map(parseGuestPath),
+    directory: listing === undefined ? undefined : parseGuestPath(listing),
+    target: to.value === undefined ? undefined : parseExtractTarget(to.value),
+    overwrite: overwrite.present,
+    keepSetuid: keepSetuid.present,
+  };
+}
 
-  return withExistingStore(cli, async (store) => {
-    if (target) await refuseInsideRepository(createLocalNode(), store, target.path, `--to ${target.path}`);
-    const note = (line: string) => {
-      if (!cli.quiet) cli.stderr.write(`${line}\n`);
-    };
-    const opened = await openPoint(store, { ...request, note, inspect: !target && !directory, command: 'files' });
-    let interrupted = false;
-    let failure: unknown;
-    const stop = () => {
-      interrupted = true;
-      opened.kill();
-    };
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
-    try {
-      if (target) {
-        const result = await extractPaths(opened.files, wanted, target, { overwrite: overwrite.present, keepSetuid: keepSetuid.present, progress: note });
-        if (cli.json) {
-          for (const extracted of result.paths) cli.stdout.write(`${JSON.stringify({ ...extracted, to: target.path })}\n`);
-        } else {
-          cli.stdout.write(`extracted ${result.paths.map((p) => p.from).join(', ')} from ${opened.point.where} to ${target.path} (${formatBytes(result.bytes)} streamed)\n`);
-        }
-      } else if (directory) {
-        printDirectory(cli, directory, await opened.files.list(directory), opened.point.where);
-      } else {
-        printLayout(cli, opened.files.layout, opened.point.where);
-      }
-      return 0;
-    } catch (error) {
-      failure = interrupted ? new SendenseError('interrupted: the appliance was stopped and nothing was left in the target', { exitCode: 130, cause: error }) : asUserError(error);
-      throw failure;
-    } finally {
-      process.off('SIGINT', stop);
-      process.off('SIGTERM', stop);
-      await opened.close(failure);
+/** The command's work on a point already open: the layout, a directory, or the extraction, printed. */
+export async function filesOnPoint(cli: Output, opened: Pick<OpenPoint, 'files' | 'point'>, request: FilesRequest): Promise<void> {
+  const note = (line: string) => {
+    if (!cli.quiet) cli.stderr.write(`${line}\n`);
+  };
+  if (request.target) {
+    const target = request.target;
+    const result = await extractPaths(opened.files, request.wanted, target, { overwrite: request.overwrite, keepSetuid: request.keepSetuid, progress: note });
+    if (cli.json) {
+      for (const extracted of result.paths) cli.stdout.write(`${JSON.stringify({ ...extracted, to: target.path })}\n`);
+    } else {
+      cli.stdout.write(`extracted ${result.paths.map((p) => p.from).join(', ')} from ${opened.point.where} to ${target.path} (${formatBytes(result.bytes)} streamed)\n`);
     }
-  });
+  } else if (request.directory) {
+    printDirectory(cli, request.directory, await opened.files.list(request.directory), opened.point.where);
+  } else {
+    printLayout(cli, opened.files.layout, opened.point.where);
+  }
 }
 
 // --get takes every following argument that is not an option.
@@ -144,7 +180,7 @@ function splitGets(args: readonly string[]): { positional: string[]; gets: strin
   return { positional, gets };
 }
 
-function printLayout(cli: CliContext, layout: DiskLayout, where: string): void {
+function printLayout(cli: Output, layout: DiskLayout, where: string): void {
   if (cli.json) {
     for (const fs of layout.filesystems) cli.stdout.write(`${JSON.stringify({ ...fs, partitionTable: layout.partitionTable })}\n`);
     return;
@@ -154,7 +190,7 @@ function printLayout(cli: CliContext, layout: DiskLayout, where: string): void {
   printTable(cli, ['NAME', 'TYPE', 'LABEL', 'SIZE', 'UUID', 'OS'], rows);
 }
 
-function printDirectory(cli: CliContext, where: GuestPath, entries: readonly GuestEntry[], point: string): void {
+function printDirectory(cli: Output, where: GuestPath, entries: readonly GuestEntry[], point: string): void {
   if (cli.json) {
     for (const entry of entries) cli.stdout.write(`${JSON.stringify(jsonEntry(entry))}\n`);
     return;
@@ -206,7 +242,7 @@ export function modeString(entry: Pick<GuestEntry, 'type' | 'mode'>): string {
   return TYPE_LETTERS[entry.type] + triplet(6, (m & 0o4000) !== 0, 's') + triplet(3, (m & 0o2000) !== 0, 's') + triplet(0, (m & 0o1000) !== 0, 't');
 }
 
-function printTable(cli: CliContext, header: readonly string[], rows: readonly (readonly string[])[], rightAligned: readonly number[] = []): void {
+function printTable(cli: Output, header: readonly string[], rows: readonly (readonly string[])[], rightAligned: readonly number[] = []): void {
   const widths = header.map((title, i) => Math.max(title.length, ...rows.map((row) => row[i].length)));
   const line = (cells: readonly string[]) =>
     cells

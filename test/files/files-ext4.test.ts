@@ -1,8 +1,10 @@
 // `sendense-run files` on a real GPT + ext4 disk backed up at two points (a full, then an
 // incremental after files changed and were deleted): filesystems and directories listed, files
 // and folders extracted into a directory, a .tar.gz and a .zip, each compared with what the
-// test wrote at that point; refusals as one line; the repository never changed. Every command
-// starts a real libguestfs appliance (software emulation here), so the commands are few.
+// test wrote at that point; refusals as one line; the repository never changed. A command starts
+// a real libguestfs appliance (software emulation here): the layout, the extraction into a
+// directory and the refusals run the CLI; the other listings and extractions run the same command
+// code on one appliance per point (./shared-appliance.ts).
 
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
@@ -10,6 +12,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { useRunWorkspace } from '../support/run-workspace.js';
 import { portRangeForTestFile } from '../support/vm-disks.js';
+import { sharedFiles } from './shared-appliance.js';
 import { backUpGuest, jsonLines, readTree, repositoryFingerprint, sendenseFiles, subTree, withoutSetuid, type BackedUpGuest, type FilesResult } from './guest-disk.js';
 
 const ws = useRunWorkspace('files-ext4-', { per: 'file' });
@@ -22,12 +25,17 @@ beforeAll(async () => {
   before = repositoryFingerprint(guest.repository);
 }, 600_000);
 
-afterAll(() => {
+const shared = sharedFiles(() => guest.db);
+
+afterAll(async () => {
+  await shared.close();
   // Browsing and extracting never touched a repository file (content, time or mode).
   if (guest) expect(repositoryFingerprint(guest.repository)).toEqual(before);
 });
 
 const files = (...args: string[]) => sendenseFiles(['files', guest.vm, '--db', guest.db, ...args]);
+// The same command on the file's shared appliances.
+const onShared = (...args: string[]) => shared.files([guest.vm, ...args]);
 const pointId = (point: number) => guest.backups[point - 1].id;
 
 function expectOk(result: FilesResult): void {
@@ -85,7 +93,7 @@ describe('listing', () => {
     'lists a directory at each point as the test wrote it: types, sizes, modes, owners, times, symlink targets',
     async () => {
       for (const point of [1, 2]) {
-        const result = await files('--point', pointId(point), '--json', 'p1:/');
+        const result = await onShared('--point', pointId(point), '--json', 'p1:/');
         expectOk(result);
         const entries = jsonLines<EntryLine>(result.stdout).filter((entry) => entry.name !== 'lost+found');
         const tree = guest.trees[point - 1];
@@ -116,7 +124,7 @@ describe('listing', () => {
   it(
     'shows a directory to people as ls would, names with spaces and non-ASCII intact (latest point)',
     async () => {
-      const result = await files('p1:/données');
+      const result = await onShared('p1:/données');
       expectOk(result);
       expect(result.stdout).toMatch(/-rw-r--r--\s+0:0\s+\d+\s+2021-05-06 07:09:52\s+été\.txt/);
     },
@@ -148,7 +156,7 @@ describe('extracting', () => {
     'extracts files and folders of the latest point into a .tar.gz, as they were then',
     async () => {
       const tarGz = path.join(ws.dir, 'latest.tar.gz');
-      const result = await files('--get', 'p1:/etc', 'p1:/new file.txt', 'p1:/dir with space', '--to', tarGz);
+      const result = await onShared('--get', 'p1:/etc', 'p1:/new file.txt', 'p1:/dir with space', '--to', tarGz);
       expectOk(result);
       const unpacked = path.join(ws.dir, 'unpacked-tgz');
       mkdirSync(unpacked);
@@ -163,7 +171,7 @@ describe('extracting', () => {
     'extracts the whole filesystem of point 1 into a .zip: every file with its content, deleted ones included',
     async () => {
       const zip = path.join(ws.dir, 'point1.zip');
-      const result = await files('--point', pointId(1), '--get', 'p1:/', '--to', zip);
+      const result = await onShared('--point', pointId(1), '--get', 'p1:/', '--to', zip);
       expectOk(result);
       const unpacked = path.join(ws.dir, 'unpacked-zip');
       mkdirSync(unpacked);
@@ -201,7 +209,7 @@ describe('refusals', () => {
   it(
     'refuses an unknown filesystem name, naming those that exist',
     async () => {
-      expectRefused(await files('p9:/'), 1, /has no filesystem 'p9' \(it has p1\)/);
+      expectRefused(await onShared('p9:/'), 1, /has no filesystem 'p9' \(it has p1\)/);
     },
     BOOT,
   );
@@ -209,7 +217,7 @@ describe('refusals', () => {
   it(
     'refuses a path that is not in the filesystem at that point (deleted at point 2)',
     async () => {
-      expectRefused(await files('--get', 'p1:/to-delete.txt', '--to', path.join(ws.dir, 'never')), 1, /p1:\/to-delete\.txt: No such file or directory/);
+      expectRefused(await onShared('--get', 'p1:/to-delete.txt', '--to', path.join(ws.dir, 'never')), 1, /p1:\/to-delete\.txt: No such file or directory/);
       expect(readdirSync(ws.dir).filter((name) => name.startsWith('.never') || name === 'never')).toEqual([]);
     },
     BOOT,

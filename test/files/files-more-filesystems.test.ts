@@ -1,17 +1,19 @@
 // `sendense-run files` on more kinds of filesystems, backed up with the real CLI: an MBR disk
 // with vfat, NTFS and LVM (vg0/root), a second disk that is one XFS filesystem ('disk'), a
 // third whose only partition holds no filesystem, and a fourth that is one btrfs filesystem with
-// a subvolume ('disk', 'disk@home').
+// a subvolume ('disk', 'disk@home'). The XFS extraction and the refusal run the CLI; the rest the
+// same command code on one shared appliance per disk (./shared-appliance.ts).
 
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { useRunWorkspace } from '../support/run-workspace.js';
 import { sendenseRun, writePlan } from '../support/sendense-cli.js';
 import { portRangeForTestFile } from '../support/vm-disks.js';
 import { jsonLines, repositoryFingerprint, sendenseFiles } from './guest-disk.js';
+import { sharedFiles } from './shared-appliance.js';
 import { makeMbrAndBtrfsDisks, makeWholeDiskXfs, type Contents } from './mixed-disks.js';
 
 const ws = useRunWorkspace('files-more-fs-', { per: 'file' });
@@ -41,6 +43,9 @@ beforeAll(async () => {
 }, 600_000);
 
 const files = (...args: string[]) => sendenseFiles(['files', 'mixvm', '--db', db, ...args]);
+const shared = sharedFiles(() => db);
+const onShared = (...args: string[]) => shared.files(['mixvm', ...args]);
+afterAll(() => shared.close());
 
 interface FsLine {
   name: string;
@@ -63,7 +68,7 @@ function hashes(dir: string, names: readonly string[]): Record<string, string> {
 
 describe('more filesystems', () => {
   it('lists vfat, NTFS and an LVM logical volume of an MBR disk by short name, type and label', async () => {
-    const result = await files('--json');
+    const result = await onShared('--json');
     expect(result.exitCode, `${result.stdout}\n${result.stderr}`).toBe(0);
     const found = jsonLines<FsLine>(result.stdout).filter((fs) => fs.type !== 'unknown');
     expect(found.map((fs) => [fs.name, fs.type, fs.label, fs.partitionTable])).toEqual([
@@ -76,7 +81,7 @@ describe('more filesystems', () => {
   it('extracts files from vfat, NTFS and LVM in one command, content as written', async () => {
     const before = repositoryFingerprint(ws.repository);
     const to = path.join(ws.dir, 'from-mbr');
-    const result = await files('--get', 'p1:/EFI', 'p2:/Rapport été.txt', 'vg0/root:/etc', '--to', to);
+    const result = await onShared('--get', 'p1:/EFI', 'p2:/Rapport été.txt', 'vg0/root:/etc', '--to', to);
     expect(result.exitCode, `${result.stdout}\n${result.stderr}`).toBe(0);
     expect(hashes(to, ['EFI/boot.txt', 'Rapport été.txt', 'etc/fstab'])).toEqual({
       'EFI/boot.txt': contents['p1:/EFI/boot.txt'],
@@ -100,7 +105,7 @@ describe('more filesystems', () => {
   }, 600_000);
 
   it("lists a btrfs disk's top level and subvolume, and extracts from both in one command", async () => {
-    const listed = await files('--disk', '2003', '--json');
+    const listed = await onShared('--disk', '2003', '--json');
     expect(listed.exitCode, `${listed.stdout}\n${listed.stderr}`).toBe(0);
     const found = jsonLines<FsLine>(listed.stdout).map((fs) => [fs.name, fs.type, fs.label]);
     expect(found).toEqual([
@@ -108,7 +113,7 @@ describe('more filesystems', () => {
       ['disk@home', 'btrfs', 'homefs'],
     ]);
     const to = path.join(ws.dir, 'from-btrfs');
-    const result = await files('--disk', '2003', '--get', 'disk:/etc/hostname', 'disk@home:/alice', '--to', to);
+    const result = await onShared('--disk', '2003', '--get', 'disk:/etc/hostname', 'disk@home:/alice', '--to', to);
     expect(result.exitCode, `${result.stdout}\n${result.stderr}`).toBe(0);
     // Each keeps its path below its filesystem's root, as tar does.
     expect(hashes(to, ['etc/hostname', 'alice/notes.txt'])).toEqual({
