@@ -4,9 +4,10 @@
 
 import { constants } from 'node:fs';
 import { randomBytes } from 'node:crypto';
-import { link, open, readFile, unlink } from 'node:fs/promises';
+import { link, open, readdir, readFile, rm, stat, unlink } from 'node:fs/promises';
 import path from 'node:path';
 import { SendenseError } from '../errors.js';
+import { isProcessAlive } from '../process/index.js';
 
 export const REPOSITORY_MARKER = '.sendense-repository';
 
@@ -85,5 +86,25 @@ export async function ensureRepositoryMarker(repository: string, settings: Repos
     if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
   } finally {
     await unlink(temp).catch(() => undefined);
+  }
+  await removeStaleMarkerTemps(repository);
+}
+
+// A writer killed (kill -9) between its temp file and the link leaves the temp behind: the next
+// run on the repository removes it once its writer is gone and it is a minute old (a writer of
+// another hub sharing the repository may have a PID this host does not know).
+const MARKER_TEMP = /^\.sendense-repository\.(\d+)-[0-9a-f]{8}\.tmp$/;
+const TEMP_MIN_AGE_MS = 60_000;
+
+async function removeStaleMarkerTemps(repository: string): Promise<void> {
+  for (const name of await readdir(repository).catch(() => [] as string[])) {
+    const writer = MARKER_TEMP.exec(name)?.[1];
+    if (writer === undefined || isProcessAlive(Number(writer))) continue;
+    const file = path.join(repository, name);
+    const age = await stat(file).then(
+      (info) => Date.now() - info.mtimeMs,
+      () => 0,
+    );
+    if (age >= TEMP_MIN_AGE_MS) await rm(file, { force: true });
   }
 }
