@@ -1,6 +1,6 @@
 #!/usr/bin/env node
-// How long each test file takes (test/times.json, recorded from a whole run's vitest JSON
-// report), and what CI and the edit loop do with it:
+// How long each test file takes (test/times.json, recorded from a whole run's reports of
+// ./file-times-reporter.js), and what CI and the edit loop do with it:
 //   test-times.js split N            the test files in N groups of about equal time, one line each
 //                                    (the package tests in the first: the system's Node.js line)
 //   test-times.js quick              the test files of `scripts/test.sh --quick`: quick ones and new ones
@@ -18,8 +18,8 @@ const TIMES = path.join(root, 'test', 'times.json');
 // The quick set (scripts/test.sh --quick) leaves out every file slower than this.
 const QUICK_SECONDS = 8;
 const NEW_FILE_SECONDS = 5;
-// What vitest spends on a file besides its tests (a fresh worker, imports): ~2 s each, measured in CI.
-const FILE_OVERHEAD_SECONDS = 2;
+// What vitest spends on a file beyond what the reporter counts (a fresh worker): ~1 s, measured in CI.
+const FILE_OVERHEAD_SECONDS = 1;
 // The package tests build and install with the system's Node.js and npm: in a split, the first group.
 const FIRST_GROUP_ONLY = /^test\/packaging\//;
 
@@ -45,15 +45,17 @@ function recorded() {
   }
 }
 
-// Seconds per file of vitest JSON reports (a file in two reports: the longer time).
+// Seconds per file of the reports (a file in two reports: the longer time): those of
+// ./file-times-reporter.js (each file's whole time), or vitest JSON reports (its tests only).
 function reportTimes(reports) {
   const times = {};
   for (const report of reports) {
-    for (const result of JSON.parse(readFileSync(report, 'utf8')).testResults ?? []) {
-      const file = path.relative(root, result.name).split(path.sep).join('/');
+    const parsed = JSON.parse(readFileSync(report, 'utf8'));
+    const entries = parsed.files ? Object.entries(parsed.files) : (parsed.testResults ?? []).map((result) => [result.name, Math.max(0, (result.endTime - result.startTime) / 1000)]);
+    for (const [absolute, seconds] of entries) {
+      const file = path.relative(root, absolute).split(path.sep).join('/');
       // A copy of the checkout (scripts/test-node.sh) names its files under its own root.
       const name = file.startsWith('..') ? file.slice(file.search(/(^|\/)(test|src|runners)\//)).replace(/^\//, '') : file;
-      const seconds = Math.max(0, (result.endTime - result.startTime) / 1000);
       times[name] = Math.max(times[name] ?? 0, seconds);
     }
   }
