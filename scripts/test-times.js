@@ -2,7 +2,8 @@
 // How long each test file takes (test/times.json, recorded from a whole run's reports of
 // ./file-times-reporter.js), and what CI and the edit loop do with it:
 //   test-times.js split N            the test files in N groups of about equal time, one line each
-//                                    (the package tests in the first: the system's Node.js line)
+//                                    (the package tests in the first: the system's Node.js line;
+//                                    the compile-cache test in another: it needs Node.js 22.1)
 //   test-times.js quick              the test files of `scripts/test.sh --quick`: quick ones and new ones
 //   test-times.js slowest REPORT...  the 10 slowest files of the runs whose JSON reports are given
 //   test-times.js record REPORT...   test/times.json rewritten from those reports (a whole run's)
@@ -23,6 +24,9 @@ const NEW_FILE_SECONDS = 5;
 const FILE_OVERHEAD_SECONDS = 0.2;
 // The package tests build and install with the system's Node.js and npm: in a split, the first group.
 const FIRST_GROUP_ONLY = /^test\/packaging\//;
+// Node.js's compile cache exists from 22.1: its test skips on the system's Node.js 20, so in a split
+// it goes to another group, where it runs.
+const OTHER_GROUPS_ONLY = /^test\/cli\/compile-cache\.test\.ts$/;
 
 // Every test file vitest would run (vitest.config.ts includes), relative to the checkout.
 function testFiles() {
@@ -70,7 +74,8 @@ function split(count) {
   const files = testFiles().map((file) => ({ file, seconds: (times[file] ?? NEW_FILE_SECONDS) + FILE_OVERHEAD_SECONDS }));
   files.sort((a, b) => b.seconds - a.seconds || a.file.localeCompare(b.file));
   for (const { file, seconds } of files) {
-    const group = FIRST_GROUP_ONLY.test(file) ? groups[0] : groups.reduce((least, each) => (each.seconds < least.seconds ? each : least));
+    const allowed = FIRST_GROUP_ONLY.test(file) ? groups.slice(0, 1) : OTHER_GROUPS_ONLY.test(file) && count > 1 ? groups.slice(1) : groups;
+    const group = allowed.reduce((least, each) => (each.seconds < least.seconds ? each : least));
     group.seconds += seconds;
     group.files.push(file);
   }
