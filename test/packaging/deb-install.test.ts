@@ -44,12 +44,13 @@ mkdir -p "$3$4" && mount --bind "$4" "$3$4"
 root=$3; shift 4
 exec chroot "$root" "$@"`;
 
-async function inRoot(argv: readonly string[], input?: string) {
+// stdin is /dev/null: a dpkg that wants to ask fails at once instead of waiting.
+async function inRoot(argv: readonly string[]) {
   const result = await execa('unshare', ['--mount', '--fork', '--', 'sh', '-c', ROOT_SCRIPT, 'sendense-root', upper, work, merged, shared, ...argv], {
     reject: false,
     extendEnv: false,
     env: { PATH: CLEAN_PATH, HOME: '/root', LC_ALL: 'C.UTF-8', DEBIAN_FRONTEND: 'noninteractive' },
-    input,
+    stdin: 'ignore',
     timeout: 240_000,
   });
   return { exitCode: result.exitCode ?? -1, stdout: String(result.stdout), stderr: String(result.stderr) };
