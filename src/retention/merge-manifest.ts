@@ -40,11 +40,10 @@ async function mergedDigests(
   const data: [number, number, string][] = child.digests.data.map(([offset, length, digest]) => [offset, length, digest]);
   for (const [offset, length, digest] of parent.digests.data) {
     const pieces = subtract([offset, length], childExtents);
-    if (sameAlgorithm && pieces.length === 1 && pieces[0]![0] === offset && pieces[0]![1] === length) {
-      data.push([offset, length, digest]);
+    if (!mustRead(pieces, [offset, length], sameAlgorithm)) {
+      if (pieces.length > 0) data.push([offset, length, digest]);
       continue;
     }
-    if (pieces.length === 0) continue;
     const bytes = await readParent(offset, length);
     if ((await rangeDigest(parent.digests.algorithm, bytes)) !== digest) {
       throw new SendenseError(`backup ${parent.backupId} disk ${parent.diskKey}: the data at guest offset ${offset} differs from its manifest; not merged (run sendense-run verify)`);
@@ -53,6 +52,21 @@ async function mergedDigests(
   }
   const zero = [...child.digests.zero, ...parent.digests.zero.flatMap((range) => subtract(range, childExtents))];
   return normalizeDigests({ algorithm, data, zero });
+}
+
+// A parent range is read when the child cuts it (what is left is hashed anew), or when the child's
+// algorithm is another; one the child covers whole is dropped unread.
+function mustRead(pieces: readonly Interval[], range: Interval, sameAlgorithm: boolean): boolean {
+  if (pieces.length === 0) return false;
+  const whole = pieces.length === 1 && pieces[0]![0] === range[0] && pieces[0]![1] === range[1];
+  return !(whole && sameAlgorithm);
+}
+
+/** The parent's ranges mergedManifest will ask `readParent` for, in the order it asks. */
+export function parentRangesToRead(parent: DiskManifest, child: DiskManifest, childExtents: readonly Interval[]): Interval[] {
+  if (parent.digests === null || child.digests === null) return [];
+  const sameAlgorithm = parent.digests.algorithm === child.digests.algorithm;
+  return parent.digests.data.filter(([offset, length]) => mustRead(subtract([offset, length], childExtents), [offset, length], sameAlgorithm)).map(([offset, length]) => [offset, length] as const);
 }
 
 // The parts of `range` outside every interval of `cut` (sorted).

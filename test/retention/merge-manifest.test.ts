@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import type { DiskManifest } from '../../src/repository/manifest.js';
 import { rangeDigest } from '../../src/repository/range-digest.js';
-import { mergedManifest } from '../../src/retention/merge-manifest.js';
+import { mergedManifest, parentRangesToRead } from '../../src/retention/merge-manifest.js';
 
 const KiB = 1024;
 const disk = Buffer.alloc(256 * KiB);
@@ -47,5 +47,34 @@ describe('merged manifest', () => {
     const parent = manifest('p', 'sha256', [[0, 64 * KiB, sha256(Buffer.alloc(64 * KiB))]]);
     const child = manifest('c', 'xxh64', []);
     await expect(mergedManifest(parent, child, [], read)).rejects.toThrow('the data at guest offset 0 differs from its manifest');
+  });
+
+  it('reads exactly the ranges parentRangesToRead names, so a caller can fetch them first (a copy over SSH)', async () => {
+    const ranges: [number, number][] = [
+      [0, 16 * KiB],
+      [32 * KiB, 16 * KiB],
+      [64 * KiB, 16 * KiB],
+      [96 * KiB, 16 * KiB],
+    ];
+    const digests = async (algorithm: string) =>
+      Promise.all(ranges.map(async ([offset, length]) => [offset, length, await rangeDigest(algorithm, disk.subarray(offset, offset + length))] as [number, number, string]));
+    // The child covers the second range whole and cuts the third.
+    const cut: [number, number][] = [
+      [32 * KiB, 16 * KiB],
+      [72 * KiB, 4 * KiB],
+    ];
+    for (const parentAlgorithm of ['xxh64', 'xxh128']) {
+      const parent = manifest('p', parentAlgorithm, await digests(parentAlgorithm));
+      const child = manifest('c', 'xxh64', []);
+      const asked: [number, number][] = [];
+      await mergedManifest(parent, child, cut, async (offset, length) => {
+        asked.push([offset, length]);
+        return read(offset, length);
+      });
+      expect(parentRangesToRead(parent, child, cut), parentAlgorithm).toEqual(asked);
+    }
+    // Same algorithm: only the cut range; another: every range the child leaves something of.
+    expect(parentRangesToRead(manifest('p', 'xxh64', await digests('xxh64')), manifest('c', 'xxh64', []), cut)).toEqual([[64 * KiB, 16 * KiB]]);
+    expect(parentRangesToRead(manifest('p', 'xxh128', await digests('xxh128')), manifest('c', 'xxh64', []), cut)).toHaveLength(3);
   });
 });
