@@ -72,10 +72,7 @@ async function runFiles(cli: CliContext, args: readonly string[]): Promise<numbe
 
   return withExistingStore(cli, async (store) => {
     if (request.target) await refuseInsideRepository(createLocalNode(), store, request.target.path, `--to ${request.target.path}`);
-    const note = (line: string) => {
-      if (!cli.quiet) cli.stderr.write(`${line}\n`);
-    };
-    const opened = await openPoint(store, { vm: request.vm, point: request.point, disk: request.disk, note, inspect: !request.target && !request.directory, command: 'files' });
+    const opened = await openPoint(store, { vm: request.vm, point: request.point, disk: request.disk, note: noteTo(cli), inspect: !request.target && !request.directory, command: 'files' });
     let interrupted = false;
     let failure: unknown;
     const stop = () => {
@@ -143,12 +140,9 @@ export function parseFilesArgs(args: readonly string[]): FilesRequest {
 
 /** The command's work on a point already open: the layout, a directory, or the extraction, printed. */
 export async function filesOnPoint(cli: Output, opened: Pick<OpenPoint, 'files' | 'point'>, request: FilesRequest): Promise<void> {
-  const note = (line: string) => {
-    if (!cli.quiet) cli.stderr.write(`${line}\n`);
-  };
   if (request.target) {
     const target = request.target;
-    const result = await extractPaths(opened.files, request.wanted, target, { overwrite: request.overwrite, keepSetuid: request.keepSetuid, progress: note });
+    const result = await extractPaths(opened.files, request.wanted, target, { overwrite: request.overwrite, keepSetuid: request.keepSetuid, progress: noteTo(cli) });
     if (cli.json) {
       for (const extracted of result.paths) cli.stdout.write(`${JSON.stringify({ ...extracted, to: target.path })}\n`);
     } else {
@@ -159,6 +153,13 @@ export async function filesOnPoint(cli: Output, opened: Pick<OpenPoint, 'files' 
   } else {
     printLayout(cli, opened.files.layout, opened.point.where);
   }
+}
+
+// What is being started and what was skipped, one line each on stderr (not with --quiet).
+function noteTo(cli: Output): (line: string) => void {
+  return (line) => {
+    if (!cli.quiet) cli.stderr.write(`${line}\n`);
+  };
 }
 
 // --get takes every following argument that is not an option.

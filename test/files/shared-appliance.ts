@@ -6,7 +6,7 @@
 // its refusals before one starts, its exit codes).
 
 import { Writable } from 'node:stream';
-import { filesOnPoint, parseFilesArgs } from '../../src/cli/files-command.js';
+import { filesOnPoint, parseFilesArgs, type FilesRequest } from '../../src/cli/files-command.js';
 import { isSendenseError } from '../../src/errors.js';
 import { findPointFile } from '../../src/files/backup-point.js';
 import { checkExtractTarget } from '../../src/files/extract-target.js';
@@ -18,8 +18,6 @@ import type { FilesResult } from './guest-disk.js';
 export interface SharedFiles {
   /** `sendense-run files ARGS` (with --json as a common option) on the shared appliances. */
   files(args: readonly string[]): Promise<FilesResult>;
-  /** How many appliances were started. */
-  readonly started: number;
   /** Stops every appliance; the file's afterAll. */
   close(): Promise<void>;
 }
@@ -38,7 +36,7 @@ export function sharedFiles(db: () => string): SharedFiles {
   const points = new Map<string, Promise<OpenPoint>>();
 
   // Keyed by the point's file, as the command finds it: latest and its id share one appliance.
-  const open = async (request: ReturnType<typeof parseFilesArgs>): Promise<OpenPoint> => {
+  const open = async (request: FilesRequest): Promise<OpenPoint> => {
     const found = await findPointFile(await (store ??= openStore(db())), request.vm, request.point, request.disk);
     let opened = points.get(found.disk.file);
     if (opened === undefined) {
@@ -51,9 +49,6 @@ export function sharedFiles(db: () => string): SharedFiles {
   };
 
   return {
-    get started() {
-      return points.size;
-    },
     async files(args) {
       const json = args.includes('--json');
       const stdout = new Text();
