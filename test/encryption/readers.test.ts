@@ -119,7 +119,7 @@ describe('files', () => {
       expect(readTree(to)).toEqual({ ...subTree(guest.trees[guest.ids[0]!]!, KNOWN_FILE), ...subTree(guest.trees[guest.ids[0]!]!, 'point-1.txt') });
       const stopped = [...result.stdout.matchAll(/stop qemu-nbd \(pid (\d+)\) reading the encrypted/g)].map((match) => Number(match[1]));
       expect(stopped).toHaveLength(1);
-      expect(await waitForProcessGone(stopped[0]!, 5000)).toBe(true);
+      expect(await waitForProcessGone(stopped[0]!)).toBe(true);
       expectNothingLeft();
     },
     APPLIANCE,

@@ -80,7 +80,7 @@ async function startMidTransfer(plan: string): Promise<{ cli: RunningCli; childr
 }
 
 async function expectAllGone(pids: readonly number[]): Promise<void> {
-  for (const pid of pids) expect(await waitForProcessGone(pid, 5000), `pid ${pid} is still running`).toBe(true);
+  for (const pid of pids) expect(await waitForProcessGone(pid), `pid ${pid} is still running`).toBe(true);
 }
 
 function expectNothingHeld(): void {

@@ -77,7 +77,7 @@ async function killAt(args: readonly string[], accept: (event: RunEventLine) => 
 async function expectNothingLeftBy(killed: number): Promise<void> {
   const doctor = await sendenseRun(['doctor', '--db', ws.db]);
   expect(doctor.exitCode, `${doctor.stdout}\n${doctor.stderr}`).toBe(0);
-  for (const left of processesTaggedBy(killed)) expect(await waitForProcessGone(left.pid, 5000), `${left.command.join(' ')} (pid ${left.pid})`).toBe(true);
+  for (const left of processesTaggedBy(killed)) expect(await waitForProcessGone(left.pid), `${left.command.join(' ')} (pid ${left.pid})`).toBe(true);
   expect(processesUnder(ws.dir)).toEqual([]);
   expect(recordedProcesses(ws.db)).toEqual([]);
   expect(leasedPorts(ws.db)).toEqual([]);

@@ -90,7 +90,7 @@ describe('schedule on three hubs sharing one PostgreSQL', () => {
     expect(await query(db, 'select 1 from disk_slots where run_id = $1', [slowRun])).toEqual([]);
 
     // Later fires run on the survivors: a new `slow` run starts on one of them.
-    const laterSlow = await Promise.any(survivors.map((s) => s.waitFor((line) => line.type === 'run-start' && line.plan === 'slow' && line.runId !== slowRun, 30_000)));
+    const laterSlow = await Promise.any(survivors.map((s) => s.waitFor((line) => line.type === 'run-start' && line.plan === 'slow' && line.runId !== slowRun)));
     // Fires the victim had taken but not claimed expire after the bound and go to a survivor at
     // pg-boss's next maintenance (every bound seconds) plus a retry delay: wait that out too.
     const endAt = Math.max(Date.now(), started + FIRING_MS, killedAt + 3 * DEAD_AFTER_MS + 4000);

@@ -48,7 +48,7 @@ describe('catchUp: latest on a shared schedule', () => {
     const runs = () => query<{ hub: string; status: string; trigger: string }>(db, "select hub, status, trigger from runs where plan = 'yearly'");
 
     schedulers = start();
-    for (const scheduler of schedulers) await scheduler.waitFor(isNote('catch-up'), 30_000);
+    for (const scheduler of schedulers) await scheduler.waitFor(isNote('catch-up'));
     const done = await Promise.any(schedulers.map((scheduler) => scheduler.waitFor(isNote('run-done'), 60_000)));
     expect(done.status).toBe('succeeded');
     // Time for a second run to start, if the other hub were to make it up too.
@@ -59,7 +59,7 @@ describe('catchUp: latest on a shared schedule', () => {
 
     // The run since the missed time counts on every hub: nothing to make up any more.
     schedulers = start();
-    for (const scheduler of schedulers) await scheduler.waitFor(isNote('scheduled'), 30_000);
+    for (const scheduler of schedulers) await scheduler.waitFor(isNote('scheduled'));
     await sleep(2000);
     for (const scheduler of schedulers) expect(scheduler.lines.filter(isNote('catch-up'))).toEqual([]);
     expect(await runs()).toHaveLength(1);

@@ -64,10 +64,8 @@ describe('local node spawn', () => {
     const child = node.spawn(['sleep', '60']);
     started.add(child.pid);
     expect(child.pid).toBeTypeOf('number');
-    const before = Date.now();
     await child.stop(300);
     expect((await child.exited).signal).toBe('SIGTERM');
-    expect(Date.now() - before).toBeLessThan(3000);
     expect(pidExists(child.pid!)).toBe(false);
   });
 

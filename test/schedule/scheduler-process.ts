@@ -3,6 +3,7 @@
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
+import { DEADLINE_UNDER_LOAD_MS } from '../support/processes.js';
 
 export interface JsonLine {
   readonly type: string;
@@ -42,7 +43,7 @@ export function startScheduler(args: readonly string[], env: Record<string, stri
   });
   child.stderr!.on('data', (chunk: Buffer) => (errText += chunk.toString()));
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  const waitFor = (match: (line: JsonLine) => boolean, timeoutMs = 20_000, from = 0) =>
+  const waitFor = (match: (line: JsonLine) => boolean, timeoutMs = DEADLINE_UNDER_LOAD_MS, from = 0) =>
     new Promise<JsonLine>((resolve, reject) => {
       const check = () => {
         const found = lines.slice(from).find(match);

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { backUpVm, type BackedUpVm } from '../restore/restore-chain.js';
 import { leasedPorts, recordedProcesses } from '../support/process-tree.js';
-import { waitForProcessGone } from '../support/processes.js';
+import { DEADLINE_UNDER_LOAD_MS, waitForProcessGone } from '../support/processes.js';
 import { useRunWorkspace } from '../support/run-workspace.js';
 import { sendenseRun } from '../support/sendense-cli.js';
 import { startSshd, type TestSshd } from '../support/sshd.js';
@@ -49,7 +49,7 @@ describe('serve --node', () => {
     const exit = await serve.exited;
     expect(exit.code, exit.stderr).toBe(0);
     expect(exit.stderr).toContain(`on ${sshd!.user}@${sshd!.host}:${sshd!.port}`);
-    for (const server of recorded) expect(await waitForProcessGone(server.pid, 5000, server.startTicks)).toBe(true);
+    for (const server of recorded) expect(await waitForProcessGone(server.pid, DEADLINE_UNDER_LOAD_MS, server.startTicks)).toBe(true);
     for (const disk of disks) expect(await accepts(portOf(disk.url)), `node port of ${disk.url}`).toBe(false);
     expect(leasedPorts(vm.db)).toEqual([]);
     expect(recordedProcesses(vm.db)).toEqual([]);
@@ -64,7 +64,7 @@ describe('serve --node', () => {
     expect(exit.code, exit.stderr).toBe(1);
     expect(exit.stderr).toMatch(/the tunnel to .* is gone .*: its URLs no longer answer; serving stopped/);
     expect(exit.stderr).not.toMatch(/\n\s+at /);
-    for (const server of recorded) expect(await waitForProcessGone(server.pid, 5000, server.startTicks)).toBe(true);
+    for (const server of recorded) expect(await waitForProcessGone(server.pid, DEADLINE_UNDER_LOAD_MS, server.startTicks)).toBe(true);
     expect(leasedPorts(vm.db)).toEqual([]);
     expect(recordedProcesses(vm.db)).toEqual([]);
   });

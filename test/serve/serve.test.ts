@@ -10,7 +10,7 @@ import { SqliteDatabase } from '../../src/store/sqlite-driver.js';
 import { repositoryFingerprint } from '../files/guest-disk.js';
 import { backUpVm, type BackedUpVm } from '../restore/restore-chain.js';
 import { commandLine, leasedPorts, recordedProcesses, tableRows, type DbProcess } from '../support/process-tree.js';
-import { waitForProcessGone } from '../support/processes.js';
+import { DEADLINE_UNDER_LOAD_MS, waitForProcessGone } from '../support/processes.js';
 import { useRunWorkspace } from '../support/run-workspace.js';
 import { runStatuses, sendenseRun, type CliResult } from '../support/sendense-cli.js';
 import { portRangeForTestFile } from '../support/vm-disks.js';
@@ -30,7 +30,7 @@ beforeAll(async () => {
 
 // The serve gave back everything: its qemu-nbd processes (by PID), their ports, its leases and files.
 async function expectAllGivenBack(recorded: readonly DbProcess[], disks: readonly ServedDiskLine[]): Promise<void> {
-  for (const server of recorded) expect(await waitForProcessGone(server.pid, 5000, server.startTicks), `qemu-nbd ${server.pid}`).toBe(true);
+  for (const server of recorded) expect(await waitForProcessGone(server.pid, DEADLINE_UNDER_LOAD_MS, server.startTicks), `qemu-nbd ${server.pid}`).toBe(true);
   expect(recordedProcesses(vm.db)).toEqual([]);
   expect(leasedPorts(vm.db)).toEqual([]);
   expect(tableRows(vm.db, 'run_files')).toEqual([]);

@@ -57,7 +57,7 @@ it('sshd sessions killed mid-transfer: fails within seconds, nothing left on hub
   expect(end.stderr).not.toMatch(/\n\s+at /);
 
   // Hub side: no qemu-nbd, no lease, no new file; node side: no node transfer, no qemu-nbd.
-  for (const pid of [...hubChildren, ...nodeSide]) expect(await waitForProcessGone(pid, 5000), `pid ${pid} (${nodeSide.includes(pid) ? 'node' : 'hub'}) is still running`).toBe(true);
+  for (const pid of [...hubChildren, ...nodeSide]) expect(await waitForProcessGone(pid), `pid ${pid} (${nodeSide.includes(pid) ? 'node' : 'hub'}) is still running`).toBe(true);
   expect(processesMentioning(dir)).toEqual([]);
   expect(recordedProcesses(db)).toEqual([]);
   expect(leasedPorts(db)).toEqual([]);

@@ -8,7 +8,7 @@ import { tmpdir, userInfo } from 'node:os';
 import { dirname, join } from 'node:path';
 import { execa } from 'execa';
 import { freePort } from './free-port.js';
-import { identify, killIfAlive } from './processes.js';
+import { DEADLINE_UNDER_LOAD_MS, identify, killIfAlive } from './processes.js';
 
 export interface TestSshd {
   readonly host: string;
@@ -167,7 +167,7 @@ async function sshdProcesses(pids: readonly number[]): Promise<number[]> {
 }
 
 async function waitForPort(host: string, port: number, child: ChildProcess, log: () => string, netns: string | undefined): Promise<void> {
-  const deadline = Date.now() + 10_000;
+  const deadline = Date.now() + DEADLINE_UNDER_LOAD_MS;
   while (Date.now() < deadline) {
     if (child.exitCode !== null) throw new Error(`sshd exited (${child.exitCode}): ${log()}`);
     // An address inside a namespace is reachable from here only through its veth; log says when ready.
