@@ -2,7 +2,9 @@
 // 4 GiB virtual, 2 GiB of data) into a qcow2 file on this host, and into a qcow2 served by
 // qemu-nbd (the node transfer's path, as for a remote node), against `qemu-img convert -O qcow2`
 // of the same chain (its default cache=unsafe, and -t writeback, which flushes like we do);
-// warm-up, rotating order, medians, throughput ratios (aim >= 0.8x). Needs `npm run build`.
+// warm-up, rotating order, medians, throughput ratios (aim >= 0.8x). And a verified restore
+// (verify: true) against convert + `qemu-img compare` of the same copy (aim <= 1.25x the time).
+// Needs `npm run build`.
 // BENCH_RUNS=N for more runs, BENCH_TMPDIR for where the images go (default /var/tmp).
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -103,6 +105,8 @@ const sshNode = ['node:', '  host: 127.0.0.1', `  port: ${sshd.port}`, `  user: 
 const ours = join(out, 'ours-2000.qcow2');
 const fileTarget = ['    type: file', `    path: ${join(out, 'ours-{key}.qcow2')}`, '    format: qcow2', '    overwrite: true'];
 const filePlan = restorePlan('bench-restore-file', fileTarget);
+const verifiedFile = join(out, 'verified-2000.qcow2');
+const verifiedPlan = restorePlan('bench-restore-verified', ['    type: file', `    path: ${join(out, 'verified-{key}.qcow2')}`, '    format: qcow2', '    overwrite: true'], true);
 
 // A fresh qcow2 served read-write by qemu-nbd on 127.0.0.1 (started and stopped outside the timing).
 const nbdTarget = (file) => startQemuNbdTarget(freshQcow2(file, { size: 4 * GiB }));
@@ -112,6 +116,7 @@ const viaSsh = join(out, 'ssh.qcow2');
 const convertedSsh = join(out, 'convert-ssh.qcow2');
 const converted = join(out, 'convert.qcow2');
 const convertedWb = join(out, 'convert-wb.qcow2');
+const convertedCompared = join(out, 'convert-compare.qcow2');
 const tools = {
   'sendense-run file': () => (rmSync(ours, { force: true }), sendenseRun(filePlan)),
   'sendense-run nbd': async () => {
@@ -164,6 +169,16 @@ const tools = {
   },
   'qemu-img convert': () => (rmSync(converted, { force: true }), timed(['qemu-img', 'convert', '-f', 'qcow2', '-O', 'qcow2', top, converted])),
   'convert -t writeback': () => (rmSync(convertedWb, { force: true }), timed(['qemu-img', 'convert', '-t', 'writeback', '-f', 'qcow2', '-O', 'qcow2', top, convertedWb])),
+  // A verified restore (the default) against the same copy checked the plain way: convert, then compare.
+  'sendense-run verified': () => (rmSync(verifiedFile, { force: true }), sendenseRun(verifiedPlan)),
+  'convert + compare': async () => {
+    rmSync(convertedCompared, { force: true });
+    const copy = await timed(['qemu-img', 'convert', '-t', 'writeback', '-f', 'qcow2', '-O', 'qcow2', top, convertedCompared]);
+    const copyCpu = cpu;
+    const seconds = copy + (await timed(['qemu-img', 'compare', '-q', '-f', 'qcow2', '-F', 'qcow2', top, convertedCompared]));
+    cpu = `${copyCpu} + compare ${cpu}`;
+    return seconds;
+  },
 };
 // BENCH_TOOLS=name,name runs only those (e.g. 'sendense-run nbd,convert -> nbd').
 const names = Object.keys(tools).filter((name) => !process.env.BENCH_TOOLS || process.env.BENCH_TOOLS.split(',').includes(name));
@@ -186,6 +201,8 @@ const results = {
   'ssh: convert -> nbd': convertedSsh,
   'qemu-img convert': converted,
   'convert -t writeback': convertedWb,
+  'sendense-run verified': verifiedFile,
+  'convert + compare': convertedCompared,
 };
 for (const name of names) execFileSync('qemu-img', ['compare', '-q', source, results[name]]);
 const medians = Object.fromEntries(names.map((name) => [name, median(times[name])]));
@@ -198,7 +215,5 @@ console.log(
 console.log(
   `throughput ratio vs qemu-img convert into the same kind of NBD target (flushed): nbd ${ratio('sendense-run nbd', 'convert -> nbd')}, through SSH ${ratio('ssh: sendense-run nbd', 'ssh: convert -> nbd')} (aim >= 0.8x)`,
 );
+console.log(`verified restore (verify: true) vs qemu-img convert -t writeback + qemu-img compare: ${ratio('convert + compare', 'sendense-run verified')} of its time (aim <= 1.25x)`);
 console.log(`all ${names.length} results verified equal to the source with qemu-img compare`);
-rmSync(ours, { force: true });
-const verified = await sendenseRun(restorePlan('bench-restore-verify', fileTarget, true));
-console.log(`file restore with verify: true (restore + compare with the chain through qemu-nbd): ${verified.toFixed(2)} s`);

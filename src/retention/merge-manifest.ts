@@ -8,9 +8,9 @@
 import { SendenseError } from '../errors.js';
 import { rangeDigest } from '../repository/range-digest.js';
 import { normalizeDigests, type DiskManifest, type ManifestDigests } from '../repository/manifest.js';
+import { subtractSorted as subtract, type Interval } from '../repository/intervals.js';
 
-/** [guest offset, length], sorted, not overlapping. */
-export type Interval = readonly [number, number];
+export type { Interval } from '../repository/intervals.js';
 
 export async function mergedManifest(
   parent: DiskManifest,
@@ -67,22 +67,4 @@ export function parentRangesToRead(parent: DiskManifest, child: DiskManifest, ch
   if (parent.digests === null || child.digests === null) return [];
   const sameAlgorithm = parent.digests.algorithm === child.digests.algorithm;
   return parent.digests.data.filter(([offset, length]) => mustRead(subtract([offset, length], childExtents), [offset, length], sameAlgorithm)).map(([offset, length]) => [offset, length] as const);
-}
-
-// The parts of `range` outside every interval of `cut` (sorted).
-export function subtract(range: Interval, cut: readonly Interval[]): Interval[] {
-  const [start, length] = range;
-  const end = start + length;
-  const left: Interval[] = [];
-  let at = start;
-  for (const [cutStart, cutLength] of cut) {
-    const cutEnd = cutStart + cutLength;
-    if (cutEnd <= at) continue;
-    if (cutStart >= end) break;
-    if (cutStart > at) left.push([at, cutStart - at]);
-    at = Math.max(at, cutEnd);
-    if (at >= end) break;
-  }
-  if (at < end) left.push([at, end - at]);
-  return left;
 }

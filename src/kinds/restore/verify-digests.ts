@@ -1,0 +1,225 @@
+// verify on this host, in one read of the restored disk (docs/how-it-works.md#a-verified-restore): what
+// each offset of the restored point holds is known from the manifests of its chain (the newest
+// file that wrote there, a range of data with its digest or zeroes; nothing: zeroes). The restored
+// disk is read once and every such range is hashed and compared with the digest taken when it was
+// backed up, and everything else must read as zeroes. The chain's files are read only where a
+// newer file covers part of a range (that range is read whole, checked against its digest, and
+// what is left of it hashed). So "identical" means identical to what was read from the source,
+// reading the chain's data not twice (qemu-img compare, then every file against its manifest) but
+// only where ranges overlap.
+//
+// This check only ever says "equal". Without a manifest or digests for a file of the chain, or
+// at the first difference, it says nothing, and the step's full comparison decides and words the
+// error (a restored disk that differs, or a file of the chain that differs from its manifest).
+
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { BASE_ALLOCATION, NbdConnection, STATE_ZERO, mergeExtents, parseNbdUrl, walkExtents, type NbdAddress } from '../../nbd/index.js';
+import { processStartTicks } from '../../process/index.js';
+import { startQemuNbd } from '../../qemu/index.js';
+import type { ImageSecret } from '../../qemu/image-secret.js';
+import type { DiskManifest } from '../../repository/manifest.js';
+import { manifestPath } from '../../repository/manifest.js';
+import { readManifest } from '../../repository/manifest-file.js';
+import { ownLayer } from '../../repository/own-layer.js';
+import { RANGE_DIGEST_ALGORITHM, isKnownDigestAlgorithm, rangeDigest } from '../../repository/range-digest.js';
+import { subtractSorted, unionSorted, type Interval } from '../../repository/intervals.js';
+import type { RestoreDiskJob, RestoreRun } from './restore-run.js';
+
+/** A range of the restored disk and the digest it must have. */
+export interface RangeCheck {
+  readonly offset: number;
+  readonly length: number;
+  readonly algorithm: string;
+  readonly digest: string;
+}
+
+/** A data range of a chain file that a newer file covers in part: read whole to hash what is left. */
+export interface PartlyCovered {
+  /** Index into the chain (0 = the full). */
+  readonly layer: number;
+  readonly range: readonly [number, number, string];
+  readonly algorithm: string;
+  readonly visible: readonly Interval[];
+}
+
+export interface PointModel {
+  readonly checks: readonly RangeCheck[];
+  readonly partlyCovered: readonly PartlyCovered[];
+  /** Where the point reads as zeroes (sorted, not overlapping). */
+  readonly zeroes: readonly Interval[];
+}
+
+const READ_SIZE = 4 * 1024 * 1024;
+const IN_FLIGHT = 8;
+const ZEROES = Buffer.alloc(READ_SIZE);
+
+// What the point holds, from its chain's manifests (oldest first, each with digests): the newest
+// file's range wins wherever several wrote.
+export function pointModel(chain: readonly DiskManifest[], size: number): PointModel {
+  const checks: RangeCheck[] = [];
+  const partlyCovered: PartlyCovered[] = [];
+  const zeroes: Interval[] = [];
+  let covered: Interval[] = [];
+  for (let layer = chain.length - 1; layer >= 0; layer--) {
+    const { algorithm, data, zero } = chain[layer]!.digests!;
+    for (const range of data) {
+      const [offset, length, digest] = range;
+      const visible = subtractSorted([offset, length], covered);
+      if (visible.length === 0) continue;
+      if (visible.length === 1 && visible[0]![0] === offset && visible[0]![1] === length) checks.push({ offset, length, algorithm, digest });
+      else partlyCovered.push({ layer, range, algorithm, visible });
+    }
+    for (const range of zero) zeroes.push(...subtractSorted(range, covered));
+    covered = unionSorted(
+      covered,
+      unionSorted(
+        data.map(([offset, length]) => [offset, length] as const),
+        zero,
+      ),
+    );
+  }
+  zeroes.push(...subtractSorted([0, size], covered));
+  return {
+    checks,
+    partlyCovered,
+    zeroes: unionSorted(
+      [],
+      zeroes.sort((a, b) => a[0] - b[0]),
+    ),
+  };
+}
+
+/** Bytes read when the restored disk is equal to the point; undefined when this check cannot say. */
+export async function restoredEqualsDigests(run: RestoreRun, disk: RestoreDiskJob): Promise<number | undefined> {
+  const chain = await chainManifests(run, disk);
+  if (chain === undefined) return undefined;
+  const model = pointModel(
+    chain.map((layer) => layer.manifest),
+    disk.virtualSize,
+  );
+  const checks = [...model.checks];
+  let bytesRead = 0;
+  // Partly covered ranges, grouped by file: each file's own layer read through one qemu-nbd.
+  for (const layer of new Set(model.partlyCovered.map((part) => part.layer))) {
+    const own = ownLayer(chain[layer]!.file);
+    const hashed = await withImage(run, { file: own.filename, format: 'qcow2', secret: own.secret }, async (connection) => {
+      const found: RangeCheck[] = [];
+      for (const part of model.partlyCovered.filter((candidate) => candidate.layer === layer)) {
+        const [offset, length, digest] = part.range;
+        const { data } = await connection.read(offset, length);
+        bytesRead += length;
+        if ((await rangeDigest(part.algorithm, data)) !== digest) return undefined;
+        for (const [at, size] of part.visible) {
+          found.push({ offset: at, length: size, algorithm: RANGE_DIGEST_ALGORITHM, digest: await rangeDigest(RANGE_DIGEST_ALGORITHM, data.subarray(at - offset, at - offset + size)) });
+        }
+      }
+      return found;
+    });
+    if (hashed === undefined) return undefined;
+    checks.push(...hashed);
+  }
+  checks.sort((a, b) => a.offset - b.offset);
+
+  const restored = run.target.restored(disk);
+  const equal = await withImage(run, restored.image.startsWith('nbd') ? { url: restored.image } : { file: restored.image, format: restored.format }, async (connection) => {
+    if (connection.size < disk.virtualSize) return false;
+    // A target larger than the point (an NBD export) must read as zeroes past its end.
+    const zeroes = connection.size > disk.virtualSize ? [...model.zeroes, [disk.virtualSize, connection.size - disk.virtualSize] as const] : model.zeroes;
+    const [data, zero] = await Promise.all([rangesHaveDigests(connection, checks), readsAsZeroes(connection, zeroes)]);
+    bytesRead += data.bytes + zero.bytes;
+    return data.equal && zero.equal;
+  });
+  return equal === true ? bytesRead : undefined;
+}
+
+// Each file of the disk's chain with its manifest, oldest first; undefined if one has none, no
+// digests, digests this version does not know, or another virtual size.
+async function chainManifests(run: RestoreRun, disk: RestoreDiskJob): Promise<{ readonly file: string; readonly manifest: DiskManifest }[] | undefined> {
+  const chain: { file: string; manifest: DiskManifest }[] = [];
+  for (const backup of await run.store.chainOf(run.state.backupId)) {
+    const recorded = backup.disks.find((candidate) => candidate.diskKey === disk.key);
+    if (recorded === undefined) continue;
+    const manifest = await readManifest(manifestPath(recorded.file)).catch(() => undefined);
+    if (manifest?.digests == null || !isKnownDigestAlgorithm(manifest.digests.algorithm) || manifest.virtualSize !== disk.virtualSize) return undefined;
+    chain.push({ file: recorded.file, manifest });
+  }
+  return chain.length === 0 ? undefined : chain;
+}
+
+async function rangesHaveDigests(connection: NbdConnection, checks: readonly RangeCheck[]): Promise<{ readonly equal: boolean; readonly bytes: number }> {
+  let next = 0;
+  let bytes = 0;
+  let equal = true;
+  const worker = async (): Promise<void> => {
+    let buffer = Buffer.allocUnsafe(READ_SIZE);
+    while (equal && next < checks.length) {
+      const { offset, length, algorithm, digest } = checks[next++]!;
+      if (buffer.length < length) buffer = Buffer.allocUnsafe(length);
+      const { data } = await connection.read(offset, length, buffer);
+      bytes += length;
+      if ((await rangeDigest(algorithm, data)) !== digest) equal = false;
+    }
+  };
+  await Promise.all(Array.from({ length: IN_FLIGHT }, worker));
+  return { equal, bytes };
+}
+
+// Holes and zero extents pass unread; anything allocated there is read and must be zeroes.
+async function readsAsZeroes(connection: NbdConnection, zeroes: readonly Interval[]): Promise<{ readonly equal: boolean; readonly bytes: number }> {
+  const buffer = Buffer.allocUnsafe(READ_SIZE);
+  let bytes = 0;
+  for (const [start, length] of zeroes) {
+    for await (const extent of mergeExtents(walkExtents(connection, BASE_ALLOCATION, start, start + length))) {
+      if ((extent.flags & STATE_ZERO) !== 0) continue;
+      const end = Math.min(extent.offset + extent.length, start + length);
+      for (let offset = Math.max(extent.offset, start); offset < end; offset += READ_SIZE) {
+        const size = Math.min(READ_SIZE, end - offset);
+        const { data } = await connection.read(offset, size, buffer);
+        bytes += size;
+        if (!data.equals(ZEROES.subarray(0, size))) return { equal: false, bytes };
+      }
+    }
+  }
+  return { equal: true, bytes };
+}
+
+type ImageToRead = { readonly url: string } | { readonly file: string; readonly format: 'qcow2' | 'raw'; readonly secret?: ImageSecret };
+
+// fn with a connection to the image: an NBD URL as it is, a file through a read-only qemu-nbd on a
+// private socket, recorded by the run before it can outlive it (doctor stops it after a kill -9).
+async function withImage<T>(run: RestoreRun, image: ImageToRead, fn: (connection: NbdConnection) => Promise<T>): Promise<T> {
+  if ('url' in image) return withConnection(parseNbdUrl(image.url), fn);
+  const dir = await mkdtemp(path.join(tmpdir(), 'sendense-verify-'));
+  let server: Awaited<ReturnType<typeof startQemuNbd>> | undefined;
+  try {
+    const socket = path.join(dir, 'image.sock');
+    server = await startQemuNbd({
+      file: image.file,
+      format: image.format,
+      secret: image.secret,
+      socket,
+      exportName: 'image',
+      shared: 1,
+      readOnly: true,
+      onSpawn: (pid, argv, startTicks) => run.store.recordProcess(run.runId, pid, 'qemu-nbd', argv, startTicks ?? processStartTicks(pid)).then(() => undefined),
+    });
+    return await withConnection({ kind: 'unix', socketPath: socket, exportName: 'image' }, fn);
+  } finally {
+    if (server !== undefined) {
+      await server.stop();
+      await run.store.forgetProcess(server.pid);
+    }
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+async function withConnection<T>(address: NbdAddress, fn: (connection: NbdConnection) => Promise<T>): Promise<T> {
+  const connection = await NbdConnection.connect(address, { metaContexts: [BASE_ALLOCATION] });
+  try {
+    return await fn(connection);
+  } finally {
+    await connection.close().catch(() => undefined);
+  }
+}
