@@ -91,8 +91,16 @@ export function pointModel(chain: readonly DiskManifest[], size: number): PointM
   };
 }
 
-/** Bytes read when the restored disk is equal to the point; undefined when this check cannot say. */
+/**
+ * Bytes read when the restored disk is equal to the point; undefined when this check cannot say,
+ * or failed to look (a file it could not open, say): the full comparison then decides, and says
+ * what is wrong if anything is.
+ */
 export async function restoredEqualsDigests(run: RestoreRun, disk: RestoreDiskJob): Promise<number | undefined> {
+  return checkAgainstDigests(run, disk).catch(() => undefined);
+}
+
+async function checkAgainstDigests(run: RestoreRun, disk: RestoreDiskJob): Promise<number | undefined> {
   const chain = await chainManifests(run, disk);
   if (chain === undefined) return undefined;
   const model = pointModel(
@@ -124,7 +132,8 @@ export async function restoredEqualsDigests(run: RestoreRun, disk: RestoreDiskJo
 
   const restored = run.target.restored(disk);
   const equal = await withImage(run, restored.image.startsWith('nbd') ? { url: restored.image } : { file: restored.image, format: restored.format }, async (connection) => {
-    if (connection.size < disk.virtualSize) return false;
+    // A server without block status (not qemu-nbd) is left to the full comparison.
+    if (connection.size < disk.virtualSize || !connection.hasMetaContext(BASE_ALLOCATION)) return false;
     // A target larger than the point (an NBD export) must read as zeroes past its end.
     const zeroes = connection.size > disk.virtualSize ? [...model.zeroes, [disk.virtualSize, connection.size - disk.virtualSize] as const] : model.zeroes;
     const [data, zero] = await Promise.all([rangesHaveDigests(connection, checks), readsAsZeroes(connection, zeroes)]);
