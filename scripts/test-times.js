@@ -6,7 +6,8 @@
 //                                    the compile-cache test in another: it needs Node.js 22.1)
 //   test-times.js quick              the test files of `scripts/test.sh --quick`: quick ones and new ones
 //   test-times.js slowest REPORT...  the 10 slowest files of the runs whose JSON reports are given
-//   test-times.js record REPORT...   test/times.json rewritten from those reports (a whole run's)
+//   test-times.js record REPORT...   test/times.json rewritten from those reports (one or more whole
+//                                    runs': each file's mean)
 // A file test/times.json does not know yet counts as NEW_FILE_SECONDS: it is in the quick set (its
 // author wants to see it run) and weighs like an ordinary end-to-end file in a split.
 
@@ -50,7 +51,7 @@ function recorded() {
   }
 }
 
-// Seconds per file of the reports (a file in two reports: the longer time): those of
+// Seconds per file of the reports, each file's times in a list (one per report it is in): those of
 // ./file-times-reporter.js (each file's whole time), or vitest JSON reports (its tests only).
 function reportTimes(reports) {
   const times = {};
@@ -61,7 +62,7 @@ function reportTimes(reports) {
       const file = path.relative(root, absolute).split(path.sep).join('/');
       // A copy of the checkout (scripts/test-node.sh) names its files under its own root.
       const name = file.startsWith('..') ? file.slice(file.search(/(^|\/)(test|src|runners)\//)).replace(/^\//, '') : file;
-      times[name] = Math.max(times[name] ?? 0, seconds);
+      (times[name] ??= []).push(seconds);
     }
   }
   return times;
@@ -94,12 +95,15 @@ if (command === 'split' && /^[1-9]$/.test(args[0] ?? '')) {
   );
 } else if (command === 'slowest' && args.length > 0) {
   const slowest = Object.entries(reportTimes(args))
+    .map(([file, seconds]) => [file, Math.max(...seconds)])
     .sort((a, b) => b[1] - a[1])
     .slice(0, 10);
   console.log('the 10 slowest test files:');
   for (const [file, seconds] of slowest) console.log(`${seconds.toFixed(1).padStart(8)} s  ${file}`);
 } else if (command === 'record' && args.length > 0) {
-  const times = reportTimes(args);
+  // Several whole runs' reports: each file's mean, steadier than one run's (a file's time moves
+  // with what it meets on the cores).
+  const times = Object.fromEntries(Object.entries(reportTimes(args)).map(([file, seconds]) => [file, seconds.reduce((sum, each) => sum + each, 0) / seconds.length]));
   const sorted = Object.fromEntries(
     Object.keys(times)
       .sort()
