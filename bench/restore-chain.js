@@ -21,7 +21,7 @@ const yaml = (lines) => `${lines.join('\n')}\n`;
 const run = (...args) => timedRun([process.execPath, bin, ...args, '--quiet'], { stdin: 'ignore', env: { ...process.env, CI: '1' } });
 
 // 1 GiB of random data in 8 MiB regions over 4 GiB; each incremental then writes 8 MiB of new
-// data, half over old data (so older ranges are covered whole or in part) and half into a hole.
+// data, half over old data (2 MiB-aligned, so older ranges are covered whole) and half into a hole.
 const source = join(dir, 'source.qcow2');
 makeSourceImage(source, { regions: 128, size: 4 * GiB });
 function backupPlan(name, kind, repository) {
