@@ -21,7 +21,8 @@ const yaml = (lines) => `${lines.join('\n')}\n`;
 const run = (...args) => timedRun([process.execPath, bin, ...args, '--quiet'], { stdin: 'ignore', env: { ...process.env, CI: '1' } });
 
 // 1 GiB of random data in 8 MiB regions over 4 GiB; each incremental then writes 8 MiB of new
-// data, half over old data (2 MiB-aligned, so older ranges are covered whole) and half into a hole.
+// data: half over old data, from 1 MiB into a 2 MiB range (so older ranges are covered whole and
+// in part), half into a hole.
 const source = join(dir, 'source.qcow2');
 makeSourceImage(source, { regions: 128, size: 4 * GiB });
 function backupPlan(name, kind, repository) {
@@ -53,7 +54,7 @@ const chainPlan = backupPlan('bench-chain', 'incremental', long.repository);
 await run(chainPlan, '--db', long.db);
 for (let layer = 1; layer < LAYERS; layer++) {
   const at = layer * 128 * MiB;
-  execFileSync('qemu-io', ['-f', 'qcow2', '-c', `write -P ${layer + 16} ${at + 4 * MiB} 4M`, '-c', `write -P ${layer + 64} ${at + 8 * MiB} 4M`, source], { stdio: 'ignore' });
+  execFileSync('qemu-io', ['-f', 'qcow2', '-c', `write -P ${layer + 16} ${at + 3 * MiB} 4M`, '-c', `write -P ${layer + 64} ${at + 8 * MiB} 4M`, source], { stdio: 'ignore' });
   await run(chainPlan, '--db', long.db);
 }
 await run(backupPlan('bench-one', 'backup', short.repository), '--db', short.db);
