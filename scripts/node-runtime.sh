@@ -22,6 +22,13 @@ bin="$dir/node_modules/$package/bin"
 
 installed_major() { "$bin/node" -p "process.versions.node.split('.').slice(0, $(tr -cd . <<<"$major" | wc -c) + 1).join('.')" 2>/dev/null || true; }
 
+# One install at a time per runtime (.ci/run starts one early, while setup runs): a run that waited
+# here finds it done.
+if [ "$(installed_major)" != "$major" ]; then
+  mkdir -p "$(dirname "$dir")"
+  exec 9>"$dir.lock"
+  flock 9
+fi
 if [ "$(installed_major)" != "$major" ]; then
   echo "node-runtime: installing $package@$major into $dir" >&2
   mkdir -p "$(dirname "$dir")"

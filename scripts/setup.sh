@@ -4,7 +4,36 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# npm ci (most of it compiling SQLite for better-sqlite3) needs only Node.js and the addons' build
+# tools: where the machine has them, it runs while apt installs the rest, its log printed when done.
+npm_pid=""
+npm_log="$(mktemp)"
+policy=""
+sudo=""
+[ "$(id -u)" = 0 ] || sudo="sudo"
+# On any exit: npm ci stopped if it still runs (setup failed before waiting for it), the log and
+# the policy-rc.d below removed.
+cleanup() {
+  [ -z "$npm_pid" ] || kill "$npm_pid" 2>/dev/null || true
+  rm -f "$npm_log"
+  [ -z "$policy" ] || $sudo rm -f "$policy"
+}
+trap cleanup EXIT
+start_npm_ci() {
+  if [ -z "$npm_pid" ] && { [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; }; then
+    echo "setup: npm ci"
+    npm ci --no-audit --no-fund --loglevel=error >"$npm_log" 2>&1 &
+    npm_pid=$!
+  fi
+}
+
 need=()
+# The native addons' build tools: where they are missing, npm ci waits for apt to install them.
+toolchain=()
+command -v python3 >/dev/null 2>&1 || toolchain+=(python3)
+command -v make >/dev/null 2>&1 || toolchain+=(make)
+command -v g++ >/dev/null 2>&1 || toolchain+=(g++)
+if [ ${#toolchain[@]} -eq 0 ]; then start_npm_ci; else need+=("${toolchain[@]}"); fi
 command -v qemu-img >/dev/null 2>&1 || need+=(qemu-utils)
 command -v nbdcopy >/dev/null 2>&1 || need+=(libnbd-bin)
 command -v nbdkit >/dev/null 2>&1 || need+=(nbdkit)
@@ -55,24 +84,25 @@ command -v dpkg-shlibdeps >/dev/null 2>&1 || need+=(dpkg-dev)
 command -v lintian >/dev/null 2>&1 || need+=(lintian)
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup: installing ${need[*]}"
-  sudo=""
-  [ "$(id -u)" = 0 ] || sudo="sudo"
   $sudo apt-get update -qq
   # Packages with a daemon (prometheus, postgresql, libvirt) would start it on install, some on
   # every address (prometheus on :9090): a policy-rc.d that says no keeps them stopped; the tests
   # start what they need themselves, on 127.0.0.1. One already there is left as it is.
-  policy=""
   if [ ! -e /usr/sbin/policy-rc.d ]; then
     policy=/usr/sbin/policy-rc.d
     printf '#!/bin/sh\nexit 101\n' | $sudo tee "$policy" >/dev/null && $sudo chmod 755 "$policy"
-    trap '$sudo rm -f "$policy"' EXIT
   fi
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
   [ -z "$policy" ] || $sudo rm -f "$policy"
+  policy=""
 fi
 
-if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-  echo "setup: npm ci"
-  npm ci --no-audit --no-fund --loglevel=error
+start_npm_ci
+if [ -n "$npm_pid" ]; then
+  status=0
+  wait "$npm_pid" || status=$?
+  npm_pid=""
+  cat "$npm_log"
+  [ "$status" = 0 ] || { echo "setup: npm ci failed (exit $status)" >&2; exit 1; }
 fi
 npm run --silent build
