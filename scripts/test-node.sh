@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Usage: scripts/test-node.sh VERSION [--prepare | vitest args...]     (VERSION: a major such as 22 or 24, or a line such as 24.18)
+# Usage: scripts/test-node.sh VERSION [--prepare | --queue DIR LINE vitest args... | vitest args...]
+#        (VERSION: a major such as 22 or 24, or a line such as 24.18)
 # Runs the test suite on Node.js VERSION. With the node on PATH of that major it is scripts/test.sh.
 # Otherwise the runtime comes from scripts/node-runtime.sh, and the suite runs in a temporary
 # copy of this checkout whose node_modules has its native addons (better-sqlite3, ssh2's crypto)
@@ -9,6 +10,9 @@
 # The copy (sources, node_modules and the node binary, hard-linked where possible) lives in
 # ${TMPDIR:-/tmp}, readable by every user: tests run the CLI as nobody, who cannot enter ~root.
 # --prepare only makes the runtime and its node_modules ready (.ci/run, while it checks the tree).
+# --queue DIR LINE runs the chunks of the queue in DIR (scripts/test-times.js queue) that line LINE
+# takes, one vitest run each, until none is left; each run's file times and test counts go to
+# DIR/report-LINE-N.json (scripts/file-times-reporter.js). It fails if any run failed.
 # SENDENSE_SETUP_DONE=1 skips scripts/setup.sh (done once already).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -20,8 +24,30 @@ if ! [[ "$major" =~ ^[0-9]+(\.[0-9]+)?$ ]]; then
 fi
 shift
 
+# The queue's chunks, one vitest run each (see --queue above), with this directory's vitest.
+run_queue() {
+  local dir="$1" line="$2" files n=0 status=0
+  shift 2
+  while true; do
+    files="$(node "$scripts/test-times.js" next "$dir" "$line")" || { echo "test-node: no chunk could be taken from $dir"; return 1; }
+    [ -n "$files" ] || break
+    n=$((n + 1))
+    # shellcheck disable=SC2086 # one word per test file
+    SENDENSE_FILE_TIMES="$dir/report-$line-$n.json" node node_modules/vitest/vitest.mjs run "$@" --reporter=default \
+      --reporter="$scripts/file-times-reporter.js" $files || { status=1; echo "test-node: chunk $n of line $line failed: $files"; }
+  done
+  return "$status"
+}
+scripts="$(pwd)/scripts"
+
 if [ "$(node -p 'process.versions.node.split(".")[0]')" = "$major" ]; then
   [ "${1:-}" = --prepare ] && exit 0
+  if [ "${1:-}" = --queue ]; then
+    [ "${SENDENSE_SETUP_DONE:-}" = 1 ] || scripts/setup.sh
+    shift
+    run_queue "$@"
+    exit
+  fi
   exec scripts/test.sh "$@"
 fi
 
@@ -75,4 +101,9 @@ chmod 755 "$copy" "$copy/.node-bin"
 export PATH="$copy/.node-bin:$PATH"
 cd "$copy"
 echo "test-node: Node.js $version, in $copy"
+if [ "${1:-}" = --queue ]; then
+  shift
+  run_queue "$@"
+  exit
+fi
 node node_modules/vitest/vitest.mjs run "$@"

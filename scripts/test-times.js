@@ -4,6 +4,13 @@
 //   test-times.js split N            the test files in N groups of about equal time, one line each
 //                                    (the package tests in the first: the system's Node.js line;
 //                                    the compile-cache test in another: it needs Node.js 22.1)
+//   test-times.js queue DIR N        the test files as a queue of chunks in DIR, for N lines that
+//                                    each take the next chunk when done with one (.ci/run): the
+//                                    longest first, smaller chunks towards the end, so the lines
+//                                    end together whatever this machine's times are
+//   test-times.js next DIR LINE      takes the next chunk line LINE (0: the system's) may run and
+//                                    prints its files on one line; nothing once none is left
+//   test-times.js summary REPORT...  the tests of those reports: 'tests: N passed, N failed, N skipped'
 //   test-times.js quick              the test files of `scripts/test.sh --quick`: quick ones and new ones
 //   test-times.js slowest REPORT...  the 10 slowest files of the runs whose JSON reports are given
 //   test-times.js record REPORT...   test/times.json rewritten from those reports (one or more whole
@@ -11,7 +18,7 @@
 // A file test/times.json does not know yet counts as NEW_FILE_SECONDS: it is in the quick set (its
 // author wants to see it run) and weighs like an ordinary end-to-end file in a split.
 
-import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -83,9 +90,81 @@ function split(count) {
   return groups;
 }
 
+// A chunk is about the time left over LINES_PER_CHUNK_SHARE times the number of lines, never
+// under MIN_CHUNK_SECONDS: one vitest start per chunk (~2 s) is paid for few, and the last
+// chunks are small enough for the lines to end within a few seconds of each other.
+const LINES_PER_CHUNK_SHARE = 4;
+const MIN_CHUNK_SECONDS = 20;
+
+// Which lines may run a file: 'first' (the system's), 'others', or 'any'.
+function lineClass(file, count) {
+  if (FIRST_GROUP_ONLY.test(file)) return 'first';
+  if (OTHER_GROUPS_ONLY.test(file) && count > 1) return 'others';
+  return 'any';
+}
+
+// The chunks in the order they are taken: longest files first; a file joins the chunk under way
+// while it stays within the target, which shrinks with the time left (guided self-scheduling).
+function chunks(count) {
+  const times = recorded();
+  const files = testFiles().map((file) => ({ file, seconds: (times[file] ?? NEW_FILE_SECONDS) + FILE_OVERHEAD_SECONDS, only: lineClass(file, count) }));
+  files.sort((a, b) => b.seconds - a.seconds || a.file.localeCompare(b.file));
+  let left = files.reduce((sum, each) => sum + each.seconds, 0);
+  const result = [];
+  const open = {};
+  for (const each of files) {
+    const target = Math.max(MIN_CHUNK_SECONDS, left / (count * LINES_PER_CHUNK_SHARE));
+    let chunk = open[each.only];
+    if (chunk && chunk.seconds + each.seconds > target) chunk = undefined;
+    if (!chunk) {
+      chunk = { seconds: 0, files: [], only: each.only };
+      open[each.only] = chunk;
+      result.push(chunk);
+    }
+    chunk.seconds += each.seconds;
+    chunk.files.push(each.file);
+    left -= each.seconds;
+  }
+  return result;
+}
+
+// One file per chunk in DIR, named by its place in the order and who may run it; taking one is
+// renaming it (atomic: of two lines that try, one gets it).
+function writeQueue(dir, count) {
+  mkdirSync(dir, { recursive: true });
+  chunks(count).forEach((chunk, index) => writeFileSync(path.join(dir, `${String(index).padStart(4, '0')}.${chunk.only}.chunk`), `${chunk.files.join(' ')}\n`));
+}
+
+function takeNext(dir, line) {
+  const mine = (name) => name.endsWith('.any.chunk') || (line === 0 ? name.endsWith('.first.chunk') : name.endsWith('.others.chunk'));
+  for (const name of readdirSync(dir).filter(mine).sort()) {
+    const taken = path.join(dir, `${name}.line${line}`);
+    try {
+      renameSync(path.join(dir, name), taken);
+    } catch (error) {
+      if (error.code === 'ENOENT') continue;
+      throw error;
+    }
+    return readFileSync(taken, 'utf8').trim();
+  }
+  return '';
+}
+
 const [command, ...args] = process.argv.slice(2);
 if (command === 'split' && /^[1-9]$/.test(args[0] ?? '')) {
   for (const group of split(Number(args[0]))) console.log(group.files.join(' '));
+} else if (command === 'queue' && args.length === 2 && /^[1-9]$/.test(args[1])) {
+  writeQueue(args[0], Number(args[1]));
+} else if (command === 'next' && args.length === 2 && /^[0-9]$/.test(args[1])) {
+  const files = takeNext(args[0], Number(args[1]));
+  if (files) console.log(files);
+} else if (command === 'summary' && args.length > 0) {
+  const counts = { passed: 0, failed: 0, skipped: 0 };
+  for (const report of args) {
+    const tests = JSON.parse(readFileSync(report, 'utf8')).tests ?? {};
+    for (const key of Object.keys(counts)) counts[key] += tests[key] ?? 0;
+  }
+  console.log(`tests: ${counts.passed} passed, ${counts.failed} failed, ${counts.skipped} skipped`);
 } else if (command === 'quick' && args.length === 0) {
   const times = recorded();
   console.log(
@@ -112,6 +191,6 @@ if (command === 'split' && /^[1-9]$/.test(args[0] ?? '')) {
   writeFileSync(TIMES, `${JSON.stringify(sorted, null, 1)}\n`);
   console.log(`test-times: ${Object.keys(sorted).length} files recorded in ${path.relative(root, TIMES)}`);
 } else {
-  console.error('usage: scripts/test-times.js split N | quick | slowest REPORT... | record REPORT...');
+  console.error('usage: scripts/test-times.js split N | queue DIR N | next DIR LINE | quick | summary REPORT... | slowest REPORT... | record REPORT...');
   process.exit(2);
 }
