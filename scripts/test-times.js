@@ -92,9 +92,9 @@ function split(count) {
 
 // A chunk is about the time left over LINES_PER_CHUNK_SHARE times the number of lines, never
 // under MIN_CHUNK_SECONDS: one vitest start per chunk (~2 s) is paid for few, and the last
-// chunks are small enough for the lines to end within a few seconds of each other.
-const LINES_PER_CHUNK_SHARE = 4;
-const MIN_CHUNK_SECONDS = 20;
+// chunks are small enough for the lines to end within a chunk of each other (~30 s).
+const LINES_PER_CHUNK_SHARE = 3;
+const MIN_CHUNK_SECONDS = 30;
 
 // Which lines may run a file: 'first' (the system's), 'others', or 'any'.
 function lineClass(file, count) {
