@@ -1,13 +1,12 @@
 #!/usr/bin/env node
 // How long each test file takes (test/times.json, recorded from a whole run's reports of
 // ./file-times-reporter.js), and what CI and the edit loop do with it:
-//   test-times.js split N            the test files in N groups of about equal time, one line each
-//                                    (the package tests in the first: the system's Node.js line;
-//                                    the compile-cache test in another: it needs Node.js 22.1)
 //   test-times.js queue DIR N        the test files as a queue of chunks in DIR, for N lines that
 //                                    each take the next chunk when done with one (.ci/run): the
 //                                    longest first, smaller chunks towards the end, so the lines
-//                                    end together whatever this machine's times are
+//                                    end together whatever this machine's times are (the package
+//                                    tests on the first: the system's Node.js line; the
+//                                    compile-cache test on another: it needs Node.js 22.1)
 //   test-times.js next DIR LINE      takes the next chunk line LINE (0: the system's) may run and
 //                                    prints its files on one line; nothing once none is left
 //   test-times.js summary REPORT...  the tests of those reports: 'tests: N passed, N failed, N skipped'
@@ -16,7 +15,7 @@
 //   test-times.js record REPORT...   test/times.json rewritten from those reports (one or more whole
 //                                    runs': each file's mean)
 // A file test/times.json does not know yet counts as NEW_FILE_SECONDS: it is in the quick set (its
-// author wants to see it run) and weighs like an ordinary end-to-end file in a split.
+// author wants to see it run) and weighs like an ordinary end-to-end file in the queue.
 
 import { mkdirSync, readFileSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -30,10 +29,10 @@ const NEW_FILE_SECONDS = 5;
 // What vitest spends on a file beyond what the reporter counts (a fresh worker): in CI the files'
 // times added up to each line's duration within ~0.2 s a file.
 const FILE_OVERHEAD_SECONDS = 0.2;
-// The package tests build and install with the system's Node.js and npm: in a split, the first group.
+// The package tests build and install with the system's Node.js and npm: in the queue, the first line's.
 const FIRST_GROUP_ONLY = /^test\/packaging\//;
-// Node.js's compile cache exists from 22.1: its test skips on the system's Node.js 20, so in a split
-// it goes to another group, where it runs.
+// Node.js's compile cache exists from 22.1: its test skips on the system's Node.js 20, so in the queue
+// it goes to another line, where it runs.
 const OTHER_GROUPS_ONLY = /^test\/cli\/compile-cache\.test\.ts$/;
 
 // Every test file vitest would run (vitest.config.ts includes), relative to the checkout.
@@ -73,21 +72,6 @@ function reportTimes(reports) {
     }
   }
   return times;
-}
-
-// Longest first, each into the group with the least time so far.
-function split(count) {
-  const times = recorded();
-  const groups = Array.from({ length: count }, () => ({ seconds: 0, files: [] }));
-  const files = testFiles().map((file) => ({ file, seconds: (times[file] ?? NEW_FILE_SECONDS) + FILE_OVERHEAD_SECONDS }));
-  files.sort((a, b) => b.seconds - a.seconds || a.file.localeCompare(b.file));
-  for (const { file, seconds } of files) {
-    const allowed = FIRST_GROUP_ONLY.test(file) ? groups.slice(0, 1) : OTHER_GROUPS_ONLY.test(file) && count > 1 ? groups.slice(1) : groups;
-    const group = allowed.reduce((least, each) => (each.seconds < least.seconds ? each : least));
-    group.seconds += seconds;
-    group.files.push(file);
-  }
-  return groups;
 }
 
 // A chunk is about the time left over LINES_PER_CHUNK_SHARE times the number of lines, never
@@ -151,9 +135,7 @@ function takeNext(dir, line) {
 }
 
 const [command, ...args] = process.argv.slice(2);
-if (command === 'split' && /^[1-9]$/.test(args[0] ?? '')) {
-  for (const group of split(Number(args[0]))) console.log(group.files.join(' '));
-} else if (command === 'queue' && args.length === 2 && /^[1-9]$/.test(args[1])) {
+if (command === 'queue' && args.length === 2 && /^[1-9]$/.test(args[1])) {
   writeQueue(args[0], Number(args[1]));
 } else if (command === 'next' && args.length === 2 && /^[0-9]$/.test(args[1])) {
   const files = takeNext(args[0], Number(args[1]));
@@ -191,6 +173,6 @@ if (command === 'split' && /^[1-9]$/.test(args[0] ?? '')) {
   writeFileSync(TIMES, `${JSON.stringify(sorted, null, 1)}\n`);
   console.log(`test-times: ${Object.keys(sorted).length} files recorded in ${path.relative(root, TIMES)}`);
 } else {
-  console.error('usage: scripts/test-times.js split N | queue DIR N | next DIR LINE | quick | summary REPORT... | slowest REPORT... | record REPORT...');
+  console.error('usage: scripts/test-times.js queue DIR N | next DIR LINE | quick | summary REPORT... | slowest REPORT... | record REPORT...');
   process.exit(2);
 }
