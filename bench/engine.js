@@ -4,10 +4,11 @@
 // then 1%-dirty incrementals. Alternating runs after one warm-up each, medians. Needs `npm run
 // build`. BENCH_RUNS=N (default 3), BENCH_TMPDIR (default /var/tmp).
 import { execFileSync } from 'node:child_process';
-import { rmSync, writeFileSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { alternatingRounds } from './support/alternating-rounds.js';
 import { builtRunner as runner, cli, requireBuild } from './support/built.js';
+import { benchPorts, writeLocalPlan } from './support/local-plan.js';
 import { freshQcow2, startQemuNbdTarget } from './support/qemu-nbd-target.js';
 import { scratchDir } from './support/scratch.js';
 import { makeSourceImage } from './support/source-image.js';
@@ -39,28 +40,8 @@ async function transferAlone(targetFile, extra = []) {
   }
 }
 
-const basePort = 30000 + Math.floor(Math.random() * 200) * 10;
-function writePlan(name, repository) {
-  const file = join(dir, `${name}.yaml`);
-  writeFileSync(
-    file,
-    [
-      'version: 1',
-      'kind: incremental',
-      `name: ${name}`,
-      'vm:',
-      '  name: benchvm',
-      '  source:',
-      '    type: qemu',
-      '    disks:',
-      `      - { key: 2000, path: ${source} }`,
-      `repository: { path: ${repository} }`,
-      `nbd: { ports: ${basePort}-${basePort + 9} }`,
-      '',
-    ].join('\n'),
-  );
-  return file;
-}
+const ports = benchPorts();
+const writePlan = (name, repository) => writeLocalPlan(join(dir, `${name}.yaml`), { name, source, repository, ports });
 
 // A whole engine run, with where its time went (from the --json events' timestamps).
 async function engineRun(plan, db) {

@@ -99,6 +99,8 @@ dpkg -s busybox-static >/dev/null 2>&1 || need+=(busybox-static)
 command -v cpio >/dev/null 2>&1 || need+=(cpio)
 # The monitoring tests lint a metrics file a run wrote with promtool (Debian's prometheus package).
 command -v promtool >/dev/null 2>&1 || need+=(prometheus)
+# A backup test reads the order of a run's writes and syncs from strace.
+command -v strace >/dev/null 2>&1 || need+=(strace)
 # The terminal tests drive the CLI in a real pseudo-terminal inside tmux.
 command -v tmux >/dev/null 2>&1 || need+=(tmux)
 # scripts/build-deb.sh and its test: dpkg-shlibdeps for the addons' libraries, lintian to check it.

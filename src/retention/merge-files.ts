@@ -12,13 +12,12 @@
 
 import { existsSync } from 'node:fs';
 import { rename, rm } from 'node:fs/promises';
-import { constants } from 'node:fs';
-import { open } from 'node:fs/promises';
 import path from 'node:path';
 import { NbdConnection } from '../nbd/index.js';
 import { runLocal, startQemuNbd, type QemuNbd } from '../qemu/index.js';
 import { makeSocketDir } from '../qemu/socket-dir.js';
 import { readManifest, writeManifest } from '../repository/manifest-file.js';
+import { syncPath } from '../repository/sync-path.js';
 import { manifestPath } from '../repository/manifest.js';
 import { ownLayer, type OwnLayer } from '../repository/own-layer.js';
 import { SendenseError } from '../errors.js';
@@ -162,7 +161,7 @@ export async function mergeDiskFiles(parent: BackupDisk, child: BackupDisk, cont
     }
     crashPoint('copied');
     await rename(parent.file, child.file);
-    await syncDir(path.dirname(child.file));
+    await syncPath(path.dirname(child.file));
     crashPoint('renamed');
   } else {
     await copy?.close();
@@ -170,7 +169,7 @@ export async function mergeDiskFiles(parent: BackupDisk, child: BackupDisk, cont
   }
   if (existsSync(pendingManifest(child.file))) {
     await rename(pendingManifest(child.file), manifestPath(child.file));
-    await syncDir(path.dirname(child.file));
+    await syncPath(path.dirname(child.file));
   }
   await rm(manifestPath(parent.file), { force: true });
   return result;
@@ -230,14 +229,5 @@ async function openExport(image: string | OwnLayer, readOnly: boolean, context: 
     }
     await rm(dir, { recursive: true, force: true });
     throw error;
-  }
-}
-
-async function syncDir(dir: string): Promise<void> {
-  const handle = await open(dir, constants.O_RDONLY);
-  try {
-    await handle.sync();
-  } finally {
-    await handle.close();
   }
 }

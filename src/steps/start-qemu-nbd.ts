@@ -50,6 +50,9 @@ function diskServer(run: ServingRun, disk: Leased<ServedDisk>, readOnly: boolean
       shared: run.plan.nbd.shared,
       readOnly,
       compress: !readOnly && disk.compress === true,
+      // A new backup file is written through the page cache without qcow2's ordering flushes;
+      // the run syncs it before it is recorded complete (docs/how-it-works.md#the-data-path).
+      ...(readOnly ? {} : { cache: 'unsafe' as const }),
     });
     running = server;
     run.undo.push({

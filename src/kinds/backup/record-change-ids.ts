@@ -4,6 +4,7 @@
 import type { BackupRun } from './backup-run.js';
 import type { Step } from '../../engine/step.js';
 import { SendenseError } from '../../errors.js';
+import { syncPath } from '../../repository/sync-path.js';
 import { backupSource } from '../../source/index.js';
 import { snapshotContext } from './snapshot-source.js';
 import { writeBackupManifests, writeDomainDefinition } from './backup-manifests.js';
@@ -18,6 +19,13 @@ export const recordChangeIds: Step<BackupRun> = {
       if (disk.bytes === undefined) {
         throw new SendenseError(`the transfer reported no result for disk ${disk.key}`, { step: 'record-change-ids', disk: disk.key });
       }
+    }
+    // The hub's qemu-nbd wrote each file through the page cache (start-qemu-nbd): stopped, it has
+    // handed qcow2's metadata to the kernel, and the file reaches the disk before anything
+    // depends on it (docs/how-it-works.md#the-data-path).
+    for (const disk of state.disks) {
+      await disk.server?.stop();
+      await syncPath(disk.file);
     }
     // Before "complete": a kill between it and the removal below leaves doctor the record.
     await backupSource(run.plan.vm.source).recordSuperseded?.(state.supersededBitmaps, snapshotContext(run, 'record-change-ids'));

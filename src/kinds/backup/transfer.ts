@@ -12,6 +12,7 @@ import { shrinkImage } from '../../qemu/index.js';
 import { nbdTargetsString } from '../../wire/index.js';
 import { backupSource } from '../../source/index.js';
 import { rateNote, transferForRun, type TransferProgram } from '../../transfer/run-transfer.js';
+import { writeBehind } from './write-behind.js';
 
 export const transfer: Step<SourceRun> = {
   name: 'transfer',
@@ -23,9 +24,10 @@ export const transfer: Step<SourceRun> = {
     const source = backupSource(run.plan.vm.source);
     const incremental = state.type === 'incremental';
     const compressing = state.disks.some((disk) => disk.compress === true);
+    const behind = writeBehind(state.disks.map((disk) => disk.file));
     const { total, results } = await transferForRun(run, (disks) =>
       forTargets(source.transferProgram(disks, incremental, new Map(disks.map((disk) => [disk.key, targetUrl(disk)])), run.runId), compressing),
-    );
+    ).finally(() => behind.stop());
     const keys = state.disks.map((disk) => disk.key);
     for (const adopted of source.adoptResults(results, keys, state.type === 'full')) {
       const disk = state.disks.find((d) => d.key === adopted.key)!;

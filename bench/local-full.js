@@ -1,0 +1,85 @@
+// A local full backup (the hub is the node) against `qemu-img convert` of the same image to a
+// qcow2, the copy without NBD: a 4 GiB qcow2 with 2 GiB of data. Both end with their file on disk
+// (ours syncs it before the backup is complete; convert is followed by an fsync of its output), so
+// both are timed to the same point. Two series: "page cache" (the source read once before each
+// run) and "on disk" (the page cache dropped before each run: root only, skipped otherwise).
+// Alternating runs after one warm-up each, medians, the load average. Needs `npm run build`.
+// BENCH_RUNS=N (default 3), BENCH_TMPDIR (default /var/tmp); BENCH_BEFORE=DIR: the CLI of
+// another built checkout (an older commit) runs as a third tool, "before".
+import { execFileSync } from 'node:child_process';
+import { rmSync, writeFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
+import { join } from 'node:path';
+import { alternatingRounds } from './support/alternating-rounds.js';
+import { cli, requireBuild } from './support/built.js';
+import { benchPorts, writeLocalPlan } from './support/local-plan.js';
+import { scratchDir } from './support/scratch.js';
+import { makeSourceImage } from './support/source-image.js';
+import { meanMedian as median, spread } from './support/stats.js';
+import { timedRun } from './support/timed-run.js';
+
+const GiB = 1024 ** 3;
+const RUNS = Number(process.env.BENCH_RUNS ?? 3);
+requireBuild('local-full');
+const dir = scratchDir('sendense-bench-local-full-');
+const source = join(dir, 'source.qcow2');
+makeSourceImage(source, { regions: 256, size: 4 * GiB });
+const qemuImg = (...args) => execFileSync('qemu-img', args, { encoding: 'utf8' });
+const bitmaps = () => (JSON.parse(qemuImg('info', '--output=json', source))['format-specific']?.data?.bitmaps ?? []).map((b) => b.name);
+const canDrop = process.getuid?.() === 0;
+
+const repository = join(dir, 'repo');
+const plan = writeLocalPlan(join(dir, 'local-full.yaml'), { name: 'local-full', kind: 'backup', source, repository, ports: benchPorts() });
+
+// Before each run: nothing of the last one left, its dirty pages written, then the cache as the series wants it.
+function prepare(cache) {
+  rmSync(repository, { recursive: true, force: true });
+  rmSync(join(dir, 'state.db'), { force: true });
+  rmSync(join(dir, 'convert.qcow2'), { force: true });
+  for (const name of bitmaps()) qemuImg('bitmap', '--remove', source, name);
+  execFileSync('sync');
+  if (cache === 'on disk') writeFileSync('/proc/sys/vm/drop_caches', '3');
+  else execFileSync('dd', [`if=${source}`, 'of=/dev/null', 'bs=8M', 'status=none']);
+}
+
+const before = process.env.BENCH_BEFORE === undefined ? undefined : join(process.env.BENCH_BEFORE, 'bin', 'sendense-run.js');
+
+async function ours(program = cli) {
+  const result = await timedRun([process.execPath, program, plan, '--db', join(dir, 'state.db'), '--json']);
+  const end = result.stdout
+    .split('\n')
+    .filter((line) => line.startsWith('{'))
+    .map((line) => JSON.parse(line))
+    .find((event) => event.type === 'run-end');
+  if (end?.status !== 'succeeded') throw new Error(`run ${end?.status}: ${end?.error}`);
+  return result.seconds;
+}
+
+async function convert() {
+  const output = join(dir, 'convert.qcow2');
+  const copy = await timedRun(['qemu-img', 'convert', '-O', 'qcow2', source, output]);
+  const sync = await timedRun(['sync', output]);
+  return copy.seconds + sync.seconds;
+}
+
+const series = canDrop ? ['page cache', 'on disk'] : ['page cache'];
+if (!canDrop) console.log('on disk: skipped (dropping the page cache needs root)');
+for (const cache of series) {
+  const tools = before === undefined ? ['ours', 'convert'] : ['ours', 'convert', 'before'];
+  const times = Object.fromEntries(tools.map((tool) => [tool, []]));
+  const load = [loadavg()[0]];
+  await alternatingRounds(RUNS, tools, async (tool, round) => {
+    prepare(cache);
+    const seconds = tool === 'convert' ? await convert() : await ours(tool === 'before' ? before : cli);
+    if (round < 0) return;
+    times[tool].push(seconds);
+    console.log(`  ${cache}: ${tool.padEnd(7)} ${seconds.toFixed(2)} s`);
+  });
+  load.push(loadavg()[0]);
+  const [a, b] = [median(times.ours), median(times.convert)];
+  console.log(
+    `${cache}: full backup ${a.toFixed(2)} s (${spread(times.ours)}) vs qemu-img convert + fsync ${b.toFixed(2)} s (${spread(times.convert)}): ` +
+      `${(a / b).toFixed(2)}x (aim <= 1.2x); load ${load.map((value) => value.toFixed(1)).join(' -> ')}`,
+  );
+  if (before !== undefined) console.log(`${cache}: before ${median(times.before).toFixed(2)} s (${spread(times.before)}): ${(median(times.before) / b).toFixed(2)}x`);
+}
