@@ -101,6 +101,13 @@ command -v cpio >/dev/null 2>&1 || need+=(cpio)
 command -v promtool >/dev/null 2>&1 || need+=(prometheus)
 # A backup test reads the order of a run's writes and syncs from strace.
 command -v strace >/dev/null 2>&1 || need+=(strace)
+# The s3 copy tests run a real S3 server: Ceph's radosgw on a one-node cluster they start
+# (test/support/ceph/up.sh: a mon, an OSD on a sparse file; ceph-common has the ceph CLI,
+# monmaptool, ceph-authtool and radosgw-admin).
+command -v ceph-mon >/dev/null 2>&1 || need+=(ceph-mon)
+command -v ceph-osd >/dev/null 2>&1 || need+=(ceph-osd)
+command -v radosgw >/dev/null 2>&1 || need+=(radosgw)
+command -v radosgw-admin >/dev/null 2>&1 || need+=(ceph-common)
 # The terminal tests drive the CLI in a real pseudo-terminal inside tmux.
 command -v tmux >/dev/null 2>&1 || need+=(tmux)
 # scripts/build-deb.sh and its test: dpkg-shlibdeps for the addons' libraries, lintian to check it.

@@ -1,12 +1,11 @@
 // One point of the hub sent to a copy (docs/copies.md#what-is-sent), once the copy holds its
 // parent. Every disk's file first (checked against its manifest on the hub when asked; one that
-// is already there, under its real name but without its manifest, is kept when its sha256 is the
-// hub file's), each on its way while the one before is checked there; then the domain XML, then
+// is already there, under its real name but without its manifest, is kept when it holds the hub
+// file's bytes), each on its way while the one before is checked there; then the domain XML, then
 // the manifests: a point is complete on the copy only when every disk's manifest is there, and a
 // manifest is written only once every file of the point is in place.
 
-import { createHash } from 'node:crypto';
-import { createReadStream, existsSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { isSendenseError } from '../errors.js';
@@ -90,7 +89,7 @@ export async function copyPoint(context: PointContext, backup: Backup, copy: Rea
   let filesKept = 0;
   let bytes = 0;
   for (const { disk, file, patch } of work) {
-    if (patch === undefined && copy.has(file) && (await target.hash(inVm(file))) === (await sha256Of(disk.file))) {
+    if (patch === undefined && copy.has(file) && (await target.sameAs(inVm(file), disk.file))) {
       filesKept++;
       continue;
     }
@@ -178,10 +177,4 @@ async function hubFileProblem(context: PointContext, disk: BackupDisk, manifest:
   if (result.busy !== undefined) return result.busy;
   if (result.findings.length > 0) return `its file for disk ${disk.diskKey} does not match its manifest on the hub (${result.findings[0]!.message}): run sendense-run verify`;
   return undefined;
-}
-
-async function sha256Of(file: string): Promise<string> {
-  const hash = createHash('sha256');
-  for await (const chunk of createReadStream(file, { highWaterMark: 1024 * 1024 })) hash.update(chunk as Buffer);
-  return hash.digest('hex');
 }

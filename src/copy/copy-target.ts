@@ -38,8 +38,8 @@ export interface CopyTarget {
    * is removed there when the target still can.
    */
   put(relative: string, bytes: OutgoingBytes, signal?: AbortSignal): Promise<void>;
-  /** The sha256 (hex) of a file there. */
-  hash(relative: string): Promise<string>;
+  /** Whether the file there holds exactly the bytes of `file` on the hub (false when there is none). */
+  sameAs(relative: string, file: string): Promise<boolean>;
   /** Removes files; one that is not there is no error. */
   remove(relatives: readonly string[]): Promise<void>;
 }

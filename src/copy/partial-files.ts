@@ -4,16 +4,17 @@
 // removes what a killed run left there.
 
 import type { NodeHost } from '../node/node.js';
-import type { NodeSpec } from '../plan/types.js';
+import type { NodeSpec, S3CopyTo } from '../plan/types.js';
 import type { Store } from '../store/index.js';
 import type { CopyTarget } from './copy-target.js';
 
 export const COPY_PARTIAL_RESOURCE = 'copy-partial';
 
-/** What doctor needs to reach the host again. */
+/** What doctor needs to reach the host, or the bucket, again. */
 export interface CopyPartialFacts {
   readonly plan: string;
-  readonly nodeSpec: NodeSpec;
+  readonly nodeSpec?: NodeSpec;
+  readonly s3?: S3CopyTo;
 }
 
 export interface PartialFiles {

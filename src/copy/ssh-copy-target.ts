@@ -6,6 +6,8 @@
 // speed), compared, renamed. Starting a session costs round trips and a fork there, so each file
 // takes one. Works on any NodeHost: this host too.
 
+import { createHash } from 'node:crypto';
+import { createReadStream } from 'node:fs';
 import path from 'node:path';
 import { SendenseError } from '../errors.js';
 import { describeNode } from '../node/node-description.js';
@@ -86,11 +88,11 @@ export function sshCopyTarget(node: NodeHost, spec: NodeSpec, root: string): Cop
     async put(relative, bytes, signal) {
       await sh(`cannot write ${relative}`, PUT, [absolute(relative), String(bytes.size)], { stdin: withDigest(bytes), signal });
     },
-    async hash(relative) {
+    async sameAs(relative, file) {
       const { stdout } = await sh(`cannot read ${relative}`, HASH, [absolute(relative)]);
       const digest = /^([0-9a-f]{64})\b/.exec(stdout.trim())?.[1];
       if (digest === undefined) throw new SendenseError(`${description}: cannot read ${relative}: no sha256 digest in ${JSON.stringify(stdout.slice(0, 80))}`);
-      return digest;
+      return digest === (await sha256Of(file));
     },
     async remove(relatives) {
       if (relatives.length > 0) await sh('cannot remove files', REMOVE, relatives.map(absolute));
@@ -121,4 +123,10 @@ function reason(stderr: string, exitCode: number): string {
     .at(-1)
     ?.replace(/^(sh|wc|cat|tail|head|truncate|mv|mkdir|rm|sync|sha256sum|openssl|find|ls|realpath)(: \d+)?: /, '');
   return last ?? `exit status ${exitCode}`;
+}
+
+async function sha256Of(file: string): Promise<string> {
+  const hash = createHash('sha256');
+  for await (const chunk of createReadStream(file, { highWaterMark: 1024 * 1024 })) hash.update(chunk as Buffer);
+  return hash.digest('hex');
 }

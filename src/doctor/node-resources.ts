@@ -20,6 +20,9 @@ import { finishReplicaPoints, REPLICA_POINT_RESOURCE } from './replica-points.js
 import { COPY_PARTIAL_RESOURCE, partialFiles, removePartialFile } from '../copy/partial-files.js';
 import { COPY_MERGE_RESOURCE, finishCopyMerge, type CopyMergeFacts } from '../copy/copy-retention.js';
 import { sshCopyTarget } from '../copy/ssh-copy-target.js';
+import { s3Client, s3Description, s3Keys } from '../copy/s3/s3-client.js';
+import { abortUploads, s3KeyOf } from '../copy/s3/s3-copy-target.js';
+import type { S3CopyTo } from '../plan/types.js';
 
 // The order they are given back in: nothing frozen a moment longer, the job before its files.
 // A dead sync's point is finished before checkpoints are judged: one written whole becomes the
@@ -39,6 +42,10 @@ export const nodeResourcesSweeper: Sweeper = {
     if (left.length === 0) return;
     for (const node of new Set(left.map((resource) => resource.node))) {
       const here = left.filter((resource) => resource.node === node).sort((a, b) => ORDER.indexOf(a.kind) - ORDER.indexOf(b.kind));
+      if (here[0]!.facts.s3 !== undefined) {
+        await giveBackToBucket(doctor, here);
+        continue;
+      }
       const host = await reach(doctor, node, here[0]!.facts.nodeSpec as NodeSpec | null);
       if (typeof host === 'string') {
         for (const resource of here) doctor.report(describe(resource), `could not reach ${node} (${host}): run doctor again when it answers`);
@@ -106,6 +113,28 @@ async function giveBack(doctor: DoctorContext, host: NodeHost, resource: NodeRes
   }
 }
 
+// An s3 copy's uploads a dead run left (docs/copies.md#copies-on-object-storage): aborted, with
+// the keys the environment or credentials file gives doctor now.
+async function giveBackToBucket(doctor: DoctorContext, resources: readonly NodeResource[]): Promise<void> {
+  const to = resources[0]!.facts.s3 as S3CopyTo;
+  const keys = await s3Keys(to.credentials).catch((error: unknown) => (error instanceof Error ? error.message : String(error)));
+  if (typeof keys === 'string') {
+    for (const resource of resources) doctor.report(describe(resource), `could not reach ${s3Description(to)} (${keys}): run doctor again with the plan's credentials`);
+    return;
+  }
+  const client = s3Client(to, keys);
+  try {
+    for (const resource of resources) {
+      await doctor.act(describe(resource), 'abort the upload', async () => {
+        await abortUploads(client, to.bucket, s3KeyOf(to, resource.name));
+        await doctor.store.forgetNodeResource(resource.node, resource.kind, resource.name);
+      });
+    }
+  } finally {
+    client.destroy();
+  }
+}
+
 function describe(resource: NodeResource): string {
   const domain = String(resource.facts.domain ?? '');
   const where = resource.node === LOCAL_NODE_ID ? '' : ` on ${resource.node}`;
@@ -116,7 +145,7 @@ function describe(resource: NodeResource): string {
     'scratch-dir': `scratch directory ${resource.name}`,
     [REPLICA_POINT_RESOURCE]: `unfinished replica sync of plan ${String(resource.facts.plan ?? '')}`,
     [COPY_MERGE_RESOURCE]: `merge on a copy of VM ${String(resource.facts.vm ?? '')} (${resource.name}, plan ${String(resource.facts.plan ?? '')})`,
-    [COPY_PARTIAL_RESOURCE]: `partial file ${resource.name} of a copy (plan ${String(resource.facts.plan ?? '')})`,
+    [COPY_PARTIAL_RESOURCE]: `${resource.facts.s3 === undefined ? 'partial file' : 'unfinished upload'} ${resource.name} of a copy (plan ${String(resource.facts.plan ?? '')})`,
     [TEST_DOMAIN_RESOURCE]: `failover test domain ${resource.name} (overlays ${((resource.facts.overlays as string[] | undefined) ?? []).join(', ')})`,
   };
   return `${what[resource.kind] ?? `${resource.kind} ${resource.name}`}${where} (run ${resource.runId})`;

@@ -10,7 +10,7 @@ import { deepFreeze } from './deep-freeze.js';
 import { parseMemory } from '../format/byte-size.js';
 import { parseRate } from '../rate/rate-text.js';
 import { buildNotify, type RawNotify } from '../notify/notify-settings.js';
-import type { FilesTarget, Hook, Hooks, LibvirtSource, NodeSpec, Plan, RecoverDefinition, ReplicaSettings, RestorePoint, RestoreTarget, Source } from './types.js';
+import type { CopySettings, FilesTarget, Hook, Hooks, LibvirtSource, NodeSpec, Plan, RecoverDefinition, ReplicaSettings, RestorePoint, RestoreTarget, Source } from './types.js';
 
 export const DEFAULT_PORTS = '10100-10200';
 export const DEFAULT_SHARED = 10;
@@ -27,6 +27,21 @@ interface RawHook {
   on?: 'hub' | 'node';
 }
 type RawNode = { host: string; port?: number; user: string; identityFile?: string; knownHosts?: string };
+interface RawCopyTo {
+  type: 'ssh' | 's3';
+  node?: RawNode;
+  path?: string;
+  endpoint?: string;
+  bucket?: string;
+  prefix?: string;
+  region?: string;
+  accessKeyIdEnv?: string;
+  secretAccessKeyEnv?: string;
+  credentialsFile?: string;
+  profile?: string;
+  objectLock?: { mode: 'governance' | 'compliance'; days: number };
+}
+
 interface RawPlan {
   kind: Plan['kind'];
   name: string;
@@ -37,7 +52,7 @@ interface RawPlan {
   /** Absent only for kind copy (every VM of the repository). */
   vm: { name: string; source?: Source & { clientPath?: string; passwordFile?: string } };
   verify?: { vm: string; outdatedAfter?: string };
-  copy?: { to: { type: 'ssh'; node: RawNode; path: string }; verify?: boolean; retention?: Omit<NonNullable<RawPlan['retention']>, 'keepChains'> };
+  copy?: { to: RawCopyTo; verify?: boolean; retention?: Omit<NonNullable<RawPlan['retention']>, 'keepChains'> };
   node?: RawNode;
   /** Absent only for kind replicate. */
   repository?: { path: string; encryption?: { keyFile?: string; keyEnv?: string }; compression?: 'zstd' | 'none' };
@@ -113,7 +128,7 @@ export function buildPlan(data: unknown, file: string, envRefs: readonly string[
       ...base,
       kind: 'copy',
       vm: { name: vm ?? 'all' },
-      copy: { vm, to: { type: 'ssh', node: buildNode(copy.to.node), path: copy.to.path }, verify: copy.verify ?? true, ...(copy.retention && { retention: copy.retention }) },
+      copy: { vm, to: buildCopyTo(copy.to), verify: copy.verify ?? true, ...(copy.retention && { retention: copy.retention }) },
     });
   }
   if (raw.kind === 'verify') {
@@ -208,6 +223,21 @@ export function replicaDomain(replica: { readonly domain?: unknown; readonly def
   if (typeof replica.domain === 'string') return replica.domain;
   if (sourceType !== 'libvirt' && replica.definition === undefined) return undefined;
   return `${vmName}-replica`;
+}
+
+function buildCopyTo(to: RawCopyTo): CopySettings['to'] {
+  if (to.type === 'ssh') return { type: 'ssh', node: buildNode(to.node!), path: to.path! };
+  const credentials =
+    to.credentialsFile !== undefined ? { file: expandHome(to.credentialsFile), profile: to.profile ?? 'default' } : { accessKeyIdEnv: to.accessKeyIdEnv!, secretAccessKeyEnv: to.secretAccessKeyEnv! };
+  return {
+    type: 's3',
+    endpoint: to.endpoint!.replace(/\/$/, ''),
+    bucket: to.bucket!,
+    prefix: to.prefix ?? '',
+    region: to.region ?? 'us-east-1',
+    credentials,
+    ...(to.objectLock && { objectLock: to.objectLock }),
+  };
 }
 
 function buildNode(node: RawNode): NodeSpec {

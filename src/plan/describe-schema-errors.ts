@@ -7,11 +7,12 @@ import { editDistance } from '../format/edit-distance.js';
 
 export function describeSchemaErrors(errors: readonly ErrorObject[], data: unknown): PlanIssue[] {
   const kind = typeof (data as { kind?: unknown } | null)?.kind === 'string' ? (data as { kind: string }).kind : undefined;
+  const copyTo = (data as { copy?: { to?: { type?: unknown } } } | null)?.copy?.to?.type;
   const issues: PlanIssue[] = [];
   const unknownKeys = errors.filter((error) => error.keyword === 'additionalProperties');
   for (const error of errors) {
     const path = pointerToPath(error.instancePath);
-    const issue = describe(error, path, kind, unknownKeys);
+    const issue = describe(error, path, kind, unknownKeys, typeof copyTo === 'string' ? copyTo : undefined);
     if (issue !== undefined) issues.push(issue);
   }
   // allOf/if branches can report the same mistake twice (e.g. a wrong type).
@@ -22,7 +23,7 @@ export function describeSchemaErrors(errors: readonly ErrorObject[], data: unkno
   });
 }
 
-function describe(error: ErrorObject, path: PlanPath, kind: string | undefined, unknownKeys: readonly ErrorObject[]): PlanIssue | undefined {
+function describe(error: ErrorObject, path: PlanPath, kind: string | undefined, unknownKeys: readonly ErrorObject[], copyTo: string | undefined): PlanIssue | undefined {
   const params = error.params as Record<string, unknown>;
   const schema = (error.parentSchema ?? {}) as Record<string, unknown>;
   const value = error.data;
@@ -70,6 +71,8 @@ function describe(error: ErrorObject, path: PlanPath, kind: string | undefined, 
     case 'minItems':
       return issue(atPath(path, `must list at least ${String(params.limit)} item${params.limit === 1 ? '' : 's'}`));
     case 'false schema': {
+      // copy.to's keys depend on its type (docs/copies.md), not on the plan's kind.
+      if (path.length === 3 && path[0] === 'copy' && path[1] === 'to') return issue(atPath(path, `not allowed for a copy target of type ${copyTo ?? 'unknown'}`), 'key');
       const why = REFUSED_BECAUSE[`${kind}:${formatPlanPath(path)}`];
       return issue(atPath(path, `not allowed in a plan of kind ${kind ?? 'unknown'}${why === undefined ? '' : ` (${why})`}`), 'key');
     }

@@ -323,16 +323,35 @@ export interface ReplicatePlan extends Omit<PlanBase, 'repository'> {
   readonly replica: ReplicaSettings;
 }
 
+/** A copy in a directory on another host, over SSH. */
+export interface SshCopyTo {
+  readonly type: 'ssh';
+  readonly node: NodeSpec;
+  /** Absolute path on that host of the copy: a repository of its own, the same layout. */
+  readonly path: string;
+}
+
+/** Where an s3 copy's keys come from (never the keys themselves). */
+export type S3Credentials = { readonly accessKeyIdEnv: string; readonly secretAccessKeyEnv: string } | { readonly file: string; readonly profile: string };
+
+/** A copy in a bucket of an S3 object store (docs/copies.md#copies-on-object-storage). */
+export interface S3CopyTo {
+  readonly type: 's3';
+  /** "http://127.0.0.1:7480", without a trailing '/'. */
+  readonly endpoint: string;
+  readonly bucket: string;
+  /** '' (the bucket's root) or "offsite/pgtest1", without leading or trailing '/'. */
+  readonly prefix: string;
+  readonly region: string;
+  readonly credentials: S3Credentials;
+  readonly objectLock?: { readonly mode: 'governance' | 'compliance'; readonly days: number };
+}
+
 /** Where a copy plan sends the repository's points (docs/copies.md). */
 export interface CopySettings {
   /** Undefined: every VM of the repository. */
   readonly vm?: string;
-  readonly to: {
-    readonly type: 'ssh';
-    readonly node: NodeSpec;
-    /** Absolute path on that host of the copy: a repository of its own, the same layout. */
-    readonly path: string;
-  };
+  readonly to: SshCopyTo | S3CopyTo;
   /** Check each hub file against its manifest before the copy counts it. */
   readonly verify: boolean;
   /** The copy's own keep-* rules (docs/copies.md#retention); undefined: it keeps every point. */

@@ -3,12 +3,24 @@
 // domain-started, copying, copies-ready: a recover run after the start, during the move, before the pivot;
 // sync-written, sync-half-installed, fold-started: a replica's sync before installing, between two disks' installs, in a fold;
 // keyring-written: a key command with the new keyring written but not yet in place;
-// copy-half-sent, copy-file-placed: a copy with half a file sent, with a file in place but not its manifest);
+// copy-half-sent, copy-file-placed: a copy with half a file sent, with a file in place but not its manifest;
+// copy-part-uploaded: an s3 copy with one part of a multipart upload in the store);
 // SENDENSE_TEST_NO_THAW_WATCHDOG=1 leaves out the node's thaw watchdog, so a test can see doctor
 // thaw a guest by itself. Unset in production.
 
 export type SourceCrashPoint =
-  'guest-frozen' | 'job-started' | 'domain-started' | 'copying' | 'copies-ready' | 'sync-written' | 'sync-half-installed' | 'fold-started' | 'keyring-written' | 'copy-half-sent' | 'copy-file-placed';
+  | 'guest-frozen'
+  | 'job-started'
+  | 'domain-started'
+  | 'copying'
+  | 'copies-ready'
+  | 'sync-written'
+  | 'sync-half-installed'
+  | 'fold-started'
+  | 'keyring-written'
+  | 'copy-half-sent'
+  | 'copy-file-placed'
+  | 'copy-part-uploaded';
 
 export function sourceCrashPoint(point: SourceCrashPoint): void {
   if (process.env.SENDENSE_TEST_KILL_AT === point) process.kill(process.pid, 'SIGKILL');

@@ -66,6 +66,8 @@ describe('a copy plan', () => {
     expect(output).not.toMatch(/:11:1:|rate/);
     const wrongType = path.join(dir, 'wrong-type.yaml');
     writeFileSync(wrongType, 'version: 1\nkind: copy\nname: offsite\nrepository: { path: /r }\ncopy:\n  to: { type: s3, node: { host: h, user: u }, path: /x }\n');
-    expect(await validate(wrongType)).toMatch(/:6:15: copy\.to\.type: /);
+    expect(await validate(wrongType)).toMatch(/:6:19: copy\.to\.node: not allowed for a copy target of type s3/);
+    writeFileSync(wrongType, 'version: 1\nkind: copy\nname: offsite\nrepository: { path: /r }\ncopy:\n  to: { type: ftp, node: { host: h, user: u }, path: /x }\n');
+    expect(await validate(wrongType)).toMatch(/:6:15: copy\.to\.type: must be one of ssh, s3/);
   });
 });

@@ -6,14 +6,19 @@ import type { VmCopied } from '../../copy/copy-vm.js';
 import type { NodeHost } from '../../node/node.js';
 import type { CopyPlan } from '../../plan/types.js';
 
-/** What open-copy reached: the copy's host (an SSH link of its own) and the copy there. */
+/** What open-copy reached: the copy, and its host (an SSH link of its own) for an ssh copy. */
 export interface CopyState {
-  readonly node: NodeHost;
   readonly target: CopyTarget;
+  /** ssh: the copy's host, where its merges run; s3: none. */
+  readonly node?: NodeHost;
+  /** ssh: the copy's path there. */
+  readonly root?: string;
+  /** s3: the client, closed with the run. */
+  readonly close?: () => void;
 }
 
 export interface CopyRun extends RunContext<CopyPlan>, Resolved<CopyState> {
-  /** The copy for messages, "sendense@offsite1:22:/backup/offsite" (a dry run contacts nothing). */
+  /** The copy for messages, "sendense@offsite1:22:/backup/offsite" or "s3://offsite/pgtest1 at https://…" (a dry run contacts nothing). */
   readonly description: string;
   /** What send-points did, one VM after the other. */
   readonly copied: VmCopied[];

@@ -1,7 +1,8 @@
 // copy plans (docs/copies.md): the points of the repository (one VM's, or every VM's) that a copy
-// on another host lacks, sent over SSH oldest first, each file checked on both sides before it
+// on another host (over SSH) or in a bucket (S3) lacks, sent oldest first, each file checked on both sides before it
 // counts. The copy is a repository of its own; nothing of it is recorded as backups here.
 
+import { s3Description } from '../../copy/s3/s3-client.js';
 import { copyDescription } from '../../copy/ssh-copy-target.js';
 import { unresolvedRun } from '../../engine/run-context.js';
 import type { CopyPlan } from '../../plan/types.js';
@@ -17,11 +18,14 @@ export const copyKind: KindModule<CopyRun> = {
   cleanup: 'unlock the VMs',
   async open(base) {
     const plan = base.plan as CopyPlan;
-    const description = copyDescription(plan.copy.to.node, plan.copy.to.path);
+    const { to } = plan.copy;
+    const description = to.type === 's3' ? s3Description(to) : copyDescription(to.node, to.path);
     return unresolvedRun<CopyRun, CopyState>({ ...base, plan, description, copied: [] } as unknown as CopyRun, 'open-copy');
   },
   async close(run) {
-    if (run.resolved) await run.state.node.close();
+    if (!run.resolved) return;
+    run.state.close?.();
+    await run.state.node?.close();
   },
   endFacts(run) {
     return run.copied.length === 0 ? {} : { bytes: copiedTotals(run.copied).bytes };

@@ -1,13 +1,15 @@
-// open-copy: the copy's host reached (host key checked) and its path judged before anything is
-// written there: missing or empty becomes a new copy (its marker first: what it is a copy of,
+// open-copy: the copy's host reached (host key checked), or its bucket, and its path or prefix
+// judged before anything is written there: missing or empty becomes a new copy (its marker first: what it is a copy of,
 // with the repository's settings); a copy of this repository is used; anything else is refused
 // in one line. An encrypted repository's keyring (wrapped secrets only) follows the hub's.
 
 import { readFile } from 'node:fs/promises';
 import { copySource, judgeTarget } from '../../copy/copy-origin.js';
-import { checkMergeTools } from '../../copy/copy-retention.js';
+import { checkMergeTools, type CopyPlace } from '../../copy/copy-retention.js';
 import { textBytes } from '../../copy/outgoing-bytes.js';
-import { partialFiles } from '../../copy/partial-files.js';
+import { partialFiles, type CopyPartialFacts } from '../../copy/partial-files.js';
+import { s3Client, s3Keys } from '../../copy/s3/s3-client.js';
+import { s3CopyTarget } from '../../copy/s3/s3-copy-target.js';
 import { placeFile, type PlaceContext } from '../../copy/place-file.js';
 import { sshCopyTarget } from '../../copy/ssh-copy-target.js';
 import type { Step } from '../../engine/step.js';
@@ -15,7 +17,8 @@ import { SendenseError } from '../../errors.js';
 import { connectSshNode } from '../../node/ssh.js';
 import { KEYRING_FILE, keyringPath } from '../../repository/keyring.js';
 import { parseRepositoryMarker, readRepositoryMarker, REPOSITORY_MARKER, repositoryMarkerText } from '../../repository/marker.js';
-import type { CopyRun } from './copy-run.js';
+import type { CopyPlan } from '../../plan/types.js';
+import type { CopyRun, CopyState } from './copy-run.js';
 
 export const openCopy: Step<CopyRun> = {
   name: 'open-copy',
@@ -24,16 +27,15 @@ export const openCopy: Step<CopyRun> = {
     const { plan } = run;
     const source = copySource(await readRepositoryMarker(plan.repository.path), plan.repository.path, run.store.hub);
     const { origin, settings } = source;
-    const { node: spec, path: copyPath } = plan.copy.to;
-    const node = await connectSshNode(spec);
-    run.state = { node, target: sshCopyTarget(node, spec, copyPath) };
+    run.state = await reachCopy(plan.copy.to, (message) => run.reporter.emit({ type: 'info', step: 'send-points', message }));
     const { target } = run.state;
-    const root = await target.inspect();
-    const copyMarker = root.state === 'directory' && root.marker !== undefined ? parseRepositoryMarker(root.marker, target.absolute(REPOSITORY_MARKER)) : undefined;
-    const verdict = judgeTarget(root, copyMarker, source);
+    const there = await target.inspect();
+    const copyMarker = there.state === 'directory' && there.marker !== undefined ? parseRepositoryMarker(there.marker, target.absolute(REPOSITORY_MARKER)) : undefined;
+    const verdict = judgeTarget(there, copyMarker, source);
     if (verdict.kind === 'refused') throw new SendenseError(`copy target ${target.description} refused: ${verdict.why}; nothing was written`, { step: 'open-copy' });
     const place = placeContext(run);
-    if (plan.copy.retention !== undefined) await checkMergeTools({ ...place, node, root: copyPath });
+    const merging = mergePlace(run);
+    if (plan.copy.retention !== undefined && merging !== undefined) await checkMergeTools(merging);
     if (verdict.kind === 'new') {
       await placeFile(place, REPOSITORY_MARKER, textBytes(repositoryMarkerText(settings, origin)));
     }
@@ -41,14 +43,34 @@ export const openCopy: Step<CopyRun> = {
     const made = verdict.kind === 'new' ? 'made now' : `made ${copyMarker?.created ?? 'before'}`;
     return `a copy of ${origin.path} (${made}; encryption ${settings.encryption}, compression ${settings.compression})${keyring}`;
   },
-  would: (run) =>
-    `check ${run.description}: made a new copy when missing or empty, used when it is a copy of ${run.plan.repository.path}, refused otherwise (the copy's host is not contacted in a dry run)`,
+  would: (run) => `check ${run.description}: made a new copy when missing or empty, used when it is a copy of ${run.plan.repository.path}, refused otherwise (the copy is not contacted in a dry run)`,
 };
 
 export function placeContext(run: CopyRun): PlaceContext {
   const { target } = run.state;
-  const partials = partialFiles(run.store, run.runId, target, { plan: run.plan.name, nodeSpec: run.plan.copy.to.node });
+  const partials = partialFiles(run.store, run.runId, target, partialFacts(run.plan.name, run.plan.copy.to));
   return { target, partials, signal: run.signal };
+}
+
+// Where the copy's own merges run: on an ssh copy's host; none for an s3 copy (it has no retention).
+export function mergePlace(run: CopyRun): CopyPlace | undefined {
+  const { node, root } = run.state;
+  return node === undefined || root === undefined ? undefined : { ...placeContext(run), node, root };
+}
+
+// What doctor needs to reach the copy again: the host as the plan gives it, or the bucket (never its keys).
+export function partialFacts(plan: string, to: CopyPlan['copy']['to']): CopyPartialFacts {
+  return to.type === 's3' ? { plan, s3: to } : { plan, nodeSpec: to.node };
+}
+
+// The copy's host over SSH (its host key checked), or the bucket with the plan's credentials.
+async function reachCopy(to: CopyPlan['copy']['to'], say: (message: string) => void): Promise<CopyState> {
+  if (to.type === 's3') {
+    const client = s3Client(to, await s3Keys(to.credentials));
+    return { target: s3CopyTarget(client, to, say), close: () => client.destroy() };
+  }
+  const node = await connectSshNode(to.node);
+  return { node, root: to.path, target: sshCopyTarget(node, to.node, to.path) };
 }
 
 // The copy opens with the keys that open the hub's repository: its keyring is the hub's, rewritten when a key changed.

@@ -18,7 +18,7 @@ import { refuseUnfinishedMerge } from '../../retention/unfinished-merge.js';
 import type { Store } from '../../store/index.js';
 import { rateNote } from '../../transfer/run-transfer.js';
 import { copiedTotals, type CopyRun } from './copy-run.js';
-import { placeContext } from './open-copy.js';
+import { mergePlace, placeContext } from './open-copy.js';
 
 // Progress events at most this often per file (and at its end).
 const PROGRESS_MS = 500;
@@ -43,10 +43,10 @@ export const sendPoints: Step<CopyRun> = {
         if (!taken) continue;
         try {
           // A merge a killed run left on the copy is finished first: the points it touches are not sent again.
-          const place = { ...placeContext(run), node: run.state.node, root: plan.copy.to.path };
-          const finished = await finishCopyMerge(place, vm, run);
+          const place = mergePlace(run);
+          const finished = place === undefined ? undefined : await finishCopyMerge(place, vm, run);
           if (finished !== undefined) run.reporter.emit({ type: 'info', step: 'send-points', message: `${vm}: a merge left on the copy is finished: ${finished}` });
-          const pruned = await prunedOnCopy(place, vm);
+          const pruned = place === undefined ? new Map<string, string | undefined>() : await prunedOnCopy(place, vm);
           const context = { ...pointContext(run, rate.pace), standIn: (id: string) => standInOf(pruned, id) };
           run.copied.push(await copyVm(context, vm, (id) => run.reporter.emit({ type: 'info', step: 'send-points', message: `${vm}: sending point ${id}` }), pruned));
         } finally {

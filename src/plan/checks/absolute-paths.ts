@@ -24,6 +24,7 @@ export function checkAbsolutePaths({ data, issues }: CheckContext): void {
     check([...node, 'identityFile'], true);
     check([...node, 'knownHosts'], true);
   }
+  check(['copy', 'to', 'credentialsFile'], true);
   check(['metricsFile'], true);
   // Blocks the plan's kind does not allow are reported as such, not checked further.
   if (stringAt(data, 'kind') === 'restore') {

@@ -1,5 +1,7 @@
 // copy (docs/copies.md): the copy's path is absolute on its host, and a copy on this host is never
-// the repository itself nor inside it (the hub's own scan would take it for a VM's folder).
+// the repository itself nor inside it (the hub's own scan would take it for a VM's folder). An s3
+// copy (docs/copies.md#copies-on-object-storage) names its credentials one way, and has no
+// retention yet: its merges would rewrite objects.
 
 import path from 'node:path';
 import { hasEnvRef } from '../env-refs.js';
@@ -18,6 +20,10 @@ export function checkCopyRules({ data, issues }: CheckContext): void {
       "copy.retention: an encrypted repository's copy cannot merge its points: the copy's host would need the key, which never leaves the hub; leave copy.retention out (the copy keeps every point it is sent)",
     );
   }
+  if (stringAt(data, 'copy', 'to', 'type') === 's3') {
+    checkS3Target(data, raw?.copy?.retention !== undefined, issues);
+    return;
+  }
   const target = stringAt(data, 'copy', 'to', 'path');
   if (target === undefined || target === '' || hasEnvRef(target)) return;
   if (!path.posix.isAbsolute(target)) {
@@ -31,4 +37,27 @@ export function checkCopyRules({ data, issues }: CheckContext): void {
   if (relative === '' || (!relative.startsWith('..') && !path.posix.isAbsolute(relative))) {
     issues.error(['copy', 'to', 'path'], `copy.to.path: ${target} on ${host} is the repository ${repository} or inside it; a copy needs a directory of its own`);
   }
+}
+
+function checkS3Target(data: unknown, retention: boolean, issues: CheckContext['issues']): void {
+  const has = (key: string) => stringAt(data, 'copy', 'to', key) !== undefined;
+  if (retention) {
+    issues.error(
+      ['copy', 'retention'],
+      'copy.retention: an s3 copy keeps every point it is sent for now (merging on object storage would rewrite objects); leave copy.retention out, and let objectLock.days and a bucket lifecycle rule bound what it keeps',
+    );
+  }
+  const fromEnv = has('accessKeyIdEnv') || has('secretAccessKeyEnv');
+  if (fromEnv && has('credentialsFile')) {
+    issues.error(['copy', 'to', 'credentialsFile'], 'copy.to: give the credentials one way: accessKeyIdEnv with secretAccessKeyEnv, or credentialsFile');
+  } else if (fromEnv && !(has('accessKeyIdEnv') && has('secretAccessKeyEnv'))) {
+    const missing = has('accessKeyIdEnv') ? 'secretAccessKeyEnv' : 'accessKeyIdEnv';
+    issues.error(
+      ['copy', 'to', missing],
+      `copy.to.${missing}: needed with ${missing === 'accessKeyIdEnv' ? 'secretAccessKeyEnv' : 'accessKeyIdEnv'} (the names of the environment variables that hold the keys)`,
+    );
+  } else if (!fromEnv && !has('credentialsFile')) {
+    issues.error(['copy', 'to'], 'copy.to: an s3 target needs its credentials: accessKeyIdEnv and secretAccessKeyEnv (names of environment variables), or credentialsFile');
+  }
+  if (has('profile') && !has('credentialsFile')) issues.error(['copy', 'to', 'profile'], 'copy.to.profile: names a section of credentialsFile, which is not given');
 }

@@ -8,6 +8,8 @@ import type { CheckContext } from './check-context.js';
 export const SECRET_KEY = /^(password|passwd|pwd|pass|secret|token|api[-_]?key|access[-_]?key|private[-_]?key|credentials?)$/i;
 const ENV_NAME = /^[A-Z_][A-Z0-9_]*$/;
 const URL_WITH_PASSWORD = /^[a-z][a-z0-9+.-]*:\/\/[^/@\s]*:[^/@\s]*@/i;
+// An object store's keys, under the names its tools give them (docs/copies.md#copies-on-object-storage).
+const S3_KEY = /^(access[-_]?key[-_]?id|secret[-_]?access[-_]?key|secret[-_]?key|session[-_]?token|aws[-_]?access[-_]?key[-_]?id|aws[-_]?secret[-_]?access[-_]?key)$/i;
 const USE_INSTEAD = 'name an environment variable with passwordEnv, or a file with passwordFile';
 
 export function checkLiteralSecrets({ data, issues }: CheckContext): PlanPath[] {
@@ -31,6 +33,16 @@ export function checkLiteralSecrets({ data, issues }: CheckContext): PlanPath[] 
           hidden.push(here);
         } else if (key === 'keyEnv' && typeof item === 'string' && !ENV_NAME.test(item)) {
           issues.error(here, `${dotted(here)}: must be the NAME of an environment variable, like SENDENSE_REPOSITORY_KEY, not the key itself (the value is not shown)`);
+          hidden.push(here);
+        } else if (S3_KEY.test(key)) {
+          issues.error(
+            here,
+            `${dotted(here)}: an object store's key must not be written in a plan; name environment variables with accessKeyIdEnv and secretAccessKeyEnv, or a file with credentialsFile (the value is not shown)`,
+            'key',
+          );
+          hidden.push(here);
+        } else if ((key === 'accessKeyIdEnv' || key === 'secretAccessKeyEnv') && typeof item === 'string' && !ENV_NAME.test(item)) {
+          issues.error(here, `${dotted(here)}: must be the NAME of an environment variable, like SENDENSE_S3_SECRET_ACCESS_KEY, not the key itself (the value is not shown)`);
           hidden.push(here);
         } else if (key === 'passwordEnv' && typeof item === 'string' && !ENV_NAME.test(item)) {
           issues.error(here, `${dotted(here)}: must be the NAME of an environment variable, like VCENTER_PASSWORD, not the password itself (the value is not shown)`);

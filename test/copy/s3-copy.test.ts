@@ -1,0 +1,257 @@
+// Copies to a bucket of a real S3 server (Ceph's radosgw on a one-node cluster the file starts;
+// docs/copies.md#copies-on-object-storage), through the real CLI: points sent once each, locked as
+// they are written so the hub's own credentials cannot delete them, every key written once, and
+// every point restoring exactly once the objects are fetched back into a directory. A kill -9 with
+// part of an upload in the store: the next run resumes it; doctor aborts one. Bad credentials, a
+// missing bucket, a bucket without object lock: one line each, nothing written.
+
+import { mkdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, ListMultipartUploadsCommand, ListObjectVersionsCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
+import { describe, expect, it } from 'vitest';
+import { stringify } from 'yaml';
+import { writeRestorePlan, restoredDifference } from '../restore/restore-plan.js';
+import { backupsOf, type PointChain } from '../retention/point-chain.js';
+import { useRunWorkspace } from '../support/run-workspace.js';
+import { useS3Server, type TestS3 } from '../support/s3-server.js';
+import { parseEvents, sendenseRun, startSendenseRun, writePlan } from '../support/sendense-cli.js';
+import { createDisk, keepCopy, portRangeForTestFile, writeDisk } from '../support/vm-disks.js';
+import { copyCounts, importedAndVerified, rows, type CopyCounts } from './copy-support.js';
+
+const MiB = 1024 * 1024;
+const ports = portRangeForTestFile();
+const ws = useRunWorkspace('sendense-s3-copy-');
+const server = useS3Server();
+
+interface S3PlanOptions {
+  readonly name: string;
+  readonly bucket: string;
+  readonly prefix?: string;
+  readonly lock?: boolean;
+  readonly endpoint?: string;
+}
+
+function writeS3Plan(options: S3PlanOptions): string {
+  const doc = {
+    version: 1,
+    kind: 'copy',
+    name: options.name,
+    vm: { name: 's3vm' },
+    repository: { path: ws.repository },
+    copy: {
+      to: {
+        type: 's3',
+        endpoint: options.endpoint ?? server.s3.endpoint,
+        bucket: options.bucket,
+        ...(options.prefix === undefined ? {} : { prefix: options.prefix }),
+        accessKeyIdEnv: 'TEST_S3_KEY_ID',
+        secretAccessKeyEnv: 'TEST_S3_SECRET',
+        ...(options.lock === false ? {} : { objectLock: { mode: 'compliance', days: 1 } }),
+      },
+    },
+  };
+  const file = path.join(ws.dir, `${options.name}.yaml`);
+  writeFileSync(file, stringify(doc));
+  return file;
+}
+
+function keys(s3: TestS3, overrides: Record<string, string> = {}): Record<string, string> {
+  return { TEST_S3_KEY_ID: s3.accessKeyId, TEST_S3_SECRET: s3.secretAccessKey, ...overrides };
+}
+
+async function copyToBucket(plan: string): Promise<CopyCounts & { readonly infos: string[] }> {
+  const result = await sendenseRun([plan, '--db', ws.db, '--json'], keys(server.s3));
+  expect(result.exitCode, `${result.stdout}\n${result.stderr}`).toBe(0);
+  expect(`${result.stdout}${result.stderr}`).not.toContain(server.s3.secretAccessKey);
+  const infos = parseEvents(result.stdout).flatMap((event) => (event.type === 'info' && typeof event.message === 'string' ? [event.message] : []));
+  return { ...copyCounts(result), infos };
+}
+
+// Points of a VM with a small disk and a large one (its full is a multipart upload of 3 parts).
+async function backUp(chain: PointChain | undefined, round: number): Promise<PointChain> {
+  const here =
+    chain ??
+    ({
+      vm: 's3vm',
+      dir: ws.dir,
+      db: ws.db,
+      repository: ws.repository,
+      ports,
+      disks: [
+        { key: 2000, path: createDisk(path.join(ws.dir, 'small.qcow2'), 16 * MiB) },
+        { key: 2001, path: createDisk(path.join(ws.dir, 'large.qcow2'), 64 * MiB) },
+      ],
+      ids: [],
+      copies: {},
+    } satisfies PointChain);
+  const [small, large] = here.disks;
+  writeDisk(small!.path, [`write -P 0x${(0x21 + round).toString(16)} ${round}M 2M`]);
+  writeDisk(large!.path, round === 0 ? ['write -P 0x31 0 40M'] : [`write -P 0x${(0x32 + round).toString(16)} ${round * 5}M 1M`, `write -z ${round * 7}M 64k`]);
+  const plan = writePlan(ws.dir, { name: 's3vm-backup', vm: here.vm, disks: here.disks, repository: ws.repository, ports });
+  const result = await sendenseRun([plan, '--db', ws.db]);
+  expect(result.exitCode, `${result.stdout}\n${result.stderr}`).toBe(0);
+  const id = (await backupsOf(here)).at(-1)!.id;
+  here.ids.push(id);
+  here.copies[id] = Object.fromEntries(here.disks.map((disk) => [disk.key, keepCopy(disk.path, path.join(ws.dir, `p${round}-${disk.key}.qcow2`))]));
+  return here;
+}
+
+async function listKeys(client: S3Client, bucket: string, prefix = ''): Promise<string[]> {
+  const listed = await client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix }));
+  return (listed.Contents ?? []).map((object) => object.Key!).sort();
+}
+
+async function uploadsLeft(client: S3Client, bucket: string): Promise<string[]> {
+  return ((await client.send(new ListMultipartUploadsCommand({ Bucket: bucket }))).Uploads ?? []).map((upload) => upload.Key!);
+}
+
+// The bucket's objects under `prefix` fetched into a directory, as `aws s3 sync` would.
+async function fetchAll(client: S3Client, bucket: string, prefix: string, dir: string): Promise<void> {
+  const base = prefix === '' ? '' : `${prefix}/`;
+  for (const key of await listKeys(client, bucket, base)) {
+    const file = path.join(dir, key.slice(base.length));
+    mkdirSync(path.dirname(file), { recursive: true });
+    const body = await (await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }))).Body!.transformToByteArray();
+    writeFileSync(file, body);
+  }
+}
+
+async function expectRestoresExactly(chain: PointChain, copyDir: string, name: string): Promise<void> {
+  const copyDb = await importedAndVerified(copyDir, path.join(ws.dir, `${name}.db`));
+  for (const [index, id] of chain.ids.entries()) {
+    const target = path.join(ws.dir, `${name}-${index}-{key}.qcow2`);
+    const plan = writeRestorePlan(ws.dir, { name: `${name}-${index}`, vm: chain.vm, repository: copyDir, ports, point: id, target: { type: 'file', path: target, format: 'qcow2' } });
+    const restored = await sendenseRun([plan, '--db', copyDb]);
+    expect(restored.exitCode, `${restored.stdout}\n${restored.stderr}`).toBe(0);
+    for (const disk of chain.disks) {
+      expect(restoredDifference(chain.copies[id]![disk.key]!, target.replace('{key}', String(disk.key)), 'qcow2'), `point ${index} disk ${disk.key}`).toBe('');
+    }
+  }
+}
+
+describe('a copy to an S3 bucket with object lock (real radosgw)', () => {
+  it('sends each point once, locks every object so the hub cannot delete it, and every point restores exactly from the bucket', async () => {
+    const { s3 } = server;
+    await s3.makeBucket('offsite', { objectLock: true });
+    let chain = await backUp(undefined, 0);
+    chain = await backUp(chain, 1);
+    const plan = writeS3Plan({ name: 's3-offsite', bucket: 'offsite', prefix: 'hub1/copy' });
+
+    expect(await copyToBucket(plan)).toMatchObject({ pointsSent: 2, pointsThere: 0, filesSent: 4 });
+    expect(await copyToBucket(plan)).toMatchObject({ pointsSent: 0, pointsThere: 2, filesSent: 0, bytes: 0 });
+    chain = await backUp(chain, 2);
+    expect(await copyToBucket(plan)).toMatchObject({ pointsSent: 1, pointsThere: 2, filesSent: 2 });
+
+    // The layout of a repository, under the prefix; no upload left, nothing recorded.
+    const objects = await listKeys(s3.client, 'offsite');
+    expect(objects).toContain('hub1/copy/.sendense-repository');
+    for (const id of chain.ids) for (const key of [2000, 2001]) expect(objects).toEqual(expect.arrayContaining([`hub1/copy/s3vm/disk-${key}/${id}.qcow2`, `hub1/copy/s3vm/disk-${key}/${id}.json`]));
+    expect(await uploadsLeft(s3.client, 'offsite')).toEqual([]);
+    expect(rows(ws.db, 'node_resources')).toEqual([]);
+
+    // Every key written once; every object locked for a day, the multipart ones too.
+    const versions = await s3.client.send(new ListObjectVersionsCommand({ Bucket: 'offsite' }));
+    expect((versions.Versions ?? []).map((version) => version.Key).sort()).toEqual(objects);
+    expect(versions.DeleteMarkers ?? []).toEqual([]);
+    for (const key of objects) {
+      const head = await s3.client.send(new HeadObjectCommand({ Bucket: 'offsite', Key: key }));
+      expect(head.ObjectLockMode, key).toBe('COMPLIANCE');
+      expect(head.ObjectLockRetainUntilDate!.getTime(), key).toBeGreaterThan(Date.now() + 23 * 3600_000);
+    }
+    const full = `hub1/copy/s3vm/disk-2001/${chain.ids[0]}.qcow2`;
+    const { VersionId } = await s3.client.send(new HeadObjectCommand({ Bucket: 'offsite', Key: full }));
+    await expect(s3.client.send(new DeleteObjectCommand({ Bucket: 'offsite', Key: full, VersionId }))).rejects.toMatchObject({ name: 'AccessDenied' });
+    await expect(s3.client.send(new DeleteObjectCommand({ Bucket: 'offsite', Key: full, VersionId, BypassGovernanceRetention: true }))).rejects.toMatchObject({ name: 'AccessDenied' });
+    expect(await listKeys(s3.client, 'offsite')).toEqual(objects);
+
+    // Fetched back into a directory, the copy is a repository: verify, and every point restores exactly.
+    const fetched = path.join(ws.dir, 'from-s3');
+    await fetchAll(s3.client, 'offsite', 'hub1/copy', fetched);
+    await expectRestoresExactly(chain, fetched, 'from-s3');
+  }, 400_000);
+
+  it('a run killed with part of an upload in the store: the next run resumes it, every point exact; doctor aborts one left', async () => {
+    const { s3 } = server;
+    const chain = await backUp(await backUp(undefined, 0), 1);
+    const large = `s3vm/disk-2001/${chain.ids[0]}.qcow2`;
+    const killedOn = async (bucket: string): Promise<string> => {
+      await s3.makeBucket(bucket, { objectLock: true });
+      const plan = writeS3Plan({ name: `s3-${bucket}`, bucket });
+      const run = startSendenseRun([plan, '--db', ws.db], { ...keys(s3), SENDENSE_TEST_KILL_AT: 'copy-part-uploaded' });
+      const ended = await run.exited;
+      expect(ended.signal, `${ended.stdout}\n${ended.stderr}`).toBe('SIGKILL');
+      // Killed with the large full's first part in the store: its upload is left, and recorded.
+      expect(await uploadsLeft(s3.client, bucket)).toEqual([large]);
+      expect(rows(ws.db, 'node_resources')).toMatchObject([{ kind: 'copy-partial', name: `s3://${bucket}/${large}.partial` }]);
+      return plan;
+    };
+
+    // The next run keeps that part, sends the rest; nothing is left, and every point is exact.
+    const plan = await killedOn('crash');
+    const resumed = await copyToBucket(plan);
+    expect(resumed).toMatchObject({ pointsSent: 2, pointsThere: 0 });
+    // At least the part that was answered (others in flight may have landed too).
+    const kept = new RegExp(`${large}: resumed the upload a killed run left \\(([\\d.]+) MiB of its parts were in the store already\\)`).exec(resumed.infos.join('\n'));
+    expect(kept, resumed.infos.join('\n')).not.toBeNull();
+    expect(Number(kept![1])).toBeGreaterThanOrEqual(16);
+    expect(await uploadsLeft(s3.client, 'crash')).toEqual([]);
+    expect(rows(ws.db, 'node_resources')).toEqual([]);
+    const fetched = path.join(ws.dir, 'from-crash');
+    await fetchAll(s3.client, 'crash', '', fetched);
+    await expectRestoresExactly(chain, fetched, 'from-crash');
+
+    // Killed again, on another bucket: doctor needs the plan's credentials, then aborts the upload.
+    await killedOn('crash2');
+    const withoutKeys = await sendenseRun(['doctor', '--db', ws.db]);
+    expect(withoutKeys.stdout + withoutKeys.stderr).toMatch(/unfinished upload s3:\/\/crash2\/.*could not reach .*TEST_S3_KEY_ID .*is not set/);
+    expect(await uploadsLeft(s3.client, 'crash2')).toEqual([large]);
+    const doctor = await sendenseRun(['doctor', '--db', ws.db], keys(s3));
+    expect(doctor.exitCode, `${doctor.stdout}\n${doctor.stderr}`).toBe(0);
+    expect(doctor.stdout).toMatch(/unfinished upload s3:\/\/crash2\/.*abort the upload: done/);
+    expect(await uploadsLeft(s3.client, 'crash2')).toEqual([]);
+    expect(rows(ws.db, 'node_resources')).toEqual([]);
+  }, 400_000);
+
+  it('bad credentials, a missing bucket or one without object lock, an endpoint not there: one line each, nothing written', async () => {
+    const { s3 } = server;
+    await s3.makeBucket('plain');
+    await backUp(undefined, 0);
+    const refused = async (plan: string, env: Record<string, string>, pattern: RegExp) => {
+      const result = await sendenseRun([plan, '--db', ws.db], env);
+      expect(result.exitCode, `${result.stdout}\n${result.stderr}`).toBe(1);
+      expect(
+        result.stderr.split('\n').filter((line) => pattern.test(line)),
+        result.stderr,
+      ).toHaveLength(1);
+      expect(result.stderr).not.toMatch(/^\s+at /m);
+      expect(result.stdout + result.stderr).not.toContain(s3.secretAccessKey);
+    };
+    const locked = writeS3Plan({ name: 's3-plain-locked', bucket: 'plain' });
+    await refused(locked, keys(s3, { TEST_S3_SECRET: `${s3.secretAccessKey.slice(0, -4)}wxyz` }), /the secret access key is wrong \(SignatureDoesNotMatch\)/);
+    await refused(locked, keys(s3, { TEST_S3_KEY_ID: 'AKIANOSUCHKEY0000000' }), /does not know the access key id \(InvalidAccessKeyId\)/);
+    await refused(locked, { TEST_S3_KEY_ID: s3.accessKeyId }, /the environment variable TEST_S3_SECRET \(copy\.to\) is not set/);
+    await refused(writeS3Plan({ name: 's3-missing', bucket: 'no-such-bucket' }), keys(s3), /no-such-bucket .*: cannot open the bucket: the bucket does not exist \(NoSuchBucket\)/);
+    await refused(locked, keys(s3), /objectLock is set, but the bucket plain has no object lock/);
+    const away = `http://127.0.0.1:${ports[1]}`;
+    await refused(writeS3Plan({ name: 's3-away', bucket: 'plain', endpoint: away }), keys(s3), /cannot reach it \(ECONNREFUSED\)/);
+    expect(await listKeys(s3.client, 'plain')).toEqual([]);
+
+    // Without objectLock, a plain bucket takes the copy.
+    expect(await copyToBucket(writeS3Plan({ name: 's3-plain', bucket: 'plain', lock: false }))).toMatchObject({ pointsSent: 1 });
+
+    // A key written in the plan, or retention on an s3 copy: validate refuses, the value never shown.
+    const literal = writeS3Plan({ name: 's3-literal', bucket: 'plain' });
+    writeFileSync(
+      literal,
+      stringify({
+        ...(await import('yaml')).parse((await import('node:fs')).readFileSync(literal, 'utf8')),
+        copy: { to: { type: 's3', endpoint: away, bucket: 'plain', accessKeyIdEnv: 'TEST_S3_KEY_ID', secretAccessKey: 'sEcReTvAlUe/123' }, retention: { keepLast: 2 } },
+      }),
+    );
+    const validated = await sendenseRun(['validate', literal]);
+    expect(validated.exitCode, validated.stdout + validated.stderr).toBe(2);
+    expect(validated.stdout + validated.stderr).toMatch(/copy\.to\.secretAccessKey: an object store's key must not be written in a plan/);
+    expect(validated.stdout + validated.stderr).toMatch(/copy\.retention: an s3 copy keeps every point/);
+    expect(validated.stdout + validated.stderr).not.toContain('sEcReTvAlUe');
+  }, 300_000);
+});
