@@ -7,6 +7,9 @@ import { S3Client } from '@aws-sdk/client-s3';
 import { SendenseError } from '../../errors.js';
 import type { S3CopyTo, S3Credentials } from '../../plan/types.js';
 
+const CONNECT_MS = 30_000;
+const IDLE_MS = 120_000;
+
 export interface S3Keys {
   readonly accessKeyId: string;
   readonly secretAccessKey: string;
@@ -79,6 +82,8 @@ export function s3Client(to: S3CopyTo, keys: S3Keys): S3Client {
     requestChecksumCalculation: 'WHEN_REQUIRED',
     responseChecksumValidation: 'WHEN_REQUIRED',
     maxAttempts: 4,
+    // A store that stops reading (a full cluster blocks writes) fails the request instead of holding the run forever.
+    requestHandler: { connectionTimeout: CONNECT_MS, requestTimeout: IDLE_MS },
   });
 }
 
@@ -106,6 +111,8 @@ export function s3Reason(error: unknown): string {
       return `what arrived differs from what was sent (${code})`;
     case 'QuotaExceeded':
       return 'over the quota (QuotaExceeded)';
+    case 'TimeoutError':
+      return `it stopped answering (nothing for ${IDLE_MS / 1000} s; a full store blocks writes so)`;
   }
   const network = facts.code ?? (error as { cause?: { code?: string } }).cause?.code;
   if (network !== undefined && /^E[A-Z]+$/.test(network)) return `cannot reach it (${network})`;

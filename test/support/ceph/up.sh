@@ -7,7 +7,7 @@
 # Stop with ceph-down.sh DIR.
 # Env knobs: CEPH_MGR=1 also starts a ceph-mgr (not needed for S3 I/O);
 #            CEPH_OBJECTSTORE=memstore uses memstore instead of BlueStore;
-#            CEPH_UP_TIMEOUT (s, default 120).
+#            CEPH_UP_TIMEOUT (s, default 120); CEPH_BLOCK_GIB: the OSD's sparse file (default 10).
 set -euo pipefail
 T0=$(date +%s.%N)
 elapsed() { echo "$(date +%s.%N) $T0" | awk '{printf "%.2f", $1-$2}'; }
@@ -102,7 +102,7 @@ osd data = $DIR/osd
 osd objectstore = $OBJECTSTORE
 bluestore block path = $DIR/osd-block
 bluestore block create = true
-bluestore block size = 10737418240
+bluestore block size = $(( ${CEPH_BLOCK_GIB:-10} * 1024 * 1024 * 1024 ))
 bluestore block db create = false
 bluestore block wal create = false
 bluestore fsck on mount = false
