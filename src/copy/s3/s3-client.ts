@@ -83,7 +83,7 @@ export function s3Client(to: S3CopyTo, keys: S3Keys): S3Client {
     responseChecksumValidation: 'WHEN_REQUIRED',
     maxAttempts: 4,
     // A store that stops reading (a full cluster blocks writes) fails the request instead of holding the run forever.
-    requestHandler: { connectionTimeout: CONNECT_MS, requestTimeout: IDLE_MS },
+    requestHandler: { connectionTimeout: CONNECT_MS, requestTimeout: IDLE_MS, throwOnRequestTimeout: true },
   });
 }
 
