@@ -15,6 +15,7 @@ import { stringify } from 'yaml';
 import { alternatingRounds } from './support/alternating-rounds.js';
 import { cli, requireBuild } from './support/built.js';
 import { freePort } from './support/free-port.js';
+import { benchPorts, writeLocalPlan } from './support/local-plan.js';
 import { scratchDir } from './support/scratch.js';
 import { makeSourceImage } from './support/source-image.js';
 import { median, spread } from './support/stats.js';
@@ -55,17 +56,7 @@ const env = { ...process.env, CI: '1', BENCH_S3_KEY_ID: user.access_key, BENCH_S
 // The repository: one full point of a disk with DATA_GIB of random data (8 MiB regions, 8 MiB holes).
 const image = join(dir, 'source.qcow2');
 makeSourceImage(image, { regions: DATA_GIB * 128 });
-const backupPlan = join(dir, 'backup.yaml');
-writeFileSync(
-  backupPlan,
-  stringify({
-    version: 1,
-    kind: 'incremental',
-    name: 'bench-backup',
-    vm: { name: 'benchvm', source: { type: 'qemu', disks: [{ key: 2000, path: image, format: 'qcow2' }] } },
-    repository: { path: repository },
-  }),
-);
+const backupPlan = writeLocalPlan(join(dir, 'backup.yaml'), { name: 'bench-backup', source: image, repository, ports: benchPorts() });
 await timedRun([process.execPath, cli, backupPlan, '--db', db], { env });
 const files = readdirSync(repository, { recursive: true, withFileTypes: true })
   .filter((entry) => entry.isFile())

@@ -81,6 +81,11 @@ export const COMMANDS: readonly CommandEntry[] = [
     load: async () => (await import('./catalog-command.js')).catalogCommand,
   },
   {
+    name: 'fetch',
+    overview: [['fetch COPY-PLAN.yaml DIR [--vm NAME [--point ID|latest]]', "bring an s3 copy's objects back into DIR, a repository"]],
+    load: async () => (await import('./fetch-command.js')).fetchCommand,
+  },
+  {
     name: 'key',
     overview: [['key add|remove|list REPOSITORY --key-file FILE ...', 'add, remove or list the keys of an encrypted repository (its keyring only)']],
     load: async () => (await import('./key-command.js')).keyCommand,

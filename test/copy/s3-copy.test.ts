@@ -1,13 +1,14 @@
 // Copies to a bucket of a real S3 server (Ceph's radosgw on a one-node cluster the file starts;
 // docs/copies.md#copies-on-object-storage), through the real CLI: points sent once each, locked as
 // they are written so the hub's own credentials cannot delete them, every key written once, and
-// every point restoring exactly once the objects are fetched back into a directory. A kill -9 with
+// every point restoring exactly once `sendense-run fetch` brought the objects back into a directory
+// (all of them, or one point's chain). A kill -9 with
 // part of an upload in the store: the next run resumes it; doctor aborts one. Bad credentials, a
 // missing bucket, a bucket without object lock: one line each, nothing written.
 
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, ListMultipartUploadsCommand, ListObjectVersionsCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
+import { DeleteObjectCommand, HeadObjectCommand, ListMultipartUploadsCommand, ListObjectVersionsCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 import { describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { writeRestorePlan, restoredDifference } from '../restore/restore-plan.js';
@@ -16,7 +17,7 @@ import { useRunWorkspace } from '../support/run-workspace.js';
 import { useS3Server, type TestS3 } from '../support/s3-server.js';
 import { parseEvents, sendenseRun, startSendenseRun, writePlan } from '../support/sendense-cli.js';
 import { createDisk, keepCopy, portRangeForTestFile, writeDisk } from '../support/vm-disks.js';
-import { copyCounts, importedAndVerified, rows, type CopyCounts } from './copy-support.js';
+import { copyCounts, filesUnder, importedAndVerified, rows, type CopyCounts } from './copy-support.js';
 
 const MiB = 1024 * 1024;
 const ports = portRangeForTestFile();
@@ -105,15 +106,11 @@ async function uploadsLeft(client: S3Client, bucket: string): Promise<string[]> 
   return ((await client.send(new ListMultipartUploadsCommand({ Bucket: bucket }))).Uploads ?? []).map((upload) => upload.Key!);
 }
 
-// The bucket's objects under `prefix` fetched into a directory, as `aws s3 sync` would.
-async function fetchAll(client: S3Client, bucket: string, prefix: string, dir: string): Promise<void> {
-  const base = prefix === '' ? '' : `${prefix}/`;
-  for (const key of await listKeys(client, bucket, base)) {
-    const file = path.join(dir, key.slice(base.length));
-    mkdirSync(path.dirname(file), { recursive: true });
-    const body = await (await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }))).Body!.transformToByteArray();
-    writeFileSync(file, body);
-  }
+// `sendense-run fetch`: the copy's objects (or what one point needs) back into a directory.
+async function fetched(plan: string, dir: string, ...options: string[]): Promise<{ fetched: number; kept: number }> {
+  const result = await sendenseRun(['fetch', plan, dir, ...options, '--json'], keys(server.s3));
+  expect(result.exitCode, `${result.stdout}\n${result.stderr}`).toBe(0);
+  return parseEvents(result.stdout).find((event) => event.type === 'summary') as unknown as { fetched: number; kept: number };
 }
 
 async function expectRestoresExactly(chain: PointChain, copyDir: string, name: string): Promise<void> {
@@ -165,9 +162,20 @@ describe('a copy to an S3 bucket with object lock (real radosgw)', () => {
     expect(await listKeys(s3.client, 'offsite')).toEqual(objects);
 
     // Fetched back into a directory, the copy is a repository: verify, and every point restores exactly.
-    const fetched = path.join(ws.dir, 'from-s3');
-    await fetchAll(s3.client, 'offsite', 'hub1/copy', fetched);
-    await expectRestoresExactly(chain, fetched, 'from-s3');
+    const dir = path.join(ws.dir, 'from-s3');
+    expect(await fetched(plan, dir)).toMatchObject({ fetched: objects.length, kept: 0 });
+    expect(filesUnder(dir).length).toBe(objects.length);
+    expect(await fetched(plan, dir)).toMatchObject({ fetched: 0, kept: objects.length });
+    await expectRestoresExactly(chain, dir, 'from-s3');
+
+    // One point: only its chain comes (the full and itself, not the newer point), and it restores exactly.
+    const one = path.join(ws.dir, 'one-point');
+    await fetched(plan, one, '--vm', 's3vm', '--point', chain.ids[1]!);
+    expect(filesUnder(one).filter((file) => file.endsWith('.json'))).toEqual([2000, 2001].flatMap((key) => [`s3vm/disk-${key}/${chain.ids[0]}.json`, `s3vm/disk-${key}/${chain.ids[1]}.json`]).sort());
+    await expectRestoresExactly({ ...chain, ids: chain.ids.slice(0, 2) }, one, 'one-point');
+    const refused = await sendenseRun(['fetch', plan, path.join(ws.dir, 'repository'), '--json'], keys(s3));
+    expect(refused.exitCode, refused.stdout + refused.stderr).toBe(2);
+    expect(refused.stderr).toContain('is not empty and is not a fetch of this copy');
   }, 400_000);
 
   it('a run killed with part of an upload in the store: the next run resumes it, every point exact; doctor aborts one left', async () => {
@@ -196,9 +204,9 @@ describe('a copy to an S3 bucket with object lock (real radosgw)', () => {
     expect(Number(kept![1])).toBeGreaterThanOrEqual(16);
     expect(await uploadsLeft(s3.client, 'crash')).toEqual([]);
     expect(rows(ws.db, 'node_resources')).toEqual([]);
-    const fetched = path.join(ws.dir, 'from-crash');
-    await fetchAll(s3.client, 'crash', '', fetched);
-    await expectRestoresExactly(chain, fetched, 'from-crash');
+    const dir = path.join(ws.dir, 'from-crash');
+    await fetched(plan, dir);
+    await expectRestoresExactly(chain, dir, 'from-crash');
 
     // Killed again, on another bucket: doctor needs the plan's credentials, then aborts the upload.
     await killedOn('crash2');

@@ -192,7 +192,7 @@ export async function expectedEtag(file: string, size: number): Promise<string> 
 }
 
 // S3's ETag of a multipart object: the MD5 of its parts' MD5s, then "-" and how many.
-function multipartEtag(md5s: readonly Buffer[]): string {
+export function multipartEtag(md5s: readonly Buffer[]): string {
   return `${createHash('md5').update(Buffer.concat(md5s)).digest('hex')}-${md5s.length}`;
 }
 

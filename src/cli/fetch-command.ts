@@ -1,0 +1,54 @@
+// `sendense-run fetch COPY-PLAN.yaml DIR [--vm NAME [--point ID|latest]]`: an s3 copy's objects
+// brought back into DIR, which is then a repository (docs/copies.md#restoring-from-a-bucket):
+// `catalog import DIR`, `verify`, a restore plan with DIR as its repository. The keys are the
+// plan's (its environment variables or credentials file), as for a run of it.
+
+import path from 'node:path';
+import { fetchCopy } from '../copy/s3/fetch-copy.js';
+import { s3Client, s3Description, s3Keys } from '../copy/s3/s3-client.js';
+import { formatBytes } from '../format/bytes.js';
+import { SendenseError, usageError } from '../errors.js';
+import { loadPlanForRun } from '../plan/load.js';
+import { rejectUnknownOptions, takeOption } from './args.js';
+import type { CommandSpec } from './command.js';
+import type { CliContext } from './context.js';
+
+export const fetchCommand: CommandSpec = {
+  name: 'fetch',
+  usage: 'sendense-run fetch COPY-PLAN.yaml DIR [--vm NAME [--point ID|latest]]',
+  does: "Bring the objects of a copy plan's s3 copy back into DIR, which is then a repository (catalog import DIR,\nverify, a restore plan with DIR as its repository): every VM's, one VM's (--vm), or only the files one\npoint of it needs (--point: its chain, down to the full). Each object is read in ranged GETs, four at a\ntime, and counts only once its bytes make the ETag the store holds. DIR must be missing, empty, or an\nearlier fetch of the same copy: files already there with the same bytes are kept.",
+  options: [
+    { name: '--vm', value: 'NAME', help: "only this VM's points" },
+    { name: '--point', value: 'ID|latest', help: 'only what this point of --vm needs: its files and its parents, down to the full' },
+  ],
+  exitCodes: [
+    { code: 0, when: 'every object asked for is in DIR, checked' },
+    { code: 1, when: 'the store could not be reached or refused the keys, or an object read back different (its partial file is removed)' },
+    { code: 2, when: 'invalid plan, a plan that is not an s3 copy, DIR holding something else, or a usage error; nothing was written' },
+  ],
+  run: runFetch,
+};
+
+async function runFetch(cli: CliContext, args: readonly string[]): Promise<number> {
+  const vm = takeOption(args, '--vm');
+  const point = takeOption(vm.rest, '--point');
+  rejectUnknownOptions(point.rest, fetchCommand);
+  if (point.rest.length !== 2) throw usageError('fetch takes a copy plan and a directory (sendense-run fetch COPY-PLAN.yaml DIR)');
+  if (point.value !== undefined && vm.value === undefined) throw usageError('--point needs --vm: the point of which VM');
+  const plan = await loadPlanForRun(point.rest[0]!, process.env);
+  if (plan.kind !== 'copy' || plan.copy.to.type !== 's3') throw new SendenseError(`${plan.origin.file}: fetch reads a copy plan's s3 copy; this plan is not one`, { exitCode: 2 });
+  const to = plan.copy.to;
+  const dir = path.resolve(point.rest[1]!);
+  const client = s3Client(to, await s3Keys(to.credentials));
+  try {
+    const outcome = await fetchCopy(client, to, dir, { vm: vm.value, point: point.value }, (relative) => {
+      if (!cli.quiet && !cli.json) cli.stdout.write(`${relative}\n`);
+    });
+    const what = outcome.point === undefined ? (vm.value === undefined ? 'the copy' : `VM ${vm.value}`) : `point ${outcome.point} of ${vm.value}`;
+    if (cli.json) cli.stdout.write(`${JSON.stringify({ type: 'summary', fetched: outcome.fetched.length, kept: outcome.kept.length, bytes: outcome.bytes, point: outcome.point ?? null, dir })}\n`);
+    else cli.stdout.write(`fetched ${what} from ${s3Description(to)} into ${dir}: ${outcome.fetched.length} file(s), ${formatBytes(outcome.bytes)}; ${outcome.kept.length} already there kept\n`);
+    return 0;
+  } finally {
+    client.destroy();
+  }
+}

@@ -1,0 +1,112 @@
+// An s3 copy brought back into a directory (docs/copies.md#restoring-from-a-bucket), which is then
+// a repository: every object under the copy's prefix, or only one VM's, or only what one point
+// needs (its chain: each disk's manifest names its parent). The marker and the keyring always
+// come. Files already there with the object's bytes are kept, so a fetch stopped half-way is run
+// again; a directory that holds anything else is refused before anything is written.
+
+import { mkdir, readdir, readFile } from 'node:fs/promises';
+import path from 'node:path';
+import { GetObjectCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
+import { SendenseError } from '../../errors.js';
+import type { S3CopyTo } from '../../plan/types.js';
+import { KEYRING_FILE } from '../../repository/keyring.js';
+import { REPOSITORY_MARKER } from '../../repository/marker.js';
+import { s3Description, s3Problem } from './s3-client.js';
+import { downloadObject, type ObjectToFetch } from './s3-download.js';
+import { unquote } from './s3-upload.js';
+
+export interface FetchChoice {
+  readonly vm?: string;
+  /** A point id of `vm`, or 'latest'. */
+  readonly point?: string;
+}
+
+export interface Fetched {
+  /** Relative paths brought now, and kept (already there with the same bytes). */
+  readonly fetched: readonly string[];
+  readonly kept: readonly string[];
+  readonly bytes: number;
+  /** The point fetched, when one was asked for. */
+  readonly point?: string;
+}
+
+export async function fetchCopy(client: S3Client, to: S3CopyTo, dir: string, choice: FetchChoice, heard: (relative: string) => void = () => {}): Promise<Fetched> {
+  const description = s3Description(to);
+  const base = to.prefix === '' ? '' : `${to.prefix}/`;
+  const objects = new Map<string, ObjectToFetch>();
+  let token: string | undefined;
+  do {
+    const page = await client.send(new ListObjectsV2Command({ Bucket: to.bucket, Prefix: base, ContinuationToken: token })).catch((error: unknown) => {
+      throw s3Problem(description, 'cannot list the copy', error);
+    });
+    for (const object of page.Contents ?? []) objects.set(object.Key!.slice(base.length), { key: object.Key!, size: object.Size ?? 0, etag: unquote(object.ETag) });
+    token = page.IsTruncated ? page.NextContinuationToken : undefined;
+  } while (token !== undefined);
+  if (!objects.has(REPOSITORY_MARKER)) throw new SendenseError(`${description} is not a copy: it has no ${REPOSITORY_MARKER}`);
+  await refuseForeignDir(dir, objects.get(REPOSITORY_MARKER)!, client, to.bucket);
+
+  const wanted = await chosen(client, to, objects, choice, description);
+  const fetched: string[] = [];
+  const kept: string[] = [];
+  let bytes = 0;
+  for (const relative of wanted.files) {
+    const file = path.join(dir, ...relative.split('/'));
+    await mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
+    const object = objects.get(relative)!;
+    const outcome = await downloadObject(client, to.bucket, object, file).catch((error: unknown) => {
+      throw s3Problem(description, `cannot fetch ${relative}`, error);
+    });
+    if (outcome === 'kept') kept.push(relative);
+    else {
+      fetched.push(relative);
+      bytes += object.size;
+    }
+    heard(relative);
+  }
+  return { fetched, kept, bytes, ...(wanted.point !== undefined && { point: wanted.point }) };
+}
+
+// The relative paths to fetch, the marker first and the manifests last (a point is whole once they are there).
+async function chosen(client: S3Client, to: S3CopyTo, objects: ReadonlyMap<string, ObjectToFetch>, choice: FetchChoice, description: string): Promise<{ files: string[]; point?: string }> {
+  const always = [REPOSITORY_MARKER, KEYRING_FILE].filter((name) => objects.has(name));
+  const order = (files: string[]) => [...always, ...files.filter((file) => !file.endsWith('.json')).sort(), ...files.filter((file) => file.endsWith('.json')).sort()];
+  const all = [...objects.keys()].filter((relative) => !always.includes(relative));
+  if (choice.vm === undefined) return { files: order(all) };
+  const ofVm = all.filter((relative) => relative.startsWith(`${choice.vm}/`));
+  if (ofVm.length === 0) throw new SendenseError(`${description} has no point of VM ${choice.vm}`);
+  if (choice.point === undefined) return { files: order(ofVm) };
+  const manifests = ofVm.filter((relative) => /^[^/]+\/disk-\d+\/[^/]+\.json$/.test(relative));
+  const ids = [...new Set(manifests.map((relative) => path.posix.basename(relative, '.json')))].sort();
+  const point = choice.point === 'latest' ? ids.at(-1) : choice.point;
+  if (point === undefined || !ids.includes(point)) throw new SendenseError(`${description} has no point ${choice.point} of VM ${choice.vm}${ids.length > 0 ? ` (its newest: ${ids.at(-1)})` : ''}`);
+  const files = new Set<string>();
+  for (const disk of new Set(manifests.filter((relative) => relative.endsWith(`/${point}.json`)).map((relative) => path.posix.dirname(relative)))) {
+    // Down the chain by each manifest's parent, to the full.
+    for (let id: string | null = point; id !== null;) {
+      const manifest: string = `${disk}/${id}.json`;
+      if (!objects.has(manifest) || !objects.has(`${disk}/${id}.qcow2`)) throw new SendenseError(`${description}: point ${point} needs ${id} of ${disk}, which is not complete there`);
+      files.add(manifest).add(`${disk}/${id}.qcow2`);
+      const xml = `${choice.vm}/domain/${id}.xml`;
+      if (objects.has(xml)) files.add(xml);
+      id = (JSON.parse(await readObject(client, to.bucket, objects.get(manifest)!.key)) as { parentId: string | null }).parentId;
+    }
+  }
+  return { files: order([...files]), point };
+}
+
+async function readObject(client: S3Client, bucket: string, key: string): Promise<string> {
+  const answer = await client.send(new GetObjectCommand({ Bucket: bucket, Key: key }));
+  return answer.Body!.transformToString('utf8');
+}
+
+// Missing or empty, or an earlier fetch of this copy (the same marker): nothing else is written into.
+async function refuseForeignDir(dir: string, marker: ObjectToFetch, client: S3Client, bucket: string): Promise<void> {
+  const entries = await readdir(dir).catch((error: NodeJS.ErrnoException) => {
+    if (error.code === 'ENOENT') return [];
+    throw new SendenseError(`cannot use ${dir}: ${error.code ?? error.message}`, { exitCode: 2 });
+  });
+  if (entries.length === 0) return;
+  const ours = await readFile(path.join(dir, REPOSITORY_MARKER), 'utf8').catch(() => undefined);
+  if (ours !== undefined && ours === (await readObject(client, bucket, marker.key))) return;
+  throw new SendenseError(`${dir} is not empty and is not a fetch of this copy: choose an empty or new directory`, { exitCode: 2 });
+}
