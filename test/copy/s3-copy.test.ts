@@ -4,9 +4,12 @@
 // every point restoring exactly once `sendense-run fetch` brought the objects back into a directory
 // (all of them, or one point's chain). A kill -9 with
 // part of an upload in the store: the next run resumes it; doctor aborts one. Bad credentials, a
-// missing bucket, a bucket without object lock: one line each, nothing written.
+// missing bucket, a bucket without object lock: one line each, nothing written. An encrypted
+// repository goes up as its LUKS files and keyring, which follows a key added later.
 
-import { writeFileSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { DeleteObjectCommand, HeadObjectCommand, ListMultipartUploadsCommand, ListObjectVersionsCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
 import { describe, expect, it } from 'vitest';
@@ -15,7 +18,7 @@ import { writeRestorePlan, restoredDifference } from '../restore/restore-plan.js
 import { backupsOf, type PointChain } from '../retention/point-chain.js';
 import { useRunWorkspace } from '../support/run-workspace.js';
 import { useS3Server, type TestS3 } from '../support/s3-server.js';
-import { parseEvents, sendenseRun, startSendenseRun, writePlan } from '../support/sendense-cli.js';
+import { listBackups, parseEvents, sendenseRun, startSendenseRun, writePlan } from '../support/sendense-cli.js';
 import { createDisk, keepCopy, portRangeForTestFile, writeDisk } from '../support/vm-disks.js';
 import { copyCounts, filesUnder, importedAndVerified, rows, type CopyCounts } from './copy-support.js';
 
@@ -261,5 +264,78 @@ describe('a copy to an S3 bucket with object lock (real radosgw)', () => {
     expect(validated.stdout + validated.stderr).toMatch(/copy\.to\.secretAccessKey: an object store's key must not be written in a plan/);
     expect(validated.stdout + validated.stderr).toMatch(/copy\.retention: an s3 copy keeps every point/);
     expect(validated.stdout + validated.stderr).not.toContain('sEcReTvAlUe');
+  }, 300_000);
+
+  it('an encrypted repository goes up as its LUKS files and keyring (a key added later follows); restores from the fetch, with either key, are exact', async () => {
+    const { s3 } = server;
+    await s3.makeBucket('sealed', { objectLock: true });
+    const keyFile = path.join(ws.dir, 'repository.key');
+    const secondKey = path.join(ws.dir, 'second.key');
+    for (const file of [keyFile, secondKey]) writeFileSync(file, `${randomBytes(32).toString('base64')}\n`, { mode: 0o600 });
+    const disk = createDisk(path.join(ws.dir, 'enc.qcow2'), 32 * MiB);
+    const yaml = (name: string, doc: object) => {
+      const file = path.join(ws.dir, `${name}.yaml`);
+      writeFileSync(file, stringify({ version: 1, name, nbd: { ports: `${ports[0]}-${ports[1]}` }, ...doc }));
+      return file;
+    };
+    const encryption = { keyFile };
+    const backupPlan = yaml('enc-backup', {
+      kind: 'incremental',
+      vm: { name: 'encvm', source: { type: 'qemu', disks: [{ key: 2000, path: disk }] } },
+      repository: { path: ws.repository, encryption },
+    });
+    const copies: string[] = [];
+    const backUpEncrypted = async (round: number) => {
+      writeDisk(disk, [`write -P 0x${(0x41 + round).toString(16)} ${round * 5}M 3M`]);
+      const result = await sendenseRun([backupPlan, '--db', ws.db]);
+      expect(result.exitCode, `${result.stdout}\n${result.stderr}`).toBe(0);
+      copies.push(keepCopy(disk, path.join(ws.dir, `enc-${round}.qcow2`)));
+    };
+    const copyPlan = yaml('enc-s3', {
+      kind: 'copy',
+      repository: { path: ws.repository, encryption },
+      copy: { to: { type: 's3', endpoint: s3.endpoint, bucket: 'sealed', accessKeyIdEnv: 'TEST_S3_KEY_ID', secretAccessKeyEnv: 'TEST_S3_SECRET', objectLock: { mode: 'compliance', days: 1 } } },
+    });
+    await backUpEncrypted(0);
+    expect(await copyToBucket(copyPlan)).toMatchObject({ pointsSent: 1 });
+    const added = await sendenseRun(['key', 'add', ws.repository, '--key-file', keyFile, '--new-key-file', secondKey]);
+    expect(added.exitCode, `${added.stdout}\n${added.stderr}`).toBe(0);
+    await backUpEncrypted(1);
+    expect(await copyToBucket(copyPlan)).toMatchObject({ pointsSent: 1, pointsThere: 1 });
+
+    // The keyring is the one key written twice: a second version, the first kept (and locked).
+    const versions = await s3.client.send(new ListObjectVersionsCommand({ Bucket: 'sealed', Prefix: '.sendense-keys' }));
+    expect(versions.Versions ?? []).toHaveLength(2);
+    const dir = path.join(ws.dir, 'sealed');
+    await fetched(copyPlan, dir);
+    expect(readFileSync(path.join(dir, '.sendense-keys'), 'utf8')).toBe(readFileSync(path.join(ws.repository, '.sendense-keys'), 'utf8'));
+    for (const file of filesUnder(dir)) {
+      for (const key of [keyFile, secondKey]) expect(readFileSync(path.join(dir, file)).includes(Buffer.from(readFileSync(key, 'utf8').trim())), file).toBe(false);
+      if (file.endsWith('.qcow2')) expect(execFileSync('qemu-img', ['info', path.join(dir, file)], { encoding: 'utf8' })).toMatch(/^encrypted: yes$/m);
+    }
+
+    // From the fetch alone: every point with the first key, the newest with the key added later.
+    const copyDb = path.join(ws.dir, 'sealed.db');
+    expect((await sendenseRun(['catalog', 'import', dir, '--db', copyDb])).exitCode).toBe(0);
+    const points = (await listBackups(copyDb, 'encvm')).map((backup) => backup.id);
+    expect(points).toHaveLength(2);
+    const restores = [
+      { index: 0, key: keyFile },
+      { index: 1, key: keyFile },
+      { index: 1, key: secondKey },
+    ];
+    for (const { index, key } of restores) {
+      const name = `enc-restore-${index}-${path.basename(key, '.key')}`;
+      const target = path.join(ws.dir, `${name}-{key}.qcow2`);
+      const plan = yaml(name, {
+        kind: 'restore',
+        vm: { name: 'encvm' },
+        repository: { path: dir, encryption: { keyFile: key } },
+        restore: { point: points[index], target: { type: 'file', path: target, format: 'qcow2' } },
+      });
+      const restored = await sendenseRun([plan, '--db', copyDb]);
+      expect(restored.exitCode, `${restored.stdout}\n${restored.stderr}`).toBe(0);
+      expect(restoredDifference(copies[index]!, target.replace('{key}', '2000'), 'qcow2'), name).toBe('');
+    }
   }, 300_000);
 });
