@@ -37,8 +37,9 @@ execFileSync('bash', [join(ceph, 'up.sh'), join(dir, 'ceph'), String(port)], {
   stdio: ['ignore', 'ignore', 'inherit'],
   env: { ...process.env, CEPH_BLOCK_GIB: String(16 + 12 * DATA_GIB * (RUNS + 3)) },
 });
-process.on('exit', () => execFileSync('bash', [join(ceph, 'down.sh'), join(dir, 'ceph')]));
-for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => process.exit(130));
+// Before the scratch directory goes (scratch.js's exit handler): down.sh finds the daemons by it.
+process.prependListener('exit', () => execFileSync('bash', [join(ceph, 'down.sh'), join(dir, 'ceph')]));
+process.on('SIGTERM', () => process.exit(143));
 const user = JSON.parse(readFileSync(join(dir, 'ceph', 's3-user.json'), 'utf8')).keys[0];
 const endpoint = `http://127.0.0.1:${port}`;
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
