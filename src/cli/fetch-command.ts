@@ -5,7 +5,8 @@
 
 import path from 'node:path';
 import { fetchCopy } from '../copy/s3/fetch-copy.js';
-import { s3Client, s3Description, s3Keys } from '../copy/s3/s3-client.js';
+import { s3Client, s3Keys } from '../copy/s3/s3-client.js';
+import { s3Description } from '../copy/s3/s3-description.js';
 import { formatBytes } from '../format/bytes.js';
 import { SendenseError, usageError } from '../errors.js';
 import { loadPlanForRun } from '../plan/load.js';

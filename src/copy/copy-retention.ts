@@ -128,7 +128,7 @@ export async function readCopyPoints(place: CopyPlace, vm: string, hubDisks: Rea
 
 // The ids the copy merged (into which point) or removed itself: the hub may still hold them; they
 // are not sent again. One line each: "<id> <into>" or "<id>".
-export async function prunedOnCopy(place: CopyPlace, vm: string): Promise<ReadonlyMap<string, string | undefined>> {
+export async function prunedOnCopy(place: Pick<CopyPlace, 'target'>, vm: string): Promise<ReadonlyMap<string, string | undefined>> {
   const text = await place.target.read(path.posix.join(vm, PRUNED_LIST));
   return new Map(
     (text ?? '')

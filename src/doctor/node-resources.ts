@@ -20,6 +20,7 @@ import { finishReplicaPoints, REPLICA_POINT_RESOURCE } from './replica-points.js
 import { COPY_PARTIAL_RESOURCE, partialFiles, removePartialFile } from '../copy/partial-files.js';
 import { COPY_MERGE_RESOURCE, finishCopyMerge, type CopyMergeFacts } from '../copy/copy-retention.js';
 import { sshCopyTarget } from '../copy/ssh-copy-target.js';
+import { s3Description } from '../copy/s3/s3-description.js';
 import type { S3CopyTo } from '../plan/types.js';
 
 // The order they are given back in: nothing frozen a moment longer, the job before its files.
@@ -115,7 +116,7 @@ async function giveBack(doctor: DoctorContext, host: NodeHost, resource: NodeRes
 // the keys the environment or credentials file gives doctor now.
 async function giveBackToBucket(doctor: DoctorContext, resources: readonly NodeResource[]): Promise<void> {
   // The S3 SDK is a megabyte of code: loaded only when doctor has an upload to abort.
-  const [{ s3Client, s3Description, s3Keys }, { abortUploads, s3KeyOf }] = await Promise.all([import('../copy/s3/s3-client.js'), import('../copy/s3/s3-copy-target.js')]);
+  const [{ s3Client, s3Keys }, { abortUploads, s3KeyOf }] = await Promise.all([import('../copy/s3/s3-client.js'), import('../copy/s3/s3-copy-target.js')]);
   const to = resources[0]!.facts.s3 as S3CopyTo;
   const keys = await s3Keys(to.credentials).catch((error: unknown) => (error instanceof Error ? error.message : String(error)));
   if (typeof keys === 'string') {

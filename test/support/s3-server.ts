@@ -4,7 +4,7 @@
 // on a command line). Stopped by PID (test/support/ceph/down.sh) after the file's tests.
 
 import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
@@ -58,8 +58,9 @@ export function useS3Server(): { readonly s3: TestS3 } {
   }, 180_000);
   afterAll(async () => {
     server?.client.destroy();
-    if (dir !== undefined) await run('bash', [path.join(SCRIPTS, 'down.sh'), path.join(dir, 'ceph')]);
-    if (dir !== undefined) await run('rm', ['-rf', '--', dir]);
+    if (dir === undefined) return;
+    await run('bash', [path.join(SCRIPTS, 'down.sh'), path.join(dir, 'ceph')]);
+    rmSync(dir, { recursive: true, force: true });
   }, 60_000);
   return {
     get s3() {

@@ -11,7 +11,8 @@ import { SendenseError } from '../../errors.js';
 import type { S3CopyTo } from '../../plan/types.js';
 import { KEYRING_FILE } from '../../repository/keyring.js';
 import { REPOSITORY_MARKER } from '../../repository/marker.js';
-import { s3Description, s3Problem } from './s3-client.js';
+import { s3Problem } from './s3-client.js';
+import { s3Description } from './s3-description.js';
 import { downloadObject, type ObjectToFetch } from './s3-download.js';
 import { unquote } from './s3-upload.js';
 

@@ -15,16 +15,6 @@ export interface S3Keys {
   readonly secretAccessKey: string;
 }
 
-// "s3://offsite/pgtest1 at http://127.0.0.1:7480"
-export function s3Description(to: Pick<S3CopyTo, 'endpoint' | 'bucket' | 'prefix'>): string {
-  return `s3://${to.bucket}${to.prefix === '' ? '' : `/${to.prefix}`} at ${to.endpoint}`;
-}
-
-// The id the state database records what a run left on this target under (NodeHost.id's place).
-export function s3TargetId(to: Pick<S3CopyTo, 'endpoint' | 'bucket'>): string {
-  return `s3:${to.endpoint}/${to.bucket}`;
-}
-
 /** The keys, from where the plan says; a SendenseError names the variable or file, never a value. */
 export async function s3Keys(credentials: S3Credentials, env: NodeJS.ProcessEnv = process.env): Promise<S3Keys> {
   if ('accessKeyIdEnv' in credentials) {

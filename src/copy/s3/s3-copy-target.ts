@@ -21,7 +21,8 @@ import { formatBytes } from '../../format/bytes.js';
 import type { S3CopyTo } from '../../plan/types.js';
 import { REPOSITORY_MARKER } from '../../repository/marker.js';
 import type { CopyTarget, TargetRoot } from '../copy-target.js';
-import { s3Description, s3Problem, s3TargetId } from './s3-client.js';
+import { s3Problem } from './s3-client.js';
+import { s3Description, s3TargetId } from './s3-description.js';
 import { expectedEtag, lockVersion, unquote, uploadObject } from './s3-upload.js';
 
 const PARTIAL = '.partial';

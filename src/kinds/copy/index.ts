@@ -1,8 +1,8 @@
 // copy plans (docs/copies.md): the points of the repository (one VM's, or every VM's) that a copy
-// on another host (over SSH) or in a bucket (S3) lacks, sent oldest first, each file checked on both sides before it
-// counts. The copy is a repository of its own; nothing of it is recorded as backups here.
+// on another host (over SSH) or in a bucket (S3) lacks, sent oldest first, each file checked on
+// both sides before it counts. The copy is a repository of its own; nothing of it is recorded as backups here.
 
-import { s3Description } from '../../copy/s3/s3-client.js';
+import { s3Description } from '../../copy/s3/s3-description.js';
 import { copyDescription } from '../../copy/ssh-copy-target.js';
 import { unresolvedRun } from '../../engine/run-context.js';
 import type { CopyPlan } from '../../plan/types.js';

@@ -1,15 +1,13 @@
 // open-copy: the copy's host reached (host key checked), or its bucket, and its path or prefix
-// judged before anything is written there: missing or empty becomes a new copy (its marker first: what it is a copy of,
-// with the repository's settings); a copy of this repository is used; anything else is refused
-// in one line. An encrypted repository's keyring (wrapped secrets only) follows the hub's.
+// judged before anything is written there: missing or empty becomes a new copy (its marker first:
+// what it is a copy of, with the repository's settings); a copy of this repository is used;
+// anything else is refused in one line. An encrypted repository's keyring (wrapped secrets only) follows the hub's.
 
 import { readFile } from 'node:fs/promises';
 import { copySource, judgeTarget } from '../../copy/copy-origin.js';
 import { checkMergeTools, type CopyPlace } from '../../copy/copy-retention.js';
 import { textBytes } from '../../copy/outgoing-bytes.js';
 import { partialFiles, type CopyPartialFacts } from '../../copy/partial-files.js';
-import { s3Client, s3Keys } from '../../copy/s3/s3-client.js';
-import { s3CopyTarget } from '../../copy/s3/s3-copy-target.js';
 import { placeFile, type PlaceContext } from '../../copy/place-file.js';
 import { sshCopyTarget } from '../../copy/ssh-copy-target.js';
 import type { Step } from '../../engine/step.js';
@@ -66,6 +64,8 @@ export function partialFacts(plan: string, to: CopyPlan['copy']['to']): CopyPart
 // The copy's host over SSH (its host key checked), or the bucket with the plan's credentials.
 async function reachCopy(to: CopyPlan['copy']['to'], say: (message: string) => void): Promise<CopyState> {
   if (to.type === 's3') {
+    // The S3 SDK (a megabyte of code) is loaded only for a copy to a bucket.
+    const [{ s3Client, s3Keys }, { s3CopyTarget }] = await Promise.all([import('../../copy/s3/s3-client.js'), import('../../copy/s3/s3-copy-target.js')]);
     const client = s3Client(to, await s3Keys(to.credentials));
     return { target: s3CopyTarget(client, to, say), close: () => client.destroy() };
   }

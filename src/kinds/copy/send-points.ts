@@ -46,7 +46,7 @@ export const sendPoints: Step<CopyRun> = {
           const place = mergePlace(run);
           const finished = place === undefined ? undefined : await finishCopyMerge(place, vm, run);
           if (finished !== undefined) run.reporter.emit({ type: 'info', step: 'send-points', message: `${vm}: a merge left on the copy is finished: ${finished}` });
-          const pruned = place === undefined ? new Map<string, string | undefined>() : await prunedOnCopy(place, vm);
+          const pruned = await prunedOnCopy(run.state, vm);
           const context = { ...pointContext(run, rate.pace), standIn: (id: string) => standInOf(pruned, id) };
           run.copied.push(await copyVm(context, vm, (id) => run.reporter.emit({ type: 'info', step: 'send-points', message: `${vm}: sending point ${id}` }), pruned));
         } finally {

@@ -14,15 +14,16 @@ const THIS_HOST = new Set(['localhost', '127.0.0.1', '::1']);
 export function checkCopyRules({ data, issues }: CheckContext): void {
   if (stringAt(data, 'kind') !== 'copy') return;
   const raw = data as { copy?: { retention?: unknown }; repository?: { encryption?: unknown } } | null;
+  // An s3 copy refuses retention on its own grounds: one message, not two.
+  if (stringAt(data, 'copy', 'to', 'type') === 's3') {
+    checkS3Target(data, raw?.copy?.retention !== undefined, issues);
+    return;
+  }
   if (raw?.copy?.retention !== undefined && raw.repository?.encryption !== undefined) {
     issues.error(
       ['copy', 'retention'],
       "copy.retention: an encrypted repository's copy cannot merge its points: the copy's host would need the key, which never leaves the hub; leave copy.retention out (the copy keeps every point it is sent)",
     );
-  }
-  if (stringAt(data, 'copy', 'to', 'type') === 's3') {
-    checkS3Target(data, raw?.copy?.retention !== undefined, issues);
-    return;
   }
   const target = stringAt(data, 'copy', 'to', 'path');
   if (target === undefined || target === '' || hasEnvRef(target)) return;
