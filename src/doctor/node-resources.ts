@@ -96,7 +96,7 @@ async function giveBack(doctor: DoctorContext, host: NodeHost, resource: NodeRes
       });
     case COPY_MERGE_RESOURCE:
       return doctor.act(what, 'finish it', async () => {
-        const copy = resource.facts as unknown as CopyMergeFacts;
+        const copy = resource.facts as unknown as Required<Pick<CopyMergeFacts, 'plan' | 'vm' | 'nodeSpec' | 'root'>>;
         const target = sshCopyTarget(host, copy.nodeSpec, copy.root);
         const partials = partialFiles(store, resource.runId, target, { plan: copy.plan, nodeSpec: copy.nodeSpec });
         await finishCopyMerge({ target, partials, node: host, root: copy.root }, copy.vm, { store });
@@ -115,8 +115,12 @@ async function giveBack(doctor: DoctorContext, host: NodeHost, resource: NodeRes
 // An s3 copy's uploads a dead run left (docs/copies.md#copies-on-object-storage): aborted, with
 // the keys the environment or credentials file gives doctor now.
 async function giveBackToBucket(doctor: DoctorContext, resources: readonly NodeResource[]): Promise<void> {
-  // The S3 SDK is a megabyte of code: loaded only when doctor has an upload to abort.
-  const [{ s3Client, s3Keys }, { abortUploads, s3KeyOf }] = await Promise.all([import('../copy/s3/s3-client.js'), import('../copy/s3/s3-copy-target.js')]);
+  // The S3 SDK is a megabyte of code: loaded only when doctor has something to do in a bucket.
+  const [{ s3Client, s3Keys }, { abortUploads, s3CopyTarget, s3KeyOf }, { hubPlace }] = await Promise.all([
+    import('../copy/s3/s3-client.js'),
+    import('../copy/s3/s3-copy-target.js'),
+    import('../kinds/copy/open-copy.js'),
+  ]);
   const to = resources[0]!.facts.s3 as S3CopyTo;
   const keys = await s3Keys(to.credentials).catch((error: unknown) => (error instanceof Error ? error.message : String(error)));
   if (typeof keys === 'string') {
@@ -126,9 +130,21 @@ async function giveBackToBucket(doctor: DoctorContext, resources: readonly NodeR
   const client = s3Client(to, keys);
   try {
     for (const resource of resources) {
+      const forget = () => doctor.store.forgetNodeResource(resource.node, resource.kind, resource.name);
+      if (resource.kind === COPY_MERGE_RESOURCE) {
+        // A merge a dead run left in the bucket is finished, as the plan's next run would.
+        await doctor.act(describe(resource), 'finish it', async () => {
+          const copy = resource.facts as unknown as CopyMergeFacts;
+          const bucket = s3CopyTarget(client, to);
+          const partials = partialFiles(doctor.store, resource.runId, bucket, { plan: copy.plan, s3: to });
+          await finishCopyMerge(hubPlace({ target: bucket, partials }, bucket, copy.scratch!, doctor.store, resource.runId), copy.vm, { store: doctor.store });
+          await forget();
+        });
+        continue;
+      }
       await doctor.act(describe(resource), 'abort the upload', async () => {
         await abortUploads(client, to.bucket, s3KeyOf(to, resource.name));
-        await doctor.store.forgetNodeResource(resource.node, resource.kind, resource.name);
+        await forget();
       });
     }
   } finally {

@@ -11,123 +11,22 @@ import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { DeleteObjectCommand, HeadObjectCommand, ListMultipartUploadsCommand, ListObjectVersionsCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
+import { DeleteObjectCommand, HeadObjectCommand, ListObjectVersionsCommand } from '@aws-sdk/client-s3';
 import { describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
-import { writeRestorePlan, restoredDifference } from '../restore/restore-plan.js';
-import { backupsOf, type PointChain } from '../retention/point-chain.js';
+import { restoredDifference } from '../restore/restore-plan.js';
 import { useRunWorkspace } from '../support/run-workspace.js';
-import { useS3Server, type TestS3 } from '../support/s3-server.js';
-import { listBackups, parseEvents, sendenseRun, startSendenseRun, writePlan } from '../support/sendense-cli.js';
+import { useS3Server } from '../support/s3-server.js';
+import { listBackups, sendenseRun, startSendenseRun } from '../support/sendense-cli.js';
 import { createDisk, keepCopy, portRangeForTestFile, writeDisk } from '../support/vm-disks.js';
-import { copyCounts, filesUnder, importedAndVerified, rows, type CopyCounts } from './copy-support.js';
+import { filesUnder, rows } from './copy-support.js';
+import { s3CopyHelpers } from './s3-support.js';
 
 const MiB = 1024 * 1024;
 const ports = portRangeForTestFile();
 const ws = useRunWorkspace('sendense-s3-copy-');
 const server = useS3Server();
-
-interface S3PlanOptions {
-  readonly name: string;
-  readonly bucket: string;
-  readonly prefix?: string;
-  readonly lock?: boolean;
-  readonly endpoint?: string;
-}
-
-function writeS3Plan(options: S3PlanOptions): string {
-  const doc = {
-    version: 1,
-    kind: 'copy',
-    name: options.name,
-    vm: { name: 's3vm' },
-    repository: { path: ws.repository },
-    copy: {
-      to: {
-        type: 's3',
-        endpoint: options.endpoint ?? server.s3.endpoint,
-        bucket: options.bucket,
-        ...(options.prefix === undefined ? {} : { prefix: options.prefix }),
-        accessKeyIdEnv: 'TEST_S3_KEY_ID',
-        secretAccessKeyEnv: 'TEST_S3_SECRET',
-        ...(options.lock === false ? {} : { objectLock: { mode: 'compliance', days: 1 } }),
-      },
-    },
-  };
-  const file = path.join(ws.dir, `${options.name}.yaml`);
-  writeFileSync(file, stringify(doc));
-  return file;
-}
-
-function keys(s3: TestS3, overrides: Record<string, string> = {}): Record<string, string> {
-  return { TEST_S3_KEY_ID: s3.accessKeyId, TEST_S3_SECRET: s3.secretAccessKey, ...overrides };
-}
-
-async function copyToBucket(plan: string): Promise<CopyCounts & { readonly infos: string[] }> {
-  const result = await sendenseRun([plan, '--db', ws.db, '--json'], keys(server.s3));
-  expect(result.exitCode, `${result.stdout}\n${result.stderr}`).toBe(0);
-  expect(`${result.stdout}${result.stderr}`).not.toContain(server.s3.secretAccessKey);
-  const infos = parseEvents(result.stdout).flatMap((event) => (event.type === 'info' && typeof event.message === 'string' ? [event.message] : []));
-  return { ...copyCounts(result), infos };
-}
-
-// Points of a VM with a small disk and a large one (its full is a multipart upload of 3 parts).
-async function backUp(chain: PointChain | undefined, round: number): Promise<PointChain> {
-  const here =
-    chain ??
-    ({
-      vm: 's3vm',
-      dir: ws.dir,
-      db: ws.db,
-      repository: ws.repository,
-      ports,
-      disks: [
-        { key: 2000, path: createDisk(path.join(ws.dir, 'small.qcow2'), 16 * MiB) },
-        { key: 2001, path: createDisk(path.join(ws.dir, 'large.qcow2'), 64 * MiB) },
-      ],
-      ids: [],
-      copies: {},
-    } satisfies PointChain);
-  const [small, large] = here.disks;
-  writeDisk(small!.path, [`write -P 0x${(0x21 + round).toString(16)} ${round}M 2M`]);
-  writeDisk(large!.path, round === 0 ? ['write -P 0x31 0 40M'] : [`write -P 0x${(0x32 + round).toString(16)} ${round * 5}M 1M`, `write -z ${round * 7}M 64k`]);
-  const plan = writePlan(ws.dir, { name: 's3vm-backup', vm: here.vm, disks: here.disks, repository: ws.repository, ports });
-  const result = await sendenseRun([plan, '--db', ws.db]);
-  expect(result.exitCode, `${result.stdout}\n${result.stderr}`).toBe(0);
-  const id = (await backupsOf(here)).at(-1)!.id;
-  here.ids.push(id);
-  here.copies[id] = Object.fromEntries(here.disks.map((disk) => [disk.key, keepCopy(disk.path, path.join(ws.dir, `p${round}-${disk.key}.qcow2`))]));
-  return here;
-}
-
-async function listKeys(client: S3Client, bucket: string, prefix = ''): Promise<string[]> {
-  const listed = await client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix }));
-  return (listed.Contents ?? []).map((object) => object.Key!).sort();
-}
-
-async function uploadsLeft(client: S3Client, bucket: string): Promise<string[]> {
-  return ((await client.send(new ListMultipartUploadsCommand({ Bucket: bucket }))).Uploads ?? []).map((upload) => upload.Key!);
-}
-
-// `sendense-run fetch`: the copy's objects (or what one point needs) back into a directory.
-async function fetched(plan: string, dir: string, ...options: string[]): Promise<{ fetched: number; kept: number }> {
-  const result = await sendenseRun(['fetch', plan, dir, ...options, '--json'], keys(server.s3));
-  expect(result.exitCode, `${result.stdout}\n${result.stderr}`).toBe(0);
-  return parseEvents(result.stdout).find((event) => event.type === 'summary') as unknown as { fetched: number; kept: number };
-}
-
-async function expectRestoresExactly(chain: PointChain, copyDir: string, name: string): Promise<void> {
-  const copyDb = await importedAndVerified(copyDir, path.join(ws.dir, `${name}.db`));
-  for (const [index, id] of chain.ids.entries()) {
-    const target = path.join(ws.dir, `${name}-${index}-{key}.qcow2`);
-    const plan = writeRestorePlan(ws.dir, { name: `${name}-${index}`, vm: chain.vm, repository: copyDir, ports, point: id, target: { type: 'file', path: target, format: 'qcow2' } });
-    const restored = await sendenseRun([plan, '--db', copyDb]);
-    expect(restored.exitCode, `${restored.stdout}\n${restored.stderr}`).toBe(0);
-    for (const disk of chain.disks) {
-      expect(restoredDifference(chain.copies[id]![disk.key]!, target.replace('{key}', String(disk.key)), 'qcow2'), `point ${index} disk ${disk.key}`).toBe('');
-    }
-  }
-}
+const { writeS3Plan, keys, copyToBucket, backUp, listKeys, uploadsLeft, fetched, expectRestoresExactly } = s3CopyHelpers(ws, server, ports);
 
 describe('a copy to an S3 bucket with object lock (real radosgw)', () => {
   it('sends each point once, locks every object so the hub cannot delete it, and every point restores exactly from the bucket', async () => {
@@ -250,19 +149,18 @@ describe('a copy to an S3 bucket with object lock (real radosgw)', () => {
     // Without objectLock, a plain bucket takes the copy.
     expect(await copyToBucket(writeS3Plan({ name: 's3-plain', bucket: 'plain', lock: false }))).toMatchObject({ pointsSent: 1 });
 
-    // A key written in the plan, or retention on an s3 copy: validate refuses, the value never shown.
+    // A key written in the plan: validate refuses, the value never shown.
     const literal = writeS3Plan({ name: 's3-literal', bucket: 'plain' });
     writeFileSync(
       literal,
       stringify({
         ...(await import('yaml')).parse((await import('node:fs')).readFileSync(literal, 'utf8')),
-        copy: { to: { type: 's3', endpoint: away, bucket: 'plain', accessKeyIdEnv: 'TEST_S3_KEY_ID', secretAccessKey: 'sEcReTvAlUe/123' }, retention: { keepLast: 2 } },
+        copy: { to: { type: 's3', endpoint: away, bucket: 'plain', accessKeyIdEnv: 'TEST_S3_KEY_ID', secretAccessKey: 'sEcReTvAlUe/123' } },
       }),
     );
     const validated = await sendenseRun(['validate', literal]);
     expect(validated.exitCode, validated.stdout + validated.stderr).toBe(2);
     expect(validated.stdout + validated.stderr).toMatch(/copy\.to\.secretAccessKey: an object store's key must not be written in a plan/);
-    expect(validated.stdout + validated.stderr).toMatch(/copy\.retention: an s3 copy keeps every point/);
     expect(validated.stdout + validated.stderr).not.toContain('sEcReTvAlUe');
   }, 300_000);
 

@@ -8,7 +8,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import { CreateBucketCommand, S3Client } from '@aws-sdk/client-s3';
+import { CreateBucketCommand, PutBucketVersioningCommand, S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll } from 'vitest';
 import { freePort } from './free-port.js';
 
@@ -22,7 +22,7 @@ export interface TestS3 {
   /** A client with the user's keys (what the hub's plan gets). */
   readonly client: S3Client;
   /** A new bucket, with object lock (and so versioning) when asked. */
-  makeBucket(name: string, options?: { readonly objectLock?: boolean }): Promise<void>;
+  makeBucket(name: string, options?: { readonly objectLock?: boolean; readonly versioning?: boolean }): Promise<void>;
 }
 
 // Registers the file's hooks: one cluster for every test of the file.
@@ -53,6 +53,7 @@ export function useS3Server(): { readonly s3: TestS3 } {
       client,
       async makeBucket(name, options = {}) {
         await client.send(new CreateBucketCommand({ Bucket: name, ObjectLockEnabledForBucket: options.objectLock === true }));
+        if (options.versioning === true) await client.send(new PutBucketVersioningCommand({ Bucket: name, VersioningConfiguration: { Status: 'Enabled' } }));
       },
     };
   }, 180_000);

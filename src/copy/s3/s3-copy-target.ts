@@ -13,6 +13,8 @@ import {
   GetObjectLockConfigurationCommand,
   HeadObjectCommand,
   ListMultipartUploadsCommand,
+  ListObjectVersionsCommand,
+  type ListObjectVersionsCommandOutput,
   ListObjectsV2Command,
   type S3Client,
 } from '@aws-sdk/client-s3';
@@ -23,12 +25,31 @@ import { REPOSITORY_MARKER } from '../../repository/marker.js';
 import type { CopyTarget, TargetRoot } from '../copy-target.js';
 import { s3Problem } from './s3-client.js';
 import { s3Description, s3TargetId } from './s3-description.js';
+import { downloadObject } from './s3-download.js';
 import { expectedEtag, lockVersion, unquote, uploadObject } from './s3-upload.js';
 
 const PARTIAL = '.partial';
 
+/** What a bucket gives beyond a CopyTarget: its files brought down for a merge on the hub, and space given back. */
+export interface S3CopyTarget extends CopyTarget {
+  /** The object into a file on the hub, checked against its ETag. */
+  download(relative: string, file: string, signal?: AbortSignal): Promise<void>;
+  /** Deletes the versions under `dir` that nothing reads any more and no lock holds (docs/copies.md#retention-in-a-bucket). */
+  reclaim(dir: string): Promise<Reclaimed>;
+}
+
+export interface Reclaimed {
+  readonly deleted: number;
+  readonly deletedBytes: number;
+  /** Versions no point needs any more, kept until their lock ends. */
+  readonly held: number;
+  readonly heldBytes: number;
+  /** When the first of those can go. */
+  readonly heldUntil?: Date;
+}
+
 // `say`: hears what a run should tell (an upload resumed).
-export function s3CopyTarget(client: S3Client, to: S3CopyTo, say: (message: string) => void = () => {}): CopyTarget {
+export function s3CopyTarget(client: S3Client, to: S3CopyTo, say: (message: string) => void = () => {}): S3CopyTarget {
   const description = s3Description(to);
   const { bucket } = to;
   const key = (relative: string): string => (to.prefix === '' ? relative : path.posix.join(to.prefix, relative));
@@ -40,7 +61,10 @@ export function s3CopyTarget(client: S3Client, to: S3CopyTo, say: (message: stri
     return name === 'NoSuchKey' || name === 'NotFound';
   };
 
-  const target: CopyTarget = {
+  const head = (relative: string) =>
+    client.send(new HeadObjectCommand({ Bucket: bucket, Key: key(relative) })).catch((error: unknown) => (missing(error) ? undefined : fail(`cannot read ${relative}`)(error)));
+
+  const target: S3CopyTarget = {
     description,
     node: s3TargetId(to),
     absolute: (relative) => `s3://${bucket}/${key(relative)}`,
@@ -82,21 +106,80 @@ export function s3CopyTarget(client: S3Client, to: S3CopyTo, say: (message: stri
       if (resumedBytes > 0) say(`${relative}: resumed the upload a killed run left (${formatBytes(resumedBytes)} of its parts were in the store already)`);
     },
     async sameAs(relative, file) {
-      const head = await client.send(new HeadObjectCommand({ Bucket: bucket, Key: key(relative) })).catch((error: unknown) => (missing(error) ? undefined : fail(`cannot read ${relative}`)(error)));
+      const there = await head(relative);
       const size = (await stat(file)).size;
-      if (head === undefined || head.ContentLength !== size || unquote(head.ETag) !== (await expectedEtag(file, size))) return false;
+      if (there === undefined || there.ContentLength !== size || unquote(there.ETag) !== (await expectedEtag(file, size))) return false;
       // Kept: a run killed between its upload and its lock left it unlocked.
-      await lockVersion({ client, bucket, key: key(relative), lock: to.objectLock }, head.VersionId).catch(fail(`cannot lock ${relative}`));
+      await lockVersion({ client, bucket, key: key(relative), lock: to.objectLock }, there.VersionId).catch(fail(`cannot lock ${relative}`));
       return true;
     },
     async remove(relatives) {
       for (const relative of relatives) {
         if (relative.endsWith(PARTIAL)) await abortUploads(client, bucket, key(relative.slice(0, -PARTIAL.length))).catch(fail(`cannot abort the upload of ${relative}`));
-        else await client.send(new DeleteObjectCommand({ Bucket: bucket, Key: key(relative) })).catch(fail(`cannot remove ${relative}`));
+        // In a versioned bucket a delete hides the object behind a delete marker (its versions stay
+        // until reclaim deletes them); one of a key that is not there would only add a marker.
+        else if ((await head(relative)) !== undefined) await client.send(new DeleteObjectCommand({ Bucket: bucket, Key: key(relative) })).catch(fail(`cannot remove ${relative}`));
       }
     },
+    async download(relative, file, signal) {
+      const there = await head(relative);
+      if (there === undefined) throw new SendenseError(`${description}: ${relative} is not there`);
+      // Pinned to the version looked at: the bytes checked are the ETag's.
+      await downloadObject(client, bucket, { key: key(relative), size: there.ContentLength ?? 0, etag: unquote(there.ETag), versionId: there.VersionId }, file, signal).catch(
+        fail(`cannot read ${relative}`),
+      );
+    },
+    reclaim: (dir) => reclaimVersions(client, bucket, `${key(dir)}/`).catch(fail(`cannot give back the space of ${dir}`)),
   };
   return Object.freeze(target);
+}
+
+// Every version under the prefix that no reader sees any more: the earlier versions of a key written
+// again, and every version of a key removed (behind its delete marker). Each is deleted by its
+// version id once no lock holds it (never with a bypass); a delete marker goes once no version is
+// left behind it. In a bucket without versioning there is nothing of the kind.
+async function reclaimVersions(client: S3Client, bucket: string, prefix: string): Promise<Reclaimed> {
+  interface Entry {
+    readonly key: string;
+    readonly versionId: string;
+    readonly latest: boolean;
+    readonly marker: boolean;
+    readonly size: number;
+  }
+  const entries: Entry[] = [];
+  let [keyMarker, versionMarker]: (string | undefined)[] = [undefined, undefined];
+  do {
+    const page: ListObjectVersionsCommandOutput = await client.send(new ListObjectVersionsCommand({ Bucket: bucket, Prefix: prefix, KeyMarker: keyMarker, VersionIdMarker: versionMarker }));
+    for (const v of page.Versions ?? []) entries.push({ key: v.Key!, versionId: v.VersionId!, latest: v.IsLatest === true, marker: false, size: v.Size ?? 0 });
+    for (const m of page.DeleteMarkers ?? []) entries.push({ key: m.Key!, versionId: m.VersionId!, latest: m.IsLatest === true, marker: true, size: 0 });
+    [keyMarker, versionMarker] = page.IsTruncated === true ? [page.NextKeyMarker, page.NextVersionIdMarker] : [undefined, undefined];
+  } while (keyMarker !== undefined);
+  const result = { deleted: 0, deletedBytes: 0, held: 0, heldBytes: 0, heldUntil: undefined as Date | undefined };
+  const remove = (entry: Entry) => client.send(new DeleteObjectCommand({ Bucket: bucket, Key: entry.key, VersionId: entry.versionId }));
+  const byKey = new Map<string, Entry[]>();
+  for (const entry of entries) byKey.set(entry.key, [...(byKey.get(entry.key) ?? []), entry]);
+  for (const versions of byKey.values()) {
+    const removed = versions.some((entry) => entry.latest && entry.marker);
+    let left = 0;
+    for (const version of versions.filter((entry) => !entry.marker && (removed || !entry.latest) && entry.versionId !== 'null')) {
+      const there = await client.send(new HeadObjectCommand({ Bucket: bucket, Key: version.key, VersionId: version.versionId }));
+      const until = there.ObjectLockRetainUntilDate;
+      if (until !== undefined && until.getTime() > Date.now()) {
+        left++;
+        result.held++;
+        result.heldBytes += version.size;
+        if (result.heldUntil === undefined || until < result.heldUntil) result.heldUntil = until;
+        continue;
+      }
+      await remove(version);
+      result.deleted++;
+      result.deletedBytes += version.size;
+    }
+    const dataLeft = left + versions.filter((entry) => !entry.marker && entry.latest).length;
+    // A marker in front of nothing is dropped; one still hiding a version stays.
+    for (const marker of versions.filter((entry) => entry.marker && (dataLeft === 0 || !entry.latest))) await remove(marker);
+  }
+  return result;
 }
 
 /** The object key of a partial file's record (`s3://bucket/<key>.partial`), as absolute() wrote it. */

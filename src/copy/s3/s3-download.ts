@@ -19,6 +19,8 @@ export interface ObjectToFetch {
   readonly size: number;
   /** As the store lists it, unquoted. */
   readonly etag: string;
+  /** The version to read; the current one when left out. */
+  readonly versionId?: string;
 }
 
 /** 'kept': the file was there with those bytes; 'fetched': brought now. */
@@ -37,7 +39,7 @@ export async function downloadObject(client: S3Client, bucket: string, object: O
         const start = part * partSize;
         const end = Math.min(object.size, start + partSize) - 1;
         const range = object.size === 0 ? undefined : `bytes=${start}-${end}`;
-        const answer = await client.send(new GetObjectCommand({ Bucket: bucket, Key: object.key, Range: range }), { abortSignal: signal });
+        const answer = await client.send(new GetObjectCommand({ Bucket: bucket, Key: object.key, Range: range, VersionId: object.versionId }), { abortSignal: signal });
         const body = Buffer.from(await answer.Body!.transformToByteArray());
         if (body.length !== end - start + 1) throw new Error(`${object.key}: ${body.length} bytes came for the range ${start}-${end}`);
         md5s[part] = createHash('md5').update(body).digest();

@@ -2,6 +2,7 @@
 
 import type { Resolved, RunContext } from '../../engine/run-context.js';
 import type { CopyTarget } from '../../copy/copy-target.js';
+import type { S3CopyTarget } from '../../copy/s3/s3-copy-target.js';
 import type { VmCopied } from '../../copy/copy-vm.js';
 import type { NodeHost } from '../../node/node.js';
 import type { CopyPlan } from '../../plan/types.js';
@@ -13,6 +14,8 @@ export interface CopyState {
   readonly node?: NodeHost;
   /** ssh: the copy's path there. */
   readonly root?: string;
+  /** s3: the target again, with what only a bucket does (its merges are worked out on the hub). */
+  readonly bucket?: S3CopyTarget;
   /** s3: the client, closed with the run. */
   readonly close?: () => void;
 }

@@ -4,8 +4,10 @@
 // anything else is refused in one line. An encrypted repository's keyring (wrapped secrets only) follows the hub's.
 
 import { readFile } from 'node:fs/promises';
+import path from 'node:path';
 import { copySource, judgeTarget } from '../../copy/copy-origin.js';
 import { checkMergeTools, type CopyPlace } from '../../copy/copy-retention.js';
+import { LOCAL_NODE_ID } from '../../node/node.js';
 import { textBytes } from '../../copy/outgoing-bytes.js';
 import { partialFiles, type CopyPartialFacts } from '../../copy/partial-files.js';
 import { placeFile, type PlaceContext } from '../../copy/place-file.js';
@@ -16,6 +18,8 @@ import { connectSshNode } from '../../node/ssh.js';
 import { KEYRING_FILE, keyringPath } from '../../repository/keyring.js';
 import { parseRepositoryMarker, readRepositoryMarker, REPOSITORY_MARKER, repositoryMarkerText } from '../../repository/marker.js';
 import type { CopyPlan } from '../../plan/types.js';
+import type { S3CopyTarget } from '../../copy/s3/s3-copy-target.js';
+import type { Store } from '../../store/index.js';
 import type { CopyRun, CopyState } from './copy-run.js';
 
 export const openCopy: Step<CopyRun> = {
@@ -33,7 +37,7 @@ export const openCopy: Step<CopyRun> = {
     if (verdict.kind === 'refused') throw new SendenseError(`copy target ${target.description} refused: ${verdict.why}; nothing was written`, { step: 'open-copy' });
     const place = placeContext(run);
     const merging = mergePlace(run);
-    if (plan.copy.retention !== undefined && merging !== undefined) await checkMergeTools(merging);
+    if (plan.copy.retention !== undefined && merging !== undefined && 'node' in merging) await checkMergeTools(merging);
     if (verdict.kind === 'new') {
       await placeFile(place, REPOSITORY_MARKER, textBytes(repositoryMarkerText(settings, origin)));
     }
@@ -50,10 +54,28 @@ export function placeContext(run: CopyRun): PlaceContext {
   return { target, partials, signal: run.signal };
 }
 
-// Where the copy's own merges run: on an ssh copy's host; none for an s3 copy (it has no retention).
+// Where the copy's own merges run: on an ssh copy's host; for a bucket, on the hub, in a directory
+// of the repository (it has room for the files merged).
 export function mergePlace(run: CopyRun): CopyPlace | undefined {
-  const { node, root } = run.state;
-  return node === undefined || root === undefined ? undefined : { ...placeContext(run), node, root };
+  const { node, root, bucket } = run.state;
+  if (node !== undefined && root !== undefined) return { ...placeContext(run), node, root };
+  if (bucket === undefined) return undefined;
+  return hubPlace(placeContext(run), bucket, path.join(run.plan.repository.path, COPY_WORK_DIR), run.store, run.runId);
+}
+
+/** Where a bucket's merges are worked out, in the repository. */
+export const COPY_WORK_DIR = '.sendense-copy-work';
+
+export function hubPlace(place: PlaceContext, bucket: S3CopyTarget, scratch: string, store: Store, runId: string): CopyPlace {
+  return {
+    ...place,
+    scratch,
+    download: (relative, file) => bucket.download(relative, file, place.signal),
+    scratchDirs: {
+      record: (dir) => store.recordNodeResource({ runId, node: LOCAL_NODE_ID, kind: 'scratch-dir', name: dir, facts: { nodeSpec: null } }),
+      forget: (dir) => store.forgetNodeResource(LOCAL_NODE_ID, 'scratch-dir', dir),
+    },
+  };
 }
 
 // What doctor needs to reach the copy again: the host as the plan gives it, or the bucket (never its keys).
@@ -67,7 +89,8 @@ async function reachCopy(to: CopyPlan['copy']['to'], say: (message: string) => v
     // The S3 SDK (a megabyte of code) is loaded only for a copy to a bucket.
     const [{ s3Client, s3Keys }, { s3CopyTarget }] = await Promise.all([import('../../copy/s3/s3-client.js'), import('../../copy/s3/s3-copy-target.js')]);
     const client = s3Client(to, await s3Keys(to.credentials));
-    return { target: s3CopyTarget(client, to, say), close: () => client.destroy() };
+    const bucket = s3CopyTarget(client, to, say);
+    return { target: bucket, bucket, close: () => client.destroy() };
   }
   const node = await connectSshNode(to.node);
   return { node, root: to.path, target: sshCopyTarget(node, to.node, to.path) };

@@ -8,6 +8,21 @@ import { plural } from '../../format/plural.js';
 import type { CopyRun } from './copy-run.js';
 import { mergePlace } from './open-copy.js';
 import { takeVm } from './send-points.js';
+import type { Reclaimed } from '../../copy/s3/s3-copy-target.js';
+import { formatBytes } from '../../format/bytes.js';
+import type { S3CopyTo, SshCopyTo } from '../../plan/types.js';
+
+// "3 old versions deleted (120 MiB), 2 held by object lock (64 MiB, the first until 2026-12-24)".
+function reclaimedLine(all: readonly Reclaimed[]): string {
+  const sum = (pick: (one: Reclaimed) => number) => all.reduce((total, one) => total + pick(one), 0);
+  const until = all.flatMap((one) => (one.heldUntil === undefined ? [] : [one.heldUntil])).sort((a, b) => a.getTime() - b.getTime())[0];
+  const deleted = `${plural(
+    sum((one) => one.deleted),
+    'old version',
+  )} deleted (${formatBytes(sum((one) => one.deletedBytes))})`;
+  const held = sum((one) => one.held);
+  return held === 0 ? deleted : `${deleted}, ${held} held by object lock (${formatBytes(sum((one) => one.heldBytes))}, the first until ${until!.toISOString().slice(0, 10)})`;
+}
 
 export const pruneCopyStep: Step<CopyRun> = {
   name: 'prune-copy',
@@ -17,24 +32,27 @@ export const pruneCopyStep: Step<CopyRun> = {
     const { plan, store } = run;
     const place = mergePlace(run);
     const to = plan.copy.to;
-    // validate refuses copy.retention for an s3 copy (docs/copies.md#copies-on-object-storage).
-    if (place === undefined || to.type !== 'ssh') throw new Error('prune-copy on a copy without a host to merge on');
+    if (place === undefined) throw new Error('prune-copy on a copy with nowhere to merge');
+    const facts = 'scratch' in place ? { plan: plan.name, s3: to as S3CopyTo, scratch: place.scratch } : { plan: plan.name, nodeSpec: (to as SshCopyTo).node };
+    const say = (message: string) => run.reporter.emit({ type: 'info', step: 'prune-copy', message });
     const totals: CopyPruned[] = [];
+    const reclaimed: Reclaimed[] = [];
     for (const { vm } of run.copied) {
       await takeVm(run, vm);
       try {
         const hubDisks = new Map((await store.listBackups({ vm })).filter((backup) => backup.repository === plan.repository.path).map((backup) => [backup.id, backup.disks.length] as const));
-        const say = (message: string) => run.reporter.emit({ type: 'info', step: 'prune-copy', message });
-        const facts = { plan: plan.name, nodeSpec: to.node };
         totals.push(await pruneCopy(place, { store, runId: run.runId, facts, say, signal: run.signal }, vm, plan.copy.retention!, hubDisks, plan.timezone));
+        // A bucket: the versions no point reads any more are deleted once no lock holds them.
+        if (run.state.bucket !== undefined) reclaimed.push(await run.state.bucket.reclaim(vm));
       } finally {
         await store.unlockVm(vm, run.runId);
       }
     }
     const sum = (pick: (pruned: CopyPruned) => number) => totals.reduce((total, pruned) => total + pick(pruned), 0);
     const [merged, removed, kept] = [sum((t) => t.merged), sum((t) => t.removed), sum((t) => t.kept)];
-    if (merged + removed === 0) return `nothing to merge; ${plural(kept, 'point')} kept on the copy`;
-    return `${plural(merged, 'point')} merged, ${removed} removed, ${plural(kept, 'point')} kept on the copy`;
+    const space = run.state.bucket === undefined ? '' : `; ${reclaimedLine(reclaimed)}`;
+    if (merged + removed === 0) return `nothing to merge; ${plural(kept, 'point')} kept on the copy${space}`;
+    return `${plural(merged, 'point')} merged, ${removed} removed, ${plural(kept, 'point')} kept on the copy${space}`;
   },
   would: (run) =>
     run.plan.copy.retention === undefined

@@ -1,7 +1,7 @@
 // copy (docs/copies.md): the copy's path is absolute on its host, and a copy on this host is never
 // the repository itself nor inside it (the hub's own scan would take it for a VM's folder). An s3
-// copy (docs/copies.md#copies-on-object-storage) names its credentials one way, and has no
-// retention yet: its merges would rewrite objects.
+// copy (docs/copies.md#copies-on-object-storage) names its credentials one way. An encrypted
+// repository's copy has no retention.
 
 import path from 'node:path';
 import { hasEnvRef } from '../env-refs.js';
@@ -14,16 +14,18 @@ const THIS_HOST = new Set(['localhost', '127.0.0.1', '::1']);
 export function checkCopyRules({ data, issues }: CheckContext): void {
   if (stringAt(data, 'kind') !== 'copy') return;
   const raw = data as { copy?: { retention?: unknown }; repository?: { encryption?: unknown } } | null;
-  // An s3 copy refuses retention on its own grounds: one message, not two.
-  if (stringAt(data, 'copy', 'to', 'type') === 's3') {
-    checkS3Target(data, raw?.copy?.retention !== undefined, issues);
-    return;
-  }
+  const s3 = stringAt(data, 'copy', 'to', 'type') === 's3';
   if (raw?.copy?.retention !== undefined && raw.repository?.encryption !== undefined) {
     issues.error(
       ['copy', 'retention'],
-      "copy.retention: an encrypted repository's copy cannot merge its points: the copy's host would need the key, which never leaves the hub; leave copy.retention out (the copy keeps every point it is sent)",
+      s3
+        ? "copy.retention: an encrypted repository's copy in a bucket cannot merge its points yet; leave copy.retention out (the copy keeps every point it is sent)"
+        : "copy.retention: an encrypted repository's copy cannot merge its points: the copy's host would need the key, which never leaves the hub; leave copy.retention out (the copy keeps every point it is sent)",
     );
+  }
+  if (s3) {
+    checkS3Target(data, issues);
+    return;
   }
   const target = stringAt(data, 'copy', 'to', 'path');
   if (target === undefined || target === '' || hasEnvRef(target)) return;
@@ -40,14 +42,8 @@ export function checkCopyRules({ data, issues }: CheckContext): void {
   }
 }
 
-function checkS3Target(data: unknown, retention: boolean, issues: CheckContext['issues']): void {
+function checkS3Target(data: unknown, issues: CheckContext['issues']): void {
   const has = (key: string) => stringAt(data, 'copy', 'to', key) !== undefined;
-  if (retention) {
-    issues.error(
-      ['copy', 'retention'],
-      'copy.retention: an s3 copy keeps every point it is sent for now (merging on object storage would rewrite objects); leave copy.retention out, and let objectLock.days and a bucket lifecycle rule bound what it keeps',
-    );
-  }
   const fromEnv = has('accessKeyIdEnv') || has('secretAccessKeyEnv');
   if (fromEnv && has('credentialsFile')) {
     issues.error(['copy', 'to', 'credentialsFile'], 'copy.to: give the credentials one way: accessKeyIdEnv with secretAccessKeyEnv, or credentialsFile');
