@@ -57,6 +57,9 @@ command -v make >/dev/null 2>&1 || toolchain+=(make)
 command -v g++ >/dev/null 2>&1 || toolchain+=(g++)
 if [ ${#toolchain[@]} -eq 0 ]; then start_npm_ci; else need+=("${toolchain[@]}"); fi
 command -v qemu-img >/dev/null 2>&1 || need+=(qemu-utils)
+# Reading a copy straight from its bucket (fetch --lazy): qemu-storage-daemon, whose FUSE exports
+# present the bucket's files as files.
+command -v qemu-storage-daemon >/dev/null 2>&1 || need+=(qemu-system-common)
 command -v nbdcopy >/dev/null 2>&1 || need+=(libnbd-bin)
 command -v nbdkit >/dev/null 2>&1 || need+=(nbdkit)
 [ -x /usr/sbin/sshd ] || need+=(openssh-server)

@@ -82,7 +82,7 @@ export const COMMANDS: readonly CommandEntry[] = [
   },
   {
     name: 'fetch',
-    overview: [['fetch COPY-PLAN.yaml DIR [--vm NAME [--point ID|latest]]', "bring an s3 copy's objects back into DIR, a repository"]],
+    overview: [['fetch COPY-PLAN.yaml DIR [--vm NAME [--point ID|latest]] [--lazy]', "bring an s3 copy's objects back into DIR, a repository (--lazy: read from the bucket as read)"]],
     load: async () => (await import('./fetch-command.js')).fetchCommand,
   },
   {

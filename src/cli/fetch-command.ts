@@ -1,29 +1,35 @@
-// `sendense-run fetch COPY-PLAN.yaml DIR [--vm NAME [--point ID|latest]]`: an s3 copy's objects
-// brought back into DIR, which is then a repository (docs/copies.md#restoring-from-a-bucket):
-// `catalog import DIR`, `verify`, a restore plan with DIR as its repository. The keys are the
-// plan's (its environment variables or credentials file), as for a run of it.
+// `sendense-run fetch COPY-PLAN.yaml DIR [--vm NAME [--point ID|latest]] [--lazy]`: an s3 copy's
+// objects brought back into DIR, which is then a repository (docs/copies.md#restoring-from-a-bucket):
+// `catalog import DIR`, `verify`, a restore plan with DIR as its repository. With --lazy only the
+// small files come, and the backup files are read straight from the bucket while the command runs
+// (docs/copies.md#reading-straight-from-a-bucket). The keys are the plan's (its environment
+// variables or credentials file), as for a run of it.
 
 import path from 'node:path';
 import { fetchCopy } from '../copy/s3/fetch-copy.js';
 import { s3Client, s3Keys } from '../copy/s3/s3-client.js';
 import { s3Description } from '../copy/s3/s3-description.js';
+import { openBucketView } from '../copy/s3/bucket-view.js';
+import type { S3Client } from '@aws-sdk/client-s3';
+import type { S3CopyTo } from '../plan/types.js';
 import { formatBytes } from '../format/bytes.js';
 import { SendenseError, usageError } from '../errors.js';
 import { loadPlanForRun } from '../plan/load.js';
-import { rejectUnknownOptions, takeOption } from './args.js';
+import { rejectUnknownOptions, takeFlag, takeOption } from './args.js';
 import type { CommandSpec } from './command.js';
 import type { CliContext } from './context.js';
 
 export const fetchCommand: CommandSpec = {
   name: 'fetch',
-  usage: 'sendense-run fetch COPY-PLAN.yaml DIR [--vm NAME [--point ID|latest]]',
-  does: "Bring the objects of a copy plan's s3 copy back into DIR, which is then a repository (catalog import DIR,\nverify, a restore plan with DIR as its repository): every VM's, one VM's (--vm), or only the files one\npoint of it needs (--point: its chain, down to the full). Each object is read in ranged GETs, four at a\ntime, and counts only once its bytes make the ETag the store holds. DIR must be missing, empty, or an\nearlier fetch of the same copy: files already there with the same bytes are kept.",
+  usage: 'sendense-run fetch COPY-PLAN.yaml DIR [--vm NAME [--point ID|latest]] [--lazy]',
+  does: "Bring the objects of a copy plan's s3 copy back into DIR, which is then a repository (catalog import DIR,\nverify, a restore plan with DIR as its repository): every VM's, one VM's (--vm), or only the files one\npoint of it needs (--point: its chain, down to the full). Each object is read in ranged GETs, four at a\ntime, and counts only once its bytes make the ETag the store holds. DIR must be missing, empty, or an\nearlier fetch of the same copy: files already there with the same bytes are kept. With --lazy, the backup\nfiles stay in the bucket: DIR is a repository read from it as it is read, until Ctrl+C or SIGTERM.",
   options: [
     { name: '--vm', value: 'NAME', help: "only this VM's points" },
     { name: '--point', value: 'ID|latest', help: 'only what this point of --vm needs: its files and its parents, down to the full' },
+    { name: '--lazy', help: 'bring only the small files; read the backup files from the bucket as they are read, until Ctrl+C or SIGTERM' },
   ],
   exitCodes: [
-    { code: 0, when: 'every object asked for is in DIR, checked' },
+    { code: 0, when: 'every object asked for is in DIR, checked (--lazy: the view was closed by Ctrl+C or SIGTERM)' },
     { code: 1, when: 'the store could not be reached or refused the keys, or an object read back different (its partial file is removed)' },
     { code: 2, when: 'invalid plan, a plan that is not an s3 copy, DIR holding something else, or a usage error; nothing was written' },
   ],
@@ -31,7 +37,8 @@ export const fetchCommand: CommandSpec = {
 };
 
 async function runFetch(cli: CliContext, args: readonly string[]): Promise<number> {
-  const vm = takeOption(args, '--vm');
+  const lazy = takeFlag(args, '--lazy');
+  const vm = takeOption(lazy.rest, '--vm');
   const point = takeOption(vm.rest, '--point');
   rejectUnknownOptions(point.rest, fetchCommand);
   if (point.rest.length !== 2) throw usageError('fetch takes a copy plan and a directory (sendense-run fetch COPY-PLAN.yaml DIR)');
@@ -41,6 +48,13 @@ async function runFetch(cli: CliContext, args: readonly string[]): Promise<numbe
   const to = plan.copy.to;
   const dir = path.resolve(point.rest[1]!);
   const client = s3Client(to, await s3Keys(to.credentials));
+  if (lazy.present) {
+    try {
+      return await viewUntilStopped(cli, client, to, dir, { vm: vm.value, point: point.value });
+    } finally {
+      client.destroy();
+    }
+  }
   try {
     const outcome = await fetchCopy(client, to, dir, { vm: vm.value, point: point.value }, (relative) => {
       if (!cli.quiet && !cli.json) cli.stdout.write(`${relative}\n`);
@@ -51,5 +65,31 @@ async function runFetch(cli: CliContext, args: readonly string[]): Promise<numbe
     return 0;
   } finally {
     client.destroy();
+  }
+}
+
+const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+
+// --lazy: the view stays open until a signal (or its daemon ends on its own: exit 1).
+async function viewUntilStopped(cli: CliContext, client: S3Client, to: S3CopyTo, dir: string, choice: { vm?: string; point?: string }): Promise<number> {
+  let stop: () => void = () => {};
+  const stopped = new Promise<'signal'>((resolve) => (stop = () => resolve('signal')));
+  for (const signal of SIGNALS) process.on(signal, stop);
+  try {
+    const view = await openBucketView(client, to, dir, choice);
+    try {
+      if (cli.json) cli.stdout.write(`${JSON.stringify({ type: 'view', dir, files: view.files, fetched: view.fetched.length, kept: view.kept.length, point: view.point ?? null })}\n`);
+      else cli.stdout.write(`${dir} is a repository of ${s3Description(to)}: ${view.files} backup file(s) read from the bucket as they are read\nCtrl+C (or SIGTERM) closes it\n`);
+      const how = await Promise.race([stopped, view.ended]);
+      if (how !== 'signal') throw new SendenseError(`the view of ${s3Description(to)} at ${dir} stopped: qemu-storage-daemon ended (${how})`);
+    } finally {
+      await view.close();
+    }
+    const { requests, bytes } = view.served();
+    if (cli.json) cli.stdout.write(`${JSON.stringify({ type: 'view-closed', dir, requests, bytes })}\n`);
+    else cli.stdout.write(`closed the view at ${dir}: ${requests} read(s) from the bucket, ${formatBytes(bytes)}\n`);
+    return 0;
+  } finally {
+    for (const signal of SIGNALS) process.off(signal, stop);
   }
 }

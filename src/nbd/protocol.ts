@@ -13,6 +13,7 @@ export const FLAG_NO_ZEROES = 1 << 1;
 // proto.md "Option types".
 export const OPT_EXPORT_NAME = 1;
 export const OPT_ABORT = 2;
+export const OPT_INFO = 6;
 export const OPT_GO = 7;
 export const OPT_STRUCTURED_REPLY = 8;
 export const OPT_SET_META_CONTEXT = 10;

@@ -20,6 +20,8 @@ export interface FetchChoice {
   readonly vm?: string;
   /** A point id of `vm`, or 'latest'. */
   readonly point?: string;
+  /** Backup files (`.qcow2`) are not brought: they are listed in `lazy`, to be read where they are. */
+  readonly lazy?: boolean;
 }
 
 export interface Fetched {
@@ -29,6 +31,8 @@ export interface Fetched {
   readonly bytes: number;
   /** The point fetched, when one was asked for. */
   readonly point?: string;
+  /** With `lazy`: the backup files left in the bucket, by relative path. */
+  readonly lazy: ReadonlyMap<string, ObjectToFetch>;
 }
 
 export async function fetchCopy(client: S3Client, to: S3CopyTo, dir: string, choice: FetchChoice, heard: (relative: string) => void = () => {}): Promise<Fetched> {
@@ -49,8 +53,13 @@ export async function fetchCopy(client: S3Client, to: S3CopyTo, dir: string, cho
   const wanted = await chosen(client, to, objects, choice, description);
   const fetched: string[] = [];
   const kept: string[] = [];
+  const lazy = new Map<string, ObjectToFetch>();
   let bytes = 0;
   for (const relative of wanted.files) {
+    if (choice.lazy === true && relative.endsWith('.qcow2')) {
+      lazy.set(relative, objects.get(relative)!);
+      continue;
+    }
     const file = path.join(dir, ...relative.split('/'));
     await mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
     const object = objects.get(relative)!;
@@ -64,7 +73,7 @@ export async function fetchCopy(client: S3Client, to: S3CopyTo, dir: string, cho
     }
     heard(relative);
   }
-  return { fetched, kept, bytes, ...(wanted.point !== undefined && { point: wanted.point }) };
+  return { fetched, kept, bytes, lazy, ...(wanted.point !== undefined && { point: wanted.point }) };
 }
 
 // The relative paths to fetch, the marker first and the manifests last (a point is whole once they are there).

@@ -1,0 +1,119 @@
+// Reading a copy straight from its bucket (real radosgw; docs/copies.md#reading-straight-from-a-bucket):
+// `sendense-run fetch COPY-PLAN DIR --lazy` brings only the small files, and DIR is a repository
+// whose backup files are read from the bucket as they are read. catalog import, verify and restore
+// plans read it as any repository, and every point restores exactly; the files' bytes are never
+// written to the hub's disk. Ctrl+C (SIGTERM) closes it: nothing left mounted, no process left.
+// A kill -9 of the command takes its qemu-storage-daemon with it.
+
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { useRunWorkspace } from '../support/run-workspace.js';
+import { useS3Server } from '../support/s3-server.js';
+import { startSendenseRun, type RunningCli } from '../support/sendense-cli.js';
+import { portRangeForTestFile } from '../support/vm-disks.js';
+import { filesUnder } from './copy-support.js';
+import { s3CopyHelpers } from './s3-support.js';
+
+const ports = portRangeForTestFile();
+const ws = useRunWorkspace('sendense-s3-lazy-');
+const server = useS3Server();
+const { writeS3Plan, keys, copyToBucket, backUp, expectRestoresExactly } = s3CopyHelpers(ws, server, ports);
+
+// The FUSE files mounted under `dir` now.
+function mountsUnder(dir: string): string[] {
+  return readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .map((line) => line.split(' ')[4] ?? '')
+    .filter((point) => point.startsWith(`${dir}/`));
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+// The daemon the command started: its child (setpriv execs qemu-storage-daemon in place).
+function childrenOf(pid: number): number[] {
+  try {
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+  } catch {
+    return [];
+  }
+}
+
+// Views a test left open (it failed): closed after it, before its workspace goes.
+const open: RunningCli[] = [];
+afterEach(async () => {
+  for (const run of open.splice(0)) {
+    process.kill(run.pid, 'SIGTERM');
+    await run.exited;
+  }
+});
+
+async function openView(plan: string, dir: string, ...options: string[]): Promise<{ run: RunningCli; daemon: number }> {
+  const run = startSendenseRun(['fetch', plan, dir, '--lazy', ...options], keys(server.s3));
+  open.push(run);
+  await run.waitForEvent((event) => event.type === 'view');
+  const [daemon] = childrenOf(run.pid);
+  expect(daemon).toBeDefined();
+  expect(readFileSync(`/proc/${daemon}/cmdline`, 'utf8')).not.toContain(server.s3.secretAccessKey);
+  return { run, daemon: daemon! };
+}
+
+describe('a copy read straight from its bucket (fetch --lazy, real radosgw)', () => {
+  it('DIR is a repository read from the bucket: import, verify, every point restores exactly; Ctrl+C leaves nothing', async () => {
+    await server.s3.makeBucket('lazy', { objectLock: true });
+    const chain = await backUp(await backUp(await backUp(undefined, 0), 1), 2);
+    const plan = writeS3Plan({ name: 's3-lazy', bucket: 'lazy' });
+    expect(await copyToBucket(plan)).toMatchObject({ pointsSent: 3 });
+
+    const dir = path.join(ws.dir, 'view');
+    const { run, daemon } = await openView(plan, dir);
+    const backupFiles = filesUnder(dir).filter((file) => file.endsWith('.qcow2'));
+    expect(backupFiles).toHaveLength(6);
+    expect(mountsUnder(dir).sort()).toEqual(backupFiles.map((file) => path.join(dir, file)).sort());
+    // The files read as the objects' sizes; nothing of them is on the hub's disk.
+    const large = path.join(dir, 's3vm', 'disk-2001', `${chain.ids[0]}.qcow2`);
+    expect(statSync(large).size).toBe(statSync(path.join(ws.repository, 's3vm', 'disk-2001', `${chain.ids[0]}.qcow2`)).size);
+    await expectRestoresExactly(chain, dir, 'lazy');
+    // The daemon reads from a socket in a directory only its owner can enter.
+    const socket = /server\.path=([^,\0]+)/.exec(readFileSync(`/proc/${daemon}/cmdline`, 'utf8'))![1]!;
+    expect(statSync(path.dirname(socket)).mode & 0o777).toBe(0o700);
+
+    open.splice(open.indexOf(run), 1);
+    process.kill(run.pid, 'SIGTERM');
+    const ended = await run.exited;
+    expect(ended.exitCode, `${ended.stdout}\n${ended.stderr}`).toBe(0);
+    expect(ended.stdout).toMatch(/"type":"view-closed".*"requests":[1-9]/);
+    expect(mountsUnder(dir)).toEqual([]);
+    expect(existsSync(socket)).toBe(false);
+    expect(alive(daemon)).toBe(false);
+  }, 600_000);
+
+  it('one point only, and a kill -9 of the command takes its daemon and mounts with it', async () => {
+    await server.s3.makeBucket('killed', {});
+    const chain = await backUp(await backUp(undefined, 0), 1);
+    const plan = writeS3Plan({ name: 's3-killed', bucket: 'killed', lock: false });
+    await copyToBucket(plan);
+    const dir = path.join(ws.dir, 'one');
+    const { run, daemon } = await openView(plan, dir, '--vm', 's3vm', '--point', chain.ids[0]!);
+    expect(
+      filesUnder(dir)
+        .filter((file) => file.endsWith('.qcow2'))
+        .sort(),
+    ).toEqual([2000, 2001].map((key) => `s3vm/disk-${key}/${chain.ids[0]}.qcow2`));
+    await expectRestoresExactly({ ...chain, ids: [chain.ids[0]!] }, dir, 'one');
+
+    open.splice(open.indexOf(run), 1);
+    process.kill(run.pid, 'SIGKILL');
+    await run.exited;
+    for (let waited = 0; (alive(daemon) || mountsUnder(dir).length > 0) && waited < 100; waited++) await new Promise((resolve) => setTimeout(resolve, 100));
+    expect(alive(daemon)).toBe(false);
+    expect(mountsUnder(dir)).toEqual([]);
+  }, 600_000);
+});
