@@ -6,15 +6,14 @@
 // same files with the same SDK as `aws s3 cp` does it (8 MiB parts, 10 in flight, no
 // Content-MD5). Warm-up, alternating rounds, medians, load average.
 // BENCH_RUNS=N rounds (default 3), BENCH_GIB=N of data (default 1), BENCH_TMPDIR (default /var/tmp).
-import { execFileSync } from 'node:child_process';
 import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
-import { join, relative, resolve } from 'node:path';
-import { CompleteMultipartUploadCommand, CreateBucketCommand, CreateMultipartUploadCommand, PutObjectCommand, S3Client, UploadPartCommand } from '@aws-sdk/client-s3';
+import { join, relative } from 'node:path';
+import { CompleteMultipartUploadCommand, CreateBucketCommand, CreateMultipartUploadCommand, PutObjectCommand, UploadPartCommand } from '@aws-sdk/client-s3';
 import { stringify } from 'yaml';
 import { alternatingRounds } from './support/alternating-rounds.js';
 import { cli, requireBuild } from './support/built.js';
-import { freePort } from './support/free-port.js';
+import { startBenchS3 } from './support/ceph-s3.js';
 import { benchPorts, writeLocalPlan } from './support/local-plan.js';
 import { scratchDir } from './support/scratch.js';
 import { makeSourceImage } from './support/source-image.js';
@@ -28,31 +27,10 @@ const MiB = 1024 * 1024;
 const dir = scratchDir('sendense-bench-s3-copy-');
 const db = join(dir, 'state.db');
 const repository = join(dir, 'repository');
-const ceph = resolve('test/support/ceph');
 
-// The S3 server, stopped by PID when the bench ends.
-const port = await freePort();
-// Room for every round's upload (a full OSD blocks writes): the file is sparse.
-execFileSync('bash', [join(ceph, 'up.sh'), join(dir, 'ceph'), String(port)], {
-  stdio: ['ignore', 'ignore', 'inherit'],
-  env: { ...process.env, CEPH_BLOCK_GIB: String(16 + 12 * DATA_GIB * (RUNS + 3)) },
-});
-// Before the scratch directory goes (scratch.js's exit handler): down.sh finds the daemons by it.
-process.prependListener('exit', () => execFileSync('bash', [join(ceph, 'down.sh'), join(dir, 'ceph')]));
-process.on('SIGTERM', () => process.exit(143));
-const user = JSON.parse(readFileSync(join(dir, 'ceph', 's3-user.json'), 'utf8')).keys[0];
-const endpoint = `http://127.0.0.1:${port}`;
-process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
-const client = new S3Client({
-  endpoint,
-  region: 'us-east-1',
-  forcePathStyle: true,
-  credentials: { accessKeyId: user.access_key, secretAccessKey: user.secret_key },
-  requestChecksumCalculation: 'WHEN_REQUIRED',
-  responseChecksumValidation: 'WHEN_REQUIRED',
-});
+// The S3 server, stopped by PID when the bench ends; room for every round's upload (the file is sparse).
+const { endpoint, client, env } = await startBenchS3(dir, 16 + 12 * DATA_GIB * (RUNS + 3));
 await client.send(new CreateBucketCommand({ Bucket: 'bench', ObjectLockEnabledForBucket: true }));
-const env = { ...process.env, CI: '1', BENCH_S3_KEY_ID: user.access_key, BENCH_S3_SECRET: user.secret_key };
 
 // The repository: one full point of a disk with DATA_GIB of random data (8 MiB regions, 8 MiB holes).
 const image = join(dir, 'source.qcow2');

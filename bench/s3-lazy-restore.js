@@ -8,14 +8,14 @@
 // bytes dropped), and `fetch` then a restore from the fetched directory. Warm-up, alternating
 // rounds, medians, load average. BENCH_RUNS=N (3), BENCH_GIB=N (2), BENCH_TMPDIR (default /var/tmp).
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
-import { join, resolve } from 'node:path';
-import { CreateBucketCommand, GetObjectCommand, HeadObjectCommand, S3Client } from '@aws-sdk/client-s3';
+import { join } from 'node:path';
+import { CreateBucketCommand, GetObjectCommand, HeadObjectCommand } from '@aws-sdk/client-s3';
 import { stringify } from 'yaml';
 import { alternatingRounds } from './support/alternating-rounds.js';
 import { cli, requireBuild } from './support/built.js';
-import { freePort } from './support/free-port.js';
+import { startBenchS3 } from './support/ceph-s3.js';
 import { benchPorts, writeLocalPlan } from './support/local-plan.js';
 import { scratchDir } from './support/scratch.js';
 import { makeSourceImage } from './support/source-image.js';
@@ -29,29 +29,9 @@ const MiB = 1024 * 1024;
 const dir = scratchDir('sendense-bench-s3-lazy-');
 const db = join(dir, 'state.db');
 const repository = join(dir, 'repository');
-const ceph = resolve('test/support/ceph');
 
-const port = await freePort();
-execFileSync('bash', [join(ceph, 'up.sh'), join(dir, 'ceph'), String(port)], {
-  stdio: ['ignore', 'ignore', 'inherit'],
-  env: { ...process.env, CEPH_BLOCK_GIB: String(16 + 4 * DATA_GIB) },
-});
-// Before the scratch directory goes (scratch.js's exit handler): down.sh finds the daemons by it.
-process.prependListener('exit', () => execFileSync('bash', [join(ceph, 'down.sh'), join(dir, 'ceph')]));
-process.on('SIGTERM', () => process.exit(143));
-const user = JSON.parse(readFileSync(join(dir, 'ceph', 's3-user.json'), 'utf8')).keys[0];
-const endpoint = `http://127.0.0.1:${port}`;
-process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED = 'true';
-const client = new S3Client({
-  endpoint,
-  region: 'us-east-1',
-  forcePathStyle: true,
-  credentials: { accessKeyId: user.access_key, secretAccessKey: user.secret_key },
-  requestChecksumCalculation: 'WHEN_REQUIRED',
-  responseChecksumValidation: 'WHEN_REQUIRED',
-});
+const { endpoint, client, env } = await startBenchS3(dir, 16 + 4 * DATA_GIB);
 await client.send(new CreateBucketCommand({ Bucket: 'bench' }));
-const env = { ...process.env, CI: '1', BENCH_S3_KEY_ID: user.access_key, BENCH_S3_SECRET: user.secret_key };
 
 // One full point of a disk with DATA_GIB of random data (8 MiB regions, 8 MiB holes), copied once.
 const image = join(dir, 'source.qcow2');
