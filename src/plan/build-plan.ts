@@ -10,7 +10,7 @@ import { deepFreeze } from './deep-freeze.js';
 import { parseMemory } from '../format/byte-size.js';
 import { parseRate } from '../rate/rate-text.js';
 import { buildNotify, type RawNotify } from '../notify/notify-settings.js';
-import type { CopySettings, FilesTarget, Hook, Hooks, LibvirtSource, NodeSpec, Plan, RecoverDefinition, ReplicaSettings, RestorePoint, RestoreTarget, Source } from './types.js';
+import type { CopySettings, FilesTarget, ObjectLock, Hook, Hooks, LibvirtSource, NodeSpec, Plan, RecoverDefinition, ReplicaSettings, RestorePoint, RestoreTarget, Source } from './types.js';
 
 export const DEFAULT_PORTS = '10100-10200';
 export const DEFAULT_SHARED = 10;
@@ -39,7 +39,7 @@ interface RawCopyTo {
   secretAccessKeyEnv?: string;
   credentialsFile?: string;
   profile?: string;
-  objectLock?: { mode: 'governance' | 'compliance'; days: number };
+  objectLock?: ObjectLock;
 }
 
 interface RawPlan {

@@ -335,6 +335,12 @@ export interface SshCopyTo {
 export type S3Credentials = { readonly accessKeyIdEnv: string; readonly secretAccessKeyEnv: string } | { readonly file: string; readonly profile: string };
 
 /** A copy in a bucket of an S3 object store (docs/copies.md#copies-on-object-storage). */
+/** copy.to.objectLock: the days each object is locked as written, and per keep-* rule for the points it keeps. */
+export interface ObjectLock extends Partial<Record<'keepLast' | 'keepDaily' | 'keepWeekly' | 'keepMonthly' | 'keepYearly', number>> {
+  readonly mode: 'governance' | 'compliance';
+  readonly days: number;
+}
+
 export interface S3CopyTo {
   readonly type: 's3';
   /** "http://127.0.0.1:7480", without a trailing '/'. */
@@ -344,7 +350,7 @@ export interface S3CopyTo {
   readonly prefix: string;
   readonly region: string;
   readonly credentials: S3Credentials;
-  readonly objectLock?: { readonly mode: 'governance' | 'compliance'; readonly days: number };
+  readonly objectLock?: ObjectLock;
 }
 
 /** Where a copy plan sends the repository's points (docs/copies.md). */

@@ -57,10 +57,12 @@ describe('a copy with its own retention in an S3 bucket (real radosgw)', () => {
     await s3.makeBucket('kept', { objectLock: true });
     const chain = await backUpRounds(4);
     const ids = [...chain.ids];
-    const plan = writeS3Plan({ name: 's3-kept', bucket: 'kept', mode: 'governance', retention: { keepLast: 2 } });
+    // The points keepLast keeps are locked 3 days, not 1 (objectLock.keepLast).
+    const plan = writeS3Plan({ name: 's3-kept', bucket: 'kept', mode: 'governance', retention: { keepLast: 2 }, lockByRule: { keepLast: 3 } });
 
     const first = await copyToBucket(plan);
     expect(first).toMatchObject({ pointsSent: 4 });
+    expect(first.infos).toContain("s3vm: the locks of 8 objects of 2 points extended, as objectLock's keep-* rules ask");
     expect(first.pruned).toMatch(/^2 points merged, 0 removed, 2 points kept on the copy; \d+ old versions? deleted \(.*\), \d+ held by object lock \(.* MiB, the first until \d{4}-\d\d-\d\d\)$/);
     expect(await pointsIn(s3.client, 'kept')).toEqual([ids[2], ids[3]].sort());
     const pruned = await s3.client.send(new GetObjectCommand({ Bucket: 'kept', Key: 's3vm/.sendense-pruned' }));
@@ -75,8 +77,14 @@ describe('a copy with its own retention in an S3 bucket (real radosgw)', () => {
     await expect(s3.client.send(new DeleteObjectCommand({ Bucket: 'kept', Key: full, VersionId: versions[0]!.id }))).rejects.toMatchObject({ name: 'AccessDenied' });
     const merged = `s3vm/disk-2001/${ids[2]}.qcow2`;
     expect((await versionsOf(s3.client, 'kept', merged)).versions.length).toBeGreaterThanOrEqual(2);
+    const { ObjectLockRetainUntilDate: fullUntil } = await s3.client.send(new HeadObjectCommand({ Bucket: 'kept', Key: full, VersionId: versions[0]!.id }));
+    expect(fullUntil!.getTime()).toBeLessThan(Date.now() + 1.1 * 86_400_000);
     for (const key of await listKeys(s3.client, 'kept')) {
-      expect((await s3.client.send(new HeadObjectCommand({ Bucket: 'kept', Key: key }))).ObjectLockMode, key).toBe('GOVERNANCE');
+      const head = await s3.client.send(new HeadObjectCommand({ Bucket: 'kept', Key: key }));
+      expect(head.ObjectLockMode, key).toBe('GOVERNANCE');
+      // A kept point's files and manifests: 3 days; the copy's marker and pruned list: 1.
+      const kept = [ids[2], ids[3]].some((id) => key.includes(`/${id}.`));
+      expect(head.ObjectLockRetainUntilDate!.getTime() > Date.now() + 2.9 * 86_400_000, key).toBe(kept);
     }
     await expectKeptExact(chain, plan, [ids[2]!, ids[3]!], 'kept-1');
 

@@ -27,6 +27,8 @@ export function s3CopyHelpers(ws: RunWorkspace, server: { readonly s3: TestS3 },
     /** The lock's mode; none with lock: false. */
     readonly mode?: 'governance' | 'compliance';
     readonly retention?: Record<string, number>;
+    /** objectLock's days per keep-* rule (keepLast: 3, ...). */
+    readonly lockByRule?: Record<string, number>;
   }
 
   function writeS3Plan(options: S3PlanOptions): string {
@@ -44,7 +46,7 @@ export function s3CopyHelpers(ws: RunWorkspace, server: { readonly s3: TestS3 },
           ...(options.prefix === undefined ? {} : { prefix: options.prefix }),
           accessKeyIdEnv: 'TEST_S3_KEY_ID',
           secretAccessKeyEnv: 'TEST_S3_SECRET',
-          ...(options.lock === false ? {} : { objectLock: { mode: options.mode ?? 'compliance', days: 1 } }),
+          ...(options.lock === false ? {} : { objectLock: { mode: options.mode ?? 'compliance', days: 1, ...options.lockByRule } }),
         },
         ...(options.retention === undefined ? {} : { retention: options.retention }),
       },

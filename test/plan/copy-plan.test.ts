@@ -48,6 +48,23 @@ describe('a copy plan', () => {
     expect(await validate(encrypted)).toMatch(/:7:14: copy\.retention: an encrypted repository's copy cannot merge its points/);
   });
 
+  it('an s3 copy locks the points a keep-* rule keeps longer: the rule must be in copy.retention, and the days more than objectLock.days', async () => {
+    const s3 = (lock: string, retention: string) => {
+      const file = path.join(dir, `s3-${Math.random().toString(16).slice(2)}.yaml`);
+      writeFileSync(
+        file,
+        `version: 1\nkind: copy\nname: offsite\nrepository: { path: /r }\ncopy:\n  to:\n    type: s3\n    endpoint: http://127.0.0.1:9000\n    bucket: offsite\n    accessKeyIdEnv: K\n    secretAccessKeyEnv: S\n    objectLock: ${lock}\n  retention: ${retention}\n`,
+      );
+      return file;
+    };
+    const plan = (await loadPlanForRun(s3('{ mode: compliance, days: 14, keepMonthly: 400 }', '{ keepDaily: 14, keepMonthly: 12 }'))) as CopyPlan;
+    expect(plan.copy.to).toMatchObject({ objectLock: { mode: 'compliance', days: 14, keepMonthly: 400 } });
+    expect(await validate(s3('{ mode: compliance, days: 14, keepYearly: 2600 }', '{ keepDaily: 14 }'))).toMatch(
+      /copy\.to\.objectLock\.keepYearly: locks longer the points copy\.retention\.keepYearly keeps, but copy\.retention has no keepYearly/,
+    );
+    expect(await validate(s3('{ mode: compliance, days: 14, keepDaily: 7 }', '{ keepDaily: 14 }'))).toMatch(/copy\.to\.objectLock\.keepDaily: 7 days is not longer than objectLock\.days \(14\)/);
+  });
+
   it('a relative path on the copy\u2019s host', async () => {
     expect(await validate(planWith('    path: backup/offsite\n'))).toContain(":9:11: copy.to.path: must be an absolute path on the copy's host (got 'backup/offsite')");
   });

@@ -16,6 +16,7 @@ import {
   ListObjectVersionsCommand,
   type ListObjectVersionsCommandOutput,
   ListObjectsV2Command,
+  PutObjectRetentionCommand,
   type S3Client,
 } from '@aws-sdk/client-s3';
 import { SendenseError } from '../../errors.js';
@@ -23,6 +24,7 @@ import { formatBytes } from '../../format/bytes.js';
 import type { S3CopyTo } from '../../plan/types.js';
 import { REPOSITORY_MARKER } from '../../repository/marker.js';
 import type { CopyTarget, TargetRoot } from '../copy-target.js';
+import type { LockExtender } from '../lock-by-rule.js';
 import { s3Problem } from './s3-client.js';
 import { s3Description, s3TargetId } from './s3-description.js';
 import { downloadObject } from './s3-download.js';
@@ -30,8 +32,8 @@ import { expectedEtag, lockVersion, unquote, uploadObject } from './s3-upload.js
 
 const PARTIAL = '.partial';
 
-/** What a bucket gives beyond a CopyTarget: its files brought down for a merge on the hub, and space given back. */
-export interface S3CopyTarget extends CopyTarget {
+/** What a bucket gives beyond a CopyTarget: its files brought down for a merge on the hub, space given back, longer locks. */
+export interface S3CopyTarget extends CopyTarget, LockExtender {
   /** The object into a file on the hub, checked against its ETag. */
   download(relative: string, file: string, signal?: AbortSignal): Promise<void>;
   /** Deletes the versions under `dir` that nothing reads any more and no lock holds (docs/copies.md#retention-in-a-bucket). */
@@ -128,6 +130,15 @@ export function s3CopyTarget(client: S3Client, to: S3CopyTo, say: (message: stri
       await downloadObject(client, bucket, { key: key(relative), size: there.ContentLength ?? 0, etag: unquote(there.ETag), versionId: there.VersionId }, file, signal).catch(
         fail(`cannot read ${relative}`),
       );
+    },
+    async extendLock(relative, mode, until, slackMs) {
+      const there = await head(relative);
+      if (there === undefined) return false;
+      const now = there.ObjectLockRetainUntilDate;
+      if (now !== undefined && now.getTime() >= until.getTime() - slackMs) return false;
+      const Retention = { Mode: mode === 'governance' ? ('GOVERNANCE' as const) : ('COMPLIANCE' as const), RetainUntilDate: until };
+      await client.send(new PutObjectRetentionCommand({ Bucket: bucket, Key: key(relative), VersionId: there.VersionId, Retention })).catch(fail(`cannot lock ${relative} longer`));
+      return true;
     },
     reclaim: (dir) => reclaimVersions(client, bucket, `${key(dir)}/`).catch(fail(`cannot give back the space of ${dir}`)),
   };

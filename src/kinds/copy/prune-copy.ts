@@ -10,7 +10,13 @@ import { mergePlace } from './open-copy.js';
 import { takeVm } from './send-points.js';
 import type { Reclaimed } from '../../copy/s3/s3-copy-target.js';
 import { formatBytes } from '../../format/bytes.js';
-import type { S3CopyTo, SshCopyTo } from '../../plan/types.js';
+import type { ObjectLock, S3CopyTo, SshCopyTo } from '../../plan/types.js';
+import { lockKeptPoints } from '../../copy/lock-by-rule.js';
+
+// Whether objectLock locks some kept points longer than `days`.
+function longerLocks(lock: ObjectLock): boolean {
+  return (['keepLast', 'keepDaily', 'keepWeekly', 'keepMonthly', 'keepYearly'] as const).some((rule) => lock[rule] !== undefined);
+}
 
 // "3 old versions deleted (120 MiB), 2 held by object lock (64 MiB, the first until 2026-12-24)".
 function reclaimedLine(all: readonly Reclaimed[]): string {
@@ -42,6 +48,11 @@ export const pruneCopyStep: Step<CopyRun> = {
       try {
         const hubDisks = new Map((await store.listBackups({ vm })).filter((backup) => backup.repository === plan.repository.path).map((backup) => [backup.id, backup.disks.length] as const));
         totals.push(await pruneCopy(place, { store, runId: run.runId, facts, say, signal: run.signal }, vm, plan.copy.retention!, hubDisks, plan.timezone));
+        const lock = to.type === 's3' ? to.objectLock : undefined;
+        if (run.state.bucket !== undefined && lock !== undefined && longerLocks(lock)) {
+          const extended = await lockKeptPoints(place, run.state.bucket, vm, lock, plan.copy.retention!, hubDisks, plan.timezone);
+          if (extended.objects > 0) say(`${vm}: the locks of ${plural(extended.objects, 'object')} of ${plural(extended.points, 'point')} extended, as objectLock's keep-* rules ask`);
+        }
         // A bucket: the versions no point reads any more are deleted once no lock holds them.
         if (run.state.bucket !== undefined) reclaimed.push(await run.state.bucket.reclaim(vm));
       } finally {

@@ -25,6 +25,7 @@ export function checkCopyRules({ data, issues }: CheckContext): void {
   }
   if (s3) {
     checkS3Target(data, issues);
+    checkLockByRule(data, raw?.copy?.retention, issues);
     return;
   }
   const target = stringAt(data, 'copy', 'to', 'path');
@@ -57,4 +58,22 @@ function checkS3Target(data: unknown, issues: CheckContext['issues']): void {
     issues.error(['copy', 'to'], 'copy.to: an s3 target needs its credentials: accessKeyIdEnv and secretAccessKeyEnv (names of environment variables), or credentialsFile');
   }
   if (has('profile') && !has('credentialsFile')) issues.error(['copy', 'to', 'profile'], 'copy.to.profile: names a section of credentialsFile, which is not given');
+}
+
+const KEEP_RULES = ['keepLast', 'keepDaily', 'keepWeekly', 'keepMonthly', 'keepYearly'] as const;
+
+// objectLock.keepMonthly and its kin lock longer what a rule of copy.retention keeps: each needs that rule, and more days than `days`.
+function checkLockByRule(data: unknown, retention: unknown, issues: CheckContext['issues']): void {
+  const lock = (data as { copy?: { to?: { objectLock?: Record<string, unknown> } } } | null)?.copy?.to?.objectLock;
+  if (lock === undefined || lock === null || typeof lock !== 'object') return;
+  const rules = retention !== null && typeof retention === 'object' ? (retention as Record<string, unknown>) : {};
+  for (const rule of KEEP_RULES) {
+    const days = lock[rule];
+    if (typeof days !== 'number') continue;
+    if (rules[rule] === undefined) {
+      issues.error(['copy', 'to', 'objectLock', rule], `copy.to.objectLock.${rule}: locks longer the points copy.retention.${rule} keeps, but copy.retention has no ${rule}`);
+    } else if (typeof lock.days === 'number' && days <= lock.days) {
+      issues.error(['copy', 'to', 'objectLock', rule], `copy.to.objectLock.${rule}: ${days} days is not longer than objectLock.days (${lock.days}), which every object gets anyway`);
+    }
+  }
 }
