@@ -12,23 +12,22 @@
 // run or doctor finishes it. Points the copy merged or removed are listed in <vm>/.sendense-pruned:
 // the hub may still hold them, and they are never sent again.
 
-import { mkdir, rm, rmdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { SendenseError } from '../errors.js';
-import { execLocal } from '../node/local.js';
 import type { NodeHost } from '../node/node.js';
-import { readBacking } from '../qemu/qcow2-header.js';
 import type { KeepRules } from '../retention/keep-rules.js';
-import { mergedManifest, parentRangesToRead, type Interval } from '../retention/merge-manifest.js';
-import { ownExtentsOfMap } from '../retention/merge-files.js';
 import { crashPoint } from '../retention/crash-point.js';
 import { choosePrune, describeDecision, type PrunablePoint } from '../retention/prune-choice.js';
 import { parseManifest } from '../repository/manifest-file.js';
 import type { DiskManifest } from '../repository/manifest.js';
 import type { Store } from '../store/index.js';
 import type { NodeSpec, S3CopyTo } from '../plan/types.js';
-import { fileBytes, textBytes } from './outgoing-bytes.js';
+import { foldOnHub, type HubPlace } from './hub-fold.js';
+import { mergedManifestOf } from './merge-reads.js';
+import { textBytes } from './outgoing-bytes.js';
 import { placeFile, type PlaceContext } from './place-file.js';
+
+export type { HubPlace } from './hub-fold.js';
 
 export const COPY_MERGE_RESOURCE = 'copy-merge';
 export const MERGE_JOURNAL = '.sendense-merge';
@@ -51,15 +50,6 @@ export interface HostPlace extends PlaceContext {
   readonly root: string;
 }
 
-/** A copy in a bucket: its merges are worked out on the hub, in `scratch`, from files brought down. */
-export interface HubPlace extends PlaceContext {
-  readonly scratch: string;
-  /** A directory in `scratch` recorded before it is made (doctor removes one a killed run left), forgotten once removed. */
-  readonly scratchDirs: { record(dir: string): Promise<void>; forget(dir: string): Promise<void> };
-  /** The copy's file, its bytes checked as they come, into a file here. */
-  download(relative: string, file: string): Promise<void>;
-}
-
 export type CopyPlace = HostPlace | HubPlace;
 
 function onHost(place: CopyPlace): place is HostPlace {
@@ -76,6 +66,7 @@ export interface CopyPoint extends PrunablePoint {
   readonly disks: readonly CopyPointDisk[];
 }
 
+// <vm>/.sendense-merge: the merge under way on the copy.
 interface Journal {
   readonly parent: string;
   readonly child: string;
@@ -97,9 +88,6 @@ const FOLD = [
   'if [ -e "$3" ]; then mv -fT -- "$3" "$4" && sync -- "$(dirname -- "$4")" || exit; fi',
   'rm -f -- "$5"',
 ].join('\n');
-const MAP = 'qemu-img map --output=json -- "$1"';
-// $1 the file, then `-c "read -v OFFSET LENGTH"` pairs.
-const READ_HEX = 'f=$1; shift; exec qemu-io -r -f qcow2 "$@" -- "$f"';
 const HAS_QEMU = 'command -v qemu-img >/dev/null && command -v qemu-io >/dev/null';
 
 async function sh(place: HostPlace, what: string, script: string, args: readonly string[]): Promise<string> {
@@ -275,147 +263,6 @@ async function foldOnHost(place: HostPlace, vm: string, key: number, journal: Jo
     await placeFile(place, path.posix.relative(place.root, pending), textBytes(`${JSON.stringify(merged)}\n`));
   }
   await sh(place, `cannot merge ${journal.parent} into ${journal.child} (disk ${key})`, FOLD, [parentFile, childFile, pending, file(journal.child, '.json'), file(journal.parent, '.json')]);
-}
-
-// One disk's merge for a copy in a bucket, worked out on the hub. Objects are never changed: the
-// merged file and manifest are put as new objects under the child's names, and the parent's are
-// removed (in a bucket with object lock, its versions stay until their lock ends). Each step runs
-// again after a kill: the child's manifest still names the parent until the merged one is put, and
-// the child's file still names the parent's as its backing file until the merged file is.
-async function foldOnHub(place: HubPlace, vm: string, key: number, journal: Journal): Promise<void> {
-  const relative = (id: string, ending: string) => path.posix.join(vm, `disk-${key}`, `${id}${ending}`);
-  const read = async (id: string, ending: string) => {
-    const text = await place.target.read(relative(id, ending));
-    return text === undefined ? undefined : { text, manifest: parseManifest(text, place.target.absolute(relative(id, ending))) };
-  };
-  const parent = await read(journal.parent, '.json');
-  if (parent !== undefined) {
-    const child = await read(journal.child, '.json');
-    if (child === undefined) throw new SendenseError(`${place.target.description}: the manifest ${relative(journal.child, '.json')} is missing: not merged`);
-    let pending = (await read(journal.child, '.json.merge'))?.text;
-    if (child.manifest.parentId === journal.parent) {
-      const work = path.join(place.scratch, vm, `disk-${key}`);
-      await place.scratchDirs.record(work);
-      await mkdir(work, { recursive: true, mode: 0o700 });
-      try {
-        const [parentFile, childFile] = [path.join(work, `${journal.parent}.qcow2`), path.join(work, `${journal.child}.qcow2`)];
-        await place.download(relative(journal.child, '.qcow2'), childFile);
-        // Not yet the merged file (which names the parent's backing file, or none).
-        if (readBacking(childFile)?.name === `${journal.parent}.qcow2`) {
-          await place.download(relative(journal.parent, '.qcow2'), parentFile);
-          // The parent's own backing file is not brought down: the parent is opened on its own
-          // for the merge (only the child's clusters are written into it), then named again.
-          const backing = readBacking(parentFile);
-          if (backing !== undefined) await here(`cannot open ${journal.parent} on its own`, ['qemu-img', 'rebase', '-q', '-u', '-f', 'qcow2', '-b', '', '--', parentFile]);
-          if (pending === undefined) {
-            const merged = await mergedManifestOf(hereSh, parent.manifest, child.manifest, parentFile, childFile);
-            pending = `${JSON.stringify(merged)}\n`;
-            await placeFile(place, relative(journal.child, '.json.merge'), textBytes(pending));
-          }
-          await here(`cannot merge ${journal.parent} into ${journal.child} (disk ${key})`, ['qemu-img', 'commit', '-q', '-d', '-f', 'qcow2', '--', childFile]);
-          if (backing !== undefined) {
-            await here(`cannot name ${journal.parent}'s backing file again`, ['qemu-img', 'rebase', '-q', '-u', '-f', 'qcow2', '-b', backing.name, '-F', backing.format ?? 'qcow2', '--', parentFile]);
-          }
-          await placeFile(place, relative(journal.child, '.qcow2'), fileBytes(parentFile, (await stat(parentFile)).size));
-          crashPoint('copy-merge-file');
-        }
-      } finally {
-        await rm(work, { recursive: true, force: true });
-        await place.scratchDirs.forget(work);
-        // Its parents too, once empty (another VM's merge may be under way in them).
-        for (const dir of [path.dirname(work), place.scratch]) await rmdir(dir).catch(() => {});
-      }
-      if (pending === undefined) throw new SendenseError(`${place.target.description}: ${relative(journal.child, '.qcow2')} is merged but its merged manifest is missing: not merged`);
-      await placeFile(place, relative(journal.child, '.json'), textBytes(pending));
-    }
-    await place.target.remove([relative(journal.child, '.json.merge')]);
-    await place.target.remove([relative(journal.parent, '.json')]);
-  }
-  await place.target.remove([relative(journal.parent, '.qcow2')]);
-}
-
-type Sh = (what: string, script: string, args: readonly string[]) => Promise<string>;
-
-// A command on the hub, its last line of stderr in the error.
-async function here(what: string, argv: readonly string[]): Promise<string> {
-  const result = await execLocal(argv);
-  if (result.exitCode !== 0) {
-    const last = result.stderr.trim().split('\n').filter(Boolean).at(-1) ?? `exit status ${result.exitCode}`;
-    throw new SendenseError(`${what}: ${last}`);
-  }
-  return result.stdout;
-}
-
-const hereSh: Sh = (what, script, args) => here(what, ['sh', '-c', script, 'sh', ...args]);
-
-// The child's manifest once the parent is in its file, as the hub works it out: the child's own
-// clusters from qemu-img map where the files are, the parent's bytes its ranges cut by them read there.
-async function mergedManifestOf(run: Sh, parent: DiskManifest, child: DiskManifest, parentFile: string, childFile: string): Promise<DiskManifest> {
-  const own = `json:${JSON.stringify({ driver: 'qcow2', file: { driver: 'file', filename: childFile }, backing: null })}`;
-  const extents = ownExtentsOfMap(await run(`cannot map ${childFile}`, MAP, [own]));
-  const cut: Interval[] = [...extents.data, ...extents.zero].sort((a, b) => a[0] - b[0]);
-  // Every range the merge reads, fetched beforehand in a few qemu-io runs (one per batch, not one
-  // per range: each is a round trip to the copy's host).
-  const fetched = new Map<number, Buffer>();
-  for (const batch of readBatches(parentRangesToRead(parent, child, cut))) {
-    const commands = batch.flatMap(([offset, length]) => ['-c', `read -v ${offset} ${length}`]);
-    const dump = await run(`cannot read ${parentFile}`, READ_HEX, [parentFile, ...commands]);
-    for (const [offset, bytes] of rangesOfHexDump(dump, batch)) fetched.set(offset, bytes);
-  }
-  return mergedManifest(parent, child, cut, async (offset, length) => {
-    const bytes = fetched.get(offset);
-    if (bytes === undefined || bytes.length !== length) throw new Error(`the merge asked for ${length} bytes at ${offset}, which were not read`);
-    return bytes;
-  });
-}
-
-// At most this many ranges and bytes a qemu-io run: its arguments stay short and its hex dump
-// (about 4.3 bytes of text a byte) a few tens of MB.
-const BATCH_RANGES = 256;
-const BATCH_BYTES = 16 * 1024 * 1024;
-
-export function readBatches(ranges: readonly Interval[]): Interval[][] {
-  const batches: Interval[][] = [];
-  let bytes = 0;
-  for (const range of ranges) {
-    const last = batches.at(-1);
-    if (last === undefined || last.length >= BATCH_RANGES || (last.length > 0 && bytes + range[1] > BATCH_BYTES)) {
-      batches.push([range]);
-      bytes = range[1];
-    } else {
-      last.push(range);
-      bytes += range[1];
-    }
-  }
-  return batches;
-}
-
-// qemu-io's `read -v` output for some ranges (not overlapping): lines of
-// "<offset in hex>:  xx xx … (up to 16)  <text>", each placed by its offset into its range.
-export function rangesOfHexDump(dump: string, ranges: readonly Interval[]): Map<number, Buffer> {
-  const sorted = [...ranges].sort((a, b) => a[0] - b[0]);
-  const bytes = new Map(sorted.map(([offset, length]) => [offset, Buffer.alloc(length)] as const));
-  const filled = new Map<number, number>(sorted.map(([offset]) => [offset, 0]));
-  let index = 0;
-  for (const line of dump.split('\n')) {
-    const match = /^([0-9a-f]+): {2}((?:[0-9a-f]{2} ){1,16})/.exec(line);
-    if (match === null) continue;
-    let at = Number.parseInt(match[1]!, 16);
-    if (index >= sorted.length || at < sorted[index]![0] || at >= sorted[index]![0] + sorted[index]![1]) index = sorted.findIndex(([start, length]) => at >= start && at < start + length);
-    const range = sorted[index];
-    if (range === undefined) throw new SendenseError(`qemu-io printed bytes at ${at}, outside the ranges asked for`);
-    const buffer = bytes.get(range[0])!;
-    for (const pair of match[2]!.trim().split(' ')) {
-      if (at >= range[0] + range[1]) throw new SendenseError(`qemu-io printed bytes at ${at}, outside the ranges asked for`);
-      buffer[at - range[0]] = Number.parseInt(pair, 16);
-      at++;
-      filled.set(range[0], filled.get(range[0])! + 1);
-    }
-  }
-  for (const [offset, length] of sorted) {
-    if (filled.get(offset) !== length) throw new SendenseError(`qemu-io read ${filled.get(offset)} bytes at ${offset} where ${length} were asked`);
-  }
-  return bytes;
 }
 
 // The newest point of an older chain on the copy, nothing standing on it: its manifests first (it

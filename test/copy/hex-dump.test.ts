@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { rangesOfHexDump, readBatches } from '../../src/copy/copy-retention.js';
+import { rangesOfHexDump, readBatches } from '../../src/copy/merge-reads.js';
 import type { Interval } from '../../src/retention/merge-manifest.js';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'hex-dump-'));
