@@ -43,6 +43,11 @@ export function lockDays(points: readonly PrunablePoint[], lock: ObjectLock, rul
   return days;
 }
 
+/** Whether objectLock locks the points some rule keeps longer than `days`. */
+export function locksLonger(lock: ObjectLock): boolean {
+  return Object.values(RULE_KEYS).some((rule) => lock[rule] !== undefined);
+}
+
 const RULE_KEYS = { last: 'keepLast', daily: 'keepDaily', weekly: 'keepWeekly', monthly: 'keepMonthly', yearly: 'keepYearly' } as const;
 
 export async function lockKeptPoints(

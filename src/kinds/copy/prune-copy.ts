@@ -10,13 +10,7 @@ import { mergePlace } from './open-copy.js';
 import { takeVm } from './send-points.js';
 import type { Reclaimed } from '../../copy/s3/s3-copy-target.js';
 import { formatBytes } from '../../format/bytes.js';
-import type { ObjectLock, S3CopyTo, SshCopyTo } from '../../plan/types.js';
-import { lockKeptPoints } from '../../copy/lock-by-rule.js';
-
-// Whether objectLock locks some kept points longer than `days`.
-function longerLocks(lock: ObjectLock): boolean {
-  return (['keepLast', 'keepDaily', 'keepWeekly', 'keepMonthly', 'keepYearly'] as const).some((rule) => lock[rule] !== undefined);
-}
+import { lockKeptPoints, locksLonger } from '../../copy/lock-by-rule.js';
 
 // "3 old versions deleted (120 MiB), 2 held by object lock (64 MiB, the first until 2026-12-24)".
 function reclaimedLine(all: readonly Reclaimed[]): string {
@@ -39,7 +33,7 @@ export const pruneCopyStep: Step<CopyRun> = {
     const place = mergePlace(run);
     const to = plan.copy.to;
     if (place === undefined) throw new Error('prune-copy on a copy with nowhere to merge');
-    const facts = 'scratch' in place ? { plan: plan.name, s3: to as S3CopyTo, scratch: place.scratch } : { plan: plan.name, nodeSpec: (to as SshCopyTo).node };
+    const facts = to.type === 's3' && 'scratch' in place ? { plan: plan.name, s3: to, scratch: place.scratch } : { plan: plan.name, ...(to.type === 'ssh' && { nodeSpec: to.node }) };
     const say = (message: string) => run.reporter.emit({ type: 'info', step: 'prune-copy', message });
     const totals: CopyPruned[] = [];
     const reclaimed: Reclaimed[] = [];
@@ -49,7 +43,7 @@ export const pruneCopyStep: Step<CopyRun> = {
         const hubDisks = new Map((await store.listBackups({ vm })).filter((backup) => backup.repository === plan.repository.path).map((backup) => [backup.id, backup.disks.length] as const));
         totals.push(await pruneCopy(place, { store, runId: run.runId, facts, say, signal: run.signal }, vm, plan.copy.retention!, hubDisks, plan.timezone));
         const lock = to.type === 's3' ? to.objectLock : undefined;
-        if (run.state.bucket !== undefined && lock !== undefined && longerLocks(lock)) {
+        if (run.state.bucket !== undefined && lock !== undefined && locksLonger(lock)) {
           const extended = await lockKeptPoints(place, run.state.bucket, vm, lock, plan.copy.retention!, hubDisks, plan.timezone);
           if (extended.objects > 0) say(`${vm}: the locks of ${plural(extended.objects, 'object')} of ${plural(extended.points, 'point')} extended, as objectLock's keep-* rules ask`);
         }
