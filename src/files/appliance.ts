@@ -6,6 +6,7 @@
 import { performance } from 'node:perf_hooks';
 import { SendenseError } from '../errors.js';
 import { applianceCacheDir, firstAccel, rememberKvmFailed, type Accel } from './accel-choice.js';
+import { emulatedApplianceKernel } from './emulated-kernel.js';
 import { GuestfsAgent } from './guestfs-agent.js';
 import type { PointDrive } from './point-drive.js';
 
@@ -23,9 +24,11 @@ export interface OpenAppliance {
 export async function openAppliance(drive: Pick<PointDrive, 'filename' | 'opts' | 'file'>, options: ApplianceOptions = {}): Promise<OpenAppliance> {
   const cacheDir = applianceCacheDir();
   const started = performance.now();
-  const agent = GuestfsAgent.start({ LIBGUESTFS_CACHEDIR: cacheDir });
+  let accel = firstAccel(cacheDir);
+  // Under TCG the appliance boots the unpacked kernel, from an appliance cache of its own.
+  const emulated = accel === 'tcg' ? await emulatedApplianceKernel(cacheDir) : undefined;
+  const agent = GuestfsAgent.start({ LIBGUESTFS_CACHEDIR: emulated?.cacheDir ?? cacheDir, ...emulated?.env });
   try {
-    let accel = firstAccel(cacheDir);
     options.note?.(`starting the libguestfs appliance (${accel === 'tcg' ? 'software emulation: up to a minute' : 'KVM: a few seconds'})`);
     try {
       await launch(agent, drive, accel);
