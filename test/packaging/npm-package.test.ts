@@ -1,14 +1,18 @@
 // The npm package (docs/operations.md#the-npm-package): `npm pack` of the checkout, installed with
 // `npm install -g --prefix` into a temporary prefix, runs every command from its own files. One
-// package is packed and installed for the whole file (the install compiles better-sqlite3 12).
+// package is packed and installed for the whole file. better-sqlite3 12 (loaded on Node.js 20)
+// comes as a networked install gets it, a prebuilt binary (prebuild-install downloads one from its
+// GitHub releases): here, with no route there, from a local prebuild made of the checkout's own
+// (prebuild-install's local prebuilds); compiling SQLite instead took 120 s of this file's 130.
 
-import { existsSync, mkdirSync, realpathSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync, realpathSync } from 'node:fs';
 import path from 'node:path';
 import { execa } from 'execa';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { useRunWorkspace } from '../support/run-workspace.js';
 import { portRangeForTestFile } from '../support/vm-disks.js';
-import { backUpAndRestore, CLEAN_PATH, packPackage, runInstalled, type PackedPackage } from './installed-cli.js';
+import { backUpAndRestore, CHECKOUT, CLEAN_PATH, packPackage, runInstalled, type PackedPackage } from './installed-cli.js';
 
 const ws = useRunWorkspace('npm-package-', { per: 'file' });
 const ports = portRangeForTestFile(8);
@@ -21,16 +25,31 @@ let installedRoot: string;
 beforeAll(async () => {
   packed = await packPackage(ws.dir);
   prefix = path.join(ws.dir, 'prefix');
+  const prebuilds = localPrebuilds(path.join(ws.dir, 'prebuilds'));
   const started = performance.now();
   // --prefer-offline: tarballs from npm's cache (npm ci fetched them); only metadata it lacks is asked for.
   await execa('npm', ['install', '-g', '--prefix', prefix, '--prefer-offline', '--no-audit', '--no-fund', '--allow-scripts=better-sqlite3,ssh2,cpu-features', packed.file], {
     cwd: ws.dir,
-    env: { PATH: CLEAN_PATH },
+    env: { PATH: CLEAN_PATH, npm_config_better_sqlite3_local_prebuilds: prebuilds },
   });
   console.log(`npm package: ${packed.size} B packed, ${packed.unpackedSize} B unpacked, ${packed.files.length} files; installed in ${((performance.now() - started) / 1000).toFixed(1)} s`);
   bin = path.join(prefix, 'bin', 'sendense-run');
   installedRoot = path.join(prefix, 'lib', 'node_modules', 'sendense-run');
 }, 600_000);
+
+// A folder holding better-sqlite3's binary for this Node.js as prebuild-install names its downloads
+// ({name}-v{version}-node-v{abi}-{platform}-{arch}.tar.gz, build/Release/ inside), made of the
+// checkout's compiled one. A package that resolves another version finds none there and compiles.
+function localPrebuilds(dir: string): string {
+  const addon = path.join(CHECKOUT, 'node_modules', 'better-sqlite3');
+  const { version } = JSON.parse(readFileSync(path.join(addon, 'package.json'), 'utf8')) as { version: string };
+  mkdirSync(dir);
+  const name = `better-sqlite3-v${version}-node-v${process.versions.modules}-${process.platform}-${process.arch}.tar.gz`;
+  if (existsSync(path.join(addon, 'build', 'Release', 'better_sqlite3.node'))) {
+    execFileSync('tar', ['-czf', path.join(dir, name), '-C', addon, 'build/Release/better_sqlite3.node']);
+  }
+  return dir;
+}
 
 describe('the npm package', () => {
   it('holds the bundles, schema, runners and docs, and nothing of the checkout besides', () => {
