@@ -1,7 +1,8 @@
 // The scene of the libvirt replication tests (./replicate-libvirt.test.ts, the syncs;
-// ./replicate-libvirt-crash.test.ts, kill -9 at every moment of one): the busybox guest writing
-// all the time, two real sshd on 127.0.0.1 as the source and the replica node (each its own SSH
-// link from the hub), and a replicate plan keeping 3 points. Two files, so vitest runs them at once.
+// ./replicate-libvirt-crash.test.ts and ./replicate-libvirt-crash-inside.test.ts, kill -9 at every
+// moment of one): the busybox guest writing all the time, two real sshd on 127.0.0.1 as the source
+// and the replica node (each its own SSH link from the hub), and a replicate plan keeping 3 points.
+// One guest per file, so vitest runs the files at once.
 
 import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';

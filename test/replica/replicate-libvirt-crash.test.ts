@@ -1,64 +1,7 @@
-// kill -9 at every moment of a sync of a running libvirt domain (./replica-scene.ts): after doctor
-// the replica is the previous point or a newer one, one point in time, nothing is left running,
-// leased or written beside it, and the next sync goes on from there.
+// kill -9 at the start of every step of a sync of a running libvirt domain (./replica-crash.ts);
+// inside the steps: ./replicate-libvirt-crash-inside.test.ts.
 
-import { readdirSync } from 'node:fs';
-import path from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
-import { countersAreOnePointInTime, virsh } from '../support/libvirt-guest.js';
-import { waitForProcessGone } from '../support/processes.js';
-import { leasedPorts, processesTaggedBy, recordedProcesses, tableRows } from '../support/process-tree.js';
-import { runKilledAt, stepStarts, type KillMoment } from '../support/kill-moments.js';
-import { sendenseRun } from '../support/sendense-cli.js';
-import { useReplicaScene } from './replica-scene.js';
+import { stepStarts } from '../support/kill-moments.js';
+import { killSyncsAt } from './replica-crash.js';
 
-const scene = useReplicaScene('replk');
-const { ws, noted, seen, replicaCounters, points, sync, strayReplicaFiles } = scene;
-
-// A replica to keep: the first point, before any sync is killed.
-beforeAll(async () => {
-  await sync();
-}, 180_000);
-
-const STEPS = ['resolve-sync', 'create-layers', 'start-replica-nbd', 'transfer', 'install-point', 'define-replica-domain'];
-const MOMENTS: readonly KillMoment[] = [
-  ...stepStarts(STEPS),
-  { name: 'just after the backup job started', env: { SENDENSE_TEST_KILL_AT: 'job-started' } },
-  { name: 'every disk written, not yet installed', env: { SENDENSE_TEST_KILL_AT: 'sync-written' } },
-  { name: 'one disk installed, the other not', env: { SENDENSE_TEST_KILL_AT: 'sync-half-installed' } },
-  { name: 'while folding the oldest point', env: { SENDENSE_TEST_KILL_AT: 'fold-started' } },
-];
-
-describe('kill -9 at any moment of a sync', () => {
-  for (const moment of MOMENTS) {
-    it(`${moment.name}: after doctor the replica is a complete point, nothing is left, the next sync works`, async () => {
-      const before = replicaCounters();
-      const ended = await runKilledAt([scene.plan(), '--db', ws.db], moment, (pid) => {
-        seen.add(pid);
-        noted.add(pid);
-      });
-      if (moment.env) expect(ended.signal).toBe('SIGKILL');
-      const doctor = await sendenseRun(['doctor', '--db', ws.db]);
-      expect(doctor.exitCode, `${doctor.stdout}\n${doctor.stderr}`).toBe(0);
-      for (const left of processesTaggedBy(ended.pid)) expect(await waitForProcessGone(left.pid), left.command.join(' ')).toBe(true);
-      expect(recordedProcesses(ws.db)).toEqual([]);
-      expect(leasedPorts(ws.db)).toEqual([]);
-      expect(tableRows(ws.db, 'vm_locks')).toEqual([]);
-      expect(tableRows(ws.db, 'node_resources')).toEqual([]);
-      expect(points().filter((point) => !['complete', 'failed', 'folded'].includes(point.status))).toEqual([]);
-      // The replica is one point in time, as new as before or newer (a sync written whole is installed).
-      const after = replicaCounters();
-      expect(countersAreOnePointInTime(after), JSON.stringify(after)).toBe(true);
-      expect(after.vda64).toBeGreaterThanOrEqual(before.vda64);
-      expect(strayReplicaFiles()).toEqual([]);
-      expect(readdirSync(path.join(scene.guest().dir, 'scratch'))).toEqual([]);
-      expect(virsh('domjobinfo', scene.guest().name)).toMatch(/Job type:\s+None/);
-      const again = await sendenseRun(['doctor', '--db', ws.db]);
-      expect(again.stdout, 'a second doctor finds nothing').toContain('nothing left behind');
-      const next = await sendenseRun([scene.plan(), '--db', ws.db]);
-      expect(next.exitCode, `${next.stdout}\n${next.stderr}`).toBe(0);
-      expect(next.stdout).toMatch(/changes since point/);
-      expect(countersAreOnePointInTime(replicaCounters())).toBe(true);
-    }, 120_000);
-  }
-});
+killSyncsAt('replk', stepStarts(['resolve-sync', 'create-layers', 'start-replica-nbd', 'transfer', 'install-point', 'define-replica-domain']));
