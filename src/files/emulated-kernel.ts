@@ -56,8 +56,12 @@ function startsWithElf(file: string): boolean {
   }
 }
 
-// Unpacks the bzImage's payload into `out` with the tool of its format; false when none gives an ELF.
-async function unpack(bzImage: Buffer, out: string): Promise<boolean> {
+// Unpacks /boot/vmlinuz-VERSION's payload into `out` with the tool of its format, an ELF QEMU can
+// start at its PVH entry; false (and `out` removed) when the kernel has no PVH entry or no tool gives
+// an ELF. Also the test guest's kernel (test/support/libvirt-guest.ts).
+export async function unpackKernel(version: string, out: string): Promise<boolean> {
+  if (!hasPvhEntry(version)) return false;
+  const bzImage = readFileSync(`/boot/vmlinuz-${version}`);
   for (const [magic, tool] of PAYLOADS) {
     const at = bzImage.indexOf(magic);
     if (at < 0) continue;
@@ -77,6 +81,7 @@ async function unpack(bzImage: Buffer, out: string): Promise<boolean> {
     }
     if (startsWithElf(out)) return true;
   }
+  rmSync(out, { force: true });
   return false;
 }
 
@@ -85,7 +90,7 @@ async function unpack(bzImage: Buffer, out: string): Promise<boolean> {
 // entry or cannot be unpacked: then the appliance boots the bzImage as before.
 export async function emulatedApplianceKernel(cacheDir: string): Promise<ApplianceKernel | undefined> {
   const version = hostKernelVersion();
-  if (version === undefined || !hasPvhEntry(version)) return undefined;
+  if (version === undefined) return undefined;
   const dir = join(cacheDir, `pvh-${version}`);
   const vmlinux = join(dir, 'vmlinux');
   if (!existsSync(vmlinux)) {
@@ -94,11 +99,7 @@ export async function emulatedApplianceKernel(cacheDir: string): Promise<Applian
       // Unpacked beside and renamed into place: a command running at the same time sees the whole
       // file or none.
       const partial = join(dir, `vmlinux.${process.pid}.partial`);
-      const unpacked = await unpack(readFileSync(`/boot/vmlinuz-${version}`), partial);
-      if (!unpacked) {
-        rmSync(partial, { force: true });
-        return undefined;
-      }
+      if (!(await unpackKernel(version, partial))) return undefined;
       renameSync(partial, vmlinux);
     } catch {
       return undefined;

@@ -13,6 +13,7 @@ import { createHash } from 'node:crypto';
 import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { unpackKernel } from '../../src/files/emulated-kernel.js';
 import { isProcessAlive, processStartTicks } from '../../src/process/process-identity.js';
 
 const VIRSH = ['-c', 'qemu:///system'];
@@ -176,37 +177,12 @@ export function guestKernelVersion(): string {
 // How the cached boot files are made (part of the cache key): an uncompressed PVH kernel and cpio.
 const BOOT_FORMAT = 'pvh-vmlinux, plain cpio';
 
-// The kernel QEMU boots fastest under software emulation: the ELF vmlinux inside the bzImage,
-// unpacked here once, which QEMU starts at its PVH entry (CONFIG_PVH); about 5 s of the ~11 s a
-// guest took to boot were the bzImage unpacking itself, emulated. The bzImage as it is when the
-// kernel has no PVH entry or its payload is not found.
-function bootableKernel(kernelVersion: string): Buffer {
-  const bzImage = readFileSync(`/boot/vmlinuz-${kernelVersion}`);
-  let config = '';
-  try {
-    config = readFileSync(`/boot/config-${kernelVersion}`, 'utf8');
-  } catch {
-    return bzImage;
-  }
-  if (!/^CONFIG_PVH=y$/m.test(config)) return bzImage;
-  const payloads: [Buffer, string][] = [
-    [Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]), 'xz'],
-    [Buffer.from([0x28, 0xb5, 0x2f, 0xfd]), 'zstd'],
-    [Buffer.from([0x1f, 0x8b, 0x08]), 'gzip'],
-  ];
-  for (const [magic, tool] of payloads) {
-    const at = bzImage.indexOf(magic);
-    if (at < 0) continue;
-    // The payload is followed by the bzImage's trailer: the tool's complaint about it is ignored.
-    const unpacked = spawnSync(tool, ['-dc'], { input: bzImage.subarray(at), maxBuffer: 1024 * MiB });
-    if (unpacked.stdout?.subarray(0, 4).equals(Buffer.from([0x7f, 0x45, 0x4c, 0x46]))) return unpacked.stdout;
-  }
-  return bzImage;
-}
-
 // Kernel and initramfs in /var/tmp/sendense-test-guest/<kver>-<hash> (0755 dir, 0644 files),
-// built once per kernel and init; later calls (any worker, any run) reuse them.
-export function guestBoot(): GuestBoot {
+// built once per kernel and init; later calls (any worker, any run) reuse them. The kernel is the
+// ELF vmlinux unpacked from the bzImage, as the files appliance boots it under software emulation
+// (src/files/emulated-kernel.ts): about 5 s of the ~11 s a guest took to boot were the emulated
+// CPU unpacking the bzImage. The bzImage itself when the kernel has no PVH entry.
+export async function guestBoot(): Promise<GuestBoot> {
   const kernelVersion = guestKernelVersion();
   const hash = createHash('sha256').update(BOOT_FORMAT).update(INIT).update(kernelVersion).update(MODULES.join(',')).update(APPLETS.join(',')).digest('hex').slice(0, 12);
   const dir = path.join(GUEST_CACHE, `${kernelVersion}-${hash}`);
@@ -217,7 +193,8 @@ export function guestBoot(): GuestBoot {
   const building = mkdtempSync(path.join(GUEST_CACHE, '.build-'));
   try {
     chmodSync(building, 0o755);
-    writeFileSync(path.join(building, 'vmlinuz'), bootableKernel(kernelVersion), { mode: 0o644 });
+    if (!(await unpackKernel(kernelVersion, path.join(building, 'vmlinuz')))) copyFileSync(`/boot/vmlinuz-${kernelVersion}`, path.join(building, 'vmlinuz'));
+    chmodSync(path.join(building, 'vmlinuz'), 0o644);
     buildGuestInitramfs(path.join(building, 'initrd.cpio'), kernelVersion);
     chmodSync(path.join(building, 'initrd.cpio'), 0o644);
     try {
@@ -350,7 +327,7 @@ export interface TestGuest {
 export async function startGuest(options: GuestOptions): Promise<TestGuest> {
   ensureLibvirtd();
   removeLeftoverGuests();
-  const boot = guestBoot();
+  const boot = await guestBoot();
   const name = `${GUEST_PREFIX}${options.name}`;
   removeDomain(name);
   const dir = mkdtempSync(GUEST_DIR_PREFIX);
