@@ -13,6 +13,7 @@ import { listBackups, parseEvents, runStatuses, sendenseRun, startSendenseRun, s
 import { bitmapNames, createDisk, differenceBetween, keepCopy, portRangeForTestFile, sha256, writeDisk } from '../support/vm-disks.js';
 
 const MiB = 1024 * 1024;
+const RATE = '16MiB/s';
 const ports = portRangeForTestFile();
 const ws = useRunWorkspace('engine-fail-');
 /** Every PID a test saw its CLI start, stopped in afterEach if a failed assertion left it. */
@@ -34,8 +35,9 @@ function repositoryFiles(): string[] {
 
 const complete = (backups: readonly BackupRow[]) => backups.filter((backup) => backup.status === 'complete');
 
-// A VM whose first (full) backup is small and whose next incremental has ~1.5 GiB to copy, so it
-// lasts long enough to be interrupted.
+// A VM whose first (full) backup is small and whose next incremental (84 MiB, spread over a 2 GiB
+// disk) is held to 16 MiB/s by the plan's rate (docs/bandwidth.md): ~5 s of transfer to interrupt,
+// whatever this machine's speed, without writing and copying gigabytes.
 async function vmWithBigIncremental(name: string) {
   const disks = [
     { key: 2000, path: createDisk(path.join(ws.dir, `${name}-disk0.qcow2`), 2048 * MiB) },
@@ -43,11 +45,11 @@ async function vmWithBigIncremental(name: string) {
   ];
   writeDisk(disks[0].path, ['write -P 0x51 0 16M', `write -P 0x52 ${2048 * MiB - 512} 512`]);
   writeDisk(disks[1].path, ['write -P 0x53 0 4M']);
-  const plan = writePlan(ws.dir, { name, vm: name, disks, repository: ws.repository, ports });
+  const plan = writePlan(ws.dir, { name, vm: name, disks, repository: ws.repository, ports, rate: RATE });
   const full = await sendenseRun([plan, '--db', ws.db]);
   expect(full.exitCode, full.stderr).toBe(0);
   const [fullBackup] = await listBackups(ws.db, name);
-  writeDisk(disks[0].path, ['write -P 0x61 32M 1G', 'write -P 0x63 1100M 512M', 'write -z 4M 4M']);
+  writeDisk(disks[0].path, ['write -P 0x61 32M 48M', 'write -P 0x63 1100M 32M', 'write -z 4M 4M']);
   writeDisk(disks[1].path, ['write -P 0x62 8M 2M']);
   return { disks, plan, fullBackup, bitmapsBefore: disks.map((disk) => bitmapNames(disk.path)), filesBefore: repositoryFiles() };
 }
@@ -171,7 +173,7 @@ describe('failure paths of a backup run', () => {
 
   it('a transfer that outlasts timeouts.transfer: one clear error, nothing left, the chain untouched', async () => {
     const vm = await vmWithBigIncremental('slow');
-    const plan = writePlan(ws.dir, { name: 'slow', vm: 'slow', disks: vm.disks, repository: ws.repository, ports, timeouts: { transfer: '1s' } });
+    const plan = writePlan(ws.dir, { name: 'slow', vm: 'slow', disks: vm.disks, repository: ws.repository, ports, rate: RATE, timeouts: { transfer: '1s' } });
     const result = await sendenseRun([plan, '--db', ws.db]);
 
     expect(result.exitCode).toBe(1);
