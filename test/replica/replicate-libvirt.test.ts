@@ -17,10 +17,10 @@ const scene = useReplicaScene('repl');
 const { ws, ports, replicaDomain, replicaPath, replicaCounters, ourCheckpoints, complete, sync, letGuestWrite, strayReplicaFiles } = scene;
 
 describe('replication of a running libvirt domain to another node', () => {
-  it('ten syncs while the guest writes: each newest point is one point in time and newer than the last; 3 points are kept', async () => {
+  it('five syncs while the guest writes: each newest point is one point in time and newer than the last; 3 points are kept', async () => {
     let last = 0;
     const made: string[] = [];
-    for (let round = 0; round < 10; round++) {
+    for (let round = 0; round < 5; round++) {
       made.push(await sync());
       const counters = replicaCounters();
       expect(countersAreOnePointInTime(counters), JSON.stringify(counters)).toBe(true);
