@@ -30,7 +30,8 @@ export async function startSshd(dir) {
       'Ciphers aes128-gcm@openssh.com',
       'Subsystem sftp internal-sftp',
       'MaxSessions 32',
-      `SetEnv PATH=${[dirname(process.execPath), '/usr/local/bin', '/usr/bin', '/bin'].join(':')}`,
+      // SHLVL=1: no ~/.bashrc for commands (bash sources it when sshd runs it), as in test/support/sshd.ts.
+      `SetEnv PATH=${[dirname(process.execPath), '/usr/local/bin', '/usr/bin', '/bin'].join(':')} SHLVL=1`,
       '',
     ].join('\n'),
   );
