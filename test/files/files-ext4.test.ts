@@ -2,9 +2,9 @@
 // incremental after files changed and were deleted): filesystems and directories listed, files
 // and folders extracted into a directory, a .tar.gz and a .zip, each compared with what the
 // test wrote at that point; refusals as one line; the repository never changed. A command starts
-// a real libguestfs appliance (software emulation here): the layout, the extraction into a
-// directory and the refusals run the CLI; the other listings and extractions run the same command
-// code on one appliance per point (./shared-appliance.ts).
+// a real libguestfs appliance (software emulation here): the extraction into a directory and the
+// refusals run the CLI; the listings and other extractions run the same command code on one
+// appliance per point (./shared-appliance.ts), as an appliance start costs 20-60 CPU-s here.
 
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
@@ -77,7 +77,7 @@ describe('listing', () => {
   it(
     'lists the partitions and filesystems of the first point with short names, types, labels and sizes',
     async () => {
-      const result = await files('--point', pointId(1), '--json');
+      const result = await onShared('--point', pointId(1), '--json');
       expectOk(result);
       const found = jsonLines<FsLine>(result.stdout);
       expect(found.map((fs) => [fs.name, fs.type])).toEqual([

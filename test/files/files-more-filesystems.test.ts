@@ -1,8 +1,9 @@
 // `sendense-run files` on more kinds of filesystems, backed up with the real CLI: an MBR disk
 // with vfat, NTFS and LVM (vg0/root), a second disk that is one XFS filesystem ('disk'), a
 // third whose only partition holds no filesystem, and a fourth that is one btrfs filesystem with
-// a subvolume ('disk', 'disk@home'). The XFS extraction and the refusal run the CLI; the rest the
-// same command code on one shared appliance per disk (./shared-appliance.ts).
+// a subvolume ('disk', 'disk@home'). The XFS extraction runs the CLI; the rest the same command
+// code on one shared appliance per disk (./shared-appliance.ts), which reports a refusal as the
+// CLI does (one line, its exit code).
 
 import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -26,7 +27,7 @@ beforeAll(async () => {
   const mbr = path.join(ws.dir, 'mbr.raw');
   const xfs = path.join(ws.dir, 'xfs.raw');
   const btrfs = path.join(ws.dir, 'btrfs.raw');
-  contents = { ...makeMbrAndBtrfsDisks(mbr, btrfs, scratch), ...makeWholeDiskXfs(xfs, scratch) };
+  contents = { ...(await makeMbrAndBtrfsDisks(mbr, btrfs, scratch)), ...makeWholeDiskXfs(xfs, scratch) };
   // A third disk with a partition table and no filesystem in its partition.
   const blank = path.join(ws.dir, 'blank.raw');
   execFileSync('truncate', ['-s', '16M', blank]);
@@ -123,7 +124,7 @@ describe('more filesystems', () => {
   }, 600_000);
 
   it('says in one line that a disk has no filesystem it can read', async () => {
-    const result = await files('--disk', '2002');
+    const result = await onShared('--disk', '2002');
     expect(result.exitCode, `${result.stdout}\n${result.stderr}`).toBe(1);
     const lines = result.stderr.split('\n').filter((line) => line.startsWith('sendense-run:'));
     expect(lines).toEqual([expect.stringMatching(/^sendense-run: VM mixvm, backup \S+, disk 2002 has no filesystem that can be read \(partition table: gpt\)$/)]);

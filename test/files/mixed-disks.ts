@@ -9,6 +9,7 @@ import { createHash } from 'node:crypto';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { applianceCacheDir, firstAccel } from '../../src/files/accel-choice.js';
+import { emulatedApplianceKernel } from '../../src/files/emulated-kernel.js';
 
 const MiB = 1024 * 1024;
 const SECTOR = 512;
@@ -31,7 +32,7 @@ function file(dir: string, name: string, content: string | Buffer): string {
 // The MBR disk (raw): p1 vfat 'BOOTFS', p2 ntfs 'winfs', p3 an LVM PV with vg0/root ext4 'lvroot';
 // and the btrfs disk (raw, whole disk, label 'homefs'): /etc/hostname at the top level ('disk'),
 // /alice/notes.txt in the subvolume 'home' ('disk@home').
-export function makeMbrAndBtrfsDisks(raw: string, btrfs: string, scratch: string): Contents {
+export async function makeMbrAndBtrfsDisks(raw: string, btrfs: string, scratch: string): Promise<Contents> {
   const contents: Contents = {};
   execFileSync('truncate', ['-s', `${128 * MiB}`, raw]);
   const layout = `label: dos\nstart=${VFAT.start}, size=${VFAT.sectors}, type=c\nstart=${NTFS.start}, size=${NTFS.sectors}, type=7\nstart=${LVM_START}, type=8e\n`;
@@ -60,7 +61,10 @@ export function makeMbrAndBtrfsDisks(raw: string, btrfs: string, scratch: string
   contents['vg0/root:/etc/fstab'] = sha(fstab);
   const ext4 = path.join(scratch, 'lvroot.img');
   execFileSync('mkfs.ext4', ['-q', '-L', 'lvroot', '-d', root, ext4, '24M']);
-  const tcg = firstAccel(applianceCacheDir()) === 'tcg';
+  // Under software emulation with the unpacked kernel the product's appliance boots (and its cache).
+  const cacheDir = applianceCacheDir();
+  const tcg = firstAccel(cacheDir) === 'tcg';
+  const emulated = tcg ? await emulatedApplianceKernel(cacheDir) : undefined;
   execFileSync('truncate', ['-s', `${160 * MiB}`, btrfs]);
   const hostname = 'btrfs-guest\n';
   const notes = `alice's notes ${'on btrfs '.repeat(5000)}\n`;
@@ -129,7 +133,7 @@ export function makeMbrAndBtrfsDisks(raw: string, btrfs: string, scratch: string
       ...btrfsSteps,
     ],
     {
-      env: { ...process.env, ...(tcg ? { LIBGUESTFS_BACKEND_SETTINGS: 'force_tcg' } : {}) },
+      env: { ...process.env, ...(tcg ? { LIBGUESTFS_BACKEND_SETTINGS: 'force_tcg' } : {}), ...(emulated ? { LIBGUESTFS_CACHEDIR: emulated.cacheDir, ...emulated.env } : {}) },
       stdio: 'ignore',
     },
   );
