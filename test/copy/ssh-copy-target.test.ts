@@ -6,7 +6,7 @@
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { CopyTarget } from '../../src/copy/copy-target.js';
 import { textBytes, type OutgoingBytes } from '../../src/copy/outgoing-bytes.js';
 import { sshCopyTarget } from '../../src/copy/ssh-copy-target.js';
@@ -67,9 +67,9 @@ describe('the SSH copy target', () => {
   it('bytes that arrive different, or stop short, leave nothing there', async () => {
     await expect(target.put('vm/disk-2000/b.qcow2', lying('payload', 'f'.repeat(64)))).rejects.toThrow(/it arrived different from what was sent/);
     await expect(target.put('vm/disk-2000/c.qcow2', failing(4096))).rejects.toThrow(/could not read on/);
-    // The script there saw the bytes stop short and removed its partial file.
-    await new Promise((resolve) => setTimeout(resolve, 500));
-    expect(filesUnder(path.join(dir, 'copy'))).toEqual(['vm/disk-2000/a.json']);
+    // The script there sees the bytes stop short and removes its partial file: soon, not at once (a
+    // fixed 500 ms was too short with the cores full), and never left.
+    await vi.waitFor(() => expect(filesUnder(path.join(dir, 'copy'))).toEqual(['vm/disk-2000/a.json']), { timeout: 30_000, interval: 100 });
   });
 
   it('inspect: a file, a directory with its entries and marker, a path inside a repository', async () => {
