@@ -33,16 +33,18 @@ const READ = '[ -e "$1" ] || exit 3; cat -- "$1"';
 const SHA256 = 'if command -v openssl >/dev/null 2>&1; then openssl dgst -sha256 -r; else sha256sum; fi';
 // stdin: the file's bytes, then a line with the hub's sha256 of them (65 bytes). Taken whole by cat
 // (an exact-length reader like head -c or dd moves them at a fraction of its speed), the line is
-// cut off again before the file is made durable and read back.
+// cut off again before the file is made durable and read back. A hub whose bytes fail closes the
+// channel: the script then writes into a closed pipe, so it ignores SIGPIPE and removes its partial
+// file before it says why (it was killed by the message before the removal when the cores were full).
 const PUT = [
-  'umask 077; p="$1.partial"',
+  'umask 077; trap \'\' PIPE; p="$1.partial"',
   'mkdir -p -- "$(dirname -- "$1")" || exit',
-  'fail() { rm -f -- "$p"; exit "$1"; }',
+  'fail() { rm -f -- "$p"; [ -z "$2" ] || echo "$2" >&2; exit "$1"; }',
   'cat > "$p" || fail $?',
-  'n=$(wc -c < "$p"); [ "$n" -eq $(($2 + 65)) ] || { echo "only $n of $2 bytes arrived" >&2; fail 8; }',
+  'n=$(wc -c < "$p"); [ "$n" -eq $(($2 + 65)) ] || fail 8 "only $n of $2 bytes arrived"',
   'sent=$(tail -c 65 -- "$p" | head -c 64) && truncate -s "$2" -- "$p" && sync -- "$p" || fail 7',
   `got=$({ ${SHA256}; } < "$p") || fail 6; got=\${got%% *}`,
-  '[ "$got" = "$sent" ] || { echo "it arrived different from what was sent (sha256 $got there, $sent sent)" >&2; fail 9; }',
+  '[ "$got" = "$sent" ] || fail 9 "it arrived different from what was sent (sha256 $got there, $sent sent)"',
   'mv -f -- "$p" "$1" && sync -- "$(dirname -- "$1")"',
 ].join('\n');
 const HASH = `{ ${SHA256}; } < "$1"`;
