@@ -67,13 +67,14 @@ const cli = (...args: string[]) => inRootOk(['/usr/bin/sendense-run', ...args]);
 // What the package and its scripts wrote into the root (the overlay's upper layer).
 const upperPath = (file: string) => path.join(upper, file);
 
-// The same package under another version: what an older release's .deb is to dpkg.
+// The same package under another version: what an older release's .deb is to dpkg. Stored
+// uncompressed: the data's compression is nothing to dpkg's upgrade, and xz cost ~10 CPU-s here.
 async function withVersion(deb: string, newVersion: string, out: string): Promise<string> {
   const tree = path.join(ws.dir, `tree-${newVersion}`);
   await execa('dpkg-deb', ['-R', deb, tree]);
   const control = path.join(tree, 'DEBIAN', 'control');
   writeFileSync(control, readFileSync(control, 'utf8').replace(/^Version: .*$/m, `Version: ${newVersion}`));
-  await execa('dpkg-deb', ['--root-owner-group', '-Zxz', '--build', tree, out]);
+  await execa('dpkg-deb', ['--root-owner-group', '-Znone', '--build', tree, out]);
   return out;
 }
 
