@@ -5,6 +5,7 @@ import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
 
 const MAGIC = 0x514649fb; // "QFI\xfb"
 const CORRUPT_BIT = 2n; // incompatible_features bit 1: "corrupt" (v3)
+const EXTERNAL_DATA_FILE_BIT = 4n; // incompatible_features bit 2 (v3)
 const BACKING_FORMAT_EXTENSION = 0xe2792aca;
 const LUKS_CRYPT_METHOD = 2;
 
@@ -74,6 +75,12 @@ export function readBacking(file: string): { readonly name: string; readonly for
 export function isLuksQcow2(file: string): boolean {
   const head = readHead(file, 36);
   return head !== undefined && head.length === 36 && head.readUInt32BE(0) === MAGIC && head.readUInt32BE(32) === LUKS_CRYPT_METHOD;
+}
+
+// incompatible_features bit 2 (v3): the guest data lies in another file, the header's "data file".
+export function hasExternalDataFile(file: string): boolean {
+  const head = readHead(file, 80);
+  return head !== undefined && head.length === 80 && head.readUInt32BE(0) === MAGIC && head.readUInt32BE(4) >= 3 && (head.readBigUInt64BE(72) & EXTERNAL_DATA_FILE_BIT) !== 0n;
 }
 
 export function isQcow2(file: string): boolean {

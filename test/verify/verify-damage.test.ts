@@ -2,6 +2,7 @@
 // names the backup and disk, marks it and every backup built on it damaged, and leaves the
 // points before it restorable.
 
+import { execFileSync } from 'node:child_process';
 import { copyFileSync, existsSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { SqliteDatabase as Database } from '../../src/store/sqlite-driver.js';
@@ -11,7 +12,9 @@ import { writeRestorePlan, restoredDifference } from '../restore/restore-plan.js
 import { useRunWorkspace } from '../support/run-workspace.js';
 import { listBackups, sendenseRun, type BackupRow } from '../support/sendense-cli.js';
 import { portRangeForTestFile } from '../support/vm-disks.js';
-import { backUpThreePoints, flipBit, type Chain, type Rot } from './chain-fixture.js';
+import { backUpThreePoints, flipBit, ownLayer, type Chain, type Rot } from './chain-fixture.js';
+
+const MiB = 1024 * 1024;
 
 const ports = portRangeForTestFile();
 const ws = useRunWorkspace('verify-damage-', { per: 'file' });
@@ -84,6 +87,22 @@ describe('verify', () => {
       for (const line of shown.stdout.split('\n')) expect(line.length, line).toBeLessThanOrEqual(120);
     } finally {
       flipBit(disk.file, rot);
+    }
+  });
+
+  it('data that appeared where the backup wrote nothing (a 4 KiB cluster in a hole of its own file) is found and named', async () => {
+    copyFileSync(pristine, ws.db);
+    const disk = backups[1]!.disks.find((candidate) => candidate.diskKey === 2000)!;
+    const kept = `${disk.file}.kept`;
+    copyFileSync(disk.file, kept);
+    try {
+      // Point 1 of disk 2000 wrote at 1M-2M and 20M-21M: 30 MiB is a hole in its own file.
+      execFileSync('qemu-io', ['-c', `write -P 0x66 ${30 * MiB} 4096`, ownLayer(disk.file)], { stdio: 'ignore' });
+      const result = await sendenseRun(['verify', '--db', ws.db]);
+      expect(result.exitCode, `${result.stdout}\n${result.stderr}`).toBe(1);
+      expect(result.stdout).toContain(`DAMAGED backup ${backups[1]!.id} of vmv: disk 2000: data at guest offset ${30 * MiB} where the backup wrote none or zeroes`);
+    } finally {
+      renameSync(kept, disk.file);
     }
   });
 

@@ -15,10 +15,12 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { BASE_ALLOCATION, NbdConnection, STATE_ZERO, mergeExtents, parseNbdUrl, walkExtents, type NbdAddress } from '../../nbd/index.js';
+import { BASE_ALLOCATION, NbdConnection, parseNbdUrl, type NbdAddress } from '../../nbd/index.js';
 import { inTurns } from '../../hub/in-turns.js';
 import { processStartTicks } from '../../process/index.js';
 import { startQemuNbd } from '../../qemu/index.js';
+import { openImageFile, pageAlignedBuffer, type ImageFileReader } from '../../qemu/image-file-reader.js';
+import { fileImage, nbdImage, type ReadableImage } from '../../repository/readable-image.js';
 import type { ImageSecret } from '../../qemu/image-secret.js';
 import type { DiskManifest } from '../../repository/manifest.js';
 import { manifestPath } from '../../repository/manifest.js';
@@ -52,16 +54,21 @@ async function checkAgainstDigests(run: RestoreRun, disk: RestoreDiskJob): Promi
   );
   const checks = [...model.checks];
   let bytesRead = 0;
-  // Partly covered ranges, grouped by file: each file's own layer read through one qemu-nbd,
-  // LAYERS_AT_ONCE files at a time (a deep chain's starts were most of the check's time).
+  // Partly covered ranges, grouped by file: each file's own layer read straight from the file, or
+  // through one qemu-nbd, LAYERS_AT_ONCE files at a time (a deep chain's starts were most of the
+  // check's time).
   const layers = [...new Set(model.partlyCovered.map((part) => part.layer))];
   const hashed = await inTurns(layers, LAYERS_AT_ONCE, (layer) => {
-    const own = ownLayer(chain[layer]!.file);
-    return withImage(run, { file: own.filename, format: 'qcow2', secret: own.secret }, async (connection) => {
+    const file = chain[layer]!.file;
+    const own = ownLayer(file);
+    const direct = () => openImageFile(file, 'qcow2', { ownLayer: true });
+    return withImage(run, { file: own.filename, format: 'qcow2', secret: own.secret, direct }, async (image) => {
       const found: RangeCheck[] = [];
+      let buffer = pageAlignedBuffer(READ_SIZE);
       for (const part of model.partlyCovered.filter((candidate) => candidate.layer === layer)) {
         const [offset, length, digest] = part.range;
-        const { data } = await connection.read(offset, length);
+        if (buffer.length < length) buffer = pageAlignedBuffer(length);
+        const data = await image.read(offset, length, buffer);
         bytesRead += length;
         if ((await rangeDigest(part.algorithm, data)) !== digest) return undefined;
         for (const [at, size] of part.visible) {
@@ -78,15 +85,20 @@ async function checkAgainstDigests(run: RestoreRun, disk: RestoreDiskJob): Promi
   checks.sort((a, b) => a.offset - b.offset);
 
   const restored = run.target.restored(disk);
-  const equal = await withImage(run, restored.image.startsWith('nbd') ? { url: restored.image } : { file: restored.image, format: restored.format }, async (connection) => {
+  const checkRead = async (image: ReadableImage): Promise<boolean> => {
     // A server without block status (not qemu-nbd) is left to the full comparison.
-    if (connection.size < disk.virtualSize || !connection.hasMetaContext(BASE_ALLOCATION)) return false;
+    if (image.size < disk.virtualSize || image.dataIn === undefined) return false;
     // A target larger than the point (an NBD export) must read as zeroes past its end.
-    const zeroes = connection.size > disk.virtualSize ? [...model.zeroes, [disk.virtualSize, connection.size - disk.virtualSize] as const] : model.zeroes;
-    const [data, zero] = await Promise.all([rangesHaveDigests(connection, checks), readsAsZeroes(connection, zeroes)]);
+    const zeroes = image.size > disk.virtualSize ? [...model.zeroes, [disk.virtualSize, image.size - disk.virtualSize] as const] : model.zeroes;
+    const [data, zero] = await Promise.all([rangesHaveDigests(image, checks), readsAsZeroes(image, zeroes)]);
     bytesRead += data.bytes + zero.bytes;
     return data.equal && zero.equal;
-  });
+  };
+  const equal = await withImage(
+    run,
+    restored.image.startsWith('nbd') ? { url: restored.image } : { file: restored.image, format: restored.format, direct: () => openImageFile(restored.image, restored.format) },
+    checkRead,
+  );
   return equal === true ? bytesRead : undefined;
 }
 
@@ -104,16 +116,16 @@ async function chainManifests(run: RestoreRun, disk: RestoreDiskJob): Promise<{ 
   return chain.length === 0 ? undefined : chain;
 }
 
-async function rangesHaveDigests(connection: NbdConnection, checks: readonly RangeCheck[]): Promise<{ readonly equal: boolean; readonly bytes: number }> {
+async function rangesHaveDigests(image: ReadableImage, checks: readonly RangeCheck[]): Promise<{ readonly equal: boolean; readonly bytes: number }> {
   let next = 0;
   let bytes = 0;
   let equal = true;
   const worker = async (): Promise<void> => {
-    let buffer = Buffer.allocUnsafe(READ_SIZE);
+    let buffer = pageAlignedBuffer(READ_SIZE);
     while (equal && next < checks.length) {
       const { offset, length, algorithm, digest } = checks[next++]!;
-      if (buffer.length < length) buffer = Buffer.allocUnsafe(length);
-      const { data } = await connection.read(offset, length, buffer);
+      if (buffer.length < length) buffer = pageAlignedBuffer(length);
+      const data = await image.read(offset, length, buffer);
       bytes += length;
       if ((await rangeDigest(algorithm, data)) !== digest) equal = false;
     }
@@ -123,30 +135,39 @@ async function rangesHaveDigests(connection: NbdConnection, checks: readonly Ran
 }
 
 // Holes and zero extents pass unread; anything allocated there is read and must be zeroes.
-async function readsAsZeroes(connection: NbdConnection, zeroes: readonly Interval[]): Promise<{ readonly equal: boolean; readonly bytes: number }> {
-  const buffer = Buffer.allocUnsafe(READ_SIZE);
+async function readsAsZeroes(image: ReadableImage, zeroes: readonly Interval[]): Promise<{ readonly equal: boolean; readonly bytes: number }> {
+  const buffer = pageAlignedBuffer(READ_SIZE);
   let bytes = 0;
   for (const [start, length] of zeroes) {
-    for await (const extent of mergeExtents(walkExtents(connection, BASE_ALLOCATION, start, start + length))) {
-      if ((extent.flags & STATE_ZERO) !== 0) continue;
-      const end = Math.min(extent.offset + extent.length, start + length);
-      for (let offset = Math.max(extent.offset, start); offset < end; offset += READ_SIZE) {
-        const size = Math.min(READ_SIZE, end - offset);
-        const { data } = await connection.read(offset, size, buffer);
-        bytes += size;
-        if (!data.equals(ZEROES.subarray(0, size))) return { equal: false, bytes };
+    for await (const [at, size] of image.dataIn!(start, start + length)) {
+      const end = Math.min(at + size, start + length);
+      for (let offset = Math.max(at, start); offset < end; offset += READ_SIZE) {
+        const part = Math.min(READ_SIZE, end - offset);
+        const data = await image.read(offset, part, buffer);
+        bytes += part;
+        if (!ZEROES.subarray(0, part).equals(data)) return { equal: false, bytes };
       }
     }
   }
   return { equal: true, bytes };
 }
 
-type ImageToRead = { readonly url: string } | { readonly file: string; readonly format: 'qcow2' | 'raw'; readonly secret?: ImageSecret };
+/** `direct`: the file read straight, when its format allows (src/qemu/image-file-reader.ts). */
+type ImageToRead = { readonly url: string } | { readonly file: string; readonly format: 'qcow2' | 'raw'; readonly secret?: ImageSecret; readonly direct?: () => Promise<ImageFileReader | undefined> };
 
-// fn with a connection to the image: an NBD URL as it is, a file through a read-only qemu-nbd on a
+// fn with the image: an NBD URL as it is; a file straight from the file where it holds the guest's
+// bytes as they are (a quarter of the CPU of qemu-nbd), else through a read-only qemu-nbd on a
 // private socket, recorded by the run before it can outlive it (doctor stops it after a kill -9).
-async function withImage<T>(run: RestoreRun, image: ImageToRead, fn: (connection: NbdConnection) => Promise<T>): Promise<T> {
-  if ('url' in image) return withConnection(parseNbdUrl(image.url), fn);
+async function withImage<T>(run: RestoreRun, image: ImageToRead, fn: (image: ReadableImage) => Promise<T>): Promise<T> {
+  if ('url' in image) return withConnection(parseNbdUrl(image.url), (connection) => fn(nbdImage(connection)));
+  const direct = await image.direct?.();
+  if (direct !== undefined) {
+    try {
+      return await fn(fileImage(direct));
+    } finally {
+      await direct.close();
+    }
+  }
   const dir = await mkdtemp(path.join(tmpdir(), 'sendense-verify-'));
   let server: Awaited<ReturnType<typeof startQemuNbd>> | undefined;
   try {
@@ -161,7 +182,7 @@ async function withImage<T>(run: RestoreRun, image: ImageToRead, fn: (connection
       readOnly: true,
       onSpawn: (pid, argv, startTicks) => run.store.recordProcess(run.runId, pid, 'qemu-nbd', argv, startTicks ?? processStartTicks(pid)).then(() => undefined),
     });
-    return await withConnection({ kind: 'unix', socketPath: socket, exportName: 'image' }, fn);
+    return await withConnection({ kind: 'unix', socketPath: socket, exportName: 'image' }, (connection) => fn(nbdImage(connection)));
   } finally {
     if (server !== undefined) {
       await server.stop();
