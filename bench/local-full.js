@@ -5,7 +5,8 @@
 // run) and "on disk" (the page cache dropped before each run: root only, skipped otherwise).
 // Alternating runs after one warm-up each, medians, the load average. Needs `npm run build`.
 // BENCH_RUNS=N (default 3), BENCH_TMPDIR (default /var/tmp); BENCH_BEFORE=DIR: the CLI of
-// another built checkout (an older commit) runs as a third tool, "before".
+// another built checkout (an older commit) runs as a third tool, "before". BENCH_ONLY=incremental:
+// the incremental series alone (below); BENCH_CHANGES: its MiB written per round (41).
 import { execFileSync } from 'node:child_process';
 import { rmSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
@@ -62,7 +63,7 @@ async function convert() {
   return copy.seconds + sync.seconds;
 }
 
-const series = canDrop ? ['page cache', 'on disk'] : ['page cache'];
+const series = process.env.BENCH_ONLY === 'incremental' ? [] : canDrop ? ['page cache', 'on disk'] : ['page cache'];
 if (!canDrop) console.log('on disk: skipped (dropping the page cache needs root)');
 for (const cache of series) {
   const tools = before === undefined ? ['ours', 'convert'] : ['ours', 'convert', 'before'];
@@ -82,4 +83,69 @@ for (const cache of series) {
       `${(a / b).toFixed(2)}x (aim <= 1.2x); load ${load.map((value) => value.toFixed(1)).join(' -> ')}`,
   );
   if (before !== undefined) console.log(`${cache}: before ${median(times.before).toFixed(2)} s (${spread(times.before)}): ${(median(times.before) / b).toFixed(2)}x`);
+}
+
+// A local incremental's copy against the same convert restricted to the dirty extents: after a
+// full, each round writes CHANGES x 1 MiB (a byte pattern each) at scattered 1 MiB offsets into the source
+// and the same into an empty qcow2 of the same size (only the dirty extents allocated). Ours: an
+// `incremental` run, its copy from the `--json` events (the transfer step, and record-change-ids,
+// which puts the file on disk) and spawn to exit; reference: `qemu-img convert -O qcow2` of that
+// qcow2 (the dirty extents alone), then `sync` of its output. Page cache only.
+const CHANGES = Number(process.env.BENCH_CHANGES ?? 41);
+{
+  prepare('page cache');
+  const incPlan = writeLocalPlan(join(dir, 'local-inc.yaml'), { name: 'local-inc', kind: 'incremental', source, repository, ports: benchPorts() });
+  const db = join(dir, 'state.db');
+  const runPlan = async () => {
+    const result = await timedRun([process.execPath, cli, incPlan, '--db', db, '--json']);
+    const events = result.stdout
+      .split('\n')
+      .filter((line) => line.startsWith('{'))
+      .map((line) => JSON.parse(line));
+    const end = events.find((event) => event.type === 'run-end');
+    if (end?.status !== 'succeeded') throw new Error(`run ${end?.status}: ${end?.error}`);
+    const steps = events.filter((event) => event.type === 'step-done' || event.type === 'run-start');
+    const index = steps.findIndex((event) => event.step === 'transfer');
+    // The copy (transfer) and putting it on disk (record-change-ids: stop qemu-nbd, fsync, manifest).
+    const recorded = steps.findIndex((event) => event.step === 'record-change-ids');
+    return { wall: result.seconds, copy: (Date.parse(steps[recorded].time) - Date.parse(steps[index - 1].time)) / 1000, taken: end.taken };
+  };
+  await runPlan();
+  const delta = join(dir, 'delta.qcow2');
+  const size = 4 * GiB;
+  const times = { copy: [], wall: [], convert: [] };
+  const load = [loadavg()[0]];
+  for (let round = -1; round < RUNS; round++) {
+    // The same CHANGES MiB into the source and into an empty qcow2.
+    rmSync(delta, { force: true });
+    qemuImg('create', '-q', '-f', 'qcow2', delta, String(size));
+    const offsets = Array.from({ length: CHANGES }, () => Math.floor(Math.random() * (size / 2 ** 20)) * 2 ** 20);
+    const commands = offsets.flatMap((offset, index) => ['-c', `write -P ${(index % 254) + 1} ${offset} 1M`]);
+    execFileSync('qemu-io', ['-f', 'qcow2', ...commands, source], { stdio: 'ignore' });
+    execFileSync('qemu-io', ['-f', 'qcow2', ...commands, delta], { stdio: 'ignore' });
+    const order = round % 2 === 0 ? ['ours', 'convert'] : ['convert', 'ours'];
+    for (const tool of order) {
+      if (tool === 'ours') {
+        const { wall, copy, taken } = await runPlan();
+        if (taken !== 'incremental') throw new Error(`an incremental was expected, the run took a ${taken}`);
+        if (round >= 0) {
+          times.wall.push(wall);
+          times.copy.push(copy);
+        }
+        console.log(`  incremental: ours copy + sync ${copy.toFixed(2)} s, spawn to exit ${wall.toFixed(2)} s`);
+      } else {
+        rmSync(join(dir, 'convert.qcow2'), { force: true });
+        const converted = await timedRun(['qemu-img', 'convert', '-O', 'qcow2', delta, join(dir, 'convert.qcow2')]);
+        const seconds = converted.seconds + (await timedRun(['sync', join(dir, 'convert.qcow2')])).seconds;
+        if (round >= 0) times.convert.push(seconds);
+        console.log(`  incremental: convert of the dirty extents + sync ${seconds.toFixed(2)} s`);
+      }
+    }
+  }
+  load.push(loadavg()[0]);
+  const [copy, wall, reference] = [median(times.copy), median(times.wall), median(times.convert)];
+  console.log(
+    `incremental (${CHANGES} x 1 MiB): copy + sync ${copy.toFixed(2)} s (${spread(times.copy)}), run ${wall.toFixed(2)} s (${spread(times.wall)}) vs qemu-img convert of the dirty extents + sync ${reference.toFixed(2)} s (${spread(times.convert)}): ` +
+      `copy ${(copy / reference).toFixed(2)}x (aim <= 1.5x), run ${(wall / reference).toFixed(2)}x; load ${load.map((value) => value.toFixed(1)).join(' -> ')}`,
+  );
 }
