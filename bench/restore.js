@@ -217,3 +217,5 @@ console.log(
 );
 console.log(`verified restore (verify: true) vs qemu-img convert -t writeback + qemu-img compare: ${ratio('convert + compare', 'sendense-run verified')} of its time (aim <= 1.25x)`);
 console.log(`all ${names.length} results verified equal to the source with qemu-img compare`);
+// A running sshd would keep the bench from ever exiting.
+await sshd.stop();
