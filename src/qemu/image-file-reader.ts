@@ -12,7 +12,7 @@
 
 import { open, type FileHandle } from 'node:fs/promises';
 import type { Interval } from '../repository/intervals.js';
-import { hasExternalDataFile, isLuksQcow2, readBacking } from './qcow2-header.js';
+import { hasExternalDataFile, isEncryptedQcow2, readBacking } from './qcow2-header.js';
 import { runLocal } from './command-runner.js';
 
 export interface ImageFileReader {
@@ -127,8 +127,8 @@ class MappedFile implements ImageFileReader {
   }
 }
 
-// Its guest data lies in the file itself, unencrypted: no LUKS, no external data file, and no
-// backing file unless only the file's own layer is read.
+// Its guest data lies in the file itself, unencrypted: no encryption (nor an unreadable header), no
+// external data file, and no backing file unless only the file's own layer is read.
 function plainQcow2(file: string, ownLayer: boolean): boolean {
-  return (ownLayer || readBacking(file) === undefined) && !isLuksQcow2(file) && !hasExternalDataFile(file);
+  return (ownLayer || readBacking(file) === undefined) && !isEncryptedQcow2(file) && !hasExternalDataFile(file);
 }

@@ -77,6 +77,12 @@ export function isLuksQcow2(file: string): boolean {
   return head !== undefined && head.length === 36 && head.readUInt32BE(0) === MAGIC && head.readUInt32BE(32) === LUKS_CRYPT_METHOD;
 }
 
+// Any crypt_method but 0 (none): LUKS, or the legacy AES qemu no longer writes.
+export function isEncryptedQcow2(file: string): boolean {
+  const head = readHead(file, 36);
+  return head === undefined || head.length < 36 || head.readUInt32BE(0) !== MAGIC || head.readUInt32BE(32) !== 0;
+}
+
 // incompatible_features bit 2 (v3): the guest data lies in another file, the header's "data file".
 export function hasExternalDataFile(file: string): boolean {
   const head = readHead(file, 80);
