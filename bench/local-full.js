@@ -45,15 +45,20 @@ function prepare(cache) {
 
 const before = process.env.BENCH_BEFORE === undefined ? undefined : join(process.env.BENCH_BEFORE, 'bin', 'sendense-run.js');
 
-async function ours(program = cli) {
-  const result = await timedRun([process.execPath, program, plan, '--db', join(dir, 'state.db'), '--json']);
-  const end = result.stdout
+// A run of `planFile` with --json: its wall seconds and events; a run that did not succeed fails the bench.
+async function succeededRun(program, planFile) {
+  const result = await timedRun([process.execPath, program, planFile, '--db', join(dir, 'state.db'), '--json']);
+  const events = result.stdout
     .split('\n')
     .filter((line) => line.startsWith('{'))
-    .map((line) => JSON.parse(line))
-    .find((event) => event.type === 'run-end');
+    .map((line) => JSON.parse(line));
+  const end = events.find((event) => event.type === 'run-end');
   if (end?.status !== 'succeeded') throw new Error(`run ${end?.status}: ${end?.error}`);
-  return result.seconds;
+  return { seconds: result.seconds, events, end };
+}
+
+async function ours(program = cli) {
+  return (await succeededRun(program, plan)).seconds;
 }
 
 async function convert() {
@@ -95,20 +100,13 @@ const CHANGES = Number(process.env.BENCH_CHANGES ?? 41);
 {
   prepare('page cache');
   const incPlan = writeLocalPlan(join(dir, 'local-inc.yaml'), { name: 'local-inc', kind: 'incremental', source, repository, ports: benchPorts() });
-  const db = join(dir, 'state.db');
   const runPlan = async () => {
-    const result = await timedRun([process.execPath, cli, incPlan, '--db', db, '--json']);
-    const events = result.stdout
-      .split('\n')
-      .filter((line) => line.startsWith('{'))
-      .map((line) => JSON.parse(line));
-    const end = events.find((event) => event.type === 'run-end');
-    if (end?.status !== 'succeeded') throw new Error(`run ${end?.status}: ${end?.error}`);
+    const { seconds, events, end } = await succeededRun(cli, incPlan);
     const steps = events.filter((event) => event.type === 'step-done' || event.type === 'run-start');
     const index = steps.findIndex((event) => event.step === 'transfer');
     // The copy (transfer) and putting it on disk (record-change-ids: stop qemu-nbd, fsync, manifest).
     const recorded = steps.findIndex((event) => event.step === 'record-change-ids');
-    return { wall: result.seconds, copy: (Date.parse(steps[recorded].time) - Date.parse(steps[index - 1].time)) / 1000, taken: end.taken };
+    return { wall: seconds, copy: (Date.parse(steps[recorded].time) - Date.parse(steps[index - 1].time)) / 1000, taken: end.taken };
   };
   await runPlan();
   const delta = join(dir, 'delta.qcow2');

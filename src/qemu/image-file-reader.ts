@@ -44,17 +44,16 @@ export function pageAlignedBuffer(size: number): Buffer {
 
 export interface OpenImageFileOptions {
   /**
-   * The file's own layer only, without its backing chain (qemu's `"backing": null`): what a backup
-   * file itself holds (src/repository/own-layer.ts). Without it, a file with a backing file is refused.
+   * The qemu filename of the file's own layer, without its backing chain (src/repository/own-layer.ts):
+   * only what a backup file itself holds is read. Without it, a file with a backing file is refused.
    */
-  readonly ownLayer?: boolean;
+  readonly ownLayer?: string;
 }
 
 /** Undefined when the file's bytes are not the guest's as they lie (see above), or qemu-img cannot map it. */
 export async function openImageFile(file: string, format: 'qcow2' | 'raw', options: OpenImageFileOptions = {}): Promise<ImageFileReader | undefined> {
-  const ownLayer = format === 'qcow2' && options.ownLayer === true;
-  if (format === 'qcow2' && !plainQcow2(file, ownLayer)) return undefined;
-  const image = ownLayer ? ['json:' + JSON.stringify({ driver: 'qcow2', backing: null, file: { driver: 'file', filename: file } })] : ['-f', format, file];
+  if (format === 'qcow2' && !plainQcow2(file, options.ownLayer !== undefined)) return undefined;
+  const image = options.ownLayer !== undefined ? [options.ownLayer] : ['-f', format, file];
   const result = await runLocal(['qemu-img', 'map', '--output=json', ...image]);
   if (result.exitCode !== 0) return undefined;
   const entries = JSON.parse(result.stdout) as MapEntry[];

@@ -61,7 +61,7 @@ async function checkAgainstDigests(run: RestoreRun, disk: RestoreDiskJob): Promi
   const hashed = await inTurns(layers, LAYERS_AT_ONCE, (layer) => {
     const file = chain[layer]!.file;
     const own = ownLayer(file);
-    const direct = () => openImageFile(file, 'qcow2', { ownLayer: true });
+    const direct = () => openImageFile(file, 'qcow2', { ownLayer: own.filename });
     return withImage(run, { file: own.filename, format: 'qcow2', secret: own.secret, direct }, async (image) => {
       const found: RangeCheck[] = [];
       let buffer = pageAlignedBuffer(READ_SIZE);
