@@ -3,7 +3,9 @@
 // bytes written, and the guest's own write latency while each backup runs (the guest times its
 // synced writes). Each tool gets its own domain: virtnbdbackup refuses a domain that carries
 // another tool's checkpoints. Ours also through an SSH node (a throw-away sshd on 127.0.0.1).
-// BENCH_ROUNDS=N incrementals each (default 3), BENCH_PREFILL_MIB=N per disk (default 300).
+// BENCH_FULLS=N fulls each (default 3: alternating, each into a new repository, the last one the
+// base of the incrementals), BENCH_ROUNDS=N incrementals each (default 3), BENCH_PREFILL_MIB=N per
+// disk (default 300).
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
@@ -21,6 +23,7 @@ if (spawnSync('virtnbdbackup', ['--version']).status !== 0) {
   console.log('installing virtnbdbackup (the peer)');
   execFileSync('apt-get', ['install', '-y', '-qq', '--no-install-recommends', 'virtnbdbackup'], { stdio: 'inherit' });
 }
+const FULLS = Math.max(1, Number(process.env.BENCH_FULLS ?? 3));
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const PREFILL = Number(process.env.BENCH_PREFILL_MIB ?? 300);
 const dir = scratchDir('sendense-bench-libvirt-');
@@ -51,8 +54,9 @@ function plan(name, node) {
   return file;
 }
 const db = join(dir, 'state.db');
+const node = { host: '127.0.0.1', port: sshd.port, user: sshd.user, identityFile: sshd.identityFile, knownHosts: sshd.knownHosts };
 const local = plan('ours-local');
-const remote = plan('ours-ssh', { host: '127.0.0.1', port: sshd.port, user: sshd.user, identityFile: sshd.identityFile, knownHosts: sshd.knownHosts });
+const remote = plan('ours-ssh', node);
 const peerOut = join(dir, 'virtnbdbackup');
 
 const du = (path) => Number(execFileSync('du', ['-sb', path], { encoding: 'utf8' }).split('\t')[0]);
@@ -79,9 +83,19 @@ const waitRounds = async (guest, n) => {
 
 const results = { local: { full: [], inc: [] }, ssh: { full: [], inc: [] }, peer: { full: [], inc: [] } };
 const load = [loadavg()[0]];
-results.local.full.push(await measure(ours, [process.execPath, cli, local, '--db', db, '--quiet'], join(dir, 'ours-local-repository')));
-results.peer.full.push(await measure(peer, ['virtnbdbackup', '-d', peer.name, '-l', 'full', '-o', peerOut], peerOut));
-results.ssh.full.push(await measure(ours, [process.execPath, cli, remote, '--db', db, '--quiet'], join(dir, 'ours-ssh-repository')));
+// Fulls alternating, each into a new repository and state database (a disk belongs to one VM of a
+// database) or output folder; the last ones are the chains the incrementals continue.
+for (let full = 0; full < FULLS; full++) {
+  const last = full === FULLS - 1;
+  const localName = last ? 'ours-local' : `ours-local-full${full}`;
+  const sshName = last ? 'ours-ssh' : `ours-ssh-full${full}`;
+  const peerDir = last ? peerOut : join(dir, `virtnbdbackup-full${full}`);
+  const fullDb = last ? db : join(dir, `state-full${full}.db`);
+  results.local.full.push(await measure(ours, [process.execPath, cli, last ? local : plan(localName), '--db', fullDb, '--quiet'], join(dir, `${localName}-repository`)));
+  results.peer.full.push(await measure(peer, ['virtnbdbackup', '-d', peer.name, '-l', 'full', '-o', peerDir], peerDir));
+  results.ssh.full.push(await measure(ours, [process.execPath, cli, last ? remote : plan(sshName, node), '--db', fullDb, '--quiet'], join(dir, `${sshName}-repository`)));
+  load.push(loadavg()[0]);
+}
 for (let round = 0; round < ROUNDS; round++) {
   await waitRounds(ours, 5);
   results.local.inc.push(await measure(ours, [process.execPath, cli, local, '--db', db, '--quiet'], join(dir, 'ours-local-repository')));
@@ -99,13 +113,15 @@ const row = (name, runs, reference) => {
   const latencies = runs.flatMap((run) => run.latencies);
   const ratio = reference ? `${(seconds / median(reference.map((run) => run.seconds))).toFixed(2)}x` : '1.00x';
   const lat = latencies.length ? `${ms(median(latencies))} / ${ms(Math.max(...latencies))}` : 'n/a';
-  return `| ${name} | ${seconds.toFixed(2)} s | ${ratio} | ${(median(runs.map((run) => run.bytes)) / 1048576).toFixed(1)} MiB | ${lat} |`;
+  const all = runs.map((run) => run.seconds);
+  const range = all.length > 1 ? ` (${Math.min(...all).toFixed(2)}-${Math.max(...all).toFixed(2)})` : '';
+  return `| ${name} | ${seconds.toFixed(2)} s${range} | ${ratio} | ${(median(runs.map((run) => run.bytes)) / 1048576).toFixed(1)} MiB | ${lat} |`;
 };
 console.log(
-  `\nlibvirt domain, disks ${sizesMiB.vda} + ${sizesMiB.vdb} MiB with ${PREFILL} MiB of data each, running under TCG; median of ${ROUNDS} incrementals; load ${load.map((l) => l.toFixed(1)).join(' ')}`,
+  `\nlibvirt domain, disks ${sizesMiB.vda} + ${sizesMiB.vdb} MiB with ${PREFILL} MiB of data each, running under TCG; medians of ${FULLS} fulls and ${ROUNDS} incrementals; load ${load.map((l) => l.toFixed(1)).join(' ')}`,
 );
 console.log(`guest write latency when no backup runs (median / max of 3 synced 4 KiB writes): ${ms(median(idle))} / ${ms(Math.max(...idle))} ms\n`);
-console.log('| backup | wall time | vs virtnbdbackup | bytes written | guest write latency meanwhile (median / max ms) |');
+console.log('| backup | wall time, median (range) | vs virtnbdbackup | bytes written | guest write latency meanwhile (median / max ms) |');
 console.log('|---|---|---|---|---|');
 console.log(row('virtnbdbackup full', results.peer.full));
 console.log(row('sendense-run full, this host', results.local.full, results.peer.full));
