@@ -11,6 +11,7 @@ import { diskSlotsSweeper } from './disk-slots.js';
 import { fileMountsSweeper } from './file-mounts.js';
 import { interruptedMergesSweeper } from './interrupted-merges.js';
 import { manifestTempsSweeper } from './manifest-temps.js';
+import { markerTempsSweeper } from './marker-temps.js';
 import { nodeResourcesSweeper } from './node-resources.js';
 import { orphanBitmapsSweeper } from './orphan-bitmaps.js';
 import { orphanProcessesSweeper } from './orphan-processes.js';
@@ -34,6 +35,7 @@ export const SWEEPERS: readonly Sweeper[] = [
   interruptedMergesSweeper,
   unfinishedBackupsSweeper,
   manifestTempsSweeper,
+  markerTempsSweeper,
   orphanBitmapsSweeper,
   fileMountsSweeper,
   runFilesSweeper,

@@ -8,6 +8,7 @@ import { link, open, readdir, readFile, rm, stat, unlink } from 'node:fs/promise
 import path from 'node:path';
 import { SendenseError } from '../errors.js';
 import { isProcessAlive } from '../process/index.js';
+import { sourceCrashPoint } from '../source/test-seams.js';
 
 export const REPOSITORY_MARKER = '.sendense-repository';
 
@@ -69,9 +70,14 @@ export function repositoryMarkerText(settings: RepositorySettings, copyOf?: Copy
 
 // Written once, whole: a temp file linked into place (link fails on an existing marker, which is
 // left as it is), so a run reading it at the same moment never finds it empty. Private like every
-// repository file.
+// repository file. A repository that has its marker gets no temp file at all: a run killed there
+// leaves nothing (docs/how-it-works.md#what-is-recorded-and-where).
 export async function ensureRepositoryMarker(repository: string, settings: RepositorySettings): Promise<void> {
   const target = path.join(repository, REPOSITORY_MARKER);
+  if (await exists(target)) {
+    await removeStaleMarkerTemps(repository);
+    return;
+  }
   const temp = `${target}.${process.pid}-${randomBytes(4).toString('hex')}.tmp`;
   const file = await open(temp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o600);
   try {
@@ -81,6 +87,7 @@ export async function ensureRepositoryMarker(repository: string, settings: Repos
     } finally {
       await file.close();
     }
+    sourceCrashPoint('marker-temp-written');
     await link(temp, target);
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
@@ -90,21 +97,42 @@ export async function ensureRepositoryMarker(repository: string, settings: Repos
   await removeStaleMarkerTemps(repository);
 }
 
+async function exists(file: string): Promise<boolean> {
+  return stat(file).then(
+    () => true,
+    () => false,
+  );
+}
+
 // A writer killed (kill -9) between its temp file and the link leaves the temp behind: the next
 // run on the repository removes it once its writer is gone and it is a minute old (a writer of
-// another hub sharing the repository may have a PID this host does not know).
+// another hub sharing the repository may have a PID this host does not know); doctor removes a
+// dead run's at once (src/doctor/marker-temps.ts).
 const MARKER_TEMP = /^\.sendense-repository\.(\d+)-[0-9a-f]{8}\.tmp$/;
-const TEMP_MIN_AGE_MS = 60_000;
+export const MARKER_TEMP_MIN_AGE_MS = 60_000;
 
-async function removeStaleMarkerTemps(repository: string): Promise<void> {
+/** A marker temp file whose writer is not running: its path, the writer's PID and its age. */
+export interface MarkerTemp {
+  readonly file: string;
+  readonly writer: number;
+  readonly ageMs: number;
+}
+
+export async function orphanMarkerTemps(repository: string): Promise<MarkerTemp[]> {
+  const found: MarkerTemp[] = [];
   for (const name of await readdir(repository).catch(() => [] as string[])) {
     const writer = MARKER_TEMP.exec(name)?.[1];
     if (writer === undefined || isProcessAlive(Number(writer))) continue;
     const file = path.join(repository, name);
-    const age = await stat(file).then(
+    const ageMs = await stat(file).then(
       (info) => Date.now() - info.mtimeMs,
       () => 0,
     );
-    if (age >= TEMP_MIN_AGE_MS) await rm(file, { force: true });
+    found.push({ file, writer: Number(writer), ageMs });
   }
+  return found;
+}
+
+async function removeStaleMarkerTemps(repository: string): Promise<void> {
+  for (const temp of await orphanMarkerTemps(repository)) if (temp.ageMs >= MARKER_TEMP_MIN_AGE_MS) await rm(temp.file, { force: true });
 }

@@ -3,6 +3,7 @@
 // domain-started, copying, copies-ready: a recover run after the start, during the move, before the pivot;
 // sync-written, sync-half-installed, fold-started: a replica's sync before installing, between two disks' installs, in a fold;
 // keyring-written: a key command with the new keyring written but not yet in place;
+// marker-temp-written: a backup's first use of a repository, the marker's temp file written, not linked;
 // copy-half-sent, copy-file-placed: a copy with half a file sent, with a file in place but not its manifest;
 // copy-part-uploaded: an s3 copy with one part of a multipart upload in the store);
 // SENDENSE_TEST_NO_THAW_WATCHDOG=1 leaves out the node's thaw watchdog, so a test can see doctor
@@ -18,6 +19,7 @@ export type SourceCrashPoint =
   | 'sync-half-installed'
   | 'fold-started'
   | 'keyring-written'
+  | 'marker-temp-written'
   | 'copy-half-sent'
   | 'copy-file-placed'
   | 'copy-part-uploaded';
