@@ -41,7 +41,12 @@ export function expectedExport(target: string, incremental: boolean): JobExport 
 export async function runningBackupJob(virsh: Virsh, domain: string): Promise<RunningBackupJob | undefined> {
   const result = await virsh.attempt(['backup-dumpxml', domain]);
   if (result.exitCode !== 0) return undefined;
-  const document = new DOMParser({ onError: () => undefined }).parseFromString(result.stdout, 'text/xml');
+  return parseBackupJob(result.stdout);
+}
+
+// `virsh backup-dumpxml`'s document: where the job serves and what.
+function parseBackupJob(xml: string): RunningBackupJob | undefined {
+  const document = new DOMParser({ onError: () => undefined }).parseFromString(xml, 'text/xml');
   const root = document.documentElement;
   if (root === null || root.nodeName !== 'domainbackup') return undefined;
   const socket = firstChild(root, 'server')?.getAttribute('socket') ?? undefined;
@@ -50,6 +55,21 @@ export async function runningBackupJob(virsh: Virsh, domain: string): Promise<Ru
     .filter((disk) => disk.getAttribute('backup') !== 'no')
     .map((disk) => ({ target: disk.getAttribute('name') ?? '', exportName: disk.getAttribute('exportname') ?? '', exportBitmap: disk.getAttribute('exportbitmap') || undefined }));
   return { socket, exports };
+}
+
+// A backup job that is ending (a run's that has just given it back) is waited for this long
+// before a new one is refused.
+const ENDING_JOB_GRACE_MS = 10_000;
+
+// Any job of the domain (a backup, a migration, another tool's), after a backup job that ends
+// within ENDING_JOB_GRACE_MS: libvirt runs one at a time.
+export async function jobInTheWay(virsh: Virsh, domain: string): Promise<string | undefined> {
+  const deadline = Date.now() + ENDING_JOB_GRACE_MS;
+  for (;;) {
+    const job = await activeJob(virsh, domain);
+    if (job !== 'Backup' || Date.now() >= deadline) return job;
+    await new Promise((resolve) => setTimeout(resolve, END_JOB_RETRY_MS));
+  }
 }
 
 // Any job of the domain (a backup, a migration, another tool's): libvirt runs one at a time.
@@ -72,12 +92,36 @@ export async function beginBackup(virsh: Virsh, domain: string, backupFile: stri
   throw new SendenseError(`libvirt could not start the backup job of ${domain}: ${message}`);
 }
 
-// Ending a pull-mode job is aborting it (libvirt keeps the checkpoint); a job already gone is fine.
+// What libvirt says when a domain has no backup job: none present, the domain shut off or gone.
+const NO_BACKUP_JOB = /no domain backup job present|domain is not running|failed to get domain|Domain not found/i;
+const END_JOB_TIMEOUT_MS = 30_000;
+const END_JOB_RETRY_MS = 250;
+
+// Ending a pull-mode job is aborting it (libvirt keeps the checkpoint); a job already gone, or
+// another's (another socket), is left. Asked until libvirt says there is none: a question that
+// failed (libvirtd busy under load) is no answer, and a job left running refuses the domain's next
+// backup or sync ("already has a job running").
 export async function endBackupJob(virsh: Virsh, domain: string, socket: string): Promise<void> {
-  const job = await runningBackupJob(virsh, domain);
-  if (job === undefined || job.socket !== socket) return;
-  const result = await virsh.attempt(['domjobabort', domain]);
-  if (result.exitCode !== 0 && (await runningBackupJob(virsh, domain))?.socket === socket) {
-    throw new SendenseError(`could not end the backup job of domain ${domain}: ${virshMessage(result)}`);
+  const deadline = Date.now() + END_JOB_TIMEOUT_MS;
+  let abortedOnce = false;
+  for (;;) {
+    const asked = await virsh.attempt(['backup-dumpxml', domain]);
+    let why: string;
+    if (asked.exitCode === 0) {
+      const job = parseBackupJob(asked.stdout);
+      if (job === undefined || job.socket !== socket) return;
+      const aborted = await virsh.attempt(['domjobabort', domain]);
+      // Asked again at once: the job is normally gone when domjobabort returns.
+      if (aborted.exitCode === 0 && !abortedOnce) {
+        abortedOnce = true;
+        continue;
+      }
+      why = aborted.exitCode === 0 ? 'it was still there after domjobabort' : virshMessage(aborted);
+    } else {
+      why = virshMessage(asked);
+      if (NO_BACKUP_JOB.test(why)) return;
+    }
+    if (Date.now() >= deadline) throw new SendenseError(`could not end the backup job of domain ${domain}: ${why}`);
+    await new Promise((resolve) => setTimeout(resolve, END_JOB_RETRY_MS));
   }
 }
