@@ -57,21 +57,6 @@ function parseBackupJob(xml: string): RunningBackupJob | undefined {
   return { socket, exports };
 }
 
-// A backup job that is ending (a run's that has just given it back) is waited for this long
-// before a new one is refused.
-const ENDING_JOB_GRACE_MS = 10_000;
-
-// Any job of the domain (a backup, a migration, another tool's), after a backup job that ends
-// within ENDING_JOB_GRACE_MS: libvirt runs one at a time.
-export async function jobInTheWay(virsh: Virsh, domain: string): Promise<string | undefined> {
-  const deadline = Date.now() + ENDING_JOB_GRACE_MS;
-  for (;;) {
-    const job = await activeJob(virsh, domain);
-    if (job !== 'Backup' || Date.now() >= deadline) return job;
-    await new Promise((resolve) => setTimeout(resolve, END_JOB_RETRY_MS));
-  }
-}
-
 // Any job of the domain (a backup, a migration, another tool's): libvirt runs one at a time.
 export async function activeJob(virsh: Virsh, domain: string): Promise<string | undefined> {
   const result = await virsh.attempt(['domjobinfo', domain]);

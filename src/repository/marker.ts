@@ -2,7 +2,7 @@
 // below a directory that holds one, even when this state database has never seen that repository.
 // It also records how the repository stores its backups (docs/encryption.md), fixed at creation.
 
-import { constants } from 'node:fs';
+import { constants, existsSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import { link, open, readdir, readFile, rm, stat, unlink } from 'node:fs/promises';
 import path from 'node:path';
@@ -74,7 +74,7 @@ export function repositoryMarkerText(settings: RepositorySettings, copyOf?: Copy
 // leaves nothing (docs/how-it-works.md#what-is-recorded-and-where).
 export async function ensureRepositoryMarker(repository: string, settings: RepositorySettings): Promise<void> {
   const target = path.join(repository, REPOSITORY_MARKER);
-  if (await exists(target)) {
+  if (existsSync(target)) {
     await removeStaleMarkerTemps(repository);
     return;
   }
@@ -95,13 +95,6 @@ export async function ensureRepositoryMarker(repository: string, settings: Repos
     await unlink(temp).catch(() => undefined);
   }
   await removeStaleMarkerTemps(repository);
-}
-
-async function exists(file: string): Promise<boolean> {
-  return stat(file).then(
-    () => true,
-    () => false,
-  );
 }
 
 // A writer killed (kill -9) between its temp file and the link leaves the temp behind: the next

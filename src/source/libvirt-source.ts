@@ -5,7 +5,7 @@
 // is the checkpoint's name, which carries the chain and the backup like a qemu source's bitmap.
 
 import { SendenseError } from '../errors.js';
-import { backupXml, beginBackup, endBackupJob, expectedExport, jobInTheWay, runningBackupJob } from '../libvirt/backup-job.js';
+import { activeJob, backupXml, beginBackup, endBackupJob, expectedExport, runningBackupJob } from '../libvirt/backup-job.js';
 import { checkpointProblem, checkpointXml, createCheckpointOffline, deleteCheckpoint, type CheckpointDisk } from '../libvirt/checkpoints.js';
 import { domainIsActive, inspectDomain } from '../libvirt/domain.js';
 import { agentSilence, AGENT_TIMEOUT_S, freezeGuest, thawGuest } from '../libvirt/guest-agent.js';
@@ -180,7 +180,7 @@ async function snapshotShutOff(source: LibvirtSource, disks: readonly SourceDisk
 async function snapshotRunning(source: LibvirtSource, disks: readonly SourceDiskJob[], context: SnapshotContext) {
   const { domain, uri } = source;
   const virsh = virshOn(context.exec, uri);
-  const job = await jobInTheWay(virsh, domain);
+  const job = await activeJob(virsh, domain);
   if (job !== undefined) throw new SendenseError(`domain ${domain} already has a job running (${job}): libvirt runs one at a time; is another backup tool at work?`);
   const quiesce = source.quiesce === 'off' ? undefined : await agentSilence(virsh, domain);
   if (source.quiesce === 'require' && quiesce !== null) {
