@@ -25,9 +25,9 @@ export class TransferOutput {
 
   // A done disk's outcome carries all its totals.
   done(outcome: DiskOutcome & { readonly bytesDone: number; readonly bytesToDo: number }): void {
-    const { disk, bytesDone, bytesToDo, bytesWritten, bytesZeroed, seconds } = outcome;
+    const { disk, bytesDone, bytesToDo, bytesWritten, bytesZeroed, seconds, copiedWith } = outcome;
     this.emit({ type: 'progress', disk, bytesDone, bytesToDo });
-    this.emit({ type: 'done', disk, bytesDone, bytesWritten, bytesZeroed, bytesToDo, seconds });
+    this.emit({ type: 'done', disk, bytesDone, bytesWritten, bytesZeroed, bytesToDo, seconds, ...(copiedWith === undefined ? {} : { copiedWith }) });
   }
 
   // Digests of written ranges, in batches, before the disk's done line (docs/how-it-works.md#what-is-recorded-and-where).

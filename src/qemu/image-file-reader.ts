@@ -13,16 +13,27 @@
 import { open, type FileHandle } from 'node:fs/promises';
 import type { Interval } from '../repository/intervals.js';
 import { hasExternalDataFile, isEncryptedQcow2, readBacking } from './qcow2-header.js';
-import { runLocal } from './command-runner.js';
+import type { CommandRunner } from './command-runner.js';
 
 export interface ImageFileReader {
   /** The guest size. */
   readonly size: number;
   /** The parts of [start, start + length) that may hold bytes other than zeroes, in order. */
   dataIn(start: number, length: number): Interval[];
+  /**
+   * The allocated parts of the whole image, in order, as a full backup copies them (runners/transfer/work-plan.ts):
+   * data, and allocated ranges that read as zeroes; the rest (unallocated, zero clusters) is left out.
+   */
+  allocated(): AllocatedRange[];
   /** The guest bytes at [offset, offset + length), read into `buffer` (at least `length` long). */
   read(offset: number, length: number, buffer: Buffer): Promise<Buffer>;
   close(): Promise<void>;
+}
+
+export interface AllocatedRange {
+  readonly kind: 'copy' | 'zero';
+  readonly offset: number;
+  readonly length: number;
 }
 
 interface MapEntry {
@@ -36,13 +47,16 @@ interface MapEntry {
 
 const WASM_PAGE = 64 * 1024;
 
-/** A buffer of at least `size` bytes that starts on a page boundary. */
-export function pageAlignedBuffer(size: number): Buffer {
-  const memory = new WebAssembly.Memory({ initial: Math.max(1, Math.ceil(size / WASM_PAGE)) });
+/** A buffer of at least `size` bytes that starts on a page boundary; `shared`: in a SharedArrayBuffer (a digest thread reads it without a copy). */
+export function pageAlignedBuffer(size: number, shared = false): Buffer {
+  const pages = Math.max(1, Math.ceil(size / WASM_PAGE));
+  const memory = new WebAssembly.Memory(shared ? { initial: pages, maximum: pages, shared } : { initial: pages });
   return Buffer.from(memory.buffer, 0, size);
 }
 
 export interface OpenImageFileOptions {
+  /** Runs `qemu-img map` (the hub's runLocal; the node transfer's own runner, which bundles no execa). */
+  readonly runner: CommandRunner;
   /**
    * The qemu filename of the file's own layer, without its backing chain (src/repository/own-layer.ts):
    * only what a backup file itself holds is read. Without it, a file with a backing file is refused.
@@ -51,10 +65,10 @@ export interface OpenImageFileOptions {
 }
 
 /** Undefined when the file's bytes are not the guest's as they lie (see above), or qemu-img cannot map it. */
-export async function openImageFile(file: string, format: 'qcow2' | 'raw', options: OpenImageFileOptions = {}): Promise<ImageFileReader | undefined> {
+export async function openImageFile(file: string, format: 'qcow2' | 'raw', options: OpenImageFileOptions): Promise<ImageFileReader | undefined> {
   if (format === 'qcow2' && !plainQcow2(file, options.ownLayer !== undefined)) return undefined;
   const image = options.ownLayer !== undefined ? [options.ownLayer] : ['-f', format, file];
-  const result = await runLocal(['qemu-img', 'map', '--output=json', ...image]);
+  const result = await options.runner(['qemu-img', 'map', '--output=json', ...image]);
   if (result.exitCode !== 0) return undefined;
   const entries = JSON.parse(result.stdout) as MapEntry[];
   // Data from a backing file, or without a place in the file (a compressed cluster): not ours to read.
@@ -85,6 +99,19 @@ class MappedFile implements ImageFileReader {
       const previous = found.at(-1);
       if (previous !== undefined && previous[0] + previous[1] === from) found[found.length - 1] = [previous[0], to - previous[0]];
       else found.push([from, to - from]);
+    }
+    return found;
+  }
+
+  allocated(): AllocatedRange[] {
+    const found: AllocatedRange[] = [];
+    for (const entry of this.entries) {
+      if (!entry.data) continue;
+      const kind = entry.zero ? 'zero' : 'copy';
+      const previous = found.at(-1);
+      if (previous !== undefined && previous.kind === kind && previous.offset + previous.length === entry.start)
+        found[found.length - 1] = { kind, offset: previous.offset, length: previous.length + entry.length };
+      else found.push({ kind, offset: entry.start, length: entry.length });
     }
     return found;
   }

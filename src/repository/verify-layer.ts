@@ -61,7 +61,7 @@ export async function verifyLayer(file: string, manifest: DiskManifest, options:
 
   // Straight from the file where it holds the guest's bytes as they are (an unencrypted, uncompressed
   // repository): a quarter of the CPU of reading through qemu-nbd (src/qemu/image-file-reader.ts).
-  const direct = await openImageFile(file, 'qcow2', { ownLayer: layer }).catch(() => undefined);
+  const direct = await openImageFile(file, 'qcow2', { ownLayer: layer, runner: runLocal }).catch(() => undefined);
   if (direct !== undefined) {
     try {
       return await checkLayer(fileImage(direct), manifest, options);

@@ -144,6 +144,7 @@ export function libvirtSource(source: LibvirtSource): BackupSource {
     takesTurns: true,
     takesRate: true,
     reportsDigests: true,
+    copiesFiles: false,
     adoptResults: () => [],
   };
 }

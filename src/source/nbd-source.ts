@@ -65,6 +65,7 @@ export function nbdSource(source: NbdSource): BackupSource {
     takesTurns: true,
     takesRate: true,
     reportsDigests: true,
+    copiesFiles: false,
     adoptResults: () => [],
   };
 }

@@ -126,6 +126,7 @@ export function qemuSource(source: QemuSource): BackupSource {
     takesTurns: true,
     takesRate: true,
     reportsDigests: true,
+    copiesFiles: true,
     adoptResults: () => [],
   };
 }

@@ -17,6 +17,8 @@ export interface ServedDisk {
   server?: DiskServer;
   /** Written through QEMU's compress filter (a backup in a zstd repository, docs/encryption.md#compression). */
   compress?: boolean;
+  /** Written by the node transfer on this host straight into the file (docs/how-it-works.md#a-local-full-backup): never served by qemu-nbd. */
+  copiedHere?: boolean;
 }
 
 export interface ServingRun extends RunContext<BackupPlan | DiskRestorePlan | RecoverPlan | ReplicatePlan>, Resolved<{ readonly disks: readonly ServedDisk[] }> {

@@ -22,7 +22,8 @@ export const startQemuNbdServers = ({ readOnly }: ServeOptions): Step<ServingRun
   name: 'start-qemu-nbd',
   title: (run) => `serve ${run.state.disks.length} image(s) on 127.0.0.1 (qemu-nbd --shared=${run.plan.nbd.shared})`,
   async run(run) {
-    const disks = leasedDisks(run.state.disks);
+    // A file the node transfer writes itself needs no server (docs/how-it-works.md#a-local-full-backup).
+    const disks = leasedDisks(run.state.disks).filter((disk) => disk.copiedHere !== true);
     for (const disk of disks) disk.server = diskServer(run, disk, readOnly);
     const atOnce = diskTurns(run)?.parallelDisks ?? disks.length;
     await startServers(disks.slice(0, atOnce));
@@ -32,7 +33,7 @@ export const startQemuNbdServers = ({ readOnly }: ServeOptions): Step<ServingRun
   },
   facts: (run) => ({ disks: run.state.disks.map((disk) => ({ key: disk.key, url: exportUrl(disk) })) }),
   would(run) {
-    if (!readOnly) return `qemu-nbd -f qcow2 --shared=${run.plan.nbd.shared} -b 127.0.0.1 on each leased port, one per disk`;
+    if (!readOnly) return `qemu-nbd -f qcow2 --shared=${run.plan.nbd.shared} -b 127.0.0.1 on each leased port, one per disk (none for a file copied by qemu-img on this host)`;
     return `qemu-nbd -r (read-only) on ${run.state.disks.length > 0 ? run.state.disks.map((disk) => disk.file).join(', ') : 'the backup files'}`;
   },
 });

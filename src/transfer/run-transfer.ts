@@ -24,6 +24,8 @@ export interface TransferDiskResult {
   readonly virtualSize?: number;
   /** What the transfer wrote, with digests (our node transfer only; the VMware client sends none). */
   readonly digests?: WrittenRanges;
+  /** What copied the data when not the transfer over NBD ("qemu-img convert", docs/how-it-works.md#a-local-full-backup). */
+  readonly copiedWith?: string;
 }
 
 /** Ranges written into a target: [offset, length, hex digest] of data, [offset, length] of zeroes. */
@@ -132,6 +134,7 @@ export async function runTransfer(options: RunTransferOptions): Promise<Transfer
         changeId: line.changeId,
         virtualSize: sizes.get(line.disk),
         digests: written.get(line.disk),
+        ...(line.copiedWith === undefined ? {} : { copiedWith: line.copiedWith }),
       };
       done.set(line.disk, result);
       options.onDiskDone?.(line.disk);

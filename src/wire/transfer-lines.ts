@@ -33,6 +33,8 @@ export interface DoneLine {
   /** The VMware client's CBT change id of this backup. */
   readonly changeId?: string;
   readonly virtualSize?: number;
+  /** What copied the data when not the transfer itself over NBD: "qemu-img convert" (a local full, runners/transfer/qemu-copy.ts). */
+  readonly copiedWith?: string;
 }
 
 /** A batch of what was written, all before the disk's done line. */
@@ -61,6 +63,7 @@ export interface DiskOutcome {
   readonly bytesWritten?: number;
   readonly bytesZeroed?: number;
   readonly seconds?: number;
+  readonly copiedWith?: string;
 }
 
 export interface ResultLine {
@@ -125,6 +128,7 @@ export function parseTransferLine(text: string): TransferLine | TextLine | undef
         bytesToDo: count(line.bytesToDo),
         ...numbers(line, 'bytesWritten', 'bytesZeroed', 'seconds', 'virtualSize'),
         ...(typeof line.changeId === 'string' ? { changeId: line.changeId } : {}),
+        ...(typeof line.copiedWith === 'string' ? { copiedWith: line.copiedWith } : {}),
       };
     case 'digests':
       if (disk === undefined || typeof line.algorithm !== 'string') return undefined;

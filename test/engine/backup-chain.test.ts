@@ -14,11 +14,12 @@ const MiB = 1024 * 1024;
 const ports = portRangeForTestFile();
 const ws = useRunWorkspace('engine-chain-');
 
-// The run succeeded and every qemu-nbd it started (one per disk) is gone.
-function expectSucceeded(result: CliResult, disks = 1): void {
+// The run succeeded and every qemu-nbd it started on the hub is gone: one per disk for an
+// incremental, none for a full, whose new files qemu-img writes (docs/how-it-works.md#a-local-full-backup).
+function expectSucceeded(result: CliResult, served = 0): void {
   expect(result.exitCode, `${result.stdout}\n${result.stderr}`).toBe(0);
   const pids = stoppedQemuNbdPids(result.stdout);
-  expect(pids).toHaveLength(disks);
+  expect(pids).toHaveLength(served);
   for (const pid of pids) expect(isProcessAlive(pid), `qemu-nbd ${pid}`).toBe(false);
 }
 
@@ -51,7 +52,7 @@ describe('backup chain of a qemu source', () => {
     const copies: Record<string, string>[] = [];
     const keepPoint = (point: number) => copies.push(Object.fromEntries(disks.map((disk) => [disk.key, keepCopy(disk.path, path.join(ws.dir, `p${point}-${disk.key}.qcow2`))])));
 
-    expectSucceeded(await sendenseRun([plan, '--db', ws.db]), 3);
+    expectSucceeded(await sendenseRun([plan, '--db', ws.db]));
     keepPoint(1);
     expectNothingHeld();
 
@@ -162,7 +163,7 @@ describe('backup chain of a qemu source', () => {
     const copies: string[] = [];
     for (let point = 1; point <= 3; point++) {
       writeDisk(file, [`write -P 0x9${point + 1} ${point}M 64K`]);
-      expectSucceeded(await sendenseRun([plan, '--db', ws.db]));
+      expectSucceeded(await sendenseRun([plan, '--db', ws.db]), point === 2 ? 1 : 0);
       copies.push(keepCopy(file, path.join(ws.dir, `short-p${point}.qcow2`)));
     }
     const backups = await listBackups(ws.db, 'shortvm');

@@ -25,14 +25,14 @@ function hubConfig(maxParallelDisks: number): string {
   return file;
 }
 
-// A VM of `count` small disks with some data each; `hold` seconds of before hook keep its slots taken.
-function makeVm(name: string, count: number, hold = 0) {
+// A VM of `count` small disks with some data each; `hold` seconds of before hook keep its slots taken; `kind` the plan's.
+function makeVm(name: string, count: number, hold = 0, kind: 'backup' | 'incremental' = 'backup') {
   const disks = Array.from({ length: count }, (_, index) => {
     const file = createDisk(path.join(ws.dir, `${name}-${2000 + index}.qcow2`), 64 * MiB);
     writeDisk(file, [`write -P ${0x10 + index} 0 6M`, `write -P ${0x40 + index} 40M 2M`]);
     return { key: 2000 + index, path: file };
   });
-  const plan = writePlan(ws.dir, { name: `${name}-nightly`, kind: 'backup', vm: name, disks, repository: ws.repository, ports: [first, last] });
+  const plan = writePlan(ws.dir, { name: `${name}-nightly`, kind, vm: name, disks, repository: ws.repository, ports: [first, last] });
   if (hold > 0) {
     const doc = parse(readFileSync(plan, 'utf8')) as Record<string, unknown>;
     writeFileSync(plan, stringify({ ...doc, hooks: { before: [{ run: `sleep ${hold}` }] } }));
@@ -53,17 +53,29 @@ describe('hub disk slots', () => {
   });
 
   it('a VM of 5 disks under maxParallelDisks 2: at most 2 disks in transfer and 2 qemu-nbd at once, every disk exact', async () => {
-    const vm = makeVm('wide', 5);
+    const vm = makeVm('wide', 5, 0, 'incremental');
+    // The full: qemu-img writes each new file on this host (docs/how-it-works.md#a-local-full-backup), no qemu-nbd on the hub.
+    const full = startSendenseRun([vm.plan, '--db', ws.db, '--hub-config', hubConfig(2)]);
+    const fullServers = mostHubServersAtOnce(full.pid, full.exited);
+    const fullResult = await full.exited;
+    expect(fullResult.exitCode, fullResult.stdout + fullResult.stderr).toBe(0);
+    expect(await fullServers).toBe(0);
+
+    // The incremental serves each new file on the hub: the hub's memory must not grow with the
+    // number of disks, so a waiting disk has no qemu-nbd yet.
+    for (const [index, disk] of vm.disks.entries()) writeDisk(disk.path, [`write -P ${0x70 + index} 20M 3M`]);
     const run = startSendenseRun([vm.plan, '--db', ws.db, '--hub-config', hubConfig(2)]);
-    // The hub's memory must not grow with the number of disks: a waiting disk has no qemu-nbd yet.
     const servers = mostHubServersAtOnce(run.pid, run.exited);
     const result = await run.exited;
     expect(result.exitCode, result.stdout + result.stderr).toBe(0);
+    expect((await listBackups(ws.db, 'wide')).map((backup) => backup.type)).toEqual(['full', 'incremental']);
     expect(await servers).toBe(2);
     const events = timed(result.stdout);
     expect(events.find((event) => event.type === 'slots')).toMatchObject({ granted: 2, limit: 2 });
     expect(mostDisksAtOnce(events)).toBe(2);
-    const backup = (await listBackups(ws.db, 'wide')).at(-1)!;
+    const backups = await listBackups(ws.db, 'wide');
+    expect(backups.map((backup) => backup.type)).toEqual(['full', 'incremental']);
+    const backup = backups.at(-1)!;
     for (const disk of vm.disks) expect(differenceBetween(backup.disks.find((d) => d.diskKey === disk.key)!.file, disk.path)).toBe('');
     expect(slotRows()).toEqual([]);
     expect(leasedPorts(ws.db)).toEqual([]);

@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openImageFile, pageAlignedBuffer } from '../../src/qemu/image-file-reader.js';
+import { runLocal } from '../../src/qemu/command-runner.js';
 
 const MiB = 1024 * 1024;
 const SIZE = 64 * MiB;
@@ -32,7 +33,7 @@ function guestBytes(file: string, format: string): Buffer {
 }
 
 async function readWhole(file: string, format: 'qcow2' | 'raw'): Promise<{ bytes: Buffer; data: number }> {
-  const reader = await openImageFile(file, format);
+  const reader = await openImageFile(file, format, { runner: runLocal });
   expect(reader, `${file} should be readable from its file`).toBeDefined();
   try {
     expect(reader!.size).toBe(SIZE);
@@ -109,6 +110,6 @@ describe('openImageFile', () => {
     const aes = path.join(dir, 'aes.qcow2');
     header.writeUInt32BE(1, 32);
     writeFileSync(aes, header);
-    for (const file of [overlay, compressed, luks, aes]) expect(await openImageFile(file, 'qcow2'), file).toBeUndefined();
+    for (const file of [overlay, compressed, luks, aes]) expect(await openImageFile(file, 'qcow2', { runner: runLocal }), file).toBeUndefined();
   });
 });

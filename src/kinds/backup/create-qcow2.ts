@@ -8,7 +8,7 @@ import path from 'node:path';
 import { inTurns } from '../../hub/in-turns.js';
 import type { BackupRun } from './backup-run.js';
 import { wouldFail, type Step } from '../../engine/step.js';
-import type { DiskKey } from '../../plan/types.js';
+import type { DiskKey, ReplicatePlan } from '../../plan/types.js';
 import { createOverlay, createQcow2 } from '../../qemu/index.js';
 import { repositorySecret } from '../../repository/repository-keys.js';
 import { claimRepository } from '../../repository/repository-settings.js';
@@ -72,6 +72,10 @@ export const createQcow2Files: Step<BackupRun> = {
     // VMware client's writes cannot be shaped, and QEMU refuses the filter on a disk whose size is
     // not whole clusters: those are stored uncompressed (docs/encryption.md#compression).
     for (const disk of run.state.disks) disk.compress = compression !== undefined && !run.wholeVm && disk.virtualSize % COMPRESSED_CLUSTER === 0;
+    // A full of image files on this host: qemu-img writes each new file itself, unless it is
+    // encrypted or compressed, or a rate may apply (docs/how-it-works.md#a-local-full-backup).
+    const copiesHere = copiesFilesHere(run) && secret === undefined;
+    for (const disk of run.state.disks) disk.copiedHere = copiesHere && disk.compress !== true;
     return run.state.disks.map((disk) => `${disk.key}: ${path.relative(run.plan.repository.path, disk.file)}`).join(', ');
   },
   would: (run) => {
@@ -90,4 +94,9 @@ async function claimNewFile(file: string, disk: DiskKey): Promise<void> {
     if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
     throw new SendenseError(`${file} already exists: refusing to overwrite it (nothing was changed)`, { step: 'create-qcow2', disk });
   }
+}
+
+/** Whether this run's new files can be written by qemu-img on this host (docs/how-it-works.md#a-local-full-backup), as far as the plan tells. */
+export function copiesFilesHere(run: Pick<BackupRun, 'node' | 'bandwidth'> & { readonly plan: BackupRun['plan'] | ReplicatePlan; readonly state: { readonly type: 'full' | 'incremental' } }): boolean {
+  return run.state.type === 'full' && run.node.isLocal && backupSource(run.plan.vm.source).copiesFiles && run.bandwidth?.limited !== true;
 }

@@ -12,6 +12,7 @@ import { shrinkImage } from '../../qemu/index.js';
 import { nbdTargetsString } from '../../wire/index.js';
 import { backupSource } from '../../source/index.js';
 import { rateNote, transferForRun, type TransferProgram } from '../../transfer/run-transfer.js';
+import { copiesFilesHere } from './create-qcow2.js';
 import { writeBehind } from './write-behind.js';
 
 export const transfer: Step<SourceRun> = {
@@ -26,7 +27,7 @@ export const transfer: Step<SourceRun> = {
     const compressing = state.disks.some((disk) => disk.compress === true);
     const behind = writeBehind(state.disks.map((disk) => disk.file));
     const { total, results } = await transferForRun(run, (disks) =>
-      forTargets(source.transferProgram(disks, incremental, new Map(disks.map((disk) => [disk.key, targetUrl(disk)])), run.runId), compressing),
+      intoFiles(forTargets(source.transferProgram(disks, incremental, new Map(disks.map((disk) => [disk.key, targetUrl(disk)])), run.runId), compressing), disks),
     ).finally(() => behind.stop());
     const keys = state.disks.map((disk) => disk.key);
     for (const adopted of source.adoptResults(results, keys, state.type === 'full')) {
@@ -38,7 +39,12 @@ export const transfer: Step<SourceRun> = {
       await shrinkImage(disk.file, adopted.shrinkTo);
       disk.virtualSize = adopted.shrinkTo;
     }
-    return `${plural(state.disks.length, 'disk')}, ${formatBytes(total)}`;
+    const copiedWith = [...new Set(results.flatMap((result) => (result.copiedWith === undefined ? [] : [result.copiedWith])))];
+    const how =
+      copiedWith.length === 0
+        ? ''
+        : ` (copied by ${copiedWith.join(', ')}${results.every((result) => result.copiedWith !== undefined) ? '' : ` for ${plural(results.filter((result) => result.copiedWith !== undefined).length, 'disk')}`})`;
+    return `${plural(state.disks.length, 'disk')}, ${formatBytes(total)}${how}`;
   },
   would(run) {
     const incremental = run.state.type === 'incremental';
@@ -46,9 +52,13 @@ export const transfer: Step<SourceRun> = {
     const reads = run.state.disks.map((disk) => source.describeRead(disk, incremental, run.plan.vm.name));
     const targets = nbdTargetsString(run.state.disks.map((disk) => ({ key: disk.key, url: targetUrl(disk) })));
     const note = rateNote(run.bandwidth, source.takesRate);
+    const here =
+      run.plan.kind === 'backup' && copiesFilesHere(run)
+        ? ['on this host: qemu-img convert copies each disk into its new file unless the repository is encrypted or compressed (docs/how-it-works.md#a-local-full-backup)']
+        : [];
     if (run.state.disks.length === 0)
       return `node transfer on ${run.node.description}: ${incremental ? 'changed blocks' : 'allocated data'} of each disk the source lists once the node is asked${note}`;
-    return [`node transfer on ${run.node.description}: ${incremental ? 'changed blocks' : 'allocated data'}${note}`, ...reads, `--nbd-targets ${targets}`].join('\n');
+    return [`node transfer on ${run.node.description}: ${incremental ? 'changed blocks' : 'allocated data'}${note}`, ...reads, `--nbd-targets ${targets}`, ...here].join('\n');
   },
 };
 
@@ -62,6 +72,23 @@ const BACKUP_CLUSTER_BYTES = 64 * 1024;
 function forTargets(program: TransferProgram, compressing: boolean): TransferProgram {
   if (!compressing || !('request' in program)) return program;
   return { request: { ...program.request, align: BACKUP_CLUSTER_BYTES } };
+}
+
+// A disk the node transfer writes on this host goes straight into its new file (create-qcow2,
+// docs/how-it-works.md#a-local-full-backup): the transfer copies it with qemu-img, or serves it itself.
+function intoFiles(program: TransferProgram, disks: readonly BackupDiskJob[]): TransferProgram {
+  if (!('request' in program) || !disks.some((disk) => disk.copiedHere === true)) return program;
+  const files = new Map(disks.filter((disk) => disk.copiedHere === true).map((disk) => [disk.key, disk.file]));
+  const request = program.request;
+  return {
+    request: {
+      ...request,
+      disks: request.disks.map((disk) => {
+        const file = files.get(disk.key);
+        return file === undefined ? disk : { ...disk, target: { kind: 'file' as const, path: file, format: 'qcow2' as const } };
+      }),
+    },
+  };
 }
 
 // A disk's new image, served by the hub's qemu-nbd, as the node reaches it.

@@ -18,7 +18,7 @@ import path from 'node:path';
 import { BASE_ALLOCATION, NbdConnection, parseNbdUrl, type NbdAddress } from '../../nbd/index.js';
 import { inTurns } from '../../hub/in-turns.js';
 import { processStartTicks } from '../../process/index.js';
-import { startQemuNbd } from '../../qemu/index.js';
+import { runLocal, startQemuNbd } from '../../qemu/index.js';
 import { openImageFile, pageAlignedBuffer, type ImageFileReader } from '../../qemu/image-file-reader.js';
 import { fileImage, nbdImage, type ReadableImage } from '../../repository/readable-image.js';
 import type { ImageSecret } from '../../qemu/image-secret.js';
@@ -61,7 +61,7 @@ async function checkAgainstDigests(run: RestoreRun, disk: RestoreDiskJob): Promi
   const hashed = await inTurns(layers, LAYERS_AT_ONCE, (layer) => {
     const file = chain[layer]!.file;
     const own = ownLayer(file);
-    const direct = () => openImageFile(file, 'qcow2', { ownLayer: own.filename });
+    const direct = () => openImageFile(file, 'qcow2', { ownLayer: own.filename, runner: runLocal });
     return withImage(run, { file: own.filename, format: 'qcow2', secret: own.secret, direct }, async (image) => {
       const found: RangeCheck[] = [];
       let buffer = pageAlignedBuffer(READ_SIZE);
@@ -96,7 +96,7 @@ async function checkAgainstDigests(run: RestoreRun, disk: RestoreDiskJob): Promi
   };
   const equal = await withImage(
     run,
-    restored.image.startsWith('nbd') ? { url: restored.image } : { file: restored.image, format: restored.format, direct: () => openImageFile(restored.image, restored.format) },
+    restored.image.startsWith('nbd') ? { url: restored.image } : { file: restored.image, format: restored.format, direct: () => openImageFile(restored.image, restored.format, { runner: runLocal }) },
     checkRead,
   );
   return equal === true ? bytesRead : undefined;

@@ -1,0 +1,220 @@
+// A full copy of an image file on this host into the new backup file itself (a full backup whose
+// node is the hub, docs/how-it-works.md#a-local-full-backup): `qemu-img convert` writes the target,
+// one process reading and writing, and the digests are taken beside it from the source's file read
+// straight (src/qemu/image-file-reader.ts), cut and recorded as the NBD path records them
+// (work-plan.ts, range-digests.ts). Both read the same file at once, so on disk it is read once and
+// the second reader finds it in the page cache.
+//
+// Only for a source whose guest bytes lie in its file (raw, or a qcow2 without a backing file,
+// encryption, an external data file or compressed clusters), a target that is a fresh file of its
+// own (no backing file, not encrypted) and a transfer without a rate: anything else goes through
+// NBD (copy-disk.ts).
+//
+// qemu-img runs under `setpriv --pdeathsig KILL`: the kernel ends it with this process, so a
+// transfer killed outright leaves no writer behind; a stop kills it and waits for it.
+
+import { spawn, type ChildProcess } from 'node:child_process';
+import { SendenseError } from '../../src/errors.js';
+import { imageInfoWith } from '../../src/qemu/image-info.js';
+import { openImageFile, pageAlignedBuffer, type AllocatedRange, type ImageFileReader } from '../../src/qemu/image-file-reader.js';
+import { isEncryptedQcow2, readBacking } from '../../src/qemu/qcow2-header.js';
+import type { TokenBucket } from '../../src/rate/token-bucket.js';
+import type { DiskOutcome } from '../../src/wire/index.js';
+import type { CopyTuning, DiskJob } from './copy-disk.js';
+import type { Digester } from './digest-thread.js';
+import { RangeDigests } from './range-digests.js';
+import { runCommand } from './run-command.js';
+import type { TransferOutput } from './transfer-output.js';
+
+/** What a copy by qemu-img is called in the done line and the hub's summary. */
+export const QEMU_IMG_CONVERT = 'qemu-img convert';
+
+// Reads of the source for its digests in flight at once (each with its own buffer).
+const READS_IN_FLIGHT = 4;
+// What qemu-img says of itself when it fails: its last lines are enough.
+const STDERR_KEPT = 8 * 1024;
+
+export interface QemuCopyContext {
+  readonly output: TransferOutput;
+  readonly signal: AbortSignal;
+  readonly digester: Digester;
+}
+
+/**
+ * The source read straight when qemu-img can copy this disk (see above); undefined: the NBD path.
+ * Asked before anything is started, so the NBD path finds the disk untouched.
+ */
+export async function localCopySource(job: DiskJob, tuning: CopyTuning, bucket: TokenBucket): Promise<ImageFileReader | undefined> {
+  const { source, target } = job;
+  if (source.kind !== 'qemu' || target.kind !== 'file' || source.format === undefined) return undefined;
+  if (job.bitmap !== undefined || job.zeroHoles || job.align !== undefined || !tuning.digests || bucket.rate !== undefined) return undefined;
+  try {
+    if (target.format === 'qcow2' && (readBacking(target.path) !== undefined || isEncryptedQcow2(target.path))) return undefined;
+  } catch {
+    return undefined; // the NBD path says what is wrong with it
+  }
+  return openImageFile(source.path, source.format, { runner: runCommand }).catch(() => undefined);
+}
+
+export async function qemuCopyDisk(job: DiskJob, reader: ImageFileReader, tuning: CopyTuning, { output, signal, digester }: QemuCopyContext): Promise<DiskOutcome> {
+  const started = Date.now();
+  const { source, target } = job;
+  if (source.kind !== 'qemu' || target.kind !== 'file') throw new SendenseError('a copy by qemu-img needs a source image and a target file', { disk: job.key });
+  let convert: Convert | undefined;
+  const halt = new AbortController();
+  const onAbort = (): void => {
+    halt.abort(stopped(job.key, signal));
+    void convert?.stop();
+  };
+  signal.addEventListener('abort', onAbort);
+  try {
+    const targetInfo = await imageInfoWith(runCommand, target.path, { format: target.format });
+    if (targetInfo.virtualSize < reader.size) {
+      throw new SendenseError(`target ${target.path} holds ${targetInfo.virtualSize} bytes, less than the source's ${reader.size}`, { disk: job.key });
+    }
+    const ranges = reader.allocated();
+    const bytesToDo = ranges.reduce((sum, range) => sum + range.length, 0);
+    output.start(job.key, reader.size, bytesToDo);
+    if (signal.aborted) throw stopped(job.key, signal);
+    convert = startConvert(source.path, source.format!, target.path, target.format);
+    output.debug({ disk: job.key, message: 'qemu-img convert started', pid: convert.pid });
+    const running = convert;
+    // A failed convert ends the reads at once (its error is the one to report).
+    void running.exited.then((exit) => {
+      if (exit.code !== 0) halt.abort(convertFailed(job.key, running, exit));
+    });
+    const totals = { bytesDone: 0, bytesWritten: 0, bytesZeroed: 0 };
+    const report = (): void => output.progress(job.key, Math.min(totals.bytesDone, Math.floor(running.fraction() * bytesToDo)), bytesToDo);
+    running.onProgress(report);
+    const digests = new RangeDigests(digester, (data, zero) => output.digests(job.key, data, zero));
+    const pieces = cutRanges(ranges, tuning.requestSize, tuning.zeroSize);
+    const zeroes = Buffer.alloc(tuning.requestSize);
+    const worker = async (): Promise<void> => {
+      // Shared and page-aligned: read from the page cache at a quarter of the CPU, hashed by the digest thread without a copy.
+      const buffer = pageAlignedBuffer(tuning.requestSize, true);
+      for (let next = pieces.next(); !next.done; next = pieces.next()) {
+        halt.signal.throwIfAborted();
+        const { kind, offset, length } = next.value;
+        const data = kind === 'copy' ? await reader.read(offset, length, buffer) : undefined;
+        // Data that reads as zeroes is recorded as zeroes, as the NBD path writes it (copy-disk.ts).
+        if (data === undefined || data.equals(zeroes.subarray(0, length))) {
+          digests.addZero(offset, length);
+          totals.bytesZeroed += length;
+        } else {
+          await digests.addData(offset, data);
+          totals.bytesWritten += length;
+        }
+        totals.bytesDone += length;
+        report();
+      }
+    };
+    // A failed read or digest ends the copy too.
+    const hashed = Promise.all(Array.from({ length: READS_IN_FLIGHT }, () => worker())).catch((error: unknown) => {
+      void running.stop();
+      throw error;
+    });
+    // Either may fail first; both are waited for, so nothing runs on after this returns.
+    const [hashing, copying] = await Promise.allSettled([hashed, running.exited]);
+    if (copying.status === 'fulfilled' && copying.value.code !== 0) throw convertFailed(job.key, running, copying.value);
+    if (signal.aborted) throw stopped(job.key, signal);
+    if (hashing.status === 'rejected') throw hashing.reason;
+    digests.end();
+    const outcome = { disk: job.key, ok: true, ...totals, bytesToDo, seconds: (Date.now() - started) / 1000, copiedWith: QEMU_IMG_CONVERT };
+    output.done(outcome);
+    return outcome;
+  } finally {
+    signal.removeEventListener('abort', onAbort);
+    halt.abort();
+    await convert?.stop();
+    await reader.close().catch(() => undefined);
+  }
+}
+
+interface ConvertExit {
+  readonly code: number | null;
+  readonly signal: NodeJS.Signals | null;
+}
+
+interface Convert {
+  readonly pid: number | undefined;
+  readonly exited: Promise<ConvertExit>;
+  /** What qemu-img -p last said it has done, 0 to 1. */
+  fraction(): number;
+  onProgress(listener: () => void): void;
+  stderr(): string;
+  /** Ends it if it still runs (SIGKILL: what it wrote is an unfinished backup's, deleted by the run's undo or doctor; a stopped process takes nothing else), and waits for it. */
+  stop(): Promise<void>;
+}
+
+// -n: into the file the hub created (its cluster size, its options); --target-is-zero: it is new
+// and holds nothing, so unallocated ranges are not written. qemu-img's default cache mode for the
+// target writes through the page cache without flushes: the hub syncs the file before the backup
+// is recorded complete (docs/how-it-works.md#the-data-path).
+function startConvert(sourcePath: string, sourceFormat: string, targetPath: string, targetFormat: string): Convert {
+  const argv = ['--pdeathsig', 'KILL', '--', 'qemu-img', 'convert', '-p', '-n', '--target-is-zero', '-f', sourceFormat, '-O', targetFormat, sourcePath, targetPath];
+  const child: ChildProcess = spawn('setpriv', argv, { stdio: ['ignore', 'pipe', 'pipe'] });
+  let fraction = 0;
+  let stderr = '';
+  const listeners: (() => void)[] = [];
+  child.stdout!.setEncoding('utf8');
+  child.stdout!.on('data', (text: string) => {
+    // "    (12.34/100%)\r", one after another.
+    const all = [...text.matchAll(/\((\d+(?:\.\d+)?)\/100%\)/g)];
+    const last = all.at(-1);
+    if (last === undefined) return;
+    fraction = Math.min(1, Number(last[1]) / 100);
+    for (const listener of listeners) listener();
+  });
+  child.stderr!.setEncoding('utf8');
+  child.stderr!.on('data', (text: string) => (stderr = (stderr + text).slice(-STDERR_KEPT)));
+  const exited = new Promise<ConvertExit>((resolve) => {
+    child.once('error', (error) => {
+      stderr += `${error.message}\n`;
+      resolve({ code: 127, signal: null });
+    });
+    child.once('close', (code, signal) => resolve({ code, signal }));
+  });
+  let ended = false;
+  void exited.then(() => (ended = true));
+  return {
+    pid: child.pid,
+    exited,
+    fraction: () => fraction,
+    onProgress: (listener) => void listeners.push(listener),
+    stderr: () => stderr,
+    async stop() {
+      if (!ended) child.kill('SIGKILL');
+      await exited;
+    },
+  };
+}
+
+function convertFailed(disk: number, convert: Convert, exit: ConvertExit): SendenseError {
+  const how = exit.code === null ? `was stopped (${exit.signal ?? 'unknown signal'})` : `exited with code ${exit.code}`;
+  const said = convert
+    .stderr()
+    .trim()
+    .split('\n')
+    .slice(-3)
+    .map((line) => line.replace(/^qemu-img: /, ''))
+    .join(' | ');
+  return new SendenseError(`qemu-img convert ${how}${said ? `: ${said}` : ''}`, { disk });
+}
+
+function stopped(disk: number, signal: AbortSignal): SendenseError {
+  return new SendenseError(`transfer stopped: ${String(signal.reason ?? 'stop requested')}`, { disk });
+}
+
+// The ranges cut as the NBD path cuts its requests (work-plan.ts planWork): at multiples of the
+// request size, so each digest names an aligned guest range; zero ranges in larger pieces.
+function* cutRanges(ranges: readonly AllocatedRange[], copySize: number, zeroSize: number): Generator<AllocatedRange> {
+  for (const range of ranges) {
+    const size = range.kind === 'copy' ? copySize : zeroSize;
+    const end = range.offset + range.length;
+    for (let offset = range.offset; offset < end;) {
+      const next = Math.min(end, (Math.floor(offset / size) + 1) * size);
+      yield { kind: range.kind, offset, length: next - offset };
+      offset = next;
+    }
+  }
+}
