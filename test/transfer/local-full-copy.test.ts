@@ -64,11 +64,19 @@ function backupFiles(vm: string): string[] {
   return existsSync(dir) ? readdirSync(dir).filter((name) => name.endsWith('.qcow2')) : [];
 }
 
-// A source big enough that its copy is still under way when the test finds it.
-function bigSource(name: string): string {
-  const disk = createDisk(path.join(ws.dir, name), 1024 * MiB);
+// A full of a VM whose one disk is big enough that its copy is still under way when the test
+// finds its qemu-img, which is then stopped (SIGSTOP): it would never end by itself, only by a kill.
+async function stoppedCopy(vm: string) {
+  const disk = createDisk(path.join(ws.dir, `${vm}.qcow2`), 1024 * MiB);
   writeDisk(disk, ['write -P 0x3c 0 384M', 'write -P 0x5d 512M 128M']);
-  return disk;
+  const plan = writePlan(ws.dir, { name: `${vm}-nightly`, vm, disks: [{ key: 2000, path: disk }], repository: ws.repository, ports });
+  const run = startSendenseRun([plan, '--db', ws.db]);
+  noted.add(run.pid);
+  const [convert, transfer] = await convertOf(run);
+  noted.add(convert);
+  noted.add(transfer);
+  process.kill(convert, 'SIGSTOP');
+  return { disk, plan, run, convert, transfer };
 }
 
 describe('a full backup of image files on this host', () => {
@@ -115,15 +123,7 @@ describe('a full backup of image files on this host', () => {
   });
 
   it('ends its qemu-img with the node transfer, even a stopped one: the run fails, its file is gone, the next run restores exactly', async () => {
-    const disk = bigSource('big.qcow2');
-    const plan = writePlan(ws.dir, { name: 'big-nightly', vm: 'vmb', disks: [{ key: 2000, path: disk }], repository: ws.repository, ports });
-    const run = startSendenseRun([plan, '--db', ws.db]);
-    noted.add(run.pid);
-    const [convert, transfer] = await convertOf(run);
-    noted.add(convert);
-    noted.add(transfer);
-    // Stopped, it would never end by itself: only the kill that comes with its parent's death ends it.
-    process.kill(convert, 'SIGSTOP');
+    const { disk, plan, run, convert, transfer } = await stoppedCopy('vmb');
     process.kill(transfer, 'SIGKILL');
     expect(await waitForProcessGone(convert), 'qemu-img convert outlived the node transfer').toBe(true);
     const ended = await run.exited;
@@ -137,14 +137,7 @@ describe('a full backup of image files on this host', () => {
   });
 
   it('after a kill -9 of the hub mid-copy, no qemu-img is left, doctor clears the run, and the next run restores exactly', async () => {
-    const disk = bigSource('big.qcow2');
-    const plan = writePlan(ws.dir, { name: 'big-nightly', vm: 'vmk', disks: [{ key: 2000, path: disk }], repository: ws.repository, ports });
-    const run = startSendenseRun([plan, '--db', ws.db]);
-    noted.add(run.pid);
-    const [convert, transfer] = await convertOf(run);
-    noted.add(convert);
-    noted.add(transfer);
-    process.kill(convert, 'SIGSTOP');
+    const { disk, plan, run, convert, transfer } = await stoppedCopy('vmk');
     process.kill(run.pid, 'SIGKILL');
     await run.exited;
     // The hub's death closes the transfer's stdin: it stops its qemu-img and ends.
