@@ -81,7 +81,7 @@ export async function qemuCopyDisk(job: DiskJob, reader: ImageFileReader, tuning
     const running = convert;
     // A failed convert ends the reads at once (its error is the one to report).
     void running.exited.then((exit) => {
-      if (exit.code !== 0) halt.abort(convertFailed(job.key, running, exit));
+      if (exit.code !== 0 && !running.stopAsked()) halt.abort(convertFailed(job.key, running, exit));
     });
     const totals = { bytesDone: 0, bytesWritten: 0, bytesZeroed: 0 };
     const report = (): void => output.progress(job.key, Math.min(totals.bytesDone, Math.floor(running.fraction() * bytesToDo)), bytesToDo);
@@ -113,11 +113,13 @@ export async function qemuCopyDisk(job: DiskJob, reader: ImageFileReader, tuning
       void running.stop();
       throw error;
     });
-    // Either may fail first; both are waited for, so nothing runs on after this returns.
+    // Either may fail first; both are waited for, so nothing runs on after this returns. The
+    // first failure is the one reported: a convert ended by us is not one.
     const [hashing, copying] = await Promise.allSettled([hashed, running.exited]);
-    if (copying.status === 'fulfilled' && copying.value.code !== 0) throw convertFailed(job.key, running, copying.value);
     if (signal.aborted) throw stopped(job.key, signal);
+    if (copying.status === 'fulfilled' && copying.value.code !== 0 && !running.stopAsked()) throw convertFailed(job.key, running, copying.value);
     if (hashing.status === 'rejected') throw hashing.reason;
+    if (copying.status === 'fulfilled' && copying.value.code !== 0) throw convertFailed(job.key, running, copying.value);
     digests.end();
     const outcome = { disk: job.key, ok: true, ...totals, bytesToDo, seconds: (Date.now() - started) / 1000, copiedWith: QEMU_IMG_CONVERT };
     output.done(outcome);
@@ -142,6 +144,8 @@ interface Convert {
   fraction(): number;
   onProgress(listener: () => void): void;
   stderr(): string;
+  /** Whether stop() was called (its end is then ours, not a failure of its own). */
+  stopAsked(): boolean;
   /** Ends it if it still runs (SIGKILL: what it wrote is an unfinished backup's, deleted by the run's undo or doctor; a stopped process takes nothing else), and waits for it. */
   stop(): Promise<void>;
 }
@@ -175,6 +179,7 @@ function startConvert(sourcePath: string, sourceFormat: string, targetPath: stri
     child.once('close', (code, signal) => resolve({ code, signal }));
   });
   let ended = false;
+  let asked = false;
   void exited.then(() => (ended = true));
   return {
     pid: child.pid,
@@ -182,7 +187,9 @@ function startConvert(sourcePath: string, sourceFormat: string, targetPath: stri
     fraction: () => fraction,
     onProgress: (listener) => void listeners.push(listener),
     stderr: () => stderr,
+    stopAsked: () => asked,
     async stop() {
+      asked = true;
       if (!ended) child.kill('SIGKILL');
       await exited;
     },
