@@ -199,6 +199,31 @@ describe('full and incremental transfers', () => {
     expect(imagesEqual(source, target)).toBe(true);
   });
 
+  it('a qemu source of a named format into a file: copied by qemu-img, the same digests and zero ranges as over NBD', async () => {
+    // docs/how-it-works.md#a-local-full-backup: data, zero clusters, data that reads as zeroes, a partly written last piece.
+    const source = join(ws.dir, 'named.qcow2');
+    qemuImg('create', '-q', '-f', 'qcow2', source, '96M');
+    qemuIo(source, 'write -P 0x31 0 5M', 'write -z 8M 4M', 'write -P 0 16M 2M', 'write -P 0x32 30M 100K', 'write -P 0x33 95M 1M');
+    const viaQemuImg = join(ws.dir, 'via-qemu-img.qcow2');
+    const viaNbd = join(ws.dir, 'via-nbd.qcow2');
+    for (const file of [viaQemuImg, viaNbd]) qemuImg('create', '-q', '-f', 'qcow2', file, '96M');
+    const copied = await transfer(['--nbd-targets', `2000:file:qcow2:${viaQemuImg}`, '--source', `2000=qemu:${source}`, '--format', '2000=qcow2']);
+    expect(copied.code, copied.stderr).toBe(0);
+    expect(copied.lines.find((line) => line.type === 'done')).toMatchObject({ copiedWith: 'qemu-img convert', bytesDone: 8 * MiB + 128 * 1024 });
+    // Without the format named the transfer probes it, and copies over NBD as before.
+    const served = await transfer(['--nbd-targets', `2000:${await serveTarget(viaNbd)}`, '--source', `2000=qemu:${source}`]);
+    expect(served.code, served.stderr).toBe(0);
+    expect(served.lines.find((line) => line.type === 'done')?.copiedWith).toBeUndefined();
+    const recorded = (run: Run) => {
+      const lines = run.lines.filter((line) => line.type === 'digests');
+      const sorted = (ranges: unknown[][]) => [...ranges].sort((a, b) => Number(a[0]) - Number(b[0]));
+      return { data: sorted(lines.flatMap((line) => line.data as unknown[][])), zero: sorted(lines.flatMap((line) => line.zero as unknown[][])) };
+    };
+    expect(recorded(copied)).toEqual(recorded(served));
+    expect(recorded(copied).zero).toEqual([[16 * MiB, 2 * MiB]]);
+    expect(imagesEqual(source, viaQemuImg)).toBe(true);
+  });
+
   it('copies a sparse 100 GiB disk by its data only, without reading the holes', async () => {
     const source = join(ws.dir, 'big.qcow2');
     qemuImg('create', '-q', '-f', 'qcow2', source, '100G');
