@@ -20,18 +20,19 @@ export interface ServeOptions {
 
 export const startQemuNbdServers = ({ readOnly }: ServeOptions): Step<ServingRun> => ({
   name: 'start-qemu-nbd',
-  title: (run) => `serve ${run.state.disks.length} image(s) on 127.0.0.1 (qemu-nbd --shared=${run.plan.nbd.shared})`,
+  title: (run) => `serve ${served(run.state.disks).length} image(s) on 127.0.0.1 (qemu-nbd --shared=${run.plan.nbd.shared})`,
+  // A file the node transfer writes itself needs no server (docs/how-it-works.md#a-local-full-backup).
+  skip: (run) => (run.state.disks.length > 0 && served(run.state.disks).length === 0 ? 'qemu-img writes the new files on this host' : undefined),
   async run(run) {
-    // A file the node transfer writes itself needs no server (docs/how-it-works.md#a-local-full-backup).
-    const disks = leasedDisks(run.state.disks).filter((disk) => disk.copiedHere !== true);
+    const disks = leasedDisks(served(run.state.disks));
     for (const disk of disks) disk.server = diskServer(run, disk, readOnly);
     const atOnce = diskTurns(run)?.parallelDisks ?? disks.length;
     await startServers(disks.slice(0, atOnce));
-    const served = disks.slice(0, atOnce).map((disk) => `${disk.key}: 127.0.0.1:${disk.port}/${disk.exportName}`);
+    const now = disks.slice(0, atOnce).map((disk) => `${disk.key}: 127.0.0.1:${disk.port}/${disk.exportName}`);
     const later = disks.length - atOnce;
-    return later > 0 ? `${served.join(', ')}; ${plural(later, 'more disk')} when ${later === 1 ? 'its' : 'their'} turn comes (${atOnce} at once)` : served.join(', ');
+    return later > 0 ? `${now.join(', ')}; ${plural(later, 'more disk')} when ${later === 1 ? 'its' : 'their'} turn comes (${atOnce} at once)` : now.join(', ');
   },
-  facts: (run) => ({ disks: run.state.disks.map((disk) => ({ key: disk.key, url: exportUrl(disk) })) }),
+  facts: (run) => ({ disks: served(run.state.disks).map((disk) => ({ key: disk.key, url: exportUrl(disk) })) }),
   would(run) {
     if (!readOnly) return `qemu-nbd -f qcow2 --shared=${run.plan.nbd.shared} -b 127.0.0.1 on each leased port, one per disk (none for a file copied by qemu-img on this host)`;
     return `qemu-nbd -r (read-only) on ${run.state.disks.length > 0 ? run.state.disks.map((disk) => disk.file).join(', ') : 'the backup files'}`;
@@ -88,4 +89,9 @@ function diskServer(run: ServingRun, disk: Leased<ServedDisk>, readOnly: boolean
       await run.store.forgetProcess(server.pid);
     },
   };
+}
+
+// The disks a qemu-nbd serves: not those the node transfer writes itself on this host.
+function served<D extends ServedDisk>(disks: readonly D[]): D[] {
+  return disks.filter((disk) => disk.copiedHere !== true);
 }

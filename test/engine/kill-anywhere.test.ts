@@ -118,6 +118,49 @@ describe('kill -9 at any moment of a backup', () => {
   }, 60_000);
 });
 
+// A full of these image files on this host is copied by qemu-img (docs/how-it-works.md#a-local-full-backup):
+// no qemu-nbd on the hub, the node transfer's qemu-img writing the new files. Killed at each step
+// and at moments into its copy, doctor leaves nothing (qemu-img included, by its owner tag) and
+// every complete backup stays exact.
+const FULL_STEPS = ['resolve-chain', 'allocate-ports', 'create-qcow2', 'snapshot-source', 'transfer', 'record-change-ids', 'cleanup'];
+const FULL_MOMENTS: readonly { readonly name: string; readonly accept: (event: RunEventLine) => boolean; readonly delayMs: number }[] = [
+  ...FULL_STEPS.map((step) => ({ name: `at the start of ${step}`, accept: (e: RunEventLine) => e.type === 'step-start' && e.step === step, delayMs: 0 })),
+  ...[2, 10, 30, 60].map((delayMs) => ({ name: `${delayMs} ms into transfer`, accept: (e: RunEventLine) => e.type === 'step-start' && e.step === 'transfer', delayMs })),
+  { name: 'mid-copy', accept: (e) => e.type === 'progress' && e.bytesDone! > 0, delayMs: 0 },
+];
+
+describe('kill -9 at any moment of a local full copied by qemu-img', () => {
+  for (const moment of FULL_MOMENTS) {
+    it(`${moment.name}: doctor leaves nothing of the run, every complete backup is exact`, async () => {
+      const fullPlan = writePlan(ws.dir, { name: 'kvm-weekly', kind: 'backup', vm: 'kvm', disks, repository: ws.repository, ports });
+      const copies = disks.map((disk) => keepCopy(disk.path, `${disk.path}.now`));
+      const killed = await killAt([fullPlan, '--db', ws.db], moment.accept, moment.delayMs);
+      await expectNothingLeftBy(killed);
+      const complete = (await listBackups(ws.db, 'kvm')).filter((backup) => backup.status === 'complete');
+      // Each disk keeps the bitmap of each plan's last complete backup (docs/how-it-works.md#plans-that-share-a-vm), nothing of the killed run.
+      const lastOfEachPlan = [...new Map(complete.map((backup) => [backup.plan, backup])).values()];
+      for (const [index, disk] of disks.entries()) {
+        expect(bitmapNames(disk.path).sort()).toEqual(lastOfEachPlan.map((backup) => backup.disks[index]!.changeId).sort());
+      }
+      // The disks have not changed since this series started: every full of it holds them as they are.
+      for (const backup of complete.filter((candidate) => candidate.plan === 'kvm-weekly')) {
+        disks.forEach((disk, index) => expect(differenceBetween(backup.disks[index]!.file, copies[index]!), `${backup.id} disk ${disk.key}`).toBe(''));
+      }
+    }, 60_000);
+  }
+
+  it('after all that, the next full is copied by qemu-img and exact', async () => {
+    const fullPlan = writePlan(ws.dir, { name: 'kvm-weekly', kind: 'backup', vm: 'kvm', disks, repository: ws.repository, ports });
+    const copies = disks.map((disk) => keepCopy(disk.path, `${disk.path}.weekly`));
+    const next = await sendenseRun([fullPlan, '--db', ws.db]);
+    expect(next.exitCode, next.stderr).toBe(0);
+    expect(next.stdout).toMatch(/\[transfer\] 2 disks, .* \(copied by qemu-img convert\)/);
+    const last = (await listBackups(ws.db, 'kvm')).filter((backup) => backup.status === 'complete').at(-1)!;
+    expect(last.type).toBe('full');
+    disks.forEach((disk, index) => expect(differenceBetween(last.disks[index]!.file, copies[index]!), `disk ${disk.key}`).toBe(''));
+  }, 60_000);
+});
+
 describe('kill -9 of a restore', () => {
   for (const [name, accept] of [
     ['at the start of prepare-target', (e: RunEventLine) => e.type === 'step-start' && e.step === 'prepare-target'],
