@@ -112,10 +112,11 @@ export interface BackupSource {
   /** Whether the transfer reports digests of what it wrote (our node transfer does; the VMware client does not). */
   readonly reportsDigests: boolean;
   /**
-   * Whether a full of its disks on the hub's own host can go straight into the new files, copied by
-   * qemu-img (image files: the qemu source), with no qemu-nbd on the hub (docs/how-it-works.md#a-local-full-backup).
+   * Whether a full of this disk on the hub's own host can go straight into its new file, copied by
+   * qemu-img, with no qemu-nbd on the hub (docs/how-it-works.md#a-local-full-backup): an image file
+   * whose guest bytes lie in it as they are (the qemu source). Absent: never.
    */
-  readonly copiesFiles: boolean;
+  copiesFile?(disk: SourceDiskJob): boolean;
   /** What the transfer's results tell about each disk (VMware: its change id and size); nothing for our node transfer. */
   adoptResults(results: readonly TransferDiskResult[], keys: readonly DiskKey[], full: boolean): TransferAdoption[];
 }

@@ -144,7 +144,6 @@ export function libvirtSource(source: LibvirtSource): BackupSource {
     takesTurns: true,
     takesRate: true,
     reportsDigests: true,
-    copiesFiles: false,
     adoptResults: () => [],
   };
 }

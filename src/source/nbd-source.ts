@@ -65,7 +65,6 @@ export function nbdSource(source: NbdSource): BackupSource {
     takesTurns: true,
     takesRate: true,
     reportsDigests: true,
-    copiesFiles: false,
     adoptResults: () => [],
   };
 }

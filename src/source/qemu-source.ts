@@ -4,6 +4,7 @@
 import { SendenseError } from '../errors.js';
 import type { DiskKey, QemuSource } from '../plan/types.js';
 import { bitmapProblem } from '../qemu/bitmap-health.js';
+import { hasExternalDataFile, isEncryptedQcow2, isQcow2, readBacking } from '../qemu/qcow2-header.js';
 import { bitmapAdd, bitmapRemove, imageInfo, type CommandRunner } from '../qemu/index.js';
 import { bitmapName, isSendenseBitmap } from '../repository/layout.js';
 import type { Backup } from '../store/index.js';
@@ -126,7 +127,17 @@ export function qemuSource(source: QemuSource): BackupSource {
     takesTurns: true,
     takesRate: true,
     reportsDigests: true,
-    copiesFiles: true,
+    // Raw, or a qcow2 without a backing file, encryption or an external data file (read from its
+    // header, this host's file); compressed clusters only the transfer finds (runners/transfer/qemu-copy.ts).
+    copiesFile(disk) {
+      const { path, format } = diskSourceOf('qemu', disk.source);
+      if (format === 'raw') return true;
+      try {
+        return isQcow2(path) && readBacking(path) === undefined && !isEncryptedQcow2(path) && !hasExternalDataFile(path);
+      } catch {
+        return false;
+      }
+    },
     adoptResults: () => [],
   };
 }

@@ -41,7 +41,6 @@ export function vmwareSource(source: VmwareSource): BackupSource {
     takesTurns: false,
     takesRate: false,
     reportsDigests: false,
-    copiesFiles: false,
     // The client's change id becomes each disk's change_id; a full's provisional image is cut to the size it reported.
     adoptResults(results, keys, full) {
       return keys.map((key) => {

@@ -14,7 +14,7 @@ import { writeRestorePlan } from '../restore/restore-plan.js';
 import { commandLine, commandLinesDuring, descendantPids } from '../support/process-tree.js';
 import { NotedProcesses, waitForProcessGone } from '../support/processes.js';
 import { useRunWorkspace } from '../support/run-workspace.js';
-import { listBackups, parseEvents, sendenseRun, startSendenseRun, writePlan, type PlanDisk, type RunningCli } from '../support/sendense-cli.js';
+import { listBackups, parseEvents, sendenseRun, startSendenseRun, stoppedQemuNbdPids, writePlan, type PlanDisk, type RunningCli } from '../support/sendense-cli.js';
 import { createDisk, keepCopy, portRangeForTestFile, writeDisk } from '../support/vm-disks.js';
 
 const MiB = 1024 * 1024;
@@ -119,6 +119,8 @@ describe('a full backup of image files on this host', () => {
     const run = await sendenseRun([plan, '--db', ws.db, '--json']);
     expect(run.exitCode, `${run.stdout}\n${run.stderr}`).toBe(0);
     expect(transferSummary(run.stdout)).toMatch(/^1 disk, 6\.0 MiB$/);
+    // The hub saw the backing file in its header: its own qemu-nbd served the new file, as for any NBD copy.
+    expect(stoppedQemuNbdPids(run.stdout)).toHaveLength(1);
     await restoreAll('vmo', disks, new Map([[2000, keepCopy(overlay, path.join(ws.dir, 'copy-overlay'))]]));
   });
 

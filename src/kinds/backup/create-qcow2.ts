@@ -75,7 +75,8 @@ export const createQcow2Files: Step<BackupRun> = {
     // A full of image files on this host: qemu-img writes each new file itself, unless it is
     // encrypted or compressed, or a rate may apply (docs/how-it-works.md#a-local-full-backup).
     const copiesHere = copiesFilesHere(run) && secret === undefined;
-    for (const disk of run.state.disks) disk.copiedHere = copiesHere && disk.compress !== true;
+    const source = backupSource(run.plan.vm.source);
+    for (const disk of run.state.disks) disk.copiedHere = copiesHere && disk.compress !== true && source.copiesFile?.(disk) === true;
     return run.state.disks.map((disk) => `${disk.key}: ${path.relative(run.plan.repository.path, disk.file)}`).join(', ');
   },
   would: (run) => {
@@ -98,5 +99,5 @@ async function claimNewFile(file: string, disk: DiskKey): Promise<void> {
 
 /** Whether this run's new files can be written by qemu-img on this host (docs/how-it-works.md#a-local-full-backup), as far as the plan tells. */
 export function copiesFilesHere(run: Pick<BackupRun, 'node' | 'bandwidth'> & { readonly plan: BackupRun['plan'] | ReplicatePlan; readonly state: { readonly type: 'full' | 'incremental' } }): boolean {
-  return run.state.type === 'full' && run.node.isLocal && backupSource(run.plan.vm.source).copiesFiles && run.bandwidth?.limited !== true;
+  return run.state.type === 'full' && run.node.isLocal && backupSource(run.plan.vm.source).copiesFile !== undefined && run.bandwidth?.limited !== true;
 }
