@@ -54,7 +54,9 @@ export const transfer: Step<SourceRun> = {
     const note = rateNote(run.bandwidth, source.takesRate);
     const here =
       run.plan.kind === 'backup' && copiesFilesHere(run)
-        ? ['on this host: qemu-img convert copies each disk into its new file unless the repository is encrypted or compressed (docs/how-it-works.md#a-local-full-backup)']
+        ? [
+            'on this host: qemu-img convert copies each plain image file (raw, or qcow2 without a backing file or encryption) into its new file, unless the repository is encrypted or compressed (docs/how-it-works.md#a-local-full-backup)',
+          ]
         : [];
     if (run.state.disks.length === 0)
       return `node transfer on ${run.node.description}: ${incremental ? 'changed blocks' : 'allocated data'} of each disk the source lists once the node is asked${note}`;
