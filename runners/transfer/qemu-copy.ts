@@ -16,14 +16,15 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { SendenseError } from '../../src/errors.js';
 import { imageInfoWith } from '../../src/qemu/image-info.js';
-import { openImageFile, pageAlignedBuffer, type AllocatedRange, type ImageFileReader } from '../../src/qemu/image-file-reader.js';
+import { openImageFile, pageAlignedBuffer, type ImageFileReader } from '../../src/qemu/image-file-reader.js';
 import { isEncryptedQcow2, readBacking } from '../../src/qemu/qcow2-header.js';
 import type { TokenBucket } from '../../src/rate/token-bucket.js';
-import type { DiskOutcome } from '../../src/wire/index.js';
+import type { DiskOutcome, TransferImageFormat } from '../../src/wire/index.js';
 import type { CopyTuning, DiskJob } from './copy-disk.js';
 import type { Digester } from './digest-thread.js';
 import { RangeDigests } from './range-digests.js';
 import { runCommand } from './run-command.js';
+import { cutToSize } from './work-plan.js';
 import type { TransferOutput } from './transfer-output.js';
 
 /** What a copy by qemu-img is called in the done line and the hub's summary. */
@@ -34,6 +35,13 @@ const READS_IN_FLIGHT = 4;
 // What qemu-img says of itself when it fails: its last lines are enough.
 const STDERR_KEPT = 8 * 1024;
 
+/** A disk qemu-img can copy: its source read straight, and where both sides are. */
+export interface LocalCopy {
+  readonly reader: ImageFileReader;
+  readonly source: { readonly path: string; readonly format: TransferImageFormat };
+  readonly target: { readonly path: string; readonly format: TransferImageFormat };
+}
+
 export interface QemuCopyContext {
   readonly output: TransferOutput;
   readonly signal: AbortSignal;
@@ -41,10 +49,10 @@ export interface QemuCopyContext {
 }
 
 /**
- * The source read straight when qemu-img can copy this disk (see above); undefined: the NBD path.
- * Asked before anything is started, so the NBD path finds the disk untouched.
+ * The copy qemu-img can make of this disk (see above); undefined: the NBD path. Asked before
+ * anything is started, so the NBD path finds the disk untouched.
  */
-export async function localCopySource(job: DiskJob, tuning: CopyTuning, bucket: TokenBucket): Promise<ImageFileReader | undefined> {
+export async function localCopy(job: DiskJob, tuning: CopyTuning, bucket: TokenBucket): Promise<LocalCopy | undefined> {
   const { source, target } = job;
   if (source.kind !== 'qemu' || target.kind !== 'file' || source.format === undefined) return undefined;
   if (job.bitmap !== undefined || job.zeroHoles || job.align !== undefined || !tuning.digests || bucket.rate !== undefined) return undefined;
@@ -53,13 +61,12 @@ export async function localCopySource(job: DiskJob, tuning: CopyTuning, bucket: 
   } catch {
     return undefined; // the NBD path says what is wrong with it
   }
-  return openImageFile(source.path, source.format, { runner: runCommand }).catch(() => undefined);
+  const reader = await openImageFile(source.path, source.format, { runner: runCommand }).catch(() => undefined);
+  return reader === undefined ? undefined : { reader, source: { path: source.path, format: source.format }, target: { path: target.path, format: target.format } };
 }
 
-export async function qemuCopyDisk(job: DiskJob, reader: ImageFileReader, tuning: CopyTuning, { output, signal, digester }: QemuCopyContext): Promise<DiskOutcome> {
+export async function qemuCopyDisk(job: DiskJob, { reader, source, target }: LocalCopy, tuning: CopyTuning, { output, signal, digester }: QemuCopyContext): Promise<DiskOutcome> {
   const started = Date.now();
-  const { source, target } = job;
-  if (source.kind !== 'qemu' || target.kind !== 'file') throw new SendenseError('a copy by qemu-img needs a source image and a target file', { disk: job.key });
   let convert: Convert | undefined;
   const halt = new AbortController();
   const onAbort = (): void => {
@@ -76,18 +83,19 @@ export async function qemuCopyDisk(job: DiskJob, reader: ImageFileReader, tuning
     const bytesToDo = ranges.reduce((sum, range) => sum + range.length, 0);
     output.start(job.key, reader.size, bytesToDo);
     if (signal.aborted) throw stopped(job.key, signal);
-    convert = startConvert(source.path, source.format!, target.path, target.format);
-    output.debug({ disk: job.key, message: 'qemu-img convert started', pid: convert.pid });
-    const running = convert;
+    const totals = { bytesDone: 0, bytesWritten: 0, bytesZeroed: 0 };
+    const report = (): void => output.progress(job.key, Math.min(totals.bytesDone, Math.floor(running.fraction() * bytesToDo)), bytesToDo);
+    const running = startConvert(source, target, report);
+    convert = running;
+    output.debug({ disk: job.key, message: 'qemu-img convert started', pid: running.pid });
     // A failed convert ends the reads at once (its error is the one to report).
     void running.exited.then((exit) => {
       if (exit.code !== 0 && !running.stopAsked()) halt.abort(convertFailed(job.key, running, exit));
     });
-    const totals = { bytesDone: 0, bytesWritten: 0, bytesZeroed: 0 };
-    const report = (): void => output.progress(job.key, Math.min(totals.bytesDone, Math.floor(running.fraction() * bytesToDo)), bytesToDo);
-    running.onProgress(report);
     const digests = new RangeDigests(digester, (data, zero) => output.digests(job.key, data, zero));
-    const pieces = cutRanges(ranges, tuning.requestSize, tuning.zeroSize);
+    const pieces = (function* () {
+      for (const range of ranges) yield* cutToSize(range, tuning.requestSize, tuning.zeroSize);
+    })();
     const zeroes = Buffer.alloc(tuning.requestSize);
     const worker = async (): Promise<void> => {
       // Shared and page-aligned: read from the page cache at a quarter of the CPU, hashed by the digest thread without a copy.
@@ -113,13 +121,19 @@ export async function qemuCopyDisk(job: DiskJob, reader: ImageFileReader, tuning
       void running.stop();
       throw error;
     });
-    // Either may fail first; both are waited for, so nothing runs on after this returns. The
-    // first failure is the one reported: a convert ended by us is not one.
-    const [hashing, copying] = await Promise.allSettled([hashed, running.exited]);
+    // Either may fail first; both are waited for, so nothing runs on after this returns. A failed
+    // read stopped qemu-img: its error, not qemu-img's end, is the one to report.
+    const [hashing, exit] = await Promise.all([
+      hashed.then(
+        () => undefined,
+        (error: unknown) => ({ error }),
+      ),
+      running.exited,
+    ]);
     if (signal.aborted) throw stopped(job.key, signal);
-    if (copying.status === 'fulfilled' && copying.value.code !== 0 && !running.stopAsked()) throw convertFailed(job.key, running, copying.value);
-    if (hashing.status === 'rejected') throw hashing.reason;
-    if (copying.status === 'fulfilled' && copying.value.code !== 0) throw convertFailed(job.key, running, copying.value);
+    if (hashing !== undefined && running.stopAsked()) throw hashing.error;
+    if (exit.code !== 0) throw convertFailed(job.key, running, exit);
+    if (hashing !== undefined) throw hashing.error;
     digests.end();
     const outcome = { disk: job.key, ok: true, ...totals, bytesToDo, seconds: (Date.now() - started) / 1000, copiedWith: QEMU_IMG_CONVERT };
     output.done(outcome);
@@ -142,7 +156,6 @@ interface Convert {
   readonly exited: Promise<ConvertExit>;
   /** What qemu-img -p last said it has done, 0 to 1. */
   fraction(): number;
-  onProgress(listener: () => void): void;
   stderr(): string;
   /** Whether stop() was called (its end is then ours, not a failure of its own). */
   stopAsked(): boolean;
@@ -154,12 +167,12 @@ interface Convert {
 // and holds nothing, so unallocated ranges are not written. qemu-img's default cache mode for the
 // target writes through the page cache without flushes: the hub syncs the file before the backup
 // is recorded complete (docs/how-it-works.md#the-data-path).
-function startConvert(sourcePath: string, sourceFormat: string, targetPath: string, targetFormat: string): Convert {
-  const argv = ['--pdeathsig', 'KILL', '--', 'qemu-img', 'convert', '-p', '-n', '--target-is-zero', '-f', sourceFormat, '-O', targetFormat, sourcePath, targetPath];
+// onProgress: after each -p figure.
+function startConvert(source: LocalCopy['source'], target: LocalCopy['target'], onProgress: () => void): Convert {
+  const argv = ['--pdeathsig', 'KILL', '--', 'qemu-img', 'convert', '-p', '-n', '--target-is-zero', '-f', source.format, '-O', target.format, source.path, target.path];
   const child: ChildProcess = spawn('setpriv', argv, { stdio: ['ignore', 'pipe', 'pipe'] });
   let fraction = 0;
   let stderr = '';
-  const listeners: (() => void)[] = [];
   child.stdout!.setEncoding('utf8');
   child.stdout!.on('data', (text: string) => {
     // "    (12.34/100%)\r", one after another.
@@ -167,7 +180,7 @@ function startConvert(sourcePath: string, sourceFormat: string, targetPath: stri
     const last = all.at(-1);
     if (last === undefined) return;
     fraction = Math.min(1, Number(last[1]) / 100);
-    for (const listener of listeners) listener();
+    onProgress();
   });
   child.stderr!.setEncoding('utf8');
   child.stderr!.on('data', (text: string) => (stderr = (stderr + text).slice(-STDERR_KEPT)));
@@ -185,7 +198,6 @@ function startConvert(sourcePath: string, sourceFormat: string, targetPath: stri
     pid: child.pid,
     exited,
     fraction: () => fraction,
-    onProgress: (listener) => void listeners.push(listener),
     stderr: () => stderr,
     stopAsked: () => asked,
     async stop() {
@@ -210,18 +222,4 @@ function convertFailed(disk: number, convert: Convert, exit: ConvertExit): Sende
 
 function stopped(disk: number, signal: AbortSignal): SendenseError {
   return new SendenseError(`transfer stopped: ${String(signal.reason ?? 'stop requested')}`, { disk });
-}
-
-// The ranges cut as the NBD path cuts its requests (work-plan.ts planWork): at multiples of the
-// request size, so each digest names an aligned guest range; zero ranges in larger pieces.
-function* cutRanges(ranges: readonly AllocatedRange[], copySize: number, zeroSize: number): Generator<AllocatedRange> {
-  for (const range of ranges) {
-    const size = range.kind === 'copy' ? copySize : zeroSize;
-    const end = range.offset + range.length;
-    for (let offset = range.offset; offset < end;) {
-      const next = Math.min(end, (Math.floor(offset / size) + 1) * size);
-      yield { kind: range.kind, offset, length: next - offset };
-      offset = next;
-    }
-  }
 }

@@ -10,7 +10,7 @@ import { inTurns } from '../../src/hub/in-turns.js';
 import { TokenBucket } from '../../src/rate/token-bucket.js';
 import { DEFAULT_TUNING, copyDisk, type CopyTuning, type DiskJob } from './copy-disk.js';
 import { startDigester } from './digest-thread.js';
-import { localCopySource, qemuCopyDisk } from './qemu-copy.js';
+import { localCopy, qemuCopyDisk } from './qemu-copy.js';
 import type { DiskOutcome, TransferRequest } from '../../src/wire/index.js';
 import { TransferOutput } from './transfer-output.js';
 
@@ -42,7 +42,7 @@ export async function transferDisks(request: TransferRequest, options: RunOption
           // A disk still waiting for its turn when the transfer is stopped does not start.
           if (options.signal.aborted) throw new SendenseError(`transfer stopped: ${String(options.signal.reason ?? 'stop requested')}`, { disk: job.key });
           // A local full into its new file: qemu-img copies it (qemu-copy.ts); anything else over NBD.
-          const local = await localCopySource(job, tuning, bucket);
+          const local = await localCopy(job, tuning, bucket);
           if (local !== undefined) return await qemuCopyDisk(job, local, tuning, { output, signal: options.signal, digester });
           return await copyDisk(job, tuning, { dir, output, signal: options.signal, digester, bucket });
         } catch (error) {

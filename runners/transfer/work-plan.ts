@@ -30,16 +30,17 @@ export interface PlanOptions {
 export async function* planWork(control: NbdConnection, options: PlanOptions): AsyncGenerator<WorkItem> {
   const ranges = plannedRanges(control, options.bitmap, options.zeroHoles === true);
   if (options.align !== undefined) return yield* alignedWork(ranges, { align: options.align, size: control.size, copySize: options.copySize, zeroSize: options.zeroSize });
-  for await (const range of ranges) {
-    const size = range.kind === 'copy' ? options.copySize : options.zeroSize;
-    let offset = range.offset;
-    const end = range.offset + range.length;
-    while (offset < end) {
-      // Cut at multiples of the request size so requests stay aligned.
-      const next = Math.min(end, (Math.floor(offset / size) + 1) * size);
-      yield { kind: range.kind, offset, length: next - offset };
-      offset = next;
-    }
+  for await (const range of ranges) yield* cutToSize(range, options.copySize, options.zeroSize);
+}
+
+/** A range cut at multiples of the request size (copySize or zeroSize by its kind), so requests stay aligned. */
+export function* cutToSize(range: WorkItem, copySize: number, zeroSize: number): Generator<WorkItem> {
+  const size = range.kind === 'copy' ? copySize : zeroSize;
+  const end = range.offset + range.length;
+  for (let offset = range.offset; offset < end;) {
+    const next = Math.min(end, (Math.floor(offset / size) + 1) * size);
+    yield { kind: range.kind, offset, length: next - offset };
+    offset = next;
   }
 }
 

@@ -56,7 +56,8 @@ async function strayRepositoryFiles(): Promise<string[]> {
   return all.filter((file) => !kept.has(file) && path.basename(file) !== '.sendense-repository' && !/disk-\d+$|kvm$|rvm$/.test(file));
 }
 
-async function killAt(args: readonly string[], accept: (event: RunEventLine) => boolean, delayMs: number): Promise<number> {
+// The killed run's PID; `killed`: the kill ended it (it had not ended by itself first).
+async function killAt(args: readonly string[], accept: (event: RunEventLine) => boolean, delayMs: number): Promise<{ readonly pid: number; readonly killed: boolean }> {
   const cli = startSendenseRun(args);
   seen.add(cli.pid);
   noted.add(cli.pid);
@@ -70,8 +71,8 @@ async function killAt(args: readonly string[], accept: (event: RunEventLine) => 
   } catch {
     // it ended by itself: nothing to kill, the checks below still hold
   }
-  await cli.exited;
-  return cli.pid;
+  const exit = await cli.exited;
+  return { pid: cli.pid, killed: exit.signal === 'SIGKILL' };
 }
 
 async function expectNothingLeftBy(killed: number): Promise<void> {
@@ -92,8 +93,8 @@ describe('kill -9 at any moment of a backup', () => {
   for (const moment of MOMENTS) {
     it(`${moment.name}: doctor leaves nothing of the run, every complete backup is exact`, async () => {
       const copies = disks.map((disk) => keepCopy(disk.path, `${disk.path}.now`));
-      const killed = await killAt([plan, '--db', ws.db], moment.accept, moment.delayMs);
-      await expectNothingLeftBy(killed);
+      const { pid } = await killAt([plan, '--db', ws.db], moment.accept, moment.delayMs);
+      await expectNothingLeftBy(pid);
       const complete = (await listBackups(ws.db, 'kvm')).filter((backup) => backup.status === 'complete');
       // Each disk keeps exactly the bitmap the next incremental starts from.
       for (const [index, disk] of disks.entries()) {
@@ -134,8 +135,10 @@ describe('kill -9 at any moment of a local full copied by qemu-img', () => {
     it(`${moment.name}: doctor leaves nothing of the run, every complete backup is exact`, async () => {
       const fullPlan = writePlan(ws.dir, { name: 'kvm-weekly', kind: 'backup', vm: 'kvm', disks, repository: ws.repository, ports });
       const copies = disks.map((disk) => keepCopy(disk.path, `${disk.path}.now`));
-      const killed = await killAt([fullPlan, '--db', ws.db], moment.accept, moment.delayMs);
-      await expectNothingLeftBy(killed);
+      const { pid, killed } = await killAt([fullPlan, '--db', ws.db], moment.accept, moment.delayMs);
+      // Every moment comes before the run ends: a full that ended first would test nothing.
+      expect(killed, 'the run ended before the kill').toBe(true);
+      await expectNothingLeftBy(pid);
       const complete = (await listBackups(ws.db, 'kvm')).filter((backup) => backup.status === 'complete');
       // Each disk keeps the bitmap of each plan's last complete backup (docs/how-it-works.md#plans-that-share-a-vm), nothing of the killed run.
       const lastOfEachPlan = [...new Map(complete.map((backup) => [backup.plan, backup])).values()];
@@ -180,8 +183,8 @@ describe('kill -9 of a restore', () => {
         point: 'latest',
         target: { type: 'file', path: path.join(out, 'disk-{key}.raw'), format: 'raw' },
       });
-      const killed = await killAt([restorePlan, '--db', ws.db], accept, 5);
-      await expectNothingLeftBy(killed);
+      const { pid } = await killAt([restorePlan, '--db', ws.db], accept, 5);
+      await expectNothingLeftBy(pid);
       expect(readdirSync(out)).toEqual(['kvm-restore.yaml']);
       expect(existsSync(path.join(out, 'disk-2000.raw'))).toBe(false);
     }, 60_000);

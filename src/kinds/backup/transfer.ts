@@ -39,11 +39,9 @@ export const transfer: Step<SourceRun> = {
       await shrinkImage(disk.file, adopted.shrinkTo);
       disk.virtualSize = adopted.shrinkTo;
     }
-    const copiedWith = [...new Set(results.flatMap((result) => (result.copiedWith === undefined ? [] : [result.copiedWith])))];
-    const how =
-      copiedWith.length === 0
-        ? ''
-        : ` (copied by ${copiedWith.join(', ')}${results.every((result) => result.copiedWith !== undefined) ? '' : ` for ${plural(results.filter((result) => result.copiedWith !== undefined).length, 'disk')}`})`;
+    // "(copied by qemu-img convert)", naming how many when not all were (docs/how-it-works.md#a-local-full-backup).
+    const copied = results.filter((result) => result.copiedWith !== undefined);
+    const how = copied.length === 0 ? '' : ` (${copied.length === results.length ? '' : `${plural(copied.length, 'disk')} `}copied by ${copied[0]!.copiedWith})`;
     return `${plural(state.disks.length, 'disk')}, ${formatBytes(total)}${how}`;
   },
   would(run) {
