@@ -20,7 +20,8 @@ export function bytesFacts(disks: readonly { readonly key: number; readonly byte
   };
 }
 
-// The hub's qemu-nbd export of a disk (on 127.0.0.1 of the hub).
-export function exportUrl(disk: { readonly port?: number; readonly exportName: string }): string | null {
+// The hub's qemu-nbd export of a disk (its Unix socket, or 127.0.0.1 of the hub).
+export function exportUrl(disk: { readonly port?: number; readonly socket?: string; readonly exportName: string }): string | null {
+  if (disk.socket !== undefined) return `nbd+unix:///${disk.exportName}?socket=${disk.socket}`;
   return disk.port === undefined ? null : `nbd://127.0.0.1:${disk.port}/${disk.exportName}`;
 }

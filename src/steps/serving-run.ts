@@ -13,6 +13,8 @@ export interface ServedDisk {
   port?: number;
   /** The port that reaches it from the node (open-tunnel). */
   nodePort?: number;
+  /** On this host, its qemu-nbd listens on this Unix socket instead of the port (start-qemu-nbd, docs/how-it-works.md#the-data-path). */
+  socket?: string;
   /** Its qemu-nbd on the hub (start-qemu-nbd). */
   server?: DiskServer;
   /** Written through QEMU's compress filter (a backup in a zstd repository, docs/encryption.md#compression). */
@@ -24,4 +26,10 @@ export interface ServedDisk {
 export interface ServingRun extends RunContext<BackupPlan | DiskRestorePlan | RecoverPlan | ReplicatePlan>, Resolved<{ readonly disks: readonly ServedDisk[] }> {
   /** Its transfer takes the whole VM at once (the VMware client): the disks never take turns in the hub's slots. */
   readonly wholeVm?: boolean;
+}
+
+/** A disk's export as the node transfer reaches it: its Unix socket on this host, else the node's port (open-tunnel) or the hub's. */
+export function servedUrl(disk: Pick<ServedDisk, 'exportName' | 'socket' | 'port' | 'nodePort'>): string {
+  if (disk.socket !== undefined) return `nbd+unix:///${disk.exportName}?socket=${disk.socket}`;
+  return `nbd://127.0.0.1:${disk.nodePort ?? disk.port}/${disk.exportName}`;
 }

@@ -1,8 +1,14 @@
 // start-qemu-nbd: one qemu-nbd per disk on 127.0.0.1 and its leased port, accepting NBD before
-// the next step; recorded by PID so doctor can find it if this process dies. When the run's disks
+// the next step; recorded by PID so doctor can find it if this process dies. When our node
+// transfer runs on this host, each listens on a Unix socket in a private directory instead: over
+// loopback TCP, qemu-nbd's replies wait on delayed ACKs, ~40 ms at the handshake and again at the
+// final flush (docs/how-it-works.md#the-data-path). When the run's disks
 // take turns within its hub slots, only the first turn's start here: the others start when their
 // turn comes (transfer, verify), so the hub's memory does not grow with the number of disks.
 
+import { rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { leasedDisks, type DiskServer, type Leased } from '../engine/run-context.js';
 import { exportUrl } from '../engine/step-facts.js';
 import type { Step } from '../engine/step.js';
@@ -11,31 +17,45 @@ import { SendenseError } from '../errors.js';
 import { plural } from '../format/plural.js';
 import type { QemuNbd } from '../qemu/index.js';
 import { startRecordedQemuNbd, unaskedExitMessage } from '../qemu/recorded-qemu-nbd.js';
+import { makeSocketDir } from '../qemu/socket-dir.js';
 import { diskTurns, startServers } from '../transfer/run-transfer.js';
 
 export interface ServeOptions {
   /** A restore reads the backup chain (read-only); a backup writes its new files. */
   readonly readOnly: boolean;
+  /** Our node transfer is the only client: on this host it connects through a Unix socket. */
+  readonly transferOnly?: boolean;
 }
 
-export const startQemuNbdServers = ({ readOnly }: ServeOptions): Step<ServingRun> => ({
+// The private directories of the sockets (qemu/socket-dir.ts removes those a kill -9 left).
+const SOCKET_DIR_PREFIX = 'sendense-serve-';
+
+export const startQemuNbdServers = ({ readOnly, transferOnly = false }: ServeOptions): Step<ServingRun> => ({
   name: 'start-qemu-nbd',
-  title: (run) => `serve ${served(run.state.disks).length} image(s) on 127.0.0.1 (qemu-nbd --shared=${run.plan.nbd.shared})`,
+  title: (run) => `serve ${served(run.state.disks).length} image(s) on ${onSockets(run, transferOnly) ? 'Unix sockets' : '127.0.0.1'} (qemu-nbd --shared=${run.plan.nbd.shared})`,
   // A file the node transfer writes itself needs no server (docs/how-it-works.md#a-local-full-backup).
   skip: (run) => (run.state.disks.length > 0 && served(run.state.disks).length === 0 ? 'qemu-img writes the new files on this host' : undefined),
   async run(run) {
     const disks = leasedDisks(served(run.state.disks));
+    if (onSockets(run, transferOnly)) {
+      const dir = await makeSocketDir(SOCKET_DIR_PREFIX);
+      // Pushed first, so undone after every server's stop (each removes its socket).
+      run.undo.push({ what: `remove ${dir}`, when: 'always', step: 'start-qemu-nbd', run: () => rm(dir, { recursive: true, force: true }) });
+      for (const disk of disks) disk.socket = socketPath(dir, disk.key);
+    }
     for (const disk of disks) disk.server = diskServer(run, disk, readOnly);
     const atOnce = diskTurns(run)?.parallelDisks ?? disks.length;
     await startServers(disks.slice(0, atOnce));
-    const now = disks.slice(0, atOnce).map((disk) => `${disk.key}: 127.0.0.1:${disk.port}/${disk.exportName}`);
+    const now = disks.slice(0, atOnce).map((disk) => `${disk.key}: ${disk.socket ?? `127.0.0.1:${disk.port}`}/${disk.exportName}`);
     const later = disks.length - atOnce;
     return later > 0 ? `${now.join(', ')}; ${plural(later, 'more disk')} when ${later === 1 ? 'its' : 'their'} turn comes (${atOnce} at once)` : now.join(', ');
   },
   facts: (run) => ({ disks: served(run.state.disks).map((disk) => ({ key: disk.key, url: exportUrl(disk) })) }),
   would(run) {
-    if (!readOnly) return `qemu-nbd -f qcow2 --shared=${run.plan.nbd.shared} -b 127.0.0.1 on each leased port, one per disk (none for a file copied by qemu-img on this host)`;
-    return `qemu-nbd -r (read-only) on ${run.state.disks.length > 0 ? run.state.disks.map((disk) => disk.file).join(', ') : 'the backup files'}`;
+    const where = onSockets(run, transferOnly) ? 'on a Unix socket in a private directory' : '-b 127.0.0.1 on each leased port';
+    if (!readOnly) return `qemu-nbd -f qcow2 --shared=${run.plan.nbd.shared} ${where}, one per disk (none for a file copied by qemu-img on this host)`;
+    const files = run.state.disks.length > 0 ? run.state.disks.map((disk) => disk.file).join(', ') : 'the backup files';
+    return `qemu-nbd -r (read-only) on ${files}${onSockets(run, transferOnly) ? `, each ${where}` : ''}`;
   },
 });
 
@@ -47,7 +67,7 @@ function diskServer(run: ServingRun, disk: Leased<ServedDisk>, readOnly: boolean
     const server = await startRecordedQemuNbd(run.store, run.runId, {
       file: disk.file,
       format: 'qcow2',
-      port: disk.port,
+      ...(disk.socket !== undefined ? { socket: disk.socket } : { port: disk.port }),
       exportName: disk.exportName,
       shared: run.plan.nbd.shared,
       readOnly,
@@ -90,6 +110,19 @@ function diskServer(run: ServingRun, disk: Leased<ServedDisk>, readOnly: boolean
     },
   };
 }
+
+// Our node transfer on this host, the only client: Unix sockets (not the VMware client, which
+// takes NBD URLs with ports), unless a socket's path would be too long for one (a deep TMPDIR).
+function onSockets(run: ServingRun, transferOnly: boolean): boolean {
+  if (!transferOnly || !run.node.isLocal || run.wholeVm === true) return false;
+  const longest = Math.max(0, ...run.state.disks.map((disk) => socketPath(path.join(tmpdir(), `${SOCKET_DIR_PREFIX}XXXXXX`), disk.key).length));
+  return longest <= MAX_SOCKET_PATH;
+}
+
+// sun_path holds 108 bytes with the terminating NUL.
+const MAX_SOCKET_PATH = 107;
+
+const socketPath = (dir: string, key: number): string => path.join(dir, `disk-${key}.sock`);
 
 // The disks a qemu-nbd serves: not those the node transfer writes itself on this host.
 function served<D extends ServedDisk>(disks: readonly D[]): D[] {

@@ -40,7 +40,7 @@ describe('restore --dry-run', () => {
 
     const subset = await sendenseRun([restorePlan(repository, 'latest', [2001]), '--dry-run', '--db', ws.db]);
     expect(subset.exitCode).toBe(0);
-    expect(subset.stdout).toContain(`qemu-nbd -r (read-only) on ${path.join(repository, 'dry-vm', 'disk-2001', `${complete.id}.qcow2`)}\n`);
+    expect(subset.stdout).toContain(`qemu-nbd -r (read-only) on ${path.join(repository, 'dry-vm', 'disk-2001', `${complete.id}.qcow2`)}, each on a Unix socket in a private directory\n`);
   });
 
   it('an existing target file: refused as the run would (exit 1), or replaced with overwrite: true', async () => {

@@ -95,7 +95,7 @@ describe('--dry-run resolves what the run does', () => {
     expect(dry['resolve-point']).toContain(`backup ${backup.id} `);
     const files = done['resolve-point']!.disks!.map((disk) => disk.file);
     expect(files).toEqual([backup.disks.find((d) => d.diskKey === 2001)!.file]);
-    expect(dry['start-qemu-nbd']).toBe(`qemu-nbd -r (read-only) on ${files.join(', ')}`);
+    expect(dry['start-qemu-nbd']).toBe(`qemu-nbd -r (read-only) on ${files.join(', ')}, each on a Unix socket in a private directory`);
     expect(dry['allocate-ports']).toContain(`(${portList(done['allocate-ports'])})`);
   });
 });

@@ -26,7 +26,7 @@ export const backupSteps: readonly Step<BackupRun>[] = [
   resolveChain,
   allocatePorts,
   createQcow2Files,
-  startQemuNbdServers({ readOnly: false }),
+  startQemuNbdServers({ readOnly: false, transferOnly: true }),
   openTunnel,
   snapshotSource,
   transfer,

@@ -12,6 +12,7 @@ import { shrinkImage } from '../../qemu/index.js';
 import { nbdTargetsString } from '../../wire/index.js';
 import { backupSource } from '../../source/index.js';
 import { rateNote, transferForRun, type TransferProgram } from '../../transfer/run-transfer.js';
+import { servedUrl } from '../../steps/serving-run.js';
 import { copiesFilesHere } from './create-qcow2.js';
 import { writeBehind } from './write-behind.js';
 
@@ -27,7 +28,7 @@ export const transfer: Step<SourceRun> = {
     const compressing = state.disks.some((disk) => disk.compress === true);
     const behind = writeBehind(state.disks.map((disk) => disk.file));
     const { total, results } = await transferForRun(run, (disks) =>
-      intoFiles(forTargets(source.transferProgram(disks, incremental, new Map(disks.map((disk) => [disk.key, targetUrl(disk)])), run.runId), compressing), disks),
+      intoFiles(forTargets(source.transferProgram(disks, incremental, new Map(disks.map((disk) => [disk.key, servedUrl(disk)])), run.runId), compressing), disks),
     ).finally(() => behind.stop());
     const keys = state.disks.map((disk) => disk.key);
     for (const adopted of source.adoptResults(results, keys, state.type === 'full')) {
@@ -48,7 +49,7 @@ export const transfer: Step<SourceRun> = {
     const incremental = run.state.type === 'incremental';
     const source = backupSource(run.plan.vm.source);
     const reads = run.state.disks.map((disk) => source.describeRead(disk, incremental, run.plan.vm.name));
-    const targets = nbdTargetsString(run.state.disks.map((disk) => ({ key: disk.key, url: targetUrl(disk) })));
+    const targets = nbdTargetsString(run.state.disks.map((disk) => ({ key: disk.key, url: servedUrl(disk) })));
     const note = rateNote(run.bandwidth, source.takesRate);
     const here =
       run.plan.kind === 'backup' && copiesFilesHere(run)
@@ -91,7 +92,3 @@ function intoFiles(program: TransferProgram, disks: readonly BackupDiskJob[]): T
   };
 }
 
-// A disk's new image, served by the hub's qemu-nbd, as the node reaches it.
-function targetUrl(disk: BackupDiskJob): string {
-  return `nbd://127.0.0.1:${disk.nodePort ?? disk.port}/${disk.exportName}`;
-}

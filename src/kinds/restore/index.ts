@@ -22,7 +22,7 @@ import { verify } from './verify.js';
 export const restoreSteps: readonly Step<RestoreRun>[] = [
   resolvePoint,
   allocatePorts,
-  startQemuNbdServers({ readOnly: true }),
+  startQemuNbdServers({ readOnly: true, transferOnly: true }),
   openTunnel,
   prepareTarget,
   restoreTransfer,

@@ -18,6 +18,7 @@ import { allocatedBytes } from '../../qemu/allocated-bytes.js';
 import { convertIntoImage } from '../../qemu/convert-image.js';
 import { diskTurns, rateNote, transferForRun } from '../../transfer/run-transfer.js';
 import { inTurns } from '../../hub/in-turns.js';
+import { servedUrl } from '../../steps/serving-run.js';
 import type { TransferProgram } from '../../transfer/run-transfer.js';
 import { parseTransferTarget, type TransferDisk } from '../../wire/index.js';
 
@@ -32,7 +33,7 @@ export const restoreTransfer: Step<RestoreRun> = {
     const programFor = (disks: readonly RestoreDiskJob[]): TransferProgram => {
       const transferDisks = leasedDisks(disks).map((disk): TransferDisk => ({
         key: disk.key,
-        source: { kind: 'nbd', url: sourceUrl(disk.nodePort ?? disk.port, disk.exportName) },
+        source: { kind: 'nbd', url: servedUrl(disk) },
         // prepare-target wrote it the way the NBD targets string takes it.
         target: parseTransferTarget(disk.target!),
       }));
@@ -81,8 +82,4 @@ async function copyOnThisHost(run: RestoreRun): Promise<string> {
   const total = run.state.disks.reduce((sum, disk) => sum + disk.virtualSize, 0);
   const data = run.state.disks.reduce((sum, disk) => sum + (disk.bytes ?? 0), 0);
   return `${run.state.disks.length} disk(s), ${formatBytes(total)} virtual (${formatBytes(data)} of data), copied with qemu-img convert on this host`;
-}
-
-export function sourceUrl(port: number, exportName: string): string {
-  return `nbd://127.0.0.1:${port}/${exportName}`;
 }

@@ -9,7 +9,7 @@ import type { RestoreRun } from './restore-run.js';
 import type { Step } from '../../engine/step.js';
 import { SendenseError } from '../../errors.js';
 import { compareImages } from '../../qemu/index.js';
-import { sourceUrl } from './restore-transfer.js';
+import { servedUrl } from '../../steps/serving-run.js';
 import { verifyChainManifests } from './verify-manifests.js';
 import { restoredEqualsDigests } from './verify-digests.js';
 import { formatBytes } from '../../format/bytes.js';
@@ -25,7 +25,7 @@ export const verify: Step<RestoreRun> = {
     }
     const exec = (argv: readonly string[]) => run.node.exec(argv);
     for (const disk of leasedDisks(run.state.disks)) {
-      const source = sourceUrl(disk.nodePort ?? disk.port, disk.exportName);
+      const source = servedUrl(disk);
       const { image, format, shown } = run.target.restored(disk);
       // When the disks took turns, this one's qemu-nbd may not be running: started for this
       // comparison, and each stopped after it, so no more run at once than in the copy.

@@ -1,0 +1,80 @@
+// On this host the hub's qemu-nbd serves a backup's new file on a Unix socket in a private 0700
+// directory, never on a TCP port (docs/how-it-works.md#the-data-path, step 4): the node transfer
+// reaches it there, the point is exact, and the run leaves neither the socket nor its directory.
+
+import { spawnSync } from 'node:child_process';
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { writeRestorePlan } from '../restore/restore-plan.js';
+import { commandLine } from '../support/process-tree.js';
+import { useRunWorkspace } from '../support/run-workspace.js';
+import { parseEvents, sendenseRun, startSendenseRun, writePlan } from '../support/sendense-cli.js';
+import { createDisk, keepCopy, portRangeForTestFile, writeDisk } from '../support/vm-disks.js';
+
+const MiB = 1024 * 1024;
+const ports = portRangeForTestFile();
+const ws = useRunWorkspace('local-socket-');
+
+interface Served {
+  readonly argv: readonly string[];
+  /** The mode of the socket's directory while qemu-nbd ran. */
+  readonly dirMode?: number;
+}
+
+// The qemu-nbd processes that serve files of the repository while `exited` is pending, each once.
+async function hubServersDuring(exited: Promise<unknown>): Promise<Served[]> {
+  const seen = new Map<number, Served>();
+  let done = false;
+  void exited.then(() => (done = true));
+  while (!done) {
+    for (const pid of readdirSync('/proc').filter((name) => /^\d+$/.test(name)).map(Number)) {
+      if (seen.has(pid)) continue;
+      const argv = commandLine(pid);
+      if (!argv[0]?.endsWith('qemu-nbd') || !argv.some((arg) => arg.includes(ws.repository))) continue;
+      const socket = argv.find((arg) => arg.startsWith('--socket='))?.slice('--socket='.length);
+      const dirMode = socket === undefined ? undefined : statSync(path.dirname(socket), { throwIfNoEntry: false })?.mode;
+      seen.set(pid, { argv, ...(dirMode === undefined ? {} : { dirMode: dirMode & 0o777 }) });
+    }
+    await new Promise((resolve) => setTimeout(resolve, 2));
+  }
+  return [...seen.values()];
+}
+
+describe('the hub serves a local run on a Unix socket', () => {
+  it('an incremental of a local disk: its new file served on a socket in a 0700 directory, no TCP port; exact, and nothing left', async () => {
+    const disk = createDisk(path.join(ws.dir, 'disk.qcow2'), 64 * MiB);
+    writeDisk(disk, ['write -P 0x41 0 16M', 'write -P 0x42 40M 8M']);
+    const plan = writePlan(ws.dir, { name: 'sock-nightly', vm: 'sockvm', disks: [{ key: 2000, path: disk }], repository: ws.repository, ports });
+    const full = await sendenseRun([plan, '--db', ws.db]);
+    expect(full.exitCode, `${full.stdout}\n${full.stderr}`).toBe(0);
+
+    // Data over data, zeroes over data (they must mask the parent), data in a hole.
+    writeDisk(disk, ['write -P 0x43 4M 2M', 'write -z 42M 2M', 'write -P 0x44 60M 1M']);
+    const copy = keepCopy(disk, path.join(ws.dir, 'point-2.qcow2'));
+    const run = startSendenseRun([plan, '--db', ws.db]);
+    const servers = await hubServersDuring(run.exited);
+    const result = await run.exited;
+    expect(result.exitCode, `${result.stdout}\n${result.stderr}`).toBe(0);
+
+    expect(servers).toHaveLength(1);
+    const { argv, dirMode } = servers[0]!;
+    const socket = argv.find((arg) => arg.startsWith('--socket='))?.slice('--socket='.length);
+    expect(socket, argv.join(' ')).toMatch(new RegExp(`^${tmpdir()}/sendense-serve-[^/]+/disk-2000\\.sock$`));
+    expect(argv.filter((arg) => arg.startsWith('--port') || arg.startsWith('--bind'))).toEqual([]);
+    expect(dirMode?.toString(8)).toBe('700');
+    const started = parseEvents(result.stdout).find((event) => event.type === 'step-done' && event.step === 'start-qemu-nbd');
+    expect(started?.facts?.disks).toEqual([{ key: 2000, url: `nbd+unix:///sockvm-disk-2000?socket=${socket}` }]);
+    expect(existsSync(path.dirname(socket!)), 'the socket directory after the run').toBe(false);
+
+    const restored = path.join(ws.dir, 'restored-{key}.qcow2');
+    const restorePlan = writeRestorePlan(ws.dir, { name: 'sock-restore', vm: 'sockvm', repository: ws.repository, ports, point: 'latest', target: { type: 'file', path: restored, format: 'qcow2' } });
+    const restore = await sendenseRun([restorePlan, '--db', ws.db]);
+    expect(restore.exitCode, `${restore.stdout}\n${restore.stderr}`).toBe(0);
+    const compare = spawnSync('qemu-img', ['compare', '-f', 'qcow2', '-F', 'qcow2', copy, restored.replace('{key}', '2000')], { encoding: 'utf8' });
+    expect(`${compare.stdout}${compare.stderr}`.trim()).toBe('Images are identical.');
+    const verify = await sendenseRun(['verify', '--vm', 'sockvm', '--db', ws.db]);
+    expect(verify.exitCode, `${verify.stdout}\n${verify.stderr}`).toBe(0);
+  });
+});
