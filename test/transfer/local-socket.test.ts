@@ -29,7 +29,9 @@ async function hubServersDuring(exited: Promise<unknown>): Promise<Served[]> {
   let done = false;
   void exited.then(() => (done = true));
   while (!done) {
-    for (const pid of readdirSync('/proc').filter((name) => /^\d+$/.test(name)).map(Number)) {
+    for (const pid of readdirSync('/proc')
+      .filter((name) => /^\d+$/.test(name))
+      .map(Number)) {
       if (seen.has(pid)) continue;
       const argv = commandLine(pid);
       if (!argv[0]?.endsWith('qemu-nbd') || !argv.some((arg) => arg.includes(ws.repository))) continue;

@@ -91,4 +91,3 @@ function intoFiles(program: TransferProgram, disks: readonly BackupDiskJob[]): T
     },
   };
 }
-
