@@ -46,8 +46,8 @@ function prepare(cache) {
 const before = process.env.BENCH_BEFORE === undefined ? undefined : join(process.env.BENCH_BEFORE, 'bin', 'sendense-run.js');
 
 // A run of `planFile` with --json: its wall seconds and events; a run that did not succeed fails the bench.
-async function succeededRun(program, planFile) {
-  const result = await timedRun([process.execPath, program, planFile, '--db', join(dir, 'state.db'), '--json']);
+async function succeededRun(program, planFile, db = join(dir, 'state.db')) {
+  const result = await timedRun([process.execPath, program, planFile, '--db', db, '--json']);
   const events = result.stdout
     .split('\n')
     .filter((line) => line.startsWith('{'))
@@ -95,55 +95,80 @@ for (const cache of series) {
 // and the same into an empty qcow2 of the same size (only the dirty extents allocated). Ours: an
 // `incremental` run, its copy from the `--json` events (the transfer step, and record-change-ids,
 // which puts the file on disk) and spawn to exit; reference: `qemu-img convert -O qcow2` of that
-// qcow2 (the dirty extents alone), then `sync` of its output. Page cache only.
+// qcow2 (the dirty extents alone), then `sync` of its output. Page cache only. With BENCH_BEFORE,
+// the older CLI takes its incrementals of its own copy of the source (the same writes), into its
+// own repository and database.
 const CHANGES = Number(process.env.BENCH_CHANGES ?? 41);
 {
   prepare('page cache');
-  const incPlan = writeLocalPlan(join(dir, 'local-inc.yaml'), { name: 'local-inc', kind: 'incremental', source, repository, ports: benchPorts() });
-  const runPlan = async () => {
-    const { seconds, events, end } = await succeededRun(cli, incPlan);
+  const sides = [{ tool: 'ours', program: cli, source, db: join(dir, 'state.db'), repository }];
+  if (before !== undefined) {
+    const copy = join(dir, 'source-before.qcow2');
+    execFileSync('cp', ['--sparse=always', source, copy]);
+    sides.push({ tool: 'before', program: before, source: copy, db: join(dir, 'state-before.db'), repository: join(dir, 'repo-before') });
+  }
+  for (const side of sides) {
+    rmSync(side.repository, { recursive: true, force: true });
+    rmSync(side.db, { force: true });
+    side.plan = writeLocalPlan(join(dir, `local-inc-${side.tool}.yaml`), {
+      name: `local-inc-${side.tool}`,
+      kind: 'incremental',
+      source: side.source,
+      repository: side.repository,
+      ports: benchPorts(),
+    });
+  }
+  const runPlan = async (side) => {
+    const { seconds, events, end } = await succeededRun(side.program, side.plan, side.db);
     const steps = events.filter((event) => event.type === 'step-done' || event.type === 'run-start');
     const index = steps.findIndex((event) => event.step === 'transfer');
     // The copy (transfer) and putting it on disk (record-change-ids: stop qemu-nbd, fsync, manifest).
     const recorded = steps.findIndex((event) => event.step === 'record-change-ids');
     return { wall: seconds, copy: (Date.parse(steps[recorded].time) - Date.parse(steps[index - 1].time)) / 1000, taken: end.taken };
   };
-  await runPlan();
+  for (const side of sides) await runPlan(side);
   const delta = join(dir, 'delta.qcow2');
   const size = 4 * GiB;
-  const times = { copy: [], wall: [], convert: [] };
+  const times = Object.fromEntries([...sides.map((side) => side.tool), 'convert'].map((tool) => [tool, { copy: [], wall: [] }]));
   const load = [loadavg()[0]];
-  for (let round = -1; round < RUNS; round++) {
-    // The same CHANGES MiB into the source and into an empty qcow2.
+  // The same CHANGES MiB into each source and into an empty qcow2.
+  const writeChanges = () => {
     rmSync(delta, { force: true });
     qemuImg('create', '-q', '-f', 'qcow2', delta, String(size));
     const offsets = Array.from({ length: CHANGES }, () => Math.floor(Math.random() * (size / 2 ** 20)) * 2 ** 20);
     const commands = offsets.flatMap((offset, index) => ['-c', `write -P ${(index % 254) + 1} ${offset} 1M`]);
-    execFileSync('qemu-io', ['-f', 'qcow2', ...commands, source], { stdio: 'ignore' });
-    execFileSync('qemu-io', ['-f', 'qcow2', ...commands, delta], { stdio: 'ignore' });
-    const order = round % 2 === 0 ? ['ours', 'convert'] : ['convert', 'ours'];
-    for (const tool of order) {
-      if (tool === 'ours') {
-        const { wall, copy, taken } = await runPlan();
+    for (const image of [...sides.map((side) => side.source), delta]) execFileSync('qemu-io', ['-f', 'qcow2', ...commands, image], { stdio: 'ignore' });
+  };
+  await alternatingRounds(
+    RUNS,
+    Object.keys(times),
+    async (tool, round) => {
+      const side = sides.find((candidate) => candidate.tool === tool);
+      if (side !== undefined) {
+        const { wall, copy, taken } = await runPlan(side);
         if (taken !== 'incremental') throw new Error(`an incremental was expected, the run took a ${taken}`);
         if (round >= 0) {
-          times.wall.push(wall);
-          times.copy.push(copy);
+          times[tool].wall.push(wall);
+          times[tool].copy.push(copy);
         }
-        console.log(`  incremental: ours copy + sync ${copy.toFixed(2)} s, spawn to exit ${wall.toFixed(2)} s`);
-      } else {
-        rmSync(join(dir, 'convert.qcow2'), { force: true });
-        const converted = await timedRun(['qemu-img', 'convert', '-O', 'qcow2', delta, join(dir, 'convert.qcow2')]);
-        const seconds = converted.seconds + (await timedRun(['sync', join(dir, 'convert.qcow2')])).seconds;
-        if (round >= 0) times.convert.push(seconds);
-        console.log(`  incremental: convert of the dirty extents + sync ${seconds.toFixed(2)} s`);
+        console.log(`  incremental: ${tool} copy + sync ${copy.toFixed(2)} s, spawn to exit ${wall.toFixed(2)} s`);
+        return;
       }
-    }
-  }
-  load.push(loadavg()[0]);
-  const [copy, wall, reference] = [median(times.copy), median(times.wall), median(times.convert)];
-  console.log(
-    `incremental (${CHANGES} x 1 MiB): copy + sync ${copy.toFixed(2)} s (${spread(times.copy)}), run ${wall.toFixed(2)} s (${spread(times.wall)}) vs qemu-img convert of the dirty extents + sync ${reference.toFixed(2)} s (${spread(times.convert)}): ` +
-      `copy ${(copy / reference).toFixed(2)}x (aim <= 1.5x), run ${(wall / reference).toFixed(2)}x; load ${load.map((value) => value.toFixed(1)).join(' -> ')}`,
+      rmSync(join(dir, 'convert.qcow2'), { force: true });
+      const converted = await timedRun(['qemu-img', 'convert', '-O', 'qcow2', delta, join(dir, 'convert.qcow2')]);
+      const seconds = converted.seconds + (await timedRun(['sync', join(dir, 'convert.qcow2')])).seconds;
+      if (round >= 0) times.convert.copy.push(seconds);
+      console.log(`  incremental: convert of the dirty extents + sync ${seconds.toFixed(2)} s`);
+    },
+    { beforeRound: writeChanges },
   );
+  load.push(loadavg()[0]);
+  const reference = median(times.convert.copy);
+  for (const side of sides) {
+    const [copy, wall] = [median(times[side.tool].copy), median(times[side.tool].wall)];
+    console.log(
+      `incremental (${CHANGES} x 1 MiB), ${side.tool}: copy + sync ${copy.toFixed(2)} s (${spread(times[side.tool].copy)}), run ${wall.toFixed(2)} s (${spread(times[side.tool].wall)}) vs qemu-img convert of the dirty extents + sync ${reference.toFixed(2)} s (${spread(times.convert.copy)}): ` +
+        `copy ${(copy / reference).toFixed(2)}x (aim <= 1.5x), run ${(wall / reference).toFixed(2)}x; load ${load.map((value) => value.toFixed(1)).join(' -> ')}`,
+    );
+  }
 }

@@ -32,17 +32,20 @@ export function mostDisksAtOnce(lines: readonly ProgressLine[]): number {
 }
 
 /**
- * Most of the hub's qemu-nbd servers (those on a TCP port; the node transfer's source qemu-nbd is on
- * a Unix socket) running at once under process `pid` until `done` settles, sampled every 20 ms.
+ * Most of the hub's qemu-nbd servers (on a TCP port, or on this host on a socket in its own
+ * sendense-serve- directory; the node transfer's source qemu-nbd is on a socket in the transfer's)
+ * running at once under process `pid` until `done` settles, sampled every 20 ms.
  */
 export async function mostHubServersAtOnce(pid: number, done: Promise<unknown>): Promise<number> {
   let most = 0;
   let finished = false;
   void done.finally(() => (finished = true)).catch(() => undefined);
   while (!finished) {
-    const servers = qemuNbdAmong(descendantPids(pid)).filter((child) => commandLine(child).some((arg) => arg.startsWith('--port=')));
+    const servers = qemuNbdAmong(descendantPids(pid)).filter((child) => commandLine(child).some(isHubListener));
     most = Math.max(most, servers.length);
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
   return most;
 }
+
+const isHubListener = (arg: string): boolean => arg.startsWith('--port=') || (arg.startsWith('--socket=') && arg.includes('/sendense-serve-'));
