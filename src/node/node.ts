@@ -69,8 +69,10 @@ export interface NodeHost {
    * Make 127.0.0.1:<port> on the node reach 127.0.0.1:<port> on the hub, for exactly these ports.
    * When a port is taken on the node, another free node port is used instead: `nodePorts` maps
    * each hub port to the node port to use in the NBD targets string. This host: identity map.
+   * `sockets`: hub port -> the Unix socket the hub's server listens on instead of that port (the
+   * forward reaches it there; docs/how-it-works.md#the-data-path).
    */
-  forwardPorts(ports: readonly number[]): Promise<PortForwards>;
+  forwardPorts(ports: readonly number[], sockets?: ReadonlyMap<number, string>): Promise<PortForwards>;
   /** A stream to a Unix socket on the node (a replica's qemu-nbd): this host connects, SSH forwards it (streamlocal). */
   connectUnixSocket(path: string): Promise<Duplex>;
   /** The argv prefix that runs the node transfer there (installing or updating it if needed). */

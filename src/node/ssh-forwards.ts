@@ -1,5 +1,6 @@
 // The tunnel: remote forwards (RFC 4254 section 7.1, tcpip-forward) of exactly the ports a run
-// leased, so 127.0.0.1:<nodePort> on the node reaches 127.0.0.1:<hubPort> on the hub.
+// leased, so 127.0.0.1:<nodePort> on the node reaches 127.0.0.1:<hubPort> on the hub, or the Unix
+// socket the hub's server listens on instead of that port.
 
 import { connect, type Socket } from 'node:net';
 import type { ClientChannel } from 'ssh2';
@@ -11,30 +12,34 @@ import type { SshLink } from './ssh-link.js';
 
 const LOOPBACK = '127.0.0.1';
 
+/** Where a forwarded connection goes on the hub: a port on 127.0.0.1, or a Unix socket. */
+type HubEnd = { readonly port: number } | { readonly path: string };
+
 export class SshForwarder {
-  // node port -> hub port, for every forward currently open on this connection.
-  private readonly routes = new Map<number, number>();
+  // node port -> where it goes on the hub, for every forward currently open on this connection.
+  private readonly routes = new Map<number, HubEnd>();
   private readonly open = new Map<number, Set<Socket | ClientChannel>>();
 
   constructor(private readonly link: SshLink) {
     link.client.on('tcp connection', (info, accept, reject) => {
-      const hubPort = this.routes.get(info.destPort);
-      if (hubPort === undefined || info.destIP !== LOOPBACK) {
+      const hubEnd = this.routes.get(info.destPort);
+      if (hubEnd === undefined || info.destIP !== LOOPBACK) {
         reject();
         return;
       }
-      this.bridge(info.destPort, hubPort, accept());
+      this.bridge(info.destPort, hubEnd, accept());
     });
   }
 
-  async forward(ports: readonly number[]): Promise<PortForwards> {
+  async forward(ports: readonly number[], sockets: ReadonlyMap<number, string> = new Map()): Promise<PortForwards> {
     const nodePorts = new Map<number, number>();
     const taken = await listeningPorts((argv) => execOverSsh(this.link, argv));
     try {
       for (const hubPort of new Set(ports)) {
         const nodePort = await this.bind(hubPort, taken.has(hubPort));
         nodePorts.set(hubPort, nodePort);
-        this.routes.set(nodePort, hubPort);
+        const socket = sockets.get(hubPort);
+        this.routes.set(nodePort, socket === undefined ? { port: hubPort } : { path: socket });
         this.open.set(nodePort, new Set());
       }
     } catch (error) {
@@ -99,9 +104,8 @@ export class SshForwarder {
   }
 
   // One forwarded connection: the SSH channel piped both ways to the hub's listener.
-  private bridge(nodePort: number, hubPort: number, channel: ClientChannel): void {
-    const socket = connect({ host: LOOPBACK, port: hubPort });
-    socket.setNoDelay(true);
+  private bridge(nodePort: number, hubEnd: HubEnd, channel: ClientChannel): void {
+    const socket = 'path' in hubEnd ? connect({ path: hubEnd.path }) : connect({ host: LOOPBACK, port: hubEnd.port }).setNoDelay(true);
     const tracked = this.open.get(nodePort);
     tracked?.add(socket).add(channel);
     // A clean end travels through pipe() (so nothing in flight is dropped); an error tears down both.

@@ -32,9 +32,9 @@ export async function connectSshNode(spec: NodeSpec, options: SshNodeOptions = {
     isLocal: false,
     exec: (argv, execOptions) => keeper.exec(argv, execOptions),
     spawn: (argv, execOptions) => keeper.spawn(argv, execOptions),
-    forwardPorts: async (ports) => {
+    forwardPorts: async (ports, sockets) => {
       await keeper.live();
-      return keeper.forwards.forward(ports);
+      return keeper.forwards.forward(ports, sockets);
     },
     connectUnixSocket: async (path) => (await keeper.live()).openStreamLocal(path),
     // Installed once per connection; a failed attempt is retried on the next call.

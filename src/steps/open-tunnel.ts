@@ -1,4 +1,5 @@
-// open-tunnel: make exactly the leased ports reachable as 127.0.0.1:<port> on the node.
+// open-tunnel: make exactly the leased ports reachable as 127.0.0.1:<port> on the node; each
+// reaches the disk's qemu-nbd on the hub, at its port or its Unix socket (start-qemu-nbd).
 
 import { leasedDisks } from '../engine/run-context.js';
 import type { Step } from '../engine/step.js';
@@ -14,10 +15,14 @@ export const openTunnel: Step<ServingRun> = {
   },
   async run(run) {
     const disks = leasedDisks(run.state.disks);
-    const forwards = await run.node.forwardPorts(disks.map((disk) => disk.port));
+    const sockets = new Map(disks.flatMap((disk) => (disk.socket === undefined ? [] : [[disk.port, disk.socket] as const])));
+    const forwards = await run.node.forwardPorts(
+      disks.map((disk) => disk.port),
+      sockets,
+    );
     run.undo.push({ what: `close the tunnel to ${run.node.description}`, when: 'always', step: 'open-tunnel', run: () => forwards.close() });
     for (const disk of disks) disk.nodePort = forwards.nodePorts.get(disk.port) ?? disk.port;
-    return run.state.disks.map((disk) => `node 127.0.0.1:${disk.nodePort} -> hub 127.0.0.1:${disk.port}`).join(', ');
+    return run.state.disks.map((disk) => `node 127.0.0.1:${disk.nodePort} -> hub ${disk.socket ?? `127.0.0.1:${disk.port}`}`).join(', ');
   },
   would(run) {
     const node = run.plan.node;

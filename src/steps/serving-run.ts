@@ -13,7 +13,7 @@ export interface ServedDisk {
   port?: number;
   /** The port that reaches it from the node (open-tunnel). */
   nodePort?: number;
-  /** On this host, its qemu-nbd listens on this Unix socket instead of the port (start-qemu-nbd, docs/how-it-works.md#the-data-path). */
+  /** Its qemu-nbd listens on this Unix socket instead of the port: reached there on this host, through the port forwarded to it from a node (start-qemu-nbd, docs/how-it-works.md#the-data-path). */
   socket?: string;
   /** Its qemu-nbd on the hub (start-qemu-nbd). */
   server?: DiskServer;
@@ -29,7 +29,7 @@ export interface ServingRun extends RunContext<BackupPlan | DiskRestorePlan | Re
 }
 
 /** A disk's export as the node transfer reaches it: its Unix socket on this host, else the node's port (open-tunnel) or the hub's. */
-export function servedUrl(disk: Pick<ServedDisk, 'exportName' | 'socket' | 'port' | 'nodePort'>): string {
-  if (disk.socket !== undefined) return `nbd+unix:///${disk.exportName}?socket=${disk.socket}`;
+export function servedUrl(disk: Pick<ServedDisk, 'exportName' | 'socket' | 'port' | 'nodePort'>, node: { readonly isLocal: boolean }): string {
+  if (node.isLocal && disk.socket !== undefined) return `nbd+unix:///${disk.exportName}?socket=${disk.socket}`;
   return `nbd://127.0.0.1:${disk.nodePort ?? disk.port}/${disk.exportName}`;
 }

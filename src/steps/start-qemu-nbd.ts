@@ -1,8 +1,9 @@
 // start-qemu-nbd: one qemu-nbd per disk on 127.0.0.1 and its leased port, accepting NBD before
 // the next step; recorded by PID so doctor can find it if this process dies. When our node
-// transfer runs on this host, each listens on a Unix socket in a private directory instead: over
-// loopback TCP, qemu-nbd's replies wait on delayed ACKs, ~40 ms at the handshake and again at the
-// final flush (docs/how-it-works.md#the-data-path). When the run's disks
+// transfer is its only client, each listens on a Unix socket in a private directory instead (the
+// transfer connects there on this host, the tunnel from a node): over loopback TCP qemu-nbd's
+// small replies wait on its client's delayed ACKs, ~40 ms at a time
+// (docs/how-it-works.md#the-data-path). When the run's disks
 // take turns within its hub slots, only the first turn's start here: the others start when their
 // turn comes (transfer, verify), so the hub's memory does not grow with the number of disks.
 
@@ -23,7 +24,7 @@ import { diskTurns, startServers } from '../transfer/run-transfer.js';
 export interface ServeOptions {
   /** A restore reads the backup chain (read-only); a backup writes its new files. */
   readonly readOnly: boolean;
-  /** Our node transfer is the only client: on this host it connects through a Unix socket. */
+  /** The node transfer (through the tunnel from a node) is the only client: Unix sockets. */
   readonly transferOnly?: boolean;
 }
 
@@ -52,7 +53,7 @@ export const startQemuNbdServers = ({ readOnly, transferOnly = false }: ServeOpt
   },
   facts: (run) => ({ disks: served(run.state.disks).map((disk) => ({ key: disk.key, url: exportUrl(disk) })) }),
   would(run) {
-    const where = onSockets(run, transferOnly) ? 'on a Unix socket in a private directory' : '-b 127.0.0.1 on each leased port';
+    const where = onSockets(run, transferOnly) ? `on a Unix socket in a private directory${run.node.isLocal ? '' : ', reached through the forwarded port'}` : '-b 127.0.0.1 on each leased port';
     if (!readOnly) return `qemu-nbd -f qcow2 --shared=${run.plan.nbd.shared} ${where}, one per disk (none for a file copied by qemu-img on this host)`;
     const files = run.state.disks.length > 0 ? run.state.disks.map((disk) => disk.file).join(', ') : 'the backup files';
     return `qemu-nbd -r (read-only) on ${files}${onSockets(run, transferOnly) ? `, each ${where}` : ''}`;
@@ -111,10 +112,11 @@ function diskServer(run: ServingRun, disk: Leased<ServedDisk>, readOnly: boolean
   };
 }
 
-// Our node transfer on this host, the only client: Unix sockets (not the VMware client, which
-// takes NBD URLs with ports), unless a socket's path would be too long for one (a deep TMPDIR).
+// The node transfer the only client: Unix sockets. Not the VMware client on this host (it takes
+// NBD URLs with ports; from a node it reaches the tunnel's port), nor a socket path too long for
+// one (a deep TMPDIR).
 function onSockets(run: ServingRun, transferOnly: boolean): boolean {
-  if (!transferOnly || !run.node.isLocal || run.wholeVm === true) return false;
+  if (!transferOnly || (run.node.isLocal && run.wholeVm === true)) return false;
   const longest = Math.max(0, ...run.state.disks.map((disk) => socketPath(path.join(tmpdir(), `${SOCKET_DIR_PREFIX}XXXXXX`), disk.key).length));
   return longest <= MAX_SOCKET_PATH;
 }

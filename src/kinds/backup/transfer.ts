@@ -28,7 +28,7 @@ export const transfer: Step<SourceRun> = {
     const compressing = state.disks.some((disk) => disk.compress === true);
     const behind = writeBehind(state.disks.map((disk) => disk.file));
     const { total, results } = await transferForRun(run, (disks) =>
-      intoFiles(forTargets(source.transferProgram(disks, incremental, new Map(disks.map((disk) => [disk.key, servedUrl(disk)])), run.runId), compressing), disks),
+      intoFiles(forTargets(source.transferProgram(disks, incremental, new Map(disks.map((disk) => [disk.key, servedUrl(disk, run.node)])), run.runId), compressing), disks),
     ).finally(() => behind.stop());
     const keys = state.disks.map((disk) => disk.key);
     for (const adopted of source.adoptResults(results, keys, state.type === 'full')) {
@@ -49,7 +49,7 @@ export const transfer: Step<SourceRun> = {
     const incremental = run.state.type === 'incremental';
     const source = backupSource(run.plan.vm.source);
     const reads = run.state.disks.map((disk) => source.describeRead(disk, incremental, run.plan.vm.name));
-    const targets = nbdTargetsString(run.state.disks.map((disk) => ({ key: disk.key, url: servedUrl(disk) })));
+    const targets = nbdTargetsString(run.state.disks.map((disk) => ({ key: disk.key, url: servedUrl(disk, run.node) })));
     const note = rateNote(run.bandwidth, source.takesRate);
     const here =
       run.plan.kind === 'backup' && copiesFilesHere(run)

@@ -33,7 +33,7 @@ export const restoreTransfer: Step<RestoreRun> = {
     const programFor = (disks: readonly RestoreDiskJob[]): TransferProgram => {
       const transferDisks = leasedDisks(disks).map((disk): TransferDisk => ({
         key: disk.key,
-        source: { kind: 'nbd', url: servedUrl(disk) },
+        source: { kind: 'nbd', url: servedUrl(disk, run.node) },
         // prepare-target wrote it the way the NBD targets string takes it.
         target: parseTransferTarget(disk.target!),
       }));

@@ -25,7 +25,7 @@ export const verify: Step<RestoreRun> = {
     }
     const exec = (argv: readonly string[]) => run.node.exec(argv);
     for (const disk of leasedDisks(run.state.disks)) {
-      const source = servedUrl(disk);
+      const source = servedUrl(disk, run.node);
       const { image, format, shown } = run.target.restored(disk);
       // When the disks took turns, this one's qemu-nbd may not be running: started for this
       // comparison, and each stopped after it, so no more run at once than in the copy.
