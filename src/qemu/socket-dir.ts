@@ -9,6 +9,9 @@ import path from 'node:path';
 
 const STALE_DIR_MS = 60_000;
 
+/** The private directory of the hub's qemu-nbd sockets of one run (start-qemu-nbd); doctor removes a dead run's. */
+export const SERVE_SOCKET_DIR_PREFIX = 'sendense-serve-';
+
 // A new 0700 directory `<tmp>/<prefix>XXXXXX`, after the stale ones of that prefix are removed.
 export async function makeSocketDir(prefix: string): Promise<string> {
   const base = tmpdir();

@@ -18,7 +18,7 @@ import { SendenseError } from '../errors.js';
 import { plural } from '../format/plural.js';
 import type { QemuNbd } from '../qemu/index.js';
 import { startRecordedQemuNbd, unaskedExitMessage } from '../qemu/recorded-qemu-nbd.js';
-import { makeSocketDir } from '../qemu/socket-dir.js';
+import { makeSocketDir, SERVE_SOCKET_DIR_PREFIX } from '../qemu/socket-dir.js';
 import { diskTurns, startServers } from '../transfer/run-transfer.js';
 
 export interface ServeOptions {
@@ -28,9 +28,6 @@ export interface ServeOptions {
   readonly transferOnly?: boolean;
 }
 
-// The private directories of the sockets (qemu/socket-dir.ts removes those a kill -9 left).
-const SOCKET_DIR_PREFIX = 'sendense-serve-';
-
 export const startQemuNbdServers = ({ readOnly, transferOnly = false }: ServeOptions): Step<ServingRun> => ({
   name: 'start-qemu-nbd',
   title: (run) => `serve ${served(run.state.disks).length} image(s) on ${onSockets(run, transferOnly) ? 'Unix sockets' : '127.0.0.1'} (qemu-nbd --shared=${run.plan.nbd.shared})`,
@@ -39,7 +36,7 @@ export const startQemuNbdServers = ({ readOnly, transferOnly = false }: ServeOpt
   async run(run) {
     const disks = leasedDisks(served(run.state.disks));
     if (onSockets(run, transferOnly)) {
-      const dir = await makeSocketDir(SOCKET_DIR_PREFIX);
+      const dir = await makeSocketDir(SERVE_SOCKET_DIR_PREFIX);
       // Pushed first, so undone after every server's stop (each removes its socket).
       run.undo.push({ what: `remove ${dir}`, when: 'always', step: 'start-qemu-nbd', run: () => rm(dir, { recursive: true, force: true }) });
       for (const disk of disks) disk.socket = socketPath(dir, disk.key);
@@ -117,7 +114,7 @@ function diskServer(run: ServingRun, disk: Leased<ServedDisk>, readOnly: boolean
 // one (a deep TMPDIR).
 function onSockets(run: ServingRun, transferOnly: boolean): boolean {
   if (!transferOnly || (run.node.isLocal && run.wholeVm === true)) return false;
-  const longest = Math.max(0, ...run.state.disks.map((disk) => socketPath(path.join(tmpdir(), `${SOCKET_DIR_PREFIX}XXXXXX`), disk.key).length));
+  const longest = Math.max(0, ...run.state.disks.map((disk) => socketPath(path.join(tmpdir(), `${SERVE_SOCKET_DIR_PREFIX}XXXXXX`), disk.key).length));
   return longest <= MAX_SOCKET_PATH;
 }
 

@@ -1,14 +1,16 @@
 // On this host the hub's qemu-nbd serves a backup's new file on a Unix socket in a private 0700
 // directory, never on a TCP port (docs/how-it-works.md#the-data-path, step 4): the node transfer
-// reaches it there, the point is exact, and the run leaves neither the socket nor its directory.
+// reaches it there, the point is exact, and the run leaves neither the socket nor its directory;
+// after a kill -9 of the hub, doctor removes them with its qemu-nbd.
 
 import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { writeRestorePlan } from '../restore/restore-plan.js';
-import { commandLine } from '../support/process-tree.js';
+import { commandLine, descendantPids } from '../support/process-tree.js';
+import { NotedProcesses, waitForProcessGone } from '../support/processes.js';
 import { useRunWorkspace } from '../support/run-workspace.js';
 import { parseEvents, sendenseRun, startSendenseRun, writePlan } from '../support/sendense-cli.js';
 import { createDisk, keepCopy, portRangeForTestFile, writeDisk } from '../support/vm-disks.js';
@@ -16,6 +18,8 @@ import { createDisk, keepCopy, portRangeForTestFile, writeDisk } from '../suppor
 const MiB = 1024 * 1024;
 const ports = portRangeForTestFile();
 const ws = useRunWorkspace('local-socket-');
+const noted = new NotedProcesses();
+afterEach(() => noted.killAll());
 
 interface Served {
   readonly argv: readonly string[];
@@ -78,5 +82,57 @@ describe('the hub serves a local run on a Unix socket', () => {
     expect(`${compare.stdout}${compare.stderr}`.trim()).toBe('Images are identical.');
     const verify = await sendenseRun(['verify', '--vm', 'sockvm', '--db', ws.db]);
     expect(verify.exitCode, `${verify.stdout}\n${verify.stderr}`).toBe(0);
+  });
+
+  it('a kill -9 of the hub mid-incremental leaves its sockets; doctor stops the qemu-nbd, removes them and the directory, and the next run is exact', async () => {
+    const disks = [0, 1].map((index) => ({ key: 2000 + index, path: createDisk(path.join(ws.dir, `kill-${index}.qcow2`), 512 * MiB) }));
+    for (const disk of disks) writeDisk(disk.path, ['write -P 0x51 0 64M']);
+    const plan = writePlan(ws.dir, { name: 'sockkill-nightly', vm: 'sockkill', disks, repository: ws.repository, ports });
+    const full = await sendenseRun([plan, '--db', ws.db]);
+    expect(full.exitCode, `${full.stdout}\n${full.stderr}`).toBe(0);
+
+    for (const disk of disks) writeDisk(disk.path, ['write -P 0x52 64M 384M']);
+    const run = startSendenseRun([plan, '--db', ws.db]);
+    noted.add(run.pid);
+    await run.waitForEvent((event) => event.type === 'step-done' && event.step === 'start-qemu-nbd');
+    const servers = descendantPids(run.pid).filter((pid) => commandLine(pid).some((arg) => arg.startsWith('--socket=') && arg.includes('/sendense-serve-')));
+    for (const pid of servers) noted.add(pid);
+    process.kill(run.pid, 'SIGKILL');
+    expect((await run.exited).signal, 'the run ended before the kill').toBe('SIGKILL');
+    expect(servers).toHaveLength(2);
+    const sockets = servers.map((pid) =>
+      commandLine(pid)
+        .find((arg) => arg.startsWith('--socket='))!
+        .slice('--socket='.length),
+    );
+    const dir = path.dirname(sockets[0]!);
+    // One qemu-nbd dies outright too (it leaves its socket); the other outlives the hub.
+    process.kill(servers[0]!, 'SIGKILL');
+    expect(await waitForProcessGone(servers[0]!)).toBe(true);
+    expect(readdirSync(dir).sort()).toEqual(sockets.map((socket) => path.basename(socket)).sort());
+
+    const doctor = await sendenseRun(['doctor', '--db', ws.db]);
+    expect(doctor.exitCode, `${doctor.stdout}\n${doctor.stderr}`).toBe(0);
+    expect(await waitForProcessGone(servers[1]!), 'the qemu-nbd that outlived the hub').toBe(true);
+    expect(existsSync(dir), `${dir} after doctor`).toBe(false);
+
+    const next = await sendenseRun([plan, '--db', ws.db]);
+    expect(next.exitCode, `${next.stdout}\n${next.stderr}`).toBe(0);
+    const copies = disks.map((disk) => keepCopy(disk.path, path.join(ws.dir, `kill-copy-${disk.key}.qcow2`)));
+    const restored = path.join(ws.dir, 'kill-restored-{key}.qcow2');
+    const restorePlan = writeRestorePlan(ws.dir, {
+      name: 'sockkill-restore',
+      vm: 'sockkill',
+      repository: ws.repository,
+      ports,
+      point: 'latest',
+      target: { type: 'file', path: restored, format: 'qcow2' },
+    });
+    const restore = await sendenseRun([restorePlan, '--db', ws.db]);
+    expect(restore.exitCode, `${restore.stdout}\n${restore.stderr}`).toBe(0);
+    disks.forEach((disk, index) => {
+      const compare = spawnSync('qemu-img', ['compare', '-f', 'qcow2', '-F', 'qcow2', copies[index]!, restored.replace('{key}', String(disk.key))], { encoding: 'utf8' });
+      expect(`${compare.stdout}${compare.stderr}`.trim(), `disk ${disk.key}`).toBe('Images are identical.');
+    });
   });
 });
