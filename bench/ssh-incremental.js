@@ -7,11 +7,12 @@
 // (the same writes), repository and database; rounds alternate. BENCH_RUNS=N (default 5),
 // BENCH_TMPDIR (default /var/tmp). Needs `npm run build`.
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { alternatingRounds } from './support/alternating-rounds.js';
 import { cli, requireBuild } from './support/built.js';
+import { benchPorts, writeLocalPlan } from './support/local-plan.js';
 import { scratchDir } from './support/scratch.js';
 import { makeSourceImage } from './support/source-image.js';
 import { startSshd } from './support/sshd.js';
@@ -33,31 +34,13 @@ makeSourceImage(first, { regions: 64, size: 4 * 1024 ** 3 });
 const sides = tools.map(([tool, program]) => {
   const source = join(dir, `source-${tool}.qcow2`);
   if (source !== first) execFileSync('cp', ['--sparse=always', first, source]);
-  const plan = join(dir, `${tool}.yaml`);
-  const base = 30000 + Math.floor(Math.random() * 200) * 10;
-  writeFileSync(
-    plan,
-    [
-      'version: 1',
-      'kind: incremental',
-      `name: ssh-inc-${tool}`,
-      'vm:',
-      '  name: benchvm',
-      '  source:',
-      '    type: qemu',
-      '    disks:',
-      `      - { key: 2000, path: ${source} }`,
-      `repository: { path: ${join(dir, `repo-${tool}`)} }`,
-      `nbd: { ports: ${base}-${base + 9} }`,
-      'node:',
-      '  host: 127.0.0.1',
-      `  port: ${sshd.port}`,
-      `  user: ${sshd.user}`,
-      `  identityFile: ${sshd.identityFile}`,
-      `  knownHosts: ${sshd.knownHosts}`,
-      '',
-    ].join('\n'),
-  );
+  const plan = writeLocalPlan(join(dir, `${tool}.yaml`), {
+    name: `ssh-inc-${tool}`,
+    source,
+    repository: join(dir, `repo-${tool}`),
+    ports: benchPorts(),
+    node: { host: '127.0.0.1', port: sshd.port, user: sshd.user, identityFile: sshd.identityFile, knownHosts: sshd.knownHosts },
+  });
   return { tool, program, source, plan, db: join(dir, `${tool}.db`) };
 });
 

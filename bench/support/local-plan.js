@@ -1,5 +1,5 @@
-// A plan that backs up one local qcow2 (the hub is the node) into a repository, as the engine and
-// local-full benches run it.
+// A plan that backs up one qcow2 into a repository, as the engine and local-full benches run it (the
+// hub is the node), or ssh-incremental (`node`: { host, port, user, identityFile, knownHosts }).
 import { writeFileSync } from 'node:fs';
 
 // A port range of 10 the benches of one run are unlikely to share.
@@ -8,7 +8,7 @@ export const benchPorts = () => {
   return `${base}-${base + 9}`;
 };
 
-export function writeLocalPlan(file, { name, kind = 'incremental', source, repository, ports }) {
+export function writeLocalPlan(file, { name, kind = 'incremental', source, repository, ports, node }) {
   writeFileSync(
     file,
     [
@@ -23,6 +23,7 @@ export function writeLocalPlan(file, { name, kind = 'incremental', source, repos
       `      - { key: 2000, path: ${source} }`,
       `repository: { path: ${repository} }`,
       `nbd: { ports: ${ports} }`,
+      ...(node === undefined ? [] : ['node:', ...Object.entries(node).map(([key, value]) => `  ${key}: ${value}`)]),
       '',
     ].join('\n'),
   );

@@ -1,6 +1,8 @@
 // What steps report as data for --json readers (docs/json-events.md): the `facts` of a step-done
 // event and of run-end, and the shapes several kinds' steps share.
 
+import { describeNbdAddress } from '../nbd/index.js';
+
 export type Facts = Readonly<Record<string, unknown>>;
 
 export interface DiskFacts {
@@ -21,7 +23,7 @@ export function bytesFacts(disks: readonly { readonly key: number; readonly byte
 }
 
 // The hub's qemu-nbd export of a disk (its Unix socket, or 127.0.0.1 of the hub).
-export function exportUrl(disk: { readonly port?: number; readonly socket?: string; readonly exportName: string }): string | null {
-  if (disk.socket !== undefined) return `nbd+unix:///${disk.exportName}?socket=${disk.socket}`;
-  return disk.port === undefined ? null : `nbd://127.0.0.1:${disk.port}/${disk.exportName}`;
+export function exportUrl({ port, socket, exportName }: { readonly port?: number; readonly socket?: string; readonly exportName: string }): string | null {
+  if (socket !== undefined) return describeNbdAddress({ kind: 'unix', socketPath: socket, exportName });
+  return port === undefined ? null : describeNbdAddress({ kind: 'tcp', host: '127.0.0.1', port, exportName });
 }

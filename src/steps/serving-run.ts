@@ -2,6 +2,7 @@
 // open-tunnel), whatever the kind: each disk's file, its export, its port and its qemu-nbd.
 
 import type { DiskServer, Resolved, RunContext } from '../engine/run-context.js';
+import { describeNbdAddress } from '../nbd/index.js';
 import type { BackupPlan, DiskKey, DiskRestorePlan, RecoverPlan, ReplicatePlan } from '../plan/types.js';
 
 export interface ServedDisk {
@@ -29,7 +30,7 @@ export interface ServingRun extends RunContext<BackupPlan | DiskRestorePlan | Re
 }
 
 /** A disk's export as the node transfer reaches it: its Unix socket on this host, else the node's port (open-tunnel) or the hub's. */
-export function servedUrl(disk: Pick<ServedDisk, 'exportName' | 'socket' | 'port' | 'nodePort'>, node: { readonly isLocal: boolean }): string {
-  if (node.isLocal && disk.socket !== undefined) return `nbd+unix:///${disk.exportName}?socket=${disk.socket}`;
-  return `nbd://127.0.0.1:${disk.nodePort ?? disk.port}/${disk.exportName}`;
+export function servedUrl({ exportName, socket, port, nodePort }: Pick<ServedDisk, 'exportName' | 'socket' | 'port' | 'nodePort'>, node: { readonly isLocal: boolean }): string {
+  if (node.isLocal && socket !== undefined) return describeNbdAddress({ kind: 'unix', socketPath: socket, exportName });
+  return describeNbdAddress({ kind: 'tcp', host: '127.0.0.1', port: nodePort ?? port!, exportName });
 }
