@@ -1,9 +1,12 @@
-// The private temp directory of a qemu-nbd's Unix socket (a merge's, a point read by libguestfs).
-// A kill -9 leaves it behind, empty once doctor has stopped its qemu-nbd (which removes the
-// socket): the next command of the same kind removes those a minute old. A directory still
-// holding a socket is not ours to judge; a live one holds its socket milliseconds after it is made.
+// The private temp directory of a qemu-nbd's Unix socket (a merge's, a point read by libguestfs, a
+// run's served disks). A kill -9 leaves it behind, empty once doctor has stopped its qemu-nbd
+// (which removes the socket): the next command of the same kind removes those a minute old. A
+// directory still holding a socket is not ours to judge, except a run's: its qemu-nbd are
+// persistent, so a socket there that refuses a connection has no server left (one killed outright).
+// A live directory holds its socket milliseconds after it is made.
 
-import { mkdtemp, readdir, rmdir, stat } from 'node:fs/promises';
+import { connect } from 'node:net';
+import { mkdtemp, readdir, rm, rmdir, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 
@@ -19,7 +22,28 @@ export async function makeSocketDir(prefix: string): Promise<string> {
     const dir = path.join(base, name);
     const info = await stat(dir).catch(() => undefined);
     if (info === undefined || !info.isDirectory() || info.uid !== process.getuid?.() || Date.now() - info.mtimeMs < STALE_DIR_MS) continue;
+    if (prefix === SERVE_SOCKET_DIR_PREFIX) await removeDeadSockets(dir);
     await rmdir(dir).catch(() => undefined); // not empty: not ours to judge
   }
   return mkdtemp(path.join(base, prefix));
+}
+
+// The sockets of `dir` when every entry is one that refuses connections; otherwise nothing.
+async function removeDeadSockets(dir: string): Promise<void> {
+  const entries = await readdir(dir, { withFileTypes: true }).catch(() => []);
+  if (entries.length === 0 || !entries.every((entry) => entry.isSocket())) return;
+  const sockets = entries.map((entry) => path.join(dir, entry.name));
+  if (!(await Promise.all(sockets.map(refuses))).every(Boolean)) return;
+  await Promise.all(sockets.map((socket) => rm(socket, { force: true })));
+}
+
+function refuses(socket: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    const probe = connect({ path: socket });
+    probe.once('connect', () => {
+      probe.destroy();
+      resolve(false);
+    });
+    probe.once('error', (error: NodeJS.ErrnoException) => resolve(error.code === 'ECONNREFUSED'));
+  });
 }

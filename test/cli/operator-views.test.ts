@@ -86,6 +86,9 @@ describe('operator views', () => {
       ['incremental', 'succeeded'],
       ['full', 'succeeded'],
     ]);
+    // What the killed run left (its qemu-nbd and socket, its file), as an operator would clear it.
+    const doctor = await sendenseRun(['doctor', '--db', ws.db]);
+    expect(doctor.exitCode, `${doctor.stdout}\n${doctor.stderr}`).toBe(0);
   });
 
   it('backups: one line per point, change_ids only with --verbose, space on disk per chain and repository', async () => {

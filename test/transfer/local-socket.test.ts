@@ -1,10 +1,13 @@
 // On this host the hub's qemu-nbd serves a backup's new file on a Unix socket in a private 0700
 // directory, never on a TCP port (docs/how-it-works.md#the-data-path, step 4): the node transfer
 // reaches it there, the point is exact, and the run leaves neither the socket nor its directory;
-// after a kill -9 of the hub, doctor removes them with its qemu-nbd.
+// after a kill -9 of the hub, doctor removes them with its qemu-nbd, and a later run those whose
+// qemu-nbd was killed outright.
 
-import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { spawn, spawnSync } from 'node:child_process';
+import { once } from 'node:events';
+import { existsSync, mkdtempSync, readdirSync, rmSync, statSync, utimesSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -134,5 +137,38 @@ describe('the hub serves a local run on a Unix socket', () => {
       const compare = spawnSync('qemu-img', ['compare', '-f', 'qcow2', '-F', 'qcow2', copies[index]!, restored.replace('{key}', String(disk.key))], { encoding: 'utf8' });
       expect(`${compare.stdout}${compare.stderr}`.trim(), `disk ${disk.key}`).toBe('Images are identical.');
     });
+  });
+
+  it('a socket directory a minute old whose qemu-nbd was killed outright, with no doctor, goes with the next run; one whose server listens stays', async () => {
+    const mine = (name: string) => mkdtempSync(path.join(tmpdir(), `sendense-serve-${name}-`));
+    const dead = mine('dead');
+    const image = createDisk(path.join(ws.dir, 'dead.qcow2'), 16 * MiB);
+    const server = spawn('qemu-nbd', ['--persistent', '-f', 'qcow2', `--socket=${path.join(dead, 'disk-2000.sock')}`, image], { stdio: 'ignore' });
+    noted.add(server.pid);
+    while (!existsSync(path.join(dead, 'disk-2000.sock'))) await new Promise((resolve) => setTimeout(resolve, 10));
+    server.kill('SIGKILL');
+    expect(await waitForProcessGone(server.pid!)).toBe(true);
+    const live = mine('live');
+    const listener = createServer().listen(path.join(live, 'disk-2000.sock'));
+    await once(listener, 'listening');
+    try {
+      const old = new Date(Date.now() - 120_000);
+      for (const dir of [dead, live]) utimesSync(dir, old, old);
+
+      const disk = createDisk(path.join(ws.dir, 'sweep.qcow2'), 16 * MiB);
+      writeDisk(disk, ['write -P 0x61 0 1M']);
+      const plan = writePlan(ws.dir, { name: 'sweep-nightly', vm: 'sweepvm', disks: [{ key: 2000, path: disk }], repository: ws.repository, ports });
+      // A full, copied by qemu-img with no qemu-nbd; then an incremental, whose served file makes a new directory.
+      for (let run = 0; run < 2; run++) {
+        const result = await sendenseRun([plan, '--db', ws.db]);
+        expect(result.exitCode, `${result.stdout}\n${result.stderr}`).toBe(0);
+      }
+      expect(existsSync(dead), 'the dead socket directory').toBe(false);
+      expect(readdirSync(live)).toEqual(['disk-2000.sock']);
+    } finally {
+      listener.close();
+      rmSync(live, { recursive: true, force: true });
+      rmSync(dead, { recursive: true, force: true });
+    }
   });
 });
