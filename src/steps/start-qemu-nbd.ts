@@ -44,7 +44,7 @@ export const startQemuNbdServers = ({ readOnly, transferOnly = false }: ServeOpt
     for (const disk of disks) disk.server = diskServer(run, disk, readOnly);
     const atOnce = diskTurns(run)?.parallelDisks ?? disks.length;
     await startServers(disks.slice(0, atOnce));
-    const now = disks.slice(0, atOnce).map((disk) => `${disk.key}: ${disk.socket ?? `127.0.0.1:${disk.port}`}/${disk.exportName}`);
+    const now = disks.slice(0, atOnce).map((disk) => `${disk.key}: ${disk.socket === undefined ? `127.0.0.1:${disk.port}/${disk.exportName}` : `${disk.socket} (${disk.exportName})`}`);
     const later = disks.length - atOnce;
     return later > 0 ? `${now.join(', ')}; ${plural(later, 'more disk')} when ${later === 1 ? 'its' : 'their'} turn comes (${atOnce} at once)` : now.join(', ');
   },
