@@ -1,9 +1,9 @@
 // The private temp directory of a qemu-nbd's Unix socket (a merge's, a point read by libguestfs, a
 // run's served disks). A kill -9 leaves it behind, empty once doctor has stopped its qemu-nbd
 // (which removes the socket): the next command of the same kind removes those a minute old. A
-// directory still holding a socket is not ours to judge, except a run's: its qemu-nbd are
-// persistent, so a socket there that refuses a connection has no server left (one killed outright).
-// A live directory holds its socket milliseconds after it is made.
+// directory still holding a socket is not ours to judge, unless its maker says its servers are
+// persistent: then a socket that refuses a connection has no server left (one killed outright). A
+// live directory holds its socket milliseconds after it is made.
 
 import { connect } from 'node:net';
 import { mkdtemp, readdir, rm, rmdir, stat } from 'node:fs/promises';
@@ -15,14 +15,18 @@ const STALE_DIR_MS = 60_000;
 /** The private directory of the hub's qemu-nbd sockets of one run (start-qemu-nbd); doctor removes a dead run's. */
 export const SERVE_SOCKET_DIR_PREFIX = 'sendense-serve-';
 
-// A new 0700 directory `<tmp>/<prefix>XXXXXX`, after the stale ones of that prefix are removed.
-export async function makeSocketDir(prefix: string): Promise<string> {
+/**
+ * A new 0700 directory `<tmp>/<prefix>XXXXXX`, after the stale ones of that prefix are removed.
+ * `persistentServers`: every socket of such a directory is a persistent qemu-nbd's (the hub's,
+ * start-qemu-nbd), so a stale one whose sockets all refuse connections goes too.
+ */
+export async function makeSocketDir(prefix: string, { persistentServers = false } = {}): Promise<string> {
   const base = tmpdir();
   for (const name of (await readdir(base).catch(() => [] as string[])).filter((entry) => entry.startsWith(prefix))) {
     const dir = path.join(base, name);
     const info = await stat(dir).catch(() => undefined);
     if (info === undefined || !info.isDirectory() || info.uid !== process.getuid?.() || Date.now() - info.mtimeMs < STALE_DIR_MS) continue;
-    if (prefix === SERVE_SOCKET_DIR_PREFIX) await removeDeadSockets(dir);
+    if (persistentServers) await removeDeadSockets(dir);
     await rmdir(dir).catch(() => undefined); // not empty: not ours to judge
   }
   return mkdtemp(path.join(base, prefix));

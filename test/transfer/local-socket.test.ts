@@ -22,7 +22,12 @@ const MiB = 1024 * 1024;
 const ports = portRangeForTestFile();
 const ws = useRunWorkspace('local-socket-');
 const noted = new NotedProcesses();
-afterEach(() => noted.killAll());
+// Socket directories a test made or found; gone after it whatever happened.
+const madeDirs: string[] = [];
+afterEach(() => {
+  noted.killAll();
+  for (const dir of madeDirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+});
 
 interface Served {
   readonly argv: readonly string[];
@@ -109,6 +114,7 @@ describe('the hub serves a local run on a Unix socket', () => {
         .slice('--socket='.length),
     );
     const dir = path.dirname(sockets[0]!);
+    madeDirs.push(dir);
     // One qemu-nbd dies outright too (it leaves its socket); the other outlives the hub.
     process.kill(servers[0]!, 'SIGKILL');
     expect(await waitForProcessGone(servers[0]!)).toBe(true);
@@ -140,12 +146,19 @@ describe('the hub serves a local run on a Unix socket', () => {
   });
 
   it('a socket directory a minute old whose qemu-nbd was killed outright, with no doctor, goes with the next run; one whose server listens stays', async () => {
-    const mine = (name: string) => mkdtempSync(path.join(tmpdir(), `sendense-serve-${name}-`));
+    const mine = (name: string) => {
+      const dir = mkdtempSync(path.join(tmpdir(), `sendense-serve-${name}-`));
+      madeDirs.push(dir);
+      return dir;
+    };
     const dead = mine('dead');
     const image = createDisk(path.join(ws.dir, 'dead.qcow2'), 16 * MiB);
     const server = spawn('qemu-nbd', ['--persistent', '-f', 'qcow2', `--socket=${path.join(dead, 'disk-2000.sock')}`, image], { stdio: 'ignore' });
     noted.add(server.pid);
-    while (!existsSync(path.join(dead, 'disk-2000.sock'))) await new Promise((resolve) => setTimeout(resolve, 10));
+    while (!existsSync(path.join(dead, 'disk-2000.sock'))) {
+      expect(server.exitCode, 'qemu-nbd ended before making its socket').toBeNull();
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
     server.kill('SIGKILL');
     expect(await waitForProcessGone(server.pid!)).toBe(true);
     const live = mine('live');
@@ -167,8 +180,6 @@ describe('the hub serves a local run on a Unix socket', () => {
       expect(readdirSync(live)).toEqual(['disk-2000.sock']);
     } finally {
       listener.close();
-      rmSync(live, { recursive: true, force: true });
-      rmSync(dead, { recursive: true, force: true });
     }
   });
 });
