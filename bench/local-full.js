@@ -13,6 +13,7 @@ import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { alternatingRounds } from './support/alternating-rounds.js';
 import { cli, requireBuild } from './support/built.js';
+import { blockJobCopy } from './support/block-job.js';
 import { benchPorts, writeLocalPlan } from './support/local-plan.js';
 import { scratchDir } from './support/scratch.js';
 import { makeSourceImage } from './support/source-image.js';
@@ -97,7 +98,9 @@ for (const cache of series) {
 // which puts the file on disk) and spawn to exit; reference: `qemu-img convert -O qcow2` of that
 // qcow2 (the dirty extents alone), then `sync` of its output. Page cache only. With BENCH_BEFORE,
 // the older CLI takes its incrementals of its own copy of the source (the same writes), into its
-// own repository and database.
+// own repository and database. "block job": QEMU's own copy of a bitmap's extents (support/block-job.js)
+// from another copy of the source, whose bitmap records the same writes, into a fresh overlay, then
+// `sync`: no digests, no record, the floor of a copy through QEMU.
 const CHANGES = Number(process.env.BENCH_CHANGES ?? 41);
 {
   prepare('page cache');
@@ -129,7 +132,11 @@ const CHANGES = Number(process.env.BENCH_CHANGES ?? 41);
   for (const side of sides) await runPlan(side);
   const delta = join(dir, 'delta.qcow2');
   const size = 4 * GiB;
-  const times = Object.fromEntries([...sides.map((side) => side.tool), 'convert'].map((tool) => [tool, { copy: [], wall: [] }]));
+  const job = { source: join(dir, 'source-job.qcow2'), base: join(dir, 'job-base.qcow2'), target: join(dir, 'job-top.qcow2'), bitmap: 'bench-job' };
+  execFileSync('cp', ['--sparse=always', source, job.source]);
+  qemuImg('bitmap', '--add', job.source, job.bitmap);
+  qemuImg('create', '-q', '-f', 'qcow2', job.base, String(size));
+  const times = Object.fromEntries([...sides.map((side) => side.tool), 'convert', 'block job'].map((tool) => [tool, { copy: [], wall: [] }]));
   const load = [loadavg()[0]];
   // The same CHANGES MiB into each source and into an empty qcow2.
   const writeChanges = () => {
@@ -137,7 +144,7 @@ const CHANGES = Number(process.env.BENCH_CHANGES ?? 41);
     qemuImg('create', '-q', '-f', 'qcow2', delta, String(size));
     const offsets = Array.from({ length: CHANGES }, () => Math.floor(Math.random() * (size / 2 ** 20)) * 2 ** 20);
     const commands = offsets.flatMap((offset, index) => ['-c', `write -P ${(index % 254) + 1} ${offset} 1M`]);
-    for (const image of [...sides.map((side) => side.source), delta]) execFileSync('qemu-io', ['-f', 'qcow2', ...commands, image], { stdio: 'ignore' });
+    for (const image of [...sides.map((side) => side.source), delta, job.source]) execFileSync('qemu-io', ['-f', 'qcow2', ...commands, image], { stdio: 'ignore' });
   };
   await alternatingRounds(
     RUNS,
@@ -152,6 +159,16 @@ const CHANGES = Number(process.env.BENCH_CHANGES ?? 41);
           times[tool].copy.push(copy);
         }
         console.log(`  incremental: ${tool} copy + sync ${copy.toFixed(2)} s, spawn to exit ${wall.toFixed(2)} s`);
+        return;
+      }
+      if (tool === 'block job') {
+        rmSync(job.target, { force: true });
+        qemuImg('create', '-q', '-f', 'qcow2', '-b', job.base, '-F', 'qcow2', job.target);
+        const copied = await blockJobCopy({ ...job, dir });
+        const seconds = copied.seconds + (await timedRun(['sync', job.target])).seconds;
+        qemuImg('bitmap', '--clear', job.source, job.bitmap);
+        if (round >= 0) times[tool].copy.push(seconds);
+        console.log(`  incremental: QEMU's block job of the dirty extents (${(copied.bytes / 2 ** 20).toFixed(0)} MiB) + sync ${seconds.toFixed(2)} s`);
         return;
       }
       rmSync(join(dir, 'convert.qcow2'), { force: true });
@@ -171,4 +188,8 @@ const CHANGES = Number(process.env.BENCH_CHANGES ?? 41);
         `copy ${(copy / reference).toFixed(2)}x (aim <= 1.5x), run ${(wall / reference).toFixed(2)}x; load ${load.map((value) => value.toFixed(1)).join(' -> ')}`,
     );
   }
+  const floor = median(times['block job'].copy);
+  console.log(
+    `incremental (${CHANGES} x 1 MiB), QEMU's block job + sync (no digests, no record): ${floor.toFixed(2)} s (${spread(times['block job'].copy)}): ${(floor / reference).toFixed(2)}x convert`,
+  );
 }
