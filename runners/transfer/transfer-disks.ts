@@ -2,9 +2,6 @@
 // per disk; whatever a disk took (qemu-nbd, connections, the temp dir) is given back before this
 // returns.
 
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { isSendenseError, SendenseError } from '../../src/errors.js';
 import { inTurns } from '../../src/hub/in-turns.js';
 import { TokenBucket } from '../../src/rate/token-bucket.js';
@@ -13,6 +10,7 @@ import { startDigester } from './digest-thread.js';
 import { localCopy, qemuCopyDisk } from './qemu-copy.js';
 import type { DiskOutcome, TransferRequest } from '../../src/wire/index.js';
 import { TransferOutput } from './transfer-output.js';
+import { openTransferDir } from './transfer-dir.js';
 
 export interface RunOptions {
   readonly writeLine: (line: string) => void;
@@ -30,7 +28,7 @@ export async function transferDisks(request: TransferRequest, options: RunOption
   const connections = request.connections ?? DEFAULT_TUNING.connections;
   const tuning: CopyTuning = { ...DEFAULT_TUNING, connections, inFlight, unansweredWrites: 2 * inFlight, digests: request.digests !== false, ...options.tuning };
   const zeroHoles = request.zeroHoles === true;
-  const dir = mkdtempSync(join(tmpdir(), 'sendense-transfer-'));
+  const dir = await openTransferDir();
   const digester = startDigester(() => output.debug({ message: 'digest thread started' }));
   const bucket = options.bucket ?? new TokenBucket(request.rate);
   try {
@@ -44,7 +42,7 @@ export async function transferDisks(request: TransferRequest, options: RunOption
           // A local full into its new file: qemu-img copies it (qemu-copy.ts); anything else over NBD.
           const local = await localCopy(job, tuning, bucket);
           if (local !== undefined) return await qemuCopyDisk(job, local, tuning, { output, signal: options.signal, digester });
-          return await copyDisk(job, tuning, { dir, output, signal: options.signal, digester, bucket });
+          return await copyDisk(job, tuning, { dir: dir.path, output, signal: options.signal, digester, bucket });
         } catch (error) {
           const message = isSendenseError(error) ? error.message : `internal error: ${error instanceof Error ? error.message : String(error)}`;
           if (!isSendenseError(error)) options.logBug?.(error instanceof Error && error.stack ? error.stack : String(error));
@@ -59,6 +57,6 @@ export async function transferDisks(request: TransferRequest, options: RunOption
     return { ok, disks };
   } finally {
     await digester.close();
-    rmSync(dir, { recursive: true, force: true });
+    await dir.close();
   }
 }

@@ -1,9 +1,10 @@
-// The private temp directory of a qemu-nbd's Unix socket (a merge's, a point read by libguestfs, a
-// run's served disks). A kill -9 leaves it behind, empty once doctor has stopped its qemu-nbd
-// (which removes the socket): the next command of the same kind removes those a minute old. A
-// directory still holding a socket is not ours to judge, unless its maker says its servers are
-// persistent: then a socket that refuses a connection has no server left (one killed outright). A
-// live directory holds its socket milliseconds after it is made.
+// The private temp directory of Unix sockets (a merge's, a point read by libguestfs, a run's
+// served disks, the node transfer's own, a bucket view's). A kill -9 leaves it behind, empty once
+// doctor has stopped its qemu-nbd (which removes the socket): the next command of the same kind
+// removes those a minute old. A directory still holding a socket is not ours to judge, unless its
+// maker says each of its sockets is listened on until removed: then a socket that refuses a
+// connection has no server left (its process was killed outright). A live directory holds its
+// first socket milliseconds after it is made.
 
 import { connect } from 'node:net';
 import { mkdtemp, readdir, rm, rmdir, stat } from 'node:fs/promises';
@@ -17,16 +18,17 @@ export const SERVE_SOCKET_DIR_PREFIX = 'sendense-serve-';
 
 /**
  * A new 0700 directory `<tmp>/<prefix>XXXXXX`, after the stale ones of that prefix are removed.
- * `persistentServers`: every socket of such a directory is a persistent qemu-nbd's (the hub's,
- * start-qemu-nbd), so a stale one whose sockets all refuse connections goes too.
+ * `sweepDeadSockets`: every socket of such a directory is listened on from when it is made until
+ * it is removed (a persistent qemu-nbd, the transfer's own, an NBD server of this process), so a
+ * stale one whose sockets all refuse connections goes too.
  */
-export async function makeSocketDir(prefix: string, { persistentServers = false } = {}): Promise<string> {
+export async function makeSocketDir(prefix: string, { sweepDeadSockets = false } = {}): Promise<string> {
   const base = tmpdir();
   for (const name of (await readdir(base).catch(() => [] as string[])).filter((entry) => entry.startsWith(prefix))) {
     const dir = path.join(base, name);
     const info = await stat(dir).catch(() => undefined);
     if (info === undefined || !info.isDirectory() || info.uid !== process.getuid?.() || Date.now() - info.mtimeMs < STALE_DIR_MS) continue;
-    if (persistentServers) await removeDeadSockets(dir);
+    if (sweepDeadSockets) await removeDeadSockets(dir);
     await rmdir(dir).catch(() => undefined); // not empty: not ours to judge
   }
   return mkdtemp(path.join(base, prefix));

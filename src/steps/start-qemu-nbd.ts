@@ -36,7 +36,7 @@ export const startQemuNbdServers = ({ readOnly, transferOnly = false }: ServeOpt
   async run(run) {
     const disks = leasedDisks(served(run.state.disks));
     if (onSockets(run, transferOnly)) {
-      const dir = await makeSocketDir(SERVE_SOCKET_DIR_PREFIX, { persistentServers: true });
+      const dir = await makeSocketDir(SERVE_SOCKET_DIR_PREFIX, { sweepDeadSockets: true });
       // Pushed first, so undone after every server's stop (each removes its socket).
       run.undo.push({ what: `remove ${dir}`, when: 'always', step: 'start-qemu-nbd', run: () => rm(dir, { recursive: true, force: true }) });
       for (const disk of disks) disk.socket = socketPath(dir, disk.key);

@@ -3,9 +3,10 @@
 // whose backup files are read from the bucket as they are read. catalog import, verify and restore
 // plans read it as any repository, and every point restores exactly; the files' bytes are never
 // written to the hub's disk. Ctrl+C (SIGTERM) closes it: nothing left mounted, no process left.
-// A kill -9 of the command takes its qemu-storage-daemon with it.
+// A kill -9 of the command takes its qemu-storage-daemon with it; the private directory of its NBD
+// socket, left behind, goes with the next view once it is a minute old.
 
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync, utimesSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { useRunWorkspace } from '../support/run-workspace.js';
@@ -95,7 +96,7 @@ describe('a copy read straight from its bucket (fetch --lazy, real radosgw)', ()
     expect(alive(daemon)).toBe(false);
   }, 600_000);
 
-  it('one point only, and a kill -9 of the command takes its daemon and mounts with it', async () => {
+  it('one point only, and a kill -9 of the command takes its daemon and mounts with it; the next view removes its socket directory', async () => {
     await server.s3.makeBucket('killed', {});
     const chain = await backUp(await backUp(undefined, 0), 1);
     const plan = writeS3Plan({ name: 's3-killed', bucket: 'killed', lock: false });
@@ -109,11 +110,26 @@ describe('a copy read straight from its bucket (fetch --lazy, real radosgw)', ()
     ).toEqual([2000, 2001].map((key) => `s3vm/disk-${key}/${chain.ids[0]}.qcow2`));
     await expectRestoresExactly({ ...chain, ids: [chain.ids[0]!] }, dir, 'one');
 
+    // The daemon reads the files from this process's NBD server, on a socket in a private directory.
+    const socket = /server\.path=([^,\0]+)/.exec(readFileSync(`/proc/${daemon}/cmdline`, 'utf8'))?.[1];
+    expect(socket).toMatch(/\/sendense-view-[^/]+\/nbd\.sock$/);
+    const socketDir = path.dirname(socket!);
+
     open.splice(open.indexOf(run), 1);
     process.kill(run.pid, 'SIGKILL');
     await run.exited;
     for (let waited = 0; (alive(daemon) || mountsUnder(dir).length > 0) && waited < 100; waited++) await new Promise((resolve) => setTimeout(resolve, 100));
     expect(alive(daemon)).toBe(false);
     expect(mountsUnder(dir)).toEqual([]);
+
+    // Its socket is left, with nobody listening; a minute later the next view's start removes it.
+    expect(readdirSync(socketDir)).toEqual(['nbd.sock']);
+    const old = new Date(Date.now() - 120_000);
+    utimesSync(socketDir, old, old);
+    const next = await openView(plan, path.join(ws.dir, 'next'), '--vm', 's3vm', '--point', chain.ids[0]!);
+    expect(existsSync(socketDir)).toBe(false);
+    open.splice(open.indexOf(next.run), 1);
+    process.kill(next.run.pid, 'SIGTERM');
+    await next.run.exited;
   }, 600_000);
 });

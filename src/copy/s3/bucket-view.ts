@@ -48,7 +48,8 @@ export async function openBucketView(client: S3Client, to: S3CopyTo, dir: string
     });
     objects.set(relative, { key: object.key, size: head.ContentLength ?? object.size, ...(head.VersionId !== undefined && head.VersionId !== 'null' && { versionId: head.VersionId }) });
   }
-  const socketDir = await makeSocketDir('sendense-view-');
+  // This process's server listens on its socket until close() removes the directory.
+  const socketDir = await makeSocketDir('sendense-view-', { sweepDeadSockets: true });
   const socket = path.join(socketDir, 'nbd.sock');
   const server = await serveBucketNbd(client, to.bucket, objects, socket);
   const names = [...objects.keys()];
