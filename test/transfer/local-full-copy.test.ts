@@ -6,7 +6,7 @@
 // leaves nothing doctor does not clear. (The incrementals after such a full, over NBD with the
 // bitmap, are test/engine/backup-chain.test.ts's.)
 
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -70,7 +70,10 @@ async function stoppedCopy(vm: string) {
   const disk = createDisk(path.join(ws.dir, `${vm}.qcow2`), 1024 * MiB);
   writeDisk(disk, ['write -P 0x3c 0 384M', 'write -P 0x5d 512M 128M']);
   const plan = writePlan(ws.dir, { name: `${vm}-nightly`, vm, disks: [{ key: 2000, path: disk }], repository: ws.repository, ports });
-  const run = startSendenseRun([plan, '--db', ws.db]);
+  // Its temp directories in the workspace: a transfer killed here leaves its own (runners/README.md).
+  const tmp = path.join(ws.dir, 'tmp');
+  mkdirSync(tmp, { mode: 0o700 });
+  const run = startSendenseRun([plan, '--db', ws.db], { TMPDIR: tmp });
   noted.add(run.pid);
   const [convert, transfer] = await convertOf(run);
   noted.add(convert);
