@@ -79,8 +79,10 @@ export async function openEndpoint(endpoint: TransferSource | TransferTarget, co
       bitmap: readOnly ? context.bitmap : undefined,
       // Writable: let WRITE_ZEROES punch holes so restored files stay sparse.
       discard: readOnly ? undefined : 'unmap',
-      // Not persistent: it exits after its last client, so a transfer killed outright leaves none behind.
+      // Not persistent: it exits after its last client; and it dies with the transfer, so a
+      // transfer killed outright before its first connection leaves none behind either.
       persistent: false,
+      diesWithUs: true,
       readyTimeoutMs: QEMU_NBD_READY_TIMEOUT_MS,
     });
     const [check, start] = await Promise.allSettled([checked, starting]);

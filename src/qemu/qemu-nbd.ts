@@ -2,7 +2,8 @@
 // answers an NBD greeting, watched for an early death, stopped by its PID.
 
 import { spawn } from 'node:child_process';
-import { closeSync } from 'node:fs';
+import { accessSync, closeSync, constants } from 'node:fs';
+import path from 'node:path';
 import type { ImageSecret } from './image-secret.js';
 import { openSecretFd } from './secret-fd.js';
 import { SendenseError } from '../errors.js';
@@ -38,6 +39,12 @@ export interface QemuNbdOptions {
   readonly compress?: boolean;
   /** How long to wait for the first NBD greeting. Default 10 s. */
   readonly readyTimeoutMs?: number;
+  /**
+   * Runs under `setpriv --pdeathsig KILL` where this host has setpriv: the kernel ends it when
+   * this process ends, even killed outright. For a qemu-nbd whose life is this process's (the
+   * node transfer's own); never for one that must outlive a crash until doctor finds it.
+   */
+  readonly diesWithUs?: boolean;
   /**
    * Called as soon as the process exists, before it is ready: record it (and its undo) here.
    * startTicks is undefined when it has already exited.
@@ -124,10 +131,12 @@ export async function startQemuNbd(options: QemuNbdOptions): Promise<QemuNbd> {
   const url = options.socket !== undefined ? `nbd+unix:///${options.exportName}?socket=${options.socket}` : `nbd://127.0.0.1:${options.port}/${options.exportName}`;
 
   // Own process group: a Ctrl+C on the terminal reaches the runner, which stops qemu-nbd in order.
+  // setpriv execs qemu-nbd in place: the PID and what /proc shows are qemu-nbd's.
+  const command = options.diesWithUs === true && setprivFound() ? ['setpriv', '--pdeathsig', 'KILL', '--', ...argv] : argv;
   const secretFd = secret === undefined ? undefined : openSecretFd(secret);
   let child: ReturnType<typeof spawn>;
   try {
-    child = spawn(argv[0], argv.slice(1), { stdio: ['ignore', 'ignore', 'pipe', ...(secretFd === undefined ? [] : [secretFd])], detached: true, env: qemuNbdEnv() });
+    child = spawn(command[0]!, command.slice(1), { stdio: ['ignore', 'ignore', 'pipe', ...(secretFd === undefined ? [] : [secretFd])], detached: true, env: qemuNbdEnv() });
   } finally {
     // qemu-nbd has its own copy (it reads the secret as it starts); ours goes at once.
     if (secretFd !== undefined) closeSync(secretFd);
@@ -219,4 +228,18 @@ export async function startQemuNbd(options: QemuNbdOptions): Promise<QemuNbd> {
       await Promise.race([sleep(10), exited]);
     }
   }
+}
+
+// Whether setpriv (util-linux) is on PATH; asked once.
+let setpriv: boolean | undefined;
+function setprivFound(): boolean {
+  setpriv ??= (process.env.PATH ?? '').split(path.delimiter).some((dir) => {
+    try {
+      accessSync(path.join(dir || '.', 'setpriv'), constants.X_OK);
+      return true;
+    } catch {
+      return false;
+    }
+  });
+  return setpriv;
 }

@@ -1,7 +1,8 @@
-// The node transfer's private directory in $TMPDIR (runners/transfer/transfer-dir.ts): a transfer
-// killed outright leaves it, its qemu-nbd end on their own, and the next transfer on the host
-// removes it once it is a minute old; a directory whose socket still answers stays, a live
-// transfer's own included, whatever its age.
+// A node transfer killed outright: its qemu-nbd end with it, even one that no connection has
+// reached yet (runners/README.md); its private directory in $TMPDIR
+// (runners/transfer/transfer-dir.ts) is left, and the next transfer on the host removes it once it
+// is a minute old; a directory whose socket still answers stays, a live transfer's own included,
+// whatever its age.
 
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
@@ -11,7 +12,7 @@ import { basename, join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { openTransferDir, TRANSFER_DIR_PREFIX } from '../../runners/transfer/transfer-dir.js';
 import { imagesEqual, qemuImg, qemuIo } from '../support/images.js';
-import { descendantPids, qemuNbdAmong } from '../support/process-tree.js';
+import { descendantPids, processesUnder, qemuNbdAmong } from '../support/process-tree.js';
 import { NotedProcesses, waitForProcessGone } from '../support/processes.js';
 import { useRunWorkspace } from '../support/run-workspace.js';
 import { useTransferBundle } from '../support/transfer-bundle.js';
@@ -53,8 +54,26 @@ function startTransfer(tmp: string, { source, target }: { source: string; target
   return { child, exited, firstLine, output: () => `${stdout}\n${stderr}` };
 }
 
-describe("the node transfer's temp directory", () => {
-  it('a transfer killed outright leaves it; the next transfer removes it once a minute old, keeps one whose socket answers, and is exact', async () => {
+describe('a node transfer killed outright', () => {
+  it('takes its qemu-nbd with it, even one started a moment ago that no connection has reached yet', async () => {
+    const tmp = join(ws.dir, 'tmp');
+    mkdirSync(tmp, { mode: 0o700 });
+    const early = startTransfer(tmp, images('early', '8M'));
+    // Caught the moment it is qemu-nbd: its start-up (~10 ms) is still ahead, the transfer's first connection after it.
+    let servers: number[] = [];
+    while (servers.length === 0 && early.child.exitCode === null) {
+      servers = qemuNbdAmong(descendantPids(early.child.pid!));
+      if (servers.length === 0) await new Promise((resolve) => setImmediate(resolve));
+    }
+    early.child.kill('SIGKILL');
+    for (const pid of servers) noted.add(pid);
+    await early.exited;
+    expect(servers, early.output()).not.toEqual([]);
+    for (const pid of servers) expect(await waitForProcessGone(pid, 10_000), `qemu-nbd ${pid} outlived the transfer`).toBe(true);
+    expect(processesUnder(ws.dir)).toEqual([]);
+  });
+
+  it('leaves its directory; the next transfer removes it once a minute old, keeps one whose socket answers, and is exact', async () => {
     const tmp = join(ws.dir, 'tmp');
     mkdirSync(tmp, { mode: 0o700 });
     // Slow enough to be killed mid-copy: 32 MiB at 2 MiB/s.
@@ -66,10 +85,10 @@ describe("the node transfer's temp directory", () => {
     const [left] = readdirSync(tmp);
     killed.child.kill('SIGKILL');
     await killed.exited;
-    // Its qemu-nbd end with their last client, removing their sockets; its own stays, answered by nobody.
+    // Its qemu-nbd die with it; their sockets and its own stay, answered by nobody.
     for (const pid of servers) expect(await waitForProcessGone(pid)).toBe(true);
     expect(left).toMatch(new RegExp(`^${TRANSFER_DIR_PREFIX}`));
-    expect(readdirSync(join(tmp, left!))).toEqual(['transfer.sock']);
+    expect(readdirSync(join(tmp, left!)).sort()).toEqual(['qemu-nbd-2000-source.sock', 'qemu-nbd-2000-target.sock', 'transfer.sock']);
     aged(join(tmp, left!));
 
     const listened = mkdtempSync(join(tmp, TRANSFER_DIR_PREFIX));
