@@ -6,7 +6,7 @@
 // A kill -9 of the command takes its qemu-storage-daemon with it; the private directory of its NBD
 // socket, left behind, goes with the next view once it is a minute old.
 
-import { existsSync, readdirSync, readFileSync, statSync, utimesSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, statSync, utimesSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { useRunWorkspace } from '../support/run-workspace.js';
@@ -47,13 +47,16 @@ function childrenOf(pid: number): number[] {
   }
 }
 
-// Views a test left open (it failed): closed after it, before its workspace goes.
+// Views a test left open (it failed): closed after it, before its workspace goes; and the socket
+// directory a killed view left, if the test failed before the next view removed it.
 const open: RunningCli[] = [];
+const leftDirs: string[] = [];
 afterEach(async () => {
   for (const run of open.splice(0)) {
     process.kill(run.pid, 'SIGTERM');
     await run.exited;
   }
+  for (const dir of leftDirs.splice(0)) rmSync(dir, { recursive: true, force: true });
 });
 
 async function openView(plan: string, dir: string, ...options: string[]): Promise<{ run: RunningCli; daemon: number }> {
@@ -114,6 +117,7 @@ describe('a copy read straight from its bucket (fetch --lazy, real radosgw)', ()
     const socket = /server\.path=([^,\0]+)/.exec(readFileSync(`/proc/${daemon}/cmdline`, 'utf8'))?.[1];
     expect(socket).toMatch(/\/sendense-view-[^/]+\/nbd\.sock$/);
     const socketDir = path.dirname(socket!);
+    leftDirs.push(socketDir);
 
     open.splice(open.indexOf(run), 1);
     process.kill(run.pid, 'SIGKILL');
