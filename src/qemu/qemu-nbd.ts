@@ -41,8 +41,9 @@ export interface QemuNbdOptions {
   readonly readyTimeoutMs?: number;
   /**
    * Runs under `setpriv --pdeathsig KILL` where this host has setpriv: the kernel ends it when
-   * this process ends, even killed outright. For a qemu-nbd whose life is this process's (the
-   * node transfer's own); never for one that must outlive a crash until doctor finds it.
+   * this process ends, even killed outright (all but a death in the instant before setpriv sets
+   * the signal). For a qemu-nbd whose life is this process's (the node transfer's own); never for
+   * one that must outlive a crash until doctor finds it.
    */
   readonly diesWithUs?: boolean;
   /**
