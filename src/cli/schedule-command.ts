@@ -11,6 +11,7 @@ import { loadSchedulePlans, type SchedulePlans } from '../schedule/load-schedule
 import { PlanScheduler } from '../schedule/plan-scheduler.js';
 import { SharedFires } from '../schedule/shared-fires.js';
 import { defaultSelf } from '../store/hub-liveness.js';
+import { startBounds, startPhase } from '../hub/hub-start.js';
 import { createScheduleOutput, type ScheduleOutput } from '../schedule/schedule-output.js';
 import { openStore } from '../store/index.js';
 import { rejectUnknownOptions } from './args.js';
@@ -34,6 +35,7 @@ async function runSchedule(cli: CliContext, args: readonly string[]): Promise<nu
   rejectUnknownOptions(args, scheduleCommand);
   if (args.length === 0) throw usageError('schedule needs at least one plan FILE or DIR');
   const hub = loadHubConfig(cli.hubConfig);
+  const bounds = startBounds();
   const output = createScheduleOutput(cli);
   const loaded = await loadSchedulePlans(args);
   reportProblems(output, loaded);
@@ -41,12 +43,13 @@ async function runSchedule(cli: CliContext, args: readonly string[]): Promise<nu
     const why = loaded.ignored.length > 0 ? `none of the ${loaded.ignored.length} valid plan(s) has a schedule` : 'no valid plan';
     throw usageError(`schedule: nothing to schedule (${why})`);
   }
-  const store = await openStore(cli.dbPath, { hub: hub.name });
+  const store = await startPhase(output, `the state database ${cli.dbPath} (its connection and migrations)`, openStore(cli.dbPath, { hub: hub.name }), (late) => late.close(), bounds);
   // Several hubs on one PostgreSQL share one schedule through its job queue (docs/operations.md, "Many hubs").
   let shared: SharedFires | undefined;
   try {
     if (store.sharedByHubs) {
-      shared = await SharedFires.start(cli.dbPath, defaultSelf().deadAfterMs, (error) => output.note({ event: 'queue-error', level: 'error', message: `job queue: ${error.message}` }));
+      const onQueueError = (error: Error) => output.note({ event: 'queue-error', level: 'error', message: `job queue: ${error.message}` });
+      shared = await startPhase(output, "the shared schedule's job queue", SharedFires.start(cli.dbPath, defaultSelf().deadAfterMs, onQueueError), (late) => late.stop(), bounds);
     }
   } catch (error) {
     await store.close();

@@ -58,7 +58,8 @@ export function fireKey(job: FireJob): string {
 export class SharedFires {
   readonly #boss: PgBoss;
   readonly #jobOptions: ReturnType<typeof jobOptions>;
-  readonly #queues = new Set<string>();
+  /** Each queue created once per hub: every plan's first fire of a second would otherwise run pg-boss's DDL at once. */
+  readonly #queues = new Map<string, Promise<void>>();
   readonly #working = new Set<string>();
 
   private constructor(boss: PgBoss, expireInSeconds: number) {
@@ -113,11 +114,21 @@ export class SharedFires {
 
   async #queue(repository: string | undefined): Promise<string> {
     const name = fireQueue(repository);
-    if (!this.#queues.has(name)) {
-      await retryTransient(() => this.#boss.createQueue(name, { name, policy: 'standard', ...this.#jobOptions }));
-      this.#queues.add(name);
+    let created = this.#queues.get(name);
+    if (created === undefined) {
+      created = this.#createQueue(name);
+      this.#queues.set(name, created);
+      // A failed creation is tried again by the next fire or work, not remembered.
+      created.catch(() => this.#queues.delete(name));
     }
+    await created;
     return name;
+  }
+
+  // pg-boss's createQueue is DDL (a partition of its job table): skipped when another hub made it.
+  async #createQueue(name: string): Promise<void> {
+    if ((await this.#boss.getQueue(name)) !== null) return;
+    await retryTransient(() => this.#boss.createQueue(name, { name, policy: 'standard', ...this.#jobOptions }));
   }
 }
 
