@@ -91,17 +91,15 @@ describe.skipIf(skipReason !== undefined)('ssh node in a network namespace', () 
     expect(closed.exitCode).not.toBe(0);
   });
 
-  it('notices a silently dead link by keepalive within seconds', async () => {
+  it('notices a silently dead link by keepalive', async () => {
     const node = await connect({ keepaliveIntervalMs: 1000, keepaliveCountMax: 2 });
     const child = node.spawn(['sh', '-c', 'echo ready; cat >/dev/null']);
     await new Promise<void>((resolve) => child.onStdoutLine(() => resolve()));
-    const running = node.exec(['sleep', '20']);
+    // Neither command ends on its own (and TCP alone would notice in minutes): only keepalive ends them.
+    const running = node.exec(['sleep', '3600']);
     running.catch(() => undefined);
-    const cutAt = Date.now();
     await ns.cut();
     expect(await child.exited).toEqual({ exitCode: null, signal: null });
-    const seconds = (Date.now() - cutAt) / 1000;
-    expect(seconds).toBeLessThan(8);
     await expect(running).rejects.toThrow(`${sshd.user}@${ns.nodeAddress}:${sshd.port}: connection lost (keepalive timeout)`);
     expect(child.stderrText()).toContain('keepalive timeout');
   }, 20_000);

@@ -70,12 +70,11 @@ it.skipIf(missing !== undefined)(
   'a rate changed on the running transfer through the SSH channel: the same process lifts it, the copy is exact',
   async () => {
     sshd = await startSshd();
-    const { lines, seconds } = await copyThroughTheNode(sshd, true);
+    const { lines } = await copyThroughTheNode(sshd, true);
     const rates = lines.filter((line) => line.type === 'rate');
-    expect(rates.map((line) => line.bytesPerSecond)).toEqual([1024 * 1024, null]);
+    // 11 MiB at the first rate would take three minutes, past this test's timeout: the lifted rate ends it.
+    expect(rates.map((line) => line.bytesPerSecond)).toEqual([64 * 1024, null]);
     expect(rates[1]!.pid).toBe(rates[0]!.pid);
-    // 11 MiB of data: 11 s at the first rate.
-    expect(seconds).toBeLessThan(8);
   },
   60_000,
 );
@@ -102,7 +101,7 @@ async function copyThroughTheNode(sshd: TestSshd, liftRate = false): Promise<{ l
   const forwards = await node.forwardPorts([hubPort]);
   const nodePort = forwards.nodePorts.get(hubPort)!;
   const started = performance.now();
-  const rate = liftRate ? ['--rate', String(1024 * 1024)] : [];
+  const rate = liftRate ? ['--rate', String(64 * 1024)] : [];
   const transfer = node.spawn([...command, '--nbd-targets', `2000:nbd://127.0.0.1:${nodePort}/disk`, '--source', `2000=qemu:${source}`, ...rate]);
   // Written before the channel is open: it follows the environment on the program's stdin.
   if (liftRate) transfer.write!(formatControlLine({ rate: null }));

@@ -29,21 +29,20 @@ function handBandwidth(start: RateNow): Bandwidth & { change(rate: RateNow): voi
 
 describe('a bandwidth bucket', () => {
   it('holds to the rate now, follows each change, and stops listening', async () => {
-    const bandwidth = handBandwidth({ bytesPerSecond: 1000, why: 'plan rate' });
+    const bandwidth = handBandwidth({ bytesPerSecond: 1, why: 'plan rate' });
     const heard: RateNow[] = [];
     const bucket = bandwidthBucket(bandwidth, (rate) => heard.push(rate));
     expect(bandwidth.listening).toBe(1);
-    // The first request goes at once and overdraws the bucket: the next waits a second at 1000 B/s.
+    // The first request goes at once and overdraws the bucket: the next waits 1000 s at 1 B/s.
     await bucket.take(1000);
     let second = false;
     const waiting = bucket.take(1).then(() => (second = true));
     await new Promise((resolve) => setTimeout(resolve, 50));
     expect(second).toBe(false);
-    // No limit any more: it goes now.
-    const started = performance.now();
+    // No limit any more: it goes now, not in 1000 s (past this test's timeout).
     bandwidth.change({});
     await waiting;
-    expect(performance.now() - started).toBeLessThan(50);
+    expect(second).toBe(true);
     expect(heard).toEqual([{}]);
     bucket.stop();
     expect(bandwidth.listening).toBe(0);

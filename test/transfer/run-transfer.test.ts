@@ -26,7 +26,7 @@ describe('runTransfer', () => {
       // The cancel lands while this is awaited (like an install over SSH); then a long "transfer".
       transferCommand: async () => {
         controller.abort(new SendenseError('interrupted by SIGINT', { exitCode: 130 }));
-        return ['sleep', '30'];
+        return ['sleep', '3600'];
       },
       spawn: (argv, options) => {
         const child = local.spawn(argv, options);
@@ -35,10 +35,8 @@ describe('runTransfer', () => {
         return child;
       },
     };
-    const started = Date.now();
     const program = { request: { disks: [{ key: 2000, source: { kind: 'nbd', url: 'nbd://127.0.0.1:1/x' }, target: { kind: 'nbd', url: 'nbd://127.0.0.1:2/y' } }] } } as const;
     await expect(runTransfer({ node, program, reporter, signal: controller.signal, step: 'transfer' })).rejects.toThrow('interrupted by SIGINT');
-    expect(Date.now() - started).toBeLessThan(5000);
     expect(spawned).toHaveLength(0);
   });
 });
