@@ -22,7 +22,7 @@ import type { CliContext } from './context.js';
 export const fetchCommand: CommandSpec = {
   name: 'fetch',
   usage: 'sendense-run fetch COPY-PLAN.yaml DIR [--vm NAME [--point ID|latest]] [--lazy]',
-  does: "Bring the objects of a copy plan's s3 copy back into DIR, which is then a repository (catalog import DIR,\nverify, a restore plan with DIR as its repository): every VM's, one VM's (--vm), or only the files one\npoint of it needs (--point: its chain, down to the full). Each object is read in ranged GETs, four at a\ntime, and counts only once its bytes make the ETag the store holds. DIR must be missing, empty, or an\nearlier fetch of the same copy: files already there with the same bytes are kept. With --lazy, the backup\nfiles stay in the bucket: DIR is a repository read from it as it is read, until Ctrl+C or SIGTERM.",
+  does: "Bring the objects of a copy plan's s3 copy back into DIR, which is then a repository (catalog import DIR,\nverify, a restore plan with DIR as its repository): every VM's, one VM's (--vm), or only the files one\npoint of it needs (--point: its chain, down to the full). Each object is read in ranged GETs, four at a\ntime, and counts only once its bytes make the ETag the store holds (an object put in another part layout:\nonce its manifest's digests check it). A key that names no file inside DIR is refused, and so is a symlink\nin DIR on the way to a file. DIR must be missing, empty, or an earlier fetch of the same copy: files\nalready there with the same bytes are kept. With --lazy, the backup files stay in the bucket: DIR is a\nrepository read from it as it is read, until Ctrl+C or SIGTERM.",
   options: [
     { name: '--vm', value: 'NAME', help: "only this VM's points" },
     { name: '--point', value: 'ID|latest', help: 'only what this point of --vm needs: its files and its parents, down to the full' },
@@ -30,7 +30,10 @@ export const fetchCommand: CommandSpec = {
   ],
   exitCodes: [
     { code: 0, when: 'every object asked for is in DIR, checked (--lazy: the view was closed by Ctrl+C or SIGTERM)' },
-    { code: 1, when: 'the store could not be reached or refused the keys, or an object read back different (its partial file is removed)' },
+    {
+      code: 1,
+      when: 'the store could not be reached or refused the keys, an object read back different or differs from its manifest (its partial file is removed), or a key or a symlink in DIR leads outside DIR (refused, nothing written through it)',
+    },
     { code: 2, when: 'invalid plan, a plan that is not an s3 copy, DIR holding something else, or a usage error; nothing was written' },
   ],
   run: runFetch,

@@ -112,9 +112,16 @@ export async function checkMergeTools(place: HostPlace): Promise<void> {
   }
 }
 
-// The points on the copy, oldest first. `hubDisks`: the disks of each point the hub still knows;
-// a point with fewer manifests there is still being sent (a killed run's): it is not a point yet.
-export async function readCopyPoints(place: CopyPlace, vm: string, hubDisks: ReadonlyMap<string, number>): Promise<CopyPoint[]> {
+/** What the hub knows of a point the copy may hold: its disks, and whether it is protected there. */
+export interface HubPoint {
+  readonly disks: number;
+  readonly protected: boolean;
+}
+
+// The points on the copy, oldest first. `hub`: each point the hub still knows; a point with fewer
+// manifests there than disks on the hub is still being sent (a killed run's): it is not a point
+// yet. A point protected on the hub is protected on the copy too (docs/copies.md#retention).
+export async function readCopyPoints(place: CopyPlace, vm: string, hub: ReadonlyMap<string, HubPoint>): Promise<CopyPoint[]> {
   const byId = new Map<string, DiskManifest[]>();
   for (const [relative, text] of await manifestTexts(place, vm)) {
     const manifest = parseManifest(text, place.target.absolute(path.posix.join(vm, relative)));
@@ -122,9 +129,11 @@ export async function readCopyPoints(place: CopyPlace, vm: string, hubDisks: Rea
   }
   const points = [...byId.values()].map((manifests): CopyPoint => {
     const first = manifests[0]!;
-    const complete = manifests.length >= (hubDisks.get(first.backupId) ?? 0);
+    const known = hub.get(first.backupId);
+    const complete = manifests.length >= (known?.disks ?? 0);
     return {
       id: first.backupId,
+      protected: known?.protected === true,
       type: first.type,
       parentId: first.parentId,
       status: complete ? 'complete' : 'running',
@@ -184,16 +193,16 @@ export interface RetentionContext {
 }
 
 // The copy's rules on one VM's points there: merges and removals, oldest first.
-export async function pruneCopy(place: CopyPlace, context: RetentionContext, vm: string, rules: KeepRules, hubDisks: ReadonlyMap<string, number>, timeZone?: string): Promise<CopyPruned> {
+export async function pruneCopy(place: CopyPlace, context: RetentionContext, vm: string, rules: KeepRules, hub: ReadonlyMap<string, HubPoint>, timeZone?: string): Promise<CopyPruned> {
   await finishCopyMerge(place, vm, context);
-  const decisions = choosePrune(await readCopyPoints(place, vm, hubDisks), rules, timeZone);
+  const decisions = choosePrune(await readCopyPoints(place, vm, hub), rules, timeZone);
   let merged = 0;
   let removed = 0;
   for (const decision of decisions) {
     if (decision.action === 'keep') continue;
     context.signal?.throwIfAborted();
     // Read again: an earlier merge may have changed this point's parent or type.
-    const points = await readCopyPoints(place, vm, hubDisks);
+    const points = await readCopyPoints(place, vm, hub);
     const point = points.find((candidate) => candidate.id === decision.backup.id)!;
     if (decision.action === 'merge') {
       await mergeOnCopy(

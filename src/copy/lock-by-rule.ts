@@ -7,7 +7,7 @@ import path from 'node:path';
 import type { KeepRules } from '../retention/keep-rules.js';
 import { choosePrune, type PrunablePoint } from '../retention/prune-choice.js';
 import type { ObjectLock } from '../plan/types.js';
-import { readCopyPoints, type CopyPlace } from './copy-retention.js';
+import { readCopyPoints, type CopyPlace, type HubPoint } from './copy-retention.js';
 
 const DAY_MS = 86_400_000;
 // A lock this close to the date it should reach is not extended again (not once a run, for every object).
@@ -56,10 +56,10 @@ export async function lockKeptPoints(
   vm: string,
   lock: ObjectLock,
   rules: KeepRules,
-  hubDisks: ReadonlyMap<string, number>,
+  hub: ReadonlyMap<string, HubPoint>,
   timeZone?: string,
 ): Promise<LocksExtended> {
-  const points = await readCopyPoints(place, vm, hubDisks);
+  const points = await readCopyPoints(place, vm, hub);
   const days = lockDays(points, lock, rules, timeZone);
   const listed = await place.target.list(vm);
   let [extendedPoints, objects] = [0, 0];

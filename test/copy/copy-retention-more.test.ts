@@ -1,6 +1,7 @@
 // A copy's own retention over SSH (docs/copies.md#retention), beside ./copy-retention.test.ts: a
 // hub point whose parent the copy merged away is sent on the point that holds that parent now, and
-// a merge killed half-way is finished by doctor (or the next run). After each: every point left on
+// a merge killed half-way is finished by doctor (or the next run), a point protected on the hub is
+// kept there until it is unprotected. After each: every point left on
 // the copy restores exactly from the copy alone, and verify finds no damage there.
 
 import { mkdirSync } from 'node:fs';
@@ -40,6 +41,26 @@ describe('a copy with its own retention', () => {
     expect(await runCopy(plan, chain.db)).toMatchObject({ pointsSent: 1, pointsThere: 0 });
     expect(copyPoints(offsite, chain.vm)).toEqual([y]);
     await expectCopyExact(ws.dir, ports, chain, offsite, 'mixed');
+  }, 300_000);
+
+  it("a point protected on the hub is kept by the copy's retention; unprotected there, the next copy run merges it", async () => {
+    const dir = path.join(ws.dir, 'protected');
+    mkdirSync(dir);
+    const chain = await backUpPoints(dir, path.join(dir, 'state.db'), path.join(dir, 'repository'), ports, 3, 'vmp');
+    const [p0, p1, p2] = chain.ids as [string, string, string];
+    const marked = await sendenseRun(['protect', chain.vm, '--point', p1, '--db', chain.db]);
+    expect(marked.exitCode, marked.stdout + marked.stderr).toBe(0);
+    const offsite = path.join(dir, 'offsite');
+    const plan = writeCopyPlan(dir, node.sshd, { repository: chain.repository, to: offsite, vm: chain.vm, retention: { keepLast: 1 } });
+    // keepLast 1 keeps p2; p1 is protected on the hub, so p0 (whose next point is p1) is not merged into it either.
+    expect(await runCopy(plan, chain.db)).toMatchObject({ pointsSent: 3 });
+    expect(copyPoints(offsite, chain.vm)).toEqual(sorted([p0, p1, p2]));
+    await expectCopyExact(ws.dir, ports, chain, offsite, 'protected');
+    const unmarked = await sendenseRun(['unprotect', chain.vm, '--point', p1, '--db', chain.db]);
+    expect(unmarked.exitCode, unmarked.stdout + unmarked.stderr).toBe(0);
+    expect(await runCopy(plan, chain.db)).toMatchObject({ pointsSent: 0, pointsThere: 3 });
+    expect(copyPoints(offsite, chain.vm)).toEqual([p2]);
+    await expectCopyExact(ws.dir, ports, chain, offsite, 'unprotected');
   }, 300_000);
 
   for (const moment of ['copy-merge-planned', 'copy-merge-disk']) {

@@ -2,7 +2,7 @@
 // through the real CLI: the points copy.retention does not keep are merged on the hub and the
 // merged files put back as new objects; nothing locked is deleted (a delete of a locked version
 // fails), what no lock holds is deleted once nothing reads it; a point merged away is never sent
-// again; a merge killed half-way is finished by doctor. After each, every point the copy keeps
+// again; a merge killed half-way is finished by doctor; a point protected on the hub is kept. After each, every point the copy keeps
 // restores exactly from a fetch of the bucket.
 
 import { existsSync, readdirSync } from 'node:fs';
@@ -121,6 +121,26 @@ describe('a copy with its own retention in an S3 bucket (real radosgw)', () => {
       ).toEqual([]);
       await expectKeptExact(chain, plan, [chain.ids[2]!], bucket);
     }
+  }, 600_000);
+
+  it('a point protected on the hub is kept in the bucket by copy.retention; unprotected there, the next run merges it', async () => {
+    const { s3 } = server;
+    await s3.makeBucket('protected');
+    const chain = await backUpRounds(3);
+    const [p0, p1, p2] = chain.ids as [string, string, string];
+    const marked = await sendenseRun(['protect', chain.vm, '--point', p1, '--db', ws.db]);
+    expect(marked.exitCode, `${marked.stdout}\n${marked.stderr}`).toBe(0);
+    const plan = writeS3Plan({ name: 's3-protected', bucket: 'protected', lock: false, retention: { keepLast: 1 } });
+    const copied = await copyToBucket(plan);
+    expect(copied).toMatchObject({ pointsSent: 3 });
+    expect(copied.pruned).toMatch(/^nothing to merge; 3 points kept on the copy/);
+    expect(await pointsIn(s3.client, 'protected')).toEqual([p0, p1, p2].sort());
+    await expectKeptExact(chain, plan, [p0, p1, p2], 'protected');
+    const unmarked = await sendenseRun(['unprotect', chain.vm, '--point', p1, '--db', ws.db]);
+    expect(unmarked.exitCode, `${unmarked.stdout}\n${unmarked.stderr}`).toBe(0);
+    expect((await copyToBucket(plan)).pruned).toMatch(/^2 points merged, 0 removed, 1 point kept on the copy/);
+    expect(await pointsIn(s3.client, 'protected')).toEqual([p2]);
+    await expectKeptExact(chain, plan, [p2], 'unprotected');
   }, 600_000);
 
   // Killed with the first disk's merged file put but not its manifest (the next run finishes the

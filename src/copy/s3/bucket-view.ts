@@ -11,6 +11,7 @@
 // left mounted.
 
 import { spawn, type ChildProcess } from 'node:child_process';
+import { constants } from 'node:fs';
 import { rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
@@ -53,10 +54,11 @@ export async function openBucketView(client: S3Client, to: S3CopyTo, dir: string
   const socket = path.join(socketDir, 'nbd.sock');
   const server = await serveBucketNbd(client, to.bucket, objects, socket);
   const names = [...objects.keys()];
-  const mountpoints = names.map((relative) => path.join(dir, ...relative.split('/')));
+  // Placed by fetchCopy, inside DIR (key-path.ts): a symlink put there since is not followed.
+  const mountpoints = names.map((relative) => fetched.lazy.get(relative)!.file);
   let daemon: ChildProcess;
   try {
-    for (const file of mountpoints) await writeFile(file, '', { mode: 0o600, flag: 'a' });
+    for (const file of mountpoints) await writeFile(file, '', { mode: 0o600, flag: constants.O_WRONLY | constants.O_CREAT | constants.O_APPEND | constants.O_NOFOLLOW });
     daemon = await startDaemon(socket, names, mountpoints);
   } catch (error) {
     await server.close();

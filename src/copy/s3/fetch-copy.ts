@@ -7,14 +7,19 @@
 import { mkdir, readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { GetObjectCommand, ListObjectsV2Command, type S3Client } from '@aws-sdk/client-s3';
-import { SendenseError } from '../../errors.js';
+import { isSendenseError, SendenseError } from '../../errors.js';
 import type { S3CopyTo } from '../../plan/types.js';
 import { KEYRING_FILE } from '../../repository/keyring.js';
 import { REPOSITORY_MARKER } from '../../repository/marker.js';
 import { s3Problem } from './s3-client.js';
 import { s3Description } from './s3-description.js';
-import { downloadObject, type ObjectToFetch } from './s3-download.js';
+import { downloadObject, type ObjectToFetch, type OtherLayoutCheck } from './s3-download.js';
+import { parseManifest } from '../../repository/manifest-file.js';
+import { verifyLayer } from '../../repository/verify-layer.js';
+import { checkedKeyPath, placeInside } from './key-path.js';
 import { unquote } from './s3-upload.js';
+
+const MANIFEST = /^[^/]+\/disk-\d+\/[^/]+\.json$/;
 
 export interface FetchChoice {
   readonly vm?: string;
@@ -31,8 +36,8 @@ export interface Fetched {
   readonly bytes: number;
   /** The point fetched, when one was asked for. */
   readonly point?: string;
-  /** With `lazy`: the backup files left in the bucket, by relative path. */
-  readonly lazy: ReadonlyMap<string, ObjectToFetch>;
+  /** With `lazy`: the backup files left in the bucket, by relative path, each with its place in the directory. */
+  readonly lazy: ReadonlyMap<string, ObjectToFetch & { readonly file: string }>;
 }
 
 export async function fetchCopy(client: S3Client, to: S3CopyTo, dir: string, choice: FetchChoice, heard: (relative: string) => void = () => {}): Promise<Fetched> {
@@ -44,7 +49,9 @@ export async function fetchCopy(client: S3Client, to: S3CopyTo, dir: string, cho
     const page = await client.send(new ListObjectsV2Command({ Bucket: to.bucket, Prefix: base, ContinuationToken: token })).catch((error: unknown) => {
       throw s3Problem(description, 'cannot list the copy', error);
     });
-    for (const object of page.Contents ?? []) objects.set(object.Key!.slice(base.length), { key: object.Key!, size: object.Size ?? 0, etag: unquote(object.ETag) });
+    // Every key checked before anything is written: whoever writes the bucket chooses them.
+    for (const object of page.Contents ?? [])
+      objects.set(checkedKeyPath(object.Key!, object.Key!.slice(base.length), description), { key: object.Key!, size: object.Size ?? 0, etag: unquote(object.ETag) });
     token = page.IsTruncated ? page.NextContinuationToken : undefined;
   } while (token !== undefined);
   if (!objects.has(REPOSITORY_MARKER)) throw new SendenseError(`${description} is not a copy: it has no ${REPOSITORY_MARKER}`);
@@ -53,18 +60,19 @@ export async function fetchCopy(client: S3Client, to: S3CopyTo, dir: string, cho
   const wanted = await chosen(client, to, objects, choice, description);
   const fetched: string[] = [];
   const kept: string[] = [];
-  const lazy = new Map<string, ObjectToFetch>();
+  const lazy = new Map<string, ObjectToFetch & { file: string }>();
   let bytes = 0;
+  await mkdir(dir, { recursive: true, mode: 0o700 });
   for (const relative of wanted.files) {
+    const file = await placeInside(dir, relative);
     if (choice.lazy === true && relative.endsWith('.qcow2')) {
-      lazy.set(relative, objects.get(relative)!);
+      lazy.set(relative, { ...objects.get(relative)!, file });
       continue;
     }
-    const file = path.join(dir, ...relative.split('/'));
-    await mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
     const object = objects.get(relative)!;
-    const outcome = await downloadObject(client, to.bucket, object, file).catch((error: unknown) => {
-      throw s3Problem(description, `cannot fetch ${relative}`, error);
+    const outcome = await downloadObject(client, to.bucket, object, file, undefined, otherLayoutCheck(client, to.bucket, objects, relative)).catch((error: unknown) => {
+      // Our own refusals (a file that differs from its manifest) say it whole.
+      throw isSendenseError(error) ? new SendenseError(`${description}: ${error.message}`, { cause: error }) : s3Problem(description, `cannot fetch ${relative}`, error);
     });
     if (outcome === 'kept') kept.push(relative);
     else {
@@ -85,7 +93,7 @@ async function chosen(client: S3Client, to: S3CopyTo, objects: ReadonlyMap<strin
   const ofVm = all.filter((relative) => relative.startsWith(`${choice.vm}/`));
   if (ofVm.length === 0) throw new SendenseError(`${description} has no point of VM ${choice.vm}`);
   if (choice.point === undefined) return { files: order(ofVm) };
-  const manifests = ofVm.filter((relative) => /^[^/]+\/disk-\d+\/[^/]+\.json$/.test(relative));
+  const manifests = ofVm.filter((relative) => MANIFEST.test(relative));
   const ids = [...new Set(manifests.map((relative) => path.posix.basename(relative, '.json')))].sort();
   const point = choice.point === 'latest' ? ids.at(-1) : choice.point;
   if (point === undefined || !ids.includes(point)) throw new SendenseError(`${description} has no point ${choice.point} of VM ${choice.vm}${ids.length > 0 ? ` (its newest: ${ids.at(-1)})` : ''}`);
@@ -102,6 +110,23 @@ async function chosen(client: S3Client, to: S3CopyTo, objects: ReadonlyMap<strin
     }
   }
   return { files: order([...files]), point };
+}
+
+// An object another tool put in another part layout: a backup file is checked against its
+// manifest's digests (the authority whatever the layout), a manifest by reading it as one.
+function otherLayoutCheck(client: S3Client, bucket: string, objects: ReadonlyMap<string, ObjectToFetch>, relative: string): OtherLayoutCheck | undefined {
+  if (MANIFEST.test(relative)) return async (partial) => void parseManifest(await readFile(partial, 'utf8'), relative);
+  if (!relative.endsWith('.qcow2')) return undefined;
+  return async (partial) => {
+    const manifest = objects.get(relative.replace(/\.qcow2$/, '.json'));
+    const unchecked = (why: string) => new SendenseError(`${relative} was uploaded in another part layout than ours (ETag ${objects.get(relative)!.etag}) and ${why}: not fetched`);
+    if (manifest === undefined) throw unchecked('has no manifest beside it to check it against');
+    const result = await verifyLayer(partial, parseManifest(await readObject(client, bucket, manifest.key), relative.replace(/\.qcow2$/, '.json'))).catch((error: unknown) => {
+      throw unchecked(`cannot be checked against its manifest (${error instanceof Error ? error.message : String(error)})`);
+    });
+    if (!result.digestsChecked && result.findings.length === 0) throw unchecked('its manifest holds no digests to check it against');
+    if (result.findings.length > 0) throw new SendenseError(`${relative} differs from its manifest (${result.findings[0]!.message}): not fetched`);
+  };
 }
 
 async function readObject(client: S3Client, bucket: string, key: string): Promise<string> {

@@ -2,11 +2,14 @@
 // GETs along the parts it was uploaded in (s3-upload.ts), four in flight, each written at its
 // offset into `<file>.partial` and its MD5 taken; only when those MD5s make the object's ETag is
 // the file made durable and renamed to its name. A file of the same size already there whose
-// ETag is the object's is kept.
+// ETag is the object's is kept. An object another tool put in another part layout (one PUT of a
+// large file, other part sizes) has an ETag our parts cannot make: a plain MD5 is checked over the
+// whole file, and the caller's `otherLayout` check (the manifest's digests) decides.
 
 import { createHash } from 'node:crypto';
 import { constants } from 'node:fs';
 import { open, rename, rm, stat } from 'node:fs/promises';
+import { createReadStream } from 'node:fs';
 import path from 'node:path';
 import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { syncPath } from '../../repository/sync-path.js';
@@ -23,12 +26,17 @@ export interface ObjectToFetch {
   readonly versionId?: string;
 }
 
+/** Checks a file whose ETag our parts cannot make (another part layout); throws when it is not what it should be. */
+export type OtherLayoutCheck = (partial: string) => Promise<void>;
+
 /** 'kept': the file was there with those bytes; 'fetched': brought now. */
-export async function downloadObject(client: S3Client, bucket: string, object: ObjectToFetch, file: string, signal?: AbortSignal): Promise<'kept' | 'fetched'> {
+export async function downloadObject(client: S3Client, bucket: string, object: ObjectToFetch, file: string, signal?: AbortSignal, otherLayout?: OtherLayoutCheck): Promise<'kept' | 'fetched'> {
   const there = await stat(file).catch(() => undefined);
-  if (there?.size === object.size && (await expectedEtag(file, object.size)) === object.etag) return 'kept';
+  if (there?.size === object.size && (await etagOfFile(file, object)) === object.etag) return 'kept';
   const partial = `${file}.partial`;
-  const handle = await open(partial, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC, 0o600);
+  // A partial file a killed fetch left (or a symlink put in its place) goes first; the new one is ours alone.
+  await rm(partial, { force: true });
+  const handle = await open(partial, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
   try {
     const partSize = partSizeFor(object.size);
     const parts = Math.max(1, Math.ceil(object.size / partSize));
@@ -47,8 +55,8 @@ export async function downloadObject(client: S3Client, bucket: string, object: O
       }
     };
     await Promise.all(Array.from({ length: Math.min(IN_FLIGHT, parts) }, worker));
-    const got = parts === 1 && !object.etag.includes('-') ? md5s[0]!.toString('hex') : multipartEtag(md5s);
-    if (got !== object.etag) throw new Error(`${object.key} read back different from what the store holds (ETag ${object.etag} there, ${got} read)`);
+    const ours = parts === 1 && !object.etag.includes('-') ? md5s[0]!.toString('hex') : multipartEtag(md5s);
+    if (ours !== object.etag) await checkOtherLayout(object, partial, parts, otherLayout);
     await handle.sync();
   } catch (error) {
     await handle.close();
@@ -59,4 +67,34 @@ export async function downloadObject(client: S3Client, bucket: string, object: O
   await rename(partial, file);
   await syncPath(path.dirname(file));
   return 'fetched';
+}
+
+// Our parts did not make the ETag: a plain MD5 is the whole file's; "-N" another tool's N parts, or
+// our count cut elsewhere. Either way the caller's check decides; without one, the object is refused.
+async function checkOtherLayout(object: ObjectToFetch, partial: string, parts: number, otherLayout: OtherLayoutCheck | undefined): Promise<void> {
+  const count = /-(\d+)$/.exec(object.etag)?.[1];
+  if (count === undefined) {
+    const whole = await wholeMd5(partial);
+    if (whole !== object.etag) throw new Error(`${object.key} read back different from what the store holds (ETag ${object.etag} there, ${whole} read)`);
+  }
+  if (otherLayout === undefined) {
+    if (count === undefined) return;
+    throw new Error(
+      Number(count) === parts
+        ? `${object.key} read back different from what the store holds (ETag ${object.etag} there, the ${parts} parts read make another)`
+        : `${object.key} was uploaded in ${count} parts of a size this fetch cannot tell (ETag ${object.etag}), and nothing else can check its bytes`,
+    );
+  }
+  await otherLayout(partial);
+}
+
+// The ETag the file would have in the object's layout: a plain MD5 of the whole, or our parts'.
+async function etagOfFile(file: string, object: ObjectToFetch): Promise<string> {
+  return object.etag.includes('-') ? expectedEtag(file, object.size) : wholeMd5(file);
+}
+
+async function wholeMd5(file: string): Promise<string> {
+  const hash = createHash('md5');
+  for await (const chunk of createReadStream(file, { highWaterMark: 1024 * 1024 }) as AsyncIterable<Buffer>) hash.update(chunk);
+  return hash.digest('hex');
 }

@@ -40,11 +40,16 @@ export const pruneCopyStep: Step<CopyRun> = {
     for (const { vm } of run.copied) {
       await takeVm(run, vm);
       try {
-        const hubDisks = new Map((await store.listBackups({ vm })).filter((backup) => backup.repository === plan.repository.path).map((backup) => [backup.id, backup.disks.length] as const));
-        totals.push(await pruneCopy(place, { store, runId: run.runId, facts, say, signal: run.signal }, vm, plan.copy.retention!, hubDisks, plan.timezone));
+        // Protected on the hub, kept on the copy: as the hub holds it now (unprotected there, the copy's rules decide again).
+        const hub = new Map(
+          (await store.listBackups({ vm }))
+            .filter((backup) => backup.repository === plan.repository.path)
+            .map((backup) => [backup.id, { disks: backup.disks.length, protected: backup.protected }] as const),
+        );
+        totals.push(await pruneCopy(place, { store, runId: run.runId, facts, say, signal: run.signal }, vm, plan.copy.retention!, hub, plan.timezone));
         const lock = to.type === 's3' ? to.objectLock : undefined;
         if (run.state.bucket !== undefined && lock !== undefined && locksLonger(lock)) {
-          const extended = await lockKeptPoints(place, run.state.bucket, vm, lock, plan.copy.retention!, hubDisks, plan.timezone);
+          const extended = await lockKeptPoints(place, run.state.bucket, vm, lock, plan.copy.retention!, hub, plan.timezone);
           if (extended.objects > 0) say(`${vm}: the locks of ${plural(extended.objects, 'object')} of ${plural(extended.points, 'point')} extended, as objectLock's keep-* rules ask`);
         }
         // A bucket: the versions no point reads any more are deleted once no lock holds them.
