@@ -115,6 +115,13 @@ it('a plain qcow2 with planted bytes and recomputed digests in place of a LUKS i
     delete manifest.mac;
   });
 
+  // serve and files read the chain itself: refused before anything is served or started.
+  for (const command of ['serve', 'files']) {
+    const refused = await sendenseRun([command, 'encvm', '--point', setup.ids[1], '--key-file', setup.keyFile, '--db', setup.db]);
+    expect(refused.exitCode, `${command}: ${refused.stdout}${refused.stderr}`).toBe(1);
+    expect(refused.stderr.trim().split('\n'), command).toEqual([expect.stringContaining(`${setup.file} is not LUKS-encrypted, but repository ${setup.repository} is`)]);
+  }
+
   // Without the check of the restored disk, the chain itself is refused: never the planted bytes.
   const unverified = await restore(setup, 'unverified', setup.ids[1], false);
   expect(unverified.result.exitCode, unverified.result.stdout + unverified.result.stderr).not.toBe(0);
