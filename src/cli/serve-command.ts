@@ -41,9 +41,9 @@ export const serveCommand: CommandSpec = {
     { code: 0, when: 'served, then stopped by Ctrl+C, SIGTERM or SIGHUP: its qemu-nbd processes stopped, the tunnel closed, the ports released, the overlays removed' },
     {
       code: 1,
-      when: 'the point could not be served (no such VM, backup or disk, an unfinished merge, a missing chain file, no free port, the node refused), or a qemu-nbd died while serving (the others are stopped)',
+      when: 'the point could not be served (no such disk, an unfinished merge, a missing chain file, no free port, the node refused), or a qemu-nbd died while serving (the others are stopped)',
     },
-    { code: 2, when: 'bad --point, --disk or --node; the point is encrypted and no key given opens it (nothing was taken); or a usage error' },
+    { code: 2, when: 'bad --point, --disk or --node; no such VM or backup; the point is encrypted and no key given opens it (nothing was taken); or a usage error' },
     { code: 130, when: 'interrupted before serving began (all it had taken given back)' },
   ],
   run: runServe,

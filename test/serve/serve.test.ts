@@ -178,10 +178,10 @@ describe('serve', () => {
   });
 
   describe('refusals, in one line', () => {
-    it('a VM with no backup, a disk or a time the backups do not have: exit 1, nothing left', async () => {
-      expectOneLineError(await sendenseRun(['serve', 'nosuch', ...options()]), 1, /there is no complete backup of VM nosuch/);
+    it('a VM with no backup or a time the backups do not have (exit 2), a disk they do not have (exit 1): nothing left', async () => {
+      expectOneLineError(await sendenseRun(['serve', 'nosuch', ...options()]), 2, /there is no complete backup of VM nosuch/);
       expectOneLineError(await sendenseRun(['serve', 'svm', '--disk', '9999', ...options()]), 1, /backup \S+ has no disk 9999 \(it has 2000, 2001\)/);
-      expectOneLineError(await sendenseRun(['serve', 'svm', '--point', '2001-01-01T00:00:00Z', ...options()]), 1, /no complete backup of VM svm at or before 2001-01-01T00:00:00.000Z: the first is/);
+      expectOneLineError(await sendenseRun(['serve', 'svm', '--point', '2001-01-01T00:00:00Z', ...options()]), 2, /no complete backup of VM svm at or before 2001-01-01T00:00:00.000Z: the first is/);
       expectOneLineError(await sendenseRun(['serve', 'svm', '--db', path.join(ws.dir, 'none.db')]), 1, /no state database at .*none\.db/);
       expect(existsSync(path.join(ws.dir, 'none.db'))).toBe(false);
       expect(leasedPorts(vm.db)).toEqual([]);

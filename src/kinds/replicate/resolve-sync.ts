@@ -235,6 +235,7 @@ function syncState(plan: ReplicatePlan, pointId: string, parent: ReplicaPoint | 
       replicaPath,
       backingLayer: parentDisk?.layer,
       fromChangeId: parentDisk?.changeId ?? undefined,
+      fromSize: parentDisk?.virtualSize,
       changeId: source.newChangeId(fact, chainId, pointId),
       exportName: exportName(plan.vm.name, fact.key),
     };
