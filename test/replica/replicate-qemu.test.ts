@@ -129,6 +129,34 @@ describe('replication of qemu images', () => {
     expect(readdirSync(ws.dir).filter((entry) => entry.endsWith('-replica'))).toEqual([]);
   }, 120_000);
 
+  it('a second plan on the same replica.path is refused at run time, and the first plan\u2019s replica is untouched', async () => {
+    const { disks, plan, write, replica, replicaDir } = setUp(2);
+    write(1);
+    await sync(plan);
+    const other = path.join(ws.dir, 'other-source.qcow2');
+    execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', other, '64M']);
+    execFileSync('qemu-io', ['-c', 'write -P 0x77 0 8M', other], { stdio: 'ignore' });
+    const otherPlan = path.join(ws.dir, 'other.yaml');
+    writeFileSync(
+      otherPlan,
+      stringify({
+        version: 1,
+        kind: 'replicate',
+        name: 'other-replica',
+        vm: { name: 'othervm', source: { type: 'qemu', disks: [{ key: 2000, path: other, format: 'qcow2' }] } },
+        replica: { path: path.join(replicaDir, 'qvm-{key}.qcow2'), points: 2, scratch: ws.dir },
+        nbd: { ports: `${ports[0]}-${ports[1]}` },
+      }),
+    );
+    const before = readdirSync(replicaDir).sort();
+    const refused = await sendenseRun([otherPlan, '--db', ws.db]);
+    expect(refused.exitCode, refused.stdout).toBe(1);
+    expect(refused.stderr).toMatch(/replica\.path \S+qvm-2000\.qcow2 on this host is the replica of plan qemu-replica .*each replicate plan needs its own replica\.path/);
+    expect(refused.stderr).not.toMatch(/\n\s+at /);
+    expect(readdirSync(replicaDir).sort()).toEqual(before);
+    for (const [index, disk] of disks.entries()) expect(imagesEqual(disk, replica(2000 + index))).toBe(true);
+  }, 120_000);
+
   it('failover of a plan that is not a replicate plan is one usage error', async () => {
     const other = path.join(ws.dir, 'backup.yaml');
     writeFileSync(

@@ -1,8 +1,8 @@
 // resolve-sync: what this sync makes. The VM's lock (a backup of it must not run a job at the same
 // time), nothing failed over, what dead syncs left finished, then per disk: full into a new chain,
 // or only what changed since the replica's newest point by the plan's own change tracking (its own
-// checkpoints and bitmaps: a backup plan's chain of the same VM is never touched). Creates the
-// point's records (status running).
+// checkpoints and bitmaps: a backup plan's chain of the same VM is never touched). Never over
+// another plan's replica or a disk in use. Creates the point's records (status running).
 
 import { REPLICA_POINT_RESOURCE, type ReplicaPointFacts } from '../../doctor/replica-points.js';
 import { wouldFail, type Step } from '../../engine/step.js';
@@ -14,6 +14,7 @@ import type { ReplicatePlan } from '../../plan/types.js';
 import { exportName, newBackupId } from '../../repository/layout.js';
 import { existingFiles, sameFile } from '../../replica/replica-files.js';
 import { layerFile, replicaDiskPath } from '../../replica/replica-layout.js';
+import { refuseOtherPlansReplica, refuseReplicaInUse } from '../../replica/replica-owner.js';
 import { finishUnfinishedPoints } from '../../replica/replica-points.js';
 import { backupSource, type SourceDiskFacts } from '../../source/index.js';
 import type { Backup, ReplicaPoint, Store } from '../../store/index.js';
@@ -43,6 +44,9 @@ export const resolveSync: Step<ReplicateRun> = {
     await finishUnfinishedPoints(store, plan.name, execOn(run.replicaNode), (message) => run.reporter.emit({ type: 'info', step: 'resolve-sync', message }));
     await refuseRunningReplica(run);
     const decision = await decideSync(run, await unusedPointId(store));
+    const paths = decision.state.disks.map((disk) => disk.replicaPath);
+    await refuseOtherPlansReplica(store, plan.name, run.replicaNode, paths);
+    await refuseReplicaInUse(execOn(run.replicaNode), run.replicaNode, paths);
     for (const note of decision.notes) run.reporter.emit({ type: 'info', step: 'resolve-sync', message: note });
     if (decision.whyFull !== undefined) run.reporter.emit({ type: 'warning', step: 'resolve-sync', message: `${decision.whyFull}: this sync copies every disk whole into a new chain` });
     const { state } = decision;
@@ -82,6 +86,12 @@ export const resolveSync: Step<ReplicateRun> = {
       }
       const decision = await decideSync(run, NEW_POINT_ID);
       run.state = decision.state;
+      await refuseOtherPlansReplica(
+        run.store,
+        plan.name,
+        run.replicaNode,
+        decision.state.disks.map((disk) => disk.replicaPath),
+      );
       const what = decision.state.parentId === undefined ? `full into a new chain${decision.whyFull ? `: ${decision.whyFull}` : ''}` : `changes since point ${decision.state.parentId}`;
       return [what, ...decision.notes, `replica on ${run.replicaNode.description}, ${plan.replica.points} point(s) kept`].join('\n');
     } catch (error) {
