@@ -4,7 +4,7 @@ import { spawn as spawnChild, type ChildProcess } from 'node:child_process';
 import { connect, type Socket } from 'node:net';
 import { execa } from 'execa';
 import { secretStdio, withSecretFd } from '../qemu/secret-fd.js';
-import { LOCAL_NODE_ID, type ExecOptions, type ExecResult, type NodeHost, type NodeProcess, type PortForwards } from './node.js';
+import { LOCAL_NODE_ID, type ExecOptions, type ExecResult, type NodeHost, type NodeProcess, type PortForwards, type SocketForwards } from './node.js';
 import { BoundedText, LineSplitter } from './output-lines.js';
 import { DEFAULT_STOP_GRACE_MS, exitedWithin, signalExitCode, type ExitStatus } from './exit-wait.js';
 import { transferBundlePath } from './package-root.js';
@@ -22,6 +22,7 @@ export function createLocalNode(options: LocalNodeOptions = {}): NodeHost {
     exec: execLocal,
     spawn: spawnLocal,
     forwardPorts: identityForwards,
+    forwardSockets: identitySockets,
     connectUnixSocket: connectLocalSocket,
     transferCommand: async () => Object.freeze([process.execPath, options.transferBundle ?? transferBundlePath()]),
     close: async () => {},
@@ -129,6 +130,10 @@ async function identityForwards(ports: readonly number[]): Promise<PortForwards>
     nodePorts: new Map(ports.map((port) => [port, port] as const)),
     close: async () => {},
   });
+}
+
+async function identitySockets(sockets: readonly string[]): Promise<SocketForwards> {
+  return Object.freeze({ nodeSockets: new Map(sockets.map((socket) => [socket, socket] as const)), close: async () => {} });
 }
 
 function checkedArgv(argv: readonly string[]): [string, ...string[]] {

@@ -33,6 +33,11 @@ export interface QemuNbdOptions {
    * disconnects (a probe with nbdinfo, a transfer reconnecting), which would look like a crash.
    */
   readonly persistent?: boolean;
+  /**
+   * NBD TLS with a pre-shared key (docs/instant-recovery.md#serving-on-a-port): the directory
+   * holding keys.psk (`USER:HEXKEY`, 0600); a client without that key is refused before any option.
+   */
+  readonly tlsPskDir?: string;
   /** The secret of an encrypted image named by a json: filename (a qcow2 file's own is found by itself). */
   readonly secret?: ImageSecret;
   /** Writes through QEMU's compress filter (docs/encryption.md#compression): whole clusters, each written once. */
@@ -78,6 +83,7 @@ export interface QemuNbd {
 }
 
 const STDERR_LIMIT = 16 * 1024;
+const TLS_ID = 'sendense-tls';
 // Unref'd: a stop() that won its race must not keep the CLI alive until the timeout ends.
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms).unref());
 
@@ -110,6 +116,7 @@ function qemuNbdCommand(options: QemuNbdOptions): { readonly argv: string[]; rea
     ...(options.cache !== undefined ? [`--cache=${options.cache}`] : []),
     ...(options.discard !== undefined ? [`--discard=${options.discard}`] : []),
     ...(options.persistent === false ? [] : ['--persistent']),
+    ...(options.tlsPskDir !== undefined ? ['--object', `tls-creds-psk,id=${TLS_ID},endpoint=server,dir=${options.tlsPskDir}`, `--tls-creds=${TLS_ID}`] : []),
     // A qcow2 with small L2 caches, whatever its size (image-opts.ts).
     ...image.args,
   ];
