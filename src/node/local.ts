@@ -8,6 +8,7 @@ import { LOCAL_NODE_ID, type ExecOptions, type ExecResult, type NodeHost, type N
 import { BoundedText, LineSplitter } from './output-lines.js';
 import { DEFAULT_STOP_GRACE_MS, exitedWithin, signalExitCode, type ExitStatus } from './exit-wait.js';
 import { transferBundlePath } from './package-root.js';
+import { childEnv } from '../process/child-env.js';
 
 export interface LocalNodeOptions {
   /** The node transfer bundle to run; default runners/dist/sendense-transfer.mjs of this package. */
@@ -37,7 +38,9 @@ export async function execLocal(argv: readonly string[], options: ExecOptions = 
     const result = await withSecretFd(options.secret, (fd) =>
       execa(file, args, {
         reject: false,
-        env: options.env,
+        // Never a secret of ours (docs/encryption.md#how-keys-work): only what the caller gives.
+        env: childEnv(options.env),
+        extendEnv: false,
         cancelSignal: options.signal,
         // Its own process group: a Ctrl+C in the terminal is ours to act on (a recovered domain's move
         // goes on, a thaw must finish), not a kill of the virsh or qemu-img under way.
@@ -73,7 +76,7 @@ const NEVER_RAN_ATTEMPTS = 100;
 function spawnLocal(argv: readonly string[], options: ExecOptions = {}): NodeProcess {
   const [file, ...args] = checkedArgv(argv);
   const child = spawnChild(file, args, {
-    env: { ...process.env, ...options.env },
+    env: childEnv(options.env),
     stdio: ['pipe', 'pipe', 'pipe'],
   });
   const lines = new LineSplitter();

@@ -11,6 +11,7 @@ import { qemuNbdImageArgs } from './image-opts.js';
 import { isProcessAlive, processListensOn, processStartTicks, signalProcess } from '../process/index.js';
 import { readNbdGreeting, type NbdAddress } from './nbd-greeting.js';
 import { qemuNbdEnv } from './qemu-nbd-env.js';
+import { childEnv } from '../process/child-env.js';
 
 export interface QemuNbdOptions {
   readonly file: string;
@@ -144,7 +145,7 @@ export async function startQemuNbd(options: QemuNbdOptions): Promise<QemuNbd> {
   const secretFd = secret === undefined ? undefined : openSecretFd(secret);
   let child: ReturnType<typeof spawn>;
   try {
-    child = spawn(command[0]!, command.slice(1), { stdio: ['ignore', 'ignore', 'pipe', ...(secretFd === undefined ? [] : [secretFd])], detached: true, env: qemuNbdEnv() });
+    child = spawn(command[0]!, command.slice(1), { stdio: ['ignore', 'ignore', 'pipe', ...(secretFd === undefined ? [] : [secretFd])], detached: true, env: qemuNbdEnv(childEnv()) });
   } finally {
     // qemu-nbd has its own copy (it reads the secret as it starts); ours goes at once.
     if (secretFd !== undefined) closeSync(secretFd);

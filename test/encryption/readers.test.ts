@@ -204,6 +204,27 @@ describe('serve', () => {
   });
 });
 
+describe('serve --key-env', () => {
+  it("keeps the key out of each qemu-nbd's environment, readable in /proc while it runs", async () => {
+    const hubConfig = writeHubConfig(ws.dir, ports);
+    const serve = serves.start([guest.vm, '--db', guest.db, '--hub-config', hubConfig, '--key-env', 'ENC_TEST_KEY'], 1, { ENC_TEST_KEY: guest.keyText });
+    const [disk] = await serve.serving;
+    expect(exportDifference(disk!.url, guest.copies[guest.ids.at(-1)!]!)).toBe('');
+    // serve itself was given the key in its environment; the qemu-nbd it started has neither the variable nor the key.
+    expect(readFileSync(`/proc/${serve.child.pid}/environ`, 'utf8').split('\0')).toContain(`ENC_TEST_KEY=${guest.keyText}`);
+    const servers = recordedProcesses(guest.db);
+    expect(servers).toHaveLength(1);
+    const environ = readFileSync(`/proc/${servers[0]!.pid}/environ`, 'utf8');
+    expect(environ).not.toContain(guest.keyText);
+    expect(environ.split('\0').map((entry) => entry.split('=')[0])).not.toContain('ENC_TEST_KEY');
+    serve.child.kill('SIGTERM');
+    const exit = await serve.exited;
+    guest.outputs.push({ exitCode: exit.code ?? -1, stdout: exit.stdout, stderr: exit.stderr });
+    expect(exit.code, exit.stderr).toBe(0);
+    expectNothingLeft();
+  });
+});
+
 describe('a mount directory', () => {
   it('is refused as the files are: one line, exit 2, before anything starts', async () => {
     const dir = path.join(ws.dir, 'mnt');

@@ -34,7 +34,7 @@ export interface RunningServe {
 }
 
 // Registers the cleanup; `db()` is read after each test (the processes a serve recorded there).
-export function useServes(db: () => string): { start(args: readonly string[], disks: number): RunningServe } {
+export function useServes(db: () => string): { start(args: readonly string[], disks: number, env?: Readonly<Record<string, string>>): RunningServe } {
   const started: ChildProcessWithoutNullStreams[] = [];
   afterEach(() => {
     for (const child of started.splice(0)) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
@@ -45,8 +45,8 @@ export function useServes(db: () => string): { start(args: readonly string[], di
     }
   });
   return {
-    start(args, disks) {
-      const child = spawn(process.execPath, [BIN, 'serve', ...args], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, CI: '1' } });
+    start(args, disks, env = {}) {
+      const child = spawn(process.execPath, [BIN, 'serve', ...args], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, CI: '1', ...env } });
       started.push(child);
       let stdout = '';
       let stderr = '';
