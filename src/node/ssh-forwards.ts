@@ -66,21 +66,25 @@ export class SshForwarder {
       await this.unbindSockets([...nodeSockets.values()], dir);
       throw new SendenseError(`${this.link.description}: cannot open a tunnel to a Unix socket (is AllowStreamLocalForwarding enabled in the node's sshd?): ${(error as Error).message}`);
     }
+    return Object.freeze({ nodeSockets, ...this.closing(() => this.unbindSockets([...nodeSockets.values()], dir)) });
+  }
+
+  // close() once, and the loss of this connection heard until then: the forwards live on it (a new
+  // connection does not bring them back).
+  private closing(unbind: () => Promise<void>): { close(): Promise<void>; onLost(listener: (error: SendenseError) => void): void } {
     let closed = false;
-    const link = this.link;
-    return Object.freeze({
-      nodeSockets,
+    return {
       close: async () => {
         if (closed) return;
         closed = true;
-        await this.unbindSockets([...nodeSockets.values()], dir);
+        await unbind();
       },
-      onLost: (listener: (error: SendenseError) => void) => {
-        link.onLost((error) => {
+      onLost: (listener) => {
+        this.link.onLost((error) => {
           if (!closed) listener(error);
         });
       },
-    });
+    };
   }
 
   private forwardInStreamLocal(nodeSocket: string): Promise<void> {
@@ -123,22 +127,7 @@ export class SshForwarder {
       await this.unbind([...nodePorts.values()]);
       throw error;
     }
-    let closed = false;
-    const link = this.link;
-    return Object.freeze({
-      nodePorts,
-      close: async () => {
-        if (closed) return;
-        closed = true;
-        await this.unbind([...nodePorts.values()]);
-      },
-      // The forwards live on this connection: its loss ends them (a new connection does not bring them back).
-      onLost: (listener: (error: SendenseError) => void) => {
-        link.onLost((error) => {
-          if (!closed) listener(error);
-        });
-      },
-    });
+    return Object.freeze({ nodePorts, ...this.closing(() => this.unbind([...nodePorts.values()])) });
   }
 
   // The same port number on the node when free there, else one the node picks.
