@@ -52,7 +52,7 @@ export function libvirtSource(source: LibvirtSource): BackupSource {
             virsh,
             exec,
             domain,
-            name,
+            { name, runId: previous.runId },
             facts.active,
             facts.checkpoints,
             disks.map((fact) => checkpointDisk(fact)),
@@ -172,7 +172,7 @@ async function snapshotShutOff(source: LibvirtSource, disks: readonly SourceDisk
   const covered = disks.filter((disk) => disk.changeId).map(checkpointDisk);
   const others = [...libvirtOf(disks[0]!).otherTargets, ...disks.filter((disk) => !disk.changeId).map((disk) => libvirtOf(disk).target)];
   await takeCheckpointRecord(source, name, covered, context);
-  await createCheckpointOffline(virsh, context.exec, source.domain, name, covered, others);
+  await createCheckpointOffline(virsh, context.exec, source.domain, { name, runId: context.runId }, covered, others);
   return { summary: `domain ${source.domain} is shut off: checkpoint ${name} added to ${covered.length} image(s)` };
 }
 
@@ -218,7 +218,7 @@ async function snapshotRunning(source: LibvirtSource, disks: readonly SourceDisk
   );
   const checkpointFile = `${dir}/checkpoint.xml`;
   if (name !== undefined) {
-    await writeNodeFile(context.exec, checkpointFile, checkpointXml(name, covered, others));
+    await writeNodeFile(context.exec, checkpointFile, checkpointXml(name, context.runId, covered, others));
     await takeCheckpointRecord(source, name, disks.filter((disk) => disk.changeId).map(checkpointDisk), context);
   }
   await context.record('backup-job', socket, { domain, uri });
