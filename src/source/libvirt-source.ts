@@ -110,6 +110,9 @@ export function libvirtSource(source: LibvirtSource): BackupSource {
     },
     async snapshot(disks, context) {
       const virsh = virshOn(context.exec, uri);
+      // A killed run's job would refuse this one ("already has a job running"): given back first.
+      const leftovers = await context.giveBackLeftovers((kind, facts) => LIBVIRT_RESOURCES.includes(kind) && facts.domain === domain && facts.uri === uri);
+      for (const line of leftovers) context.warn(`left by a run that was killed: ${line}`);
       const active = libvirtOf(disks[0]!).active;
       if ((await domainIsActive(virsh, domain)) !== active) {
         throw new SendenseError(`domain ${domain} was ${active ? 'shut off' : 'started'} while the backup was being prepared: run it again`);
@@ -147,6 +150,9 @@ export function libvirtSource(source: LibvirtSource): BackupSource {
     adoptResults: () => [],
   };
 }
+
+// What a run records on a domain (snapshotRunning, takeCheckpointRecord): doctor's to give back after a kill.
+const LIBVIRT_RESOURCES: readonly string[] = ['guest-freeze', 'backup-job', 'checkpoint', 'scratch-dir'];
 
 function byCheckpoint(superseded: readonly SupersededBitmap[]): Map<string, CheckpointDisk[]> {
   const names = new Map<string, CheckpointDisk[]>();
