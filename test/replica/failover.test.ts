@@ -212,10 +212,31 @@ describe('replicas', () => {
 });
 
 describe('failover', () => {
+  it('refuses while the source domain still runs: one line, exit 1, nothing started or recorded', async () => {
+    expect(guest.running()).toBe(true);
+    const before = repositoryDigests(replicaDir);
+    const definition = virsh('dumpxml', '--inactive', replicaDomain);
+    const result = await sendenseRun(['failover', plan, '--db', ws.db]);
+    expect(result.exitCode, `${result.stdout}\n${result.stderr}`).toBe(1);
+    expect(result.stderr.trim().split('\n')).toEqual([
+      `sendense-run: the source domain ${guest.name} on this host is running: a failover now would run two copies of one VM; shut it down first, or give --force if it must start anyway`,
+    ]);
+    expect(virshResult('domstate', replicaDomain).stdout.trim()).toBe('shut off');
+    expect(virsh('dumpxml', '--inactive', replicaDomain)).toBe(definition);
+    expect(tableRows(ws.db, 'replica_failovers')).toEqual([]);
+    expect(repositoryDigests(replicaDir)).toEqual(before);
+    const both = await sendenseRun(['failover', plan, '--test', '--force', '--db', ws.db]);
+    expect(both.exitCode).toBe(2);
+  }, 120_000);
+
   it('from an older point whose domain cannot start: says why, forgets the failover, removes its overlays, restores the definition', async () => {
     const before = repositoryDigests(replicaDir);
-    const result = await sendenseRun(['failover', plan, '--point', points[0]!, '--db', ws.db]);
+    // --force: the source still runs; said loudly before anything starts.
+    const result = await sendenseRun(['failover', plan, '--point', points[0]!, '--force', '--quiet', '--db', ws.db]);
     expect(result.exitCode, `${result.stdout}\n${result.stderr}`).toBe(1);
+    expect(result.stderr).toContain(
+      `WARNING: --force: the source domain ${guest.name} on this host is running, and the replica domain ${replicaDomain} starts beside it: two copies of one VM now run`,
+    );
     expect(result.stderr).toMatch(new RegExp(`cannot start the replica domain ${replicaDomain} on this host: .*${NO_SUCH_NETWORK}.*; no failover is recorded: the syncs of the plan go on`));
     expect(tableRows(ws.db, 'replica_failovers')).toEqual([]);
     expect(exists(path.join(replicaDir, `fvm-2000.failover-${points[0]}.qcow2`))).toBe(false);
@@ -228,10 +249,13 @@ describe('failover', () => {
   it('starts the replica domain from the newest point; a sync then refuses, and so does a second failover', async () => {
     // The standby's own definition without the interface the test above could not start with.
     virsh('detach-interface', replicaDomain, 'network', '--config');
+    // The original is lost: only then does a failover start without --force.
+    guest.destroy();
     const pointCounter = readCounter(replicaPath(2000), 0);
     const consoleFrom = replicaConsoleText().length;
     const result = await sendenseRun(['failover', plan, '--db', ws.db]);
     expect(result.exitCode, `${result.stdout}\n${result.stderr}`).toBe(0);
+    expect(result.stderr).not.toContain('WARNING');
     expect(result.stdout).toMatch(new RegExp(`^failed over fvm: domain ${replicaDomain} started on this host from point ${points[1]} of .* \\(\\d+:\\d\\d ago\\)$`, 'm'));
     expect(result.stdout).toContain('the syncs of plan failover-replica are stopped: a scheduled or manual run of it refuses (docs/replication.md#failover)');
     expect(virshResult('domstate', replicaDomain).stdout.trim()).toBe('running');
