@@ -4,7 +4,7 @@
 // on Ctrl+C or when the guest is gone, the replica byte for byte as it was; a real failover starts
 // the replica domain, after which a sync of the plan refuses; `replicas` lists the points.
 
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
@@ -48,9 +48,14 @@ beforeAll(async () => {
   mkdirSync(path.join(guest.dir, 'scratch'), { mode: 0o755 });
   // The VM's definition (what the replica domain is defined from; the running guest keeps its own)
   // gets an interface a test must drop, and a console file of its own: one file has one writer.
+  // It also shares a production directory with the guest (9p): a test domain must not get it.
+  mkdirSync(productionShare(), { mode: 0o755 });
   const definition = virsh('dumpxml', '--inactive', guest.name)
     .replace(path.join(guest.dir, 'console.log'), replicaConsole())
-    .replace('</devices>', `<interface type='network'><source network='${NO_SUCH_NETWORK}'/><model type='virtio'/></interface></devices>`);
+    .replace(
+      '</devices>',
+      `<interface type='network'><source network='${NO_SUCH_NETWORK}'/><model type='virtio'/></interface><filesystem type='mount' accessmode='mapped'><source dir='${productionShare()}'/><target dir='prodshare'/></filesystem></devices>`,
+    );
   writeFileSync(path.join(guest.dir, 'replica-domain.xml'), definition);
   virsh('define', path.join(guest.dir, 'replica-domain.xml'));
   plan = writeReplicatePlan({ name: 'failover-replica' });
@@ -104,6 +109,10 @@ async function runSync(file: string): Promise<string> {
 }
 
 const replicaConsole = () => path.join(guest.dir, 'replica-console.log');
+const productionShare = () => path.join(guest.dir, 'production-share');
+// A test domain's console: a file of its own beside the original's.
+const testConsole = () => path.join(guest.dir, `${testDomain}-replica-console.log`);
+const testConsoleText = () => (exists(testConsole()) ? readFileSync(testConsole(), 'utf8') : '');
 const replicaConsoleText = () => (exists(replicaConsole()) ? readFileSync(replicaConsole(), 'utf8') : '');
 const replicaPath = (key: number) => path.join(replicaDir, `fvm-${key}.qcow2`);
 const layer = (key: number, point: string) => path.join(replicaDir, `fvm-${key}.${point}.qcow2`);
@@ -113,6 +122,7 @@ describe('failover --test', () => {
     const before = repositoryDigests(replicaDir);
     // The guest resumes from vda's first counter (written first in a round, so it may lead the others by one).
     const pointCounter = readCounter(layer(2000, points[1]!), 0);
+    const productionConsole = replicaConsoleText();
     const run = startFailover(['failover', plan, '--test', '--db', ws.db]);
     const running = (await run.waitForEvent((event) => event.type === 'test-running')) as TestRunning;
     expect(running).toMatchObject({ domain: testDomain, pointId: points[1], network: false });
@@ -121,9 +131,13 @@ describe('failover --test', () => {
     expect(running.disks.map((disk) => disk.layer)).toEqual([layer(2000, points[1]!), layer(2001, points[1]!)]);
     // It runs the point: the guest goes on from the point's counter, writing into its overlay.
     await waitFor(() => readCounter(overlays[0]!, 64 * MiB) > pointCounter, 120_000, 'the test domain to write');
-    expect(replicaConsoleText()).toContain(`RESUME ${pointCounter}`);
+    expect(testConsoleText()).toContain(`RESUME ${pointCounter}`);
     expect(virshResult('domstate', testDomain).stdout.trim()).toBe('running');
-    expect(virsh('dumpxml', testDomain)).not.toContain('<interface');
+    // Beside the original it reaches none of its host resources: no network, share or console file.
+    const live = virsh('dumpxml', testDomain);
+    for (const held of ['<interface', '<filesystem', productionShare(), `'${replicaConsole()}'`]) expect(live, held).not.toContain(held);
+    expect(replicaConsoleText(), "nothing written into production's console file").toBe(productionConsole);
+    expect(readdirSync(productionShare())).toEqual([]);
     expect(virsh('dumpxml', '--inactive', replicaDomain)).toContain(NO_SUCH_NETWORK);
     // Meanwhile no failover: the replica domain could not write under the test's overlays.
     const failover = await sendenseRun(['failover', plan, '--db', ws.db]);
@@ -133,6 +147,8 @@ describe('failover --test', () => {
     const exit = await run.exited;
     expect(exit.exitCode, `${exit.stdout}\n${exit.stderr}`).toBe(0);
     expect(exit.stdout).toContain('"type":"test-ended"');
+    expect(exit.stderr).toContain(`host share ${productionShare()} (guest tag prodshare) left out: it is the original's`);
+    expect(exit.stderr).toContain(`serial 0: writes to ${testConsole()}, not the original's ${replicaConsole()}`);
     expect(virshResult('domstate', testDomain).status).not.toBe(0);
     for (const overlay of overlays) expect(exists(overlay), overlay).toBe(false);
     expect(repositoryDigests(replicaDir)).toEqual(before);
@@ -178,7 +194,10 @@ describe('failover --test', () => {
       expect(await node.sshd.killSessions()).not.toEqual([]);
       const exit = await run.exited;
       expect(exit.exitCode, `${exit.stdout}\n${exit.stderr}`).toBe(1);
-      expect(exit.stderr.trim().split('\n')).toHaveLength(1);
+      // One line for the failure; before it only the notes on what the test domain left out.
+      const lines = exit.stderr.trim().split('\n');
+      for (const line of lines.slice(0, -1)) expect(line).toMatch(/left out|not the original's/);
+      expect(lines.filter((line) => line.startsWith('sendense-run:'))).toHaveLength(1);
       expect(exit.stderr).toMatch(/the SSH connection to the replica node is gone .*: the test of .* ended; .* destroyed, its overlays removed/);
       expect(virshResult('domstate', testDomain).status).not.toBe(0);
       for (const disk of running.disks) expect(exists(disk.overlay), disk.overlay).toBe(false);
