@@ -29,11 +29,12 @@ const TEST_RUN_PLAN = 'failover-test';
 
 export const failoverCommand: CommandSpec = {
   name: 'failover',
-  usage: 'sendense-run failover PLAN.yaml [--point ID] [--test]',
+  usage: 'sendense-run failover PLAN.yaml [--point ID] [--test] [--force]',
   does: [
     'Start the replica domain of a replicate plan on the replica node from a point: from the newest, on',
     'replica.path; from an older one, on a new overlay per disk beside replica.path (no point is changed).',
     "The failover is recorded before the domain starts: from then on the plan's syncs refuse to run.",
+    'It refuses while the source domain still runs where its node answers: two copies of one VM.',
     'With --test: boot the point as a transient domain <replica.domain>-test with no network, its disks',
     'throwaway overlays beside replica.path, until Ctrl+C, SIGTERM, SIGHUP or the guest shuts itself',
     'off; then it is destroyed and its overlays removed. The replica, its syncs and the failover state',
@@ -42,12 +43,13 @@ export const failoverCommand: CommandSpec = {
   options: [
     { name: '--point', value: 'ID', help: 'a complete point of the plan (default: the newest; sendense-run replicas lists them)' },
     { name: '--test', help: 'a throwaway test boot with no network instead of the failover' },
+    { name: '--force', help: 'fail over although the source domain still runs (two copies of the VM run; said in a WARNING line)' },
   ],
   exitCodes: [
     { code: 0, when: 'failed over: the replica domain runs (or, with --test, the test ran and ended by Ctrl+C, SIGTERM, SIGHUP or the guest shutting off, all of it given back)' },
     {
       code: 1,
-      when: 'nothing started: the plan is failed over already, no such complete point, a sync holds the VM, the replica domain or a test of it runs already, the domain did not start (the failover is then forgotten again), or the replica node refused; with --test also a point the failed-over domain writes into, or the SSH connection to the replica node lost while the test ran (its domain is then destroyed when the node answers again)',
+      when: 'nothing started: the source domain still runs (without --force), the plan is failed over already, no such complete point, a sync holds the VM, the replica domain or a test of it runs already, the domain did not start (the failover is then forgotten again), or the replica node refused; with --test also a point the failed-over domain writes into, or the SSH connection to the replica node lost while the test ran (its domain is then destroyed when the node answers again)',
     },
     { code: 2, when: 'not a replicate plan, no replica domain in it, an invalid plan, or a usage error' },
     { code: 130, when: 'interrupted before the domain started (all it had taken given back)' },
@@ -58,8 +60,10 @@ export const failoverCommand: CommandSpec = {
 async function runFailover(cli: CliContext, args: readonly string[]): Promise<number> {
   const point = takeOption(args, '--point');
   const test = takeFlag(point.rest, '--test');
-  rejectUnknownOptions(test.rest, failoverCommand);
-  const [file, ...extra] = test.rest;
+  const force = takeFlag(test.rest, '--force');
+  rejectUnknownOptions(force.rest, failoverCommand);
+  const [file, ...extra] = force.rest;
+  if (force.present && test.present) throw usageError('--force is for a real failover: a test (--test) never starts beside the source as the replica domain');
   if (file === undefined) throw usageError(`failover needs a replicate plan file (usage: ${failoverCommand.usage})`);
   if (extra.length > 0) throw usageError(`failover takes one plan file (got '${extra[0]}' too)`);
   const plan = await loadPlanForRun(file, process.env);
@@ -72,13 +76,13 @@ async function runFailover(cli: CliContext, args: readonly string[]): Promise<nu
   if (!isPostgresUrl(cli.dbPath) && !existsSync(cli.dbPath)) throw new SendenseError(`no state database at ${cli.dbPath}: plan ${plan.name} has no replica point there (give --db or $SENDENSE_DB)`);
   const store = await openStore(cli.dbPath, { hub: hub.name });
   try {
-    return test.present ? await testFailover(cli, store, plan, point.value) : await failOverNow(cli, store, plan, point.value);
+    return test.present ? await testFailover(cli, store, plan, point.value) : await failOverNow(cli, store, plan, point.value, force.present);
   } finally {
     await store.close();
   }
 }
 
-async function failOverNow(cli: CliContext, store: Store, plan: ReplicatePlan, pointId: string | undefined): Promise<number> {
+async function failOverNow(cli: CliContext, store: Store, plan: ReplicatePlan, pointId: string | undefined, force: boolean): Promise<number> {
   await refuseFailedOver(store, plan);
   const record = { plan: plan.name, kind: 'failover', trigger: 'manual', planFile: plan.origin.file } as const;
   return withRecordedRun(cli, store, { record, stopOnSignal: { note: 'stopping (a failover already recorded finishes first)' } }, async (run) => {
@@ -90,8 +94,14 @@ async function failOverNow(cli: CliContext, store: Store, plan: ReplicatePlan, p
     try {
       await finishUnfinishedPoints(store, plan.name, execOn(node), (message) => note(cli, message));
       const point = await choosePoint(store, plan.name, pointId);
-      const done = await failOver(store, node, plan, point, run.id, run.signal);
-      await store.noteRun(run.id, `failed over to point ${point.id}: ${done.domain} started on ${done.node}`);
+      let forced: string | undefined;
+      // Loud whatever --quiet says: two copies of one VM now run.
+      const warn = (line: string) => {
+        forced = line;
+        cli.stderr.write(`${line}\n`);
+      };
+      const done = await failOver(store, node, plan, point, run.id, run.signal, { force, warn });
+      await store.noteRun(run.id, `failed over to point ${point.id}: ${done.domain} started on ${done.node}${forced === undefined ? '' : ' beside the source, which still ran (--force)'}`);
       printFailedOver(cli, plan, done);
     } finally {
       await node.close();

@@ -3,8 +3,6 @@
 // this order: recoveries first (a recovered domain may still read a dead run's qemu-nbd), then
 // processes (a merge resumes only once the dead run's qemu-nbd is stopped), runs last.
 
-import { hostname } from 'node:os';
-import { createLocalNode } from '../node/local.js';
 import type { Store } from '../store/index.js';
 import { deadRunsSweeper } from './dead-runs.js';
 import { diskSlotsSweeper } from './disk-slots.js';
@@ -19,8 +17,8 @@ import { portLeasesSweeper } from './port-leases.js';
 import { processesSweeper } from './processes.js';
 import { recoveriesSweeper } from './recoveries.js';
 import { runFilesSweeper } from './run-files.js';
-import { runLiveness } from './run-liveness.js';
-import type { DoctorContext, Finding, Sweeper } from './sweeper.js';
+import { doctorPass } from './doctor-context.js';
+import type { Finding, Sweeper } from './sweeper.js';
 import { unfinishedBackupsSweeper } from './unfinished-backups.js';
 import { vmLocksSweeper } from './vm-locks.js';
 
@@ -58,32 +56,7 @@ export interface DoctorReport {
 }
 
 export async function runDoctor(store: Store, stateDatabase: string, dryRun: boolean, sweepers: readonly Sweeper[] = SWEEPERS): Promise<DoctorReport> {
-  const findings: Finding[] = [];
-  const here = hostname();
-  const { deadRuns, liveRuns, isLive } = await runLiveness(store, here);
-  const doctor: DoctorContext = {
-    store,
-    stateDatabase,
-    here,
-    local: createLocalNode(),
-    deadRuns,
-    isLive,
-    kept: new Set(),
-    // "would …" in a dry run, "…: done" after, "could not …" with the reason.
-    async act(what, action, work) {
-      if (dryRun) {
-        findings.push({ what, action: `would ${action}`, ok: true });
-        return;
-      }
-      try {
-        await work();
-        findings.push({ what, action: `${action}: done`, ok: true });
-      } catch (error) {
-        findings.push({ what, action: `could not ${action}: ${(error as Error).message}`, ok: false });
-      }
-    },
-    report: (what, action, ok = true) => findings.push({ what, action, ok }),
-  };
+  const { doctor, findings, liveRuns } = await doctorPass(store, stateDatabase, dryRun);
   for (const sweeper of sweepers) await sweeper.sweep(doctor);
   return { findings, notes: [...liveRuns].map((id) => `run ${id} is still running: left alone`) };
 }

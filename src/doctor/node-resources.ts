@@ -13,8 +13,9 @@ import { removeScratchDir } from '../libvirt/scratch-dir.js';
 import { virshOn } from '../libvirt/virsh.js';
 import { LOCAL_NODE_ID, type NodeHost } from '../node/node.js';
 import type { NodeSpec } from '../plan/types.js';
-import type { Backup, NodeResource, ReplicaPoint } from '../store/index.js';
-import type { DoctorContext, Sweeper } from './sweeper.js';
+import type { Backup, NodeResource, ReplicaPoint, Store } from '../store/index.js';
+import { doctorPass } from './doctor-context.js';
+import type { DoctorContext, Finding, Sweeper } from './sweeper.js';
 import { RECOVERY_RESOURCE } from '../kinds/recover/recover-run.js';
 import { finishReplicaPoints, REPLICA_POINT_RESOURCE } from './replica-points.js';
 import { COPY_PARTIAL_RESOURCE, partialFiles, removePartialFile } from '../copy/partial-files.js';
@@ -34,10 +35,7 @@ export const nodeResourcesSweeper: Sweeper = {
   // A dead sync's points are finished (or failed) from its 'replica-point' record.
   tables: ['node_resources', 'replica_points', 'replica_point_disks'],
   async sweep(doctor) {
-    const left: NodeResource[] = [];
-    for (const resource of await doctor.store.allNodeResources()) {
-      if (resource.kind !== RECOVERY_RESOURCE && !(await doctor.isLive(resource.runId))) left.push(resource);
-    }
+    const left = await deadRunResources(doctor, () => true);
     if (left.length === 0) return;
     for (const node of new Set(left.map((resource) => resource.node))) {
       const here = left.filter((resource) => resource.node === node).sort((a, b) => ORDER.indexOf(a.kind) - ORDER.indexOf(b.kind));
@@ -58,6 +56,24 @@ export const nodeResourcesSweeper: Sweeper = {
     }
   },
 };
+
+// What dead runs left on `host` that `match` names (the domain a run is about to use), given back as
+// doctor would: a killed run's backup job must not refuse every later run (docs/how-it-works.md#libvirt-domains).
+export async function giveBackLeftovers(store: Store, host: NodeHost, match: (resource: NodeResource) => boolean): Promise<readonly Finding[]> {
+  // No state database tag: only node resources are given back here, never processes.
+  const { doctor, findings } = await doctorPass(store, '', false);
+  for (const resource of await deadRunResources(doctor, (resource) => resource.node === host.id && match(resource))) await giveBack(doctor, host, resource);
+  return findings;
+}
+
+// The recorded resources of runs that are over or dead, in the order they are given back.
+async function deadRunResources(doctor: DoctorContext, match: (resource: NodeResource) => boolean): Promise<NodeResource[]> {
+  const left: NodeResource[] = [];
+  for (const resource of await doctor.store.allNodeResources()) {
+    if (resource.kind !== RECOVERY_RESOURCE && match(resource) && !(await doctor.isLive(resource.runId))) left.push(resource);
+  }
+  return left.sort((a, b) => ORDER.indexOf(a.kind) - ORDER.indexOf(b.kind));
+}
 
 async function giveBack(doctor: DoctorContext, host: NodeHost, resource: NodeResource): Promise<void> {
   const { store } = doctor;

@@ -10,6 +10,7 @@ import { parseDomainXml } from '../libvirt/domain-xml.js';
 import { replaceDiskImages } from '../libvirt/recovered-domain-xml.js';
 import { defineReplicaDomain, replicaDomainState, replicaDomainXml } from '../libvirt/replica-domain.js';
 import { virshMessage, virshOn, type NodeExec, type Virsh } from '../libvirt/virsh.js';
+import { createLocalNode } from '../node/local.js';
 import type { NodeHost } from '../node/node.js';
 import type { ReplicatePlan } from '../plan/types.js';
 import { createLayer, existingFiles, removeLayers, sameFile } from '../replica/replica-files.js';
@@ -17,6 +18,9 @@ import { failoverOverlay, isReplicaImage } from '../replica/replica-layout.js';
 import type { ReplicaPoint, Store } from '../store/index.js';
 import { execOn } from '../replica/replica-node.js';
 import { testDomainName } from './test-domain.js';
+
+// How long a source node may take to answer before the original is taken as lost.
+const SOURCE_ANSWER_MS = 10_000;
 
 export interface FailedOverDisk {
   readonly key: number;
@@ -40,8 +44,16 @@ export interface FailedOver {
   readonly notes: readonly string[];
 }
 
+/** How a failover treats an original that still runs. */
+export interface FailOverOptions {
+  /** --force: start the replica domain beside a source domain that still runs. */
+  readonly force: boolean;
+  /** Said before anything starts, whatever --quiet says. */
+  warn(line: string): void;
+}
+
 // `signal` (Ctrl+C) stops it before the failover is recorded, never after.
-export async function failOver(store: Store, node: NodeHost, plan: ReplicatePlan, point: ReplicaPoint, runId: string, signal: AbortSignal): Promise<FailedOver> {
+export async function failOver(store: Store, node: NodeHost, plan: ReplicatePlan, point: ReplicaPoint, runId: string, signal: AbortSignal, options: FailOverOptions): Promise<FailedOver> {
   const domain = plan.replica.domain!;
   const exec = execOn(node);
   const virsh = virshOn(exec, plan.replica.uri);
@@ -53,6 +65,13 @@ export async function failOver(store: Store, node: NodeHost, plan: ReplicatePlan
   const test = testDomainName(domain);
   if ((await virsh.attempt(['domstate', test])).exitCode === 0)
     throw new SendenseError(`a failover test of this replica runs on ${node.description} (domain ${test}): end it first (Ctrl+C where it runs, or sendense-run doctor if it was killed)`);
+  const original = await runningSource(plan);
+  if (original !== undefined) {
+    if (!options.force) {
+      throw new SendenseError(`${original}: a failover now would run two copies of one VM; shut it down first, or give --force if it must start anyway`);
+    }
+    options.warn(`WARNING: --force: ${original}, and the replica domain ${domain} starts beside it: two copies of one VM now run`);
+  }
   const newest = (await store.latestCompleteReplicaPoint(plan.name))?.id === point.id;
   const undo = new UndoStack();
   try {
@@ -73,6 +92,28 @@ export async function failOver(store: Store, node: NodeHost, plan: ReplicatePlan
     // A bug keeps its stack; an interruption stays one.
     if (!isSendenseError(error) || error === signal.reason) throw error;
     throw new SendenseError([`${error.message}; ${after}`, ...left].join('; '), { cause: error });
+  }
+}
+
+// The source domain, if it still runs and its node answers, said in one phrase: then the replica
+// would be a second copy of a VM that is not lost. A node that does not answer is taken as lost.
+async function runningSource(plan: ReplicatePlan): Promise<string | undefined> {
+  const source = plan.vm.source;
+  // Only a libvirt source is a domain that can be asked whether it runs.
+  if (source.type !== 'libvirt') return undefined;
+  let node: NodeHost;
+  try {
+    node = plan.node === undefined ? createLocalNode() : await (await import('../node/ssh.js')).connectSshNode(plan.node, { readyTimeoutMs: SOURCE_ANSWER_MS });
+  } catch {
+    return undefined;
+  }
+  try {
+    const state = await virshOn(execOn(node), source.uri).attempt(['domstate', source.domain]);
+    const text = state.stdout.trim();
+    if (state.exitCode !== 0 || text === '' || /^(shut off|crashed)$/.test(text)) return undefined;
+    return `the source domain ${source.domain} on ${node.description} is ${text}`;
+  } finally {
+    await node.close();
   }
 }
 

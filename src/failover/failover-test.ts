@@ -6,6 +6,7 @@
 
 import { UndoStack, type UndoOutcome } from '../engine/undo-stack.js';
 import { isSendenseError, SendenseError } from '../errors.js';
+import { withoutHostResources } from '../libvirt/recovered-domain-xml.js';
 import { replicaDomainXml, withoutInterfaces } from '../libvirt/replica-domain.js';
 import { virshOn } from '../libvirt/virsh.js';
 import type { NodeHost } from '../node/node.js';
@@ -63,7 +64,10 @@ export async function startFailoverTest(store: Store, node: NodeHost, plan: Repl
     definition: plan.replica.definition,
     disks: point.disks.map((disk, i) => ({ key: disk.diskKey, source: disk.source, image: disks[i]!.overlay })),
   });
-  const xml = withoutInterfaces(made.xml);
+  // Beside the original: none of its networks, shares, files, devices or ports.
+  const beside = withoutHostResources(withoutInterfaces(made.xml));
+  const xml = beside.xml;
+  const notes = [...made.notes, ...beside.notes];
   signal.throwIfAborted();
 
   const undo = new UndoStack();
@@ -78,7 +82,7 @@ export async function startFailoverTest(store: Store, node: NodeHost, plan: Repl
     const watch = watchDomain(node, plan.replica.uri, domain);
     // The watch first: it must not take the domain's end for a lost link.
     undo.push({ what: `stop watching ${domain}`, when: 'always', step: 'failover', run: () => watch.stop() });
-    return Object.freeze({ domain, node: node.description, point, disks: Object.freeze(disks), notes: made.notes, ended: watch.ended, stop: () => undo.unwind() });
+    return Object.freeze({ domain, node: node.description, point, disks: Object.freeze(disks), notes, ended: watch.ended, stop: () => undo.unwind() });
   } catch (error) {
     const failed = (await undo.unwind()).filter((outcome) => outcome.error !== undefined);
     if (failed.length === 0 || !isSendenseError(error)) throw error;

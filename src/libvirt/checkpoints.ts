@@ -3,10 +3,12 @@
 // deletes them only on a running domain; for a shut-off one we change the bitmaps in the images
 // with qemu-img and tell libvirt with a redefined checkpoint (metadata only).
 
+import { DOMParser } from '@xmldom/xmldom';
 import { SendenseError } from '../errors.js';
 import { bitmapProblem } from '../qemu/bitmap-health.js';
 import { bitmapAdd, bitmapRemove, imageInfo } from '../qemu/index.js';
 import { domainIsActive } from './domain.js';
+import { firstChild } from './domain-xml.js';
 import type { NodeExec, Virsh } from './virsh.js';
 import { virshMessage, xmlText } from './virsh.js';
 
@@ -16,32 +18,52 @@ export interface CheckpointDisk {
   readonly path: string;
 }
 
+// The <description> only our checkpoints carry: it names the run that made it, so a checkpoint
+// deleted and re-created under our name is not taken for ours (docs/how-it-works.md#libvirt-domains).
+export function checkpointMarker(runId: string): string {
+  return `sendense-run backup, run ${runId}`;
+}
+
+// What checkpoints made before the marker named the run say: still ours (no other tool writes it).
+const OLD_MARKER = 'sendense-run backup';
+
 // <domaincheckpoint>: a bitmap on the covered disks, explicitly none on every other disk of the domain.
-export function checkpointXml(name: string, covered: readonly string[], others: readonly string[], redefine?: { readonly createdAt: number }): string {
+export function checkpointXml(name: string, runId: string, covered: readonly string[], others: readonly string[], redefine?: { readonly createdAt: number }): string {
   const disks = [
     ...covered.map((target) => `<disk name='${xmlText(target)}' checkpoint='bitmap'${redefine ? ` bitmap='${xmlText(name)}'` : ''}/>`),
     ...others.map((target) => `<disk name='${xmlText(target)}' checkpoint='no'/>`),
   ];
   const created = redefine ? `<creationTime>${redefine.createdAt}</creationTime>` : '';
-  return `<domaincheckpoint><name>${xmlText(name)}</name><description>sendense-run backup</description>${created}<disks>${disks.join('')}</disks></domaincheckpoint>\n`;
+  return `<domaincheckpoint><name>${xmlText(name)}</name><description>${xmlText(checkpointMarker(runId))}</description>${created}<disks>${disks.join('')}</disks></domaincheckpoint>\n`;
 }
 
-// Why the checkpoint `name` cannot say what changed since it, if it cannot.
+// The description of a checkpoint as `virsh checkpoint-dumpxml` prints it ('' when it has none).
+function checkpointDescription(xml: string): string {
+  const root = new DOMParser({ onError: () => undefined }).parseFromString(xml, 'text/xml').documentElement;
+  return (root ? firstChild(root, 'description')?.textContent : undefined)?.trim() ?? '';
+}
+
+// Why the checkpoint `name`, made by run `runId`, cannot say what changed since it, if it cannot.
 export async function checkpointProblem(
   virsh: Virsh,
   exec: NodeExec,
   domain: string,
-  name: string,
+  checkpoint: { readonly name: string; readonly runId: string },
   active: boolean,
   known: readonly string[],
   disks: readonly CheckpointDisk[],
 ): Promise<string | undefined> {
+  const { name, runId } = checkpoint;
   if (!known.includes(name)) return `checkpoint '${name}' is not on domain ${domain} (deleted, or the domain was redefined without it)`;
-  if (active) {
-    // --size asks QEMU for each bitmap: a missing or broken one is an error.
-    const result = await virsh.attempt(['checkpoint-dumpxml', domain, name, '--size']);
-    return result.exitCode === 0 ? undefined : `checkpoint '${name}' of domain ${domain} is unusable: ${virshMessage(result)}`;
+  // Running, --size asks QEMU for each bitmap: a missing or broken one is an error.
+  const dumped = await virsh.attempt(['checkpoint-dumpxml', domain, name, '--no-domain', ...(active ? ['--size'] : [])]);
+  if (dumped.exitCode !== 0) return `checkpoint '${name}' of domain ${domain} is unusable: ${virshMessage(dumped)}`;
+  const description = checkpointDescription(dumped.stdout);
+  if (description !== checkpointMarker(runId) && description !== OLD_MARKER) {
+    // Its bitmap tracks writes only since it was re-created: the writes before are in no backup.
+    return `checkpoint '${name}' of domain ${domain} is not the one run ${runId} made (deleted and re-created under its name?)`;
   }
+  if (active) return undefined;
   for (const disk of disks) {
     const info = await imageInfo(disk.path, { runner: (argv) => exec(argv), forceShare: true }).catch((error: unknown) => {
       throw new SendenseError((error as Error).message);
@@ -55,11 +77,20 @@ export async function checkpointProblem(
 }
 
 // A shut-off domain: the bitmap in every covered image, then the checkpoint in libvirt's metadata.
-export async function createCheckpointOffline(virsh: Virsh, exec: NodeExec, domain: string, name: string, disks: readonly CheckpointDisk[], others: readonly string[]): Promise<void> {
+export async function createCheckpointOffline(
+  virsh: Virsh,
+  exec: NodeExec,
+  domain: string,
+  checkpoint: { readonly name: string; readonly runId: string },
+  disks: readonly CheckpointDisk[],
+  others: readonly string[],
+): Promise<void> {
+  const { name, runId } = checkpoint;
   const runner = (argv: readonly string[]) => exec(argv);
   for (const disk of disks) await bitmapAdd(disk.path, name, runner);
   const xml = checkpointXml(
     name,
+    runId,
     disks.map((disk) => disk.target),
     others,
     { createdAt: Math.floor(Date.now() / 1000) },

@@ -2,6 +2,7 @@
 // renamed, without its UUID and MAC addresses (libvirt makes new ones), each recovered disk on its
 // overlay, and no other writable disk (two domains must never write one image).
 
+import { posix } from 'node:path';
 import { DOMParser, XMLSerializer, type Element } from '@xmldom/xmldom';
 import type { RecoverDefinition } from '../plan/types.js';
 import { children, compareTargets, firstChild } from './domain-xml.js';
@@ -135,4 +136,155 @@ function setChildText(parent: Element, name: string, text: string): void {
   if (element === undefined) throw new Error(`the domain XML has no <${name}>`);
   while (element.firstChild) element.removeChild(element.firstChild);
   element.appendChild(parent.ownerDocument!.createTextNode(text));
+}
+
+/** A definition made safe to run beside the original, and what was changed, one line each. */
+export interface BesideOriginal {
+  readonly xml: string;
+  readonly notes: readonly string[];
+}
+
+// Character devices of these types reach nothing of the host's own (a new pty, a display's channel).
+const PRIVATE_CHAR_TYPES = new Set(['pty', 'null', 'vc', 'spicevmc', 'spiceport', 'qemu-vdagent', 'dbus']);
+// Devices that hand the guest something of the host: the original holds them, and a copy must not write into them.
+const HOST_DEVICES: Readonly<Record<string, string>> = {
+  hostdev: 'host device',
+  redirdev: 'redirected host device',
+  smartcard: 'smartcard',
+  shmem: 'shared memory device',
+};
+
+// The definition without the original's host resources (docs/instant-recovery.md, docs/replication.md#testing-a-failover):
+// shares, host devices, the files, sockets and ports of serials, consoles, channels and logs, a fixed
+// display port or socket, the NVRAM file, a fixed vsock CID, qemu:commandline. A domain that runs
+// beside the original must not write into its directories, files or devices, nor take its ports.
+export function withoutHostResources(xml: string): BesideOriginal {
+  const document = new DOMParser({ onError: () => undefined }).parseFromString(xml, 'text/xml');
+  const domain = document.documentElement;
+  if (domain === null || domain.nodeName !== 'domain') throw new Error('not a libvirt domain XML document');
+  const notes: string[] = [];
+  const devices = firstChild(domain, 'devices');
+  for (const device of devices === undefined ? [] : elementChildren(devices)) {
+    const name = device.nodeName;
+    if (name === 'filesystem') {
+      devices!.removeChild(device);
+      notes.push(`host share ${describeSource(device)} (guest tag ${firstChild(device, 'target')?.getAttribute('dir') ?? '?'}) left out: it is the original's`);
+    } else if (HOST_DEVICES[name] !== undefined || (name === 'input' && ['passthrough', 'evdev'].includes(device.getAttribute('type') ?? ''))) {
+      devices!.removeChild(device);
+      notes.push(`${HOST_DEVICES[name] ?? 'host input device'} ${describeSource(device)} left out: it is the original's`);
+    } else if (name === 'tpm' && firstChild(device, 'backend')?.getAttribute('type') === 'passthrough') {
+      devices!.removeChild(device);
+      notes.push("the host's TPM (passthrough) left out: it is the original's");
+    } else if (name === 'disk' && (device.getAttribute('device') === 'lun' || (device.getAttribute('device') === 'floppy' && firstChild(device, 'readonly') === undefined))) {
+      devices!.removeChild(device);
+      notes.push(`${device.getAttribute('device')} ${targetOf(device)} (${sourcePath(device) ?? 'no source'}) left out: it is the original's`);
+    } else if (name === 'rng' && firstChild(device, 'backend')?.getAttribute('model') === 'egd') {
+      devices!.removeChild(device);
+      notes.push("random number source from the host's EGD daemon left out: it is the original's");
+    } else if (['serial', 'console', 'parallel', 'channel'].includes(name)) {
+      privateCharDevice(devices!, device, childText(domain, 'name'), notes);
+    } else if (name === 'graphics') {
+      privateGraphics(device, notes);
+    } else if (name === 'vsock') {
+      const cid = firstChild(device, 'cid');
+      if (cid !== undefined && cid.getAttribute('auto') === 'no') {
+        cid.setAttribute('auto', 'yes');
+        cid.removeAttribute('address');
+        notes.push("vsock: a new CID, not the original's fixed one");
+      }
+    }
+  }
+  const nvram = firstChild(firstChild(domain, 'os') ?? domain, 'nvram');
+  if (nvram !== undefined && (nvram.textContent ?? '').trim() !== '') {
+    notes.push(`UEFI variables: a new NVRAM file, not the original's ${(nvram.textContent ?? '').trim()}`);
+    while (nvram.firstChild) nvram.removeChild(nvram.firstChild);
+  }
+  for (const commandline of elementChildren(domain).filter((element) => element.localName === 'commandline')) {
+    domain.removeChild(commandline);
+    notes.push("qemu:commandline left out: its arguments may name the original's files or ports");
+  }
+  return { xml: new XMLSerializer().serializeToString(document), notes };
+}
+
+// A serial, console, parallel port or channel of its own: a file (or log) beside the original's,
+// named after the new domain; a pty instead of a device, pipe, socket or port; a guest agent's
+// socket one libvirt makes for the new domain. A channel on anything else of the host is left out.
+function privateCharDevice(devices: Element, device: Element, domain: string, notes: string[]): void {
+  const name = device.nodeName;
+  const target = firstChild(device, 'target');
+  const which = `${name} ${target?.getAttribute('name') ?? target?.getAttribute('port') ?? ''}`.trim();
+  for (const log of children(device, 'log')) {
+    const file = log.getAttribute('file');
+    if (file === null) continue;
+    log.setAttribute('file', ownFile(file, domain));
+    notes.push(`${which}: logs to ${ownFile(file, domain)}, not the original's ${file}`);
+  }
+  const type = device.getAttribute('type') ?? 'pty';
+  if (PRIVATE_CHAR_TYPES.has(type)) return;
+  const sources = children(device, 'source');
+  if (type === 'file' && name !== 'channel') {
+    for (const source of sources) {
+      const file = source.getAttribute('path');
+      if (file === null) continue;
+      source.setAttribute('path', ownFile(file, domain));
+      notes.push(`${which}: writes to ${ownFile(file, domain)}, not the original's ${file}`);
+    }
+    return;
+  }
+  const was = `${type} ${sources.map((source) => source.getAttribute('path') ?? `${source.getAttribute('host') ?? ''}:${source.getAttribute('service') ?? ''}`).join(', ')}`.trim();
+  if (name === 'channel') {
+    // A virtio channel on a unix socket with no path gets a socket of its own from libvirt.
+    if (type === 'unix' && target?.getAttribute('type') === 'virtio') {
+      if (sources.some((source) => source.hasAttribute('path'))) {
+        for (const source of sources) device.removeChild(source);
+        notes.push(`${which}: a socket of its own, not the original's ${was}`);
+      }
+      return;
+    }
+    devices.removeChild(device);
+    notes.push(`${which} (${was}) left out: it is the original's`);
+    return;
+  }
+  for (const source of sources) device.removeChild(source);
+  for (const protocol of children(device, 'protocol')) device.removeChild(protocol);
+  device.setAttribute('type', 'pty');
+  notes.push(`${which}: a pty, not the original's ${was}`);
+}
+
+// The new domain's own file beside one of the original's: <dir>/<domain>-<name>.
+function ownFile(original: string, domain: string): string {
+  return posix.join(posix.dirname(original), `${domain}-${posix.basename(original)}`);
+}
+
+// A display on a port (or socket) libvirt chooses, not the original's fixed one.
+function privateGraphics(graphics: Element, notes: string[]): void {
+  const fixedPort = graphics.getAttribute('autoport') === 'no' || ['port', 'tlsPort', 'websocket'].some((name) => graphics.hasAttribute(name) && graphics.getAttribute(name) !== '-1');
+  const sockets = [graphics, ...children(graphics, 'listen')].filter((element) => element.hasAttribute('socket'));
+  if (!fixedPort && sockets.length === 0) return;
+  for (const name of ['port', 'tlsPort', 'websocket']) graphics.removeAttribute(name);
+  for (const element of sockets) element.removeAttribute('socket');
+  for (const listen of children(graphics, 'listen')) if (listen.getAttribute('type') === 'socket') graphics.removeChild(listen);
+  graphics.setAttribute('autoport', 'yes');
+  notes.push(`${graphics.getAttribute('type') ?? 'graphics'} display: a port libvirt chooses, not the original's fixed port or socket`);
+}
+
+function elementChildren(parent: Element): Element[] {
+  const found: Element[] = [];
+  for (let node = parent.firstChild; node !== null; node = node.nextSibling) if (node.nodeType === 1) found.push(node as Element);
+  return found;
+}
+
+// What a device's <source> names on the host: a directory, file, device, address or name.
+function describeSource(device: Element): string {
+  const source = firstChild(device, 'source');
+  if (source === undefined) return `(${device.getAttribute('type') ?? 'no source'})`;
+  const address = firstChild(source, 'address');
+  const named = ['dir', 'file', 'dev', 'path', 'name', 'evdev'].map((name) => source.getAttribute(name)).find(Boolean);
+  if (named) return named;
+  if (address !== undefined) return [...Array.from({ length: address.attributes.length }, (_, i) => address.attributes.item(i)!)].map((attribute) => `${attribute.name}=${attribute.value}`).join(' ');
+  return `(${device.getAttribute('type') ?? 'host'})`;
+}
+
+function childText(parent: Element, name: string): string {
+  return (firstChild(parent, name)?.textContent ?? '').trim();
 }

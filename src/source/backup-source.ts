@@ -49,6 +49,8 @@ export interface SnapshotContext {
   /** Recorded in the state database before it is taken, so doctor finds it after a kill -9; forgotten once given back. */
   record(kind: string, name: string, facts: Readonly<Record<string, unknown>>): Promise<void>;
   forget(kind: string, name: string): Promise<void>;
+  /** Gives back what runs that are over or dead recorded on the node (`match`: the source's own), as doctor would; says what it did. */
+  giveBackLeftovers(match: (kind: string, facts: Readonly<Record<string, unknown>>) => boolean): Promise<readonly string[]>;
   warn(message: string): void;
   info(message: string): void;
   /** Starts a program on the node whose stdin is its lifeline (the guest-thaw watchdog). */

@@ -52,7 +52,7 @@ export function libvirtSource(source: LibvirtSource): BackupSource {
             virsh,
             exec,
             domain,
-            name,
+            { name, runId: previous.runId },
             facts.active,
             facts.checkpoints,
             disks.map((fact) => checkpointDisk(fact)),
@@ -110,6 +110,9 @@ export function libvirtSource(source: LibvirtSource): BackupSource {
     },
     async snapshot(disks, context) {
       const virsh = virshOn(context.exec, uri);
+      // A killed run's job would refuse this one ("already has a job running"): given back first.
+      const leftovers = await context.giveBackLeftovers((kind, facts) => LIBVIRT_RESOURCES.includes(kind) && facts.domain === domain && facts.uri === uri);
+      for (const line of leftovers) context.warn(`left by a run that was killed: ${line}`);
       const active = libvirtOf(disks[0]!).active;
       if ((await domainIsActive(virsh, domain)) !== active) {
         throw new SendenseError(`domain ${domain} was ${active ? 'shut off' : 'started'} while the backup was being prepared: run it again`);
@@ -148,6 +151,9 @@ export function libvirtSource(source: LibvirtSource): BackupSource {
   };
 }
 
+// What a run records on a domain (snapshotRunning, takeCheckpointRecord): doctor's to give back after a kill.
+const LIBVIRT_RESOURCES: readonly string[] = ['guest-freeze', 'backup-job', 'checkpoint', 'scratch-dir'];
+
 function byCheckpoint(superseded: readonly SupersededBitmap[]): Map<string, CheckpointDisk[]> {
   const names = new Map<string, CheckpointDisk[]>();
   for (const entry of superseded) names.set(entry.name, [...(names.get(entry.name) ?? []), { target: '', path: entry.path }]);
@@ -172,7 +178,7 @@ async function snapshotShutOff(source: LibvirtSource, disks: readonly SourceDisk
   const covered = disks.filter((disk) => disk.changeId).map(checkpointDisk);
   const others = [...libvirtOf(disks[0]!).otherTargets, ...disks.filter((disk) => !disk.changeId).map((disk) => libvirtOf(disk).target)];
   await takeCheckpointRecord(source, name, covered, context);
-  await createCheckpointOffline(virsh, context.exec, source.domain, name, covered, others);
+  await createCheckpointOffline(virsh, context.exec, source.domain, { name, runId: context.runId }, covered, others);
   return { summary: `domain ${source.domain} is shut off: checkpoint ${name} added to ${covered.length} image(s)` };
 }
 
@@ -218,7 +224,7 @@ async function snapshotRunning(source: LibvirtSource, disks: readonly SourceDisk
   );
   const checkpointFile = `${dir}/checkpoint.xml`;
   if (name !== undefined) {
-    await writeNodeFile(context.exec, checkpointFile, checkpointXml(name, covered, others));
+    await writeNodeFile(context.exec, checkpointFile, checkpointXml(name, context.runId, covered, others));
     await takeCheckpointRecord(source, name, disks.filter((disk) => disk.changeId).map(checkpointDisk), context);
   }
   await context.record('backup-job', socket, { domain, uri });

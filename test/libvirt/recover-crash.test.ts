@@ -12,7 +12,7 @@ import { useRunWorkspace } from '../support/run-workspace.js';
 import { sendenseRun } from '../support/sendense-cli.js';
 import { portRangeForTestFile } from '../support/vm-disks.js';
 import { restorePoint, writeLibvirtPlan, writeRecoverPlan, type RestoredPoint } from './libvirt-plans.js';
-import { domainImages, domainQemuPid, holdsPointData, largest, processesHolding, removeDomain, repositoryDigests } from './recover-support.js';
+import { domainImages, domainQemuPid, holdsPointData, largest, processesHolding, recoveredConsole, removeDomain, repositoryDigests } from './recover-support.js';
 
 const ports = portRangeForTestFile();
 const ws = useRunWorkspace('libvirt-recover-crash-', { per: 'file' });
@@ -44,11 +44,10 @@ afterAll(() => {
 
 const leases = () => tableRows(ws.db, 'port_leases').length;
 
-const lastRound = (from: number) =>
+const lastRound = (domain: string, from: number) =>
   Number(
     [
-      ...guest
-        .consoleText()
+      ...recoveredConsole(guest.dir, domain)
         .slice(from)
         .matchAll(/^W (\d+) /gm),
     ].at(-1)?.[1] ?? 0,
@@ -71,16 +70,16 @@ describe('a recover run killed with kill -9, then doctor', () => {
         // Slow copies: the kill lands in the middle of the move.
         ...(phase === 'copying' ? { rate: '4MiB/s' } : {}),
       });
-      const consoleFrom = guest.consoleText().length;
+      const consoleFrom = recoveredConsole(guest.dir, domain).length;
       const killed = await sendenseRun([plan, '--db', ws.db], { SENDENSE_TEST_KILL_AT: phase });
       expect(killed.exitCode, killed.stdout).not.toBe(0);
       expect(virshResult('domstate', domain).stdout.trim()).toBe('running');
       const qemu = domainQemuPid(domain);
       // The killed run's qemu-nbd still serves the point; the guest boots from it and writes.
       expect(processesHolding(ws.repository).length).toBeGreaterThan(0);
-      await waitFor(() => guest.consoleText().slice(consoleFrom).includes('FIRST-WRITE'), 120_000, 'the recovered guest to write');
-      expect(guest.consoleText().slice(consoleFrom)).toContain(`RESUME ${largest(restored.counters)}`);
-      const writtenBeforeDoctor = lastRound(consoleFrom);
+      await waitFor(() => recoveredConsole(guest.dir, domain).slice(consoleFrom).includes('FIRST-WRITE'), 120_000, 'the recovered guest to write');
+      expect(recoveredConsole(guest.dir, domain).slice(consoleFrom)).toContain(`RESUME ${largest(restored.counters)}`);
+      const writtenBeforeDoctor = lastRound(domain, consoleFrom);
 
       const doctor = await sendenseRun(['doctor', '--db', ws.db]);
       expect(doctor.exitCode, `${doctor.stdout}\n${doctor.stderr}`).toBe(0);
@@ -96,7 +95,7 @@ describe('a recover run killed with kill -9, then doctor', () => {
       expect(again.stdout).not.toContain('recovery of domain');
 
       // Its data: the point's, and every write made before and after doctor.
-      await waitFor(() => lastRound(consoleFrom) >= writtenBeforeDoctor + 2, 60_000, 'writes after doctor');
+      await waitFor(() => lastRound(domain, consoleFrom) >= writtenBeforeDoctor + 2, 60_000, 'writes after doctor');
       virshResult('destroy', domain);
       const counters = readCounters(storage(2000), storage(2001));
       expect(counters.vda64).toBeGreaterThan(writtenBeforeDoctor);

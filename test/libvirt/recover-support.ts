@@ -105,3 +105,9 @@ export function exists(file: string): boolean {
     return false;
   }
 }
+
+// A recovered domain's serial console: a file of its own beside the original's (docs/instant-recovery.md), '' until it writes.
+export function recoveredConsole(guestDir: string, domain: string): string {
+  const file = path.join(guestDir, `${domain}-console.log`);
+  return exists(file) ? readFileSync(file, 'utf8') : '';
+}

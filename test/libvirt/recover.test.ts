@@ -12,7 +12,7 @@ import { useRunWorkspace } from '../support/run-workspace.js';
 import { parseEvents, sendenseRun, startSendenseRun } from '../support/sendense-cli.js';
 import { portRangeForTestFile } from '../support/vm-disks.js';
 import { restorePoint, writeLibvirtPlan, writeRecoverPlan, type RestoredPoint } from './libvirt-plans.js';
-import { domainImages, holdsPointData, largest, processesHolding, removeDomain, repositoryDigests } from './recover-support.js';
+import { domainImages, holdsPointData, largest, processesHolding, recoveredConsole, removeDomain, repositoryDigests } from './recover-support.js';
 
 const ports = portRangeForTestFile();
 const ws = useRunWorkspace('libvirt-recover-', { per: 'file' });
@@ -59,19 +59,21 @@ function recoverPlan(name: string, options: { moveStorage: boolean; rate?: strin
 describe('recover a libvirt domain from a backup', () => {
   it('boots from the served point, writes during the move, and runs from its storage after the pivot', async () => {
     const { domain, plan, storage } = recoverPlan('live', { moveStorage: true, rate: '8MiB/s' });
-    const consoleFrom = guest.consoleText().length;
+    const consoleFrom = recoveredConsole(guest.dir, domain).length;
+    // The original's console file is its own: the recovered domain writes a file of its own beside it.
+    const productionConsole = guest.consoleText();
     const pointCounter = largest(restored.counters);
     const run = startSendenseRun([plan, '--db', ws.db]);
     const started = await run.waitForEvent((event) => event.type === 'step-done' && event.step === 'start-domain');
     expect(started.facts).toMatchObject({ domain });
     // The guest boots from the point (its counter resumes from the point's) and writes while the disks move.
-    await waitFor(() => guest.consoleText().slice(consoleFrom).includes('FIRST-WRITE'), 120_000, 'the recovered guest to write');
-    expect(guest.consoleText().slice(consoleFrom)).toContain(`RESUME ${pointCounter}`);
+    await waitFor(() => recoveredConsole(guest.dir, domain).slice(consoleFrom).includes('FIRST-WRITE'), 120_000, 'the recovered guest to write');
+    expect(recoveredConsole(guest.dir, domain).slice(consoleFrom)).toContain(`RESUME ${pointCounter}`);
+    expect(guest.consoleText()).toBe(productionConsole);
     const lastRound = () =>
       Number(
         [
-          ...guest
-            .consoleText()
+          ...recoveredConsole(guest.dir, domain)
             .slice(consoleFrom)
             .matchAll(/^W (\d+) /gm),
         ].at(-1)![1],
@@ -110,17 +112,16 @@ describe('recover a libvirt domain from a backup', () => {
 
   it('without moveStorage serves the point while the domain runs, through a SIGTERM, and copies its disks once it is shut off', async () => {
     const { domain, plan, storage } = recoverPlan('later', { moveStorage: false });
-    const consoleFrom = guest.consoleText().length;
+    const consoleFrom = recoveredConsole(guest.dir, domain).length;
     const run = startSendenseRun([plan, '--db', ws.db]);
     await run.waitForEvent((event) => event.type === 'step-start' && event.step === 'serve-while-used');
-    await waitFor(() => guest.consoleText().slice(consoleFrom).includes('FIRST-WRITE'), 120_000, 'the recovered guest to write');
+    await waitFor(() => recoveredConsole(guest.dir, domain).slice(consoleFrom).includes('FIRST-WRITE'), 120_000, 'the recovered guest to write');
     process.kill(run.pid, 'SIGTERM');
     // Still served: the guest goes on writing, the run goes on.
     const rounds = () =>
       Number(
         [
-          ...guest
-            .consoleText()
+          ...recoveredConsole(guest.dir, domain)
             .slice(consoleFrom)
             .matchAll(/^W (\d+) /gm),
         ].at(-1)?.[1] ?? 0,

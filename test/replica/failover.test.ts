@@ -4,7 +4,7 @@
 // on Ctrl+C or when the guest is gone, the replica byte for byte as it was; a real failover starts
 // the replica domain, after which a sync of the plan refuses; `replicas` lists the points.
 
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
@@ -48,9 +48,14 @@ beforeAll(async () => {
   mkdirSync(path.join(guest.dir, 'scratch'), { mode: 0o755 });
   // The VM's definition (what the replica domain is defined from; the running guest keeps its own)
   // gets an interface a test must drop, and a console file of its own: one file has one writer.
+  // It also shares a production directory with the guest (9p): a test domain must not get it.
+  mkdirSync(productionShare(), { mode: 0o755 });
   const definition = virsh('dumpxml', '--inactive', guest.name)
     .replace(path.join(guest.dir, 'console.log'), replicaConsole())
-    .replace('</devices>', `<interface type='network'><source network='${NO_SUCH_NETWORK}'/><model type='virtio'/></interface></devices>`);
+    .replace(
+      '</devices>',
+      `<interface type='network'><source network='${NO_SUCH_NETWORK}'/><model type='virtio'/></interface><filesystem type='mount' accessmode='mapped'><source dir='${productionShare()}'/><target dir='prodshare'/></filesystem></devices>`,
+    );
   writeFileSync(path.join(guest.dir, 'replica-domain.xml'), definition);
   virsh('define', path.join(guest.dir, 'replica-domain.xml'));
   plan = writeReplicatePlan({ name: 'failover-replica' });
@@ -104,6 +109,10 @@ async function runSync(file: string): Promise<string> {
 }
 
 const replicaConsole = () => path.join(guest.dir, 'replica-console.log');
+const productionShare = () => path.join(guest.dir, 'production-share');
+// A test domain's console: a file of its own beside the original's.
+const testConsole = () => path.join(guest.dir, `${testDomain}-replica-console.log`);
+const testConsoleText = () => (exists(testConsole()) ? readFileSync(testConsole(), 'utf8') : '');
 const replicaConsoleText = () => (exists(replicaConsole()) ? readFileSync(replicaConsole(), 'utf8') : '');
 const replicaPath = (key: number) => path.join(replicaDir, `fvm-${key}.qcow2`);
 const layer = (key: number, point: string) => path.join(replicaDir, `fvm-${key}.${point}.qcow2`);
@@ -113,6 +122,7 @@ describe('failover --test', () => {
     const before = repositoryDigests(replicaDir);
     // The guest resumes from vda's first counter (written first in a round, so it may lead the others by one).
     const pointCounter = readCounter(layer(2000, points[1]!), 0);
+    const productionConsole = replicaConsoleText();
     const run = startFailover(['failover', plan, '--test', '--db', ws.db]);
     const running = (await run.waitForEvent((event) => event.type === 'test-running')) as TestRunning;
     expect(running).toMatchObject({ domain: testDomain, pointId: points[1], network: false });
@@ -121,9 +131,13 @@ describe('failover --test', () => {
     expect(running.disks.map((disk) => disk.layer)).toEqual([layer(2000, points[1]!), layer(2001, points[1]!)]);
     // It runs the point: the guest goes on from the point's counter, writing into its overlay.
     await waitFor(() => readCounter(overlays[0]!, 64 * MiB) > pointCounter, 120_000, 'the test domain to write');
-    expect(replicaConsoleText()).toContain(`RESUME ${pointCounter}`);
+    expect(testConsoleText()).toContain(`RESUME ${pointCounter}`);
     expect(virshResult('domstate', testDomain).stdout.trim()).toBe('running');
-    expect(virsh('dumpxml', testDomain)).not.toContain('<interface');
+    // Beside the original it reaches none of its host resources: no network, share or console file.
+    const live = virsh('dumpxml', testDomain);
+    for (const held of ['<interface', '<filesystem', productionShare(), `'${replicaConsole()}'`]) expect(live, held).not.toContain(held);
+    expect(replicaConsoleText(), "nothing written into production's console file").toBe(productionConsole);
+    expect(readdirSync(productionShare())).toEqual([]);
     expect(virsh('dumpxml', '--inactive', replicaDomain)).toContain(NO_SUCH_NETWORK);
     // Meanwhile no failover: the replica domain could not write under the test's overlays.
     const failover = await sendenseRun(['failover', plan, '--db', ws.db]);
@@ -133,6 +147,8 @@ describe('failover --test', () => {
     const exit = await run.exited;
     expect(exit.exitCode, `${exit.stdout}\n${exit.stderr}`).toBe(0);
     expect(exit.stdout).toContain('"type":"test-ended"');
+    expect(exit.stderr).toContain(`host share ${productionShare()} (guest tag prodshare) left out: it is the original's`);
+    expect(exit.stderr).toContain(`serial 0: writes to ${testConsole()}, not the original's ${replicaConsole()}`);
     expect(virshResult('domstate', testDomain).status).not.toBe(0);
     for (const overlay of overlays) expect(exists(overlay), overlay).toBe(false);
     expect(repositoryDigests(replicaDir)).toEqual(before);
@@ -178,7 +194,10 @@ describe('failover --test', () => {
       expect(await node.sshd.killSessions()).not.toEqual([]);
       const exit = await run.exited;
       expect(exit.exitCode, `${exit.stdout}\n${exit.stderr}`).toBe(1);
-      expect(exit.stderr.trim().split('\n')).toHaveLength(1);
+      // One line for the failure; before it only the notes on what the test domain left out.
+      const lines = exit.stderr.trim().split('\n');
+      for (const line of lines.slice(0, -1)) expect(line).toMatch(/left out|not the original's/);
+      expect(lines.filter((line) => line.startsWith('sendense-run:'))).toHaveLength(1);
       expect(exit.stderr).toMatch(/the SSH connection to the replica node is gone .*: the test of .* ended; .* destroyed, its overlays removed/);
       expect(virshResult('domstate', testDomain).status).not.toBe(0);
       for (const disk of running.disks) expect(exists(disk.overlay), disk.overlay).toBe(false);
@@ -212,10 +231,31 @@ describe('replicas', () => {
 });
 
 describe('failover', () => {
+  it('refuses while the source domain still runs: one line, exit 1, nothing started or recorded', async () => {
+    expect(guest.running()).toBe(true);
+    const before = repositoryDigests(replicaDir);
+    const definition = virsh('dumpxml', '--inactive', replicaDomain);
+    const result = await sendenseRun(['failover', plan, '--db', ws.db]);
+    expect(result.exitCode, `${result.stdout}\n${result.stderr}`).toBe(1);
+    expect(result.stderr.trim().split('\n')).toEqual([
+      `sendense-run: the source domain ${guest.name} on this host is running: a failover now would run two copies of one VM; shut it down first, or give --force if it must start anyway`,
+    ]);
+    expect(virshResult('domstate', replicaDomain).stdout.trim()).toBe('shut off');
+    expect(virsh('dumpxml', '--inactive', replicaDomain)).toBe(definition);
+    expect(tableRows(ws.db, 'replica_failovers')).toEqual([]);
+    expect(repositoryDigests(replicaDir)).toEqual(before);
+    const both = await sendenseRun(['failover', plan, '--test', '--force', '--db', ws.db]);
+    expect(both.exitCode).toBe(2);
+  }, 120_000);
+
   it('from an older point whose domain cannot start: says why, forgets the failover, removes its overlays, restores the definition', async () => {
     const before = repositoryDigests(replicaDir);
-    const result = await sendenseRun(['failover', plan, '--point', points[0]!, '--db', ws.db]);
+    // --force: the source still runs; said loudly before anything starts.
+    const result = await sendenseRun(['failover', plan, '--point', points[0]!, '--force', '--quiet', '--db', ws.db]);
     expect(result.exitCode, `${result.stdout}\n${result.stderr}`).toBe(1);
+    expect(result.stderr).toContain(
+      `WARNING: --force: the source domain ${guest.name} on this host is running, and the replica domain ${replicaDomain} starts beside it: two copies of one VM now run`,
+    );
     expect(result.stderr).toMatch(new RegExp(`cannot start the replica domain ${replicaDomain} on this host: .*${NO_SUCH_NETWORK}.*; no failover is recorded: the syncs of the plan go on`));
     expect(tableRows(ws.db, 'replica_failovers')).toEqual([]);
     expect(exists(path.join(replicaDir, `fvm-2000.failover-${points[0]}.qcow2`))).toBe(false);
@@ -228,10 +268,13 @@ describe('failover', () => {
   it('starts the replica domain from the newest point; a sync then refuses, and so does a second failover', async () => {
     // The standby's own definition without the interface the test above could not start with.
     virsh('detach-interface', replicaDomain, 'network', '--config');
+    // The original is lost: only then does a failover start without --force.
+    guest.destroy();
     const pointCounter = readCounter(replicaPath(2000), 0);
     const consoleFrom = replicaConsoleText().length;
     const result = await sendenseRun(['failover', plan, '--db', ws.db]);
     expect(result.exitCode, `${result.stdout}\n${result.stderr}`).toBe(0);
+    expect(result.stderr).not.toContain('WARNING');
     expect(result.stdout).toMatch(new RegExp(`^failed over fvm: domain ${replicaDomain} started on this host from point ${points[1]} of .* \\(\\d+:\\d\\d ago\\)$`, 'm'));
     expect(result.stdout).toContain('the syncs of plan failover-replica are stopped: a scheduled or manual run of it refuses (docs/replication.md#failover)');
     expect(virshResult('domstate', replicaDomain).stdout.trim()).toBe('running');

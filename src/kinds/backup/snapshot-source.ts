@@ -4,6 +4,7 @@
 
 import type { SourceRun } from './backup-run.js';
 import type { Step } from '../../engine/step.js';
+import { giveBackLeftovers } from '../../doctor/node-resources.js';
 import { backupSource, type SnapshotContext } from '../../source/index.js';
 
 export const snapshotSource: Step<SourceRun> = {
@@ -32,6 +33,10 @@ export function snapshotContext(run: SourceRun, step: string): SnapshotContext {
     takes: (what, when, undo) => run.undo.push({ what, when, step, run: undo }),
     record: (kind, name, facts) => run.store.recordNodeResource({ runId: run.runId, node: node.id, kind, name, facts: { ...facts, nodeSpec } }),
     forget: (kind, name) => run.store.forgetNodeResource(node.id, kind, name),
+    async giveBackLeftovers(match) {
+      const findings = await giveBackLeftovers(run.store, node, (resource) => match(resource.kind, resource.facts));
+      return findings.map((finding) => `${finding.what}: ${finding.action}`);
+    },
     warn: (message) => run.reporter.emit({ type: 'warning', step, message }),
     info: (message) => run.reporter.emit({ type: 'info', step, message }),
     spawn(argv) {

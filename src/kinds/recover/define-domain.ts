@@ -4,7 +4,7 @@
 
 import type { Step } from '../../engine/step.js';
 import { SendenseError } from '../../errors.js';
-import { cloneDomainXml, minimalDomainXml, type ClonedDomain } from '../../libvirt/recovered-domain-xml.js';
+import { cloneDomainXml, minimalDomainXml, withoutHostResources, type ClonedDomain } from '../../libvirt/recovered-domain-xml.js';
 import type { RecoverRun } from './recover-run.js';
 
 export const defineDomain: Step<RecoverRun> = {
@@ -37,7 +37,11 @@ function newDefinition(run: RecoverRun): ClonedDomain {
   const { to } = run.plan.recover;
   const disks = run.state.disks.map((disk) => ({ key: disk.key, source: disk.source, image: disk.overlay }));
   try {
-    return run.state.storedXml === undefined ? minimalDomainXml(to.domain, to.definition!, disks) : cloneDomainXml(run.state.storedXml, to.domain, disks);
+    if (run.state.storedXml === undefined) return minimalDomainXml(to.domain, to.definition!, disks);
+    const cloned = cloneDomainXml(run.state.storedXml, to.domain, disks);
+    // It may run beside the original: none of its shares, files, devices or ports.
+    const beside = withoutHostResources(cloned.xml);
+    return { ...cloned, xml: beside.xml, notes: [...cloned.notes, ...beside.notes] };
   } catch (error) {
     throw new SendenseError(`the domain XML stored with backup ${run.state.backupId} cannot be used: ${(error as Error).message}`, { step: 'define-domain' });
   }
