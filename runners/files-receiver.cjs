@@ -1,8 +1,9 @@
 // The node side of a file-level restore on a node (src/steps/extract-files.ts), run there as
 // `node -e <this file> -- MODE ...` (nothing to install): the hub extracts through its own
-// libguestfs appliance and streams the result through the SSH tunnel to 127.0.0.1:PORT here.
+// libguestfs appliance and streams the result through the SSH tunnel to a Unix socket here (in a
+// directory only the SSH user can enter).
 //   check TO FORMAT OVERWRITE          exit 3 with one line on stderr if TO may not be written
-//   receive PORT TO FORMAT OVERWRITE   FORMAT dir: a tar stream extracted into TO; else the
+//   receive SOCKET TO FORMAT OVERWRITE FORMAT dir: a tar stream extracted into TO; else the
 //                                      archive's bytes written to TO; both staged beside TO and
 //                                      moved into place only when complete
 const fs = require('node:fs');
@@ -41,7 +42,7 @@ function check(to, format, overwrite) {
   return true;
 }
 
-function receive(port, to, format, overwrite) {
+function receive(socketPath, to, format, overwrite) {
   const exists = check(to, format, overwrite);
   const staging = fs.mkdtempSync(path.join(path.dirname(to), `.${path.basename(to)}.sendense-`));
   const fail = (message) => {
@@ -49,7 +50,7 @@ function receive(port, to, format, overwrite) {
     process.stderr.write(`${message}\n`);
     process.exit(1);
   };
-  const socket = net.connect(port, '127.0.0.1');
+  const socket = net.connect({ path: socketPath });
   socket.on('error', (error) => fail(`could not read the stream from the hub: ${error.message}`));
   if (format !== 'dir') {
     const partial = path.join(staging, 'archive');
@@ -83,5 +84,5 @@ function receive(port, to, format, overwrite) {
 }
 
 if (mode === 'check') check(args[1], args[2], args[3] === 'true');
-else if (mode === 'receive') receive(Number(args[1]), args[2], args[3], args[4] === 'true');
+else if (mode === 'receive') receive(args[1], args[2], args[3], args[4] === 'true');
 else refuse(`files-receiver: unknown mode '${mode}'`);

@@ -12,7 +12,7 @@ import { openEndpoint } from './open-endpoint.js';
 import type { TransferOutput } from './transfer-output.js';
 import type { Digester } from './digest-thread.js';
 import { RangeDigests } from './range-digests.js';
-import { countWork, planWork } from './work-plan.js';
+import { countWork, isMarked, planWork } from './work-plan.js';
 
 /**
  * One disk to copy; zeroHoles: full mode writes the source's holes as zeroes too (the target holds
@@ -76,9 +76,15 @@ export async function copyDisk(job: DiskJob, tuning: CopyTuning, { dir, output, 
     // Aligned, a request is a whole number of blocks (work-plan.ts, alignedWork).
     const copySize = job.align === undefined ? largest : largest - (largest % job.align);
     if (copySize === 0) throw new SendenseError(`requests of at most ${largest} bytes cannot carry whole blocks of ${job.align} bytes (--align)`, { disk: job.key });
-    const bytesToDo = await countWork(control, job.bitmap, job.zeroHoles, job.align);
-    output.start(job.key, control.size, bytesToDo);
-    const items = planWork(control, { bitmap: job.bitmap, zeroHoles: job.zeroHoles, copySize, zeroSize: tuning.zeroSize, align: job.align });
+    // The bitmap's mark gone: the disk shrank since the bitmap was added, and a shrink clears what it
+    // recorded beyond the cut; every block is copied, holes as zeroes (docs/how-it-works.md#change-tracking-by-source).
+    const shrank = job.bitmap !== undefined && job.bitmapMark !== undefined && !(await isMarked(control, job.bitmap, job.bitmapMark));
+    const bitmap = shrank ? undefined : job.bitmap;
+    const zeroHoles = shrank || job.zeroHoles;
+    const bytesToDo = await countWork(control, bitmap, zeroHoles, job.align);
+    const wholeDisk = shrank ? `the disk shrank since dirty bitmap '${job.bitmap}' was added (its mark at byte ${job.bitmapMark} is gone): every block is copied` : undefined;
+    output.start(job.key, control.size, bytesToDo, wholeDisk);
+    const items = planWork(control, { bitmap, zeroHoles, copySize, zeroSize: tuning.zeroSize, align: job.align });
     const zeroes = Buffer.alloc(copySize);
     const totals = { bytesDone: 0, bytesWritten: 0, bytesZeroed: 0 };
     const digests = tuning.digests ? new RangeDigests(digester, (data, zero) => output.digests(job.key, data, zero)) : undefined;

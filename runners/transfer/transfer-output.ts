@@ -11,8 +11,8 @@ export class TransferOutput {
 
   constructor(private readonly writeLine: (line: string) => void) {}
 
-  start(disk: number, virtualSize: number, bytesToDo: number): void {
-    this.emit({ type: 'start', disk, virtualSize, bytesToDo });
+  start(disk: number, virtualSize: number, bytesToDo: number, wholeDisk?: string): void {
+    this.emit({ type: 'start', disk, virtualSize, bytesToDo, ...(wholeDisk !== undefined && { wholeDisk }) });
   }
 
   // At most one progress line per disk per interval.

@@ -216,6 +216,13 @@ async function* plannedRanges(control: NbdConnection, bitmap: string | undefined
   }
 }
 
+/** Whether byte `offset` is dirty in `bitmap` (false past the disk's end: a shrink cut it off). */
+export async function isMarked(control: NbdConnection, bitmap: string, offset: number): Promise<boolean> {
+  if (offset >= control.size) return false;
+  for await (const extent of walkExtents(control, DIRTY_BITMAP_PREFIX + bitmap, offset, offset + 1)) return (extent.flags & STATE_DIRTY) !== 0;
+  return false;
+}
+
 // Dirty ranges asked about at once; and the largest piece of one (its extents are held in memory).
 const LOOKAHEAD = 16;
 const LOOKUP_SPAN = 256 * 1024 * 1024;

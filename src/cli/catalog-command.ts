@@ -11,28 +11,33 @@ import { rejectUnknownOptions } from './args.js';
 import type { CommandSpec } from './command.js';
 import type { CliContext } from './context.js';
 import { withRecordedRun } from './recorded-run.js';
+import { KEY_OPTIONS, takeKeyOption } from './key-option.js';
+import { requireRepositoryKey } from '../repository/repository-settings.js';
 
 export const catalogCommand: CommandSpec = {
   name: 'catalog',
-  usage: 'sendense-run catalog import REPOSITORY',
-  does: "Rebuild the database's backups from the manifests in REPOSITORY (a lost database, a repository moved\nto another hub). Backups the database already knows are left as they are. A manifest that is malformed\nor not where it says it belongs (<vm>/disk-<key>/<backup-id>.json) is refused, and with it its backup.",
-  options: [],
+  usage: 'sendense-run catalog import REPOSITORY [--key-file FILE|--key-env NAME]',
+  does: "Rebuild the database's backups from the manifests in REPOSITORY (a lost database, a repository moved\nto another hub). Backups the database already knows are left as they are. A manifest that is malformed\nor not where it says it belongs (<vm>/disk-<key>/<backup-id>.json) is refused, and with it its backup.\nAn encrypted repository needs its key: its manifests are imported only when their authentication code is\nthe repository's (docs/encryption.md#what-an-attacker-cannot-plant).",
+  options: [...KEY_OPTIONS],
   exitCodes: [
     { code: 0, when: 'the repository was read; backups imported, already known or skipped (and manifests refused) are listed' },
     { code: 1, when: 'the state database could not be written' },
-    { code: 2, when: 'REPOSITORY is not a directory, or a usage error' },
+    { code: 2, when: 'REPOSITORY is not a directory; it is encrypted and no key given opens it; or a usage error' },
   ],
   run: runCatalog,
 };
 
 async function runCatalog(cli: CliContext, args: readonly string[]): Promise<number> {
-  rejectUnknownOptions(args, catalogCommand);
-  const [action, repositoryArg, ...extra] = args;
+  const key = takeKeyOption(args);
+  rejectUnknownOptions(key.rest, catalogCommand);
+  const [action, repositoryArg, ...extra] = key.rest;
   if (action !== 'import') throw usageError(action === undefined ? 'catalog needs an action: catalog import REPOSITORY' : `unknown catalog action '${action}' (did you mean 'import'?)`);
   if (repositoryArg === undefined) throw usageError('catalog import needs the repository directory: catalog import REPOSITORY');
   if (extra.length > 0) throw usageError(`catalog import takes one repository (got also '${extra[0]}')`);
   const repository = path.resolve(repositoryArg);
   if (!isDirectory(repository)) throw new SendenseError(`repository ${repository} is not a directory`, { exitCode: 2 });
+  // Before anything is recorded: an encrypted repository's manifests are authenticated with its key.
+  await requireRepositoryKey(repository);
   // A lost database is the point of this command: it is created when missing.
   const store = await openStore(cli.dbPath);
   try {

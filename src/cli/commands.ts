@@ -102,7 +102,9 @@ export const COMMANDS: readonly CommandEntry[] = [
   },
   {
     name: 'serve',
-    overview: [['serve VM [--point P] [--disk KEY]... [--writable] [--node [USER@]HOST[:PORT]]', 'export a point over NBD (read-only, or writable over overlays) until Ctrl+C']],
+    overview: [
+      ['serve VM [--point P] [--disk KEY]... [--writable] [--tcp] [--node [USER@]HOST[:PORT]]', 'export a point over NBD on private Unix sockets (read-only, or writable over overlays) until Ctrl+C'],
+    ],
     load: async () => (await import('./serve-command.js')).serveCommand,
   },
   {

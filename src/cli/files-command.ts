@@ -55,7 +55,7 @@ export const filesCommand: CommandSpec = {
   exitCodes: [
     { code: 0, when: 'listed or extracted' },
     { code: 1, when: 'the point, disk or path could not be read, or the target could not be written' },
-    { code: 2, when: 'bad NAME:/PATH, --point, --disk or --to; the point is encrypted and no key given opens it (nothing was started); or a usage error' },
+    { code: 2, when: 'bad NAME:/PATH, --point, --disk or --to; no such VM or backup; the point is encrypted and no key given opens it (nothing was started); or a usage error' },
     { code: 130, when: 'interrupted: the appliance was stopped and nothing was left in the target' },
   ],
   run: runFiles,

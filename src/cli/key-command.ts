@@ -4,10 +4,12 @@
 // state database is opened. A key's text is never printed, not even in an error.
 
 import { statSync } from 'node:fs';
+import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { SendenseError, usageError } from '../errors.js';
-import { addKeyringKey, keyringExists, keyringPath, listKeyring, removeKeyringKey, type KeyringEntry } from '../repository/keyring.js';
-import { readRepositoryMarker, REPOSITORY_MARKER } from '../repository/marker.js';
+import { addKeyringKey, createKeyring, KEYRING_FILE, keyringExists, keyringPath, listKeyring, removeKeyringKey, type KeyringEntry } from '../repository/keyring.js';
+import { ensureRepositoryMarker, readRepositoryMarker, REPOSITORY_MARKER } from '../repository/marker.js';
+import { makePrivateDirs } from '../repository/private-dirs.js';
 import { MIN_KEY_CHARACTERS, readUserKey, type KeySource } from '../repository/user-key.js';
 import { addSecret } from '../secrets/mask.js';
 import { formatLocalTime } from '../format/local-time.js';
@@ -30,6 +32,8 @@ export const keyCommand: CommandSpec = {
     '  key remove REPOSITORY --key-file FILE --remove-key-file OLD  OLD no longer opens it (FILE stays a key)\n' +
     "  key list REPOSITORY --key-file FILE                          each key's id, when it was added, which is FILE\n" +
     '(--key-env, --new-key-env, --remove-key-env NAME: the key in the environment variable NAME instead.)\n' +
+    'key add on a repository no backup has used yet (no directory, or an empty one) makes it an encrypted\n' +
+    'repository opened by both keys, so a recovery key is in place before the first backup.\n' +
     'Only REPOSITORY/.sendense-keys is rewritten, atomically: a crash leaves the old keys or the new ones, and\n' +
     'the same command run again finishes it. No backup is re-encrypted; no state database is used. A key is\n' +
     'at least 32 characters of text (make one with: openssl rand -base64 32), in a file only its owner reads.',
@@ -63,6 +67,8 @@ interface KeyOptions {
 
 async function runKey(cli: CliContext, args: readonly string[]): Promise<number> {
   const { action, repository, options } = parseKeyArgs(args);
+  // A recovery key is added before the first backup (docs/encryption.md#keys): the repository's keys come first.
+  if (action === 'add' && (await isUnusedRepository(repository))) await createEncryptedRepository(repository, readKey(options.current));
   await requireEncryptedRepository(repository);
   const current = readKey(options.current);
   if (action === 'list') {
@@ -159,6 +165,26 @@ function readKey(source: KeySource): string {
   }
   addSecret(key);
   return key;
+}
+
+// A repository no backup has used yet: no directory, an empty one, or only the keyring of a first
+// backup or key add killed before its marker. Any other directory without a marker is not made one.
+async function isUnusedRepository(repository: string): Promise<boolean> {
+  if ((await readRepositoryMarker(repository)) !== undefined) return false;
+  try {
+    return (await readdir(repository)).every((name) => name === KEYRING_FILE || name.startsWith(`${KEYRING_FILE}.tmp-`));
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return true;
+    throw error;
+  }
+}
+
+// The keyring with `key` (the one a keyring left by a killed first run must open) and the marker
+// saying the repository is encrypted, as a first backup with this key would make them.
+async function createEncryptedRepository(repository: string, key: string): Promise<void> {
+  await makePrivateDirs(repository);
+  await createKeyring(repository, key);
+  await ensureRepositoryMarker(repository, { encryption: 'luks', compression: 'none' });
 }
 
 async function requireEncryptedRepository(repository: string): Promise<void> {

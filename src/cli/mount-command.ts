@@ -31,7 +31,7 @@ export const mountCommand: CommandSpec = {
   exitCodes: [
     { code: 0, when: 'mounted, then unmounted after Ctrl+C or SIGTERM' },
     { code: 1, when: 'the point could not be opened or mounted' },
-    { code: 2, when: 'bad --point, --disk or DIR; the point is encrypted and no key given opens it (nothing was started); or a usage error' },
+    { code: 2, when: 'bad --point, --disk or DIR; no such VM or backup; the point is encrypted and no key given opens it (nothing was started); or a usage error' },
     { code: 130, when: 'interrupted before the mount was ready' },
   ],
   run: runMount,

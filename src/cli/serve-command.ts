@@ -1,4 +1,4 @@
-// `sendense-run serve VM [--point P] [--disk KEY]... [--writable] [--node [USER@]HOST[:PORT]
+// `sendense-run serve VM [--point P] [--disk KEY]... [--writable] [--tcp] [--node [USER@]HOST[:PORT]
 // [--identity FILE] [--known-hosts FILE]]` (docs/instant-recovery.md): a point's disks over NBD
 // until Ctrl+C, SIGTERM or SIGHUP, recorded as a run so doctor ends what a killed serve left.
 
@@ -23,8 +23,8 @@ import { untilAborted, withRecordedRun } from './recorded-run.js';
 
 export const serveCommand: CommandSpec = {
   name: 'serve',
-  usage: 'sendense-run serve VM [--point P] [--disk KEY]... [--writable] [--key-file FILE|--key-env NAME] [--node [USER@]HOST[:PORT] [--identity FILE] [--known-hosts FILE]]',
-  does: 'Export each disk of a point over NBD on 127.0.0.1, read-only, and print one line per disk:\nKEY nbd://HOST:PORT/NAME. Stays up until Ctrl+C, SIGTERM or SIGHUP, then stops its qemu-nbd processes,\ncloses the tunnel, releases the ports and removes the overlays. Backup files are never opened for\nwriting; doctor ends what a killed serve left. A point of an encrypted repository needs its key\n(--key-file or --key-env); its exports serve the decrypted disks.',
+  usage: 'sendense-run serve VM [--point P] [--disk KEY]... [--writable] [--tcp] [--key-file FILE|--key-env NAME] [--node [USER@]HOST[:PORT] [--identity FILE] [--known-hosts FILE]]',
+  does: 'Export each disk of a point over NBD, read-only, on a Unix socket in a private directory (or with --tcp\non 127.0.0.1 behind NBD TLS with a new pre-shared key), and print one line per disk: KEY URL. Stays up until Ctrl+C, SIGTERM or SIGHUP, then stops its qemu-nbd processes,\ncloses the tunnel, releases the ports and removes the overlays. Backup files are never opened for\nwriting; doctor ends what a killed serve left. A point of an encrypted repository needs its key\n(--key-file or --key-env); its exports serve the decrypted disks.',
   options: [
     { name: '--point', value: 'P', help: 'latest (default), a backup id, or an ISO-8601 time (the newest backup at or before it)' },
     { name: '--disk', value: 'KEY', help: 'a disk to serve (repeatable; default: every disk of the point)' },
@@ -32,7 +32,15 @@ export const serveCommand: CommandSpec = {
       name: '--writable',
       help: "writes allowed: each disk is served through a qcow2 overlay over the point, in serve-overlays/ beside the SQLite state database (else in the user's state directory), never in a repository; removed when serving stops",
     },
-    { name: '--node', value: '[USER@]HOST[:PORT]', help: 'serve on that node through an SSH tunnel: the URLs are its 127.0.0.1 ports (user: this one, port 22 by default)' },
+    {
+      name: '--tcp',
+      help: 'on leased ports of 127.0.0.1 instead of Unix sockets, for a client that needs a port: NBD TLS with a pre-shared key made for this serve, in a 0600 file whose path is printed (the key never is); URLs nbds://sendense@127.0.0.1:PORT/NAME?tls-psk-file=FILE',
+    },
+    {
+      name: '--node',
+      value: '[USER@]HOST[:PORT]',
+      help: "serve on that node through an SSH tunnel: the URLs are Unix sockets in a private directory there, only the SSH user's (with --tcp: its 127.0.0.1 ports); user: this one, port 22 by default",
+    },
     { name: '--identity', value: 'FILE', help: 'the private key for --node (default: the ssh-agent)' },
     { name: '--known-hosts', value: 'FILE', help: "checks the node's host key (default ~/.ssh/known_hosts)" },
     ...KEY_OPTIONS,
@@ -41,9 +49,9 @@ export const serveCommand: CommandSpec = {
     { code: 0, when: 'served, then stopped by Ctrl+C, SIGTERM or SIGHUP: its qemu-nbd processes stopped, the tunnel closed, the ports released, the overlays removed' },
     {
       code: 1,
-      when: 'the point could not be served (no such VM, backup or disk, an unfinished merge, a missing chain file, no free port, the node refused), or a qemu-nbd died while serving (the others are stopped)',
+      when: 'the point could not be served (no such disk, an unfinished merge, a missing chain file, no free port, the node refused), or a qemu-nbd died while serving (the others are stopped)',
     },
-    { code: 2, when: 'bad --point, --disk or --node; the point is encrypted and no key given opens it (nothing was taken); or a usage error' },
+    { code: 2, when: 'bad --point, --disk or --node; no such VM or backup; the point is encrypted and no key given opens it (nothing was taken); or a usage error' },
     { code: 130, when: 'interrupted before serving began (all it had taken given back)' },
   ],
   run: runServe,
@@ -54,7 +62,8 @@ async function runServe(cli: CliContext, args: readonly string[]): Promise<numbe
   const point = takeOption(key.rest, '--point');
   const disks = takeRepeatedOption(point.rest, '--disk');
   const writable = takeFlag(disks.rest, '--writable');
-  const node = takeOption(writable.rest, '--node');
+  const tcp = takeFlag(writable.rest, '--tcp');
+  const node = takeOption(tcp.rest, '--node');
   const identity = takeOption(node.rest, '--identity');
   const knownHosts = takeOption(identity.rest, '--known-hosts');
   rejectUnknownOptions(knownHosts.rest, serveCommand);
@@ -63,7 +72,7 @@ async function runServe(cli: CliContext, args: readonly string[]): Promise<numbe
   if (extra.length > 0) throw usageError(`serve takes one VM (got '${extra[0]}' too)`);
   if (node.value === undefined && (identity.value !== undefined || knownHosts.value !== undefined)) throw usageError('--identity and --known-hosts go with --node');
   const nodeSpec = node.value === undefined ? undefined : parseNodeOption(node.value, { identity: identity.value, knownHosts: knownHosts.value });
-  const request = { vm, point: parsePointOption(point.value), disks: parseDiskKeys(disks.values), node: nodeSpec };
+  const request = { vm, point: parsePointOption(point.value), disks: parseDiskKeys(disks.values), node: nodeSpec, tcp: tcp.present };
   const hub = loadHubConfig(cli.hubConfig);
   const [first, last] = DEFAULT_PORTS.split('-').map(Number) as [number, number];
   const ports = hubPortRange(hub, { first, last });

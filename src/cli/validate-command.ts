@@ -13,7 +13,7 @@ import type { CliContext } from './context.js';
 export const validateCommand: CommandSpec = {
   name: 'validate',
   usage: 'sendense-run validate FILE|DIR... [--format text|json|jsonl|github]',
-  does: 'Schema and semantic checks of every plan (a DIR: its *.yaml files), and across the plans given: each name used once, and\none disk image or libvirt domain read under one VM name only (schedule checks the same). Exit 0 when all are valid, else 2.',
+  does: 'Schema and semantic checks of every plan (a DIR: its *.yaml files), and across the plans given: each name used once,\none disk image or libvirt domain read under one VM name only, and one replicate plan per replica.path (schedule checks the\nsame). Exit 0 when all are valid, else 2.',
   options: [{ name: '--format', value: 'FORMAT', help: 'text (file:line:col: message, default), json (one document), jsonl (= --json), github (GitHub Actions annotations)' }],
   exitCodes: [
     { code: 0, when: 'every plan is valid (warnings do not count)' },

@@ -4,7 +4,7 @@
 import { SendenseError } from '../errors.js';
 import { checkVerifyKeys, verifyBackups } from '../verify/verify-backups.js';
 import { verifyLine, verifySummary } from '../verify/verify-output.js';
-import { rejectLeftovers, takeOption } from './args.js';
+import { rejectLeftovers, takeFlag, takeOption } from './args.js';
 import type { CommandSpec } from './command.js';
 import type { CliContext } from './context.js';
 import { KEY_OPTIONS, takeKeyOption } from './key-option.js';
@@ -13,9 +13,17 @@ import { withRecordedRun } from './recorded-run.js';
 
 export const verifyCommand: CommandSpec = {
   name: 'verify',
-  usage: 'sendense-run verify [--vm NAME] [--backup ID] [--key-file FILE|--key-env NAME]',
+  usage: 'sendense-run verify [--vm NAME] [--backup ID] [--authenticate] [--key-file FILE|--key-env NAME]',
   does: "Check stored backups against the digests recorded when they were taken: each file's own layer, its\nqcow2 metadata, every digest, its manifest and the backing file its header names. A difference names\nbackup, disk and guest offset and marks that backup and every backup built on it damaged; a damaged\nbackup whose files match again is cleared. A VM with a merge under way or unfinished is left for later.\nBackups of an encrypted repository need its key (--key-file or --key-env): without one that opens it,\nnothing is checked, marked or recorded (exit 2). Exit 1 when damage is found.",
-  options: [{ name: '--vm', value: 'NAME', help: 'only this VM' }, { name: '--backup', value: 'ID', help: 'only this backup' }, ...KEY_OPTIONS],
+  options: [
+    { name: '--vm', value: 'NAME', help: 'only this VM' },
+    { name: '--backup', value: 'ID', help: 'only this backup' },
+    {
+      name: '--authenticate',
+      help: 'encrypted repositories: a manifest written before manifests carried an authentication code gets one when its file checks clean (docs/encryption.md#what-an-attacker-cannot-plant)',
+    },
+    ...KEY_OPTIONS,
+  ],
   exitCodes: [
     {
       code: 0,
@@ -31,7 +39,8 @@ async function runVerify(cli: CliContext, args: readonly string[]): Promise<numb
   const key = takeKeyOption(args);
   const vm = takeOption(key.rest, '--vm');
   const backup = takeOption(vm.rest, '--backup');
-  rejectLeftovers(backup.rest, verifyCommand);
+  const authenticate = takeFlag(backup.rest, '--authenticate');
+  rejectLeftovers(authenticate.rest, verifyCommand);
   return withExistingStore(cli, async (store) => {
     if (backup.value !== undefined && (await store.getBackup(backup.value)) === undefined) {
       throw new SendenseError(`no backup ${backup.value} in ${cli.dbPath} (see sendense-run backups)`, { exitCode: 2 });
@@ -40,7 +49,7 @@ async function runVerify(cli: CliContext, args: readonly string[]): Promise<numb
     await checkVerifyKeys(store, { vm: vm.value, backupId: backup.value });
     const record = { plan: 'verify', kind: 'verify', trigger: 'manual' } as const;
     return withRecordedRun(cli, store, { record }, async (run) => {
-      const outcome = await verifyBackups(store, run.id, { vm: vm.value, backupId: backup.value }, (event) => {
+      const outcome = await verifyBackups(store, run.id, { vm: vm.value, backupId: backup.value, authenticate: authenticate.present }, (event) => {
         if (cli.json) cli.stdout.write(`${JSON.stringify(event)}\n`);
         else if (!cli.quiet || event.type === 'damaged' || event.type === 'cleared') cli.stdout.write(`${verifyLine(event)}\n`);
       });

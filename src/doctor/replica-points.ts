@@ -7,7 +7,7 @@ import { bitmapRemove, listBitmaps } from '../qemu/index.js';
 import { bitmapName } from '../repository/layout.js';
 import { finishUnfinishedPoints } from '../replica/replica-points.js';
 import { LOCAL_NODE_ID, type NodeHost } from '../node/node.js';
-import type { NodeResource, ReplicaPoint } from '../store/index.js';
+import type { NodeResource, ReplicaPoint, Store } from '../store/index.js';
 import type { DoctorContext } from './sweeper.js';
 
 export const REPLICA_POINT_RESOURCE = 'replica-point';
@@ -30,6 +30,17 @@ export async function finishReplicaPoints(doctor: DoctorContext, host: NodeHost,
   const failed = (await doctor.store.listReplicaPoints({ plan, statuses: ['failed'] })).filter((point) => point.runId === resource.runId);
   if (sourceType === 'qemu') for (const point of failed) await removeFailedBitmaps(doctor, point);
   await doctor.store.forgetNodeResource(resource.node, resource.kind, resource.name);
+}
+
+// The records of this plan's syncs on `node` whose runs have ended (an earlier version kept a
+// failed sync's): its next sync, which has just finished whatever they left, forgets them. A run
+// still marked running is left to doctor, which also removes a killed sync's bitmap.
+export async function forgetEndedSyncRecords(store: Store, plan: string, node: string): Promise<void> {
+  for (const resource of await store.allNodeResources()) {
+    if (resource.kind !== REPLICA_POINT_RESOURCE || resource.node !== node || (resource.facts as unknown as ReplicaPointFacts).plan !== plan) continue;
+    if ((await store.getRun(resource.runId))?.status === 'running') continue;
+    await store.forgetNodeResource(resource.node, resource.kind, resource.name);
+  }
 }
 
 // The bitmap a failed sync added to its qemu source images (only on this host: a node's is reported).

@@ -7,6 +7,7 @@
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, openSync, closeSync, readFileSync, readdirSync, renameSync, rmSync, readSync } from 'node:fs';
 import { join } from 'node:path';
+import { childEnv } from '../process/child-env.js';
 
 /** Where supermin builds the appliance, and the variables that make it use the unpacked kernel. */
 export interface ApplianceKernel {
@@ -70,7 +71,7 @@ export async function unpackKernel(version: string, out: string): Promise<boolea
       // The payload is followed by the bzImage's trailer, which the tool reports as garbage: only
       // what it unpacked is judged.
       await new Promise<void>((resolve) => {
-        const child = spawn(tool, ['-dc'], { stdio: ['pipe', fd, 'ignore'] });
+        const child = spawn(tool, ['-dc'], { stdio: ['pipe', fd, 'ignore'], env: childEnv() });
         child.on('error', () => resolve());
         child.on('close', () => resolve());
         child.stdin?.on('error', () => {});

@@ -19,6 +19,7 @@ import { escapeGuestName } from './guest-name.js';
 import { writeGuestTree } from './guest-tree-writer.js';
 import { SparseFile } from './sparse-file.js';
 import { tarEvents } from './tar-entries.js';
+import { childEnv } from '../process/child-env.js';
 
 export interface ExtractOptions {
   readonly overwrite: boolean;
@@ -185,7 +186,7 @@ async function archive(from: string, names: readonly string[], target: ExtractTa
       ? ['zip', ['-q', '-r', '-y', partial, '--', ...names]]
       : ['tar', ['-c', '--sparse', target.format === 'tar.gz' ? '-z' : '', '-f', partial, '--numeric-owner', '-C', from, '--', ...names].filter(Boolean)];
   await new Promise<void>((resolve, reject) => {
-    const child = spawn(command, args, { cwd: from, stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(command, args, { cwd: from, stdio: ['ignore', 'ignore', 'pipe'], env: childEnv() });
     let errors = '';
     child.stderr.on('data', (chunk: Buffer) => (errors += chunk.toString()));
     child.once('error', (error: NodeJS.ErrnoException) =>

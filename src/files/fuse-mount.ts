@@ -4,6 +4,7 @@
 import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { promisify } from 'node:util';
+import { childEnv } from '../process/child-env.js';
 
 const run = promisify(execFile);
 
@@ -25,11 +26,11 @@ export async function unmountFuse(dir: string, options: { readonly lazy?: boolea
   if (!isMountPoint(dir)) return;
   if (!options.lazy) {
     try {
-      await run('guestunmount', ['--quiet', '--retry=5', dir]);
+      await run('guestunmount', ['--quiet', '--retry=5', dir], { env: childEnv() });
       return;
     } catch {
       // still busy, or the server died: detach it below
     }
   }
-  await run('fusermount', ['-u', '-z', dir]);
+  await run('fusermount', ['-u', '-z', dir], { env: childEnv() });
 }

@@ -5,6 +5,7 @@ import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { join } from 'node:path';
 import { LineSplitter } from '../node/output-lines.js';
 import { findPackageRoot } from '../node/package-root.js';
+import { childEnv } from '../process/child-env.js';
 
 // Bytes travel as \u00XX escapes (the agent is byte-exact); a string is UTF-8, a Buffer its bytes as they are.
 const toWire = (value: unknown): unknown =>
@@ -65,7 +66,7 @@ export class GuestfsAgent {
   static start(env: Readonly<Record<string, string>> = {}): GuestfsAgent {
     const script = join(findPackageRoot(), 'runners', 'guestfs-agent.pl');
     // Its own process group: a terminal's Ctrl+C reaches sendense-run, which unmounts and stops it in order.
-    const child = spawn('perl', [script], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, ...env }, detached: true });
+    const child = spawn('perl', [script], { stdio: ['pipe', 'pipe', 'pipe'], env: childEnv(env), detached: true });
     return new GuestfsAgent(child);
   }
 

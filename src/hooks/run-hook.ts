@@ -5,6 +5,7 @@ import { execa } from 'execa';
 import type { NodeHost } from '../node/node.js';
 import type { Hook } from '../plan/types.js';
 import { OWNER_VARIABLE } from '../process/owner-tag.js';
+import { childEnv } from '../process/child-env.js';
 
 export type HookPhase = 'before' | 'after' | 'onFailure' | 'always';
 
@@ -53,7 +54,7 @@ export async function runHook(phase: HookPhase, hook: Hook, target: HookTarget):
 // otherwise leave sleep holding the output pipes until it ends).
 async function runOnHub(command: string, env: Readonly<Record<string, string>>, signal: AbortSignal | undefined) {
   signal?.throwIfAborted();
-  const child = execa('sh', ['-c', command], { env, reject: false, stdin: 'ignore', detached: true });
+  const child = execa('sh', ['-c', command], { env: childEnv(env), extendEnv: false, reject: false, stdin: 'ignore', detached: true });
   const stopGroup = () => {
     try {
       if (child.pid !== undefined) process.kill(-child.pid, 'SIGTERM');

@@ -4,10 +4,11 @@ import { spawn as spawnChild, type ChildProcess } from 'node:child_process';
 import { connect, type Socket } from 'node:net';
 import { execa } from 'execa';
 import { secretStdio, withSecretFd } from '../qemu/secret-fd.js';
-import { LOCAL_NODE_ID, type ExecOptions, type ExecResult, type NodeHost, type NodeProcess, type PortForwards } from './node.js';
+import { LOCAL_NODE_ID, type ExecOptions, type ExecResult, type NodeHost, type NodeProcess, type PortForwards, type SocketForwards } from './node.js';
 import { BoundedText, LineSplitter } from './output-lines.js';
 import { DEFAULT_STOP_GRACE_MS, exitedWithin, signalExitCode, type ExitStatus } from './exit-wait.js';
 import { transferBundlePath } from './package-root.js';
+import { childEnv } from '../process/child-env.js';
 
 export interface LocalNodeOptions {
   /** The node transfer bundle to run; default runners/dist/sendense-transfer.mjs of this package. */
@@ -22,6 +23,7 @@ export function createLocalNode(options: LocalNodeOptions = {}): NodeHost {
     exec: execLocal,
     spawn: spawnLocal,
     forwardPorts: identityForwards,
+    forwardSockets: identitySockets,
     connectUnixSocket: connectLocalSocket,
     transferCommand: async () => Object.freeze([process.execPath, options.transferBundle ?? transferBundlePath()]),
     close: async () => {},
@@ -36,7 +38,9 @@ export async function execLocal(argv: readonly string[], options: ExecOptions = 
     const result = await withSecretFd(options.secret, (fd) =>
       execa(file, args, {
         reject: false,
-        env: options.env,
+        // Never a secret of ours (docs/encryption.md#how-keys-work): only what the caller gives.
+        env: childEnv(options.env),
+        extendEnv: false,
         cancelSignal: options.signal,
         // Its own process group: a Ctrl+C in the terminal is ours to act on (a recovered domain's move
         // goes on, a thaw must finish), not a kill of the virsh or qemu-img under way.
@@ -72,7 +76,7 @@ const NEVER_RAN_ATTEMPTS = 100;
 function spawnLocal(argv: readonly string[], options: ExecOptions = {}): NodeProcess {
   const [file, ...args] = checkedArgv(argv);
   const child = spawnChild(file, args, {
-    env: { ...process.env, ...options.env },
+    env: childEnv(options.env),
     stdio: ['pipe', 'pipe', 'pipe'],
   });
   const lines = new LineSplitter();
@@ -129,6 +133,10 @@ async function identityForwards(ports: readonly number[]): Promise<PortForwards>
     nodePorts: new Map(ports.map((port) => [port, port] as const)),
     close: async () => {},
   });
+}
+
+async function identitySockets(sockets: readonly string[]): Promise<SocketForwards> {
+  return Object.freeze({ nodeSockets: new Map(sockets.map((socket) => [socket, socket] as const)), close: async () => {} });
 }
 
 function checkedArgv(argv: readonly string[]): [string, ...string[]] {

@@ -49,6 +49,15 @@ export interface PortForwards {
   onLost?(listener: (error: SendenseError) => void): void;
 }
 
+export interface SocketForwards {
+  /** hub socket -> the socket on the node that reaches it (the same path on this host). */
+  readonly nodeSockets: ReadonlyMap<string, string>;
+  /** Close every forward and remove the node's directory of them (idempotent). */
+  close(): Promise<void>;
+  /** Hears the connection carrying the forwards being lost; none on this host. */
+  onLost?(listener: (error: SendenseError) => void): void;
+}
+
 /** The identity of this host in the state database ('this host': the value databases already hold). */
 export const LOCAL_NODE_ID = 'this host';
 
@@ -73,6 +82,12 @@ export interface NodeHost {
    * forward reaches it there; docs/how-it-works.md#the-data-path).
    */
   forwardPorts(ports: readonly number[], sockets?: ReadonlyMap<number, string>): Promise<PortForwards>;
+  /**
+   * Make each Unix socket of the hub reachable from a Unix socket on the node, in a private (0700)
+   * directory there: no other user of the node can connect (docs/how-it-works.md#the-data-path).
+   * This host: each socket is its own.
+   */
+  forwardSockets(hubSockets: readonly string[]): Promise<SocketForwards>;
   /** A stream to a Unix socket on the node (a replica's qemu-nbd): this host connects, SSH forwards it (streamlocal). */
   connectUnixSocket(path: string): Promise<Duplex>;
   /** The argv prefix that runs the node transfer there (installing or updating it if needed). */

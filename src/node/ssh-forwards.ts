@@ -1,11 +1,14 @@
 // The tunnel: remote forwards (RFC 4254 section 7.1, tcpip-forward) of exactly the ports a run
 // leased, so 127.0.0.1:<nodePort> on the node reaches 127.0.0.1:<hubPort> on the hub, or the Unix
-// socket the hub's server listens on instead of that port.
+// socket the hub's server listens on instead of that port. Or, reachable by no other user of the
+// node, Unix sockets in a private directory there (OpenSSH's streamlocal-forward@openssh.com), each
+// reaching one socket of the hub (docs/how-it-works.md#the-data-path).
 
 import { connect, type Socket } from 'node:net';
-import type { ClientChannel } from 'ssh2';
+import path from 'node:path';
+import type { Channel, ClientChannel } from 'ssh2';
 import { SendenseError } from '../errors.js';
-import type { PortForwards } from './node.js';
+import type { PortForwards, SocketForwards } from './node.js';
 import { listeningPorts } from './node-listening-ports.js';
 import { execOverSsh } from './ssh-process.js';
 import type { SshLink } from './ssh-link.js';
@@ -18,7 +21,10 @@ type HubEnd = { readonly port: number } | { readonly path: string };
 export class SshForwarder {
   // node port -> where it goes on the hub, for every forward currently open on this connection.
   private readonly routes = new Map<number, HubEnd>();
-  private readonly open = new Map<number, Set<Socket | ClientChannel>>();
+  private readonly open = new Map<number, Set<Socket | ClientChannel | Channel>>();
+  // node socket -> the hub's socket it reaches, and the streams of each.
+  private readonly socketRoutes = new Map<string, string>();
+  private readonly socketOpen = new Map<string, Set<Socket | ClientChannel | Channel>>();
 
   constructor(private readonly link: SshLink) {
     link.client.on('tcp connection', (info, accept, reject) => {
@@ -27,8 +33,83 @@ export class SshForwarder {
         reject();
         return;
       }
-      this.bridge(info.destPort, hubEnd, accept());
+      this.bridge(hubEnd, accept(), this.open.get(info.destPort));
     });
+    link.client.on('unix connection', (info, accept, reject) => {
+      const hubSocket = this.socketRoutes.get(info.socketPath);
+      if (hubSocket === undefined) {
+        reject();
+        return;
+      }
+      this.bridge({ path: hubSocket }, accept(), this.socketOpen.get(info.socketPath));
+    });
+  }
+
+  // Each hub socket reached from a socket of its own in a new 0700 directory on the node (sshd
+  // makes each socket 0600 by its StreamLocalBindMask): only the SSH user gets in. Removed on close.
+  async forwardSockets(hubSockets: readonly string[]): Promise<SocketForwards> {
+    const made = await execOverSsh(this.link, ['mktemp', '-d', '-t', 'sendense-tunnel-XXXXXX']);
+    const dir = made.stdout.trim();
+    if (made.exitCode !== 0 || !dir.startsWith('/')) {
+      throw new SendenseError(`${this.link.description}: cannot make a private directory for the tunnel's sockets (mktemp -d): ${made.stderr.trim() || `exit ${made.exitCode}`}`);
+    }
+    const nodeSockets = new Map<string, string>();
+    try {
+      for (const [index, hubSocket] of [...new Set(hubSockets)].entries()) {
+        const nodeSocket = path.posix.join(dir, `${index}-${path.basename(hubSocket)}`);
+        await this.forwardInStreamLocal(nodeSocket);
+        nodeSockets.set(hubSocket, nodeSocket);
+        this.socketRoutes.set(nodeSocket, hubSocket);
+        this.socketOpen.set(nodeSocket, new Set());
+      }
+    } catch (error) {
+      await this.unbindSockets([...nodeSockets.values()], dir);
+      throw new SendenseError(`${this.link.description}: cannot open a tunnel to a Unix socket (is AllowStreamLocalForwarding enabled in the node's sshd?): ${(error as Error).message}`);
+    }
+    return Object.freeze({ nodeSockets, ...this.closing(() => this.unbindSockets([...nodeSockets.values()], dir)) });
+  }
+
+  // close() once, and the loss of this connection heard until then: the forwards live on it (a new
+  // connection does not bring them back).
+  private closing(unbind: () => Promise<void>): { close(): Promise<void>; onLost(listener: (error: SendenseError) => void): void } {
+    let closed = false;
+    return {
+      close: async () => {
+        if (closed) return;
+        closed = true;
+        await unbind();
+      },
+      onLost: (listener) => {
+        this.link.onLost((error) => {
+          if (!closed) listener(error);
+        });
+      },
+    };
+  }
+
+  private forwardInStreamLocal(nodeSocket: string): Promise<void> {
+    this.link.assertUp();
+    return new Promise((resolve, reject) => {
+      this.link.client.openssh_forwardInStreamLocal(nodeSocket, (error) => (error ? reject(error) : resolve()));
+    });
+  }
+
+  // sshd stops listening; the directory (and what sshd left in it) goes with one rm on the node.
+  private async unbindSockets(nodeSockets: readonly string[], dir: string): Promise<void> {
+    for (const nodeSocket of nodeSockets) {
+      this.socketRoutes.delete(nodeSocket);
+      for (const stream of this.socketOpen.get(nodeSocket) ?? []) stream.destroy();
+      this.socketOpen.delete(nodeSocket);
+      if (this.link.lost) continue;
+      await new Promise<void>((resolve) => {
+        try {
+          this.link.client.openssh_unforwardInStreamLocal(nodeSocket, () => resolve());
+        } catch {
+          resolve();
+        }
+      });
+    }
+    if (!this.link.lost) await execOverSsh(this.link, ['rm', '-rf', '--', dir]).catch(() => undefined);
   }
 
   async forward(ports: readonly number[], sockets: ReadonlyMap<number, string> = new Map()): Promise<PortForwards> {
@@ -46,22 +127,7 @@ export class SshForwarder {
       await this.unbind([...nodePorts.values()]);
       throw error;
     }
-    let closed = false;
-    const link = this.link;
-    return Object.freeze({
-      nodePorts,
-      close: async () => {
-        if (closed) return;
-        closed = true;
-        await this.unbind([...nodePorts.values()]);
-      },
-      // The forwards live on this connection: its loss ends them (a new connection does not bring them back).
-      onLost: (listener: (error: SendenseError) => void) => {
-        link.onLost((error) => {
-          if (!closed) listener(error);
-        });
-      },
-    });
+    return Object.freeze({ nodePorts, ...this.closing(() => this.unbind([...nodePorts.values()])) });
   }
 
   // The same port number on the node when free there, else one the node picks.
@@ -104,9 +170,8 @@ export class SshForwarder {
   }
 
   // One forwarded connection: the SSH channel piped both ways to the hub's listener.
-  private bridge(nodePort: number, hubEnd: HubEnd, channel: ClientChannel): void {
+  private bridge(hubEnd: HubEnd, channel: ClientChannel | Channel, tracked: Set<Socket | ClientChannel | Channel> | undefined): void {
     const socket = 'path' in hubEnd ? connect({ path: hubEnd.path }) : connect({ host: LOOPBACK, port: hubEnd.port }).setNoDelay(true);
-    const tracked = this.open.get(nodePort);
     tracked?.add(socket).add(channel);
     // A clean end travels through pipe() (so nothing in flight is dropped); an error tears down both.
     const teardown = (): void => {

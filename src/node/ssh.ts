@@ -36,6 +36,10 @@ export async function connectSshNode(spec: NodeSpec, options: SshNodeOptions = {
       await keeper.live();
       return keeper.forwards.forward(ports, sockets);
     },
+    forwardSockets: async (sockets) => {
+      await keeper.live();
+      return keeper.forwards.forwardSockets(sockets);
+    },
     connectUnixSocket: async (path) => (await keeper.live()).openStreamLocal(path),
     // Installed once per connection; a failed attempt is retried on the next call.
     transferCommand: () => {

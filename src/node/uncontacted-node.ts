@@ -15,6 +15,7 @@ export function uncontactedNode(spec: NodeSpec): NodeHost {
     exec: async () => refuse(),
     spawn: refuse,
     forwardPorts: async () => refuse(),
+    forwardSockets: async () => refuse(),
     connectUnixSocket: async () => refuse(),
     transferCommand: async () => refuse(),
     close: async () => {},

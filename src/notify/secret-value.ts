@@ -3,9 +3,11 @@
 
 import { readFile } from 'node:fs/promises';
 import type { SecretSource } from '../plan/types.js';
+import { hideFromChildren } from '../process/child-env.js';
 import { addSecret } from '../secrets/mask.js';
 
 export async function readSecret(source: SecretSource, env: NodeJS.ProcessEnv): Promise<string> {
+  if ('env' in source) hideFromChildren(source.env);
   const value = 'env' in source ? env[source.env] : await readSecretFile(source.file);
   if (value === undefined) throw new Error(`environment variable ${(source as { env: string }).env} is not set`);
   addSecret(value);

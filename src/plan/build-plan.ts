@@ -11,6 +11,7 @@ import { parseMemory } from '../format/byte-size.js';
 import { parseRate } from '../rate/rate-text.js';
 import { buildNotify, type RawNotify } from '../notify/notify-settings.js';
 import type { CopySettings, FilesTarget, ObjectLock, Hook, Hooks, LibvirtSource, NodeSpec, Plan, RecoverDefinition, ReplicaSettings, RestorePoint, RestoreTarget, Source } from './types.js';
+import { hideFromChildren } from '../process/child-env.js';
 
 export const DEFAULT_PORTS = '10100-10200';
 export const DEFAULT_SHARED = 10;
@@ -228,7 +229,9 @@ export function replicaDomain(replica: { readonly domain?: unknown; readonly def
 function buildCopyTo(to: RawCopyTo): CopySettings['to'] {
   if (to.type === 'ssh') return { type: 'ssh', node: buildNode(to.node!), path: to.path! };
   const credentials =
-    to.credentialsFile !== undefined ? { file: expandHome(to.credentialsFile), profile: to.profile ?? 'default' } : { accessKeyIdEnv: to.accessKeyIdEnv!, secretAccessKeyEnv: to.secretAccessKeyEnv! };
+    to.credentialsFile !== undefined
+      ? { file: expandHome(to.credentialsFile), profile: to.profile ?? 'default' }
+      : hiddenS3Names({ accessKeyIdEnv: to.accessKeyIdEnv!, secretAccessKeyEnv: to.secretAccessKeyEnv! });
   return {
     type: 's3',
     endpoint: to.endpoint!.replace(/\/$/, ''),
@@ -288,10 +291,18 @@ function buildTarget(target: NonNullable<RawPlan['restore']>['target']): Restore
 
 function buildRepository(raw: NonNullable<RawPlan['repository']>): RepositoryConfig {
   const { encryption } = raw;
+  // Named as a secret: no child of this process gets it, from the moment a plan names it.
+  hideFromChildren(encryption?.keyEnv);
   return {
     path: expandHome(raw.path),
     ...(encryption?.keyFile !== undefined && { encryption: { keyFile: expandHome(encryption.keyFile) } }),
     ...(encryption?.keyEnv !== undefined && { encryption: { keyEnv: encryption.keyEnv } }),
     ...(raw.compression !== undefined && { compression: raw.compression }),
   };
+}
+
+// An object store's key variables, kept out of every child's environment from now on.
+function hiddenS3Names<T extends { readonly accessKeyIdEnv: string; readonly secretAccessKeyEnv: string }>(names: T): T {
+  hideFromChildren(names.accessKeyIdEnv, names.secretAccessKeyEnv);
+  return names;
 }

@@ -1,6 +1,7 @@
 // Loads one plan file (src/plan/load.ts): YAML with positions, secrets, schema, semantic checks,
 // then the frozen typed Plan. Returns every problem found (validate); loadPlanForRun throws the first.
 
+import { declaredReplica, type DeclaredReplica } from './declared-replica.js';
 import { declaredSources, type DeclaredSource } from './declared-sources.js';
 import { checkLiteralSecrets } from './checks/literal-secrets.js';
 import { checkPlanSemantics } from './checks/semantic-checks.js';
@@ -31,6 +32,8 @@ export interface LoadedPlan {
   readonly declaredName?: { readonly name: string; readonly line: number; readonly column: number };
   /** What it reads (disk images, domains) and where each is written, even when it has errors (for overlaps). */
   readonly declaredSources?: readonly (Omit<DeclaredSource, 'path'> & { readonly line: number; readonly column: number })[];
+  /** A replicate plan's replica.path and where it is written, even when it has errors (one replica per plan). */
+  readonly declaredReplica?: DeclaredReplica & { readonly line: number; readonly column: number };
 }
 
 export async function loadPlanFile(file: string, options: LoadPlanOptions): Promise<LoadedPlan> {
@@ -80,7 +83,13 @@ export function loadPlanText(text: string, file: string, options: LoadPlanOption
   const name = (data as { name?: unknown }).name;
   const declaredName = typeof name === 'string' ? { name, ...yaml.locate(['name'], 'value') } : undefined;
   const sources = declaredSources(yaml.data).map(({ path, ...source }) => ({ ...source, ...yaml.locate(path, 'value') }));
-  const loaded = { ...split(issues.list.map(diagnostic)), declaredName, declaredSources: sources };
+  const replica = declaredReplica(yaml.data);
+  const loaded = {
+    ...split(issues.list.map(diagnostic)),
+    declaredName,
+    declaredSources: sources,
+    ...(replica === undefined ? {} : { declaredReplica: { ...replica, ...yaml.locate(['replica', 'path'], 'value') } }),
+  };
   if (loaded.errors.length > 0) return loaded;
   const names = [...new Set(refs.map((ref) => ref.name))];
   return { ...loaded, plan: buildPlan(data, file, names, options.resolveEnv ? env : {}) };

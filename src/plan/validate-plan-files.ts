@@ -1,6 +1,8 @@
-// Validates many plan files as a set: each on its own, plus plan names unique across them, and one
-// source (a disk image, a libvirt domain) under one VM name only (docs/commands.md#validate).
+// Validates many plan files as a set: each on its own, plus plan names unique across them, one
+// source (a disk image, a libvirt domain) under one VM name only, and one replicate plan per
+// replica.path (docs/commands.md#validate).
 
+import { replicasOverlap, type DeclaredReplica } from './declared-replica.js';
 import { findPlanFiles } from './find-plan-files.js';
 import { loadPlanFile, type LoadedPlan } from './load.js';
 import { byPosition, type PlanDiagnostic } from './plan-diagnostic.js';
@@ -18,7 +20,7 @@ export interface PlanFilesValidation {
 export async function validatePlanFiles(paths: readonly string[], env: NodeJS.ProcessEnv = process.env): Promise<PlanFilesValidation> {
   const { files, errors: pathErrors } = await findPlanFiles(paths);
   const loaded = await Promise.all(files.map(async (file) => ({ file, ...(await loadPlanFile(file, { resolveEnv: false, env })) })));
-  return { results: reportSharedSources(reportDuplicateNames(loaded)), pathErrors };
+  return { results: reportSharedReplicas(reportSharedSources(reportDuplicateNames(loaded))), pathErrors };
 }
 
 // A plan name used twice: the error is on the later file's name, naming the first file.
@@ -65,5 +67,27 @@ function reportSharedSources(results: readonly PlanFileResult[]): PlanFileResult
     }
     if (errors.length === 0) return result;
     return { ...result, plan: undefined, errors: [...result.errors, ...errors].sort(byPosition) };
+  });
+}
+
+// Two replicate plans whose replica.path can name one file on one node: an error where the later
+// plan writes it, naming the first plan's file. One would install its points over the other's
+// replica, a VM failed over to it included (docs/replication.md#one-replica-per-plan).
+function reportSharedReplicas(results: readonly PlanFileResult[]): PlanFileResult[] {
+  const earlier: { replica: DeclaredReplica; name: string | undefined; file: string }[] = [];
+  return results.map((result) => {
+    const replica = result.declaredReplica;
+    if (replica === undefined) return result;
+    const first = earlier.find((other) => replicasOverlap(other.replica, replica));
+    earlier.push({ replica, name: result.declaredName?.name, file: result.file });
+    if (first === undefined) return result;
+    const error: PlanDiagnostic = {
+      file: result.file,
+      line: replica.line,
+      column: replica.column,
+      severity: 'error',
+      message: `replica.path: ${replica.template} on ${replica.host} is also the replica of ${first.name === undefined ? 'the plan' : `plan '${first.name}'`} in ${first.file}: each replicate plan needs its own replica.path`,
+    };
+    return { ...result, plan: undefined, errors: [...result.errors, error].sort(byPosition) };
   });
 }

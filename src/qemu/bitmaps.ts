@@ -17,6 +17,35 @@ export async function bitmapAdd(file: string, name: string, runner: CommandRunne
   if (result.exitCode !== 0) throw qemuImgError(`add bitmap ${name} to`, file, result);
 }
 
+/**
+ * Marks the last byte of the disk dirty in bitmap `name` (docs/how-it-works.md#change-tracking-by-source): a
+ * shrink clears a bitmap's bits past the cut and a grow adds clean ones, so after both it says
+ * nothing changed where the disk now reads zeroes; the mark gone is how an incremental knows.
+ * qemu-img cannot set a bit, so a write into a scratch image of the same size sets it in the
+ * scratch's own bitmap, which is merged in. Made on the node, in a private temp directory.
+ */
+export async function bitmapMarkEnd(file: string, name: string, runner: CommandRunner = runLocal): Promise<void> {
+  const size = (await imageInfo(file, { runner, format: 'qcow2' })).virtualSize;
+  const made = await runner(['mktemp', '-d', '-t', 'sendense-bitmap-mark.XXXXXXXXXX']);
+  const dir = made.stdout.trim();
+  if (made.exitCode !== 0 || !dir.startsWith('/')) throw qemuImgError(`make a temp directory to mark bitmap ${name} of`, file, made);
+  const scratch = `${dir}/mark.qcow2`;
+  try {
+    const steps: readonly (readonly string[])[] = [
+      ['qemu-img', 'create', '-q', '-f', 'qcow2', scratch, String(size)],
+      ['qemu-img', 'bitmap', '--add', '-f', 'qcow2', scratch, 'mark'],
+      ['qemu-io', '-f', 'qcow2', '-c', `write -z ${size - 512} 512`, scratch],
+      ['qemu-img', 'bitmap', '--merge', 'mark', '-b', scratch, '-F', 'qcow2', '-f', 'qcow2', file, name],
+    ];
+    for (const argv of steps) {
+      const result = await runner(argv);
+      if (result.exitCode !== 0) throw qemuImgError(`mark the end of bitmap ${name} in`, file, result);
+    }
+  } finally {
+    await runner(['rm', '-rf', '--', dir]);
+  }
+}
+
 export async function bitmapRemove(file: string, name: string, runner: CommandRunner = runLocal): Promise<void> {
   const result = await runner(['qemu-img', 'bitmap', '--remove', file, name]);
   if (result.exitCode !== 0) throw qemuImgError(`remove bitmap ${name} from`, file, result);

@@ -8,7 +8,8 @@
 import path from 'node:path';
 import { isLuksQcow2, isQcow2, readBacking } from './qcow2-header.js';
 import { SECRET_ID, secretObjectArgs, type ImageSecret } from './image-secret.js';
-import { secretForLayer } from '../repository/repository-keys.js';
+import { plainFileProblem, secretForLayer } from '../repository/repository-keys.js';
+import { SendenseError } from '../errors.js';
 
 /** The L2 cache of every qcow2 file our qemu processes open (1 MiB). */
 export const L2_CACHE_BYTES = 1024 * 1024;
@@ -47,6 +48,8 @@ export function qcow2ImageOpts(file: string, prefix = ''): { readonly opts: stri
   chain.forEach((layer, level) => {
     const at = 'backing.'.repeat(level);
     if (level > 0) options.push(`${at}l2-cache-size=${L2_CACHE_SIZE}`);
+    const plain = plainFileProblem(layer);
+    if (plain !== undefined) throw new SendenseError(plain);
     if (isLuksQcow2(layer)) {
       secret ??= secretForLayer(layer);
       options.push(`${at}encrypt.key-secret=${SECRET_ID}`);
@@ -65,6 +68,11 @@ export function encryptedLayers(file: string): string[] {
  * encrypted. Asked before anything starts: a missing or wrong key fails here, in one line (exit 2).
  */
 export function chainSecret(file: string): ImageSecret | undefined {
+  // A plain file in an encrypted repository is refused here too: `files` reads a plain chain without qemu-nbd.
+  for (const layer of [file, ...qcow2BackingChain(file)]) {
+    const plain = plainFileProblem(layer);
+    if (plain !== undefined) throw new SendenseError(plain);
+  }
   const layer = encryptedLayers(file)[0];
   return layer === undefined ? undefined : secretForLayer(layer);
 }

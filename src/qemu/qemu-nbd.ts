@@ -11,6 +11,7 @@ import { qemuNbdImageArgs } from './image-opts.js';
 import { isProcessAlive, processListensOn, processStartTicks, signalProcess } from '../process/index.js';
 import { readNbdGreeting, type NbdAddress } from './nbd-greeting.js';
 import { qemuNbdEnv } from './qemu-nbd-env.js';
+import { childEnv } from '../process/child-env.js';
 
 export interface QemuNbdOptions {
   readonly file: string;
@@ -33,6 +34,11 @@ export interface QemuNbdOptions {
    * disconnects (a probe with nbdinfo, a transfer reconnecting), which would look like a crash.
    */
   readonly persistent?: boolean;
+  /**
+   * NBD TLS with a pre-shared key (docs/instant-recovery.md#serving-on-a-port): the directory
+   * holding keys.psk (`USER:HEXKEY`, 0600); a client without that key is refused before any option.
+   */
+  readonly tlsPskDir?: string;
   /** The secret of an encrypted image named by a json: filename (a qcow2 file's own is found by itself). */
   readonly secret?: ImageSecret;
   /** Writes through QEMU's compress filter (docs/encryption.md#compression): whole clusters, each written once. */
@@ -78,6 +84,7 @@ export interface QemuNbd {
 }
 
 const STDERR_LIMIT = 16 * 1024;
+const TLS_ID = 'sendense-tls';
 // Unref'd: a stop() that won its race must not keep the CLI alive until the timeout ends.
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms).unref());
 
@@ -110,6 +117,7 @@ function qemuNbdCommand(options: QemuNbdOptions): { readonly argv: string[]; rea
     ...(options.cache !== undefined ? [`--cache=${options.cache}`] : []),
     ...(options.discard !== undefined ? [`--discard=${options.discard}`] : []),
     ...(options.persistent === false ? [] : ['--persistent']),
+    ...(options.tlsPskDir !== undefined ? ['--object', `tls-creds-psk,id=${TLS_ID},endpoint=server,dir=${options.tlsPskDir}`, `--tls-creds=${TLS_ID}`] : []),
     // A qcow2 with small L2 caches, whatever its size (image-opts.ts).
     ...image.args,
   ];
@@ -137,7 +145,7 @@ export async function startQemuNbd(options: QemuNbdOptions): Promise<QemuNbd> {
   const secretFd = secret === undefined ? undefined : openSecretFd(secret);
   let child: ReturnType<typeof spawn>;
   try {
-    child = spawn(command[0]!, command.slice(1), { stdio: ['ignore', 'ignore', 'pipe', ...(secretFd === undefined ? [] : [secretFd])], detached: true, env: qemuNbdEnv() });
+    child = spawn(command[0]!, command.slice(1), { stdio: ['ignore', 'ignore', 'pipe', ...(secretFd === undefined ? [] : [secretFd])], detached: true, env: qemuNbdEnv(childEnv()) });
   } finally {
     // qemu-nbd has its own copy (it reads the secret as it starts); ours goes at once.
     if (secretFd !== undefined) closeSync(secretFd);

@@ -1,9 +1,10 @@
 // A sync's target on the replica node (docs/replication.md#the-data-path): one writable qemu-nbd per
 // disk on a Unix socket in the sync's own 0700 directory there, under a lifeline shell that stops it
 // when our end of the channel closes (the hub killed, the SSH link lost), so none outlives the run;
-// and on the hub, a listener on 127.0.0.1 that relays each connection to that socket through the
-// replica node's link. The source node reaches the listener through its own tunnel: the blocks pass
-// through the hub's memory, never its disks.
+// and on the hub, a listener on a Unix socket in a private directory that relays each connection to
+// that socket through the replica node's link (never a TCP port another local user could open). The
+// source node reaches the listener through its own tunnel: the blocks pass through the hub's memory,
+// never its disks.
 
 import { createServer, type Server, type Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
@@ -88,12 +89,13 @@ async function answers(node: NodeHost, socket: string): Promise<boolean> {
 }
 
 export interface HubRelay {
-  readonly port: number;
+  /** The Unix socket on the hub it listens on. */
+  readonly path: string;
   close(): Promise<void>;
 }
 
-// 127.0.0.1:<port> on the hub, each connection piped to the socket on the replica node.
-export async function startHubRelay(node: NodeHost, port: number, socket: string, onError: (error: Error) => void): Promise<HubRelay> {
+// `listen` (a Unix socket in a 0700 directory of ours) on the hub, each connection piped to the socket on the replica node.
+export async function startHubRelay(node: NodeHost, listen: string, socket: string, onError: (error: Error) => void): Promise<HubRelay> {
   const open = new Set<Socket | Duplex>();
   const server: Server = createServer((incoming) => {
     incoming.setNoDelay(true);
@@ -119,15 +121,13 @@ export async function startHubRelay(node: NodeHost, port: number, socket: string
     );
   });
   await new Promise<void>((resolve, reject) => {
-    server.once('error', (error: NodeJS.ErrnoException) =>
-      reject(new SendenseError(error.code === 'EADDRINUSE' ? `port ${port} on the hub is in use by another program` : `cannot listen on 127.0.0.1:${port}: ${error.message}`)),
-    );
-    // Never the wildcard address (docs/how-it-works.md#safety-rules).
-    server.listen(port, '127.0.0.1', () => resolve());
+    server.once('error', (error: Error) => reject(new SendenseError(`cannot listen on ${listen}: ${error.message}`)));
+    // Not a port: any local user can open 127.0.0.1 (docs/replication.md#the-data-path).
+    server.listen(listen, () => resolve());
   });
   let closed = false;
   return {
-    port,
+    path: listen,
     close: async () => {
       if (closed) return;
       closed = true;

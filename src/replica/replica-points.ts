@@ -42,13 +42,15 @@ export async function finishUnfinishedPoints(store: Store, plan: string, exec: N
   }
 }
 
-// Folds the oldest complete points away until `keep` are left.
-export async function foldOldPoints(store: Store, plan: string, keep: number, exec: NodeExec, say: Say): Promise<number> {
+// Folds the oldest complete points away until `keep` are left. Folding stops at a point in `held`
+// (a failover test reads it): the rest waits for a sync after the test, oldest first as always.
+export async function foldOldPoints(store: Store, plan: string, keep: number, exec: NodeExec, say: Say, held: ReadonlySet<string> = new Set()): Promise<number> {
   let folded = 0;
   for (;;) {
     const points = await completePoints(store, plan);
     if (points.length <= keep) return folded;
     const oldest = points[0]!;
+    if (held.has(oldest.id)) return folded;
     await store.setReplicaPointStatus(oldest.id, 'folding');
     sourceCrashPoint('fold-started');
     const into = await foldPoint(store, oldest, exec);

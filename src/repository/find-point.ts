@@ -59,9 +59,13 @@ export async function findCompleteBackup(store: Store, { vm, point, repository, 
   const fail = (message: string): never => {
     throw new SendenseError(message, { step });
   };
+  // A point that names nothing: a command's (serve, files) user error, exit 2 (docs/commands.md); a run's failure.
+  const noSuch = (message: string): never => {
+    throw new SendenseError(message, { step, ...(step === undefined && { exitCode: 2 }) });
+  };
   if (point.type === 'id') {
     const backup = await store.getBackup(point.id);
-    if (backup === undefined || backup.vm !== vm) return fail(`there is no backup '${point.id}' of VM ${vm} (see sendense-run backups --vm ${vm})`);
+    if (backup === undefined || backup.vm !== vm) return noSuch(`there is no backup '${point.id}' of VM ${vm} (see sendense-run backups --vm ${vm})`);
     if (backup.status !== 'complete') return fail(`backup ${point.id} is ${backup.status}, not complete: it cannot be read`);
     return backup;
   }
@@ -70,9 +74,9 @@ export async function findCompleteBackup(store: Store, { vm, point, repository, 
   const where = repository === undefined ? '' : ` in ${repository}`;
   if (point.type === 'time') {
     const first = (await store.listBackups({ vm })).find((b) => b.status === 'complete' && (repository === undefined || b.repository === repository));
-    if (first) return fail(`there is no complete backup of VM ${vm} at or before ${point.time.toISOString()}: the first is ${first.id} at ${first.startedAt}`);
+    if (first) return noSuch(`there is no complete backup of VM ${vm} at or before ${point.time.toISOString()}: the first is ${first.id} at ${first.startedAt}`);
   }
-  return fail(`there is no complete backup of VM ${vm}${where} (see sendense-run backups --vm ${vm})`);
+  return noSuch(`there is no complete backup of VM ${vm}${where} (see sendense-run backups --vm ${vm})`);
 }
 
 // "latest", the backup id, or the time, as messages say it.

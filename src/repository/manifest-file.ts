@@ -6,12 +6,17 @@ import { open, readFile, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { SendenseError } from '../errors.js';
 import { MANIFEST_FORMAT, MANIFEST_VERSION, type DiskManifest } from './manifest.js';
+import { manifestMacProblem, withManifestMac } from './manifest-mac.js';
+import { encryptedRepositoryOf } from './repository-keys.js';
 
+// In an encrypted repository with its authentication code (manifest-mac.ts), made here and nowhere else.
 export async function writeManifest(file: string, manifest: DiskManifest): Promise<void> {
+  const repository = encryptedRepositoryOf(file);
+  const content = repository === undefined ? manifest : withManifestMac(manifest, repository);
   const temp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.tmp`);
   const handle = await open(temp, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC, 0o600);
   try {
-    await handle.writeFile(`${JSON.stringify(manifest)}\n`);
+    await handle.writeFile(`${JSON.stringify(content)}\n`);
     await handle.sync();
   } catch (error) {
     await handle.close();
@@ -31,8 +36,10 @@ export async function writeManifest(file: string, manifest: DiskManifest): Promi
 // A manifest is trusted with nothing it does not prove: every field has its type and range, and it
 // must stand where it says it belongs, <repository>/<vm>/disk-<key>/<backupId>.json beside
 // <backupId>.qcow2 (docs/how-it-works.md#verification). A crafted `file` or id would otherwise point
-// a prune or a merge at a file outside the repository.
-export async function readManifest(file: string): Promise<DiskManifest> {
+// a prune or a merge at a file outside the repository. In an encrypted repository its authentication
+// code must be the repository's (docs/encryption.md#what-an-attacker-cannot-plant); `withoutMac`: one
+// written before manifests carried it is read all the same (verify --authenticate, which then adds it).
+export async function readManifest(file: string, options: { readonly withoutMac?: boolean } = {}): Promise<DiskManifest> {
   let text: string;
   try {
     text = await readFile(file, 'utf8');
@@ -40,7 +47,12 @@ export async function readManifest(file: string): Promise<DiskManifest> {
     const why = (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'missing' : `unreadable (${(error as Error).message})`;
     throw new SendenseError(`manifest ${file} is ${why}`);
   }
-  return parseManifest(text, file);
+  const manifest = parseManifest(text, file);
+  const repository = encryptedRepositoryOf(file);
+  if (repository === undefined || (options.withoutMac === true && manifest.mac === undefined)) return manifest;
+  const problem = manifestMacProblem(manifest, repository);
+  if (problem !== undefined) throw new SendenseError(`manifest ${file} is refused: ${problem}`);
+  return manifest;
 }
 
 // A manifest's text read from `file` (here, or on a copy's host: docs/copies.md#retention), checked as readManifest does.
@@ -90,7 +102,8 @@ function manifestProblem(m: Record<string, unknown>): string | undefined {
     time('completedAt', m.completedAt) ??
     count('virtualSize', m.virtualSize, 1) ??
     count('bytes', m.bytes, 0) ??
-    (m.file === `${String(m.backupId)}.qcow2` ? undefined : `file ${JSON.stringify(m.file)} is not ${String(m.backupId)}.qcow2`);
+    (m.file === `${String(m.backupId)}.qcow2` ? undefined : `file ${JSON.stringify(m.file)} is not ${String(m.backupId)}.qcow2`) ??
+    (m.mac === undefined || typeof m.mac === 'string' ? undefined : 'mac must be text');
   return found ?? digestsProblem(m.digests, m.virtualSize as number);
 }
 

@@ -43,6 +43,8 @@ export interface DiskManifest {
   readonly file: string;
   /** null: the program that wrote the data reported no digests (sendense-backup-client); only facts. */
   readonly digests: ManifestDigests | null;
+  /** In an encrypted repository: HMAC-SHA256 of the rest under the repository secret (manifest-mac.ts). */
+  readonly mac?: string;
 }
 
 // <dir>/<backup-id>.qcow2 -> <dir>/<backup-id>.json

@@ -3,7 +3,8 @@
 
 import { L2_CACHE_BYTES } from '../qemu/image-opts.js';
 import { SECRET_ID, secretObjectArgs, type ImageSecret } from '../qemu/image-secret.js';
-import { secretForLayer } from './repository-keys.js';
+import { plainFileProblem, secretForLayer } from './repository-keys.js';
+import { SendenseError } from '../errors.js';
 import { isLuksQcow2 } from '../qemu/qcow2-header.js';
 
 export interface OwnLayer {
@@ -16,6 +17,8 @@ export interface OwnLayer {
 
 // With the small L2 cache of every qcow2 we open (qemu/image-opts.ts), and the key of an encrypted file.
 export function ownLayer(file: string): OwnLayer {
+  const plain = plainFileProblem(file);
+  if (plain !== undefined) throw new SendenseError(plain);
   const secret = isLuksQcow2(file) ? secretForLayer(file) : undefined;
   const options = { driver: 'qcow2', 'l2-cache-size': L2_CACHE_BYTES, ...(secret && { 'encrypt.key-secret': SECRET_ID }), backing: null, file: { driver: 'file', filename: file } };
   return { filename: `json:${JSON.stringify(options)}`, secret, objectArgs: secretObjectArgs(secret) };

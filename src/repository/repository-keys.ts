@@ -2,13 +2,14 @@
 // process was given (a plan's repository.encryption, --key-file, --key-env) are tried on the
 // keyring of the repository that holds the file, once per repository.
 
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { isSendenseError, SendenseError } from '../errors.js';
 import type { ImageSecret } from '../qemu/image-secret.js';
 import { addSecret } from '../secrets/mask.js';
-import { unlockKeyring } from './keyring.js';
-import { REPOSITORY_MARKER } from './marker.js';
+import { keyringPath, unlockKeyring } from './keyring.js';
+import { parseRepositoryMarker, REPOSITORY_MARKER } from './marker.js';
+import { isLuksQcow2 } from '../qemu/qcow2-header.js';
 import { describeKeySource, readUserKey, type KeySource } from './user-key.js';
 
 const offered: KeySource[] = [];
@@ -62,6 +63,26 @@ export function secretForLayer(file: string): ImageSecret {
 
 export function noKeyGiven(repository: string): SendenseError {
   return new SendenseError(`repository ${repository} is encrypted; no key given (repository.encryption in the plan, or --key-file / --key-env)`, { exitCode: 2 });
+}
+
+/**
+ * The encrypted repository holding `file` (its marker says luks, or it has a keyring: an attacker
+ * who rewrites the marker still leaves the keyring every encrypted file needs); undefined otherwise.
+ */
+export function encryptedRepositoryOf(file: string): string | undefined {
+  const repository = repositoryAbove(file);
+  if (repository === undefined) return undefined;
+  if (existsSync(keyringPath(repository))) return repository;
+  const marker = path.join(repository, REPOSITORY_MARKER);
+  return parseRepositoryMarker(readFileSync(marker, 'utf8'), marker).encryption === 'luks' ? repository : undefined;
+}
+
+// Every file of an encrypted repository is a LUKS qcow2 (docs/encryption.md#what-an-attacker-cannot-plant):
+// a plain one was not written by this repository, and reading it would hand back whatever was planted.
+export function plainFileProblem(file: string): string | undefined {
+  const repository = encryptedRepositoryOf(file);
+  if (repository === undefined || isLuksQcow2(file)) return undefined;
+  return `${file} is not LUKS-encrypted, but repository ${repository} is: it is not a file this repository wrote`;
 }
 
 function repositoryAbove(file: string): string | undefined {

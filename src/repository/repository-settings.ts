@@ -67,9 +67,9 @@ export async function claimRepository(config: RepositoryConfig): Promise<Reposit
   return checkRepository(config);
 }
 
-/** Whether a repository's marker says its backups are encrypted (one without a marker is plain). */
+/** Whether a repository's backups are encrypted: its marker says so, or it has a keyring (a rewritten marker does not make it plain). */
 export async function isEncryptedRepository(repository: string): Promise<boolean> {
-  return (await readRepositoryMarker(repository))?.encryption === 'luks';
+  return (await readRepositoryMarker(repository))?.encryption === 'luks' || keyringExists(repository);
 }
 
 // Outside a plan run (verify, prune, doctor): before anything of an encrypted repository is read,

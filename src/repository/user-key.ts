@@ -4,6 +4,7 @@
 
 import { readFileSync, statSync } from 'node:fs';
 import { SendenseError } from '../errors.js';
+import { hideFromChildren } from '../process/child-env.js';
 import { addSecret } from '../secrets/mask.js';
 
 /** Where an operator's key comes from: repository.encryption of a plan, or --key-file / --key-env. */
@@ -30,6 +31,8 @@ export function readUserKey(source: KeySource): string {
       throw new SendenseError(`cannot read ${where}: ${code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : code}`);
     }
   } else {
+    // Read here, then kept out of every child's environment (a child's environ is readable while it runs).
+    hideFromChildren(source.keyEnv);
     const value = process.env[source.keyEnv];
     if (value === undefined || value === '') throw new SendenseError(`${where} is not set (it should hold the repository key)`);
     bytes = Buffer.from(value);

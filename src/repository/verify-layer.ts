@@ -15,6 +15,7 @@ import { qcow2HeaderProblem } from '../qemu/qcow2-header.js';
 import type { DiskManifest } from './manifest.js';
 import { ownLayer } from './own-layer.js';
 import { isKnownDigestAlgorithm, rangeDigest } from './range-digest.js';
+import { plainFileProblem } from './repository-keys.js';
 
 export interface LayerFinding {
   /** Guest offset of the first differing range, when the difference is in the data. */
@@ -42,7 +43,7 @@ export interface VerifyLayerOptions {
 const READ_SIZE = 4 * 1024 * 1024;
 
 export async function verifyLayer(file: string, manifest: DiskManifest, options: VerifyLayerOptions = {}): Promise<LayerResult> {
-  const header = qcow2HeaderProblem(file);
+  const header = qcow2HeaderProblem(file) ?? plainFileProblem(file);
   if (header !== undefined) return { findings: [{ message: header }], digestsChecked: false, bytesRead: 0 };
   const own = ownLayer(file);
   const layer = own.filename;

@@ -11,6 +11,11 @@ export function addSecret(value: string | undefined): void {
   if (value !== undefined && value.length >= MIN_LENGTH) known.add(value);
 }
 
+// Whether a value (an environment variable's, say) is one of the secrets, a trailing newline aside.
+export function holdsSecret(value: string): boolean {
+  return known.size > 0 && known.has(value.replace(/\r?\n$/, '').trim());
+}
+
 export function maskSecrets(text: string): string;
 export function maskSecrets(text: string | undefined): string | undefined;
 export function maskSecrets(text: string | undefined): string | undefined {

@@ -2,7 +2,7 @@
 // the point's file, so the guest's writes land here and the backup file is only read. Recorded as
 // the run's file before it exists (doctor deletes a killed serve's), removed when serving stops.
 
-import { rm } from 'node:fs/promises';
+import { chmod, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { UndoStack } from '../engine/undo-stack.js';
 import { LOCAL_NODE_ID } from '../node/node.js';
@@ -26,5 +26,7 @@ export async function createServeOverlay(store: Store, runId: string, dir: strin
   });
   // The size is given, so the point's file (encrypted or not) is not opened here.
   await createOverlay(overlay, disk.file, { backingFormat: 'qcow2', sizeBytes: disk.virtualSize });
+  // What the guest writes is as private as the repository's files (qemu-img follows the umask).
+  await chmod(overlay, 0o600);
   return overlay;
 }

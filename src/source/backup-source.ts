@@ -17,6 +17,8 @@ export interface SourceDiskJob {
   readonly file: string;
   /** change_id the transfer starts from (incremental only). */
   readonly fromChangeId?: string;
+  /** The parent's virtual size, where a qemu bitmap's mark lies (incremental only). */
+  readonly fromSize?: number;
   /** change_id this backup captures. */
   readonly changeId?: string;
 }

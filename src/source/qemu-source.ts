@@ -5,7 +5,7 @@ import { SendenseError } from '../errors.js';
 import type { DiskKey, QemuSource } from '../plan/types.js';
 import { bitmapProblem } from '../qemu/bitmap-health.js';
 import { hasExternalDataFile, isEncryptedQcow2, isQcow2, readBacking } from '../qemu/qcow2-header.js';
-import { bitmapAdd, bitmapRemove, imageInfo, type CommandRunner } from '../qemu/index.js';
+import { bitmapAdd, bitmapMarkEnd, bitmapRemove, imageInfo, type CommandRunner } from '../qemu/index.js';
 import { bitmapName, isSendenseBitmap } from '../repository/layout.js';
 import type { Backup } from '../store/index.js';
 import type { TransferDisk } from '../wire/index.js';
@@ -109,6 +109,7 @@ export function qemuSource(source: QemuSource): BackupSource {
         const name = disk.changeId;
         await bitmapAdd(path, name, runner);
         context.takes(`remove bitmap ${name} from ${path}`, 'failure', () => bitmapRemove(path, name, runner));
+        await bitmapMarkEnd(path, name, runner);
         added.push(`${disk.key}: ${name}`);
       }
       return { summary: added.join(', ') };
@@ -120,7 +121,9 @@ export function qemuSource(source: QemuSource): BackupSource {
       const transferDisks = disks.map((disk): TransferDisk => {
         const { path, format } = diskSourceOf('qemu', disk.source);
         const bitmap = incremental && disk.fromChangeId ? disk.fromChangeId : undefined;
-        return { key: disk.key, source: { kind: 'qemu', path, format }, target: { kind: 'nbd', url: targets.get(disk.key)! }, ...(bitmap ? { bitmap } : {}) };
+        // The mark bitmapMarkEnd left at the parent's last byte: gone, the disk shrank since (qemu/bitmaps.ts).
+        const mark = bitmap && disk.fromSize ? { bitmapMark: disk.fromSize - 1 } : {};
+        return { key: disk.key, source: { kind: 'qemu', path, format }, target: { kind: 'nbd', url: targets.get(disk.key)! }, ...(bitmap ? { bitmap, ...mark } : {}) };
       });
       return { request: { jobId, disks: transferDisks } };
     },

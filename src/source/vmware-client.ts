@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs';
 import { SendenseError } from '../errors.js';
 import { addSecret } from '../secrets/mask.js';
 import type { DiskKey, VmwareSource } from '../plan/types.js';
+import { hideFromChildren } from '../process/child-env.js';
 
 /** Environment variable the client reads the vCenter password from. */
 export const PASSWORD_ENV = 'VMWARE_PASSWORD';
@@ -14,6 +15,7 @@ export const PREVIOUS_CHANGE_IDS_ENV = 'SENDENSE_PREVIOUS_CHANGE_IDS';
 // Reads the password on the hub; a missing one is one clear error that never shows a value.
 export function vmwarePassword(source: VmwareSource, env: NodeJS.ProcessEnv = process.env): string {
   if (source.passwordEnv !== undefined) {
+    hideFromChildren(source.passwordEnv);
     const value = env[source.passwordEnv];
     if (!value) throw new SendenseError(`the vCenter password variable ${source.passwordEnv} (vm.source.passwordEnv) is not set`, { step: 'resolve-chain' });
     return oneLinePassword(value, `variable ${source.passwordEnv} (vm.source.passwordEnv)`);

@@ -14,6 +14,8 @@ export interface ServedDisk {
   port?: number;
   /** The port that reaches it from the node (open-tunnel). */
   nodePort?: number;
+  /** The Unix socket that reaches `socket` from the node, in a private directory there (open-tunnel; `socket` itself on this host). */
+  nodeSocket?: string;
   /** Its qemu-nbd listens on this Unix socket instead of the port: reached there on this host, through the port forwarded to it from a node (start-qemu-nbd, docs/how-it-works.md#the-data-path). */
   socket?: string;
   /** Its qemu-nbd on the hub (start-qemu-nbd). */
@@ -29,8 +31,12 @@ export interface ServingRun extends RunContext<BackupPlan | DiskRestorePlan | Re
   readonly wholeVm?: boolean;
 }
 
-/** A disk's export as the node transfer reaches it: its Unix socket on this host, else the node's port (open-tunnel) or the hub's. */
-export function servedUrl({ exportName, socket, port, nodePort }: Pick<ServedDisk, 'exportName' | 'socket' | 'port' | 'nodePort'>, node: { readonly isLocal: boolean }): string {
+/** A disk's export as the node transfer reaches it: its Unix socket on this host or the node's (open-tunnel), else the node's port or the hub's. */
+export function servedUrl(
+  { exportName, socket, port, nodePort, nodeSocket }: Pick<ServedDisk, 'exportName' | 'socket' | 'port' | 'nodePort' | 'nodeSocket'>,
+  node: { readonly isLocal: boolean },
+): string {
   if (node.isLocal && socket !== undefined) return describeNbdAddress({ kind: 'unix', socketPath: socket, exportName });
+  if (nodeSocket !== undefined) return describeNbdAddress({ kind: 'unix', socketPath: nodeSocket, exportName });
   return describeNbdAddress({ kind: 'tcp', host: '127.0.0.1', port: nodePort ?? port!, exportName });
 }

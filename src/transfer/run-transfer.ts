@@ -121,6 +121,7 @@ export async function runTransfer(options: RunTransferOptions): Promise<Transfer
       reporter.emit({ type: 'info', step, message: line.text });
     } else if (line.type === 'start' || line.type === 'progress') {
       if (line.type === 'start' && line.virtualSize !== undefined) sizes.set(line.disk, line.virtualSize);
+      if (line.type === 'start' && line.wholeDisk !== undefined) reporter.emit({ type: 'warning', step, message: `disk ${line.disk}: ${line.wholeDisk}` });
       if (line.bytesToDo !== undefined) {
         reporter.emit({ type: 'progress', disk: line.disk, bytesDone: line.type === 'progress' ? line.bytesDone : 0, bytesToDo: line.bytesToDo });
       }

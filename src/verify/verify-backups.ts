@@ -5,7 +5,7 @@
 
 import { existsSync } from 'node:fs';
 import { manifestPath } from '../repository/manifest.js';
-import { readManifest } from '../repository/manifest-file.js';
+import { readManifest, writeManifest } from '../repository/manifest-file.js';
 import { verifyLayer, type LayerFinding } from '../repository/verify-layer.js';
 import path from 'node:path';
 import { processStartTicks } from '../process/index.js';
@@ -23,6 +23,8 @@ export interface VerifySelection {
   readonly repository?: string;
   /** Milliseconds: only backups not verified within this time (kind: verify plans' outdatedAfter). */
   readonly outdatedAfter?: number;
+  /** verify --authenticate: a manifest of an encrypted repository without its code gets it when its file checks clean. */
+  readonly authenticate?: boolean;
 }
 
 export type VerifyEvent =
@@ -35,6 +37,8 @@ export type VerifyEvent =
       readonly digestsChecked: boolean;
       readonly bytesRead: number;
       readonly findings: readonly LayerFinding[];
+      /** Its manifest, written before manifests carried one, now carries its authentication code. */
+      readonly authenticated?: boolean;
     }
   | { readonly type: 'damaged'; readonly backupId: string; readonly vm: string; readonly because: string; readonly builtOnIt: readonly string[] }
   | { readonly type: 'cleared'; readonly backupId: string; readonly vm: string; readonly was: string }
@@ -89,10 +93,10 @@ export async function verifyBackups(store: Store, runId: string, selection: Veri
     const problems: string[] = [];
     let busy: string | undefined;
     for (const disk of backup.disks) {
-      const { findings, digestsChecked, bytesRead, busy: inUse } = await checkDisk(store, runId, backup, disk, parent);
+      const { findings, digestsChecked, bytesRead, busy: inUse, authenticated } = await checkDisk(store, runId, backup, disk, parent, selection.authenticate === true);
       busy ??= inUse;
       if (inUse !== undefined) continue;
-      report({ type: 'disk', backupId: backup.id, vm: backup.vm, disk: disk.diskKey, ok: findings.length === 0, digestsChecked, bytesRead, findings });
+      report({ type: 'disk', backupId: backup.id, vm: backup.vm, disk: disk.diskKey, ok: findings.length === 0, digestsChecked, bytesRead, findings, ...(authenticated && { authenticated }) });
       for (const finding of findings) problems.push(`disk ${disk.diskKey}: ${finding.message}`);
     }
     // A merge that began while these files were read changed them under the check: judged next time.
@@ -149,17 +153,21 @@ interface DiskCheck {
   readonly bytesRead: number;
   /** Another process holds the file (qemu's image locking): not read, not judged. */
   readonly busy?: string;
+  readonly authenticated?: boolean;
 }
 
 // One disk of a backup: its manifest (present when the backup was written with one, naming this
 // backup, disk and parent), the backing file its header names, then its own layer's bytes.
-async function checkDisk(store: Store, runId: string, backup: Backup, disk: BackupDisk, parent: Backup | undefined): Promise<DiskCheck> {
+// `authenticate`: a manifest of an encrypted repository without its code (an earlier version's) is
+// checked all the same and gets it when everything matches: its digests then describe a LUKS file
+// under this repository's secret, which no one without the key could have planted.
+async function checkDisk(store: Store, runId: string, backup: Backup, disk: BackupDisk, parent: Backup | undefined, authenticate: boolean): Promise<DiskCheck> {
   const found = (message: string): DiskCheck => ({ findings: [{ message }], digestsChecked: false, bytesRead: 0 });
   if (!existsSync(manifestPath(disk.file)) && existsSync(disk.file)) {
     return found(`its manifest ${manifestPath(disk.file)} is missing (the backup was written with one): its data cannot be vouched for`);
   }
   try {
-    const manifest = await readManifest(manifestPath(disk.file));
+    const manifest = await readManifest(manifestPath(disk.file), { withoutMac: authenticate });
     const mismatch = manifestMismatch(manifest, backup, disk.diskKey);
     if (mismatch !== undefined) return found(mismatch);
     // Every file of a plain repository is plain: a LUKS header is not what this backup wrote.
@@ -169,10 +177,13 @@ async function checkDisk(store: Store, runId: string, backup: Backup, disk: Back
     const parentFile = parent?.disks.find((candidate) => candidate.diskKey === disk.diskKey)?.file;
     const link = qcow2HeaderProblem(disk.file) === undefined ? backingProblem(disk.file, parentFile) : undefined;
     if (link !== undefined) return found(`not linked to its parent: ${link}`);
-    return await verifyLayer(disk.file, manifest, {
+    const result = await verifyLayer(disk.file, manifest, {
       onSpawn: (pid, argv, startTicks) => store.recordProcess(runId, pid, 'qemu-nbd', argv, startTicks ?? processStartTicks(pid)).then(() => undefined),
       onForget: (pid) => store.forgetProcess(pid),
     });
+    if (manifest.mac !== undefined || result.busy !== undefined || result.findings.length > 0 || !isLuksQcow2(disk.file)) return result;
+    await writeManifest(manifestPath(disk.file), manifest);
+    return { ...result, authenticated: true };
   } catch (error) {
     // A key that does not open the file (exit 2) says nothing about the file: never damage.
     if (!isSendenseError(error) || error.exitCode === 2) throw error;

@@ -16,7 +16,8 @@ export function verifyLine(event: VerifyEvent): string {
   const what = `backup ${event.backupId} disk ${event.disk}`;
   if (event.type === 'unverifiable') return `${what}: not verified: ${event.reason}`;
   if (!event.ok) return `${what}: ${event.findings.map((finding) => finding.message).join('; ')}`;
-  return event.digestsChecked ? `${what}: ok (${formatBytes(event.bytesRead)} read, every digest matches)` : `${what}: ok (metadata only: no digests recorded)`;
+  const authenticated = event.authenticated === true ? '; its manifest now carries its authentication code' : '';
+  return `${what}: ok (${event.digestsChecked ? `${formatBytes(event.bytesRead)} read, every digest matches` : 'metadata only: no digests recorded'}${authenticated})`;
 }
 
 // "verified 3 backup(s), no damage found; 1 cleared; 2 not verified (…)".

@@ -13,6 +13,8 @@ export interface StartLine {
   /** The source's size (the VMware client may send it here or in its done line). */
   readonly virtualSize?: number;
   readonly bytesToDo?: number;
+  /** Why an incremental copies every block of the disk (its bitmap's mark is gone: the disk shrank since). */
+  readonly wholeDisk?: string;
 }
 
 export interface ProgressLine {
@@ -115,7 +117,7 @@ export function parseTransferLine(text: string): TransferLine | TextLine | undef
   switch (line.type) {
     case 'start':
       if (disk === undefined) return undefined;
-      return { type: 'start', disk, ...numbers(line, 'virtualSize', 'bytesToDo') };
+      return { type: 'start', disk, ...numbers(line, 'virtualSize', 'bytesToDo'), ...(typeof line.wholeDisk === 'string' ? { wholeDisk: line.wholeDisk } : {}) };
     case 'progress':
       if (disk === undefined || !isCount(line.bytesToDo)) return undefined;
       return { type: 'progress', disk, bytesDone: count(line.bytesDone), bytesToDo: line.bytesToDo };

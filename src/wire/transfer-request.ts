@@ -20,6 +20,11 @@ export interface TransferDisk {
   readonly target: TransferTarget;
   /** Incremental: copy exactly the extents dirty in this bitmap (-B of a qemu source, a qemu:dirty-bitmap: context of an NBD one). */
   readonly bitmap?: string;
+  /**
+   * A byte offset the bitmap was marked dirty at when it was added (the last byte of the disk then,
+   * docs/how-it-works.md#change-tracking-by-source): clean now, the disk shrank since, and every block is copied.
+   */
+  readonly bitmapMark?: number;
 }
 
 /** One run of the node transfer. Options left out take the transfer's defaults. */
@@ -63,10 +68,11 @@ export function transferArgv(request: TransferRequest): string[] {
   const argv: string[] = [];
   if (request.jobId !== undefined) argv.push('--job-id', request.jobId);
   argv.push('--nbd-targets', nbdTargetsString(request.disks.map((disk) => ({ key: disk.key, url: targetText(disk.target) }))));
-  for (const { key, source, bitmap } of request.disks) {
+  for (const { key, source, bitmap, bitmapMark } of request.disks) {
     argv.push('--source', `${key}=${source.kind === 'qemu' ? `qemu:${source.path}` : source.url}`);
     if (source.kind === 'qemu' && source.format !== undefined) argv.push('--format', `${key}=${source.format}`);
     if (bitmap !== undefined) argv.push('--bitmap', `${key}=${bitmap}`);
+    if (bitmapMark !== undefined) argv.push('--bitmap-mark', `${key}=${bitmapMark}`);
   }
   if (request.connections !== undefined) argv.push('--connections', String(request.connections));
   if (request.parallelDisks !== undefined) argv.push('--parallel-disks', String(request.parallelDisks));
@@ -109,6 +115,7 @@ export function parseTransferArgv(argv: readonly string[]): TransferRequest {
         source: { type: 'string', multiple: true },
         format: { type: 'string', multiple: true },
         bitmap: { type: 'string', multiple: true },
+        'bitmap-mark': { type: 'string', multiple: true },
         connections: { type: 'string' },
         'parallel-disks': { type: 'string' },
         'in-flight': { type: 'string' },
@@ -129,6 +136,12 @@ export function parseTransferArgv(argv: readonly string[]): TransferRequest {
   const formats = keyedValues('--format', values.format ?? []);
   for (const [key, format] of formats) if (!FORMATS.has(format)) throw usageError(`--format ${key}=${format}: format must be qcow2 or raw`);
   const bitmaps = keyedValues('--bitmap', values.bitmap ?? []);
+  const marks = new Map<number, number>();
+  for (const [key, text] of keyedValues('--bitmap-mark', values['bitmap-mark'] ?? [])) {
+    if (!/^[0-9]{1,16}$/.test(text) || !Number.isSafeInteger(Number(text))) throw usageError(`--bitmap-mark ${key}=${text}: the mark must be a byte offset`);
+    if (!bitmaps.has(key)) throw usageError(`--bitmap-mark ${key}=${text}: disk ${key} has no --bitmap`);
+    marks.set(key, Number(text));
+  }
   const sources = new Map<number, TransferSource>();
   for (const [key, text] of keyedValues('--source', values.source ?? [])) sources.set(key, parseSource(key, text, formats.get(key) as TransferImageFormat | undefined));
   const disks: TransferDisk[] = [];
@@ -136,7 +149,8 @@ export function parseTransferArgv(argv: readonly string[]): TransferRequest {
     const source = sources.get(key);
     if (!source) throw usageError(`disk ${key} is in --nbd-targets but has no --source ${key}=...`);
     const bitmap = bitmaps.get(key);
-    disks.push(Object.freeze(bitmap === undefined ? { key, source, target } : { key, source, target, bitmap }));
+    const bitmapMark = marks.get(key);
+    disks.push(Object.freeze(bitmap === undefined ? { key, source, target } : { key, source, target, bitmap, ...(bitmapMark !== undefined && { bitmapMark }) }));
   }
   for (const key of [...sources.keys(), ...bitmaps.keys(), ...formats.keys()]) {
     if (!targets.has(key)) throw usageError(`disk ${key} has a --source/--bitmap/--format but no entry in --nbd-targets`);

@@ -231,11 +231,31 @@ describe('key', () => {
     expect(keysListed(await key(['list', repository, '--key-file', keyFile('three'), '--json']))).toEqual([expect.objectContaining({ given: true })]);
   });
 
+  it('key add before the first backup (docs/encryption.md#keys): the repository is made with both keys; backed up with one, restored with the other', async () => {
+    const repository = path.join(ws.dir, 'first', 'repository');
+    const added = await key(['add', repository, '--key-file', keyFile('one'), '--new-key-file', keyFile('three')]);
+    expect(added.exitCode, added.stderr).toBe(0);
+    expect(added.stdout).toMatch(new RegExp(`^added key k-[0-9a-f]{8} to ${repository} \\(2 keys open it now\\)\n$`));
+    expect(keysListed(await key(['list', repository, '--key-file', keyFile('three'), '--json']))).toHaveLength(2);
+
+    const backedUp = await cli([backupPlan('first-backup', repository, 'one'), '--db', path.join(ws.dir, 'first.db')]);
+    expect(backedUp.exitCode, `${backedUp.stdout}\n${backedUp.stderr}`).toBe(0);
+    const restore = writePlan(
+      'first-restore',
+      repository,
+      { kind: 'restore', vm: { name: 'keyvm' }, restore: { point: 'latest', target: { type: 'file', path: path.join(ws.dir, 'first-restore-{key}.qcow2'), format: 'qcow2' }, verify: true } },
+      'three',
+    );
+    const restored = await cli([restore, '--db', path.join(ws.dir, 'first.db')]);
+    expect(restored.exitCode, `${restored.stdout}\n${restored.stderr}`).toBe(0);
+    expect(restoredDifference(source, path.join(ws.dir, 'first-restore-1.qcow2'), 'qcow2')).toBe('');
+  });
+
   // Last: after every other test of this file has printed what it printed.
   it("no key's text in any output, keyring or state database; the key commands made no database", () => {
     expect(printed.length).toBeGreaterThan(20);
     const stored = [
-      ...['encrypted', 'refusals', 'killed-add', 'killed-remove'].map((name) => path.join(ws.dir, name, '.sendense-keys')),
+      ...['encrypted', 'refusals', 'killed-add', 'killed-remove', 'first/repository'].map((name) => path.join(ws.dir, name, '.sendense-keys')),
       ...readdirSync(ws.dir)
         .filter((name) => name.startsWith('state.db'))
         .map((name) => path.join(ws.dir, name)),

@@ -73,7 +73,7 @@ it('an encrypted repository is copied as LUKS files with its keyring; the key is
 
   // From the copy alone, with the key.
   const copyDb = path.join(ws.dir, 'copy.db');
-  const imported = await sendenseRun(['catalog', 'import', offsite, '--db', copyDb]);
+  const imported = await sendenseRun(['catalog', 'import', offsite, '--key-file', keyFile, '--db', copyDb]);
   expect(imported.exitCode, `${imported.stdout}\n${imported.stderr}`).toBe(0);
   const backups = (await listBackups(copyDb, 'encvm')).filter((backup) => backup.status === 'complete');
   expect(backups).toHaveLength(2);

@@ -66,6 +66,11 @@ async function openView(plan: string, dir: string, ...options: string[]): Promis
   const [daemon] = childrenOf(run.pid);
   expect(daemon).toBeDefined();
   expect(readFileSync(`/proc/${daemon}/cmdline`, 'utf8')).not.toContain(server.s3.secretAccessKey);
+  // Nor in its environment, readable while it runs (docs/copies.md): the command had it, its daemon not.
+  expect(readFileSync(`/proc/${run.pid}/environ`, 'utf8').split('\0')).toContain(`TEST_S3_SECRET=${server.s3.secretAccessKey}`);
+  const environ = readFileSync(`/proc/${daemon}/environ`, 'utf8');
+  expect(environ).not.toContain(server.s3.secretAccessKey);
+  expect(environ.split('\0').map((entry) => entry.split('=')[0])).not.toContain('TEST_S3_SECRET');
   return { run, daemon: daemon! };
 }
 

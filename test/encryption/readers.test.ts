@@ -12,7 +12,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { jsonLines, readTree, repositoryFingerprint, subTree } from '../files/guest-disk.js';
-import { exportDifference, portOf, qemuIo, useServes, writeHubConfig } from '../serve/serve-cli.js';
+import { exportDifference, qemuIo, useServes, writeHubConfig } from '../serve/serve-cli.js';
 import { leasedPorts, processesUnder, recordedProcesses, tableRows } from '../support/process-tree.js';
 import { waitForProcessGone } from '../support/processes.js';
 import { useRunWorkspace } from '../support/run-workspace.js';
@@ -189,12 +189,34 @@ describe('serve', () => {
     const serve = serves.start([guest.vm, '--db', guest.db, '--hub-config', hubConfig, ...key()], 1);
     const [disk] = await serve.serving;
     expect(disk!.key).toBe(2000);
-    expect(portOf(disk!.url)).toBeGreaterThanOrEqual(ports[0]);
+    // The decrypted disk on a socket only this user opens (docs/instant-recovery.md#who-can-open-an-export).
+    expect(disk!.url).toMatch(/^nbd\+unix:\/\/\/\S+\?socket=\S+\/sendense-serve-[^/]+\/disk-2000\.sock$/);
     const latest = guest.ids.at(-1)!;
     expect(exportDifference(disk!.url, guest.copies[latest]!)).toBe('');
     expect(exportDifference(disk!.url, guest.copies[guest.ids[0]!]!)).not.toBe('');
     const write = qemuIo(disk!.url, 'write -P 0x5a 0 64k');
     expect(write.status).not.toBe(0);
+    serve.child.kill('SIGTERM');
+    const exit = await serve.exited;
+    guest.outputs.push({ exitCode: exit.code ?? -1, stdout: exit.stdout, stderr: exit.stderr });
+    expect(exit.code, exit.stderr).toBe(0);
+    expectNothingLeft();
+  });
+});
+
+describe('serve --key-env', () => {
+  it("keeps the key out of each qemu-nbd's environment, readable in /proc while it runs", async () => {
+    const hubConfig = writeHubConfig(ws.dir, ports);
+    const serve = serves.start([guest.vm, '--db', guest.db, '--hub-config', hubConfig, '--key-env', 'ENC_TEST_KEY'], 1, { ENC_TEST_KEY: guest.keyText });
+    const [disk] = await serve.serving;
+    expect(exportDifference(disk!.url, guest.copies[guest.ids.at(-1)!]!)).toBe('');
+    // serve itself was given the key in its environment; the qemu-nbd it started has neither the variable nor the key.
+    expect(readFileSync(`/proc/${serve.child.pid}/environ`, 'utf8').split('\0')).toContain(`ENC_TEST_KEY=${guest.keyText}`);
+    const servers = recordedProcesses(guest.db);
+    expect(servers).toHaveLength(1);
+    const environ = readFileSync(`/proc/${servers[0]!.pid}/environ`, 'utf8');
+    expect(environ).not.toContain(guest.keyText);
+    expect(environ.split('\0').map((entry) => entry.split('=')[0])).not.toContain('ENC_TEST_KEY');
     serve.child.kill('SIGTERM');
     const exit = await serve.exited;
     guest.outputs.push({ exitCode: exit.code ?? -1, stdout: exit.stdout, stderr: exit.stderr });

@@ -2,6 +2,7 @@
 // FAKE (test/fixtures/fake-sendense-backup-client.mjs) with the real client's command line that
 // plays a VM from qcow2 files; what is real: the engine, the NBD targets, the chain, the checks.
 
+import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { stringify } from 'yaml';
@@ -14,6 +15,7 @@ import { createDisk, differenceBetween, imageInfo, keepCopy, portRangeForTestFil
 const MiB = 1024 * 1024;
 const FAKE_CLIENT = path.resolve('test/fixtures/fake-sendense-backup-client.mjs');
 const PASSWORD = 'Vc-pa55 word!with$pecial';
+const PASSWORD_SHA256 = createHash('sha256').update(PASSWORD).digest('hex');
 const [first, last] = portRangeForTestFile(8);
 const ws = useRunWorkspace('engine-vmware-');
 
@@ -64,7 +66,7 @@ describe('VMware source (fake sendense-backup-client, no vCenter here)', () => {
     writeDisk(disks[0].file, ['write -P 0x21 0 8M', `write -P 0x22 ${64 * MiB} 1536`]);
     writeDisk(disks[1].file, ['write -P 0x23 4M 4M']);
     const plan = writeVmwarePlan();
-    const env = { TEST_VCENTER_PASSWORD: PASSWORD, FAKE_VCENTER_PASSWORD: PASSWORD };
+    const env = { TEST_VCENTER_PASSWORD: PASSWORD, FAKE_VCENTER_PASSWORD_SHA256: PASSWORD_SHA256 };
 
     for (let point = 1; point <= 2; point++) {
       if (point === 2) {
@@ -99,7 +101,7 @@ describe('VMware source (fake sendense-backup-client, no vCenter here)', () => {
 
   it('a plan rate: the client takes none, and the run says its transfer is not limited (docs/bandwidth.md)', async () => {
     for (const key of [2000, 2001]) writeDisk(createDisk(path.join(ws.dir, `disk-${key}.qcow2`), 8 * MiB), ['write -P 0x21 0 1M']);
-    const result = await sendenseRun([writeVmwarePlan('1MiB/s'), '--db', ws.db, '--json'], { TEST_VCENTER_PASSWORD: PASSWORD, FAKE_VCENTER_PASSWORD: PASSWORD });
+    const result = await sendenseRun([writeVmwarePlan('1MiB/s'), '--db', ws.db, '--json'], { TEST_VCENTER_PASSWORD: PASSWORD, FAKE_VCENTER_PASSWORD_SHA256: PASSWORD_SHA256 });
     expect(result.exitCode, result.stdout + result.stderr).toBe(0);
     const events = parseEvents(result.stdout) as (ReturnType<typeof parseEvents>[number] & { title?: string })[];
     expect(events.find((event) => event.type === 'step-start' && event.step === 'transfer')?.title).toMatch(/, not limited \(the VMware client takes no rate\)$/);
@@ -122,7 +124,7 @@ describe('VMware source (fake sendense-backup-client, no vCenter here)', () => {
   it('a login the client refuses fails the run with its words and leaves no backup behind', async () => {
     createDisk(path.join(ws.dir, 'disk-2000.qcow2'), 8 * MiB);
     createDisk(path.join(ws.dir, 'disk-2001.qcow2'), 8 * MiB);
-    const result = await sendenseRun([writeVmwarePlan(), '--db', ws.db], { TEST_VCENTER_PASSWORD: 'wrong', FAKE_VCENTER_PASSWORD: PASSWORD });
+    const result = await sendenseRun([writeVmwarePlan(), '--db', ws.db], { TEST_VCENTER_PASSWORD: 'wrong', FAKE_VCENTER_PASSWORD_SHA256: PASSWORD_SHA256 });
     expect(result.exitCode).toBe(1);
     expect(result.stderr).toContain('vCenter login failed');
     expect((await listBackups(ws.db, 'vmw')).map((b) => b.status)).toEqual(['failed']);
@@ -137,7 +139,7 @@ describe('VMware source (fake sendense-backup-client, no vCenter here)', () => {
     createDisk(path.join(ws.dir, 'disk-2000.qcow2'), 8 * MiB);
     createDisk(path.join(ws.dir, 'disk-2001.qcow2'), 8 * MiB);
     const secret = 'wrong-Hunter2-pass';
-    const env = { TEST_VCENTER_PASSWORD: secret, FAKE_VCENTER_PASSWORD: PASSWORD, FAKE_CLIENT_ECHOES_PASSWORD: '1' };
+    const env = { TEST_VCENTER_PASSWORD: secret, FAKE_VCENTER_PASSWORD_SHA256: PASSWORD_SHA256, FAKE_CLIENT_ECHOES_PASSWORD: '1' };
     const plain = await sendenseRun([writeVmwarePlan(), '--db', ws.db], env);
     const json = await sendenseRun([writeVmwarePlan(), '--db', ws.db, '--json'], env);
     const history = await sendenseRun(['history', '--db', ws.db]);

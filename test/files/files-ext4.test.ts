@@ -189,10 +189,10 @@ describe('extracting', () => {
 
 describe('refusals', () => {
   it('refuses an unknown point, an unknown disk, a bad path and a used target in one line each, before starting an appliance', async () => {
-    expectRefused(await files('--point', 'no-such-backup', 'p1:/'), 1, /there is no backup 'no-such-backup' of VM fvm/);
-    expectRefused(await files('--point', '2000-01-01T00:00:00Z'), 1, /no complete backup of VM fvm at or before 2000-01-01T00:00:00.000Z: the first is/);
+    expectRefused(await files('--point', 'no-such-backup', 'p1:/'), 2, /there is no backup 'no-such-backup' of VM fvm/);
+    expectRefused(await files('--point', '2000-01-01T00:00:00Z'), 2, /no complete backup of VM fvm at or before 2000-01-01T00:00:00.000Z: the first is/);
     expectRefused(await files('--disk', '2009'), 1, /has no disk 2009 \(it has 2000\)/);
-    expectRefused(await sendenseFiles(['files', 'nosuchvm', '--db', guest.db]), 1, /no complete backup of VM nosuchvm/);
+    expectRefused(await sendenseFiles(['files', 'nosuchvm', '--db', guest.db]), 2, /no complete backup of VM nosuchvm/);
     expectRefused(await files('etc'), 2, /'etc' is not NAME:\/PATH/);
     expectRefused(await files('p1:etc'), 2, /must be absolute/);
     expectRefused(await files('--get', 'p1:/etc'), 2, /--get needs --to/);

@@ -1,9 +1,10 @@
 // Hooks run around a real backup: they receive the run's facts, a failing before hook stops the
 // run before anything is taken, and a failing after hook is only a warning.
 
+import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, onTestFinished } from 'vitest';
 import { runPlan } from '../../src/engine/run-plan.js';
 import type { RunEvent, RunReporter } from '../../src/engine/run-events.js';
 import { planDoc, planOf } from '../schedule/test-plans.js';
@@ -50,6 +51,29 @@ describe('hooks', () => {
     expect(existsSync(path.join(box.dir, 'failure.env'))).toBe(false);
     const infos = reporter.events.flatMap((event) => (event.type === 'info' ? [event.message] : []));
     expect(infos).toContain('  before| hello from the node');
+  });
+
+  it('a plan naming its repository key by keyEnv: no hook, on the hub or the node, gets the variable or the key', async () => {
+    const { box, store } = sandbox;
+    const key = randomBytes(32).toString('base64');
+    process.env.HOOK_TEST_REPOSITORY_KEY = key;
+    // Also under a name no plan gives: a variable holding a secret this process holds stays out too.
+    process.env.HOOK_TEST_COPY_OF_KEY = key;
+    onTestFinished(() => {
+      delete process.env.HOOK_TEST_REPOSITORY_KEY;
+      delete process.env.HOOK_TEST_COPY_OF_KEY;
+    });
+    const dump = (name: string) => `env > ${path.join(box.dir, name)}`;
+    const doc = planDoc(box, 'keyed', { hooks: { before: [{ run: dump('hub.env') }], after: [{ run: dump('node.env'), on: 'node' }] } });
+    const plan = planOf({ ...doc, repository: { path: path.join(box.dir, 'encrypted-repository'), encryption: { keyEnv: 'HOOK_TEST_REPOSITORY_KEY' } } });
+    const result = await runPlan(plan, { store, reporter: collect(), trigger: 'manual' });
+    expect(result.status, result.error?.describe()).toBe('succeeded');
+    for (const name of ['hub.env', 'node.env']) {
+      const environ = readFileSync(path.join(box.dir, name), 'utf8');
+      expect(environ, name).toContain('SENDENSE_RUN_ID=');
+      expect(environ, name).not.toContain(key);
+      expect(environ, name).not.toMatch(/^HOOK_TEST_(REPOSITORY_KEY|COPY_OF_KEY)=/m);
+    }
   });
 
   it('a failing before hook fails the run with a clear error and nothing taken; onFailure and always get the error', async () => {

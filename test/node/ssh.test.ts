@@ -1,13 +1,16 @@
 import { createHash, createHmac, randomBytes } from 'node:crypto';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
 import { execa } from 'execa';
 import { SendenseError } from '../../src/errors.js';
 import type { NodeHost } from '../../src/node/node.js';
 import { connectSshNode } from '../../src/node/ssh.js';
 import type { NodeSpec } from '../../src/plan/types.js';
+import { startQemuNbd } from '../../src/qemu/qemu-nbd.js';
+import { asNobody } from '../support/other-user-cli.js';
 import { freePort } from '../support/free-port.js';
 import { DEADLINE_UNDER_LOAD_MS, NotedProcesses, pidExists } from '../support/processes.js';
 import { descendants, startSshd, type TestSshd } from '../support/sshd.js';
@@ -221,6 +224,37 @@ describe('ssh node: tunnel', () => {
     expect(after.exitCode).not.toBe(0);
     qemuNbd.kill('SIGTERM');
     await qemuNbd;
+  });
+});
+
+describe('ssh node: socket tunnel', () => {
+  it('reaches a writable qemu-nbd on the hub from a socket in a private directory on the node: the SSH user writes, another user (nobody) cannot', async () => {
+    const image = join(work, 'socket-tunnel.qcow2');
+    await execa('qemu-img', ['create', '-q', '-f', 'qcow2', image, '16M']);
+    const hubDir = await mkdtemp(join(tmpdir(), 'sendense-hub-sockets-'));
+    onTestFinished(() => rm(hubDir, { recursive: true, force: true }));
+    const server = await startQemuNbd({ file: image, format: 'qcow2', socket: join(hubDir, 'disk.sock'), exportName: 'disk', shared: 4, readOnly: false });
+    onTestFinished(() => server.stop());
+
+    const node = await connect();
+    const forwards = await node.forwardSockets([server.socket!]);
+    const nodeSocket = forwards.nodeSockets.get(server.socket!)!;
+    const url = `nbd+unix:///disk?socket=${nodeSocket}`;
+    expect((await stat(dirname(nodeSocket))).mode & 0o777).toBe(0o700);
+    expect((await stat(nodeSocket)).mode & 0o777).toBe(0o600);
+    const written = await node.exec(['qemu-io', '-f', 'raw', '-c', 'write -P 0x33 0 1M', url]);
+    expect(written.exitCode, written.stderr).toBe(0);
+    const intruder = await execa('setpriv', asNobody(['qemu-io', '-f', 'raw', '-c', 'write -P 0x66 4M 1M', url]), { reject: false });
+    expect(intruder.exitCode).not.toBe(0);
+    expect(`${intruder.stdout}${intruder.stderr}`).toMatch(/permission denied/i);
+    const peek = await execa('setpriv', asNobody(['nbdinfo', '--size', url]), { reject: false });
+    expect(peek.exitCode).not.toBe(0);
+
+    await forwards.close();
+    expect(existsSync(dirname(nodeSocket))).toBe(false);
+    await server.stop();
+    // The hub's image holds the SSH user's write, and nothing of nobody's.
+    expect((await execa('qemu-io', ['-f', 'qcow2', '-c', 'read -P 0x33 0 1M', '-c', 'read -P 0 4M 1M', image])).stdout).not.toMatch(/verification failed/i);
   });
 });
 

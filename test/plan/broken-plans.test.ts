@@ -142,6 +142,15 @@ describe('validate reports a broken plan', () => {
     );
   });
 
+  it('two replicate plans on one replica.path on one node, at the later plan\u2019s path naming the first file; another path is fine', async () => {
+    const result = await runCli(['validate', `${DIR}/shared-replica/a-web1.yaml`, `${DIR}/shared-replica/b-web2.yaml`, `${DIR}/shared-replica/c-web3.yaml`]);
+    expect(result.exitCode).toBe(2);
+    expect(result.stdout).toBe(
+      `${DIR}/shared-replica/b-web2.yaml:9:9: replica.path: /var/lib/libvirt/images/standby-{key}.qcow2 on kvm2.example.com is also the replica of plan 'web1-replica' in ${DIR}/shared-replica/a-web1.yaml: each replicate plan needs its own replica.path\n` +
+        '3 plans checked, 1 invalid, 1 error, 0 warnings\n',
+    );
+  });
+
   it('a missing environment variable as a warning (validate still passes)', async () => {
     const result = await runCli(['validate', `${DIR}/missing-env.yaml`]);
     expect(result.exitCode).toBe(0);

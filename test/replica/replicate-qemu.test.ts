@@ -3,11 +3,13 @@
 // sync killed between two disks' installs is finished by doctor so both disks show one point.
 
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { stringify } from 'yaml';
+import { parse, stringify } from 'yaml';
+import { SqliteDatabase as Database } from '../../src/store/sqlite-driver.js';
 import { imagesEqual } from '../support/images.js';
+import { tableRows } from '../support/process-tree.js';
 import { useRunWorkspace } from '../support/run-workspace.js';
 import { parseEvents, sendenseRun, startSendenseRun } from '../support/sendense-cli.js';
 import { bitmapNames, portRangeForTestFile } from '../support/vm-disks.js';
@@ -127,6 +129,71 @@ describe('replication of qemu images', () => {
     const doctor = await sendenseRun(['doctor', '--db', ws.db]);
     expect(doctor.exitCode, doctor.stdout).toBe(0);
     expect(readdirSync(ws.dir).filter((entry) => entry.endsWith('-replica'))).toEqual([]);
+  }, 120_000);
+
+  it('a second plan on the same replica.path is refused at run time, and the first plan\u2019s replica is untouched', async () => {
+    const { disks, plan, write, replica, replicaDir } = setUp(2);
+    write(1);
+    await sync(plan);
+    const other = path.join(ws.dir, 'other-source.qcow2');
+    execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', other, '64M']);
+    execFileSync('qemu-io', ['-c', 'write -P 0x77 0 8M', other], { stdio: 'ignore' });
+    const otherPlan = path.join(ws.dir, 'other.yaml');
+    writeFileSync(
+      otherPlan,
+      stringify({
+        version: 1,
+        kind: 'replicate',
+        name: 'other-replica',
+        vm: { name: 'othervm', source: { type: 'qemu', disks: [{ key: 2000, path: other, format: 'qcow2' }] } },
+        replica: { path: path.join(replicaDir, 'qvm-{key}.qcow2'), points: 2, scratch: ws.dir },
+        nbd: { ports: `${ports[0]}-${ports[1]}` },
+      }),
+    );
+    const before = readdirSync(replicaDir).sort();
+    const refused = await sendenseRun([otherPlan, '--db', ws.db]);
+    expect(refused.exitCode, refused.stdout).toBe(1);
+    expect(refused.stderr).toMatch(/replica\.path \S+qvm-2000\.qcow2 on this host is the replica of plan qemu-replica .*each replicate plan needs its own replica\.path/);
+    expect(refused.stderr).not.toMatch(/\n\s+at /);
+    expect(readdirSync(replicaDir).sort()).toEqual(before);
+    for (const [index, disk] of disks.entries()) expect(imagesEqual(disk, replica(2000 + index))).toBe(true);
+  }, 120_000);
+
+  it('a failed sync leaves no record for doctor, and a successful sync forgets the records ended syncs left', async () => {
+    const { disks, plan, write, replica } = setUp(2);
+    const withScratch = (scratch: string) =>
+      writeFileSync(plan, stringify({ ...(parse(readFileSync(plan, 'utf8')) as object), replica: { ...(parse(readFileSync(plan, 'utf8')) as { replica: object }).replica, scratch } }));
+    const syncRecords = () => (tableRows(ws.db, 'node_resources') as { kind: string; run_id: string }[]).filter((row) => row.kind === 'replica-point');
+    write(1);
+    // Fails after the sync recorded itself: its socket directory cannot be made.
+    withScratch(path.join(ws.dir, 'no-such-dir'));
+    const failed = await sendenseRun([plan, '--db', ws.db]);
+    expect(failed.exitCode, failed.stdout).toBe(1);
+    expect(failed.stderr).toMatch(/cannot use replica\.scratch/);
+    expect(syncRecords()).toEqual([]);
+    const clean = await sendenseRun(['doctor', '--dry-run', '--db', ws.db]);
+    expect(clean.exitCode, clean.stdout).toBe(0);
+    // The record an earlier version kept of that failed sync: the next successful sync forgets it.
+    const failedRun = (tableRows(ws.db, 'runs') as { id: string; status: string }[]).find((row) => row.status === 'failed')!;
+    const db = new Database(ws.db);
+    try {
+      db.prepare('insert into node_resources (run_id, node, kind, name, facts, since) values (?, ?, ?, ?, ?, ?)').run(
+        failedRun.id,
+        'this host',
+        'replica-point',
+        'an-old-failed-sync',
+        JSON.stringify({ plan: 'qemu-replica', sourceType: 'qemu', nodeSpec: null }),
+        new Date().toISOString(),
+      );
+    } finally {
+      db.close();
+    }
+    withScratch(ws.dir);
+    await sync(plan);
+    expect(syncRecords()).toEqual([]);
+    const after = await sendenseRun(['doctor', '--dry-run', '--db', ws.db]);
+    expect(after.exitCode, after.stdout).toBe(0);
+    for (const [index, disk] of disks.entries()) expect(imagesEqual(disk, replica(2000 + index))).toBe(true);
   }, 120_000);
 
   it('failover of a plan that is not a replicate plan is one usage error', async () => {

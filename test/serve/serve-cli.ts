@@ -34,7 +34,7 @@ export interface RunningServe {
 }
 
 // Registers the cleanup; `db()` is read after each test (the processes a serve recorded there).
-export function useServes(db: () => string): { start(args: readonly string[], disks: number): RunningServe } {
+export function useServes(db: () => string): { start(args: readonly string[], disks: number, env?: Readonly<Record<string, string>>): RunningServe } {
   const started: ChildProcessWithoutNullStreams[] = [];
   afterEach(() => {
     for (const child of started.splice(0)) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
@@ -45,8 +45,8 @@ export function useServes(db: () => string): { start(args: readonly string[], di
     }
   });
   return {
-    start(args, disks) {
-      const child = spawn(process.execPath, [BIN, 'serve', ...args], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, CI: '1' } });
+    start(args, disks, env = {}) {
+      const child = spawn(process.execPath, [BIN, 'serve', ...args], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, CI: '1', ...env } });
       started.push(child);
       let stdout = '';
       let stderr = '';
@@ -68,15 +68,21 @@ export function useServes(db: () => string): { start(args: readonly string[], di
   };
 }
 
-// "2000 nbd://127.0.0.1:20001/vm-disk-2000"
+// "2000 nbd+unix:///vm-disk-2000?socket=/tmp/sendense-serve-XXXXXX/disk-2000.sock", or with --tcp
+// "2000 nbds://sendense@127.0.0.1:20001/vm-disk-2000?tls-psk-file=/tmp/sendense-serve-tls-XXXXXX/keys.psk"
 function parseUrlLine(line: string): ServedDiskLine {
-  const match = /^(\d+) (nbd:\/\/127\.0\.0\.1:\d+\/\S+)$/.exec(line);
+  const match = /^(\d+) (nbd\+unix:\/\/\/\S+\?socket=\S+|nbds:\/\/sendense@127\.0\.0\.1:\d+\/\S+\?tls-psk-file=\S+)$/.exec(line);
   if (match === null) throw new Error(`not a KEY URL line: '${line}'`);
   return { key: Number(match[1]), url: match[2]! };
 }
 
 export function portOf(url: string): number {
   return Number(new URL(url).port);
+}
+
+/** The Unix socket of an nbd+unix URL. */
+export function socketOf(url: string): string {
+  return new URL(url).searchParams.get('socket')!;
 }
 
 // '' when the export reads exactly as the qcow2 image (a kept source copy), else what qemu-img said.
@@ -91,10 +97,11 @@ export function qemuIo(url: string, ...commands: string[]): { status: number | n
   return { status: result.status, output: `${result.stdout}${result.stderr}` };
 }
 
-// Whether something accepts TCP connections on 127.0.0.1:port.
-export function accepts(port: number): Promise<boolean> {
+// Whether something accepts connections where an export's URL points (its Unix socket, or 127.0.0.1:port).
+export function accepts(url: string): Promise<boolean> {
+  const where = url.startsWith('nbd+unix:') ? { path: socketOf(url) } : { host: '127.0.0.1', port: portOf(url) };
   return new Promise((resolve) => {
-    const socket = connect({ host: '127.0.0.1', port }, () => {
+    const socket = connect(where, () => {
       socket.destroy();
       resolve(true);
     });

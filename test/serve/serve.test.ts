@@ -2,7 +2,8 @@
 // incremental: a chain) exported over NBD, read-only or over overlays; what it took given back on
 // SIGTERM, by doctor after a kill -9, and when one qemu-nbd dies; the repository never written.
 
-import { existsSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { isProcessAlive } from '../../src/process/process-identity.js';
@@ -14,7 +15,8 @@ import { DEADLINE_UNDER_LOAD_MS, waitForProcessGone } from '../support/processes
 import { useRunWorkspace } from '../support/run-workspace.js';
 import { runStatuses, sendenseRun, type CliResult } from '../support/sendense-cli.js';
 import { portRangeForTestFile } from '../support/vm-disks.js';
-import { accepts, exportDifference, portOf, qemuIo, useServes, writeHubConfig, type ServedDiskLine } from './serve-cli.js';
+import { asNobody } from '../support/other-user-cli.js';
+import { accepts, exportDifference, portOf, qemuIo, socketOf, useServes, writeHubConfig, type ServedDiskLine } from './serve-cli.js';
 
 const ws = useRunWorkspace('serve-', { per: 'file' });
 const ports = portRangeForTestFile(20);
@@ -34,7 +36,7 @@ async function expectAllGivenBack(recorded: readonly DbProcess[], disks: readonl
   expect(recordedProcesses(vm.db)).toEqual([]);
   expect(leasedPorts(vm.db)).toEqual([]);
   expect(tableRows(vm.db, 'run_files')).toEqual([]);
-  for (const disk of disks) expect(await accepts(portOf(disk.url)), disk.url).toBe(false);
+  for (const disk of disks) expect(await accepts(disk.url), disk.url).toBe(false);
 }
 
 function expectOneLineError(result: CliResult, exitCode: number, message: RegExp): void {
@@ -53,11 +55,12 @@ describe('serve', () => {
     const recorded = recordedProcesses(vm.db);
     expect(recorded.map((row) => row.kind)).toEqual(['qemu-nbd', 'qemu-nbd']);
     for (const server of recorded) expect(commandLine(server.pid)).toContain('--read-only');
-    const runId = recorded[0]!.runId;
-    expect(leasedPorts(vm.db)).toEqual(disks.map((disk) => ({ port: portOf(disk.url), runId })));
+    // Unix sockets in one private directory, no port (docs/instant-recovery.md).
+    expect(leasedPorts(vm.db)).toEqual([]);
+    const socketDir = path.dirname(socketOf(disks[0]!.url));
+    expect(statSync(socketDir).mode & 0o777).toBe(0o700);
     for (const disk of disks) {
-      expect(disk.url).toBe(`nbd://127.0.0.1:${portOf(disk.url)}/svm-disk-${disk.key}`);
-      expect(portOf(disk.url)).toBeGreaterThanOrEqual(ports[0]);
+      expect(disk.url).toBe(`nbd+unix:///svm-disk-${disk.key}?socket=${socketDir}/disk-${disk.key}.sock`);
       // The incremental read through its chain: the source at point 2, not at point 1.
       expect(exportDifference(disk.url, vm.copies[1]![disk.key]!), `disk ${disk.key}`).toBe('');
       expect(exportDifference(disk.url, vm.copies[0]![disk.key]!), `disk ${disk.key}`).not.toBe('');
@@ -73,8 +76,58 @@ describe('serve', () => {
     expect(exit.stdout.split('\n').filter(Boolean)).toEqual(disks.map((disk) => `${disk.key} ${disk.url}`));
     expect(exit.stderr).toContain('Ctrl+C (or SIGTERM) stops serving');
     await expectAllGivenBack(recorded, disks);
+    expect(existsSync(socketDir)).toBe(false);
     expect((await runStatuses(vm.db))[0]).toBe('succeeded');
     expect(repositoryFingerprint(vm.repository)).toEqual(before);
+  });
+
+  it('another local user (nobody) can neither read nor write a served export, even a writable one', async () => {
+    const serve = serves.start(['svm', '--writable', ...options()], 2);
+    const disks = await serve.serving;
+    const url = disks[0]!.url;
+    const read = spawnSync('setpriv', asNobody(['nbdinfo', '--size', url]), { encoding: 'utf8' });
+    expect(read.status, read.stdout).not.toBe(0);
+    expect(read.stderr).toMatch(/permission denied/i);
+    const write = spawnSync('setpriv', asNobody(['qemu-io', '-f', 'raw', '-c', 'write -P 0x66 0 1M', url]), { encoding: 'utf8' });
+    expect(write.status, write.stdout).not.toBe(0);
+    // This user reads it, and it still holds the point: nothing of nobody's landed.
+    expect(exportDifference(url, vm.copies[1]![2000]!)).toBe('');
+    serve.child.kill('SIGTERM');
+    expect((await serve.exited).code).toBe(0);
+  });
+
+  it('--tcp: a leased port behind NBD TLS; a client without the key is refused, with it the export reads as the point', async () => {
+    const serve = serves.start(['svm', '--tcp', '--disk', '2000', '--json', ...options()], 1);
+    const [disk] = (await serve.serving) as [ServedDiskLine];
+    const pskFile = new URL(disk.url).searchParams.get('tls-psk-file')!;
+    expect(disk.url).toBe(`nbds://sendense@127.0.0.1:${portOf(disk.url)}/svm-disk-2000?tls-psk-file=${pskFile}`);
+    expect(portOf(disk.url)).toBeGreaterThanOrEqual(ports[0]);
+    expect(statSync(pskFile).mode & 0o777).toBe(0o600);
+    expect(statSync(path.dirname(pskFile)).mode & 0o777).toBe(0o700);
+    const key = readFileSync(pskFile, 'utf8');
+    // Plain NBD, and TLS with another key, as any local user could try: refused before any data.
+    const plain = spawnSync('setpriv', asNobody(['nbdinfo', '--size', `nbd://127.0.0.1:${portOf(disk.url)}/svm-disk-2000`]), { encoding: 'utf8' });
+    expect(plain.status).not.toBe(0);
+    expect(plain.stderr).toMatch(/TLS/);
+    const guessed = path.join(ws.dir, 'guessed.psk');
+    writeFileSync(guessed, `sendense:${'ab'.repeat(32)}\n`, { mode: 0o600 });
+    const wrongKey = spawnSync('nbdinfo', ['--size', disk.url.replace(pskFile, guessed)], { encoding: 'utf8' });
+    expect(wrongKey.status).not.toBe(0);
+    // With the key: every byte of the point.
+    const copy = path.join(ws.dir, 'tcp-copy.raw');
+    const fetched = spawnSync('nbdcopy', [disk.url, copy], { encoding: 'utf8' });
+    expect(fetched.status, fetched.stderr).toBe(0);
+    expect(exportDifference(copy, vm.copies[1]![2000]!)).toBe('');
+    rmSync(copy);
+    serve.child.kill('SIGTERM');
+    const exit = await serve.exited;
+    expect(exit.code, exit.stderr).toBe(0);
+    expect(exit.stderr).toContain(`NBD TLS: a client needs the pre-shared key in ${pskFile}`);
+    // The key itself is never printed, and its file goes with the serve.
+    expect(`${exit.stdout}${exit.stderr}`).not.toContain(key.trim().split(':')[1]);
+    expect(existsSync(pskFile)).toBe(false);
+    expect(leasedPorts(vm.db)).toEqual([]);
+    expect(tableRows(vm.db, 'run_files')).toEqual([]);
   });
 
   it('serves an older point and only the disks asked for; --quiet keeps the notes off stderr', async () => {
@@ -101,7 +154,8 @@ describe('serve', () => {
       expect(disk.writable).toBe(true);
       expect(disk.file).toBe(latest.disks.find((row) => row.diskKey === disk.key)!.file);
       expect(path.dirname(disk.overlay!)).toBe(overlayDir);
-      expect(existsSync(disk.overlay!)).toBe(true);
+      // As private as the repository's own files.
+      expect(statSync(disk.overlay!).mode & 0o777).toBe(0o600);
       expect(exportDifference(disk.url, vm.copies[1]![disk.key]!)).toBe('');
     }
     expect((tableRows(vm.db, 'run_files') as { path: string }[]).map((row) => row.path).sort()).toEqual(disks.map((disk) => disk.overlay).sort());
@@ -143,15 +197,16 @@ describe('serve', () => {
     // What the killed serve left behind.
     for (const server of recorded) expect(isProcessAlive(server.pid, server.startTicks)).toBe(true);
     for (const disk of disks) expect(existsSync(disk.overlay!)).toBe(true);
-    expect(leasedPorts(vm.db)).toHaveLength(2);
+    for (const disk of disks) expect(existsSync(socketOf(disk.url))).toBe(true);
 
     const doctor = await sendenseRun(['doctor', '--db', vm.db]);
     expect(doctor.exitCode, `${doctor.stdout}\n${doctor.stderr}`).toBe(0);
     expect(doctor.stdout).toMatch(/qemu-nbd pid \d+ of run \S+: stop it: done/);
-    expect(doctor.stdout).toMatch(/port \d+ leased by run \S+ .*: release it: done/);
     expect(doctor.stdout).toMatch(/serve-overlay .*serve-overlays.*: delete it: done/);
     for (const disk of disks) expect(existsSync(disk.overlay!), disk.overlay).toBe(false);
     expect(readdirSync(path.join(ws.dir, 'serve-overlays'))).toEqual([]);
+    // Its sockets, and their private directory, went with its qemu-nbd.
+    expect(existsSync(path.dirname(socketOf(disks[0]!.url)))).toBe(false);
     await expectAllGivenBack(recorded, disks);
     expect((await runStatuses(vm.db))[0]).toBe('failed');
 
@@ -178,10 +233,10 @@ describe('serve', () => {
   });
 
   describe('refusals, in one line', () => {
-    it('a VM with no backup, a disk or a time the backups do not have: exit 1, nothing left', async () => {
-      expectOneLineError(await sendenseRun(['serve', 'nosuch', ...options()]), 1, /there is no complete backup of VM nosuch/);
+    it('a VM with no backup or a time the backups do not have (exit 2), a disk they do not have (exit 1): nothing left', async () => {
+      expectOneLineError(await sendenseRun(['serve', 'nosuch', ...options()]), 2, /there is no complete backup of VM nosuch/);
       expectOneLineError(await sendenseRun(['serve', 'svm', '--disk', '9999', ...options()]), 1, /backup \S+ has no disk 9999 \(it has 2000, 2001\)/);
-      expectOneLineError(await sendenseRun(['serve', 'svm', '--point', '2001-01-01T00:00:00Z', ...options()]), 1, /no complete backup of VM svm at or before 2001-01-01T00:00:00.000Z: the first is/);
+      expectOneLineError(await sendenseRun(['serve', 'svm', '--point', '2001-01-01T00:00:00Z', ...options()]), 2, /no complete backup of VM svm at or before 2001-01-01T00:00:00.000Z: the first is/);
       expectOneLineError(await sendenseRun(['serve', 'svm', '--db', path.join(ws.dir, 'none.db')]), 1, /no state database at .*none\.db/);
       expect(existsSync(path.join(ws.dir, 'none.db'))).toBe(false);
       expect(leasedPorts(vm.db)).toEqual([]);

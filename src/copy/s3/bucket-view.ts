@@ -23,6 +23,7 @@ import { serveBucketNbd, type ServedObject } from './bucket-nbd.js';
 import { s3Problem } from './s3-client.js';
 import { s3Description } from './s3-description.js';
 import { fetchCopy, type FetchChoice, type Fetched } from './fetch-copy.js';
+import { childEnv } from '../../process/child-env.js';
 
 const MOUNT_WAIT_MS = 60_000;
 const STOP_GRACE_MS = 10_000;
@@ -90,7 +91,7 @@ async function startDaemon(socket: string, names: readonly string[], mountpoints
     args.push('--blockdev', `driver=nbd,node-name=f${index},server.type=unix,server.path=${quote(socket)},export=${quote(name)},read-only=on`);
     args.push('--export', `type=fuse,id=e${index},node-name=f${index},mountpoint=${quote(mountpoints[index]!)},writable=off,allow-other=off`);
   });
-  const child = spawn('setpriv', args, { stdio: ['ignore', 'ignore', 'pipe'] });
+  const child = spawn('setpriv', args, { stdio: ['ignore', 'ignore', 'pipe'], env: childEnv() });
   let stderr = '';
   child.stderr!.on('data', (chunk: Buffer) => {
     stderr = (stderr + chunk.toString()).slice(-4000);

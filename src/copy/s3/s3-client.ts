@@ -6,6 +6,7 @@ import { readFile, stat } from 'node:fs/promises';
 import { S3Client } from '@aws-sdk/client-s3';
 import { SendenseError } from '../../errors.js';
 import type { S3CopyTo, S3Credentials } from '../../plan/types.js';
+import { hideFromChildren } from '../../process/child-env.js';
 
 const CONNECT_MS = 30_000;
 const IDLE_MS = 120_000;
@@ -18,6 +19,7 @@ export interface S3Keys {
 /** The keys, from where the plan says; a SendenseError names the variable or file, never a value. */
 export async function s3Keys(credentials: S3Credentials, env: NodeJS.ProcessEnv = process.env): Promise<S3Keys> {
   if ('accessKeyIdEnv' in credentials) {
+    hideFromChildren(credentials.accessKeyIdEnv, credentials.secretAccessKeyEnv);
     const read = (name: string) => {
       const value = env[name]?.trim();
       if (value === undefined || value === '') throw new SendenseError(`the environment variable ${name} (copy.to) is not set: it holds a key of the object store`);

@@ -16,6 +16,8 @@ export interface BackupDiskJob extends ServedDisk {
   readonly parentFile?: string;
   /** change_id the transfer starts from (incremental only): a dirty bitmap name for qemu. */
   readonly fromChangeId?: string;
+  /** The parent's virtual size (incremental only): where a qemu bitmap's mark lies (qemu/bitmaps.ts). */
+  readonly fromSize?: number;
   /** change_id this backup captures (the new bitmap for qemu; reported by the client for vmware). */
   changeId?: string;
   bytes?: number;

@@ -233,6 +233,7 @@ function backupState(plan: BackupPlan, backupId: string, parent: Backup | undefi
       file: backupFile(plan.repository.path, plan.vm.name, fact.key, backupId),
       parentFile: parentDisk?.file,
       fromChangeId: parentDisk?.changeId ?? undefined,
+      fromSize: parentDisk?.virtualSize,
       changeId: source.newChangeId(fact, chainId, backupId),
       exportName: exportName(plan.vm.name, fact.key),
     };

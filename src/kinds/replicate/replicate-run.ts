@@ -17,8 +17,8 @@ export interface ReplicaDiskJob extends BackupDiskJob {
   readonly layer: string;
   /** The previous point's layer this one is backed by (incremental only). */
   readonly backingLayer?: string;
-  /** Its qemu-nbd on the replica node and the hub's relay to it (start-replica-nbd). */
-  target?: { readonly nbd: ReplicaNbd; readonly relay: HubRelay };
+  /** Its qemu-nbd on the replica node and, for a replica node over SSH, the hub's relay to it (start-replica-nbd). */
+  target?: { readonly nbd: ReplicaNbd; readonly relay?: HubRelay };
 }
 
 /** What resolve-sync decided: the point this sync makes. */

@@ -1,10 +1,10 @@
 // resolve-sync: what this sync makes. The VM's lock (a backup of it must not run a job at the same
 // time), nothing failed over, what dead syncs left finished, then per disk: full into a new chain,
 // or only what changed since the replica's newest point by the plan's own change tracking (its own
-// checkpoints and bitmaps: a backup plan's chain of the same VM is never touched). Creates the
-// point's records (status running).
+// checkpoints and bitmaps: a backup plan's chain of the same VM is never touched). Never over
+// another plan's replica or a disk in use. Creates the point's records (status running).
 
-import { REPLICA_POINT_RESOURCE, type ReplicaPointFacts } from '../../doctor/replica-points.js';
+import { forgetEndedSyncRecords, REPLICA_POINT_RESOURCE, type ReplicaPointFacts } from '../../doctor/replica-points.js';
 import { wouldFail, type Step } from '../../engine/step.js';
 import { SendenseError, isSendenseError } from '../../errors.js';
 import { formatLocalTime } from '../../format/local-time.js';
@@ -14,6 +14,7 @@ import type { ReplicatePlan } from '../../plan/types.js';
 import { exportName, newBackupId } from '../../repository/layout.js';
 import { existingFiles, sameFile } from '../../replica/replica-files.js';
 import { layerFile, replicaDiskPath } from '../../replica/replica-layout.js';
+import { refuseOtherPlansReplica, refuseReplicaInUse } from '../../replica/replica-owner.js';
 import { finishUnfinishedPoints } from '../../replica/replica-points.js';
 import { backupSource, type SourceDiskFacts } from '../../source/index.js';
 import type { Backup, ReplicaPoint, Store } from '../../store/index.js';
@@ -41,15 +42,20 @@ export const resolveSync: Step<ReplicateRun> = {
     run.undo.push({ what: `unlock VM ${plan.vm.name}`, when: 'always', step: 'resolve-sync', run: () => store.unlockVm(plan.vm.name, run.runId) });
     await refuseFailedOver(store, plan);
     await finishUnfinishedPoints(store, plan.name, execOn(run.replicaNode), (message) => run.reporter.emit({ type: 'info', step: 'resolve-sync', message }));
+    await forgetEndedSyncRecords(store, plan.name, run.replicaNode.id);
     await refuseRunningReplica(run);
     const decision = await decideSync(run, await unusedPointId(store));
+    const paths = decision.state.disks.map((disk) => disk.replicaPath);
+    await refuseOtherPlansReplica(store, plan.name, run.replicaNode, paths);
+    await refuseReplicaInUse(execOn(run.replicaNode), run.replicaNode, paths);
     for (const note of decision.notes) run.reporter.emit({ type: 'info', step: 'resolve-sync', message: note });
     if (decision.whyFull !== undefined) run.reporter.emit({ type: 'warning', step: 'resolve-sync', message: `${decision.whyFull}: this sync copies every disk whole into a new chain` });
     const { state } = decision;
     run.state = state;
-    run.undo.push({ what: `mark sync ${state.backupId} failed`, when: 'failure', step: 'resolve-sync', run: () => store.setReplicaPointStatus(state.backupId, 'failed') });
     // Recorded on the replica node before the point exists: doctor finishes or removes what a kill leaves.
     await recordSync(run, state.backupId);
+    // Undone before the record's forgetting (pushed after it): a failed sync whose layers are gone leaves no record.
+    run.undo.push({ what: `mark sync ${state.backupId} failed`, when: 'failure', step: 'resolve-sync', run: () => failSync(run, state) });
     await store.createReplicaPoint({
       id: state.backupId,
       plan: plan.name,
@@ -82,6 +88,12 @@ export const resolveSync: Step<ReplicateRun> = {
       }
       const decision = await decideSync(run, NEW_POINT_ID);
       run.state = decision.state;
+      await refuseOtherPlansReplica(
+        run.store,
+        plan.name,
+        run.replicaNode,
+        decision.state.disks.map((disk) => disk.replicaPath),
+      );
       const what = decision.state.parentId === undefined ? `full into a new chain${decision.whyFull ? `: ${decision.whyFull}` : ''}` : `changes since point ${decision.state.parentId}`;
       return [what, ...decision.notes, `replica on ${run.replicaNode.description}, ${plan.replica.points} point(s) kept`].join('\n');
     } catch (error) {
@@ -104,8 +116,22 @@ async function recordSync(run: ReplicateRun, pointId: string): Promise<void> {
     run: async () => {
       const point = await store.getReplicaPoint(pointId);
       if (point === undefined || point.status === 'complete' || point.status === 'failed') await store.forgetNodeResource(node, REPLICA_POINT_RESOURCE, pointId);
+      else run.reporter.emit({ type: 'info', step: 'cleanup', message: `the record of sync ${pointId} stays (${point.status}): the next sync or doctor finishes it` });
     },
   });
+}
+
+// A failed sync is failed only once its layers are gone (create-layers' undo ran before): else it
+// stays running, and doctor or the next sync removes them from its record.
+async function failSync(run: ReplicateRun, state: SyncState): Promise<void> {
+  const point = await run.store.getReplicaPoint(state.backupId);
+  if (point === undefined || point.status !== 'running') return;
+  const left = await existingFiles(
+    execOn(run.replicaNode),
+    state.disks.map((disk) => disk.layer),
+  );
+  if (left.size > 0) throw new SendenseError(`${[...left].join(', ')} still on ${run.replicaNode.description}: doctor or the next sync removes ${left.size === 1 ? 'it' : 'them'}`);
+  await run.store.setReplicaPointStatus(state.backupId, 'failed');
 }
 
 function failedOverMessage(plan: ReplicatePlan, at: string, pointId: string): string {
@@ -235,6 +261,7 @@ function syncState(plan: ReplicatePlan, pointId: string, parent: ReplicaPoint | 
       replicaPath,
       backingLayer: parentDisk?.layer,
       fromChangeId: parentDisk?.changeId ?? undefined,
+      fromSize: parentDisk?.virtualSize,
       changeId: source.newChangeId(fact, chainId, pointId),
       exportName: exportName(plan.vm.name, fact.key),
     };
