@@ -39,7 +39,8 @@ export async function main(argv: readonly string[]): Promise<number> {
     if (parsed.command === undefined) {
       if (parsed.help) return await showHelp(undefined, parsed.json);
       process.stderr.write(USAGE);
-      return parsed.help ? 0 : 2;
+      if (parsed.json) process.stdout.write(`${JSON.stringify({ type: 'error', message: 'no command given (see sendense-run --help)', exitCode: 2 })}\n`);
+      return 2;
     }
     let name = parsed.command;
     let rest = parsed.rest;

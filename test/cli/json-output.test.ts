@@ -45,6 +45,9 @@ describe('--json', () => {
     const usage = await runCli(['--json', 'history', '--limit', 'lots']);
     expect(usage.exitCode).toBe(2);
     expect(jsonLines(usage.stdout)).toEqual([{ type: 'error', message: "--limit must be a positive whole number (got 'lots')", exitCode: 2 }]);
+    const none = await runCli(['--json']);
+    expect(none.exitCode).toBe(2);
+    expect(jsonLines(none.stdout)).toEqual([{ type: 'error', message: 'no command given (see sendense-run --help)', exitCode: 2 }]);
     const missing = await runCli(['--json', 'backups', '--db', path.join(ws.dir, 'none.db')]);
     expect(missing.exitCode).toBe(0);
     expect(missing.stdout).toBe('');
