@@ -4,6 +4,31 @@ import js from '@eslint/js';
 import globals from 'globals';
 import tseslint from 'typescript-eslint';
 
+// What runners/ may not import (a path relative to the importing file, e.g. ../../src/nbd/index.js).
+const RUNNER_IMPORTS = [
+  {
+    regex: '(^|/)src/(engine|hub)/(?!undo-stack\\.js$|in-turns\\.js$)',
+    message: 'runners import nothing from src/engine or src/hub: they run on nodes (scripts/bundle-runner.js)',
+  },
+  {
+    regex: '(^|/)src/(?!(wire|nbd|qemu|rate|engine|hub)/|errors\\.js$|repository/range-digest\\.js$)',
+    message: 'runners run on nodes (scripts/bundle-runner.js): from src/ only wire, nbd, qemu, rate, errors.js and repository/range-digest.js',
+  },
+  { regex: '^(better-sqlite3|pg|kysely|ssh2|listr2|nodemailer|croner|ajv|@aws-sdk/.*)$', message: 'runners run on nodes with only Node.js: no hub package' },
+];
+
+// src/doctor imports no kind module but today's exceptions (static and dynamic import each).
+const DOCTOR_KINDS = [
+  { regex: '(^|/)kinds/(?!recover/recover-run\\.js$)', message: 'doctor imports no kind module (issue 57: kinds declare their resources)' },
+  { regex: '(^|/)kinds/(?!copy/open-copy\\.js$)', message: 'doctor imports no kind module (issue 57: kinds declare their resources)' },
+];
+
+// no-restricted-imports sees only static imports: the same patterns for import('...').
+function dynamicImports(patterns) {
+  // esquery's /regex/ cannot hold a slash, even escaped: \x2F stands for it.
+  return patterns.map(({ regex, message }) => ({ selector: `ImportExpression > Literal[value=/${regex.replaceAll('/', '\\x2F')}/]`, message }));
+}
+
 export default tseslint.config(
   { ignores: ['dist/**', 'runners/dist/**', 'node_modules/**', 'bench/out/**', '.tmp/**'] },
   js.configs.recommended,
@@ -24,6 +49,27 @@ export default tseslint.config(
     // the driver the CLI uses picks the one that loads.
     files: ['test/**', 'bench/**', 'scripts/**'],
     rules: { 'no-restricted-imports': ['error', { paths: [{ name: 'better-sqlite3', message: 'use SqliteDatabase from src/store/sqlite-driver.js' }] }] },
+  },
+  {
+    // Runners are bundled into one file the hub copies to a node with only Node.js
+    // (scripts/bundle-runner.js): they take from src/ only the wire, NBD, qemu and rate code, never
+    // the hub's engine, state, SSH or plan code. Today's two exceptions are dependency-free modules
+    // (undo-stack, in-turns) to move out of engine/ and hub/ once the audit branches are merged.
+    files: ['runners/**'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: RUNNER_IMPORTS }],
+      'no-restricted-syntax': ['error', ...dynamicImports(RUNNER_IMPORTS)],
+    },
+  },
+  {
+    // Doctor finds and gives back what runs left (docs/how-it-works.md); a kind's resources are to
+    // become a registry doctor iterates (issue 57), so no new kind module comes into it. Today's
+    // exceptions: the recovery resource's name and the copy target opener.
+    files: ['src/doctor/**'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: [DOCTOR_KINDS[0]] }],
+      'no-restricted-syntax': ['error', ...dynamicImports([DOCTOR_KINDS[1]])],
+    },
   },
   {
     files: ['**/*.cjs'],

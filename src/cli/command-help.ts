@@ -26,6 +26,12 @@ export function commandHelp(command: Pick<CommandSpec, 'usage' | 'does' | 'optio
   return `Usage: ${command.usage}\n\n${command.does}\n${own}\nCommon options (before or after the command):\n${COMMON_OPTIONS.map(option).join('\n')}\n\nSee sendense-run --help for all commands.\n`;
 }
 
+// help COMMAND --json: the same declarations as one object (docs/json-events.md#help---json).
+export function commandHelpJson(name: string, command: Pick<CommandSpec, 'usage' | 'does' | 'options' | 'exitCodes'>): Record<string, unknown> {
+  const { usage, does, options, exitCodes } = command;
+  return { type: 'help', command: name, usage, does, options, commonOptions: COMMON_OPTIONS, exitCodes };
+}
+
 // The options `command` accepts: its own and the common ones.
 export function optionNames(command: Pick<CommandSpec, 'options'>): string[] {
   return [...command.options, ...COMMON_OPTIONS].map((option) => option.name);

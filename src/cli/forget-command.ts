@@ -62,16 +62,21 @@ async function runForget(cli: CliContext, args: readonly string[]): Promise<numb
   return withExistingStore(cli, async (store) => {
     const choice = await chooseFor(store, request);
     if (choice.refusals.length > 0) {
-      for (const refusal of choice.refusals) cli.stderr.write(`sendense-run: forget refused: ${refusal}\n`);
+      for (const refusal of choice.refusals) {
+        if (cli.json) cli.stdout.write(`${JSON.stringify({ type: 'refused', vm, message: refusal })}\n`);
+        cli.stderr.write(`sendense-run: forget refused: ${refusal}\n`);
+      }
       cli.stderr.write('sendense-run: nothing was changed\n');
       return 2;
     }
     if (choice.decisions.length === 0) {
-      cli.stdout.write(`no point of VM ${vm} to forget\n`);
+      if (cli.json) writeSummary(cli, vm, dry.present, []);
+      else cli.stdout.write(`no point of VM ${vm} to forget\n`);
       return 0;
     }
     if (dry.present) {
-      for (const decision of choice.decisions) cli.stdout.write(`${describeForget(decision, 'would')}\n`);
+      for (const decision of choice.decisions) reportPoint(cli, decision, 'would');
+      if (cli.json) writeSummary(cli, vm, true, choice.decisions);
       return 0;
     }
     return forget(cli, store, request, choice);
@@ -102,7 +107,8 @@ async function chooseFor(store: Store, request: ForgetRequest): Promise<ForgetCh
 
 async function forget(cli: CliContext, store: Store, request: ForgetRequest, planned: ForgetChoice): Promise<number> {
   const say = (line: string) => {
-    if (!cli.quiet) cli.stdout.write(`${line}\n`);
+    if (cli.json) cli.stdout.write(`${JSON.stringify({ type: 'info', step: 'forget', message: line })}\n`);
+    else if (!cli.quiet) cli.stdout.write(`${line}\n`);
   };
   const record = { plan: `forget ${request.vm}`, kind: 'forget', trigger: 'manual' } as const;
   const options = { record, stopOnSignal: { note: 'stopping after the merge under way' }, doctorAlso: 'finishes or rolls back the merge under way' };
@@ -115,8 +121,23 @@ async function forget(cli: CliContext, store: Store, request: ForgetRequest, pla
     if (choice.refusals.length > 0 || choice.decisions.length !== planned.decisions.length) {
       throw new SendenseError(`VM ${request.vm} changed while forget waited for its lock: nothing was changed; run forget again`, { exitCode: 1 });
     }
-    await applyPrune(store, run.id, choice.decisions, say, run.signal, (decision) => describeForget(decision, 'did'));
+    await applyPrune(store, run.id, choice.decisions, say, run.signal, (decision) => reportPoint(cli, decision, 'did'));
+    if (cli.json) writeSummary(cli, request.vm, false, choice.decisions);
   });
+}
+
+// What forget did (or would do) with one point: a line, or under --json an object (docs/json-events.md#forget---json).
+function reportPoint(cli: CliContext, decision: PointDecision, mood: 'would' | 'did'): void {
+  const { backup, ...action } = decision;
+  if (cli.json) {
+    const point = { type: 'point', id: backup.id, backupType: backup.type, status: backup.status, takenAt: backup.startedAt, ...action, done: mood === 'did' };
+    cli.stdout.write(`${JSON.stringify(point)}\n`);
+  } else if (mood === 'would' || !cli.quiet) cli.stdout.write(`${describeForget(decision, mood)}\n`);
+}
+
+function writeSummary(cli: CliContext, vm: string, dryRun: boolean, decisions: readonly PointDecision[]): void {
+  const ids = (action: PointDecision['action']) => decisions.filter((decision) => decision.action === action).map((decision) => decision.backup.id);
+  cli.stdout.write(`${JSON.stringify({ type: 'summary', vm, dryRun, merged: ids('merge'), removed: ids('delete') })}\n`);
 }
 
 // One line per point: what forget did (or would do) with it.

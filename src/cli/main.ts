@@ -8,11 +8,11 @@ import { findPackageRoot } from '../node/package-root.js';
 import { tagChildrenOfThisProcess } from '../process/owner-tag.js';
 import { maskDeep, maskSecrets } from '../secrets/mask.js';
 import { parseCommonArgs } from './args.js';
-import { COMMON_OPTIONS, commandHelp } from './command-help.js';
+import { COMMON_OPTIONS, commandHelp, commandHelpJson } from './command-help.js';
 import { COMMANDS, findCommand } from './commands.js';
 import type { CliContext } from './context.js';
 import { didYouMean } from './nearest-name.js';
-import { USAGE } from './overview.js';
+import { overviewJson, USAGE } from './overview.js';
 
 const COMMAND_NAMES = COMMANDS.map((command) => command.name);
 
@@ -31,10 +31,16 @@ export async function main(argv: readonly string[]): Promise<number> {
       process.stdout.write(parsed.json ? `${JSON.stringify({ type: 'version', name: 'sendense-run', version, node })}\n` : `sendense-run ${version} (Node.js ${node})\n`);
       return 0;
     }
-    if (parsed.command === 'help') return await showHelp(parsed.rest.find((arg) => !arg.startsWith('-')));
+    if (parsed.command === 'help')
+      return await showHelp(
+        parsed.rest.find((arg) => !arg.startsWith('-')),
+        parsed.json,
+      );
     if (parsed.command === undefined) {
-      (parsed.help ? process.stdout : process.stderr).write(USAGE);
-      return parsed.help ? 0 : 2;
+      if (parsed.help) return await showHelp(undefined, parsed.json);
+      process.stderr.write(USAGE);
+      if (parsed.json) process.stdout.write(`${JSON.stringify({ type: 'error', message: 'no command given (see sendense-run --help)', exitCode: 2 })}\n`);
+      return 2;
     }
     let name = parsed.command;
     let rest = parsed.rest;
@@ -53,7 +59,7 @@ export async function main(argv: readonly string[]): Promise<number> {
         throw usageError(`unknown command '${name}'${didYouMean(name, [...COMMAND_NAMES, 'help'])} (see sendense-run --help)`);
       }
     }
-    if (parsed.help) return await showHelp(name);
+    if (parsed.help) return await showHelp(name, parsed.json);
     const cli: CliContext = { ...context, dbPath: parsed.dbPath, hubConfig: parsed.hubConfig, json: parsed.json, quiet: parsed.quiet };
     // Before any child exists: whatever a kill -9 leaves running can be found by doctor.
     tagChildrenOfThisProcess(cli.dbPath);
@@ -72,14 +78,15 @@ export async function main(argv: readonly string[]): Promise<number> {
 }
 
 // `help [COMMAND]` / `COMMAND --help`: that command's usage and options, else the overview.
-async function showHelp(name: string | undefined): Promise<number> {
+async function showHelp(name: string | undefined, json: boolean): Promise<number> {
   if (name === undefined) {
-    process.stdout.write(USAGE);
+    process.stdout.write(json ? `${JSON.stringify(overviewJson())}\n` : USAGE);
     return 0;
   }
   const command = findCommand(name);
   if (command === undefined) throw usageError(`no help for '${name}': not a command${didYouMean(name, COMMAND_NAMES)} (see sendense-run --help)`);
-  process.stdout.write(commandHelp(await command.load()));
+  const spec = await command.load();
+  process.stdout.write(json ? `${JSON.stringify(commandHelpJson(command.name, spec))}\n` : commandHelp(spec));
   return 0;
 }
 

@@ -44,13 +44,15 @@ async function runProtect(cli: CliContext, args: readonly string[], on: boolean)
   const vm = point.rest[0]!;
   const id = point.value;
   return withExistingStore(cli, async (store) => {
-    await setProtection(store, vm, id, on);
-    cli.stdout.write(`${id} of VM ${vm}: ${on ? 'protected' : 'not protected'}\n`);
+    const changed = await setProtection(store, vm, id, on);
+    const object = { type: 'protection', vm, backupId: id, protected: on, changed };
+    cli.stdout.write(cli.json ? `${JSON.stringify(object)}\n` : `${id} of VM ${vm}: ${on ? 'protected' : 'not protected'}\n`);
     return 0;
   });
 }
 
-async function setProtection(store: Store, vm: string, id: string, on: boolean): Promise<void> {
+// Whether the point's protection changed (false: it was so already).
+async function setProtection(store: Store, vm: string, id: string, on: boolean): Promise<boolean> {
   const backup = await store.getBackup(id);
   if (backup === undefined || backup.vm !== vm) throw new SendenseError(`VM ${vm} has no backup ${id}`, { exitCode: 2 });
   const marker = protectionMarkerFile(backup.repository, vm, id);
@@ -63,4 +65,5 @@ async function setProtection(store: Store, vm: string, id: string, on: boolean):
     await store.setProtected(id, false);
     await rm(marker, { force: true });
   }
+  return backup.protected !== on;
 }

@@ -1,4 +1,4 @@
-// `sendense-run replicas [--plan NAME]` (docs/replication.md#points): per replicate plan, a header
+// `sendense-run replicas [--plan NAME]` (docs/replication.md#listing-the-points): per replicate plan, a header
 // with its replica node, how far its newest point is behind (now - taken) and whether it is failed
 // over, then its complete points newest first: id, taken, age, kind, bytes written.
 

@@ -30,6 +30,8 @@ async function runSchema(cli: CliContext, args: readonly string[]): Promise<numb
   rejectLeftovers(where.rest, schemaCommand);
   const file = planSchemaFile();
   if (where.present) cli.stdout.write(cli.json ? `${JSON.stringify({ type: 'schema', path: file })}\n` : `${file}\n`);
+  // --json: the document on one line inside one object, as every command's JSON (docs/json-events.md#schema---json).
+  else if (cli.json) cli.stdout.write(`${JSON.stringify({ type: 'schema', path: file, schema: JSON.parse(readFileSync(file, 'utf8')) as unknown })}\n`);
   else cli.stdout.write(readFileSync(file, 'utf8'));
   return 0;
 }

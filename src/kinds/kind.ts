@@ -1,6 +1,6 @@
 // A plan kind as the engine runs it (docs/how-it-works.md#plan-kinds): its steps in order, the
-// run its steps act on, and what its end reports. The engine runs any kind and knows none by name;
-// each kind is one folder beside this file, listed in index.ts.
+// run its steps act on, and what its end reports. The engine runs any kind and names one only in
+// its end line (engine/run-end-text.ts); each kind is one folder beside this file, listed in index.ts.
 
 import type { RunContext } from '../engine/run-context.js';
 import type { DiskFacts } from '../engine/step-facts.js';

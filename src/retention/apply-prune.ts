@@ -22,14 +22,14 @@ export interface PruneSummary {
   readonly seconds: number;
 }
 
-// `describe`: the line said of each point done (forget says it its own way).
+// `done`: told of each point merged or removed, as it is (forget reports it its own way).
 export async function applyPrune(
   store: Store,
   runId: string,
   decisions: readonly PointDecision[],
   say: (line: string) => void = () => {},
   signal?: AbortSignal,
-  describe: (decision: PointDecision) => string = (decision) => `done: ${describeDecision(decision)}`,
+  done: (decision: PointDecision) => void = (decision) => say(`done: ${describeDecision(decision)}`),
 ): Promise<PruneSummary> {
   let merged = 0;
   let removed = 0;
@@ -55,7 +55,7 @@ export async function applyPrune(
       for (const line of await releasePointBitmaps(backup)) say(line);
       removed++;
     }
-    say(describe(decision));
+    done(decision);
   }
   const seconds = (performance.now() - started) / 1000;
   return { kept: decisions.filter((decision) => decision.action === 'keep').length, merged, removed, copiedBytes, seconds };

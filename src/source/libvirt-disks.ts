@@ -1,4 +1,4 @@
-// Which disks of a domain a libvirt source backs up, under which keys (docs/plan-reference.md#libvirt):
+// Which disks of a domain a libvirt source backs up, under which keys (docs/how-it-works.md#libvirt-domains):
 // the plan's list, or every writable file or block disk, keys 2000, 2001… in target order.
 
 import { SendenseError } from '../errors.js';

@@ -1,5 +1,6 @@
 // --json: every line on stdout is one JSON object, also when the command stops on a user error
-// (that error is one {"type":"error"} object, besides the usual line on stderr) and for --version.
+// (that error is one {"type":"error"} object, besides the usual line on stderr), for --version,
+// help and schema.
 
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -44,8 +45,50 @@ describe('--json', () => {
     const usage = await runCli(['--json', 'history', '--limit', 'lots']);
     expect(usage.exitCode).toBe(2);
     expect(jsonLines(usage.stdout)).toEqual([{ type: 'error', message: "--limit must be a positive whole number (got 'lots')", exitCode: 2 }]);
+    const none = await runCli(['--json']);
+    expect(none.exitCode).toBe(2);
+    expect(jsonLines(none.stdout)).toEqual([{ type: 'error', message: 'no command given (see sendense-run --help)', exitCode: 2 }]);
     const missing = await runCli(['--json', 'backups', '--db', path.join(ws.dir, 'none.db')]);
     expect(missing.exitCode).toBe(0);
     expect(missing.stdout).toBe('');
+  });
+
+  it('help, --help and schema are one object each: what the text shows, as data', async () => {
+    const overview = await runCli(['--help', '--json']);
+    expect(overview.exitCode).toBe(0);
+    const [top] = jsonLines(overview.stdout) as [{ type: string; commands: { name: string; synopsis: string }[] }];
+    expect(jsonLines(overview.stdout)).toHaveLength(1);
+    expect(top.type).toBe('help');
+    expect(top.commands.map((command) => command.name)).toEqual(expect.arrayContaining(['run', 'forget', 'protect', 'unprotect', 'help']));
+    expect((await runCli(['help', '--json'])).stdout).toBe(overview.stdout);
+
+    for (const args of [
+      ['help', 'forget', '--json'],
+      ['forget', '--help', '--json'],
+    ]) {
+      const result = await runCli(args);
+      expect(result.exitCode).toBe(0);
+      expect(jsonLines(result.stdout)).toEqual([
+        {
+          type: 'help',
+          command: 'forget',
+          usage: expect.stringMatching(/^sendense-run forget VM /),
+          does: expect.any(String),
+          options: expect.arrayContaining([
+            { name: '--point', value: 'ID', help: expect.any(String) },
+            { name: '--dry-run', help: expect.any(String) },
+          ]),
+          commonOptions: expect.arrayContaining([{ name: '--json', help: expect.any(String) }]),
+          exitCodes: expect.arrayContaining([{ code: 2, when: expect.any(String) }]),
+        },
+      ]);
+    }
+
+    const schema = await runCli(['schema', '--json']);
+    expect(schema.exitCode).toBe(0);
+    const [document] = jsonLines(schema.stdout) as [{ type: string; path: string; schema: { properties: Record<string, unknown> } }];
+    expect(jsonLines(schema.stdout)).toHaveLength(1);
+    expect(document).toMatchObject({ type: 'schema', path: expect.stringMatching(/plan\.schema\.json$/) });
+    expect(Object.keys(document.schema.properties)).toEqual(expect.arrayContaining(['version', 'kind', 'name']));
   });
 });

@@ -7,28 +7,9 @@ import { describe, expect, it } from 'vitest';
 import { allKinds } from '../../src/kinds/index.js';
 import { stepNames } from '../../src/kinds/kind.js';
 import { docBlocks, docFiles } from './doc-blocks.js';
+import { headingAnchors } from './heading-anchors.js';
 
 const ROOT = path.resolve('.');
-
-// GitHub's heading anchors of a Markdown file (outside code blocks).
-function anchors(file: string): Set<string> {
-  const seen = new Map<string, number>();
-  const found = new Set<string>();
-  let inCode = false;
-  for (const line of readFileSync(file, 'utf8').split('\n')) {
-    if (line.startsWith('```')) inCode = !inCode;
-    const heading = !inCode && /^#{1,6} (.*)$/.exec(line);
-    if (!heading) continue;
-    const base = heading[1]
-      .toLowerCase()
-      .replace(/[^\p{L}\p{N}\s_-]/gu, '')
-      .replace(/ /g, '-');
-    const count = seen.get(base) ?? 0;
-    seen.set(base, count + 1);
-    found.add(count === 0 ? base : `${base}-${count}`);
-  }
-  return found;
-}
 
 function links(file: string): string[] {
   const text = readFileSync(file, 'utf8').replace(/```[\s\S]*?```/g, '');
@@ -44,7 +25,7 @@ describe('links in the docs', () => {
       expect(path.relative(ROOT, resolved).startsWith('..'), `${file}: ${link} leaves the repository`).toBe(false);
       expect(existsSync(resolved), `${file}: ${link} does not exist`).toBe(true);
       if (anchor !== undefined && resolved.endsWith('.md')) {
-        expect(anchors(resolved).has(anchor), `${file}: no heading #${anchor} in ${path.relative(ROOT, resolved)}`).toBe(true);
+        expect(headingAnchors(resolved).has(anchor), `${file}: no heading #${anchor} in ${path.relative(ROOT, resolved)}`).toBe(true);
       }
     }
   });
