@@ -107,7 +107,8 @@ describe('code blocks in the docs', () => {
       // Everything else runs as far as the CLI's parsing: with --help it prints that command's usage.
       const result = await runCli([...argv, '--help']);
       expect(result.exitCode).toBe(0);
-      expect(result.stdout).toMatch(/^Usage: sendense-run /);
+      // Under --json, help is one JSON object (docs/json-events.md#help).
+      expect(result.stdout).toMatch(argv.includes('--json') ? /^\{"type":"help","command":/ : /^Usage: sendense-run /);
     }
   });
 
