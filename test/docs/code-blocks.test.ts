@@ -107,7 +107,7 @@ describe('code blocks in the docs', () => {
       // Everything else runs as far as the CLI's parsing: with --help it prints that command's usage.
       const result = await runCli([...argv, '--help']);
       expect(result.exitCode).toBe(0);
-      // Under --json, help is one JSON object (docs/json-events.md#help).
+      // Under --json, help is one JSON object (docs/json-events.md#help---json).
       expect(result.stdout).toMatch(argv.includes('--json') ? /^\{"type":"help","command":/ : /^Usage: sendense-run /);
     }
   });
