@@ -6,7 +6,11 @@
 
 import { BASE_ALLOCATION, DIRTY_BITMAP_PREFIX, STATE_DIRTY, STATE_ZERO, walkExtents, type Extent, type NbdConnection } from '../../src/nbd/index.js';
 
-/** The first such range, or undefined (also when a side offers no block status to tell). */
+// The parent's data is known per cluster of the repository's files (qemu-img's default): a cluster
+// holding some data may read zeroes elsewhere, where the source's finer grain says zero.
+const CLUSTER = 64 * 1024;
+
+/** The first such range that covers a whole cluster, or undefined (also when a side offers no block status to tell). */
 export async function unseenZeroes(source: NbdConnection, target: NbdConnection, bitmap: string): Promise<Extent | undefined> {
   if (!source.hasMetaContext(BASE_ALLOCATION) || !target.hasMetaContext(BASE_ALLOCATION)) return undefined;
   const end = Math.min(source.size, target.size);
@@ -16,11 +20,20 @@ export async function unseenZeroes(source: NbdConnection, target: NbdConnection,
     new Cursor(walkExtents(source, DIRTY_BITMAP_PREFIX + bitmap, 0, end), (flags) => (flags & STATE_DIRTY) === 0),
   ];
   try {
+    // Where the bytes that all three sides agree on began (undefined: a side rules out `at`).
+    let agreed: number | undefined;
     for (let at = 0; at < end;) {
       const runs: Run[] = [];
       for (const side of sides) runs.push(await side.at(at));
       const failing = runs.filter((run) => !run.holds);
-      if (failing.length === 0) return { offset: at, length: Math.min(...runs.map((run) => run.end)) - at, flags: 0 };
+      if (failing.length === 0) {
+        agreed ??= at;
+        at = Math.min(end, ...runs.map((run) => run.end));
+        const cluster = Math.ceil(agreed / CLUSTER) * CLUSTER;
+        if (cluster < end && Math.min(cluster + CLUSTER, end) <= at) return { offset: agreed, length: at - agreed, flags: 0 };
+        continue;
+      }
+      agreed = undefined;
       // Nothing holds before the furthest end of a run where one side rules it out.
       at = Math.max(...failing.map((run) => run.end));
     }
