@@ -3,33 +3,26 @@
 // says nothing changed where the disk now reads zeroes. Live (virsh blockresize while the guest
 // writes) and shut off (qemu-img resize), the next incremental copies that disk whole, warned; every
 // point restores, verified, what the guest's disk held then: zeroes, the guest's counter, and what
-// the guest wrote into the tail with dd (the first MiB of busybox, the same binary as the host's).
+// the guest wrote into the tail with dd (./guest-writes.ts).
 
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, readFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { countersAreOnePointInTime, startGuest, virsh, waitFor, type TestGuest } from '../support/libvirt-guest.js';
+import { countersAreOnePointInTime, startGuest, virsh, type TestGuest } from '../support/libvirt-guest.js';
 import { imagesEqual } from '../support/images.js';
 import { useRunWorkspace } from '../support/run-workspace.js';
 import { listBackups, sendenseRun } from '../support/sendense-cli.js';
 import { portRangeForTestFile } from '../support/vm-disks.js';
+import { guestWritesBusybox, shrunkAndGrown, vdbDifference, VDB, type Written } from './guest-writes.js';
 import { restorePoint, writeLibvirtPlan } from './libvirt-plans.js';
 
 const MiB = 1024 * 1024;
-const VDB = 64 * MiB;
-// The guest's counter on vdb (libvirt-guest.ts): its value is checked, not its bytes.
-const COUNTER = { offset: MiB, length: 4096 };
-const BUSYBOX = readFileSync('/bin/busybox').subarray(0, MiB);
 const ports = portRangeForTestFile();
 const ws = useRunWorkspace('libvirt-shrink-', { per: 'file' });
 let guest: TestGuest;
 let plan: string;
 
-interface Written {
-  readonly offset: number;
-  readonly bytes: Buffer;
-}
 // What the guest wrote into vdb with dd, as each point must hold it.
 const points: { id: string; vdb: readonly Written[] }[] = [];
 
@@ -47,46 +40,10 @@ async function backUp(): Promise<{ id: string; output: string }> {
   return { id: /backup (\S+)$/m.exec(result.stdout)![1]!, output: result.stdout + result.stderr };
 }
 
-// The guest copies the first MiB of its busybox to vdb at `offset` (O_DIRECT, synced) through its agent.
-async function guestWritesBusybox(offset: number): Promise<Written> {
-  const args = ['if=/bin/busybox', 'of=/dev/vdb', 'bs=65536', `seek=${offset / 65536}`, 'count=16', 'oflag=direct', 'conv=fsync,notrunc'];
-  const started = JSON.parse(virsh('qemu-agent-command', guest.name, JSON.stringify({ execute: 'guest-exec', arguments: { path: '/bin/dd', arg: args, 'capture-output': true } }))) as {
-    return: { pid: number };
-  };
-  let status: { exited: boolean; exitcode?: number; 'err-data'?: string } = { exited: false };
-  await waitFor(
-    () => {
-      status = (JSON.parse(virsh('qemu-agent-command', guest.name, JSON.stringify({ execute: 'guest-exec-status', arguments: { pid: started.return.pid } }))) as { return: typeof status }).return;
-      return status.exited;
-    },
-    60_000,
-    'dd in the guest',
-  );
-  expect(status.exitcode, Buffer.from(status['err-data'] ?? '', 'base64').toString()).toBe(0);
-  return { offset, bytes: BUSYBOX };
-}
-
-// How a restored raw vdb differs from zeroes plus `written` (the counter block aside): '' when it does not.
-function vdbDifference(file: string, written: readonly Written[]): string {
-  const got = readFileSync(file);
-  if (got.length !== VDB) return `${got.length} bytes, not ${VDB}`;
-  const want = Buffer.alloc(VDB);
-  for (const { offset, bytes } of written) bytes.copy(want, offset);
-  got.fill(0, COUNTER.offset, COUNTER.offset + COUNTER.length);
-  const blocks: number[] = [];
-  for (let at = 0; at < VDB; at += 65536) if (!got.subarray(at, at + 65536).equals(want.subarray(at, at + 65536))) blocks.push(at);
-  return blocks.length === 0 ? '' : `${blocks.length} blocks of 64 KiB differ, the first at byte ${blocks[0]}`;
-}
-
-const shrunkAndGrown = (key: number) =>
-  new RegExp(
-    `disk ${key}: the disk reads zeroes at bytes \\d+-\\d+ where the parent point holds data, yet dirty bitmap '[^']+' says nothing changed there: it was shrunk and grown back since; every block is copied`,
-  );
-
 describe('a libvirt disk shrunk and grown back', () => {
   it('live, virsh blockresize down to half and back up: the next incremental copies that disk whole, warned; every point restores what the guest wrote', async () => {
     points.push({ id: (await backUp()).id, vdb: [] });
-    const tail = await guestWritesBusybox(48 * MiB);
+    const tail = await guestWritesBusybox(guest, 48 * MiB);
     const second = await backUp();
     expect(second.output).not.toMatch(/every block is copied/);
     points.push({ id: second.id, vdb: [tail] });
@@ -100,7 +57,7 @@ describe('a libvirt disk shrunk and grown back', () => {
     points.push({ id: third.id, vdb: [] });
 
     // The new checkpoint records the writes from there on: the next one is a plain incremental.
-    const again = await guestWritesBusybox(40 * MiB);
+    const again = await guestWritesBusybox(guest, 40 * MiB);
     const fourth = await backUp();
     expect(fourth.output).not.toMatch(/every block is copied/);
     points.push({ id: fourth.id, vdb: [again] });
