@@ -12,6 +12,7 @@ import { openEndpoint } from './open-endpoint.js';
 import type { TransferOutput } from './transfer-output.js';
 import type { Digester } from './digest-thread.js';
 import { RangeDigests } from './range-digests.js';
+import { unseenZeroes } from './unseen-zeroes.js';
 import { countWork, isMarked, planWork } from './work-plan.js';
 
 /**
@@ -61,7 +62,10 @@ export async function copyDisk(job: DiskJob, tuning: CopyTuning, { dir, output, 
     const context = { disk: job.key, connections: tuning.connections, dir, cleanup, output };
     // Both sides at once: each start is mostly waiting (qemu-img info, qemu-nbd, handshakes).
     // Settled both before going on, so nothing opened late escapes the cleanup.
-    const [sourceSide, targetSide] = await Promise.allSettled([openEndpoint(job.source, { ...context, role: 'source', bitmap: job.bitmap }), openEndpoint(job.target, { ...context, role: 'target' })]);
+    const [sourceSide, targetSide] = await Promise.allSettled([
+      openEndpoint(job.source, { ...context, role: 'source', bitmap: job.bitmap }),
+      openEndpoint(job.target, { ...context, role: 'target', bitmap: job.bitmap }),
+    ]);
     for (const side of [sourceSide, targetSide]) if (side.status === 'fulfilled') opened.push(...side.value);
     if (sourceSide.status === 'rejected') throw sourceSide.reason;
     if (targetSide.status === 'rejected') throw targetSide.reason;
@@ -76,13 +80,11 @@ export async function copyDisk(job: DiskJob, tuning: CopyTuning, { dir, output, 
     // Aligned, a request is a whole number of blocks (work-plan.ts, alignedWork).
     const copySize = job.align === undefined ? largest : largest - (largest % job.align);
     if (copySize === 0) throw new SendenseError(`requests of at most ${largest} bytes cannot carry whole blocks of ${job.align} bytes (--align)`, { disk: job.key });
-    // The bitmap's mark gone: the disk shrank since the bitmap was added, and a shrink clears what it
-    // recorded beyond the cut; every block is copied, holes as zeroes (docs/how-it-works.md#change-tracking-by-source).
-    const shrank = job.bitmap !== undefined && job.bitmapMark !== undefined && !(await isMarked(control, job.bitmap, job.bitmapMark));
-    const bitmap = shrank ? undefined : job.bitmap;
-    const zeroHoles = shrank || job.zeroHoles;
+    // Shrunk and grown back since the parent: every block is copied, holes as zeroes.
+    const wholeDisk = job.bitmap === undefined ? undefined : await whyWholeDisk(job, job.bitmap, control, targets[0]!);
+    const bitmap = wholeDisk === undefined ? job.bitmap : undefined;
+    const zeroHoles = wholeDisk !== undefined || job.zeroHoles;
     const bytesToDo = await countWork(control, bitmap, zeroHoles, job.align);
-    const wholeDisk = shrank ? `the disk shrank since dirty bitmap '${job.bitmap}' was added (its mark at byte ${job.bitmapMark} is gone): every block is copied` : undefined;
     output.start(job.key, control.size, bytesToDo, wholeDisk);
     const items = planWork(control, { bitmap, zeroHoles, copySize, zeroSize: tuning.zeroSize, align: job.align });
     const zeroes = Buffer.alloc(copySize);
@@ -167,4 +169,16 @@ export async function copyDisk(job: DiskJob, tuning: CopyTuning, { dir, output, 
 
 function stopped(disk: number, signal: AbortSignal): SendenseError {
   return new SendenseError(`transfer stopped: ${String(signal.reason ?? 'stop requested')}`, { disk });
+}
+
+// Why an incremental must copy every block (docs/how-it-works.md#change-tracking-by-source): a shrink
+// clears a bitmap's bits past the cut, so there the bitmap no longer says what changed.
+async function whyWholeDisk(job: DiskJob, bitmap: string, source: NbdConnection, target: NbdConnection): Promise<string | undefined> {
+  if (job.bitmapMark !== undefined && !(await isMarked(source, bitmap, job.bitmapMark))) {
+    return `the disk shrank since dirty bitmap '${bitmap}' was added (its mark at byte ${job.bitmapMark} is gone): every block is copied`;
+  }
+  const unseen = await unseenZeroes(source, target, bitmap);
+  if (unseen === undefined) return undefined;
+  const range = `bytes ${unseen.offset}-${unseen.offset + unseen.length - 1}`;
+  return `the disk reads zeroes at ${range} where the parent point holds data, yet dirty bitmap '${bitmap}' says nothing changed there: it was shrunk and grown back since; every block is copied`;
 }

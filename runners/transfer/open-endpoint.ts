@@ -16,6 +16,7 @@ import type { TransferOutput } from './transfer-output.js';
 export interface EndpointContext {
   readonly disk: number;
   readonly role: 'source' | 'target';
+  /** An incremental's bitmap: the source is read through it, the target is asked for base:allocation. */
   readonly bitmap?: string;
   readonly connections: number;
   readonly dir: string;
@@ -30,7 +31,9 @@ const QEMU_NBD_READY_TIMEOUT_MS = 15_000;
 const QEMU_NBD_STOP_GRACE_MS = 3000;
 
 export async function openEndpoint(endpoint: TransferSource | TransferTarget, context: EndpointContext): Promise<NbdConnection[]> {
-  const metaContexts = context.role === 'source' ? [BASE_ALLOCATION, ...(context.bitmap === undefined ? [] : [DIRTY_BITMAP_PREFIX + context.bitmap])] : [];
+  // An incremental's target too: its backing chain is the parent point, whose data a shrink can leave stale (unseen-zeroes.ts).
+  const metaContexts =
+    context.role === 'source' ? [BASE_ALLOCATION, ...(context.bitmap === undefined ? [] : [DIRTY_BITMAP_PREFIX + context.bitmap])] : context.bitmap === undefined ? [] : [BASE_ALLOCATION];
   let first: NbdConnection;
   let address: NbdAddress;
   let extras: Promise<PromiseSettledResult<NbdConnection>[]> | undefined;

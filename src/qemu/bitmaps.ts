@@ -3,6 +3,7 @@
 import { runLocal, type CommandRunner } from './command-runner.js';
 import { imageInfo } from './image-info.js';
 import { qemuImgError } from './qemu-img-error.js';
+import { sourceCrashPoint } from '../source/test-seams.js';
 
 export interface Bitmap {
   readonly name: string;
@@ -17,6 +18,14 @@ export async function bitmapAdd(file: string, name: string, runner: CommandRunne
   if (result.exitCode !== 0) throw qemuImgError(`add bitmap ${name} to`, file, result);
 }
 
+// A mark's private directory (mktemp -d: $TMPDIR or /tmp), after this user's that a killed run
+// left there are removed: a mark takes a second, so one untouched for 10 minutes is nobody's.
+const MAKE_MARK_DIR = [
+  'dir=$(mktemp -d -t sendense-bitmap-mark.XXXXXXXXXX) || exit 1',
+  'find "${dir%/*}" -mindepth 1 -maxdepth 1 -type d -name "sendense-bitmap-mark.*" -user "$(id -u)" -mmin +10 ! -path "$dir" -exec rm -rf -- {} + 2>/dev/null',
+  'printf "%s\\n" "$dir"',
+].join('\n');
+
 /**
  * Marks the last byte of the disk dirty in bitmap `name` (docs/how-it-works.md#change-tracking-by-source): a
  * shrink clears a bitmap's bits past the cut and a grow adds clean ones, so after both it says
@@ -26,7 +35,7 @@ export async function bitmapAdd(file: string, name: string, runner: CommandRunne
  */
 export async function bitmapMarkEnd(file: string, name: string, runner: CommandRunner = runLocal): Promise<void> {
   const size = (await imageInfo(file, { runner, format: 'qcow2' })).virtualSize;
-  const made = await runner(['mktemp', '-d', '-t', 'sendense-bitmap-mark.XXXXXXXXXX']);
+  const made = await runner(['sh', '-c', MAKE_MARK_DIR]);
   const dir = made.stdout.trim();
   if (made.exitCode !== 0 || !dir.startsWith('/')) throw qemuImgError(`make a temp directory to mark bitmap ${name} of`, file, made);
   const scratch = `${dir}/mark.qcow2`;
@@ -40,6 +49,7 @@ export async function bitmapMarkEnd(file: string, name: string, runner: CommandR
     for (const argv of steps) {
       const result = await runner(argv);
       if (result.exitCode !== 0) throw qemuImgError(`mark the end of bitmap ${name} in`, file, result);
+      sourceCrashPoint('bitmap-marking');
     }
   } finally {
     await runner(['rm', '-rf', '--', dir]);

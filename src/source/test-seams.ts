@@ -5,7 +5,8 @@
 // keyring-written: a key command with the new keyring written but not yet in place;
 // marker-temp-written: a backup's first use of a repository, the marker's temp file written, not linked;
 // copy-half-sent, copy-file-placed: a copy with half a file sent, with a file in place but not its manifest;
-// copy-part-uploaded: an s3 copy with one part of a multipart upload in the store);
+// copy-part-uploaded: an s3 copy with one part of a multipart upload in the store;
+// bitmap-marking: a qemu source's new bitmap being marked, its scratch directory on the node made);
 // SENDENSE_TEST_NO_THAW_WATCHDOG=1 leaves out the node's thaw watchdog, so a test can see doctor
 // thaw a guest by itself. Unset in production.
 
@@ -22,7 +23,8 @@ export type SourceCrashPoint =
   | 'marker-temp-written'
   | 'copy-half-sent'
   | 'copy-file-placed'
-  | 'copy-part-uploaded';
+  | 'copy-part-uploaded'
+  | 'bitmap-marking';
 
 export function sourceCrashPoint(point: SourceCrashPoint): void {
   if (process.env.SENDENSE_TEST_KILL_AT === point) process.kill(process.pid, 'SIGKILL');

@@ -1,0 +1,42 @@
+// A qemu source's new bitmap is marked at the disk's end from a scratch image in a private temp
+// directory on the node (docs/how-it-works.md#change-tracking-by-source). A run killed with -9 while
+// marking leaves that directory behind: the next run's mark removes it once it is 10 minutes old
+// (a mark takes a second), and leaves a newer one alone (a mark another run may be making).
+
+import { mkdirSync, readdirSync, utimesSync } from 'node:fs';
+import path from 'node:path';
+import { expect, it } from 'vitest';
+import { useRunWorkspace } from '../support/run-workspace.js';
+import { sendenseRun, writePlan } from '../support/sendense-cli.js';
+import { createDisk, portRangeForTestFile, writeDisk } from '../support/vm-disks.js';
+
+const MiB = 1024 * 1024;
+const ports = portRangeForTestFile();
+const ws = useRunWorkspace('mark-dir-');
+
+it("a run killed while marking its bitmap leaves its scratch directory; the next run's mark removes it once 10 minutes old, a newer one stays", async () => {
+  const disk = createDisk(path.join(ws.dir, 'disk.qcow2'), 16 * MiB);
+  writeDisk(disk, ['write -P 0x5a 0 2M']);
+  const plan = writePlan(ws.dir, { name: 'mark-nightly', vm: 'markvm', disks: [{ key: 2000, path: disk }], repository: ws.repository, ports });
+  // The runs' own temp directory: what is in it is theirs alone.
+  const tmp = path.join(ws.dir, 'tmp');
+  mkdirSync(tmp, { mode: 0o700 });
+  const markDirs = () => readdirSync(tmp).filter((name) => name.startsWith('sendense-bitmap-mark.'));
+
+  const killed = await sendenseRun([plan, '--db', ws.db], { TMPDIR: tmp, SENDENSE_TEST_KILL_AT: 'bitmap-marking' });
+  expect(killed.exitCode, `${killed.stdout}\n${killed.stderr}`).not.toBe(0);
+  const [left, ...more] = markDirs();
+  expect(more).toEqual([]);
+  expect(readdirSync(path.join(tmp, left!))).toEqual(['mark.qcow2']);
+
+  // Eleven minutes pass; meanwhile another mark has just made its directory.
+  const past = new Date(Date.now() - 11 * 60 * 1000);
+  utimesSync(path.join(tmp, left!), past, past);
+  mkdirSync(path.join(tmp, 'sendense-bitmap-mark.inprogress'), { mode: 0o700 });
+
+  const doctor = await sendenseRun(['doctor', '--db', ws.db], { TMPDIR: tmp });
+  expect(doctor.exitCode, `${doctor.stdout}\n${doctor.stderr}`).toBe(0);
+  const next = await sendenseRun([plan, '--db', ws.db], { TMPDIR: tmp });
+  expect(next.exitCode, `${next.stdout}\n${next.stderr}`).toBe(0);
+  expect(markDirs()).toEqual(['sendense-bitmap-mark.inprogress']);
+}, 120_000);
