@@ -10,7 +10,7 @@ import { failOver } from '../failover/fail-over.js';
 import { printFailedOver, printTestEnded, printTestRunning } from '../failover/failover-output.js';
 import { choosePoint } from '../failover/failover-point.js';
 import { startFailoverTest } from '../failover/failover-test.js';
-import { execOn, openReplicaNode } from '../replica/replica-node.js';
+import { openReplicaNode } from '../replica/replica-node.js';
 import { formatDuration } from '../format/duration.js';
 import { formatLocalTime } from '../format/local-time.js';
 import { loadHubConfig } from '../hub/hub-config.js';
@@ -88,7 +88,7 @@ async function failOverNow(cli: CliContext, store: Store, plan: ReplicatePlan, p
     await refuseFailedOver(store, plan);
     const node = await openReplicaNode(plan);
     try {
-      await finishUnfinishedPoints(store, plan.name, execOn(node), (message) => note(cli, message));
+      await finishUnfinishedPoints(store, plan.name, node, (message) => note(cli, message));
       const point = await choosePoint(store, plan.name, pointId);
       const done = await failOver(store, node, plan, point, run.id, run.signal);
       await store.noteRun(run.id, `failed over to point ${point.id}: ${done.domain} started on ${done.node}`);

@@ -1,0 +1,59 @@
+// Checks a replica's points on the replica node against their manifests (docs/replication.md#digests):
+// each complete point's own layer per disk read there and every range compared with the digests the
+// sync's node transfer reported. A layer without a manifest was made before replicas had digests:
+// that is said, never judged damage.
+
+import type { LayerFinding } from '../repository/verify-layer.js';
+import type { NodeHost } from '../node/node.js';
+import type { ReplicaPoint } from '../store/index.js';
+import { existingFiles } from './replica-files.js';
+import { checkReplicaLayer } from './replica-layer.js';
+import { readReplicaManifest, replicaManifestPath } from './replica-manifest.js';
+import { execOn } from './replica-node.js';
+
+export type LayerState = 'good' | 'damaged' | 'no-digests' | 'skipped';
+
+export interface LayerCheck {
+  readonly pointId: string;
+  readonly diskKey: number;
+  readonly layer: string;
+  readonly state: LayerState;
+  readonly findings: readonly LayerFinding[];
+  readonly bytesRead: number;
+  /** Why a layer was not read (skipped). */
+  readonly note?: string;
+}
+
+// `points` in the order to check them; `skip`: layers not to read, with why (the failed-over domain writes them).
+export async function verifyReplicaPoints(
+  node: NodeHost,
+  points: readonly ReplicaPoint[],
+  options: { readonly skip?: ReadonlyMap<string, string>; readonly onCheck?: (check: LayerCheck) => void } = {},
+): Promise<LayerCheck[]> {
+  const exec = execOn(node);
+  const checks: LayerCheck[] = [];
+  const layers = points.flatMap((point) => point.disks.map((disk) => disk.layer));
+  const present = await existingFiles(exec, layers);
+  for (const point of points) {
+    for (const disk of point.disks) {
+      const check = await checkOne(node, point, disk.diskKey, disk.layer, present.has(disk.layer), options.skip?.get(disk.layer));
+      checks.push(check);
+      options.onCheck?.(check);
+    }
+  }
+  return checks;
+}
+
+async function checkOne(node: NodeHost, point: ReplicaPoint, diskKey: number, layer: string, present: boolean, skip: string | undefined): Promise<LayerCheck> {
+  const base = { pointId: point.id, diskKey, layer, bytesRead: 0 };
+  if (skip !== undefined) return { ...base, state: 'skipped', findings: [], note: skip };
+  if (!present) return { ...base, state: 'damaged', findings: [{ message: `${layer} is gone from ${node.description}` }] };
+  const read = await readReplicaManifest(execOn(node), replicaManifestPath(layer));
+  if ('missing' in read) return { ...base, state: 'no-digests', findings: [] };
+  if ('problem' in read) return { ...base, state: 'damaged', findings: [{ message: read.problem }] };
+  if (read.manifest.pointId !== point.id || read.manifest.diskKey !== diskKey) {
+    return { ...base, state: 'damaged', findings: [{ message: `${replicaManifestPath(layer)} is the manifest of point ${read.manifest.pointId} disk ${read.manifest.diskKey}` }] };
+  }
+  const result = await checkReplicaLayer(node, layer, read.manifest);
+  return { ...base, state: result.findings.length === 0 ? 'good' : 'damaged', findings: result.findings, bytesRead: result.bytesRead };
+}
