@@ -1,4 +1,4 @@
-// `sendense-run failover PLAN.yaml [--point ID] [--test]` (docs/replication.md#failover): the
+// `sendense-run failover PLAN.yaml [--point ID] [--test] [--force]` (docs/replication.md#failover): the
 // replica domain of a replicate plan started on the replica node from a point, the failover
 // recorded first so the plan's syncs stop; or with --test the point booted as a throwaway domain
 // with no network until Ctrl+C, SIGTERM, SIGHUP or the guest shuts itself off. Recorded as a run
@@ -6,6 +6,7 @@
 
 import { existsSync } from 'node:fs';
 import { isSendenseError, SendenseError, usageError } from '../errors.js';
+import { checkFailoverPoint, type PointCheckOutcome } from '../failover/check-point.js';
 import { failOver } from '../failover/fail-over.js';
 import { printFailedOver, printTestEnded, printTestRunning } from '../failover/failover-output.js';
 import { choosePoint } from '../failover/failover-point.js';
@@ -29,7 +30,7 @@ const TEST_RUN_PLAN = 'failover-test';
 
 export const failoverCommand: CommandSpec = {
   name: 'failover',
-  usage: 'sendense-run failover PLAN.yaml [--point ID] [--test]',
+  usage: 'sendense-run failover PLAN.yaml [--point ID] [--test] [--force]',
   does: [
     'Start the replica domain of a replicate plan on the replica node from a point: from the newest, on',
     'replica.path; from an older one, on a new overlay per disk beside replica.path (no point is changed).',
@@ -38,16 +39,19 @@ export const failoverCommand: CommandSpec = {
     'throwaway overlays beside replica.path, until Ctrl+C, SIGTERM, SIGHUP or the guest shuts itself',
     'off; then it is destroyed and its overlays removed. The replica, its syncs and the failover state',
     'are untouched; doctor ends the test of a killed run.',
+    'First the point and the points under it are read on the replica node and compared with the digests',
+    'their syncs recorded: a point that differs is refused unless --force.',
   ].join('\n'),
   options: [
     { name: '--point', value: 'ID', help: 'a complete point of the plan (default: the newest; sendense-run replicas lists them)' },
     { name: '--test', help: 'a throwaway test boot with no network instead of the failover' },
+    { name: '--force', help: 'start the point even when its layers differ from their digests (a loud warning instead of the refusal)' },
   ],
   exitCodes: [
     { code: 0, when: 'failed over: the replica domain runs (or, with --test, the test ran and ended by Ctrl+C, SIGTERM, SIGHUP or the guest shutting off, all of it given back)' },
     {
       code: 1,
-      when: 'nothing started: the plan is failed over already, no such complete point, a sync holds the VM, the replica domain or a test of it runs already, the domain did not start (the failover is then forgotten again), or the replica node refused; with --test also a point the failed-over domain writes into, or the SSH connection to the replica node lost while the test ran (its domain is then destroyed when the node answers again)',
+      when: 'nothing started: the plan is failed over already, no such complete point, the point differs from its digests (without --force), a sync holds the VM, the replica domain or a test of it runs already, the domain did not start (the failover is then forgotten again), or the replica node refused; with --test also a point the failed-over domain writes into, or the SSH connection to the replica node lost while the test ran (its domain is then destroyed when the node answers again)',
     },
     { code: 2, when: 'not a replicate plan, no replica domain in it, an invalid plan, or a usage error' },
     { code: 130, when: 'interrupted before the domain started (all it had taken given back)' },
@@ -58,8 +62,9 @@ export const failoverCommand: CommandSpec = {
 async function runFailover(cli: CliContext, args: readonly string[]): Promise<number> {
   const point = takeOption(args, '--point');
   const test = takeFlag(point.rest, '--test');
-  rejectUnknownOptions(test.rest, failoverCommand);
-  const [file, ...extra] = test.rest;
+  const force = takeFlag(test.rest, '--force');
+  rejectUnknownOptions(force.rest, failoverCommand);
+  const [file, ...extra] = force.rest;
   if (file === undefined) throw usageError(`failover needs a replicate plan file (usage: ${failoverCommand.usage})`);
   if (extra.length > 0) throw usageError(`failover takes one plan file (got '${extra[0]}' too)`);
   const plan = await loadPlanForRun(file, process.env);
@@ -72,13 +77,13 @@ async function runFailover(cli: CliContext, args: readonly string[]): Promise<nu
   if (!isPostgresUrl(cli.dbPath) && !existsSync(cli.dbPath)) throw new SendenseError(`no state database at ${cli.dbPath}: plan ${plan.name} has no replica point there (give --db or $SENDENSE_DB)`);
   const store = await openStore(cli.dbPath, { hub: hub.name });
   try {
-    return test.present ? await testFailover(cli, store, plan, point.value) : await failOverNow(cli, store, plan, point.value);
+    return test.present ? await testFailover(cli, store, plan, point.value, force.present) : await failOverNow(cli, store, plan, point.value, force.present);
   } finally {
     await store.close();
   }
 }
 
-async function failOverNow(cli: CliContext, store: Store, plan: ReplicatePlan, pointId: string | undefined): Promise<number> {
+async function failOverNow(cli: CliContext, store: Store, plan: ReplicatePlan, pointId: string | undefined, force: boolean): Promise<number> {
   await refuseFailedOver(store, plan);
   const record = { plan: plan.name, kind: 'failover', trigger: 'manual', planFile: plan.origin.file } as const;
   return withRecordedRun(cli, store, { record, stopOnSignal: { note: 'stopping (a failover already recorded finishes first)' } }, async (run) => {
@@ -90,6 +95,7 @@ async function failOverNow(cli: CliContext, store: Store, plan: ReplicatePlan, p
     try {
       await finishUnfinishedPoints(store, plan.name, node, (message) => note(cli, message));
       const point = await choosePoint(store, plan.name, pointId);
+      sayChecked(cli, await checkFailoverPoint(store, node, point, force));
       const done = await failOver(store, node, plan, point, run.id, run.signal);
       await store.noteRun(run.id, `failed over to point ${point.id}: ${done.domain} started on ${done.node}`);
       printFailedOver(cli, plan, done);
@@ -99,12 +105,13 @@ async function failOverNow(cli: CliContext, store: Store, plan: ReplicatePlan, p
   });
 }
 
-async function testFailover(cli: CliContext, store: Store, plan: ReplicatePlan, pointId: string | undefined): Promise<number> {
+async function testFailover(cli: CliContext, store: Store, plan: ReplicatePlan, pointId: string | undefined, force: boolean): Promise<number> {
   const record = { plan: TEST_RUN_PLAN, kind: 'failover', trigger: 'manual', planFile: plan.origin.file } as const;
   return withRecordedRun(cli, store, { record, stopOnSignal: { note: 'ending the test' } }, async (run) => {
     const point = await choosePoint(store, plan.name, pointId);
     const node = await openReplicaNode(plan);
     try {
+      sayChecked(cli, await checkFailoverPoint(store, node, point, force));
       run.signal.throwIfAborted();
       const test = await startFailoverTest(store, node, plan, point, run.id, run.signal);
       await store.noteRun(run.id, `tested the failover of plan ${plan.name}: ${test.domain} on ${test.node} from point ${point.id}, no network`);
@@ -132,6 +139,12 @@ async function refuseFailedOver(store: Store, plan: ReplicatePlan): Promise<void
   throw new SendenseError(
     `plan ${plan.name} is failed over already: ${failover.domain} on ${failover.node} runs from point ${failover.pointId} since ${formatLocalTime(failover.at)} (${age} ago, run ${failover.runId})`,
   );
+}
+
+// The warning of a point started with --force is said even with --quiet.
+function sayChecked(cli: CliContext, outcome: PointCheckOutcome): void {
+  for (const line of outcome.notes) note(cli, line);
+  if (outcome.warning !== undefined) cli.stderr.write(`WARNING: ${outcome.warning}\n`);
 }
 
 function note(cli: CliContext, line: string): void {

@@ -8,7 +8,7 @@ import { usageError } from '../errors.js';
 import { loadPlanForRun } from '../plan/load.js';
 import { openReplicaNode } from '../replica/replica-node.js';
 import { completePoints } from '../replica/replica-points.js';
-import { verifyReplicaPoints, type LayerCheck } from '../replica/verify-points.js';
+import { verifyCurrentPoints, type LayerCheck } from '../replica/verify-points.js';
 import type { CliContext } from './context.js';
 import { withExistingStore } from './open-existing-store.js';
 
@@ -29,7 +29,8 @@ export async function verifyReplicas(cli: CliContext, file: string): Promise<num
     const node = await openReplicaNode(plan);
     try {
       if (!cli.json) cli.stdout.write(`plan ${plan.name}: checking ${plural(points.length, 'point')} on ${node.description}\n`);
-      const checks = await verifyReplicaPoints(node, points, { skip, onCheck: (check) => cli.stdout.write(`${cli.json ? JSON.stringify(checkJson(check)) : checkLine(check)}\n`) });
+      const checks = await verifyCurrentPoints(store, plan.name, node, (current) => current, { skip });
+      for (const check of checks) cli.stdout.write(`${cli.json ? JSON.stringify(checkJson(check)) : checkLine(check)}\n`);
       const damaged = checks.filter((check) => check.state === 'damaged');
       const without = checks.filter((check) => check.state === 'no-digests');
       if (!cli.json) {

@@ -5,11 +5,12 @@
 
 import type { LayerFinding } from '../repository/verify-layer.js';
 import type { NodeHost } from '../node/node.js';
-import type { ReplicaPoint } from '../store/index.js';
+import type { ReplicaPoint, Store } from '../store/index.js';
 import { existingFiles } from './replica-files.js';
 import { checkReplicaLayer } from './replica-layer.js';
 import { readReplicaManifest, replicaManifestPath } from './replica-manifest.js';
 import { execOn } from './replica-node.js';
+import { completePoints } from './replica-points.js';
 
 export type LayerState = 'good' | 'damaged' | 'no-digests' | 'skipped';
 
@@ -42,6 +43,24 @@ export async function verifyReplicaPoints(
     }
   }
   return checks;
+}
+
+// A sync's fold may run during the check (a --test or verify holds no lock) and change a layer under
+// it: a difference found while the plan's complete points changed is checked again on the new ones.
+export async function verifyCurrentPoints(
+  store: Store,
+  plan: string,
+  node: NodeHost,
+  choose: (points: readonly ReplicaPoint[]) => readonly ReplicaPoint[],
+  options: { readonly skip?: ReadonlyMap<string, string> } = {},
+): Promise<LayerCheck[]> {
+  for (let attempt = 1; ; attempt++) {
+    const before = await completePoints(store, plan);
+    const checks = await verifyReplicaPoints(node, choose(before), options);
+    if (attempt === 3 || !checks.some((check) => check.state === 'damaged')) return checks;
+    const after = await completePoints(store, plan);
+    if (after.map((point) => point.id).join() === before.map((point) => point.id).join()) return checks;
+  }
 }
 
 async function checkOne(node: NodeHost, point: ReplicaPoint, diskKey: number, layer: string, present: boolean, skip: string | undefined): Promise<LayerCheck> {

@@ -5,12 +5,14 @@
 // replica on this host, once on a node over a real sshd.
 
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { imagesEqual } from '../support/images.js';
 import { useRunWorkspace } from '../support/run-workspace.js';
+import { removeDomain } from '../libvirt/recover-support.js';
+import { NotedProcesses } from '../support/processes.js';
 import { sendenseRun, startSendenseRun } from '../support/sendense-cli.js';
 import { startSshd, type TestSshd } from '../support/sshd.js';
 import { portRangeForTestFile } from '../support/vm-disks.js';
@@ -27,7 +29,7 @@ afterAll(async () => {
   await sshd?.stop();
 });
 
-function setUp(overSsh: boolean, points: number) {
+function setUp(overSsh: boolean, points: number, domain?: string) {
   const source = path.join(ws.dir, 'source.qcow2');
   execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', source, '32M']);
   const replicaDir = path.join(ws.dir, 'replica');
@@ -41,7 +43,13 @@ function setUp(overSsh: boolean, points: number) {
       kind: 'replicate',
       name: 'qvm-replica',
       vm: { name: 'qvm', source: { type: 'qemu', disks: [{ key: 2000, path: source, format: 'qcow2' }] } },
-      replica: { ...(overSsh ? { node } : {}), path: path.join(replicaDir, 'qvm-{key}.qcow2'), points, scratch: ws.dir },
+      replica: {
+        ...(overSsh ? { node } : {}),
+        path: path.join(replicaDir, 'qvm-{key}.qcow2'),
+        points,
+        scratch: ws.dir,
+        ...(domain === undefined ? {} : { domain, definition: { memory: '64MiB', vcpus: 1 } }),
+      },
       nbd: { ports: `${ports[0]}-${ports[1]}` },
     }),
   );
@@ -151,5 +159,44 @@ describe('the replica on this host', () => {
     expect(after.exitCode, `${after.stdout}\n${after.stderr}`).toBe(0);
     expect(after.stdout).toMatch(new RegExp(`point ${next} disk 2000: good`));
     expect(after.stdout).toMatch(new RegExp(`point ${old} disk 2000: no digests`));
+  }, 180_000);
+});
+
+describe('failover of a point that differs from its digests', () => {
+  const domain = 'sendense-test-digests-replica';
+  const started = new NotedProcesses();
+  afterEach(async () => {
+    started.killAll();
+    await sendenseRun(['doctor', '--db', ws.db]);
+    removeDomain(`${domain}-test`);
+    removeDomain(domain);
+  });
+
+  it('is refused, real and --test, naming point and offset, and nothing starts; --force starts the test with a warning', async () => {
+    // The test domain's QEMU (another user) must reach the replica's directory.
+    chmodSync(ws.dir, 0o755);
+    const { replicaDir, plan, write, layer, sync } = setUp(false, 3, domain);
+    write(1);
+    const point = await sync();
+    writeBehindOurBack(layer(point), MiB);
+    const files = readdirSync(replicaDir).sort();
+    for (const args of [[], ['--test']]) {
+      const refused = await sendenseRun(['failover', plan, ...args, '--db', ws.db]);
+      expect(refused.exitCode, `${refused.stdout}\n${refused.stderr}`).toBe(1);
+      expect(refused.stderr).toMatch(new RegExp(`point ${point} differs from the digests .*point ${point} disk 2000: data differs at guest offset ${MiB} .*nothing started`));
+      expect(refused.stderr).not.toMatch(/\n\s+at /);
+      // No overlay, no domain, no failover recorded: the next sync still runs.
+      expect(readdirSync(replicaDir).sort()).toEqual(files);
+    }
+    const listed = await sendenseRun(['replicas', '--db', ws.db]);
+    expect(listed.stdout).not.toMatch(/FAILED OVER/);
+
+    const forced = startSendenseRun(['failover', plan, '--test', '--force', '--db', ws.db]);
+    started.add(forced.pid);
+    await forced.waitForEvent((event) => event.type === 'test-running');
+    process.kill(forced.pid, 'SIGTERM');
+    const ended = await forced.exited;
+    expect(ended.exitCode, `${ended.stdout}\n${ended.stderr}`).toBe(0);
+    expect(ended.stderr).toMatch(new RegExp(`^WARNING: --force: starting point ${point} although it differs .*guest offset ${MiB} `, 'm'));
   }, 180_000);
 });
