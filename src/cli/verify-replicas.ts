@@ -1,6 +1,6 @@
 // `sendense-run replicas --verify PLAN.yaml` (docs/replication.md#digests): the plan's complete points,
 // oldest first, each disk's own layer read on the replica node and compared with its digests; one
-// line per layer, then a summary. The layer a failed-over domain runs on is not judged (it writes it).
+// line per layer, then a summary. A layer a running VM writes (a failed-over domain's) is not judged.
 
 import { formatBytes } from '../format/bytes.js';
 import { plural } from '../format/plural.js';
@@ -8,7 +8,7 @@ import { usageError } from '../errors.js';
 import { loadPlanForRun } from '../plan/load.js';
 import { openReplicaNode } from '../replica/replica-node.js';
 import { completePoints } from '../replica/replica-points.js';
-import { verifyCurrentPoints, type LayerCheck } from '../replica/verify-points.js';
+import { failedOverLayers, verifyCurrentPoints, type LayerCheck } from '../replica/verify-points.js';
 import type { CliContext } from './context.js';
 import { withExistingStore } from './open-existing-store.js';
 
@@ -21,11 +21,7 @@ export async function verifyReplicas(cli: CliContext, file: string): Promise<num
       cli.stdout.write(cli.json ? `${JSON.stringify({ plan: plan.name, checked: 0 })}\n` : `plan ${plan.name} has no complete point to check\n`);
       return 0;
     }
-    const failover = await store.replicaFailover(plan.name);
-    const skip = new Map<string, string>();
-    const newest = points[points.length - 1]!;
-    // A failover to the newest point runs the domain on replica.path, that point's layer: it writes into it.
-    if (failover !== undefined && failover.pointId === newest.id) for (const disk of newest.disks) skip.set(disk.layer, `failed over: ${failover.domain} writes into it`);
+    const skip = await failedOverLayers(store, plan.name, points);
     const node = await openReplicaNode(plan);
     try {
       if (!cli.json) cli.stdout.write(`plan ${plan.name}: checking ${plural(points.length, 'point')} on ${node.description}\n`);

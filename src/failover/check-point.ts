@@ -5,7 +5,8 @@
 
 import { SendenseError } from '../errors.js';
 import type { NodeHost } from '../node/node.js';
-import { verifyCurrentPoints } from '../replica/verify-points.js';
+import { completePoints } from '../replica/replica-points.js';
+import { failedOverLayers, verifyCurrentPoints } from '../replica/verify-points.js';
 import type { ReplicaPoint, Store } from '../store/index.js';
 
 export interface PointCheckOutcome {
@@ -19,7 +20,9 @@ export interface PointCheckOutcome {
 export async function checkFailoverPoint(store: Store, node: NodeHost, point: ReplicaPoint, force: boolean): Promise<PointCheckOutcome> {
   // The point's backing chain: the complete points of its chain up to it (folded ones live in them).
   const chain = (points: readonly ReplicaPoint[]) => points.slice(0, points.findIndex((candidate) => candidate.id === point.id) + 1).filter((candidate) => candidate.chainId === point.chainId);
-  const checks = await verifyCurrentPoints(store, point.plan, node, chain);
+  // A failed-over domain's layers are its own (the failover then refuses by itself, with why).
+  const skip = await failedOverLayers(store, point.plan, await completePoints(store, point.plan));
+  const checks = await verifyCurrentPoints(store, point.plan, node, chain, { skip });
   const notes: string[] = [];
   const without = checks.filter((check) => check.state === 'no-digests');
   if (without.length > 0) notes.push(`not checked, made before replicas had digests: ${without.map((check) => `point ${check.pointId} disk ${check.diskKey}`).join(', ')}`);

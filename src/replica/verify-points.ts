@@ -45,6 +45,17 @@ export async function verifyReplicaPoints(
   return checks;
 }
 
+// The layers a failover to the newest point runs on (replica.path is its layer): its domain writes them.
+export async function failedOverLayers(store: Store, plan: string, points: readonly ReplicaPoint[]): Promise<Map<string, string>> {
+  const skip = new Map<string, string>();
+  const failover = await store.replicaFailover(plan);
+  const newest = points[points.length - 1];
+  if (failover !== undefined && newest !== undefined && failover.pointId === newest.id) {
+    for (const disk of newest.disks) skip.set(disk.layer, `failed over: ${failover.domain} writes into it`);
+  }
+  return skip;
+}
+
 // A sync's fold may run during the check (a --test or verify holds no lock) and change a layer under
 // it: a difference found while the plan's complete points changed is checked again on the new ones.
 export async function verifyCurrentPoints(
@@ -73,6 +84,14 @@ async function checkOne(node: NodeHost, point: ReplicaPoint, diskKey: number, la
   if (read.manifest.pointId !== point.id || read.manifest.diskKey !== diskKey) {
     return { ...base, state: 'damaged', findings: [{ message: `${replicaManifestPath(layer)} is the manifest of point ${read.manifest.pointId} disk ${read.manifest.diskKey}` }] };
   }
-  const result = await checkReplicaLayer(node, layer, read.manifest);
+  let result;
+  try {
+    result = await checkReplicaLayer(node, layer, read.manifest);
+  } catch (error) {
+    const message = (error as Error).message;
+    // QEMU's image lock: a running VM writes it (qemu-nbd cannot open it read-only beside that writer).
+    if (/Failed to get .*lock/.test(message)) return { ...base, state: 'skipped', findings: [], note: `in use by a running program: ${message}` };
+    return { ...base, state: 'damaged', findings: [{ message: `cannot be read: ${message}` }] };
+  }
   return { ...base, state: result.findings.length === 0 ? 'good' : 'damaged', findings: result.findings, bytesRead: result.bytesRead };
 }
