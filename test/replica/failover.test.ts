@@ -253,6 +253,11 @@ describe('failover', () => {
     const replicas = await sendenseRun(['replicas', '--db', ws.db]);
     expect(replicas.stdout).toContain(`FAILED OVER at `);
     expect(replicas.stdout).toContain(`to point ${points[1]}: ${replicaDomain} runs on this host; syncs stopped`);
+    // The layer the failed-over domain writes is not judged; the point under it still is (docs/replication.md#digests).
+    const verified = await sendenseRun(['replicas', '--verify', plan, '--db', ws.db]);
+    expect(verified.exitCode, `${verified.stdout}\n${verified.stderr}`).toBe(0);
+    expect(verified.stdout).toMatch(new RegExp(`point ${points[1]} disk 2000: not checked \\(failed over: ${replicaDomain} writes into it\\)`));
+    expect(verified.stdout).toMatch(new RegExp(`point ${points[0]} disk 2000: good`));
     expect(tableRows(ws.db, 'vm_locks')).toEqual([]);
   }, 300_000);
 
