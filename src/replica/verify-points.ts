@@ -26,11 +26,7 @@ export interface LayerCheck {
 }
 
 // `points` in the order to check them; `skip`: layers not to read, with why (the failed-over domain writes them).
-export async function verifyReplicaPoints(
-  node: NodeHost,
-  points: readonly ReplicaPoint[],
-  options: { readonly skip?: ReadonlyMap<string, string>; readonly onCheck?: (check: LayerCheck) => void } = {},
-): Promise<LayerCheck[]> {
+async function verifyReplicaPoints(node: NodeHost, points: readonly ReplicaPoint[], options: { readonly skip?: ReadonlyMap<string, string> } = {}): Promise<LayerCheck[]> {
   const exec = execOn(node);
   const checks: LayerCheck[] = [];
   const layers = points.flatMap((point) => point.disks.map((disk) => disk.layer));
@@ -39,7 +35,6 @@ export async function verifyReplicaPoints(
     for (const disk of point.disks) {
       const check = await checkOne(node, point, disk.diskKey, disk.layer, present.has(disk.layer), options.skip?.get(disk.layer));
       checks.push(check);
-      options.onCheck?.(check);
     }
   }
   return checks;
