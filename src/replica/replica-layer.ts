@@ -61,7 +61,7 @@ export async function checkReplicaLayer(node: NodeHost, layer: string, manifest:
   }
   const opened = await openReplicaLayer(node, layer);
   try {
-    return await checkLayer(opened.image, manifest, {});
+    return await checkLayer(opened.image, manifest, { writer: 'the sync' });
   } finally {
     await opened.close();
   }

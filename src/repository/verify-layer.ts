@@ -38,6 +38,8 @@ export interface VerifyLayerOptions {
   readonly onForget?: (pid: number) => Promise<void>;
   /** Reads in flight. */
   readonly inFlight?: number;
+  /** Who wrote the layer, for messages (default "the backup"; a replica point's: "the sync"). */
+  readonly writer?: string;
 }
 
 const READ_SIZE = 4 * 1024 * 1024;
@@ -98,7 +100,7 @@ export async function checkLayer(image: ReadableImage, manifest: LayerDigests, o
   }
   const findings: LayerFinding[] = [];
   const bytesRead = await checkDataRanges(image, manifest, findings, options.inFlight ?? 8);
-  const extra = await checkEverythingElse(image, manifest, findings);
+  const extra = await checkEverythingElse(image, manifest, findings, options.writer ?? 'the backup');
   findings.sort((a, b) => (a.offset ?? -1) - (b.offset ?? -1));
   return { findings, digestsChecked: true, bytesRead: bytesRead + extra };
 }
@@ -126,7 +128,7 @@ async function checkDataRanges(image: ReadableImage, manifest: LayerDigests, fin
 
 // Outside the data ranges the layer must hold nothing but zeroes: allocated data there (a bit
 // flipped in an L2 entry, say) is read and must be zero.
-async function checkEverythingElse(image: ReadableImage, manifest: LayerDigests, findings: LayerFinding[]): Promise<number> {
+async function checkEverythingElse(image: ReadableImage, manifest: LayerDigests, findings: LayerFinding[], writer: string): Promise<number> {
   const data = manifest.digests.data;
   let index = 0;
   let bytes = 0;
@@ -145,7 +147,7 @@ async function checkEverythingElse(image: ReadableImage, manifest: LayerDigests,
         bytes += length;
         const nonZero = read.findIndex((byte) => byte !== 0);
         if (nonZero !== -1) {
-          findings.push({ offset: offset + nonZero, message: `data at guest offset ${offset + nonZero} where the backup wrote none or zeroes` });
+          findings.push({ offset: offset + nonZero, message: `data at guest offset ${offset + nonZero} where ${writer} wrote none or zeroes` });
           return bytes;
         }
       }
