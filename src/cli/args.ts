@@ -68,6 +68,7 @@ export function parseCommonArgs(argv: readonly string[]): ParsedArgs {
 export const COMMAND_VALUE_OPTIONS: ReadonlySet<string | undefined> = new Set([
   '--vm',
   '--plan',
+  '--verify',
   '--limit',
   '--format',
   '--metrics-file',

@@ -109,12 +109,15 @@ export const COMMANDS: readonly CommandEntry[] = [
   },
   {
     name: 'replicas',
-    overview: [['replicas [--plan NAME]', "list replicate plans' points on their replica nodes, their lag, failovers"]],
+    overview: [
+      ['replicas [--plan NAME]', "list replicate plans' points on their replica nodes, their lag, failovers"],
+      ['replicas --verify PLAN.yaml', "check a replicate plan's points on its replica node against their digests"],
+    ],
     load: async () => (await import('./replicas-command.js')).replicasCommand,
   },
   {
     name: 'failover',
-    overview: [['failover PLAN.yaml [--point ID] [--test]', "start a replicate plan's replica domain from a point (--test: a throwaway boot, no network)"]],
+    overview: [['failover PLAN.yaml [--point ID] [--test] [--force]', "start a replicate plan's replica domain from a point (--test: a throwaway boot, no network)"]],
     load: async () => (await import('./failover-command.js')).failoverCommand,
   },
   {

@@ -1,4 +1,4 @@
-// `sendense-run failover PLAN.yaml [--point ID] [--test]` (docs/replication.md#failover): the
+// `sendense-run failover PLAN.yaml [--point ID] [--test] [--force]` (docs/replication.md#failover): the
 // replica domain of a replicate plan started on the replica node from a point, the failover
 // recorded first so the plan's syncs stop; or with --test the point booted as a throwaway domain
 // with no network until Ctrl+C, SIGTERM, SIGHUP or the guest shuts itself off. Recorded as a run
@@ -6,11 +6,12 @@
 
 import { existsSync } from 'node:fs';
 import { isSendenseError, SendenseError, usageError } from '../errors.js';
+import { checkFailoverPoint, type PointCheckOutcome } from '../failover/check-point.js';
 import { failOver } from '../failover/fail-over.js';
 import { printFailedOver, printTestEnded, printTestRunning } from '../failover/failover-output.js';
 import { choosePoint } from '../failover/failover-point.js';
 import { startFailoverTest } from '../failover/failover-test.js';
-import { execOn, openReplicaNode } from '../replica/replica-node.js';
+import { openReplicaNode } from '../replica/replica-node.js';
 import { formatDuration } from '../format/duration.js';
 import { formatLocalTime } from '../format/local-time.js';
 import { loadHubConfig } from '../hub/hub-config.js';
@@ -39,17 +40,19 @@ export const failoverCommand: CommandSpec = {
     'throwaway overlays beside replica.path, until Ctrl+C, SIGTERM, SIGHUP or the guest shuts itself',
     'off; then it is destroyed and its overlays removed. The replica, its syncs and the failover state',
     'are untouched; doctor ends the test of a killed run.',
+    'First the point and the points under it are read on the replica node and compared with the digests',
+    'their syncs recorded: a point that differs is refused unless --force.',
   ].join('\n'),
   options: [
     { name: '--point', value: 'ID', help: 'a complete point of the plan (default: the newest; sendense-run replicas lists them)' },
     { name: '--test', help: 'a throwaway test boot with no network instead of the failover' },
-    { name: '--force', help: 'fail over although the source domain still runs (two copies of the VM run; said in a WARNING line)' },
+    { name: '--force', help: 'go ahead although the source domain still runs (a real failover: two copies of the VM run) or the point differs from its digests; each said in a WARNING line' },
   ],
   exitCodes: [
     { code: 0, when: 'failed over: the replica domain runs (or, with --test, the test ran and ended by Ctrl+C, SIGTERM, SIGHUP or the guest shutting off, all of it given back)' },
     {
       code: 1,
-      when: 'nothing started: the source domain still runs (without --force), the plan is failed over already, no such complete point, a sync holds the VM, the replica domain or a test of it runs already, the domain did not start (the failover is then forgotten again), or the replica node refused; with --test also a point the failed-over domain writes into, or the SSH connection to the replica node lost while the test ran (its domain is then destroyed when the node answers again)',
+      when: 'nothing started: the source domain still runs (without --force), the plan is failed over already, no such complete point, the point differs from its digests (without --force), a sync holds the VM, the replica domain or a test of it runs already, the domain did not start (the failover is then forgotten again), or the replica node refused; with --test also a point the failed-over domain writes into, or the SSH connection to the replica node lost while the test ran (its domain is then destroyed when the node answers again)',
     },
     { code: 2, when: 'not a replicate plan, no replica domain in it, an invalid plan, or a usage error' },
     { code: 130, when: 'interrupted before the domain started (all it had taken given back)' },
@@ -63,7 +66,6 @@ async function runFailover(cli: CliContext, args: readonly string[]): Promise<nu
   const force = takeFlag(test.rest, '--force');
   rejectUnknownOptions(force.rest, failoverCommand);
   const [file, ...extra] = force.rest;
-  if (force.present && test.present) throw usageError('--force is for a real failover: a test (--test) never starts beside the source as the replica domain');
   if (file === undefined) throw usageError(`failover needs a replicate plan file (usage: ${failoverCommand.usage})`);
   if (extra.length > 0) throw usageError(`failover takes one plan file (got '${extra[0]}' too)`);
   const plan = await loadPlanForRun(file, process.env);
@@ -76,7 +78,7 @@ async function runFailover(cli: CliContext, args: readonly string[]): Promise<nu
   if (!isPostgresUrl(cli.dbPath) && !existsSync(cli.dbPath)) throw new SendenseError(`no state database at ${cli.dbPath}: plan ${plan.name} has no replica point there (give --db or $SENDENSE_DB)`);
   const store = await openStore(cli.dbPath, { hub: hub.name });
   try {
-    return test.present ? await testFailover(cli, store, plan, point.value) : await failOverNow(cli, store, plan, point.value, force.present);
+    return test.present ? await testFailover(cli, store, plan, point.value, force.present) : await failOverNow(cli, store, plan, point.value, force.present);
   } finally {
     await store.close();
   }
@@ -92,8 +94,9 @@ async function failOverNow(cli: CliContext, store: Store, plan: ReplicatePlan, p
     await refuseFailedOver(store, plan);
     const node = await openReplicaNode(plan);
     try {
-      await finishUnfinishedPoints(store, plan.name, execOn(node), (message) => note(cli, message));
+      await finishUnfinishedPoints(store, plan.name, node, (message) => note(cli, message));
       const point = await choosePoint(store, plan.name, pointId);
+      sayChecked(cli, await checkFailoverPoint(store, node, point, force));
       let forced: string | undefined;
       // Loud whatever --quiet says: two copies of one VM now run.
       const warn = (line: string) => {
@@ -109,12 +112,13 @@ async function failOverNow(cli: CliContext, store: Store, plan: ReplicatePlan, p
   });
 }
 
-async function testFailover(cli: CliContext, store: Store, plan: ReplicatePlan, pointId: string | undefined): Promise<number> {
+async function testFailover(cli: CliContext, store: Store, plan: ReplicatePlan, pointId: string | undefined, force: boolean): Promise<number> {
   const record = { plan: TEST_RUN_PLAN, kind: 'failover', trigger: 'manual', planFile: plan.origin.file } as const;
   return withRecordedRun(cli, store, { record, stopOnSignal: { note: 'ending the test' } }, async (run) => {
     const point = await choosePoint(store, plan.name, pointId);
     const node = await openReplicaNode(plan);
     try {
+      sayChecked(cli, await checkFailoverPoint(store, node, point, force));
       run.signal.throwIfAborted();
       const test = await startFailoverTest(store, node, plan, point, run.id, run.signal);
       await store.noteRun(run.id, `tested the failover of plan ${plan.name}: ${test.domain} on ${test.node} from point ${point.id}, no network`);
@@ -142,6 +146,12 @@ async function refuseFailedOver(store: Store, plan: ReplicatePlan): Promise<void
   throw new SendenseError(
     `plan ${plan.name} is failed over already: ${failover.domain} on ${failover.node} runs from point ${failover.pointId} since ${formatLocalTime(failover.at)} (${age} ago, run ${failover.runId})`,
   );
+}
+
+// The warning of a point started with --force is said even with --quiet.
+function sayChecked(cli: CliContext, outcome: PointCheckOutcome): void {
+  for (const line of outcome.notes) note(cli, line);
+  if (outcome.warning !== undefined) cli.stderr.write(`WARNING: ${outcome.warning}\n`);
 }
 
 function note(cli: CliContext, line: string): void {

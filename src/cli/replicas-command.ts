@@ -1,6 +1,8 @@
 // `sendense-run replicas [--plan NAME]` (docs/replication.md#listing-the-points): per replicate plan, a header
 // with its replica node, how far its newest point is behind (now - taken) and whether it is failed
 // over, then its complete points newest first: id, taken, age, kind, bytes written.
+// `replicas --verify PLAN.yaml` (docs/replication.md#digests): each of the plan's complete points
+// read on its replica node and compared with its digests; exit 1 when one differs.
 
 import { formatBytes } from '../format/bytes.js';
 import { formatDuration } from '../format/duration.js';
@@ -14,6 +16,7 @@ import { rejectLeftovers, takeOption } from './args.js';
 import { type CommandSpec, USAGE_ERROR } from './command.js';
 import type { CliContext } from './context.js';
 import { withExistingStore } from './open-existing-store.js';
+import { verifyReplicas } from './verify-replicas.js';
 
 interface Replica {
   readonly plan: string;
@@ -24,15 +27,33 @@ interface Replica {
 
 export const replicasCommand: CommandSpec = {
   name: 'replicas',
-  usage: 'sendense-run replicas [--plan NAME]',
-  does: "Replicate plans and their complete points on the replica node, newest first, with each plan's lag\n(how long ago its newest point was taken) and whether it is failed over.",
-  options: [{ name: '--plan', value: 'NAME', help: 'only this plan' }],
-  exitCodes: [{ code: 0, when: 'listed (also when there is no state database yet: it says so)' }, USAGE_ERROR],
+  usage: 'sendense-run replicas [--plan NAME] | replicas --verify PLAN.yaml',
+  does: [
+    "Replicate plans and their complete points on the replica node, newest first, with each plan's lag",
+    '(how long ago its newest point was taken) and whether it is failed over.',
+    "With --verify: read each complete point's own layer of every disk on the plan's replica node and",
+    'compare it with the digests its sync recorded; a difference names point, disk and guest offset. A',
+    'point made before replicas had digests is said to have none, which is not damage.',
+  ].join('\n'),
+  options: [
+    { name: '--plan', value: 'NAME', help: 'only this plan' },
+    { name: '--verify', value: 'PLAN.yaml', help: "check this replicate plan's points on its replica node against their digests" },
+  ],
+  exitCodes: [
+    { code: 0, when: 'listed (also when there is no state database yet: it says so); with --verify: no point differs from its digests' },
+    { code: 1, when: "with --verify: a point's layer differs from its digests or is gone, or the replica node could not be read" },
+    { code: 2, when: `${USAGE_ERROR.when}; with --verify also a file that is not a valid replicate plan` },
+  ],
   run: runReplicas,
 };
 
 async function runReplicas(cli: CliContext, args: readonly string[]): Promise<number> {
-  const plan = takeOption(args, '--plan');
+  const verify = takeOption(args, '--verify');
+  if (verify.value !== undefined) {
+    rejectLeftovers(verify.rest, replicasCommand);
+    return verifyReplicas(cli, verify.value);
+  }
+  const plan = takeOption(verify.rest, '--plan');
   rejectLeftovers(plan.rest, replicasCommand);
   return withExistingStore(cli, async (store) => {
     const replicas = await listReplicas(store, plan.value);

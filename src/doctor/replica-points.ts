@@ -20,12 +20,7 @@ export interface ReplicaPointFacts {
 
 export async function finishReplicaPoints(doctor: DoctorContext, host: NodeHost, resource: NodeResource): Promise<void> {
   const { plan, sourceType } = resource.facts as unknown as ReplicaPointFacts;
-  await finishUnfinishedPoints(
-    doctor.store,
-    plan,
-    (argv, options) => host.exec(argv, options),
-    (message) => doctor.report(`replica of plan ${plan}`, message),
-  );
+  await finishUnfinishedPoints(doctor.store, plan, host, (message) => doctor.report(`replica of plan ${plan}`, message));
   // The run's own sync, failed now (by doctor, or by a later sync that found it dead).
   const failed = (await doctor.store.listReplicaPoints({ plan, statuses: ['failed'] })).filter((point) => point.runId === resource.runId);
   if (sourceType === 'qemu') for (const point of failed) await removeFailedBitmaps(doctor, point);

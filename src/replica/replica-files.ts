@@ -11,6 +11,7 @@ import path from 'node:path';
 import { SendenseError } from '../errors.js';
 import type { NodeExec } from '../libvirt/virsh.js';
 import { renameTemp } from './replica-layout.js';
+import { foldedManifestPath, replicaManifestPath } from './replica-manifest.js';
 
 async function script(exec: NodeExec, text: string, args: readonly string[], what: string): Promise<string> {
   const result = await exec(['sh', '-c', `set -e; ${text}`, 'sh', ...args]);
@@ -42,22 +43,26 @@ export async function installLayer(exec: NodeExec, layer: string, replicaPath: s
 
 // Folds `oldest` into `next` (its child): afterwards `next`'s name holds a whole image of the next
 // point and the oldest point is gone. When `next` is the newest point, replica.path is moved along.
+// The folded manifest (fold-manifest.ts, written before) goes over the next point's once the layer has.
 export async function foldLayer(exec: NodeExec, oldest: string, next: string, replicaPath: string | undefined): Promise<void> {
   await script(
     exec,
     [
       'if [ -e "$1" ]; then qemu-img commit -q -d -f qcow2 -- "$2"; mv -fT -- "$1" "$2"; sync -- "$(dirname -- "$2")"; fi',
+      'if [ -e "$5" ]; then mv -fT -- "$5" "$6"; sync -- "$(dirname -- "$6")"; fi',
+      'rm -f -- "$7"',
       'if [ -n "$3" ] && ! [ "$2" -ef "$3" ]; then ln -f -- "$2" "$4"; mv -fT -- "$4" "$3"; fi',
     ].join('; '),
-    [oldest, next, replicaPath ?? '', replicaPath === undefined ? '' : renameTemp(replicaPath)],
+    [oldest, next, replicaPath ?? '', replicaPath === undefined ? '' : renameTemp(replicaPath), foldedManifestPath(next), replicaManifestPath(next), replicaManifestPath(oldest)],
     `cannot fold ${oldest} into ${next} on the replica node`,
   );
 }
 
-// Removes layer files (a failed sync's, or a point of an older chain nothing builds on).
+// Removes layer files and their manifests (a failed sync's, or a point of an older chain nothing builds on).
 export async function removeLayers(exec: NodeExec, layers: readonly string[]): Promise<void> {
   if (layers.length === 0) return;
-  await script(exec, 'rm -f -- "$@"', layers, `cannot remove ${layers.join(', ')} on the replica node`);
+  const manifests = layers.map(replicaManifestPath);
+  await script(exec, 'rm -f -- "$@"', [...layers, ...manifests], `cannot remove ${layers.join(', ')} on the replica node`);
 }
 
 // Which of these files exist on the replica node.

@@ -29,9 +29,21 @@ export interface ReplicaNbd {
   stop(): Promise<void>;
 }
 
-export async function startReplicaNbd(node: NodeHost, options: { readonly layer: string; readonly socket: string; readonly exportName: string; readonly shared: number }): Promise<ReplicaNbd> {
-  // Never --persistent's opposite: the node transfer connects several times.
-  const argv = qemuNbdArgv({ file: options.layer, format: 'qcow2', socket: options.socket, exportName: options.exportName, shared: options.shared, readOnly: false, discard: 'unmap' });
+export async function startReplicaNbd(
+  node: NodeHost,
+  options: { readonly layer: string; readonly socket: string; readonly exportName: string; readonly shared: number; readonly readOnly?: boolean },
+): Promise<ReplicaNbd> {
+  // Never --persistent's opposite: the node transfer connects several times. Read-only: a check of a point's layer (replica-layer.ts).
+  const readOnly = options.readOnly === true;
+  const argv = qemuNbdArgv({
+    file: options.layer,
+    format: 'qcow2',
+    socket: options.socket,
+    exportName: options.exportName,
+    shared: options.shared,
+    readOnly,
+    ...(readOnly ? {} : { discard: 'unmap' as const }),
+  });
   const child: NodeProcess = node.spawn(['sh', '-c', LIFELINE, 'sh', ...argv]);
   let requested = false;
   const exited = child.exited.then(() => Object.freeze({ requested, said: oneLine(child.stderrText()) }));

@@ -3,10 +3,12 @@
 // removed, one killed while installing is finished, a fold under way is finished. A sync does this
 // first (it holds the VM's lock, so whatever it finds belongs to a dead run); doctor does it too.
 
-import type { NodeExec } from '../libvirt/virsh.js';
+import type { NodeHost } from '../node/node.js';
 import type { ReplicaPoint, Store } from '../store/index.js';
 import { sourceCrashPoint } from '../source/test-seams.js';
+import { prepareFoldedManifest } from './fold-manifest.js';
 import { foldLayer, installLayer, removeLayers } from './replica-files.js';
+import { execOn } from './replica-node.js';
 
 export type Say = (message: string) => void;
 
@@ -20,8 +22,9 @@ export function pointTime(point: ReplicaPoint): string {
   return point.takenAt ?? point.startedAt;
 }
 
-// Finishes what dead syncs of this plan left on the replica node; `exec` runs there.
-export async function finishUnfinishedPoints(store: Store, plan: string, exec: NodeExec, say: Say): Promise<void> {
+// Finishes what dead syncs of this plan left on the replica node.
+export async function finishUnfinishedPoints(store: Store, plan: string, node: NodeHost, say: Say): Promise<void> {
+  const exec = execOn(node);
   const unfinished = await store.listReplicaPoints({ plan, statuses: ['running', 'installing', 'folding'] });
   for (const point of unfinished) {
     if (point.status === 'running') {
@@ -36,7 +39,7 @@ export async function finishUnfinishedPoints(store: Store, plan: string, exec: N
       await store.setReplicaPointStatus(point.id, 'complete');
       say(`sync ${point.id} of ${plan} (run ${point.runId}) was written whole but not installed: it is now the newest point`);
     } else {
-      await foldPoint(store, point, exec);
+      await foldPoint(store, point, node);
       say(`point ${point.id} of ${plan} was being folded into the next one: the fold is finished`);
     }
   }
@@ -44,7 +47,7 @@ export async function finishUnfinishedPoints(store: Store, plan: string, exec: N
 
 // Folds the oldest complete points away until `keep` are left. Folding stops at a point in `held`
 // (a failover test reads it): the rest waits for a sync after the test, oldest first as always.
-export async function foldOldPoints(store: Store, plan: string, keep: number, exec: NodeExec, say: Say, held: ReadonlySet<string> = new Set()): Promise<number> {
+export async function foldOldPoints(store: Store, plan: string, keep: number, node: NodeHost, say: Say, held: ReadonlySet<string> = new Set()): Promise<number> {
   let folded = 0;
   for (;;) {
     const points = await completePoints(store, plan);
@@ -53,14 +56,15 @@ export async function foldOldPoints(store: Store, plan: string, keep: number, ex
     if (held.has(oldest.id)) return folded;
     await store.setReplicaPointStatus(oldest.id, 'folding');
     sourceCrashPoint('fold-started');
-    const into = await foldPoint(store, oldest, exec);
+    const into = await foldPoint(store, oldest, node);
     say(into === undefined ? `point ${oldest.id} removed (the last of an older chain)` : `point ${oldest.id} folded into ${into.id}`);
     folded += 1;
   }
 }
 
 // One point (status folding) written into the next point of its chain, or removed when none builds on it.
-async function foldPoint(store: Store, point: ReplicaPoint, exec: NodeExec): Promise<ReplicaPoint | undefined> {
+async function foldPoint(store: Store, point: ReplicaPoint, node: NodeHost): Promise<ReplicaPoint | undefined> {
+  const exec = execOn(node);
   const points = await completePoints(store, point.plan);
   const next = points.find((candidate) => candidate.parentId === point.id);
   if (next === undefined) {
@@ -72,7 +76,10 @@ async function foldPoint(store: Store, point: ReplicaPoint, exec: NodeExec): Pro
     const newest = points[points.length - 1]!;
     for (const disk of next.disks) {
       const older = point.disks.find((candidate) => candidate.diskKey === disk.diskKey);
-      if (older !== undefined) await foldLayer(exec, older.layer, disk.layer, next.id === newest.id ? disk.path : undefined);
+      if (older === undefined) continue;
+      await prepareFoldedManifest(node, older.layer, disk.layer);
+      sourceCrashPoint('fold-manifest-written');
+      await foldLayer(exec, older.layer, disk.layer, next.id === newest.id ? disk.path : undefined);
     }
   }
   await store.setReplicaPointStatus(point.id, 'folded');

@@ -38,6 +38,8 @@ export interface VerifyLayerOptions {
   readonly onForget?: (pid: number) => Promise<void>;
   /** Reads in flight. */
   readonly inFlight?: number;
+  /** Who wrote the layer, for messages (default "the backup"; a replica point's: "the sync"). */
+  readonly writer?: string;
 }
 
 const READ_SIZE = 4 * 1024 * 1024;
@@ -65,7 +67,7 @@ export async function verifyLayer(file: string, manifest: DiskManifest, options:
   const direct = await openImageFile(file, 'qcow2', { ownLayer: layer, runner: runLocal }).catch(() => undefined);
   if (direct !== undefined) {
     try {
-      return await checkLayer(fileImage(direct), manifest, options);
+      return await checkLayer(fileImage(direct), { virtualSize: manifest.virtualSize, digests: manifest.digests }, options);
     } finally {
       await direct.close();
     }
@@ -77,7 +79,7 @@ export async function verifyLayer(file: string, manifest: DiskManifest, options:
     const socket = path.join(dir, 'layer.sock');
     server = await startQemuNbd({ file: layer, secret: own.secret, format: 'qcow2', socket, exportName: 'layer', shared: 2, readOnly: true, onSpawn: options.onSpawn });
     connection = await NbdConnection.connect({ kind: 'unix', socketPath: socket, exportName: 'layer' }, { metaContexts: [BASE_ALLOCATION] });
-    return await checkLayer(nbdImage(connection), manifest, options);
+    return await checkLayer(nbdImage(connection), { virtualSize: manifest.virtualSize, digests: manifest.digests }, options);
   } finally {
     await connection?.close().catch(() => undefined);
     if (server !== undefined) {
@@ -88,20 +90,24 @@ export async function verifyLayer(file: string, manifest: DiskManifest, options:
   }
 }
 
-async function checkLayer(image: ReadableImage, manifest: DiskManifest, options: VerifyLayerOptions): Promise<LayerResult> {
+/** What a layer is checked against: its size and the digests of what was written into it. */
+export type LayerDigests = Pick<DiskManifest, 'virtualSize'> & { readonly digests: NonNullable<DiskManifest['digests']> };
+
+// Also a replica point's layer, read on the replica node (src/replica/replica-layer.ts).
+export async function checkLayer(image: ReadableImage, manifest: LayerDigests, options: VerifyLayerOptions): Promise<LayerResult> {
   if (image.size !== manifest.virtualSize) {
     return { findings: [{ message: `virtual size ${image.size} bytes, the manifest says ${manifest.virtualSize}` }], digestsChecked: true, bytesRead: 0 };
   }
   const findings: LayerFinding[] = [];
   const bytesRead = await checkDataRanges(image, manifest, findings, options.inFlight ?? 8);
-  const extra = await checkEverythingElse(image, manifest, findings);
+  const extra = await checkEverythingElse(image, manifest, findings, options.writer ?? 'the backup');
   findings.sort((a, b) => (a.offset ?? -1) - (b.offset ?? -1));
   return { findings, digestsChecked: true, bytesRead: bytesRead + extra };
 }
 
 // Every data range read back and hashed; a different digest names the range's guest offset.
-async function checkDataRanges(image: ReadableImage, manifest: DiskManifest, findings: LayerFinding[], inFlight: number): Promise<number> {
-  const { algorithm, data } = manifest.digests!;
+async function checkDataRanges(image: ReadableImage, manifest: LayerDigests, findings: LayerFinding[], inFlight: number): Promise<number> {
+  const { algorithm, data } = manifest.digests;
   let next = 0;
   let bytes = 0;
   const worker = async (): Promise<void> => {
@@ -122,8 +128,8 @@ async function checkDataRanges(image: ReadableImage, manifest: DiskManifest, fin
 
 // Outside the data ranges the layer must hold nothing but zeroes: allocated data there (a bit
 // flipped in an L2 entry, say) is read and must be zero.
-async function checkEverythingElse(image: ReadableImage, manifest: DiskManifest, findings: LayerFinding[]): Promise<number> {
-  const data = manifest.digests!.data;
+async function checkEverythingElse(image: ReadableImage, manifest: LayerDigests, findings: LayerFinding[], writer: string): Promise<number> {
+  const data = manifest.digests.data;
   let index = 0;
   let bytes = 0;
   const buffer = pageAlignedBuffer(READ_SIZE);
@@ -141,7 +147,7 @@ async function checkEverythingElse(image: ReadableImage, manifest: DiskManifest,
         bytes += length;
         const nonZero = read.findIndex((byte) => byte !== 0);
         if (nonZero !== -1) {
-          findings.push({ offset: offset + nonZero, message: `data at guest offset ${offset + nonZero} where the backup wrote none or zeroes` });
+          findings.push({ offset: offset + nonZero, message: `data at guest offset ${offset + nonZero} where ${writer} wrote none or zeroes` });
           return bytes;
         }
       }

@@ -2,6 +2,7 @@
 // makes the process kill -9 itself while the guest is frozen, as a power loss would stop it (and
 // domain-started, copying, copies-ready: a recover run after the start, during the move, before the pivot;
 // sync-written, sync-half-installed, fold-started: a replica's sync before installing, between two disks' installs, in a fold;
+// fold-manifest-written: a fold with its folded manifest written, its layer not yet committed;
 // keyring-written: a key command with the new keyring written but not yet in place;
 // marker-temp-written: a backup's first use of a repository, the marker's temp file written, not linked;
 // copy-half-sent, copy-file-placed: a copy with half a file sent, with a file in place but not its manifest;
@@ -19,6 +20,7 @@ export type SourceCrashPoint =
   | 'sync-written'
   | 'sync-half-installed'
   | 'fold-started'
+  | 'fold-manifest-written'
   | 'keyring-written'
   | 'marker-temp-written'
   | 'copy-half-sent'

@@ -2,7 +2,8 @@
 // ./replicate-libvirt-crash.test.ts (at the start of each step) and
 // ./replicate-libvirt-crash-inside.test.ts (inside the steps): two files, each with its own guest,
 // so vitest runs them at once. After doctor the replica is the previous point or a newer one, one
-// point in time, nothing is left running, leased or written beside it, and the next sync goes on.
+// point in time, nothing is left running, leased or written beside it, every point matches its
+// digests, and the next sync goes on.
 
 import { readdirSync } from 'node:fs';
 import path from 'node:path';
@@ -47,6 +48,10 @@ export function killSyncsAt(name: string, moments: readonly KillMoment[]): void 
         expect(countersAreOnePointInTime(after), JSON.stringify(after)).toBe(true);
         expect(after.vda64).toBeGreaterThanOrEqual(before.vda64);
         expect(strayReplicaFiles()).toEqual([]);
+        // Every point still matches the digests its sync recorded (docs/replication.md#digests).
+        const verified = await sendenseRun(['replicas', '--verify', scene.plan(), '--db', ws.db]);
+        expect(verified.exitCode, `${verified.stdout}\n${verified.stderr}`).toBe(0);
+        expect(verified.stdout).not.toMatch(/no digests|DAMAGED/);
         expect(readdirSync(path.join(scene.guest().dir, 'scratch'))).toEqual([]);
         expect(virsh('domjobinfo', scene.guest().name)).toMatch(/Job type:\s+None/);
         const again = await sendenseRun(['doctor', '--db', ws.db]);

@@ -41,7 +41,7 @@ export interface ReplicaScene {
   /** One sync that must succeed; the replica point it made. */
   sync(): Promise<string>;
   letGuestWrite(rounds?: number): Promise<void>;
-  /** Files beside replica.path that are neither it nor the layer of a complete point. */
+  /** Files beside replica.path that are neither it nor the layer (or manifest) of a complete point. */
   strayReplicaFiles(): string[];
 }
 
@@ -141,7 +141,8 @@ export function useReplicaScene(name: string): ReplicaScene {
       while (guest.rounds() < from + rounds) await new Promise((resolve) => setTimeout(resolve, 200));
     },
     strayReplicaFiles() {
-      const layers = new Set(complete().flatMap((point) => point.disks.map((disk) => path.basename(disk.layer))));
+      // Each complete point's layer and its manifest (docs/replication.md#digests).
+      const layers = new Set(complete().flatMap((point) => point.disks.flatMap((disk) => [path.basename(disk.layer), path.basename(disk.layer).replace(/\.qcow2$/, '.json')])));
       return readdirSync(replicaDir).filter((file) => !layers.has(file) && file !== 'repl-2000.qcow2' && file !== 'repl-2001.qcow2');
     },
   };

@@ -60,7 +60,7 @@ describe('replication of qemu images', () => {
       for (const [index, disk] of disks.entries()) expect(imagesEqual(disk, replica(2000 + index))).toBe(true);
     }
     // replica.path and the two kept points' layers per disk, nothing else.
-    expect(readdirSync(replicaDir).filter((file) => file.startsWith('qvm-2000'))).toHaveLength(3);
+    expect(readdirSync(replicaDir).filter((file) => file.startsWith('qvm-2000') && file.endsWith('.qcow2'))).toHaveLength(3);
     const chain = JSON.parse(execFileSync('qemu-img', ['info', '--backing-chain', '--output=json', replica(2000)], { encoding: 'utf8' })) as unknown[];
     expect(chain).toHaveLength(2);
     // Only the replica's own bitmap is on the source, named for its r- chain.
@@ -124,7 +124,9 @@ describe('replication of qemu images', () => {
     const next = await sync(plan);
     expect(next).toMatch(/never completed: its layers are removed/);
     for (const [index, disk] of disks.entries()) expect(imagesEqual(disk, replica(2000 + index))).toBe(true);
-    expect(readdirSync(replicaDir).filter((file) => file.startsWith('qvm-2000'))).toHaveLength(3);
+    expect(readdirSync(replicaDir).filter((file) => file.startsWith('qvm-2000') && file.endsWith('.qcow2'))).toHaveLength(3);
+    // The killed sync's manifests went with its layers: one per kept point.
+    expect(readdirSync(replicaDir).filter((file) => file.startsWith('qvm-2000') && file.endsWith('.json'))).toHaveLength(2);
     // The killed run's socket directory is doctor's to remove (the next sync only finishes points).
     const doctor = await sendenseRun(['doctor', '--db', ws.db]);
     expect(doctor.exitCode, doctor.stdout).toBe(0);

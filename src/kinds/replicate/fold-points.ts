@@ -7,7 +7,6 @@ import { REPLICA_POINT_RESOURCE } from '../../doctor/replica-points.js';
 import type { Step } from '../../engine/step.js';
 import { plural } from '../../format/plural.js';
 import { completePoints, foldOldPoints } from '../../replica/replica-points.js';
-import { execOn } from '../../replica/replica-node.js';
 import { testedPoints } from '../../replica/tested-points.js';
 import { type ReplicateRun } from './replicate-run.js';
 
@@ -37,14 +36,7 @@ export const foldPoints: Step<ReplicateRun> = {
         });
       }
     }
-    const folded = await foldOldPoints(
-      run.store,
-      run.plan.name,
-      run.plan.replica.points,
-      execOn(run.replicaNode),
-      (message) => run.reporter.emit({ type: 'info', step: 'fold-points', message }),
-      held,
-    );
+    const folded = await foldOldPoints(run.store, run.plan.name, run.plan.replica.points, run.replicaNode, (message) => run.reporter.emit({ type: 'info', step: 'fold-points', message }), held);
     await run.store.forgetNodeResource(node, REPLICA_POINT_RESOURCE, name);
     const kept = (await completePoints(run.store, run.plan.name)).length;
     return folded === 0 ? `${plural(kept, 'point')}, nothing to fold` : `${plural(folded, 'point')} folded, ${plural(kept, 'point')} kept`;

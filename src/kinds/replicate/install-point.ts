@@ -3,6 +3,7 @@
 // replica.path renamed to its new layer, then complete. From now on nothing of it is undone; the
 // change tracking the previous point started from is released after a successful run.
 
+import path from 'node:path';
 import type { Step } from '../../engine/step.js';
 import { SendenseError } from '../../errors.js';
 import { formatDuration } from '../../format/duration.js';
@@ -12,6 +13,8 @@ import { sourceCrashPoint } from '../../source/test-seams.js';
 import { snapshotContext } from '../backup/snapshot-source.js';
 import { execOn } from '../../replica/replica-node.js';
 import { type ReplicateRun } from './replicate-run.js';
+import { REPLICA_MANIFEST_FORMAT, REPLICA_MANIFEST_VERSION, replicaManifestPath, writeReplicaManifest } from '../../replica/replica-manifest.js';
+import { normalizeDigests } from '../../repository/manifest.js';
 
 export const installPoint: Step<ReplicateRun> = {
   name: 'install-point',
@@ -28,6 +31,8 @@ export const installPoint: Step<ReplicateRun> = {
     // Closed before installing: everything qemu-nbd wrote is on the replica node's disk.
     for (const disk of state.disks) await disk.server?.stop();
     for (const disk of state.disks) await store.completeReplicaPointDisk(state.backupId, disk.key, { changeId: disk.changeId ?? null, bytes: disk.bytes ?? 0 });
+    // Beside each layer before it can be installed: a point is never complete without its digests (docs/replication.md#digests).
+    await writeLayerManifests(run);
     sourceCrashPoint('sync-written');
     await store.setReplicaPointStatus(state.backupId, 'installing');
     // From here the point is finished, never undone: a failure below is finished by the next sync or doctor.
@@ -51,3 +56,24 @@ export const installPoint: Step<ReplicateRun> = {
   },
   would: (run) => `every disk written: rename each new layer to ${run.plan.replica.path} on ${run.replicaNode.description}, the newest point`,
 };
+
+// The digests the node transfer reported of what it wrote into each layer (read at the source, never from the replica).
+async function writeLayerManifests(run: ReplicateRun): Promise<void> {
+  const { state, plan } = run;
+  const exec = execOn(run.replicaNode);
+  for (const disk of state.disks) {
+    if (disk.written === undefined) throw new SendenseError(`the transfer reported no digests for disk ${disk.key}`, { step: 'install-point', disk: disk.key });
+    await writeReplicaManifest(exec, replicaManifestPath(disk.layer), {
+      format: REPLICA_MANIFEST_FORMAT,
+      version: REPLICA_MANIFEST_VERSION,
+      plan: plan.name,
+      vm: plan.vm.name,
+      pointId: state.backupId,
+      diskKey: disk.key,
+      layer: path.basename(disk.layer),
+      virtualSize: disk.virtualSize,
+      folded: [],
+      digests: normalizeDigests(disk.written),
+    });
+  }
+}

@@ -41,7 +41,7 @@ export const resolveSync: Step<ReplicateRun> = {
     await store.lockVm(plan.vm.name, run.runId, plan.name);
     run.undo.push({ what: `unlock VM ${plan.vm.name}`, when: 'always', step: 'resolve-sync', run: () => store.unlockVm(plan.vm.name, run.runId) });
     await refuseFailedOver(store, plan);
-    await finishUnfinishedPoints(store, plan.name, execOn(run.replicaNode), (message) => run.reporter.emit({ type: 'info', step: 'resolve-sync', message }));
+    await finishUnfinishedPoints(store, plan.name, run.replicaNode, (message) => run.reporter.emit({ type: 'info', step: 'resolve-sync', message }));
     await forgetEndedSyncRecords(store, plan.name, run.replicaNode.id);
     await refuseRunningReplica(run);
     const decision = await decideSync(run, await unusedPointId(store));
