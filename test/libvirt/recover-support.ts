@@ -105,3 +105,38 @@ export function exists(file: string): boolean {
     return false;
   }
 }
+
+/** What a process listens on: Unix socket paths and TCP ports (from /proc/net, by its sockets' inodes). */
+export interface Listening {
+  readonly sockets: string[];
+  readonly ports: number[];
+}
+
+export function listeningOf(pid: number): Listening {
+  const inodes = new Set<string>();
+  for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+    try {
+      const match = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`));
+      if (match) inodes.add(match[1]!);
+    } catch {
+      // closed meanwhile
+    }
+  }
+  // /proc/net/unix: Num RefCount Protocol Flags Type St Inode Path; flags 00010000 = listening.
+  const sockets = readFileSync('/proc/net/unix', 'utf8')
+    .split('\n')
+    .slice(1)
+    .map((line) => line.trim().split(/\s+/))
+    .filter((fields) => fields[3] === '00010000' && inodes.has(fields[6]!) && fields[7] !== undefined)
+    .map((fields) => fields[7]!);
+  // /proc/net/tcp{,6}: sl local_address rem_address st ... inode (10th); st 0A = LISTEN.
+  const ports = ['/proc/net/tcp', '/proc/net/tcp6'].flatMap((table) =>
+    readFileSync(table, 'utf8')
+      .split('\n')
+      .slice(1)
+      .map((line) => line.trim().split(/\s+/))
+      .filter((fields) => fields[3] === '0A' && inodes.has(fields[9]!))
+      .map((fields) => parseInt(fields[1]!.split(':').at(-1)!, 16)),
+  );
+  return { sockets, ports };
+}
