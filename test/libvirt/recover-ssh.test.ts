@@ -4,18 +4,17 @@
 // real busybox guest) boots and writes through it; nobody opens none of the run's endpoints.
 
 import path from 'node:path';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync } from 'node:fs';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { readCounters, startGuest, virshResult, waitFor, type TestGuest } from '../support/libvirt-guest.js';
-import { asNobody } from '../support/other-user-cli.js';
 import { tableRows } from '../support/process-tree.js';
 import { useRunWorkspace } from '../support/run-workspace.js';
 import { sendenseRun, startSendenseRun } from '../support/sendense-cli.js';
 import { portRangeForTestFile } from '../support/vm-disks.js';
 import { nodeBlock, startTestNode, type TestNode } from '../ssh/ssh-node.js';
 import { restorePoint, writeLibvirtPlan, writeRecoverPlan, type RestoredPoint } from './libvirt-plans.js';
-import { domainImages, holdsPointData, largest, listeningOf, processesHolding, removeDomain, repositoryDigests } from './recover-support.js';
+import { domainImages, endpointUrls, holdsPointData, largest, listeningOf, nobodyTries, overlayBackings, processesHolding, removeDomain, repositoryDigests } from './recover-support.js';
 
 const ports = portRangeForTestFile();
 const ws = useRunWorkspace('libvirt-recover-ssh-', { per: 'file' });
@@ -57,12 +56,6 @@ const rounds = (from: number) =>
     ].at(-1)?.[1] ?? 0,
   );
 
-// A command as nobody, in a network namespace if named.
-function spawnAs(netns: string | undefined, argv: readonly string[]) {
-  const [command, ...args] = [...(netns === undefined ? [] : ['ip', 'netns', 'exec', netns]), 'setpriv', ...asNobody(argv)];
-  return spawnSync(command!, args, { encoding: 'utf8' });
-}
-
 function recoverPlan(name: string, moveStorage: boolean) {
   const domain = `${guest.name}-${name}`;
   recovered.push(domain);
@@ -81,11 +74,8 @@ describe('recover onto an SSH node', () => {
     expect(guest.consoleText().slice(consoleFrom)).toContain(`RESUME ${largest(restored.counters)}`);
 
     // What each overlay reads.
-    const backings = Object.values(domainImages(domain)).map(
-      (overlay) => (JSON.parse(execFileSync('qemu-img', ['info', '-U', '--output=json', overlay], { encoding: 'utf8' })) as { 'backing-filename': string })['backing-filename'],
-    );
+    const backings = overlayBackings(domain);
     expect(backings).toHaveLength(2);
-    const exports = backings.map((backing) => decodeURIComponent(new URL(backing).pathname.slice(1)));
     // Every socket in the directories of those on the node, every endpoint of the hub's qemu-nbd, every leased port.
     const nodeSockets = backings.flatMap((backing) => new URL(backing).searchParams.get('socket') ?? []);
     const tunnelDirs = [...new Set(nodeSockets.map((socket) => path.dirname(socket)))];
@@ -94,18 +84,13 @@ describe('recover onto an SSH node', () => {
     const sockets = [...tunnelDirs.flatMap((dir) => readdirSync(dir).map((name) => path.join(dir, name))), ...listening.flatMap((each) => each.sockets)];
     const leased = (tableRows(ws.db, 'port_leases') as { port: number }[]).map((lease) => lease.port);
     const tcp = [...new Set([...listening.flatMap((each) => each.ports), ...leased])];
-    const urls = [
-      ...backings,
-      ...sockets.flatMap((socket) => exports.map((name) => `nbd+unix:///${name}?socket=${socket}`)),
-      ...tcp.flatMap((port) => exports.map((name) => `nbd://127.0.0.1:${port}/${name}`)),
-    ];
+    const urls = endpointUrls(backings, sockets, tcp);
     for (const backing of backings) expect(spawnSync('nbdinfo', ['--size', backing], { encoding: 'utf8' }).status, backing).toBe(0);
     // nobody on the hub and, where the node is a network namespace of its own, on the node.
     for (const netns of new Set([undefined, node.netns?.name])) {
       for (const url of urls) {
-        const read = spawnAs(netns, ['nbdinfo', '--size', url]);
+        const { read, write } = nobodyTries(url, netns);
         expect(read.status, `nobody read ${url} (netns ${netns}): ${read.stdout}`).not.toBe(0);
-        const write = spawnAs(netns, ['qemu-io', '-f', 'raw', '-c', 'write -P 0x66 0 4k', url]);
         expect(write.status, `nobody wrote ${url} (netns ${netns}): ${write.stdout}`).not.toBe(0);
       }
     }

@@ -3,10 +3,11 @@
 // repository any more.
 
 import { createHash } from 'node:crypto';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import { readdirSync, readFileSync, readlinkSync, rmSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { virsh, virshResult, type Counters } from '../support/libvirt-guest.js';
+import { asNobody } from '../support/other-user-cli.js';
 
 const MiB = 1024 * 1024;
 
@@ -139,4 +140,30 @@ export function listeningOf(pid: number): Listening {
       .map((fields) => parseInt(fields[1]!.split(':').at(-1)!, 16)),
   );
   return { sockets, ports };
+}
+
+// The backing file each overlay of a running recovered domain names (what its QEMU reads the point through).
+export function overlayBackings(domain: string): string[] {
+  return Object.values(domainImages(domain)).map(
+    (overlay) => (JSON.parse(execFileSync('qemu-img', ['info', '-U', '--output=json', overlay], { encoding: 'utf8' })) as { 'backing-filename': string })['backing-filename'],
+  );
+}
+
+// nobody (inside a network namespace, if named) reading and writing an NBD URL: each one's exit status.
+export function nobodyTries(url: string, netns?: string): { readonly read: SpawnSyncReturns<string>; readonly write: SpawnSyncReturns<string> } {
+  const as = (argv: readonly string[]) => {
+    const [command, ...args] = [...(netns === undefined ? [] : ['ip', 'netns', 'exec', netns]), 'setpriv', ...asNobody(argv)];
+    return spawnSync(command!, args, { encoding: 'utf8' });
+  };
+  return { read: as(['nbdinfo', '--size', url]), write: as(['qemu-io', '-f', 'raw', '-c', 'write -P 0x66 0 4k', url]) };
+}
+
+// Each backing URL, and each of their exports on every socket and port given.
+export function endpointUrls(backings: readonly string[], sockets: readonly string[], ports: readonly number[]): string[] {
+  const exports = backings.map((backing) => decodeURIComponent(new URL(backing).pathname.slice(1)));
+  return [
+    ...backings,
+    ...sockets.flatMap((socket) => exports.map((name) => `nbd+unix:///${name}?socket=${socket}`)),
+    ...ports.flatMap((port) => exports.map((name) => `nbd://127.0.0.1:${port}/${name}`)),
+  ];
 }

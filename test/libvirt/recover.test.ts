@@ -5,17 +5,16 @@
 // Real libvirt, a real guest (test/support/libvirt-guest.ts).
 
 import path from 'node:path';
-import { execFileSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { mkdirSync, readdirSync } from 'node:fs';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { readCounters, startGuest, virshResult, waitFor, type TestGuest } from '../support/libvirt-guest.js';
-import { asNobody } from '../support/other-user-cli.js';
 import { tableRows } from '../support/process-tree.js';
 import { useRunWorkspace } from '../support/run-workspace.js';
 import { parseEvents, sendenseRun, startSendenseRun } from '../support/sendense-cli.js';
 import { portRangeForTestFile } from '../support/vm-disks.js';
 import { restorePoint, writeLibvirtPlan, writeRecoverPlan, type RestoredPoint } from './libvirt-plans.js';
-import { domainImages, holdsPointData, largest, listeningOf, processesHolding, removeDomain, repositoryDigests } from './recover-support.js';
+import { domainImages, endpointUrls, holdsPointData, largest, listeningOf, nobodyTries, overlayBackings, processesHolding, removeDomain, repositoryDigests } from './recover-support.js';
 
 const ports = portRangeForTestFile();
 const ws = useRunWorkspace('libvirt-recover-', { per: 'file' });
@@ -160,23 +159,15 @@ describe('recover a libvirt domain from a backup', () => {
     const listening = servers.map(listeningOf);
     const sockets = listening.flatMap((each) => each.sockets);
     const ports = [...new Set([...listening.flatMap((each) => each.ports), ...(tableRows(ws.db, 'port_leases') as { port: number }[]).map((lease) => lease.port)])];
-    const backings = Object.values(domainImages(domain)).map(
-      (overlay) => (JSON.parse(execFileSync('qemu-img', ['info', '-U', '--output=json', overlay], { encoding: 'utf8' })) as { 'backing-filename': string })['backing-filename'],
-    );
+    const backings = overlayBackings(domain);
     expect(backings).toHaveLength(2);
-    const exports = backings.map((backing) => decodeURIComponent(new URL(backing).pathname.slice(1)));
-    const urls = [
-      ...backings,
-      ...sockets.flatMap((socket) => exports.map((name) => `nbd+unix:///${name}?socket=${socket}`)),
-      ...ports.flatMap((port) => exports.map((name) => `nbd://127.0.0.1:${port}/${name}`)),
-    ];
+    const urls = endpointUrls(backings, sockets, ports);
     // This user reaches what the domain reads (the URLs are right)...
     for (const backing of backings) expect(spawnSync('nbdinfo', ['--size', backing], { encoding: 'utf8' }).status, backing).toBe(0);
     // ...nobody reaches none of it, to read or to write.
     for (const url of urls) {
-      const read = spawnSync('setpriv', asNobody(['nbdinfo', '--size', url]), { encoding: 'utf8' });
+      const { read, write } = nobodyTries(url);
       expect(read.status, `nobody read ${url}: ${read.stdout}`).not.toBe(0);
-      const write = spawnSync('setpriv', asNobody(['qemu-io', '-f', 'raw', '-c', 'write -P 0x66 0 4k', url]), { encoding: 'utf8' });
       expect(write.status, `nobody wrote ${url}: ${write.stdout}`).not.toBe(0);
     }
 
