@@ -46,7 +46,8 @@ export const createOverlays: Step<RecoverRun> = {
     }
     return state.disks.map((disk) => `${disk.key}: ${disk.overlay}`).join(', ');
   },
-  would: (run) => `qemu-img create an overlay per disk in ${run.state.overlayDir || `${run.plan.recover.to.scratch}/sendense-<run>`} on the node, backed by the served point`,
+  would: (run) =>
+    `qemu-img create an overlay per disk in ${run.state.overlayDir || `${run.plan.recover.to.scratch}/sendense-<run>`} on the node, backed by the served point's socket, which libvirt's QEMU user is let into (setfacl)`,
 };
 
 // Cleanup, whatever ended the run: never while a running domain reads the point (./finish-recovery.ts).
