@@ -93,6 +93,8 @@ export interface RecoverTestPlan {
   readonly start?: boolean;
   /** The move's rate limit, e.g. 2MiB/s (so the guest writes before the pivot). */
   readonly rate?: string;
+  /** The node the domain runs on (an SSH node's block); none: this host. */
+  readonly node?: Record<string, unknown>;
 }
 
 export function writeRecoverPlan(dir: string, plan: RecoverTestPlan): string {
@@ -110,6 +112,7 @@ export function writeRecoverPlan(dir: string, plan: RecoverTestPlan): string {
       ...(plan.start === undefined ? {} : { start: plan.start }),
       moveStorage: plan.moveStorage ?? true,
     },
+    ...(plan.node ? { node: plan.node } : {}),
   };
   const file = path.join(dir, `${plan.name}.yaml`);
   writeFileSync(file, stringify(doc));

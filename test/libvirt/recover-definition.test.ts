@@ -76,13 +76,13 @@ describe('recover from a minimal definition', () => {
   }, 120_000);
 
   it('recovers on a node over SSH: the overlays read the point through the tunnel', async () => {
-    // sshd on 127.0.0.1 beside libvirtd, as on a real node (QEMU reaches the node's 127.0.0.1).
+    // sshd on 127.0.0.1 beside libvirtd, as on a real node (QEMU reaches the tunnel's socket there).
     const sshd = await startSshd();
     try {
       const node = { host: sshd.host, port: sshd.port, user: sshd.user, identityFile: sshd.identityFile, knownHosts: sshd.knownHosts };
       const result = await sendenseRun([recoverPlan('def-ssh', { to: to('ssh-{key}.qcow2'), moveStorage: true }, node), '--db', ws.db]);
       expect(result.exitCode, `${result.stdout}\n${result.stderr}`).toBe(0);
-      expect(result.stdout).toMatch(/\[open-tunnel\] node 127\.0\.0\.1:\d+ -> hub 127\.0\.0\.1:\d+/);
+      expect(result.stdout).toMatch(/\[open-tunnel\] node \/\S+\/sendense-tunnel-\w+\/0-disk-2000\.sock -> hub \/\S+\/sendense-serve-\w+\/disk-2000\.sock/);
       expect(domainImages(DOMAIN)).toEqual({ vda: path.join(dir, 'ssh-2000.qcow2'), vdb: path.join(dir, 'ssh-2001.qcow2') });
       virshResult('destroy', DOMAIN);
       expect(imagesEqual(path.join(dir, 'ssh-2000.qcow2'), pointFiles[2000]!)).toBe(true);

@@ -3,10 +3,11 @@
 // repository any more.
 
 import { createHash } from 'node:crypto';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import { readdirSync, readFileSync, readlinkSync, rmSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { virsh, virshResult, type Counters } from '../support/libvirt-guest.js';
+import { asNobody } from '../support/other-user-cli.js';
 
 const MiB = 1024 * 1024;
 
@@ -110,4 +111,65 @@ export function exists(file: string): boolean {
 export function recoveredConsole(guestDir: string, domain: string): string {
   const file = path.join(guestDir, `${domain}-console.log`);
   return exists(file) ? readFileSync(file, 'utf8') : '';
+}
+
+/** What a process listens on: Unix socket paths and TCP ports (from /proc/net, by its sockets' inodes). */
+export interface Listening {
+  readonly sockets: string[];
+  readonly ports: number[];
+}
+
+export function listeningOf(pid: number): Listening {
+  const inodes = new Set<string>();
+  for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+    try {
+      const match = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`));
+      if (match) inodes.add(match[1]!);
+    } catch {
+      // closed meanwhile
+    }
+  }
+  // /proc/net/unix: Num RefCount Protocol Flags Type St Inode Path; flags 00010000 = listening.
+  const sockets = readFileSync('/proc/net/unix', 'utf8')
+    .split('\n')
+    .slice(1)
+    .map((line) => line.trim().split(/\s+/))
+    .filter((fields) => fields[3] === '00010000' && inodes.has(fields[6]!) && fields[7] !== undefined)
+    .map((fields) => fields[7]!);
+  // /proc/net/tcp{,6}: sl local_address rem_address st ... inode (10th); st 0A = LISTEN.
+  const ports = ['/proc/net/tcp', '/proc/net/tcp6'].flatMap((table) =>
+    readFileSync(table, 'utf8')
+      .split('\n')
+      .slice(1)
+      .map((line) => line.trim().split(/\s+/))
+      .filter((fields) => fields[3] === '0A' && inodes.has(fields[9]!))
+      .map((fields) => parseInt(fields[1]!.split(':').at(-1)!, 16)),
+  );
+  return { sockets, ports };
+}
+
+// The backing file each overlay of a running recovered domain names (what its QEMU reads the point through).
+export function overlayBackings(domain: string): string[] {
+  return Object.values(domainImages(domain)).map(
+    (overlay) => (JSON.parse(execFileSync('qemu-img', ['info', '-U', '--output=json', overlay], { encoding: 'utf8' })) as { 'backing-filename': string })['backing-filename'],
+  );
+}
+
+// nobody (inside a network namespace, if named) reading and writing an NBD URL: each one's exit status.
+export function nobodyTries(url: string, netns?: string): { readonly read: SpawnSyncReturns<string>; readonly write: SpawnSyncReturns<string> } {
+  const as = (argv: readonly string[]) => {
+    const [command, ...args] = [...(netns === undefined ? [] : ['ip', 'netns', 'exec', netns]), 'setpriv', ...asNobody(argv)];
+    return spawnSync(command!, args, { encoding: 'utf8' });
+  };
+  return { read: as(['nbdinfo', '--size', url]), write: as(['qemu-io', '-f', 'raw', '-c', 'write -P 0x66 0 4k', url]) };
+}
+
+// Each backing URL, and each of their exports on every socket and port given.
+export function endpointUrls(backings: readonly string[], sockets: readonly string[], ports: readonly number[]): string[] {
+  const exports = backings.map((backing) => decodeURIComponent(new URL(backing).pathname.slice(1)));
+  return [
+    ...backings,
+    ...sockets.flatMap((socket) => exports.map((name) => `nbd+unix:///${name}?socket=${socket}`)),
+    ...ports.flatMap((port) => exports.map((name) => `nbd://127.0.0.1:${port}/${name}`)),
+  ];
 }

@@ -5,14 +5,16 @@
 // Real libvirt, a real guest (test/support/libvirt-guest.ts).
 
 import path from 'node:path';
+import { spawnSync } from 'node:child_process';
 import { mkdirSync, readdirSync } from 'node:fs';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { readCounters, startGuest, virshResult, waitFor, type TestGuest } from '../support/libvirt-guest.js';
+import { tableRows } from '../support/process-tree.js';
 import { useRunWorkspace } from '../support/run-workspace.js';
 import { parseEvents, sendenseRun, startSendenseRun } from '../support/sendense-cli.js';
 import { portRangeForTestFile } from '../support/vm-disks.js';
 import { restorePoint, writeLibvirtPlan, writeRecoverPlan, type RestoredPoint } from './libvirt-plans.js';
-import { domainImages, holdsPointData, largest, processesHolding, recoveredConsole, removeDomain, repositoryDigests } from './recover-support.js';
+import { domainImages, endpointUrls, holdsPointData, largest, listeningOf, nobodyTries, overlayBackings, processesHolding, recoveredConsole, removeDomain, repositoryDigests } from './recover-support.js';
 
 const ports = portRangeForTestFile();
 const ws = useRunWorkspace('libvirt-recover-', { per: 'file' });
@@ -140,6 +142,50 @@ describe('recover a libvirt domain from a backup', () => {
     expect(counters.vda64).toBeGreaterThanOrEqual(lastWritten);
     expect(holdsPointData(storage(2001), restored.files[2001]!, 2001)).toBe(true);
     expect(processesHolding(ws.repository)).toEqual([]);
+    expect(repositoryDigests(ws.repository)).toEqual(digests);
+  }, 300_000);
+
+  it('no other local user (nobody) can read or write the served point, on any socket or port of the run, while the recovered domain reads it', async () => {
+    const { domain, plan } = recoverPlan('private', { moveStorage: false });
+    const consoleFrom = recoveredConsole(guest.dir, domain).length;
+    const run = startSendenseRun([plan, '--db', ws.db]);
+    await run.waitForEvent((event) => event.type === 'step-start' && event.step === 'serve-while-used');
+    // The recovered guest reads its disk through the served point: it resumes from the point's counter.
+    await waitFor(() => recoveredConsole(guest.dir, domain).slice(consoleFrom).includes('FIRST-WRITE'), 120_000, 'the recovered guest to write');
+    expect(recoveredConsole(guest.dir, domain).slice(consoleFrom)).toContain(`RESUME ${largest(restored.counters)}`);
+
+    // Every endpoint the run's qemu-nbd listen on, every port it leased, and what each overlay reads.
+    const servers = processesHolding(ws.repository);
+    expect(servers).toHaveLength(2);
+    const listening = servers.map(listeningOf);
+    const sockets = listening.flatMap((each) => each.sockets);
+    const ports = [...new Set([...listening.flatMap((each) => each.ports), ...(tableRows(ws.db, 'port_leases') as { port: number }[]).map((lease) => lease.port)])];
+    const backings = overlayBackings(domain);
+    expect(backings).toHaveLength(2);
+    const urls = endpointUrls(backings, sockets, ports);
+    // This user reaches what the domain reads (the URLs are right)...
+    for (const backing of backings) expect(spawnSync('nbdinfo', ['--size', backing], { encoding: 'utf8' }).status, backing).toBe(0);
+    // ...nobody reaches none of it, to read or to write.
+    for (const url of urls) {
+      const { read, write } = nobodyTries(url);
+      expect(read.status, `nobody read ${url}: ${read.stdout}`).not.toBe(0);
+      expect(write.status, `nobody wrote ${url}: ${write.stdout}`).not.toBe(0);
+    }
+
+    // The guest goes on; shut off, its disks are copied home and the run succeeds.
+    const rounds = () =>
+      Number(
+        [
+          ...recoveredConsole(guest.dir, domain)
+            .slice(consoleFrom)
+            .matchAll(/^W (\d+) /gm),
+        ].at(-1)?.[1] ?? 0,
+      );
+    const afterTries = rounds();
+    await waitFor(() => rounds() >= afterTries + 2, 60_000, 'writes after the tries');
+    virshResult('destroy', domain);
+    const exit = await run.exited;
+    expect(exit.exitCode, `${exit.stdout}\n${exit.stderr}`).toBe(0);
     expect(repositoryDigests(ws.repository)).toEqual(digests);
   }, 300_000);
 });

@@ -23,7 +23,7 @@ import { startDomain } from './start-domain.js';
 export const recoverSteps: readonly Step<RecoverRun>[] = [
   resolveRecovery,
   allocatePorts,
-  startQemuNbdServers({ readOnly: true }),
+  startQemuNbdServers({ readOnly: true, socketsOnly: true }),
   openTunnel,
   createOverlays,
   defineDomain,
