@@ -65,6 +65,8 @@ command -v nbdkit >/dev/null 2>&1 || need+=(nbdkit)
 [ -x /usr/sbin/sshd ] || need+=(openssh-server)
 command -v ssh-keygen >/dev/null 2>&1 || need+=(openssh-client)
 command -v ip >/dev/null 2>&1 || need+=(iproute2)
+# Instant recovery lets libvirt's QEMU user into the served socket's private directory by ACL.
+command -v setfacl >/dev/null 2>&1 || need+=(acl)
 command -v ss >/dev/null 2>&1 || need+=(iproute2)
 # File-level restore (files, mount, target type files): libguestfs (guestfish, guestmount and the
 # Perl bindings its agent uses), a kernel for its appliance, FUSE, and the archive writers.

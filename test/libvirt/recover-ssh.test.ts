@@ -14,7 +14,19 @@ import { sendenseRun, startSendenseRun } from '../support/sendense-cli.js';
 import { portRangeForTestFile } from '../support/vm-disks.js';
 import { nodeBlock, startTestNode, type TestNode } from '../ssh/ssh-node.js';
 import { restorePoint, writeLibvirtPlan, writeRecoverPlan, type RestoredPoint } from './libvirt-plans.js';
-import { domainImages, endpointUrls, holdsPointData, largest, listeningOf, nobodyTries, overlayBackings, processesHolding, recoveredConsole, removeDomain, repositoryDigests } from './recover-support.js';
+import {
+  domainImages,
+  endpointUrls,
+  holdsPointData,
+  largest,
+  listeningOf,
+  nobodyTries,
+  overlayBackings,
+  processesHolding,
+  recoveredConsole,
+  removeDomain,
+  repositoryDigests,
+} from './recover-support.js';
 
 const ports = portRangeForTestFile();
 const ws = useRunWorkspace('libvirt-recover-ssh-', { per: 'file' });
