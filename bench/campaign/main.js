@@ -1,0 +1,107 @@
+// `npm run campaign -- --faults N --seed S [--shrink] [--quiet]`: a randomized fault campaign
+// against the built CLI (see bench/README.md, "campaign"). `--replay FILE` runs the steps a
+// shrink wrote out. Ends with `campaign: F faults, O operations, P points compared, V violations`.
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Campaign, describeStep } from './campaign.js';
+import { shrink } from './shrink.js';
+
+const USAGE = 'usage: npm run campaign -- --faults N --seed S [--shrink] [--quiet] | --replay FILE.json';
+
+function parseArgs(argv) {
+  const options = { faults: 100, seed: Date.now() % 1_000_000, shrink: false, quiet: false, replay: undefined };
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    const value = () => {
+      const next = argv[++i];
+      if (next === undefined) fail(`${arg} needs a value`);
+      return next;
+    };
+    if (arg === '--faults' || arg === '--seed') {
+      const text = value();
+      if (!/^\d+$/.test(text)) fail(`${arg}: not a whole number: ${text}`);
+      options[arg.slice(2)] = Number(text);
+    } else if (arg === '--shrink') options.shrink = true;
+    else if (arg === '--quiet') options.quiet = true;
+    else if (arg === '--replay') options.replay = value();
+    else fail(`unknown option ${arg}`);
+  }
+  return options;
+}
+
+function fail(message) {
+  console.error(`campaign: ${message}\n${USAGE}`);
+  process.exit(2);
+}
+
+function printSummary(campaign) {
+  const faults = Object.values(campaign.faults).reduce((sum, count) => sum + count, 0);
+  const operations = Object.values(campaign.ops).reduce((sum, count) => sum + count, 0);
+  console.log('faults by kind:');
+  for (const [kind, count] of Object.entries(campaign.faults).sort()) console.log(`  ${kind}: ${count}`);
+  console.log(`  (kills that came after the run had ended, not counted: ${campaign.missedKills})`);
+  console.log('operations by kind:');
+  for (const [kind, count] of Object.entries(campaign.ops).sort()) console.log(`  ${kind}: ${count}`);
+  console.log('violations by kind:');
+  const byKind = {};
+  for (const violation of campaign.violations) byKind[violation.kind] = (byKind[violation.kind] ?? 0) + 1;
+  for (const [kind, count] of Object.entries(byKind).sort()) console.log(`  ${kind}: ${count}`);
+  console.log(`campaign: ${faults} faults, ${operations} operations, ${campaign.pointsCompared} points compared, ${campaign.violations.length} violations`);
+}
+
+const options = parseArgs(process.argv.slice(2));
+const campaign = new Campaign({ log: options.quiet ? () => {} : (line) => console.log(line) });
+let interrupted = false;
+process.on('SIGINT', () => {
+  interrupted = true;
+  campaign.close();
+  process.exit(130);
+});
+process.on('exit', () => {
+  if (!interrupted) campaign.close();
+});
+
+const started = Date.now();
+if (options.replay) {
+  const { seed, steps } = JSON.parse(readFileSync(options.replay, 'utf8'));
+  console.log(`campaign: replaying ${steps.length} steps of seed ${seed}`);
+  await campaign.runSequence(steps, seed);
+} else {
+  console.log(`campaign: seed ${options.seed}, ${options.faults} faults`);
+  await campaign.run(options.faults, options.seed);
+}
+campaign.close();
+for (const violation of campaign.violations) {
+  console.log(`\nviolation ${violation.kind} (seed ${violation.seed}): ${violation.detail}`);
+  console.log(`  ${violation.steps.length} steps: ${violation.steps.map(describeStep).join(', ')}`);
+  console.log(`  steps as JSON: ${JSON.stringify(violation.steps)}`);
+}
+if (options.shrink && !options.replay) {
+  for (const violation of campaign.violations) {
+    const short = await shrink(violation, (line) => console.log(line));
+    const dir = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'test', 'campaign');
+    mkdirSync(dir, { recursive: true });
+    const name = `seed-${violation.seed}-${violation.kind}`;
+    writeFileSync(join(dir, `${name}.json`), `${JSON.stringify({ seed: violation.seed, kind: violation.kind, steps: short }, null, 2)}\n`);
+    writeFileSync(join(dir, `${name}.test.ts`), regressionTest(name, violation, short));
+    console.log(`shrunk to ${short.length} steps: ${short.map(describeStep).join(', ')}; wrote test/campaign/${name}.test.ts`);
+  }
+}
+console.log(`(${Math.round((Date.now() - started) / 1000)} s)`);
+printSummary(campaign);
+process.exit(campaign.violations.length > 0 ? 1 : 0);
+
+function regressionTest(name, violation, steps) {
+  return `// A campaign seed that once broke an invariant (${violation.kind}), shrunk to ${steps.length} steps:
+// ${steps.map(describeStep).join(', ')}.
+// ${violation.detail.split('\\n')[0].slice(0, 200)}
+import { execFileSync } from 'node:child_process';
+import { expect, it } from 'vitest';
+
+it('campaign seed ${violation.seed} (${violation.kind}) replays without a violation', () => {
+  const out = execFileSync(process.execPath, ['bench/campaign/main.js', '--replay', 'test/campaign/${name}.json', '--quiet'], { encoding: 'utf8' });
+  expect(out).toMatch(/, 0 violations$/m);
+}, 600_000);
+`;
+}
