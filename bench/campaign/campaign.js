@@ -53,6 +53,9 @@ export class Campaign {
     this.faults = {};
     this.ops = {};
     this.missedKills = 0;
+    this.socketDirsLeft = []; // documented leftovers: socket directories the next command sweeps
+    this.enospcFailures = 0;
+    this.flips = []; // { where, outcome, file, offset, ... } of each flipped byte
     this.pointsCompared = 0;
     this.violations = [];
     this.ws = undefined;
@@ -89,12 +92,13 @@ export class Campaign {
   }
 
   // A campaign of `faults` faults from `seed`: after a violation, on in a fresh workspace.
-  async run(faults, seed) {
+  // With `until` (a Date.now() deadline), it stops drawing steps then, however many faults it has.
+  async run(faults, seed, until = Infinity) {
     const rng = mulberry32(seed);
     const total = () => Object.values(this.faults).reduce((sum, count) => sum + count, 0);
     this.#fresh();
     let steps = [];
-    while (total() < faults) {
+    while (total() < faults && Date.now() < until) {
       const step = nextStep(rng);
       steps.push(step);
       try {
@@ -198,6 +202,7 @@ export class Campaign {
     if (result.hit) this.#countFault(fault.kind === 'kill-run' ? 'kill-run' : `kill-child (${result.hit.split(' ')[0]})`);
     else if (fault) this.missedKills += 1;
     faulted ||= result.hit !== undefined;
+    if (step.fault === 'enospc' && result.exitCode !== 0) this.enospcFailures += 1;
     this.log(`  ${describeStep(step)}${result.hit ? ` [killed ${result.hit}]` : ''} -> exit ${result.exitCode ?? result.signal}`);
     if (!faulted && result.exitCode !== 0) throw new Violation('unexpected-exit', `${step.op} without a fault: exit ${result.exitCode}: ${result.stderr.trim().split('\n').slice(-3).join(' / ')}`);
     await this.#pointsKept(before, step.op);
@@ -244,7 +249,7 @@ export class Campaign {
   }
 
   async #resources() {
-    const found = await leftovers(this.ws, this.noted, await listBackups(this.ws));
+    const found = await leftovers(this.ws, this.noted, await listBackups(this.ws), this.socketDirsLeft);
     this.noted = [];
     if (found.length > 0) throw new Violation('left-behind', found.join('; '));
   }
@@ -285,8 +290,11 @@ export class Campaign {
     const fd = openSync(file, 'r+');
     const byte = Buffer.alloc(1);
     readSync(fd, byte, 0, 1, offset);
+    const was = byte[0];
     byte[0] ^= rng.int(1, 255);
     writeSync(fd, byte, 0, 1, offset);
+    const context = Buffer.alloc(48);
+    const read = readSync(fd, context, 0, 48, Math.max(0, offset - 24));
     closeSync(fd);
     this.#countFault('flip');
     const verify = await this.#cli(['verify']);
@@ -300,6 +308,9 @@ export class Campaign {
       if (!restored && !point.damage) throw new Violation('damage-not-reported', `${file}@${offset}: point ${point.id} no longer restores, yet verify did not mark it damaged`);
       if (restored) this.compared.set(point.id, chainSignature(point, byId));
     }
+    const where = file.endsWith('.json') ? 'manifest' : 'qcow2';
+    const outcome = verify.exitCode === 1 ? 'reported' : 'not reported, no point reads it';
+    this.flips.push({ where, outcome, file: file.split('/').pop(), offset, was, now: byte[0], context: where === 'manifest' ? context.subarray(0, read).toString('latin1') : undefined });
     if (verify.exitCode === 1) {
       // forget refuses protected points: give the damaged ones back to it first.
       for (const id of backups.filter((p) => p.damage && this.protected.has(p.id)).map((p) => p.id)) {

@@ -1,4 +1,4 @@
-// `npm run campaign -- --faults N --seed S [--shrink] [--quiet]`: a randomized fault campaign
+// `npm run campaign -- --faults N --seed S [--minutes M] [--shrink [--shrink-minutes M]] [--quiet]`: a randomized fault campaign
 // against the built CLI (see bench/README.md, "campaign"). `--replay FILE` runs the steps a
 // shrink wrote out. Ends with `campaign: F faults, O operations, P points compared, V violations`.
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -7,10 +7,10 @@ import { fileURLToPath } from 'node:url';
 import { Campaign, describeStep } from './campaign.js';
 import { shrink } from './shrink.js';
 
-const USAGE = 'usage: npm run campaign -- --faults N --seed S [--shrink] [--quiet] | --replay FILE.json';
+const USAGE = 'usage: npm run campaign -- --faults N --seed S [--minutes M] [--shrink [--shrink-minutes M]] [--quiet] | --replay FILE.json';
 
 function parseArgs(argv) {
-  const options = { faults: 100, seed: Date.now() % 1_000_000, shrink: false, quiet: false, replay: undefined };
+  const options = { faults: 100, seed: Date.now() % 1_000_000, shrink: false, quiet: false, replay: undefined, minutes: undefined, shrinkMinutes: 10 };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     const value = () => {
@@ -18,10 +18,10 @@ function parseArgs(argv) {
       if (next === undefined) fail(`${arg} needs a value`);
       return next;
     };
-    if (arg === '--faults' || arg === '--seed') {
+    if (['--faults', '--seed', '--minutes', '--shrink-minutes'].includes(arg)) {
       const text = value();
       if (!/^\d+$/.test(text)) fail(`${arg}: not a whole number: ${text}`);
-      options[arg.slice(2)] = Number(text);
+      options[arg === '--shrink-minutes' ? 'shrinkMinutes' : arg.slice(2)] = Number(text);
     } else if (arg === '--shrink') options.shrink = true;
     else if (arg === '--quiet') options.quiet = true;
     else if (arg === '--replay') options.replay = value();
@@ -40,7 +40,13 @@ function printSummary(campaign) {
   const operations = Object.values(campaign.ops).reduce((sum, count) => sum + count, 0);
   console.log('faults by kind:');
   for (const [kind, count] of Object.entries(campaign.faults).sort()) console.log(`  ${kind}: ${count}`);
-  console.log(`  (kills that came after the run had ended, not counted: ${campaign.missedKills})`);
+  console.log(`  (kills that came after the run had ended, not counted: ${campaign.missedKills}; runs that failed on a full filesystem: ${campaign.enospcFailures})`);
+  console.log(`socket directories left by a kill for the next command's sweep (documented, not violations): ${campaign.socketDirsLeft.length}`);
+  const flips = {};
+  for (const flip of campaign.flips) flips[`${flip.where}, ${flip.outcome}`] = (flips[`${flip.where}, ${flip.outcome}`] ?? 0) + 1;
+  for (const [kind, count] of Object.entries(flips).sort()) console.log(`  flips in a ${kind}: ${count}`);
+  for (const flip of campaign.flips.filter((f) => f.where === 'manifest' && f.outcome !== 'reported'))
+    console.log(`    ${flip.file}@${flip.offset}: 0x${flip.was.toString(16)} -> 0x${flip.now.toString(16)} in ${JSON.stringify(flip.context)}`);
   console.log('operations by kind:');
   for (const [kind, count] of Object.entries(campaign.ops).sort()) console.log(`  ${kind}: ${count}`);
   console.log('violations by kind:');
@@ -69,7 +75,7 @@ if (options.replay) {
   await campaign.runSequence(steps, seed);
 } else {
   console.log(`campaign: seed ${options.seed}, ${options.faults} faults`);
-  await campaign.run(options.faults, options.seed);
+  await campaign.run(options.faults, options.seed, options.minutes === undefined ? Infinity : started + options.minutes * 60_000);
 }
 campaign.close();
 for (const violation of campaign.violations) {
@@ -79,7 +85,7 @@ for (const violation of campaign.violations) {
 }
 if (options.shrink && !options.replay) {
   for (const violation of campaign.violations) {
-    const short = await shrink(violation, (line) => console.log(line));
+    const short = await shrink(violation, (line) => console.log(line), Date.now() + options.shrinkMinutes * 60_000);
     const dir = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'test', 'campaign');
     mkdirSync(dir, { recursive: true });
     const name = `seed-${violation.seed}-${violation.kind}`;

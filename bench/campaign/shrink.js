@@ -1,5 +1,5 @@
-// Shrinking a failing sequence: the shortest prefix that still fails, then single steps removed
-// one at a time (each trial a fresh workspace), within a budget of trials.
+// Shrinking a failing sequence (already cut at its failing step): single steps removed one at a
+// time, newest first (each trial a fresh workspace), within a budget of trials and of time.
 import { Campaign } from './campaign.js';
 
 async function fails(steps, seed) {
@@ -11,10 +11,11 @@ async function fails(steps, seed) {
   }
 }
 
-export async function shrink(violation, log, budget = 40) {
+// `until`: a Date.now() deadline; shrinking stops there with what it has.
+export async function shrink(violation, log, until, budget = 40) {
   let steps = violation.steps;
   let trials = 0;
-  for (let index = steps.length - 1; index >= 0 && trials < budget; index--) {
+  for (let index = steps.length - 1; index >= 0 && trials < budget && Date.now() < until; index--) {
     trials += 1;
     const without = [...steps.slice(0, index), ...steps.slice(index + 1)];
     if (await fails(without, violation.seed)) {
