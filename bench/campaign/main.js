@@ -1,4 +1,4 @@
-// `npm run campaign -- --faults N --seed S [--minutes M] [--shrink [--shrink-minutes M]] [--quiet]`: a randomized fault campaign
+// `npm run campaign -- --faults N --seed S [--minutes M] [--ports A-B] [--shrink [--shrink-minutes M]] [--quiet]`: a randomized fault campaign
 // against the built CLI (see bench/README.md, "campaign"). `--replay FILE` runs the steps a
 // shrink wrote out. Ends with `campaign: F faults, O operations, P points compared, V violations`.
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -6,8 +6,9 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Campaign, describeStep } from './campaign.js';
 import { shrink } from './shrink.js';
+import { usePorts } from './workspace.js';
 
-const USAGE = 'usage: npm run campaign -- --faults N --seed S [--minutes M] [--shrink [--shrink-minutes M]] [--quiet] | --replay FILE.json';
+const USAGE = 'usage: npm run campaign -- --faults N --seed S [--minutes M] [--ports A-B] [--shrink [--shrink-minutes M]] [--quiet] | --replay FILE.json';
 
 function parseArgs(argv) {
   const options = { faults: 100, seed: Date.now() % 1_000_000, shrink: false, quiet: false, replay: undefined, minutes: undefined, shrinkMinutes: 10 };
@@ -25,7 +26,11 @@ function parseArgs(argv) {
     } else if (arg === '--shrink') options.shrink = true;
     else if (arg === '--quiet') options.quiet = true;
     else if (arg === '--replay') options.replay = value();
-    else fail(`unknown option ${arg}`);
+    else if (arg === '--ports') {
+      const text = value();
+      if (!/^\d+-\d+$/.test(text)) fail(`--ports: not a range FIRST-LAST: ${text}`);
+      usePorts(text);
+    } else fail(`unknown option ${arg}`);
   }
   return options;
 }
@@ -104,9 +109,13 @@ function regressionTest(name, violation, steps) {
 // ${violation.detail.split('\\n')[0].slice(0, 200)}
 import { execFileSync } from 'node:child_process';
 import { expect, it } from 'vitest';
+import '../support/sendense-cli.js';
+import { portRangeForTestFile } from '../support/vm-disks.js';
 
 it('campaign seed ${violation.seed} (${violation.kind}) replays without a violation', () => {
-  const out = execFileSync(process.execPath, ['bench/campaign/main.js', '--replay', 'test/campaign/${name}.json', '--quiet'], { encoding: 'utf8' });
+  const [first, last] = portRangeForTestFile(10);
+  const args = ['bench/campaign/main.js', '--replay', 'test/campaign/${name}.json', '--ports', \`\${first}-\${last}\`, '--quiet'];
+  const out = execFileSync(process.execPath, args, { encoding: 'utf8', timeout: 590_000, killSignal: 'SIGINT' });
   expect(out).toMatch(/, 0 violations$/m);
 }, 600_000);
 `;

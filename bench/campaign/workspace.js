@@ -11,9 +11,13 @@ export const DISK_KEY = 2000;
 export const SOURCE_BYTES = 64 * 1024 * 1024;
 const FILESYSTEM_MIB = 256;
 
-// Ports for this campaign's runs: one slot of 10 from the process id (two campaigns at once is not supported).
-const PORT_BASE = 33000 + (process.pid % 200) * 10;
-export const PORTS = `${PORT_BASE}-${PORT_BASE + 9}`;
+// Ports for this campaign's runs (--ports): by default a slot of 10 from the process id, below
+// the kernel's ephemeral ports, as the benches pick theirs (bench/support/local-plan.js).
+const PORT_BASE = 30000 + (process.pid % 200) * 10;
+let ports = `${PORT_BASE}-${PORT_BASE + 9}`;
+export function usePorts(range) {
+  ports = range;
+}
 
 export function createWorkspace(parent = process.env.CAMPAIGN_TMPDIR ?? '/var/tmp') {
   const root = mkdtempSync(join(parent, 'sendense-campaign-'));
@@ -63,7 +67,7 @@ function writeBackupPlan(ws) {
       '    disks:',
       `      - { key: ${DISK_KEY}, path: ${ws.source} }`,
       `repository: { path: ${ws.repository} }`,
-      `nbd: { ports: ${PORTS} }`,
+      `nbd: { ports: ${ports} }`,
       'incremental: { maxChainLength: 4 }',
       'retention: { keepLast: 4 }',
       '',
@@ -82,7 +86,7 @@ export function writeRestorePlan(ws, point, target) {
       'name: campaign-restore',
       `vm: { name: ${VM} }`,
       `repository: { path: ${ws.repository} }`,
-      `nbd: { ports: ${PORTS} }`,
+      `nbd: { ports: ${ports} }`,
       'restore:',
       `  point: ${point}`,
       `  disks: [${DISK_KEY}]`,
