@@ -164,7 +164,8 @@ export class Campaign {
         result = await this.#cli(['forget', VM, '--point', point.id], fault);
         if (!fault && !faulted && ![0, 2].includes(result.exitCode)) throw new Violation('unexpected-exit', `forget ${point.id}: exit ${result.exitCode}: ${result.stderr.trim()}`);
         if (result.exitCode === 0 && this.protected.has(point.id)) throw new Violation('protected-point-lost', `forget removed protected point ${point.id}`);
-        result = { ...result, exitCode: 0 };
+        // A refusal (exit 2: protected, a complete point reads through it...) is an answer, not a failure.
+        if (result.exitCode === 2) result = { ...result, refused: true };
         break;
       }
       case 'protect': {
@@ -206,7 +207,8 @@ export class Campaign {
     faulted ||= result.hit !== undefined;
     if (step.fault === 'enospc' && result.exitCode !== 0) this.enospcFailures += 1;
     this.log(`  ${describeStep(step)}${result.hit ? ` [killed ${result.hit}]` : ''} -> exit ${result.exitCode ?? result.signal}`);
-    if (!faulted && result.exitCode !== 0) throw new Violation('unexpected-exit', `${step.op} without a fault: exit ${result.exitCode}: ${result.stderr.trim().split('\n').slice(-3).join(' / ')}`);
+    if (!faulted && result.exitCode !== 0 && !result.refused)
+      throw new Violation('unexpected-exit', `${step.op} without a fault: exit ${result.exitCode}: ${result.stderr.trim().split('\n').slice(-3).join(' / ')}`);
     await this.#pointsKept(before, step.op);
     if (faulted) await this.#afterFault(step.op);
     else await this.#resources();
