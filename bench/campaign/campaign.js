@@ -207,8 +207,7 @@ export class Campaign {
     faulted ||= result.hit !== undefined;
     if (step.fault === 'enospc' && result.exitCode !== 0) this.enospcFailures += 1;
     this.log(`  ${describeStep(step)}${result.hit ? ` [killed ${result.hit}]` : ''} -> exit ${result.exitCode ?? result.signal}`);
-    if (!faulted && result.exitCode !== 0 && !result.refused)
-      throw new Violation('unexpected-exit', `${step.op} without a fault: exit ${result.exitCode}: ${result.stderr.trim().split('\n').slice(-3).join(' / ')}`);
+    if (!faulted && result.exitCode !== 0 && !result.refused) throw new Violation('unexpected-exit', `${step.op} without a fault: exit ${result.exitCode}: ${whyFailed(result)}`);
     await this.#pointsKept(before, step.op);
     if (faulted) await this.#afterFault(step.op);
     else await this.#resources();
@@ -242,7 +241,7 @@ export class Campaign {
   async #afterFault(op) {
     rmSync(this.ws.filler, { force: true });
     const doctor = await this.#cli(['doctor']);
-    if (doctor.exitCode !== 0) throw new Violation('doctor-failed', `after ${op}: exit ${doctor.exitCode}: ${doctor.stderr.trim()}`);
+    if (doctor.exitCode !== 0) throw new Violation('doctor-failed', `after ${op}: exit ${doctor.exitCode}: ${whyFailed(doctor)}`);
     await this.#resources();
     const backups = await listBackups(this.ws);
     const byId = new Map(backups.map((point) => [point.id, point]));
@@ -269,7 +268,7 @@ export class Campaign {
     const result = await this.#cli([writeRestorePlan(this.ws, point.id, target)]);
     try {
       if (result.exitCode !== 0) {
-        if (mustRestore) throw new Violation('restore-failed', `point ${point.id}: exit ${result.exitCode}: ${result.stderr.trim().split('\n').slice(-3).join(' / ')}`);
+        if (mustRestore) throw new Violation('restore-failed', `point ${point.id}: exit ${result.exitCode}: ${whyFailed(result)}`);
         return false;
       }
       this.pointsCompared += 1;
@@ -326,11 +325,22 @@ export class Campaign {
         this.protected.delete(id);
       }
       const forget = await this.#cli(['forget', VM, '--damaged']);
-      if (forget.exitCode !== 0) throw new Violation('forget-damaged-failed', `exit ${forget.exitCode}: ${forget.stderr.trim()}`);
+      if (forget.exitCode !== 0) throw new Violation('forget-damaged-failed', `exit ${forget.exitCode}: ${whyFailed(forget)}`);
     }
     await this.#pointsKept(before, 'flip');
     await this.#afterFault('flip');
   }
+}
+
+// A failed command's own words: its --json error lines, else its last lines of stderr.
+function whyFailed(result) {
+  const errors = result.stdout
+    .split('\n')
+    .filter((line) => line.startsWith('{') && /"type":"(error|run-end)"/.test(line))
+    .map((line) => JSON.parse(line))
+    .map((event) => event.error ?? event.message)
+    .filter(Boolean);
+  return errors.length > 0 ? errors.join(' / ') : result.stderr.trim().split('\n').slice(-3).join(' / ');
 }
 
 function statfs(dir) {
