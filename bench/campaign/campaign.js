@@ -76,9 +76,10 @@ export class Campaign {
   }
 
   // Runs the steps in one fresh workspace; returns the first violation (and stops there) or undefined.
-  async runSequence(steps, seed) {
+  // `until`: a Date.now() deadline; past it, the rest of the steps are not run (no violation then).
+  async runSequence(steps, seed, until = Infinity) {
     this.#fresh();
-    for (let index = 0; index < steps.length; index++) {
+    for (let index = 0; index < steps.length && Date.now() < until; index++) {
       try {
         await this.#step(steps[index]);
       } catch (error) {

@@ -6,6 +6,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Campaign, describeStep } from './campaign.js';
 import { shrink } from './shrink.js';
+import { stopRunning } from './run-cli.js';
 import { usePorts } from './workspace.js';
 
 const USAGE = 'usage: npm run campaign -- --faults N --seed S [--minutes M] [--ports A-B] [--shrink [--shrink-minutes M]] [--quiet] | --replay FILE.json';
@@ -64,8 +65,12 @@ function printSummary(campaign) {
 const options = parseArgs(process.argv.slice(2));
 const campaign = new Campaign({ log: options.quiet ? () => {} : (line) => console.log(line) });
 let interrupted = false;
+// Ctrl+C: the runs under way stopped, the figures so far printed, the workspace removed.
 process.on('SIGINT', () => {
   interrupted = true;
+  stopRunning();
+  console.log('(interrupted)');
+  printSummary(campaign);
   campaign.close();
   process.exit(130);
 });
@@ -88,6 +93,8 @@ for (const violation of campaign.violations) {
   console.log(`  ${violation.steps.length} steps: ${violation.steps.map(describeStep).join(', ')}`);
   console.log(`  steps as JSON: ${JSON.stringify(violation.steps)}`);
 }
+console.log(`(${Math.round((Date.now() - started) / 1000)} s)`);
+printSummary(campaign);
 if (options.shrink && !options.replay) {
   for (const violation of campaign.violations) {
     const short = await shrink(violation, (line) => console.log(line), Date.now() + options.shrinkMinutes * 60_000);
@@ -99,8 +106,7 @@ if (options.shrink && !options.replay) {
     console.log(`shrunk to ${short.length} steps: ${short.map(describeStep).join(', ')}; wrote test/campaign/${name}.test.ts`);
   }
 }
-console.log(`(${Math.round((Date.now() - started) / 1000)} s)`);
-printSummary(campaign);
+if (options.shrink && campaign.violations.length > 0) printSummary(campaign);
 process.exit(campaign.violations.length > 0 ? 1 : 0);
 
 function regressionTest(name, violation, steps) {

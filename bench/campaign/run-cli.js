@@ -72,12 +72,24 @@ function childName(command) {
  *   { kind: 'kill-run', event: N } | { kind: 'kill-run', delayMs: N } | { kind: 'kill-child', event: N, pick: 0..1 }
  * resolves { exitCode, signal, stdout, stderr, noted: [{pid, startTicks, command}], hit: undefined | string }.
  */
+// The CLI processes running now, with what they started: stopped when the campaign is interrupted.
+const running = new Map();
+
+// SIGKILL of every run under way and of every process it started (by PID and start time).
+export function stopRunning() {
+  for (const [child, noted] of running) {
+    kill(child.pid);
+    for (const entry of noted.values()) if (stillRunning(entry)) kill(entry.pid);
+  }
+}
+
 export function runCli(ws, args, fault) {
   const child = spawn(process.execPath, [BIN, ...args, '--json', '--db', ws.db], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, CI: '1', TMPDIR: ws.tmp },
   });
   const noted = new Map();
+  running.set(child, noted);
   const note = () => {
     for (const entry of descendants(child.pid)) if (!noted.has(`${entry.pid}:${entry.startTicks}`)) noted.set(`${entry.pid}:${entry.startTicks}`, { ...entry, command: commandOf(entry.pid) });
   };
@@ -121,6 +133,7 @@ export function runCli(ws, args, fault) {
   }, 15);
   return new Promise((resolve) => {
     child.once('close', (exitCode, signal) => {
+      running.delete(child);
       clearInterval(poll);
       resolve({ exitCode, signal, stdout, stderr, noted: [...noted.values()], hit });
     });
