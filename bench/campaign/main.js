@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { Campaign, describeStep } from './campaign.js';
 import { shrink } from './shrink.js';
 import { stopRunning } from './run-cli.js';
-import { usePorts } from './workspace.js';
+import { removeAllWorkspaces, usePorts } from './workspace.js';
 
 const USAGE = 'usage: npm run campaign -- --faults N --seed S [--minutes M] [--ports A-B] [--shrink [--shrink-minutes M]] [--quiet] | --replay FILE.json';
 
@@ -71,11 +71,11 @@ process.on('SIGINT', () => {
   stopRunning();
   console.log('(interrupted)');
   printSummary(campaign);
-  campaign.close();
+  removeAllWorkspaces();
   process.exit(130);
 });
 process.on('exit', () => {
-  if (!interrupted) campaign.close();
+  if (!interrupted) removeAllWorkspaces();
 });
 
 const started = Date.now();

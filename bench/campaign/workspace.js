@@ -19,6 +19,13 @@ export function usePorts(range) {
   ports = range;
 }
 
+// Every workspace not yet removed (a shrink trial's too): removed on Ctrl+C.
+const live = new Set();
+
+export function removeAllWorkspaces() {
+  for (const ws of live) removeWorkspace(ws);
+}
+
 export function createWorkspace(parent = process.env.CAMPAIGN_TMPDIR ?? '/var/tmp') {
   const root = mkdtempSync(join(parent, 'sendense-campaign-'));
   const ws = {
@@ -41,10 +48,12 @@ export function createWorkspace(parent = process.env.CAMPAIGN_TMPDIR ?? '/var/tm
   ws.smallFilesystem = spawnSync('mount', ['-o', 'loop', image, ws.mount], { stdio: 'ignore' }).status === 0;
   execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', ws.source, String(SOURCE_BYTES)]);
   writeBackupPlan(ws);
+  live.add(ws);
   return ws;
 }
 
 export function removeWorkspace(ws) {
+  live.delete(ws);
   if (ws.smallFilesystem) {
     // A process still holding a file there keeps it busy: lazy unmount detaches it anyway.
     if (spawnSync('umount', [ws.mount], { stdio: 'ignore' }).status !== 0) spawnSync('umount', ['-l', ws.mount], { stdio: 'ignore' });
