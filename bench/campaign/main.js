@@ -1,0 +1,128 @@
+// `npm run campaign -- --faults N --seed S [--minutes M] [--ports A-B] [--shrink [--shrink-minutes M]] [--quiet]`: a randomized fault campaign
+// against the built CLI (see bench/README.md, "campaign"). `--replay FILE` runs the steps a
+// shrink wrote out. Ends with `campaign: F faults, O operations, P points compared, V violations`.
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Campaign, describeStep } from './campaign.js';
+import { shrink } from './shrink.js';
+import { stopRunning } from './run-cli.js';
+import { removeAllWorkspaces, usePorts } from './workspace.js';
+
+const USAGE = 'usage: npm run campaign -- --faults N --seed S [--minutes M] [--ports A-B] [--shrink [--shrink-minutes M]] [--quiet] | --replay FILE.json';
+
+function parseArgs(argv) {
+  const options = { faults: 100, seed: Date.now() % 1_000_000, shrink: false, quiet: false, replay: undefined, minutes: undefined, shrinkMinutes: 10 };
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i];
+    const value = () => {
+      const next = argv[++i];
+      if (next === undefined) fail(`${arg} needs a value`);
+      return next;
+    };
+    if (['--faults', '--seed', '--minutes', '--shrink-minutes'].includes(arg)) {
+      const text = value();
+      if (!/^\d+$/.test(text)) fail(`${arg}: not a whole number: ${text}`);
+      options[arg === '--shrink-minutes' ? 'shrinkMinutes' : arg.slice(2)] = Number(text);
+    } else if (arg === '--shrink') options.shrink = true;
+    else if (arg === '--quiet') options.quiet = true;
+    else if (arg === '--replay') options.replay = value();
+    else if (arg === '--ports') {
+      const text = value();
+      if (!/^\d+-\d+$/.test(text)) fail(`--ports: not a range FIRST-LAST: ${text}`);
+      usePorts(text);
+    } else fail(`unknown option ${arg}`);
+  }
+  return options;
+}
+
+function fail(message) {
+  console.error(`campaign: ${message}\n${USAGE}`);
+  process.exit(2);
+}
+
+function printSummary(campaign) {
+  const faults = Object.values(campaign.faults).reduce((sum, count) => sum + count, 0);
+  const operations = Object.values(campaign.ops).reduce((sum, count) => sum + count, 0);
+  console.log('faults by kind:');
+  for (const [kind, count] of Object.entries(campaign.faults).sort()) console.log(`  ${kind}: ${count}`);
+  console.log(`  (kills that came after the run had ended, not counted: ${campaign.missedKills}; runs that failed on a full filesystem: ${campaign.enospcFailures})`);
+  console.log(`socket directories left by a kill for the next command's sweep (documented, not violations): ${campaign.socketDirsLeft.length}`);
+  const flips = {};
+  for (const flip of campaign.flips) flips[`${flip.where}, ${flip.outcome}`] = (flips[`${flip.where}, ${flip.outcome}`] ?? 0) + 1;
+  for (const [kind, count] of Object.entries(flips).sort()) console.log(`  flips in a ${kind}: ${count}`);
+  for (const flip of campaign.flips.filter((f) => f.where === 'manifest' && f.outcome !== 'reported'))
+    console.log(`    ${flip.file}@${flip.offset}: 0x${flip.was.toString(16)} -> 0x${flip.now.toString(16)} in ${JSON.stringify(flip.context)}`);
+  console.log('operations by kind:');
+  for (const [kind, count] of Object.entries(campaign.ops).sort()) console.log(`  ${kind}: ${count}`);
+  console.log('violations by kind:');
+  const byKind = {};
+  for (const violation of campaign.violations) byKind[violation.kind] = (byKind[violation.kind] ?? 0) + 1;
+  for (const [kind, count] of Object.entries(byKind).sort()) console.log(`  ${kind}: ${count}`);
+  console.log(`campaign: ${faults} faults, ${operations} operations, ${campaign.pointsCompared} points compared, ${campaign.violations.length} violations`);
+}
+
+const options = parseArgs(process.argv.slice(2));
+const campaign = new Campaign({ log: options.quiet ? () => {} : (line) => console.log(line) });
+let interrupted = false;
+// Ctrl+C: the runs under way stopped, the figures so far printed, the workspace removed.
+process.on('SIGINT', () => {
+  interrupted = true;
+  stopRunning();
+  console.log('(interrupted)');
+  printSummary(campaign);
+  removeAllWorkspaces();
+  process.exit(130);
+});
+process.on('exit', () => {
+  if (!interrupted) removeAllWorkspaces();
+});
+
+const started = Date.now();
+if (options.replay) {
+  const { seed, steps } = JSON.parse(readFileSync(options.replay, 'utf8'));
+  console.log(`campaign: replaying ${steps.length} steps of seed ${seed}`);
+  await campaign.runSequence(steps, seed);
+} else {
+  console.log(`campaign: seed ${options.seed}, ${options.faults} faults`);
+  await campaign.run(options.faults, options.seed, options.minutes === undefined ? Infinity : started + options.minutes * 60_000);
+}
+campaign.close();
+for (const violation of campaign.violations) {
+  console.log(`\nviolation ${violation.kind} (seed ${violation.seed}): ${violation.detail}`);
+  console.log(`  ${violation.steps.length} steps: ${violation.steps.map(describeStep).join(', ')}`);
+  console.log(`  steps as JSON: ${JSON.stringify(violation.steps)}`);
+}
+console.log(`(${Math.round((Date.now() - started) / 1000)} s)`);
+printSummary(campaign);
+if (options.shrink && !options.replay) {
+  for (const violation of campaign.violations) {
+    const short = await shrink(violation, (line) => console.log(line), Date.now() + options.shrinkMinutes * 60_000);
+    const dir = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'test', 'campaign');
+    mkdirSync(dir, { recursive: true });
+    const name = `seed-${violation.seed}-${violation.kind}`;
+    writeFileSync(join(dir, `${name}.json`), `${JSON.stringify({ seed: violation.seed, kind: violation.kind, steps: short }, null, 2)}\n`);
+    writeFileSync(join(dir, `${name}.test.ts`), regressionTest(name, violation, short));
+    console.log(`shrunk to ${short.length} steps: ${short.map(describeStep).join(', ')}; wrote test/campaign/${name}.test.ts`);
+  }
+}
+if (options.shrink && campaign.violations.length > 0) printSummary(campaign);
+process.exit(campaign.violations.length > 0 ? 1 : 0);
+
+function regressionTest(name, violation, steps) {
+  return `// A campaign seed that once broke an invariant (${violation.kind}), shrunk to ${steps.length} steps:
+// ${steps.map(describeStep).join(', ')}.
+// ${violation.detail.split('\\n')[0].slice(0, 200)}
+import { execFileSync } from 'node:child_process';
+import { expect, it } from 'vitest';
+import '../support/sendense-cli.js';
+import { portRangeForTestFile } from '../support/vm-disks.js';
+
+it('campaign seed ${violation.seed} (${violation.kind}) replays without a violation', () => {
+  const [first, last] = portRangeForTestFile(10);
+  const args = ['bench/campaign/main.js', '--replay', 'test/campaign/${name}.json', '--ports', \`\${first}-\${last}\`, '--quiet'];
+  const out = execFileSync(process.execPath, args, { encoding: 'utf8', timeout: 590_000, killSignal: 'SIGINT' });
+  expect(out).toMatch(/, 0 violations$/m);
+}, 600_000);
+`;
+}

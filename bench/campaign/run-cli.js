@@ -1,0 +1,141 @@
+// Runs the real CLI (bin/sendense-run.js, built) with --json, notes every process it starts (by
+// PID and start time, from /proc, never by name), and applies a kill fault at its moment.
+import { spawn } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const BIN = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'bin', 'sendense-run.js');
+
+function stat(pid) {
+  try {
+    const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
+    return { pid, state: fields[0], ppid: Number(fields[1]), startTicks: Number(fields[19]) };
+  } catch {
+    return undefined;
+  }
+}
+
+// Live descendants of root (children, grandchildren...), with their start times.
+export function descendants(root) {
+  const entries = readdirSync('/proc')
+    .filter((name) => /^\d+$/.test(name))
+    .map((name) => stat(Number(name)))
+    .filter((entry) => entry !== undefined && entry.state !== 'Z');
+  const found = [];
+  const queue = [root];
+  while (queue.length > 0) {
+    const parent = queue.shift();
+    for (const entry of entries) {
+      if (entry.ppid === parent) {
+        found.push(entry);
+        queue.push(entry.pid);
+      }
+    }
+  }
+  return found;
+}
+
+export function commandOf(pid) {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean);
+  } catch {
+    return [];
+  }
+}
+
+// True while pid still names the process noted with startTicks (PIDs are reused).
+export function stillRunning(noted) {
+  const now = stat(noted.pid);
+  return now !== undefined && now.state !== 'Z' && now.startTicks === noted.startTicks;
+}
+
+function kill(pid) {
+  try {
+    process.kill(pid, 'SIGKILL');
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+// A short name for a process the run started: what a kill-child fault hit.
+function childName(command) {
+  const program = command[0]?.split('/').pop() ?? '?';
+  if (program === 'node' || program.startsWith('node')) return (command.find((arg) => arg.endsWith('.mjs') || arg.endsWith('.js')) ?? 'node').split('/').pop();
+  return program;
+}
+
+/**
+ * Runs `sendense-run ARGS --json --db ws.db` and resolves when it ended. fault (optional):
+ *   { kind: 'kill-run', event: N } | { kind: 'kill-run', delayMs: N } | { kind: 'kill-child', event: N, pick: 0..1 }
+ * resolves { exitCode, signal, stdout, stderr, noted: [{pid, startTicks, command}], hit: undefined | string }.
+ */
+// The CLI processes running now, with what they started: stopped when the campaign is interrupted.
+const running = new Map();
+
+// SIGKILL of every run under way and of every process it started (by PID and start time).
+export function stopRunning() {
+  for (const [child, noted] of running) {
+    kill(child.pid);
+    for (const entry of noted.values()) if (stillRunning(entry)) kill(entry.pid);
+  }
+}
+
+export function runCli(ws, args, fault) {
+  const child = spawn(process.execPath, [BIN, ...args, '--json', '--db', ws.db], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, CI: '1', TMPDIR: ws.tmp },
+  });
+  const noted = new Map();
+  running.set(child, noted);
+  const note = () => {
+    for (const entry of descendants(child.pid)) if (!noted.has(`${entry.pid}:${entry.startTicks}`)) noted.set(`${entry.pid}:${entry.startTicks}`, { ...entry, command: commandOf(entry.pid) });
+  };
+  let stdout = '';
+  let stderr = '';
+  let lines = 0;
+  let hit;
+  let step = 'start';
+  let armed = false;
+  const tryFault = () => {
+    if (hit !== undefined || fault === undefined || !armed) return;
+    if (fault.kind === 'kill-run') {
+      if (kill(child.pid)) hit = `sendense-run in ${step}`;
+      return;
+    }
+    // kill-child: one of the run's processes now, chosen by pick; none yet: wait for the next moment.
+    const live = descendants(child.pid);
+    if (live.length === 0) return;
+    const victim = live[Math.min(live.length - 1, Math.floor(fault.pick * live.length))];
+    const name = childName(commandOf(victim.pid));
+    if (kill(victim.pid)) hit = `${name} in ${step}`;
+  };
+  if (fault?.delayMs !== undefined)
+    setTimeout(() => {
+      armed = true;
+      tryFault();
+    }, fault.delayMs);
+  child.stdout.on('data', (chunk) => {
+    stdout += chunk;
+    for (const match of chunk.toString().matchAll(/"type":"step-start","step":"([^"]+)"/g)) step = match[1];
+    const count = chunk.toString().split('\n').length - 1;
+    lines += count;
+    note();
+    if (fault?.event !== undefined && lines >= fault.event) armed = true;
+    tryFault();
+  });
+  child.stderr.on('data', (chunk) => (stderr += chunk));
+  const poll = setInterval(() => {
+    note();
+    tryFault();
+  }, 15);
+  return new Promise((resolve) => {
+    child.once('close', (exitCode, signal) => {
+      running.delete(child);
+      clearInterval(poll);
+      resolve({ exitCode, signal, stdout, stderr, noted: [...noted.values()], hit });
+    });
+  });
+}
