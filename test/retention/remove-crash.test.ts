@@ -63,7 +63,7 @@ describe('a point removal killed in a backup run', () => {
     };
     const plan = writePlan(chain);
     for (let i = 0; i < 3; i++) expect(await backUp(chain, plan, i)).toBe(0);
-    // Runs 0-1 a chain, run 2 a new full (point 0 merged into 1): run 4 removes point 1.
+    // Runs 0-1 a chain, run 2 a new full (point 0 merged into 1): the 4th run removes point 1.
     const [, going] = chain.ids;
     expect((await backupsOf(chain)).map((backup) => backup.id)).toEqual(chain.ids.slice(1));
 
@@ -77,6 +77,7 @@ describe('a point removal killed in a backup run', () => {
 
     const doctor = await sendenseRun(['doctor', '--db', ws.db]);
     expect(doctor.exitCode, `${doctor.stdout}\n${doctor.stderr}`).toBe(0);
+    expect(doctor.stdout).toContain(`unfinished removed point file ${path.join(ws.repository, chain.vm, 'disk-2000', `${going}.qcow2`)}`);
     for (const record of recordedProcesses(ws.db)) killIfAlive(record);
     expect(tableRows(ws.db, 'run_files')).toEqual([]);
 
