@@ -1,5 +1,6 @@
-// Files a dead run was writing outside the repository (a restore target before its rename): deleted
-// here, forgotten with the command to delete them on a remote node.
+// Files a dead run was writing outside the repository (a restore target before its rename), or
+// deleting in it (a removed point's, its record already gone): deleted here, forgotten with the
+// command to delete them on a remote node.
 
 import { rm } from 'node:fs/promises';
 import type { Sweeper } from './sweeper.js';

@@ -8,9 +8,14 @@ import { domainDefinitionFile } from '../repository/layout.js';
 import { performance } from 'node:perf_hooks';
 import { manifestPath } from '../repository/manifest.js';
 import type { Store } from '../store/index.js';
+import { LOCAL_NODE_ID } from '../node/node.js';
+import { crashPoint } from './crash-point.js';
 import { mergePoint } from './merge-point.js';
 import { releasePointBitmaps } from './point-bitmaps.js';
 import { describeDecision, type PointDecision } from './prune-choice.js';
+
+// The run_files kind of a removed point's files: doctor deletes them if the run dies before it does.
+const REMOVED_POINT_FILE = 'removed point file';
 
 export interface PruneSummary {
   readonly kept: number;
@@ -46,12 +51,15 @@ export async function applyPrune(
       copiedBytes += outcome.copied + outcome.zeroed;
       merged++;
     } else {
-      for (const disk of backup.disks) {
-        await rm(manifestPath(disk.file), { force: true });
-        await rm(disk.file, { force: true });
-      }
-      await rm(domainDefinitionFile(backup.repository, backup.vm, backup.id), { force: true });
-      await store.dropPoint(backup.id, null);
+      // The record first, the files noted as this run's: killed before they are all deleted, doctor
+      // deletes the rest; a point is never complete without its files (docs/how-it-works.md#retention).
+      const files = backup.disks.flatMap((disk) => [manifestPath(disk.file), disk.file]);
+      const domain = domainDefinitionFile(backup.repository, backup.vm, backup.id);
+      await store.removePoint(backup.id, { runId, node: LOCAL_NODE_ID, kind: REMOVED_POINT_FILE, paths: [...files, domain] });
+      for (const file of files) await rm(file, { force: true });
+      crashPoint('removed');
+      await rm(domain, { force: true });
+      for (const file of [...files, domain]) await store.forgetRunFile(LOCAL_NODE_ID, file);
       for (const line of await releasePointBitmaps(backup)) say(line);
       removed++;
     }

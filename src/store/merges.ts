@@ -4,7 +4,7 @@
 import { sql, type Kysely } from 'kysely';
 import { dialectOf } from './dialect.js';
 import { newId, nowIso } from './new-id.js';
-import type { DroppedPoint, MergeRecord } from './records.js';
+import type { DroppedPoint, MergeRecord, RunFile } from './records.js';
 import type { StoreDatabase } from './schema.js';
 
 type Db = Kysely<StoreDatabase>;
@@ -38,28 +38,43 @@ export async function listMerges(db: Db, filter: { readonly vm?: string } = {}):
 // was the full; not verified since), anything else on the parent (failed records) too, then the parent's records go
 // and the intent with them. `childId` null: the parent was the newest of its chain, just removed.
 export async function dropPoint(db: Db, parentId: string, childId: string | null, mergeId?: string): Promise<void> {
-  await db.transaction().execute(async (trx) => {
-    const parent = await trx.selectFrom('backups').selectAll().where('id', '=', parentId).executeTakeFirstOrThrow();
-    if (childId !== null) {
-      // Bytes copied into the child's file over time, as its merged manifest counts them.
-      const bytes = sql<number | null>`case when bytes is null then null else bytes + ${parent.bytes ?? 0} end`;
-      // Its file is now another one (the parent's, with its clusters): an earlier verify no longer speaks for it.
-      await trx.updateTable('backups').set({ parent_id: parent.parent_id, type: parent.type, bytes, verified_at: null }).where('id', '=', childId).execute();
-      for (const disk of await trx.selectFrom('backup_disks').select(['disk_key', 'bytes']).where('backup_id', '=', parentId).execute()) {
-        await trx
-          .updateTable('backup_disks')
-          .set({ bytes: sql<number | null>`case when bytes is null then null else bytes + ${disk.bytes ?? 0} end` })
-          .where('backup_id', '=', childId)
-          .where('disk_key', '=', disk.disk_key)
-          .execute();
-      }
+  await db.transaction().execute((trx) => dropPointIn(trx, parentId, childId, mergeId));
+}
+
+// A point removed whole (the newest of an older chain): its records go first, durably, and its
+// files are noted as the run's in the same transaction, so it is never complete without its files;
+// the run deletes them next, doctor's run-files sweep if the run dies first (docs/how-it-works.md#retention).
+export async function removePoint(db: Db, backupId: string, files: Pick<RunFile, 'runId' | 'node' | 'kind'> & { readonly paths: readonly string[] }): Promise<void> {
+  await durably(db, () =>
+    db.transaction().execute(async (trx) => {
+      await dropPointIn(trx, backupId, null);
+      const since = nowIso();
+      for (const path of files.paths) await trx.insertInto('run_files').values({ run_id: files.runId, node: files.node, path, kind: files.kind, since }).execute();
+    }),
+  );
+}
+
+async function dropPointIn(trx: Db, parentId: string, childId: string | null, mergeId?: string): Promise<void> {
+  const parent = await trx.selectFrom('backups').selectAll().where('id', '=', parentId).executeTakeFirstOrThrow();
+  if (childId !== null) {
+    // Bytes copied into the child's file over time, as its merged manifest counts them.
+    const bytes = sql<number | null>`case when bytes is null then null else bytes + ${parent.bytes ?? 0} end`;
+    // Its file is now another one (the parent's, with its clusters): an earlier verify no longer speaks for it.
+    await trx.updateTable('backups').set({ parent_id: parent.parent_id, type: parent.type, bytes, verified_at: null }).where('id', '=', childId).execute();
+    for (const disk of await trx.selectFrom('backup_disks').select(['disk_key', 'bytes']).where('backup_id', '=', parentId).execute()) {
+      await trx
+        .updateTable('backup_disks')
+        .set({ bytes: sql<number | null>`case when bytes is null then null else bytes + ${disk.bytes ?? 0} end` })
+        .where('backup_id', '=', childId)
+        .where('disk_key', '=', disk.disk_key)
+        .execute();
     }
-    await trx.updateTable('backups').set({ parent_id: parent.parent_id }).where('parent_id', '=', parentId).execute();
-    await trx.deleteFrom('backup_disks').where('backup_id', '=', parentId).execute();
-    await trx.deleteFrom('backups').where('id', '=', parentId).execute();
-    await recordDroppedPoint(trx, parentId, childId);
-    if (mergeId !== undefined) await trx.deleteFrom('merges').where('id', '=', mergeId).execute();
-  });
+  }
+  await trx.updateTable('backups').set({ parent_id: parent.parent_id }).where('parent_id', '=', parentId).execute();
+  await trx.deleteFrom('backup_disks').where('backup_id', '=', parentId).execute();
+  await trx.deleteFrom('backups').where('id', '=', parentId).execute();
+  await recordDroppedPoint(trx, parentId, childId);
+  if (mergeId !== undefined) await trx.deleteFrom('merges').where('id', '=', mergeId).execute();
 }
 
 // A point's fate, kept apart from the run that made it (docs/commands.md#history).

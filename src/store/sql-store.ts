@@ -113,6 +113,7 @@ export function sqlStore(db: Kysely<StoreDatabase>, { self, beforeClose, fenced 
     forgetMerge: (id) => merges.forgetMerge(db, id),
     listMerges: (filter) => merges.listMerges(db, filter),
     dropPoint: (parentId, childId, mergeId) => merges.dropPoint(db, parentId, childId, mergeId),
+    removePoint: (backupId, files) => merges.removePoint(db, backupId, files),
     droppedPoints: (backupIds) => merges.droppedPoints(db, backupIds),
 
     close: () =>

@@ -285,6 +285,8 @@ export interface Store {
   listMerges(filter?: { readonly vm?: string }): Promise<readonly MergeRecord[]>;
   /** The child (when given) takes the parent's place and type; the parent's records and the merge's intent go, in one transaction. */
   dropPoint(parentId: string, childId: string | null, mergeId?: string): Promise<void>;
+  /** A point removed whole: its records go and its files are noted as `files.runId`'s (run_files), in one durable transaction; the caller deletes the files next. */
+  removePoint(backupId: string, files: Pick<RunFile, 'runId' | 'node' | 'kind'> & { readonly paths: readonly string[] }): Promise<void>;
   /** What became of these points, gone from backups (merged or removed); those still there are not listed. */
   droppedPoints(backupIds: readonly string[]): Promise<readonly DroppedPoint[]>;
 
