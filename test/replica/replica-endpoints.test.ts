@@ -25,15 +25,21 @@ const EXPORT = 'qvm-disk-2000';
 let sshd: TestSshd;
 // replica.scratch as /var/tmp is: a directory every user may enter and write.
 let scratch: string;
+// The run's own $TMPDIR, as open as /tmp (1777), so that the relay directories found there are this
+// sync's and not those of another test's sync running at the same time.
+let runTmp: string;
 
 beforeAll(async () => {
   sshd = await startSshd();
   scratch = mkdtempSync(path.join(tmpdir(), 'replica-endpoints-scratch-'));
   chmodSync(scratch, 0o1777);
+  runTmp = mkdtempSync(path.join(tmpdir(), 'replica-endpoints-tmp-'));
+  chmodSync(runTmp, 0o1777);
 }, 60_000);
 afterAll(async () => {
   await sshd?.stop();
   if (scratch !== undefined) rmSync(scratch, { recursive: true, force: true });
+  if (runTmp !== undefined) rmSync(runTmp, { recursive: true, force: true });
 });
 
 // A TCP port on 127.0.0.1 that accepts a connection now.
@@ -53,9 +59,9 @@ async function endpoints(): Promise<string[]> {
   const urls: string[] = [];
   for (let port = ports[0]; port <= ports[1]; port++) if (await listening(port)) urls.push(`nbd://127.0.0.1:${port}/${EXPORT}`);
   const socketDirs = [
-    ...readdirSync(tmpdir())
+    ...readdirSync(runTmp)
       .filter((name) => name.startsWith('sendense-relay-'))
-      .map((name) => path.join(tmpdir(), name)),
+      .map((name) => path.join(runTmp, name)),
     ...readdirSync(scratch).map((name) => path.join(scratch, name)),
   ];
   for (const dir of socketDirs) {
@@ -98,7 +104,7 @@ describe.each([
         nbd: { ports: `${ports[0]}-${ports[1]}` },
       }),
     );
-    const cli = startSendenseRun([plan, '--db', ws.db]);
+    const cli = startSendenseRun([plan, '--db', ws.db], { TMPDIR: runTmp });
     const stopped: number[] = [];
     try {
       await cli.waitForEvent((event) => event.type === 'step-done' && event.step === 'start-replica-nbd');
@@ -120,6 +126,6 @@ describe.each([
     expect(imagesEqual(source, path.join(replicaDir, 'qvm-2000.qcow2'))).toBe(true);
     // The sync's directories are gone with it.
     expect(readdirSync(scratch)).toEqual([]);
-    expect(readdirSync(tmpdir()).filter((name) => name.startsWith('sendense-relay-') && existsSync(path.join(tmpdir(), name, 'disk-2000.sock')))).toEqual([]);
+    expect(readdirSync(runTmp).filter((name) => name.startsWith('sendense-relay-') && existsSync(path.join(runTmp, name, 'disk-2000.sock')))).toEqual([]);
   }, 180_000);
 });
