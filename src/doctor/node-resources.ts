@@ -38,21 +38,25 @@ export const nodeResourcesSweeper: Sweeper = {
     const left = await deadRunResources(doctor, () => true);
     if (left.length === 0) return;
     for (const node of new Set(left.map((resource) => resource.node))) {
-      const here = left.filter((resource) => resource.node === node).sort((a, b) => ORDER.indexOf(a.kind) - ORDER.indexOf(b.kind));
-      if (here[0]!.facts.s3 !== undefined) {
-        await giveBackToBucket(doctor, here);
-        continue;
+      const here = left.filter((resource) => resource.node === node);
+      if (here[0]!.facts.s3 !== undefined) await giveBackToBucket(doctor, here);
+    }
+    // In ORDER across nodes, not node by node: a sync's point on the replica node is finished before
+    // the checkpoint on the source node is judged (the point it makes the newest needs it).
+    const hosts = new Map<string, NodeHost | string>();
+    try {
+      for (const resource of left.filter((each) => each.facts.s3 === undefined)) {
+        let host = hosts.get(resource.node);
+        if (host === undefined) {
+          const spec = left.find((each) => each.node === resource.node && each.facts.nodeSpec != null)?.facts.nodeSpec;
+          host = await reach(doctor, resource.node, (spec ?? null) as NodeSpec | null);
+          hosts.set(resource.node, host);
+        }
+        if (typeof host === 'string') doctor.report(describe(resource), `could not reach ${resource.node} (${host}): run doctor again when it answers`);
+        else await giveBack(doctor, host, resource);
       }
-      const host = await reach(doctor, node, here[0]!.facts.nodeSpec as NodeSpec | null);
-      if (typeof host === 'string') {
-        for (const resource of here) doctor.report(describe(resource), `could not reach ${node} (${host}): run doctor again when it answers`);
-        continue;
-      }
-      try {
-        for (const resource of here) await giveBack(doctor, host, resource);
-      } finally {
-        if (host !== doctor.local) await host.close();
-      }
+    } finally {
+      for (const host of hosts.values()) if (typeof host !== 'string' && host !== doctor.local) await host.close();
     }
   },
 };

@@ -58,7 +58,7 @@ export function killSyncsAt(name: string, moments: readonly KillMoment[]): void 
         expect(again.stdout, 'a second doctor finds nothing').toContain('nothing left behind');
         const next = await sendenseRun([scene.plan(), '--db', ws.db]);
         expect(next.exitCode, `${next.stdout}\n${next.stderr}`).toBe(0);
-        expect(next.stdout).toMatch(/changes since point/);
+        expect(next.stdout, next.stderr).toMatch(/changes since point/);
         expect(countersAreOnePointInTime(replicaCounters())).toBe(true);
       }, 120_000);
     }
