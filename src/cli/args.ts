@@ -87,6 +87,10 @@ export const COMMAND_VALUE_OPTIONS: ReadonlySet<string | undefined> = new Set([
   '--new-key-env',
   '--remove-key-file',
   '--remove-key-env',
+  '--listen',
+  '--role',
+  '--expires',
+  '--token',
 ]);
 
 // Takes `--name value` / `--name=value` out of args; returns the value (the last, if repeated) and the remaining args.

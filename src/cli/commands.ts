@@ -121,6 +121,24 @@ export const COMMANDS: readonly CommandEntry[] = [
     load: async () => (await import('./failover-command.js')).failoverCommand,
   },
   {
+    name: 'api',
+    overview: [
+      ['api [FILE|DIR...] [--listen HOST:PORT] [--plain-http] [--schedule]', 'serve the hub as an HTTPS API (and its console) for these plans, in the foreground'],
+      ['api fingerprint', "the SHA-256 fingerprint of the API's certificate"],
+    ],
+    load: async () => (await import('./api-command.js')).apiCommand,
+  },
+  {
+    name: 'token',
+    overview: [['token add NAME --role ROLE [--expires 90d] | list | remove NAME', "the API's tokens (add prints the secret once, on its last line)"]],
+    load: async () => (await import('./token-command.js')).tokenCommand,
+  },
+  {
+    name: 'audit',
+    overview: [['audit [--limit N] [--token NAME]', 'every action taken through the API: who, what, when, outcome']],
+    load: async () => (await import('./audit-command.js')).auditCommand,
+  },
+  {
     name: 'schema',
     overview: [['schema [--path]', 'the plan JSON Schema (--path: where it is installed)']],
     load: async () => (await import('./schema-command.js')).schemaCommand,

@@ -153,7 +153,7 @@ function historyTable(rows: readonly HistoryRow[], hubs: boolean): string[] {
       formatLocalTime(run.startedAt),
       run.plan,
       taken ?? '-',
-      run.trigger,
+      run.actor ? `${run.trigger}:${run.actor}` : run.trigger,
       status,
       ...(hubs ? [run.hub ?? run.hostname ?? '-'] : []),
       seconds === null ? '-' : formatDuration(seconds),

@@ -18,6 +18,7 @@ const COMMAND_NAMES = COMMANDS.map((command) => command.name);
 
 export async function main(argv: readonly string[]): Promise<number> {
   ignoreClosedOutput();
+  stopWithParent();
   const context = {
     stdout: process.stdout,
     stderr: process.stderr,
@@ -102,6 +103,20 @@ function ignoreClosedOutput(): void {
   if (outputGuarded) return;
   outputGuarded = true;
   for (const stream of [process.stdout, process.stderr]) stream.on('error', () => {});
+}
+
+// A command the API server started as a task (docs/api.md#tasks) holds the read end of a pipe
+// from it on stdin: when that server dies (kill -9 included) the pipe ends, and the command stops
+// as on SIGTERM (a run cleans up and exits 130), so no task outlives the server that owns it.
+function stopWithParent(): void {
+  if (process.env.SENDENSE_STOP_WITH_PARENT !== '1') return;
+  delete process.env.SENDENSE_STOP_WITH_PARENT;
+  const stop = () => process.kill(process.pid, 'SIGTERM');
+  process.stdin.on('end', stop);
+  process.stdin.on('error', stop);
+  process.stdin.resume();
+  // The pipe alone must not keep a finished command alive.
+  process.stdin.unref?.();
 }
 
 // From src/ (tests) or dist/cli/ (the bin) alike.

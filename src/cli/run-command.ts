@@ -64,7 +64,10 @@ async function runRun(cli: CliContext, args: readonly string[]): Promise<number>
   process.on('SIGHUP', onSignal);
   try {
     const metricsFile = metrics.value === undefined ? undefined : path.resolve(metrics.value);
-    const result = await runPlan(plan, { store, reporter, trigger: 'manual', signal: controller.signal, metricsFile, hub });
+    // A run the API started (docs/api.md#tasks): its token's name, set by the API server.
+    const actor = process.env.SENDENSE_API_ACTOR;
+    const trigger = actor ? { trigger: 'api' as const, actor } : { trigger: 'manual' as const };
+    const result = await runPlan(plan, { store, reporter, ...trigger, signal: controller.signal, metricsFile, hub });
     await reporter.close();
     const bug = internalCause(result.error);
     if (bug) cli.stderr.write(`sendense-run: the run failed on an internal error (a bug, please report it):\n${maskSecrets(bug.stack ?? bug.message)}\n`);

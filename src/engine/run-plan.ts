@@ -28,7 +28,9 @@ import { notifyRunEnd } from '../notify/notify-run-end.js';
 export interface RunPlanOptions {
   readonly store: Store;
   readonly reporter: RunReporter;
-  readonly trigger: 'manual' | 'schedule';
+  readonly trigger: 'manual' | 'schedule' | 'api';
+  /** trigger api: the token's name (docs/api.md). */
+  readonly actor?: string;
   /** Cancels the run (SIGINT/SIGTERM); its reason should be a SendenseError with exitCode 130. */
   readonly signal?: AbortSignal;
   /** Prometheus textfile to write after the run (--metrics-file); default the plan's metricsFile. */
@@ -63,6 +65,7 @@ export async function runPlan(plan: Plan, options: RunPlanOptions): Promise<RunR
       plan: plan.name,
       kind: plan.kind,
       trigger: options.trigger,
+      ...(options.actor ? { actor: options.actor } : {}),
       planFile: plan.origin.file,
       pid: process.pid,
       hostname: hostname(),

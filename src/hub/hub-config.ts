@@ -8,6 +8,7 @@ import { planError } from '../errors.js';
 import { parseMemory } from '../format/byte-size.js';
 import { parsePlanYaml, type PlanYaml } from '../plan/parse-plan-yaml.js';
 import type { NotifySettings } from '../plan/types.js';
+import { checkHubApi, type HubApiConfig } from './hub-api-config.js';
 import { checkHubNotify } from './hub-notify.js';
 import { parseRate } from '../rate/rate-text.js';
 import { formatClock, parseClock, parseDays, type RateWindow } from '../rate/rate-windows.js';
@@ -30,6 +31,8 @@ export interface HubConfig {
   readonly windows?: readonly RateWindow[];
   /** Notifications for plans without a `notify` of their own (docs/notifications.md); undefined = none. */
   readonly notify?: NotifySettings;
+  /** `sendense-run api` (docs/api.md#serving-it); undefined = its defaults. */
+  readonly api?: HubApiConfig;
   /** The file it came from; undefined = built-in defaults (no file). */
   readonly file?: string;
 }
@@ -39,7 +42,7 @@ export const DEFAULT_HUB: Omit<HubConfig, 'name'> = Object.freeze({
   memory: 1.5 * 1024 ** 3,
 });
 
-const KEYS = ['name', 'repositories', 'maxParallelDisks', 'memory', 'nbd', 'rate', 'windows', 'notify'];
+const KEYS = ['name', 'repositories', 'maxParallelDisks', 'memory', 'nbd', 'rate', 'windows', 'notify', 'api'];
 const WINDOW_KEYS = ['days', 'from', 'to', 'rate'];
 const RATE_EXAMPLE = 'a rate like 50MiB/s or 200MB/s';
 
@@ -83,6 +86,7 @@ export function parseHubConfig(text: string, file: string): HubConfig {
   if (record.rate !== undefined && rate === undefined) fail(['rate'], `rate must be ${RATE_EXAMPLE} (got ${JSON.stringify(record.rate)})`);
   const windows = record.windows === undefined ? undefined : checkWindows(record.windows, fail);
   const notify = record.notify === undefined ? undefined : checkHubNotify(record.notify, fail);
+  const api = record.api === undefined ? undefined : checkHubApi(record.api, fail);
   return Object.freeze({
     name: name as string,
     ...(repositories ? { repositories } : {}),
@@ -92,6 +96,7 @@ export function parseHubConfig(text: string, file: string): HubConfig {
     ...(rate !== undefined ? { rate } : {}),
     ...(windows ? { windows } : {}),
     ...(notify ? { notify } : {}),
+    ...(api ? { api } : {}),
     file,
   });
 }

@@ -8,7 +8,8 @@ import type { DiskKey, PlanKind } from '../plan/types.js';
  * recorded under the run: files/point-drive.ts).
  */
 export type RunKind = PlanKind | 'verify' | 'catalog-import' | 'prune' | 'forget' | 'serve' | 'failover' | 'files' | 'mount';
-export type RunTrigger = 'manual' | 'schedule';
+/** api: started through the HTTP API (docs/api.md), by the run's actor. */
+export type RunTrigger = 'manual' | 'schedule' | 'api';
 export type RunStatus = 'running' | 'succeeded' | 'failed' | 'interrupted' | 'skipped';
 export type BackupType = 'full' | 'incremental';
 /** damaged: verify found its data differs from its manifests (or a parent's did): never restorable, never a parent. */
@@ -37,6 +38,8 @@ export interface Run {
   readonly hub: string | null;
   /** The scheduled fire it belongs to (plan@time), when the schedule is shared by hubs. */
   readonly fire: string | null;
+  /** trigger api: the name of the token that started it (docs/api.md). */
+  readonly actor: string | null;
   /** What its history line adds besides status and error (verify: damage marks cleared). */
   readonly note: string | null;
   /** Bytes it moved (sent by a backup, sync or copy; restored), as recorded when it ended; null: none recorded. */

@@ -18,7 +18,8 @@ function toRun(row: Selectable<RunsTable>): Run {
     id: row.id,
     plan: row.plan,
     kind: row.kind as RunKind,
-    trigger: row.trigger as RunTrigger,
+    // 001-initial's CHECK allows manual and schedule only: an API run is stored as manual with its actor.
+    trigger: (row.actor ? 'api' : row.trigger) as RunTrigger,
     status: row.status as RunStatus,
     startedAt: row.started_at,
     endedAt: row.ended_at,
@@ -33,6 +34,7 @@ function toRun(row: Selectable<RunsTable>): Run {
     note: row.note ?? null,
     bytes: row.bytes ?? null,
     taken: (row.taken ?? null) as BackupType | null,
+    actor: row.actor ?? null,
   });
 }
 
@@ -138,7 +140,7 @@ export async function claimFire(db: Db, self: StoreSelf, run: NewRun & { readonl
 async function insertRun(db: Db, id: string, run: NewRun | SkippedRun, state: Pick<Insertable<RunsTable>, 'status' | 'started_at' | 'ended_at' | 'error' | 'pid' | 'hostname' | 'hub'>): Promise<Run> {
   await db
     .insertInto('runs')
-    .values({ id, plan: run.plan, kind: run.kind, trigger: run.trigger, plan_file: storedPlanFile(run.planFile), fire: run.fire ?? null, ...state })
+    .values({ id, plan: run.plan, kind: run.kind, trigger: run.trigger === 'api' ? 'manual' : run.trigger, plan_file: storedPlanFile(run.planFile), fire: run.fire ?? null, ...('actor' in run && run.actor ? { actor: run.actor } : {}), ...state })
     .execute();
   return (await getRun(db, id))!;
 }

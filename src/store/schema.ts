@@ -27,6 +27,8 @@ export interface RunsTable {
   bytes?: number | null;
   /** The kind of point it took, full or incremental, as it ended (014-run-record). */
   taken?: string | null;
+  /** Who started it through the API: the token's name (016-api); null otherwise. */
+  actor?: string | null;
 }
 
 /** A point gone from backups (014-run-record): merged into a child by retention, or removed. */
@@ -221,4 +223,46 @@ export interface StoreDatabase {
   replica_points: ReplicaPointsTable;
   replica_point_disks: ReplicaPointDisksTable;
   replica_failovers: ReplicaFailoversTable;
+  api_tokens: ApiTokensTable;
+  api_audit: ApiAuditTable;
+  api_tasks: ApiTasksTable;
+}
+
+/** An API token (016-api): only the SHA-256 of its secret is kept. */
+export interface ApiTokensTable {
+  name: string;
+  role: string;
+  secret_hash: string;
+  created_at: string;
+  expires_at: string | null;
+  last_used_at: string | null;
+}
+
+/** One action taken through the API (016-api): who, what, when, outcome. */
+export interface ApiAuditTable {
+  id: string;
+  at: string;
+  token: string | null;
+  address: string | null;
+  action: string;
+  target: string | null;
+  status: number;
+  outcome: string;
+  task_id: string | null;
+}
+
+/** A task of the API (016-api): a run or long operation it started, as it stands. */
+export interface ApiTasksTable {
+  id: string;
+  operation: string;
+  title: string;
+  token: string | null;
+  hub: string | null;
+  status: string;
+  started_at: string;
+  ended_at: string | null;
+  exit_code: number | null;
+  pid: number | null;
+  run_id: string | null;
+  error: string | null;
 }

@@ -2,6 +2,7 @@
 // concern; `self` is this process as the rows it writes name it (hub, host, PID).
 
 import type { Kysely } from 'kysely';
+import { apiRecords } from './api-records.js';
 import * as backups from './backups.js';
 import { dialectOf } from './dialect.js';
 import * as diskSlots from './disk-slots.js';
@@ -82,6 +83,7 @@ export function sqlStore(db: Kysely<StoreDatabase>, { self, beforeClose, fenced 
     lockVm: (vm, runId, plan) => vmLocks.lockVm(db, self, vm, runId, plan),
     unlockVm: (vm, runId) => vmLocks.unlockVm(db, vm, runId),
     listVmLocks: () => vmLocks.listVmLocks(db),
+    api: apiRecords(db),
 
     leasePorts: (request) => leases.leasePorts(db, self, request),
     leasablePorts: (request) => leases.leasablePorts(db, self, request),

@@ -1,6 +1,7 @@
 // The state interface the engine and commands use. One implementation (sql-store.ts) over
 // kysely serves SQLite and PostgreSQL; dialect.ts holds what differs.
 
+import type { ApiRecords } from './api-records.js';
 import type { DiskKey } from '../plan/types.js';
 import type { NewFileMount } from './file-mounts.js';
 import type {
@@ -41,6 +42,8 @@ export interface NewRun {
   readonly hostname?: string;
   /** The scheduled fire it belongs to (plan@time): at most one run per fire. */
   readonly fire?: string;
+  /** Who started it through the API (trigger api): the token's name. */
+  readonly actor?: string;
 }
 
 export interface SkippedRun {
@@ -242,6 +245,9 @@ export interface Store {
   lockVm(vm: string, runId: string, plan: string): Promise<void>;
   unlockVm(vm: string, runId: string): Promise<void>;
   listVmLocks(): Promise<readonly VmLock[]>;
+
+  /** The HTTP API's tokens, audit record and tasks (docs/api.md). */
+  readonly api: ApiRecords;
 
   // port leases
   leasePorts(request: LeaseRequest): Promise<LeaseResult>;

@@ -45,6 +45,7 @@ function lastRun(startedAt: string): Run {
     note: null,
     bytes: null,
     taken: null,
+    actor: null,
   };
 }
 

@@ -17,6 +17,7 @@ import { replicaPointsMigration } from './012-replica-points.js';
 import { runBytesMigration } from './013-run-bytes.js';
 import { runRecordMigration } from './014-run-record.js';
 import { protectedPointsMigration } from './015-protected-points.js';
+import { apiMigration } from './016-api.js';
 
 const migrations: Readonly<Record<string, Migration>> = Object.freeze({
   '001-initial': initialMigration,
@@ -34,6 +35,7 @@ const migrations: Readonly<Record<string, Migration>> = Object.freeze({
   '013-run-bytes': runBytesMigration,
   '014-run-record': runRecordMigration,
   '015-protected-points': protectedPointsMigration,
+  '016-api': apiMigration,
 });
 
 export const migrationProvider: MigrationProvider = {

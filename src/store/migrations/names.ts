@@ -17,4 +17,5 @@ export const MIGRATION_NAMES: readonly string[] = Object.freeze([
   '013-run-bytes',
   '014-run-record',
   '015-protected-points',
+  '016-api',
 ]);

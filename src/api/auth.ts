@@ -1,0 +1,171 @@
+// Who is asking (docs/api.md#tokens-and-roles): `Authorization: Bearer SECRET`, or a browser
+// session made by logging in with a token (an HttpOnly, Secure, SameSite=Strict cookie, plus a
+// CSRF token every state-changing request must carry in X-CSRF-Token). A session holds no right
+// of its own: each request looks its token up again, so a removed or expired token ends it. Failed
+// attempts (logins and bearer secrets alike) are limited per client address.
+
+import { randomBytes, timingSafeEqual } from 'node:crypto';
+import type { Store } from '../store/index.js';
+import type { ApiToken } from '../store/api-records.js';
+import { ApiError } from './api-error.js';
+import { isRole, type Role } from './roles.js';
+import { secretHash } from './token-secret.js';
+
+export const SESSION_COOKIE = 'sendense_session';
+export const CSRF_HEADER = 'x-csrf-token';
+
+export interface Caller {
+  readonly token: string;
+  readonly role: Role;
+  readonly via: 'bearer' | 'session';
+  readonly address: string;
+}
+
+interface Session {
+  readonly hash: string;
+  readonly csrf: string;
+  readonly created: number;
+  lastSeen: number;
+}
+
+export interface AuthRequest {
+  readonly method: string;
+  readonly headers: Readonly<Record<string, string | string[] | undefined>>;
+  readonly address: string;
+}
+
+const SESSION_IDLE_MS = 60 * 60_000;
+const SESSION_MAX_MS = 12 * 60 * 60_000;
+// Failed attempts per address: at most FAILURES in FAILURE_WINDOW_MS, then 429 until the window passes.
+const FAILURES = 10;
+const FAILURE_WINDOW_MS = 10 * 60_000;
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
+
+export class Authenticator {
+  private readonly sessions = new Map<string, Session>();
+  private readonly failures = new Map<string, number[]>();
+
+  constructor(
+    private readonly store: Store,
+    private readonly now: () => number = Date.now,
+  ) {}
+
+  /** The caller, or 401 (no, wrong, expired or removed token), 403 (a session request without its CSRF token), 429. */
+  async caller(request: AuthRequest): Promise<Caller> {
+    const authorization = header(request, 'authorization');
+    if (authorization !== undefined) {
+      const match = /^Bearer\s+(\S+)\s*$/i.exec(authorization);
+      if (match === null) throw new ApiError('unauthorized', 'the Authorization header must be "Bearer SECRET"');
+      this.checkNotLimited(request.address);
+      const token = await this.tokenBySecretHash(secretHash(match[1]));
+      if (token === undefined) throw this.failed(request.address, 'no such token, or it expired or was removed');
+      return { token: token.name, role: token.role as Role, via: 'bearer', address: request.address };
+    }
+    const sessionId = cookie(request, SESSION_COOKIE);
+    if (sessionId === undefined) throw new ApiError('unauthorized', 'no token: send "Authorization: Bearer SECRET" or log in');
+    const session = this.sessions.get(sessionId);
+    const now = this.now();
+    if (session === undefined || now - session.lastSeen > SESSION_IDLE_MS || now - session.created > SESSION_MAX_MS) {
+      this.sessions.delete(sessionId);
+      throw new ApiError('unauthorized', 'the session has ended: log in again');
+    }
+    const token = await this.tokenBySecretHash(session.hash);
+    if (token === undefined) {
+      this.sessions.delete(sessionId);
+      throw new ApiError('unauthorized', "the session's token expired or was removed: log in again");
+    }
+    if (!SAFE_METHODS.has(request.method.toUpperCase())) {
+      const given = header(request, CSRF_HEADER) ?? '';
+      if (!sameText(given, session.csrf)) throw new ApiError('forbidden', `a ${request.method} with a session needs its CSRF token in the ${CSRF_HEADER} header`);
+    }
+    session.lastSeen = now;
+    return { token: token.name, role: token.role as Role, via: 'session', address: request.address };
+  }
+
+  /** A new session for a token's secret: its cookie value and CSRF token. */
+  async login(secret: string, address: string): Promise<{ readonly sessionId: string; readonly csrf: string; readonly token: ApiToken }> {
+    this.checkNotLimited(address);
+    const hash = secretHash(secret);
+    const token = await this.tokenBySecretHash(hash);
+    if (token === undefined) throw this.failed(address, 'no such token, or it expired or was removed');
+    this.sweep();
+    const sessionId = randomBytes(32).toString('base64url');
+    const csrf = randomBytes(32).toString('base64url');
+    const now = this.now();
+    this.sessions.set(sessionId, { hash, csrf, created: now, lastSeen: now });
+    return { sessionId, csrf, token };
+  }
+
+  /** The session's CSRF token (a reloaded console asks for it again), or undefined. */
+  csrfOf(request: AuthRequest): string | undefined {
+    const sessionId = cookie(request, SESSION_COOKIE);
+    return sessionId === undefined ? undefined : this.sessions.get(sessionId)?.csrf;
+  }
+
+  logout(request: AuthRequest): void {
+    const sessionId = cookie(request, SESSION_COOKIE);
+    if (sessionId !== undefined) this.sessions.delete(sessionId);
+  }
+
+  private async tokenBySecretHash(hash: string): Promise<ApiToken | undefined> {
+    const token = await this.store.api.tokenByHash(hash);
+    if (token === undefined || !isRole(token.role)) return undefined;
+    if (token.expiresAt !== null && Date.parse(token.expiresAt) <= this.now()) return undefined;
+    return token;
+  }
+
+  private checkNotLimited(address: string): void {
+    const recent = this.recentFailures(address);
+    if (recent.length >= FAILURES) {
+      const retry = Math.ceil((recent[0] + FAILURE_WINDOW_MS - this.now()) / 1000);
+      throw new ApiError('too-many-requests', `too many failed attempts from ${address}: try again in ${retry} s`);
+    }
+  }
+
+  private failed(address: string, message: string): ApiError {
+    const recent = this.recentFailures(address);
+    recent.push(this.now());
+    this.failures.set(address, recent);
+    return new ApiError('unauthorized', message);
+  }
+
+  private recentFailures(address: string): number[] {
+    const since = this.now() - FAILURE_WINDOW_MS;
+    return (this.failures.get(address) ?? []).filter((at) => at > since);
+  }
+
+  private sweep(): void {
+    const now = this.now();
+    for (const [id, session] of this.sessions) if (now - session.lastSeen > SESSION_IDLE_MS || now - session.created > SESSION_MAX_MS) this.sessions.delete(id);
+    for (const [address, times] of this.failures) if (times.every((at) => at <= now - FAILURE_WINDOW_MS)) this.failures.delete(address);
+  }
+}
+
+function header(request: AuthRequest, name: string): string | undefined {
+  const value = request.headers[name];
+  return Array.isArray(value) ? value[0] : value;
+}
+
+function cookie(request: AuthRequest, name: string): string | undefined {
+  const text = header(request, 'cookie');
+  if (text === undefined) return undefined;
+  for (const part of text.split(';')) {
+    const equals = part.indexOf('=');
+    if (equals > 0 && part.slice(0, equals).trim() === name) return part.slice(equals + 1).trim();
+  }
+  return undefined;
+}
+
+function sameText(a: string, b: string): boolean {
+  const left = Buffer.from(a);
+  const right = Buffer.from(b);
+  return left.length === right.length && timingSafeEqual(left, right);
+}
+
+export function sessionCookie(sessionId: string): string {
+  return `${SESSION_COOKIE}=${sessionId}; HttpOnly; Secure; SameSite=Strict; Path=/`;
+}
+
+export function clearedSessionCookie(): string {
+  return `${SESSION_COOKIE}=; HttpOnly; Secure; SameSite=Strict; Path=/; Max-Age=0`;
+}

@@ -1,0 +1,49 @@
+// Reading routes answer from the CLI's own commands (docs/api.md#one-implementation): the command
+// runs in this process with --json and its lines are the answer, so the API and the CLI cannot
+// disagree. Only commands that neither wait long nor touch signals run here; the rest are tasks.
+
+import { Writable } from 'node:stream';
+import { isSendenseError } from '../errors.js';
+import { findCommand } from '../cli/commands.js';
+import type { CliContext } from '../cli/context.js';
+import { ApiError } from './api-error.js';
+
+export interface Captured {
+  readonly exitCode: number;
+  /** Each JSON line the command printed. */
+  readonly lines: readonly Record<string, unknown>[];
+  readonly stderr: string;
+}
+
+class Collect extends Writable {
+  text = '';
+  override _write(chunk: Buffer | string, _encoding: BufferEncoding, done: (error?: Error | null) => void): void {
+    this.text += chunk.toString();
+    done();
+  }
+}
+
+export interface CaptureContext {
+  readonly dbPath: string;
+  readonly hubConfig?: string;
+}
+
+export async function captureCommand(context: CaptureContext, name: string, args: readonly string[]): Promise<Captured> {
+  const entry = findCommand(name);
+  if (entry === undefined) throw new Error(`no command ${name}`);
+  const stdout = new Collect();
+  const stderr = new Collect();
+  const cli: CliContext = { stdout, stderr, json: true, quiet: true, dbPath: context.dbPath, ...(context.hubConfig ? { hubConfig: context.hubConfig } : {}) };
+  let exitCode: number;
+  try {
+    exitCode = await (await entry.load()).run(cli, args);
+  } catch (error) {
+    if (!isSendenseError(error)) throw error;
+    throw ApiError.fromCommand(error.exitCode, error.describe());
+  }
+  const lines = stdout.text
+    .split('\n')
+    .filter((line) => line.trim() !== '')
+    .map((line) => JSON.parse(line) as Record<string, unknown>);
+  return { exitCode, lines, stderr: stderr.text };
+}

@@ -1,0 +1,65 @@
+// One route of the API (docs/api.md): its method and path, the least role it needs, its schemas
+// (typebox: JSON Schema, validated by fastify and published in the OpenAPI document) and what it
+// does. Every route is in the table of ./routes/index.ts: the server, the OpenAPI document,
+// docs/api.md and the role tests all read that one table.
+
+import type { TSchema } from '@sinclair/typebox';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { HubConfig } from '../hub/hub-config.js';
+import type { Store } from '../store/index.js';
+import type { Caller } from './auth.js';
+import type { PlanSet } from './plan-set.js';
+import type { Role } from './roles.js';
+import type { TaskManager } from './tasks.js';
+import type { ApiFiles } from './files-port.js';
+
+export type Method = 'GET' | 'POST' | 'DELETE';
+
+export interface ApiContext {
+  readonly store: Store;
+  readonly dbPath: string;
+  readonly hubConfigPath?: string;
+  readonly hub: HubConfig;
+  readonly plans: PlanSet;
+  readonly tasks: TaskManager;
+  readonly files: ApiFiles;
+}
+
+export interface RouteCall {
+  readonly caller: Caller;
+  readonly params: Record<string, string>;
+  readonly query: Record<string, unknown>;
+  readonly body: unknown;
+  readonly request: FastifyRequest;
+  readonly reply: FastifyReply;
+  readonly api: ApiContext;
+  /** What the audit record names as this call's target (a plan, a point…). */
+  target(text: string): void;
+  /** The task this call started, for the audit record. */
+  startedTask(id: string): void;
+}
+
+export interface RouteDef {
+  readonly method: Method;
+  readonly url: string;
+  readonly role: Role;
+  readonly summary: string;
+  readonly tag: string;
+  /** The audit record's action; every route that changes something or reads guest data has one. */
+  readonly action?: string;
+  readonly params?: TSchema;
+  readonly querystring?: TSchema;
+  readonly body?: TSchema;
+  /** The 200/202 answer's schema, for the OpenAPI document (not enforced). */
+  readonly response?: TSchema;
+  /** 202: it starts a task (see docs/api.md#tasks). */
+  readonly startsTask?: boolean;
+  /** An alias of the old system's route onto this one (docs/api.md#old-system-routes). */
+  readonly aliasOf?: string;
+  /** What it answers is not JSON (a file, an archive, Prometheus text, server-sent events). */
+  readonly produces?: string;
+  handle(call: RouteCall): Promise<unknown>;
+}
+
+/** Answered as it is: the handler wrote the reply itself (a stream, a file). */
+export const REPLIED = Symbol('replied');

@@ -1,0 +1,204 @@
+// The hub's state (docs/api.md#status-history-metrics, #replicas-and-failover): status (the
+// dashboard's facts), history, metrics in Prometheus text, replicas, failover (test and real),
+// doctor. Each answer comes from the command of the same name.
+
+import { statfsSync } from 'node:fs';
+import { Type } from '@sinclair/typebox';
+import { Cron } from 'croner';
+import { formatMetrics, planMetrics } from '../../metrics/prometheus-textfile.js';
+import { ApiError } from '../api-error.js';
+import { captureCommand } from '../command-capture.js';
+import type { RouteCall, RouteDef } from '../route.js';
+import { listPoints } from './backup-routes.js';
+import { planVm } from './plan-routes.js';
+import { servedPlan, startTask, taskJson } from './route-helpers.js';
+
+const Wait = Type.Object({ wait: Type.Optional(Type.Boolean()) });
+const Name = Type.Object({ name: Type.String({ minLength: 1, maxLength: 200 }) });
+const DAY_MS = 86_400_000;
+
+async function servedFiles(call: RouteCall): Promise<string[]> {
+  return (await call.api.plans.all()).filter((plan) => plan.valid).map((plan) => plan.file);
+}
+
+// How often the schedule fires (the gap between its next two times); undefined without one.
+function scheduleGapMs(schedule: string | null | undefined, timezone: string | null | undefined): number | undefined {
+  if (!schedule) return undefined;
+  const [first, second] = new Cron(schedule, { paused: true, ...(timezone ? { timezone } : {}) }).nextRuns(2);
+  return first && second ? second.getTime() - first.getTime() : undefined;
+}
+
+// Each repository's use, free space and, from the bytes its points took in the last 7 days, the day it would be full.
+function repositoryFacts(points: readonly Record<string, unknown>[], now: number): Record<string, unknown>[] {
+  const byRepository = new Map<string, Record<string, unknown>[]>();
+  for (const point of points) byRepository.set(String(point.repository), [...(byRepository.get(String(point.repository)) ?? []), point]);
+  return [...byRepository].map(([repository, own]) => {
+    const used = own.reduce((total, point) => total + (Number(point.onDiskBytes) || 0), 0);
+    const lastWeek = own.filter((point) => now - Date.parse(String(point.startedAt)) <= 7 * DAY_MS).reduce((total, point) => total + (Number(point.onDiskBytes) || 0), 0);
+    let free: number | null = null;
+    try {
+      const fs = statfsSync(repository);
+      free = Number(fs.bavail) * Number(fs.bsize);
+    } catch {
+      free = null;
+    }
+    const perDay = lastWeek / 7;
+    const fullAt = free !== null && perDay > 0 ? new Date(now + (free / perDay) * DAY_MS).toISOString() : null;
+    const verified = own.map((point) => point.verifiedAt).filter((at): at is string => typeof at === 'string');
+    return { repository, points: own.length, usedBytes: used, freeBytes: free, bytesPerDay: Math.round(perDay), estimatedFullAt: fullAt, lastVerifiedAt: verified.sort().at(-1) ?? null };
+  });
+}
+
+export const hubRoutes: readonly RouteDef[] = [
+  {
+    method: 'GET',
+    url: '/api/v1/status',
+    role: 'audit',
+    tag: 'status',
+    summary:
+      "The dashboard's facts: each served plan's status (`status --json`), VMs with and without a plan, failures of the last 7 days, plans whose newest point is older than their schedule allows (RPO missed), each repository's use and estimated full date, the last verify, replicas' lag, running tasks",
+    response: Type.Object({}, { additionalProperties: true }),
+    async handle(call) {
+      const now = Date.now();
+      const files = await servedFiles(call);
+      const plans = files.length === 0 ? [] : (await captureCommand(call.api, 'status', files)).lines;
+      const points = await listPoints(call);
+      const runs = await call.api.store.listRuns({ limit: 500 });
+      const failures = runs.filter((run) => run.status === 'failed' && now - Date.parse(run.startedAt) <= 7 * DAY_MS);
+      const rpoMissed = plans.filter((status) => {
+        const gap = scheduleGapMs(status.schedule as string | null, status.timezone as string | null);
+        const newest = status.newestPoint as { ageSeconds?: number } | null;
+        if (gap === undefined) return false;
+        return newest === null ? status.lastRun !== null : (newest.ageSeconds ?? 0) * 1000 > 2 * gap;
+      });
+      const covered = new Set((await call.api.plans.all()).map(planVm).filter((vm): vm is string => vm !== undefined));
+      const vms = [...new Set(points.map((point) => String(point.vm)))];
+      const replicas = (await captureCommand(call.api, 'replicas', [])).lines;
+      return {
+        plans,
+        vms: { withPlan: [...covered].sort(), withoutPlan: vms.filter((vm) => !covered.has(vm)).sort() },
+        lastRuns: runs.slice(0, 20),
+        failures: failures.map((run) => ({ id: run.id, plan: run.plan, startedAt: run.startedAt, error: run.error })),
+        rpoMissed: rpoMissed.map((status) => ({ plan: status.plan, newestPoint: status.newestPoint, schedule: status.schedule })),
+        repositories: repositoryFacts(points, now),
+        replicas,
+        runningTasks: (await call.api.tasks.list(200)).filter((task) => task.status === 'running').map(taskJson),
+      };
+    },
+  },
+  {
+    method: 'GET',
+    url: '/api/v1/history',
+    role: 'audit',
+    tag: 'status',
+    summary: 'Past runs, newest first (`history --json`): trigger api and the token for runs started here',
+    querystring: Type.Object({ plan: Type.Optional(Type.String({ maxLength: 200 })), limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 10000 })) }),
+    response: Type.Object({ runs: Type.Array(Type.Object({}, { additionalProperties: true })) }),
+    async handle(call) {
+      const args = [...(call.query.plan ? ['--plan', String(call.query.plan)] : []), ...(call.query.limit ? ['--limit', String(call.query.limit)] : [])];
+      return { runs: (await captureCommand(call.api, 'history', args)).lines };
+    },
+  },
+  {
+    method: 'GET',
+    url: '/api/v1/metrics',
+    role: 'audit',
+    tag: 'status',
+    summary: "Each served plan's metrics (the same as its --metrics-file) in the Prometheus text format",
+    produces: 'text/plain; version=0.0.4',
+    async handle(call) {
+      const texts: string[] = [];
+      for (const plan of await call.api.plans.all()) {
+        if (!plan.valid || plan.plan === undefined) continue;
+        const last = (await call.api.store.listRuns({ plan: plan.name, limit: 1 }))[0];
+        const metrics = await planMetrics(call.api.store, plan.plan, Number(last?.bytes ?? 0));
+        if (metrics) texts.push(formatMetrics(metrics));
+      }
+      call.reply.type('text/plain; version=0.0.4; charset=utf-8');
+      return mergeMetricFamilies(texts);
+    },
+  },
+  {
+    method: 'GET',
+    url: '/api/v1/replicas',
+    role: 'audit',
+    tag: 'replicas',
+    summary: "Replicate plans' points on their replica nodes, their lag and failovers (`replicas --json`)",
+    querystring: Type.Object({ plan: Type.Optional(Type.String({ maxLength: 200 })) }),
+    response: Type.Object({ replicas: Type.Array(Type.Object({}, { additionalProperties: true })) }),
+    async handle(call) {
+      return { replicas: (await captureCommand(call.api, 'replicas', call.query.plan ? ['--plan', String(call.query.plan)] : [])).lines };
+    },
+  },
+  {
+    method: 'POST',
+    url: '/api/v1/plans/:name/failover-test',
+    role: 'operator',
+    tag: 'replicas',
+    summary: 'A throwaway boot of the replica (`failover PLAN.yaml --test`), no network: a task',
+    action: 'failover-test',
+    params: Name,
+    querystring: Wait,
+    body: Type.Optional(Type.Object({ point: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })) }, { additionalProperties: false })),
+    startsTask: true,
+    async handle(call) {
+      const plan = await servedPlan(call, call.params.name);
+      if (plan.kind !== 'replicate') throw new ApiError('bad-request', `plan ${plan.name} is a ${plan.kind} plan: failover needs a replicate plan`, 'name');
+      const point = (call.body as { point?: string } | undefined)?.point;
+      return startTask(call, { operation: 'failover-test', title: `failover test of plan ${plan.name}`, args: ['failover', plan.file, '--test', ...(point ? ['--point', point] : [])] });
+    },
+  },
+  {
+    method: 'POST',
+    url: '/api/v1/plans/:name/failover',
+    role: 'admin',
+    tag: 'replicas',
+    summary: 'Start the replica domain for real (`failover PLAN.yaml`): a task. force: as --force',
+    action: 'failover',
+    params: Name,
+    querystring: Wait,
+    body: Type.Optional(Type.Object({ point: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })), force: Type.Optional(Type.Boolean()) }, { additionalProperties: false })),
+    startsTask: true,
+    async handle(call) {
+      const plan = await servedPlan(call, call.params.name);
+      if (plan.kind !== 'replicate') throw new ApiError('bad-request', `plan ${plan.name} is a ${plan.kind} plan: failover needs a replicate plan`, 'name');
+      const body = (call.body ?? {}) as { point?: string; force?: boolean };
+      const args = ['failover', plan.file, ...(body.point ? ['--point', body.point] : []), ...(body.force ? ['--force'] : [])];
+      return startTask(call, { operation: 'failover', title: `failover of plan ${plan.name}`, args });
+    },
+  },
+  {
+    method: 'POST',
+    url: '/api/v1/doctor',
+    role: 'admin',
+    tag: 'status',
+    summary: 'Find and clean what crashed runs left behind (`doctor [--dry-run]`): a task',
+    action: 'doctor',
+    querystring: Type.Object({ wait: Type.Optional(Type.Boolean()), dryRun: Type.Optional(Type.Boolean()) }),
+    startsTask: true,
+    async handle(call) {
+      const dryRun = call.query.dryRun === true;
+      call.target(dryRun ? 'doctor --dry-run' : 'doctor');
+      return startTask(call, { operation: 'doctor', title: `doctor${dryRun ? ' --dry-run' : ''}`, args: ['doctor', ...(dryRun ? ['--dry-run'] : [])] });
+    },
+  },
+];
+
+// Several plans' files each carry HELP/TYPE lines; one exposition lists each family once.
+export function mergeMetricFamilies(texts: readonly string[]): string {
+  const families = new Map<string, { head: string[]; samples: string[] }>();
+  for (const text of texts) {
+    let current: { head: string[]; samples: string[] } | undefined;
+    for (const line of text.split('\n')) {
+      const meta = /^# (HELP|TYPE) (\S+)/.exec(line);
+      if (meta) {
+        current = families.get(meta[2]) ?? { head: [], samples: [] };
+        if (!families.has(meta[2])) families.set(meta[2], current);
+        if (!current.head.some((seen) => seen.startsWith(`# ${meta[1]} `))) current.head.push(line);
+      } else if (line.trim() !== '' && current) {
+        current.samples.push(line);
+      }
+    }
+  }
+  return [...families.values()].map((family) => [...family.head, ...family.samples].join('\n')).join('\n') + (families.size > 0 ? '\n' : '');
+}

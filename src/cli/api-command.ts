@@ -1,0 +1,165 @@
+// `sendense-run api [FILE|DIR...]`: the hub as an HTTP API (docs/api.md) for the plans found there,
+// in the foreground until SIGINT/SIGTERM (running tasks are cancelled and clean up first); SIGHUP
+// reads the plans again. `api fingerprint` prints the SHA-256 fingerprint of its certificate.
+
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { SendenseError, usageError } from '../errors.js';
+import { DEFAULT_API_LISTEN, isLoopback, parseListen } from '../hub/hub-api-config.js';
+import { loadHubConfig } from '../hub/hub-config.js';
+import { findPackageRoot } from '../node/package-root.js';
+import { signalProcess } from '../process/terminate-process.js';
+import { openStore } from '../store/index.js';
+import { rejectUnknownOptions, takeFlag, takeOption } from './args.js';
+import type { CommandSpec } from './command.js';
+import type { CliContext } from './context.js';
+
+export const apiCommand: CommandSpec = {
+  name: 'api',
+  usage: 'sendense-run api [FILE|DIR...] [--listen HOST:PORT] [--plain-http] [--schedule] | api fingerprint',
+  does:
+    'Serve the hub as an HTTPS API (docs/api.md) for the plans found in FILE|DIR (as schedule finds them), in the\n' +
+    "foreground; tokens from `sendense-run token add`. Without api.tls in the hub config the hub's own self-signed\n" +
+    'certificate is made once; `api fingerprint` prints its SHA-256 fingerprint. SIGHUP re-reads the plans;\n' +
+    'SIGINT/SIGTERM cancel running tasks, wait for their cleanup and exit 0.',
+  options: [
+    { name: '--listen', value: 'HOST:PORT', help: 'where to listen (default: api.listen of the hub config, else 127.0.0.1:8420)' },
+    { name: '--plain-http', help: 'plain HTTP instead of TLS: only on a loopback address' },
+    { name: '--schedule', help: 'also run the plans with a schedule at their times, as `sendense-run schedule` does' },
+  ],
+  exitCodes: [
+    { code: 0, when: 'stopped cleanly by SIGINT or SIGTERM (or the fingerprint printed)' },
+    { code: 1, when: 'the server could not start (the address is taken, the certificate cannot be read or made, the state database cannot be opened)' },
+    { code: 2, when: 'a usage error (an unknown option, a listen address that is not HOST:PORT, plain HTTP off loopback)' },
+  ],
+  run: runApi,
+};
+
+async function runApi(cli: CliContext, args: readonly string[]): Promise<number> {
+  const hub = loadHubConfig(cli.hubConfig);
+  const { apiStateDir } = await import('../api/state-dir.js');
+  const stateDir = apiStateDir(cli.dbPath, hub);
+  if (args[0] === 'fingerprint') {
+    rejectUnknownOptions(args.slice(1), apiCommand);
+    if (args.length > 1) throw usageError(`api fingerprint takes no arguments (got '${args[1]}')`);
+    const { apiTls, certificateFingerprint } = await import('../api/tls.js');
+    const tls = await apiTls(hub, stateDir);
+    const fingerprint = certificateFingerprint(tls.cert);
+    cli.stdout.write(cli.json ? `${JSON.stringify({ type: 'fingerprint', sha256: fingerprint, certificate: tls.certFile, selfSigned: tls.selfSigned, created: tls.created })}\n` : `${fingerprint}\n`);
+    return 0;
+  }
+  const listenOption = takeOption(args, '--listen');
+  const plain = takeFlag(listenOption.rest, '--plain-http');
+  const schedule = takeFlag(plain.rest, '--schedule');
+  rejectUnknownOptions(schedule.rest, apiCommand);
+  const paths = schedule.rest;
+  const listen = listenOption.value === undefined ? (hub.api?.listen ?? DEFAULT_API_LISTEN) : parseListen(listenOption.value);
+  if (listen === undefined) throw usageError(`--listen must be HOST:PORT, e.g. 127.0.0.1:8420 (got '${listenOption.value}')`);
+  const plainHttp = plain.present || hub.api?.plainHttp === true;
+  if (plainHttp && !isLoopback(listen.host)) throw usageError(`plain HTTP is allowed only on a loopback address (listen is ${listen.host}): use TLS, the default`);
+
+  const [{ apiTls, certificateFingerprint }, { Authenticator }, { TaskManager }, { PlanSet }, { buildApiServer }, { openFilesForApi }] = await Promise.all([
+    import('../api/tls.js'),
+    import('../api/auth.js'),
+    import('../api/tasks.js'),
+    import('../api/plan-set.js'),
+    import('../api/server.js'),
+    import('../api/files-for-api.js'),
+  ]);
+  const tls = plainHttp ? undefined : await apiTls(hub, stateDir);
+  const store = await openStore(cli.dbPath, { hub: hub.name });
+  const say = (event: Record<string, unknown> & { message: string }) => {
+    if (cli.json) cli.stdout.write(`${JSON.stringify(event)}\n`);
+    else if (!cli.quiet || event.level === 'error') (event.level === 'error' ? cli.stderr : cli.stdout).write(`sendense-run api: ${event.message}\n`);
+  };
+  const commonArgs = ['--db', cli.dbPath, ...(cli.hubConfig ? ['--hub-config', cli.hubConfig] : [])];
+  const tasks = new TaskManager({ store, hub: hub.name, commonArgs, stateDir });
+  const lost = await tasks.recover();
+  if (lost > 0) say({ type: 'lost-tasks', level: 'warning', count: lost, message: `${lost} task(s) of an earlier server were running when it ended: marked lost (see history; run doctor)` });
+  const plans = new PlanSet(paths.map((given) => path.resolve(given)));
+  const files = openFilesForApi(store);
+  const auth = new Authenticator(store);
+  const version = packageVersion();
+  let app;
+  try {
+    app = await buildApiServer(
+      { store, dbPath: cli.dbPath, ...(cli.hubConfig ? { hubConfigPath: cli.hubConfig } : {}), hub, plans, tasks, files },
+      { auth, version, ...(tls ? { tls } : {}), log: (line) => cli.stderr.write(`${line}\n`) },
+    );
+    await app.listen({ host: listen.host, port: listen.port });
+  } catch (error) {
+    await app?.close().catch(() => {});
+    await files.closeAll();
+    await store.close();
+    const why = (error as NodeJS.ErrnoException).code === 'EADDRINUSE' ? `${listen.host}:${listen.port} is in use` : (error as Error).message;
+    throw new SendenseError(`api: cannot listen on ${listen.host}:${listen.port}: ${why}`);
+  }
+  const host = listen.host.includes(':') ? `[${listen.host}]` : listen.host;
+  const url = `${tls ? 'https' : 'http'}://${host}:${listen.port}`;
+  const fingerprint = tls ? certificateFingerprint(tls.cert) : undefined;
+  say({
+    type: 'listening',
+    level: 'info',
+    url,
+    ...(fingerprint ? { fingerprint, certificate: tls!.certFile, selfSigned: tls!.selfSigned } : {}),
+    plans: (await plans.all()).length,
+    message: `listening on ${url}${fingerprint ? ` (certificate SHA-256 ${fingerprint}${tls!.created ? ', made now' : ''})` : ' (plain HTTP, loopback only)'}; ${(await plans.all()).length} plan(s) from ${paths.length === 0 ? 'no path' : paths.join(' ')}`,
+  });
+  for (const problem of await plans.pathProblems()) say({ type: 'invalid', level: 'error', message: problem });
+  const scheduler = schedule.present ? startScheduler(cli, commonArgs, paths, say) : undefined;
+
+  await new Promise<void>((resolve) => {
+    let stopping = false;
+    const onHangup = () => {
+      plans.reload();
+      if (scheduler?.pid !== undefined) signalProcess(scheduler.pid, 'SIGHUP');
+      say({ type: 'reloading', level: 'info', message: 'SIGHUP: plans read again' });
+    };
+    const onStop = (signal: NodeJS.Signals) => {
+      if (stopping) {
+        say({ type: 'stopping', level: 'warning', message: `${signal} again: still cleaning up, please wait` });
+        return;
+      }
+      stopping = true;
+      say({ type: 'stopping', level: 'info', signal, message: `${signal} received: no new requests; cancelling ${tasks.runningCount()} running task(s)` });
+      void (async () => {
+        await app.close().catch(() => {});
+        await tasks.stopAll();
+        if (scheduler?.pid !== undefined) {
+          signalProcess(scheduler.pid, 'SIGTERM');
+          await new Promise((done) => (scheduler.exitCode !== null || scheduler.signalCode !== null ? done(undefined) : scheduler.once('close', done)));
+        }
+        await files.closeAll();
+        process.off('SIGHUP', onHangup);
+        process.off('SIGINT', onStop);
+        process.off('SIGTERM', onStop);
+        resolve();
+      })();
+    };
+    process.on('SIGHUP', onHangup);
+    process.on('SIGINT', onStop);
+    process.on('SIGTERM', onStop);
+  });
+  await store.close();
+  say({ type: 'stopped', level: 'info', message: 'stopped' });
+  return 0;
+}
+
+// --schedule: `sendense-run schedule PATHS` beside the server, as its child (stopped with it).
+function startScheduler(cli: CliContext, commonArgs: readonly string[], paths: readonly string[], say: (event: Record<string, unknown> & { message: string }) => void): ChildProcess {
+  const bin = path.join(findPackageRoot(), 'bin', 'sendense-run.js');
+  const child = spawn(process.execPath, [bin, ...(cli.json ? ['--json'] : []), ...commonArgs, 'schedule', ...paths], {
+    stdio: ['pipe', 'inherit', 'inherit'],
+    env: { ...process.env, SENDENSE_STOP_WITH_PARENT: '1' },
+  });
+  child.stdin?.on('error', () => {});
+  child.once('close', (code) => {
+    if (code !== 0) say({ type: 'schedule-ended', level: 'error', message: `the scheduler ended (exit ${code}): plans are no longer run at their times` });
+  });
+  return child;
+}
+
+function packageVersion(): string {
+  return (JSON.parse(readFileSync(path.join(findPackageRoot(), 'package.json'), 'utf8')) as { version: string }).version;
+}

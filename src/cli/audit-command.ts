@@ -1,0 +1,50 @@
+// `sendense-run audit [--limit N] [--token NAME]`: the API's audit record (docs/api.md#the-audit-record),
+// newest first: when, which token from where, what on what, and how it ended.
+
+import { usageError } from '../errors.js';
+import { formatLocalTime } from '../format/local-time.js';
+import { formatTable } from '../format/table.js';
+import { rejectLeftovers, takeOption } from './args.js';
+import type { CommandSpec } from './command.js';
+import type { CliContext } from './context.js';
+import { withExistingStore } from './open-existing-store.js';
+
+export const auditCommand: CommandSpec = {
+  name: 'audit',
+  usage: 'sendense-run audit [--limit N] [--token NAME]',
+  does: 'Every action taken through the API, newest first: when, token, address, action, target, HTTP status, outcome.',
+  options: [
+    { name: '--limit', value: 'N', help: 'at most N entries (default 50)' },
+    { name: '--token', value: 'NAME', help: "only this token's actions" },
+  ],
+  exitCodes: [
+    { code: 0, when: 'listed (also when there is no state database yet: it says so)' },
+    { code: 2, when: 'a usage error' },
+  ],
+  run: runAudit,
+};
+
+async function runAudit(cli: CliContext, args: readonly string[]): Promise<number> {
+  const limit = takeOption(args, '--limit');
+  const token = takeOption(limit.rest, '--token');
+  rejectLeftovers(token.rest, auditCommand);
+  const count = limit.value === undefined ? 50 : Number(limit.value);
+  if (!Number.isInteger(count) || count < 1) throw usageError(`--limit must be a positive whole number (got '${limit.value}')`);
+  return withExistingStore(cli, async (store) => {
+    const entries = await store.api.listAudit({ limit: count, ...(token.value ? { token: token.value } : {}) });
+    if (cli.json) {
+      for (const entry of entries) cli.stdout.write(`${JSON.stringify({ type: 'audit', ...entry })}\n`);
+      return 0;
+    }
+    if (entries.length === 0) {
+      cli.stdout.write('no API actions recorded yet\n');
+      return 0;
+    }
+    const table = formatTable(
+      [{ header: 'WHEN' }, { header: 'TOKEN' }, { header: 'ADDRESS' }, { header: 'ACTION' }, { header: 'TARGET' }, { header: 'STATUS', align: 'right' }, { header: 'OUTCOME' }],
+      entries.map((entry) => [formatLocalTime(entry.at), entry.token ?? '-', entry.address ?? '-', entry.action, entry.target ?? '-', String(entry.status), entry.outcome]),
+    );
+    for (const line of table) cli.stdout.write(`${line}\n`);
+    return 0;
+  });
+}
