@@ -2,7 +2,9 @@
 // session made by logging in with a token (an HttpOnly, Secure, SameSite=Strict cookie, plus a
 // CSRF token every state-changing request must carry in X-CSRF-Token). A session holds no right
 // of its own: each request looks its token up again, so a removed or expired token ends it. Failed
-// attempts (logins and bearer secrets alike) are limited per client address.
+// logins are limited per client address (the right secret too waits out the window); bearer
+// requests are not (a 256-bit secret cannot be guessed, and another user on the same address
+// could otherwise lock every script out).
 
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Store } from '../store/index.js';
@@ -56,9 +58,8 @@ export class Authenticator {
     if (authorization !== undefined) {
       const match = /^Bearer\s+(\S+)\s*$/i.exec(authorization);
       if (match === null) throw new ApiError('unauthorized', 'the Authorization header must be "Bearer SECRET"');
-      this.checkNotLimited(request.address);
       const token = await this.tokenBySecretHash(secretHash(match[1]));
-      if (token === undefined) throw this.failed(request.address, 'no such token, or it expired or was removed');
+      if (token === undefined) throw new ApiError('unauthorized', 'no such token, or it expired or was removed');
       return { token: token.name, role: token.role as Role, via: 'bearer', address: request.address };
     }
     const sessionId = cookie(request, SESSION_COOKIE);
