@@ -6,7 +6,7 @@
 
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
-import Database from 'better-sqlite3';
+import { SqliteDatabase as Database } from '../../src/store/sqlite-driver.js';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { addApiToken, followTask, startApiServer, type ApiServer, type SseEvent } from '../support/api-server.js';
 import { waitForProcessGone } from '../support/processes.js';
