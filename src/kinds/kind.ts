@@ -9,6 +9,7 @@ import type { DiskFacts } from '../engine/step-facts.js';
 import type { Step } from '../engine/step.js';
 import type { PlanCommon } from '../plan/build-parts.js';
 import type { PlanCheck } from '../plan/checks/check-context.js';
+import type { KindSchema } from '../plan/kind-schemas.js';
 import type { Plan } from '../plan/types.js';
 import type { Store } from '../store/index.js';
 
@@ -41,16 +42,6 @@ export interface KindModule<R extends RunContext = RunContext> {
 
 /** Any kind's run module, whatever its run (the registry gives each plan its own). */
 export type AnyKindModule = KindModule<RunContext>;
-
-/** A kind's part of schemas/plan.schema.json, for a kind the file does not have (docs/how-it-works.md#plan-kinds). */
-export interface KindSchema {
-  /** Its sentence in the description of the `kind` key: "NAME: what it does." */
-  readonly about: string;
-  /** Its own top-level keys, as JSON Schema; every other kind's plans may not have them. */
-  readonly properties?: Readonly<Record<string, object>>;
-  /** What its plans require and forbid: the `then` of its `if kind` entry in the schema's allOf. */
-  readonly then: object;
-}
 
 /** Where a kind's runs keep their points: status, metrics and history read them there. */
 export type PointsOn = 'repository' | 'replica';
