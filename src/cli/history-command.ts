@@ -8,6 +8,7 @@ import { formatBytes } from '../format/bytes.js';
 import { formatDuration } from '../format/duration.js';
 import { formatLocalTime } from '../format/local-time.js';
 import { formatTable } from '../format/table.js';
+import { kindNamed } from '../kinds/index.js';
 import { isProcessAlive } from '../process/index.js';
 import type { Backup, ReplicaPoint, Run, Store } from '../store/index.js';
 import { rejectLeftovers, takeOption } from './args.js';
@@ -79,7 +80,7 @@ export async function historyRows(store: Store, filter: { plan?: string; limit?:
     const backupId = run.backupId ?? live?.backupId ?? null;
     rows.push({
       run: backupId === run.backupId ? run : { ...run, backupId },
-      taken: run.taken ?? live?.taken ?? (run.kind === 'restore' || run.kind === 'copy' ? run.kind : null),
+      taken: run.taken ?? live?.taken ?? kindNamed(run.kind)?.historyTaken ?? null,
       bytes: run.endedAt === null ? (live?.bytes ?? null) : run.bytes,
       point: backupId === null ? null : await pointFate(store, run, backupId, points),
       // A skipped run never started: its reason (in error) says why, a duration would mislead.
@@ -98,7 +99,7 @@ interface Progress {
 
 // A running backup's or sync's point: its kind and the bytes its disks copied so far.
 async function progressSoFar(store: Store, run: Run, points: Map<string, readonly ReplicaPoint[]>): Promise<Progress | undefined> {
-  if (run.kind === 'replicate') {
+  if (kindNamed(run.kind)?.pointsOn === 'replica') {
     const point = (await replicaPoints(store, run.plan, points)).find((candidate) => candidate.runId === run.id);
     return point && { backupId: point.id, taken: point.type, bytes: sum(point.disks.map((disk) => disk.bytes)) };
   }
@@ -109,7 +110,7 @@ async function progressSoFar(store: Store, run: Run, points: Map<string, readonl
 // What became of the run's point since, a fact apart from its record: its state now, or merged
 // into a later point (followed to the one that holds its data now), or removed.
 async function pointFate(store: Store, run: Run, backupId: string, points: Map<string, readonly ReplicaPoint[]>): Promise<PointFate> {
-  if (run.kind === 'replicate') {
+  if (kindNamed(run.kind)?.pointsOn === 'replica') {
     const point = (await replicaPoints(store, run.plan, points)).find((candidate) => candidate.id === backupId);
     return { state: point?.status ?? 'gone' };
   }

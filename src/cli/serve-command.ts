@@ -7,7 +7,7 @@ import { isSendenseError, SendenseError, usageError } from '../errors.js';
 import { parseDiskOption, parsePointOption } from '../files/backup-point.js';
 import { loadHubConfig } from '../hub/hub-config.js';
 import { hubPortRange } from '../hub/hub-scope.js';
-import { DEFAULT_PORTS } from '../plan/build-plan.js';
+import { DEFAULT_PORTS } from '../plan/build-parts.js';
 import type { DiskKey } from '../plan/types.js';
 import { parseNodeOption } from '../serve/node-option.js';
 import { overlayDirFor, prepareOverlayDir } from '../serve/overlay-dir.js';

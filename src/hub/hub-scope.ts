@@ -4,7 +4,7 @@
 
 import path from 'node:path';
 import { SendenseError } from '../errors.js';
-import { DEFAULT_PORTS } from '../plan/build-plan.js';
+import { DEFAULT_PORTS } from '../plan/build-parts.js';
 import type { HubConfig } from './hub-config.js';
 
 type Ports = { readonly first: number; readonly last: number };

@@ -1,34 +1,77 @@
-// Every plan kind, by the name a plan's `kind` (and a restore's target) gives it: loaded when a run
-// needs it, so a CLI start-up pays for no kind it does not run. A new kind is a folder and a line here.
+// Every plan kind, by the names a plan's `kind` gives it (docs/how-it-works.md#plan-kinds): its
+// definition (./kind.ts) is light and loaded with every plan; its run modules are loaded when a run
+// needs one, so a CLI start-up pays for no kind it does not run. A new kind is a folder and a line here.
 
 import type { RunContext } from '../engine/run-context.js';
-import { isFilesRestore, type Plan } from '../plan/types.js';
-import type { KindModule } from './kind.js';
+import type { Plan, RepositoryPlan } from '../plan/types.js';
+import { backupDefinition } from './backup/definition.js';
+import { copyDefinition } from './copy/definition.js';
+import type { KindDefinition, KindModule } from './kind.js';
+import { recoverDefinition } from './recover/definition.js';
+import { replicateDefinition } from './replicate/definition.js';
+import { restoreDefinition } from './restore/definition.js';
+import { verifyDefinition } from './verify/definition.js';
 
-const KINDS = {
-  backup: () => import('./backup/index.js').then((module) => module.backupKind),
-  restore: () => import('./restore/index.js').then((module) => module.restoreKind),
-  'restore-files': () => import('./restore-files/index.js').then((module) => module.filesRestoreKind),
-  verify: () => import('./verify/index.js').then((module) => module.verifyKind),
-  recover: () => import('./recover/index.js').then((module) => module.recoverKind),
-  replicate: () => import('./replicate/index.js').then((module) => module.replicateKind),
-  copy: () => import('./copy/index.js').then((module) => module.copyKind),
-} as const;
+// One kind a line.
+// prettier-ignore
+const KINDS: readonly KindDefinition[] = [
+  backupDefinition,
+  restoreDefinition,
+  verifyDefinition,
+  recoverDefinition,
+  replicateDefinition,
+  copyDefinition,
+];
 
-export type KindName = keyof typeof KINDS;
+// Kinds registered at run time (registerKind), after the shipped ones.
+const registered: KindDefinition[] = [];
 
-// backup and incremental plans are one kind (incremental decides per run); a files target is a restore of its own.
-export function kindName(plan: Plan): KindName {
-  if (plan.kind === 'backup' || plan.kind === 'incremental') return 'backup';
-  if (plan.kind === 'restore') return isFilesRestore(plan) ? 'restore-files' : 'restore';
-  return plan.kind;
+/** Every kind: the shipped ones, then any registered. */
+export function kindDefinitions(): readonly KindDefinition[] {
+  return [...KINDS, ...registered];
 }
 
+/** The kind a plan's `kind` value names; undefined for a value no kind takes (or no string). */
+export function kindNamed(name: unknown): KindDefinition | undefined {
+  return typeof name === 'string' ? kindDefinitions().find((kind) => kind.names.includes(name)) : undefined;
+}
+
+/** The kind of a typed plan (which passed the schema, so it has one). */
+export function kindOf(plan: Plan): KindDefinition {
+  const kind = kindNamed(plan.kind);
+  if (kind === undefined) throw new Error(`plan kind '${plan.kind}' has no definition in src/kinds/index.ts`);
+  return kind;
+}
+
+/** A plan whose points are in a repository on the hub (every kind but those keeping them on a replica). */
+export function isRepositoryPlan(plan: Plan): plan is RepositoryPlan {
+  return kindOf(plan).pointsOn === 'repository';
+}
+
+/**
+ * Adds a kind beside the shipped ones, e.g. a test's own (test/kinds/); returns how to take it
+ * back. Its names must be new: a kind never replaces another.
+ */
+export function registerKind(kind: KindDefinition): () => void {
+  const taken = kind.names.find((name) => kindNamed(name) !== undefined);
+  if (taken !== undefined) throw new Error(`plan kind '${taken}' is already defined`);
+  registered.push(kind);
+  return () => {
+    const at = registered.indexOf(kind);
+    if (at >= 0) registered.splice(at, 1);
+  };
+}
+
+/** The run module a plan runs. */
 export async function loadKind(plan: Plan): Promise<KindModule<RunContext>> {
-  return (await KINDS[kindName(plan)]()) as unknown as KindModule<RunContext>;
+  const kind = kindOf(plan);
+  const names = Object.keys(kind.runs);
+  const name = kind.runOf?.(plan) ?? names[0];
+  return kind.runs[name]();
 }
 
-/** Every kind (the docs name each kind's steps). */
+/** Every run module of every kind (the docs name each kind's steps). */
 export async function allKinds(): Promise<readonly KindModule<RunContext>[]> {
-  return Promise.all(Object.values(KINDS).map((load) => load() as Promise<unknown> as Promise<KindModule<RunContext>>));
+  const loads = kindDefinitions().flatMap((kind) => Object.values(kind.runs));
+  return Promise.all(loads.map((load) => load()));
 }

@@ -1,10 +1,15 @@
-// A plan kind as the engine runs it (docs/how-it-works.md#plan-kinds): its steps in order, the
-// run its steps act on, and what its end reports. The engine runs any kind and names one only in
-// its end line (engine/run-end-text.ts); each kind is one folder beside this file, listed in index.ts.
+// A plan kind (docs/how-it-works.md#plan-kinds): what plan loading, status, metrics and history
+// know of it (KindDefinition, light, loaded with every plan), and how the engine runs it
+// (KindModule: its steps in order, the run its steps act on, and what its end reports, loaded when
+// a run needs it). Nothing outside src/kinds names a kind; each is one folder beside this file,
+// listed in index.ts.
 
 import type { RunContext } from '../engine/run-context.js';
 import type { DiskFacts } from '../engine/step-facts.js';
 import type { Step } from '../engine/step.js';
+import type { PlanCommon } from '../plan/build-parts.js';
+import type { PlanCheck } from '../plan/checks/check-context.js';
+import type { KindSchema } from '../plan/kind-schemas.js';
 import type { Plan } from '../plan/types.js';
 import type { Store } from '../store/index.js';
 
@@ -26,13 +31,44 @@ export interface KindModule<R extends RunContext = RunContext> {
   /** What the engine's cleanup gives back, as --dry-run says it; none: no cleanup step is listed. */
   readonly cleanup?: string;
   /** The run the steps act on, from the engine's context (a dry run takes and starts nothing). */
-  open(base: RunContext, mode: 'run' | 'dry-run'): Promise<R>;
+  open(base: RunContext<R['plan']>, mode: 'run' | 'dry-run'): Promise<R>;
   /** After the steps, whatever their outcome: gives back what `open` took. */
   close?(run: R): Promise<void>;
   /** What run-end reports. */
   endFacts(run: R): EndFacts;
   /** How many disks the run copies, for the hub's disk slots (an estimate; 0: none). */
-  disksToTransfer(plan: Plan, store: Store): Promise<number>;
+  disksToTransfer(plan: R['plan'], store: Store): Promise<number>;
+}
+
+/** Any kind's run module, whatever its run (the registry gives each plan its own). */
+export type AnyKindModule = KindModule<RunContext>;
+
+/** Where a kind's runs keep their points: status, metrics and history read them there. */
+export type PointsOn = 'repository' | 'replica';
+
+/** What every command knows of a kind without running it: its plans and the facts read of its runs. */
+export interface KindDefinition<P extends Plan = Plan> {
+  /** The values of a plan's `kind` it takes (backup and incremental are one kind). */
+  readonly names: readonly string[];
+  /** Its part of the plan schema, when schemas/plan.schema.json does not have it. */
+  readonly schema?: KindSchema;
+  /** The checks the schema cannot do, run on its plans' data (which may have schema errors). */
+  readonly checks: readonly PlanCheck[];
+  /** The typed plan from data that passed every check: its own blocks, defaults filled in. */
+  build(data: unknown, common: PlanCommon): P;
+  /** Its run modules by name, loaded when a run needs one (a restore has one per target family). */
+  readonly runs: Readonly<Record<string, () => Promise<AnyKindModule>>>;
+  /** Which of runs a plan runs; default the only one. */
+  runOf?(plan: P): string;
+  /** Whether its plans read a VM's source (vm.source): validate checks plans for one source under two names. */
+  readonly readsSource: boolean;
+  readonly pointsOn: PointsOn;
+  /** The VM whose points metrics count; undefined: every VM of the repository. Default: the plan's VM. */
+  pointsVm?(plan: P): string | undefined;
+  /** What the run's end line calls the point it made or read (run-end's backupId); default 'backup'. */
+  readonly pointWord?: string;
+  /** What history shows as taken for its runs, which record none; default none. */
+  readonly historyTaken?: string;
 }
 
 // run-start's step list and --dry-run's order: the steps, cleanup when the kind has one, the after-steps.

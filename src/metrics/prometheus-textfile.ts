@@ -5,6 +5,7 @@
 
 import { chmod, mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { isRepositoryPlan, kindOf } from '../kinds/index.js';
 import type { Plan, RepositoryPlan } from '../plan/types.js';
 import { pointTime } from '../replica/replica-points.js';
 import { summarizeVmPoints, vmsInRepository, type VmPoints } from '../repository/vm-points.js';
@@ -42,8 +43,8 @@ export async function planMetrics(store: Store, plan: Plan, bytes: number): Prom
   const last = runs.find(finished);
   if (last === undefined) return undefined;
   const success = runs.find((run) => run.status === 'succeeded' && run.endedAt !== null);
-  const replicaPoint = plan.kind === 'replicate' ? await newestReplicaPoint(store, plan.name) : undefined;
-  const repositories = plan.kind === 'replicate' ? undefined : await repositoryPoints(store, plan);
+  const replicaPoint = kindOf(plan).pointsOn === 'replica' ? await newestReplicaPoint(store, plan.name) : undefined;
+  const repositories = isRepositoryPlan(plan) ? await repositoryPoints(store, plan) : undefined;
   return {
     ...(replicaPoint === undefined ? {} : { replicaPoint }),
     ...(repositories === undefined ? {} : { repositories }),
@@ -60,7 +61,8 @@ export async function planMetrics(store: Store, plan: Plan, bytes: number): Prom
 
 // Its VM's points, or for `vm: all` (verify, copy) those of every VM in the repository.
 async function repositoryPoints(store: Store, plan: RepositoryPlan): Promise<VmPoints[]> {
-  const only = plan.kind === 'verify' ? plan.verify.vm : plan.kind === 'copy' ? plan.copy.vm : plan.vm.name;
+  const kind = kindOf(plan);
+  const only = kind.pointsVm === undefined ? plan.vm.name : kind.pointsVm(plan);
   const backups = await store.listBackups(only === undefined ? {} : { vm: only });
   const repository = plan.repository.path;
   const vms = only === undefined ? vmsInRepository(backups, repository) : [only];

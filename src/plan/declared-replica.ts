@@ -3,6 +3,8 @@
 // (docs/replication.md#one-replica-per-plan). Read from the raw plan, so a plan with errors still
 // takes part.
 
+import { kindNamed } from '../kinds/index.js';
+
 export interface DeclaredReplica {
   /** The replica node as written ('this host' without replica.node). */
   readonly host: string;
@@ -15,8 +17,8 @@ export interface DeclaredReplica {
 export function declaredReplica(data: unknown): DeclaredReplica | undefined {
   const plan = data as { kind?: unknown; replica?: { path?: unknown; node?: { host?: unknown; port?: unknown } } } | null;
   const template = plan?.replica?.path;
-  if (plan?.kind !== 'replicate' || typeof template !== 'string' || template === '') return undefined;
-  const node = plan.replica?.node;
+  if (kindNamed(plan?.kind)?.pointsOn !== 'replica' || typeof template !== 'string' || template === '') return undefined;
+  const node = plan?.replica?.node;
   const host = typeof node?.host === 'string' ? `${node.host}${typeof node.port === 'number' && node.port !== 22 ? `:${node.port}` : ''}` : 'this host';
   return { host, template, what: `replica.path ${template} on ${host}` };
 }

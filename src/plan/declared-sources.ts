@@ -3,6 +3,7 @@
 // names (docs/commands.md#validate). Read from the raw plan, so a plan with errors
 // still takes part.
 
+import { kindNamed } from '../kinds/index.js';
 import type { PlanPath } from './plan-issue.js';
 
 export interface DeclaredSource {
@@ -16,14 +17,12 @@ export interface DeclaredSource {
   readonly where: string;
 }
 
-const READING_KINDS = new Set(['backup', 'incremental', 'replicate']);
-
 export function declaredSources(data: unknown): DeclaredSource[] {
   const plan = data as { kind?: unknown; vm?: { name?: unknown; source?: Record<string, unknown> }; node?: { host?: unknown } } | null;
   const vm = plan?.vm?.name;
   const source = plan?.vm?.source;
-  if (typeof plan?.kind !== 'string' || !READING_KINDS.has(plan.kind) || typeof vm !== 'string' || source === undefined || source === null) return [];
-  const host = typeof plan.node?.host === 'string' ? plan.node.host : 'this host';
+  if (kindNamed(plan?.kind)?.readsSource !== true || typeof vm !== 'string' || source === undefined || source === null) return [];
+  const host = typeof plan?.node?.host === 'string' ? plan.node.host : 'this host';
   if (source.type === 'libvirt') {
     const domain = typeof source.domain === 'string' ? source.domain : vm;
     const uri = typeof source.uri === 'string' ? source.uri : 'qemu:///system';

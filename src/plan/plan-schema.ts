@@ -2,7 +2,8 @@
 // not at all: `npm run build` writes the compiled validator to dist/plan-schema-validator.cjs
 // (scripts/compile-plan-schema.js), stamped with the SHA-256 of the schema it was made from.
 // It is used only while that stamp matches the schema file, so an edited schema is never
-// checked by a stale validator; compiling takes ~0.2 s of every command that reads a plan.
+// checked by a stale validator; compiling takes ~0.2 s of every command that reads a plan. A kind
+// the file does not have adds its part first (./kind-schemas.ts), and so is compiled here.
 
 import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
@@ -10,22 +11,26 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import type { ErrorObject, ValidateFunction } from 'ajv';
 import { findPackageRoot } from '../node/package-root.js';
+import { withKindSchemas, type SchemaOfKind } from './kind-schemas.js';
 import { EDITOR_KEYWORDS, PLAN_SCHEMA_OPTIONS } from './plan-schema-options.js';
 
 const require = createRequire(import.meta.url);
 
 export const PRECOMPILED_VALIDATOR = 'plan-schema-validator.cjs';
 
-let compiled: ValidateFunction | undefined;
+let compiled: { readonly validate: ValidateFunction; readonly kinds: string } | undefined;
 
-// Schema errors of `data` (ajv's raw form; describeSchemaErrors makes them readable).
-export function planSchemaErrors(data: unknown): readonly ErrorObject[] {
-  compiled ??= planSchemaValidator();
-  return compiled(data) ? [] : (compiled.errors ?? []);
+// Schema errors of `data` (ajv's raw form; describeSchemaErrors makes them readable), by the
+// schema with the parts of these kinds (src/kinds/index.ts) that the file does not have.
+export function planSchemaErrors(data: unknown, kinds: readonly SchemaOfKind[]): readonly ErrorObject[] {
+  // A kind registered since (registerKind) has its part in the schema from then on.
+  const names = kinds.map((kind) => kind.names.join()).join(' ');
+  if (compiled?.kinds !== names) compiled = { validate: planSchemaValidator(kinds), kinds: names };
+  return compiled.validate(data) ? [] : (compiled.validate.errors ?? []);
 }
 
-function planSchemaValidator(): ValidateFunction {
-  const schemaText = readFileSync(planSchemaFile(), 'utf8');
+function planSchemaValidator(kinds: readonly SchemaOfKind[]): ValidateFunction {
+  const schemaText = withKindSchemas(readFileSync(planSchemaFile(), 'utf8'), kinds);
   return precompiledValidator(schemaText) ?? compilePlanSchema(schemaText);
 }
 

@@ -165,7 +165,8 @@ export interface PlanOrigin {
   readonly file: string;
 }
 
-interface PlanBase {
+/** What every kind's plan has (src/kinds: each kind adds its own blocks). */
+export interface PlanBase {
   readonly version: 1;
   readonly name: string;
   readonly description?: string;

@@ -4,7 +4,7 @@
 import { userInfo } from 'node:os';
 import path from 'node:path';
 import { usageError } from '../errors.js';
-import { DEFAULT_KNOWN_HOSTS } from '../plan/build-plan.js';
+import { DEFAULT_KNOWN_HOSTS } from '../plan/build-parts.js';
 import { expandHome } from '../plan/home-path.js';
 import type { NodeSpec } from '../plan/types.js';
 

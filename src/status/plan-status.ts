@@ -3,6 +3,7 @@
 // a replicate plan how far the replica is behind.
 
 import { Cron } from 'croner';
+import { isRepositoryPlan } from '../kinds/index.js';
 import type { Plan } from '../plan/types.js';
 import { pointTime } from '../replica/replica-points.js';
 import { summarizeVmPoints } from '../repository/vm-points.js';
@@ -58,7 +59,7 @@ type PointFacts = Pick<PlanStatus, 'newestPoint' | 'chainLength' | 'repository' 
 
 async function newestPoint(plan: Plan, store: Store | undefined, now: Date): Promise<PointFacts> {
   const age = (iso: string) => Math.max(0, (now.getTime() - Date.parse(iso)) / 1000);
-  if (plan.kind === 'replicate') {
+  if (!isRepositoryPlan(plan)) {
     const point = await store?.latestCompleteReplicaPoint(plan.name);
     const takenAt = point === undefined ? undefined : pointTime(point);
     return {

@@ -5,7 +5,6 @@
 import { unresolvedRun } from '../../engine/run-context.js';
 import { bytesFacts } from '../../engine/step-facts.js';
 import type { Step } from '../../engine/step.js';
-import type { BackupPlan } from '../../plan/types.js';
 import { allocatePorts } from '../../steps/allocate-ports.js';
 import { openTunnel } from '../../steps/open-tunnel.js';
 import { startQemuNbdServers } from '../../steps/start-qemu-nbd.js';
@@ -38,7 +37,7 @@ export const backupKind: KindModule<BackupRun> = {
   afterSteps: [retention],
   cleanup: 'stop qemu-nbd, close the tunnel, release the ports; on failure delete the new files and bitmaps',
   async open(base, mode) {
-    const plan = base.plan as BackupPlan;
+    const { plan } = base;
     // Our node transfer starts loading while the steps before the copy run (not the VMware client's).
     const earlyTransfer = mode === 'run' && plan.vm.source.type !== 'vmware' ? await startTransferEarly(base.node) : undefined;
     const wholeVm = !backupSource(plan.vm.source).takesTurns;
@@ -53,8 +52,7 @@ export const backupKind: KindModule<BackupRun> = {
   },
   // The disks the plan lists; a libvirt domain's, known only once asked, as many as its latest backup had (an estimate).
   async disksToTransfer(plan, store) {
-    const backup = plan as BackupPlan;
-    if (backup.vm.source.disks.length > 0) return backup.vm.source.disks.length;
-    return (await store.latestCompleteBackup(backup.vm.name, backup.repository.path))?.disks.length ?? 1;
+    if (plan.vm.source.disks.length > 0) return plan.vm.source.disks.length;
+    return (await store.latestCompleteBackup(plan.vm.name, plan.repository.path))?.disks.length ?? 1;
   },
 };

@@ -5,7 +5,6 @@
 import { s3Description } from '../../copy/s3/s3-description.js';
 import { copyDescription } from '../../copy/ssh-copy-target.js';
 import { unresolvedRun } from '../../engine/run-context.js';
-import type { CopyPlan } from '../../plan/types.js';
 import type { KindModule } from '../kind.js';
 import { copiedTotals, type CopyRun, type CopyState } from './copy-run.js';
 import { openCopy } from './open-copy.js';
@@ -17,7 +16,7 @@ export const copyKind: KindModule<CopyRun> = {
   afterSteps: [],
   cleanup: 'unlock the VMs',
   async open(base) {
-    const plan = base.plan as CopyPlan;
+    const { plan } = base;
     const { to } = plan.copy;
     const description = to.type === 's3' ? s3Description(to) : copyDescription(to.node, to.path);
     return unresolvedRun<CopyRun, CopyState>({ ...base, plan, description, copied: [] } as unknown as CopyRun, 'open-copy');

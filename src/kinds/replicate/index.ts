@@ -6,7 +6,6 @@
 import { unresolvedRun } from '../../engine/run-context.js';
 import { bytesFacts } from '../../engine/step-facts.js';
 import type { Step } from '../../engine/step.js';
-import type { ReplicatePlan } from '../../plan/types.js';
 import { openReplicaNode } from '../../replica/replica-node.js';
 import { backupSource } from '../../source/index.js';
 import { allocatePorts } from '../../steps/allocate-ports.js';
@@ -54,7 +53,7 @@ export const replicateKind: KindModule<ReplicateRun> = {
   afterSteps: [foldPoints],
   cleanup: 'stop qemu-nbd on the replica node and the relays, close the tunnel, release the ports; on failure delete the new layers and change tracking',
   async open(base, mode) {
-    const plan = base.plan as ReplicatePlan;
+    const { plan } = base;
     const replicaNode = await openReplicaNode(plan, mode);
     try {
       const earlyTransfer = mode === 'run' ? await startTransferEarly(base.node) : undefined;
@@ -74,8 +73,7 @@ export const replicateKind: KindModule<ReplicateRun> = {
     return { backupId: run.state.backupId, taken: run.state.type, ...bytesFacts(run.state.disks, true) };
   },
   async disksToTransfer(plan, store) {
-    const replicate = plan as ReplicatePlan;
-    if (replicate.vm.source.disks.length > 0) return replicate.vm.source.disks.length;
-    return (await store.latestCompleteReplicaPoint(replicate.name))?.disks.length ?? 1;
+    if (plan.vm.source.disks.length > 0) return plan.vm.source.disks.length;
+    return (await store.latestCompleteReplicaPoint(plan.name))?.disks.length ?? 1;
   },
 };

@@ -3,7 +3,6 @@
 
 import { unresolvedRun } from '../../engine/run-context.js';
 import type { Step } from '../../engine/step.js';
-import type { FilesRestorePlan } from '../../plan/types.js';
 import type { KindModule } from '../kind.js';
 import { extractFiles } from './extract-files.js';
 import type { FilesRestoreRun, FilesRestoreState } from './files-restore-run.js';
@@ -15,7 +14,7 @@ export const filesRestoreKind: KindModule<FilesRestoreRun> = {
   steps: filesRestoreSteps,
   afterSteps: [],
   async open(base) {
-    return unresolvedRun<FilesRestoreRun, FilesRestoreState>({ ...base, plan: base.plan as FilesRestorePlan } as FilesRestoreRun, 'resolve-point');
+    return unresolvedRun<FilesRestoreRun, FilesRestoreState>({ ...base } as FilesRestoreRun, 'resolve-point');
   },
   endFacts(run) {
     return run.resolved ? { backupId: run.state.backupId } : {};

@@ -4,7 +4,6 @@
 import { unresolvedRun } from '../../engine/run-context.js';
 import { bytesFacts } from '../../engine/step-facts.js';
 import type { Step } from '../../engine/step.js';
-import type { DiskRestorePlan } from '../../plan/types.js';
 import { allocatePorts } from '../../steps/allocate-ports.js';
 import { openTunnel } from '../../steps/open-tunnel.js';
 import { startQemuNbdServers } from '../../steps/start-qemu-nbd.js';
@@ -35,7 +34,7 @@ export const restoreKind: KindModule<RestoreRun> = {
   afterSteps: [],
   cleanup: 'stop qemu-nbd, close the tunnel, release the ports',
   async open(base) {
-    const plan = base.plan as DiskRestorePlan;
+    const { plan } = base;
     return unresolvedRun<RestoreRun, RestoreState>({ ...base, plan, target: diskTarget(plan.restore.target) } as RestoreRun, 'resolve-point');
   },
   endFacts(run) {
@@ -44,8 +43,7 @@ export const restoreKind: KindModule<RestoreRun> = {
   },
   // The disks restored, or those of the latest point (an estimate: the slots only bound how many go at once).
   async disksToTransfer(plan, store) {
-    const restore = plan as DiskRestorePlan;
-    if (restore.restore.disks) return restore.restore.disks.length;
-    return (await store.latestCompleteBackup(restore.vm.name, restore.repository.path))?.disks.length ?? 1;
+    if (plan.restore.disks) return plan.restore.disks.length;
+    return (await store.latestCompleteBackup(plan.vm.name, plan.repository.path))?.disks.length ?? 1;
   },
 };

@@ -10,7 +10,7 @@ export const verifyKind: KindModule<RunContext<VerifyPlan>> = {
   steps: [verifyBackupsStep],
   afterSteps: [],
   async open(base) {
-    return { ...base, plan: base.plan as VerifyPlan };
+    return base;
   },
   endFacts() {
     return {};

@@ -4,6 +4,7 @@
 import path from 'node:path';
 import { hasEnvRef } from '../env-refs.js';
 import { expandHome } from '../home-path.js';
+import { kindNamed } from '../../kinds/index.js';
 import { atPath, type PlanPath } from '../plan-issue.js';
 import { listAt, stringAt } from '../raw-plan.js';
 import type { CheckContext } from './check-context.js';
@@ -26,11 +27,9 @@ export function checkAbsolutePaths({ data, issues }: CheckContext): void {
   }
   check(['copy', 'to', 'credentialsFile'], true);
   check(['metricsFile'], true);
-  // Blocks the plan's kind does not allow are reported as such, not checked further.
-  if (stringAt(data, 'kind') === 'restore') {
-    check(['restore', 'target', 'path'], false);
-    return;
-  }
+  // Blocks the plan's kind does not allow are reported as such, not checked further (a kind's own
+  // paths are its checks', src/kinds).
+  if (kindNamed(stringAt(data, 'kind'))?.readsSource === false) return;
   if (stringAt(data, 'vm', 'source', 'type') === 'qemu') {
     listAt(data, 'vm', 'source', 'disks').forEach((_, i) => check(['vm', 'source', 'disks', i, 'path'], false));
   }

@@ -12,7 +12,6 @@ import type { CheckContext } from './check-context.js';
 const THIS_HOST = new Set(['localhost', '127.0.0.1', '::1']);
 
 export function checkCopyRules({ data, issues }: CheckContext): void {
-  if (stringAt(data, 'kind') !== 'copy') return;
   const raw = data as { copy?: { retention?: unknown }; repository?: { encryption?: unknown } } | null;
   const s3 = stringAt(data, 'copy', 'to', 'type') === 's3';
   if (raw?.copy?.retention !== undefined && raw.repository?.encryption !== undefined) {

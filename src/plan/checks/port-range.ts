@@ -1,6 +1,6 @@
 // nbd.ports: a FIRST-LAST range of valid ports, in order, with a port for every disk.
 
-import { DEFAULT_PORTS } from '../build-plan.js';
+import { DEFAULT_PORTS } from '../build-parts.js';
 import { listAt, stringAt } from '../raw-plan.js';
 import type { CheckContext } from './check-context.js';
 

@@ -1,8 +1,10 @@
-// Every check the schema cannot do, in one list so a new rule has one obvious place.
+// Every check the schema cannot do: those of any plan in one list here, so a new rule has one
+// obvious place, then those of the plan's kind (src/kinds, each kind's definition).
 
+import { kindNamed } from '../../kinds/index.js';
+import { stringAt } from '../raw-plan.js';
 import type { CheckContext, PlanCheck } from './check-context.js';
 import { checkAbsolutePaths } from './absolute-paths.js';
-import { checkCopyRules } from './copy-rules.js';
 import { checkDiskKeys } from './disk-keys.js';
 import { checkDiskSources } from './disk-sources.js';
 import { checkDurations } from './durations.js';
@@ -10,9 +12,6 @@ import { checkEncryptionRules } from './encryption-rules.js';
 import { checkNotifyRules } from './notify-rules.js';
 import { checkPortRange } from './port-range.js';
 import { checkRateRules } from './rate-rules.js';
-import { checkRecoverRules } from './recover-rules.js';
-import { checkReplicateRules } from './replicate-rules.js';
-import { checkRestoreRules } from './restore-rules.js';
 import { checkRetentionRules } from './retention-rules.js';
 import { checkSchedule } from './schedule.js';
 import { checkSourceRules } from './source-rules.js';
@@ -23,11 +22,7 @@ const CHECKS: readonly PlanCheck[] = [
   checkPortRange,
   checkSchedule,
   checkAbsolutePaths,
-  checkRestoreRules,
-  checkRecoverRules,
   checkRateRules,
-  checkReplicateRules,
-  checkCopyRules,
   checkSourceRules,
   checkDurations,
   checkRetentionRules,
@@ -37,4 +32,6 @@ const CHECKS: readonly PlanCheck[] = [
 
 export function checkPlanSemantics(context: CheckContext): void {
   for (const check of CHECKS) check(context);
+  // An unknown kind is the schema's error; elsewhere a kind's blocks are themselves the mistake.
+  for (const check of kindNamed(stringAt(context.data, 'kind'))?.checks ?? []) check(context);
 }

@@ -2,14 +2,13 @@
 // unless one disk is recovered), and a domain that is either started or has its disks moved.
 
 import path from 'node:path';
-import { parseMemory } from '../../format/byte-size.js';
-import { hasEnvRef } from '../env-refs.js';
-import { listAt, stringAt, valueAt } from '../raw-plan.js';
-import { parseRestorePoint } from '../restore-point.js';
-import type { CheckContext } from './check-context.js';
+import { hasEnvRef } from '../../plan/env-refs.js';
+import { listAt, stringAt, valueAt } from '../../plan/raw-plan.js';
+import { parseRestorePoint } from '../../plan/restore-point.js';
+import type { CheckContext } from '../../plan/checks/check-context.js';
+import { checkDefinitionMemory } from '../../plan/checks/definition-memory.js';
 
 export function checkRecoverRules({ data, issues }: CheckContext): void {
-  if (stringAt(data, 'kind') !== 'recover') return;
   checkDefinitionMemory({ data, issues }, ['recover', 'to', 'definition']);
   const point = stringAt(data, 'recover', 'point');
   if (point !== undefined && point !== '') {
@@ -32,13 +31,5 @@ export function checkRecoverRules({ data, issues }: CheckContext): void {
   }
   if (valueAt(data, 'recover', 'start') === false && valueAt(data, 'recover', 'moveStorage') !== true) {
     issues.error(['recover', 'start'], 'recover.start: false needs recover.moveStorage: true (a domain that is not started must get its disks copied to its storage first)');
-  }
-}
-
-// A domain definition's memory (recover.to.definition, replica.definition) is a size the schema's pattern cannot fully judge.
-export function checkDefinitionMemory({ data, issues }: Pick<CheckContext, 'data' | 'issues'>, definition: readonly string[]): void {
-  const memory = stringAt(data, ...definition, 'memory');
-  if (memory !== undefined && !hasEnvRef(memory) && !(parseMemory(memory) ?? 0)) {
-    issues.error([...definition, 'memory'], `${definition.join('.')}.memory: must be a size like 2GiB or 512MiB (got '${memory}')`);
   }
 }

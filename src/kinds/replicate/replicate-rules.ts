@@ -2,15 +2,14 @@
 // lists one disk), never the VM's own domain or images on its own node, and no vmware source yet.
 
 import path from 'node:path';
-import { replicaDomain } from '../build-plan.js';
-import { hasEnvRef } from '../env-refs.js';
-import { isObject, listAt, stringAt, valueAt } from '../raw-plan.js';
-import type { CheckContext } from './check-context.js';
-import { checkDefinitionMemory } from './recover-rules.js';
+import { hasEnvRef } from '../../plan/env-refs.js';
+import { isObject, listAt, stringAt, valueAt } from '../../plan/raw-plan.js';
+import type { CheckContext } from '../../plan/checks/check-context.js';
+import { checkDefinitionMemory } from '../../plan/checks/definition-memory.js';
+import { replicaDomain } from './replica-domain-name.js';
 
 export function checkReplicateRules(context: CheckContext): void {
   const { data, issues } = context;
-  if (stringAt(data, 'kind') !== 'replicate') return;
   if (stringAt(data, 'vm', 'source', 'type') === 'vmware') {
     issues.error(['vm', 'source', 'type'], 'vm.source.type: a vmware source cannot be replicated yet (sendense-backup-client writes only to the hub); replicate a libvirt, qemu or nbd source');
   }

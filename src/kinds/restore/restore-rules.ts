@@ -1,16 +1,17 @@
 // restore.point is latest, a backup id or an ISO-8601 time; a target names each disk's own
-// file or export with {key} whenever more than one disk may be restored.
+// file or export with {key} whenever more than one disk may be restored, a file target by an
+// absolute path on the node. A files restore reads through a mount, which rate cannot limit.
 
 import path from 'node:path';
-import { hasEnvRef } from '../env-refs.js';
-import { expandHome } from '../home-path.js';
-import { listAt, stringAt, valueAt } from '../raw-plan.js';
-import type { CheckContext } from './check-context.js';
-import { parseRestorePoint } from '../restore-point.js';
+import { hasEnvRef } from '../../plan/env-refs.js';
+import { expandHome } from '../../plan/home-path.js';
+import { listAt, stringAt, valueAt } from '../../plan/raw-plan.js';
+import type { CheckContext } from '../../plan/checks/check-context.js';
+import { parseRestorePoint } from '../../plan/restore-point.js';
+import { parseRate } from '../../rate/rate-text.js';
 
 export function checkRestoreRules(context: CheckContext): void {
   const { data, issues } = context;
-  if (stringAt(data, 'kind') !== 'restore') return; // elsewhere the block itself is the mistake
   const point = stringAt(data, 'restore', 'point');
   if (point !== undefined && point !== '') {
     const parsed = parseRestorePoint(point);
@@ -21,6 +22,9 @@ export function checkRestoreRules(context: CheckContext): void {
   const field = type === 'file' ? 'path' : type === 'nbd' ? 'url' : undefined;
   if (field === undefined) return;
   const target = stringAt(data, 'restore', 'target', field);
+  if (field === 'path' && target !== undefined && target !== '' && !hasEnvRef(target) && !path.isAbsolute(target)) {
+    issues.error(['restore', 'target', 'path'], `restore.target.path: must be an absolute path on the node (got '${target}')`);
+  }
   const repository = stringAt(data, 'repository', 'path');
   if (field === 'path' && target !== undefined && repository !== undefined && !hasEnvRef(target) && !hasEnvRef(repository) && isInside(target, repository)) {
     issues.error(['restore', 'target', 'path'], `restore.target.path: ${target} is inside the repository ${repository}; a restore never writes into a repository`);
@@ -35,6 +39,10 @@ export function checkRestoreRules(context: CheckContext): void {
 
 // A file-level restore reads one disk; its destination is on the node (or this host).
 function checkFilesTarget({ data, issues }: CheckContext): void {
+  const rate = stringAt(data, 'rate');
+  if (rate !== undefined && !hasEnvRef(rate) && parseRate(rate) !== undefined) {
+    issues.error(['rate'], 'rate: a files restore (restore.target.type: files) cannot be limited; remove rate');
+  }
   const disks = valueAt(data, 'restore', 'disks');
   if (Array.isArray(disks) && disks.length > 1) {
     issues.error(['restore', 'disks'], `restore.disks: a files target reads one disk's filesystems; list one disk (got ${disks.length})`);

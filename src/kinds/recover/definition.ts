@@ -1,0 +1,54 @@
+// recover plans (docs/instant-recovery.md): a point of the repository started as a libvirt
+// domain on the node, its disks served from the hub until moved home.
+
+import { buildDefinition, buildRepository, DEFAULT_LIBVIRT_SCRATCH, DEFAULT_LIBVIRT_URI, type RawDefinition, type RawRepository } from '../../plan/build-parts.js';
+import { parseRestorePoint } from '../../plan/restore-point.js';
+import type { RecoverPlan, RestorePoint } from '../../plan/types.js';
+import type { KindDefinition } from '../kind.js';
+import { checkRecoverRules } from './recover-rules.js';
+
+// The raw shape as the schema guarantees it (only what building needs).
+interface RawRecoverPlan {
+  vm: { name: string };
+  repository: RawRepository;
+  recover: {
+    point?: string;
+    disks?: number[];
+    to: { uri?: string; domain: string; storage: string; scratch?: string; definition?: RawDefinition };
+    start?: boolean;
+    moveStorage?: boolean;
+  };
+}
+
+export const recoverDefinition: KindDefinition<RecoverPlan> = {
+  names: ['recover'],
+  checks: [checkRecoverRules],
+  build(data, common) {
+    const raw = data as RawRecoverPlan;
+    const recover = raw.recover;
+    const { to } = recover;
+    return {
+      ...common,
+      repository: buildRepository(raw.repository),
+      kind: 'recover',
+      vm: { name: raw.vm.name },
+      recover: {
+        point: parseRestorePoint(recover.point ?? 'latest') as RestorePoint,
+        disks: recover.disks,
+        to: {
+          type: 'libvirt',
+          uri: to.uri ?? DEFAULT_LIBVIRT_URI,
+          domain: to.domain,
+          storage: to.storage,
+          scratch: to.scratch ?? DEFAULT_LIBVIRT_SCRATCH,
+          definition: to.definition === undefined ? undefined : buildDefinition(to.definition),
+        },
+        start: recover.start ?? true,
+        moveStorage: recover.moveStorage ?? false,
+      },
+    };
+  },
+  runs: { recover: () => import('./index.js').then((module) => module.recoverKind) },
+  readsSource: false,
+  pointsOn: 'repository',
+};

@@ -1,0 +1,61 @@
+// restore plans (docs/plan-reference.md): a point of the repository written back to disk files or
+// NBD exports, or some of its files extracted (a files target, src/kinds/restore-files).
+
+import { buildRepository, type RawRepository } from '../../plan/build-parts.js';
+import { expandHome } from '../../plan/home-path.js';
+import { parseRestorePoint } from '../../plan/restore-point.js';
+import { isFilesRestore, type FilesTarget, type RestorePlan, type RestorePoint, type RestoreTarget } from '../../plan/types.js';
+import type { KindDefinition } from '../kind.js';
+import { checkRestoreRules } from './restore-rules.js';
+
+// The raw shape as the schema guarantees it (only what building needs).
+interface RawRestorePlan {
+  vm: { name: string };
+  repository: RawRepository;
+  restore: {
+    point?: string;
+    disks?: number[];
+    target: RawTarget;
+    verify?: boolean;
+  };
+}
+
+type RawTarget =
+  { type: 'file'; path: string; format?: 'qcow2' | 'raw'; overwrite?: boolean; mode?: string } | { type: 'nbd'; url: string } | { type: 'files'; paths: string[]; to: string; overwrite?: boolean };
+
+export const restoreDefinition: KindDefinition<RestorePlan> = {
+  names: ['restore'],
+  checks: [checkRestoreRules],
+  build(data, common) {
+    const raw = data as RawRestorePlan;
+    const restore = raw.restore;
+    return {
+      ...common,
+      repository: buildRepository(raw.repository),
+      kind: 'restore',
+      vm: { name: raw.vm.name },
+      restore: {
+        point: parseRestorePoint(restore.point ?? 'latest') as RestorePoint,
+        disks: restore.disks,
+        target: buildTarget(restore.target),
+        verify: restore.verify ?? true,
+      },
+    };
+  },
+  // A files target is a restore of its own: no NBD, no tunnel.
+  runs: {
+    restore: () => import('./index.js').then((module) => module.restoreKind),
+    'restore-files': () => import('../restore-files/index.js').then((module) => module.filesRestoreKind),
+  },
+  runOf: (plan) => (isFilesRestore(plan) ? 'restore-files' : 'restore'),
+  readsSource: false,
+  pointsOn: 'repository',
+  pointWord: 'from backup',
+  historyTaken: 'restore',
+};
+
+function buildTarget(target: RawTarget): RestoreTarget | FilesTarget {
+  if (target.type === 'nbd') return { type: 'nbd', url: target.url };
+  if (target.type === 'files') return { type: 'files', paths: [...target.paths], to: expandHome(target.to), overwrite: target.overwrite ?? false };
+  return { type: 'file', path: target.path, format: target.format ?? 'qcow2', overwrite: target.overwrite ?? false, mode: parseInt(target.mode ?? '0600', 8) };
+}

@@ -1,0 +1,146 @@
+// The parts of a typed plan that more than one kind builds (src/plan/build-plan.ts builds the
+// common part, each kind's builder in src/kinds its own blocks): defaults filled in, ~ expanded.
+// Only called on valid data, so it trusts the shapes.
+
+import { parseDuration } from './duration.js';
+import { hookCommandRefs } from './env-refs.js';
+import { expandHome } from './home-path.js';
+import type { RepositoryConfig } from '../repository/repository-settings.js';
+import { parseMemory } from '../format/byte-size.js';
+import { parseRate } from '../rate/rate-text.js';
+import { buildNotify, type RawNotify } from '../notify/notify-settings.js';
+import type { Hook, Hooks, LibvirtSource, NodeSpec, PlanBase, RecoverDefinition, Source } from './types.js';
+import { hideFromChildren } from '../process/child-env.js';
+
+export const DEFAULT_PORTS = '10100-10200';
+export const DEFAULT_SHARED = 10;
+export const DEFAULT_CLIENT_PATH = '/usr/local/bin/sendense-backup-client';
+export const DEFAULT_LIBVIRT_URI = 'qemu:///system';
+// World-searchable and on disk on every distribution: QEMU's user must reach the run's directory in it.
+export const DEFAULT_LIBVIRT_SCRATCH = '/var/tmp';
+export const DEFAULT_KNOWN_HOSTS = '~/.ssh/known_hosts';
+
+// The raw shapes as the schema guarantees them (only what building needs).
+interface RawHook {
+  run: string;
+  on?: 'hub' | 'node';
+}
+export type RawNode = { host: string; port?: number; user: string; identityFile?: string; knownHosts?: string };
+export type RawSource = Source & { clientPath?: string; passwordFile?: string };
+export type RawRepository = { path: string; encryption?: { keyFile?: string; keyEnv?: string }; compression?: 'zstd' | 'none' };
+
+export interface RawDefinition {
+  use?: 'stored' | 'plan';
+  memory: string;
+  vcpus: number;
+  bus?: 'virtio' | 'sata' | 'scsi';
+  virtualization?: 'kvm' | 'qemu';
+  firmware?: 'bios' | 'efi';
+  network?: string;
+}
+
+/** The keys every kind's plan may have. */
+export interface RawPlanBase {
+  kind: string;
+  name: string;
+  description?: string;
+  schedule?: string;
+  timezone?: string;
+  catchUp?: 'none' | 'latest';
+  node?: RawNode;
+  nbd?: { ports?: string; shared?: number };
+  hooks?: Partial<Record<keyof Hooks, RawHook[]>>;
+  timeouts?: { transfer?: string };
+  metricsFile?: string;
+  rate?: string;
+  notify?: RawNotify;
+}
+
+/** The part of a typed plan every kind has but its repository (replicate has none). */
+export type PlanCommon = Omit<PlanBase, 'repository'>;
+
+// env: where a run's `${NAME}` values come from (hook commands get theirs in their environment).
+export function buildCommon(raw: RawPlanBase, file: string, envRefs: readonly string[], env: NodeJS.ProcessEnv): PlanCommon {
+  const [first, last] = (raw.nbd?.ports ?? DEFAULT_PORTS).split('-').map(Number);
+  return {
+    version: 1 as const,
+    name: raw.name,
+    description: raw.description,
+    schedule: raw.schedule,
+    timezone: raw.timezone,
+    catchUp: raw.catchUp ?? 'none',
+    node: raw.node === undefined ? undefined : buildNode(raw.node),
+    nbd: { ports: { first, last }, shared: raw.nbd?.shared ?? DEFAULT_SHARED },
+    hooks: buildHooks(raw.hooks ?? {}, env),
+    timeouts: { transfer: raw.timeouts?.transfer === undefined ? undefined : parseDuration(raw.timeouts.transfer) },
+    metricsFile: raw.metricsFile === undefined ? undefined : expandHome(raw.metricsFile),
+    rate: raw.rate === undefined ? undefined : parseRate(raw.rate),
+    notify: raw.notify === undefined ? undefined : buildNotify(raw.notify),
+    origin: { file },
+    envRefs: [...envRefs],
+  };
+}
+
+export function buildDefinition(definition: RawDefinition): RecoverDefinition {
+  return {
+    use: definition.use ?? 'stored',
+    memory: parseMemory(definition.memory)!,
+    vcpus: definition.vcpus,
+    bus: definition.bus ?? 'virtio',
+    virtualization: definition.virtualization ?? 'kvm',
+    firmware: definition.firmware ?? 'bios',
+    network: definition.network,
+  };
+}
+
+export function buildNode(node: RawNode): NodeSpec {
+  return {
+    host: node.host,
+    port: node.port ?? 22,
+    user: node.user,
+    identityFile: node.identityFile === undefined ? undefined : expandHome(node.identityFile),
+    knownHosts: expandHome(node.knownHosts ?? DEFAULT_KNOWN_HOSTS),
+  };
+}
+
+export function buildSource(source: RawSource, vmName: string): Source {
+  if (source.type === 'libvirt') {
+    const raw = source as Partial<LibvirtSource> & { type: 'libvirt' };
+    return {
+      type: 'libvirt',
+      domain: raw.domain ?? vmName,
+      uri: raw.uri ?? DEFAULT_LIBVIRT_URI,
+      quiesce: raw.quiesce ?? 'auto',
+      scratch: raw.scratch ?? DEFAULT_LIBVIRT_SCRATCH,
+      disks: raw.disks ?? [],
+    };
+  }
+  if (source.type !== 'vmware') return source;
+  return {
+    ...source,
+    passwordFile: source.passwordFile === undefined ? undefined : expandHome(source.passwordFile),
+    clientPath: source.clientPath ?? DEFAULT_CLIENT_PATH,
+  };
+}
+
+function buildHooks(hooks: NonNullable<RawPlanBase['hooks']>, env: NodeJS.ProcessEnv): Hooks {
+  const build = (hook: RawHook): Hook => {
+    const { names, command } = hookCommandRefs(hook.run);
+    const values = names.flatMap((name) => (env[name] === undefined ? [] : [[name, env[name]] as const]));
+    return { run: command, on: hook.on ?? 'hub', env: Object.fromEntries(values) };
+  };
+  const list = (entries: RawHook[] | undefined): Hook[] => (entries ?? []).map(build);
+  return { before: list(hooks.before), after: list(hooks.after), onFailure: list(hooks.onFailure), always: list(hooks.always) };
+}
+
+export function buildRepository(raw: RawRepository): RepositoryConfig {
+  const { encryption } = raw;
+  // Named as a secret: no child of this process gets it, from the moment a plan names it.
+  hideFromChildren(encryption?.keyEnv);
+  return {
+    path: expandHome(raw.path),
+    ...(encryption?.keyFile !== undefined && { encryption: { keyFile: expandHome(encryption.keyFile) } }),
+    ...(encryption?.keyEnv !== undefined && { encryption: { keyEnv: encryption.keyEnv } }),
+    ...(raw.compression !== undefined && { compression: raw.compression }),
+  };
+}
