@@ -69,6 +69,8 @@ export interface KindDefinition<P extends Plan = Plan> {
   readonly pointWord?: string;
   /** What history shows as taken for its runs, which record none; default none. */
   readonly historyTaken?: string;
+  /** The least API role that may run its plans (docs/api.md#tokens-and-roles); default operator. */
+  readonly runRole?: 'restore' | 'operator';
 }
 
 // run-start's step list and --dry-run's order: the steps, cleanup when the kind has one, the after-steps.

@@ -3,6 +3,7 @@
 // `GET /api/v1/backups/{id}` are the new routes themselves.
 
 import { Type } from '@sinclair/typebox';
+import { kindOf } from '../../kinds/index.js';
 import { ApiError } from '../api-error.js';
 import type { RouteCall, RouteDef } from '../route.js';
 import { chainsOf, listPoints } from './backup-routes.js';
@@ -13,10 +14,11 @@ import { refuseBusyVm, startTask } from './route-helpers.js';
 const Mount = Type.Object({ mount_id: Type.String({ minLength: 1, maxLength: 200 }) });
 const PathQuery = Type.Object({ path: Type.Optional(Type.String({ maxLength: 8192 })), disk: Type.Optional(Type.String({ maxLength: 64 })) });
 
-// The served backup plan of that VM (and repository): a full plan for backup_type full when there
-// is one, else its incremental plan (which takes a full itself when its chain needs one).
-async function backupPlanFor(call: RouteCall, vm: string, repository: string | undefined, type: string | undefined) {
-  const plans = (await call.api.plans.all()).filter((plan) => plan.valid && planVm(plan) === vm && (plan.kind === 'backup' || plan.kind === 'incremental'));
+// The served backup plan of that VM (and repository): a plan that reads the VM's source into a
+// repository. backup_type is taken but the plan decides (an incremental plan takes a full when its
+// chain needs one); with several, the first by name.
+async function backupPlanFor(call: RouteCall, vm: string, repository: string | undefined) {
+  const plans = (await call.api.plans.all()).filter((plan) => plan.valid && planVm(plan) === vm && kindOf(plan.plan!).readsSource && kindOf(plan.plan!).pointsOn === 'repository');
   const inRepository = plans.filter((plan) => {
     if (repository === undefined) return true;
     const path = (plan.plan as { repository?: { path?: string } } | undefined)?.repository?.path ?? '';
@@ -24,8 +26,7 @@ async function backupPlanFor(call: RouteCall, vm: string, repository: string | u
   });
   if (inRepository.length === 0)
     throw new ApiError('not-found', `no served backup plan of VM ${vm}${repository ? ` into repository ${repository}` : ''} (the API runs plans; see GET /api/v1/plans)`, 'vm_name');
-  const wanted = type === 'full' ? 'backup' : 'incremental';
-  return inRepository.find((plan) => plan.kind === wanted) ?? inRepository[0];
+  return inRepository[0];
 }
 
 export const aliasRoutes: readonly RouteDef[] = [
@@ -49,7 +50,7 @@ export const aliasRoutes: readonly RouteDef[] = [
     startsTask: true,
     async handle(call) {
       const body = call.body as { vm_name: string; repository_id?: string; backup_type?: string };
-      const plan = await backupPlanFor(call, body.vm_name, body.repository_id, body.backup_type);
+      const plan = await backupPlanFor(call, body.vm_name, body.repository_id);
       call.target(`plan ${plan.name}`);
       await refuseBusyVm(call, body.vm_name);
       return startTask(call, { operation: 'run', title: `run plan ${plan.name}`, args: ['run', plan.file], env: { SENDENSE_API_ACTOR: call.caller.token } });

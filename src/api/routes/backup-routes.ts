@@ -2,6 +2,7 @@
 // unprotect (the commands, in this process), forget and verify (tasks).
 
 import { Type } from '@sinclair/typebox';
+import { kindOf } from '../../kinds/index.js';
 import { ApiError } from '../api-error.js';
 import { captureCommand } from '../command-capture.js';
 import type { RouteCall, RouteDef } from '../route.js';
@@ -46,7 +47,7 @@ async function vmList(call: RouteCall): Promise<Record<string, unknown>[]> {
       points: own.length,
       chains: new Set(own.map((point) => point.chainId)).size,
       newestPoint: newest ? { id: newest.id, takenAt: newest.startedAt, repository: newest.repository } : null,
-      protectedByPlan: plans.some((plan) => planVm(plan) === vm && (plan.kind === 'backup' || plan.kind === 'incremental' || plan.kind === 'replicate')),
+      protectedByPlan: plans.some((plan) => planVm(plan) === vm && kindOf(plan.plan!).readsSource),
     };
   });
 }

@@ -6,7 +6,9 @@ import { statfsSync } from 'node:fs';
 import { Type } from '@sinclair/typebox';
 import { Cron } from 'croner';
 import { formatMetrics, planMetrics } from '../../metrics/prometheus-textfile.js';
+import { kindOf } from '../../kinds/index.js';
 import { ApiError } from '../api-error.js';
+import type { ServedPlan } from '../plan-set.js';
 import { captureCommand } from '../command-capture.js';
 import type { RouteCall, RouteDef } from '../route.js';
 import { listPoints } from './backup-routes.js';
@@ -47,6 +49,11 @@ function repositoryFacts(points: readonly Record<string, unknown>[], now: number
     const verified = own.map((point) => point.verifiedAt).filter((at): at is string => typeof at === 'string');
     return { repository, points: own.length, usedBytes: used, freeBytes: free, bytesPerDay: Math.round(perDay), estimatedFullAt: fullAt, lastVerifiedAt: verified.sort().at(-1) ?? null };
   });
+}
+
+// Failover starts a plan's replica: only a plan whose points are on a replica node has one.
+function refuseWithoutReplica(plan: ServedPlan): void {
+  if (kindOf(plan.plan!).pointsOn !== 'replica') throw new ApiError('bad-request', `plan ${plan.name} is a ${plan.kind} plan: failover needs a plan with a replica (kind replicate)`, 'name');
 }
 
 export const hubRoutes: readonly RouteDef[] = [
@@ -143,7 +150,7 @@ export const hubRoutes: readonly RouteDef[] = [
     startsTask: true,
     async handle(call) {
       const plan = await servedPlan(call, call.params.name);
-      if (plan.kind !== 'replicate') throw new ApiError('bad-request', `plan ${plan.name} is a ${plan.kind} plan: failover needs a replicate plan`, 'name');
+      refuseWithoutReplica(plan);
       const point = (call.body as { point?: string } | undefined)?.point;
       return startTask(call, { operation: 'failover-test', title: `failover test of plan ${plan.name}`, args: ['failover', plan.file, '--test', ...(point ? ['--point', point] : [])] });
     },
@@ -161,7 +168,7 @@ export const hubRoutes: readonly RouteDef[] = [
     startsTask: true,
     async handle(call) {
       const plan = await servedPlan(call, call.params.name);
-      if (plan.kind !== 'replicate') throw new ApiError('bad-request', `plan ${plan.name} is a ${plan.kind} plan: failover needs a replicate plan`, 'name');
+      refuseWithoutReplica(plan);
       const body = (call.body ?? {}) as { point?: string; force?: boolean };
       const args = ['failover', plan.file, ...(body.point ? ['--point', body.point] : []), ...(body.force ? ['--force'] : [])];
       return startTask(call, { operation: 'failover', title: `failover of plan ${plan.name}`, args });

@@ -3,7 +3,9 @@
 
 import { Type } from '@sinclair/typebox';
 import { Cron } from 'croner';
+import { kindOf } from '../../kinds/index.js';
 import { ApiError } from '../api-error.js';
+import { roleAllows } from '../roles.js';
 import type { ServedPlan } from '../plan-set.js';
 import { REPLIED, type RouteCall, type RouteDef } from '../route.js';
 import { refuseBusyVm, servedPlan, startTask, taskJson } from './route-helpers.js';
@@ -65,6 +67,11 @@ export function planVm(plan: ServedPlan): string | undefined {
 
 async function runPlanTask(call: RouteCall, dryRun: boolean): Promise<unknown> {
   const plan = await servedPlan(call, call.params.name);
+  // The restore role runs restore plans only; every other plan needs operator (the kind says).
+  const needed = kindOf(plan.plan!).runRole ?? 'operator';
+  if (!roleAllows(call.caller.role, needed)) {
+    throw new ApiError('forbidden', `running plan ${plan.name} (${plan.kind}) needs the ${needed} role or higher; token ${call.caller.token} has ${call.caller.role}`);
+  }
   if (!dryRun) await refuseBusyVm(call, planVm(plan));
   return startTask(call, {
     operation: dryRun ? 'dry-run' : 'run',
@@ -103,9 +110,10 @@ export const planRoutes: readonly RouteDef[] = [
   {
     method: 'POST',
     url: '/api/v1/plans/:name/run',
-    role: 'operator',
+    role: 'restore',
     tag: 'plans',
-    summary: 'Run the plan now, as `sendense-run PLAN.yaml` would: a task (202; ?wait=true: 200 once ended). 409 when its VM is busy',
+    summary:
+      'Run the plan now, as `sendense-run PLAN.yaml` would: a task (202; ?wait=true: 200 once ended). 409 when its VM is busy. The restore role may run restore plans only, every other plan needs operator',
     action: 'run',
     params: Name,
     querystring: Wait,
@@ -140,23 +148,6 @@ export const planRoutes: readonly RouteDef[] = [
     async handle(call) {
       const plan = await servedPlan(call, call.params.name);
       return startTask(call, { operation: 'prune', title: `prune plan ${plan.name}`, args: ['prune', plan.file] });
-    },
-  },
-  {
-    method: 'POST',
-    url: '/api/v1/restores',
-    role: 'restore',
-    tag: 'plans',
-    summary: 'Run a restore plan (kind restore) now: a task. The restore role may run these and no other plan',
-    action: 'restore',
-    querystring: Wait,
-    body: Type.Object({ plan: Type.String({ minLength: 1, maxLength: 200 }) }, { additionalProperties: false }),
-    startsTask: true,
-    response: Task,
-    async handle(call) {
-      const plan = await servedPlan(call, (call.body as { plan: string }).plan);
-      if (plan.kind !== 'restore') throw new ApiError('bad-request', `plan ${plan.name} is a ${plan.kind} plan, not a restore plan (run it with POST /api/v1/plans/${plan.name}/run)`, 'plan');
-      return startTask(call, { operation: 'restore', title: `restore plan ${plan.name}`, args: ['run', plan.file], env: { SENDENSE_API_ACTOR: call.caller.token } });
     },
   },
   {

@@ -26,6 +26,8 @@ type RawTarget =
 export const restoreDefinition: KindDefinition<RestorePlan> = {
   names: ['restore'],
   checks: [checkRestoreRules],
+  // Writing a point back out reads guest data: the restore role's right (docs/api.md).
+  runRole: 'restore',
   build(data, common) {
     const raw = data as RawRestorePlan;
     const restore = raw.restore;
