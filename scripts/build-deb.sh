@@ -69,7 +69,7 @@ find "$lib" -type f -exec chmod 0644 {} + && find "$lib" -type d -exec chmod 075
 find "$lib" -type f \( -name '*.js' -o -name '*.pl' \) -exec sh -c 'for f; do [ "$(head -c 2 "$f")" != "#!" ] || chmod 0755 "$f"; done' sh {} +
 
 ln -s ../lib/sendense-run/bin/sendense-run.js "$root/usr/bin/sendense-run"
-install -m 0644 examples/sendense-run-schedule.service "$root/lib/systemd/system/"
+install -m 0644 examples/sendense-run-schedule.service examples/sendense-run-api.service "$root/lib/systemd/system/"
 # The guides stay in the package (the CLI's help points at docs/...); /usr/share/doc points at them.
 ln -s ../../../lib/sendense-run/docs "$doc/docs"
 ln -s ../../../lib/sendense-run/README.md "$doc/README.md"

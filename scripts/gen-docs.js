@@ -25,6 +25,8 @@ export function generateDocs(root, cli) {
     files[`docs/${name}-reference.md`] = planReference(schema, name === 'plan' ? loadSamplePlans(root) : [], name);
   }
   files['docs/commands.md'] = commandsReference(cli, jsonEvents);
+  // docs/api.md: its prose as written, its route reference made from the route table.
+  if (cli.apiReference) files['docs/api.md'] = withApiReference(readFileSync(path.join(root, 'docs/api.md'), 'utf8'), cli.apiReference());
   return files;
 }
 
@@ -616,13 +618,22 @@ function oneParagraph(text) {
   return (text ?? '').replace(/\s+/g, ' ').trim();
 }
 
+// The text between the route reference's markers replaced by the made one (markers included).
+function withApiReference(text, reference) {
+  const begin = text.indexOf('<!-- route reference:');
+  const endMarker = '<!-- end of the route reference -->';
+  const end = text.indexOf(endMarker);
+  if (begin < 0 || end < begin) throw new Error('docs/api.md: the route reference markers are missing');
+  return `${text.slice(0, begin)}${reference}${text.slice(end + endMarker.length + 1)}`;
+}
+
 // ---------------------------------------------------------------------------------------------
 
 async function main() {
   const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
   const dist = (file) => import(pathToFileURL(path.join(root, 'dist/src', file)).href);
-  const [commands, help, overview] = await Promise.all([dist('cli/commands.js'), dist('cli/command-help.js'), dist('cli/overview.js')]);
-  const files = generateDocs(root, { COMMANDS: await commands.loadAllCommands(), commandHelp: help.commandHelp, USAGE: overview.USAGE });
+  const [commands, help, overview, api] = await Promise.all([dist('cli/commands.js'), dist('cli/command-help.js'), dist('cli/overview.js'), dist('api/api-reference.js')]);
+  const files = generateDocs(root, { COMMANDS: await commands.loadAllCommands(), commandHelp: help.commandHelp, USAGE: overview.USAGE, apiReference: api.apiReference });
   for (const [file, text] of Object.entries(files)) {
     writeFileSync(path.join(root, file), text);
     console.log(`gen-docs: wrote ${file}`);

@@ -68,6 +68,8 @@ command -v ip >/dev/null 2>&1 || need+=(iproute2)
 # Instant recovery lets libvirt's QEMU user into the served socket's private directory by ACL.
 command -v setfacl >/dev/null 2>&1 || need+=(acl)
 command -v ss >/dev/null 2>&1 || need+=(iproute2)
+# The hub API's own TLS certificate is made once by openssl (docs/api.md#tls).
+command -v openssl >/dev/null 2>&1 || need+=(openssl)
 # File-level restore (files, mount, target type files): libguestfs (guestfish, guestmount and the
 # Perl bindings its agent uses), a kernel for its appliance, FUSE, and the archive writers.
 command -v guestmount >/dev/null 2>&1 || need+=(libguestfs-tools)

@@ -11,10 +11,11 @@ import { DESCRIBED_KEYWORDS, generateDocs, planReference, schemaKeywords } from 
 import { commandHelp } from '../../src/cli/command-help.js';
 import { loadAllCommands } from '../../src/cli/commands.js';
 import { USAGE } from '../../src/cli/overview.js';
+import { apiReference } from '../../src/api/api-reference.js';
 
 const ROOT = path.resolve('.');
 const COMMANDS = await loadAllCommands();
-const generated = generateDocs(ROOT, { COMMANDS, commandHelp, USAGE }) as Record<string, string>;
+const generated = generateDocs(ROOT, { COMMANDS, commandHelp, USAGE, apiReference }) as Record<string, string>;
 const BIN = path.resolve('bin/sendense-run.js');
 
 describe('generated docs', () => {

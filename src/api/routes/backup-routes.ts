@@ -12,7 +12,7 @@ import { pointById, refuseBusyVm, startTask } from './route-helpers.js';
 const Id = Type.Object({ id: Type.String({ minLength: 1, maxLength: 200 }) });
 const Vm = Type.Object({ vm: Type.String({ minLength: 1, maxLength: 200 }) });
 const Wait = Type.Object({ wait: Type.Optional(Type.Boolean()) });
-const Point = Type.Object({}, { additionalProperties: true, description: 'a point as `backups --json` prints it (docs/json-events.md#backups)' });
+const Point = Type.Object({}, { additionalProperties: true, description: 'a point as `backups --json` prints it (docs/json-events.md)' });
 
 /** `backups --json` for one VM or all: each point with its disks, space, restorability. */
 export async function listPoints(call: RouteCall, vm?: string): Promise<Record<string, unknown>[]> {
