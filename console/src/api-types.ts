@@ -111,7 +111,7 @@ export interface Vm {
   readonly protectedByPlan: boolean;
 }
 
-/** A point as `backups --json` prints it (docs/json-events.md#backups-json). */
+/** A point as `backups --json` prints it (docs/json-events.md, its backups section). */
 export interface Point {
   readonly id: string;
   readonly vm: string;
