@@ -117,6 +117,10 @@ command -v radosgw >/dev/null 2>&1 || need+=(radosgw)
 command -v radosgw-admin >/dev/null 2>&1 || need+=(ceph-common)
 # The terminal tests drive the CLI in a real pseudo-terminal inside tmux.
 command -v tmux >/dev/null 2>&1 || need+=(tmux)
+# The web console's tests drive Debian's Chromium (playwright-core downloads no browser), with a
+# font so text has its real width (no-install-recommends leaves fonts-liberation out).
+[ -x /usr/bin/chromium ] || need+=(chromium)
+dpkg -s fonts-dejavu-core >/dev/null 2>&1 || need+=(fonts-dejavu-core)
 # scripts/build-deb.sh and its test: dpkg-shlibdeps for the addons' libraries, lintian to check it.
 command -v dpkg-shlibdeps >/dev/null 2>&1 || need+=(dpkg-dev)
 command -v lintian >/dev/null 2>&1 || need+=(lintian)

@@ -59,13 +59,14 @@ async function runApi(cli: CliContext, args: readonly string[]): Promise<number>
   const plainHttp = plain.present || hub.api?.plainHttp === true;
   if (plainHttp && !isLoopback(listen.host)) throw usageError(`plain HTTP is allowed only on a loopback address (listen is ${listen.host}): use TLS, the default`);
 
-  const [{ apiTls, certificateFingerprint }, { Authenticator }, { TaskManager }, { PlanSet }, { buildApiServer }, { openFilesForApi }] = await Promise.all([
+  const [{ apiTls, certificateFingerprint }, { Authenticator }, { TaskManager }, { PlanSet }, { buildApiServer }, { openFilesForApi }, { consoleRoutes }] = await Promise.all([
     import('../api/tls.js'),
     import('../api/auth.js'),
     import('../api/tasks.js'),
     import('../api/plan-set.js'),
     import('../api/server.js'),
     import('../api/files-for-api.js'),
+    import('../api/console-assets.js'),
   ]);
   const tls = plainHttp ? undefined : await apiTls(hub, stateDir);
   const store = await openStore(cli.dbPath, { hub: hub.name });
@@ -85,7 +86,7 @@ async function runApi(cli: CliContext, args: readonly string[]): Promise<number>
   try {
     app = await buildApiServer(
       { store, dbPath: cli.dbPath, ...(cli.hubConfig ? { hubConfigPath: cli.hubConfig } : {}), hub, plans, tasks, files },
-      { auth, version, ...(tls ? { tls } : {}), log: (line) => cli.stderr.write(`${line}\n`) },
+      { auth, version, ...(tls ? { tls } : {}), log: (line) => cli.stderr.write(`${line}\n`), extend: consoleRoutes(path.join(findPackageRoot(), 'dist', 'console')) },
     );
     await app.listen({ host: listen.host, port: listen.port });
   } catch (error) {

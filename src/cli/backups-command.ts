@@ -9,6 +9,7 @@ import { plural } from '../format/plural.js';
 import { formatTable } from '../format/table.js';
 import { qcow2HeaderProblem } from '../qemu/qcow2-header.js';
 import { directoryDiskUsage, fileDiskUsage } from '../repository/disk-usage.js';
+import { encryptedRepositoryOf } from '../repository/repository-keys.js';
 import { rejectLeftovers, takeFlag, takeOption } from './args.js';
 import { type CommandSpec, USAGE_ERROR } from './command.js';
 import type { CliContext } from './context.js';
@@ -45,7 +46,8 @@ async function runBackups(cli: CliContext, args: readonly string[]): Promise<num
     if (cli.json) {
       for (const { backup, notRestorable, onDisk } of rows) {
         const disks = backup.disks.map((disk) => ({ ...disk, onDiskBytes: fileDiskUsage(disk.file) }));
-        cli.stdout.write(`${JSON.stringify({ ...backup, disks, onDiskBytes: onDisk, restorable: notRestorable === undefined, notRestorableBecause: notRestorable })}\n`);
+        const encrypted = backup.disks.some((disk) => encryptedRepositoryOf(disk.file) !== undefined);
+        cli.stdout.write(`${JSON.stringify({ ...backup, disks, onDiskBytes: onDisk, encrypted, restorable: notRestorable === undefined, notRestorableBecause: notRestorable })}\n`);
       }
       return 0;
     }

@@ -57,6 +57,7 @@ describe('the npm package', () => {
       'bin/sendense-run.js',
       'dist/cli/main.js',
       'dist/plan-schema-validator.cjs',
+      'dist/console/index.html',
       'runners/dist/sendense-transfer.mjs',
       'runners/files-receiver.cjs',
       'runners/guestfs-agent.pl',

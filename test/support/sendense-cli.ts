@@ -164,6 +164,8 @@ export interface BackupRow {
   readonly startedAt: string;
   readonly bytes: number | null;
   readonly restorable: boolean;
+  readonly protected: boolean;
+  readonly encrypted: boolean;
   readonly disks: readonly BackupDiskRow[];
 }
 

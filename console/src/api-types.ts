@@ -1,0 +1,167 @@
+// The API's answers as the console reads them (docs/api.md). Written by hand from the route table
+// in src/api/routes/*.ts: most answers there are open objects (`backups --json` lines and such),
+// which generated types would leave as `unknown`. test/console/console.test.ts checks every path
+// the console calls (./api-paths.ts) against the server's OpenAPI document.
+
+export type Role = 'audit' | 'restore' | 'operator' | 'admin';
+
+export interface Session {
+  readonly token: string;
+  readonly role: Role;
+  readonly via: 'bearer' | 'session';
+  readonly csrf?: string;
+  /** "METHOD /api/v1/path/:param" of every route this role may call. */
+  readonly can: readonly string[];
+}
+
+export interface Login {
+  readonly token: string;
+  readonly role: Role;
+  readonly csrf: string;
+}
+
+export interface Run {
+  readonly id: string;
+  readonly plan: string;
+  readonly status: string;
+  readonly startedAt: string;
+  readonly endedAt?: string | null;
+  readonly error: string | null;
+  readonly trigger?: string;
+  readonly backupId?: string | null;
+}
+
+export interface PlanJson {
+  readonly name: string;
+  readonly file: string;
+  readonly kind?: string;
+  readonly vm?: string;
+  readonly schedule?: string;
+  readonly timezone?: string;
+  readonly nextRuns?: readonly string[];
+  readonly valid: boolean;
+  readonly findings: readonly string[];
+  readonly lastRuns?: readonly Run[];
+}
+
+/** One line of `status --json` (src/status/plan-status.ts). */
+export interface PlanStatus {
+  readonly plan: string;
+  readonly vm: string;
+  readonly kind: string;
+  readonly schedule: string | null;
+  readonly nextRun: string | null;
+  readonly running: boolean;
+  readonly lastRun: { readonly id: string; readonly status: string; readonly startedAt: string; readonly endedAt: string; readonly error: string | null } | null;
+  readonly newestPoint: { readonly id: string; readonly takenAt: string; readonly ageSeconds: number } | null;
+  readonly repositoryBytes: number | null;
+  readonly replicaLagSeconds: number | null;
+}
+
+export interface RepositoryFacts {
+  readonly repository: string;
+  readonly points: number;
+  readonly usedBytes: number;
+  readonly freeBytes: number | null;
+  readonly bytesPerDay: number;
+  readonly estimatedFullAt: string | null;
+  readonly lastVerifiedAt: string | null;
+}
+
+export interface Task {
+  readonly id: string;
+  readonly operation: string;
+  readonly title: string;
+  readonly token: string | null;
+  readonly status: string;
+  readonly startedAt: string;
+  readonly endedAt: string | null;
+  readonly exitCode: number | null;
+  readonly runId: string | null;
+  readonly error: string | null;
+  readonly events: string;
+}
+
+export interface Replica {
+  readonly plan: string;
+  readonly vm: string | null;
+  readonly replicaNode: string | null;
+  readonly lagSeconds: number | null;
+  readonly failover: { readonly at: string; readonly pointId: string; readonly domain: string; readonly node: string } | null;
+  readonly points: readonly { readonly id: string; readonly takenAt: string; readonly ageSeconds: number; readonly type: string; readonly bytes: number | null }[];
+}
+
+export interface Status {
+  readonly plans: readonly PlanStatus[];
+  readonly vms: { readonly withPlan: readonly string[]; readonly withoutPlan: readonly string[] };
+  readonly lastRuns: readonly Run[];
+  readonly failures: readonly { readonly id: string; readonly plan: string; readonly startedAt: string; readonly error: string | null }[];
+  readonly rpoMissed: readonly { readonly plan: string; readonly newestPoint: PlanStatus['newestPoint']; readonly schedule: string | null }[];
+  readonly repositories: readonly RepositoryFacts[];
+  readonly replicas: readonly Replica[];
+  readonly runningTasks: readonly Task[];
+}
+
+export interface Vm {
+  readonly name: string;
+  readonly plans: readonly { readonly name: string; readonly kind?: string }[];
+  readonly points: number;
+  readonly chains: number;
+  readonly newestPoint: { readonly id: string; readonly takenAt: string; readonly repository: string } | null;
+  readonly protectedByPlan: boolean;
+}
+
+/** A point as `backups --json` prints it (docs/json-events.md, its backups section). */
+export interface Point {
+  readonly id: string;
+  readonly vm: string;
+  readonly plan: string;
+  readonly type: string;
+  readonly chainId: string;
+  readonly parentId: string | null;
+  readonly status: string;
+  readonly repository: string;
+  readonly startedAt: string;
+  readonly completedAt: string | null;
+  readonly bytes: number | null;
+  readonly onDiskBytes: number | null;
+  readonly verifiedAt: string | null;
+  readonly damage: string | null;
+  readonly protected: boolean;
+  readonly encrypted?: boolean;
+  readonly restorable: boolean;
+  readonly notRestorableBecause?: string;
+  readonly disks: readonly { readonly diskKey: number | string; readonly virtualSize?: number | null }[];
+}
+
+export interface Chain {
+  readonly id: string;
+  readonly vm: string;
+  readonly repository: string;
+  readonly points: readonly Point[];
+}
+
+/** A filesystem of a point (`files --json` without a path). */
+export interface GuestFilesystem {
+  readonly name: string;
+  readonly type?: string;
+  readonly label?: string;
+  readonly size?: number;
+  readonly os?: string | null;
+}
+
+/** An entry of a directory (`files --json NAME:/DIR`). */
+export interface GuestEntry {
+  readonly name: string;
+  readonly type: 'file' | 'directory' | 'symlink' | 'char' | 'block' | 'fifo' | 'socket';
+  readonly size?: number;
+  readonly mode?: string;
+  readonly mtime?: string;
+  readonly target?: string;
+}
+
+export interface ApiErrorBody {
+  readonly error: string;
+  readonly message: string;
+  readonly field?: string;
+}

@@ -1,0 +1,142 @@
+// The web console (docs/console.md): a login with a token, then the screens, each reading the
+// hub's API; what the session's role may not do is not offered.
+
+import { render } from 'preact';
+import { useEffect, useRef, useState } from 'preact/hooks';
+import { ApiRefusal, call, useCsrf, whenUnauthorized } from './api.js';
+import type { Session } from './api-types.js';
+import { Link } from './parts/link.js';
+import { routeOf, useLocation, type Route } from './router.js';
+import { allows, SessionContext } from './session.js';
+import { Backups, VmBackups } from './screens/backups.js';
+import { Dashboard } from './screens/dashboard.js';
+import { Files } from './screens/files.js';
+import { LoginScreen } from './screens/login.js';
+import { Plans } from './screens/plans.js';
+import { Replicas } from './screens/replicas.js';
+import { TaskView } from './screens/task.js';
+import './style.css';
+
+function App() {
+  const [session, setSession] = useState<Session | null | undefined>(undefined);
+  const refresh = async () => {
+    try {
+      const found = await call<Session>('session');
+      useCsrf(found.csrf);
+      setSession(found);
+    } catch (error) {
+      if (error instanceof ApiRefusal && error.status === 401) setSession(null);
+      else setSession(null);
+    }
+  };
+  useEffect(() => {
+    whenUnauthorized(() => setSession(null));
+    void refresh();
+  }, []);
+  if (session === undefined) return <p class="muted boot">Loading…</p>;
+  if (session === null) return <LoginScreen onLoggedIn={refresh} />;
+  return (
+    <SessionContext.Provider value={session}>
+      <Shell session={session} onLogout={() => setSession(null)} />
+    </SessionContext.Provider>
+  );
+}
+
+const NAV: readonly { readonly href: string; readonly label: string; readonly screens: readonly Route['screen'][] }[] = [
+  { href: '/', label: 'Dashboard', screens: ['dashboard'] },
+  { href: '/plans', label: 'Plans', screens: ['plans', 'task'] },
+  { href: '/backups', label: 'Backups', screens: ['vms', 'vm', 'files'] },
+  { href: '/replicas', label: 'Replicas', screens: ['replicas'] },
+];
+
+function Shell(props: { readonly session: Session; readonly onLogout: () => void }) {
+  const { path, query } = useLocation();
+  const route = routeOf(path);
+  const main = useRef<HTMLElement>(null);
+  const first = useRef(true);
+  // A new screen: focus its heading, so a screen reader says where the keyboard now is.
+  useEffect(() => {
+    if (first.current) {
+      first.current = false;
+      return;
+    }
+    main.current?.querySelector<HTMLElement>('h1')?.focus();
+  }, [path]);
+  const logout = async () => {
+    await call('logout').catch(() => undefined);
+    useCsrf(undefined);
+    props.onLogout();
+  };
+  return (
+    <>
+      <a class="skip" href="#main">
+        Skip to content
+      </a>
+      <header class="top">
+        <span class="brand">sendense-run</span>
+        <nav aria-label="Screens">
+          <ul>
+            {NAV.map((item) => (
+              <li key={item.href}>
+                <Link href={item.href} aria-current={item.screens.includes(route.screen) ? 'page' : undefined}>
+                  {item.label}
+                </Link>
+              </li>
+            ))}
+          </ul>
+        </nav>
+        <span class="who">
+          {props.session.token} <span class="role">({props.session.role})</span>
+          {props.session.via === 'session' && (
+            <button type="button" class="small" onClick={() => void logout()}>
+              Log out
+            </button>
+          )}
+        </span>
+      </header>
+      <main id="main" ref={main}>
+        <Screen route={route} query={query} session={props.session} />
+      </main>
+    </>
+  );
+}
+
+function Screen(props: { readonly route: Route; readonly query: URLSearchParams; readonly session: Session }) {
+  const { route } = props;
+  switch (route.screen) {
+    case 'dashboard':
+      return <Dashboard />;
+    case 'plans':
+      return <Plans />;
+    case 'task':
+      return <TaskView id={route.id} />;
+    case 'vms':
+      return <Backups />;
+    case 'vm':
+      return <VmBackups vm={route.vm} />;
+    case 'files':
+      if (!allows(props.session, 'files'))
+        return (
+          <>
+            <h1 tabIndex={-1}>Files</h1>
+            <p class="refusal" role="alert">
+              The {props.session.role} role may not read guest data: browsing a point's files needs the restore role or higher.
+            </p>
+          </>
+        );
+      return <Files point={route.point} path={props.query.get('path') ?? ''} />;
+    case 'replicas':
+      return <Replicas />;
+    default:
+      return (
+        <>
+          <h1 tabIndex={-1}>Not found</h1>
+          <p>
+            No such screen. <Link href="/">Go to the dashboard</Link>.
+          </p>
+        </>
+      );
+  }
+}
+
+render(<App />, document.getElementById('app')!);

@@ -1,0 +1,24 @@
+// Who is logged in and what the role may call: the console offers an action only when the
+// session's `can` list (GET /api/v1/session) holds its route, so it never offers what the API refuses.
+
+import { createContext } from 'preact';
+import { useContext } from 'preact/hooks';
+import type { Session } from './api-types.js';
+import { PATHS, type PathName } from './api-paths.js';
+
+export const SessionContext = createContext<Session | undefined>(undefined);
+
+export function useSession(): Session {
+  const session = useContext(SessionContext);
+  if (session === undefined) throw new Error('useSession outside a session');
+  return session;
+}
+
+export function allows(session: Session, name: PathName): boolean {
+  return session.can.includes(PATHS[name]);
+}
+
+export function useCan(): (name: PathName) => boolean {
+  const session = useSession();
+  return (name) => allows(session, name);
+}
