@@ -11,7 +11,6 @@ export const PATHS = {
   plan: 'GET /api/v1/plans/:name',
   run: 'POST /api/v1/plans/:name/run',
   dryRun: 'POST /api/v1/plans/:name/dry-run',
-  restore: 'POST /api/v1/restores',
   task: 'GET /api/v1/tasks/:id',
   tasks: 'GET /api/v1/tasks',
   taskEvents: 'GET /api/v1/tasks/:id/events',

@@ -42,6 +42,8 @@ export interface PlanJson {
   readonly valid: boolean;
   readonly findings: readonly string[];
   readonly lastRuns?: readonly Run[];
+  /** The least role that may run it (restore plans: restore; others: operator). */
+  readonly runRole?: Role;
 }
 
 /** One line of `status --json` (src/status/plan-status.ts). */

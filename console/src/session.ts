@@ -3,7 +3,7 @@
 
 import { createContext } from 'preact';
 import { useContext } from 'preact/hooks';
-import type { Session } from './api-types.js';
+import type { Role, Session } from './api-types.js';
 import { PATHS, type PathName } from './api-paths.js';
 
 export const SessionContext = createContext<Session | undefined>(undefined);
@@ -16,6 +16,13 @@ export function useSession(): Session {
 
 export function allows(session: Session, name: PathName): boolean {
   return session.can.includes(PATHS[name]);
+}
+
+const ORDER: readonly Role[] = ['audit', 'restore', 'operator', 'admin'];
+
+/** Whether this session may run the plan: the run route, and the role its kind needs. */
+export function mayRun(session: Session, plan: { readonly valid: boolean; readonly runRole?: Role }): boolean {
+  return plan.valid && allows(session, 'run') && ORDER.indexOf(session.role) >= ORDER.indexOf(plan.runRole ?? 'operator');
 }
 
 export function useCan(): (name: PathName) => boolean {

@@ -10,7 +10,7 @@ import { useConfirm } from '../parts/confirm.js';
 import { Link } from '../parts/link.js';
 import { Loading, Refusal, TableBox, useLoad } from '../parts/load.js';
 import { navigate } from '../router.js';
-import { useCan } from '../session.js';
+import { mayRun, useCan, useSession } from '../session.js';
 import { Outcome } from './dashboard.js';
 
 export function Backups() {
@@ -63,6 +63,7 @@ export function VmBackups(props: { readonly vm: string }) {
   const [error, setError] = useState<string | undefined>(undefined);
   const [notice, setNotice] = useState<string | undefined>(undefined);
   const can = useCan();
+  const session = useSession();
   const { dialog, ask } = useConfirm();
 
   const act = async (what: () => Promise<string | undefined>) => {
@@ -103,7 +104,7 @@ export function VmBackups(props: { readonly vm: string }) {
   const restore = async (plan: PlanJson) => {
     if (!(await ask({ title: `Run restore plan ${plan.name}?`, text: "It writes the restored disks over the plan's target.", confirm: 'Restore' }))) return;
     await act(async () => {
-      const task = await call<Task>('restore', { body: { plan: plan.name } });
+      const task = await call<Task>('run', { params: { name: plan.name } });
       navigate(`/tasks/${encodeURIComponent(task.id)}`);
       return undefined;
     });
@@ -124,7 +125,7 @@ export function VmBackups(props: { readonly vm: string }) {
       <Loading loaded={loaded}>
         {({ chains, restorePlans }) => (
           <>
-            {restorePlans.length > 0 && can('restore') && (
+            {restorePlans.some((plan) => mayRun(session, plan)) && (
               <section class="card" aria-labelledby="v-restore">
                 <h2 id="v-restore">Restore plans</h2>
                 <ul class="plain">

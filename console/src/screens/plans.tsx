@@ -10,7 +10,7 @@ import { useConfirm, type Question } from '../parts/confirm.js';
 import { Link } from '../parts/link.js';
 import { Loading, Refusal, TableBox, useLoad } from '../parts/load.js';
 import { navigate } from '../router.js';
-import { useCan } from '../session.js';
+import { mayRun, useCan, useSession } from '../session.js';
 import { Outcome } from './dashboard.js';
 
 export function Plans() {
@@ -21,6 +21,7 @@ export function Plans() {
   const [error, setError] = useState<string | undefined>(undefined);
   const [open, setOpen] = useState<string | undefined>(undefined);
   const can = useCan();
+  const session = useSession();
   const { dialog, ask } = useConfirm();
 
   const start = async (plan: PlanJson, dryRun: boolean) => {
@@ -28,7 +29,7 @@ export function Plans() {
     const question = dryRun ? undefined : runQuestion(plan);
     if (question && !(await ask(question))) return;
     try {
-      const task = plan.kind === 'restore' && !dryRun ? await call<Task>('restore', { body: { plan: plan.name } }) : await call<Task>(dryRun ? 'dryRun' : 'run', { params: { name: plan.name } });
+      const task = await call<Task>(dryRun ? 'dryRun' : 'run', { params: { name: plan.name } });
       navigate(`/tasks/${encodeURIComponent(task.id)}`);
     } catch (failure) {
       setError(failure instanceof ApiRefusal ? failure.message : String(failure));
@@ -62,7 +63,7 @@ export function Plans() {
               <tbody>
                 {plans.map((plan) => {
                   const facts = status.plans.find((line) => line.plan === plan.name);
-                  const runnable = plan.valid && (plan.kind === 'restore' ? can('restore') : can('run'));
+                  const runnable = mayRun(session, plan);
                   return (
                     <tr key={plan.name}>
                       <th scope="row">

@@ -58,6 +58,7 @@ function planJson(plan: ServedPlan, next = 0): Record<string, unknown> {
     ...(nextRuns ? { nextRuns } : {}),
     valid: plan.valid,
     findings: plan.findings,
+    ...(plan.plan ? { runRole: kindOf(plan.plan).runRole ?? 'operator' } : {}),
   };
 }
 
