@@ -97,16 +97,16 @@ export class BrowseSession {
       const at = await this.resolve(where);
       const entry = await this.statOf(at);
       if (entry.type !== 'file') throw notAFile(where, entry);
+      const stream = new PassThrough();
+      if (entry.size === 0 && range === undefined) {
+        release();
+        stream.end();
+        return { entry: entryJson(entry), size: 0, start: 0, end: -1, stream };
+      }
       const start = range?.start ?? 0;
       const end = range?.end ?? entry.size - 1;
       if (!Number.isSafeInteger(start) || !Number.isSafeInteger(end) || start < 0 || end < start || end >= entry.size) {
         throw new FilesRequestError('range', `${formatGuestPath(where)}: bytes ${start}-${end} are not in the file (${entry.size} bytes)`);
-      }
-      const stream = new PassThrough();
-      if (entry.size === 0) {
-        release();
-        stream.end();
-        return { entry: entryJson(entry), size: 0, start: 0, end: -1, stream };
       }
       readFromAppliance(
         this.dir,
@@ -166,10 +166,12 @@ export class BrowseSession {
           // Hard links the format cannot hold: each its source's bytes again.
           for (const link of sink.refetch) {
             const source = Buffer.concat([Buffer.from(`${at.path === '/' ? '' : at.path}/`, 'utf8'), link.source]);
+            // A hard link's tar entry has no size: its source's is the one the archive declares.
+            const { st_size: size } = await agent.hash('lstatns', [source]);
             await readFromAppliance(
               this.dir,
               (fifo) => agent.call('download', [source, fifo]),
-              (stream) => sink.write(counted(singleEntry(link.entry, stream))),
+              (stream) => sink.write(counted(singleEntry({ ...link.entry, size: Number(size) }, stream))),
             );
           }
         } else if (entry.type === 'file') {

@@ -72,7 +72,8 @@ export function zipSink(out: Writable, options: ZipSinkOptions): ArchiveSink {
     },
     abort(error) {
       stopped.abort(error);
-      file?.destroy(error);
+      // Without an error: yazl has no listener on an entry's stream; the output carries it.
+      file?.destroy();
       (zip.outputStream as PassThrough).destroy(error);
     },
   };
