@@ -1,4 +1,4 @@
-// Warm file-browse sessions for the API's files routes (docs/api.md, "Files of a point"): one
+// Warm file-browse sessions for the API's files routes (docs/file-level-restore.md, "Through the API"): one
 // appliance per (VM, backup, disk, repository), opened as `sendense-run files` opens it
 // (src/files/open-point.ts), kept until idle for idleMs, at most `max` at once (the least
 // recently used idle one closed to make room). Requests for the same point share one opening.

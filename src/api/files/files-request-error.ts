@@ -1,5 +1,5 @@
 // The files routes' user error: a SendenseError (one line, never a stack) with the one fact the
-// API needs to answer it — why the request cannot be served (docs/api.md maps it to a status).
+// API needs to answer it — why the request cannot be served (docs/file-level-restore.md, "Through the API").
 
 import { SendenseError } from '../../errors.js';
 

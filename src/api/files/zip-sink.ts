@@ -80,7 +80,7 @@ export function zipSink(out: Writable, options: ZipSinkOptions): ArchiveSink {
 }
 
 // yazl takes a name as text and reads a backslash as '/': a name that is not UTF-8 or holds a
-// backslash has those bytes as %XX (docs/api.md), everything else as it is.
+// backslash has those bytes as %XX (docs/file-level-restore.md), everything else as it is.
 export function zipName(bytes: Buffer): string {
   if (isUtf8(bytes) && !bytes.includes(0x5c)) return bytes.toString('utf8');
   let text = '';
