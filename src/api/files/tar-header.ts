@@ -32,7 +32,7 @@ export function tarHeader(facts: TarHeaderFacts): Buffer {
   const body = Buffer.concat(pax.map(([key, value]) => paxRecord(key, value)));
   const paxName = Buffer.from(`PaxHeader/${name.subarray(Math.max(0, name.length - 80)).toString('latin1')}`, 'latin1').subarray(0, 100);
   const header = ustar({ name: paxName, flag: 'x', mode: 0o644, uid: 0, gid: 0, size: body.length, mtime, link: Buffer.alloc(0) });
-  return Buffer.concat([header, body, Buffer.alloc(padding(body.length))]);
+  return Buffer.concat([header, body, Buffer.alloc(padding(body.length)), main]);
 }
 
 export function padding(size: number): number {
