@@ -43,8 +43,14 @@ export function zipSink(out: Writable, options: ZipSinkOptions): ArchiveSink {
     else if (entry.type === 'symlink') zip.addBuffer(entry.link, name, { mtime, mode: S_IFLNK | 0o777, compress: false });
     else if (entry.type === 'hardlink') refetch.push({ entry: { ...entry, type: 'file' }, source: entry.link });
     else {
-      file = new PassThrough();
-      zip.addReadStream(file, name, { mtime, mode: S_IFREG | entry.mode, size: entry.size, compress });
+      // Handed over lazily and let go of: yazl keeps each entry (and what its callback holds) for
+      // the central directory, and a folder may have millions of files.
+      let handed: PassThrough | undefined = (file = new PassThrough());
+      zip.addReadStreamLazy(name, { mtime, mode: S_IFREG | entry.mode, size: entry.size, compress }, (give) => {
+        const stream = handed!;
+        handed = undefined;
+        give(null, stream);
+      });
     }
   };
 
