@@ -6,7 +6,7 @@
 
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
@@ -20,6 +20,9 @@ export interface VcsimDisk {
   /** The flat data file on this host (in the simulator's datastore directory). */
   readonly flat: string;
   readonly capacity: number;
+  /** The descriptor file on this host, and its text as made. */
+  readonly descriptor: string;
+  readonly descriptorText: string;
 }
 
 export interface Vcsim {
@@ -30,6 +33,11 @@ export interface Vcsim {
   readonly vmPath: string;
   readonly disks: readonly VcsimDisk[];
   readonly pid: number;
+  /**
+   * Writes back descriptors vcsim deleted: removing one of two snapshots there deletes files of the
+   * VM's layout that share a key with the snapshot's (a simulator bug, not vSphere's behaviour).
+   */
+  repairDescriptors(): void;
   stop(): Promise<void>;
 }
 
@@ -134,6 +142,9 @@ export async function startVcsim(options: VcsimOptions): Promise<Vcsim> {
     vmPath: made.vmPath,
     disks: made.disks,
     pid: child.pid!,
+    repairDescriptors() {
+      for (const disk of made.disks) if (!existsSync(disk.descriptor)) writeFileSync(disk.descriptor, disk.descriptorText);
+    },
     stop: () =>
       new Promise<void>((resolve) => {
         if (child.exitCode !== null) return resolve();

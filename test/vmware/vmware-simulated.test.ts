@@ -147,3 +147,76 @@ describe('VMware source read by sendense-run (vmware-simulated: vcsim + a faked 
     expect(recordedProcesses(ws.db)).toEqual([]);
   });
 });
+
+describe('VMware source failure paths (vmware-simulated)', () => {
+  it('an unknown or changed certificate is refused with its fingerprint and the line to trust it; nothing is taken', async () => {
+    const unknown = await sendenseRun([writePlan({ certificateSha256: undefined }), '--db', ws.db], ENV);
+    expect(unknown.exitCode).toBe(1);
+    expect(unknown.stderr).toContain(`is not trusted yet: its SHA-256 fingerprint is ${sha256}; if that is your vSphere server's, trust it with vm.source.certificateSha256: "${sha256}"`);
+    const other = Array.from({ length: 32 }, () => 'AB').join(':');
+    const changed = await sendenseRun([writePlan({ certificateSha256: other }), '--db', ws.db], ENV);
+    expect(changed.exitCode).toBe(1);
+    expect(changed.stderr).toContain(`changed: its SHA-256 fingerprint is ${sha256}, not the trusted ${other}`);
+    for (const result of [unknown, changed]) expect(`${result.stdout}${result.stderr}`).not.toMatch(/Vc-sim|\n\s+at /);
+    expect(await listBackups(ws.db, 'vmw')).toEqual([]);
+    expect(await snapshotNames()).toEqual([]);
+  });
+
+  it('a CBT reset (the disk now has a change id of another CBT instance): the run warns and takes a full into a new chain, exact', async () => {
+    for (const [key, size] of SIZES) emptyDisk(flat(key), size);
+    writeDisk(flat(2000), ['write -P 0x51 0 2M'], 'raw');
+    const plan = writePlan();
+    expect((await sendenseRun([plan, '--db', ws.db], ENV)).exitCode).toBe(0);
+    const [full] = await listBackups(ws.db, 'vmw');
+    proxy.resetCbt(2000);
+    writeDisk(flat(2000), ['write -P 0x52 1M 2M'], 'raw');
+
+    const dry = await sendenseRun([plan, '--db', ws.db, '--dry-run'], ENV);
+    expect(dry.exitCode, dry.stderr).toBe(0);
+    expect(dry.stdout).toMatch(/VM vmw \(vm-\d+\) at 127\.0\.0\.1:\d+: poweredOn, CBT on; disks 2000 = \[LocalDS_0\] vmw\/vmw_0\.vmdk \(64\.0 MiB\), 2001/);
+    expect(dry.stdout).toContain("VMware's change tracking of disk 2000 was reset");
+
+    const after = await sendenseRun([plan, '--db', ws.db, '--json'], ENV);
+    expect(after.exitCode, after.stdout + after.stderr).toBe(0);
+    const warnings = parseEvents(after.stdout).filter((event) => event.type === 'warning');
+    expect(JSON.stringify(warnings)).toContain(`VMware's change tracking of disk 2000 was reset since backup ${full!.id}`);
+    await expectExact('after-reset', 'full');
+    expect((await listBackups(ws.db, 'vmw')).at(-1)!.chainId).not.toBe(full!.chainId);
+    expect(await snapshotNames()).toEqual([]);
+  });
+
+  it('kill -9 with the snapshot made: doctor removes that snapshot and no other; the next run is exact', async () => {
+    for (const [key, size] of SIZES) emptyDisk(flat(key), size);
+    writeDisk(flat(2001), ['write -P 0x61 3M 1M'], 'raw');
+    const plan = writePlan();
+    const { VimClient } = await import('../../src/vmware/vim-client.js');
+    const { createSnapshot, removeSnapshot } = await import('../../src/vmware/snapshots.js');
+    const { findVm } = await import('../../src/vmware/vm-inventory.js');
+    const client = VimClient.open(vcsim.endpoint, { sha256, trustLine: () => '' });
+    await client.login(USER, PASSWORD);
+    try {
+      const vm = await findVm(client, vcsim.vmPath);
+      // Someone else's snapshot, there before and after: never ours to remove.
+      const theirs = await createSnapshot(client, vm.ref, 'nightly-by-someone-else', false);
+
+      const killed = await sendenseRun([plan, '--db', ws.db], { ...ENV, SENDENSE_TEST_KILL_AT: 'vmware-snapshot-made' });
+      expect(killed.exitCode).not.toBe(0);
+      const names = await snapshotNames();
+      expect(names).toContain('nightly-by-someone-else');
+      expect(names.filter((name) => name.startsWith('sendense-'))).toHaveLength(1);
+
+      const doctor = await sendenseRun(['doctor', '--db', ws.db], ENV);
+      expect(doctor.exitCode, doctor.stdout + doctor.stderr).toBe(0);
+      expect(doctor.stdout).toMatch(/VMware snapshot sendense-\S+ of VM vm-\d+ at 127\.0\.0\.1:\d+ .*remove it/);
+      expect(await snapshotNames()).toEqual(['nightly-by-someone-else']);
+      await removeSnapshot(client, theirs);
+      vcsim.repairDescriptors();
+    } finally {
+      await client.logout();
+    }
+    const next = await sendenseRun([plan, '--db', ws.db], ENV);
+    expect(next.exitCode, next.stdout + next.stderr).toBe(0);
+    await expectExact('after-kill', 'full');
+    expect(await snapshotNames()).toEqual([]);
+  });
+});

@@ -31,6 +31,9 @@ type disk struct {
 	FileName string `json:"fileName"`
 	Flat     string `json:"flat"`
 	Capacity int64  `json:"capacity"`
+	// The descriptor file and its text (the test writes it back if vcsim deletes it).
+	Descriptor     string `json:"descriptor"`
+	DescriptorText string `json:"descriptorText"`
 }
 
 type made struct {
@@ -158,9 +161,11 @@ func run(certFile, keyFile, name, disks string, cbt bool, user *url.Userinfo) er
 	}
 	vm := object.NewVirtualMachine(client.Client, info.Result.(types.ManagedObjectReference))
 	// A flat disk as VMware lays it out: a descriptor naming its one extent, the data file beside it.
-	for _, d := range out {
+	for i := range out {
+		d := &out[i]
 		descriptor := strings.TrimSuffix(d.Flat, "-flat.vmdk") + ".vmdk"
 		text := fmt.Sprintf("# Disk DescriptorFile\nversion=1\nCID=fffffffe\nparentCID=ffffffff\ncreateType=\"vmfs\"\n\n# Extent description\nRW %d VMFS \"%s\"\n\n# The Disk Data Base\nddb.adapterType = \"lsilogic\"\nddb.thinProvisioned = \"1\"\n", d.Capacity/512, path.Base(d.Flat))
+		d.Descriptor, d.DescriptorText = descriptor, text
 		if err := os.WriteFile(descriptor, []byte(text), 0o644); err != nil {
 			return err
 		}
