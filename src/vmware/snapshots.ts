@@ -1,4 +1,4 @@
-// The snapshot a backup reads at (docs/vmware.md#the-snapshot): made with a name that says whose it
+// The snapshot a backup reads at (docs/vmware.md#what-a-run-does): made with a name that says whose it
 // is, removed by its moref; doctor finds a dead run's by that name on that VM and no other.
 
 import { SendenseError } from '../errors.js';

@@ -1,5 +1,5 @@
 // The VM as vSphere describes it: found by inventory path or moref, with its datacenter (for the
-// datastore's file access), its CBT state and its disks (docs/vmware.md#what-is-read).
+// datastore's file access), its CBT state and its disks (docs/vmware.md#what-is-read-exactly-and-what-is-refused).
 
 import type { Element } from '@xmldom/xmldom';
 import { SendenseError } from '../errors.js';
