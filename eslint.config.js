@@ -11,8 +11,8 @@ const RUNNER_IMPORTS = [
     message: 'runners import nothing from src/engine or src/hub: they run on nodes (scripts/bundle-runner.js)',
   },
   {
-    regex: '(^|/)src/(?!(wire|nbd|qemu|rate|engine|hub)/|errors\\.js$|repository/range-digest\\.js$)',
-    message: 'runners run on nodes (scripts/bundle-runner.js): from src/ only wire, nbd, qemu, rate, errors.js and repository/range-digest.js',
+    regex: '(^|/)src/(?!(wire|nbd|qemu|rate|engine|hub)/|errors\\.js$|repository/range-digest\\.js$|vmware/(pinned-agent|read-list)\\.js$)',
+    message: 'runners run on nodes (scripts/bundle-runner.js): from src/ only wire, nbd, qemu, rate, errors.js, repository/range-digest.js and vmware/{pinned-agent,read-list}.js',
   },
   { regex: '^(better-sqlite3|pg|kysely|ssh2|listr2|nodemailer|croner|ajv|@aws-sdk/.*)$', message: 'runners run on nodes with only Node.js: no hub package' },
 ];

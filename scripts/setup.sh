@@ -123,6 +123,10 @@ command -v tmux >/dev/null 2>&1 || need+=(tmux)
 # font so text has its real width (no-install-recommends leaves fonts-liberation out).
 [ -x /usr/bin/chromium ] || need+=(chromium)
 dpkg -s fonts-dejavu-core >/dev/null 2>&1 || need+=(fonts-dejavu-core)
+# The VMware tests build govmomi's vSphere simulator (vcsim) from Debian's source with Debian's Go,
+# offline, once into ~/.cache/sendense-run (test/support/vcsim.ts): VMware itself is simulated there.
+command -v go >/dev/null 2>&1 || need+=(golang-go)
+[ -d /usr/share/gocode/src/github.com/vmware/govmomi ] || need+=(golang-github-vmware-govmomi-dev)
 # scripts/build-deb.sh and its test: dpkg-shlibdeps for the addons' libraries, lintian to check it.
 command -v dpkg-shlibdeps >/dev/null 2>&1 || need+=(dpkg-dev)
 command -v lintian >/dev/null 2>&1 || need+=(lintian)

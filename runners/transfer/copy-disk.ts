@@ -13,7 +13,8 @@ import type { TransferOutput } from './transfer-output.js';
 import type { Digester } from './digest-thread.js';
 import { RangeDigests } from './range-digests.js';
 import { unseenZeroes } from './unseen-zeroes.js';
-import { countWork, isMarked, planWork } from './work-plan.js';
+import { countWork, isMarked, planWork, type WorkItem } from './work-plan.js';
+import { VsphereSource } from './vsphere-source.js';
 
 /**
  * One disk to copy; zeroHoles: full mode writes the source's holes as zeroes too (the target holds
@@ -49,7 +50,7 @@ export interface CopyContext {
 
 export async function copyDisk(job: DiskJob, tuning: CopyTuning, { dir, output, signal, digester, bucket }: CopyContext): Promise<DiskOutcome> {
   const cleanup = new UndoStack();
-  const opened: NbdConnection[] = [];
+  const opened: { destroy(error?: Error): void }[] = [];
   // Ends this disk's waits for the rate when it stops or fails (a slow rate must not hold them).
   const halt = new AbortController();
   const onAbort = (): void => {
@@ -63,7 +64,7 @@ export async function copyDisk(job: DiskJob, tuning: CopyTuning, { dir, output, 
     // Both sides at once: each start is mostly waiting (qemu-img info, qemu-nbd, handshakes).
     // Settled both before going on, so nothing opened late escapes the cleanup.
     const [sourceSide, targetSide] = await Promise.allSettled([
-      openEndpoint(job.source, { ...context, role: 'source', bitmap: job.bitmap }),
+      job.source.kind === 'vsphere' ? openVsphere(job.source.listFile, job.key, tuning.connections, cleanup) : openEndpoint(job.source, { ...context, role: 'source', bitmap: job.bitmap }),
       openEndpoint(job.target, { ...context, role: 'target', bitmap: job.bitmap }),
     ]);
     for (const side of [sourceSide, targetSide]) if (side.status === 'fulfilled') opened.push(...side.value);
@@ -73,6 +74,7 @@ export async function copyDisk(job: DiskJob, tuning: CopyTuning, { dir, output, 
     const sources = sourceSide.value;
     const targets = targetSide.value;
     const control = sources[0]!;
+    const areas = control instanceof VsphereSource ? control : undefined;
     if (targets[0]!.size < control.size) {
       throw new SendenseError(`target ${targets[0]!.where} holds ${targets[0]!.size} bytes, less than the source's ${control.size}`, { disk: job.key });
     }
@@ -81,12 +83,14 @@ export async function copyDisk(job: DiskJob, tuning: CopyTuning, { dir, output, 
     const copySize = job.align === undefined ? largest : largest - (largest % job.align);
     if (copySize === 0) throw new SendenseError(`requests of at most ${largest} bytes cannot carry whole blocks of ${job.align} bytes (--align)`, { disk: job.key });
     // Shrunk and grown back since the parent: every block is copied, holes as zeroes.
-    const wholeDisk = job.bitmap === undefined ? undefined : await whyWholeDisk(job, job.bitmap, control, targets[0]!);
+    const wholeDisk = job.bitmap === undefined || areas !== undefined ? undefined : await whyWholeDisk(job, job.bitmap, control as NbdConnection, targets[0]!);
     const bitmap = wholeDisk === undefined ? job.bitmap : undefined;
     const zeroHoles = wholeDisk !== undefined || job.zeroHoles;
-    const bytesToDo = await countWork(control, bitmap, zeroHoles, job.align);
+    // A vsphere: source's work is the areas vSphere named (runners/README.md), not block status.
+    const bytesToDo = areas !== undefined ? await areas.bytesToDo(job.align) : await countWork(control as NbdConnection, bitmap, zeroHoles, job.align);
     output.start(job.key, control.size, bytesToDo, wholeDisk);
-    const items = planWork(control, { bitmap, zeroHoles, copySize, zeroSize: tuning.zeroSize, align: job.align });
+    const items: AsyncIterator<WorkItem> =
+      areas !== undefined ? areas.work(copySize, tuning.zeroSize, job.align) : planWork(control as NbdConnection, { bitmap, zeroHoles, copySize, zeroSize: tuning.zeroSize, align: job.align });
     const zeroes = Buffer.alloc(copySize);
     const totals = { bytesDone: 0, bytesWritten: 0, bytesZeroed: 0 };
     const digests = tuning.digests ? new RangeDigests(digester, (data, zero) => output.digests(job.key, data, zero)) : undefined;
@@ -165,6 +169,13 @@ export async function copyDisk(job: DiskJob, tuning: CopyTuning, { dir, output, 
     const failures = (await cleanup.unwind()).filter((outcome) => outcome.error !== undefined);
     for (const failed of failures) output.debug({ disk: job.key, message: `cleanup failed: ${failed.what}: ${failed.error?.message}` });
   }
+}
+
+// A vsphere: source: one reader whose requests share its kept-alive connections.
+async function openVsphere(listFile: string, disk: number, connections: number, cleanup: UndoStack): Promise<VsphereSource[]> {
+  const source = await VsphereSource.open(listFile, disk, connections);
+  cleanup.push({ what: `HTTPS connections to ${source.where}`, when: 'always', step: 'transfer', run: () => source.close() });
+  return [source];
 }
 
 function stopped(disk: number, signal: AbortSignal): SendenseError {

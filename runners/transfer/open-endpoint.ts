@@ -30,7 +30,7 @@ const EXTRA_HANDSHAKE_TIMEOUT_MS = 2000;
 const QEMU_NBD_READY_TIMEOUT_MS = 15_000;
 const QEMU_NBD_STOP_GRACE_MS = 3000;
 
-export async function openEndpoint(endpoint: TransferSource | TransferTarget, context: EndpointContext): Promise<NbdConnection[]> {
+export async function openEndpoint(endpoint: Exclude<TransferSource, { kind: 'vsphere' }> | TransferTarget, context: EndpointContext): Promise<NbdConnection[]> {
   // An incremental's target too: its backing chain is the parent point, whose data a shrink can leave stale (unseen-zeroes.ts).
   const metaContexts =
     context.role === 'source' ? [BASE_ALLOCATION, ...(context.bitmap === undefined ? [] : [DIRTY_BITMAP_PREFIX + context.bitmap])] : context.bitmap === undefined ? [] : [BASE_ALLOCATION];

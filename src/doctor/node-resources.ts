@@ -23,12 +23,13 @@ import { COPY_MERGE_RESOURCE, finishCopyMerge, type CopyMergeFacts } from '../co
 import { copyPlace } from '../copy/copy-place.js';
 import type { CopyTarget } from '../copy/copy-target.js';
 import { copyTargetOfFacts } from '../copy/targets/index.js';
+import { removeLeftoverSnapshot, VMWARE_SNAPSHOT_RESOURCE, type SnapshotRecordFacts } from '../vmware/leftover-snapshot.js';
 
 // The order they are given back in: nothing frozen a moment longer, the job before its files.
 // A dead sync's point is finished before checkpoints are judged: one written whole becomes the
 // replica's newest point, and the checkpoint it recorded is then the one the next sync starts from.
 // A copy's merge is finished before its partial files go: finishing puts files in place itself.
-const ORDER = ['guest-freeze', 'backup-job', REPLICA_POINT_RESOURCE, 'checkpoint', 'scratch-dir', TEST_DOMAIN_RESOURCE, COPY_MERGE_RESOURCE, COPY_PARTIAL_RESOURCE];
+const ORDER = ['guest-freeze', VMWARE_SNAPSHOT_RESOURCE, 'backup-job', REPLICA_POINT_RESOURCE, 'checkpoint', 'scratch-dir', TEST_DOMAIN_RESOURCE, COPY_MERGE_RESOURCE, COPY_PARTIAL_RESOURCE];
 
 export const nodeResourcesSweeper: Sweeper = {
   name: 'node resources',
@@ -116,6 +117,12 @@ async function giveBack(doctor: DoctorContext, host: NodeHost, resource: NodeRes
     case COPY_PARTIAL_RESOURCE:
     case COPY_MERGE_RESOURCE:
       return giveBackOnCopy(doctor, (await copyTargetOfFacts(resource.facts).reopen(host)).target, resource);
+    case VMWARE_SNAPSHOT_RESOURCE:
+      // Only the snapshots of that VM with the run's own name: never anyone else's (docs/vmware.md#after-a-crash).
+      return doctor.act(what, 'remove it', async () => {
+        await removeLeftoverSnapshot(resource.facts as unknown as SnapshotRecordFacts, resource.name);
+        await forget();
+      });
     case TEST_DOMAIN_RESOURCE:
       return doctor.act(what, 'destroy it and remove its overlays', async () => {
         await endTestDomain((argv, options) => host.exec(argv, options), resource.facts as unknown as TestDomainFacts);
@@ -177,6 +184,7 @@ function describe(resource: NodeResource): string {
     [REPLICA_POINT_RESOURCE]: `unfinished replica sync of plan ${String(resource.facts.plan ?? '')}`,
     [COPY_MERGE_RESOURCE]: `merge on a copy of VM ${String(resource.facts.vm ?? '')} (${resource.name}, plan ${String(resource.facts.plan ?? '')})`,
     [COPY_PARTIAL_RESOURCE]: `${copyTargetOfFacts(resource.facts).leftBehind.what} ${resource.name} of a copy (plan ${String(resource.facts.plan ?? '')})`,
+    [VMWARE_SNAPSHOT_RESOURCE]: `VMware snapshot ${resource.name} of VM ${String(resource.facts.vm ?? '')} at ${String(resource.facts.endpoint ?? '')}`,
     [TEST_DOMAIN_RESOURCE]: `failover test domain ${resource.name} (overlays ${((resource.facts.overlays as string[] | undefined) ?? []).join(', ')})`,
   };
   return `${what[resource.kind] ?? `${resource.kind} ${resource.name}`}${where} (run ${resource.runId})`;

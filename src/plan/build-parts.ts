@@ -9,7 +9,7 @@ import type { RepositoryConfig } from '../repository/repository-settings.js';
 import { parseMemory } from '../format/byte-size.js';
 import { parseRate } from '../rate/rate-text.js';
 import { buildNotify, type RawNotify } from '../notify/notify-settings.js';
-import type { Hook, Hooks, LibvirtSource, NodeSpec, PlanBase, RecoverDefinition, Source } from './types.js';
+import type { Hook, Hooks, LibvirtSource, NodeSpec, PlanBase, RecoverDefinition, Source, VmwareSource } from './types.js';
 import { hideFromChildren } from '../process/child-env.js';
 
 export const DEFAULT_PORTS = '10100-10200';
@@ -26,7 +26,8 @@ interface RawHook {
   on?: 'hub' | 'node';
 }
 export type RawNode = { host: string; port?: number; user: string; identityFile?: string; knownHosts?: string };
-export type RawSource = Source & { clientPath?: string; passwordFile?: string };
+type Defaulted = 'client' | 'quiesce' | 'cbt' | 'clientPath';
+export type RawSource = Exclude<Source, VmwareSource> | (Omit<VmwareSource, Defaulted> & Partial<Pick<VmwareSource, Defaulted>>);
 export type RawRepository = { path: string; encryption?: { keyFile?: string; keyEnv?: string }; compression?: 'zstd' | 'none' };
 
 export interface RawDefinition {
@@ -118,6 +119,11 @@ export function buildSource(source: RawSource, vmName: string): Source {
   if (source.type !== 'vmware') return source;
   return {
     ...source,
+    client: source.client ?? 'sendense-run',
+    quiesce: source.quiesce ?? false,
+    cbt: source.cbt ?? 'require',
+    // Stored as Node prints a fingerprint (docs/vmware.md#the-certificate).
+    ...(source.certificateSha256 === undefined ? {} : { certificateSha256: source.certificateSha256.toUpperCase() }),
     passwordFile: source.passwordFile === undefined ? undefined : expandHome(source.passwordFile),
     clientPath: source.clientPath ?? DEFAULT_CLIENT_PATH,
   };

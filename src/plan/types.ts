@@ -39,14 +39,22 @@ export interface NbdSource {
 
 export interface VmwareSource {
   readonly type: 'vmware';
+  /** Who reads the VM: sendense-run's own vSphere client (docs/vmware.md), or sendense-backup-client on the node. */
+  readonly client: 'sendense-run' | 'sendense-backup-client';
   readonly endpoint: string;
   readonly username: string;
   /** Name of the environment variable (on the hub) holding the password. */
   readonly passwordEnv?: string;
   /** Path of a file (on the hub) holding the password. */
   readonly passwordFile?: string;
-  /** Inventory path of the VM, e.g. /DC/vm/pgtest1. */
+  /** Inventory path of the VM, e.g. /DC/vm/pgtest1 (or its moref, vm-42, with client sendense-run). */
   readonly path: string;
+  /** SHA-256 fingerprint of the server's certificate, "AB:CD:…" (client sendense-run); absent: none trusted yet. */
+  readonly certificateSha256?: string;
+  /** Quiesce the guest for the snapshot (VMware Tools). */
+  readonly quiesce: boolean;
+  /** A VM with CBT off: refused (require) or CBT turned on (enable). */
+  readonly cbt: 'require' | 'enable';
   readonly disks: readonly VmwareDisk[];
   /** Path of sendense-backup-client on the node. */
   readonly clientPath: string;

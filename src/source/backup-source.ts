@@ -121,8 +121,8 @@ export interface BackupSource {
    * whose guest bytes lie in it as they are (the qemu source). Absent: never.
    */
   copiesFile?(disk: SourceDiskJob): boolean;
-  /** What the transfer's results tell about each disk (VMware: its change id and size); nothing for our node transfer. */
-  adoptResults(results: readonly TransferDiskResult[], keys: readonly DiskKey[], full: boolean): TransferAdoption[];
+  /** What the transfer's results (or, for `runId`, the snapshot) tell about each disk (VMware: its change id and size); nothing for other sources. */
+  adoptResults(results: readonly TransferDiskResult[], keys: readonly DiskKey[], full: boolean, runId?: string): TransferAdoption[];
 }
 
 /** What a source learns from the transfer's results (VMware: each disk's change id and size). */

@@ -7,10 +7,17 @@ import { SendenseError } from '../errors.js';
 
 /** The source of one disk as the node transfer will read it. */
 export type DiskSource =
-  | { readonly type: 'qemu'; readonly path: string; readonly format: 'qcow2' | 'raw' }
-  | { readonly type: 'nbd'; readonly url: string; readonly bitmap?: string }
-  | { readonly type: 'vmware' }
-  | LibvirtDiskSource;
+  { readonly type: 'qemu'; readonly path: string; readonly format: 'qcow2' | 'raw' } | { readonly type: 'nbd'; readonly url: string; readonly bitmap?: string } | VmwareDiskSource | LibvirtDiskSource;
+
+/** A VMware disk: what vSphere said of it (sendense-run's own reader); nothing for the old client. */
+export interface VmwareDiskSource {
+  readonly type: 'vmware';
+  /** "[datastore] dir/name.vmdk" */
+  readonly fileName?: string;
+  /** The disk's change id now, and whether CBT is on. */
+  readonly changeId?: string;
+  readonly cbt?: boolean;
+}
 
 /** A disk of a libvirt domain: read from the backup job's export (running) or from its image (shut off). */
 export interface LibvirtDiskSource {

@@ -7,7 +7,8 @@
 // marker-temp-written: a backup's first use of a repository, the marker's temp file written, not linked;
 // copy-half-sent, copy-file-placed: a copy with half a file sent, with a file in place but not its manifest;
 // copy-part-uploaded: an s3 copy with one part of a multipart upload in the store;
-// bitmap-marking: a qemu source's new bitmap being marked, its scratch directory on the node made);
+// bitmap-marking: a qemu source's new bitmap being marked, its scratch directory on the node made;
+// vmware-snapshot-made: a vmware source's snapshot made, nothing read yet);
 // SENDENSE_TEST_NO_THAW_WATCHDOG=1 leaves out the node's thaw watchdog, so a test can see doctor
 // thaw a guest by itself. Unset in production.
 
@@ -26,7 +27,8 @@ export type SourceCrashPoint =
   | 'copy-half-sent'
   | 'copy-file-placed'
   | 'copy-part-uploaded'
-  | 'bitmap-marking';
+  | 'bitmap-marking'
+  | 'vmware-snapshot-made';
 
 export function sourceCrashPoint(point: SourceCrashPoint): void {
   if (process.env.SENDENSE_TEST_KILL_AT === point) process.kill(process.pid, 'SIGKILL');

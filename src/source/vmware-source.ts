@@ -1,14 +1,20 @@
-// A vmware source: sendense-backup-client on the node reads the VM (VMware CBT) and reports each
-// disk's change id and size; the hub only knows the disk keys before the transfer.
+// A vmware source: read by sendense-run itself (vmware-reader-source.ts, docs/vmware.md), or with
+// client: sendense-backup-client by that program on the node (VMware CBT), which reports each
+// disk's change id and size; the hub then only knows the disk keys before the transfer.
 
 import { SendenseError } from '../errors.js';
 import type { VmwareSource } from '../plan/types.js';
 import { nbdTargetsString } from '../wire/index.js';
 import type { BackupSource } from './backup-source.js';
 import type { SourceDiskFacts } from './source-disk.js';
+import { vmwareReaderSource } from './vmware-reader-source.js';
 import { PROVISIONAL_FORMAT_OPTIONS, PROVISIONAL_VIRTUAL_SIZE, vmwareClientCommand, vmwareClientEnv, vmwarePassword } from './vmware-client.js';
 
 export function vmwareSource(source: VmwareSource): BackupSource {
+  return source.client === 'sendense-backup-client' ? backupClientSource(source) : vmwareReaderSource(source);
+}
+
+function backupClientSource(source: VmwareSource): BackupSource {
   const disks = (): SourceDiskFacts[] => source.disks.map((disk) => ({ key: disk.key, source: { type: 'vmware' }, virtualSize: PROVISIONAL_VIRTUAL_SIZE }));
   return {
     // A missing password stops the run before anything is taken.

@@ -11,8 +11,12 @@ import type { DiskKey } from '../plan/types.js';
 import { describeRate, UNLIMITED, type Bandwidth, type RateNow } from '../rate/bandwidth.js';
 import { ARGS_ON_STDIN, argsOnStdinLine, formatControlLine, parseTransferLine, transferArgv, type DataRange, type TransferRequest, type ZeroRange } from '../wire/index.js';
 
-/** How the transfer is invoked: this project's node transfer with its request, or another program with its own argv (the VMware client). */
-export type TransferProgram = { readonly request: TransferRequest } | { readonly command: readonly string[]; readonly env?: Readonly<Record<string, string>> };
+/**
+ * How the transfer is invoked: this project's node transfer with its request (and secrets for its
+ * environment: a vSphere session cookie), or another program with its own argv (the VMware client).
+ */
+export type TransferProgram =
+  { readonly request: TransferRequest; readonly env?: Readonly<Record<string, string>> } | { readonly command: readonly string[]; readonly env?: Readonly<Record<string, string>> };
 
 export interface TransferDiskResult {
   readonly disk: DiskKey;
@@ -97,8 +101,9 @@ export async function runTransfer(options: RunTransferOptions): Promise<Transfer
     reporter.emit({ type: 'warning', step, message: `the VMware client (sendense-backup-client) takes no rate: this transfer is not limited (the run's rate: ${bandwidth.describe()})` });
   }
   const rates = 'request' in options.program && bandwidth.limited ? new RateFollower(bandwidth) : undefined;
-  const program = rates && 'request' in options.program ? { request: rates.request(options.program.request) } : options.program;
-  const waiting = 'request' in program ? options.early?.take() : undefined;
+  const program = rates && 'request' in options.program ? { ...options.program, request: rates.request(options.program.request) } : options.program;
+  // A transfer started ahead has its environment already: one that needs secrets in it starts now.
+  const waiting = 'request' in program && program.env === undefined ? options.early?.take() : undefined;
   let child: NodeProcess;
   if (waiting && 'request' in program) {
     child = waiting;
@@ -107,7 +112,7 @@ export async function runTransfer(options: RunTransferOptions): Promise<Transfer
     const argv = 'request' in program ? [...(await node.transferCommand()), ...transferArgv(program.request)] : program.command;
     // A cancel while the command was prepared (an install over SSH) fires no 'abort' listener later.
     signal.throwIfAborted();
-    child = node.spawn(argv, { env: 'env' in program ? program.env : undefined });
+    child = node.spawn(argv, { env: program.env });
   }
   rates?.follow(child, (message) => reporter.emit({ type: 'warning', step, message }));
   const done = new Map<DiskKey, TransferDiskResult>();
@@ -295,7 +300,7 @@ export async function transferForRun<D extends TransferredDisk>(
       results.push(
         ...(await runTransfer({
           node: run.node,
-          program: tuning === undefined || !('request' in program) ? program : { request: { ...program.request, ...tuningFor(tuning, turn.length) } },
+          program: tuning === undefined || !('request' in program) ? program : { ...program, request: { ...program.request, ...tuningFor(tuning, turn.length) } },
           reporter: run.reporter,
           signal: run.signal,
           timeout,

@@ -9,6 +9,7 @@ export {
   parseTransferArgv,
   parseTransferTarget,
   transferArgv,
+  VSPHERE_COOKIE_ENV,
   type TransferDisk,
   type TransferImageFormat,
   type TransferRequest,

@@ -8,8 +8,15 @@ import { parseNbdUrl } from '../nbd/nbd-url.js';
 
 export type TransferImageFormat = 'qcow2' | 'raw';
 
-/** Where a disk is read from: an image the transfer serves itself (qemu-nbd -r), or an NBD export. */
-export type TransferSource = { readonly kind: 'qemu'; readonly path: string; readonly format?: TransferImageFormat } | { readonly kind: 'nbd'; readonly url: string };
+/**
+ * Where a disk is read from: an image the transfer serves itself (qemu-nbd -r), an NBD export, or a
+ * vSphere datastore file read over HTTPS by the read list in `listFile` (runners/README.md, "vsphere: sources").
+ */
+export type TransferSource =
+  { readonly kind: 'qemu'; readonly path: string; readonly format?: TransferImageFormat } | { readonly kind: 'nbd'; readonly url: string } | { readonly kind: 'vsphere'; readonly listFile: string };
+
+/** The environment variable a vsphere: source's session cookie comes in (never on a command line). */
+export const VSPHERE_COOKIE_ENV = 'SENDENSE_VSPHERE_COOKIE';
 
 /** Where a disk is written: an NBD export, or an existing image the transfer serves itself (writable). */
 export type TransferTarget = { readonly kind: 'nbd'; readonly url: string } | { readonly kind: 'file'; readonly path: string; readonly format: TransferImageFormat };
@@ -69,7 +76,7 @@ export function transferArgv(request: TransferRequest): string[] {
   if (request.jobId !== undefined) argv.push('--job-id', request.jobId);
   argv.push('--nbd-targets', nbdTargetsString(request.disks.map((disk) => ({ key: disk.key, url: targetText(disk.target) }))));
   for (const { key, source, bitmap, bitmapMark } of request.disks) {
-    argv.push('--source', `${key}=${source.kind === 'qemu' ? `qemu:${source.path}` : source.url}`);
+    argv.push('--source', `${key}=${sourceText(source)}`);
     if (source.kind === 'qemu' && source.format !== undefined) argv.push('--format', `${key}=${source.format}`);
     if (bitmap !== undefined) argv.push('--bitmap', `${key}=${bitmap}`);
     if (bitmapMark !== undefined) argv.push('--bitmap-mark', `${key}=${bitmapMark}`);
@@ -181,6 +188,11 @@ export function parseTransferTarget(text: string): TransferTarget {
   return Object.freeze({ kind: 'nbd', url: text });
 }
 
+function sourceText(source: TransferSource): string {
+  if (source.kind === 'qemu') return `qemu:${source.path}`;
+  return source.kind === 'vsphere' ? `vsphere:${source.listFile}` : source.url;
+}
+
 function targetText(target: TransferTarget): string {
   return target.kind === 'file' ? `file:${target.format}:${target.path}` : target.url;
 }
@@ -226,6 +238,11 @@ function parseSource(key: number, text: string, format: TransferImageFormat | un
     return Object.freeze(format === undefined ? { kind: 'qemu', path } : { kind: 'qemu', path, format });
   }
   if (format !== undefined) throw usageError(`--format ${key}=${format}: only qemu: sources take a format`);
+  if (text.startsWith('vsphere:')) {
+    const listFile = text.slice('vsphere:'.length);
+    if (!listFile.startsWith('/')) throw usageError(`--source ${key}=${text}: the read list's path must be absolute`);
+    return Object.freeze({ kind: 'vsphere', listFile });
+  }
   checkNbdUrl(`--source ${key}`, text);
   return Object.freeze({ kind: 'nbd', url: text });
 }

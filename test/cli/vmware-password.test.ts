@@ -27,7 +27,16 @@ describe('VMware password file', () => {
         name: 'vmw-password',
         vm: {
           name: 'vmw',
-          source: { type: 'vmware', endpoint: 'vcenter.example.test', username: 'backup@vsphere.local', passwordFile, path: ws.dir, clientPath: FAKE_CLIENT, disks: [{ key: 2000 }] },
+          source: {
+            type: 'vmware',
+            client: 'sendense-backup-client',
+            endpoint: 'vcenter.example.test',
+            username: 'backup@vsphere.local',
+            passwordFile,
+            path: ws.dir,
+            clientPath: FAKE_CLIENT,
+            disks: [{ key: 2000 }],
+          },
         },
         repository: { path: path.join(ws.dir, 'repository') },
         nbd: { ports: `${first}-${last}` },

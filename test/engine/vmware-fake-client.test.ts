@@ -28,6 +28,7 @@ function writeVmwarePlan(rate?: string): string {
       name: 'vmw',
       source: {
         type: 'vmware',
+        client: 'sendense-backup-client',
         endpoint: 'vcenter.example.test',
         username: 'backup@vsphere.local',
         passwordEnv: 'TEST_VCENTER_PASSWORD',

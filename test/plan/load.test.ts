@@ -89,6 +89,7 @@ vm:
     username: u
     passwordFile: ~/vc.pass
     path: /DC/vm/vm1
+    client: sendense-backup-client
     disks: [{ key: 2000 }]
 node: { host: h, user: u }
 repository: { path: /r }

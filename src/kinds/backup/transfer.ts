@@ -31,7 +31,7 @@ export const transfer: Step<SourceRun> = {
       intoFiles(forTargets(source.transferProgram(disks, incremental, new Map(disks.map((disk) => [disk.key, servedUrl(disk, run.node)])), run.runId), compressing), disks),
     ).finally(() => behind.stop());
     const keys = state.disks.map((disk) => disk.key);
-    for (const adopted of source.adoptResults(results, keys, state.type === 'full')) {
+    for (const adopted of source.adoptResults(results, keys, state.type === 'full', run.runId)) {
       const disk = state.disks.find((d) => d.key === adopted.key)!;
       if (adopted.changeId !== undefined) disk.changeId = adopted.changeId;
       if (adopted.shrinkTo === undefined) continue;
@@ -72,7 +72,7 @@ const BACKUP_CLUSTER_BYTES = 64 * 1024;
 // its disks are never compressed (create-qcow2).
 function forTargets(program: TransferProgram, compressing: boolean): TransferProgram {
   if (!compressing || !('request' in program)) return program;
-  return { request: { ...program.request, align: BACKUP_CLUSTER_BYTES } };
+  return { ...program, request: { ...program.request, align: BACKUP_CLUSTER_BYTES } };
 }
 
 // A disk the node transfer writes on this host goes straight into its new file (create-qcow2,
@@ -82,6 +82,7 @@ function intoFiles(program: TransferProgram, disks: readonly BackupDiskJob[]): T
   const files = new Map(disks.filter((disk) => disk.copiedHere === true).map((disk) => [disk.key, disk.file]));
   const request = program.request;
   return {
+    ...program,
     request: {
       ...request,
       disks: request.disks.map((disk) => {

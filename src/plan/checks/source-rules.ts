@@ -14,5 +14,13 @@ export function checkSourceRules({ data, issues }: CheckContext): void {
     // A literal password was already reported: that is the one mistake to fix.
     const literal = Object.keys(source).some((key) => SECRET_KEY.test(key));
     if (!hasEnv && !hasFile && !literal) issues.error(['vm', 'source'], 'vm.source: missing passwordEnv (name of an environment variable holding the password) or passwordFile', 'key');
+    // A plan written for the old client keeps it only by saying so (docs/vmware.md#the-old-client).
+    if (source.clientPath !== undefined && source.client !== 'sendense-backup-client') {
+      issues.error(
+        ['vm', 'source', 'clientPath'],
+        'vm.source.clientPath is for the old client: add client: sendense-backup-client to keep using it, or remove clientPath to let sendense-run read the VM',
+        'key',
+      );
+    }
   }
 }

@@ -1,0 +1,222 @@
+// VMware's changed block tracking, FAKED for the tests: a TLS proxy in front of vcsim (which has no
+// QueryChangedDiskAreas in any version). It passes every call through, except that it:
+// - keeps a copy of each disk's flat file the first time it sees a snapshot's configuration (the
+//   disk as it was at that snapshot: the tests change the files only between runs), and gives the
+//   disks of snapshots and VMs a change id "<epoch>/<sequence>" (vcsim gives none);
+// - answers QueryChangedDiskAreas itself: "*" = the 64 KiB blocks of the snapshot's copy that hold
+//   data, "<epoch>/<n>" = the blocks where the copy of snapshot n and this one differ, one page of
+//   at most `pageBytes` of the disk per answer; a change id of another epoch (resetCbt) or one it
+//   never gave is refused as vSphere does (InvalidArgument changeId).
+// It serves with the simulator's own certificate and key, so the client pins one fingerprint.
+
+import { execFileSync } from 'node:child_process';
+import { closeSync, mkdtempSync, openSync, readSync, rmSync, statSync } from 'node:fs';
+import https from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { DOMParser, XMLSerializer, type Element } from '@xmldom/xmldom';
+import type { VcsimDisk } from './vcsim.js';
+
+const BLOCK = 64 * 1024;
+const XSI = 'http://www.w3.org/2001/XMLSchema-instance';
+
+export interface CbtProxy {
+  readonly endpoint: string;
+  /** Bytes of the disk one QueryChangedDiskAreas answer covers at most (default: the whole disk). */
+  pageBytes: number | undefined;
+  /** QueryChangedDiskAreas calls answered, and every method seen. */
+  readonly calls: Map<string, number>;
+  /** A new CBT epoch for the disk: every change id given before is refused from now on. */
+  resetCbt(key: number): void;
+  close(): Promise<void>;
+}
+
+export async function startCbtProxy(upstream: string, cert: string, key: string, disks: readonly VcsimDisk[]): Promise<CbtProxy> {
+  const { readFileSync } = await import('node:fs');
+  const work = mkdtempSync(path.join(tmpdir(), 'cbt-proxy-'));
+  const agent = new https.Agent({ keepAlive: true, rejectUnauthorized: false });
+  const epochs = new Map(disks.map((disk) => [disk.key, newEpoch()]));
+  const snapshots = new Map<string, number>();
+  let sequence = 0;
+  const calls = new Map<string, number>();
+  const state = { pageBytes: undefined as number | undefined };
+
+  const copyOf = (diskKey: number, seq: number) => path.join(work, `${diskKey}-${seq}`);
+  const seqOf = (snapshot: string): number => {
+    let seq = snapshots.get(snapshot);
+    if (seq === undefined) {
+      seq = ++sequence;
+      snapshots.set(snapshot, seq);
+      for (const disk of disks) execFileSync('cp', ['--sparse=always', disk.flat, copyOf(disk.key, seq)]);
+    }
+    return seq;
+  };
+
+  const answerQuery = (body: string): { status: number; xml: string } => {
+    const doc = new DOMParser().parseFromString(body, 'text/xml');
+    const text = (name: string) => doc.getElementsByTagNameNS('*', name)[0]?.textContent ?? '';
+    const diskKey = Number(text('deviceKey'));
+    const start = Number(text('startOffset'));
+    const changeId = text('changeId');
+    const disk = disks.find((each) => each.key === diskKey);
+    if (disk === undefined) return fault('InvalidArgument', 'deviceKey', 'A specified parameter was not correct: deviceKey');
+    const seq = seqOf(text('snapshot'));
+    let blocks: number[];
+    if (changeId === '*') blocks = dataBlocks(copyOf(diskKey, seq), disk.capacity);
+    else {
+      const [epoch, from] = changeId.split('/');
+      const n = Number(from);
+      if (epoch !== epochs.get(diskKey) || !Number.isInteger(n) || n < 1 || n > seq) return fault('InvalidArgument', 'changeId', 'A specified parameter was not correct: changeId');
+      blocks = differentBlocks(copyOf(diskKey, n), copyOf(diskKey, seq), disk.capacity);
+    }
+    const end = Math.min(disk.capacity, start + (state.pageBytes ?? disk.capacity));
+    const areas: string[] = [];
+    for (const block of blocks) {
+      const from = Math.max(block * BLOCK, start);
+      const to = Math.min((block + 1) * BLOCK, end, disk.capacity);
+      if (to > from) areas.push(`<changedArea><start>${from}</start><length>${to - from}</length></changedArea>`);
+    }
+    return {
+      status: 200,
+      xml: envelope(
+        `<QueryChangedDiskAreasResponse xmlns="urn:vim25"><returnval><startOffset>${start}</startOffset><length>${end - start}</length>${areas.join('')}</returnval></QueryChangedDiskAreasResponse>`,
+      ),
+    };
+  };
+
+  // Change ids into the disks of snapshot and VM configurations (vcsim gives none).
+  const withChangeIds = (xml: string): string => {
+    if (!xml.includes('VirtualDisk')) return xml;
+    const doc = new DOMParser().parseFromString(xml, 'text/xml');
+    let changed = false;
+    for (const objects of Array.from(doc.getElementsByTagNameNS('*', 'objects')) as Element[]) {
+      const obj = Array.from(objects.childNodes).find((node) => (node as Element).localName === 'obj') as Element | undefined;
+      if (obj === undefined) continue;
+      const type = obj.getAttribute('type');
+      if (type !== 'VirtualMachineSnapshot' && type !== 'VirtualMachine') continue;
+      const seq = type === 'VirtualMachineSnapshot' ? seqOf(obj.textContent ?? '') : sequence;
+      for (const device of Array.from(objects.getElementsByTagNameNS('*', '*')) as Element[]) {
+        if ((device.getAttributeNS(XSI, 'type') ?? '').replace(/^.*:/, '') !== 'VirtualDisk') continue;
+        const key = Number(Array.from(device.childNodes).find((node) => (node as Element).localName === 'key')?.textContent);
+        const backing = Array.from(device.childNodes).find((node) => (node as Element).localName === 'backing') as Element | undefined;
+        if (backing === undefined || !epochs.has(key)) continue;
+        const id = doc.createElementNS(backing.namespaceURI, 'changeId');
+        id.appendChild(doc.createTextNode(`${epochs.get(key)}/${seq}`));
+        backing.appendChild(id);
+        changed = true;
+      }
+    }
+    return changed ? new XMLSerializer().serializeToString(doc) : xml;
+  };
+
+  const server = https.createServer({ cert: readFileSync(cert), key: readFileSync(key) }, (request, response) => {
+    const chunks: Buffer[] = [];
+    request.on('data', (chunk: Buffer) => chunks.push(chunk));
+    request.on('end', () => {
+      const body = Buffer.concat(chunks);
+      const method = request.url?.startsWith('/sdk') ? /<soapenv:Body>\s*<(\w+)/.exec(body.toString())?.[1] : undefined;
+      if (method !== undefined) calls.set(method, (calls.get(method) ?? 0) + 1);
+      if (method === 'QueryChangedDiskAreas') {
+        const { status, xml } = answerQuery(body.toString());
+        response.writeHead(status, { 'Content-Type': 'text/xml; charset=utf-8' }).end(xml);
+        return;
+      }
+      const headers = { ...request.headers, host: upstream };
+      const forwarded = https.request({ host: '127.0.0.1', port: Number(upstream.split(':')[1]), path: request.url, method: request.method, headers, agent }, (answer) => {
+        if (method === undefined) {
+          response.writeHead(answer.statusCode ?? 502, answer.headers);
+          answer.pipe(response);
+          return;
+        }
+        const parts: Buffer[] = [];
+        answer.on('data', (chunk: Buffer) => parts.push(chunk));
+        answer.on('end', () => {
+          const xml = withChangeIds(Buffer.concat(parts).toString());
+          const { 'content-length': _length, 'transfer-encoding': _encoding, ...rest } = answer.headers;
+          response.writeHead(answer.statusCode ?? 502, { ...rest, 'content-length': Buffer.byteLength(xml) }).end(xml);
+        });
+      });
+      forwarded.on('error', () => response.destroy());
+      forwarded.end(body);
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const proxy: CbtProxy = {
+    endpoint: `127.0.0.1:${(server.address() as AddressInfo).port}`,
+    get pageBytes() {
+      return state.pageBytes;
+    },
+    set pageBytes(value) {
+      state.pageBytes = value;
+    },
+    calls,
+    resetCbt: (diskKey) => void epochs.set(diskKey, newEpoch()),
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        agent.destroy();
+        server.close(() => {
+          rmSync(work, { recursive: true, force: true });
+          resolve();
+        });
+      }),
+  };
+  return proxy;
+}
+
+function newEpoch(): string {
+  return Array.from({ length: 16 }, () =>
+    Math.floor(Math.random() * 256)
+      .toString(16)
+      .padStart(2, '0'),
+  ).join(' ');
+}
+
+function envelope(body: string): string {
+  return `<?xml version="1.0" encoding="UTF-8"?><soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" xmlns:xsi="${XSI}"><soapenv:Body>${body}</soapenv:Body></soapenv:Envelope>`;
+}
+
+function fault(type: string, property: string, message: string): { status: number; xml: string } {
+  return {
+    status: 500,
+    xml: envelope(
+      `<soapenv:Fault><faultcode>ServerFaultCode</faultcode><faultstring>${message}</faultstring><detail><${type}Fault xmlns="urn:vim25" xsi:type="${type}"><invalidProperty>${property}</invalidProperty></${type}Fault></detail></soapenv:Fault>`,
+    ),
+  };
+}
+
+// Blocks of a file that hold anything but zeroes, within `capacity`.
+function dataBlocks(file: string, capacity: number): number[] {
+  const found: number[] = [];
+  eachBlock([file], capacity, (block, [data]) => {
+    if (data!.some((byte) => byte !== 0)) found.push(block);
+  });
+  return found;
+}
+
+function differentBlocks(before: string, after: string, capacity: number): number[] {
+  const found: number[] = [];
+  eachBlock([before, after], capacity, (block, [a, b]) => {
+    if (!a!.equals(b!)) found.push(block);
+  });
+  return found;
+}
+
+function eachBlock(files: readonly string[], capacity: number, visit: (block: number, data: Buffer[]) => void): void {
+  const fds = files.map((file) => openSync(file, 'r'));
+  try {
+    const sizes = files.map((file) => statSync(file).size);
+    for (let block = 0; block * BLOCK < capacity; block++) {
+      const length = Math.min(BLOCK, capacity - block * BLOCK);
+      const data = fds.map((fd, index) => {
+        const buffer = Buffer.alloc(length);
+        if (block * BLOCK < sizes[index]!) readSync(fd, buffer, 0, length, block * BLOCK);
+        return buffer;
+      });
+      visit(block, data);
+    }
+  } finally {
+    for (const fd of fds) closeSync(fd);
+  }
+}

@@ -1,0 +1,222 @@
+// VMware sources read by sendense-run itself, against a SIMULATED vSphere: govmomi's vcsim
+// (test/support/vcsim.ts) behind a proxy that fakes changed block tracking (test/support/
+// vsphere-cbt-proxy.ts). What is real: our vSphere client, TLS with a pinned fingerprint, the
+// datastore's HTTPS file access with ranges, the node transfer, qemu-nbd, the chain; what is FAKED:
+// VMware itself, and CBT's change lists (made by comparing the disk files between snapshots).
+
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { stringify } from 'yaml';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { leasedPorts, recordedProcesses } from '../support/process-tree.js';
+import { useRunWorkspace } from '../support/run-workspace.js';
+import { listBackups, parseEvents, sendenseRun } from '../support/sendense-cli.js';
+import { makeCertificate, startVcsim, vcsimMissing, type Vcsim } from '../support/vcsim.js';
+import { startCbtProxy, type CbtProxy } from '../support/vsphere-cbt-proxy.js';
+import { differenceBetween, imageInfo, keepCopy, portRangeForTestFile, writeDisk } from '../support/vm-disks.js';
+
+const MiB = 1024 * 1024;
+const USER = 'backup@vsphere.local';
+const PASSWORD = 'Vc-sim pa55!word$';
+const ENV = { TEST_VCENTER_PASSWORD: PASSWORD };
+const SIZES = new Map([
+  [2000, 64 * MiB + 3 * 512],
+  [2001, 32 * MiB],
+]);
+const [first, last] = portRangeForTestFile(8);
+const ws = useRunWorkspace('vmware-simulated-');
+
+let certDir = '';
+let sha256 = '';
+let vcsim: Vcsim;
+let proxy: CbtProxy;
+
+beforeAll(async () => {
+  const missing = vcsimMissing();
+  if (missing !== undefined) throw new Error(`the simulated vSphere needs Go and govmomi's source: ${missing} (scripts/setup.sh installs them)`);
+  certDir = mkdtempSync(path.join(tmpdir(), 'vmware-simulated-cert-'));
+  const cert = makeCertificate(certDir);
+  sha256 = cert.sha256;
+  vcsim = await startVcsim({ cert: cert.cert, key: cert.key, username: USER, password: PASSWORD, disks: SIZES });
+  proxy = await startCbtProxy(vcsim.endpoint, cert.cert, cert.key, vcsim.disks);
+}, 300_000);
+
+afterAll(async () => {
+  await proxy?.close();
+  await vcsim?.stop();
+  rmSync(certDir, { recursive: true, force: true });
+});
+
+function writePlan(source: Record<string, unknown> = {}): string {
+  const plan = {
+    version: 1,
+    kind: 'incremental',
+    name: 'vmw-simulated',
+    vm: {
+      name: 'vmw',
+      source: {
+        type: 'vmware',
+        endpoint: proxy.endpoint,
+        username: USER,
+        passwordEnv: 'TEST_VCENTER_PASSWORD',
+        path: vcsim.vmPath,
+        certificateSha256: sha256,
+        disks: [{ key: 2000 }, { key: 2001 }],
+        ...source,
+      },
+    },
+    repository: { path: path.join(ws.dir, 'repository') },
+    nbd: { ports: `${first}-${last}` },
+  };
+  const file = path.join(ws.dir, 'vmw.yaml');
+  writeFileSync(file, stringify(plan));
+  return file;
+}
+
+// The disk all zeroes again, at its size.
+function emptyDisk(file: string, size: number): void {
+  execFileSync('truncate', ['-s', '0', file]);
+  execFileSync('truncate', ['-s', String(size), file]);
+}
+
+const flat = (key: number) => vcsim.disks.find((disk) => disk.key === key)!.flat;
+
+// The snapshots vSphere holds of the simulated VM, by name.
+async function snapshotNames(): Promise<string[]> {
+  const { VimClient } = await import('../../src/vmware/vim-client.js');
+  const { findVm } = await import('../../src/vmware/vm-inventory.js');
+  const client = VimClient.open(vcsim.endpoint, { sha256, trustLine: () => '' });
+  try {
+    await client.login(USER, PASSWORD);
+    const vm = await findVm(client, vcsim.vmPath);
+    const info = (await client.properties(vm.ref, ['snapshot']))?.get('snapshot');
+    return info === undefined ? [] : [...info.getElementsByTagNameNS('*', 'name')].map((element) => element.textContent ?? '');
+  } finally {
+    await client.logout();
+  }
+}
+
+// Each backup read through its chain equals the flat file as it was at that point.
+async function expectExact(point: string, type: 'full' | 'incremental'): Promise<void> {
+  const latest = (await listBackups(ws.db, 'vmw')).at(-1)!;
+  expect(latest.type, point).toBe(type);
+  for (const [key, size] of SIZES) {
+    const backup = latest.disks.find((disk) => disk.diskKey === key)!;
+    expect(backup.changeId, point).toMatch(/^([0-9a-f]{2} ){15}[0-9a-f]{2}\/\d+$/);
+    expect(imageInfo(backup.file)['virtual-size']).toBe(size);
+    const copy = keepCopy(flat(key), path.join(ws.dir, `disk-${key}.${point}.raw`));
+    expect(differenceBetween(backup.file, copy, 'raw'), `disk ${key} at ${point}`).toBe('');
+  }
+}
+
+describe('VMware source read by sendense-run (vmware-simulated: vcsim + a faked CBT, no real vSphere)', () => {
+  it('a full then incrementals paged over several QueryChangedDiskAreas answers are byte-exact; no snapshot is left', async () => {
+    for (const [key, size] of SIZES) emptyDisk(flat(key), size);
+    writeDisk(flat(2000), ['write -P 0x21 0 8M', `write -P 0x22 ${64 * MiB} 1536`], 'raw');
+    writeDisk(flat(2001), ['write -P 0x23 4M 4M'], 'raw');
+    const plan = writePlan();
+
+    const full = await sendenseRun([plan, '--db', ws.db], ENV);
+    expect(full.exitCode, full.stdout + full.stderr).toBe(0);
+    await expectExact('p1', 'full');
+
+    // A change list of several pages: each answer covers 8 MiB of the disk.
+    proxy.pageBytes = 8 * MiB;
+    const before = proxy.calls.get('QueryChangedDiskAreas') ?? 0;
+    writeDisk(flat(2000), ['write -P 0x31 1M 2M', 'write -z 6M 1M', `write -P 0x32 ${64 * MiB + 1024} 512`, 'write -P 0x33 40M 64k'], 'raw');
+    writeDisk(flat(2001), ['write -z 5M 64k'], 'raw');
+    const second = await sendenseRun([plan, '--db', ws.db, '--json'], ENV);
+    expect(second.exitCode, second.stdout + second.stderr).toBe(0);
+    await expectExact('p2', 'incremental');
+    // 2000: 9 pages (64 MiB + 1536 bytes), 2001: 4 pages.
+    expect((proxy.calls.get('QueryChangedDiskAreas') ?? 0) - before).toBe(9 + 4);
+    const said = JSON.stringify(parseEvents(second.stdout));
+    expect(said).toContain('13 QueryChangedDiskAreas call(s)');
+    expect(said).not.toContain(PASSWORD);
+
+    writeDisk(flat(2001), ['write -P 0x41 0 64k', 'write -P 0x42 31M 1M'], 'raw');
+    const third = await sendenseRun([plan, '--db', ws.db], ENV);
+    expect(third.exitCode, third.stdout + third.stderr).toBe(0);
+    await expectExact('p3', 'incremental');
+    proxy.pageBytes = undefined;
+
+    expect(await snapshotNames()).toEqual([]);
+    expect(leasedPorts(ws.db)).toEqual([]);
+    expect(recordedProcesses(ws.db)).toEqual([]);
+  });
+});
+
+describe('VMware source failure paths (vmware-simulated)', () => {
+  it('an unknown or changed certificate is refused with its fingerprint and the line to trust it; nothing is taken', async () => {
+    const unknown = await sendenseRun([writePlan({ certificateSha256: undefined }), '--db', ws.db], ENV);
+    expect(unknown.exitCode).toBe(1);
+    expect(unknown.stderr).toContain(`is not trusted yet: its SHA-256 fingerprint is ${sha256}; if that is your vSphere server's, trust it with vm.source.certificateSha256: "${sha256}"`);
+    const other = Array.from({ length: 32 }, () => 'AB').join(':');
+    const changed = await sendenseRun([writePlan({ certificateSha256: other }), '--db', ws.db], ENV);
+    expect(changed.exitCode).toBe(1);
+    expect(changed.stderr).toContain(`changed: its SHA-256 fingerprint is ${sha256}, not the trusted ${other}`);
+    for (const result of [unknown, changed]) expect(`${result.stdout}${result.stderr}`).not.toMatch(/Vc-sim|\n\s+at /);
+    expect(await listBackups(ws.db, 'vmw')).toEqual([]);
+    expect(await snapshotNames()).toEqual([]);
+  });
+
+  it('a CBT reset (the disk now has a change id of another CBT instance): the run warns and takes a full into a new chain, exact', async () => {
+    for (const [key, size] of SIZES) emptyDisk(flat(key), size);
+    writeDisk(flat(2000), ['write -P 0x51 0 2M'], 'raw');
+    const plan = writePlan();
+    expect((await sendenseRun([plan, '--db', ws.db], ENV)).exitCode).toBe(0);
+    const [full] = await listBackups(ws.db, 'vmw');
+    proxy.resetCbt(2000);
+    writeDisk(flat(2000), ['write -P 0x52 1M 2M'], 'raw');
+
+    const dry = await sendenseRun([plan, '--db', ws.db, '--dry-run'], ENV);
+    expect(dry.exitCode, dry.stderr).toBe(0);
+    expect(dry.stdout).toMatch(/VM vmw \(vm-\d+\) at 127\.0\.0\.1:\d+: poweredOn, CBT on; disks 2000 = \[LocalDS_0\] vmw\/vmw_0\.vmdk \(64\.0 MiB\), 2001/);
+    expect(dry.stdout).toContain("VMware's change tracking of disk 2000 was reset");
+
+    const after = await sendenseRun([plan, '--db', ws.db, '--json'], ENV);
+    expect(after.exitCode, after.stdout + after.stderr).toBe(0);
+    const warnings = parseEvents(after.stdout).filter((event) => event.type === 'warning');
+    expect(JSON.stringify(warnings)).toContain(`VMware's change tracking of disk 2000 was reset since backup ${full!.id}`);
+    await expectExact('after-reset', 'full');
+    expect((await listBackups(ws.db, 'vmw')).at(-1)!.chainId).not.toBe(full!.chainId);
+    expect(await snapshotNames()).toEqual([]);
+  });
+
+  it('kill -9 with the snapshot made: doctor removes that snapshot and no other; the next run is exact', async () => {
+    for (const [key, size] of SIZES) emptyDisk(flat(key), size);
+    writeDisk(flat(2001), ['write -P 0x61 3M 1M'], 'raw');
+    const plan = writePlan();
+    const { VimClient } = await import('../../src/vmware/vim-client.js');
+    const { createSnapshot, removeSnapshot } = await import('../../src/vmware/snapshots.js');
+    const { findVm } = await import('../../src/vmware/vm-inventory.js');
+    const client = VimClient.open(vcsim.endpoint, { sha256, trustLine: () => '' });
+    await client.login(USER, PASSWORD);
+    try {
+      const vm = await findVm(client, vcsim.vmPath);
+      // Someone else's snapshot, there before and after: never ours to remove.
+      const theirs = await createSnapshot(client, vm.ref, 'nightly-by-someone-else', false);
+
+      const killed = await sendenseRun([plan, '--db', ws.db], { ...ENV, SENDENSE_TEST_KILL_AT: 'vmware-snapshot-made' });
+      expect(killed.exitCode).not.toBe(0);
+      const names = await snapshotNames();
+      expect(names).toContain('nightly-by-someone-else');
+      expect(names.filter((name) => name.startsWith('sendense-'))).toHaveLength(1);
+
+      const doctor = await sendenseRun(['doctor', '--db', ws.db], ENV);
+      expect(doctor.exitCode, doctor.stdout + doctor.stderr).toBe(0);
+      expect(doctor.stdout).toMatch(/VMware snapshot sendense-\S+ of VM vm-\d+ at 127\.0\.0\.1:\d+ .*remove it/);
+      expect(await snapshotNames()).toEqual(['nightly-by-someone-else']);
+      await removeSnapshot(client, theirs);
+      vcsim.repairDescriptors();
+    } finally {
+      await client.logout();
+    }
+    const next = await sendenseRun([plan, '--db', ws.db], ENV);
+    expect(next.exitCode, next.stdout + next.stderr).toBe(0);
+    await expectExact('after-kill', 'full');
+    expect(await snapshotNames()).toEqual([]);
+  });
+});
