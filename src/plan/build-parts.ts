@@ -119,7 +119,8 @@ export function buildSource(source: RawSource, vmName: string): Source {
   if (source.type !== 'vmware') return source;
   return {
     ...source,
-    client: source.client ?? 'sendense-run',
+    // A plan written for the old client (clientPath, no client) keeps it (docs/vmware.md#the-old-client).
+    client: source.client ?? (source.clientPath !== undefined ? 'sendense-backup-client' : 'sendense-run'),
     quiesce: source.quiesce ?? false,
     cbt: source.cbt ?? 'require',
     // Stored as Node prints a fingerprint (docs/vmware.md#the-certificate).

@@ -110,6 +110,30 @@ hooks:
     });
   });
 
+  it('a vmware plan written for the old client (clientPath, no client) keeps it; clientPath with client sendense-run is refused', async () => {
+    const text = (client: string) => `version: 1
+kind: backup
+name: old-client
+vm:
+  name: vm1
+  source:
+    type: vmware
+    endpoint: vc
+    username: u
+    passwordFile: /vc.pass
+    path: /DC/vm/vm1
+    clientPath: /usr/local/bin/sendense-backup-client${client}
+    disks: [{ key: 2000 }]
+node: { host: h, user: u }
+repository: { path: /r }
+`;
+    const old = await loadPlanFile(await planFile(text('')), { resolveEnv: false, env: {} });
+    expect(old.errors).toEqual([]);
+    expect(old.plan).toMatchObject({ vm: { source: { type: 'vmware', client: 'sendense-backup-client' } } });
+    const both = await loadPlanFile(await planFile(text('\n    client: sendense-run')), { resolveEnv: false, env: {} });
+    expect(both.errors.map((error) => error.message)).toEqual([expect.stringContaining('vm.source.clientPath is for the old client')]);
+  });
+
   it('an empty file says how a plan starts', async () => {
     const file = await planFile('# nothing yet\n');
     const { errors } = await loadPlanFile(file, { resolveEnv: false });

@@ -14,11 +14,11 @@ export function checkSourceRules({ data, issues }: CheckContext): void {
     // A literal password was already reported: that is the one mistake to fix.
     const literal = Object.keys(source).some((key) => SECRET_KEY.test(key));
     if (!hasEnv && !hasFile && !literal) issues.error(['vm', 'source'], 'vm.source: missing passwordEnv (name of an environment variable holding the password) or passwordFile', 'key');
-    // A plan written for the old client keeps it only by saying so (docs/vmware.md#the-old-client).
-    if (source.clientPath !== undefined && source.client !== 'sendense-backup-client') {
+    // A plan written for the old client (clientPath) keeps it; asking for both is a contradiction (docs/vmware.md#the-old-client).
+    if (source.clientPath !== undefined && source.client === 'sendense-run') {
       issues.error(
         ['vm', 'source', 'clientPath'],
-        'vm.source.clientPath is for the old client: add client: sendense-backup-client to keep using it, or remove clientPath to let sendense-run read the VM',
+        'vm.source.clientPath is for the old client (client: sendense-backup-client), but client is sendense-run: remove clientPath to let sendense-run read the VM, or say client: sendense-backup-client',
         'key',
       );
     }
