@@ -11,6 +11,9 @@ use JSON::PP;
 use Sys::Guestfs;
 
 $| = 1;
+# A download whose reader went away (a FIFO closed by sendense-run: a client gone) fails with
+# EPIPE and libguestfs cancels it; the default SIGPIPE would end the agent and its appliance.
+$SIG{PIPE} = 'IGNORE';
 my $decoder = JSON::PP->new->utf8;
 my $encoder = JSON::PP->new->ascii->canonical;
 my $g = Sys::Guestfs->new();

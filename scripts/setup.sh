@@ -81,6 +81,8 @@ fi
 command -v fusermount >/dev/null 2>&1 || need+=(fuse3)
 command -v zip >/dev/null 2>&1 || need+=(zip)
 command -v unzip >/dev/null 2>&1 || need+=(unzip)
+# The API streams a folder as tar.zst through the zstd program.
+command -v zstd >/dev/null 2>&1 || need+=(zstd)
 # The file-level tests make real disks: partition tables, filesystems, LVM.
 command -v sgdisk >/dev/null 2>&1 || need+=(gdisk)
 command -v sfdisk >/dev/null 2>&1 || need+=(fdisk)

@@ -143,23 +143,39 @@ export interface Chain {
   readonly points: readonly Point[];
 }
 
-/** A filesystem of a point (`files --json` without a path). */
+/** A filesystem of a point (`files --json` without a path; src/files/files-json.ts). */
 export interface GuestFilesystem {
+  /** NAME of NAME:/PATH: p1, vg0/root, disk, p2@home. */
   readonly name: string;
-  readonly type?: string;
-  readonly label?: string;
-  readonly size?: number;
-  readonly os?: string | null;
+  /** ext4, xfs, vfat, ntfs, btrfs, swap, unknown… */
+  readonly type: string;
+  readonly label: string;
+  readonly size: number;
+  readonly os?: string;
+  readonly partitionTable: string;
+}
+
+/** GET /api/v1/backups/:id/files: the point's filesystems (of one disk: the first, or ?disk=). */
+export interface GuestFilesystems {
+  readonly point: { readonly vm: string; readonly backupId: string; readonly diskKey: number | string; readonly repository: string };
+  readonly filesystems: readonly GuestFilesystem[];
 }
 
 /** An entry of a directory (`files --json NAME:/DIR`). */
 export interface GuestEntry {
   readonly name: string;
   readonly type: 'file' | 'directory' | 'symlink' | 'char' | 'block' | 'fifo' | 'socket';
-  readonly size?: number;
-  readonly mode?: string;
-  readonly mtime?: string;
+  readonly size: number;
+  /** Octal text, e.g. "0755". */
+  readonly mode: string;
+  readonly mtime: string;
   readonly target?: string;
+}
+
+/** GET /api/v1/backups/:id/files?path=NAME:/DIR: the directory's entries. */
+export interface GuestDirectory {
+  readonly path: string;
+  readonly entries: readonly GuestEntry[];
 }
 
 export interface ApiErrorBody {

@@ -54,14 +54,16 @@ function Shell(props: { readonly session: Session; readonly onLogout: () => void
   const route = routeOf(path);
   const main = useRef<HTMLElement>(null);
   const first = useRef(true);
-  // A new screen: focus its heading, so a screen reader says where the keyboard now is.
+  // A new screen (or another folder of one): focus its heading, so a screen reader says where the
+  // keyboard now is; the link it followed may be gone.
+  const search = query.toString();
   useEffect(() => {
     if (first.current) {
       first.current = false;
       return;
     }
     main.current?.querySelector<HTMLElement>('h1')?.focus();
-  }, [path]);
+  }, [path, search]);
   const logout = async () => {
     await call('logout').catch(() => undefined);
     useCsrf(undefined);
@@ -124,7 +126,8 @@ function Screen(props: { readonly route: Route; readonly query: URLSearchParams;
             </p>
           </>
         );
-      return <Files point={route.point} path={props.query.get('path') ?? ''} />;
+      // One instance per folder: an answer for the folder before never shows as this one's.
+      return <Files key={`${route.point}\n${props.query.get('path') ?? ''}`} point={route.point} path={props.query.get('path') ?? ''} />;
     case 'replicas':
       return <Replicas />;
     default:

@@ -102,6 +102,10 @@ export function foldEvent(view: TaskView, event: Event): TaskView {
       const text = `${status} in ${Number(event.seconds).toFixed(1)} s${event.backupId ? `, point ${String(event.backupId)}` : ''}${event.error ? `: ${String(event.error)}` : ''}`;
       return { ...notReached(view, false), end: { status, text } };
     }
+    case 'failed-over':
+    case 'test-running':
+    case 'test-ended':
+      return { ...view, log: [...view.log, ...failoverLines(event).map((text) => ({ level: 'info' as const, text }))] };
     case undefined:
       if (Array.isArray(event.steps) && 'wouldFail' in event) {
         return { ...view, dryRun: { wouldFail: event.wouldFail === true, steps: event.steps as { step: string; does: string; fails?: boolean }[] } };
@@ -111,6 +115,24 @@ export function foldEvent(view: TaskView, event: Event): TaskView {
       // Other commands' lines (verify's disks, forget's points, summaries): as they are.
       return { ...view, log: [...view.log, { level: event.type === 'refused' || event.type === 'damaged' ? 'error' : 'info', text: lineText(event) }] };
   }
+}
+
+// A failover's lines as `failover` prints them without --json (src/failover/failover-output.ts).
+function failoverLines(event: Event): string[] {
+  const disks = Array.isArray(event.disks) ? (event.disks as { key?: unknown; overlay?: unknown; image?: unknown; layer?: unknown }[]) : [];
+  const from = `point ${String(event.pointId)}`;
+  if (event.type === 'test-ended') return [`test ended (${event.why === 'shut-off' ? 'the guest shut itself off' : 'stopped'}): ${String(event.domain)} destroyed, its overlays removed`];
+  if (event.type === 'test-running')
+    return [
+      `testing the failover of ${String(event.vm)}: domain ${String(event.domain)} runs on ${String(event.node)} from ${from}, with no network`,
+      ...disks.map((disk) => `disk ${String(disk.key)}: writes to ${String(disk.overlay)}, over ${String(disk.layer)}`),
+      'the replica, its syncs and the failover state are untouched; Cancel stops it and discards its changes',
+    ];
+  return [
+    `failed over ${String(event.vm)}: domain ${String(event.domain)} started on ${String(event.node)} from ${from}`,
+    ...disks.map((disk) => `disk ${String(disk.key)}: ${String(disk.image)}`),
+    `the syncs of plan ${String(event.plan)} are stopped: a scheduled or manual run of it refuses`,
+  ];
 }
 
 function lineText(event: Event): string {

@@ -1,7 +1,7 @@
 // Every refusal of the API is one JSON object {error, message, field?} with its HTTP status
 // (docs/api.md#errors); never a stack trace.
 
-export type ApiErrorCode = 'bad-request' | 'unauthorized' | 'forbidden' | 'not-found' | 'conflict' | 'invalid-plan' | 'too-many-requests' | 'payload-too-large' | 'internal';
+export type ApiErrorCode = 'bad-request' | 'unauthorized' | 'forbidden' | 'not-found' | 'conflict' | 'invalid-plan' | 'too-many-requests' | 'payload-too-large' | 'internal' | 'unavailable';
 
 const STATUS: Readonly<Record<ApiErrorCode, number>> = {
   'bad-request': 400,
@@ -13,6 +13,7 @@ const STATUS: Readonly<Record<ApiErrorCode, number>> = {
   'invalid-plan': 422,
   'too-many-requests': 429,
   internal: 500,
+  unavailable: 503,
 };
 
 export class ApiError extends Error {

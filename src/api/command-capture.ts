@@ -4,7 +4,7 @@
 
 import { Writable } from 'node:stream';
 import { isSendenseError } from '../errors.js';
-import { findCommand } from '../cli/commands.js';
+import type { CommandSpec } from '../cli/command.js';
 import type { CliContext } from '../cli/context.js';
 import { ApiError } from './api-error.js';
 
@@ -30,15 +30,24 @@ export interface CaptureContext {
   readonly hubConfig?: string;
 }
 
-export async function captureCommand(context: CaptureContext, name: string, args: readonly string[]): Promise<Captured> {
-  const entry = findCommand(name);
-  if (entry === undefined) throw new Error(`no command ${name}`);
+// The commands routes answer from, each loaded from its own module (not the CLI's list of every
+// command, which holds `api` itself).
+const COMMANDS = {
+  backups: async () => (await import('../cli/backups-command.js')).backupsCommand,
+  history: async () => (await import('../cli/history-command.js')).historyCommand,
+  status: async () => (await import('../cli/status-command.js')).statusCommand,
+  replicas: async () => (await import('../cli/replicas-command.js')).replicasCommand,
+  protect: async () => (await import('../cli/protect-command.js')).protectCommand,
+  unprotect: async () => (await import('../cli/protect-command.js')).unprotectCommand,
+} satisfies Record<string, () => Promise<CommandSpec>>;
+
+export async function captureCommand(context: CaptureContext, name: keyof typeof COMMANDS, args: readonly string[]): Promise<Captured> {
   const stdout = new Collect();
   const stderr = new Collect();
   const cli: CliContext = { stdout, stderr, json: true, quiet: true, dbPath: context.dbPath, ...(context.hubConfig ? { hubConfig: context.hubConfig } : {}) };
   let exitCode: number;
   try {
-    exitCode = await (await entry.load()).run(cli, args);
+    exitCode = await (await COMMANDS[name]()).run(cli, args);
   } catch (error) {
     if (!isSendenseError(error)) throw error;
     throw ApiError.fromCommand(error.exitCode, error.describe());

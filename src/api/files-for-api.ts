@@ -1,13 +1,46 @@
-// The files routes' implementation (docs/api.md#files-of-a-point) for a server: warm browse
-// sessions over points (./files/browse-sessions.ts).
+// The files routes' implementation (docs/api.md#files-of-a-point): warm browse sessions over
+// points (./files/browse-sessions.ts, the code `sendense-run files` uses), their refusals as the
+// API's errors.
 
+import { isSendenseError } from '../errors.js';
+import { parseDiskOption } from '../files/backup-point.js';
 import type { Store } from '../store/index.js';
 import { ApiError } from './api-error.js';
-import type { ApiFiles } from './files-port.js';
+import { BrowseSessions } from './files/browse-sessions.js';
+import { FilesRequestError } from './files/files-request-error.js';
+import type { ApiFiles, PointKey } from './files-port.js';
 
-export function openFilesForApi(_store: Store): ApiFiles {
-  const unavailable = async (): Promise<never> => {
-    throw new ApiError('not-found', 'file browsing is not available on this hub yet');
+export function openFilesForApi(store: Store): ApiFiles {
+  const sessions = new BrowseSessions(store);
+  const key = (given: PointKey) => ({
+    vm: given.vm,
+    point: given.point,
+    ...(given.repository ? { repository: given.repository } : {}),
+    ...(given.disk ? { disk: parseDiskOption(given.disk) } : {}),
+  });
+  return {
+    filesystems: (given) => answer(() => sessions.filesystems(key(given))),
+    list: (given, path) => answer(async () => ({ path, entries: await sessions.list(key(given), path) })),
+    stat: (given, path) => answer(() => sessions.stat(key(given), path)),
+    openFile: (given, path, range) =>
+      answer(async () => {
+        const opened = await sessions.openFile(key(given), path, range);
+        return { size: opened.size, stream: opened.stream };
+      }),
+    zipDirectory: (given, path, out, signal) => answer(async () => void (await sessions.zipDirectory(key(given), path, out, { ...(signal ? { signal } : {}), compress: false }))),
+    tarZstDirectory: (given, path, out, signal) => answer(async () => void (await sessions.tarZstDirectory(key(given), path, out, signal ? { signal } : {}))),
+    closeAll: () => sessions.closeAll(),
   };
-  return { filesystems: unavailable, list: unavailable, stat: unavailable, openFile: unavailable, zipDirectory: unavailable, closeAll: async () => {} };
+}
+
+const CODES = { 'bad-request': 'bad-request', 'not-found': 'not-found', 'wrong-type': 'conflict', range: 'bad-request', busy: 'unavailable' } as const;
+
+async function answer<T>(work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (error) {
+    if (error instanceof FilesRequestError) throw new ApiError(CODES[error.refusal], error.message);
+    if (isSendenseError(error)) throw ApiError.fromCommand(error.exitCode, error.describe());
+    throw error;
+  }
 }

@@ -41,6 +41,8 @@ export async function buildApiServer(api: ApiContext, options: ApiServerOptions)
   const app = fastify({
     logger: false,
     bodyLimit: BODY_LIMIT,
+    // A stop ends open event streams and downloads too: they would otherwise hold it open.
+    forceCloseConnections: true,
     routerOptions: { maxParamLength: 500 },
     ...(options.tls ? { https: { cert: options.tls.cert, key: options.tls.key } } : {}),
     // A field the schema does not name is refused, never silently dropped.

@@ -12,6 +12,7 @@ import { refuseInsideRepository } from '../repository/containing-repository.js';
 import type { DiskLayout } from '../files/filesystems.js';
 import type { GuestEntry } from '../files/guest-files.js';
 import { escapeGuestName } from '../files/guest-name.js';
+import { entryJson, filesystemsJson, isoTime } from '../files/files-json.js';
 import { formatGuestPath, parseGuestPath, type GuestPath } from '../files/guest-path.js';
 import { openPoint, type OpenPoint } from '../files/open-point.js';
 import type { Output } from '../engine/output.js';
@@ -183,7 +184,7 @@ function splitGets(args: readonly string[]): { positional: string[]; gets: strin
 
 function printLayout(cli: Output, layout: DiskLayout, where: string): void {
   if (cli.json) {
-    for (const fs of layout.filesystems) cli.stdout.write(`${JSON.stringify({ ...fs, partitionTable: layout.partitionTable })}\n`);
+    for (const fs of filesystemsJson(layout)) cli.stdout.write(`${JSON.stringify(fs)}\n`);
     return;
   }
   cli.stdout.write(`${where}: partition table ${layout.partitionTable}\n`);
@@ -193,7 +194,7 @@ function printLayout(cli: Output, layout: DiskLayout, where: string): void {
 
 function printDirectory(cli: Output, where: GuestPath, entries: readonly GuestEntry[], point: string): void {
   if (cli.json) {
-    for (const entry of entries) cli.stdout.write(`${JSON.stringify(jsonEntry(entry))}\n`);
+    for (const entry of entries) cli.stdout.write(`${JSON.stringify(entryJson(entry))}\n`);
     return;
   }
   cli.stdout.write(`${formatGuestPath(where)} in ${point}: ${entries.length} entr${entries.length === 1 ? 'y' : 'ies'}\n`);
@@ -212,22 +213,6 @@ function printDirectory(cli: Output, where: GuestPath, entries: readonly GuestEn
 // One line whatever the name holds (a newline, an escape sequence, bytes that are not UTF-8).
 function shownName(name: string, bytes: Buffer | undefined): string {
   return escapeGuestName(bytes ?? Buffer.from(name, 'utf8'));
-}
-
-// Names exactly as they are (JSON escapes a newline); bytes that are not UTF-8 also in base64.
-function jsonEntry(entry: GuestEntry): Record<string, unknown> {
-  const { atime: _atime, nameBytes, targetBytes, ...rest } = entry;
-  return {
-    ...rest,
-    ...(nameBytes ? { nameBytes: nameBytes.toString('base64') } : {}),
-    ...(targetBytes ? { targetBytes: targetBytes.toString('base64') } : {}),
-    mode: `0${entry.mode.toString(8).padStart(3, '0')}`,
-    mtime: isoTime(entry.mtime),
-  };
-}
-
-function isoTime(seconds: number): string {
-  return new Date(Math.floor(seconds * 1000)).toISOString();
 }
 
 const TYPE_LETTERS: Readonly<Record<GuestEntry['type'], string>> = { file: '-', directory: 'd', symlink: 'l', char: 'c', block: 'b', fifo: 'p', socket: 's' };

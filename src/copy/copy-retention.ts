@@ -14,14 +14,13 @@
 
 import path from 'node:path';
 import { SendenseError } from '../errors.js';
-import type { NodeHost } from '../node/node.js';
 import type { KeepRules } from '../retention/keep-rules.js';
 import { crashPoint } from '../retention/crash-point.js';
 import { choosePrune, describeDecision, type PrunablePoint } from '../retention/prune-choice.js';
 import { parseManifest } from '../repository/manifest-file.js';
 import type { DiskManifest } from '../repository/manifest.js';
 import type { Store } from '../store/index.js';
-import type { NodeSpec, S3CopyTo } from '../plan/types.js';
+import type { CopyHost, CopyTargetFacts } from './copy-target.js';
 import { foldOnHub, type HubPlace } from './hub-fold.js';
 import { mergedManifestOf } from './merge-reads.js';
 import { textBytes } from './outgoing-bytes.js';
@@ -33,23 +32,18 @@ export const COPY_MERGE_RESOURCE = 'copy-merge';
 export const MERGE_JOURNAL = '.sendense-merge';
 export const PRUNED_LIST = '.sendense-pruned';
 
-/** What doctor needs to reach the copy again and finish a merge there: the host and path, or the bucket. */
-export interface CopyMergeFacts {
+/** What doctor needs to reach the copy again and finish a merge there: the target's facts, and where the hub works it out. */
+export interface CopyMergeFacts extends CopyTargetFacts {
   readonly plan: string;
   readonly vm: string;
-  readonly nodeSpec?: NodeSpec;
-  readonly root?: string;
-  readonly s3?: S3CopyTo;
-  /** s3: where the hub works its merges out. */
+  /** A merge worked out on the hub: the directory there. */
   readonly scratch?: string;
 }
 
-/** An ssh copy: the copy's host, where its merges run, and the copy's path there. */
-export interface HostPlace extends PlaceContext {
-  readonly node: NodeHost;
-  readonly root: string;
-}
+/** A copy on a host (capability `host`): its merges run there, by its qemu-img. */
+export interface HostPlace extends PlaceContext, CopyHost {}
 
+/** Where a copy's merges run: on its host, or on the hub (./copy-place.ts). */
 export type CopyPlace = HostPlace | HubPlace;
 
 function onHost(place: CopyPlace): place is HostPlace {
@@ -187,7 +181,8 @@ export function standInOf(pruned: ReadonlyMap<string, string | undefined>, id: s
 export interface RetentionContext {
   readonly store: Store;
   readonly runId: string;
-  readonly facts: Omit<CopyMergeFacts, 'vm' | 'root'>;
+  /** The plan's name, recorded with a merge for doctor. */
+  readonly plan: string;
   readonly say: (line: string) => void;
   readonly signal?: AbortSignal;
 }
@@ -225,7 +220,7 @@ export async function pruneCopy(place: CopyPlace, context: RetentionContext, vm:
 async function mergeOnCopy(place: CopyPlace, context: RetentionContext, vm: string, parent: CopyPoint, child: CopyPoint): Promise<void> {
   const journal: Journal = { parent: parent.id, child: child.id, disks: child.disks.map((disk) => disk.diskKey) };
   const name = place.target.absolute(path.posix.join(vm, MERGE_JOURNAL));
-  const facts: CopyMergeFacts = { ...context.facts, vm, ...(onHost(place) && { root: place.root }) };
+  const facts: CopyMergeFacts = { plan: context.plan, ...place.target.facts, vm, ...(!onHost(place) && { scratch: place.scratch }) };
   await context.store.recordNodeResource({ runId: context.runId, node: place.target.node, kind: COPY_MERGE_RESOURCE, name, facts: { ...facts } });
   await placeFile(place, path.posix.join(vm, MERGE_JOURNAL), textBytes(`${JSON.stringify(journal)}\n`));
   crashPoint('copy-merge-planned');

@@ -7,16 +7,12 @@ import path from 'node:path';
 import type { KeepRules } from '../retention/keep-rules.js';
 import { choosePrune, type PrunablePoint } from '../retention/prune-choice.js';
 import type { ObjectLock } from '../plan/types.js';
+import type { ObjectLocks } from './copy-target.js';
 import { readCopyPoints, type CopyPlace, type HubPoint } from './copy-retention.js';
 
 const DAY_MS = 86_400_000;
 // A lock this close to the date it should reach is not extended again (not once a run, for every object).
 const SLACK_MS = DAY_MS;
-
-export interface LockExtender {
-  /** Extends the lock of the file's current version to `until` when it ends before; whether it did. */
-  extendLock(relative: string, mode: ObjectLock['mode'], until: Date, slackMs: number): Promise<boolean>;
-}
 
 export interface LocksExtended {
   readonly points: number;
@@ -50,15 +46,8 @@ export function locksLonger(lock: ObjectLock): boolean {
 
 const RULE_KEYS = { last: 'keepLast', daily: 'keepDaily', weekly: 'keepWeekly', monthly: 'keepMonthly', yearly: 'keepYearly' } as const;
 
-export async function lockKeptPoints(
-  place: CopyPlace,
-  extender: LockExtender,
-  vm: string,
-  lock: ObjectLock,
-  rules: KeepRules,
-  hub: ReadonlyMap<string, HubPoint>,
-  timeZone?: string,
-): Promise<LocksExtended> {
+export async function lockKeptPoints(place: CopyPlace, extender: ObjectLocks, vm: string, rules: KeepRules, hub: ReadonlyMap<string, HubPoint>, timeZone?: string): Promise<LocksExtended> {
+  const { lock } = extender;
   const points = await readCopyPoints(place, vm, hub);
   const days = lockDays(points, lock, rules, timeZone);
   const listed = await place.target.list(vm);

@@ -18,11 +18,11 @@ import { doctorPass } from './doctor-context.js';
 import type { DoctorContext, Finding, Sweeper } from './sweeper.js';
 import { RECOVERY_RESOURCE } from '../kinds/recover/recover-run.js';
 import { finishReplicaPoints, REPLICA_POINT_RESOURCE } from './replica-points.js';
-import { COPY_PARTIAL_RESOURCE, partialFiles, removePartialFile } from '../copy/partial-files.js';
+import { COPY_PARTIAL_RESOURCE, partialFiles } from '../copy/partial-files.js';
 import { COPY_MERGE_RESOURCE, finishCopyMerge, type CopyMergeFacts } from '../copy/copy-retention.js';
-import { sshCopyTarget } from '../copy/ssh-copy-target.js';
-import { s3Description } from '../copy/s3/s3-description.js';
-import type { S3CopyTo } from '../plan/types.js';
+import { copyPlace } from '../copy/copy-place.js';
+import type { CopyTarget } from '../copy/copy-target.js';
+import { copyTargetOfFacts } from '../copy/targets/index.js';
 
 // The order they are given back in: nothing frozen a moment longer, the job before its files.
 // A dead sync's point is finished before checkpoints are judged: one written whole becomes the
@@ -37,15 +37,19 @@ export const nodeResourcesSweeper: Sweeper = {
   async sweep(doctor) {
     const left = await deadRunResources(doctor, () => true);
     if (left.length === 0) return;
-    for (const node of new Set(left.map((resource) => resource.node))) {
-      const here = left.filter((resource) => resource.node === node);
-      if (here[0]!.facts.s3 !== undefined) await giveBackToBucket(doctor, here);
+    // A copy's target that reaches itself (a bucket): what a run left there, target by target.
+    const offNode = left.filter((resource) => isCopyResource(resource) && !copyTargetOfFacts(resource.facts).onNode);
+    for (const node of new Set(offNode.map((resource) => resource.node))) {
+      await giveBackToCopy(
+        doctor,
+        offNode.filter((resource) => resource.node === node),
+      );
     }
     // In ORDER across nodes, not node by node: a sync's point on the replica node is finished before
     // the checkpoint on the source node is judged (the point it makes the newest needs it).
     const hosts = new Map<string, NodeHost | string>();
     try {
-      for (const resource of left.filter((each) => each.facts.s3 === undefined)) {
+      for (const resource of left.filter((each) => !offNode.includes(each))) {
         let host = hosts.get(resource.node);
         if (host === undefined) {
           const spec = left.find((each) => each.node === resource.node && each.facts.nodeSpec != null)?.facts.nodeSpec;
@@ -110,18 +114,8 @@ async function giveBack(doctor: DoctorContext, host: NodeHost, resource: NodeRes
         await forget();
       });
     case COPY_PARTIAL_RESOURCE:
-      return doctor.act(what, 'remove it', async () => {
-        await removePartialFile(host, resource.name);
-        await forget();
-      });
     case COPY_MERGE_RESOURCE:
-      return doctor.act(what, 'finish it', async () => {
-        const copy = resource.facts as unknown as Required<Pick<CopyMergeFacts, 'plan' | 'vm' | 'nodeSpec' | 'root'>>;
-        const target = sshCopyTarget(host, copy.nodeSpec, copy.root);
-        const partials = partialFiles(store, resource.runId, target, { plan: copy.plan, nodeSpec: copy.nodeSpec });
-        await finishCopyMerge({ target, partials, node: host, root: copy.root }, copy.vm, { store });
-        await forget();
-      });
+      return giveBackOnCopy(doctor, (await copyTargetOfFacts(resource.facts).reopen(host)).target, resource);
     case TEST_DOMAIN_RESOURCE:
       return doctor.act(what, 'destroy it and remove its overlays', async () => {
         await endTestDomain((argv, options) => host.exec(argv, options), resource.facts as unknown as TestDomainFacts);
@@ -132,44 +126,44 @@ async function giveBack(doctor: DoctorContext, host: NodeHost, resource: NodeRes
   }
 }
 
-// An s3 copy's uploads a dead run left (docs/copies.md#copies-on-object-storage): aborted, with
-// the keys the environment or credentials file gives doctor now.
-async function giveBackToBucket(doctor: DoctorContext, resources: readonly NodeResource[]): Promise<void> {
-  // The S3 SDK is a megabyte of code: loaded only when doctor has something to do in a bucket.
-  const [{ s3Client, s3Keys }, { abortUploads, s3CopyTarget, s3KeyOf }, { hubPlace }] = await Promise.all([
-    import('../copy/s3/s3-client.js'),
-    import('../copy/s3/s3-copy-target.js'),
-    import('../kinds/copy/open-copy.js'),
-  ]);
-  const to = resources[0]!.facts.s3 as S3CopyTo;
-  const keys = await s3Keys(to.credentials).catch((error: unknown) => (error instanceof Error ? error.message : String(error)));
-  if (typeof keys === 'string') {
-    for (const resource of resources) doctor.report(describe(resource), `could not reach ${s3Description(to)} (${keys}): run doctor again with the plan's credentials`);
+function isCopyResource(resource: NodeResource): boolean {
+  return resource.kind === COPY_PARTIAL_RESOURCE || resource.kind === COPY_MERGE_RESOURCE;
+}
+
+// What dead runs left on a copy's target that reaches itself (a bucket: docs/copies.md#copies-on-object-storage),
+// reached again with the keys the environment or credentials file gives doctor now.
+async function giveBackToCopy(doctor: DoctorContext, resources: readonly NodeResource[]): Promise<void> {
+  const copy = copyTargetOfFacts(resources[0]!.facts);
+  const opened = await copy.reopen(undefined).catch((error: unknown) => (error instanceof Error ? error.message : String(error)));
+  if (typeof opened === 'string') {
+    for (const resource of resources) doctor.report(describe(resource), `could not reach ${copy.description()} (${opened}): run doctor again with the plan's credentials`);
     return;
   }
-  const client = s3Client(to, keys);
   try {
-    for (const resource of resources) {
-      const forget = () => doctor.store.forgetNodeResource(resource.node, resource.kind, resource.name);
-      if (resource.kind === COPY_MERGE_RESOURCE) {
-        // A merge a dead run left in the bucket is finished, as the plan's next run would.
-        await doctor.act(describe(resource), 'finish it', async () => {
-          const copy = resource.facts as unknown as CopyMergeFacts;
-          const bucket = s3CopyTarget(client, to);
-          const partials = partialFiles(doctor.store, resource.runId, bucket, { plan: copy.plan, s3: to });
-          await finishCopyMerge(hubPlace({ target: bucket, partials }, bucket, copy.scratch!, doctor.store, resource.runId), copy.vm, { store: doctor.store });
-          await forget();
-        });
-        continue;
-      }
-      await doctor.act(describe(resource), 'abort the upload', async () => {
-        await abortUploads(client, to.bucket, s3KeyOf(to, resource.name));
-        await forget();
-      });
-    }
+    for (const resource of resources) await giveBackOnCopy(doctor, opened.target, resource);
   } finally {
-    client.destroy();
+    await opened.close();
   }
+}
+
+// A merge a dead run left on a copy is finished, as the plan's next run would; a partial file (an
+// unfinished upload) is removed (docs/copies.md#crash-safety).
+async function giveBackOnCopy(doctor: DoctorContext, target: CopyTarget, resource: NodeResource): Promise<void> {
+  const { store } = doctor;
+  const forget = () => store.forgetNodeResource(resource.node, resource.kind, resource.name);
+  if (resource.kind === COPY_PARTIAL_RESOURCE) {
+    return doctor.act(describe(resource), copyTargetOfFacts(resource.facts).leftBehind.removal, async () => {
+      await target.removeLeft(resource.name);
+      await forget();
+    });
+  }
+  return doctor.act(describe(resource), 'finish it', async () => {
+    const copy = resource.facts as unknown as CopyMergeFacts;
+    const place = copyPlace({ target, partials: partialFiles(store, resource.runId, target, copy.plan) }, copy.scratch ?? '', store, resource.runId);
+    if (place === undefined) throw new Error(`${target.description} cannot merge`);
+    await finishCopyMerge(place, copy.vm, { store });
+    await forget();
+  });
 }
 
 function describe(resource: NodeResource): string {
@@ -182,7 +176,7 @@ function describe(resource: NodeResource): string {
     'scratch-dir': `scratch directory ${resource.name}`,
     [REPLICA_POINT_RESOURCE]: `unfinished replica sync of plan ${String(resource.facts.plan ?? '')}`,
     [COPY_MERGE_RESOURCE]: `merge on a copy of VM ${String(resource.facts.vm ?? '')} (${resource.name}, plan ${String(resource.facts.plan ?? '')})`,
-    [COPY_PARTIAL_RESOURCE]: `${resource.facts.s3 === undefined ? 'partial file' : 'unfinished upload'} ${resource.name} of a copy (plan ${String(resource.facts.plan ?? '')})`,
+    [COPY_PARTIAL_RESOURCE]: `${copyTargetOfFacts(resource.facts).leftBehind.what} ${resource.name} of a copy (plan ${String(resource.facts.plan ?? '')})`,
     [TEST_DOMAIN_RESOURCE]: `failover test domain ${resource.name} (overlays ${((resource.facts.overlays as string[] | undefined) ?? []).join(', ')})`,
   };
   return `${what[resource.kind] ?? `${resource.kind} ${resource.name}`}${where} (run ${resource.runId})`;

@@ -17,7 +17,7 @@ export interface GuestTreeOptions {
   readonly skipped: (name: Buffer, why: string) => void;
 }
 
-const SKIPPED_TYPES: Readonly<Partial<Record<TarEntry['type'], string>>> = {
+export const SKIPPED_TYPES: Readonly<Partial<Record<TarEntry['type'], string>>> = {
   char: 'a character device: device nodes are never created from a backup',
   block: 'a block device: device nodes are never created from a backup',
   fifo: 'a FIFO: FIFOs are never created from a backup',
@@ -117,7 +117,7 @@ export async function writeGuestTree(root: string, events: AsyncIterable<TarEven
 const SLASH = Buffer.from('/');
 
 // "./etc/hosts" -> "etc/hosts", "./" -> "" (the folder itself); undefined for a ".." component.
-function insideName(name: Buffer): Buffer | undefined {
+export function insideName(name: Buffer): Buffer | undefined {
   const parts: Buffer[] = [];
   let start = 0;
   for (let i = 0; i <= name.length; i++) {
@@ -131,7 +131,7 @@ function insideName(name: Buffer): Buffer | undefined {
   return Buffer.concat(parts.flatMap((part, i) => (i === 0 ? [part] : [SLASH, part])));
 }
 
-function parentOf(name: Buffer): Buffer {
+export function parentOf(name: Buffer): Buffer {
   const slash = name.lastIndexOf(0x2f);
   return slash < 0 ? Buffer.alloc(0) : name.subarray(0, slash);
 }

@@ -332,6 +332,13 @@ export interface SshCopyTo {
   readonly path: string;
 }
 
+/** A copy in a directory of this host (docs/copies.md#a-copy-on-this-host): a second disk, a NAS mount. */
+export interface DirCopyTo {
+  readonly type: 'dir';
+  /** Absolute path of the copy: a repository of its own, the same layout. */
+  readonly path: string;
+}
+
 /** Where an s3 copy's keys come from (never the keys themselves). */
 export type S3Credentials = { readonly accessKeyIdEnv: string; readonly secretAccessKeyEnv: string } | { readonly file: string; readonly profile: string };
 
@@ -354,11 +361,14 @@ export interface S3CopyTo {
   readonly objectLock?: ObjectLock;
 }
 
+/** copy.to: where the copy is (docs/copies.md); each type is one module in src/copy/targets/. */
+export type CopyTo = SshCopyTo | S3CopyTo | DirCopyTo;
+
 /** Where a copy plan sends the repository's points (docs/copies.md). */
 export interface CopySettings {
   /** Undefined: every VM of the repository. */
   readonly vm?: string;
-  readonly to: SshCopyTo | S3CopyTo;
+  readonly to: CopyTo;
   /** Check each hub file against its manifest before the copy counts it. */
   readonly verify: boolean;
   /** The copy's own keep-* rules (docs/copies.md#retention); undefined: it keeps every point. */

@@ -18,13 +18,17 @@ export async function bitmapAdd(file: string, name: string, runner: CommandRunne
   if (result.exitCode !== 0) throw qemuImgError(`add bitmap ${name} to`, file, result);
 }
 
-// A mark's private directory (mktemp -d: $TMPDIR or /tmp), after this user's that a killed run
-// left there are removed: a mark takes a second, so one untouched for 10 minutes is nobody's.
-const MAKE_MARK_DIR = [
-  'dir=$(mktemp -d -t sendense-bitmap-mark.XXXXXXXXXX) || exit 1',
-  'find "${dir%/*}" -mindepth 1 -maxdepth 1 -type d -name "sendense-bitmap-mark.*" -user "$(id -u)" -mmin +10 ! -path "$dir" -exec rm -rf -- {} + 2>/dev/null',
-  'printf "%s\\n" "$dir"',
-].join('\n');
+/**
+ * A run's mark directory, named for it and recorded before it exists (docs/how-it-works.md#change-tracking-by-source),
+ * so a run killed while marking leaves nothing that doctor does not remove: `record` is told the
+ * directory first, `forget` once it is gone.
+ */
+export interface MarkPlace {
+  /** Unique to the run and disk, e.g. RUN-ID-KEY. */
+  readonly tag: string;
+  record(dir: string): Promise<void>;
+  forget(dir: string): Promise<void>;
+}
 
 /**
  * Marks the last byte of the disk dirty in bitmap `name` (docs/how-it-works.md#change-tracking-by-source): a
@@ -33,11 +37,9 @@ const MAKE_MARK_DIR = [
  * qemu-img cannot set a bit, so a write into a scratch image of the same size sets it in the
  * scratch's own bitmap, which is merged in. Made on the node, in a private temp directory.
  */
-export async function bitmapMarkEnd(file: string, name: string, runner: CommandRunner = runLocal): Promise<void> {
+export async function bitmapMarkEnd(file: string, name: string, runner: CommandRunner, place: MarkPlace): Promise<void> {
   const size = (await imageInfo(file, { runner, format: 'qcow2' })).virtualSize;
-  const made = await runner(['sh', '-c', MAKE_MARK_DIR]);
-  const dir = made.stdout.trim();
-  if (made.exitCode !== 0 || !dir.startsWith('/')) throw qemuImgError(`make a temp directory to mark bitmap ${name} of`, file, made);
+  const dir = await makeMarkDir(runner, place);
   const scratch = `${dir}/mark.qcow2`;
   try {
     const steps: readonly (readonly string[])[] = [
@@ -52,8 +54,30 @@ export async function bitmapMarkEnd(file: string, name: string, runner: CommandR
       sourceCrashPoint('bitmap-marking');
     }
   } finally {
-    await runner(['rm', '-rf', '--', dir]);
+    const removed = await runner(['rm', '-rf', '--', dir]);
+    if (removed.exitCode === 0) await place.forget(dir);
   }
+}
+
+// The node's $TMPDIR (or /tmp), printed after this user's mark directories of an older release
+// (mktemp's 10-character names, never recorded) untouched for 10 minutes are removed there.
+const SWEEP_AND_PRINT_TMP = [
+  'tmp="${TMPDIR:-/tmp}"',
+  'find "$tmp" -mindepth 1 -maxdepth 1 -type d -name "sendense-bitmap-mark.??????????" -user "$(id -u)" -mmin +10 -exec rm -rf -- {} + 2>/dev/null',
+  'printf "%s" "$tmp"',
+].join('\n');
+
+// $TMPDIR (or /tmp) of the node, the directory named for the run, recorded, then made private.
+async function makeMarkDir(runner: CommandRunner, place: MarkPlace): Promise<string> {
+  if (!/^[A-Za-z0-9._-]+$/.test(place.tag)) throw new Error(`a mark directory's tag must be a plain name (got ${place.tag})`);
+  const tmp = await runner(['sh', '-c', SWEEP_AND_PRINT_TMP]);
+  const base = tmp.stdout.trim().replace(/\/+$/, '') || '/tmp';
+  if (tmp.exitCode !== 0 || !base.startsWith('/')) throw qemuImgError('find the temp directory for a bitmap mark on', 'the node', tmp);
+  const dir = `${base}/sendense-bitmap-mark.${place.tag}`;
+  await place.record(dir);
+  const made = await runner(['mkdir', '-m', '0700', '--', dir]);
+  if (made.exitCode !== 0) throw qemuImgError(`make ${dir} to mark a bitmap (it must not exist yet)`, dir, made);
+  return dir;
 }
 
 export async function bitmapRemove(file: string, name: string, runner: CommandRunner = runLocal): Promise<void> {

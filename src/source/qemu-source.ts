@@ -109,7 +109,12 @@ export function qemuSource(source: QemuSource): BackupSource {
         const name = disk.changeId;
         await bitmapAdd(path, name, runner);
         context.takes(`remove bitmap ${name} from ${path}`, 'failure', () => bitmapRemove(path, name, runner));
-        await bitmapMarkEnd(path, name, runner);
+        // Its directory recorded as the run's scratch-dir on the node: doctor removes it after a kill.
+        await bitmapMarkEnd(path, name, runner, {
+          tag: `${context.runId}-${disk.key}`,
+          record: (dir) => context.record('scratch-dir', dir, {}),
+          forget: (dir) => context.forget('scratch-dir', dir),
+        });
         added.push(`${disk.key}: ${name}`);
       }
       return { summary: added.join(', ') };

@@ -121,3 +121,15 @@ it('failed logins from one address are limited: the eleventh within ten minutes 
   // …while a script's bearer requests go on.
   expect((await server.request('GET', '/api/v1/plans', { token: secrets.audit })).status).toBe(200);
 });
+
+it('the OpenAPI 3.1 document (no token needed) has every route of the table, with its role', async () => {
+  const answer = await server.request('GET', '/api/v1/openapi.json');
+  expect(answer.status).toBe(200);
+  const document = answer.json<{ openapi: string; paths: Record<string, Record<string, { description?: string }>> }>();
+  expect(document.openapi).toBe('3.1.0');
+  for (const route of ROUTES) {
+    const operation = document.paths[route.url.replace(/:([a-z_]+)/g, '{$1}')]?.[route.method.toLowerCase()];
+    expect(operation, `${route.method} ${route.url}`).toBeDefined();
+    expect(operation!.description).toContain(`Needs the ${route.role} role`);
+  }
+});

@@ -1,143 +1,94 @@
 // The web console (docs/console.md) in a real browser: Debian's Chromium driven by playwright-core
 // against a real `sendense-run api` over a real state database and repository (a qemu-source
-// plan with one point and one failed run). An operator logs in with the keyboard, sees the
-// dashboard, runs a plan and watches its task to the end, protects and forgets points; an audit
-// token is offered no action and no file browser, and the API refuses what a typed URL asks.
-// axe-core checks every screen at a phone's width and a desktop's; screenshots of each land in
-// test-artifacts/console/ (gitignored).
+// plan with one point and one failed run, a replicate plan with one point and a replica domain on
+// this host's libvirt). An operator logs in with the keyboard, sees the dashboard, runs a plan and
+// watches its task to the end, protects and forgets points, runs a failover test from the replicas
+// screen and cancels it; an audit token is offered no action and no file browser, and the API
+// refuses what a typed URL asks. axe-core checks every screen at a phone's width and a desktop's;
+// screenshots of each land in test-artifacts/console/ (gitignored). The Files screen on a real
+// guest disk: ./console-files.test.ts.
 
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
+import { execFileSync } from 'node:child_process';
+import { chmodSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { stringify } from 'yaml';
 import { PATHS } from '../../console/src/api-paths.js';
-import { freePort } from '../support/free-port.js';
-import { waitForProcessGone } from '../support/processes.js';
+import { removeDomain } from '../libvirt/recover-support.js';
+import { ensureLibvirtd, virshResult } from '../support/libvirt-guest.js';
 import { useRunWorkspace } from '../support/run-workspace.js';
-import { BIN, listBackups, sendenseRun, writePlan } from '../support/sendense-cli.js';
+import { listBackups, sendenseRun, writePlan } from '../support/sendense-cli.js';
 import { createDisk, portRangeForTestFile, writeDisk } from '../support/vm-disks.js';
-
-const CHROMIUM = '/usr/bin/chromium';
-const ARTIFACTS = path.resolve('test-artifacts/console');
-const WIDTHS = [
-  { name: 'phone', width: 390, height: 844 },
-  { name: 'desktop', width: 1280, height: 900 },
-] as const;
-const AXE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
+import { checkScreen, launchChromium, logIn as logInAt, openSession, startConsoleServer, tokenSecret, WIDTHS, type ConsoleServer } from './browser.js';
 
 const ws = useRunWorkspace('console-', { per: 'file' });
-const ports = portRangeForTestFile(20);
-let api: ChildProcess | undefined;
+const ports = portRangeForTestFile(30);
+let server: ConsoleServer | undefined;
 let base = '';
 let browser: Browser | undefined;
 let adminSecret = '';
 let auditSecret = '';
 let firstPoint = '';
+let replicaDir = '';
+// The replicate plan's replica domain (the test- prefix: a suite's teardown removes what a killed run left).
+const REPLICA_DOMAIN = `sendense-test-console-${process.pid}-replica`;
 
-async function tokenSecret(name: string, role: string): Promise<string> {
-  const added = await sendenseRun(['token', 'add', name, '--role', role, '--db', ws.db]);
-  expect(added.exitCode, added.stderr).toBe(0);
-  return added.stdout.trim().split('\n').at(-1)!;
-}
-
-async function startApi(plans: string): Promise<void> {
-  const port = await freePort();
-  base = `http://127.0.0.1:${port}`;
-  api = spawn(process.execPath, [BIN, 'api', plans, '--db', ws.db, '--plain-http', '--listen', `127.0.0.1:${port}`], { stdio: ['ignore', 'pipe', 'pipe'] });
-  let said = '';
-  await new Promise<void>((resolve, reject) => {
-    const look = (chunk: Buffer) => {
-      said += chunk.toString();
-      if (said.includes('listening on')) resolve();
-    };
-    api!.stdout!.on('data', look);
-    api!.stderr!.on('data', (chunk: Buffer) => (said += chunk.toString()));
-    api!.once('exit', (code) => reject(new Error(`sendense-run api ended (${code}): ${said}`)));
-  });
+// A replicate plan of a qemu source to this host, with a replica domain defined from the plan.
+function writeReplicatePlan(plans: string, source: string, ports: readonly [number, number]): string {
+  replicaDir = path.join(ws.dir, 'replica');
+  mkdirSync(replicaDir, { mode: 0o755 });
+  const file = path.join(plans, 'app-replica.yaml');
+  writeFileSync(
+    file,
+    stringify({
+      version: 1,
+      kind: 'replicate',
+      name: 'app-replica',
+      vm: { name: 'app', source: { type: 'qemu', disks: [{ key: 2000, path: source, format: 'qcow2' }] } },
+      replica: { path: path.join(replicaDir, 'app-{key}.qcow2'), points: 2, scratch: ws.dir, domain: REPLICA_DOMAIN, definition: { memory: '64MiB', vcpus: 1 } },
+      nbd: { ports: `${ports[0]}-${ports[1]}` },
+    }),
+  );
+  return file;
 }
 
 beforeAll(async () => {
-  expect(existsSync(CHROMIUM), `${CHROMIUM} is missing: scripts/setup.sh installs chromium`).toBe(true);
-  expect(existsSync(path.resolve('dist/console/index.html')), 'the console is not built: npm run build').toBe(true);
-  mkdirSync(ARTIFACTS, { recursive: true });
   const plans = path.join(ws.dir, 'plans');
   mkdirSync(plans);
   const disk = createDisk(path.join(ws.dir, 'web0.qcow2'), 16 * 1024 * 1024);
   writeDisk(disk, ['write -P 0x41 0 2M']);
   const web = writePlan(plans, { name: 'web-nightly', vm: 'web', disks: [{ key: 2000, path: disk }], repository: ws.repository, ports: [ports[0], ports[0] + 9] });
-  const db = writePlan(plans, { name: 'db-nightly', vm: 'db', disks: [{ key: 2000, path: path.join(ws.dir, 'gone.qcow2') }], repository: ws.repository, ports: [ports[0] + 10, ports[1]] });
+  const db = writePlan(plans, { name: 'db-nightly', vm: 'db', disks: [{ key: 2000, path: path.join(ws.dir, 'gone.qcow2') }], repository: ws.repository, ports: [ports[0] + 10, ports[0] + 19] });
   expect((await sendenseRun([web, '--db', ws.db])).exitCode).toBe(0);
   expect((await sendenseRun([db, '--db', ws.db])).exitCode).toBe(1);
   firstPoint = (await listBackups(ws.db, 'web'))[0].id;
   writeDisk(disk, ['write -P 0x42 4M 3M']);
-  adminSecret = await tokenSecret('lead', 'operator');
-  auditSecret = await tokenSecret('auditor', 'audit');
-  await startApi(plans);
-  browser = await chromium.launch({ executablePath: CHROMIUM, args: ['--no-sandbox'] });
+  // One replica point, its domain defined on this host's libvirt (whose QEMU must reach the files).
+  ensureLibvirtd();
+  chmodSync(ws.dir, 0o755);
+  const app = createDisk(path.join(ws.dir, 'app0.qcow2'), 16 * 1024 * 1024);
+  writeDisk(app, ['write -P 0x61 0 1M']);
+  const replicate = writeReplicatePlan(plans, app, [ports[0] + 20, ports[1]]);
+  const synced = await sendenseRun([replicate, '--db', ws.db]);
+  expect(synced.exitCode, synced.stdout + synced.stderr).toBe(0);
+  adminSecret = await tokenSecret(ws.db, 'lead', 'operator');
+  auditSecret = await tokenSecret(ws.db, 'auditor', 'audit');
+  server = await startConsoleServer(plans, ws.db);
+  base = server.base;
+  browser = await launchChromium();
 }, 120_000);
 
 afterAll(async () => {
   await browser?.close();
-  if (api?.pid !== undefined && api.exitCode === null) {
-    api.kill('SIGTERM');
-    if (!(await waitForProcessGone(api.pid, 20_000))) api.kill('SIGKILL');
-  }
+  await server?.stop();
+  if (virshResult('domstate', `${REPLICA_DOMAIN}-test`).status === 0) await sendenseRun(['doctor', '--db', ws.db]);
+  removeDomain(`${REPLICA_DOMAIN}-test`);
+  removeDomain(REPLICA_DOMAIN);
 });
 
-interface Session {
-  readonly context: BrowserContext;
-  readonly page: Page;
-  /** Messages the browser logged: a CSP violation or a script error would show here. */
-  readonly problems: string[];
-}
-
-async function open(width: (typeof WIDTHS)[number] = WIDTHS[1]): Promise<Session> {
-  const context = await browser!.newContext({ viewport: { width: width.width, height: width.height }, acceptDownloads: true });
-  const page = await context.newPage();
-  const problems: string[] = [];
-  page.on('console', (message) => {
-    if (message.type() === 'error' && !/status of 4\d\d/.test(message.text())) problems.push(message.text());
-  });
-  page.on('pageerror', (error) => problems.push(error.message));
-  return { context, page, problems };
-}
-
-// Log in with the keyboard alone: Tab to the token field, type the secret, Enter.
-async function logIn(page: Page, secret: string): Promise<void> {
-  await page.goto(`${base}/`);
-  await page.getByLabel('API token').waitFor();
-  await page.keyboard.press('Tab');
-  expect(await page.evaluate(() => document.activeElement?.id)).toBe('token');
-  await page.keyboard.type(secret);
-  await page.keyboard.press('Enter');
-  await page.getByRole('heading', { level: 1, name: 'Dashboard' }).waitFor();
-}
-
-// axe-core in the page (evaluated, not a <script>: the CSP allows none but the console's own).
-async function seriousViolations(page: Page): Promise<string[]> {
-  await page.evaluate(AXE);
-  const violations = await page.evaluate(async () => {
-    const result = await (window as unknown as { axe: { run(): Promise<{ violations: { id: string; impact: string; nodes: { target: string[] }[] }[] }> } }).axe.run();
-    return result.violations.map((violation) => ({ id: violation.id, impact: violation.impact, targets: violation.nodes.map((node) => node.target.join(' ')) }));
-  });
-  return violations
-    .filter((violation) => violation.impact === 'serious' || violation.impact === 'critical')
-    .map((violation) => `${violation.id} (${violation.impact}): ${violation.targets.join(', ')}`);
-}
-
-// Each screen at both widths: no serious or critical axe violation, a screenshot kept.
-async function checkScreen(page: Page, name: string, ready: () => Promise<unknown>): Promise<void> {
-  for (const width of WIDTHS) {
-    await page.setViewportSize({ width: width.width, height: width.height });
-    await ready();
-    expect(await seriousViolations(page), `${name} at ${width.width} px`).toEqual([]);
-    // Readable on a phone: the page itself never scrolls sideways (wide tables scroll in their box).
-    expect(await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth + 1), `${name} at ${width.width} px scrolls sideways`).toBe(true);
-    await page.screenshot({ path: path.join(ARTIFACTS, `${name}-${width.name}.png`), fullPage: true });
-  }
-}
+const open = (width: (typeof WIDTHS)[number] = WIDTHS[1]) => openSession(browser!, width);
+const logIn = (page: Parameters<typeof logInAt>[0], secret: string) => logInAt(page, base, secret);
 
 describe('the web console', () => {
   it('is served with a strict CSP, no framing, no sniffing, cached assets and client routes', async () => {
@@ -187,6 +138,8 @@ describe('the web console', () => {
       expect(await failures.textContent()).toContain('gone.qcow2');
       const repositories = page.locator('.table-box[aria-label="Repositories"]');
       expect(await repositories.textContent()).toContain(ws.repository);
+      const replicas = page.locator('section', { has: page.getByRole('heading', { name: 'Replicas' }) });
+      expect(await replicas.textContent()).toMatch(/app-replica on this host: \d+ (s|min)/);
       await checkScreen(page, 'dashboard', () => repositories.waitFor());
 
       // To Plans with the keyboard: the nav link focused and followed with Enter.
@@ -270,27 +223,41 @@ describe('the web console', () => {
     }
   });
 
-  it("shows the files of a point, or the API's refusal text as it is", async () => {
-    const { context, page } = await open();
+  it('an operator runs a failover test from the replicas screen and cancels it: the test domain boots, then is gone, the replica unchanged', async () => {
+    const { context, page, problems } = await open();
     try {
       await logIn(page, adminSecret);
-      await page.goto(`${base}/backups/web`);
-      await page.getByRole('link', { name: `Files of point ${firstPoint}` }).click();
-      await page.getByRole('heading', { level: 1, name: `Files of point ${firstPoint}` }).waitFor();
-      const answer = await page.evaluate(async (url) => {
-        const response = await fetch(url);
-        return { status: response.status, body: (await response.json()) as { message?: string } };
-      }, `/api/v1/backups/${firstPoint}/files`);
-      if (answer.status === 200) {
-        await page.getByRole('region', { name: 'Filesystems' }).waitFor();
-      } else {
-        // The files routes answer "not available" until their implementation is merged.
-        await page.getByRole('alert').waitFor();
-        expect(await page.getByRole('alert').textContent()).toBe(answer.body.message);
-      }
-      await checkScreen(page, 'files', () => page.getByRole('heading', { level: 1 }).waitFor());
-      await page.goto(`${base}/replicas`);
-      await checkScreen(page, 'replicas', () => page.getByText('No replicate plan has a point yet').waitFor());
+      await page.getByRole('link', { name: 'Replicas' }).click();
+      const card = page.locator('section', { has: page.getByRole('heading', { name: /^app-replica/ }) });
+      await card.getByRole('region', { name: 'Points of app-replica' }).waitFor();
+      expect(await card.textContent()).toContain(`VM app on this host`);
+      await checkScreen(page, 'replicas', () => card.waitFor());
+      const replicaFiles = readdirSync(replicaDir).sort();
+      const layers = () => execFileSync('qemu-img', ['info', '--backing-chain', '--output=json', path.join(replicaDir, 'app-2000.qcow2')], { encoding: 'utf8' });
+      const before = layers();
+
+      // Asked first; then the task's view, the test domain running.
+      await page.getByRole('button', { name: 'Failover test of app-replica' }).focus();
+      await page.keyboard.press('Enter');
+      const dialog = page.getByRole('dialog', { name: 'Test failover of app-replica?' });
+      await dialog.waitFor();
+      expect(await page.evaluate(() => document.activeElement?.textContent)).toBe('Cancel');
+      await dialog.getByRole('button', { name: 'Start the test' }).click();
+      await page.waitForURL(/\/tasks\/task-/);
+      const running = page.getByText(new RegExp(`${REPLICA_DOMAIN}-test runs on this host`));
+      await running.waitFor({ timeout: 120_000 });
+      expect(virshResult('domstate', `${REPLICA_DOMAIN}-test`).stdout.trim()).toBe('running');
+      await checkScreen(page, 'failover-test', () => running.waitFor());
+
+      // Cancel (Ctrl+C for the task): the test domain is destroyed, its overlays removed.
+      await page.getByRole('button', { name: /^Cancel/ }).click();
+      await page.getByRole('dialog', { name: 'Cancel this task?' }).getByRole('button', { name: 'Cancel the task' }).click();
+      const ended = page.getByText(new RegExp(`${REPLICA_DOMAIN}-test destroyed, its overlays removed`));
+      await ended.waitFor({ timeout: 120_000 });
+      expect(virshResult('domstate', `${REPLICA_DOMAIN}-test`).status).not.toBe(0);
+      expect(readdirSync(replicaDir).sort()).toEqual(replicaFiles);
+      expect(layers()).toBe(before);
+      expect(problems).toEqual([]);
     } finally {
       await context.close();
     }

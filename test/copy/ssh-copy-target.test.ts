@@ -1,4 +1,4 @@
-// The SSH copy target's file operations against a real sshd (src/copy/ssh-copy-target.ts): a file
+// The SSH copy target's file operations against a real sshd (src/copy/targets/host-files.ts): a file
 // is in place under its name only when what landed has the sha256 of what was sent; bytes that
 // stop short or differ leave nothing behind; inspect tells a missing path, a file, a directory
 // with its marker, and a path inside a repository apart.
@@ -9,7 +9,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { CopyTarget } from '../../src/copy/copy-target.js';
 import { textBytes, type OutgoingBytes } from '../../src/copy/outgoing-bytes.js';
-import { sshCopyTarget } from '../../src/copy/ssh-copy-target.js';
+import { sshCopyTarget } from '../../src/copy/targets/ssh.js';
 import type { NodeHost } from '../../src/node/node.js';
 import { connectSshNode } from '../../src/node/ssh.js';
 import { filesUnder, useCopySshd } from './copy-support.js';

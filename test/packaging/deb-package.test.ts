@@ -59,6 +59,13 @@ describe('the Debian package', () => {
     expect(readFileSync(path.join(control, 'postrm'), 'utf8')).not.toMatch(/\brm\b|deluser|userdel/);
   });
 
+  it("ships the hub API's unit beside the scheduler's, and the console's assets", () => {
+    const unit = readFileSync(path.join(root, 'lib/systemd/system/sendense-run-api.service'), 'utf8');
+    expect(unit).toMatch(/^ExecStart=\/usr\/bin\/sendense-run api \/etc\/sendense\/plans$/m);
+    expect(existsSync(path.join(root, 'lib/systemd/system/sendense-run-schedule.service'))).toBe(true);
+    expect(existsSync(path.join(root, 'usr/lib/sendense-run/dist/console/index.html'))).toBe(true);
+  });
+
   it('runs from the extracted files: --version, schema --path, a hub config, a full, incremental and restore', { timeout: 300_000 }, async () => {
     expect(readlinkSync(bin)).toBe('../lib/sendense-run/bin/sendense-run.js');
     expect((await runInstalled(bin, ['--version'], ws.dir)).stdout).toMatch(/^sendense-run \d+\.\d+\.\d+ \(Node\.js /);

@@ -77,6 +77,20 @@ describe('a copy plan', () => {
     expect((await runCli(['validate', planWith('    path: /backup/repository\n')])).exitCode).toBe(0);
   });
 
+  it('a copy in a directory of this host: an absolute path (~ expanded), never the repository nor inside it, no node', async () => {
+    const file = path.join(dir, 'dir-copy.yaml');
+    const write = (to: string) => writeFileSync(file, `version: 1\nkind: copy\nname: second-disk\nrepository: { path: /backup/repository }\ncopy:\n  to: ${to}\n`);
+    write('{ type: dir, path: ~/copies/offsite }');
+    const plan = (await loadPlanForRun(file)) as CopyPlan;
+    expect(plan.copy.to).toEqual({ type: 'dir', path: path.join(os.homedir(), 'copies/offsite') });
+    write('{ type: dir, path: copies/offsite }');
+    expect(await validate(file)).toMatch(/:6:26: copy\.to\.path: must be an absolute path on this host \(got 'copies\/offsite'\)/);
+    write('{ type: dir, path: /backup/repository/offsite }');
+    expect(await validate(file)).toMatch(/copy\.to\.path: \/backup\/repository\/offsite on this host is the repository \/backup\/repository or inside it/);
+    write('{ type: dir, node: { host: h, user: u }, path: /mnt/nas/copy }');
+    expect(await validate(file)).toMatch(/copy\.to\.node: not allowed for a copy target of type dir/);
+  });
+
   it('what a copy plan has no use for: a node, retention; and a target type other than ssh (a rate it takes)', async () => {
     const output = await validate(planWith('    path: /backup/offsite\n', 'retention: { keepLast: 3 }\nrate: 50MiB/s\n'));
     expect(output).toMatch(/:10:1: .*retention/);
@@ -85,6 +99,6 @@ describe('a copy plan', () => {
     writeFileSync(wrongType, 'version: 1\nkind: copy\nname: offsite\nrepository: { path: /r }\ncopy:\n  to: { type: s3, node: { host: h, user: u }, path: /x }\n');
     expect(await validate(wrongType)).toMatch(/:6:19: copy\.to\.node: not allowed for a copy target of type s3/);
     writeFileSync(wrongType, 'version: 1\nkind: copy\nname: offsite\nrepository: { path: /r }\ncopy:\n  to: { type: ftp, node: { host: h, user: u }, path: /x }\n');
-    expect(await validate(wrongType)).toMatch(/:6:15: copy\.to\.type: must be one of ssh, s3/);
+    expect(await validate(wrongType)).toMatch(/:6:15: copy\.to\.type: must be one of ssh, dir, s3/);
   });
 });

@@ -3,17 +3,15 @@
 // server streams. Paths are NAME:/PATH, as `sendense-run files` takes them.
 
 import { call } from '../api.js';
-import type { GuestEntry, GuestFilesystem } from '../api-types.js';
+import type { GuestDirectory, GuestFilesystem, GuestFilesystems } from '../api-types.js';
 import { urlOf } from '../api-paths.js';
 import { bytes, time } from '../format.js';
 import { Link } from '../parts/link.js';
 import { Loading, TableBox, useLoad } from '../parts/load.js';
 
-// The listing's rows whatever envelope the answer has (an array, or an object holding one).
-function rows<T>(answer: unknown): T[] {
-  if (Array.isArray(answer)) return answer as T[];
-  if (answer && typeof answer === 'object') for (const value of Object.values(answer)) if (Array.isArray(value)) return value as T[];
-  return [];
+// Filesystems that hold no files to browse, as `files` says (src/files/filesystems.ts readable()).
+function browsable(fs: GuestFilesystem): boolean {
+  return fs.type !== 'unknown' && fs.type !== 'swap';
 }
 
 function filesHref(point: string, path: string): string {
@@ -25,7 +23,7 @@ function join(dir: string, name: string): string {
 }
 
 export function Files(props: { readonly point: string; readonly path: string }) {
-  const loaded = useLoad(() => call<unknown>('files', { params: { id: props.point }, query: props.path ? { path: props.path } : {} }), [props.point, props.path]);
+  const loaded = useLoad(() => call<GuestFilesystems | GuestDirectory>('files', { params: { id: props.point }, query: props.path ? { path: props.path } : {} }), [props.point, props.path]);
   const crumbs = breadcrumbs(props.path);
   return (
     <>
@@ -53,8 +51,8 @@ export function Files(props: { readonly point: string; readonly path: string }) 
       )}
       <Loading loaded={loaded}>
         {(answer) =>
-          props.path === '' ? (
-            <TableBox label="Filesystems">
+          'filesystems' in answer ? (
+            <TableBox label="Filesystems" stack>
               <thead>
                 <tr>
                   <th scope="col">Filesystem</th>
@@ -65,21 +63,19 @@ export function Files(props: { readonly point: string; readonly path: string }) 
                 </tr>
               </thead>
               <tbody>
-                {rows<GuestFilesystem>(answer).map((fs) => (
+                {answer.filesystems.map((fs) => (
                   <tr key={fs.name}>
-                    <th scope="row">
-                      <Link href={filesHref(props.point, `${fs.name}:/`)}>{fs.name}</Link>
-                    </th>
-                    <td>{fs.type ?? '-'}</td>
-                    <td>{fs.label || '-'}</td>
-                    <td>{bytes(fs.size)}</td>
-                    <td>{fs.os ?? ''}</td>
+                    <th scope="row">{browsable(fs) ? <Link href={filesHref(props.point, `${fs.name}:/`)}>{fs.name}</Link> : fs.name}</th>
+                    <td data-label="Type">{browsable(fs) ? fs.type : `${fs.type} (no files to browse)`}</td>
+                    <td data-label="Label">{fs.label || '-'}</td>
+                    <td data-label="Size">{bytes(fs.size)}</td>
+                    <td data-label="OS">{fs.os && fs.os !== 'unknown' ? fs.os : '-'}</td>
                   </tr>
                 ))}
               </tbody>
             </TableBox>
           ) : (
-            <TableBox label={`Entries of ${props.path}`}>
+            <TableBox label={`Entries of ${answer.path}`} stack>
               <thead>
                 <tr>
                   <th scope="col">Name</th>
@@ -90,18 +86,20 @@ export function Files(props: { readonly point: string; readonly path: string }) 
                 </tr>
               </thead>
               <tbody>
-                {rows<GuestEntry>(answer).map((entry) => {
-                  const path = join(props.path, entry.name);
+                {answer.entries.map((entry) => {
+                  const path = join(answer.path, entry.name);
                   return (
                     <tr key={entry.name}>
                       <th scope="row">
                         {entry.type === 'directory' ? <Link href={filesHref(props.point, path)}>{entry.name}/</Link> : entry.name}
                         {entry.target !== undefined && <span class="muted"> → {entry.target}</span>}
                       </th>
-                      <td>{entry.type === 'file' ? bytes(entry.size) : entry.type}</td>
-                      <td>{time(entry.mtime)}</td>
-                      <td class="mono">{entry.mode ?? ''}</td>
-                      <td>
+                      <td data-label="Size">{entry.type === 'file' ? bytes(entry.size) : entry.type}</td>
+                      <td data-label="Modified">{time(entry.mtime)}</td>
+                      <td data-label="Mode" class="mono">
+                        {entry.mode}
+                      </td>
+                      <td class="actions">
                         {entry.type === 'file' && (
                           <a href={urlOf('download', { id: props.point }, { path })} download={entry.name}>
                             Download<span class="sr-only"> {entry.name}</span>

@@ -23,8 +23,7 @@ import { SendenseError } from '../../errors.js';
 import { formatBytes } from '../../format/bytes.js';
 import type { S3CopyTo } from '../../plan/types.js';
 import { REPOSITORY_MARKER } from '../../repository/marker.js';
-import type { CopyTarget, TargetRoot } from '../copy-target.js';
-import type { LockExtender } from '../lock-by-rule.js';
+import { capabilities, type CopyTarget, type ObjectLocks, type Reclaimed, type TargetRoot } from '../copy-target.js';
 import { s3Problem } from './s3-client.js';
 import { s3Description, s3TargetId } from './s3-description.js';
 import { downloadObject } from './s3-download.js';
@@ -32,26 +31,10 @@ import { expectedEtag, lockVersion, unquote, uploadObject } from './s3-upload.js
 
 const PARTIAL = '.partial';
 
-/** What a bucket gives beyond a CopyTarget: its files brought down for a merge on the hub, space given back, longer locks. */
-export interface S3CopyTarget extends CopyTarget, LockExtender {
-  /** The object into a file on the hub, checked against its ETag. */
-  download(relative: string, file: string, signal?: AbortSignal): Promise<void>;
-  /** Deletes the versions under `dir` that nothing reads any more and no lock holds (docs/copies.md#retention-in-a-bucket). */
-  reclaim(dir: string): Promise<Reclaimed>;
-}
-
-export interface Reclaimed {
-  readonly deleted: number;
-  readonly deletedBytes: number;
-  /** Versions no point needs any more, kept until their lock ends. */
-  readonly held: number;
-  readonly heldBytes: number;
-  /** When the first of those can go. */
-  readonly heldUntil?: Date;
-}
-
-// `say`: hears what a run should tell (an upload resumed).
-export function s3CopyTarget(client: S3Client, to: S3CopyTo, say: (message: string) => void = () => {}): S3CopyTarget {
+// `say`: hears what a run should tell (an upload resumed). Capabilities: `download` (the copy's
+// merges are worked out on the hub), `reclaim` (the versions under a VM's folder that nothing reads
+// any more and no lock holds are deleted), `locks` with objectLock.
+export function s3CopyTarget(client: S3Client, to: S3CopyTo, say: (message: string) => void = () => {}): CopyTarget {
   const description = s3Description(to);
   const { bucket } = to;
   const key = (relative: string): string => (to.prefix === '' ? relative : path.posix.join(to.prefix, relative));
@@ -66,9 +49,32 @@ export function s3CopyTarget(client: S3Client, to: S3CopyTo, say: (message: stri
   const head = (relative: string) =>
     client.send(new HeadObjectCommand({ Bucket: bucket, Key: key(relative) })).catch((error: unknown) => (missing(error) ? undefined : fail(`cannot read ${relative}`)(error)));
 
-  const target: S3CopyTarget = {
+  // The object into a file on the hub, checked against its ETag.
+  const download = async (relative: string, file: string, signal?: AbortSignal) => {
+    const there = await head(relative);
+    if (there === undefined) throw new SendenseError(`${description}: ${relative} is not there`);
+    // Pinned to the version looked at: the bytes checked are the ETag's.
+    await downloadObject(client, bucket, { key: key(relative), size: there.ContentLength ?? 0, etag: unquote(there.ETag), versionId: there.VersionId }, file, signal).catch(
+      fail(`cannot read ${relative}`),
+    );
+  };
+  const locks = (lock: NonNullable<S3CopyTo['objectLock']>): ObjectLocks => ({
+    lock,
+    async extendLock(relative, mode, until, slackMs) {
+      const there = await head(relative);
+      if (there === undefined) return false;
+      const now = there.ObjectLockRetainUntilDate;
+      if (now !== undefined && now.getTime() >= until.getTime() - slackMs) return false;
+      const Retention = { Mode: mode === 'governance' ? ('GOVERNANCE' as const) : ('COMPLIANCE' as const), RetainUntilDate: until };
+      await client.send(new PutObjectRetentionCommand({ Bucket: bucket, Key: key(relative), VersionId: there.VersionId, Retention })).catch(fail(`cannot lock ${relative} longer`));
+      return true;
+    },
+  });
+
+  const target: CopyTarget = {
     description,
     node: s3TargetId(to),
+    facts: { target: 's3', s3: to },
     absolute: (relative) => `s3://${bucket}/${key(relative)}`,
     async inspect(): Promise<TargetRoot> {
       // A request with an answer's body (not HEAD): the store says what is wrong by its code.
@@ -123,24 +129,15 @@ export function s3CopyTarget(client: S3Client, to: S3CopyTo, say: (message: stri
         else if ((await head(relative)) !== undefined) await client.send(new DeleteObjectCommand({ Bucket: bucket, Key: key(relative) })).catch(fail(`cannot remove ${relative}`));
       }
     },
-    async download(relative, file, signal) {
-      const there = await head(relative);
-      if (there === undefined) throw new SendenseError(`${description}: ${relative} is not there`);
-      // Pinned to the version looked at: the bytes checked are the ETag's.
-      await downloadObject(client, bucket, { key: key(relative), size: there.ContentLength ?? 0, etag: unquote(there.ETag), versionId: there.VersionId }, file, signal).catch(
-        fail(`cannot read ${relative}`),
-      );
+    async removeLeft(recorded) {
+      const objectKey = s3KeyOf(to, recorded);
+      await abortUploads(client, bucket, objectKey).catch(fail(`cannot abort the upload of ${objectKey}`));
     },
-    async extendLock(relative, mode, until, slackMs) {
-      const there = await head(relative);
-      if (there === undefined) return false;
-      const now = there.ObjectLockRetainUntilDate;
-      if (now !== undefined && now.getTime() >= until.getTime() - slackMs) return false;
-      const Retention = { Mode: mode === 'governance' ? ('GOVERNANCE' as const) : ('COMPLIANCE' as const), RetainUntilDate: until };
-      await client.send(new PutObjectRetentionCommand({ Bucket: bucket, Key: key(relative), VersionId: there.VersionId, Retention })).catch(fail(`cannot lock ${relative} longer`));
-      return true;
-    },
-    reclaim: (dir) => reclaimVersions(client, bucket, `${key(dir)}/`).catch(fail(`cannot give back the space of ${dir}`)),
+    capability: capabilities({
+      download,
+      reclaim: (dir) => reclaimVersions(client, bucket, `${key(dir)}/`).catch(fail(`cannot give back the space of ${dir}`)),
+      ...(to.objectLock !== undefined && { locks: locks(to.objectLock) }),
+    }),
   };
   return Object.freeze(target);
 }

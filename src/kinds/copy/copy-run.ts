@@ -1,24 +1,12 @@
 // A copy run (docs/copies.md): the host the copy is on, the copy there, and what each VM's turn sent.
 
 import type { Resolved, RunContext } from '../../engine/run-context.js';
-import type { CopyTarget } from '../../copy/copy-target.js';
-import type { S3CopyTarget } from '../../copy/s3/s3-copy-target.js';
+import type { OpenedCopyTarget } from '../../copy/targets/index.js';
 import type { VmCopied } from '../../copy/copy-vm.js';
-import type { NodeHost } from '../../node/node.js';
 import type { CopyPlan } from '../../plan/types.js';
 
-/** What open-copy reached: the copy, and its host (an SSH link of its own) for an ssh copy. */
-export interface CopyState {
-  readonly target: CopyTarget;
-  /** ssh: the copy's host, where its merges run; s3: none. */
-  readonly node?: NodeHost;
-  /** ssh: the copy's path there. */
-  readonly root?: string;
-  /** s3: the target again, with what only a bucket does (its merges are worked out on the hub). */
-  readonly bucket?: S3CopyTarget;
-  /** s3: the client, closed with the run. */
-  readonly close?: () => void;
-}
+/** What open-copy reached: the copy's target, closed with the run (its SSH link, its client). */
+export type CopyState = OpenedCopyTarget;
 
 export interface CopyRun extends RunContext<CopyPlan>, Resolved<CopyState> {
   /** The copy for messages, "sendense@offsite1:22:/backup/offsite" or "s3://offsite/pgtest1 at https://…" (a dry run contacts nothing). */

@@ -1,11 +1,10 @@
 // copy plans (docs/copies.md): the points of the repository a copy lacks, sent to another host
-// over SSH or to an S3 bucket; one VM's, or every VM's when vm is left out.
+// over SSH, a directory of this host or an S3 bucket; one VM's, or every VM's when vm is left out.
 
-import { buildNode, buildRepository, type RawNode, type RawRepository } from '../../plan/build-parts.js';
+import { buildCopyTo, type RawCopyTo } from '../../copy/targets/index.js';
+import { buildRepository, type RawRepository } from '../../plan/build-parts.js';
 import { checkCopyRules } from '../../plan/checks/copy-rules.js';
-import { expandHome } from '../../plan/home-path.js';
-import type { CopyPlan, CopySettings, ObjectLock, RetentionSettings } from '../../plan/types.js';
-import { hideFromChildren } from '../../process/child-env.js';
+import type { CopyPlan, RetentionSettings } from '../../plan/types.js';
 import type { KindDefinition } from '../kind.js';
 
 // The raw shape as the schema guarantees it (only what building needs).
@@ -14,22 +13,6 @@ interface RawCopyPlan {
   repository: RawRepository;
   copy: { to: RawCopyTo; verify?: boolean; retention?: Omit<RetentionSettings, 'keepChains'> };
 }
-
-interface RawCopyTo {
-  type: 'ssh' | 's3';
-  node?: RawNode;
-  path?: string;
-  endpoint?: string;
-  bucket?: string;
-  prefix?: string;
-  region?: string;
-  accessKeyIdEnv?: string;
-  secretAccessKeyEnv?: string;
-  credentialsFile?: string;
-  profile?: string;
-  objectLock?: ObjectLock;
-}
-
 export const copyDefinition: KindDefinition<CopyPlan> = {
   names: ['copy'],
   checks: [checkCopyRules],
@@ -51,26 +34,3 @@ export const copyDefinition: KindDefinition<CopyPlan> = {
   pointsVm: (plan) => plan.copy.vm,
   historyTaken: 'copy',
 };
-
-function buildCopyTo(to: RawCopyTo): CopySettings['to'] {
-  if (to.type === 'ssh') return { type: 'ssh', node: buildNode(to.node!), path: to.path! };
-  const credentials =
-    to.credentialsFile !== undefined
-      ? { file: expandHome(to.credentialsFile), profile: to.profile ?? 'default' }
-      : hiddenS3Names({ accessKeyIdEnv: to.accessKeyIdEnv!, secretAccessKeyEnv: to.secretAccessKeyEnv! });
-  return {
-    type: 's3',
-    endpoint: to.endpoint!.replace(/\/$/, ''),
-    bucket: to.bucket!,
-    prefix: to.prefix ?? '',
-    region: to.region ?? 'us-east-1',
-    credentials,
-    ...(to.objectLock && { objectLock: to.objectLock }),
-  };
-}
-
-// An object store's key variables, kept out of every child's environment from now on.
-function hiddenS3Names<T extends { readonly accessKeyIdEnv: string; readonly secretAccessKeyEnv: string }>(names: T): T {
-  hideFromChildren(names.accessKeyIdEnv, names.secretAccessKeyEnv);
-  return names;
-}

@@ -8,7 +8,7 @@ import { plural } from '../../format/plural.js';
 import type { CopyRun } from './copy-run.js';
 import { mergePlace } from './open-copy.js';
 import { takeVm } from './send-points.js';
-import type { Reclaimed } from '../../copy/s3/s3-copy-target.js';
+import type { Reclaimed } from '../../copy/copy-target.js';
 import { formatBytes } from '../../format/bytes.js';
 import { lockKeptPoints, locksLonger } from '../../copy/lock-by-rule.js';
 
@@ -31,9 +31,9 @@ export const pruneCopyStep: Step<CopyRun> = {
   async run(run) {
     const { plan, store } = run;
     const place = mergePlace(run);
-    const to = plan.copy.to;
     if (place === undefined) throw new Error('prune-copy on a copy with nowhere to merge');
-    const facts = to.type === 's3' && 'scratch' in place ? { plan: plan.name, s3: to, scratch: place.scratch } : { plan: plan.name, ...(to.type === 'ssh' && { nodeSpec: to.node }) };
+    const { target } = run.state;
+    const [locks, reclaim] = [target.capability('locks'), target.capability('reclaim')];
     const say = (message: string) => run.reporter.emit({ type: 'info', step: 'prune-copy', message });
     const totals: CopyPruned[] = [];
     const reclaimed: Reclaimed[] = [];
@@ -46,21 +46,20 @@ export const pruneCopyStep: Step<CopyRun> = {
             .filter((backup) => backup.repository === plan.repository.path)
             .map((backup) => [backup.id, { disks: backup.disks.length, protected: backup.protected }] as const),
         );
-        totals.push(await pruneCopy(place, { store, runId: run.runId, facts, say, signal: run.signal }, vm, plan.copy.retention!, hub, plan.timezone));
-        const lock = to.type === 's3' ? to.objectLock : undefined;
-        if (run.state.bucket !== undefined && lock !== undefined && locksLonger(lock)) {
-          const extended = await lockKeptPoints(place, run.state.bucket, vm, lock, plan.copy.retention!, hub, plan.timezone);
+        totals.push(await pruneCopy(place, { store, runId: run.runId, plan: plan.name, say, signal: run.signal }, vm, plan.copy.retention!, hub, plan.timezone));
+        if (locks !== undefined && locksLonger(locks.lock)) {
+          const extended = await lockKeptPoints(place, locks, vm, plan.copy.retention!, hub, plan.timezone);
           if (extended.objects > 0) say(`${vm}: the locks of ${plural(extended.objects, 'object')} of ${plural(extended.points, 'point')} extended, as objectLock's keep-* rules ask`);
         }
         // A bucket: the versions no point reads any more are deleted once no lock holds them.
-        if (run.state.bucket !== undefined) reclaimed.push(await run.state.bucket.reclaim(vm));
+        if (reclaim !== undefined) reclaimed.push(await reclaim(vm));
       } finally {
         await store.unlockVm(vm, run.runId);
       }
     }
     const sum = (pick: (pruned: CopyPruned) => number) => totals.reduce((total, pruned) => total + pick(pruned), 0);
     const [merged, removed, kept] = [sum((t) => t.merged), sum((t) => t.removed), sum((t) => t.kept)];
-    const space = run.state.bucket === undefined ? '' : `; ${reclaimedLine(reclaimed)}`;
+    const space = reclaim === undefined ? '' : `; ${reclaimedLine(reclaimed)}`;
     if (merged + removed === 0) return `nothing to merge; ${plural(kept, 'point')} kept on the copy${space}`;
     return `${plural(merged, 'point')} merged, ${removed} removed, ${plural(kept, 'point')} kept on the copy${space}`;
   },

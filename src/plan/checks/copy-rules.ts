@@ -1,4 +1,4 @@
-// copy (docs/copies.md): the copy's path is absolute on its host, and a copy on this host is never
+// copy (docs/copies.md): the copy's path is absolute on its host (dir: on this host), and a copy on this host is never
 // the repository itself nor inside it (the hub's own scan would take it for a VM's folder). An s3
 // copy (docs/copies.md#copies-on-object-storage) names its credentials one way. An encrypted
 // repository's copy has no retention.
@@ -27,18 +27,21 @@ export function checkCopyRules({ data, issues }: CheckContext): void {
     checkLockByRule(data, raw?.copy?.retention, issues);
     return;
   }
-  const target = stringAt(data, 'copy', 'to', 'path');
-  if (target === undefined || target === '' || hasEnvRef(target)) return;
+  // dir: a directory of this host (docs/copies.md#a-copy-on-this-host).
+  const onThisHost = stringAt(data, 'copy', 'to', 'type') === 'dir';
+  const given = stringAt(data, 'copy', 'to', 'path');
+  if (given === undefined || given === '' || hasEnvRef(given)) return;
+  const target = onThisHost ? expandHome(given) : given;
   if (!path.posix.isAbsolute(target)) {
-    issues.error(['copy', 'to', 'path'], `copy.to.path: must be an absolute path on the copy's host (got '${target}')`);
+    issues.error(['copy', 'to', 'path'], `copy.to.path: must be an absolute path on ${onThisHost ? 'this host' : "the copy's host"} (got '${given}')`);
     return;
   }
-  const host = stringAt(data, 'copy', 'to', 'node', 'host');
+  const host = onThisHost ? 'this host' : stringAt(data, 'copy', 'to', 'node', 'host');
   const repository = stringAt(data, 'repository', 'path');
-  if (host === undefined || !THIS_HOST.has(host) || repository === undefined || hasEnvRef(repository)) return;
+  if (host === undefined || !(onThisHost || THIS_HOST.has(host)) || repository === undefined || hasEnvRef(repository)) return;
   const relative = path.posix.relative(path.posix.resolve(expandHome(repository)), path.posix.resolve(target));
   if (relative === '' || (!relative.startsWith('..') && !path.posix.isAbsolute(relative))) {
-    issues.error(['copy', 'to', 'path'], `copy.to.path: ${target} on ${host} is the repository ${repository} or inside it; a copy needs a directory of its own`);
+    issues.error(['copy', 'to', 'path'], `copy.to.path: ${given} on ${host} is the repository ${repository} or inside it; a copy needs a directory of its own`);
   }
 }
 

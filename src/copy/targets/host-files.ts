@@ -1,21 +1,19 @@
-// A copy on another host reached over SSH (docs/copies.md): each file operation is one small
-// POSIX shell script run there through the node's exec channel (paths always as arguments, never
+// A copy in a directory of a host (docs/copies.md): another host over SSH (./ssh.ts), or this one
+// (./dir.ts). Each file operation is one small POSIX shell script run there through the node's exec channel (paths always as arguments, never
 // in the script), using only coreutils and findutils. One exec puts a whole file in place: its
 // bytes on the script's stdin followed by the sha256 the hub computed of them, the partial file
 // fsynced and read back for its sha256 (openssl's where installed: about three times sha256sum's
 // speed), compared, renamed. Starting a session costs round trips and a fork there, so each file
-// takes one. Works on any NodeHost: this host too.
+// takes one. The copy's merges run on that host too (capability `host`).
 
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import path from 'node:path';
-import { SendenseError } from '../errors.js';
-import { describeNode } from '../node/node-description.js';
-import type { ExecOptions, NodeHost } from '../node/node.js';
-import type { NodeSpec } from '../plan/types.js';
-import { REPOSITORY_MARKER } from '../repository/marker.js';
-import type { CopyTarget, TargetRoot } from './copy-target.js';
-import type { OutgoingBytes } from './outgoing-bytes.js';
+import { SendenseError } from '../../errors.js';
+import type { ExecOptions, NodeHost } from '../../node/node.js';
+import { REPOSITORY_MARKER } from '../../repository/marker.js';
+import { capabilities, type CopyTarget, type CopyTargetFacts, type TargetRoot } from '../copy-target.js';
+import type { OutgoingBytes } from '../outgoing-bytes.js';
 
 // What is at the path, a repository above it (a marker in a parent directory), its entries and marker.
 const INSPECT = [
@@ -47,12 +45,11 @@ const PUT = [
   '[ "$got" = "$sent" ] || fail 9 "it arrived different from what was sent (sha256 $got there, $sent sent)"',
   'mv -f -- "$p" "$1" && sync -- "$(dirname -- "$1")"',
 ].join('\n');
-const HASH = `{ ${SHA256}; } < "$1"`;
+const HASH = `[ -e "$1" ] || exit 3; { ${SHA256}; } < "$1"`;
 const REMOVE = 'rm -f -- "$@"';
 
-/** `spec`: the host as the plan gives it, for messages; `root`: the copy's absolute path there. */
-export function sshCopyTarget(node: NodeHost, spec: NodeSpec, root: string): CopyTarget {
-  const description = copyDescription(spec, root);
+/** The copy's files under `root` (absolute) on `node`; `description`: for messages; `facts`: for doctor. */
+export function hostFilesTarget(node: NodeHost, root: string, description: string, facts: CopyTargetFacts): CopyTarget {
   const absolute = (relative: string): string => path.posix.join(root, relative);
   const sh = async (what: string, script: string, args: readonly string[], options: ExecOptions = {}, allowed: readonly number[] = [0]) => {
     const result = await node.exec(['sh', '-c', script, 'sh', ...args], options);
@@ -63,6 +60,7 @@ export function sshCopyTarget(node: NodeHost, spec: NodeSpec, root: string): Cop
   const target: CopyTarget = {
     description,
     node: node.id,
+    facts: { ...facts, root },
     absolute,
     async inspect(): Promise<TargetRoot> {
       const { stdout } = await sh('cannot look at it', INSPECT, [root, REPOSITORY_MARKER]);
@@ -91,7 +89,8 @@ export function sshCopyTarget(node: NodeHost, spec: NodeSpec, root: string): Cop
       await sh(`cannot write ${relative}`, PUT, [absolute(relative), String(bytes.size)], { stdin: withDigest(bytes), signal });
     },
     async sameAs(relative, file) {
-      const { stdout } = await sh(`cannot read ${relative}`, HASH, [absolute(relative)]);
+      const { stdout, exitCode } = await sh(`cannot read ${relative}`, HASH, [absolute(relative)], {}, [0, 3]);
+      if (exitCode === 3) return false;
       const digest = /^([0-9a-f]{64})\b/.exec(stdout.trim())?.[1];
       if (digest === undefined) throw new SendenseError(`${description}: cannot read ${relative}: no sha256 digest in ${JSON.stringify(stdout.slice(0, 80))}`);
       return digest === (await sha256Of(file));
@@ -99,13 +98,12 @@ export function sshCopyTarget(node: NodeHost, spec: NodeSpec, root: string): Cop
     async remove(relatives) {
       if (relatives.length > 0) await sh('cannot remove files', REMOVE, relatives.map(absolute));
     },
+    async removeLeft(recorded) {
+      await sh(`cannot remove ${recorded}`, REMOVE, [recorded]);
+    },
+    capability: capabilities({ host: { node, root } }),
   };
   return Object.freeze(target);
-}
-
-// "sendense@offsite1:22:/backup/offsite"
-export function copyDescription(spec: NodeSpec, root: string): string {
-  return `${describeNode(spec)}:${root}`;
 }
 
 // The bytes, then the line with their sha256: the script renames only what has that digest there.

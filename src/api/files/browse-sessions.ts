@@ -1,0 +1,280 @@
+// Warm file-browse sessions for the API's files routes (docs/file-level-restore.md, "Through the API"): one
+// appliance per (VM, backup, disk, repository), opened as `sendense-run files` opens it
+// (src/files/open-point.ts), kept until idle for idleMs, at most `max` at once (the least
+// recently used idle one closed to make room). Requests for the same point share one opening.
+// Closing gives back what the files command gives back on exit: the appliance, an encrypted
+// point's qemu-nbd and the run it was recorded under.
+
+import type { Writable } from 'node:stream';
+import { isSendenseError, SendenseError } from '../../errors.js';
+import { findPointFile } from '../../files/backup-point.js';
+import type { EntryJson, FilesystemJson } from '../../files/files-json.js';
+import { openPoint } from '../../files/open-point.js';
+import { parseRestorePoint } from '../../plan/restore-point.js';
+import type { DiskKey, RestorePoint } from '../../plan/types.js';
+import type { Store } from '../../store/index.js';
+import { BrowseSession, type ArchiveOptions, type ArchiveResult, type ByteRange, type OpenedFile } from './browse-session.js';
+import { FilesRequestError } from './files-request-error.js';
+import { parseRequestPath } from './request-path.js';
+import { tarZstSink } from './tar-zst-sink.js';
+import { zipSink } from './zip-sink.js';
+
+/** Which point's disk a request reads. */
+export interface PointKey {
+  readonly vm: string;
+  /** latest (default), a backup id, or an ISO-8601 time, as `files --point` takes it. */
+  readonly point?: string | RestorePoint;
+  /** Default: the backup's first disk (as `files` without --disk). */
+  readonly disk?: DiskKey;
+  readonly repository?: string;
+}
+
+/** The point a session reads, once resolved. */
+export interface ResolvedPoint {
+  readonly vm: string;
+  readonly backupId: string;
+  readonly diskKey: DiskKey;
+  readonly repository: string;
+}
+
+export interface BrowseSessionsOptions {
+  /** A session unused for this long is closed (default 5 minutes). */
+  readonly idleMs?: number;
+  /** Sessions open at once (default 4). */
+  readonly max?: number;
+  /** What is being started, one line each (the appliance, the emulation fallback). */
+  readonly note?: (line: string) => void;
+}
+
+export interface BrowseSessionInfo extends ResolvedPoint {
+  /** The libguestfs agent's PID (its appliance is its child). */
+  readonly appliancePid: number;
+  /** Operations running or waiting. */
+  readonly users: number;
+  readonly lastUsedAt: Date;
+}
+
+interface Slot {
+  readonly point: ResolvedPoint;
+  readonly opening: Promise<BrowseSession>;
+  session?: BrowseSession;
+  users: number;
+  lastUsed: number;
+  timer?: NodeJS.Timeout;
+}
+
+export const DEFAULT_IDLE_MS = 5 * 60_000;
+export const DEFAULT_MAX_SESSIONS = 4;
+
+export class BrowseSessions {
+  private readonly slots = new Map<string, Slot>();
+  private readonly closing = new Set<Promise<void>>();
+  private readonly idleMs: number;
+  private readonly max: number;
+  private closed = false;
+  /** Appliances started since this object was made (one per opening, shared or not). */
+  appliancesStarted = 0;
+
+  constructor(
+    private readonly store: Store,
+    private readonly options: BrowseSessionsOptions = {},
+  ) {
+    this.idleMs = positive('idleMs', options.idleMs ?? DEFAULT_IDLE_MS);
+    this.max = positive('max', options.max ?? DEFAULT_MAX_SESSIONS);
+  }
+
+  // The point with its filesystems, as `files VM --json` prints them (one disk: the key's).
+  async filesystems(key: PointKey): Promise<{ readonly point: ResolvedPoint; readonly filesystems: FilesystemJson[] }> {
+    return this.using(key, async (session, point) => ({ point, filesystems: session.filesystems() }));
+  }
+
+  // A directory's entries (a path that is not one lists as itself), as `files VM NAME:/DIR --json`.
+  list(key: PointKey, guestPath: string): Promise<EntryJson[]> {
+    const where = parseRequestPath(guestPath);
+    return this.using(key, (session) => session.list(where));
+  }
+
+  stat(key: PointKey, guestPath: string): Promise<EntryJson> {
+    const where = parseRequestPath(guestPath);
+    return this.using(key, (session) => session.stat(where));
+  }
+
+  // A regular file's bytes (an inclusive range of them); the session counts as in use until the stream ends.
+  async openFile(key: PointKey, guestPath: string, range?: ByteRange): Promise<OpenedFile> {
+    const where = parseRequestPath(guestPath);
+    const slot = await this.take(key);
+    let opened: OpenedFile;
+    try {
+      opened = await (await slot.opening).openFile(where, range);
+    } catch (error) {
+      this.give(slot);
+      throw error;
+    }
+    let given = false;
+    const give = () => {
+      if (!given) this.give(slot);
+      given = true;
+    };
+    opened.stream.once('close', give);
+    opened.stream.once('end', give);
+    opened.stream.once('error', give);
+    return opened;
+  }
+
+  // A streaming ZIP of a folder, file or symlink into `out` (ZIP64 when needed), named as `files --get` names it.
+  zipDirectory(key: PointKey, guestPath: string, out: Writable, options: ArchiveOptions & { readonly compress?: boolean } = {}): Promise<ArchiveResult> {
+    const where = parseRequestPath(guestPath);
+    return this.using(key, (session) => session.archive(where, (prefix) => zipSink(out, { prefix, compress: options.compress }), options));
+  }
+
+  // The same as a tar compressed by zstd.
+  tarZstDirectory(key: PointKey, guestPath: string, out: Writable, options: ArchiveOptions & { readonly level?: number } = {}): Promise<ArchiveResult> {
+    const where = parseRequestPath(guestPath);
+    return this.using(key, (session) => session.archive(where, (prefix) => tarZstSink(out, { prefix, level: options.level }), options));
+  }
+
+  /** The sessions open now (or opening), for status and tests. */
+  sessions(): BrowseSessionInfo[] {
+    return [...this.slots.values()]
+      .filter((slot) => slot.session !== undefined)
+      .map((slot) => ({ ...slot.point, appliancePid: slot.session!.appliancePid, users: slot.users, lastUsedAt: new Date(slot.lastUsed) }));
+  }
+
+  // For a server going down: every session closed (a running download's appliance ended first).
+  async closeAll(): Promise<void> {
+    this.closed = true;
+    const slots = [...this.slots.values()];
+    this.slots.clear();
+    for (const slot of slots) {
+      clearTimeout(slot.timer);
+      this.closeSlot(slot, slot.users > 0);
+    }
+    while (this.closing.size > 0) await Promise.all([...this.closing]);
+  }
+
+  private async using<T>(key: PointKey, work: (session: BrowseSession, point: ResolvedPoint) => Promise<T>): Promise<T> {
+    const slot = await this.take(key);
+    try {
+      return await work(await slot.opening, slot.point);
+    } finally {
+      this.give(slot);
+    }
+  }
+
+  // The key's slot marked in use: the one open, the one opening, or a new one (room made if need be).
+  private async take(key: PointKey): Promise<Slot> {
+    if (this.closed) throw new SendenseError('the file browser is shutting down');
+    const point = await this.resolve(key);
+    if (this.closed) throw new SendenseError('the file browser is shutting down');
+    const id = JSON.stringify([point.vm, point.backupId, point.diskKey, point.repository]);
+    let slot = this.slots.get(id);
+    if (slot === undefined) {
+      this.makeRoom();
+      slot = this.open(id, point);
+    }
+    clearTimeout(slot.timer);
+    slot.users++;
+    slot.lastUsed = Date.now();
+    try {
+      await slot.opening;
+    } catch (error) {
+      slot.users--;
+      throw error;
+    }
+    return slot;
+  }
+
+  private give(slot: Slot): void {
+    slot.users--;
+    slot.lastUsed = Date.now();
+    if (slot.users > 0 || this.slots.get(idOf(slot)) !== slot) return;
+    slot.timer = setTimeout(() => {
+      if (slot.users > 0 || this.slots.get(idOf(slot)) !== slot) return;
+      this.slots.delete(idOf(slot));
+      this.closeSlot(slot, false);
+    }, this.idleMs);
+    slot.timer.unref();
+  }
+
+  private open(id: string, point: ResolvedPoint): Slot {
+    this.appliancesStarted++;
+    const opening = openPoint(this.store, {
+      vm: point.vm,
+      point: { type: 'id', id: point.backupId },
+      disk: point.diskKey,
+      repository: point.repository,
+      inspect: true,
+      note: this.options.note,
+      command: 'files',
+    }).then((opened) => new BrowseSession(opened));
+    const slot: Slot = { point, opening, users: 0, lastUsed: Date.now() };
+    slot.opening.then(
+      (session) => {
+        slot.session = session;
+        // An appliance that dies (killed, out of memory) takes its session with it.
+        void session.opened.files.agent.exit.then(() => {
+          if (this.slots.get(id) !== slot) return;
+          this.slots.delete(id);
+          clearTimeout(slot.timer);
+          this.closeSlot(slot, false);
+        });
+      },
+      () => {
+        if (this.slots.get(id) === slot) this.slots.delete(id);
+      },
+    );
+    this.slots.set(id, slot);
+    return slot;
+  }
+
+  // At most `max`: the least recently used idle session closed, or the request refused.
+  private makeRoom(): void {
+    if (this.slots.size < this.max) return;
+    const idle = [...this.slots.entries()].filter(([, slot]) => slot.users === 0 && slot.session !== undefined).sort(([, a], [, b]) => a.lastUsed - b.lastUsed);
+    if (idle.length === 0) {
+      throw new FilesRequestError('busy', `all ${this.max} file browse sessions are in use (a listing or download on each): try again when one ends`);
+    }
+    const [id, slot] = idle[0];
+    this.slots.delete(id);
+    clearTimeout(slot.timer);
+    this.closeSlot(slot, false);
+  }
+
+  private closeSlot(slot: Slot, kill: boolean): void {
+    const closing = (async () => {
+      const session = await slot.opening.catch(() => undefined);
+      if (session === undefined) return;
+      if (kill) session.kill();
+      await session.close().catch((error: unknown) => this.options.note?.(`closing the file browse session of backup ${slot.point.backupId}: ${(error as Error).message}`));
+    })();
+    this.closing.add(closing);
+    void closing.finally(() => this.closing.delete(closing));
+  }
+
+  private async resolve(key: PointKey): Promise<ResolvedPoint> {
+    const point = typeof key.point === 'string' ? parsePoint(key.point) : (key.point ?? { type: 'latest' });
+    try {
+      const found = await findPointFile(this.store, key.vm, point, key.disk, key.repository);
+      return { vm: key.vm, backupId: found.backup.id, diskKey: found.disk.diskKey, repository: found.backup.repository };
+    } catch (error) {
+      // No such VM, backup or disk: the request's (exit code 2 for the CLI).
+      if (isSendenseError(error) && (error.exitCode === 2 || /has no disk/.test(error.message))) throw new FilesRequestError('not-found', error.message, error);
+      throw error;
+    }
+  }
+}
+
+function idOf(slot: Slot): string {
+  return JSON.stringify([slot.point.vm, slot.point.backupId, slot.point.diskKey, slot.point.repository]);
+}
+
+function parsePoint(text: string): RestorePoint {
+  const point = parseRestorePoint(text);
+  if (typeof point === 'string') throw new FilesRequestError('bad-request', `point: ${point}`);
+  return point;
+}
+
+function positive(name: string, value: number): number {
+  if (!Number.isFinite(value) || value <= 0) throw new Error(`BrowseSessions: ${name} must be a positive number (got ${value})`);
+  return value;
+}

@@ -1,0 +1,39 @@
+// What the rest of the program knows of a type of copy target (copy.to.type): how it is built from
+// the plan, named, reached, and reached again by doctor. One module each beside this file, listed
+// in ./index.ts; nothing else asks which type a copy is.
+
+import type { NodeHost } from '../../node/node.js';
+import type { CopyTo } from '../../plan/types.js';
+import type { CopyTarget, CopyTargetFacts } from '../copy-target.js';
+
+/** A target reached, and how to let it go (its SSH link, its client). */
+export interface OpenedCopyTarget {
+  readonly target: CopyTarget;
+  close(): Promise<void>;
+}
+
+export interface CopyTargetDefinition<To extends CopyTo = CopyTo> {
+  /** copy.to as the schema guarantees it, built into the plan's settings. */
+  build(raw: RawCopyTo): To;
+  /** For messages, without contacting it (a dry run contacts nothing). */
+  describe(to: To): string;
+  /** Reached (its host key checked, its keys read); `say` hears what a run should tell. */
+  open(to: To, say: (message: string) => void): Promise<OpenedCopyTarget>;
+  /**
+   * doctor: what a run left there is on a node doctor reaches from the record (`nodeSpec`, or this
+   * host): given back there with `host`; false: the target reaches itself (a bucket).
+   */
+  readonly onNode: boolean;
+  /** doctor: reached again from what a run recorded; `host`: the node doctor reached, when onNode. */
+  reopen(facts: CopyTargetFacts, host: NodeHost | undefined): Promise<OpenedCopyTarget>;
+  /** doctor: the target as a record names it, for messages. */
+  describeRecord(facts: CopyTargetFacts): string;
+  /** doctor: what a put killed half-way leaves there ("partial file"), and what removing it is ("remove it"). */
+  readonly leftBehind: { readonly what: string; readonly removal: string };
+}
+
+/** copy.to as the plan schema guarantees it (only what building needs). */
+export interface RawCopyTo {
+  readonly type: CopyTo['type'];
+  readonly [key: string]: unknown;
+}

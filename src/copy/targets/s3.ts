@@ -1,0 +1,50 @@
+// copy.to type s3 (docs/copies.md#copies-on-object-storage): a prefix in a bucket of an S3 object
+// store (../s3/s3-copy-target.ts), with the plan's credentials. The S3 SDK (a megabyte of code) is
+// loaded only when a bucket is reached.
+
+import { hideFromChildren } from '../../process/child-env.js';
+import { expandHome } from '../../plan/home-path.js';
+import type { ObjectLock, S3CopyTo } from '../../plan/types.js';
+import { s3Description } from '../s3/s3-description.js';
+import type { CopyTargetDefinition, OpenedCopyTarget } from './copy-target-definition.js';
+
+export const s3CopyTargetDefinition: CopyTargetDefinition<S3CopyTo> = {
+  build(raw) {
+    const field = (key: string) => raw[key] as string | undefined;
+    const credentials =
+      field('credentialsFile') !== undefined
+        ? { file: expandHome(field('credentialsFile')!), profile: field('profile') ?? 'default' }
+        : hiddenS3Names({ accessKeyIdEnv: field('accessKeyIdEnv')!, secretAccessKeyEnv: field('secretAccessKeyEnv')! });
+    return {
+      type: 's3',
+      endpoint: field('endpoint')!.replace(/\/$/, ''),
+      bucket: field('bucket')!,
+      prefix: field('prefix') ?? '',
+      region: field('region') ?? 'us-east-1',
+      credentials,
+      ...(raw.objectLock !== undefined && { objectLock: raw.objectLock as ObjectLock }),
+    };
+  },
+  describe: s3Description,
+  open: (to, say) => openBucket(to, say),
+  onNode: false,
+  async reopen(facts) {
+    if (facts.s3 === undefined) throw new Error('an s3 copy is reached again from its recorded bucket');
+    return openBucket(facts.s3, () => {});
+  },
+  describeRecord: (facts) => s3Description(facts.s3!),
+  leftBehind: { what: 'unfinished upload', removal: 'abort the upload' },
+};
+
+// The bucket with the plan's credentials (from the environment or the credentials file now).
+async function openBucket(to: S3CopyTo, say: (message: string) => void): Promise<OpenedCopyTarget> {
+  const [{ s3Client, s3Keys }, { s3CopyTarget }] = await Promise.all([import('../s3/s3-client.js'), import('../s3/s3-copy-target.js')]);
+  const client = s3Client(to, await s3Keys(to.credentials));
+  return { target: s3CopyTarget(client, to, say), close: async () => client.destroy() };
+}
+
+// An object store's key variables, kept out of every child's environment from now on.
+function hiddenS3Names<T extends { readonly accessKeyIdEnv: string; readonly secretAccessKeyEnv: string }>(names: T): T {
+  hideFromChildren(names.accessKeyIdEnv, names.secretAccessKeyEnv);
+  return names;
+}

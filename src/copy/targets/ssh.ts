@@ -1,0 +1,36 @@
+// copy.to type ssh (docs/copies.md): a directory on another host reached over SSH, its host key
+// checked; its files are put and merged there by shell scripts (./host-files.ts).
+
+import { buildNode, type RawNode } from '../../plan/build-parts.js';
+import { describeNode } from '../../node/node-description.js';
+import type { NodeSpec, SshCopyTo } from '../../plan/types.js';
+import type { CopyTargetDefinition } from './copy-target-definition.js';
+import { hostFilesTarget } from './host-files.js';
+
+// "sendense@offsite1:22:/backup/offsite"
+function describe(spec: NodeSpec, root: string): string {
+  return `${describeNode(spec)}:${root}`;
+}
+
+export const sshCopyTargetDefinition: CopyTargetDefinition<SshCopyTo> = {
+  build: (raw) => ({ type: 'ssh', node: buildNode(raw.node as RawNode), path: raw.path as string }),
+  describe: (to) => describe(to.node, to.path),
+  async open(to) {
+    const { connectSshNode } = await import('../../node/ssh.js');
+    const node = await connectSshNode(to.node);
+    return { target: sshCopyTarget(node, to.node, to.path), close: () => node.close() };
+  },
+  onNode: true,
+  async reopen(facts, host) {
+    if (host === undefined || facts.nodeSpec === undefined) throw new Error('an ssh copy is reached again on its host');
+    // Records of older runs name no root: only their partial files, by absolute name, are removed there.
+    return { target: sshCopyTarget(host, facts.nodeSpec, facts.root ?? '/'), close: async () => {} };
+  },
+  describeRecord: (facts) => describe(facts.nodeSpec!, facts.root ?? ''),
+  leftBehind: { what: 'partial file', removal: 'remove it' },
+};
+
+/** The copy under `root` on `node`, reached over SSH as `spec` (the host as the plan gives it). */
+export function sshCopyTarget(node: Parameters<typeof hostFilesTarget>[0], spec: NodeSpec, root: string) {
+  return hostFilesTarget(node, root, describe(spec, root), { target: 'ssh', nodeSpec: spec });
+}

@@ -1,0 +1,129 @@
+// The console's Files screen (docs/console.md#screens) in a real browser, on a real GPT + ext4
+// guest disk backed up twice (test/files/guest-disk.ts): a restore token goes from the VM's
+// points to the point's filesystems and into its directories with the keyboard, downloads a file
+// with a non-ASCII name, downloads a folder as a ZIP whose unzipped files are, name for name
+// and sha256 for sha256, what `sendense-run files --get` extracts; a folder that is not there
+// shows the API's refusal as it is. Both screens at 390 and 1280 px (axe-core, screenshots in
+// test-artifacts/console/).
+
+import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
+import { mkdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import type { Browser, Page } from 'playwright-core';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { backUpGuest, readTree, sendenseFiles, type BackedUpGuest } from '../files/guest-disk.js';
+import { useRunWorkspace } from '../support/run-workspace.js';
+import { portRangeForTestFile } from '../support/vm-disks.js';
+import { checkScreen, launchChromium, logIn, openSession, startConsoleServer, tokenSecret, type ConsoleServer } from './browser.js';
+
+const ws = useRunWorkspace('console-files-', { per: 'file' });
+let guest: BackedUpGuest;
+let server: ConsoleServer | undefined;
+let browser: Browser | undefined;
+let restoreSecret = '';
+
+beforeAll(async () => {
+  guest = await backUpGuest(ws.dir, 'filesvm', portRangeForTestFile(10));
+  restoreSecret = await tokenSecret(guest.db, 'restorer', 'restore');
+  const plans = path.join(ws.dir, 'plans');
+  mkdirSync(plans);
+  server = await startConsoleServer(plans, guest.db);
+  browser = await launchChromium();
+}, 600_000);
+
+afterAll(async () => {
+  await browser?.close();
+  await server?.stop();
+});
+
+// Follows a link with the keyboard: focused, then Enter.
+async function follow(page: Page, name: string): Promise<void> {
+  await page.getByRole('link', { name, exact: true }).focus();
+  await page.keyboard.press('Enter');
+}
+
+// name -> sha256 of each file, the type of anything else (as readTree sees a directory).
+function contents(root: string): Record<string, string> {
+  return Object.fromEntries(Object.entries(readTree(root)).map(([name, entry]) => [name, entry.type === 'file' ? entry.sha256! : entry.type]));
+}
+
+it("browses a point's filesystems and folders with the keyboard, downloads a file, and a folder as the ZIP `files --get` matches", async () => {
+  const { context, page, problems } = await openSession(browser!);
+  const point = guest.backups.at(-1)!.id;
+  const tree = guest.trees.at(-1)!;
+  // What `files --get` extracts, meanwhile (its own appliance): the ZIP is compared with it.
+  const extracted = path.join(ws.dir, 'extracted');
+  const cli = sendenseFiles(['files', guest.vm, '--db', guest.db, '--point', point, '--get', 'p1:/', '--to', extracted]);
+  try {
+    await logIn(page, server!.base, restoreSecret);
+    await follow(page, 'Backups');
+    await follow(page, guest.vm);
+    await follow(page, `Files of point ${point}`);
+    await page.getByRole('heading', { level: 1, name: `Files of point ${point}` }).waitFor();
+    expect(await page.evaluate(() => document.activeElement?.tagName)).toBe('H1');
+
+    // The point's filesystems: the ext4 partition with its label.
+    const filesystems = page.getByRole('region', { name: 'Filesystems' });
+    const p1 = filesystems.getByRole('row', { name: /^p1 / });
+    await p1.waitFor({ timeout: 300_000 });
+    expect(await p1.textContent()).toMatch(/ext4.*guestroot/);
+    // A partition without a filesystem is listed, but offers nothing to open.
+    expect(await filesystems.getByRole('row', { name: /^p2 / }).textContent()).toContain('no files to browse');
+    expect(await filesystems.getByRole('link', { name: 'p2' }).count()).toBe(0);
+    await checkScreen(page, 'files-filesystems', () => p1.waitFor());
+
+    // Into p1:/, whose entries are the guest's top folder as it was at the point.
+    await follow(page, 'p1');
+    const top = page.getByRole('region', { name: 'Entries of p1:/' });
+    await top.waitFor();
+    const names = (await top.locator('tbody th').allTextContents()).map((name) => name.replace(/\/$/, '').replace(/ → .*$/, ''));
+    const expected = Object.keys(tree).filter((name) => !name.includes('/'));
+    expect(names.filter((name) => name !== 'lost+found').sort()).toEqual(expected.sort());
+    expect(await top.getByRole('row', { name: /^hosts-link → etc\/hosts/ }).count()).toBe(1);
+    await checkScreen(page, 'files-directory', () => top.waitFor());
+
+    // Into a folder with a non-ASCII name; its file downloads as it is, under its own name.
+    await follow(page, 'données/');
+    const folder = page.getByRole('region', { name: 'Entries of p1:/données' });
+    await folder.waitFor();
+    // The keyboard is on the heading again (the link it followed is gone), and the crumbs say where.
+    expect(await page.evaluate(() => document.activeElement?.tagName)).toBe('H1');
+    expect(await page.getByRole('link', { name: 'données', exact: true }).getAttribute('aria-current')).toBe('page');
+    const fileDownload = page.waitForEvent('download');
+    await follow(page, 'Download été.txt');
+    const file = await fileDownload;
+    expect(file.suggestedFilename()).toBe('été.txt');
+    const saved = path.join(ws.dir, 'downloaded-été.txt');
+    await file.saveAs(saved);
+    expect(createHash('sha256').update(readFileSync(saved)).digest('hex')).toBe(tree['données/été.txt'].sha256);
+
+    // Back up the breadcrumbs to p1:/, and the whole folder as a ZIP.
+    await follow(page, 'p1:/');
+    await top.waitFor();
+    const zipDownload = page.waitForEvent('download');
+    await follow(page, 'Download this folder as ZIP');
+    const zip = await zipDownload;
+    expect(zip.suggestedFilename()).toBe('root.zip');
+    const zipFile = path.join(ws.dir, 'root.zip');
+    await zip.saveAs(zipFile);
+    const unzipped = path.join(ws.dir, 'unzipped');
+    execFileSync('unzip', ['-q', zipFile, '-d', unzipped]);
+    const got = await cli;
+    expect(got.exitCode, got.stderr).toBe(0);
+    const fromZip = contents(unzipped);
+    expect(Object.keys(fromZip).length).toBeGreaterThan(Object.keys(tree).length - 1);
+    expect(fromZip).toEqual(contents(extracted));
+
+    // A folder that is not there: the API's refusal, as it wrote it.
+    const missing = `/api/v1/backups/${point}/files?path=${encodeURIComponent('p1:/no such dir')}`;
+    const refusal = await page.evaluate(async (url) => ((await (await fetch(url)).json()) as { message: string }).message, missing);
+    await page.goto(`${server!.base}/points/${point}/files?path=${encodeURIComponent('p1:/no such dir')}`);
+    await page.getByRole('alert').waitFor();
+    expect(await page.getByRole('alert').textContent()).toBe(refusal);
+    expect(problems).toEqual([]);
+  } finally {
+    await context.close();
+    await cli;
+  }
+}, 600_000);
