@@ -10,8 +10,10 @@ import { ApiError } from './api-error.js';
 
 export interface Captured {
   readonly exitCode: number;
-  /** Each JSON line the command printed. */
+  /** Each JSON line the command printed (parsed when first asked). */
   readonly lines: readonly Record<string, unknown>[];
+  /** The same lines as printed: a long list is answered without parsing and serializing it again. */
+  readonly texts: readonly string[];
   readonly stderr: string;
 }
 
@@ -50,9 +52,14 @@ export async function captureCommand(context: CaptureContext, name: keyof typeof
     if (!isSendenseError(error)) throw error;
     throw ApiError.fromCommand(error.exitCode, error.describe());
   }
-  const lines = stdout.text
-    .split('\n')
-    .filter((line) => line.trim() !== '')
-    .map((line) => JSON.parse(line) as Record<string, unknown>);
-  return { exitCode, lines, stderr: stderr.text };
+  const texts = stdout.text.split('\n').filter((line) => line.trim() !== '');
+  let lines: Record<string, unknown>[] | undefined;
+  return {
+    exitCode,
+    texts,
+    get lines() {
+      return (lines ??= texts.map((line) => JSON.parse(line) as Record<string, unknown>));
+    },
+    stderr: stderr.text,
+  };
 }

@@ -63,3 +63,8 @@ export interface RouteDef {
 
 /** Answered as it is: the handler wrote the reply itself (a stream, a file). */
 export const REPLIED = Symbol('replied');
+
+/** An answer already serialized as JSON (a command's --json lines, joined): sent as it is. */
+export class JsonText {
+  constructor(readonly text: string) {}
+}

@@ -9,7 +9,7 @@ import { isSendenseError } from '../errors.js';
 import { maskSecrets } from '../secrets/mask.js';
 import { ApiError } from './api-error.js';
 import { clearedSessionCookie, sessionCookie, type Authenticator, type Caller } from './auth.js';
-import { REPLIED, type ApiContext, type RouteCall, type RouteDef } from './route.js';
+import { JsonText, REPLIED, type ApiContext, type RouteCall, type RouteDef } from './route.js';
 import { ROLES, roleAllows, type Role } from './roles.js';
 import { ROUTES } from './routes/index.js';
 
@@ -49,7 +49,7 @@ export async function buildApiServer(api: ApiContext, options: ApiServerOptions)
     ajv: { customOptions: { coerceTypes: true, allErrors: false, removeAdditional: false } },
   }) as unknown as FastifyInstance;
   // Answers are plain JSON.stringify: the response schemas document, they never drop a field.
-  app.setSerializerCompiler(() => (data) => JSON.stringify(data));
+  app.setSerializerCompiler(() => (data) => (data instanceof JsonText ? data.text : JSON.stringify(data)));
   // An empty JSON body is no body (a POST without fields); a malformed one is a 400.
   app.removeContentTypeParser('application/json');
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body, done) => {

@@ -2,6 +2,7 @@
 // line per point (protected, kind, status, time, bytes copied, space on disk, restorable or why not), the
 // space of each chain and of each repository; --verbose adds each disk's file, size and change_id.
 
+import path from 'node:path';
 import type { Backup } from '../store/index.js';
 import { formatBytes } from '../format/bytes.js';
 import { formatLocalTime } from '../format/local-time.js';
@@ -41,16 +42,19 @@ async function runBackups(cli: CliContext, args: readonly string[]): Promise<num
   rejectLeftovers(verbose.rest, backupsCommand);
   return withExistingStore(cli, async (store) => {
     const backups = await store.listBackups({ vm: vm.value });
-    const byId = new Map(backups.map((backup) => [backup.id, backup]));
-    const rows: Row[] = backups.map((backup) => ({ backup, notRestorable: restorability(backup, byId), onDisk: pointDiskUsage(backup) }));
+    const restorability = restorabilityOf(backups);
     if (cli.json) {
-      for (const { backup, notRestorable, onDisk } of rows) {
+      const encryptedIn = encryptedDirectories();
+      for (const backup of backups) {
+        const notRestorable = restorability(backup);
         const disks = backup.disks.map((disk) => ({ ...disk, onDiskBytes: fileDiskUsage(disk.file) }));
-        const encrypted = backup.disks.some((disk) => encryptedRepositoryOf(disk.file) !== undefined);
+        const onDisk = sumOfKnown(disks.map((disk) => disk.onDiskBytes));
+        const encrypted = backup.disks.some((disk) => encryptedIn(disk.file));
         cli.stdout.write(`${JSON.stringify({ ...backup, disks, onDiskBytes: onDisk, encrypted, restorable: notRestorable === undefined, notRestorableBecause: notRestorable })}\n`);
       }
       return 0;
     }
+    const rows: Row[] = backups.map((backup) => ({ backup, notRestorable: restorability(backup), onDisk: pointDiskUsage(backup) }));
     if (rows.length === 0) {
       cli.stdout.write(vm.value ? `no backups of VM ${vm.value}\n` : 'no backups yet\n');
       return 0;
@@ -147,7 +151,12 @@ function diskLines(backup: Backup): string[] {
 }
 
 function pointDiskUsage(backup: Backup): number | null {
-  const sizes = backup.disks.map((disk) => fileDiskUsage(disk.file)).filter((size): size is number => size !== null);
+  return sumOfKnown(backup.disks.map((disk) => fileDiskUsage(disk.file)));
+}
+
+// The sum of the sizes known; null when none is.
+function sumOfKnown(values: readonly (number | null)[]): number | null {
+  const sizes = values.filter((size): size is number => size !== null);
   return sizes.length === 0 ? null : sizes.reduce((a, b) => a + b, 0);
 }
 
@@ -164,19 +173,61 @@ function groupBy<T>(rows: readonly T[], key: (row: T) => string): T[][] {
   return groups;
 }
 
-// Undefined when restorable, else why not.
-function restorability(backup: Backup, byId: ReadonlyMap<string, Backup>): string | undefined {
-  for (let current: Backup | undefined = backup; current; current = current.parentId ? byId.get(current.parentId) : undefined) {
-    if (current.status === 'damaged' && current === backup) return `damaged (${current.damage ?? 'found by verify'})`;
-    if (current.status !== 'complete') return current === backup ? `status ${current.status}` : `parent ${current.id} is ${current.status}`;
+// Undefined when restorable, else why not; each file's header is read once and each point judged
+// once as a parent (a VM may have 10,000s of points in chains of hundreds).
+function restorabilityOf(backups: readonly Backup[]): (backup: Backup) => string | undefined {
+  const byId = new Map(backups.map((backup) => [backup.id, backup]));
+  const headers = new Map<string, string | undefined>();
+  // Missing, unreadable or with a destroyed header: one read of 104 bytes per file.
+  const headerProblem = (file: string) => {
+    if (!headers.has(file)) headers.set(file, qcow2HeaderProblem(file));
+    return headers.get(file);
+  };
+  // What this point's own files and record say: the walk's step, as the point itself or as a parent.
+  const step = (current: Backup, self: boolean): string | undefined => {
+    if (current.status === 'damaged' && self) return `damaged (${current.damage ?? 'found by verify'})`;
+    if (current.status !== 'complete') return self ? `status ${current.status}` : `parent ${current.id} is ${current.status}`;
     for (const disk of current.disks) {
-      // Missing, unreadable or with a destroyed header: one read of 104 bytes per file.
-      const problem = qcow2HeaderProblem(disk.file);
+      const problem = headerProblem(disk.file);
       if (problem !== undefined) return problem;
     }
     if (current.parentId && !byId.has(current.parentId)) return `parent ${current.parentId} is not recorded`;
-  }
-  return undefined;
+    return undefined;
+  };
+  // A parent's verdict (the walk from it up to the full): the same for every point above it.
+  const asParent = new Map<string, string | undefined>();
+  const parentVerdict = (first: Backup): string | undefined => {
+    const walked: Backup[] = [];
+    let verdict: string | undefined;
+    for (let current: Backup | undefined = first; current; current = current.parentId ? byId.get(current.parentId) : undefined) {
+      if (asParent.has(current.id)) {
+        verdict = asParent.get(current.id);
+        break;
+      }
+      walked.push(current);
+      verdict = step(current, false);
+      if (verdict !== undefined) break;
+    }
+    // Every point walked shares the verdict found at or above it (all above it were sound).
+    for (const point of walked) asParent.set(point.id, verdict);
+    return verdict;
+  };
+  return (backup) => {
+    const own = step(backup, true);
+    if (own !== undefined) return own;
+    const parent = backup.parentId ? byId.get(backup.parentId) : undefined;
+    return parent === undefined ? undefined : parentVerdict(parent);
+  };
+}
+
+// Whether a file lies in an encrypted repository, looked up once per directory.
+function encryptedDirectories(): (file: string) => boolean {
+  const known = new Map<string, boolean>();
+  return (file) => {
+    const directory = path.dirname(path.resolve(file));
+    if (!known.has(directory)) known.set(directory, encryptedRepositoryOf(file) !== undefined);
+    return known.get(directory)!;
+  };
 }
 
 function byVmChainTime(a: Row, b: Row): number {

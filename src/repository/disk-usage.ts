@@ -7,7 +7,9 @@ import path from 'node:path';
 // Null when the file is not there (or not readable).
 export function fileDiskUsage(file: string): number | null {
   try {
-    return lstatSync(file).blocks * 512;
+    // A missing file answers undefined rather than throwing: listings of many points stay cheap.
+    const stats = lstatSync(file, { throwIfNoEntry: false });
+    return stats === undefined ? null : stats.blocks * 512;
   } catch {
     return null;
   }

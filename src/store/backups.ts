@@ -55,26 +55,24 @@ function toBackup(row: Selectable<BackupsTable>, disks: readonly BackupDisk[]): 
     verifiedAt: row.verified_at,
     damage: row.damage,
     protected: Number(row.protected) === 1,
-    disks: Object.freeze(disks.filter((disk) => disk.backupId === row.id)),
+    disks: Object.freeze(disks),
   });
 }
 
-// Runs a backups query and attaches each backup's disks.
+// Ids per disks query: SQLite allows 32,766 bound values, PostgreSQL 65,535.
+const IDS_PER_QUERY = 5000;
+
+// Runs a backups query and attaches each backup's disks (grouped by id: a VM may have 10,000s of points).
 async function withDisks(db: Db, query: BackupQuery): Promise<readonly Backup[]> {
   const rows = await query.execute();
   if (rows.length === 0) return Object.freeze([]);
-  const disks = await db
-    .selectFrom('backup_disks')
-    .selectAll()
-    .where(
-      'backup_id',
-      'in',
-      rows.map((row) => row.id),
-    )
-    .orderBy('disk_key')
-    .execute();
-  const records = disks.map(toDisk);
-  return Object.freeze(rows.map((row) => toBackup(row, records)));
+  const byBackup = new Map<string, BackupDisk[]>(rows.map((row) => [row.id, []]));
+  for (let from = 0; from < rows.length; from += IDS_PER_QUERY) {
+    const ids = rows.slice(from, from + IDS_PER_QUERY).map((row) => row.id);
+    const disks = await db.selectFrom('backup_disks').selectAll().where('backup_id', 'in', ids).orderBy('disk_key').execute();
+    for (const disk of disks) byBackup.get(disk.backup_id)!.push(toDisk(disk));
+  }
+  return Object.freeze(rows.map((row) => toBackup(row, byBackup.get(row.id)!)));
 }
 
 function backups(db: Db): BackupQuery {
