@@ -100,6 +100,7 @@ export interface IncrementalSettings {
 export interface RetentionSettings {
   readonly keepChains?: number;
   readonly keepLast?: number;
+  readonly keepHourly?: number;
   readonly keepDaily?: number;
   readonly keepWeekly?: number;
   readonly keepMonthly?: number;
