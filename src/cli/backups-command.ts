@@ -1,4 +1,4 @@
-// `sendense-run backups [--vm NAME] [--verbose]`: backups grouped by VM and chain, one aligned
+// `sendense-run backups [--vm NAME] [--verbose]`: backups grouped by VM and chain (with its plan), one aligned
 // line per point (protected, kind, status, time, bytes copied, space on disk, restorable or why not), the
 // space of each chain and of each repository; --verbose adds each disk's file, size and change_id.
 
@@ -27,7 +27,7 @@ interface Row {
 export const backupsCommand: CommandSpec = {
   name: 'backups',
   usage: 'sendense-run backups [--vm NAME] [--verbose]',
-  does: 'Backups by VM and chain, one line per point, with the space they take on disk; a protected point says so after its id.',
+  does: 'Backups by VM and chain (each chain with the plan that made it), one line per point, with the space they take on disk;\na protected point says so after its id.',
   options: [
     { name: '--vm', value: 'NAME', help: 'only this VM' },
     { name: '--verbose', help: "each disk's file, size and change_id too" },
@@ -76,7 +76,9 @@ function printBackups(cli: CliContext, rows: readonly Row[], verbose: boolean): 
       // The disks of each point: in the chain's line when every point has as many (the table stays within 120 columns).
       const diskCounts = new Set(chain.map((row) => row.backup.disks.length));
       const disks = diskCounts.size === 1 ? `, ${plural([...diskCounts][0]!, 'disk')}` : '';
-      out(`  chain ${chain[0].backup.chainId}: ${plural(chain.length, 'point')}${disks}, ${formatBytes(space)} on disk`);
+      // The plan that made the chain: each plan continues only its own (docs/how-it-works.md#plans-that-share-a-vm).
+      const plans = [...new Set(chain.map((row) => row.backup.plan))].join(', ');
+      out(`  chain ${chain[0].backup.chainId} of plan ${plans}: ${plural(chain.length, 'point')}${disks}, ${formatBytes(space)} on disk`);
       const perPoint = disks === '';
       const table = formatTable(
         [

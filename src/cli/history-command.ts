@@ -167,6 +167,7 @@ function historyTable(rows: readonly HistoryRow[], hubs: boolean): string[] {
   const lines = [table[0]];
   rows.forEach((row, i) => {
     lines.push(table[i + 1]);
+    if (row.run.vmWaitSeconds !== null) lines.push(`    waited ${formatDuration(row.run.vmWaitSeconds)} for its VM (another plan's run held it; busy.wait)`);
     if (row.run.queuedSeconds !== null) lines.push(`    queued ${formatDuration(row.run.queuedSeconds)} for the hub's disk slots`);
     if (row.run.error) lines.push(`    ${row.status === 'skipped' ? 'skipped' : 'error'}: ${row.run.error}`);
     if (row.run.note) lines.push(`    note: ${row.run.note}`);

@@ -42,7 +42,9 @@ async function runPrune(cli: CliContext, args: readonly string[]): Promise<numbe
   if (dry.rest.length !== 1) throw usageError('prune takes exactly one plan file (sendense-run prune PLAN.yaml [--dry-run])');
   const plan = await loadPlanForRun(dry.rest[0]!, process.env);
   if ((plan.kind !== 'backup' && plan.kind !== 'incremental') || plan.retention === undefined || plan.retention.keepChains !== undefined) {
-    throw new SendenseError(`${plan.origin.file}: prune applies keep-* retention rules (retention.keepLast/keepDaily/keepWeekly/keepMonthly/keepYearly); this plan has none`, { exitCode: 2 });
+    throw new SendenseError(`${plan.origin.file}: prune applies keep-* retention rules (retention.keepLast/keepHourly/keepDaily/keepWeekly/keepMonthly/keepYearly); this plan has none`, {
+      exitCode: 2,
+    });
   }
   if (!dry.present) await checkPruneRepository(plan);
   const store = await openStore(cli.dbPath);

@@ -23,8 +23,14 @@ export const runCommand: CommandSpec = {
     { name: '--metrics-file', value: 'PATH', help: "after the run, write Prometheus textfile metrics there (node_exporter's textfile collector); default: the plan's metricsFile" },
   ],
   exitCodes: [
-    { code: 0, when: 'the run succeeded (or, with --dry-run, the plan is valid and every step says what it would do)' },
-    { code: 1, when: 'the run failed (its error is in history); everything it took was given back. With --dry-run: a step says the run would FAIL there' },
+    {
+      code: 0,
+      when: "the run succeeded, or was skipped because another plan's run held its VM and the plan says busy: skip (history: skipped: VM busy …); with --dry-run: the plan is valid and every step says what it would do",
+    },
+    {
+      code: 1,
+      when: "the run failed (its error is in history), also when another plan's run held its VM past busy.wait (or at once with busy: fail); everything it took was given back. With --dry-run: a step says the run would FAIL there",
+    },
     { code: 2, when: 'invalid plan (file:line:col: message) or usage error; nothing was run' },
     { code: 130, when: 'interrupted by SIGINT, SIGTERM or SIGHUP, after cleanup' },
   ],
@@ -71,7 +77,7 @@ async function runRun(cli: CliContext, args: readonly string[]): Promise<number>
     await reporter.close();
     const bug = internalCause(result.error);
     if (bug) cli.stderr.write(`sendense-run: the run failed on an internal error (a bug, please report it):\n${maskSecrets(bug.stack ?? bug.message)}\n`);
-    return result.status === 'succeeded' ? 0 : result.status === 'interrupted' ? 130 : 1;
+    return result.status === 'succeeded' || result.status === 'skipped' ? 0 : result.status === 'interrupted' ? 130 : 1;
   } finally {
     await store.close();
     // After a cancel the process exits next: a further Ctrl+C must not turn exit 130 into a kill.

@@ -1,7 +1,10 @@
-// `sendense-run verify [--vm NAME] [--backup ID]`: checks stored backups against the digests
-// recorded when they were taken (docs/how-it-works.md, "Verification"); exit 1 when damage is found.
+// `sendense-run verify [--vm NAME] [--backup ID] [--repository PATH]`: checks stored backups against
+// the digests recorded when they were taken (docs/how-it-works.md, "Verification"); exit 1 when damage
+// is found, 2 when an encrypted repository was left unverified for want of a key that opens it.
 
-import { SendenseError } from '../errors.js';
+import path from 'node:path';
+import { SendenseError, usageError } from '../errors.js';
+import type { Store } from '../store/index.js';
 import { checkVerifyKeys, verifyBackups } from '../verify/verify-backups.js';
 import { verifyLine, verifySummary } from '../verify/verify-output.js';
 import { rejectLeftovers, takeFlag, takeOption } from './args.js';
@@ -13,11 +16,12 @@ import { withRecordedRun } from './recorded-run.js';
 
 export const verifyCommand: CommandSpec = {
   name: 'verify',
-  usage: 'sendense-run verify [--vm NAME] [--backup ID] [--authenticate] [--key-file FILE|--key-env NAME]',
-  does: "Check stored backups against the digests recorded when they were taken: each file's own layer, its\nqcow2 metadata, every digest, its manifest and the backing file its header names. A difference names\nbackup, disk and guest offset and marks that backup and every backup built on it damaged; a damaged\nbackup whose files match again is cleared. A VM with a merge under way or unfinished is left for later.\nBackups of an encrypted repository need its key (--key-file or --key-env): without one that opens it,\nnothing is checked, marked or recorded (exit 2). Exit 1 when damage is found.",
+  usage: 'sendense-run verify [--vm NAME] [--backup ID] [--repository PATH] [--authenticate] [--key-file FILE|--key-env NAME]',
+  does: "Check stored backups against the digests recorded when they were taken: each file's own layer, its\nqcow2 metadata, every digest, its manifest and the backing file its header names. A difference names\nbackup, disk and guest offset and marks that backup and every backup built on it damaged; a damaged\nbackup whose files match again is cleared. A VM with a merge under way or unfinished is left for later.\nBackups of an encrypted repository need its key (--key-file or --key-env): without one that opens it,\nthat repository is left alone and said (NOT VERIFIED, with how to verify it: --repository PATH and its\nkey), and the other repositories are verified all the same (exit 2); when nothing else is left to check,\nnothing is checked, marked or recorded. Exit 1 when damage is found.",
   options: [
     { name: '--vm', value: 'NAME', help: 'only this VM' },
     { name: '--backup', value: 'ID', help: 'only this backup' },
+    { name: '--repository', value: 'PATH', help: 'only the backups in this repository (an encrypted one with its key: --key-file or --key-env)' },
     {
       name: '--authenticate',
       help: 'encrypted repositories: a manifest written before manifests carried an authentication code gets one when its file checks clean (docs/encryption.md#what-an-attacker-cannot-plant)',
@@ -30,7 +34,10 @@ export const verifyCommand: CommandSpec = {
       when: 'no damage found, damage marks cleared where the files match again (backups taken before manifests existed, and those of a VM with a merge under way or unfinished, are listed as not verified)',
     },
     { code: 1, when: 'damage found (those backups and every backup built on them are now damaged, or still are), or the --vm/--backup asked for has a merge under way or unfinished' },
-    { code: 2, when: 'no such --backup; a backup to check lies in an encrypted repository and no key given opens it (nothing was checked or marked); or a usage error' },
+    {
+      code: 2,
+      when: 'no damage found, but an encrypted repository holding backups to check was not verified: no key given opens it (a NOT VERIFIED line each; the other repositories were verified, and when none was left nothing was checked, marked or recorded); no such --backup; no backup recorded in --repository; or a usage error',
+    },
   ],
   run: runVerify,
 };
@@ -39,27 +46,44 @@ async function runVerify(cli: CliContext, args: readonly string[]): Promise<numb
   const key = takeKeyOption(args);
   const vm = takeOption(key.rest, '--vm');
   const backup = takeOption(vm.rest, '--backup');
-  const authenticate = takeFlag(backup.rest, '--authenticate');
+  const repository = takeOption(backup.rest, '--repository');
+  const authenticate = takeFlag(repository.rest, '--authenticate');
   rejectLeftovers(authenticate.rest, verifyCommand);
+  if (repository.value === '') throw usageError('--repository needs the path of a repository');
+  const selection = { vm: vm.value, backupId: backup.value, repository: repository.value };
   return withExistingStore(cli, async (store) => {
     if (backup.value !== undefined && (await store.getBackup(backup.value)) === undefined) {
       throw new SendenseError(`no backup ${backup.value} in ${cli.dbPath} (see sendense-run backups)`, { exitCode: 2 });
     }
-    // Before the run is recorded: without a key that opens an encrypted repository nothing is read or changed.
-    await checkVerifyKeys(store, { vm: vm.value, backupId: backup.value });
+    if (repository.value !== undefined) await requireRecordedRepository(store, repository.value, cli.dbPath);
+    // Before the run is recorded: when every backup to check lies in an encrypted repository no key opens, nothing is read or changed.
+    await checkVerifyKeys(store, selection);
     const record = { plan: 'verify', kind: 'verify', trigger: 'manual' } as const;
-    return withRecordedRun(cli, store, { record }, async (run) => {
-      const outcome = await verifyBackups(store, run.id, { vm: vm.value, backupId: backup.value, authenticate: authenticate.present }, (event) => {
+    let locked = 0;
+    const exitCode = await withRecordedRun(cli, store, { record }, async (run) => {
+      const outcome = await verifyBackups(store, run.id, { ...selection, authenticate: authenticate.present }, (event) => {
         if (cli.json) cli.stdout.write(`${JSON.stringify(event)}\n`);
-        else if (!cli.quiet || event.type === 'damaged' || event.type === 'cleared') cli.stdout.write(`${verifyLine(event)}\n`);
+        else if (!cli.quiet || event.type === 'damaged' || event.type === 'cleared' || event.type === 'repository-not-verified') cli.stdout.write(`${verifyLine(event)}\n`);
       });
       const summary = verifySummary(outcome);
       if (cli.json) {
-        const { checked, damaged, unverifiable, cleared, notVerified } = outcome;
-        cli.stdout.write(`${JSON.stringify({ type: 'summary', checked, damaged, unverifiable, cleared, notVerified })}\n`);
+        const { checked, damaged, unverifiable, cleared, notVerified, lockedRepositories } = outcome;
+        const notVerifiedRepositories = lockedRepositories.map((entry) => entry.repository);
+        cli.stdout.write(`${JSON.stringify({ type: 'summary', checked, damaged, unverifiable, cleared, notVerified, notVerifiedRepositories })}\n`);
       } else cli.stdout.write(`${summary}\n`);
       if (outcome.cleared.length > 0) await store.noteRun(run.id, `damage cleared: ${outcome.cleared.join(', ')} (every file matches its manifest again)`);
+      locked = outcome.lockedRepositories.length;
+      if (locked > 0) await store.noteRun(run.id, `not verified (encrypted, no key given opens it): ${outcome.lockedRepositories.map((entry) => entry.repository).join(', ')}`);
       return outcome.damaged.length > 0 ? { failed: summary } : undefined;
     });
+    // Damage says more than a repository left for its key: exit 1 wins.
+    return exitCode === 0 && locked > 0 ? 2 : exitCode;
   });
+}
+
+// --repository names a repository some recorded backup lies in: a mistyped path must not verify nothing and pass.
+async function requireRecordedRepository(store: Store, repository: string, dbPath: string): Promise<void> {
+  const backups = await store.listBackups({});
+  if (backups.some((backup) => path.resolve(backup.repository) === path.resolve(repository))) return;
+  throw new SendenseError(`no backup recorded in repository ${repository} in ${dbPath} (see sendense-run backups)`, { exitCode: 2 });
 }

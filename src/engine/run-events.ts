@@ -29,7 +29,8 @@ export type RunEvent =
   | {
       readonly type: 'run-end';
       readonly runId: string;
-      readonly status: 'succeeded' | 'failed' | 'interrupted';
+      /** skipped: its VM was busy with another plan's run and the plan says busy: skip (error says which). */
+      readonly status: 'succeeded' | 'failed' | 'interrupted' | 'skipped';
       readonly seconds: number;
       readonly backupId?: string;
       /** Backup runs that got as far as resolve-chain: full or incremental. */

@@ -22,6 +22,8 @@ import { checkPlanRepository } from './plan-repository.js';
 import type { HubConfig } from '../hub/hub-config.js';
 import { checkHubScope } from '../hub/hub-scope.js';
 import { giveBackDiskSlots, takeDiskSlots, type DiskSlots } from '../hub/disk-queue.js';
+import { takeVmTurn } from '../hub/vm-turn.js';
+import { kindOf } from '../kinds/index.js';
 import { runBandwidth } from '../hub/hub-bandwidth.js';
 import { notifyRunEnd } from '../notify/notify-run-end.js';
 
@@ -47,7 +49,8 @@ export interface RunPlanOptions {
 
 export interface RunResult {
   readonly runId: string;
-  readonly status: 'succeeded' | 'failed' | 'interrupted';
+  /** skipped: its VM was busy with another plan's run and the plan says busy: skip. */
+  readonly status: 'succeeded' | 'failed' | 'interrupted' | 'skipped';
   readonly error?: SendenseError;
   readonly backupId?: string;
   readonly seconds: number;
@@ -84,15 +87,23 @@ export async function runPlan(plan: Plan, options: RunPlanOptions): Promise<RunR
   const kind = await loadKind(plan);
   reporter.emit({ type: 'run-start', runId, plan: plan.name, kind: plan.kind, steps: stepNames(kind) });
 
-  let outcome: StepsOutcome;
+  let outcome: StepsOutcome | { readonly status: 'skipped'; readonly error?: undefined; readonly skipped: string };
   let ended: EndFacts = {};
   let node: NodeHost | undefined;
   let diskSlots: DiskSlots | undefined;
+  const lockedVm = kindOf(plan).locksVm === true && 'vm' in plan ? plan.vm.name : undefined;
+  let vmTaken = false;
   try {
     // Queued before anything is taken: a waiting run holds no port, process or connection.
     // The hub's scope is checked before the run queues, so allocate-ports cannot fail on it later.
     if (options.hub) checkHubScope(options.hub, plan);
     await checkPlanRepository(plan);
+    // Its turn at the VM first (docs/how-it-works.md#busy-vms): a run waiting for it holds nothing.
+    if (lockedVm !== undefined) {
+      const turn = await takeVmTurn({ store, vm: lockedVm, plan: plan.name, runId, busy: plan.busy, reporter, signal: controller.signal });
+      if (!turn.taken) throw new SkipRun(turn.reason);
+      vmTaken = true;
+    }
     const disks = options.hub ? await kind.disksToTransfer(plan, store) : 0;
     if (options.hub && disks > 0) {
       diskSlots = await takeDiskSlots({ store, hub: options.hub, runId, plan: plan.name, disks, queuedAt: options.queuedAt, reporter, signal: controller.signal });
@@ -122,11 +133,16 @@ export async function runPlan(plan: Plan, options: RunPlanOptions): Promise<RunR
       ended = kind.endFacts(run);
     }
   } catch (error) {
-    outcome = { status: 'failed', error: asRunError(error, 'open-tunnel') };
-    if (outcome.error?.exitCode === 130) outcome = { status: 'interrupted', error: outcome.error };
+    if (error instanceof SkipRun) outcome = { status: 'skipped', skipped: error.message };
+    else {
+      outcome = { status: 'failed', error: asRunError(error, 'open-tunnel') };
+      if (outcome.error?.exitCode === 130) outcome = { status: 'interrupted', error: outcome.error };
+    }
   } finally {
     options.signal?.removeEventListener('abort', forward);
     fence?.removeEventListener('abort', fenced);
+    // The VM lock taken for the run's turn, when no step's cleanup gave it back (a failure before the steps).
+    if (vmTaken) await store.unlockVm(lockedVm!, runId).catch(() => undefined);
     // Out of reach (a lost PostgreSQL): the slots are another process's to take back (doctor, the
     // next run, or another hub once this one's heartbeat is old).
     if (diskSlots) {
@@ -135,10 +151,11 @@ export async function runPlan(plan: Plan, options: RunPlanOptions): Promise<RunR
       );
     }
   }
-  const error = maskSecrets(outcome.error?.describe());
+  const error = outcome.status === 'skipped' ? outcome.skipped : maskSecrets(outcome.error?.describe());
   const { backupId, ...facts } = ended;
   const env = hookEnv({ plan, runId, status: outcome.status, backupId, error });
-  await runEndHooks(plan.hooks, outcome.status === 'succeeded', { node, reporter, env });
+  // A skipped run never started (no before hook ran): no end hooks either.
+  if (outcome.status !== 'skipped') await runEndHooks(plan.hooks, outcome.status === 'succeeded', { node, reporter, env });
   await node?.close().catch(() => undefined);
   const seconds = (Date.now() - started) / 1000;
   try {
@@ -161,6 +178,9 @@ export async function runPlan(plan: Plan, options: RunPlanOptions): Promise<RunR
   reporter.emit({ type: 'run-end', ...end });
   return { runId, status: outcome.status, error: outcome.error, backupId, seconds };
 }
+
+// A run that does not happen, by the plan's choice (busy: skip): recorded as skipped, not failed.
+class SkipRun extends Error {}
 
 // The run is recorded either way: a metrics file that cannot be written is a warning.
 async function writeMetrics(plan: Plan, options: RunPlanOptions, reporter: RunReporter, bytes: number): Promise<void> {

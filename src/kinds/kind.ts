@@ -69,6 +69,8 @@ export interface KindDefinition<P extends Plan = Plan> {
   readonly pointWord?: string;
   /** What history shows as taken for its runs, which record none; default none. */
   readonly historyTaken?: string;
+  /** Its runs hold the plan's VM's lock: a run first waits for its turn at the VM as the plan's busy says (docs/how-it-works.md#busy-vms). */
+  readonly locksVm?: boolean;
   /** The least API role that may run its plans (docs/api.md#tokens-and-roles); default operator. */
   readonly runRole?: 'restore' | 'operator';
 }

@@ -15,6 +15,8 @@ export interface NotifyOptions {
 }
 
 export function wantsNotice(notify: NotifySettings, status: RunEndFacts['status']): boolean {
+  // A run skipped by the plan's own choice (busy: skip) is neither a success nor a failure.
+  if (status === 'skipped') return notify.on === 'always';
   return notify.on === 'always' || (notify.on === 'success') === (status === 'succeeded');
 }
 

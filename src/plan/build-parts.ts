@@ -9,7 +9,7 @@ import type { RepositoryConfig } from '../repository/repository-settings.js';
 import { parseMemory } from '../format/byte-size.js';
 import { parseRate } from '../rate/rate-text.js';
 import { buildNotify, type RawNotify } from '../notify/notify-settings.js';
-import type { Hook, Hooks, LibvirtSource, NodeSpec, PlanBase, RecoverDefinition, Source, VmwareSource } from './types.js';
+import { DEFAULT_BUSY, type BusyPolicy, type Hook, type Hooks, type LibvirtSource, type NodeSpec, type PlanBase, type RecoverDefinition, type Source, type VmwareSource } from './types.js';
 import { hideFromChildren } from '../process/child-env.js';
 
 export const DEFAULT_PORTS = '10100-10200';
@@ -55,6 +55,7 @@ export interface RawPlanBase {
   metricsFile?: string;
   rate?: string;
   notify?: RawNotify;
+  busy?: 'skip' | 'fail' | { wait: string };
 }
 
 /** The part of a typed plan every kind has but its repository (replicate has none). */
@@ -77,9 +78,17 @@ export function buildCommon(raw: RawPlanBase, file: string, envRefs: readonly st
     metricsFile: raw.metricsFile === undefined ? undefined : expandHome(raw.metricsFile),
     rate: raw.rate === undefined ? undefined : parseRate(raw.rate),
     notify: raw.notify === undefined ? undefined : buildNotify(raw.notify),
+    busy: buildBusy(raw.busy),
     origin: { file },
     envRefs: [...envRefs],
   };
+}
+
+// busy: skip | fail | { wait: 45m }; default DEFAULT_BUSY (docs/how-it-works.md#busy-vms).
+function buildBusy(raw: RawPlanBase['busy']): BusyPolicy {
+  if (raw === undefined) return DEFAULT_BUSY;
+  if (raw === 'skip' || raw === 'fail') return { action: raw };
+  return { action: 'wait', waitMs: parseDuration(raw.wait)! };
 }
 
 export function buildDefinition(definition: RawDefinition): RecoverDefinition {

@@ -108,6 +108,7 @@ export interface IncrementalSettings {
 export interface RetentionSettings {
   readonly keepChains?: number;
   readonly keepLast?: number;
+  readonly keepHourly?: number;
   readonly keepDaily?: number;
   readonly keepWeekly?: number;
   readonly keepMonthly?: number;
@@ -173,6 +174,12 @@ export interface PlanOrigin {
   readonly file: string;
 }
 
+/** busy (docs/how-it-works.md#busy-vms): wait for the VM up to waitMs, skip the run, or fail at once. */
+export type BusyPolicy = { readonly action: 'wait'; readonly waitMs: number } | { readonly action: 'skip' } | { readonly action: 'fail' };
+
+/** busy's default: a run waits up to 30 minutes for its VM. */
+export const DEFAULT_BUSY: BusyPolicy = Object.freeze({ action: 'wait', waitMs: 30 * 60_000 });
+
 /** What every kind's plan has (src/kinds: each kind adds its own blocks). */
 export interface PlanBase {
   readonly version: 1;
@@ -196,6 +203,8 @@ export interface PlanBase {
   readonly rate?: number;
   /** Notifications of the run's end; undefined: the hub config's, if any. */
   readonly notify?: NotifySettings;
+  /** What a run does when another plan's run holds its VM (kinds whose runs lock it). */
+  readonly busy: BusyPolicy;
   readonly origin: PlanOrigin;
   /** `${VAR}` names used anywhere in the plan (already substituted when resolved for a run). */
   readonly envRefs: readonly string[];

@@ -5,13 +5,14 @@
 
 export interface KeepRules {
   readonly keepLast?: number;
+  readonly keepHourly?: number;
   readonly keepDaily?: number;
   readonly keepWeekly?: number;
   readonly keepMonthly?: number;
   readonly keepYearly?: number;
 }
 
-export type KeepRuleName = 'last' | 'daily' | 'weekly' | 'monthly' | 'yearly';
+export type KeepRuleName = 'last' | 'hourly' | 'daily' | 'weekly' | 'monthly' | 'yearly';
 
 export interface TimedPoint {
   readonly id: string;
@@ -26,6 +27,7 @@ export interface PointVerdict {
 }
 
 const PERIOD_RULES: readonly (readonly [KeepRuleName, keyof KeepRules])[] = [
+  ['hourly', 'keepHourly'],
   ['daily', 'keepDaily'],
   ['weekly', 'keepWeekly'],
   ['monthly', 'keepMonthly'],
@@ -33,7 +35,7 @@ const PERIOD_RULES: readonly (readonly [KeepRuleName, keyof KeepRules])[] = [
 ];
 
 export function hasKeepRules(rules: KeepRules): boolean {
-  return ['keepLast', 'keepDaily', 'keepWeekly', 'keepMonthly', 'keepYearly'].some((key) => rules[key as keyof KeepRules] !== undefined);
+  return ['keepLast', 'keepHourly', 'keepDaily', 'keepWeekly', 'keepMonthly', 'keepYearly'].some((key) => rules[key as keyof KeepRules] !== undefined);
 }
 
 // One verdict per point, in the order given.
@@ -82,10 +84,12 @@ export function markPoints(points: readonly TimedPoint[], rules: KeepRules, time
   return points.map((point) => ({ id: point.id, keptBy: reasons.get(point.id)! }));
 }
 
-// daily 2026-11-20, weekly 2026-W47 (ISO week), monthly 2026-11, yearly 2026: in `timeZone`.
+// hourly 2026-11-20T14, daily 2026-11-20, weekly 2026-W47 (ISO week), monthly 2026-11, yearly 2026:
+// in `timeZone` (an hour a DST change repeats is one hour here, as its clock reads).
 export function periodId(rule: KeepRuleName, takenAt: string, timeZone?: string): string {
-  const { year, month, day } = localDate(new Date(takenAt), timeZone);
+  const { year, month, day, hour } = localDate(new Date(takenAt), timeZone);
   const pad = (n: number) => String(n).padStart(2, '0');
+  if (rule === 'hourly') return `${year}-${pad(month)}-${pad(day)}T${pad(hour)}`;
   if (rule === 'daily') return `${year}-${pad(month)}-${pad(day)}`;
   if (rule === 'monthly') return `${year}-${pad(month)}`;
   if (rule === 'yearly') return String(year);
@@ -93,10 +97,10 @@ export function periodId(rule: KeepRuleName, takenAt: string, timeZone?: string)
   return `${weekYear}-W${pad(week)}`;
 }
 
-function localDate(time: Date, timeZone?: string): { year: number; month: number; day: number } {
-  const parts = new Intl.DateTimeFormat('en-CA', { timeZone, year: 'numeric', month: 'numeric', day: 'numeric' }).formatToParts(time);
+function localDate(time: Date, timeZone?: string): { year: number; month: number; day: number; hour: number } {
+  const parts = new Intl.DateTimeFormat('en-CA', { timeZone, year: 'numeric', month: 'numeric', day: 'numeric', hour: 'numeric', hourCycle: 'h23' }).formatToParts(time);
   const part = (type: string) => Number(parts.find((p) => p.type === type)!.value);
-  return { year: part('year'), month: part('month'), day: part('day') };
+  return { year: part('year'), month: part('month'), day: part('day'), hour: part('hour') };
 }
 
 // ISO 8601 week: the week with the year's first Thursday is week 1; weeks start on Monday.

@@ -34,6 +34,8 @@ export interface Run {
   readonly backupId: string | null;
   /** Seconds it waited in the hub's queue for disk slots (null: it did not queue). */
   readonly queuedSeconds: number | null;
+  /** Seconds it waited for its VM while another plan's run held it (plan key busy); null: it did not wait. */
+  readonly vmWaitSeconds: number | null;
   /** The hub that ran it (hub config name, else host name); null for runs before 009. */
   readonly hub: string | null;
   /** The scheduled fire it belongs to (plan@time), when the schedule is shared by hubs. */

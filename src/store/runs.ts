@@ -29,6 +29,7 @@ function toRun(row: Selectable<RunsTable>): Run {
     planFile: row.plan_file,
     backupId: row.backup_id,
     queuedSeconds: row.queued_seconds ?? null,
+    vmWaitSeconds: row.vm_wait_seconds ?? null,
     hub: row.hub ?? null,
     fire: row.fire ?? null,
     note: row.note ?? null,
@@ -96,6 +97,11 @@ export async function noteRun(db: Db, id: string, note: string): Promise<void> {
     .set({ note: maskSecrets(note) ?? null })
     .where('id', '=', id)
     .execute();
+}
+
+// How long a run waited for its VM (docs/how-it-works.md#busy-vms).
+export async function recordVmWait(db: Db, id: string, seconds: number): Promise<void> {
+  await db.updateTable('runs').set({ vm_wait_seconds: seconds }).where('id', '=', id).execute();
 }
 
 // The bytes a run moved that no backup record counts (a copy's bytes sent).

@@ -29,6 +29,8 @@ export interface RunsTable {
   taken?: string | null;
   /** Who started it through the API: the token's name (016-api); null otherwise. */
   actor?: string | null;
+  /** Seconds it waited for its VM, held by another plan's run (017-vm-wait); null: it did not wait. */
+  vm_wait_seconds?: number | null;
 }
 
 /** A point gone from backups (014-run-record): merged into a child by retention, or removed. */

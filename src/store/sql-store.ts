@@ -40,6 +40,7 @@ export function sqlStore(db: Kysely<StoreDatabase>, { self, beforeClose, fenced 
     finishRun: (id, status, error, record) => runs.finishRun(db, id, status, error, record),
     noteRun: (id, note) => runs.noteRun(db, id, note),
     recordRunBytes: (id, bytes) => runs.recordRunBytes(db, id, bytes),
+    recordVmWait: (id, seconds) => runs.recordVmWait(db, id, seconds),
     recordSkippedRun: (run) => runs.recordSkippedRun(db, self, run),
     claimFire: (run) => runs.claimFire(db, self, run),
     reapDeadRuns: () => runs.reapDeadRuns(db, self),

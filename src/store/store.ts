@@ -161,7 +161,8 @@ export interface Store {
   // runs
   createRun(run: NewRun): Promise<Run>;
   /** Ends the run and writes its record once (docs/commands.md#history); none given: its backup's as it stands. */
-  finishRun(id: string, status: Exclude<RunStatus, 'running' | 'skipped'>, error?: string, record?: RunRecord): Promise<Run>;
+  /** 'skipped': a run that found its VM busy and whose plan says busy: skip (docs/how-it-works.md#busy-vms). */
+  finishRun(id: string, status: Exclude<RunStatus, 'running'>, error?: string, record?: RunRecord): Promise<Run>;
   /** What the run's history line adds besides its status and error. */
   noteRun(id: string, note: string): Promise<void>;
   /** The bytes a run moved that no backup record counts (a copy's bytes sent). */
@@ -263,6 +264,8 @@ export interface Store {
   listSlots(): Promise<readonly DiskSlot[]>;
   /** How long the run waited for its slots (history). */
   recordQueued(runId: string, seconds: number): Promise<void>;
+  /** How long the run waited for its VM while another plan's run held it. */
+  recordVmWait(runId: string, seconds: number): Promise<void>;
 
   // processes started by runs (found again by PID + start ticks, never by name)
   recordProcess(runId: string, pid: number, kind: string, argv: readonly string[], startTicks?: number): Promise<ProcessRecord>;

@@ -9,7 +9,7 @@ import { readManifest, writeManifest } from '../repository/manifest-file.js';
 import { verifyLayer, type LayerFinding } from '../repository/verify-layer.js';
 import path from 'node:path';
 import { processStartTicks } from '../process/index.js';
-import { isSendenseError } from '../errors.js';
+import { isSendenseError, SendenseError } from '../errors.js';
 import { isLuksQcow2, qcow2HeaderProblem } from '../qemu/qcow2-header.js';
 import { backingProblem } from '../repository/chain-files.js';
 import { isEncryptedRepository, requireRepositoryKey } from '../repository/repository-settings.js';
@@ -44,7 +44,16 @@ export type VerifyEvent =
   | { readonly type: 'cleared'; readonly backupId: string; readonly vm: string; readonly was: string }
   | { readonly type: 'still-damaged'; readonly backupId: string; readonly vm: string; readonly because: string }
   | { readonly type: 'unverifiable'; readonly backupId: string; readonly vm: string; readonly disk: number; readonly reason: string }
-  | { readonly type: 'not-verified'; readonly backupId: string; readonly vm: string; readonly reason: string };
+  | { readonly type: 'not-verified'; readonly backupId: string; readonly vm: string; readonly reason: string }
+  | { readonly type: 'repository-not-verified'; readonly repository: string; readonly backups: readonly string[]; readonly reason: string };
+
+/** An encrypted repository no key given opens: its backups were left alone (never judged damaged). */
+export interface LockedRepository {
+  readonly repository: string;
+  readonly backups: readonly string[];
+  /** Why: "repository R is encrypted; no key given …" or "… the key given does not open it". */
+  readonly reason: string;
+}
 
 export interface VerifyOutcome {
   readonly checked: number;
@@ -55,14 +64,17 @@ export interface VerifyOutcome {
   readonly cleared: readonly string[];
   /** Backups not checked this time: their VM had a merge under way or unfinished, or a file was busy. */
   readonly notVerified: readonly string[];
+  /** Encrypted repositories no key given opens: not read at all (the other repositories were verified). */
+  readonly lockedRepositories: readonly LockedRepository[];
 }
 
 // Complete backups, and damaged ones (a mark is cleared when the files match again), parents first.
 export async function verifyBackups(store: Store, runId: string, selection: VerifySelection, report: (event: VerifyEvent) => void): Promise<VerifyOutcome> {
   const all = await store.listBackups({ vm: selection.vm });
-  const selected = selectBackups(all, selection);
-  // Before anything is read: a file that cannot be decrypted must never look damaged.
-  await requireVerifyKeys(selected);
+  // Before anything is read: a file that cannot be decrypted must never look damaged. An encrypted
+  // repository no key opens is left out and said; the others are verified all the same.
+  const { selected, locked } = await withoutLockedRepositories(selectBackups(all, selection));
+  for (const { repository, backups, reason } of locked) report({ type: 'repository-not-verified', repository, backups, reason });
   // One VM asked for: refused like a run while a merge is recorded for it; every VM: that VM's backups are left for later.
   const single = selection.vm ?? (selection.backupId === undefined ? undefined : selected[0]?.vm);
   if (single !== undefined) await refuseUnfinishedMerge(store, single, 'verify');
@@ -119,7 +131,7 @@ export async function verifyBackups(store: Store, runId: string, selection: Veri
     for (const id of [backup.id, ...builtOnIt]) damaged.add(id);
     report({ type: 'damaged', backupId: backup.id, vm: backup.vm, because: problems.join('; '), builtOnIt });
   }
-  return { checked, unverifiable, damaged: [...damaged], cleared, notVerified };
+  return { checked, unverifiable, damaged: [...damaged], cleared, notVerified, lockedRepositories: locked };
 }
 
 // The backups a verify checks (complete and damaged ones), oldest first.
@@ -129,22 +141,46 @@ function selectBackups(all: readonly Backup[], selection: VerifySelection): Back
     (backup) =>
       (backup.status === 'complete' || backup.status === 'damaged') &&
       (selection.backupId === undefined || backup.id === selection.backupId) &&
-      (selection.repository === undefined || backup.repository === selection.repository) &&
+      (selection.repository === undefined || path.resolve(backup.repository) === path.resolve(selection.repository)) &&
       (selection.outdatedAfter === undefined || backup.verifiedAt === null || now - Date.parse(backup.verifiedAt) >= selection.outdatedAfter),
   );
 }
 
 /**
- * Whether every encrypted repository (its marker says so) holding a backup `selection` would check
- * opens with a key given (--key-file, --key-env, a verify plan's): else one line, exit 2, before
- * anything is read, marked or recorded. A backup that cannot be decrypted is not a damaged one.
+ * Whether a verify of `selection` can check anything: when every backup it would check lies in an
+ * encrypted repository no key given (--key-file, --key-env, a verify plan's) opens, one line, exit 2,
+ * before anything is read, marked or recorded. Else the locked repositories are said by verifyBackups.
  */
 export async function checkVerifyKeys(store: Store, selection: VerifySelection): Promise<void> {
-  await requireVerifyKeys(selectBackups(await store.listBackups({ vm: selection.vm }), selection));
+  await withoutLockedRepositories(selectBackups(await store.listBackups({ vm: selection.vm }), selection));
 }
 
-async function requireVerifyKeys(backups: readonly Backup[]): Promise<void> {
-  for (const repository of [...new Set(backups.map((backup) => backup.repository))].sort()) await requireRepositoryKey(repository);
+// The backups whose repository is plain or opens with a key given, and the encrypted repositories
+// that do not (a backup that cannot be decrypted is not a damaged one). Throws (exit 2) when that
+// leaves nothing to check.
+async function withoutLockedRepositories(backups: readonly Backup[]): Promise<{ selected: Backup[]; locked: LockedRepository[] }> {
+  const locked: LockedRepository[] = [];
+  const errors: SendenseError[] = [];
+  for (const repository of [...new Set(backups.map((backup) => backup.repository))].sort()) {
+    try {
+      await requireRepositoryKey(repository);
+    } catch (error) {
+      if (!isSendenseError(error) || error.exitCode !== 2) throw error;
+      errors.push(error);
+      const ids = backups.filter((backup) => backup.repository === repository).map((backup) => backup.id);
+      locked.push({ repository, backups: ids, reason: `${error.message}: verify it on its own with sendense-run verify --repository ${repository} and its key (--key-file FILE or --key-env NAME)` });
+    }
+  }
+  const selected = backups.filter((backup) => !locked.some((entry) => entry.repository === backup.repository));
+  if (selected.length === 0 && errors.length === 1) throw errors[0]!;
+  if (selected.length === 0 && errors.length > 1) {
+    const names = locked.map((entry) => entry.repository).join(', ');
+    throw new SendenseError(
+      `nothing verified: the ${locked.length} repositories holding these backups (${names}) are encrypted and no key given opens them; verify each with sendense-run verify --repository PATH and its key (--key-file FILE or --key-env NAME)`,
+      { exitCode: 2 },
+    );
+  }
+  return { selected, locked };
 }
 
 interface DiskCheck {

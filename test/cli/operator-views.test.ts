@@ -100,7 +100,7 @@ describe('operator views', () => {
     const compact = (await sendenseRun(['backups', '--db', ws.db])).stdout;
     const lines = compact.split('\n');
     expect(lines[0]).toBe(`VM views-vm  repository ${ws.repository}`);
-    expect(lines[1]).toMatch(/^ {2}chain \S+: 2 points, 1 disk, [\d.]+ \w+ on disk$/);
+    expect(lines[1]).toMatch(/^ {2}chain \S+ of plan views: 2 points, 1 disk, [\d.]+ \w+ on disk$/);
     expect(lines[2]).toMatch(/^ {4}ID +KIND +STATUS +TAKEN +COPIED +ON DISK +RESTORABLE +VERIFIED$/);
     expect(lines[3]).toMatch(/^ {4}\S+ +full +complete +\d{4}-\d\d-\d\d \d\d:\d\d:\d\d +3\.0 MiB +[\d.]+ \w+ +yes +-$/);
     expect(lines[4]).toMatch(/^ {4}\S+ +incremental +complete +.* +yes +-$/);

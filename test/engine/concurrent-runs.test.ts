@@ -78,12 +78,12 @@ describe('concurrent runs', () => {
     }
   });
 
-  it('a second backup of a VM while one runs is refused, naming the running one; the first stays exact', async () => {
+  it('a second backup of a VM while one runs is refused at once with busy: fail, naming the running one; the first stays exact', async () => {
     const disk = createDisk(path.join(ws.dir, 'busy-2000.qcow2'), 2048 * MiB);
     writeDisk(disk, ['write -P 0x51 0 1200M']);
     const disks = [{ key: 2000, path: disk }];
     const nightly = writePlan(ws.dir, { name: 'busy-nightly', vm: 'busy', disks, repository: ws.repository, ports: [first, first + 3] });
-    const weekly = writePlan(ws.dir, { name: 'busy-weekly', kind: 'backup', vm: 'busy', disks, repository: ws.repository, ports: [first, first + 3] });
+    const weekly = writePlan(ws.dir, { name: 'busy-weekly', kind: 'backup', vm: 'busy', disks, repository: ws.repository, ports: [first, first + 3], busy: 'fail' });
     const running = startSendenseRun([nightly, '--db', ws.db]);
     await running.waitForEvent((event) => event.type === 'step-start' && event.step === 'transfer');
     const refused = await sendenseRun([weekly, '--db', ws.db]);

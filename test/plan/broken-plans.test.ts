@@ -88,6 +88,11 @@ const CASES: readonly { readonly name: string; readonly file: string; readonly l
     lines: ['15:14: retention.keepDaily: cannot be combined with retention.keepChains (keep whole chains, or points with keep-* rules, not both)'],
   },
   {
+    name: 'busy with a wait that is no duration',
+    file: 'busy-wrong.yaml',
+    lines: ["14:9: busy.wait: must be a duration like 90s, 30m, 6h or 1h30m (got 'soon')"],
+  },
+  {
     name: 'all the mistakes of a file, not just the first',
     file: 'many-mistakes.yaml',
     lines: [

@@ -52,4 +52,23 @@ describe('keep rules', () => {
     expect(kept(markPoints(list, { keepDaily: 5 }, 'America/New_York'))).toEqual(['p1']);
     expect(markPoints(list, { keepDaily: 5 }, 'America/New_York')[1]!.keptBy).toEqual(['daily 2026-11-20']);
   });
+
+  it('keepHourly keeps the newest point of each of the last N hours that have one, before the daily rule counts', () => {
+    const list = points('2026-11-19T23:10:00Z', '2026-11-20T08:05:00Z', '2026-11-20T08:50:00Z', '2026-11-20T10:20:00Z', '2026-11-20T11:00:00Z', '2026-11-20T11:59:59Z');
+    const verdicts = markPoints(list, { keepHourly: 3, keepDaily: 2 }, 'UTC');
+    // hourly: 11 (p5), 10 (p3), 08 (p2); daily: 2026-11-20 is covered, so 11-19 (p0).
+    expect(kept(verdicts)).toEqual(['p0', 'p2', 'p3', 'p5']);
+    expect(verdicts[5]!.keptBy).toEqual(['hourly 2026-11-20T11', 'daily 2026-11-20']);
+    expect(verdicts[2]!.keptBy).toEqual(['hourly 2026-11-20T08']);
+    expect(verdicts[0]!.keptBy).toEqual(['daily 2026-11-19']);
+    expect(kept(markPoints(list, { keepLast: 1, keepHourly: 1 }, 'UTC'))).toEqual(['p3', 'p5']);
+  });
+
+  it("hours are the plan's timezone's hours; an hour a DST change repeats counts once", () => {
+    expect(periodId('hourly', '2026-11-20T00:30:00Z', 'UTC')).toBe('2026-11-20T00');
+    expect(periodId('hourly', '2026-11-20T00:30:00Z', 'Asia/Kolkata')).toBe('2026-11-20T06');
+    // 2026-11-01 in New York: 01:00-02:00 happens twice (05:xx and 06:xx UTC).
+    const list = points('2026-11-01T05:20:00Z', '2026-11-01T06:40:00Z');
+    expect(markPoints(list, { keepHourly: 5 }, 'America/New_York').map((v) => v.keptBy)).toEqual([[], ['hourly 2026-11-01T01']]);
+  });
 });

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { useRunWorkspace } from '../support/run-workspace.js';
-import { sendenseRun } from '../support/sendense-cli.js';
+import { sendenseRun, writePlan as writeTestPlan } from '../support/sendense-cli.js';
 import { createDisk, keepCopy, portRangeForTestFile, writeDisk } from '../support/vm-disks.js';
 import { backupsOf, differenceFromSource, writeRetentionPlan, type PointChain } from './point-chain.js';
 
@@ -63,5 +63,38 @@ describe('plans that share a VM', () => {
     expect(sameDisk.exitCode, `${sameDisk.stdout}\n${sameDisk.stderr}`).toBe(1);
     expect(sameDisk.stderr).toContain(`disk 2000 (${disks[0]!.path}) is recorded as a disk of VM vms (backup `);
     expect((await backupsOf({ ...chain, vm: 'vmo' })).filter((backup) => backup.status === 'complete')).toEqual([]);
+  });
+});
+
+describe("another plan's points", () => {
+  it('backups names the plan of each chain; a second plan says it takes a full because the points there are another plan’s', async () => {
+    const disk = createDisk(path.join(ws.dir, 'disk0.qcow2'), 8 * MiB);
+    writeDisk(disk, ['write -P 0x41 0 1M']);
+    const plan = (name: string, onMissingChain?: 'fail') =>
+      writeTestPlan(ws.dir, { name, vm: 'web01', disks: [{ key: 2000, path: disk }], repository: ws.repository, ports, ...(onMissingChain && { incremental: { onMissingChain } }) });
+    const nightly = plan('web01-nightly');
+    for (let i = 0; i < 2; i++) expect((await sendenseRun([nightly, '--db', ws.db])).exitCode).toBe(0);
+    const words = `no complete backup of web01 by plan web01-hourly in ${ws.repository}`;
+    const theirs = '(plan web01-nightly has 2 points there)';
+
+    const strict = await sendenseRun([plan('web01-hourly', 'fail'), '--db', ws.db]);
+    expect(strict.exitCode, `${strict.stdout}\n${strict.stderr}`).toBe(1);
+    expect(strict.stderr).toContain(`${words} to build an incremental on ${theirs}, and incremental.onMissingChain is 'fail'`);
+    const hourly = plan('web01-hourly');
+    const dry = await sendenseRun([hourly, '--dry-run', '--db', ws.db]);
+    expect(dry.stdout).toContain(`full backup into a new chain: ${words} yet ${theirs}: taking a full backup`);
+    const first = await sendenseRun([hourly, '--db', ws.db]);
+    expect(first.exitCode, `${first.stdout}\n${first.stderr}`).toBe(0);
+    expect(first.stdout).toContain(`${words} yet ${theirs}: taking a full backup`);
+
+    const listed = (await sendenseRun(['backups', '--db', ws.db])).stdout;
+    const chains = listed.split('\n').filter((line) => line.startsWith('  chain '));
+    expect(chains.map((line) => / of plan (\S+): (\d+) points?,/.exec(line)?.slice(1))).toEqual(
+      expect.arrayContaining([
+        ['web01-nightly', '2'],
+        ['web01-hourly', '1'],
+      ]),
+    );
+    expect(chains).toHaveLength(2);
   });
 });

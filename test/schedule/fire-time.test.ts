@@ -40,6 +40,7 @@ function lastRun(startedAt: string): Run {
     planFile: null,
     backupId: null,
     queuedSeconds: null,
+    vmWaitSeconds: null,
     hub: 'h',
     fire: null,
     note: null,

@@ -41,6 +41,8 @@ export interface TestPlan {
   readonly rate?: string;
   /** e.g. { keepLast: 2 } (docs/how-it-works.md#retention). */
   readonly retention?: Readonly<Record<string, number>>;
+  /** What a run does when another plan's run holds the VM (docs/how-it-works.md#busy-vms). */
+  readonly busy?: 'skip' | 'fail' | { readonly wait: string };
 }
 
 // Writes the plan as a YAML file in dir and returns its path.
@@ -56,6 +58,7 @@ export function writePlan(dir: string, plan: TestPlan): string {
     ...(plan.timeouts ? { timeouts: { ...plan.timeouts } } : {}),
     ...(plan.rate ? { rate: plan.rate } : {}),
     ...(plan.retention ? { retention: { ...plan.retention } } : {}),
+    ...(plan.busy ? { busy: plan.busy } : {}),
   };
   const file = path.join(dir, `${plan.name}.yaml`);
   writeFileSync(file, stringify(doc));

@@ -5,6 +5,7 @@
 import type { BackupPlan, DiskKey } from '../../plan/types.js';
 import { backupSource, type BackupSource, type SourceDiskFacts } from '../../source/index.js';
 import type { Backup } from '../../store/index.js';
+import { plural } from '../../format/plural.js';
 
 export type { SourceDiskFacts };
 export { ownBitmap } from '../../source/index.js';
@@ -18,6 +19,8 @@ export function decideChain(
   facts: readonly SourceDiskFacts[],
   /** What makes the files of `previous`'s chain for a disk unusable (chain-files.ts), if anything. */
   chainProblem: (diskKey: DiskKey) => string | undefined,
+  /** Complete points of the VM in the plan's repository that other plans made (never this plan's parents). */
+  others: readonly OtherPlanPoints[] = [],
 ): ChainDecision {
   if (plan.kind === 'backup') return { type: 'full' };
   const { onMissingChain, maxChainLength } = plan.incremental;
@@ -26,8 +29,8 @@ export function decideChain(
 
   if (previous === undefined) {
     return onMissingChain === 'fail'
-      ? { type: 'fail', reason: `no complete backup of ${plan.vm.name} in ${plan.repository.path} to build an incremental on, and incremental.onMissingChain is 'fail'` }
-      : { type: 'full', note: `no complete backup of ${plan.vm.name} in ${plan.repository.path} yet: taking a full backup` };
+      ? { type: 'fail', reason: `${noCompleteBackup(plan, others, 'to build an incremental on')}, and incremental.onMissingChain is 'fail'` }
+      : { type: 'full', note: `${noCompleteBackup(plan, others, 'yet')}: taking a full backup` };
   }
   if (chainLength >= maxChainLength) {
     return { type: 'full', note: `chain ${previous.chainId} has ${chainLength} backups (maxChainLength ${maxChainLength}): starting a new chain` };
@@ -49,4 +52,19 @@ function whyNotIncremental(source: BackupSource, fact: SourceDiskFacts, previous
   const problem = chainProblem(fact.key);
   if (problem !== undefined) return problem;
   return source.whyNotIncremental(fact, parentDisk, previous);
+}
+
+/** How many complete points of the VM in the repository one other plan made. */
+export interface OtherPlanPoints {
+  readonly plan: string;
+  readonly points: number;
+}
+
+// "no complete backup of web01 in REPO yet"; naming the plan when other plans' points of the VM lie
+// there, which a plan never builds on (docs/how-it-works.md#plans-that-share-a-vm).
+export function noCompleteBackup(plan: BackupPlan, others: readonly OtherPlanPoints[], then: string): string {
+  const { vm, repository, name } = plan;
+  if (others.length === 0) return `no complete backup of ${vm.name} in ${repository.path} ${then}`;
+  const theirs = others.map((other) => `plan ${other.plan} has ${plural(other.points, 'point')} there`).join(', ');
+  return `no complete backup of ${vm.name} by plan ${name} in ${repository.path} ${then} (${theirs})`;
 }

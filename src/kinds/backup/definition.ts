@@ -36,4 +36,5 @@ export const backupDefinition: KindDefinition<BackupPlan> = {
   runs: { backup: () => import('./index.js').then((module) => module.backupKind) },
   readsSource: true,
   pointsOn: 'repository',
+  locksVm: true,
 };

@@ -15,7 +15,7 @@ import { manifestPath } from '../../repository/manifest.js';
 import { backupSource, type SourceDiskFacts } from '../../source/index.js';
 import type { Backup, Store } from '../../store/index.js';
 import { plural } from '../../format/plural.js';
-import { decideChain, type ChainDecision } from './chain-decision.js';
+import { decideChain, noCompleteBackup, type ChainDecision, type OtherPlanPoints } from './chain-decision.js';
 import { refuseUnfinishedMerge } from '../../retention/unfinished-merge.js';
 import { refuseOtherVm } from './plan-ownership.js';
 
@@ -124,7 +124,7 @@ export const resolveChain: Step<BackupRun> = {
       run.state = backupState(plan, NEW_BACKUP_ID, incremental ? previous : undefined, previous, uninspected(plan));
       const chain = incremental
         ? `incremental on backup ${previous.id} if its change tracking is intact (the remote node is not contacted in a dry run)`
-        : `full backup into a new chain${previous ? '' : ' (no complete backup yet)'}`;
+        : `full backup into a new chain${previous ? '' : ` (${noCompleteBackup(plan, found.others, 'yet')})`}`;
       const unlisted = plan.vm.source.disks.length === 0 ? [`disks: those of ${plan.vm.name} the node lists when the run asks it (the remote node is not contacted in a dry run)`] : [];
       return [chain, ...unlisted, idLine].join('\n');
     }
@@ -169,7 +169,7 @@ export async function resolveBackup(run: Pick<BackupRun, 'plan' | 'store' | 'nod
   const { plan } = run;
   const source = backupSource(plan.vm.source);
   source.checkReady();
-  const { previous, chainLength, damaged } = await findPrevious(run);
+  const { previous, chainLength, damaged, others } = await findPrevious(run);
   const inspection = await source.inspect((argv, options) => run.node.exec(argv, options), previous);
   const facts = inspection.disks;
   // A chain with a file gone, a header destroyed or a file linked to another parent cannot carry an incremental.
@@ -179,10 +179,17 @@ export async function resolveBackup(run: Pick<BackupRun, 'plan' | 'store' | 'nod
     const problem = chainFileProblem(chain, [disk.key]);
     if (problem !== undefined) brokenLinks.set(disk.key, problem);
   }
-  const decision = decideChain(plan, previous, chainLength, facts, (key) => {
-    const problem = brokenLinks.get(key);
-    return problem === undefined ? undefined : describeChainFileProblem(problem);
-  });
+  const decision = decideChain(
+    plan,
+    previous,
+    chainLength,
+    facts,
+    (key) => {
+      const problem = brokenLinks.get(key);
+      return problem === undefined ? undefined : describeChainFileProblem(problem);
+    },
+    others,
+  );
   const parent = decision.type === 'incremental' ? previous : undefined;
   const relinked = [...brokenLinks.values()].find((problem) => problem.kind === 'backing');
   // No incremental ever starts from a damaged point: its bitmap goes once this backup is complete (docs/how-it-works.md#damaged-points).
@@ -195,6 +202,8 @@ interface PreviousBackup {
   readonly previous?: Backup;
   readonly chainLength: number;
   readonly damaged?: Backup;
+  /** When this plan has no point to build on: the complete points other plans made of the VM there. */
+  readonly others: readonly OtherPlanPoints[];
 }
 
 // What the database knows of this VM's backups in this repository (the source is not read).
@@ -216,7 +225,16 @@ async function findPrevious(run: Pick<BackupRun, 'plan' | 'store'>): Promise<Pre
   const damaged = await newestDamaged(store, plan, latest);
   const previous = damaged === undefined ? latest : undefined;
   const chainLength = previous ? await store.chainLength(previous.chainId) : 0;
-  return { previous, chainLength, damaged };
+  return { previous, chainLength, damaged, others: latest === undefined ? await otherPlansPoints(store, plan) : [] };
+}
+
+// The complete points of the plan's VM in its repository that other plans made, per plan (by name).
+async function otherPlansPoints(store: Store, plan: BackupPlan): Promise<OtherPlanPoints[]> {
+  const counts = new Map<string, number>();
+  for (const backup of await store.listBackups({ vm: plan.vm.name })) {
+    if (backup.status === 'complete' && backup.plan !== plan.name && backup.repository === plan.repository.path) counts.set(backup.plan, (counts.get(backup.plan) ?? 0) + 1);
+  }
+  return [...counts].sort(([a], [b]) => a.localeCompare(b)).map(([name, points]) => ({ plan: name, points }));
 }
 
 // The backup a run takes: a full into a new chain, or an incremental on `parent`.

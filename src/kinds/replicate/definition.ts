@@ -32,6 +32,7 @@ export const replicateDefinition: KindDefinition<ReplicatePlan> = {
   runs: { replicate: () => import('./index.js').then((module) => module.replicateKind) },
   readsSource: true,
   pointsOn: 'replica',
+  locksVm: true,
   pointWord: 'replica point',
 };
 

@@ -4,7 +4,7 @@
 import { isObject, valueAt } from '../raw-plan.js';
 import type { CheckContext } from './check-context.js';
 
-const KEEP_RULES = ['keepLast', 'keepDaily', 'keepWeekly', 'keepMonthly', 'keepYearly'] as const;
+const KEEP_RULES = ['keepLast', 'keepHourly', 'keepDaily', 'keepWeekly', 'keepMonthly', 'keepYearly'] as const;
 
 export function checkRetentionRules({ data, issues }: CheckContext): void {
   const retention = valueAt(data, 'retention');

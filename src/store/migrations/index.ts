@@ -18,6 +18,7 @@ import { runBytesMigration } from './013-run-bytes.js';
 import { runRecordMigration } from './014-run-record.js';
 import { protectedPointsMigration } from './015-protected-points.js';
 import { apiMigration } from './016-api.js';
+import { vmWaitMigration } from './017-vm-wait.js';
 
 const migrations: Readonly<Record<string, Migration>> = Object.freeze({
   '001-initial': initialMigration,
@@ -36,6 +37,7 @@ const migrations: Readonly<Record<string, Migration>> = Object.freeze({
   '014-run-record': runRecordMigration,
   '015-protected-points': protectedPointsMigration,
   '016-api': apiMigration,
+  '017-vm-wait': vmWaitMigration,
 });
 
 export const migrationProvider: MigrationProvider = {

@@ -18,4 +18,5 @@ export const MIGRATION_NAMES: readonly string[] = Object.freeze([
   '014-run-record',
   '015-protected-points',
   '016-api',
+  '017-vm-wait',
 ]);
