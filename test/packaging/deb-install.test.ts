@@ -123,12 +123,13 @@ describe('the Debian package installed with dpkg in a clean root', () => {
     await inRootOk(['cp', plan, '/etc/sendense/plans/packaged.yaml']);
     await inRootOk(['sh', '-c', 'echo "# edited by the operator" >>/etc/sendense/hub.yaml.example']);
     // The database as the release before 015-protected-points left it (015 only adds
-    // backups.protected, 016-api the API's tables and runs.actor): what the first command of the
-    // newer version must migrate.
+    // backups.protected, 016-api the API's tables and runs.actor, 017-vm-wait runs.vm_wait_seconds):
+    // what the first command of the newer version must migrate.
     const db = new SqliteDatabase(upperPath(STATE_DB));
     db.exec(
-      'ALTER TABLE backups DROP COLUMN protected; ALTER TABLE runs DROP COLUMN actor; DROP TABLE api_tokens; DROP TABLE api_audit; DROP TABLE api_tasks; ' +
-        "DELETE FROM kysely_migration WHERE name IN ('015-protected-points', '016-api')",
+      'ALTER TABLE backups DROP COLUMN protected; ALTER TABLE runs DROP COLUMN actor; ALTER TABLE runs DROP COLUMN vm_wait_seconds; ' +
+        'DROP TABLE api_tokens; DROP TABLE api_audit; DROP TABLE api_tasks; ' +
+        "DELETE FROM kysely_migration WHERE name IN ('015-protected-points', '016-api', '017-vm-wait')",
     );
     db.close();
 
@@ -149,7 +150,7 @@ describe('the Debian package installed with dpkg in a clean root', () => {
         .map((line) => (JSON.parse(line) as { type: string }).type),
     ).toEqual(['full']);
     const check = new SqliteDatabase(upperPath(STATE_DB));
-    expect(check.prepare("SELECT count(*) AS n FROM kysely_migration WHERE name IN ('015-protected-points', '016-api')").get()).toEqual({ n: 2 });
+    expect(check.prepare("SELECT count(*) AS n FROM kysely_migration WHERE name IN ('015-protected-points', '016-api', '017-vm-wait')").get()).toEqual({ n: 3 });
     check.close();
 
     // The chain goes on across the upgrade, and its newest point restores exactly.
