@@ -1,35 +1,20 @@
-// What killed runs took on nodes (store/node-resources.ts): a frozen guest is thawed first, then
-// the backup job ended, a checkpoint deleted unless it is the change_id of its VM's newest complete
-// backup, the run's scratch directory removed, a failover test's domain destroyed with its overlays,
-// a copy's merge finished and its partial files removed on the copy's host (docs/copies.md#crash-safety).
-// A node over SSH is reached again with the plan's node settings as the run recorded them
-// (docs/how-it-works.md#libvirt-domains).
+// What killed runs took on nodes, copy targets and buckets (store/node-resources.ts), given back in
+// the order of the registry of resource kinds (./resources/index.ts), each by its own module: a
+// frozen guest thawed, a VMware snapshot removed, a backup job ended, a checkpoint deleted unless it
+// is the change_id of its VM's newest complete backup, a scratch directory removed, a failover
+// test's domain destroyed, a copy's merge finished and its partial files removed
+// (docs/copies.md#crash-safety). A node over SSH is reached again with the plan's node settings as
+// the run recorded them (docs/how-it-works.md#libvirt-domains).
 
-import { endTestDomain, TEST_DOMAIN_RESOURCE, type TestDomainFacts } from '../failover/test-domain.js';
-import { endBackupJob } from '../libvirt/backup-job.js';
-import { deleteCheckpoint, type CheckpointDisk } from '../libvirt/checkpoints.js';
-import { thawGuest } from '../libvirt/guest-agent.js';
-import { removeScratchDir } from '../libvirt/scratch-dir.js';
-import { virshOn } from '../libvirt/virsh.js';
 import { LOCAL_NODE_ID, type NodeHost } from '../node/node.js';
 import type { NodeSpec } from '../plan/types.js';
-import type { Backup, NodeResource, ReplicaPoint, Store } from '../store/index.js';
+import type { NodeResource, Store } from '../store/index.js';
 import { doctorPass } from './doctor-context.js';
 import type { DoctorContext, Finding, Sweeper } from './sweeper.js';
 import { RECOVERY_RESOURCE } from '../kinds/recover/recover-run.js';
-import { finishReplicaPoints, REPLICA_POINT_RESOURCE } from './replica-points.js';
-import { COPY_PARTIAL_RESOURCE, partialFiles } from '../copy/partial-files.js';
-import { COPY_MERGE_RESOURCE, finishCopyMerge, type CopyMergeFacts } from '../copy/copy-retention.js';
-import { copyPlace } from '../copy/copy-place.js';
-import type { CopyTarget } from '../copy/copy-target.js';
 import { copyTargetOfFacts } from '../copy/targets/index.js';
-import { removeLeftoverSnapshot, VMWARE_SNAPSHOT_RESOURCE, type SnapshotRecordFacts } from '../vmware/leftover-snapshot.js';
-
-// The order they are given back in: nothing frozen a moment longer, the job before its files.
-// A dead sync's point is finished before checkpoints are judged: one written whole becomes the
-// replica's newest point, and the checkpoint it recorded is then the one the next sync starts from.
-// A copy's merge is finished before its partial files go: finishing puts files in place itself.
-const ORDER = ['guest-freeze', VMWARE_SNAPSHOT_RESOURCE, 'backup-job', REPLICA_POINT_RESOURCE, 'checkpoint', 'scratch-dir', TEST_DOMAIN_RESOURCE, COPY_MERGE_RESOURCE, COPY_PARTIAL_RESOURCE];
+import { giveBackOnCopy } from './resources/copy-resources.js';
+import { rankOf, resourceKind } from './resources/index.js';
 
 export const nodeResourcesSweeper: Sweeper = {
   name: 'node resources',
@@ -39,7 +24,7 @@ export const nodeResourcesSweeper: Sweeper = {
     const left = await deadRunResources(doctor, () => true);
     if (left.length === 0) return;
     // A copy's target that reaches itself (a bucket): what a run left there, target by target.
-    const offNode = left.filter((resource) => isCopyResource(resource) && !copyTargetOfFacts(resource.facts).onNode);
+    const offNode = left.filter((resource) => resourceKind(resource.kind)?.reachesItself?.(resource) === true);
     for (const node of new Set(offNode.map((resource) => resource.node))) {
       await giveBackToCopy(
         doctor,
@@ -81,60 +66,15 @@ async function deadRunResources(doctor: DoctorContext, match: (resource: NodeRes
   for (const resource of await doctor.store.allNodeResources()) {
     if (resource.kind !== RECOVERY_RESOURCE && match(resource) && !(await doctor.isLive(resource.runId))) left.push(resource);
   }
-  return left.sort((a, b) => ORDER.indexOf(a.kind) - ORDER.indexOf(b.kind));
+  return left.sort((a, b) => rankOf(a.kind) - rankOf(b.kind));
 }
 
 async function giveBack(doctor: DoctorContext, host: NodeHost, resource: NodeResource): Promise<void> {
-  const { store } = doctor;
-  const facts = resource.facts as { domain: string; uri: string; disks?: CheckpointDisk[] };
-  const virsh = virshOn((argv, options) => host.exec(argv, options), facts.uri);
-  const forget = () => store.forgetNodeResource(resource.node, resource.kind, resource.name);
+  const forget = () => doctor.store.forgetNodeResource(resource.node, resource.kind, resource.name);
   const what = describe(resource);
-  switch (resource.kind) {
-    case 'guest-freeze':
-      return doctor.act(what, 'thaw it', async () => {
-        await thawGuest(virsh, facts.domain);
-        await forget();
-      });
-    case 'backup-job':
-      return doctor.act(what, 'end it', async () => {
-        await endBackupJob(virsh, facts.domain, resource.name);
-        await forget();
-      });
-    case 'checkpoint':
-      if ((await neededCheckpoints(doctor)).has(resource.name)) return doctor.act(what, 'keep it (the newest backup starts from it) and forget the record', forget);
-      return doctor.act(what, 'delete it', async () => {
-        await deleteCheckpoint(virsh, (argv, options) => host.exec(argv, options), facts.domain, resource.name, facts.disks ?? []);
-        await forget();
-      });
-    case REPLICA_POINT_RESOURCE:
-      return doctor.act(what, 'finish or remove the sync', () => finishReplicaPoints(doctor, host, resource));
-    case 'scratch-dir':
-      return doctor.act(what, 'remove it', async () => {
-        await removeScratchDir((argv, options) => host.exec(argv, options), resource.name);
-        await forget();
-      });
-    case COPY_PARTIAL_RESOURCE:
-    case COPY_MERGE_RESOURCE:
-      return giveBackOnCopy(doctor, (await copyTargetOfFacts(resource.facts).reopen(host)).target, resource);
-    case VMWARE_SNAPSHOT_RESOURCE:
-      // Only the snapshots of that VM with the run's own name: never anyone else's (docs/vmware.md#after-a-crash).
-      return doctor.act(what, 'remove it', async () => {
-        await removeLeftoverSnapshot(resource.facts as unknown as SnapshotRecordFacts, resource.name);
-        await forget();
-      });
-    case TEST_DOMAIN_RESOURCE:
-      return doctor.act(what, 'destroy it and remove its overlays', async () => {
-        await endTestDomain((argv, options) => host.exec(argv, options), resource.facts as unknown as TestDomainFacts);
-        await forget();
-      });
-    default:
-      return doctor.act(what, 'forget it (unknown kind)', forget);
-  }
-}
-
-function isCopyResource(resource: NodeResource): boolean {
-  return resource.kind === COPY_PARTIAL_RESOURCE || resource.kind === COPY_MERGE_RESOURCE;
+  const kind = resourceKind(resource.kind);
+  if (kind === undefined) return doctor.act(what, 'forget it (unknown kind)', forget);
+  return kind.giveBack({ doctor, host, resource, what, forget });
 }
 
 // What dead runs left on a copy's target that reaches itself (a bucket: docs/copies.md#copies-on-object-storage),
@@ -147,58 +87,19 @@ async function giveBackToCopy(doctor: DoctorContext, resources: readonly NodeRes
     return;
   }
   try {
-    for (const resource of resources) await giveBackOnCopy(doctor, opened.target, resource);
+    for (const resource of resources) {
+      const forget = () => doctor.store.forgetNodeResource(resource.node, resource.kind, resource.name);
+      await giveBackOnCopy(doctor, opened.target, resource, describe(resource), forget);
+    }
   } finally {
     await opened.close();
   }
 }
 
-// A merge a dead run left on a copy is finished, as the plan's next run would; a partial file (an
-// unfinished upload) is removed (docs/copies.md#crash-safety).
-async function giveBackOnCopy(doctor: DoctorContext, target: CopyTarget, resource: NodeResource): Promise<void> {
-  const { store } = doctor;
-  const forget = () => store.forgetNodeResource(resource.node, resource.kind, resource.name);
-  if (resource.kind === COPY_PARTIAL_RESOURCE) {
-    return doctor.act(describe(resource), copyTargetOfFacts(resource.facts).leftBehind.removal, async () => {
-      await target.removeLeft(resource.name);
-      await forget();
-    });
-  }
-  return doctor.act(describe(resource), 'finish it', async () => {
-    const copy = resource.facts as unknown as CopyMergeFacts;
-    const place = copyPlace({ target, partials: partialFiles(store, resource.runId, target, copy.plan) }, copy.scratch ?? '', store, resource.runId);
-    if (place === undefined) throw new Error(`${target.description} cannot merge`);
-    await finishCopyMerge(place, copy.vm, { store });
-    await forget();
-  });
-}
-
 function describe(resource: NodeResource): string {
-  const domain = String(resource.facts.domain ?? '');
   const where = resource.node === LOCAL_NODE_ID ? '' : ` on ${resource.node}`;
-  const what: Record<string, string> = {
-    'guest-freeze': `guest filesystems of ${domain} frozen`,
-    'backup-job': `backup job of domain ${domain} (socket ${resource.name})`,
-    checkpoint: `checkpoint ${resource.name} of domain ${domain}`,
-    'scratch-dir': `scratch directory ${resource.name}`,
-    [REPLICA_POINT_RESOURCE]: `unfinished replica sync of plan ${String(resource.facts.plan ?? '')}`,
-    [COPY_MERGE_RESOURCE]: `merge on a copy of VM ${String(resource.facts.vm ?? '')} (${resource.name}, plan ${String(resource.facts.plan ?? '')})`,
-    [COPY_PARTIAL_RESOURCE]: `${copyTargetOfFacts(resource.facts).leftBehind.what} ${resource.name} of a copy (plan ${String(resource.facts.plan ?? '')})`,
-    [VMWARE_SNAPSHOT_RESOURCE]: `VMware snapshot ${resource.name} of VM ${String(resource.facts.vm ?? '')} at ${String(resource.facts.endpoint ?? '')}`,
-    [TEST_DOMAIN_RESOURCE]: `failover test domain ${resource.name} (overlays ${((resource.facts.overlays as string[] | undefined) ?? []).join(', ')})`,
-  };
-  return `${what[resource.kind] ?? `${resource.kind} ${resource.name}`}${where} (run ${resource.runId})`;
-}
-
-// The change_ids incrementals and syncs start from: those of the newest complete backup of each VM
-// and repository, and of each replica's newest complete point.
-async function neededCheckpoints({ store }: DoctorContext): Promise<ReadonlySet<string>> {
-  const newest = new Map<string, Backup>();
-  for (const backup of await store.listBackups()) if (backup.status === 'complete') newest.set(`${backup.vm}\0${backup.repository}`, backup);
-  const replicas = new Map<string, ReplicaPoint>();
-  for (const point of await store.listReplicaPoints({ statuses: ['complete'] })) replicas.set(point.plan, point);
-  const disks = [...[...newest.values()].flatMap((backup) => backup.disks), ...[...replicas.values()].flatMap((point) => point.disks)];
-  return new Set(disks.flatMap((disk) => (disk.changeId ? [disk.changeId] : [])));
+  const what = resourceKind(resource.kind)?.describe(resource) ?? `${resource.kind} ${resource.name}`;
+  return `${what}${where} (run ${resource.runId})`;
 }
 
 // This host, or the node over SSH as the run reached it; a string says why not.

@@ -171,16 +171,24 @@ export const backupRoutes: readonly RouteDef[] = [
     url: '/api/v1/verify',
     role: 'operator',
     tag: 'backups',
-    summary: "Check stored points against their manifests' digests (`verify [--vm NAME] [--backup ID]`): a task",
+    summary:
+      "Check stored points against their manifests' digests (`verify [--vm NAME] [--backup ID] [--repository PATH]`): a task. It ends refused (exit 2) when an encrypted repository was left unverified for want of its key",
     action: 'verify',
     querystring: Wait,
-    body: Type.Object({ vm: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })), backup: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })) }, { additionalProperties: false }),
+    body: Type.Object(
+      {
+        vm: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
+        backup: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
+        repository: Type.Optional(Type.String({ minLength: 1, maxLength: 4096, pattern: '^/' })),
+      },
+      { additionalProperties: false },
+    ),
     startsTask: true,
     async handle(call) {
-      const body = (call.body ?? {}) as { vm?: string; backup?: string };
+      const body = (call.body ?? {}) as { vm?: string; backup?: string; repository?: string };
       if (body.backup !== undefined) await pointById(call, body.backup);
-      else call.target(body.vm ? `VM ${body.vm}` : 'every point');
-      const args = ['verify', ...(body.vm ? ['--vm', body.vm] : []), ...(body.backup ? ['--backup', body.backup] : [])];
+      else call.target([body.vm ? `VM ${body.vm}` : 'every point', body.repository ? `in ${body.repository}` : ''].filter(Boolean).join(' '));
+      const args = ['verify', ...(body.vm ? ['--vm', body.vm] : []), ...(body.backup ? ['--backup', body.backup] : []), ...(body.repository ? ['--repository', body.repository] : [])];
       return startTask(call, { operation: 'verify', title: `verify ${body.backup ? `point ${body.backup}` : body.vm ? `VM ${body.vm}` : 'every point'}`, args });
     },
   },
