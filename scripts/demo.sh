@@ -5,7 +5,8 @@
 # the source byte for byte. Run it again and it simply adds another incremental.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/setup.sh
+# Only what the demo uses (scripts/test.sh installs the rest the tests need).
+scripts/setup.sh --demo
 
 vms=/var/lib/sendense/vms
 # State: $SENDENSE_DB if set, else the default (/var/lib/sendense/sendense.db for root), wherever

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what sendense-run needs on a bare Debian/Ubuntu machine (when missing), then the npm
-# packages and the build. Safe to run again: it only does what is not done yet.
+# packages and the build. Safe to run again: it only does what is not done yet. --demo: only the
+# packages the demo (scripts/demo.sh) uses.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -130,6 +131,18 @@ command -v go >/dev/null 2>&1 || need+=(golang-go)
 # scripts/build-deb.sh and its test: dpkg-shlibdeps for the addons' libraries, lintian to check it.
 command -v dpkg-shlibdeps >/dev/null 2>&1 || need+=(dpkg-dev)
 command -v lintian >/dev/null 2>&1 || need+=(lintian)
+# scripts/demo.sh asks for what the demo uses only (--demo): the core, sshd for a node, libguestfs
+# for file-level restore; none of the test-only servers and tools (ceph, prometheus, Chromium, Go…).
+if [ "${1:-}" = --demo ] && [ ${#need[@]} -gt 0 ]; then
+  demo=()
+  for package in "${need[@]}"; do
+    case "$package" in
+      python3 | make | g++ | qemu-utils | qemu-system-common | libnbd-bin | nbdkit | openssh-server | openssh-client | iproute2 | acl | openssl | \
+        libguestfs-tools | libguestfs-perl | libguestfs-xfs | linux-image-* | fuse3 | zip | unzip) demo+=("$package") ;;
+    esac
+  done
+  need=("${demo[@]+"${demo[@]}"}")
+fi
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup: installing ${need[*]}"
   $sudo apt-get update -qq
