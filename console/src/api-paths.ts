@@ -17,6 +17,7 @@ export const PATHS = {
   cancel: 'POST /api/v1/tasks/:id/cancel',
   vms: 'GET /api/v1/vms',
   chains: 'GET /api/v1/vms/:vm/chains',
+  point: 'GET /api/v1/backups/:id',
   protect: 'POST /api/v1/backups/:id/protect',
   unprotect: 'POST /api/v1/backups/:id/unprotect',
   forget: 'POST /api/v1/backups/:id/forget',

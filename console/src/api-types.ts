@@ -133,7 +133,17 @@ export interface Point {
   readonly encrypted?: boolean;
   readonly restorable: boolean;
   readonly notRestorableBecause?: string;
-  readonly disks: readonly { readonly diskKey: number | string; readonly virtualSize?: number | null }[];
+  readonly disks: readonly PointDisk[];
+}
+
+/** A disk of a point (`backups --json`, its `disks`). */
+export interface PointDisk {
+  readonly diskKey: number | string;
+  readonly virtualSize?: number | null;
+  /** Where it was read from: a path, an nbd:// URL… */
+  readonly source?: string;
+  /** A libvirt disk's target in its domain (vda, sdb), when the point records one. */
+  readonly target?: string | null;
 }
 
 export interface Chain {

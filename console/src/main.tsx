@@ -126,8 +126,15 @@ function Screen(props: { readonly route: Route; readonly query: URLSearchParams;
             </p>
           </>
         );
-      // One instance per folder: an answer for the folder before never shows as this one's.
-      return <Files key={`${route.point}\n${props.query.get('path') ?? ''}`} point={route.point} path={props.query.get('path') ?? ''} />;
+      // One instance per disk and folder: an answer for the folder before never shows as this one's.
+      return (
+        <Files
+          key={`${route.point}\n${props.query.get('disk') ?? ''}\n${props.query.get('path') ?? ''}`}
+          point={route.point}
+          disk={props.query.get('disk') ?? ''}
+          path={props.query.get('path') ?? ''}
+        />
+      );
     case 'replicas':
       return <Replicas />;
     default:

@@ -1,50 +1,113 @@
-// Files of a point (docs/console.md#files): its filesystems (partitions, LVM volumes, several
-// disks), then directories like a file manager; a file downloads as it is, a folder as a ZIP the
-// server streams. Paths are NAME:/PATH, as `sendense-run files` takes them.
+// Files of a point (docs/console.md#files): with several disks, which disk first; then that
+// disk's filesystems (partitions, LVM volumes), then directories like a file manager; a file
+// downloads as it is, a folder as a ZIP the server streams. Paths are NAME:/PATH and disks ?disk=KEY,
+// as `sendense-run files --disk KEY` takes them.
 
 import { call } from '../api.js';
-import type { GuestDirectory, GuestFilesystem, GuestFilesystems } from '../api-types.js';
+import type { GuestDirectory, GuestFilesystem, GuestFilesystems, Point } from '../api-types.js';
 import { urlOf } from '../api-paths.js';
 import { bytes, time } from '../format.js';
 import { Link } from '../parts/link.js';
 import { Loading, TableBox, useLoad } from '../parts/load.js';
+import { useCan } from '../session.js';
 
 // Filesystems that hold no files to browse, as `files` says (src/files/filesystems.ts readable()).
 function browsable(fs: GuestFilesystem): boolean {
   return fs.type !== 'unknown' && fs.type !== 'swap';
 }
 
-function filesHref(point: string, path: string): string {
-  return `/points/${encodeURIComponent(point)}/files${path ? `?path=${encodeURIComponent(path)}` : ''}`;
+// A Files address: no disk is the point's first (the API's default), no path its filesystems.
+function filesHref(point: string, disk: string, path: string): string {
+  const query = new URLSearchParams({ ...(disk ? { disk } : {}), ...(path ? { path } : {}) }).toString();
+  return `/points/${encodeURIComponent(point)}/files${query ? `?${query}` : ''}`;
+}
+
+// The API's query for a disk and a path of it (each only when given).
+function onDisk(disk: string, query: Readonly<Record<string, string>>): Record<string, string> {
+  return { ...(disk ? { disk } : {}), ...query };
 }
 
 function join(dir: string, name: string): string {
   return dir.endsWith('/') ? `${dir}${name}` : `${dir}/${name}`;
 }
 
-export function Files(props: { readonly point: string; readonly path: string }) {
-  const loaded = useLoad(() => call<GuestFilesystems | GuestDirectory>('files', { params: { id: props.point }, query: props.path ? { path: props.path } : {} }), [props.point, props.path]);
-  const crumbs = breadcrumbs(props.path);
+export function Files(props: { readonly point: string; readonly disk: string; readonly path: string }) {
+  const can = useCan();
+  // Nothing chosen yet: which disk, when the point has several.
+  const choosing = props.disk === '' && props.path === '' && can('point');
   return (
     <>
-      <h1 tabIndex={-1}>Files of point {props.point}</h1>
-      <nav aria-label="Folder path" class="crumbs">
-        <ol>
-          <li>
-            <Link href={filesHref(props.point, '')}>filesystems</Link>
-          </li>
-          {crumbs.map((crumb) => (
-            <li key={crumb.path}>
-              <Link href={filesHref(props.point, crumb.path)} aria-current={crumb.path === props.path ? 'page' : undefined}>
-                {crumb.label}
-              </Link>
-            </li>
-          ))}
-        </ol>
-      </nav>
+      <h1 tabIndex={-1}>
+        Files of point {props.point}
+        {props.disk && `, disk ${props.disk}`}
+      </h1>
+      {/* In its own element: what loads below never moves the heading, which would drop the keyboard's focus. */}
+      <div>{choosing ? <PointDisks point={props.point} /> : <Folder point={props.point} disk={props.disk} path={props.path} />}</div>
+    </>
+  );
+}
+
+// The point's disks to choose from; a point of one disk goes straight to its filesystems.
+function PointDisks(props: { readonly point: string }) {
+  const loaded = useLoad(() => call<Point>('point', { params: { id: props.point } }), [props.point]);
+  return <Loading loaded={loaded}>{(point) => (point.disks.length <= 1 ? <Folder point={props.point} disk="" path="" /> : <DiskList point={point} />)}</Loading>;
+}
+
+// Each disk: its key (the link), size, libvirt target when the point records one, and source.
+function DiskList(props: { readonly point: Point }) {
+  const { id, disks } = props.point;
+  const targets = disks.some((disk) => disk.target);
+  return (
+    <>
+      <Crumbs point={id} disk="" path="" choosing />
+      <p>This point has {disks.length} disks: choose one to browse its filesystems.</p>
+      <TableBox label="Disks" stack>
+        <thead>
+          <tr>
+            <th scope="col">Disk</th>
+            <th scope="col">Size</th>
+            {targets && <th scope="col">Target</th>}
+            <th scope="col">Source</th>
+          </tr>
+        </thead>
+        <tbody>
+          {disks.map((disk) => {
+            const key = String(disk.diskKey);
+            return (
+              <tr key={key}>
+                <th scope="row">
+                  <Link href={filesHref(id, key, '')}>
+                    <span class="sr-only">disk </span>
+                    {key}
+                  </Link>
+                </th>
+                <td data-label="Size">{bytes(disk.virtualSize)}</td>
+                {targets && <td data-label="Target">{disk.target || '-'}</td>}
+                <td data-label="Source">
+                  <span class="mono">{disk.source || '-'}</span>
+                </td>
+              </tr>
+            );
+          })}
+        </tbody>
+      </TableBox>
+    </>
+  );
+}
+
+// One disk's filesystems (no path) or one of its folders.
+function Folder(props: { readonly point: string; readonly disk: string; readonly path: string }) {
+  const loaded = useLoad(
+    () => call<GuestFilesystems | GuestDirectory>('files', { params: { id: props.point }, query: onDisk(props.disk, props.path ? { path: props.path } : {}) }),
+    [props.point, props.disk, props.path],
+  );
+  const { point, disk } = props;
+  return (
+    <>
+      <Crumbs point={point} disk={disk} path={props.path} />
       {props.path && (
         <p>
-          <a class="button" href={urlOf('archive', { id: props.point }, { path: props.path, format: 'zip' })} download>
+          <a class="button" href={urlOf('archive', { id: point }, onDisk(disk, { path: props.path, format: 'zip' }))} download>
             Download this folder as ZIP
           </a>
         </p>
@@ -65,7 +128,7 @@ export function Files(props: { readonly point: string; readonly path: string }) 
               <tbody>
                 {answer.filesystems.map((fs) => (
                   <tr key={fs.name}>
-                    <th scope="row">{browsable(fs) ? <Link href={filesHref(props.point, `${fs.name}:/`)}>{fs.name}</Link> : fs.name}</th>
+                    <th scope="row">{browsable(fs) ? <Link href={filesHref(point, disk, `${fs.name}:/`)}>{fs.name}</Link> : fs.name}</th>
                     <td data-label="Type">{browsable(fs) ? fs.type : `${fs.type} (no files to browse)`}</td>
                     <td data-label="Label">{fs.label || '-'}</td>
                     <td data-label="Size">{bytes(fs.size)}</td>
@@ -91,7 +154,7 @@ export function Files(props: { readonly point: string; readonly path: string }) 
                   return (
                     <tr key={entry.name}>
                       <th scope="row">
-                        {entry.type === 'directory' ? <Link href={filesHref(props.point, path)}>{entry.name}/</Link> : entry.name}
+                        {entry.type === 'directory' ? <Link href={filesHref(point, disk, path)}>{entry.name}/</Link> : entry.name}
                         {entry.target !== undefined && <span class="muted"> → {entry.target}</span>}
                       </th>
                       <td data-label="Size">{entry.type === 'file' ? bytes(entry.size) : entry.type}</td>
@@ -101,12 +164,12 @@ export function Files(props: { readonly point: string; readonly path: string }) 
                       </td>
                       <td class="actions">
                         {entry.type === 'file' && (
-                          <a href={urlOf('download', { id: props.point }, { path })} download={entry.name}>
+                          <a href={urlOf('download', { id: point }, onDisk(disk, { path }))} download={entry.name}>
                             Download<span class="sr-only"> {entry.name}</span>
                           </a>
                         )}
                         {entry.type === 'directory' && (
-                          <a href={urlOf('archive', { id: props.point }, { path, format: 'zip' })} download>
+                          <a href={urlOf('archive', { id: point }, onDisk(disk, { path, format: 'zip' }))} download>
                             ZIP<span class="sr-only"> of {entry.name}</span>
                           </a>
                         )}
@@ -120,6 +183,32 @@ export function Files(props: { readonly point: string; readonly path: string }) 
         }
       </Loading>
     </>
+  );
+}
+
+// Where the screen is, each step a link back: the disks (when one was chosen), the filesystems, then
+// the path's folders.
+function Crumbs(props: { readonly point: string; readonly disk: string; readonly path: string; readonly choosing?: boolean }) {
+  const { point, disk } = props;
+  const steps = props.choosing
+    ? [{ href: filesHref(point, '', ''), label: 'disks' }]
+    : [
+        ...(disk ? [{ href: filesHref(point, '', ''), label: 'disks' }] : []),
+        { href: filesHref(point, disk, ''), label: disk ? `disk ${disk}` : 'filesystems' },
+        ...breadcrumbs(props.path).map((crumb) => ({ href: filesHref(point, disk, crumb.path), label: crumb.label })),
+      ];
+  return (
+    <nav aria-label="Folder path" class="crumbs">
+      <ol>
+        {steps.map((step, i) => (
+          <li key={step.href}>
+            <Link href={step.href} aria-current={i === steps.length - 1 ? 'page' : undefined}>
+              {step.label}
+            </Link>
+          </li>
+        ))}
+      </ol>
+    </nav>
   );
 }
 
