@@ -1,4 +1,4 @@
-// Backups (docs/console.md#backups): VMs, then a VM's chains and points with their facts and the
+// Backups (docs/console.md#screens): VMs, then a VM's chains and points with their facts and the
 // actions the role allows: verify, protect/unprotect, forget (asked first: it merges or removes the
 // point), browse files, and the VM's restore plans. Recover has no API route: not offered here.
 

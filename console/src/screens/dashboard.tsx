@@ -1,4 +1,4 @@
-// The dashboard (docs/console.md#dashboard): GET /api/v1/status, what is protected and what failed.
+// The dashboard (docs/console.md#screens): GET /api/v1/status, what is protected and what failed.
 
 import { call } from '../api.js';
 import type { Status } from '../api-types.js';

@@ -1,4 +1,4 @@
-// Files of a point (docs/console.md#files): with several disks, which disk first; then that
+// Files of a point (docs/console.md#screens): with several disks, which disk first; then that
 // disk's filesystems (partitions, LVM volumes), then directories like a file manager; a file
 // downloads as it is, a folder as a ZIP the server streams. Paths are NAME:/PATH and disks ?disk=KEY,
 // as `sendense-run files --disk KEY` takes them.

@@ -1,4 +1,4 @@
-// Plans (docs/console.md#plans): each served plan's schedule, next runs and last outcome; run now
+// Plans (docs/console.md#screens): each served plan's schedule, next runs and last outcome; run now
 // and dry-run start a task and open its live view. Restore plans go through POST /api/v1/restores
 // (the restore role may run those and no other), and ask first: they overwrite their target.
 

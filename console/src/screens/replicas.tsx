@@ -1,4 +1,4 @@
-// Replicas (docs/console.md#replicas): each replicate plan's lag and points on its replica node;
+// Replicas (docs/console.md#screens): each replicate plan's lag and points on its replica node;
 // a failover test (a throwaway boot, no network) and a real failover, both asked first: they start
 // a VM. The real one needs the admin role.
 

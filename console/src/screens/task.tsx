@@ -1,4 +1,4 @@
-// A task, live (docs/console.md#a-task): its events from GET /api/v1/tasks/ID/events (server-sent
+// A task, live (docs/console.md#screens): its events from GET /api/v1/tasks/ID/events (server-sent
 // events; a reload replays them from the start), shown as the terminal shows a run: the step list,
 // a progress bar per disk with speed and ETA, notes and warnings, and the outcome.
 
