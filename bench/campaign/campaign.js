@@ -10,7 +10,7 @@ import { mulberry32 } from './prng.js';
 import { runCli } from './run-cli.js';
 import { startSshd } from './sshd.js';
 import { chainSignature, leftovers, listBackups } from './state-checks.js';
-import { DISK_KEY, KEY_POOL, VM, createWorkspace, removeWorkspace, sha256File, sourceDigest, tmpParent, useKey, writeRestorePlan, writeSource } from './workspace.js';
+import { DISK_KEY, KEY_POOL, SOURCE_BYTES, VM, createWorkspace, removeWorkspace, sha256File, sourceDigest, tmpParent, useKey, writeRestorePlan, writeSource } from './workspace.js';
 
 const OPERATIONS = { backup: 10, prune: 2, forget: 2, protect: 2, unprotect: 1, verify: 2, restore: 2, doctor: 1 };
 // The faults each operation can take (a flipped byte is a step of its own).
@@ -125,6 +125,7 @@ export class Campaign {
     this.missedKills = 0;
     this.socketDirsLeft = []; // documented leftovers: socket directories the next command sweeps
     this.enospcFailures = 0;
+    this.fullWithoutFault = 0; // runs without a fault that found the filesystem full of kept points
     this.flips = []; // { where, outcome, file, offset, ... } of each flipped byte
     this.pointsCompared = 0;
     this.violations = [];
@@ -156,6 +157,7 @@ export class Campaign {
     this.protected = new Set();
     this.noted = [];
     this.keysIn = new Set(); // pool keys the repository's keyring holds (none: no repository yet)
+    this.pendingKeys = new Set(); // keys a killed first key add may have left in a keyring without marker
   }
 
   async close() {
@@ -284,7 +286,10 @@ export class Campaign {
     if (!killed && result.exitCode === 0 && !sameSet(actual, next)) throw new Violation('keyring-wrong', `${what}: exit 0, yet the keys that open are ${setText(actual)}, not ${setText(next)}`);
     if (killed && !sameSet(actual, old) && !sameSet(actual, next))
       throw new Violation('keyring-torn', `${what} killed: the keys that open are ${setText(actual)}, neither the old ${setText(old)} nor the new ${setText(next)}`);
+    // Killed before the repository's marker: a keyring may wait there with the new keys, for the next key add or first backup.
+    if (killed && actual.size === 0) for (const index of next) this.pendingKeys.add(index);
     this.#useKeys(actual);
+    if (actual.size > 0) this.pendingKeys.clear();
   }
 
   #useKeys(keys) {
@@ -370,13 +375,14 @@ export class Campaign {
         break;
       case 'key-add': {
         await this.#repositoryKeys();
-        const absent = [...Array(KEY_POOL).keys()].filter((index) => !this.keysIn.has(index));
+        // No repository yet: key add makes it, opened by both keys (by the plans' key and another).
+        const via = this.keysIn.size > 0 ? rng.pick([...this.keysIn].sort()) : this.ws.planKeyIndex;
+        const absent = [...Array(KEY_POOL).keys()].filter((index) => !this.keysIn.has(index) && index !== via);
         if (absent.length === 0) return;
         const add = rng.pick(absent);
-        // No repository yet: key add makes it, opened by both keys.
-        const via = this.keysIn.size > 0 ? rng.pick([...this.keysIn].sort()) : this.ws.planKeyIndex;
         const old = new Set(this.keysIn);
-        const next = new Set([...old, via, add]);
+        // A keyring a killed first key add left (no marker yet) is reused: its keys are there too.
+        const next = new Set([...old, via, add, ...(old.size === 0 ? this.pendingKeys : [])]);
         const keys = this.ws.keyFiles;
         result = await this.#cli(['key', 'add', this.ws.repository, '--key-file', keys[via], '--new-key-file', keys[add]], fault);
         await this.#keysAfter(result, old, next, `key add k${add} (with k${via})`);
@@ -410,6 +416,12 @@ export class Campaign {
     faulted ||= result.hit !== undefined;
     if (step.fault === 'enospc' && result.exitCode !== 0) this.enospcFailures += 1;
     this.log(`  ${describeStep(step)}${result.hit ? ` [killed ${result.hit}]` : ''} -> exit ${result.exitCode ?? result.signal}`);
+    // Protected points (never merged) can fill the small filesystem by themselves: a backup that
+    // finds no room for a full is an answer then, counted apart, not a failure.
+    if (!faulted && result.exitCode !== 0 && this.#fullOfKeptPoints(result)) {
+      this.fullWithoutFault += 1;
+      result = { ...result, refused: true };
+    }
     if (!faulted && result.exitCode !== 0 && !result.refused) throw new Violation('unexpected-exit', `${step.op} without a fault: exit ${result.exitCode}: ${whyFailed(result)}`);
     await this.#pointsKept(before, step.op);
     if (faulted) await this.#afterFault(step.op);
@@ -480,13 +492,18 @@ export class Campaign {
     return { exitCode: 0, stdout: '', stderr: '', hit: faulted?.hit, signal: faulted?.signal, pair: ops };
   }
 
-  // Encrypted: once the first backup (or key add) made the repository, the keys that open it;
-  // the first backup's are the plans' key alone.
+  // Encrypted: once the first backup made the repository, the keys that open it: the plans' key
+  // alone, or the keys of a keyring a killed first key add left, which that backup takes over.
   async #repositoryKeys() {
     if (!this.ws.encrypted || this.keysIn.size > 0 || !existsSync(join(this.ws.repository, '.sendense-repository'))) return;
     const actual = await this.#keysThatOpen();
-    if (!sameSet(actual, new Set([this.ws.planKeyIndex])))
-      throw new Violation('keyring-wrong', `the first backup made a repository opened by ${setText(actual)}, not by the plan's k${this.ws.planKeyIndex} alone`);
+    // A keyring a killed first key add left is taken over by the first backup.
+    if (!sameSet(actual, new Set([this.ws.planKeyIndex])) && !(this.pendingKeys.has(this.ws.planKeyIndex) && sameSet(actual, this.pendingKeys)))
+      throw new Violation(
+        'keyring-wrong',
+        `the first backup made a repository opened by ${setText(actual)}, not by the plan's k${this.ws.planKeyIndex} alone${this.pendingKeys.size > 0 ? ` nor by ${setText(this.pendingKeys)} (a killed key add's)` : ''}`,
+      );
+    this.pendingKeys.clear();
     this.#useKeys(actual);
   }
 
@@ -543,6 +560,12 @@ export class Campaign {
       this.compared.delete(point.id);
       this.protected.delete(point.id);
     }
+  }
+
+  #fullOfKeptPoints(result) {
+    if (!this.ws.smallFilesystem || !/ENOSPC|no space left on device/i.test(whyFailed(result))) return false;
+    const { bavail, bsize } = statfs(this.ws.mount);
+    return bavail * bsize < 2 * SOURCE_BYTES;
   }
 
   // Leaves `free` bytes (0-12 MiB) on the repository's filesystem.

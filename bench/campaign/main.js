@@ -52,7 +52,9 @@ function printSummary(campaign) {
   const operations = Object.values(campaign.ops).reduce((sum, count) => sum + count, 0);
   console.log('faults by kind:');
   for (const [kind, count] of Object.entries(campaign.faults).sort()) console.log(`  ${kind}: ${count}`);
-  console.log(`  (kills that came after the run had ended, not counted: ${campaign.missedKills}; runs that failed on a full filesystem: ${campaign.enospcFailures})`);
+  console.log(
+    `  (kills that came after the run had ended, not counted: ${campaign.missedKills}; runs that failed on a full filesystem: ${campaign.enospcFailures}; runs without a fault that found it full of kept points: ${campaign.fullWithoutFault})`,
+  );
   console.log(`socket directories left by a kill for the next command's sweep (documented, not violations): ${campaign.socketDirsLeft.length}`);
   const flips = {};
   for (const flip of campaign.flips) flips[`${flip.where}, ${flip.outcome}`] = (flips[`${flip.where}, ${flip.outcome}`] ?? 0) + 1;

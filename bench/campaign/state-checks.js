@@ -54,7 +54,7 @@ async function dbRows(ws, sql) {
 
 // Private socket directories (src/qemu/socket-dir.ts): a kill -9 may leave one, empty or with
 // sockets nobody listens on, and docs say the next command of its kind removes it a minute later.
-const SOCKET_DIR_PREFIXES = ['sendense-serve-', 'sendense-merge-', 'sendense-point-', 'sendense-transfer-'];
+const SOCKET_DIR_PREFIXES = ['sendense-serve-', 'sendense-merge-', 'sendense-point-', 'sendense-transfer-', 'sendense-verify-'];
 
 function sweptLater(entry) {
   const name = entry.split('/').pop();
