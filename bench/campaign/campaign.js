@@ -51,7 +51,7 @@ function tables(mode) {
   }
   if (mode.has('copy')) {
     operations.copy = 3;
-    faults.copy = ['kill-run', 'kill-run', 'kill-child', 'link-cut', 'link-cut'];
+    faults.copy = ['kill-run', 'kill-run', 'kill-child', 'link-cut', 'link-cut', 'link-cut'];
   }
   if (mode.has('concurrent')) {
     // Two operations of the VM started together (pair): a fault hits one of them.
@@ -250,7 +250,8 @@ export class Campaign {
       };
     }
     if (step.fault === 'link-cut') {
-      const moment = killMoment('link-cut', rng);
+      // A copy prints few lines: early moments, so that most cuts land while it runs.
+      const moment = rng.chance(0.6) ? { event: rng.int(1, 8) } : { delayMs: rng.int(0, 1500) };
       return {
         ...moment,
         act: () => {
@@ -402,6 +403,8 @@ export class Campaign {
         break;
       }
       case 'copy':
+        // Before the first backup a copy has nothing to copy (it says so, exit 1): not drawn then.
+        if (!this.#repositoryMade()) return;
         result = await this.#cli([this.ws.copyPlan], fault);
         break;
       case 'pair':
@@ -451,8 +454,9 @@ export class Campaign {
       if (op === 'backup') return this.#cli([this.ws.plan], own);
       if (op === 'prune') return this.#cli(['prune', this.ws.plan], own);
       if (op === 'verify') return this.#cli(['verify', ...this.ws.keyArgs], own);
-      if (op === 'copy') return this.#cli([this.ws.copyPlan], own);
-      if (restored[index] === undefined) return Promise.resolve({ exitCode: 0, stdout: '', stderr: '', noted: [] });
+      if (op === 'copy' && this.#repositoryMade()) return this.#cli([this.ws.copyPlan], own);
+      // Nothing to run (a restore without a complete point, a copy before the first backup).
+      if (op !== 'restore' || restored[index] === undefined) return Promise.resolve({ exitCode: 0, stdout: '', stderr: '', noted: [] });
       return this.#cli([writeRestorePlan(this.ws, restored[index].id, targets[index], { name: `restore-pair-${index}.yaml` })], own);
     };
     const results = await Promise.all(ops.map(start));
@@ -560,6 +564,10 @@ export class Campaign {
       this.compared.delete(point.id);
       this.protected.delete(point.id);
     }
+  }
+
+  #repositoryMade() {
+    return existsSync(join(this.ws.repository, '.sendense-repository'));
   }
 
   #fullOfKeptPoints(result) {
