@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { Campaign, MODES, describeStep, killAllServices, modeName, parseMode } from './campaign.js';
 import { shrink } from './shrink.js';
 import { stopRunning } from './run-cli.js';
-import { removeAllWorkspaces, usePorts } from './workspace.js';
+import { removeAllWorkspaces, tmpParent, usePorts } from './workspace.js';
 
 const USAGE = `usage: npm run campaign -- --faults N --seed S [--mode plain|MODE[+MODE...]] [--minutes M] [--ports A-B] [--shrink [--shrink-minutes M]] [--quiet] | --replay FILE.json
   MODE: ${MODES.join(', ')} (default plain: a qemu source, SQLite, an unencrypted repository)`;
@@ -77,6 +77,9 @@ function printSummary(campaign) {
 }
 
 const options = parseArgs(process.argv.slice(2));
+// The runs' sockets live under <CAMPAIGN_TMPDIR>/sendense-campaign-XXXXXX/tmp/sendense-transfer-XXXXXX/
+// (qemu-nbd-2000-source.sock, the longest): a UNIX socket's path is at most 107 bytes.
+if (Buffer.byteLength(tmpParent()) > 27) fail(`CAMPAIGN_TMPDIR ${tmpParent()} is too long (at most 27 bytes): the runs' UNIX socket paths under it would pass 107 bytes`);
 const replayed = options.replay ? JSON.parse(readFileSync(options.replay, 'utf8')) : undefined;
 // A saved sequence names its mode (none: plain, from before modes).
 const mode = replayed ? parseMode(replayed.mode ?? 'plain') : options.mode;
