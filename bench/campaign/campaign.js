@@ -251,7 +251,7 @@ export class Campaign {
     }
     if (step.fault === 'link-cut') {
       // A copy prints few lines: early moments, so that most cuts land while it runs.
-      const moment = rng.chance(0.6) ? { event: rng.int(1, 8) } : { delayMs: rng.int(0, 1500) };
+      const moment = { kind: 'link-cut', ...(rng.chance(0.6) ? { event: rng.int(1, 8) } : { delayMs: rng.int(0, 1500) }) };
       return {
         ...moment,
         act: () => {
