@@ -1,13 +1,16 @@
 // The campaign itself: steps (an operation, maybe with a fault) drawn from a seed, run against
 // one workspace, and after each the invariants; a violation is recorded with the steps that led
-// to it, and the campaign goes on in a fresh workspace.
+// to it, and the campaign goes on in a fresh workspace. A mode (a set of: encrypted, postgres,
+// copy; none is `plain`) adds operations and faults to the draw and services to the workspace.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { closeSync, openSync, readdirSync, readSync, rmSync, statSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, readdirSync, readSync, rmSync, statSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
+import { PostgresServer } from './postgres.js';
 import { mulberry32 } from './prng.js';
 import { runCli } from './run-cli.js';
+import { startSshd } from './sshd.js';
 import { chainSignature, leftovers, listBackups } from './state-checks.js';
-import { DISK_KEY, VM, createWorkspace, removeWorkspace, sha256File, sourceDigest, writeRestorePlan, writeSource } from './workspace.js';
+import { DISK_KEY, KEY_POOL, SOURCE_BYTES, VM, createWorkspace, removeWorkspace, sha256File, sourceDigest, tmpParent, useKey, writeRestorePlan, writeSource } from './workspace.js';
 
 const OPERATIONS = { backup: 10, prune: 2, forget: 2, protect: 2, unprotect: 1, verify: 2, restore: 2, doctor: 1 };
 // The faults each operation can take (a flipped byte is a step of its own).
@@ -19,13 +22,56 @@ const FAULTS = {
   restore: ['kill-run', 'kill-child'],
 };
 // Operations that may legitimately remove points (retention after a backup, merges, doctor finishing one).
-const REMOVES_POINTS = new Set(['backup', 'prune', 'forget', 'doctor', 'flip']);
+const REMOVES_POINTS = new Set(['backup', 'prune', 'forget', 'doctor', 'flip', 'pair']);
+
+export const MODES = ['encrypted', 'postgres', 'copy', 'concurrent'];
+
+// A run refused because another holds the VM (src/store/vm-locks.ts): an answer, not a failure.
+const BUSY = /two runs on one VM at once would disturb each other/;
+
+// `plain`, or modes joined by `+` (encrypted+postgres): a Set of MODES; undefined if not one.
+export function parseMode(text) {
+  if (text === 'plain') return new Set();
+  const parts = text.split('+');
+  return parts.every((part) => MODES.includes(part)) ? new Set(parts) : undefined;
+}
+
+export function modeName(mode) {
+  return mode.size === 0 ? 'plain' : MODES.filter((part) => mode.has(part)).join('+');
+}
+
+// The draw's weights and faults for a mode; plain's are the tables above, so a plain seed draws
+// what it drew before modes existed.
+function tables(mode) {
+  const operations = { ...OPERATIONS };
+  const faults = Object.fromEntries(Object.entries(FAULTS).map(([op, kinds]) => [op, [...kinds]]));
+  if (mode.has('encrypted')) {
+    Object.assign(operations, { 'key-add': 1, 'key-remove': 1 });
+    Object.assign(faults, { 'key-add': ['kill-run'], 'key-remove': ['kill-run'] });
+  }
+  if (mode.has('copy')) {
+    operations.copy = 3;
+    faults.copy = ['kill-run', 'kill-run', 'kill-child', 'link-cut', 'link-cut', 'link-cut'];
+  }
+  if (mode.has('concurrent')) {
+    // Two operations of the VM started together (pair): a fault hits one of them.
+    operations.pair = 4;
+    faults.pair = ['kill-run', 'kill-run', 'kill-child'];
+  }
+  if (mode.has('postgres')) {
+    // key add/remove use no state database.
+    for (const op of ['backup', 'prune', 'forget', 'verify', 'restore', 'copy', 'pair']) if (faults[op]) faults[op].push('pg-restart', 'pg-restart');
+    faults.doctor = ['pg-restart'];
+  }
+  return { operations, faults };
+}
 
 // The next step from the campaign's generator: { op, fault, seed }.
-export function nextStep(rng) {
+export function nextStep(rng, mode = new Set()) {
+  const { operations, faults } = tables(mode);
   if (rng.chance(0.1)) return { op: 'flip', fault: 'flip', seed: rng.seed() };
-  const op = rng.weighted(OPERATIONS);
-  const fault = FAULTS[op] && rng.chance(0.65) ? rng.pick(FAULTS[op]) : null;
+  const op = rng.weighted(operations);
+  const fault = faults[op] && rng.chance(0.65) ? rng.pick(faults[op]) : null;
   return { op, fault, seed: rng.seed() };
 }
 
@@ -47,44 +93,95 @@ class Violation extends Error {
   }
 }
 
+// Services of every campaign not yet closed (PostgreSQL, sshd): killed on Ctrl+C.
+const liveServices = new Set();
+
+export function killAllServices() {
+  for (const service of liveServices) service.killNow();
+  liveServices.clear();
+}
+
+function sameSet(a, b) {
+  return a.size === b.size && [...a].every((item) => b.has(item));
+}
+
+function setText(keys) {
+  return `{${[...keys]
+    .sort()
+    .map((k) => `k${k}`)
+    .join(', ')}}`;
+}
+
 export class Campaign {
-  constructor({ log = () => {} } = {}) {
+  constructor({ log = () => {}, mode = new Set() } = {}) {
     this.log = log;
+    this.mode = mode;
+    this.copyPointsCompared = 0;
+    this.pairs = {}; // operations run at once, by combination
+    this.keyChecks = 0;
+    this.keyCommandMs = 1200; // how long the last `key list` that opened took (ms)
     this.faults = {};
     this.ops = {};
     this.missedKills = 0;
     this.socketDirsLeft = []; // documented leftovers: socket directories the next command sweeps
     this.enospcFailures = 0;
+    this.fullWithoutFault = 0; // runs without a fault that found the filesystem full of kept points
     this.flips = []; // { where, outcome, file, offset, ... } of each flipped byte
     this.pointsCompared = 0;
     this.violations = [];
     this.ws = undefined;
   }
 
-  #fresh() {
-    if (this.ws) removeWorkspace(this.ws);
-    this.ws = createWorkspace();
-    this.expected = new Map(); // point id -> sha256 of the source's guest bytes when it was taken
-    this.compared = new Map(); // point id -> chain signature when it last restored equal
-    this.protected = new Set();
-    this.noted = [];
+  async #services() {
+    if (this.mode.has('postgres') && !this.pg) {
+      this.pg = new PostgresServer(tmpParent());
+      liveServices.add(this.pg);
+      await this.pg.start();
+    }
+    if (this.mode.has('copy') && !this.sshd) {
+      this.sshd = await startSshd(tmpParent());
+      liveServices.add(this.sshd);
+    }
   }
 
-  close() {
+  async #fresh() {
     if (this.ws) removeWorkspace(this.ws);
     this.ws = undefined;
+    await this.#services();
+    const dbUrl = this.pg ? await this.pg.createDatabase() : undefined;
+    this.ws = createWorkspace(this.mode, { pg: this.pg, sshd: this.sshd }, dbUrl);
+    this.expected = new Map(); // point id -> sha256 of the source's guest bytes when it was taken
+    this.taken = new Map(); // the same, never dropped: a copy keeps points the hub let go
+    this.compared = new Map(); // point id -> chain signature when it last restored equal
+    this.copyCompared = new Map(); // the same for the copy's points
+    this.protected = new Set();
+    this.noted = [];
+    this.keysIn = new Set(); // pool keys the repository's keyring holds (none: no repository yet)
+    this.pendingKeys = new Set(); // keys a killed first key add may have left in a keyring without marker
+  }
+
+  async close() {
+    if (this.ws) removeWorkspace(this.ws);
+    this.ws = undefined;
+    for (const service of [this.pg, this.sshd]) {
+      if (!service) continue;
+      await service.stop();
+      liveServices.delete(service);
+    }
+    this.pg = undefined;
+    this.sshd = undefined;
   }
 
   // Runs the steps in one fresh workspace; returns the first violation (and stops there) or undefined.
   // `until`: a Date.now() deadline; past it, the rest of the steps are not run (no violation then).
   async runSequence(steps, seed, until = Infinity) {
-    this.#fresh();
+    await this.#fresh();
     for (let index = 0; index < steps.length && Date.now() < until; index++) {
       try {
         await this.#step(steps[index]);
       } catch (error) {
         const violation = error instanceof Violation ? error : new Violation('harness', error.stack ?? String(error));
-        const record = { seed, kind: violation.kind, detail: violation.detail, steps: steps.slice(0, index + 1) };
+        const record = { seed, mode: modeName(this.mode), kind: violation.kind, detail: violation.detail, steps: steps.slice(0, index + 1) };
         this.violations.push(record);
         return record;
       }
@@ -97,34 +194,108 @@ export class Campaign {
   async run(faults, seed, until = Infinity) {
     const rng = mulberry32(seed);
     const total = () => Object.values(this.faults).reduce((sum, count) => sum + count, 0);
-    this.#fresh();
+    await this.#fresh();
     let steps = [];
     while (total() < faults && Date.now() < until) {
-      const step = nextStep(rng);
+      const step = nextStep(rng, this.mode);
       steps.push(step);
       try {
         await this.#step(step);
       } catch (error) {
         const violation = error instanceof Violation ? error : new Violation('harness', error.stack ?? String(error));
-        this.violations.push({ seed, kind: violation.kind, detail: violation.detail, steps });
+        this.violations.push({ seed, mode: modeName(this.mode), kind: violation.kind, detail: violation.detail, steps });
         this.log(`VIOLATION ${violation.kind} (seed ${seed}): ${violation.detail}\n  steps: ${JSON.stringify(steps)}`);
         steps = [];
-        this.#fresh();
+        await this.#fresh();
       }
     }
     // The end: every point still exact, nothing left.
     try {
       await this.#afterFault('end');
+      if (this.mode.has('copy')) await this.#checkCopy(undefined);
     } catch (error) {
       const violation = error instanceof Violation ? error : new Violation('harness', error.stack ?? String(error));
-      this.violations.push({ seed, kind: violation.kind, detail: violation.detail, steps });
+      this.violations.push({ seed, mode: modeName(this.mode), kind: violation.kind, detail: violation.detail, steps });
     }
   }
 
-  async #cli(args, fault) {
-    const result = await runCli(this.ws, args, fault);
+  async #cli(args, fault, db = this.ws.db) {
+    const result = await runCli(this.ws, args, fault, db);
     this.noted.push(...result.noted);
+    // A pg-restart under way: nothing goes on before PostgreSQL is back.
+    if (this.pg) {
+      await this.pg.ready();
+      if (this.pgFailure) throw new Violation('harness', `PostgreSQL did not start again: ${this.pgFailure.message}`);
+    }
+    if (result.timedOut) throw new Violation('hung', `sendense-run ${args.join(' ')} had not ended after 10 minutes (stopped)`);
     return result;
+  }
+
+  // The fault of a step, with its moment, from the step's own generator (undefined: none to time).
+  #faultOf(step, rng) {
+    // A key command prints one line, at its end: killed at a fraction (30-105 %) of how long the
+    // last `key list` took here, so the kills spread over its life (Node.js starting, scrypt, the write).
+    if (step.fault === 'kill-run' && step.op.startsWith('key-')) return { kind: 'kill-run', pick: rng.next(), delayMs: Math.round((rng.int(30, 105) / 100) * this.keyCommandMs) };
+    if (step.fault === 'kill-run' || step.fault === 'kill-child') return killMoment(step.fault, rng);
+    if (step.fault === 'pg-restart') {
+      const moment = killMoment('pg-restart', rng);
+      const how = rng.pick(['kill', 'immediate', 'fast']);
+      const downMs = rng.int(0, 3000);
+      return {
+        ...moment,
+        act: () => {
+          this.pg.crash(how, downMs).catch((error) => (this.pgFailure = error));
+          return `postgres (${how}, down ${downMs} ms)`;
+        },
+      };
+    }
+    if (step.fault === 'link-cut') {
+      // A copy prints few lines: early moments, so that most cuts land while it runs.
+      const moment = { kind: 'link-cut', ...(rng.chance(0.6) ? { event: rng.int(1, 8) } : { delayMs: rng.int(0, 1500) }) };
+      return {
+        ...moment,
+        act: () => {
+          const cut = this.sshd.cut();
+          return cut > 0 ? `${cut} ssh session${cut > 1 ? 's' : ''}` : undefined;
+        },
+      };
+    }
+    return undefined;
+  }
+
+  // The pool keys that open the repository (`key list` with each), or the copy's when `path` says.
+  async #keysThatOpen(path = this.ws.repository) {
+    const open = new Set();
+    for (let index = 0; index < KEY_POOL; index++) {
+      const started = Date.now();
+      const result = await this.#cli(['key', 'list', path, '--key-file', this.ws.keyFiles[index]]);
+      if (result.exitCode === 0) this.keyCommandMs = Date.now() - started;
+      if (result.exitCode === 0) open.add(index);
+      else if (result.exitCode === 2)
+        return new Set(); // not an encrypted repository (yet)
+      else if (result.exitCode !== 1) throw new Violation('unexpected-exit', `key list ${path} with k${index}: exit ${result.exitCode}: ${whyFailed(result)}`);
+    }
+    this.keyChecks += 1;
+    return open;
+  }
+
+  // After a key command: the keys that open are the old set or the new one (the new one when it
+  // was not killed); the plans' key is then one that opens.
+  async #keysAfter(result, old, next, what) {
+    const actual = await this.#keysThatOpen();
+    const killed = result.signal === 'SIGKILL';
+    if (!killed && result.exitCode === 0 && !sameSet(actual, next)) throw new Violation('keyring-wrong', `${what}: exit 0, yet the keys that open are ${setText(actual)}, not ${setText(next)}`);
+    if (killed && !sameSet(actual, old) && !sameSet(actual, next))
+      throw new Violation('keyring-torn', `${what} killed: the keys that open are ${setText(actual)}, neither the old ${setText(old)} nor the new ${setText(next)}`);
+    // Killed before the repository's marker: a keyring may wait there with the new keys, for the next key add or first backup.
+    if (killed && actual.size === 0) for (const index of next) this.pendingKeys.add(index);
+    this.#useKeys(actual);
+    if (actual.size > 0) this.pendingKeys.clear();
+  }
+
+  #useKeys(keys) {
+    this.keysIn = keys;
+    if (keys.size > 0 && !keys.has(this.ws.planKeyIndex)) useKey(this.ws, Math.min(...keys));
   }
 
   #countFault(kind) {
@@ -135,7 +306,7 @@ export class Campaign {
     const rng = mulberry32(step.seed);
     this.ops[step.op] = (this.ops[step.op] ?? 0) + 1;
     const before = await listBackups(this.ws);
-    const fault = step.fault === 'kill-run' || step.fault === 'kill-child' ? killMoment(step.fault, rng) : undefined;
+    const fault = this.#faultOf(step, rng);
     let faulted = false;
     let result;
     if (step.op === 'flip') {
@@ -153,7 +324,10 @@ export class Campaign {
         writeSource(this.ws, rng);
         const digest = await sourceDigest(this.ws);
         result = await this.#cli([this.ws.plan], fault);
-        for (const point of await listBackups(this.ws)) if (!this.expected.has(point.id)) this.expected.set(point.id, digest);
+        for (const point of await listBackups(this.ws)) {
+          if (!this.expected.has(point.id)) this.expected.set(point.id, digest);
+          if (!this.taken.has(point.id)) this.taken.set(point.id, digest);
+        }
         break;
       }
       case 'prune':
@@ -162,7 +336,7 @@ export class Campaign {
       case 'forget': {
         if (before.length === 0) return;
         const point = rng.pick(before);
-        result = await this.#cli(['forget', VM, '--point', point.id], fault);
+        result = await this.#cli(['forget', VM, '--point', point.id, ...this.ws.keyArgs], fault);
         if (!fault && !faulted && ![0, 2].includes(result.exitCode)) throw new Violation('unexpected-exit', `forget ${point.id}: exit ${result.exitCode}: ${result.stderr.trim()}`);
         if (result.exitCode === 0 && this.protected.has(point.id)) throw new Violation('protected-point-lost', `forget removed protected point ${point.id}`);
         // A refusal (exit 2: protected, a complete point reads through it...) is an answer, not a failure.
@@ -184,7 +358,7 @@ export class Campaign {
         break;
       }
       case 'verify':
-        result = await this.#cli(['verify'], fault);
+        result = await this.#cli(['verify', ...this.ws.keyArgs], fault);
         break;
       case 'restore': {
         if (complete.length === 0) return;
@@ -198,20 +372,185 @@ export class Campaign {
         break;
       }
       case 'doctor':
-        result = await this.#cli(['doctor']);
+        result = await this.#cli(['doctor', ...this.ws.keyArgs], fault);
+        break;
+      case 'key-add': {
+        await this.#repositoryKeys();
+        // No repository yet: key add makes it, opened by both keys (by the plans' key and another).
+        const via = this.keysIn.size > 0 ? rng.pick([...this.keysIn].sort()) : this.ws.planKeyIndex;
+        const absent = [...Array(KEY_POOL).keys()].filter((index) => !this.keysIn.has(index) && index !== via);
+        if (absent.length === 0) return;
+        const add = rng.pick(absent);
+        const old = new Set(this.keysIn);
+        // A keyring a killed first key add left (no marker yet) is reused: its keys are there too.
+        const next = new Set([...old, via, add, ...(old.size === 0 ? this.pendingKeys : [])]);
+        const keys = this.ws.keyFiles;
+        result = await this.#cli(['key', 'add', this.ws.repository, '--key-file', keys[via], '--new-key-file', keys[add]], fault);
+        await this.#keysAfter(result, old, next, `key add k${add} (with k${via})`);
+        break;
+      }
+      case 'key-remove': {
+        await this.#repositoryKeys();
+        // Never the last key: only with two or more, and the one that stays is another.
+        if (this.keysIn.size < 2) return;
+        const keys = [...this.keysIn].sort();
+        const remove = rng.pick(keys);
+        const keep = rng.pick(keys.filter((index) => index !== remove));
+        const old = new Set(this.keysIn);
+        const next = new Set(keys.filter((index) => index !== remove));
+        result = await this.#cli(['key', 'remove', this.ws.repository, '--key-file', this.ws.keyFiles[keep], '--remove-key-file', this.ws.keyFiles[remove]], fault);
+        await this.#keysAfter(result, old, next, `key remove k${remove} (keeping k${keep})`);
+        break;
+      }
+      case 'copy':
+        // Before the first backup a copy has nothing to copy (it says so, exit 1): not drawn then.
+        if (!this.#repositoryMade()) return;
+        result = await this.#cli([this.ws.copyPlan], fault);
+        break;
+      case 'pair':
+        result = await this.#pair(rng, complete, fault);
         break;
     }
     // A SIGKILL that reached the run as it exited by itself (a zombie) changed nothing: a miss.
     if (fault?.kind === 'kill-run' && result.hit && result.signal !== 'SIGKILL') result = { ...result, hit: undefined };
-    if (result.hit) this.#countFault(fault.kind === 'kill-run' ? 'kill-run' : `kill-child (${result.hit.split(' ')[0]})`);
+    if (result.hit)
+      this.#countFault(fault.kind === 'kill-child' ? `kill-child (${result.hit.split(' ')[0]})` : fault.kind === 'pg-restart' ? `pg-restart (${/\((\w+),/.exec(result.hit)[1]})` : fault.kind);
     else if (fault) this.missedKills += 1;
     faulted ||= result.hit !== undefined;
     if (step.fault === 'enospc' && result.exitCode !== 0) this.enospcFailures += 1;
     this.log(`  ${describeStep(step)}${result.hit ? ` [killed ${result.hit}]` : ''} -> exit ${result.exitCode ?? result.signal}`);
+    // Protected points (never merged) can fill the small filesystem by themselves: a backup that
+    // finds no room for a full is an answer then, counted apart, not a failure.
+    if (!faulted && result.exitCode !== 0 && this.#fullOfKeptPoints(result)) {
+      this.fullWithoutFault += 1;
+      result = { ...result, refused: true };
+    }
     if (!faulted && result.exitCode !== 0 && !result.refused) throw new Violation('unexpected-exit', `${step.op} without a fault: exit ${result.exitCode}: ${whyFailed(result)}`);
     await this.#pointsKept(before, step.op);
     if (faulted) await this.#afterFault(step.op);
     else await this.#resources();
+    if (step.op === 'backup') await this.#repositoryKeys();
+    if (step.op === 'copy' || result.pair?.includes('copy')) await this.#checkCopy(faulted || result.pair ? undefined : result);
+  }
+
+  // Two operations of the VM at once (backup, prune, verify, restore, copy in copy mode), the fault
+  // (if any) on one of them. Each that was not killed succeeds or is refused because the other
+  // holds the VM; a restore that succeeds gives the point's exact bytes, and one that fails does
+  // so only because the other run holds the VM or took the point away. Returns one result for
+  // the step: the faulted run's hit and signal, exit 0 when both answered as they may.
+  async #pair(rng, complete, fault) {
+    const kinds = ['backup', 'prune', 'verify', 'restore', ...(this.mode.has('copy') ? ['copy'] : [])];
+    const ops = [rng.pick(kinds), rng.pick(kinds)];
+    const faultOn = rng.int(0, 1);
+    const restored = ops.map((op) => (op === 'restore' && complete.length > 0 ? rng.pick(complete) : undefined));
+    let digest;
+    if (ops.includes('backup')) {
+      writeSource(this.ws, rng);
+      digest = await sourceDigest(this.ws);
+    }
+    const targets = [0, 1].map((index) => join(this.ws.restores, `pair-${index}.raw`));
+    const start = (op, index) => {
+      const own = index === faultOn ? fault : undefined;
+      if (op === 'backup') return this.#cli([this.ws.plan], own);
+      if (op === 'prune') return this.#cli(['prune', this.ws.plan], own);
+      if (op === 'verify') return this.#cli(['verify', ...this.ws.keyArgs], own);
+      if (op === 'copy' && this.#repositoryMade()) return this.#cli([this.ws.copyPlan], own);
+      // Nothing to run (a restore without a complete point, a copy before the first backup).
+      if (op !== 'restore' || restored[index] === undefined) return Promise.resolve({ exitCode: 0, stdout: '', stderr: '', noted: [] });
+      return this.#cli([writeRestorePlan(this.ws, restored[index].id, targets[index], { name: `restore-pair-${index}.yaml` })], own);
+    };
+    const results = await Promise.all(ops.map(start));
+    const combination = [...ops].sort().join('+');
+    this.pairs[combination] = (this.pairs[combination] ?? 0) + 1;
+    try {
+      if (digest !== undefined) {
+        for (const point of await listBackups(this.ws)) {
+          if (!this.expected.has(point.id)) this.expected.set(point.id, digest);
+          if (!this.taken.has(point.id)) this.taken.set(point.id, digest);
+        }
+      }
+      const now = new Set((await listBackups(this.ws)).map((point) => point.id));
+      for (const [index, result] of results.entries()) {
+        const killed = index === faultOn && result.hit !== undefined && (fault.kind !== 'kill-run' || result.signal === 'SIGKILL');
+        if (killed) continue;
+        const why = result.exitCode === 0 ? '' : whyFailed(result);
+        const point = restored[index];
+        if (ops[index] === 'restore' && point !== undefined) {
+          if (result.exitCode === 0) {
+            this.pointsCompared += 1;
+            if ((await sha256File(targets[index])) !== this.expected.get(point.id))
+              throw new Violation('wrong-bytes', `point ${point.id} restored (beside a ${ops[1 - index]}) to other bytes than the source had`);
+            continue;
+          }
+          if (BUSY.test(why) || !now.has(point.id)) continue;
+          throw new Violation('restore-failed', `point ${point.id} (beside a ${ops[1 - index]}): exit ${result.exitCode}: ${why}`);
+        }
+        if (result.exitCode !== 0 && !BUSY.test(why))
+          throw new Violation('unexpected-exit', `${ops[index]} beside a ${ops[1 - index]}${index === faultOn && fault ? ' (its fault missed)' : ''}: exit ${result.exitCode}: ${why}`);
+      }
+    } finally {
+      for (const target of targets) rmSync(target, { force: true });
+    }
+    this.log(`  pair: ${ops.map((op, index) => `${op}${index === faultOn && fault ? ` + ${fault.kind}` : ''} -> exit ${results[index].exitCode ?? results[index].signal}`).join(', ')}`);
+    const faulted = fault ? results[faultOn] : undefined;
+    return { exitCode: 0, stdout: '', stderr: '', hit: faulted?.hit, signal: faulted?.signal, pair: ops };
+  }
+
+  // Encrypted: once the first backup made the repository, the keys that open it: the plans' key
+  // alone, or the keys of a keyring a killed first key add left, which that backup takes over.
+  async #repositoryKeys() {
+    if (!this.ws.encrypted || this.keysIn.size > 0 || !existsSync(join(this.ws.repository, '.sendense-repository'))) return;
+    const actual = await this.#keysThatOpen();
+    // A keyring a killed first key add left is taken over by the first backup.
+    if (!sameSet(actual, new Set([this.ws.planKeyIndex])) && !(this.pendingKeys.has(this.ws.planKeyIndex) && sameSet(actual, this.pendingKeys)))
+      throw new Violation(
+        'keyring-wrong',
+        `the first backup made a repository opened by ${setText(actual)}, not by the plan's k${this.ws.planKeyIndex} alone${this.pendingKeys.size > 0 ? ` nor by ${setText(this.pendingKeys)} (a killed key add's)` : ''}`,
+      );
+    this.pendingKeys.clear();
+    this.#useKeys(actual);
+  }
+
+  // The copy, after a copy run (and doctor when it was faulted) and at the end: no session left
+  // on its host, no partial file or merge journal there, its keyring the hub's after a run that
+  // succeeded (`ok`: that run's result); every point it holds imports, and restores from it alone
+  // to the bytes the source had when that point was taken.
+  async #checkCopy(ok) {
+    for (let tries = 0; tries < 100 && this.sshd.sessions().length > 0; tries++) await new Promise((resolve) => setTimeout(resolve, 30));
+    const sessions = this.sshd.sessions();
+    if (sessions.length > 0) throw new Violation('left-behind', `ssh sessions left on the copy's host: ${sessions.map((entry) => `${entry.pid} ${entry.command.join(' ')}`).join('; ')}`);
+    if (!existsSync(join(this.ws.copy, '.sendense-repository'))) return;
+    const stray = readdirSync(this.ws.copy, { recursive: true }).filter((name) => /\.partial$|\.merge$|\.sendense-merge$/.test(name));
+    if (stray.length > 0) throw new Violation('left-behind', `on the copy: ${stray.join(', ')}`);
+    let keyFile;
+    if (this.ws.encrypted) {
+      if (ok?.exitCode === 0 && !readFileSync(join(this.ws.copy, '.sendense-keys')).equals(readFileSync(join(this.ws.repository, '.sendense-keys'))))
+        throw new Violation('copy-keyring-stale', "after a copy run that succeeded, the copy's .sendense-keys differs from the hub's");
+      const open = await this.#keysThatOpen(this.ws.copy);
+      if (open.size === 0) throw new Violation('copy-unopenable', 'no key of the pool opens the copy');
+      keyFile = this.ws.keyFiles[Math.min(...open)];
+    }
+    rmSync(this.ws.copyDb, { force: true });
+    const imported = await this.#cli(['catalog', 'import', this.ws.copy, ...(keyFile ? ['--key-file', keyFile] : [])], undefined, this.ws.copyDb);
+    if (imported.exitCode !== 0) throw new Violation('copy-import-failed', `catalog import of the copy: exit ${imported.exitCode}: ${whyFailed(imported)}`);
+    const points = await listBackups(this.ws, this.ws.copyDb);
+    const byId = new Map(points.map((point) => [point.id, point]));
+    for (const point of points) {
+      if (point.status !== 'complete') continue;
+      if (!this.taken.has(point.id)) throw new Violation('unknown-point', `the copy holds ${point.id}, which no backup of this campaign took`);
+      const signature = chainSignature(point, byId);
+      if (this.copyCompared.get(point.id) === signature) continue;
+      const target = join(this.ws.restores, `copy-${point.id}.raw`);
+      const restored = await this.#cli([writeRestorePlan(this.ws, point.id, target, { repository: this.ws.copy, keyFile })], undefined, this.ws.copyDb);
+      try {
+        if (restored.exitCode !== 0) throw new Violation('copy-restore-failed', `point ${point.id} of the copy: exit ${restored.exitCode}: ${whyFailed(restored)}`);
+        this.copyPointsCompared += 1;
+        if ((await sha256File(target)) !== this.taken.get(point.id)) throw new Violation('copy-wrong-bytes', `point ${point.id} restored from the copy to other bytes than the source had`);
+      } finally {
+        rmSync(target, { force: true });
+      }
+      this.copyCompared.set(point.id, signature);
+    }
   }
 
   // A point that was there may only go through an operation that removes points; a protected point never.
@@ -225,6 +564,16 @@ export class Campaign {
       this.compared.delete(point.id);
       this.protected.delete(point.id);
     }
+  }
+
+  #repositoryMade() {
+    return existsSync(join(this.ws.repository, '.sendense-repository'));
+  }
+
+  #fullOfKeptPoints(result) {
+    if (!this.ws.smallFilesystem || !/ENOSPC|no space left on device/i.test(whyFailed(result))) return false;
+    const { bavail, bsize } = statfs(this.ws.mount);
+    return bavail * bsize < 2 * SOURCE_BYTES;
   }
 
   // Leaves `free` bytes (0-12 MiB) on the repository's filesystem.
@@ -241,7 +590,7 @@ export class Campaign {
   // doctor, then: nothing left, every complete point restores equal.
   async #afterFault(op) {
     rmSync(this.ws.filler, { force: true });
-    const doctor = await this.#cli(['doctor']);
+    const doctor = await this.#cli(['doctor', ...this.ws.keyArgs]);
     if (doctor.exitCode !== 0) throw new Violation('doctor-failed', `after ${op}: exit ${doctor.exitCode}: ${whyFailed(doctor)}`);
     await this.#resources();
     const backups = await listBackups(this.ws);
@@ -304,7 +653,7 @@ export class Campaign {
     const read = readSync(fd, context, 0, 48, Math.max(0, offset - 24));
     closeSync(fd);
     this.#countFault('flip');
-    const verify = await this.#cli(['verify']);
+    const verify = await this.#cli(['verify', ...this.ws.keyArgs]);
     this.log(`  flip ${file.split('/').pop()}@${offset} -> verify exit ${verify.exitCode}`);
     if (![0, 1].includes(verify.exitCode)) throw new Violation('verify-failed', `exit ${verify.exitCode}: ${verify.stderr.trim()}`);
     const backups = await listBackups(this.ws);
@@ -325,7 +674,7 @@ export class Campaign {
         if (unprotect.exitCode !== 0) throw new Violation('unexpected-exit', `unprotect ${id}: exit ${unprotect.exitCode}: ${unprotect.stderr.trim()}`);
         this.protected.delete(id);
       }
-      const forget = await this.#cli(['forget', VM, '--damaged']);
+      const forget = await this.#cli(['forget', VM, '--damaged', ...this.ws.keyArgs]);
       if (forget.exitCode !== 0) throw new Violation('forget-damaged-failed', `exit ${forget.exitCode}: ${whyFailed(forget)}`);
     }
     await this.#pointsKept(before, 'flip');

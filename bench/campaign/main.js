@@ -1,18 +1,20 @@
-// `npm run campaign -- --faults N --seed S [--minutes M] [--ports A-B] [--shrink [--shrink-minutes M]] [--quiet]`: a randomized fault campaign
-// against the built CLI (see bench/README.md, "campaign"). `--replay FILE` runs the steps a
-// shrink wrote out. Ends with `campaign: F faults, O operations, P points compared, V violations`.
+// `npm run campaign -- --faults N --seed S [--mode M] [--minutes M] [--ports A-B] [--shrink [--shrink-minutes M]] [--quiet]`: a randomized
+// fault campaign against the built CLI (see bench/README.md, "campaign"). `--replay FILE` runs the
+// steps a shrink wrote out (in the mode it names). Ends with `campaign: F faults, O operations, P
+// points compared, V violations`.
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Campaign, describeStep } from './campaign.js';
+import { Campaign, MODES, describeStep, killAllServices, modeName, parseMode } from './campaign.js';
 import { shrink } from './shrink.js';
 import { stopRunning } from './run-cli.js';
-import { removeAllWorkspaces, usePorts } from './workspace.js';
+import { removeAllWorkspaces, tmpParent, usePorts } from './workspace.js';
 
-const USAGE = 'usage: npm run campaign -- --faults N --seed S [--minutes M] [--ports A-B] [--shrink [--shrink-minutes M]] [--quiet] | --replay FILE.json';
+const USAGE = `usage: npm run campaign -- --faults N --seed S [--mode plain|MODE[+MODE...]] [--minutes M] [--ports A-B] [--shrink [--shrink-minutes M]] [--quiet] | --replay FILE.json
+  MODE: ${MODES.join(', ')} (default plain: a qemu source, SQLite, an unencrypted repository)`;
 
 function parseArgs(argv) {
-  const options = { faults: 100, seed: Date.now() % 1_000_000, shrink: false, quiet: false, replay: undefined, minutes: undefined, shrinkMinutes: 10 };
+  const options = { faults: 100, seed: Date.now() % 1_000_000, mode: new Set(), shrink: false, quiet: false, replay: undefined, minutes: undefined, shrinkMinutes: 10 };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     const value = () => {
@@ -27,7 +29,11 @@ function parseArgs(argv) {
     } else if (arg === '--shrink') options.shrink = true;
     else if (arg === '--quiet') options.quiet = true;
     else if (arg === '--replay') options.replay = value();
-    else if (arg === '--ports') {
+    else if (arg === '--mode') {
+      const text = value();
+      options.mode = parseMode(text);
+      if (options.mode === undefined) fail(`--mode: not plain nor modes of ${MODES.join(', ')} joined by +: ${text}`);
+    } else if (arg === '--ports') {
       const text = value();
       if (!/^\d+-\d+$/.test(text)) fail(`--ports: not a range FIRST-LAST: ${text}`);
       usePorts(text);
@@ -46,7 +52,9 @@ function printSummary(campaign) {
   const operations = Object.values(campaign.ops).reduce((sum, count) => sum + count, 0);
   console.log('faults by kind:');
   for (const [kind, count] of Object.entries(campaign.faults).sort()) console.log(`  ${kind}: ${count}`);
-  console.log(`  (kills that came after the run had ended, not counted: ${campaign.missedKills}; runs that failed on a full filesystem: ${campaign.enospcFailures})`);
+  console.log(
+    `  (kills that came after the run had ended, not counted: ${campaign.missedKills}; runs that failed on a full filesystem: ${campaign.enospcFailures}; runs without a fault that found it full of kept points: ${campaign.fullWithoutFault})`,
+  );
   console.log(`socket directories left by a kill for the next command's sweep (documented, not violations): ${campaign.socketDirsLeft.length}`);
   const flips = {};
   for (const flip of campaign.flips) flips[`${flip.where}, ${flip.outcome}`] = (flips[`${flip.where}, ${flip.outcome}`] ?? 0) + 1;
@@ -55,15 +63,27 @@ function printSummary(campaign) {
     console.log(`    ${flip.file}@${flip.offset}: 0x${flip.was.toString(16)} -> 0x${flip.now.toString(16)} in ${JSON.stringify(flip.context)}`);
   console.log('operations by kind:');
   for (const [kind, count] of Object.entries(campaign.ops).sort()) console.log(`  ${kind}: ${count}`);
+  if (Object.keys(campaign.pairs).length > 0) {
+    console.log('operations run at once (pair):');
+    for (const [kind, count] of Object.entries(campaign.pairs).sort()) console.log(`  ${kind}: ${count}`);
+  }
   console.log('violations by kind:');
   const byKind = {};
   for (const violation of campaign.violations) byKind[violation.kind] = (byKind[violation.kind] ?? 0) + 1;
   for (const [kind, count] of Object.entries(byKind).sort()) console.log(`  ${kind}: ${count}`);
-  console.log(`campaign: ${faults} faults, ${operations} operations, ${campaign.pointsCompared} points compared, ${campaign.violations.length} violations`);
+  if (campaign.mode.has('copy')) console.log(`points compared: ${campaign.pointsCompared} restored from the repository, ${campaign.copyPointsCompared} from the copy`);
+  if (campaign.mode.has('encrypted')) console.log(`keyrings checked (each pool key tried): ${campaign.keyChecks}`);
+  console.log(`campaign: ${faults} faults, ${operations} operations, ${campaign.pointsCompared + campaign.copyPointsCompared} points compared, ${campaign.violations.length} violations`);
 }
 
 const options = parseArgs(process.argv.slice(2));
-const campaign = new Campaign({ log: options.quiet ? () => {} : (line) => console.log(line) });
+// The runs' sockets live under <CAMPAIGN_TMPDIR>/sendense-campaign-XXXXXX/tmp/sendense-transfer-XXXXXX/
+// (qemu-nbd-2000-source.sock, the longest): a UNIX socket's path is at most 107 bytes.
+if (Buffer.byteLength(tmpParent()) > 27) fail(`CAMPAIGN_TMPDIR ${tmpParent()} is too long (at most 27 bytes): the runs' UNIX socket paths under it would pass 107 bytes`);
+const replayed = options.replay ? JSON.parse(readFileSync(options.replay, 'utf8')) : undefined;
+// A saved sequence names its mode (none: plain, from before modes).
+const mode = replayed ? parseMode(replayed.mode ?? 'plain') : options.mode;
+const campaign = new Campaign({ mode, log: options.quiet ? () => {} : (line) => console.log(line) });
 let interrupted = false;
 // Ctrl+C: the runs under way stopped, the figures so far printed, the workspace removed.
 process.on('SIGINT', () => {
@@ -72,24 +92,27 @@ process.on('SIGINT', () => {
   console.log('(interrupted)');
   printSummary(campaign);
   removeAllWorkspaces();
+  killAllServices();
   process.exit(130);
 });
 process.on('exit', () => {
-  if (!interrupted) removeAllWorkspaces();
+  if (!interrupted) {
+    removeAllWorkspaces();
+    killAllServices();
+  }
 });
 
 const started = Date.now();
-if (options.replay) {
-  const { seed, steps } = JSON.parse(readFileSync(options.replay, 'utf8'));
-  console.log(`campaign: replaying ${steps.length} steps of seed ${seed}`);
-  await campaign.runSequence(steps, seed);
+if (replayed) {
+  console.log(`campaign: replaying ${replayed.steps.length} steps of seed ${replayed.seed}, mode ${modeName(mode)}`);
+  await campaign.runSequence(replayed.steps, replayed.seed);
 } else {
-  console.log(`campaign: seed ${options.seed}, ${options.faults} faults`);
+  console.log(`campaign: seed ${options.seed}, ${options.faults} faults, mode ${modeName(mode)}`);
   await campaign.run(options.faults, options.seed, options.minutes === undefined ? Infinity : started + options.minutes * 60_000);
 }
-campaign.close();
+await campaign.close();
 for (const violation of campaign.violations) {
-  console.log(`\nviolation ${violation.kind} (seed ${violation.seed}): ${violation.detail}`);
+  console.log(`\nviolation ${violation.kind} (seed ${violation.seed}, mode ${violation.mode}): ${violation.detail}`);
   console.log(`  ${violation.steps.length} steps: ${violation.steps.map(describeStep).join(', ')}`);
   console.log(`  steps as JSON: ${JSON.stringify(violation.steps)}`);
 }
@@ -97,11 +120,11 @@ console.log(`(${Math.round((Date.now() - started) / 1000)} s)`);
 printSummary(campaign);
 if (options.shrink && !options.replay) {
   for (const violation of campaign.violations) {
-    const short = await shrink(violation, (line) => console.log(line), Date.now() + options.shrinkMinutes * 60_000);
+    const short = await shrink(violation, mode, (line) => console.log(line), Date.now() + options.shrinkMinutes * 60_000);
     const dir = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'test', 'campaign');
     mkdirSync(dir, { recursive: true });
-    const name = `seed-${violation.seed}-${violation.kind}`;
-    writeFileSync(join(dir, `${name}.json`), `${JSON.stringify({ seed: violation.seed, kind: violation.kind, steps: short }, null, 2)}\n`);
+    const name = `seed-${violation.seed}-${violation.mode}-${violation.kind}`;
+    writeFileSync(join(dir, `${name}.json`), `${JSON.stringify({ seed: violation.seed, mode: violation.mode, kind: violation.kind, steps: short }, null, 2)}\n`);
     writeFileSync(join(dir, `${name}.test.ts`), regressionTest(name, violation, short));
     console.log(`shrunk to ${short.length} steps: ${short.map(describeStep).join(', ')}; wrote test/campaign/${name}.test.ts`);
   }

@@ -5,6 +5,8 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+// Far above any run's time here (seconds): a run still going then is one that hangs.
+const RUN_TIMEOUT_MS = 10 * 60_000;
 const BIN = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'bin', 'sendense-run.js');
 
 function stat(pid) {
@@ -70,7 +72,8 @@ function childName(command) {
 /**
  * Runs `sendense-run ARGS --json --db ws.db` and resolves when it ended. fault (optional):
  *   { kind: 'kill-run', event: N } | { kind: 'kill-run', delayMs: N } | { kind: 'kill-child', event: N, pick: 0..1 }
- * resolves { exitCode, signal, stdout, stderr, noted: [{pid, startTicks, command}], hit: undefined | string }.
+ *   | { kind, event or delayMs, act: () => string | undefined } (a fault outside the run: what it hit)
+ * resolves { exitCode, signal, stdout, stderr, noted: [{pid, startTicks, command}], hit: undefined | string, timedOut }.
  */
 // The CLI processes running now, with what they started: stopped when the campaign is interrupted.
 const running = new Map();
@@ -83,8 +86,8 @@ export function stopRunning() {
   }
 }
 
-export function runCli(ws, args, fault) {
-  const child = spawn(process.execPath, [BIN, ...args, '--json', '--db', ws.db], {
+export function runCli(ws, args, fault, db = ws.db) {
+  const child = spawn(process.execPath, [BIN, ...args, '--json', '--db', db], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, CI: '1', TMPDIR: ws.tmp },
   });
@@ -99,8 +102,17 @@ export function runCli(ws, args, fault) {
   let hit;
   let step = 'start';
   let armed = false;
+  let closed = false;
   const tryFault = () => {
-    if (hit !== undefined || fault === undefined || !armed) return;
+    // Never after the run has ended: its PID may be another process's by then, and a fault of the
+    // world around it (PostgreSQL stopped) would land in the next step.
+    if (closed || hit !== undefined || fault === undefined || !armed) return;
+    // A fault of the world around the run (PostgreSQL stopped, an SSH link cut): act says what it hit, if anything.
+    if (fault.act) {
+      const what = fault.act();
+      if (what) hit = `${what} in ${step}`;
+      return;
+    }
     if (fault.kind === 'kill-run') {
       if (kill(child.pid)) hit = `sendense-run in ${step}`;
       return;
@@ -112,11 +124,13 @@ export function runCli(ws, args, fault) {
     const name = childName(commandOf(victim.pid));
     if (kill(victim.pid)) hit = `${name} in ${step}`;
   };
-  if (fault?.delayMs !== undefined)
-    setTimeout(() => {
-      armed = true;
-      tryFault();
-    }, fault.delayMs);
+  const delay =
+    fault?.delayMs === undefined
+      ? undefined
+      : setTimeout(() => {
+          armed = true;
+          tryFault();
+        }, fault.delayMs);
   child.stdout.on('data', (chunk) => {
     stdout += chunk;
     for (const match of chunk.toString().matchAll(/"type":"step-start","step":"([^"]+)"/g)) step = match[1];
@@ -127,15 +141,27 @@ export function runCli(ws, args, fault) {
     tryFault();
   });
   child.stderr.on('data', (chunk) => (stderr += chunk));
+  // Reaped: its PID is free for another process from now on.
+  child.once('exit', () => (closed = true));
   const poll = setInterval(() => {
     note();
     tryFault();
   }, 15);
+  // A run that has not ended in RUN_TIMEOUT_MS is stopped (with what it started) and said so: hung.
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    kill(child.pid);
+    for (const entry of noted.values()) if (stillRunning(entry)) kill(entry.pid);
+  }, RUN_TIMEOUT_MS);
   return new Promise((resolve) => {
     child.once('close', (exitCode, signal) => {
+      closed = true;
       running.delete(child);
       clearInterval(poll);
-      resolve({ exitCode, signal, stdout, stderr, noted: [...noted.values()], hit });
+      clearTimeout(timer);
+      clearTimeout(delay);
+      resolve({ exitCode, signal, stdout, stderr, noted: [...noted.values()], hit, timedOut });
     });
   });
 }

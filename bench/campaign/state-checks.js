@@ -7,9 +7,9 @@ import { SqliteDatabase } from '../../dist/src/store/sqlite-driver.js';
 import { runCli, stillRunning } from './run-cli.js';
 import { DISK_KEY, VM } from './workspace.js';
 
-// `sendense-run backups --json`, oldest first.
-export async function listBackups(ws) {
-  const result = await runCli(ws, ['backups', '--vm', VM]);
+// `sendense-run backups --json`, oldest first (of the database `db`: the copy's, say).
+export async function listBackups(ws, db = ws.db) {
+  const result = await runCli(ws, ['backups', '--vm', VM], undefined, db);
   if (result.exitCode !== 0) throw new Error(`backups failed (exit ${result.exitCode}): ${result.stderr.trim()}`);
   return result.stdout
     .split('\n')
@@ -40,7 +40,8 @@ export function chainSignature(point, byId) {
     .join('|');
 }
 
-function dbRows(ws, sql) {
+async function dbRows(ws, sql) {
+  if (!ws.sqlite) return ws.services.pg.rows(ws.db, sql);
   // No run has opened the state database yet: nothing recorded.
   if (!existsSync(ws.db)) return [];
   const db = new SqliteDatabase(ws.db, { readonly: true, fileMustExist: true, timeout: 5000 });
@@ -53,7 +54,7 @@ function dbRows(ws, sql) {
 
 // Private socket directories (src/qemu/socket-dir.ts): a kill -9 may leave one, empty or with
 // sockets nobody listens on, and docs say the next command of its kind removes it a minute later.
-const SOCKET_DIR_PREFIXES = ['sendense-serve-', 'sendense-merge-', 'sendense-point-', 'sendense-transfer-'];
+const SOCKET_DIR_PREFIXES = ['sendense-serve-', 'sendense-merge-', 'sendense-point-', 'sendense-transfer-', 'sendense-verify-'];
 
 function sweptLater(entry) {
   const name = entry.split('/').pop();
@@ -82,8 +83,9 @@ export async function leftovers(ws, noted, backups, tolerated = []) {
   // A process the kernel has not reaped yet after SIGKILL: give it a moment before calling it left.
   for (let tries = 0; tries < 100 && noted.some(stillRunning); tries++) await new Promise((resolve) => setTimeout(resolve, 30));
   for (const entry of noted.filter(stillRunning)) found.push(`process ${entry.pid} left: ${entry.command.join(' ')}`);
-  for (const row of dbRows(ws, 'select pid, kind, run_id as runId from processes')) found.push(`processes row left: pid ${row.pid} (${row.kind}) of ${row.runId}`);
-  for (const row of dbRows(ws, 'select port, run_id as runId from port_leases')) found.push(`port lease left: ${row.port} of ${row.runId}`);
+  for (const row of await dbRows(ws, 'select pid, kind, run_id as "runId" from processes')) found.push(`processes row left: pid ${row.pid} (${row.kind}) of ${row.runId}`);
+  for (const row of await dbRows(ws, 'select port, run_id as "runId" from port_leases')) found.push(`port lease left: ${row.port} of ${row.runId}`);
+  for (const row of await dbRows(ws, 'select node, kind, name from node_resources')) found.push(`node resource left: ${row.kind} ${row.name} on ${row.node}`);
   for (const name of readdirSync(ws.tmp)) {
     const entry = join(ws.tmp, name);
     if (sweptLater(entry)) {

@@ -1,9 +1,10 @@
 // One campaign workspace: a state database, a source qcow2 the harness writes with qemu-io, and
 // a repository on a small loop-mounted ext4 (real ENOSPC), all under one scratch directory that
-// goes away with everything in it.
+// goes away with everything in it. Its mode (a set of: encrypted, postgres, copy) adds a key pool
+// and an encrypted repository, a PostgreSQL database for the state, a copy plan to an sshd.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { createReadStream, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
+import { createReadStream, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 export const VM = 'cvm';
@@ -26,11 +27,26 @@ export function removeAllWorkspaces() {
   for (const ws of live) removeWorkspace(ws);
 }
 
-export function createWorkspace(parent = process.env.CAMPAIGN_TMPDIR ?? '/var/tmp') {
-  const root = mkdtempSync(join(parent, 'sendense-campaign-'));
+export function tmpParent() {
+  return process.env.CAMPAIGN_TMPDIR ?? '/var/tmp';
+}
+
+// The keys of the pool an encrypted workspace draws from (key-add, key-remove).
+export const KEY_POOL = 4;
+
+/**
+ * mode: a Set of 'encrypted', 'postgres', 'copy'; services: { pg (PostgresServer), sshd } as the
+ * mode needs them; dbUrl: the workspace's PostgreSQL database (postgres mode).
+ */
+export function createWorkspace(mode = new Set(), services = {}, dbUrl = undefined) {
+  const root = mkdtempSync(join(tmpParent(), 'sendense-campaign-'));
   const ws = {
     root,
-    db: join(root, 'state.db'),
+    mode,
+    services,
+    encrypted: mode.has('encrypted'),
+    db: dbUrl ?? join(root, 'state.db'),
+    sqlite: dbUrl === undefined,
     tmp: join(root, 'tmp'),
     restores: join(root, 'restores'),
     source: join(root, 'source.qcow2'),
@@ -39,8 +55,23 @@ export function createWorkspace(parent = process.env.CAMPAIGN_TMPDIR ?? '/var/tm
     filler: join(root, 'fs', 'filler'),
     smallFilesystem: false,
     plan: join(root, 'backup.yaml'),
+    keyFiles: [],
+    planKey: join(root, 'keys', 'plan.key'),
+    keyArgs: [],
+    copy: join(root, 'copy'),
+    copyPlan: join(root, 'copy.yaml'),
+    copyDb: join(root, 'copy.db'),
   };
   for (const dir of [ws.tmp, ws.restores, ws.mount]) mkdirSync(dir);
+  if (ws.encrypted) {
+    mkdirSync(join(root, 'keys'), { mode: 0o700 });
+    for (let i = 0; i < KEY_POOL; i++) {
+      ws.keyFiles.push(join(root, 'keys', `k${i}.key`));
+      writeFileSync(ws.keyFiles[i], `${randomBytes(32).toString('base64')}\n`, { mode: 0o600 });
+    }
+    useKey(ws, 0);
+    ws.keyArgs = ['--key-file', ws.planKey];
+  }
   const image = join(root, 'fs.img');
   execFileSync('truncate', ['-s', `${FILESYSTEM_MIB}M`, image]);
   execFileSync('mkfs.ext4', ['-q', '-F', '-m', '0', image]);
@@ -48,8 +79,42 @@ export function createWorkspace(parent = process.env.CAMPAIGN_TMPDIR ?? '/var/tm
   ws.smallFilesystem = spawnSync('mount', ['-o', 'loop', image, ws.mount], { stdio: 'ignore' }).status === 0;
   execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', ws.source, String(SOURCE_BYTES)]);
   writeBackupPlan(ws);
+  if (mode.has('copy')) writeCopyPlan(ws);
   live.add(ws);
   return ws;
+}
+
+// The plans' key file (plan.key) now holds key `index` of the pool.
+export function useKey(ws, index) {
+  writeFileSync(ws.planKey, readFileSync(ws.keyFiles[index]), { mode: 0o600 });
+  ws.planKeyIndex = index;
+}
+
+function repositoryLine(ws, path = ws.repository, keyFile = ws.planKey) {
+  return ws.encrypted ? `repository: { path: ${path}, encryption: { keyFile: ${keyFile} } }` : `repository: { path: ${path} }`;
+}
+
+// The copy plan: the VM's points to ws.copy over SSH to the campaign's sshd; the copy keeps its
+// newest 3 (merged there) unless the repository is encrypted (docs/copies.md: refused then).
+function writeCopyPlan(ws) {
+  const { sshd } = ws.services;
+  writeFileSync(
+    ws.copyPlan,
+    [
+      'version: 1',
+      'kind: copy',
+      'name: campaign-copy',
+      `vm: { name: ${VM} }`,
+      repositoryLine(ws),
+      'copy:',
+      '  to:',
+      '    type: ssh',
+      `    node: { host: 127.0.0.1, port: ${sshd.port}, user: ${sshd.user}, identityFile: ${sshd.identityFile}, knownHosts: ${sshd.knownHosts} }`,
+      `    path: ${ws.copy}`,
+      ...(ws.encrypted ? [] : ['  retention: { keepLast: 3 }']),
+      '',
+    ].join('\n'),
+  );
 }
 
 export function removeWorkspace(ws) {
@@ -75,7 +140,7 @@ function writeBackupPlan(ws) {
       '    type: qemu',
       '    disks:',
       `      - { key: ${DISK_KEY}, path: ${ws.source} }`,
-      `repository: { path: ${ws.repository} }`,
+      repositoryLine(ws),
       `nbd: { ports: ${ports} }`,
       'incremental: { maxChainLength: 4 }',
       'retention: { keepLast: 4 }',
@@ -84,9 +149,11 @@ function writeBackupPlan(ws) {
   );
 }
 
-// A restore plan of one point into a raw file; returns the plan's path.
-export function writeRestorePlan(ws, point, target) {
-  const file = join(ws.root, 'restore.yaml');
+// A restore plan of one point into a raw file; returns the plan's path. Options: `repository`
+// (the copy's, say), `keyFile` (the key that opens it when encrypted), `name` (of the plan's file,
+// for restores at once).
+export function writeRestorePlan(ws, point, target, { repository = ws.repository, keyFile = ws.planKey, name = 'restore.yaml' } = {}) {
+  const file = join(ws.root, name);
   writeFileSync(
     file,
     [
@@ -94,7 +161,7 @@ export function writeRestorePlan(ws, point, target) {
       'kind: restore',
       'name: campaign-restore',
       `vm: { name: ${VM} }`,
-      `repository: { path: ${ws.repository} }`,
+      repositoryLine(ws, repository, keyFile),
       `nbd: { ports: ${ports} }`,
       'restore:',
       `  point: ${point}`,

@@ -12,6 +12,7 @@ import { ensureRepositoryMarker, readRepositoryMarker, REPOSITORY_MARKER } from 
 import { makePrivateDirs } from '../repository/private-dirs.js';
 import { MIN_KEY_CHARACTERS, readUserKey, type KeySource } from '../repository/user-key.js';
 import { addSecret } from '../secrets/mask.js';
+import { sourceCrashPoint } from '../source/test-seams.js';
 import { formatLocalTime } from '../format/local-time.js';
 import { formatTable } from '../format/table.js';
 import { rejectUnknownOptions, takeOption } from './args.js';
@@ -67,15 +68,23 @@ interface KeyOptions {
 
 async function runKey(cli: CliContext, args: readonly string[]): Promise<number> {
   const { action, repository, options } = parseKeyArgs(args);
-  // A recovery key is added before the first backup (docs/encryption.md#keys): the repository's keys come first.
-  if (action === 'add' && (await isUnusedRepository(repository))) await createEncryptedRepository(repository, readKey(options.current));
+  // A recovery key is added before the first backup (docs/encryption.md#keys): the repository is
+  // made with both keys in its first keyring, so a kill leaves no repository or one both keys open.
+  let made = false;
+  if (action === 'add' && (await isUnusedRepository(repository))) {
+    await createEncryptedRepository(repository, readKey(options.current), options.added === undefined ? [] : [readKey(options.added)]);
+    made = true;
+    sourceCrashPoint('repository-made');
+  }
   await requireEncryptedRepository(repository);
   const current = readKey(options.current);
   if (action === 'list') {
     printList(cli, repository, await listKeyring(repository, current));
   } else if (action === 'add') {
     const newKey = readKey(options.added!);
-    const { keyId, added } = await addKeyringKey(repository, current, newKey);
+    const { keyId, added: addedNow } = await addKeyringKey(repository, current, newKey);
+    // Made by this command with both keys: the new key was added by it.
+    const added = addedNow || made;
     const count = (await listKeyring(repository, newKey)).length;
     out(
       cli,
@@ -179,11 +188,12 @@ async function isUnusedRepository(repository: string): Promise<boolean> {
   }
 }
 
-// The keyring with `key` (the one a keyring left by a killed first run must open) and the marker
-// saying the repository is encrypted, as a first backup with this key would make them.
-async function createEncryptedRepository(repository: string, key: string): Promise<void> {
+// The keyring with `key` (the one a keyring left by a killed first run must open) and `moreKeys`,
+// written at once, and the marker saying the repository is encrypted, as a first backup with this
+// key would make them.
+async function createEncryptedRepository(repository: string, key: string, moreKeys: readonly string[]): Promise<void> {
   await makePrivateDirs(repository);
-  await createKeyring(repository, key);
+  await createKeyring(repository, key, moreKeys);
   await ensureRepositoryMarker(repository, { encryption: 'luks', compression: 'none' });
 }
 

@@ -16,6 +16,9 @@ const STALE_DIR_MS = 60_000;
 /** The private directory of the hub's qemu-nbd sockets of one run (start-qemu-nbd); doctor removes a dead run's. */
 export const SERVE_SOCKET_DIR_PREFIX = 'sendense-serve-';
 
+/** The private directory of the read-only qemu-nbd through which a verify (or a verified restore) reads a layer. */
+export const VERIFY_SOCKET_DIR_PREFIX = 'sendense-verify-';
+
 /**
  * A new 0700 directory `<tmp>/<prefix>XXXXXX`, after the stale ones of that prefix are removed.
  * `sweepDeadSockets`: every socket of such a directory is listened on from when it is made until

@@ -55,13 +55,15 @@ export function keyringExists(repository: string): boolean {
   return readKeyring(repository) !== undefined;
 }
 
-// A new repository's keyring with its first key; a keyring a crashed first run left is reused
-// when this key opens it.
-export async function createKeyring(repository: string, userKey: string): Promise<UnlockedKeyring> {
+// A new repository's keyring with its first key (and `moreKeys`, in the same write: `key add`
+// before the first backup leaves no keyring or one with both keys, never one with the first
+// alone); a keyring a crashed first run left is reused when this key opens it.
+export async function createKeyring(repository: string, userKey: string, moreKeys: readonly string[] = []): Promise<UnlockedKeyring> {
   if (readKeyring(repository) !== undefined) return unlockKeyring(repository, userKey);
   const passphrase = randomBytes(32).toString('base64');
   const entry = wrap(passphrase, userKey);
-  await writeKeyring(repository, { format: FORMAT, version: 1, keys: [entry] }, undefined);
+  const more = [...new Set(moreKeys)].filter((key) => key !== userKey).map((key) => wrap(passphrase, key));
+  await writeKeyring(repository, { format: FORMAT, version: 1, keys: [entry, ...more] }, undefined);
   return { passphrase, keyId: entry.id };
 }
 

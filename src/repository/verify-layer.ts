@@ -4,14 +4,14 @@
 // file where it holds the guest's bytes as they are (src/qemu/image-file-reader.ts), else through a
 // read-only qemu-nbd on a private Unix socket and this project's NBD client; several reads in flight.
 
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { BASE_ALLOCATION, NbdConnection } from '../nbd/index.js';
 import { openImageFile, pageAlignedBuffer } from '../qemu/image-file-reader.js';
 import { fileImage, nbdImage, type ReadableImage } from './readable-image.js';
 import { runLocal, startQemuNbd, type QemuNbdOptions } from '../qemu/index.js';
 import { qcow2HeaderProblem } from '../qemu/qcow2-header.js';
+import { VERIFY_SOCKET_DIR_PREFIX, makeSocketDir } from '../qemu/socket-dir.js';
 import type { DiskManifest } from './manifest.js';
 import { ownLayer } from './own-layer.js';
 import { isKnownDigestAlgorithm, rangeDigest } from './range-digest.js';
@@ -72,7 +72,8 @@ export async function verifyLayer(file: string, manifest: DiskManifest, options:
       await direct.close();
     }
   }
-  const dir = await mkdtemp(path.join(tmpdir(), 'sendense-verify-'));
+  // A kill -9 leaves it behind (empty once doctor stopped its qemu-nbd): the next verify removes it a minute later.
+  const dir = await makeSocketDir(VERIFY_SOCKET_DIR_PREFIX, { sweepDeadSockets: true });
   let server: Awaited<ReturnType<typeof startQemuNbd>> | undefined;
   let connection: NbdConnection | undefined;
   try {

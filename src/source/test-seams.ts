@@ -4,6 +4,7 @@
 // sync-written, sync-half-installed, fold-started: a replica's sync before installing, between two disks' installs, in a fold;
 // fold-manifest-written: a fold with its folded manifest written, its layer not yet committed;
 // keyring-written: a key command with the new keyring written but not yet in place;
+// repository-made: a key add that made the repository (its keyring and marker), before it reports;
 // marker-temp-written: a backup's first use of a repository, the marker's temp file written, not linked;
 // copy-half-sent, copy-file-placed: a copy with half a file sent, with a file in place but not its manifest;
 // copy-part-uploaded: an s3 copy with one part of a multipart upload in the store;
@@ -23,6 +24,7 @@ export type SourceCrashPoint =
   | 'fold-started'
   | 'fold-manifest-written'
   | 'keyring-written'
+  | 'repository-made'
   | 'marker-temp-written'
   | 'copy-half-sent'
   | 'copy-file-placed'

@@ -231,6 +231,16 @@ describe('key', () => {
     expect(keysListed(await key(['list', repository, '--key-file', keyFile('three'), '--json']))).toEqual([expect.objectContaining({ given: true })]);
   });
 
+  it('key add before the first backup killed once the repository is made: both keys open it (never the first alone), a re-run changes nothing', async () => {
+    const repository = path.join(ws.dir, 'killed-first', 'repository');
+    const killed = await key(['add', repository, '--key-file', keyFile('one'), '--new-key-file', keyFile('three')], { SENDENSE_TEST_KILL_AT: 'repository-made' });
+    expect(killed.signal).toBe('SIGKILL');
+    expect(keysListed(await key(['list', repository, '--key-file', keyFile('three'), '--json'])).map((entry) => entry.given)).toEqual([false, true]);
+    const again = await key(['add', repository, '--key-file', keyFile('one'), '--new-key-file', keyFile('three')]);
+    expect(again.exitCode, again.stderr).toBe(0);
+    expect(again.stdout).toMatch(new RegExp(`^the new key is already key k-[0-9a-f]{8} of ${repository}: nothing changed \\(2 keys open it\\)\n$`));
+  });
+
   it('key add before the first backup (docs/encryption.md#keys): the repository is made with both keys; backed up with one, restored with the other', async () => {
     const repository = path.join(ws.dir, 'first', 'repository');
     const added = await key(['add', repository, '--key-file', keyFile('one'), '--new-key-file', keyFile('three')]);

@@ -12,14 +12,14 @@
 // at the first difference, it says nothing, and the step's full comparison decides and words the
 // error (a restored disk that differs, or a file of the chain that differs from its manifest).
 
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { BASE_ALLOCATION, NbdConnection, parseNbdUrl, type NbdAddress } from '../../nbd/index.js';
 import { inTurns } from '../../hub/in-turns.js';
 import { processStartTicks } from '../../process/index.js';
 import { runLocal, startQemuNbd } from '../../qemu/index.js';
 import { openImageFile, pageAlignedBuffer, type ImageFileReader } from '../../qemu/image-file-reader.js';
+import { VERIFY_SOCKET_DIR_PREFIX, makeSocketDir } from '../../qemu/socket-dir.js';
 import { fileImage, nbdImage, type ReadableImage } from '../../repository/readable-image.js';
 import type { ImageSecret } from '../../qemu/image-secret.js';
 import type { DiskManifest } from '../../repository/manifest.js';
@@ -168,7 +168,8 @@ async function withImage<T>(run: RestoreRun, image: ImageToRead, fn: (image: Rea
       await direct.close();
     }
   }
-  const dir = await mkdtemp(path.join(tmpdir(), 'sendense-verify-'));
+  // A kill -9 leaves it behind (empty once doctor stopped its qemu-nbd): the next one removes it a minute later.
+  const dir = await makeSocketDir(VERIFY_SOCKET_DIR_PREFIX, { sweepDeadSockets: true });
   let server: Awaited<ReturnType<typeof startQemuNbd>> | undefined;
   try {
     const socket = path.join(dir, 'image.sock');
