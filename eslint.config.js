@@ -11,22 +11,36 @@ const RUNNER_IMPORTS = [
     message: 'runners import nothing from src/engine or src/hub: they run on nodes (scripts/bundle-runner.js)',
   },
   {
-    regex: '(^|/)src/(?!(wire|nbd|qemu|rate|engine|hub)/|errors\\.js$|repository/range-digest\\.js$|vmware/(pinned-agent|read-list)\\.js$)',
-    message: 'runners run on nodes (scripts/bundle-runner.js): from src/ only wire, nbd, qemu, rate, errors.js, repository/range-digest.js and vmware/{pinned-agent,read-list}.js',
+    regex:
+      '(^|/)src/(?!(wire|nbd|qemu|rate|engine|hub)/|errors\\.js$|repository/range-digest\\.js$|vmware/(pinned-agent|read-list)\\.js$)',
+    message:
+      'runners run on nodes (scripts/bundle-runner.js): from src/ only wire, nbd, qemu, rate, errors.js, repository/range-digest.js and vmware/{pinned-agent,read-list}.js',
   },
-  { regex: '^(better-sqlite3|pg|kysely|ssh2|listr2|nodemailer|croner|ajv|@aws-sdk/.*)$', message: 'runners run on nodes with only Node.js: no hub package' },
+  {
+    regex: '^(better-sqlite3|pg|kysely|ssh2|listr2|nodemailer|croner|ajv|@aws-sdk/.*)$',
+    message: 'runners run on nodes with only Node.js: no hub package',
+  },
 ];
 
 // src/doctor imports no kind module but today's exceptions (static and dynamic import each).
 const DOCTOR_KINDS = [
-  { regex: '(^|/)kinds/(?!recover/recover-run\\.js$)', message: 'doctor imports no kind module (issue 57: kinds declare their resources)' },
-  { regex: '(^|/)kinds/(?!copy/open-copy\\.js$)', message: 'doctor imports no kind module (issue 57: kinds declare their resources)' },
+  {
+    regex: '(^|/)kinds/(?!recover/recover-run\\.js$)',
+    message: 'doctor imports no kind module (issue 57: kinds declare their resources)',
+  },
+  {
+    regex: '(^|/)kinds/(?!copy/open-copy\\.js$)',
+    message: 'doctor imports no kind module (issue 57: kinds declare their resources)',
+  },
 ];
 
 // no-restricted-imports sees only static imports: the same patterns for import('...').
 function dynamicImports(patterns) {
   // esquery's /regex/ cannot hold a slash, even escaped: \x2F stands for it.
-  return patterns.map(({ regex, message }) => ({ selector: `ImportExpression > Literal[value=/${regex.replaceAll('/', '\\x2F')}/]`, message }));
+  return patterns.map(({ regex, message }) => ({
+    selector: `ImportExpression > Literal[value=/${regex.replaceAll('/', '\\x2F')}/]`,
+    message,
+  }));
 }
 
 export default tseslint.config(
@@ -37,7 +51,10 @@ export default tseslint.config(
     languageOptions: { globals: { ...globals.node } },
     rules: {
       // Unused on purpose: a leading underscore says so.
-      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrors: 'none' }],
+      '@typescript-eslint/no-unused-vars': [
+        'error',
+        { argsIgnorePattern: '^_', varsIgnorePattern: '^_', caughtErrors: 'none' },
+      ],
       // Read loops assign in their condition: while ((match = pattern.exec(text)) !== null).
       'no-cond-assign': ['error', 'except-parens'],
       // A variable set before a try that may throw keeps its safe value: not a useless assignment here.
@@ -48,7 +65,12 @@ export default tseslint.config(
     // better-sqlite3 12 has no binary for every Node.js line CI runs (13 ships Node-API ones):
     // the driver the CLI uses picks the one that loads.
     files: ['test/**', 'bench/**', 'scripts/**'],
-    rules: { 'no-restricted-imports': ['error', { paths: [{ name: 'better-sqlite3', message: 'use SqliteDatabase from src/store/sqlite-driver.js' }] }] },
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        { paths: [{ name: 'better-sqlite3', message: 'use SqliteDatabase from src/store/sqlite-driver.js' }] },
+      ],
+    },
   },
   {
     // Runners are bundled into one file the hub copies to a node with only Node.js

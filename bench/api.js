@@ -47,16 +47,21 @@ function percentile(values, p) {
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))];
 }
 const figures = (values) => ({ p50: percentile(values, 50), p99: percentile(values, 99), max: Math.max(...values) });
-const line = (label, f) => `${label.padEnd(34)} p50 ${ms(f.p50).padStart(10)}  p99 ${ms(f.p99).padStart(10)}  max ${ms(f.max).padStart(10)}`;
+const line = (label, f) =>
+  `${label.padEnd(34)} p50 ${ms(f.p50).padStart(10)}  p99 ${ms(f.p99).padStart(10)}  max ${ms(f.max).padStart(10)}`;
 
-const sendense = (db, args) => execFileSync(process.execPath, [cli, '--db', db, ...args], { encoding: 'utf8', env: { ...process.env, CI: '1' } });
+const sendense = (db, args) =>
+  execFileSync(process.execPath, [cli, '--db', db, ...args], { encoding: 'utf8', env: { ...process.env, CI: '1' } });
 const addToken = (db, name, role) => sendense(db, ['token', 'add', name, '--role', role]).trim().split('\n').at(-1);
 
 // `sendense-run api` on a free 127.0.0.1 port over HTTPS with its own certificate (pinned as the CA).
 async function startApi(db, plans) {
   const port = await freePort();
   const child = trackChild(
-    spawn(process.execPath, [cli, '--json', '--db', db, 'api', ...plans, '--listen', `127.0.0.1:${port}`], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, CI: '1' } }),
+    spawn(process.execPath, [cli, '--json', '--db', db, 'api', ...plans, '--listen', `127.0.0.1:${port}`], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+      env: { ...process.env, CI: '1' },
+    }),
   );
   let out = '';
   const listening = await new Promise((resolve, reject) => {
@@ -74,12 +79,20 @@ async function startApi(db, plans) {
 
 function get(api, token, route, { onResponse } = {}) {
   return new Promise((resolve, reject) => {
-    const req = request(`${api.url}${route}`, { agent: api.agent, headers: { authorization: `Bearer ${token}` } }, (res) => {
-      if (onResponse) return onResponse(res, resolve, reject);
-      const chunks = [];
-      res.on('data', (chunk) => chunks.push(chunk));
-      res.on('end', () => (res.statusCode === 200 ? resolve(Buffer.concat(chunks)) : reject(new Error(`GET ${route}: HTTP ${res.statusCode} ${Buffer.concat(chunks)}`))));
-    });
+    const req = request(
+      `${api.url}${route}`,
+      { agent: api.agent, headers: { authorization: `Bearer ${token}` } },
+      (res) => {
+        if (onResponse) return onResponse(res, resolve, reject);
+        const chunks = [];
+        res.on('data', (chunk) => chunks.push(chunk));
+        res.on('end', () =>
+          res.statusCode === 200
+            ? resolve(Buffer.concat(chunks))
+            : reject(new Error(`GET ${route}: HTTP ${res.statusCode} ${Buffer.concat(chunks)}`)),
+        );
+      },
+    );
     req.on('error', reject);
     req.end();
   });
@@ -99,11 +112,18 @@ async function listBench() {
   makeSourceImage(source, { regions: 1, size: 64 * MiB });
   const repository = join(here, 'repository');
   const db = join(here, 'state.db');
-  const plan = writeLocalPlan(join(here, 'bench-list.yaml'), { name: 'bench-list', source, repository, ports: benchPorts() });
+  const plan = writeLocalPlan(join(here, 'bench-list.yaml'), {
+    name: 'bench-list',
+    source,
+    repository,
+    ports: benchPorts(),
+  });
   await timedRun([process.execPath, cli, plan, '--db', db, '--json']);
   const seeded = Date.now();
   seedPoints(db, POINTS, CHAIN);
-  console.log(`\n-- GET /api/v1/backups?vm=benchvm: ${POINTS} points (chains of ${CHAIN}, one disk each, files ${MISSING ? 'missing' : 'present'}), seeded in ${Date.now() - seeded} ms`);
+  console.log(
+    `\n-- GET /api/v1/backups?vm=benchvm: ${POINTS} points (chains of ${CHAIN}, one disk each, files ${MISSING ? 'missing' : 'present'}), seeded in ${Date.now() - seeded} ms`,
+  );
 
   const token = addToken(db, 'bench', 'audit');
   const api = await startApi(db, [plan]);
@@ -114,7 +134,8 @@ async function listBench() {
   // Warm-up (JIT, page cache, the server's first store open), and the answers agree.
   for (let i = 0; i < 5; i++) {
     const [a, b] = [await direct(), await viaApi()];
-    if (a !== POINTS || b !== POINTS) throw new Error(`expected ${POINTS} points, got ${a} direct and ${b} from the API`);
+    if (a !== POINTS || b !== POINTS)
+      throw new Error(`expected ${POINTS} points, got ${a} direct and ${b} from the API`);
   }
   const apiMs = [];
   const directMs = [];
@@ -129,7 +150,10 @@ async function listBench() {
   }
   const cliMs = [];
   const cliRuns = Math.max(5, Math.round(REQUESTS / 20));
-  for (let i = 0; i < cliRuns; i++) cliMs.push((await timedRun([process.execPath, cli, '--db', db, 'backups', '--vm', 'benchvm', '--json'])).seconds * 1000);
+  for (let i = 0; i < cliRuns; i++)
+    cliMs.push(
+      (await timedRun([process.execPath, cli, '--db', db, 'backups', '--vm', 'benchvm', '--json'])).seconds * 1000,
+    );
   await store.close();
   await api.stop();
   const a = figures(apiMs);
@@ -137,7 +161,9 @@ async function listBench() {
   console.log(line(`API (${REQUESTS} requests)`, a));
   console.log(line(`store.listBackups (${REQUESTS})`, d));
   console.log(line(`backups --json process (${cliRuns})`, figures(cliMs)));
-  console.log(`API / direct: p50 ${(a.p50 / d.p50).toFixed(2)}x, p99 ${(a.p99 / d.p99).toFixed(2)}x (aim: p99 <= 50 ms and <= 2x); load average ${load()}`);
+  console.log(
+    `API / direct: p50 ${(a.p50 / d.p50).toFixed(2)}x, p99 ${(a.p99 / d.p99).toFixed(2)}x (aim: p99 <= 50 ms and <= 2x); load average ${load()}`,
+  );
 }
 
 // POINTS points of VM benchvm in one transaction: the real backup's row cloned into chains of CHAIN
@@ -164,7 +190,16 @@ function seedPoints(db, count, chain) {
       const full = (i - 1) % chain === 0;
       chainId = full ? id : chainId;
       const at = (minutes) => new Date(start + i * 60_000 + minutes * 1000).toISOString();
-      insertBackup.run({ ...real, id, type: full ? 'full' : 'incremental', chain_id: chainId, parent_id: full ? null : parent, started_at: at(0), completed_at: at(5), seq: real.seq + i });
+      insertBackup.run({
+        ...real,
+        id,
+        type: full ? 'full' : 'incremental',
+        chain_id: chainId,
+        parent_id: full ? null : parent,
+        started_at: at(0),
+        completed_at: at(5),
+        seq: real.seq + i,
+      });
       const file = join(files, `${id}-2000.qcow2`);
       if (!MISSING) linkSync(disk.file, file);
       insertDisk.run({ ...disk, backup_id: id, file, change_id: `bench-${i}` });
@@ -181,15 +216,31 @@ async function sseBench() {
   const source = join(here, 'source.qcow2');
   makeSourceImage(source, { regions: REGIONS, size: REGIONS * 16 * MiB });
   const ports = benchPorts();
-  const bitmaps = () => (JSON.parse(execFileSync('qemu-img', ['info', '--output=json', source], { encoding: 'utf8' }))['format-specific']?.data?.bitmaps ?? []).map((b) => b.name);
+  const bitmaps = () =>
+    (
+      JSON.parse(execFileSync('qemu-img', ['info', '--output=json', source], { encoding: 'utf8' }))['format-specific']
+        ?.data?.bitmaps ?? []
+    ).map((b) => b.name);
   const dropBitmaps = () => bitmaps().forEach((name) => execFileSync('qemu-img', ['bitmap', '--remove', source, name]));
-  console.log(`\n-- ${CLIENTS} SSE clients on one run task: a full backup of ${REGIONS * 8} MiB of data (progress every 250 ms)`);
+  console.log(
+    `\n-- ${CLIENTS} SSE clients on one run task: a full backup of ${REGIONS * 8} MiB of data (progress every 250 ms)`,
+  );
 
   // Reference: the same run as a CLI process, its stdout read here as it comes.
   const cliDb = join(here, 'cli.db');
-  const cliPlan = writeLocalPlan(join(here, 'bench-sse-cli.yaml'), { name: 'bench-sse-cli', source, repository: join(here, 'cli-repository'), ports });
+  const cliPlan = writeLocalPlan(join(here, 'bench-sse-cli.yaml'), {
+    name: 'bench-sse-cli',
+    source,
+    repository: join(here, 'cli-repository'),
+    ports,
+  });
   const cliDelays = await new Promise((resolve, reject) => {
-    const child = trackChild(spawn(process.execPath, [cli, cliPlan, '--db', cliDb, '--json'], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, CI: '1' } }));
+    const child = trackChild(
+      spawn(process.execPath, [cli, cliPlan, '--db', cliDb, '--json'], {
+        stdio: ['ignore', 'pipe', 'inherit'],
+        env: { ...process.env, CI: '1' },
+      }),
+    );
     const delays = [];
     let pending = '';
     child.stdout.on('data', (chunk) => {
@@ -204,16 +255,27 @@ async function sseBench() {
   dropBitmaps();
 
   const db = join(here, 'api.db');
-  const plan = writeLocalPlan(join(here, 'bench-sse.yaml'), { name: 'bench-sse', source, repository: join(here, 'api-repository'), ports });
+  const plan = writeLocalPlan(join(here, 'bench-sse.yaml'), {
+    name: 'bench-sse',
+    source,
+    repository: join(here, 'api-repository'),
+    ports,
+  });
   const operator = addToken(db, 'bench-operator', 'operator');
   const audit = addToken(db, 'bench-audit', 'audit');
   const api = await startApi(db, [plan]);
   const started = await new Promise((resolve, reject) => {
-    const req = request(`${api.url}/api/v1/plans/bench-sse/run`, { method: 'POST', agent: api.agent, headers: { authorization: `Bearer ${operator}` } }, (res) => {
-      let body = '';
-      res.on('data', (chunk) => (body += chunk));
-      res.on('end', () => (res.statusCode === 202 ? resolve(JSON.parse(body)) : reject(new Error(`run: HTTP ${res.statusCode} ${body}`))));
-    });
+    const req = request(
+      `${api.url}/api/v1/plans/bench-sse/run`,
+      { method: 'POST', agent: api.agent, headers: { authorization: `Bearer ${operator}` } },
+      (res) => {
+        let body = '';
+        res.on('data', (chunk) => (body += chunk));
+        res.on('end', () =>
+          res.statusCode === 202 ? resolve(JSON.parse(body)) : reject(new Error(`run: HTTP ${res.statusCode} ${body}`)),
+        );
+      },
+    );
     req.on('error', reject);
     req.end();
   });
@@ -224,7 +286,9 @@ async function sseBench() {
   const live = clients.flatMap((client) => client.delays.map(([, delay]) => delay));
   // Once every client's stream is open (the 100 TLS handshakes compete with the run's first events).
   const allOpen = Math.max(...clients.map((client) => client.open));
-  const steady = clients.flatMap((client) => client.delays.filter(([time]) => time >= allOpen).map(([, delay]) => delay));
+  const steady = clients.flatMap((client) =>
+    client.delays.filter(([time]) => time >= allOpen).map(([, delay]) => delay),
+  );
   const perEvent = clients[0].count;
   await api.stop();
   dropBitmaps();
@@ -233,7 +297,9 @@ async function sseBench() {
   console.log(line(`CLI --json stdout (${cliDelays.length} events)`, c));
   console.log(line(`${CLIENTS} SSE clients (${live.length} arrivals)`, s));
   console.log(line(`  once all ${CLIENTS} were open (${steady.length})`, figures(steady)));
-  console.log(`events per client: ${perEvent}; SSE p99 ${ms(s.p99)} (aim <= 100 ms), ${(s.p50 - c.p50).toFixed(1)} ms over the CLI's own pipe at p50; load average ${load()}`);
+  console.log(
+    `events per client: ${perEvent}; SSE p99 ${ms(s.p99)} (aim <= 100 ms), ${(s.p50 - c.p50).toFixed(1)} ms over the CLI's own pipe at p50; load average ${load()}`,
+  );
 }
 
 // One SSE client: [time, arrival minus time] of each event written after it asked; when its stream opened.

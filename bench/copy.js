@@ -27,7 +27,13 @@ const repository = join(dir, 'repository');
 mkdirSync(join(dir, 'sshd'));
 const sshd = await startSshd(join(dir, 'sshd'));
 process.on('exit', () => sshd.stop());
-const node = { host: '127.0.0.1', port: sshd.port, user: sshd.user, identityFile: sshd.identityFile, knownHosts: sshd.knownHosts };
+const node = {
+  host: '127.0.0.1',
+  port: sshd.port,
+  user: sshd.user,
+  identityFile: sshd.identityFile,
+  knownHosts: sshd.knownHosts,
+};
 const env = { ...process.env, CI: '1' };
 
 // The repository: one full point of a disk with DATA_GIB of random data (8 MiB regions, 8 MiB holes).
@@ -49,20 +55,36 @@ const repositoryBytes = Number(execFileSync('du', ['-sb', repository], { encodin
 
 const copyPlan = (name, to, verify) => {
   const file = join(dir, `${name}.yaml`);
-  writeFileSync(file, stringify({ version: 1, kind: 'copy', name, repository: { path: repository }, copy: { to: { type: 'ssh', node, path: to }, verify } }));
+  writeFileSync(
+    file,
+    stringify({
+      version: 1,
+      kind: 'copy',
+      name,
+      repository: { path: repository },
+      copy: { to: { type: 'ssh', node, path: to }, verify },
+    }),
+  );
   return file;
 };
 const ssh = `ssh -c aes128-gcm@openssh.com -o BatchMode=yes -o UserKnownHostsFile=${sshd.knownHosts} -i ${sshd.identityFile} -p ${sshd.port}`;
 const target = join(dir, 'target');
 const fresh = () => rmSync(target, { recursive: true, force: true });
 const tools = {
-  ours: async () => (await timedRun([process.execPath, cli, copyPlan('bench-copy', target, false), '--db', db, '--quiet'], { env })).seconds,
-  rsync: async () => (await timedRun(['rsync', '-a', '-e', ssh, `${repository}/`, `${sshd.user}@127.0.0.1:${target}/`])).seconds,
-  'rsync --fsync': async () => (await timedRun(['rsync', '-a', '--fsync', '-e', ssh, `${repository}/`, `${sshd.user}@127.0.0.1:${target}/`])).seconds,
+  ours: async () =>
+    (await timedRun([process.execPath, cli, copyPlan('bench-copy', target, false), '--db', db, '--quiet'], { env }))
+      .seconds,
+  rsync: async () =>
+    (await timedRun(['rsync', '-a', '-e', ssh, `${repository}/`, `${sshd.user}@127.0.0.1:${target}/`])).seconds,
+  'rsync --fsync': async () =>
+    (await timedRun(['rsync', '-a', '--fsync', '-e', ssh, `${repository}/`, `${sshd.user}@127.0.0.1:${target}/`]))
+      .seconds,
 };
 const times = Object.fromEntries(Object.keys(tools).map((name) => [name, []]));
 const mib = repositoryBytes / MiB;
-console.log(`copy of a repository of ${mib.toFixed(0)} MiB (one point) to a fresh path over SSH (127.0.0.1, aes128-gcm), ${RUNS} rounds after a warm-up, alternating`);
+console.log(
+  `copy of a repository of ${mib.toFixed(0)} MiB (one point) to a fresh path over SSH (127.0.0.1, aes128-gcm), ${RUNS} rounds after a warm-up, alternating`,
+);
 console.log(`load average before: ${execFileSync('cat', ['/proc/loadavg'], { encoding: 'utf8' }).trim()}`);
 await alternatingRounds(RUNS, Object.keys(tools), async (name, round) => {
   fresh();
@@ -80,21 +102,31 @@ for (const name of Object.keys(tools)) {
 }
 
 fresh();
-const verified = (await timedRun([process.execPath, cli, copyPlan('bench-copy-verified', target, true), '--db', db, '--quiet'], { env })).seconds;
-console.log(`with verify: true (each hub file checked against its manifest first): ${verified.toFixed(2)} s, ${(mib / verified).toFixed(0)} MiB/s`);
+const verified = (
+  await timedRun([process.execPath, cli, copyPlan('bench-copy-verified', target, true), '--db', db, '--quiet'], { env })
+).seconds;
+console.log(
+  `with verify: true (each hub file checked against its manifest first): ${verified.toFixed(2)} s, ${(mib / verified).toFixed(0)} MiB/s`,
+);
 
 // An incremental point: 1% of the disk in scattered 64 KiB writes, then the next copy.
 const writes = [];
-for (let at = 0; at + 64 * 1024 <= virtualSize; at += 100 * 64 * 1024) writes.push('-c', `write -P 0x${(writes.length % 200).toString(16)} ${at} 64k`);
+for (let at = 0; at + 64 * 1024 <= virtualSize; at += 100 * 64 * 1024)
+  writes.push('-c', `write -P 0x${(writes.length % 200).toString(16)} ${at} 64k`);
 execFileSync('qemu-io', [...writes, image], { stdio: 'ignore' });
 await timedRun([process.execPath, cli, backupPlan, '--db', db], { env });
-const incremental = await timedRun([process.execPath, cli, copyPlan('bench-copy', target, false), '--db', db, '--json'], { env });
+const incremental = await timedRun(
+  [process.execPath, cli, copyPlan('bench-copy', target, false), '--db', db, '--json'],
+  { env },
+);
 const done = incremental.stdout
   .split('\n')
   .filter((line) => line.startsWith('{'))
   .map((line) => JSON.parse(line))
   .find((event) => event.type === 'step-done' && event.step === 'send-points');
-const pointFile = execFileSync('sh', ['-c', `ls -t ${join(repository, 'benchvm', 'disk-2000')}/*.qcow2 | head -1`], { encoding: 'utf8' }).trim();
+const pointFile = execFileSync('sh', ['-c', `ls -t ${join(repository, 'benchvm', 'disk-2000')}/*.qcow2 | head -1`], {
+  encoding: 'utf8',
+}).trim();
 const changed = (writes.length / 2) * 64 * 1024;
 console.log(
   `incremental point (${(changed / MiB).toFixed(1)} MiB changed): ${(done.facts.bytes / MiB).toFixed(2)} MiB sent (its file ${(statSync(pointFile).size / MiB).toFixed(2)} MiB), ` +

@@ -23,7 +23,9 @@ const treeBytes = Number(execFileSync('du', ['-sb', tree], { encoding: 'utf8' })
 const size = Math.ceil((treeBytes * 2 + 2 * GiB) / GiB) * GiB;
 const raw = join(dir, 'disk.raw');
 let started = Date.now();
-execFileSync('mke2fs', ['-q', '-t', 'ext4', '-d', tree, '-F', raw, `${size / MiB}M`], { stdio: ['ignore', 'ignore', 'inherit'] });
+execFileSync('mke2fs', ['-q', '-t', 'ext4', '-d', tree, '-F', raw, `${size / MiB}M`], {
+  stdio: ['ignore', 'ignore', 'inherit'],
+});
 const allocated = Number(execFileSync('du', ['-B1', raw], { encoding: 'utf8' }).split('\t')[0]);
 console.log(
   `disk: ext4 of ${tree} (${(treeBytes / GiB).toFixed(2)} GiB of files), ${(size / GiB).toFixed(0)} GiB virtual, ${(allocated / GiB).toFixed(2)} GiB allocated; made in ${((Date.now() - started) / 1000).toFixed(0)} s`,
@@ -35,13 +37,24 @@ execFileSync('qemu-img', ['convert', '-O', 'qcow2', raw, base]);
 started = Date.now();
 const zstd = spawnSync('sh', ['-c', 'zstd -1 -T1 -c "$1" | wc -c', 'sh', raw], { encoding: 'utf8' });
 const zstdBytes = Number(zstd.stdout.trim());
-console.log(`zstd -1 of the image: ${(zstdBytes / GiB).toFixed(3)} GiB in ${((Date.now() - started) / 1000).toFixed(0)} s`);
+console.log(
+  `zstd -1 of the image: ${(zstdBytes / GiB).toFixed(3)} GiB in ${((Date.now() - started) / 1000).toFixed(0)} s`,
+);
 execFileSync('rm', ['-f', raw]);
 
 // The incremental's changes: 64 scattered 4 MiB writes of data from the tree's own files (256 MiB).
 const change = join(dir, 'change.bin');
-execFileSync('sh', ['-c', `find "$1" -type f -size +1M 2>/dev/null | head -200 | xargs cat 2>/dev/null | head -c ${4 * MiB} > "$2"`, 'sh', tree, change]);
-const changes = Array.from({ length: 64 }, (_, index) => ['-c', `write -s ${change} ${Math.floor(((index + 0.5) * size) / 64 / MiB) * MiB} 4M`]).flat();
+execFileSync('sh', [
+  '-c',
+  `find "$1" -type f -size +1M 2>/dev/null | head -200 | xargs cat 2>/dev/null | head -c ${4 * MiB} > "$2"`,
+  'sh',
+  tree,
+  change,
+]);
+const changes = Array.from({ length: 64 }, (_, index) => [
+  '-c',
+  `write -s ${change} ${Math.floor(((index + 0.5) * size) / 64 / MiB) * MiB} 4M`,
+]).flat();
 
 const key = join(dir, 'repository.key');
 writeFileSync(key, execFileSync('openssl', ['rand', '-base64', '32']), { mode: 0o600 });
@@ -51,7 +64,13 @@ const configs = {
   zstd: ['  compression: zstd'],
 };
 const yaml = (lines) => `${lines.join('\n')}\n`;
-const sendenseRun = async (plan, db) => (await timedRun([process.execPath, bin, plan, '--db', db, '--quiet'], { stdin: 'ignore', env: { ...process.env, CI: '1' } })).seconds;
+const sendenseRun = async (plan, db) =>
+  (
+    await timedRun([process.execPath, bin, plan, '--db', db, '--quiet'], {
+      stdin: 'ignore',
+      env: { ...process.env, CI: '1' },
+    })
+  ).seconds;
 
 const results = {};
 for (const [name, repositoryLines] of Object.entries(configs)) {
@@ -61,11 +80,29 @@ for (const [name, repositoryLines] of Object.entries(configs)) {
   copyFileSync(base, source);
   const db = join(work, 'state.db');
   const repository = join(work, 'repository');
-  const common = ['version: 1', 'repository:', `  path: ${repository}`, ...repositoryLines, 'nbd:', '  ports: 30560-30579'];
+  const common = [
+    'version: 1',
+    'repository:',
+    `  path: ${repository}`,
+    ...repositoryLines,
+    'nbd:',
+    '  ports: 30560-30579',
+  ];
   const backupPlan = join(work, 'backup.yaml');
   writeFileSync(
     backupPlan,
-    yaml([...common, 'kind: incremental', `name: bench-${name}`, 'vm:', '  name: benchvm', '  source:', '    type: qemu', '    disks:', '      - key: 2000', `        path: ${source}`]),
+    yaml([
+      ...common,
+      'kind: incremental',
+      `name: bench-${name}`,
+      'vm:',
+      '  name: benchvm',
+      '  source:',
+      '    type: qemu',
+      '    disks:',
+      '      - key: 2000',
+      `        path: ${source}`,
+    ]),
   );
   const full = await sendenseRun(backupPlan, db);
   const fullBytes = Number(execFileSync('du', ['-sB1', repository], { encoding: 'utf8' }).split('\t')[0]);

@@ -25,7 +25,8 @@ const dir = scratchDir('sendense-bench-engine-');
 const source = join(dir, 'source.qcow2');
 makeSourceImage(source, { regions: 256, size: 4 * GiB });
 const qemuImg = (...args) => execFileSync('qemu-img', args, { encoding: 'utf8' });
-const bitmaps = () => (JSON.parse(qemuImg('info', '--output=json', source))['format-specific']?.data?.bitmaps ?? []).map((b) => b.name);
+const bitmaps = () =>
+  (JSON.parse(qemuImg('info', '--output=json', source))['format-specific']?.data?.bitmaps ?? []).map((b) => b.name);
 
 // Runs argv to the end; wall seconds, stdout, and when it started and ended (epoch ms).
 const timed = (argv) => timedRun(argv, { stderr: 'inherit' });
@@ -34,7 +35,15 @@ const timed = (argv) => timedRun(argv, { stderr: 'inherit' });
 async function transferAlone(targetFile, extra = []) {
   const target = await startQemuNbdTarget(targetFile);
   try {
-    return await timed([process.execPath, runner, '--nbd-targets', `2000:${target.url}`, '--source', `2000=qemu:${source}`, ...extra]);
+    return await timed([
+      process.execPath,
+      runner,
+      '--nbd-targets',
+      `2000:${target.url}`,
+      '--source',
+      `2000=qemu:${source}`,
+      ...extra,
+    ]);
   } finally {
     await target.stop();
   }
@@ -50,7 +59,8 @@ async function engineRun(plan, db) {
     .split('\n')
     .filter((line) => line.startsWith('{'))
     .map((line) => JSON.parse(line));
-  const at = (type, step) => Date.parse(events.find((e) => e.type === type && (step === undefined || e.step === step)).time);
+  const at = (type, step) =>
+    Date.parse(events.find((e) => e.type === type && (step === undefined || e.step === step)).time);
   const runStart = at('run-start');
   const transferStart = at('step-start', 'transfer');
   const transferDone = at('step-done', 'transfer');
@@ -69,7 +79,10 @@ async function engineRun(plan, db) {
 
 const fmt = (seconds) => `${seconds.toFixed(2)} s`;
 function printRun(what, result) {
-  const detail = what === 'engine' ? `  (start-up ${fmt(result.startup)}, before ${fmt(result.before)}, transfer ${fmt(result.transfer)}, after ${fmt(result.after)})` : '';
+  const detail =
+    what === 'engine'
+      ? `  (start-up ${fmt(result.startup)}, before ${fmt(result.before)}, transfer ${fmt(result.transfer)}, after ${fmt(result.after)})`
+      : '';
   console.log(`  ${what.padEnd(6)} ${fmt(result.seconds)}${detail}`);
 }
 function summary(label, engine, alone) {
@@ -119,7 +132,10 @@ function dirtyOnePercent(run) {
   if (bitmaps().includes('bench-inc')) qemuImg('bitmap', '--remove', source, 'bench-inc');
   qemuImg('bitmap', '--add', source, 'bench-inc');
   const fill = (((run + 2) * 37) % 200) + 16;
-  const writes = Array.from({ length: 41 }, (_, index) => ['-c', `write -P 0x${fill.toString(16)} ${index * 97 * MiB + (run + 1) * MiB} 1M`]).flat();
+  const writes = Array.from({ length: 41 }, (_, index) => [
+    '-c',
+    `write -P 0x${fill.toString(16)} ${index * 97 * MiB + (run + 1) * MiB} 1M`,
+  ]).flat();
   execFileSync('qemu-io', ['-f', 'qcow2', ...writes, source], { stdio: 'ignore' });
 }
 const measureIncremental = async (what, run) => {
@@ -128,7 +144,10 @@ const measureIncremental = async (what, run) => {
     result = await engineRun(chainPlan, chainDb);
     lastBackup = result.backupId;
   } else {
-    result = await transferAlone(freshQcow2(join(dir, 'alone-inc.qcow2'), { backing: baseFile }), ['--bitmap', '2000=bench-inc']);
+    result = await transferAlone(freshQcow2(join(dir, 'alone-inc.qcow2'), { backing: baseFile }), [
+      '--bitmap',
+      '2000=bench-inc',
+    ]);
   }
   if (run < 0) return;
   inc[what].push(result);

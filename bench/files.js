@@ -63,11 +63,16 @@ writeFileSync(
   ].join('\n'),
 );
 execFileSync(process.execPath, [bin, plan, '--db', db, '--quiet'], { env, stdio: 'ignore' });
-const backupFile = JSON.parse(execFileSync(process.execPath, [bin, 'backups', '--json', '--db', db], { encoding: 'utf8' }).trim()).disks[0].file;
+const backupFile = JSON.parse(
+  execFileSync(process.execPath, [bin, 'backups', '--json', '--db', db], { encoding: 'utf8' }).trim(),
+).disks[0].file;
 const accelFile = join(process.env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'sendense', 'libguestfs', 'accel.json');
-console.log(`data: ${DATA_MIB} MiB in ${DATA_MIB / 16} files; backup ${backupFile}; load average ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}`);
+console.log(
+  `data: ${DATA_MIB} MiB in ${DATA_MIB / 16} files; backup ${backupFile}; load average ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}`,
+);
 
-const files = (...args) => timedRun([process.execPath, bin, 'files', 'filesvm', '--db', db, '--quiet', ...args], { env, stdin: 'ignore' });
+const files = (...args) =>
+  timedRun([process.execPath, bin, 'files', 'filesvm', '--db', db, '--quiet', ...args], { env, stdin: 'ignore' });
 // After our first command the accel choice is known: guestfish gets the same (software emulation or not).
 const tcg = () => {
   try {
@@ -87,15 +92,28 @@ for (let run = 0; run < RUNS; run++) {
   results.tar.push((await files('--get', 'p1:/data', '--to', tar)).seconds);
   rmSync(tar, { force: true });
   const theirs = join(dir, `theirs-${run}.tar`);
-  const gfEnv = { ...process.env, ...(tcg() ? { LIBGUESTFS_BACKEND_SETTINGS: 'force_tcg' } : {}), LIBGUESTFS_CACHEDIR: join(accelFile, '..') };
-  results.tarOut.push((await timedRun(['guestfish', '--ro', '--format=qcow2', '-a', backupFile, '-m', '/dev/sda1', 'tar-out', '/data', theirs], { env: gfEnv, stdin: 'ignore' })).seconds);
+  const gfEnv = {
+    ...process.env,
+    ...(tcg() ? { LIBGUESTFS_BACKEND_SETTINGS: 'force_tcg' } : {}),
+    LIBGUESTFS_CACHEDIR: join(accelFile, '..'),
+  };
+  results.tarOut.push(
+    (
+      await timedRun(
+        ['guestfish', '--ro', '--format=qcow2', '-a', backupFile, '-m', '/dev/sda1', 'tar-out', '/data', theirs],
+        { env: gfEnv, stdin: 'ignore' },
+      )
+    ).seconds,
+  );
   rmSync(theirs, { force: true });
 }
 
 const start = median(results.listing);
 const line = (label, seconds) =>
   `${label.padEnd(44)} ${seconds.toFixed(1).padStart(6)} s  ${(DATA_MIB / seconds).toFixed(0).padStart(4)} MiB/s  (without one appliance start: ${(DATA_MIB / Math.max(0.1, seconds - start)).toFixed(0)} MiB/s)`;
-console.log(`${'time to first listing (files VM)'.padEnd(44)} ${start.toFixed(1).padStart(6)} s  (appliance ${tcg() ? 'under software emulation' : 'with KVM'})`);
+console.log(
+  `${'time to first listing (files VM)'.padEnd(44)} ${start.toFixed(1).padStart(6)} s  (appliance ${tcg() ? 'under software emulation' : 'with KVM'})`,
+);
 console.log(line('sendense-run files --get p1:/data --to DIR', median(results.dir)));
 console.log(line('sendense-run files --get p1:/data --to X.tar', median(results.tar)));
 console.log(line('guestfish tar-out /data (virt-tar-out)', median(results.tarOut)));

@@ -20,16 +20,33 @@ const disks = Array.from({ length: DISKS }, (_, index) => {
   const file = join(dir, `disk-${index}.qcow2`);
   execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', file, '256M']);
   // 16 MiB of data in 4 places (quick to write: qemu-io patterns, not random).
-  execFileSync('qemu-io', ['-f', 'qcow2', ...[0, 64, 128, 192].flatMap((at) => ['-c', `write -P ${(index % 200) + 1} ${at}M 4M`]), file], { stdio: 'ignore' });
+  execFileSync(
+    'qemu-io',
+    ['-f', 'qcow2', ...[0, 64, 128, 192].flatMap((at) => ['-c', `write -P ${(index % 200) + 1} ${at}M 4M`]), file],
+    { stdio: 'ignore' },
+  );
   return { key: 2000 + index, file };
 });
 const basePort = 31000 + Math.floor(Math.random() * 100) * 200;
 
 function writeFiles(name, hub) {
   const plan = join(dir, `${name}.yaml`);
-  const lines = ['version: 1', 'kind: backup', `name: ${name}`, 'vm:', `  name: vm-${name}`, '  source:', '    type: qemu', '    disks:'];
+  const lines = [
+    'version: 1',
+    'kind: backup',
+    `name: ${name}`,
+    'vm:',
+    `  name: vm-${name}`,
+    '  source:',
+    '    type: qemu',
+    '    disks:',
+  ];
   for (const disk of disks) lines.push(`      - { key: ${disk.key}, path: ${disk.file} }`);
-  lines.push(`repository: { path: ${join(dir, `repository-${name}`)} }`, `nbd: { ports: ${basePort}-${basePort + DISKS + 20} }`, '');
+  lines.push(
+    `repository: { path: ${join(dir, `repository-${name}`)} }`,
+    `nbd: { ports: ${basePort}-${basePort + DISKS + 20} }`,
+    '',
+  );
   writeFileSync(plan, lines.join('\n'));
   const config = join(dir, `${name}-hub.yaml`);
   writeFileSync(config, hub);
@@ -76,7 +93,11 @@ async function measure(name, hub) {
   const { plan, config } = writeFiles(name, hub);
   const db = join(dir, `${name}.db`);
   const started = Date.now();
-  const child = trackChild(spawn(process.execPath, [cli, plan, '--db', db, '--hub-config', config, '--json'], { stdio: ['ignore', 'pipe', 'pipe'] }));
+  const child = trackChild(
+    spawn(process.execPath, [cli, plan, '--db', db, '--hub-config', config, '--json'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    }),
+  );
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (chunk) => (stdout += chunk));
@@ -108,13 +129,19 @@ console.log(
 const results = [];
 results.push(await measure('unlimited', 'maxParallelDisks: 1000\nmemory: 1000GiB\n'));
 const MEMORY = process.env.BENCH_MEMORY;
-results.push(await measure('budget', MEMORY ? `memory: ${MEMORY}\n` : '# the defaults: maxParallelDisks 16, memory 1.5GiB\n'));
+results.push(
+  await measure('budget', MEMORY ? `memory: ${MEMORY}\n` : '# the defaults: maxParallelDisks 16, memory 1.5GiB\n'),
+);
 for (const r of results) {
-  console.log(`${r.name.padEnd(10)} peak RSS sum ${mb(r.rss)} MB, peak PSS sum ${mb(r.pss)} MB, up to ${r.count} processes, ${r.granted} slots, ${r.seconds.toFixed(1)} s`);
+  console.log(
+    `${r.name.padEnd(10)} peak RSS sum ${mb(r.rss)} MB, peak PSS sum ${mb(r.pss)} MB, up to ${r.count} processes, ${r.granted} slots, ${r.seconds.toFixed(1)} s`,
+  );
 }
 console.log(`budget: memory ${MEMORY ?? '1.5GiB'}`);
 const [today, budget] = results;
-console.log(`budget / unlimited: RSS ${(budget.rss / today.rss).toFixed(2)}x, PSS ${(budget.pss / today.pss).toFixed(2)}x, time ${(budget.seconds / today.seconds).toFixed(2)}x`);
+console.log(
+  `budget / unlimited: RSS ${(budget.rss / today.rss).toFixed(2)}x, PSS ${(budget.pss / today.pss).toFixed(2)}x, time ${(budget.seconds / today.seconds).toFixed(2)}x`,
+);
 console.log(
   `load average after: ${loadavg()
     .map((l) => l.toFixed(1))

@@ -28,7 +28,11 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const PREFILL = Number(process.env.BENCH_PREFILL_MIB ?? 300);
 const dir = scratchDir('sendense-bench-libvirt-');
 mkdirSync(join(root, 'bench', 'out'), { recursive: true });
-const guestModule = await bundle(join(root, 'test/support/libvirt-guest.ts'), join(root, 'bench', 'out', 'libvirt-guest.mjs'), { packages: 'external' });
+const guestModule = await bundle(
+  join(root, 'test/support/libvirt-guest.ts'),
+  join(root, 'bench', 'out', 'libvirt-guest.mjs'),
+  { packages: 'external' },
+);
 const { startGuest, guestWriteLatencies } = await import(guestModule);
 
 const sizesMiB = { vda: 1024, vdb: 512 };
@@ -54,7 +58,13 @@ function plan(name, node) {
   return file;
 }
 const db = join(dir, 'state.db');
-const node = { host: '127.0.0.1', port: sshd.port, user: sshd.user, identityFile: sshd.identityFile, knownHosts: sshd.knownHosts };
+const node = {
+  host: '127.0.0.1',
+  port: sshd.port,
+  user: sshd.user,
+  identityFile: sshd.identityFile,
+  knownHosts: sshd.knownHosts,
+};
 const local = plan('ours-local');
 const remote = plan('ours-ssh', node);
 const peerOut = join(dir, 'virtnbdbackup');
@@ -91,17 +101,33 @@ for (let full = 0; full < FULLS; full++) {
   const sshName = last ? 'ours-ssh' : `ours-ssh-full${full}`;
   const peerDir = last ? peerOut : join(dir, `virtnbdbackup-full${full}`);
   const fullDb = last ? db : join(dir, `state-full${full}.db`);
-  results.local.full.push(await measure(ours, [process.execPath, cli, last ? local : plan(localName), '--db', fullDb, '--quiet'], join(dir, `${localName}-repository`)));
+  results.local.full.push(
+    await measure(
+      ours,
+      [process.execPath, cli, last ? local : plan(localName), '--db', fullDb, '--quiet'],
+      join(dir, `${localName}-repository`),
+    ),
+  );
   results.peer.full.push(await measure(peer, ['virtnbdbackup', '-d', peer.name, '-l', 'full', '-o', peerDir], peerDir));
-  results.ssh.full.push(await measure(ours, [process.execPath, cli, last ? remote : plan(sshName, node), '--db', fullDb, '--quiet'], join(dir, `${sshName}-repository`)));
+  results.ssh.full.push(
+    await measure(
+      ours,
+      [process.execPath, cli, last ? remote : plan(sshName, node), '--db', fullDb, '--quiet'],
+      join(dir, `${sshName}-repository`),
+    ),
+  );
   load.push(loadavg()[0]);
 }
 for (let round = 0; round < ROUNDS; round++) {
   await waitRounds(ours, 5);
-  results.local.inc.push(await measure(ours, [process.execPath, cli, local, '--db', db, '--quiet'], join(dir, 'ours-local-repository')));
+  results.local.inc.push(
+    await measure(ours, [process.execPath, cli, local, '--db', db, '--quiet'], join(dir, 'ours-local-repository')),
+  );
   await waitRounds(peer, 5);
   results.peer.inc.push(await measure(peer, ['virtnbdbackup', '-d', peer.name, '-l', 'inc', '-o', peerOut], peerOut));
-  results.ssh.inc.push(await measure(ours, [process.execPath, cli, remote, '--db', db, '--quiet'], join(dir, 'ours-ssh-repository')));
+  results.ssh.inc.push(
+    await measure(ours, [process.execPath, cli, remote, '--db', db, '--quiet'], join(dir, 'ours-ssh-repository')),
+  );
   load.push(loadavg()[0]);
 }
 await sshd.stop();
@@ -120,8 +146,12 @@ const row = (name, runs, reference) => {
 console.log(
   `\nlibvirt domain, disks ${sizesMiB.vda} + ${sizesMiB.vdb} MiB with ${PREFILL} MiB of data each, running under TCG; medians of ${FULLS} fulls and ${ROUNDS} incrementals; load ${load.map((l) => l.toFixed(1)).join(' ')}`,
 );
-console.log(`guest write latency when no backup runs (median / max of 3 synced 4 KiB writes): ${ms(median(idle))} / ${ms(Math.max(...idle))} ms\n`);
-console.log('| backup | wall time, median (range) | vs virtnbdbackup | bytes written | guest write latency meanwhile (median / max ms) |');
+console.log(
+  `guest write latency when no backup runs (median / max of 3 synced 4 KiB writes): ${ms(median(idle))} / ${ms(Math.max(...idle))} ms\n`,
+);
+console.log(
+  '| backup | wall time, median (range) | vs virtnbdbackup | bytes written | guest write latency meanwhile (median / max ms) |',
+);
 console.log('|---|---|---|---|---|');
 console.log(row('virtnbdbackup full', results.peer.full));
 console.log(row('sendense-run full, this host', results.local.full, results.peer.full));

@@ -27,11 +27,18 @@ const dir = scratchDir('sendense-bench-local-full-');
 const source = join(dir, 'source.qcow2');
 makeSourceImage(source, { regions: 256, size: 4 * GiB });
 const qemuImg = (...args) => execFileSync('qemu-img', args, { encoding: 'utf8' });
-const bitmaps = () => (JSON.parse(qemuImg('info', '--output=json', source))['format-specific']?.data?.bitmaps ?? []).map((b) => b.name);
+const bitmaps = () =>
+  (JSON.parse(qemuImg('info', '--output=json', source))['format-specific']?.data?.bitmaps ?? []).map((b) => b.name);
 const canDrop = process.getuid?.() === 0;
 
 const repository = join(dir, 'repo');
-const plan = writeLocalPlan(join(dir, 'local-full.yaml'), { name: 'local-full', kind: 'backup', source, repository, ports: benchPorts() });
+const plan = writeLocalPlan(join(dir, 'local-full.yaml'), {
+  name: 'local-full',
+  kind: 'backup',
+  source,
+  repository,
+  ports: benchPorts(),
+});
 
 // Before each run: nothing of the last one left, its dirty pages written, then the cache as the series wants it.
 function prepare(cache) {
@@ -44,7 +51,8 @@ function prepare(cache) {
   else execFileSync('dd', [`if=${source}`, 'of=/dev/null', 'bs=8M', 'status=none']);
 }
 
-const before = process.env.BENCH_BEFORE === undefined ? undefined : join(process.env.BENCH_BEFORE, 'bin', 'sendense-run.js');
+const before =
+  process.env.BENCH_BEFORE === undefined ? undefined : join(process.env.BENCH_BEFORE, 'bin', 'sendense-run.js');
 
 // A run of `planFile` with --json: its wall seconds and events; a run that did not succeed fails the bench.
 async function succeededRun(program, planFile, db = join(dir, 'state.db')) {
@@ -88,7 +96,10 @@ for (const cache of series) {
     `${cache}: full backup ${a.toFixed(2)} s (${spread(times.ours)}) vs qemu-img convert + fsync ${b.toFixed(2)} s (${spread(times.convert)}): ` +
       `${(a / b).toFixed(2)}x (aim <= 1.2x); load ${load.map((value) => value.toFixed(1)).join(' -> ')}`,
   );
-  if (before !== undefined) console.log(`${cache}: before ${median(times.before).toFixed(2)} s (${spread(times.before)}): ${(median(times.before) / b).toFixed(2)}x`);
+  if (before !== undefined)
+    console.log(
+      `${cache}: before ${median(times.before).toFixed(2)} s (${spread(times.before)}): ${(median(times.before) / b).toFixed(2)}x`,
+    );
 }
 
 // A local incremental's copy against the same convert restricted to the dirty extents: after a
@@ -108,7 +119,13 @@ const CHANGES = Number(process.env.BENCH_CHANGES ?? 41);
   if (before !== undefined) {
     const copy = join(dir, 'source-before.qcow2');
     execFileSync('cp', ['--sparse=always', source, copy]);
-    sides.push({ tool: 'before', program: before, source: copy, db: join(dir, 'state-before.db'), repository: join(dir, 'repo-before') });
+    sides.push({
+      tool: 'before',
+      program: before,
+      source: copy,
+      db: join(dir, 'state-before.db'),
+      repository: join(dir, 'repo-before'),
+    });
   }
   for (const side of sides) {
     rmSync(side.repository, { recursive: true, force: true });
@@ -127,16 +144,27 @@ const CHANGES = Number(process.env.BENCH_CHANGES ?? 41);
     const index = steps.findIndex((event) => event.step === 'transfer');
     // The copy (transfer) and putting it on disk (record-change-ids: stop qemu-nbd, fsync, manifest).
     const recorded = steps.findIndex((event) => event.step === 'record-change-ids');
-    return { wall: seconds, copy: (Date.parse(steps[recorded].time) - Date.parse(steps[index - 1].time)) / 1000, taken: end.taken };
+    return {
+      wall: seconds,
+      copy: (Date.parse(steps[recorded].time) - Date.parse(steps[index - 1].time)) / 1000,
+      taken: end.taken,
+    };
   };
   for (const side of sides) await runPlan(side);
   const delta = join(dir, 'delta.qcow2');
   const size = 4 * GiB;
-  const job = { source: join(dir, 'source-job.qcow2'), base: join(dir, 'job-base.qcow2'), target: join(dir, 'job-top.qcow2'), bitmap: 'bench-job' };
+  const job = {
+    source: join(dir, 'source-job.qcow2'),
+    base: join(dir, 'job-base.qcow2'),
+    target: join(dir, 'job-top.qcow2'),
+    bitmap: 'bench-job',
+  };
   execFileSync('cp', ['--sparse=always', source, job.source]);
   qemuImg('bitmap', '--add', job.source, job.bitmap);
   qemuImg('create', '-q', '-f', 'qcow2', job.base, String(size));
-  const times = Object.fromEntries([...sides.map((side) => side.tool), 'convert', 'block job'].map((tool) => [tool, { copy: [], wall: [] }]));
+  const times = Object.fromEntries(
+    [...sides.map((side) => side.tool), 'convert', 'block job'].map((tool) => [tool, { copy: [], wall: [] }]),
+  );
   const load = [loadavg()[0]];
   // The same CHANGES MiB into each source and into an empty qcow2.
   const writeChanges = () => {
@@ -144,7 +172,8 @@ const CHANGES = Number(process.env.BENCH_CHANGES ?? 41);
     qemuImg('create', '-q', '-f', 'qcow2', delta, String(size));
     const offsets = Array.from({ length: CHANGES }, () => Math.floor(Math.random() * (size / 2 ** 20)) * 2 ** 20);
     const commands = offsets.flatMap((offset, index) => ['-c', `write -P ${(index % 254) + 1} ${offset} 1M`]);
-    for (const image of [...sides.map((side) => side.source), delta, job.source]) execFileSync('qemu-io', ['-f', 'qcow2', ...commands, image], { stdio: 'ignore' });
+    for (const image of [...sides.map((side) => side.source), delta, job.source])
+      execFileSync('qemu-io', ['-f', 'qcow2', ...commands, image], { stdio: 'ignore' });
   };
   await alternatingRounds(
     RUNS,
@@ -168,7 +197,9 @@ const CHANGES = Number(process.env.BENCH_CHANGES ?? 41);
         const seconds = copied.seconds + (await timedRun(['sync', job.target])).seconds;
         qemuImg('bitmap', '--clear', job.source, job.bitmap);
         if (round >= 0) times[tool].copy.push(seconds);
-        console.log(`  incremental: QEMU's block job of the dirty extents (${(copied.bytes / 2 ** 20).toFixed(0)} MiB) + sync ${seconds.toFixed(2)} s`);
+        console.log(
+          `  incremental: QEMU's block job of the dirty extents (${(copied.bytes / 2 ** 20).toFixed(0)} MiB) + sync ${seconds.toFixed(2)} s`,
+        );
         return;
       }
       rmSync(join(dir, 'convert.qcow2'), { force: true });

@@ -27,7 +27,9 @@ const uptime = () =>
     .replace(/^.*load/, 'load');
 
 const runner = await bundle(join(root, 'bench/support/transfer-entry.ts'), join(dir, 'transfer-entry.mjs'));
-const { qemuNbdEnv } = await import(await bundle(join(root, 'src/qemu/qemu-nbd-env.ts'), join(dir, 'qemu-nbd-env.mjs')));
+const { qemuNbdEnv } = await import(
+  await bundle(join(root, 'src/qemu/qemu-nbd-env.ts'), join(dir, 'qemu-nbd-env.mjs'))
+);
 // verify as the CLI runs it: the built code (npm run build).
 const { verifyLayer } = await import(join(root, 'dist/src/repository/verify-layer.js'));
 const { normalizeDigests } = await import(join(root, 'dist/src/repository/manifest.js'));
@@ -52,9 +54,22 @@ const ticksPerSecond = Number(execFileSync('getconf', ['CLK_TCK']).toString());
 async function copy(mode) {
   const target = await startQemuNbdTarget(freshQcow2(targetFile, { size }), { env: qemuNbdEnv() });
   try {
-    const run = await timedRun(['/usr/bin/time', '-f', 'cpu %U %S', process.execPath, runner, '--nbd-targets', `2000:${target.url}`, '--source', `2000=qemu:${source}`], {
-      env: { ...process.env, DIGESTS: mode === 'digests' ? '1' : '0' },
-    });
+    const run = await timedRun(
+      [
+        '/usr/bin/time',
+        '-f',
+        'cpu %U %S',
+        process.execPath,
+        runner,
+        '--nbd-targets',
+        `2000:${target.url}`,
+        '--source',
+        `2000=qemu:${source}`,
+      ],
+      {
+        env: { ...process.env, DIGESTS: mode === 'digests' ? '1' : '0' },
+      },
+    );
     const [user, sys] = run.stderr.trim().split('\n').pop().split(' ').slice(1).map(Number);
     return { ...run, runnerCpu: user + sys, targetCpu: cpuSeconds(target.pid) };
   } finally {
@@ -110,7 +125,18 @@ await alternatingRounds(RUNS, ['verify', 'convert'], async (tool, round) => {
     seconds = Number(process.hrtime.bigint() - started) / 1e9;
     if (result.findings.length > 0) throw new Error(`verify found: ${JSON.stringify(result.findings)}`);
   } else {
-    seconds = (await timedRun(['qemu-img', 'convert', '-n', '-f', 'qcow2', ownLayer, '--target-image-opts', `driver=null-co,size=${size}`])).seconds;
+    seconds = (
+      await timedRun([
+        'qemu-img',
+        'convert',
+        '-n',
+        '-f',
+        'qcow2',
+        ownLayer,
+        '--target-image-opts',
+        `driver=null-co,size=${size}`,
+      ])
+    ).seconds;
   }
   if (round < 0) return;
   reads[tool].push(seconds);

@@ -23,8 +23,12 @@ const dir = scratchDir('sendense-bench-pg-');
 const bundles = join(root, '.tmp', `bench-pg-${process.pid}`);
 mkdirSync(bundles, { recursive: true });
 process.on('exit', () => rmSync(bundles, { recursive: true, force: true }));
-const { openStore } = await import(await bundle(join(root, 'src/store/index.ts'), join(bundles, 'store.mjs'), { packages: 'external' }));
-const { startPostgres } = await import(await bundle(join(root, 'test/support/postgres-server.ts'), join(bundles, 'pg.mjs'), { packages: 'external' }));
+const { openStore } = await import(
+  await bundle(join(root, 'src/store/index.ts'), join(bundles, 'store.mjs'), { packages: 'external' })
+);
+const { startPostgres } = await import(
+  await bundle(join(root, 'test/support/postgres-server.ts'), join(bundles, 'pg.mjs'), { packages: 'external' })
+);
 
 console.log(
   `load average before: ${loadavg()
@@ -52,8 +56,20 @@ async function runsPerStore(store, runs) {
     const run = await store.createRun({ plan: 'bench', kind: 'backup', trigger: 'manual' });
     await store.leasePorts({ runId: run.id, count: 2, first, last: first + 49, isFree: async () => true });
     await store.lockVm('benchvm', run.id, 'bench');
-    const backup = await store.createBackup({ vm: 'benchvm', plan: 'bench', type: 'full', repository: '/repo', runId: run.id });
-    await store.addBackupDisk(backup.id, { diskKey: 2000, file: `/repo/benchvm/disk-2000/${backup.id}.qcow2`, virtualSize: 2 ** 34, source: '/vm.qcow2', sourceNode: 'local' });
+    const backup = await store.createBackup({
+      vm: 'benchvm',
+      plan: 'bench',
+      type: 'full',
+      repository: '/repo',
+      runId: run.id,
+    });
+    await store.addBackupDisk(backup.id, {
+      diskKey: 2000,
+      file: `/repo/benchvm/disk-2000/${backup.id}.qcow2`,
+      virtualSize: 2 ** 34,
+      source: '/vm.qcow2',
+      sourceNode: 'local',
+    });
     await store.completeBackupDisk(backup.id, 2000, { changeId: 'c', bytes: 2 ** 30 });
     await store.completeBackup(backup.id);
     await store.unlockVm('benchvm', run.id);
@@ -76,8 +92,12 @@ async function storeLatency() {
     const s = median(rounds.sqlite);
     const p = median(rounds.postgres);
     console.log(`store calls of one backup run (${RUNS} runs a round, 5 rounds, medians):`);
-    console.log(`  SQLite     ${s.toFixed(2)} ms/run (${Math.min(...rounds.sqlite).toFixed(2)}-${Math.max(...rounds.sqlite).toFixed(2)})`);
-    console.log(`  PostgreSQL ${p.toFixed(2)} ms/run (${Math.min(...rounds.postgres).toFixed(2)}-${Math.max(...rounds.postgres).toFixed(2)})`);
+    console.log(
+      `  SQLite     ${s.toFixed(2)} ms/run (${Math.min(...rounds.sqlite).toFixed(2)}-${Math.max(...rounds.sqlite).toFixed(2)})`,
+    );
+    console.log(
+      `  PostgreSQL ${p.toFixed(2)} ms/run (${Math.min(...rounds.postgres).toFixed(2)}-${Math.max(...rounds.postgres).toFixed(2)})`,
+    );
     console.log(`  ratio PostgreSQL/SQLite: ${(p / s).toFixed(2)}x`);
   } finally {
     await sqlite.close();
@@ -94,33 +114,43 @@ async function fire(label, db, hubs) {
   const due = new Date(Math.ceil((Date.now() + 6000) / 1000) * 1000);
   const cron = `${due.getUTCSeconds()} ${due.getUTCMinutes()} ${due.getUTCHours()} * * *`;
   for (let i = 0; i < PLANS; i++) {
-    writeFileSync(join(plans, `p${i}.yaml`), `version: 1\nkind: verify\nname: p${i}\nschedule: '${cron}'\ntimezone: UTC\nrepository: { path: ${repository} }\nverify: { vm: vm${i} }\n`);
+    writeFileSync(
+      join(plans, `p${i}.yaml`),
+      `version: 1\nkind: verify\nname: p${i}\nschedule: '${cron}'\ntimezone: UTC\nrepository: { path: ${repository} }\nverify: { vm: vm${i} }\n`,
+    );
   }
   const ends = [];
   const children = Array.from({ length: hubs }, (_, h) => {
     const config = join(dir, `${slug}-hub-${h}.yaml`);
     writeFileSync(config, `name: ${slug}-hub-${h}\nrepositories: [${repository}]\n`);
     const child = trackChild(
-      spawn(process.execPath, [cli, 'schedule', '--json', plans, '--db', db, '--hub-config', config], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, CI: '1' } }),
+      spawn(process.execPath, [cli, 'schedule', '--json', plans, '--db', db, '--hub-config', config], {
+        stdio: ['ignore', 'pipe', 'inherit'],
+        env: { ...process.env, CI: '1' },
+      }),
     );
     let buffered = '';
     child.stdout.on('data', (chunk) => {
       buffered += chunk;
       const lines = buffered.split('\n');
       buffered = lines.pop();
-      for (const line of lines) if (line.includes('"run-end"')) ends.push({ hub: h, at: Date.now(), plan: JSON.parse(line).plan });
+      for (const line of lines)
+        if (line.includes('"run-end"')) ends.push({ hub: h, at: Date.now(), plan: JSON.parse(line).plan });
     });
     return child;
   });
   const deadline = due.getTime() + 120_000;
   const running = () => children.some((child) => child.exitCode === null && child.signalCode === null);
-  while (ends.length < PLANS && Date.now() < deadline && running()) await new Promise((resolve) => setTimeout(resolve, 50));
+  while (ends.length < PLANS && Date.now() < deadline && running())
+    await new Promise((resolve) => setTimeout(resolve, 50));
   await new Promise((resolve) => setTimeout(resolve, 1500));
   await Promise.all(children.map((child) => stopChild(child)));
   const last = Math.max(...ends.map((end) => end.at));
   const perHub = Array.from({ length: hubs }, (_, h) => ends.filter((end) => end.hub === h).length);
   const plansRun = new Set(ends.map((end) => end.plan)).size;
-  console.log(`  ${label.padEnd(22)} ${ends.length} runs of ${plansRun}/${PLANS} plans, last ended ${((last - due.getTime()) / 1000).toFixed(2)} s after the fire; runs per hub ${perHub.join('/')}`);
+  console.log(
+    `  ${label.padEnd(22)} ${ends.length} runs of ${plansRun}/${PLANS} plans, last ended ${((last - due.getTime()) / 1000).toFixed(2)} s after the fire; runs per hub ${perHub.join('/')}`,
+  );
   return (last - due.getTime()) / 1000;
 }
 

@@ -26,8 +26,22 @@ const port = 31000 + Math.floor(Math.random() * 200) * 10;
 
 function writePlan(name, retention) {
   const file = join(dir, `${name}.yaml`);
-  const lines = ['version: 1', 'kind: incremental', 'name: bench-prune', 'timezone: UTC', 'vm:', '  name: benchvm', '  source:', '    type: qemu', '    disks:'];
-  lines.push(`      - { key: 2000, path: ${source} }`, `repository: { path: ${repository} }`, `nbd: { ports: ${port}-${port + 9} }`);
+  const lines = [
+    'version: 1',
+    'kind: incremental',
+    'name: bench-prune',
+    'timezone: UTC',
+    'vm:',
+    '  name: benchvm',
+    '  source:',
+    '    type: qemu',
+    '    disks:',
+  ];
+  lines.push(
+    `      - { key: 2000, path: ${source} }`,
+    `repository: { path: ${repository} }`,
+    `nbd: { ports: ${port}-${port + 9} }`,
+  );
   if (retention) lines.push(`retention: ${JSON.stringify(retention)}`);
   writeFileSync(file, `${lines.join('\n')}\n`);
   return file;
@@ -35,7 +49,8 @@ function writePlan(name, retention) {
 const plan = writePlan('build');
 const run = (args) => timedRun([process.execPath, cli, ...args, '--db', db], { stderr: 'inherit' });
 // Allocated bytes of the repository's files (what the disk really holds).
-const space = () => Number(execFileSync('du', ['-s', '--block-size=1', repository], { encoding: 'utf8' }).split('\t')[0]);
+const space = () =>
+  Number(execFileSync('du', ['-s', '--block-size=1', repository], { encoding: 'utf8' }).split('\t')[0]);
 const gib = (bytes) => `${(bytes / 1024 ** 3).toFixed(2)} GiB`;
 const s = (seconds) => `${seconds.toFixed(2)} s`;
 
@@ -44,7 +59,10 @@ const full = await run([plan]);
 console.log(`full backup: ${s(full.seconds)}`);
 const writes = Math.max(1, Math.round(dataBytes / 100 / MiB));
 for (let i = 1; i <= 3; i++) {
-  const args = Array.from({ length: writes }, (_, index) => ['-c', `write -P 0x${(0x40 + i).toString(16)} ${((index * 7919 + i * 131) % (size / MiB - 1)) * MiB} 1M`]).flat();
+  const args = Array.from({ length: writes }, (_, index) => [
+    '-c',
+    `write -P 0x${(0x40 + i).toString(16)} ${((index * 7919 + i * 131) % (size / MiB - 1)) * MiB} 1M`,
+  ]).flat();
   execFileSync('qemu-io', ['-f', 'qcow2', ...args, source], { stdio: 'ignore' });
   const inc = await run([plan]);
   console.log(`incremental ${i} (${writes} x 1 MiB): ${s(inc.seconds)}`);
@@ -74,7 +92,13 @@ const work = (result) => {
   const seconds = Number(/in ([\d.]+) s\n?$/.exec(result.stdout.trim())?.[1]);
   return `the merge itself ${s(seconds)} = ${pct(seconds)}; ${result.stdout.trim().split('\n').at(-1)}`;
 };
-console.log(`prune --dry-run (start-up, plan, SQLite, choice; no merge): ${s(startup.seconds)} (${pct(startup.seconds)})`);
-console.log(`prune: incremental 1 merged into incremental 2: ${s(merge.seconds)} (${pct(merge.seconds)}; ${work(merge)})`);
-console.log(`prune: the full folded into incremental 2 (now the full): ${s(fold.seconds)} (${pct(fold.seconds)}; ${work(fold)})`);
+console.log(
+  `prune --dry-run (start-up, plan, SQLite, choice; no merge): ${s(startup.seconds)} (${pct(startup.seconds)})`,
+);
+console.log(
+  `prune: incremental 1 merged into incremental 2: ${s(merge.seconds)} (${pct(merge.seconds)}; ${work(merge)})`,
+);
+console.log(
+  `prune: the full folded into incremental 2 (now the full): ${s(fold.seconds)} (${pct(fold.seconds)}; ${work(fold)})`,
+);
 console.log(`space: ${gib(before)} before, ${gib(afterMerge)} after the merge, ${gib(after)} after the fold`);

@@ -20,11 +20,17 @@ const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 const dir = scratchDir('sendense-bench-qcow2-cache-');
 const base = join(dir, 'spread.qcow2');
 execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', base, '1T']);
-const writes = Array.from({ length: 2048 }, (_, index) => `write -P ${(index % 250) + 1} ${index * 512}M 64k`).join('\n');
+const writes = Array.from({ length: 2048 }, (_, index) => `write -P ${(index % 250) + 1} ${index * 512}M 64k`).join(
+  '\n',
+);
 writeFileSync(join(dir, 'writes'), `${writes}\n`);
 execFileSync('sh', ['-c', `qemu-io -f qcow2 '${base}' < '${join(dir, 'writes')}' > /dev/null`]);
-execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', '-b', 'spread.qcow2', '-F', 'qcow2', join(dir, 'mid.qcow2')], { cwd: dir });
-execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', '-b', 'mid.qcow2', '-F', 'qcow2', join(dir, 'top.qcow2')], { cwd: dir });
+execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', '-b', 'spread.qcow2', '-F', 'qcow2', join(dir, 'mid.qcow2')], {
+  cwd: dir,
+});
+execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', '-b', 'mid.qcow2', '-F', 'qcow2', join(dir, 'top.qcow2')], {
+  cwd: dir,
+});
 
 const loadavg = () => readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
 console.log(`1 TiB qcow2, 64 KiB every 512 MiB (2048 L2 tables); load average before: ${loadavg()}`);
@@ -33,7 +39,11 @@ console.log(`1 TiB qcow2, 64 KiB every 512 MiB (2048 L2 tables); load average be
 async function readThrough(args) {
   const socket = join(dir, 'nbd.sock');
   rmSync(socket, { force: true });
-  const server = trackChild(spawn('qemu-nbd', ['--read-only', '--persistent', '--shared=4', `--socket=${socket}`, '--export-name=x', ...args], { stdio: ['ignore', 'ignore', 'inherit'] }));
+  const server = trackChild(
+    spawn('qemu-nbd', ['--read-only', '--persistent', '--shared=4', `--socket=${socket}`, '--export-name=x', ...args], {
+      stdio: ['ignore', 'ignore', 'inherit'],
+    }),
+  );
   for (let waited = 0; ; waited += 20) {
     try {
       readFileSync(`/proc/${server.pid}/status`);

@@ -32,7 +32,11 @@ const dir = mkdtempSync(join(process.env.BENCH_TMPDIR ?? '/var/tmp', 'sendense-b
 const db = join(dir, 'state.db');
 const repository = join(dir, 'repository');
 mkdirSync(join(root, 'bench', 'out'), { recursive: true });
-const guestModule = await bundle(join(root, 'test/support/libvirt-guest.ts'), join(root, 'bench', 'out', 'libvirt-guest-recover.mjs'), { packages: 'external' });
+const guestModule = await bundle(
+  join(root, 'test/support/libvirt-guest.ts'),
+  join(root, 'bench', 'out', 'libvirt-guest-recover.mjs'),
+  { packages: 'external' },
+);
 const { startGuest, virshResult } = await import(guestModule);
 
 let guest;
@@ -89,16 +93,22 @@ for (let layer = 1; layer <= LAYERS; layer++) {
   backups.push({ id: end.backupId, seconds: run.seconds });
   if (layer % 10 === 0 || layer === LAYERS) console.log(`backups: ${layer}/${LAYERS}`);
 }
-console.log(`full ${backups[0].seconds.toFixed(2)} s, incrementals ${median(backups.slice(1).map((b) => b.seconds)).toFixed(2)} s (median)`);
+console.log(
+  `full ${backups[0].seconds.toFixed(2)} s, incrementals ${median(backups.slice(1).map((b) => b.seconds)).toFixed(2)} s (median)`,
+);
 guest.destroy();
 
 // The point's disks as the repository holds them: top file, its chain's length, virtual size.
-const listed = events(execFileSync(process.execPath, [cli, 'backups', '--json', '--db', db, '--vm', VM], { encoding: 'utf8' }));
+const listed = events(
+  execFileSync(process.execPath, [cli, 'backups', '--json', '--db', db, '--vm', VM], { encoding: 'utf8' }),
+);
 function pointDisks(id) {
   return listed
     .find((backup) => backup.id === id)
     .disks.map((disk) => {
-      const chain = JSON.parse(execFileSync('qemu-img', ['info', '--backing-chain', '--output=json', disk.file], { encoding: 'utf8' }));
+      const chain = JSON.parse(
+        execFileSync('qemu-img', ['info', '--backing-chain', '--output=json', disk.file], { encoding: 'utf8' }),
+      );
       return { key: disk.diskKey, file: disk.file, virtualSize: disk.virtualSize, layers: chain.length };
     });
 }
@@ -166,7 +176,9 @@ async function recover(point) {
   recovering = true;
   const started = process.hrtime.bigint();
   const watch = watchConsole(started);
-  const child = trackChild(spawn(process.execPath, [cli, plan, '--db', db, '--json'], { stdio: ['ignore', 'pipe', 'pipe'] }));
+  const child = trackChild(
+    spawn(process.execPath, [cli, plan, '--db', db, '--json'], { stdio: ['ignore', 'pipe', 'pipe'] }),
+  );
   const received = [];
   let stderr = '';
   child.stderr.on('data', (chunk) => (stderr += chunk));
@@ -196,7 +208,8 @@ async function recover(point) {
   let copied;
   for (const event of received.filter((e) => e.type === 'progress' && e.at > moveStart)) {
     done.set(event.disk, event.bytesDone >= event.bytesToDo);
-    if (copied === undefined && done.size === pointDisks(point).length && [...done.values()].every(Boolean)) copied = event.at - moveStart;
+    if (copied === undefined && done.size === pointDisks(point).length && [...done.values()].every(Boolean))
+      copied = event.at - moveStart;
   }
   const steps = received
     .filter((event) => event.type === 'step-done')
@@ -221,7 +234,19 @@ async function convert(point, cache) {
   let total = 0;
   for (const disk of pointDisks(point)) {
     const out = join(guest.dir, `convert-${disk.key}.qcow2`);
-    total += (await timedRun(['qemu-img', 'convert', ...(cache ? ['-t', cache] : []), '-f', 'qcow2', '-O', 'qcow2', disk.file, out])).seconds;
+    total += (
+      await timedRun([
+        'qemu-img',
+        'convert',
+        ...(cache ? ['-t', cache] : []),
+        '-f',
+        'qcow2',
+        '-O',
+        'qcow2',
+        disk.file,
+        out,
+      ])
+    ).seconds;
     rmSync(out, { force: true });
   }
   return total;
@@ -248,7 +273,8 @@ for (let round = 0; round < RUNS; round++) {
 const figure = (runs, field, digits = 2) => {
   const values = runs.map((run) => run[field]).filter((value) => value !== undefined);
   if (values.length === 0) return 'n/a';
-  const range = values.length > 1 ? ` (${Math.min(...values).toFixed(digits)}-${Math.max(...values).toFixed(digits)})` : '';
+  const range =
+    values.length > 1 ? ` (${Math.min(...values).toFixed(digits)}-${Math.max(...values).toFixed(digits)})` : '';
   return `${median(values).toFixed(digits)} s${range}`;
 };
 const layersOf = (point) => pointDisks(point)[0].layers;
@@ -258,7 +284,9 @@ console.log(
   `\nlibvirt guest under TCG, disks ${SIZES.vda} + ${SIZES.vdb} MiB with up to ${PREFILL} MiB of data each; median (min-max) of ${RUNS} runs; load ${load.map((l) => l.toFixed(1)).join(' ')}`,
 );
 console.log('\ntime from the command (virsh start / sendense-run spawned) to:\n');
-console.log('| start | domain running (runningAfterSeconds / event seen) | first console line | guest init up | first guest write |');
+console.log(
+  '| start | domain running (runningAfterSeconds / event seen) | first console line | guest init up | first guest write |',
+);
 console.log('|---|---|---|---|---|');
 console.log(
   `| original domain, virsh start on its own disks | — / ${figure(original, 'runningSeen')} | ${figure(original, 'firstLine')} | ${figure(original, 'guestUp')} | ${figure(original, 'firstWrite')} |`,
@@ -269,8 +297,12 @@ for (const point of points) {
     `| recover, ${layersOf(point)}-layer point | ${figure(runs, 'runningAfter', 1)} / ${figure(runs, 'runningSeen')} | ${figure(runs, 'firstLine')} | ${figure(runs, 'guestUp')} | ${figure(runs, 'firstWrite')} |`,
   );
 }
-console.log(`\nthe move (step-start to step-done of move-storage) against qemu-img convert of the same chain, both disks (${(bytes / MiB).toFixed(0)} MiB virtual):\n`);
-console.log('| point | move | of which copy seen at 100% | qemu-img convert | move throughput vs convert | convert -t none | whole recover run |');
+console.log(
+  `\nthe move (step-start to step-done of move-storage) against qemu-img convert of the same chain, both disks (${(bytes / MiB).toFixed(0)} MiB virtual):\n`,
+);
+console.log(
+  '| point | move | of which copy seen at 100% | qemu-img convert | move throughput vs convert | convert -t none | whole recover run |',
+);
 console.log('|---|---|---|---|---|---|---|');
 for (const point of points) {
   const { recoveries, converts, directConverts } = byPoint.get(point);

@@ -25,7 +25,13 @@ const image = join(dir, 'source.qcow2');
 mkdirSync(join(dir, 'sshd'));
 const sshd = await startSshd(join(dir, 'sshd'));
 process.on('exit', () => sshd.stop());
-const node = { host: '127.0.0.1', port: sshd.port, user: sshd.user, identityFile: sshd.identityFile, knownHosts: sshd.knownHosts };
+const node = {
+  host: '127.0.0.1',
+  port: sshd.port,
+  user: sshd.user,
+  identityFile: sshd.identityFile,
+  knownHosts: sshd.knownHosts,
+};
 
 execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', image, `${DISK_MIB}M`]);
 execFileSync('qemu-io', ['-c', `write -P 0x5a 0 ${DISK_MIB / 2}M`, image], { stdio: 'ignore' });
@@ -46,7 +52,14 @@ writeFileSync(
 const backupPlan = join(dir, 'backup.yaml');
 writeFileSync(
   backupPlan,
-  stringify({ version: 1, kind: 'incremental', name: 'bench-backup', vm: { name: 'bench-repl', source }, repository: { path: join(dir, 'repository') }, nbd: { ports: '47400-47420' } }),
+  stringify({
+    version: 1,
+    kind: 'incremental',
+    name: 'bench-backup',
+    vm: { name: 'bench-repl', source },
+    repository: { path: join(dir, 'repository') },
+    nbd: { ports: '47400-47420' },
+  }),
 );
 
 const run = async (plan) => {
@@ -61,7 +74,8 @@ const run = async (plan) => {
   const steps = {};
   for (const event of events) {
     if (event.type === 'step-start') started.set(event.step, Date.parse(event.time));
-    if (event.type === 'step-done' && started.has(event.step)) steps[event.step] = (Date.parse(event.time) - started.get(event.step)) / 1000;
+    if (event.type === 'step-done' && started.has(event.step))
+      steps[event.step] = (Date.parse(event.time) - started.get(event.step)) / 1000;
   }
   return { seconds: result.seconds, bytes: end.bytes, taken: end.taken, steps };
 };
@@ -77,14 +91,17 @@ const changeOnePercent = (round) => {
   const count = Math.round((DISK_MIB * MiB) / 100 / BLOCK);
   while (blocks.size < count) blocks.add(Math.floor(Math.random() * ((DISK_MIB * MiB) / BLOCK)));
   const commands = [...blocks].flatMap((block) => ['-c', `write -P ${(round % 200) + 1} ${block * BLOCK} ${BLOCK}`]);
-  for (let at = 0; at < commands.length; at += 400) execFileSync('qemu-io', [...commands.slice(at, at + 400), image], { stdio: 'ignore' });
+  for (let at = 0; at < commands.length; at += 400)
+    execFileSync('qemu-io', [...commands.slice(at, at + 400), image], { stdio: 'ignore' });
   return blocks.size * BLOCK;
 };
 
 // The first sync and backup are fulls.
 const fullSync = await run(replicatePlan);
 const fullBackup = await run(backupPlan);
-console.log(`full: sync ${fullSync.seconds.toFixed(2)} s (${(fullSync.bytes / MiB).toFixed(0)} MiB), backup ${fullBackup.seconds.toFixed(2)} s`);
+console.log(
+  `full: sync ${fullSync.seconds.toFixed(2)} s (${(fullSync.bytes / MiB).toFixed(0)} MiB), backup ${fullBackup.seconds.toFixed(2)} s`,
+);
 
 const ratios = [];
 const times = [];
@@ -93,7 +110,8 @@ for (let round = 0; round < RUNS; round++) {
   const order = round % 2 === 0 ? ['sync', 'backup'] : ['backup', 'sync'];
   const results = {};
   for (const which of order) results[which] = await run(which === 'sync' ? replicatePlan : backupPlan);
-  if (results.sync.taken !== 'incremental' || results.backup.taken !== 'incremental') throw new Error(`round ${round}: not incremental (${results.sync.taken}, ${results.backup.taken})`);
+  if (results.sync.taken !== 'incremental' || results.backup.taken !== 'incremental')
+    throw new Error(`round ${round}: not incremental (${results.sync.taken}, ${results.backup.taken})`);
   ratios.push(results.sync.bytes / changed);
   times.push(results.sync.seconds / results.backup.seconds);
   console.log(
@@ -103,6 +121,8 @@ for (let round = 0; round < RUNS; round++) {
   console.log(`  backup steps (s): ${stepText(results.backup.steps)}`);
 }
 console.log(`bytes sent / bytes changed: median ${median(ratios).toFixed(3)}x (${spread(ratios)}), aim <= 1.05x`);
-console.log(`1%-changed sync / incremental backup of the same change: median ${median(times).toFixed(2)}x (${spread(times)})`);
+console.log(
+  `1%-changed sync / incremental backup of the same change: median ${median(times).toFixed(2)}x (${spread(times)})`,
+);
 // The sshd would keep the bench alive: stopped here (and on a failure, when the bench exits).
 await sshd.stop();

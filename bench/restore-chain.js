@@ -18,7 +18,8 @@ const LAYERS = 30;
 requireBuild('restore-chain');
 const dir = scratchDir('sendense-bench-restore-chain-');
 const yaml = (lines) => `${lines.join('\n')}\n`;
-const run = (...args) => timedRun([process.execPath, bin, ...args, '--quiet'], { stdin: 'ignore', env: { ...process.env, CI: '1' } });
+const run = (...args) =>
+  timedRun([process.execPath, bin, ...args, '--quiet'], { stdin: 'ignore', env: { ...process.env, CI: '1' } });
 
 // 1 GiB of random data in 8 MiB regions over 4 GiB; each incremental then writes 8 MiB of new
 // data: half over old data, from 1 MiB into a 2 MiB range (so older ranges are covered whole and
@@ -54,12 +55,31 @@ const chainPlan = backupPlan('bench-chain', 'incremental', long.repository);
 await run(chainPlan, '--db', long.db);
 for (let layer = 1; layer < LAYERS; layer++) {
   const at = layer * 128 * MiB;
-  execFileSync('qemu-io', ['-f', 'qcow2', '-c', `write -P ${layer + 16} ${at + 3 * MiB} 4M`, '-c', `write -P ${layer + 64} ${at + 8 * MiB} 4M`, source], { stdio: 'ignore' });
+  execFileSync(
+    'qemu-io',
+    [
+      '-f',
+      'qcow2',
+      '-c',
+      `write -P ${layer + 16} ${at + 3 * MiB} 4M`,
+      '-c',
+      `write -P ${layer + 64} ${at + 8 * MiB} 4M`,
+      source,
+    ],
+    { stdio: 'ignore' },
+  );
   await run(chainPlan, '--db', long.db);
 }
 await run(backupPlan('bench-one', 'backup', short.repository), '--db', short.db);
-const depth = JSON.parse(execFileSync(process.execPath, [bin, 'backups', '--json', '--db', long.db], { encoding: 'utf8' }).trim().split('\n').at(-1));
-console.log(`chain of ${LAYERS} layers (newest ${depth.id}, ${depth.type}) and one full of the same data, 4 GiB virtual`);
+const depth = JSON.parse(
+  execFileSync(process.execPath, [bin, 'backups', '--json', '--db', long.db], { encoding: 'utf8' })
+    .trim()
+    .split('\n')
+    .at(-1),
+);
+console.log(
+  `chain of ${LAYERS} layers (newest ${depth.id}, ${depth.type}) and one full of the same data, 4 GiB virtual`,
+);
 
 const out = join(dir, 'restore');
 mkdirSync(out);
@@ -114,4 +134,6 @@ for (const name of names) console.log(`median ${name.padEnd(22)}${medians[name].
 console.log(
   `${LAYERS} layers vs 1: ${(medians[`${LAYERS} layers`] / medians['1 layer']).toFixed(2)}x, verified ${(medians[`${LAYERS} layers, verified`] / medians['1 layer, verified']).toFixed(2)}x (aim <= 1.1x)`,
 );
-console.log(`all ${names.length} results equal to the source (qemu-img compare); load average ${execFileSync('cat', ['/proc/loadavg'], { encoding: 'utf8' }).trim()}`);
+console.log(
+  `all ${names.length} results equal to the source (qemu-img compare); load average ${execFileSync('cat', ['/proc/loadavg'], { encoding: 'utf8' }).trim()}`,
+);

@@ -28,7 +28,10 @@ const db = join(dir, 'state.db');
 // the NBD target's qemu-nbd, go into `cpu` for the line of that run.
 let cpu = '';
 const timed = async (argv) => {
-  const run = await timedRun(['/usr/bin/time', '-f', 'cpu %U %S', ...argv], { stdin: 'ignore', env: { ...process.env, CI: '1' } });
+  const run = await timedRun(['/usr/bin/time', '-f', 'cpu %U %S', ...argv], {
+    stdin: 'ignore',
+    env: { ...process.env, CI: '1' },
+  });
   const [user, sys] = run.stderr.trim().split('\n').pop().split(' ').slice(1).map(Number);
   cpu = `CPU ${(user + sys).toFixed(2)} s`;
   return run.seconds;
@@ -67,11 +70,21 @@ writeFileSync(
 );
 const fullSeconds = await sendenseRun(backupPlan);
 // The incremental: 32 new 8 MiB regions in former holes (256 MiB), so the chain holds 2 GiB of data.
-const writes = Array.from({ length: 32 }, (_, index) => ['-c', `write -P 0x${(index + 16).toString(16)} ${(index * 7 * 16 + 8) * MiB} 8M`]).flat();
+const writes = Array.from({ length: 32 }, (_, index) => [
+  '-c',
+  `write -P 0x${(index + 16).toString(16)} ${(index * 7 * 16 + 8) * MiB} 8M`,
+]).flat();
 execFileSync('qemu-io', ['-f', 'qcow2', ...writes, source], { stdio: 'ignore' });
 const incrementalSeconds = await sendenseRun(backupPlan);
-const top = JSON.parse(execFileSync(process.execPath, [bin, 'backups', '--json', '--db', db], { encoding: 'utf8' }).trim().split('\n').at(-1)).disks[0].file;
-console.log(`chain: full ${fullSeconds.toFixed(1)} s + incremental ${incrementalSeconds.toFixed(1)} s (taken with sendense-run); top ${top}`);
+const top = JSON.parse(
+  execFileSync(process.execPath, [bin, 'backups', '--json', '--db', db], { encoding: 'utf8' })
+    .trim()
+    .split('\n')
+    .at(-1),
+).disks[0].file;
+console.log(
+  `chain: full ${fullSeconds.toFixed(1)} s + incremental ${incrementalSeconds.toFixed(1)} s (taken with sendense-run); top ${top}`,
+);
 
 const out = join(dir, 'restore');
 mkdirSync(out);
@@ -101,12 +114,28 @@ function restorePlan(name, target, verify = false, node = []) {
 // A node reached over SSH (an sshd on 127.0.0.1): the restore runs the node transfer there, reading
 // the chain from the hub's qemu-nbd through the SSH tunnel.
 const sshd = await startSshd(dir);
-const sshNode = ['node:', '  host: 127.0.0.1', `  port: ${sshd.port}`, `  user: ${sshd.user}`, `  identityFile: ${sshd.identityFile}`, `  knownHosts: ${sshd.knownHosts}`];
+const sshNode = [
+  'node:',
+  '  host: 127.0.0.1',
+  `  port: ${sshd.port}`,
+  `  user: ${sshd.user}`,
+  `  identityFile: ${sshd.identityFile}`,
+  `  knownHosts: ${sshd.knownHosts}`,
+];
 const ours = join(out, 'ours-2000.qcow2');
-const fileTarget = ['    type: file', `    path: ${join(out, 'ours-{key}.qcow2')}`, '    format: qcow2', '    overwrite: true'];
+const fileTarget = [
+  '    type: file',
+  `    path: ${join(out, 'ours-{key}.qcow2')}`,
+  '    format: qcow2',
+  '    overwrite: true',
+];
 const filePlan = restorePlan('bench-restore-file', fileTarget);
 const verifiedFile = join(out, 'verified-2000.qcow2');
-const verifiedPlan = restorePlan('bench-restore-verified', ['    type: file', `    path: ${join(out, 'verified-{key}.qcow2')}`, '    format: qcow2', '    overwrite: true'], true);
+const verifiedPlan = restorePlan(
+  'bench-restore-verified',
+  ['    type: file', `    path: ${join(out, 'verified-{key}.qcow2')}`, '    format: qcow2', '    overwrite: true'],
+  true,
+);
 
 // A fresh qcow2 served read-write by qemu-nbd on 127.0.0.1 (started and stopped outside the timing).
 const nbdTarget = (file) => startQemuNbdTarget(freshQcow2(file, { size: 4 * GiB }));
@@ -133,7 +162,19 @@ const tools = {
   'convert -> nbd': async () => {
     const target = await nbdTarget(convertedNbd);
     try {
-      const seconds = await timed(['qemu-img', 'convert', '-n', '-t', 'writeback', '-f', 'qcow2', top, '-O', 'raw', target.url]);
+      const seconds = await timed([
+        'qemu-img',
+        'convert',
+        '-n',
+        '-t',
+        'writeback',
+        '-f',
+        'qcow2',
+        top,
+        '-O',
+        'raw',
+        target.url,
+      ]);
       targetCpu(target.pid);
       return seconds;
     } finally {
@@ -143,7 +184,9 @@ const tools = {
   'ssh: sendense-run nbd': async () => {
     const target = await nbdTarget(viaSsh);
     try {
-      const seconds = await sendenseRun(restorePlan('bench-restore-ssh', ['    type: nbd', `    url: ${target.url}`], false, sshNode));
+      const seconds = await sendenseRun(
+        restorePlan('bench-restore-ssh', ['    type: nbd', `    url: ${target.url}`], false, sshNode),
+      );
       targetCpu(target.pid);
       return seconds;
     } finally {
@@ -158,7 +201,19 @@ const tools = {
     const chain = await startQemuNbdTarget(top, { readOnly: true });
     const forward = await openSshRemoteForward(sshd, chain.port);
     try {
-      const seconds = await timed(['qemu-img', 'convert', '-n', '-t', 'writeback', '-f', 'raw', `nbd://127.0.0.1:${forward.nodePort}/target`, '-O', 'raw', target.url]);
+      const seconds = await timed([
+        'qemu-img',
+        'convert',
+        '-n',
+        '-t',
+        'writeback',
+        '-f',
+        'raw',
+        `nbd://127.0.0.1:${forward.nodePort}/target`,
+        '-O',
+        'raw',
+        target.url,
+      ]);
       targetCpu(target.pid);
       return seconds;
     } finally {
@@ -167,23 +222,45 @@ const tools = {
       await target.stop();
     }
   },
-  'qemu-img convert': () => (rmSync(converted, { force: true }), timed(['qemu-img', 'convert', '-f', 'qcow2', '-O', 'qcow2', top, converted])),
-  'convert -t writeback': () => (rmSync(convertedWb, { force: true }), timed(['qemu-img', 'convert', '-t', 'writeback', '-f', 'qcow2', '-O', 'qcow2', top, convertedWb])),
+  'qemu-img convert': () => (
+    rmSync(converted, { force: true }),
+    timed(['qemu-img', 'convert', '-f', 'qcow2', '-O', 'qcow2', top, converted])
+  ),
+  'convert -t writeback': () => (
+    rmSync(convertedWb, { force: true }),
+    timed(['qemu-img', 'convert', '-t', 'writeback', '-f', 'qcow2', '-O', 'qcow2', top, convertedWb])
+  ),
   // A verified restore (the default) against the same copy checked the plain way: convert, then compare.
   'sendense-run verified': () => (rmSync(verifiedFile, { force: true }), sendenseRun(verifiedPlan)),
   'convert + compare': async () => {
     rmSync(convertedCompared, { force: true });
-    const copy = await timed(['qemu-img', 'convert', '-t', 'writeback', '-f', 'qcow2', '-O', 'qcow2', top, convertedCompared]);
+    const copy = await timed([
+      'qemu-img',
+      'convert',
+      '-t',
+      'writeback',
+      '-f',
+      'qcow2',
+      '-O',
+      'qcow2',
+      top,
+      convertedCompared,
+    ]);
     const copyCpu = cpu;
-    const seconds = copy + (await timed(['qemu-img', 'compare', '-q', '-f', 'qcow2', '-F', 'qcow2', top, convertedCompared]));
+    const seconds =
+      copy + (await timed(['qemu-img', 'compare', '-q', '-f', 'qcow2', '-F', 'qcow2', top, convertedCompared]));
     cpu = `${copyCpu} + compare ${cpu}`;
     return seconds;
   },
 };
 // BENCH_TOOLS=name,name runs only those (e.g. 'sendense-run nbd,convert -> nbd').
-const names = Object.keys(tools).filter((name) => !process.env.BENCH_TOOLS || process.env.BENCH_TOOLS.split(',').includes(name));
+const names = Object.keys(tools).filter(
+  (name) => !process.env.BENCH_TOOLS || process.env.BENCH_TOOLS.split(',').includes(name),
+);
 const times = Object.fromEntries(names.map((name) => [name, []]));
-console.log(`restore of the latest point (4 GiB virtual, 2 GiB data) into a new qcow2: one warm-up round, then ${RUNS} rounds, order rotating`);
+console.log(
+  `restore of the latest point (4 GiB virtual, 2 GiB data) into a new qcow2: one warm-up round, then ${RUNS} rounds, order rotating`,
+);
 for (let round = -1; round < RUNS; round++) {
   const order = names.map((_, index) => names[(index + Math.max(round, 0)) % names.length]);
   for (const name of order) {
@@ -207,15 +284,20 @@ const results = {
 for (const name of names) execFileSync('qemu-img', ['compare', '-q', source, results[name]]);
 const medians = Object.fromEntries(names.map((name) => [name, median(times[name])]));
 for (const name of names) console.log(`median ${name.padEnd(22)}${medians[name].toFixed(2)} s  ${rate(medians[name])}`);
-const ratio = (ours, theirs) => (names.includes(ours) && names.includes(theirs) ? `${(medians[theirs] / medians[ours]).toFixed(2)}x` : '-');
-console.log(`throughput ratio vs qemu-img convert (default, unflushed): file ${ratio('sendense-run file', 'qemu-img convert')}, nbd ${ratio('sendense-run nbd', 'qemu-img convert')}`);
+const ratio = (ours, theirs) =>
+  names.includes(ours) && names.includes(theirs) ? `${(medians[theirs] / medians[ours]).toFixed(2)}x` : '-';
+console.log(
+  `throughput ratio vs qemu-img convert (default, unflushed): file ${ratio('sendense-run file', 'qemu-img convert')}, nbd ${ratio('sendense-run nbd', 'qemu-img convert')}`,
+);
 console.log(
   `throughput ratio vs qemu-img convert -t writeback (flushed, like ours): file ${ratio('sendense-run file', 'convert -t writeback')}, nbd ${ratio('sendense-run nbd', 'convert -t writeback')} (aim >= 0.8x)`,
 );
 console.log(
   `throughput ratio vs qemu-img convert into the same kind of NBD target (flushed): nbd ${ratio('sendense-run nbd', 'convert -> nbd')}, through SSH ${ratio('ssh: sendense-run nbd', 'ssh: convert -> nbd')} (aim >= 0.8x)`,
 );
-console.log(`verified restore (verify: true) vs qemu-img convert -t writeback + qemu-img compare: ${ratio('convert + compare', 'sendense-run verified')} of its time (aim <= 1.25x)`);
+console.log(
+  `verified restore (verify: true) vs qemu-img convert -t writeback + qemu-img compare: ${ratio('convert + compare', 'sendense-run verified')} of its time (aim <= 1.25x)`,
+);
 console.log(`all ${names.length} results verified equal to the source with qemu-img compare`);
 // A running sshd would keep the bench from ever exiting.
 await sshd.stop();

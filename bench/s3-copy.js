@@ -9,7 +9,13 @@
 import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join, relative } from 'node:path';
-import { CompleteMultipartUploadCommand, CreateBucketCommand, CreateMultipartUploadCommand, PutObjectCommand, UploadPartCommand } from '@aws-sdk/client-s3';
+import {
+  CompleteMultipartUploadCommand,
+  CreateBucketCommand,
+  CreateMultipartUploadCommand,
+  PutObjectCommand,
+  UploadPartCommand,
+} from '@aws-sdk/client-s3';
 import { stringify } from 'yaml';
 import { alternatingRounds } from './support/alternating-rounds.js';
 import { cli, requireBuild } from './support/built.js';
@@ -35,7 +41,12 @@ await client.send(new CreateBucketCommand({ Bucket: 'bench', ObjectLockEnabledFo
 // The repository: one full point of a disk with DATA_GIB of random data (8 MiB regions, 8 MiB holes).
 const image = join(dir, 'source.qcow2');
 makeSourceImage(image, { regions: DATA_GIB * 128 });
-const backupPlan = writeLocalPlan(join(dir, 'backup.yaml'), { name: 'bench-backup', source: image, repository, ports: benchPorts() });
+const backupPlan = writeLocalPlan(join(dir, 'backup.yaml'), {
+  name: 'bench-backup',
+  source: image,
+  repository,
+  ports: benchPorts(),
+});
 await timedRun([process.execPath, cli, backupPlan, '--db', db], { env });
 const files = readdirSync(repository, { recursive: true, withFileTypes: true })
   .filter((entry) => entry.isFile())
@@ -45,8 +56,25 @@ const bytes = files.reduce((sum, file) => sum + statSync(file).size, 0);
 let round = 0;
 const copyPlan = (name, options) => {
   const file = join(dir, `${name}.yaml`);
-  const to = { type: 's3', endpoint, bucket: 'bench', prefix: `${name}-${round++}`, accessKeyIdEnv: 'BENCH_S3_KEY_ID', secretAccessKeyEnv: 'BENCH_S3_SECRET', ...options.to };
-  writeFileSync(file, stringify({ version: 1, kind: 'copy', name, repository: { path: repository }, copy: { to, verify: options.verify } }));
+  const to = {
+    type: 's3',
+    endpoint,
+    bucket: 'bench',
+    prefix: `${name}-${round++}`,
+    accessKeyIdEnv: 'BENCH_S3_KEY_ID',
+    secretAccessKeyEnv: 'BENCH_S3_SECRET',
+    ...options.to,
+  };
+  writeFileSync(
+    file,
+    stringify({
+      version: 1,
+      kind: 'copy',
+      name,
+      repository: { path: repository },
+      copy: { to, verify: options.verify },
+    }),
+  );
   return file;
 };
 
@@ -67,23 +95,31 @@ async function plainUpload() {
     const worker = async () => {
       for (let part = next++; part * 8 * MiB < body.length; part = next++) {
         const chunk = body.subarray(part * 8 * MiB, (part + 1) * 8 * MiB);
-        const { ETag } = await client.send(new UploadPartCommand({ Bucket: 'bench', Key: key, UploadId, PartNumber: part + 1, Body: chunk }));
+        const { ETag } = await client.send(
+          new UploadPartCommand({ Bucket: 'bench', Key: key, UploadId, PartNumber: part + 1, Body: chunk }),
+        );
         parts[part] = { PartNumber: part + 1, ETag };
       }
     };
     await Promise.all(Array.from({ length: 10 }, worker));
-    await client.send(new CompleteMultipartUploadCommand({ Bucket: 'bench', Key: key, UploadId, MultipartUpload: { Parts: parts } }));
+    await client.send(
+      new CompleteMultipartUploadCommand({ Bucket: 'bench', Key: key, UploadId, MultipartUpload: { Parts: parts } }),
+    );
   }
   return Number(process.hrtime.bigint() - started) / 1e9;
 }
 
 const tools = {
-  ours: async () => (await timedRun([process.execPath, cli, copyPlan('bench-s3', { verify: false }), '--db', db, '--quiet'], { env })).seconds,
+  ours: async () =>
+    (await timedRun([process.execPath, cli, copyPlan('bench-s3', { verify: false }), '--db', db, '--quiet'], { env }))
+      .seconds,
   'plain multipart': plainUpload,
 };
 const times = Object.fromEntries(Object.keys(tools).map((name) => [name, []]));
 const mib = bytes / MiB;
-console.log(`upload of a repository of ${mib.toFixed(0)} MiB (one point) to a fresh prefix of a bucket on radosgw (127.0.0.1), ${RUNS} rounds after a warm-up, alternating`);
+console.log(
+  `upload of a repository of ${mib.toFixed(0)} MiB (one point) to a fresh prefix of a bucket on radosgw (127.0.0.1), ${RUNS} rounds after a warm-up, alternating`,
+);
 console.log(`load average before: ${loadavg()[0].toFixed(2)}`);
 await alternatingRounds(RUNS, Object.keys(tools), async (name, at) => {
   const seconds = await tools[name]();
@@ -98,9 +134,29 @@ for (const name of Object.keys(tools)) {
     `median ${name.padEnd(15)} ${seconds.toFixed(2)} s (${spread(times[name])}), ${(mib / seconds).toFixed(0)} MiB/s${name === 'ours' ? '' : `: ours at ${(seconds / ours).toFixed(2)}x its throughput`}`,
   );
 }
-const locked = (await timedRun([process.execPath, cli, copyPlan('bench-s3-locked', { verify: false, to: { objectLock: { mode: 'compliance', days: 1 } } }), '--db', db, '--quiet'], { env })).seconds;
-console.log(`with objectLock (each object's lock set and read back): ${locked.toFixed(2)} s, ${(mib / locked).toFixed(0)} MiB/s`);
-const verified = (await timedRun([process.execPath, cli, copyPlan('bench-s3-verified', { verify: true }), '--db', db, '--quiet'], { env })).seconds;
-console.log(`with verify: true (each hub file checked against its manifest first): ${verified.toFixed(2)} s, ${(mib / verified).toFixed(0)} MiB/s`);
+const locked = (
+  await timedRun(
+    [
+      process.execPath,
+      cli,
+      copyPlan('bench-s3-locked', { verify: false, to: { objectLock: { mode: 'compliance', days: 1 } } }),
+      '--db',
+      db,
+      '--quiet',
+    ],
+    { env },
+  )
+).seconds;
+console.log(
+  `with objectLock (each object's lock set and read back): ${locked.toFixed(2)} s, ${(mib / locked).toFixed(0)} MiB/s`,
+);
+const verified = (
+  await timedRun([process.execPath, cli, copyPlan('bench-s3-verified', { verify: true }), '--db', db, '--quiet'], {
+    env,
+  })
+).seconds;
+console.log(
+  `with verify: true (each hub file checked against its manifest first): ${verified.toFixed(2)} s, ${(mib / verified).toFixed(0)} MiB/s`,
+);
 console.log(`load average after: ${loadavg()[0].toFixed(2)}`);
 client.destroy();

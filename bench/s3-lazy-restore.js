@@ -37,12 +37,42 @@ await client.send(new CreateBucketCommand({ Bucket: 'bench' }));
 const image = join(dir, 'source.qcow2');
 makeSourceImage(image, { regions: DATA_GIB * 128 });
 const ports = benchPorts();
-await timedRun([process.execPath, cli, writeLocalPlan(join(dir, 'backup.yaml'), { name: 'bench-backup', source: image, repository, ports }), '--db', db], { env });
+await timedRun(
+  [
+    process.execPath,
+    cli,
+    writeLocalPlan(join(dir, 'backup.yaml'), { name: 'bench-backup', source: image, repository, ports }),
+    '--db',
+    db,
+  ],
+  { env },
+);
 const copyPlan = join(dir, 'copy.yaml');
-const to = { type: 's3', endpoint, bucket: 'bench', prefix: 'copy', accessKeyIdEnv: 'BENCH_S3_KEY_ID', secretAccessKeyEnv: 'BENCH_S3_SECRET' };
-writeFileSync(copyPlan, stringify({ version: 1, kind: 'copy', name: 'bench-copy', repository: { path: repository }, copy: { to, verify: false } }));
+const to = {
+  type: 's3',
+  endpoint,
+  bucket: 'bench',
+  prefix: 'copy',
+  accessKeyIdEnv: 'BENCH_S3_KEY_ID',
+  secretAccessKeyEnv: 'BENCH_S3_SECRET',
+};
+writeFileSync(
+  copyPlan,
+  stringify({
+    version: 1,
+    kind: 'copy',
+    name: 'bench-copy',
+    repository: { path: repository },
+    copy: { to, verify: false },
+  }),
+);
 await timedRun([process.execPath, cli, copyPlan, '--db', db, '--quiet'], { env });
-const point = JSON.parse(execFileSync(process.execPath, [cli, 'backups', '--json', '--db', db], { encoding: 'utf8' }).trim().split('\n').at(-1));
+const point = JSON.parse(
+  execFileSync(process.execPath, [cli, 'backups', '--json', '--db', db], { encoding: 'utf8' })
+    .trim()
+    .split('\n')
+    .at(-1),
+);
 const objectKey = `copy/benchvm/disk-2000/${point.id}.qcow2`;
 const objectSize = (await client.send(new HeadObjectCommand({ Bucket: 'bench', Key: objectKey }))).ContentLength;
 const dataMiB = DATA_GIB * 1024;
@@ -50,7 +80,18 @@ const dataMiB = DATA_GIB * 1024;
 function restorePlan(name, from, verify) {
   const file = join(dir, `${name}.yaml`);
   const target = { type: 'file', path: join(dir, 'restored-{key}.qcow2'), format: 'qcow2', overwrite: true };
-  writeFileSync(file, stringify({ version: 1, kind: 'restore', name, vm: { name: 'benchvm' }, repository: { path: from }, nbd: { ports }, restore: { point: 'latest', target, verify } }));
+  writeFileSync(
+    file,
+    stringify({
+      version: 1,
+      kind: 'restore',
+      name,
+      vm: { name: 'benchvm' },
+      repository: { path: from },
+      nbd: { ports },
+      restore: { point: 'latest', target, verify },
+    }),
+  );
   return file;
 }
 
@@ -58,7 +99,10 @@ function restorePlan(name, from, verify) {
 async function lazyRestore(round, verify) {
   const view = join(dir, `view-${round}-${verify}`);
   const viewDb = join(dir, `view-${round}-${verify}.db`);
-  const child = spawn(process.execPath, [cli, 'fetch', copyPlan, view, '--lazy', '--json'], { env, stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, [cli, 'fetch', copyPlan, view, '--lazy', '--json'], {
+    env,
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   await new Promise((ready, failed) => {
     let out = '';
     child.stdout.on('data', (chunk) => {
@@ -69,7 +113,11 @@ async function lazyRestore(round, verify) {
   });
   try {
     execFileSync(process.execPath, [cli, 'catalog', 'import', view, '--db', viewDb], { env, stdio: 'ignore' });
-    return (await timedRun([process.execPath, cli, restorePlan(`lazy-${verify}`, view, verify), '--db', viewDb, '--quiet'], { env })).seconds;
+    return (
+      await timedRun([process.execPath, cli, restorePlan(`lazy-${verify}`, view, verify), '--db', viewDb, '--quiet'], {
+        env,
+      })
+    ).seconds;
   } finally {
     const ended = new Promise((done) => child.once('exit', done));
     child.kill('SIGTERM');
@@ -85,7 +133,9 @@ async function plainDownload() {
   const worker = async () => {
     for (let part = next++; part * 8 * MiB < objectSize; part = next++) {
       const end = Math.min(objectSize, (part + 1) * 8 * MiB) - 1;
-      const answer = await client.send(new GetObjectCommand({ Bucket: 'bench', Key: objectKey, Range: `bytes=${part * 8 * MiB}-${end}` }));
+      const answer = await client.send(
+        new GetObjectCommand({ Bucket: 'bench', Key: objectKey, Range: `bytes=${part * 8 * MiB}-${end}` }),
+      );
       for await (const _chunk of answer.Body);
     }
   };
@@ -114,7 +164,9 @@ const tools = {
   'fetch+restore': (round) => fetchThenRestore(round),
 };
 const times = Object.fromEntries(Object.keys(tools).map((name) => [name, []]));
-console.log(`restore of a point with ${dataMiB} MiB of data (object ${(objectSize / MiB).toFixed(0)} MiB) from a bucket on radosgw (127.0.0.1), ${RUNS} rounds after a warm-up, alternating`);
+console.log(
+  `restore of a point with ${dataMiB} MiB of data (object ${(objectSize / MiB).toFixed(0)} MiB) from a bucket on radosgw (127.0.0.1), ${RUNS} rounds after a warm-up, alternating`,
+);
 console.log(`load average before: ${loadavg()[0].toFixed(2)}`);
 await alternatingRounds(RUNS, Object.keys(tools), async (name, round) => {
   const seconds = await tools[name](round + 1);

@@ -27,7 +27,8 @@ mkdirSync(join(dir, 'sshd'));
 const sshd = await startSshd(join(dir, 'sshd'));
 
 const tools = [['ours', cli]];
-if (process.env.BENCH_BEFORE !== undefined) tools.push(['before', join(process.env.BENCH_BEFORE, 'bin', 'sendense-run.js')]);
+if (process.env.BENCH_BEFORE !== undefined)
+  tools.push(['before', join(process.env.BENCH_BEFORE, 'bin', 'sendense-run.js')]);
 // Every side's source starts as a copy of the first.
 const first = join(dir, `source-${tools[0][0]}.qcow2`);
 makeSourceImage(first, { regions: 64, size: 4 * 1024 ** 3 });
@@ -39,7 +40,13 @@ const sides = tools.map(([tool, program]) => {
     source,
     repository: join(dir, `repo-${tool}`),
     ports: benchPorts(),
-    node: { host: '127.0.0.1', port: sshd.port, user: sshd.user, identityFile: sshd.identityFile, knownHosts: sshd.knownHosts },
+    node: {
+      host: '127.0.0.1',
+      port: sshd.port,
+      user: sshd.user,
+      identityFile: sshd.identityFile,
+      knownHosts: sshd.knownHosts,
+    },
   });
   return { tool, program, source, plan, db: join(dir, `${tool}.db`) };
 });
@@ -53,7 +60,9 @@ async function run(side) {
   const end = events.find((event) => event.type === 'run-end');
   if (end?.status !== 'succeeded') throw new Error(`${side.tool}: run ${end?.status}: ${end?.error}`);
   const step = (name) =>
-    (Date.parse(events.find((event) => event.type === 'step-done' && event.step === name).time) - Date.parse(events.find((event) => event.type === 'step-start' && event.step === name).time)) / 1000;
+    (Date.parse(events.find((event) => event.type === 'step-done' && event.step === name).time) -
+      Date.parse(events.find((event) => event.type === 'step-start' && event.step === name).time)) /
+    1000;
   return { wall: result.seconds, transfer: step('transfer'), record: step('record-change-ids'), taken: end.taken };
 }
 
@@ -65,14 +74,20 @@ await alternatingRounds(
   sides.map((side) => side.tool),
   async (tool, round) => {
     const measured = await run(sides.find((side) => side.tool === tool));
-    if (measured.taken !== 'incremental') throw new Error(`${tool}: an incremental was expected, the run took a ${measured.taken}`);
-    console.log(`  ${tool}: transfer ${measured.transfer.toFixed(3)} s, record ${measured.record.toFixed(3)} s, spawn to exit ${measured.wall.toFixed(2)} s`);
+    if (measured.taken !== 'incremental')
+      throw new Error(`${tool}: an incremental was expected, the run took a ${measured.taken}`);
+    console.log(
+      `  ${tool}: transfer ${measured.transfer.toFixed(3)} s, record ${measured.record.toFixed(3)} s, spawn to exit ${measured.wall.toFixed(2)} s`,
+    );
     if (round < 0) return;
     for (const what of ['transfer', 'record', 'wall']) times[tool][what].push(measured[what]);
   },
   {
     beforeRound: () => {
-      const commands = Array.from({ length: CHANGES }, (_, index) => ['-c', `write -P ${(index % 254) + 1} ${Math.floor(Math.random() * 4096)}M 1M`]).flat();
+      const commands = Array.from({ length: CHANGES }, (_, index) => [
+        '-c',
+        `write -P ${(index % 254) + 1} ${Math.floor(Math.random() * 4096)}M 1M`,
+      ]).flat();
       for (const side of sides) execFileSync('qemu-io', ['-f', 'qcow2', ...commands, side.source], { stdio: 'ignore' });
     },
   },

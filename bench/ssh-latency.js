@@ -94,13 +94,38 @@ const startTarget = (file) => startQemuNbdTarget(freshQcow2(file, { size: virtua
 const timed = async (argv) => (await timedRun(argv)).seconds;
 
 // name -> [delay each way in ms, argv for a target URL]
-const ours = (url, extra = []) => [process.execPath, runner, '--nbd-targets', `2000:${url}`, '--source', `2000=qemu:${source}`, ...extra];
+const ours = (url, extra = []) => [
+  process.execPath,
+  runner,
+  '--nbd-targets',
+  `2000:${url}`,
+  '--source',
+  `2000=qemu:${source}`,
+  ...extra,
+];
 const tools = {
   'ours, 1 connection': [DELAY_MS, (url) => ours(url, ['--connections', '1'])],
   'ours, default (4)': [DELAY_MS, (url) => ours(url)],
   'ours, 8 connections': [DELAY_MS, (url) => ours(url, ['--connections', '8'])],
   // Its source qemu-nbd must take 4 clients, else nbdcopy falls back to one connection.
-  'nbdcopy, 4 conns': [DELAY_MS, (url) => ['nbdcopy', '--flush', '--connections=4', '--', '[', 'qemu-nbd', '-r', '--shared=4', '-f', 'qcow2', source, ']', url]],
+  'nbdcopy, 4 conns': [
+    DELAY_MS,
+    (url) => [
+      'nbdcopy',
+      '--flush',
+      '--connections=4',
+      '--',
+      '[',
+      'qemu-nbd',
+      '-r',
+      '--shared=4',
+      '-f',
+      'qcow2',
+      source,
+      ']',
+      url,
+    ],
+  ],
   'ours (4), no delay': [0, (url) => ours(url)],
 };
 
@@ -121,7 +146,9 @@ async function copyOnce(name) {
 const dataMiB = DATA_GIB * 1024;
 const names = Object.keys(tools);
 const times = Object.fromEntries(names.map((name) => [name, []]));
-console.log(`${DATA_GIB} GiB of data, ${DELAY_MS} ms each way (+${2 * DELAY_MS} ms RTT), ${WINDOW / MiB} MiB window per connection; ${RUNS} runs each after a warm-up, alternating`);
+console.log(
+  `${DATA_GIB} GiB of data, ${DELAY_MS} ms each way (+${2 * DELAY_MS} ms RTT), ${WINDOW / MiB} MiB window per connection; ${RUNS} runs each after a warm-up, alternating`,
+);
 await alternatingRounds(RUNS, names, async (name, run) => {
   const { seconds, file } = await copyOnce(name);
   if (run < 0) return;
@@ -132,6 +159,8 @@ await alternatingRounds(RUNS, names, async (name, run) => {
 const one = median(times['ours, 1 connection']);
 for (const name of names) {
   const value = median(times[name]);
-  console.log(`median ${name.padEnd(20)} ${value.toFixed(2)} s (${(dataMiB / value).toFixed(0)} MiB/s), ${(one / value).toFixed(2)}x one connection`);
+  console.log(
+    `median ${name.padEnd(20)} ${value.toFixed(2)} s (${(dataMiB / value).toFixed(0)} MiB/s), ${(one / value).toFixed(2)}x one connection`,
+  );
 }
 console.log('every copy verified with qemu-img compare');

@@ -23,7 +23,9 @@ const cleanups = [];
 
 // Our SSH node code, bundled next to node_modules (bench/out is git-ignored) so ssh2 resolves.
 mkdirSync(join(root, 'bench', 'out'), { recursive: true });
-const bundled = await bundle(join(root, 'src/node/ssh.ts'), join(root, 'bench', 'out', 'ssh-node.mjs'), { packages: 'external' });
+const bundled = await bundle(join(root, 'src/node/ssh.ts'), join(root, 'bench', 'out', 'ssh-node.mjs'), {
+  packages: 'external',
+});
 const { connectSshNode } = await import(bundled);
 
 // Source: 2 GiB of random data in 8 MiB regions, each followed by an 8 MiB hole.
@@ -42,11 +44,37 @@ async function startTarget() {
 
 // nbdcopy on the "node": its own read-only qemu-nbd on the source, into the tunnelled target.
 const timedCopy = async (nodePort) =>
-  (await timedRun(['nbdcopy', '--flush', '--', '[', 'qemu-nbd', '-r', '-f', 'qcow2', source, ']', `nbd://127.0.0.1:${nodePort}/target`], { stdin: 'ignore' })).seconds;
+  (
+    await timedRun(
+      [
+        'nbdcopy',
+        '--flush',
+        '--',
+        '[',
+        'qemu-nbd',
+        '-r',
+        '-f',
+        'qcow2',
+        source,
+        ']',
+        `nbd://127.0.0.1:${nodePort}/target`,
+      ],
+      { stdin: 'ignore' },
+    )
+  ).seconds;
 
 async function throughOurs() {
   const target = await startTarget();
-  const node = await connectSshNode({ host: '127.0.0.1', port: sshdPort, user: sshd.user, identityFile: sshd.identityFile, knownHosts: sshd.knownHosts }, { agent: false });
+  const node = await connectSshNode(
+    {
+      host: '127.0.0.1',
+      port: sshdPort,
+      user: sshd.user,
+      identityFile: sshd.identityFile,
+      knownHosts: sshd.knownHosts,
+    },
+    { agent: false },
+  );
   try {
     const forwards = await node.forwardPorts([target.port]);
     const seconds = await timedCopy(forwards.nodePorts.get(target.port));
@@ -73,7 +101,9 @@ const dataMiB = DATA_GIB * 1024;
 const tools = { ours: throughOurs, openssh: throughOpenssh };
 const times = { ours: [], openssh: [] };
 try {
-  console.log(`nbdcopy of ${DATA_GIB} GiB of data through an SSH remote forward (aes128-gcm), ${RUNS} runs each after one warm-up each, alternating`);
+  console.log(
+    `nbdcopy of ${DATA_GIB} GiB of data through an SSH remote forward (aes128-gcm), ${RUNS} runs each after one warm-up each, alternating`,
+  );
   await alternatingRounds(RUNS, Object.keys(tools), async (name, run) => {
     const { seconds, file } = await tools[name]();
     if (run < 0) return;

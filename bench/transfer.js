@@ -22,7 +22,9 @@ const dir = scratchDir('sendense-bench-');
 
 const runner = await bundle(join(root, 'runners/sendense-transfer.ts'), join(dir, 'sendense-transfer.mjs'));
 // The target qemu-nbd gets the hub's environment (src/qemu/qemu-nbd-env.ts: malloc tunables).
-const { qemuNbdEnv } = await import(await bundle(join(root, 'src/qemu/qemu-nbd-env.ts'), join(dir, 'qemu-nbd-env.mjs')));
+const { qemuNbdEnv } = await import(
+  await bundle(join(root, 'src/qemu/qemu-nbd-env.ts'), join(dir, 'qemu-nbd-env.mjs'))
+);
 const uptime = () =>
   execFileSync('uptime')
     .toString()
@@ -57,7 +59,15 @@ async function copyOnce(tool, targetFile, extra = []) {
       tool === 'nbdcopy'
         ? // Fair: nbdcopy also starts its own read-only qemu-nbd on the source (socket activation).
           await timed(['nbdcopy', '--flush', '--', '[', 'qemu-nbd', '-r', '-f', 'qcow2', source, ']', target.url])
-        : await timed([process.execPath, runner, '--nbd-targets', `2000:${target.url}`, '--source', `2000=qemu:${source}`, ...extra]);
+        : await timed([
+            process.execPath,
+            runner,
+            '--nbd-targets',
+            `2000:${target.url}`,
+            '--source',
+            `2000=qemu:${source}`,
+            ...extra,
+          ]);
     return { ...result, targetCpuSeconds: cpuSecondsOf(target.pid) };
   } finally {
     await target.stop();
@@ -81,7 +91,9 @@ await alternatingRounds(RUNS, ['ours', 'nbdcopy'], async (tool, run) => {
   runs[tool].push(result);
   if (tool === 'ours') rss.push(peakRss(result.stdout));
   const cpu = `cpu ${result.cpuSeconds.toFixed(2)} s, target cpu ${result.targetCpuSeconds.toFixed(2)} s`;
-  console.log(`  ${tool.padEnd(7)} ${result.seconds.toFixed(2)} s  ${((2 * GiB) / MiB / result.seconds).toFixed(0)} MiB/s  (${cpu})`);
+  console.log(
+    `  ${tool.padEnd(7)} ${result.seconds.toFixed(2)} s  ${((2 * GiB) / MiB / result.seconds).toFixed(0)} MiB/s  (${cpu})`,
+  );
 });
 const figures = (tool, key) => runs[tool].map((result) => result[key]);
 const ours = median(figures('ours', 'seconds'));
@@ -94,14 +106,19 @@ for (const tool of ['ours', 'nbdcopy']) {
     `${tool.padEnd(7)} median ${median(wall).toFixed(2)} s (range ${spread(wall)}), cpu median ${median(figures(tool, 'cpuSeconds')).toFixed(2)} s, target cpu median ${median(figures(tool, 'targetCpuSeconds')).toFixed(2)} s`,
   );
 }
-console.log(`full median: ours ${ours.toFixed(2)} s, nbdcopy ${theirs.toFixed(2)} s, ratio ${(ours / theirs).toFixed(2)}x (aim <= 1.0x; per-pair ratios ${spread(ratios)})`);
+console.log(
+  `full median: ours ${ours.toFixed(2)} s, nbdcopy ${theirs.toFixed(2)} s, ratio ${(ours / theirs).toFixed(2)}x (aim <= 1.0x; per-pair ratios ${spread(ratios)})`,
+);
 console.log(`peak RSS of the runner: ${(Math.max(...rss) / MiB).toFixed(0)} MiB (aim < 200 MiB)`);
 
 execFileSync('qemu-img', ['compare', '-q', source, join(dir, 'full-ours.qcow2')]);
 console.log('full copy verified with qemu-img compare');
 
 // 1% of the disk dirty (41 x 1 MiB, scattered), as an overlay on the last full copy.
-const writes = Array.from({ length: 41 }, (_, index) => ['-c', `write -P 0x${((index % 200) + 16).toString(16)} ${index * 97 * MiB} 1M`]).flat();
+const writes = Array.from({ length: 41 }, (_, index) => [
+  '-c',
+  `write -P 0x${((index % 200) + 16).toString(16)} ${index * 97 * MiB} 1M`,
+]).flat();
 execFileSync('qemu-io', ['-f', 'qcow2', ...writes, source], { stdio: 'ignore' });
 // b2 has nothing dirty: an incremental with it measures start-up alone (node, 2 qemu-nbd, handshakes).
 execFileSync('qemu-img', ['bitmap', '--add', source, 'b2']);
@@ -118,7 +135,9 @@ await alternatingRounds(RUNS, ['b1', 'b2'], async (bitmap, run) => {
 const startup = median(incRuns.b2);
 const inc = median(incRuns.b1);
 execFileSync('qemu-img', ['compare', '-q', source, join(dir, 'inc-b1.qcow2')]);
-console.log(`start-up (incremental with nothing dirty) median ${startup.toFixed(2)} s (range ${spread(incRuns.b2)}); 1% incremental range ${spread(incRuns.b1)}; ${uptime()}`);
+console.log(
+  `start-up (incremental with nothing dirty) median ${startup.toFixed(2)} s (range ${spread(incRuns.b2)}); 1% incremental range ${spread(incRuns.b1)}; ${uptime()}`,
+);
 console.log(
   `incremental (1% dirty) median ${inc.toFixed(2)} s = ${((inc / ours) * 100).toFixed(1)}% of the full; minus start-up ${(((inc - startup) / ours) * 100).toFixed(1)}% (aim < 3% + start-up); verified with qemu-img compare`,
 );

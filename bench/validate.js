@@ -13,12 +13,17 @@ const one = mkdtempSync(path.join(os.tmpdir(), 'sendense-bench-validate1-'));
 try {
   const template = readFileSync(path.join(root, 'plans/pgtest1-nightly.yaml'), 'utf8');
   for (let i = 0; i < 200; i++) {
-    writeFileSync(path.join(dir, `plan-${String(i).padStart(3, '0')}.yaml`), template.replace('name: pgtest1-nightly', `name: plan-${i}`));
+    writeFileSync(
+      path.join(dir, `plan-${String(i).padStart(3, '0')}.yaml`),
+      template.replace('name: pgtest1-nightly', `name: plan-${i}`),
+    );
   }
   writeFileSync(path.join(one, 'plan.yaml'), template);
   const cli = (target) => {
     const started = performance.now();
-    const result = spawnSync(process.execPath, [path.join(root, 'bin/sendense-run.js'), 'validate', target], { encoding: 'utf8' });
+    const result = spawnSync(process.execPath, [path.join(root, 'bin/sendense-run.js'), 'validate', target], {
+      encoding: 'utf8',
+    });
     if (result.status !== 0) throw new Error(`validate failed: ${result.stdout}${result.stderr}`);
     return performance.now() - started;
   };
@@ -38,7 +43,9 @@ try {
     inProcess.push(performance.now() - started);
   }
   console.log(`validate CLI, 200 plans: median ${median(many).toFixed(0)} ms; 1 plan: ${median(single).toFixed(0)} ms`);
-  console.log(`=> 200 plans cost ${(median(many) - median(single)).toFixed(0)} ms more than 1 plan (start-up excluded)`);
+  console.log(
+    `=> 200 plans cost ${(median(many) - median(single)).toFixed(0)} ms more than 1 plan (start-up excluded)`,
+  );
   console.log(`validatePlanFiles in-process, 200 plans: median ${median(inProcess).toFixed(0)} ms (${runs} runs)`);
 } finally {
   rmSync(dir, { recursive: true, force: true });

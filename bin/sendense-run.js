@@ -11,7 +11,11 @@ import path from 'node:path';
 // by the caller wins; NODE_DISABLE_COMPILE_CACHE turns it off. Node.js 20 has no such cache.
 if (typeof module.enableCompileCache === 'function' && process.env.NODE_COMPILE_CACHE === undefined) {
   const xdg = process.env.XDG_CACHE_HOME; // a relative one is invalid (XDG base directory spec)
-  const dir = path.join(xdg && path.isAbsolute(xdg) ? xdg : path.join(homedir(), '.cache'), 'sendense-run', 'compile-cache');
+  const dir = path.join(
+    xdg && path.isAbsolute(xdg) ? xdg : path.join(homedir(), '.cache'),
+    'sendense-run',
+    'compile-cache',
+  );
   try {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
     module.enableCompileCache(dir);

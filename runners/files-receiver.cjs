@@ -28,13 +28,18 @@ function check(to, format, overwrite) {
   } catch (error) {
     if (error.code !== 'ENOENT') refuse(`cannot use ${to}: ${error.message}`);
     const parent = path.dirname(to);
-    if (!fs.existsSync(parent) || !fs.statSync(parent).isDirectory()) refuse(`cannot write ${to}: ${parent} is not a directory`);
+    if (!fs.existsSync(parent) || !fs.statSync(parent).isDirectory())
+      refuse(`cannot write ${to}: ${parent} is not a directory`);
     return false;
   }
   if (format === 'dir') {
-    if (!stat.isDirectory()) refuse(`${to} exists and is not a directory (give a new directory, or a .tar, .tar.gz or .zip file)`);
+    if (!stat.isDirectory())
+      refuse(`${to} exists and is not a directory (give a new directory, or a .tar, .tar.gz or .zip file)`);
     if (fs.readdirSync(to).length === 0) return true;
-    if (!overwrite) refuse(`${to} is not empty: give an empty or new directory, or overwrite: true to replace what has the same names`);
+    if (!overwrite)
+      refuse(
+        `${to} is not empty: give an empty or new directory, or overwrite: true to replace what has the same names`,
+      );
     return true;
   }
   if (stat.isDirectory()) refuse(`${to} is a directory, not a ${format} file`);

@@ -4,7 +4,13 @@
 
 import { isSendenseError } from '../src/errors.js';
 import { TokenBucket } from '../src/rate/token-bucket.js';
-import { ARGS_ON_STDIN, formatTransferLine, parseArgsOnStdinLine, parseTransferArgv, type TransferRequest } from '../src/wire/index.js';
+import {
+  ARGS_ON_STDIN,
+  formatTransferLine,
+  parseArgsOnStdinLine,
+  parseTransferArgv,
+  type TransferRequest,
+} from '../src/wire/index.js';
 import { followControlLines } from './transfer/control-input.js';
 import { transferDisks } from './transfer/transfer-disks.js';
 
@@ -32,7 +38,8 @@ async function main(): Promise<number> {
   const writeLine = (line: string) => process.stdout.write(`${line}\n`);
   // One rate for every disk and connection; each change is said with this PID (the same process).
   const bucket = new TokenBucket(request.rate);
-  const sayRate = () => writeLine(formatTransferLine({ type: 'rate', bytesPerSecond: bucket.rate ?? null, pid: process.pid }));
+  const sayRate = () =>
+    writeLine(formatTransferLine({ type: 'rate', bytesPerSecond: bucket.rate ?? null, pid: process.pid }));
   if (request.rate !== undefined) sayRate();
   // stdin is the lifeline: the hub (or the SSH channel) going away closes it.
   process.stdin.on('end', stop('stdin closed'));
@@ -47,7 +54,12 @@ async function main(): Promise<number> {
     (text) => process.stderr.write(`${text}\n`),
   );
   process.stdout.on('error', stop('stdout closed'));
-  const { ok } = await transferDisks(request, { writeLine, signal: controller.signal, logBug: (text) => process.stderr.write(`${text}\n`), bucket });
+  const { ok } = await transferDisks(request, {
+    writeLine,
+    signal: controller.signal,
+    logBug: (text) => process.stderr.write(`${text}\n`),
+    bucket,
+  });
   return ok ? 0 : 1;
 }
 

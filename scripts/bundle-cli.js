@@ -28,5 +28,7 @@ await build({
   sourcemap: true,
   logLevel: 'warning',
   // CommonJS packages bundled into ESM still call require() for Node's own modules.
-  banner: { js: "import { createRequire as __sendenseCreateRequire } from 'node:module'; const require = __sendenseCreateRequire(import.meta.url);" },
+  banner: {
+    js: "import { createRequire as __sendenseCreateRequire } from 'node:module'; const require = __sendenseCreateRequire(import.meta.url);",
+  },
 });

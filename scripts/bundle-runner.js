@@ -3,4 +3,9 @@
 import { build } from 'esbuild';
 import { transferBundleOptions } from './transfer-bundle.js';
 
-await build({ ...(await transferBundleOptions()), entryPoints: ['runners/sendense-transfer.ts'], outfile: 'runners/dist/sendense-transfer.mjs', sourcemap: false });
+await build({
+  ...(await transferBundleOptions()),
+  entryPoints: ['runners/sendense-transfer.ts'],
+  outfile: 'runners/dist/sendense-transfer.mjs',
+  sourcemap: false,
+});

@@ -13,5 +13,8 @@ ajv.addVocabulary(EDITOR_KEYWORDS);
 const validate = ajv.compile(JSON.parse(schemaText));
 const code = standaloneCode.default(ajv, validate);
 const target = `dist/${PRECOMPILED_VALIDATOR}`;
-writeFileSync(`${target}.tmp`, `${code}\nmodule.exports.validate = module.exports;\nmodule.exports.schemaSha256 = ${JSON.stringify(schemaDigest(schemaText))};\n`);
+writeFileSync(
+  `${target}.tmp`,
+  `${code}\nmodule.exports.validate = module.exports;\nmodule.exports.schemaSha256 = ${JSON.stringify(schemaDigest(schemaText))};\n`,
+);
 renameSync(`${target}.tmp`, target);

@@ -13,15 +13,21 @@ export default class FileTimesReporter {
     const files = {};
     const tests = { passed: 0, failed: 0, skipped: 0 };
     for (const testModule of testModules) {
-      const { environmentSetupDuration, prepareDuration, collectDuration, setupDuration, duration } = testModule.diagnostic();
-      files[testModule.moduleId] = (environmentSetupDuration + prepareDuration + collectDuration + setupDuration + duration) / 1000;
+      const { environmentSetupDuration, prepareDuration, collectDuration, setupDuration, duration } =
+        testModule.diagnostic();
+      files[testModule.moduleId] =
+        (environmentSetupDuration + prepareDuration + collectDuration + setupDuration + duration) / 1000;
       for (const test of testModule.children.allTests()) {
         const state = test.result().state;
         if (state === 'passed' || state === 'failed') tests[state] += 1;
         else tests.skipped += 1;
       }
       // A file that failed outside its tests (an import, a beforeAll) counts as one failure.
-      if (testModule.state() === 'failed' && ![...testModule.children.allTests()].some((test) => test.result().state === 'failed')) tests.failed += 1;
+      if (
+        testModule.state() === 'failed' &&
+        ![...testModule.children.allTests()].some((test) => test.result().state === 'failed')
+      )
+        tests.failed += 1;
     }
     writeFileSync(out, `${JSON.stringify({ files, tests }, null, 1)}\n`);
   }

@@ -26,7 +26,8 @@ export function generateDocs(root, cli) {
   }
   files['docs/commands.md'] = commandsReference(cli, jsonEvents);
   // docs/api.md: its prose as written, its route reference made from the route table.
-  if (cli.apiReference) files['docs/api.md'] = withApiReference(readFileSync(path.join(root, 'docs/api.md'), 'utf8'), cli.apiReference());
+  if (cli.apiReference)
+    files['docs/api.md'] = withApiReference(readFileSync(path.join(root, 'docs/api.md'), 'utf8'), cli.apiReference());
   return files;
 }
 
@@ -148,7 +149,14 @@ function entriesOf(root, schema, prefix, conditions, alternates = []) {
           .map(([other]) => `${prefix}${other}`)
       : [];
     const others = [...alternates.map((alternate) => `${alternate}${key}`), ...sameDefinition];
-    entries.push({ path: keyPath, schema: keySchema, required: required.has(key), conditions, alternates: others, onlyWhen: onlyWhen.get(key) });
+    entries.push({
+      path: keyPath,
+      schema: keySchema,
+      required: required.has(key),
+      conditions,
+      alternates: others,
+      onlyWhen: onlyWhen.get(key),
+    });
     entries.push(...childrenOf(root, keySchema, keyPath, conditions, others));
   }
   return entries;
@@ -171,7 +179,8 @@ function allowedOnlyWhen(schema, prefix) {
           return values.includes(value) && branch.then.properties?.[key] === false;
         }),
     );
-    if (allowed.length < all.length) byKey.set(key, describeConditions([{ path: `${prefix}${discriminator}`, values: allowed }]));
+    if (allowed.length < all.length)
+      byKey.set(key, describeConditions([{ path: `${prefix}${discriminator}`, values: allowed }]));
   }
   return byKey;
 }
@@ -217,8 +226,11 @@ function conditionalVariants(root, schema, prefix, conditions) {
     const then = resolve(root, branch.then);
     const heading = `When ${describeConditions(when)}`;
     const notes = [];
-    const requiredHere = (then.required ?? []).filter((name) => name !== key && !(schema.required ?? []).includes(name));
-    if (requiredHere.length > 0) notes.push(`Required: ${requiredHere.map((name) => `\`${prefix}${name}\``).join(', ')}.`);
+    const requiredHere = (then.required ?? []).filter(
+      (name) => name !== key && !(schema.required ?? []).includes(name),
+    );
+    if (requiredHere.length > 0)
+      notes.push(`Required: ${requiredHere.map((name) => `\`${prefix}${name}\``).join(', ')}.`);
     const forbidden = Object.entries(then.properties ?? {})
       .filter(([, value]) => value === false)
       .map(([name]) => `\`${prefix}${name}\``);
@@ -226,7 +238,12 @@ function conditionalVariants(root, schema, prefix, conditions) {
     if (then.description && then.description !== schema.description) notes.push(oneParagraph(then.description));
     // Keys the branch restates (the discriminator, `false`) are documented elsewhere; the others here,
     // the branch's schema merged into the parent's declaration of the same key.
-    const branchSchema = { ...then, properties: Object.fromEntries(Object.entries(then.properties ?? {}).filter(([name, value]) => name !== key && value !== false)) };
+    const branchSchema = {
+      ...then,
+      properties: Object.fromEntries(
+        Object.entries(then.properties ?? {}).filter(([name, value]) => name !== key && value !== false),
+      ),
+    };
     const parentProps = schema.properties ?? {};
     const entries = [];
     const required = new Set(then.required ?? []);
@@ -236,7 +253,13 @@ function conditionalVariants(root, schema, prefix, conditions) {
       // The parent's declaration is a placeholder (`vm: { type: object }`): the branch's is the real one.
       const merged = { ...parent, ...keySchema };
       const keyPath = `${prefix}${name}`;
-      entries.push({ path: keyPath, schema: merged, required: required.has(name) || (schema.required ?? []).includes(name), conditions: when, alternates: [] });
+      entries.push({
+        path: keyPath,
+        schema: merged,
+        required: required.has(name) || (schema.required ?? []).includes(name),
+        conditions: when,
+        alternates: [],
+      });
       entries.push(...childrenOf(root, merged, keyPath, when));
     }
     variants.push({ heading, notes, entries, conditions: when });
@@ -245,7 +268,9 @@ function conditionalVariants(root, schema, prefix, conditions) {
 }
 
 function describeConditions(conditions) {
-  return conditions.map(({ path: keyPath, values }) => `\`${keyPath}\` is ${values.map((value) => `\`${value}\``).join(' or ')}`).join(' and ');
+  return conditions
+    .map(({ path: keyPath, values }) => `\`${keyPath}\` is ${values.map((value) => `\`${value}\``).join(' or ')}`)
+    .join(' and ');
 }
 
 function writeEntry(out, entry, samples) {
@@ -297,7 +322,8 @@ function alternatives(schema) {
     if (alternative.required) parts.push(`with ${alternative.required.map((key) => `\`${key}\``).join(' and ')}`);
     if (alternative.const !== undefined) parts.push(code(alternative.const));
     if (alternative.enum) parts.push(alternative.enum.map(code).join(' or '));
-    if (alternative.type && alternative.const === undefined && !alternative.enum) parts.push(Array.isArray(alternative.type) ? alternative.type.join(' or ') : alternative.type);
+    if (alternative.type && alternative.const === undefined && !alternative.enum)
+      parts.push(Array.isArray(alternative.type) ? alternative.type.join(' or ') : alternative.type);
     if (alternative.$ref) parts.push(`a ${alternative.$ref.split('/').pop()}`);
     if (alternative.not) parts.push(`not ${one(alternative.not)}`);
     if (alternative.anyOf) parts.push(`any of (${alternative.anyOf.map(one).join('; ')})`);
@@ -357,8 +383,10 @@ export function schemaKeywords(schema, found = new Set()) {
   } else if (schema !== null && typeof schema === 'object') {
     for (const [key, value] of Object.entries(schema)) {
       found.add(key);
-      if (key === 'properties' || key === 'definitions') for (const child of Object.values(value)) schemaKeywords(child, found);
-      else if (key !== 'const' && key !== 'enum' && key !== 'default' && key !== 'examples') schemaKeywords(value, found);
+      if (key === 'properties' || key === 'definitions')
+        for (const child of Object.values(value)) schemaKeywords(child, found);
+      else if (key !== 'const' && key !== 'enum' && key !== 'default' && key !== 'examples')
+        schemaKeywords(value, found);
     }
   }
   return found;
@@ -369,7 +397,8 @@ function items(schema) {
 }
 
 function typeOf(schema) {
-  if (schema.const !== undefined) return `${typeof schema.const === 'number' ? (Number.isInteger(schema.const) ? 'integer' : 'number') : typeof schema.const}, always ${code(schema.const)}`;
+  if (schema.const !== undefined)
+    return `${typeof schema.const === 'number' ? (Number.isInteger(schema.const) ? 'integer' : 'number') : typeof schema.const}, always ${code(schema.const)}`;
   if (schema.enum) return 'string';
   if (schema.type === 'array') {
     const item = schema.items ?? {};
@@ -387,18 +416,25 @@ function allowedValues(schema) {
 
 function constraints(schema) {
   const facts = [];
-  if (schema.pattern) facts.push(['pattern', `\`${schema.pattern}\`${schema.patternErrorMessage ? ` (${schema.patternErrorMessage})` : ''}`]);
-  if (schema.minimum !== undefined && schema.maximum !== undefined) facts.push(['range', `${schema.minimum} to ${schema.maximum}`]);
+  if (schema.pattern)
+    facts.push([
+      'pattern',
+      `\`${schema.pattern}\`${schema.patternErrorMessage ? ` (${schema.patternErrorMessage})` : ''}`,
+    ]);
+  if (schema.minimum !== undefined && schema.maximum !== undefined)
+    facts.push(['range', `${schema.minimum} to ${schema.maximum}`]);
   else if (schema.minimum !== undefined) facts.push(['range', `at least ${schema.minimum}`]);
   else if (schema.maximum !== undefined) facts.push(['range', `at most ${schema.maximum}`]);
-  if (schema.minLength !== undefined && schema.maxLength !== undefined) facts.push(['length', `${schema.minLength} to ${schema.maxLength} characters`]);
+  if (schema.minLength !== undefined && schema.maxLength !== undefined)
+    facts.push(['length', `${schema.minLength} to ${schema.maxLength} characters`]);
   else if (schema.minLength === 1) facts.push(['length', 'not empty']);
   else if (schema.minLength !== undefined) facts.push(['length', `at least ${schema.minLength} characters`]);
   else if (schema.maxLength !== undefined) facts.push(['length', `at most ${schema.maxLength} characters`]);
   if (schema.exclusiveMinimum !== undefined) facts.push(['above', String(schema.exclusiveMinimum)]);
   if (schema.exclusiveMaximum !== undefined) facts.push(['below', String(schema.exclusiveMaximum)]);
   if (schema.format) facts.push(['format', schema.format]);
-  if (schema.minItems !== undefined && schema.maxItems !== undefined) facts.push(['items', `${schema.minItems} to ${schema.maxItems}`]);
+  if (schema.minItems !== undefined && schema.maxItems !== undefined)
+    facts.push(['items', `${schema.minItems} to ${schema.maxItems}`]);
   else if (schema.minItems !== undefined) facts.push(['items', `at least ${schema.minItems}`]);
   else if (schema.maxItems !== undefined) facts.push(['items', `at most ${schema.maxItems}`]);
   if (schema.minProperties !== undefined) facts.push(['keys', `at least ${schema.minProperties}`]);
@@ -500,7 +536,11 @@ function commandsReference(cli, jsonEvents) {
   const out = new Markdown();
   out.line('# Commands');
   out.line();
-  out.line(GENERATED('the declarations of the commands (`src/cli/NAME-command.ts`, listed in `src/cli/commands.ts`) and the overview (`src/cli/overview.ts`)'));
+  out.line(
+    GENERATED(
+      'the declarations of the commands (`src/cli/NAME-command.ts`, listed in `src/cli/commands.ts`) and the overview (`src/cli/overview.ts`)',
+    ),
+  );
   out.line();
   out.line('Each section below is exactly what `sendense-run help COMMAND` (or `sendense-run COMMAND --help`)');
   out.line('prints. `--json` makes every command print one JSON object per line: the event types and');
@@ -539,7 +579,9 @@ function commandsReference(cli, jsonEvents) {
     out.line();
     const section = sections.find((heading) => heading.commands.includes(name));
     out.line(
-      section ? `\`--json\`: [${section.text.replaceAll('`', '')}](json-events.md#${section.slug}) in json-events.md.` : '`--json`: one JSON object per line ([json-events.md](json-events.md)).',
+      section
+        ? `\`--json\`: [${section.text.replaceAll('`', '')}](json-events.md#${section.slug}) in json-events.md.`
+        : '`--json`: one JSON object per line ([json-events.md](json-events.md)).',
     );
     out.line();
   }
@@ -571,7 +613,8 @@ function jsonSections(text) {
 // ---------------------------------------------------------------------------------------------
 // Markdown helpers
 
-const GENERATED = (from) => `<!-- Generated by scripts/gen-docs.js from ${from.replaceAll('`', '')}: do not edit, run \`npm run docs\`. -->`;
+const GENERATED = (from) =>
+  `<!-- Generated by scripts/gen-docs.js from ${from.replaceAll('`', '')}: do not edit, run \`npm run docs\`. -->`;
 
 class Markdown {
   #lines = [];
@@ -632,8 +675,18 @@ function withApiReference(text, reference) {
 async function main() {
   const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
   const dist = (file) => import(pathToFileURL(path.join(root, 'dist/src', file)).href);
-  const [commands, help, overview, api] = await Promise.all([dist('cli/commands.js'), dist('cli/command-help.js'), dist('cli/overview.js'), dist('api/api-reference.js')]);
-  const files = generateDocs(root, { COMMANDS: await commands.loadAllCommands(), commandHelp: help.commandHelp, USAGE: overview.USAGE, apiReference: api.apiReference });
+  const [commands, help, overview, api] = await Promise.all([
+    dist('cli/commands.js'),
+    dist('cli/command-help.js'),
+    dist('cli/overview.js'),
+    dist('api/api-reference.js'),
+  ]);
+  const files = generateDocs(root, {
+    COMMANDS: await commands.loadAllCommands(),
+    commandHelp: help.commandHelp,
+    USAGE: overview.USAGE,
+    apiReference: api.apiReference,
+  });
   for (const [file, text] of Object.entries(files)) {
     writeFileSync(path.join(root, file), text);
     console.log(`gen-docs: wrote ${file}`);

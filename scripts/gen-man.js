@@ -64,7 +64,9 @@ function sectionBody(lines) {
     else out.push(roff(plain(line)));
   }
   // Consecutive paragraph breaks collapse into one.
-  return out.filter((line, index) => !(line === '.PP' && (index === 0 || out[index - 1] === '.PP' || out[index - 1] === '.TP')));
+  return out.filter(
+    (line, index) => !(line === '.PP' && (index === 0 || out[index - 1] === '.PP' || out[index - 1] === '.TP')),
+  );
 }
 
 // What comes before "## Contents", without the title and the generated-file note.
@@ -80,7 +82,9 @@ const page = [
   ...sectionBody(intro.filter((line) => !line.startsWith('<!--'))),
   ...sectionBody(sections.find((section) => section.name === 'Overview')?.lines ?? []),
   '.SH COMMANDS',
-  ...sections.filter((section) => !['Contents', 'Overview'].includes(section.name)).flatMap((section) => [`.SS ${roff(section.name)}`, ...sectionBody(section.lines)]),
+  ...sections
+    .filter((section) => !['Contents', 'Overview'].includes(section.name))
+    .flatMap((section) => [`.SS ${roff(section.name)}`, ...sectionBody(section.lines)]),
   '.SH FILES',
   '.TP',
   '.B /etc/sendense/hub.yaml',

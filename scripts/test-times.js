@@ -63,11 +63,18 @@ function reportTimes(reports) {
   const times = {};
   for (const report of reports) {
     const parsed = JSON.parse(readFileSync(report, 'utf8'));
-    const entries = parsed.files ? Object.entries(parsed.files) : (parsed.testResults ?? []).map((result) => [result.name, Math.max(0, (result.endTime - result.startTime) / 1000)]);
+    const entries = parsed.files
+      ? Object.entries(parsed.files)
+      : (parsed.testResults ?? []).map((result) => [
+          result.name,
+          Math.max(0, (result.endTime - result.startTime) / 1000),
+        ]);
     for (const [absolute, seconds] of entries) {
       const file = path.relative(root, absolute).split(path.sep).join('/');
       // A copy of the checkout (scripts/test-node.sh) names its files under its own root.
-      const name = file.startsWith('..') ? file.slice(file.search(/(^|\/)(test|src|runners)\//)).replace(/^\//, '') : file;
+      const name = file.startsWith('..')
+        ? file.slice(file.search(/(^|\/)(test|src|runners)\//)).replace(/^\//, '')
+        : file;
       (times[name] ??= []).push(seconds);
     }
   }
@@ -91,7 +98,11 @@ function lineClass(file, count) {
 // while it stays within the target, which shrinks with the time left (guided self-scheduling).
 function chunks(count) {
   const times = recorded();
-  const files = testFiles().map((file) => ({ file, seconds: (times[file] ?? NEW_FILE_SECONDS) + FILE_OVERHEAD_SECONDS, only: lineClass(file, count) }));
+  const files = testFiles().map((file) => ({
+    file,
+    seconds: (times[file] ?? NEW_FILE_SECONDS) + FILE_OVERHEAD_SECONDS,
+    only: lineClass(file, count),
+  }));
   files.sort((a, b) => b.seconds - a.seconds || a.file.localeCompare(b.file));
   let left = files.reduce((sum, each) => sum + each.seconds, 0);
   const result = [];
@@ -116,11 +127,17 @@ function chunks(count) {
 // renaming it (atomic: of two lines that try, one gets it).
 function writeQueue(dir, count) {
   mkdirSync(dir, { recursive: true });
-  chunks(count).forEach((chunk, index) => writeFileSync(path.join(dir, `${String(index).padStart(4, '0')}.${chunk.only}.chunk`), `${chunk.files.join(' ')}\n`));
+  chunks(count).forEach((chunk, index) =>
+    writeFileSync(
+      path.join(dir, `${String(index).padStart(4, '0')}.${chunk.only}.chunk`),
+      `${chunk.files.join(' ')}\n`,
+    ),
+  );
 }
 
 function takeNext(dir, line) {
-  const mine = (name) => name.endsWith('.any.chunk') || (line === 0 ? name.endsWith('.first.chunk') : name.endsWith('.others.chunk'));
+  const mine = (name) =>
+    name.endsWith('.any.chunk') || (line === 0 ? name.endsWith('.first.chunk') : name.endsWith('.others.chunk'));
   for (const name of readdirSync(dir).filter(mine).sort()) {
     const taken = path.join(dir, `${name}.line${line}`);
     try {
@@ -164,7 +181,12 @@ if (command === 'queue' && args.length === 2 && /^[1-9]$/.test(args[1])) {
 } else if (command === 'record' && args.length > 0) {
   // Several whole runs' reports: each file's mean, steadier than one run's (a file's time moves
   // with what it meets on the cores).
-  const times = Object.fromEntries(Object.entries(reportTimes(args)).map(([file, seconds]) => [file, seconds.reduce((sum, each) => sum + each, 0) / seconds.length]));
+  const times = Object.fromEntries(
+    Object.entries(reportTimes(args)).map(([file, seconds]) => [
+      file,
+      seconds.reduce((sum, each) => sum + each, 0) / seconds.length,
+    ]),
+  );
   const sorted = Object.fromEntries(
     Object.keys(times)
       .sort()
@@ -173,6 +195,8 @@ if (command === 'queue' && args.length === 2 && /^[1-9]$/.test(args[1])) {
   writeFileSync(TIMES, `${JSON.stringify(sorted, null, 1)}\n`);
   console.log(`test-times: ${Object.keys(sorted).length} files recorded in ${path.relative(root, TIMES)}`);
 } else {
-  console.error('usage: scripts/test-times.js queue DIR N | next DIR LINE | quick | summary REPORT... | slowest REPORT... | record REPORT...');
+  console.error(
+    'usage: scripts/test-times.js queue DIR N | next DIR LINE | quick | summary REPORT... | slowest REPORT... | record REPORT...',
+  );
   process.exit(2);
 }

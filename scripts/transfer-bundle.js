@@ -9,6 +9,21 @@ const digestWorkerEntry = fileURLToPath(new URL('../runners/transfer/digest-work
 
 /** esbuild options for a bundle of (or containing) the node transfer. */
 export async function transferBundleOptions() {
-  const worker = await build({ entryPoints: [digestWorkerEntry], bundle: true, platform: 'node', target: 'node20', format: 'cjs', write: false, logLevel: 'warning' });
-  return { bundle: true, platform: 'node', target: 'node20', format: 'esm', logLevel: 'warning', define: { SENDENSE_DIGEST_WORKER: JSON.stringify(worker.outputFiles[0].text) } };
+  const worker = await build({
+    entryPoints: [digestWorkerEntry],
+    bundle: true,
+    platform: 'node',
+    target: 'node20',
+    format: 'cjs',
+    write: false,
+    logLevel: 'warning',
+  });
+  return {
+    bundle: true,
+    platform: 'node',
+    target: 'node20',
+    format: 'esm',
+    logLevel: 'warning',
+    define: { SENDENSE_DIGEST_WORKER: JSON.stringify(worker.outputFiles[0].text) },
+  };
 }

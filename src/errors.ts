@@ -40,7 +40,9 @@ export class SendenseError extends Error {
       const where = [this.file, this.line, this.column].filter((part) => part !== undefined).join(':');
       return `${where}: ${this.message}`;
     }
-    const context = [this.step && `step ${this.step}`, this.disk !== undefined && `disk ${this.disk}`].filter(Boolean).join(', ');
+    const context = [this.step && `step ${this.step}`, this.disk !== undefined && `disk ${this.disk}`]
+      .filter(Boolean)
+      .join(', ');
     return context ? `${context}: ${this.message}` : this.message;
   }
 }
@@ -63,7 +65,9 @@ export function isSendenseError(error: unknown): error is SendenseError {
 export function asRunError(error: unknown, step: string): SendenseError {
   if (isSendenseError(error)) {
     // Cause: the user error itself, so its own cause (an ssh2 refusal) is not taken for a bug.
-    return error.step === undefined && error.file === undefined ? new SendenseError(error.message, { step, disk: error.disk, exitCode: error.exitCode, cause: error }) : error;
+    return error.step === undefined && error.file === undefined
+      ? new SendenseError(error.message, { step, disk: error.disk, exitCode: error.exitCode, cause: error })
+      : error;
   }
   const message = error instanceof Error ? error.message : String(error);
   return new SendenseError(message, { step, cause: error });

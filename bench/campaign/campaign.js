@@ -3,14 +3,37 @@
 // to it, and the campaign goes on in a fresh workspace. A mode (a set of: encrypted, postgres,
 // copy; none is `plain`) adds operations and faults to the draw and services to the workspace.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { closeSync, existsSync, openSync, readFileSync, readdirSync, readSync, rmSync, statSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  openSync,
+  readFileSync,
+  readdirSync,
+  readSync,
+  rmSync,
+  statSync,
+  writeSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { PostgresServer } from './postgres.js';
 import { mulberry32 } from './prng.js';
 import { runCli } from './run-cli.js';
 import { startSshd } from './sshd.js';
 import { chainSignature, leftovers, listBackups } from './state-checks.js';
-import { DISK_KEY, KEY_POOL, SOURCE_BYTES, VM, createWorkspace, removeWorkspace, sha256File, sourceDigest, tmpParent, useKey, writeRestorePlan, writeSource } from './workspace.js';
+import {
+  DISK_KEY,
+  KEY_POOL,
+  SOURCE_BYTES,
+  VM,
+  createWorkspace,
+  removeWorkspace,
+  sha256File,
+  sourceDigest,
+  tmpParent,
+  useKey,
+  writeRestorePlan,
+  writeSource,
+} from './workspace.js';
 
 const OPERATIONS = { backup: 10, prune: 2, forget: 2, protect: 2, unprotect: 1, verify: 2, restore: 2, doctor: 1 };
 // The faults each operation can take (a flipped byte is a step of its own).
@@ -60,7 +83,8 @@ function tables(mode) {
   }
   if (mode.has('postgres')) {
     // key add/remove use no state database.
-    for (const op of ['backup', 'prune', 'forget', 'verify', 'restore', 'copy', 'pair']) if (faults[op]) faults[op].push('pg-restart', 'pg-restart');
+    for (const op of ['backup', 'prune', 'forget', 'verify', 'restore', 'copy', 'pair'])
+      if (faults[op]) faults[op].push('pg-restart', 'pg-restart');
     faults.doctor = ['pg-restart'];
   }
   return { operations, faults };
@@ -181,7 +205,13 @@ export class Campaign {
         await this.#step(steps[index]);
       } catch (error) {
         const violation = error instanceof Violation ? error : new Violation('harness', error.stack ?? String(error));
-        const record = { seed, mode: modeName(this.mode), kind: violation.kind, detail: violation.detail, steps: steps.slice(0, index + 1) };
+        const record = {
+          seed,
+          mode: modeName(this.mode),
+          kind: violation.kind,
+          detail: violation.detail,
+          steps: steps.slice(0, index + 1),
+        };
         this.violations.push(record);
         return record;
       }
@@ -203,7 +233,13 @@ export class Campaign {
         await this.#step(step);
       } catch (error) {
         const violation = error instanceof Violation ? error : new Violation('harness', error.stack ?? String(error));
-        this.violations.push({ seed, mode: modeName(this.mode), kind: violation.kind, detail: violation.detail, steps });
+        this.violations.push({
+          seed,
+          mode: modeName(this.mode),
+          kind: violation.kind,
+          detail: violation.detail,
+          steps,
+        });
         this.log(`VIOLATION ${violation.kind} (seed ${seed}): ${violation.detail}\n  steps: ${JSON.stringify(steps)}`);
         steps = [];
         await this.#fresh();
@@ -227,7 +263,8 @@ export class Campaign {
       await this.pg.ready();
       if (this.pgFailure) throw new Violation('harness', `PostgreSQL did not start again: ${this.pgFailure.message}`);
     }
-    if (result.timedOut) throw new Violation('hung', `sendense-run ${args.join(' ')} had not ended after 10 minutes (stopped)`);
+    if (result.timedOut)
+      throw new Violation('hung', `sendense-run ${args.join(' ')} had not ended after 10 minutes (stopped)`);
     return result;
   }
 
@@ -235,7 +272,8 @@ export class Campaign {
   #faultOf(step, rng) {
     // A key command prints one line, at its end: killed at a fraction (30-105 %) of how long the
     // last `key list` took here, so the kills spread over its life (Node.js starting, scrypt, the write).
-    if (step.fault === 'kill-run' && step.op.startsWith('key-')) return { kind: 'kill-run', pick: rng.next(), delayMs: Math.round((rng.int(30, 105) / 100) * this.keyCommandMs) };
+    if (step.fault === 'kill-run' && step.op.startsWith('key-'))
+      return { kind: 'kill-run', pick: rng.next(), delayMs: Math.round((rng.int(30, 105) / 100) * this.keyCommandMs) };
     if (step.fault === 'kill-run' || step.fault === 'kill-child') return killMoment(step.fault, rng);
     if (step.fault === 'pg-restart') {
       const moment = killMoment('pg-restart', rng);
@@ -251,7 +289,10 @@ export class Campaign {
     }
     if (step.fault === 'link-cut') {
       // A copy prints few lines: early moments, so that most cuts land while it runs.
-      const moment = { kind: 'link-cut', ...(rng.chance(0.6) ? { event: rng.int(1, 8) } : { delayMs: rng.int(0, 1500) }) };
+      const moment = {
+        kind: 'link-cut',
+        ...(rng.chance(0.6) ? { event: rng.int(1, 8) } : { delayMs: rng.int(0, 1500) }),
+      };
       return {
         ...moment,
         act: () => {
@@ -273,7 +314,11 @@ export class Campaign {
       if (result.exitCode === 0) open.add(index);
       else if (result.exitCode === 2)
         return new Set(); // not an encrypted repository (yet)
-      else if (result.exitCode !== 1) throw new Violation('unexpected-exit', `key list ${path} with k${index}: exit ${result.exitCode}: ${whyFailed(result)}`);
+      else if (result.exitCode !== 1)
+        throw new Violation(
+          'unexpected-exit',
+          `key list ${path} with k${index}: exit ${result.exitCode}: ${whyFailed(result)}`,
+        );
     }
     this.keyChecks += 1;
     return open;
@@ -284,9 +329,16 @@ export class Campaign {
   async #keysAfter(result, old, next, what) {
     const actual = await this.#keysThatOpen();
     const killed = result.signal === 'SIGKILL';
-    if (!killed && result.exitCode === 0 && !sameSet(actual, next)) throw new Violation('keyring-wrong', `${what}: exit 0, yet the keys that open are ${setText(actual)}, not ${setText(next)}`);
+    if (!killed && result.exitCode === 0 && !sameSet(actual, next))
+      throw new Violation(
+        'keyring-wrong',
+        `${what}: exit 0, yet the keys that open are ${setText(actual)}, not ${setText(next)}`,
+      );
     if (killed && !sameSet(actual, old) && !sameSet(actual, next))
-      throw new Violation('keyring-torn', `${what} killed: the keys that open are ${setText(actual)}, neither the old ${setText(old)} nor the new ${setText(next)}`);
+      throw new Violation(
+        'keyring-torn',
+        `${what} killed: the keys that open are ${setText(actual)}, neither the old ${setText(old)} nor the new ${setText(next)}`,
+      );
     // Killed before the repository's marker: a keyring may wait there with the new keys, for the next key add or first backup.
     if (killed && actual.size === 0) for (const index of next) this.pendingKeys.add(index);
     this.#useKeys(actual);
@@ -337,8 +389,13 @@ export class Campaign {
         if (before.length === 0) return;
         const point = rng.pick(before);
         result = await this.#cli(['forget', VM, '--point', point.id, ...this.ws.keyArgs], fault);
-        if (!fault && !faulted && ![0, 2].includes(result.exitCode)) throw new Violation('unexpected-exit', `forget ${point.id}: exit ${result.exitCode}: ${result.stderr.trim()}`);
-        if (result.exitCode === 0 && this.protected.has(point.id)) throw new Violation('protected-point-lost', `forget removed protected point ${point.id}`);
+        if (!fault && !faulted && ![0, 2].includes(result.exitCode))
+          throw new Violation(
+            'unexpected-exit',
+            `forget ${point.id}: exit ${result.exitCode}: ${result.stderr.trim()}`,
+          );
+        if (result.exitCode === 0 && this.protected.has(point.id))
+          throw new Violation('protected-point-lost', `forget removed protected point ${point.id}`);
         // A refusal (exit 2: protected, a complete point reads through it...) is an answer, not a failure.
         if (result.exitCode === 2) result = { ...result, refused: true };
         break;
@@ -363,7 +420,8 @@ export class Campaign {
       case 'restore': {
         if (complete.length === 0) return;
         const point = rng.pick(complete);
-        if (fault) result = await this.#cli([writeRestorePlan(this.ws, point.id, join(this.ws.restores, 'killed.raw'))], fault);
+        if (fault)
+          result = await this.#cli([writeRestorePlan(this.ws, point.id, join(this.ws.restores, 'killed.raw'))], fault);
         else {
           await this.#compare(point, true);
           result = { exitCode: 0, stderr: '' };
@@ -385,7 +443,10 @@ export class Campaign {
         // A keyring a killed first key add left (no marker yet) is reused: its keys are there too.
         const next = new Set([...old, via, add, ...(old.size === 0 ? this.pendingKeys : [])]);
         const keys = this.ws.keyFiles;
-        result = await this.#cli(['key', 'add', this.ws.repository, '--key-file', keys[via], '--new-key-file', keys[add]], fault);
+        result = await this.#cli(
+          ['key', 'add', this.ws.repository, '--key-file', keys[via], '--new-key-file', keys[add]],
+          fault,
+        );
         await this.#keysAfter(result, old, next, `key add k${add} (with k${via})`);
         break;
       }
@@ -398,7 +459,18 @@ export class Campaign {
         const keep = rng.pick(keys.filter((index) => index !== remove));
         const old = new Set(this.keysIn);
         const next = new Set(keys.filter((index) => index !== remove));
-        result = await this.#cli(['key', 'remove', this.ws.repository, '--key-file', this.ws.keyFiles[keep], '--remove-key-file', this.ws.keyFiles[remove]], fault);
+        result = await this.#cli(
+          [
+            'key',
+            'remove',
+            this.ws.repository,
+            '--key-file',
+            this.ws.keyFiles[keep],
+            '--remove-key-file',
+            this.ws.keyFiles[remove],
+          ],
+          fault,
+        );
         await this.#keysAfter(result, old, next, `key remove k${remove} (keeping k${keep})`);
         break;
       }
@@ -414,23 +486,36 @@ export class Campaign {
     // A SIGKILL that reached the run as it exited by itself (a zombie) changed nothing: a miss.
     if (fault?.kind === 'kill-run' && result.hit && result.signal !== 'SIGKILL') result = { ...result, hit: undefined };
     if (result.hit)
-      this.#countFault(fault.kind === 'kill-child' ? `kill-child (${result.hit.split(' ')[0]})` : fault.kind === 'pg-restart' ? `pg-restart (${/\((\w+),/.exec(result.hit)[1]})` : fault.kind);
+      this.#countFault(
+        fault.kind === 'kill-child'
+          ? `kill-child (${result.hit.split(' ')[0]})`
+          : fault.kind === 'pg-restart'
+            ? `pg-restart (${/\((\w+),/.exec(result.hit)[1]})`
+            : fault.kind,
+      );
     else if (fault) this.missedKills += 1;
     faulted ||= result.hit !== undefined;
     if (step.fault === 'enospc' && result.exitCode !== 0) this.enospcFailures += 1;
-    this.log(`  ${describeStep(step)}${result.hit ? ` [killed ${result.hit}]` : ''} -> exit ${result.exitCode ?? result.signal}`);
+    this.log(
+      `  ${describeStep(step)}${result.hit ? ` [killed ${result.hit}]` : ''} -> exit ${result.exitCode ?? result.signal}`,
+    );
     // Protected points (never merged) can fill the small filesystem by themselves: a backup that
     // finds no room for a full is an answer then, counted apart, not a failure.
     if (!faulted && result.exitCode !== 0 && this.#fullOfKeptPoints(result)) {
       this.fullWithoutFault += 1;
       result = { ...result, refused: true };
     }
-    if (!faulted && result.exitCode !== 0 && !result.refused) throw new Violation('unexpected-exit', `${step.op} without a fault: exit ${result.exitCode}: ${whyFailed(result)}`);
+    if (!faulted && result.exitCode !== 0 && !result.refused)
+      throw new Violation(
+        'unexpected-exit',
+        `${step.op} without a fault: exit ${result.exitCode}: ${whyFailed(result)}`,
+      );
     await this.#pointsKept(before, step.op);
     if (faulted) await this.#afterFault(step.op);
     else await this.#resources();
     if (step.op === 'backup') await this.#repositoryKeys();
-    if (step.op === 'copy' || result.pair?.includes('copy')) await this.#checkCopy(faulted || result.pair ? undefined : result);
+    if (step.op === 'copy' || result.pair?.includes('copy'))
+      await this.#checkCopy(faulted || result.pair ? undefined : result);
   }
 
   // Two operations of the VM at once (backup, prune, verify, restore, copy in copy mode), the fault
@@ -456,8 +541,12 @@ export class Campaign {
       if (op === 'verify') return this.#cli(['verify', ...this.ws.keyArgs], own);
       if (op === 'copy' && this.#repositoryMade()) return this.#cli([this.ws.copyPlan], own);
       // Nothing to run (a restore without a complete point, a copy before the first backup).
-      if (op !== 'restore' || restored[index] === undefined) return Promise.resolve({ exitCode: 0, stdout: '', stderr: '', noted: [] });
-      return this.#cli([writeRestorePlan(this.ws, restored[index].id, targets[index], { name: `restore-pair-${index}.yaml` })], own);
+      if (op !== 'restore' || restored[index] === undefined)
+        return Promise.resolve({ exitCode: 0, stdout: '', stderr: '', noted: [] });
+      return this.#cli(
+        [writeRestorePlan(this.ws, restored[index].id, targets[index], { name: `restore-pair-${index}.yaml` })],
+        own,
+      );
     };
     const results = await Promise.all(ops.map(start));
     const combination = [...ops].sort().join('+');
@@ -471,7 +560,8 @@ export class Campaign {
       }
       const now = new Set((await listBackups(this.ws)).map((point) => point.id));
       for (const [index, result] of results.entries()) {
-        const killed = index === faultOn && result.hit !== undefined && (fault.kind !== 'kill-run' || result.signal === 'SIGKILL');
+        const killed =
+          index === faultOn && result.hit !== undefined && (fault.kind !== 'kill-run' || result.signal === 'SIGKILL');
         if (killed) continue;
         const why = result.exitCode === 0 ? '' : whyFailed(result);
         const point = restored[index];
@@ -479,19 +569,30 @@ export class Campaign {
           if (result.exitCode === 0) {
             this.pointsCompared += 1;
             if ((await sha256File(targets[index])) !== this.expected.get(point.id))
-              throw new Violation('wrong-bytes', `point ${point.id} restored (beside a ${ops[1 - index]}) to other bytes than the source had`);
+              throw new Violation(
+                'wrong-bytes',
+                `point ${point.id} restored (beside a ${ops[1 - index]}) to other bytes than the source had`,
+              );
             continue;
           }
           if (BUSY.test(why) || !now.has(point.id)) continue;
-          throw new Violation('restore-failed', `point ${point.id} (beside a ${ops[1 - index]}): exit ${result.exitCode}: ${why}`);
+          throw new Violation(
+            'restore-failed',
+            `point ${point.id} (beside a ${ops[1 - index]}): exit ${result.exitCode}: ${why}`,
+          );
         }
         if (result.exitCode !== 0 && !BUSY.test(why))
-          throw new Violation('unexpected-exit', `${ops[index]} beside a ${ops[1 - index]}${index === faultOn && fault ? ' (its fault missed)' : ''}: exit ${result.exitCode}: ${why}`);
+          throw new Violation(
+            'unexpected-exit',
+            `${ops[index]} beside a ${ops[1 - index]}${index === faultOn && fault ? ' (its fault missed)' : ''}: exit ${result.exitCode}: ${why}`,
+          );
       }
     } finally {
       for (const target of targets) rmSync(target, { force: true });
     }
-    this.log(`  pair: ${ops.map((op, index) => `${op}${index === faultOn && fault ? ` + ${fault.kind}` : ''} -> exit ${results[index].exitCode ?? results[index].signal}`).join(', ')}`);
+    this.log(
+      `  pair: ${ops.map((op, index) => `${op}${index === faultOn && fault ? ` + ${fault.kind}` : ''} -> exit ${results[index].exitCode ?? results[index].signal}`).join(', ')}`,
+    );
     const faulted = fault ? results[faultOn] : undefined;
     return { exitCode: 0, stdout: '', stderr: '', hit: faulted?.hit, signal: faulted?.signal, pair: ops };
   }
@@ -499,10 +600,14 @@ export class Campaign {
   // Encrypted: once the first backup made the repository, the keys that open it: the plans' key
   // alone, or the keys of a keyring a killed first key add left, which that backup takes over.
   async #repositoryKeys() {
-    if (!this.ws.encrypted || this.keysIn.size > 0 || !existsSync(join(this.ws.repository, '.sendense-repository'))) return;
+    if (!this.ws.encrypted || this.keysIn.size > 0 || !existsSync(join(this.ws.repository, '.sendense-repository')))
+      return;
     const actual = await this.#keysThatOpen();
     // A keyring a killed first key add left is taken over by the first backup.
-    if (!sameSet(actual, new Set([this.ws.planKeyIndex])) && !(this.pendingKeys.has(this.ws.planKeyIndex) && sameSet(actual, this.pendingKeys)))
+    if (
+      !sameSet(actual, new Set([this.ws.planKeyIndex])) &&
+      !(this.pendingKeys.has(this.ws.planKeyIndex) && sameSet(actual, this.pendingKeys))
+    )
       throw new Violation(
         'keyring-wrong',
         `the first backup made a repository opened by ${setText(actual)}, not by the plan's k${this.ws.planKeyIndex} alone${this.pendingKeys.size > 0 ? ` nor by ${setText(this.pendingKeys)} (a killed key add's)` : ''}`,
@@ -516,36 +621,72 @@ export class Campaign {
   // succeeded (`ok`: that run's result); every point it holds imports, and restores from it alone
   // to the bytes the source had when that point was taken.
   async #checkCopy(ok) {
-    for (let tries = 0; tries < 100 && this.sshd.sessions().length > 0; tries++) await new Promise((resolve) => setTimeout(resolve, 30));
+    for (let tries = 0; tries < 100 && this.sshd.sessions().length > 0; tries++)
+      await new Promise((resolve) => setTimeout(resolve, 30));
     const sessions = this.sshd.sessions();
-    if (sessions.length > 0) throw new Violation('left-behind', `ssh sessions left on the copy's host: ${sessions.map((entry) => `${entry.pid} ${entry.command.join(' ')}`).join('; ')}`);
+    if (sessions.length > 0)
+      throw new Violation(
+        'left-behind',
+        `ssh sessions left on the copy's host: ${sessions.map((entry) => `${entry.pid} ${entry.command.join(' ')}`).join('; ')}`,
+      );
     if (!existsSync(join(this.ws.copy, '.sendense-repository'))) return;
-    const stray = readdirSync(this.ws.copy, { recursive: true }).filter((name) => /\.partial$|\.merge$|\.sendense-merge$/.test(name));
+    const stray = readdirSync(this.ws.copy, { recursive: true }).filter((name) =>
+      /\.partial$|\.merge$|\.sendense-merge$/.test(name),
+    );
     if (stray.length > 0) throw new Violation('left-behind', `on the copy: ${stray.join(', ')}`);
     let keyFile;
     if (this.ws.encrypted) {
-      if (ok?.exitCode === 0 && !readFileSync(join(this.ws.copy, '.sendense-keys')).equals(readFileSync(join(this.ws.repository, '.sendense-keys'))))
-        throw new Violation('copy-keyring-stale', "after a copy run that succeeded, the copy's .sendense-keys differs from the hub's");
+      if (
+        ok?.exitCode === 0 &&
+        !readFileSync(join(this.ws.copy, '.sendense-keys')).equals(
+          readFileSync(join(this.ws.repository, '.sendense-keys')),
+        )
+      )
+        throw new Violation(
+          'copy-keyring-stale',
+          "after a copy run that succeeded, the copy's .sendense-keys differs from the hub's",
+        );
       const open = await this.#keysThatOpen(this.ws.copy);
       if (open.size === 0) throw new Violation('copy-unopenable', 'no key of the pool opens the copy');
       keyFile = this.ws.keyFiles[Math.min(...open)];
     }
     rmSync(this.ws.copyDb, { force: true });
-    const imported = await this.#cli(['catalog', 'import', this.ws.copy, ...(keyFile ? ['--key-file', keyFile] : [])], undefined, this.ws.copyDb);
-    if (imported.exitCode !== 0) throw new Violation('copy-import-failed', `catalog import of the copy: exit ${imported.exitCode}: ${whyFailed(imported)}`);
+    const imported = await this.#cli(
+      ['catalog', 'import', this.ws.copy, ...(keyFile ? ['--key-file', keyFile] : [])],
+      undefined,
+      this.ws.copyDb,
+    );
+    if (imported.exitCode !== 0)
+      throw new Violation(
+        'copy-import-failed',
+        `catalog import of the copy: exit ${imported.exitCode}: ${whyFailed(imported)}`,
+      );
     const points = await listBackups(this.ws, this.ws.copyDb);
     const byId = new Map(points.map((point) => [point.id, point]));
     for (const point of points) {
       if (point.status !== 'complete') continue;
-      if (!this.taken.has(point.id)) throw new Violation('unknown-point', `the copy holds ${point.id}, which no backup of this campaign took`);
+      if (!this.taken.has(point.id))
+        throw new Violation('unknown-point', `the copy holds ${point.id}, which no backup of this campaign took`);
       const signature = chainSignature(point, byId);
       if (this.copyCompared.get(point.id) === signature) continue;
       const target = join(this.ws.restores, `copy-${point.id}.raw`);
-      const restored = await this.#cli([writeRestorePlan(this.ws, point.id, target, { repository: this.ws.copy, keyFile })], undefined, this.ws.copyDb);
+      const restored = await this.#cli(
+        [writeRestorePlan(this.ws, point.id, target, { repository: this.ws.copy, keyFile })],
+        undefined,
+        this.ws.copyDb,
+      );
       try {
-        if (restored.exitCode !== 0) throw new Violation('copy-restore-failed', `point ${point.id} of the copy: exit ${restored.exitCode}: ${whyFailed(restored)}`);
+        if (restored.exitCode !== 0)
+          throw new Violation(
+            'copy-restore-failed',
+            `point ${point.id} of the copy: exit ${restored.exitCode}: ${whyFailed(restored)}`,
+          );
         this.copyPointsCompared += 1;
-        if ((await sha256File(target)) !== this.taken.get(point.id)) throw new Violation('copy-wrong-bytes', `point ${point.id} restored from the copy to other bytes than the source had`);
+        if ((await sha256File(target)) !== this.taken.get(point.id))
+          throw new Violation(
+            'copy-wrong-bytes',
+            `point ${point.id} restored from the copy to other bytes than the source had`,
+          );
       } finally {
         rmSync(target, { force: true });
       }
@@ -558,7 +699,8 @@ export class Campaign {
     const now = new Set((await listBackups(this.ws)).map((point) => point.id));
     for (const point of before) {
       if (now.has(point.id)) continue;
-      if (this.protected.has(point.id) && op !== 'flip') throw new Violation('protected-point-lost', `${point.id} went during ${op}`);
+      if (this.protected.has(point.id) && op !== 'flip')
+        throw new Violation('protected-point-lost', `${point.id} went during ${op}`);
       if (!REMOVES_POINTS.has(op)) throw new Violation('point-lost', `${point.id} (${point.status}) went during ${op}`);
       this.expected.delete(point.id);
       this.compared.delete(point.id);
@@ -591,13 +733,15 @@ export class Campaign {
   async #afterFault(op) {
     rmSync(this.ws.filler, { force: true });
     const doctor = await this.#cli(['doctor', ...this.ws.keyArgs]);
-    if (doctor.exitCode !== 0) throw new Violation('doctor-failed', `after ${op}: exit ${doctor.exitCode}: ${whyFailed(doctor)}`);
+    if (doctor.exitCode !== 0)
+      throw new Violation('doctor-failed', `after ${op}: exit ${doctor.exitCode}: ${whyFailed(doctor)}`);
     await this.#resources();
     const backups = await listBackups(this.ws);
     const byId = new Map(backups.map((point) => [point.id, point]));
     for (const point of backups) {
       if (point.status !== 'complete') continue;
-      if (!this.expected.has(point.id)) throw new Violation('unknown-point', `${point.id} is complete but no backup of this campaign took it`);
+      if (!this.expected.has(point.id))
+        throw new Violation('unknown-point', `${point.id} is complete but no backup of this campaign took it`);
       if (this.compared.get(point.id) === chainSignature(point, byId)) continue;
       await this.#compare(point, !point.damage);
       if (!point.damage) this.compared.set(point.id, chainSignature(point, byId));
@@ -618,12 +762,17 @@ export class Campaign {
     const result = await this.#cli([writeRestorePlan(this.ws, point.id, target)]);
     try {
       if (result.exitCode !== 0) {
-        if (mustRestore) throw new Violation('restore-failed', `point ${point.id}: exit ${result.exitCode}: ${whyFailed(result)}`);
+        if (mustRestore)
+          throw new Violation('restore-failed', `point ${point.id}: exit ${result.exitCode}: ${whyFailed(result)}`);
         return false;
       }
       this.pointsCompared += 1;
       const digest = await sha256File(target);
-      if (digest !== this.expected.get(point.id)) throw new Violation('wrong-bytes', `point ${point.id}${point.damage ? ' (marked damaged)' : ''} restored to other bytes than the source had`);
+      if (digest !== this.expected.get(point.id))
+        throw new Violation(
+          'wrong-bytes',
+          `point ${point.id}${point.damage ? ' (marked damaged)' : ''} restored to other bytes than the source had`,
+        );
       return true;
     } finally {
       rmSync(target, { force: true });
@@ -655,27 +804,45 @@ export class Campaign {
     this.#countFault('flip');
     const verify = await this.#cli(['verify', ...this.ws.keyArgs]);
     this.log(`  flip ${file.split('/').pop()}@${offset} -> verify exit ${verify.exitCode}`);
-    if (![0, 1].includes(verify.exitCode)) throw new Violation('verify-failed', `exit ${verify.exitCode}: ${verify.stderr.trim()}`);
+    if (![0, 1].includes(verify.exitCode))
+      throw new Violation('verify-failed', `exit ${verify.exitCode}: ${verify.stderr.trim()}`);
     const backups = await listBackups(this.ws);
     const byId = new Map(backups.map((point) => [point.id, point]));
     // Every point: a restore may refuse only when verify reported damage; bytes are always exact.
     for (const point of backups.filter((p) => p.status === 'complete')) {
       const restored = await this.#compare(point, false);
-      if (!restored && !point.damage) throw new Violation('damage-not-reported', `${file}@${offset}: point ${point.id} no longer restores, yet verify did not mark it damaged`);
+      if (!restored && !point.damage)
+        throw new Violation(
+          'damage-not-reported',
+          `${file}@${offset}: point ${point.id} no longer restores, yet verify did not mark it damaged`,
+        );
       if (restored) this.compared.set(point.id, chainSignature(point, byId));
     }
     const where = file.endsWith('.json') ? 'manifest' : 'qcow2';
     const outcome = verify.exitCode === 1 ? 'reported' : 'not reported, no point reads it';
-    this.flips.push({ where, outcome, file: file.split('/').pop(), offset, was, now: byte[0], context: where === 'manifest' ? context.subarray(0, read).toString('latin1') : undefined });
+    this.flips.push({
+      where,
+      outcome,
+      file: file.split('/').pop(),
+      offset,
+      was,
+      now: byte[0],
+      context: where === 'manifest' ? context.subarray(0, read).toString('latin1') : undefined,
+    });
     if (verify.exitCode === 1) {
       // forget refuses protected points: give the damaged ones back to it first.
       for (const id of backups.filter((p) => p.damage && this.protected.has(p.id)).map((p) => p.id)) {
         const unprotect = await this.#cli(['unprotect', VM, '--point', id]);
-        if (unprotect.exitCode !== 0) throw new Violation('unexpected-exit', `unprotect ${id}: exit ${unprotect.exitCode}: ${unprotect.stderr.trim()}`);
+        if (unprotect.exitCode !== 0)
+          throw new Violation(
+            'unexpected-exit',
+            `unprotect ${id}: exit ${unprotect.exitCode}: ${unprotect.stderr.trim()}`,
+          );
         this.protected.delete(id);
       }
       const forget = await this.#cli(['forget', VM, '--damaged', ...this.ws.keyArgs]);
-      if (forget.exitCode !== 0) throw new Violation('forget-damaged-failed', `exit ${forget.exitCode}: ${whyFailed(forget)}`);
+      if (forget.exitCode !== 0)
+        throw new Violation('forget-damaged-failed', `exit ${forget.exitCode}: ${whyFailed(forget)}`);
     }
     await this.#pointsKept(before, 'flip');
     await this.#afterFault('flip');

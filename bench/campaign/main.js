@@ -14,7 +14,16 @@ const USAGE = `usage: npm run campaign -- --faults N --seed S [--mode plain|MODE
   MODE: ${MODES.join(', ')} (default plain: a qemu source, SQLite, an unencrypted repository)`;
 
 function parseArgs(argv) {
-  const options = { faults: 100, seed: Date.now() % 1_000_000, mode: new Set(), shrink: false, quiet: false, replay: undefined, minutes: undefined, shrinkMinutes: 10 };
+  const options = {
+    faults: 100,
+    seed: Date.now() % 1_000_000,
+    mode: new Set(),
+    shrink: false,
+    quiet: false,
+    replay: undefined,
+    minutes: undefined,
+    shrinkMinutes: 10,
+  };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
     const value = () => {
@@ -55,12 +64,17 @@ function printSummary(campaign) {
   console.log(
     `  (kills that came after the run had ended, not counted: ${campaign.missedKills}; runs that failed on a full filesystem: ${campaign.enospcFailures}; runs without a fault that found it full of kept points: ${campaign.fullWithoutFault})`,
   );
-  console.log(`socket directories left by a kill for the next command's sweep (documented, not violations): ${campaign.socketDirsLeft.length}`);
+  console.log(
+    `socket directories left by a kill for the next command's sweep (documented, not violations): ${campaign.socketDirsLeft.length}`,
+  );
   const flips = {};
-  for (const flip of campaign.flips) flips[`${flip.where}, ${flip.outcome}`] = (flips[`${flip.where}, ${flip.outcome}`] ?? 0) + 1;
+  for (const flip of campaign.flips)
+    flips[`${flip.where}, ${flip.outcome}`] = (flips[`${flip.where}, ${flip.outcome}`] ?? 0) + 1;
   for (const [kind, count] of Object.entries(flips).sort()) console.log(`  flips in a ${kind}: ${count}`);
   for (const flip of campaign.flips.filter((f) => f.where === 'manifest' && f.outcome !== 'reported'))
-    console.log(`    ${flip.file}@${flip.offset}: 0x${flip.was.toString(16)} -> 0x${flip.now.toString(16)} in ${JSON.stringify(flip.context)}`);
+    console.log(
+      `    ${flip.file}@${flip.offset}: 0x${flip.was.toString(16)} -> 0x${flip.now.toString(16)} in ${JSON.stringify(flip.context)}`,
+    );
   console.log('operations by kind:');
   for (const [kind, count] of Object.entries(campaign.ops).sort()) console.log(`  ${kind}: ${count}`);
   if (Object.keys(campaign.pairs).length > 0) {
@@ -71,15 +85,23 @@ function printSummary(campaign) {
   const byKind = {};
   for (const violation of campaign.violations) byKind[violation.kind] = (byKind[violation.kind] ?? 0) + 1;
   for (const [kind, count] of Object.entries(byKind).sort()) console.log(`  ${kind}: ${count}`);
-  if (campaign.mode.has('copy')) console.log(`points compared: ${campaign.pointsCompared} restored from the repository, ${campaign.copyPointsCompared} from the copy`);
+  if (campaign.mode.has('copy'))
+    console.log(
+      `points compared: ${campaign.pointsCompared} restored from the repository, ${campaign.copyPointsCompared} from the copy`,
+    );
   if (campaign.mode.has('encrypted')) console.log(`keyrings checked (each pool key tried): ${campaign.keyChecks}`);
-  console.log(`campaign: ${faults} faults, ${operations} operations, ${campaign.pointsCompared + campaign.copyPointsCompared} points compared, ${campaign.violations.length} violations`);
+  console.log(
+    `campaign: ${faults} faults, ${operations} operations, ${campaign.pointsCompared + campaign.copyPointsCompared} points compared, ${campaign.violations.length} violations`,
+  );
 }
 
 const options = parseArgs(process.argv.slice(2));
 // The runs' sockets live under <CAMPAIGN_TMPDIR>/sendense-campaign-XXXXXX/tmp/sendense-transfer-XXXXXX/
 // (qemu-nbd-2000-source.sock, the longest): a UNIX socket's path is at most 107 bytes.
-if (Buffer.byteLength(tmpParent()) > 27) fail(`CAMPAIGN_TMPDIR ${tmpParent()} is too long (at most 27 bytes): the runs' UNIX socket paths under it would pass 107 bytes`);
+if (Buffer.byteLength(tmpParent()) > 27)
+  fail(
+    `CAMPAIGN_TMPDIR ${tmpParent()} is too long (at most 27 bytes): the runs' UNIX socket paths under it would pass 107 bytes`,
+  );
 const replayed = options.replay ? JSON.parse(readFileSync(options.replay, 'utf8')) : undefined;
 // A saved sequence names its mode (none: plain, from before modes).
 const mode = replayed ? parseMode(replayed.mode ?? 'plain') : options.mode;
@@ -108,7 +130,11 @@ if (replayed) {
   await campaign.runSequence(replayed.steps, replayed.seed);
 } else {
   console.log(`campaign: seed ${options.seed}, ${options.faults} faults, mode ${modeName(mode)}`);
-  await campaign.run(options.faults, options.seed, options.minutes === undefined ? Infinity : started + options.minutes * 60_000);
+  await campaign.run(
+    options.faults,
+    options.seed,
+    options.minutes === undefined ? Infinity : started + options.minutes * 60_000,
+  );
 }
 await campaign.close();
 for (const violation of campaign.violations) {
@@ -120,13 +146,23 @@ console.log(`(${Math.round((Date.now() - started) / 1000)} s)`);
 printSummary(campaign);
 if (options.shrink && !options.replay) {
   for (const violation of campaign.violations) {
-    const short = await shrink(violation, mode, (line) => console.log(line), Date.now() + options.shrinkMinutes * 60_000);
+    const short = await shrink(
+      violation,
+      mode,
+      (line) => console.log(line),
+      Date.now() + options.shrinkMinutes * 60_000,
+    );
     const dir = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'test', 'campaign');
     mkdirSync(dir, { recursive: true });
     const name = `seed-${violation.seed}-${violation.mode}-${violation.kind}`;
-    writeFileSync(join(dir, `${name}.json`), `${JSON.stringify({ seed: violation.seed, mode: violation.mode, kind: violation.kind, steps: short }, null, 2)}\n`);
+    writeFileSync(
+      join(dir, `${name}.json`),
+      `${JSON.stringify({ seed: violation.seed, mode: violation.mode, kind: violation.kind, steps: short }, null, 2)}\n`,
+    );
     writeFileSync(join(dir, `${name}.test.ts`), regressionTest(name, violation, short));
-    console.log(`shrunk to ${short.length} steps: ${short.map(describeStep).join(', ')}; wrote test/campaign/${name}.test.ts`);
+    console.log(
+      `shrunk to ${short.length} steps: ${short.map(describeStep).join(', ')}; wrote test/campaign/${name}.test.ts`,
+    );
   }
 }
 if (options.shrink && campaign.violations.length > 0) printSummary(campaign);

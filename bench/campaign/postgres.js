@@ -19,15 +19,22 @@ function binDir() {
         .filter((name) => /^\d+$/.test(name))
         .sort((a, b) => Number(b) - Number(a))
     : [];
-  for (const version of versions) if (existsSync(join(root, version, 'bin', 'postgres'))) return join(root, version, 'bin');
-  throw new Error(`PostgreSQL server binaries not found under ${root}/*/bin: install the postgresql package (scripts/setup.sh does)`);
+  for (const version of versions)
+    if (existsSync(join(root, version, 'bin', 'postgres'))) return join(root, version, 'bin');
+  throw new Error(
+    `PostgreSQL server binaries not found under ${root}/*/bin: install the postgresql package (scripts/setup.sh does)`,
+  );
 }
 
 // postgres refuses to run as root: the postgres user then.
 function runAs() {
   if (process.getuid?.() !== 0) return undefined;
   const id = (flag) => Number(spawnSync('id', [flag, 'postgres'], { encoding: 'utf8' }).stdout.trim());
-  return { uid: id('-u'), gid: id('-g'), prefix: ['setpriv', `--reuid=${id('-u')}`, `--regid=${id('-g')}`, '--init-groups', '--'] };
+  return {
+    uid: id('-u'),
+    gid: id('-g'),
+    prefix: ['setpriv', `--reuid=${id('-u')}`, `--regid=${id('-g')}`, '--init-groups', '--'],
+  };
 }
 
 function command(user, file, args) {
@@ -53,7 +60,17 @@ export class PostgresServer {
   }
 
   async start() {
-    const [initFile, initArgs] = command(this.user, join(this.bin, 'initdb'), ['-D', this.data, '-U', USER, '--auth=trust', '-N', '-E', 'UTF8', '--locale=C']);
+    const [initFile, initArgs] = command(this.user, join(this.bin, 'initdb'), [
+      '-D',
+      this.data,
+      '-U',
+      USER,
+      '--auth=trust',
+      '-N',
+      '-E',
+      'UTF8',
+      '--locale=C',
+    ]);
     const init = spawnSync(initFile, initArgs, { encoding: 'utf8' });
     if (init.status !== 0) throw new Error(`initdb failed (${init.status}): ${init.stderr || init.error?.message}`);
     this.port = await freePort();
@@ -61,7 +78,20 @@ export class PostgresServer {
   }
 
   async #launch() {
-    const args = ['-D', this.data, '-h', '127.0.0.1', '-p', String(this.port), '-k', this.dir, '-c', 'fsync=off', '-c', 'max_connections=200'];
+    const args = [
+      '-D',
+      this.data,
+      '-h',
+      '127.0.0.1',
+      '-p',
+      String(this.port),
+      '-k',
+      this.dir,
+      '-c',
+      'fsync=off',
+      '-c',
+      'max_connections=200',
+    ];
     const [file, argv] = command(this.user, join(this.bin, 'postgres'), args);
     const child = spawn(file, argv, { stdio: ['ignore', 'ignore', 'pipe'] });
     child.stderr.on('data', (chunk) => (this.log = (this.log + chunk).slice(-4000)));
@@ -69,12 +99,16 @@ export class PostgresServer {
     this.exited = new Promise((resolve) => child.once('exit', resolve));
     const deadline = Date.now() + 60_000;
     for (;;) {
-      if (child.exitCode !== null || child.signalCode !== null) throw new Error(`postgres exited at start: ${this.log}`);
+      if (child.exitCode !== null || child.signalCode !== null)
+        throw new Error(`postgres exited at start: ${this.log}`);
       try {
         await this.#query('postgres', 'select 1');
         return;
       } catch (error) {
-        if (Date.now() > deadline) throw new Error(`postgres did not accept connections within 60 s: ${error.message}\n${this.log}`, { cause: error });
+        if (Date.now() > deadline)
+          throw new Error(`postgres did not accept connections within 60 s: ${error.message}\n${this.log}`, {
+            cause: error,
+          });
         await sleep(50);
       }
     }
@@ -92,7 +126,13 @@ export class PostgresServer {
   }
 
   async #query(database, text) {
-    const client = new pg.Client({ host: '127.0.0.1', port: this.port, user: USER, database, connectionTimeoutMillis: 5000 });
+    const client = new pg.Client({
+      host: '127.0.0.1',
+      port: this.port,
+      user: USER,
+      database,
+      connectionTimeoutMillis: 5000,
+    });
     client.on('error', () => {});
     await client.connect();
     try {

@@ -65,7 +65,8 @@ function kill(pid) {
 // A short name for a process the run started: what a kill-child fault hit.
 function childName(command) {
   const program = command[0]?.split('/').pop() ?? '?';
-  if (program === 'node' || program.startsWith('node')) return (command.find((arg) => arg.endsWith('.mjs') || arg.endsWith('.js')) ?? 'node').split('/').pop();
+  if (program === 'node' || program.startsWith('node'))
+    return (command.find((arg) => arg.endsWith('.mjs') || arg.endsWith('.js')) ?? 'node').split('/').pop();
   return program;
 }
 
@@ -94,7 +95,9 @@ export function runCli(ws, args, fault, db = ws.db) {
   const noted = new Map();
   running.set(child, noted);
   const note = () => {
-    for (const entry of descendants(child.pid)) if (!noted.has(`${entry.pid}:${entry.startTicks}`)) noted.set(`${entry.pid}:${entry.startTicks}`, { ...entry, command: commandOf(entry.pid) });
+    for (const entry of descendants(child.pid))
+      if (!noted.has(`${entry.pid}:${entry.startTicks}`))
+        noted.set(`${entry.pid}:${entry.startTicks}`, { ...entry, command: commandOf(entry.pid) });
   };
   let stdout = '';
   let stderr = '';

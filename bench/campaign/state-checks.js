@@ -54,13 +54,21 @@ async function dbRows(ws, sql) {
 
 // Private socket directories (src/qemu/socket-dir.ts): a kill -9 may leave one, empty or with
 // sockets nobody listens on, and docs say the next command of its kind removes it a minute later.
-const SOCKET_DIR_PREFIXES = ['sendense-serve-', 'sendense-merge-', 'sendense-point-', 'sendense-transfer-', 'sendense-verify-'];
+const SOCKET_DIR_PREFIXES = [
+  'sendense-serve-',
+  'sendense-merge-',
+  'sendense-point-',
+  'sendense-transfer-',
+  'sendense-verify-',
+];
 
 function sweptLater(entry) {
   const name = entry.split('/').pop();
   if (!SOCKET_DIR_PREFIXES.some((prefix) => name.startsWith(prefix))) return false;
   try {
-    return statSync(entry).isDirectory() && readdirSync(entry, { withFileTypes: true }).every((child) => child.isSocket());
+    return (
+      statSync(entry).isDirectory() && readdirSync(entry, { withFileTypes: true }).every((child) => child.isSocket())
+    );
   } catch {
     return false;
   }
@@ -81,11 +89,15 @@ function describeEntry(entry) {
 export async function leftovers(ws, noted, backups, tolerated = []) {
   const found = [];
   // A process the kernel has not reaped yet after SIGKILL: give it a moment before calling it left.
-  for (let tries = 0; tries < 100 && noted.some(stillRunning); tries++) await new Promise((resolve) => setTimeout(resolve, 30));
+  for (let tries = 0; tries < 100 && noted.some(stillRunning); tries++)
+    await new Promise((resolve) => setTimeout(resolve, 30));
   for (const entry of noted.filter(stillRunning)) found.push(`process ${entry.pid} left: ${entry.command.join(' ')}`);
-  for (const row of await dbRows(ws, 'select pid, kind, run_id as "runId" from processes')) found.push(`processes row left: pid ${row.pid} (${row.kind}) of ${row.runId}`);
-  for (const row of await dbRows(ws, 'select port, run_id as "runId" from port_leases')) found.push(`port lease left: ${row.port} of ${row.runId}`);
-  for (const row of await dbRows(ws, 'select node, kind, name from node_resources')) found.push(`node resource left: ${row.kind} ${row.name} on ${row.node}`);
+  for (const row of await dbRows(ws, 'select pid, kind, run_id as "runId" from processes'))
+    found.push(`processes row left: pid ${row.pid} (${row.kind}) of ${row.runId}`);
+  for (const row of await dbRows(ws, 'select port, run_id as "runId" from port_leases'))
+    found.push(`port lease left: ${row.port} of ${row.runId}`);
+  for (const row of await dbRows(ws, 'select node, kind, name from node_resources'))
+    found.push(`node resource left: ${row.kind} ${row.name} on ${row.node}`);
   for (const name of readdirSync(ws.tmp)) {
     const entry = join(ws.tmp, name);
     if (sweptLater(entry)) {

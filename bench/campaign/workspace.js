@@ -91,7 +91,9 @@ export function useKey(ws, index) {
 }
 
 function repositoryLine(ws, path = ws.repository, keyFile = ws.planKey) {
-  return ws.encrypted ? `repository: { path: ${path}, encryption: { keyFile: ${keyFile} } }` : `repository: { path: ${path} }`;
+  return ws.encrypted
+    ? `repository: { path: ${path}, encryption: { keyFile: ${keyFile} } }`
+    : `repository: { path: ${path} }`;
 }
 
 // The copy plan: the VM's points to ws.copy over SSH to the campaign's sshd; the copy keeps its
@@ -121,7 +123,8 @@ export function removeWorkspace(ws) {
   live.delete(ws);
   if (ws.smallFilesystem) {
     // A process still holding a file there keeps it busy: lazy unmount detaches it anyway.
-    if (spawnSync('umount', [ws.mount], { stdio: 'ignore' }).status !== 0) spawnSync('umount', ['-l', ws.mount], { stdio: 'ignore' });
+    if (spawnSync('umount', [ws.mount], { stdio: 'ignore' }).status !== 0)
+      spawnSync('umount', ['-l', ws.mount], { stdio: 'ignore' });
   }
   rmSync(ws.root, { recursive: true, force: true });
 }
@@ -152,7 +155,12 @@ function writeBackupPlan(ws) {
 // A restore plan of one point into a raw file; returns the plan's path. Options: `repository`
 // (the copy's, say), `keyFile` (the key that opens it when encrypted), `name` (of the plan's file,
 // for restores at once).
-export function writeRestorePlan(ws, point, target, { repository = ws.repository, keyFile = ws.planKey, name = 'restore.yaml' } = {}) {
+export function writeRestorePlan(
+  ws,
+  point,
+  target,
+  { repository = ws.repository, keyFile = ws.planKey, name = 'restore.yaml' } = {},
+) {
   const file = join(ws.root, name);
   writeFileSync(
     file,

@@ -17,7 +17,20 @@ export function freshQcow2(file, { size, backing }) {
 // serves it as the hub serves a restore's chain (-r).
 export async function startQemuNbdTarget(file, { env, readOnly = false } = {}) {
   const port = await freePort();
-  const args = ['-f', 'qcow2', '--shared=10', '-t', ...(readOnly ? ['-r'] : []), '-b', '127.0.0.1', '-p', String(port), '-x', 'target', file];
+  const args = [
+    '-f',
+    'qcow2',
+    '--shared=10',
+    '-t',
+    ...(readOnly ? ['-r'] : []),
+    '-b',
+    '127.0.0.1',
+    '-p',
+    String(port),
+    '-x',
+    'target',
+    file,
+  ];
   const child = trackChild(spawn('qemu-nbd', args, { stdio: 'ignore', env }));
   await waitForPort(port);
   return { port, pid: child.pid, url: `nbd://127.0.0.1:${port}/target`, stop: () => stopChild(child) };

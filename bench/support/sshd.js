@@ -40,7 +40,13 @@ export async function startSshd(dir) {
   writeFileSync(knownHosts, `[127.0.0.1]:${port} ${hostKey}\n`);
   const child = trackChild(spawn('/usr/sbin/sshd', ['-D', '-e', '-f', join(dir, 'sshd_config')], { stdio: 'ignore' }));
   await waitForPort(port);
-  return { port, user: userInfo().username, identityFile: join(dir, 'id_ed25519'), knownHosts, stop: () => stopChild(child) };
+  return {
+    port,
+    user: userInfo().username,
+    identityFile: join(dir, 'id_ed25519'),
+    knownHosts,
+    stop: () => stopChild(child),
+  };
 }
 
 // OpenSSH `ssh -N -R nodePort:127.0.0.1:hubPort` through that sshd (aes128-gcm, host key checked),

@@ -15,7 +15,8 @@ export function timedRun(argv, { env, stdin = 'pipe', stderr = 'pipe' } = {}) {
     child.stderr?.on('data', (chunk) => (errors += chunk));
     child.once('close', (code) => {
       const seconds = Number(process.hrtime.bigint() - startedHr) / 1e9;
-      if (code !== 0) reject(new Error(`${argv.join(' ')} exited ${code}: ${stdout.slice(-2000)} ${errors.slice(-2000)}`));
+      if (code !== 0)
+        reject(new Error(`${argv.join(' ')} exited ${code}: ${stdout.slice(-2000)} ${errors.slice(-2000)}`));
       else resolve({ seconds, started, ended: Date.now(), stdout, stderr: errors });
     });
   });

@@ -33,8 +33,14 @@ export const PATHS = {
 export type PathName = keyof typeof PATHS;
 
 /** The URL of a route with its params filled in (each encoded). */
-export function urlOf(name: PathName, params: Readonly<Record<string, string>> = {}, query: Readonly<Record<string, string>> = {}): string {
-  const url = PATHS[name].split(' ')[1].replace(/:([A-Za-z]+)/g, (_all, key: string) => encodeURIComponent(params[key] ?? ''));
+export function urlOf(
+  name: PathName,
+  params: Readonly<Record<string, string>> = {},
+  query: Readonly<Record<string, string>> = {},
+): string {
+  const url = PATHS[name]
+    .split(' ')[1]
+    .replace(/:([A-Za-z]+)/g, (_all, key: string) => encodeURIComponent(params[key] ?? ''));
   const search = new URLSearchParams(query).toString();
   return search ? `${url}?${search}` : url;
 }

@@ -54,7 +54,13 @@ export interface PlanStatus {
   readonly schedule: string | null;
   readonly nextRun: string | null;
   readonly running: boolean;
-  readonly lastRun: { readonly id: string; readonly status: string; readonly startedAt: string; readonly endedAt: string; readonly error: string | null } | null;
+  readonly lastRun: {
+    readonly id: string;
+    readonly status: string;
+    readonly startedAt: string;
+    readonly endedAt: string;
+    readonly error: string | null;
+  } | null;
   readonly newestPoint: { readonly id: string; readonly takenAt: string; readonly ageSeconds: number } | null;
   readonly repositoryBytes: number | null;
   readonly replicaLagSeconds: number | null;
@@ -89,16 +95,36 @@ export interface Replica {
   readonly vm: string | null;
   readonly replicaNode: string | null;
   readonly lagSeconds: number | null;
-  readonly failover: { readonly at: string; readonly pointId: string; readonly domain: string; readonly node: string } | null;
-  readonly points: readonly { readonly id: string; readonly takenAt: string; readonly ageSeconds: number; readonly type: string; readonly bytes: number | null }[];
+  readonly failover: {
+    readonly at: string;
+    readonly pointId: string;
+    readonly domain: string;
+    readonly node: string;
+  } | null;
+  readonly points: readonly {
+    readonly id: string;
+    readonly takenAt: string;
+    readonly ageSeconds: number;
+    readonly type: string;
+    readonly bytes: number | null;
+  }[];
 }
 
 export interface Status {
   readonly plans: readonly PlanStatus[];
   readonly vms: { readonly withPlan: readonly string[]; readonly withoutPlan: readonly string[] };
   readonly lastRuns: readonly Run[];
-  readonly failures: readonly { readonly id: string; readonly plan: string; readonly startedAt: string; readonly error: string | null }[];
-  readonly rpoMissed: readonly { readonly plan: string; readonly newestPoint: PlanStatus['newestPoint']; readonly schedule: string | null }[];
+  readonly failures: readonly {
+    readonly id: string;
+    readonly plan: string;
+    readonly startedAt: string;
+    readonly error: string | null;
+  }[];
+  readonly rpoMissed: readonly {
+    readonly plan: string;
+    readonly newestPoint: PlanStatus['newestPoint'];
+    readonly schedule: string | null;
+  }[];
   readonly repositories: readonly RepositoryFacts[];
   readonly replicas: readonly Replica[];
   readonly runningTasks: readonly Task[];
@@ -167,7 +193,12 @@ export interface GuestFilesystem {
 
 /** GET /api/v1/backups/:id/files: the point's filesystems (of one disk: the first, or ?disk=). */
 export interface GuestFilesystems {
-  readonly point: { readonly vm: string; readonly backupId: string; readonly diskKey: number | string; readonly repository: string };
+  readonly point: {
+    readonly vm: string;
+    readonly backupId: string;
+    readonly diskKey: number | string;
+    readonly repository: string;
+  };
   readonly filesystems: readonly GuestFilesystem[];
 }
 

@@ -60,7 +60,12 @@ export async function call<T>(name: PathName, options: Call = {}): Promise<T> {
   if (!response.ok) {
     const body = data as Partial<ApiErrorBody> | undefined;
     if (response.status === 401 && name !== 'login') onUnauthorized();
-    throw new ApiRefusal(response.status, body?.error ?? 'error', body?.message ?? `${response.status} ${response.statusText}`, body?.field);
+    throw new ApiRefusal(
+      response.status,
+      body?.error ?? 'error',
+      body?.message ?? `${response.status} ${response.statusText}`,
+      body?.field,
+    );
   }
   return data as T;
 }

@@ -42,12 +42,13 @@ function App() {
   );
 }
 
-const NAV: readonly { readonly href: string; readonly label: string; readonly screens: readonly Route['screen'][] }[] = [
-  { href: '/', label: 'Dashboard', screens: ['dashboard'] },
-  { href: '/plans', label: 'Plans', screens: ['plans', 'task'] },
-  { href: '/backups', label: 'Backups', screens: ['vms', 'vm', 'files'] },
-  { href: '/replicas', label: 'Replicas', screens: ['replicas'] },
-];
+const NAV: readonly { readonly href: string; readonly label: string; readonly screens: readonly Route['screen'][] }[] =
+  [
+    { href: '/', label: 'Dashboard', screens: ['dashboard'] },
+    { href: '/plans', label: 'Plans', screens: ['plans', 'task'] },
+    { href: '/backups', label: 'Backups', screens: ['vms', 'vm', 'files'] },
+    { href: '/replicas', label: 'Replicas', screens: ['replicas'] },
+  ];
 
 function Shell(props: { readonly session: Session; readonly onLogout: () => void }) {
   const { path, query } = useLocation();
@@ -122,7 +123,8 @@ function Screen(props: { readonly route: Route; readonly query: URLSearchParams;
           <>
             <h1 tabIndex={-1}>Files</h1>
             <p class="refusal" role="alert">
-              The {props.session.role} role may not read guest data: browsing a point's files needs the restore role or higher.
+              The {props.session.role} role may not read guest data: browsing a point's files needs the restore role or
+              higher.
             </p>
           </>
         );

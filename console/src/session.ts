@@ -22,7 +22,9 @@ const ORDER: readonly Role[] = ['audit', 'restore', 'operator', 'admin'];
 
 /** Whether this session may run the plan: the run route, and the role its kind needs. */
 export function mayRun(session: Session, plan: { readonly valid: boolean; readonly runRole?: Role }): boolean {
-  return plan.valid && allows(session, 'run') && ORDER.indexOf(session.role) >= ORDER.indexOf(plan.runRole ?? 'operator');
+  return (
+    plan.valid && allows(session, 'run') && ORDER.indexOf(session.role) >= ORDER.indexOf(plan.runRole ?? 'operator')
+  );
 }
 
 export function useCan(): (name: PathName) => boolean {

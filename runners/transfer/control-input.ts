@@ -3,7 +3,12 @@
 
 import { parseControlLine, type ControlLine } from '../../src/wire/index.js';
 
-export function followControlLines(input: NodeJS.ReadableStream, pending: string, apply: (control: ControlLine) => void, warn: (text: string) => void): void {
+export function followControlLines(
+  input: NodeJS.ReadableStream,
+  pending: string,
+  apply: (control: ControlLine) => void,
+  warn: (text: string) => void,
+): void {
   let text = pending;
   const take = (): void => {
     for (let end = text.indexOf('\n'); end >= 0; end = text.indexOf('\n')) {
@@ -11,7 +16,8 @@ export function followControlLines(input: NodeJS.ReadableStream, pending: string
       text = text.slice(end + 1);
       if (line === '') continue;
       const control = parseControlLine(line);
-      if (control === undefined) warn(`sendense-transfer: ignored a control line it does not know: ${line.slice(0, 200)}`);
+      if (control === undefined)
+        warn(`sendense-transfer: ignored a control line it does not know: ${line.slice(0, 200)}`);
       else apply(control);
     }
   };

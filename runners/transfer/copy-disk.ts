@@ -36,7 +36,14 @@ export interface CopyTuning {
 
 // connections: through an SSH tunnel each one is its own flow-control window, worth 1.5-2.8x over
 // one at 20 ms RTT; on one host 1, 2 and 4 take the same time (bench/README.md).
-export const DEFAULT_TUNING: CopyTuning = Object.freeze({ connections: 4, inFlight: 16, requestSize: 2 * 1024 * 1024, zeroSize: 256 * 1024 * 1024, unansweredWrites: 32, digests: true });
+export const DEFAULT_TUNING: CopyTuning = Object.freeze({
+  connections: 4,
+  inFlight: 16,
+  requestSize: 2 * 1024 * 1024,
+  zeroSize: 256 * 1024 * 1024,
+  unansweredWrites: 32,
+  digests: true,
+});
 
 export interface CopyContext {
   readonly dir: string;
@@ -48,7 +55,11 @@ export interface CopyContext {
   readonly bucket: TokenBucket;
 }
 
-export async function copyDisk(job: DiskJob, tuning: CopyTuning, { dir, output, signal, digester, bucket }: CopyContext): Promise<DiskOutcome> {
+export async function copyDisk(
+  job: DiskJob,
+  tuning: CopyTuning,
+  { dir, output, signal, digester, bucket }: CopyContext,
+): Promise<DiskOutcome> {
   const cleanup = new UndoStack();
   const opened: { destroy(error?: Error): void }[] = [];
   // Ends this disk's waits for the rate when it stops or fails (a slow rate must not hold them).
@@ -64,7 +75,9 @@ export async function copyDisk(job: DiskJob, tuning: CopyTuning, { dir, output, 
     // Both sides at once: each start is mostly waiting (qemu-img info, qemu-nbd, handshakes).
     // Settled both before going on, so nothing opened late escapes the cleanup.
     const [sourceSide, targetSide] = await Promise.allSettled([
-      job.source.kind === 'vsphere' ? openVsphere(job.source.listFile, job.key, tuning.connections, cleanup) : openEndpoint(job.source, { ...context, role: 'source', bitmap: job.bitmap }),
+      job.source.kind === 'vsphere'
+        ? openVsphere(job.source.listFile, job.key, tuning.connections, cleanup)
+        : openEndpoint(job.source, { ...context, role: 'source', bitmap: job.bitmap }),
       openEndpoint(job.target, { ...context, role: 'target', bitmap: job.bitmap }),
     ]);
     for (const side of [sourceSide, targetSide]) if (side.status === 'fulfilled') opened.push(...side.value);
@@ -76,29 +89,57 @@ export async function copyDisk(job: DiskJob, tuning: CopyTuning, { dir, output, 
     const control = sources[0]!;
     const areas = control instanceof VsphereSource ? control : undefined;
     if (targets[0]!.size < control.size) {
-      throw new SendenseError(`target ${targets[0]!.where} holds ${targets[0]!.size} bytes, less than the source's ${control.size}`, { disk: job.key });
+      throw new SendenseError(
+        `target ${targets[0]!.where} holds ${targets[0]!.size} bytes, less than the source's ${control.size}`,
+        { disk: job.key },
+      );
     }
-    const largest = Math.min(tuning.requestSize, ...sources.map((c) => c.info.maximumPayload), ...targets.map((c) => c.info.maximumPayload));
+    const largest = Math.min(
+      tuning.requestSize,
+      ...sources.map((c) => c.info.maximumPayload),
+      ...targets.map((c) => c.info.maximumPayload),
+    );
     // Aligned, a request is a whole number of blocks (work-plan.ts, alignedWork).
     const copySize = job.align === undefined ? largest : largest - (largest % job.align);
-    if (copySize === 0) throw new SendenseError(`requests of at most ${largest} bytes cannot carry whole blocks of ${job.align} bytes (--align)`, { disk: job.key });
+    if (copySize === 0)
+      throw new SendenseError(
+        `requests of at most ${largest} bytes cannot carry whole blocks of ${job.align} bytes (--align)`,
+        { disk: job.key },
+      );
     // Shrunk and grown back since the parent: every block is copied, holes as zeroes.
-    const wholeDisk = job.bitmap === undefined || areas !== undefined ? undefined : await whyWholeDisk(job, job.bitmap, control as NbdConnection, targets[0]!);
+    const wholeDisk =
+      job.bitmap === undefined || areas !== undefined
+        ? undefined
+        : await whyWholeDisk(job, job.bitmap, control as NbdConnection, targets[0]!);
     const bitmap = wholeDisk === undefined ? job.bitmap : undefined;
     const zeroHoles = wholeDisk !== undefined || job.zeroHoles;
     // A vsphere: source's work is the areas vSphere named (runners/README.md), not block status.
-    const bytesToDo = areas !== undefined ? await areas.bytesToDo(job.align) : await countWork(control as NbdConnection, bitmap, zeroHoles, job.align);
+    const bytesToDo =
+      areas !== undefined
+        ? await areas.bytesToDo(job.align)
+        : await countWork(control as NbdConnection, bitmap, zeroHoles, job.align);
     output.start(job.key, control.size, bytesToDo, wholeDisk);
     const items: AsyncIterator<WorkItem> =
-      areas !== undefined ? areas.work(copySize, tuning.zeroSize, job.align) : planWork(control as NbdConnection, { bitmap, zeroHoles, copySize, zeroSize: tuning.zeroSize, align: job.align });
+      areas !== undefined
+        ? areas.work(copySize, tuning.zeroSize, job.align)
+        : planWork(control as NbdConnection, {
+            bitmap,
+            zeroHoles,
+            copySize,
+            zeroSize: tuning.zeroSize,
+            align: job.align,
+          });
     const zeroes = Buffer.alloc(copySize);
     const totals = { bytesDone: 0, bytesWritten: 0, bytesZeroed: 0 };
-    const digests = tuning.digests ? new RangeDigests(digester, (data, zero) => output.digests(job.key, data, zero)) : undefined;
+    const digests = tuning.digests
+      ? new RangeDigests(digester, (data, zero) => output.digests(job.key, data, zero))
+      : undefined;
     let failure: unknown;
 
     const zeroRange = async (target: NbdConnection, offset: number, length: number): Promise<void> => {
       if (target.canWriteZeroes) return target.writeZeroes(offset, length);
-      for (let at = 0; at < length; at += zeroes.length) await target.write(offset + at, zeroes.subarray(0, Math.min(zeroes.length, length - at)));
+      for (let at = 0; at < length; at += zeroes.length)
+        await target.write(offset + at, zeroes.subarray(0, Math.min(zeroes.length, length - at)));
     };
     const fail = (error: unknown): void => {
       failure ??= error;
@@ -167,14 +208,25 @@ export async function copyDisk(job: DiskJob, tuning: CopyTuning, { dir, output, 
   } finally {
     signal.removeEventListener('abort', onAbort);
     const failures = (await cleanup.unwind()).filter((outcome) => outcome.error !== undefined);
-    for (const failed of failures) output.debug({ disk: job.key, message: `cleanup failed: ${failed.what}: ${failed.error?.message}` });
+    for (const failed of failures)
+      output.debug({ disk: job.key, message: `cleanup failed: ${failed.what}: ${failed.error?.message}` });
   }
 }
 
 // A vsphere: source: one reader whose requests share its kept-alive connections.
-async function openVsphere(listFile: string, disk: number, connections: number, cleanup: UndoStack): Promise<VsphereSource[]> {
+async function openVsphere(
+  listFile: string,
+  disk: number,
+  connections: number,
+  cleanup: UndoStack,
+): Promise<VsphereSource[]> {
   const source = await VsphereSource.open(listFile, disk, connections);
-  cleanup.push({ what: `HTTPS connections to ${source.where}`, when: 'always', step: 'transfer', run: () => source.close() });
+  cleanup.push({
+    what: `HTTPS connections to ${source.where}`,
+    when: 'always',
+    step: 'transfer',
+    run: () => source.close(),
+  });
   return [source];
 }
 
@@ -184,7 +236,12 @@ function stopped(disk: number, signal: AbortSignal): SendenseError {
 
 // Why an incremental must copy every block (docs/how-it-works.md#change-tracking-by-source): a shrink
 // clears a bitmap's bits past the cut, so there the bitmap no longer says what changed.
-async function whyWholeDisk(job: DiskJob, bitmap: string, source: NbdConnection, target: NbdConnection): Promise<string | undefined> {
+async function whyWholeDisk(
+  job: DiskJob,
+  bitmap: string,
+  source: NbdConnection,
+  target: NbdConnection,
+): Promise<string | undefined> {
   if (job.bitmapMark !== undefined && !(await isMarked(source, bitmap, job.bitmapMark))) {
     return `the disk shrank since dirty bitmap '${bitmap}' was added (its mark at byte ${job.bitmapMark} is gone): every block is copied`;
   }

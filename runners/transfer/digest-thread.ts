@@ -75,7 +75,13 @@ class DigestThread implements Digester {
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       this.pending.set(id, { resolve, reject });
-      const request: DigestRequest = { id, algorithm, memory: bytes.buffer as SharedArrayBuffer, offset: bytes.byteOffset, length: bytes.length };
+      const request: DigestRequest = {
+        id,
+        algorithm,
+        memory: bytes.buffer as SharedArrayBuffer,
+        offset: bytes.byteOffset,
+        length: bytes.length,
+      };
       this.worker.postMessage(request);
     });
   }

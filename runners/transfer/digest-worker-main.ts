@@ -13,11 +13,16 @@ export interface DigestRequest {
   readonly length: number;
 }
 
-export type DigestReply = { readonly id: number; readonly digest: string } | { readonly id: number; readonly error: string };
+export type DigestReply =
+  { readonly id: number; readonly digest: string } | { readonly id: number; readonly error: string };
 
 parentPort!.on('message', (request: DigestRequest) => {
   rangeDigest(request.algorithm, new Uint8Array(request.memory, request.offset, request.length)).then(
     (digest) => parentPort!.postMessage({ id: request.id, digest } satisfies DigestReply),
-    (error: unknown) => parentPort!.postMessage({ id: request.id, error: error instanceof Error ? error.message : String(error) } satisfies DigestReply),
+    (error: unknown) =>
+      parentPort!.postMessage({
+        id: request.id,
+        error: error instanceof Error ? error.message : String(error),
+      } satisfies DigestReply),
   );
 });

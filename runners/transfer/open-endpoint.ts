@@ -4,7 +4,14 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { SendenseError } from '../../src/errors.js';
-import { BASE_ALLOCATION, DIRTY_BITMAP_PREFIX, NbdConnection, describeNbdAddress, parseNbdUrl, type NbdAddress } from '../../src/nbd/index.js';
+import {
+  BASE_ALLOCATION,
+  DIRTY_BITMAP_PREFIX,
+  NbdConnection,
+  describeNbdAddress,
+  parseNbdUrl,
+  type NbdAddress,
+} from '../../src/nbd/index.js';
 import type { UndoStack } from '../../src/engine/undo-stack.js';
 import { bitmapProblem } from '../../src/qemu/bitmap-health.js';
 import { imageInfoWith, type ImageInfo } from '../../src/qemu/image-info.js';
@@ -30,10 +37,17 @@ const EXTRA_HANDSHAKE_TIMEOUT_MS = 2000;
 const QEMU_NBD_READY_TIMEOUT_MS = 15_000;
 const QEMU_NBD_STOP_GRACE_MS = 3000;
 
-export async function openEndpoint(endpoint: Exclude<TransferSource, { kind: 'vsphere' }> | TransferTarget, context: EndpointContext): Promise<NbdConnection[]> {
+export async function openEndpoint(
+  endpoint: Exclude<TransferSource, { kind: 'vsphere' }> | TransferTarget,
+  context: EndpointContext,
+): Promise<NbdConnection[]> {
   // An incremental's target too: its backing chain is the parent point, whose data a shrink can leave stale (unseen-zeroes.ts).
   const metaContexts =
-    context.role === 'source' ? [BASE_ALLOCATION, ...(context.bitmap === undefined ? [] : [DIRTY_BITMAP_PREFIX + context.bitmap])] : context.bitmap === undefined ? [] : [BASE_ALLOCATION];
+    context.role === 'source'
+      ? [BASE_ALLOCATION, ...(context.bitmap === undefined ? [] : [DIRTY_BITMAP_PREFIX + context.bitmap])]
+      : context.bitmap === undefined
+        ? []
+        : [BASE_ALLOCATION];
   let first: NbdConnection;
   let address: NbdAddress;
   let extras: Promise<PromiseSettledResult<NbdConnection>[]> | undefined;
@@ -58,13 +72,18 @@ export async function openEndpoint(endpoint: Exclude<TransferSource, { kind: 'vs
       checked = sourceInfo(path, context.disk, named).then((info) => {
         const format = named ?? servedFormat(info, path, context.disk);
         if (context.bitmap !== undefined) {
-          if (format !== 'qcow2') throw new SendenseError(`${path} is a ${format} image: it has no bitmaps, so only a full backup is possible`, { disk: context.disk });
+          if (format !== 'qcow2')
+            throw new SendenseError(
+              `${path} is a ${format} image: it has no bitmaps, so only a full backup is possible`,
+              { disk: context.disk },
+            );
           checkBitmap(info, path, context.bitmap, context.disk);
         }
         return format;
       });
     } else {
-      if (!existsSync(endpoint.path)) throw new SendenseError(`target image ${endpoint.path} does not exist`, { disk: context.disk });
+      if (!existsSync(endpoint.path))
+        throw new SendenseError(`target image ${endpoint.path} does not exist`, { disk: context.disk });
       checked = Promise.resolve(endpoint.format);
     }
     // With the format named (the hub passes the plan's), qemu-nbd starts while the image is
@@ -100,7 +119,13 @@ export async function openEndpoint(endpoint: Exclude<TransferSource, { kind: 'vs
       await server.stop(QEMU_NBD_STOP_GRACE_MS);
       context.output.debug({ disk: context.disk, message: 'qemu-nbd stopped', pid: server.pid });
     });
-    context.output.debug({ disk: context.disk, message: 'qemu-nbd started', pid: server.pid, role: context.role, path: endpoint.path });
+    context.output.debug({
+      disk: context.disk,
+      message: 'qemu-nbd started',
+      pid: server.pid,
+      role: context.role,
+      path: endpoint.path,
+    });
     address = Object.freeze({ kind: 'unix', socketPath: socket, exportName: 'disk' });
     // Kept open to the end: a qemu-nbd that is not persistent exits after its last client.
     first = await NbdConnection.connect(address, { metaContexts });
@@ -112,16 +137,28 @@ export async function openEndpoint(endpoint: Exclude<TransferSource, { kind: 'vs
     connections.push(extra.value);
     giveBack(context, `NBD connection to ${extra.value.where}`, () => extra.value.close());
   }
-  if (context.bitmap !== undefined && context.role === 'source' && !first.hasMetaContext(DIRTY_BITMAP_PREFIX + context.bitmap)) {
-    throw new SendenseError(`bitmap '${context.bitmap}' not offered by ${first.where} (no ${DIRTY_BITMAP_PREFIX}${context.bitmap} context)`, { disk: context.disk });
+  if (
+    context.bitmap !== undefined &&
+    context.role === 'source' &&
+    !first.hasMetaContext(DIRTY_BITMAP_PREFIX + context.bitmap)
+  ) {
+    throw new SendenseError(
+      `bitmap '${context.bitmap}' not offered by ${first.where} (no ${DIRTY_BITMAP_PREFIX}${context.bitmap} context)`,
+      { disk: context.disk },
+    );
   }
-  if (context.role === 'target' && first.readOnly) throw new SendenseError(`target ${first.where} is read-only`, { disk: context.disk });
+  if (context.role === 'target' && first.readOnly)
+    throw new SendenseError(`target ${first.where} is read-only`, { disk: context.disk });
   return connections;
 }
 
 // A server that takes no more clients leaves an extra unanswered: it gives up after a while.
 function openExtras(address: NbdAddress, count: number): Promise<PromiseSettledResult<NbdConnection>[]> {
-  return Promise.allSettled(Array.from({ length: count }, () => NbdConnection.connect(address, { handshakeTimeoutMs: EXTRA_HANDSHAKE_TIMEOUT_MS })));
+  return Promise.allSettled(
+    Array.from({ length: count }, () =>
+      NbdConnection.connect(address, { handshakeTimeoutMs: EXTRA_HANDSHAKE_TIMEOUT_MS }),
+    ),
+  );
 }
 
 function closeAll(settled: readonly PromiseSettledResult<NbdConnection>[]): void {
@@ -132,7 +169,10 @@ function closeAll(settled: readonly PromiseSettledResult<NbdConnection>[]): void
 // qemu-nbd without -t, which exits after its first client.
 function withPersistentHint(error: unknown, disk: number): unknown {
   if (!(error instanceof SendenseError) || !/ECONNREFUSED|ENOENT/.test(error.message)) return error;
-  return new SendenseError(`${error.message} (a qemu-nbd serving it needs -t/--persistent: without it, it exits after its first client)`, { disk, cause: error });
+  return new SendenseError(
+    `${error.message} (a qemu-nbd serving it needs -t/--persistent: without it, it exits after its first client)`,
+    { disk, cause: error },
+  );
 }
 
 // What the transfer needs to know of a qemu: source before serving it (-U: a shared lock is enough).
@@ -154,8 +194,13 @@ function checkBitmap(info: ImageInfo, path: string, bitmap: string, disk: number
     const others = info.bitmaps.map((candidate) => candidate.name).join(', ') || 'none';
     throw new SendenseError(`bitmap '${bitmap}' not found in ${path} (bitmaps there: ${others})`, { disk });
   }
-  if (problem === 'inconsistent') throw new SendenseError(`bitmap '${bitmap}' in ${path} is inconsistent (in-use: the image was not closed cleanly)`, { disk });
-  if (problem === 'disabled') throw new SendenseError(`bitmap '${bitmap}' in ${path} is disabled (it stopped recording writes)`, { disk });
+  if (problem === 'inconsistent')
+    throw new SendenseError(
+      `bitmap '${bitmap}' in ${path} is inconsistent (in-use: the image was not closed cleanly)`,
+      { disk },
+    );
+  if (problem === 'disabled')
+    throw new SendenseError(`bitmap '${bitmap}' in ${path} is disabled (it stopped recording writes)`, { disk });
 }
 
 // Registered the moment it is taken; the copy's end gives it back whatever happened.

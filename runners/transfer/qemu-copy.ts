@@ -55,17 +55,36 @@ export interface QemuCopyContext {
 export async function localCopy(job: DiskJob, tuning: CopyTuning, bucket: TokenBucket): Promise<LocalCopy | undefined> {
   const { source, target } = job;
   if (source.kind !== 'qemu' || target.kind !== 'file' || source.format === undefined) return undefined;
-  if (job.bitmap !== undefined || job.zeroHoles || job.align !== undefined || !tuning.digests || bucket.rate !== undefined) return undefined;
+  if (
+    job.bitmap !== undefined ||
+    job.zeroHoles ||
+    job.align !== undefined ||
+    !tuning.digests ||
+    bucket.rate !== undefined
+  )
+    return undefined;
   try {
-    if (target.format === 'qcow2' && (readBacking(target.path) !== undefined || isEncryptedQcow2(target.path))) return undefined;
+    if (target.format === 'qcow2' && (readBacking(target.path) !== undefined || isEncryptedQcow2(target.path)))
+      return undefined;
   } catch {
     return undefined; // the NBD path says what is wrong with it
   }
   const reader = await openImageFile(source.path, source.format, { runner: runCommand }).catch(() => undefined);
-  return reader === undefined ? undefined : { reader, source: { path: source.path, format: source.format }, target: { path: target.path, format: target.format } };
+  return reader === undefined
+    ? undefined
+    : {
+        reader,
+        source: { path: source.path, format: source.format },
+        target: { path: target.path, format: target.format },
+      };
 }
 
-export async function qemuCopyDisk(job: DiskJob, { reader, source, target }: LocalCopy, tuning: CopyTuning, { output, signal, digester }: QemuCopyContext): Promise<DiskOutcome> {
+export async function qemuCopyDisk(
+  job: DiskJob,
+  { reader, source, target }: LocalCopy,
+  tuning: CopyTuning,
+  { output, signal, digester }: QemuCopyContext,
+): Promise<DiskOutcome> {
   const started = Date.now();
   let convert: Convert | undefined;
   const halt = new AbortController();
@@ -77,14 +96,18 @@ export async function qemuCopyDisk(job: DiskJob, { reader, source, target }: Loc
   try {
     const targetInfo = await imageInfoWith(runCommand, target.path, { format: target.format });
     if (targetInfo.virtualSize < reader.size) {
-      throw new SendenseError(`target ${target.path} holds ${targetInfo.virtualSize} bytes, less than the source's ${reader.size}`, { disk: job.key });
+      throw new SendenseError(
+        `target ${target.path} holds ${targetInfo.virtualSize} bytes, less than the source's ${reader.size}`,
+        { disk: job.key },
+      );
     }
     const ranges = reader.allocated();
     const bytesToDo = ranges.reduce((sum, range) => sum + range.length, 0);
     output.start(job.key, reader.size, bytesToDo);
     if (signal.aborted) throw stopped(job.key, signal);
     const totals = { bytesDone: 0, bytesWritten: 0, bytesZeroed: 0 };
-    const report = (): void => output.progress(job.key, Math.min(totals.bytesDone, Math.floor(running.fraction() * bytesToDo)), bytesToDo);
+    const report = (): void =>
+      output.progress(job.key, Math.min(totals.bytesDone, Math.floor(running.fraction() * bytesToDo)), bytesToDo);
     const running = startConvert(source, target, report);
     convert = running;
     output.debug({ disk: job.key, message: 'qemu-img convert started', pid: running.pid });
@@ -135,7 +158,14 @@ export async function qemuCopyDisk(job: DiskJob, { reader, source, target }: Loc
     if (exit.code !== 0) throw convertFailed(job.key, running, exit);
     if (hashing !== undefined) throw hashing.error;
     digests.end();
-    const outcome = { disk: job.key, ok: true, ...totals, bytesToDo, seconds: (Date.now() - started) / 1000, copiedWith: QEMU_IMG_CONVERT };
+    const outcome = {
+      disk: job.key,
+      ok: true,
+      ...totals,
+      bytesToDo,
+      seconds: (Date.now() - started) / 1000,
+      copiedWith: QEMU_IMG_CONVERT,
+    };
     output.done(outcome);
     return outcome;
   } finally {
@@ -169,7 +199,22 @@ interface Convert {
 // is recorded complete (docs/how-it-works.md#the-data-path).
 // onProgress: after each -p figure.
 function startConvert(source: LocalCopy['source'], target: LocalCopy['target'], onProgress: () => void): Convert {
-  const argv = ['--pdeathsig', 'KILL', '--', 'qemu-img', 'convert', '-p', '-n', '--target-is-zero', '-f', source.format, '-O', target.format, source.path, target.path];
+  const argv = [
+    '--pdeathsig',
+    'KILL',
+    '--',
+    'qemu-img',
+    'convert',
+    '-p',
+    '-n',
+    '--target-is-zero',
+    '-f',
+    source.format,
+    '-O',
+    target.format,
+    source.path,
+    target.path,
+  ];
   const child: ChildProcess = spawn('setpriv', argv, { stdio: ['ignore', 'pipe', 'pipe'] });
   let fraction = 0;
   let stderr = '';

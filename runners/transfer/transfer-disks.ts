@@ -22,30 +22,51 @@ export interface RunOptions {
   readonly bucket?: TokenBucket;
 }
 
-export async function transferDisks(request: TransferRequest, options: RunOptions): Promise<{ readonly ok: boolean; readonly disks: readonly DiskOutcome[] }> {
+export async function transferDisks(
+  request: TransferRequest,
+  options: RunOptions,
+): Promise<{ readonly ok: boolean; readonly disks: readonly DiskOutcome[] }> {
   const output = new TransferOutput(options.writeLine);
   const inFlight = request.inFlight ?? DEFAULT_TUNING.inFlight;
   const connections = request.connections ?? DEFAULT_TUNING.connections;
-  const tuning: CopyTuning = { ...DEFAULT_TUNING, connections, inFlight, unansweredWrites: 2 * inFlight, digests: request.digests !== false, ...options.tuning };
+  const tuning: CopyTuning = {
+    ...DEFAULT_TUNING,
+    connections,
+    inFlight,
+    unansweredWrites: 2 * inFlight,
+    digests: request.digests !== false,
+    ...options.tuning,
+  };
   const zeroHoles = request.zeroHoles === true;
   const dir = await openTransferDir();
   const digester = startDigester(() => output.debug({ message: 'digest thread started' }));
   const bucket = options.bucket ?? new TokenBucket(request.rate);
   try {
     const disks = await inTurns(
-      request.disks.map((disk): DiskJob => ({ ...disk, zeroHoles, ...(request.align !== undefined && { align: request.align }) })),
+      request.disks.map((disk): DiskJob => ({
+        ...disk,
+        zeroHoles,
+        ...(request.align !== undefined && { align: request.align }),
+      })),
       request.parallelDisks ?? request.disks.length,
       async (job): Promise<DiskOutcome> => {
         try {
           // A disk still waiting for its turn when the transfer is stopped does not start.
-          if (options.signal.aborted) throw new SendenseError(`transfer stopped: ${String(options.signal.reason ?? 'stop requested')}`, { disk: job.key });
+          if (options.signal.aborted)
+            throw new SendenseError(`transfer stopped: ${String(options.signal.reason ?? 'stop requested')}`, {
+              disk: job.key,
+            });
           // A local full into its new file: qemu-img copies it (qemu-copy.ts); anything else over NBD.
           const local = await localCopy(job, tuning, bucket);
-          if (local !== undefined) return await qemuCopyDisk(job, local, tuning, { output, signal: options.signal, digester });
+          if (local !== undefined)
+            return await qemuCopyDisk(job, local, tuning, { output, signal: options.signal, digester });
           return await copyDisk(job, tuning, { dir: dir.path, output, signal: options.signal, digester, bucket });
         } catch (error) {
-          const message = isSendenseError(error) ? error.message : `internal error: ${error instanceof Error ? error.message : String(error)}`;
-          if (!isSendenseError(error)) options.logBug?.(error instanceof Error && error.stack ? error.stack : String(error));
+          const message = isSendenseError(error)
+            ? error.message
+            : `internal error: ${error instanceof Error ? error.message : String(error)}`;
+          if (!isSendenseError(error))
+            options.logBug?.(error instanceof Error && error.stack ? error.stack : String(error));
           output.error(job.key, message);
           return { disk: job.key, ok: false, error: message };
         }

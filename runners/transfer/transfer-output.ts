@@ -1,7 +1,13 @@
 // The node transfer's stdout: the lines of src/wire/transfer-lines.ts, one per line, progress
 // throttled per disk so a fast copy does not flood the hub.
 
-import { formatTransferLine, type DataRange, type DiskOutcome, type TransferLine, type ZeroRange } from '../../src/wire/index.js';
+import {
+  formatTransferLine,
+  type DataRange,
+  type DiskOutcome,
+  type TransferLine,
+  type ZeroRange,
+} from '../../src/wire/index.js';
 import { DIGEST_ALGORITHM } from './range-digests.js';
 
 const PROGRESS_INTERVAL_MS = 250;
@@ -27,7 +33,16 @@ export class TransferOutput {
   done(outcome: DiskOutcome & { readonly bytesDone: number; readonly bytesToDo: number }): void {
     const { disk, bytesDone, bytesToDo, bytesWritten, bytesZeroed, seconds, copiedWith } = outcome;
     this.emit({ type: 'progress', disk, bytesDone, bytesToDo });
-    this.emit({ type: 'done', disk, bytesDone, bytesWritten, bytesZeroed, bytesToDo, seconds, ...(copiedWith === undefined ? {} : { copiedWith }) });
+    this.emit({
+      type: 'done',
+      disk,
+      bytesDone,
+      bytesWritten,
+      bytesZeroed,
+      bytesToDo,
+      seconds,
+      ...(copiedWith === undefined ? {} : { copiedWith }),
+    });
   }
 
   // Digests of written ranges, in batches, before the disk's done line (docs/how-it-works.md#what-is-recorded-and-where).

@@ -4,14 +4,26 @@
 // bitmap calls clean, that the source reads as zeroes while the target's backing chain (the parent
 // point) holds data there, changed unseen. Metadata only: three block status walks, no data read.
 
-import { BASE_ALLOCATION, DIRTY_BITMAP_PREFIX, STATE_DIRTY, STATE_ZERO, walkExtents, type Extent, type NbdConnection } from '../../src/nbd/index.js';
+import {
+  BASE_ALLOCATION,
+  DIRTY_BITMAP_PREFIX,
+  STATE_DIRTY,
+  STATE_ZERO,
+  walkExtents,
+  type Extent,
+  type NbdConnection,
+} from '../../src/nbd/index.js';
 
 // The parent's data is known per cluster of the repository's files (qemu-img's default): a cluster
 // holding some data may read zeroes elsewhere, where the source's finer grain says zero.
 const CLUSTER = 64 * 1024;
 
 /** The first such range that covers a whole cluster, or undefined (also when a side offers no block status to tell). */
-export async function unseenZeroes(source: NbdConnection, target: NbdConnection, bitmap: string): Promise<Extent | undefined> {
+export async function unseenZeroes(
+  source: NbdConnection,
+  target: NbdConnection,
+  bitmap: string,
+): Promise<Extent | undefined> {
   if (!source.hasMetaContext(BASE_ALLOCATION) || !target.hasMetaContext(BASE_ALLOCATION)) return undefined;
   const end = Math.min(source.size, target.size);
   const sides = [
@@ -30,7 +42,8 @@ export async function unseenZeroes(source: NbdConnection, target: NbdConnection,
         agreed ??= at;
         at = Math.min(end, ...runs.map((run) => run.end));
         const cluster = Math.ceil(agreed / CLUSTER) * CLUSTER;
-        if (cluster < end && Math.min(cluster + CLUSTER, end) <= at) return { offset: agreed, length: at - agreed, flags: 0 };
+        if (cluster < end && Math.min(cluster + CLUSTER, end) <= at)
+          return { offset: agreed, length: at - agreed, flags: 0 };
         continue;
       }
       agreed = undefined;

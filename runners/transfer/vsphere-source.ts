@@ -26,12 +26,16 @@ export class VsphereSource {
     connections: number,
   ) {
     this.info = { maximumPayload: 32 * 1024 * 1024 };
-    this.agent = pinnedAgent({ sha256: list.sha256, trustLine: () => 'the plan (the hub checked it moments ago: has the server changed?)' }, connections);
+    this.agent = pinnedAgent(
+      { sha256: list.sha256, trustLine: () => 'the plan (the hub checked it moments ago: has the server changed?)' },
+      connections,
+    );
   }
 
   static async open(listFile: string, disk: number, connections: number): Promise<VsphereSource> {
     const cookie = process.env[VSPHERE_COOKIE_ENV];
-    if (!cookie) throw new SendenseError(`a vsphere: source needs the session cookie in ${VSPHERE_COOKIE_ENV}`, { disk });
+    if (!cookie)
+      throw new SendenseError(`a vsphere: source needs the session cookie in ${VSPHERE_COOKIE_ENV}`, { disk });
     const text = await readFile(listFile, 'utf8').catch((error: NodeJS.ErrnoException) => {
       throw new SendenseError(`cannot read the read list ${listFile}: ${error.code ?? error.message}`, { disk });
     });
@@ -62,36 +66,67 @@ export class VsphereSource {
   }
 
   // One ranged GET into `into`; the server must answer 206 with exactly that range.
-  read(offset: number, length: number, into: Buffer = Buffer.allocUnsafe(length)): Promise<{ data: Buffer; allHoles: boolean }> {
+  read(
+    offset: number,
+    length: number,
+    into: Buffer = Buffer.allocUnsafe(length),
+  ): Promise<{ data: Buffer; allHoles: boolean }> {
     if (this.failure !== undefined) return Promise.reject(this.failure);
     return new Promise((resolve, reject) => {
       const range = `bytes=${offset}-${offset + length - 1}`;
-      const request = https.get(this.list.url, { agent: this.agent, timeout: READ_TIMEOUT_MS, headers: { Cookie: this.cookie, Range: range } }, (response) => {
-        const status = response.statusCode ?? 0;
-        if (status !== 206 || !(response.headers['content-range'] ?? '').startsWith(`bytes ${offset}-${offset + length - 1}/`)) {
-          response.resume();
-          const why = status === 206 ? `Content-Range ${response.headers['content-range']}` : `HTTP ${status}${status === 200 ? ' (the whole file: ranges not supported)' : ''}`;
-          reject(new SendenseError(`the datastore answered ${range} of ${this.where} with ${why}`, { disk: this.disk }));
-          return;
-        }
-        let at = 0;
-        response.on('data', (chunk: Buffer) => {
-          if (at + chunk.length > length) return response.destroy(new SendenseError(`the datastore sent more than ${range}`, { disk: this.disk }));
-          chunk.copy(into, at);
-          at += chunk.length;
-        });
-        response.on('end', () => {
-          this.requests.delete(request);
-          if (at !== length) reject(new SendenseError(`the datastore sent ${at} bytes of ${range}`, { disk: this.disk }));
-          else resolve({ data: into.subarray(0, length), allHoles: false });
-        });
-        response.on('error', reject);
-      });
+      const request = https.get(
+        this.list.url,
+        { agent: this.agent, timeout: READ_TIMEOUT_MS, headers: { Cookie: this.cookie, Range: range } },
+        (response) => {
+          const status = response.statusCode ?? 0;
+          if (
+            status !== 206 ||
+            !(response.headers['content-range'] ?? '').startsWith(`bytes ${offset}-${offset + length - 1}/`)
+          ) {
+            response.resume();
+            const why =
+              status === 206
+                ? `Content-Range ${response.headers['content-range']}`
+                : `HTTP ${status}${status === 200 ? ' (the whole file: ranges not supported)' : ''}`;
+            reject(
+              new SendenseError(`the datastore answered ${range} of ${this.where} with ${why}`, { disk: this.disk }),
+            );
+            return;
+          }
+          let at = 0;
+          response.on('data', (chunk: Buffer) => {
+            if (at + chunk.length > length)
+              return response.destroy(new SendenseError(`the datastore sent more than ${range}`, { disk: this.disk }));
+            chunk.copy(into, at);
+            at += chunk.length;
+          });
+          response.on('end', () => {
+            this.requests.delete(request);
+            if (at !== length)
+              reject(new SendenseError(`the datastore sent ${at} bytes of ${range}`, { disk: this.disk }));
+            else resolve({ data: into.subarray(0, length), allHoles: false });
+          });
+          response.on('error', reject);
+        },
+      );
       this.requests.add(request);
-      request.on('timeout', () => request.destroy(new SendenseError(`the datastore did not answer ${range} within ${READ_TIMEOUT_MS / 1000} s`, { disk: this.disk })));
+      request.on('timeout', () =>
+        request.destroy(
+          new SendenseError(`the datastore did not answer ${range} within ${READ_TIMEOUT_MS / 1000} s`, {
+            disk: this.disk,
+          }),
+        ),
+      );
       request.on('error', (error) => {
         this.requests.delete(request);
-        reject(error instanceof SendenseError ? error : new SendenseError(`reading ${range} from ${this.where}: ${error.message}`, { disk: this.disk, cause: error }));
+        reject(
+          error instanceof SendenseError
+            ? error
+            : new SendenseError(`reading ${range} from ${this.where}: ${error.message}`, {
+                disk: this.disk,
+                cause: error,
+              }),
+        );
       });
     });
   }

@@ -6,7 +6,17 @@
 // aligned blocks, each in one item: see alignedWork.
 
 import { SendenseError } from '../../src/errors.js';
-import { BASE_ALLOCATION, DIRTY_BITMAP_PREFIX, STATE_DIRTY, STATE_HOLE, STATE_ZERO, mergeExtents, walkExtents, type Extent, type NbdConnection } from '../../src/nbd/index.js';
+import {
+  BASE_ALLOCATION,
+  DIRTY_BITMAP_PREFIX,
+  STATE_DIRTY,
+  STATE_HOLE,
+  STATE_ZERO,
+  mergeExtents,
+  walkExtents,
+  type Extent,
+  type NbdConnection,
+} from '../../src/nbd/index.js';
 
 export interface WorkItem {
   readonly kind: 'copy' | 'zero';
@@ -29,7 +39,13 @@ export interface PlanOptions {
 // Ranges to copy or zero, in disk order, already cut to request size.
 export async function* planWork(control: NbdConnection, options: PlanOptions): AsyncGenerator<WorkItem> {
   const ranges = plannedRanges(control, options.bitmap, options.zeroHoles === true);
-  if (options.align !== undefined) return yield* alignedWork(ranges, { align: options.align, size: control.size, copySize: options.copySize, zeroSize: options.zeroSize });
+  if (options.align !== undefined)
+    return yield* alignedWork(ranges, {
+      align: options.align,
+      size: control.size,
+      copySize: options.copySize,
+      zeroSize: options.zeroSize,
+    });
   for await (const range of ranges) yield* cutToSize(range, options.copySize, options.zeroSize);
 }
 
@@ -46,11 +62,20 @@ export function* cutToSize(range: WorkItem, copySize: number, zeroSize: number):
 
 // Bytes the plan will touch (the "bytesToDo" of the progress lines). An incremental writes
 // every dirty byte, so the dirty extents alone give it; aligned, every block they touch.
-export async function countWork(control: NbdConnection, bitmap: string | undefined, zeroHoles = false, align?: number): Promise<number> {
+export async function countWork(
+  control: NbdConnection,
+  bitmap: string | undefined,
+  zeroHoles = false,
+  align?: number,
+): Promise<number> {
   let total = 0;
-  const ranges: AsyncIterable<Extent | WorkItem> = bitmap === undefined ? plannedRanges(control, undefined, zeroHoles) : dirtyRanges(control, bitmap);
+  const ranges: AsyncIterable<Extent | WorkItem> =
+    bitmap === undefined ? plannedRanges(control, undefined, zeroHoles) : dirtyRanges(control, bitmap);
   // Aligned: the blocks the ranges touch, whatever their kind.
-  const counted = align === undefined ? ranges : alignedWork(asCopies(ranges), { align, size: control.size, copySize: COUNT_CUT, zeroSize: COUNT_CUT });
+  const counted =
+    align === undefined
+      ? ranges
+      : alignedWork(asCopies(ranges), { align, size: control.size, copySize: COUNT_CUT, zeroSize: COUNT_CUT });
   for await (const range of counted) total += range.length;
   return total;
 }
@@ -83,7 +108,10 @@ export interface AlignOptions {
  * items. Items are cut at multiples of copySize/zeroSize, in disk order, handed out as soon as
  * they are decided: only the block partly covered so far and one run of decided blocks are held.
  */
-export async function* alignedWork(ranges: AsyncIterable<WorkItem> | Iterable<WorkItem>, options: AlignOptions): AsyncGenerator<WorkItem> {
+export async function* alignedWork(
+  ranges: AsyncIterable<WorkItem> | Iterable<WorkItem>,
+  options: AlignOptions,
+): AsyncGenerator<WorkItem> {
   const blocks = new AlignedBlocks(options);
   for await (const range of ranges) yield* blocks.add(range);
   yield* blocks.end();
@@ -99,12 +127,14 @@ class AlignedBlocks {
 
   constructor(private readonly options: AlignOptions) {
     const { align, copySize, zeroSize } = options;
-    if (!Number.isInteger(align) || align <= 0 || (align & (align - 1)) !== 0) throw new SendenseError(`bad block size for aligned writes: ${align}`);
+    if (!Number.isInteger(align) || align <= 0 || (align & (align - 1)) !== 0)
+      throw new SendenseError(`bad block size for aligned writes: ${align}`);
     for (const [what, size] of [
       ['request size', copySize],
       ['zero request size', zeroSize],
     ] as const) {
-      if (size < align || size % align !== 0) throw new SendenseError(`the ${what} (${size} bytes) is not a multiple of the aligned block (${align} bytes)`);
+      if (size < align || size % align !== 0)
+        throw new SendenseError(`the ${what} (${size} bytes) is not a multiple of the aligned block (${align} bytes)`);
     }
   }
 
@@ -113,7 +143,10 @@ class AlignedBlocks {
     const { kind, offset } = range;
     const end = offset + range.length;
     if (range.length <= 0) return;
-    if (offset < this.last || end > size) throw new SendenseError(`work plan out of order: range ${offset}+${range.length} after ${this.last} (disk of ${size} bytes)`);
+    if (offset < this.last || end > size)
+      throw new SendenseError(
+        `work plan out of order: range ${offset}+${range.length} after ${this.last} (disk of ${size} bytes)`,
+      );
     this.last = end;
     const first = offset - (offset % align);
     // A block before this range's first is touched by nothing more.
@@ -144,7 +177,8 @@ class AlignedBlocks {
   }
 
   private touch(offset: number, end: number, kind: WorkItem['kind'], bytes: number): void {
-    if (this.open !== undefined && this.open.offset !== offset) throw new SendenseError(`work plan: block at ${offset} opened while the one at ${this.open.offset} is open`);
+    if (this.open !== undefined && this.open.offset !== offset)
+      throw new SendenseError(`work plan: block at ${offset} opened while the one at ${this.open.offset} is open`);
     this.open ??= { offset, end, copy: false, zeroBytes: 0 };
     if (kind === 'copy') this.open.copy = true;
     else this.open.zeroBytes += bytes;
@@ -179,7 +213,11 @@ class AlignedBlocks {
   }
 }
 
-async function* plannedRanges(control: NbdConnection, bitmap: string | undefined, zeroHoles: boolean): AsyncGenerator<WorkItem> {
+async function* plannedRanges(
+  control: NbdConnection,
+  bitmap: string | undefined,
+  zeroHoles: boolean,
+): AsyncGenerator<WorkItem> {
   const hasAllocation = control.hasMetaContext(BASE_ALLOCATION);
   if (bitmap === undefined) {
     // A server without base:allocation: everything is data (reads of zeroes still go as zeroes).
@@ -219,7 +257,8 @@ async function* plannedRanges(control: NbdConnection, bitmap: string | undefined
 /** Whether byte `offset` is dirty in `bitmap` (false past the disk's end: a shrink cut it off). */
 export async function isMarked(control: NbdConnection, bitmap: string, offset: number): Promise<boolean> {
   if (offset >= control.size) return false;
-  for await (const extent of walkExtents(control, DIRTY_BITMAP_PREFIX + bitmap, offset, offset + 1)) return (extent.flags & STATE_DIRTY) !== 0;
+  for await (const extent of walkExtents(control, DIRTY_BITMAP_PREFIX + bitmap, offset, offset + 1))
+    return (extent.flags & STATE_DIRTY) !== 0;
   return false;
 }
 

@@ -1,7 +1,17 @@
 // Every refusal of the API is one JSON object {error, message, field?} with its HTTP status
 // (docs/api.md#errors); never a stack trace.
 
-export type ApiErrorCode = 'bad-request' | 'unauthorized' | 'forbidden' | 'not-found' | 'conflict' | 'invalid-plan' | 'too-many-requests' | 'payload-too-large' | 'internal' | 'unavailable';
+export type ApiErrorCode =
+  | 'bad-request'
+  | 'unauthorized'
+  | 'forbidden'
+  | 'not-found'
+  | 'conflict'
+  | 'invalid-plan'
+  | 'too-many-requests'
+  | 'payload-too-large'
+  | 'internal'
+  | 'unavailable';
 
 const STATUS: Readonly<Record<ApiErrorCode, number>> = {
   'bad-request': 400,
@@ -36,7 +46,13 @@ export class ApiError extends Error {
   // A command's refusal (docs/commands.md exit codes): 2 is the caller's mistake or a thing that
   // is not there, 1 a state that forbids it now.
   static fromCommand(exitCode: number, message: string): ApiError {
-    if (exitCode === 2) return new ApiError(/\b(no such|not found|no backup|no point|unknown (plan|vm|point))\b/i.test(message) ? 'not-found' : 'bad-request', message);
+    if (exitCode === 2)
+      return new ApiError(
+        /\b(no such|not found|no backup|no point|unknown (plan|vm|point))\b/i.test(message)
+          ? 'not-found'
+          : 'bad-request',
+        message,
+      );
     return new ApiError('conflict', message);
   }
 }

@@ -26,11 +26,15 @@ export function apiReference(routes: readonly RouteDef[] = ROUTES): string {
     const own = routes.filter((route) => route.tag === tag);
     if (own.length === 0) continue;
     lines.push(`### ${title}`, '', '| Route | Role | What it does |', '|---|---|---|');
-    for (const route of own) lines.push(`| \`${route.method} ${route.url.replace(/:([a-z_]+)/g, '{$1}')}\` | ${route.role} | ${cell(describe(route))} |`);
+    for (const route of own)
+      lines.push(
+        `| \`${route.method} ${route.url.replace(/:([a-z_]+)/g, '{$1}')}\` | ${route.role} | ${cell(describe(route))} |`,
+      );
     lines.push('');
   }
   const unknown = routes.filter((route) => !TAGS.some(([tag]) => tag === route.tag));
-  if (unknown.length > 0) throw new Error(`routes with a tag the reference does not list: ${unknown.map((route) => route.url).join(', ')}`);
+  if (unknown.length > 0)
+    throw new Error(`routes with a tag the reference does not list: ${unknown.map((route) => route.url).join(', ')}`);
   lines.push(REFERENCE_END);
   return `${lines.join('\n')}\n`;
 }
@@ -57,7 +61,10 @@ function fields(schema: TSchema | undefined): string {
 }
 
 function typeOf(schema: TSchema): string {
-  if (schema.anyOf) return (schema.anyOf as TSchema[]).map((option) => (option.const !== undefined ? JSON.stringify(option.const) : typeOf(option))).join(' or ');
+  if (schema.anyOf)
+    return (schema.anyOf as TSchema[])
+      .map((option) => (option.const !== undefined ? JSON.stringify(option.const) : typeOf(option)))
+      .join(' or ');
   if (schema.const !== undefined) return JSON.stringify(schema.const);
   return String(schema.type ?? 'any');
 }

@@ -63,7 +63,8 @@ export class Authenticator {
       return { token: token.name, role: token.role as Role, via: 'bearer', address: request.address };
     }
     const sessionId = cookie(request, SESSION_COOKIE);
-    if (sessionId === undefined) throw new ApiError('unauthorized', 'no token: send "Authorization: Bearer SECRET" or log in');
+    if (sessionId === undefined)
+      throw new ApiError('unauthorized', 'no token: send "Authorization: Bearer SECRET" or log in');
     const session = this.sessions.get(sessionId);
     const now = this.now();
     if (session === undefined || now - session.lastSeen > SESSION_IDLE_MS || now - session.created > SESSION_MAX_MS) {
@@ -77,14 +78,21 @@ export class Authenticator {
     }
     if (!SAFE_METHODS.has(request.method.toUpperCase())) {
       const given = header(request, CSRF_HEADER) ?? '';
-      if (!sameText(given, session.csrf)) throw new ApiError('forbidden', `a ${request.method} with a session needs its CSRF token in the ${CSRF_HEADER} header`);
+      if (!sameText(given, session.csrf))
+        throw new ApiError(
+          'forbidden',
+          `a ${request.method} with a session needs its CSRF token in the ${CSRF_HEADER} header`,
+        );
     }
     session.lastSeen = now;
     return { token: token.name, role: token.role as Role, via: 'session', address: request.address };
   }
 
   /** A new session for a token's secret: its cookie value and CSRF token. */
-  async login(secret: string, address: string): Promise<{ readonly sessionId: string; readonly csrf: string; readonly token: ApiToken }> {
+  async login(
+    secret: string,
+    address: string,
+  ): Promise<{ readonly sessionId: string; readonly csrf: string; readonly token: ApiToken }> {
     this.checkNotLimited(address);
     const hash = secretHash(secret);
     const token = await this.tokenBySecretHash(hash);
@@ -137,8 +145,10 @@ export class Authenticator {
 
   private sweep(): void {
     const now = this.now();
-    for (const [id, session] of this.sessions) if (now - session.lastSeen > SESSION_IDLE_MS || now - session.created > SESSION_MAX_MS) this.sessions.delete(id);
-    for (const [address, times] of this.failures) if (times.every((at) => at <= now - FAILURE_WINDOW_MS)) this.failures.delete(address);
+    for (const [id, session] of this.sessions)
+      if (now - session.lastSeen > SESSION_IDLE_MS || now - session.created > SESSION_MAX_MS) this.sessions.delete(id);
+    for (const [address, times] of this.failures)
+      if (times.every((at) => at <= now - FAILURE_WINDOW_MS)) this.failures.delete(address);
   }
 }
 

@@ -41,10 +41,21 @@ const COMMANDS = {
   unprotect: async () => (await import('../cli/protect-command.js')).unprotectCommand,
 } satisfies Record<string, () => Promise<CommandSpec>>;
 
-export async function captureCommand(context: CaptureContext, name: keyof typeof COMMANDS, args: readonly string[]): Promise<Captured> {
+export async function captureCommand(
+  context: CaptureContext,
+  name: keyof typeof COMMANDS,
+  args: readonly string[],
+): Promise<Captured> {
   const stdout = new Collect();
   const stderr = new Collect();
-  const cli: CliContext = { stdout, stderr, json: true, quiet: true, dbPath: context.dbPath, ...(context.hubConfig ? { hubConfig: context.hubConfig } : {}) };
+  const cli: CliContext = {
+    stdout,
+    stderr,
+    json: true,
+    quiet: true,
+    dbPath: context.dbPath,
+    ...(context.hubConfig ? { hubConfig: context.hubConfig } : {}),
+  };
   let exitCode: number;
   try {
     exitCode = await (await COMMANDS[name]()).run(cli, args);

@@ -49,7 +49,12 @@ export function readConsoleAssets(dir: string): ReadonlyMap<string, Asset> {
     if (type === undefined) continue;
     const body = readFileSync(file);
     const url = `/${relative.split(path.sep).join('/')}`;
-    assets.set(url, { body, type, etag: `"${createHash('sha256').update(body).digest('base64url').slice(0, 22)}"`, immutable: url.startsWith('/assets/') });
+    assets.set(url, {
+      body,
+      type,
+      etag: `"${createHash('sha256').update(body).digest('base64url').slice(0, 22)}"`,
+      immutable: url.startsWith('/assets/'),
+    });
   }
   return assets;
 }
@@ -75,12 +80,17 @@ export function consoleRoutes(dir: string): (app: FastifyInstance) => void {
       const asset = assets.get(url);
       if (asset) return send(request, reply, asset);
       // A file that is not there (a stale hashed asset) is a 404, not the page.
-      if (url.startsWith('/assets/') || path.extname(url) !== '') return reply.headers(CONSOLE_HEADERS).code(404).type('text/plain; charset=utf-8').send('not found\n');
+      if (url.startsWith('/assets/') || path.extname(url) !== '')
+        return reply.headers(CONSOLE_HEADERS).code(404).type('text/plain; charset=utf-8').send('not found\n');
       return index ? send(request, reply, index) : notBuilt(reply);
     });
   };
 }
 
 function notBuilt(reply: FastifyReply): FastifyReply {
-  return reply.headers(CONSOLE_HEADERS).code(404).type('text/plain; charset=utf-8').send('the web console is not built here: run `npm run build` (docs/console.md)\n');
+  return reply
+    .headers(CONSOLE_HEADERS)
+    .code(404)
+    .type('text/plain; charset=utf-8')
+    .send('the web console is not built here: run `npm run build` (docs/console.md)\n');
 }

@@ -27,13 +27,24 @@ export function openFilesForApi(store: Store): ApiFiles {
         const opened = await sessions.openFile(key(given), path, range);
         return { size: opened.size, stream: opened.stream };
       }),
-    zipDirectory: (given, path, out, signal) => answer(async () => void (await sessions.zipDirectory(key(given), path, out, { ...(signal ? { signal } : {}), compress: false }))),
-    tarZstDirectory: (given, path, out, signal) => answer(async () => void (await sessions.tarZstDirectory(key(given), path, out, signal ? { signal } : {}))),
+    zipDirectory: (given, path, out, signal) =>
+      answer(
+        async () =>
+          void (await sessions.zipDirectory(key(given), path, out, { ...(signal ? { signal } : {}), compress: false })),
+      ),
+    tarZstDirectory: (given, path, out, signal) =>
+      answer(async () => void (await sessions.tarZstDirectory(key(given), path, out, signal ? { signal } : {}))),
     closeAll: () => sessions.closeAll(),
   };
 }
 
-const CODES = { 'bad-request': 'bad-request', 'not-found': 'not-found', 'wrong-type': 'conflict', range: 'bad-request', busy: 'unavailable' } as const;
+const CODES = {
+  'bad-request': 'bad-request',
+  'not-found': 'not-found',
+  'wrong-type': 'conflict',
+  range: 'bad-request',
+  busy: 'unavailable',
+} as const;
 
 async function answer<T>(work: () => Promise<T>): Promise<T> {
   try {

@@ -15,7 +15,11 @@ export interface ApiFiles {
   filesystems(key: PointKey): Promise<unknown>;
   list(key: PointKey, path: string): Promise<unknown>;
   stat(key: PointKey, path: string): Promise<unknown>;
-  openFile(key: PointKey, path: string, range?: { readonly start: number; readonly end: number }): Promise<{ readonly size: number; readonly stream: Readable }>;
+  openFile(
+    key: PointKey,
+    path: string,
+    range?: { readonly start: number; readonly end: number },
+  ): Promise<{ readonly size: number; readonly stream: Readable }>;
   zipDirectory(key: PointKey, path: string, out: Writable, signal?: AbortSignal): Promise<void>;
   tarZstDirectory?(key: PointKey, path: string, out: Writable, signal?: AbortSignal): Promise<void>;
   closeAll(): Promise<void>;

@@ -65,11 +65,24 @@ export async function buildApiServer(api: ApiContext, options: ApiServerOptions)
   await app.register(swagger, {
     openapi: {
       openapi: '3.1.0',
-      info: { title: 'sendense-run hub API', version: options.version, description: 'The hub of sendense-run as a service: docs/api.md.' },
+      info: {
+        title: 'sendense-run hub API',
+        version: options.version,
+        description: 'The hub of sendense-run as a service: docs/api.md.',
+      },
       components: {
         securitySchemes: {
-          bearer: { type: 'http', scheme: 'bearer', description: 'an API token: sendense-run token add NAME --role ROLE' },
-          session: { type: 'apiKey', in: 'cookie', name: 'sendense_session', description: 'a console session (POST /api/v1/login); state-changing requests also need X-CSRF-Token' },
+          bearer: {
+            type: 'http',
+            scheme: 'bearer',
+            description: 'an API token: sendense-run token add NAME --role ROLE',
+          },
+          session: {
+            type: 'apiKey',
+            in: 'cookie',
+            name: 'sendense_session',
+            description: 'a console session (POST /api/v1/login); state-changing requests also need X-CSRF-Token',
+          },
         },
       },
       security: [{ bearer: [] }, { session: [] }],
@@ -78,7 +91,9 @@ export async function buildApiServer(api: ApiContext, options: ApiServerOptions)
 
   app.setErrorHandler((error: FastifyError | ApiError, request, reply) => sendError(error, request, reply, log));
   app.setNotFoundHandler((request, reply) => {
-    void reply.code(404).send(new ApiError('not-found', `no route ${request.method} ${request.url.split('?')[0]}`).body());
+    void reply
+      .code(404)
+      .send(new ApiError('not-found', `no route ${request.method} ${request.url.split('?')[0]}`).body());
   });
 
   // Who asks, before anything else is read of the request: 401/403 come before a 400.
@@ -86,14 +101,29 @@ export async function buildApiServer(api: ApiContext, options: ApiServerOptions)
     const route = (request.routeOptions.config as RouteConfig | undefined)?.route;
     if (route === undefined) return;
     try {
-      const caller = await options.auth.caller({ method: request.method, headers: request.headers, address: request.ip });
+      const caller = await options.auth.caller({
+        method: request.method,
+        headers: request.headers,
+        address: request.ip,
+      });
       if (!roleAllows(caller.role, route.role)) {
-        throw new ApiError('forbidden', `${route.method} ${route.url} needs the ${route.role} role or higher; token ${caller.token} has ${caller.role}`);
+        throw new ApiError(
+          'forbidden',
+          `${route.method} ${route.url} needs the ${route.role} role or higher; token ${caller.token} has ${caller.role}`,
+        );
       }
       request.caller = caller;
     } catch (error) {
       if (route.action && error instanceof ApiError) {
-        await audit(api, { token: request.caller?.token ?? null, address: request.ip, action: route.action, target: null, status: error.status, outcome: error.message, taskId: null });
+        await audit(api, {
+          token: request.caller?.token ?? null,
+          address: request.ip,
+          action: route.action,
+          target: null,
+          status: error.status,
+          outcome: error.message,
+          taskId: null,
+        });
       }
       throw error;
     }
@@ -120,7 +150,8 @@ function registerRoute(app: FastifyInstance, api: ApiContext, route: RouteDef): 
     ...(route.querystring ? { querystring: route.querystring } : {}),
     ...(route.body ? { body: route.body } : {}),
     response: {
-      [route.startsTask ? '202' : '200']: route.response ?? Type.Any({ description: route.produces ?? 'application/json' }),
+      [route.startsTask ? '202' : '200']:
+        route.response ?? Type.Any({ description: route.produces ?? 'application/json' }),
       '4XX': ERROR_SCHEMA,
     },
   };
@@ -144,7 +175,17 @@ function registerRoute(app: FastifyInstance, api: ApiContext, route: RouteDef): 
         startedTask: (id) => (taskId = id),
       };
       const record = (status: number, outcome: string) =>
-        route.action ? audit(api, { token: call.caller.token, address: request.ip, action: route.action, target, status, outcome, taskId }) : Promise.resolve();
+        route.action
+          ? audit(api, {
+              token: call.caller.token,
+              address: request.ip,
+              action: route.action,
+              target,
+              status,
+              outcome,
+              taskId,
+            })
+          : Promise.resolve();
       try {
         const answer = await route.handle(call);
         await record(reply.statusCode, 'ok');
@@ -164,11 +205,15 @@ function registerSessionRoutes(app: FastifyInstance, auth: Authenticator): void 
     '/api/v1/login',
     {
       schema: {
-        summary: "Log in with a token's secret: a session cookie (HttpOnly, Secure, SameSite=Strict) and the CSRF token every state-changing request must send as X-CSRF-Token",
+        summary:
+          "Log in with a token's secret: a session cookie (HttpOnly, Secure, SameSite=Strict) and the CSRF token every state-changing request must send as X-CSRF-Token",
         tags: ['session'],
         security: [],
         body: Type.Object({ token: Type.String({ minLength: 1, maxLength: 200 }) }, { additionalProperties: false }),
-        response: { 200: Type.Object({ token: Type.String(), role: Type.String(), csrf: Type.String() }), '4XX': ERROR_SCHEMA },
+        response: {
+          200: Type.Object({ token: Type.String(), role: Type.String(), csrf: Type.String() }),
+          '4XX': ERROR_SCHEMA,
+        },
       },
     },
     async (request, reply) => {
@@ -177,16 +222,39 @@ function registerSessionRoutes(app: FastifyInstance, auth: Authenticator): void 
       return { token: token.name, role: token.role, csrf };
     },
   );
-  app.post('/api/v1/logout', { schema: { summary: 'End the session', tags: ['session'], security: [] } }, async (request, reply) => {
-    auth.logout({ method: request.method, headers: request.headers, address: request.ip });
-    void reply.header('set-cookie', clearedSessionCookie());
-    return { loggedOut: true };
-  });
-  app.get('/api/v1/session', { schema: { summary: "Who this is: the token's name and role, the session's CSRF token, and the routes' roles", tags: ['session'] } }, async (request) => {
-    const caller = await auth.caller({ method: request.method, headers: request.headers, address: request.ip });
-    const csrf = caller.via === 'session' ? auth.csrfOf({ method: request.method, headers: request.headers, address: request.ip }) : undefined;
-    return { token: caller.token, role: caller.role, via: caller.via, ...(csrf ? { csrf } : {}), roles: ROLES, can: allowedActions(caller.role) };
-  });
+  app.post(
+    '/api/v1/logout',
+    { schema: { summary: 'End the session', tags: ['session'], security: [] } },
+    async (request, reply) => {
+      auth.logout({ method: request.method, headers: request.headers, address: request.ip });
+      void reply.header('set-cookie', clearedSessionCookie());
+      return { loggedOut: true };
+    },
+  );
+  app.get(
+    '/api/v1/session',
+    {
+      schema: {
+        summary: "Who this is: the token's name and role, the session's CSRF token, and the routes' roles",
+        tags: ['session'],
+      },
+    },
+    async (request) => {
+      const caller = await auth.caller({ method: request.method, headers: request.headers, address: request.ip });
+      const csrf =
+        caller.via === 'session'
+          ? auth.csrfOf({ method: request.method, headers: request.headers, address: request.ip })
+          : undefined;
+      return {
+        token: caller.token,
+        role: caller.role,
+        via: caller.via,
+        ...(csrf ? { csrf } : {}),
+        roles: ROLES,
+        can: allowedActions(caller.role),
+      };
+    },
+  );
 }
 
 // What this role may do, by route: the console offers nothing the API would refuse.
@@ -194,7 +262,10 @@ function allowedActions(role: Role): string[] {
   return ROUTES.filter((route) => roleAllows(role, route.role)).map((route) => `${route.method} ${route.url}`);
 }
 
-const ERROR_SCHEMA = Type.Object({ error: Type.String(), message: Type.String(), field: Type.Optional(Type.String()) }, { description: 'one error: docs/api.md#errors' });
+const ERROR_SCHEMA = Type.Object(
+  { error: Type.String(), message: Type.String(), field: Type.Optional(Type.String()) },
+  { description: 'one error: docs/api.md#errors' },
+);
 
 async function audit(api: ApiContext, entry: Parameters<ApiContext['store']['api']['addAudit']>[0]): Promise<void> {
   try {
@@ -207,27 +278,48 @@ async function audit(api: ApiContext, entry: Parameters<ApiContext['store']['api
 function asApiError(error: unknown): ApiError | undefined {
   if (error instanceof ApiError) return error;
   if (isSendenseError(error)) return ApiError.fromCommand(error.exitCode, error.describe());
-  const fastifyError = error as FastifyError & { validation?: { instancePath?: string; params?: Record<string, unknown> }[]; validationContext?: string };
+  const fastifyError = error as FastifyError & {
+    validation?: { instancePath?: string; params?: Record<string, unknown> }[];
+    validationContext?: string;
+  };
   if (fastifyError?.validation) {
     const first = fastifyError.validation[0];
     const missing = first?.params?.missingProperty as string | undefined;
-    const field = missing ?? (first?.instancePath?.replace(/^\//, '').replaceAll('/', '.') || fastifyError.validationContext);
+    const field =
+      missing ?? (first?.instancePath?.replace(/^\//, '').replaceAll('/', '.') || fastifyError.validationContext);
     return new ApiError('bad-request', fastifyError.message, field || undefined);
   }
-  if (fastifyError?.code === 'FST_ERR_CTP_BODY_TOO_LARGE') return new ApiError('payload-too-large', `the body is larger than ${BODY_LIMIT} bytes`);
+  if (fastifyError?.code === 'FST_ERR_CTP_BODY_TOO_LARGE')
+    return new ApiError('payload-too-large', `the body is larger than ${BODY_LIMIT} bytes`);
   if (typeof fastifyError?.statusCode === 'number' && fastifyError.statusCode >= 400 && fastifyError.statusCode < 500) {
-    const code = fastifyError.statusCode === 404 ? 'not-found' : fastifyError.statusCode === 413 ? 'payload-too-large' : fastifyError.statusCode === 401 ? 'unauthorized' : 'bad-request';
+    const code =
+      fastifyError.statusCode === 404
+        ? 'not-found'
+        : fastifyError.statusCode === 413
+          ? 'payload-too-large'
+          : fastifyError.statusCode === 401
+            ? 'unauthorized'
+            : 'bad-request';
     return new ApiError(code, fastifyError.message);
   }
   return undefined;
 }
 
-function sendError(error: unknown, request: FastifyRequest, reply: FastifyReply, log: (line: string) => void): FastifyReply {
+function sendError(
+  error: unknown,
+  request: FastifyRequest,
+  reply: FastifyReply,
+  log: (line: string) => void,
+): FastifyReply {
   const known = asApiError(error);
   if (known) {
     if (known.status === 429) void reply.header('retry-after', '60');
     return reply.code(reply.statusCode === 416 ? 416 : known.status).send(known.body());
   }
-  log(`sendense-run api: internal error on ${request.method} ${request.url.split('?')[0]} (a bug, please report it):\n${maskSecrets((error as Error)?.stack ?? String(error))}`);
-  return reply.code(500).send(new ApiError('internal', 'internal error: the hub logged it (a bug, please report it)').body());
+  log(
+    `sendense-run api: internal error on ${request.method} ${request.url.split('?')[0]} (a bug, please report it):\n${maskSecrets((error as Error)?.stack ?? String(error))}`,
+  );
+  return reply
+    .code(500)
+    .send(new ApiError('internal', 'internal error: the hub logged it (a bug, please report it)').body());
 }

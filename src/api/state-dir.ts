@@ -12,7 +12,10 @@ export function apiStateDir(dbPath: string, hub: HubConfig, env: NodeJS.ProcessE
   if (hub.api?.stateDir) return hub.api.stateDir;
   if (!isPostgresUrl(dbPath)) return path.join(path.dirname(path.resolve(dbPath)), 'api');
   if (process.getuid?.() === 0) return '/var/lib/sendense/api';
-  const stateHome = env.XDG_STATE_HOME && path.isAbsolute(env.XDG_STATE_HOME) ? env.XDG_STATE_HOME : path.join(homedir(), '.local', 'state');
+  const stateHome =
+    env.XDG_STATE_HOME && path.isAbsolute(env.XDG_STATE_HOME)
+      ? env.XDG_STATE_HOME
+      : path.join(homedir(), '.local', 'state');
   return path.join(stateHome, 'sendense', 'api');
 }
 

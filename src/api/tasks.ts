@@ -115,8 +115,14 @@ export class TaskManager {
     child.once('close', (code, signal) => {
       lines.end();
       const exitCode = code ?? (signal ? 128 : 1);
-      const status: TaskStatus = code === 0 ? 'succeeded' : code === 130 ? 'cancelled' : code === 2 ? 'refused' : 'failed';
-      const error = status === 'succeeded' ? null : maskSecrets(task.lastError ?? (stderr.toString().trim().split('\n').at(-1) || `ended by ${signal ?? `exit ${code}`}`));
+      const status: TaskStatus =
+        code === 0 ? 'succeeded' : code === 130 ? 'cancelled' : code === 2 ? 'refused' : 'failed';
+      const error =
+        status === 'succeeded'
+          ? null
+          : maskSecrets(
+              task.lastError ?? (stderr.toString().trim().split('\n').at(-1) || `ended by ${signal ?? `exit ${code}`}`),
+            );
       task.record = { ...task.record, status, exitCode, endedAt: nowIso(), error };
       log.end();
       void this.options.store.api

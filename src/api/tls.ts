@@ -35,7 +35,13 @@ export async function apiTls(hub: HubConfig, stateDir: string): Promise<ApiTls> 
         throw new SendenseError(`cannot read the API's TLS ${what} ${file}: ${(error as Error).message}`);
       }
     };
-    return { cert: read(given.cert, 'certificate'), key: read(given.key, 'key'), certFile: given.cert, created: false, selfSigned: false };
+    return {
+      cert: read(given.cert, 'certificate'),
+      key: read(given.key, 'key'),
+      certFile: given.cert,
+      created: false,
+      selfSigned: false,
+    };
   }
   const dir = makePrivateDir(stateDir);
   const certFile = path.join(dir, CERT_FILE);
@@ -90,7 +96,10 @@ async function makeSelfSigned(dir: string, certFile: string, keyFile: string): P
   } catch (error) {
     rmSync(tmpCert, { force: true });
     rmSync(tmpKey, { force: true });
-    const why = (error as { code?: string }).code === 'ENOENT' ? 'openssl is not installed (Debian: apt install openssl)' : ((error as { stderr?: string }).stderr ?? (error as Error).message).trim();
+    const why =
+      (error as { code?: string }).code === 'ENOENT'
+        ? 'openssl is not installed (Debian: apt install openssl)'
+        : ((error as { stderr?: string }).stderr ?? (error as Error).message).trim();
     throw new SendenseError(`cannot make the API's self-signed certificate in ${dir}: ${why}`);
   }
 }

@@ -17,18 +17,39 @@ export function parseLifetime(text: string): number | undefined {
   return match ? Number(match[1]) * UNITS[match[2]] : undefined;
 }
 
-export async function addToken(store: Store, request: { readonly name: string; readonly role: string; readonly expires?: string }, now = Date.now()): Promise<{ token: ApiToken; secret: string }> {
-  if (!NAME.test(request.name)) throw new ApiError('bad-request', `token name '${request.name}' must be 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit`, 'name');
-  if (!isRole(request.role)) throw new ApiError('bad-request', `role must be one of ${ROLES.join(', ')} (got '${request.role}')`, 'role');
+export async function addToken(
+  store: Store,
+  request: { readonly name: string; readonly role: string; readonly expires?: string },
+  now = Date.now(),
+): Promise<{ token: ApiToken; secret: string }> {
+  if (!NAME.test(request.name))
+    throw new ApiError(
+      'bad-request',
+      `token name '${request.name}' must be 1-64 letters, digits, '.', '_' or '-', starting with a letter or digit`,
+      'name',
+    );
+  if (!isRole(request.role))
+    throw new ApiError('bad-request', `role must be one of ${ROLES.join(', ')} (got '${request.role}')`, 'role');
   let expiresAt: string | null = null;
   if (request.expires !== undefined) {
     const lifetime = parseLifetime(request.expires);
-    if (lifetime === undefined) throw new ApiError('bad-request', `expires must be a duration like 90d, 12h, 4w or 1y (got '${request.expires}')`, 'expires');
+    if (lifetime === undefined)
+      throw new ApiError(
+        'bad-request',
+        `expires must be a duration like 90d, 12h, 4w or 1y (got '${request.expires}')`,
+        'expires',
+      );
     expiresAt = new Date(now + lifetime).toISOString();
   }
-  if ((await store.api.listTokens()).some((token) => token.name === request.name)) throw new ApiError('conflict', `a token named ${request.name} exists already (remove it first)`, 'name');
+  if ((await store.api.listTokens()).some((token) => token.name === request.name))
+    throw new ApiError('conflict', `a token named ${request.name} exists already (remove it first)`, 'name');
   const secret = newTokenSecret();
-  const token = await store.api.addToken({ name: request.name, role: request.role as Role, secretHash: secretHash(secret), expiresAt });
+  const token = await store.api.addToken({
+    name: request.name,
+    role: request.role as Role,
+    secretHash: secretHash(secret),
+    expiresAt,
+  });
   return { token, secret };
 }
 

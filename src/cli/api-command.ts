@@ -24,14 +24,24 @@ export const apiCommand: CommandSpec = {
     'certificate is made once; `api fingerprint` prints its SHA-256 fingerprint. SIGHUP re-reads the plans;\n' +
     'SIGINT/SIGTERM cancel running tasks, wait for their cleanup and exit 0.',
   options: [
-    { name: '--listen', value: 'HOST:PORT', help: 'where to listen (default: api.listen of the hub config, else 127.0.0.1:8420)' },
+    {
+      name: '--listen',
+      value: 'HOST:PORT',
+      help: 'where to listen (default: api.listen of the hub config, else 127.0.0.1:8420)',
+    },
     { name: '--plain-http', help: 'plain HTTP instead of TLS: only on a loopback address' },
     { name: '--schedule', help: 'also run the plans with a schedule at their times, as `sendense-run schedule` does' },
   ],
   exitCodes: [
     { code: 0, when: 'stopped cleanly by SIGINT or SIGTERM (or the fingerprint printed)' },
-    { code: 1, when: 'the server could not start (the address is taken, the certificate cannot be read or made, the state database cannot be opened)' },
-    { code: 2, when: 'a usage error (an unknown option, a listen address that is not HOST:PORT, plain HTTP off loopback)' },
+    {
+      code: 1,
+      when: 'the server could not start (the address is taken, the certificate cannot be read or made, the state database cannot be opened)',
+    },
+    {
+      code: 2,
+      when: 'a usage error (an unknown option, a listen address that is not HOST:PORT, plain HTTP off loopback)',
+    },
   ],
   run: runApi,
 };
@@ -46,7 +56,11 @@ async function runApi(cli: CliContext, args: readonly string[]): Promise<number>
     const { apiTls, certificateFingerprint } = await import('../api/tls.js');
     const tls = await apiTls(hub, stateDir);
     const fingerprint = certificateFingerprint(tls.cert);
-    cli.stdout.write(cli.json ? `${JSON.stringify({ type: 'fingerprint', sha256: fingerprint, certificate: tls.certFile, selfSigned: tls.selfSigned, created: tls.created })}\n` : `${fingerprint}\n`);
+    cli.stdout.write(
+      cli.json
+        ? `${JSON.stringify({ type: 'fingerprint', sha256: fingerprint, certificate: tls.certFile, selfSigned: tls.selfSigned, created: tls.created })}\n`
+        : `${fingerprint}\n`,
+    );
     return 0;
   }
   const listenOption = takeOption(args, '--listen');
@@ -54,12 +68,25 @@ async function runApi(cli: CliContext, args: readonly string[]): Promise<number>
   const schedule = takeFlag(plain.rest, '--schedule');
   rejectUnknownOptions(schedule.rest, apiCommand);
   const paths = schedule.rest;
-  const listen = listenOption.value === undefined ? (hub.api?.listen ?? DEFAULT_API_LISTEN) : parseListen(listenOption.value);
-  if (listen === undefined) throw usageError(`--listen must be HOST:PORT, e.g. 127.0.0.1:8420 (got '${listenOption.value}')`);
+  const listen =
+    listenOption.value === undefined ? (hub.api?.listen ?? DEFAULT_API_LISTEN) : parseListen(listenOption.value);
+  if (listen === undefined)
+    throw usageError(`--listen must be HOST:PORT, e.g. 127.0.0.1:8420 (got '${listenOption.value}')`);
   const plainHttp = plain.present || hub.api?.plainHttp === true;
-  if (plainHttp && !isLoopback(listen.host)) throw usageError(`plain HTTP is allowed only on a loopback address (listen is ${listen.host}): use TLS, the default`);
+  if (plainHttp && !isLoopback(listen.host))
+    throw usageError(
+      `plain HTTP is allowed only on a loopback address (listen is ${listen.host}): use TLS, the default`,
+    );
 
-  const [{ apiTls, certificateFingerprint }, { Authenticator }, { TaskManager }, { PlanSet }, { buildApiServer }, { openFilesForApi }, { consoleRoutes }] = await Promise.all([
+  const [
+    { apiTls, certificateFingerprint },
+    { Authenticator },
+    { TaskManager },
+    { PlanSet },
+    { buildApiServer },
+    { openFilesForApi },
+    { consoleRoutes },
+  ] = await Promise.all([
     import('../api/tls.js'),
     import('../api/auth.js'),
     import('../api/tasks.js'),
@@ -72,12 +99,19 @@ async function runApi(cli: CliContext, args: readonly string[]): Promise<number>
   const store = await openStore(cli.dbPath, { hub: hub.name });
   const say = (event: Record<string, unknown> & { message: string }) => {
     if (cli.json) cli.stdout.write(`${JSON.stringify(event)}\n`);
-    else if (!cli.quiet || event.level === 'error') (event.level === 'error' ? cli.stderr : cli.stdout).write(`sendense-run api: ${event.message}\n`);
+    else if (!cli.quiet || event.level === 'error')
+      (event.level === 'error' ? cli.stderr : cli.stdout).write(`sendense-run api: ${event.message}\n`);
   };
   const commonArgs = ['--db', cli.dbPath, ...(cli.hubConfig ? ['--hub-config', cli.hubConfig] : [])];
   const tasks = new TaskManager({ store, hub: hub.name, commonArgs, stateDir });
   const lost = await tasks.recover();
-  if (lost > 0) say({ type: 'lost-tasks', level: 'warning', count: lost, message: `${lost} task(s) of an earlier server were running when it ended: marked lost (see history; run doctor)` });
+  if (lost > 0)
+    say({
+      type: 'lost-tasks',
+      level: 'warning',
+      count: lost,
+      message: `${lost} task(s) of an earlier server were running when it ended: marked lost (see history; run doctor)`,
+    });
   const plans = new PlanSet(paths.map((given) => path.resolve(given)));
   const files = openFilesForApi(store);
   const auth = new Authenticator(store);
@@ -85,15 +119,32 @@ async function runApi(cli: CliContext, args: readonly string[]): Promise<number>
   let app;
   try {
     app = await buildApiServer(
-      { store, dbPath: cli.dbPath, ...(cli.hubConfig ? { hubConfigPath: cli.hubConfig } : {}), hub, plans, tasks, files },
-      { auth, version, ...(tls ? { tls } : {}), log: (line) => cli.stderr.write(`${line}\n`), extend: consoleRoutes(path.join(findPackageRoot(), 'dist', 'console')) },
+      {
+        store,
+        dbPath: cli.dbPath,
+        ...(cli.hubConfig ? { hubConfigPath: cli.hubConfig } : {}),
+        hub,
+        plans,
+        tasks,
+        files,
+      },
+      {
+        auth,
+        version,
+        ...(tls ? { tls } : {}),
+        log: (line) => cli.stderr.write(`${line}\n`),
+        extend: consoleRoutes(path.join(findPackageRoot(), 'dist', 'console')),
+      },
     );
     await app.listen({ host: listen.host, port: listen.port });
   } catch (error) {
     await app?.close().catch(() => {});
     await files.closeAll();
     await store.close();
-    const why = (error as NodeJS.ErrnoException).code === 'EADDRINUSE' ? `${listen.host}:${listen.port} is in use` : (error as Error).message;
+    const why =
+      (error as NodeJS.ErrnoException).code === 'EADDRINUSE'
+        ? `${listen.host}:${listen.port} is in use`
+        : (error as Error).message;
     throw new SendenseError(`api: cannot listen on ${listen.host}:${listen.port}: ${why}`);
   }
   const host = listen.host.includes(':') ? `[${listen.host}]` : listen.host;
@@ -123,13 +174,22 @@ async function runApi(cli: CliContext, args: readonly string[]): Promise<number>
         return;
       }
       stopping = true;
-      say({ type: 'stopping', level: 'info', signal, message: `${signal} received: no new requests; cancelling ${tasks.runningCount()} running task(s)` });
+      say({
+        type: 'stopping',
+        level: 'info',
+        signal,
+        message: `${signal} received: no new requests; cancelling ${tasks.runningCount()} running task(s)`,
+      });
       void (async () => {
         await app.close().catch(() => {});
         await tasks.stopAll();
         if (scheduler?.pid !== undefined) {
           signalProcess(scheduler.pid, 'SIGTERM');
-          await new Promise((done) => (scheduler.exitCode !== null || scheduler.signalCode !== null ? done(undefined) : scheduler.once('close', done)));
+          await new Promise((done) =>
+            scheduler.exitCode !== null || scheduler.signalCode !== null
+              ? done(undefined)
+              : scheduler.once('close', done),
+          );
         }
         await files.closeAll();
         process.off('SIGHUP', onHangup);
@@ -148,7 +208,12 @@ async function runApi(cli: CliContext, args: readonly string[]): Promise<number>
 }
 
 // --schedule: `sendense-run schedule PATHS` beside the server, as its child (stopped with it).
-function startScheduler(cli: CliContext, commonArgs: readonly string[], paths: readonly string[], say: (event: Record<string, unknown> & { message: string }) => void): ChildProcess {
+function startScheduler(
+  cli: CliContext,
+  commonArgs: readonly string[],
+  paths: readonly string[],
+  say: (event: Record<string, unknown> & { message: string }) => void,
+): ChildProcess {
   const bin = path.join(findPackageRoot(), 'bin', 'sendense-run.js');
   const child = spawn(process.execPath, [bin, ...(cli.json ? ['--json'] : []), ...commonArgs, 'schedule', ...paths], {
     stdio: ['pipe', 'inherit', 'inherit'],
@@ -156,11 +221,17 @@ function startScheduler(cli: CliContext, commonArgs: readonly string[], paths: r
   });
   child.stdin?.on('error', () => {});
   child.once('close', (code) => {
-    if (code !== 0) say({ type: 'schedule-ended', level: 'error', message: `the scheduler ended (exit ${code}): plans are no longer run at their times` });
+    if (code !== 0)
+      say({
+        type: 'schedule-ended',
+        level: 'error',
+        message: `the scheduler ended (exit ${code}): plans are no longer run at their times`,
+      });
   });
   return child;
 }
 
 function packageVersion(): string {
-  return (JSON.parse(readFileSync(path.join(findPackageRoot(), 'package.json'), 'utf8')) as { version: string }).version;
+  return (JSON.parse(readFileSync(path.join(findPackageRoot(), 'package.json'), 'utf8')) as { version: string })
+    .version;
 }

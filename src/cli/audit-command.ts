@@ -29,7 +29,8 @@ async function runAudit(cli: CliContext, args: readonly string[]): Promise<numbe
   const token = takeOption(limit.rest, '--token');
   rejectLeftovers(token.rest, auditCommand);
   const count = limit.value === undefined ? 50 : Number(limit.value);
-  if (!Number.isInteger(count) || count < 1) throw usageError(`--limit must be a positive whole number (got '${limit.value}')`);
+  if (!Number.isInteger(count) || count < 1)
+    throw usageError(`--limit must be a positive whole number (got '${limit.value}')`);
   return withExistingStore(cli, async (store) => {
     const entries = await store.api.listAudit({ limit: count, ...(token.value ? { token: token.value } : {}) });
     if (cli.json) {
@@ -41,8 +42,24 @@ async function runAudit(cli: CliContext, args: readonly string[]): Promise<numbe
       return 0;
     }
     const table = formatTable(
-      [{ header: 'WHEN' }, { header: 'TOKEN' }, { header: 'ADDRESS' }, { header: 'ACTION' }, { header: 'TARGET' }, { header: 'STATUS', align: 'right' }, { header: 'OUTCOME' }],
-      entries.map((entry) => [formatLocalTime(entry.at), entry.token ?? '-', entry.address ?? '-', entry.action, entry.target ?? '-', String(entry.status), entry.outcome]),
+      [
+        { header: 'WHEN' },
+        { header: 'TOKEN' },
+        { header: 'ADDRESS' },
+        { header: 'ACTION' },
+        { header: 'TARGET' },
+        { header: 'STATUS', align: 'right' },
+        { header: 'OUTCOME' },
+      ],
+      entries.map((entry) => [
+        formatLocalTime(entry.at),
+        entry.token ?? '-',
+        entry.address ?? '-',
+        entry.action,
+        entry.target ?? '-',
+        String(entry.status),
+        entry.outcome,
+      ]),
     );
     for (const line of table) cli.stdout.write(`${line}\n`);
     return 0;

@@ -50,11 +50,17 @@ async function runBackups(cli: CliContext, args: readonly string[]): Promise<num
         const disks = backup.disks.map((disk) => ({ ...disk, onDiskBytes: fileDiskUsage(disk.file) }));
         const onDisk = sumOfKnown(disks.map((disk) => disk.onDiskBytes));
         const encrypted = backup.disks.some((disk) => encryptedIn(disk.file));
-        cli.stdout.write(`${JSON.stringify({ ...backup, disks, onDiskBytes: onDisk, encrypted, restorable: notRestorable === undefined, notRestorableBecause: notRestorable })}\n`);
+        cli.stdout.write(
+          `${JSON.stringify({ ...backup, disks, onDiskBytes: onDisk, encrypted, restorable: notRestorable === undefined, notRestorableBecause: notRestorable })}\n`,
+        );
       }
       return 0;
     }
-    const rows: Row[] = backups.map((backup) => ({ backup, notRestorable: restorability(backup), onDisk: pointDiskUsage(backup) }));
+    const rows: Row[] = backups.map((backup) => ({
+      backup,
+      notRestorable: restorability(backup),
+      onDisk: pointDiskUsage(backup),
+    }));
     if (rows.length === 0) {
       cli.stdout.write(vm.value ? `no backups of VM ${vm.value}\n` : 'no backups yet\n');
       return 0;
@@ -78,7 +84,9 @@ function printBackups(cli: CliContext, rows: readonly Row[], verbose: boolean): 
       const disks = diskCounts.size === 1 ? `, ${plural([...diskCounts][0]!, 'disk')}` : '';
       // The plan that made the chain: each plan continues only its own (docs/how-it-works.md#plans-that-share-a-vm).
       const plans = [...new Set(chain.map((row) => row.backup.plan))].join(', ');
-      out(`  chain ${chain[0].backup.chainId} of plan ${plans}: ${plural(chain.length, 'point')}${disks}, ${formatBytes(space)} on disk`);
+      out(
+        `  chain ${chain[0].backup.chainId} of plan ${plans}: ${plural(chain.length, 'point')}${disks}, ${formatBytes(space)} on disk`,
+      );
       const perPoint = disks === '';
       const table = formatTable(
         [
@@ -112,7 +120,8 @@ function printBackups(cli: CliContext, rows: readonly Row[], verbose: boolean): 
       });
       // What verify found, under the table (it would make the table too wide), wrapped to 120 columns.
       for (const { backup } of chain.filter((row) => row.backup.status === 'damaged')) {
-        for (const line of wrapText(`${backup.id} damaged: ${backup.damage ?? 'found by verify'}`, 112)) out(`    ${line}`);
+        for (const line of wrapText(`${backup.id} damaged: ${backup.damage ?? 'found by verify'}`, 112))
+          out(`    ${line}`);
       }
     }
   });
@@ -188,7 +197,8 @@ function restorabilityOf(backups: readonly Backup[]): (backup: Backup) => string
   // What this point's own files and record say: the walk's step, as the point itself or as a parent.
   const step = (current: Backup, self: boolean): string | undefined => {
     if (current.status === 'damaged' && self) return `damaged (${current.damage ?? 'found by verify'})`;
-    if (current.status !== 'complete') return self ? `status ${current.status}` : `parent ${current.id} is ${current.status}`;
+    if (current.status !== 'complete')
+      return self ? `status ${current.status}` : `parent ${current.id} is ${current.status}`;
     for (const disk of current.disks) {
       const problem = headerProblem(disk.file);
       if (problem !== undefined) return problem;
@@ -201,7 +211,11 @@ function restorabilityOf(backups: readonly Backup[]): (backup: Backup) => string
   const parentVerdict = (first: Backup): string | undefined => {
     const walked: Backup[] = [];
     let verdict: string | undefined;
-    for (let current: Backup | undefined = first; current; current = current.parentId ? byId.get(current.parentId) : undefined) {
+    for (
+      let current: Backup | undefined = first;
+      current;
+      current = current.parentId ? byId.get(current.parentId) : undefined
+    ) {
       if (asParent.has(current.id)) {
         verdict = asParent.get(current.id);
         break;

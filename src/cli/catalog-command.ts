@@ -20,7 +20,10 @@ export const catalogCommand: CommandSpec = {
   does: "Rebuild the database's backups from the manifests in REPOSITORY (a lost database, a repository moved\nto another hub). Backups the database already knows are left as they are. A manifest that is malformed\nor not where it says it belongs (<vm>/disk-<key>/<backup-id>.json) is refused, and with it its backup.\nAn encrypted repository needs its key: its manifests are imported only when their authentication code is\nthe repository's (docs/encryption.md#what-an-attacker-cannot-plant).",
   options: [...KEY_OPTIONS],
   exitCodes: [
-    { code: 0, when: 'the repository was read; backups imported, already known or skipped (and manifests refused) are listed' },
+    {
+      code: 0,
+      when: 'the repository was read; backups imported, already known or skipped (and manifests refused) are listed',
+    },
     { code: 1, when: 'the state database could not be written' },
     { code: 2, when: 'REPOSITORY is not a directory; it is encrypted and no key given opens it; or a usage error' },
   ],
@@ -31,8 +34,14 @@ async function runCatalog(cli: CliContext, args: readonly string[]): Promise<num
   const key = takeKeyOption(args);
   rejectUnknownOptions(key.rest, catalogCommand);
   const [action, repositoryArg, ...extra] = key.rest;
-  if (action !== 'import') throw usageError(action === undefined ? 'catalog needs an action: catalog import REPOSITORY' : `unknown catalog action '${action}' (did you mean 'import'?)`);
-  if (repositoryArg === undefined) throw usageError('catalog import needs the repository directory: catalog import REPOSITORY');
+  if (action !== 'import')
+    throw usageError(
+      action === undefined
+        ? 'catalog needs an action: catalog import REPOSITORY'
+        : `unknown catalog action '${action}' (did you mean 'import'?)`,
+    );
+  if (repositoryArg === undefined)
+    throw usageError('catalog import needs the repository directory: catalog import REPOSITORY');
   if (extra.length > 0) throw usageError(`catalog import takes one repository (got also '${extra[0]}')`);
   const repository = path.resolve(repositoryArg);
   if (!isDirectory(repository)) throw new SendenseError(`repository ${repository} is not a directory`, { exitCode: 2 });
@@ -59,12 +68,24 @@ function printImport(cli: CliContext, outcome: ImportOutcome, repository: string
   };
   for (const backup of outcome.imported) {
     out(
-      { type: 'imported', backupId: backup.id, vm: backup.vm, kind: backup.type, parentId: backup.parentId, disks: backup.disks.map((disk) => disk.diskKey) },
+      {
+        type: 'imported',
+        backupId: backup.id,
+        vm: backup.vm,
+        kind: backup.type,
+        parentId: backup.parentId,
+        disks: backup.disks.map((disk) => disk.diskKey),
+      },
       `imported ${backup.type} backup ${backup.id} of ${backup.vm}${backup.parentId ? ` on ${backup.parentId}` : ''} (disks ${backup.disks.map((disk) => disk.diskKey).join(', ')})`,
     );
   }
-  for (const backupId of outcome.relocated) out({ type: 'relocated', backupId, repository }, `backup ${backupId}: its files moved here; its records now name them`);
-  for (const skipped of outcome.skipped) out({ type: 'skipped', ...skipped }, `skipped backup ${skipped.backupId}: ${skipped.reason}`);
+  for (const backupId of outcome.relocated)
+    out(
+      { type: 'relocated', backupId, repository },
+      `backup ${backupId}: its files moved here; its records now name them`,
+    );
+  for (const skipped of outcome.skipped)
+    out({ type: 'skipped', ...skipped }, `skipped backup ${skipped.backupId}: ${skipped.reason}`);
   for (const problem of outcome.problems) out({ type: 'problem', message: problem }, `skipped: ${problem}`);
   const moved = outcome.relocated.length > 0 ? `, ${outcome.relocated.length} found moved here` : '';
   const summary = `imported ${outcome.imported.length} backup(s) from ${repository}; ${outcome.known.length} already known${moved}, ${outcome.skipped.length + outcome.problems.length} skipped`;

@@ -27,7 +27,10 @@ export function commandHelp(command: Pick<CommandSpec, 'usage' | 'does' | 'optio
 }
 
 // help COMMAND --json: the same declarations as one object (docs/json-events.md#help---json).
-export function commandHelpJson(name: string, command: Pick<CommandSpec, 'usage' | 'does' | 'options' | 'exitCodes'>): Record<string, unknown> {
+export function commandHelpJson(
+  name: string,
+  command: Pick<CommandSpec, 'usage' | 'does' | 'options' | 'exitCodes'>,
+): Record<string, unknown> {
   const { usage, does, options, exitCodes } = command;
   return { type: 'help', command: name, usage, does, options, commonOptions: COMMON_OPTIONS, exitCodes };
 }

@@ -28,4 +28,7 @@ export interface CommandSpec {
   run(cli: CliContext, args: readonly string[]): Promise<number>;
 }
 
-export const USAGE_ERROR: ExitCode = { code: 2, when: 'usage error: an unknown option or a missing argument (the message names the nearest valid option)' };
+export const USAGE_ERROR: ExitCode = {
+  code: 2,
+  when: 'usage error: an unknown option or a missing argument (the message names the nearest valid option)',
+};

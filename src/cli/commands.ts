@@ -22,7 +22,12 @@ export const COMMANDS: readonly CommandEntry[] = [
   },
   {
     name: 'validate',
-    overview: [['validate FILE|DIR... [--format text|json|jsonl|github]', 'check plans (schema + semantics), errors as file:line:col']],
+    overview: [
+      [
+        'validate FILE|DIR... [--format text|json|jsonl|github]',
+        'check plans (schema + semantics), errors as file:line:col',
+      ],
+    ],
     load: async () => (await import('./validate-command.js')).validateCommand,
   },
   {
@@ -32,7 +37,12 @@ export const COMMANDS: readonly CommandEntry[] = [
   },
   {
     name: 'status',
-    overview: [['status [FILE|DIR...]', "each plan's next run, last run, newest point, chain and space; exit 1 if a last run failed"]],
+    overview: [
+      [
+        'status [FILE|DIR...]',
+        "each plan's next run, last run, newest point, chain and space; exit 1 if a last run failed",
+      ],
+    ],
     load: async () => (await import('./status-command.js')).statusCommand,
   },
   {
@@ -62,7 +72,12 @@ export const COMMANDS: readonly CommandEntry[] = [
   },
   {
     name: 'forget',
-    overview: [['forget VM --point ID|--chain ID|--damaged [--dry-run]', 'remove points now: merged into the next point, or removed with their files']],
+    overview: [
+      [
+        'forget VM --point ID|--chain ID|--damaged [--dry-run]',
+        'remove points now: merged into the next point, or removed with their files',
+      ],
+    ],
     load: async () => (await import('./forget-command.js')).forgetCommand,
   },
   {
@@ -82,17 +97,32 @@ export const COMMANDS: readonly CommandEntry[] = [
   },
   {
     name: 'fetch',
-    overview: [['fetch COPY-PLAN.yaml DIR [--vm NAME [--point ID|latest]] [--lazy]', "bring an s3 copy's objects back into DIR, a repository (--lazy: read from the bucket as read)"]],
+    overview: [
+      [
+        'fetch COPY-PLAN.yaml DIR [--vm NAME [--point ID|latest]] [--lazy]',
+        "bring an s3 copy's objects back into DIR, a repository (--lazy: read from the bucket as read)",
+      ],
+    ],
     load: async () => (await import('./fetch-command.js')).fetchCommand,
   },
   {
     name: 'key',
-    overview: [['key add|remove|list REPOSITORY --key-file FILE ...', 'add, remove or list the keys of an encrypted repository (its keyring only)']],
+    overview: [
+      [
+        'key add|remove|list REPOSITORY --key-file FILE ...',
+        'add, remove or list the keys of an encrypted repository (its keyring only)',
+      ],
+    ],
     load: async () => (await import('./key-command.js')).keyCommand,
   },
   {
     name: 'files',
-    overview: [['files VM [--point P] [--disk KEY] [NAME:/PATH] [--get NAME:/PATH... --to DIR|FILE.tar[.gz]|FILE.zip]', "list a backed-up disk's filesystems or a directory, or extract files"]],
+    overview: [
+      [
+        'files VM [--point P] [--disk KEY] [NAME:/PATH] [--get NAME:/PATH... --to DIR|FILE.tar[.gz]|FILE.zip]',
+        "list a backed-up disk's filesystems or a directory, or extract files",
+      ],
+    ],
     load: async () => (await import('./files-command.js')).filesCommand,
   },
   {
@@ -103,7 +133,10 @@ export const COMMANDS: readonly CommandEntry[] = [
   {
     name: 'serve',
     overview: [
-      ['serve VM [--point P] [--disk KEY]... [--writable] [--tcp] [--node [USER@]HOST[:PORT]]', 'export a point over NBD on private Unix sockets (read-only, or writable over overlays) until Ctrl+C'],
+      [
+        'serve VM [--point P] [--disk KEY]... [--writable] [--tcp] [--node [USER@]HOST[:PORT]]',
+        'export a point over NBD on private Unix sockets (read-only, or writable over overlays) until Ctrl+C',
+      ],
     ],
     load: async () => (await import('./serve-command.js')).serveCommand,
   },
@@ -117,20 +150,33 @@ export const COMMANDS: readonly CommandEntry[] = [
   },
   {
     name: 'failover',
-    overview: [['failover PLAN.yaml [--point ID] [--test] [--force]', "start a replicate plan's replica domain from a point (--test: a throwaway boot, no network)"]],
+    overview: [
+      [
+        'failover PLAN.yaml [--point ID] [--test] [--force]',
+        "start a replicate plan's replica domain from a point (--test: a throwaway boot, no network)",
+      ],
+    ],
     load: async () => (await import('./failover-command.js')).failoverCommand,
   },
   {
     name: 'api',
     overview: [
-      ['api [FILE|DIR...] [--listen HOST:PORT] [--plain-http] [--schedule]', 'serve the hub as an HTTPS API (and its console) for these plans, in the foreground'],
+      [
+        'api [FILE|DIR...] [--listen HOST:PORT] [--plain-http] [--schedule]',
+        'serve the hub as an HTTPS API (and its console) for these plans, in the foreground',
+      ],
       ['api fingerprint', "the SHA-256 fingerprint of the API's certificate"],
     ],
     load: async () => (await import('./api-command.js')).apiCommand,
   },
   {
     name: 'token',
-    overview: [['token add NAME --role ROLE [--expires 90d] | list | remove NAME', "the API's tokens (add prints the secret once, on its last line)"]],
+    overview: [
+      [
+        'token add NAME --role ROLE [--expires 90d] | list | remove NAME',
+        "the API's tokens (add prints the secret once, on its last line)",
+      ],
+    ],
     load: async () => (await import('./token-command.js')).tokenCommand,
   },
   {

@@ -12,7 +12,10 @@ export const doctorCommand: CommandSpec = {
   name: 'doctor',
   usage: 'sendense-run doctor [--dry-run] [--key-file FILE|--key-env NAME]',
   does: 'Find what crashed runs left behind (processes, leases, locks, half-written files, orphan bitmaps,\ninterrupted retention merges, mounts, and on nodes: libvirt backup jobs, half-made checkpoints, scratch directories,\nfrozen guests, half-done recoveries) and clean it: an interrupted merge is finished, or rolled back before it changed a file;\na recovered domain is never stopped: its move is finished first (or its serving left up while it runs from the point). An interrupted merge\nin an encrypted repository needs its key (--key-file or --key-env) to be finished; without one it is left as it is, and said.\nExit 1 when something could not be cleaned; with --dry-run, exit 1 when anything was found.',
-  options: [{ name: '--dry-run', help: 'only say what would be cleaned (exit 1 if anything, for monitoring)' }, ...KEY_OPTIONS],
+  options: [
+    { name: '--dry-run', help: 'only say what would be cleaned (exit 1 if anything, for monitoring)' },
+    ...KEY_OPTIONS,
+  ],
   exitCodes: [
     { code: 0, when: 'nothing was left behind, or everything found was cleaned' },
     {
@@ -50,5 +53,7 @@ function report(cli: CliContext, findings: readonly Finding[], notes: readonly s
   }
   for (const finding of findings) cli.stdout.write(`${finding.ok ? '-' : '!'} ${finding.what}: ${finding.action}\n`);
   const fixed = findings.filter((f) => f.ok).length;
-  cli.stdout.write(`doctor: ${findings.length} finding(s)${dryRun ? ' (dry run: nothing changed)' : `, ${fixed} cleaned`}\n`);
+  cli.stdout.write(
+    `doctor: ${findings.length} finding(s)${dryRun ? ' (dry run: nothing changed)' : `, ${fixed} cleaned`}\n`,
+  );
 }

@@ -21,7 +21,9 @@ export async function dryRunCommand(cli: CliContext, file: string): Promise<numb
     const steps = await dryRunPlan(plan, { store, newDatabase, hub });
     const exitCode = steps.some((step) => step.fails) ? 1 : 0;
     if (cli.json) {
-      cli.stdout.write(`${JSON.stringify({ plan: plan.name, kind: plan.kind, file: plan.origin.file, wouldFail: exitCode !== 0, steps })}\n`);
+      cli.stdout.write(
+        `${JSON.stringify({ plan: plan.name, kind: plan.kind, file: plan.origin.file, wouldFail: exitCode !== 0, steps })}\n`,
+      );
       return exitCode;
     }
     cli.stdout.write(`dry run of ${plan.kind} plan ${plan.name} (${plan.origin.file}); nothing is changed\n`);

@@ -44,12 +44,22 @@ export const failoverCommand: CommandSpec = {
     'their syncs recorded: a point that differs is refused unless --force.',
   ].join('\n'),
   options: [
-    { name: '--point', value: 'ID', help: 'a complete point of the plan (default: the newest; sendense-run replicas lists them)' },
+    {
+      name: '--point',
+      value: 'ID',
+      help: 'a complete point of the plan (default: the newest; sendense-run replicas lists them)',
+    },
     { name: '--test', help: 'a throwaway test boot with no network instead of the failover' },
-    { name: '--force', help: 'go ahead although the source domain still runs (a real failover: two copies of the VM run) or the point differs from its digests; each said in a WARNING line' },
+    {
+      name: '--force',
+      help: 'go ahead although the source domain still runs (a real failover: two copies of the VM run) or the point differs from its digests; each said in a WARNING line',
+    },
   ],
   exitCodes: [
-    { code: 0, when: 'failed over: the replica domain runs (or, with --test, the test ran and ended by Ctrl+C, SIGTERM, SIGHUP or the guest shutting off, all of it given back)' },
+    {
+      code: 0,
+      when: 'failed over: the replica domain runs (or, with --test, the test ran and ended by Ctrl+C, SIGTERM, SIGHUP or the guest shutting off, all of it given back)',
+    },
     {
       code: 1,
       when: 'nothing started: the source domain still runs (without --force), the plan is failed over already, no such complete point, the point differs from its digests (without --force), a sync holds the VM, the replica domain or a test of it runs already, the domain did not start (the failover is then forgotten again), or the replica node refused; with --test also a point the failed-over domain writes into, or the SSH connection to the replica node lost while the test ran (its domain is then destroyed when the node answers again)',
@@ -71,48 +81,75 @@ async function runFailover(cli: CliContext, args: readonly string[]): Promise<nu
   const plan = await loadPlanForRun(file, process.env);
   if (plan.kind !== 'replicate') throw usageError(`failover takes a replicate plan: ${file} is a ${plan.kind} plan`);
   if (plan.replica.domain === undefined) {
-    throw usageError(`plan ${plan.name} (${file}) has no replica domain to start: its source has no domain XML of its own, so replica.definition must say what the domain is`);
+    throw usageError(
+      `plan ${plan.name} (${file}) has no replica domain to start: its source has no domain XML of its own, so replica.definition must say what the domain is`,
+    );
   }
   const hub = loadHubConfig(cli.hubConfig);
   // A mistyped --db must not become a new, empty state database.
-  if (!isPostgresUrl(cli.dbPath) && !existsSync(cli.dbPath)) throw new SendenseError(`no state database at ${cli.dbPath}: plan ${plan.name} has no replica point there (give --db or $SENDENSE_DB)`);
+  if (!isPostgresUrl(cli.dbPath) && !existsSync(cli.dbPath))
+    throw new SendenseError(
+      `no state database at ${cli.dbPath}: plan ${plan.name} has no replica point there (give --db or $SENDENSE_DB)`,
+    );
   const store = await openStore(cli.dbPath, { hub: hub.name });
   try {
-    return test.present ? await testFailover(cli, store, plan, point.value, force.present) : await failOverNow(cli, store, plan, point.value, force.present);
+    return test.present
+      ? await testFailover(cli, store, plan, point.value, force.present)
+      : await failOverNow(cli, store, plan, point.value, force.present);
   } finally {
     await store.close();
   }
 }
 
-async function failOverNow(cli: CliContext, store: Store, plan: ReplicatePlan, pointId: string | undefined, force: boolean): Promise<number> {
+async function failOverNow(
+  cli: CliContext,
+  store: Store,
+  plan: ReplicatePlan,
+  pointId: string | undefined,
+  force: boolean,
+): Promise<number> {
   await refuseFailedOver(store, plan);
   const record = { plan: plan.name, kind: 'failover', trigger: 'manual', planFile: plan.origin.file } as const;
-  return withRecordedRun(cli, store, { record, stopOnSignal: { note: 'stopping (a failover already recorded finishes first)' } }, async (run) => {
-    // No sync runs meanwhile; a dead sync's leftovers are finished first, so replica.path is the newest point.
-    await store.lockVm(plan.vm.name, run.id, plan.name);
-    run.releaseAtEnd(() => store.unlockVm(plan.vm.name, run.id));
-    await refuseFailedOver(store, plan);
-    const node = await openReplicaNode(plan);
-    try {
-      await finishUnfinishedPoints(store, plan.name, node, (message) => note(cli, message));
-      const point = await choosePoint(store, plan.name, pointId);
-      sayChecked(cli, await checkFailoverPoint(store, node, point, force));
-      let forced: string | undefined;
-      // Loud whatever --quiet says: two copies of one VM now run.
-      const warn = (line: string) => {
-        forced = line;
-        cli.stderr.write(`${line}\n`);
-      };
-      const done = await failOver(store, node, plan, point, run.id, run.signal, { force, warn });
-      await store.noteRun(run.id, `failed over to point ${point.id}: ${done.domain} started on ${done.node}${forced === undefined ? '' : ' beside the source, which still ran (--force)'}`);
-      printFailedOver(cli, plan, done);
-    } finally {
-      await node.close();
-    }
-  });
+  return withRecordedRun(
+    cli,
+    store,
+    { record, stopOnSignal: { note: 'stopping (a failover already recorded finishes first)' } },
+    async (run) => {
+      // No sync runs meanwhile; a dead sync's leftovers are finished first, so replica.path is the newest point.
+      await store.lockVm(plan.vm.name, run.id, plan.name);
+      run.releaseAtEnd(() => store.unlockVm(plan.vm.name, run.id));
+      await refuseFailedOver(store, plan);
+      const node = await openReplicaNode(plan);
+      try {
+        await finishUnfinishedPoints(store, plan.name, node, (message) => note(cli, message));
+        const point = await choosePoint(store, plan.name, pointId);
+        sayChecked(cli, await checkFailoverPoint(store, node, point, force));
+        let forced: string | undefined;
+        // Loud whatever --quiet says: two copies of one VM now run.
+        const warn = (line: string) => {
+          forced = line;
+          cli.stderr.write(`${line}\n`);
+        };
+        const done = await failOver(store, node, plan, point, run.id, run.signal, { force, warn });
+        await store.noteRun(
+          run.id,
+          `failed over to point ${point.id}: ${done.domain} started on ${done.node}${forced === undefined ? '' : ' beside the source, which still ran (--force)'}`,
+        );
+        printFailedOver(cli, plan, done);
+      } finally {
+        await node.close();
+      }
+    },
+  );
 }
 
-async function testFailover(cli: CliContext, store: Store, plan: ReplicatePlan, pointId: string | undefined, force: boolean): Promise<number> {
+async function testFailover(
+  cli: CliContext,
+  store: Store,
+  plan: ReplicatePlan,
+  pointId: string | undefined,
+  force: boolean,
+): Promise<number> {
   const record = { plan: TEST_RUN_PLAN, kind: 'failover', trigger: 'manual', planFile: plan.origin.file } as const;
   return withRecordedRun(cli, store, { record, stopOnSignal: { note: 'ending the test' } }, async (run) => {
     const point = await choosePoint(store, plan.name, pointId);
@@ -121,12 +158,21 @@ async function testFailover(cli: CliContext, store: Store, plan: ReplicatePlan, 
       sayChecked(cli, await checkFailoverPoint(store, node, point, force));
       run.signal.throwIfAborted();
       const test = await startFailoverTest(store, node, plan, point, run.id, run.signal);
-      await store.noteRun(run.id, `tested the failover of plan ${plan.name}: ${test.domain} on ${test.node} from point ${point.id}, no network`);
+      await store.noteRun(
+        run.id,
+        `tested the failover of plan ${plan.name}: ${test.domain} on ${test.node} from point ${point.id}, no network`,
+      );
       printTestRunning(cli, plan, test);
       const ended = await Promise.race([test.ended, untilAborted(run.signal)]);
       const failed = (await test.stop()).find((outcome) => outcome.error !== undefined);
-      const left = failed === undefined ? undefined : `could not ${failed.what}: ${failed.error!.message} (sendense-run doctor gives back the rest once it can)`;
-      if (isSendenseError(ended)) throw new SendenseError(`${ended.message}: the test of ${test.domain} ended; ${left ?? `${test.domain} destroyed, its overlays removed`}`);
+      const left =
+        failed === undefined
+          ? undefined
+          : `could not ${failed.what}: ${failed.error!.message} (sendense-run doctor gives back the rest once it can)`;
+      if (isSendenseError(ended))
+        throw new SendenseError(
+          `${ended.message}: the test of ${test.domain} ended; ${left ?? `${test.domain} destroyed, its overlays removed`}`,
+        );
       if (left !== undefined) throw new SendenseError(`the test of ${test.domain} ended, but ${left}`);
       if (ended === 'gone') return printTestEnded(cli, plan, test, 'shut-off');
       // Ctrl+C, SIGTERM, SIGHUP are how a test ends; anything else (the state database lost) is the run's failure.

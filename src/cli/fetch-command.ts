@@ -25,8 +25,15 @@ export const fetchCommand: CommandSpec = {
   does: "Bring the objects of a copy plan's s3 copy back into DIR, which is then a repository (catalog import DIR,\nverify, a restore plan with DIR as its repository): every VM's, one VM's (--vm), or only the files one\npoint of it needs (--point: its chain, down to the full). Each object is read in ranged GETs, four at a\ntime, and counts only once its bytes make the ETag the store holds (an object put in another part layout:\nonce its manifest's digests check it). A key that names no file inside DIR is refused, and so is a symlink\nin DIR on the way to a file. DIR must be missing, empty, or an earlier fetch of the same copy: files\nalready there with the same bytes are kept. With --lazy, the backup files stay in the bucket: DIR is a\nrepository read from it as it is read, until Ctrl+C or SIGTERM.",
   options: [
     { name: '--vm', value: 'NAME', help: "only this VM's points" },
-    { name: '--point', value: 'ID|latest', help: 'only what this point of --vm needs: its files and its parents, down to the full' },
-    { name: '--lazy', help: 'bring only the small files; read the backup files from the bucket as they are read, until Ctrl+C or SIGTERM' },
+    {
+      name: '--point',
+      value: 'ID|latest',
+      help: 'only what this point of --vm needs: its files and its parents, down to the full',
+    },
+    {
+      name: '--lazy',
+      help: 'bring only the small files; read the backup files from the bucket as they are read, until Ctrl+C or SIGTERM',
+    },
   ],
   exitCodes: [
     { code: 0, when: 'every object asked for is in DIR, checked (--lazy: the view was closed by Ctrl+C or SIGTERM)' },
@@ -34,7 +41,10 @@ export const fetchCommand: CommandSpec = {
       code: 1,
       when: 'the store could not be reached or refused the keys, an object read back different or differs from its manifest (its partial file is removed), or a key or a symlink in DIR leads outside DIR (refused, nothing written through it)',
     },
-    { code: 2, when: 'invalid plan, a plan that is not an s3 copy, DIR holding something else, or a usage error; nothing was written' },
+    {
+      code: 2,
+      when: 'invalid plan, a plan that is not an s3 copy, DIR holding something else, or a usage error; nothing was written',
+    },
   ],
   run: runFetch,
 };
@@ -44,10 +54,15 @@ async function runFetch(cli: CliContext, args: readonly string[]): Promise<numbe
   const vm = takeOption(lazy.rest, '--vm');
   const point = takeOption(vm.rest, '--point');
   rejectUnknownOptions(point.rest, fetchCommand);
-  if (point.rest.length !== 2) throw usageError('fetch takes a copy plan and a directory (sendense-run fetch COPY-PLAN.yaml DIR)');
-  if (point.value !== undefined && vm.value === undefined) throw usageError('--point needs --vm: the point of which VM');
+  if (point.rest.length !== 2)
+    throw usageError('fetch takes a copy plan and a directory (sendense-run fetch COPY-PLAN.yaml DIR)');
+  if (point.value !== undefined && vm.value === undefined)
+    throw usageError('--point needs --vm: the point of which VM');
   const plan = await loadPlanForRun(point.rest[0]!, process.env);
-  if (plan.kind !== 'copy' || plan.copy.to.type !== 's3') throw new SendenseError(`${plan.origin.file}: fetch reads a copy plan's s3 copy; this plan is not one`, { exitCode: 2 });
+  if (plan.kind !== 'copy' || plan.copy.to.type !== 's3')
+    throw new SendenseError(`${plan.origin.file}: fetch reads a copy plan's s3 copy; this plan is not one`, {
+      exitCode: 2,
+    });
   const to = plan.copy.to;
   const dir = path.resolve(point.rest[1]!);
   const client = s3Client(to, await s3Keys(to.credentials));
@@ -62,9 +77,20 @@ async function runFetch(cli: CliContext, args: readonly string[]): Promise<numbe
     const outcome = await fetchCopy(client, to, dir, { vm: vm.value, point: point.value }, (relative) => {
       if (!cli.quiet && !cli.json) cli.stdout.write(`${relative}\n`);
     });
-    const what = outcome.point === undefined ? (vm.value === undefined ? 'the copy' : `VM ${vm.value}`) : `point ${outcome.point} of ${vm.value}`;
-    if (cli.json) cli.stdout.write(`${JSON.stringify({ type: 'summary', fetched: outcome.fetched.length, kept: outcome.kept.length, bytes: outcome.bytes, point: outcome.point ?? null, dir })}\n`);
-    else cli.stdout.write(`fetched ${what} from ${s3Description(to)} into ${dir}: ${outcome.fetched.length} file(s), ${formatBytes(outcome.bytes)}; ${outcome.kept.length} already there kept\n`);
+    const what =
+      outcome.point === undefined
+        ? vm.value === undefined
+          ? 'the copy'
+          : `VM ${vm.value}`
+        : `point ${outcome.point} of ${vm.value}`;
+    if (cli.json)
+      cli.stdout.write(
+        `${JSON.stringify({ type: 'summary', fetched: outcome.fetched.length, kept: outcome.kept.length, bytes: outcome.bytes, point: outcome.point ?? null, dir })}\n`,
+      );
+    else
+      cli.stdout.write(
+        `fetched ${what} from ${s3Description(to)} into ${dir}: ${outcome.fetched.length} file(s), ${formatBytes(outcome.bytes)}; ${outcome.kept.length} already there kept\n`,
+      );
     return 0;
   } finally {
     client.destroy();
@@ -74,17 +100,32 @@ async function runFetch(cli: CliContext, args: readonly string[]): Promise<numbe
 const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
 
 // --lazy: the view stays open until a signal (or its daemon ends on its own: exit 1).
-async function viewUntilStopped(cli: CliContext, client: S3Client, to: S3CopyTo, dir: string, choice: { vm?: string; point?: string }): Promise<number> {
+async function viewUntilStopped(
+  cli: CliContext,
+  client: S3Client,
+  to: S3CopyTo,
+  dir: string,
+  choice: { vm?: string; point?: string },
+): Promise<number> {
   let stop: () => void = () => {};
   const stopped = new Promise<'signal'>((resolve) => (stop = () => resolve('signal')));
   for (const signal of SIGNALS) process.on(signal, stop);
   try {
     const view = await openBucketView(client, to, dir, choice);
     try {
-      if (cli.json) cli.stdout.write(`${JSON.stringify({ type: 'view', dir, files: view.files, fetched: view.fetched.length, kept: view.kept.length, point: view.point ?? null })}\n`);
-      else cli.stdout.write(`${dir} is a repository of ${s3Description(to)}: ${view.files} backup file(s) read from the bucket as they are read\nCtrl+C (or SIGTERM) closes it\n`);
+      if (cli.json)
+        cli.stdout.write(
+          `${JSON.stringify({ type: 'view', dir, files: view.files, fetched: view.fetched.length, kept: view.kept.length, point: view.point ?? null })}\n`,
+        );
+      else
+        cli.stdout.write(
+          `${dir} is a repository of ${s3Description(to)}: ${view.files} backup file(s) read from the bucket as they are read\nCtrl+C (or SIGTERM) closes it\n`,
+        );
       const how = await Promise.race([stopped, view.ended]);
-      if (how !== 'signal') throw new SendenseError(`the view of ${s3Description(to)} at ${dir} stopped: qemu-storage-daemon ended (${how})`);
+      if (how !== 'signal')
+        throw new SendenseError(
+          `the view of ${s3Description(to)} at ${dir} stopped: qemu-storage-daemon ended (${how})`,
+        );
     } finally {
       await view.close();
     }

@@ -39,13 +39,22 @@ export const FILES_USAGE = `Usage: sendense-run files VM [--point P] [--disk KEY
 
 export const filesCommand: CommandSpec = {
   name: 'files',
-  usage: 'sendense-run files VM [--point P] [--disk KEY] [--key-file FILE|--key-env NAME] [NAME:/PATH] [--get NAME:/PATH... --to DIR|FILE.tar|FILE.tar.gz|FILE.zip [--overwrite] [--keep-setuid]]',
+  usage:
+    'sendense-run files VM [--point P] [--disk KEY] [--key-file FILE|--key-env NAME] [NAME:/PATH] [--get NAME:/PATH... --to DIR|FILE.tar|FILE.tar.gz|FILE.zip [--overwrite] [--keep-setuid]]',
   does: "List a backed-up disk's partitions and filesystems (p1, vg0/root, disk), list a directory of one\n(NAME:/PATH), or extract files and folders (--get ... --to), read-only through a libguestfs appliance.\nDevice nodes and FIFOs are never extracted (one line each says so); sparse files stay sparse.\nA point of an encrypted repository needs its key (--key-file or --key-env): the appliance reads it\nthrough a read-only qemu-nbd, recorded as a run of kind files so doctor stops it if files is killed.",
   options: [
-    { name: '--point', value: 'P', help: 'latest (default), a backup id, or an ISO-8601 time (the newest backup at or before it)' },
+    {
+      name: '--point',
+      value: 'P',
+      help: 'latest (default), a backup id, or an ISO-8601 time (the newest backup at or before it)',
+    },
     { name: '--disk', value: 'KEY', help: "the disk key (default: the backup's first disk)" },
     { name: '--get', value: 'NAME:/PATH', help: 'a file or folder to extract (repeatable)' },
-    { name: '--to', value: 'TARGET', help: 'where extracted files go: a directory, FILE.tar, FILE.tar.gz or FILE.zip (never inside a repository)' },
+    {
+      name: '--to',
+      value: 'TARGET',
+      help: 'where extracted files go: a directory, FILE.tar, FILE.tar.gz or FILE.zip (never inside a repository)',
+    },
     { name: '--overwrite', help: 'replace an existing archive, or same-named entries in a non-empty directory' },
     {
       name: '--keep-setuid',
@@ -56,7 +65,10 @@ export const filesCommand: CommandSpec = {
   exitCodes: [
     { code: 0, when: 'listed or extracted' },
     { code: 1, when: 'the point, disk or path could not be read, or the target could not be written' },
-    { code: 2, when: 'bad NAME:/PATH, --point, --disk or --to; no such VM or backup; the point is encrypted and no key given opens it (nothing was started); or a usage error' },
+    {
+      code: 2,
+      when: 'bad NAME:/PATH, --point, --disk or --to; no such VM or backup; the point is encrypted and no key given opens it (nothing was started); or a usage error',
+    },
     { code: 130, when: 'interrupted: the appliance was stopped and nothing was left in the target' },
   ],
   run: runFiles,
@@ -72,8 +84,16 @@ async function runFiles(cli: CliContext, args: readonly string[]): Promise<numbe
   if (request.target) checkExtractTarget(request.target, request.overwrite);
 
   return withExistingStore(cli, async (store) => {
-    if (request.target) await refuseInsideRepository(createLocalNode(), store, request.target.path, `--to ${request.target.path}`);
-    const opened = await openPoint(store, { vm: request.vm, point: request.point, disk: request.disk, note: noteTo(cli), inspect: !request.target && !request.directory, command: 'files' });
+    if (request.target)
+      await refuseInsideRepository(createLocalNode(), store, request.target.path, `--to ${request.target.path}`);
+    const opened = await openPoint(store, {
+      vm: request.vm,
+      point: request.point,
+      disk: request.disk,
+      note: noteTo(cli),
+      inspect: !request.target && !request.directory,
+      command: 'files',
+    });
     let interrupted = false;
     let failure: unknown;
     const stop = () => {
@@ -86,7 +106,12 @@ async function runFiles(cli: CliContext, args: readonly string[]): Promise<numbe
       await filesOnPoint(cli, opened, request);
       return 0;
     } catch (error) {
-      failure = interrupted ? new SendenseError('interrupted: the appliance was stopped and nothing was left in the target', { exitCode: 130, cause: error }) : asUserError(error);
+      failure = interrupted
+        ? new SendenseError('interrupted: the appliance was stopped and nothing was left in the target', {
+            exitCode: 130,
+            cause: error,
+          })
+        : asUserError(error);
       throw failure;
     } finally {
       process.off('SIGINT', stop);
@@ -122,11 +147,14 @@ export function parseFilesArgs(args: readonly string[]): FilesRequest {
   rejectUnknownOptions(positional, filesCommand);
   const [vm, listing, ...extra] = positional;
   if (vm === undefined) throw usageError(`files needs a VM name\n${FILES_USAGE}`);
-  if (extra.length > 0) throw usageError(`files lists one directory at a time (got '${extra[0]}' too); to extract several paths use --get`);
-  if (gets.length > 0 && listing !== undefined) throw usageError(`give either a directory to list (${listing}) or --get, not both`);
+  if (extra.length > 0)
+    throw usageError(`files lists one directory at a time (got '${extra[0]}' too); to extract several paths use --get`);
+  if (gets.length > 0 && listing !== undefined)
+    throw usageError(`give either a directory to list (${listing}) or --get, not both`);
   if (gets.length > 0 && to.value === undefined) throw usageError('--get needs --to DIR|FILE.tar|FILE.tar.gz|FILE.zip');
   if (gets.length === 0 && to.value !== undefined) throw usageError('--to goes with --get NAME:/PATH...');
-  if (gets.length === 0 && keepSetuid.present) throw usageError('--keep-setuid goes with --get NAME:/PATH... --to TARGET');
+  if (gets.length === 0 && keepSetuid.present)
+    throw usageError('--keep-setuid goes with --get NAME:/PATH... --to TARGET');
   return {
     vm,
     point: parsePointOption(point.value),
@@ -140,14 +168,24 @@ export function parseFilesArgs(args: readonly string[]): FilesRequest {
 }
 
 /** The command's work on a point already open: the layout, a directory, or the extraction, printed. */
-export async function filesOnPoint(cli: Output, opened: Pick<OpenPoint, 'files' | 'point'>, request: FilesRequest): Promise<void> {
+export async function filesOnPoint(
+  cli: Output,
+  opened: Pick<OpenPoint, 'files' | 'point'>,
+  request: FilesRequest,
+): Promise<void> {
   if (request.target) {
     const target = request.target;
-    const result = await extractPaths(opened.files, request.wanted, target, { overwrite: request.overwrite, keepSetuid: request.keepSetuid, progress: noteTo(cli) });
+    const result = await extractPaths(opened.files, request.wanted, target, {
+      overwrite: request.overwrite,
+      keepSetuid: request.keepSetuid,
+      progress: noteTo(cli),
+    });
     if (cli.json) {
       for (const extracted of result.paths) cli.stdout.write(`${JSON.stringify({ ...extracted, to: target.path })}\n`);
     } else {
-      cli.stdout.write(`extracted ${result.paths.map((p) => p.from).join(', ')} from ${opened.point.where} to ${target.path} (${formatBytes(result.bytes)} streamed)\n`);
+      cli.stdout.write(
+        `extracted ${result.paths.map((p) => p.from).join(', ')} from ${opened.point.where} to ${target.path} (${formatBytes(result.bytes)} streamed)\n`,
+      );
     }
   } else if (request.directory) {
     printDirectory(cli, request.directory, await opened.files.list(request.directory), opened.point.where);
@@ -188,7 +226,14 @@ function printLayout(cli: Output, layout: DiskLayout, where: string): void {
     return;
   }
   cli.stdout.write(`${where}: partition table ${layout.partitionTable}\n`);
-  const rows = layout.filesystems.map((fs) => [fs.name, fs.type, fs.label || '-', formatBytes(fs.size), fs.uuid || '-', fs.os ?? '']);
+  const rows = layout.filesystems.map((fs) => [
+    fs.name,
+    fs.type,
+    fs.label || '-',
+    formatBytes(fs.size),
+    fs.uuid || '-',
+    fs.os ?? '',
+  ]);
   printTable(cli, ['NAME', 'TYPE', 'LABEL', 'SIZE', 'UUID', 'OS'], rows);
 }
 
@@ -197,7 +242,9 @@ function printDirectory(cli: Output, where: GuestPath, entries: readonly GuestEn
     for (const entry of entries) cli.stdout.write(`${JSON.stringify(entryJson(entry))}\n`);
     return;
   }
-  cli.stdout.write(`${formatGuestPath(where)} in ${point}: ${entries.length} entr${entries.length === 1 ? 'y' : 'ies'}\n`);
+  cli.stdout.write(
+    `${formatGuestPath(where)} in ${point}: ${entries.length} entr${entries.length === 1 ? 'y' : 'ies'}\n`,
+  );
   const rows = entries.map((entry) => [
     modeString(entry),
     `${entry.uid}:${entry.gid}`,
@@ -205,7 +252,9 @@ function printDirectory(cli: Output, where: GuestPath, entries: readonly GuestEn
     isoTime(entry.mtime)
       .replace('T', ' ')
       .replace(/\.\d+Z$|Z$/, ''),
-    shownName(entry.name, entry.nameBytes) + (entry.type === 'directory' ? '/' : '') + (entry.target !== undefined ? ` -> ${shownName(entry.target, entry.targetBytes)}` : ''),
+    shownName(entry.name, entry.nameBytes) +
+      (entry.type === 'directory' ? '/' : '') +
+      (entry.target !== undefined ? ` -> ${shownName(entry.target, entry.targetBytes)}` : ''),
   ]);
   printTable(cli, ['MODE', 'OWNER', 'SIZE', 'MTIME (UTC)', 'NAME'], rows, [2]);
 }
@@ -215,7 +264,15 @@ function shownName(name: string, bytes: Buffer | undefined): string {
   return escapeGuestName(bytes ?? Buffer.from(name, 'utf8'));
 }
 
-const TYPE_LETTERS: Readonly<Record<GuestEntry['type'], string>> = { file: '-', directory: 'd', symlink: 'l', char: 'c', block: 'b', fifo: 'p', socket: 's' };
+const TYPE_LETTERS: Readonly<Record<GuestEntry['type'], string>> = {
+  file: '-',
+  directory: 'd',
+  symlink: 'l',
+  char: 'c',
+  block: 'b',
+  fifo: 'p',
+  socket: 's',
+};
 
 // -rw-r--r--, with s/S and t/T for setuid, setgid and sticky, as ls shows them.
 export function modeString(entry: Pick<GuestEntry, 'type' | 'mode'>): string {
@@ -225,14 +282,26 @@ export function modeString(entry: Pick<GuestEntry, 'type' | 'mode'>): string {
     const x = bits & 1 ? (special ? letter : 'x') : special ? letter.toUpperCase() : '-';
     return `${bits & 4 ? 'r' : '-'}${bits & 2 ? 'w' : '-'}${x}`;
   };
-  return TYPE_LETTERS[entry.type] + triplet(6, (m & 0o4000) !== 0, 's') + triplet(3, (m & 0o2000) !== 0, 's') + triplet(0, (m & 0o1000) !== 0, 't');
+  return (
+    TYPE_LETTERS[entry.type] +
+    triplet(6, (m & 0o4000) !== 0, 's') +
+    triplet(3, (m & 0o2000) !== 0, 's') +
+    triplet(0, (m & 0o1000) !== 0, 't')
+  );
 }
 
-function printTable(cli: Output, header: readonly string[], rows: readonly (readonly string[])[], rightAligned: readonly number[] = []): void {
+function printTable(
+  cli: Output,
+  header: readonly string[],
+  rows: readonly (readonly string[])[],
+  rightAligned: readonly number[] = [],
+): void {
   const widths = header.map((title, i) => Math.max(title.length, ...rows.map((row) => row[i].length)));
   const line = (cells: readonly string[]) =>
     cells
-      .map((cell, i) => (i === cells.length - 1 ? cell : rightAligned.includes(i) ? cell.padStart(widths[i]) : cell.padEnd(widths[i])))
+      .map((cell, i) =>
+        i === cells.length - 1 ? cell : rightAligned.includes(i) ? cell.padStart(widths[i]) : cell.padEnd(widths[i]),
+      )
       .join('  ')
       .trimEnd();
   cli.stdout.write(`${line(header)}\n`);

@@ -19,7 +19,8 @@ import { withRecordedRun } from './recorded-run.js';
 
 export const forgetCommand: CommandSpec = {
   name: 'forget',
-  usage: 'sendense-run forget VM (--point ID|--chain ID|--damaged)... [--repository PATH] [--dry-run] [--key-file FILE|--key-env NAME]',
+  usage:
+    'sendense-run forget VM (--point ID|--chain ID|--damaged)... [--repository PATH] [--dry-run] [--key-file FILE|--key-env NAME]',
   does:
     'Remove points of a VM now, newest first: a point a later point stands on is merged into the next point\n' +
     'that stays (the same crash-safe merge as retention: every point left reads exactly as before); a point\n' +
@@ -36,8 +37,14 @@ export const forgetCommand: CommandSpec = {
     ...KEY_OPTIONS,
   ],
   exitCodes: [
-    { code: 0, when: 'every point asked was merged away or removed (with --dry-run: what would happen was printed); also when --damaged found none' },
-    { code: 1, when: 'a merge failed or the VM is busy (a run holds it, or an unfinished merge waits for doctor); the points done so far stay done, the rest stay' },
+    {
+      code: 0,
+      when: 'every point asked was merged away or removed (with --dry-run: what would happen was printed); also when --damaged found none',
+    },
+    {
+      code: 1,
+      when: 'a merge failed or the VM is busy (a run holds it, or an unfinished merge waits for doctor); the points done so far stay done, the rest stay',
+    },
     {
       code: 2,
       when: 'refused: a point asked cannot be forgotten (one line each says why and what to do); a point or chain not recorded for the VM; an encrypted repository and no key given that opens it; or a usage error; nothing was changed',
@@ -55,10 +62,18 @@ async function runForget(cli: CliContext, args: readonly string[]): Promise<numb
   const repository = takeOption(damaged.rest, '--repository');
   const dry = takeFlag(repository.rest, '--dry-run');
   rejectUnknownOptions(dry.rest, forgetCommand);
-  if (dry.rest.length !== 1) throw usageError('forget takes exactly one VM (sendense-run forget VM --point ID|--chain ID|--damaged)');
-  if (points.values.length + chains.values.length === 0 && !damaged.present) throw usageError('forget needs --point ID, --chain ID or --damaged');
+  if (dry.rest.length !== 1)
+    throw usageError('forget takes exactly one VM (sendense-run forget VM --point ID|--chain ID|--damaged)');
+  if (points.values.length + chains.values.length === 0 && !damaged.present)
+    throw usageError('forget needs --point ID, --chain ID or --damaged');
   const vm = dry.rest[0]!;
-  const request = { vm, points: points.values, chains: chains.values, damaged: damaged.present, repository: repository.value };
+  const request = {
+    vm,
+    points: points.values,
+    chains: chains.values,
+    damaged: damaged.present,
+    repository: repository.value,
+  };
   return withExistingStore(cli, async (store) => {
     const choice = await chooseFor(store, request);
     if (choice.refusals.length > 0) {
@@ -92,16 +107,22 @@ interface ForgetRequest {
 }
 
 async function chooseFor(store: Store, request: ForgetRequest): Promise<ForgetChoice> {
-  const backups = (await store.listBackups({ vm: request.vm })).filter((backup) => request.repository === undefined || backup.repository === request.repository);
+  const backups = (await store.listBackups({ vm: request.vm })).filter(
+    (backup) => request.repository === undefined || backup.repository === request.repository,
+  );
   const where = request.repository === undefined ? '' : ` in ${request.repository}`;
   for (const id of request.points) {
-    if (!backups.some((backup) => backup.id === id)) throw new SendenseError(`forget: VM ${request.vm} has no backup ${id}${where}`, { exitCode: 2 });
+    if (!backups.some((backup) => backup.id === id))
+      throw new SendenseError(`forget: VM ${request.vm} has no backup ${id}${where}`, { exitCode: 2 });
   }
   for (const id of request.chains) {
-    if (!backups.some((backup) => backup.chainId === id)) throw new SendenseError(`forget: VM ${request.vm} has no chain ${id}${where}`, { exitCode: 2 });
+    if (!backups.some((backup) => backup.chainId === id))
+      throw new SendenseError(`forget: VM ${request.vm} has no chain ${id}${where}`, { exitCode: 2 });
   }
   const asked = (backup: Backup) =>
-    request.points.includes(backup.id) || (request.chains.includes(backup.chainId) && backup.status !== 'running') || (request.damaged && (backup.status === 'damaged' || backup.status === 'failed'));
+    request.points.includes(backup.id) ||
+    (request.chains.includes(backup.chainId) && backup.status !== 'running') ||
+    (request.damaged && (backup.status === 'damaged' || backup.status === 'failed'));
   return chooseForget(backups, new Set(backups.filter(asked).map((backup) => backup.id)));
 }
 
@@ -111,7 +132,11 @@ async function forget(cli: CliContext, store: Store, request: ForgetRequest, pla
     else if (!cli.quiet) cli.stdout.write(`${line}\n`);
   };
   const record = { plan: `forget ${request.vm}`, kind: 'forget', trigger: 'manual' } as const;
-  const options = { record, stopOnSignal: { note: 'stopping after the merge under way' }, doctorAlso: 'finishes or rolls back the merge under way' };
+  const options = {
+    record,
+    stopOnSignal: { note: 'stopping after the merge under way' },
+    doctorAlso: 'finishes or rolls back the merge under way',
+  };
   return withRecordedRun(cli, store, options, async (run) => {
     await store.lockVm(request.vm, run.id, record.plan);
     run.releaseAtEnd(() => store.unlockVm(request.vm, run.id));
@@ -119,7 +144,10 @@ async function forget(cli: CliContext, store: Store, request: ForgetRequest, pla
     // Chosen again under the lock: a run may have added a point since the first look.
     const choice = await chooseFor(store, request);
     if (choice.refusals.length > 0 || choice.decisions.length !== planned.decisions.length) {
-      throw new SendenseError(`VM ${request.vm} changed while forget waited for its lock: nothing was changed; run forget again`, { exitCode: 1 });
+      throw new SendenseError(
+        `VM ${request.vm} changed while forget waited for its lock: nothing was changed; run forget again`,
+        { exitCode: 1 },
+      );
     }
     await applyPrune(store, run.id, choice.decisions, say, run.signal, (decision) => reportPoint(cli, decision, 'did'));
     if (cli.json) writeSummary(cli, request.vm, false, choice.decisions);
@@ -130,14 +158,25 @@ async function forget(cli: CliContext, store: Store, request: ForgetRequest, pla
 function reportPoint(cli: CliContext, decision: PointDecision, mood: 'would' | 'did'): void {
   const { backup, ...action } = decision;
   if (cli.json) {
-    const point = { type: 'point', id: backup.id, backupType: backup.type, status: backup.status, takenAt: backup.startedAt, ...action, done: mood === 'did' };
+    const point = {
+      type: 'point',
+      id: backup.id,
+      backupType: backup.type,
+      status: backup.status,
+      takenAt: backup.startedAt,
+      ...action,
+      done: mood === 'did',
+    };
     cli.stdout.write(`${JSON.stringify(point)}\n`);
   } else if (mood === 'would' || !cli.quiet) cli.stdout.write(`${describeForget(decision, mood)}\n`);
 }
 
 function writeSummary(cli: CliContext, vm: string, dryRun: boolean, decisions: readonly PointDecision[]): void {
-  const ids = (action: PointDecision['action']) => decisions.filter((decision) => decision.action === action).map((decision) => decision.backup.id);
-  cli.stdout.write(`${JSON.stringify({ type: 'summary', vm, dryRun, merged: ids('merge'), removed: ids('delete') })}\n`);
+  const ids = (action: PointDecision['action']) =>
+    decisions.filter((decision) => decision.action === action).map((decision) => decision.backup.id);
+  cli.stdout.write(
+    `${JSON.stringify({ type: 'summary', vm, dryRun, merged: ids('merge'), removed: ids('delete') })}\n`,
+  );
 }
 
 // One line per point: what forget did (or would do) with it.

@@ -52,11 +52,15 @@ async function runHistory(cli: CliContext, args: readonly string[]): Promise<num
   const limit = takeOption(plan.rest, '--limit');
   rejectLeftovers(limit.rest, historyCommand);
   const count = limit.value === undefined ? 50 : Number(limit.value);
-  if (!Number.isInteger(count) || count < 1) throw usageError(`--limit must be a positive whole number (got '${limit.value}')`);
+  if (!Number.isInteger(count) || count < 1)
+    throw usageError(`--limit must be a positive whole number (got '${limit.value}')`);
   return withExistingStore(cli, async (store) => {
     const rows = await historyRows(store, { plan: plan.value, limit: count });
     if (cli.json) {
-      for (const row of rows) cli.stdout.write(`${JSON.stringify({ ...row.run, status: row.status, taken: row.taken, bytes: row.bytes, point: row.point, seconds: row.seconds })}\n`);
+      for (const row of rows)
+        cli.stdout.write(
+          `${JSON.stringify({ ...row.run, status: row.status, taken: row.taken, bytes: row.bytes, point: row.point, seconds: row.seconds })}\n`,
+        );
       return 0;
     }
     if (rows.length === 0) {
@@ -98,7 +102,11 @@ interface Progress {
 }
 
 // A running backup's or sync's point: its kind and the bytes its disks copied so far.
-async function progressSoFar(store: Store, run: Run, points: Map<string, readonly ReplicaPoint[]>): Promise<Progress | undefined> {
+async function progressSoFar(
+  store: Store,
+  run: Run,
+  points: Map<string, readonly ReplicaPoint[]>,
+): Promise<Progress | undefined> {
   if (kindNamed(run.kind)?.pointsOn === 'replica') {
     const point = (await replicaPoints(store, run.plan, points)).find((candidate) => candidate.runId === run.id);
     return point && { backupId: point.id, taken: point.type, bytes: sum(point.disks.map((disk) => disk.bytes)) };
@@ -109,7 +117,12 @@ async function progressSoFar(store: Store, run: Run, points: Map<string, readonl
 
 // What became of the run's point since, a fact apart from its record: its state now, or merged
 // into a later point (followed to the one that holds its data now), or removed.
-async function pointFate(store: Store, run: Run, backupId: string, points: Map<string, readonly ReplicaPoint[]>): Promise<PointFate> {
+async function pointFate(
+  store: Store,
+  run: Run,
+  backupId: string,
+  points: Map<string, readonly ReplicaPoint[]>,
+): Promise<PointFate> {
   if (kindNamed(run.kind)?.pointsOn === 'replica') {
     const point = (await replicaPoints(store, run.plan, points)).find((candidate) => candidate.id === backupId);
     return { state: point?.status ?? 'gone' };
@@ -123,7 +136,11 @@ async function pointFate(store: Store, run: Run, backupId: string, points: Map<s
   return into === null ? { state: 'removed' } : { state: 'merged', mergedInto: into };
 }
 
-async function replicaPoints(store: Store, plan: string, points: Map<string, readonly ReplicaPoint[]>): Promise<readonly ReplicaPoint[]> {
+async function replicaPoints(
+  store: Store,
+  plan: string,
+  points: Map<string, readonly ReplicaPoint[]>,
+): Promise<readonly ReplicaPoint[]> {
   if (!points.has(plan)) points.set(plan, await store.listReplicaPoints({ plan }));
   return points.get(plan)!;
 }
@@ -167,8 +184,12 @@ function historyTable(rows: readonly HistoryRow[], hubs: boolean): string[] {
   const lines = [table[0]];
   rows.forEach((row, i) => {
     lines.push(table[i + 1]);
-    if (row.run.vmWaitSeconds !== null) lines.push(`    waited ${formatDuration(row.run.vmWaitSeconds)} for its VM (another plan's run held it; busy.wait)`);
-    if (row.run.queuedSeconds !== null) lines.push(`    queued ${formatDuration(row.run.queuedSeconds)} for the hub's disk slots`);
+    if (row.run.vmWaitSeconds !== null)
+      lines.push(
+        `    waited ${formatDuration(row.run.vmWaitSeconds)} for its VM (another plan's run held it; busy.wait)`,
+      );
+    if (row.run.queuedSeconds !== null)
+      lines.push(`    queued ${formatDuration(row.run.queuedSeconds)} for the hub's disk slots`);
     if (row.run.error) lines.push(`    ${row.status === 'skipped' ? 'skipped' : 'error'}: ${row.run.error}`);
     if (row.run.note) lines.push(`    note: ${row.run.note}`);
   });

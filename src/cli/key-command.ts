@@ -7,7 +7,16 @@ import { statSync } from 'node:fs';
 import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { SendenseError, usageError } from '../errors.js';
-import { addKeyringKey, createKeyring, KEYRING_FILE, keyringExists, keyringPath, listKeyring, removeKeyringKey, type KeyringEntry } from '../repository/keyring.js';
+import {
+  addKeyringKey,
+  createKeyring,
+  KEYRING_FILE,
+  keyringExists,
+  keyringPath,
+  listKeyring,
+  removeKeyringKey,
+  type KeyringEntry,
+} from '../repository/keyring.js';
 import { ensureRepositoryMarker, readRepositoryMarker, REPOSITORY_MARKER } from '../repository/marker.js';
 import { makePrivateDirs } from '../repository/private-dirs.js';
 import { MIN_KEY_CHARACTERS, readUserKey, type KeySource } from '../repository/user-key.js';
@@ -25,7 +34,8 @@ type Action = (typeof ACTIONS)[number];
 
 export const keyCommand: CommandSpec = {
   name: 'key',
-  usage: 'sendense-run key add|remove|list REPOSITORY --key-file FILE|--key-env NAME [--new-key-file FILE|--new-key-env NAME] [--remove-key-file FILE|--remove-key-env NAME]',
+  usage:
+    'sendense-run key add|remove|list REPOSITORY --key-file FILE|--key-env NAME [--new-key-file FILE|--new-key-env NAME] [--remove-key-file FILE|--remove-key-env NAME]',
   does:
     'The keys of an encrypted repository, each of which opens every backup in it. --key-file/--key-env\n' +
     'is a key that opens REPOSITORY now.\n' +
@@ -47,7 +57,10 @@ export const keyCommand: CommandSpec = {
     { name: '--remove-key-env', value: 'NAME', help: 'remove: the key to remove, from the environment variable NAME' },
   ],
   exitCodes: [
-    { code: 0, when: 'added, removed or listed; also a key to add that is there already, or a key to remove that is not (said so, nothing changed)' },
+    {
+      code: 0,
+      when: 'added, removed or listed; also a key to add that is there already, or a key to remove that is not (said so, nothing changed)',
+    },
     {
       code: 1,
       when: 'the key given does not open the repository (repository X is encrypted; the key given does not open it), its keyring is missing or damaged, or could not be written or changed meanwhile (nothing changed: run it again)',
@@ -72,7 +85,11 @@ async function runKey(cli: CliContext, args: readonly string[]): Promise<number>
   // made with both keys in its first keyring, so a kill leaves no repository or one both keys open.
   let made = false;
   if (action === 'add' && (await isUnusedRepository(repository))) {
-    await createEncryptedRepository(repository, readKey(options.current), options.added === undefined ? [] : [readKey(options.added)]);
+    await createEncryptedRepository(
+      repository,
+      readKey(options.current),
+      options.added === undefined ? [] : [readKey(options.added)],
+    );
     made = true;
     sourceCrashPoint('repository-made');
   }
@@ -89,11 +106,17 @@ async function runKey(cli: CliContext, args: readonly string[]): Promise<number>
     out(
       cli,
       { type: 'key-added', repository, keyId, changed: added, keys: count },
-      added ? `added key ${keyId} to ${repository} (${count} keys open it now)` : `the new key is already key ${keyId} of ${repository}: nothing changed (${count} keys open it)`,
+      added
+        ? `added key ${keyId} to ${repository} (${count} keys open it now)`
+        : `the new key is already key ${keyId} of ${repository}: nothing changed (${count} keys open it)`,
     );
   } else {
     const oldKey = readKey(options.removed!);
-    if (oldKey === current) throw new SendenseError('the key to remove is the key given to stay (--key-file/--key-env): give another key of the repository, one that stays', { exitCode: 2 });
+    if (oldKey === current)
+      throw new SendenseError(
+        'the key to remove is the key given to stay (--key-file/--key-env): give another key of the repository, one that stays',
+        { exitCode: 2 },
+      );
     const { removed } = await removeKeyringKey(repository, current, oldKey);
     const count = (await listKeyring(repository, current)).length;
     out(
@@ -130,17 +153,27 @@ function parseKeyArgs(args: readonly string[]): { action: Action; repository: st
     keyCommand,
   );
   const [action, repository, ...extra] = rest;
-  if (action === undefined) throw usageError('key needs an action: key add|remove|list REPOSITORY (see sendense-run help key)');
+  if (action === undefined)
+    throw usageError('key needs an action: key add|remove|list REPOSITORY (see sendense-run help key)');
   // The word itself is not repeated: it might be a key given in the wrong place.
-  if (!isAction(action)) throw usageError(`unknown key action: not add, remove or list${didYouMean(action, ACTIONS)} (see sendense-run help key)`);
-  if (repository === undefined) throw usageError(`key ${action} needs the repository directory: key ${action} REPOSITORY`);
+  if (!isAction(action))
+    throw usageError(
+      `unknown key action: not add, remove or list${didYouMean(action, ACTIONS)} (see sendense-run help key)`,
+    );
+  if (repository === undefined)
+    throw usageError(`key ${action} needs the repository directory: key ${action} REPOSITORY`);
   // Not repeated either.
   if (extra.length > 0) throw usageError(`key ${action} takes one repository (got ${extra.length + 1} arguments)`);
-  if (current === undefined) throw usageError(`key ${action} needs a key that opens the repository: --key-file FILE or --key-env NAME`);
-  if (action === 'add' && added === undefined) throw usageError('key add needs the key to add: --new-key-file FILE or --new-key-env NAME');
-  if (action === 'remove' && removed === undefined) throw usageError('key remove needs the key to remove: --remove-key-file FILE or --remove-key-env NAME');
-  if (action !== 'add' && added !== undefined) throw usageError(`--new-key-file/--new-key-env are for key add, not key ${action}`);
-  if (action !== 'remove' && removed !== undefined) throw usageError(`--remove-key-file/--remove-key-env are for key remove, not key ${action}`);
+  if (current === undefined)
+    throw usageError(`key ${action} needs a key that opens the repository: --key-file FILE or --key-env NAME`);
+  if (action === 'add' && added === undefined)
+    throw usageError('key add needs the key to add: --new-key-file FILE or --new-key-env NAME');
+  if (action === 'remove' && removed === undefined)
+    throw usageError('key remove needs the key to remove: --remove-key-file FILE or --remove-key-env NAME');
+  if (action !== 'add' && added !== undefined)
+    throw usageError(`--new-key-file/--new-key-env are for key add, not key ${action}`);
+  if (action !== 'remove' && removed !== undefined)
+    throw usageError(`--remove-key-file/--remove-key-env are for key remove, not key ${action}`);
   return { action, repository: path.resolve(repository), options: { current, added, removed } };
 }
 
@@ -151,7 +184,9 @@ function isAction(word: string): word is Action {
 // The name of a variable as a plan's keyEnv takes it, never a key pasted in its place (that one is not repeated).
 function envName(option: string, value: string): string {
   if (!/^[A-Z_][A-Z0-9_]*$/.test(value)) {
-    throw usageError(`${option} takes the NAME of an environment variable (A-Z, 0-9, _, like SENDENSE_REPOSITORY_KEY), not a key: export the key in a variable and name it`);
+    throw usageError(
+      `${option} takes the NAME of an environment variable (A-Z, 0-9, _, like SENDENSE_REPOSITORY_KEY), not a key: export the key in a variable and name it`,
+    );
   }
   return value;
 }
@@ -161,9 +196,12 @@ function readKey(source: KeySource): string {
   // A name as long as a key, and no such variable: perhaps a key given in the name's place (openssl
   // rand -hex 32 looks like a name), so the message does not repeat it.
   if ('keyEnv' in source && source.keyEnv.length >= MIN_KEY_CHARACTERS && !process.env[source.keyEnv]) {
-    throw new SendenseError(`no environment variable by the name given (${source.keyEnv.length} characters) is set: give the name of the variable that holds the key, not the key`, {
-      exitCode: 2,
-    });
+    throw new SendenseError(
+      `no environment variable by the name given (${source.keyEnv.length} characters) is set: give the name of the variable that holds the key, not the key`,
+      {
+        exitCode: 2,
+      },
+    );
   }
   let key: string;
   try {
@@ -181,7 +219,9 @@ function readKey(source: KeySource): string {
 async function isUnusedRepository(repository: string): Promise<boolean> {
   if ((await readRepositoryMarker(repository)) !== undefined) return false;
   try {
-    return (await readdir(repository)).every((name) => name === KEYRING_FILE || name.startsWith(`${KEYRING_FILE}.tmp-`));
+    return (await readdir(repository)).every(
+      (name) => name === KEYRING_FILE || name.startsWith(`${KEYRING_FILE}.tmp-`),
+    );
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return true;
     throw error;
@@ -202,23 +242,34 @@ async function requireEncryptedRepository(repository: string): Promise<void> {
   const marker = await readRepositoryMarker(repository);
   if (marker === undefined) {
     // A first backup killed between its keyring and its marker: that backup, run again, finishes it.
-    const why = keyringExists(repository) ? `its first backup did not finish (${keyringPath(repository)} but no ${REPOSITORY_MARKER}): run that backup again first` : `no ${REPOSITORY_MARKER} in it`;
+    const why = keyringExists(repository)
+      ? `its first backup did not finish (${keyringPath(repository)} but no ${REPOSITORY_MARKER}): run that backup again first`
+      : `no ${REPOSITORY_MARKER} in it`;
     throw new SendenseError(`${repository} is not a sendense-run repository: ${why}`, { exitCode: 2 });
   }
   if (marker.encryption !== 'luks') {
-    throw new SendenseError(`repository ${repository} is not encrypted (it was created without repository.encryption): it has no keys`, { exitCode: 2 });
+    throw new SendenseError(
+      `repository ${repository} is not encrypted (it was created without repository.encryption): it has no keys`,
+      { exitCode: 2 },
+    );
   }
 }
 
 function printList(cli: CliContext, repository: string, entries: readonly KeyringEntry[]): void {
   if (cli.json) {
-    for (const entry of entries) cli.stdout.write(`${JSON.stringify({ type: 'key', repository, keyId: entry.id, added: entry.added, given: entry.given })}\n`);
+    for (const entry of entries)
+      cli.stdout.write(
+        `${JSON.stringify({ type: 'key', repository, keyId: entry.id, added: entry.added, given: entry.given })}\n`,
+      );
     return;
   }
   const rows = entries.map((entry) => [entry.id, formatLocalTime(entry.added), entry.given ? '(the key given)' : '']);
-  for (const line of formatTable([{ header: 'KEY' }, { header: 'ADDED' }, { header: '' }], rows)) cli.stdout.write(`${line}\n`);
+  for (const line of formatTable([{ header: 'KEY' }, { header: 'ADDED' }, { header: '' }], rows))
+    cli.stdout.write(`${line}\n`);
   const given = entries.find((entry) => entry.given);
-  cli.stdout.write(`${entries.length} ${entries.length === 1 ? 'key opens' : 'keys open'} ${repository}${given ? `; the key given is ${given.id}` : ''}\n`);
+  cli.stdout.write(
+    `${entries.length} ${entries.length === 1 ? 'key opens' : 'keys open'} ${repository}${given ? `; the key given is ${given.id}` : ''}\n`,
+  );
 }
 
 // The one line (or JSON object) add and remove end with: their summary, printed with --quiet too.

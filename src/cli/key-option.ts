@@ -12,8 +12,16 @@ import { takeRepeatedOption } from './args.js';
 import type { OptionHelp } from './command.js';
 
 export const KEY_OPTIONS: readonly OptionHelp[] = [
-  { name: '--key-file', value: 'FILE', help: 'the key of an encrypted repository, read from FILE (one trailing newline ignored); a plain repository needs none' },
-  { name: '--key-env', value: 'NAME', help: 'the key of an encrypted repository, read from the environment variable NAME (its name, not the key)' },
+  {
+    name: '--key-file',
+    value: 'FILE',
+    help: 'the key of an encrypted repository, read from FILE (one trailing newline ignored); a plain repository needs none',
+  },
+  {
+    name: '--key-env',
+    value: 'NAME',
+    help: 'the key of an encrypted repository, read from the environment variable NAME (its name, not the key)',
+  },
 ];
 
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
@@ -26,24 +34,33 @@ export function takeKeyOption(args: readonly string[]): { readonly key?: KeySour
   const given = file.values.length + env.values.length;
   if (given === 0) return { rest: env.rest };
   if (file.values.length > 0 && env.values.length > 0) throw usageError('give --key-file or --key-env, not both');
-  if (given > 1) throw usageError(`${file.values.length > 0 ? '--key-file' : '--key-env'} is given twice: give one key`);
+  if (given > 1)
+    throw usageError(`${file.values.length > 0 ? '--key-file' : '--key-env'} is given twice: give one key`);
   let key: KeySource;
   if (file.values.length > 0) {
     const keyFile = file.values[0]!;
-    if (keyFile === '' || keyFile.startsWith('--')) throw usageError('--key-file needs the path of a file holding the key');
+    if (keyFile === '' || keyFile.startsWith('--'))
+      throw usageError('--key-file needs the path of a file holding the key');
     // A long relative name of no file may be the key itself: not repeated then.
     if (!existsSync(keyFile) && keyFile.length >= MIN_KEY_CHARACTERS && !/^[/.~]/.test(keyFile)) {
-      throw usageError('--key-file names no file (not repeated here: it may be the key itself); give the path of a file that holds the key');
+      throw usageError(
+        '--key-file names no file (not repeated here: it may be the key itself); give the path of a file that holds the key',
+      );
     }
     key = { keyFile: path.resolve(keyFile) };
   } else {
     const keyEnv = env.values[0]!;
     // Not repeated: what was given may be the key itself.
-    if (!ENV_NAME.test(keyEnv)) throw usageError('--key-env needs the NAME of an environment variable (letters, digits and _), not the key itself');
+    if (!ENV_NAME.test(keyEnv))
+      throw usageError(
+        '--key-env needs the NAME of an environment variable (letters, digits and _), not the key itself',
+      );
     if (!process.env[keyEnv]) {
       // A name as long as a key may be the key itself: not repeated then.
       if (keyEnv.length >= MIN_KEY_CHARACTERS)
-        throw usageError('--key-env names an environment variable that is not set (not repeated here: a name that long may be the key itself); give the NAME of the variable that holds the key');
+        throw usageError(
+          '--key-env names an environment variable that is not set (not repeated here: a name that long may be the key itself); give the NAME of the variable that holds the key',
+        );
       throw usageError(`--key-env ${keyEnv}: the environment variable is not set (it should hold the repository key)`);
     }
     key = { keyEnv };

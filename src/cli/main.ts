@@ -29,7 +29,11 @@ export async function main(argv: readonly string[]): Promise<number> {
       const version = packageVersion();
       // The Node.js it runs on too: a hub on an end-of-life line is one look away.
       const node = process.versions.node;
-      process.stdout.write(parsed.json ? `${JSON.stringify({ type: 'version', name: 'sendense-run', version, node })}\n` : `sendense-run ${version} (Node.js ${node})\n`);
+      process.stdout.write(
+        parsed.json
+          ? `${JSON.stringify({ type: 'version', name: 'sendense-run', version, node })}\n`
+          : `sendense-run ${version} (Node.js ${node})\n`,
+      );
       return 0;
     }
     if (parsed.command === 'help')
@@ -40,7 +44,10 @@ export async function main(argv: readonly string[]): Promise<number> {
     if (parsed.command === undefined) {
       if (parsed.help) return await showHelp(undefined, parsed.json);
       process.stderr.write(USAGE);
-      if (parsed.json) process.stdout.write(`${JSON.stringify({ type: 'error', message: 'no command given (see sendense-run --help)', exitCode: 2 })}\n`);
+      if (parsed.json)
+        process.stdout.write(
+          `${JSON.stringify({ type: 'error', message: 'no command given (see sendense-run --help)', exitCode: 2 })}\n`,
+        );
       return 2;
     }
     let name = parsed.command;
@@ -57,11 +64,19 @@ export async function main(argv: readonly string[]): Promise<number> {
         );
         throw usageError(`unknown option '${name}'${near}, or no command given (see sendense-run --help)`);
       } else {
-        throw usageError(`unknown command '${name}'${didYouMean(name, [...COMMAND_NAMES, 'help'])} (see sendense-run --help)`);
+        throw usageError(
+          `unknown command '${name}'${didYouMean(name, [...COMMAND_NAMES, 'help'])} (see sendense-run --help)`,
+        );
       }
     }
     if (parsed.help) return await showHelp(name, parsed.json);
-    const cli: CliContext = { ...context, dbPath: parsed.dbPath, hubConfig: parsed.hubConfig, json: parsed.json, quiet: parsed.quiet };
+    const cli: CliContext = {
+      ...context,
+      dbPath: parsed.dbPath,
+      hubConfig: parsed.hubConfig,
+      json: parsed.json,
+      quiet: parsed.quiet,
+    };
     // Before any child exists: whatever a kill -9 leaves running can be found by doctor.
     tagChildrenOfThisProcess(cli.dbPath);
     const command = await findCommand(name)!.load();
@@ -73,7 +88,9 @@ export async function main(argv: readonly string[]): Promise<number> {
       if (argv.includes('--json')) process.stdout.write(`${JSON.stringify(maskDeep(errorLine(error)))}\n`);
       return error.exitCode;
     }
-    process.stderr.write(`sendense-run: internal error (a bug, please report it):\n${maskSecrets((error as Error)?.stack ?? String(error))}\n`);
+    process.stderr.write(
+      `sendense-run: internal error (a bug, please report it):\n${maskSecrets((error as Error)?.stack ?? String(error))}\n`,
+    );
     return 1;
   }
 }
@@ -85,7 +102,10 @@ async function showHelp(name: string | undefined, json: boolean): Promise<number
     return 0;
   }
   const command = findCommand(name);
-  if (command === undefined) throw usageError(`no help for '${name}': not a command${didYouMean(name, COMMAND_NAMES)} (see sendense-run --help)`);
+  if (command === undefined)
+    throw usageError(
+      `no help for '${name}': not a command${didYouMean(name, COMMAND_NAMES)} (see sendense-run --help)`,
+    );
   const spec = await command.load();
   process.stdout.write(json ? `${JSON.stringify(commandHelpJson(command.name, spec))}\n` : commandHelp(spec));
   return 0;

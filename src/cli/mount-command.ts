@@ -31,7 +31,10 @@ export const mountCommand: CommandSpec = {
   exitCodes: [
     { code: 0, when: 'mounted, then unmounted after Ctrl+C or SIGTERM' },
     { code: 1, when: 'the point could not be opened or mounted' },
-    { code: 2, when: 'bad --point, --disk or DIR; no such VM or backup; the point is encrypted and no key given opens it (nothing was started); or a usage error' },
+    {
+      code: 2,
+      when: 'bad --point, --disk or DIR; no such VM or backup; the point is encrypted and no key given opens it (nothing was started); or a usage error',
+    },
     { code: 130, when: 'interrupted before the mount was ready' },
   ],
   run: runMount,
@@ -70,12 +73,24 @@ async function runMount(cli: CliContext, args: readonly string[]): Promise<numbe
       try {
         if (stopping) throw new SendenseError('interrupted', { exitCode: 130 });
         const names = await mountEveryFilesystem(opened.files, note);
-        await store.recordFileMount({ dir, vm, backupId: opened.point.backup.id, diskKey: opened.point.disk.diskKey, serverPid: agent.pid });
+        await store.recordFileMount({
+          dir,
+          vm,
+          backupId: opened.point.backup.id,
+          diskKey: opened.point.disk.diskKey,
+          serverPid: agent.pid,
+        });
         try {
           await agent.call('mount_local', [dir], { readonly: 1 });
           mounted = true;
-          if (cli.json) cli.stdout.write(`${JSON.stringify({ type: 'mounted', dir, backupId: opened.point.backup.id, diskKey: opened.point.disk.diskKey, filesystems: names })}\n`);
-          else cli.stdout.write(`mounted ${opened.point.where} read-only at ${dir}: ${names.map((name) => path.join(dir, name)).join(', ')}\nCtrl+C (or SIGTERM) unmounts it\n`);
+          if (cli.json)
+            cli.stdout.write(
+              `${JSON.stringify({ type: 'mounted', dir, backupId: opened.point.backup.id, diskKey: opened.point.disk.diskKey, filesystems: names })}\n`,
+            );
+          else
+            cli.stdout.write(
+              `mounted ${opened.point.where} read-only at ${dir}: ${names.map((name) => path.join(dir, name)).join(', ')}\nCtrl+C (or SIGTERM) unmounts it\n`,
+            );
           if (stopping) stop();
           await agent.call('mount_local_run');
         } finally {
@@ -110,6 +125,7 @@ function checkMountDir(dir: string): void {
     throw new SendenseError(`${dir} does not exist: create an empty directory to mount on`);
   }
   if (!isDir) throw new SendenseError(`${dir} is not a directory`);
-  if (isMountPoint(dir)) throw new SendenseError(`${dir} is already a mountpoint (a mount left behind? sendense-run doctor unmounts those)`);
+  if (isMountPoint(dir))
+    throw new SendenseError(`${dir} is already a mountpoint (a mount left behind? sendense-run doctor unmounts those)`);
   if (readdirSync(dir).length > 0) throw new SendenseError(`${dir} is not empty: mount on an empty directory`);
 }

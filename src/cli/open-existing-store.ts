@@ -11,7 +11,9 @@ async function openExistingStore(cli: CliContext): Promise<Store | undefined> {
   if (!isMissing(cli.dbPath)) return openStore(cli.dbPath);
   // In --json mode stdout carries records only: the note goes to stderr.
   const out = cli.json ? cli.stderr : cli.stdout;
-  out.write(`no state database at ${cli.dbPath}: nothing has run with it yet (give --db or $SENDENSE_DB to use another)\n`);
+  out.write(
+    `no state database at ${cli.dbPath}: nothing has run with it yet (give --db or $SENDENSE_DB to use another)\n`,
+  );
   return undefined;
 }
 

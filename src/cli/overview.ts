@@ -30,6 +30,13 @@ Exit codes: 0 success, 1 a run failed, 2 invalid plan or usage, 130 interrupted.
 
 // --help --json: the same overview as one object (docs/json-events.md#help---json).
 export function overviewJson(): Record<string, unknown> {
-  const commands = [...COMMANDS.flatMap((command) => command.overview.map((line) => [command.name, line] as const)), ['help', HELP_LINE] as const];
-  return { type: 'help', usage: 'sendense-run [options] <command> [args]', commands: commands.map(([name, [synopsis, does]]) => ({ name, synopsis, does })) };
+  const commands = [
+    ...COMMANDS.flatMap((command) => command.overview.map((line) => [command.name, line] as const)),
+    ['help', HELP_LINE] as const,
+  ];
+  return {
+    type: 'help',
+    usage: 'sendense-run [options] <command> [args]',
+    commands: commands.map(([name, [synopsis, does]]) => ({ name, synopsis, does })),
+  };
 }

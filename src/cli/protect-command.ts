@@ -13,7 +13,10 @@ import type { CommandSpec } from './command.js';
 import type { CliContext } from './context.js';
 import { withExistingStore } from './open-existing-store.js';
 
-const NOT_FOUND = { code: 2, when: 'the VM has no such backup, or a usage error (an unknown option or a missing argument)' } as const;
+const NOT_FOUND = {
+  code: 2,
+  when: 'the VM has no such backup, or a usage error (an unknown option or a missing argument)',
+} as const;
 
 export const protectCommand: CommandSpec = {
   name: 'protect',
@@ -40,13 +43,16 @@ async function runProtect(cli: CliContext, args: readonly string[], on: boolean)
   const command = on ? protectCommand : unprotectCommand;
   const point = takeOption(args, '--point');
   rejectUnknownOptions(point.rest, command);
-  if (point.rest.length !== 1 || point.value === undefined) throw usageError(`${command.usage.replace('sendense-run ', '')}: one VM and --point ID`);
+  if (point.rest.length !== 1 || point.value === undefined)
+    throw usageError(`${command.usage.replace('sendense-run ', '')}: one VM and --point ID`);
   const vm = point.rest[0]!;
   const id = point.value;
   return withExistingStore(cli, async (store) => {
     const changed = await setProtection(store, vm, id, on);
     const object = { type: 'protection', vm, backupId: id, protected: on, changed };
-    cli.stdout.write(cli.json ? `${JSON.stringify(object)}\n` : `${id} of VM ${vm}: ${on ? 'protected' : 'not protected'}\n`);
+    cli.stdout.write(
+      cli.json ? `${JSON.stringify(object)}\n` : `${id} of VM ${vm}: ${on ? 'protected' : 'not protected'}\n`,
+    );
     return 0;
   });
 }
@@ -54,7 +60,8 @@ async function runProtect(cli: CliContext, args: readonly string[], on: boolean)
 // Whether the point's protection changed (false: it was so already).
 async function setProtection(store: Store, vm: string, id: string, on: boolean): Promise<boolean> {
   const backup = await store.getBackup(id);
-  if (backup === undefined || backup.vm !== vm) throw new SendenseError(`VM ${vm} has no backup ${id}`, { exitCode: 2 });
+  if (backup === undefined || backup.vm !== vm)
+    throw new SendenseError(`VM ${vm} has no backup ${id}`, { exitCode: 2 });
   const marker = protectionMarkerFile(backup.repository, vm, id);
   // The repository first: a marker without the database's mark only protects more, never less.
   if (on) {

@@ -22,14 +22,26 @@ export const pruneCommand: CommandSpec = {
   name: 'prune',
   usage: 'sendense-run prune PLAN.yaml [--dry-run] [--key-file FILE|--key-env NAME]',
   does: "Apply the plan's retention.keep* rules now (as after each run) to the points this plan made\n(another plan's are never touched): every point no rule keeps is merged into the next point of its\nchain (an unkept full: the next point becomes the full), never broken out of it; kept and protected\npoints keep their content, manifests follow; damaged points are listed and left (forget --damaged).\nHolds the VM's lock; doctor finishes an interrupted merge. An encrypted repository's merges need its\nkey: the plan's repository.encryption, or --key-file / --key-env; without one that opens it nothing\nis merged or changed (exit 2).",
-  options: [{ name: '--dry-run', help: 'list every point with the rules that keep it, or the point it would be merged into; change nothing' }, ...KEY_OPTIONS],
+  options: [
+    {
+      name: '--dry-run',
+      help: 'list every point with the rules that keep it, or the point it would be merged into; change nothing',
+    },
+    ...KEY_OPTIONS,
+  ],
   exitCodes: [
-    { code: 0, when: 'the unkept points were merged away (or, with --dry-run, what would happen to each point was printed)' },
+    {
+      code: 0,
+      when: 'the unkept points were merged away (or, with --dry-run, what would happen to each point was printed)',
+    },
     {
       code: 1,
       when: "a merge failed or the VM is busy (another run holds it, or an unfinished merge waits for doctor); a point's file open in another process (nothing was changed: try again when it is closed); or the state database lost (doctor finishes or rolls back the merge under way once it is back); every kept point is unchanged",
     },
-    { code: 2, when: 'invalid plan, a plan without keep-* rules, an encrypted repository and no key given that opens it, or a usage error; nothing was changed' },
+    {
+      code: 2,
+      when: 'invalid plan, a plan without keep-* rules, an encrypted repository and no key given that opens it, or a usage error; nothing was changed',
+    },
     { code: 130, when: 'interrupted by SIGINT, SIGTERM or SIGHUP: stopped after the merge under way' },
   ],
   run: runPrune,
@@ -39,12 +51,20 @@ async function runPrune(cli: CliContext, args: readonly string[]): Promise<numbe
   const key = takeKeyOption(args);
   const dry = takeFlag(key.rest, '--dry-run');
   rejectUnknownOptions(dry.rest, pruneCommand);
-  if (dry.rest.length !== 1) throw usageError('prune takes exactly one plan file (sendense-run prune PLAN.yaml [--dry-run])');
+  if (dry.rest.length !== 1)
+    throw usageError('prune takes exactly one plan file (sendense-run prune PLAN.yaml [--dry-run])');
   const plan = await loadPlanForRun(dry.rest[0]!, process.env);
-  if ((plan.kind !== 'backup' && plan.kind !== 'incremental') || plan.retention === undefined || plan.retention.keepChains !== undefined) {
-    throw new SendenseError(`${plan.origin.file}: prune applies keep-* retention rules (retention.keepLast/keepHourly/keepDaily/keepWeekly/keepMonthly/keepYearly); this plan has none`, {
-      exitCode: 2,
-    });
+  if (
+    (plan.kind !== 'backup' && plan.kind !== 'incremental') ||
+    plan.retention === undefined ||
+    plan.retention.keepChains !== undefined
+  ) {
+    throw new SendenseError(
+      `${plan.origin.file}: prune applies keep-* retention rules (retention.keepLast/keepHourly/keepDaily/keepWeekly/keepMonthly/keepYearly); this plan has none`,
+      {
+        exitCode: 2,
+      },
+    );
   }
   if (!dry.present) await checkPruneRepository(plan);
   const store = await openStore(cli.dbPath);
@@ -72,7 +92,10 @@ async function checkPruneRepository(plan: BackupPlan): Promise<void> {
 async function showPrune(cli: CliContext, store: Store, plan: BackupPlan): Promise<number> {
   for (const decision of await planPrune(store, plan)) {
     const { backup, ...action } = decision;
-    if (cli.json) cli.stdout.write(`${JSON.stringify({ type: 'point', id: backup.id, backupType: backup.type, takenAt: backup.startedAt, ...action })}\n`);
+    if (cli.json)
+      cli.stdout.write(
+        `${JSON.stringify({ type: 'point', id: backup.id, backupType: backup.type, takenAt: backup.startedAt, ...action })}\n`,
+      );
     else cli.stdout.write(`${describeDecision(decision)}\n`);
   }
   return 0;
@@ -84,7 +107,11 @@ async function prune(cli: CliContext, store: Store, plan: BackupPlan): Promise<n
     else if (!cli.quiet) cli.stdout.write(`${line}\n`);
   };
   const record = { plan: plan.name, kind: 'prune', trigger: 'manual', planFile: plan.origin.file } as const;
-  const options = { record, stopOnSignal: { note: 'stopping after the merge under way' }, doctorAlso: 'finishes or rolls back the merge under way' };
+  const options = {
+    record,
+    stopOnSignal: { note: 'stopping after the merge under way' },
+    doctorAlso: 'finishes or rolls back the merge under way',
+  };
   return withRecordedRun(cli, store, options, async (run) => {
     await store.lockVm(plan.vm.name, run.id, plan.name);
     run.releaseAtEnd(() => store.unlockVm(plan.vm.name, run.id));

@@ -27,12 +27,18 @@ export interface RecordedRun {
 // What the work says of itself when it did not throw: nothing (succeeded, exit 0) or why the run failed (exit 1).
 export type WorkResult = void | { readonly failed: string };
 
-export async function withRecordedRun(cli: CliContext, store: Store, options: RecordedRunOptions, work: (run: RecordedRun) => Promise<WorkResult>): Promise<number> {
+export async function withRecordedRun(
+  cli: CliContext,
+  store: Store,
+  options: RecordedRunOptions,
+  work: (run: RecordedRun) => Promise<WorkResult>,
+): Promise<number> {
   const run = await store.createRun(options.record);
   const controller = new AbortController();
   const stopSignals = options.stopOnSignal === undefined ? [] : (['SIGINT', 'SIGTERM', 'SIGHUP'] as const);
   const onSignal = (signal: NodeJS.Signals) => {
-    if (!controller.signal.aborted) cli.stderr.write(`sendense-run: ${signal} received: ${options.stopOnSignal?.note}\n`);
+    if (!controller.signal.aborted)
+      cli.stderr.write(`sendense-run: ${signal} received: ${options.stopOnSignal?.note}\n`);
     controller.abort(interruptedError(signal));
   };
   for (const signal of stopSignals) process.on(signal, onSignal);
@@ -75,7 +81,13 @@ export async function withRecordedRun(cli: CliContext, store: Store, options: Re
 
 // One line for a state database that went away under the work: what it changed stays consistent
 // on disk and recorded as far as it got; the run's end is doctor's to record.
-function lostStateDatabase(database: string, options: RecordedRunOptions, runId: string, cause: unknown, failure: unknown): SendenseError {
+function lostStateDatabase(
+  database: string,
+  options: RecordedRunOptions,
+  runId: string,
+  cause: unknown,
+  failure: unknown,
+): SendenseError {
   if (isSendenseError(failure) && failure.message.startsWith('lost the state database')) return failure;
   const why = cause instanceof Error ? cause.message : String(cause);
   const also = options.doctorAlso === undefined ? '' : ` and ${options.doctorAlso}`;

@@ -37,11 +37,21 @@ export const replicasCommand: CommandSpec = {
   ].join('\n'),
   options: [
     { name: '--plan', value: 'NAME', help: 'only this plan' },
-    { name: '--verify', value: 'PLAN.yaml', help: "check this replicate plan's points on its replica node against their digests" },
+    {
+      name: '--verify',
+      value: 'PLAN.yaml',
+      help: "check this replicate plan's points on its replica node against their digests",
+    },
   ],
   exitCodes: [
-    { code: 0, when: 'listed (also when there is no state database yet: it says so); with --verify: no point differs from its digests' },
-    { code: 1, when: "with --verify: a point's layer differs from its digests or is gone, or the replica node could not be read" },
+    {
+      code: 0,
+      when: 'listed (also when there is no state database yet: it says so); with --verify: no point differs from its digests',
+    },
+    {
+      code: 1,
+      when: "with --verify: a point's layer differs from its digests or is gone, or the replica node could not be read",
+    },
     { code: 2, when: `${USAGE_ERROR.when}; with --verify also a file that is not a valid replicate plan` },
   ],
   run: runReplicas,
@@ -90,10 +100,22 @@ async function listReplicas(store: Store, plan: string | undefined): Promise<Rep
 function replicaLines({ plan, points, failover }: Replica, now: number): string[] {
   const newest = points[0];
   if (newest === undefined) return [`plan ${plan}: no complete point yet`];
-  const lines = [`plan ${plan} (VM ${newest.vm}), replica on ${newest.replicaNode}: ${plural(points.length, 'point')}, newest ${formatDuration(pointAge(newest, now))} behind`];
-  if (failover !== undefined) lines.push(`  FAILED OVER at ${formatLocalTime(failover.at)} to point ${failover.pointId}: ${failover.domain} runs on ${failover.node}; syncs stopped`);
+  const lines = [
+    `plan ${plan} (VM ${newest.vm}), replica on ${newest.replicaNode}: ${plural(points.length, 'point')}, newest ${formatDuration(pointAge(newest, now))} behind`,
+  ];
+  if (failover !== undefined)
+    lines.push(
+      `  FAILED OVER at ${formatLocalTime(failover.at)} to point ${failover.pointId}: ${failover.domain} runs on ${failover.node}; syncs stopped`,
+    );
   const table = formatTable(
-    [{ header: 'POINT' }, { header: 'TAKEN' }, { header: 'AGE', align: 'right' }, { header: 'KIND' }, { header: 'DISKS', align: 'right' }, { header: 'WRITTEN', align: 'right' }],
+    [
+      { header: 'POINT' },
+      { header: 'TAKEN' },
+      { header: 'AGE', align: 'right' },
+      { header: 'KIND' },
+      { header: 'DISKS', align: 'right' },
+      { header: 'WRITTEN', align: 'right' },
+    ],
     points.map((point) => [
       point.id,
       formatLocalTime(pointTime(point)),
@@ -122,7 +144,13 @@ function replicaJson({ plan, points, failover }: Replica, now: number): Record<s
       chainId: point.chainId,
       parentId: point.parentId,
       bytes: point.bytes,
-      disks: point.disks.map((disk) => ({ key: disk.diskKey, path: disk.path, layer: disk.layer, virtualSize: disk.virtualSize, bytes: disk.bytes })),
+      disks: point.disks.map((disk) => ({
+        key: disk.diskKey,
+        path: disk.path,
+        layer: disk.layer,
+        virtualSize: disk.virtualSize,
+        bytes: disk.bytes,
+      })),
     })),
   };
 }

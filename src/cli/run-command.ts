@@ -19,8 +19,15 @@ export const runCommand: CommandSpec = {
   usage: 'sendense-run [run] PLAN.yaml [--dry-run] [--metrics-file PATH]',
   does: 'Validate the plan, then run it now: each step (--dry-run lists them), cleanup on every exit path.\nExit 0 success, 1 the run failed, 2 invalid plan or usage, 130 interrupted (after cleanup).',
   options: [
-    { name: '--dry-run', help: 'validate and print the resolved steps (parent, ports, files) without changing anything; exit 1 when the run would fail' },
-    { name: '--metrics-file', value: 'PATH', help: "after the run, write Prometheus textfile metrics there (node_exporter's textfile collector); default: the plan's metricsFile" },
+    {
+      name: '--dry-run',
+      help: 'validate and print the resolved steps (parent, ports, files) without changing anything; exit 1 when the run would fail',
+    },
+    {
+      name: '--metrics-file',
+      value: 'PATH',
+      help: "after the run, write Prometheus textfile metrics there (node_exporter's textfile collector); default: the plan's metricsFile",
+    },
   ],
   exitCodes: [
     {
@@ -54,7 +61,8 @@ async function runRun(cli: CliContext, args: readonly string[]): Promise<number>
   const store = await openStore(cli.dbPath, { hub: hub.name });
   const controller = new AbortController();
   const reporter = await createReporter(cli);
-  const say = (text: string) => (reporter.notice ? reporter.notice(`sendense-run: ${text}`) : cli.stderr.write(`sendense-run: ${text}\n`));
+  const say = (text: string) =>
+    reporter.notice ? reporter.notice(`sendense-run: ${text}`) : cli.stderr.write(`sendense-run: ${text}\n`);
   const onSignal = (signal: NodeJS.Signals) => {
     // A gone terminal (SIGHUP) cannot kill the cleanup with EPIPE: main() ignores output errors.
     if (controller.signal.aborted) {
@@ -76,7 +84,10 @@ async function runRun(cli: CliContext, args: readonly string[]): Promise<number>
     const result = await runPlan(plan, { store, reporter, ...trigger, signal: controller.signal, metricsFile, hub });
     await reporter.close();
     const bug = internalCause(result.error);
-    if (bug) cli.stderr.write(`sendense-run: the run failed on an internal error (a bug, please report it):\n${maskSecrets(bug.stack ?? bug.message)}\n`);
+    if (bug)
+      cli.stderr.write(
+        `sendense-run: the run failed on an internal error (a bug, please report it):\n${maskSecrets(bug.stack ?? bug.message)}\n`,
+      );
     return result.status === 'succeeded' || result.status === 'skipped' ? 0 : result.status === 'interrupted' ? 130 : 1;
   } finally {
     await store.close();

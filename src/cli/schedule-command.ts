@@ -40,22 +40,43 @@ async function runSchedule(cli: CliContext, args: readonly string[]): Promise<nu
   const loaded = await loadSchedulePlans(args);
   reportProblems(output, loaded);
   if (loaded.scheduled.length === 0) {
-    const why = loaded.ignored.length > 0 ? `none of the ${loaded.ignored.length} valid plan(s) has a schedule` : 'no valid plan';
+    const why =
+      loaded.ignored.length > 0 ? `none of the ${loaded.ignored.length} valid plan(s) has a schedule` : 'no valid plan';
     throw usageError(`schedule: nothing to schedule (${why})`);
   }
-  const store = await startPhase(output, `the state database ${cli.dbPath} (its connection and migrations)`, openStore(cli.dbPath, { hub: hub.name }), (late) => late.close(), bounds);
+  const store = await startPhase(
+    output,
+    `the state database ${cli.dbPath} (its connection and migrations)`,
+    openStore(cli.dbPath, { hub: hub.name }),
+    (late) => late.close(),
+    bounds,
+  );
   // Several hubs on one PostgreSQL share one schedule through its job queue (docs/operations.md, "Many hubs").
   let shared: SharedFires | undefined;
   try {
     if (store.sharedByHubs) {
-      const onQueueError = (error: Error) => output.note({ event: 'queue-error', level: 'error', message: `job queue: ${error.message}` });
-      shared = await startPhase(output, "the shared schedule's job queue", SharedFires.start(cli.dbPath, defaultSelf().deadAfterMs, onQueueError), (late) => late.stop(), bounds);
+      const onQueueError = (error: Error) =>
+        output.note({ event: 'queue-error', level: 'error', message: `job queue: ${error.message}` });
+      shared = await startPhase(
+        output,
+        "the shared schedule's job queue",
+        SharedFires.start(cli.dbPath, defaultSelf().deadAfterMs, onQueueError),
+        (late) => late.stop(),
+        bounds,
+      );
     }
   } catch (error) {
     await store.close();
-    throw new SendenseError(`cannot start the shared schedule in ${cli.dbPath}: ${(error as Error).message}`, { cause: error });
+    throw new SendenseError(`cannot start the shared schedule in ${cli.dbPath}: ${(error as Error).message}`, {
+      cause: error,
+    });
   }
-  const scheduler = new PlanScheduler({ store, output, hub, ...(shared ? { shared, reapEveryMs: heartbeatMs() } : {}) });
+  const scheduler = new PlanScheduler({
+    store,
+    output,
+    hub,
+    ...(shared ? { shared, reapEveryMs: heartbeatMs() } : {}),
+  });
   try {
     scheduler.apply(loaded.scheduled);
     // Signal handlers first: a SIGHUP right after the start-up lines must not kill the process.
@@ -80,22 +101,40 @@ function waitForStop(output: ScheduleOutput, scheduler: PlanScheduler, paths: re
     reloading = reloading
       .then(() => reload(output, scheduler, paths))
       .catch((error: unknown) => {
-        output.note({ event: 'reload-failed', level: 'error', message: `reload failed, plans unchanged: ${(error as Error).message}` });
+        output.note({
+          event: 'reload-failed',
+          level: 'error',
+          message: `reload failed, plans unchanged: ${(error as Error).message}`,
+        });
       });
   };
   return new Promise((resolve) => {
     let stopping = false;
     const onStop = (signal: NodeJS.Signals) => {
       if (stopping) {
-        output.note({ event: 'stopping', level: 'warning', message: `${signal} again: still cleaning up, please wait` });
+        output.note({
+          event: 'stopping',
+          level: 'warning',
+          message: `${signal} again: still cleaning up, please wait`,
+        });
         return;
       }
       stopping = true;
-      output.note({ event: 'stopping', level: 'info', signal, message: `${signal} received: no new runs; cancelling running ones` });
+      output.note({
+        event: 'stopping',
+        level: 'info',
+        signal,
+        message: `${signal} received: no new runs; cancelling running ones`,
+      });
       void reloading
         .then(() => scheduler.stop(interruptedError(signal)))
         .then((cancelled) => {
-          if (cancelled > 0) output.note({ event: 'cancelled', level: 'info', message: `${cancelled} running run(s) cancelled and cleaned up` });
+          if (cancelled > 0)
+            output.note({
+              event: 'cancelled',
+              level: 'info',
+              message: `${cancelled} running run(s) cancelled and cleaned up`,
+            });
           process.off('SIGHUP', onHangup);
           process.off('SIGINT', onStop);
           process.off('SIGTERM', onStop);
@@ -116,25 +155,50 @@ async function reload(output: ScheduleOutput, scheduler: PlanScheduler, paths: r
   reportProblems(output, loaded);
   const keep = new Set<string>();
   for (const invalid of loaded.invalid) {
-    const old = scheduler.planNames.find((name) => scheduler.scheduledPlan(name)?.plan.origin.file === invalid.file || name === invalid.name);
+    const old = scheduler.planNames.find(
+      (name) => scheduler.scheduledPlan(name)?.plan.origin.file === invalid.file || name === invalid.name,
+    );
     if (old === undefined || loaded.scheduled.some((scheduled) => scheduled.plan.name === old)) continue;
     keep.add(old);
-    output.note({ event: 'kept', level: 'warning', plan: old, file: invalid.file, message: `${invalid.file} is invalid: keeping the version of plan ${old} loaded before` });
+    output.note({
+      event: 'kept',
+      level: 'warning',
+      plan: old,
+      file: invalid.file,
+      message: `${invalid.file} is invalid: keeping the version of plan ${old} loaded before`,
+    });
   }
   const { removed } = scheduler.apply(loaded.scheduled, keep);
-  for (const name of removed) output.note({ event: 'removed', level: 'info', plan: name, message: 'no longer scheduled (removed, or its schedule was)' });
+  for (const name of removed)
+    output.note({
+      event: 'removed',
+      level: 'info',
+      plan: name,
+      message: 'no longer scheduled (removed, or its schedule was)',
+    });
   reportSchedule(output, scheduler, loaded);
 }
 
 function reportProblems(output: ScheduleOutput, loaded: SchedulePlans): void {
   for (const diagnostic of [...loaded.pathErrors, ...loaded.invalid.flatMap((invalid) => invalid.errors)]) {
-    output.note({ event: 'invalid', level: 'error', file: diagnostic.file, message: `${formatDiagnostic(diagnostic)} (plan skipped)` });
+    output.note({
+      event: 'invalid',
+      level: 'error',
+      file: diagnostic.file,
+      message: `${formatDiagnostic(diagnostic)} (plan skipped)`,
+    });
   }
 }
 
 function reportSchedule(output: ScheduleOutput, scheduler: PlanScheduler, loaded: SchedulePlans): void {
   for (const plan of loaded.ignored) {
-    output.note({ event: 'ignored', level: 'info', plan: plan.name, file: plan.origin.file, message: `${plan.origin.file}: no schedule, ignored` });
+    output.note({
+      event: 'ignored',
+      level: 'info',
+      plan: plan.name,
+      file: plan.origin.file,
+      message: `${plan.origin.file}: no schedule, ignored`,
+    });
   }
   for (const name of scheduler.planNames) {
     const plan = scheduler.scheduledPlan(name)!.plan;

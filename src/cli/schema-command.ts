@@ -17,9 +17,16 @@ export const schemaCommand: CommandSpec = {
   does: "Print the JSON Schema plans are checked against (format version 1), or with --path its absolute\npath in this installation, e.g. for `# yaml-language-server: $schema=PATH` at the top of a plan.\nWith --install, write that line into each PLAN (replacing the one there): editors then complete and\ncheck it wherever it was copied. validate warns when a plan's line leads nowhere.",
   options: [
     { name: '--path', help: 'print where the schema file is instead of its content' },
-    { name: '--install', help: "point each PLAN's `# yaml-language-server: $schema=` line at this installation's schema" },
+    {
+      name: '--install',
+      help: "point each PLAN's `# yaml-language-server: $schema=` line at this installation's schema",
+    },
   ],
-  exitCodes: [{ code: 0, when: 'printed, or every PLAN updated' }, { code: 1, when: 'a PLAN could not be read or written' }, USAGE_ERROR],
+  exitCodes: [
+    { code: 0, when: 'printed, or every PLAN updated' },
+    { code: 1, when: 'a PLAN could not be read or written' },
+    USAGE_ERROR,
+  ],
   run: runSchema,
 };
 
@@ -31,13 +38,17 @@ async function runSchema(cli: CliContext, args: readonly string[]): Promise<numb
   const file = planSchemaFile();
   if (where.present) cli.stdout.write(cli.json ? `${JSON.stringify({ type: 'schema', path: file })}\n` : `${file}\n`);
   // --json: the document on one line inside one object, as every command's JSON (docs/json-events.md#schema---json).
-  else if (cli.json) cli.stdout.write(`${JSON.stringify({ type: 'schema', path: file, schema: JSON.parse(readFileSync(file, 'utf8')) as unknown })}\n`);
+  else if (cli.json)
+    cli.stdout.write(
+      `${JSON.stringify({ type: 'schema', path: file, schema: JSON.parse(readFileSync(file, 'utf8')) as unknown })}\n`,
+    );
   else cli.stdout.write(readFileSync(file, 'utf8'));
   return 0;
 }
 
 async function installModelines(cli: CliContext, plans: readonly string[]): Promise<number> {
-  if (plans.length === 0 || plans.some((plan) => plan.startsWith('-'))) throw new SendenseError('schema --install needs the plan files to update', { exitCode: 2 });
+  if (plans.length === 0 || plans.some((plan) => plan.startsWith('-')))
+    throw new SendenseError('schema --install needs the plan files to update', { exitCode: 2 });
   const schema = planSchemaFile();
   for (const plan of plans) {
     const text = await readFile(plan, 'utf8').catch((error: NodeJS.ErrnoException) => {
@@ -45,7 +56,11 @@ async function installModelines(cli: CliContext, plans: readonly string[]): Prom
     });
     const updated = withSchemaModeline(text, schema);
     if (updated !== text) await writeFile(plan, updated);
-    cli.stdout.write(cli.json ? `${JSON.stringify({ type: 'schema-installed', plan, schema, changed: updated !== text })}\n` : `${plan}: $schema=${schema}${updated === text ? ' (already)' : ''}\n`);
+    cli.stdout.write(
+      cli.json
+        ? `${JSON.stringify({ type: 'schema-installed', plan, schema, changed: updated !== text })}\n`
+        : `${plan}: $schema=${schema}${updated === text ? ' (already)' : ''}\n`,
+    );
   }
   return 0;
 }

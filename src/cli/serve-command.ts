@@ -23,10 +23,15 @@ import { untilAborted, withRecordedRun } from './recorded-run.js';
 
 export const serveCommand: CommandSpec = {
   name: 'serve',
-  usage: 'sendense-run serve VM [--point P] [--disk KEY]... [--writable] [--tcp] [--key-file FILE|--key-env NAME] [--node [USER@]HOST[:PORT] [--identity FILE] [--known-hosts FILE]]',
+  usage:
+    'sendense-run serve VM [--point P] [--disk KEY]... [--writable] [--tcp] [--key-file FILE|--key-env NAME] [--node [USER@]HOST[:PORT] [--identity FILE] [--known-hosts FILE]]',
   does: 'Export each disk of a point over NBD, read-only, on a Unix socket in a private directory (or with --tcp\non 127.0.0.1 behind NBD TLS with a new pre-shared key), and print one line per disk: KEY URL. Stays up until Ctrl+C, SIGTERM or SIGHUP, then stops its qemu-nbd processes,\ncloses the tunnel, releases the ports and removes the overlays. Backup files are never opened for\nwriting; doctor ends what a killed serve left. A point of an encrypted repository needs its key\n(--key-file or --key-env); its exports serve the decrypted disks.',
   options: [
-    { name: '--point', value: 'P', help: 'latest (default), a backup id, or an ISO-8601 time (the newest backup at or before it)' },
+    {
+      name: '--point',
+      value: 'P',
+      help: 'latest (default), a backup id, or an ISO-8601 time (the newest backup at or before it)',
+    },
     { name: '--disk', value: 'KEY', help: 'a disk to serve (repeatable; default: every disk of the point)' },
     {
       name: '--writable',
@@ -46,12 +51,18 @@ export const serveCommand: CommandSpec = {
     ...KEY_OPTIONS,
   ],
   exitCodes: [
-    { code: 0, when: 'served, then stopped by Ctrl+C, SIGTERM or SIGHUP: its qemu-nbd processes stopped, the tunnel closed, the ports released, the overlays removed' },
+    {
+      code: 0,
+      when: 'served, then stopped by Ctrl+C, SIGTERM or SIGHUP: its qemu-nbd processes stopped, the tunnel closed, the ports released, the overlays removed',
+    },
     {
       code: 1,
       when: 'the point could not be served (no such disk, an unfinished merge, a missing chain file, no free port, the node refused), or a qemu-nbd died while serving (the others are stopped)',
     },
-    { code: 2, when: 'bad --point, --disk or --node; no such VM or backup; the point is encrypted and no key given opens it (nothing was taken); or a usage error' },
+    {
+      code: 2,
+      when: 'bad --point, --disk or --node; no such VM or backup; the point is encrypted and no key given opens it (nothing was taken); or a usage error',
+    },
     { code: 130, when: 'interrupted before serving began (all it had taken given back)' },
   ],
   run: runServe,
@@ -70,14 +81,27 @@ async function runServe(cli: CliContext, args: readonly string[]): Promise<numbe
   const [vm, ...extra] = knownHosts.rest;
   if (vm === undefined) throw usageError(`serve needs a VM name (usage: ${serveCommand.usage})`);
   if (extra.length > 0) throw usageError(`serve takes one VM (got '${extra[0]}' too)`);
-  if (node.value === undefined && (identity.value !== undefined || knownHosts.value !== undefined)) throw usageError('--identity and --known-hosts go with --node');
-  const nodeSpec = node.value === undefined ? undefined : parseNodeOption(node.value, { identity: identity.value, knownHosts: knownHosts.value });
-  const request = { vm, point: parsePointOption(point.value), disks: parseDiskKeys(disks.values), node: nodeSpec, tcp: tcp.present };
+  if (node.value === undefined && (identity.value !== undefined || knownHosts.value !== undefined))
+    throw usageError('--identity and --known-hosts go with --node');
+  const nodeSpec =
+    node.value === undefined
+      ? undefined
+      : parseNodeOption(node.value, { identity: identity.value, knownHosts: knownHosts.value });
+  const request = {
+    vm,
+    point: parsePointOption(point.value),
+    disks: parseDiskKeys(disks.values),
+    node: nodeSpec,
+    tcp: tcp.present,
+  };
   const hub = loadHubConfig(cli.hubConfig);
   const [first, last] = DEFAULT_PORTS.split('-').map(Number) as [number, number];
   const ports = hubPortRange(hub, { first, last });
   // A mistyped --db must not become a new, empty state database.
-  if (!isPostgresUrl(cli.dbPath) && !existsSync(cli.dbPath)) throw new SendenseError(`no state database at ${cli.dbPath}: there is no backup of VM ${vm} to serve (give --db or $SENDENSE_DB)`);
+  if (!isPostgresUrl(cli.dbPath) && !existsSync(cli.dbPath))
+    throw new SendenseError(
+      `no state database at ${cli.dbPath}: there is no backup of VM ${vm} to serve (give --db or $SENDENSE_DB)`,
+    );
 
   const store = await openStore(cli.dbPath, { hub: hub.name });
   try {
@@ -88,12 +112,18 @@ async function runServe(cli: CliContext, args: readonly string[]): Promise<numbe
       const note = (line: string) => (cli.quiet ? undefined : cli.stderr.write(`${line}\n`));
       const serving = await servePoint(store, run.id, { ...request, overlayDir, ports }, run.signal, note);
       const keys = serving.disks.map((disk) => disk.key).join(', ');
-      await store.noteRun(run.id, `served VM ${vm}, backup ${serving.backup.id}, disk(s) ${keys}${overlayDir === undefined ? ', read-only' : ', writable over overlays'} on ${serving.where}`);
+      await store.noteRun(
+        run.id,
+        `served VM ${vm}, backup ${serving.backup.id}, disk(s) ${keys}${overlayDir === undefined ? ', read-only' : ', writable over overlays'} on ${serving.where}`,
+      );
       printServing(cli, vm, serving);
       const died = await Promise.race([serving.died, untilAborted(run.signal)]);
       const failed = (await serving.stop()).find((outcome) => outcome.error !== undefined);
       if (died !== undefined) throw died;
-      if (failed !== undefined) throw new SendenseError(`stopped serving, but could not ${failed.what}: ${failed.error!.message} (sendense-run doctor gives back the rest)`);
+      if (failed !== undefined)
+        throw new SendenseError(
+          `stopped serving, but could not ${failed.what}: ${failed.error!.message} (sendense-run doctor gives back the rest)`,
+        );
       // Ctrl+C, SIGTERM, SIGHUP are how serving ends; anything else (the state database lost) is the run's failure.
       const reason: unknown = run.signal.reason;
       if (!(isSendenseError(reason) && reason.exitCode === 130)) throw reason;

@@ -24,9 +24,15 @@ export const statusCommand: CommandSpec = {
   does: "Each plan under the paths (none: the plan files the database's runs were started from): its VM,\nkind, schedule and next run, its last run's result and when, its newest point's age (a replicate\nplan: the replica's lag), that point's chain and the space its VM's folder takes in the repository.\nThe error of each plan whose last run failed follows the table.",
   options: [],
   exitCodes: [
-    { code: 0, when: "shown, and no plan's last run failed (also when there is no state database yet: every plan has never run)" },
+    {
+      code: 0,
+      when: "shown, and no plan's last run failed (also when there is no state database yet: every plan has never run)",
+    },
     { code: 1, when: "a plan's last run failed (an interrupted run does not count)" },
-    { code: 2, when: 'a path holds no plan or an invalid one (said on stderr; the others are still shown), or a usage error' },
+    {
+      code: 2,
+      when: 'a path holds no plan or an invalid one (said on stderr; the others are still shown), or a usage error',
+    },
   ],
   run: runStatus,
 };
@@ -53,7 +59,10 @@ async function runStatus(cli: CliContext, args: readonly string[]): Promise<numb
 // No paths: the plan files the database's runs were started from, those still there.
 async function recordedPlanFiles(cli: CliContext, store: Store | undefined): Promise<string[]> {
   const files = store === undefined ? [] : (await store.runPlanFiles()).filter((file) => existsSync(file));
-  if (files.length === 0) throw usageError(`status needs plan FILEs or DIRs: no run in ${cli.dbPath} was started from a plan file that is still there`);
+  if (files.length === 0)
+    throw usageError(
+      `status needs plan FILEs or DIRs: no run in ${cli.dbPath} was started from a plan file that is still there`,
+    );
   return files;
 }
 
@@ -79,14 +88,25 @@ function statusLines(statuses: readonly PlanStatus[]): string[] {
       status.kind,
       status.schedule ?? '-',
       status.nextRun === null ? '-' : formatLocalTime(status.nextRun).slice(0, 16),
-      status.running ? 'running now' : status.lastRun === null ? 'never' : `${status.lastRun.status} ${ago((now - Date.parse(status.lastRun.endedAt)) / 1000)}`,
-      status.newestPoint === null ? '-' : status.replicaLagSeconds === null ? ago(status.newestPoint.ageSeconds) : `lag ${formatDuration(status.replicaLagSeconds)}`,
+      status.running
+        ? 'running now'
+        : status.lastRun === null
+          ? 'never'
+          : `${status.lastRun.status} ${ago((now - Date.parse(status.lastRun.endedAt)) / 1000)}`,
+      status.newestPoint === null
+        ? '-'
+        : status.replicaLagSeconds === null
+          ? ago(status.newestPoint.ageSeconds)
+          : `lag ${formatDuration(status.replicaLagSeconds)}`,
       status.chainLength === null || status.chainLength === 0 ? '-' : String(status.chainLength),
       status.repositoryBytes === null ? '-' : formatBytes(status.repositoryBytes),
     ]),
   );
   const failures = statuses
     .filter((status) => status.lastRun?.status === 'failed')
-    .map((status) => `${status.plan}: run ${status.lastRun!.id} failed at ${formatLocalTime(status.lastRun!.endedAt)}: ${status.lastRun!.error ?? 'no error recorded'}`);
+    .map(
+      (status) =>
+        `${status.plan}: run ${status.lastRun!.id} failed at ${formatLocalTime(status.lastRun!.endedAt)}: ${status.lastRun!.error ?? 'no error recorded'}`,
+    );
   return failures.length === 0 ? table : [...table, '', ...failures];
 }

@@ -13,13 +13,18 @@ import type { CliContext } from './context.js';
 
 export const tokenCommand: CommandSpec = {
   name: 'token',
-  usage: 'sendense-run token add NAME --role audit|restore|operator|admin [--expires DURATION] | token list | token remove NAME',
+  usage:
+    'sendense-run token add NAME --role audit|restore|operator|admin [--expires DURATION] | token list | token remove NAME',
   does:
     "Manage the API's tokens (docs/api.md#tokens-and-roles). add prints the new token's secret once, alone on its\n" +
     'last line (also with --json, after the JSON line); only its SHA-256 is stored. list: name, role, created, last\n' +
     'used, expires. remove: every request and session of that token is refused from then on.',
   options: [
-    { name: '--role', value: 'ROLE', help: 'add: audit (metadata), restore (+ guest data), operator (+ runs and changes), admin (everything)' },
+    {
+      name: '--role',
+      value: 'ROLE',
+      help: 'add: audit (metadata), restore (+ guest data), operator (+ runs and changes), admin (everything)',
+    },
     { name: '--expires', value: 'DURATION', help: 'add: a lifetime like 90d, 12h, 4w or 1y (default: none)' },
   ],
   exitCodes: [
@@ -32,7 +37,8 @@ export const tokenCommand: CommandSpec = {
 
 async function runToken(cli: CliContext, args: readonly string[]): Promise<number> {
   const [action, ...rest] = args;
-  if (action !== 'add' && action !== 'list' && action !== 'remove') throw usageError(`token needs add, list or remove (usage: ${tokenCommand.usage})`);
+  if (action !== 'add' && action !== 'list' && action !== 'remove')
+    throw usageError(`token needs add, list or remove (usage: ${tokenCommand.usage})`);
   const hub = loadHubConfig(cli.hubConfig);
   const store = await openStore(cli.dbPath, { hub: hub.name });
   try {
@@ -46,8 +52,20 @@ async function runToken(cli: CliContext, args: readonly string[]): Promise<numbe
       } else {
         const when = (at: string | null) => (at === null ? '-' : formatLocalTime(at));
         const table = formatTable(
-          [{ header: 'NAME' }, { header: 'ROLE' }, { header: 'CREATED' }, { header: 'LAST USED' }, { header: 'EXPIRES' }],
-          tokens.map((token) => [token.name, token.role, when(token.createdAt), when(token.lastUsedAt), token.expiresAt === null ? 'never' : when(token.expiresAt)]),
+          [
+            { header: 'NAME' },
+            { header: 'ROLE' },
+            { header: 'CREATED' },
+            { header: 'LAST USED' },
+            { header: 'EXPIRES' },
+          ],
+          tokens.map((token) => [
+            token.name,
+            token.role,
+            when(token.createdAt),
+            when(token.lastUsedAt),
+            token.expiresAt === null ? 'never' : when(token.expiresAt),
+          ]),
         );
         for (const line of table) cli.stdout.write(`${line}\n`);
       }
@@ -56,21 +74,34 @@ async function runToken(cli: CliContext, args: readonly string[]): Promise<numbe
     if (action === 'remove') {
       rejectUnknownOptions(rest, tokenCommand);
       if (rest.length !== 1) throw usageError('token remove takes one token NAME');
-      if (!(await store.api.removeToken(rest[0]))) throw usageError(`no token named ${rest[0]} (see sendense-run token list)`);
-      cli.stdout.write(cli.json ? `${JSON.stringify({ type: 'token-removed', name: rest[0] })}\n` : `token ${rest[0]} removed: its requests and sessions are refused from now on\n`);
+      if (!(await store.api.removeToken(rest[0])))
+        throw usageError(`no token named ${rest[0]} (see sendense-run token list)`);
+      cli.stdout.write(
+        cli.json
+          ? `${JSON.stringify({ type: 'token-removed', name: rest[0] })}\n`
+          : `token ${rest[0]} removed: its requests and sessions are refused from now on\n`,
+      );
       return 0;
     }
     const role = takeOption(rest, '--role');
     const expires = takeOption(role.rest, '--expires');
     rejectUnknownOptions(expires.rest, tokenCommand);
-    if (expires.rest.length !== 1) throw usageError('token add takes one token NAME (sendense-run token add NAME --role ROLE)');
+    if (expires.rest.length !== 1)
+      throw usageError('token add takes one token NAME (sendense-run token add NAME --role ROLE)');
     if (role.value === undefined) throw usageError('token add needs --role audit|restore|operator|admin');
     const { addToken, asCliError } = await import('../api/tokens.js');
-    const { token, secret } = await addToken(store, { name: expires.rest[0], role: role.value, ...(expires.value !== undefined ? { expires: expires.value } : {}) }).catch((error: unknown) => {
+    const { token, secret } = await addToken(store, {
+      name: expires.rest[0],
+      role: role.value,
+      ...(expires.value !== undefined ? { expires: expires.value } : {}),
+    }).catch((error: unknown) => {
       throw asCliError(error);
     });
     if (cli.json) cli.stdout.write(`${JSON.stringify({ type: 'token', ...token })}\n`);
-    else cli.stdout.write(`token ${token.name} added, role ${token.role}, ${token.expiresAt ? `expires ${formatLocalTime(token.expiresAt)}` : 'never expires'}; its secret (shown only now):\n`);
+    else
+      cli.stdout.write(
+        `token ${token.name} added, role ${token.role}, ${token.expiresAt ? `expires ${formatLocalTime(token.expiresAt)}` : 'never expires'}; its secret (shown only now):\n`,
+      );
     cli.stdout.write(`${secret}\n`);
     return 0;
   } finally {

@@ -14,7 +14,13 @@ export const validateCommand: CommandSpec = {
   name: 'validate',
   usage: 'sendense-run validate FILE|DIR... [--format text|json|jsonl|github]',
   does: 'Schema and semantic checks of every plan (a DIR: its *.yaml files), and across the plans given: each name used once,\none disk image or libvirt domain read under one VM name only, and one replicate plan per replica.path (schedule checks the\nsame). Exit 0 when all are valid, else 2.',
-  options: [{ name: '--format', value: 'FORMAT', help: 'text (file:line:col: message, default), json (one document), jsonl (= --json), github (GitHub Actions annotations)' }],
+  options: [
+    {
+      name: '--format',
+      value: 'FORMAT',
+      help: 'text (file:line:col: message, default), json (one document), jsonl (= --json), github (GitHub Actions annotations)',
+    },
+  ],
   exitCodes: [
     { code: 0, when: 'every plan is valid (warnings do not count)' },
     { code: 2, when: 'at least one plan is invalid, a FILE or DIR does not exist, or a usage error' },
@@ -47,7 +53,9 @@ async function runValidate(context: CliContext, args: readonly string[]): Promis
       errors: result.errors.map(jsonDiagnostic),
       warnings: result.warnings.map(jsonDiagnostic),
     }));
-    context.stdout.write(`${JSON.stringify({ ok, summary, pathErrors: pathErrors.map(jsonDiagnostic), files }, null, 2)}\n`);
+    context.stdout.write(
+      `${JSON.stringify({ ok, summary, pathErrors: pathErrors.map(jsonDiagnostic), files }, null, 2)}\n`,
+    );
   } else if (format === 'jsonl') {
     for (const diagnostic of [...pathErrors, ...results.flatMap((result) => [...result.errors, ...result.warnings])]) {
       context.stdout.write(`${JSON.stringify({ type: diagnostic.severity, ...jsonDiagnostic(diagnostic) })}\n`);
@@ -59,7 +67,10 @@ async function runValidate(context: CliContext, args: readonly string[]): Promis
     }
     context.stdout.write(`${summaryLine(summary)}\n`);
   } else {
-    const shown = [...pathErrors, ...results.flatMap((result) => (context.quiet ? result.errors : [...result.errors, ...result.warnings]))];
+    const shown = [
+      ...pathErrors,
+      ...results.flatMap((result) => (context.quiet ? result.errors : [...result.errors, ...result.warnings])),
+    ];
     for (const diagnostic of shown) context.stdout.write(`${formatDiagnostic(diagnostic)}\n`);
     context.stdout.write(`${summaryLine(summary)}\n`);
   }

@@ -16,12 +16,17 @@ import { withRecordedRun } from './recorded-run.js';
 
 export const verifyCommand: CommandSpec = {
   name: 'verify',
-  usage: 'sendense-run verify [--vm NAME] [--backup ID] [--repository PATH] [--authenticate] [--key-file FILE|--key-env NAME]',
+  usage:
+    'sendense-run verify [--vm NAME] [--backup ID] [--repository PATH] [--authenticate] [--key-file FILE|--key-env NAME]',
   does: "Check stored backups against the digests recorded when they were taken: each file's own layer, its\nqcow2 metadata, every digest, its manifest and the backing file its header names. A difference names\nbackup, disk and guest offset and marks that backup and every backup built on it damaged; a damaged\nbackup whose files match again is cleared. A VM with a merge under way or unfinished is left for later.\nBackups of an encrypted repository need its key (--key-file or --key-env): without one that opens it,\nthat repository is left alone and said (NOT VERIFIED, with how to verify it: --repository PATH and its\nkey), and the other repositories are verified all the same (exit 2); when nothing else is left to check,\nnothing is checked, marked or recorded. Exit 1 when damage is found.",
   options: [
     { name: '--vm', value: 'NAME', help: 'only this VM' },
     { name: '--backup', value: 'ID', help: 'only this backup' },
-    { name: '--repository', value: 'PATH', help: 'only the backups in this repository (an encrypted one with its key: --key-file or --key-env)' },
+    {
+      name: '--repository',
+      value: 'PATH',
+      help: 'only the backups in this repository (an encrypted one with its key: --key-file or --key-env)',
+    },
     {
       name: '--authenticate',
       help: 'encrypted repositories: a manifest written before manifests carried an authentication code gets one when its file checks clean (docs/encryption.md#what-an-attacker-cannot-plant)',
@@ -33,7 +38,10 @@ export const verifyCommand: CommandSpec = {
       code: 0,
       when: 'no damage found, damage marks cleared where the files match again (backups taken before manifests existed, and those of a VM with a merge under way or unfinished, are listed as not verified)',
     },
-    { code: 1, when: 'damage found (those backups and every backup built on them are now damaged, or still are), or the --vm/--backup asked for has a merge under way or unfinished' },
+    {
+      code: 1,
+      when: 'damage found (those backups and every backup built on them are now damaged, or still are), or the --vm/--backup asked for has a merge under way or unfinished',
+    },
     {
       code: 2,
       when: 'no damage found, but an encrypted repository holding backups to check was not verified: no key given opens it (a NOT VERIFIED line each; the other repositories were verified, and when none was left nothing was checked, marked or recorded); no such --backup; no backup recorded in --repository; or a usage error',
@@ -61,19 +69,40 @@ async function runVerify(cli: CliContext, args: readonly string[]): Promise<numb
     const record = { plan: 'verify', kind: 'verify', trigger: 'manual' } as const;
     let locked = 0;
     const exitCode = await withRecordedRun(cli, store, { record }, async (run) => {
-      const outcome = await verifyBackups(store, run.id, { ...selection, authenticate: authenticate.present }, (event) => {
-        if (cli.json) cli.stdout.write(`${JSON.stringify(event)}\n`);
-        else if (!cli.quiet || event.type === 'damaged' || event.type === 'cleared' || event.type === 'repository-not-verified') cli.stdout.write(`${verifyLine(event)}\n`);
-      });
+      const outcome = await verifyBackups(
+        store,
+        run.id,
+        { ...selection, authenticate: authenticate.present },
+        (event) => {
+          if (cli.json) cli.stdout.write(`${JSON.stringify(event)}\n`);
+          else if (
+            !cli.quiet ||
+            event.type === 'damaged' ||
+            event.type === 'cleared' ||
+            event.type === 'repository-not-verified'
+          )
+            cli.stdout.write(`${verifyLine(event)}\n`);
+        },
+      );
       const summary = verifySummary(outcome);
       if (cli.json) {
         const { checked, damaged, unverifiable, cleared, notVerified, lockedRepositories } = outcome;
         const notVerifiedRepositories = lockedRepositories.map((entry) => entry.repository);
-        cli.stdout.write(`${JSON.stringify({ type: 'summary', checked, damaged, unverifiable, cleared, notVerified, notVerifiedRepositories })}\n`);
+        cli.stdout.write(
+          `${JSON.stringify({ type: 'summary', checked, damaged, unverifiable, cleared, notVerified, notVerifiedRepositories })}\n`,
+        );
       } else cli.stdout.write(`${summary}\n`);
-      if (outcome.cleared.length > 0) await store.noteRun(run.id, `damage cleared: ${outcome.cleared.join(', ')} (every file matches its manifest again)`);
+      if (outcome.cleared.length > 0)
+        await store.noteRun(
+          run.id,
+          `damage cleared: ${outcome.cleared.join(', ')} (every file matches its manifest again)`,
+        );
       locked = outcome.lockedRepositories.length;
-      if (locked > 0) await store.noteRun(run.id, `not verified (encrypted, no key given opens it): ${outcome.lockedRepositories.map((entry) => entry.repository).join(', ')}`);
+      if (locked > 0)
+        await store.noteRun(
+          run.id,
+          `not verified (encrypted, no key given opens it): ${outcome.lockedRepositories.map((entry) => entry.repository).join(', ')}`,
+        );
       return outcome.damaged.length > 0 ? { failed: summary } : undefined;
     });
     // Damage says more than a repository left for its key: exit 1 wins.
@@ -85,5 +114,7 @@ async function runVerify(cli: CliContext, args: readonly string[]): Promise<numb
 async function requireRecordedRepository(store: Store, repository: string, dbPath: string): Promise<void> {
   const backups = await store.listBackups({});
   if (backups.some((backup) => path.resolve(backup.repository) === path.resolve(repository))) return;
-  throw new SendenseError(`no backup recorded in repository ${repository} in ${dbPath} (see sendense-run backups)`, { exitCode: 2 });
+  throw new SendenseError(`no backup recorded in repository ${repository} in ${dbPath} (see sendense-run backups)`, {
+    exitCode: 2,
+  });
 }

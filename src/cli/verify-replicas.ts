@@ -14,28 +14,40 @@ import { withExistingStore } from './open-existing-store.js';
 
 export async function verifyReplicas(cli: CliContext, file: string): Promise<number> {
   const plan = await loadPlanForRun(file, process.env);
-  if (plan.kind !== 'replicate') throw usageError(`replicas --verify takes a replicate plan: ${file} is a ${plan.kind} plan`);
+  if (plan.kind !== 'replicate')
+    throw usageError(`replicas --verify takes a replicate plan: ${file} is a ${plan.kind} plan`);
   return withExistingStore(cli, async (store) => {
     const points = await completePoints(store, plan.name);
     if (points.length === 0) {
-      cli.stdout.write(cli.json ? `${JSON.stringify({ plan: plan.name, checked: 0 })}\n` : `plan ${plan.name} has no complete point to check\n`);
+      cli.stdout.write(
+        cli.json
+          ? `${JSON.stringify({ plan: plan.name, checked: 0 })}\n`
+          : `plan ${plan.name} has no complete point to check\n`,
+      );
       return 0;
     }
     const skip = await failedOverLayers(store, plan.name, points);
     const node = await openReplicaNode(plan);
     try {
-      if (!cli.json) cli.stdout.write(`plan ${plan.name}: checking ${plural(points.length, 'point')} on ${node.description}\n`);
+      if (!cli.json)
+        cli.stdout.write(`plan ${plan.name}: checking ${plural(points.length, 'point')} on ${node.description}\n`);
       const checks = await verifyCurrentPoints(store, plan.name, node, (current) => current, { skip });
-      for (const check of checks) cli.stdout.write(`${cli.json ? JSON.stringify(checkJson(check)) : checkLine(check)}\n`);
+      for (const check of checks)
+        cli.stdout.write(`${cli.json ? JSON.stringify(checkJson(check)) : checkLine(check)}\n`);
       const damaged = checks.filter((check) => check.state === 'damaged');
       const without = checks.filter((check) => check.state === 'no-digests');
       if (!cli.json) {
         const read = formatBytes(checks.reduce((sum, check) => sum + check.bytesRead, 0));
         if (damaged.length > 0) {
           const which = [...new Set(damaged.map((check) => check.pointId))].join(', ');
-          cli.stdout.write(`DAMAGED: ${plural(damaged.length, 'layer')} of point(s) ${which} differ from the digests their sync recorded (${read} read)\n`);
+          cli.stdout.write(
+            `DAMAGED: ${plural(damaged.length, 'layer')} of point(s) ${which} differ from the digests their sync recorded (${read} read)\n`,
+          );
         } else {
-          const note = without.length === 0 ? '' : `; ${plural(without.length, 'layer')} without digests (made before this version)`;
+          const note =
+            without.length === 0
+              ? ''
+              : `; ${plural(without.length, 'layer')} without digests (made before this version)`;
           cli.stdout.write(`all good: every layer with digests matches them (${read} read)${note}\n`);
         }
       }

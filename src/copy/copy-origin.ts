@@ -6,11 +6,17 @@
 
 import path from 'node:path';
 import { SendenseError } from '../errors.js';
-import { REPOSITORY_MARKER, type CopyOrigin, type RepositoryMarker, type RepositorySettings } from '../repository/marker.js';
+import {
+  REPOSITORY_MARKER,
+  type CopyOrigin,
+  type RepositoryMarker,
+  type RepositorySettings,
+} from '../repository/marker.js';
 import type { TargetRoot } from './copy-target.js';
 import { partialName } from './place-file.js';
 
-export type TargetVerdict = { readonly kind: 'new' } | { readonly kind: 'copy' } | { readonly kind: 'refused'; readonly why: string };
+export type TargetVerdict =
+  { readonly kind: 'new' } | { readonly kind: 'copy' } | { readonly kind: 'refused'; readonly why: string };
 
 /** The hub's repository as its copies know it: who it is, and how it stores its backups. */
 export interface CopySource {
@@ -21,13 +27,22 @@ export interface CopySource {
 // From the repository's marker; one without a marker has never held a backup.
 export function copySource(marker: RepositoryMarker | undefined, repository: string, hub: string): CopySource {
   if (marker?.created === undefined) {
-    throw new SendenseError(`repository ${repository} has no ${REPOSITORY_MARKER} (no backup has been written there yet): nothing to copy`);
+    throw new SendenseError(
+      `repository ${repository} has no ${REPOSITORY_MARKER} (no backup has been written there yet): nothing to copy`,
+    );
   }
-  return { origin: { created: marker.created, path: path.resolve(repository), hub }, settings: { encryption: marker.encryption, compression: marker.compression } };
+  return {
+    origin: { created: marker.created, path: path.resolve(repository), hub },
+    settings: { encryption: marker.encryption, compression: marker.compression },
+  };
 }
 
 // `marker`: the target's, when its root holds one.
-export function judgeTarget(root: TargetRoot, marker: RepositoryMarker | undefined, { origin, settings }: CopySource): TargetVerdict {
+export function judgeTarget(
+  root: TargetRoot,
+  marker: RepositoryMarker | undefined,
+  { origin, settings }: CopySource,
+): TargetVerdict {
   if (root.state === 'not-a-directory') return { kind: 'refused', why: 'it exists and is not a directory' };
   // A copy there would be taken for a VM's folder of that repository (the hub's own, on this host).
   if (root.inside !== undefined) return { kind: 'refused', why: `it is inside the repository ${root.inside}` };
@@ -35,12 +50,21 @@ export function judgeTarget(root: TargetRoot, marker: RepositoryMarker | undefin
   if (marker === undefined) {
     // A marker a killed first run left half-written is no content of anyone's.
     const content = root.entries.filter((entry) => entry !== partialName(REPOSITORY_MARKER));
-    return content.length === 0 ? { kind: 'new' } : { kind: 'refused', why: `it is not empty and is not a repository (no ${REPOSITORY_MARKER}): choose an empty or new directory` };
+    return content.length === 0
+      ? { kind: 'new' }
+      : {
+          kind: 'refused',
+          why: `it is not empty and is not a repository (no ${REPOSITORY_MARKER}): choose an empty or new directory`,
+        };
   }
   const { copyOf } = marker;
-  if (copyOf === undefined) return { kind: 'refused', why: 'it is a repository of its own, not a copy: choose another path' };
+  if (copyOf === undefined)
+    return { kind: 'refused', why: 'it is a repository of its own, not a copy: choose another path' };
   if (copyOf.created !== origin.created || copyOf.path !== origin.path) {
-    return { kind: 'refused', why: `it is a copy of another repository (${copyOf.path} on hub ${copyOf.hub}, created ${copyOf.created}), not of ${origin.path} (created ${origin.created})` };
+    return {
+      kind: 'refused',
+      why: `it is a copy of another repository (${copyOf.path} on hub ${copyOf.hub}, created ${copyOf.created}), not of ${origin.path} (created ${origin.created})`,
+    };
   }
   if (marker.encryption !== settings.encryption || marker.compression !== settings.compression) {
     return {

@@ -27,7 +27,14 @@ export function copyPlace(place: PlaceContext, scratch: string, store: Store, ru
     scratch,
     download: (relative, file) => download(relative, file, place.signal),
     scratchDirs: {
-      record: (dir) => store.recordNodeResource({ runId, node: LOCAL_NODE_ID, kind: 'scratch-dir', name: dir, facts: { nodeSpec: null } }),
+      record: (dir) =>
+        store.recordNodeResource({
+          runId,
+          node: LOCAL_NODE_ID,
+          kind: 'scratch-dir',
+          name: dir,
+          facts: { nodeSpec: null },
+        }),
       forget: (dir) => store.forgetNodeResource(LOCAL_NODE_ID, 'scratch-dir', dir),
     },
   };

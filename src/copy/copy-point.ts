@@ -59,7 +59,12 @@ interface DiskWork {
 
 // `copy`: the files under the VM's folder on the copy (relative to it), with their sizes;
 // `present`: the manifests there, kept up to date as this run writes more.
-export async function copyPoint(context: PointContext, backup: Backup, copy: ReadonlyMap<string, number>, present: Set<string>): Promise<PointOutcome> {
+export async function copyPoint(
+  context: PointContext,
+  backup: Backup,
+  copy: ReadonlyMap<string, number>,
+  present: Set<string>,
+): Promise<PointOutcome> {
   const { target } = context;
   const vm = backup.vm;
   const inVm = (relative: string) => path.posix.join(vm, relative);
@@ -70,14 +75,26 @@ export async function copyPoint(context: PointContext, backup: Backup, copy: Rea
     const dir = `disk-${disk.diskKey}`;
     const manifestFile = `${dir}/${backup.id}.json`;
     const parent = hubManifest.manifest.parentId;
-    let sent = { manifestText: hubManifest.manifestText, patch: undefined as BytePatch | undefined, link: hubManifest.manifest };
+    let sent = {
+      manifestText: hubManifest.manifestText,
+      patch: undefined as BytePatch | undefined,
+      link: hubManifest.manifest,
+    };
     if (parent !== null && !present.has(`${dir}/${parent}.json`)) {
       const rebased = await rebaseOnStandIn(context, vm, dir, hubManifest.manifest, disk.file, present);
       if (typeof rebased === 'string') return { notSent: rebased };
       sent = rebased;
     }
     const done = present.has(manifestFile) && sameLink(await target.read(inVm(manifestFile)), sent.link);
-    disks.push({ disk, manifest: hubManifest.manifest, manifestText: sent.manifestText, patch: sent.patch, file: `${dir}/${backup.id}.qcow2`, manifestFile, done });
+    disks.push({
+      disk,
+      manifest: hubManifest.manifest,
+      manifestText: sent.manifestText,
+      patch: sent.patch,
+      file: `${dir}/${backup.id}.qcow2`,
+      manifestFile,
+      done,
+    });
   }
   const work = disks.filter((disk) => !disk.done);
   for (const { disk, manifest } of work) {
@@ -95,14 +112,26 @@ export async function copyPoint(context: PointContext, backup: Backup, copy: Rea
     }
     const size = (await stat(disk.file)).size;
     bytes += size;
-    files.push({ relative: inVm(file), bytes: () => fileBytes(disk.file, size, { onProgress: (sent) => context.progress(disk.diskKey, sent, size), pace: context.pace, patch }) });
+    files.push({
+      relative: inVm(file),
+      bytes: () =>
+        fileBytes(disk.file, size, {
+          onProgress: (sent) => context.progress(disk.diskKey, sent, size),
+          pace: context.pace,
+          patch,
+        }),
+    });
   }
   await placeFiles(context, files, () => sourceCrashPoint('copy-file-placed'));
   // The point's small files last, each step only once the one before is in place: the domain XML, then the manifests.
   const definition = domainDefinitionFile(context.repository, vm, backup.id);
   const definitionFile = `domain/${backup.id}.xml`;
-  if (work.length > 0 && existsSync(definition) && !copy.has(definitionFile)) bytes += await placeText(context, inVm(definitionFile), await readFile(definition, 'utf8'));
-  const manifests = work.map(({ manifestFile, manifestText }) => ({ relative: inVm(manifestFile), bytes: () => textBytes(manifestText, context.pace) }));
+  if (work.length > 0 && existsSync(definition) && !copy.has(definitionFile))
+    bytes += await placeText(context, inVm(definitionFile), await readFile(definition, 'utf8'));
+  const manifests = work.map(({ manifestFile, manifestText }) => ({
+    relative: inVm(manifestFile),
+    bytes: () => textBytes(manifestText, context.pace),
+  }));
   await placeFiles(context, manifests);
   for (const { manifestFile, manifestText } of work) {
     present.add(manifestFile);
@@ -130,12 +159,22 @@ async function rebaseOnStandIn(
   const text = await context.target.read(path.posix.join(vm, dir, `${standIn}.json`));
   if (text === undefined) return missing;
   const theirs = parseManifest(text, context.target.absolute(path.posix.join(vm, dir, `${standIn}.json`)));
-  if (theirs.startedAt >= manifest.startedAt) return `its parent ${parent} was merged on the copy into ${standIn}, a later point (disk ${manifest.diskKey})`;
+  if (theirs.startedAt >= manifest.startedAt)
+    return `its parent ${parent} was merged on the copy into ${standIn}, a later point (disk ${manifest.diskKey})`;
   const backing = readBacking(file);
   const name = `${standIn}.qcow2`;
-  if (backing === undefined || backing.name !== manifest.parentFile || Buffer.byteLength(name) !== Buffer.byteLength(backing.name)) return missing;
+  if (
+    backing === undefined ||
+    backing.name !== manifest.parentFile ||
+    Buffer.byteLength(name) !== Buffer.byteLength(backing.name)
+  )
+    return missing;
   const link: DiskManifest = { ...manifest, parentId: standIn, parentFile: name };
-  return { manifestText: `${JSON.stringify(link)}\n`, patch: { offset: backing.offset, bytes: Buffer.from(name) }, link };
+  return {
+    manifestText: `${JSON.stringify(link)}\n`,
+    patch: { offset: backing.offset, bytes: Buffer.from(name) },
+    link,
+  };
 }
 
 async function placeText(context: PointContext, relative: string, text: string): Promise<number> {
@@ -146,7 +185,8 @@ async function placeText(context: PointContext, relative: string, text: string):
 // The hub's manifest of a disk, checked, and its exact text (what the copy gets); a string says why not.
 async function hubManifestOf(disk: BackupDisk): Promise<{ manifest: DiskManifest; manifestText: string } | string> {
   const file = manifestPath(disk.file);
-  if (!existsSync(file)) return `no manifest beside ${disk.file} on the hub${disk.manifest ? '' : ' (taken before manifests existed)'}`;
+  if (!existsSync(file))
+    return `no manifest beside ${disk.file} on the hub${disk.manifest ? '' : ' (taken before manifests existed)'}`;
   try {
     return { manifest: await readManifest(file), manifestText: await readFile(file, 'utf8') };
   } catch (error) {
@@ -160,7 +200,12 @@ async function hubManifestOf(disk: BackupDisk): Promise<{ manifest: DiskManifest
 function sameLink(copyText: string | undefined, hub: DiskManifest): boolean {
   try {
     const copy = JSON.parse(copyText ?? '') as Partial<DiskManifest>;
-    return copy.backupId === hub.backupId && copy.type === hub.type && copy.parentId === hub.parentId && copy.chainId === hub.chainId;
+    return (
+      copy.backupId === hub.backupId &&
+      copy.type === hub.type &&
+      copy.parentId === hub.parentId &&
+      copy.chainId === hub.chainId
+    );
   } catch {
     return false;
   }
@@ -168,13 +213,19 @@ function sameLink(copyText: string | undefined, hub: DiskManifest): boolean {
 
 // The hub's file must be linked as its manifest says (its backing name is what the copy resolves
 // beside it), and with `verify` match its manifest, before the copy gets it.
-async function hubFileProblem(context: PointContext, disk: BackupDisk, manifest: DiskManifest): Promise<string | undefined> {
+async function hubFileProblem(
+  context: PointContext,
+  disk: BackupDisk,
+  manifest: DiskManifest,
+): Promise<string | undefined> {
   if (!existsSync(disk.file)) return `its file ${disk.file} is missing on the hub`;
   const backing = readBacking(disk.file)?.name ?? null;
-  if (backing !== manifest.parentFile) return `its file ${disk.file} names backing file ${backing ?? 'none'}, its manifest ${manifest.parentFile ?? 'none'}`;
+  if (backing !== manifest.parentFile)
+    return `its file ${disk.file} names backing file ${backing ?? 'none'}, its manifest ${manifest.parentFile ?? 'none'}`;
   if (!context.verify) return undefined;
   const result = await verifyLayer(disk.file, manifest, context.verifyOptions);
   if (result.busy !== undefined) return result.busy;
-  if (result.findings.length > 0) return `its file for disk ${disk.diskKey} does not match its manifest on the hub (${result.findings[0]!.message}): run sendense-run verify`;
+  if (result.findings.length > 0)
+    return `its file for disk ${disk.diskKey} does not match its manifest on the hub (${result.findings[0]!.message}): run sendense-run verify`;
   return undefined;
 }

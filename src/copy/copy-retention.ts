@@ -115,7 +115,11 @@ export interface HubPoint {
 // The points on the copy, oldest first. `hub`: each point the hub still knows; a point with fewer
 // manifests there than disks on the hub is still being sent (a killed run's): it is not a point
 // yet. A point protected on the hub is protected on the copy too (docs/copies.md#retention).
-export async function readCopyPoints(place: CopyPlace, vm: string, hub: ReadonlyMap<string, HubPoint>): Promise<CopyPoint[]> {
+export async function readCopyPoints(
+  place: CopyPlace,
+  vm: string,
+  hub: ReadonlyMap<string, HubPoint>,
+): Promise<CopyPoint[]> {
   const byId = new Map<string, DiskManifest[]>();
   for (const [relative, text] of await manifestTexts(place, vm)) {
     const manifest = parseManifest(text, place.target.absolute(path.posix.join(vm, relative)));
@@ -132,7 +136,9 @@ export async function readCopyPoints(place: CopyPlace, vm: string, hub: Readonly
       parentId: first.parentId,
       status: complete ? 'complete' : 'running',
       startedAt: first.startedAt,
-      disks: manifests.sort((a, b) => a.diskKey - b.diskKey).map((manifest) => ({ diskKey: manifest.diskKey, virtualSize: manifest.virtualSize, manifest })),
+      disks: manifests
+        .sort((a, b) => a.diskKey - b.diskKey)
+        .map((manifest) => ({ diskKey: manifest.diskKey, virtualSize: manifest.virtualSize, manifest })),
     };
   });
   return points.sort((a, b) => a.startedAt.localeCompare(b.startedAt) || a.id.localeCompare(b.id));
@@ -142,7 +148,9 @@ export async function readCopyPoints(place: CopyPlace, vm: string, hub: Readonly
 // exec, in a bucket one GET each.
 async function manifestTexts(place: CopyPlace, vm: string): Promise<[string, string][]> {
   if (onHost(place)) {
-    const parts = (await sh(place, `cannot read the manifests of ${vm}`, MANIFESTS, [path.posix.join(place.root, vm)])).split('\0');
+    const parts = (
+      await sh(place, `cannot read the manifests of ${vm}`, MANIFESTS, [path.posix.join(place.root, vm)])
+    ).split('\0');
     const texts: [string, string][] = [];
     for (let at = 1; at + 1 < parts.length; at += 2) texts.push([parts[at]!, parts[at + 1]!]);
     return texts;
@@ -158,7 +166,10 @@ async function manifestTexts(place: CopyPlace, vm: string): Promise<[string, str
 
 // The ids the copy merged (into which point) or removed itself: the hub may still hold them; they
 // are not sent again. One line each: "<id> <into>" or "<id>".
-export async function prunedOnCopy(place: Pick<CopyPlace, 'target'>, vm: string): Promise<ReadonlyMap<string, string | undefined>> {
+export async function prunedOnCopy(
+  place: Pick<CopyPlace, 'target'>,
+  vm: string,
+): Promise<ReadonlyMap<string, string | undefined>> {
   const text = await place.target.read(path.posix.join(vm, PRUNED_LIST));
   return new Map(
     (text ?? '')
@@ -188,7 +199,14 @@ export interface RetentionContext {
 }
 
 // The copy's rules on one VM's points there: merges and removals, oldest first.
-export async function pruneCopy(place: CopyPlace, context: RetentionContext, vm: string, rules: KeepRules, hub: ReadonlyMap<string, HubPoint>, timeZone?: string): Promise<CopyPruned> {
+export async function pruneCopy(
+  place: CopyPlace,
+  context: RetentionContext,
+  vm: string,
+  rules: KeepRules,
+  hub: ReadonlyMap<string, HubPoint>,
+  timeZone?: string,
+): Promise<CopyPruned> {
   await finishCopyMerge(place, vm, context);
   const decisions = choosePrune(await readCopyPoints(place, vm, hub), rules, timeZone);
   let merged = 0;
@@ -217,11 +235,28 @@ export async function pruneCopy(place: CopyPlace, context: RetentionContext, vm:
   return { kept: decisions.filter((decision) => decision.action === 'keep').length, merged, removed };
 }
 
-async function mergeOnCopy(place: CopyPlace, context: RetentionContext, vm: string, parent: CopyPoint, child: CopyPoint): Promise<void> {
+async function mergeOnCopy(
+  place: CopyPlace,
+  context: RetentionContext,
+  vm: string,
+  parent: CopyPoint,
+  child: CopyPoint,
+): Promise<void> {
   const journal: Journal = { parent: parent.id, child: child.id, disks: child.disks.map((disk) => disk.diskKey) };
   const name = place.target.absolute(path.posix.join(vm, MERGE_JOURNAL));
-  const facts: CopyMergeFacts = { plan: context.plan, ...place.target.facts, vm, ...(!onHost(place) && { scratch: place.scratch }) };
-  await context.store.recordNodeResource({ runId: context.runId, node: place.target.node, kind: COPY_MERGE_RESOURCE, name, facts: { ...facts } });
+  const facts: CopyMergeFacts = {
+    plan: context.plan,
+    ...place.target.facts,
+    vm,
+    ...(!onHost(place) && { scratch: place.scratch }),
+  };
+  await context.store.recordNodeResource({
+    runId: context.runId,
+    node: place.target.node,
+    kind: COPY_MERGE_RESOURCE,
+    name,
+    facts: { ...facts },
+  });
   await placeFile(place, path.posix.join(vm, MERGE_JOURNAL), textBytes(`${JSON.stringify(journal)}\n`));
   crashPoint('copy-merge-planned');
   await finishCopyMerge(place, vm, context);
@@ -229,7 +264,11 @@ async function mergeOnCopy(place: CopyPlace, context: RetentionContext, vm: stri
 
 // Finishes the merge written down in <vm>/.sendense-merge, if there is one (a run's own, or a
 // killed run's: the caller holds the VM's lock or is doctor).
-export async function finishCopyMerge(place: CopyPlace, vm: string, context: Pick<RetentionContext, 'store'>): Promise<string | undefined> {
+export async function finishCopyMerge(
+  place: CopyPlace,
+  vm: string,
+  context: Pick<RetentionContext, 'store'>,
+): Promise<string | undefined> {
   const recorded = place.target.absolute(path.posix.join(vm, MERGE_JOURNAL));
   const text = await place.target.read(path.posix.join(vm, MERGE_JOURNAL));
   if (text === undefined) {
@@ -260,19 +299,33 @@ async function foldOnHost(place: HostPlace, vm: string, key: number, journal: Jo
     const read = async (id: string) => {
       const relative = path.posix.join(vm, `disk-${key}`, `${id}.json`);
       const text = await place.target.read(relative);
-      if (text === undefined) throw new SendenseError(`${place.target.description}: the manifest ${relative} is missing: not merged`);
+      if (text === undefined)
+        throw new SendenseError(`${place.target.description}: the manifest ${relative} is missing: not merged`);
       return parseManifest(text, path.posix.join(place.root, relative));
     };
-    const merged = await mergedManifestOf((what, script, args) => sh(place, what, script, args), await read(journal.parent), await read(journal.child), parentFile, childFile);
+    const merged = await mergedManifestOf(
+      (what, script, args) => sh(place, what, script, args),
+      await read(journal.parent),
+      await read(journal.child),
+      parentFile,
+      childFile,
+    );
     await placeFile(place, path.posix.relative(place.root, pending), textBytes(`${JSON.stringify(merged)}\n`));
   }
-  await sh(place, `cannot merge ${journal.parent} into ${journal.child} (disk ${key})`, FOLD, [parentFile, childFile, pending, file(journal.child, '.json'), file(journal.parent, '.json')]);
+  await sh(place, `cannot merge ${journal.parent} into ${journal.child} (disk ${key})`, FOLD, [
+    parentFile,
+    childFile,
+    pending,
+    file(journal.child, '.json'),
+    file(journal.parent, '.json'),
+  ]);
 }
 
 // The newest point of an older chain on the copy, nothing standing on it: its manifests first (it
 // stops being a point), then its files.
 async function removeOnCopy(place: CopyPlace, vm: string, point: CopyPoint): Promise<void> {
-  const files = (ending: string) => point.disks.map((disk) => path.posix.join(vm, `disk-${disk.diskKey}`, `${point.id}${ending}`));
+  const files = (ending: string) =>
+    point.disks.map((disk) => path.posix.join(vm, `disk-${disk.diskKey}`, `${point.id}${ending}`));
   await addPruned(place, vm, [point.id]);
   await place.target.remove(files('.json'));
   await place.target.remove([...files('.qcow2'), path.posix.join(vm, 'domain', `${point.id}.xml`)]);

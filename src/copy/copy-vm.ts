@@ -27,13 +27,26 @@ export async function copyVm(
   pruned: ReadonlyMap<string, string | undefined> = new Map(),
 ): Promise<VmCopied> {
   const { store, target } = context;
-  const backups = parentsFirst((await store.listBackups({ vm })).filter((backup) => backup.repository === context.repository));
+  const backups = parentsFirst(
+    (await store.listBackups({ vm })).filter((backup) => backup.repository === context.repository),
+  );
   const copy = await target.list(vm);
   const present = new Set([...copy.keys()].filter((file) => /^disk-\d+\/[^/]+\.json$/.test(file)));
-  const outcome = { vm, pointsSent: 0, pointsThere: 0, filesSent: 0, filesKept: 0, bytes: 0, notSent: [] as { id: string; why: string }[] };
+  const outcome = {
+    vm,
+    pointsSent: 0,
+    pointsThere: 0,
+    filesSent: 0,
+    filesKept: 0,
+    bytes: 0,
+    notSent: [] as { id: string; why: string }[],
+  };
   for (const backup of backups) {
     if (backup.status === 'damaged') {
-      outcome.notSent.push({ id: backup.id, why: `damaged on the hub (${backup.damage ?? 'verify found it differs'})` });
+      outcome.notSent.push({
+        id: backup.id,
+        why: `damaged on the hub (${backup.damage ?? 'verify found it differs'})`,
+      });
       continue;
     }
     if (backup.status !== 'complete' || pruned.has(backup.id)) continue;

@@ -37,19 +37,27 @@ export async function foldOnHub(place: HubPlace, vm: string, key: number, journa
   const relative = (id: string, ending: string) => path.posix.join(vm, `disk-${key}`, `${id}${ending}`);
   const read = async (id: string, ending: string) => {
     const text = await place.target.read(relative(id, ending));
-    return text === undefined ? undefined : { text, manifest: parseManifest(text, place.target.absolute(relative(id, ending))) };
+    return text === undefined
+      ? undefined
+      : { text, manifest: parseManifest(text, place.target.absolute(relative(id, ending))) };
   };
   const parent = await read(journal.parent, '.json');
   if (parent !== undefined) {
     const child = await read(journal.child, '.json');
-    if (child === undefined) throw new SendenseError(`${place.target.description}: the manifest ${relative(journal.child, '.json')} is missing: not merged`);
+    if (child === undefined)
+      throw new SendenseError(
+        `${place.target.description}: the manifest ${relative(journal.child, '.json')} is missing: not merged`,
+      );
     let pending = (await read(journal.child, '.json.merge'))?.text;
     if (child.manifest.parentId === journal.parent) {
       const work = path.join(place.scratch, vm, `disk-${key}`);
       await place.scratchDirs.record(work);
       await mkdir(work, { recursive: true, mode: 0o700 });
       try {
-        const [parentFile, childFile] = [path.join(work, `${journal.parent}.qcow2`), path.join(work, `${journal.child}.qcow2`)];
+        const [parentFile, childFile] = [
+          path.join(work, `${journal.parent}.qcow2`),
+          path.join(work, `${journal.child}.qcow2`),
+        ];
         await place.download(relative(journal.child, '.qcow2'), childFile);
         // Not yet the merged file (which names the parent's backing file, or none).
         if (readBacking(childFile)?.name === `${journal.parent}.qcow2`) {
@@ -57,17 +65,55 @@ export async function foldOnHub(place: HubPlace, vm: string, key: number, journa
           // The parent's own backing file is not brought down: the parent is opened on its own
           // for the merge (only the child's clusters are written into it), then named again.
           const backing = readBacking(parentFile);
-          if (backing !== undefined) await here(`cannot open ${journal.parent} on its own`, ['qemu-img', 'rebase', '-q', '-u', '-f', 'qcow2', '-b', '', '--', parentFile]);
+          if (backing !== undefined)
+            await here(`cannot open ${journal.parent} on its own`, [
+              'qemu-img',
+              'rebase',
+              '-q',
+              '-u',
+              '-f',
+              'qcow2',
+              '-b',
+              '',
+              '--',
+              parentFile,
+            ]);
           if (pending === undefined) {
             const merged = await mergedManifestOf(hereSh, parent.manifest, child.manifest, parentFile, childFile);
             pending = `${JSON.stringify(merged)}\n`;
             await placeFile(place, relative(journal.child, '.json.merge'), textBytes(pending));
           }
-          await here(`cannot merge ${journal.parent} into ${journal.child} (disk ${key})`, ['qemu-img', 'commit', '-q', '-d', '-f', 'qcow2', '--', childFile]);
+          await here(`cannot merge ${journal.parent} into ${journal.child} (disk ${key})`, [
+            'qemu-img',
+            'commit',
+            '-q',
+            '-d',
+            '-f',
+            'qcow2',
+            '--',
+            childFile,
+          ]);
           if (backing !== undefined) {
-            await here(`cannot name ${journal.parent}'s backing file again`, ['qemu-img', 'rebase', '-q', '-u', '-f', 'qcow2', '-b', backing.name, '-F', backing.format ?? 'qcow2', '--', parentFile]);
+            await here(`cannot name ${journal.parent}'s backing file again`, [
+              'qemu-img',
+              'rebase',
+              '-q',
+              '-u',
+              '-f',
+              'qcow2',
+              '-b',
+              backing.name,
+              '-F',
+              backing.format ?? 'qcow2',
+              '--',
+              parentFile,
+            ]);
           }
-          await placeFile(place, relative(journal.child, '.qcow2'), fileBytes(parentFile, (await stat(parentFile)).size));
+          await placeFile(
+            place,
+            relative(journal.child, '.qcow2'),
+            fileBytes(parentFile, (await stat(parentFile)).size),
+          );
           crashPoint('copy-merge-file');
         }
       } finally {
@@ -76,7 +122,10 @@ export async function foldOnHub(place: HubPlace, vm: string, key: number, journa
         // Its parents too, once empty (another VM's merge may be under way in them).
         for (const dir of [path.dirname(work), place.scratch]) await rmdir(dir).catch(() => {});
       }
-      if (pending === undefined) throw new SendenseError(`${place.target.description}: ${relative(journal.child, '.qcow2')} is merged but its merged manifest is missing: not merged`);
+      if (pending === undefined)
+        throw new SendenseError(
+          `${place.target.description}: ${relative(journal.child, '.qcow2')} is merged but its merged manifest is missing: not merged`,
+        );
       await placeFile(place, relative(journal.child, '.json'), textBytes(pending));
     }
     await place.target.remove([relative(journal.child, '.json.merge')]);

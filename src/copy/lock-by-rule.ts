@@ -23,12 +23,19 @@ export interface LocksExtended {
  * The days each point of the copy (oldest first) is to stay locked: the most of objectLock's for
  * the rules that keep it, and for a point others are built on, the most of theirs too.
  */
-export function lockDays(points: readonly PrunablePoint[], lock: ObjectLock, rules: KeepRules, timeZone?: string): Map<string, number> {
+export function lockDays(
+  points: readonly PrunablePoint[],
+  lock: ObjectLock,
+  rules: KeepRules,
+  timeZone?: string,
+): Map<string, number> {
   const days = new Map<string, number>();
   for (const decision of choosePrune(points, rules, timeZone)) {
     if (decision.action !== 'keep') continue;
     // keptBy: "monthly 2" (the rule, and which of its N it counts as).
-    const byRule = decision.keptBy.map((reason) => lock[RULE_KEYS[reason.split(' ')[0] as keyof typeof RULE_KEYS]] ?? 0);
+    const byRule = decision.keptBy.map(
+      (reason) => lock[RULE_KEYS[reason.split(' ')[0] as keyof typeof RULE_KEYS]] ?? 0,
+    );
     days.set(decision.backup.id, Math.max(lock.days, ...byRule));
   }
   // Newest first: a point's days reach every point below it in its chain.
@@ -44,9 +51,22 @@ export function locksLonger(lock: ObjectLock): boolean {
   return Object.values(RULE_KEYS).some((rule) => lock[rule] !== undefined);
 }
 
-const RULE_KEYS = { last: 'keepLast', daily: 'keepDaily', weekly: 'keepWeekly', monthly: 'keepMonthly', yearly: 'keepYearly' } as const;
+const RULE_KEYS = {
+  last: 'keepLast',
+  daily: 'keepDaily',
+  weekly: 'keepWeekly',
+  monthly: 'keepMonthly',
+  yearly: 'keepYearly',
+} as const;
 
-export async function lockKeptPoints(place: CopyPlace, extender: ObjectLocks, vm: string, rules: KeepRules, hub: ReadonlyMap<string, HubPoint>, timeZone?: string): Promise<LocksExtended> {
+export async function lockKeptPoints(
+  place: CopyPlace,
+  extender: ObjectLocks,
+  vm: string,
+  rules: KeepRules,
+  hub: ReadonlyMap<string, HubPoint>,
+  timeZone?: string,
+): Promise<LocksExtended> {
   const { lock } = extender;
   const points = await readCopyPoints(place, vm, hub);
   const days = lockDays(points, lock, rules, timeZone);
@@ -56,7 +76,13 @@ export async function lockKeptPoints(place: CopyPlace, extender: ObjectLocks, vm
     const want = days.get(point.id) ?? 0;
     if (want <= lock.days) continue;
     const until = new Date(Date.now() + want * DAY_MS);
-    const files = [...point.disks.flatMap((disk) => [`disk-${disk.diskKey}/${point.id}.qcow2`, `disk-${disk.diskKey}/${point.id}.json`]), `domain/${point.id}.xml`].filter((file) => listed.has(file));
+    const files = [
+      ...point.disks.flatMap((disk) => [
+        `disk-${disk.diskKey}/${point.id}.qcow2`,
+        `disk-${disk.diskKey}/${point.id}.json`,
+      ]),
+      `domain/${point.id}.xml`,
+    ].filter((file) => listed.has(file));
     let any = false;
     for (const file of files) {
       if (await extender.extendLock(path.posix.join(vm, file), lock.mode, until, SLACK_MS)) {

@@ -17,7 +17,13 @@ const READ_HEX = 'f=$1; shift; exec qemu-io -r -f qcow2 "$@" -- "$f"';
 
 // The child's manifest once the parent is in its file, as the hub works it out: the child's own
 // clusters from qemu-img map where the files are, the parent's bytes its ranges cut by them read there.
-export async function mergedManifestOf(run: Sh, parent: DiskManifest, child: DiskManifest, parentFile: string, childFile: string): Promise<DiskManifest> {
+export async function mergedManifestOf(
+  run: Sh,
+  parent: DiskManifest,
+  child: DiskManifest,
+  parentFile: string,
+  childFile: string,
+): Promise<DiskManifest> {
   const own = `json:${JSON.stringify({ driver: 'qcow2', file: { driver: 'file', filename: childFile }, backing: null })}`;
   const extents = ownExtentsOfMap(await run(`cannot map ${childFile}`, MAP, [own]));
   const cut: Interval[] = [...extents.data, ...extents.zero].sort((a, b) => a[0] - b[0]);
@@ -31,7 +37,8 @@ export async function mergedManifestOf(run: Sh, parent: DiskManifest, child: Dis
   }
   return mergedManifest(parent, child, cut, async (offset, length) => {
     const bytes = fetched.get(offset);
-    if (bytes === undefined || bytes.length !== length) throw new Error(`the merge asked for ${length} bytes at ${offset}, which were not read`);
+    if (bytes === undefined || bytes.length !== length)
+      throw new Error(`the merge asked for ${length} bytes at ${offset}, which were not read`);
     return bytes;
   });
 }
@@ -68,19 +75,22 @@ export function rangesOfHexDump(dump: string, ranges: readonly Interval[]): Map<
     const match = /^([0-9a-f]+): {2}((?:[0-9a-f]{2} ){1,16})/.exec(line);
     if (match === null) continue;
     let at = Number.parseInt(match[1]!, 16);
-    if (index >= sorted.length || at < sorted[index]![0] || at >= sorted[index]![0] + sorted[index]![1]) index = sorted.findIndex(([start, length]) => at >= start && at < start + length);
+    if (index >= sorted.length || at < sorted[index]![0] || at >= sorted[index]![0] + sorted[index]![1])
+      index = sorted.findIndex(([start, length]) => at >= start && at < start + length);
     const range = sorted[index];
     if (range === undefined) throw new SendenseError(`qemu-io printed bytes at ${at}, outside the ranges asked for`);
     const buffer = bytes.get(range[0])!;
     for (const pair of match[2]!.trim().split(' ')) {
-      if (at >= range[0] + range[1]) throw new SendenseError(`qemu-io printed bytes at ${at}, outside the ranges asked for`);
+      if (at >= range[0] + range[1])
+        throw new SendenseError(`qemu-io printed bytes at ${at}, outside the ranges asked for`);
       buffer[at - range[0]] = Number.parseInt(pair, 16);
       at++;
       filled.set(range[0], filled.get(range[0])! + 1);
     }
   }
   for (const [offset, length] of sorted) {
-    if (filled.get(offset) !== length) throw new SendenseError(`qemu-io read ${filled.get(offset)} bytes at ${offset} where ${length} were asked`);
+    if (filled.get(offset) !== length)
+      throw new SendenseError(`qemu-io read ${filled.get(offset)} bytes at ${offset} where ${length} were asked`);
   }
   return bytes;
 }

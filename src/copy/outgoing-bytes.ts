@@ -33,7 +33,11 @@ export interface BytePatch {
   readonly bytes: Buffer;
 }
 
-export function fileBytes(file: string, size: number, options: OutgoingOptions & { readonly patch?: BytePatch } = {}): OutgoingBytes {
+export function fileBytes(
+  file: string,
+  size: number,
+  options: OutgoingOptions & { readonly patch?: BytePatch } = {},
+): OutgoingBytes {
   const chunks = createReadStream(file, { highWaterMark: CHUNK });
   return outgoing(options.patch === undefined ? chunks : patched(chunks, options.patch), size, options);
 }
@@ -42,7 +46,8 @@ async function* patched(chunks: AsyncIterable<Buffer>, patch: BytePatch): AsyncI
   let at = 0;
   for await (const chunk of chunks) {
     if (at === 0) {
-      if (patch.offset + patch.bytes.length > chunk.length) throw new Error(`a patch at ${patch.offset} lies beyond the first chunk`);
+      if (patch.offset + patch.bytes.length > chunk.length)
+        throw new Error(`a patch at ${patch.offset} lies beyond the first chunk`);
       const copy = Buffer.from(chunk);
       patch.bytes.copy(copy, patch.offset);
       yield copy;
@@ -56,7 +61,11 @@ export function textBytes(text: string, pace?: Pace): OutgoingBytes {
   return outgoing([bytes], bytes.length, { pace });
 }
 
-function outgoing(source: AsyncIterable<Buffer> | Iterable<Buffer>, size: number, { onProgress, pace }: OutgoingOptions): OutgoingBytes {
+function outgoing(
+  source: AsyncIterable<Buffer> | Iterable<Buffer>,
+  size: number,
+  { onProgress, pace }: OutgoingOptions,
+): OutgoingBytes {
   const hash = createHash('sha256');
   let sent = 0;
   let digest: string | undefined;

@@ -21,7 +21,14 @@ export interface PartialFiles {
 export function partialFiles(store: Store, runId: string, target: CopyTarget, plan: string): PartialFiles {
   const facts: CopyPartialFacts = { plan, ...target.facts };
   return {
-    record: (relative) => store.recordNodeResource({ runId, node: target.node, kind: COPY_PARTIAL_RESOURCE, name: target.absolute(relative), facts: { ...facts } }),
+    record: (relative) =>
+      store.recordNodeResource({
+        runId,
+        node: target.node,
+        kind: COPY_PARTIAL_RESOURCE,
+        name: target.absolute(relative),
+        facts: { ...facts },
+      }),
     forget: (relative) => store.forgetNodeResource(target.node, COPY_PARTIAL_RESOURCE, target.absolute(relative)),
   };
 }

@@ -46,7 +46,11 @@ export interface FileToPlace {
 // One after the other, each starting as soon as the one before has handed out all its bytes: while
 // that one is made durable and hashed there, the next is on its way. Settles once every one has;
 // `placed` hears each in place. The first failure is thrown, after the others settled.
-export async function placeFiles(context: PlaceContext, files: readonly FileToPlace[], placed: (file: FileToPlace) => void = () => {}): Promise<void> {
+export async function placeFiles(
+  context: PlaceContext,
+  files: readonly FileToPlace[],
+  placed: (file: FileToPlace) => void = () => {},
+): Promise<void> {
   const under: Promise<void>[] = [];
   try {
     for (const file of files) {

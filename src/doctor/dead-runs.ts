@@ -9,7 +9,11 @@ export const deadRunsSweeper: Sweeper = {
   async sweep({ store, deadRuns, act }) {
     for (const run of deadRuns.values()) {
       await act(`run ${run.id} of plan ${run.plan} (pid ${run.pid} died)`, 'mark it failed', () =>
-        store.finishRun(run.id, 'failed', `the run's process (pid ${run.pid}) ended without recording its end (killed, or it lost the state database); cleaned up by doctor`),
+        store.finishRun(
+          run.id,
+          'failed',
+          `the run's process (pid ${run.pid}) ended without recording its end (killed, or it lost the state database); cleaned up by doctor`,
+        ),
       );
     }
   },

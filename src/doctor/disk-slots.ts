@@ -9,7 +9,9 @@ export const diskSlotsSweeper: Sweeper = {
     for (const slot of await store.listSlots()) {
       if (await isLive(slot.runId)) continue;
       const what = slot.granted > 0 ? `${slot.granted} disk slot(s) held` : 'a place in the disk queue';
-      await act(`${what} by run ${slot.runId} of plan ${slot.plan} (pid ${slot.pid} gone)`, 'release it', () => store.releaseSlots(slot.runId));
+      await act(`${what} by run ${slot.runId} of plan ${slot.plan} (pid ${slot.pid} gone)`, 'release it', () =>
+        store.releaseSlots(slot.runId),
+      );
     }
   },
 };

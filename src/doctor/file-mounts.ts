@@ -21,7 +21,9 @@ export const fileMountsSweeper: Sweeper = {
         report(`${what} (sendense-run mount pid ${mount.ownerPid} still running)`, 'left alone');
         continue;
       }
-      await act(`${what} (its sendense-run mount, pid ${mount.ownerPid}, is gone)`, staleAction(mount), () => unmountStale(store, mount));
+      await act(`${what} (its sendense-run mount, pid ${mount.ownerPid}, is gone)`, staleAction(mount), () =>
+        unmountStale(store, mount),
+      );
     }
   },
 };

@@ -45,11 +45,14 @@ export const SWEEPERS: readonly Sweeper[] = [
 // State-database tables no sweeper needs: nothing a run takes and could leave behind.
 export const UNSWEPT_TABLES: Readonly<Record<string, string>> = {
   hub_processes: "each hub's heartbeat: a dead hub's row is told apart by its age and dropped after a day",
-  dropped_points: 'what became of a point a merge or a removal took away: history, kept as long as the runs that made it (docs/commands.md#history)',
-  replica_failovers: "a failover is the operator's act, not a run's leftover: it stops the plan's syncs for good (docs/replication.md#failover)",
+  dropped_points:
+    'what became of a point a merge or a removal took away: history, kept as long as the runs that made it (docs/commands.md#history)',
+  replica_failovers:
+    "a failover is the operator's act, not a run's leftover: it stops the plan's syncs for good (docs/replication.md#failover)",
   api_tokens: "the API's tokens: the operator's, removed with `token remove` (docs/api.md#tokens-and-roles)",
   api_audit: 'the record of every action taken through the API: kept, as history is (docs/api.md#the-audit-record)',
-  api_tasks: 'what the API started: a task a dead server left running is marked lost by the next server, its run is a run doctor sweeps (docs/api.md#tasks)',
+  api_tasks:
+    'what the API started: a task a dead server left running is marked lost by the next server, its run is a run doctor sweeps (docs/api.md#tasks)',
 };
 
 export interface DoctorReport {
@@ -58,7 +61,12 @@ export interface DoctorReport {
   readonly notes: readonly string[];
 }
 
-export async function runDoctor(store: Store, stateDatabase: string, dryRun: boolean, sweepers: readonly Sweeper[] = SWEEPERS): Promise<DoctorReport> {
+export async function runDoctor(
+  store: Store,
+  stateDatabase: string,
+  dryRun: boolean,
+  sweepers: readonly Sweeper[] = SWEEPERS,
+): Promise<DoctorReport> {
   const { doctor, findings, liveRuns } = await doctorPass(store, stateDatabase, dryRun);
   for (const sweeper of sweepers) await sweeper.sweep(doctor);
   return { findings, notes: [...liveRuns].map((id) => `run ${id} is still running: left alone`) };

@@ -25,7 +25,9 @@ export const manifestTempsSweeper: Sweeper = {
           () => 0,
         );
         if (age < TEMP_MIN_AGE_MS) continue;
-        await act(`unfinished manifest ${file} (its writer, pid ${temp[1]}, is gone)`, 'delete it', () => rm(file, { force: true }));
+        await act(`unfinished manifest ${file} (its writer, pid ${temp[1]}, is gone)`, 'delete it', () =>
+          rm(file, { force: true }),
+        );
       }
     }
   },

@@ -12,14 +12,19 @@ export const markerTempsSweeper: Sweeper = {
   name: 'repository marker temp files',
   tables: [],
   async sweep({ store, deadRuns, act }) {
-    const deadWriters = new Map([...deadRuns.values()].filter((run) => run.pid !== null).map((run) => [run.pid!, run.id]));
+    const deadWriters = new Map(
+      [...deadRuns.values()].filter((run) => run.pid !== null).map((run) => [run.pid!, run.id]),
+    );
     const repositories = new Set((await store.listBackups()).map((backup) => backup.repository));
     for (const repository of [...repositories].sort()) {
       for (const temp of await orphanMarkerTemps(repository)) {
         const run = deadWriters.get(temp.writer);
         if (run === undefined && temp.ageMs < MARKER_TEMP_MIN_AGE_MS) continue;
-        const whose = run === undefined ? `its writer, pid ${temp.writer}, is gone` : `run ${run}, killed before it was in place`;
-        await act(`unfinished repository marker ${temp.file} (${whose})`, 'delete it', () => rm(temp.file, { force: true }));
+        const whose =
+          run === undefined ? `its writer, pid ${temp.writer}, is gone` : `run ${run}, killed before it was in place`;
+        await act(`unfinished repository marker ${temp.file} (${whose})`, 'delete it', () =>
+          rm(temp.file, { force: true }),
+        );
       }
     }
   },

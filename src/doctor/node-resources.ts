@@ -42,7 +42,11 @@ export const nodeResourcesSweeper: Sweeper = {
           host = await reach(doctor, resource.node, (spec ?? null) as NodeSpec | null);
           hosts.set(resource.node, host);
         }
-        if (typeof host === 'string') doctor.report(describe(resource), `could not reach ${resource.node} (${host}): run doctor again when it answers`);
+        if (typeof host === 'string')
+          doctor.report(
+            describe(resource),
+            `could not reach ${resource.node} (${host}): run doctor again when it answers`,
+          );
         else await giveBack(doctor, host, resource);
       }
     } finally {
@@ -53,18 +57,27 @@ export const nodeResourcesSweeper: Sweeper = {
 
 // What dead runs left on `host` that `match` names (the domain a run is about to use), given back as
 // doctor would: a killed run's backup job must not refuse every later run (docs/how-it-works.md#libvirt-domains).
-export async function giveBackLeftovers(store: Store, host: NodeHost, match: (resource: NodeResource) => boolean): Promise<readonly Finding[]> {
+export async function giveBackLeftovers(
+  store: Store,
+  host: NodeHost,
+  match: (resource: NodeResource) => boolean,
+): Promise<readonly Finding[]> {
   // No state database tag: only node resources are given back here, never processes.
   const { doctor, findings } = await doctorPass(store, '', false);
-  for (const resource of await deadRunResources(doctor, (resource) => resource.node === host.id && match(resource))) await giveBack(doctor, host, resource);
+  for (const resource of await deadRunResources(doctor, (resource) => resource.node === host.id && match(resource)))
+    await giveBack(doctor, host, resource);
   return findings;
 }
 
 // The recorded resources of runs that are over or dead, in the order they are given back.
-async function deadRunResources(doctor: DoctorContext, match: (resource: NodeResource) => boolean): Promise<NodeResource[]> {
+async function deadRunResources(
+  doctor: DoctorContext,
+  match: (resource: NodeResource) => boolean,
+): Promise<NodeResource[]> {
   const left: NodeResource[] = [];
   for (const resource of await doctor.store.allNodeResources()) {
-    if (resource.kind !== RECOVERY_RESOURCE && match(resource) && !(await doctor.isLive(resource.runId))) left.push(resource);
+    if (resource.kind !== RECOVERY_RESOURCE && match(resource) && !(await doctor.isLive(resource.runId)))
+      left.push(resource);
   }
   return left.sort((a, b) => rankOf(a.kind) - rankOf(b.kind));
 }
@@ -81,9 +94,15 @@ async function giveBack(doctor: DoctorContext, host: NodeHost, resource: NodeRes
 // reached again with the keys the environment or credentials file gives doctor now.
 async function giveBackToCopy(doctor: DoctorContext, resources: readonly NodeResource[]): Promise<void> {
   const copy = copyTargetOfFacts(resources[0]!.facts);
-  const opened = await copy.reopen(undefined).catch((error: unknown) => (error instanceof Error ? error.message : String(error)));
+  const opened = await copy
+    .reopen(undefined)
+    .catch((error: unknown) => (error instanceof Error ? error.message : String(error)));
   if (typeof opened === 'string') {
-    for (const resource of resources) doctor.report(describe(resource), `could not reach ${copy.description()} (${opened}): run doctor again with the plan's credentials`);
+    for (const resource of resources)
+      doctor.report(
+        describe(resource),
+        `could not reach ${copy.description()} (${opened}): run doctor again with the plan's credentials`,
+      );
     return;
   }
   try {

@@ -16,10 +16,13 @@ export const orphanBitmapsSweeper: Sweeper = {
     const backups = await store.listBackups();
     const newest = new Map<string, Backup>();
     // A damaged newest point's bitmap is normal until the next run supersedes it (docs/how-it-works.md#damaged-points).
-    for (const backup of backups) if (backup.status === 'complete' || backup.status === 'damaged') newest.set(`${backup.vm}\0${backup.repository}\0${backup.plan}`, backup);
+    for (const backup of backups)
+      if (backup.status === 'complete' || backup.status === 'damaged')
+        newest.set(`${backup.vm}\0${backup.repository}\0${backup.plan}`, backup);
     const needed = new Set<string>();
     const recorded = new Map<string, Set<string>>();
-    for (const backup of newest.values()) for (const disk of backup.disks) if (disk.changeId) needed.add(`${disk.source}\0${disk.changeId}`);
+    for (const backup of newest.values())
+      for (const disk of backup.disks) if (disk.changeId) needed.add(`${disk.source}\0${disk.changeId}`);
     for (const backup of backups) {
       for (const disk of backup.disks) {
         if (disk.bitmap === null || disk.sourceNode !== local.id) continue;
@@ -33,7 +36,9 @@ export const orphanBitmapsSweeper: Sweeper = {
       const present = await listBitmaps(source, exec).catch(() => []);
       for (const bitmap of present) {
         if (!names.has(bitmap.name) || needed.has(`${source}\0${bitmap.name}`)) continue;
-        await act(`orphan bitmap ${bitmap.name} on ${source}`, 'remove it', () => bitmapRemove(source, bitmap.name, exec));
+        await act(`orphan bitmap ${bitmap.name} on ${source}`, 'remove it', () =>
+          bitmapRemove(source, bitmap.name, exec),
+        );
       }
     }
   },

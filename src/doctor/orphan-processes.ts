@@ -9,10 +9,16 @@ export const orphanProcessesSweeper: Sweeper = {
   name: 'orphan processes',
   tables: [],
   async sweep({ store, stateDatabase, kept, act }) {
-    const keptPids = new Set((await store.allProcesses()).filter((record) => kept.has(record.runId)).map((record) => record.pid));
+    const keptPids = new Set(
+      (await store.allProcesses()).filter((record) => kept.has(record.runId)).map((record) => record.pid),
+    );
     for (const orphan of orphansOf(stateDatabase)) {
       if (keptPids.has(orphan.pid)) continue;
-      await act(`${orphan.command} pid ${orphan.pid} started by sendense-run pid ${orphan.ownerPid}, which is gone`, 'stop it', () => terminateProcess(orphan.pid, { startTicks: orphan.startTicks }));
+      await act(
+        `${orphan.command} pid ${orphan.pid} started by sendense-run pid ${orphan.ownerPid}, which is gone`,
+        'stop it',
+        () => terminateProcess(orphan.pid, { startTicks: orphan.startTicks }),
+      );
     }
   },
 };

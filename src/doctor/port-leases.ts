@@ -10,7 +10,9 @@ export const portLeasesSweeper: Sweeper = {
     for (const lease of await store.listLeases()) {
       if (kept.has(lease.runId) || (await isLive(lease.runId))) continue;
       if (lease.hostname === here && isProcessAlive(lease.pid)) continue;
-      await act(`port ${lease.port} leased by run ${lease.runId} (pid ${lease.pid} gone)`, 'release it', () => store.releasePort(lease.port));
+      await act(`port ${lease.port} leased by run ${lease.runId} (pid ${lease.pid} gone)`, 'release it', () =>
+        store.releasePort(lease.port),
+      );
     }
   },
 };

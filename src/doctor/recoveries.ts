@@ -3,7 +3,13 @@
 // doctor finishes the move (moveStorage) or leaves the serving up and says why; a shut-off domain
 // is copied to its storage files; once nothing reads the overlays they are removed.
 
-import { domainUse, moveWhileRunning, moveWhileShutOff, type MoveContext, type RecoveredImage } from '../libvirt/move-storage.js';
+import {
+  domainUse,
+  moveWhileRunning,
+  moveWhileShutOff,
+  type MoveContext,
+  type RecoveredImage,
+} from '../libvirt/move-storage.js';
 import { removeScratchDir } from '../libvirt/scratch-dir.js';
 import { virshOn, type NodeExec } from '../libvirt/virsh.js';
 import { RECOVERY_RESOURCE } from '../kinds/recover/recover-run.js';
@@ -33,7 +39,10 @@ export const recoveriesSweeper: Sweeper = {
       const what = `recovery of domain ${facts.domain}${resource.node === LOCAL_NODE_ID ? '' : ` on ${resource.node}`} (run ${resource.runId})`;
       if (typeof host === 'string') {
         doctor.kept.add(resource.runId);
-        doctor.report(what, `could not reach ${resource.node} (${host}): its served point is left up; run doctor again when the node answers`);
+        doctor.report(
+          what,
+          `could not reach ${resource.node} (${host}): its served point is left up; run doctor again when the node answers`,
+        );
         continue;
       }
       try {
@@ -45,7 +54,13 @@ export const recoveriesSweeper: Sweeper = {
   },
 };
 
-async function finish(doctor: DoctorContext, host: NodeHost, resource: NodeResource, facts: RecoveryFacts, what: string): Promise<void> {
+async function finish(
+  doctor: DoctorContext,
+  host: NodeHost,
+  resource: NodeResource,
+  facts: RecoveryFacts,
+  what: string,
+): Promise<void> {
   const exec: NodeExec = (argv, options) => host.exec(argv, options);
   const virsh = virshOn(exec, facts.uri);
   const { disks } = facts;
@@ -57,21 +72,33 @@ async function finish(doctor: DoctorContext, host: NodeHost, resource: NodeResou
   };
   const context: MoveContext = { virsh, exec, domain: facts.domain, disks };
   if (!use.exists || use.onOverlays.length === 0) {
-    return doctor.act(`${what}: ${use.exists ? 'no disk uses its overlays any more' : 'the domain does not exist'}`, `remove its overlays ${facts.overlayDir}`, done);
+    return doctor.act(
+      `${what}: ${use.exists ? 'no disk uses its overlays any more' : 'the domain does not exist'}`,
+      `remove its overlays ${facts.overlayDir}`,
+      done,
+    );
   }
   // Its served point stays up unless the move below finishes (a dry run, or a move that fails).
   doctor.kept.add(resource.runId);
   if (!use.active) {
-    return doctor.act(`${what}: shut off, its disks still on the overlays over the served point`, 'copy them to their storage files and define the domain on them', async () => {
-      await moveWhileShutOff(context);
-      await done();
-    });
+    return doctor.act(
+      `${what}: shut off, its disks still on the overlays over the served point`,
+      'copy them to their storage files and define the domain on them',
+      async () => {
+        await moveWhileShutOff(context);
+        await done();
+      },
+    );
   }
   if (facts.moveStorage) {
-    return doctor.act(`${what}: running from the served point, the move not finished`, 'finish the move (copy while it runs, switch over), then stop serving', async () => {
-      await moveWhileRunning(context);
-      await done();
-    });
+    return doctor.act(
+      `${what}: running from the served point, the move not finished`,
+      'finish the move (copy while it runs, switch over), then stop serving',
+      async () => {
+        await moveWhileRunning(context);
+        await done();
+      },
+    );
   }
   doctor.report(
     `${what}: running from the served point (moveStorage false)`,

@@ -18,11 +18,19 @@ export interface ReplicaPointFacts {
   readonly sourceType: string;
 }
 
-export async function finishReplicaPoints(doctor: DoctorContext, host: NodeHost, resource: NodeResource): Promise<void> {
+export async function finishReplicaPoints(
+  doctor: DoctorContext,
+  host: NodeHost,
+  resource: NodeResource,
+): Promise<void> {
   const { plan, sourceType } = resource.facts as unknown as ReplicaPointFacts;
-  await finishUnfinishedPoints(doctor.store, plan, host, (message) => doctor.report(`replica of plan ${plan}`, message));
+  await finishUnfinishedPoints(doctor.store, plan, host, (message) =>
+    doctor.report(`replica of plan ${plan}`, message),
+  );
   // The run's own sync, failed now (by doctor, or by a later sync that found it dead).
-  const failed = (await doctor.store.listReplicaPoints({ plan, statuses: ['failed'] })).filter((point) => point.runId === resource.runId);
+  const failed = (await doctor.store.listReplicaPoints({ plan, statuses: ['failed'] })).filter(
+    (point) => point.runId === resource.runId,
+  );
   if (sourceType === 'qemu') for (const point of failed) await removeFailedBitmaps(doctor, point);
   await doctor.store.forgetNodeResource(resource.node, resource.kind, resource.name);
 }
@@ -32,7 +40,12 @@ export async function finishReplicaPoints(doctor: DoctorContext, host: NodeHost,
 // still marked running is left to doctor, which also removes a killed sync's bitmap.
 export async function forgetEndedSyncRecords(store: Store, plan: string, node: string): Promise<void> {
   for (const resource of await store.allNodeResources()) {
-    if (resource.kind !== REPLICA_POINT_RESOURCE || resource.node !== node || (resource.facts as unknown as ReplicaPointFacts).plan !== plan) continue;
+    if (
+      resource.kind !== REPLICA_POINT_RESOURCE ||
+      resource.node !== node ||
+      (resource.facts as unknown as ReplicaPointFacts).plan !== plan
+    )
+      continue;
     if ((await store.getRun(resource.runId))?.status === 'running') continue;
     await store.forgetNodeResource(resource.node, resource.kind, resource.name);
   }
@@ -43,11 +56,17 @@ async function removeFailedBitmaps(doctor: DoctorContext, point: ReplicaPoint): 
   const name = bitmapName(point.chainId, point.id);
   for (const disk of point.disks) {
     if (point.sourceNode !== LOCAL_NODE_ID) {
-      doctor.report(`bitmap ${name} on ${disk.source} (${point.sourceNode})`, `remove it there: qemu-img bitmap --remove ${disk.source} ${name}`);
+      doctor.report(
+        `bitmap ${name} on ${disk.source} (${point.sourceNode})`,
+        `remove it there: qemu-img bitmap --remove ${disk.source} ${name}`,
+      );
       continue;
     }
     const exec = (argv: readonly string[]) => doctor.local.exec(argv);
     const present = await listBitmaps(disk.source, exec).catch(() => []);
-    if (present.some((bitmap) => bitmap.name === name)) await doctor.act(`bitmap ${name} of failed sync ${point.id} on ${disk.source}`, 'remove it', () => bitmapRemove(disk.source, name, exec));
+    if (present.some((bitmap) => bitmap.name === name))
+      await doctor.act(`bitmap ${name} of failed sync ${point.id} on ${disk.source}`, 'remove it', () =>
+        bitmapRemove(disk.source, name, exec),
+      );
   }
 }

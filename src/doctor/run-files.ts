@@ -12,8 +12,10 @@ export const runFilesSweeper: Sweeper = {
     for (const file of await store.allRunFiles()) {
       if (await isLive(file.runId)) continue;
       if (file.node !== local.id) {
-        await act(`unfinished ${file.kind} ${file.path} on ${file.node} (run ${file.runId})`, `forget it (remote node: remove it there with rm -f -- ${file.path})`, () =>
-          store.forgetRunFile(file.node, file.path),
+        await act(
+          `unfinished ${file.kind} ${file.path} on ${file.node} (run ${file.runId})`,
+          `forget it (remote node: remove it there with rm -f -- ${file.path})`,
+          () => store.forgetRunFile(file.node, file.path),
         );
         continue;
       }

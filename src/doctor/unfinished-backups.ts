@@ -19,7 +19,9 @@ export const unfinishedBackupsSweeper: Sweeper = {
       for (const disk of backup.disks) {
         if (!existsSync(disk.file)) {
           for (const temp of await manifestTemps(disk.file)) {
-            await act(`unfinished manifest ${temp} (backup ${backup.id}, ${backup.status})`, 'delete it', () => rm(temp, { force: true }));
+            await act(`unfinished manifest ${temp} (backup ${backup.id}, ${backup.status})`, 'delete it', () =>
+              rm(temp, { force: true }),
+            );
           }
         }
         if (existsSync(disk.file)) {
@@ -38,7 +40,8 @@ export const unfinishedBackupsSweeper: Sweeper = {
           );
         }
       }
-      if (backup.status === 'running') await act(`backup ${backup.id} left running`, 'mark it failed', () => store.failBackup(backup.id));
+      if (backup.status === 'running')
+        await act(`backup ${backup.id} left running`, 'mark it failed', () => store.failBackup(backup.id));
     }
   },
 };
@@ -49,5 +52,7 @@ async function manifestTemps(diskFile: string): Promise<string[]> {
   const dir = path.dirname(diskFile);
   const prefix = `.${path.basename(manifestPath(diskFile))}.`;
   const names = await readdir(dir).catch(() => [] as string[]);
-  return names.filter((name) => name.startsWith(prefix) && /^\d+\.tmp$/.test(name.slice(prefix.length))).map((name) => path.join(dir, name));
+  return names
+    .filter((name) => name.startsWith(prefix) && /^\d+\.tmp$/.test(name.slice(prefix.length)))
+    .map((name) => path.join(dir, name));
 }

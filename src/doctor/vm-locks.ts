@@ -8,7 +8,9 @@ export const vmLocksSweeper: Sweeper = {
   async sweep({ store, isLive, act }) {
     for (const lock of await store.listVmLocks()) {
       if (await isLive(lock.runId)) continue;
-      await act(`lock of VM ${lock.vm} held by run ${lock.runId} (pid ${lock.pid} gone)`, 'release it', () => store.unlockVm(lock.vm, lock.runId));
+      await act(`lock of VM ${lock.vm} held by run ${lock.runId} (pid ${lock.pid} gone)`, 'release it', () =>
+        store.unlockVm(lock.vm, lock.runId),
+      );
     }
   },
 };

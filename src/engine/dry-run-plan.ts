@@ -47,7 +47,11 @@ export async function dryRunPlan(plan: Plan, options: DryRunOptions): Promise<Pl
   await checkPlanRepository(plan);
   const run = await kind.open(base, 'dry-run');
   const cleanup = kind.cleanup === undefined ? [] : [{ step: 'cleanup', does: kind.cleanup }];
-  return [...(await describe(run, kind.steps, options)), ...cleanup, ...(await describe(run, kind.afterSteps, options))];
+  return [
+    ...(await describe(run, kind.steps, options)),
+    ...cleanup,
+    ...(await describe(run, kind.afterSteps, options)),
+  ];
 }
 
 // In order: a resolving step fills the state the next ones describe.

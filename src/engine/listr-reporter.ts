@@ -38,7 +38,8 @@ export function createListrReporter(cli: Pick<Output, 'stdout' | 'stderr'>): Run
   const show = (view: StepView) => {
     if (!view.task) return;
     view.task.title = view.title;
-    const lines = view.state === 'running' ? [...view.lines.slice(-3), ...(view.name === current ? progress.lines() : [])] : [];
+    const lines =
+      view.state === 'running' ? [...view.lines.slice(-3), ...(view.name === current ? progress.lines() : [])] : [];
     view.task.output = lines.join('\n');
   };
 
@@ -88,7 +89,8 @@ export function createListrReporter(cli: Pick<Output, 'stdout' | 'stderr'>): Run
       switch (event.type) {
         case 'run-start':
           kind = event.kind;
-          for (const name of event.steps) views.set(name, { name, title: name, state: 'waiting', lines: [], settle: () => {} });
+          for (const name of event.steps)
+            views.set(name, { name, title: name, state: 'waiting', lines: [], settle: () => {} });
           break;
         case 'step-start': {
           if (listr === undefined) start();
@@ -114,7 +116,8 @@ export function createListrReporter(cli: Pick<Output, 'stdout' | 'stderr'>): Run
           // The run goes straight to cleanup: the steps between are not reached (listr2 must not
           // wait on them, or cleanup would only show once it is over).
           for (const view of views.values()) {
-            if (view.state === 'waiting' && view.name !== 'cleanup') settle(view.name, 'skipped', `${view.name}: not reached`);
+            if (view.state === 'waiting' && view.name !== 'cleanup')
+              settle(view.name, 'skipped', `${view.name}: not reached`);
           }
           break;
         }
@@ -143,7 +146,8 @@ export function createListrReporter(cli: Pick<Output, 'stdout' | 'stderr'>): Run
           // A step that finished in spite of the signal: the notice goes first after the steps.
           if (interruption !== undefined) outside.unshift(interruption);
           for (const view of views.values()) {
-            if (view.state === 'waiting' || view.state === 'running') settle(view.name, 'skipped', `${view.name}: not reached`);
+            if (view.state === 'waiting' || view.state === 'running')
+              settle(view.name, 'skipped', `${view.name}: not reached`);
           }
           const error = event.error ? `: ${event.error}` : '';
           const summary = `${runEndLine(kind, event)}${error}`;

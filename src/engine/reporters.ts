@@ -9,7 +9,8 @@ import { runEndLine } from './run-end-text.js';
 // listr2 is loaded only for a terminal: --json and plain runs start without it.
 export async function createReporter(cli: Output): Promise<RunReporter> {
   if (cli.json) return jsonReporter(cli.stdout);
-  if (cli.stdout.isTTY && !cli.quiet && process.env.CI === undefined) return (await import('./listr-reporter.js')).createListrReporter(cli);
+  if (cli.stdout.isTTY && !cli.quiet && process.env.CI === undefined)
+    return (await import('./listr-reporter.js')).createListrReporter(cli);
   return plainReporter(cli, cli.quiet);
 }
 
@@ -59,7 +60,8 @@ export function plainReporter(cli: Pick<Output, 'stdout' | 'stderr'>, quiet = fa
           if (quiet) break;
           progress.update(event);
           const several = progress.diskKeys.length > 1;
-          if (newDecile(event.disk, progress.percent(event.disk))) line(`  ${progress.diskLine(event.disk)}${several ? '' : `, ${progress.pace()}`}`);
+          if (newDecile(event.disk, progress.percent(event.disk)))
+            line(`  ${progress.diskLine(event.disk)}${several ? '' : `, ${progress.pace()}`}`);
           if (several && newDecile('total', progress.percent())) line(`  ${progress.totalLine()}`);
           break;
         }

@@ -50,8 +50,11 @@ export interface Resolved<S> {
 export type Leased<D> = D & { readonly port: number };
 
 // The run's disks as the steps after allocate-ports see them: each with its port (a missing one is a bug).
-export function leasedDisks<D extends { readonly key: DiskKey; readonly port?: number }>(disks: readonly D[]): readonly Leased<D>[] {
-  for (const disk of disks) if (disk.port === undefined) throw new Error(`disk ${disk.key} has no leased port: allocate-ports has not run`);
+export function leasedDisks<D extends { readonly key: DiskKey; readonly port?: number }>(
+  disks: readonly D[],
+): readonly Leased<D>[] {
+  for (const disk of disks)
+    if (disk.port === undefined) throw new Error(`disk ${disk.key} has no leased port: allocate-ports has not run`);
   return disks as readonly Leased<D>[];
 }
 

@@ -11,7 +11,9 @@ export function runEndLine(kind: string | undefined, event: Extract<RunEvent, { 
   const head = `run ${event.runId} ${event.status} in ${event.seconds.toFixed(1)} s`;
   if (event.status !== 'succeeded') return head;
   const moved =
-    event.bytes === undefined || event.bytes === null ? '' : `: ${formatBytes(event.bytes)}${event.seconds > 0 && event.bytes > 0 ? ` at ${formatBytes(event.bytes / event.seconds)}/s` : ''}`;
+    event.bytes === undefined || event.bytes === null
+      ? ''
+      : `: ${formatBytes(event.bytes)}${event.seconds > 0 && event.bytes > 0 ? ` at ${formatBytes(event.bytes / event.seconds)}/s` : ''}`;
   const made = event.backupId ? `, ${kindNamed(kind)?.pointWord ?? 'backup'} ${event.backupId}` : '';
   return `${head}${moved}${made}`;
 }

@@ -4,7 +4,13 @@
 import type { DiskFacts, Facts } from './step-facts.js';
 
 export type RunEvent =
-  | { readonly type: 'run-start'; readonly runId: string; readonly plan: string; readonly kind: string; readonly steps: readonly string[] }
+  | {
+      readonly type: 'run-start';
+      readonly runId: string;
+      readonly plan: string;
+      readonly kind: string;
+      readonly steps: readonly string[];
+    }
   | { readonly type: 'step-start'; readonly step: string; readonly title: string }
   | { readonly type: 'step-done'; readonly step: string; readonly summary?: string; readonly facts?: Facts }
   | { readonly type: 'step-skip'; readonly step: string; readonly reason: string }
@@ -12,7 +18,15 @@ export type RunEvent =
   | { readonly type: 'progress'; readonly disk: number; readonly bytesDone: number; readonly bytesToDo: number }
   | { readonly type: 'info'; readonly message: string; readonly step?: string }
   /** Waiting for hub disk slots (docs/how-it-works.md#scale): runs ahead in line, slots held of the limit. */
-  | { readonly type: 'queued'; readonly runId: string; readonly ahead: number; readonly held: number; readonly limit: number; readonly wanted: number; readonly queuedAt: string }
+  | {
+      readonly type: 'queued';
+      readonly runId: string;
+      readonly ahead: number;
+      readonly held: number;
+      readonly limit: number;
+      readonly wanted: number;
+      readonly queuedAt: string;
+    }
   /** Slots taken: this run transfers up to `granted` disks at once. */
   | {
       readonly type: 'slots';

@@ -100,13 +100,30 @@ export async function runPlan(plan: Plan, options: RunPlanOptions): Promise<RunR
     await checkPlanRepository(plan);
     // Its turn at the VM first (docs/how-it-works.md#busy-vms): a run waiting for it holds nothing.
     if (lockedVm !== undefined) {
-      const turn = await takeVmTurn({ store, vm: lockedVm, plan: plan.name, runId, busy: plan.busy, reporter, signal: controller.signal });
+      const turn = await takeVmTurn({
+        store,
+        vm: lockedVm,
+        plan: plan.name,
+        runId,
+        busy: plan.busy,
+        reporter,
+        signal: controller.signal,
+      });
       if (!turn.taken) throw new SkipRun(turn.reason);
       vmTaken = true;
     }
     const disks = options.hub ? await kind.disksToTransfer(plan, store) : 0;
     if (options.hub && disks > 0) {
-      diskSlots = await takeDiskSlots({ store, hub: options.hub, runId, plan: plan.name, disks, queuedAt: options.queuedAt, reporter, signal: controller.signal });
+      diskSlots = await takeDiskSlots({
+        store,
+        hub: options.hub,
+        runId,
+        plan: plan.name,
+        disks,
+        queuedAt: options.queuedAt,
+        reporter,
+        signal: controller.signal,
+      });
     }
     node = await openNode(plan);
     // before hooks run before any step takes anything; one failing fails the run.
@@ -147,7 +164,10 @@ export async function runPlan(plan: Plan, options: RunPlanOptions): Promise<RunR
     // next run, or another hub once this one's heartbeat is old).
     if (diskSlots) {
       await giveBackDiskSlots(store, runId).catch((slotError: unknown) =>
-        reporter.emit({ type: 'warning', message: `could not give back the disk slots of run ${runId}: ${(slotError as Error).message}` }),
+        reporter.emit({
+          type: 'warning',
+          message: `could not give back the disk slots of run ${runId}: ${(slotError as Error).message}`,
+        }),
       );
     }
   }
@@ -155,7 +175,8 @@ export async function runPlan(plan: Plan, options: RunPlanOptions): Promise<RunR
   const { backupId, ...facts } = ended;
   const env = hookEnv({ plan, runId, status: outcome.status, backupId, error });
   // A skipped run never started (no before hook ran): no end hooks either.
-  if (outcome.status !== 'skipped') await runEndHooks(plan.hooks, outcome.status === 'succeeded', { node, reporter, env });
+  if (outcome.status !== 'skipped')
+    await runEndHooks(plan.hooks, outcome.status === 'succeeded', { node, reporter, env });
   await node?.close().catch(() => undefined);
   const seconds = (Date.now() - started) / 1000;
   try {
@@ -163,9 +184,12 @@ export async function runPlan(plan: Plan, options: RunPlanOptions): Promise<RunR
   } catch (recordError) {
     // The state database is out of reach (a lost PostgreSQL, the reason a fenced run stopped):
     // said here in one line; doctor on this hub records the run once it is back.
-    const lost = new SendenseError(`could not record the end of run ${runId} in the state database (${(recordError as Error).message}): run sendense-run doctor once it is reachable`, {
-      cause: recordError,
-    });
+    const lost = new SendenseError(
+      `could not record the end of run ${runId} in the state database (${(recordError as Error).message}): run sendense-run doctor once it is reachable`,
+      {
+        cause: recordError,
+      },
+    );
     reporter.emit({ type: 'warning', message: lost.message });
     if (outcome.status === 'succeeded') outcome = { status: 'failed', error: lost };
   }
@@ -174,7 +198,11 @@ export async function runPlan(plan: Plan, options: RunPlanOptions): Promise<RunR
   const end = { runId, status: outcome.status, seconds, backupId, ...facts, error: endError };
   // After the run is recorded: a notification that cannot be sent is only a warning and a note.
   const about = { plan: plan.name, kind: plan.kind, vm: plan.vm.name, hub: options.hub?.name ?? hostname() };
-  await notifyRunEnd(plan.notify ?? options.hub?.notify, maskDeep({ ...end, ...about }), { store, reporter, env: options.env ?? process.env });
+  await notifyRunEnd(plan.notify ?? options.hub?.notify, maskDeep({ ...end, ...about }), {
+    store,
+    reporter,
+    env: options.env ?? process.env,
+  });
   reporter.emit({ type: 'run-end', ...end });
   return { runId, status: outcome.status, error: outcome.error, backupId, seconds };
 }

@@ -10,7 +10,11 @@ export interface StepsOutcome {
   readonly error?: SendenseError;
 }
 
-export async function runSteps<R extends RunContext>(run: R, steps: readonly Step<R>[], afterSuccess: readonly Step<R>[] = []): Promise<StepsOutcome> {
+export async function runSteps<R extends RunContext>(
+  run: R,
+  steps: readonly Step<R>[],
+  afterSuccess: readonly Step<R>[] = [],
+): Promise<StepsOutcome> {
   const { reporter, signal } = run;
   let failure: SendenseError | undefined;
   for (const step of steps) {
@@ -33,7 +37,10 @@ export async function runSteps<R extends RunContext>(run: R, steps: readonly Ste
       // The backup is already complete: an after-step failing is reported, not a lost backup.
       const afterFailure = await runOne(run, step);
       if (afterFailure !== undefined) {
-        reporter.emit({ type: 'warning', message: `${step.name} failed after a successful run: ${afterFailure.message}` });
+        reporter.emit({
+          type: 'warning',
+          message: `${step.name} failed after a successful run: ${afterFailure.message}`,
+        });
       }
     }
   }
@@ -44,7 +51,11 @@ export async function runSteps<R extends RunContext>(run: R, steps: readonly Ste
 // Runs one step (unless it says it has nothing to do) and returns its failure, if any. With a
 // signal, a cancel that arrives while the step finishes still counts as the step's failure
 // (unless the step finishes on signals: then its own outcome counts).
-async function runOne<R extends RunContext>(run: R, step: Step<R>, signal?: AbortSignal): Promise<SendenseError | undefined> {
+async function runOne<R extends RunContext>(
+  run: R,
+  step: Step<R>,
+  signal?: AbortSignal,
+): Promise<SendenseError | undefined> {
   const { reporter } = run;
   const reason = step.skip?.(run);
   if (reason !== undefined) {
@@ -59,7 +70,12 @@ async function runOne<R extends RunContext>(run: R, step: Step<R>, signal?: Abor
     return undefined;
   } catch (error) {
     const failure = asRunError(signal?.aborted && !step.finishesOnSignal ? signal.reason : error, step.name);
-    reporter.emit({ type: 'step-fail', step: step.name, error: failure.describe(), ...(failure.exitCode === 130 ? { interrupted: true as const } : {}) });
+    reporter.emit({
+      type: 'step-fail',
+      step: step.name,
+      error: failure.describe(),
+      ...(failure.exitCode === 130 ? { interrupted: true as const } : {}),
+    });
     return failure;
   }
 }
@@ -68,10 +84,16 @@ async function runOne<R extends RunContext>(run: R, step: Step<R>, signal?: Abor
 async function cleanup(run: RunContext): Promise<void> {
   const { reporter } = run;
   reporter.emit({ type: 'step-start', step: 'cleanup', title: 'give back what the run took' });
-  const outcomes = await run.undo.unwind((entry) => reporter.emit({ type: 'info', step: 'cleanup', message: entry.what }));
+  const outcomes = await run.undo.unwind((entry) =>
+    reporter.emit({ type: 'info', step: 'cleanup', message: entry.what }),
+  );
   const failed = outcomes.filter((outcome) => outcome.error !== undefined);
   for (const outcome of failed) {
-    reporter.emit({ type: 'warning', step: 'cleanup', message: `could not ${outcome.what}: ${outcome.error?.message}` });
+    reporter.emit({
+      type: 'warning',
+      step: 'cleanup',
+      message: `could not ${outcome.what}: ${outcome.error?.message}`,
+    });
   }
   reporter.emit({
     type: 'step-done',

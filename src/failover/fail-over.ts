@@ -53,24 +53,40 @@ export interface FailOverOptions {
 }
 
 // `signal` (Ctrl+C) stops it before the failover is recorded, never after.
-export async function failOver(store: Store, node: NodeHost, plan: ReplicatePlan, point: ReplicaPoint, runId: string, signal: AbortSignal, options: FailOverOptions): Promise<FailedOver> {
+export async function failOver(
+  store: Store,
+  node: NodeHost,
+  plan: ReplicatePlan,
+  point: ReplicaPoint,
+  runId: string,
+  signal: AbortSignal,
+  options: FailOverOptions,
+): Promise<FailedOver> {
   const domain = plan.replica.domain!;
   const exec = execOn(node);
   const virsh = virshOn(exec, plan.replica.uri);
   const state = await replicaDomainState(virsh, domain);
   if (state.exists && state.running) {
-    throw new SendenseError(`the replica domain ${domain} on ${node.description} is ${state.state} already, started outside sendense-run: shut it down first (a sync refuses while it runs)`);
+    throw new SendenseError(
+      `the replica domain ${domain} on ${node.description} is ${state.state} already, started outside sendense-run: shut it down first (a sync refuses while it runs)`,
+    );
   }
   // Its overlays are on a point's layer: QEMU would not let the replica domain write under it.
   const test = testDomainName(domain);
   if ((await virsh.attempt(['domstate', test])).exitCode === 0)
-    throw new SendenseError(`a failover test of this replica runs on ${node.description} (domain ${test}): end it first (Ctrl+C where it runs, or sendense-run doctor if it was killed)`);
+    throw new SendenseError(
+      `a failover test of this replica runs on ${node.description} (domain ${test}): end it first (Ctrl+C where it runs, or sendense-run doctor if it was killed)`,
+    );
   const original = await runningSource(plan);
   if (original !== undefined) {
     if (!options.force) {
-      throw new SendenseError(`${original}: a failover now would run two copies of one VM; shut it down first, or give --force if it must start anyway`);
+      throw new SendenseError(
+        `${original}: a failover now would run two copies of one VM; shut it down first, or give --force if it must start anyway`,
+      );
     }
-    options.warn(`WARNING: --force: ${original}, and the replica domain ${domain} starts beside it: two copies of one VM now run`);
+    options.warn(
+      `WARNING: --force: ${original}, and the replica domain ${domain} starts beside it: two copies of one VM now run`,
+    );
   }
   const newest = (await store.latestCompleteReplicaPoint(plan.name))?.id === point.id;
   const undo = new UndoStack();
@@ -80,10 +96,26 @@ export async function failOver(store: Store, node: NodeHost, plan: ReplicatePlan
     const defined = await defineForFailover(virsh, plan, point, images, state.exists, undo, newest);
     signal.throwIfAborted();
     await store.recordReplicaFailover({ plan: plan.name, pointId: point.id, runId, domain, node: node.id });
-    undo.push({ what: `forget the failover of plan ${plan.name}`, when: 'failure', step: 'failover', run: () => store.forgetReplicaFailover(plan.name) });
+    undo.push({
+      what: `forget the failover of plan ${plan.name}`,
+      when: 'failure',
+      step: 'failover',
+      run: () => store.forgetReplicaFailover(plan.name),
+    });
     const started = await virsh.attempt(['start', domain]);
-    if (started.exitCode !== 0) throw new SendenseError(`cannot start the replica domain ${domain} on ${node.description}: ${virshMessage(started)}`);
-    return Object.freeze({ domain, node: node.description, point, newest, disks: Object.freeze(disks), definition: defined.how, notes: defined.notes });
+    if (started.exitCode !== 0)
+      throw new SendenseError(
+        `cannot start the replica domain ${domain} on ${node.description}: ${virshMessage(started)}`,
+      );
+    return Object.freeze({
+      domain,
+      node: node.description,
+      point,
+      newest,
+      disks: Object.freeze(disks),
+      definition: defined.how,
+      notes: defined.notes,
+    });
   } catch (error) {
     const failed = (await undo.unwind()).filter((outcome) => outcome.error !== undefined);
     const left = failed.map((outcome) => `could not ${outcome.what}: ${outcome.error!.message}`);
@@ -103,7 +135,10 @@ async function runningSource(plan: ReplicatePlan): Promise<string | undefined> {
   if (source.type !== 'libvirt') return undefined;
   let node: NodeHost;
   try {
-    node = plan.node === undefined ? createLocalNode() : await (await import('../node/ssh.js')).connectSshNode(plan.node, { readyTimeoutMs: SOURCE_ANSWER_MS });
+    node =
+      plan.node === undefined
+        ? createLocalNode()
+        : await (await import('../node/ssh.js')).connectSshNode(plan.node, { readyTimeoutMs: SOURCE_ANSWER_MS });
   } catch {
     return undefined;
   }
@@ -121,14 +156,21 @@ async function runningSource(plan: ReplicatePlan): Promise<string | undefined> {
 async function newestPointDisks(exec: NodeExec, node: NodeHost, point: ReplicaPoint): Promise<FailedOverDisk[]> {
   for (const disk of point.disks) {
     if (!(await sameFile(exec, disk.layer, disk.path))) {
-      throw new SendenseError(`${disk.path} on ${node.description} is not the replica's newest point ${point.id} (its layer ${disk.layer}): run sendense-run doctor, then failover again`);
+      throw new SendenseError(
+        `${disk.path} on ${node.description} is not the replica's newest point ${point.id} (its layer ${disk.layer}): run sendense-run doctor, then failover again`,
+      );
     }
   }
   return point.disks.map((disk) => ({ key: disk.diskKey, image: disk.path, layer: disk.layer }));
 }
 
 // An older point: a new overlay per disk on its layer, beside replica.path; one already there holds an earlier failover's writes.
-async function failoverOverlays(exec: NodeExec, node: NodeHost, point: ReplicaPoint, undo: UndoStack): Promise<FailedOverDisk[]> {
+async function failoverOverlays(
+  exec: NodeExec,
+  node: NodeHost,
+  point: ReplicaPoint,
+  undo: UndoStack,
+): Promise<FailedOverDisk[]> {
   const overlays = point.disks.map((disk) => failoverOverlay(disk.path, point.id, false));
   const present = [...(await existingFiles(exec, overlays))];
   if (present.length > 0) {
@@ -140,7 +182,12 @@ async function failoverOverlays(exec: NodeExec, node: NodeHost, point: ReplicaPo
   for (const disk of point.disks) {
     const overlay = failoverOverlay(disk.path, point.id, false);
     await createLayer(exec, overlay, { backing: disk.layer, virtualSize: disk.virtualSize });
-    undo.push({ what: `remove ${overlay}`, when: 'failure', step: 'failover', run: () => removeLayers(exec, [overlay]) });
+    undo.push({
+      what: `remove ${overlay}`,
+      when: 'failure',
+      step: 'failover',
+      run: () => removeLayers(exec, [overlay]),
+    });
     disks.push({ key: disk.diskKey, image: overlay, layer: disk.layer });
   }
   return disks;
@@ -172,26 +219,41 @@ async function defineForFailover(
       point.disks.map((disk) => disk.path),
     );
     // On the newest point it is the replica domain a sync defines: it stays.
-    if (!newest) undo.push({ what: `undefine ${domain}`, when: 'failure', step: 'failover', run: async () => void (await virsh.run(['undefine', domain], `undefine ${domain}`)) });
+    if (!newest)
+      undo.push({
+        what: `undefine ${domain}`,
+        when: 'failure',
+        step: 'failover',
+        run: async () => void (await virsh.run(['undefine', domain], `undefine ${domain}`)),
+      });
     return { how: 'defined', notes: made.notes };
   }
   const current = await virsh.run(['dumpxml', '--inactive', domain], `read the definition of ${domain}`);
   const moves = new Map<string, string>();
   const domainDisks = parseDomainXml(current).disks;
   for (const disk of point.disks) {
-    const found = domainDisks.find((candidate) => candidate.path !== undefined && isReplicaImage(candidate.path, disk.path));
+    const found = domainDisks.find(
+      (candidate) => candidate.path !== undefined && isReplicaImage(candidate.path, disk.path),
+    );
     if (found === undefined) {
-      throw new SendenseError(`the domain ${domain} has no disk on ${disk.path} (its disks: ${domainDisks.map((candidate) => candidate.path ?? '-').join(', ')}): it is not this replica's domain`);
+      throw new SendenseError(
+        `the domain ${domain} has no disk on ${disk.path} (its disks: ${domainDisks.map((candidate) => candidate.path ?? '-').join(', ')}): it is not this replica's domain`,
+      );
     }
     if (found.path !== images.get(disk.diskKey)) moves.set(found.target, images.get(disk.diskKey)!);
   }
   if (moves.size === 0) return { how: 'unchanged', notes: [] };
-  await virsh.runWithXml(['define', '--file'], replaceDiskImages(current, moves), `put the disks of ${domain} on point ${point.id}`);
+  await virsh.runWithXml(
+    ['define', '--file'],
+    replaceDiskImages(current, moves),
+    `put the disks of ${domain} on point ${point.id}`,
+  );
   undo.push({
     what: `restore the definition of ${domain}`,
     when: 'failure',
     step: 'failover',
-    run: async () => void (await virsh.runWithXml(['define', '--file'], current, `restore the definition of ${domain}`)),
+    run: async () =>
+      void (await virsh.runWithXml(['define', '--file'], current, `restore the definition of ${domain}`)),
   });
   return { how: 'updated', notes: [] };
 }

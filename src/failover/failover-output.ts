@@ -26,12 +26,18 @@ export function printFailedOver(out: Output, plan: ReplicatePlan, done: FailedOv
       disks,
     });
   } else {
-    out.stdout.write(`failed over ${plan.vm.name}: domain ${done.domain} started on ${done.node} from ${describePoint(point)}\n`);
-    for (const disk of done.disks) out.stdout.write(`  disk ${disk.key}: ${done.newest ? disk.image : `${disk.image} (new, over ${disk.layer})`}\n`);
-    out.stdout.write(`the syncs of plan ${plan.name} are stopped: a scheduled or manual run of it refuses (docs/replication.md#failover)\n`);
+    out.stdout.write(
+      `failed over ${plan.vm.name}: domain ${done.domain} started on ${done.node} from ${describePoint(point)}\n`,
+    );
+    for (const disk of done.disks)
+      out.stdout.write(`  disk ${disk.key}: ${done.newest ? disk.image : `${disk.image} (new, over ${disk.layer})`}\n`);
+    out.stdout.write(
+      `the syncs of plan ${plan.name} are stopped: a scheduled or manual run of it refuses (docs/replication.md#failover)\n`,
+    );
   }
   for (const text of done.notes) note(out, text);
-  if (done.definition !== 'unchanged') note(out, `${done.domain} ${done.definition === 'defined' ? 'defined' : 'redefined'} on ${done.node} first`);
+  if (done.definition !== 'unchanged')
+    note(out, `${done.domain} ${done.definition === 'defined' ? 'defined' : 'redefined'} on ${done.node} first`);
 }
 
 export function printTestRunning(out: Output, plan: ReplicatePlan, test: FailoverTest): void {
@@ -51,16 +57,24 @@ export function printTestRunning(out: Output, plan: ReplicatePlan, test: Failove
       disks,
     });
   } else {
-    out.stdout.write(`testing the failover of ${plan.vm.name}: domain ${test.domain} runs on ${test.node} from ${describePoint(point)}, with no network\n`);
-    for (const disk of test.disks) out.stdout.write(`  disk ${disk.key}: writes to ${disk.overlay}, over ${disk.layer}\n`);
-    out.stdout.write(`the replica, its syncs and the failover state are untouched; Ctrl+C stops it and discards its changes\n`);
+    out.stdout.write(
+      `testing the failover of ${plan.vm.name}: domain ${test.domain} runs on ${test.node} from ${describePoint(point)}, with no network\n`,
+    );
+    for (const disk of test.disks)
+      out.stdout.write(`  disk ${disk.key}: writes to ${disk.overlay}, over ${disk.layer}\n`);
+    out.stdout.write(
+      `the replica, its syncs and the failover state are untouched; Ctrl+C stops it and discards its changes\n`,
+    );
   }
   for (const text of test.notes) note(out, text);
 }
 
 export function printTestEnded(out: Output, plan: ReplicatePlan, test: FailoverTest, why: 'signal' | 'shut-off'): void {
   if (out.json) line(out, { type: 'test-ended', plan: plan.name, domain: test.domain, pointId: test.point.id, why });
-  else out.stdout.write(`test ended (${why === 'signal' ? 'stopped' : 'the guest shut itself off'}): ${test.domain} destroyed, its overlays removed\n`);
+  else
+    out.stdout.write(
+      `test ended (${why === 'signal' ? 'stopped' : 'the guest shut itself off'}): ${test.domain} destroyed, its overlays removed\n`,
+    );
 }
 
 function line(out: Output, event: Record<string, unknown>): void {

@@ -9,12 +9,19 @@ import type { ReplicaPoint, Store } from '../store/index.js';
 
 export async function choosePoint(store: Store, plan: string, wanted: string | undefined): Promise<ReplicaPoint> {
   const points = await completePoints(store, plan);
-  if (points.length === 0) throw new SendenseError(`plan ${plan} has no complete replica point yet: there is nothing to start (run a sync of it first)`);
+  if (points.length === 0)
+    throw new SendenseError(
+      `plan ${plan} has no complete replica point yet: there is nothing to start (run a sync of it first)`,
+    );
   if (wanted === undefined) return points[points.length - 1]!;
   const point = points.find((candidate) => candidate.id === wanted);
   if (point !== undefined) return point;
-  const available = [...points].reverse().map((candidate) => `${candidate.id} (${formatLocalTime(pointTime(candidate))})`);
-  throw new SendenseError(`--point ${wanted} is not a complete point of plan ${plan}; its points, newest first: ${available.join(', ')}`);
+  const available = [...points]
+    .reverse()
+    .map((candidate) => `${candidate.id} (${formatLocalTime(pointTime(candidate))})`);
+  throw new SendenseError(
+    `--point ${wanted} is not a complete point of plan ${plan}; its points, newest first: ${available.join(', ')}`,
+  );
 }
 
 // Seconds from the point's time to now.

@@ -15,7 +15,13 @@ import { createLayer, existingFiles } from '../replica/replica-files.js';
 import { failoverOverlay } from '../replica/replica-layout.js';
 import type { ReplicaPoint, Store } from '../store/index.js';
 import { execOn } from '../replica/replica-node.js';
-import { endTestDomain, TEST_DOMAIN_RESOURCE, testDomainName, watchDomain, type TestDomainFacts } from './test-domain.js';
+import {
+  endTestDomain,
+  TEST_DOMAIN_RESOURCE,
+  testDomainName,
+  watchDomain,
+  type TestDomainFacts,
+} from './test-domain.js';
 
 export interface TestDisk {
   readonly key: number;
@@ -39,14 +45,27 @@ export interface FailoverTest {
   stop(): Promise<readonly UndoOutcome[]>;
 }
 
-export async function startFailoverTest(store: Store, node: NodeHost, plan: ReplicatePlan, point: ReplicaPoint, runId: string, signal: AbortSignal): Promise<FailoverTest> {
+export async function startFailoverTest(
+  store: Store,
+  node: NodeHost,
+  plan: ReplicatePlan,
+  point: ReplicaPoint,
+  runId: string,
+  signal: AbortSignal,
+): Promise<FailoverTest> {
   await refuseWrittenPoint(store, plan, point);
   const domain = testDomainName(plan.replica.domain!);
   const exec = execOn(node);
   const virsh = virshOn(exec, plan.replica.uri);
-  const disks = point.disks.map((disk) => ({ key: disk.diskKey, overlay: failoverOverlay(disk.path, point.id, true), layer: disk.layer }));
+  const disks = point.disks.map((disk) => ({
+    key: disk.diskKey,
+    overlay: failoverOverlay(disk.path, point.id, true),
+    layer: disk.layer,
+  }));
   if ((await virsh.attempt(['domstate', domain])).exitCode === 0) {
-    throw new SendenseError(`a domain ${domain} exists on ${node.description}: a test of this replica is running (a killed test's is ended by sendense-run doctor)`);
+    throw new SendenseError(
+      `a domain ${domain} exists on ${node.description}: a test of this replica is running (a killed test's is ended by sendense-run doctor)`,
+    );
   }
   const present = [
     ...(await existingFiles(
@@ -73,21 +92,52 @@ export async function startFailoverTest(store: Store, node: NodeHost, plan: Repl
   const undo = new UndoStack();
   const facts: TestDomainFacts = { domain, uri: plan.replica.uri, overlays: disks.map((disk) => disk.overlay) };
   try {
-    await store.recordNodeResource({ runId, node: node.id, kind: TEST_DOMAIN_RESOURCE, name: domain, facts: { ...facts, nodeSpec: plan.replica.node ?? null } });
-    undo.push({ what: `forget the test domain ${domain}`, when: 'always', step: 'failover', run: () => store.forgetNodeResource(node.id, TEST_DOMAIN_RESOURCE, domain) });
-    undo.push({ what: `destroy ${domain} and remove its overlays on ${node.description}`, when: 'always', step: 'failover', run: () => endTestDomain(exec, facts) });
-    for (const disk of disks) await createLayer(exec, disk.overlay, { backing: disk.layer, virtualSize: point.disks.find((candidate) => candidate.diskKey === disk.key)!.virtualSize });
+    await store.recordNodeResource({
+      runId,
+      node: node.id,
+      kind: TEST_DOMAIN_RESOURCE,
+      name: domain,
+      facts: { ...facts, nodeSpec: plan.replica.node ?? null },
+    });
+    undo.push({
+      what: `forget the test domain ${domain}`,
+      when: 'always',
+      step: 'failover',
+      run: () => store.forgetNodeResource(node.id, TEST_DOMAIN_RESOURCE, domain),
+    });
+    undo.push({
+      what: `destroy ${domain} and remove its overlays on ${node.description}`,
+      when: 'always',
+      step: 'failover',
+      run: () => endTestDomain(exec, facts),
+    });
+    for (const disk of disks)
+      await createLayer(exec, disk.overlay, {
+        backing: disk.layer,
+        virtualSize: point.disks.find((candidate) => candidate.diskKey === disk.key)!.virtualSize,
+      });
     signal.throwIfAborted();
     await virsh.runWithXml(['create', '--file'], xml, `start the test domain ${domain} on ${node.description}`);
     const watch = watchDomain(node, plan.replica.uri, domain);
     // The watch first: it must not take the domain's end for a lost link.
     undo.push({ what: `stop watching ${domain}`, when: 'always', step: 'failover', run: () => watch.stop() });
-    return Object.freeze({ domain, node: node.description, point, disks: Object.freeze(disks), notes, ended: watch.ended, stop: () => undo.unwind() });
+    return Object.freeze({
+      domain,
+      node: node.description,
+      point,
+      disks: Object.freeze(disks),
+      notes,
+      ended: watch.ended,
+      stop: () => undo.unwind(),
+    });
   } catch (error) {
     const failed = (await undo.unwind()).filter((outcome) => outcome.error !== undefined);
     if (failed.length === 0 || !isSendenseError(error)) throw error;
     const left = failed.map((outcome) => `could not ${outcome.what}: ${outcome.error!.message}`).join('; ');
-    throw new SendenseError(`${error.message}; ${left} (sendense-run doctor gives back the rest)`, { cause: error, exitCode: error.exitCode });
+    throw new SendenseError(`${error.message}; ${left} (sendense-run doctor gives back the rest)`, {
+      cause: error,
+      exitCode: error.exitCode,
+    });
   }
 }
 
@@ -96,5 +146,7 @@ async function refuseWrittenPoint(store: Store, plan: ReplicatePlan, point: Repl
   const failover = await store.replicaFailover(plan.name);
   if (failover === undefined || failover.pointId !== point.id) return;
   if ((await store.latestCompleteReplicaPoint(plan.name))?.id !== point.id) return;
-  throw new SendenseError(`plan ${plan.name} is failed over to point ${point.id}: ${failover.domain} writes into its layer, so it cannot be tested; test an older point (--point)`);
+  throw new SendenseError(
+    `plan ${plan.name} is failed over to point ${point.id}: ${failover.domain} writes into its layer, so it cannot be tested; test an older point (--point)`,
+  );
 }

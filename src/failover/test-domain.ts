@@ -55,7 +55,8 @@ export function watchDomain(node: NodeHost, uri: string, domain: string): Domain
   const ended = watcher.exited.then((exit): 'gone' | SendenseError => {
     if (exit.exitCode === 0 || stopping) return 'gone';
     const said = watcher.stderrText().trim().split('\n').at(-1) ?? '';
-    if (node.isLocal) return new SendenseError(`the watch of ${domain} ended (${said || `exit ${exit.exitCode ?? exit.signal}`})`);
+    if (node.isLocal)
+      return new SendenseError(`the watch of ${domain} ended (${said || `exit ${exit.exitCode ?? exit.signal}`})`);
     return new SendenseError(`the SSH connection to the replica node is gone (${said || node.description})`);
   });
   return {

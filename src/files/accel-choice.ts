@@ -13,7 +13,8 @@ const QEMU = '/usr/bin/qemu-system-x86_64';
 
 // ${XDG_CACHE_HOME:-~/.cache}/sendense/libguestfs: the supermin appliance and the accel choice.
 export function applianceCacheDir(env: NodeJS.ProcessEnv = process.env): string {
-  const base = env.XDG_CACHE_HOME && env.XDG_CACHE_HOME !== '' ? env.XDG_CACHE_HOME : join(env.HOME ?? homedir(), '.cache');
+  const base =
+    env.XDG_CACHE_HOME && env.XDG_CACHE_HOME !== '' ? env.XDG_CACHE_HOME : join(env.HOME ?? homedir(), '.cache');
   const dir = join(base, 'sendense', 'libguestfs');
   mkdirSync(dir, { recursive: true, mode: 0o700 });
   return dir;
@@ -47,7 +48,9 @@ export function firstAccel(cacheDir: string): Accel {
 
 export function rememberKvmFailed(cacheDir: string, reason: string): void {
   try {
-    writeFileSync(join(cacheDir, 'accel.json'), `${JSON.stringify({ key: hostKey(), accel: 'tcg', reason })}\n`, { mode: 0o600 });
+    writeFileSync(join(cacheDir, 'accel.json'), `${JSON.stringify({ key: hostKey(), accel: 'tcg', reason })}\n`, {
+      mode: 0o600,
+    });
   } catch {
     // only an optimisation: the next command tries KVM again
   }

@@ -21,7 +21,10 @@ export interface OpenAppliance {
 }
 
 // Starts the appliance on the point's drive (openPointDrive).
-export async function openAppliance(drive: Pick<PointDrive, 'filename' | 'opts' | 'file'>, options: ApplianceOptions = {}): Promise<OpenAppliance> {
+export async function openAppliance(
+  drive: Pick<PointDrive, 'filename' | 'opts' | 'file'>,
+  options: ApplianceOptions = {},
+): Promise<OpenAppliance> {
   const cacheDir = applianceCacheDir();
   const started = performance.now();
   let accel = firstAccel(cacheDir);
@@ -29,13 +32,17 @@ export async function openAppliance(drive: Pick<PointDrive, 'filename' | 'opts' 
   const emulated = accel === 'tcg' ? await emulatedApplianceKernel(cacheDir) : undefined;
   const agent = GuestfsAgent.start({ LIBGUESTFS_CACHEDIR: emulated?.cacheDir ?? cacheDir, ...emulated?.env });
   try {
-    options.note?.(`starting the libguestfs appliance (${accel === 'tcg' ? 'software emulation: up to a minute' : 'KVM: a few seconds'})`);
+    options.note?.(
+      `starting the libguestfs appliance (${accel === 'tcg' ? 'software emulation: up to a minute' : 'KVM: a few seconds'})`,
+    );
     try {
       await launch(agent, drive, accel);
     } catch (error) {
       if (accel === 'tcg') throw error;
       const reason = firstLine((error as Error).message);
-      options.note?.('KVM does not work on this host (the appliance did not start with it): using software emulation, which is slower');
+      options.note?.(
+        'KVM does not work on this host (the appliance did not start with it): using software emulation, which is slower',
+      );
       rememberKvmFailed(cacheDir, reason);
       accel = 'tcg';
       await agent.call('new_handle');
@@ -45,7 +52,10 @@ export async function openAppliance(drive: Pick<PointDrive, 'filename' | 'opts' 
     return { agent, accel };
   } catch (error) {
     await agent.close().catch(() => {});
-    throw new SendenseError(`could not start the libguestfs appliance on ${drive.file}: ${firstLine((error as Error).message)}`, { cause: error });
+    throw new SendenseError(
+      `could not start the libguestfs appliance on ${drive.file}: ${firstLine((error as Error).message)}`,
+      { cause: error },
+    );
   }
 }
 

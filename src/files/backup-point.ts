@@ -29,19 +29,31 @@ export function parseDiskOption(text: string | undefined): DiskKey | undefined {
   return Number(text);
 }
 
-export async function findPointFile(store: Store, vm: string, point: RestorePoint, diskKey?: DiskKey, repository?: string): Promise<PointFile> {
+export async function findPointFile(
+  store: Store,
+  vm: string,
+  point: RestorePoint,
+  diskKey?: DiskKey,
+  repository?: string,
+): Promise<PointFile> {
   // Never read through a merge: one recorded for this VM is going on or waits for doctor.
   await refuseUnfinishedMerge(store, vm, 'files');
   const backup = await findCompleteBackup(store, { vm, point, repository, reader: 'files' });
-  const disk = diskKey === undefined ? backup.disks[0] : backup.disks.find((candidate) => candidate.diskKey === diskKey);
+  const disk =
+    diskKey === undefined ? backup.disks[0] : backup.disks.find((candidate) => candidate.diskKey === diskKey);
   if (disk === undefined) {
-    throw new SendenseError(`backup ${backup.id} of VM ${vm} has no disk ${diskKey} (it has ${backup.disks.map((d) => d.diskKey).join(', ')})`);
+    throw new SendenseError(
+      `backup ${backup.id} of VM ${vm} has no disk ${diskKey} (it has ${backup.disks.map((d) => d.diskKey).join(', ')})`,
+    );
   }
   const chain = await store.chainOf(backup.id);
   for (const link of chain) {
-    if (link.status !== 'complete') throw new SendenseError(`backup ${link.id} in the chain of ${backup.id} is ${link.status}, not complete`);
+    if (link.status !== 'complete')
+      throw new SendenseError(`backup ${link.id} in the chain of ${backup.id} is ${link.status}, not complete`);
     if (!link.disks.some((candidate) => candidate.diskKey === disk.diskKey)) {
-      throw new SendenseError(`the file of backup ${link.id} for disk ${disk.diskKey} is missing or unreadable: (none recorded)`);
+      throw new SendenseError(
+        `the file of backup ${link.id} for disk ${disk.diskKey} is missing or unreadable: (none recorded)`,
+      );
     }
   }
   const problem = chainFileProblem(chain, [disk.diskKey]);

@@ -30,23 +30,53 @@ async function receiver(run: FilesRestoreRun, args: readonly string[]): Promise<
 // Refuses (one line) a destination on the node that may not be written, before any extraction.
 export async function checkNodeTarget(run: FilesRestoreRun, target: ExtractTarget, overwrite: boolean): Promise<void> {
   const result = await receiver(run, ['check', target.path, target.format, String(overwrite)]);
-  if (result.exitCode === 3) throw new SendenseError(`on ${run.node.description}: ${result.stderr.trim()}`, { step: STEP });
-  if (result.exitCode !== 0) throw new SendenseError(`could not check ${target.path} on ${run.node.description}: ${result.stderr.trim() || `exit ${result.exitCode}`}`, { step: STEP });
+  if (result.exitCode === 3)
+    throw new SendenseError(`on ${run.node.description}: ${result.stderr.trim()}`, { step: STEP });
+  if (result.exitCode !== 0)
+    throw new SendenseError(
+      `could not check ${target.path} on ${run.node.description}: ${result.stderr.trim() || `exit ${result.exitCode}`}`,
+      { step: STEP },
+    );
 }
 
 // Streams `file` (made on the hub) to the node, where it becomes `target`.
-export async function sendToNode(run: FilesRestoreRun, file: string, target: ExtractTarget, overwrite: boolean): Promise<void> {
+export async function sendToNode(
+  run: FilesRestoreRun,
+  file: string,
+  target: ExtractTarget,
+  overwrite: boolean,
+): Promise<void> {
   const dir = await makeSocketDir('sendense-deliver-', { sweepDeadSockets: true });
-  run.undo.push({ what: `remove ${dir}`, when: 'always', step: STEP, run: () => rm(dir, { recursive: true, force: true }) });
+  run.undo.push({
+    what: `remove ${dir}`,
+    when: 'always',
+    step: STEP,
+    run: () => rm(dir, { recursive: true, force: true }),
+  });
   const socket = join(dir, 'files.sock');
   const server = await serveOnce(file, socket);
-  run.undo.push({ what: `stop serving ${file} on ${socket}`, when: 'always', step: STEP, run: () => new Promise((resolve) => server.close(() => resolve())) });
+  run.undo.push({
+    what: `stop serving ${file} on ${socket}`,
+    when: 'always',
+    step: STEP,
+    run: () => new Promise((resolve) => server.close(() => resolve())),
+  });
   const forwards = await run.node.forwardSockets([socket]);
-  run.undo.push({ what: `close the tunnel to ${run.node.description}`, when: 'always', step: STEP, run: () => forwards.close() });
+  run.undo.push({
+    what: `close the tunnel to ${run.node.description}`,
+    when: 'always',
+    step: STEP,
+    run: () => forwards.close(),
+  });
   const nodeSocket = forwards.nodeSockets.get(socket) ?? socket;
   const result = await receiver(run, ['receive', nodeSocket, target.path, target.format, String(overwrite)]);
-  if (result.exitCode === 3) throw new SendenseError(`on ${run.node.description}: ${result.stderr.trim()}`, { step: STEP });
-  if (result.exitCode !== 0) throw new SendenseError(`could not write ${target.path} on ${run.node.description}: ${result.stderr.trim() || `exit ${result.exitCode}`}`, { step: STEP });
+  if (result.exitCode === 3)
+    throw new SendenseError(`on ${run.node.description}: ${result.stderr.trim()}`, { step: STEP });
+  if (result.exitCode !== 0)
+    throw new SendenseError(
+      `could not write ${target.path} on ${run.node.description}: ${result.stderr.trim() || `exit ${result.exitCode}`}`,
+      { step: STEP },
+    );
 }
 
 // Each connection gets the file's bytes, then the end; the socket's directory is this user's only.

@@ -5,7 +5,17 @@
 // it costs a fraction of a second, so KVM keeps the kernel supermin picks itself.
 
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, openSync, closeSync, readFileSync, readdirSync, renameSync, rmSync, readSync } from 'node:fs';
+import {
+  existsSync,
+  mkdirSync,
+  openSync,
+  closeSync,
+  readFileSync,
+  readdirSync,
+  renameSync,
+  rmSync,
+  readSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { childEnv } from '../process/child-env.js';
 
@@ -107,7 +117,8 @@ export async function emulatedApplianceKernel(cacheDir: string): Promise<Applian
     }
     // The folders of kernels no longer installed (each an appliance of a few hundred MiB) go.
     for (const name of readdirSync(cacheDir)) {
-      if (name.startsWith('pvh-') && !existsSync(`/boot/vmlinuz-${name.slice('pvh-'.length)}`)) rmSync(join(cacheDir, name), { recursive: true, force: true });
+      if (name.startsWith('pvh-') && !existsSync(`/boot/vmlinuz-${name.slice('pvh-'.length)}`))
+        rmSync(join(cacheDir, name), { recursive: true, force: true });
     }
   }
   return {

@@ -16,7 +16,14 @@ export interface ExtractTarget {
 export function parseExtractTarget(to: string): ExtractTarget {
   const absolute = path.resolve(to);
   const lower = absolute.toLowerCase();
-  const format: ExtractFormat = lower.endsWith('.tar.gz') || lower.endsWith('.tgz') ? 'tar.gz' : lower.endsWith('.tar') ? 'tar' : lower.endsWith('.zip') ? 'zip' : 'dir';
+  const format: ExtractFormat =
+    lower.endsWith('.tar.gz') || lower.endsWith('.tgz')
+      ? 'tar.gz'
+      : lower.endsWith('.tar')
+        ? 'tar'
+        : lower.endsWith('.zip')
+          ? 'zip'
+          : 'dir';
   return { format, path: absolute };
 }
 
@@ -26,15 +33,22 @@ export function checkExtractTarget(target: ExtractTarget, overwrite: boolean): b
   try {
     stat = statSync(target.path);
   } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'ENOENT') throw new SendenseError(`cannot use ${target.path}: ${(error as Error).message}`);
+    if ((error as NodeJS.ErrnoException).code !== 'ENOENT')
+      throw new SendenseError(`cannot use ${target.path}: ${(error as Error).message}`);
     const parent = path.dirname(target.path);
     if (!isDirectory(parent)) throw new SendenseError(`cannot write ${target.path}: ${parent} is not a directory`);
     return false;
   }
   if (target.format === 'dir') {
-    if (!stat.isDirectory()) throw new SendenseError(`${target.path} exists and is not a directory (give a new directory, or a .tar, .tar.gz or .zip file)`);
+    if (!stat.isDirectory())
+      throw new SendenseError(
+        `${target.path} exists and is not a directory (give a new directory, or a .tar, .tar.gz or .zip file)`,
+      );
     if (readdirSync(target.path).length === 0) return true;
-    if (!overwrite) throw new SendenseError(`${target.path} is not empty: give an empty or new directory, or --overwrite to replace what has the same names`);
+    if (!overwrite)
+      throw new SendenseError(
+        `${target.path} is not empty: give an empty or new directory, or --overwrite to replace what has the same names`,
+      );
     return true;
   }
   if (stat.isDirectory()) throw new SendenseError(`${target.path} is a directory, not a ${target.format} file`);

@@ -48,16 +48,27 @@ const isRoot = process.getuid?.() === 0;
 // Skipped entries (device nodes, FIFOs) named one line each up to this many, then counted.
 const SKIPPED_SHOWN = 20;
 
-export async function extractPaths(files: GuestFiles, wanted: readonly GuestPath[], target: ExtractTarget, options: ExtractOptions): Promise<ExtractResult> {
+export async function extractPaths(
+  files: GuestFiles,
+  wanted: readonly GuestPath[],
+  target: ExtractTarget,
+  options: ExtractOptions,
+): Promise<ExtractResult> {
   const exists = checkExtractTarget(target, options.overwrite);
   const entries: { where: GuestPath; entry: GuestEntry; name: string }[] = [];
   for (const where of wanted) {
     const entry = await files.stat(where);
     const name = extractedName(where);
     const clash = entries.find((other) => other.name === name);
-    if (clash) throw new SendenseError(`${formatGuestPath(clash.where)} and ${formatGuestPath(where)} would both be extracted as '${name}': get them in two runs`);
+    if (clash)
+      throw new SendenseError(
+        `${formatGuestPath(clash.where)} and ${formatGuestPath(where)} would both be extracted as '${name}': get them in two runs`,
+      );
     const within = entries.find((other) => name.startsWith(`${other.name}/`) || other.name.startsWith(`${name}/`));
-    if (within) throw new SendenseError(`${formatGuestPath(within.where)} and ${formatGuestPath(where)}: one lies inside the other; get the outer one only`);
+    if (within)
+      throw new SendenseError(
+        `${formatGuestPath(within.where)} and ${formatGuestPath(where)}: one lies inside the other; get the outer one only`,
+      );
     entries.push({ where, entry, name });
   }
   const staging = mkdtempSync(path.join(path.dirname(target.path), `.${path.basename(target.path)}.sendense-`));
@@ -77,7 +88,13 @@ export async function extractPaths(files: GuestFiles, wanted: readonly GuestPath
   }
 }
 
-async function extractOne(files: GuestFiles, where: GuestPath, entry: GuestEntry, local: string, options: ExtractOptions): Promise<number> {
+async function extractOne(
+  files: GuestFiles,
+  where: GuestPath,
+  entry: GuestEntry,
+  local: string,
+  options: ExtractOptions,
+): Promise<number> {
   await mkdir(path.dirname(local), { recursive: true, mode: 0o700 });
   const label = formatGuestPath(where);
   try {
@@ -91,7 +108,8 @@ async function extractOne(files: GuestFiles, where: GuestPath, entry: GuestEntry
       await lutimes(local, entry.atime, entry.mtime);
       return 0;
     }
-    if (entry.type !== 'file') throw new SendenseError(`${label} is a ${entry.type}: only files, folders and symlinks can be extracted`);
+    if (entry.type !== 'file')
+      throw new SendenseError(`${label} is a ${entry.type}: only files, folders and symlinks can be extracted`);
     options.progress?.(`${label}: copying ${formatBytes(entry.size)}`);
     return await streamFile(files, where, entry, local, options);
   } catch (error) {
@@ -101,7 +119,13 @@ async function extractOne(files: GuestFiles, where: GuestPath, entry: GuestEntry
 }
 
 // tar_out of a guest folder, read through a FIFO and written by writeGuestTree (never the host's tar).
-async function streamFolder(files: GuestFiles, guestDir: string, local: string, label: string, options: ExtractOptions): Promise<number> {
+async function streamFolder(
+  files: GuestFiles,
+  guestDir: string,
+  local: string,
+  label: string,
+  options: ExtractOptions,
+): Promise<number> {
   let streamed = 0;
   let skipped = 0;
   let lastReport = Date.now();
@@ -118,26 +142,39 @@ async function streamFolder(files: GuestFiles, guestDir: string, local: string, 
   }
   const skip = (name: Buffer, why: string) => {
     skipped++;
-    if (skipped <= SKIPPED_SHOWN) options.progress?.(`${label.replace(/\/$/, '')}/${escapeGuestName(name)}: ${why}; skipped`);
+    if (skipped <= SKIPPED_SHOWN)
+      options.progress?.(`${label.replace(/\/$/, '')}/${escapeGuestName(name)}: ${why}; skipped`);
   };
   options.progress?.(`${label}: copying folder`);
   try {
     await readFromAppliance(
       path.dirname(path.dirname(local)),
       (fifo) => files.agent.call('tar_out', [guestDir, fifo], { numericowner: 1 }),
-      (bytes) => writeGuestTree(local, tarEvents(counted(bytes)), { keepSetuid: options.keepSetuid ?? false, owners: isRoot, skipped: skip }),
+      (bytes) =>
+        writeGuestTree(local, tarEvents(counted(bytes)), {
+          keepSetuid: options.keepSetuid ?? false,
+          owners: isRoot,
+          skipped: skip,
+        }),
     );
   } catch (error) {
     if (error instanceof GuestfsCallError || error instanceof SendenseError) throw error;
     throw new SendenseError(`could not extract ${label}: ${(error as Error).message}`, { cause: error });
   } finally {
-    if (skipped > SKIPPED_SHOWN) options.progress?.(`${label}: ${skipped - SKIPPED_SHOWN} more skipped (${skipped} in all)`);
+    if (skipped > SKIPPED_SHOWN)
+      options.progress?.(`${label}: ${skipped - SKIPPED_SHOWN} more skipped (${skipped} in all)`);
   }
   return streamed;
 }
 
 // download of a guest file into a FIFO, written here with its zeros as holes.
-async function streamFile(files: GuestFiles, where: GuestPath, entry: GuestEntry, local: string, options: ExtractOptions): Promise<number> {
+async function streamFile(
+  files: GuestFiles,
+  where: GuestPath,
+  entry: GuestEntry,
+  local: string,
+  options: ExtractOptions,
+): Promise<number> {
   return readFromAppliance(
     path.dirname(path.dirname(local)),
     (fifo) => files.agent.call('download', [where.path, fifo]),
@@ -184,15 +221,41 @@ async function archive(from: string, names: readonly string[], target: ExtractTa
   const [command, args] =
     target.format === 'zip'
       ? ['zip', ['-q', '-r', '-y', partial, '--', ...names]]
-      : ['tar', ['-c', '--sparse', target.format === 'tar.gz' ? '-z' : '', '-f', partial, '--numeric-owner', '-C', from, '--', ...names].filter(Boolean)];
+      : [
+          'tar',
+          [
+            '-c',
+            '--sparse',
+            target.format === 'tar.gz' ? '-z' : '',
+            '-f',
+            partial,
+            '--numeric-owner',
+            '-C',
+            from,
+            '--',
+            ...names,
+          ].filter(Boolean),
+        ];
   await new Promise<void>((resolve, reject) => {
     const child = spawn(command, args, { cwd: from, stdio: ['ignore', 'ignore', 'pipe'], env: childEnv() });
     let errors = '';
     child.stderr.on('data', (chunk: Buffer) => (errors += chunk.toString()));
     child.once('error', (error: NodeJS.ErrnoException) =>
-      reject(new SendenseError(error.code === 'ENOENT' ? `${command} is not installed: it is needed to write ${target.path}` : `${command}: ${error.message}`)),
+      reject(
+        new SendenseError(
+          error.code === 'ENOENT'
+            ? `${command} is not installed: it is needed to write ${target.path}`
+            : `${command}: ${error.message}`,
+        ),
+      ),
     );
-    child.once('close', (code) => (code === 0 ? resolve() : reject(new SendenseError(`could not write ${target.path}: ${command} said: ${errors.trim() || `exit ${code}`}`))));
+    child.once('close', (code) =>
+      code === 0
+        ? resolve()
+        : reject(
+            new SendenseError(`could not write ${target.path}: ${command} said: ${errors.trim() || `exit ${code}`}`),
+          ),
+    );
   });
   await chmod(partial, 0o600);
   renameSync(partial, target.path);

@@ -7,7 +7,11 @@ import path from 'node:path';
 import { childEnv } from '../process/child-env.js';
 
 // Runs `write(fifo)` (the appliance writing) and `read(bytes)` together; the writer's error wins.
-export async function readFromAppliance<T>(dir: string, write: (fifo: string) => Promise<unknown>, read: (bytes: AsyncIterable<Buffer>) => Promise<T>): Promise<T> {
+export async function readFromAppliance<T>(
+  dir: string,
+  write: (fifo: string) => Promise<unknown>,
+  read: (bytes: AsyncIterable<Buffer>) => Promise<T>,
+): Promise<T> {
   const fifo = path.join(dir, `stream-${process.pid}-${Date.now()}.fifo`);
   execFileSync('mkfifo', ['-m', '600', fifo], { env: childEnv() });
   try {

@@ -43,7 +43,10 @@ export function shortName(device: string): string {
 }
 
 // With inspect, the OS each root filesystem holds (it mounts every filesystem once: only for listings).
-export async function readDiskLayout(agent: GuestfsAgent, options: { readonly inspect?: boolean } = {}): Promise<DiskLayout> {
+export async function readDiskLayout(
+  agent: GuestfsAgent,
+  options: { readonly inspect?: boolean } = {},
+): Promise<DiskLayout> {
   const partitionTable = await agent.scalar<string>('part_get_parttype', ['/dev/sda']).catch(() => 'none');
   const found = await agent.hash('list_filesystems');
   const roots = options.inspect ? await osRoots(agent) : new Map<string, string>();
@@ -72,7 +75,10 @@ async function osRoots(agent: GuestfsAgent): Promise<Map<string, string>> {
   const found = (await agent.call('inspect_os').catch(() => [])) as string[];
   for (const root of found) {
     const product = await agent.scalar<string>('inspect_get_product_name', [root]).catch(() => 'unknown');
-    roots.set(onTheApplianceDisk(root), product === 'unknown' ? await agent.scalar<string>('inspect_get_distro', [root]).catch(() => 'unknown') : product);
+    roots.set(
+      onTheApplianceDisk(root),
+      product === 'unknown' ? await agent.scalar<string>('inspect_get_distro', [root]).catch(() => 'unknown') : product,
+    );
   }
   return roots;
 }

@@ -9,7 +9,8 @@ import { childEnv } from '../process/child-env.js';
 const run = promisify(execFile);
 
 // mountinfo escapes space, tab, newline and backslash as \ooo.
-const unescapeMountField = (field: string) => field.replace(/\\([0-7]{3})/g, (_, octal: string) => String.fromCharCode(Number.parseInt(octal, 8)));
+const unescapeMountField = (field: string) =>
+  field.replace(/\\([0-7]{3})/g, (_, octal: string) => String.fromCharCode(Number.parseInt(octal, 8)));
 
 export function isMountPoint(dir: string): boolean {
   try {

@@ -41,7 +41,15 @@ interface StatNs {
   readonly st_atime_nsec: number;
 }
 
-const TYPES: Readonly<Record<number, EntryType>> = { 0o100000: 'file', 0o040000: 'directory', 0o120000: 'symlink', 0o020000: 'char', 0o060000: 'block', 0o010000: 'fifo', 0o140000: 'socket' };
+const TYPES: Readonly<Record<number, EntryType>> = {
+  0o100000: 'file',
+  0o040000: 'directory',
+  0o120000: 'symlink',
+  0o020000: 'char',
+  0o060000: 'block',
+  0o010000: 'fifo',
+  0o140000: 'socket',
+};
 const BATCH = 1000;
 
 export class GuestFiles {
@@ -58,9 +66,14 @@ export class GuestFiles {
     const fs = this.layout.filesystems.find((candidate) => candidate.name === name);
     if (fs === undefined) {
       const names = this.layout.filesystems.filter(readable).map((candidate) => candidate.name);
-      throw new SendenseError(`${this.where} has no filesystem '${name}' (${names.length ? `it has ${names.join(', ')}` : 'it has none that can be read'})`);
+      throw new SendenseError(
+        `${this.where} has no filesystem '${name}' (${names.length ? `it has ${names.join(', ')}` : 'it has none that can be read'})`,
+      );
     }
-    if (!readable(fs)) throw new SendenseError(`${name} of ${this.where} is ${fs.type === 'unknown' ? 'not a filesystem that can be read' : `${fs.type}, not a filesystem`}`);
+    if (!readable(fs))
+      throw new SendenseError(
+        `${name} of ${this.where} is ${fs.type === 'unknown' ? 'not a filesystem that can be read' : `${fs.type}, not a filesystem`}`,
+      );
     return fs;
   }
 
@@ -73,7 +86,9 @@ export class GuestFiles {
     try {
       await this.agent.call('mount_ro', [fs.device, '/']);
     } catch (error) {
-      throw new SendenseError(`could not mount ${name} (${fs.type}) of ${this.where}: ${guestfsMessage(error)}`, { cause: error });
+      throw new SendenseError(`could not mount ${name} (${fs.type}) of ${this.where}: ${guestfsMessage(error)}`, {
+        cause: error,
+      });
     }
     this.mounted = fs.device;
     return fs;
@@ -86,7 +101,9 @@ export class GuestFiles {
       // A struct comes back as a flattened hash.
       stat = (await this.agent.hash('lstatns', [where.path])) as unknown as StatNs;
     } catch (error) {
-      throw new SendenseError(`${formatGuestPath(where)}: ${guestfsMessage(error)} (in ${this.where})`, { cause: error });
+      throw new SendenseError(`${formatGuestPath(where)}: ${guestfsMessage(error)} (in ${this.where})`, {
+        cause: error,
+      });
     }
     const name = where.path === '/' ? '/' : where.path.slice(where.path.lastIndexOf('/') + 1);
     const entry = toEntry(name, stat);
@@ -106,12 +123,18 @@ export class GuestFiles {
       const batch = names.slice(i, i + BATCH);
       const stats = (await this.agent.call('lstatnslist', [where.path, batch])) as StatNs[];
       const links = batch.filter((_, j) => typeOf(Number(stats[j].st_mode)) === 'symlink');
-      const targets = links.length ? ((await this.agent.callBytes('readlinklist', [where.path, links])) as Buffer[]) : [];
+      const targets = links.length
+        ? ((await this.agent.callBytes('readlinklist', [where.path, links])) as Buffer[])
+        : [];
       batch.forEach((name, j) => {
-        const entry: GuestEntry = { ...toEntry(guestNameText(name), stats[j]), ...(isUtf8(name) ? {} : { nameBytes: name }) };
+        const entry: GuestEntry = {
+          ...toEntry(guestNameText(name), stats[j]),
+          ...(isUtf8(name) ? {} : { nameBytes: name }),
+        };
         const target = targets[links.indexOf(name)];
         if (entry.type !== 'symlink' || target === undefined) entries.push(entry);
-        else entries.push({ ...entry, target: guestNameText(target), ...(isUtf8(target) ? {} : { targetBytes: target }) });
+        else
+          entries.push({ ...entry, target: guestNameText(target), ...(isUtf8(target) ? {} : { targetBytes: target }) });
       });
     }
     return entries;
@@ -146,7 +169,9 @@ export function guestfsMessage(error: unknown): string {
 // A libguestfs call that failed where no step gave it context (an I/O error in the guest
 // filesystem, the appliance dying) is still a fact about the backup, not a bug: one line.
 export function asUserError(error: unknown): unknown {
-  if (error instanceof GuestfsCallError) return new SendenseError(`libguestfs ${error.method}: ${error.message}`, { cause: error });
-  if (error instanceof Error && error.message.startsWith('the libguestfs agent ended')) return new SendenseError(error.message, { cause: error });
+  if (error instanceof GuestfsCallError)
+    return new SendenseError(`libguestfs ${error.method}: ${error.message}`, { cause: error });
+  if (error instanceof Error && error.message.startsWith('the libguestfs agent ended'))
+    return new SendenseError(error.message, { cause: error });
   return error;
 }

@@ -39,7 +39,16 @@ function hex(byte: number): string {
 // Bytes of the valid UTF-8 sequence at `at`, or 0 when the byte there does not start one.
 function sequenceLength(bytes: Buffer, at: number): number {
   const lead = bytes[at];
-  const length = lead < 0x80 ? 1 : lead >= 0xc2 && lead <= 0xdf ? 2 : lead >= 0xe0 && lead <= 0xef ? 3 : lead >= 0xf0 && lead <= 0xf4 ? 4 : 0;
+  const length =
+    lead < 0x80
+      ? 1
+      : lead >= 0xc2 && lead <= 0xdf
+        ? 2
+        : lead >= 0xe0 && lead <= 0xef
+          ? 3
+          : lead >= 0xf0 && lead <= 0xf4
+            ? 4
+            : 0;
   if (length <= 1 || at + length > bytes.length) return length === 1 ? 1 : 0;
   return isUtf8(bytes.subarray(at, at + length)) ? length : 0;
 }

@@ -14,7 +14,8 @@ export function parseGuestPath(text: string): GuestPath {
   if (colon <= 0) throw usageError(`'${text}' is not NAME:/PATH (e.g. p1:/etc; sendense-run files VM lists the names)`);
   const fs = text.slice(0, colon);
   const inside = text.slice(colon + 1) || '/';
-  if (!inside.startsWith('/')) throw usageError(`'${text}': the path after '${fs}:' must be absolute, e.g. ${fs}:/${inside}`);
+  if (!inside.startsWith('/'))
+    throw usageError(`'${text}': the path after '${fs}:' must be absolute, e.g. ${fs}:/${inside}`);
   return { fs, path: path.posix.normalize(inside).replace(/(.)\/$/, '$1') };
 }
 

@@ -29,7 +29,11 @@ interface Later {
 }
 
 // Writes every entry of `events` under `root` (which exists); returns the bytes of file data written.
-export async function writeGuestTree(root: string, events: AsyncIterable<TarEvent>, options: GuestTreeOptions): Promise<number> {
+export async function writeGuestTree(
+  root: string,
+  events: AsyncIterable<TarEvent>,
+  options: GuestTreeOptions,
+): Promise<number> {
   const rootBytes = Buffer.from(root, 'utf8');
   const at = (name: Buffer) => (name.length === 0 ? rootBytes : Buffer.concat([rootBytes, SLASH, name]));
   const key = (name: Buffer) => name.toString('latin1');
@@ -64,7 +68,9 @@ export async function writeGuestTree(root: string, events: AsyncIterable<TarEven
         options.skipped(name, 'its folder was not extracted');
         continue;
       }
-      const why = SKIPPED_TYPES[entry.type] ?? (entry.type === 'other' ? `a tar entry of type '${entry.flag}', which is not extracted` : undefined);
+      const why =
+        SKIPPED_TYPES[entry.type] ??
+        (entry.type === 'other' ? `a tar entry of type '${entry.flag}', which is not extracted` : undefined);
       if (why !== undefined) {
         options.skipped(name, why);
         continue;
@@ -93,7 +99,8 @@ export async function writeGuestTree(root: string, events: AsyncIterable<TarEven
         }
       } else if (entry.type === 'hardlink') {
         const source = insideName(entry.link);
-        if (source === undefined || !files.has(key(source))) options.skipped(name, 'a hard link to a file that was not extracted');
+        if (source === undefined || !files.has(key(source)))
+          options.skipped(name, 'a hard link to a file that was not extracted');
         else if (!(await created(() => link(at(source), at(name))))) options.skipped(name, 'it is in the folder twice');
       }
     }

@@ -9,13 +9,21 @@ import { childEnv } from '../process/child-env.js';
 
 // Bytes travel as \u00XX escapes (the agent is byte-exact); a string is UTF-8, a Buffer its bytes as they are.
 const toWire = (value: unknown): unknown =>
-  typeof value === 'string' ? Buffer.from(value, 'utf8').toString('latin1') : Buffer.isBuffer(value) ? value.toString('latin1') : Array.isArray(value) ? value.map(toWire) : value;
+  typeof value === 'string'
+    ? Buffer.from(value, 'utf8').toString('latin1')
+    : Buffer.isBuffer(value)
+      ? value.toString('latin1')
+      : Array.isArray(value)
+        ? value.map(toWire)
+        : value;
 
 // Strings of a result decoded as UTF-8, or (bytes) kept as Buffers: names that may not be UTF-8.
 function fromWire(value: unknown, bytes = false): unknown {
-  if (typeof value === 'string') return bytes ? Buffer.from(value, 'latin1') : Buffer.from(value, 'latin1').toString('utf8');
+  if (typeof value === 'string')
+    return bytes ? Buffer.from(value, 'latin1') : Buffer.from(value, 'latin1').toString('utf8');
   if (Array.isArray(value)) return value.map((item) => fromWire(item, bytes));
-  if (value !== null && typeof value === 'object') return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, fromWire(v, bytes)]));
+  if (value !== null && typeof value === 'object')
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, fromWire(v, bytes)]));
   return value;
 }
 
@@ -54,7 +62,9 @@ export class GuestfsAgent {
     child.stdin.on('error', () => {});
     this.exit = new Promise((resolve) => {
       child.once('close', (code, signal) => {
-        this.exited = new Error(`the libguestfs agent ended (${signal ?? `exit ${code}`})${this.stderrTail ? `: ${this.stderrTail.trim()}` : ''}`);
+        this.exited = new Error(
+          `the libguestfs agent ended (${signal ?? `exit ${code}`})${this.stderrTail ? `: ${this.stderrTail.trim()}` : ''}`,
+        );
         for (const waiter of this.pending.values()) waiter.reject(this.exited);
         this.pending.clear();
         resolve(code);
@@ -87,7 +97,12 @@ export class GuestfsAgent {
   private request(method: string, args: readonly unknown[], opts: GuestfsOptArgs, bytes: boolean): Promise<unknown[]> {
     if (this.exited !== undefined) return Promise.reject(this.exited);
     const id = this.nextId++;
-    const request = { id, method, args: args.map(toWire), opts: Object.fromEntries(Object.entries(opts).map(([k, v]) => [k, toWire(v)])) };
+    const request = {
+      id,
+      method,
+      args: args.map(toWire),
+      opts: Object.fromEntries(Object.entries(opts).map(([k, v]) => [k, toWire(v)])),
+    };
     return new Promise((resolve, reject) => {
       this.pending.set(id, { method, bytes, resolve, reject });
       this.child.stdin.write(`${JSON.stringify(request)}\n`);

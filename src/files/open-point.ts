@@ -40,7 +40,9 @@ export async function openPoint(store: Store, request: OpenPointRequest): Promis
   try {
     // An encrypted point's key is asked here, before anything starts.
     drive = await openPointDrive(point.disk.file, run.recorder);
-    request.note?.(`opening ${point.where} (${point.disk.file}${drive.throughNbd ? ', encrypted: read through a read-only qemu-nbd' : ''})`);
+    request.note?.(
+      `opening ${point.where} (${point.disk.file}${drive.throughNbd ? ', encrypted: read through a read-only qemu-nbd' : ''})`,
+    );
     const { agent } = await openAppliance(drive, { note: request.note });
     const opened = drive;
     const close = async (failure?: unknown) => {
@@ -54,7 +56,9 @@ export async function openPoint(store: Store, request: OpenPointRequest): Promis
     try {
       const layout = await readDiskLayout(agent, { inspect: request.inspect });
       if (!layout.filesystems.some(readable)) {
-        throw new SendenseError(`${point.where} has no filesystem that can be read (partition table: ${layout.partitionTable})`);
+        throw new SendenseError(
+          `${point.where} has no filesystem that can be read (partition table: ${layout.partitionTable})`,
+        );
       }
       return { point, files: new GuestFiles(agent, layout, point.where), close, kill: () => agent.kill() };
     } catch (error) {
@@ -70,13 +74,17 @@ export async function openPoint(store: Store, request: OpenPointRequest): Promis
 
 // The run an encrypted point's qemu-nbd is recorded under: made when the drive first asks for it
 // (a plain point records none), ended when the command closes the point.
-function commandRun(store: Store, command: 'files' | 'mount'): { readonly recorder: DriveRecorder; finish(failure?: unknown): Promise<void> } {
+function commandRun(
+  store: Store,
+  command: 'files' | 'mount',
+): { readonly recorder: DriveRecorder; finish(failure?: unknown): Promise<void> } {
   let created: Promise<string> | undefined;
   let finished = false;
   return {
     recorder: {
       records: store,
-      runId: () => (created ??= store.createRun({ plan: command, kind: command, trigger: 'manual' }).then((run) => run.id)),
+      runId: () =>
+        (created ??= store.createRun({ plan: command, kind: command, trigger: 'manual' }).then((run) => run.id)),
     },
     async finish(failure) {
       if (created === undefined || finished) return;
@@ -84,7 +92,12 @@ function commandRun(store: Store, command: 'files' | 'mount'): { readonly record
       const id = await created.catch(() => undefined);
       if (id === undefined) return;
       if (failure === undefined) await store.finishRun(id, 'succeeded');
-      else await store.finishRun(id, isSendenseError(failure) && failure.exitCode === 130 ? 'interrupted' : 'failed', failure instanceof Error ? failure.message : String(failure));
+      else
+        await store.finishRun(
+          id,
+          isSendenseError(failure) && failure.exitCode === 130 ? 'interrupted' : 'failed',
+          failure instanceof Error ? failure.message : String(failure),
+        );
     },
   };
 }

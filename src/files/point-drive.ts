@@ -53,7 +53,14 @@ export async function openPointDrive(file: string, recorder: DriveRecorder): Pro
   try {
     await chmod(dir, 0o700);
     const socket = path.join(dir, 'nbd.sock');
-    server = await startRecordedQemuNbd(recorder.records, runId, { file, format: 'qcow2', socket, exportName: EXPORT_NAME, shared: CLIENTS, readOnly: true });
+    server = await startRecordedQemuNbd(recorder.records, runId, {
+      file,
+      format: 'qcow2',
+      socket,
+      exportName: EXPORT_NAME,
+      shared: CLIENTS,
+      readOnly: true,
+    });
   } catch (error) {
     await rm(dir, { recursive: true, force: true });
     throw error;

@@ -14,7 +14,9 @@ export class SparseFile {
 
   // A new file (never an existing one, never through a symlink), readable only by its owner until chmod.
   static async create(file: string | Buffer): Promise<SparseFile> {
-    return new SparseFile(await open(file, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600));
+    return new SparseFile(
+      await open(file, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600),
+    );
   }
 
   async write(chunk: Buffer): Promise<void> {
@@ -30,7 +32,13 @@ export class SparseFile {
   }
 
   // Sets the size (the last hole), then owner, mode and times as given; closes.
-  async close(facts: { readonly uid?: number; readonly gid?: number; readonly mode: number; readonly mtime: number; readonly atime: number }): Promise<number> {
+  async close(facts: {
+    readonly uid?: number;
+    readonly gid?: number;
+    readonly mode: number;
+    readonly mtime: number;
+    readonly atime: number;
+  }): Promise<number> {
     try {
       await this.handle.truncate(this.position);
       if (facts.uid !== undefined && facts.gid !== undefined) await this.handle.chown(facts.uid, facts.gid);

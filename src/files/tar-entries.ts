@@ -20,10 +20,21 @@ export interface TarEntry {
   readonly link: Buffer;
 }
 
-export type TarEvent = { readonly kind: 'entry'; readonly entry: TarEntry } | { readonly kind: 'data'; readonly chunk: Buffer };
+export type TarEvent =
+  { readonly kind: 'entry'; readonly entry: TarEntry } | { readonly kind: 'data'; readonly chunk: Buffer };
 
 const BLOCK = 512;
-const TYPES: Readonly<Record<string, TarEntryType>> = { '0': 'file', '\0': 'file', '7': 'file', '1': 'hardlink', '2': 'symlink', '3': 'char', '4': 'block', '5': 'directory', '6': 'fifo' };
+const TYPES: Readonly<Record<string, TarEntryType>> = {
+  '0': 'file',
+  '\0': 'file',
+  '7': 'file',
+  '1': 'hardlink',
+  '2': 'symlink',
+  '3': 'char',
+  '4': 'block',
+  '5': 'directory',
+  '6': 'fifo',
+};
 
 // The entries of a tar stream in order: each 'entry' is followed by its data (size bytes) as 'data' events.
 export async function* tarEvents(source: AsyncIterable<Buffer>): AsyncGenerator<TarEvent> {

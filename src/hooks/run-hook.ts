@@ -54,7 +54,13 @@ export async function runHook(phase: HookPhase, hook: Hook, target: HookTarget):
 // otherwise leave sleep holding the output pipes until it ends).
 async function runOnHub(command: string, env: Readonly<Record<string, string>>, signal: AbortSignal | undefined) {
   signal?.throwIfAborted();
-  const child = execa('sh', ['-c', command], { env: childEnv(env), extendEnv: false, reject: false, stdin: 'ignore', detached: true });
+  const child = execa('sh', ['-c', command], {
+    env: childEnv(env),
+    extendEnv: false,
+    reject: false,
+    stdin: 'ignore',
+    detached: true,
+  });
   const stopGroup = () => {
     try {
       if (child.pid !== undefined) process.kill(-child.pid, 'SIGTERM');

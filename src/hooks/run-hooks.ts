@@ -25,7 +25,10 @@ export async function runBeforeHooks(hooks: readonly Hook[], target: HookTarget)
 
 // after (success) or onFailure (failed/interrupted), then always; never throws.
 export async function runEndHooks(hooks: Hooks, succeeded: boolean, target: HookTarget): Promise<void> {
-  const phases: [HookPhase, readonly Hook[]][] = [succeeded ? ['after', hooks.after] : ['onFailure', hooks.onFailure], ['always', hooks.always]];
+  const phases: [HookPhase, readonly Hook[]][] = [
+    succeeded ? ['after', hooks.after] : ['onFailure', hooks.onFailure],
+    ['always', hooks.always],
+  ];
   for (const [phase, list] of phases) {
     for (const hook of list) {
       try {
@@ -37,7 +40,11 @@ export async function runEndHooks(hooks: Hooks, succeeded: boolean, target: Hook
           message: `${phase} hook '${hook.run}' failed (exit code ${outcome.exitCode}${outcome.tail ? `: ${outcome.tail}` : ''})`,
         });
       } catch (error) {
-        target.reporter.emit({ type: 'warning', step: 'hooks', message: `${phase} hook '${hook.run}' could not run: ${(error as Error).message}` });
+        target.reporter.emit({
+          type: 'warning',
+          step: 'hooks',
+          message: `${phase} hook '${hook.run}' could not run: ${(error as Error).message}`,
+        });
       }
     }
   }

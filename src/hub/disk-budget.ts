@@ -45,7 +45,11 @@ export function slotsWanted(hub: Pick<HubConfig, 'memory' | 'maxParallelDisks'>,
 }
 
 /** What a run that was granted `slots` does with its `disks` disks. */
-export function tuneDisks(hub: Pick<HubConfig, 'memory' | 'maxParallelDisks'>, slots: number, disks: number): DiskTuning {
+export function tuneDisks(
+  hub: Pick<HubConfig, 'memory' | 'maxParallelDisks'>,
+  slots: number,
+  disks: number,
+): DiskTuning {
   // The run's share. Disks waiting for their turn cost nothing: their qemu-nbd starts with the
   // turn, and a finished disk's stops (start-qemu-nbd, transfer). A small budget takes fewer
   // disks at once than slots: each in transfer needs at least MIN_IN_FLIGHT buffers.

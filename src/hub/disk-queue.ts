@@ -51,12 +51,29 @@ export async function takeDiskSlots(wait: SlotWait): Promise<DiskSlots> {
       if (tried.granted > 0) {
         const queuedSeconds = (Date.now() - started) / 1000;
         if (said >= 0) await store.recordQueued(runId, queuedSeconds);
-        reporter.emit({ type: 'slots', runId, granted: tried.granted, wanted: request.wanted, disks: wait.disks, held: tried.held, limit: hub.maxParallelDisks, queuedSeconds });
+        reporter.emit({
+          type: 'slots',
+          runId,
+          granted: tried.granted,
+          wanted: request.wanted,
+          disks: wait.disks,
+          held: tried.held,
+          limit: hub.maxParallelDisks,
+          queuedSeconds,
+        });
         return Object.freeze({ hub, granted: tried.granted, queuedSeconds });
       }
       if (said !== tried.ahead) {
         said = tried.ahead;
-        reporter.emit({ type: 'queued', runId, ahead: tried.ahead, held: tried.held, limit: hub.maxParallelDisks, wanted: request.wanted, queuedAt: request.queuedAt });
+        reporter.emit({
+          type: 'queued',
+          runId,
+          ahead: tried.ahead,
+          held: tried.held,
+          limit: hub.maxParallelDisks,
+          wanted: request.wanted,
+          queuedAt: request.queuedAt,
+        });
       }
       await nextTry(signal);
     }

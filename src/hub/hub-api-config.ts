@@ -21,27 +21,44 @@ const KEYS = ['listen', 'tls', 'plainHttp', 'stateDir'];
 type Fail = (key: readonly (string | number)[], message: string, at?: 'key' | 'value') => never;
 
 export function checkHubApi(value: unknown, fail: Fail): HubApiConfig {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) return fail(['api'], `api must be a mapping (known keys: ${KEYS.join(', ')})`);
+  if (typeof value !== 'object' || value === null || Array.isArray(value))
+    return fail(['api'], `api must be a mapping (known keys: ${KEYS.join(', ')})`);
   const record = value as Record<string, unknown>;
-  for (const key of Object.keys(record)) if (!KEYS.includes(key)) fail(['api', key], `unknown key 'api.${key}' (known: ${KEYS.join(', ')})`, 'key');
+  for (const key of Object.keys(record))
+    if (!KEYS.includes(key)) fail(['api', key], `unknown key 'api.${key}' (known: ${KEYS.join(', ')})`, 'key');
   const listen = record.listen === undefined ? DEFAULT_API_LISTEN : parseListen(record.listen);
-  if (listen === undefined) return fail(['api', 'listen'], `api.listen must be HOST:PORT, e.g. 127.0.0.1:8420 or [::1]:8420 (got ${JSON.stringify(record.listen)})`);
+  if (listen === undefined)
+    return fail(
+      ['api', 'listen'],
+      `api.listen must be HOST:PORT, e.g. 127.0.0.1:8420 or [::1]:8420 (got ${JSON.stringify(record.listen)})`,
+    );
   const plainHttp = record.plainHttp ?? false;
   if (typeof plainHttp !== 'boolean') fail(['api', 'plainHttp'], 'api.plainHttp must be true or false');
-  if (plainHttp === true && !isLoopback(listen.host)) fail(['api', 'plainHttp'], `api.plainHttp is allowed only on a loopback address (listen is ${listen.host})`);
+  if (plainHttp === true && !isLoopback(listen.host))
+    fail(['api', 'plainHttp'], `api.plainHttp is allowed only on a loopback address (listen is ${listen.host})`);
   let tls: HubApiConfig['tls'];
   if (record.tls !== undefined) {
     const given = record.tls as Record<string, unknown>;
-    if (typeof given !== 'object' || given === null || Array.isArray(given)) return fail(['api', 'tls'], 'api.tls must be a mapping { cert: PATH, key: PATH }');
-    for (const key of Object.keys(given)) if (key !== 'cert' && key !== 'key') fail(['api', 'tls', key], `unknown key 'api.tls.${key}' (known: cert, key)`, 'key');
+    if (typeof given !== 'object' || given === null || Array.isArray(given))
+      return fail(['api', 'tls'], 'api.tls must be a mapping { cert: PATH, key: PATH }');
+    for (const key of Object.keys(given))
+      if (key !== 'cert' && key !== 'key')
+        fail(['api', 'tls', key], `unknown key 'api.tls.${key}' (known: cert, key)`, 'key');
     for (const key of ['cert', 'key']) {
-      if (typeof given[key] !== 'string' || !path.isAbsolute(given[key])) fail(['api', 'tls', key], `api.tls.${key} must be an absolute path`);
+      if (typeof given[key] !== 'string' || !path.isAbsolute(given[key]))
+        fail(['api', 'tls', key], `api.tls.${key} must be an absolute path`);
     }
     tls = Object.freeze({ cert: given.cert as string, key: given.key as string });
   }
   const stateDir = record.stateDir;
-  if (stateDir !== undefined && (typeof stateDir !== 'string' || !path.isAbsolute(stateDir))) fail(['api', 'stateDir'], 'api.stateDir must be an absolute path');
-  return Object.freeze({ listen, plainHttp: plainHttp as boolean, ...(tls ? { tls } : {}), ...(stateDir ? { stateDir: stateDir as string } : {}) });
+  if (stateDir !== undefined && (typeof stateDir !== 'string' || !path.isAbsolute(stateDir)))
+    fail(['api', 'stateDir'], 'api.stateDir must be an absolute path');
+  return Object.freeze({
+    listen,
+    plainHttp: plainHttp as boolean,
+    ...(tls ? { tls } : {}),
+    ...(stateDir ? { stateDir: stateDir as string } : {}),
+  });
 }
 
 /** HOST:PORT or [IPv6]:PORT; undefined when it is neither. */

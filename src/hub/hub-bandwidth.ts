@@ -4,6 +4,9 @@ import type { Plan } from '../plan/types.js';
 import { bandwidthOf, type Bandwidth } from '../rate/bandwidth.js';
 import type { HubConfig } from './hub-config.js';
 
-export function runBandwidth(plan: Pick<Plan, 'rate'>, hub: Pick<HubConfig, 'rate' | 'windows'> | undefined): Bandwidth {
+export function runBandwidth(
+  plan: Pick<Plan, 'rate'>,
+  hub: Pick<HubConfig, 'rate' | 'windows'> | undefined,
+): Bandwidth {
   return bandwidthOf({ plan: plan.rate, hub: hub?.rate, windows: hub?.windows });
 }

@@ -10,12 +10,17 @@ import { buildNotify, type RawNotify } from '../notify/notify-settings.js';
 import type { NotifySettings } from '../plan/types.js';
 import { deepFreeze } from '../plan/deep-freeze.js';
 
-export function checkHubNotify(value: unknown, fail: (key: PlanPath, message: string, at?: 'key' | 'value') => never): NotifySettings {
+export function checkHubNotify(
+  value: unknown,
+  fail: (key: PlanPath, message: string, at?: 'key' | 'value') => never,
+): NotifySettings {
   const data = { notify: value };
   const issues = new PlanIssues();
   const context = { data, issues, lineOf: () => 0 };
   const hidden = checkLiteralSecrets(context);
-  const schemaIssues = describeSchemaErrors(notifySchemaErrors(data), data).filter((issue) => !hidden.some((path) => isWithin(issue.path, path)));
+  const schemaIssues = describeSchemaErrors(notifySchemaErrors(data), data).filter(
+    (issue) => !hidden.some((path) => isWithin(issue.path, path)),
+  );
   checkNotifyRules(context);
   const first: PlanIssue | undefined = [...issues.list, ...schemaIssues].find((issue) => issue.severity === 'error');
   if (first) fail(first.path, first.message, first.at);

@@ -16,13 +16,19 @@ export function checkHubRepository(hub: HubConfig, repository: string): void {
     return relative === '' || (!relative.startsWith('..') && !path.isAbsolute(relative));
   });
   if (!inside) {
-    throw new SendenseError(`repository ${repository} is not one hub ${hub.name} may use (repositories: ${hub.repositories.join(', ')})`, { file: hub.file, exitCode: 2 });
+    throw new SendenseError(
+      `repository ${repository} is not one hub ${hub.name} may use (repositories: ${hub.repositories.join(', ')})`,
+      { file: hub.file, exitCode: 2 },
+    );
   }
 }
 
 // Both checks, before a run queues: a plan the hub may not run is refused naming the hub config.
 // A plan without a repository (replicate: the hub holds no copy) is checked for its ports only.
-export function checkHubScope(hub: HubConfig, plan: { readonly repository?: { readonly path: string }; readonly nbd: { readonly ports: Ports } }): void {
+export function checkHubScope(
+  hub: HubConfig,
+  plan: { readonly repository?: { readonly path: string }; readonly nbd: { readonly ports: Ports } },
+): void {
   if (plan.repository !== undefined) checkHubRepository(hub, plan.repository.path);
   hubPortRange(hub, plan.nbd.ports);
 }
@@ -34,7 +40,10 @@ export function hubPortRange(hub: HubConfig | undefined, plan: Ports): Ports {
   const first = Math.max(plan.first, range.first);
   const last = Math.min(plan.last, range.last);
   if (first > last) {
-    throw new SendenseError(`the plan's nbd.ports ${plan.first}-${plan.last} is outside the hub's nbd.ports ${range.first}-${range.last}`, { file: hub!.file, exitCode: 2 });
+    throw new SendenseError(
+      `the plan's nbd.ports ${plan.first}-${plan.last} is outside the hub's nbd.ports ${range.first}-${range.last}`,
+      { file: hub!.file, exitCode: 2 },
+    );
   }
   return { first, last };
 }

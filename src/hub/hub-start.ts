@@ -19,19 +19,40 @@ export interface StartBounds {
 export function startBounds(env: NodeJS.ProcessEnv = process.env): StartBounds {
   const raw = env.SENDENSE_START_TIMEOUT_SECONDS;
   const seconds = raw === undefined || raw === '' ? START_BOUND_SECONDS : Number(raw);
-  if (!Number.isFinite(seconds) || seconds <= 0) throw new SendenseError(`SENDENSE_START_TIMEOUT_SECONDS must be a positive number of seconds, not ${JSON.stringify(raw)}`, { exitCode: 2 });
+  if (!Number.isFinite(seconds) || seconds <= 0)
+    throw new SendenseError(
+      `SENDENSE_START_TIMEOUT_SECONDS must be a positive number of seconds, not ${JSON.stringify(raw)}`,
+      { exitCode: 2 },
+    );
   return { noteMs: Math.min(START_NOTE_MS, (seconds * 1000) / 3), boundMs: seconds * 1000 };
 }
 
 // Runs one start phase (`what`: "the state database"), saying while it waits long; `abandon` gives
 // back what the phase opens should it finish after the start gave up on it.
-export async function startPhase<T>(output: ScheduleOutput, what: string, work: Promise<T>, abandon: (late: T) => Promise<void>, bounds: StartBounds): Promise<T> {
+export async function startPhase<T>(
+  output: ScheduleOutput,
+  what: string,
+  work: Promise<T>,
+  abandon: (late: T) => Promise<void>,
+  bounds: StartBounds,
+): Promise<T> {
   const started = Date.now();
   const seconds = () => Math.round((Date.now() - started) / 1000);
   let timer: NodeJS.Timeout | undefined;
-  const said = setInterval(() => output.note({ event: 'starting', level: 'warning', message: `still starting: waiting for ${what} (${seconds()} s so far)` }), bounds.noteMs);
+  const said = setInterval(
+    () =>
+      output.note({
+        event: 'starting',
+        level: 'warning',
+        message: `still starting: waiting for ${what} (${seconds()} s so far)`,
+      }),
+    bounds.noteMs,
+  );
   const bound = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new SendenseError(`hub start: ${what} did not finish within ${seconds()} s`, { exitCode: 1 })), bounds.boundMs);
+    timer = setTimeout(
+      () => reject(new SendenseError(`hub start: ${what} did not finish within ${seconds()} s`, { exitCode: 1 })),
+      bounds.boundMs,
+    );
   });
   let gaveUp = false;
   void work.then(

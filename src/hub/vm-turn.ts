@@ -20,7 +20,8 @@ export interface VmTurnRequest {
 }
 
 /** The VM's lock is the run's (after waitedSeconds), or the run is to be recorded skipped for `reason`. */
-export type VmTurn = { readonly taken: true; readonly waitedSeconds: number } | { readonly taken: false; readonly reason: string };
+export type VmTurn =
+  { readonly taken: true; readonly waitedSeconds: number } | { readonly taken: false; readonly reason: string };
 
 const POLL_MS = 1000;
 
@@ -45,11 +46,14 @@ export async function takeVmTurn(request: VmTurnRequest): Promise<VmTurn> {
       if (holder === undefined) continue;
       // The same plan's run (a second start of it), or a policy that does not wait: today's one line.
       if (holder.plan === plan || busy.action === 'fail') throw error;
-      if (busy.action === 'skip') return { taken: false, reason: `VM busy (run ${holder.runId} of plan ${holder.plan})` };
+      if (busy.action === 'skip')
+        return { taken: false, reason: `VM busy (run ${holder.runId} of plan ${holder.plan})` };
       const waited = Date.now() - started;
       if (waited >= busy.waitMs) {
         await store.recordVmWait(runId, waited / 1000);
-        throw new SendenseError(`waited ${formatDuration(waited / 1000)} for VM ${vm} (busy.wait): ${error.message}`, { cause: error });
+        throw new SendenseError(`waited ${formatDuration(waited / 1000)} for VM ${vm} (busy.wait): ${error.message}`, {
+          cause: error,
+        });
       }
       if (!waiting) {
         waiting = true;

@@ -77,5 +77,9 @@ export interface KindDefinition<P extends Plan = Plan> {
 
 // run-start's step list and --dry-run's order: the steps, cleanup when the kind has one, the after-steps.
 export function stepNames<R extends RunContext>(kind: KindModule<R>): readonly string[] {
-  return [...kind.steps.map((step) => step.name), ...(kind.cleanup === undefined ? [] : ['cleanup']), ...kind.afterSteps.map((step) => step.name)];
+  return [
+    ...kind.steps.map((step) => step.name),
+    ...(kind.cleanup === undefined ? [] : ['cleanup']),
+    ...kind.afterSteps.map((step) => step.name),
+  ];
 }

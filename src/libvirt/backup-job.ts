@@ -13,9 +13,17 @@ export interface BackupJobDisk {
   readonly scratch: string;
 }
 
-export function backupXml(socket: string, disks: readonly BackupJobDisk[], others: readonly string[], incrementalFrom?: string): string {
+export function backupXml(
+  socket: string,
+  disks: readonly BackupJobDisk[],
+  others: readonly string[],
+  incrementalFrom?: string,
+): string {
   const incremental = incrementalFrom === undefined ? '' : `<incremental>${xmlText(incrementalFrom)}</incremental>`;
-  const backedUp = disks.map((disk) => `<disk name='${xmlText(disk.target)}' backup='yes' type='file'><scratch file='${xmlText(disk.scratch)}'/></disk>`);
+  const backedUp = disks.map(
+    (disk) =>
+      `<disk name='${xmlText(disk.target)}' backup='yes' type='file'><scratch file='${xmlText(disk.scratch)}'/></disk>`,
+  );
   const skipped = others.map((target) => `<disk name='${xmlText(target)}' backup='no'/>`);
   return `<domainbackup mode='pull'>${incremental}<server transport='unix' socket='${xmlText(socket)}'/><disks>${[...backedUp, ...skipped].join('')}</disks></domainbackup>\n`;
 }
@@ -53,7 +61,11 @@ function parseBackupJob(xml: string): RunningBackupJob | undefined {
   const disksElement = firstChild(root, 'disks');
   const exports = (disksElement ? children(disksElement, 'disk') : [])
     .filter((disk) => disk.getAttribute('backup') !== 'no')
-    .map((disk) => ({ target: disk.getAttribute('name') ?? '', exportName: disk.getAttribute('exportname') ?? '', exportBitmap: disk.getAttribute('exportbitmap') || undefined }));
+    .map((disk) => ({
+      target: disk.getAttribute('name') ?? '',
+      exportName: disk.getAttribute('exportname') ?? '',
+      exportBitmap: disk.getAttribute('exportbitmap') || undefined,
+    }));
   return { socket, exports };
 }
 
@@ -67,12 +79,24 @@ export async function activeJob(virsh: Virsh, domain: string): Promise<string | 
 }
 
 // `checkpointFile`: the new checkpoint, taken at the same instant (none when no disk can carry one).
-export async function beginBackup(virsh: Virsh, domain: string, backupFile: string, checkpointFile?: string): Promise<void> {
-  const result = await virsh.attempt(['backup-begin', domain, backupFile, ...(checkpointFile === undefined ? [] : [checkpointFile])]);
+export async function beginBackup(
+  virsh: Virsh,
+  domain: string,
+  backupFile: string,
+  checkpointFile?: string,
+): Promise<void> {
+  const result = await virsh.attempt([
+    'backup-begin',
+    domain,
+    backupFile,
+    ...(checkpointFile === undefined ? [] : [checkpointFile]),
+  ]);
   if (result.exitCode === 0) return;
   const message = virshMessage(result);
   if (/Failed to bind socket|Permission denied/i.test(message)) {
-    throw new SendenseError(`libvirt could not start the backup job of ${domain}: the hypervisor's user cannot write the scratch directory (${message})`);
+    throw new SendenseError(
+      `libvirt could not start the backup job of ${domain}: the hypervisor's user cannot write the scratch directory (${message})`,
+    );
   }
   throw new SendenseError(`libvirt could not start the backup job of ${domain}: ${message}`);
 }

@@ -14,15 +14,30 @@ export interface CopyProgress {
 }
 
 // Starts the copy of one disk into `destination` (created by libvirt, labelled for QEMU); it runs in QEMU, not in us.
-export async function startBlockCopy(virsh: Virsh, domain: string, target: string, destination: string, bytesPerSecond?: number): Promise<void> {
-  const limit = bytesPerSecond === undefined ? [] : ['--bandwidth', String(Math.max(1, Math.floor(bytesPerSecond))), '--bytes'];
-  await virsh.run(['blockcopy', domain, target, destination, '--format', 'qcow2', '--transient-job', ...limit], `start copying disk ${target} of domain ${domain} to ${destination}`);
+export async function startBlockCopy(
+  virsh: Virsh,
+  domain: string,
+  target: string,
+  destination: string,
+  bytesPerSecond?: number,
+): Promise<void> {
+  const limit =
+    bytesPerSecond === undefined ? [] : ['--bandwidth', String(Math.max(1, Math.floor(bytesPerSecond))), '--bytes'];
+  await virsh.run(
+    ['blockcopy', domain, target, destination, '--format', 'qcow2', '--transient-job', ...limit],
+    `start copying disk ${target} of domain ${domain} to ${destination}`,
+  );
 }
 
 // The copy job of a disk: done and to-do bytes, or undefined when the disk has none (never started, aborted, pivoted, failed).
-export async function blockCopyProgress(virsh: Virsh, domain: string, target: string): Promise<CopyProgress | undefined> {
+export async function blockCopyProgress(
+  virsh: Virsh,
+  domain: string,
+  target: string,
+): Promise<CopyProgress | undefined> {
   const result = await virsh.attempt(['blockjob', domain, target, '--raw']);
-  if (result.exitCode !== 0) throw new SendenseError(`read the copy job of disk ${target} of domain ${domain}: ${virshMessage(result)}`);
+  if (result.exitCode !== 0)
+    throw new SendenseError(`read the copy job of disk ${target} of domain ${domain}: ${virshMessage(result)}`);
   const done = /\bcur=(\d+)/.exec(result.stdout);
   const toDo = /\bend=(\d+)/.exec(result.stdout);
   if (done === null || toDo === null || !/type=Block Copy/i.test(result.stdout)) return undefined;
@@ -30,7 +45,10 @@ export async function blockCopyProgress(virsh: Virsh, domain: string, target: st
 }
 
 // Targets whose copy is ready to pivot, and where each mirrors to, from the live XML.
-export async function mirrors(virsh: Virsh, domain: string): Promise<ReadonlyMap<string, { readonly file: string; readonly ready: boolean }>> {
+export async function mirrors(
+  virsh: Virsh,
+  domain: string,
+): Promise<ReadonlyMap<string, { readonly file: string; readonly ready: boolean }>> {
   const xml = await virsh.run(['dumpxml', domain], `read the XML of domain ${domain}`);
   const found = new Map<string, { file: string; ready: boolean }>();
   const root = new DOMParser({ onError: () => undefined }).parseFromString(xml, 'text/xml').documentElement;
@@ -47,7 +65,10 @@ export async function mirrors(virsh: Virsh, domain: string): Promise<ReadonlyMap
 
 // Switches the disk over to its copy: from now on the guest reads and writes only the copy.
 export async function pivotBlockCopy(virsh: Virsh, domain: string, target: string): Promise<void> {
-  await virsh.run(['blockjob', domain, target, '--pivot'], `switch disk ${target} of domain ${domain} over to its copy`);
+  await virsh.run(
+    ['blockjob', domain, target, '--pivot'],
+    `switch disk ${target} of domain ${domain} over to its copy`,
+  );
 }
 
 // Ends a copy without switching over (the disk stays where it was); a disk with no job is fine.

@@ -28,9 +28,18 @@ export function checkpointMarker(runId: string): string {
 const OLD_MARKER = 'sendense-run backup';
 
 // <domaincheckpoint>: a bitmap on the covered disks, explicitly none on every other disk of the domain.
-export function checkpointXml(name: string, runId: string, covered: readonly string[], others: readonly string[], redefine?: { readonly createdAt: number }): string {
+export function checkpointXml(
+  name: string,
+  runId: string,
+  covered: readonly string[],
+  others: readonly string[],
+  redefine?: { readonly createdAt: number },
+): string {
   const disks = [
-    ...covered.map((target) => `<disk name='${xmlText(target)}' checkpoint='bitmap'${redefine ? ` bitmap='${xmlText(name)}'` : ''}/>`),
+    ...covered.map(
+      (target) =>
+        `<disk name='${xmlText(target)}' checkpoint='bitmap'${redefine ? ` bitmap='${xmlText(name)}'` : ''}/>`,
+    ),
     ...others.map((target) => `<disk name='${xmlText(target)}' checkpoint='no'/>`),
   ];
   const created = redefine ? `<creationTime>${redefine.createdAt}</creationTime>` : '';
@@ -54,9 +63,16 @@ export async function checkpointProblem(
   disks: readonly CheckpointDisk[],
 ): Promise<string | undefined> {
   const { name, runId } = checkpoint;
-  if (!known.includes(name)) return `checkpoint '${name}' is not on domain ${domain} (deleted, or the domain was redefined without it)`;
+  if (!known.includes(name))
+    return `checkpoint '${name}' is not on domain ${domain} (deleted, or the domain was redefined without it)`;
   // Running, --size asks QEMU for each bitmap: a missing or broken one is an error.
-  const dumped = await virsh.attempt(['checkpoint-dumpxml', domain, name, '--no-domain', ...(active ? ['--size'] : [])]);
+  const dumped = await virsh.attempt([
+    'checkpoint-dumpxml',
+    domain,
+    name,
+    '--no-domain',
+    ...(active ? ['--size'] : []),
+  ]);
   if (dumped.exitCode !== 0) return `checkpoint '${name}' of domain ${domain} is unusable: ${virshMessage(dumped)}`;
   const description = checkpointDescription(dumped.stdout);
   if (description !== checkpointMarker(runId) && description !== OLD_MARKER) {
@@ -65,12 +81,16 @@ export async function checkpointProblem(
   }
   if (active) return undefined;
   for (const disk of disks) {
-    const info = await imageInfo(disk.path, { runner: (argv) => exec(argv), forceShare: true }).catch((error: unknown) => {
-      throw new SendenseError((error as Error).message);
-    });
+    const info = await imageInfo(disk.path, { runner: (argv) => exec(argv), forceShare: true }).catch(
+      (error: unknown) => {
+        throw new SendenseError((error as Error).message);
+      },
+    );
     const problem = bitmapProblem(info.bitmaps, name);
-    if (problem === 'missing') return `the bitmap of checkpoint '${name}' is missing from ${disk.path} (disk ${disk.target} replaced?)`;
-    if (problem === 'inconsistent') return `the bitmap of checkpoint '${name}' on ${disk.path} is inconsistent (the VM was not shut down cleanly)`;
+    if (problem === 'missing')
+      return `the bitmap of checkpoint '${name}' is missing from ${disk.path} (disk ${disk.target} replaced?)`;
+    if (problem === 'inconsistent')
+      return `the bitmap of checkpoint '${name}' on ${disk.path} is inconsistent (the VM was not shut down cleanly)`;
     if (problem === 'disabled') return `the bitmap of checkpoint '${name}' on ${disk.path} is disabled`;
   }
   return undefined;
@@ -95,12 +115,22 @@ export async function createCheckpointOffline(
     others,
     { createdAt: Math.floor(Date.now() / 1000) },
   );
-  await virsh.runWithXml(['checkpoint-create', domain, '--redefine', '--xmlfile'], xml, `record checkpoint ${name} on domain ${domain}`);
+  await virsh.runWithXml(
+    ['checkpoint-create', domain, '--redefine', '--xmlfile'],
+    xml,
+    `record checkpoint ${name} on domain ${domain}`,
+  );
 }
 
 // Deletes one of our checkpoints, running or shut off, whole or half made; a checkpoint that is not
 // there is not an error. Other tools' checkpoints are never named here.
-export async function deleteCheckpoint(virsh: Virsh, exec: NodeExec, domain: string, name: string, disks: readonly CheckpointDisk[]): Promise<void> {
+export async function deleteCheckpoint(
+  virsh: Virsh,
+  exec: NodeExec,
+  domain: string,
+  name: string,
+  disks: readonly CheckpointDisk[],
+): Promise<void> {
   const known = await virsh.attempt(['checkpoint-list', domain, '--name']);
   const listed = known.exitCode === 0 && known.stdout.split('\n').some((line) => line.trim() === name);
   if (listed) {

@@ -33,7 +33,12 @@ export function parseDomainXml(xml: string): DomainDefinition {
   if (domain === null || domain.nodeName !== 'domain') throw new Error('not a libvirt domain XML document');
   const devices = firstChild(domain, 'devices');
   const disks = devices === undefined ? [] : children(devices, 'disk').map(parseDisk);
-  return Object.freeze({ name: childText(domain, 'name') ?? '', uuid: childText(domain, 'uuid') ?? '', disks: Object.freeze(disks), runsAs: dacLabel(domain) });
+  return Object.freeze({
+    name: childText(domain, 'name') ?? '',
+    uuid: childText(domain, 'uuid') ?? '',
+    disks: Object.freeze(disks),
+    runsAs: dacLabel(domain),
+  });
 }
 
 function parseDisk(disk: Element): DomainDisk {
@@ -62,7 +67,8 @@ function dacLabel(domain: Element): { uid: number; gid: number } | undefined {
 
 export function children(parent: Element, name: string): Element[] {
   const found: Element[] = [];
-  for (let node = parent.firstChild; node !== null; node = node.nextSibling) if (node.nodeType === 1 && node.nodeName === name) found.push(node as Element);
+  for (let node = parent.firstChild; node !== null; node = node.nextSibling)
+    if (node.nodeType === 1 && node.nodeName === name) found.push(node as Element);
   return found;
 }
 

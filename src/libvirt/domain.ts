@@ -38,24 +38,40 @@ export async function inspectDomain(virsh: Virsh, domain: string): Promise<Domai
   const info = await virsh.run(['dominfo', domain], `read domain ${domain}`);
   const persistent = /^Persistent:\s+yes/m.test(info);
   const live = await virsh.run(['dumpxml', domain], `read the XML of domain ${domain}`);
-  const xml = persistent && active ? await virsh.run(['dumpxml', '--inactive', domain], `read the XML of domain ${domain}`) : live;
-  const checkpoints = (await virsh.run(['checkpoint-list', domain, '--name'], `list the checkpoints of domain ${domain}`))
+  const xml =
+    persistent && active
+      ? await virsh.run(['dumpxml', '--inactive', domain], `read the XML of domain ${domain}`)
+      : live;
+  const checkpoints = (
+    await virsh.run(['checkpoint-list', domain, '--name'], `list the checkpoints of domain ${domain}`)
+  )
     .split('\n')
     .map((line) => line.trim())
     .filter((line) => line !== '');
-  return Object.freeze({ name: domain, state, active, persistent, definition: parseDomainXml(live), xml, checkpoints: Object.freeze(checkpoints) });
+  return Object.freeze({
+    name: domain,
+    state,
+    active,
+    persistent,
+    definition: parseDomainXml(live),
+    xml,
+    checkpoints: Object.freeze(checkpoints),
+  });
 }
 
 // The daemon answers, and is new enough for pull-mode backups with checkpoints.
 async function checkBackupApi(virsh: Virsh): Promise<void> {
   const result = await virsh.attempt(['version', '--daemon']);
-  if (result.exitCode !== 0) throw new SendenseError(`libvirt at ${virsh.uri} does not answer: ${virshMessage(result)}`);
+  if (result.exitCode !== 0)
+    throw new SendenseError(`libvirt at ${virsh.uri} does not answer: ${virshMessage(result)}`);
   const match = /Running against daemon:\s*(\d+)\.(\d+)\.(\d+)/.exec(result.stdout);
   if (!match) return;
   const version = [Number(match[1]), Number(match[2]), Number(match[3])];
   const older = version.findIndex((part, i) => part !== BACKUP_API_SINCE[i]);
   if (older !== -1 && version[older]! < BACKUP_API_SINCE[older]!) {
-    throw new SendenseError(`libvirt ${version.join('.')} at ${virsh.uri} is too old for the backup API: ${BACKUP_API_SINCE.join('.')} or newer is needed`);
+    throw new SendenseError(
+      `libvirt ${version.join('.')} at ${virsh.uri} is too old for the backup API: ${BACKUP_API_SINCE.join('.')} or newer is needed`,
+    );
   }
 }
 

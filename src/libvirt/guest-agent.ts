@@ -9,7 +9,13 @@ export const AGENT_TIMEOUT_S = 5;
 
 // Null when it answers; otherwise why not, in libvirt's words.
 export async function agentSilence(virsh: Virsh, domain: string): Promise<string | null> {
-  const result = await virsh.attempt(['qemu-agent-command', domain, '{"execute":"guest-ping"}', '--timeout', String(AGENT_TIMEOUT_S)]);
+  const result = await virsh.attempt([
+    'qemu-agent-command',
+    domain,
+    '{"execute":"guest-ping"}',
+    '--timeout',
+    String(AGENT_TIMEOUT_S),
+  ]);
   return result.exitCode === 0 ? null : virshMessage(result);
 }
 
@@ -35,7 +41,13 @@ export async function thawGuest(virsh: Virsh, domain: string): Promise<void> {
 
 /** "frozen" or "thawed", as the agent says; undefined when it does not answer. */
 export async function freezeStatus(virsh: Virsh, domain: string): Promise<string | undefined> {
-  const result = await virsh.attempt(['qemu-agent-command', domain, '{"execute":"guest-fsfreeze-status"}', '--timeout', String(AGENT_TIMEOUT_S)]);
+  const result = await virsh.attempt([
+    'qemu-agent-command',
+    domain,
+    '{"execute":"guest-fsfreeze-status"}',
+    '--timeout',
+    String(AGENT_TIMEOUT_S),
+  ]);
   if (result.exitCode !== 0) return undefined;
   return /"return"\s*:\s*"(\w+)"/.exec(result.stdout)?.[1];
 }

@@ -49,11 +49,15 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 export async function domainUse(virsh: Virsh, domain: string, disks: readonly RecoveredImage[]): Promise<DomainUse> {
   const state = await virsh.attempt(['domstate', domain]);
   if (state.exitCode !== 0) {
-    if (/failed to get domain|domain not found|no domain with matching/i.test(virshMessage(state))) return { exists: false, active: false, onOverlays: [] };
+    if (/failed to get domain|domain not found|no domain with matching/i.test(virshMessage(state)))
+      return { exists: false, active: false, onOverlays: [] };
     throw new SendenseError(`read the state of domain ${domain}: ${virshMessage(state)}`);
   }
   const active = !/^(shut off|crashed)$/.test(state.stdout.trim());
-  const xml = await virsh.run(['dumpxml', ...(active ? [] : ['--inactive']), domain], `read the XML of domain ${domain}`);
+  const xml = await virsh.run(
+    ['dumpxml', ...(active ? [] : ['--inactive']), domain],
+    `read the XML of domain ${domain}`,
+  );
   return { exists: true, active, onOverlays: disksOnOverlays(xml, disks) };
 }
 
@@ -82,14 +86,26 @@ export async function moveWhileRunning(context: MoveContext): Promise<'pivoted' 
     let allReady = true;
     for (const disk of use.onOverlays) {
       const mirror = mirrored.get(disk.target);
-      if (mirror !== undefined && mirror.file !== disk.storage) throw new SendenseError(`disk ${disk.target} of domain ${domain} is being copied to ${mirror.file} by someone else`);
+      if (mirror !== undefined && mirror.file !== disk.storage)
+        throw new SendenseError(
+          `disk ${disk.target} of domain ${domain} is being copied to ${mirror.file} by someone else`,
+        );
       const progress = mirror === undefined ? undefined : await blockCopyProgress(virsh, domain, disk.target);
       if (mirror === undefined || progress === undefined) {
         const tries = restarts.get(disk.target) ?? 0;
-        if (tries >= 2) throw new SendenseError(`the copy of disk ${disk.target} of domain ${domain} to ${disk.storage} ended before it was ready, ${tries} times`);
+        if (tries >= 2)
+          throw new SendenseError(
+            `the copy of disk ${disk.target} of domain ${domain} to ${disk.storage} ended before it was ready, ${tries} times`,
+          );
         restarts.set(disk.target, tries + 1);
         if (tries > 0) context.note?.(`the copy of disk ${disk.target} ended before it was ready: starting it again`);
-        await startBlockCopy(virsh, domain, disk.target, disk.storage, context.rate === undefined ? undefined : context.rate / use.onOverlays.length);
+        await startBlockCopy(
+          virsh,
+          domain,
+          disk.target,
+          disk.storage,
+          context.rate === undefined ? undefined : context.rate / use.onOverlays.length,
+        );
         allReady = false;
         continue;
       }
@@ -116,10 +132,22 @@ export async function moveWhileShutOff(context: MoveContext): Promise<void> {
     const converted = await exec(['qemu-img', 'convert', '-q', '-O', 'qcow2', '--', disk.overlay, part]);
     if (converted.exitCode !== 0) {
       await exec(['rm', '-f', '--', part]);
-      throw new SendenseError(`copy ${disk.overlay} to ${disk.storage}: ${converted.stderr.trim() || `qemu-img exited ${converted.exitCode}`}`);
+      throw new SendenseError(
+        `copy ${disk.overlay} to ${disk.storage}: ${converted.stderr.trim() || `qemu-img exited ${converted.exitCode}`}`,
+      );
     }
-    const placed = await exec(['sh', '-c', 'chmod 600 -- "$1" && mv -n -- "$1" "$2" && test ! -e "$1"', 'sendense-place', part, disk.storage]);
-    if (placed.exitCode !== 0) throw new SendenseError(`could not put ${disk.storage} in place (does it exist already?): ${placed.stderr.trim()}`);
+    const placed = await exec([
+      'sh',
+      '-c',
+      'chmod 600 -- "$1" && mv -n -- "$1" "$2" && test ! -e "$1"',
+      'sendense-place',
+      part,
+      disk.storage,
+    ]);
+    if (placed.exitCode !== 0)
+      throw new SendenseError(
+        `could not put ${disk.storage} in place (does it exist already?): ${placed.stderr.trim()}`,
+      );
   }
   await keepDefinitionOnStorage(context);
 }
@@ -135,5 +163,6 @@ async function keepDefinitionOnStorage({ virsh, domain, disks }: MoveContext): P
 
 // Copies that will not be pivoted (the move failed): the disks stay on their overlays.
 export async function abandonCopies(virsh: Virsh, domain: string, disks: readonly RecoveredImage[]): Promise<void> {
-  for (const disk of (await domainUse(virsh, domain, disks)).onOverlays) await abortBlockCopy(virsh, domain, disk.target);
+  for (const disk of (await domainUse(virsh, domain, disks)).onOverlays)
+    await abortBlockCopy(virsh, domain, disk.target);
 }

@@ -41,7 +41,9 @@ export function cloneDomainXml(stored: string, name: string, disks: readonly Rec
       // A live definition's tap name would collide with the original's.
       for (const target of children(iface, 'target')) iface.removeChild(target);
     }
-    const writable = children(devices, 'disk').filter((disk) => (disk.getAttribute('device') || 'disk') === 'disk' && firstChild(disk, 'readonly') === undefined);
+    const writable = children(devices, 'disk').filter(
+      (disk) => (disk.getAttribute('device') || 'disk') === 'disk' && firstChild(disk, 'readonly') === undefined,
+    );
     const unmatched = [...disks];
     const matched = new Map<Element, RecoveredDisk>();
     for (const disk of writable) {
@@ -51,7 +53,8 @@ export function cloneDomainXml(stored: string, name: string, disks: readonly Rec
     }
     const byTarget = [...writable].sort((a, b) => compareTargets(targetOf(a), targetOf(b)));
     for (const disk of byTarget) if (!matched.has(disk) && unmatched.length > 0) matched.set(disk, unmatched.shift()!);
-    if (unmatched.length > 0) throw new Error(`the stored definition has no disk for key(s) ${unmatched.map((disk) => disk.key).join(', ')}`);
+    if (unmatched.length > 0)
+      throw new Error(`the stored definition has no disk for key(s) ${unmatched.map((disk) => disk.key).join(', ')}`);
     for (const disk of writable) {
       const recovered = matched.get(disk);
       const target = targetOf(disk);
@@ -68,7 +71,11 @@ export function cloneDomainXml(stored: string, name: string, disks: readonly Rec
 }
 
 // A domain for a point without stored XML: the plan's memory, CPUs, bus and firmware; disks in key order.
-export function minimalDomainXml(name: string, definition: RecoverDefinition, disks: readonly RecoveredDisk[]): ClonedDomain {
+export function minimalDomainXml(
+  name: string,
+  definition: RecoverDefinition,
+  disks: readonly RecoveredDisk[],
+): ClonedDomain {
   const prefix = definition.bus === 'virtio' ? 'vd' : 'sd';
   const targets = new Map<number, string>();
   const diskXml = [...disks]
@@ -79,7 +86,10 @@ export function minimalDomainXml(name: string, definition: RecoverDefinition, di
       return `<disk type='file' device='disk'><driver name='qemu' type='qcow2'/><source file='${xmlText(disk.image)}'/><target dev='${target}' bus='${definition.bus}'/></disk>`;
     });
   const scsi = definition.bus === 'scsi' ? "<controller type='scsi' model='virtio-scsi'/>" : '';
-  const network = definition.network === undefined ? '' : `<interface type='network'><source network='${xmlText(definition.network)}'/><model type='virtio'/></interface>`;
+  const network =
+    definition.network === undefined
+      ? ''
+      : `<interface type='network'><source network='${xmlText(definition.network)}'/><model type='virtio'/></interface>`;
   const firmware = definition.firmware === 'efi' ? " firmware='efi'" : '';
   const xml = `<domain type='${definition.virtualization}'>
   <name>${xmlText(name)}</name>
@@ -109,7 +119,8 @@ export function replaceDiskImages(xml: string, images: ReadonlyMap<string, strin
 function useImage(disk: Element, image: string): void {
   const document = disk.ownerDocument!;
   disk.setAttribute('type', 'file');
-  for (const name of ['source', 'backingStore', 'mirror']) for (const element of children(disk, name)) disk.removeChild(element);
+  for (const name of ['source', 'backingStore', 'mirror'])
+    for (const element of children(disk, name)) disk.removeChild(element);
   let driver = firstChild(disk, 'driver');
   if (driver === undefined) {
     driver = document.createElement('driver');
@@ -168,16 +179,29 @@ export function withoutHostResources(xml: string): BesideOriginal {
     const name = device.nodeName;
     if (name === 'filesystem') {
       devices!.removeChild(device);
-      notes.push(`host share ${describeSource(device)} (guest tag ${firstChild(device, 'target')?.getAttribute('dir') ?? '?'}) left out: it is the original's`);
-    } else if (HOST_DEVICES[name] !== undefined || (name === 'input' && ['passthrough', 'evdev'].includes(device.getAttribute('type') ?? ''))) {
+      notes.push(
+        `host share ${describeSource(device)} (guest tag ${firstChild(device, 'target')?.getAttribute('dir') ?? '?'}) left out: it is the original's`,
+      );
+    } else if (
+      HOST_DEVICES[name] !== undefined ||
+      (name === 'input' && ['passthrough', 'evdev'].includes(device.getAttribute('type') ?? ''))
+    ) {
       devices!.removeChild(device);
-      notes.push(`${HOST_DEVICES[name] ?? 'host input device'} ${describeSource(device)} left out: it is the original's`);
+      notes.push(
+        `${HOST_DEVICES[name] ?? 'host input device'} ${describeSource(device)} left out: it is the original's`,
+      );
     } else if (name === 'tpm' && firstChild(device, 'backend')?.getAttribute('type') === 'passthrough') {
       devices!.removeChild(device);
       notes.push("the host's TPM (passthrough) left out: it is the original's");
-    } else if (name === 'disk' && (device.getAttribute('device') === 'lun' || (device.getAttribute('device') === 'floppy' && firstChild(device, 'readonly') === undefined))) {
+    } else if (
+      name === 'disk' &&
+      (device.getAttribute('device') === 'lun' ||
+        (device.getAttribute('device') === 'floppy' && firstChild(device, 'readonly') === undefined))
+    ) {
       devices!.removeChild(device);
-      notes.push(`${device.getAttribute('device')} ${targetOf(device)} (${sourcePath(device) ?? 'no source'}) left out: it is the original's`);
+      notes.push(
+        `${device.getAttribute('device')} ${targetOf(device)} (${sourcePath(device) ?? 'no source'}) left out: it is the original's`,
+      );
     } else if (name === 'rng' && firstChild(device, 'backend')?.getAttribute('model') === 'egd') {
       devices!.removeChild(device);
       notes.push("random number source from the host's EGD daemon left out: it is the original's");
@@ -231,7 +255,8 @@ function privateCharDevice(devices: Element, device: Element, domain: string, no
     }
     return;
   }
-  const was = `${type} ${sources.map((source) => source.getAttribute('path') ?? `${source.getAttribute('host') ?? ''}:${source.getAttribute('service') ?? ''}`).join(', ')}`.trim();
+  const was =
+    `${type} ${sources.map((source) => source.getAttribute('path') ?? `${source.getAttribute('host') ?? ''}:${source.getAttribute('service') ?? ''}`).join(', ')}`.trim();
   if (name === 'channel') {
     // A virtio channel on a unix socket with no path gets a socket of its own from libvirt.
     if (type === 'unix' && target?.getAttribute('type') === 'virtio') {
@@ -258,19 +283,27 @@ function ownFile(original: string, domain: string): string {
 
 // A display on a port (or socket) libvirt chooses, not the original's fixed one.
 function privateGraphics(graphics: Element, notes: string[]): void {
-  const fixedPort = graphics.getAttribute('autoport') === 'no' || ['port', 'tlsPort', 'websocket'].some((name) => graphics.hasAttribute(name) && graphics.getAttribute(name) !== '-1');
+  const fixedPort =
+    graphics.getAttribute('autoport') === 'no' ||
+    ['port', 'tlsPort', 'websocket'].some(
+      (name) => graphics.hasAttribute(name) && graphics.getAttribute(name) !== '-1',
+    );
   const sockets = [graphics, ...children(graphics, 'listen')].filter((element) => element.hasAttribute('socket'));
   if (!fixedPort && sockets.length === 0) return;
   for (const name of ['port', 'tlsPort', 'websocket']) graphics.removeAttribute(name);
   for (const element of sockets) element.removeAttribute('socket');
-  for (const listen of children(graphics, 'listen')) if (listen.getAttribute('type') === 'socket') graphics.removeChild(listen);
+  for (const listen of children(graphics, 'listen'))
+    if (listen.getAttribute('type') === 'socket') graphics.removeChild(listen);
   graphics.setAttribute('autoport', 'yes');
-  notes.push(`${graphics.getAttribute('type') ?? 'graphics'} display: a port libvirt chooses, not the original's fixed port or socket`);
+  notes.push(
+    `${graphics.getAttribute('type') ?? 'graphics'} display: a port libvirt chooses, not the original's fixed port or socket`,
+  );
 }
 
 function elementChildren(parent: Element): Element[] {
   const found: Element[] = [];
-  for (let node = parent.firstChild; node !== null; node = node.nextSibling) if (node.nodeType === 1) found.push(node as Element);
+  for (let node = parent.firstChild; node !== null; node = node.nextSibling)
+    if (node.nodeType === 1) found.push(node as Element);
   return found;
 }
 
@@ -281,7 +314,10 @@ function describeSource(device: Element): string {
   const address = firstChild(source, 'address');
   const named = ['dir', 'file', 'dev', 'path', 'name', 'evdev'].map((name) => source.getAttribute(name)).find(Boolean);
   if (named) return named;
-  if (address !== undefined) return [...Array.from({ length: address.attributes.length }, (_, i) => address.attributes.item(i)!)].map((attribute) => `${attribute.name}=${attribute.value}`).join(' ');
+  if (address !== undefined)
+    return [...Array.from({ length: address.attributes.length }, (_, i) => address.attributes.item(i)!)]
+      .map((attribute) => `${attribute.name}=${attribute.value}`)
+      .join(' ');
   return `(${device.getAttribute('type') ?? 'host'})`;
 }
 

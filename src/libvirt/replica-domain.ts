@@ -25,30 +25,57 @@ export interface ReplicaDomainSpec {
 export function replicaDomainXml(spec: ReplicaDomainSpec): ClonedDomain {
   const usePlan = spec.definition !== undefined && (spec.stored === undefined || spec.definition.use === 'plan');
   if (usePlan) return minimalDomainXml(spec.domain, spec.definition!, spec.disks);
-  if (spec.stored === undefined) throw new SendenseError(`the VM has no domain XML of its own: replica.definition says what ${spec.domain} is (memory, vcpus, bus)`);
+  if (spec.stored === undefined)
+    throw new SendenseError(
+      `the VM has no domain XML of its own: replica.definition says what ${spec.domain} is (memory, vcpus, bus)`,
+    );
   return cloneDomainXml(spec.stored, spec.domain, spec.disks);
 }
 
 /** The replica domain as the replica node has it: absent, or its UUID and whether it runs. */
-export type ReplicaDomainState = { readonly exists: false } | { readonly exists: true; readonly uuid: string; readonly running: boolean; readonly state: string; readonly disks: readonly string[] };
+export type ReplicaDomainState =
+  | { readonly exists: false }
+  | {
+      readonly exists: true;
+      readonly uuid: string;
+      readonly running: boolean;
+      readonly state: string;
+      readonly disks: readonly string[];
+    };
 
 export async function replicaDomainState(virsh: Virsh, domain: string): Promise<ReplicaDomainState> {
   const state = await virsh.attempt(['domstate', domain]);
   if (state.exitCode !== 0) return { exists: false };
   const xml = parseDomainXml(await virsh.run(['dumpxml', '--inactive', domain], `read the definition of ${domain}`));
   const text = state.stdout.trim();
-  return { exists: true, uuid: xml.uuid, running: !/^(shut off|crashed)$/.test(text), state: text, disks: xml.disks.flatMap((disk) => (disk.path ? [disk.path] : [])) };
+  return {
+    exists: true,
+    uuid: xml.uuid,
+    running: !/^(shut off|crashed)$/.test(text),
+    state: text,
+    disks: xml.disks.flatMap((disk) => (disk.path ? [disk.path] : [])),
+  };
 }
 
 // Defines it (or redefines it under its UUID). Refuses a domain of that name that is not this replica's.
-export async function defineReplicaDomain(virsh: Virsh, xml: string, domain: string, replicaPaths: readonly string[]): Promise<'defined' | 'updated'> {
+export async function defineReplicaDomain(
+  virsh: Virsh,
+  xml: string,
+  domain: string,
+  replicaPaths: readonly string[],
+): Promise<'defined' | 'updated'> {
   const current = await replicaDomainState(virsh, domain);
   if (current.exists) {
     const foreign = current.disks.filter((disk) => !replicaPaths.some((path) => isReplicaImage(disk, path)));
     if (foreign.length > 0 || current.disks.length === 0) {
-      throw new SendenseError(`a domain ${domain} exists on the replica node and is not this replica (its disks: ${current.disks.join(', ') || 'none'}): choose another replica.domain`);
+      throw new SendenseError(
+        `a domain ${domain} exists on the replica node and is not this replica (its disks: ${current.disks.join(', ') || 'none'}): choose another replica.domain`,
+      );
     }
-    if (current.running) throw new SendenseError(`the replica domain ${domain} is ${current.state}: its definition is not changed under it`);
+    if (current.running)
+      throw new SendenseError(
+        `the replica domain ${domain} is ${current.state}: its definition is not changed under it`,
+      );
   }
   const withUuid = current.exists ? xml.replace('</name>', `</name><uuid>${current.uuid}</uuid>`) : xml;
   await virsh.runWithXml(['define', '--file'], withUuid, `define the replica domain ${domain}`);

@@ -9,16 +9,39 @@ export function runScratchDir(scratch: string, runId: string): string {
 }
 
 // Made 0750 for QEMU's user (uid:gid): it creates the socket and files in it; we read the socket as root.
-export async function makeScratchDir(exec: NodeExec, scratch: string, dir: string, runsAs: { uid: number; gid: number } | undefined): Promise<void> {
+export async function makeScratchDir(
+  exec: NodeExec,
+  scratch: string,
+  dir: string,
+  runsAs: { uid: number; gid: number } | undefined,
+): Promise<void> {
   const made = await exec(['mkdir', '-m', '0750', '--', dir]);
-  if (made.exitCode !== 0) throw new SendenseError(`cannot use scratch directory ${scratch} on the node: ${made.stderr.trim() || `mkdir exited ${made.exitCode}`}`);
+  if (made.exitCode !== 0)
+    throw new SendenseError(
+      `cannot use scratch directory ${scratch} on the node: ${made.stderr.trim() || `mkdir exited ${made.exitCode}`}`,
+    );
   if (runsAs === undefined) return;
   const owned = await exec(['chown', `${runsAs.uid}:${runsAs.gid}`, '--', dir]);
-  if (owned.exitCode !== 0) throw new SendenseError(`cannot give ${dir} to the hypervisor's user (uid ${runsAs.uid}): ${owned.stderr.trim()}`);
+  if (owned.exitCode !== 0)
+    throw new SendenseError(`cannot give ${dir} to the hypervisor's user (uid ${runsAs.uid}): ${owned.stderr.trim()}`);
   // As that user: can it reach and write the directory (every parent must be searchable)?
-  const check = await exec(['setpriv', `--reuid=${runsAs.uid}`, `--regid=${runsAs.gid}`, '--clear-groups', '--', 'test', '-w', dir, '-a', '-x', dir]);
+  const check = await exec([
+    'setpriv',
+    `--reuid=${runsAs.uid}`,
+    `--regid=${runsAs.gid}`,
+    '--clear-groups',
+    '--',
+    'test',
+    '-w',
+    dir,
+    '-a',
+    '-x',
+    dir,
+  ]);
   if (check.exitCode === 0 || check.exitCode === 127) return;
-  throw new SendenseError(`scratch directory ${scratch} is not usable by the hypervisor's user (uid ${runsAs.uid}): every directory on its path must be searchable by that user (chmod o+x)`);
+  throw new SendenseError(
+    `scratch directory ${scratch} is not usable by the hypervisor's user (uid ${runsAs.uid}): every directory on its path must be searchable by that user (chmod o+x)`,
+  );
 }
 
 export async function removeScratchDir(exec: NodeExec, dir: string): Promise<void> {

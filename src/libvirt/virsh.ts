@@ -26,12 +26,19 @@ const VIRSH_TIMEOUT_MS = 120_000;
 
 export function virshOn(exec: NodeExec, uri: string): Virsh {
   // --quiet drops virsh's informational lines; a caller that reads one (a count) asks for them.
-  const attempt = async (args: readonly string[], { quiet = true }: { readonly quiet?: boolean } = {}): Promise<ExecResult> => {
+  const attempt = async (
+    args: readonly string[],
+    { quiet = true }: { readonly quiet?: boolean } = {},
+  ): Promise<ExecResult> => {
     const options: ExecOptions = { signal: AbortSignal.timeout(VIRSH_TIMEOUT_MS) };
     try {
       return await exec(['virsh', ...(quiet ? ['--quiet'] : []), '-c', uri, ...args], options);
     } catch (error) {
-      return { exitCode: 124, stdout: '', stderr: `virsh ${args[0]} did not answer within ${VIRSH_TIMEOUT_MS / 1000} s (${(error as Error).message})` };
+      return {
+        exitCode: 124,
+        stdout: '',
+        stderr: `virsh ${args[0]} did not answer within ${VIRSH_TIMEOUT_MS / 1000} s (${(error as Error).message})`,
+      };
     }
   };
   return Object.freeze({
@@ -65,5 +72,10 @@ export function virshMessage(result: ExecResult): string {
 
 // Characters that cannot stand in an XML attribute or text as they are.
 export function xmlText(value: string): string {
-  return value.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/'/g, '&apos;').replace(/"/g, '&quot;');
+  return value
+    .replace(/&/g, '&amp;')
+    .replace(/</g, '&lt;')
+    .replace(/>/g, '&gt;')
+    .replace(/'/g, '&apos;')
+    .replace(/"/g, '&quot;');
 }

@@ -91,14 +91,26 @@ function replicaGauges(m: RunMetrics, labels: string): string[] {
 // The exposition format, version 0.0.4.
 export function formatMetrics(m: RunMetrics): string {
   const labels = `plan="${escapeLabel(m.plan)}",vm="${escapeLabel(m.vm)}"`;
-  const gauge = (name: string, help: string, lines: string[]) => [`# HELP ${name} ${help}`, `# TYPE ${name} gauge`, ...lines];
+  const gauge = (name: string, help: string, lines: string[]) => [
+    `# HELP ${name} ${help}`,
+    `# TYPE ${name} gauge`,
+    ...lines,
+  ];
   return [
-    ...gauge('sendense_last_run_timestamp_seconds', 'When the last run of the plan ended (Unix time).', [`sendense_last_run_timestamp_seconds{${labels}} ${m.endedAt}`]),
-    ...gauge('sendense_last_success_timestamp_seconds', 'When the last successful run of the plan ended (Unix time; 0: never).', [
-      `sendense_last_success_timestamp_seconds{${labels}} ${m.lastSuccess}`,
+    ...gauge('sendense_last_run_timestamp_seconds', 'When the last run of the plan ended (Unix time).', [
+      `sendense_last_run_timestamp_seconds{${labels}} ${m.endedAt}`,
     ]),
-    ...gauge('sendense_last_run_duration_seconds', 'How long the last run took.', [`sendense_last_run_duration_seconds{${labels}} ${m.seconds}`]),
-    ...gauge('sendense_last_run_bytes', 'Bytes the last run copied, all disks together.', [`sendense_last_run_bytes{${labels}} ${m.bytes}`]),
+    ...gauge(
+      'sendense_last_success_timestamp_seconds',
+      'When the last successful run of the plan ended (Unix time; 0: never).',
+      [`sendense_last_success_timestamp_seconds{${labels}} ${m.lastSuccess}`],
+    ),
+    ...gauge('sendense_last_run_duration_seconds', 'How long the last run took.', [
+      `sendense_last_run_duration_seconds{${labels}} ${m.seconds}`,
+    ]),
+    ...gauge('sendense_last_run_bytes', 'Bytes the last run copied, all disks together.', [
+      `sendense_last_run_bytes{${labels}} ${m.bytes}`,
+    ]),
     ...gauge(
       'sendense_last_run_status',
       'Outcome of the last run: 1 for its status, 0 for the others.',

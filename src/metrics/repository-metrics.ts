@@ -14,10 +14,26 @@ interface RepositoryGauge {
 }
 
 const GAUGES: readonly RepositoryGauge[] = [
-  { name: 'sendense_repository_bytes', help: "Space the VM's folder in the repository takes on disk (allocated, as du counts it).", value: (p) => p.bytes ?? 0 },
-  { name: 'sendense_repository_points', help: 'Complete, undamaged points of the VM in the repository.', value: (p) => p.points },
-  { name: 'sendense_repository_damaged_points', help: 'Points of the VM in the repository that verify or a run found damaged.', value: (p) => p.damaged },
-  { name: 'sendense_repository_chain_points', help: "Points in the chain of the VM's newest point (0: no point).", value: (p) => p.chainLength },
+  {
+    name: 'sendense_repository_bytes',
+    help: "Space the VM's folder in the repository takes on disk (allocated, as du counts it).",
+    value: (p) => p.bytes ?? 0,
+  },
+  {
+    name: 'sendense_repository_points',
+    help: 'Complete, undamaged points of the VM in the repository.',
+    value: (p) => p.points,
+  },
+  {
+    name: 'sendense_repository_damaged_points',
+    help: 'Points of the VM in the repository that verify or a run found damaged.',
+    value: (p) => p.damaged,
+  },
+  {
+    name: 'sendense_repository_chain_points',
+    help: "Points in the chain of the VM's newest point (0: no point).",
+    value: (p) => p.chainLength,
+  },
   {
     name: 'sendense_repository_oldest_point_timestamp_seconds',
     help: "When the VM's oldest point was taken (Unix time; 0: no point).",
@@ -42,7 +58,8 @@ const GAUGES: readonly RepositoryGauge[] = [
 
 export function repositoryGauges(plan: string, repositories: readonly VmPoints[]): string[] {
   if (repositories.length === 0) return [];
-  const labels = (p: VmPoints) => `plan="${escapeLabel(plan)}",vm="${escapeLabel(p.vm)}",repository="${escapeLabel(p.repository)}"`;
+  const labels = (p: VmPoints) =>
+    `plan="${escapeLabel(plan)}",vm="${escapeLabel(p.vm)}",repository="${escapeLabel(p.repository)}"`;
   return GAUGES.flatMap((gauge) => [
     `# HELP ${gauge.name} ${gauge.help}`,
     `# TYPE ${gauge.name} gauge`,

@@ -77,7 +77,10 @@ export class NbdConnection {
         return true;
       },
     };
-    const socket = address.kind === 'tcp' ? netConnect({ host: address.host, port: address.port, onread }) : netConnect({ path: address.socketPath, onread });
+    const socket =
+      address.kind === 'tcp'
+        ? netConnect({ host: address.host, port: address.port, onread })
+        : netConnect({ path: address.socketPath, onread });
     socket.on('error', (error) => {
       if (connection) connection.destroy(connectionLostError(where, error));
       else reader.fail(new SendenseError(`cannot connect to NBD server ${where}: ${error.message}`, { cause: error }));
@@ -90,9 +93,22 @@ export class NbdConnection {
     const timer =
       options.handshakeTimeoutMs === undefined
         ? undefined
-        : setTimeout(() => reader.fail(new SendenseError(`NBD server ${where} did not finish the handshake within ${options.handshakeTimeoutMs} ms`)), options.handshakeTimeoutMs);
+        : setTimeout(
+            () =>
+              reader.fail(
+                new SendenseError(
+                  `NBD server ${where} did not finish the handshake within ${options.handshakeTimeoutMs} ms`,
+                ),
+              ),
+            options.handshakeTimeoutMs,
+          );
     try {
-      const info = await negotiate(socket, reader, { exportName: address.exportName, metaContexts: options.metaContexts ?? [], where, onGreeting: options.onGreeting });
+      const info = await negotiate(socket, reader, {
+        exportName: address.exportName,
+        metaContexts: options.metaContexts ?? [],
+        where,
+        onGreeting: options.onGreeting,
+      });
       connection = new NbdConnection(where, socket, info);
       // Bytes already buffered past the handshake belong to the transmission phase.
       if (reader.length > 0) connection.parser.feed(reader.take(reader.length));
@@ -133,7 +149,11 @@ export class NbdConnection {
     const parts: Promise<number>[] = [];
     for (let done = 0; done < length; done += max) {
       const count = Math.min(max, length - done);
-      parts.push(this.request(P.CMD_READ, 0, offset + done, count, { into, intoOffset: done }).then((request) => request.dataBytes));
+      parts.push(
+        this.request(P.CMD_READ, 0, offset + done, count, { into, intoOffset: done }).then(
+          (request) => request.dataBytes,
+        ),
+      );
     }
     const dataBytes = (await Promise.all(parts)).reduce((sum, bytes) => sum + bytes, 0);
     return { data: into.subarray(0, length), allHoles: dataBytes === 0 };
@@ -249,7 +269,15 @@ export class NbdConnection {
   }
 
   // proto.md "Request message": magic, flags, type, handle, offset, length, data.
-  private send(command: number, flags: number, handle: number, offset: number, length: number, payload?: Buffer, onSent?: () => void): void {
+  private send(
+    command: number,
+    flags: number,
+    handle: number,
+    offset: number,
+    length: number,
+    payload?: Buffer,
+    onSent?: () => void,
+  ): void {
     const header = Buffer.allocUnsafe(P.REQUEST_HEADER_SIZE);
     header.writeUInt32BE(P.REQUEST_MAGIC, 0);
     header.writeUInt16BE(flags, 4);

@@ -39,7 +39,8 @@ export async function negotiate(socket: Socket, reader: SocketReader, request: H
   if (greeting.readBigUInt64BE(0) !== P.NBD_MAGIC) throw protocolError(where, 'not an NBD server (bad greeting magic)');
   if (greeting.readBigUInt64BE(8) !== P.IHAVEOPT) throw protocolError(where, 'oldstyle negotiation is not supported');
   const serverFlags = greeting.readUInt16BE(16);
-  if (!(serverFlags & P.FLAG_FIXED_NEWSTYLE)) throw protocolError(where, 'server does not offer fixed newstyle negotiation');
+  if (!(serverFlags & P.FLAG_FIXED_NEWSTYLE))
+    throw protocolError(where, 'server does not offer fixed newstyle negotiation');
   const noZeroes = (serverFlags & P.FLAG_NO_ZEROES) !== 0;
   request.onGreeting?.();
   const clientFlags = Buffer.alloc(4);
@@ -54,7 +55,8 @@ export async function negotiate(socket: Socket, reader: SocketReader, request: H
   // proto.md "Structured replies": needed for block status and sparse reads.
   const structured = await exchange(P.OPT_STRUCTURED_REPLY, Buffer.alloc(0));
   const structuredReplies = structured.type === P.REP_ACK;
-  if (!structuredReplies && !(structured.type & P.REP_FLAG_ERROR)) throw protocolError(where, `unexpected reply ${structured.type} to NBD_OPT_STRUCTURED_REPLY`);
+  if (!structuredReplies && !(structured.type & P.REP_FLAG_ERROR))
+    throw protocolError(where, `unexpected reply ${structured.type} to NBD_OPT_STRUCTURED_REPLY`);
 
   const metaContexts = new Map<string, number>();
   if (structuredReplies && request.metaContexts.length > 0) {
@@ -113,7 +115,9 @@ async function go(socket: Socket, reader: SocketReader, request: HandshakeReques
     if (reply.type === P.REP_ERR_UNKNOWN) throw noSuchExport(where, request.exportName);
     const serverText = reply.data.toString('utf8');
     const detail = serverText ? ` (${serverText})` : '';
-    throw new SendenseError(`NBD server ${where} refused export '${request.exportName}': ${P.REP_ERROR_NAMES[reply.type] ?? reply.type}${detail}`);
+    throw new SendenseError(
+      `NBD server ${where} refused export '${request.exportName}': ${P.REP_ERROR_NAMES[reply.type] ?? reply.type}${detail}`,
+    );
   }
   if (size === undefined) throw protocolError(where, 'NBD_OPT_GO finished without NBD_INFO_EXPORT');
   return { size, transmissionFlags, minimumBlockSize, preferredBlockSize, maximumPayload };

@@ -19,9 +19,18 @@ export function errnoName(errno: number): string {
 }
 
 // A request the server answered with an error: which command, where, and what the server said.
-export function serverRequestError(where: string, command: string, offset: number, length: number, errno: number, serverMessage = ''): SendenseError {
+export function serverRequestError(
+  where: string,
+  command: string,
+  offset: number,
+  length: number,
+  errno: number,
+  serverMessage = '',
+): SendenseError {
   const detail = serverMessage ? `: ${serverMessage}` : '';
-  return new SendenseError(`NBD ${command} at offset ${offset} (${length} bytes) failed on ${where}: ${errnoName(errno)}${detail}`);
+  return new SendenseError(
+    `NBD ${command} at offset ${offset} (${length} bytes) failed on ${where}: ${errnoName(errno)}${detail}`,
+  );
 }
 
 export function connectionLostError(where: string, cause?: unknown): SendenseError {

@@ -4,7 +4,8 @@
 import { SendenseError } from '../errors.js';
 
 export type NbdAddress =
-  { readonly kind: 'tcp'; readonly host: string; readonly port: number; readonly exportName: string } | { readonly kind: 'unix'; readonly socketPath: string; readonly exportName: string };
+  | { readonly kind: 'tcp'; readonly host: string; readonly port: number; readonly exportName: string }
+  | { readonly kind: 'unix'; readonly socketPath: string; readonly exportName: string };
 
 // uri.md: the default NBD port.
 const DEFAULT_PORT = 10809;
@@ -14,7 +15,10 @@ export function parseNbdUrl(text: string): NbdAddress {
   try {
     url = new URL(text);
   } catch {
-    throw new SendenseError(`'${text}' is not an NBD URL (expected nbd://host:port/export or nbd+unix:///export?socket=PATH)`, { exitCode: 2 });
+    throw new SendenseError(
+      `'${text}' is not an NBD URL (expected nbd://host:port/export or nbd+unix:///export?socket=PATH)`,
+      { exitCode: 2 },
+    );
   }
   const exportName = decodeURIComponent(url.pathname.replace(/^\//, ''));
   if (url.protocol === 'nbd:' || url.protocol === 'nbd+tcp:') {
@@ -28,7 +32,10 @@ export function parseNbdUrl(text: string): NbdAddress {
     if (!socketPath) throw new SendenseError(`NBD URL '${text}' has no ?socket=PATH`, { exitCode: 2 });
     return Object.freeze({ kind: 'unix', socketPath, exportName });
   }
-  throw new SendenseError(`NBD URL '${text}': scheme '${url.protocol.slice(0, -1)}' is not supported (TLS is not implemented)`, { exitCode: 2 });
+  throw new SendenseError(
+    `NBD URL '${text}': scheme '${url.protocol.slice(0, -1)}' is not supported (TLS is not implemented)`,
+    { exitCode: 2 },
+  );
 }
 
 // For messages: the address the way a user would write it.

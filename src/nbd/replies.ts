@@ -173,7 +173,8 @@ export class ReplyParser {
     const request = this.request!;
     const bytes = this.header.readUInt32BE(16) - 8;
     const at = Number(this.header.readBigUInt64BE(P.STRUCTURED_REPLY_HEADER_SIZE)) - request.offset;
-    if (request.into === undefined || at < 0 || at + bytes > request.length) return this.fail(`OFFSET_DATA outside the READ at ${request.offset}`);
+    if (request.into === undefined || at < 0 || at + bytes > request.length)
+      return this.fail(`OFFSET_DATA outside the READ at ${request.offset}`);
     this.dataAt = request.intoOffset! + at;
     this.dataLeft = bytes;
     if (bytes === 0) this.replyPartDone();
@@ -223,7 +224,8 @@ function applyChunk(payload: Buffer, type: number, request: PendingRequest, wher
       if (length !== 12) return 'malformed OFFSET_HOLE chunk';
       const at = Number(payload.readBigUInt64BE(0)) - request.offset;
       const size = payload.readUInt32BE(8);
-      if (request.into === undefined || at < 0 || at + size > request.length) return `OFFSET_HOLE outside the READ at ${request.offset}`;
+      if (request.into === undefined || at < 0 || at + size > request.length)
+        return `OFFSET_HOLE outside the READ at ${request.offset}`;
       request.into.fill(0, request.intoOffset! + at, request.intoOffset! + at + size);
       return undefined;
     }
@@ -262,5 +264,12 @@ function applyChunk(payload: Buffer, type: number, request: PendingRequest, wher
 }
 
 function serverError(where: string, request: PendingRequest, errno: number, message: string): SendenseError {
-  return serverRequestError(where, P.COMMAND_NAMES[request.command] ?? `command ${request.command}`, request.offset, request.length, errno, message);
+  return serverRequestError(
+    where,
+    P.COMMAND_NAMES[request.command] ?? `command ${request.command}`,
+    request.offset,
+    request.length,
+    errno,
+    message,
+  );
 }

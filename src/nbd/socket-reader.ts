@@ -4,7 +4,8 @@ export class SocketReader {
   private chunks: Buffer[] = [];
   private head = 0; // bytes already consumed from chunks[0]
   private buffered = 0;
-  private waiter: { readonly bytes: number; readonly resolve: () => void; readonly reject: (error: unknown) => void } | undefined;
+  private waiter:
+    { readonly bytes: number; readonly resolve: () => void; readonly reject: (error: unknown) => void } | undefined;
   private failure: unknown;
 
   get length(): number {

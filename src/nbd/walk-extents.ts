@@ -5,8 +5,14 @@ import { SendenseError } from '../errors.js';
 import type { NbdConnection } from './connection.js';
 import type { Extent } from './extent.js';
 
-export async function* walkExtents(connection: NbdConnection, context: string, offset: number, end: number): AsyncGenerator<Extent> {
-  if (!connection.hasMetaContext(context)) throw new SendenseError(`NBD server ${connection.where} does not offer meta context '${context}'`);
+export async function* walkExtents(
+  connection: NbdConnection,
+  context: string,
+  offset: number,
+  end: number,
+): AsyncGenerator<Extent> {
+  if (!connection.hasMetaContext(context))
+    throw new SendenseError(`NBD server ${connection.where} does not offer meta context '${context}'`);
   let at = offset;
   while (at < end) {
     const replies = await connection.blockStatus(at, end - at);
@@ -16,7 +22,8 @@ export async function* walkExtents(connection: NbdConnection, context: string, o
     }
     for (const extent of extents) {
       if (at >= end) break;
-      if (extent.length === 0) throw new SendenseError(`NBD server ${connection.where} sent an empty '${context}' extent at ${extent.offset}`);
+      if (extent.length === 0)
+        throw new SendenseError(`NBD server ${connection.where} sent an empty '${context}' extent at ${extent.offset}`);
       const length = Math.min(extent.length, end - at);
       yield Object.freeze({ offset: at, length, flags: extent.flags });
       at += length;

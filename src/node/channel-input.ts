@@ -5,7 +5,11 @@
 import type { ClientChannel } from 'ssh2';
 
 // Resolves once every chunk is written and stdin ended, or once `stop` aborts (nothing more is written).
-export async function pumpInto(channel: ClientChannel, source: AsyncIterable<Uint8Array>, stop: AbortSignal): Promise<void> {
+export async function pumpInto(
+  channel: ClientChannel,
+  source: AsyncIterable<Uint8Array>,
+  stop: AbortSignal,
+): Promise<void> {
   const stopped = new Promise<void>((resolve) => {
     if (stop.aborted) resolve();
     else stop.addEventListener('abort', () => resolve(), { once: true });

@@ -89,7 +89,9 @@ export function checkHostKey(entries: readonly KnownHostEntry[], name: string, k
 
 // Key types known for a host, so the server is asked for one we can verify (as OpenSSH does).
 export function knownKeyTypes(entries: readonly KnownHostEntry[], name: string): string[] {
-  const types = entries.filter((entry) => entry.marker === undefined && hostsFieldMatches(entry.hosts, name)).map((entry) => entry.keyType);
+  const types = entries
+    .filter((entry) => entry.marker === undefined && hostsFieldMatches(entry.hosts, name))
+    .map((entry) => entry.keyType);
   return [...new Set(types)];
 }
 
@@ -122,7 +124,11 @@ export function readKnownHosts(file: string): { entries: KnownHostEntry[]; missi
 }
 
 // The one-line error for a key that is not trusted, with what to do about it.
-export function hostKeyError(verdict: Exclude<HostKeyVerdict, { status: 'trusted' }>, target: { host: string; port: number; knownHosts: string; missing?: boolean }, keyBlob: Buffer): SendenseError {
+export function hostKeyError(
+  verdict: Exclude<HostKeyVerdict, { status: 'trusted' }>,
+  target: { host: string; port: number; knownHosts: string; missing?: boolean },
+  keyBlob: Buffer,
+): SendenseError {
   const name = knownHostName(target.host, target.port);
   const print = `${keyTypeLabel(keyTypeOf(keyBlob))} fingerprint ${fingerprint(keyBlob)}`;
   const file = target.knownHosts;
@@ -130,7 +136,9 @@ export function hostKeyError(verdict: Exclude<HostKeyVerdict, { status: 'trusted
     case 'unknown': {
       const scan = target.port === 22 ? `ssh-keyscan ${target.host}` : `ssh-keyscan -p ${target.port} ${target.host}`;
       const where = target.missing ? `${file} (the file does not exist)` : file;
-      return new SendenseError(`host key of ${name} is not in ${where} (${print}). To trust it, verify the fingerprint and run: ${scan} >> ${file}`);
+      return new SendenseError(
+        `host key of ${name} is not in ${where} (${print}). To trust it, verify the fingerprint and run: ${scan} >> ${file}`,
+      );
     }
     case 'changed':
       return new SendenseError(
@@ -138,6 +146,8 @@ export function hostKeyError(verdict: Exclude<HostKeyVerdict, { status: 'trusted
           `Someone may be intercepting the connection; if the node was really reinstalled, remove that line and add the new key.`,
       );
     case 'revoked':
-      return new SendenseError(`host key of ${name} is revoked in ${file} line ${verdict.line} (${print}): refusing to connect`);
+      return new SendenseError(
+        `host key of ${name} is revoked in ${file} line ${verdict.line} (${print}): refusing to connect`,
+      );
   }
 }

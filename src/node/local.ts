@@ -4,7 +4,15 @@ import { spawn as spawnChild, type ChildProcess } from 'node:child_process';
 import { connect, type Socket } from 'node:net';
 import { execa } from 'execa';
 import { secretStdio, withSecretFd } from '../qemu/secret-fd.js';
-import { LOCAL_NODE_ID, type ExecOptions, type ExecResult, type NodeHost, type NodeProcess, type PortForwards, type SocketForwards } from './node.js';
+import {
+  LOCAL_NODE_ID,
+  type ExecOptions,
+  type ExecResult,
+  type NodeHost,
+  type NodeProcess,
+  type PortForwards,
+  type SocketForwards,
+} from './node.js';
 import { BoundedText, LineSplitter } from './output-lines.js';
 import { DEFAULT_STOP_GRACE_MS, exitedWithin, signalExitCode, type ExitStatus } from './exit-wait.js';
 import { transferBundlePath } from './package-root.js';
@@ -53,7 +61,11 @@ export async function execLocal(argv: readonly string[], options: ExecOptions = 
     if (rerunnable && attempt < NEVER_RAN_ATTEMPTS && TERMINAL_SIGNALS.has(result.signal ?? '')) continue;
     // A program that could not start reads like a shell's "command not found" (127).
     if (result.failed && result.exitCode === undefined && result.signal === undefined) {
-      return Object.freeze({ exitCode: 127, stdout: '', stderr: `${file}: ${result.shortMessage ?? 'could not start'}` });
+      return Object.freeze({
+        exitCode: 127,
+        stdout: '',
+        stderr: `${file}: ${result.shortMessage ?? 'could not start'}`,
+      });
     }
     return Object.freeze({
       exitCode: result.exitCode ?? signalExitCode(result.signal),
@@ -136,7 +148,10 @@ async function identityForwards(ports: readonly number[]): Promise<PortForwards>
 }
 
 async function identitySockets(sockets: readonly string[]): Promise<SocketForwards> {
-  return Object.freeze({ nodeSockets: new Map(sockets.map((socket) => [socket, socket] as const)), close: async () => {} });
+  return Object.freeze({
+    nodeSockets: new Map(sockets.map((socket) => [socket, socket] as const)),
+    close: async () => {},
+  });
 }
 
 function checkedArgv(argv: readonly string[]): [string, ...string[]] {

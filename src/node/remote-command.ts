@@ -12,7 +12,12 @@ export function shellQuote(word: string): string {
 
 // The remote wrapper: tell our PID on stderr, read `NAME=value` lines up to an empty line and
 // export them, then exec the program (same PID); the channel's stdin stays its stdin.
-const WRAPPER = [`echo "${PID_MARKER} $$" >&2`, 'while IFS= read -r sendense_line && [ -n "$sendense_line" ]; do export "$sendense_line"; done', 'unset sendense_line', 'exec "$0" "$@"'].join('; ');
+const WRAPPER = [
+  `echo "${PID_MARKER} $$" >&2`,
+  'while IFS= read -r sendense_line && [ -n "$sendense_line" ]; do export "$sendense_line"; done',
+  'unset sendense_line',
+  'exec "$0" "$@"',
+].join('; ');
 
 export function remoteCommandLine(argv: readonly string[]): string {
   if (argv.length === 0 || argv[0] === '') throw new Error('empty argv');

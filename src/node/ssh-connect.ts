@@ -23,8 +23,22 @@ export interface SshConnectOptions {
 // ssh2 is CommonJS: Node's ESM loader does not see `utils` as a named export.
 const { Client: SshClient, utils } = ssh2;
 
-const CIPHERS: CipherAlgorithm[] = ['aes128-gcm@openssh.com', 'aes256-gcm@openssh.com', 'aes128-ctr', 'aes192-ctr', 'aes256-ctr'];
-const HOST_KEY_ALGORITHMS: ServerHostKeyAlgorithm[] = ['ssh-ed25519', 'ecdsa-sha2-nistp256', 'ecdsa-sha2-nistp384', 'ecdsa-sha2-nistp521', 'rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa'];
+const CIPHERS: CipherAlgorithm[] = [
+  'aes128-gcm@openssh.com',
+  'aes256-gcm@openssh.com',
+  'aes128-ctr',
+  'aes192-ctr',
+  'aes256-ctr',
+];
+const HOST_KEY_ALGORITHMS: ServerHostKeyAlgorithm[] = [
+  'ssh-ed25519',
+  'ecdsa-sha2-nistp256',
+  'ecdsa-sha2-nistp384',
+  'ecdsa-sha2-nistp521',
+  'rsa-sha2-512',
+  'rsa-sha2-256',
+  'ssh-rsa',
+];
 
 export interface SshConnection {
   readonly client: Client;
@@ -37,7 +51,9 @@ export async function openSshConnection(spec: NodeSpec, options: SshConnectOptio
   const agent = options.agent === false ? undefined : (options.agent ?? process.env.SSH_AUTH_SOCK);
   const privateKey = readIdentity(spec, description, agent !== undefined);
   if (privateKey === undefined && agent === undefined) {
-    throw new SendenseError(`${description}: no identityFile in the plan and no ssh-agent (SSH_AUTH_SOCK) to authenticate with`);
+    throw new SendenseError(
+      `${description}: no identityFile in the plan and no ssh-agent (SSH_AUTH_SOCK) to authenticate with`,
+    );
   }
   const { entries, missing } = readKnownHosts(spec.knownHosts);
   const hostName = knownHostName(spec.host, spec.port);
@@ -86,7 +102,9 @@ export async function openSshConnection(spec: NodeSpec, options: SshConnectOptio
 
 // Ask for the key types known_hosts has for this host first, so a verifiable key is presented.
 function hostKeyPreference(knownTypes: readonly string[]): ServerHostKeyAlgorithm[] {
-  const wanted: string[] = knownTypes.flatMap((type) => (type === 'ssh-rsa' ? ['rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa'] : [type]));
+  const wanted: string[] = knownTypes.flatMap((type) =>
+    type === 'ssh-rsa' ? ['rsa-sha2-512', 'rsa-sha2-256', 'ssh-rsa'] : [type],
+  );
   const first = HOST_KEY_ALGORITHMS.filter((algorithm) => wanted.includes(algorithm));
   return [...first, ...HOST_KEY_ALGORITHMS.filter((algorithm) => !first.includes(algorithm))];
 }
@@ -98,36 +116,52 @@ function readIdentity(spec: NodeSpec, description: string, haveAgent: boolean): 
   try {
     key = readFileSync(spec.identityFile);
   } catch (error) {
-    throw new SendenseError(`${description}: cannot read identityFile ${spec.identityFile}: ${(error as Error).message}`, {
-      cause: error,
-    });
+    throw new SendenseError(
+      `${description}: cannot read identityFile ${spec.identityFile}: ${(error as Error).message}`,
+      {
+        cause: error,
+      },
+    );
   }
   const parsed = utils.parseKey(key);
   if (!(parsed instanceof Error)) return key;
   if (/passphrase|encrypted/i.test(parsed.message)) {
     if (haveAgent) return undefined;
-    throw new SendenseError(`${description}: identityFile ${spec.identityFile} is protected by a passphrase: load it into ssh-agent (ssh-add ${spec.identityFile}) and set SSH_AUTH_SOCK`);
+    throw new SendenseError(
+      `${description}: identityFile ${spec.identityFile} is protected by a passphrase: load it into ssh-agent (ssh-add ${spec.identityFile}) and set SSH_AUTH_SOCK`,
+    );
   }
-  throw new SendenseError(`${description}: identityFile ${spec.identityFile} is not a usable private key: ${parsed.message}`);
+  throw new SendenseError(
+    `${description}: identityFile ${spec.identityFile} is not a usable private key: ${parsed.message}`,
+  );
 }
 
-export function connectError(description: string, error: Error & { level?: string; code?: string }, triedKey: boolean, triedAgent: boolean): SendenseError {
+export function connectError(
+  description: string,
+  error: Error & { level?: string; code?: string },
+  triedKey: boolean,
+  triedAgent: boolean,
+): SendenseError {
   const facts = { cause: error };
   if (error.level === 'client-authentication') {
-    const tried = [triedKey && 'the identityFile key', triedAgent && 'the ssh-agent keys'].filter(Boolean).join(' and ');
+    const tried = [triedKey && 'the identityFile key', triedAgent && 'the ssh-agent keys']
+      .filter(Boolean)
+      .join(' and ');
     return new SendenseError(`${description}: authentication failed (tried ${tried})`, facts);
   }
   if (error.level === 'client-timeout') {
     const what = /keepalive/i.test(error.message) ? 'connection lost (keepalive timeout)' : 'timed out connecting';
     return new SendenseError(`${description}: ${what}`, facts);
   }
-  if (error.code === 'ECONNREFUSED') return new SendenseError(`${description}: connection refused (is sshd running there?)`, facts);
+  if (error.code === 'ECONNREFUSED')
+    return new SendenseError(`${description}: connection refused (is sshd running there?)`, facts);
   if (error.code === 'ENOTFOUND' || error.code === 'EAI_AGAIN') {
     return new SendenseError(`${description}: host name not found`, facts);
   }
   if (error.code === 'EHOSTUNREACH' || error.code === 'ENETUNREACH' || error.code === 'ETIMEDOUT') {
     return new SendenseError(`${description}: cannot reach the node (${error.code})`, facts);
   }
-  if (error.code === 'ECONNRESET') return new SendenseError(`${description}: connection lost (reset by the peer)`, facts);
+  if (error.code === 'ECONNRESET')
+    return new SendenseError(`${description}: connection lost (reset by the peer)`, facts);
   return new SendenseError(`${description}: ${error.message}`, facts);
 }

@@ -51,7 +51,9 @@ export class SshForwarder {
     const made = await execOverSsh(this.link, ['mktemp', '-d', '-t', 'sendense-tunnel-XXXXXX']);
     const dir = made.stdout.trim();
     if (made.exitCode !== 0 || !dir.startsWith('/')) {
-      throw new SendenseError(`${this.link.description}: cannot make a private directory for the tunnel's sockets (mktemp -d): ${made.stderr.trim() || `exit ${made.exitCode}`}`);
+      throw new SendenseError(
+        `${this.link.description}: cannot make a private directory for the tunnel's sockets (mktemp -d): ${made.stderr.trim() || `exit ${made.exitCode}`}`,
+      );
     }
     const nodeSockets = new Map<string, string>();
     try {
@@ -64,14 +66,19 @@ export class SshForwarder {
       }
     } catch (error) {
       await this.unbindSockets([...nodeSockets.values()], dir);
-      throw new SendenseError(`${this.link.description}: cannot open a tunnel to a Unix socket (is AllowStreamLocalForwarding enabled in the node's sshd?): ${(error as Error).message}`);
+      throw new SendenseError(
+        `${this.link.description}: cannot open a tunnel to a Unix socket (is AllowStreamLocalForwarding enabled in the node's sshd?): ${(error as Error).message}`,
+      );
     }
     return Object.freeze({ nodeSockets, ...this.closing(() => this.unbindSockets([...nodeSockets.values()], dir)) });
   }
 
   // close() once, and the loss of this connection heard until then: the forwards live on it (a new
   // connection does not bring them back).
-  private closing(unbind: () => Promise<void>): { close(): Promise<void>; onLost(listener: (error: SendenseError) => void): void } {
+  private closing(unbind: () => Promise<void>): {
+    close(): Promise<void>;
+    onLost(listener: (error: SendenseError) => void): void;
+  } {
     let closed = false;
     return {
       close: async () => {
@@ -139,7 +146,9 @@ export class SshForwarder {
       try {
         return await this.forwardIn(0);
       } catch (error) {
-        throw new SendenseError(`${this.link.description}: cannot open a tunnel for port ${hubPort} (is AllowTcpForwarding enabled in the node's sshd?): ${(error as Error).message}`);
+        throw new SendenseError(
+          `${this.link.description}: cannot open a tunnel for port ${hubPort} (is AllowTcpForwarding enabled in the node's sshd?): ${(error as Error).message}`,
+        );
       }
     }
   }
@@ -170,8 +179,15 @@ export class SshForwarder {
   }
 
   // One forwarded connection: the SSH channel piped both ways to the hub's listener.
-  private bridge(hubEnd: HubEnd, channel: ClientChannel | Channel, tracked: Set<Socket | ClientChannel | Channel> | undefined): void {
-    const socket = 'path' in hubEnd ? connect({ path: hubEnd.path }) : connect({ host: LOOPBACK, port: hubEnd.port }).setNoDelay(true);
+  private bridge(
+    hubEnd: HubEnd,
+    channel: ClientChannel | Channel,
+    tracked: Set<Socket | ClientChannel | Channel> | undefined,
+  ): void {
+    const socket =
+      'path' in hubEnd
+        ? connect({ path: hubEnd.path })
+        : connect({ host: LOOPBACK, port: hubEnd.port }).setNoDelay(true);
     tracked?.add(socket).add(channel);
     // A clean end travels through pipe() (so nothing in flight is dropped); an error tears down both.
     const teardown = (): void => {

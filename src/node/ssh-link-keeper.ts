@@ -82,7 +82,9 @@ export class SshLinkKeeper {
     try {
       link = await this.reconnect();
     } catch (error) {
-      this.gaveUp = new SendenseError(`${lost.message}; reconnecting failed: ${(error as Error).message}`, { cause: error });
+      this.gaveUp = new SendenseError(`${lost.message}; reconnecting failed: ${(error as Error).message}`, {
+        cause: error,
+      });
       throw this.gaveUp;
     }
     this.link = link;

@@ -47,7 +47,8 @@ export class SshLink {
     this.assertUp();
     return new Promise((resolve, reject) => {
       this.client.exec(command, (error, channel) => {
-        if (error) reject(this.lostError ?? new SendenseError(`${this.description}: cannot start a command: ${error.message}`));
+        if (error)
+          reject(this.lostError ?? new SendenseError(`${this.description}: cannot start a command: ${error.message}`));
         else resolve(channel);
       });
     });
@@ -58,7 +59,13 @@ export class SshLink {
     this.assertUp();
     return new Promise((resolve, reject) => {
       this.client.openssh_forwardOutStreamLocal(path, (error, channel) => {
-        if (error) reject(this.lostError ?? new SendenseError(`${this.description}: cannot reach ${path} (is AllowStreamLocalForwarding enabled in the node's sshd?): ${error.message}`));
+        if (error)
+          reject(
+            this.lostError ??
+              new SendenseError(
+                `${this.description}: cannot reach ${path} (is AllowStreamLocalForwarding enabled in the node's sshd?): ${error.message}`,
+              ),
+          );
         else resolve(channel);
       });
     });
@@ -68,7 +75,8 @@ export class SshLink {
     this.assertUp();
     return new Promise((resolve, reject) => {
       this.client.sftp((error, sftp) => {
-        if (error) reject(this.lostError ?? new SendenseError(`${this.description}: cannot open SFTP: ${error.message}`));
+        if (error)
+          reject(this.lostError ?? new SendenseError(`${this.description}: cannot open SFTP: ${error.message}`));
         else resolve(sftp);
       });
     });

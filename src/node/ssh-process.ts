@@ -9,7 +9,11 @@ import { DEFAULT_STOP_GRACE_MS, exitedWithin, signalExitCode, type ExitStatus } 
 import { envPreamble, remoteCommandLine, takePidLine } from './remote-command.js';
 import type { SshLink } from './ssh-link.js';
 
-export async function execOverSsh(link: SshLink, argv: readonly string[], options: ExecOptions = {}): Promise<ExecResult> {
+export async function execOverSsh(
+  link: SshLink,
+  argv: readonly string[],
+  options: ExecOptions = {},
+): Promise<ExecResult> {
   options.signal?.throwIfAborted();
   // Backup files are opened on the hub only; a secret never crosses a link.
   if (options.secret !== undefined) throw new Error(`execOverSsh: a secret is for this host only (${argv[0]})`);

@@ -25,10 +25,16 @@ export async function installTransfer(link: SshLink, bundlePath: string): Promis
     const remotePath = `${dir}/sendense-transfer.mjs`;
     if ((await files.size(remotePath)) !== bundle.length) {
       const mkdir = await execOverSsh(link, ['mkdir', '-p', dir]);
-      if (mkdir.exitCode !== 0) throw new SendenseError(`${link.description}: cannot create ${dir}: ${mkdir.stderr.trim()}`);
+      if (mkdir.exitCode !== 0)
+        throw new SendenseError(`${link.description}: cannot create ${dir}: ${mkdir.stderr.trim()}`);
       const temp = `${remotePath}.tmp-${randomBytes(6).toString('hex')}`;
       await files.upload(temp, remotePath, bundle).catch((error: unknown) => {
-        throw link.lost ?? new SendenseError(`${link.description}: cannot upload the node transfer to ${remotePath}: ${(error as Error).message}`);
+        throw (
+          link.lost ??
+          new SendenseError(
+            `${link.description}: cannot upload the node transfer to ${remotePath}: ${(error as Error).message}`,
+          )
+        );
       });
     }
     return Object.freeze(['node', remotePath]);
@@ -58,12 +64,15 @@ async function openRemoteFiles(link: SshLink): Promise<RemoteFiles> {
   }
   return {
     home: () => sftpCall<string>((done) => sftp.realpath('.', done)),
-    size: async (path) => (await sftpCall<{ size: number }>((done) => sftp.stat(path, done)).catch(() => undefined))?.size,
+    size: async (path) =>
+      (await sftpCall<{ size: number }>((done) => sftp.stat(path, done)).catch(() => undefined))?.size,
     upload: async (temp, target, bundle) => {
       try {
         await sftpCall<void>((done) => sftp.writeFile(temp, bundle, { mode: 0o644 }, done));
         // posix-rename replaces atomically; plain SFTP rename refuses an existing target.
-        await sftpCall<void>((done) => sftp.ext_openssh_rename(temp, target, done)).catch(() => sftpCall<void>((done) => sftp.rename(temp, target, done)));
+        await sftpCall<void>((done) => sftp.ext_openssh_rename(temp, target, done)).catch(() =>
+          sftpCall<void>((done) => sftp.rename(temp, target, done)),
+        );
       } catch (error) {
         await sftpCall<void>((done) => sftp.unlink(temp, done)).catch(() => undefined);
         throw error;
@@ -81,9 +90,16 @@ function execFiles(link: SshLink): RemoteFiles {
   };
   return {
     home: () => sh('cd && pwd', []).then((out) => out.trim()),
-    size: (path) => sh('if [ -f "$1" ]; then wc -c < "$1"; fi', [path]).then((out) => (out.trim() === '' ? undefined : Number(out.trim()))),
+    size: (path) =>
+      sh('if [ -f "$1" ]; then wc -c < "$1"; fi', [path]).then((out) =>
+        out.trim() === '' ? undefined : Number(out.trim()),
+      ),
     upload: async (temp, target, bundle) => {
-      await sh('umask 022 && cat > "$1" && mv -f "$1" "$2" || { status=$?; rm -f "$1"; exit "$status"; }', [temp, target], bundle);
+      await sh(
+        'umask 022 && cat > "$1" && mv -f "$1" "$2" || { status=$?; rm -f "$1"; exit "$status"; }',
+        [temp, target],
+        bundle,
+      );
     },
     close: () => undefined,
   };
@@ -91,13 +107,21 @@ function execFiles(link: SshLink): RemoteFiles {
 
 // Node.js >= 20 and qemu-img/qemu-nbd, each missing piece named with what to install.
 async function checkNodePrerequisites(link: SshLink): Promise<void> {
-  const [node, qemuImg, qemuNbd] = await Promise.all([execOverSsh(link, ['node', '--version']), execOverSsh(link, ['qemu-img', '--version']), execOverSsh(link, ['qemu-nbd', '--version'])]);
+  const [node, qemuImg, qemuNbd] = await Promise.all([
+    execOverSsh(link, ['node', '--version']),
+    execOverSsh(link, ['qemu-img', '--version']),
+    execOverSsh(link, ['qemu-nbd', '--version']),
+  ]);
   if (node.exitCode !== 0) {
-    throw new SendenseError(`node is not installed on ${link.description} (or not on its PATH): install Node.js ${SUPPORTED}`);
+    throw new SendenseError(
+      `node is not installed on ${link.description} (or not on its PATH): install Node.js ${SUPPORTED}`,
+    );
   }
   const version = node.stdout.trim().replace(/^v/, '');
   if (Number(version.split('.')[0]) < MIN_NODE_MAJOR || !/^\d+\./.test(version)) {
-    throw new SendenseError(`Node.js ${version} on ${link.description} is too old: the node transfer needs Node.js ${SUPPORTED}`);
+    throw new SendenseError(
+      `Node.js ${version} on ${link.description} is too old: the node transfer needs Node.js ${SUPPORTED}`,
+    );
   }
   const missing = [qemuImg.exitCode !== 0 && 'qemu-img', qemuNbd.exitCode !== 0 && 'qemu-nbd'].filter(Boolean);
   if (missing.length > 0) {

@@ -20,13 +20,20 @@ export function wantsNotice(notify: NotifySettings, status: RunEndFacts['status'
   return notify.on === 'always' || (notify.on === 'success') === (status === 'succeeded');
 }
 
-export async function notifyRunEnd(notify: NotifySettings | undefined, facts: RunEndFacts, options: NotifyOptions): Promise<void> {
+export async function notifyRunEnd(
+  notify: NotifySettings | undefined,
+  facts: RunEndFacts,
+  options: NotifyOptions,
+): Promise<void> {
   if (notify === undefined || !wantsNotice(notify, facts.status)) return;
   const { webhook, email } = notify;
   const sends: { readonly channel: string; readonly send: () => Promise<string> }[] = [];
   if (webhook) {
     const channel = `webhook ${urlOrigin(webhook.url)}`;
-    sends.push({ channel, send: async () => `${channel} (attempts: ${await sendWebhook(webhook, facts, options.env)})` });
+    sends.push({
+      channel,
+      send: async () => `${channel} (attempts: ${await sendWebhook(webhook, facts, options.env)})`,
+    });
   }
   if (email) {
     const channel = `email to ${email.to.join(', ')}`;
@@ -55,11 +62,21 @@ export async function notifyRunEnd(notify: NotifySettings | undefined, facts: Ru
 }
 
 // Added to what the run's note already says (a copy's totals, a replica point).
-async function noteFailures({ store, reporter }: NotifyOptions, runId: string, failures: readonly string[]): Promise<void> {
+async function noteFailures(
+  { store, reporter }: NotifyOptions,
+  runId: string,
+  failures: readonly string[],
+): Promise<void> {
   try {
     const note = (await store.getRun(runId))?.note;
-    await store.noteRun(runId, [note, ...failures].filter((line) => line !== undefined && line !== null && line !== '').join('; '));
+    await store.noteRun(
+      runId,
+      [note, ...failures].filter((line) => line !== undefined && line !== null && line !== '').join('; '),
+    );
   } catch (error) {
-    reporter.emit({ type: 'warning', message: `could not note the failed notification in run ${runId}: ${(error as Error).message}` });
+    reporter.emit({
+      type: 'warning',
+      message: `could not note the failed notification in run ${runId}: ${(error as Error).message}`,
+    });
   }
 }

@@ -43,7 +43,12 @@ function buildWebhook(raw: NonNullable<RawNotify['webhook']>): WebhookSettings {
 // Port 465 is TLS from the first byte (RFC 8314); any other port upgrades with STARTTLS.
 function buildEmail(raw: NonNullable<RawNotify['email']>): EmailSettings {
   const security = raw.security ?? (raw.port === 465 ? 'tls' : 'starttls');
-  const password = raw.passwordEnv !== undefined ? { env: raw.passwordEnv } : raw.passwordFile !== undefined ? { file: raw.passwordFile } : undefined;
+  const password =
+    raw.passwordEnv !== undefined
+      ? { env: raw.passwordEnv }
+      : raw.passwordFile !== undefined
+        ? { file: raw.passwordFile }
+        : undefined;
   return {
     host: raw.host,
     port: raw.port ?? (security === 'tls' ? 465 : 587),

@@ -9,7 +9,12 @@ import type { RunEndFacts } from './run-end-facts.js';
 import { readSecret } from './secret-value.js';
 
 export async function sendEmail(email: EmailSettings, facts: RunEndFacts, env: NodeJS.ProcessEnv): Promise<void> {
-  const pass = email.password === undefined ? undefined : await readSecret(email.password, env).catch((error: Error) => Promise.reject(new Error(`password: ${error.message}`)));
+  const pass =
+    email.password === undefined
+      ? undefined
+      : await readSecret(email.password, env).catch((error: Error) =>
+          Promise.reject(new Error(`password: ${error.message}`)),
+        );
   const { createTransport } = await import('nodemailer');
   const transport = createTransport({
     host: email.host,
@@ -27,7 +32,10 @@ export async function sendEmail(email: EmailSettings, facts: RunEndFacts, env: N
     timer = setTimeout(() => reject(new Error(`not sent within ${email.timeout / 1000}s`)), email.timeout);
   });
   try {
-    await Promise.race([transport.sendMail({ from: email.from, to: [...email.to], subject: emailSubject(facts), text: emailText(facts) }), late]);
+    await Promise.race([
+      transport.sendMail({ from: email.from, to: [...email.to], subject: emailSubject(facts), text: emailText(facts) }),
+      late,
+    ]);
   } finally {
     clearTimeout(timer);
     transport.close();
@@ -50,7 +58,9 @@ export function emailText(facts: RunEndFacts): string {
     `seconds: ${facts.seconds.toFixed(1)}`,
     ...(facts.backupId !== undefined ? [`backupId: ${facts.backupId}`] : []),
     ...(facts.taken !== undefined ? [`taken: ${facts.taken}`] : []),
-    ...(facts.bytes !== undefined && facts.bytes !== null ? [`bytes: ${facts.bytes} (${formatBytes(facts.bytes)})`] : []),
+    ...(facts.bytes !== undefined && facts.bytes !== null
+      ? [`bytes: ${facts.bytes} (${formatBytes(facts.bytes)})`]
+      : []),
     ...(facts.error !== undefined ? [`error: ${facts.error}`] : []),
   ];
   return `${lines.join('\n')}\n`;

@@ -9,7 +9,18 @@ import type { RepositoryConfig } from '../repository/repository-settings.js';
 import { parseMemory } from '../format/byte-size.js';
 import { parseRate } from '../rate/rate-text.js';
 import { buildNotify, type RawNotify } from '../notify/notify-settings.js';
-import { DEFAULT_BUSY, type BusyPolicy, type Hook, type Hooks, type LibvirtSource, type NodeSpec, type PlanBase, type RecoverDefinition, type Source, type VmwareSource } from './types.js';
+import {
+  DEFAULT_BUSY,
+  type BusyPolicy,
+  type Hook,
+  type Hooks,
+  type LibvirtSource,
+  type NodeSpec,
+  type PlanBase,
+  type RecoverDefinition,
+  type Source,
+  type VmwareSource,
+} from './types.js';
 import { hideFromChildren } from '../process/child-env.js';
 
 export const DEFAULT_PORTS = '10100-10200';
@@ -27,8 +38,13 @@ interface RawHook {
 }
 export type RawNode = { host: string; port?: number; user: string; identityFile?: string; knownHosts?: string };
 type Defaulted = 'client' | 'quiesce' | 'cbt' | 'clientPath';
-export type RawSource = Exclude<Source, VmwareSource> | (Omit<VmwareSource, Defaulted> & Partial<Pick<VmwareSource, Defaulted>>);
-export type RawRepository = { path: string; encryption?: { keyFile?: string; keyEnv?: string }; compression?: 'zstd' | 'none' };
+export type RawSource =
+  Exclude<Source, VmwareSource> | (Omit<VmwareSource, Defaulted> & Partial<Pick<VmwareSource, Defaulted>>);
+export type RawRepository = {
+  path: string;
+  encryption?: { keyFile?: string; keyEnv?: string };
+  compression?: 'zstd' | 'none';
+};
 
 export interface RawDefinition {
   use?: 'stored' | 'plan';
@@ -62,7 +78,12 @@ export interface RawPlanBase {
 export type PlanCommon = Omit<PlanBase, 'repository'>;
 
 // env: where a run's `${NAME}` values come from (hook commands get theirs in their environment).
-export function buildCommon(raw: RawPlanBase, file: string, envRefs: readonly string[], env: NodeJS.ProcessEnv): PlanCommon {
+export function buildCommon(
+  raw: RawPlanBase,
+  file: string,
+  envRefs: readonly string[],
+  env: NodeJS.ProcessEnv,
+): PlanCommon {
   const [first, last] = (raw.nbd?.ports ?? DEFAULT_PORTS).split('-').map(Number);
   return {
     version: 1 as const,
@@ -146,7 +167,12 @@ function buildHooks(hooks: NonNullable<RawPlanBase['hooks']>, env: NodeJS.Proces
     return { run: command, on: hook.on ?? 'hub', env: Object.fromEntries(values) };
   };
   const list = (entries: RawHook[] | undefined): Hook[] => (entries ?? []).map(build);
-  return { before: list(hooks.before), after: list(hooks.after), onFailure: list(hooks.onFailure), always: list(hooks.always) };
+  return {
+    before: list(hooks.before),
+    after: list(hooks.after),
+    onFailure: list(hooks.onFailure),
+    always: list(hooks.always),
+  };
 }
 
 export function buildRepository(raw: RawRepository): RepositoryConfig {

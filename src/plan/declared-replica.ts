@@ -15,18 +15,28 @@ export interface DeclaredReplica {
 }
 
 export function declaredReplica(data: unknown): DeclaredReplica | undefined {
-  const plan = data as { kind?: unknown; replica?: { path?: unknown; node?: { host?: unknown; port?: unknown } } } | null;
+  const plan = data as {
+    kind?: unknown;
+    replica?: { path?: unknown; node?: { host?: unknown; port?: unknown } };
+  } | null;
   const template = plan?.replica?.path;
-  if (kindNamed(plan?.kind)?.pointsOn !== 'replica' || typeof template !== 'string' || template === '') return undefined;
+  if (kindNamed(plan?.kind)?.pointsOn !== 'replica' || typeof template !== 'string' || template === '')
+    return undefined;
   const node = plan?.replica?.node;
-  const host = typeof node?.host === 'string' ? `${node.host}${typeof node.port === 'number' && node.port !== 22 ? `:${node.port}` : ''}` : 'this host';
+  const host =
+    typeof node?.host === 'string'
+      ? `${node.host}${typeof node.port === 'number' && node.port !== 22 ? `:${node.port}` : ''}`
+      : 'this host';
   return { host, template, what: `replica.path ${template} on ${host}` };
 }
 
 // Whether two replicas can name one file: the same host and a path both templates give for some disk key.
 export function replicasOverlap(a: DeclaredReplica, b: DeclaredReplica): boolean {
   if (a.host !== b.host) return false;
-  return pattern(a.template).test(b.template.replaceAll('{key}', '0')) || pattern(b.template).test(a.template.replaceAll('{key}', '0'));
+  return (
+    pattern(a.template).test(b.template.replaceAll('{key}', '0')) ||
+    pattern(b.template).test(a.template.replaceAll('{key}', '0'))
+  );
 }
 
 // The files a template names, as a regular expression ({key}: any disk key).

@@ -18,10 +18,15 @@ export interface DeclaredSource {
 }
 
 export function declaredSources(data: unknown): DeclaredSource[] {
-  const plan = data as { kind?: unknown; vm?: { name?: unknown; source?: Record<string, unknown> }; node?: { host?: unknown } } | null;
+  const plan = data as {
+    kind?: unknown;
+    vm?: { name?: unknown; source?: Record<string, unknown> };
+    node?: { host?: unknown };
+  } | null;
   const vm = plan?.vm?.name;
   const source = plan?.vm?.source;
-  if (kindNamed(plan?.kind)?.readsSource !== true || typeof vm !== 'string' || source === undefined || source === null) return [];
+  if (kindNamed(plan?.kind)?.readsSource !== true || typeof vm !== 'string' || source === undefined || source === null)
+    return [];
   const host = typeof plan?.node?.host === 'string' ? plan.node.host : 'this host';
   if (source.type === 'libvirt') {
     const domain = typeof source.domain === 'string' ? source.domain : vm;
@@ -31,7 +36,9 @@ export function declaredSources(data: unknown): DeclaredSource[] {
         key: `${host}\0${uri}\0domain\0${domain}`,
         what: `libvirt domain ${domain} on ${host}`,
         vm,
-        ...(source.domain === undefined ? { path: ['vm', 'name'], where: 'vm.name' } : { path: ['vm', 'source', 'domain'], where: 'vm.source.domain' }),
+        ...(source.domain === undefined
+          ? { path: ['vm', 'name'], where: 'vm.name' }
+          : { path: ['vm', 'source', 'domain'], where: 'vm.source.domain' }),
       },
     ];
   }
@@ -39,6 +46,14 @@ export function declaredSources(data: unknown): DeclaredSource[] {
   return source.disks.flatMap((disk: unknown, index: number) => {
     const file = (disk as { path?: unknown } | null)?.path;
     if (typeof file !== 'string' || file === '') return [];
-    return [{ key: `${host}\0image\0${file}`, what: `disk image ${file} on ${host}`, vm, path: ['vm', 'source', 'disks', index, 'path'], where: `vm.source.disks[${index}].path` }];
+    return [
+      {
+        key: `${host}\0image\0${file}`,
+        what: `disk image ${file} on ${host}`,
+        vm,
+        path: ['vm', 'source', 'disks', index, 'path'],
+        where: `vm.source.disks[${index}].path`,
+      },
+    ];
   });
 }

@@ -6,7 +6,8 @@ import { quote } from './raw-plan.js';
 import { editDistance } from '../format/edit-distance.js';
 
 export function describeSchemaErrors(errors: readonly ErrorObject[], data: unknown): PlanIssue[] {
-  const kind = typeof (data as { kind?: unknown } | null)?.kind === 'string' ? (data as { kind: string }).kind : undefined;
+  const kind =
+    typeof (data as { kind?: unknown } | null)?.kind === 'string' ? (data as { kind: string }).kind : undefined;
   const copyTo = (data as { copy?: { to?: { type?: unknown } } } | null)?.copy?.to?.type;
   const issues: PlanIssue[] = [];
   const unknownKeys = errors.filter((error) => error.keyword === 'additionalProperties');
@@ -23,7 +24,13 @@ export function describeSchemaErrors(errors: readonly ErrorObject[], data: unkno
   });
 }
 
-function describe(error: ErrorObject, path: PlanPath, kind: string | undefined, unknownKeys: readonly ErrorObject[], copyTo: string | undefined): PlanIssue | undefined {
+function describe(
+  error: ErrorObject,
+  path: PlanPath,
+  kind: string | undefined,
+  unknownKeys: readonly ErrorObject[],
+  copyTo: string | undefined,
+): PlanIssue | undefined {
   const params = error.params as Record<string, unknown>;
   const schema = (error.parentSchema ?? {}) as Record<string, unknown>;
   const value = error.data;
@@ -42,22 +49,42 @@ function describe(error: ErrorObject, path: PlanPath, kind: string | undefined, 
       const missing = missingNear(key, absentKeys(schema, value));
       const hint = missing === undefined ? '' : `, did you mean '${missing}'?`;
       const where = path.length === 0 ? 'at the top level' : `in ${formatPlanPath(path)}`;
-      return issue(`unknown key '${key}' ${where}${hint} (expected one of: ${expected.join(', ')})`, 'key', [...path, key]);
+      return issue(`unknown key '${key}' ${where}${hint} (expected one of: ${expected.join(', ')})`, 'key', [
+        ...path,
+        key,
+      ]);
     }
     case 'required': {
       const key = String(params.missingProperty);
       // A misspelt key is one mistake: the unknown-key message already names the right key.
-      const misspelt = unknownKeys.some((other) => other.instancePath === error.instancePath && isNear(String((other.params as Record<string, unknown>).additionalProperty), key));
+      const misspelt = unknownKeys.some(
+        (other) =>
+          other.instancePath === error.instancePath &&
+          isNear(String((other.params as Record<string, unknown>).additionalProperty), key),
+      );
       return misspelt ? undefined : issue(atPath(path, `missing required key '${key}'`), 'key');
     }
     case 'type':
       return issue(atPath(path, `expected ${typeName(String(params.type))}, got ${valueName(value)}`));
     case 'enum':
-      return issue(atPath(path, `must be one of ${(params.allowedValues as unknown[]).join(', ')} (got ${typeof value === 'string' ? quote(value) : valueName(value)})`));
+      return issue(
+        atPath(
+          path,
+          `must be one of ${(params.allowedValues as unknown[]).join(', ')} (got ${typeof value === 'string' ? quote(value) : valueName(value)})`,
+        ),
+      );
     case 'const':
-      return issue(atPath(path, `must be ${String(params.allowedValue)} (got ${typeof value === 'string' ? quote(value) : String(value)})`));
+      return issue(
+        atPath(
+          path,
+          `must be ${String(params.allowedValue)} (got ${typeof value === 'string' ? quote(value) : String(value)})`,
+        ),
+      );
     case 'pattern': {
-      const hint = typeof schema.patternErrorMessage === 'string' ? schema.patternErrorMessage : `must match ${String(params.pattern)}`;
+      const hint =
+        typeof schema.patternErrorMessage === 'string'
+          ? schema.patternErrorMessage
+          : `must match ${String(params.pattern)}`;
       return issue(atPath(path, `${hint} (got ${quote(value)})`));
     }
     case 'minLength':
@@ -72,9 +99,13 @@ function describe(error: ErrorObject, path: PlanPath, kind: string | undefined, 
       return issue(atPath(path, `must list at least ${String(params.limit)} item${params.limit === 1 ? '' : 's'}`));
     case 'false schema': {
       // copy.to's keys depend on its type (docs/copies.md), not on the plan's kind.
-      if (path.length === 3 && path[0] === 'copy' && path[1] === 'to') return issue(atPath(path, `not allowed for a copy target of type ${copyTo ?? 'unknown'}`), 'key');
+      if (path.length === 3 && path[0] === 'copy' && path[1] === 'to')
+        return issue(atPath(path, `not allowed for a copy target of type ${copyTo ?? 'unknown'}`), 'key');
       const why = REFUSED_BECAUSE[`${kind}:${formatPlanPath(path)}`];
-      return issue(atPath(path, `not allowed in a plan of kind ${kind ?? 'unknown'}${why === undefined ? '' : ` (${why})`}`), 'key');
+      return issue(
+        atPath(path, `not allowed in a plan of kind ${kind ?? 'unknown'}${why === undefined ? '' : ` (${why})`}`),
+        'key',
+      );
     }
     default:
       return issue(atPath(path, error.message ?? 'is invalid'));

@@ -22,7 +22,11 @@ export function findEnvRefs(data: unknown): EnvRef[] {
 
 // A copy of `data` with every reference replaced; references to unset variables stay as they are,
 // and so do strings at paths `keep` accepts (hook commands: the shell expands them, see below).
-export function substituteEnvRefs(data: unknown, env: NodeJS.ProcessEnv, keep: (path: PlanPath) => boolean = () => false): unknown {
+export function substituteEnvRefs(
+  data: unknown,
+  env: NodeJS.ProcessEnv,
+  keep: (path: PlanPath) => boolean = () => false,
+): unknown {
   return walkStrings(data, [], (text, path) =>
     keep(path)
       ? text
@@ -42,7 +46,12 @@ export function isHookCommand(path: PlanPath): boolean {
 // The names a hook command references, and the command as `sh` gets it (`$${NAME}` -> `${NAME}`).
 export function hookCommandRefs(text: string): { readonly names: readonly string[]; readonly command: string } {
   const names = [...text.matchAll(REFERENCE)].filter((match) => match[1] === undefined).map((match) => match[2]);
-  return { names: [...new Set(names)], command: text.replace(REFERENCE, (whole: string, escaped: string | undefined) => (escaped === undefined ? whole : whole.slice(1))) };
+  return {
+    names: [...new Set(names)],
+    command: text.replace(REFERENCE, (whole: string, escaped: string | undefined) =>
+      escaped === undefined ? whole : whole.slice(1),
+    ),
+  };
 }
 
 // True when a string still holds a reference, so checks of its final form must wait for a run.
@@ -54,7 +63,9 @@ function walkStrings(value: unknown, path: PlanPath, visit: (text: string, path:
   if (typeof value === 'string') return visit(value, path);
   if (Array.isArray(value)) return value.map((item, i) => walkStrings(item, [...path, i], visit));
   if (isObject(value)) {
-    return Object.fromEntries(Object.entries(value).map(([key, item]) => [key, walkStrings(item, [...path, key], visit)]));
+    return Object.fromEntries(
+      Object.entries(value).map(([key, item]) => [key, walkStrings(item, [...path, key], visit)]),
+    );
   }
   return value;
 }

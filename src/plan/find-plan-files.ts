@@ -22,7 +22,8 @@ export async function findPlanFiles(paths: readonly string[]): Promise<PlanFiles
       files.push(given);
     } else {
       const found = (await yamlFilesUnder(given)).sort();
-      if (found.length === 0) errors.push({ file: given, severity: 'error', message: 'no plan files (*.yaml, *.yml) in this directory' });
+      if (found.length === 0)
+        errors.push({ file: given, severity: 'error', message: 'no plan files (*.yaml, *.yml) in this directory' });
       files.push(...found);
     }
   }

@@ -37,7 +37,10 @@ export function withKindSchemas(schemaText: string, kinds: readonly SchemaOfKind
     const forbidden = Object.fromEntries(Object.keys(properties).map((key) => [key, false]));
     for (const entry of schema.allOf) entry.then.properties = { ...entry.then.properties, ...forbidden };
     Object.assign(schema.properties, properties);
-    schema.allOf.push({ if: { type: 'object', required: ['kind'], properties: { kind: { enum: [...names] } } }, then } as SchemaShape['allOf'][number]);
+    schema.allOf.push({
+      if: { type: 'object', required: ['kind'], properties: { kind: { enum: [...names] } } },
+      then,
+    } as SchemaShape['allOf'][number]);
   }
   return JSON.stringify(schema);
 }

@@ -32,7 +32,10 @@ export interface LoadedPlan {
   /** The plan's `name` and where it is written, even when the plan has errors (for uniqueness). */
   readonly declaredName?: { readonly name: string; readonly line: number; readonly column: number };
   /** What it reads (disk images, domains) and where each is written, even when it has errors (for overlaps). */
-  readonly declaredSources?: readonly (Omit<DeclaredSource, 'path'> & { readonly line: number; readonly column: number })[];
+  readonly declaredSources?: readonly (Omit<DeclaredSource, 'path'> & {
+    readonly line: number;
+    readonly column: number;
+  })[];
   /** A replicate plan's replica.path and where it is written, even when it has errors (one replica per plan). */
   readonly declaredReplica?: DeclaredReplica & { readonly line: number; readonly column: number };
 }
@@ -60,16 +63,28 @@ export function loadPlanText(text: string, file: string, options: LoadPlanOption
     return { file, line, column, severity: issue.severity, message: issue.message };
   };
   if (yaml.syntaxErrors.length > 0) {
-    const errors = yaml.syntaxErrors.map(({ position, message }) => ({ file, ...position, severity: 'error' as const, message }));
+    const errors = yaml.syntaxErrors.map(({ position, message }) => ({
+      file,
+      ...position,
+      severity: 'error' as const,
+      message,
+    }));
     return { errors, warnings: [] };
   }
   const issues = new PlanIssues();
   if (!isObject(yaml.data)) {
-    issues.error([], yaml.data == null ? 'the file is empty; a plan starts with version: 1' : 'a plan must be a mapping of keys (version, kind, name, ...)');
+    issues.error(
+      [],
+      yaml.data == null
+        ? 'the file is empty; a plan starts with version: 1'
+        : 'a plan must be a mapping of keys (version, kind, name, ...)',
+    );
     return split(issues.list.map(diagnostic));
   }
   const refs = findEnvRefs(yaml.data);
-  const missing = refs.filter((ref, i) => env[ref.name] === undefined && refs.findIndex((other) => other.name === ref.name) === i);
+  const missing = refs.filter(
+    (ref, i) => env[ref.name] === undefined && refs.findIndex((other) => other.name === ref.name) === i,
+  );
   for (const ref of missing) {
     const text = `environment variable ${ref.name} is not set`;
     if (options.resolveEnv) issues.error(ref.path, atPath(ref.path, text));
@@ -83,7 +98,10 @@ export function loadPlanText(text: string, file: string, options: LoadPlanOption
   checkPlanSemantics(context);
   const name = (data as { name?: unknown }).name;
   const declaredName = typeof name === 'string' ? { name, ...yaml.locate(['name'], 'value') } : undefined;
-  const sources = declaredSources(yaml.data).map(({ path, ...source }) => ({ ...source, ...yaml.locate(path, 'value') }));
+  const sources = declaredSources(yaml.data).map(({ path, ...source }) => ({
+    ...source,
+    ...yaml.locate(path, 'value'),
+  }));
   const replica = declaredReplica(yaml.data);
   const loaded = {
     ...split(issues.list.map(diagnostic)),
@@ -98,5 +116,8 @@ export function loadPlanText(text: string, file: string, options: LoadPlanOption
 
 function split(diagnostics: PlanDiagnostic[]): LoadedPlan {
   const sorted = diagnostics.sort(byPosition);
-  return { errors: sorted.filter((d) => d.severity === 'error'), warnings: sorted.filter((d) => d.severity === 'warning') };
+  return {
+    errors: sorted.filter((d) => d.severity === 'error'),
+    warnings: sorted.filter((d) => d.severity === 'warning'),
+  };
 }

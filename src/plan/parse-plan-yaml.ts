@@ -1,7 +1,18 @@
 // Parses plan YAML keeping node positions, so any problem found later in the data can be
 // reported at the line and column of the key or value it is about.
 
-import { isAlias, isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, visit, type Document, type Node } from 'yaml';
+import {
+  isAlias,
+  isMap,
+  isPair,
+  isScalar,
+  isSeq,
+  LineCounter,
+  parseDocument,
+  visit,
+  type Document,
+  type Node,
+} from 'yaml';
 import type { PlanPath } from './plan-issue.js';
 
 export interface Position {
@@ -32,7 +43,9 @@ export function parsePlanYaml(text: string): PlanYaml {
     .filter((error, i) => doc.errors.findIndex((other) => lineOf(other.pos[0]) === lineOf(error.pos[0])) === i)
     .map((error) => ({
       position: position(error.pos[0]),
-      message: syntaxMessage(error.code, error.message, keyAt(doc, error.pos[0]) ?? text.slice(error.pos[0], error.pos[1])) + braceHint(text, error.pos[0]),
+      message:
+        syntaxMessage(error.code, error.message, keyAt(doc, error.pos[0]) ?? text.slice(error.pos[0], error.pos[1])) +
+        braceHint(text, error.pos[0]),
     }));
   if (syntaxErrors.length > 0) return { data: undefined, syntaxErrors, locate };
   try {

@@ -65,7 +65,10 @@ export function notifySchemaErrors(data: unknown): readonly ErrorObject[] {
     ajv.addVocabulary(EDITOR_KEYWORDS);
     const schema = JSON.parse(readFileSync(planSchemaFile(), 'utf8')) as { $id: string };
     ajv.addSchema(schema);
-    notifyValidator = ajv.compile({ type: 'object', properties: { notify: { $ref: `${schema.$id}#/definitions/notify` } } });
+    notifyValidator = ajv.compile({
+      type: 'object',
+      properties: { notify: { $ref: `${schema.$id}#/definitions/notify` } },
+    });
   }
   return notifyValidator(data) ? [] : (notifyValidator.errors ?? []);
 }

@@ -16,7 +16,11 @@ export async function readPlanText(file: string): Promise<PlanText> {
     const info = await stat(file);
     if (info.isDirectory()) return problem(file, 'cannot read plan: is a directory');
     if (!info.isFile()) return problem(file, 'cannot read plan: not a regular file');
-    if (info.size > MAX_PLAN_BYTES) return problem(file, `cannot read plan: ${info.size} bytes is too large for a plan (at most ${MAX_PLAN_BYTES}); is it the right file?`);
+    if (info.size > MAX_PLAN_BYTES)
+      return problem(
+        file,
+        `cannot read plan: ${info.size} bytes is too large for a plan (at most ${MAX_PLAN_BYTES}); is it the right file?`,
+      );
     const handle = await open(file, 'r');
     try {
       bytes = await handle.readFile();
@@ -34,7 +38,9 @@ export async function readPlanText(file: string): Promise<PlanText> {
     const lenient = new TextDecoder('utf-8').decode(bytes);
     const lines = lenient.slice(0, Math.max(0, lenient.indexOf('\uFFFD'))).split('\n');
     const message = 'not UTF-8 text: a plan is a YAML file in UTF-8 (is it the right file?)';
-    return { problem: { file, line: lines.length, column: lines[lines.length - 1].length + 1, severity: 'error', message } };
+    return {
+      problem: { file, line: lines.length, column: lines[lines.length - 1].length + 1, severity: 'error', message },
+    };
   }
 }
 

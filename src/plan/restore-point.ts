@@ -9,13 +9,23 @@ const ISO_TIME = /^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.\d+
 
 export function parseRestorePoint(text: string): RestorePoint | string {
   if (text === 'latest') return { type: 'latest' };
-  if (DATE_ONLY.test(text)) return `'${text}' is a date without a time; write e.g. ${text}T23:59:59Z (the newest backup at or before that time)`;
+  if (DATE_ONLY.test(text))
+    return `'${text}' is a date without a time; write e.g. ${text}T23:59:59Z (the newest backup at or before that time)`;
   const time = ISO_TIME.exec(text);
   if (time !== null) {
     const [year, month, day, hour, minute, second] = time.slice(1, 7).map((part) => Number(part ?? 0));
     const daysInMonth = new Date(Date.UTC(year, month, 0)).getUTCDate();
     const parsed = new Date(text.replace(' ', 'T'));
-    if (month < 1 || month > 12 || day < 1 || day > daysInMonth || hour > 23 || minute > 59 || second > 59 || Number.isNaN(parsed.getTime())) {
+    if (
+      month < 1 ||
+      month > 12 ||
+      day < 1 ||
+      day > daysInMonth ||
+      hour > 23 ||
+      minute > 59 ||
+      second > 59 ||
+      Number.isNaN(parsed.getTime())
+    ) {
       return `'${text}' is not a valid time`;
     }
     return { type: 'time', time: parsed };

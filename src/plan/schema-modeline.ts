@@ -15,7 +15,8 @@ export function findSchemaModeline(text: string): { line: number; column: number
   for (const [index, line] of lines.entries()) {
     if (!line.startsWith('#')) return undefined;
     const match = MODELINE.exec(line);
-    if (match !== null) return { line: index + 1, column: line.indexOf('$schema=') + '$schema='.length + 1, ref: match[1]! };
+    if (match !== null)
+      return { line: index + 1, column: line.indexOf('$schema=') + '$schema='.length + 1, ref: match[1]! };
   }
   return undefined;
 }

@@ -175,7 +175,8 @@ export interface PlanOrigin {
 }
 
 /** busy (docs/how-it-works.md#busy-vms): wait for the VM up to waitMs, skip the run, or fail at once. */
-export type BusyPolicy = { readonly action: 'wait'; readonly waitMs: number } | { readonly action: 'skip' } | { readonly action: 'fail' };
+export type BusyPolicy =
+  { readonly action: 'wait'; readonly waitMs: number } | { readonly action: 'skip' } | { readonly action: 'fail' };
 
 /** busy's default: a run waits up to 30 minutes for its VM. */
 export const DEFAULT_BUSY: BusyPolicy = Object.freeze({ action: 'wait', waitMs: 30 * 60_000 });
@@ -218,7 +219,10 @@ export interface BackupPlan extends PlanBase {
   readonly retention?: RetentionSettings;
 }
 
-export type RestorePoint = { readonly type: 'latest' } | { readonly type: 'id'; readonly id: string } | { readonly type: 'time'; readonly time: Date };
+export type RestorePoint =
+  | { readonly type: 'latest' }
+  | { readonly type: 'id'; readonly id: string }
+  | { readonly type: 'time'; readonly time: Date };
 
 export type RestoreTarget =
   | {
@@ -357,11 +361,15 @@ export interface DirCopyTo {
 }
 
 /** Where an s3 copy's keys come from (never the keys themselves). */
-export type S3Credentials = { readonly accessKeyIdEnv: string; readonly secretAccessKeyEnv: string } | { readonly file: string; readonly profile: string };
+export type S3Credentials =
+  | { readonly accessKeyIdEnv: string; readonly secretAccessKeyEnv: string }
+  | { readonly file: string; readonly profile: string };
 
 /** A copy in a bucket of an S3 object store (docs/copies.md#copies-on-object-storage). */
 /** copy.to.objectLock: the days each object is locked as written, and per keep-* rule for the points it keeps. */
-export interface ObjectLock extends Partial<Record<'keepLast' | 'keepDaily' | 'keepWeekly' | 'keepMonthly' | 'keepYearly', number>> {
+export interface ObjectLock extends Partial<
+  Record<'keepLast' | 'keepDaily' | 'keepWeekly' | 'keepMonthly' | 'keepYearly', number>
+> {
   readonly mode: 'governance' | 'compliance';
   readonly days: number;
 }

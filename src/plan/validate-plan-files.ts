@@ -17,9 +17,14 @@ export interface PlanFilesValidation {
   readonly pathErrors: readonly PlanDiagnostic[];
 }
 
-export async function validatePlanFiles(paths: readonly string[], env: NodeJS.ProcessEnv = process.env): Promise<PlanFilesValidation> {
+export async function validatePlanFiles(
+  paths: readonly string[],
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<PlanFilesValidation> {
   const { files, errors: pathErrors } = await findPlanFiles(paths);
-  const loaded = await Promise.all(files.map(async (file) => ({ file, ...(await loadPlanFile(file, { resolveEnv: false, env })) })));
+  const loaded = await Promise.all(
+    files.map(async (file) => ({ file, ...(await loadPlanFile(file, { resolveEnv: false, env })) })),
+  );
   return { results: reportSharedReplicas(reportSharedSources(reportDuplicateNames(loaded))), pathErrors };
 }
 

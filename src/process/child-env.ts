@@ -15,7 +15,10 @@ export function hideFromChildren(...names: readonly (string | undefined)[]): voi
 }
 
 /** This process's environment without the secrets, then `extra` (what the caller means the child to have). */
-export function childEnv(extra: Readonly<Record<string, string | undefined>> = {}, base: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+export function childEnv(
+  extra: Readonly<Record<string, string | undefined>> = {},
+  base: NodeJS.ProcessEnv = process.env,
+): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {};
   for (const [name, value] of Object.entries(base)) {
     if (value === undefined || hidden.has(name) || holdsSecret(value)) continue;

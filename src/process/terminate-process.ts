@@ -26,7 +26,10 @@ export function signalProcess(pid: number, name: NodeJS.Signals): void {
   }
 }
 
-export async function terminateProcess(pid: number, options: { readonly startTicks?: number; readonly timeoutMs?: number } = {}): Promise<TerminateOutcome> {
+export async function terminateProcess(
+  pid: number,
+  options: { readonly startTicks?: number; readonly timeoutMs?: number } = {},
+): Promise<TerminateOutcome> {
   const { startTicks, timeoutMs = 5000 } = options;
   if (!isProcessAlive(pid, startTicks)) return 'not-running';
   signalProcess(pid, 'SIGTERM');

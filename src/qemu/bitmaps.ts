@@ -37,7 +37,12 @@ export interface MarkPlace {
  * qemu-img cannot set a bit, so a write into a scratch image of the same size sets it in the
  * scratch's own bitmap, which is merged in. Made on the node, in a private temp directory.
  */
-export async function bitmapMarkEnd(file: string, name: string, runner: CommandRunner, place: MarkPlace): Promise<void> {
+export async function bitmapMarkEnd(
+  file: string,
+  name: string,
+  runner: CommandRunner,
+  place: MarkPlace,
+): Promise<void> {
   const size = (await imageInfo(file, { runner, format: 'qcow2' })).virtualSize;
   const dir = await makeMarkDir(runner, place);
   const scratch = `${dir}/mark.qcow2`;
@@ -69,10 +74,12 @@ const SWEEP_AND_PRINT_TMP = [
 
 // $TMPDIR (or /tmp) of the node, the directory named for the run, recorded, then made private.
 async function makeMarkDir(runner: CommandRunner, place: MarkPlace): Promise<string> {
-  if (!/^[A-Za-z0-9._-]+$/.test(place.tag)) throw new Error(`a mark directory's tag must be a plain name (got ${place.tag})`);
+  if (!/^[A-Za-z0-9._-]+$/.test(place.tag))
+    throw new Error(`a mark directory's tag must be a plain name (got ${place.tag})`);
   const tmp = await runner(['sh', '-c', SWEEP_AND_PRINT_TMP]);
   const base = tmp.stdout.trim().replace(/\/+$/, '') || '/tmp';
-  if (tmp.exitCode !== 0 || !base.startsWith('/')) throw qemuImgError('find the temp directory for a bitmap mark on', 'the node', tmp);
+  if (tmp.exitCode !== 0 || !base.startsWith('/'))
+    throw qemuImgError('find the temp directory for a bitmap mark on', 'the node', tmp);
   const dir = `${base}/sendense-bitmap-mark.${place.tag}`;
   await place.record(dir);
   const made = await runner(['mkdir', '-m', '0700', '--', dir]);
@@ -88,5 +95,7 @@ export async function bitmapRemove(file: string, name: string, runner: CommandRu
 // Meant for an image nobody has open: then "in-use" means the bitmap is inconsistent.
 export async function listBitmaps(file: string, runner: CommandRunner = runLocal): Promise<readonly Bitmap[]> {
   const info = await imageInfo(file, { runner });
-  return Object.freeze(info.bitmaps.map((bitmap) => Object.freeze({ name: bitmap.name, inUse: bitmap.inUse, consistent: !bitmap.inUse })));
+  return Object.freeze(
+    info.bitmaps.map((bitmap) => Object.freeze({ name: bitmap.name, inUse: bitmap.inUse, consistent: !bitmap.inUse })),
+  );
 }

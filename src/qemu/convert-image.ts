@@ -16,7 +16,13 @@ export interface ConvertOptions {
   readonly signal?: AbortSignal;
 }
 
-export async function convertIntoImage(source: string, target: string, targetFormat: ImageFormat, runner: SignalRunner, options: ConvertOptions): Promise<void> {
+export async function convertIntoImage(
+  source: string,
+  target: string,
+  targetFormat: ImageFormat,
+  runner: SignalRunner,
+  options: ConvertOptions,
+): Promise<void> {
   // -n: the target exists (created and checked by prepare-target) and is written, not replaced;
   // without --target-is-zero, holes are written as zeroes too, so no old byte can survive;
   // -t writeback: flushed to disk before qemu-img exits, as the node transfer FLUSHes its target.

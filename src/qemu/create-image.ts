@@ -24,7 +24,10 @@ export interface CreateOptions {
 // LUKS options of a new file: AES-256-XTS (QEMU's default), its own random data key; the KDF kept
 // short because the secret is 256 random bits (docs/encryption.md#how-keys-work).
 function storageOptions(options: CreateOptions): string[] {
-  return [...(options.secret ? ['encrypt.format=luks', `encrypt.key-secret=${SECRET_ID}`, 'encrypt.iter-time=10'] : []), ...(options.compression ? [`compression_type=${options.compression}`] : [])];
+  return [
+    ...(options.secret ? ['encrypt.format=luks', `encrypt.key-secret=${SECRET_ID}`, 'encrypt.iter-time=10'] : []),
+    ...(options.compression ? [`compression_type=${options.compression}`] : []),
+  ];
 }
 
 // QEMU times its PBKDF2 with the thread's CPU clock before writing a LUKS header and gives up with
@@ -32,10 +35,15 @@ function storageOptions(options: CreateOptions): string[] {
 const COARSE_CLOCK = /Unable to get accurate CPU usage/;
 const CREATE_TRIES = 12;
 
-async function runCreate(runner: CommandRunner, argv: readonly string[], secret: ImageSecret | undefined): Promise<ExecResult> {
+async function runCreate(
+  runner: CommandRunner,
+  argv: readonly string[],
+  secret: ImageSecret | undefined,
+): Promise<ExecResult> {
   for (let attempt = 1; ; attempt++) {
     const result = await runner(argv, { secret });
-    if (result.exitCode === 0 || secret === undefined || attempt >= CREATE_TRIES || !COARSE_CLOCK.test(result.stderr)) return result;
+    if (result.exitCode === 0 || secret === undefined || attempt >= CREATE_TRIES || !COARSE_CLOCK.test(result.stderr))
+      return result;
   }
 }
 
@@ -45,13 +53,22 @@ async function refuseExisting(file: string, options: CreateOptions, runner: Comm
   if (exists.exitCode === 0) throw new SendenseError(`image ${file} already exists (refusing to overwrite it)`);
 }
 
-export async function createImage(file: string, format: ImageFormat, sizeBytes: number, options: CreateOptions = {}): Promise<void> {
+export async function createImage(
+  file: string,
+  format: ImageFormat,
+  sizeBytes: number,
+  options: CreateOptions = {},
+): Promise<void> {
   if (!Number.isSafeInteger(sizeBytes) || sizeBytes <= 0) throw new Error(`createImage: bad size ${sizeBytes}`);
   const runner = options.runner ?? runLocal;
   await refuseExisting(file, options, runner);
   const formatOptions = [...(options.formatOptions ?? []), ...storageOptions(options)];
   const extra = formatOptions.length ? ['-o', formatOptions.join(',')] : [];
-  const result = await runCreate(runner, ['qemu-img', 'create', '-q', ...secretObjectArgs(options.secret), '-f', format, ...extra, file, String(sizeBytes)], options.secret);
+  const result = await runCreate(
+    runner,
+    ['qemu-img', 'create', '-q', ...secretObjectArgs(options.secret), '-f', format, ...extra, file, String(sizeBytes)],
+    options.secret,
+  );
   if (result.exitCode !== 0) throw qemuImgError('create image', file, result);
 }
 
@@ -61,7 +78,11 @@ export function createQcow2(file: string, sizeBytes: number, options: CreateOpti
 
 // The backing path is stored relative to the overlay's directory so the repository can move.
 // With `sizeBytes`, the backing file is not opened (-u): it may be encrypted.
-export async function createOverlay(file: string, backingFile: string, options: CreateOptions & { readonly backingFormat?: ImageFormat; readonly sizeBytes?: number } = {}): Promise<void> {
+export async function createOverlay(
+  file: string,
+  backingFile: string,
+  options: CreateOptions & { readonly backingFormat?: ImageFormat; readonly sizeBytes?: number } = {},
+): Promise<void> {
   if (!path.isAbsolute(file) || !path.isAbsolute(backingFile)) {
     throw new Error(`createOverlay: paths must be absolute (${file}, ${backingFile})`);
   }

@@ -65,14 +65,19 @@ export interface OpenImageFileOptions {
 }
 
 /** Undefined when the file's bytes are not the guest's as they lie (see above), or qemu-img cannot map it. */
-export async function openImageFile(file: string, format: 'qcow2' | 'raw', options: OpenImageFileOptions): Promise<ImageFileReader | undefined> {
+export async function openImageFile(
+  file: string,
+  format: 'qcow2' | 'raw',
+  options: OpenImageFileOptions,
+): Promise<ImageFileReader | undefined> {
   if (format === 'qcow2' && !plainQcow2(file, options.ownLayer !== undefined)) return undefined;
   const image = options.ownLayer !== undefined ? [options.ownLayer] : ['-f', format, file];
   const result = await options.runner(['qemu-img', 'map', '--output=json', ...image]);
   if (result.exitCode !== 0) return undefined;
   const entries = JSON.parse(result.stdout) as MapEntry[];
   // Data from a backing file, or without a place in the file (a compressed cluster): not ours to read.
-  if (entries.some((entry) => entry.depth !== 0 || (entry.data && !entry.zero && entry.offset === undefined))) return undefined;
+  if (entries.some((entry) => entry.depth !== 0 || (entry.data && !entry.zero && entry.offset === undefined)))
+    return undefined;
   const handle = await open(file, 'r');
   return new MappedFile(handle, entries);
 }
@@ -97,7 +102,8 @@ class MappedFile implements ImageFileReader {
       const from = Math.max(start, entry.start);
       const to = Math.min(end, entry.start + entry.length);
       const previous = found.at(-1);
-      if (previous !== undefined && previous[0] + previous[1] === from) found[found.length - 1] = [previous[0], to - previous[0]];
+      if (previous !== undefined && previous[0] + previous[1] === from)
+        found[found.length - 1] = [previous[0], to - previous[0]];
       else found.push([from, to - from]);
     }
     return found;

@@ -55,8 +55,19 @@ export async function imageInfo(file: string, options: ImageInfoOptions = {}): P
 }
 
 // The same with the runner given: code that must not load execa (the node transfer's bundle) calls this.
-export async function imageInfoWith(runner: CommandRunner, file: string, options: Omit<ImageInfoOptions, 'runner'> = {}): Promise<ImageInfo> {
-  const argv = ['qemu-img', 'info', '--output=json', ...(options.forceShare ? ['-U'] : []), ...(options.format ? ['-f', options.format] : []), file];
+export async function imageInfoWith(
+  runner: CommandRunner,
+  file: string,
+  options: Omit<ImageInfoOptions, 'runner'> = {},
+): Promise<ImageInfo> {
+  const argv = [
+    'qemu-img',
+    'info',
+    '--output=json',
+    ...(options.forceShare ? ['-U'] : []),
+    ...(options.format ? ['-f', options.format] : []),
+    file,
+  ];
   const result = await runner(argv);
   if (result.exitCode !== 0) throw qemuImgError('read image', file, result, options.whenLocked);
   const raw = JSON.parse(result.stdout) as RawInfo;

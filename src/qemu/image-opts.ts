@@ -28,9 +28,14 @@ export interface ImageOpen {
  * (also for a json: filename, which carries its own options: one layer read alone). `compress`:
  * every write goes through QEMU's compress filter (docs/encryption.md#compression).
  */
-export function qemuNbdImageArgs(file: string, format: string, options: { readonly compress?: boolean; readonly secret?: ImageSecret } = {}): ImageOpen {
+export function qemuNbdImageArgs(
+  file: string,
+  format: string,
+  options: { readonly compress?: boolean; readonly secret?: ImageSecret } = {},
+): ImageOpen {
   // A json: filename names its own key-secret (repository/own-layer.ts); the secret comes with it.
-  if (format !== 'qcow2' || file.startsWith('json:')) return { args: [...secretObjectArgs(options.secret), `--format=${format}`, file], secret: options.secret };
+  if (format !== 'qcow2' || file.startsWith('json:'))
+    return { args: [...secretObjectArgs(options.secret), `--format=${format}`, file], secret: options.secret };
   const { opts, secret } = qcow2ImageOpts(file, options.compress === true ? 'file.' : '');
   const filter = options.compress === true ? 'driver=compress,' : '';
   return { args: [...secretObjectArgs(secret), '--image-opts', filter + opts], secret };
@@ -42,7 +47,12 @@ export function qemuNbdImageArgs(file: string, format: string, options: { readon
  * node sits under a filter ('file.' below driver=compress).
  */
 export function qcow2ImageOpts(file: string, prefix = ''): { readonly opts: string; readonly secret?: ImageSecret } {
-  const options = ['driver=qcow2', 'file.driver=file', `file.filename=${file.replaceAll(',', ',,')}`, `l2-cache-size=${L2_CACHE_SIZE}`];
+  const options = [
+    'driver=qcow2',
+    'file.driver=file',
+    `file.filename=${file.replaceAll(',', ',,')}`,
+    `l2-cache-size=${L2_CACHE_SIZE}`,
+  ];
   let secret: ImageSecret | undefined;
   const chain = [file, ...qcow2BackingChain(file)];
   chain.forEach((layer, level) => {

@@ -6,7 +6,11 @@ import { parseNbdUrl } from '../nbd/nbd-url.js';
 import { runLocal, type CommandRunner } from './command-runner.js';
 
 // Call after the export opened without the context (so a failure here is the context, not the link).
-export async function nbdOffersDirtyBitmap(url: string, name: string, runner: CommandRunner = runLocal): Promise<boolean> {
+export async function nbdOffersDirtyBitmap(
+  url: string,
+  name: string,
+  runner: CommandRunner = runLocal,
+): Promise<boolean> {
   const result = await runner(['qemu-img', 'info', '--output=json', '--image-opts', nbdImageOpts(url, name)]);
   return result.exitCode === 0;
 }
@@ -19,5 +23,11 @@ function nbdImageOpts(url: string, name: string): string {
     address.kind === 'tcp'
       ? [`file.server.type=inet`, `file.server.host=${quote(address.host)}`, `file.server.port=${address.port}`]
       : [`file.server.type=unix`, `file.server.path=${quote(address.socketPath)}`];
-  return ['driver=raw', 'file.driver=nbd', ...server, `file.export=${quote(address.exportName)}`, `file.x-dirty-bitmap=${quote(`qemu:dirty-bitmap:${name}`)}`].join(',');
+  return [
+    'driver=raw',
+    'file.driver=nbd',
+    ...server,
+    `file.export=${quote(address.exportName)}`,
+    `file.x-dirty-bitmap=${quote(`qemu:dirty-bitmap:${name}`)}`,
+  ].join(',');
 }

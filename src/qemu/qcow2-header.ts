@@ -32,11 +32,13 @@ export function qcow2HeaderProblem(file: string): string | undefined {
     const l1Offset = header.readBigUInt64BE(40);
     const refcountOffset = header.readBigUInt64BE(48);
     const length = BigInt(fileSize);
-    if (l1Offset % clusterSize !== 0n || l1Offset + l1Size * 8n > length) return `qcow2 header damaged (L1 table outside the file): ${file}`;
+    if (l1Offset % clusterSize !== 0n || l1Offset + l1Size * 8n > length)
+      return `qcow2 header damaged (L1 table outside the file): ${file}`;
     if (refcountOffset === 0n || refcountOffset % clusterSize !== 0n || refcountOffset >= length) {
       return `qcow2 header damaged (refcount table outside the file): ${file}`;
     }
-    if (version === 3 && bytesRead >= 80 && (header.readBigUInt64BE(72) & CORRUPT_BIT) !== 0n) return `qcow2 image marked corrupt by qemu: ${file}`;
+    if (version === 3 && bytesRead >= 80 && (header.readBigUInt64BE(72) & CORRUPT_BIT) !== 0n)
+      return `qcow2 image marked corrupt by qemu: ${file}`;
     return undefined;
   } finally {
     closeSync(fd);
@@ -46,7 +48,9 @@ export function qcow2HeaderProblem(file: string): string | undefined {
 // The backing file a qcow2 header names, and its format when the header says (qcow2 spec "Header"
 // and "Header extensions"); undefined when there is none or the header cannot be read.
 /** `offset`: where the name lies in the file (in its first cluster). */
-export function readBacking(file: string): { readonly name: string; readonly format?: string; readonly offset: number } | undefined {
+export function readBacking(
+  file: string,
+): { readonly name: string; readonly format?: string; readonly offset: number } | undefined {
   // The header, its extensions and the backing file's name lie in the first cluster.
   const start = readHead(file, 104);
   if (start === undefined || start.length < 72 || start.readUInt32BE(0) !== MAGIC) return undefined;
@@ -74,7 +78,12 @@ export function readBacking(file: string): { readonly name: string; readonly for
 // crypt_method 2 (LUKS) in the header: the file cannot be read without its secret.
 export function isLuksQcow2(file: string): boolean {
   const head = readHead(file, 36);
-  return head !== undefined && head.length === 36 && head.readUInt32BE(0) === MAGIC && head.readUInt32BE(32) === LUKS_CRYPT_METHOD;
+  return (
+    head !== undefined &&
+    head.length === 36 &&
+    head.readUInt32BE(0) === MAGIC &&
+    head.readUInt32BE(32) === LUKS_CRYPT_METHOD
+  );
 }
 
 // Any crypt_method but 0 (none): LUKS, or the legacy AES qemu no longer writes.
@@ -86,7 +95,13 @@ export function isEncryptedQcow2(file: string): boolean {
 // incompatible_features bit 2 (v3): the guest data lies in another file, the header's "data file".
 export function hasExternalDataFile(file: string): boolean {
   const head = readHead(file, 80);
-  return head !== undefined && head.length === 80 && head.readUInt32BE(0) === MAGIC && head.readUInt32BE(4) >= 3 && (head.readBigUInt64BE(72) & EXTERNAL_DATA_FILE_BIT) !== 0n;
+  return (
+    head !== undefined &&
+    head.length === 80 &&
+    head.readUInt32BE(0) === MAGIC &&
+    head.readUInt32BE(4) >= 3 &&
+    (head.readBigUInt64BE(72) & EXTERNAL_DATA_FILE_BIT) !== 0n
+  );
 }
 
 export function isQcow2(file: string): boolean {

@@ -18,7 +18,9 @@ export function qemuReason(stderr: string): string {
 export function qemuImgError(action: string, file: string, result: ExecResult, whenLocked?: string): SendenseError {
   const reason = qemuReason(result.stderr);
   if (/Failed to get .*lock/.test(reason)) {
-    return new SendenseError(`image ${file} is in use by another process (locked)${whenLocked === undefined ? '' : `, ${whenLocked}`}`);
+    return new SendenseError(
+      `image ${file} is in use by another process (locked)${whenLocked === undefined ? '' : `, ${whenLocked}`}`,
+    );
   }
   if (/No such file or directory/.test(reason)) {
     return new SendenseError(`cannot ${action} ${file}: no such file or directory`);

@@ -95,7 +95,8 @@ function validateOptions(options: QemuNbdOptions): void {
   if (options.port !== undefined && (!Number.isInteger(options.port) || options.port < 1 || options.port > 65535)) {
     throw new Error(`startQemuNbd: bad port ${options.port}`);
   }
-  if (!Number.isInteger(options.shared) || options.shared < 1) throw new Error(`startQemuNbd: bad shared ${options.shared}`);
+  if (!Number.isInteger(options.shared) || options.shared < 1)
+    throw new Error(`startQemuNbd: bad shared ${options.shared}`);
   if (options.exportName === '') throw new Error('startQemuNbd: empty export name');
 }
 
@@ -117,7 +118,9 @@ function qemuNbdCommand(options: QemuNbdOptions): { readonly argv: string[]; rea
     ...(options.cache !== undefined ? [`--cache=${options.cache}`] : []),
     ...(options.discard !== undefined ? [`--discard=${options.discard}`] : []),
     ...(options.persistent === false ? [] : ['--persistent']),
-    ...(options.tlsPskDir !== undefined ? ['--object', `tls-creds-psk,id=${TLS_ID},endpoint=server,dir=${options.tlsPskDir}`, `--tls-creds=${TLS_ID}`] : []),
+    ...(options.tlsPskDir !== undefined
+      ? ['--object', `tls-creds-psk,id=${TLS_ID},endpoint=server,dir=${options.tlsPskDir}`, `--tls-creds=${TLS_ID}`]
+      : []),
     // A qcow2 with small L2 caches, whatever its size (image-opts.ts).
     ...image.args,
   ];
@@ -136,16 +139,25 @@ export async function startQemuNbd(options: QemuNbdOptions): Promise<QemuNbd> {
   validateOptions(options);
   const { argv, secret } = qemuNbdCommand(options);
   const where = options.socket !== undefined ? `socket ${options.socket}` : `127.0.0.1:${options.port}`;
-  const address: NbdAddress = options.socket !== undefined ? { socket: options.socket } : { host: '127.0.0.1', port: options.port! };
-  const url = options.socket !== undefined ? `nbd+unix:///${options.exportName}?socket=${options.socket}` : `nbd://127.0.0.1:${options.port}/${options.exportName}`;
+  const address: NbdAddress =
+    options.socket !== undefined ? { socket: options.socket } : { host: '127.0.0.1', port: options.port! };
+  const url =
+    options.socket !== undefined
+      ? `nbd+unix:///${options.exportName}?socket=${options.socket}`
+      : `nbd://127.0.0.1:${options.port}/${options.exportName}`;
 
   // Own process group: a Ctrl+C on the terminal reaches the runner, which stops qemu-nbd in order.
   // setpriv execs qemu-nbd in place: the PID and what /proc shows are qemu-nbd's.
-  const command = options.diesWithUs === true && setprivFound() ? ['setpriv', '--pdeathsig', 'KILL', '--', ...argv] : argv;
+  const command =
+    options.diesWithUs === true && setprivFound() ? ['setpriv', '--pdeathsig', 'KILL', '--', ...argv] : argv;
   const secretFd = secret === undefined ? undefined : openSecretFd(secret);
   let child: ReturnType<typeof spawn>;
   try {
-    child = spawn(command[0]!, command.slice(1), { stdio: ['ignore', 'ignore', 'pipe', ...(secretFd === undefined ? [] : [secretFd])], detached: true, env: qemuNbdEnv(childEnv()) });
+    child = spawn(command[0]!, command.slice(1), {
+      stdio: ['ignore', 'ignore', 'pipe', ...(secretFd === undefined ? [] : [secretFd])],
+      detached: true,
+      env: qemuNbdEnv(childEnv()),
+    });
   } finally {
     // qemu-nbd has its own copy (it reads the secret as it starts); ours goes at once.
     if (secretFd !== undefined) closeSync(secretFd);
@@ -171,12 +183,15 @@ export async function startQemuNbd(options: QemuNbdOptions): Promise<QemuNbd> {
   });
 
   const failure = (result: QemuNbdExit): SendenseError => {
-    if (child.pid === undefined) return new SendenseError(`cannot start qemu-nbd for ${options.file}: ${result.stderr}`);
+    if (child.pid === undefined)
+      return new SendenseError(`cannot start qemu-nbd for ${options.file}: ${result.stderr}`);
     if (/Address already in use/i.test(result.stderr)) {
       return new SendenseError(`qemu-nbd for ${options.file} cannot listen on ${where}: the port is already in use`);
     }
     const how = result.signal !== null ? `signal ${result.signal}` : `code ${result.exitCode}`;
-    return new SendenseError(`qemu-nbd for ${options.file} on ${where} exited (${how}): ${oneLine(result.stderr) || 'no output'}`);
+    return new SendenseError(
+      `qemu-nbd for ${options.file} on ${where} exited (${how}): ${oneLine(result.stderr) || 'no output'}`,
+    );
   };
 
   let stopping: Promise<void> | undefined;
@@ -232,7 +247,9 @@ export async function startQemuNbd(options: QemuNbdOptions): Promise<QemuNbd> {
       if (exit !== undefined) throw failure(exit);
       if (greeted && (options.port === undefined || processListensOn(child.pid!, options.port) !== false)) return;
       if (Date.now() > deadline) {
-        throw new SendenseError(`qemu-nbd for ${options.file} on ${where} did not accept NBD connections within ${timeoutMs / 1000} s`);
+        throw new SendenseError(
+          `qemu-nbd for ${options.file} on ${where} did not accept NBD connections within ${timeoutMs / 1000} s`,
+        );
       }
       await Promise.race([sleep(10), exited]);
     }

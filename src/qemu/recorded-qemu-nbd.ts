@@ -7,11 +7,21 @@ import { startQemuNbd, type QemuNbd, type QemuNbdExit, type QemuNbdOptions } fro
 
 /** Where the process is recorded (the Store, structurally). */
 export interface ProcessRecords {
-  recordProcess(runId: string, pid: number, kind: string, argv: readonly string[], startTicks?: number): Promise<unknown>;
+  recordProcess(
+    runId: string,
+    pid: number,
+    kind: string,
+    argv: readonly string[],
+    startTicks?: number,
+  ): Promise<unknown>;
   forgetProcess(pid: number, startTicks?: number): Promise<void>;
 }
 
-export async function startRecordedQemuNbd(records: ProcessRecords, runId: string, options: Omit<QemuNbdOptions, 'onSpawn'>): Promise<QemuNbd> {
+export async function startRecordedQemuNbd(
+  records: ProcessRecords,
+  runId: string,
+  options: Omit<QemuNbdOptions, 'onSpawn'>,
+): Promise<QemuNbd> {
   let spawned: number | undefined;
   return startQemuNbd({
     ...options,

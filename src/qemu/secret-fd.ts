@@ -31,11 +31,16 @@ export function openSecretFd(secret: ImageSecret): number {
       throw error;
     }
   }
-  throw new Error(`cannot hold a secret for qemu (no O_TMPFILE in ${PLACES.join(' or ')}): ${(lastError as Error).message}`);
+  throw new Error(
+    `cannot hold a secret for qemu (no O_TMPFILE in ${PLACES.join(' or ')}): ${(lastError as Error).message}`,
+  );
 }
 
 // Runs `spawnWith(fd)` with the secret's descriptor (or none), closing ours once it returns.
-export async function withSecretFd<T>(secret: ImageSecret | undefined, spawnWith: (fd: number | undefined) => Promise<T>): Promise<T> {
+export async function withSecretFd<T>(
+  secret: ImageSecret | undefined,
+  spawnWith: (fd: number | undefined) => Promise<T>,
+): Promise<T> {
   if (secret === undefined) return spawnWith(undefined);
   const fd = openSecretFd(secret);
   try {

@@ -30,7 +30,13 @@ export async function makeSocketDir(prefix: string, { sweepDeadSockets = false }
   for (const name of (await readdir(base).catch(() => [] as string[])).filter((entry) => entry.startsWith(prefix))) {
     const dir = path.join(base, name);
     const info = await stat(dir).catch(() => undefined);
-    if (info === undefined || !info.isDirectory() || info.uid !== process.getuid?.() || Date.now() - info.mtimeMs < STALE_DIR_MS) continue;
+    if (
+      info === undefined ||
+      !info.isDirectory() ||
+      info.uid !== process.getuid?.() ||
+      Date.now() - info.mtimeMs < STALE_DIR_MS
+    )
+      continue;
     if (sweepDeadSockets) await removeDeadSockets(dir);
     await rmdir(dir).catch(() => undefined); // not empty: not ours to judge
   }

@@ -49,7 +49,11 @@ export function bandwidthOf(limits: BandwidthLimits, clock: () => Date = () => n
       ...(limits.hub === undefined ? [] : [{ bytesPerSecond: limits.hub, why: 'hub rate' }]),
       ...openWindows(windows, at).map((window) => ({ bytesPerSecond: window.rate, why: `window ${window.text}` })),
     ];
-    return candidates.reduce<RateNow>((lowest, next) => (lowest.bytesPerSecond === undefined || next.bytesPerSecond! < lowest.bytesPerSecond ? next : lowest), {});
+    return candidates.reduce<RateNow>(
+      (lowest, next) =>
+        lowest.bytesPerSecond === undefined || next.bytesPerSecond! < lowest.bytesPerSecond ? next : lowest,
+      {},
+    );
   };
   const listeners = new Set<(rate: RateNow) => void>();
   let timer: NodeJS.Timeout | undefined;

@@ -51,7 +51,9 @@ export function openWindows(windows: readonly RateWindow[], at: Date): RateWindo
   return windows.filter((window) => {
     if (window.from < window.to) return window.days.includes(day) && time >= window.from && time < window.to;
     // Past midnight: the evening of a day it starts on, or the morning after one.
-    return (window.days.includes(day) && time >= window.from) || (window.days.includes((day + 6) % 7) && time < window.to);
+    return (
+      (window.days.includes(day) && time >= window.from) || (window.days.includes((day + 6) % 7) && time < window.to)
+    );
   });
 }
 

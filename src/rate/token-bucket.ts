@@ -74,7 +74,8 @@ export class TokenBucket {
 
   private refill(): void {
     const now = this.clock();
-    if (this.limit !== undefined) this.tokens = Math.min(this.capacity(), this.tokens + ((now - this.at) / 1000) * this.limit);
+    if (this.limit !== undefined)
+      this.tokens = Math.min(this.capacity(), this.tokens + ((now - this.at) / 1000) * this.limit);
     this.at = now;
   }
 
@@ -95,6 +96,7 @@ export class TokenBucket {
 }
 
 function checkedRate(rate: number | undefined): number | undefined {
-  if (rate !== undefined && !(Number.isFinite(rate) && rate > 0)) throw new RangeError(`a rate must be a positive number of bytes per second (got ${rate})`);
+  if (rate !== undefined && !(Number.isFinite(rate) && rate > 0))
+    throw new RangeError(`a rate must be a positive number of bytes per second (got ${rate})`);
   return rate;
 }

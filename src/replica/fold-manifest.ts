@@ -11,7 +11,12 @@ import { subtractSorted, unionSorted, type Interval } from '../repository/interv
 import { normalizeDigests, type ManifestDigests } from '../repository/manifest.js';
 import { rangeDigest } from '../repository/range-digest.js';
 import { openReplicaLayer, type OpenReplicaLayer } from './replica-layer.js';
-import { foldedManifestPath, readReplicaManifest, replicaManifestPath, writeReplicaManifest } from './replica-manifest.js';
+import {
+  foldedManifestPath,
+  readReplicaManifest,
+  replicaManifestPath,
+  writeReplicaManifest,
+} from './replica-manifest.js';
 import { execOn } from './replica-node.js';
 import { existingFiles } from './replica-files.js';
 
@@ -21,11 +26,17 @@ export async function prepareFoldedManifest(node: NodeHost, older: string, next:
   const folded = foldedManifestPath(next);
   const present = await existingFiles(exec, [older, folded]);
   if (!present.has(older) || present.has(folded)) return;
-  const [parent, child] = await Promise.all([readReplicaManifest(exec, replicaManifestPath(older)), readReplicaManifest(exec, replicaManifestPath(next))]);
+  const [parent, child] = await Promise.all([
+    readReplicaManifest(exec, replicaManifestPath(older)),
+    readReplicaManifest(exec, replicaManifestPath(next)),
+  ]);
   if (!('manifest' in parent) || !('manifest' in child)) {
     // A layer made before replicas had digests: the folded one has none either (never stale ones).
     const removed = await exec(['rm', '-f', '--', replicaManifestPath(next)]);
-    if (removed.exitCode !== 0) throw new SendenseError(`cannot remove ${replicaManifestPath(next)} on ${node.description}: ${removed.stderr.trim()}`);
+    if (removed.exitCode !== 0)
+      throw new SendenseError(
+        `cannot remove ${replicaManifestPath(next)} on ${node.description}: ${removed.stderr.trim()}`,
+      );
     return;
   }
   let layer: OpenReplicaLayer | undefined;
@@ -34,7 +45,11 @@ export async function prepareFoldedManifest(node: NodeHost, older: string, next:
       layer ??= await openReplicaLayer(node, older);
       return layer.image.read(offset, length, Buffer.alloc(length));
     });
-    const manifest = { ...child.manifest, folded: [...parent.manifest.folded, parent.manifest.pointId, ...child.manifest.folded], digests };
+    const manifest = {
+      ...child.manifest,
+      folded: [...parent.manifest.folded, parent.manifest.pointId, ...child.manifest.folded],
+      digests,
+    };
     await writeReplicaManifest(exec, folded, manifest);
   } finally {
     await (layer as OpenReplicaLayer | undefined)?.close();
@@ -43,7 +58,11 @@ export async function prepareFoldedManifest(node: NodeHost, older: string, next:
 
 // A range of the older layer that no longer matches its digest keeps that digest as it was: verify
 // goes on reporting it there, instead of a digest of damaged bytes that would make it look sound.
-export async function foldedDigests(parent: ManifestDigests, child: ManifestDigests, readParent: (offset: number, length: number) => Promise<Uint8Array>): Promise<ManifestDigests> {
+export async function foldedDigests(
+  parent: ManifestDigests,
+  child: ManifestDigests,
+  readParent: (offset: number, length: number) => Promise<Uint8Array>,
+): Promise<ManifestDigests> {
   const { algorithm } = child;
   const childExtents = unionSorted(
     child.data.map(([offset, length]): Interval => [offset, length]),
@@ -63,7 +82,8 @@ export async function foldedDigests(parent: ManifestDigests, child: ManifestDige
       data.push([offset, length, digest]);
       continue;
     }
-    for (const [at, size] of pieces) data.push([at, size, await rangeDigest(algorithm, bytes.subarray(at - offset, at - offset + size))]);
+    for (const [at, size] of pieces)
+      data.push([at, size, await rangeDigest(algorithm, bytes.subarray(at - offset, at - offset + size))]);
   }
   const zero = [...child.zero, ...parent.zero.flatMap((range) => subtractSorted(range, childExtents))];
   return normalizeDigests({ algorithm, data, zero });

@@ -15,13 +15,23 @@ import { foldedManifestPath, replicaManifestPath } from './replica-manifest.js';
 
 async function script(exec: NodeExec, text: string, args: readonly string[], what: string): Promise<string> {
   const result = await exec(['sh', '-c', `set -e; ${text}`, 'sh', ...args]);
-  if (result.exitCode !== 0) throw new SendenseError(`${what}: ${result.stderr.trim().split('\n').slice(-3).join(' | ') || `exit code ${result.exitCode}`}`);
+  if (result.exitCode !== 0)
+    throw new SendenseError(
+      `${what}: ${result.stderr.trim().split('\n').slice(-3).join(' | ') || `exit code ${result.exitCode}`}`,
+    );
   return result.stdout;
 }
 
 // The new point's layer: refused if the name exists (another point's), private from the start.
-export async function createLayer(exec: NodeExec, layer: string, options: { readonly backing?: string; readonly virtualSize: number }): Promise<void> {
-  const create = options.backing === undefined ? 'qemu-img create -q -f qcow2 -- "$1" "$3"' : 'qemu-img create -q -f qcow2 -b "$2" -F qcow2 -- "$1"';
+export async function createLayer(
+  exec: NodeExec,
+  layer: string,
+  options: { readonly backing?: string; readonly virtualSize: number },
+): Promise<void> {
+  const create =
+    options.backing === undefined
+      ? 'qemu-img create -q -f qcow2 -- "$1" "$3"'
+      : 'qemu-img create -q -f qcow2 -b "$2" -F qcow2 -- "$1"';
   await script(
     exec,
     `mkdir -p -- "$(dirname -- "$1")"; if [ -e "$1" ]; then echo "$1 already exists" >&2; exit 1; fi; (umask 077; ${create})`,
@@ -44,7 +54,12 @@ export async function installLayer(exec: NodeExec, layer: string, replicaPath: s
 // Folds `oldest` into `next` (its child): afterwards `next`'s name holds a whole image of the next
 // point and the oldest point is gone. When `next` is the newest point, replica.path is moved along.
 // The folded manifest (fold-manifest.ts, written before) goes over the next point's once the layer has.
-export async function foldLayer(exec: NodeExec, oldest: string, next: string, replicaPath: string | undefined): Promise<void> {
+export async function foldLayer(
+  exec: NodeExec,
+  oldest: string,
+  next: string,
+  replicaPath: string | undefined,
+): Promise<void> {
   await script(
     exec,
     [
@@ -53,7 +68,15 @@ export async function foldLayer(exec: NodeExec, oldest: string, next: string, re
       'rm -f -- "$7"',
       'if [ -n "$3" ] && ! [ "$2" -ef "$3" ]; then ln -f -- "$2" "$4"; mv -fT -- "$4" "$3"; fi',
     ].join('; '),
-    [oldest, next, replicaPath ?? '', replicaPath === undefined ? '' : renameTemp(replicaPath), foldedManifestPath(next), replicaManifestPath(next), replicaManifestPath(oldest)],
+    [
+      oldest,
+      next,
+      replicaPath ?? '',
+      replicaPath === undefined ? '' : renameTemp(replicaPath),
+      foldedManifestPath(next),
+      replicaManifestPath(next),
+      replicaManifestPath(oldest),
+    ],
     `cannot fold ${oldest} into ${next} on the replica node`,
   );
 }
@@ -62,13 +85,23 @@ export async function foldLayer(exec: NodeExec, oldest: string, next: string, re
 export async function removeLayers(exec: NodeExec, layers: readonly string[]): Promise<void> {
   if (layers.length === 0) return;
   const manifests = layers.map(replicaManifestPath);
-  await script(exec, 'rm -f -- "$@"', [...layers, ...manifests], `cannot remove ${layers.join(', ')} on the replica node`);
+  await script(
+    exec,
+    'rm -f -- "$@"',
+    [...layers, ...manifests],
+    `cannot remove ${layers.join(', ')} on the replica node`,
+  );
 }
 
 // Which of these files exist on the replica node.
 export async function existingFiles(exec: NodeExec, files: readonly string[]): Promise<ReadonlySet<string>> {
   if (files.length === 0) return new Set();
-  const out = await script(exec, 'for f in "$@"; do if [ -e "$f" ]; then printf "%s\\n" "$f"; fi; done', files, 'cannot look at the replica node');
+  const out = await script(
+    exec,
+    'for f in "$@"; do if [ -e "$f" ]; then printf "%s\\n" "$f"; fi; done',
+    files,
+    'cannot look at the replica node',
+  );
   return new Set(out.split('\n').filter(Boolean));
 }
 

@@ -26,7 +26,8 @@ const RELAY_DIR_PREFIX = 'sendense-relay-';
 export async function openReplicaLayer(node: NodeHost, layer: string): Promise<OpenReplicaLayer> {
   const exec = execOn(node);
   const made = await exec(['mktemp', '-d', '/tmp/sendense-check-XXXXXX']);
-  if (made.exitCode !== 0) throw new SendenseError(`cannot make a private directory on ${node.description}: ${made.stderr.trim()}`);
+  if (made.exitCode !== 0)
+    throw new SendenseError(`cannot make a private directory on ${node.description}: ${made.stderr.trim()}`);
   const dir = made.stdout.trim();
   const undo: (() => Promise<unknown>)[] = [() => exec(['rm', '-rf', '--', dir])];
   const close = async () => {
@@ -45,7 +46,10 @@ export async function openReplicaLayer(node: NodeHost, layer: string): Promise<O
       undo.push(() => relay.close());
       socketPath = relay.path;
     }
-    const connection = await NbdConnection.connect({ kind: 'unix', socketPath, exportName: 'layer' }, { metaContexts: [BASE_ALLOCATION] });
+    const connection = await NbdConnection.connect(
+      { kind: 'unix', socketPath, exportName: 'layer' },
+      { metaContexts: [BASE_ALLOCATION] },
+    );
     undo.push(() => connection.close());
     return { image: nbdImage(connection), close };
   } catch (error) {
@@ -55,9 +59,21 @@ export async function openReplicaLayer(node: NodeHost, layer: string): Promise<O
 }
 
 // One layer against its manifest: its size, every digest, zeroes elsewhere (as verify checks a backup file).
-export async function checkReplicaLayer(node: NodeHost, layer: string, manifest: ReplicaManifest): Promise<LayerResult> {
+export async function checkReplicaLayer(
+  node: NodeHost,
+  layer: string,
+  manifest: ReplicaManifest,
+): Promise<LayerResult> {
   if (!isKnownDigestAlgorithm(manifest.digests.algorithm)) {
-    return { findings: [{ message: `the manifest's digests are ${JSON.stringify(manifest.digests.algorithm)}, an algorithm this sendense-run does not know` }], digestsChecked: false, bytesRead: 0 };
+    return {
+      findings: [
+        {
+          message: `the manifest's digests are ${JSON.stringify(manifest.digests.algorithm)}, an algorithm this sendense-run does not know`,
+        },
+      ],
+      digestsChecked: false,
+      bytesRead: 0,
+    };
   }
   const opened = await openReplicaLayer(node, layer);
   try {

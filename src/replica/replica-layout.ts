@@ -12,7 +12,9 @@ export function replicaDiskPath(template: string, key: DiskKey): string {
 
 // /images/pg-replica-2000.qcow2 -> /images/pg-replica-2000.<point>.qcow2 (else <path>.<point>).
 export function layerFile(replicaPath: string, pointId: string): string {
-  return replicaPath.endsWith('.qcow2') ? `${replicaPath.slice(0, -'.qcow2'.length)}.${pointId}.qcow2` : `${replicaPath}.${pointId}`;
+  return replicaPath.endsWith('.qcow2')
+    ? `${replicaPath.slice(0, -'.qcow2'.length)}.${pointId}.qcow2`
+    : `${replicaPath}.${pointId}`;
 }
 
 // The overlay a failover from an older point (or a test) starts the domain on.

@@ -41,19 +41,42 @@ export function foldedManifestPath(layer: string): string {
 
 // Private like the layer, fsynced before the rename that makes it the manifest.
 export async function writeReplicaManifest(exec: NodeExec, file: string, manifest: ReplicaManifest): Promise<void> {
-  const result = await exec(['sh', '-c', 'set -e; umask 077; cat > "$2"; sync -- "$2"; mv -fT -- "$2" "$1"; sync -- "$(dirname -- "$1")"', 'sh', file, renameTemp(file)], {
-    stdin: Buffer.from(`${JSON.stringify(manifest)}\n`),
-  });
-  if (result.exitCode !== 0) throw new SendenseError(`cannot write ${file} on the replica node: ${result.stderr.trim().split('\n').pop() || `exit code ${result.exitCode}`}`);
+  const result = await exec(
+    [
+      'sh',
+      '-c',
+      'set -e; umask 077; cat > "$2"; sync -- "$2"; mv -fT -- "$2" "$1"; sync -- "$(dirname -- "$1")"',
+      'sh',
+      file,
+      renameTemp(file),
+    ],
+    {
+      stdin: Buffer.from(`${JSON.stringify(manifest)}\n`),
+    },
+  );
+  if (result.exitCode !== 0)
+    throw new SendenseError(
+      `cannot write ${file} on the replica node: ${result.stderr.trim().split('\n').pop() || `exit code ${result.exitCode}`}`,
+    );
 }
 
-export type ManifestRead = { readonly manifest: ReplicaManifest } | { readonly missing: true } | { readonly problem: string };
+export type ManifestRead =
+  { readonly manifest: ReplicaManifest } | { readonly missing: true } | { readonly problem: string };
 
 // The manifest at `file` on the replica node: missing (a point made before replicas had digests), or why it cannot be used.
 export async function readReplicaManifest(exec: NodeExec, file: string): Promise<ManifestRead> {
-  const result = await exec(['sh', '-c', 'if [ -e "$1" ]; then cat -- "$1"; else echo sendense-no-manifest >&2; exit 3; fi', 'sh', file]);
+  const result = await exec([
+    'sh',
+    '-c',
+    'if [ -e "$1" ]; then cat -- "$1"; else echo sendense-no-manifest >&2; exit 3; fi',
+    'sh',
+    file,
+  ]);
   if (result.exitCode === 3 && result.stderr.includes('sendense-no-manifest')) return { missing: true };
-  if (result.exitCode !== 0) return { problem: `cannot read ${file}: ${result.stderr.trim().split('\n').pop() || `exit code ${result.exitCode}`}` };
+  if (result.exitCode !== 0)
+    return {
+      problem: `cannot read ${file}: ${result.stderr.trim().split('\n').pop() || `exit code ${result.exitCode}`}`,
+    };
   let parsed: Partial<ReplicaManifest>;
   try {
     parsed = JSON.parse(result.stdout) as Partial<ReplicaManifest>;

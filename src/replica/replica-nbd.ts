@@ -31,7 +31,13 @@ export interface ReplicaNbd {
 
 export async function startReplicaNbd(
   node: NodeHost,
-  options: { readonly layer: string; readonly socket: string; readonly exportName: string; readonly shared: number; readonly readOnly?: boolean },
+  options: {
+    readonly layer: string;
+    readonly socket: string;
+    readonly exportName: string;
+    readonly shared: number;
+    readonly readOnly?: boolean;
+  },
 ): Promise<ReplicaNbd> {
   // Never --persistent's opposite: the node transfer connects several times. Read-only: a check of a point's layer (replica-layer.ts).
   const readOnly = options.readOnly === true;
@@ -68,7 +74,9 @@ export async function startReplicaNbd(
     if (gone || Date.now() > deadline) {
       await stop();
       const said = (await exited).said;
-      throw new SendenseError(`qemu-nbd for ${options.layer} on ${node.description} ${gone ? 'exited' : 'did not answer within 15 s'}${said ? `: ${said}` : ''}`);
+      throw new SendenseError(
+        `qemu-nbd for ${options.layer} on ${node.description} ${gone ? 'exited' : 'did not answer within 15 s'}${said ? `: ${said}` : ''}`,
+      );
     }
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
@@ -107,7 +115,12 @@ export interface HubRelay {
 }
 
 // `listen` (a Unix socket in a 0700 directory of ours) on the hub, each connection piped to the socket on the replica node.
-export async function startHubRelay(node: NodeHost, listen: string, socket: string, onError: (error: Error) => void): Promise<HubRelay> {
+export async function startHubRelay(
+  node: NodeHost,
+  listen: string,
+  socket: string,
+  onError: (error: Error) => void,
+): Promise<HubRelay> {
   const open = new Set<Socket | Duplex>();
   const server: Server = createServer((incoming) => {
     incoming.setNoDelay(true);

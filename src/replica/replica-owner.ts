@@ -10,7 +10,12 @@ import { existingFiles } from './replica-files.js';
 // The statuses of a point whose files are (or may still be) on the replica node.
 const LIVE = ['running', 'installing', 'complete', 'folding'] as const;
 
-export async function refuseOtherPlansReplica(store: Store, plan: string, node: { readonly id: string; readonly description: string }, paths: readonly string[]): Promise<void> {
+export async function refuseOtherPlansReplica(
+  store: Store,
+  plan: string,
+  node: { readonly id: string; readonly description: string },
+  paths: readonly string[],
+): Promise<void> {
   const points = await store.listReplicaPoints({ statuses: LIVE });
   for (const point of points) {
     if (point.plan === plan || point.replicaNode !== node.id) continue;
@@ -24,13 +29,20 @@ export async function refuseOtherPlansReplica(store: Store, plan: string, node: 
 }
 
 // QEMU locks the images it writes: `qemu-img info` (not -U) cannot take its shared lock on one a VM runs on.
-export async function refuseReplicaInUse(exec: NodeExec, node: { readonly description: string }, paths: readonly string[]): Promise<void> {
+export async function refuseReplicaInUse(
+  exec: NodeExec,
+  node: { readonly description: string },
+  paths: readonly string[],
+): Promise<void> {
   for (const file of await existingFiles(exec, paths)) {
     const info = await exec(['qemu-img', 'info', '--output=json', '--', file]);
     if (info.exitCode === 0 || !/lock/i.test(info.stderr)) continue;
-    throw new SendenseError(`${file} on ${node.description} is in use by a running program (a VM?): a sync never installs over a disk in use (${info.stderr.trim().split('\n').pop()})`, {
-      step: 'resolve-sync',
-      exitCode: 1,
-    });
+    throw new SendenseError(
+      `${file} on ${node.description} is in use by a running program (a VM?): a sync never installs over a disk in use (${info.stderr.trim().split('\n').pop()})`,
+      {
+        step: 'resolve-sync',
+        exitCode: 1,
+      },
+    );
   }
 }

@@ -33,11 +33,15 @@ export async function finishUnfinishedPoints(store: Store, plan: string, node: N
         point.disks.map((disk) => disk.layer),
       );
       await store.setReplicaPointStatus(point.id, 'failed');
-      say(`sync ${point.id} of ${plan} (run ${point.runId}) never completed: its layers are removed, the replica is at its previous point`);
+      say(
+        `sync ${point.id} of ${plan} (run ${point.runId}) never completed: its layers are removed, the replica is at its previous point`,
+      );
     } else if (point.status === 'installing') {
       for (const disk of point.disks) await installLayer(exec, disk.layer, disk.path);
       await store.setReplicaPointStatus(point.id, 'complete');
-      say(`sync ${point.id} of ${plan} (run ${point.runId}) was written whole but not installed: it is now the newest point`);
+      say(
+        `sync ${point.id} of ${plan} (run ${point.runId}) was written whole but not installed: it is now the newest point`,
+      );
     } else {
       await foldPoint(store, point, node);
       say(`point ${point.id} of ${plan} was being folded into the next one: the fold is finished`);
@@ -47,7 +51,14 @@ export async function finishUnfinishedPoints(store: Store, plan: string, node: N
 
 // Folds the oldest complete points away until `keep` are left. Folding stops at a point in `held`
 // (a failover test reads it): the rest waits for a sync after the test, oldest first as always.
-export async function foldOldPoints(store: Store, plan: string, keep: number, node: NodeHost, say: Say, held: ReadonlySet<string> = new Set()): Promise<number> {
+export async function foldOldPoints(
+  store: Store,
+  plan: string,
+  keep: number,
+  node: NodeHost,
+  say: Say,
+  held: ReadonlySet<string> = new Set(),
+): Promise<number> {
   let folded = 0;
   for (;;) {
     const points = await completePoints(store, plan);
@@ -57,7 +68,11 @@ export async function foldOldPoints(store: Store, plan: string, keep: number, no
     await store.setReplicaPointStatus(oldest.id, 'folding');
     sourceCrashPoint('fold-started');
     const into = await foldPoint(store, oldest, node);
-    say(into === undefined ? `point ${oldest.id} removed (the last of an older chain)` : `point ${oldest.id} folded into ${into.id}`);
+    say(
+      into === undefined
+        ? `point ${oldest.id} removed (the last of an older chain)`
+        : `point ${oldest.id} folded into ${into.id}`,
+    );
     folded += 1;
   }
 }

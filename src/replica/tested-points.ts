@@ -21,11 +21,14 @@ export async function testedPoints(store: Store, node: string, points: readonly 
   for (const resource of await store.allNodeResources()) {
     if (resource.kind !== TEST_DOMAIN_RESOURCE || resource.node !== node) continue;
     const overlays = (resource.facts as { overlays?: readonly string[] }).overlays ?? [];
-    const tested = points.find((point) => point.disks.some((disk) => overlays.includes(failoverOverlay(disk.path, point.id, true))));
+    const tested = points.find((point) =>
+      point.disks.some((disk) => overlays.includes(failoverOverlay(disk.path, point.id, true))),
+    );
     if (tested === undefined) continue;
     tests.push({ domain: resource.name, pointId: tested.id });
     // Its chain's points up to it (oldest first): the layers its overlay's backing chain holds.
-    for (const point of points.slice(0, points.indexOf(tested) + 1)) if (point.chainId === tested.chainId) held.add(point.id);
+    for (const point of points.slice(0, points.indexOf(tested) + 1))
+      if (point.chainId === tested.chainId) held.add(point.id);
   }
   return { held, tests };
 }

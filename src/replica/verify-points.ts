@@ -26,14 +26,25 @@ export interface LayerCheck {
 }
 
 // `points` in the order to check them; `skip`: layers not to read, with why (the failed-over domain writes them).
-async function verifyReplicaPoints(node: NodeHost, points: readonly ReplicaPoint[], options: { readonly skip?: ReadonlyMap<string, string> } = {}): Promise<LayerCheck[]> {
+async function verifyReplicaPoints(
+  node: NodeHost,
+  points: readonly ReplicaPoint[],
+  options: { readonly skip?: ReadonlyMap<string, string> } = {},
+): Promise<LayerCheck[]> {
   const exec = execOn(node);
   const checks: LayerCheck[] = [];
   const layers = points.flatMap((point) => point.disks.map((disk) => disk.layer));
   const present = await existingFiles(exec, layers);
   for (const point of points) {
     for (const disk of point.disks) {
-      const check = await checkOne(node, point, disk.diskKey, disk.layer, present.has(disk.layer), options.skip?.get(disk.layer));
+      const check = await checkOne(
+        node,
+        point,
+        disk.diskKey,
+        disk.layer,
+        present.has(disk.layer),
+        options.skip?.get(disk.layer),
+      );
       checks.push(check);
     }
   }
@@ -41,7 +52,11 @@ async function verifyReplicaPoints(node: NodeHost, points: readonly ReplicaPoint
 }
 
 // The layers a failover to the newest point runs on (replica.path is its layer): its domain writes them.
-export async function failedOverLayers(store: Store, plan: string, points: readonly ReplicaPoint[]): Promise<Map<string, string>> {
+export async function failedOverLayers(
+  store: Store,
+  plan: string,
+  points: readonly ReplicaPoint[],
+): Promise<Map<string, string>> {
   const skip = new Map<string, string>();
   const failover = await store.replicaFailover(plan);
   const newest = points[points.length - 1];
@@ -69,15 +84,31 @@ export async function verifyCurrentPoints(
   }
 }
 
-async function checkOne(node: NodeHost, point: ReplicaPoint, diskKey: number, layer: string, present: boolean, skip: string | undefined): Promise<LayerCheck> {
+async function checkOne(
+  node: NodeHost,
+  point: ReplicaPoint,
+  diskKey: number,
+  layer: string,
+  present: boolean,
+  skip: string | undefined,
+): Promise<LayerCheck> {
   const base = { pointId: point.id, diskKey, layer, bytesRead: 0 };
   if (skip !== undefined) return { ...base, state: 'skipped', findings: [], note: skip };
-  if (!present) return { ...base, state: 'damaged', findings: [{ message: `${layer} is gone from ${node.description}` }] };
+  if (!present)
+    return { ...base, state: 'damaged', findings: [{ message: `${layer} is gone from ${node.description}` }] };
   const read = await readReplicaManifest(execOn(node), replicaManifestPath(layer));
   if ('missing' in read) return { ...base, state: 'no-digests', findings: [] };
   if ('problem' in read) return { ...base, state: 'damaged', findings: [{ message: read.problem }] };
   if (read.manifest.pointId !== point.id || read.manifest.diskKey !== diskKey) {
-    return { ...base, state: 'damaged', findings: [{ message: `${replicaManifestPath(layer)} is the manifest of point ${read.manifest.pointId} disk ${read.manifest.diskKey}` }] };
+    return {
+      ...base,
+      state: 'damaged',
+      findings: [
+        {
+          message: `${replicaManifestPath(layer)} is the manifest of point ${read.manifest.pointId} disk ${read.manifest.diskKey}`,
+        },
+      ],
+    };
   }
   let result;
   try {
@@ -85,8 +116,14 @@ async function checkOne(node: NodeHost, point: ReplicaPoint, diskKey: number, la
   } catch (error) {
     const message = (error as Error).message;
     // QEMU's image lock: a running VM writes it (qemu-nbd cannot open it read-only beside that writer).
-    if (/Failed to get .*lock/.test(message)) return { ...base, state: 'skipped', findings: [], note: `in use by a running program: ${message}` };
+    if (/Failed to get .*lock/.test(message))
+      return { ...base, state: 'skipped', findings: [], note: `in use by a running program: ${message}` };
     return { ...base, state: 'damaged', findings: [{ message: `cannot be read: ${message}` }] };
   }
-  return { ...base, state: result.findings.length === 0 ? 'good' : 'damaged', findings: result.findings, bytesRead: result.bytesRead };
+  return {
+    ...base,
+    state: result.findings.length === 0 ? 'good' : 'damaged',
+    findings: result.findings,
+    bytesRead: result.bytesRead,
+  };
 }

@@ -28,7 +28,8 @@ export interface ImportOutcome {
 export async function importCatalog(store: Store, repository: string, runId: string): Promise<ImportOutcome> {
   const scan = await scanManifests(repository);
   const byBackup = new Map<string, FoundManifest[]>();
-  for (const found of scan.found) byBackup.set(found.manifest.backupId, [...(byBackup.get(found.manifest.backupId) ?? []), found]);
+  for (const found of scan.found)
+    byBackup.set(found.manifest.backupId, [...(byBackup.get(found.manifest.backupId) ?? []), found]);
   const imported: ImportedBackup[] = [];
   const known: string[] = [];
   const relocated: string[] = [];
@@ -37,7 +38,10 @@ export async function importCatalog(store: Store, repository: string, runId: str
     const first = disks[0]!.manifest;
     const recorded = await store.getBackup(backupId);
     if (recorded !== undefined) {
-      const here = disks.map(({ path: file, manifest }) => ({ diskKey: manifest.diskKey, file: path.join(path.dirname(file), manifest.file) }));
+      const here = disks.map(({ path: file, manifest }) => ({
+        diskKey: manifest.diskKey,
+        file: path.join(path.dirname(file), manifest.file),
+      }));
       const moved =
         recorded.disks.length > 0 &&
         recorded.disks.every((disk) => !existsSync(disk.file)) &&
@@ -99,26 +103,33 @@ export async function importCatalog(store: Store, repository: string, runId: str
 // same VM and chain.
 async function whyNotImported(store: Store, disks: readonly FoundManifest[]): Promise<string | undefined> {
   const first = disks[0]!.manifest;
-  const disagreeing = disks.find(({ manifest }) => (['vm', 'type', 'chainId', 'parentId', 'startedAt'] as const).some((field) => manifest[field] !== first[field]));
+  const disagreeing = disks.find(({ manifest }) =>
+    (['vm', 'type', 'chainId', 'parentId', 'startedAt'] as const).some((field) => manifest[field] !== first[field]),
+  );
   if (disagreeing !== undefined) return `its manifests disagree (${disks[0]!.path} and ${disagreeing.path})`;
   for (const { path: manifestFile, manifest } of disks) {
     const file = path.join(path.dirname(manifestFile), manifest.file);
     if (!existsSync(file)) return `its file ${file} is missing`;
-    const parentFile = manifest.parentFile === null ? undefined : path.join(path.dirname(manifestFile), manifest.parentFile);
+    const parentFile =
+      manifest.parentFile === null ? undefined : path.join(path.dirname(manifestFile), manifest.parentFile);
     const link = qcow2HeaderProblem(file) === undefined ? backingProblem(file, parentFile) : undefined;
     if (link !== undefined) return `its file ${file} is not linked to the parent its manifest names: ${link}`;
   }
   if (first.parentId === null) return undefined;
   const parent = await store.getBackup(first.parentId);
-  if (parent?.status !== 'complete') return `its parent ${first.parentId} is ${parent === undefined ? 'not in the repository' : parent.status}`;
-  if (parent.vm !== first.vm || parent.chainId !== first.chainId) return `its parent ${first.parentId} belongs to VM ${parent.vm}, chain ${parent.chainId}, not VM ${first.vm}, chain ${first.chainId}`;
+  if (parent?.status !== 'complete')
+    return `its parent ${first.parentId} is ${parent === undefined ? 'not in the repository' : parent.status}`;
+  if (parent.vm !== first.vm || parent.chainId !== first.chainId)
+    return `its parent ${first.parentId} belongs to VM ${parent.vm}, chain ${parent.chainId}, not VM ${first.vm}, chain ${first.chainId}`;
   return undefined;
 }
 
 // A parent before what stands on it, then by the time each was taken: ids sort by the second only,
 // and two points of one chain are often taken within the same second.
 function parentsFirst(byBackup: ReadonlyMap<string, readonly FoundManifest[]>): [string, readonly FoundManifest[]][] {
-  const byTime = [...byBackup.entries()].sort(([a, [x]], [b, [y]]) => x!.manifest.startedAt.localeCompare(y!.manifest.startedAt) || a.localeCompare(b));
+  const byTime = [...byBackup.entries()].sort(
+    ([a, [x]], [b, [y]]) => x!.manifest.startedAt.localeCompare(y!.manifest.startedAt) || a.localeCompare(b),
+  );
   const ordered: [string, readonly FoundManifest[]][] = [];
   const placed = new Set<string>();
   const place = (entry: [string, readonly FoundManifest[]], seen: Set<string>): void => {

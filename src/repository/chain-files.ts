@@ -19,7 +19,10 @@ export interface ChainFileProblem {
 }
 
 // The first problem of `chain` (oldest first, as store.chainOf gives it), for the disks named.
-export function chainFileProblem(chain: readonly Backup[], diskKeys?: readonly DiskKey[]): ChainFileProblem | undefined {
+export function chainFileProblem(
+  chain: readonly Backup[],
+  diskKeys?: readonly DiskKey[],
+): ChainFileProblem | undefined {
   for (const [index, link] of chain.entries()) {
     const parent = index === 0 ? undefined : chain[index - 1];
     for (const disk of link.disks) {
@@ -33,7 +36,10 @@ export function chainFileProblem(chain: readonly Backup[], diskKeys?: readonly D
 }
 
 // One file: its header, then its backing name against the parent's file (none for a full).
-export function fileProblem(file: string, parentFile: string | undefined): Pick<ChainFileProblem, 'kind' | 'message'> | undefined {
+export function fileProblem(
+  file: string,
+  parentFile: string | undefined,
+): Pick<ChainFileProblem, 'kind' | 'message'> | undefined {
   const header = qcow2HeaderProblem(file);
   if (header?.startsWith('file missing')) return { kind: 'missing', message: `missing or unreadable: ${file}` };
   if (header !== undefined) return { kind: 'damaged', message: header };
@@ -46,11 +52,14 @@ export function fileProblem(file: string, parentFile: string | undefined): Pick<
 export function backingProblem(file: string, parentFile: string | undefined): string | undefined {
   const backing = readBacking(file);
   if (parentFile === undefined) {
-    return backing === undefined ? undefined : `its header names backing file '${backing.name}', but it is a full backup (no parent)`;
+    return backing === undefined
+      ? undefined
+      : `its header names backing file '${backing.name}', but it is a full backup (no parent)`;
   }
   if (backing === undefined) return `its header names no backing file, but its parent's file is ${parentFile}`;
   const named = path.resolve(path.dirname(file), backing.name);
-  if (named !== path.resolve(parentFile)) return `its header names backing file '${backing.name}' (${named}), not its parent's file ${parentFile}`;
+  if (named !== path.resolve(parentFile))
+    return `its header names backing file '${backing.name}' (${named}), not its parent's file ${parentFile}`;
   return undefined;
 }
 

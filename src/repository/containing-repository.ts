@@ -12,7 +12,11 @@ import { REPOSITORY_MARKER } from './marker.js';
 const FIND_MARKER = `d=$(realpath -m -- "$1") || exit 0; while :; do if [ -e "$d/$2" ]; then printf '%s' "$d"; exit 0; fi; [ "$d" = / ] && exit 0; d=$(dirname -- "$d"); done`;
 
 // `known`: repositories of this hub (the state database's and the plan's), compared on this host only.
-export async function repositoryHolding(node: NodeHost, target: string, known: readonly string[]): Promise<string | undefined> {
+export async function repositoryHolding(
+  node: NodeHost,
+  target: string,
+  known: readonly string[],
+): Promise<string | undefined> {
   const marked = await node.exec(['sh', '-c', FIND_MARKER, 'sh', target, REPOSITORY_MARKER]);
   if (marked.exitCode === 0 && marked.stdout !== '') return marked.stdout;
   if (!node.isLocal) return undefined;
@@ -40,10 +44,23 @@ async function resolved(file: string): Promise<string> {
 // Refuses a restore destination (a disk image, an extraction directory or archive) inside any
 // repository: the state database's, the plan's, or a marked one.
 // `what` names it for the message, e.g. "target /x/disk-2000.qcow2 for disk 2000".
-export async function refuseInsideRepository(node: NodeHost, store: Store, destination: string, what: string, planRepository?: string): Promise<void> {
-  const known = [...new Set([...(planRepository === undefined ? [] : [planRepository]), ...(await store.listBackups()).map((backup) => backup.repository)])];
+export async function refuseInsideRepository(
+  node: NodeHost,
+  store: Store,
+  destination: string,
+  what: string,
+  planRepository?: string,
+): Promise<void> {
+  const known = [
+    ...new Set([
+      ...(planRepository === undefined ? [] : [planRepository]),
+      ...(await store.listBackups()).map((backup) => backup.repository),
+    ]),
+  ];
   const repository = await repositoryHolding(node, destination, known);
   if (repository !== undefined) {
-    throw new SendenseError(`${what} is inside the repository ${repository}: a restore never writes into a repository (choose a path outside it)`);
+    throw new SendenseError(
+      `${what} is inside the repository ${repository}: a restore never writes into a repository (choose a path outside it)`,
+    );
   }
 }

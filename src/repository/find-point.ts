@@ -31,7 +31,11 @@ export interface PointDisk {
 }
 
 // The backup and its disks; `chosen` hears the backup before a disk is refused, so a run's end can name it.
-export async function findPoint(store: Store, request: PointRequest, chosen?: (backup: Backup) => void): Promise<{ backup: Backup; disks: PointDisk[] }> {
+export async function findPoint(
+  store: Store,
+  request: PointRequest,
+  chosen?: (backup: Backup) => void,
+): Promise<{ backup: Backup; disks: PointDisk[] }> {
   const fail = (message: string): never => {
     throw new SendenseError(message, { step: request.step });
   };
@@ -40,7 +44,8 @@ export async function findPoint(store: Store, request: PointRequest, chosen?: (b
   const backup = await findCompleteBackup(store, request);
   const chain = await store.chainOf(backup.id);
   for (const link of chain) {
-    if (link.status !== 'complete') fail(`backup ${link.id} in the chain of ${backup.id} is ${link.status}, not complete`);
+    if (link.status !== 'complete')
+      fail(`backup ${link.id} in the chain of ${backup.id} is ${link.status}, not complete`);
   }
   const problem = chainFileProblem(chain, request.disks);
   if (problem !== undefined) fail(describeChainFileProblem(problem));
@@ -48,14 +53,18 @@ export async function findPoint(store: Store, request: PointRequest, chosen?: (b
   const wanted = request.disks ?? backup.disks.map((disk) => disk.diskKey);
   const disks = wanted.map((key) => {
     const disk = backup.disks.find((candidate) => candidate.diskKey === key);
-    if (disk === undefined) return fail(`backup ${backup.id} has no disk ${key} (it has ${backup.disks.map((d) => d.diskKey).join(', ')})`);
+    if (disk === undefined)
+      return fail(`backup ${backup.id} has no disk ${key} (it has ${backup.disks.map((d) => d.diskKey).join(', ')})`);
     return { key, file: disk.file, virtualSize: disk.virtualSize, exportName: exportName(request.vm, key) };
   });
   return { backup, disks };
 }
 
 // The complete backup alone (its chain unchecked): the point's first step.
-export async function findCompleteBackup(store: Store, { vm, point, repository, step }: Omit<PointRequest, 'disks'>): Promise<Backup> {
+export async function findCompleteBackup(
+  store: Store,
+  { vm, point, repository, step }: Omit<PointRequest, 'disks'>,
+): Promise<Backup> {
   const fail = (message: string): never => {
     throw new SendenseError(message, { step });
   };
@@ -65,16 +74,26 @@ export async function findCompleteBackup(store: Store, { vm, point, repository, 
   };
   if (point.type === 'id') {
     const backup = await store.getBackup(point.id);
-    if (backup === undefined || backup.vm !== vm) return noSuch(`there is no backup '${point.id}' of VM ${vm} (see sendense-run backups --vm ${vm})`);
-    if (backup.status !== 'complete') return fail(`backup ${point.id} is ${backup.status}, not complete: it cannot be read`);
+    if (backup === undefined || backup.vm !== vm)
+      return noSuch(`there is no backup '${point.id}' of VM ${vm} (see sendense-run backups --vm ${vm})`);
+    if (backup.status !== 'complete')
+      return fail(`backup ${point.id} is ${backup.status}, not complete: it cannot be read`);
     return backup;
   }
-  const backup = point.type === 'latest' ? await store.latestCompleteBackup(vm, repository) : await store.completeBackupAtOrBefore(vm, point.time, repository);
+  const backup =
+    point.type === 'latest'
+      ? await store.latestCompleteBackup(vm, repository)
+      : await store.completeBackupAtOrBefore(vm, point.time, repository);
   if (backup !== undefined) return backup;
   const where = repository === undefined ? '' : ` in ${repository}`;
   if (point.type === 'time') {
-    const first = (await store.listBackups({ vm })).find((b) => b.status === 'complete' && (repository === undefined || b.repository === repository));
-    if (first) return noSuch(`there is no complete backup of VM ${vm} at or before ${point.time.toISOString()}: the first is ${first.id} at ${first.startedAt}`);
+    const first = (await store.listBackups({ vm })).find(
+      (b) => b.status === 'complete' && (repository === undefined || b.repository === repository),
+    );
+    if (first)
+      return noSuch(
+        `there is no complete backup of VM ${vm} at or before ${point.time.toISOString()}: the first is ${first.id} at ${first.startedAt}`,
+      );
   }
   return noSuch(`there is no complete backup of VM ${vm}${where} (see sendense-run backups --vm ${vm})`);
 }

@@ -21,7 +21,13 @@ const SCRYPT_MAXMEM = 64 * 1024 * 1024;
 interface WrappedKey {
   readonly id: string;
   readonly added: string;
-  readonly kdf: { readonly name: 'scrypt'; readonly N: number; readonly r: number; readonly p: number; readonly salt: string };
+  readonly kdf: {
+    readonly name: 'scrypt';
+    readonly N: number;
+    readonly r: number;
+    readonly p: number;
+    readonly salt: string;
+  };
   readonly cipher: 'aes-256-gcm';
   readonly iv: string;
   readonly tag: string;
@@ -58,7 +64,11 @@ export function keyringExists(repository: string): boolean {
 // A new repository's keyring with its first key (and `moreKeys`, in the same write: `key add`
 // before the first backup leaves no keyring or one with both keys, never one with the first
 // alone); a keyring a crashed first run left is reused when this key opens it.
-export async function createKeyring(repository: string, userKey: string, moreKeys: readonly string[] = []): Promise<UnlockedKeyring> {
+export async function createKeyring(
+  repository: string,
+  userKey: string,
+  moreKeys: readonly string[] = [],
+): Promise<UnlockedKeyring> {
   if (readKeyring(repository) !== undefined) return unlockKeyring(repository, userKey);
   const passphrase = randomBytes(32).toString('base64');
   const entry = wrap(passphrase, userKey);
@@ -71,12 +81,17 @@ export async function createKeyring(repository: string, userKey: string, moreKey
 export function unlockKeyring(repository: string, userKey: string): UnlockedKeyring {
   const keyring = requireKeyring(repository);
   const unlocked = openWith(keyring, userKey);
-  if (unlocked === undefined) throw new SendenseError(`repository ${repository} is encrypted; the key given does not open it`);
+  if (unlocked === undefined)
+    throw new SendenseError(`repository ${repository} is encrypted; the key given does not open it`);
   return unlocked;
 }
 
 // Adds `newKey` (idempotent: a key already there keeps its entry). Returns its id and whether it was new.
-export async function addKeyringKey(repository: string, currentKey: string, newKey: string): Promise<{ readonly keyId: string; readonly added: boolean }> {
+export async function addKeyringKey(
+  repository: string,
+  currentKey: string,
+  newKey: string,
+): Promise<{ readonly keyId: string; readonly added: boolean }> {
   const keyring = requireKeyring(repository);
   const { passphrase } = unlockKeyring(repository, currentKey);
   await removeStaleTemps(repository);
@@ -88,13 +103,19 @@ export async function addKeyringKey(repository: string, currentKey: string, newK
 }
 
 // Removes every entry `oldKey` opens; `remainingKey` must open another one, so a key is never the last.
-export async function removeKeyringKey(repository: string, remainingKey: string, oldKey: string): Promise<{ readonly removed: readonly string[] }> {
+export async function removeKeyringKey(
+  repository: string,
+  remainingKey: string,
+  oldKey: string,
+): Promise<{ readonly removed: readonly string[] }> {
   const keyring = requireKeyring(repository);
   const remaining = unlockKeyring(repository, remainingKey);
   await removeStaleTemps(repository);
   const doomed = new Set(keyring.keys.filter((entry) => unwrap(entry, oldKey) !== undefined).map((entry) => entry.id));
   if (doomed.has(remaining.keyId)) {
-    throw new SendenseError(`the key to remove and the key to keep are the same key (${remaining.keyId}): refusing to remove the repository's last way in`);
+    throw new SendenseError(
+      `the key to remove and the key to keep are the same key (${remaining.keyId}): refusing to remove the repository's last way in`,
+    );
   }
   if (doomed.size === 0) return { removed: [] };
   await writeKeyring(repository, { ...keyring, keys: keyring.keys.filter((entry) => !doomed.has(entry.id)) }, keyring);
@@ -135,7 +156,11 @@ function wrap(passphrase: string, userKey: string): WrappedKey {
 
 function unwrap(entry: WrappedKey, userKey: string): string | undefined {
   try {
-    const decipher = createDecipheriv('aes-256-gcm', kek(userKey, Buffer.from(entry.kdf.salt, 'base64'), entry.kdf), Buffer.from(entry.iv, 'base64'));
+    const decipher = createDecipheriv(
+      'aes-256-gcm',
+      kek(userKey, Buffer.from(entry.kdf.salt, 'base64'), entry.kdf),
+      Buffer.from(entry.iv, 'base64'),
+    );
     decipher.setAAD(Buffer.from(`${FORMAT}:${entry.id}`));
     decipher.setAuthTag(Buffer.from(entry.tag, 'base64'));
     return Buffer.concat([decipher.update(Buffer.from(entry.wrapped, 'base64')), decipher.final()]).toString('utf8');
@@ -144,13 +169,20 @@ function unwrap(entry: WrappedKey, userKey: string): string | undefined {
   }
 }
 
-function kek(userKey: string, salt: Buffer, cost: { readonly N: number; readonly r: number; readonly p: number }): Buffer {
+function kek(
+  userKey: string,
+  salt: Buffer,
+  cost: { readonly N: number; readonly r: number; readonly p: number },
+): Buffer {
   return scryptSync(userKey, salt, 32, { N: cost.N, r: cost.r, p: cost.p, maxmem: SCRYPT_MAXMEM });
 }
 
 function requireKeyring(repository: string): Keyring {
   const keyring = readKeyring(repository);
-  if (keyring === undefined) throw new SendenseError(`repository ${repository} is encrypted but its keyring ${keyringPath(repository)} is missing: no key can open its backups`);
+  if (keyring === undefined)
+    throw new SendenseError(
+      `repository ${repository} is encrypted but its keyring ${keyringPath(repository)} is missing: no key can open its backups`,
+    );
   return keyring;
 }
 
@@ -196,7 +228,10 @@ async function writeKeyring(repository: string, keyring: Keyring, before: Keyrin
   sourceCrashPoint('keyring-written');
   try {
     const now = readKeyring(repository);
-    if (JSON.stringify(now) !== JSON.stringify(before)) throw new SendenseError(`${target} changed while this command ran (another key command?): nothing was changed, run it again`);
+    if (JSON.stringify(now) !== JSON.stringify(before))
+      throw new SendenseError(
+        `${target} changed while this command ran (another key command?): nothing was changed, run it again`,
+      );
     await rename(temp, target);
   } finally {
     await rm(temp, { force: true });

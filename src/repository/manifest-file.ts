@@ -39,12 +39,16 @@ export async function writeManifest(file: string, manifest: DiskManifest): Promi
 // a prune or a merge at a file outside the repository. In an encrypted repository its authentication
 // code must be the repository's (docs/encryption.md#what-an-attacker-cannot-plant); `withoutMac`: one
 // written before manifests carried it is read all the same (verify --authenticate, which then adds it).
-export async function readManifest(file: string, options: { readonly withoutMac?: boolean } = {}): Promise<DiskManifest> {
+export async function readManifest(
+  file: string,
+  options: { readonly withoutMac?: boolean } = {},
+): Promise<DiskManifest> {
   let text: string;
   try {
     text = await readFile(file, 'utf8');
   } catch (error) {
-    const why = (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'missing' : `unreadable (${(error as Error).message})`;
+    const why =
+      (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'missing' : `unreadable (${(error as Error).message})`;
     throw new SendenseError(`manifest ${file} is ${why}`);
   }
   const manifest = parseManifest(text, file);
@@ -64,10 +68,16 @@ export function parseManifest(text: string, file: string): DiskManifest {
     throw new SendenseError(`manifest ${file} is unreadable (${(error as Error).message})`);
   }
   const manifest = parsed as Partial<DiskManifest> | null;
-  if (manifest?.format !== MANIFEST_FORMAT || manifest.version !== MANIFEST_VERSION || typeof manifest.backupId !== 'string' || typeof manifest.diskKey !== 'number') {
+  if (
+    manifest?.format !== MANIFEST_FORMAT ||
+    manifest.version !== MANIFEST_VERSION ||
+    typeof manifest.backupId !== 'string' ||
+    typeof manifest.diskKey !== 'number'
+  ) {
     throw new SendenseError(`manifest ${file} is not a sendense backup manifest (version ${MANIFEST_VERSION})`);
   }
-  const problem = manifestProblem(manifest as Record<string, unknown>) ?? locationProblem(file, manifest as DiskManifest);
+  const problem =
+    manifestProblem(manifest as Record<string, unknown>) ?? locationProblem(file, manifest as DiskManifest);
   if (problem !== undefined) throw new SendenseError(`manifest ${file} is refused: ${problem}`);
   return manifest as DiskManifest;
 }
@@ -78,20 +88,38 @@ const VM_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$/;
 const HEX = /^[0-9a-f]{1,128}$/;
 
 function manifestProblem(m: Record<string, unknown>): string | undefined {
-  const id = (name: string, value: unknown) => (typeof value === 'string' && ID.test(value) ? undefined : `${name} ${JSON.stringify(value)} is not a backup id`);
-  const text = (name: string, value: unknown, nullable = false) => (typeof value === 'string' || (nullable && value === null) ? undefined : `${name} must be ${nullable ? 'text or null' : 'text'}`);
-  const time = (name: string, value: unknown) => (typeof value === 'string' && !Number.isNaN(Date.parse(value)) ? undefined : `${name} ${JSON.stringify(value)} is not a time`);
+  const id = (name: string, value: unknown) =>
+    typeof value === 'string' && ID.test(value) ? undefined : `${name} ${JSON.stringify(value)} is not a backup id`;
+  const text = (name: string, value: unknown, nullable = false) =>
+    typeof value === 'string' || (nullable && value === null)
+      ? undefined
+      : `${name} must be ${nullable ? 'text or null' : 'text'}`;
+  const time = (name: string, value: unknown) =>
+    typeof value === 'string' && !Number.isNaN(Date.parse(value))
+      ? undefined
+      : `${name} ${JSON.stringify(value)} is not a time`;
   const count = (name: string, value: unknown, least: number) =>
-    Number.isSafeInteger(value) && (value as number) >= least ? undefined : `${name} ${JSON.stringify(value)} is not a whole number of at least ${least}`;
+    Number.isSafeInteger(value) && (value as number) >= least
+      ? undefined
+      : `${name} ${JSON.stringify(value)} is not a whole number of at least ${least}`;
   const found =
     (typeof m.vm === 'string' && VM_NAME.test(m.vm) ? undefined : `vm ${JSON.stringify(m.vm)} is not a VM name`) ??
     count('diskKey', m.diskKey, 0) ??
     id('backupId', m.backupId) ??
     id('chainId', m.chainId) ??
-    (m.type === 'full' || m.type === 'incremental' ? undefined : `type ${JSON.stringify(m.type)} is neither full nor incremental`) ??
-    (m.type === 'full' ? (m.parentId === null && m.parentFile === null ? undefined : 'a full backup names a parent') : undefined) ??
+    (m.type === 'full' || m.type === 'incremental'
+      ? undefined
+      : `type ${JSON.stringify(m.type)} is neither full nor incremental`) ??
+    (m.type === 'full'
+      ? m.parentId === null && m.parentFile === null
+        ? undefined
+        : 'a full backup names a parent'
+      : undefined) ??
     (m.type === 'incremental'
-      ? (id('parentId', m.parentId) ?? (m.parentFile === `${String(m.parentId)}.qcow2` ? undefined : `parentFile ${JSON.stringify(m.parentFile)} is not its parent's file`))
+      ? (id('parentId', m.parentId) ??
+        (m.parentFile === `${String(m.parentId)}.qcow2`
+          ? undefined
+          : `parentFile ${JSON.stringify(m.parentFile)} is not its parent's file`))
       : undefined) ??
     text('plan', m.plan) ??
     text('changeId', m.changeId, true) ??
@@ -102,7 +130,9 @@ function manifestProblem(m: Record<string, unknown>): string | undefined {
     time('completedAt', m.completedAt) ??
     count('virtualSize', m.virtualSize, 1) ??
     count('bytes', m.bytes, 0) ??
-    (m.file === `${String(m.backupId)}.qcow2` ? undefined : `file ${JSON.stringify(m.file)} is not ${String(m.backupId)}.qcow2`) ??
+    (m.file === `${String(m.backupId)}.qcow2`
+      ? undefined
+      : `file ${JSON.stringify(m.file)} is not ${String(m.backupId)}.qcow2`) ??
     (m.mac === undefined || typeof m.mac === 'string' ? undefined : 'mac must be text');
   return found ?? digestsProblem(m.digests, m.virtualSize as number);
 }
@@ -111,7 +141,13 @@ function manifestProblem(m: Record<string, unknown>): string | undefined {
 function digestsProblem(digests: unknown, virtualSize: number): string | undefined {
   if (digests === null) return undefined;
   const d = digests as Partial<Record<'algorithm' | 'data' | 'zero', unknown>> | undefined;
-  if (typeof d !== 'object' || d === undefined || typeof d.algorithm !== 'string' || !Array.isArray(d.data) || !Array.isArray(d.zero)) {
+  if (
+    typeof d !== 'object' ||
+    d === undefined ||
+    typeof d.algorithm !== 'string' ||
+    !Array.isArray(d.data) ||
+    !Array.isArray(d.zero)
+  ) {
     return 'digests must hold an algorithm, data and zero ranges';
   }
   const inside = (range: unknown, withDigest: boolean): boolean => {
@@ -138,7 +174,8 @@ function locationProblem(file: string, manifest: DiskManifest): string | undefin
   const name = path.basename(file).replace(/\.merge$/, '');
   const diskDir = path.basename(path.dirname(file));
   const vmDir = path.basename(path.dirname(path.dirname(file)));
-  if (name !== `${manifest.backupId}.json`) return `it describes backup ${manifest.backupId} but is named ${path.basename(file)}`;
+  if (name !== `${manifest.backupId}.json`)
+    return `it describes backup ${manifest.backupId} but is named ${path.basename(file)}`;
   if (diskDir !== `disk-${manifest.diskKey}`) return `it describes disk ${manifest.diskKey} but lies in ${diskDir}`;
   if (vmDir !== manifest.vm) return `it describes VM ${manifest.vm} but lies in ${vmDir}`;
   return undefined;

@@ -30,10 +30,12 @@ export function withManifestMac(manifest: DiskManifest, repository: string): Dis
 /** Why `manifest` is not proven to be this repository's: no code, or a code its secret did not make. */
 export function manifestMacProblem(manifest: DiskManifest, repository: string): string | undefined {
   const { mac, ...content } = manifest;
-  if (mac === undefined) return `it carries no authentication code (written before manifests carried one: \`sendense-run verify --authenticate\` adds it to a backup whose file checks)`;
+  if (mac === undefined)
+    return `it carries no authentication code (written before manifests carried one: \`sendense-run verify --authenticate\` adds it to a backup whose file checks)`;
   const expected = Buffer.from(macOf(content, repository));
   const given = Buffer.from(String(mac));
-  if (given.length !== expected.length || !timingSafeEqual(given, expected)) return 'its authentication code does not match its content: it was changed by someone without the repository key';
+  if (given.length !== expected.length || !timingSafeEqual(given, expected))
+    return 'its authentication code does not match its content: it was changed by someone without the repository key';
   return undefined;
 }
 

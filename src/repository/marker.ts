@@ -46,14 +46,22 @@ export async function readRepositoryMarker(repository: string): Promise<Reposito
 
 // `where` names the marker in the error (a copy's is read over SSH).
 export function parseRepositoryMarker(text: string, where: string): RepositoryMarker {
-  let marker: { encryption?: unknown; compression?: unknown; created?: unknown; copyOf?: Partial<Record<keyof CopyOrigin, unknown>> };
+  let marker: {
+    encryption?: unknown;
+    compression?: unknown;
+    created?: unknown;
+    copyOf?: Partial<Record<keyof CopyOrigin, unknown>>;
+  };
   try {
     marker = JSON.parse(text) as typeof marker;
   } catch {
     throw new SendenseError(`${where} is damaged (not JSON)`);
   }
   const { copyOf } = marker;
-  const origin = typeof copyOf === 'object' && copyOf !== null ? { created: String(copyOf.created ?? ''), path: String(copyOf.path ?? ''), hub: String(copyOf.hub ?? '') } : undefined;
+  const origin =
+    typeof copyOf === 'object' && copyOf !== null
+      ? { created: String(copyOf.created ?? ''), path: String(copyOf.path ?? ''), hub: String(copyOf.hub ?? '') }
+      : undefined;
   return {
     encryption: marker.encryption === 'luks' ? 'luks' : 'none',
     compression: marker.compression === 'zstd' ? 'zstd' : 'none',
@@ -127,5 +135,6 @@ export async function orphanMarkerTemps(repository: string): Promise<MarkerTemp[
 }
 
 async function removeStaleMarkerTemps(repository: string): Promise<void> {
-  for (const temp of await orphanMarkerTemps(repository)) if (temp.ageMs >= MARKER_TEMP_MIN_AGE_MS) await rm(temp.file, { force: true });
+  for (const temp of await orphanMarkerTemps(repository))
+    if (temp.ageMs >= MARKER_TEMP_MIN_AGE_MS) await rm(temp.file, { force: true });
 }

@@ -20,6 +20,12 @@ export function ownLayer(file: string): OwnLayer {
   const plain = plainFileProblem(file);
   if (plain !== undefined) throw new SendenseError(plain);
   const secret = isLuksQcow2(file) ? secretForLayer(file) : undefined;
-  const options = { driver: 'qcow2', 'l2-cache-size': L2_CACHE_BYTES, ...(secret && { 'encrypt.key-secret': SECRET_ID }), backing: null, file: { driver: 'file', filename: file } };
+  const options = {
+    driver: 'qcow2',
+    'l2-cache-size': L2_CACHE_BYTES,
+    ...(secret && { 'encrypt.key-secret': SECRET_ID }),
+    backing: null,
+    file: { driver: 'file', filename: file },
+  };
   return { filename: `json:${JSON.stringify(options)}`, secret, objectArgs: secretObjectArgs(secret) };
 }

@@ -42,7 +42,8 @@ export function pointModel(chain: readonly DiskManifest[], size: number): PointM
       const [offset, length, digest] = range;
       const visible = subtractSorted([offset, length], covered);
       if (visible.length === 0) continue;
-      if (visible.length === 1 && visible[0]![0] === offset && visible[0]![1] === length) checks.push({ offset, length, algorithm, digest });
+      if (visible.length === 1 && visible[0]![0] === offset && visible[0]![1] === length)
+        checks.push({ offset, length, algorithm, digest });
       else partlyCovered.push({ layer, range, algorithm, visible });
     }
     for (const range of zero) zeroes.push(...subtractSorted(range, covered));

@@ -16,14 +16,20 @@ export interface ReadableImage {
 }
 
 export function fileImage(file: ImageFileReader): ReadableImage {
-  return { size: file.size, read: (offset, length, buffer) => file.read(offset, length, buffer), dataIn: (start, end) => file.dataIn(start, end - start) };
+  return {
+    size: file.size,
+    read: (offset, length, buffer) => file.read(offset, length, buffer),
+    dataIn: (start, end) => file.dataIn(start, end - start),
+  };
 }
 
 export function nbdImage(connection: NbdConnection): ReadableImage {
   return {
     size: connection.size,
     read: async (offset, length, buffer) => (await connection.read(offset, length, buffer)).data,
-    dataIn: connection.hasMetaContext(BASE_ALLOCATION) ? (start, end) => nonZeroExtents(connection, start, end) : undefined,
+    dataIn: connection.hasMetaContext(BASE_ALLOCATION)
+      ? (start, end) => nonZeroExtents(connection, start, end)
+      : undefined,
   };
 }
 

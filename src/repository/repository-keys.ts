@@ -48,7 +48,8 @@ function unlockWithOffered(root: string): ImageSecret {
     try {
       return { passphrase: unlockKeyring(root, userKey).passphrase };
     } catch (error) {
-      if (offered.length === 1 || !(error instanceof SendenseError) || !/does not open/.test(error.message)) throw error;
+      if (offered.length === 1 || !(error instanceof SendenseError) || !/does not open/.test(error.message))
+        throw error;
     }
   }
   throw new SendenseError(`repository ${root} is encrypted; none of the ${offered.length} keys given opens it`);
@@ -57,12 +58,18 @@ function unlockWithOffered(root: string): ImageSecret {
 /** The secret for an encrypted layer: its repository's (the nearest directory above it with a marker). */
 export function secretForLayer(file: string): ImageSecret {
   const repository = repositoryAbove(file);
-  if (repository === undefined) throw new SendenseError(`${file} is encrypted but lies in no sendense-run repository (no ${REPOSITORY_MARKER} above it): no key can be found for it`);
+  if (repository === undefined)
+    throw new SendenseError(
+      `${file} is encrypted but lies in no sendense-run repository (no ${REPOSITORY_MARKER} above it): no key can be found for it`,
+    );
   return repositorySecret(repository);
 }
 
 export function noKeyGiven(repository: string): SendenseError {
-  return new SendenseError(`repository ${repository} is encrypted; no key given (repository.encryption in the plan, or --key-file / --key-env)`, { exitCode: 2 });
+  return new SendenseError(
+    `repository ${repository} is encrypted; no key given (repository.encryption in the plan, or --key-file / --key-env)`,
+    { exitCode: 2 },
+  );
 }
 
 /**

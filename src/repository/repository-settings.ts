@@ -3,7 +3,12 @@
 
 import { SendenseError } from '../errors.js';
 import { createKeyring, keyringExists } from './keyring.js';
-import { ensureRepositoryMarker, readRepositoryMarker, type RepositoryMarker, type RepositorySettings } from './marker.js';
+import {
+  ensureRepositoryMarker,
+  readRepositoryMarker,
+  type RepositoryMarker,
+  type RepositorySettings,
+} from './marker.js';
 import { noKeyGiven, offerRepositoryKey, repositorySecret } from './repository-keys.js';
 import { readUserKey, type KeySource } from './user-key.js';
 
@@ -19,7 +24,10 @@ export interface RepositoryConfig {
 export async function checkRepository(config: RepositoryConfig): Promise<RepositorySettings> {
   // The plan check says so first; this guards every other way in (docs/encryption.md#compression).
   if (config.encryption !== undefined && config.compression === 'zstd') {
-    throw new SendenseError('compression: zstd cannot be combined with encryption: QEMU stores compressed qcow2 clusters unencrypted', { exitCode: 2 });
+    throw new SendenseError(
+      'compression: zstd cannot be combined with encryption: QEMU stores compressed qcow2 clusters unencrypted',
+      { exitCode: 2 },
+    );
   }
   if (config.encryption !== undefined) {
     readUserKey(config.encryption); // a missing or short key is said now
@@ -33,9 +41,12 @@ export async function checkRepository(config: RepositoryConfig): Promise<Reposit
   }
   if (marker.encryption === 'luks' && config.encryption === undefined) throw noKeyGiven(config.path);
   if (marker.encryption === 'none' && config.encryption !== undefined) {
-    throw new SendenseError(`repository ${config.path} is not encrypted (it was created without repository.encryption), but repository.encryption is set: remove it, or use a new repository`, {
-      exitCode: 2,
-    });
+    throw new SendenseError(
+      `repository ${config.path} is not encrypted (it was created without repository.encryption), but repository.encryption is set: remove it, or use a new repository`,
+      {
+        exitCode: 2,
+      },
+    );
   }
   if (config.compression !== undefined && config.compression !== marker.compression) {
     throw new SendenseError(
@@ -55,9 +66,12 @@ export async function claimRepository(config: RepositoryConfig): Promise<Reposit
   const settings = await checkRepository(config);
   const { copyOf } = settings as RepositoryMarker;
   if (copyOf !== undefined) {
-    throw new SendenseError(`repository ${config.path} is a copy of ${copyOf.path} on hub ${copyOf.hub} (docs/copies.md): back up into that repository; a copy is written only by its copy plan`, {
-      exitCode: 2,
-    });
+    throw new SendenseError(
+      `repository ${config.path} is a copy of ${copyOf.path} on hub ${copyOf.hub} (docs/copies.md): back up into that repository; a copy is written only by its copy plan`,
+      {
+        exitCode: 2,
+      },
+    );
   }
   if (settings.encryption === 'luks' && config.encryption !== undefined && !keyringExists(config.path)) {
     await createKeyring(config.path, readUserKey(config.encryption));

@@ -28,13 +28,16 @@ export function readUserKey(source: KeySource): string {
       bytes = readFileSync(source.keyFile);
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
-      throw new SendenseError(`cannot read ${where}: ${code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : code}`);
+      throw new SendenseError(
+        `cannot read ${where}: ${code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : code}`,
+      );
     }
   } else {
     // Read here, then kept out of every child's environment (a child's environ is readable while it runs).
     hideFromChildren(source.keyEnv);
     const value = process.env[source.keyEnv];
-    if (value === undefined || value === '') throw new SendenseError(`${where} is not set (it should hold the repository key)`);
+    if (value === undefined || value === '')
+      throw new SendenseError(`${where} is not set (it should hold the repository key)`);
     bytes = Buffer.from(value);
   }
   let text: string;
@@ -44,7 +47,9 @@ export function readUserKey(source: KeySource): string {
     throw new SendenseError(`${where} is not UTF-8 text (${MAKE_ONE})`);
   }
   if ([...text].length < MIN_KEY_CHARACTERS) {
-    throw new SendenseError(`${where} holds ${[...text].length} characters; a repository key must be at least ${MIN_KEY_CHARACTERS} random characters (${MAKE_ONE})`);
+    throw new SendenseError(
+      `${where} holds ${[...text].length} characters; a repository key must be at least ${MIN_KEY_CHARACTERS} random characters (${MAKE_ONE})`,
+    );
   }
   // Whatever this process prints or records is masked: a child that echoes it cannot leak it.
   addSecret(text);

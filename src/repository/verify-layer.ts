@@ -44,22 +44,45 @@ export interface VerifyLayerOptions {
 
 const READ_SIZE = 4 * 1024 * 1024;
 
-export async function verifyLayer(file: string, manifest: DiskManifest, options: VerifyLayerOptions = {}): Promise<LayerResult> {
+export async function verifyLayer(
+  file: string,
+  manifest: DiskManifest,
+  options: VerifyLayerOptions = {},
+): Promise<LayerResult> {
   const header = qcow2HeaderProblem(file) ?? plainFileProblem(file);
   if (header !== undefined) return { findings: [{ message: header }], digestsChecked: false, bytesRead: 0 };
   const own = ownLayer(file);
   const layer = own.filename;
-  const check = await runLocal(['qemu-img', 'check', ...own.objectArgs, '--output=json', layer], { secret: own.secret });
+  const check = await runLocal(['qemu-img', 'check', ...own.objectArgs, '--output=json', layer], {
+    secret: own.secret,
+  });
   // qemu-img check: 0 clean, 3 leaked clusters only (harmless), 2 corruptions, 1 could not check.
   if (check.exitCode !== 0 && check.exitCode !== 3 && isLockConflict(check.stderr)) {
-    return { findings: [], digestsChecked: false, bytesRead: 0, busy: `${file} is in use by another process (${check.stderr.trim().split('\n')[0]}): verify it again when it is closed` };
+    return {
+      findings: [],
+      digestsChecked: false,
+      bytesRead: 0,
+      busy: `${file} is in use by another process (${check.stderr.trim().split('\n')[0]}): verify it again when it is closed`,
+    };
   }
   if (check.exitCode !== 0 && check.exitCode !== 3) {
-    return { findings: [{ message: `qcow2 metadata damaged (qemu-img check: ${checkSummary(check.stdout, check.stderr)})` }], digestsChecked: false, bytesRead: 0 };
+    return {
+      findings: [{ message: `qcow2 metadata damaged (qemu-img check: ${checkSummary(check.stdout, check.stderr)})` }],
+      digestsChecked: false,
+      bytesRead: 0,
+    };
   }
   if (manifest.digests === null) return { findings: [], digestsChecked: false, bytesRead: 0 };
   if (!isKnownDigestAlgorithm(manifest.digests.algorithm)) {
-    return { findings: [{ message: `the manifest's digests are ${JSON.stringify(manifest.digests.algorithm)}, an algorithm this sendense-run does not know` }], digestsChecked: false, bytesRead: 0 };
+    return {
+      findings: [
+        {
+          message: `the manifest's digests are ${JSON.stringify(manifest.digests.algorithm)}, an algorithm this sendense-run does not know`,
+        },
+      ],
+      digestsChecked: false,
+      bytesRead: 0,
+    };
   }
 
   // Straight from the file where it holds the guest's bytes as they are (an unencrypted, uncompressed
@@ -67,7 +90,11 @@ export async function verifyLayer(file: string, manifest: DiskManifest, options:
   const direct = await openImageFile(file, 'qcow2', { ownLayer: layer, runner: runLocal }).catch(() => undefined);
   if (direct !== undefined) {
     try {
-      return await checkLayer(fileImage(direct), { virtualSize: manifest.virtualSize, digests: manifest.digests }, options);
+      return await checkLayer(
+        fileImage(direct),
+        { virtualSize: manifest.virtualSize, digests: manifest.digests },
+        options,
+      );
     } finally {
       await direct.close();
     }
@@ -78,9 +105,25 @@ export async function verifyLayer(file: string, manifest: DiskManifest, options:
   let connection: NbdConnection | undefined;
   try {
     const socket = path.join(dir, 'layer.sock');
-    server = await startQemuNbd({ file: layer, secret: own.secret, format: 'qcow2', socket, exportName: 'layer', shared: 2, readOnly: true, onSpawn: options.onSpawn });
-    connection = await NbdConnection.connect({ kind: 'unix', socketPath: socket, exportName: 'layer' }, { metaContexts: [BASE_ALLOCATION] });
-    return await checkLayer(nbdImage(connection), { virtualSize: manifest.virtualSize, digests: manifest.digests }, options);
+    server = await startQemuNbd({
+      file: layer,
+      secret: own.secret,
+      format: 'qcow2',
+      socket,
+      exportName: 'layer',
+      shared: 2,
+      readOnly: true,
+      onSpawn: options.onSpawn,
+    });
+    connection = await NbdConnection.connect(
+      { kind: 'unix', socketPath: socket, exportName: 'layer' },
+      { metaContexts: [BASE_ALLOCATION] },
+    );
+    return await checkLayer(
+      nbdImage(connection),
+      { virtualSize: manifest.virtualSize, digests: manifest.digests },
+      options,
+    );
   } finally {
     await connection?.close().catch(() => undefined);
     if (server !== undefined) {
@@ -92,12 +135,22 @@ export async function verifyLayer(file: string, manifest: DiskManifest, options:
 }
 
 /** What a layer is checked against: its size and the digests of what was written into it. */
-export type LayerDigests = Pick<DiskManifest, 'virtualSize'> & { readonly digests: NonNullable<DiskManifest['digests']> };
+export type LayerDigests = Pick<DiskManifest, 'virtualSize'> & {
+  readonly digests: NonNullable<DiskManifest['digests']>;
+};
 
 // Also a replica point's layer, read on the replica node (src/replica/replica-layer.ts).
-export async function checkLayer(image: ReadableImage, manifest: LayerDigests, options: VerifyLayerOptions): Promise<LayerResult> {
+export async function checkLayer(
+  image: ReadableImage,
+  manifest: LayerDigests,
+  options: VerifyLayerOptions,
+): Promise<LayerResult> {
   if (image.size !== manifest.virtualSize) {
-    return { findings: [{ message: `virtual size ${image.size} bytes, the manifest says ${manifest.virtualSize}` }], digestsChecked: true, bytesRead: 0 };
+    return {
+      findings: [{ message: `virtual size ${image.size} bytes, the manifest says ${manifest.virtualSize}` }],
+      digestsChecked: true,
+      bytesRead: 0,
+    };
   }
   const findings: LayerFinding[] = [];
   const bytesRead = await checkDataRanges(image, manifest, findings, options.inFlight ?? 8);
@@ -107,7 +160,12 @@ export async function checkLayer(image: ReadableImage, manifest: LayerDigests, o
 }
 
 // Every data range read back and hashed; a different digest names the range's guest offset.
-async function checkDataRanges(image: ReadableImage, manifest: LayerDigests, findings: LayerFinding[], inFlight: number): Promise<number> {
+async function checkDataRanges(
+  image: ReadableImage,
+  manifest: LayerDigests,
+  findings: LayerFinding[],
+  inFlight: number,
+): Promise<number> {
   const { algorithm, data } = manifest.digests;
   let next = 0;
   let bytes = 0;
@@ -119,7 +177,10 @@ async function checkDataRanges(image: ReadableImage, manifest: LayerDigests, fin
       const bytesRead = await image.read(offset, length, buffer);
       bytes += length;
       if ((await rangeDigest(algorithm, bytesRead)) !== digest) {
-        findings.push({ offset, message: `data differs at guest offset ${offset} (the ${length}-byte range written there)` });
+        findings.push({
+          offset,
+          message: `data differs at guest offset ${offset} (the ${length}-byte range written there)`,
+        });
       }
     }
   };
@@ -129,7 +190,12 @@ async function checkDataRanges(image: ReadableImage, manifest: LayerDigests, fin
 
 // Outside the data ranges the layer must hold nothing but zeroes: allocated data there (a bit
 // flipped in an L2 entry, say) is read and must be zero.
-async function checkEverythingElse(image: ReadableImage, manifest: LayerDigests, findings: LayerFinding[], writer: string): Promise<number> {
+async function checkEverythingElse(
+  image: ReadableImage,
+  manifest: LayerDigests,
+  findings: LayerFinding[],
+  writer: string,
+): Promise<number> {
   const data = manifest.digests.data;
   let index = 0;
   let bytes = 0;
@@ -148,7 +214,10 @@ async function checkEverythingElse(image: ReadableImage, manifest: LayerDigests,
         bytes += length;
         const nonZero = read.findIndex((byte) => byte !== 0);
         if (nonZero !== -1) {
-          findings.push({ offset: offset + nonZero, message: `data at guest offset ${offset + nonZero} where ${writer} wrote none or zeroes` });
+          findings.push({
+            offset: offset + nonZero,
+            message: `data at guest offset ${offset + nonZero} where ${writer} wrote none or zeroes`,
+          });
           return bytes;
         }
       }
@@ -167,7 +236,10 @@ function isLockConflict(stderr: string): boolean {
 function checkSummary(stdout: string, stderr: string): string {
   try {
     const result = JSON.parse(stdout) as { corruptions?: number; 'check-errors'?: number };
-    const parts = [result.corruptions && `${result.corruptions} corruption(s)`, result['check-errors'] && `${result['check-errors']} check error(s)`].filter(Boolean);
+    const parts = [
+      result.corruptions && `${result.corruptions} corruption(s)`,
+      result['check-errors'] && `${result['check-errors']} check error(s)`,
+    ].filter(Boolean);
     if (parts.length > 0) return parts.join(', ');
   } catch {
     // Not JSON: qemu-img could not open the file; its message says why.

@@ -27,12 +27,17 @@ export interface VmPoints {
 
 // From every backup record of the VM (any repository, any status); oldest first is not assumed.
 export function summarizeVmPoints(backups: readonly Backup[], repository: string, vm: string): VmPoints {
-  const here = backups.filter((backup) => backup.vm === vm && backup.repository === repository).sort((a, b) => a.startedAt.localeCompare(b.startedAt));
+  const here = backups
+    .filter((backup) => backup.vm === vm && backup.repository === repository)
+    .sort((a, b) => a.startedAt.localeCompare(b.startedAt));
   const points = here.filter((backup) => backup.status === 'complete');
   const damaged = here.filter((backup) => backup.status === 'damaged');
   const newest = points.at(-1);
   const verified = [...points, ...damaged].filter((backup) => backup.verifiedAt !== null);
-  const lastVerifiedAt = verified.reduce<string | null>((last, backup) => (last === null || backup.verifiedAt! > last ? backup.verifiedAt : last), null);
+  const lastVerifiedAt = verified.reduce<string | null>(
+    (last, backup) => (last === null || backup.verifiedAt! > last ? backup.verifiedAt : last),
+    null,
+  );
   return {
     repository,
     vm,

@@ -10,7 +10,8 @@ export function repositoryWriteProblem(repository: string): string | undefined {
   let existing = path.resolve(repository);
   while (statOrNone(existing) === undefined && existing !== path.dirname(existing)) existing = path.dirname(existing);
   const where = existing === path.resolve(repository) ? '' : ` (it would be created in ${existing})`;
-  if (!statSync(existing).isDirectory()) return `repository ${repository} cannot be created: ${existing} is not a directory`;
+  if (!statSync(existing).isDirectory())
+    return `repository ${repository} cannot be created: ${existing} is not a directory`;
   try {
     accessSync(existing, constants.W_OK);
     return undefined;

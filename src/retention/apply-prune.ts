@@ -55,7 +55,12 @@ export async function applyPrune(
       // deletes the rest; a point is never complete without its files (docs/how-it-works.md#retention).
       const files = backup.disks.flatMap((disk) => [manifestPath(disk.file), disk.file]);
       const domain = domainDefinitionFile(backup.repository, backup.vm, backup.id);
-      await store.removePoint(backup.id, { runId, node: LOCAL_NODE_ID, kind: REMOVED_POINT_FILE, paths: [...files, domain] });
+      await store.removePoint(backup.id, {
+        runId,
+        node: LOCAL_NODE_ID,
+        kind: REMOVED_POINT_FILE,
+        paths: [...files, domain],
+      });
       for (const file of files) await rm(file, { force: true });
       crashPoint('removed');
       await rm(domain, { force: true });
@@ -66,5 +71,11 @@ export async function applyPrune(
     done(decision);
   }
   const seconds = (performance.now() - started) / 1000;
-  return { kept: decisions.filter((decision) => decision.action === 'keep').length, merged, removed, copiedBytes, seconds };
+  return {
+    kept: decisions.filter((decision) => decision.action === 'keep').length,
+    merged,
+    removed,
+    copiedBytes,
+    seconds,
+  };
 }

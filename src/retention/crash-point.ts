@@ -6,7 +6,17 @@
 // removed: a point's removal (the newest of an older chain), its files deleted, the rest not yet.
 // copy-merge-planned, copy-merge-disk: a merge on a copy written down, and with one disk of two
 // done; copy-merge-file: in a bucket, the first disk's merged file put, its manifest not yet.
-export type MergeCrashPoint = 'planned' | 'prepared' | 'copy' | 'copied' | 'renamed' | 'files-done' | 'removed' | 'copy-merge-planned' | 'copy-merge-disk' | 'copy-merge-file';
+export type MergeCrashPoint =
+  | 'planned'
+  | 'prepared'
+  | 'copy'
+  | 'copied'
+  | 'renamed'
+  | 'files-done'
+  | 'removed'
+  | 'copy-merge-planned'
+  | 'copy-merge-disk'
+  | 'copy-merge-file';
 
 export function crashPoint(point: MergeCrashPoint): void {
   if (process.env.SENDENSE_TEST_KILL_MERGE_AT === point) process.kill(process.pid, 'SIGKILL');

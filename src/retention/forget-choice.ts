@@ -30,7 +30,11 @@ export function chooseForget(backups: readonly Backup[], targets: ReadonlySet<st
     if (refusal !== undefined) refusals.push(`${backup.id}: ${refusal}`);
     else {
       const into = staying(backup);
-      decisions.push(into === undefined ? { backup, action: 'delete' } : { backup, action: 'merge', into: into.id, becomesFull: backup.type === 'full' });
+      decisions.push(
+        into === undefined
+          ? { backup, action: 'delete' }
+          : { backup, action: 'merge', into: into.id, becomesFull: backup.type === 'full' },
+      );
     }
   }
   return refusals.length > 0 ? { decisions: [], refusals } : { decisions, refusals };
@@ -45,8 +49,12 @@ function whyNot(backup: Backup, into: Backup | undefined): string | undefined {
     return `it is ${backup.status} and complete point ${into.id} reads through it, so merging would carry the damage into ${into.id}: run sendense-run verify --vm ${backup.vm} (it marks ${into.id} damaged if it is), or forget ${into.id} as well`;
   }
   if (into.status === 'damaged') return `the point built on it, ${into.id}, is damaged: forget that first (--damaged)`;
-  if (into.protected) return `the point it would be merged into, ${into.id}, is protected (a merge rewrites its file): unprotect ${into.id} first`;
-  const sizeChanged = into.disks.find((disk) => disk.virtualSize !== backup.disks.find((d) => d.diskKey === disk.diskKey)?.virtualSize);
-  if (sizeChanged !== undefined) return `disk ${sizeChanged.diskKey} changed size in ${into.id}: it cannot be merged into it`;
+  if (into.protected)
+    return `the point it would be merged into, ${into.id}, is protected (a merge rewrites its file): unprotect ${into.id} first`;
+  const sizeChanged = into.disks.find(
+    (disk) => disk.virtualSize !== backup.disks.find((d) => d.diskKey === disk.diskKey)?.virtualSize,
+  );
+  if (sizeChanged !== undefined)
+    return `disk ${sizeChanged.diskKey} changed size in ${into.id}: it cannot be merged into it`;
   return undefined;
 }

@@ -35,11 +35,17 @@ const PERIOD_RULES: readonly (readonly [KeepRuleName, keyof KeepRules])[] = [
 ];
 
 export function hasKeepRules(rules: KeepRules): boolean {
-  return ['keepLast', 'keepHourly', 'keepDaily', 'keepWeekly', 'keepMonthly', 'keepYearly'].some((key) => rules[key as keyof KeepRules] !== undefined);
+  return ['keepLast', 'keepHourly', 'keepDaily', 'keepWeekly', 'keepMonthly', 'keepYearly'].some(
+    (key) => rules[key as keyof KeepRules] !== undefined,
+  );
 }
 
 // One verdict per point, in the order given.
-export function markPoints(points: readonly TimedPoint[], rules: KeepRules, timeZone?: string): readonly PointVerdict[] {
+export function markPoints(
+  points: readonly TimedPoint[],
+  rules: KeepRules,
+  timeZone?: string,
+): readonly PointVerdict[] {
   const newestFirst = [...points].sort((a, b) => Date.parse(b.takenAt) - Date.parse(a.takenAt));
   const reasons = new Map<string, string[]>(points.map((point) => [point.id, []]));
   const marked = new Set<string>();
@@ -55,7 +61,8 @@ export function markPoints(points: readonly TimedPoint[], rules: KeepRules, time
     const periodOf = (point: TimedPoint) => periodId(name, point.takenAt, timeZone);
     // Periods a point kept so far already stands for are not counted again (PBS "already included").
     const covered = new Map<string, string>();
-    for (const point of newestFirst) if (kept.has(point.id) && !covered.has(periodOf(point))) covered.set(periodOf(point), point.id);
+    for (const point of newestFirst)
+      if (kept.has(point.id) && !covered.has(periodOf(point))) covered.set(periodOf(point), point.id);
     const chosen = new Set<string>();
     const seen = new Set<string>();
     let full = false;
@@ -98,7 +105,14 @@ export function periodId(rule: KeepRuleName, takenAt: string, timeZone?: string)
 }
 
 function localDate(time: Date, timeZone?: string): { year: number; month: number; day: number; hour: number } {
-  const parts = new Intl.DateTimeFormat('en-CA', { timeZone, year: 'numeric', month: 'numeric', day: 'numeric', hour: 'numeric', hourCycle: 'h23' }).formatToParts(time);
+  const parts = new Intl.DateTimeFormat('en-CA', {
+    timeZone,
+    year: 'numeric',
+    month: 'numeric',
+    day: 'numeric',
+    hour: 'numeric',
+    hourCycle: 'h23',
+  }).formatToParts(time);
   const part = (type: string) => Number(parts.find((p) => p.type === type)!.value);
   return { year: part('year'), month: part('month'), day: part('day'), hour: part('hour') };
 }

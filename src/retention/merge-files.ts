@@ -45,9 +45,16 @@ export function pendingManifest(childFile: string): string {
 }
 
 // Step 1 only (before the merge is marked as touching files): nothing existing changes.
-export async function prepareMergeManifest(parent: BackupDisk, child: BackupDisk, context: MergeFilesContext): Promise<void> {
+export async function prepareMergeManifest(
+  parent: BackupDisk,
+  child: BackupDisk,
+  context: MergeFilesContext,
+): Promise<void> {
   if (existsSync(pendingManifest(child.file))) return;
-  const [parentManifest, childManifest] = await Promise.all([readManifest(manifestPath(parent.file)), readManifest(manifestPath(child.file))]);
+  const [parentManifest, childManifest] = await Promise.all([
+    readManifest(manifestPath(parent.file)),
+    readManifest(manifestPath(child.file)),
+  ]);
   const extents = await ownExtents(child.file);
   let reader: OpenExport | undefined;
   try {
@@ -78,7 +85,11 @@ export interface DiskCopy {
   close(): Promise<void>;
 }
 
-export async function openDiskCopy(parent: BackupDisk, child: BackupDisk, context: MergeFilesContext): Promise<DiskCopy> {
+export async function openDiskCopy(
+  parent: BackupDisk,
+  child: BackupDisk,
+  context: MergeFilesContext,
+): Promise<DiskCopy> {
   const extents = await ownExtents(child.file);
   const reader = await openExport(ownLayer(child.file), true, context);
   let writer: OpenExport;
@@ -140,18 +151,28 @@ export async function openDiskCopy(parent: BackupDisk, child: BackupDisk, contex
 // OFD locks); anything else as it was.
 function heldFileError(file: string, error: unknown): unknown {
   if (!/Failed to get "write" lock/.test((error as Error)?.message ?? '')) return error;
-  return new SendenseError(`${file} is open in another process (qemu's write lock: a verify, restore, files or qemu-nbd reading that point or one built on it); try again when it is closed`, {
-    cause: error,
-  });
+  return new SendenseError(
+    `${file} is open in another process (qemu's write lock: a verify, restore, files or qemu-nbd reading that point or one built on it); try again when it is closed`,
+    {
+      cause: error,
+    },
+  );
 }
 
 // Steps 2-4, from wherever a crash left them; `copy`: the copy opened beforehand (closed here).
-export async function mergeDiskFiles(parent: BackupDisk, child: BackupDisk, context: MergeFilesContext, copy?: DiskCopy): Promise<MergeFilesResult> {
+export async function mergeDiskFiles(
+  parent: BackupDisk,
+  child: BackupDisk,
+  context: MergeFilesContext,
+  copy?: DiskCopy,
+): Promise<MergeFilesResult> {
   let result: MergeFilesResult = { copied: 0, zeroed: 0 };
   if (existsSync(parent.file)) {
     if (!existsSync(pendingManifest(child.file))) {
       await copy?.close();
-      throw new SendenseError(`merge of ${parent.file} into ${child.file}: the merged manifest ${pendingManifest(child.file)} is missing`);
+      throw new SendenseError(
+        `merge of ${parent.file} into ${child.file}: the merged manifest ${pendingManifest(child.file)} is missing`,
+      );
     }
     const open = copy ?? (await openDiskCopy(parent, child, context));
     try {
@@ -165,7 +186,8 @@ export async function mergeDiskFiles(parent: BackupDisk, child: BackupDisk, cont
     crashPoint('renamed');
   } else {
     await copy?.close();
-    if (!existsSync(child.file)) throw new SendenseError(`merge into ${child.file}: neither it nor ${parent.file} exists`);
+    if (!existsSync(child.file))
+      throw new SendenseError(`merge into ${child.file}: neither it nor ${parent.file} exists`);
   }
   if (existsSync(pendingManifest(child.file))) {
     await rename(pendingManifest(child.file), manifestPath(child.file));
@@ -178,14 +200,22 @@ export async function mergeDiskFiles(parent: BackupDisk, child: BackupDisk, cont
 // The child's own clusters, from qemu-img map of its layer alone: data, and zero clusters that hide the parent.
 async function ownExtents(file: string): Promise<{ data: Interval[]; zero: Interval[] }> {
   const own = ownLayer(file);
-  const map = await runLocal(['qemu-img', 'map', ...own.objectArgs, '--output=json', own.filename], { secret: own.secret });
+  const map = await runLocal(['qemu-img', 'map', ...own.objectArgs, '--output=json', own.filename], {
+    secret: own.secret,
+  });
   if (map.exitCode !== 0) throw new SendenseError(`qemu-img map ${file}: ${map.stderr.trim()}`);
   return ownExtentsOfMap(map.stdout);
 }
 
 // `qemu-img map --output=json` of a layer alone (backing: null): its data, and its zero clusters that hide the parent.
 export function ownExtentsOfMap(json: string): { data: Interval[]; zero: Interval[] } {
-  const entries = JSON.parse(json) as { start: number; length: number; present?: boolean; data: boolean; zero: boolean }[];
+  const entries = JSON.parse(json) as {
+    start: number;
+    length: number;
+    present?: boolean;
+    data: boolean;
+    zero: boolean;
+  }[];
   const data: Interval[] = [];
   const zero: Interval[] = [];
   for (const entry of entries) {
@@ -204,13 +234,27 @@ interface OpenExport {
 const MERGE_DIR_PREFIX = 'sendense-merge-';
 
 // A qemu-nbd on a private Unix socket and one connection to it.
-async function openExport(image: string | OwnLayer, readOnly: boolean, context: MergeFilesContext): Promise<OpenExport> {
-  const { file, secret } = typeof image === 'string' ? { file: image, secret: undefined } : { file: image.filename, secret: image.secret };
+async function openExport(
+  image: string | OwnLayer,
+  readOnly: boolean,
+  context: MergeFilesContext,
+): Promise<OpenExport> {
+  const { file, secret } =
+    typeof image === 'string' ? { file: image, secret: undefined } : { file: image.filename, secret: image.secret };
   const dir = await makeSocketDir(MERGE_DIR_PREFIX);
   const socket = path.join(dir, 'nbd.sock');
   let server: QemuNbd | undefined;
   try {
-    server = await startQemuNbd({ file, secret, format: 'qcow2', socket, exportName: 'merge', shared: 1, readOnly, onSpawn: context.onSpawn });
+    server = await startQemuNbd({
+      file,
+      secret,
+      format: 'qcow2',
+      socket,
+      exportName: 'merge',
+      shared: 1,
+      readOnly,
+      onSpawn: context.onSpawn,
+    });
     const connection = await NbdConnection.connect({ kind: 'unix', socketPath: socket, exportName: 'merge' });
     const started = server;
     return {

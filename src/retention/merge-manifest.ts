@@ -37,7 +37,11 @@ async function mergedDigests(
   if (parent.digests === null || child.digests === null) return null;
   const { algorithm } = child.digests;
   const sameAlgorithm = parent.digests.algorithm === algorithm;
-  const data: [number, number, string][] = child.digests.data.map(([offset, length, digest]) => [offset, length, digest]);
+  const data: [number, number, string][] = child.digests.data.map(([offset, length, digest]) => [
+    offset,
+    length,
+    digest,
+  ]);
   for (const [offset, length, digest] of parent.digests.data) {
     const pieces = subtract([offset, length], childExtents);
     if (!mustRead(pieces, [offset, length], sameAlgorithm)) {
@@ -46,9 +50,12 @@ async function mergedDigests(
     }
     const bytes = await readParent(offset, length);
     if ((await rangeDigest(parent.digests.algorithm, bytes)) !== digest) {
-      throw new SendenseError(`backup ${parent.backupId} disk ${parent.diskKey}: the data at guest offset ${offset} differs from its manifest; not merged (run sendense-run verify)`);
+      throw new SendenseError(
+        `backup ${parent.backupId} disk ${parent.diskKey}: the data at guest offset ${offset} differs from its manifest; not merged (run sendense-run verify)`,
+      );
     }
-    for (const [at, size] of pieces) data.push([at, size, await rangeDigest(algorithm, bytes.subarray(at - offset, at - offset + size))]);
+    for (const [at, size] of pieces)
+      data.push([at, size, await rangeDigest(algorithm, bytes.subarray(at - offset, at - offset + size))]);
   }
   const zero = [...child.digests.zero, ...parent.digests.zero.flatMap((range) => subtract(range, childExtents))];
   return normalizeDigests({ algorithm, data, zero });
@@ -63,8 +70,14 @@ function mustRead(pieces: readonly Interval[], range: Interval, sameAlgorithm: b
 }
 
 /** The parent's ranges mergedManifest will ask `readParent` for, in the order it asks. */
-export function parentRangesToRead(parent: DiskManifest, child: DiskManifest, childExtents: readonly Interval[]): Interval[] {
+export function parentRangesToRead(
+  parent: DiskManifest,
+  child: DiskManifest,
+  childExtents: readonly Interval[],
+): Interval[] {
   if (parent.digests === null || child.digests === null) return [];
   const sameAlgorithm = parent.digests.algorithm === child.digests.algorithm;
-  return parent.digests.data.filter(([offset, length]) => mustRead(subtract([offset, length], childExtents), [offset, length], sameAlgorithm)).map(([offset, length]) => [offset, length] as const);
+  return parent.digests.data
+    .filter(([offset, length]) => mustRead(subtract([offset, length], childExtents), [offset, length], sameAlgorithm))
+    .map(([offset, length]) => [offset, length] as const);
 }

@@ -21,7 +21,14 @@ import { chainSecret } from '../qemu/image-opts.js';
 import { isLuksQcow2 } from '../qemu/qcow2-header.js';
 import { offeredKeyCount, repositorySecret, secretForLayer } from '../repository/repository-keys.js';
 import { isEncryptedRepository } from '../repository/repository-settings.js';
-import { mergeDiskFiles, openDiskCopy, pendingManifest, prepareMergeManifest, type DiskCopy, type MergeFilesContext } from './merge-files.js';
+import {
+  mergeDiskFiles,
+  openDiskCopy,
+  pendingManifest,
+  prepareMergeManifest,
+  type DiskCopy,
+  type MergeFilesContext,
+} from './merge-files.js';
 
 export interface MergeOutcome {
   readonly copied: number;
@@ -67,7 +74,11 @@ export async function mergePoint(store: Store, runId: string, parent: Backup, ch
 }
 
 // doctor: a merge whose process is gone. Before any file changed: rolled back; after: finished.
-export async function resumeMerge(store: Store, runId: string, merge: MergeRecord): Promise<'rolled back' | 'finished'> {
+export async function resumeMerge(
+  store: Store,
+  runId: string,
+  merge: MergeRecord,
+): Promise<'rolled back' | 'finished'> {
   const [parent, child] = await Promise.all([store.getBackup(merge.parentId), store.getBackup(merge.childId)]);
   if (parent === undefined || child === undefined) {
     await store.forgetMerge(merge.id);
@@ -103,7 +114,14 @@ export async function mergeKeyProblem(store: Store, merge: MergeRecord): Promise
   }
 }
 
-async function finishFiles(store: Store, merge: MergeRecord, parent: Backup, child: Backup, context: MergeFilesContext, copies: readonly DiskCopy[] = []): Promise<MergeOutcome> {
+async function finishFiles(
+  store: Store,
+  merge: MergeRecord,
+  parent: Backup,
+  child: Backup,
+  context: MergeFilesContext,
+  copies: readonly DiskCopy[] = [],
+): Promise<MergeOutcome> {
   let copied = 0;
   let zeroed = 0;
   for (const [index, [parentDisk, childDisk]] of diskPairs(parent, child).entries()) {
@@ -125,14 +143,23 @@ async function rollBack(store: Store, merge: MergeRecord, child: Backup): Promis
 
 // The error of a merge given back before it changed a file: a user-facing one says so. When the
 // roll back itself fails (the state database gone), the intent stays `planned` for doctor.
-async function rolledBack(store: Store, merge: MergeRecord, parent: Backup, child: Backup, error: unknown): Promise<unknown> {
+async function rolledBack(
+  store: Store,
+  merge: MergeRecord,
+  parent: Backup,
+  child: Backup,
+  error: unknown,
+): Promise<unknown> {
   try {
     await rollBack(store, merge, child);
   } catch {
     return error;
   }
   if (!isSendenseError(error)) return error;
-  return new SendenseError(`backup ${parent.id} not merged into ${child.id} (nothing was changed): ${error.message}`, { exitCode: error.exitCode, cause: error.cause ?? error });
+  return new SendenseError(`backup ${parent.id} not merged into ${child.id} (nothing was changed): ${error.message}`, {
+    exitCode: error.exitCode,
+    cause: error.cause ?? error,
+  });
 }
 
 async function closeAll(copies: readonly DiskCopy[]): Promise<void> {
@@ -142,14 +169,18 @@ async function closeAll(copies: readonly DiskCopy[]): Promise<void> {
 function diskPairs(parent: Backup, child: Backup) {
   return child.disks.map((childDisk) => {
     const parentDisk = parent.disks.find((disk) => disk.diskKey === childDisk.diskKey);
-    if (parentDisk === undefined) throw new SendenseError(`backup ${parent.id} has no disk ${childDisk.diskKey}, which ${child.id} has: not merged`);
+    if (parentDisk === undefined)
+      throw new SendenseError(
+        `backup ${parent.id} has no disk ${childDisk.diskKey}, which ${child.id} has: not merged`,
+      );
     return [parentDisk, childDisk] as const;
   });
 }
 
 function filesContext(store: Store, runId: string): MergeFilesContext {
   return {
-    onSpawn: (pid, argv, startTicks) => store.recordProcess(runId, pid, 'qemu-nbd', argv, startTicks ?? processStartTicks(pid)).then(() => undefined),
+    onSpawn: (pid, argv, startTicks) =>
+      store.recordProcess(runId, pid, 'qemu-nbd', argv, startTicks ?? processStartTicks(pid)).then(() => undefined),
     onForget: (pid) => store.forgetProcess(pid),
   };
 }

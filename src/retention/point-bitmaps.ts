@@ -13,7 +13,9 @@ export async function releasePointBitmaps(backup: Backup): Promise<readonly stri
   for (const disk of backup.disks) {
     if (disk.bitmap === null) continue;
     if (disk.sourceNode !== LOCAL_NODE_ID) {
-      left.push(`bitmap ${disk.bitmap} left on ${disk.source} of node ${disk.sourceNode}: remove it there (qemu-img bitmap --remove)`);
+      left.push(
+        `bitmap ${disk.bitmap} left on ${disk.source} of node ${disk.sourceNode}: remove it there (qemu-img bitmap --remove)`,
+      );
       continue;
     }
     if (!existsSync(disk.source)) continue;
@@ -21,7 +23,9 @@ export async function releasePointBitmaps(backup: Backup): Promise<readonly stri
       const present = await listBitmaps(disk.source);
       if (present.some((bitmap) => bitmap.name === disk.bitmap)) await bitmapRemove(disk.source, disk.bitmap);
     } catch (error) {
-      left.push(`bitmap ${disk.bitmap} left on ${disk.source} (${error instanceof Error ? error.message : String(error)})`);
+      left.push(
+        `bitmap ${disk.bitmap} left on ${disk.source} (${error instanceof Error ? error.message : String(error)})`,
+      );
     }
   }
   return left;

@@ -12,8 +12,17 @@ export async function planPrune(store: Store, plan: BackupPlan): Promise<readonl
 }
 
 // What the retention step will decide once `coming` (the backup a run is about to take) is complete: --dry-run.
-export async function planPruneAfter(store: Store, plan: BackupPlan, coming: PrunablePoint): Promise<readonly PointDecision<PrunablePoint>[]> {
-  return choosePrune([...(await recordedPoints(store, plan)), { ...coming, plan: plan.name }], plan.retention ?? {}, plan.timezone, plan.name);
+export async function planPruneAfter(
+  store: Store,
+  plan: BackupPlan,
+  coming: PrunablePoint,
+): Promise<readonly PointDecision<PrunablePoint>[]> {
+  return choosePrune(
+    [...(await recordedPoints(store, plan)), { ...coming, plan: plan.name }],
+    plan.retention ?? {},
+    plan.timezone,
+    plan.name,
+  );
 }
 
 // This plan's VM's backups in its repository, oldest first.
@@ -22,7 +31,13 @@ async function recordedPoints(store: Store, plan: BackupPlan): Promise<readonly 
 }
 
 // Returns the one-line summary.
-export async function pruneByPoints(store: Store, runId: string, plan: BackupPlan, say: (line: string) => void, signal?: AbortSignal): Promise<string> {
+export async function pruneByPoints(
+  store: Store,
+  runId: string,
+  plan: BackupPlan,
+  say: (line: string) => void,
+  signal?: AbortSignal,
+): Promise<string> {
   const decisions = await planPrune(store, plan);
   const summary = await applyPrune(store, runId, decisions, say, signal);
   if (summary.merged + summary.removed === 0) return `nothing to remove; ${summary.kept} point(s) kept`;

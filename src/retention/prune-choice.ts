@@ -26,10 +26,17 @@ export type PointDecision<P extends PrunablePoint = Backup> = PointAction & { re
 // `backups`: one VM in one repository, oldest first, every plan's. Only complete, undamaged backups are points;
 // a damaged one is listed as left alone (`forget --damaged` removes it, docs/how-it-works.md#forget).
 // `owner`: only that plan's points are decided on; another plan's are never merged, removed or merged into.
-export function choosePrune<P extends PrunablePoint>(backups: readonly P[], rules: KeepRules, timeZone?: string, owner?: string): readonly PointDecision<P>[] {
+export function choosePrune<P extends PrunablePoint>(
+  backups: readonly P[],
+  rules: KeepRules,
+  timeZone?: string,
+  owner?: string,
+): readonly PointDecision<P>[] {
   const own = (backup: P) => owner === undefined || backup.plan === owner;
   const points = backups.filter((backup) => backup.status === 'complete' && own(backup));
-  const listed = backups.filter((backup) => (backup.status === 'complete' || backup.status === 'damaged') && own(backup));
+  const listed = backups.filter(
+    (backup) => (backup.status === 'complete' || backup.status === 'damaged') && own(backup),
+  );
   const verdicts = new Map(
     markPoints(
       points.map((backup) => ({ id: backup.id, takenAt: backup.startedAt })),
@@ -44,14 +51,36 @@ export function choosePrune<P extends PrunablePoint>(backups: readonly P[], rule
     if (keptBy.length > 0) return { backup, action: 'keep', keptBy };
     const standing = backups.filter((other) => other.parentId === backup.id);
     const running = standing.find((other) => other.status === 'running');
-    if (running !== undefined) return { backup, action: 'keep', keptBy, reason: `backup ${running.id} is still running on it` };
+    if (running !== undefined)
+      return { backup, action: 'keep', keptBy, reason: `backup ${running.id} is still running on it` };
     const child = standing.find((other) => other.status === 'complete' || other.status === 'damaged');
     if (child === undefined) return { backup, action: 'delete' };
-    if (!own(child)) return { backup, action: 'keep', keptBy, reason: `the next point ${child.id} belongs to plan ${child.plan}` };
-    if (child.status === 'damaged') return { backup, action: 'keep', keptBy, reason: `the next point ${child.id} is damaged; forget --damaged removes it` };
-    if (child.protected === true) return { backup, action: 'keep', keptBy, reason: `the next point ${child.id} is protected: a merge would rewrite its file` };
-    const sizeChanged = child.disks.find((disk) => disk.virtualSize !== backup.disks.find((d) => d.diskKey === disk.diskKey)?.virtualSize);
-    if (sizeChanged !== undefined) return { backup, action: 'keep', keptBy, reason: `disk ${sizeChanged.diskKey} changed size in ${child.id}: not merged` };
+    if (!own(child))
+      return { backup, action: 'keep', keptBy, reason: `the next point ${child.id} belongs to plan ${child.plan}` };
+    if (child.status === 'damaged')
+      return {
+        backup,
+        action: 'keep',
+        keptBy,
+        reason: `the next point ${child.id} is damaged; forget --damaged removes it`,
+      };
+    if (child.protected === true)
+      return {
+        backup,
+        action: 'keep',
+        keptBy,
+        reason: `the next point ${child.id} is protected: a merge would rewrite its file`,
+      };
+    const sizeChanged = child.disks.find(
+      (disk) => disk.virtualSize !== backup.disks.find((d) => d.diskKey === disk.diskKey)?.virtualSize,
+    );
+    if (sizeChanged !== undefined)
+      return {
+        backup,
+        action: 'keep',
+        keptBy,
+        reason: `disk ${sizeChanged.diskKey} changed size in ${child.id}: not merged`,
+      };
     return { backup, action: 'merge', into: child.id, becomesFull: backup.type === 'full' };
   });
 }
@@ -62,7 +91,8 @@ const DAMAGED_REASON = 'damaged: not a restore point, never merged; forget --dam
 export function describeDecision(decision: PointDecision<PrunablePoint>): string {
   const { backup } = decision;
   const head = `${backup.id} (${backup.type}, ${backup.startedAt})`;
-  if (decision.action === 'merge') return `${head}: merge into ${decision.into}${decision.becomesFull ? ` (${decision.into} becomes the full)` : ''}`;
+  if (decision.action === 'merge')
+    return `${head}: merge into ${decision.into}${decision.becomesFull ? ` (${decision.into} becomes the full)` : ''}`;
   if (decision.action === 'delete') return `${head}: remove (newest of an older chain, nothing stands on it)`;
   if (decision.reason !== undefined) return `${head}: keep (${decision.reason})`;
   return `${head}: keep (${decision.keptBy.join(', ')})`;

@@ -9,9 +9,14 @@ export async function refuseUnfinishedMerge(store: Store, vm: string, step: stri
   if (merge === undefined) return;
   const run = await store.getRun(merge.runId);
   const going =
-    run?.status === 'running' ? `by run ${merge.runId} (pid ${run.pid}), still going: try again when it ends` : `by run ${merge.runId}, which ended before it finished: run sendense-run doctor`;
-  throw new SendenseError(`VM ${vm} has an unfinished merge of backup ${merge.parentId} into ${merge.childId} (since ${merge.since}) ${going}`, {
-    step,
-    exitCode: 1,
-  });
+    run?.status === 'running'
+      ? `by run ${merge.runId} (pid ${run.pid}), still going: try again when it ends`
+      : `by run ${merge.runId}, which ended before it finished: run sendense-run doctor`;
+  throw new SendenseError(
+    `VM ${vm} has an unfinished merge of backup ${merge.parentId} into ${merge.childId} (since ${merge.since}) ${going}`,
+    {
+      step,
+      exitCode: 1,
+    },
+  );
 }

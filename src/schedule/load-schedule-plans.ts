@@ -28,7 +28,10 @@ export interface SchedulePlans {
   readonly pathErrors: readonly PlanDiagnostic[];
 }
 
-export async function loadSchedulePlans(paths: readonly string[], env: NodeJS.ProcessEnv = process.env): Promise<SchedulePlans> {
+export async function loadSchedulePlans(
+  paths: readonly string[],
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<SchedulePlans> {
   const { results, pathErrors } = await validatePlanFiles(paths, env);
   const scheduled: SchedulePlan[] = [];
   const ignored: Plan[] = [];

@@ -5,7 +5,11 @@ import { Cron } from 'croner';
 import type { Plan } from '../plan/types.js';
 import type { Run } from '../store/index.js';
 
-export function missedRun(plan: Plan & { readonly schedule: string }, lastRun: Run | undefined, now = new Date()): Date | undefined {
+export function missedRun(
+  plan: Plan & { readonly schedule: string },
+  lastRun: Run | undefined,
+  now = new Date(),
+): Date | undefined {
   const cron = new Cron(plan.schedule, { timezone: plan.timezone, paused: true });
   const [previous] = cron.previousRuns(1, now);
   cron.stop();

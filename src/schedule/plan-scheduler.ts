@@ -92,8 +92,11 @@ export class PlanScheduler {
       const old = this.#entries.get(name);
       old?.cron.stop();
       if (old === undefined) added.push(name);
-      const cron = new Cron(scheduled.plan.schedule, { timezone: scheduled.plan.timezone, catch: (error) => this.#bug(name, error) }, (self: Cron) =>
-        this.#options.shared ? this.#send(name, self.currentRun() ?? new Date()) : this.fire(name, 'schedule'),
+      const cron = new Cron(
+        scheduled.plan.schedule,
+        { timezone: scheduled.plan.timezone, catch: (error) => this.#bug(name, error) },
+        (self: Cron) =>
+          this.#options.shared ? this.#send(name, self.currentRun() ?? new Date()) : this.fire(name, 'schedule'),
       );
       this.#entries.set(name, { scheduled, cron });
     }
@@ -113,7 +116,9 @@ export class PlanScheduler {
     for (const time of [...missed, fire]) {
       this.#options
         .shared!.send(repositoryOf(entry.scheduled.plan), { plan: name, fire: time.toISOString() })
-        .catch((error: unknown) => this.#queueError(name, `could not send the fire due at ${time.toISOString()}`, error));
+        .catch((error: unknown) =>
+          this.#queueError(name, `could not send the fire due at ${time.toISOString()}`, error),
+        );
     }
   }
 
@@ -125,7 +130,11 @@ export class PlanScheduler {
       const repository = repositoryOf(scheduled.plan);
       if (hub && repository !== undefined && !mayUse(hub, repository)) continue;
       const queue = repository ?? 'the plans without a repository';
-      await shared!.work(repository, (job) => this.#take(job)).catch((error: unknown) => this.#queueError(scheduled.plan.name, `could not work the queue of ${queue}`, error));
+      await shared!
+        .work(repository, (job) => this.#take(job))
+        .catch((error: unknown) =>
+          this.#queueError(scheduled.plan.name, `could not work the queue of ${queue}`, error),
+        );
     }
     this.#reaper ??= setInterval(() => void this.#reap(), this.#options.reapEveryMs ?? 5000);
   }
@@ -151,10 +160,21 @@ export class PlanScheduler {
     });
     if (claim.claimed === 'taken') return;
     if (claim.claimed === 'skipped') {
-      output.note({ event: 'skipped', level: 'warning', plan: plan.name, runId: claim.run.id, fire: job.fire, message: `run due at ${job.fire} skipped: ${claim.run.error}` });
+      output.note({
+        event: 'skipped',
+        level: 'warning',
+        plan: plan.name,
+        runId: claim.run.id,
+        fire: job.fire,
+        message: `run due at ${job.fire} skipped: ${claim.run.error}`,
+      });
       return;
     }
-    const running: RunningRun = { startedAt: new Date(job.fire), controller: new AbortController(), runId: claim.run.id };
+    const running: RunningRun = {
+      startedAt: new Date(job.fire),
+      controller: new AbortController(),
+      runId: claim.run.id,
+    };
     const previous = this.#running.get(plan.name);
     this.#running.set(plan.name, running);
     running.done = Promise.resolve(previous?.done)
@@ -169,7 +189,14 @@ export class PlanScheduler {
   async #reap(): Promise<void> {
     try {
       for (const run of await this.#options.store.reapDeadRuns()) {
-        this.#options.output.note({ event: 'reaped', level: 'warning', plan: run.plan, runId: run.id, hub: run.hub, message: `run ${run.id} marked failed: ${run.error}` });
+        this.#options.output.note({
+          event: 'reaped',
+          level: 'warning',
+          plan: run.plan,
+          runId: run.id,
+          hub: run.hub,
+          message: `run ${run.id} marked failed: ${run.error}`,
+        });
       }
     } catch (error) {
       this.#queueError(undefined, 'could not look for runs of dead hubs', error);
@@ -205,7 +232,9 @@ export class PlanScheduler {
       else
         await shared
           .send(repositoryOf(scheduled.plan), { plan: name, fire: due, catchUp: true })
-          .catch((error: unknown) => this.#queueError(name, `could not send the catch-up of the run due at ${due}`, error));
+          .catch((error: unknown) =>
+            this.#queueError(name, `could not send the catch-up of the run due at ${due}`, error),
+          );
     }
   }
 
@@ -246,9 +275,23 @@ export class PlanScheduler {
     } catch (error) {
       // The run cannot start (an environment variable is missing): history still shows it.
       const message = isSendenseError(error) ? error.describe() : String(error);
-      const run = runId !== undefined ? { id: runId } : await store.createRun({ plan: name, kind: scheduled.plan.kind, trigger: 'schedule', planFile: scheduled.plan.origin.file });
+      const run =
+        runId !== undefined
+          ? { id: runId }
+          : await store.createRun({
+              plan: name,
+              kind: scheduled.plan.kind,
+              trigger: 'schedule',
+              planFile: scheduled.plan.origin.file,
+            });
       await store.finishRun(run.id, 'failed', message);
-      output.note({ event: 'run-not-started', level: 'error', plan: name, runId: run.id, message: `run ${run.id} failed to start: ${message}` });
+      output.note({
+        event: 'run-not-started',
+        level: 'error',
+        plan: name,
+        runId: run.id,
+        message: `run ${run.id} failed to start: ${message}`,
+      });
       return;
     }
     const reporter = watchRunId(output.reporterFor(name), running);
@@ -286,7 +329,13 @@ export class PlanScheduler {
         planFile: plan.origin.file,
         reason,
       });
-      this.#options.output.note({ event: 'skipped', level: 'warning', plan: plan.name, runId: skipped.id, message: `${why} run skipped: ${reason}` });
+      this.#options.output.note({
+        event: 'skipped',
+        level: 'warning',
+        plan: plan.name,
+        runId: skipped.id,
+        message: `${why} run skipped: ${reason}`,
+      });
     } catch (error) {
       this.#bug(plan.name, error);
     }
@@ -295,7 +344,12 @@ export class PlanScheduler {
   // Something that should not happen; the scheduler keeps going for the other plans.
   #bug(name: string, error: unknown): void {
     const text = error instanceof Error ? (error.stack ?? error.message) : String(error);
-    this.#options.output.note({ event: 'internal-error', level: 'error', plan: name, message: `internal error (a bug, please report it): ${text}` });
+    this.#options.output.note({
+      event: 'internal-error',
+      level: 'error',
+      plan: name,
+      message: `internal error (a bug, please report it): ${text}`,
+    });
   }
 }
 

@@ -36,7 +36,11 @@ function unmaskedScheduleOutput(cli: Pick<Output, 'stdout' | 'stderr' | 'json' |
     };
   }
   return {
-    reporterFor: (plan) => plainReporter({ stdout: prefixedLines(cli.stdout, `[${plan}] `), stderr: prefixedLines(cli.stderr, `[${plan}] `) }, cli.quiet),
+    reporterFor: (plan) =>
+      plainReporter(
+        { stdout: prefixedLines(cli.stdout, `[${plan}] `), stderr: prefixedLines(cli.stderr, `[${plan}] `) },
+        cli.quiet,
+      ),
     note(note) {
       if (note.level === 'info' && cli.quiet && note.event !== 'scheduled') return;
       const out = note.level === 'info' ? cli.stdout : cli.stderr;

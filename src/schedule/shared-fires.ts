@@ -94,7 +94,11 @@ export class SharedFires {
   // Enqueues a fire once, whichever hub sends it first; the others' sends are no-ops.
   async send(repository: string | undefined, job: FireJob): Promise<boolean> {
     const queue = await this.#queue(repository);
-    const id = await this.#boss.send(queue, { ...job }, { id: fireJobId(job.plan, job.catchUp ? `${job.fire}#catch-up` : job.fire), ...this.#jobOptions });
+    const id = await this.#boss.send(
+      queue,
+      { ...job },
+      { id: fireJobId(job.plan, job.catchUp ? `${job.fire}#catch-up` : job.fire), ...this.#jobOptions },
+    );
     return id !== null;
   }
 

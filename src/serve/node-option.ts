@@ -19,10 +19,12 @@ const NODE = /^(?:([^@\s]+)@)?(\[[0-9A-Fa-f:.]+\]|[^@\s:[\]]+)(?::(\d+))?$/;
 
 export function parseNodeOption(text: string, files: NodeOptionFiles = {}): NodeSpec {
   const match = NODE.exec(text);
-  if (match === null) throw usageError(`--node: must be [USER@]HOST[:PORT], an IPv6 address in brackets (got '${text}')`);
+  if (match === null)
+    throw usageError(`--node: must be [USER@]HOST[:PORT], an IPv6 address in brackets (got '${text}')`);
   const [, user, host, portText] = match;
   const port = portText === undefined ? 22 : Number(portText);
-  if (!Number.isInteger(port) || port < 1 || port > 65535) throw usageError(`--node: port ${portText} is not within 1-65535`);
+  if (!Number.isInteger(port) || port < 1 || port > 65535)
+    throw usageError(`--node: port ${portText} is not within 1-65535`);
   const file = (value: string) => path.resolve(expandHome(value));
   return Object.freeze({
     host: host!.replace(/^\[(.*)\]$/, '$1'),

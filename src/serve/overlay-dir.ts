@@ -17,7 +17,9 @@ export const OVERLAY_DIR_NAME = 'serve-overlays';
 
 export function overlayDirFor(dbPath: string): string {
   // With PostgreSQL: where this user's SQLite file would be by default (XDG_STATE_HOME honoured).
-  const stateDir = isPostgresUrl(dbPath) ? path.dirname(defaultDbPath({ ...process.env, SENDENSE_DB: undefined })) : path.dirname(path.resolve(dbPath));
+  const stateDir = isPostgresUrl(dbPath)
+    ? path.dirname(defaultDbPath({ ...process.env, SENDENSE_DB: undefined }))
+    : path.dirname(path.resolve(dbPath));
   return path.join(stateDir, OVERLAY_DIR_NAME);
 }
 
@@ -26,12 +28,20 @@ export async function prepareOverlayDir(store: Store, dir: string): Promise<void
   const known = [...new Set((await store.listBackups()).map((backup) => backup.repository))];
   const repository = await repositoryHolding(createLocalNode(), dir, known);
   if (repository !== undefined) {
-    throw new SendenseError(`the overlay directory ${dir} is inside the repository ${repository}: serve --writable never writes into a repository (keep the state database outside it)`);
+    throw new SendenseError(
+      `the overlay directory ${dir} is inside the repository ${repository}: serve --writable never writes into a repository (keep the state database outside it)`,
+    );
   }
   await makePrivateDirs(dir);
   const stat = await lstat(dir);
-  if (!stat.isDirectory()) throw new SendenseError(`the overlay directory ${dir} is not a directory (a symlink or a file is never followed): remove it`);
+  if (!stat.isDirectory())
+    throw new SendenseError(
+      `the overlay directory ${dir} is not a directory (a symlink or a file is never followed): remove it`,
+    );
   const uid = process.getuid?.();
-  if (uid !== undefined && stat.uid !== uid) throw new SendenseError(`the overlay directory ${dir} belongs to uid ${stat.uid}, not to this user (uid ${uid}): remove it`);
+  if (uid !== undefined && stat.uid !== uid)
+    throw new SendenseError(
+      `the overlay directory ${dir} belongs to uid ${stat.uid}, not to this user (uid ${uid}): remove it`,
+    );
   if ((stat.mode & 0o077) !== 0) await chmod(dir, 0o700);
 }

@@ -25,7 +25,13 @@ export interface DiskExport {
 }
 
 // `died` hears a qemu-nbd that exits unasked, with what it said.
-export async function startDiskExport(store: Store, runId: string, disk: DiskExport, undo: UndoStack, died: (error: SendenseError) => void): Promise<QemuNbd> {
+export async function startDiskExport(
+  store: Store,
+  runId: string,
+  disk: DiskExport,
+  undo: UndoStack,
+  died: (error: SendenseError) => void,
+): Promise<QemuNbd> {
   const server = await startRecordedQemuNbd(store, runId, {
     file: disk.file,
     format: 'qcow2',

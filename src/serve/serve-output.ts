@@ -12,12 +12,22 @@ export function printServing(out: Output, vm: string, serving: Serving): void {
   } else {
     for (const disk of disks) out.stdout.write(`${disk.key} ${disk.url}\n`);
   }
-  const how = disks.some((disk) => disk.writable) ? 'writable, over overlays (the backup files are only read)' : 'read-only';
+  const how = disks.some((disk) => disk.writable)
+    ? 'writable, over overlays (the backup files are only read)'
+    : 'read-only';
   note(out, `serving VM ${vm}, backup ${backup.id} of ${backup.startedAt}, ${how}, on ${serving.where}:`);
-  for (const disk of disks) note(out, `  disk ${disk.key}: ${disk.file}${disk.overlay === undefined ? '' : `, writes to ${disk.overlay} (removed when serving stops)`}`);
+  for (const disk of disks)
+    note(
+      out,
+      `  disk ${disk.key}: ${disk.file}${disk.overlay === undefined ? '' : `, writes to ${disk.overlay} (removed when serving stops)`}`,
+    );
   if (serving.tls !== undefined) {
-    const there = serving.where === 'this host' ? '' : ` (on this host: copy it to ${serving.where} for a client there)`;
-    note(out, `NBD TLS: a client needs the pre-shared key in ${serving.tls.pskFile}${there}, user ${serving.tls.username}; the file goes when serving stops`);
+    const there =
+      serving.where === 'this host' ? '' : ` (on this host: copy it to ${serving.where} for a client there)`;
+    note(
+      out,
+      `NBD TLS: a client needs the pre-shared key in ${serving.tls.pskFile}${there}, user ${serving.tls.username}; the file goes when serving stops`,
+    );
   }
   note(out, 'Ctrl+C (or SIGTERM) stops serving');
 }

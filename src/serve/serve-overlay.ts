@@ -12,7 +12,13 @@ import type { Store } from '../store/index.js';
 
 export const OVERLAY_FILE_KIND = 'serve-overlay';
 
-export async function createServeOverlay(store: Store, runId: string, dir: string, disk: PointDisk, undo: UndoStack): Promise<string> {
+export async function createServeOverlay(
+  store: Store,
+  runId: string,
+  dir: string,
+  disk: PointDisk,
+  undo: UndoStack,
+): Promise<string> {
   const overlay = path.join(dir, `${runId}-disk-${disk.key}.qcow2`);
   await store.recordRunFile({ runId, node: LOCAL_NODE_ID, path: overlay, kind: OVERLAY_FILE_KIND });
   undo.push({

@@ -65,25 +65,53 @@ export interface Serving {
 export const SERVE_CLIENTS = 8;
 
 // `note` hears what is worth a line (a lease taken back from a dead run).
-export async function servePoint(store: Store, runId: string, request: ServeRequest, signal: AbortSignal, note: (line: string) => void = () => {}): Promise<Serving> {
+export async function servePoint(
+  store: Store,
+  runId: string,
+  request: ServeRequest,
+  signal: AbortSignal,
+  note: (line: string) => void = () => {},
+): Promise<Serving> {
   const undo = new UndoStack();
   let died: (error: SendenseError) => void = () => {};
   const death = new Promise<SendenseError>((resolve) => (died = resolve));
   try {
-    const { backup, disks } = await findPoint(store, { vm: request.vm, point: request.point, disks: request.disks, reader: 'serve' });
+    const { backup, disks } = await findPoint(store, {
+      vm: request.vm,
+      point: request.point,
+      disks: request.disks,
+      reader: 'serve',
+    });
     // An encrypted point's key, before anything is taken: a missing or wrong one is one line (exit 2).
     for (const disk of disks) chainSecret(disk.file);
     signal.throwIfAborted();
     const node = request.node === undefined ? createLocalNode() : await connectNode(request.node, undo);
     signal.throwIfAborted();
-    const endpoints = request.tcp === true ? await tcpEndpoints(store, runId, request.ports, disks.length, undo, note) : await socketEndpoints(undo);
+    const endpoints =
+      request.tcp === true
+        ? await tcpEndpoints(store, runId, request.ports, disks.length, undo, note)
+        : await socketEndpoints(undo);
     const served: Omit<ServedDisk, 'url'>[] = [];
     for (const [index, disk] of disks.entries()) {
       signal.throwIfAborted();
-      const overlay = request.overlayDir === undefined ? undefined : await createServeOverlay(store, runId, request.overlayDir, disk, undo);
-      const exported = { key: disk.key, file: overlay ?? disk.file, writable: overlay !== undefined, endpoint: endpoints.endpoint(index, disk.key), exportName: disk.exportName };
+      const overlay =
+        request.overlayDir === undefined
+          ? undefined
+          : await createServeOverlay(store, runId, request.overlayDir, disk, undo);
+      const exported = {
+        key: disk.key,
+        file: overlay ?? disk.file,
+        writable: overlay !== undefined,
+        endpoint: endpoints.endpoint(index, disk.key),
+        exportName: disk.exportName,
+      };
       await startDiskExport(store, runId, { ...exported, shared: request.shared ?? SERVE_CLIENTS }, undo, died);
-      served.push({ key: disk.key, file: disk.file, ...(overlay === undefined ? {} : { overlay }), writable: overlay !== undefined });
+      served.push({
+        key: disk.key,
+        file: disk.file,
+        ...(overlay === undefined ? {} : { overlay }),
+        writable: overlay !== undefined,
+      });
     }
     signal.throwIfAborted();
     const urls = await tunnel(
@@ -97,7 +125,9 @@ export async function servePoint(store: Store, runId: string, request: ServeRequ
       backup,
       disks: Object.freeze(served.map((disk, index) => Object.freeze({ ...disk, url: url(index) }))),
       where: node.description,
-      ...(endpoints.psk === undefined ? {} : { tls: Object.freeze({ pskFile: endpoints.psk.file, username: endpoints.psk.username }) }),
+      ...(endpoints.psk === undefined
+        ? {}
+        : { tls: Object.freeze({ pskFile: endpoints.psk.file, username: endpoints.psk.username }) }),
       died: death,
       stop: () => undo.unwind(),
     });
@@ -112,7 +142,12 @@ export async function servePoint(store: Store, runId: string, request: ServeRequ
 async function connectNode(spec: NodeSpec, undo: UndoStack): Promise<NodeHost> {
   const { connectSshNode } = await import('../node/ssh.js');
   const node = await connectSshNode(spec);
-  undo.push({ what: `close the SSH connection to ${node.description}`, when: 'always', step: 'serve', run: () => node.close() });
+  undo.push({
+    what: `close the SSH connection to ${node.description}`,
+    when: 'always',
+    step: 'serve',
+    run: () => node.close(),
+  });
   return node;
 }
 
@@ -124,15 +159,35 @@ interface Endpoints {
 // A Unix socket per disk in a new private (0700) directory, removed after every qemu-nbd stopped.
 async function socketEndpoints(undo: UndoStack): Promise<Endpoints> {
   const dir = await makeSocketDir(SERVE_SOCKET_DIR_PREFIX, { sweepDeadSockets: true });
-  undo.push({ what: `remove ${dir}`, when: 'always', step: 'serve', run: () => rm(dir, { recursive: true, force: true }) });
+  undo.push({
+    what: `remove ${dir}`,
+    when: 'always',
+    step: 'serve',
+    run: () => rm(dir, { recursive: true, force: true }),
+  });
   return { endpoint: (_index, key) => ({ socket: path.join(dir, `disk-${key}.sock`) }) };
 }
 
 // --tcp: a leased port per disk, every one behind TLS with this serve's own pre-shared key.
-async function tcpEndpoints(store: Store, runId: string, ports: ServeRequest['ports'], count: number, undo: UndoStack, note: (line: string) => void): Promise<Endpoints> {
+async function tcpEndpoints(
+  store: Store,
+  runId: string,
+  ports: ServeRequest['ports'],
+  count: number,
+  undo: UndoStack,
+  note: (line: string) => void,
+): Promise<Endpoints> {
   const leased = await store.leasePorts({ runId, count, ...ports });
-  undo.push({ what: `release port(s) ${leased.ports.join(', ')}`, when: 'always', step: 'serve', run: async () => void (await store.releasePorts(runId)) });
-  for (const reclaimed of leased.reclaimed) note(`took back port ${reclaimed.port} from run ${reclaimed.runId} (${reclaimed.reason === 'run-ended' ? 'it has ended' : 'its process is gone'})`);
+  undo.push({
+    what: `release port(s) ${leased.ports.join(', ')}`,
+    when: 'always',
+    step: 'serve',
+    run: async () => void (await store.releasePorts(runId)),
+  });
+  for (const reclaimed of leased.reclaimed)
+    note(
+      `took back port ${reclaimed.port} from run ${reclaimed.runId} (${reclaimed.reason === 'run-ended' ? 'it has ended' : 'its process is gone'})`,
+    );
   const psk = await createServePsk(store, runId, undo);
   return { endpoint: (index) => ({ port: leased.ports[index]!, tlsPskDir: psk.dir }), psk };
 }
@@ -148,19 +203,39 @@ function urlOf(reached: Reached, exportName: string, psk: ServePsk | undefined):
 // Each endpoint as reached where it is served: itself on this host; on a node, a socket in a
 // private directory there, or the leased port on the node's 127.0.0.1 (TLS end to end).
 // `died` hears the tunnel's connection being lost: the URLs printed no longer answer on the node.
-async function tunnel(node: NodeHost, endpoints: readonly ServeEndpoint[], undo: UndoStack, died: (error: SendenseError) => void): Promise<readonly Reached[]> {
+async function tunnel(
+  node: NodeHost,
+  endpoints: readonly ServeEndpoint[],
+  undo: UndoStack,
+  died: (error: SendenseError) => void,
+): Promise<readonly Reached[]> {
   if (node.isLocal) return endpoints;
-  const lost = (error: SendenseError) => died(new SendenseError(`the tunnel to ${node.description} is gone (${error.message}): its URLs no longer answer; serving stopped`));
+  const lost = (error: SendenseError) =>
+    died(
+      new SendenseError(
+        `the tunnel to ${node.description} is gone (${error.message}): its URLs no longer answer; serving stopped`,
+      ),
+    );
   const sockets = endpoints.flatMap((endpoint) => ('socket' in endpoint ? [endpoint.socket] : []));
   if (sockets.length === endpoints.length) {
     const forwards = await node.forwardSockets(sockets);
-    undo.push({ what: `close the tunnel to ${node.description}`, when: 'always', step: 'serve', run: () => forwards.close() });
+    undo.push({
+      what: `close the tunnel to ${node.description}`,
+      when: 'always',
+      step: 'serve',
+      run: () => forwards.close(),
+    });
     forwards.onLost?.(lost);
     return sockets.map((socket) => ({ socket: forwards.nodeSockets.get(socket)! }));
   }
   const ports = endpoints.map((endpoint) => ('port' in endpoint ? endpoint.port : 0));
   const forwards = await node.forwardPorts(ports);
-  undo.push({ what: `close the tunnel to ${node.description}`, when: 'always', step: 'serve', run: () => forwards.close() });
+  undo.push({
+    what: `close the tunnel to ${node.description}`,
+    when: 'always',
+    step: 'serve',
+    run: () => forwards.close(),
+  });
   forwards.onLost?.(lost);
   return ports.map((port) => ({ port: forwards.nodePorts.get(port) ?? port }));
 }

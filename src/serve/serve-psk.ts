@@ -26,9 +26,19 @@ export interface ServePsk {
 export async function createServePsk(store: Store, runId: string, undo: UndoStack): Promise<ServePsk> {
   const dir = await makeSocketDir('sendense-serve-tls-');
   const file = path.join(dir, 'keys.psk');
-  undo.push({ what: `remove the TLS key directory ${dir}`, when: 'always', step: 'serve', run: () => rm(dir, { recursive: true, force: true }) });
+  undo.push({
+    what: `remove the TLS key directory ${dir}`,
+    when: 'always',
+    step: 'serve',
+    run: () => rm(dir, { recursive: true, force: true }),
+  });
   await store.recordRunFile({ runId, node: LOCAL_NODE_ID, path: file, kind: PSK_FILE_KIND });
-  undo.push({ what: `forget the TLS key file ${file}`, when: 'always', step: 'serve', run: () => store.forgetRunFile(LOCAL_NODE_ID, file) });
+  undo.push({
+    what: `forget the TLS key file ${file}`,
+    when: 'always',
+    step: 'serve',
+    run: () => store.forgetRunFile(LOCAL_NODE_ID, file),
+  });
   await writeFile(file, `${PSK_USERNAME}:${randomBytes(32).toString('hex')}\n`, { mode: 0o600, flag: 'wx' });
   return Object.freeze({ dir, file, username: PSK_USERNAME });
 }

@@ -50,7 +50,9 @@ export interface SnapshotContext {
   record(kind: string, name: string, facts: Readonly<Record<string, unknown>>): Promise<void>;
   forget(kind: string, name: string): Promise<void>;
   /** Gives back what runs that are over or dead recorded on the node (`match`: the source's own), as doctor would; says what it did. */
-  giveBackLeftovers(match: (kind: string, facts: Readonly<Record<string, unknown>>) => boolean): Promise<readonly string[]>;
+  giveBackLeftovers(
+    match: (kind: string, facts: Readonly<Record<string, unknown>>) => boolean,
+  ): Promise<readonly string[]>;
   warn(message: string): void;
   info(message: string): void;
   /** Starts a program on the node whose stdin is its lifeline (the guest-thaw watchdog). */
@@ -105,7 +107,12 @@ export interface BackupSource {
   /** Removes change tracking no incremental will start from, once this backup is complete. */
   releaseSuperseded(superseded: readonly SupersededBitmap[], context: SnapshotContext): Promise<void>;
   /** The program the transfer step runs and its arguments; `targets`: each disk's NBD target URL as the node reaches it. */
-  transferProgram(disks: readonly SourceDiskJob[], incremental: boolean, targets: ReadonlyMap<DiskKey, string>, jobId: string): TransferProgram;
+  transferProgram(
+    disks: readonly SourceDiskJob[],
+    incremental: boolean,
+    targets: ReadonlyMap<DiskKey, string>,
+    jobId: string,
+  ): TransferProgram;
   /**
    * Whether a run can give the transfer its disks a few at a time, within the hub's slots: our
    * node transfer copies the disks it is given; the VMware client takes the whole VM at once.
@@ -122,7 +129,12 @@ export interface BackupSource {
    */
   copiesFile?(disk: SourceDiskJob): boolean;
   /** What the transfer's results (or, for `runId`, the snapshot) tell about each disk (VMware: its change id and size); nothing for other sources. */
-  adoptResults(results: readonly TransferDiskResult[], keys: readonly DiskKey[], full: boolean, runId?: string): TransferAdoption[];
+  adoptResults(
+    results: readonly TransferDiskResult[],
+    keys: readonly DiskKey[],
+    full: boolean,
+    runId?: string,
+  ): TransferAdoption[];
 }
 
 /** What a source learns from the transfer's results (VMware: each disk's change id and size). */

@@ -19,7 +19,15 @@ export function backupSource(source: Source): BackupSource {
   return (SOURCES[source.type] as (source: Source) => BackupSource)(source);
 }
 
-export type { BackupSource, SnapshotContext, SnapshotResult, SourceDiskJob, SourceInspection, SupersededBitmap, TransferAdoption } from './backup-source.js';
+export type {
+  BackupSource,
+  SnapshotContext,
+  SnapshotResult,
+  SourceDiskJob,
+  SourceInspection,
+  SupersededBitmap,
+  TransferAdoption,
+} from './backup-source.js';
 export type { TransferProgram } from '../transfer/run-transfer.js';
 export type { DiskSource, SourceDiskFacts, SourceType } from './source-disk.js';
 export { ownBitmap } from './qemu-source.js';

@@ -15,7 +15,11 @@ export interface DomainDiskChoice {
   readonly otherTargets: readonly string[];
 }
 
-export function chooseDomainDisks(definition: DomainDefinition, listed: readonly LibvirtDisk[], domain: string): DomainDiskChoice {
+export function chooseDomainDisks(
+  definition: DomainDefinition,
+  listed: readonly LibvirtDisk[],
+  domain: string,
+): DomainDiskChoice {
   const all = [...definition.disks].sort((a, b) => compareTargets(a.target, b.target));
   const chosen =
     listed.length === 0
@@ -23,16 +27,26 @@ export function chooseDomainDisks(definition: DomainDefinition, listed: readonly
       : listed.map(({ key, target }) => {
           const disk = all.find((candidate) => candidate.target === target);
           if (disk === undefined) {
-            throw new SendenseError(`disk target '${target}' (key ${key}) is not a disk of domain ${domain} (its targets: ${all.map((d) => d.target).join(', ') || 'none'})`, {
-              step: 'resolve-chain',
-              disk: key,
-            });
+            throw new SendenseError(
+              `disk target '${target}' (key ${key}) is not a disk of domain ${domain} (its targets: ${all.map((d) => d.target).join(', ') || 'none'})`,
+              {
+                step: 'resolve-chain',
+                disk: key,
+              },
+            );
           }
           const reason = whyNot(disk);
-          if (reason !== undefined) throw new SendenseError(`disk target '${target}' (key ${key}) of domain ${domain} cannot be backed up: ${reason}`, { step: 'resolve-chain', disk: key });
+          if (reason !== undefined)
+            throw new SendenseError(
+              `disk target '${target}' (key ${key}) of domain ${domain} cannot be backed up: ${reason}`,
+              { step: 'resolve-chain', disk: key },
+            );
           return { key, disk };
         });
-  if (chosen.length === 0) throw new SendenseError(`domain ${domain} has no disk to back up (${all.map(describe).join(', ') || 'no disks'})`, { step: 'resolve-chain' });
+  if (chosen.length === 0)
+    throw new SendenseError(`domain ${domain} has no disk to back up (${all.map(describe).join(', ') || 'no disks'})`, {
+      step: 'resolve-chain',
+    });
   const taken = new Set(chosen.map((entry) => entry.disk.target));
   const others = all.filter((disk) => !taken.has(disk.target));
   return { chosen, skipped: others.map(describe), otherTargets: others.map((disk) => disk.target) };

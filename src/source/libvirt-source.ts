@@ -5,8 +5,21 @@
 // is the checkpoint's name, which carries the chain and the backup like a qemu source's bitmap.
 
 import { SendenseError } from '../errors.js';
-import { activeJob, backupXml, beginBackup, endBackupJob, expectedExport, runningBackupJob } from '../libvirt/backup-job.js';
-import { checkpointProblem, checkpointXml, createCheckpointOffline, deleteCheckpoint, type CheckpointDisk } from '../libvirt/checkpoints.js';
+import {
+  activeJob,
+  backupXml,
+  beginBackup,
+  endBackupJob,
+  expectedExport,
+  runningBackupJob,
+} from '../libvirt/backup-job.js';
+import {
+  checkpointProblem,
+  checkpointXml,
+  createCheckpointOffline,
+  deleteCheckpoint,
+  type CheckpointDisk,
+} from '../libvirt/checkpoints.js';
 import { domainIsActive, inspectDomain } from '../libvirt/domain.js';
 import { agentSilence, AGENT_TIMEOUT_S, freezeGuest, thawGuest } from '../libvirt/guest-agent.js';
 import { makeScratchDir, removeScratchDir, runScratchDir, writeNodeFile } from '../libvirt/scratch-dir.js';
@@ -34,13 +47,24 @@ export function libvirtSource(source: LibvirtSource): BackupSource {
     const { chosen, skipped, otherTargets } = chooseDomainDisks(facts.definition, source.disks, domain);
     const disks: SourceDiskFacts[] = [];
     for (const { key, disk } of chosen) {
-      const info = await virsh.run(['domblkinfo', domain, disk.target], `read the size of disk ${disk.target} of ${domain}`).catch((error: unknown) => {
-        throw new SendenseError((error as Error).message, { ...step, disk: key });
-      });
+      const info = await virsh
+        .run(['domblkinfo', domain, disk.target], `read the size of disk ${disk.target} of ${domain}`)
+        .catch((error: unknown) => {
+          throw new SendenseError((error as Error).message, { ...step, disk: key });
+        });
       const virtualSize = Number(/^Capacity:\s*(\d+)/m.exec(info)?.[1] ?? 0);
       refuseEmptyDisk(virtualSize, `disk ${disk.target} of ${domain}`, key);
       const format = disk.format === 'qcow2' ? 'qcow2' : 'raw';
-      const diskSource: LibvirtDiskSource = { type: 'libvirt', domain, target: disk.target, path: disk.path!, format, active: facts.active, runsAs: facts.definition.runsAs, otherTargets };
+      const diskSource: LibvirtDiskSource = {
+        type: 'libvirt',
+        domain,
+        target: disk.target,
+        path: disk.path!,
+        format,
+        active: facts.active,
+        runsAs: facts.definition.runsAs,
+        otherTargets,
+      };
       disks.push({ key, source: diskSource, virtualSize, path: disk.path });
     }
     // The previous backup's checkpoint, checked once for the VM (libvirt asks QEMU for every bitmap).
@@ -57,9 +81,15 @@ export function libvirtSource(source: LibvirtSource): BackupSource {
             facts.checkpoints,
             disks.map((fact) => checkpointDisk(fact)),
           );
-    const notes = [`domain ${domain} on ${uri}: ${facts.state}${facts.persistent ? '' : ' (transient)'}, ${disks.map((d) => `${d.key} = ${libvirtOf(d).target} (${d.path})`).join(', ')}`];
+    const notes = [
+      `domain ${domain} on ${uri}: ${facts.state}${facts.persistent ? '' : ' (transient)'}, ${disks.map((d) => `${d.key} = ${libvirtOf(d).target} (${d.path})`).join(', ')}`,
+    ];
     if (skipped.length > 0) notes.push(`skipped: ${skipped.join(', ')}`);
-    return { disks: disks.map((fact) => (problem === undefined ? fact : { ...fact, trackingProblem: problem })), notes, definition: facts.xml };
+    return {
+      disks: disks.map((fact) => (problem === undefined ? fact : { ...fact, trackingProblem: problem })),
+      notes,
+      definition: facts.xml,
+    };
   }
 
   return {
@@ -67,20 +97,36 @@ export function libvirtSource(source: LibvirtSource): BackupSource {
     inspect,
     // Unknown until the node is asked: the disks the plan names, if it names them.
     uninspected: () =>
-      source.disks.map((disk) => ({ key: disk.key, source: { type: 'libvirt', domain, target: disk.target, path: '', format: 'qcow2', active: false, otherTargets: [] }, virtualSize: 0 })),
+      source.disks.map((disk) => ({
+        key: disk.key,
+        source: {
+          type: 'libvirt',
+          domain,
+          target: disk.target,
+          path: '',
+          format: 'qcow2',
+          active: false,
+          otherTargets: [],
+        },
+        virtualSize: 0,
+      })),
     sizeKnownBeforeTransfer: true,
     whyNotIncremental(fact, parentDisk, previous) {
       const disk = libvirtOf(fact);
-      if (disk.format === 'raw') return `disk ${fact.key} (${disk.target}, ${disk.path}) is a raw image: libvirt checkpoints need qcow2, so only full backups are possible`;
-      if (parentDisk.source !== disk.path) return `disk ${fact.key} (${disk.target}) is now ${disk.path}, not ${parentDisk.source} as in backup ${previous.id}: a replaced disk starts a new chain`;
+      if (disk.format === 'raw')
+        return `disk ${fact.key} (${disk.target}, ${disk.path}) is a raw image: libvirt checkpoints need qcow2, so only full backups are possible`;
+      if (parentDisk.source !== disk.path)
+        return `disk ${fact.key} (${disk.target}) is now ${disk.path}, not ${parentDisk.source} as in backup ${previous.id}: a replaced disk starts a new chain`;
       const name = parentDisk.changeId;
       if (!name) return `backup ${previous.id} recorded no checkpoint for disk ${fact.key}`;
-      if (name !== ownBitmap(previous)) return `backup ${previous.id} records checkpoint '${name}' for disk ${fact.key}, not the one its chain made ('${ownBitmap(previous)}')`;
+      if (name !== ownBitmap(previous))
+        return `backup ${previous.id} records checkpoint '${name}' for disk ${fact.key}, not the one its chain made ('${ownBitmap(previous)}')`;
       return fact.trackingProblem;
     },
     newImageSize: (fact) => fact.virtualSize,
     // The checkpoint this backup makes covers the qcow2 disks; raw ones have none.
-    newChangeId: (fact, chainId, backupId) => (libvirtOf(fact).format === 'qcow2' ? bitmapName(chainId, backupId) : undefined),
+    newChangeId: (fact, chainId, backupId) =>
+      libvirtOf(fact).format === 'qcow2' ? bitmapName(chainId, backupId) : undefined,
     // Checkpoints are recorded as node resources (doctor), not as bitmaps of an image.
     addedBitmap: () => undefined,
     supersededBitmaps(previous, facts) {
@@ -104,24 +150,31 @@ export function libvirtSource(source: LibvirtSource): BackupSource {
       const checkpoint = name ? `checkpoint ${name}` : 'no checkpoint (no qcow2 disk)';
       if (first === undefined || first.path === '')
         return `a backup job with a new checkpoint on domain ${domain} if it runs, else a new checkpoint in its images (the remote node is not contacted in a dry run)`;
-      if (!first.active) return `${checkpoint}: a bitmap in each image of the shut-off domain ${domain}, recorded in libvirt`;
-      const freeze = source.quiesce === 'off' ? '' : `, guest filesystems frozen for that instant (quiesce: ${source.quiesce})`;
+      if (!first.active)
+        return `${checkpoint}: a bitmap in each image of the shut-off domain ${domain}, recorded in libvirt`;
+      const freeze =
+        source.quiesce === 'off' ? '' : `, guest filesystems frozen for that instant (quiesce: ${source.quiesce})`;
       return `a pull-mode backup job on domain ${domain} with ${checkpoint}${freeze}; socket in ${runScratchDir(source.scratch, '<run-id>')}`;
     },
     async snapshot(disks, context) {
       const virsh = virshOn(context.exec, uri);
       // A killed run's job would refuse this one ("already has a job running"): given back first.
-      const leftovers = await context.giveBackLeftovers((kind, facts) => LIBVIRT_RESOURCES.includes(kind) && facts.domain === domain && facts.uri === uri);
+      const leftovers = await context.giveBackLeftovers(
+        (kind, facts) => LIBVIRT_RESOURCES.includes(kind) && facts.domain === domain && facts.uri === uri,
+      );
       for (const line of leftovers) context.warn(`left by a run that was killed: ${line}`);
       const active = libvirtOf(disks[0]!).active;
       if ((await domainIsActive(virsh, domain)) !== active) {
-        throw new SendenseError(`domain ${domain} was ${active ? 'shut off' : 'started'} while the backup was being prepared: run it again`);
+        throw new SendenseError(
+          `domain ${domain} was ${active ? 'shut off' : 'started'} while the backup was being prepared: run it again`,
+        );
       }
       return active ? snapshotRunning(source, disks, context) : snapshotShutOff(source, disks, context);
     },
     // Doctor deletes a recorded checkpoint unless the newest complete backup starts from it.
     async recordSuperseded(superseded, context) {
-      for (const [name, disks] of byCheckpoint(superseded)) await context.record('checkpoint', name, { domain, uri, disks });
+      for (const [name, disks] of byCheckpoint(superseded))
+        await context.record('checkpoint', name, { domain, uri, disks });
     },
     async releaseSuperseded(superseded, context) {
       const virsh = virshOn(context.exec, uri);
@@ -136,11 +189,22 @@ export function libvirtSource(source: LibvirtSource): BackupSource {
       const transferDisks = disks.map((disk): TransferDisk => {
         const { target, path, format, active } = libvirtOf(disk);
         const to = { kind: 'nbd' as const, url: targets.get(disk.key)! };
-        if (!active) return { key: disk.key, source: { kind: 'qemu', path, format }, target: to, ...(incremental && disk.fromChangeId ? { bitmap: disk.fromChangeId } : {}) };
+        if (!active)
+          return {
+            key: disk.key,
+            source: { kind: 'qemu', path, format },
+            target: to,
+            ...(incremental && disk.fromChangeId ? { bitmap: disk.fromChangeId } : {}),
+          };
         const socket = `${runScratchDir(source.scratch, jobId)}/nbd.sock`;
         const exported = expectedExport(target, incremental);
         const url = `nbd+unix:///${encodeURIComponent(exported.exportName)}?socket=${socket}`;
-        return { key: disk.key, source: { kind: 'nbd', url }, target: to, ...(exported.exportBitmap ? { bitmap: exported.exportBitmap } : {}) };
+        return {
+          key: disk.key,
+          source: { kind: 'nbd', url },
+          target: to,
+          ...(exported.exportBitmap ? { bitmap: exported.exportBitmap } : {}),
+        };
       });
       return { request: { jobId, disks: transferDisks } };
     },
@@ -156,7 +220,8 @@ const LIBVIRT_RESOURCES: readonly string[] = ['guest-freeze', 'backup-job', 'che
 
 function byCheckpoint(superseded: readonly SupersededBitmap[]): Map<string, CheckpointDisk[]> {
   const names = new Map<string, CheckpointDisk[]>();
-  for (const entry of superseded) names.set(entry.name, [...(names.get(entry.name) ?? []), { target: '', path: entry.path }]);
+  for (const entry of superseded)
+    names.set(entry.name, [...(names.get(entry.name) ?? []), { target: '', path: entry.path }]);
   return names;
 }
 
@@ -173,10 +238,16 @@ function checkpointDisk(disk: Pick<SourceDiskJob, 'source'>): CheckpointDisk {
 // before the node transfer reads them (its qemu-nbd then keeps the domain from starting until done).
 async function snapshotShutOff(source: LibvirtSource, disks: readonly SourceDiskJob[], context: SnapshotContext) {
   const name = disks.find((disk) => disk.changeId)?.changeId;
-  if (name === undefined) return { summary: `domain ${source.domain} is shut off: its images are read as they are (no qcow2 disk, no checkpoint)` };
+  if (name === undefined)
+    return {
+      summary: `domain ${source.domain} is shut off: its images are read as they are (no qcow2 disk, no checkpoint)`,
+    };
   const virsh = virshOn(context.exec, source.uri);
   const covered = disks.filter((disk) => disk.changeId).map(checkpointDisk);
-  const others = [...libvirtOf(disks[0]!).otherTargets, ...disks.filter((disk) => !disk.changeId).map((disk) => libvirtOf(disk).target)];
+  const others = [
+    ...libvirtOf(disks[0]!).otherTargets,
+    ...disks.filter((disk) => !disk.changeId).map((disk) => libvirtOf(disk).target),
+  ];
   await takeCheckpointRecord(source, name, covered, context);
   await createCheckpointOffline(virsh, context.exec, source.domain, { name, runId: context.runId }, covered, others);
   return { summary: `domain ${source.domain} is shut off: checkpoint ${name} added to ${covered.length} image(s)` };
@@ -187,13 +258,20 @@ async function snapshotRunning(source: LibvirtSource, disks: readonly SourceDisk
   const { domain, uri } = source;
   const virsh = virshOn(context.exec, uri);
   const job = await activeJob(virsh, domain);
-  if (job !== undefined) throw new SendenseError(`domain ${domain} already has a job running (${job}): libvirt runs one at a time; is another backup tool at work?`);
+  if (job !== undefined)
+    throw new SendenseError(
+      `domain ${domain} already has a job running (${job}): libvirt runs one at a time; is another backup tool at work?`,
+    );
   const quiesce = source.quiesce === 'off' ? undefined : await agentSilence(virsh, domain);
   if (source.quiesce === 'require' && quiesce !== null) {
-    throw new SendenseError(`quiesce: require, but the guest agent of ${domain} did not answer within ${AGENT_TIMEOUT_S} s (${quiesce}): nothing was frozen or backed up`);
+    throw new SendenseError(
+      `quiesce: require, but the guest agent of ${domain} did not answer within ${AGENT_TIMEOUT_S} s (${quiesce}): nothing was frozen or backed up`,
+    );
   }
   if (source.quiesce === 'auto' && quiesce !== null && quiesce !== undefined) {
-    context.warn(`the guest agent of ${domain} did not answer within ${AGENT_TIMEOUT_S} s (${quiesce}): the backup is crash-consistent, not quiesced`);
+    context.warn(
+      `the guest agent of ${domain} did not answer within ${AGENT_TIMEOUT_S} s (${quiesce}): the backup is crash-consistent, not quiesced`,
+    );
   }
   const first = libvirtOf(disks[0]!);
   const dir = runScratchDir(source.scratch, context.runId);
@@ -209,7 +287,10 @@ async function snapshotRunning(source: LibvirtSource, disks: readonly SourceDisk
   });
   await makeScratchDir(context.exec, source.scratch, dir, first.runsAs);
   const covered = disks.filter((disk) => disk.changeId).map((disk) => libvirtOf(disk).target);
-  const others = [...first.otherTargets, ...disks.filter((disk) => !disk.changeId).map((disk) => libvirtOf(disk).target)];
+  const others = [
+    ...first.otherTargets,
+    ...disks.filter((disk) => !disk.changeId).map((disk) => libvirtOf(disk).target),
+  ];
   const backupFile = `${dir}/backup.xml`;
   const scratchOf = (target: string) => `${dir}/scratch-${target}.qcow2`;
   await writeNodeFile(
@@ -263,7 +344,8 @@ async function snapshotRunning(source: LibvirtSource, disks: readonly SourceDisk
   sourceCrashPoint('job-started');
   await checkExports(virsh, domain, socket, disks, incrementalFrom !== undefined);
   const frozen = freezeMs === undefined ? '' : `; ${frozenCount} guest filesystem(s) frozen for ${freezeMs} ms`;
-  if (freezeMs !== undefined) context.info(`guest filesystems of ${domain} frozen for ${freezeMs} ms (${frozenCount} filesystem(s))`);
+  if (freezeMs !== undefined)
+    context.info(`guest filesystems of ${domain} frozen for ${freezeMs} ms (${frozenCount} filesystem(s))`);
   return {
     summary: `backup job on ${domain}${name ? ` with checkpoint ${name}` : ''}${incrementalFrom ? `, changes since ${incrementalFrom}` : ''}${frozen}`,
     facts: { quiesced: freezeMs !== undefined, freezeMs: freezeMs ?? null },
@@ -272,9 +354,19 @@ async function snapshotRunning(source: LibvirtSource, disks: readonly SourceDisk
 }
 
 // The new checkpoint is ours to remove until the backup is complete (and doctor's after a kill -9).
-async function takeCheckpointRecord(source: LibvirtSource, name: string, disks: readonly CheckpointDisk[], context: SnapshotContext): Promise<void> {
+async function takeCheckpointRecord(
+  source: LibvirtSource,
+  name: string,
+  disks: readonly CheckpointDisk[],
+  context: SnapshotContext,
+): Promise<void> {
   const virsh = virshOn(context.exec, source.uri);
-  await context.record('checkpoint', name, { domain: source.domain, uri: source.uri, disks, backupId: context.backupId });
+  await context.record('checkpoint', name, {
+    domain: source.domain,
+    uri: source.uri,
+    disks,
+    backupId: context.backupId,
+  });
   context.takes(`delete checkpoint ${name} of ${source.domain}`, 'failure', async () => {
     await deleteCheckpoint(virsh, context.exec, source.domain, name, disks);
     await context.forget('checkpoint', name);
@@ -283,14 +375,27 @@ async function takeCheckpointRecord(source: LibvirtSource, name: string, disks: 
 }
 
 // What the node transfer will read must be what libvirt exports (names, bitmaps).
-async function checkExports(virsh: ReturnType<typeof virshOn>, domain: string, socket: string, disks: readonly SourceDiskJob[], incremental: boolean): Promise<void> {
+async function checkExports(
+  virsh: ReturnType<typeof virshOn>,
+  domain: string,
+  socket: string,
+  disks: readonly SourceDiskJob[],
+  incremental: boolean,
+): Promise<void> {
   const job = await runningBackupJob(virsh, domain);
-  if (job === undefined || job.socket !== socket) throw new SendenseError(`the backup job of ${domain} is not running after it started (aborted by someone else?)`);
+  if (job === undefined || job.socket !== socket)
+    throw new SendenseError(`the backup job of ${domain} is not running after it started (aborted by someone else?)`);
   for (const disk of disks) {
     const want = expectedExport(libvirtOf(disk).target, incremental);
     const got = job.exports.find((entry) => entry.target === want.target);
-    if (got === undefined || got.exportName !== want.exportName || (incremental && got.exportBitmap !== want.exportBitmap)) {
-      throw new SendenseError(`libvirt exports disk ${want.target} of ${domain} as ${got ? `'${got.exportName}' (bitmap ${got.exportBitmap ?? 'none'})` : 'nothing'}, not as expected`);
+    if (
+      got === undefined ||
+      got.exportName !== want.exportName ||
+      (incremental && got.exportBitmap !== want.exportBitmap)
+    ) {
+      throw new SendenseError(
+        `libvirt exports disk ${want.target} of ${domain} as ${got ? `'${got.exportName}' (bitmap ${got.exportBitmap ?? 'none'})` : 'nothing'}, not as expected`,
+      );
     }
   }
 }

@@ -19,22 +19,41 @@ export function nbdSource(source: NbdSource): BackupSource {
           const runner: CommandRunner = (argv) => exec(argv);
           const disk = source.disks.find((d) => d.key === key)!;
           const info = await imageInfo(disk.url, { runner, format: 'raw' }).catch((error: unknown) => {
-            throw new SendenseError(`cannot open ${disk.url}: ${(error as Error).message}`, { step: 'resolve-chain', disk: key, cause: error });
+            throw new SendenseError(`cannot open ${disk.url}: ${(error as Error).message}`, {
+              step: 'resolve-chain',
+              disk: key,
+              cause: error,
+            });
           });
           refuseEmptyDisk(info.virtualSize, disk.url, key);
-          const bitmapOffered = disk.bitmap === undefined ? undefined : await nbdOffersDirtyBitmap(disk.url, disk.bitmap, runner);
-          return { key, source: { type: 'nbd', url: disk.url, bitmap: disk.bitmap }, virtualSize: info.virtualSize, bitmapOffered };
+          const bitmapOffered =
+            disk.bitmap === undefined ? undefined : await nbdOffersDirtyBitmap(disk.url, disk.bitmap, runner);
+          return {
+            key,
+            source: { type: 'nbd', url: disk.url, bitmap: disk.bitmap },
+            virtualSize: info.virtualSize,
+            bitmapOffered,
+          };
         },
       ),
-    uninspected: () => source.disks.map((disk) => ({ key: disk.key, source: { type: 'nbd', url: disk.url, bitmap: disk.bitmap }, virtualSize: 0 })),
+    uninspected: () =>
+      source.disks.map((disk) => ({
+        key: disk.key,
+        source: { type: 'nbd', url: disk.url, bitmap: disk.bitmap },
+        virtualSize: 0,
+      })),
     sizeKnownBeforeTransfer: true,
     whyNotIncremental(fact, parentDisk, previous) {
       const { url, bitmap } = diskSourceOf('nbd', fact.source);
-      if (!bitmap) return `disk ${fact.key} (${url}) has no dirty bitmap in the plan: nbd sources without one are full only`;
-      if (fact.bitmapOffered === false) return `${url} does not offer the dirty bitmap '${bitmap}' (no qemu:dirty-bitmap:${bitmap} context)`;
+      if (!bitmap)
+        return `disk ${fact.key} (${url}) has no dirty bitmap in the plan: nbd sources without one are full only`;
+      if (fact.bitmapOffered === false)
+        return `${url} does not offer the dirty bitmap '${bitmap}' (no qemu:dirty-bitmap:${bitmap} context)`;
       // The export's bitmap is never reset by us: it must have been tracking since the parent was read.
       if (parentDisk.changeId !== bitmap) {
-        const had = parentDisk.changeId ? `was read while bitmap '${parentDisk.changeId}' tracked it` : `recorded no change_id (it was read without bitmap '${bitmap}')`;
+        const had = parentDisk.changeId
+          ? `was read while bitmap '${parentDisk.changeId}' tracked it`
+          : `recorded no change_id (it was read without bitmap '${bitmap}')`;
         return `backup ${previous.id} of disk ${fact.key} ${had}, so '${bitmap}' may miss changes since`;
       }
       return undefined;
@@ -51,14 +70,22 @@ export function nbdSource(source: NbdSource): BackupSource {
     },
     // The bitmap belongs to the export; it was tracking before this backup read anything.
     snapshotTitle: "add this backup's dirty bitmap to every disk",
-    whyNoSnapshot: (disks) => (disks.some((disk) => disk.changeId) ? "the export's own dirty bitmap tracks changes: nothing to add" : 'the source has no change tracking'),
+    whyNoSnapshot: (disks) =>
+      disks.some((disk) => disk.changeId)
+        ? "the export's own dirty bitmap tracks changes: nothing to add"
+        : 'the source has no change tracking',
     describeSnapshot: () => 'nothing (nbd source)',
     snapshot: async () => ({ summary: '' }),
     releaseSuperseded: async () => undefined,
     transferProgram(disks, incremental, targets, jobId) {
       const transferDisks = disks.map((disk): TransferDisk => {
         const { url, bitmap } = diskSourceOf('nbd', disk.source);
-        return { key: disk.key, source: { kind: 'nbd', url }, target: { kind: 'nbd', url: targets.get(disk.key)! }, ...(incremental && bitmap ? { bitmap } : {}) };
+        return {
+          key: disk.key,
+          source: { kind: 'nbd', url },
+          target: { kind: 'nbd', url: targets.get(disk.key)! },
+          ...(incremental && bitmap ? { bitmap } : {}),
+        };
       });
       return { request: { jobId, disks: transferDisks } };
     },

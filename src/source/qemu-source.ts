@@ -13,34 +13,55 @@ import type { BackupSource } from './backup-source.js';
 import { diskSourceOf, inspectListed, refuseEmptyDisk, type SourceDiskFacts } from './source-disk.js';
 
 // qemu's image lock held: a VM is running on the image; its disks are read through libvirt's backup API.
-const RUNNING_VM = 'by a running VM most likely: back up a running VM through its domain (source.type: libvirt, docs/how-it-works.md#libvirt-domains)';
+const RUNNING_VM =
+  'by a running VM most likely: back up a running VM through its domain (source.type: libvirt, docs/how-it-works.md#libvirt-domains)';
 
 export function qemuSource(source: QemuSource): BackupSource {
   const keys = source.disks.map((disk) => disk.key);
   // One disk: its image read with qemu-img info on the node.
   async function inspectDisk(exec: CommandRunner, key: DiskKey): Promise<SourceDiskFacts> {
     const disk = source.disks.find((d) => d.key === key)!;
-    const info = await imageInfo(disk.path, { runner: exec, format: disk.format, whenLocked: RUNNING_VM }).catch((error: unknown) => {
-      throw new SendenseError((error as Error).message, { step: 'resolve-chain', disk: key, cause: error });
-    });
+    const info = await imageInfo(disk.path, { runner: exec, format: disk.format, whenLocked: RUNNING_VM }).catch(
+      (error: unknown) => {
+        throw new SendenseError((error as Error).message, { step: 'resolve-chain', disk: key, cause: error });
+      },
+    );
     const format = info.format === 'raw' ? 'raw' : info.format === 'qcow2' ? 'qcow2' : undefined;
     if (format === undefined) {
-      throw new SendenseError(`${disk.path} is a ${info.format} image; qemu sources must be qcow2 or raw`, { step: 'resolve-chain', disk: key });
-    }
-    refuseEmptyDisk(info.virtualSize, disk.path, key);
-    // A *.qcow2 path that probes as raw is a damaged or wrong file, not a disk to copy byte for byte.
-    if (disk.format === undefined && format === 'raw' && /\.qcow2$/i.test(disk.path)) {
-      throw new SendenseError(`${disk.path} is not a qcow2 image (qemu-img sees raw data); if it really is a raw disk, say format: raw`, {
+      throw new SendenseError(`${disk.path} is a ${info.format} image; qemu sources must be qcow2 or raw`, {
         step: 'resolve-chain',
         disk: key,
       });
     }
-    return { key, source: { type: 'qemu', path: disk.path, format }, virtualSize: info.virtualSize, bitmaps: info.bitmaps, path: disk.path, canStoreBitmaps: info.canStoreBitmaps };
+    refuseEmptyDisk(info.virtualSize, disk.path, key);
+    // A *.qcow2 path that probes as raw is a damaged or wrong file, not a disk to copy byte for byte.
+    if (disk.format === undefined && format === 'raw' && /\.qcow2$/i.test(disk.path)) {
+      throw new SendenseError(
+        `${disk.path} is not a qcow2 image (qemu-img sees raw data); if it really is a raw disk, say format: raw`,
+        {
+          step: 'resolve-chain',
+          disk: key,
+        },
+      );
+    }
+    return {
+      key,
+      source: { type: 'qemu', path: disk.path, format },
+      virtualSize: info.virtualSize,
+      bitmaps: info.bitmaps,
+      path: disk.path,
+      canStoreBitmaps: info.canStoreBitmaps,
+    };
   }
 
   function uninspectedDisk(key: DiskKey): SourceDiskFacts {
     const disk = source.disks.find((d) => d.key === key)!;
-    return { key, source: { type: 'qemu', path: disk.path, format: disk.format ?? 'qcow2' }, virtualSize: 0, path: disk.path };
+    return {
+      key,
+      source: { type: 'qemu', path: disk.path, format: disk.format ?? 'qcow2' },
+      virtualSize: 0,
+      path: disk.path,
+    };
   }
 
   return {
@@ -65,8 +86,10 @@ export function qemuSource(source: QemuSource): BackupSource {
       }
       const problem = bitmapProblem(fact.bitmaps ?? [], name);
       if (problem === 'missing') return `the dirty bitmap '${name}' of backup ${previous.id} is missing from ${path}`;
-      if (problem === 'inconsistent') return `the dirty bitmap '${name}' on ${path} is marked inconsistent (the image was not closed cleanly)`;
-      if (problem === 'disabled') return `the dirty bitmap '${name}' on ${path} is disabled (it stopped recording writes)`;
+      if (problem === 'inconsistent')
+        return `the dirty bitmap '${name}' on ${path} is marked inconsistent (the image was not closed cleanly)`;
+      if (problem === 'disabled')
+        return `the dirty bitmap '${name}' on ${path} is disabled (it stopped recording writes)`;
       return undefined;
     },
     newImageSize: (fact) => fact.virtualSize,
@@ -84,7 +107,11 @@ export function qemuSource(source: QemuSource): BackupSource {
       return facts.flatMap((fact) => {
         const name = previous.disks.find((disk) => disk.diskKey === fact.key)?.changeId;
         const own = name === ownBitmap(previous);
-        const present = fact.path !== undefined && own && name && fact.bitmaps?.some((bitmap) => bitmap.name === name && isSendenseBitmap(name));
+        const present =
+          fact.path !== undefined &&
+          own &&
+          name &&
+          fact.bitmaps?.some((bitmap) => bitmap.name === name && isSendenseBitmap(name));
         return present ? [{ key: fact.key, path: fact.path!, name: name! }] : [];
       });
     },
@@ -97,7 +124,9 @@ export function qemuSource(source: QemuSource): BackupSource {
     whyNoSnapshot: (disks) => (disks.some((disk) => disk.changeId) ? undefined : 'the source has no change tracking'),
     describeSnapshot(disks) {
       const names = [...new Set(disks.flatMap((disk) => (disk.changeId ? [disk.changeId] : [])))];
-      return names.length === 0 ? 'nothing (raw disks and qcow2 v2 images have no bitmaps)' : `add bitmap ${names.join(', ')} to every qcow2 disk`;
+      return names.length === 0
+        ? 'nothing (raw disks and qcow2 v2 images have no bitmaps)'
+        : `add bitmap ${names.join(', ')} to every qcow2 disk`;
     },
     // All disks' bitmaps before any disk is read: one point in time for the VM.
     async snapshot(disks, context) {
@@ -128,7 +157,12 @@ export function qemuSource(source: QemuSource): BackupSource {
         const bitmap = incremental && disk.fromChangeId ? disk.fromChangeId : undefined;
         // The mark bitmapMarkEnd left at the parent's last byte: gone, the disk shrank since (qemu/bitmaps.ts).
         const mark = bitmap && disk.fromSize ? { bitmapMark: disk.fromSize - 1 } : {};
-        return { key: disk.key, source: { kind: 'qemu', path, format }, target: { kind: 'nbd', url: targets.get(disk.key)! }, ...(bitmap ? { bitmap, ...mark } : {}) };
+        return {
+          key: disk.key,
+          source: { kind: 'qemu', path, format },
+          target: { kind: 'nbd', url: targets.get(disk.key)! },
+          ...(bitmap ? { bitmap, ...mark } : {}),
+        };
       });
       return { request: { jobId, disks: transferDisks } };
     },
@@ -141,7 +175,9 @@ export function qemuSource(source: QemuSource): BackupSource {
       const { path, format } = diskSourceOf('qemu', disk.source);
       if (format === 'raw') return true;
       try {
-        return isQcow2(path) && readBacking(path) === undefined && !isEncryptedQcow2(path) && !hasExternalDataFile(path);
+        return (
+          isQcow2(path) && readBacking(path) === undefined && !isEncryptedQcow2(path) && !hasExternalDataFile(path)
+        );
       } catch {
         return false;
       }

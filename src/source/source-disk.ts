@@ -7,7 +7,10 @@ import { SendenseError } from '../errors.js';
 
 /** The source of one disk as the node transfer will read it. */
 export type DiskSource =
-  { readonly type: 'qemu'; readonly path: string; readonly format: 'qcow2' | 'raw' } | { readonly type: 'nbd'; readonly url: string; readonly bitmap?: string } | VmwareDiskSource | LibvirtDiskSource;
+  | { readonly type: 'qemu'; readonly path: string; readonly format: 'qcow2' | 'raw' }
+  | { readonly type: 'nbd'; readonly url: string; readonly bitmap?: string }
+  | VmwareDiskSource
+  | LibvirtDiskSource;
 
 /** A VMware disk: what vSphere said of it (sendense-run's own reader); nothing for the old client. */
 export interface VmwareDiskSource {
@@ -61,10 +64,16 @@ export function diskSourceOf<T extends SourceType>(type: T, source: DiskSource):
 // A zero-size source (an empty raw file, /dev/null) has nothing to back up and no qcow2 can hold it.
 export function refuseEmptyDisk(virtualSize: number, where: string, key: DiskKey): void {
   if (virtualSize > 0) return;
-  throw new SendenseError(`${where} is empty (virtual size 0 bytes): nothing to back up; is it the right disk?`, { step: 'resolve-chain', disk: key });
+  throw new SendenseError(`${where} is empty (virtual size 0 bytes): nothing to back up; is it the right disk?`, {
+    step: 'resolve-chain',
+    disk: key,
+  });
 }
 
 // Sources whose disks the plan lists: each inspected on its own.
-export async function inspectListed(keys: readonly DiskKey[], inspectOne: (key: DiskKey) => Promise<SourceDiskFacts>): Promise<{ disks: SourceDiskFacts[]; notes: string[] }> {
+export async function inspectListed(
+  keys: readonly DiskKey[],
+  inspectOne: (key: DiskKey) => Promise<SourceDiskFacts>,
+): Promise<{ disks: SourceDiskFacts[]; notes: string[] }> {
   return { disks: await Promise.all(keys.map(inspectOne)), notes: [] };
 }

@@ -9,7 +9,11 @@ import { thawWatchdogWanted } from './test-seams.js';
 
 const WATCHDOG = `trap '' HUP INT QUIT; cat >/dev/null; exec virsh --quiet -c "$1" domfsthaw "$2"`;
 
-export function startThawWatchdog(context: Pick<SnapshotContext, 'spawn'>, uri: string, domain: string): { release(): Promise<void> } {
+export function startThawWatchdog(
+  context: Pick<SnapshotContext, 'spawn'>,
+  uri: string,
+  domain: string,
+): { release(): Promise<void> } {
   if (!thawWatchdogWanted()) return { release: async () => undefined };
   const child = context.spawn(['sh', '-c', WATCHDOG, 'sendense-thaw-watchdog', uri, domain]);
   return { release: () => child.stop() };

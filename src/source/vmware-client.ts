@@ -17,7 +17,11 @@ export function vmwarePassword(source: VmwareSource, env: NodeJS.ProcessEnv = pr
   if (source.passwordEnv !== undefined) {
     hideFromChildren(source.passwordEnv);
     const value = env[source.passwordEnv];
-    if (!value) throw new SendenseError(`the vCenter password variable ${source.passwordEnv} (vm.source.passwordEnv) is not set`, { step: 'resolve-chain' });
+    if (!value)
+      throw new SendenseError(
+        `the vCenter password variable ${source.passwordEnv} (vm.source.passwordEnv) is not set`,
+        { step: 'resolve-chain' },
+      );
     return oneLinePassword(value, `variable ${source.passwordEnv} (vm.source.passwordEnv)`);
   }
   if (source.passwordFile !== undefined) {
@@ -28,9 +32,12 @@ export function vmwarePassword(source: VmwareSource, env: NodeJS.ProcessEnv = pr
     } catch (error) {
       if (error instanceof SendenseError) throw error;
       const reason = (error as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (error as Error).message;
-      throw new SendenseError(`cannot read the vCenter password file ${source.passwordFile} (vm.source.passwordFile): ${reason}`, {
-        step: 'resolve-chain',
-      });
+      throw new SendenseError(
+        `cannot read the vCenter password file ${source.passwordFile} (vm.source.passwordFile): ${reason}`,
+        {
+          step: 'resolve-chain',
+        },
+      );
     }
   }
   throw new SendenseError('the VMware source has neither passwordEnv nor passwordFile', { step: 'resolve-chain' });
@@ -43,19 +50,39 @@ function oneLinePassword(value: string, where: string): string {
   addSecret(value);
   for (const line of value.split(/\r?\n/)) addSecret(line);
   if (/[\n\r\0]/.test(value)) {
-    throw new SendenseError(`the vCenter password ${where} holds more than one line (or a NUL byte); it must be the password alone`, { step: 'resolve-chain' });
+    throw new SendenseError(
+      `the vCenter password ${where} holds more than one line (or a NUL byte); it must be the password alone`,
+      { step: 'resolve-chain' },
+    );
   }
   return value;
 }
 
 // `sendense-backup-client migrate …` as runners/README.md gives it; no secret in it.
 export function vmwareClientCommand(source: VmwareSource, nbdTargets: string, jobId: string): readonly string[] {
-  return [source.clientPath, 'migrate', '--vmware-endpoint', source.endpoint, '--vmware-username', source.username, '--vmware-path', source.path, '--nbd-targets', nbdTargets, '--job-id', jobId];
+  return [
+    source.clientPath,
+    'migrate',
+    '--vmware-endpoint',
+    source.endpoint,
+    '--vmware-username',
+    source.username,
+    '--vmware-path',
+    source.path,
+    '--nbd-targets',
+    nbdTargets,
+    '--job-id',
+    jobId,
+  ];
 }
 
-export function vmwareClientEnv(password: string, previousChangeIds: ReadonlyMap<DiskKey, string> | undefined): Readonly<Record<string, string>> {
+export function vmwareClientEnv(
+  password: string,
+  previousChangeIds: ReadonlyMap<DiskKey, string> | undefined,
+): Readonly<Record<string, string>> {
   const env: Record<string, string> = { [PASSWORD_ENV]: password };
-  if (previousChangeIds && previousChangeIds.size > 0) env[PREVIOUS_CHANGE_IDS_ENV] = JSON.stringify(Object.fromEntries(previousChangeIds));
+  if (previousChangeIds && previousChangeIds.size > 0)
+    env[PREVIOUS_CHANGE_IDS_ENV] = JSON.stringify(Object.fromEntries(previousChangeIds));
   return env;
 }
 

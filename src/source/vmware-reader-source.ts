@@ -12,7 +12,14 @@ import { changedAreas, type DiskArea } from '../vmware/changed-areas.js';
 import { fetchDatastoreText, flatExtent, parseDescriptor } from '../vmware/disk-descriptor.js';
 import { formatReadList } from '../vmware/read-list.js';
 import type { MoRef } from '../vmware/soap-xml.js';
-import { createSnapshot, enableChangeTracking, ownSnapshotName, removeSnapshot, snapshotDisks, snapshotsNamed } from '../vmware/snapshots.js';
+import {
+  createSnapshot,
+  enableChangeTracking,
+  ownSnapshotName,
+  removeSnapshot,
+  snapshotDisks,
+  snapshotsNamed,
+} from '../vmware/snapshots.js';
 import type { VimClient } from '../vmware/vim-client.js';
 import { datastorePath, datastoreUrl, findVm, type VmDisk, type VmFacts } from '../vmware/vm-inventory.js';
 import { openSession } from '../vmware/vsphere-session.js';
@@ -40,9 +47,16 @@ export function vmwareReaderSource(source: VmwareSource): BackupSource {
       const vm = await findVm(client, source.path);
       if (!vm.cbt && source.cbt === 'require') throw cbtOff(vm);
       const disks = source.disks.map((planned) => diskFacts(vm, planned.key));
-      const list = disks.map((disk) => `${disk.key} = ${vmwareOf(disk).fileName} (${formatBytes(disk.virtualSize)})`).join(', ');
-      const cbt = vm.cbt ? 'CBT on' : 'CBT off (vm.source.cbt: enable: turned on before the snapshot, this backup a full)';
-      return { disks, notes: [`VM ${vm.name} (${vm.ref.value}) at ${source.endpoint}: ${vm.powerState}, ${cbt}; disks ${list}`] };
+      const list = disks
+        .map((disk) => `${disk.key} = ${vmwareOf(disk).fileName} (${formatBytes(disk.virtualSize)})`)
+        .join(', ');
+      const cbt = vm.cbt
+        ? 'CBT on'
+        : 'CBT off (vm.source.cbt: enable: turned on before the snapshot, this backup a full)';
+      return {
+        disks,
+        notes: [`VM ${vm.name} (${vm.ref.value}) at ${source.endpoint}: ${vm.powerState}, ${cbt}; disks ${list}`],
+      };
     } finally {
       await client.logout();
     }
@@ -74,7 +88,10 @@ export function vmwareReaderSource(source: VmwareSource): BackupSource {
     label: (disk) => `vmware://${source.endpoint}${source.path.startsWith('/') ? '' : '/'}${source.path}#${disk.key}`,
     describeRead(disk, incremental) {
       const { fileName } = vmwareOf(disk);
-      const what = incremental && disk.fromChangeId ? `the areas changed since change id ${disk.fromChangeId}` : 'the allocated areas (change id *)';
+      const what =
+        incremental && disk.fromChangeId
+          ? `the areas changed since change id ${disk.fromChangeId}`
+          : 'the allocated areas (change id *)';
       return `disk ${disk.key}: ${fileName ?? '?'} at the snapshot, over HTTPS from ${source.endpoint}: ${what}`;
     },
     snapshotTitle: `snapshot ${where} and ask vSphere what to read`,
@@ -102,7 +119,11 @@ export function vmwareReaderSource(source: VmwareSource): BackupSource {
       const run = runId === undefined ? undefined : taken.get(runId);
       return keys.map((key) => {
         const changeId = run?.changeIds.get(key);
-        if (changeId === undefined) throw new SendenseError(`vSphere gave no change id for disk ${key} at the snapshot: is CBT on?`, { step: 'transfer', disk: key });
+        if (changeId === undefined)
+          throw new SendenseError(`vSphere gave no change id for disk ${key} at the snapshot: is CBT on?`, {
+            step: 'transfer',
+            disk: key,
+          });
         return { key, changeId };
       });
     },
@@ -116,9 +137,21 @@ function vmwareOf(disk: Pick<SourceDiskJob, 'source'>) {
 function diskFacts(vm: VmFacts, key: DiskKey): SourceDiskFacts {
   const disk = vm.disks.find((each) => each.key === key);
   if (disk === undefined) {
-    throw new SendenseError(`VM ${vm.name} has no disk with key ${key} (its disks: ${vm.disks.map((each) => each.key).join(', ') || 'none'})`, { step: 'resolve-chain', disk: key });
+    throw new SendenseError(
+      `VM ${vm.name} has no disk with key ${key} (its disks: ${vm.disks.map((each) => each.key).join(', ') || 'none'})`,
+      { step: 'resolve-chain', disk: key },
+    );
   }
-  return { key, source: { type: 'vmware', fileName: disk.fileName, cbt: vm.cbt, ...(disk.changeId ? { changeId: disk.changeId } : {}) }, virtualSize: disk.capacity };
+  return {
+    key,
+    source: {
+      type: 'vmware',
+      fileName: disk.fileName,
+      cbt: vm.cbt,
+      ...(disk.changeId ? { changeId: disk.changeId } : {}),
+    },
+    virtualSize: disk.capacity,
+  };
 }
 
 function cbtOff(vm: VmFacts): SendenseError {
@@ -134,19 +167,25 @@ async function takeSnapshot(source: VmwareSource, disks: readonly SourceDiskJob[
   const client = await openSession(source);
   context.takes(`log out of vSphere at ${source.endpoint}`, 'always', () => client.logout());
   const vm = await findVm(client, source.path);
-  const leftovers = await context.giveBackLeftovers((kind, facts) => kind === VMWARE_SNAPSHOT_RESOURCE && facts.endpoint === source.endpoint && facts.vm === vm.ref.value);
+  const leftovers = await context.giveBackLeftovers(
+    (kind, facts) =>
+      kind === VMWARE_SNAPSHOT_RESOURCE && facts.endpoint === source.endpoint && facts.vm === vm.ref.value,
+  );
   for (const line of leftovers) context.warn(`left by a run that was killed: ${line}`);
   if (!vm.cbt) {
     if (source.cbt !== 'enable') throw cbtOff(vm);
     await enableChangeTracking(client, vm.ref);
-    context.warn(`CBT was off on VM ${vm.name}: turned on (vm.source.cbt: enable); this backup reads every allocated area`);
+    context.warn(
+      `CBT was off on VM ${vm.name}: turned on (vm.source.cbt: enable); this backup reads every allocated area`,
+    );
   }
   const name = ownSnapshotName(context.runId);
   await context.record(VMWARE_SNAPSHOT_RESOURCE, name, snapshotFacts(source, vm.ref));
   const snapshot: { made?: MoRef } = {};
   context.takes(`remove snapshot ${name} of VM ${vm.name}`, 'always', async () => {
     // Made but not yet known (an error while vSphere made it): found by its name.
-    for (const each of snapshot.made === undefined ? await snapshotsNamed(client, vm.ref, name) : [snapshot.made]) await removeSnapshot(client, each);
+    for (const each of snapshot.made === undefined ? await snapshotsNamed(client, vm.ref, name) : [snapshot.made])
+      await removeSnapshot(client, each);
     await context.forget(VMWARE_SNAPSHOT_RESOURCE, name);
   });
   const made = await createSnapshot(client, vm.ref, name, source.quiesce);
@@ -161,14 +200,21 @@ async function takeSnapshot(source: VmwareSource, disks: readonly SourceDiskJob[
   let calls = 0;
   for (const job of disks) {
     const disk = frozen.find((each) => each.key === job.key);
-    if (disk === undefined) throw new SendenseError(`disk ${job.key} is not in snapshot ${name} of VM ${vm.name} (removed meanwhile?)`, { disk: job.key });
+    if (disk === undefined)
+      throw new SendenseError(`disk ${job.key} is not in snapshot ${name} of VM ${vm.name} (removed meanwhile?)`, {
+        disk: job.key,
+      });
     const url = await dataFileUrl(client, vm, disk);
     const changeId = job.fromChangeId ?? '*';
     const found = await changedAreas(client, vm.ref, made, disk.key, disk.capacity, changeId);
     calls += found.calls;
     bytes += found.areas.reduce((sum, area) => sum + area.length, 0);
     const list = `${dir}/disk-${job.key}.json`;
-    await writeNodeFile(context.exec, list, formatReadList({ url, sha256: source.certificateSha256!, size: disk.capacity, areas: found.areas.map(pair) }));
+    await writeNodeFile(
+      context.exec,
+      list,
+      formatReadList({ url, sha256: source.certificateSha256!, size: disk.capacity, areas: found.areas.map(pair) }),
+    );
     lists.set(job.key, list);
     if (disk.changeId !== undefined) changeIds.set(job.key, disk.changeId);
   }
@@ -208,7 +254,9 @@ async function dataFileUrl(client: VimClient, vm: VmFacts, disk: VmDisk): Promis
   if (disk.parentFile !== undefined) throw refuse(`a delta disk of ${disk.parentFile} (the VM has other snapshots)`);
   if (disk.backing !== 'VirtualDiskFlatVer2BackingInfo') throw refuse(`a disk with ${disk.backing}`);
   const { datastore, path } = datastorePath(disk.fileName);
-  const descriptor = parseDescriptor(await fetchDatastoreText(client, datastoreUrl(client.origin, vm.datacenter, datastore, path)));
+  const descriptor = parseDescriptor(
+    await fetchDatastoreText(client, datastoreUrl(client.origin, vm.datacenter, datastore, path)),
+  );
   if (descriptor === undefined) throw refuse('a vmdk without a descriptor');
   const extent = flatExtent(descriptor, disk.capacity);
   if (typeof extent === 'string') throw refuse(extent);

@@ -8,14 +8,21 @@ import { nbdTargetsString } from '../wire/index.js';
 import type { BackupSource } from './backup-source.js';
 import type { SourceDiskFacts } from './source-disk.js';
 import { vmwareReaderSource } from './vmware-reader-source.js';
-import { PROVISIONAL_FORMAT_OPTIONS, PROVISIONAL_VIRTUAL_SIZE, vmwareClientCommand, vmwareClientEnv, vmwarePassword } from './vmware-client.js';
+import {
+  PROVISIONAL_FORMAT_OPTIONS,
+  PROVISIONAL_VIRTUAL_SIZE,
+  vmwareClientCommand,
+  vmwareClientEnv,
+  vmwarePassword,
+} from './vmware-client.js';
 
 export function vmwareSource(source: VmwareSource): BackupSource {
   return source.client === 'sendense-backup-client' ? backupClientSource(source) : vmwareReaderSource(source);
 }
 
 function backupClientSource(source: VmwareSource): BackupSource {
-  const disks = (): SourceDiskFacts[] => source.disks.map((disk) => ({ key: disk.key, source: { type: 'vmware' }, virtualSize: PROVISIONAL_VIRTUAL_SIZE }));
+  const disks = (): SourceDiskFacts[] =>
+    source.disks.map((disk) => ({ key: disk.key, source: { type: 'vmware' }, virtualSize: PROVISIONAL_VIRTUAL_SIZE }));
   return {
     // A missing password stops the run before anything is taken.
     checkReady: () => void vmwarePassword(source),
@@ -23,7 +30,8 @@ function backupClientSource(source: VmwareSource): BackupSource {
     inspect: async () => ({ disks: disks(), notes: [] }),
     uninspected: () => disks(),
     sizeKnownBeforeTransfer: false,
-    whyNotIncremental: (fact, parentDisk, previous) => (parentDisk.changeId ? undefined : `backup ${previous.id} recorded no VMware change id for disk ${fact.key}`),
+    whyNotIncremental: (fact, parentDisk, previous) =>
+      parentDisk.changeId ? undefined : `backup ${previous.id} recorded no VMware change id for disk ${fact.key}`,
     newImageSize: (fact, parentDisk) => parentDisk?.virtualSize ?? fact.virtualSize,
     fullImageOptions: PROVISIONAL_FORMAT_OPTIONS,
     // Reported by the client after the transfer.
@@ -42,7 +50,10 @@ function backupClientSource(source: VmwareSource): BackupSource {
     transferProgram(disks, incremental, targets, jobId) {
       const previous = incremental ? new Map(disks.map((disk) => [disk.key, disk.fromChangeId!])) : undefined;
       const nbdTargets = nbdTargetsString(disks.map((disk) => ({ key: disk.key, url: targets.get(disk.key)! })));
-      return { command: vmwareClientCommand(source, nbdTargets, jobId), env: vmwareClientEnv(vmwarePassword(source), previous) };
+      return {
+        command: vmwareClientCommand(source, nbdTargets, jobId),
+        env: vmwareClientEnv(vmwarePassword(source), previous),
+      };
     },
     takesTurns: false,
     takesRate: false,
@@ -51,9 +62,17 @@ function backupClientSource(source: VmwareSource): BackupSource {
     adoptResults(results, keys, full) {
       return keys.map((key) => {
         const result = results.find((r) => r.disk === key);
-        if (!result?.changeId) throw new SendenseError('sendense-backup-client reported no change id for this disk', { step: 'transfer', disk: key });
+        if (!result?.changeId)
+          throw new SendenseError('sendense-backup-client reported no change id for this disk', {
+            step: 'transfer',
+            disk: key,
+          });
         if (!full) return { key, changeId: result.changeId };
-        if (!result.virtualSize) throw new SendenseError('sendense-backup-client reported no size (virtualSize) for this disk', { step: 'transfer', disk: key });
+        if (!result.virtualSize)
+          throw new SendenseError('sendense-backup-client reported no size (virtualSize) for this disk', {
+            step: 'transfer',
+            disk: key,
+          });
         return { key, changeId: result.changeId, shrinkTo: result.virtualSize };
       });
     },

@@ -23,7 +23,13 @@ export interface PlanStatus {
   /** A run of the plan is going now. */
   readonly running: boolean;
   /** The newest finished run (succeeded, failed, interrupted); null: none yet. */
-  readonly lastRun: { readonly id: string; readonly status: string; readonly startedAt: string; readonly endedAt: string; readonly error: string | null } | null;
+  readonly lastRun: {
+    readonly id: string;
+    readonly status: string;
+    readonly startedAt: string;
+    readonly endedAt: string;
+    readonly error: string | null;
+  } | null;
   /** The newest complete point: a backup in the repository, or a replicate plan's replica point. */
   readonly newestPoint: { readonly id: string; readonly takenAt: string; readonly ageSeconds: number } | null;
   /** Points in the newest backup's chain; null for a replicate plan. */
@@ -55,7 +61,10 @@ export async function planStatus(plan: Plan, store: Store | undefined, now = new
   };
 }
 
-type PointFacts = Pick<PlanStatus, 'newestPoint' | 'chainLength' | 'repository' | 'repositoryBytes' | 'replicaLagSeconds'>;
+type PointFacts = Pick<
+  PlanStatus,
+  'newestPoint' | 'chainLength' | 'repository' | 'repositoryBytes' | 'replicaLagSeconds'
+>;
 
 async function newestPoint(plan: Plan, store: Store | undefined, now: Date): Promise<PointFacts> {
   const age = (iso: string) => Math.max(0, (now.getTime() - Date.parse(iso)) / 1000);
@@ -75,7 +84,8 @@ async function newestPoint(plan: Plan, store: Store | undefined, now: Date): Pro
   const summary = summarizeVmPoints(backups, repository, plan.vm.name);
   const newest = summary.newest;
   return {
-    newestPoint: newest === undefined ? null : { id: newest.id, takenAt: newest.startedAt, ageSeconds: age(newest.startedAt) },
+    newestPoint:
+      newest === undefined ? null : { id: newest.id, takenAt: newest.startedAt, ageSeconds: age(newest.startedAt) },
     chainLength: summary.chainLength,
     repository,
     repositoryBytes: summary.bytes,

@@ -30,7 +30,11 @@ export const allocatePorts: Step<ServingRun> = {
       });
     }
     if (leased.busy.length > 0) {
-      run.reporter.emit({ type: 'info', step: 'allocate-ports', message: `skipped port(s) in use by other programs: ${leased.busy.join(', ')}` });
+      run.reporter.emit({
+        type: 'info',
+        step: 'allocate-ports',
+        message: `skipped port(s) in use by other programs: ${leased.busy.join(', ')}`,
+      });
     }
     run.state.disks.forEach((disk, index) => {
       disk.port = leased.ports[index];

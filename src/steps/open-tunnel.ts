@@ -24,19 +24,36 @@ export const openTunnel: Step<ServingRun> = {
     const byPort = disks.filter((disk) => !bySocket.includes(disk));
     if (bySocket.length > 0) {
       const forwards = await run.node.forwardSockets(bySocket.map((disk) => disk.socket!));
-      run.undo.push({ what: `close the socket tunnel to ${run.node.description}`, when: 'always', step: 'open-tunnel', run: () => forwards.close() });
+      run.undo.push({
+        what: `close the socket tunnel to ${run.node.description}`,
+        when: 'always',
+        step: 'open-tunnel',
+        run: () => forwards.close(),
+      });
       for (const disk of bySocket) disk.nodeSocket = forwards.nodeSockets.get(disk.socket!);
     }
     if (byPort.length > 0) {
-      const sockets = new Map(byPort.flatMap((disk) => (disk.socket === undefined ? [] : [[disk.port, disk.socket] as const])));
+      const sockets = new Map(
+        byPort.flatMap((disk) => (disk.socket === undefined ? [] : [[disk.port, disk.socket] as const])),
+      );
       const forwards = await run.node.forwardPorts(
         byPort.map((disk) => disk.port),
         sockets,
       );
-      run.undo.push({ what: `close the tunnel to ${run.node.description}`, when: 'always', step: 'open-tunnel', run: () => forwards.close() });
+      run.undo.push({
+        what: `close the tunnel to ${run.node.description}`,
+        when: 'always',
+        step: 'open-tunnel',
+        run: () => forwards.close(),
+      });
       for (const disk of byPort) disk.nodePort = forwards.nodePorts.get(disk.port) ?? disk.port;
     }
-    return run.state.disks.map((disk) => `node ${disk.nodeSocket ?? `127.0.0.1:${disk.nodePort}`} -> hub ${disk.socket ?? `127.0.0.1:${disk.port}`}`).join(', ');
+    return run.state.disks
+      .map(
+        (disk) =>
+          `node ${disk.nodeSocket ?? `127.0.0.1:${disk.nodePort}`} -> hub ${disk.socket ?? `127.0.0.1:${disk.port}`}`,
+      )
+      .join(', ');
   },
   would(run) {
     const node = run.plan.node;

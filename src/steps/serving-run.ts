@@ -26,14 +26,23 @@ export interface ServedDisk {
   copiedHere?: boolean;
 }
 
-export interface ServingRun extends RunContext<BackupPlan | DiskRestorePlan | RecoverPlan | ReplicatePlan>, Resolved<{ readonly disks: readonly ServedDisk[] }> {
+export interface ServingRun
+  extends
+    RunContext<BackupPlan | DiskRestorePlan | RecoverPlan | ReplicatePlan>,
+    Resolved<{ readonly disks: readonly ServedDisk[] }> {
   /** Its transfer takes the whole VM at once (the VMware client): the disks never take turns in the hub's slots. */
   readonly wholeVm?: boolean;
 }
 
 /** A disk's export as the node transfer reaches it: its Unix socket on this host or the node's (open-tunnel), else the node's port or the hub's. */
 export function servedUrl(
-  { exportName, socket, port, nodePort, nodeSocket }: Pick<ServedDisk, 'exportName' | 'socket' | 'port' | 'nodePort' | 'nodeSocket'>,
+  {
+    exportName,
+    socket,
+    port,
+    nodePort,
+    nodeSocket,
+  }: Pick<ServedDisk, 'exportName' | 'socket' | 'port' | 'nodePort' | 'nodeSocket'>,
   node: { readonly isLocal: boolean },
 ): string {
   if (node.isLocal && socket !== undefined) return describeNbdAddress({ kind: 'unix', socketPath: socket, exportName });

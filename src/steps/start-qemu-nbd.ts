@@ -32,33 +32,56 @@ export interface ServeOptions {
 
 export const startQemuNbdServers = ({ readOnly, ...clients }: ServeOptions): Step<ServingRun> => ({
   name: 'start-qemu-nbd',
-  title: (run) => `serve ${served(run.state.disks).length} image(s) on ${onSockets(run, clients) ? 'Unix sockets' : '127.0.0.1'} (qemu-nbd --shared=${run.plan.nbd.shared})`,
+  title: (run) =>
+    `serve ${served(run.state.disks).length} image(s) on ${onSockets(run, clients) ? 'Unix sockets' : '127.0.0.1'} (qemu-nbd --shared=${run.plan.nbd.shared})`,
   // A file the node transfer writes itself needs no server (docs/how-it-works.md#a-local-full-backup).
-  skip: (run) => (run.state.disks.length > 0 && served(run.state.disks).length === 0 ? 'qemu-img writes the new files on this host' : undefined),
+  skip: (run) =>
+    run.state.disks.length > 0 && served(run.state.disks).length === 0
+      ? 'qemu-img writes the new files on this host'
+      : undefined,
   async run(run) {
     const disks = leasedDisks(served(run.state.disks));
     if (onSockets(run, clients)) {
-      const tooLong = disks.find((disk) => socketPath(path.join(tmpdir(), `${SERVE_SOCKET_DIR_PREFIX}XXXXXX`), disk.key).length > MAX_SOCKET_PATH);
+      const tooLong = disks.find(
+        (disk) =>
+          socketPath(path.join(tmpdir(), `${SERVE_SOCKET_DIR_PREFIX}XXXXXX`), disk.key).length > MAX_SOCKET_PATH,
+      );
       if (tooLong !== undefined)
-        throw new SendenseError(`TMPDIR ${tmpdir()} is too long for a Unix socket path (at most ${MAX_SOCKET_PATH} bytes): set a shorter one`, { step: 'start-qemu-nbd', disk: tooLong.key });
+        throw new SendenseError(
+          `TMPDIR ${tmpdir()} is too long for a Unix socket path (at most ${MAX_SOCKET_PATH} bytes): set a shorter one`,
+          { step: 'start-qemu-nbd', disk: tooLong.key },
+        );
       const dir = await makeSocketDir(SERVE_SOCKET_DIR_PREFIX, { sweepDeadSockets: true });
       // Pushed first, so undone after every server's stop (each removes its socket).
-      run.undo.push({ what: `remove ${dir}`, when: 'always', step: 'start-qemu-nbd', run: () => rm(dir, { recursive: true, force: true }) });
+      run.undo.push({
+        what: `remove ${dir}`,
+        when: 'always',
+        step: 'start-qemu-nbd',
+        run: () => rm(dir, { recursive: true, force: true }),
+      });
       for (const disk of disks) disk.socket = socketPath(dir, disk.key);
     }
     for (const disk of disks) disk.server = diskServer(run, disk, readOnly);
     const atOnce = diskTurns(run)?.parallelDisks ?? disks.length;
     await startServers(disks.slice(0, atOnce));
-    const now = disks.slice(0, atOnce).map((disk) => `${disk.key}: ${disk.socket === undefined ? `127.0.0.1:${disk.port}/${disk.exportName}` : `${disk.socket} (${disk.exportName})`}`);
+    const now = disks
+      .slice(0, atOnce)
+      .map(
+        (disk) =>
+          `${disk.key}: ${disk.socket === undefined ? `127.0.0.1:${disk.port}/${disk.exportName}` : `${disk.socket} (${disk.exportName})`}`,
+      );
     const later = disks.length - atOnce;
-    return later > 0 ? `${now.join(', ')}; ${plural(later, 'more disk')} when ${later === 1 ? 'its' : 'their'} turn comes (${atOnce} at once)` : now.join(', ');
+    return later > 0
+      ? `${now.join(', ')}; ${plural(later, 'more disk')} when ${later === 1 ? 'its' : 'their'} turn comes (${atOnce} at once)`
+      : now.join(', ');
   },
   facts: (run) => ({ disks: served(run.state.disks).map((disk) => ({ key: disk.key, url: exportUrl(disk) })) }),
   would(run) {
     const where = onSockets(run, clients)
       ? `on a Unix socket in a private directory${run.node.isLocal ? '' : ', reached from a Unix socket in a private directory on the node'}`
       : '-b 127.0.0.1 on each leased port';
-    if (!readOnly) return `qemu-nbd -f qcow2 --shared=${run.plan.nbd.shared} ${where}, one per disk (none for a file copied by qemu-img on this host)`;
+    if (!readOnly)
+      return `qemu-nbd -f qcow2 --shared=${run.plan.nbd.shared} ${where}, one per disk (none for a file copied by qemu-img on this host)`;
     const files = run.state.disks.length > 0 ? run.state.disks.map((disk) => disk.file).join(', ') : 'the backup files';
     return `qemu-nbd -r (read-only) on ${files}${onSockets(run, clients) ? `, each ${where}` : ''}`;
   },
@@ -119,10 +142,18 @@ function diskServer(run: ServingRun, disk: Leased<ServedDisk>, readOnly: boolean
 // The node transfer the only client: Unix sockets. Not the VMware client on this host (it takes
 // NBD URLs with ports; from a node it reaches the tunnel's port), nor a socket path too long for
 // one (a deep TMPDIR). socketsOnly: always (start-qemu-nbd refuses a path too long).
-function onSockets(run: ServingRun, { transferOnly = false, socketsOnly = false }: Omit<ServeOptions, 'readOnly'>): boolean {
+function onSockets(
+  run: ServingRun,
+  { transferOnly = false, socketsOnly = false }: Omit<ServeOptions, 'readOnly'>,
+): boolean {
   if (socketsOnly) return true;
   if (!transferOnly || (run.node.isLocal && run.wholeVm === true)) return false;
-  const longest = Math.max(0, ...run.state.disks.map((disk) => socketPath(path.join(tmpdir(), `${SERVE_SOCKET_DIR_PREFIX}XXXXXX`), disk.key).length));
+  const longest = Math.max(
+    0,
+    ...run.state.disks.map(
+      (disk) => socketPath(path.join(tmpdir(), `${SERVE_SOCKET_DIR_PREFIX}XXXXXX`), disk.key).length,
+    ),
+  );
   return longest <= MAX_SOCKET_PATH;
 }
 

@@ -44,7 +44,12 @@ export interface ApiTask {
 
 export interface ApiRecords {
   /** Throws (unique name or secret) when the name is taken: the caller says so. */
-  addToken(token: { readonly name: string; readonly role: string; readonly secretHash: string; readonly expiresAt: string | null }): Promise<ApiToken>;
+  addToken(token: {
+    readonly name: string;
+    readonly role: string;
+    readonly secretHash: string;
+    readonly expiresAt: string | null;
+  }): Promise<ApiToken>;
   listTokens(): Promise<readonly ApiToken[]>;
   /** True when there was one. */
   removeToken(name: string): Promise<boolean>;
@@ -61,7 +66,13 @@ export interface ApiRecords {
   loseRunningTasks(hub: string): Promise<number>;
 }
 
-const token = (row: ApiTokensTable): ApiToken => ({ name: row.name, role: row.role, createdAt: row.created_at, expiresAt: row.expires_at, lastUsedAt: row.last_used_at });
+const token = (row: ApiTokensTable): ApiToken => ({
+  name: row.name,
+  role: row.role,
+  createdAt: row.created_at,
+  expiresAt: row.expires_at,
+  lastUsedAt: row.last_used_at,
+});
 const audit = (row: ApiAuditTable): ApiAuditEntry => ({
   id: row.id,
   at: row.at,
@@ -94,7 +105,14 @@ const LAST_USED_EVERY_MS = 60_000;
 export function apiRecords(db: Db): ApiRecords {
   return {
     async addToken({ name, role, secretHash, expiresAt }) {
-      const row: ApiTokensTable = { name, role, secret_hash: secretHash, created_at: nowIso(), expires_at: expiresAt, last_used_at: null };
+      const row: ApiTokensTable = {
+        name,
+        role,
+        secret_hash: secretHash,
+        created_at: nowIso(),
+        expires_at: expiresAt,
+        last_used_at: null,
+      };
       await db.insertInto('api_tokens').values(row).execute();
       return token(row);
     },
@@ -106,7 +124,11 @@ export function apiRecords(db: Db): ApiRecords {
       return Number(result.numDeletedRows) > 0;
     },
     async tokenByHash(secretHash) {
-      const row = await db.selectFrom('api_tokens').selectAll().where('secret_hash', '=', secretHash).executeTakeFirst();
+      const row = await db
+        .selectFrom('api_tokens')
+        .selectAll()
+        .where('secret_hash', '=', secretHash)
+        .executeTakeFirst();
       if (row === undefined) return undefined;
       const now = nowIso();
       if (row.last_used_at === null || Date.parse(now) - Date.parse(row.last_used_at) > LAST_USED_EVERY_MS) {
@@ -155,7 +177,16 @@ export function apiRecords(db: Db): ApiRecords {
       await db
         .insertInto('api_tasks')
         .values(row)
-        .onConflict((oc) => oc.column('id').doUpdateSet({ status: row.status, ended_at: row.ended_at, exit_code: row.exit_code, pid: row.pid, run_id: row.run_id, error: row.error }))
+        .onConflict((oc) =>
+          oc.column('id').doUpdateSet({
+            status: row.status,
+            ended_at: row.ended_at,
+            exit_code: row.exit_code,
+            pid: row.pid,
+            run_id: row.run_id,
+            error: row.error,
+          }),
+        )
         .execute();
     },
     async getTask(id) {
@@ -170,7 +201,11 @@ export function apiRecords(db: Db): ApiRecords {
     async loseRunningTasks(hub) {
       const result = await db
         .updateTable('api_tasks')
-        .set({ status: 'lost', ended_at: nowIso(), error: 'the API server ended while the task ran (see history and doctor)' })
+        .set({
+          status: 'lost',
+          ended_at: nowIso(),
+          error: 'the API server ended while the task ran (see history and doctor)',
+        })
         .where('status', '=', 'running')
         .where('hub', '=', hub)
         .executeTakeFirst();

@@ -69,7 +69,12 @@ async function withDisks(db: Db, query: BackupQuery): Promise<readonly Backup[]>
   const byBackup = new Map<string, BackupDisk[]>(rows.map((row) => [row.id, []]));
   for (let from = 0; from < rows.length; from += IDS_PER_QUERY) {
     const ids = rows.slice(from, from + IDS_PER_QUERY).map((row) => row.id);
-    const disks = await db.selectFrom('backup_disks').selectAll().where('backup_id', 'in', ids).orderBy('disk_key').execute();
+    const disks = await db
+      .selectFrom('backup_disks')
+      .selectAll()
+      .where('backup_id', 'in', ids)
+      .orderBy('disk_key')
+      .execute();
     for (const disk of disks) byBackup.get(disk.backup_id)!.push(toDisk(disk));
   }
   return Object.freeze(rows.map((row) => toBackup(row, byBackup.get(row.id)!)));
@@ -136,7 +141,12 @@ export async function addBackupDisk(db: Db, backupId: string, disk: NewBackupDis
   return (await getBackup(db, backupId))!;
 }
 
-export async function completeBackupDisk(db: Db, backupId: string, diskKey: DiskKey, result: { changeId: string | null; bytes: number; virtualSize?: number; manifest?: boolean }): Promise<void> {
+export async function completeBackupDisk(
+  db: Db,
+  backupId: string,
+  diskKey: DiskKey,
+  result: { changeId: string | null; bytes: number; virtualSize?: number; manifest?: boolean },
+): Promise<void> {
   const updated = await db
     .updateTable('backup_disks')
     .set({
@@ -159,21 +169,41 @@ export async function completeBackup(db: Db, id: string, bytes?: number): Promis
   await db.transaction().execute(async (trx) => {
     const backup = await trx.selectFrom('backups').select('status').where('id', '=', id).executeTakeFirst();
     if (backup?.status !== 'running') throw new Error(`completeBackup: backup ${id} is not running`);
-    const disks = await trx.selectFrom('backup_disks').select(['disk_key', 'status', 'bytes']).where('backup_id', '=', id).execute();
+    const disks = await trx
+      .selectFrom('backup_disks')
+      .select(['disk_key', 'status', 'bytes'])
+      .where('backup_id', '=', id)
+      .execute();
     const unfinished = disks.filter((disk) => disk.status !== 'complete').map((disk) => disk.disk_key);
     if (disks.length === 0 || unfinished.length > 0) {
-      throw new Error(`completeBackup: backup ${id} has ${disks.length === 0 ? 'no disks' : `incomplete disks ${unfinished.join(', ')}`}`);
+      throw new Error(
+        `completeBackup: backup ${id} has ${disks.length === 0 ? 'no disks' : `incomplete disks ${unfinished.join(', ')}`}`,
+      );
     }
     const total = bytes ?? disks.reduce((sum, disk) => sum + (disk.bytes ?? 0), 0);
-    await trx.updateTable('backups').set({ status: 'complete', completed_at: nowIso(), bytes: total }).where('id', '=', id).execute();
+    await trx
+      .updateTable('backups')
+      .set({ status: 'complete', completed_at: nowIso(), bytes: total })
+      .where('id', '=', id)
+      .execute();
   });
   return (await getBackup(db, id))!;
 }
 
 export async function failBackup(db: Db, id: string): Promise<void> {
   await db.transaction().execute(async (trx) => {
-    await trx.updateTable('backups').set({ status: 'failed', completed_at: null }).where('id', '=', id).where('status', '!=', 'complete').execute();
-    await trx.updateTable('backup_disks').set({ status: 'failed' }).where('backup_id', '=', id).where('status', '=', 'running').execute();
+    await trx
+      .updateTable('backups')
+      .set({ status: 'failed', completed_at: null })
+      .where('id', '=', id)
+      .where('status', '!=', 'complete')
+      .execute();
+    await trx
+      .updateTable('backup_disks')
+      .set({ status: 'failed' })
+      .where('backup_id', '=', id)
+      .where('status', '=', 'running')
+      .execute();
   });
 }
 
@@ -199,14 +229,28 @@ function completeOf(db: Db, vm: string, repository?: string): BackupQuery {
   return query;
 }
 
-export async function latestCompleteBackup(db: Db, vm: string, repository?: string, plan?: string): Promise<Backup | undefined> {
+export async function latestCompleteBackup(
+  db: Db,
+  vm: string,
+  repository?: string,
+  plan?: string,
+): Promise<Backup | undefined> {
   let query = completeOf(db, vm, repository);
   if (plan !== undefined) query = query.where('plan', '=', plan);
   return (await withDisks(db, query.orderBy(insertionOrder, 'desc').limit(1)))[0];
 }
 
-export async function completeBackupAtOrBefore(db: Db, vm: string, time: Date, repository?: string): Promise<Backup | undefined> {
-  const query = completeOf(db, vm, repository).where('started_at', '<=', time.toISOString()).orderBy('started_at', 'desc').orderBy(insertionOrder, 'desc').limit(1);
+export async function completeBackupAtOrBefore(
+  db: Db,
+  vm: string,
+  time: Date,
+  repository?: string,
+): Promise<Backup | undefined> {
+  const query = completeOf(db, vm, repository)
+    .where('started_at', '<=', time.toISOString())
+    .orderBy('started_at', 'desc')
+    .orderBy(insertionOrder, 'desc')
+    .limit(1);
   return (await withDisks(db, query))[0];
 }
 
@@ -240,7 +284,13 @@ export async function incompleteBackups(db: Db): Promise<readonly Backup[]> {
 // built on it leave the restorable, parent-capable 'complete' state until a verify clears it.
 export async function markDamaged(db: Db, ids: readonly string[], damage: string): Promise<void> {
   if (ids.length === 0) return;
-  await db.updateTable('backups').set({ damage }).where('id', 'in', ids).where('status', '=', 'complete').where('damage', 'is', null).execute();
+  await db
+    .updateTable('backups')
+    .set({ damage })
+    .where('id', 'in', ids)
+    .where('status', '=', 'complete')
+    .where('damage', 'is', null)
+    .execute();
 }
 
 // verify found a damaged backup's files and those it stands on matching their manifests again
@@ -263,11 +313,21 @@ export async function recordVerification(db: Db, id: string, at: string): Promis
 
 // A complete backup rebuilt from the repository's manifests (catalog import), with its own ids
 // and times; its parent must be recorded already.
-export async function relocateBackup(db: Db, id: string, repository: string, files: readonly { readonly diskKey: number; readonly file: string }[]): Promise<void> {
+export async function relocateBackup(
+  db: Db,
+  id: string,
+  repository: string,
+  files: readonly { readonly diskKey: number; readonly file: string }[],
+): Promise<void> {
   await db.transaction().execute(async (trx) => {
     await trx.updateTable('backups').set({ repository }).where('id', '=', id).execute();
     for (const { diskKey, file } of files) {
-      await trx.updateTable('backup_disks').set({ file }).where('backup_id', '=', id).where('disk_key', '=', diskKey).execute();
+      await trx
+        .updateTable('backup_disks')
+        .set({ file })
+        .where('backup_id', '=', id)
+        .where('disk_key', '=', diskKey)
+        .execute();
     }
   });
 }

@@ -30,7 +30,10 @@ export function resolveDatabase(value: string): string {
   if (!isPostgresUrl(value)) {
     const file = path.resolve(value);
     if (statSync(file, { throwIfNoEntry: false })?.isDirectory()) {
-      throw new SendenseError(`state database ${file} is a directory: give a file in it (--db ${path.join(file, 'sendense.db')})`, { exitCode: 2 });
+      throw new SendenseError(
+        `state database ${file} is a directory: give a file in it (--db ${path.join(file, 'sendense.db')})`,
+        { exitCode: 2 },
+      );
     }
     return file;
   }
@@ -43,18 +46,29 @@ export function parsePostgresUrl(value: string): PostgresTarget {
   try {
     url = new URL(value);
   } catch {
-    throw badUrl(value.replace(/(:\/\/[^/@:]*):[^/@]*@/, '$1:***@'), 'it is not a valid URL (postgres://USER@HOST:PORT/DATABASE)');
+    throw badUrl(
+      value.replace(/(:\/\/[^/@:]*):[^/@]*@/, '$1:***@'),
+      'it is not a valid URL (postgres://USER@HOST:PORT/DATABASE)',
+    );
   }
   if (url.password !== '') {
-    throw badUrl(redact(url), 'it contains a password; put the password in PGPASSWORD, ~/.pgpass or the file named by $SENDENSE_DB_PASSWORD_FILE, never in the URL');
+    throw badUrl(
+      redact(url),
+      'it contains a password; put the password in PGPASSWORD, ~/.pgpass or the file named by $SENDENSE_DB_PASSWORD_FILE, never in the URL',
+    );
   }
   const database = decodeURIComponent(url.pathname.replace(/^\//, ''));
-  if (database === '' || database.includes('/')) throw badUrl(value, 'it names no database (postgres://USER@HOST:PORT/DATABASE)');
+  if (database === '' || database.includes('/'))
+    throw badUrl(value, 'it names no database (postgres://USER@HOST:PORT/DATABASE)');
   if (url.hostname === '') throw badUrl(value, 'it names no host (postgres://USER@HOST:PORT/DATABASE)');
   const port = url.port === '' ? 5432 : Number(url.port);
   const params: Record<string, string> = {};
   for (const [key, param] of url.searchParams) params[key] = param;
-  if ('password' in params) throw badUrl(redact(url), 'it contains a password parameter; use PGPASSWORD, ~/.pgpass or $SENDENSE_DB_PASSWORD_FILE');
+  if ('password' in params)
+    throw badUrl(
+      redact(url),
+      'it contains a password parameter; use PGPASSWORD, ~/.pgpass or $SENDENSE_DB_PASSWORD_FILE',
+    );
   return Object.freeze({
     host: url.hostname.replace(/^\[|\]$/g, ''),
     port,
@@ -73,7 +87,9 @@ export function passwordFromFile(env: NodeJS.ProcessEnv = process.env): string |
   try {
     return readFileSync(file, 'utf8').split('\n')[0]!.replace(/\r$/, '');
   } catch (error) {
-    throw new SendenseError(`cannot read the database password file ${file} ($${PASSWORD_FILE_VARIABLE}): ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+    throw new SendenseError(
+      `cannot read the database password file ${file} ($${PASSWORD_FILE_VARIABLE}): ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`,
+    );
   }
 }
 

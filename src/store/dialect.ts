@@ -55,7 +55,8 @@ const POSTGRES: DialectFacts = Object.freeze<DialectFacts>({
     await write();
   },
   // One clock for every hub: the database server's.
-  timeAgo: (deltaMs) => sql<string>`to_char((now() - make_interval(secs => ${deltaMs / 1000})) at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`,
+  timeAgo: (deltaMs) =>
+    sql<string>`to_char((now() - make_interval(secs => ${deltaMs / 1000})) at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.MS"Z"')`,
 });
 
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- kysely migrations and dialects work on any schema

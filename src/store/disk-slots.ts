@@ -85,13 +85,25 @@ export async function tryTakeSlots(db: Db, self: StoreSelf, request: SlotRequest
     const ahead = waiting.indexOf(mine);
     if (ahead > 0 || free < 1) return { granted: 0, ahead: Math.max(0, ahead), held };
     const granted = Math.min(mine.wanted, free);
-    await trx.updateTable('disk_slots').set({ granted, granted_at: nowIso() }).where('run_id', '=', request.runId).execute();
+    await trx
+      .updateTable('disk_slots')
+      .set({ granted, granted_at: nowIso() })
+      .where('run_id', '=', request.runId)
+      .execute();
     return { granted, ahead: 0, held: held + granted };
   });
 }
 
 function queueOrder(a: Selectable<DiskSlotsTable>, b: Selectable<DiskSlotsTable>): number {
-  return a.queued_at < b.queued_at ? -1 : a.queued_at > b.queued_at ? 1 : a.run_id < b.run_id ? -1 : a.run_id > b.run_id ? 1 : 0;
+  return a.queued_at < b.queued_at
+    ? -1
+    : a.queued_at > b.queued_at
+      ? 1
+      : a.run_id < b.run_id
+        ? -1
+        : a.run_id > b.run_id
+          ? 1
+          : 0;
 }
 
 export async function releaseSlots(db: Db, runId: string): Promise<void> {

@@ -39,7 +39,8 @@ export async function recordFileMount(db: Db, mount: NewFileMount): Promise<File
   const ownerPid = mount.ownerPid ?? process.pid;
   const serverTicks = processStartTicks(mount.serverPid);
   const ownerTicks = processStartTicks(ownerPid);
-  if (serverTicks === undefined || ownerTicks === undefined) throw new Error(`recordFileMount: process ${mount.serverPid} or ${ownerPid} is not running`);
+  if (serverTicks === undefined || ownerTicks === undefined)
+    throw new Error(`recordFileMount: process ${mount.serverPid} or ${ownerPid} is not running`);
   const row = {
     dir: mount.dir,
     vm: mount.vm,

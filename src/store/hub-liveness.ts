@@ -39,21 +39,36 @@ export function defaultSelf(hub: string = os.hostname(), env: NodeJS.ProcessEnv 
   const text = env.SENDENSE_HEARTBEAT_SECONDS;
   const seconds = text === undefined || text === '' ? 5 : Number(text);
   if (!Number.isFinite(seconds) || seconds <= 0 || seconds > 3600) {
-    throw new SendenseError(`SENDENSE_HEARTBEAT_SECONDS must be a number of seconds above 0, at most 3600 (got ${JSON.stringify(text)})`, { exitCode: 2 });
+    throw new SendenseError(
+      `SENDENSE_HEARTBEAT_SECONDS must be a number of seconds above 0, at most 3600 (got ${JSON.stringify(text)})`,
+      { exitCode: 2 },
+    );
   }
-  return Object.freeze({ hub, hostname: os.hostname(), pid: process.pid, beatMs: seconds * 1000, deadAfterMs: seconds * 6000 });
+  return Object.freeze({
+    hub,
+    hostname: os.hostname(),
+    pid: process.pid,
+    beatMs: seconds * 1000,
+    deadAfterMs: seconds * 6000,
+  });
 }
 
 // A checker for the rows read in one transaction (heartbeats are read once).
 export async function holderLiveness(db: Kysely<StoreDatabase>, self: StoreSelf): Promise<IsHolderAlive> {
   if (!dialectOf(db).sharedByHubs) {
     // One SQLite file is one host: a holder on another host cannot be checked and stays.
-    return (holder) => holder.hostname !== self.hostname || isProcessAlive(holder.pid ?? -1, holder.start_ticks ?? undefined);
+    return (holder) =>
+      holder.hostname !== self.hostname || isProcessAlive(holder.pid ?? -1, holder.start_ticks ?? undefined);
   }
-  const beats = await db.selectFrom('hub_processes').select(['hub', 'hostname', 'pid']).where('beat_at', '>=', databaseTimeIso(db, self.deadAfterMs)).execute();
+  const beats = await db
+    .selectFrom('hub_processes')
+    .select(['hub', 'hostname', 'pid'])
+    .where('beat_at', '>=', databaseTimeIso(db, self.deadAfterMs))
+    .execute();
   const beating = new Set(beats.map((row) => key(row.hub, row.hostname, row.pid)));
   return (holder) => {
-    if (holder.hub === self.hub && holder.hostname === self.hostname) return isProcessAlive(holder.pid ?? -1, holder.start_ticks ?? undefined);
+    if (holder.hub === self.hub && holder.hostname === self.hostname)
+      return isProcessAlive(holder.pid ?? -1, holder.start_ticks ?? undefined);
     return beating.has(key(holder.hub ?? holder.hostname ?? '', holder.hostname ?? '', holder.pid ?? -1));
   };
 }
@@ -80,17 +95,30 @@ export interface Heartbeat {
 }
 
 // This process's heartbeat row (PostgreSQL): written now and every beatMs until stopped.
-export function startHeartbeat(db: Kysely<StoreDatabase>, self: StoreSelf, database: string, onError: (error: unknown) => void): Heartbeat {
+export function startHeartbeat(
+  db: Kysely<StoreDatabase>,
+  self: StoreSelf,
+  database: string,
+  onError: (error: unknown) => void,
+): Heartbeat {
   const startedAt = nowIso();
   let lastBeat = Date.now();
   let fence = new AbortController();
   const fenceAfterMs = self.deadAfterMs / 2;
   const beat = async () => {
-    const row = { hub: self.hub, hostname: self.hostname, pid: self.pid, started_at: startedAt, beat_at: databaseTimeIso(db) };
+    const row = {
+      hub: self.hub,
+      hostname: self.hostname,
+      pid: self.pid,
+      started_at: startedAt,
+      beat_at: databaseTimeIso(db),
+    };
     await db
       .insertInto('hub_processes')
       .values(row)
-      .onConflict((oc) => oc.columns(['hub', 'hostname', 'pid']).doUpdateSet({ beat_at: databaseTimeIso(db), started_at: startedAt }))
+      .onConflict((oc) =>
+        oc.columns(['hub', 'hostname', 'pid']).doUpdateSet({ beat_at: databaseTimeIso(db), started_at: startedAt }),
+      )
       .execute();
     lastBeat = Date.now();
     if (fence.signal.aborted) fence = new AbortController();

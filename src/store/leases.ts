@@ -17,7 +17,14 @@ import type { LeaseRequest, LeaseResult, ReclaimedLease } from './store.js';
 type Db = Kysely<StoreDatabase>;
 
 function toLease(row: Selectable<PortLeasesTable>): PortLease {
-  return Object.freeze({ port: row.port, runId: row.run_id, pid: row.pid, hostname: row.hostname, since: row.since, hub: row.hub ?? null });
+  return Object.freeze({
+    port: row.port,
+    runId: row.run_id,
+    pid: row.pid,
+    hostname: row.hostname,
+    since: row.since,
+    hub: row.hub ?? null,
+  });
 }
 
 function validateRequest(request: LeaseRequest): void {
@@ -49,11 +56,21 @@ export async function leasePorts(db: Db, self: StoreSelf, request: LeaseRequest)
   for (let attempt = 1; ; attempt++) {
     const outcome = await claimPorts(db, request, { isFree, pid, self, startTicks });
     if (outcome.ok === 'lost-race' && attempt < MAX_CLAIMS) continue;
-    if (outcome.ok === 'lost-race') throw new SendenseError(`could not lease NBD ports in ${first}-${last}: other runs claimed them ${MAX_CLAIMS} times in a row`);
+    if (outcome.ok === 'lost-race')
+      throw new SendenseError(
+        `could not lease NBD ports in ${first}-${last}: other runs claimed them ${MAX_CLAIMS} times in a row`,
+      );
     if (!outcome.ok) {
-      throw new SendenseError(`no free NBD port in ${first}-${last}: need ${count}, ${outcome.leased} leased by other runs, ` + `${outcome.busy.length} in use by other programs`);
+      throw new SendenseError(
+        `no free NBD port in ${first}-${last}: need ${count}, ${outcome.leased} leased by other runs, ` +
+          `${outcome.busy.length} in use by other programs`,
+      );
     }
-    return Object.freeze({ ports: Object.freeze(outcome.ports), reclaimed: outcome.reclaimed, busy: Object.freeze(outcome.busy) });
+    return Object.freeze({
+      ports: Object.freeze(outcome.ports),
+      reclaimed: outcome.reclaimed,
+      busy: Object.freeze(outcome.busy),
+    });
   }
 }
 
@@ -88,7 +105,9 @@ async function claimPorts(db: Db, request: LeaseRequest, { isFree, pid, self, st
     }
     const leased = new Set(rows.filter((row) => !stale.includes(row)).map((row) => row.port));
     const { ports, busy } = await choosePorts(leased, request, isFree);
-    const reclaimed = Object.freeze(stale.map((row): ReclaimedLease => Object.freeze({ ...toLease(row), reason: staleReason(row, isAlive)! })));
+    const reclaimed = Object.freeze(
+      stale.map((row): ReclaimedLease => Object.freeze({ ...toLease(row), reason: staleReason(row, isAlive)! })),
+    );
     // Out of ports: keep the reclaim (committed) but claim nothing.
     if (ports.length < count) return { ok: false as const, leased: leased.size, busy, reclaimed };
     const since = nowIso();
@@ -97,7 +116,12 @@ async function claimPorts(db: Db, request: LeaseRequest, { isFree, pid, self, st
       .values(ports.map((port) => ({ port, run_id: runId, pid, hostname, hub, since, start_ticks: startTicks })))
       .onConflict((oc) => oc.column('port').doNothing())
       .execute();
-    const ours = await trx.selectFrom('port_leases').select('port').where('run_id', '=', runId).where('port', 'in', ports).execute();
+    const ours = await trx
+      .selectFrom('port_leases')
+      .select('port')
+      .where('run_id', '=', runId)
+      .where('port', 'in', ports)
+      .execute();
     if (ours.length < ports.length) {
       // Another run claimed one of these ports first: give back this attempt's and choose again.
       await trx.deleteFrom('port_leases').where('run_id', '=', runId).where('port', 'in', ports).execute();
@@ -108,7 +132,11 @@ async function claimPorts(db: Db, request: LeaseRequest, { isFree, pid, self, st
 }
 
 // The ports leasePorts would take now, taking nothing (--dry-run): the same rows, the same choice.
-export async function leasablePorts(db: Db, self: StoreSelf, request: Omit<LeaseRequest, 'runId'>): Promise<readonly number[]> {
+export async function leasablePorts(
+  db: Db,
+  self: StoreSelf,
+  request: Omit<LeaseRequest, 'runId'>,
+): Promise<readonly number[]> {
   validateRequest({ ...request, runId: '' });
   const rows = await leaseRows(db, request.first, request.last);
   const isAlive = await holderLiveness(db, self);

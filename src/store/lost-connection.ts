@@ -3,7 +3,8 @@
 
 // SQLSTATE class 08 (connection exception) and 57P01-57P03 (admin shutdown, crash shutdown,
 // cannot connect now); Node's socket errors.
-const CODES = /^(08\d{3}|57P0[1-3]|ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|ENOTFOUND|EAI_AGAIN)$/;
+const CODES =
+  /^(08\d{3}|57P0[1-3]|ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT|EHOSTUNREACH|ENETUNREACH|ENOTFOUND|EAI_AGAIN)$/;
 // pg's own words for a connection it lost or could not make.
 const WORDS = /Connection terminated|not queryable|timeout exceeded when trying to connect|Query read timeout/i;
 

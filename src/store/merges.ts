@@ -9,8 +9,19 @@ import type { StoreDatabase } from './schema.js';
 
 type Db = Kysely<StoreDatabase>;
 
-export async function recordMerge(db: Db, merge: Pick<MergeRecord, 'vm' | 'parentId' | 'childId' | 'runId'>): Promise<MergeRecord> {
-  const row = { id: newId(), vm: merge.vm, parent_id: merge.parentId, child_id: merge.childId, phase: 'planned', run_id: merge.runId, since: nowIso() };
+export async function recordMerge(
+  db: Db,
+  merge: Pick<MergeRecord, 'vm' | 'parentId' | 'childId' | 'runId'>,
+): Promise<MergeRecord> {
+  const row = {
+    id: newId(),
+    vm: merge.vm,
+    parent_id: merge.parentId,
+    child_id: merge.childId,
+    phase: 'planned',
+    run_id: merge.runId,
+    since: nowIso(),
+  };
   await durably(db, () => db.insertInto('merges').values(row).execute());
   return toMerge(row);
 }
@@ -44,12 +55,20 @@ export async function dropPoint(db: Db, parentId: string, childId: string | null
 // A point removed whole (the newest of an older chain): its records go first, durably, and its
 // files are noted as the run's in the same transaction, so it is never complete without its files;
 // the run deletes them next, doctor's run-files sweep if the run dies first (docs/how-it-works.md#retention).
-export async function removePoint(db: Db, backupId: string, files: Pick<RunFile, 'runId' | 'node' | 'kind'> & { readonly paths: readonly string[] }): Promise<void> {
+export async function removePoint(
+  db: Db,
+  backupId: string,
+  files: Pick<RunFile, 'runId' | 'node' | 'kind'> & { readonly paths: readonly string[] },
+): Promise<void> {
   await durably(db, () =>
     db.transaction().execute(async (trx) => {
       await dropPointIn(trx, backupId, null);
       const since = nowIso();
-      for (const path of files.paths) await trx.insertInto('run_files').values({ run_id: files.runId, node: files.node, path, kind: files.kind, since }).execute();
+      for (const path of files.paths)
+        await trx
+          .insertInto('run_files')
+          .values({ run_id: files.runId, node: files.node, path, kind: files.kind, since })
+          .execute();
     }),
   );
 }
@@ -60,8 +79,16 @@ async function dropPointIn(trx: Db, parentId: string, childId: string | null, me
     // Bytes copied into the child's file over time, as its merged manifest counts them.
     const bytes = sql<number | null>`case when bytes is null then null else bytes + ${parent.bytes ?? 0} end`;
     // Its file is now another one (the parent's, with its clusters): an earlier verify no longer speaks for it.
-    await trx.updateTable('backups').set({ parent_id: parent.parent_id, type: parent.type, bytes, verified_at: null }).where('id', '=', childId).execute();
-    for (const disk of await trx.selectFrom('backup_disks').select(['disk_key', 'bytes']).where('backup_id', '=', parentId).execute()) {
+    await trx
+      .updateTable('backups')
+      .set({ parent_id: parent.parent_id, type: parent.type, bytes, verified_at: null })
+      .where('id', '=', childId)
+      .execute();
+    for (const disk of await trx
+      .selectFrom('backup_disks')
+      .select(['disk_key', 'bytes'])
+      .where('backup_id', '=', parentId)
+      .execute()) {
       await trx
         .updateTable('backup_disks')
         .set({ bytes: sql<number | null>`case when bytes is null then null else bytes + ${disk.bytes ?? 0} end` })
@@ -79,13 +106,18 @@ async function dropPointIn(trx: Db, parentId: string, childId: string | null, me
 
 // A point's fate, kept apart from the run that made it (docs/commands.md#history).
 export async function recordDroppedPoint(db: Db, backupId: string, mergedInto: string | null): Promise<void> {
-  await db.insertInto('dropped_points').values({ backup_id: backupId, merged_into: mergedInto, dropped_at: nowIso() }).execute();
+  await db
+    .insertInto('dropped_points')
+    .values({ backup_id: backupId, merged_into: mergedInto, dropped_at: nowIso() })
+    .execute();
 }
 
 export async function droppedPoints(db: Db, backupIds: readonly string[]): Promise<readonly DroppedPoint[]> {
   if (backupIds.length === 0) return [];
   const rows = await db.selectFrom('dropped_points').selectAll().where('backup_id', 'in', backupIds).execute();
-  return rows.map((row) => Object.freeze({ backupId: row.backup_id, mergedInto: row.merged_into, droppedAt: row.dropped_at }));
+  return rows.map((row) =>
+    Object.freeze({ backupId: row.backup_id, mergedInto: row.merged_into, droppedAt: row.dropped_at }),
+  );
 }
 
 function toMerge(row: StoreDatabase['merges']): MergeRecord {

@@ -12,17 +12,38 @@ export async function recordNodeResource(db: Db, resource: Omit<NodeResource, 's
   await forgetNodeResource(db, resource.node, resource.kind, resource.name);
   await db
     .insertInto('node_resources')
-    .values({ run_id: resource.runId, node: resource.node, kind: resource.kind, name: resource.name, facts: JSON.stringify(resource.facts), since: nowIso() })
+    .values({
+      run_id: resource.runId,
+      node: resource.node,
+      kind: resource.kind,
+      name: resource.name,
+      facts: JSON.stringify(resource.facts),
+      since: nowIso(),
+    })
     .execute();
 }
 
 export async function forgetNodeResource(db: Db, node: string, kind: string, name: string): Promise<void> {
-  await db.deleteFrom('node_resources').where('node', '=', node).where('kind', '=', kind).where('name', '=', name).execute();
+  await db
+    .deleteFrom('node_resources')
+    .where('node', '=', node)
+    .where('kind', '=', kind)
+    .where('name', '=', name)
+    .execute();
 }
 
 export async function allNodeResources(db: Db): Promise<readonly NodeResource[]> {
   const rows = await db.selectFrom('node_resources').selectAll().orderBy('since').orderBy('name').execute();
   return Object.freeze(
-    rows.map((row) => Object.freeze({ runId: row.run_id, node: row.node, kind: row.kind, name: row.name, facts: Object.freeze(JSON.parse(row.facts) as Record<string, unknown>), since: row.since })),
+    rows.map((row) =>
+      Object.freeze({
+        runId: row.run_id,
+        node: row.node,
+        kind: row.kind,
+        name: row.name,
+        facts: Object.freeze(JSON.parse(row.facts) as Record<string, unknown>),
+        since: row.since,
+      }),
+    ),
   );
 }

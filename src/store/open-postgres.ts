@@ -26,7 +26,9 @@ export function postgresConfig(url: string): { config: pg.ClientConfig; target: 
     database: target.database,
     ...(target.user ? { user: target.user } : {}),
     ...(password !== undefined ? { password } : {}),
-    ...(target.params.sslmode && target.params.sslmode !== 'disable' ? { ssl: { rejectUnauthorized: target.params.sslmode === 'verify-full' } } : {}),
+    ...(target.params.sslmode && target.params.sslmode !== 'disable'
+      ? { ssl: { rejectUnauthorized: target.params.sslmode === 'verify-full' } }
+      : {}),
     application_name: 'sendense-run',
     connectionTimeoutMillis: 10_000,
     types,
@@ -63,6 +65,7 @@ export function postgresError(target: PostgresTarget, doing: string, error: unkn
   const code = (error as { code?: string }).code;
   let message = (error as Error).message || code || String(error);
   // pg's words when the server asks for a password and none was found.
-  if (/client password must be a string/.test(message)) message = 'the server wants a password: set PGPASSWORD, ~/.pgpass or $SENDENSE_DB_PASSWORD_FILE';
+  if (/client password must be a string/.test(message))
+    message = 'the server wants a password: set PGPASSWORD, ~/.pgpass or $SENDENSE_DB_PASSWORD_FILE';
   return new SendenseError(`cannot ${doing} state database ${target.display}: ${message}`, { cause: error });
 }

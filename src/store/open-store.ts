@@ -123,10 +123,16 @@ async function migrate(db: Kysely<StoreDatabase>, name: string): Promise<void> {
   // A database a newer sendense-run has upgraded: say so, not "corrupted".
   const newer = /previously executed migration (\S+) is missing/.exec((error as Error).message);
   if (newer) {
-    throw new SendenseError(`state database ${name} was upgraded by a newer sendense-run (it has migration ${newer[1]}, which this version does not know): run that version, or give another --db`, {
-      cause: error,
-    });
+    throw new SendenseError(
+      `state database ${name} was upgraded by a newer sendense-run (it has migration ${newer[1]}, which this version does not know): run that version, or give another --db`,
+      {
+        cause: error,
+      },
+    );
   }
   const failed = results?.find((result) => result.status === 'Error')?.migrationName;
-  throw new SendenseError(`cannot migrate state database ${name}${failed ? ` (migration ${failed})` : ''}: ${(error as Error).message}`, { cause: error });
+  throw new SendenseError(
+    `cannot migrate state database ${name}${failed ? ` (migration ${failed})` : ''}: ${(error as Error).message}`,
+    { cause: error },
+  );
 }

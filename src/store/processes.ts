@@ -20,7 +20,14 @@ function toProcess(row: Selectable<ProcessesTable>): ProcessRecord {
   });
 }
 
-export async function recordProcess(db: Db, runId: string, pid: number, kind: string, argv: readonly string[], startTicks?: number): Promise<ProcessRecord> {
+export async function recordProcess(
+  db: Db,
+  runId: string,
+  pid: number,
+  kind: string,
+  argv: readonly string[],
+  startTicks?: number,
+): Promise<ProcessRecord> {
   const ticks = startTicks ?? processStartTicks(pid);
   if (ticks === undefined) throw new Error(`recordProcess: process ${pid} (${kind}) is not running`);
   const row = {

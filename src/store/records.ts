@@ -7,7 +7,8 @@ import type { DiskKey, PlanKind } from '../plan/types.js';
  * doctor's merges, serve, failover; files and mount only on an encrypted point, whose qemu-nbd is
  * recorded under the run: files/point-drive.ts).
  */
-export type RunKind = PlanKind | 'verify' | 'catalog-import' | 'prune' | 'forget' | 'serve' | 'failover' | 'files' | 'mount';
+export type RunKind =
+  PlanKind | 'verify' | 'catalog-import' | 'prune' | 'forget' | 'serve' | 'failover' | 'files' | 'mount';
 /** api: started through the HTTP API (docs/api.md), by the run's actor. */
 export type RunTrigger = 'manual' | 'schedule' | 'api';
 export type RunStatus = 'running' | 'succeeded' | 'failed' | 'interrupted' | 'skipped';

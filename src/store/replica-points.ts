@@ -63,7 +63,9 @@ function toPoint(row: Selectable<ReplicaPointsTable>, disks: readonly ReplicaPoi
 async function withDisks(db: Db, rows: readonly Selectable<ReplicaPointsTable>[]): Promise<readonly ReplicaPoint[]> {
   if (rows.length === 0) return Object.freeze([]);
   const ids = rows.map((row) => row.id);
-  const disks = (await db.selectFrom('replica_point_disks').selectAll().where('point_id', 'in', ids).orderBy('disk_key').execute()).map(toDisk);
+  const disks = (
+    await db.selectFrom('replica_point_disks').selectAll().where('point_id', 'in', ids).orderBy('disk_key').execute()
+  ).map(toDisk);
   return Object.freeze(rows.map((row) => toPoint(row, disks)));
 }
 
@@ -71,9 +73,20 @@ export async function createReplicaPoint(db: Db, point: NewReplicaPoint): Promis
   await db.transaction().execute(async (trx) => {
     if (point.type === 'incremental') {
       if (point.parentId === undefined) throw new Error(`createReplicaPoint: incremental ${point.id} needs a parent`);
-      const parent = await trx.selectFrom('replica_points').select(['plan', 'chain_id', 'status']).where('id', '=', point.parentId).executeTakeFirst();
-      if (parent === undefined || parent.status !== 'complete' || parent.plan !== point.plan || parent.chain_id !== point.chainId) {
-        throw new Error(`createReplicaPoint: parent ${point.parentId} is not a complete point of plan ${point.plan} in chain ${point.chainId}`);
+      const parent = await trx
+        .selectFrom('replica_points')
+        .select(['plan', 'chain_id', 'status'])
+        .where('id', '=', point.parentId)
+        .executeTakeFirst();
+      if (
+        parent === undefined ||
+        parent.status !== 'complete' ||
+        parent.plan !== point.plan ||
+        parent.chain_id !== point.chainId
+      ) {
+        throw new Error(
+          `createReplicaPoint: parent ${point.parentId} is not a complete point of plan ${point.plan} in chain ${point.chainId}`,
+        );
       }
     } else if (point.parentId !== undefined) {
       throw new Error(`createReplicaPoint: full point ${point.id} cannot have a parent`);
@@ -98,31 +111,73 @@ export async function createReplicaPoint(db: Db, point: NewReplicaPoint): Promis
 }
 
 export async function addReplicaPointDisk(db: Db, pointId: string, disk: NewReplicaPointDisk): Promise<void> {
-  await db.insertInto('replica_point_disks').values({ point_id: pointId, disk_key: disk.diskKey, path: disk.path, layer: disk.layer, virtual_size: disk.virtualSize, source: disk.source }).execute();
+  await db
+    .insertInto('replica_point_disks')
+    .values({
+      point_id: pointId,
+      disk_key: disk.diskKey,
+      path: disk.path,
+      layer: disk.layer,
+      virtual_size: disk.virtualSize,
+      source: disk.source,
+    })
+    .execute();
 }
 
 export async function replicaPointTaken(db: Db, pointId: string, takenAt: string): Promise<void> {
-  const updated = await db.updateTable('replica_points').set({ taken_at: takenAt }).where('id', '=', pointId).executeTakeFirst();
+  const updated = await db
+    .updateTable('replica_points')
+    .set({ taken_at: takenAt })
+    .where('id', '=', pointId)
+    .executeTakeFirst();
   if (updated.numUpdatedRows === 0n) throw new Error(`replicaPointTaken: no replica point ${pointId}`);
 }
 
-export async function completeReplicaPointDisk(db: Db, pointId: string, diskKey: DiskKey, facts: { readonly changeId: string | null; readonly bytes: number }): Promise<void> {
-  const updated = await db.updateTable('replica_point_disks').set({ change_id: facts.changeId, bytes: facts.bytes }).where('point_id', '=', pointId).where('disk_key', '=', diskKey).executeTakeFirst();
-  if (updated.numUpdatedRows === 0n) throw new Error(`completeReplicaPointDisk: replica point ${pointId} has no disk ${diskKey}`);
+export async function completeReplicaPointDisk(
+  db: Db,
+  pointId: string,
+  diskKey: DiskKey,
+  facts: { readonly changeId: string | null; readonly bytes: number },
+): Promise<void> {
+  const updated = await db
+    .updateTable('replica_point_disks')
+    .set({ change_id: facts.changeId, bytes: facts.bytes })
+    .where('point_id', '=', pointId)
+    .where('disk_key', '=', diskKey)
+    .executeTakeFirst();
+  if (updated.numUpdatedRows === 0n)
+    throw new Error(`completeReplicaPointDisk: replica point ${pointId} has no disk ${diskKey}`);
 }
 
-export async function setReplicaPointStatus(db: Db, pointId: string, status: ReplicaPointStatus, facts: { readonly bytes?: number; readonly definition?: string | null } = {}): Promise<void> {
+export async function setReplicaPointStatus(
+  db: Db,
+  pointId: string,
+  status: ReplicaPointStatus,
+  facts: { readonly bytes?: number; readonly definition?: string | null } = {},
+): Promise<void> {
   await db.transaction().execute(async (trx) => {
-    const point = await trx.selectFrom('replica_points').select(['status', 'bytes', 'completed_at']).where('id', '=', pointId).executeTakeFirst();
+    const point = await trx
+      .selectFrom('replica_points')
+      .select(['status', 'bytes', 'completed_at'])
+      .where('id', '=', pointId)
+      .executeTakeFirst();
     if (point === undefined) throw new Error(`setReplicaPointStatus: no replica point ${pointId}`);
     const from = point.status as ReplicaPointStatus;
-    if (from !== status && !NEXT[from].includes(status)) throw new Error(`setReplicaPointStatus: replica point ${pointId} cannot go from ${from} to ${status}`);
+    if (from !== status && !NEXT[from].includes(status))
+      throw new Error(`setReplicaPointStatus: replica point ${pointId} cannot go from ${from} to ${status}`);
     let bytes = facts.bytes ?? point.bytes;
     if (WRITTEN.includes(status)) {
-      const disks = await trx.selectFrom('replica_point_disks').select(['disk_key', 'bytes']).where('point_id', '=', pointId).orderBy('disk_key').execute();
+      const disks = await trx
+        .selectFrom('replica_point_disks')
+        .select(['disk_key', 'bytes'])
+        .where('point_id', '=', pointId)
+        .orderBy('disk_key')
+        .execute();
       const unfinished = disks.filter((disk) => disk.bytes === null).map((disk) => disk.disk_key);
       if (disks.length === 0 || unfinished.length > 0) {
-        throw new Error(`setReplicaPointStatus: replica point ${pointId} has ${disks.length === 0 ? 'no disks' : `incomplete disks ${unfinished.join(', ')}`}`);
+        throw new Error(
+          `setReplicaPointStatus: replica point ${pointId} has ${disks.length === 0 ? 'no disks' : `incomplete disks ${unfinished.join(', ')}`}`,
+        );
       }
       bytes ??= disks.reduce((sum, disk) => sum + (disk.bytes ?? 0), 0);
     }
@@ -143,7 +198,10 @@ export async function getReplicaPoint(db: Db, id: string): Promise<ReplicaPoint 
   return (await withDisks(db, await db.selectFrom('replica_points').selectAll().where('id', '=', id).execute()))[0];
 }
 
-export async function listReplicaPoints(db: Db, filter: { readonly plan?: string; readonly statuses?: readonly ReplicaPointStatus[] } = {}): Promise<readonly ReplicaPoint[]> {
+export async function listReplicaPoints(
+  db: Db,
+  filter: { readonly plan?: string; readonly statuses?: readonly ReplicaPointStatus[] } = {},
+): Promise<readonly ReplicaPoint[]> {
   let query = db.selectFrom('replica_points').selectAll().orderBy('started_at').orderBy('id');
   if (filter.plan !== undefined) query = query.where('plan', '=', filter.plan);
   if (filter.statuses !== undefined) {
@@ -154,23 +212,50 @@ export async function listReplicaPoints(db: Db, filter: { readonly plan?: string
 }
 
 export async function latestCompleteReplicaPoint(db: Db, plan: string): Promise<ReplicaPoint | undefined> {
-  const query = db.selectFrom('replica_points').selectAll().where('plan', '=', plan).where('status', '=', 'complete').orderBy('started_at', 'desc').orderBy('id', 'desc').limit(1);
+  const query = db
+    .selectFrom('replica_points')
+    .selectAll()
+    .where('plan', '=', plan)
+    .where('status', '=', 'complete')
+    .orderBy('started_at', 'desc')
+    .orderBy('id', 'desc')
+    .limit(1);
   return (await withDisks(db, await query.execute()))[0];
 }
 
 export async function recordReplicaFailover(db: Db, failover: Omit<ReplicaFailover, 'at'>): Promise<void> {
   const current = await replicaFailover(db, failover.plan);
-  if (current !== undefined) throw new Error(`recordReplicaFailover: plan ${failover.plan} is failed over already (to ${current.domain} on ${current.node}, point ${current.pointId})`);
+  if (current !== undefined)
+    throw new Error(
+      `recordReplicaFailover: plan ${failover.plan} is failed over already (to ${current.domain} on ${current.node}, point ${current.pointId})`,
+    );
   // On disk at its commit, also after a power loss: a sync must never write over a replica the VM now runs from.
   await dialectOf(db).durably(db, () =>
-    db.insertInto('replica_failovers').values({ plan: failover.plan, point_id: failover.pointId, run_id: failover.runId, domain: failover.domain, node: failover.node, at: nowIso() }).execute(),
+    db
+      .insertInto('replica_failovers')
+      .values({
+        plan: failover.plan,
+        point_id: failover.pointId,
+        run_id: failover.runId,
+        domain: failover.domain,
+        node: failover.node,
+        at: nowIso(),
+      })
+      .execute(),
   );
 }
 
 export async function replicaFailover(db: Db, plan: string): Promise<ReplicaFailover | undefined> {
   const row = await db.selectFrom('replica_failovers').selectAll().where('plan', '=', plan).executeTakeFirst();
   if (row === undefined) return undefined;
-  return Object.freeze({ plan: row.plan, pointId: row.point_id, runId: row.run_id, domain: row.domain, node: row.node, at: row.at });
+  return Object.freeze({
+    plan: row.plan,
+    pointId: row.point_id,
+    runId: row.run_id,
+    domain: row.domain,
+    node: row.node,
+    at: row.at,
+  });
 }
 
 export async function forgetReplicaFailover(db: Db, plan: string): Promise<void> {

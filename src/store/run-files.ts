@@ -9,7 +9,10 @@ import type { StoreDatabase } from './schema.js';
 type Db = Kysely<StoreDatabase>;
 
 export async function recordRunFile(db: Db, file: Omit<RunFile, 'since'>): Promise<void> {
-  await db.insertInto('run_files').values({ run_id: file.runId, node: file.node, path: file.path, kind: file.kind, since: nowIso() }).execute();
+  await db
+    .insertInto('run_files')
+    .values({ run_id: file.runId, node: file.node, path: file.path, kind: file.kind, since: nowIso() })
+    .execute();
 }
 
 export async function forgetRunFile(db: Db, node: string, path: string): Promise<void> {
@@ -18,5 +21,9 @@ export async function forgetRunFile(db: Db, node: string, path: string): Promise
 
 export async function allRunFiles(db: Db): Promise<readonly RunFile[]> {
   const rows = await db.selectFrom('run_files').selectAll().orderBy('since').orderBy('path').execute();
-  return Object.freeze(rows.map((row) => Object.freeze({ runId: row.run_id, node: row.node, path: row.path, kind: row.kind, since: row.since })));
+  return Object.freeze(
+    rows.map((row) =>
+      Object.freeze({ runId: row.run_id, node: row.node, path: row.path, kind: row.kind, since: row.since }),
+    ),
+  );
 }

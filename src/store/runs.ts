@@ -57,7 +57,13 @@ export async function createRun(db: Db, self: StoreSelf, run: NewRun): Promise<R
 // The end and the run's record (docs/commands.md#history), written here once and never after: what a
 // merge later does to its point is recorded apart (dropped_points). No record given (a run found
 // dead): its backup's type and bytes as they stand now.
-export async function finishRun(db: Db, id: string, status: RunStatus, error?: string, record?: RunRecord): Promise<Run> {
+export async function finishRun(
+  db: Db,
+  id: string,
+  status: RunStatus,
+  error?: string,
+  record?: RunRecord,
+): Promise<Run> {
   const columns = record === undefined ? await backupRecord(db, id) : recordColumns(record);
   const result = await db
     .updateTable('runs')
@@ -125,13 +131,23 @@ export async function recordSkippedRun(db: Db, self: StoreSelf, run: SkippedRun)
 // One scheduled fire shared by hubs: in one serialized transaction, nothing if the fire already
 // has a run (another hub took it), a skipped run if a live run of the plan is still going, else
 // this hub's running run. `skip`: record it skipped with that reason (a fire taken too late).
-export async function claimFire(db: Db, self: StoreSelf, run: NewRun & { readonly fire: string; readonly skip?: string }): Promise<FireClaim> {
+export async function claimFire(
+  db: Db,
+  self: StoreSelf,
+  run: NewRun & { readonly fire: string; readonly skip?: string },
+): Promise<FireClaim> {
   return db.transaction().execute(async (trx) => {
     await serialize(trx, `fire:${run.plan}`);
     const taken = await trx.selectFrom('runs').select('id').where('fire', '=', run.fire).executeTakeFirst();
     if (taken !== undefined) return { claimed: 'taken' as const, runId: taken.id };
-    if (run.skip !== undefined) return { claimed: 'skipped' as const, run: await recordSkippedRun(trx, self, { ...run, reason: run.skip }) };
-    const running = await trx.selectFrom('runs').selectAll().where('plan', '=', run.plan).where('status', '=', 'running').execute();
+    if (run.skip !== undefined)
+      return { claimed: 'skipped' as const, run: await recordSkippedRun(trx, self, { ...run, reason: run.skip }) };
+    const running = await trx
+      .selectFrom('runs')
+      .selectAll()
+      .where('plan', '=', run.plan)
+      .where('status', '=', 'running')
+      .execute();
     const isAlive = await holderLiveness(trx, self);
     const going = running.find((row) => isAlive(row));
     if (going !== undefined) {
@@ -143,10 +159,24 @@ export async function claimFire(db: Db, self: StoreSelf, run: NewRun & { readonl
 }
 
 // A started run and a skipped one are the same row with a different status and times.
-async function insertRun(db: Db, id: string, run: NewRun | SkippedRun, state: Pick<Insertable<RunsTable>, 'status' | 'started_at' | 'ended_at' | 'error' | 'pid' | 'hostname' | 'hub'>): Promise<Run> {
+async function insertRun(
+  db: Db,
+  id: string,
+  run: NewRun | SkippedRun,
+  state: Pick<Insertable<RunsTable>, 'status' | 'started_at' | 'ended_at' | 'error' | 'pid' | 'hostname' | 'hub'>,
+): Promise<Run> {
   await db
     .insertInto('runs')
-    .values({ id, plan: run.plan, kind: run.kind, trigger: run.trigger === 'api' ? 'manual' : run.trigger, plan_file: storedPlanFile(run.planFile), fire: run.fire ?? null, ...('actor' in run && run.actor ? { actor: run.actor } : {}), ...state })
+    .values({
+      id,
+      plan: run.plan,
+      kind: run.kind,
+      trigger: run.trigger === 'api' ? 'manual' : run.trigger,
+      plan_file: storedPlanFile(run.planFile),
+      fire: run.fire ?? null,
+      ...('actor' in run && run.actor ? { actor: run.actor } : {}),
+      ...state,
+    })
     .execute();
   return (await getRun(db, id))!;
 }
@@ -159,12 +189,24 @@ export async function listRuns(db: Db, filter: { plan?: string; limit?: number }
 }
 
 export async function runPlanFiles(db: Db): Promise<readonly string[]> {
-  const rows = await db.selectFrom('runs').select('plan_file').distinct().where('plan_file', 'is not', null).orderBy('plan_file').execute();
+  const rows = await db
+    .selectFrom('runs')
+    .select('plan_file')
+    .distinct()
+    .where('plan_file', 'is not', null)
+    .orderBy('plan_file')
+    .execute();
   return Object.freeze(rows.map((row) => row.plan_file!));
 }
 
 export async function runningRuns(db: Db): Promise<readonly Run[]> {
-  const rows = await db.selectFrom('runs').selectAll().where('status', '=', 'running').orderBy('started_at').orderBy('id').execute();
+  const rows = await db
+    .selectFrom('runs')
+    .selectAll()
+    .where('status', '=', 'running')
+    .orderBy('started_at')
+    .orderBy('id')
+    .execute();
   return Object.freeze(rows.map(toRun));
 }
 
@@ -180,7 +222,9 @@ export async function reapDeadRuns(db: Db, self: StoreSelf): Promise<readonly Ru
     for (const row of dead) {
       const who = `hub ${row.hub ?? row.hostname} (pid ${row.pid} on ${row.hostname})`;
       const error =
-        row.hub === self.hub && row.hostname === self.hostname ? `${who} is gone: the run was killed` : `${who} stopped answering: no heartbeat for ${Math.round(self.deadAfterMs / 1000)} s`;
+        row.hub === self.hub && row.hostname === self.hostname
+          ? `${who} is gone: the run was killed`
+          : `${who} stopped answering: no heartbeat for ${Math.round(self.deadAfterMs / 1000)} s`;
       await trx.deleteFrom('port_leases').where('run_id', '=', row.id).execute();
       await trx.deleteFrom('vm_locks').where('run_id', '=', row.id).execute();
       await trx.deleteFrom('disk_slots').where('run_id', '=', row.id).execute();

@@ -72,7 +72,8 @@ export function sqlStore(db: Kysely<StoreDatabase>, { self, beforeClose, fenced 
     createReplicaPoint: (point) => replicaPoints.createReplicaPoint(db, point),
     addReplicaPointDisk: (pointId, disk) => replicaPoints.addReplicaPointDisk(db, pointId, disk),
     replicaPointTaken: (pointId, takenAt) => replicaPoints.replicaPointTaken(db, pointId, takenAt),
-    completeReplicaPointDisk: (pointId, diskKey, facts) => replicaPoints.completeReplicaPointDisk(db, pointId, diskKey, facts),
+    completeReplicaPointDisk: (pointId, diskKey, facts) =>
+      replicaPoints.completeReplicaPointDisk(db, pointId, diskKey, facts),
     setReplicaPointStatus: (pointId, status, facts) => replicaPoints.setReplicaPointStatus(db, pointId, status, facts),
     getReplicaPoint: (id) => replicaPoints.getReplicaPoint(db, id),
     listReplicaPoints: (filter) => replicaPoints.listReplicaPoints(db, filter),
@@ -97,7 +98,8 @@ export function sqlStore(db: Kysely<StoreDatabase>, { self, beforeClose, fenced 
     listSlots: () => diskSlots.listSlots(db),
     recordQueued: (runId, seconds) => diskSlots.recordQueued(db, runId, seconds),
 
-    recordProcess: (runId, pid, kind, argv, startTicks) => processes.recordProcess(db, runId, pid, kind, argv, startTicks),
+    recordProcess: (runId, pid, kind, argv, startTicks) =>
+      processes.recordProcess(db, runId, pid, kind, argv, startTicks),
     forgetProcess: (pid, startTicks) => processes.forgetProcess(db, pid, startTicks),
     allProcesses: () => processes.allProcesses(db),
 

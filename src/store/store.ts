@@ -57,7 +57,10 @@ export interface SkippedRun {
 }
 
 /** claimFire's outcome: this hub runs it, it was skipped (recorded), or another hub has it. */
-export type FireClaim = { readonly claimed: 'run'; readonly run: Run } | { readonly claimed: 'skipped'; readonly run: Run } | { readonly claimed: 'taken'; readonly runId: string };
+export type FireClaim =
+  | { readonly claimed: 'run'; readonly run: Run }
+  | { readonly claimed: 'skipped'; readonly run: Run }
+  | { readonly claimed: 'taken'; readonly runId: string };
 
 export interface NewBackup {
   /** Default: a new time-ordered id (it names the qcow2 files). */
@@ -82,9 +85,14 @@ export interface NewBackupDisk {
 
 // A complete backup as its manifests describe it (catalog import): the record's own facts, with
 // completedAt known and bytes per disk, but no status or verification yet.
-export type ImportedBackup = Pick<Backup, 'id' | 'vm' | 'plan' | 'type' | 'chainId' | 'parentId' | 'repository' | 'startedAt' | 'runId'> & {
+export type ImportedBackup = Pick<
+  Backup,
+  'id' | 'vm' | 'plan' | 'type' | 'chainId' | 'parentId' | 'repository' | 'startedAt' | 'runId'
+> & {
   readonly completedAt: string;
-  readonly disks: readonly (Omit<BackupDisk, 'backupId' | 'status' | 'bytes' | 'manifest'> & { readonly bytes: number })[];
+  readonly disks: readonly (Omit<BackupDisk, 'backupId' | 'status' | 'bytes' | 'manifest'> & {
+    readonly bytes: number;
+  })[];
 };
 
 export interface NewReplicaPoint {
@@ -185,7 +193,12 @@ export interface Store {
   completeBackupDisk(
     backupId: string,
     diskKey: DiskKey,
-    result: { readonly changeId: string | null; readonly bytes: number; readonly virtualSize?: number /** Its manifest is written. */; readonly manifest?: boolean },
+    result: {
+      readonly changeId: string | null;
+      readonly bytes: number;
+      readonly virtualSize?: number /** Its manifest is written. */;
+      readonly manifest?: boolean;
+    },
   ): Promise<void>;
   /** Only when every disk is complete (else throws, nothing changed). Bytes default: sum of the disks. */
   completeBackup(id: string, bytes?: number): Promise<Backup>;
@@ -215,7 +228,11 @@ export interface Store {
   /** Records a complete backup found in a repository's manifests (catalog import). */
   importBackup(backup: ImportedBackup): Promise<void>;
   /** A known backup found in another repository directory (moved): its repository and files there. */
-  relocateBackup(id: string, repository: string, files: readonly { readonly diskKey: number; readonly file: string }[]): Promise<void>;
+  relocateBackup(
+    id: string,
+    repository: string,
+    files: readonly { readonly diskKey: number; readonly file: string }[],
+  ): Promise<void>;
 
   // replica points (migrations/012-replica-points.ts): layers on a replica node, recorded here only
   /** Status running, started now. */
@@ -223,17 +240,28 @@ export interface Store {
   addReplicaPointDisk(pointId: string, disk: NewReplicaPointDisk): Promise<void>;
   /** When the source's point in time was taken. */
   replicaPointTaken(pointId: string, takenAt: string): Promise<void>;
-  completeReplicaPointDisk(pointId: string, diskKey: DiskKey, facts: { readonly changeId: string | null; readonly bytes: number }): Promise<void>;
+  completeReplicaPointDisk(
+    pointId: string,
+    diskKey: DiskKey,
+    facts: { readonly changeId: string | null; readonly bytes: number },
+  ): Promise<void>;
   /**
    * Moves a point along running → installing → complete → folding → folded, to failed before it is
    * complete, or back from folding to complete; staying adds facts. installing and complete need
    * every disk complete and set bytes (default: the sum of the disks); complete sets completedAt.
    * Any other move throws, nothing changed.
    */
-  setReplicaPointStatus(pointId: string, status: ReplicaPointStatus, facts?: { readonly bytes?: number; readonly definition?: string | null }): Promise<void>;
+  setReplicaPointStatus(
+    pointId: string,
+    status: ReplicaPointStatus,
+    facts?: { readonly bytes?: number; readonly definition?: string | null },
+  ): Promise<void>;
   getReplicaPoint(id: string): Promise<ReplicaPoint | undefined>;
   /** Oldest first (started_at, then id). */
-  listReplicaPoints(filter?: { readonly plan?: string; readonly statuses?: readonly ReplicaPointStatus[] }): Promise<readonly ReplicaPoint[]>;
+  listReplicaPoints(filter?: {
+    readonly plan?: string;
+    readonly statuses?: readonly ReplicaPointStatus[];
+  }): Promise<readonly ReplicaPoint[]>;
   /** The replica's newest point: running, installing, failed and folding points are not points. */
   latestCompleteReplicaPoint(plan: string): Promise<ReplicaPoint | undefined>;
   /** Durably, at now; throws while the plan is failed over already. */
@@ -268,7 +296,13 @@ export interface Store {
   recordVmWait(runId: string, seconds: number): Promise<void>;
 
   // processes started by runs (found again by PID + start ticks, never by name)
-  recordProcess(runId: string, pid: number, kind: string, argv: readonly string[], startTicks?: number): Promise<ProcessRecord>;
+  recordProcess(
+    runId: string,
+    pid: number,
+    kind: string,
+    argv: readonly string[],
+    startTicks?: number,
+  ): Promise<ProcessRecord>;
   /** Without startTicks: every record of that PID. */
   forgetProcess(pid: number, startTicks?: number): Promise<void>;
   allProcesses(): Promise<readonly ProcessRecord[]>;
@@ -295,7 +329,10 @@ export interface Store {
   /** The child (when given) takes the parent's place and type; the parent's records and the merge's intent go, in one transaction. */
   dropPoint(parentId: string, childId: string | null, mergeId?: string): Promise<void>;
   /** A point removed whole: its records go and its files are noted as `files.runId`'s (run_files), in one durable transaction; the caller deletes the files next. */
-  removePoint(backupId: string, files: Pick<RunFile, 'runId' | 'node' | 'kind'> & { readonly paths: readonly string[] }): Promise<void>;
+  removePoint(
+    backupId: string,
+    files: Pick<RunFile, 'runId' | 'node' | 'kind'> & { readonly paths: readonly string[] },
+  ): Promise<void>;
   /** What became of these points, gone from backups (merged or removed); those still there are not listed. */
   droppedPoints(backupIds: readonly string[]): Promise<readonly DroppedPoint[]>;
 

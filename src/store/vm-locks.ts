@@ -32,13 +32,30 @@ export async function lockVm(db: Db, self: StoreSelf, vm: string, runId: string,
     }
     await trx
       .insertInto('vm_locks')
-      .values({ vm, run_id: runId, plan, pid, hostname, hub, start_ticks: processStartTicks(pid) ?? null, since: nowIso() })
+      .values({
+        vm,
+        run_id: runId,
+        plan,
+        pid,
+        hostname,
+        hub,
+        start_ticks: processStartTicks(pid) ?? null,
+        since: nowIso(),
+      })
       .onConflict((oc) => oc.column('vm').doNothing())
       .execute();
     const holder = await trx
       .selectFrom('vm_locks')
       .leftJoin('runs', 'runs.id', 'vm_locks.run_id')
-      .select(['vm_locks.run_id', 'vm_locks.plan', 'vm_locks.pid', 'vm_locks.hostname', 'vm_locks.hub', 'vm_locks.since', 'runs.kind as run_kind'])
+      .select([
+        'vm_locks.run_id',
+        'vm_locks.plan',
+        'vm_locks.pid',
+        'vm_locks.hostname',
+        'vm_locks.hub',
+        'vm_locks.since',
+        'runs.kind as run_kind',
+      ])
       .where('vm', '=', vm)
       .executeTakeFirst();
     // Another run's claim got there first: it holds the lock.
@@ -84,5 +101,17 @@ export async function unlockVm(db: Db, vm: string, runId: string): Promise<void>
 
 export async function listVmLocks(db: Db): Promise<readonly VmLock[]> {
   const rows = await db.selectFrom('vm_locks').selectAll().orderBy('since').orderBy('vm').execute();
-  return Object.freeze(rows.map((row) => Object.freeze({ vm: row.vm, runId: row.run_id, plan: row.plan, pid: row.pid, hostname: row.hostname, hub: row.hub ?? null, since: row.since })));
+  return Object.freeze(
+    rows.map((row) =>
+      Object.freeze({
+        vm: row.vm,
+        runId: row.run_id,
+        plan: row.plan,
+        pid: row.pid,
+        hostname: row.hostname,
+        hub: row.hub ?? null,
+        since: row.since,
+      }),
+    ),
+  );
 }

@@ -26,7 +26,8 @@ export function fileTarget(spec: FileTargetSpec): DiskTarget {
         const made = await exec(['mkdir', '-p', path.dirname(file)]);
         if (made.exitCode !== 0) throw refuse(`cannot create ${path.dirname(file)}: ${made.stderr.trim()}`, disk);
         const partial = partialPath(file, run.runId);
-        if ((await exec(['test', '-e', partial])).exitCode === 0) throw refuse(`${partial} already exists: remove it or choose another target`, disk);
+        if ((await exec(['test', '-e', partial])).exitCode === 0)
+          throw refuse(`${partial} already exists: remove it or choose another target`, disk);
         // Recorded before it exists (doctor removes it if this process dies); removed on failure.
         await run.store.recordRunFile({ runId: run.runId, node: run.node.id, path: partial, kind: 'restore-target' });
         run.undo.push({
@@ -62,7 +63,11 @@ export function fileTarget(spec: FileTargetSpec): DiskTarget {
         }
       }
       const keys = run.state.disks.filter((_, index) => existing.includes(paths[index]!)).map((disk) => disk.key);
-      const how = !spec.overwrite ? 'must not exist' : keys.length > 0 ? `replaced on success, existing now for disk ${keys.join(', ')}` : 'replaced on success';
+      const how = !spec.overwrite
+        ? 'must not exist'
+        : keys.length > 0
+          ? `replaced on success, existing now for disk ${keys.join(', ')}`
+          : 'replaced on success';
       return `${paths.join(', ') || spec.path} (${spec.format}, ${how}, mode ${mode}) on ${run.node.description}, written beside it first`;
     },
     async refuseInRepositories(run, refuseInside) {
@@ -82,7 +87,10 @@ export function fileTarget(spec: FileTargetSpec): DiskTarget {
       for (const disk of run.state.disks) {
         const moved = await run.node.exec(['mv', '-f', '-T', '--', disk.targetPath!, disk.finalPath!]);
         if (moved.exitCode !== 0) {
-          throw new SendenseError(`cannot rename ${disk.targetPath} to ${disk.finalPath}: ${moved.stderr.trim()}`, { step: 'place-target', disk: disk.key });
+          throw new SendenseError(`cannot rename ${disk.targetPath} to ${disk.finalPath}: ${moved.stderr.trim()}`, {
+            step: 'place-target',
+            disk: disk.key,
+          });
         }
         await run.store.forgetRunFile(run.node.id, disk.targetPath!);
       }
@@ -93,7 +101,11 @@ export function fileTarget(spec: FileTargetSpec): DiskTarget {
 }
 
 // Every target before any is touched: one file per disk, none refused; returns those that exist (replaced on success).
-async function checkTargets(run: TargetRun, paths: readonly string[], spec: FileTargetSpec): Promise<readonly string[]> {
+async function checkTargets(
+  run: TargetRun,
+  paths: readonly string[],
+  spec: FileTargetSpec,
+): Promise<readonly string[]> {
   if (new Set(paths).size !== paths.length) {
     throw refuse(`restore.target.path ${spec.path} gives the same file for several disks: put {key} in it`);
   }
@@ -107,19 +119,30 @@ async function checkTargets(run: TargetRun, paths: readonly string[], spec: File
 // An existing target: refused without overwrite, when it is not a regular file, or while another
 // process has it open (a running VM's disk must never be replaced under it).
 // True when it exists (and may be replaced).
-async function refuseExistingTarget(run: TargetRun, file: string, disk: TargetDisk, overwrite: boolean): Promise<boolean> {
+async function refuseExistingTarget(
+  run: TargetRun,
+  file: string,
+  disk: TargetDisk,
+  overwrite: boolean,
+): Promise<boolean> {
   const existing = await run.node.exec(['stat', '-L', '-c', '%F', file]);
   if (existing.exitCode !== 0) return false;
   const kind = existing.stdout.trim();
   if (!overwrite) {
-    throw refuse(`target ${file} for disk ${disk.key} already exists on ${run.node.description} (set restore.target.overwrite: true to replace it)`, disk);
+    throw refuse(
+      `target ${file} for disk ${disk.key} already exists on ${run.node.description} (set restore.target.overwrite: true to replace it)`,
+      disk,
+    );
   }
   if (kind !== 'regular file' && kind !== 'regular empty file') {
     throw refuse(`target ${file} for disk ${disk.key} is a ${kind}, not a file`, disk);
   }
   const user = await fileInUse(run.node, file);
   if (user !== undefined) {
-    throw refuse(`target ${file} for disk ${disk.key} is in use (${user}): it is not replaced while another program has it open`, disk);
+    throw refuse(
+      `target ${file} for disk ${disk.key} is in use (${user}): it is not replaced while another program has it open`,
+      disk,
+    );
   }
   return true;
 }

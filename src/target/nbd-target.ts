@@ -14,13 +14,19 @@ export function nbdTarget(url: string): DiskTarget {
       for (const disk of run.state.disks) {
         const filled = fillTarget(url, disk);
         const info = await imageInfo(filled, { runner: exec, format: 'raw' }).catch((error: unknown) => {
-          throw new SendenseError(`cannot open NBD target ${filled} for disk ${disk.key}: ${(error as Error).message}`, { step: 'prepare-target', disk: disk.key });
+          throw new SendenseError(
+            `cannot open NBD target ${filled} for disk ${disk.key}: ${(error as Error).message}`,
+            { step: 'prepare-target', disk: disk.key },
+          );
         });
         if (info.virtualSize < disk.virtualSize) {
-          throw new SendenseError(`NBD target ${filled} is ${formatBytes(info.virtualSize)}, smaller than disk ${disk.key} (${formatBytes(disk.virtualSize)})`, {
-            step: 'prepare-target',
-            disk: disk.key,
-          });
+          throw new SendenseError(
+            `NBD target ${filled} is ${formatBytes(info.virtualSize)}, smaller than disk ${disk.key} (${formatBytes(disk.virtualSize)})`,
+            {
+              step: 'prepare-target',
+              disk: disk.key,
+            },
+          );
         }
         disk.target = filled;
       }

@@ -9,14 +9,24 @@ import { SendenseError } from '../errors.js';
 import type { NodeHost, NodeProcess } from '../node/node.js';
 import type { DiskKey } from '../plan/types.js';
 import { describeRate, UNLIMITED, type Bandwidth, type RateNow } from '../rate/bandwidth.js';
-import { ARGS_ON_STDIN, argsOnStdinLine, formatControlLine, parseTransferLine, transferArgv, type DataRange, type TransferRequest, type ZeroRange } from '../wire/index.js';
+import {
+  ARGS_ON_STDIN,
+  argsOnStdinLine,
+  formatControlLine,
+  parseTransferLine,
+  transferArgv,
+  type DataRange,
+  type TransferRequest,
+  type ZeroRange,
+} from '../wire/index.js';
 
 /**
  * How the transfer is invoked: this project's node transfer with its request (and secrets for its
  * environment: a vSphere session cookie), or another program with its own argv (the VMware client).
  */
 export type TransferProgram =
-  { readonly request: TransferRequest; readonly env?: Readonly<Record<string, string>> } | { readonly command: readonly string[]; readonly env?: Readonly<Record<string, string>> };
+  | { readonly request: TransferRequest; readonly env?: Readonly<Record<string, string>> }
+  | { readonly command: readonly string[]; readonly env?: Readonly<Record<string, string>> };
 
 export interface TransferDiskResult {
   readonly disk: DiskKey;
@@ -98,10 +108,17 @@ export async function runTransfer(options: RunTransferOptions): Promise<Transfer
   const bandwidth = options.bandwidth ?? UNLIMITED;
   signal.throwIfAborted();
   if (!('request' in options.program) && bandwidth.limited) {
-    reporter.emit({ type: 'warning', step, message: `the VMware client (sendense-backup-client) takes no rate: this transfer is not limited (the run's rate: ${bandwidth.describe()})` });
+    reporter.emit({
+      type: 'warning',
+      step,
+      message: `the VMware client (sendense-backup-client) takes no rate: this transfer is not limited (the run's rate: ${bandwidth.describe()})`,
+    });
   }
   const rates = 'request' in options.program && bandwidth.limited ? new RateFollower(bandwidth) : undefined;
-  const program = rates && 'request' in options.program ? { ...options.program, request: rates.request(options.program.request) } : options.program;
+  const program =
+    rates && 'request' in options.program
+      ? { ...options.program, request: rates.request(options.program.request) }
+      : options.program;
   // A transfer started ahead has its environment already: one that needs secrets in it starts now.
   const waiting = 'request' in program && program.env === undefined ? options.early?.take() : undefined;
   let child: NodeProcess;
@@ -109,7 +126,8 @@ export async function runTransfer(options: RunTransferOptions): Promise<Transfer
     child = waiting;
     waiting.write(argsOnStdinLine(program.request));
   } else {
-    const argv = 'request' in program ? [...(await node.transferCommand()), ...transferArgv(program.request)] : program.command;
+    const argv =
+      'request' in program ? [...(await node.transferCommand()), ...transferArgv(program.request)] : program.command;
     // A cancel while the command was prepared (an install over SSH) fires no 'abort' listener later.
     signal.throwIfAborted();
     child = node.spawn(argv, { env: program.env });
@@ -126,9 +144,15 @@ export async function runTransfer(options: RunTransferOptions): Promise<Transfer
       reporter.emit({ type: 'info', step, message: line.text });
     } else if (line.type === 'start' || line.type === 'progress') {
       if (line.type === 'start' && line.virtualSize !== undefined) sizes.set(line.disk, line.virtualSize);
-      if (line.type === 'start' && line.wholeDisk !== undefined) reporter.emit({ type: 'warning', step, message: `disk ${line.disk}: ${line.wholeDisk}` });
+      if (line.type === 'start' && line.wholeDisk !== undefined)
+        reporter.emit({ type: 'warning', step, message: `disk ${line.disk}: ${line.wholeDisk}` });
       if (line.bytesToDo !== undefined) {
-        reporter.emit({ type: 'progress', disk: line.disk, bytesDone: line.type === 'progress' ? line.bytesDone : 0, bytesToDo: line.bytesToDo });
+        reporter.emit({
+          type: 'progress',
+          disk: line.disk,
+          bytesDone: line.type === 'progress' ? line.bytesDone : 0,
+          bytesToDo: line.bytesToDo,
+        });
       }
     } else if (line.type === 'done') {
       if (line.virtualSize !== undefined) sizes.set(line.disk, line.virtualSize);
@@ -154,7 +178,11 @@ export async function runTransfer(options: RunTransferOptions): Promise<Transfer
       errors.push({ disk: line.disk, message: line.message });
     } else if (line.type === 'rate') {
       const pid = line.pid === undefined ? '' : ` (pid ${line.pid})`;
-      reporter.emit({ type: 'info', step, message: `node transfer${pid}: ${describeRate(rates?.asked(line.bytesPerSecond) ?? { bytesPerSecond: line.bytesPerSecond ?? undefined })}` });
+      reporter.emit({
+        type: 'info',
+        step,
+        message: `node transfer${pid}: ${describeRate(rates?.asked(line.bytesPerSecond) ?? { bytesPerSecond: line.bytesPerSecond ?? undefined })}`,
+      });
     }
   });
 
@@ -175,7 +203,9 @@ export async function runTransfer(options: RunTransferOptions): Promise<Transfer
     const exit = await child.exited;
     if (signal.aborted) throw signal.reason;
     if (timedOut) {
-      throw new SendenseError(`the transfer did not finish within ${formatMs(options.timeout!)} (timeouts.transfer)`, { step });
+      throw new SendenseError(`the transfer did not finish within ${formatMs(options.timeout!)} (timeouts.transfer)`, {
+        step,
+      });
     }
     if (exit.exitCode === 0 && errors.length === 0) return [...done.values()];
     const first = errors[0];
@@ -190,7 +220,10 @@ export async function runTransfer(options: RunTransferOptions): Promise<Transfer
       throw new SendenseError(`${first.message}${more}`, { step, disk: first.disk });
     }
     const stderr = lastLines(child.stderrText(), 5);
-    const how = exit.exitCode === null ? `was stopped (${exit.signal ?? 'connection lost'})` : `exited with code ${exit.exitCode}`;
+    const how =
+      exit.exitCode === null
+        ? `was stopped (${exit.signal ?? 'connection lost'})`
+        : `exited with code ${exit.exitCode}`;
     throw new SendenseError(`the node transfer on ${node.description} ${how}${stderr ? `: ${stderr}` : ''}`, { step });
   } finally {
     rates?.stop();
@@ -218,7 +251,8 @@ class RateFollower {
     const send = (rate: RateNow): void => {
       this.last = rate;
       if (child.write) child.write(formatControlLine({ rate: rate.bytesPerSecond ?? null }));
-      else warn(`cannot change the rate of the running node transfer: ${describeRate(rate)} applies from its next start`);
+      else
+        warn(`cannot change the rate of the running node transfer: ${describeRate(rate)} applies from its next start`);
     };
     this.unsubscribe = this.bandwidth.onChange(send);
     const now = this.bandwidth.now();
@@ -261,7 +295,12 @@ export type TransferProgramFor<D> = (disks: readonly D[]) => TransferProgram;
  * how many buffers each. Undefined when they all go at once: no hub slots, or a transfer that
  * takes the whole VM (the VMware client).
  */
-export function diskTurns(run: Pick<RunContext, 'diskSlots'> & { readonly wholeVm?: boolean; readonly state: { readonly disks: readonly unknown[] } }): DiskTuning | undefined {
+export function diskTurns(
+  run: Pick<RunContext, 'diskSlots'> & {
+    readonly wholeVm?: boolean;
+    readonly state: { readonly disks: readonly unknown[] };
+  },
+): DiskTuning | undefined {
   const { diskSlots } = run;
   if (diskSlots === undefined || run.wholeVm === true) return undefined;
   return tuneDisks(diskSlots.hub, diskSlots.granted, run.state.disks.length);
@@ -300,7 +339,10 @@ export async function transferForRun<D extends TransferredDisk>(
       results.push(
         ...(await runTransfer({
           node: run.node,
-          program: tuning === undefined || !('request' in program) ? program : { ...program, request: { ...program.request, ...tuningFor(tuning, turn.length) } },
+          program:
+            tuning === undefined || !('request' in program)
+              ? program
+              : { ...program, request: { ...program.request, ...tuningFor(tuning, turn.length) } },
           reporter: run.reporter,
           signal: run.signal,
           timeout,
@@ -345,6 +387,9 @@ function inGroupsOf<T>(items: readonly T[], size: number): (readonly T[])[] {
 }
 
 // Our node transfer copies as many disks at once, with as many buffers, as the run's hub slots allow.
-function tuningFor(tuning: DiskTuning, disks: number): { parallelDisks: number; inFlight: number; connections: number } {
+function tuningFor(
+  tuning: DiskTuning,
+  disks: number,
+): { parallelDisks: number; inFlight: number; connections: number } {
   return { parallelDisks: disks, inFlight: tuning.inFlight, connections: tuning.connections };
 }

@@ -40,12 +40,29 @@ export type VerifyEvent =
       /** Its manifest, written before manifests carried one, now carries its authentication code. */
       readonly authenticated?: boolean;
     }
-  | { readonly type: 'damaged'; readonly backupId: string; readonly vm: string; readonly because: string; readonly builtOnIt: readonly string[] }
+  | {
+      readonly type: 'damaged';
+      readonly backupId: string;
+      readonly vm: string;
+      readonly because: string;
+      readonly builtOnIt: readonly string[];
+    }
   | { readonly type: 'cleared'; readonly backupId: string; readonly vm: string; readonly was: string }
   | { readonly type: 'still-damaged'; readonly backupId: string; readonly vm: string; readonly because: string }
-  | { readonly type: 'unverifiable'; readonly backupId: string; readonly vm: string; readonly disk: number; readonly reason: string }
+  | {
+      readonly type: 'unverifiable';
+      readonly backupId: string;
+      readonly vm: string;
+      readonly disk: number;
+      readonly reason: string;
+    }
   | { readonly type: 'not-verified'; readonly backupId: string; readonly vm: string; readonly reason: string }
-  | { readonly type: 'repository-not-verified'; readonly repository: string; readonly backups: readonly string[]; readonly reason: string };
+  | {
+      readonly type: 'repository-not-verified';
+      readonly repository: string;
+      readonly backups: readonly string[];
+      readonly reason: string;
+    };
 
 /** An encrypted repository no key given opens: its backups were left alone (never judged damaged). */
 export interface LockedRepository {
@@ -69,12 +86,18 @@ export interface VerifyOutcome {
 }
 
 // Complete backups, and damaged ones (a mark is cleared when the files match again), parents first.
-export async function verifyBackups(store: Store, runId: string, selection: VerifySelection, report: (event: VerifyEvent) => void): Promise<VerifyOutcome> {
+export async function verifyBackups(
+  store: Store,
+  runId: string,
+  selection: VerifySelection,
+  report: (event: VerifyEvent) => void,
+): Promise<VerifyOutcome> {
   const all = await store.listBackups({ vm: selection.vm });
   // Before anything is read: a file that cannot be decrypted must never look damaged. An encrypted
   // repository no key opens is left out and said; the others are verified all the same.
   const { selected, locked } = await withoutLockedRepositories(selectBackups(all, selection));
-  for (const { repository, backups, reason } of locked) report({ type: 'repository-not-verified', repository, backups, reason });
+  for (const { repository, backups, reason } of locked)
+    report({ type: 'repository-not-verified', repository, backups, reason });
   // One VM asked for: refused like a run while a merge is recorded for it; every VM: that VM's backups are left for later.
   const single = selection.vm ?? (selection.backupId === undefined ? undefined : selected[0]?.vm);
   if (single !== undefined) await refuseUnfinishedMerge(store, single, 'verify');
@@ -95,20 +118,44 @@ export async function verifyBackups(store: Store, runId: string, selection: Veri
       continue;
     }
     // A backup taken before manifests existed has nothing to be checked against: said, never judged.
-    const bare = backup.disks.find((disk) => !disk.manifest && existsSync(disk.file) && !existsSync(manifestPath(disk.file)));
+    const bare = backup.disks.find(
+      (disk) => !disk.manifest && existsSync(disk.file) && !existsSync(manifestPath(disk.file)),
+    );
     if (bare !== undefined) {
       unverifiable.push(backup.id);
-      report({ type: 'unverifiable', backupId: backup.id, vm: backup.vm, disk: bare.diskKey, reason: `no manifest beside ${bare.file} (taken before manifests existed)` });
+      report({
+        type: 'unverifiable',
+        backupId: backup.id,
+        vm: backup.vm,
+        disk: bare.diskKey,
+        reason: `no manifest beside ${bare.file} (taken before manifests existed)`,
+      });
       continue;
     }
     const parent = backup.parentId === null ? undefined : all.find((candidate) => candidate.id === backup.parentId);
     const problems: string[] = [];
     let busy: string | undefined;
     for (const disk of backup.disks) {
-      const { findings, digestsChecked, bytesRead, busy: inUse, authenticated } = await checkDisk(store, runId, backup, disk, parent, selection.authenticate === true);
+      const {
+        findings,
+        digestsChecked,
+        bytesRead,
+        busy: inUse,
+        authenticated,
+      } = await checkDisk(store, runId, backup, disk, parent, selection.authenticate === true);
       busy ??= inUse;
       if (inUse !== undefined) continue;
-      report({ type: 'disk', backupId: backup.id, vm: backup.vm, disk: disk.diskKey, ok: findings.length === 0, digestsChecked, bytesRead, findings, ...(authenticated && { authenticated }) });
+      report({
+        type: 'disk',
+        backupId: backup.id,
+        vm: backup.vm,
+        disk: disk.diskKey,
+        ok: findings.length === 0,
+        digestsChecked,
+        bytesRead,
+        findings,
+        ...(authenticated && { authenticated }),
+      });
       for (const finding of findings) problems.push(`disk ${disk.diskKey}: ${finding.message}`);
     }
     // A merge that began while these files were read changed them under the check: judged next time.
@@ -142,7 +189,9 @@ function selectBackups(all: readonly Backup[], selection: VerifySelection): Back
       (backup.status === 'complete' || backup.status === 'damaged') &&
       (selection.backupId === undefined || backup.id === selection.backupId) &&
       (selection.repository === undefined || path.resolve(backup.repository) === path.resolve(selection.repository)) &&
-      (selection.outdatedAfter === undefined || backup.verifiedAt === null || now - Date.parse(backup.verifiedAt) >= selection.outdatedAfter),
+      (selection.outdatedAfter === undefined ||
+        backup.verifiedAt === null ||
+        now - Date.parse(backup.verifiedAt) >= selection.outdatedAfter),
   );
 }
 
@@ -158,7 +207,9 @@ export async function checkVerifyKeys(store: Store, selection: VerifySelection):
 // The backups whose repository is plain or opens with a key given, and the encrypted repositories
 // that do not (a backup that cannot be decrypted is not a damaged one). Throws (exit 2) when that
 // leaves nothing to check.
-async function withoutLockedRepositories(backups: readonly Backup[]): Promise<{ selected: Backup[]; locked: LockedRepository[] }> {
+async function withoutLockedRepositories(
+  backups: readonly Backup[],
+): Promise<{ selected: Backup[]; locked: LockedRepository[] }> {
   const locked: LockedRepository[] = [];
   const errors: SendenseError[] = [];
   for (const repository of [...new Set(backups.map((backup) => backup.repository))].sort()) {
@@ -168,7 +219,11 @@ async function withoutLockedRepositories(backups: readonly Backup[]): Promise<{ 
       if (!isSendenseError(error) || error.exitCode !== 2) throw error;
       errors.push(error);
       const ids = backups.filter((backup) => backup.repository === repository).map((backup) => backup.id);
-      locked.push({ repository, backups: ids, reason: `${error.message}: verify it on its own with sendense-run verify --repository ${repository} and its key (--key-file FILE or --key-env NAME)` });
+      locked.push({
+        repository,
+        backups: ids,
+        reason: `${error.message}: verify it on its own with sendense-run verify --repository ${repository} and its key (--key-file FILE or --key-env NAME)`,
+      });
     }
   }
   const selected = backups.filter((backup) => !locked.some((entry) => entry.repository === backup.repository));
@@ -197,10 +252,19 @@ interface DiskCheck {
 // `authenticate`: a manifest of an encrypted repository without its code (an earlier version's) is
 // checked all the same and gets it when everything matches: its digests then describe a LUKS file
 // under this repository's secret, which no one without the key could have planted.
-async function checkDisk(store: Store, runId: string, backup: Backup, disk: BackupDisk, parent: Backup | undefined, authenticate: boolean): Promise<DiskCheck> {
+async function checkDisk(
+  store: Store,
+  runId: string,
+  backup: Backup,
+  disk: BackupDisk,
+  parent: Backup | undefined,
+  authenticate: boolean,
+): Promise<DiskCheck> {
   const found = (message: string): DiskCheck => ({ findings: [{ message }], digestsChecked: false, bytesRead: 0 });
   if (!existsSync(manifestPath(disk.file)) && existsSync(disk.file)) {
-    return found(`its manifest ${manifestPath(disk.file)} is missing (the backup was written with one): its data cannot be vouched for`);
+    return found(
+      `its manifest ${manifestPath(disk.file)} is missing (the backup was written with one): its data cannot be vouched for`,
+    );
   }
   try {
     const manifest = await readManifest(manifestPath(disk.file), { withoutMac: authenticate });
@@ -208,16 +272,25 @@ async function checkDisk(store: Store, runId: string, backup: Backup, disk: Back
     if (mismatch !== undefined) return found(mismatch);
     // Every file of a plain repository is plain: a LUKS header is not what this backup wrote.
     if (isLuksQcow2(disk.file) && !(await isEncryptedRepository(backup.repository))) {
-      return found(`its header says it is LUKS-encrypted, but repository ${backup.repository} is not encrypted: it is not the file this backup wrote`);
+      return found(
+        `its header says it is LUKS-encrypted, but repository ${backup.repository} is not encrypted: it is not the file this backup wrote`,
+      );
     }
     const parentFile = parent?.disks.find((candidate) => candidate.diskKey === disk.diskKey)?.file;
     const link = qcow2HeaderProblem(disk.file) === undefined ? backingProblem(disk.file, parentFile) : undefined;
     if (link !== undefined) return found(`not linked to its parent: ${link}`);
     const result = await verifyLayer(disk.file, manifest, {
-      onSpawn: (pid, argv, startTicks) => store.recordProcess(runId, pid, 'qemu-nbd', argv, startTicks ?? processStartTicks(pid)).then(() => undefined),
+      onSpawn: (pid, argv, startTicks) =>
+        store.recordProcess(runId, pid, 'qemu-nbd', argv, startTicks ?? processStartTicks(pid)).then(() => undefined),
       onForget: (pid) => store.forgetProcess(pid),
     });
-    if (manifest.mac !== undefined || result.busy !== undefined || result.findings.length > 0 || !isLuksQcow2(disk.file)) return result;
+    if (
+      manifest.mac !== undefined ||
+      result.busy !== undefined ||
+      result.findings.length > 0 ||
+      !isLuksQcow2(disk.file)
+    )
+      return result;
     await writeManifest(manifestPath(disk.file), manifest);
     return { ...result, authenticated: true };
   } catch (error) {
@@ -247,11 +320,22 @@ async function changedMeanwhile(store: Store, backup: Backup): Promise<string | 
 
 // A damaged backup whose own files match their manifests again: complete once more when what it
 // stands on is complete; else still damaged, because of its parent.
-async function clearIfSound(store: Store, backup: Backup, damaged: Set<string>, cleared: string[], report: (event: VerifyEvent) => void): Promise<void> {
+async function clearIfSound(
+  store: Store,
+  backup: Backup,
+  damaged: Set<string>,
+  cleared: string[],
+  report: (event: VerifyEvent) => void,
+): Promise<void> {
   const parent = backup.parentId === null ? undefined : await store.getBackup(backup.parentId);
   if (parent !== undefined && (parent.status !== 'complete' || damaged.has(parent.id))) {
     damaged.add(backup.id);
-    report({ type: 'still-damaged', backupId: backup.id, vm: backup.vm, because: `its own files match their manifests, but it stands on backup ${parent.id}, which is ${parent.status}` });
+    report({
+      type: 'still-damaged',
+      backupId: backup.id,
+      vm: backup.vm,
+      because: `its own files match their manifests, but it stands on backup ${parent.id}, which is ${parent.status}`,
+    });
     return;
   }
   await store.clearDamage(backup.id);
@@ -260,10 +344,17 @@ async function clearIfSound(store: Store, backup: Backup, damaged: Set<string>, 
 }
 
 // A manifest that speaks of another backup, disk or parent is a repository mixed up, not this file's.
-function manifestMismatch(manifest: Awaited<ReturnType<typeof readManifest>>, backup: Backup, diskKey: number): string | undefined {
-  if (manifest.backupId !== backup.id || manifest.diskKey !== diskKey) return `manifest names backup ${manifest.backupId} disk ${manifest.diskKey}`;
-  if (manifest.parentId !== backup.parentId) return `manifest names parent ${manifest.parentId ?? 'none'}, the database ${backup.parentId ?? 'none'}`;
-  if (manifest.file !== path.basename(backup.disks.find((disk) => disk.diskKey === diskKey)?.file ?? '')) return `manifest names file ${manifest.file}`;
+function manifestMismatch(
+  manifest: Awaited<ReturnType<typeof readManifest>>,
+  backup: Backup,
+  diskKey: number,
+): string | undefined {
+  if (manifest.backupId !== backup.id || manifest.diskKey !== diskKey)
+    return `manifest names backup ${manifest.backupId} disk ${manifest.diskKey}`;
+  if (manifest.parentId !== backup.parentId)
+    return `manifest names parent ${manifest.parentId ?? 'none'}, the database ${backup.parentId ?? 'none'}`;
+  if (manifest.file !== path.basename(backup.disks.find((disk) => disk.diskKey === diskKey)?.file ?? ''))
+    return `manifest names file ${manifest.file}`;
   return undefined;
 }
 

@@ -14,7 +14,14 @@ export interface DiskArea {
 /** A change id vSphere refused (a CBT reset, a storage vMotion, a resize): the chain cannot go on from it. */
 export class ChangeIdRejected extends SendenseError {}
 
-export async function changedAreas(client: VimClient, vm: MoRef, snapshot: MoRef, deviceKey: number, capacity: number, changeId: string): Promise<{ areas: DiskArea[]; calls: number }> {
+export async function changedAreas(
+  client: VimClient,
+  vm: MoRef,
+  snapshot: MoRef,
+  deviceKey: number,
+  capacity: number,
+  changeId: string,
+): Promise<{ areas: DiskArea[]; calls: number }> {
   const areas: DiskArea[] = [];
   let calls = 0;
   for (let start = 0; start < capacity;) {
@@ -25,24 +32,37 @@ export async function changedAreas(client: VimClient, vm: MoRef, snapshot: MoRef
       answer = child(await client.call('QueryChangedDiskAreas', body), 'returnval');
     } catch (error) {
       if (error instanceof VimFault && changeId !== '*') {
-        throw new ChangeIdRejected(`vSphere rejected change id ${changeId} of disk ${deviceKey}: ${error.message}`, { disk: deviceKey, cause: error });
+        throw new ChangeIdRejected(`vSphere rejected change id ${changeId} of disk ${deviceKey}: ${error.message}`, {
+          disk: deviceKey,
+          cause: error,
+        });
       }
       throw error;
     }
     const from = Number(answer === undefined ? NaN : childText(answer, 'startOffset'));
     const length = Number(answer === undefined ? NaN : childText(answer, 'length'));
     if (!Number.isSafeInteger(from) || !Number.isSafeInteger(length) || from !== start || length <= 0) {
-      throw new SendenseError(`vSphere answered QueryChangedDiskAreas of disk ${deviceKey} at ${start} with a range that does not go on from there (${from}+${length})`, { disk: deviceKey });
+      throw new SendenseError(
+        `vSphere answered QueryChangedDiskAreas of disk ${deviceKey} at ${start} with a range that does not go on from there (${from}+${length})`,
+        { disk: deviceKey },
+      );
     }
     for (const area of childElements(answer!, 'changedArea')) {
       const offset = Number(childText(area, 'start'));
       const size = Number(childText(area, 'length'));
       if (!(offset >= start && size > 0 && offset + size <= Math.min(capacity, from + length))) {
-        throw new SendenseError(`vSphere named a changed area of disk ${deviceKey} outside the answer's range (${offset}+${size})`, { disk: deviceKey });
+        throw new SendenseError(
+          `vSphere named a changed area of disk ${deviceKey} outside the answer's range (${offset}+${size})`,
+          { disk: deviceKey },
+        );
       }
       const last = areas.at(-1);
-      if (last !== undefined && offset < last.offset + last.length) throw new SendenseError(`vSphere named changed areas of disk ${deviceKey} out of order at ${offset}`, { disk: deviceKey });
-      if (last !== undefined && offset === last.offset + last.length) areas[areas.length - 1] = { offset: last.offset, length: last.length + size };
+      if (last !== undefined && offset < last.offset + last.length)
+        throw new SendenseError(`vSphere named changed areas of disk ${deviceKey} out of order at ${offset}`, {
+          disk: deviceKey,
+        });
+      if (last !== undefined && offset === last.offset + last.length)
+        areas[areas.length - 1] = { offset: last.offset, length: last.length + size };
       else areas.push({ offset, length: size });
     }
     start = from + length;

@@ -30,14 +30,21 @@ export interface CertificatePin {
 export function certificateRefusal(where: string, seen: string, pin: CertificatePin): SendenseError {
   const trust = pin.trustLine(seen);
   if (pin.sha256 === undefined)
-    return new SendenseError(`the TLS certificate of ${where} is not trusted yet: its SHA-256 fingerprint is ${seen}; if that is your vSphere server's, trust it with ${trust}`);
-  return new SendenseError(`the TLS certificate of ${where} changed: its SHA-256 fingerprint is ${seen}, not the trusted ${pin.sha256}; if the change is expected, trust it with ${trust}`);
+    return new SendenseError(
+      `the TLS certificate of ${where} is not trusted yet: its SHA-256 fingerprint is ${seen}; if that is your vSphere server's, trust it with ${trust}`,
+    );
+  return new SendenseError(
+    `the TLS certificate of ${where} changed: its SHA-256 fingerprint is ${seen}, not the trusted ${pin.sha256}; if the change is expected, trust it with ${trust}`,
+  );
 }
 
 // An agent whose connections are checked before use; kept alive, so a check is made once per connection.
 export function pinnedAgent(pin: CertificatePin, maxSockets = 16): https.Agent {
   const agent = new https.Agent({ keepAlive: true, maxSockets });
-  const connect = (options: tls.ConnectionOptions, callback: (error: Error | null, socket?: Duplex) => void): undefined => {
+  const connect = (
+    options: tls.ConnectionOptions,
+    callback: (error: Error | null, socket?: Duplex) => void,
+  ): undefined => {
     const servername = options.host !== undefined && !/^[0-9.:[\]]+$/.test(options.host) ? options.host : undefined;
     const socket = tls.connect({ ...options, servername, rejectUnauthorized: false });
     const fail = (error: Error): void => callback(error);

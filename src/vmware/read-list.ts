@@ -46,6 +46,7 @@ export function parseReadList(text: string, where: string): ReadList {
         area[1] > 0 &&
         area[0] + area[1] <= list.size,
     );
-  if (!valid) throw new SendenseError(`${where} is not a read list (url, sha256, size, areas in disk order within the size)`);
+  if (!valid)
+    throw new SendenseError(`${where} is not a read list (url, sha256, size, areas in disk order within the size)`);
   return list;
 }

@@ -19,13 +19,17 @@ export async function createSnapshot(client: VimClient, vm: MoRef, name: string,
 }
 
 export async function removeSnapshot(client: VimClient, snapshot: MoRef): Promise<void> {
-  await client.runTask('RemoveSnapshot_Task', `${moRefXml('_this', snapshot)}<removeChildren>false</removeChildren><consolidate>true</consolidate>`);
+  await client.runTask(
+    'RemoveSnapshot_Task',
+    `${moRefXml('_this', snapshot)}<removeChildren>false</removeChildren><consolidate>true</consolidate>`,
+  );
 }
 
 /** The disks of a snapshot's configuration: the files it froze, with their change ids at its instant. */
 export async function snapshotDisks(client: VimClient, snapshot: MoRef): Promise<readonly VmDisk[]> {
   const devices = (await client.properties(snapshot, ['config.hardware.device']))?.get('config.hardware.device');
-  if (devices === undefined) throw new SendenseError(`snapshot ${snapshot.value} has no configuration in vSphere (removed meanwhile?)`);
+  if (devices === undefined)
+    throw new SendenseError(`snapshot ${snapshot.value} has no configuration in vSphere (removed meanwhile?)`);
   return disksOf(devices);
 }
 
@@ -49,10 +53,14 @@ export async function snapshotsNamed(client: VimClient, vm: MoRef, name: string)
 export async function snapshotCount(client: VimClient, vm: MoRef): Promise<number> {
   const info = (await client.properties(vm, ['snapshot']))?.get('snapshot');
   if (info === undefined) return 0;
-  const count = (list: ReturnType<typeof childElements>): number => list.reduce((sum, tree) => sum + 1 + count(childElements(tree, 'childSnapshotList')), 0);
+  const count = (list: ReturnType<typeof childElements>): number =>
+    list.reduce((sum, tree) => sum + 1 + count(childElements(tree, 'childSnapshotList')), 0);
   return count(childElements(info, 'rootSnapshotList'));
 }
 
 export async function enableChangeTracking(client: VimClient, vm: MoRef): Promise<void> {
-  await client.runTask('ReconfigVM_Task', `${moRefXml('_this', vm)}<spec><changeTrackingEnabled>true</changeTrackingEnabled></spec>`);
+  await client.runTask(
+    'ReconfigVM_Task',
+    `${moRefXml('_this', vm)}<spec><changeTrackingEnabled>true</changeTrackingEnabled></spec>`,
+  );
 }

@@ -36,7 +36,8 @@ export function parseXml(text: string): Element | undefined {
 export function childElements(parent: Element, name?: string): Element[] {
   const found: Element[] = [];
   for (let node = parent.firstChild; node !== null; node = node.nextSibling) {
-    if (node.nodeType === 1 && (name === undefined || (node as Element).localName === name)) found.push(node as Element);
+    if (node.nodeType === 1 && (name === undefined || (node as Element).localName === name))
+      found.push(node as Element);
   }
   return found;
 }
@@ -53,7 +54,8 @@ export function childText(parent: Element, name: string): string | undefined {
 
 /** The xsi:type of an element without its prefix ("VirtualDisk"). */
 export function xsiType(element: Element): string | undefined {
-  const type = element.getAttributeNS('http://www.w3.org/2001/XMLSchema-instance', 'type') || element.getAttribute('xsi:type');
+  const type =
+    element.getAttributeNS('http://www.w3.org/2001/XMLSchema-instance', 'type') || element.getAttribute('xsi:type');
   return type ? type.replace(/^.*:/, '') : undefined;
 }
 

@@ -7,7 +7,19 @@ import type { Element } from '@xmldom/xmldom';
 import { SendenseError } from '../errors.js';
 import { addSecret } from '../secrets/mask.js';
 import { pinnedAgent, type CertificatePin } from './pinned-agent.js';
-import { child, childElements, childText, descendant, envelope, faultOf, moRefOf, moRefXml, parseXml, xmlEscape, type MoRef } from './soap-xml.js';
+import {
+  child,
+  childElements,
+  childText,
+  descendant,
+  envelope,
+  faultOf,
+  moRefOf,
+  moRefXml,
+  parseXml,
+  xmlEscape,
+  type MoRef,
+} from './soap-xml.js';
 
 /** The cookie vSphere names its session with. */
 export const SESSION_COOKIE = 'vmware_soap_session';
@@ -59,20 +71,27 @@ export class VimClient {
   async login(username: string, password: string): Promise<void> {
     const content = await this.serviceContent();
     try {
-      await this.call('Login', `${moRefXml('_this', content.sessionManager)}<userName>${xmlEscape(username)}</userName><password>${xmlEscape(password)}</password>`);
+      await this.call(
+        'Login',
+        `${moRefXml('_this', content.sessionManager)}<userName>${xmlEscape(username)}</userName><password>${xmlEscape(password)}</password>`,
+      );
     } catch (error) {
       if (error instanceof VimFault && error.faultType === 'InvalidLogin') {
-        throw new SendenseError(`vSphere login as ${username} at ${this.origin} failed: wrong user name or password (vm.source.username, passwordEnv/passwordFile)`);
+        throw new SendenseError(
+          `vSphere login as ${username} at ${this.origin} failed: wrong user name or password (vm.source.username, passwordEnv/passwordFile)`,
+        );
       }
       throw error;
     }
-    if (this.cookie === undefined) throw new SendenseError(`vSphere at ${this.origin} answered Login without a session cookie`);
+    if (this.cookie === undefined)
+      throw new SendenseError(`vSphere at ${this.origin} answered Login without a session cookie`);
   }
 
   // Ends the session (best effort: a session left times out on the server) and closes the connections.
   async logout(): Promise<void> {
     try {
-      if (this.cookie !== undefined && this.content !== undefined) await this.call('Logout', moRefXml('_this', this.content.sessionManager));
+      if (this.cookie !== undefined && this.content !== undefined)
+        await this.call('Logout', moRefXml('_this', this.content.sessionManager));
     } catch {
       // The server forgets it on its own.
     } finally {
@@ -83,7 +102,10 @@ export class VimClient {
 
   async findByInventoryPath(path: string): Promise<MoRef | undefined> {
     const content = await this.serviceContent();
-    const answer = await this.call('FindByInventoryPath', `${moRefXml('_this', content.searchIndex)}<inventoryPath>${xmlEscape(path)}</inventoryPath>`);
+    const answer = await this.call(
+      'FindByInventoryPath',
+      `${moRefXml('_this', content.searchIndex)}<inventoryPath>${xmlEscape(path)}</inventoryPath>`,
+    );
     const found = child(answer, 'returnval');
     return found === undefined ? undefined : moRefOf(found);
   }
@@ -126,7 +148,11 @@ export class VimClient {
       if (state === 'error') {
         const error = child(info!, 'error');
         const fault = error === undefined ? undefined : child(error, 'fault');
-        throw new VimFault(method, fault === undefined ? undefined : childElementType(fault), (error && childText(error, 'localizedMessage')) || 'the task failed');
+        throw new VimFault(
+          method,
+          fault === undefined ? undefined : childElementType(fault),
+          (error && childText(error, 'localizedMessage')) || 'the task failed',
+        );
       }
       await new Promise((resolve) => setTimeout(resolve, wait));
     }
@@ -137,11 +163,15 @@ export class VimClient {
     this.calls.set(method, (this.calls.get(method) ?? 0) + 1);
     const { status, text } = await this.post(envelope(`<${method} xmlns="urn:vim25">${body}</${method}>`));
     const root = parseXml(text);
-    if (root === undefined) throw new SendenseError(`vSphere at ${this.origin} answered ${method} with HTTP ${status} and no SOAP document`);
+    if (root === undefined)
+      throw new SendenseError(`vSphere at ${this.origin} answered ${method} with HTTP ${status} and no SOAP document`);
     const fault = faultOf(root);
     if (fault !== undefined) throw new VimFault(method, fault.type, fault.message);
     const answer = descendant(root, `${method}Response`);
-    if (answer === undefined) throw new SendenseError(`vSphere at ${this.origin} answered ${method} with HTTP ${status} and no ${method}Response`);
+    if (answer === undefined)
+      throw new SendenseError(
+        `vSphere at ${this.origin} answered ${method} with HTTP ${status} and no ${method}Response`,
+      );
     return answer;
   }
 
@@ -151,10 +181,17 @@ export class VimClient {
     const value = child(answer, 'returnval');
     const ref = (name: string): MoRef => {
       const found = value === undefined ? undefined : child(value, name);
-      if (found === undefined) throw new SendenseError(`vSphere at ${this.origin} gave no ${name} in its service content: is it a vCenter or ESXi SDK endpoint?`);
+      if (found === undefined)
+        throw new SendenseError(
+          `vSphere at ${this.origin} gave no ${name} in its service content: is it a vCenter or ESXi SDK endpoint?`,
+        );
       return moRefOf(found);
     };
-    this.content = { propertyCollector: ref('propertyCollector'), searchIndex: ref('searchIndex'), sessionManager: ref('sessionManager') };
+    this.content = {
+      propertyCollector: ref('propertyCollector'),
+      searchIndex: ref('searchIndex'),
+      sessionManager: ref('sessionManager'),
+    };
     return this.content;
   }
 
@@ -173,7 +210,9 @@ export class VimClient {
           },
         },
         (response) => {
-          const session = (response.headers['set-cookie'] ?? []).map((line) => new RegExp(`^${SESSION_COOKIE}=("[^"]*"|[^;]*)`).exec(line)?.[1]).find(Boolean);
+          const session = (response.headers['set-cookie'] ?? [])
+            .map((line) => new RegExp(`^${SESSION_COOKIE}=("[^"]*"|[^;]*)`).exec(line)?.[1])
+            .find(Boolean);
           if (session !== undefined) {
             // A secret like the password: masked wherever it could be echoed.
             addSecret(session);
@@ -181,12 +220,24 @@ export class VimClient {
           }
           const chunks: Buffer[] = [];
           response.on('data', (chunk: Buffer) => chunks.push(chunk));
-          response.on('end', () => resolve({ status: response.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
+          response.on('end', () =>
+            resolve({ status: response.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }),
+          );
           response.on('error', reject);
         },
       );
-      request.on('timeout', () => request.destroy(new SendenseError(`vSphere at ${this.origin} did not answer within ${CALL_TIMEOUT_MS / 1000} s`)));
-      request.on('error', (error) => reject(error instanceof SendenseError ? error : new SendenseError(`cannot reach vSphere at ${this.origin}: ${error.message}`, { cause: error })));
+      request.on('timeout', () =>
+        request.destroy(
+          new SendenseError(`vSphere at ${this.origin} did not answer within ${CALL_TIMEOUT_MS / 1000} s`),
+        ),
+      );
+      request.on('error', (error) =>
+        reject(
+          error instanceof SendenseError
+            ? error
+            : new SendenseError(`cannot reach vSphere at ${this.origin}: ${error.message}`, { cause: error }),
+        ),
+      );
       request.end(body);
     });
   }

@@ -34,9 +34,20 @@ const MOREF = /^vm-\d+$/;
 // `where`: an inventory path (/DC/vm/folder/name) or a moref (vm-42).
 export async function findVm(client: VimClient, where: string): Promise<VmFacts> {
   const ref = MOREF.test(where) ? { type: 'VirtualMachine', value: where } : await client.findByInventoryPath(where);
-  const props = ref === undefined ? undefined : await client.properties(ref, ['name', 'parent', 'config.changeTrackingEnabled', 'config.hardware.device', 'runtime.powerState']);
+  const props =
+    ref === undefined
+      ? undefined
+      : await client.properties(ref, [
+          'name',
+          'parent',
+          'config.changeTrackingEnabled',
+          'config.hardware.device',
+          'runtime.powerState',
+        ]);
   if (ref === undefined || props === undefined || !props.has('name')) {
-    throw new SendenseError(`no VM ${where} in vSphere at ${client.origin} (vm.source.path: an inventory path such as /DC/vm/name, or a moref such as vm-42)`);
+    throw new SendenseError(
+      `no VM ${where} in vSphere at ${client.origin} (vm.source.path: an inventory path such as /DC/vm/name, or a moref such as vm-42)`,
+    );
   }
   const device = props.get('config.hardware.device');
   return {
@@ -56,7 +67,8 @@ export function disksOf(devices: Element): VmDisk[] {
     if (xsiType(device) !== 'VirtualDisk') continue;
     const backing = child(device, 'backing');
     const bytes = childText(device, 'capacityInBytes');
-    const capacity = bytes !== undefined && Number(bytes) > 0 ? Number(bytes) : Number(childText(device, 'capacityInKB') ?? 0) * 1024;
+    const capacity =
+      bytes !== undefined && Number(bytes) > 0 ? Number(bytes) : Number(childText(device, 'capacityInKB') ?? 0) * 1024;
     const parent = backing === undefined ? undefined : child(backing, 'parent');
     const changeId = backing === undefined ? undefined : childText(backing, 'changeId');
     disks.push({

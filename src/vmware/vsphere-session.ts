@@ -8,7 +8,10 @@ import { VimClient } from './vim-client.js';
 
 /** The plan's pin, and the line that trusts another fingerprint. */
 export function planPin(source: Pick<VmwareSource, 'certificateSha256'>): CertificatePin {
-  return { sha256: source.certificateSha256, trustLine: (fingerprint) => `vm.source.certificateSha256: "${fingerprint}"` };
+  return {
+    sha256: source.certificateSha256,
+    trustLine: (fingerprint) => `vm.source.certificateSha256: "${fingerprint}"`,
+  };
 }
 
 export async function openSession(source: VmwareSource): Promise<VimClient> {

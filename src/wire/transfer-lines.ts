@@ -91,7 +91,8 @@ export interface RateLine {
   readonly pid?: number;
 }
 
-export type TransferLine = StartLine | ProgressLine | DoneLine | DigestsLine | ErrorLine | ResultLine | RateLine | DebugLine;
+export type TransferLine =
+  StartLine | ProgressLine | DoneLine | DigestsLine | ErrorLine | ResultLine | RateLine | DebugLine;
 
 /** A stdout line that is not JSON: shown to the user as it is. */
 export interface TextLine {
@@ -117,7 +118,12 @@ export function parseTransferLine(text: string): TransferLine | TextLine | undef
   switch (line.type) {
     case 'start':
       if (disk === undefined) return undefined;
-      return { type: 'start', disk, ...numbers(line, 'virtualSize', 'bytesToDo'), ...(typeof line.wholeDisk === 'string' ? { wholeDisk: line.wholeDisk } : {}) };
+      return {
+        type: 'start',
+        disk,
+        ...numbers(line, 'virtualSize', 'bytesToDo'),
+        ...(typeof line.wholeDisk === 'string' ? { wholeDisk: line.wholeDisk } : {}),
+      };
     case 'progress':
       if (disk === undefined || !isCount(line.bytesToDo)) return undefined;
       return { type: 'progress', disk, bytesDone: count(line.bytesDone), bytesToDo: line.bytesToDo };
@@ -135,9 +141,19 @@ export function parseTransferLine(text: string): TransferLine | TextLine | undef
     case 'digests':
       if (disk === undefined || typeof line.algorithm !== 'string') return undefined;
       if (!isList(line.data ?? [], isDataRange) || !isList(line.zero ?? [], isZeroRange)) return undefined;
-      return { type: 'digests', disk, algorithm: line.algorithm, data: (line.data ?? []) as DataRange[], zero: (line.zero ?? []) as ZeroRange[] };
+      return {
+        type: 'digests',
+        disk,
+        algorithm: line.algorithm,
+        data: (line.data ?? []) as DataRange[],
+        zero: (line.zero ?? []) as ZeroRange[],
+      };
     case 'error':
-      return { type: 'error', ...(disk === undefined ? {} : { disk }), message: typeof line.message === 'string' ? line.message : 'unknown error' };
+      return {
+        type: 'error',
+        ...(disk === undefined ? {} : { disk }),
+        message: typeof line.message === 'string' ? line.message : 'unknown error',
+      };
     case 'result':
       if (typeof line.ok !== 'boolean' || !isList(line.disks, isOutcome)) return undefined;
       return { type: 'result', ok: line.ok, disks: line.disks };
@@ -171,7 +187,9 @@ function isList<T>(value: unknown, isItem: (item: unknown) => item is T): value 
 }
 
 function isDataRange(value: unknown): value is DataRange {
-  return Array.isArray(value) && value.length === 3 && isCount(value[0]) && isCount(value[1]) && typeof value[2] === 'string';
+  return (
+    Array.isArray(value) && value.length === 3 && isCount(value[0]) && isCount(value[1]) && typeof value[2] === 'string'
+  );
 }
 
 function isZeroRange(value: unknown): value is ZeroRange {
@@ -179,5 +197,10 @@ function isZeroRange(value: unknown): value is ZeroRange {
 }
 
 function isOutcome(value: unknown): value is DiskOutcome {
-  return typeof value === 'object' && value !== null && isCount((value as DiskOutcome).disk) && typeof (value as DiskOutcome).ok === 'boolean';
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    isCount((value as DiskOutcome).disk) &&
+    typeof (value as DiskOutcome).ok === 'boolean'
+  );
 }

@@ -13,13 +13,17 @@ export type TransferImageFormat = 'qcow2' | 'raw';
  * vSphere datastore file read over HTTPS by the read list in `listFile` (runners/README.md, "vsphere: sources").
  */
 export type TransferSource =
-  { readonly kind: 'qemu'; readonly path: string; readonly format?: TransferImageFormat } | { readonly kind: 'nbd'; readonly url: string } | { readonly kind: 'vsphere'; readonly listFile: string };
+  | { readonly kind: 'qemu'; readonly path: string; readonly format?: TransferImageFormat }
+  | { readonly kind: 'nbd'; readonly url: string }
+  | { readonly kind: 'vsphere'; readonly listFile: string };
 
 /** The environment variable a vsphere: source's session cookie comes in (never on a command line). */
 export const VSPHERE_COOKIE_ENV = 'SENDENSE_VSPHERE_COOKIE';
 
 /** Where a disk is written: an NBD export, or an existing image the transfer serves itself (writable). */
-export type TransferTarget = { readonly kind: 'nbd'; readonly url: string } | { readonly kind: 'file'; readonly path: string; readonly format: TransferImageFormat };
+export type TransferTarget =
+  | { readonly kind: 'nbd'; readonly url: string }
+  | { readonly kind: 'file'; readonly path: string; readonly format: TransferImageFormat };
 
 export interface TransferDisk {
   readonly key: number;
@@ -74,7 +78,10 @@ const MAX_ALIGN = 2 * 1024 * 1024;
 export function transferArgv(request: TransferRequest): string[] {
   const argv: string[] = [];
   if (request.jobId !== undefined) argv.push('--job-id', request.jobId);
-  argv.push('--nbd-targets', nbdTargetsString(request.disks.map((disk) => ({ key: disk.key, url: targetText(disk.target) }))));
+  argv.push(
+    '--nbd-targets',
+    nbdTargetsString(request.disks.map((disk) => ({ key: disk.key, url: targetText(disk.target) }))),
+  );
   for (const { key, source, bitmap, bitmapMark } of request.disks) {
     argv.push('--source', `${key}=${sourceText(source)}`);
     if (source.kind === 'qemu' && source.format !== undefined) argv.push('--format', `${key}=${source.format}`);
@@ -108,7 +115,8 @@ export function parseArgsOnStdinLine(line: string): TransferRequest {
   } catch {
     argv = undefined;
   }
-  if (!Array.isArray(argv) || !argv.every((arg) => typeof arg === 'string')) throw usageError(`${ARGS_ON_STDIN}: the first line must be a JSON array of strings`);
+  if (!Array.isArray(argv) || !argv.every((arg) => typeof arg === 'string'))
+    throw usageError(`${ARGS_ON_STDIN}: the first line must be a JSON array of strings`);
   return parseTransferArgv(argv);
 }
 
@@ -141,26 +149,36 @@ export function parseTransferArgv(argv: readonly string[]): TransferRequest {
   if (!values['nbd-targets']) throw usageError('--nbd-targets is required');
   const targets = parseTargets(values['nbd-targets']);
   const formats = keyedValues('--format', values.format ?? []);
-  for (const [key, format] of formats) if (!FORMATS.has(format)) throw usageError(`--format ${key}=${format}: format must be qcow2 or raw`);
+  for (const [key, format] of formats)
+    if (!FORMATS.has(format)) throw usageError(`--format ${key}=${format}: format must be qcow2 or raw`);
   const bitmaps = keyedValues('--bitmap', values.bitmap ?? []);
   const marks = new Map<number, number>();
   for (const [key, text] of keyedValues('--bitmap-mark', values['bitmap-mark'] ?? [])) {
-    if (!/^[0-9]{1,16}$/.test(text) || !Number.isSafeInteger(Number(text))) throw usageError(`--bitmap-mark ${key}=${text}: the mark must be a byte offset`);
+    if (!/^[0-9]{1,16}$/.test(text) || !Number.isSafeInteger(Number(text)))
+      throw usageError(`--bitmap-mark ${key}=${text}: the mark must be a byte offset`);
     if (!bitmaps.has(key)) throw usageError(`--bitmap-mark ${key}=${text}: disk ${key} has no --bitmap`);
     marks.set(key, Number(text));
   }
   const sources = new Map<number, TransferSource>();
-  for (const [key, text] of keyedValues('--source', values.source ?? [])) sources.set(key, parseSource(key, text, formats.get(key) as TransferImageFormat | undefined));
+  for (const [key, text] of keyedValues('--source', values.source ?? []))
+    sources.set(key, parseSource(key, text, formats.get(key) as TransferImageFormat | undefined));
   const disks: TransferDisk[] = [];
   for (const [key, target] of targets) {
     const source = sources.get(key);
     if (!source) throw usageError(`disk ${key} is in --nbd-targets but has no --source ${key}=...`);
     const bitmap = bitmaps.get(key);
     const bitmapMark = marks.get(key);
-    disks.push(Object.freeze(bitmap === undefined ? { key, source, target } : { key, source, target, bitmap, ...(bitmapMark !== undefined && { bitmapMark }) }));
+    disks.push(
+      Object.freeze(
+        bitmap === undefined
+          ? { key, source, target }
+          : { key, source, target, bitmap, ...(bitmapMark !== undefined && { bitmapMark }) },
+      ),
+    );
   }
   for (const key of [...sources.keys(), ...bitmaps.keys(), ...formats.keys()]) {
-    if (!targets.has(key)) throw usageError(`disk ${key} has a --source/--bitmap/--format but no entry in --nbd-targets`);
+    if (!targets.has(key))
+      throw usageError(`disk ${key} has a --source/--bitmap/--format but no entry in --nbd-targets`);
   }
   const request: { -readonly [K in keyof TransferRequest]: TransferRequest[K] } = { disks: Object.freeze(disks) };
   if (values['job-id'] !== undefined) request.jobId = values['job-id'];
@@ -200,7 +218,8 @@ function targetText(target: TransferTarget): string {
 function optionalCount(option: string, text: string | undefined, max: number): number | undefined {
   if (text === undefined) return undefined;
   const value = Number(text);
-  if (!Number.isInteger(value) || value < 1 || value > max) throw usageError(`${option} ${text}: must be an integer from 1 to ${max}`);
+  if (!Number.isInteger(value) || value < 1 || value > max)
+    throw usageError(`${option} ${text}: must be an integer from 1 to ${max}`);
   return value;
 }
 
@@ -216,7 +235,8 @@ function alignment(text: string): number {
 // --rate: a whole number of bytes per second, at least 1.
 function bytesPerSecond(text: string): number {
   const value = Number(text);
-  if (!/^\d+$/.test(text) || !Number.isSafeInteger(value) || value < 1) throw usageError(`--rate ${text}: must be a whole number of bytes per second, at least 1`);
+  if (!/^\d+$/.test(text) || !Number.isSafeInteger(value) || value < 1)
+    throw usageError(`--rate ${text}: must be a whole number of bytes per second, at least 1`);
   return value;
 }
 
@@ -225,7 +245,8 @@ function parseTargets(text: string): Map<number, TransferTarget> {
   for (const entry of text.split(',')) {
     const colon = entry.indexOf(':');
     const key = diskKey('--nbd-targets', entry.slice(0, colon));
-    if (colon < 0 || targets.has(key)) throw usageError(`--nbd-targets: '${entry}' must be KEY:URL with each disk key once`);
+    if (colon < 0 || targets.has(key))
+      throw usageError(`--nbd-targets: '${entry}' must be KEY:URL with each disk key once`);
     targets.set(key, parseTransferTarget(entry.slice(colon + 1)));
   }
   return targets;

@@ -8,7 +8,13 @@ import { execFileSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { backUpGuest, readTree, repositoryFingerprint, sendenseFiles, type BackedUpGuest } from '../files/guest-disk.js';
+import {
+  backUpGuest,
+  readTree,
+  repositoryFingerprint,
+  sendenseFiles,
+  type BackedUpGuest,
+} from '../files/guest-disk.js';
 import { addApiToken, startApiServer, type ApiServer } from '../support/api-server.js';
 import { descendantPids } from '../support/process-tree.js';
 import { waitForProcessGone } from '../support/processes.js';
@@ -64,7 +70,9 @@ it('downloads a folder as a ZIP holding what `files --get` extracts, and a byte 
   const folder = Object.keys(tree)
     .find((name) => name.includes('/') && tree[name].type === 'file')!
     .split('/')[0];
-  const zip = await server.request('GET', `/api/v1/backups/${point}/files/archive?path=${q(`p1:/${folder}`)}`, { token: restore });
+  const zip = await server.request('GET', `/api/v1/backups/${point}/files/archive?path=${q(`p1:/${folder}`)}`, {
+    token: restore,
+  });
   expect(zip.status, zip.text.slice(0, 300)).toBe(200);
   expect(zip.headers['content-type']).toBe('application/zip');
   const zipFile = path.join(ws.dir, 'api.zip');
@@ -72,23 +80,49 @@ it('downloads a folder as a ZIP holding what `files --get` extracts, and a byte 
   const unzipped = path.join(ws.dir, 'unzipped');
   execFileSync('unzip', ['-q', zipFile, '-d', unzipped]);
   const extracted = path.join(ws.dir, 'extracted');
-  const cli = await sendenseFiles(['files', guest.vm, '--db', guest.db, '--point', point, '--get', `p1:/${folder}`, '--to', extracted]);
+  const cli = await sendenseFiles([
+    'files',
+    guest.vm,
+    '--db',
+    guest.db,
+    '--point',
+    point,
+    '--get',
+    `p1:/${folder}`,
+    '--to',
+    extracted,
+  ]);
   expect(cli.exitCode, cli.stderr).toBe(0);
-  const contents = (root: string) => Object.fromEntries(Object.entries(readTree(root)).map(([name, entry]) => [name, entry.type === 'file' ? (entry as { sha256?: string }).sha256 : entry.type]));
+  const contents = (root: string) =>
+    Object.fromEntries(
+      Object.entries(readTree(root)).map(([name, entry]) => [
+        name,
+        entry.type === 'file' ? (entry as { sha256?: string }).sha256 : entry.type,
+      ]),
+    );
   expect(contents(unzipped)).toEqual(contents(extracted));
 
   // The old system's route gives the same archive's files.
-  const old = await server.request('GET', `/api/v1/restore/${point}/download-directory?path=${q(`p1:/${folder}`)}`, { token: restore });
+  const old = await server.request('GET', `/api/v1/restore/${point}/download-directory?path=${q(`p1:/${folder}`)}`, {
+    token: restore,
+  });
   expect(old.status).toBe(200);
   const oldFile = path.join(ws.dir, 'old.zip');
   writeFileSync(oldFile, old.body);
   execFileSync('unzip', ['-q', oldFile, '-d', path.join(ws.dir, 'old')]);
   expect(contents(path.join(ws.dir, 'old'))).toEqual(contents(extracted));
 
-  const file = Object.keys(tree).find((name) => tree[name].type === 'file' && (tree[name] as { size?: number }).size! > 100)!;
-  const whole = await server.request('GET', `/api/v1/backups/${point}/files/download?path=${q(`p1:/${file}`)}`, { token: restore });
+  const file = Object.keys(tree).find(
+    (name) => tree[name].type === 'file' && (tree[name] as { size?: number }).size! > 100,
+  )!;
+  const whole = await server.request('GET', `/api/v1/backups/${point}/files/download?path=${q(`p1:/${file}`)}`, {
+    token: restore,
+  });
   expect(whole.status).toBe(200);
-  const ranged = await server.request('GET', `/api/v1/backups/${point}/files/download?path=${q(`p1:/${file}`)}`, { token: restore, headers: { range: 'bytes=10-49' } });
+  const ranged = await server.request('GET', `/api/v1/backups/${point}/files/download?path=${q(`p1:/${file}`)}`, {
+    token: restore,
+    headers: { range: 'bytes=10-49' },
+  });
   expect(ranged.status).toBe(206);
   expect(ranged.headers['content-range']).toBe(`bytes 10-49/${whole.body.length}`);
   expect(ranged.body.equals(whole.body.subarray(10, 50))).toBe(true);
@@ -96,7 +130,9 @@ it('downloads a folder as a ZIP holding what `files --get` extracts, and a byte 
 
 it('refuses paths that could leave the guest tree, and an audit token gets no guest byte', async () => {
   for (const bad of ['p1:/../../etc/passwd', 'p1:/a\u0000b', `p1:/${'x'.repeat(5000)}`, 'p1:relative', 'nosuchfs:/']) {
-    const answer = await server.request('GET', `/api/v1/backups/${point}/files/download?path=${q(bad)}`, { token: restore });
+    const answer = await server.request('GET', `/api/v1/backups/${point}/files/download?path=${q(bad)}`, {
+      token: restore,
+    });
     expect([400, 404], `${JSON.stringify(bad)}: ${answer.text}`).toContain(answer.status);
     expect(answer.json()).toHaveProperty('error');
   }
@@ -113,7 +149,9 @@ it('refuses paths that could leave the guest tree, and an audit token gets no gu
 it('a kill -9 of the server mid-download: its appliance ends, doctor has nothing to clean, the repository is unchanged', async () => {
   const before = repositoryFingerprint(guest.repository);
   // A download in flight: the request is sent, the server killed before it has answered it all.
-  const download = server.request('GET', `/api/v1/backups/${point}/files/archive?path=${q('p1:/')}`, { token: restore }).catch(() => undefined);
+  const download = server
+    .request('GET', `/api/v1/backups/${point}/files/archive?path=${q('p1:/')}`, { token: restore })
+    .catch(() => undefined);
   let children: number[] = [];
   for (let tries = 0; tries < 600 && children.length === 0; tries++) {
     children = descendantPids(server.pid);

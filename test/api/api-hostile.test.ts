@@ -16,7 +16,13 @@ let admin: string;
 beforeAll(async () => {
   const plans = path.join(ws.dir, 'plans');
   mkdirSync(plans);
-  writePlan(plans, { name: 'web01-nightly', vm: 'web01', disks: [{ key: 1, path: path.join(ws.dir, 'web01.qcow2') }], repository: ws.repository, ports: [1, 2] });
+  writePlan(plans, {
+    name: 'web01-nightly',
+    vm: 'web01',
+    disks: [{ key: 1, path: path.join(ws.dir, 'web01.qcow2') }],
+    repository: ws.repository,
+    ports: [1, 2],
+  });
   admin = await addApiToken(ws.db, 'admin', 'admin');
   server = await startApiServer({ db: ws.db, plans: [plans] });
 }, 60_000);
@@ -33,15 +39,43 @@ function refused(answer: ApiAnswer, status: number, error: string): void {
 }
 
 it('malformed JSON is 400, a body over 64 KiB is 413, a field no route takes is 400 naming it', async () => {
-  refused(await server.request('POST', '/api/v1/verify', { token: admin, raw: '{"vm": ', headers: { 'content-type': 'application/json' } }), 400, 'bad-request');
-  refused(await server.request('POST', '/api/v1/verify', { token: admin, raw: `{"vm": "${'a'.repeat(100_000)}"}`, headers: { 'content-type': 'application/json' } }), 413, 'payload-too-large');
+  refused(
+    await server.request('POST', '/api/v1/verify', {
+      token: admin,
+      raw: '{"vm": ',
+      headers: { 'content-type': 'application/json' },
+    }),
+    400,
+    'bad-request',
+  );
+  refused(
+    await server.request('POST', '/api/v1/verify', {
+      token: admin,
+      raw: `{"vm": "${'a'.repeat(100_000)}"}`,
+      headers: { 'content-type': 'application/json' },
+    }),
+    413,
+    'payload-too-large',
+  );
   const unknown = await server.request('POST', '/api/v1/verify', { token: admin, body: { vm: 'web01', rm: '-rf /' } });
   refused(unknown, 400, 'bad-request');
   const wrongType = await server.request('POST', '/api/v1/tokens', { token: admin, body: { name: 'x', role: 'root' } });
   refused(wrongType, 400, 'bad-request');
   expect(wrongType.json<{ field?: string }>().field).toBe('role');
-  refused(await server.request('POST', '/api/v1/tokens', { token: admin, body: { name: '../../etc/passwd', role: 'admin' } }), 400, 'bad-request');
-  refused(await server.request('POST', '/api/v1/verify', { token: admin, raw: '[1,2,3]', headers: { 'content-type': 'application/json' } }), 400, 'bad-request');
+  refused(
+    await server.request('POST', '/api/v1/tokens', { token: admin, body: { name: '../../etc/passwd', role: 'admin' } }),
+    400,
+    'bad-request',
+  );
+  refused(
+    await server.request('POST', '/api/v1/verify', {
+      token: admin,
+      raw: '[1,2,3]',
+      headers: { 'content-type': 'application/json' },
+    }),
+    400,
+    'bad-request',
+  );
 });
 
 it('NUL bytes, traversal and huge names in paths are refused or not found, never a stack', async () => {

@@ -27,7 +27,14 @@ beforeAll(async () => {
   mkdirSync(plans);
   const scratch = path.join(guest.dir, 'scratch');
   mkdirSync(scratch, { mode: 0o755 });
-  writeLibvirtPlan(plans, { name: 'apilive-hourly', vm: 'apilive', domain: guest.name, repository: ws.repository, ports, scratch });
+  writeLibvirtPlan(plans, {
+    name: 'apilive-hourly',
+    vm: 'apilive',
+    domain: guest.name,
+    repository: ws.repository,
+    ports,
+    scratch,
+  });
   operator = await addApiToken(ws.db, 'ops', 'operator');
   server = await startApiServer({ db: ws.db, plans: [plans] });
 }, 240_000);
@@ -44,9 +51,13 @@ it('backs up the running guest through the API and serves its filesystem as the 
   const events = await followTask(server, task.id, operator);
   const end = JSON.parse(events.at(-1)!.data) as { status: string };
   expect(end.status, events.map((event) => event.data).join('\n')).toBe('succeeded');
-  expect(events.some((event) => event.data.includes('"type":"progress"') || event.data.includes('"step":"transfer"'))).toBe(true);
+  expect(
+    events.some((event) => event.data.includes('"type":"progress"') || event.data.includes('"step":"transfer"')),
+  ).toBe(true);
 
-  const chains = (await server.request('GET', '/api/v1/vms/apilive/chains', { token: operator })).json<{ chains: { points: { id: string; disks: { diskKey: number }[] }[] }[] }>();
+  const chains = (await server.request('GET', '/api/v1/vms/apilive/chains', { token: operator })).json<{
+    chains: { points: { id: string; disks: { diskKey: number }[] }[] }[];
+  }>();
   expect(chains.chains).toHaveLength(1);
   const point = chains.chains[0].points[0];
   const disk = String(point.disks.at(-1)!.diskKey);
@@ -54,15 +65,35 @@ it('backs up the running guest through the API and serves its filesystem as the 
   expect(listing.status, listing.text).toBe(200);
   const fs = listing.json<{ filesystems: { name: string }[] }>().filesystems[0].name;
 
-  const zip = await server.request('GET', `/api/v1/backups/${point.id}/files/archive?disk=${disk}&path=${encodeURIComponent(`${fs}:/`)}`, { token: operator });
+  const zip = await server.request(
+    'GET',
+    `/api/v1/backups/${point.id}/files/archive?disk=${disk}&path=${encodeURIComponent(`${fs}:/`)}`,
+    { token: operator },
+  );
   expect(zip.status, zip.text.slice(0, 300)).toBe(200);
   const zipFile = path.join(ws.dir, 'point.zip');
   writeFileSync(zipFile, zip.body);
   execFileSync('unzip', ['-q', zipFile, '-d', path.join(ws.dir, 'unzipped')]);
   const extracted = path.join(ws.dir, 'extracted');
-  const cli = await sendenseFiles(['files', 'apilive', '--db', ws.db, '--point', point.id, '--disk', disk, '--get', `${fs}:/`, '--to', extracted]);
+  const cli = await sendenseFiles([
+    'files',
+    'apilive',
+    '--db',
+    ws.db,
+    '--point',
+    point.id,
+    '--disk',
+    disk,
+    '--get',
+    `${fs}:/`,
+    '--to',
+    extracted,
+  ]);
   expect(cli.exitCode, cli.stderr).toBe(0);
-  const contents = (root: string) => Object.fromEntries(Object.entries(readTree(root)).map(([name, entry]) => [name, entry.type === 'file' ? entry.sha256 : entry.type]));
+  const contents = (root: string) =>
+    Object.fromEntries(
+      Object.entries(readTree(root)).map(([name, entry]) => [name, entry.type === 'file' ? entry.sha256 : entry.type]),
+    );
   const fromCli = contents(extracted);
   expect(Object.keys(fromCli).length).toBeGreaterThan(0);
   expect(contents(path.join(ws.dir, 'unzipped'))).toEqual(fromCli);

@@ -23,7 +23,13 @@ const answers: string[] = [];
 beforeAll(async () => {
   const plans = path.join(ws.dir, 'plans');
   mkdirSync(plans);
-  writePlan(plans, { name: 'web01-nightly', vm: 'web01', disks: [{ key: 1, path: path.join(ws.dir, 'web01.qcow2') }], repository: ws.repository, ports: [1, 2] });
+  writePlan(plans, {
+    name: 'web01-nightly',
+    vm: 'web01',
+    disks: [{ key: 1, path: path.join(ws.dir, 'web01.qcow2') }],
+    repository: ws.repository,
+    ports: [1, 2],
+  });
   for (const role of ROLES) secrets[role] = await addApiToken(ws.db, `${role}-token`, role);
   secrets.expired = await addApiToken(ws.db, 'expired-token', 'admin', ['--expires', '1h']);
   secrets.removed = await addApiToken(ws.db, 'removed-token', 'admin');
@@ -52,23 +58,34 @@ function probe(route: (typeof ROUTES)[number]): { url: string; body?: unknown } 
 }
 
 describe.each(ROUTES.map((route) => [`${route.method} ${route.url}`, route] as const))('%s', (_, route) => {
-  it.each(ROLES.map((role) => [role] as const))(`role %s: ${route.role} or higher gets in, below is 403`, async (role: Role) => {
-    const { url, body } = probe(route);
-    const answer = await server.request(route.method, url, { token: secrets[role], ...(body ? { body } : {}) });
-    answers.push(answer.text);
-    if (roleAllows(role, route.role)) {
-      expect([401, 403], answer.text).not.toContain(answer.status);
-      expect(answer.status, answer.text).toBeLessThan(500);
-    } else {
-      expect(answer.status, answer.text).toBe(403);
-      expect(answer.json()).toMatchObject({ error: 'forbidden' });
-    }
-  });
+  it.each(ROLES.map((role) => [role] as const))(
+    `role %s: ${route.role} or higher gets in, below is 403`,
+    async (role: Role) => {
+      const { url, body } = probe(route);
+      const answer = await server.request(route.method, url, { token: secrets[role], ...(body ? { body } : {}) });
+      answers.push(answer.text);
+      if (roleAllows(role, route.role)) {
+        expect([401, 403], answer.text).not.toContain(answer.status);
+        expect(answer.status, answer.text).toBeLessThan(500);
+      } else {
+        expect(answer.status, answer.text).toBe(403);
+        expect(answer.json()).toMatchObject({ error: 'forbidden' });
+      }
+    },
+  );
 
   it('no token, a wrong, an expired or a removed one: 401', async () => {
     const { url, body } = probe(route);
-    for (const token of [undefined, 'sdr_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA', secrets.expired, secrets.removed]) {
-      const answer = await server.request(route.method, url, { ...(token ? { token } : {}), ...(body ? { body } : {}) });
+    for (const token of [
+      undefined,
+      'sdr_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA',
+      secrets.expired,
+      secrets.removed,
+    ]) {
+      const answer = await server.request(route.method, url, {
+        ...(token ? { token } : {}),
+        ...(body ? { body } : {}),
+      });
       answers.push(answer.text);
       expect(answer.status, `${token ?? 'no token'}: ${answer.text}`).toBe(401);
       expect(answer.json()).toMatchObject({ error: 'unauthorized' });
@@ -101,9 +118,13 @@ it('a console session: a state-changing request without its CSRF token is 403, w
   const { csrf } = login.json<{ csrf: string }>();
   const without = await server.request('POST', '/api/v1/backups/no-such-id/protect', { headers: { cookie } });
   expect(without.status, without.text).toBe(403);
-  const wrong = await server.request('POST', '/api/v1/backups/no-such-id/protect', { headers: { cookie, 'x-csrf-token': `${csrf}x` } });
+  const wrong = await server.request('POST', '/api/v1/backups/no-such-id/protect', {
+    headers: { cookie, 'x-csrf-token': `${csrf}x` },
+  });
   expect(wrong.status, wrong.text).toBe(403);
-  const withIt = await server.request('POST', '/api/v1/backups/no-such-id/protect', { headers: { cookie, 'x-csrf-token': csrf } });
+  const withIt = await server.request('POST', '/api/v1/backups/no-such-id/protect', {
+    headers: { cookie, 'x-csrf-token': csrf },
+  });
   expect(withIt.status, withIt.text).toBe(404);
   const reads = await server.request('GET', '/api/v1/plans', { headers: { cookie } });
   expect(reads.status, reads.text).toBe(200);
@@ -113,7 +134,8 @@ it('a console session: a state-changing request without its CSRF token is 403, w
 
 it('failed logins from one address are limited: the eleventh within ten minutes is 429', async () => {
   const statuses: number[] = [];
-  for (let i = 0; i < 11; i++) statuses.push((await server.request('POST', '/api/v1/login', { body: { token: `sdr_wrong-${i}` } })).status);
+  for (let i = 0; i < 11; i++)
+    statuses.push((await server.request('POST', '/api/v1/login', { body: { token: `sdr_wrong-${i}` } })).status);
   expect(statuses.slice(0, 10)).toEqual(Array(10).fill(401));
   expect(statuses[10]).toBe(429);
   // Limited means limited: even the right secret waits out the window to log in from that address…

@@ -17,14 +17,25 @@ it('runs the plans with a schedule at their times, and its scheduler stops with 
   mkdirSync(plans);
   mkdirSync(ws.repository);
   // A verify plan of an empty repository: it succeeds at once, every second.
-  writeFileSync(path.join(plans, 'tick.yaml'), stringify({ version: 1, kind: 'verify', name: 'tick', schedule: '* * * * * *', repository: { path: ws.repository }, verify: { vm: 'web01' } }));
+  writeFileSync(
+    path.join(plans, 'tick.yaml'),
+    stringify({
+      version: 1,
+      kind: 'verify',
+      name: 'tick',
+      schedule: '* * * * * *',
+      repository: { path: ws.repository },
+      verify: { vm: 'web01' },
+    }),
+  );
   const audit = await addApiToken(ws.db, 'auditor', 'audit');
   const server = await startApiServer({ db: ws.db, plans: [plans], args: ['--schedule'] });
   try {
     let runs: { trigger: string; status: string }[] = [];
     for (let tries = 0; tries < 600 && !runs.some((run) => run.status === 'succeeded'); tries++) {
       await new Promise((resolve) => setTimeout(resolve, 100));
-      runs = (await server.request('GET', '/api/v1/history?plan=tick', { token: audit })).json<{ runs: typeof runs }>().runs;
+      runs = (await server.request('GET', '/api/v1/history?plan=tick', { token: audit })).json<{ runs: typeof runs }>()
+        .runs;
     }
     expect(runs.find((run) => run.status === 'succeeded')).toMatchObject({ trigger: 'schedule' });
     const children = descendantPids(server.pid);

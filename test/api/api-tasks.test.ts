@@ -28,9 +28,23 @@ beforeAll(async () => {
   writeDisk(source, ['write -P 0x5a 0 24M', 'write -P 0x33 40M 4M']);
   const ports = portRangeForTestFile(20);
   const disks = [{ key: 1, path: source }];
-  writePlan(plans, { name: 'web01-nightly', vm: 'web01', disks, repository: ws.repository, ports: [ports[0], ports[0] + 9] });
+  writePlan(plans, {
+    name: 'web01-nightly',
+    vm: 'web01',
+    disks,
+    repository: ws.repository,
+    ports: [ports[0], ports[0] + 9],
+  });
   // The same VM, slowly: a run that is still going while the test acts.
-  writePlan(plans, { name: 'web01-slow', kind: 'backup', vm: 'web01', disks, repository: ws.repository, ports: [ports[0] + 10, ports[1]], rate: '2MiB/s' });
+  writePlan(plans, {
+    name: 'web01-slow',
+    kind: 'backup',
+    vm: 'web01',
+    disks,
+    repository: ws.repository,
+    ports: [ports[0] + 10, ports[1]],
+    rate: '2MiB/s',
+  });
   operator = await addApiToken(ws.db, 'ops-robot', 'operator');
   audit = await addApiToken(ws.db, 'auditor', 'audit');
   server = await startApiServer({ db: ws.db, plans: [plans] });
@@ -40,7 +54,8 @@ afterAll(async () => {
   await server?.stop();
 });
 
-const parse = (events: readonly SseEvent[]) => events.filter((event) => event.event === undefined).map((event) => JSON.parse(event.data) as Record<string, unknown>);
+const parse = (events: readonly SseEvent[]) =>
+  events.filter((event) => event.event === undefined).map((event) => JSON.parse(event.data) as Record<string, unknown>);
 
 async function startRun(plan: string): Promise<{ id: string; pid: number }> {
   const started = await server.request('POST', `/api/v1/plans/${plan}/run`, { token: operator });
@@ -51,12 +66,16 @@ async function startRun(plan: string): Promise<{ id: string; pid: number }> {
 
 // Until the run holds the VM and copies (its transfer step has started).
 async function untilTransfer(id: string): Promise<void> {
-  const seen = await followTask(server, id, audit, { until: (event) => event.data.includes('"type":"step-start"') && event.data.includes('"step":"transfer"') });
+  const seen = await followTask(server, id, audit, {
+    until: (event) => event.data.includes('"type":"step-start"') && event.data.includes('"step":"transfer"'),
+  });
   expect(seen.at(-1)?.data, JSON.stringify(seen)).toContain('"step":"transfer"');
 }
 
 async function completePoints(): Promise<string[]> {
-  return (await listBackups(ws.db, 'web01')).filter((backup) => backup.status === 'complete').map((backup) => backup.id);
+  return (await listBackups(ws.db, 'web01'))
+    .filter((backup) => backup.status === 'complete')
+    .map((backup) => backup.id);
 }
 
 function openRows(table: 'port_leases' | 'processes' | 'vm_locks'): number {
@@ -76,19 +95,30 @@ it('runs a plan as a task: its --json events streamed to the end, a point equal 
   expect(lines[0]).toMatchObject({ type: 'run-start', plan: 'web01-nightly' });
   expect(lines.at(-1)).toMatchObject({ type: 'run-end', status: 'succeeded' });
   expect(events.at(-1)).toMatchObject({ event: 'end' });
-  expect(JSON.parse(events.at(-1)!.data)).toMatchObject({ id: task.id, status: 'succeeded', exitCode: 0, token: 'ops-robot' });
+  expect(JSON.parse(events.at(-1)!.data)).toMatchObject({
+    id: task.id,
+    status: 'succeeded',
+    exitCode: 0,
+    token: 'ops-robot',
+  });
   // Resumed after event 2: the same events from 3 on.
   const resumed = await followTask(server, task.id, audit, { lastEventId: 2 });
   expect(resumed.map((event) => event.data)).toEqual(events.slice(2).map((event) => event.data));
 
-  const backups = (await server.request('GET', '/api/v1/backups?vm=web01', { token: audit })).json<{ backups: { id: string; status: string; disks: { file: string }[] }[] }>().backups;
+  const backups = (await server.request('GET', '/api/v1/backups?vm=web01', { token: audit })).json<{
+    backups: { id: string; status: string; disks: { file: string }[] }[];
+  }>().backups;
   expect(backups).toHaveLength(1);
   expect(backups[0].status).toBe('complete');
   expect(differenceBetween(backups[0].disks[0].file, kept)).toBe('');
-  const chains = (await server.request('GET', '/api/v1/backups/chain/web01', { token: audit })).json<{ chains: { points: { id: string }[] }[] }>();
+  const chains = (await server.request('GET', '/api/v1/backups/chain/web01', { token: audit })).json<{
+    chains: { points: { id: string }[] }[];
+  }>();
   expect(chains.chains[0].points.map((point) => point.id)).toEqual([backups[0].id]);
 
-  const history = (await server.request('GET', '/api/v1/history?plan=web01-nightly', { token: audit })).json<{ runs: { trigger: string; actor: string; status: string }[] }>();
+  const history = (await server.request('GET', '/api/v1/history?plan=web01-nightly', { token: audit })).json<{
+    runs: { trigger: string; actor: string; status: string }[];
+  }>();
   expect(history.runs[0]).toMatchObject({ trigger: 'api', actor: 'ops-robot', status: 'succeeded' });
   const text = await sendenseRun(['--db', ws.db, 'history', '--plan', 'web01-nightly']);
   expect(text.stdout).toContain('api:ops-robot');
@@ -101,7 +131,8 @@ it('a second run on a busy VM is 409 naming the run; cancel stops the first and 
   const before = await completePoints();
   const task = await startRun('web01-slow');
   await untilTransfer(task.id);
-  const runId = (await server.request('GET', `/api/v1/tasks/${task.id}`, { token: audit })).json<{ runId: string }>().runId;
+  const runId = (await server.request('GET', `/api/v1/tasks/${task.id}`, { token: audit })).json<{ runId: string }>()
+    .runId;
   const second = await server.request('POST', '/api/v1/plans/web01-nightly/run', { token: operator });
   expect(second.status, second.text).toBe(409);
   expect(second.json()).toMatchObject({ error: 'conflict' });
@@ -111,7 +142,9 @@ it('a second run on a busy VM is 409 naming the run; cancel stops the first and 
   expect(cancelled.status, cancelled.text).toBe(200);
   expect(cancelled.json()).toMatchObject({ status: 'cancelled', exitCode: 130 });
   expect(await waitForProcessGone(task.pid)).toBe(true);
-  const run = (await server.request('GET', '/api/v1/history?plan=web01-slow', { token: audit })).json<{ runs: { id: string; status: string }[] }>().runs[0];
+  const run = (await server.request('GET', '/api/v1/history?plan=web01-slow', { token: audit })).json<{
+    runs: { id: string; status: string }[];
+  }>().runs[0];
   expect(run).toMatchObject({ id: runId, status: 'interrupted' });
   expect(openRows('port_leases')).toBe(0);
   expect(openRows('processes')).toBe(0);
@@ -123,7 +156,8 @@ it('a kill -9 of the server mid-run stops the run with it; doctor has nothing le
   const before = await completePoints();
   const task = await startRun('web01-slow');
   await untilTransfer(task.id);
-  const runId = (await server.request('GET', `/api/v1/tasks/${task.id}`, { token: audit })).json<{ runId: string }>().runId;
+  const runId = (await server.request('GET', `/api/v1/tasks/${task.id}`, { token: audit })).json<{ runId: string }>()
+    .runId;
   await server.kill();
   // The run notices its server gone (the pipe on its stdin), cleans up and ends.
   expect(await waitForProcessGone(task.pid)).toBe(true);
@@ -138,6 +172,8 @@ it('a kill -9 of the server mid-run stops the run with it; doctor has nothing le
   const after = await server.request('GET', `/api/v1/tasks/${task.id}`, { token: audit });
   expect(after.json()).toMatchObject({ status: 'lost' });
   expect(server.output()).toContain('marked lost');
-  const run = (await server.request('GET', '/api/v1/history?plan=web01-slow', { token: audit })).json<{ runs: { id: string; status: string }[] }>().runs[0];
+  const run = (await server.request('GET', '/api/v1/history?plan=web01-slow', { token: audit })).json<{
+    runs: { id: string; status: string }[];
+  }>().runs[0];
   expect(run).toMatchObject({ id: runId, status: 'interrupted' });
 }, 180_000);

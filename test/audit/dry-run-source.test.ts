@@ -16,7 +16,14 @@ describe('--dry-run and the source', () => {
   for (const kind of ['backup', 'incremental'] as const) {
     it(`a missing source file is named as a failure to come (kind ${kind})`, async () => {
       const missing = path.join(ws.dir, 'missing.qcow2');
-      const plan = writePlan(ws.dir, { name: `missing-${kind}`, kind, vm: 'vm1', disks: [{ key: 2000, path: missing }], repository: path.join(ws.dir, 'repo'), ports });
+      const plan = writePlan(ws.dir, {
+        name: `missing-${kind}`,
+        kind,
+        vm: 'vm1',
+        disks: [{ key: 2000, path: missing }],
+        repository: path.join(ws.dir, 'repo'),
+        ports,
+      });
       const db = path.join(ws.dir, 'state.db');
       const result = await sendenseRun([plan, '--dry-run', '--db', db]);
       // It exits as the run would: 1.
@@ -33,7 +40,13 @@ describe('--dry-run and the source', () => {
   it('an empty source disk is the same failure to come as in a run (one check serves both)', async () => {
     const empty = path.join(ws.dir, 'empty.img');
     writeFileSync(empty, '');
-    const plan = writePlan(ws.dir, { name: 'empty', vm: 'vm1', disks: [{ key: 2000, path: empty, format: 'raw' }], repository: path.join(ws.dir, 'repo'), ports });
+    const plan = writePlan(ws.dir, {
+      name: 'empty',
+      vm: 'vm1',
+      disks: [{ key: 2000, path: empty, format: 'raw' }],
+      repository: path.join(ws.dir, 'repo'),
+      ports,
+    });
     const db = path.join(ws.dir, 'state.db');
     const dry = await sendenseRun([plan, '--dry-run', '--db', db]);
     const resolve = dry.stdout.split('\n').find((line) => line.includes('resolve-chain'));
@@ -47,7 +60,14 @@ describe('--dry-run and the source', () => {
 
   it('a raw-only VM: snapshot-source adds no bitmap', async () => {
     const disk = createDisk(path.join(ws.dir, 'disk.img'), 8 * MiB, 'raw');
-    const plan = writePlan(ws.dir, { name: 'raw-only', kind: 'backup', vm: 'vm1', disks: [{ key: 2000, path: disk, format: 'raw' }], repository: path.join(ws.dir, 'repo'), ports });
+    const plan = writePlan(ws.dir, {
+      name: 'raw-only',
+      kind: 'backup',
+      vm: 'vm1',
+      disks: [{ key: 2000, path: disk, format: 'raw' }],
+      repository: path.join(ws.dir, 'repo'),
+      ports,
+    });
     const result = await sendenseRun([plan, '--dry-run', '--db', path.join(ws.dir, 'state.db')]);
     expect(result.exitCode, result.stderr).toBe(0);
     const snapshot = result.stdout.split('\n').find((line) => line.includes('snapshot-source'));

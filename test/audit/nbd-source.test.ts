@@ -30,7 +30,10 @@ async function run(plan: NbdPlan): Promise<CliResult> {
     version: 1,
     kind: plan.kind ?? 'incremental',
     name: 'nbd-plan',
-    vm: { name: 'appliance', source: { type: 'nbd', disks: [{ key: 2000, url: plan.url, ...(plan.bitmap ? { bitmap: plan.bitmap } : {}) }] } },
+    vm: {
+      name: 'appliance',
+      source: { type: 'nbd', disks: [{ key: 2000, url: plan.url, ...(plan.bitmap ? { bitmap: plan.bitmap } : {}) }] },
+    },
     repository: { path: path.join(ws.dir, 'repo') },
     nbd: { ports: '45960-45979' },
     ...(plan.onMissingChain ? { incremental: { onMissingChain: plan.onMissingChain } } : {}),
@@ -73,7 +76,10 @@ describe('nbd source', () => {
   });
 
   it('a full from a server without block status (nbdkit, noextents) copies everything', async () => {
-    const server = await startNbdkit(['--filter=noextents', 'data', 'data=(0x55)*1048576 @8388608 (0xaa)*65536 @33554431 (0x01)', 'size=32M'], path.join(ws.dir, 'kit.sock'));
+    const server = await startNbdkit(
+      ['--filter=noextents', 'data', 'data=(0x55)*1048576 @8388608 (0xaa)*65536 @33554431 (0x01)', 'size=32M'],
+      path.join(ws.dir, 'kit.sock'),
+    );
     servers.push(server);
     expectOk(await run({ kind: 'backup', url: server.url }));
     const copy = path.join(ws.dir, 'kit.raw');
@@ -168,7 +174,9 @@ describe('nbd source', () => {
 
     const result = await run({ url: server.url, bitmap: 'other' });
     expectOk(result);
-    expect(result.stdout + result.stderr).toMatch(/does not offer the dirty bitmap 'other'.*taking a full backup into a new chain/);
+    expect(result.stdout + result.stderr).toMatch(
+      /does not offer the dirty bitmap 'other'.*taking a full backup into a new chain/,
+    );
     const backup = await latest();
     expect(backup.type).toBe('full');
     expect(backup.disks[0].changeId).toBeNull();

@@ -20,7 +20,9 @@ function expectOk(result: CliResult): void {
 }
 
 function repositoryFiles(): string[] {
-  return existsSync(ws.repository) ? (readdirSync(ws.repository, { recursive: true }) as string[]).filter((f) => f.endsWith('.qcow2')).sort() : [];
+  return existsSync(ws.repository)
+    ? (readdirSync(ws.repository, { recursive: true }) as string[]).filter((f) => f.endsWith('.qcow2')).sort()
+    : [];
 }
 
 describe('qemu chain rules', () => {
@@ -31,10 +33,24 @@ describe('qemu chain rules', () => {
     ];
     writeDisk(disks[0].path, ['write -P 0x11 0 2M']);
     writeDisk(disks[1].path, ['write -P 0x21 0 2M']);
-    const first = writePlan(ws.dir, { name: 'first', kind: 'backup', vm: 'vm1', disks, repository: ws.repository, ports });
+    const first = writePlan(ws.dir, {
+      name: 'first',
+      kind: 'backup',
+      vm: 'vm1',
+      disks,
+      repository: ws.repository,
+      ports,
+    });
     expectOk(await sendenseRun([first, '--db', ws.db]));
     // The same plan (a chain belongs to the plan that made it), strict about a missing chain.
-    const strict = writePlan(ws.dir, { name: 'first', vm: 'vm1', disks, repository: ws.repository, ports, incremental: { onMissingChain: 'fail' } });
+    const strict = writePlan(ws.dir, {
+      name: 'first',
+      vm: 'vm1',
+      disks,
+      repository: ws.repository,
+      ports,
+      incremental: { onMissingChain: 'fail' },
+    });
     const [full] = await listBackups(ws.db);
     const bitmaps = disks.map((disk) => bitmapNames(disk.path));
     execFileSync('qemu-img', ['bitmap', '--remove', disks[1].path, bitmaps[1][0]]);
@@ -43,7 +59,9 @@ describe('qemu chain rules', () => {
 
     const failed = await sendenseRun([strict, '--db', ws.db]);
     expect(failed.exitCode).toBe(1);
-    expect(failed.stderr).toContain(`the dirty bitmap '${bitmaps[1][0]}' of backup ${full.id} is missing from ${disks[1].path}`);
+    expect(failed.stderr).toContain(
+      `the dirty bitmap '${bitmaps[1][0]}' of backup ${full.id} is missing from ${disks[1].path}`,
+    );
     expect(failed.stderr).toContain("onMissingChain is 'fail'");
     expect(repositoryFiles()).toEqual(filesBefore);
     expect(bitmapNames(disks[0].path)).toEqual(bitmaps[0]);
@@ -77,7 +95,11 @@ describe('qemu chain rules', () => {
     writeDisk(disk.path, ['write -P 0x62 4M 1M']);
     const result = await sendenseRun([plan, '--db', ws.db]);
     expectOk(result);
-    expect(result.stderr).toMatch(new RegExp(`warning: the dirty bitmap '${bitmap}' on .*d0\\.qcow2 is disabled.*taking a full backup into a new chain`));
+    expect(result.stderr).toMatch(
+      new RegExp(
+        `warning: the dirty bitmap '${bitmap}' on .*d0\\.qcow2 is disabled.*taking a full backup into a new chain`,
+      ),
+    );
     const latest = (await listBackups(ws.db)).at(-1)!;
     expect(latest.type).toBe('full');
     expect(differenceBetween(latest.disks[0].file, disk.path)).toBe('');
@@ -94,18 +116,28 @@ describe('qemu chain rules', () => {
     writeDisk(v2.path, ['write -P 0x72 4M 1M']);
     const second = await sendenseRun([plan, '--db', ws.db]);
     expectOk(second);
-    expect(second.stderr).toMatch(/warning: disk 2001 \(.*v2\.qcow2\) is a qcow2 v2 \(compat 0\.10\) image, which cannot store dirty bitmaps.*full backup into a new chain/);
+    expect(second.stderr).toMatch(
+      /warning: disk 2001 \(.*v2\.qcow2\) is a qcow2 v2 \(compat 0\.10\) image, which cannot store dirty bitmaps.*full backup into a new chain/,
+    );
     const backups = await listBackups(ws.db);
     expect(backups.map((backup) => backup.type)).toEqual(['full', 'full']);
     const latest = backups[1];
-    for (const disk of [v3, v2]) expect(differenceBetween(latest.disks.find((d) => d.diskKey === disk.key)!.file, disk.path)).toBe('');
+    for (const disk of [v3, v2])
+      expect(differenceBetween(latest.disks.find((d) => d.diskKey === disk.key)!.file, disk.path)).toBe('');
     expect(latest.disks.find((d) => d.diskKey === 2001)!.changeId).toBeNull();
     expect(bitmapNames(v3.path)).toEqual([latest.disks.find((d) => d.diskKey === 2000)!.changeId]);
   });
 
   it('retention keepChains 1 with maxChainLength 2: old chains go, the chain just built stays and restores exactly', async () => {
     const disk = { key: 2000, path: createDisk(path.join(ws.dir, 'd0.qcow2'), 16 * MiB) };
-    const plan = writePlan(ws.dir, { name: 'short', vm: 'vm1', disks: [disk], repository: ws.repository, ports, incremental: { maxChainLength: 2 } });
+    const plan = writePlan(ws.dir, {
+      name: 'short',
+      vm: 'vm1',
+      disks: [disk],
+      repository: ws.repository,
+      ports,
+      incremental: { maxChainLength: 2 },
+    });
     // writePlan has no retention key: add it.
     execFileSync('sh', ['-c', `printf 'retention:\\n  keepChains: 1\\n' >> ${plan}`]);
     const copyOf = new Map<string, string>();
@@ -120,7 +152,10 @@ describe('qemu chain rules', () => {
       // Only the current chain is left, and every backup in it restores exactly.
       expect(new Set(backups.map((backup) => backup.chainId))).toEqual(new Set([latest.chainId]));
       for (const backup of backups) {
-        expect(differenceBetween(backup.disks[0].file, copyOf.get(backup.id)!), `point ${point}, backup ${backup.id}`).toBe('');
+        expect(
+          differenceBetween(backup.disks[0].file, copyOf.get(backup.id)!),
+          `point ${point}, backup ${backup.id}`,
+        ).toBe('');
       }
       expect(bitmapNames(disk.path)).toEqual([latest.disks[0].changeId]);
     }
@@ -133,7 +168,13 @@ describe('qemu chain rules', () => {
     const overlay = path.join(ws.dir, 'overlay.qcow2');
     execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', '-b', base, '-F', 'qcow2', overlay]);
     writeDisk(overlay, ['write -P 0x52 1M 1M', 'write -z 3M 512K']);
-    const plan = writePlan(ws.dir, { name: 'overlay', vm: 'vm1', disks: [{ key: 2000, path: overlay }], repository: ws.repository, ports });
+    const plan = writePlan(ws.dir, {
+      name: 'overlay',
+      vm: 'vm1',
+      disks: [{ key: 2000, path: overlay }],
+      repository: ws.repository,
+      ports,
+    });
     expectOk(await sendenseRun([plan, '--db', ws.db]));
     writeDisk(overlay, ['write -z 0 64K', 'write -P 0x53 8M 1M']);
     const point2 = keepCopy(overlay, path.join(ws.dir, 'p2.qcow2'));
@@ -142,6 +183,8 @@ describe('qemu chain rules', () => {
     expect(backups.map((backup) => backup.type)).toEqual(['full', 'incremental']);
     // keepCopy copied the overlay file only: its backing file is still base.
     expect(differenceBetween(backups[1].disks[0].file, point2)).toBe('');
-    expect(execFileSync('qemu-img', ['info', '--output=json', backups[0].disks[0].file], { encoding: 'utf8' })).not.toContain('backing-filename');
+    expect(
+      execFileSync('qemu-img', ['info', '--output=json', backups[0].disks[0].file], { encoding: 'utf8' }),
+    ).not.toContain('backing-filename');
   });
 });

@@ -19,7 +19,14 @@ describe('raw source with a qcow2-looking header', () => {
     const header = Buffer.from([0x51, 0x46, 0x49, 0xfb, 0, 0, 0, 3, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff]);
     writeFileSync(disk, header, { flag: 'r+' });
     writeDisk(disk, ['write -P 0x77 10M 1M'], 'raw');
-    const plan = writePlan(ws.dir, { name: 'raw-header', kind: 'backup', vm: 'rawvm', disks: [{ key: 2000, path: disk, format: 'raw' }], repository: path.join(ws.dir, 'repo'), ports });
+    const plan = writePlan(ws.dir, {
+      name: 'raw-header',
+      kind: 'backup',
+      vm: 'rawvm',
+      disks: [{ key: 2000, path: disk, format: 'raw' }],
+      repository: path.join(ws.dir, 'repo'),
+      ports,
+    });
 
     const result = await sendenseRun([plan, '--db', ws.db]);
     expect(result.exitCode, `${result.stdout}\n${result.stderr}`).toBe(0);

@@ -20,8 +20,20 @@ describe('one VM, two repositories', () => {
     writeDisk(disks[0].path, ['write -P 0x11 0 8M']);
     writeDisk(disks[1].path, ['write -P 0x21 1M 2M']);
     const plans = {
-      a: writePlan(ws.dir, { name: 'plan-a', vm: 'vm1', disks, repository: path.join(ws.dir, 'repo-a'), ports: [45940, 45949] }),
-      b: writePlan(ws.dir, { name: 'plan-b', vm: 'vm1', disks, repository: path.join(ws.dir, 'repo-b'), ports: [45950, 45959] }),
+      a: writePlan(ws.dir, {
+        name: 'plan-a',
+        vm: 'vm1',
+        disks,
+        repository: path.join(ws.dir, 'repo-a'),
+        ports: [45940, 45949],
+      }),
+      b: writePlan(ws.dir, {
+        name: 'plan-b',
+        vm: 'vm1',
+        disks,
+        repository: path.join(ws.dir, 'repo-b'),
+        ports: [45950, 45959],
+      }),
     };
     const order = ['a', 'b', 'a', 'b', 'a', 'b'] as const;
     for (const [round, which] of order.entries()) {
@@ -40,7 +52,8 @@ describe('one VM, two repositories', () => {
         expect(differenceBetween(backupDisk.file, copies[i]), `${which} round ${round} disk ${disk.key}`).toBe('');
       });
       // On each source disk: the latest bitmap of each repository's chain, nothing else.
-      const latestOf = (plan: string) => all.filter((backup) => backup.plan === plan && backup.status === 'complete').at(-1);
+      const latestOf = (plan: string) =>
+        all.filter((backup) => backup.plan === plan && backup.status === 'complete').at(-1);
       for (const disk of disks) {
         const expected = ['plan-a', 'plan-b']
           .map((plan) => latestOf(plan)?.disks.find((d) => d.diskKey === disk.key)?.changeId)
@@ -49,16 +62,34 @@ describe('one VM, two repositories', () => {
         expect(bitmapNames(disk.path), `round ${round} disk ${disk.key}`).toEqual(expected);
       }
       // Change both disks between runs: data, a range become zero, a discard.
-      writeDisk(disks[0].path, [`write -P 0x${(0x30 + round).toString(16)} ${(round * 5) % 60}M 1M`, `write -z ${1 + round}M 512K`]);
-      writeDisk(disks[1].path, [`write -P 0x${(0x40 + round).toString(16)} ${round * 2}M 64K`, `discard ${1 + round}M 64K`]);
+      writeDisk(disks[0].path, [
+        `write -P 0x${(0x30 + round).toString(16)} ${(round * 5) % 60}M 1M`,
+        `write -z ${1 + round}M 512K`,
+      ]);
+      writeDisk(disks[1].path, [
+        `write -P 0x${(0x40 + round).toString(16)} ${round * 2}M 64K`,
+        `discard ${1 + round}M 64K`,
+      ]);
     }
   }, 120_000);
 
   it("a database edited to name the other chain's bitmap: a warned full into a new chain, the other chain's bitmap kept", async () => {
     const disks = [{ key: 2000, path: createDisk(path.join(ws.dir, 'edited.qcow2'), 32 * MiB) }];
     writeDisk(disks[0].path, ['write -P 0x11 0 4M']);
-    const planA = writePlan(ws.dir, { name: 'edited-a', vm: 'vm2', disks, repository: path.join(ws.dir, 'repo-a'), ports: [45940, 45949] });
-    const planB = writePlan(ws.dir, { name: 'edited-b', vm: 'vm2', disks, repository: path.join(ws.dir, 'repo-b'), ports: [45950, 45959] });
+    const planA = writePlan(ws.dir, {
+      name: 'edited-a',
+      vm: 'vm2',
+      disks,
+      repository: path.join(ws.dir, 'repo-a'),
+      ports: [45940, 45949],
+    });
+    const planB = writePlan(ws.dir, {
+      name: 'edited-b',
+      vm: 'vm2',
+      disks,
+      repository: path.join(ws.dir, 'repo-b'),
+      ports: [45950, 45959],
+    });
     for (const plan of [planA, planB]) expect((await sendenseRun([plan, '--db', ws.db])).exitCode).toBe(0);
     const [a, b] = await listBackups(ws.db, 'vm2');
     const bitmapOfB = b!.disks[0]!.changeId!;
@@ -71,7 +102,9 @@ describe('one VM, two repositories', () => {
 
     const result = await sendenseRun([planA, '--db', ws.db]);
     expect(result.exitCode, result.stderr).toBe(0);
-    expect(`${result.stdout}${result.stderr}`).toContain(`backup ${a!.id} records bitmap '${bitmapOfB}' for disk 2000, not the one its chain added`);
+    expect(`${result.stdout}${result.stderr}`).toContain(
+      `backup ${a!.id} records bitmap '${bitmapOfB}' for disk 2000, not the one its chain added`,
+    );
     const latest = (await listBackups(ws.db, 'vm2')).at(-1)!;
     expect(latest.type).toBe('full');
     expect(latest.chainId).not.toBe(a!.chainId);

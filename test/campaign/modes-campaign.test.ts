@@ -15,7 +15,18 @@ const FAULTS = 8;
 
 it(`a campaign of ${FAULTS} faults in every mode (seed ${SEED}) ends with every point exact and nothing left`, async () => {
   const [first, last] = portRangeForTestFile(10);
-  const args = ['bench/campaign/main.js', '--mode', 'encrypted+postgres+copy+concurrent', '--faults', String(FAULTS), '--seed', String(SEED), '--ports', `${first}-${last}`, '--quiet'];
+  const args = [
+    'bench/campaign/main.js',
+    '--mode',
+    'encrypted+postgres+copy+concurrent',
+    '--faults',
+    String(FAULTS),
+    '--seed',
+    String(SEED),
+    '--ports',
+    `${first}-${last}`,
+    '--quiet',
+  ];
   const { stdout } = await promisify(execFile)(process.execPath, args, {
     encoding: 'utf8',
     maxBuffer: 64 * 1024 * 1024,
@@ -24,7 +35,9 @@ it(`a campaign of ${FAULTS} faults in every mode (seed ${SEED}) ends with every 
     killSignal: 'SIGINT',
   }).catch((error: { stdout?: string; stderr?: string }) => ({ stdout: `${error.stdout ?? ''}${error.stderr ?? ''}` }));
   const summary = stdout.trim().split('\n').at(-1) ?? '';
-  expect(summary, stdout).toMatch(new RegExp(`^campaign: \\d+ faults, \\d+ operations, [1-9]\\d* points compared, 0 violations$`));
+  expect(summary, stdout).toMatch(
+    new RegExp(`^campaign: \\d+ faults, \\d+ operations, [1-9]\\d* points compared, 0 violations$`),
+  );
   expect(Number(/^campaign: (\d+) faults/.exec(summary)?.[1])).toBeGreaterThanOrEqual(FAULTS);
   // The copy was checked: some point restored from it alone.
   expect(stdout).toMatch(/points compared: \d+ restored from the repository, [1-9]\d* from the copy/);

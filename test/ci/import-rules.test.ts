@@ -10,7 +10,9 @@ const eslint = new ESLint();
 // The import rules' messages for `text` as if it were the file `filePath`.
 async function refusals(filePath: string, text: string): Promise<string[]> {
   const [result] = await eslint.lintText(text, { filePath });
-  return result!.messages.filter((message) => ['no-restricted-imports', 'no-restricted-syntax'].includes(message.ruleId ?? '')).map((message) => `${message.line}: ${message.message}`);
+  return result!.messages
+    .filter((message) => ['no-restricted-imports', 'no-restricted-syntax'].includes(message.ruleId ?? ''))
+    .map((message) => `${message.line}: ${message.message}`);
 }
 
 describe('import rules', () => {
@@ -41,7 +43,8 @@ describe('import rules', () => {
       'export const all = [backupKind, RECOVERY_RESOURCE];',
     ].join('\n');
     expect(await refusals('src/doctor/new-file.ts', text)).toEqual([
-      '1: ' + "'../kinds/backup/index.js' import is restricted from being used by a pattern. doctor imports no kind module (issue 57: kinds declare their resources)",
+      '1: ' +
+        "'../kinds/backup/index.js' import is restricted from being used by a pattern. doctor imports no kind module (issue 57: kinds declare their resources)",
       '2: doctor imports no kind module (issue 57: kinds declare their resources)',
     ]);
   });

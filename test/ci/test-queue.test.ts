@@ -16,7 +16,9 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 // Every test file under src, runners and test, as vitest.config.ts includes them.
 function allTestFiles(): string[] {
   return ['src', 'runners', 'test']
-    .flatMap((root) => (readdirSync(root, { recursive: true }) as string[]).map((file) => `${root}/${file.split(path.sep).join('/')}`))
+    .flatMap((root) =>
+      (readdirSync(root, { recursive: true }) as string[]).map((file) => `${root}/${file.split(path.sep).join('/')}`),
+    )
     .filter((file) => file.endsWith('.test.ts'))
     .sort();
 }

@@ -11,14 +11,24 @@ const ws = useRunWorkspace('cli-args-');
 
 describe('command line order', () => {
   it('finds the command after a command option and its value', () => {
-    expect(parseCommonArgs(['--dry-run', 'plan.yaml', '--json'])).toMatchObject({ command: 'plan.yaml', rest: ['--dry-run'], json: true });
-    expect(parseCommonArgs(['--vm', 'web01', 'backups'])).toMatchObject({ command: 'backups', rest: ['--vm', 'web01'] });
+    expect(parseCommonArgs(['--dry-run', 'plan.yaml', '--json'])).toMatchObject({
+      command: 'plan.yaml',
+      rest: ['--dry-run'],
+      json: true,
+    });
+    expect(parseCommonArgs(['--vm', 'web01', 'backups'])).toMatchObject({
+      command: 'backups',
+      rest: ['--vm', 'web01'],
+    });
     expect(parseCommonArgs(['--limit', '5', '--plan', 'nightly', 'history', '--quiet'])).toMatchObject({
       command: 'history',
       rest: ['--limit', '5', '--plan', 'nightly'],
       quiet: true,
     });
-    expect(parseCommonArgs(['validate', '--format', 'json', 'a.yaml'])).toMatchObject({ command: 'validate', rest: ['--format', 'json', 'a.yaml'] });
+    expect(parseCommonArgs(['validate', '--format', 'json', 'a.yaml'])).toMatchObject({
+      command: 'validate',
+      rest: ['--format', 'json', 'a.yaml'],
+    });
   });
 
   it('validate --format json works with the option first', async () => {
@@ -32,6 +42,8 @@ describe('command line order', () => {
   it('an option alone is named as such', async () => {
     const result = await runCli(['--frobnicate']);
     expect(result.exitCode).toBe(2);
-    expect(result.stderr).toBe("sendense-run: unknown option '--frobnicate', or no command given (see sendense-run --help)\n");
+    expect(result.stderr).toBe(
+      "sendense-run: unknown option '--frobnicate', or no command given (see sendense-run --help)\n",
+    );
   });
 });

@@ -19,8 +19,14 @@ afterEach(() => {
 });
 
 // Runs the CLI, closes its stdout after the first line (or at once), and waits for it to exit.
-function runReadingOneLine(args: readonly string[], readNothing = false): Promise<{ exitCode: number | null; stderr: string; firstLine: string }> {
-  const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, CI: '1' } });
+function runReadingOneLine(
+  args: readonly string[],
+  readNothing = false,
+): Promise<{ exitCode: number | null; stderr: string; firstLine: string }> {
+  const child = spawn(process.execPath, [BIN, ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, CI: '1' },
+  });
   started.add(child.pid);
   let stderr = '';
   let firstLine = '';
@@ -38,7 +44,13 @@ describe('output closed by the reader', () => {
   it('a run piped into head -1 still completes its backup and gives back its ports', async () => {
     const disk = createDisk(path.join(ws.dir, 'disk0.qcow2'), 64 * MiB);
     writeDisk(disk, ['write -P 0x41 0 8M']);
-    const plan = writePlan(ws.dir, { name: 'closed-out', vm: 'closed-out', disks: [{ key: 2000, path: disk }], repository: path.join(ws.dir, 'repo'), ports: portRangeForTestFile() });
+    const plan = writePlan(ws.dir, {
+      name: 'closed-out',
+      vm: 'closed-out',
+      disks: [{ key: 2000, path: disk }],
+      repository: path.join(ws.dir, 'repo'),
+      ports: portRangeForTestFile(),
+    });
 
     const run = await runReadingOneLine(['--json', plan, '--db', ws.db]);
 
@@ -54,7 +66,13 @@ describe('output closed by the reader', () => {
 
   it('backups whose reader is gone ends without a crash', async () => {
     const disk = createDisk(path.join(ws.dir, 'disk0.qcow2'), 16 * MiB);
-    const plan = writePlan(ws.dir, { name: 'closed-list', vm: 'closed-list', disks: [{ key: 2000, path: disk }], repository: path.join(ws.dir, 'repo'), ports: portRangeForTestFile() });
+    const plan = writePlan(ws.dir, {
+      name: 'closed-list',
+      vm: 'closed-list',
+      disks: [{ key: 2000, path: disk }],
+      repository: path.join(ws.dir, 'repo'),
+      ports: portRangeForTestFile(),
+    });
     for (let i = 0; i < 3; i++) expect((await sendenseRun([plan, '--db', ws.db])).exitCode).toBe(0);
 
     const listing = await runReadingOneLine(['backups', '--db', ws.db], true);

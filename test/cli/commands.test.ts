@@ -17,7 +17,11 @@ describe('commands', () => {
   });
 
   it("the options that take a value, known before the command is found, are exactly the declarations' ones", async () => {
-    const declared = new Set((await loadAllCommands()).flatMap((spec) => spec.options.filter((option) => option.value !== undefined).map((option) => option.name)));
+    const declared = new Set(
+      (await loadAllCommands()).flatMap((spec) =>
+        spec.options.filter((option) => option.value !== undefined).map((option) => option.name),
+      ),
+    );
     // files --get takes a list, every argument up to the next option (files-command.ts, splitGets).
     declared.delete('--get');
     expect([...COMMAND_VALUE_OPTIONS].sort()).toEqual([...declared].sort());

@@ -15,16 +15,19 @@ beforeEach(() => (dir = mkdtempSync(path.join(tmpdir(), 'cli-compile-cache-'))))
 afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
 describe('the compile cache', () => {
-  it.skipIf(!HAS_CACHE)('is kept under XDG_CACHE_HOME/sendense-run/compile-cache (0700), not in the temp dir', async () => {
-    const shared = path.join(dir, 'tmp');
-    const cache = path.join(dir, 'cache');
-    const result = await sendenseRun(['--version'], { XDG_CACHE_HOME: cache, TMPDIR: shared });
-    expect(result.exitCode, result.stderr).toBe(0);
-    const own = path.join(cache, 'sendense-run', 'compile-cache');
-    expect(statSync(own).mode & 0o777).toBe(0o700);
-    expect(readdirSync(own).length).toBeGreaterThan(0);
-    expect(existsSync(path.join(shared, 'node-compile-cache'))).toBe(false);
-  });
+  it.skipIf(!HAS_CACHE)(
+    'is kept under XDG_CACHE_HOME/sendense-run/compile-cache (0700), not in the temp dir',
+    async () => {
+      const shared = path.join(dir, 'tmp');
+      const cache = path.join(dir, 'cache');
+      const result = await sendenseRun(['--version'], { XDG_CACHE_HOME: cache, TMPDIR: shared });
+      expect(result.exitCode, result.stderr).toBe(0);
+      const own = path.join(cache, 'sendense-run', 'compile-cache');
+      expect(statSync(own).mode & 0o777).toBe(0o700);
+      expect(readdirSync(own).length).toBeGreaterThan(0);
+      expect(existsSync(path.join(shared, 'node-compile-cache'))).toBe(false);
+    },
+  );
 
   it.skipIf(!HAS_CACHE)('NODE_DISABLE_COMPILE_CACHE turns it off', async () => {
     const cache = path.join(dir, 'cache');

@@ -21,49 +21,66 @@ describe('the default state database', () => {
     expect(defaultDbPath({ SENDENSE_DB: '/srv/state.db' }, 0, '/root')).toBe('/srv/state.db');
     expect(defaultDbPath({}, 0, '/root')).toBe('/var/lib/sendense/sendense.db');
     expect(defaultDbPath({}, 1000, '/home/ops')).toBe('/home/ops/.local/state/sendense/sendense.db');
-    expect(defaultDbPath({ XDG_STATE_HOME: '/home/ops/state' }, 1000, '/home/ops')).toBe('/home/ops/state/sendense/sendense.db');
+    expect(defaultDbPath({ XDG_STATE_HOME: '/home/ops/state' }, 1000, '/home/ops')).toBe(
+      '/home/ops/state/sendense/sendense.db',
+    );
     // A relative XDG_STATE_HOME is invalid (XDG base directory spec): ignored, not resolved against the current directory.
-    expect(defaultDbPath({ XDG_STATE_HOME: 'state' }, 1000, '/home/ops')).toBe('/home/ops/.local/state/sendense/sendense.db');
+    expect(defaultDbPath({ XDG_STATE_HOME: 'state' }, 1000, '/home/ops')).toBe(
+      '/home/ops/.local/state/sendense/sendense.db',
+    );
   });
 
   it('a directory as --db is a usage error (exit 2) naming it', async () => {
     const result = await sendenseRun(['history', '--db', ws.dir]);
     expect(result.exitCode).toBe(2);
-    expect(result.stderr).toBe(`sendense-run: state database ${ws.dir} is a directory: give a file in it (--db ${path.join(ws.dir, 'sendense.db')})`);
+    expect(result.stderr).toBe(
+      `sendense-run: state database ${ws.dir} is a directory: give a file in it (--db ${path.join(ws.dir, 'sendense.db')})`,
+    );
   });
 
-  it.skipIf(process.getuid?.() !== 0)('a user running a plan from two directories gets one chain in ~/.local/state/sendense (0700)', async () => {
-    // As an unprivileged user (nobody) with a home of its own; everything the run needs is theirs.
-    chmodSync(ws.dir, 0o755);
-    const home = path.join(ws.dir, 'home');
-    const elsewhere = path.join(ws.dir, 'elsewhere');
-    for (const dir of [home, elsewhere]) {
-      mkdirSync(dir);
-      chownSync(dir, NOBODY, NOBODY);
-    }
-    const disk = createDisk(path.join(home, 'disk0.qcow2'), 8 * 1024 * 1024);
-    chownSync(disk, NOBODY, NOBODY);
-    const plan = writePlan(home, { name: 'default-db', vm: 'default-db-vm', disks: [{ key: 2000, path: disk }], repository: path.join(home, 'repo'), ports: portRangeForTestFile() });
-    const asNobody = (args: readonly string[], cwd: string) =>
-      execa('setpriv', nobodyArgv([process.execPath, packageCopy.bin, ...args]), {
-        reject: false,
-        cwd,
-        env: { CI: '1', PATH: process.env.PATH ?? '', HOME: home },
-        extendEnv: false,
+  it.skipIf(process.getuid?.() !== 0)(
+    'a user running a plan from two directories gets one chain in ~/.local/state/sendense (0700)',
+    async () => {
+      // As an unprivileged user (nobody) with a home of its own; everything the run needs is theirs.
+      chmodSync(ws.dir, 0o755);
+      const home = path.join(ws.dir, 'home');
+      const elsewhere = path.join(ws.dir, 'elsewhere');
+      for (const dir of [home, elsewhere]) {
+        mkdirSync(dir);
+        chownSync(dir, NOBODY, NOBODY);
+      }
+      const disk = createDisk(path.join(home, 'disk0.qcow2'), 8 * 1024 * 1024);
+      chownSync(disk, NOBODY, NOBODY);
+      const plan = writePlan(home, {
+        name: 'default-db',
+        vm: 'default-db-vm',
+        disks: [{ key: 2000, path: disk }],
+        repository: path.join(home, 'repo'),
+        ports: portRangeForTestFile(),
       });
+      const asNobody = (args: readonly string[], cwd: string) =>
+        execa('setpriv', nobodyArgv([process.execPath, packageCopy.bin, ...args]), {
+          reject: false,
+          cwd,
+          env: { CI: '1', PATH: process.env.PATH ?? '', HOME: home },
+          extendEnv: false,
+        });
 
-    const before = await asNobody(['history'], elsewhere);
-    const db = path.join(home, '.local', 'state', 'sendense', 'sendense.db');
-    expect(before.stdout).toBe(`no state database at ${db}: nothing has run with it yet (give --db or $SENDENSE_DB to use another)`);
+      const before = await asNobody(['history'], elsewhere);
+      const db = path.join(home, '.local', 'state', 'sendense', 'sendense.db');
+      expect(before.stdout).toBe(
+        `no state database at ${db}: nothing has run with it yet (give --db or $SENDENSE_DB to use another)`,
+      );
 
-    const first = await asNobody([plan, '--json'], home);
-    expect(first.exitCode, `${first.stdout}\n${first.stderr}`).toBe(0);
-    const second = await asNobody([plan, '--json'], elsewhere);
-    expect(second.exitCode, `${second.stdout}\n${second.stderr}`).toBe(0);
-    expect(second.stdout).toMatch(/"summary":"backup \S+: incremental on/);
+      const first = await asNobody([plan, '--json'], home);
+      expect(first.exitCode, `${first.stdout}\n${first.stderr}`).toBe(0);
+      const second = await asNobody([plan, '--json'], elsewhere);
+      expect(second.exitCode, `${second.stdout}\n${second.stderr}`).toBe(0);
+      expect(second.stdout).toMatch(/"summary":"backup \S+: incremental on/);
 
-    expect(statSync(path.dirname(db)).mode & 0o777).toBe(0o700);
-    const history = await asNobody(['history', '--json'], '/');
-    expect(history.stdout.trim().split('\n')).toHaveLength(2);
-  });
+      expect(statSync(path.dirname(db)).mode & 0o777).toBe(0o700);
+      const history = await asNobody(['history', '--json'], '/');
+      expect(history.stdout.trim().split('\n')).toHaveLength(2);
+    },
+  );
 });

@@ -27,7 +27,13 @@ describe('--dry-run exits as the run would', () => {
     const dry = await sendenseRun([good, '--db', ws.db, '--dry-run']);
     expect(dry.exitCode, dry.stderr).toBe(0);
 
-    const failing = writePlan(ws.dir, { name: 'failing', vm: 'vm1', disks: [{ key: 2000, path: path.join(ws.dir, 'missing.qcow2') }], repository: ws.repository, ports });
+    const failing = writePlan(ws.dir, {
+      name: 'failing',
+      vm: 'vm1',
+      disks: [{ key: 2000, path: path.join(ws.dir, 'missing.qcow2') }],
+      repository: ws.repository,
+      ports,
+    });
     const predicted = await sendenseRun([failing, '--db', ws.db, '--dry-run', '--json']);
     expect(predicted.exitCode, predicted.stderr).toBe(1);
     const report = JSON.parse(predicted.stdout) as { wouldFail: boolean; steps: { step: string; fails?: boolean }[] };
@@ -35,40 +41,51 @@ describe('--dry-run exits as the run would', () => {
     expect(report.steps.filter((step) => step.fails).map((step) => step.step)).toEqual(['resolve-chain']);
   });
 
-  it.skipIf(!asRoot)('a repository on a read-only filesystem: the dry run says create-qcow2 would fail, the run says read-only', async () => {
-    const mountPoint = path.join(ws.dir, 'ro');
-    mkdirSync(mountPoint);
-    mount(['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', mountPoint]);
-    try {
-      const repository = path.join(mountPoint, 'repository');
-      mkdirSync(repository);
-      mount(['-o', 'remount,ro', mountPoint]);
-      const disks = [{ key: 2000, path: createDisk(path.join(ws.dir, 'd.qcow2'), 8 * MiB) }];
-      const plan = writePlan(ws.dir, { name: 'ro', vm: 'vm1', disks, repository, ports });
-      const why = `repository ${repository} is read-only (${repository} is on a read-only filesystem)`;
+  it.skipIf(!asRoot)(
+    'a repository on a read-only filesystem: the dry run says create-qcow2 would fail, the run says read-only',
+    async () => {
+      const mountPoint = path.join(ws.dir, 'ro');
+      mkdirSync(mountPoint);
+      mount(['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', mountPoint]);
+      try {
+        const repository = path.join(mountPoint, 'repository');
+        mkdirSync(repository);
+        mount(['-o', 'remount,ro', mountPoint]);
+        const disks = [{ key: 2000, path: createDisk(path.join(ws.dir, 'd.qcow2'), 8 * MiB) }];
+        const plan = writePlan(ws.dir, { name: 'ro', vm: 'vm1', disks, repository, ports });
+        const why = `repository ${repository} is read-only (${repository} is on a read-only filesystem)`;
 
-      const dry = await sendenseRun([plan, '--db', ws.db, '--dry-run']);
-      expect(dry.exitCode, dry.stdout).toBe(1);
-      expect(dry.stdout).toMatch(new RegExp(`create-qcow2\\s+would FAIL: ${why.replace(/[()]/g, '\\$&')}`));
+        const dry = await sendenseRun([plan, '--db', ws.db, '--dry-run']);
+        expect(dry.exitCode, dry.stdout).toBe(1);
+        expect(dry.stdout).toMatch(new RegExp(`create-qcow2\\s+would FAIL: ${why.replace(/[()]/g, '\\$&')}`));
 
-      const run = await sendenseRun([plan, '--db', ws.db]);
-      expect(run.exitCode).toBe(1);
-      expect(run.stderr).toContain(`step create-qcow2: ${why}`);
-      expect(run.stderr).not.toContain('ENOENT');
-    } finally {
-      spawnSync('umount', [mountPoint]);
-    }
-  });
+        const run = await sendenseRun([plan, '--db', ws.db]);
+        expect(run.exitCode).toBe(1);
+        expect(run.stderr).toContain(`step create-qcow2: ${why}`);
+        expect(run.stderr).not.toContain('ENOENT');
+      } finally {
+        spawnSync('umount', [mountPoint]);
+      }
+    },
+  );
 
   it('a source image another process holds locked: in use by a running VM, use a libvirt source', async () => {
     const image = createDisk(path.join(ws.dir, 'vm-disk.qcow2'), 8 * MiB);
     // qemu-nbd without --shared/-r takes QEMU's write lock, as a running VM does.
     // -t: it stays up whoever connects and goes (it would exit after its first client).
     const socket = path.join(ws.dir, 'nbd.sock');
-    const holder = spawn('qemu-nbd', ['-t', '-f', 'qcow2', '-k', socket, image], { stdio: ['ignore', 'ignore', 'inherit'] });
+    const holder = spawn('qemu-nbd', ['-t', '-f', 'qcow2', '-k', socket, image], {
+      stdio: ['ignore', 'ignore', 'inherit'],
+    });
     try {
       await waitForLock(image, socket, holder);
-      const plan = writePlan(ws.dir, { name: 'locked', vm: 'vm1', disks: [{ key: 2000, path: image }], repository: ws.repository, ports });
+      const plan = writePlan(ws.dir, {
+        name: 'locked',
+        vm: 'vm1',
+        disks: [{ key: 2000, path: image }],
+        repository: ws.repository,
+        ports,
+      });
       const why = `image ${image} is in use by another process (locked), by a running VM most likely: back up a running VM through its domain (source.type: libvirt, docs/how-it-works.md#libvirt-domains)`;
 
       const dry = await sendenseRun([plan, '--db', ws.db, '--dry-run']);
@@ -85,7 +102,14 @@ describe('--dry-run exits as the run would', () => {
 
   it('keep-* retention: the dry run lists what the rules keep and merge once the new backup is there', async () => {
     const disks = [{ key: 2000, path: createDisk(path.join(ws.dir, 'd.qcow2'), 8 * MiB) }];
-    const plan = writePlan(ws.dir, { name: 'keep', vm: 'vm1', disks, repository: ws.repository, ports, retention: { keepLast: 1 } });
+    const plan = writePlan(ws.dir, {
+      name: 'keep',
+      vm: 'vm1',
+      disks,
+      repository: ws.repository,
+      ports,
+      retention: { keepLast: 1 },
+    });
     expect((await sendenseRun([plan, '--db', ws.db])).exitCode).toBe(0);
     const dry = await sendenseRun([plan, '--db', ws.db, '--dry-run']);
     expect(dry.exitCode, dry.stderr).toBe(0);

@@ -24,20 +24,32 @@ describe('help', () => {
   });
 
   it('a plan file with --help shows the help of run', async () => {
-    expect((await runCli(['plans/pgtest1-nightly.yaml', '--help'])).stdout).toBe((await runCli(['help', 'run'])).stdout);
+    expect((await runCli(['plans/pgtest1-nightly.yaml', '--help'])).stdout).toBe(
+      (await runCli(['help', 'run'])).stdout,
+    );
   });
 
   it('an unknown command or option names the nearest valid one', async () => {
-    expect(await runCli(['histroy'])).toMatchObject({ exitCode: 2, stderr: "sendense-run: unknown command 'histroy' (did you mean 'history'?) (see sendense-run --help)\n" });
+    expect(await runCli(['histroy'])).toMatchObject({
+      exitCode: 2,
+      stderr: "sendense-run: unknown command 'histroy' (did you mean 'history'?) (see sendense-run --help)\n",
+    });
     expect(await runCli(['history', '--limt', '3'])).toMatchObject({
       exitCode: 2,
-      stderr: "sendense-run: unknown option '--limt' for 'history' (did you mean '--limit'?) (see sendense-run help history)\n",
+      stderr:
+        "sendense-run: unknown option '--limt' for 'history' (did you mean '--limit'?) (see sendense-run help history)\n",
     });
     expect((await runCli(['backups', '--verbse'])).stderr).toContain("(did you mean '--verbose'?)");
     expect((await runCli(['--jsn'])).stderr).toContain("unknown option '--jsn' (did you mean '--json'?)");
-    expect((await runCli(['--jsn', 'history'])).stderr).toContain("unknown option '--jsn' for 'history' (did you mean '--json'?)");
-    expect((await runCli(['help', 'bakups'])).stderr).toBe("sendense-run: no help for 'bakups': not a command (did you mean 'backups'?) (see sendense-run --help)\n");
+    expect((await runCli(['--jsn', 'history'])).stderr).toContain(
+      "unknown option '--jsn' for 'history' (did you mean '--json'?)",
+    );
+    expect((await runCli(['help', 'bakups'])).stderr).toBe(
+      "sendense-run: no help for 'bakups': not a command (did you mean 'backups'?) (see sendense-run --help)\n",
+    );
     // Nothing near: no guess.
-    expect((await runCli(['frobnicate'])).stderr).toBe("sendense-run: unknown command 'frobnicate' (see sendense-run --help)\n");
+    expect((await runCli(['frobnicate'])).stderr).toBe(
+      "sendense-run: unknown command 'frobnicate' (see sendense-run --help)\n",
+    );
   });
 });

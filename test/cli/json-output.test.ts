@@ -20,7 +20,14 @@ describe('--json', () => {
   it('--version is one object', async () => {
     const result = await runCli(['--version', '--json']);
     expect(result.exitCode).toBe(0);
-    expect(jsonLines(result.stdout)).toEqual([{ type: 'version', name: 'sendense-run', version: expect.stringMatching(/^\d+\.\d+\.\d+/), node: process.versions.node }]);
+    expect(jsonLines(result.stdout)).toEqual([
+      {
+        type: 'version',
+        name: 'sendense-run',
+        version: expect.stringMatching(/^\d+\.\d+\.\d+/),
+        node: process.versions.node,
+      },
+    ]);
   });
 
   it('--version without --json names the package version and the Node.js it runs on', async () => {
@@ -44,10 +51,14 @@ describe('--json', () => {
   it('a usage error and a missing state database keep stdout JSON only', async () => {
     const usage = await runCli(['--json', 'history', '--limit', 'lots']);
     expect(usage.exitCode).toBe(2);
-    expect(jsonLines(usage.stdout)).toEqual([{ type: 'error', message: "--limit must be a positive whole number (got 'lots')", exitCode: 2 }]);
+    expect(jsonLines(usage.stdout)).toEqual([
+      { type: 'error', message: "--limit must be a positive whole number (got 'lots')", exitCode: 2 },
+    ]);
     const none = await runCli(['--json']);
     expect(none.exitCode).toBe(2);
-    expect(jsonLines(none.stdout)).toEqual([{ type: 'error', message: 'no command given (see sendense-run --help)', exitCode: 2 }]);
+    expect(jsonLines(none.stdout)).toEqual([
+      { type: 'error', message: 'no command given (see sendense-run --help)', exitCode: 2 },
+    ]);
     const missing = await runCli(['--json', 'backups', '--db', path.join(ws.dir, 'none.db')]);
     expect(missing.exitCode).toBe(0);
     expect(missing.stdout).toBe('');
@@ -59,7 +70,9 @@ describe('--json', () => {
     const [top] = jsonLines(overview.stdout) as [{ type: string; commands: { name: string; synopsis: string }[] }];
     expect(jsonLines(overview.stdout)).toHaveLength(1);
     expect(top.type).toBe('help');
-    expect(top.commands.map((command) => command.name)).toEqual(expect.arrayContaining(['run', 'forget', 'protect', 'unprotect', 'help']));
+    expect(top.commands.map((command) => command.name)).toEqual(
+      expect.arrayContaining(['run', 'forget', 'protect', 'unprotect', 'help']),
+    );
     expect((await runCli(['help', '--json'])).stdout).toBe(overview.stdout);
 
     for (const args of [
@@ -86,7 +99,9 @@ describe('--json', () => {
 
     const schema = await runCli(['schema', '--json']);
     expect(schema.exitCode).toBe(0);
-    const [document] = jsonLines(schema.stdout) as [{ type: string; path: string; schema: { properties: Record<string, unknown> } }];
+    const [document] = jsonLines(schema.stdout) as [
+      { type: string; path: string; schema: { properties: Record<string, unknown> } },
+    ];
     expect(jsonLines(schema.stdout)).toHaveLength(1);
     expect(document).toMatchObject({ type: 'schema', path: expect.stringMatching(/plan\.schema\.json$/) });
     expect(Object.keys(document.schema.properties)).toEqual(expect.arrayContaining(['version', 'kind', 'name']));

@@ -34,9 +34,15 @@ describe('the key options', () => {
   it('take a key file (made absolute) or a variable, and leave the rest', () => {
     const file = path.join(ws.dir, 'repo.key');
     writeFileSync(file, `${KEY}\n`, { mode: 0o600 });
-    expect(takeKeyOption(['vm1', `--key-file=${file}`, '--point', 'latest'])).toEqual({ key: { keyFile: file }, rest: ['vm1', '--point', 'latest'] });
+    expect(takeKeyOption(['vm1', `--key-file=${file}`, '--point', 'latest'])).toEqual({
+      key: { keyFile: file },
+      rest: ['vm1', '--point', 'latest'],
+    });
     process.env.KEY_OPTION_TEST = KEY;
-    expect(takeKeyOption(['--key-env', 'KEY_OPTION_TEST', 'vm1'])).toEqual({ key: { keyEnv: 'KEY_OPTION_TEST' }, rest: ['vm1'] });
+    expect(takeKeyOption(['--key-env', 'KEY_OPTION_TEST', 'vm1'])).toEqual({
+      key: { keyEnv: 'KEY_OPTION_TEST' },
+      rest: ['vm1'],
+    });
     expect(takeKeyOption(['vm1'])).toEqual({ rest: ['vm1'] });
   });
 
@@ -44,12 +50,20 @@ describe('the key options', () => {
     const file = path.join(ws.dir, 'repo.key');
     writeFileSync(file, KEY, { mode: 0o600 });
     process.env.KEY_OPTION_TEST = KEY;
-    expect(refusal(['--key-file', file, '--key-env', 'KEY_OPTION_TEST']).message).toBe('give --key-file or --key-env, not both');
+    expect(refusal(['--key-file', file, '--key-env', 'KEY_OPTION_TEST']).message).toBe(
+      'give --key-file or --key-env, not both',
+    );
     expect(refusal(['--key-file', file, '--key-file', file]).message).toMatch(/--key-file is given twice/);
-    expect(refusal(['--key-file', path.join(ws.dir, 'none')]).message).toMatch(/cannot read key file .*none: no such file/);
+    expect(refusal(['--key-file', path.join(ws.dir, 'none')]).message).toMatch(
+      /cannot read key file .*none: no such file/,
+    );
     writeFileSync(path.join(ws.dir, 'short'), 'short');
-    expect(refusal(['--key-file', path.join(ws.dir, 'short')]).message).toMatch(/holds 5 characters; a repository key must be at least 32/);
-    expect(refusal(['--key-env', 'KEY_OPTION_UNSET']).message).toMatch(/--key-env KEY_OPTION_UNSET: the environment variable is not set/);
+    expect(refusal(['--key-file', path.join(ws.dir, 'short')]).message).toMatch(
+      /holds 5 characters; a repository key must be at least 32/,
+    );
+    expect(refusal(['--key-env', 'KEY_OPTION_UNSET']).message).toMatch(
+      /--key-env KEY_OPTION_UNSET: the environment variable is not set/,
+    );
     expect(refusal(['--key-file'])).toBeDefined();
     // The key itself where its file or variable's name belongs.
     expect(refusal(['--key-env', KEY]).message).toMatch(/needs the NAME of an environment variable/);
@@ -59,7 +73,13 @@ describe('the key options', () => {
   });
 
   it('may come before the command, with their value', () => {
-    expect(parseCommonArgs(['--key-file', '/k', 'verify', '--vm', 'a'])).toMatchObject({ command: 'verify', rest: ['--key-file', '/k', '--vm', 'a'] });
-    expect(parseCommonArgs(['--key-env', 'K', 'files', 'vm1'])).toMatchObject({ command: 'files', rest: ['--key-env', 'K', 'vm1'] });
+    expect(parseCommonArgs(['--key-file', '/k', 'verify', '--vm', 'a'])).toMatchObject({
+      command: 'verify',
+      rest: ['--key-file', '/k', '--vm', 'a'],
+    });
+    expect(parseCommonArgs(['--key-env', 'K', 'files', 'vm1'])).toMatchObject({
+      command: 'files',
+      rest: ['--key-env', 'K', 'vm1'],
+    });
   });
 });

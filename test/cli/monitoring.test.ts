@@ -19,7 +19,18 @@ const ports = portRangeForTestFile();
 function planFile(disk: string, extra: Record<string, unknown> = {}): string {
   const file = path.join(ws.dir, 'plan.yaml');
   const vm = { name: 'mon-vm', source: { type: 'qemu', disks: [{ key: 2000, path: disk, format: 'qcow2' }] } };
-  writeFileSync(file, stringify({ version: 1, kind: 'incremental', name: 'mon', vm, repository: { path: ws.repository }, nbd: { ports: `${ports[0]}-${ports[1]}` }, ...extra }));
+  writeFileSync(
+    file,
+    stringify({
+      version: 1,
+      kind: 'incremental',
+      name: 'mon',
+      vm,
+      repository: { path: ws.repository },
+      nbd: { ports: `${ports[0]}-${ports[1]}` },
+      ...extra,
+    }),
+  );
   return file;
 }
 
@@ -45,7 +56,9 @@ const promtool = (() => {
     execFileSync('promtool', ['--version'], { stdio: 'ignore' });
     return true;
   } catch {
-    console.warn('promtool not found (install the prometheus package, scripts/setup.sh): the promtool check is skipped');
+    console.warn(
+      'promtool not found (install the prometheus package, scripts/setup.sh): the promtool check is skipped',
+    );
     return false;
   }
 })();
@@ -71,7 +84,11 @@ describe('monitoring', () => {
     expect(statSync(file).mode & 0o777).toBe(0o644);
 
     // The plan's own metricsFile, and a failed run (the disk is gone).
-    const failed = await sendenseRun([planFile(path.join(ws.dir, 'gone.qcow2'), { metricsFile: template }), '--db', ws.db]);
+    const failed = await sendenseRun([
+      planFile(path.join(ws.dir, 'gone.qcow2'), { metricsFile: template }),
+      '--db',
+      ws.db,
+    ]);
     expect(failed.exitCode).toBe(1);
     const second = samples(readFileSync(file, 'utf8'));
     expect(second.get('sendense_last_run_status{plan="mon",vm="mon-vm",status="failed"}')).toBe(1);
@@ -82,53 +99,69 @@ describe('monitoring', () => {
     expect(readdirSync(dir)).toEqual(['sendense-mon.prom']);
   });
 
-  it.runIf(promtool)("the repository metrics count the VM's points, their times and space, and pass promtool check metrics", async () => {
-    const disk = createDisk(path.join(ws.dir, 'disk0.qcow2'), 8 * 1024 * 1024);
-    const template = path.join(ws.dir, 'textfile', 'sendense-{plan}.prom');
-    for (const pattern of [0x11, 0x22, 0x33]) {
-      writeDisk(disk, [`write -P ${pattern} 0 1M`]);
-      const run = await sendenseRun([planFile(disk, { metricsFile: template }), '--db', ws.db]);
-      expect(run.exitCode, run.stderr).toBe(0);
-    }
-    const file = path.join(ws.dir, 'textfile', 'sendense-mon.prom');
-    const text = readFileSync(file, 'utf8');
-    execFileSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' });
+  it.runIf(promtool)(
+    "the repository metrics count the VM's points, their times and space, and pass promtool check metrics",
+    async () => {
+      const disk = createDisk(path.join(ws.dir, 'disk0.qcow2'), 8 * 1024 * 1024);
+      const template = path.join(ws.dir, 'textfile', 'sendense-{plan}.prom');
+      for (const pattern of [0x11, 0x22, 0x33]) {
+        writeDisk(disk, [`write -P ${pattern} 0 1M`]);
+        const run = await sendenseRun([planFile(disk, { metricsFile: template }), '--db', ws.db]);
+        expect(run.exitCode, run.stderr).toBe(0);
+      }
+      const file = path.join(ws.dir, 'textfile', 'sendense-mon.prom');
+      const text = readFileSync(file, 'utf8');
+      execFileSync('promtool', ['check', 'metrics'], { input: text, encoding: 'utf8' });
 
-    const backups = (await listBackups(ws.db, 'mon-vm')).sort((a, b) => a.startedAt.localeCompare(b.startedAt));
-    expect(backups.length).toBe(3);
-    const metrics = samples(text);
-    const labels = `{plan="mon",vm="mon-vm",repository="${ws.repository}"}`;
-    expect(metrics.get(`sendense_repository_points${labels}`)).toBe(3);
-    expect(metrics.get(`sendense_repository_chain_points${labels}`)).toBe(3);
-    expect(metrics.get(`sendense_repository_damaged_points${labels}`)).toBe(0);
-    expect(metrics.get(`sendense_repository_oldest_point_timestamp_seconds${labels}`)).toBe(Date.parse(backups[0].startedAt) / 1000);
-    expect(metrics.get(`sendense_repository_newest_point_timestamp_seconds${labels}`)).toBe(Date.parse(backups[2].startedAt) / 1000);
-    expect(metrics.get(`sendense_repository_last_verify_timestamp_seconds${labels}`)).toBe(0);
-    expect(metrics.has(`sendense_repository_last_verify_success${labels}`)).toBe(false);
-    const du = Number(execFileSync('du', ['-s', '-B1', path.join(ws.repository, 'mon-vm')], { encoding: 'utf8' }).split('\t')[0]);
-    expect(metrics.get(`sendense_repository_bytes${labels}`)).toBe(du);
+      const backups = (await listBackups(ws.db, 'mon-vm')).sort((a, b) => a.startedAt.localeCompare(b.startedAt));
+      expect(backups.length).toBe(3);
+      const metrics = samples(text);
+      const labels = `{plan="mon",vm="mon-vm",repository="${ws.repository}"}`;
+      expect(metrics.get(`sendense_repository_points${labels}`)).toBe(3);
+      expect(metrics.get(`sendense_repository_chain_points${labels}`)).toBe(3);
+      expect(metrics.get(`sendense_repository_damaged_points${labels}`)).toBe(0);
+      expect(metrics.get(`sendense_repository_oldest_point_timestamp_seconds${labels}`)).toBe(
+        Date.parse(backups[0].startedAt) / 1000,
+      );
+      expect(metrics.get(`sendense_repository_newest_point_timestamp_seconds${labels}`)).toBe(
+        Date.parse(backups[2].startedAt) / 1000,
+      );
+      expect(metrics.get(`sendense_repository_last_verify_timestamp_seconds${labels}`)).toBe(0);
+      expect(metrics.has(`sendense_repository_last_verify_success${labels}`)).toBe(false);
+      const du = Number(
+        execFileSync('du', ['-s', '-B1', path.join(ws.repository, 'mon-vm')], { encoding: 'utf8' }).split('\t')[0],
+      );
+      expect(metrics.get(`sendense_repository_bytes${labels}`)).toBe(du);
 
-    // After a verify, the next run's file says when and that it was sound.
-    expect((await sendenseRun(['verify', '--vm', 'mon-vm', '--db', ws.db])).exitCode).toBe(0);
-    writeDisk(disk, ['write -P 0x44 0 1M']);
-    expect((await sendenseRun([planFile(disk, { metricsFile: template }), '--db', ws.db])).exitCode).toBe(0);
-    const after = readFileSync(file, 'utf8');
-    execFileSync('promtool', ['check', 'metrics'], { input: after, encoding: 'utf8' });
-    const verified = samples(after);
-    expect(verified.get(`sendense_repository_points${labels}`)).toBe(4);
-    expect(Math.abs(verified.get(`sendense_repository_last_verify_timestamp_seconds${labels}`)! - Date.now() / 1000)).toBeLessThan(600);
-    expect(verified.get(`sendense_repository_last_verify_success${labels}`)).toBe(1);
-  });
+      // After a verify, the next run's file says when and that it was sound.
+      expect((await sendenseRun(['verify', '--vm', 'mon-vm', '--db', ws.db])).exitCode).toBe(0);
+      writeDisk(disk, ['write -P 0x44 0 1M']);
+      expect((await sendenseRun([planFile(disk, { metricsFile: template }), '--db', ws.db])).exitCode).toBe(0);
+      const after = readFileSync(file, 'utf8');
+      execFileSync('promtool', ['check', 'metrics'], { input: after, encoding: 'utf8' });
+      const verified = samples(after);
+      expect(verified.get(`sendense_repository_points${labels}`)).toBe(4);
+      expect(
+        Math.abs(verified.get(`sendense_repository_last_verify_timestamp_seconds${labels}`)! - Date.now() / 1000),
+      ).toBeLessThan(600);
+      expect(verified.get(`sendense_repository_last_verify_success${labels}`)).toBe(1);
+    },
+  );
 
   it('a metricsFile that is not absolute is a plan error at its line', async () => {
     const plan = planFile(path.join(ws.dir, 'disk0.qcow2'), { metricsFile: 'metrics.prom' });
     const result = await sendenseRun(['validate', plan]);
     expect(result.exitCode).toBe(2);
-    expect(result.stdout).toMatch(/plan\.yaml:\d+:\d+: metricsFile: must be an absolute path or start with ~\/ \(got 'metrics\.prom'\)/);
+    expect(result.stdout).toMatch(
+      /plan\.yaml:\d+:\d+: metricsFile: must be an absolute path or start with ~\/ \(got 'metrics\.prom'\)/,
+    );
   });
 
   it('doctor --dry-run exits 1 while a killed run left something to clean, 0 once doctor cleaned it', async () => {
-    const server = await startNbdkit(['--filter=rate', 'data', 'data=(0x5a)*33554432', 'size=32M', 'rate=16M'], path.join(ws.dir, 'kit.sock'));
+    const server = await startNbdkit(
+      ['--filter=rate', 'data', 'data=(0x5a)*33554432', 'size=32M', 'rate=16M'],
+      path.join(ws.dir, 'kit.sock'),
+    );
     servers.push(server);
     const file = path.join(ws.dir, 'slow.yaml');
     writeFileSync(
@@ -157,6 +190,9 @@ describe('monitoring', () => {
     expect(dry.stdout).toMatch(/\(dry run: nothing changed\)$/);
     const doctor = await sendenseRun(['doctor', '--db', ws.db]);
     expect(doctor.exitCode, doctor.stdout).toBe(0);
-    expect(await sendenseRun(['doctor', '--dry-run', '--db', ws.db])).toMatchObject({ exitCode: 0, stdout: 'doctor: nothing left behind' });
+    expect(await sendenseRun(['doctor', '--dry-run', '--db', ws.db])).toMatchObject({
+      exitCode: 0,
+      stdout: 'doctor: nothing left behind',
+    });
   });
 });

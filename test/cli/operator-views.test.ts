@@ -28,13 +28,26 @@ function bytesOf(text: string): number {
 async function throttledPlan(disks: number): Promise<string> {
   const urls: string[] = [];
   for (let i = 0; i < disks; i++) {
-    const server = await startNbdkit(['--filter=rate', 'data', `data=(0x${i + 1}7)*16777216`, 'size=16M', 'rate=32M'], path.join(ws.dir, `kit${i}.sock`));
+    const server = await startNbdkit(
+      ['--filter=rate', 'data', `data=(0x${i + 1}7)*16777216`, 'size=16M', 'rate=32M'],
+      path.join(ws.dir, `kit${i}.sock`),
+    );
     servers.push(server);
     urls.push(server.url);
   }
   const file = path.join(ws.dir, 'throttled.yaml');
   const vm = { name: 'views-vm', source: { type: 'nbd', disks: urls.map((url, i) => ({ key: 2000 + i, url })) } };
-  writeFileSync(file, stringify({ version: 1, kind: 'backup', name: 'throttled', vm, repository: { path: ws.repository }, nbd: { ports: `${ports[0]}-${ports[1]}` } }));
+  writeFileSync(
+    file,
+    stringify({
+      version: 1,
+      kind: 'backup',
+      name: 'throttled',
+      vm,
+      repository: { path: ws.repository },
+      nbd: { ports: `${ports[0]}-${ports[1]}` },
+    }),
+  );
   return file;
 }
 
@@ -48,7 +61,11 @@ describe('operator views', () => {
       // formatBytes keeps 3 significant digits: the shown bytes give the percentage to within 1.
       expect(Math.abs((bytesOf(done) / bytesOf(toDo)) * 100 - Number(percent)), line).toBeLessThan(1.5);
     }
-    const totals = [...result.stdout.matchAll(/^ {2}total: ([\d.]+ \w+) \/ ([\d.]+ \w+) \((\d+)%\), [\d.]+ \w+\/s, \d+:\d\d elapsed, ETA (\d+:\d\d|\?)$/gm)];
+    const totals = [
+      ...result.stdout.matchAll(
+        /^ {2}total: ([\d.]+ \w+) \/ ([\d.]+ \w+) \((\d+)%\), [\d.]+ \w+\/s, \d+:\d\d elapsed, ETA (\d+:\d\d|\?)$/gm,
+      ),
+    ];
     expect(totals.length).toBeGreaterThan(0);
     expect(totals.at(-1)![0]).toMatch(/total: 32\.0 MiB \/ 32\.0 MiB \(100%\), .* ETA 0:00$/);
   });
@@ -56,7 +73,13 @@ describe('operator views', () => {
   it('history: a header, aligned columns, local time to the second, the kind taken; a killed run is died', async () => {
     const disk = createDisk(path.join(ws.dir, 'disk0.qcow2'), 16 * 1024 * 1024);
     writeDisk(disk, ['write -P 0x31 0 2M']);
-    const plan = writePlan(ws.dir, { name: 'views', vm: 'views-vm', disks: [{ key: 2000, path: disk }], repository: ws.repository, ports });
+    const plan = writePlan(ws.dir, {
+      name: 'views',
+      vm: 'views-vm',
+      disks: [{ key: 2000, path: disk }],
+      repository: ws.repository,
+      ports,
+    });
     for (let i = 0; i < 2; i++) expect((await sendenseRun([plan, '--db', ws.db])).exitCode).toBe(0);
 
     const killed = startSendenseRun([await throttledPlan(1), '--db', ws.db]);
@@ -80,7 +103,9 @@ describe('operator views', () => {
     ]);
     for (const line of lines.slice(1)) expect(line).toMatch(/^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d {2}/);
     expect(lines[3]).toMatch(/ 2\.0 MiB {2}/);
-    const json = (await sendenseRun(['history', '--json', '--db', ws.db])).stdout.split('\n').map((line) => JSON.parse(line) as Record<string, unknown>);
+    const json = (await sendenseRun(['history', '--json', '--db', ws.db])).stdout
+      .split('\n')
+      .map((line) => JSON.parse(line) as Record<string, unknown>);
     expect(json.map((run) => [run.taken, run.status])).toEqual([
       ['full', 'died'],
       ['incremental', 'succeeded'],
@@ -94,7 +119,13 @@ describe('operator views', () => {
   it('backups: one line per point, change_ids only with --verbose, space on disk per chain and repository', async () => {
     const disk = createDisk(path.join(ws.dir, 'disk0.qcow2'), 16 * 1024 * 1024);
     writeDisk(disk, ['write -P 0x41 0 3M']);
-    const plan = writePlan(ws.dir, { name: 'views', vm: 'views-vm', disks: [{ key: 2000, path: disk }], repository: ws.repository, ports });
+    const plan = writePlan(ws.dir, {
+      name: 'views',
+      vm: 'views-vm',
+      disks: [{ key: 2000, path: disk }],
+      repository: ws.repository,
+      ports,
+    });
     for (let i = 0; i < 2; i++) expect((await sendenseRun([plan, '--db', ws.db])).exitCode).toBe(0);
 
     const compact = (await sendenseRun(['backups', '--db', ws.db])).stdout;
@@ -112,6 +143,8 @@ describe('operator views', () => {
     expect(formatBytes(bytesOf(total))).toBe(total);
 
     const verbose = (await sendenseRun(['backups', '--verbose', '--db', ws.db])).stdout;
-    expect(verbose).toMatch(/^ {6}disk 2000: 16\.0 MiB virtual, 3\.0 MiB copied, [\d.]+ \w+ on disk, change_id sendense-\S+, \S+\.qcow2$/m);
+    expect(verbose).toMatch(
+      /^ {6}disk 2000: 16\.0 MiB virtual, 3\.0 MiB copied, [\d.]+ \w+ on disk, change_id sendense-\S+, \S+\.qcow2$/m,
+    );
   });
 });

@@ -29,12 +29,28 @@ repository: { path: /backup/repository }
 
 describe('validate on files that are not plans', () => {
   const cases: readonly { readonly name: string; readonly make: () => string; readonly line: string }[] = [
-    { name: 'an empty file', make: () => file('empty.yaml', ''), line: ':1:1: the file is empty; a plan starts with version: 1' },
-    { name: 'a YAML list', make: () => file('list.yaml', '- version: 1\n'), line: ':1:1: a plan must be a mapping of keys (version, kind, name, ...)' },
-    { name: 'a duplicate key, named in full', make: () => file('dup.yaml', 'version: 1\nversion: 1\n'), line: ":2:1: YAML error: duplicate key 'version'" },
+    {
+      name: 'an empty file',
+      make: () => file('empty.yaml', ''),
+      line: ':1:1: the file is empty; a plan starts with version: 1',
+    },
+    {
+      name: 'a YAML list',
+      make: () => file('list.yaml', '- version: 1\n'),
+      line: ':1:1: a plan must be a mapping of keys (version, kind, name, ...)',
+    },
+    {
+      name: 'a duplicate key, named in full',
+      make: () => file('dup.yaml', 'version: 1\nversion: 1\n'),
+      line: ":2:1: YAML error: duplicate key 'version'",
+    },
     {
       name: 'bytes that are not UTF-8, at the first bad byte',
-      make: () => file('latin1.yaml', Buffer.concat([Buffer.from('version: 1\nname: caf'), Buffer.from([0xe9]), Buffer.from('\n')])),
+      make: () =>
+        file(
+          'latin1.yaml',
+          Buffer.concat([Buffer.from('version: 1\nname: caf'), Buffer.from([0xe9]), Buffer.from('\n')]),
+        ),
       line: ':2:10: not UTF-8 text: a plan is a YAML file in UTF-8 (is it the right file?)',
     },
     {
@@ -42,14 +58,22 @@ describe('validate on files that are not plans', () => {
       make: () => file('huge.yaml', `#${'x'.repeat(2 * 1024 * 1024 - 1)}`),
       line: ': cannot read plan: 2097152 bytes is too large for a plan (at most 1048576); is it the right file?',
     },
-    { name: 'a FIFO (would block a reader)', make: () => (execFileSync('mkfifo', [path.join(ws.dir, 'fifo.yaml')]), path.join(ws.dir, 'fifo.yaml')), line: ': cannot read plan: not a regular file' },
+    {
+      name: 'a FIFO (would block a reader)',
+      make: () => (execFileSync('mkfifo', [path.join(ws.dir, 'fifo.yaml')]), path.join(ws.dir, 'fifo.yaml')),
+      line: ': cannot read plan: not a regular file',
+    },
   ];
   for (const { name, make, line } of cases) {
     it(name, async () => {
       const plan = make();
       const result = await runCli(['validate', plan]);
       expect(result.exitCode).toBe(2);
-      expect(result.stdout.split('\n')).toEqual([`${plan}${line}`, '1 plan checked, 1 invalid, 1 error, 0 warnings', '']);
+      expect(result.stdout.split('\n')).toEqual([
+        `${plan}${line}`,
+        '1 plan checked, 1 invalid, 1 error, 0 warnings',
+        '',
+      ]);
       expect(result.stderr).toBe('');
     });
   }
@@ -67,13 +91,17 @@ describe('validate on files that are not plans', () => {
   it('an empty value where a choice is expected says "got nothing"', async () => {
     const plan = file('nothing.yaml', VALID.replace('type: qemu', 'type:'));
     const result = await runCli(['validate', plan]);
-    expect(result.stdout).toContain(`${plan}:7:10: vm.source.type: must be one of qemu, nbd, vmware, libvirt (got nothing)\n`);
+    expect(result.stdout).toContain(
+      `${plan}:7:10: vm.source.type: must be one of qemu, nbd, vmware, libvirt (got nothing)\n`,
+    );
   });
 
   it('a byte-order mark does not shift columns', async () => {
     const plan = file('bom.yaml', `\uFEFF${VALID.replace('kind: backup', 'kind: backups')}`);
     const result = await runCli(['validate', plan]);
-    expect(result.stdout).toContain(`${plan}:2:7: kind: must be one of backup, incremental, restore, verify, recover, replicate, copy (got 'backups')`);
+    expect(result.stdout).toContain(
+      `${plan}:2:7: kind: must be one of backup, incremental, restore, verify, recover, replicate, copy (got 'backups')`,
+    );
   });
 });
 

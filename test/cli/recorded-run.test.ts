@@ -20,7 +20,13 @@ beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'sendense-recorded-run-'));
   store = await openStore(join(dir, 'state.db'));
   stderr = new PassThrough();
-  cli = { stdout: new PassThrough(), stderr, dbPath: join(dir, 'state.db'), json: false, quiet: true } as unknown as CliContext;
+  cli = {
+    stdout: new PassThrough(),
+    stderr,
+    dbPath: join(dir, 'state.db'),
+    json: false,
+    quiet: true,
+  } as unknown as CliContext;
 });
 afterAll(async () => {
   await store.close();
@@ -66,12 +72,15 @@ describe('withRecordedRun', () => {
 
   it('SIGINT stops work that asked for it: its run ends interrupted, exit 130, and the handler is gone after', async () => {
     const before = process.listenerCount('SIGINT');
-    const { error, run } = await recorded({ record, stopOnSignal: { note: 'stopping after the step under way' } }, async (work) => {
-      expect(process.listenerCount('SIGINT')).toBe(before + 1);
-      process.emit('SIGINT', 'SIGINT');
-      expect(work.signal.aborted).toBe(true);
-      throw work.signal.reason;
-    });
+    const { error, run } = await recorded(
+      { record, stopOnSignal: { note: 'stopping after the step under way' } },
+      async (work) => {
+        expect(process.listenerCount('SIGINT')).toBe(before + 1);
+        process.emit('SIGINT', 'SIGINT');
+        expect(work.signal.aborted).toBe(true);
+        throw work.signal.reason;
+      },
+    );
     expect(error).toMatchObject({ exitCode: 130, message: 'interrupted by SIGINT' });
     expect(run).toMatchObject({ status: 'interrupted' });
     expect(String(stderr.read())).toContain('sendense-run: SIGINT received: stopping after the step under way\n');

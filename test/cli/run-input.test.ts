@@ -33,11 +33,20 @@ describe('a run with a bad source or repository', () => {
     const empty = path.join(ws.dir, 'empty.raw');
     writeFileSync(empty, '');
     const repository = path.join(ws.dir, 'repo');
-    const plan = writePlan(ws.dir, { name: 'empty-src', vm: 'empty-src', disks: [{ key: 2000, path: empty }], repository, ports });
+    const plan = writePlan(ws.dir, {
+      name: 'empty-src',
+      vm: 'empty-src',
+      disks: [{ key: 2000, path: empty }],
+      repository,
+      ports,
+    });
 
     const result = await sendenseRun([plan, '--db', ws.db]);
 
-    expectOneLineFailure(result, `step resolve-chain, disk 2000: ${empty} is empty (virtual size 0 bytes): nothing to back up`);
+    expectOneLineFailure(
+      result,
+      `step resolve-chain, disk 2000: ${empty} is empty (virtual size 0 bytes): nothing to back up`,
+    );
     expect(files(repository)).toEqual([]);
     expect(leasedPorts(ws.db)).toEqual([]);
   });
@@ -46,7 +55,13 @@ describe('a run with a bad source or repository', () => {
     const folder = path.join(ws.dir, 'disk-folder');
     mkdirSync(folder);
     const repository = path.join(ws.dir, 'repo');
-    const plan = writePlan(ws.dir, { name: 'dir-src', vm: 'dir-src', disks: [{ key: 2000, path: folder }], repository, ports });
+    const plan = writePlan(ws.dir, {
+      name: 'dir-src',
+      vm: 'dir-src',
+      disks: [{ key: 2000, path: folder }],
+      repository,
+      ports,
+    });
 
     const result = await sendenseRun([plan, '--db', ws.db]);
 
@@ -58,13 +73,28 @@ describe('a run with a bad source or repository', () => {
     const fake = path.join(ws.dir, 'disk0.qcow2');
     writeFileSync(fake, 'this is a text file, not a disk image\n'.repeat(100));
     const repository = path.join(ws.dir, 'repo');
-    const plan = writePlan(ws.dir, { name: 'fake-qcow2', vm: 'fake-qcow2', disks: [{ key: 2000, path: fake }], repository, ports });
+    const plan = writePlan(ws.dir, {
+      name: 'fake-qcow2',
+      vm: 'fake-qcow2',
+      disks: [{ key: 2000, path: fake }],
+      repository,
+      ports,
+    });
 
     const refused = await sendenseRun([plan, '--db', ws.db]);
-    expectOneLineFailure(refused, `step resolve-chain, disk 2000: ${fake} is not a qcow2 image (qemu-img sees raw data); if it really is a raw disk, say format: raw`);
+    expectOneLineFailure(
+      refused,
+      `step resolve-chain, disk 2000: ${fake} is not a qcow2 image (qemu-img sees raw data); if it really is a raw disk, say format: raw`,
+    );
     expect(files(repository)).toEqual([]);
 
-    const asRaw = writePlan(ws.dir, { name: 'fake-qcow2', vm: 'fake-qcow2', disks: [{ key: 2000, path: fake, format: 'raw' }], repository, ports });
+    const asRaw = writePlan(ws.dir, {
+      name: 'fake-qcow2',
+      vm: 'fake-qcow2',
+      disks: [{ key: 2000, path: fake, format: 'raw' }],
+      repository,
+      ports,
+    });
     expect((await sendenseRun([asRaw, '--db', ws.db])).exitCode).toBe(0);
   });
 
@@ -74,42 +104,63 @@ describe('a run with a bad source or repository', () => {
     const before = sha256(disk);
     const repository = path.join(ws.dir, 'a-file', 'repo');
     writeFileSync(path.join(ws.dir, 'a-file'), 'not a directory');
-    const plan = writePlan(ws.dir, { name: 'file-repo', vm: 'file-repo', disks: [{ key: 2000, path: disk }], repository, ports });
+    const plan = writePlan(ws.dir, {
+      name: 'file-repo',
+      vm: 'file-repo',
+      disks: [{ key: 2000, path: disk }],
+      repository,
+      ports,
+    });
 
     const result = await sendenseRun([plan, '--db', ws.db]);
 
-    expectOneLineFailure(result, `step create-qcow2: repository ${repository} cannot be created: ${path.join(ws.dir, 'a-file')} is not a directory`);
+    expectOneLineFailure(
+      result,
+      `step create-qcow2: repository ${repository} cannot be created: ${path.join(ws.dir, 'a-file')} is not a directory`,
+    );
     expect(sha256(disk)).toBe(before);
     expect(bitmapNames(disk)).toEqual([]);
     expect(leasedPorts(ws.db)).toEqual([]);
     expect((await listBackups(ws.db)).map((backup) => backup.status)).toEqual(['failed']);
   });
 
-  it.skipIf(process.getuid?.() !== 0)('a repository this user may not write to fails naming it; nothing is added', async () => {
-    // Run as nobody (root may write anywhere): the disk and the state are nobody's, the repository is not.
-    const home = path.join(ws.dir, 'nobody');
-    mkdirSync(home);
-    chmodSync(ws.dir, 0o755);
-    const disk = createDisk(path.join(home, 'disk0.qcow2'), 32 * MiB);
-    writeDisk(disk, ['write -P 0x12 0 1M']);
-    const repository = path.join(ws.dir, 'root-repo');
-    mkdirSync(repository, { mode: 0o755 });
-    const plan = writePlan(home, { name: 'ro-repo', vm: 'ro-repo', disks: [{ key: 2000, path: disk }], repository, ports });
-    const nobodyDb = path.join(home, 'state.db');
-    for (const file of [home, disk, plan]) chownSync(file, 65534, 65534);
-    copyFileSync(disk, path.join(ws.dir, 'disk0.before'));
+  it.skipIf(process.getuid?.() !== 0)(
+    'a repository this user may not write to fails naming it; nothing is added',
+    async () => {
+      // Run as nobody (root may write anywhere): the disk and the state are nobody's, the repository is not.
+      const home = path.join(ws.dir, 'nobody');
+      mkdirSync(home);
+      chmodSync(ws.dir, 0o755);
+      const disk = createDisk(path.join(home, 'disk0.qcow2'), 32 * MiB);
+      writeDisk(disk, ['write -P 0x12 0 1M']);
+      const repository = path.join(ws.dir, 'root-repo');
+      mkdirSync(repository, { mode: 0o755 });
+      const plan = writePlan(home, {
+        name: 'ro-repo',
+        vm: 'ro-repo',
+        disks: [{ key: 2000, path: disk }],
+        repository,
+        ports,
+      });
+      const nobodyDb = path.join(home, 'state.db');
+      for (const file of [home, disk, plan]) chownSync(file, 65534, 65534);
+      copyFileSync(disk, path.join(ws.dir, 'disk0.before'));
 
-    const run = await execa('setpriv', asNobody([process.execPath, packageCopy.bin, plan, '--db', nobodyDb]), {
-      reject: false,
-      env: { CI: '1' },
-      // The checkout may be a directory nobody cannot enter.
-      cwd: '/',
-    });
+      const run = await execa('setpriv', asNobody([process.execPath, packageCopy.bin, plan, '--db', nobodyDb]), {
+        reject: false,
+        env: { CI: '1' },
+        // The checkout may be a directory nobody cannot enter.
+        cwd: '/',
+      });
 
-    expectOneLineFailure({ exitCode: run.exitCode ?? -1, stderr: String(run.stderr) }, `step create-qcow2: repository ${repository} is not writable by this user`);
-    expect(files(repository)).toEqual([]);
-    expect(sha256(disk)).toBe(sha256(path.join(ws.dir, 'disk0.before')));
-    expect(bitmapNames(disk)).toEqual([]);
-    expect(leasedPorts(nobodyDb)).toEqual([]);
-  });
+      expectOneLineFailure(
+        { exitCode: run.exitCode ?? -1, stderr: String(run.stderr) },
+        `step create-qcow2: repository ${repository} is not writable by this user`,
+      );
+      expect(files(repository)).toEqual([]);
+      expect(sha256(disk)).toBe(sha256(path.join(ws.dir, 'disk0.before')));
+      expect(bitmapNames(disk)).toEqual([]);
+      expect(leasedPorts(nobodyDb)).toEqual([]);
+    },
+  );
 });

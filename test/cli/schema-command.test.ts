@@ -26,13 +26,17 @@ describe('schema', () => {
       copyFileSync('examples/copy.yaml', plan);
       const before = await runCli(['validate', plan]);
       expect(before.exitCode).toBe(0);
-      expect(before.stdout).toContain(`${plan}:1:33: warning: $schema: ../schemas/plan.schema.json is not there from this plan`);
+      expect(before.stdout).toContain(
+        `${plan}:1:33: warning: $schema: ../schemas/plan.schema.json is not there from this plan`,
+      );
       const installed = await runCli(['schema', '--install', plan]);
       expect(installed.exitCode, installed.stderr).toBe(0);
       const lines = readFileSync(plan, 'utf8').split('\n');
       expect(lines[0]).toBe(`# yaml-language-server: $schema=${path.resolve('schemas/plan.schema.json')}`);
       // The rest of the plan is as it was.
-      expect(lines.slice(1).join('\n')).toBe(readFileSync('examples/copy.yaml', 'utf8').split('\n').slice(1).join('\n'));
+      expect(lines.slice(1).join('\n')).toBe(
+        readFileSync('examples/copy.yaml', 'utf8').split('\n').slice(1).join('\n'),
+      );
       const after = await runCli(['validate', plan]);
       expect(after.stdout).not.toContain('$schema');
       expect((await runCli(['schema', '--install'])).exitCode).toBe(2);

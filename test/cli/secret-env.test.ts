@@ -25,7 +25,10 @@ function planWithHook(fail: boolean): string {
     vm: { name: 'secret-vm', source: { type: 'qemu', disks: [{ key: 2000, path: disk }] } },
     repository: { path: path.join(ws.dir, 'repo') },
     nbd: { ports: `${first}-${last}` },
-    hooks: { before: [{ run: command }], onFailure: [{ run: 'echo "failed with token ${WEBHOOK_TOKEN}" >/dev/null; exit 1' }] },
+    hooks: {
+      before: [{ run: command }],
+      onFailure: [{ run: 'echo "failed with token ${WEBHOOK_TOKEN}" >/dev/null; exit 1' }],
+    },
   };
   const file = path.join(ws.dir, 'plan.yaml');
   writeFileSync(file, stringify(plan));
@@ -46,7 +49,16 @@ describe('an environment secret used by a hook', () => {
       expect([plain.exitCode, json.exitCode, dry.exitCode]).toEqual(fail ? [1, 1, 0] : [0, 0, 0]);
       expect(readFileSync(path.join(ws.dir, 'seen.token'), 'utf8')).toBe(TOKEN);
       expect(readFileSync(path.join(ws.dir, 'seen.cmdline'), 'utf8')).toContain('${WEBHOOK_TOKEN}');
-      for (const text of [plain.stdout, plain.stderr, json.stdout, json.stderr, dry.stdout, dry.stderr, history.stdout, readFileSync(path.join(ws.dir, 'seen.cmdline'), 'utf8')]) {
+      for (const text of [
+        plain.stdout,
+        plain.stderr,
+        json.stdout,
+        json.stderr,
+        dry.stdout,
+        dry.stderr,
+        history.stdout,
+        readFileSync(path.join(ws.dir, 'seen.cmdline'), 'utf8'),
+      ]) {
         expect(text).not.toContain(TOKEN);
       }
       if (fail) expect(plain.stderr).toContain('before hook \'printf %s "${WEBHOOK_TOKEN}"');
@@ -57,6 +69,8 @@ describe('an environment secret used by a hook', () => {
     const plan = planWithHook(false);
     const result = await sendenseRun([plan, '--db', ws.db]);
     expect(result.exitCode).toBe(2);
-    expect(result.stderr).toMatch(/^sendense-run: .*plan\.yaml:\d+:\d+: hooks\.before\[0\]\.run: environment variable WEBHOOK_TOKEN is not set$/);
+    expect(result.stderr).toMatch(
+      /^sendense-run: .*plan\.yaml:\d+:\d+: hooks\.before\[0\]\.run: environment variable WEBHOOK_TOKEN is not set$/,
+    );
   });
 });

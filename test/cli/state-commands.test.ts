@@ -16,14 +16,25 @@ const ws = useRunWorkspace('cli-state-');
 const packageCopy = useBinForOtherUsers();
 
 function cli(args: readonly string[], options: { cwd?: string; env?: Record<string, string> } = {}) {
-  return execa(process.execPath, [BIN, ...args], { reject: false, cwd: options.cwd ?? ws.dir, env: { CI: '1', PATH: process.env.PATH ?? '', ...options.env }, extendEnv: false });
+  return execa(process.execPath, [BIN, ...args], {
+    reject: false,
+    cwd: options.cwd ?? ws.dir,
+    env: { CI: '1', PATH: process.env.PATH ?? '', ...options.env },
+    extendEnv: false,
+  });
 }
 
 // One small backup recorded in db, so the listings have something to show.
 async function oneBackup(db: string): Promise<void> {
   const disk = path.join(ws.dir, 'disk0.qcow2');
   if (!existsSync(disk)) createDisk(disk, 8 * 1024 * 1024);
-  const plan = writePlan(ws.dir, { name: 'state-vm', vm: 'state-vm', disks: [{ key: 2000, path: disk }], repository: path.join(ws.dir, 'repo'), ports: portRangeForTestFile() });
+  const plan = writePlan(ws.dir, {
+    name: 'state-vm',
+    vm: 'state-vm',
+    disks: [{ key: 2000, path: disk }],
+    repository: path.join(ws.dir, 'repo'),
+    ports: portRangeForTestFile(),
+  });
   const run = await sendenseRun([plan, '--db', db]);
   expect(run.exitCode, run.stderr).toBe(0);
 }
@@ -34,7 +45,9 @@ describe('state commands', () => {
     for (const command of COMMANDS) {
       const human = await cli([command, '--db', db]);
       expect(human.exitCode).toBe(0);
-      expect(human.stdout).toBe(`no state database at ${db}: nothing has run with it yet (give --db or $SENDENSE_DB to use another)`);
+      expect(human.stdout).toBe(
+        `no state database at ${db}: nothing has run with it yet (give --db or $SENDENSE_DB to use another)`,
+      );
       const json = await cli(['--json', command, '--db', db]);
       expect(json.exitCode).toBe(0);
       expect(json.stdout).toBe('');
@@ -64,17 +77,25 @@ describe('state commands', () => {
     }
   });
 
-  it.skipIf(process.getuid?.() !== 0)('on a database this user may not write to: one line naming it, exit 1', async () => {
-    const db = path.join(ws.dir, 'root.db');
-    await oneBackup(db);
-    chmodSync(ws.dir, 0o755);
-    const runAsNobody = (command: string) => execa('setpriv', asNobody([process.execPath, packageCopy.bin, command, '--db', db]), { reject: false, env: { CI: '1' }, cwd: '/' });
-    for (const command of COMMANDS) {
-      const result = await runAsNobody(command);
-      expect(result.exitCode).toBe(1);
-      expect(result.stderr).toMatch(new RegExp(`^sendense-run: cannot open state database ${db}: [^\\n]+$`));
-    }
-  });
+  it.skipIf(process.getuid?.() !== 0)(
+    'on a database this user may not write to: one line naming it, exit 1',
+    async () => {
+      const db = path.join(ws.dir, 'root.db');
+      await oneBackup(db);
+      chmodSync(ws.dir, 0o755);
+      const runAsNobody = (command: string) =>
+        execa('setpriv', asNobody([process.execPath, packageCopy.bin, command, '--db', db]), {
+          reject: false,
+          env: { CI: '1' },
+          cwd: '/',
+        });
+      for (const command of COMMANDS) {
+        const result = await runAsNobody(command);
+        expect(result.exitCode).toBe(1);
+        expect(result.stderr).toMatch(new RegExp(`^sendense-run: cannot open state database ${db}: [^\\n]+$`));
+      }
+    },
+  );
 
   it('take --db/--json/--quiet before or after the command; --db beats $SENDENSE_DB beats the per-user default', async () => {
     const db = path.join(ws.dir, 'explicit.db');
@@ -85,7 +106,9 @@ describe('state commands', () => {
     expect(JSON.parse(before.stdout)).toMatchObject({ plan: 'state-vm', status: 'succeeded' });
 
     expect((await cli(['backups', '--json'], { env: { SENDENSE_DB: db } })).stdout).toContain('"vm":"state-vm"');
-    expect((await cli(['backups', '--json', '--db', path.join(ws.dir, 'other.db')], { env: { SENDENSE_DB: db } })).stdout).toBe('');
+    expect(
+      (await cli(['backups', '--json', '--db', path.join(ws.dir, 'other.db')], { env: { SENDENSE_DB: db } })).stdout,
+    ).toBe('');
 
     const cwd = path.join(ws.dir, 'cwd');
     mkdirSync(cwd);
@@ -97,7 +120,9 @@ describe('state commands', () => {
       expect(local.stdout).not.toContain('state-vm');
     } else {
       const perUser = path.join(ws.dir, 'xdg', 'sendense', 'sendense.db');
-      expect(local.stdout).toMatch(new RegExp(`^(no state database at ${perUser}: nothing has run with it yet|no runs yet)`));
+      expect(local.stdout).toMatch(
+        new RegExp(`^(no state database at ${perUser}: nothing has run with it yet|no runs yet)`),
+      );
     }
     expect(existsSync(path.join(cwd, 'sendense.db'))).toBe(false);
   });

@@ -18,13 +18,26 @@ const ports = portRangeForTestFile();
 function plan(dir: string, name: string, vm: string, disk: string, extra: Record<string, unknown> = {}): string {
   const file = path.join(dir, `${name}.yaml`);
   const source = { type: 'qemu', disks: [{ key: 2000, path: disk, format: 'qcow2' }] };
-  writeFileSync(file, stringify({ version: 1, kind: 'incremental', name, vm: { name: vm, source }, repository: { path: ws.repository }, nbd: { ports: `${ports[0]}-${ports[1]}` }, ...extra }));
+  writeFileSync(
+    file,
+    stringify({
+      version: 1,
+      kind: 'incremental',
+      name,
+      vm: { name: vm, source },
+      repository: { path: ws.repository },
+      nbd: { ports: `${ports[0]}-${ports[1]}` },
+      ...extra,
+    }),
+  );
   return file;
 }
 
 // The hour and minute of an instant in a timezone, e.g. "02:00".
 function clockIn(iso: string, timeZone: string): string {
-  return new Intl.DateTimeFormat('en-GB', { timeZone, hour: '2-digit', minute: '2-digit', hour12: false }).format(new Date(iso));
+  return new Intl.DateTimeFormat('en-GB', { timeZone, hour: '2-digit', minute: '2-digit', hour12: false }).format(
+    new Date(iso),
+  );
 }
 
 describe('status', () => {
@@ -40,7 +53,9 @@ describe('status', () => {
     // No state database yet: every plan has never run; nothing is created.
     const before = await sendenseRun(['status', plans, '--db', ws.db]);
     expect(before.exitCode, before.stderr).toBe(0);
-    expect(before.stdout).toMatch(/^nightly +web +incremental +30 2 \* \* \* +\d{4}-\d\d-\d\d \d\d:\d\d +never +- +- +-$/m);
+    expect(before.stdout).toMatch(
+      /^nightly +web +incremental +30 2 \* \* \* +\d{4}-\d\d-\d\d \d\d:\d\d +never +- +- +-$/m,
+    );
 
     for (const pattern of [0x21, 0x22]) {
       writeDisk(disk, [`write -P ${pattern} 0 1M`]);
@@ -55,10 +70,21 @@ describe('status', () => {
       .split('\n')
       .map((line) => JSON.parse(line) as PlanStatus);
     expect(statuses.map((status) => status.plan).sort()).toEqual(['broken', 'nightly', 'spare']);
-    const [good, bad, spare] = ['nightly', 'broken', 'spare'].map((name) => statuses.find((status) => status.plan === name)!);
+    const [good, bad, spare] = ['nightly', 'broken', 'spare'].map((name) =>
+      statuses.find((status) => status.plan === name)!,
+    );
 
     const backups = (await listBackups(ws.db, 'web')).sort((a, b) => a.startedAt.localeCompare(b.startedAt));
-    expect(good).toMatchObject({ file: nightly, vm: 'web', kind: 'incremental', schedule: '30 2 * * *', timezone: 'Asia/Kolkata', running: false, chainLength: 2, repository: ws.repository });
+    expect(good).toMatchObject({
+      file: nightly,
+      vm: 'web',
+      kind: 'incremental',
+      schedule: '30 2 * * *',
+      timezone: 'Asia/Kolkata',
+      running: false,
+      chainLength: 2,
+      repository: ws.repository,
+    });
     expect(good.lastRun).toMatchObject({ status: 'succeeded', error: null });
     expect(good.newestPoint).toMatchObject({ id: backups[1].id, takenAt: backups[1].startedAt });
     expect(good.newestPoint!.ageSeconds).toBeLessThan(600);
@@ -67,10 +93,19 @@ describe('status', () => {
     expect(next).toBeGreaterThan(Date.now());
     expect(next - Date.now()).toBeLessThanOrEqual(24 * 3600 * 1000);
     expect(clockIn(good.nextRun!, 'Asia/Kolkata')).toBe('02:30');
-    const du = Number(execFileSync('du', ['-s', '-B1', path.join(ws.repository, 'web')], { encoding: 'utf8' }).split('\t')[0]);
+    const du = Number(
+      execFileSync('du', ['-s', '-B1', path.join(ws.repository, 'web')], { encoding: 'utf8' }).split('\t')[0],
+    );
     expect(good.repositoryBytes).toBe(du);
 
-    expect(bad).toMatchObject({ vm: 'db', schedule: null, nextRun: null, newestPoint: null, chainLength: 0, repositoryBytes: null });
+    expect(bad).toMatchObject({
+      vm: 'db',
+      schedule: null,
+      nextRun: null,
+      newestPoint: null,
+      chainLength: 0,
+      repositoryBytes: null,
+    });
     expect(bad.lastRun!.status).toBe('failed');
     expect(bad.lastRun!.error).toMatch(/gone\.qcow2/);
     expect(spare).toMatchObject({ lastRun: null, newestPoint: null, nextRun: null });
@@ -82,7 +117,10 @@ describe('status', () => {
     // The table fits 120 columns; the failures below it are one line each, however long.
     for (const line of lines.slice(0, lines.indexOf(''))) expect(line.length, line).toBeLessThanOrEqual(120);
     expect(text.stdout).toMatch(
-      new RegExp(`^nightly +web +incremental +30 2 \\* \\* \\* +\\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d +succeeded \\d+:\\d\\d ago +\\d+:\\d\\d ago +2 +${formatBytes(du)}$`, 'm'),
+      new RegExp(
+        `^nightly +web +incremental +30 2 \\* \\* \\* +\\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d +succeeded \\d+:\\d\\d ago +\\d+:\\d\\d ago +2 +${formatBytes(du)}$`,
+        'm',
+      ),
     );
     expect(text.stdout).toMatch(/^broken +db +incremental +- +- +failed \d+:\d\d ago +- +- +-$/m);
     expect(text.stdout).toMatch(/^broken: run run-\S+ failed at \d{4}-\d\d-\d\d \d\d:\d\d:\d\d: .*gone\.qcow2/m);
@@ -99,14 +137,30 @@ describe('status', () => {
     const file = path.join(ws.dir, 'replicate.yaml');
     const vm = { name: 'rvm', source: { type: 'qemu', disks: [{ key: 2000, path: source, format: 'qcow2' }] } };
     const replica = { path: path.join(replicaDir, 'rvm.qcow2'), points: 2, scratch: ws.dir };
-    writeFileSync(file, stringify({ version: 1, kind: 'replicate', name: 'standby', vm, replica, nbd: { ports: `${ports[0]}-${ports[1]}` } }));
+    writeFileSync(
+      file,
+      stringify({
+        version: 1,
+        kind: 'replicate',
+        name: 'standby',
+        vm,
+        replica,
+        nbd: { ports: `${ports[0]}-${ports[1]}` },
+      }),
+    );
     const sync = await sendenseRun([file, '--db', ws.db]);
     expect(sync.exitCode, sync.stderr).toBe(0);
 
     const json = await sendenseRun(['status', file, '--db', ws.db, '--json']);
     expect(json.exitCode, json.stderr).toBe(0);
     const status = JSON.parse(json.stdout) as PlanStatus;
-    expect(status).toMatchObject({ plan: 'standby', kind: 'replicate', chainLength: null, repository: null, repositoryBytes: null });
+    expect(status).toMatchObject({
+      plan: 'standby',
+      kind: 'replicate',
+      chainLength: null,
+      repository: null,
+      repositoryBytes: null,
+    });
     expect(status.lastRun!.status).toBe('succeeded');
     expect(status.replicaLagSeconds).toBeGreaterThanOrEqual(0);
     expect(status.replicaLagSeconds).toBeLessThan(600);
@@ -126,7 +180,9 @@ describe('status', () => {
     // No paths and no run recorded: nothing to show.
     const none = await sendenseRun(['status', '--db', ws.db]);
     expect(none.exitCode).toBe(2);
-    expect(none.stderr).toMatch(/status needs plan FILEs or DIRs: no run in \S+ was started from a plan file that is still there/);
+    expect(none.stderr).toMatch(
+      /status needs plan FILEs or DIRs: no run in \S+ was started from a plan file that is still there/,
+    );
   });
 
   it("without paths: the plan files the database's runs were started from", async () => {

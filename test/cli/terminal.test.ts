@@ -23,7 +23,17 @@ const STACK = /^\s+at .+[(:]\d+/m;
 
 function planFile(doc: Record<string, unknown>): string {
   const file = path.join(ws.dir, 'plan.yaml');
-  writeFileSync(file, stringify({ version: 1, kind: 'incremental', name: 'tty', repository: { path: ws.repository }, nbd: { ports: `${ports[0]}-${ports[1]}` }, ...doc }));
+  writeFileSync(
+    file,
+    stringify({
+      version: 1,
+      kind: 'incremental',
+      name: 'tty',
+      repository: { path: ws.repository },
+      nbd: { ports: `${ports[0]}-${ports[1]}` },
+      ...doc,
+    }),
+  );
   return file;
 }
 
@@ -75,8 +85,14 @@ describe('on a terminal', () => {
 
   it('an early failure (a missing disk, a dead NBD source) is one line, no stack trace, exit 1', async () => {
     const cases = [
-      { vm: qemuVm(path.join(ws.dir, 'no-such-disk.qcow2')), error: /cannot read image .*no-such-disk\.qcow2: no such file or directory/ },
-      { vm: { name: 'tty-vm', source: { type: 'nbd', disks: [{ key: 2000, url: 'nbd://127.0.0.1:1/gone' }] } }, error: /cannot open nbd:\/\/127\.0\.0\.1:1\/gone: .*Connection refused/ },
+      {
+        vm: qemuVm(path.join(ws.dir, 'no-such-disk.qcow2')),
+        error: /cannot read image .*no-such-disk\.qcow2: no such file or directory/,
+      },
+      {
+        vm: { name: 'tty-vm', source: { type: 'nbd', disks: [{ key: 2000, url: 'nbd://127.0.0.1:1/gone' }] } },
+        error: /cannot open nbd:\/\/127\.0\.0\.1:1\/gone: .*Connection refused/,
+      },
     ];
     for (const { vm, error } of cases) {
       const term = terminals.open([planFile({ kind: 'backup', vm }), '--db', ws.db]);
@@ -94,11 +110,19 @@ describe('on a terminal', () => {
 
   it('Ctrl+C during the transfer: progress was shown, the run cleans up and exits 130', async () => {
     // An NBD source throttled to 2 MiB/s: the transfer is still running when Ctrl+C comes.
-    const server = await startNbdkit(['--filter=rate', 'data', 'data=(0x5a)*33554432', 'size=32M', 'rate=16M'], path.join(ws.dir, 'kit.sock'));
+    const server = await startNbdkit(
+      ['--filter=rate', 'data', 'data=(0x5a)*33554432', 'size=32M', 'rate=16M'],
+      path.join(ws.dir, 'kit.sock'),
+    );
     servers.push(server);
-    const plan = planFile({ kind: 'backup', vm: { name: 'tty-vm', source: { type: 'nbd', disks: [{ key: 2000, url: server.url }] } } });
+    const plan = planFile({
+      kind: 'backup',
+      vm: { name: 'tty-vm', source: { type: 'nbd', disks: [{ key: 2000, url: server.url }] } },
+    });
     const term = terminals.open([plan, '--db', ws.db]);
-    const progress = await term.waitFor(/disk 2000: [\d.]+ \w?i?B \/ 32\.0 MiB \(\d+%\), [\d.]+ \w?i?B\/s, \d+:\d\d elapsed, ETA (\d+:\d\d|\?)/);
+    const progress = await term.waitFor(
+      /disk 2000: [\d.]+ \w?i?B \/ 32\.0 MiB \(\d+%\), [\d.]+ \w?i?B\/s, \d+:\d\d elapsed, ETA (\d+:\d\d|\?)/,
+    );
     expect(progress).toMatch(/transfer: /);
     const pids = recordedProcesses(ws.db).map((record) => record.pid);
     expect(pids.length).toBeGreaterThan(0);
@@ -106,7 +130,9 @@ describe('on a terminal', () => {
     expect(await term.exited()).toBe(130);
     const screen = term.screen();
     // Said on the step it stopped, above the cleanup list, not after it.
-    expect(screen).toMatch(/✖ transfer: interrupted \(SIGINT received: stopping and cleaning up\)\n(.*\n)*.*✔ cleanup: /);
+    expect(screen).toMatch(
+      /✖ transfer: interrupted \(SIGINT received: stopping and cleaning up\)\n(.*\n)*.*✔ cleanup: /,
+    );
     expect(screen.indexOf('SIGINT received')).toBeLessThan(screen.indexOf('cleanup: '));
     expect(screen).toMatch(/✔ cleanup: (\d+) of \1 resources given back/);
     expect(screen).toMatch(/run \S+ interrupted in [\d.]+ s: step transfer: interrupted by SIGINT/);

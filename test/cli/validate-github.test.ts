@@ -21,11 +21,15 @@ describe('validate --format github', () => {
   it('a path that does not exist: an annotation on the file, without line or column', async () => {
     const result = await runCli(['validate', '--format', 'github', `${DIR}/no-such-plan.yaml`]);
     expect(result.exitCode).toBe(2);
-    expect(result.stdout.split('\n')[0]).toBe(`::error file=${DIR}/no-such-plan.yaml,title=sendense-run validate::no such file or directory`);
+    expect(result.stdout.split('\n')[0]).toBe(
+      `::error file=${DIR}/no-such-plan.yaml,title=sendense-run validate::no such file or directory`,
+    );
   });
 
   it('every diagnostic of the JSON formats carries its severity', async () => {
-    const document = JSON.parse((await runCli(['validate', '--format', 'json', `${DIR}/missing-env.yaml`])).stdout) as { files: { warnings: { severity: string }[] }[] };
+    const document = JSON.parse((await runCli(['validate', '--format', 'json', `${DIR}/missing-env.yaml`])).stdout) as {
+      files: { warnings: { severity: string }[] }[];
+    };
     expect(document.files[0].warnings.map((warning) => warning.severity)).toEqual(['warning']);
     const lines = (await runCli(['validate', '--format', 'jsonl', `${DIR}/bad-enum.yaml`])).stdout.trim().split('\n');
     expect(JSON.parse(lines[0])).toMatchObject({ type: 'error', severity: 'error', line: 2, column: 7 });

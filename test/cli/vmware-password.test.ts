@@ -48,7 +48,9 @@ describe('VMware password file', () => {
 
     expect(result.exitCode).toBe(1);
     expect(`${result.stdout}${result.stderr}`).not.toMatch(/Secret-line|\n\s+at /);
-    expect(result.stderr.trim().split('\n').at(-1)).toContain(`the vCenter password file ${passwordFile} (vm.source.passwordFile) holds more than one line`);
+    expect(result.stderr.trim().split('\n').at(-1)).toContain(
+      `the vCenter password file ${passwordFile} (vm.source.passwordFile) holds more than one line`,
+    );
     expect(leasedPorts(db)).toEqual([]);
     expect((await listBackups(db)).every((backup) => backup.status === 'failed')).toBe(true);
   });

@@ -38,7 +38,11 @@ export interface ConsoleServer {
 export async function startConsoleServer(plans: string, db: string): Promise<ConsoleServer> {
   expect(existsSync(path.resolve('dist/console/index.html')), 'the console is not built: npm run build').toBe(true);
   const port = await freePort();
-  const api: ChildProcess = spawn(process.execPath, [BIN, 'api', plans, '--db', db, '--plain-http', '--listen', `127.0.0.1:${port}`], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const api: ChildProcess = spawn(
+    process.execPath,
+    [BIN, 'api', plans, '--db', db, '--plain-http', '--listen', `127.0.0.1:${port}`],
+    { stdio: ['ignore', 'pipe', 'pipe'] },
+  );
   const stop = async () => {
     if (api.pid !== undefined && api.exitCode === null && api.signalCode === null) {
       api.kill('SIGTERM');
@@ -77,7 +81,10 @@ export interface Session {
 }
 
 export async function openSession(browser: Browser, width: Width = WIDTHS[1]): Promise<Session> {
-  const context = await browser.newContext({ viewport: { width: width.width, height: width.height }, acceptDownloads: true });
+  const context = await browser.newContext({
+    viewport: { width: width.width, height: width.height },
+    acceptDownloads: true,
+  });
   const page = await context.newPage();
   const problems: string[] = [];
   page.on('console', (message) => {
@@ -102,8 +109,16 @@ export async function logIn(page: Page, base: string, secret: string): Promise<v
 async function seriousViolations(page: Page): Promise<string[]> {
   await page.evaluate(AXE);
   const violations = await page.evaluate(async () => {
-    const result = await (window as unknown as { axe: { run(): Promise<{ violations: { id: string; impact: string; nodes: { target: string[] }[] }[] }> } }).axe.run();
-    return result.violations.map((violation) => ({ id: violation.id, impact: violation.impact, targets: violation.nodes.map((node) => node.target.join(' ')) }));
+    const result = await (
+      window as unknown as {
+        axe: { run(): Promise<{ violations: { id: string; impact: string; nodes: { target: string[] }[] }[] }> };
+      }
+    ).axe.run();
+    return result.violations.map((violation) => ({
+      id: violation.id,
+      impact: violation.impact,
+      targets: violation.nodes.map((node) => node.target.join(' ')),
+    }));
   });
   return violations
     .filter((violation) => violation.impact === 'serious' || violation.impact === 'critical')
@@ -117,7 +132,10 @@ export async function checkScreen(page: Page, name: string, ready: () => Promise
     await ready();
     expect(await seriousViolations(page), `${name} at ${width.width} px`).toEqual([]);
     // Readable on a phone: the page itself never scrolls sideways (wide tables scroll in their box).
-    expect(await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth + 1), `${name} at ${width.width} px scrolls sideways`).toBe(true);
+    expect(
+      await page.evaluate(() => document.documentElement.scrollWidth <= window.innerWidth + 1),
+      `${name} at ${width.width} px scrolls sideways`,
+    ).toBe(true);
     await page.screenshot({ path: path.join(ARTIFACTS, `${name}-${width.name}.png`), fullPage: true });
   }
 }

@@ -14,11 +14,27 @@ import { mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { backUpGuest, makeGptExt4Disk, readTree, sendenseFiles, writeTree, type BackedUpGuest, type Tree } from '../files/guest-disk.js';
+import {
+  backUpGuest,
+  makeGptExt4Disk,
+  readTree,
+  sendenseFiles,
+  writeTree,
+  type BackedUpGuest,
+  type Tree,
+} from '../files/guest-disk.js';
 import { useRunWorkspace } from '../support/run-workspace.js';
 import { listBackups, sendenseRun, writePlan } from '../support/sendense-cli.js';
 import { portRangeForTestFile } from '../support/vm-disks.js';
-import { checkScreen, launchChromium, logIn, openSession, startConsoleServer, tokenSecret, type ConsoleServer } from './browser.js';
+import {
+  checkScreen,
+  launchChromium,
+  logIn,
+  openSession,
+  startConsoleServer,
+  tokenSecret,
+  type ConsoleServer,
+} from './browser.js';
 
 const ws = useRunWorkspace('console-files-', { per: 'file' });
 let guest: BackedUpGuest;
@@ -39,7 +55,11 @@ async function backUpTwoDisks(dir: string, ports: readonly [number, number]): Pr
   const vm = 'twodiskvm';
   const specs = {
     2000: { 'boot.txt': { content: 'the first disk\n' } },
-    2001: { srv: { dir: true, mode: 0o755 }, 'srv/data.csv': { content: 'id,name\n1,alpha\n2,beta\n' }, 'srv/readme.txt': { content: 'the second disk\n' } },
+    2001: {
+      srv: { dir: true, mode: 0o755 },
+      'srv/data.csv': { content: 'id,name\n1,alpha\n2,beta\n' },
+      'srv/readme.txt': { content: 'the second disk\n' },
+    },
   };
   const trees: Record<string, Tree> = {};
   const disks = Object.entries(specs).map(([key, spec]) => {
@@ -52,7 +72,14 @@ async function backUpTwoDisks(dir: string, ports: readonly [number, number]): Pr
     execFileSync('qemu-img', ['convert', '-f', 'raw', '-O', 'qcow2', raw, source]);
     return { key: Number(key), path: source };
   });
-  const plan = writePlan(dir, { name: `${vm}-backup`, kind: 'backup', vm, disks, repository: path.join(dir, 'repository'), ports });
+  const plan = writePlan(dir, {
+    name: `${vm}-backup`,
+    kind: 'backup',
+    vm,
+    disks,
+    repository: path.join(dir, 'repository'),
+    ports,
+  });
   const result = await sendenseRun([plan, '--db', path.join(dir, 'state.db')]);
   if (result.exitCode !== 0) throw new Error(`backup of ${vm} failed:\n${result.stdout}\n${result.stderr}`);
   const [point] = await listBackups(path.join(dir, 'state.db'), vm);
@@ -83,7 +110,9 @@ async function follow(page: Page, name: string): Promise<void> {
 
 // name -> sha256 of each file, the type of anything else (as readTree sees a directory).
 function contents(root: string): Record<string, string> {
-  return Object.fromEntries(Object.entries(readTree(root)).map(([name, entry]) => [name, entry.type === 'file' ? entry.sha256! : entry.type]));
+  return Object.fromEntries(
+    Object.entries(readTree(root)).map(([name, entry]) => [name, entry.type === 'file' ? entry.sha256! : entry.type]),
+  );
 }
 
 it("browses a point's filesystems and folders with the keyboard, downloads a file, and a folder as the ZIP `files --get` matches", async () => {
@@ -92,7 +121,18 @@ it("browses a point's filesystems and folders with the keyboard, downloads a fil
   const tree = guest.trees.at(-1)!;
   // What `files --get` extracts, meanwhile (its own appliance): the ZIP is compared with it.
   const extracted = path.join(ws.dir, 'extracted');
-  const cli = sendenseFiles(['files', guest.vm, '--db', guest.db, '--point', point, '--get', 'p1:/', '--to', extracted]);
+  const cli = sendenseFiles([
+    'files',
+    guest.vm,
+    '--db',
+    guest.db,
+    '--point',
+    point,
+    '--get',
+    'p1:/',
+    '--to',
+    extracted,
+  ]);
   try {
     await logIn(page, server!.base, restoreSecret);
     await follow(page, 'Backups');
@@ -115,7 +155,9 @@ it("browses a point's filesystems and folders with the keyboard, downloads a fil
     await follow(page, 'p1');
     const top = page.getByRole('region', { name: 'Entries of p1:/' });
     await top.waitFor();
-    const names = (await top.locator('tbody th').allTextContents()).map((name) => name.replace(/\/$/, '').replace(/ → .*$/, ''));
+    const names = (await top.locator('tbody th').allTextContents()).map((name) =>
+      name.replace(/\/$/, '').replace(/ → .*$/, ''),
+    );
     const expected = Object.keys(tree).filter((name) => !name.includes('/'));
     expect(names.filter((name) => name !== 'lost+found').sort()).toEqual(expected.sort());
     expect(await top.getByRole('row', { name: /^hosts-link → etc\/hosts/ }).count()).toBe(1);
@@ -155,7 +197,10 @@ it("browses a point's filesystems and folders with the keyboard, downloads a fil
 
     // A folder that is not there: the API's refusal, as it wrote it.
     const missing = `/api/v1/backups/${point}/files?path=${encodeURIComponent('p1:/no such dir')}`;
-    const refusal = await page.evaluate(async (url) => ((await (await fetch(url)).json()) as { message: string }).message, missing);
+    const refusal = await page.evaluate(
+      async (url) => ((await (await fetch(url)).json()) as { message: string }).message,
+      missing,
+    );
     await page.goto(`${server!.base}/points/${point}/files?path=${encodeURIComponent('p1:/no such dir')}`);
     await page.getByRole('alert').waitFor();
     expect(await page.getByRole('alert').textContent()).toBe(refusal);
@@ -171,7 +216,20 @@ it("lists a point's disks, browses the second disk's filesystem and downloads fr
   const { vm, point, trees } = twoDisks;
   // What `files --disk 2001 --get` extracts, meanwhile (its own appliance).
   const extracted = path.join(ws.dir, 'extracted-2001');
-  const cli = sendenseFiles(['files', vm, '--db', guest.db, '--point', point, '--disk', '2001', '--get', 'p1:/srv/data.csv', '--to', extracted]);
+  const cli = sendenseFiles([
+    'files',
+    vm,
+    '--db',
+    guest.db,
+    '--point',
+    point,
+    '--disk',
+    '2001',
+    '--get',
+    'p1:/srv/data.csv',
+    '--to',
+    extracted,
+  ]);
   try {
     await logIn(page, server!.base, restoreSecret);
     await follow(page, 'Backups');
@@ -184,8 +242,12 @@ it("lists a point's disks, browses the second disk's filesystem and downloads fr
     await disks.waitFor();
     const rows = disks.locator('tbody tr');
     expect(await rows.count()).toBe(2);
-    expect(await disks.getByRole('row', { name: /^disk 2000 / }).textContent()).toMatch(new RegExp(`64\\.0 MiB.*${vm}-2000\\.qcow2`));
-    expect(await disks.getByRole('row', { name: /^disk 2001 / }).textContent()).toMatch(new RegExp(`64\\.0 MiB.*${vm}-2001\\.qcow2`));
+    expect(await disks.getByRole('row', { name: /^disk 2000 / }).textContent()).toMatch(
+      new RegExp(`64\\.0 MiB.*${vm}-2000\\.qcow2`),
+    );
+    expect(await disks.getByRole('row', { name: /^disk 2001 / }).textContent()).toMatch(
+      new RegExp(`64\\.0 MiB.*${vm}-2001\\.qcow2`),
+    );
     await checkScreen(page, 'files-disks', () => disks.waitFor());
 
     // The second disk with the keyboard: its filesystems, its p1, its folder.

@@ -20,7 +20,16 @@ import { ensureLibvirtd, virshResult } from '../support/libvirt-guest.js';
 import { useRunWorkspace } from '../support/run-workspace.js';
 import { listBackups, sendenseRun, writePlan } from '../support/sendense-cli.js';
 import { createDisk, portRangeForTestFile, writeDisk } from '../support/vm-disks.js';
-import { checkScreen, launchChromium, logIn as logInAt, openSession, startConsoleServer, tokenSecret, WIDTHS, type ConsoleServer } from './browser.js';
+import {
+  checkScreen,
+  launchChromium,
+  logIn as logInAt,
+  openSession,
+  startConsoleServer,
+  tokenSecret,
+  WIDTHS,
+  type ConsoleServer,
+} from './browser.js';
 
 const ws = useRunWorkspace('console-', { per: 'file' });
 const ports = portRangeForTestFile(30);
@@ -46,7 +55,13 @@ function writeReplicatePlan(plans: string, source: string, ports: readonly [numb
       kind: 'replicate',
       name: 'app-replica',
       vm: { name: 'app', source: { type: 'qemu', disks: [{ key: 2000, path: source, format: 'qcow2' }] } },
-      replica: { path: path.join(replicaDir, 'app-{key}.qcow2'), points: 2, scratch: ws.dir, domain: REPLICA_DOMAIN, definition: { memory: '64MiB', vcpus: 1 } },
+      replica: {
+        path: path.join(replicaDir, 'app-{key}.qcow2'),
+        points: 2,
+        scratch: ws.dir,
+        domain: REPLICA_DOMAIN,
+        definition: { memory: '64MiB', vcpus: 1 },
+      },
       nbd: { ports: `${ports[0]}-${ports[1]}` },
     }),
   );
@@ -58,8 +73,20 @@ beforeAll(async () => {
   mkdirSync(plans);
   const disk = createDisk(path.join(ws.dir, 'web0.qcow2'), 16 * 1024 * 1024);
   writeDisk(disk, ['write -P 0x41 0 2M']);
-  const web = writePlan(plans, { name: 'web-nightly', vm: 'web', disks: [{ key: 2000, path: disk }], repository: ws.repository, ports: [ports[0], ports[0] + 9] });
-  const db = writePlan(plans, { name: 'db-nightly', vm: 'db', disks: [{ key: 2000, path: path.join(ws.dir, 'gone.qcow2') }], repository: ws.repository, ports: [ports[0] + 10, ports[0] + 19] });
+  const web = writePlan(plans, {
+    name: 'web-nightly',
+    vm: 'web',
+    disks: [{ key: 2000, path: disk }],
+    repository: ws.repository,
+    ports: [ports[0], ports[0] + 9],
+  });
+  const db = writePlan(plans, {
+    name: 'db-nightly',
+    vm: 'db',
+    disks: [{ key: 2000, path: path.join(ws.dir, 'gone.qcow2') }],
+    repository: ws.repository,
+    ports: [ports[0] + 10, ports[0] + 19],
+  });
   expect((await sendenseRun([web, '--db', ws.db])).exitCode).toBe(0);
   expect((await sendenseRun([db, '--db', ws.db])).exitCode).toBe(1);
   firstPoint = (await listBackups(ws.db, 'web'))[0].id;
@@ -108,7 +135,9 @@ describe('the web console', () => {
     const asset = await fetch(`${base}${script}`);
     expect(asset.headers.get('content-type')).toBe('text/javascript; charset=utf-8');
     expect(asset.headers.get('cache-control')).toContain('immutable');
-    expect((await fetch(`${base}${script}`, { headers: { 'if-none-match': asset.headers.get('etag')! } })).status).toBe(304);
+    expect((await fetch(`${base}${script}`, { headers: { 'if-none-match': asset.headers.get('etag')! } })).status).toBe(
+      304,
+    );
     // A client route is the page; an unknown API route stays a JSON 404; a missing asset is a 404.
     const route = await fetch(`${base}/backups/web`);
     expect(route.status).toBe(200);
@@ -120,7 +149,9 @@ describe('the web console', () => {
   });
 
   it("calls only routes the API's OpenAPI document has", async () => {
-    const document = (await (await fetch(`${base}/api/v1/openapi.json`)).json()) as { paths: Record<string, Record<string, unknown>> };
+    const document = (await (await fetch(`${base}/api/v1/openapi.json`)).json()) as {
+      paths: Record<string, Record<string, unknown>>;
+    };
     for (const route of Object.values(PATHS)) {
       const [method, url] = route.split(' ');
       const openapiPath = url.replace(/:([A-Za-z]+)/g, '{$1}');
@@ -133,7 +164,9 @@ describe('the web console', () => {
     try {
       await logIn(page, adminSecret);
       // The dashboard: the VM with a plan, the failed run of the last 7 days, the repository.
-      const failures = page.locator('section', { has: page.getByRole('heading', { name: 'Failures of the last 7 days' }) });
+      const failures = page.locator('section', {
+        has: page.getByRole('heading', { name: 'Failures of the last 7 days' }),
+      });
       await expect.poll(() => failures.textContent()).toContain('db-nightly');
       expect(await failures.textContent()).toContain('gone.qcow2');
       const repositories = page.locator('.table-box[aria-label="Repositories"]');
@@ -233,7 +266,12 @@ describe('the web console', () => {
       expect(await card.textContent()).toContain(`VM app on this host`);
       await checkScreen(page, 'replicas', () => card.waitFor());
       const replicaFiles = readdirSync(replicaDir).sort();
-      const layers = () => execFileSync('qemu-img', ['info', '--backing-chain', '--output=json', path.join(replicaDir, 'app-2000.qcow2')], { encoding: 'utf8' });
+      const layers = () =>
+        execFileSync(
+          'qemu-img',
+          ['info', '--backing-chain', '--output=json', path.join(replicaDir, 'app-2000.qcow2')],
+          { encoding: 'utf8' },
+        );
       const before = layers();
 
       // Asked first; then the task's view, the test domain running.
@@ -251,7 +289,10 @@ describe('the web console', () => {
 
       // Cancel (Ctrl+C for the task): the test domain is destroyed, its overlays removed.
       await page.getByRole('button', { name: /^Cancel/ }).click();
-      await page.getByRole('dialog', { name: 'Cancel this task?' }).getByRole('button', { name: 'Cancel the task' }).click();
+      await page
+        .getByRole('dialog', { name: 'Cancel this task?' })
+        .getByRole('button', { name: 'Cancel the task' })
+        .click();
       const ended = page.getByText(new RegExp(`${REPLICA_DOMAIN}-test destroyed, its overlays removed`));
       await ended.waitFor({ timeout: 120_000 });
       expect(virshResult('domstate', `${REPLICA_DOMAIN}-test`).status).not.toBe(0);
@@ -305,7 +346,14 @@ describe('the web console', () => {
           statuses.push((await fetch('/api/v1/plans/web-nightly/run', { method: 'POST', headers })).status);
           return statuses;
         },
-        { point: firstPoint, paths: ['/api/v1/backups/:id/files', '/api/v1/backups/:id/files/download?path=root:/etc/hostname', '/api/v1/backups/:id/files/archive?path=root:/etc'] },
+        {
+          point: firstPoint,
+          paths: [
+            '/api/v1/backups/:id/files',
+            '/api/v1/backups/:id/files/download?path=root:/etc/hostname',
+            '/api/v1/backups/:id/files/archive?path=root:/etc',
+          ],
+        },
       );
       expect(refused).toEqual([403, 403, 403, 403, 403, 403]);
       expect((await listBackups(ws.db, 'web')).find((point) => point.id === firstPoint)?.protected).toBe(true);

@@ -12,7 +12,15 @@ import { backUpPoints, backupsOf, writeRetentionPlan, type PointChain } from '..
 import { useRunWorkspace } from '../support/run-workspace.js';
 import { sendenseRun } from '../support/sendense-cli.js';
 import { portRangeForTestFile } from '../support/vm-disks.js';
-import { backUpAgain, filesUnder, importedAndVerified, rows, runCopy, useCopySshd, writeCopyPlan } from './copy-support.js';
+import {
+  backUpAgain,
+  filesUnder,
+  importedAndVerified,
+  rows,
+  runCopy,
+  useCopySshd,
+  writeCopyPlan,
+} from './copy-support.js';
 
 const ports = portRangeForTestFile();
 const ws = useRunWorkspace('sendense-copy-chain-');
@@ -81,7 +89,14 @@ describe('a copy of a chain over SSH', () => {
       const restored = await sendenseRun([restorePlan, '--db', copyDb]);
       expect(restored.exitCode, `${restored.stdout}\n${restored.stderr}`).toBe(0);
       for (const disk of chain.disks) {
-        expect(restoredDifference(chain.copies[id]![disk.key]!, path.join(ws.dir, `restored-${index}-${disk.key}.qcow2`), 'qcow2'), `point ${index} disk ${disk.key}`).toBe('');
+        expect(
+          restoredDifference(
+            chain.copies[id]![disk.key]!,
+            path.join(ws.dir, `restored-${index}-${disk.key}.qcow2`),
+            'qcow2',
+          ),
+          `point ${index} disk ${disk.key}`,
+        ).toBe('');
       }
     }
   }, 300_000);

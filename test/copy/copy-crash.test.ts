@@ -24,7 +24,16 @@ async function twoPoints(): Promise<PointChain> {
     { key: 2000, path: createDisk(path.join(ws.dir, 'small.qcow2'), 16 * MiB) },
     { key: 2001, path: createDisk(path.join(ws.dir, 'large.qcow2'), 64 * MiB) },
   ];
-  const chain: PointChain = { vm: 'crashvm', dir: ws.dir, db: ws.db, repository: ws.repository, ports, disks, ids: [], copies: {} };
+  const chain: PointChain = {
+    vm: 'crashvm',
+    dir: ws.dir,
+    db: ws.db,
+    repository: ws.repository,
+    ports,
+    disks,
+    ids: [],
+    copies: {},
+  };
   const plan = writePlan(ws.dir, { name: 'crash-backup', vm: chain.vm, disks, repository: ws.repository, ports });
   for (let round = 0; round < 2; round++) {
     writeDisk(disks[0]!.path, [`write -P 0x${(0x21 + round).toString(16)} ${round}M 2M`]);
@@ -33,7 +42,9 @@ async function twoPoints(): Promise<PointChain> {
     expect(result.exitCode, `${result.stdout}\n${result.stderr}`).toBe(0);
     const id = (await backupsOf(chain)).at(-1)!.id;
     chain.ids.push(id);
-    chain.copies[id] = Object.fromEntries(disks.map((disk) => [disk.key, keepCopy(disk.path, path.join(ws.dir, `p${round}-${disk.key}.qcow2`))]));
+    chain.copies[id] = Object.fromEntries(
+      disks.map((disk) => [disk.key, keepCopy(disk.path, path.join(ws.dir, `p${round}-${disk.key}.qcow2`))]),
+    );
   }
   return chain;
 }
@@ -64,7 +75,9 @@ describe('a copy killed with kill -9', () => {
 
     // Killed with the first point's first file in place, no manifest yet (the next file on its way).
     await killedAt(plan, 'copy-file-placed');
-    expect(filesUnder(offsite).filter((file) => file.endsWith('.qcow2'))).toEqual([`${chain.vm}/disk-${firstFile.diskKey}/${backups[0]!.id}.qcow2`]);
+    expect(filesUnder(offsite).filter((file) => file.endsWith('.qcow2'))).toEqual([
+      `${chain.vm}/disk-${firstFile.diskKey}/${backups[0]!.id}.qcow2`,
+    ]);
     expect(filesUnder(offsite).filter((file) => file.endsWith('.json'))).toEqual([]);
     await doctor(offsite);
 
@@ -72,7 +85,9 @@ describe('a copy killed with kill -9', () => {
     // script on the copy's host may have removed it already, seeing the bytes stop short).
     await killedAt(plan, 'copy-half-sent');
     expect(filesUnder(offsite).filter((file) => file.endsWith('.json'))).toEqual([]);
-    expect(rows(ws.db, 'node_resources')).toMatchObject([{ kind: 'copy-partial', name: expect.stringMatching(/disk-2001\/.*\.qcow2\.partial$/) }]);
+    expect(rows(ws.db, 'node_resources')).toMatchObject([
+      { kind: 'copy-partial', name: expect.stringMatching(/disk-2001\/.*\.qcow2\.partial$/) },
+    ]);
     expect(await doctor(offsite)).toMatch(/partial file .* of a copy .*remove it: done/);
 
     // The file in place is kept (not sent again), everything else is sent.
@@ -83,7 +98,10 @@ describe('a copy killed with kill -9', () => {
     for (const backup of backups) {
       for (const disk of backup.disks) {
         const copied = path.join(offsite, chain.vm, `disk-${disk.diskKey}`, `${backup.id}.qcow2`);
-        expect(differenceFromSource(copied, chain.copies[backup.id]![disk.diskKey]!), `${backup.id} disk ${disk.diskKey}`).toBe('');
+        expect(
+          differenceFromSource(copied, chain.copies[backup.id]![disk.diskKey]!),
+          `${backup.id} disk ${disk.diskKey}`,
+        ).toBe('');
       }
     }
     expect(await runCopy(plan, ws.db)).toMatchObject({ pointsSent: 0, pointsThere: 2, bytes: 0 });

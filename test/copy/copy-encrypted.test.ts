@@ -29,7 +29,9 @@ function writeYaml(name: string, doc: object): string {
 
 it('an encrypted repository is copied as LUKS files with its keyring; the key is nowhere there; a restore from the copy with the key is exact', async () => {
   const keyFile = path.join(ws.dir, 'repository.key');
-  writeFileSync(keyFile, `${execFileSync('openssl', ['rand', '-base64', '32'], { encoding: 'utf8' }).trim()}\n`, { mode: 0o600 });
+  writeFileSync(keyFile, `${execFileSync('openssl', ['rand', '-base64', '32'], { encoding: 'utf8' }).trim()}\n`, {
+    mode: 0o600,
+  });
   const key = readFileSync(keyFile, 'utf8').trim();
   const disk = createDisk(path.join(ws.dir, 'disk.qcow2'), 32 * MiB);
   const backupPlan = writeYaml('enc-backup', {
@@ -54,21 +56,34 @@ it('an encrypted repository is copied as LUKS files with its keyring; the key is
   const commandLines = await commandLinesDuring(run.exited);
   const ended = await run.exited;
   expect(ended.exitCode, `${ended.stdout}\n${ended.stderr}`).toBe(0);
-  expect(copyCounts({ exitCode: 0, stdout: ended.stdout, stderr: ended.stderr })).toMatchObject({ pointsSent: 2, filesSent: 2 });
+  expect(copyCounts({ exitCode: 0, stdout: ended.stdout, stderr: ended.stderr })).toMatchObject({
+    pointsSent: 2,
+    filesSent: 2,
+  });
   // The copy's commands ran here (its sshd is on this machine): they were seen.
   expect(commandLines.some((line) => line.includes('sync --'))).toBe(true);
 
   const images = filesUnder(offsite).filter((file) => file.endsWith('.qcow2'));
   expect(images).toHaveLength(2);
-  for (const image of images) expect(execFileSync('qemu-img', ['info', path.join(offsite, image)], { encoding: 'utf8' })).toMatch(/^encrypted: yes$/m);
-  expect(readFileSync(path.join(offsite, '.sendense-keys'), 'utf8')).toBe(readFileSync(path.join(ws.repository, '.sendense-keys'), 'utf8'));
-  expect(JSON.parse(readFileSync(path.join(offsite, '.sendense-repository'), 'utf8'))).toMatchObject({ encryption: 'luks', compression: 'none', copyOf: { path: ws.repository } });
+  for (const image of images)
+    expect(execFileSync('qemu-img', ['info', path.join(offsite, image)], { encoding: 'utf8' })).toMatch(
+      /^encrypted: yes$/m,
+    );
+  expect(readFileSync(path.join(offsite, '.sendense-keys'), 'utf8')).toBe(
+    readFileSync(path.join(ws.repository, '.sendense-keys'), 'utf8'),
+  );
+  expect(JSON.parse(readFileSync(path.join(offsite, '.sendense-repository'), 'utf8'))).toMatchObject({
+    encryption: 'luks',
+    compression: 'none',
+    copyOf: { path: ws.repository },
+  });
 
   const secret = unlockKeyring(ws.repository, key).passphrase;
   for (const text of [key, secret]) {
     expect(commandLines.filter((line) => line.includes(text))).toEqual([]);
     expect(ended.stdout.includes(text) || ended.stderr.includes(text)).toBe(false);
-    for (const file of filesUnder(offsite)) expect(readFileSync(path.join(offsite, file)).includes(Buffer.from(text)), file).toBe(false);
+    for (const file of filesUnder(offsite))
+      expect(readFileSync(path.join(offsite, file)).includes(Buffer.from(text)), file).toBe(false);
   }
 
   // From the copy alone, with the key.
@@ -85,10 +100,17 @@ it('an encrypted repository is copied as LUKS files with its keyring; the key is
       vm: { name: 'encvm' },
       repository: { path: offsite, encryption: { keyFile } },
       nbd: { ports: `${ports[0]}-${ports[1]}` },
-      restore: { point: backup.id, target: { type: 'file', path: path.join(ws.dir, `restored-${index}-{key}.qcow2`), format: 'qcow2' }, verify: true },
+      restore: {
+        point: backup.id,
+        target: { type: 'file', path: path.join(ws.dir, `restored-${index}-{key}.qcow2`), format: 'qcow2' },
+        verify: true,
+      },
     });
     const restored = await sendenseRun([restorePlan, '--db', copyDb]);
     expect(restored.exitCode, `${restored.stdout}\n${restored.stderr}`).toBe(0);
-    expect(differenceBetween(path.join(ws.dir, `restored-${index}-2000.qcow2`), copies[index]!), `point ${backup.id}`).toBe('');
+    expect(
+      differenceBetween(path.join(ws.dir, `restored-${index}-2000.qcow2`), copies[index]!),
+      `point ${backup.id}`,
+    ).toBe('');
   }
 }, 240_000);

@@ -8,7 +8,14 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { writeRestorePlan } from '../restore/restore-plan.js';
-import { expectWithinLimit, localClock, progressOf, rateBetween, windowText, type TimedEvent } from '../support/measured-rate.js';
+import {
+  expectWithinLimit,
+  localClock,
+  progressOf,
+  rateBetween,
+  windowText,
+  type TimedEvent,
+} from '../support/measured-rate.js';
 import { useRunWorkspace } from '../support/run-workspace.js';
 import { listBackups, parseEvents, sendenseRun, startSendenseRun, writePlan } from '../support/sendense-cli.js';
 import { portRangeForTestFile } from '../support/vm-disks.js';
@@ -25,7 +32,10 @@ let source = '';
 // The copy's rate lines: "sending to the copy: limited to …", with their times.
 function rateLines(events: readonly TimedEvent[]): { ms: number; text: string }[] {
   return events.flatMap((event) => {
-    const match = event.type === 'info' && event.step === 'send-points' ? /^sending to the copy: (.*)$/.exec(event.message ?? '') : null;
+    const match =
+      event.type === 'info' && event.step === 'send-points'
+        ? /^sending to the copy: (.*)$/.exec(event.message ?? '')
+        : null;
     return match ? [{ ms: Date.parse(event.time), text: match[1]! }] : [];
   });
 }
@@ -44,7 +54,14 @@ function sendTitle(events: readonly TimedEvent[]): string | undefined {
 beforeAll(async () => {
   source = path.join(ws.dir, 'random.raw');
   execFileSync('dd', ['if=/dev/urandom', `of=${source}`, 'bs=1M', `count=${SIZE / MiB}`, 'status=none']);
-  const plan = writePlan(ws.dir, { name: 'rate-backup', kind: 'backup', vm: VM, disks: [{ key: 2000, path: source, format: 'raw' }], repository: ws.repository, ports });
+  const plan = writePlan(ws.dir, {
+    name: 'rate-backup',
+    kind: 'backup',
+    vm: VM,
+    disks: [{ key: 2000, path: source, format: 'raw' }],
+    repository: ws.repository,
+    ports,
+  });
   const result = await sendenseRun([plan, '--db', ws.db]);
   expect(result.exitCode, `${result.stdout}\n${result.stderr}`).toBe(0);
 }, 120_000);
@@ -52,7 +69,13 @@ beforeAll(async () => {
 describe('a copy with a rate', () => {
   it('rate: 16MiB/s holds within 5% over the steady part; the copy restores exactly', async () => {
     const offsite = path.join(ws.dir, 'offsite-paced');
-    const plan = writeCopyPlan(ws.dir, node.sshd, { name: 'paced', repository: ws.repository, to: offsite, vm: VM, rate: '16MiB/s' });
+    const plan = writeCopyPlan(ws.dir, node.sshd, {
+      name: 'paced',
+      repository: ws.repository,
+      to: offsite,
+      vm: VM,
+      rate: '16MiB/s',
+    });
     const dry = await sendenseRun([plan, '--dry-run', '--db', ws.db]);
     expect(dry.stdout).toContain('sending to the copy: limited to 16 MiB/s (plan rate)');
 
@@ -71,7 +94,15 @@ describe('a copy with a rate', () => {
     const copyDb = await importedAndVerified(offsite, path.join(ws.dir, 'copy.db'));
     const point = (await listBackups(ws.db, VM)).at(-1)!.id;
     const restored = path.join(ws.dir, 'restored.raw');
-    const restorePlan = writeRestorePlan(ws.dir, { name: 'from-copy', vm: VM, repository: offsite, ports, point, disks: [2000], target: { type: 'file', path: restored, format: 'raw' } });
+    const restorePlan = writeRestorePlan(ws.dir, {
+      name: 'from-copy',
+      vm: VM,
+      repository: offsite,
+      ports,
+      point,
+      disks: [2000],
+      target: { type: 'file', path: restored, format: 'raw' },
+    });
     const restore = await sendenseRun([restorePlan, '--db', copyDb]);
     expect(restore.exitCode, `${restore.stdout}\n${restore.stderr}`).toBe(0);
     expect(execFileSync('cmp', [source, restored], { encoding: 'utf8' })).toBe('');
@@ -79,7 +110,13 @@ describe('a copy with a rate', () => {
 
   it('a hub window opening mid-copy lowers the rate of the running copy', async () => {
     const offsite = path.join(ws.dir, 'offsite-windowed');
-    const plan = writeCopyPlan(ws.dir, node.sshd, { name: 'windowed', repository: ws.repository, to: offsite, vm: VM, verify: false });
+    const plan = writeCopyPlan(ws.dir, node.sshd, {
+      name: 'windowed',
+      repository: ws.repository,
+      to: offsite,
+      vm: VM,
+      verify: false,
+    });
     // The window opens 10 s from now (to the second) and lasts two hours, every day: 16 MiB/s, then 6 MiB/s.
     // A run that starts sending within 6 s has 3 s at the first rate, as CI's loaded cores allow (a
     // start of 4.4 s left 2.6 s when the window opened at 7 s), and at least 18 s at the second.
@@ -87,12 +124,20 @@ describe('a copy with a rate', () => {
     const closes = new Date(opens.getTime() + 2 * 3600_000);
     const window = windowText('mon-sun', opens, closes);
     const hub = path.join(ws.dir, 'hub.yaml');
-    writeFileSync(hub, `rate: 16MiB/s\nwindows:\n  - { days: mon-sun, from: "${localClock(opens)}", to: "${localClock(closes)}", rate: 6MiB/s }\n`);
+    writeFileSync(
+      hub,
+      `rate: 16MiB/s\nwindows:\n  - { days: mon-sun, from: "${localClock(opens)}", to: "${localClock(closes)}", rate: 6MiB/s }\n`,
+    );
 
     const events = await copyRun([plan, '--db', ws.db, '--hub-config', hub]);
-    expect(sendTitle(events)).toMatch(new RegExp(`, oldest first, limited to 16 MiB/s \\(hub rate\\) now; windows: ${window} 6 MiB/s$`));
+    expect(sendTitle(events)).toMatch(
+      new RegExp(`, oldest first, limited to 16 MiB/s \\(hub rate\\) now; windows: ${window} 6 MiB/s$`),
+    );
     const rates = rateLines(events);
-    expect(rates.map((line) => line.text)).toEqual(['limited to 16 MiB/s (hub rate)', `limited to 6 MiB/s (window ${window})`]);
+    expect(rates.map((line) => line.text)).toEqual([
+      'limited to 16 MiB/s (hub rate)',
+      `limited to 6 MiB/s (window ${window})`,
+    ]);
     const changed = rates[1]!.ms;
     // Not before the window opened (to the second); later on a loaded machine, and the rate after shows it.
     expect(changed).toBeGreaterThanOrEqual(opens.getTime() - 1000);

@@ -30,7 +30,9 @@ async function backUp(repository: string, vm: string, data = 4): Promise<void> {
 
 // Every file below dir with its content: "nothing was written" compares two of these.
 function snapshot(dir: string): Record<string, string> {
-  return Object.fromEntries(filesUnder(dir).map((file) => [file, readFileSync(path.join(dir, file)).toString('base64')]));
+  return Object.fromEntries(
+    filesUnder(dir).map((file) => [file, readFileSync(path.join(dir, file)).toString('base64')]),
+  );
 }
 
 async function refused(plan: string, pattern: RegExp): Promise<void> {
@@ -51,28 +53,46 @@ describe('copy refusals', () => {
     mkdirSync(notRepository);
     writeFileSync(path.join(notRepository, 'photo.jpg'), 'not a backup');
     const before = snapshot(notRepository);
-    await refused(writeCopyPlan(ws.dir, node.sshd, { repository: ws.repository, to: notRepository }), /refused: it is not empty and is not a repository.*nothing was written/);
+    await refused(
+      writeCopyPlan(ws.dir, node.sshd, { repository: ws.repository, to: notRepository }),
+      /refused: it is not empty and is not a repository.*nothing was written/,
+    );
     expect(snapshot(notRepository)).toEqual(before);
 
     const otherBefore = snapshot(other);
-    await refused(writeCopyPlan(ws.dir, node.sshd, { repository: ws.repository, to: other }), /refused: it is a repository of its own, not a copy/);
+    await refused(
+      writeCopyPlan(ws.dir, node.sshd, { repository: ws.repository, to: other }),
+      /refused: it is a repository of its own, not a copy/,
+    );
     expect(snapshot(other)).toEqual(otherBefore);
 
     // A copy of the other repository is not this one's.
     const copyOfOther = path.join(ws.dir, 'copy-of-other');
-    await runCopy(writeCopyPlan(ws.dir, node.sshd, { name: 'other-offsite', repository: other, to: copyOfOther }), ws.db);
+    await runCopy(
+      writeCopyPlan(ws.dir, node.sshd, { name: 'other-offsite', repository: other, to: copyOfOther }),
+      ws.db,
+    );
     const copyBefore = snapshot(copyOfOther);
-    await refused(writeCopyPlan(ws.dir, node.sshd, { repository: ws.repository, to: copyOfOther }), new RegExp(`refused: it is a copy of another repository \\(${other} `));
+    await refused(
+      writeCopyPlan(ws.dir, node.sshd, { repository: ws.repository, to: copyOfOther }),
+      new RegExp(`refused: it is a copy of another repository \\(${other} `),
+    );
     expect(snapshot(copyOfOther)).toEqual(copyBefore);
 
     const file = path.join(ws.dir, 'a-file');
     writeFileSync(file, 'x');
-    await refused(writeCopyPlan(ws.dir, node.sshd, { repository: ws.repository, to: file }), /refused: it exists and is not a directory/);
+    await refused(
+      writeCopyPlan(ws.dir, node.sshd, { repository: ws.repository, to: file }),
+      /refused: it exists and is not a directory/,
+    );
     expect(readFileSync(file, 'utf8')).toBe('x');
 
     // Inside the repository (a plan check cannot see through a host name other than this host's).
     const inside = path.join(ws.repository, 'vma', 'offsite');
-    await refused(writeCopyPlan(ws.dir, node.sshd, { repository: other, to: inside }), /refused: it is inside the repository/);
+    await refused(
+      writeCopyPlan(ws.dir, node.sshd, { repository: other, to: inside }),
+      /refused: it is inside the repository/,
+    );
     expect(filesUnder(path.join(ws.repository, 'vma')).some((entry) => entry.startsWith('offsite'))).toBe(false);
     expect(rows(ws.db, 'node_resources')).toEqual([]);
   }, 120_000);
@@ -80,7 +100,10 @@ describe('copy refusals', () => {
   it('a host that does not answer: one line, nothing written', async () => {
     await backUp(ws.repository, 'vma');
     const offsite = path.join(ws.dir, 'offsite');
-    await refused(writeCopyPlan(ws.dir, node.sshd, { repository: ws.repository, to: offsite, port: await freePort() }), /connection refused/);
+    await refused(
+      writeCopyPlan(ws.dir, node.sshd, { repository: ws.repository, to: offsite, port: await freePort() }),
+      /connection refused/,
+    );
     expect(filesUnder(offsite)).toEqual([]);
   });
 
@@ -93,7 +116,11 @@ describe('copy refusals', () => {
       const offsite = path.join(mount, 'offsite');
       const plan = writeCopyPlan(ws.dir, node.sshd, { repository: ws.repository, to: offsite });
       await refused(plan, /no space left on device/);
-      expect(filesUnder(offsite).filter((entry) => entry.endsWith('.partial') || entry.endsWith('.json') || entry.endsWith('.qcow2'))).toEqual([]);
+      expect(
+        filesUnder(offsite).filter(
+          (entry) => entry.endsWith('.partial') || entry.endsWith('.json') || entry.endsWith('.qcow2'),
+        ),
+      ).toEqual([]);
       expect(rows(ws.db, 'node_resources')).toEqual([]);
       execFileSync('mount', ['-o', 'remount,size=64M', mount]);
       expect(await runCopy(plan, ws.db)).toMatchObject({ pointsSent: 1, filesSent: 1 });
@@ -106,7 +133,12 @@ describe('copy refusals', () => {
   it('a dry run says what it would do and contacts nothing', async () => {
     await backUp(ws.repository, 'vma');
     const offsite = path.join(ws.dir, 'offsite');
-    const result = await sendenseRun([writeCopyPlan(ws.dir, node.sshd, { repository: ws.repository, to: offsite, vm: 'vma' }), '--db', ws.db, '--dry-run']);
+    const result = await sendenseRun([
+      writeCopyPlan(ws.dir, node.sshd, { repository: ws.repository, to: offsite, vm: 'vma' }),
+      '--db',
+      ws.db,
+      '--dry-run',
+    ]);
     expect(result.exitCode, `${result.stdout}\n${result.stderr}`).toBe(0);
     expect(result.stdout).toMatch(/open-copy +check .*not contacted in a dry run/);
     expect(result.stdout).toMatch(/send-points +vma: 1 complete point on the hub/);

@@ -21,7 +21,13 @@ export function copyPoints(offsite: string, vm: string): string[] {
 
 // From the copy alone: a database of its own, verify, and every point restored exactly.
 // dir: the test's scratch folder (databases and restored files); ports: the file's NBD ports.
-export async function expectCopyExact(dir: string, ports: readonly [number, number], chain: PointChain, offsite: string, label: string): Promise<void> {
+export async function expectCopyExact(
+  dir: string,
+  ports: readonly [number, number],
+  chain: PointChain,
+  offsite: string,
+  label: string,
+): Promise<void> {
   const copyDb = path.join(dir, `copy-${label}.db`);
   const imported = await sendenseRun(['catalog', 'import', offsite, '--db', copyDb]);
   expect(imported.exitCode, `${imported.stdout}\n${imported.stderr}`).toBe(0);
@@ -40,7 +46,14 @@ export async function expectCopyExact(dir: string, ports: readonly [number, numb
     const restored = await sendenseRun([restorePlan, '--db', copyDb]);
     expect(restored.exitCode, `${restored.stdout}\n${restored.stderr}`).toBe(0);
     for (const disk of chain.disks) {
-      expect(restoredDifference(chain.copies[id]![disk.key]!, path.join(dir, `restored-${label}-${id}-${disk.key}.qcow2`), 'qcow2'), `${label}: point ${id} disk ${disk.key}`).toBe('');
+      expect(
+        restoredDifference(
+          chain.copies[id]![disk.key]!,
+          path.join(dir, `restored-${label}-${id}-${disk.key}.qcow2`),
+          'qcow2',
+        ),
+        `${label}: point ${id} disk ${disk.key}`,
+      ).toBe('');
     }
   }
 }

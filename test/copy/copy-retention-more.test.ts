@@ -26,7 +26,12 @@ describe('a copy with its own retention', () => {
     const [p, x] = chain.ids as [string, string];
     const offsite = path.join(dir, 'offsite');
     // The copy keeps the newest point only: p is merged into x there.
-    const plan = writeCopyPlan(dir, node.sshd, { repository: chain.repository, to: offsite, vm: chain.vm, retention: { keepLast: 1 } });
+    const plan = writeCopyPlan(dir, node.sshd, {
+      repository: chain.repository,
+      to: offsite,
+      vm: chain.vm,
+      retention: { keepLast: 1 },
+    });
     expect(await runCopy(plan, chain.db)).toMatchObject({ pointsSent: 2 });
     expect(copyPoints(offsite, chain.vm)).toEqual([x]);
     // The hub keeps the newest point of each day: p (day 1) and y (day 2), so x is merged into y there and y's parent is p.
@@ -51,7 +56,12 @@ describe('a copy with its own retention', () => {
     const marked = await sendenseRun(['protect', chain.vm, '--point', p1, '--db', chain.db]);
     expect(marked.exitCode, marked.stdout + marked.stderr).toBe(0);
     const offsite = path.join(dir, 'offsite');
-    const plan = writeCopyPlan(dir, node.sshd, { repository: chain.repository, to: offsite, vm: chain.vm, retention: { keepLast: 1 } });
+    const plan = writeCopyPlan(dir, node.sshd, {
+      repository: chain.repository,
+      to: offsite,
+      vm: chain.vm,
+      retention: { keepLast: 1 },
+    });
     // keepLast 1 keeps p2; p1 is protected on the hub, so p0 (whose next point is p1) is not merged into it either.
     expect(await runCopy(plan, chain.db)).toMatchObject({ pointsSent: 3 });
     expect(copyPoints(offsite, chain.vm)).toEqual(sorted([p0, p1, p2]));
@@ -69,7 +79,12 @@ describe('a copy with its own retention', () => {
       mkdirSync(dir);
       const chain = await backUpPoints(dir, path.join(dir, 'state.db'), path.join(dir, 'repository'), ports, 3, `vmk`);
       const offsite = path.join(dir, 'offsite');
-      const plan = writeCopyPlan(dir, node.sshd, { repository: chain.repository, to: offsite, vm: chain.vm, retention: { keepLast: 2 } });
+      const plan = writeCopyPlan(dir, node.sshd, {
+        repository: chain.repository,
+        to: offsite,
+        vm: chain.vm,
+        retention: { keepLast: 2 },
+      });
       const killed = await startSendenseRun([plan, '--db', chain.db], { SENDENSE_TEST_KILL_MERGE_AT: moment }).exited;
       expect(killed.signal).toBe('SIGKILL');
       expect(filesUnder(offsite)).toContain(`${chain.vm}/.sendense-merge`);

@@ -22,7 +22,12 @@ describe('a copy with its own retention', () => {
   it('keeps what copy.retention keeps, longer or shorter than the hub, never resends what it merged away, and every point it keeps is exact', async () => {
     const chain = await backUpPoints(ws.dir, ws.db, ws.repository, ports, 4, 'vmr');
     const offsite = path.join(ws.dir, 'offsite');
-    const plan = writeCopyPlan(ws.dir, node.sshd, { repository: ws.repository, to: offsite, vm: chain.vm, retention: { keepLast: 2 } });
+    const plan = writeCopyPlan(ws.dir, node.sshd, {
+      repository: ws.repository,
+      to: offsite,
+      vm: chain.vm,
+      retention: { keepLast: 2 },
+    });
 
     // Four points sent, two kept: the oldest two merged into the third there.
     expect(await runCopy(plan, ws.db)).toMatchObject({ pointsSent: 4, pointsThere: 0 });
@@ -34,7 +39,13 @@ describe('a copy with its own retention', () => {
     expect(copyPoints(offsite, chain.vm)).toEqual(sorted(chain.ids.slice(2)));
 
     // A copy that keeps more than the hub: the hub's keepLast 2 drops points the copy's keepLast 5 keeps.
-    const longer = writeCopyPlan(ws.dir, node.sshd, { name: 'longer', repository: ws.repository, to: path.join(ws.dir, 'longer'), vm: chain.vm, retention: { keepLast: 5 } });
+    const longer = writeCopyPlan(ws.dir, node.sshd, {
+      name: 'longer',
+      repository: ws.repository,
+      to: path.join(ws.dir, 'longer'),
+      vm: chain.vm,
+      retention: { keepLast: 5 },
+    });
     expect(await runCopy(longer, ws.db)).toMatchObject({ pointsSent: 4 });
     for (let round = 1; round <= 3; round++) {
       await backUpAgain(chain, round);

@@ -51,9 +51,22 @@ export function writeCopyPlan(dir: string, sshd: TestSshd, options: CopyPlanOpti
     kind: 'copy',
     name,
     ...(options.vm === undefined ? {} : { vm: { name: options.vm } }),
-    repository: { path: options.repository, ...(options.keyFile === undefined ? {} : { encryption: { keyFile: options.keyFile } }) },
+    repository: {
+      path: options.repository,
+      ...(options.keyFile === undefined ? {} : { encryption: { keyFile: options.keyFile } }),
+    },
     copy: {
-      to: { type: 'ssh', node: { host: sshd.host, port: options.port ?? sshd.port, user: sshd.user, identityFile: sshd.identityFile, knownHosts: sshd.knownHosts }, path: options.to },
+      to: {
+        type: 'ssh',
+        node: {
+          host: sshd.host,
+          port: options.port ?? sshd.port,
+          user: sshd.user,
+          identityFile: sshd.identityFile,
+          knownHosts: sshd.knownHosts,
+        },
+        path: options.to,
+      },
       ...(options.verify === undefined ? {} : { verify: options.verify }),
       ...(options.retention === undefined ? {} : { retention: options.retention }),
     },
@@ -118,12 +131,17 @@ export function rows(db: string, table: string): unknown[] {
 
 // One more backup of the chain's VM: new data on both disks, kept as that point's source.
 export async function backUpAgain(chain: PointChain, round: number): Promise<string> {
-  writeDisk(chain.disks[0]!.path, [`write -P 0x${(0x60 + round).toString(16)} ${round * 3}M 512k`, `write -z ${round * 2 + 1}M 64k`]);
+  writeDisk(chain.disks[0]!.path, [
+    `write -P 0x${(0x60 + round).toString(16)} ${round * 3}M 512k`,
+    `write -z ${round * 2 + 1}M 64k`,
+  ]);
   writeDisk(chain.disks[1]!.path, [`write -P 0x${(0x70 + round).toString(16)} ${round}M 256k`]);
   const result = await sendenseRun([path.join(chain.dir, 'build.yaml'), '--db', chain.db]);
   expect(result.exitCode, `${result.stdout}\n${result.stderr}`).toBe(0);
   const id = (await backupsOf(chain)).at(-1)!.id;
   chain.ids.push(id);
-  chain.copies[id] = Object.fromEntries(chain.disks.map((disk) => [disk.key, keepCopy(disk.path, path.join(chain.dir, `r${round}-${disk.key}.qcow2`))]));
+  chain.copies[id] = Object.fromEntries(
+    chain.disks.map((disk) => [disk.key, keepCopy(disk.path, path.join(chain.dir, `r${round}-${disk.key}.qcow2`))]),
+  );
   return id;
 }

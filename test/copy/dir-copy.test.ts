@@ -19,7 +19,17 @@ const ws = useRunWorkspace('sendense-dir-copy-');
 function writeDirPlan(to: string, retention?: Record<string, number>): string {
   const file = path.join(ws.dir, 'second-disk.yaml');
   const copy = { to: { type: 'dir', path: to }, ...(retention && { retention }) };
-  writeFileSync(file, stringify({ version: 1, kind: 'copy', name: 'second-disk', vm: { name: 'vmd' }, repository: { path: ws.repository }, copy }));
+  writeFileSync(
+    file,
+    stringify({
+      version: 1,
+      kind: 'copy',
+      name: 'second-disk',
+      vm: { name: 'vmd' },
+      repository: { path: ws.repository },
+      copy,
+    }),
+  );
   return file;
 }
 
@@ -37,6 +47,8 @@ describe('a copy in a directory of this host', () => {
 
     const inside = await sendenseRun([writeDirPlan(path.join(ws.repository, 'copy')), '--db', ws.db]);
     expect(inside.exitCode).toBe(2);
-    expect(inside.stderr).toMatch(/copy\.to\.path: .* on this host is the repository .* or inside it; a copy needs a directory of its own/);
+    expect(inside.stderr).toMatch(
+      /copy\.to\.path: .* on this host is the repository .* or inside it; a copy needs a directory of its own/,
+    );
   }, 600_000);
 });

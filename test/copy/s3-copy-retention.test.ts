@@ -7,7 +7,13 @@
 
 import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
-import { DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, ListObjectVersionsCommand, type S3Client } from '@aws-sdk/client-s3';
+import {
+  DeleteObjectCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListObjectVersionsCommand,
+  type S3Client,
+} from '@aws-sdk/client-s3';
 import { describe, expect, it } from 'vitest';
 import { useRunWorkspace } from '../support/run-workspace.js';
 import { useS3Server } from '../support/s3-server.js';
@@ -20,7 +26,11 @@ import { s3CopyHelpers } from './s3-support.js';
 const ports = portRangeForTestFile();
 const ws = useRunWorkspace('sendense-s3-retention-');
 const server = useS3Server();
-const { writeS3Plan, keys, copyToBucket, backUp, listKeys, fetched, expectRestoresExactly } = s3CopyHelpers(ws, server, ports);
+const { writeS3Plan, keys, copyToBucket, backUp, listKeys, fetched, expectRestoresExactly } = s3CopyHelpers(
+  ws,
+  server,
+  ports,
+);
 
 // The points in the bucket: the ids with a manifest of the first disk, sorted as text.
 async function pointsIn(client: S3Client, bucket: string): Promise<string[]> {
@@ -30,10 +40,18 @@ async function pointsIn(client: S3Client, bucket: string): Promise<string[]> {
     .sort();
 }
 
-async function versionsOf(client: S3Client, bucket: string, prefix: string): Promise<{ versions: { key: string; id: string; latest: boolean }[]; markers: string[] }> {
+async function versionsOf(
+  client: S3Client,
+  bucket: string,
+  prefix: string,
+): Promise<{ versions: { key: string; id: string; latest: boolean }[]; markers: string[] }> {
   const listed = await client.send(new ListObjectVersionsCommand({ Bucket: bucket, Prefix: prefix }));
   return {
-    versions: (listed.Versions ?? []).map((version) => ({ key: version.Key!, id: version.VersionId!, latest: version.IsLatest === true })),
+    versions: (listed.Versions ?? []).map((version) => ({
+      key: version.Key!,
+      id: version.VersionId!,
+      latest: version.IsLatest === true,
+    })),
     markers: (listed.DeleteMarkers ?? []).map((marker) => marker.Key!),
   };
 }
@@ -58,15 +76,28 @@ describe('a copy with its own retention in an S3 bucket (real radosgw)', () => {
     const chain = await backUpRounds(4);
     const ids = [...chain.ids];
     // The points keepLast keeps are locked 3 days, not 1 (objectLock.keepLast).
-    const plan = writeS3Plan({ name: 's3-kept', bucket: 'kept', mode: 'governance', retention: { keepLast: 2 }, lockByRule: { keepLast: 3 } });
+    const plan = writeS3Plan({
+      name: 's3-kept',
+      bucket: 'kept',
+      mode: 'governance',
+      retention: { keepLast: 2 },
+      lockByRule: { keepLast: 3 },
+    });
 
     const first = await copyToBucket(plan);
     expect(first).toMatchObject({ pointsSent: 4 });
-    expect(first.infos).toContain("s3vm: the locks of 8 objects of 2 points extended, as objectLock's keep-* rules ask");
-    expect(first.pruned).toMatch(/^2 points merged, 0 removed, 2 points kept on the copy; \d+ old versions? deleted \(.*\), \d+ held by object lock \(.* MiB, the first until \d{4}-\d\d-\d\d\)$/);
+    expect(first.infos).toContain(
+      "s3vm: the locks of 8 objects of 2 points extended, as objectLock's keep-* rules ask",
+    );
+    expect(first.pruned).toMatch(
+      /^2 points merged, 0 removed, 2 points kept on the copy; \d+ old versions? deleted \(.*\), \d+ held by object lock \(.* MiB, the first until \d{4}-\d\d-\d\d\)$/,
+    );
     expect(await pointsIn(s3.client, 'kept')).toEqual([ids[2], ids[3]].sort());
     const pruned = await s3.client.send(new GetObjectCommand({ Bucket: 'kept', Key: 's3vm/.sendense-pruned' }));
-    expect((await pruned.Body!.transformToString()).split('\n').filter(Boolean)).toEqual([`${ids[0]} ${ids[1]}`, `${ids[1]} ${ids[2]}`]);
+    expect((await pruned.Body!.transformToString()).split('\n').filter(Boolean)).toEqual([
+      `${ids[0]} ${ids[1]}`,
+      `${ids[1]} ${ids[2]}`,
+    ]);
 
     // The full merged away: hidden behind a delete marker, its version kept, locked; the hub's own
     // credentials cannot delete it. The point it went into: a new version, locked too.
@@ -74,10 +105,14 @@ describe('a copy with its own retention in an S3 bucket (real radosgw)', () => {
     const { versions, markers } = await versionsOf(s3.client, 'kept', full);
     expect(markers).toEqual([full]);
     expect(versions).toHaveLength(1);
-    await expect(s3.client.send(new DeleteObjectCommand({ Bucket: 'kept', Key: full, VersionId: versions[0]!.id }))).rejects.toMatchObject({ name: 'AccessDenied' });
+    await expect(
+      s3.client.send(new DeleteObjectCommand({ Bucket: 'kept', Key: full, VersionId: versions[0]!.id })),
+    ).rejects.toMatchObject({ name: 'AccessDenied' });
     const merged = `s3vm/disk-2001/${ids[2]}.qcow2`;
     expect((await versionsOf(s3.client, 'kept', merged)).versions.length).toBeGreaterThanOrEqual(2);
-    const { ObjectLockRetainUntilDate: fullUntil } = await s3.client.send(new HeadObjectCommand({ Bucket: 'kept', Key: full, VersionId: versions[0]!.id }));
+    const { ObjectLockRetainUntilDate: fullUntil } = await s3.client.send(
+      new HeadObjectCommand({ Bucket: 'kept', Key: full, VersionId: versions[0]!.id }),
+    );
     expect(fullUntil!.getTime()).toBeLessThan(Date.now() + 1.1 * 86_400_000);
     for (const key of await listKeys(s3.client, 'kept')) {
       const head = await s3.client.send(new HeadObjectCommand({ Bucket: 'kept', Key: key }));
@@ -116,7 +151,9 @@ describe('a copy with its own retention in an S3 bucket (real radosgw)', () => {
       const { versions, markers } = await versionsOf(s3.client, bucket, 's3vm/');
       expect(markers, bucket).toEqual([]);
       expect(
-        versions.filter((version) => !version.latest || chain.ids.slice(0, 2).some((id) => version.key.includes(`/${id}.`))),
+        versions.filter(
+          (version) => !version.latest || chain.ids.slice(0, 2).some((id) => version.key.includes(`/${id}.`)),
+        ),
         bucket,
       ).toEqual([]);
       await expectKeptExact(chain, plan, [chain.ids[2]!], bucket);
@@ -165,14 +202,18 @@ describe('a copy with its own retention in an S3 bucket (real radosgw)', () => {
 
       if (finisher === 'doctor') {
         const without = await sendenseRun(['doctor', '--db', ws.db]);
-        expect(without.stdout + without.stderr).toMatch(/could not reach .*crash-disk.*run doctor again with the plan's credentials/);
+        expect(without.stdout + without.stderr).toMatch(
+          /could not reach .*crash-disk.*run doctor again with the plan's credentials/,
+        );
         const doctor = await sendenseRun(['doctor', '--db', ws.db], keys(s3));
         expect(doctor.exitCode, `${doctor.stdout}\n${doctor.stderr}`).toBe(0);
         expect(rows(ws.db, 'node_resources')).toEqual([]);
         expect(readdirSync(ws.repository)).not.toContain('.sendense-copy-work');
       } else {
         const next = await copyToBucket(plan);
-        expect(next.infos.join('\n')).toContain(`a merge left on the copy is finished: ${chain.ids[0]} merged into ${chain.ids[1]}`);
+        expect(next.infos.join('\n')).toContain(
+          `a merge left on the copy is finished: ${chain.ids[0]} merged into ${chain.ids[1]}`,
+        );
         expect(next).toMatchObject({ pointsSent: 0, pointsThere: 2 });
       }
       expect(await listKeys(s3.client, bucket, 's3vm/.sendense-merge')).toEqual([]);

@@ -26,7 +26,8 @@ const MiB = 1024 * 1024;
 const ports = portRangeForTestFile();
 const ws = useRunWorkspace('sendense-s3-copy-');
 const server = useS3Server();
-const { writeS3Plan, keys, copyToBucket, backUp, listKeys, uploadsLeft, fetched, expectRestoresExactly } = s3CopyHelpers(ws, server, ports);
+const { writeS3Plan, keys, copyToBucket, backUp, listKeys, uploadsLeft, fetched, expectRestoresExactly } =
+  s3CopyHelpers(ws, server, ports);
 
 describe('a copy to an S3 bucket with object lock (real radosgw)', () => {
   it('sends each point once, locks every object so the hub cannot delete it, and every point restores exactly from the bucket', async () => {
@@ -44,7 +45,11 @@ describe('a copy to an S3 bucket with object lock (real radosgw)', () => {
     // The layout of a repository, under the prefix; no upload left, nothing recorded.
     const objects = await listKeys(s3.client, 'offsite');
     expect(objects).toContain('hub1/copy/.sendense-repository');
-    for (const id of chain.ids) for (const key of [2000, 2001]) expect(objects).toEqual(expect.arrayContaining([`hub1/copy/s3vm/disk-${key}/${id}.qcow2`, `hub1/copy/s3vm/disk-${key}/${id}.json`]));
+    for (const id of chain.ids)
+      for (const key of [2000, 2001])
+        expect(objects).toEqual(
+          expect.arrayContaining([`hub1/copy/s3vm/disk-${key}/${id}.qcow2`, `hub1/copy/s3vm/disk-${key}/${id}.json`]),
+        );
     expect(await uploadsLeft(s3.client, 'offsite')).toEqual([]);
     expect(rows(ws.db, 'node_resources')).toEqual([]);
 
@@ -59,8 +64,14 @@ describe('a copy to an S3 bucket with object lock (real radosgw)', () => {
     }
     const full = `hub1/copy/s3vm/disk-2001/${chain.ids[0]}.qcow2`;
     const { VersionId } = await s3.client.send(new HeadObjectCommand({ Bucket: 'offsite', Key: full }));
-    await expect(s3.client.send(new DeleteObjectCommand({ Bucket: 'offsite', Key: full, VersionId }))).rejects.toMatchObject({ name: 'AccessDenied' });
-    await expect(s3.client.send(new DeleteObjectCommand({ Bucket: 'offsite', Key: full, VersionId, BypassGovernanceRetention: true }))).rejects.toMatchObject({ name: 'AccessDenied' });
+    await expect(
+      s3.client.send(new DeleteObjectCommand({ Bucket: 'offsite', Key: full, VersionId })),
+    ).rejects.toMatchObject({ name: 'AccessDenied' });
+    await expect(
+      s3.client.send(
+        new DeleteObjectCommand({ Bucket: 'offsite', Key: full, VersionId, BypassGovernanceRetention: true }),
+      ),
+    ).rejects.toMatchObject({ name: 'AccessDenied' });
     expect(await listKeys(s3.client, 'offsite')).toEqual(objects);
 
     // Fetched back into a directory, the copy is a repository: verify, and every point restores exactly.
@@ -73,7 +84,11 @@ describe('a copy to an S3 bucket with object lock (real radosgw)', () => {
     // One point: only its chain comes (the full and itself, not the newer point), and it restores exactly.
     const one = path.join(ws.dir, 'one-point');
     await fetched(plan, one, '--vm', 's3vm', '--point', chain.ids[1]!);
-    expect(filesUnder(one).filter((file) => file.endsWith('.json'))).toEqual([2000, 2001].flatMap((key) => [`s3vm/disk-${key}/${chain.ids[0]}.json`, `s3vm/disk-${key}/${chain.ids[1]}.json`]).sort());
+    expect(filesUnder(one).filter((file) => file.endsWith('.json'))).toEqual(
+      [2000, 2001]
+        .flatMap((key) => [`s3vm/disk-${key}/${chain.ids[0]}.json`, `s3vm/disk-${key}/${chain.ids[1]}.json`])
+        .sort(),
+    );
     await expectRestoresExactly({ ...chain, ids: chain.ids.slice(0, 2) }, one, 'one-point');
     const refused = await sendenseRun(['fetch', plan, path.join(ws.dir, 'repository'), '--json'], keys(s3));
     expect(refused.exitCode, refused.stdout + refused.stderr).toBe(2);
@@ -92,7 +107,9 @@ describe('a copy to an S3 bucket with object lock (real radosgw)', () => {
       expect(ended.signal, `${ended.stdout}\n${ended.stderr}`).toBe('SIGKILL');
       // Killed with the large full's first part in the store: its upload is left, and recorded.
       expect(await uploadsLeft(s3.client, bucket)).toEqual([large]);
-      expect(rows(ws.db, 'node_resources')).toMatchObject([{ kind: 'copy-partial', name: `s3://${bucket}/${large}.partial` }]);
+      expect(rows(ws.db, 'node_resources')).toMatchObject([
+        { kind: 'copy-partial', name: `s3://${bucket}/${large}.partial` },
+      ]);
       return plan;
     };
 
@@ -101,7 +118,9 @@ describe('a copy to an S3 bucket with object lock (real radosgw)', () => {
     const resumed = await copyToBucket(plan);
     expect(resumed).toMatchObject({ pointsSent: 2, pointsThere: 0 });
     // At least the part that was answered (others in flight may have landed too).
-    const kept = new RegExp(`${large}: resumed the upload a killed run left \\(([\\d.]+) MiB of its parts were in the store already\\)`).exec(resumed.infos.join('\n'));
+    const kept = new RegExp(
+      `${large}: resumed the upload a killed run left \\(([\\d.]+) MiB of its parts were in the store already\\)`,
+    ).exec(resumed.infos.join('\n'));
     expect(kept, resumed.infos.join('\n')).not.toBeNull();
     expect(Number(kept![1])).toBeGreaterThanOrEqual(16);
     expect(await uploadsLeft(s3.client, 'crash')).toEqual([]);
@@ -113,7 +132,9 @@ describe('a copy to an S3 bucket with object lock (real radosgw)', () => {
     // Killed again, on another bucket: doctor needs the plan's credentials, then aborts the upload.
     await killedOn('crash2');
     const withoutKeys = await sendenseRun(['doctor', '--db', ws.db]);
-    expect(withoutKeys.stdout + withoutKeys.stderr).toMatch(/unfinished upload s3:\/\/crash2\/.*could not reach .*TEST_S3_KEY_ID .*is not set/);
+    expect(withoutKeys.stdout + withoutKeys.stderr).toMatch(
+      /unfinished upload s3:\/\/crash2\/.*could not reach .*TEST_S3_KEY_ID .*is not set/,
+    );
     expect(await uploadsLeft(s3.client, 'crash2')).toEqual([large]);
     const doctor = await sendenseRun(['doctor', '--db', ws.db], keys(s3));
     expect(doctor.exitCode, `${doctor.stdout}\n${doctor.stderr}`).toBe(0);
@@ -137,17 +158,39 @@ describe('a copy to an S3 bucket with object lock (real radosgw)', () => {
       expect(result.stdout + result.stderr).not.toContain(s3.secretAccessKey);
     };
     const locked = writeS3Plan({ name: 's3-plain-locked', bucket: 'plain' });
-    await refused(locked, keys(s3, { TEST_S3_SECRET: `${s3.secretAccessKey.slice(0, -4)}wxyz` }), /the secret access key is wrong \(SignatureDoesNotMatch\)/);
-    await refused(locked, keys(s3, { TEST_S3_KEY_ID: 'AKIANOSUCHKEY0000000' }), /does not know the access key id \(InvalidAccessKeyId\)/);
-    await refused(locked, { TEST_S3_KEY_ID: s3.accessKeyId }, /the environment variable TEST_S3_SECRET \(copy\.to\) is not set/);
-    await refused(writeS3Plan({ name: 's3-missing', bucket: 'no-such-bucket' }), keys(s3), /no-such-bucket .*: cannot open the bucket: the bucket does not exist \(NoSuchBucket\)/);
+    await refused(
+      locked,
+      keys(s3, { TEST_S3_SECRET: `${s3.secretAccessKey.slice(0, -4)}wxyz` }),
+      /the secret access key is wrong \(SignatureDoesNotMatch\)/,
+    );
+    await refused(
+      locked,
+      keys(s3, { TEST_S3_KEY_ID: 'AKIANOSUCHKEY0000000' }),
+      /does not know the access key id \(InvalidAccessKeyId\)/,
+    );
+    await refused(
+      locked,
+      { TEST_S3_KEY_ID: s3.accessKeyId },
+      /the environment variable TEST_S3_SECRET \(copy\.to\) is not set/,
+    );
+    await refused(
+      writeS3Plan({ name: 's3-missing', bucket: 'no-such-bucket' }),
+      keys(s3),
+      /no-such-bucket .*: cannot open the bucket: the bucket does not exist \(NoSuchBucket\)/,
+    );
     await refused(locked, keys(s3), /objectLock is set, but the bucket plain has no object lock/);
     const away = `http://127.0.0.1:${ports[1]}`;
-    await refused(writeS3Plan({ name: 's3-away', bucket: 'plain', endpoint: away }), keys(s3), /cannot reach it \(ECONNREFUSED\)/);
+    await refused(
+      writeS3Plan({ name: 's3-away', bucket: 'plain', endpoint: away }),
+      keys(s3),
+      /cannot reach it \(ECONNREFUSED\)/,
+    );
     expect(await listKeys(s3.client, 'plain')).toEqual([]);
 
     // Without objectLock, a plain bucket takes the copy.
-    expect(await copyToBucket(writeS3Plan({ name: 's3-plain', bucket: 'plain', lock: false }))).toMatchObject({ pointsSent: 1 });
+    expect(await copyToBucket(writeS3Plan({ name: 's3-plain', bucket: 'plain', lock: false }))).toMatchObject({
+      pointsSent: 1,
+    });
 
     // A key written in the plan: validate refuses, the value never shown.
     const literal = writeS3Plan({ name: 's3-literal', bucket: 'plain' });
@@ -155,12 +198,22 @@ describe('a copy to an S3 bucket with object lock (real radosgw)', () => {
       literal,
       stringify({
         ...(await import('yaml')).parse((await import('node:fs')).readFileSync(literal, 'utf8')),
-        copy: { to: { type: 's3', endpoint: away, bucket: 'plain', accessKeyIdEnv: 'TEST_S3_KEY_ID', secretAccessKey: 'sEcReTvAlUe/123' } },
+        copy: {
+          to: {
+            type: 's3',
+            endpoint: away,
+            bucket: 'plain',
+            accessKeyIdEnv: 'TEST_S3_KEY_ID',
+            secretAccessKey: 'sEcReTvAlUe/123',
+          },
+        },
       }),
     );
     const validated = await sendenseRun(['validate', literal]);
     expect(validated.exitCode, validated.stdout + validated.stderr).toBe(2);
-    expect(validated.stdout + validated.stderr).toMatch(/copy\.to\.secretAccessKey: an object store's key must not be written in a plan/);
+    expect(validated.stdout + validated.stderr).toMatch(
+      /copy\.to\.secretAccessKey: an object store's key must not be written in a plan/,
+    );
     expect(validated.stdout + validated.stderr).not.toContain('sEcReTvAlUe');
   }, 300_000);
 
@@ -169,7 +222,8 @@ describe('a copy to an S3 bucket with object lock (real radosgw)', () => {
     await s3.makeBucket('sealed', { objectLock: true });
     const keyFile = path.join(ws.dir, 'repository.key');
     const secondKey = path.join(ws.dir, 'second.key');
-    for (const file of [keyFile, secondKey]) writeFileSync(file, `${randomBytes(32).toString('base64')}\n`, { mode: 0o600 });
+    for (const file of [keyFile, secondKey])
+      writeFileSync(file, `${randomBytes(32).toString('base64')}\n`, { mode: 0o600 });
     const disk = createDisk(path.join(ws.dir, 'enc.qcow2'), 32 * MiB);
     const yaml = (name: string, doc: object) => {
       const file = path.join(ws.dir, `${name}.yaml`);
@@ -192,7 +246,16 @@ describe('a copy to an S3 bucket with object lock (real radosgw)', () => {
     const copyPlan = yaml('enc-s3', {
       kind: 'copy',
       repository: { path: ws.repository, encryption },
-      copy: { to: { type: 's3', endpoint: s3.endpoint, bucket: 'sealed', accessKeyIdEnv: 'TEST_S3_KEY_ID', secretAccessKeyEnv: 'TEST_S3_SECRET', objectLock: { mode: 'compliance', days: 1 } } },
+      copy: {
+        to: {
+          type: 's3',
+          endpoint: s3.endpoint,
+          bucket: 'sealed',
+          accessKeyIdEnv: 'TEST_S3_KEY_ID',
+          secretAccessKeyEnv: 'TEST_S3_SECRET',
+          objectLock: { mode: 'compliance', days: 1 },
+        },
+      },
     });
     await backUpEncrypted(0);
     expect(await copyToBucket(copyPlan)).toMatchObject({ pointsSent: 1 });
@@ -202,14 +265,24 @@ describe('a copy to an S3 bucket with object lock (real radosgw)', () => {
     expect(await copyToBucket(copyPlan)).toMatchObject({ pointsSent: 1, pointsThere: 1 });
 
     // The keyring is the one key written twice: a second version, the first kept (and locked).
-    const versions = await s3.client.send(new ListObjectVersionsCommand({ Bucket: 'sealed', Prefix: '.sendense-keys' }));
+    const versions = await s3.client.send(
+      new ListObjectVersionsCommand({ Bucket: 'sealed', Prefix: '.sendense-keys' }),
+    );
     expect(versions.Versions ?? []).toHaveLength(2);
     const dir = path.join(ws.dir, 'sealed');
     await fetched(copyPlan, dir);
-    expect(readFileSync(path.join(dir, '.sendense-keys'), 'utf8')).toBe(readFileSync(path.join(ws.repository, '.sendense-keys'), 'utf8'));
+    expect(readFileSync(path.join(dir, '.sendense-keys'), 'utf8')).toBe(
+      readFileSync(path.join(ws.repository, '.sendense-keys'), 'utf8'),
+    );
     for (const file of filesUnder(dir)) {
-      for (const key of [keyFile, secondKey]) expect(readFileSync(path.join(dir, file)).includes(Buffer.from(readFileSync(key, 'utf8').trim())), file).toBe(false);
-      if (file.endsWith('.qcow2')) expect(execFileSync('qemu-img', ['info', path.join(dir, file)], { encoding: 'utf8' })).toMatch(/^encrypted: yes$/m);
+      for (const key of [keyFile, secondKey])
+        expect(readFileSync(path.join(dir, file)).includes(Buffer.from(readFileSync(key, 'utf8').trim())), file).toBe(
+          false,
+        );
+      if (file.endsWith('.qcow2'))
+        expect(execFileSync('qemu-img', ['info', path.join(dir, file)], { encoding: 'utf8' })).toMatch(
+          /^encrypted: yes$/m,
+        );
     }
 
     // From the fetch alone: every point with the first key, the newest with the key added later.

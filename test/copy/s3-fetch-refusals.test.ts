@@ -5,9 +5,27 @@
 // large file, 5 MiB parts) is fetched once its manifest's digests check it, and restores exactly; the
 // same layout with one byte changed is refused.
 
-import { existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import path from 'node:path';
-import { CompleteMultipartUploadCommand, CreateMultipartUploadCommand, DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, PutObjectCommand, UploadPartCommand } from '@aws-sdk/client-s3';
+import {
+  CompleteMultipartUploadCommand,
+  CreateMultipartUploadCommand,
+  DeleteObjectCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  PutObjectCommand,
+  UploadPartCommand,
+} from '@aws-sdk/client-s3';
 import { afterEach, describe, expect, it } from 'vitest';
 import { useRunWorkspace } from '../support/run-workspace.js';
 import { useS3Server } from '../support/s3-server.js';
@@ -66,10 +84,20 @@ async function putInParts(key: string, body: Buffer, partSize: number): Promise<
   const { UploadId } = await client.send(new CreateMultipartUploadCommand({ Bucket: 'layout', Key: key }));
   const parts = [];
   for (let at = 0, number = 1; at < body.length; at += partSize, number++) {
-    const { ETag } = await client.send(new UploadPartCommand({ Bucket: 'layout', Key: key, UploadId, PartNumber: number, Body: body.subarray(at, at + partSize) }));
+    const { ETag } = await client.send(
+      new UploadPartCommand({
+        Bucket: 'layout',
+        Key: key,
+        UploadId,
+        PartNumber: number,
+        Body: body.subarray(at, at + partSize),
+      }),
+    );
     parts.push({ ETag, PartNumber: number });
   }
-  await client.send(new CompleteMultipartUploadCommand({ Bucket: 'layout', Key: key, UploadId, MultipartUpload: { Parts: parts } }));
+  await client.send(
+    new CompleteMultipartUploadCommand({ Bucket: 'layout', Key: key, UploadId, MultipartUpload: { Parts: parts } }),
+  );
 }
 
 describe('fetch from a bucket someone else wrote (real radosgw)', () => {
@@ -81,13 +109,22 @@ describe('fetch from a bucket someone else wrote (real radosgw)', () => {
     const plan = writeS3Plan({ name: 's3-hostile', bucket: 'hostile', lock: false });
     expect(await copyToBucket(plan)).toMatchObject({ pointsSent: 1 });
 
-    const planted = ['s3vm/disk-2000/../../../escaped.json', 's3vm/disk-2000/../../../escaped.qcow2', '/escaped-absolute.json', 's3vm/disk-2000//escaped.json', 's3vm\\..\\..\\escaped.json'];
+    const planted = [
+      's3vm/disk-2000/../../../escaped.json',
+      's3vm/disk-2000/../../../escaped.qcow2',
+      '/escaped-absolute.json',
+      's3vm/disk-2000//escaped.json',
+      's3vm\\..\\..\\escaped.json',
+    ];
     for (const [index, key] of planted.entries()) {
       await s3.client.send(new PutObjectCommand({ Bucket: 'hostile', Key: key, Body: 'planted' }));
       for (const lazy of [[], ['--lazy']]) {
         const dir = path.join(ws.dir, `fetch-${index}${lazy.length > 0 ? '-lazy' : ''}`);
         const before = outside(dir);
-        expectRefused(await fetchOnce(plan, dir, ...lazy), `the key ${JSON.stringify(key)} names no file inside the directory`);
+        expectRefused(
+          await fetchOnce(plan, dir, ...lazy),
+          `the key ${JSON.stringify(key)} names no file inside the directory`,
+        );
         expect(outside(dir), key).toEqual(before);
         expect(existsSync(dir), key).toBe(false);
       }
@@ -116,13 +153,17 @@ describe('fetch from a bucket someone else wrote (real radosgw)', () => {
     rmSync(manifest);
     symlinkSync(victim, manifest);
     expectRefused(await fetchOnce(plan, dir), `${manifest} is a symlink`);
-    expect(readFileSync(victim).equals(Buffer.from('precious')), 'the file the symlink points at is unchanged').toBe(true);
+    expect(readFileSync(victim).equals(Buffer.from('precious')), 'the file the symlink points at is unchanged').toBe(
+      true,
+    );
     rmSync(manifest);
     const large = path.join(dir, 's3vm', 'disk-2001', `${id}.qcow2`);
     rmSync(large);
     symlinkSync(victim, `${large}.partial`);
     await fetched(plan, dir);
-    expect(readFileSync(victim).equals(Buffer.from('precious')), 'the file the symlink points at is unchanged').toBe(true);
+    expect(readFileSync(victim).equals(Buffer.from('precious')), 'the file the symlink points at is unchanged').toBe(
+      true,
+    );
     expect(lstatSync(large).isFile()).toBe(true);
     expect(existsSync(`${large}.partial`)).toBe(false);
     await expectRestoresExactly(chain, dir, 'after-symlinks');
@@ -156,6 +197,8 @@ describe('fetch from a bucket someone else wrote (real radosgw)', () => {
     await s3.client.send(new PutObjectCommand({ Bucket: 'layout', Key: key, Body: changed }));
     const dir = path.join(ws.dir, 'changed');
     expectRefused(await fetchOnce(plan, dir), `${chain.ids[0]}.qcow2 differs from its manifest`);
-    expect(filesUnder(dir).filter((file) => file.startsWith('s3vm/disk-2001/') && file.includes(`${chain.ids[0]}.qcow2`))).toEqual([]);
+    expect(
+      filesUnder(dir).filter((file) => file.startsWith('s3vm/disk-2001/') && file.includes(`${chain.ids[0]}.qcow2`)),
+    ).toEqual([]);
   }, 600_000);
 });

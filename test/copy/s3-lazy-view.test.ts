@@ -67,7 +67,9 @@ async function openView(plan: string, dir: string, ...options: string[]): Promis
   expect(daemon).toBeDefined();
   expect(readFileSync(`/proc/${daemon}/cmdline`, 'utf8')).not.toContain(server.s3.secretAccessKey);
   // Nor in its environment, readable while it runs (docs/copies.md): the command had it, its daemon not.
-  expect(readFileSync(`/proc/${run.pid}/environ`, 'utf8').split('\0')).toContain(`TEST_S3_SECRET=${server.s3.secretAccessKey}`);
+  expect(readFileSync(`/proc/${run.pid}/environ`, 'utf8').split('\0')).toContain(
+    `TEST_S3_SECRET=${server.s3.secretAccessKey}`,
+  );
   const environ = readFileSync(`/proc/${daemon}/environ`, 'utf8');
   expect(environ).not.toContain(server.s3.secretAccessKey);
   expect(environ.split('\0').map((entry) => entry.split('=')[0])).not.toContain('TEST_S3_SECRET');
@@ -88,7 +90,9 @@ describe('a copy read straight from its bucket (fetch --lazy, real radosgw)', ()
     expect(mountsUnder(dir).sort()).toEqual(backupFiles.map((file) => path.join(dir, file)).sort());
     // The files read as the objects' sizes; nothing of them is on the hub's disk.
     const large = path.join(dir, 's3vm', 'disk-2001', `${chain.ids[0]}.qcow2`);
-    expect(statSync(large).size).toBe(statSync(path.join(ws.repository, 's3vm', 'disk-2001', `${chain.ids[0]}.qcow2`)).size);
+    expect(statSync(large).size).toBe(
+      statSync(path.join(ws.repository, 's3vm', 'disk-2001', `${chain.ids[0]}.qcow2`)).size,
+    );
     await expectRestoresExactly(chain, dir, 'lazy');
     // The daemon reads from a socket in a directory only its owner can enter.
     const socket = /server\.path=([^,\0]+)/.exec(readFileSync(`/proc/${daemon}/cmdline`, 'utf8'))![1]!;
@@ -127,7 +131,8 @@ describe('a copy read straight from its bucket (fetch --lazy, real radosgw)', ()
     open.splice(open.indexOf(run), 1);
     process.kill(run.pid, 'SIGKILL');
     await run.exited;
-    for (let waited = 0; (alive(daemon) || mountsUnder(dir).length > 0) && waited < 100; waited++) await new Promise((resolve) => setTimeout(resolve, 100));
+    for (let waited = 0; (alive(daemon) || mountsUnder(dir).length > 0) && waited < 100; waited++)
+      await new Promise((resolve) => setTimeout(resolve, 100));
     expect(alive(daemon)).toBe(false);
     expect(mountsUnder(dir)).toEqual([]);
 

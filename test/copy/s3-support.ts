@@ -46,7 +46,9 @@ export function s3CopyHelpers(ws: RunWorkspace, server: { readonly s3: TestS3 },
           ...(options.prefix === undefined ? {} : { prefix: options.prefix }),
           accessKeyIdEnv: 'TEST_S3_KEY_ID',
           secretAccessKeyEnv: 'TEST_S3_SECRET',
-          ...(options.lock === false ? {} : { objectLock: { mode: options.mode ?? 'compliance', days: 1, ...options.lockByRule } }),
+          ...(options.lock === false
+            ? {}
+            : { objectLock: { mode: options.mode ?? 'compliance', days: 1, ...options.lockByRule } }),
         },
         ...(options.retention === undefined ? {} : { retention: options.retention }),
       },
@@ -61,13 +63,18 @@ export function s3CopyHelpers(ws: RunWorkspace, server: { readonly s3: TestS3 },
   }
 
   // `pruned`: what prune-copy said it did.
-  async function copyToBucket(plan: string): Promise<CopyCounts & { readonly infos: string[]; readonly pruned?: string }> {
+  async function copyToBucket(
+    plan: string,
+  ): Promise<CopyCounts & { readonly infos: string[]; readonly pruned?: string }> {
     const result = await sendenseRun([plan, '--db', ws.db, '--json'], keys(server.s3));
     expect(result.exitCode, `${result.stdout}\n${result.stderr}`).toBe(0);
     expect(`${result.stdout}${result.stderr}`).not.toContain(server.s3.secretAccessKey);
     const events = parseEvents(result.stdout);
-    const infos = events.flatMap((event) => (event.type === 'info' && typeof event.message === 'string' ? [event.message] : []));
-    const pruned = events.find((event) => event.type === 'step-done' && event.step === 'prune-copy')?.summary as string | undefined;
+    const infos = events.flatMap((event) =>
+      event.type === 'info' && typeof event.message === 'string' ? [event.message] : [],
+    );
+    const pruned = events.find((event) => event.type === 'step-done' && event.step === 'prune-copy')?.summary as
+      string | undefined;
     return { ...copyCounts(result), infos, ...(pruned !== undefined && { pruned }) };
   }
 
@@ -90,13 +97,26 @@ export function s3CopyHelpers(ws: RunWorkspace, server: { readonly s3: TestS3 },
       } satisfies PointChain);
     const [small, large] = here.disks;
     writeDisk(small!.path, [`write -P 0x${(0x21 + round).toString(16)} ${round}M 2M`]);
-    writeDisk(large!.path, round === 0 ? ['write -P 0x31 0 40M'] : [`write -P 0x${(0x32 + round).toString(16)} ${round * 5}M 1M`, `write -z ${round * 7}M 64k`]);
-    const plan = writePlan(ws.dir, { name: 's3vm-backup', vm: here.vm, disks: here.disks, repository: ws.repository, ports });
+    writeDisk(
+      large!.path,
+      round === 0
+        ? ['write -P 0x31 0 40M']
+        : [`write -P 0x${(0x32 + round).toString(16)} ${round * 5}M 1M`, `write -z ${round * 7}M 64k`],
+    );
+    const plan = writePlan(ws.dir, {
+      name: 's3vm-backup',
+      vm: here.vm,
+      disks: here.disks,
+      repository: ws.repository,
+      ports,
+    });
     const result = await sendenseRun([plan, '--db', ws.db]);
     expect(result.exitCode, `${result.stdout}\n${result.stderr}`).toBe(0);
     const id = (await backupsOf(here)).at(-1)!.id;
     here.ids.push(id);
-    here.copies[id] = Object.fromEntries(here.disks.map((disk) => [disk.key, keepCopy(disk.path, path.join(ws.dir, `p${round}-${disk.key}.qcow2`))]));
+    here.copies[id] = Object.fromEntries(
+      here.disks.map((disk) => [disk.key, keepCopy(disk.path, path.join(ws.dir, `p${round}-${disk.key}.qcow2`))]),
+    );
     return here;
   }
 
@@ -106,25 +126,40 @@ export function s3CopyHelpers(ws: RunWorkspace, server: { readonly s3: TestS3 },
   }
 
   async function uploadsLeft(client: S3Client, bucket: string): Promise<string[]> {
-    return ((await client.send(new ListMultipartUploadsCommand({ Bucket: bucket }))).Uploads ?? []).map((upload) => upload.Key!);
+    return ((await client.send(new ListMultipartUploadsCommand({ Bucket: bucket }))).Uploads ?? []).map(
+      (upload) => upload.Key!,
+    );
   }
 
   // `sendense-run fetch`: the copy's objects (or what one point needs) back into a directory.
   async function fetched(plan: string, dir: string, ...options: string[]): Promise<{ fetched: number; kept: number }> {
     const result = await sendenseRun(['fetch', plan, dir, ...options, '--json'], keys(server.s3));
     expect(result.exitCode, `${result.stdout}\n${result.stderr}`).toBe(0);
-    return parseEvents(result.stdout).find((event) => event.type === 'summary') as unknown as { fetched: number; kept: number };
+    return parseEvents(result.stdout).find((event) => event.type === 'summary') as unknown as {
+      fetched: number;
+      kept: number;
+    };
   }
 
   async function expectRestoresExactly(chain: PointChain, copyDir: string, name: string): Promise<void> {
     const copyDb = await importedAndVerified(copyDir, path.join(ws.dir, `${name}.db`));
     for (const [index, id] of chain.ids.entries()) {
       const target = path.join(ws.dir, `${name}-${index}-{key}.qcow2`);
-      const plan = writeRestorePlan(ws.dir, { name: `${name}-${index}`, vm: chain.vm, repository: copyDir, ports, point: id, target: { type: 'file', path: target, format: 'qcow2' } });
+      const plan = writeRestorePlan(ws.dir, {
+        name: `${name}-${index}`,
+        vm: chain.vm,
+        repository: copyDir,
+        ports,
+        point: id,
+        target: { type: 'file', path: target, format: 'qcow2' },
+      });
       const restored = await sendenseRun([plan, '--db', copyDb]);
       expect(restored.exitCode, `${restored.stdout}\n${restored.stderr}`).toBe(0);
       for (const disk of chain.disks) {
-        expect(restoredDifference(chain.copies[id]![disk.key]!, target.replace('{key}', String(disk.key)), 'qcow2'), `point ${index} disk ${disk.key}`).toBe('');
+        expect(
+          restoredDifference(chain.copies[id]![disk.key]!, target.replace('{key}', String(disk.key)), 'qcow2'),
+          `point ${index} disk ${disk.key}`,
+        ).toBe('');
       }
     }
   }

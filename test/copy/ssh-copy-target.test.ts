@@ -21,7 +21,13 @@ let target: CopyTarget;
 
 beforeAll(async () => {
   dir = mkdtempSync(path.join(tmpdir(), 'sendense-copy-target-'));
-  const spec = { host: node.sshd.host, port: node.sshd.port, user: node.sshd.user, identityFile: node.sshd.identityFile, knownHosts: node.sshd.knownHosts };
+  const spec = {
+    host: node.sshd.host,
+    port: node.sshd.port,
+    user: node.sshd.user,
+    identityFile: node.sshd.identityFile,
+    knownHosts: node.sshd.knownHosts,
+  };
   host = await connectSshNode(spec, { agent: false });
   target = sshCopyTarget(host, spec, path.join(dir, 'copy'));
 });
@@ -33,7 +39,12 @@ afterAll(async () => {
 // Bytes whose claimed sha256 is not theirs, or that stop short of their size.
 function lying(text: string, claimed: string): OutgoingBytes {
   const honest = textBytes(text);
-  return { size: honest.size, [Symbol.asyncIterator]: () => honest[Symbol.asyncIterator](), sha256: () => claimed, handedOut: honest.handedOut };
+  return {
+    size: honest.size,
+    [Symbol.asyncIterator]: () => honest[Symbol.asyncIterator](),
+    sha256: () => claimed,
+    handedOut: honest.handedOut,
+  };
 }
 function failing(size: number): OutgoingBytes {
   return {
@@ -65,22 +76,44 @@ describe('the SSH copy target', () => {
   });
 
   it('bytes that arrive different, or stop short, leave nothing there', async () => {
-    await expect(target.put('vm/disk-2000/b.qcow2', lying('payload', 'f'.repeat(64)))).rejects.toThrow(/it arrived different from what was sent/);
+    await expect(target.put('vm/disk-2000/b.qcow2', lying('payload', 'f'.repeat(64)))).rejects.toThrow(
+      /it arrived different from what was sent/,
+    );
     await expect(target.put('vm/disk-2000/c.qcow2', failing(4096))).rejects.toThrow(/could not read on/);
     // The script there sees the bytes stop short and removes its partial file. The put fails once
     // the hub has closed the channel, maybe before the script is done: waited for, but never left.
-    await vi.waitFor(() => expect(filesUnder(path.join(dir, 'copy'))).toEqual(['vm/disk-2000/a.json']), { timeout: 30_000, interval: 100 });
+    await vi.waitFor(() => expect(filesUnder(path.join(dir, 'copy'))).toEqual(['vm/disk-2000/a.json']), {
+      timeout: 30_000,
+      interval: 100,
+    });
   });
 
   it('inspect: a file, a directory with its entries and marker, a path inside a repository', async () => {
     writeFileSync(path.join(dir, 'plain-file'), 'x');
-    const file = sshCopyTarget(host, { host: 'h', port: 22, user: 'u', knownHosts: '/k' }, path.join(dir, 'plain-file'));
+    const file = sshCopyTarget(
+      host,
+      { host: 'h', port: 22, user: 'u', knownHosts: '/k' },
+      path.join(dir, 'plain-file'),
+    );
     expect(await file.inspect()).toEqual({ state: 'not-a-directory' });
     mkdirSync(path.join(dir, 'repository/vm'), { recursive: true });
     writeFileSync(path.join(dir, 'repository/.sendense-repository'), '{"format":"sendense-run repository"}\n');
-    const repository = sshCopyTarget(host, { host: 'h', port: 22, user: 'u', knownHosts: '/k' }, path.join(dir, 'repository'));
-    expect(await repository.inspect()).toEqual({ state: 'directory', entries: ['.sendense-repository', 'vm'], inside: undefined, marker: '{"format":"sendense-run repository"}\n' });
-    const inside = sshCopyTarget(host, { host: 'h', port: 22, user: 'u', knownHosts: '/k' }, path.join(dir, 'repository/vm/offsite'));
+    const repository = sshCopyTarget(
+      host,
+      { host: 'h', port: 22, user: 'u', knownHosts: '/k' },
+      path.join(dir, 'repository'),
+    );
+    expect(await repository.inspect()).toEqual({
+      state: 'directory',
+      entries: ['.sendense-repository', 'vm'],
+      inside: undefined,
+      marker: '{"format":"sendense-run repository"}\n',
+    });
+    const inside = sshCopyTarget(
+      host,
+      { host: 'h', port: 22, user: 'u', knownHosts: '/k' },
+      path.join(dir, 'repository/vm/offsite'),
+    );
     expect(await inside.inspect()).toEqual({ state: 'missing', inside: path.join(dir, 'repository') });
   });
 });

@@ -44,6 +44,8 @@ describe('docs cited in the code', () => {
       const doc = path.join('docs', file);
       return !existsSync(doc) || (anchor !== undefined && !headingAnchors(doc).has(anchor));
     });
-    expect(dead.map(({ where, file, anchor }) => `${where}: docs/${file}${anchor === undefined ? '' : `#${anchor}`}`)).toEqual([]);
+    expect(
+      dead.map(({ where, file, anchor }) => `${where}: docs/${file}${anchor === undefined ? '' : `#${anchor}`}`),
+    ).toEqual([]);
   });
 });

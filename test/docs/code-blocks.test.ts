@@ -23,7 +23,11 @@ afterAll(() => rmSync(temp, { recursive: true, force: true }));
 const COMMON_FLAGS = new Set(['--db', '--json', '--quiet', '-q', '--help', '-h', '--version', '-V']);
 const COMMON_VALUES = new Set(['--db']);
 const COMMANDS = new Map((await loadAllCommands()).map((command) => [command.name, command]));
-const COMMAND_VALUES = new Set([...COMMANDS.values()].flatMap((command) => command.options.filter((option) => option.value !== undefined).map((option) => option.name)));
+const COMMAND_VALUES = new Set(
+  [...COMMANDS.values()].flatMap((command) =>
+    command.options.filter((option) => option.value !== undefined).map((option) => option.name),
+  ),
+);
 
 describe('code blocks in the docs', () => {
   it('finds the blocks (README.md and docs/)', () => {
@@ -32,49 +36,63 @@ describe('code blocks in the docs', () => {
   });
 
   const yamlBlocks = blocks.filter((block) => block.lang === 'yaml');
-  it.each(yamlBlocks.map((block) => [where(block), block] as const))('yaml %s is a valid plan or a marked fragment', async (_, block) => {
-    const parsed = parseYaml(block.text) as unknown;
-    if (block.marker === 'fragment') return;
-    expect(parsed, `${where(block)}: a YAML block that is not a plan needs <!-- docs-test: fragment --> above it`).toMatchObject({ version: 1 });
-    const file = path.join(temp, `${path.basename(block.file, '.md')}-${block.line}.yaml`);
-    writeFileSync(file, `${block.text}\n`);
-    const env = block.marker?.startsWith('env ')
-      ? Object.fromEntries(
-          block.marker
-            .slice(4)
-            .trim()
-            .split(/\s+/)
-            .map((pair) => pair.split('=', 2) as [string, string]),
-        )
-      : {};
-    const saved = Object.fromEntries(Object.keys(env).map((name) => [name, process.env[name]]));
-    Object.assign(process.env, env);
-    try {
-      const result = await runCli(['validate', '--format', 'json', file]);
-      const report = JSON.parse(result.stdout) as { ok: boolean; files: { errors: { message: string }[]; warnings: { message: string }[] }[] };
-      const messages = report.files.flatMap((f) => [...f.errors, ...f.warnings].map((d) => d.message));
-      if (block.marker?.startsWith('invalid: ')) {
-        expect(result.exitCode, where(block)).toBe(2);
-        expect(messages.join('\n')).toContain(block.marker.slice('invalid: '.length));
-        return;
-      }
-      expect({ exitCode: result.exitCode, messages }, where(block)).toEqual({ exitCode: 0, messages: expect.any(Array) });
-      // A ${NAME} the block does not declare would only be found at run time.
+  it.each(yamlBlocks.map((block) => [where(block), block] as const))(
+    'yaml %s is a valid plan or a marked fragment',
+    async (_, block) => {
+      const parsed = parseYaml(block.text) as unknown;
+      if (block.marker === 'fragment') return;
       expect(
-        messages.filter((message) => message.includes('is not set')),
-        `${where(block)}: declare env with <!-- docs-test: env NAME=VALUE -->`,
-      ).toEqual([]);
-    } finally {
-      for (const [name, value] of Object.entries(saved)) {
-        if (value === undefined) delete process.env[name];
-        else process.env[name] = value;
+        parsed,
+        `${where(block)}: a YAML block that is not a plan needs <!-- docs-test: fragment --> above it`,
+      ).toMatchObject({ version: 1 });
+      const file = path.join(temp, `${path.basename(block.file, '.md')}-${block.line}.yaml`);
+      writeFileSync(file, `${block.text}\n`);
+      const env = block.marker?.startsWith('env ')
+        ? Object.fromEntries(
+            block.marker
+              .slice(4)
+              .trim()
+              .split(/\s+/)
+              .map((pair) => pair.split('=', 2) as [string, string]),
+          )
+        : {};
+      const saved = Object.fromEntries(Object.keys(env).map((name) => [name, process.env[name]]));
+      Object.assign(process.env, env);
+      try {
+        const result = await runCli(['validate', '--format', 'json', file]);
+        const report = JSON.parse(result.stdout) as {
+          ok: boolean;
+          files: { errors: { message: string }[]; warnings: { message: string }[] }[];
+        };
+        const messages = report.files.flatMap((f) => [...f.errors, ...f.warnings].map((d) => d.message));
+        if (block.marker?.startsWith('invalid: ')) {
+          expect(result.exitCode, where(block)).toBe(2);
+          expect(messages.join('\n')).toContain(block.marker.slice('invalid: '.length));
+          return;
+        }
+        expect({ exitCode: result.exitCode, messages }, where(block)).toEqual({
+          exitCode: 0,
+          messages: expect.any(Array),
+        });
+        // A ${NAME} the block does not declare would only be found at run time.
+        expect(
+          messages.filter((message) => message.includes('is not set')),
+          `${where(block)}: declare env with <!-- docs-test: env NAME=VALUE -->`,
+        ).toEqual([]);
+      } finally {
+        for (const [name, value] of Object.entries(saved)) {
+          if (value === undefined) delete process.env[name];
+          else process.env[name] = value;
+        }
       }
-    }
-  });
+    },
+  );
 
   const commands = blocks
     .filter((block) => block.lang === 'sh' || block.lang === 'bash')
-    .flatMap((block) => sendenseCommands(block.text).map((argv) => [`${where(block)}: sendense-run ${argv.join(' ')}`, argv] as const));
+    .flatMap((block) =>
+      sendenseCommands(block.text).map((argv) => [`${where(block)}: sendense-run ${argv.join(' ')}`, argv] as const),
+    );
   it('finds sendense-run commands in the shell blocks', () => {
     expect(commands.length).toBeGreaterThan(10);
   });
@@ -92,11 +110,21 @@ describe('code blocks in the docs', () => {
       expect((await runCli(argv)).exitCode).toBe(0);
       return;
     }
-    const command = first === undefined ? undefined : COMMANDS.has(first) || first === 'help' ? first : /\.ya?ml$/.test(first) ? 'run' : undefined;
+    const command =
+      first === undefined
+        ? undefined
+        : COMMANDS.has(first) || first === 'help'
+          ? first
+          : /\.ya?ml$/.test(first)
+            ? 'run'
+            : undefined;
     expect(command, `'${first}' is not a command or a plan file`).toBeDefined();
     const known = new Set([...optionNames(COMMANDS.get(command!) ?? { options: [] }), ...COMMON_FLAGS]);
     for (const option of argv.filter((arg) => arg.startsWith('-'))) {
-      expect(known.has(option.split('=')[0]), `${option} is not an option of ${command} (see sendense-run help ${command})`).toBe(true);
+      expect(
+        known.has(option.split('=')[0]),
+        `${option} is not an option of ${command} (see sendense-run help ${command})`,
+      ).toBe(true);
     }
     if (command === 'validate' && !argv.includes('--help') && positional.slice(1).every((file) => existsSync(file))) {
       // Safe to run for real: it only reads the plans (paths in the checkout).

@@ -16,7 +16,9 @@ export interface DocBlock {
 
 // README.md and every Markdown file under docs/.
 export function docFiles(): string[] {
-  const docs = (readdirSync('docs', { recursive: true }) as string[]).filter((file) => file.endsWith('.md')).map((file) => path.join('docs', file));
+  const docs = (readdirSync('docs', { recursive: true }) as string[])
+    .filter((file) => file.endsWith('.md'))
+    .map((file) => path.join('docs', file));
   return ['README.md', ...docs.sort()];
 }
 
@@ -63,7 +65,8 @@ export function sendenseCommands(shell: string): string[][] {
         else break;
       }
       if (segment[at] === 'sendense-run') commands.push(segment.slice(at + 1));
-      else if (segment[at] === 'node' && segment[at + 1] === 'bin/sendense-run.js') commands.push(segment.slice(at + 2));
+      else if (segment[at] === 'node' && segment[at + 1] === 'bin/sendense-run.js')
+        commands.push(segment.slice(at + 2));
     }
   }
   return commands;

@@ -14,7 +14,9 @@ describe('claims of the docs', () => {
     expect(readme).toContain(`[--in-flight ${inFlight}]`);
     // transfer-disks.ts caps a disk's unanswered WRITEs at twice --in-flight; DEFAULT_TUNING says the same.
     expect(unansweredWrites).toBe(2 * inFlight);
-    expect(readme).toContain(`fewer than twice \`--in-flight\` WRITEs of its disk are unanswered (${unansweredWrites} at the default ${inFlight})`);
+    expect(readme).toContain(
+      `fewer than twice \`--in-flight\` WRITEs of its disk are unanswered (${unansweredWrites} at the default ${inFlight})`,
+    );
     expect(readme).not.toMatch(/up to \d+ unanswered per disk/);
   });
 
@@ -29,7 +31,12 @@ describe('claims of the docs', () => {
       .filter((file) => file.endsWith('.ts') && !file.startsWith('kinds/'))
       .filter((file) => comparison.test(readFileSync(path.join('src', file), 'utf8')))
       .sort();
-    expect(comparing).toEqual(['cli/failover-command.ts', 'cli/fetch-command.ts', 'cli/prune-command.ts', 'cli/verify-replicas.ts']);
+    expect(comparing).toEqual([
+      'cli/failover-command.ts',
+      'cli/fetch-command.ts',
+      'cli/prune-command.ts',
+      'cli/verify-replicas.ts',
+    ]);
     expect(readFileSync('docs/how-it-works.md', 'utf8').replace(/\s+/g, ' ')).toContain(
       "Nothing outside `src/kinds` tells kinds apart but the commands made for one kind's plans, which check they were given one (`failover` and `replicas --verify`: a replicate plan; `fetch`: a copy plan's s3 copy; `prune`: a backup plan with keep-* rules)",
     );

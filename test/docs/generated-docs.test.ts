@@ -20,12 +20,18 @@ const BIN = path.resolve('bin/sendense-run.js');
 
 describe('generated docs', () => {
   it.each(Object.keys(generated))('%s is up to date (else: npm run docs)', (file) => {
-    expect(readFileSync(file, 'utf8') === generated[file], `${file} is out of date: run \`npm run docs\` and commit it`).toBe(true);
+    expect(
+      readFileSync(file, 'utf8') === generated[file],
+      `${file} is out of date: run \`npm run docs\` and commit it`,
+    ).toBe(true);
   });
 
   it('the plan reference has a section and an example for every key of the schema', () => {
     const reference = generated['docs/plan-reference.md'];
-    const schema = JSON.parse(readFileSync('schemas/plan.schema.json', 'utf8')) as { properties: Record<string, unknown>; definitions: Record<string, { properties?: Record<string, unknown> }> };
+    const schema = JSON.parse(readFileSync('schemas/plan.schema.json', 'utf8')) as {
+      properties: Record<string, unknown>;
+      definitions: Record<string, { properties?: Record<string, unknown> }>;
+    };
     for (const key of Object.keys(schema.properties)) expect(reference).toContain(`### \`${key}\``);
     for (const [name, definition] of Object.entries(schema.definitions)) {
       for (const key of Object.keys(definition.properties ?? {})) {
@@ -39,7 +45,9 @@ describe('generated docs', () => {
 
   it('the generator puts every keyword the schema uses into words (else: teach scripts/gen-docs.js)', () => {
     const schema = JSON.parse(readFileSync('schemas/plan.schema.json', 'utf8')) as unknown;
-    expect([...(schemaKeywords(schema) as Set<string>)].filter((keyword) => !DESCRIBED_KEYWORDS.has(keyword))).toEqual([]);
+    expect([...(schemaKeywords(schema) as Set<string>)].filter((keyword) => !DESCRIBED_KEYWORDS.has(keyword))).toEqual(
+      [],
+    );
   });
 
   it('explains oneOf / anyOf / not and if-then variants', () => {
@@ -55,7 +63,9 @@ describe('generated docs', () => {
         },
         extra: { type: 'string' },
       },
-      allOf: [{ if: { properties: { kind: { const: 'b' } } }, then: { required: ['extra'], properties: { keep: false } } }],
+      allOf: [
+        { if: { properties: { kind: { const: 'b' } } }, then: { required: ['extra'], properties: { keep: false } } },
+      ],
     };
     const text = planReference(schema, []) as string;
     expect(text).toContain('| exactly one of | with `chains`; any of (with `last`) |');
@@ -74,7 +84,15 @@ describe('generated docs', () => {
         .filter((file) => file.endsWith('-reference.md'))
         .sort(),
     ).toEqual(names.sort());
-    const hub = planReference({ title: 'Hub configuration', type: 'object', properties: { maxParallelDisks: { type: 'integer', minimum: 1, default: 16 } } }, [], 'hub') as string;
+    const hub = planReference(
+      {
+        title: 'Hub configuration',
+        type: 'object',
+        properties: { maxParallelDisks: { type: 'integer', minimum: 1, default: 16 } },
+      },
+      [],
+      'hub',
+    ) as string;
     expect(hub).toMatch(/^# Hub configuration: reference\n/);
     expect(hub).toContain('### `maxParallelDisks`');
     expect(hub).toContain('```yaml\nmaxParallelDisks: 16\n```');
@@ -91,7 +109,10 @@ describe('generated docs', () => {
     expect(doc).toContain(`\`\`\`text\n${cli('--help')}\`\`\``);
     for (const { name: command } of COMMANDS) {
       const printed = cli('help', command);
-      expect(doc.includes(`\`\`\`text\n${printed}\`\`\``), `help ${command} differs from docs/commands.md (npm run docs)`).toBe(true);
+      expect(
+        doc.includes(`\`\`\`text\n${printed}\`\`\``),
+        `help ${command} differs from docs/commands.md (npm run docs)`,
+      ).toBe(true);
       expect(cli(command, '--help')).toBe(printed);
     }
   });

@@ -25,7 +25,10 @@ describe('links in the docs', () => {
       expect(path.relative(ROOT, resolved).startsWith('..'), `${file}: ${link} leaves the repository`).toBe(false);
       expect(existsSync(resolved), `${file}: ${link} does not exist`).toBe(true);
       if (anchor !== undefined && resolved.endsWith('.md')) {
-        expect(headingAnchors(resolved).has(anchor), `${file}: no heading #${anchor} in ${path.relative(ROOT, resolved)}`).toBe(true);
+        expect(
+          headingAnchors(resolved).has(anchor),
+          `${file}: no heading #${anchor} in ${path.relative(ROOT, resolved)}`,
+        ).toBe(true);
       }
     }
   });
@@ -33,7 +36,10 @@ describe('links in the docs', () => {
   it('README keeps its two-command quick start first', () => {
     const [first] = docBlocks('README.md');
     expect(first.lang).toBe('sh');
-    expect(first.text.split('\n').map((line) => line.split(/\s+#/)[0].trim())).toEqual(['scripts/demo.sh', 'scripts/test.sh']);
+    expect(first.text.split('\n').map((line) => line.split(/\s+#/)[0].trim())).toEqual([
+      'scripts/demo.sh',
+      'scripts/test.sh',
+    ]);
   });
 
   it('how-it-works.md names every step of every kind of run', async () => {

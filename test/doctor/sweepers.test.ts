@@ -22,7 +22,11 @@ async function withNewDatabase<T>(use: (file: string) => Promise<T>): Promise<T>
 function tablesOf(file: string): string[] {
   const raw = new SqliteDatabase(file, { readonly: true });
   try {
-    const rows = raw.prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'kysely_%' AND name NOT LIKE 'sqlite_%'").all() as { name: string }[];
+    const rows = raw
+      .prepare(
+        "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'kysely_%' AND name NOT LIKE 'sqlite_%'",
+      )
+      .all() as { name: string }[];
     return rows.map((row) => row.name).sort();
   } finally {
     raw.close();
@@ -71,7 +75,11 @@ describe('doctor sweepers', () => {
           { what: 'b elsewhere', action: 'left alone', ok: true },
         ]);
         const cleaned = await runDoctor(store, file, false, [sweeper('a')]);
-        expect(cleaned.findings[0]).toEqual({ what: 'a thing', action: 'could not remove it: must not run', ok: false });
+        expect(cleaned.findings[0]).toEqual({
+          what: 'a thing',
+          action: 'could not remove it: must not run',
+          ok: false,
+        });
       } finally {
         await store.close();
       }

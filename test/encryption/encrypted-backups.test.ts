@@ -29,7 +29,9 @@ afterEach(() => {
 // A key as the docs say to make one (openssl rand -base64 32), private.
 function makeKey(name: string): { file: string; text: string } {
   const file = path.join(dir, name);
-  writeFileSync(file, `${execFileSync('openssl', ['rand', '-base64', '32'], { encoding: 'utf8' }).trim()}\n`, { mode: 0o600 });
+  writeFileSync(file, `${execFileSync('openssl', ['rand', '-base64', '32'], { encoding: 'utf8' }).trim()}\n`, {
+    mode: 0o600,
+  });
   return { file, text: readFileSync(file, 'utf8').trim() };
 }
 
@@ -72,7 +74,11 @@ it('full, incrementals and a merge: every file LUKS, no plaintext, verify clean,
   const commandLines: string[] = [];
   for (let round = 0; round < 3; round++) {
     if (round > 0)
-      writeDisk(disk, [`write -P 0x${(0x70 + round).toString(16)} ${round * 7}M 3M`, `write -s ${path.join(dir, 'known.txt')} ${(60 + round) * MiB + 1024} ${known.length}`, 'write -z 41M 1M']);
+      writeDisk(disk, [
+        `write -P 0x${(0x70 + round).toString(16)} ${round * 7}M 3M`,
+        `write -s ${path.join(dir, 'known.txt')} ${(60 + round) * MiB + 1024} ${known.length}`,
+        'write -z 41M 1M',
+      ]);
     const run = startSendenseRun([backupPlan, '--db', path.join(dir, 'state.db')]);
     commandLines.push(...(await commandLinesDuring(run.exited)));
     const ended = await run.exited;
@@ -80,14 +86,17 @@ it('full, incrementals and a merge: every file LUKS, no plaintext, verify clean,
     outputs.push(ended.stdout, ended.stderr);
     copies.push(keepCopy(disk, path.join(dir, `point-${round}.qcow2`)));
   }
-  const backups = (await listBackups(path.join(dir, 'state.db'), 'encvm')).filter((backup) => backup.status === 'complete');
+  const backups = (await listBackups(path.join(dir, 'state.db'), 'encvm')).filter(
+    (backup) => backup.status === 'complete',
+  );
   // keepLast 2: the first point was merged into the second.
   expect(backups.map((backup) => backup.type)).toEqual(['full', 'incremental']);
 
   const files = repositoryFiles(repository);
   const images = files.filter((file) => file.endsWith('.qcow2'));
   expect(images).toHaveLength(2);
-  for (const image of images) expect(execFileSync('qemu-img', ['info', image], { encoding: 'utf8' })).toMatch(/^encrypted: yes$/m);
+  for (const image of images)
+    expect(execFileSync('qemu-img', ['info', image], { encoding: 'utf8' })).toMatch(/^encrypted: yes$/m);
   const needle = Buffer.from('sendense-known-plaintext');
   expect(readFileSync(disk).includes(needle), 'the source holds the text (the search works)').toBe(true);
   for (const file of files) expect(readFileSync(file).includes(needle), file).toBe(false);
@@ -97,10 +106,17 @@ it('full, incrementals and a merge: every file LUKS, no plaintext, verify clean,
   for (const text of [key.text, secret]) {
     expect(commandLines.filter((line) => line.includes(text))).toEqual([]);
     for (const output of outputs) expect(output.includes(text)).toBe(false);
-    for (const file of [...files, path.join(dir, 'state.db')]) expect(readFileSync(file).includes(Buffer.from(text)), file).toBe(false);
+    for (const file of [...files, path.join(dir, 'state.db')])
+      expect(readFileSync(file).includes(Buffer.from(text)), file).toBe(false);
   }
 
-  const verifyPlan = writeYaml('enc-verify', { version: 1, kind: 'verify', name: 'enc-verify', repository: { path: repository, encryption: { keyFile: key.file } }, verify: { vm: 'encvm' } });
+  const verifyPlan = writeYaml('enc-verify', {
+    version: 1,
+    kind: 'verify',
+    name: 'enc-verify',
+    repository: { path: repository, encryption: { keyFile: key.file } },
+    verify: { vm: 'encvm' },
+  });
   const verified = await sendenseRun([verifyPlan, '--db', path.join(dir, 'state.db')]);
   expect(verified.exitCode, verified.stdout + verified.stderr).toBe(0);
 
@@ -112,12 +128,19 @@ it('full, incrementals and a merge: every file LUKS, no plaintext, verify clean,
       vm: { name: 'encvm' },
       repository: { path: repository, encryption: { keyFile: key.file } },
       nbd: { ports: `${ports[0]}-${ports[1]}` },
-      restore: { point: backup.id, target: { type: 'file', path: path.join(dir, `restored-${index}-{key}.qcow2`), format: 'qcow2' }, verify: true },
+      restore: {
+        point: backup.id,
+        target: { type: 'file', path: path.join(dir, `restored-${index}-{key}.qcow2`), format: 'qcow2' },
+        verify: true,
+      },
     });
     const restored = await sendenseRun([restorePlan, '--db', path.join(dir, 'state.db')]);
     expect(restored.exitCode, restored.stdout + restored.stderr).toBe(0);
     // The merged chain holds points 2 and 3 (the copies after rounds 1 and 2).
-    expect(differenceBetween(path.join(dir, `restored-${index}-2000.qcow2`), copies[index + 1]!), `point ${backup.id}`).toBe('');
+    expect(
+      differenceBetween(path.join(dir, `restored-${index}-2000.qcow2`), copies[index + 1]!),
+      `point ${backup.id}`,
+    ).toBe('');
   }
   expect(recordedProcesses(path.join(dir, 'state.db'))).toEqual([]);
   expect(leasedPorts(path.join(dir, 'state.db'))).toEqual([]);
@@ -139,15 +162,24 @@ it('without the key, with another key, or with encryption on a plain repository:
       nbd: { ports: `${ports[0]}-${ports[1]}` },
     });
   const db = path.join(dir, 'state.db');
-  expect((await sendenseRun([backup('first', { path: repository, encryption: { keyFile: key.file } }), '--db', db])).exitCode).toBe(0);
+  expect(
+    (await sendenseRun([backup('first', { path: repository, encryption: { keyFile: key.file } }), '--db', db]))
+      .exitCode,
+  ).toBe(0);
   const before = repositoryFiles(repository).map((file) => [file, readFileSync(file).toString('base64')]);
 
   const noKey = await sendenseRun([backup('no-key', { path: repository }), '--db', db]);
   expect(noKey.exitCode).toBe(1);
   expect(noKey.stderr + noKey.stdout).toContain(`repository ${repository} is encrypted; no key given`);
-  const wrongKey = await sendenseRun([backup('wrong-key', { path: repository, encryption: { keyFile: other.file } }), '--db', db]);
+  const wrongKey = await sendenseRun([
+    backup('wrong-key', { path: repository, encryption: { keyFile: other.file } }),
+    '--db',
+    db,
+  ]);
   expect(wrongKey.exitCode).not.toBe(0);
-  expect(wrongKey.stderr + wrongKey.stdout).toContain(`repository ${repository} is encrypted; the key given does not open it`);
+  expect(wrongKey.stderr + wrongKey.stdout).toContain(
+    `repository ${repository} is encrypted; the key given does not open it`,
+  );
   const restoreNoKey = writeYaml('restore-no-key', {
     version: 1,
     kind: 'restore',
@@ -155,7 +187,10 @@ it('without the key, with another key, or with encryption on a plain repository:
     vm: { name: 'encvm' },
     repository: { path: repository },
     nbd: { ports: `${ports[0]}-${ports[1]}` },
-    restore: { point: 'latest', target: { type: 'file', path: path.join(dir, 'restored-{key}.qcow2'), format: 'qcow2' } },
+    restore: {
+      point: 'latest',
+      target: { type: 'file', path: path.join(dir, 'restored-{key}.qcow2'), format: 'qcow2' },
+    },
   });
   const refused = await sendenseRun([restoreNoKey, '--db', db]);
   expect(refused.exitCode).toBe(1);
@@ -169,7 +204,11 @@ it('without the key, with another key, or with encryption on a plain repository:
 
   const plain = path.join(dir, 'plain');
   expect((await sendenseRun([backup('plain-first', { path: plain }), '--db', db])).exitCode).toBe(0);
-  const encryptedOnPlain = await sendenseRun([backup('plain-then-key', { path: plain, encryption: { keyFile: key.file } }), '--db', db]);
+  const encryptedOnPlain = await sendenseRun([
+    backup('plain-then-key', { path: plain, encryption: { keyFile: key.file } }),
+    '--db',
+    db,
+  ]);
   expect(encryptedOnPlain.exitCode).toBe(1);
   expect(encryptedOnPlain.stderr + encryptedOnPlain.stdout).toContain(`repository ${plain} is not encrypted`);
 }, 120_000);
@@ -192,7 +231,10 @@ it('validate: a key file others can read is a warning; a literal key and compres
   expect(literal.exitCode).toBe(2);
   expect(literal.stdout + literal.stderr).toContain('a repository key must not be written in a plan');
   expect(literal.stdout + literal.stderr).not.toContain(key.text);
-  const both = await sendenseRun(['validate', writeYaml('both', doc({ encryption: { keyFile: key.file }, compression: 'zstd' }))]);
+  const both = await sendenseRun([
+    'validate',
+    writeYaml('both', doc({ encryption: { keyFile: key.file }, compression: 'zstd' })),
+  ]);
   expect(both.exitCode).toBe(2);
   expect(both.stdout + both.stderr).toContain('zstd cannot be combined with repository.encryption');
 }, 60_000);

@@ -46,7 +46,12 @@ export const KNOWN_TEXT = 'the file every point of the encrypted guest holds\n';
 
 // The tree of point `n` (1-based): the known file, a file of its own, an /etc that changes.
 function pointTree(n: number): Record<string, string> {
-  return { [KNOWN_FILE]: KNOWN_TEXT, [`point-${n}.txt`]: `written before point ${n}\n`, 'etc/hosts': `127.0.0.1 localhost\n10.0.0.${n} db\n`, 'etc/motd': 'x'.repeat(70_000 + n) };
+  return {
+    [KNOWN_FILE]: KNOWN_TEXT,
+    [`point-${n}.txt`]: `written before point ${n}\n`,
+    'etc/hosts': `127.0.0.1 localhost\n10.0.0.${n} db\n`,
+    'etc/motd': 'x'.repeat(70_000 + n),
+  };
 }
 
 export function makeEncryptedGuest(dir: string, vm: string, ports: readonly [number, number]): EncryptedGuest {
@@ -70,7 +75,11 @@ export function makeEncryptedGuest(dir: string, vm: string, ports: readonly [num
 }
 
 /** A backup plan of the guest in the file `<name>.yaml`; `encryption: false` leaves repository.encryption out (the key then comes from --key-file). */
-export function writeBackupPlan(guest: EncryptedGuest, name: string, options: { readonly retention?: Record<string, number>; readonly encryption?: boolean } = {}): string {
+export function writeBackupPlan(
+  guest: EncryptedGuest,
+  name: string,
+  options: { readonly retention?: Record<string, number>; readonly encryption?: boolean } = {},
+): string {
   const doc = {
     version: 1,
     kind: 'incremental',
@@ -78,7 +87,10 @@ export function writeBackupPlan(guest: EncryptedGuest, name: string, options: { 
     name: `${guest.vm}-backup`,
     timezone: 'UTC',
     vm: { name: guest.vm, source: { type: 'qemu', disks: [{ key: 2000, path: guest.source }] } },
-    repository: { path: guest.repository, ...(options.encryption === false ? {} : { encryption: { keyFile: guest.keyFile } }) },
+    repository: {
+      path: guest.repository,
+      ...(options.encryption === false ? {} : { encryption: { keyFile: guest.keyFile } }),
+    },
     nbd: { ports: `${guest.ports[0]}-${guest.ports[1]}` },
     ...(options.retention ? { retention: options.retention } : {}),
   };
@@ -104,8 +116,15 @@ export function writeRestorePlan(guest: EncryptedGuest, name: string, point: str
 }
 
 // The CLI, its output kept for expectKeyNowhere; `appliance`: room for a libguestfs appliance's start.
-export async function cli(guest: EncryptedGuest, args: readonly string[], env: Record<string, string> = {}, appliance = false): Promise<CliResult> {
-  const result = appliance ? await sendenseFiles([...args, '--db', guest.db]) : await sendenseRun([...args, '--db', guest.db], env);
+export async function cli(
+  guest: EncryptedGuest,
+  args: readonly string[],
+  env: Record<string, string> = {},
+  appliance = false,
+): Promise<CliResult> {
+  const result = appliance
+    ? await sendenseFiles([...args, '--db', guest.db])
+    : await sendenseRun([...args, '--db', guest.db], env);
   guest.outputs.push(result);
   return result;
 }
@@ -151,7 +170,18 @@ export async function backupsOf(guest: EncryptedGuest): Promise<readonly Backup[
 export async function encryptedDifference(guest: EncryptedGuest, file: string, copy: string): Promise<string> {
   offerRepositoryKey({ keyFile: guest.keyFile });
   const { opts, secret } = qcow2ImageOpts(file);
-  const result = await runLocal(['qemu-img', 'compare', '-U', ...secretObjectArgs(secret), '--image-opts', opts, `driver=qcow2,file.driver=file,file.filename=${copy}`], { secret });
+  const result = await runLocal(
+    [
+      'qemu-img',
+      'compare',
+      '-U',
+      ...secretObjectArgs(secret),
+      '--image-opts',
+      opts,
+      `driver=qcow2,file.driver=file,file.filename=${copy}`,
+    ],
+    { secret },
+  );
   return result.exitCode === 0 ? '' : `${result.stdout}${result.stderr}`.trim() || `exit ${result.exitCode}`;
 }
 
@@ -160,7 +190,8 @@ export async function expectPointsExact(guest: EncryptedGuest): Promise<string[]
   const left = await backupsOf(guest);
   for (const backup of left) {
     expect(backup.status, backup.id).toBe('complete');
-    for (const disk of backup.disks) expect(await encryptedDifference(guest, disk.file, guest.copies[backup.id]!), `point ${backup.id}`).toBe('');
+    for (const disk of backup.disks)
+      expect(await encryptedDifference(guest, disk.file, guest.copies[backup.id]!), `point ${backup.id}`).toBe('');
   }
   expect(left.map((backup) => backup.parentId)).toEqual([null, ...left.slice(0, -1).map((backup) => backup.id)]);
   return left.map((backup) => backup.id);

@@ -22,13 +22,21 @@ it('full and incremental through the node into LUKS files; both points restore o
   writeFileSync(keyFile, execFileSync('openssl', ['rand', '-base64', '32']), { mode: 0o600 });
   const disk = createDisk(path.join(dir, 'disk.qcow2'), 64 * MiB);
   writeDisk(disk, ['write -P 0x61 0 8M', 'write -P 0x62 33M 1M']);
-  const common = { version: 1, node: nodeBlock(node), repository: { path: repository, encryption: { keyFile } }, nbd: { ports: `${ports[0]}-${ports[1]}` } };
+  const common = {
+    version: 1,
+    node: nodeBlock(node),
+    repository: { path: repository, encryption: { keyFile } },
+    nbd: { ports: `${ports[0]}-${ports[1]}` },
+  };
   const write = (name: string, doc: object) => {
     const file = path.join(dir, `${name}.yaml`);
     writeFileSync(file, stringify({ ...common, name, ...doc }));
     return file;
   };
-  const backupPlan = write('ssh-enc-backup', { kind: 'incremental', vm: { name: 'sshenc', source: { type: 'qemu', disks: [{ key: 2000, path: disk }] } } });
+  const backupPlan = write('ssh-enc-backup', {
+    kind: 'incremental',
+    vm: { name: 'sshenc', source: { type: 'qemu', disks: [{ key: 2000, path: disk }] } },
+  });
   expect((await sendenseRun([backupPlan, '--db', db])).exitCode).toBe(0);
   const first = keepCopy(disk, path.join(dir, 'first.qcow2'));
   writeDisk(disk, ['write -P 0x63 4M 2M', 'write -z 33M 512k']);
@@ -36,16 +44,25 @@ it('full and incremental through the node into LUKS files; both points restore o
   expect(second.exitCode, second.stdout + second.stderr).toBe(0);
   const latest = keepCopy(disk, path.join(dir, 'latest.qcow2'));
 
-  const images = readdirSync(repository, { recursive: true, withFileTypes: true }).filter((entry) => entry.name.endsWith('.qcow2'));
+  const images = readdirSync(repository, { recursive: true, withFileTypes: true }).filter((entry) =>
+    entry.name.endsWith('.qcow2'),
+  );
   expect(images).toHaveLength(2);
-  for (const image of images) expect(execFileSync('qemu-img', ['info', path.join(image.parentPath, image.name)], { encoding: 'utf8' })).toMatch(/^encrypted: yes$/m);
+  for (const image of images)
+    expect(execFileSync('qemu-img', ['info', path.join(image.parentPath, image.name)], { encoding: 'utf8' })).toMatch(
+      /^encrypted: yes$/m,
+    );
 
   const backups = (await listBackups(db, 'sshenc')).filter((backup) => backup.status === 'complete');
   for (const [index, backup] of backups.entries()) {
     const restorePlan = write(`ssh-enc-restore-${index}`, {
       kind: 'restore',
       vm: { name: 'sshenc' },
-      restore: { point: backup.id, target: { type: 'file', path: path.join(dir, `restored-${index}-{key}.qcow2`), format: 'qcow2' }, verify: true },
+      restore: {
+        point: backup.id,
+        target: { type: 'file', path: path.join(dir, `restored-${index}-{key}.qcow2`), format: 'qcow2' },
+        verify: true,
+      },
     });
     const restored = await sendenseRun([restorePlan, '--db', db]);
     expect(restored.exitCode, restored.stdout + restored.stderr).toBe(0);

@@ -13,7 +13,18 @@ import { recordedProcesses, tableRows } from '../support/process-tree.js';
 import { killIfAlive } from '../support/processes.js';
 import { useRunWorkspace } from '../support/run-workspace.js';
 import { portRangeForTestFile } from '../support/vm-disks.js';
-import { backUpPoints, backupsOf, cli, expectKeyNowhere, expectOneLine, expectPointsExact, makeEncryptedGuest, writeBackupPlan, writeRestorePlan, type EncryptedGuest } from './encrypted-guest.js';
+import {
+  backUpPoints,
+  backupsOf,
+  cli,
+  expectKeyNowhere,
+  expectOneLine,
+  expectPointsExact,
+  makeEncryptedGuest,
+  writeBackupPlan,
+  writeRestorePlan,
+  type EncryptedGuest,
+} from './encrypted-guest.js';
 
 const ws = useRunWorkspace('encrypted-merges-', { per: 'file' });
 const ports = portRangeForTestFile(20);
@@ -43,7 +54,10 @@ describe('retention in an encrypted repository', () => {
   it('prune without a key (a plan without repository.encryption): one line, exit 2, nothing merged or changed', async () => {
     const before = repositoryFingerprint(guest.repository);
     const backups = tableRows(guest.db, 'backups');
-    const result = await cli(guest, ['prune', writeBackupPlan(guest, 'keep3-nokey', { retention: { keepLast: 3 }, encryption: false })]);
+    const result = await cli(guest, [
+      'prune',
+      writeBackupPlan(guest, 'keep3-nokey', { retention: { keepLast: 3 }, encryption: false }),
+    ]);
     expectOneLine(result, 2, /keep3-nokey\.yaml: repository .* is encrypted; no key given/);
     expect(repositoryFingerprint(guest.repository)).toEqual(before);
     expect(tableRows(guest.db, 'backups')).toEqual(backups);
@@ -67,7 +81,9 @@ describe('retention in an encrypted repository', () => {
   it('a merge killed after its files changed: doctor leaves it without the key (exit 1, said), finishes it with --key-file; every point exact', async () => {
     const plan = writeBackupPlan(guest, 'keep2', { retention: { keepLast: 2 }, encryption: false });
     const [going, child] = (await backupsOf(guest)).map((backup) => backup.id) as [string, string, string];
-    const killed = await cli(guest, ['prune', plan, '--key-file', guest.keyFile], { SENDENSE_TEST_KILL_MERGE_AT: 'copied' });
+    const killed = await cli(guest, ['prune', plan, '--key-file', guest.keyFile], {
+      SENDENSE_TEST_KILL_MERGE_AT: 'copied',
+    });
     expect(killed.exitCode, `${killed.stdout}\n${killed.stderr}`).toBe(-1);
     expect(tableRows(guest.db, 'merges')).toHaveLength(1);
 

@@ -47,7 +47,9 @@ function writeYaml(name: string, doc: object): string {
 // A full and an incremental of a 32 MiB qemu disk in an encrypted repository.
 async function twoPoints(): Promise<Setup> {
   const keyFile = path.join(dir, 'repository.key');
-  writeFileSync(keyFile, `${execFileSync('openssl', ['rand', '-base64', '32'], { encoding: 'utf8' }).trim()}\n`, { mode: 0o600 });
+  writeFileSync(keyFile, `${execFileSync('openssl', ['rand', '-base64', '32'], { encoding: 'utf8' }).trim()}\n`, {
+    mode: 0o600,
+  });
   const repository = path.join(dir, 'repository');
   const db = path.join(dir, 'state.db');
   const disk = createDisk(path.join(dir, 'disk.qcow2'), 32 * MiB);
@@ -72,7 +74,12 @@ async function twoPoints(): Promise<Setup> {
   return { keyFile, repository, db, ids: [backups[0]!.id, backups[1]!.id], copies: [copies[0]!, copies[1]!], file };
 }
 
-async function restore(setup: Setup, name: string, point: string, verify: boolean): Promise<{ result: CliResult; restored: string }> {
+async function restore(
+  setup: Setup,
+  name: string,
+  point: string,
+  verify: boolean,
+): Promise<{ result: CliResult; restored: string }> {
   const plan = writeYaml(name, {
     version: 1,
     kind: 'restore',
@@ -96,7 +103,12 @@ function editManifest(file: string, edit: (manifest: Record<string, unknown>) =>
 }
 
 function holdsPlanted(file: string): boolean {
-  return existsSync(file) && execFileSync('qemu-io', ['-f', 'qcow2', '-c', 'read -P 0x66 8M 2M', file], { encoding: 'utf8' }).includes('read 2097152/2097152');
+  return (
+    existsSync(file) &&
+    execFileSync('qemu-io', ['-f', 'qcow2', '-c', 'read -P 0x66 8M 2M', file], { encoding: 'utf8' }).includes(
+      'read 2097152/2097152',
+    )
+  );
 }
 
 it('a plain qcow2 with planted bytes and recomputed digests in place of a LUKS incremental: refused by restores, damage for verify, never authenticated', async () => {
@@ -104,8 +116,24 @@ it('a plain qcow2 with planted bytes and recomputed digests in place of a LUKS i
   // The attacker's file: plain qcow2, the same backing name, planted bytes where the incremental wrote.
   const backing = readBacking(setup.file)!.name;
   const planted = `${setup.file}.planted`;
-  execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', '-u', '-b', backing, '-F', 'qcow2', planted, String(32 * MiB)]);
-  execFileSync('qemu-io', ['-c', 'write -P 0x66 8M 2M', `json:${JSON.stringify({ driver: 'qcow2', backing: null, file: { driver: 'file', filename: planted } })}`]);
+  execFileSync('qemu-img', [
+    'create',
+    '-q',
+    '-f',
+    'qcow2',
+    '-u',
+    '-b',
+    backing,
+    '-F',
+    'qcow2',
+    planted,
+    String(32 * MiB),
+  ]);
+  execFileSync('qemu-io', [
+    '-c',
+    'write -P 0x66 8M 2M',
+    `json:${JSON.stringify({ driver: 'qcow2', backing: null, file: { driver: 'file', filename: planted } })}`,
+  ]);
   chmodSync(planted, 0o600);
   renameSync(planted, setup.file);
   const digest = await rangeDigest('xxh64', Buffer.alloc(2 * MiB, 0x66));
@@ -117,15 +145,28 @@ it('a plain qcow2 with planted bytes and recomputed digests in place of a LUKS i
 
   // serve and files read the chain itself: refused before anything is served or started.
   for (const command of ['serve', 'files']) {
-    const refused = await sendenseRun([command, 'encvm', '--point', setup.ids[1], '--key-file', setup.keyFile, '--db', setup.db]);
+    const refused = await sendenseRun([
+      command,
+      'encvm',
+      '--point',
+      setup.ids[1],
+      '--key-file',
+      setup.keyFile,
+      '--db',
+      setup.db,
+    ]);
     expect(refused.exitCode, `${command}: ${refused.stdout}${refused.stderr}`).toBe(1);
-    expect(refused.stderr.trim().split('\n'), command).toEqual([expect.stringContaining(`${setup.file} is not LUKS-encrypted, but repository ${setup.repository} is`)]);
+    expect(refused.stderr.trim().split('\n'), command).toEqual([
+      expect.stringContaining(`${setup.file} is not LUKS-encrypted, but repository ${setup.repository} is`),
+    ]);
   }
 
   // Without the check of the restored disk, the chain itself is refused: never the planted bytes.
   const unverified = await restore(setup, 'unverified', setup.ids[1], false);
   expect(unverified.result.exitCode, unverified.result.stdout + unverified.result.stderr).not.toBe(0);
-  expect(unverified.result.stderr).toContain(`${setup.file} is not LUKS-encrypted, but repository ${setup.repository} is`);
+  expect(unverified.result.stderr).toContain(
+    `${setup.file} is not LUKS-encrypted, but repository ${setup.repository} is`,
+  );
   expect(unverified.result.stderr).not.toMatch(/\n\s+at /);
   expect(holdsPlanted(unverified.restored)).toBe(false);
 

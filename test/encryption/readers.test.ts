@@ -17,7 +17,17 @@ import { leasedPorts, processesUnder, recordedProcesses, tableRows } from '../su
 import { waitForProcessGone } from '../support/processes.js';
 import { useRunWorkspace } from '../support/run-workspace.js';
 import { portRangeForTestFile } from '../support/vm-disks.js';
-import { KNOWN_FILE, KNOWN_TEXT, backUpPoints, backupsOf, cli, expectKeyNowhere, expectOneLine, makeEncryptedGuest, type EncryptedGuest } from './encrypted-guest.js';
+import {
+  KNOWN_FILE,
+  KNOWN_TEXT,
+  backUpPoints,
+  backupsOf,
+  cli,
+  expectKeyNowhere,
+  expectOneLine,
+  makeEncryptedGuest,
+  type EncryptedGuest,
+} from './encrypted-guest.js';
 
 const ws = useRunWorkspace('encrypted-readers-', { per: 'file' });
 const ports = portRangeForTestFile(20);
@@ -67,7 +77,12 @@ describe('files', () => {
     const dirsBefore = pointDirs();
     const none = await cli(guest, ['files', guest.vm, 'p1:/'], {}, true);
     expectOneLine(none, 2, new RegExp(`repository ${guest.repository} is encrypted; no key given .*--key-file`));
-    const wrong = await cli(guest, ['files', guest.vm, '--key-file', wrongKey, '--get', `p1:/${KNOWN_FILE}`, '--to', path.join(ws.dir, 'never')], {}, true);
+    const wrong = await cli(
+      guest,
+      ['files', guest.vm, '--key-file', wrongKey, '--get', `p1:/${KNOWN_FILE}`, '--to', path.join(ws.dir, 'never')],
+      {},
+      true,
+    );
     expectOneLine(wrong, 2, new RegExp(`repository ${guest.repository} is encrypted; the key given does not open it`));
     expect(readdirSync(ws.dir)).not.toContain('never');
     expectNothingLeft();
@@ -81,21 +96,34 @@ describe('files', () => {
       const [first, latest] = guest.ids as [string, string];
       const listed = await cli(guest, ['files', guest.vm, ...key(), '--point', first, '--json', 'p1:/'], {}, true);
       expect(listed.exitCode, `${listed.stdout}\n${listed.stderr}`).toBe(0);
-      const entries = jsonLines<{ name: string; size: number; type: string }>(listed.stdout).filter((entry) => entry.name !== 'lost+found');
+      const entries = jsonLines<{ name: string; size: number; type: string }>(listed.stdout).filter(
+        (entry) => entry.name !== 'lost+found',
+      );
       expect(entries.map((entry) => entry.name).sort()).toEqual(
         Object.keys(guest.trees[first]!)
           .filter((name) => !name.includes('/'))
           .sort(),
       );
-      expect(entries.find((entry) => entry.name === KNOWN_FILE)).toMatchObject({ type: 'file', size: KNOWN_TEXT.length });
+      expect(entries.find((entry) => entry.name === KNOWN_FILE)).toMatchObject({
+        type: 'file',
+        size: KNOWN_TEXT.length,
+      });
       expect(listed.stderr).toMatch(/encrypted: read through a read-only qemu-nbd/);
       expectNothingLeft();
 
       const to = path.join(ws.dir, 'extracted');
-      const extracted = await cli(guest, ['files', guest.vm, ...key(), '--get', `p1:/${KNOWN_FILE}`, 'p1:/etc', '--to', to], {}, true);
+      const extracted = await cli(
+        guest,
+        ['files', guest.vm, ...key(), '--get', `p1:/${KNOWN_FILE}`, 'p1:/etc', '--to', to],
+        {},
+        true,
+      );
       expect(extracted.exitCode, `${extracted.stdout}\n${extracted.stderr}`).toBe(0);
       expect(readFileSync(path.join(to, KNOWN_FILE), 'utf8')).toBe(KNOWN_TEXT);
-      expect(readTree(to)).toEqual({ ...subTree(guest.trees[latest]!, KNOWN_FILE), ...subTree(guest.trees[latest]!, 'etc') });
+      expect(readTree(to)).toEqual({
+        ...subTree(guest.trees[latest]!, KNOWN_FILE),
+        ...subTree(guest.trees[latest]!, 'etc'),
+      });
       expectNothingLeft();
       // Each read was a run of kind files (its qemu-nbd recorded under it), ended and given back.
       const fileRuns = (runs() as { kind: string; status: string }[]).filter((run) => run.kind === 'files');
@@ -109,15 +137,30 @@ describe('files', () => {
     async () => {
       const to = path.join(ws.dir, 'restored-files');
       const plan = path.join(ws.dir, 'files-restore.yaml');
-      const restore = { point: guest.ids[0], target: { type: 'files', paths: [`p1:/${KNOWN_FILE}`, 'p1:/point-1.txt'], to } };
+      const restore = {
+        point: guest.ids[0],
+        target: { type: 'files', paths: [`p1:/${KNOWN_FILE}`, 'p1:/point-1.txt'], to },
+      };
       writeFileSync(
         plan,
-        stringify({ version: 1, kind: 'restore', name: 'enc-files', vm: { name: guest.vm }, repository: { path: guest.repository, encryption: { keyFile: guest.keyFile } }, restore }),
+        stringify({
+          version: 1,
+          kind: 'restore',
+          name: 'enc-files',
+          vm: { name: guest.vm },
+          repository: { path: guest.repository, encryption: { keyFile: guest.keyFile } },
+          restore,
+        }),
       );
       const result = await cli(guest, [plan], {}, true);
       expect(result.exitCode, `${result.stdout}\n${result.stderr}`).toBe(0);
-      expect(readTree(to)).toEqual({ ...subTree(guest.trees[guest.ids[0]!]!, KNOWN_FILE), ...subTree(guest.trees[guest.ids[0]!]!, 'point-1.txt') });
-      const stopped = [...result.stdout.matchAll(/stop qemu-nbd \(pid (\d+)\) reading the encrypted/g)].map((match) => Number(match[1]));
+      expect(readTree(to)).toEqual({
+        ...subTree(guest.trees[guest.ids[0]!]!, KNOWN_FILE),
+        ...subTree(guest.trees[guest.ids[0]!]!, 'point-1.txt'),
+      });
+      const stopped = [...result.stdout.matchAll(/stop qemu-nbd \(pid (\d+)\) reading the encrypted/g)].map((match) =>
+        Number(match[1]),
+      );
       expect(stopped).toHaveLength(1);
       expect(await waitForProcessGone(stopped[0]!)).toBe(true);
       expectNothingLeft();
@@ -131,10 +174,22 @@ describe('a restore plan', () => {
     const to = path.join(ws.dir, 'restored.qcow2');
     const plan = path.join(ws.dir, 'restore-nokey.yaml');
     const restore = { point: 'latest', disks: [2000], target: { type: 'file', path: to, format: 'qcow2' } };
-    writeFileSync(plan, stringify({ version: 1, kind: 'restore', name: 'enc-nokey', vm: { name: guest.vm }, repository: { path: guest.repository }, restore }));
+    writeFileSync(
+      plan,
+      stringify({
+        version: 1,
+        kind: 'restore',
+        name: 'enc-nokey',
+        vm: { name: guest.vm },
+        repository: { path: guest.repository },
+        restore,
+      }),
+    );
     const result = await cli(guest, [plan]);
     expect(result.exitCode, `${result.stdout}\n${result.stderr}`).toBe(1);
-    expect(`${result.stdout}${result.stderr}`).toMatch(new RegExp(`failed in .*restore-nokey\\.yaml: repository ${guest.repository} is encrypted; no key given`));
+    expect(`${result.stdout}${result.stderr}`).toMatch(
+      new RegExp(`failed in .*restore-nokey\\.yaml: repository ${guest.repository} is encrypted; no key given`),
+    );
     expect(`${result.stdout}${result.stderr}`).not.toMatch(/\[(resolve-point|allocate-ports|start-qemu-nbd)\]/);
     expect(readdirSync(ws.dir)).not.toContain('restored.qcow2');
     expectNothingLeft();
@@ -155,7 +210,9 @@ describe('verify', () => {
     }
     expect(tableRows(guest.db, 'backups')).toEqual(backupsBefore);
     expect(runs()).toEqual(runsBefore);
-    expect((await backupsOf(guest)).map((backup) => [backup.status, backup.verifiedAt])).toEqual(guest.ids.map(() => ['complete', null]));
+    expect((await backupsOf(guest)).map((backup) => [backup.status, backup.verifiedAt])).toEqual(
+      guest.ids.map(() => ['complete', null]),
+    );
     expectNothingLeft();
   });
 
@@ -163,16 +220,32 @@ describe('verify', () => {
     const result = await cli(guest, ['verify', ...key()]);
     expect(result.exitCode, `${result.stdout}\n${result.stderr}`).toBe(0);
     expect(result.stdout).toContain('verified 2 backup(s), no damage found');
-    const json = await cli(guest, ['verify', '--vm', guest.vm, '--key-env', 'ENC_TEST_KEY', '--json'], { ENC_TEST_KEY: guest.keyText });
+    const json = await cli(guest, ['verify', '--vm', guest.vm, '--key-env', 'ENC_TEST_KEY', '--json'], {
+      ENC_TEST_KEY: guest.keyText,
+    });
     expect(json.exitCode, `${json.stdout}\n${json.stderr}`).toBe(0);
-    expect(jsonLines<{ type: string; damaged?: string[]; checked?: number }>(json.stdout).at(-1)).toMatchObject({ type: 'summary', checked: 2, damaged: [] });
-    expect((await backupsOf(guest)).every((backup) => backup.status === 'complete' && backup.verifiedAt !== null)).toBe(true);
+    expect(jsonLines<{ type: string; damaged?: string[]; checked?: number }>(json.stdout).at(-1)).toMatchObject({
+      type: 'summary',
+      checked: 2,
+      damaged: [],
+    });
+    expect((await backupsOf(guest)).every((backup) => backup.status === 'complete' && backup.verifiedAt !== null)).toBe(
+      true,
+    );
     expectNothingLeft();
   });
 
   it('refuses two key options, or a key given as --key-env NAME', async () => {
-    expectOneLine(await cli(guest, ['verify', ...key(), '--key-env', 'ENC_TEST_KEY']), 2, /give --key-file or --key-env, not both/);
-    expectOneLine(await cli(guest, ['verify', '--key-env', guest.keyText]), 2, /--key-env needs the NAME of an environment variable/);
+    expectOneLine(
+      await cli(guest, ['verify', ...key(), '--key-env', 'ENC_TEST_KEY']),
+      2,
+      /give --key-file or --key-env, not both/,
+    );
+    expectOneLine(
+      await cli(guest, ['verify', '--key-env', guest.keyText]),
+      2,
+      /--key-env needs the NAME of an environment variable/,
+    );
   });
 });
 
@@ -207,11 +280,17 @@ describe('serve', () => {
 describe('serve --key-env', () => {
   it("keeps the key out of each qemu-nbd's environment, readable in /proc while it runs", async () => {
     const hubConfig = writeHubConfig(ws.dir, ports);
-    const serve = serves.start([guest.vm, '--db', guest.db, '--hub-config', hubConfig, '--key-env', 'ENC_TEST_KEY'], 1, { ENC_TEST_KEY: guest.keyText });
+    const serve = serves.start(
+      [guest.vm, '--db', guest.db, '--hub-config', hubConfig, '--key-env', 'ENC_TEST_KEY'],
+      1,
+      { ENC_TEST_KEY: guest.keyText },
+    );
     const [disk] = await serve.serving;
     expect(exportDifference(disk!.url, guest.copies[guest.ids.at(-1)!]!)).toBe('');
     // serve itself was given the key in its environment; the qemu-nbd it started has neither the variable nor the key.
-    expect(readFileSync(`/proc/${serve.child.pid}/environ`, 'utf8').split('\0')).toContain(`ENC_TEST_KEY=${guest.keyText}`);
+    expect(readFileSync(`/proc/${serve.child.pid}/environ`, 'utf8').split('\0')).toContain(
+      `ENC_TEST_KEY=${guest.keyText}`,
+    );
     const servers = recordedProcesses(guest.db);
     expect(servers).toHaveLength(1);
     const environ = readFileSync(`/proc/${servers[0]!.pid}/environ`, 'utf8');

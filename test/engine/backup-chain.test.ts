@@ -7,8 +7,23 @@ import { describe, expect, it } from 'vitest';
 import { isProcessAlive } from '../../src/process/process-identity.js';
 import { leasedPorts, recordedProcesses } from '../support/process-tree.js';
 import { useRunWorkspace } from '../support/run-workspace.js';
-import { listBackups, sendenseRun, stoppedQemuNbdPids, writePlan, type BackupRow, type CliResult } from '../support/sendense-cli.js';
-import { bitmapNames, createDisk, differenceBetween, imageInfo, keepCopy, portRangeForTestFile, writeDisk } from '../support/vm-disks.js';
+import {
+  listBackups,
+  sendenseRun,
+  stoppedQemuNbdPids,
+  writePlan,
+  type BackupRow,
+  type CliResult,
+} from '../support/sendense-cli.js';
+import {
+  bitmapNames,
+  createDisk,
+  differenceBetween,
+  imageInfo,
+  keepCopy,
+  portRangeForTestFile,
+  writeDisk,
+} from '../support/vm-disks.js';
 
 const MiB = 1024 * 1024;
 const ports = portRangeForTestFile();
@@ -50,14 +65,24 @@ describe('backup chain of a qemu source', () => {
     const plan = writePlan(ws.dir, { name: 'three-disks', vm: 'vm3', disks, repository: ws.repository, ports });
 
     const copies: Record<string, string>[] = [];
-    const keepPoint = (point: number) => copies.push(Object.fromEntries(disks.map((disk) => [disk.key, keepCopy(disk.path, path.join(ws.dir, `p${point}-${disk.key}.qcow2`))])));
+    const keepPoint = (point: number) =>
+      copies.push(
+        Object.fromEntries(
+          disks.map((disk) => [disk.key, keepCopy(disk.path, path.join(ws.dir, `p${point}-${disk.key}.qcow2`))]),
+        ),
+      );
 
     expectSucceeded(await sendenseRun([plan, '--db', ws.db]));
     keepPoint(1);
     expectNothingHeld();
 
     // After the full: a range overwritten with zeroes, a discarded range, the last sector, odd-size tail.
-    writeDisk(disks[0].path, ['write -z 2M 2M', 'discard 30M 4M', `write -P 0x14 ${64 * MiB - 512} 512`, 'write -P 0x15 40M 1M']);
+    writeDisk(disks[0].path, [
+      'write -z 2M 2M',
+      'discard 30M 4M',
+      `write -P 0x14 ${64 * MiB - 512} 512`,
+      'write -P 0x15 40M 1M',
+    ]);
     writeDisk(disks[1].path, ['write -P 0x23 5M 64K', `write -P 0x24 ${oddSize - 512} 512`]);
     expectSucceeded(await sendenseRun([plan, '--db', ws.db]), 3);
     keepPoint(2);
@@ -114,7 +139,13 @@ describe('backup chain of a qemu source', () => {
   it('a raw source: a full each time, and the incremental plan says why', async () => {
     const file = createDisk(path.join(ws.dir, 'raw0.img'), 16 * MiB, 'raw');
     writeDisk(file, ['write -P 0x41 0 4M', `write -P 0x42 ${16 * MiB - 512} 512`], 'raw');
-    const plan = writePlan(ws.dir, { name: 'raw-vm', vm: 'rawvm', disks: [{ key: 2000, path: file, format: 'raw' }], repository: ws.repository, ports });
+    const plan = writePlan(ws.dir, {
+      name: 'raw-vm',
+      vm: 'rawvm',
+      disks: [{ key: 2000, path: file, format: 'raw' }],
+      repository: ws.repository,
+      ports,
+    });
 
     const first = await sendenseRun([plan, '--db', ws.db]);
     expectSucceeded(first);
@@ -138,7 +169,13 @@ describe('backup chain of a qemu source', () => {
   it('a bitmap left inconsistent by a crash: a full into a new chain with a warning, never a guessed incremental', async () => {
     const file = createDisk(path.join(ws.dir, 'crash0.qcow2'), 32 * MiB);
     writeDisk(file, ['write -P 0x81 0 4M']);
-    const plan = writePlan(ws.dir, { name: 'crash', vm: 'crashvm', disks: [{ key: 2000, path: file }], repository: ws.repository, ports });
+    const plan = writePlan(ws.dir, {
+      name: 'crash',
+      vm: 'crashvm',
+      disks: [{ key: 2000, path: file }],
+      repository: ws.repository,
+      ports,
+    });
     expectSucceeded(await sendenseRun([plan, '--db', ws.db]));
 
     // A writer killed while the image is open leaves the bitmap flagged in-use (inconsistent).
@@ -147,7 +184,9 @@ describe('backup chain of a qemu source', () => {
     const point2 = keepCopy(file, path.join(ws.dir, 'p2.qcow2'));
     const second = await sendenseRun([plan, '--db', ws.db]);
     expectSucceeded(second);
-    expect(second.stderr).toMatch(/warning: .*dirty bitmap '.*' on .*crash0\.qcow2 is marked inconsistent.*full backup into a new chain/);
+    expect(second.stderr).toMatch(
+      /warning: .*dirty bitmap '.*' on .*crash0\.qcow2 is marked inconsistent.*full backup into a new chain/,
+    );
 
     const backups = await listBackups(ws.db, 'crashvm');
     expect(backups.map((backup) => backup.type)).toEqual(['full', 'full']);
@@ -160,7 +199,14 @@ describe('backup chain of a qemu source', () => {
   it('maxChainLength: the run after a full chain starts a new chain with a full', async () => {
     const file = createDisk(path.join(ws.dir, 'short0.qcow2'), 16 * MiB);
     writeDisk(file, ['write -P 0x91 0 1M']);
-    const plan = writePlan(ws.dir, { name: 'short', vm: 'shortvm', disks: [{ key: 2000, path: file }], repository: ws.repository, ports, incremental: { maxChainLength: 2 } });
+    const plan = writePlan(ws.dir, {
+      name: 'short',
+      vm: 'shortvm',
+      disks: [{ key: 2000, path: file }],
+      repository: ws.repository,
+      ports,
+      incremental: { maxChainLength: 2 },
+    });
     const copies: string[] = [];
     for (let point = 1; point <= 3; point++) {
       writeDisk(file, [`write -P 0x9${point + 1} ${point}M 64K`]);
@@ -170,7 +216,9 @@ describe('backup chain of a qemu source', () => {
     const backups = await listBackups(ws.db, 'shortvm');
     expect(backups.map((backup) => backup.type)).toEqual(['full', 'incremental', 'full']);
     expect(backups[2].chainId).toBe(backups[2].id);
-    backups.forEach((backup, index) => expect(differenceBetween(diskOf(backup, 2000).file, copies[index]), `point ${index + 1}`).toBe(''));
+    backups.forEach((backup, index) =>
+      expect(differenceBetween(diskOf(backup, 2000).file, copies[index]), `point ${index + 1}`).toBe(''),
+    );
     expect(bitmapNames(file)).toEqual([diskOf(backups[2], 2000).changeId]);
   });
 });

@@ -18,7 +18,13 @@ const ws = useRunWorkspace('mark-dir-');
 it('a run killed while marking its bitmap leaves its scratch directory: doctor removes it, another stays', async () => {
   const disk = createDisk(path.join(ws.dir, 'disk.qcow2'), 16 * MiB);
   writeDisk(disk, ['write -P 0x5a 0 2M']);
-  const plan = writePlan(ws.dir, { name: 'mark-nightly', vm: 'markvm', disks: [{ key: 2000, path: disk }], repository: ws.repository, ports });
+  const plan = writePlan(ws.dir, {
+    name: 'mark-nightly',
+    vm: 'markvm',
+    disks: [{ key: 2000, path: disk }],
+    repository: ws.repository,
+    ports,
+  });
   // The runs' own temp directory: what is in it is theirs alone.
   const tmp = path.join(ws.dir, 'tmp');
   mkdirSync(tmp, { mode: 0o700 });

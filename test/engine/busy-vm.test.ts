@@ -40,19 +40,32 @@ async function history(): Promise<HistoryLine[]> {
 describe('a run whose VM another plan holds', () => {
   it('skips, fails, or waits holding nothing, as the plan says busy', { timeout: 300_000 }, async () => {
     const chain = await backUpPoints(ws.dir, ws.db, ws.repository, ports, 3, 'vmb');
-    setTakenAt(chain, Object.fromEntries(chain.ids.map((id, i) => [id, new Date(Date.UTC(2026, 0, 1 + i, 2)).toISOString()])));
-    const prune = startSendenseRun(['prune', writeRetentionPlan(chain, { keepLast: 2 }), '--db', ws.db], { SENDENSE_TEST_STOP_MERGE_AT: 'copied' });
+    setTakenAt(
+      chain,
+      Object.fromEntries(chain.ids.map((id, i) => [id, new Date(Date.UTC(2026, 0, 1 + i, 2)).toISOString()])),
+    );
+    const prune = startSendenseRun(['prune', writeRetentionPlan(chain, { keepLast: 2 }), '--db', ws.db], {
+      SENDENSE_TEST_STOP_MERGE_AT: 'copied',
+    });
     const pruneProcess = identify(prune.pid);
     cleanups.push(() => killIfAlive(pruneProcess));
     await waitUntilStopped(prune.pid);
-    const holder = (tableRows(ws.db, 'runs') as { id: string; kind: string; status: string }[]).find((run) => run.kind === 'prune' && run.status === 'running')!;
+    const holder = (tableRows(ws.db, 'runs') as { id: string; kind: string; status: string }[]).find(
+      (run) => run.kind === 'prune' && run.status === 'running',
+    )!;
     const held = `run ${holder.id} of plan vmb-build`;
-    const hourly = (busy: TestPlan['busy']) => writePlan(ws.dir, { name: 'vmb-hourly', vm: 'vmb', disks: chain.disks, repository: ws.repository, ports, busy });
+    const hourly = (busy: TestPlan['busy']) =>
+      writePlan(ws.dir, { name: 'vmb-hourly', vm: 'vmb', disks: chain.disks, repository: ws.repository, ports, busy });
 
     const skipped = await sendenseRun([hourly('skip'), '--db', ws.db]);
     expect(skipped.exitCode, `${skipped.stdout}\n${skipped.stderr}`).toBe(0);
     expect(skipped.stderr).toContain(`skipped in`);
-    expect((await history())[0]).toMatchObject({ plan: 'vmb-hourly', status: 'skipped', error: `VM busy (${held})`, backupId: null });
+    expect((await history())[0]).toMatchObject({
+      plan: 'vmb-hourly',
+      status: 'skipped',
+      error: `VM busy (${held})`,
+      backupId: null,
+    });
     const text = (await sendenseRun(['history', '--plan', 'vmb-hourly', '--db', ws.db])).stdout;
     expect(text).toContain(`    skipped: VM busy (${held})`);
 
@@ -62,10 +75,16 @@ describe('a run whose VM another plan holds', () => {
 
     const bounded = await sendenseRun([hourly({ wait: '2s' }), '--db', ws.db]);
     expect(bounded.exitCode).toBe(1);
-    expect(bounded.stderr).toMatch(new RegExp(`waited 0:0[23] for VM vmb \\(busy.wait\\): VM vmb is being pruned by ${held}`));
+    expect(bounded.stderr).toMatch(
+      new RegExp(`waited 0:0[23] for VM vmb \\(busy.wait\\): VM vmb is being pruned by ${held}`),
+    );
     expect((await history())[0]).toMatchObject({ plan: 'vmb-hourly', status: 'failed', backupId: null });
     expect((await history())[0]!.vmWaitSeconds).toBeGreaterThanOrEqual(2);
-    expect((await listBackups(ws.db, 'vmb')).map((backup) => backup.plan)).toEqual(['vmb-build', 'vmb-build', 'vmb-build']);
+    expect((await listBackups(ws.db, 'vmb')).map((backup) => backup.plan)).toEqual([
+      'vmb-build',
+      'vmb-build',
+      'vmb-build',
+    ]);
 
     // Waiting: recorded as running, holding no port and no process, until the prune lets go.
     const waiting = startSendenseRun([hourly({ wait: '5m' }), '--db', ws.db]);
@@ -86,11 +105,16 @@ describe('a run whose VM another plan holds', () => {
     const [last] = await history();
     expect(last).toMatchObject({ id: waitingRun.id, plan: 'vmb-hourly', status: 'succeeded' });
     expect(last!.vmWaitSeconds).toBeGreaterThan(0);
-    expect((await sendenseRun(['history', '--limit', '1', '--db', ws.db])).stdout).toMatch(/ {4}waited \d+:\d\d for its VM \(another plan's run held it; busy\.wait\)/);
+    expect((await sendenseRun(['history', '--limit', '1', '--db', ws.db])).stdout).toMatch(
+      / {4}waited \d+:\d\d for its VM \(another plan's run held it; busy\.wait\)/,
+    );
     const made = (await listBackups(ws.db, 'vmb')).find((backup) => backup.id === last!.backupId)!;
     expect(made).toMatchObject({ plan: 'vmb-hourly', type: 'full', status: 'complete' });
-    for (const disk of made.disks) expect(differenceBetween(disk.file, chain.disks.find((d) => d.key === disk.diskKey)!.path)).toBe('');
+    for (const disk of made.disks)
+      expect(differenceBetween(disk.file, chain.disks.find((d) => d.key === disk.diskKey)!.path)).toBe('');
     // The prune went on too: its plan's oldest point merged away.
-    expect((await listBackups(ws.db, 'vmb')).filter((backup) => backup.plan === 'vmb-build').map((backup) => backup.id)).toEqual(chain.ids.slice(1));
+    expect(
+      (await listBackups(ws.db, 'vmb')).filter((backup) => backup.plan === 'vmb-build').map((backup) => backup.id),
+    ).toEqual(chain.ids.slice(1));
   });
 });

@@ -25,7 +25,11 @@ function expectSucceeded(result: CliResult): void {
 }
 
 function compressedClusters(file: string): number {
-  return (JSON.parse(qemuImg('check', '--output=json', file)) as { 'compressed-clusters'?: number })['compressed-clusters'] ?? 0;
+  return (
+    (JSON.parse(qemuImg('check', '--output=json', file)) as { 'compressed-clusters'?: number })[
+      'compressed-clusters'
+    ] ?? 0
+  );
 }
 
 describe('a backup chain in a zstd repository', () => {
@@ -43,7 +47,14 @@ describe('a backup chain in a zstd repository', () => {
       'write -P 0x15 20M 1M',
       `write -P 0x16 ${32 * MiB - 512} 512`,
     ]);
-    const plan = writePlan(ws.dir, { name: 'zstd', vm: 'zvm', disks: [{ key: 2000, path: disk }], repository: ws.repository, compression: 'zstd', ports });
+    const plan = writePlan(ws.dir, {
+      name: 'zstd',
+      vm: 'zvm',
+      disks: [{ key: 2000, path: disk }],
+      repository: ws.repository,
+      compression: 'zstd',
+      ports,
+    });
 
     const first = await sendenseRun([plan, '--db', ws.db]);
     expectSucceeded(first);
@@ -108,7 +119,14 @@ describe('a backup chain in a zstd repository', () => {
     const disk = path.join(ws.dir, 'odd.qcow2');
     qemuImg('create', '-q', '-f', 'qcow2', disk, String(32 * MiB + 512));
     writeDisk(disk, ['write -P 0x31 0 2M', `write -P 0x32 ${32 * MiB} 512`]);
-    const plan = writePlan(ws.dir, { name: 'zstd-odd', vm: 'oddvm', disks: [{ key: 2000, path: disk }], repository: ws.repository, compression: 'zstd', ports });
+    const plan = writePlan(ws.dir, {
+      name: 'zstd-odd',
+      vm: 'oddvm',
+      disks: [{ key: 2000, path: disk }],
+      repository: ws.repository,
+      compression: 'zstd',
+      ports,
+    });
     expectSucceeded(await sendenseRun([plan, '--db', ws.db]));
     const [backup] = await listBackups(ws.db, 'oddvm');
     const file = backup!.disks[0]!.file;

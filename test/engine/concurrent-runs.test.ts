@@ -7,8 +7,22 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { leasedPorts, recordedProcesses } from '../support/process-tree.js';
 import { useRunWorkspace } from '../support/run-workspace.js';
-import { listBackups, parseEvents, sendenseRun, startSendenseRun, writePlan, type CliResult } from '../support/sendense-cli.js';
-import { bitmapNames, createDisk, differenceBetween, keepCopy, portRangeForTestFile, writeDisk } from '../support/vm-disks.js';
+import {
+  listBackups,
+  parseEvents,
+  sendenseRun,
+  startSendenseRun,
+  writePlan,
+  type CliResult,
+} from '../support/sendense-cli.js';
+import {
+  bitmapNames,
+  createDisk,
+  differenceBetween,
+  keepCopy,
+  portRangeForTestFile,
+  writeDisk,
+} from '../support/vm-disks.js';
 
 const MiB = 1024 * 1024;
 const [first] = portRangeForTestFile();
@@ -16,7 +30,9 @@ const ws = useRunWorkspace('engine-concurrent-');
 
 // The ports a run leased, from its allocate-ports summary ("ports 2000:20001, 2001:20002").
 function leasedBy(result: CliResult): number[] {
-  const summary = parseEvents(result.stdout).find((event) => event.type === 'step-done' && event.step === 'allocate-ports')?.summary;
+  const summary = parseEvents(result.stdout).find(
+    (event) => event.type === 'step-done' && event.step === 'allocate-ports',
+  )?.summary;
   expect(summary, result.stdout + result.stderr).toBeDefined();
   return [...summary!.matchAll(/\d+:(\d+)/g)].map((match) => Number(match[1]));
 }
@@ -28,7 +44,13 @@ function makeVm(name: string, fill: number) {
     return { key, path: file };
   });
   // Exactly enough ports for both VMs at once.
-  const plan = writePlan(ws.dir, { name: `${name}-nightly`, vm: name, disks, repository: ws.repository, ports: [first, first + 3] });
+  const plan = writePlan(ws.dir, {
+    name: `${name}-nightly`,
+    vm: name,
+    disks,
+    repository: ws.repository,
+    ports: [first, first + 3],
+  });
   return { name, disks, plan };
 }
 
@@ -64,13 +86,21 @@ describe('concurrent runs', () => {
 
   it('the range runs out because another program holds a port: one clear error, nothing created', async () => {
     const vm = makeVm('vmc', 0x40);
-    const plan = writePlan(ws.dir, { name: 'tight', vm: 'vmc', disks: vm.disks, repository: ws.repository, ports: [first, first + 1] });
+    const plan = writePlan(ws.dir, {
+      name: 'tight',
+      vm: 'vmc',
+      disks: vm.disks,
+      repository: ws.repository,
+      ports: [first, first + 1],
+    });
     const squatter = createServer();
     await new Promise<void>((resolve) => squatter.listen(first, '127.0.0.1', resolve));
     try {
       const result = await sendenseRun([plan, '--db', ws.db]);
       expect(result.exitCode).toBe(1);
-      expect(result.stderr).toMatch(new RegExp(`no free NBD port in ${first}-${first + 1}: need 2.* 1 in use by other programs`));
+      expect(result.stderr).toMatch(
+        new RegExp(`no free NBD port in ${first}-${first + 1}: need 2.* 1 in use by other programs`),
+      );
       expect(existsSync(path.join(ws.repository, 'vmc'))).toBe(false);
       expect(leasedPorts(ws.db)).toEqual([]);
     } finally {
@@ -82,8 +112,22 @@ describe('concurrent runs', () => {
     const disk = createDisk(path.join(ws.dir, 'busy-2000.qcow2'), 2048 * MiB);
     writeDisk(disk, ['write -P 0x51 0 1200M']);
     const disks = [{ key: 2000, path: disk }];
-    const nightly = writePlan(ws.dir, { name: 'busy-nightly', vm: 'busy', disks, repository: ws.repository, ports: [first, first + 3] });
-    const weekly = writePlan(ws.dir, { name: 'busy-weekly', kind: 'backup', vm: 'busy', disks, repository: ws.repository, ports: [first, first + 3], busy: 'fail' });
+    const nightly = writePlan(ws.dir, {
+      name: 'busy-nightly',
+      vm: 'busy',
+      disks,
+      repository: ws.repository,
+      ports: [first, first + 3],
+    });
+    const weekly = writePlan(ws.dir, {
+      name: 'busy-weekly',
+      kind: 'backup',
+      vm: 'busy',
+      disks,
+      repository: ws.repository,
+      ports: [first, first + 3],
+      busy: 'fail',
+    });
     const running = startSendenseRun([nightly, '--db', ws.db]);
     await running.waitForEvent((event) => event.type === 'step-start' && event.step === 'transfer');
     const refused = await sendenseRun([weekly, '--db', ws.db]);

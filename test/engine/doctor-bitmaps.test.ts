@@ -7,7 +7,14 @@ import path from 'node:path';
 import { expect, it } from 'vitest';
 import { useRunWorkspace } from '../support/run-workspace.js';
 import { listBackups, sendenseRun, writePlan } from '../support/sendense-cli.js';
-import { bitmapNames, createDisk, differenceBetween, keepCopy, portRangeForTestFile, writeDisk } from '../support/vm-disks.js';
+import {
+  bitmapNames,
+  createDisk,
+  differenceBetween,
+  keepCopy,
+  portRangeForTestFile,
+  writeDisk,
+} from '../support/vm-disks.js';
 
 const MiB = 1024 * 1024;
 const [first, last] = portRangeForTestFile(4);
@@ -17,7 +24,13 @@ it('doctor removes a superseded bitmap a crash left behind, keeps the newest and
   const db = path.join(ws.dir, 'state.db');
   const disk = createDisk(path.join(ws.dir, 'd-2000.qcow2'), 32 * MiB);
   writeDisk(disk, ['write -P 0x41 0 4M']);
-  const plan = writePlan(ws.dir, { name: 'dbm', vm: 'dbm', disks: [{ key: 2000, path: disk }], repository: path.join(ws.dir, 'repo'), ports: [first, last] });
+  const plan = writePlan(ws.dir, {
+    name: 'dbm',
+    vm: 'dbm',
+    disks: [{ key: 2000, path: disk }],
+    repository: path.join(ws.dir, 'repo'),
+    ports: [first, last],
+  });
   expect((await sendenseRun([plan, '--db', db])).exitCode).toBe(0);
   const [full] = await listBackups(db, 'dbm');
   writeDisk(disk, ['write -P 0x42 1M 1M']);

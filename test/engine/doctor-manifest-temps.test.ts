@@ -25,7 +25,13 @@ describe('doctor and manifest temp files beside kept backups', () => {
   it("deletes a dead writer's old temps (run and merge), keeps a live writer's and a fresh one, and the backup restores exactly", async () => {
     const disk = createDisk(path.join(ws.dir, 'disk.qcow2'), 16 * MiB);
     writeDisk(disk, ['write -P 0x3c 0 3M']);
-    const plan = writePlan(ws.dir, { name: 'temps-nightly', vm: 'vmt', disks: [{ key: 2000, path: disk }], repository: ws.repository, ports });
+    const plan = writePlan(ws.dir, {
+      name: 'temps-nightly',
+      vm: 'vmt',
+      disks: [{ key: 2000, path: disk }],
+      repository: ws.repository,
+      ports,
+    });
     const run = await sendenseRun([plan, '--db', ws.db]);
     expect(run.exitCode, `${run.stdout}\n${run.stderr}`).toBe(0);
     const copy = keepCopy(disk, path.join(ws.dir, 'copy.qcow2'));
@@ -50,13 +56,29 @@ describe('doctor and manifest temp files beside kept backups', () => {
 
     const doctor = await sendenseRun(['doctor', '--db', ws.db]);
     expect(doctor.exitCode, `${doctor.stdout}\n${doctor.stderr}`).toBe(0);
-    expect(doctor.stdout).toContain(`unfinished manifest ${deadRun} (its writer, pid ${dead}, is gone): delete it: done`);
-    expect(doctor.stdout).toContain(`unfinished manifest ${deadMerge} (its writer, pid ${dead}, is gone): delete it: done`);
-    expect([existsSync(deadRun), existsSync(deadMerge), existsSync(liveWriter), existsSync(fresh)]).toEqual([false, false, true, true]);
+    expect(doctor.stdout).toContain(
+      `unfinished manifest ${deadRun} (its writer, pid ${dead}, is gone): delete it: done`,
+    );
+    expect(doctor.stdout).toContain(
+      `unfinished manifest ${deadMerge} (its writer, pid ${dead}, is gone): delete it: done`,
+    );
+    expect([existsSync(deadRun), existsSync(deadMerge), existsSync(liveWriter), existsSync(fresh)]).toEqual([
+      false,
+      false,
+      true,
+      true,
+    ]);
     expect({ data: sha256(file), manifest: readFileSync(path.join(dir, `${id}.json`), 'utf8') }).toEqual(before);
 
     const restored = path.join(ws.dir, 'restored-{key}.qcow2');
-    const restorePlan = writeRestorePlan(ws.dir, { name: 'restore-temps', vm: 'vmt', repository: ws.repository, ports, point: 'latest', target: { type: 'file', path: restored, format: 'qcow2' } });
+    const restorePlan = writeRestorePlan(ws.dir, {
+      name: 'restore-temps',
+      vm: 'vmt',
+      repository: ws.repository,
+      ports,
+      point: 'latest',
+      target: { type: 'file', path: restored, format: 'qcow2' },
+    });
     const restore = await sendenseRun([restorePlan, '--db', ws.db]);
     expect(restore.exitCode, `${restore.stdout}\n${restore.stderr}`).toBe(0);
     expect(restoredDifference(copy, restored.replace('{key}', '2000'), 'qcow2')).toBe('');

@@ -27,7 +27,13 @@ describe('doctor and the repository marker of a first backup killed while writin
   it("removes the dead run's marker temp at once; the next run makes the marker and restores exactly", async () => {
     const disk = createDisk(path.join(ws.dir, 'disk.qcow2'), 16 * MiB);
     writeDisk(disk, ['write -P 0x5a 0 2M']);
-    const plan = writePlan(ws.dir, { name: 'marker-nightly', vm: 'vmm', disks: [{ key: 2000, path: disk }], repository: ws.repository, ports });
+    const plan = writePlan(ws.dir, {
+      name: 'marker-nightly',
+      vm: 'vmm',
+      disks: [{ key: 2000, path: disk }],
+      repository: ws.repository,
+      ports,
+    });
 
     const killed = await sendenseRun([plan, '--db', ws.db], KILL_AT_MARKER_TEMP);
     expect(killed.exitCode, `${killed.stdout}\n${killed.stderr}`).not.toBe(0);
@@ -38,7 +44,9 @@ describe('doctor and the repository marker of a first backup killed while writin
     const doctor = await sendenseRun(['doctor', '--db', ws.db]);
     expect(doctor.exitCode, `${doctor.stdout}\n${doctor.stderr}`).toBe(0);
     expect(doctor.stdout).toMatch(
-      new RegExp(`unfinished repository marker ${path.join(ws.repository, temps[0]!).replace(/[.]/g, '\\.')} \\(run \\S+, killed before it was in place\\): delete it: done`),
+      new RegExp(
+        `unfinished repository marker ${path.join(ws.repository, temps[0]!).replace(/[.]/g, '\\.')} \\(run \\S+, killed before it was in place\\): delete it: done`,
+      ),
     );
     expect(repositoryTop().filter((name) => MARKER_TEMP.test(name))).toEqual([]);
     const again = await sendenseRun(['doctor', '--db', ws.db]);
@@ -49,7 +57,14 @@ describe('doctor and the repository marker of a first backup killed while writin
     expect(repositoryTop()).toEqual(['.sendense-repository', 'vmm']);
     const copy = keepCopy(disk, path.join(ws.dir, 'copy.qcow2'));
     const restored = path.join(ws.dir, 'restored-{key}.qcow2');
-    const restorePlan = writeRestorePlan(ws.dir, { name: 'restore-marker', vm: 'vmm', repository: ws.repository, ports, point: 'latest', target: { type: 'file', path: restored, format: 'qcow2' } });
+    const restorePlan = writeRestorePlan(ws.dir, {
+      name: 'restore-marker',
+      vm: 'vmm',
+      repository: ws.repository,
+      ports,
+      point: 'latest',
+      target: { type: 'file', path: restored, format: 'qcow2' },
+    });
     const restore = await sendenseRun([restorePlan, '--db', ws.db]);
     expect(restore.exitCode, `${restore.stdout}\n${restore.stderr}`).toBe(0);
     expect(restoredDifference(copy, restored.replace('{key}', '2000'), 'qcow2')).toBe('');
@@ -58,7 +73,13 @@ describe('doctor and the repository marker of a first backup killed while writin
   it('writes no marker temp into a repository that has its marker: the kill point is never reached', async () => {
     const disk = createDisk(path.join(ws.dir, 'disk.qcow2'), 16 * MiB);
     writeDisk(disk, ['write -P 0x11 0 1M']);
-    const plan = writePlan(ws.dir, { name: 'marker-nightly', vm: 'vmm', disks: [{ key: 2000, path: disk }], repository: ws.repository, ports });
+    const plan = writePlan(ws.dir, {
+      name: 'marker-nightly',
+      vm: 'vmm',
+      disks: [{ key: 2000, path: disk }],
+      repository: ws.repository,
+      ports,
+    });
     const first = await sendenseRun([plan, '--db', ws.db]);
     expect(first.exitCode, `${first.stdout}\n${first.stderr}`).toBe(0);
     writeDisk(disk, ['write -P 0x22 4M 1M']);

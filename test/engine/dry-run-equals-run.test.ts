@@ -22,7 +22,11 @@ interface DryStep {
 interface StepDone {
   readonly type: string;
   readonly step?: string;
-  readonly facts?: { readonly backupId?: string; readonly parentId?: string | null; readonly disks?: readonly { key: number; port?: number; file?: string }[] };
+  readonly facts?: {
+    readonly backupId?: string;
+    readonly parentId?: string | null;
+    readonly disks?: readonly { key: number; port?: number; file?: string }[];
+  };
 }
 
 async function dryRun(plan: string): Promise<Record<string, string>> {
@@ -35,7 +39,9 @@ async function dryRun(plan: string): Promise<Record<string, string>> {
 async function run(plan: string): Promise<Record<string, StepDone['facts']>> {
   const result = await sendenseRun([plan, '--db', ws.db, '--json']);
   expect(result.exitCode, result.stderr).toBe(0);
-  const done = (parseEvents(result.stdout) as StepDone[]).filter((event) => event.type === 'step-done' && event.step !== undefined);
+  const done = (parseEvents(result.stdout) as StepDone[]).filter(
+    (event) => event.type === 'step-done' && event.step !== undefined,
+  );
   return Object.fromEntries(done.map((event) => [event.step!, event.facts]));
 }
 
@@ -95,7 +101,9 @@ describe('--dry-run resolves what the run does', () => {
     expect(dry['resolve-point']).toContain(`backup ${backup.id} `);
     const files = done['resolve-point']!.disks!.map((disk) => disk.file);
     expect(files).toEqual([backup.disks.find((d) => d.diskKey === 2001)!.file]);
-    expect(dry['start-qemu-nbd']).toBe(`qemu-nbd -r (read-only) on ${files.join(', ')}, each on a Unix socket in a private directory`);
+    expect(dry['start-qemu-nbd']).toBe(
+      `qemu-nbd -r (read-only) on ${files.join(', ')}, each on a Unix socket in a private directory`,
+    );
     expect(dry['allocate-ports']).toContain(`(${portList(done['allocate-ports'])})`);
   });
 });

@@ -43,7 +43,11 @@ describe('--dry-run', () => {
     writeDisk(disks[0].path, ['write -P 0x72 1M 1M']);
 
     // After a full: an incremental on it, reading the full's bitmap, overlays on its files.
-    const state = { sources: snapshotOf(sources), db: sha256(ws.db), repo: readdirSync(ws.repository, { recursive: true }).sort() };
+    const state = {
+      sources: snapshotOf(sources),
+      db: sha256(ws.db),
+      repo: readdirSync(ws.repository, { recursive: true }).sort(),
+    };
     const history = await sendenseRun(['history', '--json', '--db', ws.db]);
     const second = await sendenseRun([plan, '--db', ws.db, '--dry-run']);
     expect(second.exitCode, second.stderr).toBe(0);
@@ -58,8 +62,15 @@ describe('--dry-run', () => {
     expect((await sendenseRun(['history', '--json', '--db', ws.db])).stdout).toBe(history.stdout);
 
     // The bitmap it needs is gone: the dry run says the real run would take a full, and why.
-    execFileSync('qemu-img', ['bitmap', '--remove', disks[1].path, full.disks.find((d) => d.diskKey === 2001)!.changeId!]);
+    execFileSync('qemu-img', [
+      'bitmap',
+      '--remove',
+      disks[1].path,
+      full.disks.find((d) => d.diskKey === 2001)!.changeId!,
+    ]);
     const third = await sendenseRun([plan, '--db', ws.db, '--dry-run']);
-    expect(third.stdout).toMatch(/full backup into a new chain: the dirty bitmap '.*' of backup .* is missing from .*disk-2001\.qcow2/);
+    expect(third.stdout).toMatch(
+      /full backup into a new chain: the dirty bitmap '.*' of backup .* is missing from .*disk-2001\.qcow2/,
+    );
   });
 });

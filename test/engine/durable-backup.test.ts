@@ -26,7 +26,23 @@ const RENAMES = ['rename', 'renameat', 'renameat2'];
 async function tracedRun(plan: string, trace: string): Promise<string[]> {
   const result = await execa(
     'strace',
-    ['-f', '-qq', '-y', '-s', '0', '--seccomp-bpf', '-e', `trace=${[...WRITES, ...SYNCS, ...RENAMES].join(',')}`, '-o', trace, process.execPath, BIN, plan, '--db', ws.db],
+    [
+      '-f',
+      '-qq',
+      '-y',
+      '-s',
+      '0',
+      '--seccomp-bpf',
+      '-e',
+      `trace=${[...WRITES, ...SYNCS, ...RENAMES].join(',')}`,
+      '-o',
+      trace,
+      process.execPath,
+      BIN,
+      plan,
+      '--db',
+      ws.db,
+    ],
     { reject: false, env: { CI: '1' }, timeout: 110_000 },
   );
   expect(result.exitCode, `${result.stdout}\n${result.stderr}`).toBe(0);
@@ -41,9 +57,13 @@ function order(lines: readonly string[], file: string): { lastWrite: number; syn
   lines.forEach((line, index) => {
     if (WRITES.includes(call(line)) && onFile(line)) lastWrite = index;
   });
-  const syncAfter = lines.findIndex((line, index) => index > lastWrite && SYNCS.includes(call(line)) && onFile(line) && !line.includes('= -1'));
+  const syncAfter = lines.findIndex(
+    (line, index) => index > lastWrite && SYNCS.includes(call(line)) && onFile(line) && !line.includes('= -1'),
+  );
   const json = file.replace(/\.qcow2$/, '.json');
-  const manifest = lines.findIndex((line) => RENAMES.includes(call(line)) && line.includes(`"${json}"`) && !line.includes('= -1'));
+  const manifest = lines.findIndex(
+    (line) => RENAMES.includes(call(line)) && line.includes(`"${json}"`) && !line.includes('= -1'),
+  );
   return { lastWrite, syncAfter, manifest };
 }
 
@@ -60,7 +80,11 @@ describe('a backup is on disk before it is complete', () => {
     const points: Record<number, string>[] = [];
     for (const round of [0, 1]) {
       if (round === 1) writeDisk(disks[0].path, ['write -P 0x43 4M 2M', 'write -z 31M 1M']);
-      points.push(Object.fromEntries(disks.map((disk) => [disk.key, keepCopy(disk.path, path.join(ws.dir, `point${round}-${disk.key}.qcow2`))])));
+      points.push(
+        Object.fromEntries(
+          disks.map((disk) => [disk.key, keepCopy(disk.path, path.join(ws.dir, `point${round}-${disk.key}.qcow2`))]),
+        ),
+      );
       const lines = await tracedRun(plan, path.join(ws.dir, `trace-${round}.txt`));
       const backup = (await listBackups(ws.db)).at(-1)!;
       expect(backup.type).toBe(round === 0 ? 'full' : 'incremental');
@@ -68,7 +92,9 @@ describe('a backup is on disk before it is complete', () => {
         const at = order(lines, disk.file);
         expect(at.lastWrite, `writes to ${disk.file} in the trace`).toBeGreaterThanOrEqual(0);
         expect(at.syncAfter, `an fsync of ${disk.file} after its last write`).toBeGreaterThan(at.lastWrite);
-        expect(at.manifest, `the manifest of ${disk.file} renamed into place after that fsync`).toBeGreaterThan(at.syncAfter);
+        expect(at.manifest, `the manifest of ${disk.file} renamed into place after that fsync`).toBeGreaterThan(
+          at.syncAfter,
+        );
       }
     }
 

@@ -22,7 +22,8 @@ afterEach(async () => {
   for (const server of servers.splice(0)) await new Promise((resolve) => server.close(resolve));
 });
 
-const waitingTransfers = (cli: number) => descendantPids(cli).filter((pid) => commandLine(pid).includes('--args-on-stdin'));
+const waitingTransfers = (cli: number) =>
+  descendantPids(cli).filter((pid) => commandLine(pid).includes('--args-on-stdin'));
 
 describe('the node transfer started ahead of the copy', () => {
   it('a run that fails before its copy (no free NBD port) leaves no node transfer behind', async () => {
@@ -32,7 +33,13 @@ describe('the node transfer started ahead of the copy', () => {
     const server = net.createServer();
     servers.push(server);
     await new Promise<void>((resolve) => server.listen(ports[0], '127.0.0.1', resolve));
-    const plan = writePlan(ws.dir, { name: 'busy-port', vm: 'busy-port', disks: [{ key: 2000, path: disk }], repository: ws.repository, ports: [ports[0], ports[0]] });
+    const plan = writePlan(ws.dir, {
+      name: 'busy-port',
+      vm: 'busy-port',
+      disks: [{ key: 2000, path: disk }],
+      repository: ws.repository,
+      ports: [ports[0], ports[0]],
+    });
     const cli = startSendenseRun([plan, '--db', ws.db]);
     started.add(cli.pid);
     await cli.waitForEvent((event) => event.type === 'step-start' && event.step === 'resolve-chain');
@@ -50,7 +57,13 @@ describe('the node transfer started ahead of the copy', () => {
     const disk = createDisk(path.join(ws.dir, 'd1.qcow2'), 64 * MiB);
     writeDisk(disk, ['write -P 0x22 0 8M', 'write -P 0x23 40M 4M']);
     const copy = keepCopy(disk, `${disk}.now`);
-    const plan = writePlan(ws.dir, { name: 'replaced', vm: 'replaced', disks: [{ key: 2000, path: disk }], repository: ws.repository, ports });
+    const plan = writePlan(ws.dir, {
+      name: 'replaced',
+      vm: 'replaced',
+      disks: [{ key: 2000, path: disk }],
+      repository: ws.repository,
+      ports,
+    });
     const cli = startSendenseRun([plan, '--db', ws.db]);
     started.add(cli.pid);
     await cli.waitForEvent((event) => event.type === 'step-start' && event.step === 'resolve-chain');

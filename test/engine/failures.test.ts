@@ -9,8 +9,26 @@ import { NotedProcesses, waitForProcessGone } from '../support/processes.js';
 import { startQemuNbd } from '../support/qemu-nbd-server.js';
 import { descendantPids, leasedPorts, qemuNbdAmong, recordedProcesses } from '../support/process-tree.js';
 import { useRunWorkspace } from '../support/run-workspace.js';
-import { listBackups, parseEvents, runStatuses, sendenseRun, startSendenseRun, stoppedQemuNbdPids, writePlan, type BackupRow, type RunningCli } from '../support/sendense-cli.js';
-import { bitmapNames, createDisk, differenceBetween, keepCopy, portRangeForTestFile, sha256, writeDisk } from '../support/vm-disks.js';
+import {
+  listBackups,
+  parseEvents,
+  runStatuses,
+  sendenseRun,
+  startSendenseRun,
+  stoppedQemuNbdPids,
+  writePlan,
+  type BackupRow,
+  type RunningCli,
+} from '../support/sendense-cli.js';
+import {
+  bitmapNames,
+  createDisk,
+  differenceBetween,
+  keepCopy,
+  portRangeForTestFile,
+  sha256,
+  writeDisk,
+} from '../support/vm-disks.js';
 
 const MiB = 1024 * 1024;
 const RATE = '16MiB/s';
@@ -51,11 +69,20 @@ async function vmWithBigIncremental(name: string) {
   const [fullBackup] = await listBackups(ws.db, name);
   writeDisk(disks[0].path, ['write -P 0x61 32M 48M', 'write -P 0x63 1100M 32M', 'write -z 4M 4M']);
   writeDisk(disks[1].path, ['write -P 0x62 8M 2M']);
-  return { disks, plan, fullBackup, bitmapsBefore: disks.map((disk) => bitmapNames(disk.path)), filesBefore: repositoryFiles() };
+  return {
+    disks,
+    plan,
+    fullBackup,
+    bitmapsBefore: disks.map((disk) => bitmapNames(disk.path)),
+    filesBefore: repositoryFiles(),
+  };
 }
 
 // The next run of the VM's plan is an incremental on the full, equal to the disks as they are now.
-async function expectNextIncrementalExact(vm: Awaited<ReturnType<typeof vmWithBigIncremental>>, name: string): Promise<void> {
+async function expectNextIncrementalExact(
+  vm: Awaited<ReturnType<typeof vmWithBigIncremental>>,
+  name: string,
+): Promise<void> {
   const copies = vm.disks.map((disk) => keepCopy(disk.path, `${disk.path}.point2`));
   const next = await sendenseRun([vm.plan, '--db', ws.db]);
   expect(next.exitCode, next.stderr).toBe(0);
@@ -71,7 +98,9 @@ async function expectNextIncrementalExact(vm: Awaited<ReturnType<typeof vmWithBi
 async function startMidTransfer(plan: string): Promise<{ cli: RunningCli; children: number[]; targets: number[] }> {
   const cli = startSendenseRun([plan, '--db', ws.db]);
   seenPids.add(cli.pid);
-  await cli.waitForEvent((event) => event.type === 'progress' && event.bytesDone! > 0 && event.bytesDone! < event.bytesToDo!);
+  await cli.waitForEvent(
+    (event) => event.type === 'progress' && event.bytesDone! > 0 && event.bytesDone! < event.bytesToDo!,
+  );
   const children = descendantPids(cli.pid);
   children.forEach((pid) => seenPids.add(pid));
   const targets = recordedProcesses(ws.db)
@@ -122,13 +151,21 @@ describe('failure paths of a backup run', () => {
   it('a source image in use by another process (the VM is running): one clear error, nothing touched', async () => {
     const disk0 = createDisk(path.join(ws.dir, 'busy0.qcow2'), 32 * MiB);
     writeDisk(disk0, ['write -P 0x11 0 1M']);
-    const plan = writePlan(ws.dir, { name: 'busy', vm: 'busy', disks: [{ key: 2000, path: disk0 }], repository: ws.repository, ports });
+    const plan = writePlan(ws.dir, {
+      name: 'busy',
+      vm: 'busy',
+      disks: [{ key: 2000, path: disk0 }],
+      repository: ws.repository,
+      ports,
+    });
     const holder = await startQemuNbd({ file: disk0, socket: path.join(ws.dir, 'holder.sock') });
     seenPids.add(holder.pid);
     try {
       const result = await sendenseRun([plan, '--db', ws.db]);
       expect(result.exitCode).toBe(1);
-      expect(result.stderr).toMatch(new RegExp(`disk 2000: image ${disk0.replaceAll('.', '\\.')} is in use by another process`));
+      expect(result.stderr).toMatch(
+        new RegExp(`disk 2000: image ${disk0.replaceAll('.', '\\.')} is in use by another process`),
+      );
       expectNothingHeld();
       expect(repositoryFiles()).toEqual([]);
     } finally {
@@ -140,7 +177,14 @@ describe('failure paths of a backup run', () => {
   it("onMissingChain: fail with no chain to continue: exit 1 saying so, no full taken behind the plan's back", async () => {
     const disk0 = createDisk(path.join(ws.dir, 'strict0.qcow2'), 32 * MiB);
     writeDisk(disk0, ['write -P 0x11 0 1M']);
-    const plan = writePlan(ws.dir, { name: 'strict', vm: 'strict', disks: [{ key: 2000, path: disk0 }], repository: ws.repository, ports, incremental: { onMissingChain: 'fail' } });
+    const plan = writePlan(ws.dir, {
+      name: 'strict',
+      vm: 'strict',
+      disks: [{ key: 2000, path: disk0 }],
+      repository: ws.repository,
+      ports,
+      incremental: { onMissingChain: 'fail' },
+    });
     const first = await sendenseRun([plan, '--db', ws.db]);
     expect(first.exitCode).toBe(1);
     expect(first.stderr).toMatch(/no complete backup of strict .* incremental\.onMissingChain is 'fail'/);
@@ -173,7 +217,15 @@ describe('failure paths of a backup run', () => {
 
   it('a transfer that outlasts timeouts.transfer: one clear error, nothing left, the chain untouched', async () => {
     const vm = await vmWithBigIncremental('slow');
-    const plan = writePlan(ws.dir, { name: 'slow', vm: 'slow', disks: vm.disks, repository: ws.repository, ports, rate: RATE, timeouts: { transfer: '1s' } });
+    const plan = writePlan(ws.dir, {
+      name: 'slow',
+      vm: 'slow',
+      disks: vm.disks,
+      repository: ws.repository,
+      ports,
+      rate: RATE,
+      timeouts: { transfer: '1s' },
+    });
     const result = await sendenseRun([plan, '--db', ws.db]);
 
     expect(result.exitCode).toBe(1);
@@ -196,13 +248,17 @@ describe('failure paths of a backup run', () => {
     const end = await cli.exited;
 
     expect(end.exitCode, end.stderr).toBe(130);
-    expect(parseEvents(end.stdout).find((event) => event.type === 'run-end')?.error).toContain(`interrupted by ${signal}`);
+    expect(parseEvents(end.stdout).find((event) => event.type === 'run-end')?.error).toContain(
+      `interrupted by ${signal}`,
+    );
     expect(await runStatuses(ws.db)).toEqual(['interrupted', 'succeeded']);
     await expectAllGone(children);
     expectNothingHeld();
     expect(repositoryFiles()).toEqual(vm.filesBefore);
     expect(vm.disks.map((disk) => bitmapNames(disk.path))).toEqual(vm.bitmapsBefore);
-    expect(complete(await listBackups(ws.db, signal.toLowerCase())).map((backup) => backup.id)).toEqual([vm.fullBackup.id]);
+    expect(complete(await listBackups(ws.db, signal.toLowerCase())).map((backup) => backup.id)).toEqual([
+      vm.fullBackup.id,
+    ]);
   });
 
   it('SIGKILL mid-transfer: doctor stops the orphans, releases the leases, deletes the files and bitmaps; the next run is exact', async () => {

@@ -6,10 +6,23 @@ import { existsSync, mkdirSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { NotedProcesses, identify, killIfAlive, waitForProcessGone } from '../support/processes.js';
-import { leasedPorts, processesTaggedBy, processesUnder, recordedProcesses, tableRows } from '../support/process-tree.js';
+import {
+  leasedPorts,
+  processesTaggedBy,
+  processesUnder,
+  recordedProcesses,
+  tableRows,
+} from '../support/process-tree.js';
 import { useRunWorkspace } from '../support/run-workspace.js';
 import { listBackups, sendenseRun, startSendenseRun, writePlan, type RunEventLine } from '../support/sendense-cli.js';
-import { bitmapNames, createDisk, differenceBetween, keepCopy, portRangeForTestFile, writeDisk } from '../support/vm-disks.js';
+import {
+  bitmapNames,
+  createDisk,
+  differenceBetween,
+  keepCopy,
+  portRangeForTestFile,
+  writeDisk,
+} from '../support/vm-disks.js';
 import { writeRestorePlan } from '../restore/restore-plan.js';
 
 const MiB = 1024 * 1024;
@@ -25,11 +38,37 @@ afterEach(() => {
 });
 
 // When to kill: on an event, after a delay (ms). start-qemu-nbd is swept finely: its spawns.
-const STEPS = ['resolve-chain', 'allocate-ports', 'create-qcow2', 'start-qemu-nbd', 'open-tunnel', 'snapshot-source', 'transfer', 'record-change-ids', 'cleanup'];
-const MOMENTS: readonly { readonly name: string; readonly accept: (event: RunEventLine) => boolean; readonly delayMs: number }[] = [
-  ...STEPS.map((step) => ({ name: `at the start of ${step}`, accept: (e: RunEventLine) => e.type === 'step-start' && e.step === step, delayMs: 0 })),
-  ...[1, 2, 4, 7, 12, 20, 35].map((delayMs) => ({ name: `${delayMs} ms into start-qemu-nbd`, accept: (e: RunEventLine) => e.type === 'step-start' && e.step === 'start-qemu-nbd', delayMs })),
-  { name: 'just after start-qemu-nbd', accept: (e) => e.type === 'step-done' && e.step === 'start-qemu-nbd', delayMs: 0 },
+const STEPS = [
+  'resolve-chain',
+  'allocate-ports',
+  'create-qcow2',
+  'start-qemu-nbd',
+  'open-tunnel',
+  'snapshot-source',
+  'transfer',
+  'record-change-ids',
+  'cleanup',
+];
+const MOMENTS: readonly {
+  readonly name: string;
+  readonly accept: (event: RunEventLine) => boolean;
+  readonly delayMs: number;
+}[] = [
+  ...STEPS.map((step) => ({
+    name: `at the start of ${step}`,
+    accept: (e: RunEventLine) => e.type === 'step-start' && e.step === step,
+    delayMs: 0,
+  })),
+  ...[1, 2, 4, 7, 12, 20, 35].map((delayMs) => ({
+    name: `${delayMs} ms into start-qemu-nbd`,
+    accept: (e: RunEventLine) => e.type === 'step-start' && e.step === 'start-qemu-nbd',
+    delayMs,
+  })),
+  {
+    name: 'just after start-qemu-nbd',
+    accept: (e) => e.type === 'step-done' && e.step === 'start-qemu-nbd',
+    delayMs: 0,
+  },
   { name: 'mid-transfer', accept: (e) => e.type === 'progress' && e.bytesDone! > 0, delayMs: 0 },
 ];
 
@@ -51,13 +90,25 @@ beforeAll(async () => {
 // Files in the repository other than those of complete backups (and its marker).
 async function strayRepositoryFiles(): Promise<string[]> {
   // A complete backup's file and its manifest beside it.
-  const kept = new Set((await listBackups(ws.db)).filter((b) => b.status === 'complete').flatMap((b) => b.disks.flatMap((d) => [d.file, d.file.replace(/\.qcow2$/, '.json')])));
-  const all = (readdirSync(ws.repository, { recursive: true, withFileTypes: true }) as import('node:fs').Dirent[]).map((entry) => path.join(entry.parentPath, entry.name));
-  return all.filter((file) => !kept.has(file) && path.basename(file) !== '.sendense-repository' && !/disk-\d+$|kvm$|rvm$/.test(file));
+  const kept = new Set(
+    (await listBackups(ws.db))
+      .filter((b) => b.status === 'complete')
+      .flatMap((b) => b.disks.flatMap((d) => [d.file, d.file.replace(/\.qcow2$/, '.json')])),
+  );
+  const all = (readdirSync(ws.repository, { recursive: true, withFileTypes: true }) as import('node:fs').Dirent[]).map(
+    (entry) => path.join(entry.parentPath, entry.name),
+  );
+  return all.filter(
+    (file) => !kept.has(file) && path.basename(file) !== '.sendense-repository' && !/disk-\d+$|kvm$|rvm$/.test(file),
+  );
 }
 
 // The killed run's PID; `killed`: the kill ended it (it had not ended by itself first).
-async function killAt(args: readonly string[], accept: (event: RunEventLine) => boolean, delayMs: number): Promise<{ readonly pid: number; readonly killed: boolean }> {
+async function killAt(
+  args: readonly string[],
+  accept: (event: RunEventLine) => boolean,
+  delayMs: number,
+): Promise<{ readonly pid: number; readonly killed: boolean }> {
   const cli = startSendenseRun(args);
   seen.add(cli.pid);
   noted.add(cli.pid);
@@ -78,7 +129,8 @@ async function killAt(args: readonly string[], accept: (event: RunEventLine) => 
 async function expectNothingLeftBy(killed: number): Promise<void> {
   const doctor = await sendenseRun(['doctor', '--db', ws.db]);
   expect(doctor.exitCode, `${doctor.stdout}\n${doctor.stderr}`).toBe(0);
-  for (const left of processesTaggedBy(killed)) expect(await waitForProcessGone(left.pid), `${left.command.join(' ')} (pid ${left.pid})`).toBe(true);
+  for (const left of processesTaggedBy(killed))
+    expect(await waitForProcessGone(left.pid), `${left.command.join(' ')} (pid ${left.pid})`).toBe(true);
   expect(processesUnder(ws.dir)).toEqual([]);
   expect(recordedProcesses(ws.db)).toEqual([]);
   expect(leasedPorts(ws.db)).toEqual([]);
@@ -102,7 +154,11 @@ describe('kill -9 at any moment of a backup', () => {
       }
       // Backups taken after the full saw the disks as they are now.
       for (const backup of complete.slice(1)) {
-        disks.forEach((disk, index) => expect(differenceBetween(backup.disks[index]!.file, copies[index]!), `${backup.id} disk ${disk.key}`).toBe(''));
+        disks.forEach((disk, index) =>
+          expect(differenceBetween(backup.disks[index]!.file, copies[index]!), `${backup.id} disk ${disk.key}`).toBe(
+            '',
+          ),
+        );
       }
     }, 60_000);
   }
@@ -115,7 +171,9 @@ describe('kill -9 at any moment of a backup', () => {
     expect(next.exitCode, next.stderr).toBe(0);
     const last = (await listBackups(ws.db, 'kvm')).filter((backup) => backup.status === 'complete').at(-1)!;
     expect(last.type).toBe('incremental');
-    disks.forEach((disk, index) => expect(differenceBetween(last.disks[index]!.file, copies[index]!), `disk ${disk.key}`).toBe(''));
+    disks.forEach((disk, index) =>
+      expect(differenceBetween(last.disks[index]!.file, copies[index]!), `disk ${disk.key}`).toBe(''),
+    );
   }, 60_000);
 });
 
@@ -123,17 +181,44 @@ describe('kill -9 at any moment of a backup', () => {
 // no qemu-nbd on the hub, the node transfer's qemu-img writing the new files. Killed at each step
 // and at moments into its copy, doctor leaves nothing (qemu-img included, by its owner tag) and
 // every complete backup stays exact.
-const FULL_STEPS = ['resolve-chain', 'allocate-ports', 'create-qcow2', 'snapshot-source', 'transfer', 'record-change-ids', 'cleanup'];
-const FULL_MOMENTS: readonly { readonly name: string; readonly accept: (event: RunEventLine) => boolean; readonly delayMs: number }[] = [
-  ...FULL_STEPS.map((step) => ({ name: `at the start of ${step}`, accept: (e: RunEventLine) => e.type === 'step-start' && e.step === step, delayMs: 0 })),
-  ...[2, 10, 30, 60].map((delayMs) => ({ name: `${delayMs} ms into transfer`, accept: (e: RunEventLine) => e.type === 'step-start' && e.step === 'transfer', delayMs })),
+const FULL_STEPS = [
+  'resolve-chain',
+  'allocate-ports',
+  'create-qcow2',
+  'snapshot-source',
+  'transfer',
+  'record-change-ids',
+  'cleanup',
+];
+const FULL_MOMENTS: readonly {
+  readonly name: string;
+  readonly accept: (event: RunEventLine) => boolean;
+  readonly delayMs: number;
+}[] = [
+  ...FULL_STEPS.map((step) => ({
+    name: `at the start of ${step}`,
+    accept: (e: RunEventLine) => e.type === 'step-start' && e.step === step,
+    delayMs: 0,
+  })),
+  ...[2, 10, 30, 60].map((delayMs) => ({
+    name: `${delayMs} ms into transfer`,
+    accept: (e: RunEventLine) => e.type === 'step-start' && e.step === 'transfer',
+    delayMs,
+  })),
   { name: 'mid-copy', accept: (e) => e.type === 'progress' && e.bytesDone! > 0, delayMs: 0 },
 ];
 
 describe('kill -9 at any moment of a local full copied by qemu-img', () => {
   for (const moment of FULL_MOMENTS) {
     it(`${moment.name}: doctor leaves nothing of the run, every complete backup is exact`, async () => {
-      const fullPlan = writePlan(ws.dir, { name: 'kvm-weekly', kind: 'backup', vm: 'kvm', disks, repository: ws.repository, ports });
+      const fullPlan = writePlan(ws.dir, {
+        name: 'kvm-weekly',
+        kind: 'backup',
+        vm: 'kvm',
+        disks,
+        repository: ws.repository,
+        ports,
+      });
       const copies = disks.map((disk) => keepCopy(disk.path, `${disk.path}.now`));
       const { pid, killed } = await killAt([fullPlan, '--db', ws.db], moment.accept, moment.delayMs);
       // Every moment comes before the run ends: a full that ended first would test nothing.
@@ -143,24 +228,39 @@ describe('kill -9 at any moment of a local full copied by qemu-img', () => {
       // Each disk keeps the bitmap of each plan's last complete backup (docs/how-it-works.md#plans-that-share-a-vm), nothing of the killed run.
       const lastOfEachPlan = [...new Map(complete.map((backup) => [backup.plan, backup])).values()];
       for (const [index, disk] of disks.entries()) {
-        expect(bitmapNames(disk.path).sort()).toEqual(lastOfEachPlan.map((backup) => backup.disks[index]!.changeId).sort());
+        expect(bitmapNames(disk.path).sort()).toEqual(
+          lastOfEachPlan.map((backup) => backup.disks[index]!.changeId).sort(),
+        );
       }
       // The disks have not changed since this series started: every full of it holds them as they are.
       for (const backup of complete.filter((candidate) => candidate.plan === 'kvm-weekly')) {
-        disks.forEach((disk, index) => expect(differenceBetween(backup.disks[index]!.file, copies[index]!), `${backup.id} disk ${disk.key}`).toBe(''));
+        disks.forEach((disk, index) =>
+          expect(differenceBetween(backup.disks[index]!.file, copies[index]!), `${backup.id} disk ${disk.key}`).toBe(
+            '',
+          ),
+        );
       }
     }, 60_000);
   }
 
   it('after all that, the next full is copied by qemu-img and exact', async () => {
-    const fullPlan = writePlan(ws.dir, { name: 'kvm-weekly', kind: 'backup', vm: 'kvm', disks, repository: ws.repository, ports });
+    const fullPlan = writePlan(ws.dir, {
+      name: 'kvm-weekly',
+      kind: 'backup',
+      vm: 'kvm',
+      disks,
+      repository: ws.repository,
+      ports,
+    });
     const copies = disks.map((disk) => keepCopy(disk.path, `${disk.path}.weekly`));
     const next = await sendenseRun([fullPlan, '--db', ws.db]);
     expect(next.exitCode, next.stderr).toBe(0);
     expect(next.stdout).toMatch(/\[transfer\] 2 disks, .* \(copied by qemu-img convert\)/);
     const last = (await listBackups(ws.db, 'kvm')).filter((backup) => backup.status === 'complete').at(-1)!;
     expect(last.type).toBe('full');
-    disks.forEach((disk, index) => expect(differenceBetween(last.disks[index]!.file, copies[index]!), `disk ${disk.key}`).toBe(''));
+    disks.forEach((disk, index) =>
+      expect(differenceBetween(last.disks[index]!.file, copies[index]!), `disk ${disk.key}`).toBe(''),
+    );
   }, 60_000);
 });
 

@@ -35,7 +35,11 @@ async function restoreVerified(point: string, name: string): Promise<string> {
       vm: { name: 'shrinkvm' },
       repository: { path: ws.repository },
       nbd: { ports: `${ports[0]}-${ports[1]}` },
-      restore: { point, target: { type: 'file', path: path.join(ws.dir, `${name}-{key}.qcow2`), format: 'qcow2' }, verify: true },
+      restore: {
+        point,
+        target: { type: 'file', path: path.join(ws.dir, `${name}-{key}.qcow2`), format: 'qcow2' },
+        verify: true,
+      },
     }),
   );
   const result = await sendenseRun([plan, '--db', ws.db]);
@@ -46,7 +50,13 @@ async function restoreVerified(point: string, name: string): Promise<string> {
 it('shrunk 64M -> 32M and grown back between backups: the next incremental copies every block, warned; the one after only what changed; every point exact', async () => {
   const disk = createDisk(path.join(ws.dir, 'disk.qcow2'), 64 * MiB);
   writeDisk(disk, ['write -P 0x11 0 64M']);
-  const plan = writePlan(ws.dir, { name: 'shrink-grow', vm: 'shrinkvm', disks: [{ key: 2000, path: disk }], repository: ws.repository, ports });
+  const plan = writePlan(ws.dir, {
+    name: 'shrink-grow',
+    vm: 'shrinkvm',
+    disks: [{ key: 2000, path: disk }],
+    repository: ws.repository,
+    ports,
+  });
   await backUp(plan);
   const copies = [keepCopy(disk, path.join(ws.dir, 'p1.qcow2'))];
 
@@ -55,7 +65,9 @@ it('shrunk 64M -> 32M and grown back between backups: the next incremental copie
   execFileSync('qemu-img', ['resize', '-q', disk, String(64 * MiB)]);
   writeDisk(disk, ['write -P 0x22 1M 1M']);
   const second = await backUp(plan);
-  expect(second).toMatch(/disk 2000: the disk shrank since dirty bitmap '[^']+' was added \(its mark at byte 67108863 is gone\): every block is copied/);
+  expect(second).toMatch(
+    /disk 2000: the disk shrank since dirty bitmap '[^']+' was added \(its mark at byte 67108863 is gone\): every block is copied/,
+  );
   copies.push(keepCopy(disk, path.join(ws.dir, 'p2.qcow2')));
 
   // The new bitmap has its own mark: the next incremental copies only what changed.
@@ -75,7 +87,10 @@ it('shrunk 64M -> 32M and grown back between backups: the next incremental copie
   for (const [index, backup] of backups.entries()) {
     const file = backup.disks[0]!.file;
     expect(differenceBetween(file, copies[index]!), `point ${index + 1} read through its chain`).toBe('');
-    expect(differenceBetween(await restoreVerified(backup.id, `restored-${index + 1}`), copies[index]!), `point ${index + 1} restored`).toBe('');
+    expect(
+      differenceBetween(await restoreVerified(backup.id, `restored-${index + 1}`), copies[index]!),
+      `point ${index + 1} restored`,
+    ).toBe('');
   }
 }, 240_000);
 
@@ -102,6 +117,8 @@ it('a replicate sync after a shrink and grow copies every block, warned: replica
   writeDisk(disk, ['write -P 0x22 1M 1M']);
   const second = await backUp(plan);
   expect(second).toMatch(/changes since point/);
-  expect(second).toMatch(/the disk shrank since dirty bitmap '[^']+' was added \(its mark at byte 67108863 is gone\): every block is copied/);
+  expect(second).toMatch(
+    /the disk shrank since dirty bitmap '[^']+' was added \(its mark at byte 67108863 is gone\): every block is copied/,
+  );
   expect(imagesEqual(disk, path.join(replicaDir, 'shrinkvm.qcow2'))).toBe(true);
 }, 240_000);

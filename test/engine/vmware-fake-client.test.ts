@@ -10,7 +10,14 @@ import { describe, expect, it } from 'vitest';
 import { leasedPorts, recordedProcesses } from '../support/process-tree.js';
 import { useRunWorkspace } from '../support/run-workspace.js';
 import { listBackups, parseEvents, sendenseRun } from '../support/sendense-cli.js';
-import { createDisk, differenceBetween, imageInfo, keepCopy, portRangeForTestFile, writeDisk } from '../support/vm-disks.js';
+import {
+  createDisk,
+  differenceBetween,
+  imageInfo,
+  keepCopy,
+  portRangeForTestFile,
+  writeDisk,
+} from '../support/vm-disks.js';
 
 const MiB = 1024 * 1024;
 const FAKE_CLIENT = path.resolve('test/fixtures/fake-sendense-backup-client.mjs');
@@ -94,18 +101,26 @@ describe('VMware source (fake sendense-backup-client, no vCenter here)', () => {
     }
     expect(full.previous).toBeNull();
     const fullBackup = (await listBackups(ws.db, 'vmw'))[0];
-    expect(JSON.parse(incremental.previous!)).toEqual(Object.fromEntries(fullBackup.disks.map((disk) => [String(disk.diskKey), disk.changeId])));
+    expect(JSON.parse(incremental.previous!)).toEqual(
+      Object.fromEntries(fullBackup.disks.map((disk) => [String(disk.diskKey), disk.changeId])),
+    );
     expect(readFileSync(ws.db).includes(Buffer.from(PASSWORD))).toBe(false);
     expect(leasedPorts(ws.db)).toEqual([]);
     expect(recordedProcesses(ws.db)).toEqual([]);
   });
 
   it('a plan rate: the client takes none, and the run says its transfer is not limited (docs/bandwidth.md)', async () => {
-    for (const key of [2000, 2001]) writeDisk(createDisk(path.join(ws.dir, `disk-${key}.qcow2`), 8 * MiB), ['write -P 0x21 0 1M']);
-    const result = await sendenseRun([writeVmwarePlan('1MiB/s'), '--db', ws.db, '--json'], { TEST_VCENTER_PASSWORD: PASSWORD, FAKE_VCENTER_PASSWORD_SHA256: PASSWORD_SHA256 });
+    for (const key of [2000, 2001])
+      writeDisk(createDisk(path.join(ws.dir, `disk-${key}.qcow2`), 8 * MiB), ['write -P 0x21 0 1M']);
+    const result = await sendenseRun([writeVmwarePlan('1MiB/s'), '--db', ws.db, '--json'], {
+      TEST_VCENTER_PASSWORD: PASSWORD,
+      FAKE_VCENTER_PASSWORD_SHA256: PASSWORD_SHA256,
+    });
     expect(result.exitCode, result.stdout + result.stderr).toBe(0);
     const events = parseEvents(result.stdout) as (ReturnType<typeof parseEvents>[number] & { title?: string })[];
-    expect(events.find((event) => event.type === 'step-start' && event.step === 'transfer')?.title).toMatch(/, not limited \(the VMware client takes no rate\)$/);
+    expect(events.find((event) => event.type === 'step-start' && event.step === 'transfer')?.title).toMatch(
+      /, not limited \(the VMware client takes no rate\)$/,
+    );
     expect(events.filter((event) => event.type === 'warning').map((event) => event.message)).toContain(
       "the VMware client (sendense-backup-client) takes no rate: this transfer is not limited (the run's rate: limited to 1 MiB/s (plan rate))",
     );
@@ -116,7 +131,9 @@ describe('VMware source (fake sendense-backup-client, no vCenter here)', () => {
     createDisk(path.join(ws.dir, 'disk-2001.qcow2'), 8 * MiB);
     const result = await sendenseRun([writeVmwarePlan(), '--db', ws.db]);
     expect(result.exitCode).toBe(1);
-    expect(result.stderr).toContain('the vCenter password variable TEST_VCENTER_PASSWORD (vm.source.passwordEnv) is not set');
+    expect(result.stderr).toContain(
+      'the vCenter password variable TEST_VCENTER_PASSWORD (vm.source.passwordEnv) is not set',
+    );
     expect(existsSync(path.join(ws.dir, 'calls.jsonl'))).toBe(false);
     expect(existsSync(path.join(ws.dir, 'repository'))).toBe(false);
     expect(leasedPorts(ws.db)).toEqual([]);
@@ -125,7 +142,10 @@ describe('VMware source (fake sendense-backup-client, no vCenter here)', () => {
   it('a login the client refuses fails the run with its words and leaves no backup behind', async () => {
     createDisk(path.join(ws.dir, 'disk-2000.qcow2'), 8 * MiB);
     createDisk(path.join(ws.dir, 'disk-2001.qcow2'), 8 * MiB);
-    const result = await sendenseRun([writeVmwarePlan(), '--db', ws.db], { TEST_VCENTER_PASSWORD: 'wrong', FAKE_VCENTER_PASSWORD_SHA256: PASSWORD_SHA256 });
+    const result = await sendenseRun([writeVmwarePlan(), '--db', ws.db], {
+      TEST_VCENTER_PASSWORD: 'wrong',
+      FAKE_VCENTER_PASSWORD_SHA256: PASSWORD_SHA256,
+    });
     expect(result.exitCode).toBe(1);
     expect(result.stderr).toContain('vCenter login failed');
     expect((await listBackups(ws.db, 'vmw')).map((b) => b.status)).toEqual(['failed']);
@@ -140,7 +160,11 @@ describe('VMware source (fake sendense-backup-client, no vCenter here)', () => {
     createDisk(path.join(ws.dir, 'disk-2000.qcow2'), 8 * MiB);
     createDisk(path.join(ws.dir, 'disk-2001.qcow2'), 8 * MiB);
     const secret = 'wrong-Hunter2-pass';
-    const env = { TEST_VCENTER_PASSWORD: secret, FAKE_VCENTER_PASSWORD_SHA256: PASSWORD_SHA256, FAKE_CLIENT_ECHOES_PASSWORD: '1' };
+    const env = {
+      TEST_VCENTER_PASSWORD: secret,
+      FAKE_VCENTER_PASSWORD_SHA256: PASSWORD_SHA256,
+      FAKE_CLIENT_ECHOES_PASSWORD: '1',
+    };
     const plain = await sendenseRun([writeVmwarePlan(), '--db', ws.db], env);
     const json = await sendenseRun([writeVmwarePlan(), '--db', ws.db, '--json'], env);
     const history = await sendenseRun(['history', '--db', ws.db]);
@@ -150,7 +174,8 @@ describe('VMware source (fake sendense-backup-client, no vCenter here)', () => {
       expect(`${result.stdout}${result.stderr}`).toContain('bad password ***');
     }
     expect(historyJson.stdout).toContain('bad password ***');
-    for (const output of [plain, json, history, historyJson]) expect(`${output.stdout}${output.stderr}`).not.toContain(secret);
+    for (const output of [plain, json, history, historyJson])
+      expect(`${output.stdout}${output.stderr}`).not.toContain(secret);
     expect(readFileSync(ws.db).includes(Buffer.from(secret))).toBe(false);
     expect(existsSync(`${ws.db}-wal`) && readFileSync(`${ws.db}-wal`).includes(Buffer.from(secret))).toBe(false);
   });

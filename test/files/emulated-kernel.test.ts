@@ -26,7 +26,11 @@ describe('the appliance kernel under software emulation', () => {
     // Debian's kernels have a PVH entry (CONFIG_PVH=y); this host's is one.
     expect(kernel).toBeDefined();
     expect(kernel!.cacheDir).toBe(path.join(cache, `pvh-${version}`));
-    expect(kernel!.env).toEqual({ SUPERMIN_KERNEL: path.join(kernel!.cacheDir, 'vmlinux'), SUPERMIN_KERNEL_VERSION: version, SUPERMIN_MODULES: `/lib/modules/${version}` });
+    expect(kernel!.env).toEqual({
+      SUPERMIN_KERNEL: path.join(kernel!.cacheDir, 'vmlinux'),
+      SUPERMIN_KERNEL_VERSION: version,
+      SUPERMIN_MODULES: `/lib/modules/${version}`,
+    });
     const vmlinux = readFileSync(kernel!.env.SUPERMIN_KERNEL!);
     expect(vmlinux.subarray(0, 4).toString('latin1')).toBe('\x7fELF');
     expect(vmlinux.length).toBeGreaterThan(statSync(`/boot/vmlinuz-${version}`).size);

@@ -13,7 +13,17 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { useRunWorkspace } from '../support/run-workspace.js';
 import { portRangeForTestFile } from '../support/vm-disks.js';
 import { sharedFiles } from './shared-appliance.js';
-import { backUpGuest, jsonLines, readTree, repositoryFingerprint, sendenseFiles, subTree, withoutSetuid, type BackedUpGuest, type FilesResult } from './guest-disk.js';
+import {
+  backUpGuest,
+  jsonLines,
+  readTree,
+  repositoryFingerprint,
+  sendenseFiles,
+  subTree,
+  withoutSetuid,
+  type BackedUpGuest,
+  type FilesResult,
+} from './guest-disk.js';
 
 const ws = useRunWorkspace('files-ext4-', { per: 'file' });
 let guest: BackedUpGuest;
@@ -106,7 +116,16 @@ describe('listing', () => {
         ).toEqual(top);
         for (const entry of entries) {
           const wrote = tree[entry.name];
-          expect({ type: entry.type, mode: Number.parseInt(entry.mode, 8), uid: entry.uid, gid: entry.gid, mtime: Date.parse(entry.mtime) / 1000 }, `${entry.name} at point ${point}`).toEqual({
+          expect(
+            {
+              type: entry.type,
+              mode: Number.parseInt(entry.mode, 8),
+              uid: entry.uid,
+              gid: entry.gid,
+              mtime: Date.parse(entry.mtime) / 1000,
+            },
+            `${entry.name} at point ${point}`,
+          ).toEqual({
             type: wrote.type,
             mode: wrote.type === 'symlink' ? 0o777 : wrote.mode,
             uid: wrote.uid,
@@ -137,7 +156,18 @@ describe('extracting', () => {
     'extracts folders, a file and a symlink of point 1 into a new directory with content, modes (no setuid bit), owners and times kept',
     async () => {
       const to = path.join(ws.dir, 'restored-1');
-      const result = await files('--point', pointId(1), '--get', 'p1:/etc', 'p1:/données', 'p1:/big.bin', 'p1:/hosts-link', 'p1:/bin', '--to', to);
+      const result = await files(
+        '--point',
+        pointId(1),
+        '--get',
+        'p1:/etc',
+        'p1:/données',
+        'p1:/big.bin',
+        'p1:/hosts-link',
+        'p1:/bin',
+        '--to',
+        to,
+      );
       expectOk(result);
       const tree = withoutSetuid(guest.trees[0]);
       const got = readTree(to);
@@ -162,7 +192,11 @@ describe('extracting', () => {
       mkdirSync(unpacked);
       execFileSync('tar', ['-x', '-z', '-f', tarGz, '-C', unpacked, '--same-owner', '-p', '--numeric-owner']);
       const tree = guest.trees[1];
-      expect(readTree(unpacked)).toEqual({ ...subTree(tree, 'etc'), ...subTree(tree, 'new file.txt'), ...subTree(tree, 'dir with space') });
+      expect(readTree(unpacked)).toEqual({
+        ...subTree(tree, 'etc'),
+        ...subTree(tree, 'new file.txt'),
+        ...subTree(tree, 'dir with space'),
+      });
     },
     BOOT,
   );
@@ -180,7 +214,18 @@ describe('extracting', () => {
       const got = readTree(path.join(unpacked, 'p1'));
       // zip keeps content, modes, file times and symlinks (not owners; unzip sets no symlink or folder times).
       const strip = (t: typeof tree) =>
-        Object.fromEntries(Object.entries(t).map(([name, e]) => [name, { type: e.type, sha256: e.sha256, target: e.target, mode: e.mode, mtime: e.type === 'file' ? e.mtime : undefined }]));
+        Object.fromEntries(
+          Object.entries(t).map(([name, e]) => [
+            name,
+            {
+              type: e.type,
+              sha256: e.sha256,
+              target: e.target,
+              mode: e.mode,
+              mtime: e.type === 'file' ? e.mtime : undefined,
+            },
+          ]),
+        );
       expect(strip(got)).toEqual(strip(tree));
     },
     BOOT,
@@ -190,7 +235,11 @@ describe('extracting', () => {
 describe('refusals', () => {
   it('refuses an unknown point, an unknown disk, a bad path and a used target in one line each, before starting an appliance', async () => {
     expectRefused(await files('--point', 'no-such-backup', 'p1:/'), 2, /there is no backup 'no-such-backup' of VM fvm/);
-    expectRefused(await files('--point', '2000-01-01T00:00:00Z'), 2, /no complete backup of VM fvm at or before 2000-01-01T00:00:00.000Z: the first is/);
+    expectRefused(
+      await files('--point', '2000-01-01T00:00:00Z'),
+      2,
+      /no complete backup of VM fvm at or before 2000-01-01T00:00:00.000Z: the first is/,
+    );
     expectRefused(await files('--disk', '2009'), 1, /has no disk 2009 \(it has 2000\)/);
     expectRefused(await sendenseFiles(['files', 'nosuchvm', '--db', guest.db]), 2, /no complete backup of VM nosuchvm/);
     expectRefused(await files('etc'), 2, /'etc' is not NAME:\/PATH/);
@@ -217,7 +266,11 @@ describe('refusals', () => {
   it(
     'refuses a path that is not in the filesystem at that point (deleted at point 2)',
     async () => {
-      expectRefused(await onShared('--get', 'p1:/to-delete.txt', '--to', path.join(ws.dir, 'never')), 1, /p1:\/to-delete\.txt: No such file or directory/);
+      expectRefused(
+        await onShared('--get', 'p1:/to-delete.txt', '--to', path.join(ws.dir, 'never')),
+        1,
+        /p1:\/to-delete\.txt: No such file or directory/,
+      );
       expect(readdirSync(ws.dir).filter((name) => name.startsWith('.never') || name === 'never')).toEqual([]);
     },
     BOOT,

@@ -6,7 +6,22 @@
 // the CLI, the tars and listings the same command code on one shared appliance (./shared-appliance.ts).
 
 import { execFileSync } from 'node:child_process';
-import { chmodSync, chownSync, closeSync, ftruncateSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import {
+  chmodSync,
+  chownSync,
+  closeSync,
+  ftruncateSync,
+  lstatSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  readSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
 import path from 'node:path';
 import { execa } from 'execa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -68,7 +83,14 @@ beforeAll(async () => {
   const source = path.join(ws.dir, `${VM}-2000.qcow2`);
   execFileSync('qemu-img', ['convert', '-f', 'raw', '-O', 'qcow2', raw, source]);
   rmSync(raw);
-  const plan = writePlan(ws.dir, { name: `${VM}-backup`, kind: 'backup', vm: VM, disks: [{ key: 2000, path: source }], repository, ports: portRangeForTestFile(10) });
+  const plan = writePlan(ws.dir, {
+    name: `${VM}-backup`,
+    kind: 'backup',
+    vm: VM,
+    disks: [{ key: 2000, path: source }],
+    repository,
+    ports: portRangeForTestFile(10),
+  });
   const result = await execa(process.execPath, [BIN, plan, '--db', db], { reject: false, env: { CI: '1' } });
   if (result.exitCode !== 0) throw new Error(`backup failed:\n${result.stdout}\n${result.stderr}`);
   expect((await listBackups(db, VM)).map((backup) => backup.status)).toEqual(['complete']);
@@ -91,14 +113,22 @@ function expectOk(result: FilesResult): void {
 
 // `find DIR -type b -o -type c -o -type p -o -perm /6000`: what must never be on the host.
 function dangerous(dir: string): string[] {
-  return execFileSync('find', [dir, '(', '-type', 'b', '-o', '-type', 'c', '-o', '-type', 'p', '-o', '-perm', '/6000', ')', '-print'], { encoding: 'utf8' }).split('\n').filter(Boolean);
+  return execFileSync(
+    'find',
+    [dir, '(', '-type', 'b', '-o', '-type', 'c', '-o', '-type', 'p', '-o', '-perm', '/6000', ')', '-print'],
+    { encoding: 'utf8' },
+  )
+    .split('\n')
+    .filter(Boolean);
 }
 
 // What ws.dir holds besides the target (names only): extraction leaves nothing beside it. The
 // state database's WAL files are there while the shared appliance's store has it open.
 function besideTargets(): string[] {
   return readdirSync(ws.dir)
-    .filter((name) => !name.startsWith('out-') && name !== `${path.basename(db)}-wal` && name !== `${path.basename(db)}-shm`)
+    .filter(
+      (name) => !name.startsWith('out-') && name !== `${path.basename(db)}-wal` && name !== `${path.basename(db)}-shm`,
+    )
     .sort();
 }
 
@@ -122,7 +152,8 @@ describe('extracting a hostile guest folder as root', () => {
       const result = await files('--get', 'p1:/data', '--to', to);
       expectOk(result);
       expect(dangerous(ws.dir)).toEqual([]);
-      for (const skipped of ['disk0', 'tty0', 'pipe']) expect(result.stderr).toMatch(new RegExp(`p1:/data/special/${skipped}: .*skipped`));
+      for (const skipped of ['disk0', 'tty0', 'pipe'])
+        expect(result.stderr).toMatch(new RegExp(`p1:/data/special/${skipped}: .*skipped`));
       const data = path.join(to, 'data', 'special');
       expect(lstatSync(path.join(data, 'su-root'))).toMatchObject({ mode: 0o100755, uid: 0, gid: 0 });
       expect(lstatSync(path.join(data, 'sg-group'))).toMatchObject({ mode: 0o100755, uid: 0, gid: 50 });
@@ -211,7 +242,11 @@ describe('listing names a hostile guest chose', () => {
       expectOk(result);
       const entries = jsonLines<EntryLine>(result.stdout);
       expect(entries).toHaveLength(8);
-      expect(entries.find((entry) => entry.name === NEWLINE_NAME)).toMatchObject({ type: 'file', size: 13, mode: '0600' });
+      expect(entries.find((entry) => entry.name === NEWLINE_NAME)).toMatchObject({
+        type: 'file',
+        size: 13,
+        mode: '0600',
+      });
       const latin1 = entries.find((entry) => entry.nameBytes !== undefined);
       expect(latin1).toMatchObject({ name: 'caf\\xe9.txt', type: 'file', size: 13, mode: '0640' });
       expect(Buffer.from(latin1?.nameBytes ?? '', 'base64').equals(LATIN1_NAME)).toBe(true);

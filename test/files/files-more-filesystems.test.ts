@@ -38,7 +38,14 @@ beforeAll(async () => {
     return { key, path: source };
   });
   db = path.join(ws.dir, 'state.db');
-  const plan = writePlan(ws.dir, { name: 'mixvm-backup', kind: 'backup', vm: 'mixvm', disks, repository: ws.repository, ports: portRangeForTestFile(10) });
+  const plan = writePlan(ws.dir, {
+    name: 'mixvm-backup',
+    kind: 'backup',
+    vm: 'mixvm',
+    disks,
+    repository: ws.repository,
+    ports: portRangeForTestFile(10),
+  });
   const result = await sendenseRun([plan, '--db', db]);
   if (result.exitCode !== 0) throw new Error(`backup failed:\n${result.stdout}\n${result.stderr}`);
 }, 600_000);
@@ -102,7 +109,10 @@ describe('more filesystems', () => {
     const out = path.join(ws.dir, 'xfs-out');
     mkdirSync(out);
     execFileSync('tar', ['-x', '-f', to, '-C', out]);
-    expect(hashes(out, ['data/blob.bin', 'data/notes.txt'])).toEqual({ 'data/blob.bin': contents['disk:/data/blob.bin'], 'data/notes.txt': contents['disk:/data/notes.txt'] });
+    expect(hashes(out, ['data/blob.bin', 'data/notes.txt'])).toEqual({
+      'data/blob.bin': contents['disk:/data/blob.bin'],
+      'data/notes.txt': contents['disk:/data/notes.txt'],
+    });
   }, 600_000);
 
   it("lists a btrfs disk's top level and subvolume, and extracts from both in one command", async () => {
@@ -127,6 +137,10 @@ describe('more filesystems', () => {
     const result = await onShared('--disk', '2002');
     expect(result.exitCode, `${result.stdout}\n${result.stderr}`).toBe(1);
     const lines = result.stderr.split('\n').filter((line) => line.startsWith('sendense-run:'));
-    expect(lines).toEqual([expect.stringMatching(/^sendense-run: VM mixvm, backup \S+, disk 2002 has no filesystem that can be read \(partition table: gpt\)$/)]);
+    expect(lines).toEqual([
+      expect.stringMatching(
+        /^sendense-run: VM mixvm, backup \S+, disk 2002 has no filesystem that can be read \(partition table: gpt\)$/,
+      ),
+    ]);
   }, 600_000);
 });

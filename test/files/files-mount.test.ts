@@ -56,7 +56,10 @@ interface Mounting {
 function startMount(dir: string): Mounting {
   mkdirSync(dir);
   mountDirs.push(dir);
-  const child = spawn(process.execPath, [BIN, 'mount', guest.vm, dir, '--db', guest.db, '--json'], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, CI: '1' } });
+  const child = spawn(process.execPath, [BIN, 'mount', guest.vm, dir, '--db', guest.db, '--json'], {
+    stdio: ['pipe', 'pipe', 'pipe'],
+    env: { ...process.env, CI: '1' },
+  });
   started.push(child);
   let stdout = '';
   let stderr = '';
@@ -67,10 +70,14 @@ function startMount(dir: string): Mounting {
       const line = stdout.split('\n').find((text) => text.includes('"type":"mounted"'));
       if (line) resolve(JSON.parse(line) as { dir: string; filesystems: string[] });
     });
-    child.once('close', (code) => reject(new Error(`mount ended (exit ${code}) before mounting:\n${stdout}\n${stderr}`)));
+    child.once('close', (code) =>
+      reject(new Error(`mount ended (exit ${code}) before mounting:\n${stdout}\n${stderr}`)),
+    );
   });
   mounted.catch(() => undefined);
-  const exited = new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => child.once('close', (code) => resolve({ code, stdout, stderr })));
+  const exited = new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) =>
+    child.once('close', (code) => resolve({ code, stdout, stderr })),
+  );
   return { child, mounted, exited };
 }
 
@@ -107,7 +114,9 @@ describe('mount', () => {
     expect(isMountPoint(dir)).toBe(true);
     const doctor = await sendenseFiles(['doctor', '--db', guest.db]);
     expect(doctor.exitCode, `${doctor.stdout}\n${doctor.stderr}`).toBe(0);
-    expect(doctor.stdout).toMatch(/mount of VM mvm backup .* at .*mnt killed .*gone.*: unmount it and stop its appliance: done/);
+    expect(doctor.stdout).toMatch(
+      /mount of VM mvm backup .* at .*mnt killed .*gone.*: unmount it and stop its appliance: done/,
+    );
     expect(isMountPoint(dir)).toBe(false);
     expect(isProcessAlive(row.server_pid)).toBe(false);
     expect(mountRows()).toEqual([]);

@@ -11,7 +11,14 @@ import { startSshd } from '../support/sshd.js';
 import { useRunWorkspace } from '../support/run-workspace.js';
 import { runStatuses } from '../support/sendense-cli.js';
 import { portRangeForTestFile } from '../support/vm-disks.js';
-import { backUpGuest, readTree, repositoryFingerprint, sendenseFiles, subTree, type BackedUpGuest } from './guest-disk.js';
+import {
+  backUpGuest,
+  readTree,
+  repositoryFingerprint,
+  sendenseFiles,
+  subTree,
+  type BackedUpGuest,
+} from './guest-disk.js';
 
 const ws = useRunWorkspace('files-restore-plan-', { per: 'file' });
 let guest: BackedUpGuest;
@@ -23,7 +30,15 @@ beforeAll(async () => {
 
 function writeFilesPlan(name: string, restore: Record<string, unknown>, extra: Record<string, unknown> = {}): string {
   const file = path.join(ws.dir, `${name}.yaml`);
-  const doc = { version: 1, kind: 'restore', name, vm: { name: guest.vm }, repository: { path: guest.repository }, restore, ...extra };
+  const doc = {
+    version: 1,
+    kind: 'restore',
+    name,
+    vm: { name: guest.vm },
+    repository: { path: guest.repository },
+    restore,
+    ...extra,
+  };
   writeFileSync(file, stringify(doc));
   return file;
 }
@@ -40,26 +55,44 @@ describe('restore plan with a files target', () => {
     const result = await sendenseFiles([plan, '--db', guest.db]);
     expect(result.exitCode, `${result.stdout}\n${result.stderr}`).toBe(0);
     const tree = guest.trees[0];
-    expect(readTree(to)).toEqual({ ...subTree(tree, 'etc'), ...subTree(tree, 'dir with space'), ...subTree(tree, 'to-delete.txt') });
+    expect(readTree(to)).toEqual({
+      ...subTree(tree, 'etc'),
+      ...subTree(tree, 'dir with space'),
+      ...subTree(tree, 'to-delete.txt'),
+    });
     expect((await runStatuses(guest.db))[0]).toBe('succeeded');
     expect(recordedProcesses(guest.db)).toEqual([]);
     expect(repositoryFingerprint(guest.repository)).toEqual(before);
   }, 600_000);
 
   it('shows its two steps in --dry-run', async () => {
-    const plan = writeFilesPlan('files-dry', { target: { type: 'files', paths: ['p1:/etc'], to: path.join(ws.dir, 'dry') } });
+    const plan = writeFilesPlan('files-dry', {
+      target: { type: 'files', paths: ['p1:/etc'], to: path.join(ws.dir, 'dry') },
+    });
     const result = await sendenseFiles([plan, '--dry-run', '--db', guest.db]);
     expect(result.exitCode, result.stderr).toBe(0);
     expect(result.stdout).toMatch(/resolve-point\s+point latest of VM rfvm/);
-    expect(result.stdout).toMatch(/extract-files\s+p1:\/etc into .*dry, read through a libguestfs appliance on this host/);
+    expect(result.stdout).toMatch(
+      /extract-files\s+p1:\/etc into .*dry, read through a libguestfs appliance on this host/,
+    );
   });
 
   it('extracts on a node reached over SSH: the hub reads, the files land on the node as they were', async () => {
     const sshd = await startSshd();
     try {
       const to = path.join(ws.dir, 'on-the-node');
-      const node = { host: sshd.host, port: sshd.port, user: sshd.user, identityFile: sshd.identityFile, knownHosts: sshd.knownHosts };
-      const plan = writeFilesPlan('files-node', { point: 'latest', target: { type: 'files', paths: ['p1:/etc', 'p1:/hosts-link'], to } }, { node, nbd: { ports: ports.join('-') } });
+      const node = {
+        host: sshd.host,
+        port: sshd.port,
+        user: sshd.user,
+        identityFile: sshd.identityFile,
+        knownHosts: sshd.knownHosts,
+      };
+      const plan = writeFilesPlan(
+        'files-node',
+        { point: 'latest', target: { type: 'files', paths: ['p1:/etc', 'p1:/hosts-link'], to } },
+        { node, nbd: { ports: ports.join('-') } },
+      );
       const result = await sendenseFiles([plan, '--db', guest.db]);
       expect(result.exitCode, `${result.stdout}\n${result.stderr}`).toBe(0);
       const tree = guest.trees[1];

@@ -4,7 +4,19 @@
 
 import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { chmodSync, lchownSync, lutimesSync, mkdirSync, readdirSync, readFileSync, readlinkSync, lstatSync, symlinkSync, utimesSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  lchownSync,
+  lutimesSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  lstatSync,
+  symlinkSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs';
 import path from 'node:path';
 import { execa } from 'execa';
 import { BIN, listBackups, writePlan, type BackupRow } from '../support/sendense-cli.js';
@@ -106,7 +118,13 @@ export function readTree(dir: string, prefix = ''): Tree {
     else if (stat.isDirectory()) {
       tree[relative] = { type: 'directory', ...base };
       Object.assign(tree, readTree(dir, relative));
-    } else tree[relative] = { type: 'file', ...base, size: stat.size, sha256: createHash('sha256').update(readFileSync(file)).digest('hex') };
+    } else
+      tree[relative] = {
+        type: 'file',
+        ...base,
+        size: stat.size,
+        sha256: createHash('sha256').update(readFileSync(file)).digest('hex'),
+      };
   }
   return tree;
 }
@@ -123,19 +141,41 @@ export function subTree(tree: Tree, prefix: string, as = prefix): Tree {
 
 // A tree as extraction writes it without --keep-setuid: no setuid/setgid bit.
 export function withoutSetuid(tree: Tree): Tree {
-  return Object.fromEntries(Object.entries(tree).map(([name, entry]) => [name, entry.type === 'symlink' ? entry : { ...entry, mode: entry.mode & ~0o6000 }]));
+  return Object.fromEntries(
+    Object.entries(tree).map(([name, entry]) => [
+      name,
+      entry.type === 'symlink' ? entry : { ...entry, mode: entry.mode & ~0o6000 },
+    ]),
+  );
 }
 
 // A raw GPT disk: p1 ext4 (label 'guestroot') made from `root`, p2 left without a filesystem.
 export function makeGptExt4Disk(raw: string, root: string): void {
   execFileSync('truncate', ['-s', `${64 * MiB}`, raw]);
-  execFileSync('sgdisk', ['-n', `1:${PART1_START}:+${PART1_MIB}M`, '-t', '1:8300', '-c', '1:root', '-n', '2:0:0', '-t', '2:8300', raw], { stdio: 'ignore' });
+  execFileSync(
+    'sgdisk',
+    ['-n', `1:${PART1_START}:+${PART1_MIB}M`, '-t', '1:8300', '-c', '1:root', '-n', '2:0:0', '-t', '2:8300', raw],
+    { stdio: 'ignore' },
+  );
   writeExt4(raw, root);
 }
 
 // (Re)makes p1's ext4 from `root` in place: the same UUID, new content.
 export function writeExt4(raw: string, root: string): void {
-  execFileSync('mkfs.ext4', ['-q', '-F', '-L', 'guestroot', '-U', '5d1c0c8e-6a43-4f7e-9b1e-0f5e8c4a7d21', '-d', root, '-E', `offset=${PART1_START * 512},nodiscard`, raw, `${PART1_MIB}M`]);
+  execFileSync('mkfs.ext4', [
+    '-q',
+    '-F',
+    '-L',
+    'guestroot',
+    '-U',
+    '5d1c0c8e-6a43-4f7e-9b1e-0f5e8c4a7d21',
+    '-d',
+    root,
+    '-E',
+    `offset=${PART1_START * 512},nodiscard`,
+    raw,
+    `${PART1_MIB}M`,
+  ]);
 }
 
 // Writes a raw disk's content into the VM's qcow2 source (its bitmaps see the writes).
@@ -158,7 +198,14 @@ export async function backUpGuest(dir: string, vm: string, ports: readonly [numb
   const repository = path.join(dir, 'repository');
   const raw = path.join(dir, 'guest.raw');
   const source = path.join(dir, `${vm}-2000.qcow2`);
-  const plan = writePlan(dir, { name: `${vm}-backup`, kind: 'incremental', vm, disks: [{ key: 2000, path: source }], repository, ports });
+  const plan = writePlan(dir, {
+    name: `${vm}-backup`,
+    kind: 'incremental',
+    vm,
+    disks: [{ key: 2000, path: source }],
+    repository,
+    ports,
+  });
   const trees: Tree[] = [];
   for (let point = 1; point <= POINT_TREES.length; point++) {
     const root = path.join(dir, `tree${point}`);
@@ -175,7 +222,8 @@ export async function backUpGuest(dir: string, vm: string, ports: readonly [numb
     if (result.exitCode !== 0) throw new Error(`backup ${point} failed:\n${result.stdout}\n${result.stderr}`);
   }
   const backups = (await listBackups(db, vm)).filter((backup) => backup.status === 'complete');
-  if (backups.map((b) => b.type).join(',') !== 'full,incremental') throw new Error(`expected a full and an incremental, got ${backups.map((b) => b.type)}`);
+  if (backups.map((b) => b.type).join(',') !== 'full,incremental')
+    throw new Error(`expected a full and an incremental, got ${backups.map((b) => b.type)}`);
   return { vm, db, repository, backups, trees };
 }
 
@@ -186,7 +234,8 @@ export function repositoryFingerprint(repository: string): Record<string, string
     const file = path.join(repository, name);
     const stat = lstatSync(file);
     if (!stat.isFile()) continue;
-    result[name] = `${createHash('sha256').update(readFileSync(file)).digest('hex')} ${stat.mtimeMs} ${stat.mode.toString(8)}`;
+    result[name] =
+      `${createHash('sha256').update(readFileSync(file)).digest('hex')} ${stat.mtimeMs} ${stat.mode.toString(8)}`;
   }
   return result;
 }

@@ -33,12 +33,22 @@ beforeEach(() => {
 afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
 // The host's tar of `from` (extra arguments first), written under a new folder by writeGuestTree.
-async function extract(from: string, tarArgs: readonly string[] = [], keepSetuid = false): Promise<{ to: string; skipped: string[] }> {
+async function extract(
+  from: string,
+  tarArgs: readonly string[] = [],
+  keepSetuid = false,
+): Promise<{ to: string; skipped: string[] }> {
   const to = path.join(dir, 'to');
   mkdirSync(to);
-  const tar = spawn('tar', [...tarArgs, '--numeric-owner', '-C', from, '-cf', '-', '.'], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const tar = spawn('tar', [...tarArgs, '--numeric-owner', '-C', from, '-cf', '-', '.'], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   const skipped: string[] = [];
-  await writeGuestTree(to, tarEvents(tar.stdout), { keepSetuid, owners: process.getuid?.() === 0, skipped: (name, why) => skipped.push(`${name.toString('latin1')}: ${why}`) });
+  await writeGuestTree(to, tarEvents(tar.stdout), {
+    keepSetuid,
+    owners: process.getuid?.() === 0,
+    skipped: (name, why) => skipped.push(`${name.toString('latin1')}: ${why}`),
+  });
   return { to, skipped };
 }
 
@@ -59,7 +69,9 @@ describe('writeGuestTree', () => {
     writeSync(sparse, 'end', 256 * 1024 * 1024 - 3);
     closeSync(sparse);
     const { to, skipped } = await extract(from);
-    expect(readFileSync(path.join(to, 'a'.repeat(90), 'b'.repeat(90), `${'c'.repeat(120)}.txt`), 'utf8')).toBe('long\n');
+    expect(readFileSync(path.join(to, 'a'.repeat(90), 'b'.repeat(90), `${'c'.repeat(120)}.txt`), 'utf8')).toBe(
+      'long\n',
+    );
     expect(statSync(path.join(to, 'two')).ino).toBe(statSync(path.join(to, 'one')).ino);
     expect(lstatSync(path.join(to, 'abs-link')).isSymbolicLink()).toBe(true);
     expect(lstatSync(path.join(to, 'su')).mode & 0o7777).toBe(0o750);
@@ -86,9 +98,16 @@ describe('writeGuestTree', () => {
     symlinkSync(dir, path.join(from, 'link'));
     writeFileSync(path.join(from, 'ok'), 'fine');
     // -P keeps '..' in names; the transforms make ./sub/evil '../escaped' and './ok' 'link/ok'.
-    const { to, skipped } = await extract(from, ['-P', '--transform=s,^\\./sub/evil$,../escaped,', '--transform=s,^\\./ok$,./link/ok,']);
+    const { to, skipped } = await extract(from, [
+      '-P',
+      '--transform=s,^\\./sub/evil$,../escaped,',
+      '--transform=s,^\\./ok$,./link/ok,',
+    ]);
     expect(readdirSync(dir).sort()).toEqual(['from', 'to']);
     expect(readdirSync(to).sort()).toEqual(['link', 'sub']);
-    expect(skipped.sort()).toEqual(['../escaped: a path that leaves the folder', 'link/ok: its folder was not extracted']);
+    expect(skipped.sort()).toEqual([
+      '../escaped: a path that leaves the folder',
+      'link/ok: its folder was not extracted',
+    ]);
   });
 });

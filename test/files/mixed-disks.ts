@@ -38,7 +38,9 @@ export async function makeMbrAndBtrfsDisks(raw: string, btrfs: string, scratch: 
   const layout = `label: dos\nstart=${VFAT.start}, size=${VFAT.sectors}, type=c\nstart=${NTFS.start}, size=${NTFS.sectors}, type=7\nstart=${LVM_START}, type=8e\n`;
   execFileSync('sfdisk', ['-q', raw], { input: layout });
 
-  execFileSync('mkfs.fat', ['-F', '16', '-n', 'BOOTFS', `--offset=${VFAT.start}`, raw, String(VFAT.sectors / 2)], { stdio: 'ignore' });
+  execFileSync('mkfs.fat', ['-F', '16', '-n', 'BOOTFS', `--offset=${VFAT.start}`, raw, String(VFAT.sectors / 2)], {
+    stdio: 'ignore',
+  });
   const image = `${raw}@@${VFAT.start * SECTOR}`;
   const env = { ...process.env, MTOOLS_SKIP_CHECK: '1' };
   execFileSync('mmd', ['-i', image, '::/EFI'], { env });
@@ -52,7 +54,14 @@ export async function makeMbrAndBtrfsDisks(raw: string, btrfs: string, scratch: 
   const report = Buffer.from(`Rapport annuel — ${'données '.repeat(2000)}\n`);
   execFileSync('ntfscp', [ntfs, file(scratch, 'report.txt', report), 'Rapport été.txt'], { stdio: 'ignore' });
   contents['p2:/Rapport été.txt'] = sha(report);
-  execFileSync('dd', [`if=${ntfs}`, `of=${raw}`, `bs=${SECTOR}`, `seek=${NTFS.start}`, 'conv=notrunc,sparse', 'status=none']);
+  execFileSync('dd', [
+    `if=${ntfs}`,
+    `of=${raw}`,
+    `bs=${SECTOR}`,
+    `seek=${NTFS.start}`,
+    'conv=notrunc,sparse',
+    'status=none',
+  ]);
 
   // The LV's ext4 is made here and written into the LV by the appliance that made the LVM.
   const root = path.join(scratch, 'lvroot');
@@ -146,7 +155,11 @@ async function guestfish(args: readonly string[]): Promise<void> {
   }
   const emulated = await emulatedApplianceKernel(cacheDir);
   execFileSync('guestfish', args, {
-    env: { ...process.env, LIBGUESTFS_BACKEND_SETTINGS: 'force_tcg', ...(emulated ? { LIBGUESTFS_CACHEDIR: emulated.cacheDir, ...emulated.env } : {}) },
+    env: {
+      ...process.env,
+      LIBGUESTFS_BACKEND_SETTINGS: 'force_tcg',
+      ...(emulated ? { LIBGUESTFS_CACHEDIR: emulated.cacheDir, ...emulated.env } : {}),
+    },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
 }

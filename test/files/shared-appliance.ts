@@ -40,7 +40,13 @@ export function sharedFiles(db: () => string): SharedFiles {
     const found = await findPointFile(await (store ??= openStore(db())), request.vm, request.point, request.disk);
     let opened = points.get(found.disk.file);
     if (opened === undefined) {
-      opened = openPoint(await store, { vm: request.vm, point: request.point, disk: request.disk, inspect: true, command: 'files' });
+      opened = openPoint(await store, {
+        vm: request.vm,
+        point: request.point,
+        disk: request.disk,
+        inspect: true,
+        command: 'files',
+      });
       // A point that could not be opened is tried again by the next command, as a new command would.
       opened.catch(() => points.delete(found.disk.file));
       points.set(found.disk.file, opened);
@@ -64,7 +70,11 @@ export function sharedFiles(db: () => string): SharedFiles {
       } catch (error) {
         // As the CLI reports it (src/cli/main.ts); anything else is a bug, thrown.
         if (!isSendenseError(error)) throw error;
-        return { exitCode: error.exitCode, stdout: stdout.text, stderr: `${stderr.text}sendense-run: ${error.describe()}\n` };
+        return {
+          exitCode: error.exitCode,
+          stdout: stdout.text,
+          stderr: `${stderr.text}sendense-run: ${error.describe()}\n`,
+        };
       }
     },
     async close() {

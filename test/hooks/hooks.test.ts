@@ -43,11 +43,24 @@ describe('hooks', () => {
     expect(result.status).toBe('succeeded');
 
     const before = envFile(path.join(box.dir, 'before.env'));
-    expect(before).toMatchObject({ SENDENSE_PLAN: 'hooked', SENDENSE_VM: 'vm-hooked', SENDENSE_KIND: 'incremental', SENDENSE_RUN_ID: result.runId, SENDENSE_STATUS: 'running' });
+    expect(before).toMatchObject({
+      SENDENSE_PLAN: 'hooked',
+      SENDENSE_VM: 'vm-hooked',
+      SENDENSE_KIND: 'incremental',
+      SENDENSE_RUN_ID: result.runId,
+      SENDENSE_STATUS: 'running',
+    });
     const after = envFile(path.join(box.dir, 'after.env'));
-    expect(after).toMatchObject({ SENDENSE_RUN_ID: result.runId, SENDENSE_STATUS: 'succeeded', SENDENSE_BACKUP_ID: result.backupId });
+    expect(after).toMatchObject({
+      SENDENSE_RUN_ID: result.runId,
+      SENDENSE_STATUS: 'succeeded',
+      SENDENSE_BACKUP_ID: result.backupId,
+    });
     expect(after.SENDENSE_ERROR).toBeUndefined();
-    expect(envFile(path.join(box.dir, 'always.env'))).toMatchObject({ SENDENSE_STATUS: 'succeeded', SENDENSE_BACKUP_ID: result.backupId });
+    expect(envFile(path.join(box.dir, 'always.env'))).toMatchObject({
+      SENDENSE_STATUS: 'succeeded',
+      SENDENSE_BACKUP_ID: result.backupId,
+    });
     expect(existsSync(path.join(box.dir, 'failure.env'))).toBe(false);
     const infos = reporter.events.flatMap((event) => (event.type === 'info' ? [event.message] : []));
     expect(infos).toContain('  before| hello from the node');
@@ -64,8 +77,16 @@ describe('hooks', () => {
       delete process.env.HOOK_TEST_COPY_OF_KEY;
     });
     const dump = (name: string) => `env > ${path.join(box.dir, name)}`;
-    const doc = planDoc(box, 'keyed', { hooks: { before: [{ run: dump('hub.env') }], after: [{ run: dump('node.env'), on: 'node' }] } });
-    const plan = planOf({ ...doc, repository: { path: path.join(box.dir, 'encrypted-repository'), encryption: { keyEnv: 'HOOK_TEST_REPOSITORY_KEY' } } });
+    const doc = planDoc(box, 'keyed', {
+      hooks: { before: [{ run: dump('hub.env') }], after: [{ run: dump('node.env'), on: 'node' }] },
+    });
+    const plan = planOf({
+      ...doc,
+      repository: {
+        path: path.join(box.dir, 'encrypted-repository'),
+        encryption: { keyEnv: 'HOOK_TEST_REPOSITORY_KEY' },
+      },
+    });
     const result = await runPlan(plan, { store, reporter: collect(), trigger: 'manual' });
     expect(result.status, result.error?.describe()).toBe('succeeded');
     for (const name of ['hub.env', 'node.env']) {
@@ -81,7 +102,10 @@ describe('hooks', () => {
     const plan = planOf(
       planDoc(box, 'refused', {
         hooks: {
-          before: [{ run: 'echo database not quiesced >&2; exit 3' }, { run: `touch ${path.join(box.dir, 'second-before')}` }],
+          before: [
+            { run: 'echo database not quiesced >&2; exit 3' },
+            { run: `touch ${path.join(box.dir, 'second-before')}` },
+          ],
           onFailure: [{ run: `env > ${path.join(box.dir, 'failure.env')}` }],
           always: [{ run: `env > ${path.join(box.dir, 'always.env')}` }],
         },
@@ -89,7 +113,9 @@ describe('hooks', () => {
     );
     const result = await runPlan(plan, { store, reporter: collect(), trigger: 'manual' });
     expect(result.status).toBe('failed');
-    expect(result.error?.describe()).toBe("step hooks: before hook 'echo database not quiesced >&2; exit 3' failed (exit code 3: database not quiesced); nothing was taken");
+    expect(result.error?.describe()).toBe(
+      "step hooks: before hook 'echo database not quiesced >&2; exit 3' failed (exit code 3: database not quiesced); nothing was taken",
+    );
     expect(existsSync(path.join(box.dir, 'second-before'))).toBe(false);
     // Nothing taken: no backup record, no repository files, no leases, no processes.
     expect(await store.listBackups()).toEqual([]);

@@ -33,9 +33,18 @@ describe('hubs whose clocks disagree, on one PostgreSQL', () => {
     box = makeSandbox('clock-skew');
     const db = await postgres.server.createDatabase('skew');
     // A source served at 4 MiB/s: the run behind holds its VM lock through a 16 s copy.
-    const server = await startNbdkit(['--filter=rate', 'data', 'data=(0x5a)*67108864', 'size=64M', 'rate=32M'], path.join(box.dir, 'kit.sock'));
+    const server = await startNbdkit(
+      ['--filter=rate', 'data', 'data=(0x5a)*67108864', 'size=64M', 'rate=32M'],
+      path.join(box.dir, 'kit.sock'),
+    );
     servers.push(server);
-    const plan = writePlanFile(path.join(box.dir, 'held.yaml'), planDoc(box, 'held', { kind: 'backup', vm: { name: 'vm-held', source: { type: 'nbd', disks: [{ key: 2000, url: server.url }] } } }));
+    const plan = writePlanFile(
+      path.join(box.dir, 'held.yaml'),
+      planDoc(box, 'held', {
+        kind: 'backup',
+        vm: { name: 'vm-held', source: { type: 'nbd', disks: [{ key: 2000, url: server.url }] } },
+      }),
+    );
     const configs = ['hub-behind', 'hub-right'].map((name) => {
       const file = path.join(box!.dir, `${name}.yaml`);
       writeFileSync(file, `name: ${name}\n`);
@@ -49,19 +58,28 @@ describe('hubs whose clocks disagree, on one PostgreSQL', () => {
       SENDENSE_TEST_CLOCK_SKEW_MS: '-60000',
     });
     started.add(behind.pid);
-    await behind.waitForEvent((event) => event.type === 'progress' && event.bytesDone! > 0 && event.bytesDone! < event.bytesToDo!);
+    await behind.waitForEvent(
+      (event) => event.type === 'progress' && event.bytesDone! > 0 && event.bytesDone! < event.bytesToDo!,
+    );
     await sleep(1500);
     // The skew is real: its own stamps (the run's start) are a minute off the database's clock.
-    const [run] = await query<{ id: string; started_at: string }>(db, "select id, started_at from runs where hub = 'hub-behind'");
+    const [run] = await query<{ id: string; started_at: string }>(
+      db,
+      "select id, started_at from runs where hub = 'hub-behind'",
+    );
     expect(Date.now() - Date.parse(run!.started_at)).toBeGreaterThan(55_000);
 
     const other = await sendenseRun([plan, '--db', db, '--hub-config', configs[1]!], beats);
     expect(other.exitCode, `${other.stdout}\n${other.stderr}`).toBe(1);
-    expect(other.stderr).toMatch(new RegExp(`VM vm-held is being backed up by run ${run!.id} of plan held \\(hub hub-behind, pid ${behind.pid}`));
+    expect(other.stderr).toMatch(
+      new RegExp(`VM vm-held is being backed up by run ${run!.id} of plan held \\(hub hub-behind, pid ${behind.pid}`),
+    );
     expect(other.stderr).not.toMatch(/\n\s+at /);
     const [row] = await query<{ status: string }>(db, 'select status from runs where id = $1', [run!.id]);
     expect(row!.status).toBe('running');
-    expect((await query<{ run_id: string }>(db, 'select run_id from vm_locks')).map((lock) => lock.run_id)).toEqual([run!.id]);
+    expect((await query<{ run_id: string }>(db, 'select run_id from vm_locks')).map((lock) => lock.run_id)).toEqual([
+      run!.id,
+    ]);
 
     process.kill(behind.pid, 'SIGTERM');
     const end = await behind.exited;

@@ -8,7 +8,14 @@ import { describe, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
 import { leasedPorts, processesTaggedBy, recordedProcesses, tableRows } from '../support/process-tree.js';
 import { useRunWorkspace } from '../support/run-workspace.js';
-import { listBackups, parseEvents, sendenseRun, startSendenseRun, writePlan, type RunEventLine } from '../support/sendense-cli.js';
+import {
+  listBackups,
+  parseEvents,
+  sendenseRun,
+  startSendenseRun,
+  writePlan,
+  type RunEventLine,
+} from '../support/sendense-cli.js';
 import { createDisk, differenceBetween, portRangeForTestFile, writeDisk } from '../support/vm-disks.js';
 import { writeRestorePlan } from '../restore/restore-plan.js';
 import { mostDisksAtOnce, mostHubServersAtOnce } from './disks-at-once.js';
@@ -17,7 +24,12 @@ const MiB = 1024 * 1024;
 const [first, last] = portRangeForTestFile();
 const ws = useRunWorkspace('hub-slots-');
 
-type TimedEvent = RunEventLine & { readonly time: string; readonly runId?: string; readonly granted?: number; readonly ahead?: number };
+type TimedEvent = RunEventLine & {
+  readonly time: string;
+  readonly runId?: string;
+  readonly granted?: number;
+  readonly ahead?: number;
+};
 
 function hubConfig(maxParallelDisks: number): string {
   const file = path.join(ws.dir, `hub-${maxParallelDisks}.yaml`);
@@ -32,7 +44,14 @@ function makeVm(name: string, count: number, hold = 0, kind: 'backup' | 'increme
     writeDisk(file, [`write -P ${0x10 + index} 0 6M`, `write -P ${0x40 + index} 40M 2M`]);
     return { key: 2000 + index, path: file };
   });
-  const plan = writePlan(ws.dir, { name: `${name}-nightly`, kind, vm: name, disks, repository: ws.repository, ports: [first, last] });
+  const plan = writePlan(ws.dir, {
+    name: `${name}-nightly`,
+    kind,
+    vm: name,
+    disks,
+    repository: ws.repository,
+    ports: [first, last],
+  });
   if (hold > 0) {
     const doc = parse(readFileSync(plan, 'utf8')) as Record<string, unknown>;
     writeFileSync(plan, stringify({ ...doc, hooks: { before: [{ run: `sleep ${hold}` }] } }));
@@ -49,7 +68,9 @@ describe('hub disk slots', () => {
     const result = await sendenseRun([vm.plan, '--db', ws.db, '--hub-config', hubConfig(16)]);
     expect(result.exitCode, result.stderr).toBe(0);
     // 1 GiB over 16 slots: one disk at full speed needs 3 slots' memory.
-    expect(result.stdout).toContain('disk slots: 3 of 3 wanted for 1 disk, the memory of a disk at full speed (hub 3/16)');
+    expect(result.stdout).toContain(
+      'disk slots: 3 of 3 wanted for 1 disk, the memory of a disk at full speed (hub 3/16)',
+    );
   });
 
   it('a VM of 5 disks under maxParallelDisks 2: at most 2 disks in transfer and 2 qemu-nbd at once, every disk exact', async () => {
@@ -76,7 +97,8 @@ describe('hub disk slots', () => {
     const backups = await listBackups(ws.db, 'wide');
     expect(backups.map((backup) => backup.type)).toEqual(['full', 'incremental']);
     const backup = backups.at(-1)!;
-    for (const disk of vm.disks) expect(differenceBetween(backup.disks.find((d) => d.diskKey === disk.key)!.file, disk.path)).toBe('');
+    for (const disk of vm.disks)
+      expect(differenceBetween(backup.disks.find((d) => d.diskKey === disk.key)!.file, disk.path)).toBe('');
     expect(slotRows()).toEqual([]);
     expect(leasedPorts(ws.db)).toEqual([]);
 
@@ -96,7 +118,8 @@ describe('hub disk slots', () => {
     expect(restore.exitCode, restore.stdout + restore.stderr).toBe(0);
     expect(await restoreServers).toBeLessThanOrEqual(2);
     expect(mostDisksAtOnce(timed(restore.stdout))).toBe(2);
-    for (const disk of vm.disks) expect(differenceBetween(target.replace('{key}', String(disk.key)), disk.path)).toBe('');
+    for (const disk of vm.disks)
+      expect(differenceBetween(target.replace('{key}', String(disk.key)), disk.path)).toBe('');
   });
 
   it('runs of separate processes wait in the order they came, and history shows the time queued', async () => {
@@ -112,8 +135,12 @@ describe('hub disk slots', () => {
     }
     const results = await Promise.all([holder, ...waiting].map((run) => run.exited));
     for (const result of results) expect(result.exitCode, result.stdout + result.stderr).toBe(0);
-    const grantedAt = results.map((result) => Date.parse(timed(result.stdout).find((event) => event.type === 'slots')!.time));
-    const endedAt = results.map((result) => Date.parse(timed(result.stdout).find((event) => event.type === 'run-end')!.time));
+    const grantedAt = results.map((result) =>
+      Date.parse(timed(result.stdout).find((event) => event.type === 'slots')!.time),
+    );
+    const endedAt = results.map((result) =>
+      Date.parse(timed(result.stdout).find((event) => event.type === 'run-end')!.time),
+    );
     for (let i = 1; i < results.length; i++) {
       expect(grantedAt[i], `run ${i} after run ${i - 1}`).toBeGreaterThan(grantedAt[i - 1]!);
       // One slot: the next run's disks start only once the one before has let go.

@@ -48,4 +48,5 @@ export async function mostHubServersAtOnce(pid: number, done: Promise<unknown>):
   return most;
 }
 
-const isHubListener = (arg: string): boolean => arg.startsWith('--port=') || (arg.startsWith('--socket=') && arg.includes('/sendense-serve-'));
+const isHubListener = (arg: string): boolean =>
+  arg.startsWith('--port=') || (arg.startsWith('--socket=') && arg.includes('/sendense-serve-'));

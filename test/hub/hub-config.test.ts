@@ -42,8 +42,18 @@ describe('hub config', () => {
   });
 
   it('reads every key', () => {
-    const hub = loadHubConfig(fileWith('name: hub-a\nrepositories: [/backup/repository]\nmaxParallelDisks: 4\nmemory: 800MiB\nnbd: { ports: 20000-20050 }\n'));
-    expect(hub).toMatchObject({ name: 'hub-a', repositories: ['/backup/repository'], maxParallelDisks: 4, memory: 800 * MiB, ports: { first: 20000, last: 20050 } });
+    const hub = loadHubConfig(
+      fileWith(
+        'name: hub-a\nrepositories: [/backup/repository]\nmaxParallelDisks: 4\nmemory: 800MiB\nnbd: { ports: 20000-20050 }\n',
+      ),
+    );
+    expect(hub).toMatchObject({
+      name: 'hub-a',
+      repositories: ['/backup/repository'],
+      maxParallelDisks: 4,
+      memory: 800 * MiB,
+      ports: { first: 20000, last: 20050 },
+    });
     expect(Object.isFrozen(hub)).toBe(true);
   });
 
@@ -56,12 +66,18 @@ describe('hub config', () => {
   });
 
   it('a mistake is one error naming file:line:column and the key', () => {
-    expect(errorOf('maxParallelDisks: 4\nmemroy: 1GiB\n')).toBe("FILE:2:1: hub config: unknown key 'memroy' (known: name, repositories, maxParallelDisks, memory, nbd, rate, windows, notify)");
-    expect(errorOf('name: a\nmaxParallelDisks: 0\n')).toBe('FILE:2:19: hub config: maxParallelDisks must be an integer from 1 to 1000 (got 0)');
+    expect(errorOf('maxParallelDisks: 4\nmemroy: 1GiB\n')).toBe(
+      "FILE:2:1: hub config: unknown key 'memroy' (known: name, repositories, maxParallelDisks, memory, nbd, rate, windows, notify)",
+    );
+    expect(errorOf('name: a\nmaxParallelDisks: 0\n')).toBe(
+      'FILE:2:19: hub config: maxParallelDisks must be an integer from 1 to 1000 (got 0)',
+    );
     expect(errorOf('memory: lots\n')).toMatch(/^FILE:1:9: hub config: memory must be a size like 1.5GiB/);
     expect(errorOf('memory: 100MiB\n')).toMatch(/^FILE:1:9: hub config: memory 100MiB is below the 256MiB/);
     expect(errorOf('nbd:\n  ports: 20050-20000\n')).toMatch(/^FILE:2:10: hub config: nbd.ports must be FIRST-LAST/);
-    expect(errorOf('repositories: [backup]\n')).toMatch(/^FILE:1:16: hub config: repositories\[0\] must be an absolute path/);
+    expect(errorOf('repositories: [backup]\n')).toMatch(
+      /^FILE:1:16: hub config: repositories\[0\] must be an absolute path/,
+    );
     expect(errorOf('memory: [\n')).toMatch(/^FILE:\d+:\d+: YAML error/);
   });
 
@@ -87,20 +103,41 @@ describe('hub config', () => {
   });
 
   it('a mistake in rate or windows is one error naming file:line:column', () => {
-    expect(errorOf('rate: fast\n')).toBe('FILE:1:7: hub config: rate must be a rate like 50MiB/s or 200MB/s (got "fast")');
-    expect(errorOf('rate: 50MiB\n')).toBe('FILE:1:7: hub config: rate must be a rate like 50MiB/s or 200MB/s (got "50MiB")');
-    expect(errorOf('windows: mon-fri\n')).toBe('FILE:1:10: hub config: windows must be a list of { days, from, to, rate }');
-    expect(errorOf('windows:\n  - 5\n')).toBe('FILE:2:5: hub config: windows[0] must be a mapping { days, from, to, rate }');
-    const entry = (text: string) => `windows:\n  - { days: mon-fri, from: "08:00", to: "18:00", rate: 20MiB/s }\n  - ${text}\n`;
-    expect(errorOf(entry('{ from: "08:00", to: "18:00", rate: 1MiB/s, speed: 2 }'))).toBe("FILE:3:49: hub config: unknown key 'windows[1].speed' (known: days, from, to, rate)");
-    expect(errorOf(entry('{ days: weekdays, from: "08:00", to: "18:00", rate: 1MiB/s }'))).toBe('FILE:3:13: hub config: windows[1].days must be days like mon-fri, sat,sun or mon (got "weekdays")');
-    expect(errorOf(entry('{ days: mon, from: "8am", to: "18:00", rate: 1MiB/s }'))).toBe('FILE:3:24: hub config: windows[1].from must be a time of day "HH:MM" or "HH:MM:SS" (got "8am")');
+    expect(errorOf('rate: fast\n')).toBe(
+      'FILE:1:7: hub config: rate must be a rate like 50MiB/s or 200MB/s (got "fast")',
+    );
+    expect(errorOf('rate: 50MiB\n')).toBe(
+      'FILE:1:7: hub config: rate must be a rate like 50MiB/s or 200MB/s (got "50MiB")',
+    );
+    expect(errorOf('windows: mon-fri\n')).toBe(
+      'FILE:1:10: hub config: windows must be a list of { days, from, to, rate }',
+    );
+    expect(errorOf('windows:\n  - 5\n')).toBe(
+      'FILE:2:5: hub config: windows[0] must be a mapping { days, from, to, rate }',
+    );
+    const entry = (text: string) =>
+      `windows:\n  - { days: mon-fri, from: "08:00", to: "18:00", rate: 20MiB/s }\n  - ${text}\n`;
+    expect(errorOf(entry('{ from: "08:00", to: "18:00", rate: 1MiB/s, speed: 2 }'))).toBe(
+      "FILE:3:49: hub config: unknown key 'windows[1].speed' (known: days, from, to, rate)",
+    );
+    expect(errorOf(entry('{ days: weekdays, from: "08:00", to: "18:00", rate: 1MiB/s }'))).toBe(
+      'FILE:3:13: hub config: windows[1].days must be days like mon-fri, sat,sun or mon (got "weekdays")',
+    );
+    expect(errorOf(entry('{ days: mon, from: "8am", to: "18:00", rate: 1MiB/s }'))).toBe(
+      'FILE:3:24: hub config: windows[1].from must be a time of day "HH:MM" or "HH:MM:SS" (got "8am")',
+    );
     expect(errorOf(entry('{ days: mon, from: "08:00", to: "25:00", rate: 1MiB/s }'))).toBe(
       'FILE:3:37: hub config: windows[1].to must be a time of day "HH:MM" or "HH:MM:SS" (or "24:00") (got "25:00")',
     );
-    expect(errorOf(entry('{ days: mon, from: "08:00", to: "8:00", rate: 1MiB/s }'))).toBe('FILE:3:37: hub config: windows[1]: from and to are the same time, a window of no time');
-    expect(errorOf(entry('{ days: mon, from: "08:00", to: "18:00" }'))).toBe('FILE:3:5: hub config: windows[1] needs rate');
-    expect(errorOf(entry('{ days: mon, from: "08:00", to: "18:00", rate: 0MiB/s }'))).toBe('FILE:3:52: hub config: windows[1].rate must be a rate like 50MiB/s or 200MB/s (got "0MiB/s")');
+    expect(errorOf(entry('{ days: mon, from: "08:00", to: "8:00", rate: 1MiB/s }'))).toBe(
+      'FILE:3:37: hub config: windows[1]: from and to are the same time, a window of no time',
+    );
+    expect(errorOf(entry('{ days: mon, from: "08:00", to: "18:00" }'))).toBe(
+      'FILE:3:5: hub config: windows[1] needs rate',
+    );
+    expect(errorOf(entry('{ days: mon, from: "08:00", to: "18:00", rate: 0MiB/s }'))).toBe(
+      'FILE:3:52: hub config: windows[1].rate must be a rate like 50MiB/s or 200MB/s (got "0MiB/s")',
+    );
   });
 
   it('--hub-config naming a missing file is an error', () => {
@@ -141,25 +178,37 @@ describe('memory budget', () => {
 });
 
 describe('hub scope', () => {
-  const hub = parseHubConfig('name: hub-a\nrepositories: [/backup/repository]\nnbd: { ports: 20000-20099 }\n', '/etc/sendense/hub.yaml');
+  const hub = parseHubConfig(
+    'name: hub-a\nrepositories: [/backup/repository]\nnbd: { ports: 20000-20099 }\n',
+    '/etc/sendense/hub.yaml',
+  );
 
   it('a plan may use a repository inside the listed ones only', () => {
     expect(() => checkHubRepository(hub, '/backup/repository')).not.toThrow();
     expect(() => checkHubRepository(hub, '/backup/repository/sub')).not.toThrow();
-    expect(() => checkHubRepository(hub, '/backup/repository-2')).toThrow(/repository \/backup\/repository-2 is not one hub hub-a may use/);
+    expect(() => checkHubRepository(hub, '/backup/repository-2')).toThrow(
+      /repository \/backup\/repository-2 is not one hub hub-a may use/,
+    );
   });
 
   it("a plan's nbd.ports narrows the hub's; the default range takes the hub's; no hub range keeps the plan's", () => {
     expect(hubPortRange(hub, { first: 10100, last: 10200 })).toEqual({ first: 20000, last: 20099 });
     expect(hubPortRange(hub, { first: 20050, last: 20200 })).toEqual({ first: 20050, last: 20099 });
     expect(() => hubPortRange(hub, { first: 30000, last: 30010 })).toThrow(/outside the hub's nbd.ports 20000-20099/);
-    expect(hubPortRange(parseHubConfig('', '/x.yaml'), { first: 30000, last: 30010 })).toEqual({ first: 30000, last: 30010 });
+    expect(hubPortRange(parseHubConfig('', '/x.yaml'), { first: 30000, last: 30010 })).toEqual({
+      first: 30000,
+      last: 30010,
+    });
   });
 
   it('a plan without a repository (replicate) is checked for its ports only, and queued where every hub works', () => {
     expect(() => checkHubScope(hub, { nbd: { ports: { first: 10100, last: 10200 } } })).not.toThrow();
-    expect(() => checkHubScope(hub, { nbd: { ports: { first: 30000, last: 30010 } } })).toThrow(/outside the hub's nbd.ports/);
-    expect(() => checkHubScope(hub, { repository: { path: '/elsewhere' }, nbd: { ports: { first: 10100, last: 10200 } } })).toThrow(/is not one hub hub-a may use/);
+    expect(() => checkHubScope(hub, { nbd: { ports: { first: 30000, last: 30010 } } })).toThrow(
+      /outside the hub's nbd.ports/,
+    );
+    expect(() =>
+      checkHubScope(hub, { repository: { path: '/elsewhere' }, nbd: { ports: { first: 10100, last: 10200 } } }),
+    ).toThrow(/is not one hub hub-a may use/);
     expect(fireQueue(undefined)).toBe(ANY_HUB_QUEUE);
     expect(fireQueue('/backup/repository')).toMatch(/^fires-[0-9a-f]{24}$/);
   });

@@ -31,7 +31,14 @@ describe('a hub start on PostgreSQL', () => {
   it('says what it waits for, gives up at its bound with exit 1, and starts once the lock is gone', async () => {
     box = makeSandbox('hub-start');
     const db = await postgres.server.createDatabase('start');
-    writePlanFile(path.join(box.dir, 'v.yaml'), { version: 1, kind: 'verify', name: 'v', schedule: '* * * * * *', repository: { path: box.repository }, verify: { vm: 'vm-1' } });
+    writePlanFile(path.join(box.dir, 'v.yaml'), {
+      version: 1,
+      kind: 'verify',
+      name: 'v',
+      schedule: '* * * * * *',
+      repository: { path: box.repository },
+      verify: { vm: 'vm-1' },
+    });
     holder = new pg.Client({ connectionString: db });
     await holder.connect();
     await holder.query(`select pg_advisory_lock(${MIGRATION_LOCK})`);
@@ -39,10 +46,20 @@ describe('a hub start on PostgreSQL', () => {
     scheduler = startScheduler([box.dir, '--db', db], { SENDENSE_START_TIMEOUT_SECONDS: '6' });
     const code = await scheduler.exited;
     const notes = scheduler.lines.filter((line) => line.type === 'scheduler');
-    expect(notes.some((line) => line.event === 'starting' && /^still starting: waiting for the state database .*\(\d+ s so far\)$/.test(line.message!))).toBe(true);
+    expect(
+      notes.some(
+        (line) =>
+          line.event === 'starting' &&
+          /^still starting: waiting for the state database .*\(\d+ s so far\)$/.test(line.message!),
+      ),
+    ).toBe(true);
     expect(code, scheduler.stderr()).toBe(1);
     const errors = scheduler.lines.filter((line) => line.type === 'error');
-    expect(errors.map((line) => line.message)).toEqual([expect.stringMatching(/^hub start: the state database postgres:\/\/.* \(its connection and migrations\) did not finish within \d+ s$/)]);
+    expect(errors.map((line) => line.message)).toEqual([
+      expect.stringMatching(
+        /^hub start: the state database postgres:\/\/.* \(its connection and migrations\) did not finish within \d+ s$/,
+      ),
+    ]);
     expect(scheduler.stderr()).not.toMatch(/\n\s+at /);
     // It never printed a schedule it would not keep.
     expect(notes.filter((line) => line.event === 'scheduled')).toEqual([]);
@@ -56,9 +73,18 @@ describe('a hub start on PostgreSQL', () => {
 
   it('refuses a bound that is not a positive number of seconds, with exit 2', async () => {
     box = makeSandbox('hub-start');
-    writePlanFile(path.join(box.dir, 'v.yaml'), { version: 1, kind: 'verify', name: 'v', schedule: '* * * * * *', repository: { path: box.repository }, verify: { vm: 'vm-1' } });
+    writePlanFile(path.join(box.dir, 'v.yaml'), {
+      version: 1,
+      kind: 'verify',
+      name: 'v',
+      schedule: '* * * * * *',
+      repository: { path: box.repository },
+      verify: { vm: 'vm-1' },
+    });
     scheduler = startScheduler([box.dir, '--db', box.db], { SENDENSE_START_TIMEOUT_SECONDS: 'soon' });
     expect(await scheduler.exited).toBe(2);
-    expect(scheduler.lines.find((line) => line.type === 'error')?.message).toBe('SENDENSE_START_TIMEOUT_SECONDS must be a positive number of seconds, not "soon"');
+    expect(scheduler.lines.find((line) => line.type === 'error')?.message).toBe(
+      'SENDENSE_START_TIMEOUT_SECONDS must be a positive number of seconds, not "soon"',
+    );
   });
 });

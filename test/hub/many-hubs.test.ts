@@ -55,21 +55,36 @@ describe('schedule on three hubs sharing one PostgreSQL', () => {
     // Two plans in a second repository that only hub-1 and hub-2 list (hub-3 must never run them).
     const only12 = path.join(box.dir, 'repository-b');
     for (const name of ['w0', 'w1']) {
-      writePlanFile(path.join(box.dir, `${name}.yaml`), { version: 1, kind: 'verify', name, schedule: '* * * * * *', repository: { path: only12 }, verify: { vm: `vm-${name}` } });
+      writePlanFile(path.join(box.dir, `${name}.yaml`), {
+        version: 1,
+        kind: 'verify',
+        name,
+        schedule: '* * * * * *',
+        repository: { path: only12 },
+        verify: { vm: `vm-${name}` },
+      });
     }
     // A run that stays in its before hook, holding a disk slot, until its hub is killed.
-    writePlanFile(path.join(box.dir, 'slow.yaml'), planDoc(box, 'slow', { schedule: '* * * * * *', hooks: { before: [{ run: 'sleep 60' }] } }));
+    writePlanFile(
+      path.join(box.dir, 'slow.yaml'),
+      planDoc(box, 'slow', { schedule: '* * * * * *', hooks: { before: [{ run: 'sleep 60' }] } }),
+    );
     const env = { SENDENSE_HEARTBEAT_SECONDS: String(BEAT_SECONDS) };
     schedulers = HUBS.map((name) => {
       const config = path.join(box!.dir, `${name}.yaml`);
       const repositories = name === 'hub-3' ? [box!.repository] : [box!.repository, only12];
-      writeFileSync(config, `name: ${name}\nrepositories: [${repositories.join(', ')}]\nmaxParallelDisks: 4\nmemory: 1GiB\n`);
+      writeFileSync(
+        config,
+        `name: ${name}\nrepositories: [${repositories.join(', ')}]\nmaxParallelDisks: 4\nmemory: 1GiB\n`,
+      );
       return startScheduler([box!.dir, '--db', db, '--hub-config', config], env);
     });
     const started = Date.now();
 
     // The hub that runs `slow` is killed while the run waits in its hook, holding a disk slot.
-    const slowStart = await Promise.any(schedulers.map((s) => s.waitFor((line) => line.type === 'run-start' && line.plan === 'slow', 60_000)));
+    const slowStart = await Promise.any(
+      schedulers.map((s) => s.waitFor((line) => line.type === 'run-start' && line.plan === 'slow', 60_000)),
+    );
     const victim = schedulers.find((s) => s.lines.includes(slowStart))!;
     const victimHub = HUBS[schedulers.indexOf(victim)]!;
     const slowRun = slowStart.runId!;
@@ -83,14 +98,24 @@ describe('schedule on three hubs sharing one PostgreSQL', () => {
 
     // A survivor marks the run failed and frees its slot (within the bound, plus a beat; generous on a busy machine).
     const survivors = schedulers.filter((s) => s !== victim);
-    const reaped = await Promise.any(survivors.map((s) => s.waitFor((line) => line.event === 'reaped' && line.runId === slowRun, 60_000)));
+    const reaped = await Promise.any(
+      survivors.map((s) => s.waitFor((line) => line.event === 'reaped' && line.runId === slowRun, 60_000)),
+    );
     expect(reaped.message).toMatch(new RegExp(`hub ${victimHub} .* stopped answering: no heartbeat`));
-    const [slowRow] = await query<{ status: string; error: string; hub: string }>(db, 'select status, error, hub from runs where id = $1', [slowRun]);
+    const [slowRow] = await query<{ status: string; error: string; hub: string }>(
+      db,
+      'select status, error, hub from runs where id = $1',
+      [slowRun],
+    );
     expect(slowRow).toMatchObject({ status: 'failed', hub: victimHub });
     expect(await query(db, 'select 1 from disk_slots where run_id = $1', [slowRun])).toEqual([]);
 
     // Later fires run on the survivors: a new `slow` run starts on one of them.
-    const laterSlow = await Promise.any(survivors.map((s) => s.waitFor((line) => line.type === 'run-start' && line.plan === 'slow' && line.runId !== slowRun)));
+    const laterSlow = await Promise.any(
+      survivors.map((s) =>
+        s.waitFor((line) => line.type === 'run-start' && line.plan === 'slow' && line.runId !== slowRun),
+      ),
+    );
     // Fires the victim had taken but not claimed expire after the bound and go to a survivor at
     // pg-boss's next maintenance (every bound seconds) plus a retry delay: wait that out too.
     const endAt = Math.max(Date.now(), started + FIRING_MS, killedAt + 3 * DEAD_AFTER_MS + 4000);
@@ -99,7 +124,14 @@ describe('schedule on three hubs sharing one PostgreSQL', () => {
     for (const survivor of survivors) survivor.child.kill('SIGTERM');
     for (const survivor of survivors) expect(await survivor.exited).toBe(0);
 
-    type Row = { plan: string; fire: string | null; status: string; hub: string; error: string | null; started_at: string };
+    type Row = {
+      plan: string;
+      fire: string | null;
+      status: string;
+      hub: string;
+      error: string | null;
+      started_at: string;
+    };
     const rows = await query<Row>(db, 'select plan, fire, status, hub, error, started_at from runs');
     // None twice: at most one record per (plan, fire time).
     const byFire = new Map<string, Row[]>();
@@ -120,35 +152,62 @@ describe('schedule on three hubs sharing one PostgreSQL', () => {
     const jobs =
       missing.length === 0
         ? []
-        : await query(db, "select data, state, retry_count, created_on, started_on, completed_on from sendense_fires.job where data->>'plan' || '@' || (data->>'fire') = any($1)", [missing]);
+        : await query(
+            db,
+            "select data, state, retry_count, created_on, started_on, completed_on from sendense_fires.job where data->>'plan' || '@' || (data->>'fire') = any($1)",
+            [missing],
+          );
     const count = (pick: (row: Row) => boolean) => rows.filter(pick).length;
     // A run the victim had going when it was killed (a fire of the same second as `slow`'s kill) is
     // failed by a survivor, saying the hub stopped answering: that is the outcome asked for.
     const diedWithVictim = (row: Row) =>
-      row.hub === victimHub && Date.parse(row.started_at) <= killedAt && row.status === 'failed' && new RegExp(`hub ${victimHub} .* stopped answering: no heartbeat`).test(row.error ?? '');
+      row.hub === victimHub &&
+      Date.parse(row.started_at) <= killedAt &&
+      row.status === 'failed' &&
+      new RegExp(`hub ${victimHub} .* stopped answering: no heartbeat`).test(row.error ?? '');
     console.info(
       `${rows.length} fires recorded over ${((stoppedAt - started) / 1000).toFixed(0)} s: ` +
         HUBS.map((hub) => `${hub} ran ${count((row) => row.hub === hub && row.status !== 'skipped')}`).join(', ') +
         `; skipped ${count((row) => row.status === 'skipped')}; ${victimHub} killed; reaped after ${((Date.parse(reaped.time as string) - killedAt) / 1000).toFixed(1)} s (bound ${DEAD_AFTER_MS / 1000} s); ${count((row) => row.plan !== 'slow' && diedWithVictim(row))} other run(s) going on ${victimHub} failed with it`,
     );
-    expect(missing, JSON.stringify({ started: new Date(started), killedAt: new Date(killedAt), victimHub, jobs })).toEqual([]);
+    expect(
+      missing,
+      JSON.stringify({ started: new Date(started), killedAt: new Date(killedAt), victimHub, jobs }),
+    ).toEqual([]);
     // Those runs succeeded (a run still going at the final SIGTERM is interrupted by it).
     const fireTime = (row: Row) => Date.parse(row.fire!.slice(row.fire!.indexOf('@') + 1));
     const stoppedByTest = (row: Row) => row.status === 'interrupted' && /SIGTERM/.test(row.error ?? '');
-    const unsuccessful = rows.filter((row) => /^[vw]/.test(row.plan) && fireTime(row) <= last && !['skipped', 'succeeded'].includes(row.status) && !stoppedByTest(row) && !diedWithVictim(row));
+    const unsuccessful = rows.filter(
+      (row) =>
+        /^[vw]/.test(row.plan) &&
+        fireTime(row) <= last &&
+        !['skipped', 'succeeded'].includes(row.status) &&
+        !stoppedByTest(row) &&
+        !diedWithVictim(row),
+    );
     expect(unsuccessful, JSON.stringify({ victimHub, killedAt: new Date(killedAt), unsuccessful })).toEqual([]);
     // A fire runs only on a hub whose config lists the plan's repository.
     expect(rows.filter((row) => row.plan.startsWith('w') && row.status === 'succeeded').length).toBeGreaterThan(0);
     expect(rows.filter((row) => row.plan.startsWith('w') && row.hub === 'hub-3')).toEqual([]);
     // Nothing ran on the dead hub after its death; the survivors shared the work.
     expect(rows.filter((row) => row.hub === victimHub && Date.parse(row.started_at) > killedAt)).toEqual([]);
-    const survivorHubs = new Set(rows.filter((row) => Date.parse(row.started_at) > killedAt + DEAD_AFTER_MS && row.status === 'succeeded').map((row) => row.hub));
+    const survivorHubs = new Set(
+      rows
+        .filter((row) => Date.parse(row.started_at) > killedAt + DEAD_AFTER_MS && row.status === 'succeeded')
+        .map((row) => row.hub),
+    );
     expect([...survivorHubs].sort()).toEqual(HUBS.filter((hub) => hub !== victimHub));
     expect(laterSlow.plan).toBe('slow');
     // Fires of `slow` while a run of it was going: skipped, saying which run on which hub.
-    expect(rows.some((row) => row.plan === 'slow' && row.status === 'skipped' && /still going \(run .* on hub hub-\d/.test(row.error ?? ''))).toBe(true);
+    expect(
+      rows.some(
+        (row) =>
+          row.plan === 'slow' && row.status === 'skipped' && /still going \(run .* on hub hub-\d/.test(row.error ?? ''),
+      ),
+    ).toBe(true);
     // Every hold is given back.
-    for (const table of ['disk_slots', 'vm_locks', 'port_leases']) expect(await query(db, `select * from ${table}`)).toEqual([]);
+    for (const table of ['disk_slots', 'vm_locks', 'port_leases'])
+      expect(await query(db, `select * from ${table}`)).toEqual([]);
 
     // history says which hub ran what (text and JSON).
     const history = await sendenseRun(['history', '--db', db, '--json', '--limit', '5000']);

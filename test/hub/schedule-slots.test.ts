@@ -30,7 +30,10 @@ describe('schedule under hub limits', () => {
       qemuImg('create', '-q', '-f', 'qcow2', source, '16M');
       qemuIo(source, `write -P ${0x20 + i} 0 2M`);
       const doc = planDoc(box, `p${String(i).padStart(2, '0')}`, { kind: 'backup', schedule: cron, timezone: 'UTC' });
-      writePlanFile(path.join(box.dir, `p${i}.yaml`), { ...doc, vm: { name: `vm-${i}`, source: { type: 'qemu', disks: [{ key: 2000, path: source }] } } });
+      writePlanFile(path.join(box.dir, `p${i}.yaml`), {
+        ...doc,
+        vm: { name: `vm-${i}`, source: { type: 'qemu', disks: [{ key: 2000, path: source }] } },
+      });
     }
     const hub = path.join(box.dir, 'hub.yaml');
     writeFileSync(hub, `maxParallelDisks: ${LIMIT}\nmemory: 1GiB\n`);
@@ -52,7 +55,9 @@ describe('schedule under hub limits', () => {
     expect(mostDisksAtOnce(scheduler.lines)).toBeLessThanOrEqual(LIMIT);
     // The limit was used, not just kept: runs held every slot at once (a run queues only then).
     // Whether their 2 MiB copies overlap in time is the machine's load, not the hub's rule.
-    const held = scheduler.lines.filter((line) => line.type === 'slots').map((line) => Number((line as { held?: unknown }).held));
+    const held = scheduler.lines
+      .filter((line) => line.type === 'slots')
+      .map((line) => Number((line as { held?: unknown }).held));
     expect(Math.max(...held)).toBe(LIMIT);
     expect(tableRows(box.db, 'disk_slots')).toEqual([]);
     expect(leasedPorts(box.db)).toEqual([]);

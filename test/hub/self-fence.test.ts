@@ -26,7 +26,9 @@ afterEach(async () => {
 
 function repositoryFiles(): string[] {
   if (!existsSync(ws.repository)) return [];
-  return (readdirSync(ws.repository, { recursive: true }) as string[]).filter((name) => /\.(qcow2|json)$/.test(name)).sort();
+  return (readdirSync(ws.repository, { recursive: true }) as string[])
+    .filter((name) => /\.(qcow2|json)$/.test(name))
+    .sort();
 }
 
 describe('a hub cut off from PostgreSQL', () => {
@@ -41,7 +43,10 @@ describe('a hub cut off from PostgreSQL', () => {
     expect(throughProxy).not.toBe(db);
 
     // A disk served at 8 MiB/s: 64 MiB take 8 s, so the run is mid-copy when the database goes.
-    const server = await startNbdkit(['--filter=rate', 'data', 'data=(0x5a)*67108864', 'size=64M', 'rate=64M'], path.join(ws.dir, 'kit.sock'));
+    const server = await startNbdkit(
+      ['--filter=rate', 'data', 'data=(0x5a)*67108864', 'size=64M', 'rate=64M'],
+      path.join(ws.dir, 'kit.sock'),
+    );
     servers.push(server);
     const plan = path.join(ws.dir, 'fence-nightly.yaml');
     writeFileSync(
@@ -60,7 +65,9 @@ describe('a hub cut off from PostgreSQL', () => {
     const cli = startSendenseRun([plan, '--db', throughProxy], { SENDENSE_HEARTBEAT_SECONDS: '0.5' });
     const cliProcess = identify(cli.pid);
     cleanups.push(() => killIfAlive(cliProcess));
-    await cli.waitForEvent((event) => event.type === 'progress' && event.bytesDone! > 0 && event.bytesDone! < event.bytesToDo!);
+    await cli.waitForEvent(
+      (event) => event.type === 'progress' && event.bytesDone! > 0 && event.bytesDone! < event.bytesToDo!,
+    );
     const qemuNbd = qemuNbdAmong(descendantPids(cli.pid));
     expect(qemuNbd.length).toBeGreaterThan(0);
     proxy.cut();
@@ -69,8 +76,12 @@ describe('a hub cut off from PostgreSQL', () => {
     const output = `${end.stdout}\n${end.stderr}`;
     expect(end.exitCode, output).toBe(1);
     const events = parseEvents(end.stdout);
-    expect(events.find((event) => event.type === 'run-end')?.error, output).toMatch(/lost the state database postgres:\/\/sendense@127\.0\.0\.1:\d+\/fence_\w+: no heartbeat written for \d+ s/);
-    expect(events.find((event) => event.type === 'warning' && /could not record the end of run/.test(String(event.message)))).toBeDefined();
+    expect(events.find((event) => event.type === 'run-end')?.error, output).toMatch(
+      /lost the state database postgres:\/\/sendense@127\.0\.0\.1:\d+\/fence_\w+: no heartbeat written for \d+ s/,
+    );
+    expect(
+      events.find((event) => event.type === 'warning' && /could not record the end of run/.test(String(event.message))),
+    ).toBeDefined();
     expect(end.stderr).not.toMatch(/\n\s+at |internal error/);
     // It stopped the copy, not waited for it to end.
     const progress = events.filter((event) => event.type === 'progress');

@@ -30,7 +30,10 @@ async function beginJob(): Promise<string> {
   round++;
   const socket = path.join(scratch, `nbd-${round}.sock`);
   const file = path.join(scratch, `backup-${round}.xml`);
-  writeFileSync(file, backupXml(socket, [{ target: 'vda', scratch: path.join(scratch, `scratch-${round}-vda.qcow2`) }], ['vdb']));
+  writeFileSync(
+    file,
+    backupXml(socket, [{ target: 'vda', scratch: path.join(scratch, `scratch-${round}-vda.qcow2`) }], ['vdb']),
+  );
   await beginBackup(real, guest.name, file);
   expect(virshSync('domjobinfo', guest.name)).toMatch(/Operation:\s+Backup/);
   return socket;
@@ -44,7 +47,11 @@ function busyOnce(): Virsh {
     async attempt(args, options) {
       if (args[0] === 'backup-dumpxml' && !failed) {
         failed = true;
-        return { exitCode: 1, stdout: '', stderr: 'error: Timed out during operation: cannot acquire state change lock (fault injected by the test)\n' };
+        return {
+          exitCode: 1,
+          stdout: '',
+          stderr: 'error: Timed out during operation: cannot acquire state change lock (fault injected by the test)\n',
+        };
       }
       return real.attempt(args, options);
     },

@@ -22,7 +22,14 @@ beforeAll(async () => {
   guest = await startGuest({ name: 'checkpoint-identity' });
   const scratch = path.join(guest.dir, 'scratch');
   mkdirSync(scratch, { mode: 0o755 });
-  plan = writeLibvirtPlan(ws.dir, { name: 'identity-hourly', vm: 'identity', domain: guest.name, repository: ws.repository, ports, scratch });
+  plan = writeLibvirtPlan(ws.dir, {
+    name: 'identity-hourly',
+    vm: 'identity',
+    domain: guest.name,
+    repository: ws.repository,
+    ports,
+    scratch,
+  });
 }, 180_000);
 afterAll(() => guest?.remove());
 
@@ -78,13 +85,23 @@ describe('a checkpoint deleted and re-created under our name', () => {
 
     // No one writes those regions any more: the restore of the newest point equals the disks now,
     // apart from the counter blocks, which must be one point in time.
-    const restored = await restorePoint(ws.dir, { vm: 'identity', repository: ws.repository, ports, db: ws.db, point: third.id });
+    const restored = await restorePoint(ws.dir, {
+      vm: 'identity',
+      repository: ws.repository,
+      ports,
+      db: ws.db,
+      point: third.id,
+    });
     try {
       expect(countersAreOnePointInTime(restored.counters), JSON.stringify(restored.counters)).toBe(true);
       const vda = [0, 64 * MiB];
       const vdb = [MiB];
-      expect(withoutCounters(restored.files[2000]!, 'raw', vda).equals(withoutCounters(guest.images.vda!, 'qcow2', vda))).toBe(true);
-      expect(withoutCounters(restored.files[2001]!, 'raw', vdb).equals(withoutCounters(guest.images.vdb!, 'qcow2', vdb))).toBe(true);
+      expect(
+        withoutCounters(restored.files[2000]!, 'raw', vda).equals(withoutCounters(guest.images.vda!, 'qcow2', vda)),
+      ).toBe(true);
+      expect(
+        withoutCounters(restored.files[2001]!, 'raw', vdb).equals(withoutCounters(guest.images.vdb!, 'qcow2', vdb)),
+      ).toBe(true);
       expect(
         readFileSync(restored.files[2000]!)
           .subarray(10 * MiB, 13 * MiB)

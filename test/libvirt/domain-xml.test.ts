@@ -48,7 +48,11 @@ describe("a domain's XML", () => {
       [2001, 'vdb'],
       [2002, 'vdaa'],
     ]);
-    expect(choice.skipped).toEqual(['hdc (a cdrom)', 'sda (a network disk (only file and block disks))', 'vdc (shareable (several domains write it))']);
+    expect(choice.skipped).toEqual([
+      'hdc (a cdrom)',
+      'sda (a network disk (only file and block disks))',
+      'vdc (shareable (several domains write it))',
+    ]);
     expect(choice.otherTargets).toEqual(['hdc', 'sda', 'vdc']);
   });
 
@@ -63,6 +67,8 @@ describe("a domain's XML", () => {
     expect(() => chooseDomainDisks(definition, [{ key: 2000, target: 'vdz' }], 'web01')).toThrow(
       "disk target 'vdz' (key 2000) is not a disk of domain web01 (its targets: hdc, sda, vda, vdb, vdc, vdaa)",
     );
-    expect(() => chooseDomainDisks(definition, [{ key: 2000, target: 'hdc' }], 'web01')).toThrow(/cannot be backed up: a cdrom/);
+    expect(() => chooseDomainDisks(definition, [{ key: 2000, target: 'hdc' }], 'web01')).toThrow(
+      /cannot be backed up: a cdrom/,
+    );
   });
 });

@@ -19,14 +19,36 @@ export interface Written {
 
 // The guest copies the first MiB of its busybox to vdb at `offset` (O_DIRECT, synced) through its agent.
 export async function guestWritesBusybox(guest: TestGuest, offset: number): Promise<Written> {
-  const args = ['if=/bin/busybox', 'of=/dev/vdb', 'bs=65536', `seek=${offset / 65536}`, 'count=16', 'oflag=direct', 'conv=fsync,notrunc'];
-  const started = JSON.parse(virsh('qemu-agent-command', guest.name, JSON.stringify({ execute: 'guest-exec', arguments: { path: '/bin/dd', arg: args, 'capture-output': true } }))) as {
+  const args = [
+    'if=/bin/busybox',
+    'of=/dev/vdb',
+    'bs=65536',
+    `seek=${offset / 65536}`,
+    'count=16',
+    'oflag=direct',
+    'conv=fsync,notrunc',
+  ];
+  const started = JSON.parse(
+    virsh(
+      'qemu-agent-command',
+      guest.name,
+      JSON.stringify({ execute: 'guest-exec', arguments: { path: '/bin/dd', arg: args, 'capture-output': true } }),
+    ),
+  ) as {
     return: { pid: number };
   };
   let status: { exited: boolean; exitcode?: number; 'err-data'?: string } = { exited: false };
   await waitFor(
     () => {
-      status = (JSON.parse(virsh('qemu-agent-command', guest.name, JSON.stringify({ execute: 'guest-exec-status', arguments: { pid: started.return.pid } }))) as { return: typeof status }).return;
+      status = (
+        JSON.parse(
+          virsh(
+            'qemu-agent-command',
+            guest.name,
+            JSON.stringify({ execute: 'guest-exec-status', arguments: { pid: started.return.pid } }),
+          ),
+        ) as { return: typeof status }
+      ).return;
       return status.exited;
     },
     60_000,
@@ -44,7 +66,8 @@ export function vdbDifference(file: string, written: readonly Written[]): string
   for (const { offset, bytes } of written) bytes.copy(want, offset);
   got.fill(0, COUNTER.offset, COUNTER.offset + COUNTER.length);
   const blocks: number[] = [];
-  for (let at = 0; at < VDB; at += 65536) if (!got.subarray(at, at + 65536).equals(want.subarray(at, at + 65536))) blocks.push(at);
+  for (let at = 0; at < VDB; at += 65536)
+    if (!got.subarray(at, at + 65536).equals(want.subarray(at, at + 65536))) blocks.push(at);
   return blocks.length === 0 ? '' : `${blocks.length} blocks of 64 KiB differ, the first at byte ${blocks[0]}`;
 }
 

@@ -27,7 +27,14 @@ beforeAll(async () => {
   guest = await startGuest({ name: 'killed-job' });
   scratch = path.join(guest.dir, 'scratch');
   mkdirSync(scratch, { mode: 0o755 });
-  plan = writeLibvirtPlan(ws.dir, { name: 'killed-job-hourly', vm: 'killedjob', domain: guest.name, repository: ws.repository, ports, scratch });
+  plan = writeLibvirtPlan(ws.dir, {
+    name: 'killed-job-hourly',
+    vm: 'killedjob',
+    domain: guest.name,
+    repository: ws.repository,
+    ports,
+    scratch,
+  });
 }, 180_000);
 afterEach(() => {
   noted.killAll();
@@ -62,7 +69,9 @@ describe('a live backup killed during its transfer', () => {
     expect(ourCheckpoints()).toHaveLength(2);
 
     const next = await backUp();
-    expect(next.output).toMatch(/left by a run that was killed: backup job of domain \S+ \(socket \S+\) \(run \S+\): end it: done/);
+    expect(next.output).toMatch(
+      /left by a run that was killed: backup job of domain \S+ \(socket \S+\) \(run \S+\): end it: done/,
+    );
     expect(virsh('domjobinfo', guest.name)).toMatch(/Job type:\s+None/);
     expect(readdirSync(scratch)).toEqual([]);
     expect(tableRows(ws.db, 'node_resources')).toEqual([]);
@@ -72,14 +81,26 @@ describe('a live backup killed during its transfer', () => {
       [next.id, 'incremental'],
     ]);
     expect(ourCheckpoints()).toEqual([complete[1]!.disks[0]!.changeId]);
-    const restored = await restorePoint(ws.dir, { vm: 'killedjob', repository: ws.repository, ports, db: ws.db, point: next.id });
+    const restored = await restorePoint(ws.dir, {
+      vm: 'killedjob',
+      repository: ws.repository,
+      ports,
+      db: ws.db,
+      point: next.id,
+    });
     expect(countersAreOnePointInTime(restored.counters), JSON.stringify(restored.counters)).toBe(true);
     restored.remove();
 
     // Shut off, one more incremental on that chain restores exactly what the images hold.
     guest.destroy();
     const last = await backUp();
-    const finalPoint = await restorePoint(ws.dir, { vm: 'killedjob', repository: ws.repository, ports, db: ws.db, point: last.id });
+    const finalPoint = await restorePoint(ws.dir, {
+      vm: 'killedjob',
+      repository: ws.repository,
+      ports,
+      db: ws.db,
+      point: last.id,
+    });
     try {
       expect((await listBackups(ws.db, 'killedjob')).at(-1)!.type).toBe('incremental');
       expect(imagesEqual(finalPoint.files[2000]!, guest.images.vda!)).toBe(true);

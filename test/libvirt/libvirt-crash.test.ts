@@ -50,7 +50,16 @@ afterEach(() => {
 });
 afterAll(() => guest?.remove());
 
-const STEPS = ['resolve-chain', 'allocate-ports', 'create-qcow2', 'start-qemu-nbd', 'snapshot-source', 'transfer', 'record-change-ids', 'cleanup'];
+const STEPS = [
+  'resolve-chain',
+  'allocate-ports',
+  'create-qcow2',
+  'start-qemu-nbd',
+  'snapshot-source',
+  'transfer',
+  'record-change-ids',
+  'cleanup',
+];
 const MOMENTS: readonly KillMoment[] = [
   ...stepStarts(STEPS),
   { name: 'while the guest is frozen', env: { SENDENSE_TEST_KILL_AT: 'guest-frozen' } },
@@ -79,7 +88,8 @@ describe('kill -9 at any moment of a backup of a running domain', () => {
       const killed = await killAt(moment);
       const doctor = await sendenseRun(['doctor', '--db', ws.db]);
       expect(doctor.exitCode, `${doctor.stdout}\n${doctor.stderr}`).toBe(0);
-      for (const left of processesTaggedBy(killed)) expect(await waitForProcessGone(left.pid), left.command.join(' ')).toBe(true);
+      for (const left of processesTaggedBy(killed))
+        expect(await waitForProcessGone(left.pid), left.command.join(' ')).toBe(true);
       expect(virsh('domjobinfo', guest.name)).toMatch(/Job type:\s+None/);
       expect(readdirSync(scratch)).toEqual([]);
       expect(await freezeStatusOf(guest.name)).toBe('thawed');
@@ -109,7 +119,8 @@ describe('kill -9 at any moment of a backup of a running domain', () => {
       const complete = (await listBackups(ws.db, 'crash')).filter((backup) => backup.status === 'complete');
       const newest = complete.at(-1)!.disks[0]!.changeId;
       expect(ourCheckpoints()).toEqual([newest]);
-      for (const image of [guest.images.vda!, guest.images.vdb!]) expect(bitmapNames(image).filter((name) => name.startsWith('sendense-'))).toEqual([newest]);
+      for (const image of [guest.images.vda!, guest.images.vdb!])
+        expect(bitmapNames(image).filter((name) => name.startsWith('sendense-'))).toEqual([newest]);
     }, 90_000);
   }
 
@@ -119,7 +130,13 @@ describe('kill -9 at any moment of a backup of a running domain', () => {
     expect(last.exitCode, last.stderr).toBe(0);
     const backups = (await listBackups(ws.db, 'crash')).filter((backup) => backup.status === 'complete');
     expect(backups.at(-1)!.type).toBe('incremental');
-    const restored = await restorePoint(ws.dir, { vm: 'crash', repository: ws.repository, ports, db: ws.db, point: backups.at(-1)!.id });
+    const restored = await restorePoint(ws.dir, {
+      vm: 'crash',
+      repository: ws.repository,
+      ports,
+      db: ws.db,
+      point: backups.at(-1)!.id,
+    });
     expect(imagesEqual(restored.files[2000]!, guest.images.vda!)).toBe(true);
     expect(imagesEqual(restored.files[2001]!, guest.images.vdb!)).toBe(true);
   }, 90_000);

@@ -59,7 +59,10 @@ export interface RestoredPoint {
 }
 
 // Restores `point` of the VM (disks 2000 = vda, 2001 = vdb) to raw files and reads its counters.
-export async function restorePoint(dir: string, options: { vm: string; repository: string; ports: readonly [number, number]; db: string; point: string }): Promise<RestoredPoint> {
+export async function restorePoint(
+  dir: string,
+  options: { vm: string; repository: string; ports: readonly [number, number]; db: string; point: string },
+): Promise<RestoredPoint> {
   const target = path.join(dir, `restored-${options.point}-{key}.raw`);
   const plan = writeRestorePlan(dir, {
     name: `restore-${options.point}`,

@@ -28,7 +28,11 @@ beforeAll(async () => {
   mkdirSync(scratch, { mode: 0o755 });
   const common = { vm: 'sshvm', domain: guest.name, ports, scratch, node: { ...nodeBlock(node) } };
   plan = writeLibvirtPlan(ws.dir, { ...common, name: 'ssh-hourly', repository: ws.repository });
-  other = writeLibvirtPlan(ws.dir, { ...common, name: 'ssh-offsite', repository: path.join(ws.dir, 'second-repository') });
+  other = writeLibvirtPlan(ws.dir, {
+    ...common,
+    name: 'ssh-offsite',
+    repository: path.join(ws.dir, 'second-repository'),
+  });
 }, 180_000);
 afterAll(async () => {
   guest?.remove();
@@ -62,8 +66,19 @@ describe('a libvirt domain on an SSH node', () => {
       [theirsNext, 'incremental'],
     ]);
     // Each repository's newest checkpoint, and only those.
-    expect(ourCheckpoints()).toEqual([mine.find((b) => b.id === incremental)!.disks[0]!.changeId, mine.find((b) => b.id === theirsNext)!.disks[0]!.changeId].sort());
-    const restored = await restorePoint(ws.dir, { vm: 'sshvm', repository: ws.repository, ports, db: ws.db, point: incremental });
+    expect(ourCheckpoints()).toEqual(
+      [
+        mine.find((b) => b.id === incremental)!.disks[0]!.changeId,
+        mine.find((b) => b.id === theirsNext)!.disks[0]!.changeId,
+      ].sort(),
+    );
+    const restored = await restorePoint(ws.dir, {
+      vm: 'sshvm',
+      repository: ws.repository,
+      ports,
+      db: ws.db,
+      point: incremental,
+    });
     expect(countersAreOnePointInTime(restored.counters)).toBe(true);
     restored.remove();
   });
@@ -83,7 +98,13 @@ describe('a libvirt domain on an SSH node', () => {
   it('shut off, the next incremental through the node restores exactly the images', async () => {
     guest.destroy();
     const last = await backUp(plan);
-    const restored = await restorePoint(ws.dir, { vm: 'sshvm', repository: ws.repository, ports, db: ws.db, point: last });
+    const restored = await restorePoint(ws.dir, {
+      vm: 'sshvm',
+      repository: ws.repository,
+      ports,
+      db: ws.db,
+      point: last,
+    });
     expect(imagesEqual(restored.files[2000]!, guest.images.vda!)).toBe(true);
     expect(imagesEqual(restored.files[2001]!, guest.images.vdb!)).toBe(true);
   });

@@ -10,9 +10,16 @@ describe('a libvirt too old for the backup API (stand-in virsh answering as libv
     const asked: string[][] = [];
     const virsh = virshOn(async (argv) => {
       asked.push([...argv]);
-      return { exitCode: 0, stdout: 'Compiled against library: libvirt 6.0.0\nUsing library: libvirt 6.0.0\nRunning against daemon: 6.0.0\n', stderr: '' };
+      return {
+        exitCode: 0,
+        stdout:
+          'Compiled against library: libvirt 6.0.0\nUsing library: libvirt 6.0.0\nRunning against daemon: 6.0.0\n',
+        stderr: '',
+      };
     }, 'qemu:///system');
-    await expect(inspectDomain(virsh, 'web01')).rejects.toThrow('libvirt 6.0.0 at qemu:///system is too old for the backup API: 7.2.0 or newer is needed');
+    await expect(inspectDomain(virsh, 'web01')).rejects.toThrow(
+      'libvirt 6.0.0 at qemu:///system is too old for the backup API: 7.2.0 or newer is needed',
+    );
     // Nothing but the version was asked.
     expect(asked).toEqual([['virsh', '--quiet', '-c', 'qemu:///system', 'version', '--daemon']]);
   });

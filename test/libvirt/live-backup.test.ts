@@ -25,7 +25,14 @@ beforeAll(async () => {
   guest = await startGuest({ name: 'live' });
   scratch = path.join(guest.dir, 'scratch');
   mkdirSync(scratch, { mode: 0o755 });
-  plan = writeLibvirtPlan(ws.dir, { name: 'live-hourly', vm: 'live', domain: guest.name, repository: ws.repository, ports, scratch });
+  plan = writeLibvirtPlan(ws.dir, {
+    name: 'live-hourly',
+    vm: 'live',
+    domain: guest.name,
+    repository: ws.repository,
+    ports,
+    scratch,
+  });
 }, 180_000);
 afterAll(() => guest?.remove());
 
@@ -54,13 +61,21 @@ describe('a running libvirt domain', () => {
     execFileSync('qemu-img', ['convert', '-U', '-O', 'raw', guest.images.vda!, vda]);
     await letGuestWrite(2);
     execFileSync('qemu-img', ['convert', '-U', '-O', 'raw', guest.images.vdb!, vdb]);
-    expect(countersAreOnePointInTime({ vda0: readCounter(vda, 0), vda64: readCounter(vda, 64 * MiB), vdb1: readCounter(vdb, MiB) })).toBe(false);
+    expect(
+      countersAreOnePointInTime({
+        vda0: readCounter(vda, 0),
+        vda64: readCounter(vda, 64 * MiB),
+        vdb1: readCounter(vdb, MiB),
+      }),
+    ).toBe(false);
   });
 
   it('dry-run names the domain, its state, the disks found and full or incremental', async () => {
     const result = await sendenseRun([plan, '--db', ws.db, '--dry-run']);
     expect(result.exitCode, result.stderr).toBe(0);
-    expect(result.stdout).toContain(`domain ${guest.name} on qemu:///system: running, 2000 = vda (${guest.images.vda}), 2001 = vdb (${guest.images.vdb})`);
+    expect(result.stdout).toContain(
+      `domain ${guest.name} on qemu:///system: running, 2000 = vda (${guest.images.vda}), 2001 = vdb (${guest.images.vdb})`,
+    );
     expect(result.stdout).toContain('skipped: hdc (a cdrom)');
     expect(result.stdout).toMatch(/full backup into a new chain/);
   });
@@ -68,7 +83,10 @@ describe('a running libvirt domain', () => {
   it('a full and two incrementals, taken while the guest writes, are each one point in time, newer each time', async () => {
     // Another tool's checkpoint on the same domain: never touched.
     const foreign = path.join(ws.dir, 'foreign.xml');
-    execFileSync('sh', ['-c', `printf '%s' "<domaincheckpoint><name>othertool.1</name></domaincheckpoint>" > ${foreign}`]);
+    execFileSync('sh', [
+      '-c',
+      `printf '%s' "<domaincheckpoint><name>othertool.1</name></domaincheckpoint>" > ${foreign}`,
+    ]);
     virsh('checkpoint-create', guest.name, foreign);
 
     const points = [await backUp()];
@@ -129,13 +147,29 @@ describe('a running libvirt domain', () => {
   });
 
   it('retention merges points away with their domain XML; the newest point still restores the images', async () => {
-    const keep = writeLibvirtPlan(ws.dir, { name: 'live-hourly', vm: 'live', domain: guest.name, repository: ws.repository, ports, scratch, retention: { keepLast: 2 } });
+    const keep = writeLibvirtPlan(ws.dir, {
+      name: 'live-hourly',
+      vm: 'live',
+      domain: guest.name,
+      repository: ws.repository,
+      ports,
+      scratch,
+      retention: { keepLast: 2 },
+    });
     const pruned = await sendenseRun(['prune', keep, '--db', ws.db]);
     expect(pruned.exitCode, `${pruned.stdout}\n${pruned.stderr}`).toBe(0);
     const left = (await listBackups(ws.db, 'live')).filter((backup) => backup.status === 'complete');
     expect(left).toHaveLength(2);
-    expect(readdirSync(path.join(ws.repository, 'live', 'domain')).sort()).toEqual(left.map((backup) => `${backup.id}.xml`).sort());
-    const restored = await restorePoint(ws.dir, { vm: 'live', repository: ws.repository, ports, db: ws.db, point: left.at(-1)!.id });
+    expect(readdirSync(path.join(ws.repository, 'live', 'domain')).sort()).toEqual(
+      left.map((backup) => `${backup.id}.xml`).sort(),
+    );
+    const restored = await restorePoint(ws.dir, {
+      vm: 'live',
+      repository: ws.repository,
+      ports,
+      db: ws.db,
+      point: left.at(-1)!.id,
+    });
     expect(imagesEqual(restored.files[2000]!, guest.images.vda!)).toBe(true);
     expect(imagesEqual(restored.files[2001]!, guest.images.vdb!)).toBe(true);
   });

@@ -21,7 +21,15 @@ beforeAll(async () => {
   expect(guest.consoleText()).toContain('FS-MOUNTED');
   const scratch = path.join(guest.dir, 'scratch');
   mkdirSync(scratch, { mode: 0o755 });
-  plan = writeLibvirtPlan(ws.dir, { name: 'quiesce-hourly', vm: 'quiesce', domain: guest.name, repository: ws.repository, ports, scratch, quiesce: 'require' });
+  plan = writeLibvirtPlan(ws.dir, {
+    name: 'quiesce-hourly',
+    vm: 'quiesce',
+    domain: guest.name,
+    repository: ws.repository,
+    ports,
+    scratch,
+    quiesce: 'require',
+  });
 }, 180_000);
 afterAll(() => guest?.remove());
 
@@ -29,10 +37,16 @@ describe('quiesce through the guest agent', () => {
   it('freezes the filesystems for the instant of the checkpoint and says for how long (output, --json, history)', async () => {
     const result = await sendenseRun([plan, '--db', ws.db, '--json']);
     expect(result.exitCode, result.stderr).toBe(0);
-    const done = parseEvents(result.stdout).find((event) => event.type === 'step-done' && event.step === 'snapshot-source') as { facts?: { quiesced?: boolean; freezeMs?: number } };
+    const done = parseEvents(result.stdout).find(
+      (event) => event.type === 'step-done' && event.step === 'snapshot-source',
+    ) as { facts?: { quiesced?: boolean; freezeMs?: number } };
     expect(done.facts?.quiesced).toBe(true);
     expect(done.facts?.freezeMs).toBeGreaterThanOrEqual(0);
-    expect(parseEvents(result.stdout).some((event) => event.type === 'info' && /frozen for \d+ ms \([1-9]\d* filesystem/.test(event.message ?? ''))).toBe(true);
+    expect(
+      parseEvents(result.stdout).some(
+        (event) => event.type === 'info' && /frozen for \d+ ms \([1-9]\d* filesystem/.test(event.message ?? ''),
+      ),
+    ).toBe(true);
     expect(await freezeStatusOf(guest.name)).toBe('thawed');
     const history = await sendenseRun(['history', '--db', ws.db]);
     expect(history.stdout).toMatch(/note: guest frozen \d+ ms \([1-9]\d* filesystem\(s\)\)/);
@@ -41,14 +55,21 @@ describe('quiesce through the guest agent', () => {
   it('a run killed while the guest is frozen: the watchdog on the node thaws it at once', async () => {
     const run = startSendenseRun([plan, '--db', ws.db], { SENDENSE_TEST_KILL_AT: 'guest-frozen' });
     expect((await run.exited).signal).toBe('SIGKILL');
-    await waitFor(() => virsh('qemu-agent-command', guest.name, '{"execute":"guest-fsfreeze-status"}').includes('thawed'), 10_000, 'the watchdog to thaw the guest');
+    await waitFor(
+      () => virsh('qemu-agent-command', guest.name, '{"execute":"guest-fsfreeze-status"}').includes('thawed'),
+      10_000,
+      'the watchdog to thaw the guest',
+    );
     const doctor = await sendenseRun(['doctor', '--db', ws.db]);
     expect(doctor.exitCode, doctor.stderr).toBe(0);
     expect(doctor.stdout).toMatch(/guest filesystems of .* frozen .*: thaw it: done/);
   });
 
   it('without the watchdog, the guest stays frozen until doctor thaws it', async () => {
-    const run = startSendenseRun([plan, '--db', ws.db], { SENDENSE_TEST_KILL_AT: 'guest-frozen', SENDENSE_TEST_NO_THAW_WATCHDOG: '1' });
+    const run = startSendenseRun([plan, '--db', ws.db], {
+      SENDENSE_TEST_KILL_AT: 'guest-frozen',
+      SENDENSE_TEST_NO_THAW_WATCHDOG: '1',
+    });
     expect((await run.exited).signal).toBe('SIGKILL');
     expect(await freezeStatusOf(guest.name)).toBe('frozen');
     const doctor = await sendenseRun(['doctor', '--db', ws.db]);

@@ -12,7 +12,16 @@ import { useRunWorkspace } from '../support/run-workspace.js';
 import { sendenseRun } from '../support/sendense-cli.js';
 import { portRangeForTestFile } from '../support/vm-disks.js';
 import { restorePoint, writeLibvirtPlan, writeRecoverPlan, type RestoredPoint } from './libvirt-plans.js';
-import { domainImages, domainQemuPid, holdsPointData, largest, processesHolding, recoveredConsole, removeDomain, repositoryDigests } from './recover-support.js';
+import {
+  domainImages,
+  domainQemuPid,
+  holdsPointData,
+  largest,
+  processesHolding,
+  recoveredConsole,
+  removeDomain,
+  repositoryDigests,
+} from './recover-support.js';
 
 const ports = portRangeForTestFile();
 const ws = useRunWorkspace('libvirt-recover-crash-', { per: 'file' });
@@ -25,7 +34,15 @@ beforeAll(async () => {
   guest = await startGuest({ name: 'rcrash', prefillMiB: 16 });
   const scratch = path.join(guest.dir, 'scratch');
   mkdirSync(scratch, { mode: 0o755 });
-  const plan = writeLibvirtPlan(ws.dir, { name: 'rcrash-src', vm: 'cvm', domain: guest.name, repository: ws.repository, ports, scratch, quiesce: 'off' });
+  const plan = writeLibvirtPlan(ws.dir, {
+    name: 'rcrash-src',
+    vm: 'cvm',
+    domain: guest.name,
+    repository: ws.repository,
+    ports,
+    scratch,
+    quiesce: 'off',
+  });
   const result = await sendenseRun([plan, '--db', ws.db]);
   expect(result.exitCode, `${result.stdout}\n${result.stderr}`).toBe(0);
   const point = /backup (\S+)$/m.exec(result.stdout)![1]!;
@@ -77,7 +94,11 @@ describe('a recover run killed with kill -9, then doctor', () => {
       const qemu = domainQemuPid(domain);
       // The killed run's qemu-nbd still serves the point; the guest boots from it and writes.
       expect(processesHolding(ws.repository).length).toBeGreaterThan(0);
-      await waitFor(() => recoveredConsole(guest.dir, domain).slice(consoleFrom).includes('FIRST-WRITE'), 120_000, 'the recovered guest to write');
+      await waitFor(
+        () => recoveredConsole(guest.dir, domain).slice(consoleFrom).includes('FIRST-WRITE'),
+        120_000,
+        'the recovered guest to write',
+      );
       expect(recoveredConsole(guest.dir, domain).slice(consoleFrom)).toContain(`RESUME ${largest(restored.counters)}`);
       const writtenBeforeDoctor = lastRound(domain, consoleFrom);
 

@@ -40,7 +40,15 @@ beforeAll(async () => {
   [guest, node] = await Promise.all([startGuest({ name: 'rssh', prefillMiB: 16 }), startTestNode()]);
   const scratch = path.join(guest.dir, 'scratch');
   mkdirSync(scratch, { mode: 0o755 });
-  const plan = writeLibvirtPlan(ws.dir, { name: 'rssh-src', vm: 'svm', domain: guest.name, repository: ws.repository, ports, scratch, quiesce: 'off' });
+  const plan = writeLibvirtPlan(ws.dir, {
+    name: 'rssh-src',
+    vm: 'svm',
+    domain: guest.name,
+    repository: ws.repository,
+    ports,
+    scratch,
+    quiesce: 'off',
+  });
   const result = await sendenseRun([plan, '--db', ws.db]);
   expect(result.exitCode, `${result.stdout}\n${result.stderr}`).toBe(0);
   const point = /backup (\S+)$/m.exec(result.stdout)![1]!;
@@ -71,7 +79,17 @@ function recoverPlan(name: string, moveStorage: boolean) {
   const domain = `${guest.name}-${name}`;
   recovered.push(domain);
   const storage = path.join(guest.dir, `${name}-{key}.qcow2`);
-  const plan = writeRecoverPlan(ws.dir, { name: `rssh-${name}`, vm: 'svm', repository: ws.repository, ports, domain, storage, scratch: guest.dir, moveStorage, node: { ...nodeBlock(node) } });
+  const plan = writeRecoverPlan(ws.dir, {
+    name: `rssh-${name}`,
+    vm: 'svm',
+    repository: ws.repository,
+    ports,
+    domain,
+    storage,
+    scratch: guest.dir,
+    moveStorage,
+    node: { ...nodeBlock(node) },
+  });
   return { domain, plan, storage: (key: number) => storage.replace('{key}', String(key)) };
 }
 
@@ -81,7 +99,11 @@ describe('recover onto an SSH node', () => {
     const consoleFrom = recoveredConsole(guest.dir, domain).length;
     const run = startSendenseRun([plan, '--db', ws.db]);
     await run.waitForEvent((event) => event.type === 'step-start' && event.step === 'serve-while-used');
-    await waitFor(() => recoveredConsole(guest.dir, domain).slice(consoleFrom).includes('FIRST-WRITE'), 120_000, 'the recovered guest to write');
+    await waitFor(
+      () => recoveredConsole(guest.dir, domain).slice(consoleFrom).includes('FIRST-WRITE'),
+      120_000,
+      'the recovered guest to write',
+    );
     expect(recoveredConsole(guest.dir, domain).slice(consoleFrom)).toContain(`RESUME ${largest(restored.counters)}`);
 
     // What each overlay reads.
@@ -92,11 +114,15 @@ describe('recover onto an SSH node', () => {
     const tunnelDirs = [...new Set(nodeSockets.map((socket) => path.dirname(socket)))];
     const listening = processesHolding(ws.repository).map(listeningOf);
     expect(listening).toHaveLength(2);
-    const sockets = [...tunnelDirs.flatMap((dir) => readdirSync(dir).map((name) => path.join(dir, name))), ...listening.flatMap((each) => each.sockets)];
+    const sockets = [
+      ...tunnelDirs.flatMap((dir) => readdirSync(dir).map((name) => path.join(dir, name))),
+      ...listening.flatMap((each) => each.sockets),
+    ];
     const leased = (tableRows(ws.db, 'port_leases') as { port: number }[]).map((lease) => lease.port);
     const tcp = [...new Set([...listening.flatMap((each) => each.ports), ...leased])];
     const urls = endpointUrls(backings, sockets, tcp);
-    for (const backing of backings) expect(spawnSync('nbdinfo', ['--size', backing], { encoding: 'utf8' }).status, backing).toBe(0);
+    for (const backing of backings)
+      expect(spawnSync('nbdinfo', ['--size', backing], { encoding: 'utf8' }).status, backing).toBe(0);
     // nobody on the hub and, where the node is a network namespace of its own, on the node.
     for (const netns of new Set([undefined, node.netns?.name])) {
       for (const url of urls) {

@@ -151,21 +151,37 @@ export function listeningOf(pid: number): Listening {
 // The backing file each overlay of a running recovered domain names (what its QEMU reads the point through).
 export function overlayBackings(domain: string): string[] {
   return Object.values(domainImages(domain)).map(
-    (overlay) => (JSON.parse(execFileSync('qemu-img', ['info', '-U', '--output=json', overlay], { encoding: 'utf8' })) as { 'backing-filename': string })['backing-filename'],
+    (overlay) =>
+      (
+        JSON.parse(execFileSync('qemu-img', ['info', '-U', '--output=json', overlay], { encoding: 'utf8' })) as {
+          'backing-filename': string;
+        }
+      )['backing-filename'],
   );
 }
 
 // nobody (inside a network namespace, if named) reading and writing an NBD URL: each one's exit status.
-export function nobodyTries(url: string, netns?: string): { readonly read: SpawnSyncReturns<string>; readonly write: SpawnSyncReturns<string> } {
+export function nobodyTries(
+  url: string,
+  netns?: string,
+): { readonly read: SpawnSyncReturns<string>; readonly write: SpawnSyncReturns<string> } {
   const as = (argv: readonly string[]) => {
-    const [command, ...args] = [...(netns === undefined ? [] : ['ip', 'netns', 'exec', netns]), 'setpriv', ...asNobody(argv)];
+    const [command, ...args] = [
+      ...(netns === undefined ? [] : ['ip', 'netns', 'exec', netns]),
+      'setpriv',
+      ...asNobody(argv),
+    ];
     return spawnSync(command!, args, { encoding: 'utf8' });
   };
   return { read: as(['nbdinfo', '--size', url]), write: as(['qemu-io', '-f', 'raw', '-c', 'write -P 0x66 0 4k', url]) };
 }
 
 // Each backing URL, and each of their exports on every socket and port given.
-export function endpointUrls(backings: readonly string[], sockets: readonly string[], ports: readonly number[]): string[] {
+export function endpointUrls(
+  backings: readonly string[],
+  sockets: readonly string[],
+  ports: readonly number[],
+): string[] {
   const exports = backings.map((backing) => decodeURIComponent(new URL(backing).pathname.slice(1)));
   return [
     ...backings,

@@ -40,7 +40,15 @@ beforeAll(async () => {
   guest = await startGuest({ name: 'recover', prefillMiB: 24 });
   const scratch = path.join(guest.dir, 'scratch');
   mkdirSync(scratch, { mode: 0o755 });
-  const plan = writeLibvirtPlan(ws.dir, { name: 'recover-src', vm: 'rvm', domain: guest.name, repository: ws.repository, ports, scratch, quiesce: 'off' });
+  const plan = writeLibvirtPlan(ws.dir, {
+    name: 'recover-src',
+    vm: 'rvm',
+    domain: guest.name,
+    repository: ws.repository,
+    ports,
+    scratch,
+    quiesce: 'off',
+  });
   for (let backup = 0; backup < 2; backup++) {
     const from = guest.rounds();
     await waitFor(() => guest.rounds() >= from + 2, 60_000, 'the guest to write');
@@ -66,7 +74,16 @@ function recoverPlan(name: string, options: { moveStorage: boolean; rate?: strin
   const domain = `${guest.name}-${name}`;
   recovered.push(domain);
   const storage = path.join(guest.dir, `${name}-{key}.qcow2`);
-  const plan = writeRecoverPlan(ws.dir, { name: `recover-${name}`, vm: 'rvm', repository: ws.repository, ports, domain, storage, scratch: guest.dir, ...options });
+  const plan = writeRecoverPlan(ws.dir, {
+    name: `recover-${name}`,
+    vm: 'rvm',
+    repository: ws.repository,
+    ports,
+    domain,
+    storage,
+    scratch: guest.dir,
+    ...options,
+  });
   return { domain, plan, storage: (key: number) => storage.replace('{key}', String(key)) };
 }
 
@@ -81,7 +98,11 @@ describe('recover a libvirt domain from a backup', () => {
     const started = await run.waitForEvent((event) => event.type === 'step-done' && event.step === 'start-domain');
     expect(started.facts).toMatchObject({ domain });
     // The guest boots from the point (its counter resumes from the point's) and writes while the disks move.
-    await waitFor(() => recoveredConsole(guest.dir, domain).slice(consoleFrom).includes('FIRST-WRITE'), 120_000, 'the recovered guest to write');
+    await waitFor(
+      () => recoveredConsole(guest.dir, domain).slice(consoleFrom).includes('FIRST-WRITE'),
+      120_000,
+      'the recovered guest to write',
+    );
     expect(recoveredConsole(guest.dir, domain).slice(consoleFrom)).toContain(`RESUME ${pointCounter}`);
     expect(guest.consoleText()).toBe(productionConsole);
     const lastRound = () =>
@@ -99,7 +120,9 @@ describe('recover a libvirt domain from a backup', () => {
     const events = parseEvents(exit.stdout);
     expect(events.some((event) => event.type === 'progress')).toBe(true);
     // Those writes were made while the disks moved: the switch-over came after them.
-    const moved = exit.stdout.split('\n').find((line) => line.includes('"type":"step-done"') && line.includes('"step":"move-storage"'));
+    const moved = exit.stdout
+      .split('\n')
+      .find((line) => line.includes('"type":"step-done"') && line.includes('"step":"move-storage"'));
     expect(Date.parse((JSON.parse(moved!) as { time: string }).time)).toBeGreaterThan(wroteAt);
     const pivotedAt = lastRound();
 
@@ -129,7 +152,11 @@ describe('recover a libvirt domain from a backup', () => {
     const consoleFrom = recoveredConsole(guest.dir, domain).length;
     const run = startSendenseRun([plan, '--db', ws.db]);
     await run.waitForEvent((event) => event.type === 'step-start' && event.step === 'serve-while-used');
-    await waitFor(() => recoveredConsole(guest.dir, domain).slice(consoleFrom).includes('FIRST-WRITE'), 120_000, 'the recovered guest to write');
+    await waitFor(
+      () => recoveredConsole(guest.dir, domain).slice(consoleFrom).includes('FIRST-WRITE'),
+      120_000,
+      'the recovered guest to write',
+    );
     process.kill(run.pid, 'SIGTERM');
     // Still served: the guest goes on writing, the run goes on.
     const rounds = () =>
@@ -163,7 +190,11 @@ describe('recover a libvirt domain from a backup', () => {
     const run = startSendenseRun([plan, '--db', ws.db]);
     await run.waitForEvent((event) => event.type === 'step-start' && event.step === 'serve-while-used');
     // The recovered guest reads its disk through the served point: it resumes from the point's counter.
-    await waitFor(() => recoveredConsole(guest.dir, domain).slice(consoleFrom).includes('FIRST-WRITE'), 120_000, 'the recovered guest to write');
+    await waitFor(
+      () => recoveredConsole(guest.dir, domain).slice(consoleFrom).includes('FIRST-WRITE'),
+      120_000,
+      'the recovered guest to write',
+    );
     expect(recoveredConsole(guest.dir, domain).slice(consoleFrom)).toContain(`RESUME ${largest(restored.counters)}`);
 
     // Every endpoint the run's qemu-nbd listen on, every port it leased, and what each overlay reads.
@@ -171,12 +202,18 @@ describe('recover a libvirt domain from a backup', () => {
     expect(servers).toHaveLength(2);
     const listening = servers.map(listeningOf);
     const sockets = listening.flatMap((each) => each.sockets);
-    const ports = [...new Set([...listening.flatMap((each) => each.ports), ...(tableRows(ws.db, 'port_leases') as { port: number }[]).map((lease) => lease.port)])];
+    const ports = [
+      ...new Set([
+        ...listening.flatMap((each) => each.ports),
+        ...(tableRows(ws.db, 'port_leases') as { port: number }[]).map((lease) => lease.port),
+      ]),
+    ];
     const backings = overlayBackings(domain);
     expect(backings).toHaveLength(2);
     const urls = endpointUrls(backings, sockets, ports);
     // This user reaches what the domain reads (the URLs are right)...
-    for (const backing of backings) expect(spawnSync('nbdinfo', ['--size', backing], { encoding: 'utf8' }).status, backing).toBe(0);
+    for (const backing of backings)
+      expect(spawnSync('nbdinfo', ['--size', backing], { encoding: 'utf8' }).status, backing).toBe(0);
     // ...nobody reaches none of it, to read or to write.
     for (const url of urls) {
       const { read, write } = nobodyTries(url);

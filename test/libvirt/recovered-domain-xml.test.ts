@@ -4,7 +4,12 @@
 
 import { describe, expect, it } from 'vitest';
 import { parseDomainXml } from '../../src/libvirt/domain-xml.js';
-import { cloneDomainXml, minimalDomainXml, replaceDiskImages, withoutHostResources } from '../../src/libvirt/recovered-domain-xml.js';
+import {
+  cloneDomainXml,
+  minimalDomainXml,
+  replaceDiskImages,
+  withoutHostResources,
+} from '../../src/libvirt/recovered-domain-xml.js';
 
 const STORED = `<domain type='kvm'>
   <name>web01</name><uuid>a2bfb240-5cce-4486-a31d-fdbf042d77a0</uuid>
@@ -46,7 +51,9 @@ describe('the recovered domain XML', () => {
 
   it('leaves out a writable disk that is not recovered and says so; keeps the read-only cdrom', () => {
     expect(parsed.disks.map((disk) => disk.target).sort()).toEqual(['hdc', 'vda', 'vdb']);
-    expect(cloned.notes).toEqual(['disk vdc (/images/web01-scratch.qcow2) was not recovered: left out of the new domain']);
+    expect(cloned.notes).toEqual([
+      'disk vdc (/images/web01-scratch.qcow2) was not recovered: left out of the new domain',
+    ]);
   });
 
   it('takes the remaining writable disks in target order for a source no disk has any more', () => {
@@ -66,10 +73,14 @@ describe('the recovered domain XML', () => {
   });
 
   it('makes a minimal domain in key order on the plan’s bus', () => {
-    const minimal = minimalDomainXml('m', { use: 'stored', memory: 2 * 1024 ** 3, vcpus: 2, bus: 'sata', virtualization: 'qemu', firmware: 'bios' }, [
-      { key: 2001, source: '', image: '/r/b.qcow2' },
-      { key: 2000, source: '', image: '/r/a.qcow2' },
-    ]);
+    const minimal = minimalDomainXml(
+      'm',
+      { use: 'stored', memory: 2 * 1024 ** 3, vcpus: 2, bus: 'sata', virtualization: 'qemu', firmware: 'bios' },
+      [
+        { key: 2001, source: '', image: '/r/b.qcow2' },
+        { key: 2000, source: '', image: '/r/a.qcow2' },
+      ],
+    );
     expect(minimal.targets).toEqual(
       new Map([
         [2000, 'sda'],
@@ -117,11 +128,49 @@ describe('a domain beside the original (a failover test, a recovery)', () => {
   const beside = withoutHostResources(PRODUCTION);
 
   it("reaches none of the original's host paths, devices or fixed ports", () => {
-    const files = ['/prod/console.log', '/prod/serial2.log', '/prod/share', '/prod/floppy.img', '/prod/ivshmem.sock', '/prod/channel/', '/prod/pipe', '/prod/spice.sock', '/prod/extra.log'];
-    for (const held of [...files, '/dev/sdz', '/dev/input/', '/dev/tpm0', '/dev/parport0', 'web01_VARS.fd', "'5901'", '"5901"', '5701', '4555', '1708', '4000', '0x06', '0xbeef', "'42'", '"42"']) {
+    const files = [
+      '/prod/console.log',
+      '/prod/serial2.log',
+      '/prod/share',
+      '/prod/floppy.img',
+      '/prod/ivshmem.sock',
+      '/prod/channel/',
+      '/prod/pipe',
+      '/prod/spice.sock',
+      '/prod/extra.log',
+    ];
+    for (const held of [
+      ...files,
+      '/dev/sdz',
+      '/dev/input/',
+      '/dev/tpm0',
+      '/dev/parport0',
+      'web01_VARS.fd',
+      "'5901'",
+      '"5901"',
+      '5701',
+      '4555',
+      '1708',
+      '4000',
+      '0x06',
+      '0xbeef',
+      "'42'",
+      '"42"',
+    ]) {
       expect(beside.xml, held).not.toContain(held);
     }
-    for (const gone of ['<filesystem', '<hostdev', '<redirdev', '<shmem', '<tpm', '<rng', "device='lun'", 'device="lun"', 'qemu:commandline']) expect(beside.xml, gone).not.toContain(gone);
+    for (const gone of [
+      '<filesystem',
+      '<hostdev',
+      '<redirdev',
+      '<shmem',
+      '<tpm',
+      '<rng',
+      "device='lun'",
+      'device="lun"',
+      'qemu:commandline',
+    ])
+      expect(beside.xml, gone).not.toContain(gone);
   });
 
   it('keeps what is its own: its disk, the read-only cdrom, console files and logs of its own, its agent channel, displays on ports libvirt chooses', () => {
@@ -130,11 +179,19 @@ describe('a domain beside the original (a failover test, a recovery)', () => {
       ['vda', '/var/tmp/r/disk-2000.qcow2'],
       ['hdc', '/iso/tools.iso'],
     ]);
-    expect(beside.xml).toContain('<serial type="file"><source path="/prod/web01-test-console.log" append="on"/><target port="0"/></serial>');
+    expect(beside.xml).toContain(
+      '<serial type="file"><source path="/prod/web01-test-console.log" append="on"/><target port="0"/></serial>',
+    );
     expect(beside.xml).toContain('<serial type="pty"><target port="1"/></serial>');
-    expect(beside.xml).toContain('<serial type="pty"><log file="/prod/web01-test-serial2.log" append="on"/><target port="2"/></serial>');
-    expect(beside.xml).toContain('<console type="file"><source path="/prod/web01-test-console.log"/><target type="serial" port="0"/></console>');
-    expect(beside.xml).toContain('<channel type="unix"><target type="virtio" name="org.qemu.guest_agent.0"/></channel>');
+    expect(beside.xml).toContain(
+      '<serial type="pty"><log file="/prod/web01-test-serial2.log" append="on"/><target port="2"/></serial>',
+    );
+    expect(beside.xml).toContain(
+      '<console type="file"><source path="/prod/web01-test-console.log"/><target type="serial" port="0"/></console>',
+    );
+    expect(beside.xml).toContain(
+      '<channel type="unix"><target type="virtio" name="org.qemu.guest_agent.0"/></channel>',
+    );
     expect(beside.xml).toContain('com.redhat.spice.0');
     expect(beside.xml).not.toContain('com.example.pipe');
     expect(beside.xml.match(/autoport="yes"/g)).toHaveLength(2);

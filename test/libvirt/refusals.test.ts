@@ -24,7 +24,15 @@ beforeAll(async () => {
 afterAll(() => guest?.remove());
 
 function plan(changes: Partial<LibvirtTestPlan>): string {
-  return writeLibvirtPlan(ws.dir, { name: 'refusals-hourly', vm: 'refusals', domain: guest.name, repository: ws.repository, ports, scratch, ...changes });
+  return writeLibvirtPlan(ws.dir, {
+    name: 'refusals-hourly',
+    vm: 'refusals',
+    domain: guest.name,
+    repository: ws.repository,
+    ports,
+    scratch,
+    ...changes,
+  });
 }
 
 const ourCheckpoints = () =>
@@ -48,7 +56,10 @@ async function expectRefused(file: string, message: RegExp): Promise<void> {
 
 describe('a libvirt source refuses, in one line, leaving nothing behind', () => {
   it('a domain that does not exist, naming the ones there', async () => {
-    await expectRefused(plan({ domain: 'no-such-domain' }), /libvirt domain 'no-such-domain' does not exist on qemu:\/\/\/system \(domains there: .*sendense-test-refusals/);
+    await expectRefused(
+      plan({ domain: 'no-such-domain' }),
+      /libvirt domain 'no-such-domain' does not exist on qemu:\/\/\/system \(domains there: .*sendense-test-refusals/,
+    );
   });
 
   it('a URI that does not answer', async () => {
@@ -59,17 +70,26 @@ describe('a libvirt source refuses, in one line, leaving nothing behind', () => 
   });
 
   it('a disk target the domain does not have, naming its targets', async () => {
-    await expectRefused(plan({ disks: [{ key: 2000, target: 'vdz' }] }), /disk target 'vdz' \(key 2000\) is not a disk of domain sendense-test-refusals \(its targets: hdc, vda, vdb\)/);
+    await expectRefused(
+      plan({ disks: [{ key: 2000, target: 'vdz' }] }),
+      /disk target 'vdz' \(key 2000\) is not a disk of domain sendense-test-refusals \(its targets: hdc, vda, vdb\)/,
+    );
   });
 
   it('a cdrom named as a disk', async () => {
-    await expectRefused(plan({ disks: [{ key: 2000, target: 'hdc' }] }), /disk target 'hdc' \(key 2000\) of domain sendense-test-refusals cannot be backed up: a cdrom/);
+    await expectRefused(
+      plan({ disks: [{ key: 2000, target: 'hdc' }] }),
+      /disk target 'hdc' \(key 2000\) of domain sendense-test-refusals cannot be backed up: a cdrom/,
+    );
   });
 
   it("a scratch directory the hypervisor's user cannot reach", async () => {
     const hidden = mkdtempSync(path.join(ws.dir, 'scratch-'));
     try {
-      await expectRefused(plan({ scratch: hidden }), /scratch directory .* is not usable by the hypervisor's user \(uid \d+\)/);
+      await expectRefused(
+        plan({ scratch: hidden }),
+        /scratch directory .* is not usable by the hypervisor's user \(uid \d+\)/,
+      );
       expect(readdirSync(hidden)).toEqual([]);
     } finally {
       rmSync(hidden, { recursive: true, force: true });
@@ -77,7 +97,10 @@ describe('a libvirt source refuses, in one line, leaving nothing behind', () => 
   });
 
   it('quiesce: require without a guest agent, before anything is taken', async () => {
-    await expectRefused(plan({ quiesce: 'require' }), /quiesce: require, but the guest agent of sendense-test-refusals did not answer within 5 s .*nothing was frozen or backed up/);
+    await expectRefused(
+      plan({ quiesce: 'require' }),
+      /quiesce: require, but the guest agent of sendense-test-refusals did not answer within 5 s .*nothing was frozen or backed up/,
+    );
   });
 
   it('quiesce: auto without a guest agent warns and takes a crash-consistent backup', async () => {

@@ -30,7 +30,14 @@ beforeAll(async () => {
   guest = await startGuest({ name: 'shrink' });
   const scratch = path.join(guest.dir, 'scratch');
   mkdirSync(scratch, { mode: 0o755 });
-  plan = writeLibvirtPlan(ws.dir, { name: 'shrink-hourly', vm: 'shrinkvm', domain: guest.name, repository: ws.repository, ports, scratch });
+  plan = writeLibvirtPlan(ws.dir, {
+    name: 'shrink-hourly',
+    vm: 'shrinkvm',
+    domain: guest.name,
+    repository: ws.repository,
+    ports,
+    scratch,
+  });
 }, 180_000);
 afterAll(() => guest?.remove());
 
@@ -70,8 +77,17 @@ describe('a libvirt disk shrunk and grown back', () => {
       ['incremental', 'complete'],
     ]);
     for (const [index, point] of points.entries()) {
-      const restored = await restorePoint(ws.dir, { vm: 'shrinkvm', repository: ws.repository, ports, db: ws.db, point: point.id });
-      expect(countersAreOnePointInTime(restored.counters), `point ${index + 1}: ${JSON.stringify(restored.counters)}`).toBe(true);
+      const restored = await restorePoint(ws.dir, {
+        vm: 'shrinkvm',
+        repository: ws.repository,
+        ports,
+        db: ws.db,
+        point: point.id,
+      });
+      expect(
+        countersAreOnePointInTime(restored.counters),
+        `point ${index + 1}: ${JSON.stringify(restored.counters)}`,
+      ).toBe(true);
       expect(vdbDifference(restored.files[2001]!, point.vdb), `point ${index + 1} restored`).toBe('');
       restored.remove();
     }
@@ -84,7 +100,13 @@ describe('a libvirt disk shrunk and grown back', () => {
     const off = await backUp();
     expect(off.output).toMatch(shrunkAndGrown(2001));
     expect((await listBackups(ws.db, 'shrinkvm')).at(-1)!.type).toBe('incremental');
-    const restored = await restorePoint(ws.dir, { vm: 'shrinkvm', repository: ws.repository, ports, db: ws.db, point: off.id });
+    const restored = await restorePoint(ws.dir, {
+      vm: 'shrinkvm',
+      repository: ws.repository,
+      ports,
+      db: ws.db,
+      point: off.id,
+    });
     expect(vdbDifference(restored.files[2001]!, []), 'the tail the guest wrote before is gone').toBe('');
     expect(imagesEqual(restored.files[2000]!, guest.images.vda!)).toBe(true);
     expect(imagesEqual(restored.files[2001]!, guest.images.vdb!)).toBe(true);

@@ -63,11 +63,15 @@ describe('NBD handshake', () => {
     const server = await serve({ file, readOnly: true });
     const connection = await open(server.url, ['base:allocation', 'qemu:dirty-bitmap:nope']);
     expect(connection.hasMetaContext('qemu:dirty-bitmap:nope')).toBe(false);
-    await expect(collect(walkExtents(connection, 'qemu:dirty-bitmap:nope', 0, connection.size))).rejects.toThrow(/does not offer meta context 'qemu:dirty-bitmap:nope'/);
+    await expect(collect(walkExtents(connection, 'qemu:dirty-bitmap:nope', 0, connection.size))).rejects.toThrow(
+      /does not offer meta context 'qemu:dirty-bitmap:nope'/,
+    );
   });
 
   it('reports a server that is not listening', async () => {
-    await expect(open(`nbd+unix:///x?socket=${join(ws.dir, 'nobody.sock')}`)).rejects.toThrow(/cannot connect to NBD server/);
+    await expect(open(`nbd+unix:///x?socket=${join(ws.dir, 'nobody.sock')}`)).rejects.toThrow(
+      /cannot connect to NBD server/,
+    );
   });
 });
 
@@ -89,7 +93,9 @@ describe('NBD block status', () => {
       { offset: 4 * MiB, length: 128 * 1024, flags: 0 },
       { offset: 4 * MiB + 128 * 1024, length: 4 * MiB - 128 * 1024, flags: 3 },
     ]);
-    const dirty = (await collect(walkExtents(connection, 'qemu:dirty-bitmap:b1', 0, connection.size))).filter((e) => e.flags & 1);
+    const dirty = (await collect(walkExtents(connection, 'qemu:dirty-bitmap:b1', 0, connection.size))).filter(
+      (e) => e.flags & 1,
+    );
     expect(dirty).toEqual([{ offset: 4 * MiB, length: 128 * 1024, flags: 1 }]);
   });
 });
@@ -126,7 +132,10 @@ describe('NBD pipelined I/O', () => {
 describe('NBD errors', () => {
   it('turns a server error mid-stream into a clear error for that request only', async () => {
     const trigger = join(ws.dir, 'fail-now');
-    const server = await startNbdkit(['--filter=error', 'memory', '64M', 'error-pread=EIO', 'error-pread-rate=100%', `error-file=${trigger}`], join(ws.dir, 'kit.sock'));
+    const server = await startNbdkit(
+      ['--filter=error', 'memory', '64M', 'error-pread=EIO', 'error-pread-rate=100%', `error-file=${trigger}`],
+      join(ws.dir, 'kit.sock'),
+    );
     servers.push(server);
     const connection = await open(server.url);
     await connection.write(0, Buffer.alloc(MiB, 7));
@@ -148,7 +157,10 @@ describe('NBD errors', () => {
     const outcomes = await Promise.allSettled(reads);
     const rejected = outcomes.filter((outcome) => outcome.status === 'rejected');
     expect(rejected.length).toBeGreaterThan(0);
-    for (const outcome of rejected) expect(String((outcome as PromiseRejectedResult).reason)).toMatch(/NBD connection to nbd:\/\/127\.0\.0\.1:\d+\/disk lost/);
+    for (const outcome of rejected)
+      expect(String((outcome as PromiseRejectedResult).reason)).toMatch(
+        /NBD connection to nbd:\/\/127\.0\.0\.1:\d+\/disk lost/,
+      );
     await expect(connection.read(0, 512)).rejects.toThrow(/lost/);
   });
 });

@@ -113,9 +113,14 @@ describe('local node exec under a terminal Ctrl+C', () => {
   // program runs: it must run again, or a recovery's move fails on a `virsh` that never ran.
   it('runs every command to its end while SIGINT keeps reaching the process group', async () => {
     const built = path.resolve('dist/src/node/local.js');
-    if (!existsSync(built)) throw new Error('this test runs the built node module: run `npm run build` first (scripts/test.sh does)');
+    if (!existsSync(built))
+      throw new Error('this test runs the built node module: run `npm run build` first (scripts/test.sh does)');
     // The fixture leads a process group of its own, so the SIGINTs reach only it and its children.
-    const child = execa(process.execPath, [path.resolve('test/fixtures/exec-under-ctrl-c.mjs'), built, '4'], { detached: true, reject: false, timeout: 60_000 });
+    const child = execa(process.execPath, [path.resolve('test/fixtures/exec-under-ctrl-c.mjs'), built, '4'], {
+      detached: true,
+      reject: false,
+      timeout: 60_000,
+    });
     started.add(child.pid);
     const result = await child;
     expect(result.exitCode, result.stderr).toBe(0);

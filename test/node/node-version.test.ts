@@ -28,11 +28,16 @@ afterAll(async () => {
 });
 
 it('a node with Node.js 18 is refused, naming 18.20.4 and >= 20', async () => {
-  node = await connectSshNode({ host: sshd.host, port: sshd.port, user: sshd.user, identityFile: sshd.identityFile, knownHosts: sshd.knownHosts }, { agent: false });
+  node = await connectSshNode(
+    { host: sshd.host, port: sshd.port, user: sshd.user, identityFile: sshd.identityFile, knownHosts: sshd.knownHosts },
+    { agent: false },
+  );
   const error = await node.transferCommand().then(
     () => undefined,
     (failure: unknown) => failure,
   );
   expect(isSendenseError(error), String(error)).toBe(true);
-  expect((error as Error).message).toMatch(/^Node\.js 18\.20\.4 on .* is too old: the node transfer needs Node\.js >= 20 \(22 or 24 recommended\)$/);
+  expect((error as Error).message).toMatch(
+    /^Node\.js 18\.20\.4 on .* is too old: the node transfer needs Node\.js >= 20 \(22 or 24 recommended\)$/,
+  );
 });

@@ -44,7 +44,16 @@ describe.skipIf(skipReason !== undefined)('ssh node in a network namespace', () 
   });
 
   async function connect(options = {}): Promise<NodeHost> {
-    const node = await connectSshNode({ host: ns.nodeAddress, port: sshd.port, user: sshd.user, identityFile: sshd.identityFile, knownHosts: sshd.knownHosts }, { agent: false, ...options });
+    const node = await connectSshNode(
+      {
+        host: ns.nodeAddress,
+        port: sshd.port,
+        user: sshd.user,
+        identityFile: sshd.identityFile,
+        knownHosts: sshd.knownHosts,
+      },
+      { agent: false, ...options },
+    );
     nodes.push(node);
     return node;
   }
@@ -52,12 +61,17 @@ describe.skipIf(skipReason !== undefined)('ssh node in a network namespace', () 
   // A qemu-nbd on the hub, bound to 127.0.0.1 like the real run's.
   async function hubQemuNbd(): Promise<number> {
     const port = await freePort();
-    const server = execa('qemu-nbd', ['-f', 'qcow2', '-b', '127.0.0.1', '-p', String(port), '-x', 'disk', '-t', '--shared=4', '-r', image], {
-      reject: false,
-    });
+    const server = execa(
+      'qemu-nbd',
+      ['-f', 'qcow2', '-b', '127.0.0.1', '-p', String(port), '-x', 'disk', '-t', '--shared=4', '-r', image],
+      {
+        reject: false,
+      },
+    );
     servers.push(server);
     for (let tries = 0; tries < 100; tries += 1) {
-      if ((await execa('nbdinfo', ['--size', `nbd://127.0.0.1:${port}/disk`], { reject: false })).exitCode === 0) return port;
+      if ((await execa('nbdinfo', ['--size', `nbd://127.0.0.1:${port}/disk`], { reject: false })).exitCode === 0)
+        return port;
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
     throw new Error('qemu-nbd did not start');
@@ -66,9 +80,13 @@ describe.skipIf(skipReason !== undefined)('ssh node in a network namespace', () 
   it('forwards the exact leased port, and another one when the node already uses it', async () => {
     const [free, busy] = [await hubQemuNbd(), await hubQemuNbd()];
     // Something on the node already listens on `busy`.
-    const squatter = execa('ip', ['netns', 'exec', ns.name, 'node', '-e', `require('net').createServer().listen(${busy}, '127.0.0.1')`], {
-      reject: false,
-    });
+    const squatter = execa(
+      'ip',
+      ['netns', 'exec', ns.name, 'node', '-e', `require('net').createServer().listen(${busy}, '127.0.0.1')`],
+      {
+        reject: false,
+      },
+    );
     servers.push(squatter);
     for (let tries = 0; tries < 100; tries += 1) {
       const ss = await execa('ip', ['netns', 'exec', ns.name, 'ss', '-Hltn', `sport = :${busy}`], { reject: false });
@@ -100,7 +118,9 @@ describe.skipIf(skipReason !== undefined)('ssh node in a network namespace', () 
     running.catch(() => undefined);
     await ns.cut();
     expect(await child.exited).toEqual({ exitCode: null, signal: null });
-    await expect(running).rejects.toThrow(`${sshd.user}@${ns.nodeAddress}:${sshd.port}: connection lost (keepalive timeout)`);
+    await expect(running).rejects.toThrow(
+      `${sshd.user}@${ns.nodeAddress}:${sshd.port}: connection lost (keepalive timeout)`,
+    );
     expect(child.stderrText()).toContain('keepalive timeout');
   }, 20_000);
 });

@@ -79,30 +79,48 @@ it.skipIf(missing !== undefined)(
   60_000,
 );
 
-async function copyThroughTheNode(sshd: TestSshd, liftRate = false): Promise<{ lines: { type: string; [fact: string]: unknown }[]; seconds: number }> {
+async function copyThroughTheNode(
+  sshd: TestSshd,
+  liftRate = false,
+): Promise<{ lines: { type: string; [fact: string]: unknown }[]; seconds: number }> {
   const source = join(work, `source-${randomBytes(4).toString('hex')}.qcow2`);
   await execa('qemu-img', ['create', '-q', '-f', 'qcow2', source, '256M']);
   await execa('qemu-io', ['-c', 'write -P 0x11 0 8M', '-c', 'write -P 0x22 100M 3M', '-c', 'write -z 120M 1M', source]);
   const target = `${source}.target.qcow2`;
   await execa('qemu-img', ['create', '-q', '-f', 'qcow2', target, '256M']);
   const hubPort = await freePort();
-  qemuNbd = execa('qemu-nbd', ['-f', 'qcow2', '--shared=10', '-t', '-b', '127.0.0.1', '-p', String(hubPort), '-x', 'disk', target], { reject: false });
+  qemuNbd = execa(
+    'qemu-nbd',
+    ['-f', 'qcow2', '--shared=10', '-t', '-b', '127.0.0.1', '-p', String(hubPort), '-x', 'disk', target],
+    { reject: false },
+  );
   for (let tries = 0; tries < 100; tries += 1) {
-    if ((await execa('nbdinfo', ['--size', `nbd://127.0.0.1:${hubPort}/disk`], { reject: false })).exitCode === 0) break;
+    if ((await execa('nbdinfo', ['--size', `nbd://127.0.0.1:${hubPort}/disk`], { reject: false })).exitCode === 0)
+      break;
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
 
   // A copy of the bundle with its own content hash, so this test owns its install directory.
   const ownBundle = join(work, 'sendense-transfer.mjs');
   await writeFile(ownBundle, `${await readFile(bundle, 'utf8')}\n// test ${randomBytes(6).toString('hex')}\n`);
-  node = await connectSshNode({ host: sshd.host, port: sshd.port, user: sshd.user, identityFile: sshd.identityFile, knownHosts: sshd.knownHosts }, { agent: false, transferBundle: ownBundle });
+  node = await connectSshNode(
+    { host: sshd.host, port: sshd.port, user: sshd.user, identityFile: sshd.identityFile, knownHosts: sshd.knownHosts },
+    { agent: false, transferBundle: ownBundle },
+  );
   const command = await node.transferCommand();
   installedDir = dirname(command[1]);
   const forwards = await node.forwardPorts([hubPort]);
   const nodePort = forwards.nodePorts.get(hubPort)!;
   const started = performance.now();
   const rate = liftRate ? ['--rate', String(64 * 1024)] : [];
-  const transfer = node.spawn([...command, '--nbd-targets', `2000:nbd://127.0.0.1:${nodePort}/disk`, '--source', `2000=qemu:${source}`, ...rate]);
+  const transfer = node.spawn([
+    ...command,
+    '--nbd-targets',
+    `2000:nbd://127.0.0.1:${nodePort}/disk`,
+    '--source',
+    `2000=qemu:${source}`,
+    ...rate,
+  ]);
   // Written before the channel is open: it follows the environment on the program's stdin.
   if (liftRate) transfer.write!(formatControlLine({ rate: null }));
   const lines: string[] = [];
@@ -110,7 +128,9 @@ async function copyThroughTheNode(sshd: TestSshd, liftRate = false): Promise<{ l
   const status = await transfer.exited;
   const seconds = (performance.now() - started) / 1000;
   expect(status, transfer.stderrText()).toEqual({ exitCode: 0, signal: null });
-  const result = lines.map((line) => JSON.parse(line) as { type: string; ok?: boolean }).find((event) => event.type === 'result');
+  const result = lines
+    .map((line) => JSON.parse(line) as { type: string; ok?: boolean })
+    .find((event) => event.type === 'result');
   expect(result?.ok).toBe(true);
   await forwards.close();
   qemuNbd.kill('SIGTERM');

@@ -77,9 +77,16 @@ describe('ssh node: commands', () => {
     const mark = join('/tmp', `sendense-ssh-env-${randomBytes(6).toString('hex')}`);
     await writeFile(mark, '');
     try {
-      const running = node.exec(['sh', '-c', `while [ -e ${mark} ]; do sleep 0.05; done; printf %s "$SENDENSE_SECRET"`], { env: { SENDENSE_SECRET: secret } });
+      const running = node.exec(
+        ['sh', '-c', `while [ -e ${mark} ]; do sleep 0.05; done; printf %s "$SENDENSE_SECRET"`],
+        { env: { SENDENSE_SECRET: secret } },
+      );
       let cmdlines: string[] = [];
-      for (const deadline = Date.now() + 20_000; Date.now() < deadline; await new Promise((resolve) => setTimeout(resolve, 50))) {
+      for (
+        const deadline = Date.now() + 20_000;
+        Date.now() < deadline;
+        await new Promise((resolve) => setTimeout(resolve, 50))
+      ) {
         cmdlines = await allCmdlines();
         expect(cmdlines.some((line) => line.includes(secret))).toBe(false);
         if (cmdlines.some((line) => line.includes(mark))) break;
@@ -134,7 +141,12 @@ describe('ssh node: host keys', () => {
     const file = join(work, 'known_hosts_hashed');
     await writeFile(
       file,
-      ['# comment', `@cert-authority * ${sshd.hostPublicKey}`, `otherhost,[10.0.0.9]:2222 ${sshd.hostPublicKey}`, `|1|${salt.toString('base64')}|${hash} ${sshd.hostPublicKey}`].join('\n'),
+      [
+        '# comment',
+        `@cert-authority * ${sshd.hostPublicKey}`,
+        `otherhost,[10.0.0.9]:2222 ${sshd.hostPublicKey}`,
+        `|1|${salt.toString('base64')}|${hash} ${sshd.hostPublicKey}`,
+      ].join('\n'),
     );
     const node = await connect({ knownHosts: file });
     expect((await node.exec(['true'])).exitCode).toBe(0);
@@ -148,7 +160,8 @@ describe('ssh node: host keys', () => {
     const blob = Buffer.from(sshd.hostPublicKey.split(' ')[1], 'base64');
     const print = `SHA256:${createHash('sha256').update(blob).digest('base64').replace(/=+$/, '')}`;
     expect((error as Error).message).toBe(
-      `host key of [127.0.0.1]:${sshd.port} is not in ${file} (ED25519 fingerprint ${print}). ` + `To trust it, verify the fingerprint and run: ssh-keyscan -p ${sshd.port} 127.0.0.1 >> ${file}`,
+      `host key of [127.0.0.1]:${sshd.port} is not in ${file} (ED25519 fingerprint ${print}). ` +
+        `To trust it, verify the fingerprint and run: ssh-keyscan -p ${sshd.port} 127.0.0.1 >> ${file}`,
     );
     // The fingerprint is the one ssh-keygen prints for the host key.
     const keygen = await execa('ssh-keygen', ['-l', '-f', join(sshd.dir, 'host_ed25519.pub')]);
@@ -164,7 +177,9 @@ describe('ssh node: host keys', () => {
     await writeFile(file, `# first\n[127.0.0.1]:${sshd.port} ${wrongKey}\n`);
     const error = await connect({ knownHosts: file }).catch((caught: unknown) => caught);
     expect(error).toBeInstanceOf(SendenseError);
-    expect((error as Error).message).toMatch(new RegExp(`HOST KEY OF \\[127\\.0\\.0\\.1\\]:${sshd.port} HAS CHANGED.*${file} line 2`));
+    expect((error as Error).message).toMatch(
+      new RegExp(`HOST KEY OF \\[127\\.0\\.0\\.1\\]:${sshd.port} HAS CHANGED.*${file} line 2`),
+    );
     await waitFor(async () => (await sessionsOfSshd()).length === 0);
   });
 
@@ -190,7 +205,9 @@ describe('ssh node: connection errors', () => {
   it('asks for an agent when the key has a passphrase', async () => {
     const locked = join(work, 'locked_key');
     await execa('ssh-keygen', ['-q', '-t', 'ed25519', '-N', 'pw-123', '-f', locked]);
-    await expect(connect({ identityFile: locked })).rejects.toThrow(/protected by a passphrase: load it into ssh-agent/);
+    await expect(connect({ identityFile: locked })).rejects.toThrow(
+      /protected by a passphrase: load it into ssh-agent/,
+    );
   });
 });
 
@@ -200,11 +217,17 @@ describe('ssh node: tunnel', () => {
     await execa('qemu-img', ['create', '-q', '-f', 'qcow2', image, '64M']);
     await execa('qemu-io', ['-c', 'write -P 0x5a 1M 2M', image]);
     const hubPort = await freePort();
-    const qemuNbd = execa('qemu-nbd', ['-f', 'qcow2', '-b', '127.0.0.1', '-p', String(hubPort), '-x', 'disk', '--shared=4', '-t', '-r', image], {
-      reject: false,
-    });
+    const qemuNbd = execa(
+      'qemu-nbd',
+      ['-f', 'qcow2', '-b', '127.0.0.1', '-p', String(hubPort), '-x', 'disk', '--shared=4', '-t', '-r', image],
+      {
+        reject: false,
+      },
+    );
     pids.add(qemuNbd.pid);
-    await waitFor(async () => (await execa('nbdinfo', [`nbd://127.0.0.1:${hubPort}/disk`], { reject: false })).exitCode === 0);
+    await waitFor(
+      async () => (await execa('nbdinfo', [`nbd://127.0.0.1:${hubPort}/disk`], { reject: false })).exitCode === 0,
+    );
 
     const node = await connect();
     const forwards = await node.forwardPorts([hubPort]);
@@ -233,7 +256,14 @@ describe('ssh node: socket tunnel', () => {
     await execa('qemu-img', ['create', '-q', '-f', 'qcow2', image, '16M']);
     const hubDir = await mkdtemp(join(tmpdir(), 'sendense-hub-sockets-'));
     onTestFinished(() => rm(hubDir, { recursive: true, force: true }));
-    const server = await startQemuNbd({ file: image, format: 'qcow2', socket: join(hubDir, 'disk.sock'), exportName: 'disk', shared: 4, readOnly: false });
+    const server = await startQemuNbd({
+      file: image,
+      format: 'qcow2',
+      socket: join(hubDir, 'disk.sock'),
+      exportName: 'disk',
+      shared: 4,
+      readOnly: false,
+    });
     onTestFinished(() => server.stop());
 
     const node = await connect();
@@ -244,7 +274,9 @@ describe('ssh node: socket tunnel', () => {
     expect((await stat(nodeSocket)).mode & 0o777).toBe(0o600);
     const written = await node.exec(['qemu-io', '-f', 'raw', '-c', 'write -P 0x33 0 1M', url]);
     expect(written.exitCode, written.stderr).toBe(0);
-    const intruder = await execa('setpriv', asNobody(['qemu-io', '-f', 'raw', '-c', 'write -P 0x66 4M 1M', url]), { reject: false });
+    const intruder = await execa('setpriv', asNobody(['qemu-io', '-f', 'raw', '-c', 'write -P 0x66 4M 1M', url]), {
+      reject: false,
+    });
     expect(intruder.exitCode).not.toBe(0);
     expect(`${intruder.stdout}${intruder.stderr}`).toMatch(/permission denied/i);
     const peek = await execa('setpriv', asNobody(['nbdinfo', '--size', url]), { reject: false });
@@ -254,7 +286,9 @@ describe('ssh node: socket tunnel', () => {
     expect(existsSync(dirname(nodeSocket))).toBe(false);
     await server.stop();
     // The hub's image holds the SSH user's write, and nothing of nobody's.
-    expect((await execa('qemu-io', ['-f', 'qcow2', '-c', 'read -P 0x33 0 1M', '-c', 'read -P 0 4M 1M', image])).stdout).not.toMatch(/verification failed/i);
+    expect(
+      (await execa('qemu-io', ['-f', 'qcow2', '-c', 'read -P 0x33 0 1M', '-c', 'read -P 0 4M 1M', image])).stdout,
+    ).not.toMatch(/verification failed/i);
   });
 });
 
@@ -262,7 +296,10 @@ describe('ssh node: the node transfer', () => {
   it('uploads the bundle once into a content-hash directory and runs it with node', async () => {
     const bundle = join(work, `bundle-${randomBytes(4).toString('hex')}.mjs`);
     const marker = randomBytes(8).toString('hex');
-    await writeFile(bundle, `console.log(JSON.stringify({ marker: ${JSON.stringify(marker)}, argv: process.argv.slice(2) }));\n`);
+    await writeFile(
+      bundle,
+      `console.log(JSON.stringify({ marker: ${JSON.stringify(marker)}, argv: process.argv.slice(2) }));\n`,
+    );
     const hash = createHash('sha256')
       .update(await readFile(bundle))
       .digest('hex')
@@ -279,7 +316,9 @@ describe('ssh node: the node transfer', () => {
       const again = await connect({}, { transferBundle: bundle });
       expect(await again.transferCommand()).toEqual(argv);
       const listing = await node.exec(['ls', '-a', argv[1].replace(/\/[^/]+$/, '')]);
-      expect(listing.stdout.split('\n').filter((name) => name && !name.startsWith('.'))).toEqual(['sendense-transfer.mjs']);
+      expect(listing.stdout.split('\n').filter((name) => name && !name.startsWith('.'))).toEqual([
+        'sendense-transfer.mjs',
+      ]);
     } finally {
       await rm(argv[1].replace(/\/[^/]+$/, ''), { recursive: true, force: true });
     }

@@ -71,7 +71,12 @@ async function smtpServer(): Promise<{ port: number; mails: Mail[] }> {
         const from = session.envelope.mailFrom;
         // Long header lines arrive folded (RFC 5322 2.2.3).
         const unfolded = text.replace(/\r\n[ \t]+/g, ' ');
-        mails.push({ ...logins.get(session.id), from: from ? from.address : undefined, to: session.envelope.rcptTo.map((to) => to.address), text: unfolded });
+        mails.push({
+          ...logins.get(session.id),
+          from: from ? from.address : undefined,
+          to: session.envelope.rcptTo.map((to) => to.address),
+          text: unfolded,
+        });
         callback();
       });
     },
@@ -118,7 +123,10 @@ describe('notify', () => {
     const hook = await webhookServer();
     const secretFile = path.join(ws.dir, 'webhook-auth');
     writeFileSync(secretFile, `Bearer ${HEADER_SECRET}\n`);
-    const plan = writePlan({ on: 'success', webhook: { url: hook.url, headers: { Authorization: { file: secretFile } } } });
+    const plan = writePlan({
+      on: 'success',
+      webhook: { url: hook.url, headers: { Authorization: { file: secretFile } } },
+    });
 
     const run = await sendenseRun([plan, '--db', ws.db, '--json']);
 
@@ -129,7 +137,15 @@ describe('notify', () => {
     const [{ headers, body }] = hook.received;
     expect(headers.authorization).toBe(`Bearer ${HEADER_SECRET}`);
     expect(headers['content-type']).toBe('application/json');
-    expect(body).toMatchObject({ status: 'succeeded', runId: end.runId, backupId: end.backupId, bytes: end.bytes, plan: 'notified', kind: 'backup', vm: 'notified-vm' });
+    expect(body).toMatchObject({
+      status: 'succeeded',
+      runId: end.runId,
+      backupId: end.backupId,
+      bytes: end.bytes,
+      plan: 'notified',
+      kind: 'backup',
+      vm: 'notified-vm',
+    });
     expect(typeof body.backupId).toBe('string');
     expect(body.bytes).toBeGreaterThan(0);
     expect(typeof body.hub).toBe('string');
@@ -139,7 +155,15 @@ describe('notify', () => {
   it("the hub config's email reaches an SMTP server, logged in with the password from the environment", async () => {
     const smtp = await smtpServer();
     const hubConfig = path.join(ws.dir, 'hub.yaml');
-    const email = { host: '127.0.0.1', port: smtp.port, security: 'none', from: 'sendense@hub.test', to: ['ops@example.test'], username: 'sendense', passwordEnv: 'SMTP_PASSWORD' };
+    const email = {
+      host: '127.0.0.1',
+      port: smtp.port,
+      security: 'none',
+      from: 'sendense@hub.test',
+      to: ['ops@example.test'],
+      username: 'sendense',
+      passwordEnv: 'SMTP_PASSWORD',
+    };
     writeFileSync(hubConfig, stringify({ name: 'hub-7', notify: { on: 'always', email } }));
     const plan = writePlan(undefined);
 
@@ -149,11 +173,20 @@ describe('notify', () => {
     const end = events(run.stdout).find((event) => event.type === 'run-end')!;
     expect(smtp.mails).toHaveLength(1);
     const [mail] = smtp.mails;
-    expect(mail).toMatchObject({ user: 'sendense', password: SMTP_PASSWORD, from: 'sendense@hub.test', to: ['ops@example.test'] });
+    expect(mail).toMatchObject({
+      user: 'sendense',
+      password: SMTP_PASSWORD,
+      from: 'sendense@hub.test',
+      to: ['ops@example.test'],
+    });
     expect(mail.text).toContain('Subject: sendense-run: backup plan notified succeeded (VM notified-vm, hub hub-7)');
     expect(mail.text).toContain(`backupId: ${String(end.backupId)}`);
     expect(mail.text).toContain(`bytes: ${String(end.bytes)} `);
-    expect(events(run.stdout).some((event) => event.type === 'info' && String(event.message).startsWith('notified by email to ops@example.test'))).toBe(true);
+    expect(
+      events(run.stdout).some(
+        (event) => event.type === 'info' && String(event.message).startsWith('notified by email to ops@example.test'),
+      ),
+    ).toBe(true);
     await expectNowhere(SMTP_PASSWORD, [run.stdout, run.stderr]);
   });
 
@@ -167,17 +200,28 @@ describe('notify', () => {
 
   it('on: failure sends the error of a failed run, whose exit code stays 1', async () => {
     const hook = await webhookServer();
-    const plan = writePlan({ webhook: { url: hook.url } }, { hooks: { before: [{ run: 'echo not today >&2; exit 3' }] } });
+    const plan = writePlan(
+      { webhook: { url: hook.url } },
+      { hooks: { before: [{ run: 'echo not today >&2; exit 3' }] } },
+    );
     const run = await sendenseRun([plan, '--db', ws.db]);
     expect(run.exitCode).toBe(1);
     expect(hook.received).toHaveLength(1);
-    expect(hook.received[0].body).toMatchObject({ status: 'failed', plan: 'notified', kind: 'backup', vm: 'notified-vm' });
+    expect(hook.received[0].body).toMatchObject({
+      status: 'failed',
+      plan: 'notified',
+      kind: 'backup',
+      vm: 'notified-vm',
+    });
     expect(String(hook.received[0].body.error)).toContain('not today');
   });
 
   it('an unreachable webhook is a warning and a note; the run still succeeds', async () => {
     const port = await freePort();
-    const plan = writePlan({ on: 'always', webhook: { url: `http://127.0.0.1:${port}/gone?token=${HEADER_SECRET}`, retries: 1, timeout: '5s' } });
+    const plan = writePlan({
+      on: 'always',
+      webhook: { url: `http://127.0.0.1:${port}/gone?token=${HEADER_SECRET}`, retries: 1, timeout: '5s' },
+    });
 
     const run = await sendenseRun([plan, '--db', ws.db, '--json']);
 
@@ -192,7 +236,9 @@ describe('notify', () => {
   });
 
   it('a header value written in the plan is refused without being shown', async () => {
-    const plan = writePlan({ webhook: { url: 'https://hooks.example.test/x', headers: { 'X-Api-Key': HEADER_SECRET } } });
+    const plan = writePlan({
+      webhook: { url: 'https://hooks.example.test/x', headers: { 'X-Api-Key': HEADER_SECRET } },
+    });
     const result = await sendenseRun(['validate', plan, '--db', ws.db]);
     expect(result.exitCode).toBe(2);
     expect(result.stdout + result.stderr).toContain(

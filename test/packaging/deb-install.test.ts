@@ -46,13 +46,17 @@ exec chroot "$root" "$@"`;
 
 // stdin is /dev/null: a dpkg that wants to ask fails at once instead of waiting.
 async function inRoot(argv: readonly string[]) {
-  const result = await execa('unshare', ['--mount', '--fork', '--', 'sh', '-c', ROOT_SCRIPT, 'sendense-root', upper, work, merged, shared, ...argv], {
-    reject: false,
-    extendEnv: false,
-    env: { PATH: CLEAN_PATH, HOME: '/root', LC_ALL: 'C.UTF-8', DEBIAN_FRONTEND: 'noninteractive' },
-    stdin: 'ignore',
-    timeout: 240_000,
-  });
+  const result = await execa(
+    'unshare',
+    ['--mount', '--fork', '--', 'sh', '-c', ROOT_SCRIPT, 'sendense-root', upper, work, merged, shared, ...argv],
+    {
+      reject: false,
+      extendEnv: false,
+      env: { PATH: CLEAN_PATH, HOME: '/root', LC_ALL: 'C.UTF-8', DEBIAN_FRONTEND: 'noninteractive' },
+      stdin: 'ignore',
+      timeout: 240_000,
+    },
+  );
   return { exitCode: result.exitCode ?? -1, stdout: String(result.stdout), stderr: String(result.stderr) };
 }
 
@@ -97,80 +101,118 @@ beforeAll(async () => {
 }, 300_000);
 
 describe('the Debian package installed with dpkg in a clean root', () => {
-  it('installs: the sendense user and its directories, the command on PATH, the older version first', { timeout: 300_000 }, async () => {
-    const older = path.join(shared, 'older.deb');
-    writeFileSync(older, readFileSync(olderDeb));
-    await inRootOk(['dpkg', '-i', older]);
-    expect(await inRootOk(['dpkg-query', '-W', '-f', '${Status} ${Version}', 'sendense-run'])).toBe('install ok installed 0.0.9');
-    const user = (await inRootOk(['getent', 'passwd', 'sendense'])).trim().split(':');
-    expect(user[5]).toBe('/var/lib/sendense');
-    expect(user[6]).toBe('/usr/sbin/nologin');
-    const owner = (await inRootOk(['stat', '-c', '%U:%G %a', '/var/lib/sendense', '/var/lib/sendense/.ssh', '/etc/sendense/plans'])).trim().split('\n');
-    expect(owner).toEqual(['sendense:sendense 700', 'sendense:sendense 700', 'root:sendense 750']);
-    expect(await cli('--version')).toMatch(/^sendense-run \d+\.\d+\.\d+ \(Node\.js /);
-    // The user is in the root's /etc/passwd only: this machine's users stay as they were.
-    expect(readFileSync(upperPath('etc/passwd'), 'utf8')).toMatch(/^sendense:/m);
-    expect(readFileSync('/etc/passwd', 'utf8')).toBe(hostUsers);
-  });
-
-  it('backs up with the older version, is upgraded over it keeping the database, plans and edits, and goes on with the chain', { timeout: 300_000 }, async () => {
-    const disk = createDisk(path.join(shared, 'disk0.qcow2'), 16 * 1024 * 1024);
-    writeDisk(disk, ['write -P 0x11 0 4M']);
-    const repository = path.join(shared, 'repository');
-    const plan = writePlan(shared, { name: 'packaged', vm: 'packaged-vm', disks: [{ key: 2000, path: disk, format: 'qcow2' }], repository, ports });
-    await cli(plan, '--db', STATE_DB);
-    // The operator's plan and an edit of a conffile.
-    await inRootOk(['cp', plan, '/etc/sendense/plans/packaged.yaml']);
-    await inRootOk(['sh', '-c', 'echo "# edited by the operator" >>/etc/sendense/hub.yaml.example']);
-    // The database as the release before 015-protected-points left it (015 only adds
-    // backups.protected, 016-api the API's tables and runs.actor, 017-vm-wait runs.vm_wait_seconds):
-    // what the first command of the newer version must migrate.
-    const db = new SqliteDatabase(upperPath(STATE_DB));
-    db.exec(
-      'ALTER TABLE backups DROP COLUMN protected; ALTER TABLE runs DROP COLUMN actor; ALTER TABLE runs DROP COLUMN vm_wait_seconds; ' +
-        'DROP TABLE api_tokens; DROP TABLE api_audit; DROP TABLE api_tasks; ' +
-        "DELETE FROM kysely_migration WHERE name IN ('015-protected-points', '016-api', '017-vm-wait')",
-    );
-    db.close();
-
-    const newer = path.join(shared, 'newer.deb');
-    writeFileSync(newer, readFileSync(newerDeb));
-    // No --force-conf*: dpkg must not need to ask (stdin is not a terminal).
-    await inRootOk(['dpkg', '-i', newer]);
-    expect(await inRootOk(['dpkg-query', '-W', '-f', '${Version}', 'sendense-run'])).toBe(version);
-    expect(readFileSync(upperPath('etc/sendense/plans/packaged.yaml'), 'utf8')).toBe(readFileSync(plan, 'utf8'));
-    expect(readFileSync(upperPath('etc/sendense/hub.yaml.example'), 'utf8')).toMatch(/# edited by the operator\n$/);
-
-    // The first command migrates; the point taken by the older version is there.
-    const listed = await cli('backups', '--vm', 'packaged-vm', '--json', '--db', STATE_DB);
-    expect(
-      listed
+  it(
+    'installs: the sendense user and its directories, the command on PATH, the older version first',
+    { timeout: 300_000 },
+    async () => {
+      const older = path.join(shared, 'older.deb');
+      writeFileSync(older, readFileSync(olderDeb));
+      await inRootOk(['dpkg', '-i', older]);
+      expect(await inRootOk(['dpkg-query', '-W', '-f', '${Status} ${Version}', 'sendense-run'])).toBe(
+        'install ok installed 0.0.9',
+      );
+      const user = (await inRootOk(['getent', 'passwd', 'sendense'])).trim().split(':');
+      expect(user[5]).toBe('/var/lib/sendense');
+      expect(user[6]).toBe('/usr/sbin/nologin');
+      const owner = (
+        await inRootOk(['stat', '-c', '%U:%G %a', '/var/lib/sendense', '/var/lib/sendense/.ssh', '/etc/sendense/plans'])
+      )
         .trim()
-        .split('\n')
-        .map((line) => (JSON.parse(line) as { type: string }).type),
-    ).toEqual(['full']);
-    const check = new SqliteDatabase(upperPath(STATE_DB));
-    expect(check.prepare("SELECT count(*) AS n FROM kysely_migration WHERE name IN ('015-protected-points', '016-api', '017-vm-wait')").get()).toEqual({ n: 3 });
-    check.close();
+        .split('\n');
+      expect(owner).toEqual(['sendense:sendense 700', 'sendense:sendense 700', 'root:sendense 750']);
+      expect(await cli('--version')).toMatch(/^sendense-run \d+\.\d+\.\d+ \(Node\.js /);
+      // The user is in the root's /etc/passwd only: this machine's users stay as they were.
+      expect(readFileSync(upperPath('etc/passwd'), 'utf8')).toMatch(/^sendense:/m);
+      expect(readFileSync('/etc/passwd', 'utf8')).toBe(hostUsers);
+    },
+  );
 
-    // The chain goes on across the upgrade, and its newest point restores exactly.
-    writeDisk(disk, ['write -P 0x22 8M 1M']);
-    const copy = keepCopy(disk, path.join(shared, 'disk0-at-incremental.qcow2'));
-    await cli('/etc/sendense/plans/packaged.yaml', '--db', STATE_DB);
-    await expectLatestRestores((args) => inRoot(['/usr/bin/sendense-run', ...args]), { dir: shared, db: STATE_DB, vm: 'packaged-vm', repository, ports }, copy);
-  });
+  it(
+    'backs up with the older version, is upgraded over it keeping the database, plans and edits, and goes on with the chain',
+    { timeout: 300_000 },
+    async () => {
+      const disk = createDisk(path.join(shared, 'disk0.qcow2'), 16 * 1024 * 1024);
+      writeDisk(disk, ['write -P 0x11 0 4M']);
+      const repository = path.join(shared, 'repository');
+      const plan = writePlan(shared, {
+        name: 'packaged',
+        vm: 'packaged-vm',
+        disks: [{ key: 2000, path: disk, format: 'qcow2' }],
+        repository,
+        ports,
+      });
+      await cli(plan, '--db', STATE_DB);
+      // The operator's plan and an edit of a conffile.
+      await inRootOk(['cp', plan, '/etc/sendense/plans/packaged.yaml']);
+      await inRootOk(['sh', '-c', 'echo "# edited by the operator" >>/etc/sendense/hub.yaml.example']);
+      // The database as the release before 015-protected-points left it (015 only adds
+      // backups.protected, 016-api the API's tables and runs.actor, 017-vm-wait runs.vm_wait_seconds):
+      // what the first command of the newer version must migrate.
+      const db = new SqliteDatabase(upperPath(STATE_DB));
+      db.exec(
+        'ALTER TABLE backups DROP COLUMN protected; ALTER TABLE runs DROP COLUMN actor; ALTER TABLE runs DROP COLUMN vm_wait_seconds; ' +
+          'DROP TABLE api_tokens; DROP TABLE api_audit; DROP TABLE api_tasks; ' +
+          "DELETE FROM kysely_migration WHERE name IN ('015-protected-points', '016-api', '017-vm-wait')",
+      );
+      db.close();
+
+      const newer = path.join(shared, 'newer.deb');
+      writeFileSync(newer, readFileSync(newerDeb));
+      // No --force-conf*: dpkg must not need to ask (stdin is not a terminal).
+      await inRootOk(['dpkg', '-i', newer]);
+      expect(await inRootOk(['dpkg-query', '-W', '-f', '${Version}', 'sendense-run'])).toBe(version);
+      expect(readFileSync(upperPath('etc/sendense/plans/packaged.yaml'), 'utf8')).toBe(readFileSync(plan, 'utf8'));
+      expect(readFileSync(upperPath('etc/sendense/hub.yaml.example'), 'utf8')).toMatch(/# edited by the operator\n$/);
+
+      // The first command migrates; the point taken by the older version is there.
+      const listed = await cli('backups', '--vm', 'packaged-vm', '--json', '--db', STATE_DB);
+      expect(
+        listed
+          .trim()
+          .split('\n')
+          .map((line) => (JSON.parse(line) as { type: string }).type),
+      ).toEqual(['full']);
+      const check = new SqliteDatabase(upperPath(STATE_DB));
+      expect(
+        check
+          .prepare(
+            "SELECT count(*) AS n FROM kysely_migration WHERE name IN ('015-protected-points', '016-api', '017-vm-wait')",
+          )
+          .get(),
+      ).toEqual({ n: 3 });
+      check.close();
+
+      // The chain goes on across the upgrade, and its newest point restores exactly.
+      writeDisk(disk, ['write -P 0x22 8M 1M']);
+      const copy = keepCopy(disk, path.join(shared, 'disk0-at-incremental.qcow2'));
+      await cli('/etc/sendense/plans/packaged.yaml', '--db', STATE_DB);
+      await expectLatestRestores(
+        (args) => inRoot(['/usr/bin/sendense-run', ...args]),
+        { dir: shared, db: STATE_DB, vm: 'packaged-vm', repository, ports },
+        copy,
+      );
+    },
+  );
 
   it('is purged leaving the state database, the backups, the plans and the user', { timeout: 300_000 }, async () => {
-    const repositoryBefore = (await execa('find', [path.join(shared, 'repository'), '-type', 'f', '-printf', '%P %s\n'])).stdout;
+    const repositoryBefore = (
+      await execa('find', [path.join(shared, 'repository'), '-type', 'f', '-printf', '%P %s\n'])
+    ).stdout;
     await inRootOk(['dpkg', '--purge', 'sendense-run']);
-    expect(await inRoot(['dpkg-query', '-W', '-f', '${Status}', 'sendense-run'])).toMatchObject({ stdout: expect.not.stringContaining('installed') });
-    expect(await inRoot(['sh', '-c', 'ls -d /usr/lib/sendense-run /usr/bin/sendense-run 2>/dev/null'])).toMatchObject({ stdout: '' });
+    expect(await inRoot(['dpkg-query', '-W', '-f', '${Status}', 'sendense-run'])).toMatchObject({
+      stdout: expect.not.stringContaining('installed'),
+    });
+    expect(await inRoot(['sh', '-c', 'ls -d /usr/lib/sendense-run /usr/bin/sendense-run 2>/dev/null'])).toMatchObject({
+      stdout: '',
+    });
     // Conffiles go with a purge; what the operator put there, and the state, stay.
     expect(existsSync(upperPath('etc/sendense/hub.yaml.example'))).toBe(false);
     expect(existsSync(upperPath('etc/sendense/plans/packaged.yaml'))).toBe(true);
     expect(await inRoot(['test', '-s', STATE_DB]), `${STATE_DB} is gone`).toMatchObject({ exitCode: 0 });
     expect((await inRootOk(['getent', 'passwd', 'sendense'])).startsWith('sendense:')).toBe(true);
-    expect((await execa('find', [path.join(shared, 'repository'), '-type', 'f', '-printf', '%P %s\n'])).stdout).toBe(repositoryBefore);
+    expect((await execa('find', [path.join(shared, 'repository'), '-type', 'f', '-printf', '%P %s\n'])).stdout).toBe(
+      repositoryBefore,
+    );
     expect(readFileSync('/etc/passwd', 'utf8')).toBe(hostUsers);
   });
 });

@@ -27,7 +27,9 @@ beforeAll(async () => {
   root = path.join(ws.dir, 'root');
   await execa('dpkg-deb', ['-x', deb, root]);
   bin = path.join(root, 'usr', 'bin', 'sendense-run');
-  console.log(`deb: ${path.basename(deb)}, ${readFileSync(deb).length} B, built in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+  console.log(
+    `deb: ${path.basename(deb)}, ${readFileSync(deb).length} B, built in ${((performance.now() - started) / 1000).toFixed(1)} s`,
+  );
 }, 300_000);
 
 const field = async (name: string) => (await execa('dpkg-deb', ['-f', deb, name])).stdout.trim();
@@ -66,33 +68,47 @@ describe('the Debian package', () => {
     expect(existsSync(path.join(root, 'usr/lib/sendense-run/dist/console/index.html'))).toBe(true);
   });
 
-  it('runs from the extracted files: --version, schema --path, a hub config, a full, incremental and restore', { timeout: 300_000 }, async () => {
-    expect(readlinkSync(bin)).toBe('../lib/sendense-run/bin/sendense-run.js');
-    expect((await runInstalled(bin, ['--version'], ws.dir)).stdout).toMatch(/^sendense-run \d+\.\d+\.\d+ \(Node\.js /);
-    const schema = await runInstalled(bin, ['schema', '--path'], ws.dir);
-    expect(schema.stdout.trim()).toBe(path.join(root, INSTALLED_SCHEMA));
+  it(
+    'runs from the extracted files: --version, schema --path, a hub config, a full, incremental and restore',
+    { timeout: 300_000 },
+    async () => {
+      expect(readlinkSync(bin)).toBe('../lib/sendense-run/bin/sendense-run.js');
+      expect((await runInstalled(bin, ['--version'], ws.dir)).stdout).toMatch(
+        /^sendense-run \d+\.\d+\.\d+ \(Node\.js /,
+      );
+      const schema = await runInstalled(bin, ['schema', '--path'], ws.dir);
+      expect(schema.stdout.trim()).toBe(path.join(root, INSTALLED_SCHEMA));
 
-    const examples = path.join(root, 'etc', 'sendense', 'examples');
-    const validate = await runInstalled(bin, ['validate', examples, '--db', ws.db], ws.dir);
-    expect(validate.exitCode, `${validate.stdout}\n${validate.stderr}`).toBe(0);
-    // The examples' schema lines lead to the schema where the package installs it (validate warns
-    // here: this root is not /).
-    for (const plan of readdirSync(examples)) expect(readFileSync(path.join(examples, plan), 'utf8')).toContain(`$schema=/${INSTALLED_SCHEMA}\n`);
-    expect(existsSync(path.join(root, INSTALLED_SCHEMA))).toBe(true);
-    // The example hub config is read without a complaint (the dry run then fails: the plan's VM is not here).
-    const hubConfig = path.join(root, 'etc', 'sendense', 'hub.yaml.example');
-    const dryRun = await runInstalled(bin, [path.join(examples, 'backup-full.yaml'), '--dry-run', '--hub-config', hubConfig, '--db', ws.db], ws.dir);
-    expect(`${dryRun.stdout}${dryRun.stderr}`).not.toContain('hub config');
-    expect(dryRun.stdout).toContain('dry run of backup plan');
+      const examples = path.join(root, 'etc', 'sendense', 'examples');
+      const validate = await runInstalled(bin, ['validate', examples, '--db', ws.db], ws.dir);
+      expect(validate.exitCode, `${validate.stdout}\n${validate.stderr}`).toBe(0);
+      // The examples' schema lines lead to the schema where the package installs it (validate warns
+      // here: this root is not /).
+      for (const plan of readdirSync(examples))
+        expect(readFileSync(path.join(examples, plan), 'utf8')).toContain(`$schema=/${INSTALLED_SCHEMA}\n`);
+      expect(existsSync(path.join(root, INSTALLED_SCHEMA))).toBe(true);
+      // The example hub config is read without a complaint (the dry run then fails: the plan's VM is not here).
+      const hubConfig = path.join(root, 'etc', 'sendense', 'hub.yaml.example');
+      const dryRun = await runInstalled(
+        bin,
+        [path.join(examples, 'backup-full.yaml'), '--dry-run', '--hub-config', hubConfig, '--db', ws.db],
+        ws.dir,
+      );
+      expect(`${dryRun.stdout}${dryRun.stderr}`).not.toContain('hub config');
+      expect(dryRun.stdout).toContain('dry run of backup plan');
 
-    const dir = path.join(ws.dir, 'round-trip');
-    mkdirSync(dir);
-    await backUpAndRestore(bin, dir, ws.db, ports);
-  });
+      const dir = path.join(ws.dir, 'round-trip');
+      mkdirSync(dir);
+      await backUpAndRestore(bin, dir, ws.db, ports);
+    },
+  );
 
   it('has a man page from docs/commands.md that groff reads without a warning', async () => {
     const page = path.join(root, 'usr', 'share', 'man', 'man1', 'sendense-run.1.gz');
-    const result = await execa('sh', ['-c', `zcat "$1" | groff -man -ww -z`, 'sh', page], { reject: false, env: { LC_ALL: 'C.UTF-8' } });
+    const result = await execa('sh', ['-c', `zcat "$1" | groff -man -ww -z`, 'sh', page], {
+      reject: false,
+      env: { LC_ALL: 'C.UTF-8' },
+    });
     expect(result.stderr).toBe('');
     expect((await execa('zcat', [page])).stdout).toContain('.SS verify');
   });

@@ -12,7 +12,14 @@ import { execa } from 'execa';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { useRunWorkspace } from '../support/run-workspace.js';
 import { portRangeForTestFile } from '../support/vm-disks.js';
-import { backUpAndRestore, CHECKOUT, CLEAN_PATH, packPackage, runInstalled, type PackedPackage } from './installed-cli.js';
+import {
+  backUpAndRestore,
+  CHECKOUT,
+  CLEAN_PATH,
+  packPackage,
+  runInstalled,
+  type PackedPackage,
+} from './installed-cli.js';
 
 const ws = useRunWorkspace('npm-package-', { per: 'file' });
 const ports = portRangeForTestFile(8);
@@ -28,11 +35,27 @@ beforeAll(async () => {
   const prebuilds = localPrebuilds(path.join(ws.dir, 'prebuilds'));
   const started = performance.now();
   // --prefer-offline: tarballs from npm's cache (npm ci fetched them); only metadata it lacks is asked for.
-  await execa('npm', ['install', '-g', '--prefix', prefix, '--prefer-offline', '--no-audit', '--no-fund', '--allow-scripts=better-sqlite3,ssh2,cpu-features', packed.file], {
-    cwd: ws.dir,
-    env: { PATH: CLEAN_PATH, npm_config_better_sqlite3_local_prebuilds: prebuilds },
-  });
-  console.log(`npm package: ${packed.size} B packed, ${packed.unpackedSize} B unpacked, ${packed.files.length} files; installed in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+  await execa(
+    'npm',
+    [
+      'install',
+      '-g',
+      '--prefix',
+      prefix,
+      '--prefer-offline',
+      '--no-audit',
+      '--no-fund',
+      '--allow-scripts=better-sqlite3,ssh2,cpu-features',
+      packed.file,
+    ],
+    {
+      cwd: ws.dir,
+      env: { PATH: CLEAN_PATH, npm_config_better_sqlite3_local_prebuilds: prebuilds },
+    },
+  );
+  console.log(
+    `npm package: ${packed.size} B packed, ${packed.unpackedSize} B unpacked, ${packed.files.length} files; installed in ${((performance.now() - started) / 1000).toFixed(1)} s`,
+  );
   bin = path.join(prefix, 'bin', 'sendense-run');
   installedRoot = path.join(prefix, 'lib', 'node_modules', 'sendense-run');
 }, 600_000);
@@ -68,7 +91,11 @@ describe('the npm package', () => {
       expect(packed.files, file).toContain(file);
     }
     // The worktree's node_modules may be a symlink: npm must not follow it into the package.
-    expect(packed.files.filter((file) => /^(node_modules|src|test|scripts|dist\/src|bench)\//.test(file) || file.endsWith('.map'))).toEqual([]);
+    expect(
+      packed.files.filter(
+        (file) => /^(node_modules|src|test|scripts|dist\/src|bench)\//.test(file) || file.endsWith('.map'),
+      ),
+    ).toEqual([]);
   });
 
   it('installs a bin that runs from the prefix, with its schema inside the installed package', async () => {
@@ -83,13 +110,21 @@ describe('the npm package', () => {
   });
 
   it('validates a shipped example plan', async () => {
-    const result = await runInstalled(bin, ['validate', path.join(installedRoot, 'examples', 'backup-full.yaml')], ws.dir);
+    const result = await runInstalled(
+      bin,
+      ['validate', path.join(installedRoot, 'examples', 'backup-full.yaml')],
+      ws.dir,
+    );
     expect(result.exitCode, `${result.stdout}\n${result.stderr}`).toBe(0);
   });
 
-  it('backs up a qcow2 (full, incremental) and restores it, with no checkout on the PATH', { timeout: 300_000 }, async () => {
-    const dir = path.join(ws.dir, 'round-trip');
-    mkdirSync(dir);
-    await backUpAndRestore(bin, dir, ws.db, ports);
-  });
+  it(
+    'backs up a qcow2 (full, incremental) and restores it, with no checkout on the PATH',
+    { timeout: 300_000 },
+    async () => {
+      const dir = path.join(ws.dir, 'round-trip');
+      mkdirSync(dir);
+      await backUpAndRestore(bin, dir, ws.db, ports);
+    },
+  );
 });

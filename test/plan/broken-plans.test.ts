@@ -18,21 +18,39 @@ const CASES: readonly { readonly name: string; readonly file: string; readonly l
     file: 'unknown-key.yaml',
     lines: ["8:5: unknown key 'disk' in vm.source, did you mean 'disks'? (expected one of: type, disks)"],
   },
-  { name: 'a wrong type', file: 'wrong-type.yaml', lines: ["16:11: nbd.shared: expected an integer, got the string 'ten'"] },
+  {
+    name: 'a wrong type',
+    file: 'wrong-type.yaml',
+    lines: ["16:11: nbd.shared: expected an integer, got the string 'ten'"],
+  },
   { name: 'a missing required key', file: 'missing-required.yaml', lines: ["1:1: missing required key 'repository'"] },
-  { name: 'a bad enum value', file: 'bad-enum.yaml', lines: ["2:7: kind: must be one of backup, incremental, restore, verify, recover, replicate, copy (got 'incremantal')"] },
+  {
+    name: 'a bad enum value',
+    file: 'bad-enum.yaml',
+    lines: [
+      "2:7: kind: must be one of backup, incremental, restore, verify, recover, replicate, copy (got 'incremantal')",
+    ],
+  },
   {
     name: 'a duplicate disk key, naming the line of the first',
     file: 'duplicate-disk-key.yaml',
     lines: ['11:14: vm.source.disks[1].key: duplicate disk key 2000 (first at line 9)'],
   },
-  { name: 'a reversed port range', file: 'reversed-ports.yaml', lines: ['16:10: nbd.ports: range 10200-10100 is reversed (write 10100-10200)'] },
+  {
+    name: 'a reversed port range',
+    file: 'reversed-ports.yaml',
+    lines: ['16:10: nbd.ports: range 10200-10100 is reversed (write 10100-10200)'],
+  },
   {
     name: 'a port range smaller than the number of disks',
     file: 'small-ports.yaml',
     lines: ['16:10: nbd.ports: range 10100-10100 has 1 port but the plan needs one per disk (2 disks)'],
   },
-  { name: 'a bad cron expression', file: 'bad-cron.yaml', lines: ["15:11: schedule: invalid cron expression '61 2 * * *': Invalid value for minute: 61"] },
+  {
+    name: 'a bad cron expression',
+    file: 'bad-cron.yaml',
+    lines: ["15:11: schedule: invalid cron expression '61 2 * * *': Invalid value for minute: 61"],
+  },
   {
     name: 'an unknown time zone',
     file: 'bad-timezone.yaml',
@@ -60,7 +78,10 @@ const CASES: readonly { readonly name: string; readonly file: string; readonly l
   {
     name: 'disk keys that are not safe integers (they name files and exports)',
     file: 'unsafe-disk-keys.yaml',
-    lines: ['9:14: vm.source.disks[0].key: must be at most 9007199254740991 (got 1e+300)', '11:14: vm.source.disks[1].key: must be at most 9007199254740991 (got 9007199254740992)'],
+    lines: [
+      '9:14: vm.source.disks[0].key: must be at most 9007199254740991 (got 1e+300)',
+      '11:14: vm.source.disks[1].key: must be at most 9007199254740991 (got 9007199254740992)',
+    ],
   },
   {
     name: 'the same image under two disk keys, however the path is spelled',
@@ -70,22 +91,31 @@ const CASES: readonly { readonly name: string; readonly file: string; readonly l
   {
     name: 'NBD URL ports outside 1-65535',
     file: 'nbd-url-port.yaml',
-    lines: ['10:14: vm.source.disks[0].url: port 99999 is out of range (1-65535)', '12:14: vm.source.disks[1].url: port 0 is out of range (1-65535)'],
+    lines: [
+      '10:14: vm.source.disks[0].url: port 99999 is out of range (1-65535)',
+      '12:14: vm.source.disks[1].url: port 0 is out of range (1-65535)',
+    ],
   },
   {
     name: 'more disks than the default port range holds',
     file: 'default-ports-too-small.yaml',
-    lines: ['9:7: nbd.ports: the default range 10100-10200 has 101 ports but the plan needs one per disk (150 disks) (set nbd.ports to a larger range)'],
+    lines: [
+      '9:7: nbd.ports: the default range 10100-10200 has 101 ports but the plan needs one per disk (150 disks) (set nbd.ports to a larger range)',
+    ],
   },
   {
     name: "a restore target inside the plan's own repository",
     file: 'restore-into-repository.yaml',
-    lines: ['12:11: restore.target.path: /backup/repository/pgtest1/disk-{key}/restored.qcow2 is inside the repository /backup/repository; a restore never writes into a repository'],
+    lines: [
+      '12:11: restore.target.path: /backup/repository/pgtest1/disk-{key}/restored.qcow2 is inside the repository /backup/repository; a restore never writes into a repository',
+    ],
   },
   {
     name: 'keepChains combined with keep-* retention rules',
     file: 'retention-mixed.yaml',
-    lines: ['15:14: retention.keepDaily: cannot be combined with retention.keepChains (keep whole chains, or points with keep-* rules, not both)'],
+    lines: [
+      '15:14: retention.keepDaily: cannot be combined with retention.keepChains (keep whole chains, or points with keep-* rules, not both)',
+    ],
   },
   {
     name: 'busy with a wait that is no duration',
@@ -113,7 +143,9 @@ describe('validate reports a broken plan', () => {
       expect(result.exitCode).toBe(2);
       const errors = result.stdout.trim().split('\n').slice(0, -1);
       expect(errors).toEqual(lines.map((line) => `${DIR}/${file}:${line}`));
-      expect(result.stdout).toContain(`1 plan checked, 1 invalid, ${lines.length} error${lines.length === 1 ? '' : 's'}`);
+      expect(result.stdout).toContain(
+        `1 plan checked, 1 invalid, ${lines.length} error${lines.length === 1 ? '' : 's'}`,
+      );
       expect(result.stderr).toBe('');
     });
   }
@@ -126,7 +158,13 @@ describe('validate reports a broken plan', () => {
       `${DIR}/literal-secret.yaml:10:5: vm.source.password: a secret must not be written in a plan; name an environment variable with passwordEnv, or a file with passwordFile (the value is not shown)`,
       `${DIR}/literal-secret-env.yaml:10:18: vm.source.passwordEnv: must be the NAME of an environment variable, like VCENTER_PASSWORD, not the password itself (the value is not shown)`,
     ]);
-    const json = await runCli(['validate', '--format', 'json', `${DIR}/literal-secret.yaml`, `${DIR}/literal-secret-env.yaml`]);
+    const json = await runCli([
+      'validate',
+      '--format',
+      'json',
+      `${DIR}/literal-secret.yaml`,
+      `${DIR}/literal-secret-env.yaml`,
+    ]);
     expect(json.stdout).not.toContain('Hunter2');
   });
 
@@ -134,7 +172,8 @@ describe('validate reports a broken plan', () => {
     const result = await runCli(['validate', `${DIR}/duplicate-names`]);
     expect(result.exitCode).toBe(2);
     expect(result.stdout).toBe(
-      `${DIR}/duplicate-names/b.yaml:3:7: name: plan name 'same-name' is already used by ${DIR}/duplicate-names/a.yaml\n` + '2 plans checked, 1 invalid, 1 error, 0 warnings\n',
+      `${DIR}/duplicate-names/b.yaml:3:7: name: plan name 'same-name' is already used by ${DIR}/duplicate-names/a.yaml\n` +
+        '2 plans checked, 1 invalid, 1 error, 0 warnings\n',
     );
   });
 
@@ -148,7 +187,12 @@ describe('validate reports a broken plan', () => {
   });
 
   it('two replicate plans on one replica.path on one node, at the later plan\u2019s path naming the first file; another path is fine', async () => {
-    const result = await runCli(['validate', `${DIR}/shared-replica/a-web1.yaml`, `${DIR}/shared-replica/b-web2.yaml`, `${DIR}/shared-replica/c-web3.yaml`]);
+    const result = await runCli([
+      'validate',
+      `${DIR}/shared-replica/a-web1.yaml`,
+      `${DIR}/shared-replica/b-web2.yaml`,
+      `${DIR}/shared-replica/c-web3.yaml`,
+    ]);
     expect(result.exitCode).toBe(2);
     expect(result.stdout).toBe(
       `${DIR}/shared-replica/b-web2.yaml:9:9: replica.path: /var/lib/libvirt/images/standby-{key}.qcow2 on kvm2.example.com is also the replica of plan 'web1-replica' in ${DIR}/shared-replica/a-web1.yaml: each replicate plan needs its own replica.path\n` +
@@ -160,7 +204,8 @@ describe('validate reports a broken plan', () => {
     const result = await runCli(['validate', `${DIR}/missing-env.yaml`]);
     expect(result.exitCode).toBe(0);
     expect(result.stdout).toBe(
-      `${DIR}/missing-env.yaml:14:9: warning: repository.path: environment variable SENDENSE_TEST_REPO_UNSET is not set here (a run would fail)\n` + '1 plan checked, 0 invalid, 0 errors, 1 warning\n',
+      `${DIR}/missing-env.yaml:14:9: warning: repository.path: environment variable SENDENSE_TEST_REPO_UNSET is not set here (a run would fail)\n` +
+        '1 plan checked, 0 invalid, 0 errors, 1 warning\n',
     );
   });
 
@@ -168,13 +213,17 @@ describe('validate reports a broken plan', () => {
     const error = await loadPlanForRun(`${DIR}/missing-env.yaml`, {}).catch((caught: unknown) => caught);
     expect(error).toBeInstanceOf(SendenseError);
     expect(error).toMatchObject({ exitCode: 2, file: `${DIR}/missing-env.yaml`, line: 14, column: 9 });
-    expect((error as SendenseError).describe()).toBe(`${DIR}/missing-env.yaml:14:9: repository.path: environment variable SENDENSE_TEST_REPO_UNSET is not set`);
+    expect((error as SendenseError).describe()).toBe(
+      `${DIR}/missing-env.yaml:14:9: repository.path: environment variable SENDENSE_TEST_REPO_UNSET is not set`,
+    );
   });
 
   it('a path that does not exist, by name', async () => {
     const result = await runCli(['validate', `${DIR}/no-such-plan.yaml`]);
     expect(result.exitCode).toBe(2);
-    expect(result.stdout).toBe(`${DIR}/no-such-plan.yaml: no such file or directory\n0 plans checked, 1 invalid, 1 error, 0 warnings\n`);
+    expect(result.stdout).toBe(
+      `${DIR}/no-such-plan.yaml: no such file or directory\n0 plans checked, 1 invalid, 1 error, 0 warnings\n`,
+    );
   });
 
   it('as JSON for tools: --format json is one document, --json one object per line', async () => {
@@ -183,7 +232,14 @@ describe('validate reports a broken plan', () => {
     const parsed = JSON.parse(document.stdout) as { ok: boolean; files: { errors: unknown[] }[] };
     expect(parsed.ok).toBe(false);
     expect(parsed.files[0].errors).toEqual([
-      { file: `${DIR}/bad-enum.yaml`, line: 2, column: 7, severity: 'error', message: "kind: must be one of backup, incremental, restore, verify, recover, replicate, copy (got 'incremantal')" },
+      {
+        file: `${DIR}/bad-enum.yaml`,
+        line: 2,
+        column: 7,
+        severity: 'error',
+        message:
+          "kind: must be one of backup, incremental, restore, verify, recover, replicate, copy (got 'incremantal')",
+      },
     ]);
     const lines = await runCli(['--json', 'validate', `${DIR}/bad-enum.yaml`]);
     expect(
@@ -196,7 +252,13 @@ describe('validate reports a broken plan', () => {
   });
 
   it('usage mistakes: no path, an unknown format', async () => {
-    expect(await runCli(['validate'])).toMatchObject({ exitCode: 2, stderr: 'sendense-run: validate needs at least one plan FILE or DIR\n' });
-    expect(await runCli(['validate', '--format', 'xml', 'plans'])).toMatchObject({ exitCode: 2, stderr: "sendense-run: --format must be text, json, jsonl or github (got 'xml')\n" });
+    expect(await runCli(['validate'])).toMatchObject({
+      exitCode: 2,
+      stderr: 'sendense-run: validate needs at least one plan FILE or DIR\n',
+    });
+    expect(await runCli(['validate', '--format', 'xml', 'plans'])).toMatchObject({
+      exitCode: 2,
+      stderr: "sendense-run: --format must be text, json, jsonl or github (got 'xml')\n",
+    });
   });
 });

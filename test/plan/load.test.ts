@@ -39,11 +39,15 @@ describe('loadPlanForRun', () => {
     const error = await loadPlanForRun(file, {}).catch((caught: unknown) => caught);
     expect(error).toBeInstanceOf(SendenseError);
     expect((error as SendenseError).exitCode).toBe(2);
-    expect((error as SendenseError).describe()).toBe(`${file}:6:9: repository.path: environment variable REPO is not set`);
+    expect((error as SendenseError).describe()).toBe(
+      `${file}:6:9: repository.path: environment variable REPO is not set`,
+    );
   });
 
   it('substitutes ${VAR}, keeps $${VAR} literal, and lists the variables used', async () => {
-    const file = await planFile(RESTORE('latest').replace('name: r', () => 'name: r\ndescription: "costs $${HOME} at ${REPO}"'));
+    const file = await planFile(
+      RESTORE('latest').replace('name: r', () => 'name: r\ndescription: "costs $${HOME} at ${REPO}"'),
+    );
     const plan = (await loadPlanForRun(file, { REPO: '/srv/backup' })) as RestorePlan;
     expect(plan.repository.path).toBe('/srv/backup/repository');
     expect(plan.description).toBe('costs ${HOME} at /srv/backup');
@@ -52,7 +56,9 @@ describe('loadPlanForRun', () => {
 
   it('checks a substituted value like a literal one', async () => {
     const file = await planFile(RESTORE('latest'));
-    await expect(loadPlanForRun(file, { REPO: 'relative' })).rejects.toThrow("repository.path: must be an absolute path or start with ~/ (got 'relative/repository')");
+    await expect(loadPlanForRun(file, { REPO: 'relative' })).rejects.toThrow(
+      "repository.path: must be an absolute path or start with ~/ (got 'relative/repository')",
+    );
   });
 
   it('reads restore points: latest, a backup id, an ISO time', async () => {
@@ -72,7 +78,9 @@ describe('loadPlanForRun', () => {
 
   it('rejects a point that is neither', async () => {
     const file = await planFile(RESTORE('last week'));
-    await expect(loadPlanForRun(file, { REPO: '/r' })).rejects.toThrow("restore.point: must be latest, a backup id or an ISO-8601 time like 2025-01-31T02:00:00Z (got 'last week')");
+    await expect(loadPlanForRun(file, { REPO: '/r' })).rejects.toThrow(
+      "restore.point: must be latest, a backup id or an ISO-8601 time like 2025-01-31T02:00:00Z (got 'last week')",
+    );
   });
 });
 
@@ -106,7 +114,12 @@ hooks:
       node: { port: 22, knownHosts: path.join(os.homedir(), '.ssh/known_hosts') },
       hooks: { before: [{ run: 'true', on: 'hub' }], after: [], onFailure: [], always: [] },
       timeouts: { transfer: undefined },
-      vm: { source: { clientPath: '/usr/local/bin/sendense-backup-client', passwordFile: path.join(os.homedir(), 'vc.pass') } },
+      vm: {
+        source: {
+          clientPath: '/usr/local/bin/sendense-backup-client',
+          passwordFile: path.join(os.homedir(), 'vc.pass'),
+        },
+      },
     });
   });
 
@@ -131,7 +144,9 @@ repository: { path: /r }
     expect(old.errors).toEqual([]);
     expect(old.plan).toMatchObject({ vm: { source: { type: 'vmware', client: 'sendense-backup-client' } } });
     const both = await loadPlanFile(await planFile(text('\n    client: sendense-run')), { resolveEnv: false, env: {} });
-    expect(both.errors.map((error) => error.message)).toEqual([expect.stringContaining('vm.source.clientPath is for the old client')]);
+    expect(both.errors.map((error) => error.message)).toEqual([
+      expect.stringContaining('vm.source.clientPath is for the old client'),
+    ]);
   });
 
   it('an empty file says how a plan starts', async () => {

@@ -4,12 +4,20 @@ import { readdir, readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { expect, it } from 'vitest';
 
-type Schema = { [key: string]: unknown; properties?: Record<string, Schema | false>; $ref?: string; description?: string };
+type Schema = {
+  [key: string]: unknown;
+  properties?: Record<string, Schema | false>;
+  $ref?: string;
+  description?: string;
+};
 
 it('every property in schemas/plan.schema.json has a description (directly or where its $ref points)', async () => {
   const root = JSON.parse(await readFile('schemas/plan.schema.json', 'utf8')) as Schema;
   expect(root.$id).toMatch(/plan\.schema\.json$/);
-  const resolve = (schema: Schema): Schema => (schema.$ref ? { ...(root.definitions as Record<string, Schema>)[schema.$ref.replace('#/definitions/', '')], ...schema } : schema);
+  const resolve = (schema: Schema): Schema =>
+    schema.$ref
+      ? { ...(root.definitions as Record<string, Schema>)[schema.$ref.replace('#/definitions/', '')], ...schema }
+      : schema;
   const missing: string[] = [];
   const visit = (schema: unknown, where: string): void => {
     if (typeof schema !== 'object' || schema === null) return;
@@ -18,7 +26,8 @@ it('every property in schemas/plan.schema.json has a description (directly or wh
       if (property !== false && resolve(property).description === undefined) missing.push(`${where}.${key}`);
     }
     // An `if` only tests a value; hover help comes from the properties themselves.
-    for (const [key, child] of Object.entries(node)) if (typeof child === 'object' && key !== 'if') visit(child, `${where}/${key}`);
+    for (const [key, child] of Object.entries(node))
+      if (typeof child === 'object' && key !== 'if') visit(child, `${where}/${key}`);
   };
   visit(root, '#');
   expect(missing).toEqual([]);
@@ -45,7 +54,8 @@ it("the build's validator gives every plan, valid or broken, the same errors as 
   const compiled = compilePlanSchema(schemaText);
   const files: string[] = [];
   for (const dir of ['plans', 'examples', 'test/fixtures/plans']) {
-    for (const name of await readdir(dir, { recursive: true })) if (String(name).endsWith('.yaml')) files.push(path.join(dir, String(name)));
+    for (const name of await readdir(dir, { recursive: true }))
+      if (String(name).endsWith('.yaml')) files.push(path.join(dir, String(name)));
   }
   let broken = 0;
   for (const file of files) {
@@ -55,7 +65,14 @@ it("the build's validator gives every plan, valid or broken, the same errors as 
     } catch {
       continue;
     }
-    const strip = (errors: typeof compiled.errors) => (errors ?? []).map(({ instancePath, schemaPath, keyword, params, message }) => ({ instancePath, schemaPath, keyword, params, message }));
+    const strip = (errors: typeof compiled.errors) =>
+      (errors ?? []).map(({ instancePath, schemaPath, keyword, params, message }) => ({
+        instancePath,
+        schemaPath,
+        keyword,
+        params,
+        message,
+      }));
     expect(built!(data), file).toBe(compiled(data));
     expect(strip(built!.errors), file).toEqual(strip(compiled.errors));
     if (compiled.errors?.length) broken += 1;

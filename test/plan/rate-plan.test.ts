@@ -13,7 +13,8 @@ const MiB = 1024 * 1024;
 const dir = mkdtempSync(path.join(tmpdir(), 'rate-plan-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-const QEMU_VM = 'vm:\n  name: web01\n  source:\n    type: qemu\n    disks:\n      - { key: 2000, path: /images/a.qcow2 }\n';
+const QEMU_VM =
+  'vm:\n  name: web01\n  source:\n    type: qemu\n    disks:\n      - { key: 2000, path: /images/a.qcow2 }\n';
 const REPOSITORY = 'repository:\n  path: /backup/repository\n';
 const PLANS: Record<string, string> = {
   backup: `kind: backup\n${QEMU_VM}${REPOSITORY}`,
@@ -46,8 +47,18 @@ describe("a plan's rate", () => {
 
   const MISTAKES: readonly [string, string, string, RegExp][] = [
     ['a rate without a unit of time', '50MiB', PLANS.backup!, /:3:7: rate: must be a rate like 50MiB\/s/],
-    ['a rate of nothing', '0MiB/s', PLANS.replicate!, /:3:7: rate: must be a rate like 50MiB\/s or 200MB\/s \(got '0MiB\/s'\)/],
-    ['a rate in a verify plan', '50MiB/s', `kind: verify\n${REPOSITORY}verify:\n  vm: all\n`, /:3:1: rate: not allowed in a plan of kind verify/],
+    [
+      'a rate of nothing',
+      '0MiB/s',
+      PLANS.replicate!,
+      /:3:7: rate: must be a rate like 50MiB\/s or 200MB\/s \(got '0MiB\/s'\)/,
+    ],
+    [
+      'a rate in a verify plan',
+      '50MiB/s',
+      `kind: verify\n${REPOSITORY}verify:\n  vm: all\n`,
+      /:3:1: rate: not allowed in a plan of kind verify/,
+    ],
     [
       'a rate in a files restore',
       '50MiB/s',

@@ -14,11 +14,15 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 function planWith(recover: string, extra = ''): string {
   const file = path.join(dir, `plan-${Math.random().toString(16).slice(2)}.yaml`);
-  writeFileSync(file, `version: 1\nkind: recover\nname: web01-recover\nvm:\n  name: web01\nrepository:\n  path: /var/lib/sendense/repository\n${extra}recover:\n${recover}`);
+  writeFileSync(
+    file,
+    `version: 1\nkind: recover\nname: web01-recover\nvm:\n  name: web01\nrepository:\n  path: /var/lib/sendense/repository\n${extra}recover:\n${recover}`,
+  );
   return file;
 }
 
-const TO = '  to:\n    type: libvirt\n    domain: web01-recovered\n    storage: /var/lib/libvirt/images/web01-{key}.qcow2\n';
+const TO =
+  '  to:\n    type: libvirt\n    domain: web01-recovered\n    storage: /var/lib/libvirt/images/web01-{key}.qcow2\n';
 
 describe('a recover plan', () => {
   it('needs only the domain and storage: latest, qemu:///system, /var/tmp, started, not moved', async () => {
@@ -26,24 +30,66 @@ describe('a recover plan', () => {
     expect(plan.recover).toEqual({
       point: { type: 'latest' },
       disks: undefined,
-      to: { type: 'libvirt', uri: 'qemu:///system', domain: 'web01-recovered', storage: '/var/lib/libvirt/images/web01-{key}.qcow2', scratch: '/var/tmp', definition: undefined },
+      to: {
+        type: 'libvirt',
+        uri: 'qemu:///system',
+        domain: 'web01-recovered',
+        storage: '/var/lib/libvirt/images/web01-{key}.qcow2',
+        scratch: '/var/tmp',
+        definition: undefined,
+      },
       start: true,
       moveStorage: false,
     });
   });
 
   it('reads a minimal definition and a rate', async () => {
-    const plan = (await loadPlanForRun(planWith(`${TO}    definition:\n      memory: 2GiB\n      vcpus: 2\n  moveStorage: true\n`, 'rate: 50MiB/s\n'))) as RecoverPlan;
-    expect(plan.recover.to.definition).toEqual({ use: 'stored', memory: 2 * 1024 ** 3, vcpus: 2, bus: 'virtio', virtualization: 'kvm', firmware: 'bios', network: undefined });
+    const plan = (await loadPlanForRun(
+      planWith(`${TO}    definition:\n      memory: 2GiB\n      vcpus: 2\n  moveStorage: true\n`, 'rate: 50MiB/s\n'),
+    )) as RecoverPlan;
+    expect(plan.recover.to.definition).toEqual({
+      use: 'stored',
+      memory: 2 * 1024 ** 3,
+      vcpus: 2,
+      bus: 'virtio',
+      virtualization: 'kvm',
+      firmware: 'bios',
+      network: undefined,
+    });
     expect(plan.rate).toBe(50 * 1024 ** 2);
   });
 
   const MISTAKES: readonly [string, string, string, RegExp][] = [
-    ['one storage file for every disk', '  to:\n    type: libvirt\n    domain: r\n    storage: /images/r.qcow2\n', '', /:12:14: recover\.to\.storage: must contain \{key\}/],
-    ['a relative storage path', '  to:\n    type: libvirt\n    domain: r\n    storage: images/r-{key}.qcow2\n', '', /:12:14: recover\.to\.storage: must be an absolute path/],
-    ['a domain that is not started and not moved', `${TO}  start: false\n`, '', /:13:10: recover\.start: false needs recover\.moveStorage: true/],
-    ['a domain name with a slash', '  to:\n    type: libvirt\n    domain: a/b\n    storage: /i/{key}.qcow2\n', '', /:11:13: recover\.to\.domain: must be letters, digits/],
-    ['a point that is a date only', `  point: 2026-01-01\n${TO}`, '', /:9:10: recover\.point: '2026-01-01' is a date without a time/],
+    [
+      'one storage file for every disk',
+      '  to:\n    type: libvirt\n    domain: r\n    storage: /images/r.qcow2\n',
+      '',
+      /:12:14: recover\.to\.storage: must contain \{key\}/,
+    ],
+    [
+      'a relative storage path',
+      '  to:\n    type: libvirt\n    domain: r\n    storage: images/r-{key}.qcow2\n',
+      '',
+      /:12:14: recover\.to\.storage: must be an absolute path/,
+    ],
+    [
+      'a domain that is not started and not moved',
+      `${TO}  start: false\n`,
+      '',
+      /:13:10: recover\.start: false needs recover\.moveStorage: true/,
+    ],
+    [
+      'a domain name with a slash',
+      '  to:\n    type: libvirt\n    domain: a/b\n    storage: /i/{key}.qcow2\n',
+      '',
+      /:11:13: recover\.to\.domain: must be letters, digits/,
+    ],
+    [
+      'a point that is a date only',
+      `  point: 2026-01-01\n${TO}`,
+      '',
+      /:9:10: recover\.point: '2026-01-01' is a date without a time/,
+    ],
     ['a rate without a unit of time', TO, 'rate: 50MiB\n', /:8:7: rate: must be a rate like 50MiB\/s/],
     ['a rate in an unknown unit', TO, 'rate: 50iB/s\n', /:8:7: rate: must be a rate like 50MiB\/s/],
   ];

@@ -13,7 +13,8 @@ const dir = mkdtempSync(path.join(tmpdir(), 'replicate-plan-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 const LIBVIRT = 'vm:\n  name: pgtest1\n  source:\n    type: libvirt\n';
-const QEMU = 'vm:\n  name: pgtest1\n  source:\n    type: qemu\n    disks:\n      - { key: 2000, path: /images/a.qcow2 }\n      - { key: 2001, path: /images/b.qcow2 }\n';
+const QEMU =
+  'vm:\n  name: pgtest1\n  source:\n    type: qemu\n    disks:\n      - { key: 2000, path: /images/a.qcow2 }\n      - { key: 2001, path: /images/b.qcow2 }\n';
 const KVM2 = '  node:\n    host: kvm2\n    user: sendense\n';
 
 // Lines 1-3 are the header; `vm` starts at line 4, `replica` follows it.
@@ -44,10 +45,26 @@ describe('a replicate plan', () => {
   it('gives a qemu source no replica domain unless a definition is given', async () => {
     const bare = (await loadPlanForRun(planWith(QEMU, '  path: /images/r-{key}.qcow2\n'))) as ReplicatePlan;
     expect(bare.replica.domain).toBeUndefined();
-    const defined = (await loadPlanForRun(planWith(QEMU, `${KVM2}  path: /images/r-{key}.qcow2\n  definition:\n    memory: 2GiB\n    vcpus: 2\n`))) as ReplicatePlan;
+    const defined = (await loadPlanForRun(
+      planWith(QEMU, `${KVM2}  path: /images/r-{key}.qcow2\n  definition:\n    memory: 2GiB\n    vcpus: 2\n`),
+    )) as ReplicatePlan;
     expect(defined.replica.domain).toBe('pgtest1-replica');
-    expect(defined.replica.definition).toEqual({ use: 'stored', memory: 2 * 1024 ** 3, vcpus: 2, bus: 'virtio', virtualization: 'kvm', firmware: 'bios', network: undefined });
-    expect(defined.replica.node).toEqual({ host: 'kvm2', port: 22, user: 'sendense', identityFile: undefined, knownHosts: path.join(os.homedir(), '.ssh/known_hosts') });
+    expect(defined.replica.definition).toEqual({
+      use: 'stored',
+      memory: 2 * 1024 ** 3,
+      vcpus: 2,
+      bus: 'virtio',
+      virtualization: 'kvm',
+      firmware: 'bios',
+      network: undefined,
+    });
+    expect(defined.replica.node).toEqual({
+      host: 'kvm2',
+      port: 22,
+      user: 'sendense',
+      identityFile: undefined,
+      knownHosts: path.join(os.homedir(), '.ssh/known_hosts'),
+    });
   });
 
   it('takes one replica path without {key} for a single disk', async () => {
@@ -57,14 +74,30 @@ describe('a replicate plan', () => {
   });
 
   it('refuses a repository: the hub holds no copy', async () => {
-    const output = await validate(planWith(LIBVIRT, '  path: /images/r-{key}.qcow2\n', 'repository:\n  path: /backup\n'));
-    expect(output).toMatch(/:10:1: repository: not allowed in a plan of kind replicate \(the hub holds no copy of a replica: it is kept at replica\.path on replica\.node\)\n/);
+    const output = await validate(
+      planWith(LIBVIRT, '  path: /images/r-{key}.qcow2\n', 'repository:\n  path: /backup\n'),
+    );
+    expect(output).toMatch(
+      /:10:1: repository: not allowed in a plan of kind replicate \(the hub holds no copy of a replica: it is kept at replica\.path on replica\.node\)\n/,
+    );
     expect(output).toMatch(/^1 plan checked, 1 invalid, 1 error, 0 warnings$/m);
   });
 
   const MISTAKES: readonly [string, string, string, string, RegExp][] = [
-    ['a relative replica path', LIBVIRT, '  path: images/r-{key}.qcow2\n', '', /:9:9: replica\.path: must be an absolute path on the replica node \(got 'images\/r-\{key\}\.qcow2'\)\n/],
-    ['a replica path on the hub home', LIBVIRT, '  path: ~/r-{key}.qcow2\n', '', /:9:9: replica\.path: must be an absolute path on the replica node \(got '~\/r-\{key\}\.qcow2'\)\n/],
+    [
+      'a relative replica path',
+      LIBVIRT,
+      '  path: images/r-{key}.qcow2\n',
+      '',
+      /:9:9: replica\.path: must be an absolute path on the replica node \(got 'images\/r-\{key\}\.qcow2'\)\n/,
+    ],
+    [
+      'a replica path on the hub home',
+      LIBVIRT,
+      '  path: ~/r-{key}.qcow2\n',
+      '',
+      /:9:9: replica\.path: must be an absolute path on the replica node \(got '~\/r-\{key\}\.qcow2'\)\n/,
+    ],
     [
       'one replica file for every disk of a domain',
       LIBVIRT,
@@ -72,7 +105,13 @@ describe('a replicate plan', () => {
       '',
       /:9:9: replica\.path: must contain \{key\} \(the disk key\) because vm\.source\.disks is not given, so every disk of the domain is replicated\n/,
     ],
-    ['one replica file for two disks', QEMU, `${KVM2}  path: /images/r.qcow2\n`, '', /:15:9: replica\.path: must contain \{key\} \(the disk key\) because vm\.source\.disks lists 2 disks\n/],
+    [
+      'one replica file for two disks',
+      QEMU,
+      `${KVM2}  path: /images/r.qcow2\n`,
+      '',
+      /:15:9: replica\.path: must contain \{key\} \(the disk key\) because vm\.source\.disks lists 2 disks\n/,
+    ],
     [
       "the VM's own domain on the same node",
       LIBVIRT,
@@ -122,8 +161,20 @@ describe('a replicate plan', () => {
       '',
       /:12:19: replica\.node\.identityFile: must be an absolute path or start with ~\/ \(got 'id'\)\n/,
     ],
-    ['a replica node without a user', LIBVIRT, '  node:\n    host: kvm2\n  path: /images/r-{key}.qcow2\n', '', /:9:3: replica\.node: missing required key 'user'\n/],
-    ['a relative scratch directory', LIBVIRT, '  path: /images/r-{key}.qcow2\n  scratch: tmp\n', '', /:10:12: replica\.scratch: must be an absolute path on the replica node \(got 'tmp'\)\n/],
+    [
+      'a replica node without a user',
+      LIBVIRT,
+      '  node:\n    host: kvm2\n  path: /images/r-{key}.qcow2\n',
+      '',
+      /:9:3: replica\.node: missing required key 'user'\n/,
+    ],
+    [
+      'a relative scratch directory',
+      LIBVIRT,
+      '  path: /images/r-{key}.qcow2\n  scratch: tmp\n',
+      '',
+      /:10:12: replica\.scratch: must be an absolute path on the replica node \(got 'tmp'\)\n/,
+    ],
     [
       'a definition without memory',
       QEMU,
@@ -131,8 +182,20 @@ describe('a replicate plan', () => {
       '',
       /:14:13: replica\.definition\.memory: must be a size like 2GiB or 512MiB \(got '0GiB'\)\n/,
     ],
-    ['no points', LIBVIRT, '  path: /images/r-{key}.qcow2\n  points: 0\n', '', /:10:11: replica\.points: must be at least 1 \(got 0\)\n/],
-    ['retention', LIBVIRT, '  path: /images/r-{key}.qcow2\n', 'retention:\n  keepLast: 3\n', /:10:1: retention: not allowed in a plan of kind replicate\n/],
+    [
+      'no points',
+      LIBVIRT,
+      '  path: /images/r-{key}.qcow2\n  points: 0\n',
+      '',
+      /:10:11: replica\.points: must be at least 1 \(got 0\)\n/,
+    ],
+    [
+      'retention',
+      LIBVIRT,
+      '  path: /images/r-{key}.qcow2\n',
+      'retention:\n  keepLast: 3\n',
+      /:10:1: retention: not allowed in a plan of kind replicate\n/,
+    ],
   ];
   for (const [name, vm, replica, extra, message] of MISTAKES) {
     it(`says where ${name} is, in one line`, async () => {
@@ -143,15 +206,22 @@ describe('a replicate plan', () => {
   }
 
   it('takes the same domain name on another node, and a replica file named like the image on another node', async () => {
-    const plan = (await loadPlanForRun(planWith(LIBVIRT, `${KVM2}  path: /images/r-{key}.qcow2\n  domain: pgtest1\n`))) as ReplicatePlan;
+    const plan = (await loadPlanForRun(
+      planWith(LIBVIRT, `${KVM2}  path: /images/r-{key}.qcow2\n  domain: pgtest1\n`),
+    )) as ReplicatePlan;
     expect(plan.replica.domain).toBe('pgtest1');
-    const qemu = (await loadPlanForRun(planWith(QEMU.replace('/images/a.qcow2', '/images/2000.qcow2'), `${KVM2}  path: /images/{key}.qcow2\n`))) as ReplicatePlan;
+    const qemu = (await loadPlanForRun(
+      planWith(QEMU.replace('/images/a.qcow2', '/images/2000.qcow2'), `${KVM2}  path: /images/{key}.qcow2\n`),
+    )) as ReplicatePlan;
     expect(qemu.replica.path).toBe('/images/{key}.qcow2');
   });
 
   it('refuses a replica block in a backup plan', async () => {
     const file = path.join(dir, 'backup-replica.yaml');
-    writeFileSync(file, `version: 1\nkind: backup\nname: b\n${LIBVIRT}repository:\n  path: /r\nreplica:\n  path: /images/r.qcow2\n`);
+    writeFileSync(
+      file,
+      `version: 1\nkind: backup\nname: b\n${LIBVIRT}repository:\n  path: /r\nreplica:\n  path: /images/r.qcow2\n`,
+    );
     expect(await validate(file)).toMatch(/:10:1: replica: not allowed in a plan of kind backup\n/);
   });
 

@@ -68,7 +68,12 @@ describe('shipped plans', () => {
       node: { host: 'kvm1.example.com', port: 22, user: 'root' },
       vm: { name: 'pgtest1', source: { type: 'libvirt', domain: 'pgtest1', disks: [] } },
       replica: {
-        node: { host: 'kvm2.example.com', port: 22, user: 'root', knownHosts: path.join(os.homedir(), '.ssh/known_hosts') },
+        node: {
+          host: 'kvm2.example.com',
+          port: 22,
+          user: 'root',
+          knownHosts: path.join(os.homedir(), '.ssh/known_hosts'),
+        },
         path: '/var/lib/libvirt/images/pgtest1-replica-{key}.qcow2',
         points: 3,
         domain: 'pgtest1-replica',
@@ -84,7 +89,13 @@ describe('shipped plans', () => {
     expect(plan.kind === 'restore' && plan.restore).toEqual({
       point: { type: 'latest' },
       disks: undefined,
-      target: { type: 'file', path: '/var/lib/sendense/restore/pgtest1-{key}.qcow2', format: 'qcow2', overwrite: false, mode: 0o600 },
+      target: {
+        type: 'file',
+        path: '/var/lib/sendense/restore/pgtest1-{key}.qcow2',
+        format: 'qcow2',
+        overwrite: false,
+        mode: 0o600,
+      },
       verify: true,
     });
   });

@@ -17,12 +17,22 @@ const SIZE = 64 * MiB;
 let dir: string;
 
 const qemuImg = (...args: string[]) => execFileSync('qemu-img', args, { stdio: ['ignore', 'pipe', 'pipe'] });
-const qemuIo = (file: string, format: string, ...commands: string[]) => execFileSync('qemu-io', ['-f', format, ...commands.flatMap((command) => ['-c', command]), file], { stdio: 'ignore' });
+const qemuIo = (file: string, format: string, ...commands: string[]) =>
+  execFileSync('qemu-io', ['-f', format, ...commands.flatMap((command) => ['-c', command]), file], { stdio: 'ignore' });
 
 // Data at odd places: a cluster's middle, across a cluster boundary, zeroes written over data, a
 // discard, the last bytes of the disk.
 function writeData(file: string, format: string): void {
-  qemuIo(file, format, 'write -P 0x11 0 3M', 'write -P 0x22 5243880 70000', 'write -z 1M 512K', 'write -P 0x33 20M 4M', 'discard 21M 1M', 'write -P 0x44 67104768 4096');
+  qemuIo(
+    file,
+    format,
+    'write -P 0x11 0 3M',
+    'write -P 0x22 5243880 70000',
+    'write -z 1M 512K',
+    'write -P 0x33 20M 4M',
+    'discard 21M 1M',
+    'write -P 0x44 67104768 4096',
+  );
 }
 
 // The guest bytes as qemu-img reads them.
@@ -110,6 +120,7 @@ describe('openImageFile', () => {
     const aes = path.join(dir, 'aes.qcow2');
     header.writeUInt32BE(1, 32);
     writeFileSync(aes, header);
-    for (const file of [overlay, compressed, luks, aes]) expect(await openImageFile(file, 'qcow2', { runner: runLocal }), file).toBeUndefined();
+    for (const file of [overlay, compressed, luks, aes])
+      expect(await openImageFile(file, 'qcow2', { runner: runLocal }), file).toBeUndefined();
   });
 });

@@ -26,7 +26,8 @@ afterEach(async () => {
 });
 
 const qemuImg = (...args: string[]) => execFileSync('qemu-img', args, { cwd: dir, encoding: 'utf8' });
-const qemuIo = (file: string, format: string, command: string) => execFileSync('qemu-io', ['-f', format, '-c', command, file], { cwd: dir, stdio: 'ignore' });
+const qemuIo = (file: string, format: string, command: string) =>
+  execFileSync('qemu-io', ['-f', format, '-c', command, file], { cwd: dir, stdio: 'ignore' });
 
 // Serves `file` read-only the way the hub does, and compares what qemu-nbd serves with the chain as qemu-img reads it.
 async function servedEqualsChain(file: string): Promise<void> {
@@ -34,7 +35,9 @@ async function servedEqualsChain(file: string): Promise<void> {
   const server = await startQemuNbd({ file, format: 'qcow2', socket, exportName: 'x', shared: 1, readOnly: true });
   servers.push(server);
   const served = `json:${JSON.stringify({ driver: 'raw', file: { driver: 'nbd', server: { type: 'unix', path: socket }, export: 'x' } })}`;
-  expect(() => execFileSync('qemu-img', ['compare', '-q', '-f', 'raw', '-F', 'qcow2', served, file], { stdio: 'pipe' })).not.toThrow();
+  expect(() =>
+    execFileSync('qemu-img', ['compare', '-q', '-f', 'raw', '-F', 'qcow2', served, file], { stdio: 'pipe' }),
+  ).not.toThrow();
 }
 
 it('a chain of three qcow2 files named by relative paths: every level bounded, served as qemu-img reads it', async () => {
@@ -71,5 +74,14 @@ it('a backing file that is gone: nothing counted below it, and qemu-nbd says wha
   rmSync(path.join(dir, 'base.qcow2'));
   const orphan = path.join(dir, 'orphan.qcow2');
   expect(qcow2BackingDepth(orphan)).toBe(0);
-  await expect(startQemuNbd({ file: orphan, format: 'qcow2', socket: path.join(dir, 'o.sock'), exportName: 'x', shared: 1, readOnly: true })).rejects.toThrow(/base\.qcow2/);
+  await expect(
+    startQemuNbd({
+      file: orphan,
+      format: 'qcow2',
+      socket: path.join(dir, 'o.sock'),
+      exportName: 'x',
+      shared: 1,
+      readOnly: true,
+    }),
+  ).rejects.toThrow(/base\.qcow2/);
 });

@@ -96,14 +96,23 @@ describe('qemu-img', () => {
     expect((await imageInfo(file)).bitmaps[0]).toMatchObject({ enabled: true, granularity: 65536 });
     await bitmapRemove(file, 'sendense-c1-b1');
     expect((await listBitmaps(file)).map((bitmap) => bitmap.name)).toEqual(['sendense-c2-b1']);
-    await expect(bitmapRemove(file, 'nope')).rejects.toThrow(new RegExp(`^cannot remove bitmap nope from ${file}: .*nope`));
+    await expect(bitmapRemove(file, 'nope')).rejects.toThrow(
+      new RegExp(`^cannot remove bitmap nope from ${file}: .*nope`),
+    );
   });
 
   it('reports a bitmap left in use by a killed writer as inconsistent', async () => {
     const file = join(dir, 'disk.qcow2');
     await createQcow2(file, 8 * MiB);
     await bitmapAdd(file, 'b1');
-    const server = await startQemuNbd({ file, format: 'qcow2', port: await freePort(), exportName: 'd', shared: 1, readOnly: false });
+    const server = await startQemuNbd({
+      file,
+      format: 'qcow2',
+      port: await freePort(),
+      exportName: 'd',
+      shared: 1,
+      readOnly: false,
+    });
     servers.push(server);
     process.kill(server.pid, 'SIGKILL');
     await server.exited;
@@ -113,7 +122,14 @@ describe('qemu-img', () => {
   it('says an image is locked when another process has it open', async () => {
     const file = join(dir, 'disk.qcow2');
     await createQcow2(file, 8 * MiB);
-    const server = await startQemuNbd({ file, format: 'qcow2', port: await freePort(), exportName: 'd', shared: 1, readOnly: false });
+    const server = await startQemuNbd({
+      file,
+      format: 'qcow2',
+      port: await freePort(),
+      exportName: 'd',
+      shared: 1,
+      readOnly: false,
+    });
     servers.push(server);
     const adding = bitmapAdd(file, 'b1');
     await expect(adding).rejects.toBeInstanceOf(SendenseError);
@@ -125,7 +141,9 @@ describe('qemu-img', () => {
   it('names a missing image', async () => {
     const file = join(dir, 'missing.qcow2');
     await expect(imageInfo(file)).rejects.toThrow(`cannot read image ${file}: no such file or directory`);
-    await expect(createQcow2(join(dir, 'no', 'dir.qcow2'), MiB)).rejects.toThrow(/cannot create image .*no such file or directory/);
+    await expect(createQcow2(join(dir, 'no', 'dir.qcow2'), MiB)).rejects.toThrow(
+      /cannot create image .*no such file or directory/,
+    );
   });
 
   it('compares images: equal, different, error', async () => {
@@ -135,8 +153,14 @@ describe('qemu-img', () => {
     await createImage(b, 'raw', 2 * MiB);
     expect(await compareImages(a, b)).toEqual({ status: 'equal' });
     await write(b, 'raw', 0x01, MiB, 512);
-    expect(await compareImages(a, b)).toMatchObject({ status: 'different', detail: expect.stringContaining('1048576') });
-    expect(await compareImages(a, join(dir, 'missing'))).toMatchObject({ status: 'error', detail: expect.stringMatching(/No such file/) });
+    expect(await compareImages(a, b)).toMatchObject({
+      status: 'different',
+      detail: expect.stringContaining('1048576'),
+    });
+    expect(await compareImages(a, join(dir, 'missing'))).toMatchObject({
+      status: 'error',
+      detail: expect.stringMatching(/No such file/),
+    });
   });
 
   it('runs through a given runner (how a remote node is used)', async () => {
@@ -149,6 +173,11 @@ describe('qemu-img', () => {
     await createQcow2(file, MiB, { runner });
     await bitmapAdd(file, 'b1', runner);
     await listBitmaps(file, runner);
-    expect(seen.map((argv) => argv.slice(0, 2).join(' '))).toEqual(['test -e', 'qemu-img create', 'qemu-img bitmap', 'qemu-img info']);
+    expect(seen.map((argv) => argv.slice(0, 2).join(' '))).toEqual([
+      'test -e',
+      'qemu-img create',
+      'qemu-img bitmap',
+      'qemu-img info',
+    ]);
   });
 });

@@ -78,7 +78,10 @@ describe('startQemuNbd', () => {
     expect(server.argv).toContain('--shared=10');
     expect(listeners(server.port!)).toEqual([`0100007F:${server.port!.toString(16).toUpperCase().padStart(4, '0')}`]);
     const info = await execa('nbdinfo', ['--json', server.url]);
-    expect(JSON.parse(info.stdout).exports[0]).toMatchObject({ 'export-name': 'pgtest1-disk-2000', 'export-size': 16 * MiB });
+    expect(JSON.parse(info.stdout).exports[0]).toMatchObject({
+      'export-name': 'pgtest1-disk-2000',
+      'export-size': 16 * MiB,
+    });
     // Without --persistent qemu-nbd would exit now that nbdinfo has gone.
     await new Promise((resolve) => setTimeout(resolve, 200));
     expect(isProcessAlive(server.pid)).toBe(true);
@@ -107,7 +110,11 @@ describe('startQemuNbd', () => {
     note(bystander.pid!);
     const a = await start();
     const bPids: number[] = [];
-    const b = await start({ file: join(dir, 'other.qcow2'), port: await freePort(), onSpawn: (pid) => void bPids.push(pid) }).catch(() => undefined);
+    const b = await start({
+      file: join(dir, 'other.qcow2'),
+      port: await freePort(),
+      onSpawn: (pid) => void bPids.push(pid),
+    }).catch(() => undefined);
     // other.qcow2 does not exist: it must not leave a process behind either.
     expect(b).toBeUndefined();
     expect(bPids).toHaveLength(1);
@@ -143,7 +150,11 @@ describe('startQemuNbd', () => {
       onSpawn: (pid) => void spawned.push(pid),
     });
     await expect(failure).rejects.toBeInstanceOf(SendenseError);
-    await expect(failure).rejects.toThrow(new RegExp(`^qemu-nbd for ${missing} on 127\\.0\\.0\\.1:${port} exited \\(code 1\\): .*No such file or directory`));
+    await expect(failure).rejects.toThrow(
+      new RegExp(
+        `^qemu-nbd for ${missing} on 127\\.0\\.0\\.1:${port} exited \\(code 1\\): .*No such file or directory`,
+      ),
+    );
     expect(spawned).toHaveLength(1);
     expect(await waitForProcessGone(spawned[0])).toBe(true);
   });
@@ -172,7 +183,9 @@ describe('startQemuNbd', () => {
     const port = await freePort();
     await new Promise<void>((done) => server.listen(port, '127.0.0.1', done));
     const failure = start({ port });
-    await expect(failure).rejects.toThrow(`qemu-nbd for ${image} cannot listen on 127.0.0.1:${port}: the port is already in use`);
+    await expect(failure).rejects.toThrow(
+      `qemu-nbd for ${image} cannot listen on 127.0.0.1:${port}: the port is already in use`,
+    );
     expect(pids).toHaveLength(1);
     expect(await waitForProcessGone(pids[0]!)).toBe(true);
   });

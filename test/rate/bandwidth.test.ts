@@ -8,7 +8,13 @@ import { parseClock, parseDays, type RateWindow } from '../../src/rate/rate-wind
 const MiB = 1024 * 1024;
 
 function window(days: string, from: string, to: string, rate: number): RateWindow {
-  return { days: parseDays(days)!, from: parseClock(from)!, to: parseClock(to, true)!, rate, text: `${days} ${from}-${to}` };
+  return {
+    days: parseDays(days)!,
+    from: parseClock(from)!,
+    to: parseClock(to, true)!,
+    rate,
+    text: `${days} ${from}-${to}`,
+  };
 }
 
 const office = window('mon-fri', '08:00', '18:00', 20 * MiB);
@@ -32,22 +38,40 @@ describe('the effective rate', () => {
 
   it('the lowest of the plan rate, the hub rate and the open windows', () => {
     const at = (time: string) => () => monday(time);
-    expect(bandwidthOf({ plan: 50 * MiB, hub: 80 * MiB, windows: [office] }, at('07:00')).now()).toEqual({ bytesPerSecond: 50 * MiB, why: 'plan rate' });
-    expect(bandwidthOf({ plan: 50 * MiB, hub: 30 * MiB, windows: [office] }, at('07:00')).now()).toEqual({ bytesPerSecond: 30 * MiB, why: 'hub rate' });
-    expect(bandwidthOf({ plan: 50 * MiB, hub: 30 * MiB, windows: [office] }, at('09:00')).now()).toEqual({ bytesPerSecond: 20 * MiB, why: 'window mon-fri 08:00-18:00' });
+    expect(bandwidthOf({ plan: 50 * MiB, hub: 80 * MiB, windows: [office] }, at('07:00')).now()).toEqual({
+      bytesPerSecond: 50 * MiB,
+      why: 'plan rate',
+    });
+    expect(bandwidthOf({ plan: 50 * MiB, hub: 30 * MiB, windows: [office] }, at('07:00')).now()).toEqual({
+      bytesPerSecond: 30 * MiB,
+      why: 'hub rate',
+    });
+    expect(bandwidthOf({ plan: 50 * MiB, hub: 30 * MiB, windows: [office] }, at('09:00')).now()).toEqual({
+      bytesPerSecond: 20 * MiB,
+      why: 'window mon-fri 08:00-18:00',
+    });
     // A window above the plan's rate does not raise it.
-    expect(bandwidthOf({ plan: 10 * MiB, windows: [office] }, at('09:00')).now()).toEqual({ bytesPerSecond: 10 * MiB, why: 'plan rate' });
+    expect(bandwidthOf({ plan: 10 * MiB, windows: [office] }, at('09:00')).now()).toEqual({
+      bytesPerSecond: 10 * MiB,
+      why: 'plan rate',
+    });
     const windowsOnly = bandwidthOf({ windows: [office] }, at('07:00'));
     expect(windowsOnly.limited).toBe(true);
     expect(windowsOnly.now()).toEqual({});
   });
 
   it('says it in one line: the rate now and the windows that change it', () => {
-    expect(describeRate({ bytesPerSecond: 20 * MiB, why: 'window mon-fri 08:00-18:00' })).toBe('limited to 20 MiB/s (window mon-fri 08:00-18:00)');
+    expect(describeRate({ bytesPerSecond: 20 * MiB, why: 'window mon-fri 08:00-18:00' })).toBe(
+      'limited to 20 MiB/s (window mon-fri 08:00-18:00)',
+    );
     expect(describeRate({ bytesPerSecond: 1.5 * MiB, why: 'plan rate' })).toBe('limited to 1.5 MiB/s (plan rate)');
     expect(bandwidthOf({ plan: 16 * MiB }).describe()).toBe('limited to 16 MiB/s (plan rate)');
-    expect(bandwidthOf({ hub: 50 * MiB, windows: [office] }, () => monday('07:00')).describe()).toBe('limited to 50 MiB/s (hub rate) now; windows: mon-fri 08:00-18:00 20 MiB/s');
-    expect(bandwidthOf({ windows: [office] }, () => monday('07:00')).describe()).toBe('not limited now; windows: mon-fri 08:00-18:00 20 MiB/s');
+    expect(bandwidthOf({ hub: 50 * MiB, windows: [office] }, () => monday('07:00')).describe()).toBe(
+      'limited to 50 MiB/s (hub rate) now; windows: mon-fri 08:00-18:00 20 MiB/s',
+    );
+    expect(bandwidthOf({ windows: [office] }, () => monday('07:00')).describe()).toBe(
+      'not limited now; windows: mon-fri 08:00-18:00 20 MiB/s',
+    );
   });
 });
 

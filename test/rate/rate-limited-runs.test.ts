@@ -7,7 +7,14 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { useRunWorkspace } from '../support/run-workspace.js';
-import { expectWithinLimit, localClock, progressOf, rateBetween, windowText, type TimedEvent } from '../support/measured-rate.js';
+import {
+  expectWithinLimit,
+  localClock,
+  progressOf,
+  rateBetween,
+  windowText,
+  type TimedEvent,
+} from '../support/measured-rate.js';
 import { listBackups, sendenseRun, startSendenseRun, writePlan, parseEvents } from '../support/sendense-cli.js';
 import { createDisk, differenceBetween, portRangeForTestFile, writeDisk } from '../support/vm-disks.js';
 import { writeRestorePlan } from '../restore/restore-plan.js';
@@ -20,14 +27,26 @@ function vmWithData(name: string, bytes: number): { disk: string; plan: (rate?: 
   const disk = createDisk(path.join(ws.dir, `${name}-2000.qcow2`), bytes);
   // Data everywhere: every byte is read and written (zeroes would go as WRITE_ZEROES, unlimited).
   writeDisk(disk, [`write -P 0x5a 0 ${bytes}`]);
-  const plan = (rate?: string) => writePlan(ws.dir, { name: `${name}-nightly`, kind: 'backup', vm: name, disks: [{ key: 2000, path: disk }], repository: ws.repository, ports: [first, last], rate });
+  const plan = (rate?: string) =>
+    writePlan(ws.dir, {
+      name: `${name}-nightly`,
+      kind: 'backup',
+      vm: name,
+      disks: [{ key: 2000, path: disk }],
+      repository: ws.repository,
+      ports: [first, last],
+      rate,
+    });
   return { disk, plan };
 }
 
 // The rate lines of the node transfer as the hub reports them: its PID and the rate it holds to.
 function transferRates(events: readonly TimedEvent[]): { ms: number; pid: number; text: string }[] {
   return events.flatMap((event) => {
-    const match = event.type === 'info' && event.step === 'transfer' ? /^node transfer \(pid (\d+)\): (.*)$/.exec(event.message ?? '') : null;
+    const match =
+      event.type === 'info' && event.step === 'transfer'
+        ? /^node transfer \(pid (\d+)\): (.*)$/.exec(event.message ?? '')
+        : null;
     return match ? [{ ms: Date.parse(event.time), pid: Number(match[1]), text: match[2]! }] : [];
   });
 }
@@ -37,19 +56,25 @@ describe('rate-limited runs', () => {
     const vm = vmWithData('paced', 512 * MiB);
     const plan = vm.plan('16MiB/s');
     const dry = await sendenseRun([plan, '--dry-run', '--db', ws.db]);
-    expect(dry.stdout).toMatch(/transfer +node transfer on this host: allocated data, limited to 16 MiB\/s \(plan rate\)/);
+    expect(dry.stdout).toMatch(
+      /transfer +node transfer on this host: allocated data, limited to 16 MiB\/s \(plan rate\)/,
+    );
 
     const result = await startSendenseRun([plan, '--db', ws.db]).exited;
     expect(result.exitCode, result.stdout + result.stderr).toBe(0);
     const events = parseEvents(result.stdout) as TimedEvent[];
-    expect(events.find((event) => event.type === 'step-start' && event.step === 'transfer')?.title).toBe('copy allocated data of 1 disk from this host, limited to 16 MiB/s (plan rate)');
+    expect(events.find((event) => event.type === 'step-start' && event.step === 'transfer')?.title).toBe(
+      'copy allocated data of 1 disk from this host, limited to 16 MiB/s (plan rate)',
+    );
     expect(transferRates(events).map((rate) => rate.text)).toEqual(['limited to 16 MiB/s (plan rate)']);
     const points = progressOf(events, 2000);
     const [start, end] = [points[0]!.ms, points.at(-1)!.ms];
     // The steady part: the first 2 s (start-up, the first request that goes at once) and the last second left out.
     const steady = rateBetween(points, start + 2000, end - 1000);
     expect(steady.seconds).toBeGreaterThan(25);
-    console.info(`backup: ${(steady.rate / MiB).toFixed(3)} MiB/s over ${steady.seconds.toFixed(1)} s (limit 16 MiB/s)`);
+    console.info(
+      `backup: ${(steady.rate / MiB).toFixed(3)} MiB/s over ${steady.seconds.toFixed(1)} s (limit 16 MiB/s)`,
+    );
     expectWithinLimit(steady.rate, 16 * MiB, 0.05);
     const backup = (await listBackups(ws.db, 'paced')).at(-1)!;
     expect(differenceBetween(backup.disks[0]!.file, vm.disk)).toBe('');
@@ -67,14 +92,18 @@ describe('rate-limited runs', () => {
       rate: '64MiB/s',
     });
     const restoreDry = await sendenseRun([restorePlan, '--dry-run', '--db', ws.db]);
-    expect(restoreDry.stdout).toContain('node transfer on this host: allocated data of disk 2000, limited to 64 MiB/s (plan rate)');
+    expect(restoreDry.stdout).toContain(
+      'node transfer on this host: allocated data of disk 2000, limited to 64 MiB/s (plan rate)',
+    );
     const restore = await startSendenseRun([restorePlan, '--db', ws.db]).exited;
     expect(restore.exitCode, restore.stdout + restore.stderr).toBe(0);
     const restoreEvents = parseEvents(restore.stdout) as TimedEvent[];
     expect(transferRates(restoreEvents).map((rate) => rate.text)).toEqual(['limited to 64 MiB/s (plan rate)']);
     const restorePoints = progressOf(restoreEvents, 2000);
     const restored = rateBetween(restorePoints, restorePoints[0]!.ms + 1000, restorePoints.at(-1)!.ms - 500);
-    console.info(`restore: ${(restored.rate / MiB).toFixed(3)} MiB/s over ${restored.seconds.toFixed(1)} s (limit 64 MiB/s)`);
+    console.info(
+      `restore: ${(restored.rate / MiB).toFixed(3)} MiB/s over ${restored.seconds.toFixed(1)} s (limit 64 MiB/s)`,
+    );
     // A limit, not a promise: never above it (a busy host may fall short).
     expect(restored.rate / (64 * MiB)).toBeLessThan(1.05);
     expect(differenceBetween(target, vm.disk)).toBe('');
@@ -86,7 +115,10 @@ describe('rate-limited runs', () => {
     const opens = new Date(Math.ceil((Date.now() + 6000) / 1000) * 1000);
     const closes = new Date(opens.getTime() + 2 * 3600_000);
     const hub = path.join(ws.dir, 'hub.yaml');
-    writeFileSync(hub, `rate: 24MiB/s\nnbd: { ports: ${first}-${last} }\nwindows:\n  - { days: mon-sun, from: "${localClock(opens)}", to: "${localClock(closes)}", rate: 8MiB/s }\n`);
+    writeFileSync(
+      hub,
+      `rate: 24MiB/s\nnbd: { ports: ${first}-${last} }\nwindows:\n  - { days: mon-sun, from: "${localClock(opens)}", to: "${localClock(closes)}", rate: 8MiB/s }\n`,
+    );
     const result = await startSendenseRun([vm.plan(), '--db', ws.db, '--hub-config', hub]).exited;
     expect(result.exitCode, result.stdout + result.stderr).toBe(0);
     const events = parseEvents(result.stdout) as TimedEvent[];
@@ -96,7 +128,10 @@ describe('rate-limited runs', () => {
     );
     // One transfer: it said its first rate and the window's, with the same PID.
     const rates = transferRates(events);
-    expect(rates.map((rate) => rate.text)).toEqual(['limited to 24 MiB/s (hub rate)', `limited to 8 MiB/s (${window})`]);
+    expect(rates.map((rate) => rate.text)).toEqual([
+      'limited to 24 MiB/s (hub rate)',
+      `limited to 8 MiB/s (${window})`,
+    ]);
     expect(rates[1]!.pid).toBe(rates[0]!.pid);
     expect(events.filter((event) => event.type === 'step-start' && event.step === 'transfer')).toHaveLength(1);
     const changed = rates[1]!.ms;

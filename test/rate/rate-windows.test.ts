@@ -15,7 +15,13 @@ afterAll(() => {
 });
 
 function window(days: string, from: string, to: string, rate = 20 * MiB): RateWindow {
-  return { days: parseDays(days)!, from: parseClock(from)!, to: parseClock(to, true)!, rate, text: `${days} ${from}-${to}` };
+  return {
+    days: parseDays(days)!,
+    from: parseClock(from)!,
+    to: parseClock(to, true)!,
+    rate,
+    text: `${days} ${from}-${to}`,
+  };
 }
 
 // 2026-03-02 is a Monday; local time of the hub (TZ).
@@ -45,7 +51,8 @@ describe('days and times', () => {
     expect(parseClock('00:00')).toBe(0);
     expect(parseClock('24:00')).toBeUndefined();
     expect(parseClock('24:00', true)).toBe(86400);
-    for (const bad of ['25:00', '12:60', '12:00:60', '1200', '8', '08:00 pm', '24:01']) expect(parseClock(bad, true), bad).toBeUndefined();
+    for (const bad of ['25:00', '12:60', '12:00:60', '1200', '8', '08:00 pm', '24:01'])
+      expect(parseClock(bad, true), bad).toBeUndefined();
   });
 });
 

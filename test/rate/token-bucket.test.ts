@@ -12,7 +12,13 @@ afterEach(() => {
 
 // `takers` callers each taking `piece` bytes again and again for `seconds` of fake time: the
 // moments (ms) their bytes were granted.
-async function grants(bucket: TokenBucket, takers: number, piece: number, seconds: number, during?: (ms: number) => void): Promise<number[]> {
+async function grants(
+  bucket: TokenBucket,
+  takers: number,
+  piece: number,
+  seconds: number,
+  during?: (ms: number) => void,
+): Promise<number[]> {
   const start = Date.now();
   const granted: number[] = [];
   let running = true;

@@ -92,8 +92,16 @@ function writeReplicatePlan(options: { name: string; file?: string; node?: NodeB
     version: 1,
     kind: 'replicate',
     name: options.name,
-    vm: { name: 'fvm', source: { type: 'libvirt', domain: guest.name, quiesce: 'off', scratch: path.join(guest.dir, 'scratch') } },
-    replica: { ...(options.node ? { node: { ...options.node } } : {}), path: path.join(replicaDir, 'fvm-{key}.qcow2'), points: 3, domain: replicaDomain },
+    vm: {
+      name: 'fvm',
+      source: { type: 'libvirt', domain: guest.name, quiesce: 'off', scratch: path.join(guest.dir, 'scratch') },
+    },
+    replica: {
+      ...(options.node ? { node: { ...options.node } } : {}),
+      path: path.join(replicaDir, 'fvm-{key}.qcow2'),
+      points: 3,
+      domain: replicaDomain,
+    },
     nbd: { ports: `${ports[0]}-${ports[1]}` },
   };
   const file = path.join(ws.dir, `${options.file ?? options.name}.yaml`);
@@ -127,7 +135,10 @@ describe('failover --test', () => {
     const running = (await run.waitForEvent((event) => event.type === 'test-running')) as TestRunning;
     expect(running).toMatchObject({ domain: testDomain, pointId: points[1], network: false });
     const overlays = running.disks.map((disk) => disk.overlay);
-    expect(overlays).toEqual([path.join(replicaDir, `fvm-2000.test-${points[1]}.qcow2`), path.join(replicaDir, `fvm-2001.test-${points[1]}.qcow2`)]);
+    expect(overlays).toEqual([
+      path.join(replicaDir, `fvm-2000.test-${points[1]}.qcow2`),
+      path.join(replicaDir, `fvm-2001.test-${points[1]}.qcow2`),
+    ]);
     expect(running.disks.map((disk) => disk.layer)).toEqual([layer(2000, points[1]!), layer(2001, points[1]!)]);
     // It runs the point: the guest goes on from the point's counter, writing into its overlay.
     await waitFor(() => readCounter(overlays[0]!, 64 * MiB) > pointCounter, 120_000, 'the test domain to write');
@@ -135,7 +146,8 @@ describe('failover --test', () => {
     expect(virshResult('domstate', testDomain).stdout.trim()).toBe('running');
     // Beside the original it reaches none of its host resources: no network, share or console file.
     const live = virsh('dumpxml', testDomain);
-    for (const held of ['<interface', '<filesystem', productionShare(), `'${replicaConsole()}'`]) expect(live, held).not.toContain(held);
+    for (const held of ['<interface', '<filesystem', productionShare(), `'${replicaConsole()}'`])
+      expect(live, held).not.toContain(held);
     expect(replicaConsoleText(), "nothing written into production's console file").toBe(productionConsole);
     expect(readdirSync(productionShare())).toEqual([]);
     expect(virsh('dumpxml', '--inactive', replicaDomain)).toContain(NO_SUCH_NETWORK);
@@ -147,7 +159,9 @@ describe('failover --test', () => {
     const exit = await run.exited;
     expect(exit.exitCode, `${exit.stdout}\n${exit.stderr}`).toBe(0);
     expect(exit.stdout).toContain('"type":"test-ended"');
-    expect(exit.stderr).toContain(`host share ${productionShare()} (guest tag prodshare) left out: it is the original's`);
+    expect(exit.stderr).toContain(
+      `host share ${productionShare()} (guest tag prodshare) left out: it is the original's`,
+    );
     expect(exit.stderr).toContain(`serial 0: writes to ${testConsole()}, not the original's ${replicaConsole()}`);
     expect(virshResult('domstate', testDomain).status).not.toBe(0);
     for (const overlay of overlays) expect(exists(overlay), overlay).toBe(false);
@@ -198,7 +212,9 @@ describe('failover --test', () => {
       const lines = exit.stderr.trim().split('\n');
       for (const line of lines.slice(0, -1)) expect(line).toMatch(/left out|not the original's/);
       expect(lines.filter((line) => line.startsWith('sendense-run:'))).toHaveLength(1);
-      expect(exit.stderr).toMatch(/the SSH connection to the replica node is gone .*: the test of .* ended; .* destroyed, its overlays removed/);
+      expect(exit.stderr).toMatch(
+        /the SSH connection to the replica node is gone .*: the test of .* ended; .* destroyed, its overlays removed/,
+      );
       expect(virshResult('domstate', testDomain).status).not.toBe(0);
       for (const disk of running.disks) expect(exists(disk.overlay), disk.overlay).toBe(false);
     } finally {
@@ -212,7 +228,9 @@ describe('replicas', () => {
     const text = await sendenseRun(['replicas', '--db', ws.db]);
     expect(text.exitCode, text.stderr).toBe(0);
     const lines = text.stdout.split('\n');
-    expect(lines[0]).toMatch(/^plan failover-replica \(VM fvm\), replica on this host: 2 points, newest \d+:\d\d behind$/);
+    expect(lines[0]).toMatch(
+      /^plan failover-replica \(VM fvm\), replica on this host: 2 points, newest \d+:\d\d behind$/,
+    );
     expect(lines[1]).toMatch(/^ {2}POINT +TAKEN +AGE +KIND +DISKS +WRITTEN$/);
     expect(lines[2]).toMatch(new RegExp(`^  ${points[1]} .* incremental +2 +`));
     expect(lines[3]).toMatch(new RegExp(`^  ${points[0]} .* full +2 +`));
@@ -220,7 +238,14 @@ describe('replicas', () => {
     const [replica] = json.stdout
       .trim()
       .split('\n')
-      .map((line) => JSON.parse(line) as { plan: string; failover: unknown; points: { id: string; disks: { key: number; path: string; layer: string }[] }[] });
+      .map(
+        (line) =>
+          JSON.parse(line) as {
+            plan: string;
+            failover: unknown;
+            points: { id: string; disks: { key: number; path: string; layer: string }[] }[];
+          },
+      );
     expect(replica).toMatchObject({ plan: 'failover-replica', failover: null });
     expect(replica!.points.map((point) => point.id)).toEqual([points[1], points[0]]);
     expect(replica!.points[0]!.disks).toMatchObject([
@@ -254,7 +279,11 @@ describe('failover', () => {
     expect(result.stderr).toContain(
       `WARNING: --force: the source domain ${guest.name} on this host is running, and the replica domain ${replicaDomain} starts beside it: two copies of one VM now run`,
     );
-    expect(result.stderr).toMatch(new RegExp(`cannot start the replica domain ${replicaDomain} on this host: .*${NO_SUCH_NETWORK}.*; no failover is recorded: the syncs of the plan go on`));
+    expect(result.stderr).toMatch(
+      new RegExp(
+        `cannot start the replica domain ${replicaDomain} on this host: .*${NO_SUCH_NETWORK}.*; no failover is recorded: the syncs of the plan go on`,
+      ),
+    );
     expect(tableRows(ws.db, 'replica_failovers')).toEqual([]);
     expect(exists(path.join(replicaDir, `fvm-2000.failover-${points[0]}.qcow2`))).toBe(false);
     const definition = virsh('dumpxml', '--inactive', replicaDomain);
@@ -273,40 +302,71 @@ describe('failover', () => {
     const result = await sendenseRun(['failover', plan, '--db', ws.db]);
     expect(result.exitCode, `${result.stdout}\n${result.stderr}`).toBe(0);
     expect(result.stderr).not.toContain('WARNING');
-    expect(result.stdout).toMatch(new RegExp(`^failed over fvm: domain ${replicaDomain} started on this host from point ${points[1]} of .* \\(\\d+:\\d\\d ago\\)$`, 'm'));
-    expect(result.stdout).toContain('the syncs of plan failover-replica are stopped: a scheduled or manual run of it refuses (docs/replication.md#failover)');
+    expect(result.stdout).toMatch(
+      new RegExp(
+        `^failed over fvm: domain ${replicaDomain} started on this host from point ${points[1]} of .* \\(\\d+:\\d\\d ago\\)$`,
+        'm',
+      ),
+    );
+    expect(result.stdout).toContain(
+      'the syncs of plan failover-replica are stopped: a scheduled or manual run of it refuses (docs/replication.md#failover)',
+    );
     expect(virshResult('domstate', replicaDomain).stdout.trim()).toBe('running');
-    await waitFor(() => replicaConsoleText().slice(consoleFrom).includes('FIRST-WRITE'), 120_000, 'the replica domain to write');
+    await waitFor(
+      () => replicaConsoleText().slice(consoleFrom).includes('FIRST-WRITE'),
+      120_000,
+      'the replica domain to write',
+    );
     expect(replicaConsoleText().slice(consoleFrom)).toContain(`RESUME ${pointCounter}`);
     expect(Object.values(domainImages(replicaDomain))).toEqual([replicaPath(2000), replicaPath(2001)]);
 
     const sync = await sendenseRun([plan, '--db', ws.db]);
     expect(sync.exitCode, `${sync.stdout}\n${sync.stderr}`).toBe(1);
-    expect(`${sync.stdout}${sync.stderr}`).toMatch(new RegExp(`the replica of fvm was failed over at .* \\(point ${points[1]}\\): syncs are stopped`));
+    expect(`${sync.stdout}${sync.stderr}`).toMatch(
+      new RegExp(`the replica of fvm was failed over at .* \\(point ${points[1]}\\): syncs are stopped`),
+    );
     const again = await sendenseRun(['failover', plan, '--db', ws.db]);
     expect(again.exitCode).toBe(1);
     expect(again.stderr).toMatch(
-      new RegExp(`^sendense-run: plan failover-replica is failed over already: ${replicaDomain} on this host runs from point ${points[1]} since .* \\(\\d+:\\d\\d ago, run \\S+\\)$`),
+      new RegExp(
+        `^sendense-run: plan failover-replica is failed over already: ${replicaDomain} on this host runs from point ${points[1]} since .* \\(\\d+:\\d\\d ago, run \\S+\\)$`,
+      ),
     );
     const test = await sendenseRun(['failover', plan, '--test', '--db', ws.db]);
     expect(test.exitCode).toBe(1);
-    expect(test.stderr).toContain(`is failed over to point ${points[1]}: ${replicaDomain} writes into its layer, so it cannot be tested`);
+    expect(test.stderr).toContain(
+      `is failed over to point ${points[1]}: ${replicaDomain} writes into its layer, so it cannot be tested`,
+    );
     const replicas = await sendenseRun(['replicas', '--db', ws.db]);
     expect(replicas.stdout).toContain(`FAILED OVER at `);
     expect(replicas.stdout).toContain(`to point ${points[1]}: ${replicaDomain} runs on this host; syncs stopped`);
     // The layer the failed-over domain writes is not judged; the point under it still is (docs/replication.md#digests).
     const verified = await sendenseRun(['replicas', '--verify', plan, '--db', ws.db]);
     expect(verified.exitCode, `${verified.stdout}\n${verified.stderr}`).toBe(0);
-    expect(verified.stdout).toMatch(new RegExp(`point ${points[1]} disk 2000: not checked \\(failed over: ${replicaDomain} writes into it\\)`));
+    expect(verified.stdout).toMatch(
+      new RegExp(`point ${points[1]} disk 2000: not checked \\(failed over: ${replicaDomain} writes into it\\)`),
+    );
     expect(verified.stdout).toMatch(new RegExp(`point ${points[0]} disk 2000: good`));
     expect(tableRows(ws.db, 'vm_locks')).toEqual([]);
   }, 300_000);
 
   it('refuses a plan of another kind, in one line, exit 2', async () => {
     const other = path.join(ws.dir, 'backup.yaml');
-    writeFileSync(other, stringify({ version: 1, kind: 'backup', name: 'b', vm: { name: 'fvm', source: { type: 'libvirt', domain: guest.name } }, repository: { path: path.join(ws.dir, 'repo') } }));
+    writeFileSync(
+      other,
+      stringify({
+        version: 1,
+        kind: 'backup',
+        name: 'b',
+        vm: { name: 'fvm', source: { type: 'libvirt', domain: guest.name } },
+        repository: { path: path.join(ws.dir, 'repo') },
+      }),
+    );
     const result = await sendenseRun(['failover', other, '--db', ws.db]);
-    expect(result).toMatchObject({ exitCode: 2, stderr: `sendense-run: failover takes a replicate plan: ${other} is a backup plan` });
+    expect(result).toMatchObject({
+      exitCode: 2,
+      stderr: `sendense-run: failover takes a replicate plan: ${other} is a backup plan`,
+    });
   });
 });
 

@@ -34,10 +34,12 @@ export function killSyncsAt(name: string, moments: readonly KillMoment[]): void 
           noted.add(pid);
         });
         // A run that ended before its seam says why in its output.
-        if (moment.env) expect(ended.signal, `exit ${ended.exitCode}:\n${ended.stdout}\n${ended.stderr}`).toBe('SIGKILL');
+        if (moment.env)
+          expect(ended.signal, `exit ${ended.exitCode}:\n${ended.stdout}\n${ended.stderr}`).toBe('SIGKILL');
         const doctor = await sendenseRun(['doctor', '--db', ws.db]);
         expect(doctor.exitCode, `${doctor.stdout}\n${doctor.stderr}`).toBe(0);
-        for (const left of processesTaggedBy(ended.pid)) expect(await waitForProcessGone(left.pid), left.command.join(' ')).toBe(true);
+        for (const left of processesTaggedBy(ended.pid))
+          expect(await waitForProcessGone(left.pid), left.command.join(' ')).toBe(true);
         expect(recordedProcesses(ws.db)).toEqual([]);
         expect(leasedPorts(ws.db)).toEqual([]);
         expect(tableRows(ws.db, 'vm_locks')).toEqual([]);

@@ -35,7 +35,13 @@ function setUp(overSsh: boolean, points: number, domain?: string) {
   const replicaDir = path.join(ws.dir, 'replica');
   mkdirSync(replicaDir);
   const plan = path.join(ws.dir, 'replicate.yaml');
-  const node = { host: sshd.host, port: sshd.port, user: sshd.user, identityFile: sshd.identityFile, knownHosts: sshd.knownHosts };
+  const node = {
+    host: sshd.host,
+    port: sshd.port,
+    user: sshd.user,
+    identityFile: sshd.identityFile,
+    knownHosts: sshd.knownHosts,
+  };
   writeFileSync(
     plan,
     stringify({
@@ -54,7 +60,10 @@ function setUp(overSsh: boolean, points: number, domain?: string) {
     }),
   );
   // Round n: 3 MiB of data at n MiB (each round cuts the one before), 64 KiB of zeroes at 20+n MiB.
-  const write = (round: number) => execFileSync('qemu-io', ['-c', `write -P ${round} ${round}M 3M`, '-c', `write -z ${round + 20}M 64k`, source], { stdio: 'ignore' });
+  const write = (round: number) =>
+    execFileSync('qemu-io', ['-c', `write -P ${round} ${round}M 3M`, '-c', `write -z ${round + 20}M 64k`, source], {
+      stdio: 'ignore',
+    });
   const layer = (pointId: string) => path.join(replicaDir, `qvm-2000.${pointId}.qcow2`);
   const sync = async (): Promise<string> => {
     const result = await sendenseRun([plan, '--db', ws.db]);
@@ -99,7 +108,11 @@ describe.each([
     writeBehindOurBack(layer(second), 12 * MiB);
     const worse = await verify();
     expect(worse.exitCode).toBe(1);
-    expect(worse.stdout).toMatch(new RegExp(`point ${second} disk 2000: DAMAGED: data at guest offset ${12 * MiB} where the sync wrote none or zeroes`));
+    expect(worse.stdout).toMatch(
+      new RegExp(
+        `point ${second} disk 2000: DAMAGED: data at guest offset ${12 * MiB} where the sync wrote none or zeroes`,
+      ),
+    );
   }, 180_000);
 
   it('folded points stay verifiable, and a write into a folded layer is found', async () => {
@@ -149,7 +162,8 @@ describe('the replica on this host', () => {
     write(1);
     const old = await sync();
     // What an earlier version left: the layer alone.
-    for (const file of readdirSync(replicaDir).filter((name) => name.endsWith('.json'))) rmSync(path.join(replicaDir, file));
+    for (const file of readdirSync(replicaDir).filter((name) => name.endsWith('.json')))
+      rmSync(path.join(replicaDir, file));
     const before = await verify();
     expect(before.exitCode, `${before.stdout}\n${before.stderr}`).toBe(0);
     expect(before.stdout).toMatch(new RegExp(`point ${old} disk 2000: no digests \\(made before this version\\)`));
@@ -183,7 +197,11 @@ describe('failover of a point that differs from its digests', () => {
     for (const args of [[], ['--test']]) {
       const refused = await sendenseRun(['failover', plan, ...args, '--db', ws.db]);
       expect(refused.exitCode, `${refused.stdout}\n${refused.stderr}`).toBe(1);
-      expect(refused.stderr).toMatch(new RegExp(`point ${point} differs from the digests .*point ${point} disk 2000: data differs at guest offset ${MiB} .*nothing started`));
+      expect(refused.stderr).toMatch(
+        new RegExp(
+          `point ${point} differs from the digests .*point ${point} disk 2000: data differs at guest offset ${MiB} .*nothing started`,
+        ),
+      );
       expect(refused.stderr).not.toMatch(/\n\s+at /);
       // No overlay, no domain, no failover recorded: the next sync still runs.
       expect(readdirSync(replicaDir).sort()).toEqual(files);
@@ -197,6 +215,8 @@ describe('failover of a point that differs from its digests', () => {
     process.kill(forced.pid, 'SIGTERM');
     const ended = await forced.exited;
     expect(ended.exitCode, `${ended.stdout}\n${ended.stderr}`).toBe(0);
-    expect(ended.stderr).toMatch(new RegExp(`^WARNING: --force: starting point ${point} although it differs .*guest offset ${MiB} `, 'm'));
+    expect(ended.stderr).toMatch(
+      new RegExp(`^WARNING: --force: starting point ${point} although it differs .*guest offset ${MiB} `, 'm'),
+    );
   }, 180_000);
 });

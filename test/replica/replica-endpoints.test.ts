@@ -57,7 +57,8 @@ function listening(port: number): Promise<boolean> {
 // Every NBD endpoint that may reach the replica's qemu-nbd now, as URLs.
 async function endpoints(): Promise<string[]> {
   const urls: string[] = [];
-  for (let port = ports[0]; port <= ports[1]; port++) if (await listening(port)) urls.push(`nbd://127.0.0.1:${port}/${EXPORT}`);
+  for (let port = ports[0]; port <= ports[1]; port++)
+    if (await listening(port)) urls.push(`nbd://127.0.0.1:${port}/${EXPORT}`);
   const socketDirs = [
     ...readdirSync(runTmp)
       .filter((name) => name.startsWith('sendense-relay-'))
@@ -65,14 +66,17 @@ async function endpoints(): Promise<string[]> {
     ...readdirSync(scratch).map((name) => path.join(scratch, name)),
   ];
   for (const dir of socketDirs) {
-    for (const entry of readdirSync(dir, { withFileTypes: true })) if (entry.isSocket()) urls.push(`nbd+unix:///${EXPORT}?socket=${path.join(dir, entry.name)}`);
+    for (const entry of readdirSync(dir, { withFileTypes: true }))
+      if (entry.isSocket()) urls.push(`nbd+unix:///${EXPORT}?socket=${path.join(dir, entry.name)}`);
   }
   return urls;
 }
 
 // 1 MiB written through `url` as user nobody; true when qemu-io says it wrote.
 function nobodyWrites(url: string): boolean {
-  const result = spawnSync('setpriv', asNobody(['qemu-io', '-f', 'raw', '-c', 'write -P 0xee 4M 1M', url]), { encoding: 'utf8' });
+  const result = spawnSync('setpriv', asNobody(['qemu-io', '-f', 'raw', '-c', 'write -P 0xee 4M 1M', url]), {
+    encoding: 'utf8',
+  });
   return result.status === 0 && /wrote 1048576/.test(result.stdout);
 }
 
@@ -92,7 +96,13 @@ describe.each([
     const replicaDir = path.join(ws.dir, 'replica');
     mkdirSync(replicaDir);
     const plan = path.join(ws.dir, 'replicate.yaml');
-    const node = { host: sshd.host, port: sshd.port, user: sshd.user, identityFile: sshd.identityFile, knownHosts: sshd.knownHosts };
+    const node = {
+      host: sshd.host,
+      port: sshd.port,
+      user: sshd.user,
+      identityFile: sshd.identityFile,
+      knownHosts: sshd.knownHosts,
+    };
     writeFileSync(
       plan,
       stringify({
@@ -109,7 +119,9 @@ describe.each([
     try {
       await cli.waitForEvent((event) => event.type === 'step-done' && event.step === 'start-replica-nbd');
       // The node transfer held still: the replica's qemu-nbd and whatever reaches it stay up, unwritten.
-      for (const pid of descendantPids(cli.pid).filter((pid) => commandLine(pid).some((arg) => arg.includes('sendense-transfer')))) {
+      for (const pid of descendantPids(cli.pid).filter((pid) =>
+        commandLine(pid).some((arg) => arg.includes('sendense-transfer')),
+      )) {
         process.kill(pid, 'SIGSTOP');
         stopped.push(pid);
       }
@@ -126,6 +138,10 @@ describe.each([
     expect(imagesEqual(source, path.join(replicaDir, 'qvm-2000.qcow2'))).toBe(true);
     // The sync's directories are gone with it.
     expect(readdirSync(scratch)).toEqual([]);
-    expect(readdirSync(runTmp).filter((name) => name.startsWith('sendense-relay-') && existsSync(path.join(runTmp, name, 'disk-2000.sock')))).toEqual([]);
+    expect(
+      readdirSync(runTmp).filter(
+        (name) => name.startsWith('sendense-relay-') && existsSync(path.join(runTmp, name, 'disk-2000.sock')),
+      ),
+    ).toEqual([]);
   }, 180_000);
 });

@@ -8,7 +8,14 @@ import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, afterEach, beforeAll, expect } from 'vitest';
 import { stringify } from 'yaml';
-import { readCounters, startGuest, virsh, virshResult, type Counters, type TestGuest } from '../support/libvirt-guest.js';
+import {
+  readCounters,
+  startGuest,
+  virsh,
+  virshResult,
+  type Counters,
+  type TestGuest,
+} from '../support/libvirt-guest.js';
 import { NotedProcesses, identify, killIfAlive } from '../support/processes.js';
 import { processesTaggedBy, tableRows } from '../support/process-tree.js';
 import { useRunWorkspace } from '../support/run-workspace.js';
@@ -58,7 +65,13 @@ export function useReplicaScene(name: string): ReplicaScene {
   let plan: string;
   let replicaDir: string;
 
-  const nodeBlock = (sshd: TestSshd) => ({ host: sshd.host, port: sshd.port, user: sshd.user, identityFile: sshd.identityFile, knownHosts: sshd.knownHosts });
+  const nodeBlock = (sshd: TestSshd) => ({
+    host: sshd.host,
+    port: sshd.port,
+    user: sshd.user,
+    identityFile: sshd.identityFile,
+    knownHosts: sshd.knownHosts,
+  });
   const replicaPath = (key: number) => path.join(replicaDir, `repl-${key}.qcow2`);
 
   beforeAll(async () => {
@@ -77,7 +90,13 @@ export function useReplicaScene(name: string): ReplicaScene {
         name: `${name}-5min`,
         vm: { name, source: { type: 'libvirt', domain: guest.name, scratch } },
         node: nodeBlock(sourceNode),
-        replica: { node: nodeBlock(replicaNode), path: path.join(replicaDir, 'repl-{key}.qcow2'), points: 3, domain: replicaDomain, scratch },
+        replica: {
+          node: nodeBlock(replicaNode),
+          path: path.join(replicaDir, 'repl-{key}.qcow2'),
+          points: 3,
+          domain: replicaDomain,
+          scratch,
+        },
         nbd: { ports: `${ports[0]}-${ports[1]}` },
       }),
     );
@@ -99,7 +118,12 @@ export function useReplicaScene(name: string): ReplicaScene {
 
   const points = (): PointRow[] => {
     const rows = tableRows(ws.db, 'replica_points') as unknown as { id: string; status: string; type: string }[];
-    const disks = tableRows(ws.db, 'replica_point_disks') as unknown as { point_id: string; change_id: string | null; layer: string; disk_key: number }[];
+    const disks = tableRows(ws.db, 'replica_point_disks') as unknown as {
+      point_id: string;
+      change_id: string | null;
+      layer: string;
+      disk_key: number;
+    }[];
     return rows
       .sort((a, b) => a.id.localeCompare(b.id))
       .map((row) => ({
@@ -142,8 +166,17 @@ export function useReplicaScene(name: string): ReplicaScene {
     },
     strayReplicaFiles() {
       // Each complete point's layer and its manifest (docs/replication.md#digests).
-      const layers = new Set(complete().flatMap((point) => point.disks.flatMap((disk) => [path.basename(disk.layer), path.basename(disk.layer).replace(/\.qcow2$/, '.json')])));
-      return readdirSync(replicaDir).filter((file) => !layers.has(file) && file !== 'repl-2000.qcow2' && file !== 'repl-2001.qcow2');
+      const layers = new Set(
+        complete().flatMap((point) =>
+          point.disks.flatMap((disk) => [
+            path.basename(disk.layer),
+            path.basename(disk.layer).replace(/\.qcow2$/, '.json'),
+          ]),
+        ),
+      );
+      return readdirSync(replicaDir).filter(
+        (file) => !layers.has(file) && file !== 'repl-2000.qcow2' && file !== 'repl-2001.qcow2',
+      );
     },
   };
 }

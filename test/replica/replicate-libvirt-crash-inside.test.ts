@@ -9,5 +9,8 @@ killSyncsAt('replki', [
   { name: 'every disk written, not yet installed', env: { SENDENSE_TEST_KILL_AT: 'sync-written' } },
   { name: 'one disk installed, the other not', env: { SENDENSE_TEST_KILL_AT: 'sync-half-installed' } },
   { name: 'while folding the oldest point', env: { SENDENSE_TEST_KILL_AT: 'fold-started' } },
-  { name: 'folding, with the folded manifest written and the commit not begun', env: { SENDENSE_TEST_KILL_AT: 'fold-manifest-written' } },
+  {
+    name: 'folding, with the folded manifest written and the commit not begun',
+    env: { SENDENSE_TEST_KILL_AT: 'fold-manifest-written' },
+  },
 ]);

@@ -4,4 +4,14 @@
 import { stepStarts } from '../support/kill-moments.js';
 import { killSyncsAt } from './replica-crash.js';
 
-killSyncsAt('replk', stepStarts(['resolve-sync', 'create-layers', 'start-replica-nbd', 'transfer', 'install-point', 'define-replica-domain']));
+killSyncsAt(
+  'replk',
+  stepStarts([
+    'resolve-sync',
+    'create-layers',
+    'start-replica-nbd',
+    'transfer',
+    'install-point',
+    'define-replica-domain',
+  ]),
+);

@@ -14,7 +14,18 @@ import { writeLibvirtPlan } from '../libvirt/libvirt-plans.js';
 import { useReplicaScene } from './replica-scene.js';
 
 const scene = useReplicaScene('repl');
-const { ws, ports, replicaDomain, replicaPath, replicaCounters, ourCheckpoints, complete, sync, letGuestWrite, strayReplicaFiles } = scene;
+const {
+  ws,
+  ports,
+  replicaDomain,
+  replicaPath,
+  replicaCounters,
+  ourCheckpoints,
+  complete,
+  sync,
+  letGuestWrite,
+  strayReplicaFiles,
+} = scene;
 
 describe('replication of a running libvirt domain to another node', () => {
   it('five syncs while the guest writes: each newest point is one point in time and newer than the last; 3 points are kept', async () => {
@@ -33,7 +44,11 @@ describe('replication of a running libvirt domain to another node', () => {
     expect(kept[0]!.type).toBe('incremental');
     expect(strayReplicaFiles()).toEqual([]);
     // replica.path is the newest point; its backing chain holds the two before it.
-    const info = JSON.parse(execFileSync('qemu-img', ['info', '-U', '--backing-chain', '--output=json', replicaPath(2000)], { encoding: 'utf8' })) as { filename: string }[];
+    const info = JSON.parse(
+      execFileSync('qemu-img', ['info', '-U', '--backing-chain', '--output=json', replicaPath(2000)], {
+        encoding: 'utf8',
+      }),
+    ) as { filename: string }[];
     expect(info.map((image) => path.basename(image.filename))).toEqual([
       'repl-2000.qcow2',
       ...kept
@@ -52,7 +67,14 @@ describe('replication of a running libvirt domain to another node', () => {
   }, 300_000);
 
   it('a backup plan of the same domain keeps its own chain beside the replica', async () => {
-    const backupPlan = writeLibvirtPlan(ws.dir, { name: 'repl-nightly', vm: 'repl', domain: scene.guest().name, repository: ws.repository, ports, scratch: path.join(scene.guest().dir, 'scratch') });
+    const backupPlan = writeLibvirtPlan(ws.dir, {
+      name: 'repl-nightly',
+      vm: 'repl',
+      domain: scene.guest().name,
+      repository: ws.repository,
+      ports,
+      scratch: path.join(scene.guest().dir, 'scratch'),
+    });
     const first = await sendenseRun([backupPlan, '--db', ws.db]);
     expect(first.exitCode, first.stderr).toBe(0);
     await sync();

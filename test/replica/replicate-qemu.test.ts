@@ -30,7 +30,13 @@ function setUp(points = 2, rate?: string) {
       version: 1,
       kind: 'replicate',
       name: 'qemu-replica',
-      vm: { name: 'qvm', source: { type: 'qemu', disks: disks.map((disk, index) => ({ key: 2000 + index, path: disk, format: 'qcow2' })) } },
+      vm: {
+        name: 'qvm',
+        source: {
+          type: 'qemu',
+          disks: disks.map((disk, index) => ({ key: 2000 + index, path: disk, format: 'qcow2' })),
+        },
+      },
       // The sync's socket directories in the test's own directory, not /var/tmp.
       replica: { path: path.join(replicaDir, 'qvm-{key}.qcow2'), points, scratch: ws.dir },
       nbd: { ports: `${ports[0]}-${ports[1]}` },
@@ -38,7 +44,10 @@ function setUp(points = 2, rate?: string) {
     }),
   );
   const write = (round: number) => {
-    for (const disk of disks) execFileSync('qemu-io', ['-c', `write -P ${round} ${round}M 1M`, '-c', `write -z ${round + 20}M 64k`, disk], { stdio: 'ignore' });
+    for (const disk of disks)
+      execFileSync('qemu-io', ['-c', `write -P ${round} ${round}M 1M`, '-c', `write -z ${round + 20}M 64k`, disk], {
+        stdio: 'ignore',
+      });
   };
   const replica = (key: number) => path.join(replicaDir, `qvm-${key}.qcow2`);
   return { disks, plan, replicaDir, write, replica };
@@ -60,8 +69,12 @@ describe('replication of qemu images', () => {
       for (const [index, disk] of disks.entries()) expect(imagesEqual(disk, replica(2000 + index))).toBe(true);
     }
     // replica.path and the two kept points' layers per disk, nothing else.
-    expect(readdirSync(replicaDir).filter((file) => file.startsWith('qvm-2000') && file.endsWith('.qcow2'))).toHaveLength(3);
-    const chain = JSON.parse(execFileSync('qemu-img', ['info', '--backing-chain', '--output=json', replica(2000)], { encoding: 'utf8' })) as unknown[];
+    expect(
+      readdirSync(replicaDir).filter((file) => file.startsWith('qvm-2000') && file.endsWith('.qcow2')),
+    ).toHaveLength(3);
+    const chain = JSON.parse(
+      execFileSync('qemu-img', ['info', '--backing-chain', '--output=json', replica(2000)], { encoding: 'utf8' }),
+    ) as unknown[];
     expect(chain).toHaveLength(2);
     // Only the replica's own bitmap is on the source, named for its r- chain.
     for (const disk of disks) expect(bitmapNames(disk)).toEqual([expect.stringMatching(/^sendense-r-/)]);
@@ -74,10 +87,11 @@ describe('replication of qemu images', () => {
     const result = await sendenseRun([plan, '--db', ws.db, '--json']);
     expect(result.exitCode, result.stderr).toBe(0);
     const events = parseEvents(result.stdout) as (ReturnType<typeof parseEvents>[number] & { time: string })[];
-    expect(events.filter((event) => event.type === 'info' && event.step === 'transfer').map((event) => event.message)).toEqual([
-      expect.stringMatching(/^node transfer \(pid \d+\): limited to 8 MiB\/s \(plan rate\)$/),
-    ]);
-    const at = (type: string) => Date.parse(events.find((event) => event.type === type && event.step === 'transfer')!.time);
+    expect(
+      events.filter((event) => event.type === 'info' && event.step === 'transfer').map((event) => event.message),
+    ).toEqual([expect.stringMatching(/^node transfer \(pid \d+\): limited to 8 MiB\/s \(plan rate\)$/)]);
+    const at = (type: string) =>
+      Date.parse(events.find((event) => event.type === type && event.step === 'transfer')!.time);
     const rate = (48 * MiB) / ((at('step-done') - at('step-start')) / 1000);
     console.info(`replicate: ${(rate / MiB).toFixed(2)} MiB/s (limit 8 MiB/s)`);
     // A limit, not a promise: never above it.
@@ -124,9 +138,13 @@ describe('replication of qemu images', () => {
     const next = await sync(plan);
     expect(next).toMatch(/never completed: its layers are removed/);
     for (const [index, disk] of disks.entries()) expect(imagesEqual(disk, replica(2000 + index))).toBe(true);
-    expect(readdirSync(replicaDir).filter((file) => file.startsWith('qvm-2000') && file.endsWith('.qcow2'))).toHaveLength(3);
+    expect(
+      readdirSync(replicaDir).filter((file) => file.startsWith('qvm-2000') && file.endsWith('.qcow2')),
+    ).toHaveLength(3);
     // The killed sync's manifests went with its layers: one per kept point.
-    expect(readdirSync(replicaDir).filter((file) => file.startsWith('qvm-2000') && file.endsWith('.json'))).toHaveLength(2);
+    expect(
+      readdirSync(replicaDir).filter((file) => file.startsWith('qvm-2000') && file.endsWith('.json')),
+    ).toHaveLength(2);
     // The killed run's socket directory is doctor's to remove (the next sync only finishes points).
     const doctor = await sendenseRun(['doctor', '--db', ws.db]);
     expect(doctor.exitCode, doctor.stdout).toBe(0);
@@ -155,7 +173,9 @@ describe('replication of qemu images', () => {
     const before = readdirSync(replicaDir).sort();
     const refused = await sendenseRun([otherPlan, '--db', ws.db]);
     expect(refused.exitCode, refused.stdout).toBe(1);
-    expect(refused.stderr).toMatch(/replica\.path \S+qvm-2000\.qcow2 on this host is the replica of plan qemu-replica .*each replicate plan needs its own replica\.path/);
+    expect(refused.stderr).toMatch(
+      /replica\.path \S+qvm-2000\.qcow2 on this host is the replica of plan qemu-replica .*each replicate plan needs its own replica\.path/,
+    );
     expect(refused.stderr).not.toMatch(/\n\s+at /);
     expect(readdirSync(replicaDir).sort()).toEqual(before);
     for (const [index, disk] of disks.entries()) expect(imagesEqual(disk, replica(2000 + index))).toBe(true);
@@ -164,8 +184,17 @@ describe('replication of qemu images', () => {
   it('a failed sync leaves no record for doctor, and a successful sync forgets the records ended syncs left', async () => {
     const { disks, plan, write, replica } = setUp(2);
     const withScratch = (scratch: string) =>
-      writeFileSync(plan, stringify({ ...(parse(readFileSync(plan, 'utf8')) as object), replica: { ...(parse(readFileSync(plan, 'utf8')) as { replica: object }).replica, scratch } }));
-    const syncRecords = () => (tableRows(ws.db, 'node_resources') as { kind: string; run_id: string }[]).filter((row) => row.kind === 'replica-point');
+      writeFileSync(
+        plan,
+        stringify({
+          ...(parse(readFileSync(plan, 'utf8')) as object),
+          replica: { ...(parse(readFileSync(plan, 'utf8')) as { replica: object }).replica, scratch },
+        }),
+      );
+    const syncRecords = () =>
+      (tableRows(ws.db, 'node_resources') as { kind: string; run_id: string }[]).filter(
+        (row) => row.kind === 'replica-point',
+      );
     write(1);
     // Fails after the sync recorded itself: its socket directory cannot be made.
     withScratch(path.join(ws.dir, 'no-such-dir'));
@@ -176,7 +205,9 @@ describe('replication of qemu images', () => {
     const clean = await sendenseRun(['doctor', '--dry-run', '--db', ws.db]);
     expect(clean.exitCode, clean.stdout).toBe(0);
     // The record an earlier version kept of that failed sync: the next successful sync forgets it.
-    const failedRun = (tableRows(ws.db, 'runs') as { id: string; status: string }[]).find((row) => row.status === 'failed')!;
+    const failedRun = (tableRows(ws.db, 'runs') as { id: string; status: string }[]).find(
+      (row) => row.status === 'failed',
+    )!;
     const db = new Database(ws.db);
     try {
       db.prepare('insert into node_resources (run_id, node, kind, name, facts, since) values (?, ?, ?, ?, ?, ?)').run(
@@ -202,7 +233,13 @@ describe('replication of qemu images', () => {
     const other = path.join(ws.dir, 'backup.yaml');
     writeFileSync(
       other,
-      stringify({ version: 1, kind: 'backup', name: 'b', vm: { name: 'qvm', source: { type: 'qemu', disks: [{ key: 2000, path: '/dev/null' }] } }, repository: { path: ws.repository } }),
+      stringify({
+        version: 1,
+        kind: 'backup',
+        name: 'b',
+        vm: { name: 'qvm', source: { type: 'qemu', disks: [{ key: 2000, path: '/dev/null' }] } },
+        repository: { path: ws.repository },
+      }),
     );
     const result = await sendenseRun(['failover', other, '--db', ws.db]);
     expect(result.exitCode).toBe(2);

@@ -7,7 +7,15 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { stringify } from 'yaml';
-import { countersAreOnePointInTime, readCounters, startGuest, virsh, virshResult, waitFor, type TestGuest } from '../support/libvirt-guest.js';
+import {
+  countersAreOnePointInTime,
+  readCounters,
+  startGuest,
+  virsh,
+  virshResult,
+  waitFor,
+  type TestGuest,
+} from '../support/libvirt-guest.js';
 import { NotedProcesses } from '../support/processes.js';
 import { tableRows } from '../support/process-tree.js';
 import { useRunWorkspace } from '../support/run-workspace.js';
@@ -30,7 +38,10 @@ beforeAll(async () => {
   mkdirSync(replicaDir, { mode: 0o755 });
   mkdirSync(path.join(guest.dir, 'scratch'), { mode: 0o755 });
   // The definition the test domain is made from gets a console file of its own: one file has one writer.
-  const definition = virsh('dumpxml', '--inactive', guest.name).replace(path.join(guest.dir, 'console.log'), path.join(guest.dir, 'replica-console.log'));
+  const definition = virsh('dumpxml', '--inactive', guest.name).replace(
+    path.join(guest.dir, 'console.log'),
+    path.join(guest.dir, 'replica-console.log'),
+  );
   writeFileSync(path.join(guest.dir, 'replica-domain.xml'), definition);
   virsh('define', path.join(guest.dir, 'replica-domain.xml'));
   plan = path.join(ws.dir, 'replicate.yaml');
@@ -40,7 +51,10 @@ beforeAll(async () => {
       version: 1,
       kind: 'replicate',
       name: 'sync-during-test',
-      vm: { name: 'svm', source: { type: 'libvirt', domain: guest.name, quiesce: 'off', scratch: path.join(guest.dir, 'scratch') } },
+      vm: {
+        name: 'svm',
+        source: { type: 'libvirt', domain: guest.name, quiesce: 'off', scratch: path.join(guest.dir, 'scratch') },
+      },
       replica: { path: path.join(replicaDir, 'svm-{key}.qcow2'), points: 2, domain: replicaDomain },
       nbd: { ports: `${ports[0]}-${ports[1]}` },
     }),
@@ -49,7 +63,8 @@ beforeAll(async () => {
 
 afterAll(async () => {
   started.killAll();
-  if (replicaDomain !== undefined && virshResult('domstate', `${replicaDomain}-test`).status === 0) await sendenseRun(['doctor', '--db', ws.db]);
+  if (replicaDomain !== undefined && virshResult('domstate', `${replicaDomain}-test`).status === 0)
+    await sendenseRun(['doctor', '--db', ws.db]);
   for (const domain of [`${replicaDomain}-test`, replicaDomain]) if (replicaDomain !== undefined) removeDomain(domain);
   guest?.remove();
 });
@@ -68,7 +83,8 @@ const pointIds = (status: string) =>
     .filter((row) => row.status === status)
     .map((row) => row.id)
     .sort();
-const replicaCounters = () => readCounters(path.join(replicaDir, 'svm-2000.qcow2'), path.join(replicaDir, 'svm-2001.qcow2'));
+const replicaCounters = () =>
+  readCounters(path.join(replicaDir, 'svm-2000.qcow2'), path.join(replicaDir, 'svm-2001.qcow2'));
 
 it('every sync during a failover test succeeds and its folds wait; the first one after the test folds', async () => {
   await sync();
@@ -76,10 +92,15 @@ it('every sync during a failover test succeeds and its folds wait; the first one
   const [p1, p2] = pointIds('complete');
   const test = startSendenseRun(['failover', plan, '--test', '--db', ws.db]);
   started.add(test.pid);
-  const running = (await test.waitForEvent((event) => event.type === 'test-running')) as { pointId?: string; domain?: string };
+  const running = (await test.waitForEvent((event) => event.type === 'test-running')) as {
+    pointId?: string;
+    domain?: string;
+  };
   expect(running.pointId).toBe(p2);
   const first = await sync();
-  expect(first.filter((event) => event.type === 'warning' && event.step === 'fold-points').map((event) => event.message)).toEqual([
+  expect(
+    first.filter((event) => event.type === 'warning' && event.step === 'fold-points').map((event) => event.message),
+  ).toEqual([
     `the failover test ${running.domain} reads point ${p2}: it and the points under it are not folded until the test ends`,
   ]);
   await sync();

@@ -20,7 +20,12 @@ it('readers racing the writers never find the marker empty, and only the marker 
     const read = async () => {
       for (let i = 0; i < 20; i++) await readRepositoryMarker(repository);
     };
-    await Promise.all([ensureRepositoryMarker(repository, settings), read(), ensureRepositoryMarker(repository, settings), read()]);
+    await Promise.all([
+      ensureRepositoryMarker(repository, settings),
+      read(),
+      ensureRepositoryMarker(repository, settings),
+      read(),
+    ]);
     expect((await readRepositoryMarker(repository))?.encryption).toBe('none');
     expect(readdirSync(repository)).toEqual([REPOSITORY_MARKER]);
   }

@@ -64,7 +64,9 @@ describe('range digests', () => {
       const clean = await verifyLayer(file, manifest(algorithm, data));
       expect(clean.findings, algorithm).toEqual([]);
       expect(clean.digestsChecked).toBe(true);
-      const wrong = data.map((range, index) => (index === 1 ? ([range[0], range[1], '0'.repeat(range[2].length)] as [number, number, string]) : range));
+      const wrong = data.map((range, index) =>
+        index === 1 ? ([range[0], range[1], '0'.repeat(range[2].length)] as [number, number, string]) : range,
+      );
       const damaged = await verifyLayer(file, manifest(algorithm, wrong));
       expect(
         damaged.findings.map((finding) => finding.offset),
@@ -76,7 +78,9 @@ describe('range digests', () => {
   it('a manifest with an unknown algorithm is one finding naming it', async () => {
     const { file } = await imageWithTwoRanges();
     const result = await verifyLayer(file, manifest('md4', [[0, MiB, 'ab']]));
-    expect(result.findings.map((finding) => finding.message)).toEqual(['the manifest\'s digests are "md4", an algorithm this sendense-run does not know']);
+    expect(result.findings.map((finding) => finding.message)).toEqual([
+      'the manifest\'s digests are "md4", an algorithm this sendense-run does not know',
+    ]);
     expect(result.digestsChecked).toBe(false);
   });
 });

@@ -41,22 +41,38 @@ export interface BackedUpVm {
   readonly backupPlan: string;
 }
 
-export async function backUpVm(dir: string, options: { vm: string; ports: readonly [number, number]; points: number }): Promise<BackedUpVm> {
+export async function backUpVm(
+  dir: string,
+  options: { vm: string; ports: readonly [number, number]; points: number },
+): Promise<BackedUpVm> {
   const db = path.join(dir, 'state.db');
   const repository = path.join(dir, 'repository');
   const sources: Record<number, string> = {};
-  for (const key of DISK_KEYS) sources[key] = createDisk(path.join(dir, `${options.vm}-${key}.qcow2`), DISK_SIZES[key]!);
+  for (const key of DISK_KEYS)
+    sources[key] = createDisk(path.join(dir, `${options.vm}-${key}.qcow2`), DISK_SIZES[key]!);
   const disks = DISK_KEYS.map((key) => ({ key, path: sources[key]! }));
-  const backupPlan = writePlan(dir, { name: `${options.vm}-backup`, kind: 'incremental', vm: options.vm, disks, repository, ports: options.ports });
+  const backupPlan = writePlan(dir, {
+    name: `${options.vm}-backup`,
+    kind: 'incremental',
+    vm: options.vm,
+    disks,
+    repository,
+    ports: options.ports,
+  });
   const copies: Record<number, string>[] = [];
   for (let point = 1; point <= options.points; point++) {
     for (const key of DISK_KEYS) writeDisk(sources[key]!, WRITES[point - 1]![key]!);
     const result = await sendenseRun([backupPlan, '--db', db]);
     if (result.exitCode !== 0) throw new Error(`backup ${point} failed:\n${result.stdout}\n${result.stderr}`);
     // No process has the disks open between runs: a plain sparse copy is a consistent snapshot.
-    copies.push(Object.fromEntries(DISK_KEYS.map((key) => [key, keepCopy(sources[key]!, path.join(dir, `point${point}-${key}.qcow2`))])));
+    copies.push(
+      Object.fromEntries(
+        DISK_KEYS.map((key) => [key, keepCopy(sources[key]!, path.join(dir, `point${point}-${key}.qcow2`))]),
+      ),
+    );
   }
   const backups = (await listBackups(db, options.vm)).filter((backup) => backup.status === 'complete') as TimedBackup[];
-  if (backups.length !== options.points) throw new Error(`expected ${options.points} complete backups, got ${backups.length}`);
+  if (backups.length !== options.points)
+    throw new Error(`expected ${options.points} complete backups, got ${backups.length}`);
   return { vm: options.vm, db, repository, backups, copies, sources, backupPlan };
 }

@@ -20,7 +20,14 @@ beforeAll(async () => {
   // 1 GiB of data: enough that the copy is still running when the signal arrives.
   const disk = createDisk(path.join(ws.dir, 'big.qcow2'), 2 * GiB);
   writeDisk(disk, ['write -P 0x5e 0 512M', 'write -P 0x6f 1G 512M']);
-  const plan = writePlan(ws.dir, { name: 'big-backup', kind: 'backup', vm: 'bigvm', disks: [{ key: 2000, path: disk }], repository: ws.repository, ports: PORTS });
+  const plan = writePlan(ws.dir, {
+    name: 'big-backup',
+    kind: 'backup',
+    vm: 'bigvm',
+    disks: [{ key: 2000, path: disk }],
+    repository: ws.repository,
+    ports: PORTS,
+  });
   const result = await sendenseRun([plan, '--db', ws.db]);
   if (result.exitCode !== 0) throw new Error(`backup failed:\n${result.stdout}\n${result.stderr}`);
 }, 120_000);

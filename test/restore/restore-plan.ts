@@ -8,7 +8,14 @@ import { stringify } from 'yaml';
 import { sha256 } from '../support/vm-disks.js';
 
 export type RestoreTarget =
-  { readonly type: 'file'; readonly path: string; readonly format: 'qcow2' | 'raw'; readonly overwrite?: boolean; readonly mode?: string } | { readonly type: 'nbd'; readonly url: string };
+  | {
+      readonly type: 'file';
+      readonly path: string;
+      readonly format: 'qcow2' | 'raw';
+      readonly overwrite?: boolean;
+      readonly mode?: string;
+    }
+  | { readonly type: 'nbd'; readonly url: string };
 
 export interface TestRestorePlan {
   readonly name: string;
@@ -48,7 +55,9 @@ export function writeRestorePlan(dir: string, plan: TestRestorePlan): string {
 
 // '' when the restored image shows the same guest bytes as the kept source copy, else why not.
 export function restoredDifference(copy: string, restored: string, restoredFormat: 'qcow2' | 'raw'): string {
-  const result = spawnSync('qemu-img', ['compare', '-f', 'qcow2', '-F', restoredFormat, copy, restored], { encoding: 'utf8' });
+  const result = spawnSync('qemu-img', ['compare', '-f', 'qcow2', '-F', restoredFormat, copy, restored], {
+    encoding: 'utf8',
+  });
   return result.status === 0 ? '' : `${result.stdout}${result.stderr}`.trim() || `exit ${result.status}`;
 }
 

@@ -25,11 +25,23 @@ beforeAll(async () => {
 }, 120_000);
 
 // Runs a restore plan of the test VM into a new directory; returns the CLI result and that directory.
-async function restore(point: string, target: (out: string) => RestoreTarget, disks?: readonly number[]): Promise<{ result: CliResult; out: string }> {
+async function restore(
+  point: string,
+  target: (out: string) => RestoreTarget,
+  disks?: readonly number[],
+): Promise<{ result: CliResult; out: string }> {
   restores += 1;
   const out = path.join(ws.dir, `restore-${restores}`);
   mkdirSync(out);
-  const plan = writeRestorePlan(out, { name: `restore-${restores}`, vm: vm.vm, repository: vm.repository, ports: PORTS, point, disks, target: target(out) });
+  const plan = writeRestorePlan(out, {
+    name: `restore-${restores}`,
+    vm: vm.vm,
+    repository: vm.repository,
+    ports: PORTS,
+    point,
+    disks,
+    target: target(out),
+  });
   const result = await sendenseRun([plan, '--db', vm.db]);
   return { result, out };
 }
@@ -41,13 +53,23 @@ function expectSucceeded(result: CliResult): void {
   expect(leasedPorts(vm.db)).toEqual([]);
 }
 
-const qcow2Files = (out: string): RestoreTarget => ({ type: 'file', path: path.join(out, 'disk-{key}.qcow2'), format: 'qcow2' });
-const rawFiles = (out: string): RestoreTarget => ({ type: 'file', path: path.join(out, 'disk-{key}.raw'), format: 'raw' });
+const qcow2Files = (out: string): RestoreTarget => ({
+  type: 'file',
+  path: path.join(out, 'disk-{key}.qcow2'),
+  format: 'qcow2',
+});
+const rawFiles = (out: string): RestoreTarget => ({
+  type: 'file',
+  path: path.join(out, 'disk-{key}.raw'),
+  format: 'raw',
+});
 
 function expectQcow2Point(out: string, point: number): void {
   for (const key of DISK_KEYS) {
     const restored = path.join(out, `disk-${key}.qcow2`);
-    expect(restoredDifference(vm.copies[point - 1]![key]!, restored, 'qcow2'), `disk ${key} of point ${point}`).toBe('');
+    expect(restoredDifference(vm.copies[point - 1]![key]!, restored, 'qcow2'), `disk ${key} of point ${point}`).toBe(
+      '',
+    );
   }
 }
 
@@ -56,7 +78,9 @@ function expectRawPoint(out: string, point: number): void {
     const restored = path.join(out, `disk-${key}.raw`);
     const copy = vm.copies[point - 1]![key]!;
     expect(restoredDifference(copy, restored, 'raw'), `disk ${key} of point ${point}`).toBe('');
-    expect(sha256(restored), `sha256 of disk ${key} of point ${point}`).toBe(rawSha256(copy, path.join(out, `expected-${key}.raw`)));
+    expect(sha256(restored), `sha256 of disk ${key} of point ${point}`).toBe(
+      rawSha256(copy, path.join(out, `expected-${key}.raw`)),
+    );
   }
 }
 

@@ -24,7 +24,9 @@ const servers = useNbdServers();
 beforeAll(async () => {
   vm = await backUpVm(ws.dir, { vm: 'fvm', ports: PORTS, points: 2 });
   // A backup that does not complete: interrupted (SIGINT to the CLI we started) once it has begun.
-  const backup = spawn(process.execPath, [BIN, vm.backupPlan, '--db', vm.db, '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const backup = spawn(process.execPath, [BIN, vm.backupPlan, '--db', vm.db, '--json'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let output = '';
   let sent = false;
   backup.stdout.on('data', (chunk: Buffer) => {
@@ -45,17 +47,33 @@ interface Restore {
   readonly out: string;
 }
 
-async function restore(point: string, target: (out: string) => RestoreTarget, options: { disks?: number[]; prepare?: (out: string) => void } = {}): Promise<Restore> {
+async function restore(
+  point: string,
+  target: (out: string) => RestoreTarget,
+  options: { disks?: number[]; prepare?: (out: string) => void } = {},
+): Promise<Restore> {
   restores += 1;
   const name = `refused-${restores}`;
   const out = path.join(ws.dir, name);
   mkdirSync(out);
   options.prepare?.(out);
-  const plan = writeRestorePlan(out, { name, vm: vm.vm, repository: vm.repository, ports: PORTS, point, disks: options.disks, target: target(out) });
+  const plan = writeRestorePlan(out, {
+    name,
+    vm: vm.vm,
+    repository: vm.repository,
+    ports: PORTS,
+    point,
+    disks: options.disks,
+    target: target(out),
+  });
   return { result: await sendenseRun([plan, '--db', vm.db]), name, out };
 }
 
-const qcow2Files = (out: string): RestoreTarget => ({ type: 'file', path: path.join(out, 'disk-{key}.qcow2'), format: 'qcow2' });
+const qcow2Files = (out: string): RestoreTarget => ({
+  type: 'file',
+  path: path.join(out, 'disk-{key}.qcow2'),
+  format: 'qcow2',
+});
 
 // Exit 1, the error shown, the run recorded as failed with it, nothing held afterwards.
 async function expectRefused(restored: Restore, error: RegExp): Promise<void> {
@@ -94,7 +112,12 @@ describe('restore refusals', () => {
 
   it('a time before the first backup', async () => {
     const restored = await restore('2001-01-01T00:00:00Z', qcow2Files);
-    await expectRefused(restored, new RegExp(`no complete backup of VM fvm at or before 2001-01-01T00:00:00.000Z: the first is ${vm.backups[0]!.id}`));
+    await expectRefused(
+      restored,
+      new RegExp(
+        `no complete backup of VM fvm at or before 2001-01-01T00:00:00.000Z: the first is ${vm.backups[0]!.id}`,
+      ),
+    );
     expectNoTargets(restored.out);
   });
 
@@ -115,7 +138,10 @@ describe('restore refusals', () => {
       },
     });
     const existing = path.join(restored.out, 'disk-2001.qcow2');
-    await expectRefused(restored, /target .*disk-2001\.qcow2 for disk 2001 already exists on this host \(set restore\.target\.overwrite: true/);
+    await expectRefused(
+      restored,
+      /target .*disk-2001\.qcow2 for disk 2001 already exists on this host \(set restore\.target\.overwrite: true/,
+    );
     expect(statSync(existing).mtimeMs).toBe(before.mtime);
     expect(sha256(existing)).toBe(before.sha);
     expect(existsSync(path.join(restored.out, 'disk-2000.qcow2'))).toBe(false);
@@ -123,15 +149,20 @@ describe('restore refusals', () => {
 
   for (const format of ['qcow2', 'raw'] as const) {
     it(`with overwrite: true an existing ${format} target full of old data is replaced by the backup`, async () => {
-      const { result, out } = await restore(vm.backups[1]!.id, (o) => ({ type: 'file', path: path.join(o, `disk-{key}.${format}`), format, overwrite: true }), {
-        prepare: (o) => {
-          const existing = path.join(o, `disk-2001.${format}`);
-          execFileSync('qemu-img', ['create', '-q', '-f', format, existing, String(16 * MiB)]);
-          execFileSync('qemu-io', ['-f', format, '-c', 'write -P 0x77 0 16M', existing]);
+      const { result, out } = await restore(
+        vm.backups[1]!.id,
+        (o) => ({ type: 'file', path: path.join(o, `disk-{key}.${format}`), format, overwrite: true }),
+        {
+          prepare: (o) => {
+            const existing = path.join(o, `disk-2001.${format}`);
+            execFileSync('qemu-img', ['create', '-q', '-f', format, existing, String(16 * MiB)]);
+            execFileSync('qemu-io', ['-f', format, '-c', 'write -P 0x77 0 16M', existing]);
+          },
         },
-      });
+      );
       expect(result.exitCode, `${result.stdout}\n${result.stderr}`).toBe(0);
-      for (const key of [2000, 2001]) expect(restoredDifference(vm.copies[1]![key]!, path.join(out, `disk-${key}.${format}`), format)).toBe('');
+      for (const key of [2000, 2001])
+        expect(restoredDifference(vm.copies[1]![key]!, path.join(out, `disk-${key}.${format}`), format)).toBe('');
     });
   }
 
@@ -143,7 +174,10 @@ describe('restore refusals', () => {
     const server = await startQemuNbd({ file: disk, format: 'raw', exportName: 'small' });
     servers.push(server);
     const restored = await restore('latest', () => ({ type: 'nbd', url: server.url }), { disks: [2000] });
-    await expectRefused(restored, /NBD target nbd:\/\/127\.0\.0\.1:\d+\/small is 8(\.0)? MiB, smaller than disk 2000 \(64(\.0)? MiB\)/);
+    await expectRefused(
+      restored,
+      /NBD target nbd:\/\/127\.0\.0\.1:\d+\/small is 8(\.0)? MiB, smaller than disk 2000 \(64(\.0)? MiB\)/,
+    );
     await server.stop();
     expect(sha256(disk)).toBe(before);
   });
@@ -155,19 +189,26 @@ describe('restore refusals', () => {
     try {
       const listed = await listBackups(vm.db, vm.vm);
       for (const backup of vm.backups) {
-        const row = listed.find((candidate) => candidate.id === backup.id)! as { restorable: boolean; notRestorableBecause?: string };
+        const row = listed.find((candidate) => candidate.id === backup.id)! as {
+          restorable: boolean;
+          notRestorableBecause?: string;
+        };
         expect(row.restorable, backup.id).toBe(false);
         expect(row.notRestorableBecause).toContain(full);
       }
       const human = await sendenseRun(['backups', '--vm', vm.vm, '--db', vm.db]);
       expect(human.stdout).toContain(`no: file missing or unreadable: ${full}`);
       const restored = await restore('latest', qcow2Files);
-      await expectRefused(restored, new RegExp(`the file of backup ${vm.backups[0]!.id} for disk 2001 is missing or unreadable`));
+      await expectRefused(
+        restored,
+        new RegExp(`the file of backup ${vm.backups[0]!.id} for disk 2001 is missing or unreadable`),
+      );
       expectNoTargets(restored.out);
     } finally {
       renameSync(aside, full);
     }
     const listed = await listBackups(vm.db, vm.vm);
-    for (const backup of vm.backups) expect(listed.find((candidate) => candidate.id === backup.id)!.restorable).toBe(true);
+    for (const backup of vm.backups)
+      expect(listed.find((candidate) => candidate.id === backup.id)!.restorable).toBe(true);
   });
 });

@@ -25,13 +25,24 @@ beforeAll(async () => {
   vm = await backUpVm(ws.dir, { vm: 'svm', ports: PORTS, points: 2 });
 }, 120_000);
 
-async function restore(target: (out: string) => RestoreTarget, options: { point?: string; disks?: number[]; db?: string; prepare?: (out: string) => void } = {}) {
+async function restore(
+  target: (out: string) => RestoreTarget,
+  options: { point?: string; disks?: number[]; db?: string; prepare?: (out: string) => void } = {},
+) {
   restores += 1;
   const name = `safety-${restores}`;
   const out = path.join(ws.dir, name);
   mkdirSync(out, { recursive: true });
   options.prepare?.(out);
-  const plan = writeRestorePlan(out, { name, vm: vm.vm, repository: vm.repository, ports: PORTS, point: options.point ?? 'latest', disks: options.disks, target: target(out) });
+  const plan = writeRestorePlan(out, {
+    name,
+    vm: vm.vm,
+    repository: vm.repository,
+    ports: PORTS,
+    point: options.point ?? 'latest',
+    disks: options.disks,
+    target: target(out),
+  });
   return { result: await sendenseRun([plan, '--db', options.db ?? vm.db]), out };
 }
 
@@ -60,7 +71,10 @@ describe('restore safety', () => {
     const before = repositoryFiles();
     const full = vm.backups[1]!.disks.find((disk) => disk.diskKey === 2000)!.file;
     // Named as such in the plan: validate refuses it (exit 2).
-    const planned = await restore(() => ({ type: 'file', path: full, format: 'qcow2', overwrite: true }), { disks: [2000], point: vm.backups[0]!.id });
+    const planned = await restore(() => ({ type: 'file', path: full, format: 'qcow2', overwrite: true }), {
+      disks: [2000],
+      point: vm.backups[0]!.id,
+    });
     expect(planned.result.exitCode).toBe(2);
     expect(planned.result.stderr).toContain(`restore.target.path: ${full} is inside the repository ${vm.repository}`);
     // The plan names the repository through a symlink, so only the run can see it: refused too.
@@ -92,7 +106,14 @@ describe('restore safety', () => {
     // Another hub's repository (its own state database), next to ours.
     const otherRepository = path.join(ws.dir, 'other-repository');
     const disk = createDisk(path.join(ws.dir, 'other-disk.qcow2'), 8 * MiB);
-    const otherPlan = writePlan(ws.dir, { name: 'other-backup', kind: 'backup', vm: 'othervm', disks: [{ key: 2000, path: disk }], repository: otherRepository, ports: PORTS });
+    const otherPlan = writePlan(ws.dir, {
+      name: 'other-backup',
+      kind: 'backup',
+      vm: 'othervm',
+      disks: [{ key: 2000, path: disk }],
+      repository: otherRepository,
+      ports: PORTS,
+    });
     const taken = await sendenseRun([otherPlan, '--db', path.join(ws.dir, 'other.db')]);
     expect(taken.exitCode, taken.stderr).toBe(0);
     const otherFiles = readdirSync(path.join(otherRepository, 'othervm', 'disk-2000'));
@@ -107,15 +128,18 @@ describe('restore safety', () => {
   it('an existing target another program has open (a qemu-nbd serving it) is refused and keeps its bytes and inode', async () => {
     let existing = '';
     let before: FileFacts | undefined;
-    const { result, out } = await restore((o) => ({ type: 'file', path: path.join(o, 'disk-{key}.qcow2'), format: 'qcow2', overwrite: true }), {
-      disks: [2000],
-      prepare: (o) => {
-        existing = path.join(o, 'disk-2000.qcow2');
-        execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', existing, String(64 * MiB)]);
-        execFileSync('qemu-io', ['-f', 'qcow2', '-c', 'write -P 0x77 0 1M', existing]);
-        before = facts(existing);
+    const { result, out } = await restore(
+      (o) => ({ type: 'file', path: path.join(o, 'disk-{key}.qcow2'), format: 'qcow2', overwrite: true }),
+      {
+        disks: [2000],
+        prepare: (o) => {
+          existing = path.join(o, 'disk-2000.qcow2');
+          execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', existing, String(64 * MiB)]);
+          execFileSync('qemu-io', ['-f', 'qcow2', '-c', 'write -P 0x77 0 1M', existing]);
+          before = facts(existing);
+        },
       },
-    });
+    );
     expect(result.exitCode).toBe(0); // nobody had it open: replaced (the control case)
     expect(facts(existing).ino).not.toBe(before!.ino);
     expect(restoredDifference(vm.copies[1]![2000]!, existing, 'qcow2')).toBe('');
@@ -127,7 +151,9 @@ describe('restore safety', () => {
     const plan = path.join(out, `${path.basename(out)}.yaml`);
     const refused = await sendenseRun([plan, '--db', vm.db]);
     expect(refused.exitCode).toBe(1);
-    expect(refused.stderr).toMatch(new RegExp(`target ${existing} for disk 2000 is in use \\(open by pid ${server.pid} \\(qemu-nbd\\)\\)`));
+    expect(refused.stderr).toMatch(
+      new RegExp(`target ${existing} for disk 2000 is in use \\(open by pid ${server.pid} \\(qemu-nbd\\)\\)`),
+    );
     await server.stop();
     expect(facts(existing)).toEqual(held);
     expect(readdirSync(out).sort()).toEqual(['disk-2000.qcow2', `${path.basename(out)}.yaml`]);
@@ -136,10 +162,17 @@ describe('restore safety', () => {
   });
 
   it('restored files are private (0600) unless the plan gives a mode', async () => {
-    const { result, out } = await restore((o) => ({ type: 'file', path: path.join(o, 'disk-{key}.raw'), format: 'raw' }));
+    const { result, out } = await restore((o) => ({
+      type: 'file',
+      path: path.join(o, 'disk-{key}.raw'),
+      format: 'raw',
+    }));
     expect(result.exitCode, result.stderr).toBe(0);
     for (const key of [2000, 2001]) expect(statSync(path.join(out, `disk-${key}.raw`)).mode & 0o777).toBe(0o600);
-    const shared = await restore((o) => ({ type: 'file', path: path.join(o, 'disk-{key}.raw'), format: 'raw', mode: '0640' }), { disks: [2001] });
+    const shared = await restore(
+      (o) => ({ type: 'file', path: path.join(o, 'disk-{key}.raw'), format: 'raw', mode: '0640' }),
+      { disks: [2001] },
+    );
     expect(shared.result.exitCode, shared.result.stderr).toBe(0);
     expect(statSync(path.join(shared.out, 'disk-2001.raw')).mode & 0o777).toBe(0o640);
   });
@@ -165,10 +198,15 @@ describe('restore safety', () => {
     try {
       const listed = await listBackups(vm.db, vm.vm);
       expect(listed.find((backup) => backup.id === vm.backups[0]!.id)!.restorable).toBe(true);
-      const damaged = listed.find((backup) => backup.id === vm.backups[1]!.id)! as { restorable: boolean; notRestorableBecause?: string };
+      const damaged = listed.find((backup) => backup.id === vm.backups[1]!.id)! as {
+        restorable: boolean;
+        notRestorableBecause?: string;
+      };
       expect(damaged.restorable).toBe(false);
       expect(damaged.notRestorableBecause).toBe(`qcow2 header destroyed (bad magic): ${incremental}`);
-      const { result } = await restore((o) => ({ type: 'file', path: path.join(o, 'disk-{key}.raw'), format: 'raw' }), { point: vm.backups[1]!.id });
+      const { result } = await restore((o) => ({ type: 'file', path: path.join(o, 'disk-{key}.raw'), format: 'raw' }), {
+        point: vm.backups[1]!.id,
+      });
       expect(result.exitCode).toBe(1);
       expect(result.stderr).toContain(`the file of backup ${vm.backups[1]!.id} for disk 2001 is damaged`);
     } finally {

@@ -60,7 +60,13 @@ describe('node transfer --zero-holes', () => {
   it('writes the holes of the source as zeroes into a target full of old data', async () => {
     const source = makeSource();
     const target = await garbageTarget(16 * MiB);
-    const result = await transfer(['--nbd-targets', `2000:${target.url}`, '--source', `2000=qemu:${source}`, '--zero-holes']);
+    const result = await transfer([
+      '--nbd-targets',
+      `2000:${target.url}`,
+      '--source',
+      `2000=qemu:${source}`,
+      '--zero-holes',
+    ]);
     expect(result.code, result.stderr + result.stdout).toBe(0);
     await servers.pop()!.stop();
     expect(await sameContent(source, target.file)).toBe(true);
@@ -86,7 +92,13 @@ describe('node transfer --zero-holes', () => {
     const source = makeSource();
     const target = await garbageTarget(8 * MiB);
     const before = sha256(target.file);
-    const result = await transfer(['--nbd-targets', `2000:${target.url}`, '--source', `2000=qemu:${source}`, '--zero-holes']);
+    const result = await transfer([
+      '--nbd-targets',
+      `2000:${target.url}`,
+      '--source',
+      `2000=qemu:${source}`,
+      '--zero-holes',
+    ]);
     expect(result.code).toBe(1);
     const error = result.stdout
       .split('\n')

@@ -69,10 +69,24 @@ async function verifyRun(restored: Record<number, string>): Promise<RestoreRun> 
     const file = top.disks.find((disk) => disk.diskKey === key)!.file;
     const server = await startQemuNbd({ file, readOnly: true, exportName: `disk-${key}` });
     servers.push(server);
-    disks.push({ key, file, virtualSize: DISK_SIZES[key]!, exportName: `disk-${key}`, port: Number(new URL(server.url).port), targetPath: restored[key] });
+    disks.push({
+      key,
+      file,
+      virtualSize: DISK_SIZES[key]!,
+      exportName: `disk-${key}`,
+      port: Number(new URL(server.url).port),
+      targetPath: restored[key],
+    });
   }
   const spec = { type: 'file', path: 'unused-{key}', format: 'qcow2', overwrite: false, mode: 0o600 } as const;
-  return { runId, plan: { restore: { verify: true, target: spec } }, target: fileTarget(spec), node: createLocalNode(), store, state: { backupId: top.id, disks } } as unknown as RestoreRun;
+  return {
+    runId,
+    plan: { restore: { verify: true, target: spec } },
+    target: fileTarget(spec),
+    node: createLocalNode(),
+    store,
+    state: { backupId: top.id, disks },
+  } as unknown as RestoreRun;
 }
 
 async function verifyError(run: RestoreRun): Promise<Error> {
@@ -86,13 +100,25 @@ async function verifyError(run: RestoreRun): Promise<Error> {
 
 // Writes through the qcow2 file's own layer only (its backing chain untouched).
 function writeOwnLayer(file: string, command: string): void {
-  execFileSync('qemu-io', ['-c', command, `json:${JSON.stringify({ driver: 'qcow2', backing: null, file: { driver: 'file', filename: file } })}`], { stdio: 'ignore' });
+  execFileSync(
+    'qemu-io',
+    [
+      '-c',
+      command,
+      `json:${JSON.stringify({ driver: 'qcow2', backing: null, file: { driver: 'file', filename: file } })}`,
+    ],
+    { stdio: 'ignore' },
+  );
 }
 
 describe('verify on this host: one read of each restored disk against the manifests', () => {
   it('passes a correct restore reading each disk once, and leaves no qemu-nbd behind', async () => {
     const summary = await verify.run(await verifyRun(await restoreUnverified()));
-    expect(summary).toMatch(new RegExp(`^2 disk\\(s\\) identical to backup ${vm.backups.at(-1)!.id}: read once \\(.+\\) and every range checked against the digests taken at backup time$`));
+    expect(summary).toMatch(
+      new RegExp(
+        `^2 disk\\(s\\) identical to backup ${vm.backups.at(-1)!.id}: read once \\(.+\\) and every range checked against the digests taken at backup time$`,
+      ),
+    );
     expect(recordedProcesses(vm.db)).toEqual([]);
   });
 
@@ -107,9 +133,13 @@ describe('verify on this host: one read of each restored disk against the manife
   ] as const) {
     it(`fails when one byte of the restored disk differs where the point holds ${what}`, async () => {
       const restored = await restoreUnverified();
-      execFileSync('qemu-io', ['-f', 'qcow2', '-c', `write -P 0x5a ${offset} 512`, restored[key]!], { stdio: 'ignore' });
+      execFileSync('qemu-io', ['-f', 'qcow2', '-c', `write -P 0x5a ${offset} 512`, restored[key]!], {
+        stdio: 'ignore',
+      });
       const error = await verifyError(await verifyRun(restored));
-      expect(error.message).toMatch(new RegExp(`restored disk ${key} \\(.*disk-${key}\\.qcow2\\) differs from backup .*${offset}`));
+      expect(error.message).toMatch(
+        new RegExp(`restored disk ${key} \\(.*disk-${key}\\.qcow2\\) differs from backup .*${offset}`),
+      );
     });
   }
 
@@ -120,8 +150,14 @@ describe('verify on this host: one read of each restored disk against the manife
     // disk reads the same, but that range no longer matches its digest.
     writeOwnLayer(full!.disks.find((disk) => disk.diskKey === 2000)!.file, 'write -P 0x77 0 4K');
     const error = await verifyError(await verifyRun(restored));
-    expect(error.message).toMatch(new RegExp(`backup ${full!.id} differs from what was read from the source: data differs at guest offset 0 .*now marked damaged`));
-    const damaged = (tableRows(vm.db, 'backups') as { id: string; damage: string | null }[]).filter((backup) => backup.damage !== null).map((backup) => backup.id);
+    expect(error.message).toMatch(
+      new RegExp(
+        `backup ${full!.id} differs from what was read from the source: data differs at guest offset 0 .*now marked damaged`,
+      ),
+    );
+    const damaged = (tableRows(vm.db, 'backups') as { id: string; damage: string | null }[])
+      .filter((backup) => backup.damage !== null)
+      .map((backup) => backup.id);
     expect(damaged.sort()).toEqual([full!.id, vm.backups[1]!.id, top!.id].sort());
   });
 });

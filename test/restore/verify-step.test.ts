@@ -36,7 +36,12 @@ async function backupAndRestored(): Promise<{ run: RestoreRun; restored: string 
     node: createLocalNode(),
     // No recorded chain: only the comparison with the served backup is under test here.
     store: { chainOf: async () => [] },
-    state: { backupId: 'b1', disks: [{ key: 2000, file: backup, virtualSize: 16 * MiB, exportName: 'vm-disk-2000', port, targetPath: restored }] },
+    state: {
+      backupId: 'b1',
+      disks: [
+        { key: 2000, file: backup, virtualSize: 16 * MiB, exportName: 'vm-disk-2000', port, targetPath: restored },
+      ],
+    },
   } as unknown as RestoreRun;
   return { run, restored };
 }
@@ -55,6 +60,8 @@ describe('verify step', () => {
       (caught: unknown) => caught,
     );
     expect(isSendenseError(error)).toBe(true);
-    expect((error as Error).message).toMatch(/restored disk 2000 \(.*restored\.qcow2\) differs from backup b1: .*9437184/);
+    expect((error as Error).message).toMatch(
+      /restored disk 2000 \(.*restored\.qcow2\) differs from backup b1: .*9437184/,
+    );
   });
 });

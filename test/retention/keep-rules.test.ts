@@ -5,7 +5,8 @@ import { describe, expect, it } from 'vitest';
 import { markPoints, periodId } from '../../src/retention/keep-rules.js';
 
 const points = (...times: string[]) => times.map((takenAt, index) => ({ id: `p${index}`, takenAt }));
-const kept = (verdicts: readonly { id: string; keptBy: readonly string[] }[]) => verdicts.filter((v) => v.keptBy.length > 0).map((v) => v.id);
+const kept = (verdicts: readonly { id: string; keptBy: readonly string[] }[]) =>
+  verdicts.filter((v) => v.keptBy.length > 0).map((v) => v.id);
 
 describe('keep rules', () => {
   it('keepLast keeps the newest N points, whatever their order in the list', () => {
@@ -16,14 +17,27 @@ describe('keep rules', () => {
   });
 
   it('keepDaily keeps the newest point of each of the last N days that have one (days without a point do not count)', () => {
-    const list = points('2026-11-10T01:00:00Z', '2026-11-10T23:00:00Z', '2026-11-14T02:00:00Z', '2026-11-20T01:00:00Z', '2026-11-20T05:00:00Z');
+    const list = points(
+      '2026-11-10T01:00:00Z',
+      '2026-11-10T23:00:00Z',
+      '2026-11-14T02:00:00Z',
+      '2026-11-20T01:00:00Z',
+      '2026-11-20T05:00:00Z',
+    );
     expect(kept(markPoints(list, { keepDaily: 2 }))).toEqual(['p2', 'p4']);
     expect(kept(markPoints(list, { keepDaily: 5 }))).toEqual(['p1', 'p2', 'p4']);
   });
 
   it('a period rule skips periods an earlier rule already kept a point in (PBS), and names them as reasons too', () => {
     // Three points a day for 3 days in November, one in October and one in September.
-    const list = points('2026-09-15T12:00:00Z', '2026-10-15T12:00:00Z', '2026-11-18T08:00:00Z', '2026-11-19T08:00:00Z', '2026-11-20T08:00:00Z', '2026-11-20T12:00:00Z');
+    const list = points(
+      '2026-09-15T12:00:00Z',
+      '2026-10-15T12:00:00Z',
+      '2026-11-18T08:00:00Z',
+      '2026-11-19T08:00:00Z',
+      '2026-11-20T08:00:00Z',
+      '2026-11-20T12:00:00Z',
+    );
     const verdicts = markPoints(list, { keepLast: 1, keepDaily: 2, keepMonthly: 2 });
     // last: p5; daily: 2026-11-20 is covered by p5, so 11-19 (p3) and 11-18 (p2); monthly: 2026-11 is
     // covered and not counted, so 2026-10 (p1) and 2026-09 (p0).
@@ -54,7 +68,14 @@ describe('keep rules', () => {
   });
 
   it('keepHourly keeps the newest point of each of the last N hours that have one, before the daily rule counts', () => {
-    const list = points('2026-11-19T23:10:00Z', '2026-11-20T08:05:00Z', '2026-11-20T08:50:00Z', '2026-11-20T10:20:00Z', '2026-11-20T11:00:00Z', '2026-11-20T11:59:59Z');
+    const list = points(
+      '2026-11-19T23:10:00Z',
+      '2026-11-20T08:05:00Z',
+      '2026-11-20T08:50:00Z',
+      '2026-11-20T10:20:00Z',
+      '2026-11-20T11:00:00Z',
+      '2026-11-20T11:59:59Z',
+    );
     const verdicts = markPoints(list, { keepHourly: 3, keepDaily: 2 }, 'UTC');
     // hourly: 11 (p5), 10 (p3), 08 (p2); daily: 2026-11-20 is covered, so 11-19 (p0).
     expect(kept(verdicts)).toEqual(['p0', 'p2', 'p3', 'p5']);
@@ -69,6 +90,9 @@ describe('keep rules', () => {
     expect(periodId('hourly', '2026-11-20T00:30:00Z', 'Asia/Kolkata')).toBe('2026-11-20T06');
     // 2026-11-01 in New York: 01:00-02:00 happens twice (05:xx and 06:xx UTC).
     const list = points('2026-11-01T05:20:00Z', '2026-11-01T06:40:00Z');
-    expect(markPoints(list, { keepHourly: 5 }, 'America/New_York').map((v) => v.keptBy)).toEqual([[], ['hourly 2026-11-01T01']]);
+    expect(markPoints(list, { keepHourly: 5 }, 'America/New_York').map((v) => v.keptBy)).toEqual([
+      [],
+      ['hourly 2026-11-01T01'],
+    ]);
   });
 });

@@ -14,7 +14,16 @@ import { killIfAlive } from '../support/processes.js';
 import { useRunWorkspace } from '../support/run-workspace.js';
 import { sendenseRun } from '../support/sendense-cli.js';
 import { differenceBetween, portRangeForTestFile, writeDisk } from '../support/vm-disks.js';
-import { backUpPoints, backupsOf, differenceFromSource, expectPointsExact, expectVerifyPasses, setTakenAt, writeRetentionPlan, type PointChain } from './point-chain.js';
+import {
+  backUpPoints,
+  backupsOf,
+  differenceFromSource,
+  expectPointsExact,
+  expectVerifyPasses,
+  setTakenAt,
+  writeRetentionPlan,
+  type PointChain,
+} from './point-chain.js';
 
 const ws = useRunWorkspace('merge-crash-', { per: 'file' });
 const ports = portRangeForTestFile();
@@ -28,7 +37,9 @@ let chain: PointChain;
 const day = (n: number, hour = 2) => new Date(Date.UTC(2026, 0, 1 + n, hour)).toISOString();
 
 async function killedPrune(retention: Record<string, number>, phase: string): Promise<void> {
-  const result = await sendenseRun(['prune', writeRetentionPlan(chain, retention), '--db', ws.db], { SENDENSE_TEST_KILL_MERGE_AT: phase });
+  const result = await sendenseRun(['prune', writeRetentionPlan(chain, retention), '--db', ws.db], {
+    SENDENSE_TEST_KILL_MERGE_AT: phase,
+  });
   expect(result.exitCode, `killed at ${phase}: ${result.stdout}\n${result.stderr}`).toBe(-1);
 }
 
@@ -36,7 +47,11 @@ async function killedPrune(retention: Record<string, number>, phase: string): Pr
 async function expectOthersExact(going: string): Promise<void> {
   for (const backup of await backupsOf(chain)) {
     if (backup.id === going) continue;
-    for (const disk of backup.disks) expect(differenceFromSource(disk.file, chain.copies[backup.id]![disk.diskKey]!), `${backup.id} disk ${disk.diskKey}`).toBe('');
+    for (const disk of backup.disks)
+      expect(
+        differenceFromSource(disk.file, chain.copies[backup.id]![disk.diskKey]!),
+        `${backup.id} disk ${disk.diskKey}`,
+      ).toBe('');
   }
 }
 
@@ -45,8 +60,12 @@ async function expectOthersExact(going: string): Promise<void> {
 async function expectNothingReadsThroughTheMerge(going: string, child: string): Promise<void> {
   const verified = await sendenseRun(['verify', '--db', ws.db]);
   expect(verified.exitCode, `${verified.stdout}\n${verified.stderr}`).toBe(0);
-  expect(verified.stdout).toContain(`not verified: VM ${chain.vm} has an unfinished merge of backup ${going} into ${child}`);
-  expect((await backupsOf(chain)).filter((backup) => backup.status !== 'complete').map((backup) => backup.id)).toEqual([]);
+  expect(verified.stdout).toContain(
+    `not verified: VM ${chain.vm} has an unfinished merge of backup ${going} into ${child}`,
+  );
+  expect((await backupsOf(chain)).filter((backup) => backup.status !== 'complete').map((backup) => backup.id)).toEqual(
+    [],
+  );
   const single = await sendenseRun(['verify', '--vm', chain.vm, '--db', ws.db]);
   expect(single.exitCode).toBe(1);
   expect(single.stderr).toContain(`unfinished merge of backup ${going} into ${child}`);
@@ -78,62 +97,82 @@ describe('a merge killed at any phase', () => {
   });
 
   for (const phase of PHASES) {
-    it(`an incremental merged into its child, killed at ${phase}: kept points exact before and after doctor`, { timeout: 300_000 }, async () => {
-      const left = (await backupsOf(chain)).map((b) => b.id);
-      // The second-newest point moves to the morning of the newest one's day: keepDaily keeps all but it.
-      const going = left.at(-2)!;
-      const child = left.at(-1)!;
-      setTakenAt(chain, { [going]: day(chain.ids.indexOf(child), 1) });
-      await killedPrune({ keepDaily: 100 }, phase);
-      await expectOthersExact(going);
-      await expectNothingReadsThroughTheMerge(going, child);
-      if (phase === 'copy') {
-        const refused = await sendenseRun([writeRetentionPlan(chain, { keepDaily: 100 }), '--db', ws.db]);
-        expect(refused.exitCode).toBe(1);
-        expect(`${refused.stdout}${refused.stderr}`).toContain(`unfinished merge of backup ${going} into ${child}`);
-        const restore = writeRestorePlan(ws.dir, {
-          name: 'vmk-restore',
-          vm: chain.vm,
-          repository: ws.repository,
-          ports,
-          point: 'latest',
-          target: { type: 'file', path: path.join(ws.dir, 'restored-{key}.qcow2'), format: 'qcow2' },
-        });
-        const refusedRestore = await sendenseRun([restore, '--db', ws.db]);
-        expect(refusedRestore.exitCode).toBe(1);
-        expect(`${refusedRestore.stdout}${refusedRestore.stderr}`).toContain(`unfinished merge of backup ${going} into ${child}`);
-      }
-      const said = await doctor();
-      expect(said).toContain(`interrupted merge of backup ${going} into ${child}`);
-      expect(said).toContain(ROLLS_BACK.includes(phase) ? 'roll it back (no file was changed yet): done' : 'finish it: done');
-      for (const disk of chain.disks) expect(readdirSync(path.join(ws.repository, chain.vm, `disk-${disk.key}`)).filter((f) => f.endsWith('.merge'))).toEqual([]);
-      const after = await expectPointsExact(chain);
-      expect(after.includes(going)).toBe(ROLLS_BACK.includes(phase));
-      if (ROLLS_BACK.includes(phase)) {
-        // Rolled back: the prune runs again to the end.
-        const again = await sendenseRun(['prune', writeRetentionPlan(chain, { keepDaily: 100 }), '--db', ws.db]);
-        expect(again.exitCode, again.stderr).toBe(0);
-        expect(await expectPointsExact(chain)).not.toContain(going);
-      }
-    });
+    it(
+      `an incremental merged into its child, killed at ${phase}: kept points exact before and after doctor`,
+      { timeout: 300_000 },
+      async () => {
+        const left = (await backupsOf(chain)).map((b) => b.id);
+        // The second-newest point moves to the morning of the newest one's day: keepDaily keeps all but it.
+        const going = left.at(-2)!;
+        const child = left.at(-1)!;
+        setTakenAt(chain, { [going]: day(chain.ids.indexOf(child), 1) });
+        await killedPrune({ keepDaily: 100 }, phase);
+        await expectOthersExact(going);
+        await expectNothingReadsThroughTheMerge(going, child);
+        if (phase === 'copy') {
+          const refused = await sendenseRun([writeRetentionPlan(chain, { keepDaily: 100 }), '--db', ws.db]);
+          expect(refused.exitCode).toBe(1);
+          expect(`${refused.stdout}${refused.stderr}`).toContain(`unfinished merge of backup ${going} into ${child}`);
+          const restore = writeRestorePlan(ws.dir, {
+            name: 'vmk-restore',
+            vm: chain.vm,
+            repository: ws.repository,
+            ports,
+            point: 'latest',
+            target: { type: 'file', path: path.join(ws.dir, 'restored-{key}.qcow2'), format: 'qcow2' },
+          });
+          const refusedRestore = await sendenseRun([restore, '--db', ws.db]);
+          expect(refusedRestore.exitCode).toBe(1);
+          expect(`${refusedRestore.stdout}${refusedRestore.stderr}`).toContain(
+            `unfinished merge of backup ${going} into ${child}`,
+          );
+        }
+        const said = await doctor();
+        expect(said).toContain(`interrupted merge of backup ${going} into ${child}`);
+        expect(said).toContain(
+          ROLLS_BACK.includes(phase) ? 'roll it back (no file was changed yet): done' : 'finish it: done',
+        );
+        for (const disk of chain.disks)
+          expect(
+            readdirSync(path.join(ws.repository, chain.vm, `disk-${disk.key}`)).filter((f) => f.endsWith('.merge')),
+          ).toEqual([]);
+        const after = await expectPointsExact(chain);
+        expect(after.includes(going)).toBe(ROLLS_BACK.includes(phase));
+        if (ROLLS_BACK.includes(phase)) {
+          // Rolled back: the prune runs again to the end.
+          const again = await sendenseRun(['prune', writeRetentionPlan(chain, { keepDaily: 100 }), '--db', ws.db]);
+          expect(again.exitCode, again.stderr).toBe(0);
+          expect(await expectPointsExact(chain)).not.toContain(going);
+        }
+      },
+    );
   }
 
   for (const phase of PHASES) {
-    it(`the full folded forward, killed at ${phase}: kept points exact before and after doctor`, { timeout: 300_000 }, async () => {
-      const left = (await backupsOf(chain)).map((b) => b.id);
-      const full = left[0]!;
-      await killedPrune({ keepLast: left.length - 1 }, phase);
-      await expectOthersExact(full);
-      await expectNothingReadsThroughTheMerge(full, left[1]!);
-      await doctor();
-      const after = await expectPointsExact(chain);
-      expect(after[0] === full).toBe(ROLLS_BACK.includes(phase));
-      if (ROLLS_BACK.includes(phase)) {
-        const again = await sendenseRun(['prune', writeRetentionPlan(chain, { keepLast: left.length - 1 }), '--db', ws.db]);
-        expect(again.exitCode, again.stderr).toBe(0);
-        expect((await expectPointsExact(chain))[0]).toBe(left[1]);
-      }
-    });
+    it(
+      `the full folded forward, killed at ${phase}: kept points exact before and after doctor`,
+      { timeout: 300_000 },
+      async () => {
+        const left = (await backupsOf(chain)).map((b) => b.id);
+        const full = left[0]!;
+        await killedPrune({ keepLast: left.length - 1 }, phase);
+        await expectOthersExact(full);
+        await expectNothingReadsThroughTheMerge(full, left[1]!);
+        await doctor();
+        const after = await expectPointsExact(chain);
+        expect(after[0] === full).toBe(ROLLS_BACK.includes(phase));
+        if (ROLLS_BACK.includes(phase)) {
+          const again = await sendenseRun([
+            'prune',
+            writeRetentionPlan(chain, { keepLast: left.length - 1 }),
+            '--db',
+            ws.db,
+          ]);
+          expect(again.exitCode, again.stderr).toBe(0);
+          expect((await expectPointsExact(chain))[0]).toBe(left[1]);
+        }
+      },
+    );
   }
 
   it('after all that: verify passes and the next incremental is exact', { timeout: 300_000 }, async () => {
@@ -143,6 +182,7 @@ describe('a merge killed at any phase', () => {
     expect(next.exitCode, `${next.stdout}\n${next.stderr}`).toBe(0);
     const latest = (await backupsOf(chain)).at(-1)!;
     expect(latest.type).toBe('incremental');
-    for (const disk of latest.disks) expect(differenceBetween(disk.file, chain.disks.find((d) => d.key === disk.diskKey)!.path)).toBe('');
+    for (const disk of latest.disks)
+      expect(differenceBetween(disk.file, chain.disks.find((d) => d.key === disk.diskKey)!.path)).toBe('');
   });
 });

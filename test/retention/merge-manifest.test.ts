@@ -15,38 +15,58 @@ const read = async (offset: number, length: number) => disk.subarray(offset, off
 const sha256 = (bytes: Buffer) => createHash('sha256').update(bytes).digest('hex');
 
 function manifest(backupId: string, algorithm: string, data: [number, number, string][]): DiskManifest {
-  return { backupId, diskKey: 2000, type: 'incremental', parentId: null, parentFile: null, bytes: 0, digests: { algorithm, data, zero: [] } } as unknown as DiskManifest;
+  return {
+    backupId,
+    diskKey: 2000,
+    type: 'incremental',
+    parentId: null,
+    parentFile: null,
+    bytes: 0,
+    digests: { algorithm, data, zero: [] },
+  } as unknown as DiskManifest;
 }
 
 describe('merged manifest', () => {
   it.each([
     ['sha256', 'xxh128'],
     ['xxh128', 'xxh64'],
-  ])("a %s parent under an %s child: every surviving range gets a digest of its bytes in the child's algorithm", async (parentAlgorithm, algorithm) => {
-    const parentDigest = (bytes: Buffer) => (parentAlgorithm === 'sha256' ? sha256(bytes) : rangeDigest(parentAlgorithm, bytes));
-    const parent = manifest('p', parentAlgorithm, [
-      [0, 64 * KiB, await parentDigest(disk.subarray(0, 64 * KiB))],
-      [128 * KiB, 64 * KiB, await parentDigest(disk.subarray(128 * KiB, 192 * KiB))],
-    ]);
-    // The child wrote 160-176 KiB: it cuts the parent's second range.
-    const child = manifest('c', algorithm, [[160 * KiB, 16 * KiB, await rangeDigest(algorithm, disk.subarray(160 * KiB, 176 * KiB))]]);
-    const merged = await mergedManifest(parent, child, [[160 * KiB, 16 * KiB]], read);
-    expect(merged.digests!.algorithm).toBe(algorithm);
-    const expected = await Promise.all(
-      [
-        [0, 64 * KiB],
-        [128 * KiB, 32 * KiB],
-        [160 * KiB, 16 * KiB],
-        [176 * KiB, 16 * KiB],
-      ].map(async ([offset, length]) => [offset, length, await rangeDigest(algorithm, disk.subarray(offset!, offset! + length!))]),
-    );
-    expect(merged.digests!.data).toEqual(expected);
-  });
+  ])(
+    "a %s parent under an %s child: every surviving range gets a digest of its bytes in the child's algorithm",
+    async (parentAlgorithm, algorithm) => {
+      const parentDigest = (bytes: Buffer) =>
+        parentAlgorithm === 'sha256' ? sha256(bytes) : rangeDigest(parentAlgorithm, bytes);
+      const parent = manifest('p', parentAlgorithm, [
+        [0, 64 * KiB, await parentDigest(disk.subarray(0, 64 * KiB))],
+        [128 * KiB, 64 * KiB, await parentDigest(disk.subarray(128 * KiB, 192 * KiB))],
+      ]);
+      // The child wrote 160-176 KiB: it cuts the parent's second range.
+      const child = manifest('c', algorithm, [
+        [160 * KiB, 16 * KiB, await rangeDigest(algorithm, disk.subarray(160 * KiB, 176 * KiB))],
+      ]);
+      const merged = await mergedManifest(parent, child, [[160 * KiB, 16 * KiB]], read);
+      expect(merged.digests!.algorithm).toBe(algorithm);
+      const expected = await Promise.all(
+        [
+          [0, 64 * KiB],
+          [128 * KiB, 32 * KiB],
+          [160 * KiB, 16 * KiB],
+          [176 * KiB, 16 * KiB],
+        ].map(async ([offset, length]) => [
+          offset,
+          length,
+          await rangeDigest(algorithm, disk.subarray(offset!, offset! + length!)),
+        ]),
+      );
+      expect(merged.digests!.data).toEqual(expected);
+    },
+  );
 
   it('refuses to merge a parent whose bytes differ from its sha256 digest', async () => {
     const parent = manifest('p', 'sha256', [[0, 64 * KiB, sha256(Buffer.alloc(64 * KiB))]]);
     const child = manifest('c', 'xxh64', []);
-    await expect(mergedManifest(parent, child, [], read)).rejects.toThrow('the data at guest offset 0 differs from its manifest');
+    await expect(mergedManifest(parent, child, [], read)).rejects.toThrow(
+      'the data at guest offset 0 differs from its manifest',
+    );
   });
 
   it('reads exactly the ranges parentRangesToRead names, so a caller can fetch them first (a copy over SSH)', async () => {
@@ -57,7 +77,16 @@ describe('merged manifest', () => {
       [96 * KiB, 16 * KiB],
     ];
     const digests = async (algorithm: string) =>
-      Promise.all(ranges.map(async ([offset, length]) => [offset, length, await rangeDigest(algorithm, disk.subarray(offset, offset + length))] as [number, number, string]));
+      Promise.all(
+        ranges.map(
+          async ([offset, length]) =>
+            [offset, length, await rangeDigest(algorithm, disk.subarray(offset, offset + length))] as [
+              number,
+              number,
+              string,
+            ],
+        ),
+      );
     // The child covers the second range whole and cuts the third.
     const cut: [number, number][] = [
       [32 * KiB, 16 * KiB],
@@ -74,7 +103,11 @@ describe('merged manifest', () => {
       expect(parentRangesToRead(parent, child, cut), parentAlgorithm).toEqual(asked);
     }
     // Same algorithm: only the cut range; another: every range the child leaves something of.
-    expect(parentRangesToRead(manifest('p', 'xxh64', await digests('xxh64')), manifest('c', 'xxh64', []), cut)).toEqual([[64 * KiB, 16 * KiB]]);
-    expect(parentRangesToRead(manifest('p', 'xxh128', await digests('xxh128')), manifest('c', 'xxh64', []), cut)).toHaveLength(3);
+    expect(parentRangesToRead(manifest('p', 'xxh64', await digests('xxh64')), manifest('c', 'xxh64', []), cut)).toEqual(
+      [[64 * KiB, 16 * KiB]],
+    );
+    expect(
+      parentRangesToRead(manifest('p', 'xxh128', await digests('xxh128')), manifest('c', 'xxh64', []), cut),
+    ).toHaveLength(3);
   });
 });

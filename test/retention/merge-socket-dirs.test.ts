@@ -28,19 +28,27 @@ function plant(age: 'old' | 'fresh', content?: string): string {
 }
 
 describe('merge socket directories left by a kill -9', () => {
-  it('the next merge removes the empty ones a minute old and nothing else; kept points stay exact', { timeout: 120_000 }, async () => {
-    const chain = await backUpPoints(ws.dir, ws.db, ws.repository, ports, 3);
-    const stale = [plant('old'), plant('old')];
-    const busy = plant('old', 'a socket');
-    const fresh = plant('fresh');
+  it(
+    'the next merge removes the empty ones a minute old and nothing else; kept points stay exact',
+    { timeout: 120_000 },
+    async () => {
+      const chain = await backUpPoints(ws.dir, ws.db, ws.repository, ports, 3);
+      const stale = [plant('old'), plant('old')];
+      const busy = plant('old', 'a socket');
+      const fresh = plant('fresh');
 
-    const plan = writeRetentionPlan(chain, { keepLast: 2 });
-    const prune = await sendenseRun(['prune', plan, '--db', ws.db]);
-    expect(prune.exitCode, `${prune.stdout}\n${prune.stderr}`).toBe(0);
-    expect(prune.stdout).toContain('1 point(s) merged');
+      const plan = writeRetentionPlan(chain, { keepLast: 2 });
+      const prune = await sendenseRun(['prune', plan, '--db', ws.db]);
+      expect(prune.exitCode, `${prune.stdout}\n${prune.stderr}`).toBe(0);
+      expect(prune.stdout).toContain('1 point(s) merged');
 
-    expect(stale.map((dir) => existsSync(dir))).toEqual([false, false]);
-    expect([existsSync(busy), existsSync(path.join(busy, 'nbd.sock')), existsSync(fresh)]).toEqual([true, true, true]);
-    expect(await expectPointsExact(chain)).toEqual(chain.ids.slice(1));
-  });
+      expect(stale.map((dir) => existsSync(dir))).toEqual([false, false]);
+      expect([existsSync(busy), existsSync(path.join(busy, 'nbd.sock')), existsSync(fresh)]).toEqual([
+        true,
+        true,
+        true,
+      ]);
+      expect(await expectPointsExact(chain)).toEqual(chain.ids.slice(1));
+    },
+  );
 });

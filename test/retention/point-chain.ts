@@ -29,13 +29,21 @@ export interface PointChain {
 
 // `file`: the plan file's name; `plan`: the plan's name, by default the plan that made the points
 // (a plan's retention applies to its own points only: docs/how-it-works.md#plans-that-share-a-vm).
-export function writeRetentionPlan(chain: PointChain, retention: Record<string, number> | undefined, file = 'retention', plan = `${chain.vm}-build`): string {
+export function writeRetentionPlan(
+  chain: PointChain,
+  retention: Record<string, number> | undefined,
+  file = 'retention',
+  plan = `${chain.vm}-build`,
+): string {
   const doc = {
     version: 1,
     kind: 'incremental',
     name: plan,
     timezone: 'UTC',
-    vm: { name: chain.vm, source: { type: 'qemu', disks: chain.disks.map((disk) => ({ key: disk.key, path: disk.path })) } },
+    vm: {
+      name: chain.vm,
+      source: { type: 'qemu', disks: chain.disks.map((disk) => ({ key: disk.key, path: disk.path })) },
+    },
     repository: { path: chain.repository },
     nbd: { ports: `${chain.ports[0]}-${chain.ports[1]}` },
     ...(retention ? { retention } : {}),
@@ -48,13 +56,24 @@ export function writeRetentionPlan(chain: PointChain, retention: Record<string, 
 // The change before point `i` (0: the first data), different on each disk.
 function changes(i: number): [string[], string[]] {
   if (i === 0) return [['write -P 0x01 0 8M', 'write -P 0x02 20M 4M'], ['write -P 0x03 0 4M']];
-  const disk0 = [`write -P 0x${(0x10 + i).toString(16)} ${(i * 5) % 30}M 256k`, `write -P 0x${(0x30 + i).toString(16)} ${(i * 7 + 3) % 31}M 64k`, `write -z ${(i * 3) % 30}M 128k`];
+  const disk0 = [
+    `write -P 0x${(0x10 + i).toString(16)} ${(i * 5) % 30}M 256k`,
+    `write -P 0x${(0x30 + i).toString(16)} ${(i * 7 + 3) % 31}M 64k`,
+    `write -z ${(i * 3) % 30}M 128k`,
+  ];
   if (i % 2 === 1) disk0.push(`discard ${(i * 11) % 30}M 192k`);
   const disk1 = [`write -P 0x${(0x50 + i).toString(16)} ${i % 15}M 128k`, `write -z ${(i + 7) % 15}M 64k`];
   return [disk0, disk1];
 }
 
-export async function backUpPoints(dir: string, db: string, repository: string, ports: readonly [number, number], count: number, vm = 'vmp'): Promise<PointChain> {
+export async function backUpPoints(
+  dir: string,
+  db: string,
+  repository: string,
+  ports: readonly [number, number],
+  count: number,
+  vm = 'vmp',
+): Promise<PointChain> {
   const disks = [
     { key: 2000, path: createDisk(path.join(dir, 'disk0.qcow2'), 32 * MiB) },
     { key: 2001, path: createDisk(path.join(dir, 'disk1.qcow2'), 16 * MiB) },
@@ -67,7 +86,9 @@ export async function backUpPoints(dir: string, db: string, repository: string, 
     expect(result.exitCode, `${result.stdout}\n${result.stderr}`).toBe(0);
     const id = (await backupsOf(chain)).at(-1)!.id;
     chain.ids.push(id);
-    chain.copies[id] = Object.fromEntries(disks.map((disk) => [disk.key, keepCopy(disk.path, path.join(dir, `p${i}-${disk.key}.qcow2`))]));
+    chain.copies[id] = Object.fromEntries(
+      disks.map((disk) => [disk.key, keepCopy(disk.path, path.join(dir, `p${i}-${disk.key}.qcow2`))]),
+    );
   }
   return chain;
 }
@@ -95,7 +116,9 @@ export function setTakenAt(chain: PointChain, times: Record<string, string>): vo
 // qemu-img compare of a point (through its chain) with the source when it was taken; -U: also
 // while a killed merge's qemu-nbd still holds a file.
 export function differenceFromSource(file: string, copy: string): string {
-  const result = spawnSync('qemu-img', ['compare', '-U', '-f', 'qcow2', '-F', 'qcow2', file, copy], { encoding: 'utf8' });
+  const result = spawnSync('qemu-img', ['compare', '-U', '-f', 'qcow2', '-F', 'qcow2', file, copy], {
+    encoding: 'utf8',
+  });
   return result.status === 0 ? '' : `${result.stdout}${result.stderr}`.trim() || `exit ${result.status}`;
 }
 
@@ -105,7 +128,10 @@ export async function expectPointsExact(chain: PointChain): Promise<string[]> {
   for (const backup of left) {
     expect(backup.status, backup.id).toBe('complete');
     for (const disk of backup.disks) {
-      expect(differenceFromSource(disk.file, chain.copies[backup.id]![disk.diskKey]!), `point ${chain.ids.indexOf(backup.id)} (${backup.id}) disk ${disk.diskKey}`).toBe('');
+      expect(
+        differenceFromSource(disk.file, chain.copies[backup.id]![disk.diskKey]!),
+        `point ${chain.ids.indexOf(backup.id)} (${backup.id}) disk ${disk.diskKey}`,
+      ).toBe('');
     }
   }
   // One chain: the oldest is the full, each next one stands on the one before.

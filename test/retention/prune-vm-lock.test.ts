@@ -21,18 +21,25 @@ afterEach(() => {
 describe('a prune refused by the VM lock', () => {
   it('names the prune that holds it', { timeout: 300_000 }, async () => {
     const chain = await backUpPoints(ws.dir, ws.db, ws.repository, ports, 3, 'vmb');
-    setTakenAt(chain, Object.fromEntries(chain.ids.map((id, i) => [id, new Date(Date.UTC(2026, 0, 1 + i, 2)).toISOString()])));
+    setTakenAt(
+      chain,
+      Object.fromEntries(chain.ids.map((id, i) => [id, new Date(Date.UTC(2026, 0, 1 + i, 2)).toISOString()])),
+    );
     const plan = writeRetentionPlan(chain, { keepLast: 2 });
     const first = startSendenseRun(['prune', plan, '--db', ws.db], { SENDENSE_TEST_STOP_MERGE_AT: 'copied' });
     const firstProcess = identify(first.pid);
     cleanups.push(() => killIfAlive(firstProcess));
     await waitUntilStopped(first.pid);
-    const holder = (tableRows(ws.db, 'runs') as { id: string; kind: string; status: string }[]).find((run) => run.kind === 'prune' && run.status === 'running')!;
+    const holder = (tableRows(ws.db, 'runs') as { id: string; kind: string; status: string }[]).find(
+      (run) => run.kind === 'prune' && run.status === 'running',
+    )!;
 
     const refused = await sendenseRun(['prune', plan, '--db', ws.db]);
     expect(refused.exitCode, `${refused.stdout}\n${refused.stderr}`).toBe(1);
     expect(refused.stderr.trim().split('\n')).toHaveLength(1);
-    expect(refused.stderr).toMatch(new RegExp(`VM vmb is being pruned by run ${holder.id} of plan vmb-build \\(pid ${first.pid} on `));
+    expect(refused.stderr).toMatch(
+      new RegExp(`VM vmb is being pruned by run ${holder.id} of plan vmb-build \\(pid ${first.pid} on `),
+    );
     expect(refused.stderr).not.toContain('backed up');
 
     process.kill(first.pid, 'SIGCONT');

@@ -25,7 +25,10 @@ function writePlan(chain: PointChain): string {
     kind: 'incremental',
     name: `${chain.vm}-plan`,
     timezone: 'UTC',
-    vm: { name: chain.vm, source: { type: 'qemu', disks: chain.disks.map((disk) => ({ key: disk.key, path: disk.path })) } },
+    vm: {
+      name: chain.vm,
+      source: { type: 'qemu', disks: chain.disks.map((disk) => ({ key: disk.key, path: disk.path })) },
+    },
     repository: { path: chain.repository },
     nbd: { ports: `${chain.ports[0]}-${chain.ports[1]}` },
     incremental: { maxChainLength: 2 },
@@ -77,14 +80,20 @@ describe('a point removal killed in a backup run', () => {
 
     const doctor = await sendenseRun(['doctor', '--db', ws.db]);
     expect(doctor.exitCode, `${doctor.stdout}\n${doctor.stderr}`).toBe(0);
-    expect(doctor.stdout).toContain(`unfinished removed point file ${path.join(ws.repository, chain.vm, 'disk-2000', `${going}.qcow2`)}`);
+    expect(doctor.stdout).toContain(
+      `unfinished removed point file ${path.join(ws.repository, chain.vm, 'disk-2000', `${going}.qcow2`)}`,
+    );
     for (const record of recordedProcesses(ws.db)) killIfAlive(record);
     expect(tableRows(ws.db, 'run_files')).toEqual([]);
 
     // Every complete point reads as the source did; the removed one is gone, files and record.
     const left = await backupsOf(chain);
     for (const backup of left.filter((b) => b.status === 'complete')) {
-      for (const disk of backup.disks) expect(differenceFromSource(disk.file, chain.copies[backup.id]?.[disk.diskKey] ?? ''), `point ${backup.id}`).toBe('');
+      for (const disk of backup.disks)
+        expect(
+          differenceFromSource(disk.file, chain.copies[backup.id]?.[disk.diskKey] ?? ''),
+          `point ${backup.id}`,
+        ).toBe('');
     }
     expect(left.map((backup) => backup.id)).not.toContain(going);
     expect(left.filter((b) => b.status === 'complete').map((b) => b.id)).toEqual(chain.ids.slice(2).concat(newest));

@@ -6,7 +6,14 @@ import { chainsToDelete } from '../../src/kinds/backup/retention-choice.js';
 import type { Backup } from '../../src/store/index.js';
 
 let clock = 0;
-function backup(id: string, chainId: string, type: Backup['type'], status: Backup['status'], parentId: string | null = null, isProtected = false): Backup {
+function backup(
+  id: string,
+  chainId: string,
+  type: Backup['type'],
+  status: Backup['status'],
+  parentId: string | null = null,
+  isProtected = false,
+): Backup {
   clock++;
   return {
     id,
@@ -32,7 +39,12 @@ const ids = (chains: readonly { chainId: string }[]) => chains.map((chain) => ch
 
 describe('chainsToDelete', () => {
   it('keeps the N newest chains with a complete full; an incomplete newer full does not count', () => {
-    const backups = [backup('a', 'a', 'full', 'complete'), backup('a1', 'a', 'incremental', 'complete', 'a'), backup('b', 'b', 'full', 'complete'), backup('c', 'c', 'full', 'running')];
+    const backups = [
+      backup('a', 'a', 'full', 'complete'),
+      backup('a1', 'a', 'incremental', 'complete', 'a'),
+      backup('b', 'b', 'full', 'complete'),
+      backup('c', 'c', 'full', 'running'),
+    ];
     const choice = chainsToDelete(backups, 1, 'b');
     expect(ids(choice.kept)).toEqual(['b']);
     expect(ids(choice.delete)).toEqual(['a']);
@@ -40,14 +52,24 @@ describe('chainsToDelete', () => {
   });
 
   it('never deletes a chain a running backup builds on, and says why', () => {
-    const backups = [backup('a', 'a', 'full', 'complete'), backup('a1', 'a', 'incremental', 'running', 'a'), backup('b', 'b', 'full', 'complete')];
+    const backups = [
+      backup('a', 'a', 'full', 'complete'),
+      backup('a1', 'a', 'incremental', 'running', 'a'),
+      backup('b', 'b', 'full', 'complete'),
+    ];
     const choice = chainsToDelete(backups, 1, 'b');
     expect(choice.delete).toEqual([]);
-    expect(choice.protected.map((chain) => [chain.chainId, chain.reason])).toEqual([['a', 'backup a1 (run run-a1) is still running on it']]);
+    expect(choice.protected.map((chain) => [chain.chainId, chain.reason])).toEqual([
+      ['a', 'backup a1 (run run-a1) is still running on it'],
+    ]);
   });
 
   it('never deletes a chain with a protected point, and says why', () => {
-    const backups = [backup('a', 'a', 'full', 'complete'), backup('a1', 'a', 'incremental', 'complete', 'a', true), backup('b', 'b', 'full', 'complete')];
+    const backups = [
+      backup('a', 'a', 'full', 'complete'),
+      backup('a1', 'a', 'incremental', 'complete', 'a', true),
+      backup('b', 'b', 'full', 'complete'),
+    ];
     const choice = chainsToDelete(backups, 1, 'b');
     expect(choice.delete).toEqual([]);
     expect(choice.protected.map((chain) => [chain.chainId, chain.reason])).toEqual([['a', 'point a1 is protected']]);

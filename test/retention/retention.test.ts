@@ -23,7 +23,9 @@ describe('retention', () => {
     expect(result.status, result.error?.describe()).toBe('succeeded');
     const snapshot = path.join(box.dir, `source-at-${i}.qcow2`);
     copyFileSync(box.source, snapshot);
-    const retention = events.flatMap((event) => (event.type === 'info' && event.step === 'retention' ? [event.message] : []));
+    const retention = events.flatMap((event) =>
+      event.type === 'info' && event.step === 'retention' ? [event.message] : [],
+    );
     return { backupId: result.backupId!, snapshot, retention };
   }
 
@@ -34,7 +36,11 @@ describe('retention', () => {
     const retentionLines: string[][] = [];
     for (let i = 0; i < 6; i++) {
       // A different change before each backup, including a range that becomes zero.
-      qemuIo(box.source, `write -P 0x${(0x20 + i).toString(16)} ${i}M 512k`, ...(i > 0 ? [`write -z ${i - 1}M 64k`] : []));
+      qemuIo(
+        box.source,
+        `write -P 0x${(0x20 + i).toString(16)} ${i}M 512k`,
+        ...(i > 0 ? [`write -z ${i - 1}M 64k`] : []),
+      );
       const { backupId, snapshot, retention } = await runAndKeepSource(plan, i);
       const backup = (await store.getBackup(backupId))!;
       taken.push({ backupId: backup.id, snapshot, file: backup.disks[0].file });
@@ -45,7 +51,9 @@ describe('retention', () => {
     // Runs 0-1 were the first chain: deleted by run 4, when the third chain's full was complete.
     expect(chains.slice(0, 2)).toEqual([undefined, undefined]);
     expect(retentionLines.slice(0, 4).flat()).toEqual([]);
-    expect(retentionLines[4]).toEqual([`deleted chain ${taken[0].backupId}: 2 backup(s) ${taken[0].backupId}, ${taken[1].backupId}`]);
+    expect(retentionLines[4]).toEqual([
+      `deleted chain ${taken[0].backupId}: 2 backup(s) ${taken[0].backupId}, ${taken[1].backupId}`,
+    ]);
     expect(existsSync(taken[0].file)).toBe(false);
     expect(existsSync(taken[1].file)).toBe(false);
 
@@ -64,13 +72,18 @@ describe('retention', () => {
     expect(plan.kind === 'incremental' && plan.incremental.maxChainLength).toBe(Infinity);
     const snapshots = new Map<string, string>();
     for (let i = 0; i < 5; i++) {
-      qemuIo(box.source, `write -P 0x${(0x40 + i).toString(16)} ${i}M 256k`, ...(i > 0 ? [`write -z ${i - 1}M 64k`, `discard ${(i + 4) % 8}M 64k`] : []));
+      qemuIo(
+        box.source,
+        `write -P 0x${(0x40 + i).toString(16)} ${i}M 256k`,
+        ...(i > 0 ? [`write -z ${i - 1}M 64k`, `discard ${(i + 4) % 8}M 64k`] : []),
+      );
       const { backupId, snapshot, retention: said } = await runAndKeepSource(plan, i);
       snapshots.set(backupId, snapshot);
       const left = await store.listBackups({ vm: 'vm-keep-last' });
       expect(left.length).toBe(Math.min(i + 1, 2));
       expect(left.map((backup) => backup.type)).toEqual(i === 0 ? ['full'] : ['full', 'incremental']);
-      for (const backup of left) expect(imagesEqual(backup.disks[0]!.file, snapshots.get(backup.id)!), `backup ${backup.id}`).toBe(true);
+      for (const backup of left)
+        expect(imagesEqual(backup.disks[0]!.file, snapshots.get(backup.id)!), `backup ${backup.id}`).toBe(true);
       if (i >= 2) expect(said.join('\n')).toMatch(/merge into .* becomes the full/);
     }
   });

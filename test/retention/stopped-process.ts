@@ -16,8 +16,10 @@ function processState(pid: number): string | undefined {
 export async function waitUntilStopped(pid: number, timeoutMs = 120_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (let state = processState(pid); state !== 'T'; state = processState(pid)) {
-    if (state === undefined || state === 'Z') throw new Error(`sendense-run ${pid} ended before it stopped at the seam`);
-    if (Date.now() > deadline) throw new Error(`sendense-run ${pid} did not stop at the seam within ${timeoutMs} ms (state ${state})`);
+    if (state === undefined || state === 'Z')
+      throw new Error(`sendense-run ${pid} ended before it stopped at the seam`);
+    if (Date.now() > deadline)
+      throw new Error(`sendense-run ${pid} did not stop at the seam within ${timeoutMs} ms (state ${state})`);
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
 }

@@ -12,7 +12,14 @@ const BLOCK = 64 * KiB;
 
 async function plan(ranges: readonly WorkItem[], options: Partial<AlignOptions> = {}): Promise<WorkItem[]> {
   const items: WorkItem[] = [];
-  for await (const item of alignedWork(ranges, { align: BLOCK, size: 16 * MiB, copySize: 2 * MiB, zeroSize: 256 * MiB, ...options })) items.push(item);
+  for await (const item of alignedWork(ranges, {
+    align: BLOCK,
+    size: 16 * MiB,
+    copySize: 2 * MiB,
+    zeroSize: 256 * MiB,
+    ...options,
+  }))
+    items.push(item);
   return items;
 }
 
@@ -35,7 +42,8 @@ function expectedBlocks(ranges: readonly WorkItem[], { align, size }: AlignOptio
     }
   }
   const kinds = new Map<number, WorkItem['kind']>();
-  for (const [start, block] of blocks) kinds.set(start, !block.copy && block.zeroBytes === Math.min(align, size - start) ? 'zero' : 'copy');
+  for (const [start, block] of blocks)
+    kinds.set(start, !block.copy && block.zeroBytes === Math.min(align, size - start) ? 'zero' : 'copy');
   return kinds;
 }
 
@@ -61,7 +69,10 @@ function expectAlignedPlan(items: readonly WorkItem[], ranges: readonly WorkItem
   for (const [index, item] of items.entries()) {
     const next = items[index + 1];
     if (next === undefined || next.kind !== item.kind || next.offset !== item.offset + item.length) continue;
-    expect(next.offset % (item.kind === 'copy' ? copySize : zeroSize), `${JSON.stringify(item)} and ${JSON.stringify(next)} are split at a request boundary`).toBe(0);
+    expect(
+      next.offset % (item.kind === 'copy' ? copySize : zeroSize),
+      `${JSON.stringify(item)} and ${JSON.stringify(next)} are split at a request boundary`,
+    ).toBe(0);
   }
 }
 
@@ -84,13 +95,28 @@ describe('alignedWork: whole blocks for a compressing target', () => {
 
   it('zeroes: whole blocks of zero ranges are zeroed, a block zero only in part is copied', async () => {
     // [0, 64K) zero in two ranges; [64K, 128K) half zero; [192K, 320K) zero; [320K, 324K) data.
-    const ranges = [zero(0, 32 * KiB), zero(32 * KiB, 32 * KiB), zero(64 * KiB, 32 * KiB), zero(192 * KiB, 128 * KiB), copy(320 * KiB, 4 * KiB)];
-    expect(await plan(ranges)).toEqual([zero(0, BLOCK), copy(BLOCK, BLOCK), zero(3 * BLOCK, 2 * BLOCK), copy(5 * BLOCK, BLOCK)]);
+    const ranges = [
+      zero(0, 32 * KiB),
+      zero(32 * KiB, 32 * KiB),
+      zero(64 * KiB, 32 * KiB),
+      zero(192 * KiB, 128 * KiB),
+      copy(320 * KiB, 4 * KiB),
+    ];
+    expect(await plan(ranges)).toEqual([
+      zero(0, BLOCK),
+      copy(BLOCK, BLOCK),
+      zero(3 * BLOCK, 2 * BLOCK),
+      copy(5 * BLOCK, BLOCK),
+    ]);
   });
 
   it('a zero range inside a dirty data area: the blocks it covers whole are zeroed, its edges copied', async () => {
     const ranges = [copy(1 * MiB, 100 * KiB), zero(1 * MiB + 100 * KiB, 300 * KiB), copy(1 * MiB + 400 * KiB, 8 * KiB)];
-    expect(await plan(ranges)).toEqual([copy(1 * MiB, 2 * BLOCK), zero(1 * MiB + 2 * BLOCK, 4 * BLOCK), copy(1 * MiB + 6 * BLOCK, BLOCK)]);
+    expect(await plan(ranges)).toEqual([
+      copy(1 * MiB, 2 * BLOCK),
+      zero(1 * MiB + 2 * BLOCK, 4 * BLOCK),
+      copy(1 * MiB + 6 * BLOCK, BLOCK),
+    ]);
   });
 
   it('cut at the request size in disk order, across the ranges it came in', async () => {
@@ -116,12 +142,20 @@ describe('alignedWork: whole blocks for a compressing target', () => {
       const next = random(seed * 7919);
       const align = [512, 4 * KiB, 64 * KiB, 2 * MiB][seed % 4]!;
       // At most 4096 blocks; an odd seed's disk ends inside a block.
-      const options: AlignOptions = { align, size: Math.min(32 * MiB, 4096 * align) - (seed % 2) * 1536, copySize: 2 * MiB, zeroSize: 4 * MiB };
+      const options: AlignOptions = {
+        align,
+        size: Math.min(32 * MiB, 4096 * align) - (seed % 2) * 1536,
+        copySize: 2 * MiB,
+        zeroSize: 4 * MiB,
+      };
       for (let round = 0; round < 20; round++) {
         const ranges: WorkItem[] = [];
         // Ranges of 512 bytes to an eighth of the disk, sometimes adjacent, sometimes apart: disk order, disjoint.
         for (let at = next(256 * KiB); at < options.size;) {
-          const length = Math.min(options.size - at, 512 * (1 + (next(4) === 0 ? next(options.size / 4096) : next(16))));
+          const length = Math.min(
+            options.size - at,
+            512 * (1 + (next(4) === 0 ? next(options.size / 4096) : next(16))),
+          );
           ranges.push({ kind: next(2) === 0 ? 'copy' : 'zero', offset: at, length });
           at += length + (next(3) === 0 ? 0 : 512 * next(300));
         }
@@ -140,7 +174,12 @@ describe('alignedWork: whole blocks for a compressing target', () => {
       }
     }
     const items: WorkItem[] = [];
-    for await (const item of alignedWork(ranges(), { align: BLOCK, size: 1024 * 1024 * MiB, copySize: 2 * MiB, zeroSize: 256 * MiB })) {
+    for await (const item of alignedWork(ranges(), {
+      align: BLOCK,
+      size: 1024 * 1024 * MiB,
+      copySize: 2 * MiB,
+      zeroSize: 256 * MiB,
+    })) {
       items.push(item);
       if (items.length === 200) break;
     }
@@ -150,7 +189,9 @@ describe('alignedWork: whole blocks for a compressing target', () => {
 
   it('a request size that is not whole blocks, or ranges out of order, are refused', async () => {
     await expect(plan([copy(0, BLOCK)], { copySize: 2 * MiB - 4 * KiB })).rejects.toThrow(SendenseError);
-    await expect(plan([copy(0, BLOCK)], { copySize: 32 * KiB })).rejects.toThrow('the request size (32768 bytes) is not a multiple of the aligned block (65536 bytes)');
+    await expect(plan([copy(0, BLOCK)], { copySize: 32 * KiB })).rejects.toThrow(
+      'the request size (32768 bytes) is not a multiple of the aligned block (65536 bytes)',
+    );
     await expect(plan([copy(0, BLOCK)], { zeroSize: 100 * KiB })).rejects.toThrow('the zero request size');
     await expect(plan([copy(2 * BLOCK, BLOCK), copy(BLOCK, BLOCK)])).rejects.toThrow(/work plan out of order/);
   });

@@ -53,8 +53,26 @@ function transfer(args: readonly string[]): Promise<{ code: number | null; lines
 // compress filter the way start-qemu-nbd serves a backup's new file.
 async function compressedTarget(name: string, backing?: string): Promise<{ file: string; server: QemuNbd }> {
   const file = join(ws.dir, name);
-  qemuImg('create', '-q', '-f', 'qcow2', '-o', 'compression_type=zstd', ...(backing ? ['-b', backing, '-F', 'qcow2'] : []), file, ...(backing ? [] : [String(SIZE)]));
-  const server = await startQemuNbd({ file, format: 'qcow2', socket: join(ws.dir, `${basename(file)}.sock`), exportName: 'target', shared: 8, readOnly: false, compress: true });
+  qemuImg(
+    'create',
+    '-q',
+    '-f',
+    'qcow2',
+    '-o',
+    'compression_type=zstd',
+    ...(backing ? ['-b', backing, '-F', 'qcow2'] : []),
+    file,
+    ...(backing ? [] : [String(SIZE)]),
+  );
+  const server = await startQemuNbd({
+    file,
+    format: 'qcow2',
+    socket: join(ws.dir, `${basename(file)}.sock`),
+    exportName: 'target',
+    shared: 8,
+    readOnly: false,
+    compress: true,
+  });
   served.push(server);
   return { file, server };
 }
@@ -65,7 +83,11 @@ async function stop(server: QemuNbd): Promise<void> {
 }
 
 function compressedClusters(file: string): number {
-  return (JSON.parse(qemuImg('check', '--output=json', file)) as { 'compressed-clusters'?: number })['compressed-clusters'] ?? 0;
+  return (
+    (JSON.parse(qemuImg('check', '--output=json', file)) as { 'compressed-clusters'?: number })[
+      'compressed-clusters'
+    ] ?? 0
+  );
 }
 
 // A source whose allocation and dirty bitmap have 4 KiB granularity, so block status and dirty
@@ -95,7 +117,10 @@ function unalignedSource(): string {
 // dirty data range, whole clusters of zeroes, a discard, a write across a cluster boundary and
 // the last sector. 34 clusters in all, 4 of them wholly zero.
 const INCREMENTAL_WRITES = [
-  ...Array.from({ length: 20 }, (_, index) => [`write -P ${0x30 + index} ${9 * MiB + index * 128 * KiB + 4 * KiB} 4k`, `write -z ${9 * MiB + index * 128 * KiB + 12 * KiB} 4k`]).flat(),
+  ...Array.from({ length: 20 }, (_, index) => [
+    `write -P ${0x30 + index} ${9 * MiB + index * 128 * KiB + 4 * KiB} 4k`,
+    `write -z ${9 * MiB + index * 128 * KiB + 12 * KiB} 4k`,
+  ]).flat(),
   'write -P 0x21 68k 4k',
   'write -z 72k 4k',
   'write -P 0x22 200k 4k',
@@ -115,7 +140,9 @@ async function expectWholeClustersAsWritten(lines: readonly Line[], source: stri
   const raw = join(ws.dir, 'src.raw');
   qemuImg('convert', '-U', '-f', 'qcow2', '-O', 'raw', source, raw);
   const bytes = readFileSync(raw);
-  const data = lines.filter((line) => line.type === 'digests').flatMap((line) => line.data as [number, number, string][]);
+  const data = lines
+    .filter((line) => line.type === 'digests')
+    .flatMap((line) => line.data as [number, number, string][]);
   const zero = lines.filter((line) => line.type === 'digests').flatMap((line) => line.zero as [number, number][]);
   const ranges = [...data, ...zero].map(([offset, length]) => [offset, length] as const).sort((a, b) => a[0] - b[0]);
   expect(ranges.length).toBeGreaterThan(0);
@@ -126,7 +153,8 @@ async function expectWholeClustersAsWritten(lines: readonly Line[], source: stri
     expect(offset, `range at ${offset} overlaps the one before`).toBeGreaterThanOrEqual(last);
     last = offset + length;
   }
-  for (const [offset, length, digest] of data) expect(digest, `data at ${offset}`).toBe(await rangeDigest('xxh64', bytes.subarray(offset, offset + length)));
+  for (const [offset, length, digest] of data)
+    expect(digest, `data at ${offset}`).toBe(await rangeDigest('xxh64', bytes.subarray(offset, offset + length)));
   for (const [offset, length] of zero)
     expect(
       bytes.subarray(offset, offset + length).every((byte) => byte === 0),
@@ -144,7 +172,14 @@ describe('a transfer into a target served through the compress filter', () => {
   it('--align 65536: a full and an incremental of unaligned data and zeroes land exact and compressed', async () => {
     const source = unalignedSource();
     const full = await compressedTarget('full.qcow2');
-    const fullRun = await transfer(['--nbd-targets', `2000:${full.server.url}`, '--source', `2000=qemu:${source}`, '--align', '65536']);
+    const fullRun = await transfer([
+      '--nbd-targets',
+      `2000:${full.server.url}`,
+      '--source',
+      `2000=qemu:${source}`,
+      '--align',
+      '65536',
+    ]);
     expect(fullRun.code, `${fullRun.stderr}\n${JSON.stringify(fullRun.lines)}`).toBe(0);
     // Counted as written: whole clusters.
     const fullDone = done(fullRun);
@@ -157,7 +192,16 @@ describe('a transfer into a target served through the compress filter', () => {
 
     qemuIo(source, ...INCREMENTAL_WRITES);
     const incremental = await compressedTarget('inc.qcow2', full.file);
-    const incRun = await transfer(['--nbd-targets', `2000:${incremental.server.url}`, '--source', `2000=qemu:${source}`, '--bitmap', '2000=b1', '--align', '65536']);
+    const incRun = await transfer([
+      '--nbd-targets',
+      `2000:${incremental.server.url}`,
+      '--source',
+      `2000=qemu:${source}`,
+      '--bitmap',
+      '2000=b1',
+      '--align',
+      '65536',
+    ]);
     expect(incRun.code, `${incRun.stderr}\n${JSON.stringify(incRun.lines)}`).toBe(0);
     const incDone = done(incRun);
     expect(incDone.bytesDone).toBe(incDone.bytesToDo);
@@ -176,17 +220,47 @@ describe('a transfer into a target served through the compress filter', () => {
     const full = await compressedTarget('full.qcow2');
     const fullRun = await transfer(['--nbd-targets', `2000:${full.server.url}`, '--source', `2000=qemu:${source}`]);
     expect(fullRun.code).toBe(1);
-    expect(fullRun.lines).toContainEqual(expect.objectContaining({ type: 'error', disk: 2000, message: expect.stringMatching(/NBD WRITE at offset \d+ .* EIO \(input\/output error\)/) }));
+    expect(fullRun.lines).toContainEqual(
+      expect.objectContaining({
+        type: 'error',
+        disk: 2000,
+        message: expect.stringMatching(/NBD WRITE at offset \d+ .* EIO \(input\/output error\)/),
+      }),
+    );
     await stop(full.server);
 
     // The incremental alone: over a full written aligned.
     const good = await compressedTarget('good.qcow2');
-    expect((await transfer(['--nbd-targets', `2000:${good.server.url}`, '--source', `2000=qemu:${source}`, '--align', '65536'])).code).toBe(0);
+    expect(
+      (
+        await transfer([
+          '--nbd-targets',
+          `2000:${good.server.url}`,
+          '--source',
+          `2000=qemu:${source}`,
+          '--align',
+          '65536',
+        ])
+      ).code,
+    ).toBe(0);
     await stop(good.server);
     qemuIo(source, ...INCREMENTAL_WRITES);
     const incremental = await compressedTarget('inc.qcow2', good.file);
-    const incRun = await transfer(['--nbd-targets', `2000:${incremental.server.url}`, '--source', `2000=qemu:${source}`, '--bitmap', '2000=b1']);
+    const incRun = await transfer([
+      '--nbd-targets',
+      `2000:${incremental.server.url}`,
+      '--source',
+      `2000=qemu:${source}`,
+      '--bitmap',
+      '2000=b1',
+    ]);
     expect(incRun.code).toBe(1);
-    expect(incRun.lines).toContainEqual(expect.objectContaining({ type: 'error', disk: 2000, message: expect.stringMatching(/EIO \(input\/output error\)/) }));
+    expect(incRun.lines).toContainEqual(
+      expect.objectContaining({
+        type: 'error',
+        disk: 2000,
+        message: expect.stringMatching(/EIO \(input\/output error\)/),
+      }),
+    );
   });
 });

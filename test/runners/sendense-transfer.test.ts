@@ -74,14 +74,23 @@ async function sourceWithFullCopy(size: string, ...writes: string[]): Promise<{ 
   qemuImg('bitmap', '--add', source, 'b1');
   const full = join(ws.dir, 'full.qcow2');
   qemuImg('create', '-q', '-f', 'qcow2', full, size);
-  expect((await transfer(['--nbd-targets', `2000:file:qcow2:${full}`, '--source', `2000=qemu:${source}`])).code).toBe(0);
+  expect((await transfer(['--nbd-targets', `2000:file:qcow2:${full}`, '--source', `2000=qemu:${source}`])).code).toBe(
+    0,
+  );
   return { source, full };
 }
 // What changed since b1, copied into a new overlay on the full copy.
 async function incrementalIntoOverlay(source: string, full: string): Promise<{ run: Run; incremental: string }> {
   const incremental = join(ws.dir, 'inc.qcow2');
   qemuImg('create', '-q', '-f', 'qcow2', '-b', full, '-F', 'qcow2', incremental);
-  const run = await transfer(['--nbd-targets', `2000:file:qcow2:${incremental}`, '--source', `2000=qemu:${source}`, '--bitmap', '2000=b1']);
+  const run = await transfer([
+    '--nbd-targets',
+    `2000:file:qcow2:${incremental}`,
+    '--source',
+    `2000=qemu:${source}`,
+    '--bitmap',
+    '2000=b1',
+  ]);
   expect(run.code, run.stderr).toBe(0);
   return { run, incremental };
 }
@@ -96,11 +105,22 @@ describe('full and incremental transfers', () => {
     const size = 64 * MiB + 4608; // not a multiple of 64 KiB
     const source = join(ws.dir, 'src.qcow2');
     qemuImg('create', '-q', '-f', 'qcow2', source, String(size));
-    qemuIo(source, 'write -P 0x11 0 8M', 'write -P 0x22 20M 6M', 'write -P 0x33 40M 3M', `write -P 0x44 ${size - 512} 512`);
+    qemuIo(
+      source,
+      'write -P 0x11 0 8M',
+      'write -P 0x22 20M 6M',
+      'write -P 0x33 40M 3M',
+      `write -P 0x44 ${size - 512} 512`,
+    );
     qemuImg('bitmap', '--add', source, 'b1');
     const full = join(ws.dir, 'full.qcow2');
     qemuImg('create', '-q', '-f', 'qcow2', full, String(size));
-    const fullRun = await transfer(['--nbd-targets', `2000:${await serveTarget(full)}`, '--source', `2000=qemu:${source}`]);
+    const fullRun = await transfer([
+      '--nbd-targets',
+      `2000:${await serveTarget(full)}`,
+      '--source',
+      `2000=qemu:${source}`,
+    ]);
     expect(fullRun.code).toBe(0);
     // The last, partial cluster is data as a whole: 4608 bytes.
     expect(done(fullRun, 2000).bytesWritten).toBe(17 * MiB + 4608);
@@ -112,7 +132,14 @@ describe('full and incremental transfers', () => {
     qemuImg('bitmap', '--add', source, 'b2');
     const incremental = join(ws.dir, 'inc.qcow2');
     qemuImg('create', '-q', '-f', 'qcow2', '-b', full, '-F', 'qcow2', incremental);
-    const incRun = await transfer(['--nbd-targets', `2000:${await serveTarget(incremental)}`, '--source', `2000=qemu:${source}`, '--bitmap', '2000=b1']);
+    const incRun = await transfer([
+      '--nbd-targets',
+      `2000:${await serveTarget(incremental)}`,
+      '--source',
+      `2000=qemu:${source}`,
+      '--bitmap',
+      '2000=b1',
+    ]);
     expect(incRun.code).toBe(0);
     const line = done(incRun, 2000);
     expect(line.bytesZeroed).toBeGreaterThanOrEqual(3 * MiB);
@@ -127,7 +154,9 @@ describe('full and incremental transfers', () => {
     // More dirty ranges than the plan looks up at once, data and zeroes mixed, one range
     // crossing a lookup piece boundary (256 MiB), on a mostly sparse 512 MiB disk.
     const { source, full } = await sourceWithFullCopy('512M', 'write -P 0x11 0 512M');
-    const writes = Array.from({ length: 40 }, (_, index) => (index % 3 === 0 ? `write -z ${index * 9}M 1M` : `write -P 0x${(index + 32).toString(16)} ${index * 9}M 640k`));
+    const writes = Array.from({ length: 40 }, (_, index) =>
+      index % 3 === 0 ? `write -z ${index * 9}M 1M` : `write -P 0x${(index + 32).toString(16)} ${index * 9}M 640k`,
+    );
     qemuIo(source, ...writes, 'write -P 0x77 255M 2M', 'discard 400M 3M');
     const { run, incremental } = await incrementalIntoOverlay(source, full);
     expect(done(run, 2000).bytesZeroed).toBeGreaterThanOrEqual(14 * MiB + 3 * MiB);
@@ -188,14 +217,25 @@ describe('full and incremental transfers', () => {
     const raw = join(ws.dir, 'src.raw');
     qemuImg('convert', '-f', 'qcow2', '-O', 'raw', source, raw);
     const bytes = readFileSync(raw);
-    const data = run.lines.filter((line) => line.type === 'digests').flatMap((line) => line.data as [number, number, string][]);
+    const data = run.lines
+      .filter((line) => line.type === 'digests')
+      .flatMap((line) => line.data as [number, number, string][]);
     expect(data.reduce((sum, [, length]) => sum + length, 0)).toBe(96 * MiB);
-    for (const [offset, length, digest] of data) expect(digest, `range at ${offset}`).toBe(await rangeDigest('xxh64', bytes.subarray(offset, offset + length)));
+    for (const [offset, length, digest] of data)
+      expect(digest, `range at ${offset}`).toBe(await rangeDigest('xxh64', bytes.subarray(offset, offset + length)));
     // A restore asks for none: it records nothing from the copy.
     qemuImg('create', '-q', '-f', 'qcow2', target, '128M');
-    const restore = await transfer(['--nbd-targets', `2000:file:qcow2:${target}`, '--source', `2000=qemu:${source}`, '--no-digests']);
+    const restore = await transfer([
+      '--nbd-targets',
+      `2000:file:qcow2:${target}`,
+      '--source',
+      `2000=qemu:${source}`,
+      '--no-digests',
+    ]);
     expect(restore.code, restore.stderr).toBe(0);
-    expect(restore.lines.filter((line) => line.type === 'digests' || line.message === 'digest thread started')).toEqual([]);
+    expect(restore.lines.filter((line) => line.type === 'digests' || line.message === 'digest thread started')).toEqual(
+      [],
+    );
     expect(imagesEqual(source, target)).toBe(true);
   });
 
@@ -203,21 +243,46 @@ describe('full and incremental transfers', () => {
     // docs/how-it-works.md#a-local-full-backup: data, zero clusters, data that reads as zeroes, a partly written last piece.
     const source = join(ws.dir, 'named.qcow2');
     qemuImg('create', '-q', '-f', 'qcow2', source, '96M');
-    qemuIo(source, 'write -P 0x31 0 5M', 'write -z 8M 4M', 'write -P 0 16M 2M', 'write -P 0x32 30M 100K', 'write -P 0x33 95M 1M');
+    qemuIo(
+      source,
+      'write -P 0x31 0 5M',
+      'write -z 8M 4M',
+      'write -P 0 16M 2M',
+      'write -P 0x32 30M 100K',
+      'write -P 0x33 95M 1M',
+    );
     const viaQemuImg = join(ws.dir, 'via-qemu-img.qcow2');
     const viaNbd = join(ws.dir, 'via-nbd.qcow2');
     for (const file of [viaQemuImg, viaNbd]) qemuImg('create', '-q', '-f', 'qcow2', file, '96M');
-    const copied = await transfer(['--nbd-targets', `2000:file:qcow2:${viaQemuImg}`, '--source', `2000=qemu:${source}`, '--format', '2000=qcow2']);
+    const copied = await transfer([
+      '--nbd-targets',
+      `2000:file:qcow2:${viaQemuImg}`,
+      '--source',
+      `2000=qemu:${source}`,
+      '--format',
+      '2000=qcow2',
+    ]);
     expect(copied.code, copied.stderr).toBe(0);
-    expect(copied.lines.find((line) => line.type === 'done')).toMatchObject({ copiedWith: 'qemu-img convert', bytesDone: 8 * MiB + 128 * 1024 });
+    expect(copied.lines.find((line) => line.type === 'done')).toMatchObject({
+      copiedWith: 'qemu-img convert',
+      bytesDone: 8 * MiB + 128 * 1024,
+    });
     // Without the format named the transfer probes it, and copies over NBD as before.
-    const served = await transfer(['--nbd-targets', `2000:${await serveTarget(viaNbd)}`, '--source', `2000=qemu:${source}`]);
+    const served = await transfer([
+      '--nbd-targets',
+      `2000:${await serveTarget(viaNbd)}`,
+      '--source',
+      `2000=qemu:${source}`,
+    ]);
     expect(served.code, served.stderr).toBe(0);
     expect(served.lines.find((line) => line.type === 'done')?.copiedWith).toBeUndefined();
     const recorded = (run: Run) => {
       const lines = run.lines.filter((line) => line.type === 'digests');
       const sorted = (ranges: unknown[][]) => [...ranges].sort((a, b) => Number(a[0]) - Number(b[0]));
-      return { data: sorted(lines.flatMap((line) => line.data as unknown[][])), zero: sorted(lines.flatMap((line) => line.zero as unknown[][])) };
+      return {
+        data: sorted(lines.flatMap((line) => line.data as unknown[][])),
+        zero: sorted(lines.flatMap((line) => line.zero as unknown[][])),
+      };
     };
     expect(recorded(copied)).toEqual(recorded(served));
     expect(recorded(copied).zero).toEqual([[16 * MiB, 2 * MiB]]);
@@ -260,9 +325,20 @@ describe('transfer errors', () => {
     qemuImg('create', '-q', '-f', 'qcow2', target, '8M');
     const other = join(ws.dir, 'u.qcow2');
     qemuImg('create', '-q', '-f', 'qcow2', other, '8M');
-    const run = await transfer(['--nbd-targets', `2000:file:qcow2:${target},2001:file:qcow2:${other}`, '--source', `2000=qemu:${join(ws.dir, 'missing.qcow2')}`, '--source', `2001=qemu:${good}`]);
+    const run = await transfer([
+      '--nbd-targets',
+      `2000:file:qcow2:${target},2001:file:qcow2:${other}`,
+      '--source',
+      `2000=qemu:${join(ws.dir, 'missing.qcow2')}`,
+      '--source',
+      `2001=qemu:${good}`,
+    ]);
     expect(run.code).toBe(1);
-    expect(run.lines).toContainEqual({ type: 'error', disk: 2000, message: `source image ${join(ws.dir, 'missing.qcow2')} does not exist` });
+    expect(run.lines).toContainEqual({
+      type: 'error',
+      disk: 2000,
+      message: `source image ${join(ws.dir, 'missing.qcow2')} does not exist`,
+    });
     expect(run.lines.at(-1)).toMatchObject({
       type: 'result',
       ok: false,
@@ -282,24 +358,41 @@ describe('transfer errors', () => {
     qemuImg('create', '-q', '-f', 'raw', raw, '8M');
     const target = join(ws.dir, 't.qcow2');
     qemuImg('create', '-q', '-f', 'qcow2', target, '8M');
-    const from = (image: string, ...options: string[]) => transfer(['--nbd-targets', `2000:file:qcow2:${target}`, '--source', `2000=qemu:${image}`, ...options]);
+    const from = (image: string, ...options: string[]) =>
+      transfer(['--nbd-targets', `2000:file:qcow2:${target}`, '--source', `2000=qemu:${image}`, ...options]);
     const probed = await from(source, '--bitmap', '2000=b1');
     expect(probed.code).toBe(1);
-    expect(probed.lines).toContainEqual({ type: 'error', disk: 2000, message: `bitmap 'b1' not found in ${source} (bitmaps there: other)` });
+    expect(probed.lines).toContainEqual({
+      type: 'error',
+      disk: 2000,
+      message: `bitmap 'b1' not found in ${source} (bitmaps there: other)`,
+    });
     const missing = await from(source, '--format', '2000=qcow2', '--bitmap', '2000=b1');
     expect(missing.code).toBe(1);
-    expect(missing.lines).toContainEqual({ type: 'error', disk: 2000, message: `bitmap 'b1' not found in ${source} (bitmaps there: other)` });
+    expect(missing.lines).toContainEqual({
+      type: 'error',
+      disk: 2000,
+      message: `bitmap 'b1' not found in ${source} (bitmaps there: other)`,
+    });
     expectNoQemuNbdLeft(missing);
     const rawRun = await from(raw, '--format', '2000=raw', '--bitmap', '2000=b1');
     expect(rawRun.code).toBe(1);
-    expect(rawRun.lines).toContainEqual({ type: 'error', disk: 2000, message: `${raw} is a raw image: it has no bitmaps, so only a full backup is possible` });
+    expect(rawRun.lines).toContainEqual({
+      type: 'error',
+      disk: 2000,
+      message: `${raw} is a raw image: it has no bitmaps, so only a full backup is possible`,
+    });
     expectNoQemuNbdLeft(rawRun);
     // A disabled bitmap qemu-nbd serves: it was started, and is stopped again.
     qemuImg('bitmap', '--add', source, 'b2');
     qemuImg('bitmap', '--disable', source, 'b2');
     const disabled = await from(source, '--format', '2000=qcow2', '--bitmap', '2000=b2');
     expect(disabled.code).toBe(1);
-    expect(disabled.lines).toContainEqual({ type: 'error', disk: 2000, message: `bitmap 'b2' in ${source} is disabled (it stopped recording writes)` });
+    expect(disabled.lines).toContainEqual({
+      type: 'error',
+      disk: 2000,
+      message: `bitmap 'b2' in ${source} is disabled (it stopped recording writes)`,
+    });
     expectNoQemuNbdLeft(disabled);
     expect(processesUnder(ws.dir)).toEqual([]);
   });
@@ -311,9 +404,20 @@ describe('transfer errors', () => {
     const target = join(ws.dir, 't.qcow2');
     qemuImg('create', '-q', '-f', 'qcow2', target, '1G');
     const url = await serveTarget(target);
-    const refused = await transfer(['--nbd-targets', `2000:${url.replace('/target', '/nope')}`, '--source', `2000=qemu:${source}`]);
+    const refused = await transfer([
+      '--nbd-targets',
+      `2000:${url.replace('/target', '/nope')}`,
+      '--source',
+      `2000=qemu:${source}`,
+    ]);
     expect(refused.code).toBe(1);
-    expect(refused.lines).toContainEqual(expect.objectContaining({ type: 'error', disk: 2000, message: expect.stringMatching(/has no export named 'nope'/) }));
+    expect(refused.lines).toContainEqual(
+      expect.objectContaining({
+        type: 'error',
+        disk: 2000,
+        message: expect.stringMatching(/has no export named 'nope'/),
+      }),
+    );
     expectNoQemuNbdLeft(refused);
 
     const server = servers[0]!;
@@ -321,7 +425,13 @@ describe('transfer errors', () => {
       if (line.type === 'progress') process.kill(server.pid, 'SIGKILL');
     });
     expect(killed.code).toBe(1);
-    expect(killed.lines).toContainEqual(expect.objectContaining({ type: 'error', disk: 2000, message: expect.stringMatching(/NBD connection to nbd:\/\/127\.0\.0\.1:\d+\/target lost/) }));
+    expect(killed.lines).toContainEqual(
+      expect.objectContaining({
+        type: 'error',
+        disk: 2000,
+        message: expect.stringMatching(/NBD connection to nbd:\/\/127\.0\.0\.1:\d+\/target lost/),
+      }),
+    );
     expect(killed.qemuNbdPids).toHaveLength(1);
     expectNoQemuNbdLeft(killed);
   }, 60_000);
@@ -332,9 +442,12 @@ describe('transfer errors', () => {
     qemuIo(source, 'write -P 0x5a 0 768M');
     const target = join(ws.dir, 't.qcow2');
     qemuImg('create', '-q', '-f', 'qcow2', target, '1G');
-    const run = await transfer(['--nbd-targets', `2000:file:qcow2:${target}`, '--source', `2000=qemu:${source}`], (line, control) => {
-      if (line.type === 'start') control.closeStdin();
-    });
+    const run = await transfer(
+      ['--nbd-targets', `2000:file:qcow2:${target}`, '--source', `2000=qemu:${source}`],
+      (line, control) => {
+        if (line.type === 'start') control.closeStdin();
+      },
+    );
     expect(run.code).toBe(1);
     expect(run.lines).toContainEqual({ type: 'error', disk: 2000, message: 'transfer stopped: stdin closed' });
     expect(run.qemuNbdPids).toHaveLength(2);

@@ -40,17 +40,23 @@ function images(name: string, data: string): { source: string; target: string } 
 
 // The bundled transfer of one disk into a file it serves itself, with TMPDIR `tmp`; resolves on its first line.
 function startTransfer(tmp: string, { source, target }: { source: string; target: string }, extra: string[] = []) {
-  const child = spawn(process.execPath, [bundle.runner, '--nbd-targets', `2000:file:qcow2:${target}`, '--source', `2000=qemu:${source}`, ...extra], {
-    stdio: ['pipe', 'pipe', 'pipe'],
-    env: { ...process.env, TMPDIR: tmp },
-  });
+  const child = spawn(
+    process.execPath,
+    [bundle.runner, '--nbd-targets', `2000:file:qcow2:${target}`, '--source', `2000=qemu:${source}`, ...extra],
+    {
+      stdio: ['pipe', 'pipe', 'pipe'],
+      env: { ...process.env, TMPDIR: tmp },
+    },
+  );
   noted.add(child.pid);
   let stdout = '';
   let stderr = '';
   child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString()));
   child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
   const exited = new Promise<number | null>((resolve) => child.once('close', resolve));
-  const firstLine = new Promise<void>((resolve) => child.stdout.on('data', () => stdout.includes('"type":"start"') && resolve()));
+  const firstLine = new Promise<void>((resolve) =>
+    child.stdout.on('data', () => stdout.includes('"type":"start"') && resolve()),
+  );
   return { child, exited, firstLine, output: () => `${stdout}\n${stderr}` };
 }
 
@@ -70,7 +76,8 @@ describe('a node transfer killed outright', () => {
     for (const pid of servers) noted.add(pid);
     await early.exited;
     expect(servers, early.output()).toHaveLength(2);
-    for (const pid of servers) expect(await waitForProcessGone(pid, 10_000), `qemu-nbd ${pid} outlived the transfer`).toBe(true);
+    for (const pid of servers)
+      expect(await waitForProcessGone(pid, 10_000), `qemu-nbd ${pid} outlived the transfer`).toBe(true);
     // Anything else left on the test's files is stopped after the test too.
     const left = processesUnder(ws.dir);
     for (const { pid } of left) noted.add(pid);
@@ -96,7 +103,9 @@ describe('a node transfer killed outright', () => {
     const entries = readdirSync(join(tmp, left!));
     expect(entries).toContain('transfer.sock');
     expect(
-      entries.every((entry) => ['qemu-nbd-2000-source.sock', 'qemu-nbd-2000-target.sock', 'transfer.sock'].includes(entry)),
+      entries.every((entry) =>
+        ['qemu-nbd-2000-source.sock', 'qemu-nbd-2000-target.sock', 'transfer.sock'].includes(entry),
+      ),
       entries.join(', '),
     ).toBe(true);
     aged(join(tmp, left!));

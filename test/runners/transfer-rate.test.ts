@@ -36,8 +36,16 @@ function transfer(args: string[], input: string, onLine?: (line: Line, write: (t
   });
   child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
   if (input !== '') child.stdin.write(input);
-  return new Promise<{ code: number | null; lines: (Line & { at: number })[]; stderr: string; pid: number; seconds: number }>((resolve) => {
-    child.once('close', (code) => resolve({ code, lines, stderr, pid: child.pid!, seconds: (performance.now() - started) / 1000 }));
+  return new Promise<{
+    code: number | null;
+    lines: (Line & { at: number })[];
+    stderr: string;
+    pid: number;
+    seconds: number;
+  }>((resolve) => {
+    child.once('close', (code) =>
+      resolve({ code, lines, stderr, pid: child.pid!, seconds: (performance.now() - started) / 1000 }),
+    );
   });
 }
 
@@ -55,14 +63,18 @@ describe('the node transfer rate', () => {
     const { source, target } = sourceAndTarget('64M', '32M');
     let sent = false;
     // 32 MiB at 128 KiB/s would take four minutes, past this test's timeout: only the changed rate ends it.
-    const run = await transfer(['--nbd-targets', `2000:file:qcow2:${target}`, '--source', `2000=qemu:${source}`, '--rate', String(128 * 1024)], '', (line, write) => {
-      // Once it is moving at 128 KiB/s: a line it does not know (said on stderr, skipped), then 32 MiB/s.
-      if (line.type === 'progress' && (line.bytesDone as number) > 0 && !sent) {
-        sent = true;
-        write('{"speed":1}\n');
-        write(formatControlLine({ rate: 32 * MiB }));
-      }
-    });
+    const run = await transfer(
+      ['--nbd-targets', `2000:file:qcow2:${target}`, '--source', `2000=qemu:${source}`, '--rate', String(128 * 1024)],
+      '',
+      (line, write) => {
+        // Once it is moving at 128 KiB/s: a line it does not know (said on stderr, skipped), then 32 MiB/s.
+        if (line.type === 'progress' && (line.bytesDone as number) > 0 && !sent) {
+          sent = true;
+          write('{"speed":1}\n');
+          write(formatControlLine({ rate: 32 * MiB }));
+        }
+      },
+    );
     expect(run.code, run.stderr).toBe(0);
     const rates = run.lines.filter((line) => line.type === 'rate');
     expect(rates.map(({ bytesPerSecond, pid }) => ({ bytesPerSecond, pid }))).toEqual([
@@ -75,19 +87,32 @@ describe('the node transfer rate', () => {
 
   it('started ahead of its job: control lines right after the request line are not lost', async () => {
     const { source, target } = sourceAndTarget('32M', '16M');
-    const request: TransferRequest = { disks: [{ key: 2000, source: { kind: 'qemu', path: source }, target: { kind: 'file', path: target, format: 'qcow2' } }], rate: 64 * 1024 };
+    const request: TransferRequest = {
+      disks: [
+        { key: 2000, source: { kind: 'qemu', path: source }, target: { kind: 'file', path: target, format: 'qcow2' } },
+      ],
+      rate: 64 * 1024,
+    };
     // One write: the request at 64 KiB/s (four minutes for this disk, past the test's timeout) and at once no limit.
     const run = await transfer(['--args-on-stdin'], argsOnStdinLine(request) + formatControlLine({ rate: null }));
     expect(run.code, run.stderr).toBe(0);
-    expect(run.lines.filter((line) => line.type === 'rate').map((line) => line.bytesPerSecond)).toEqual([64 * 1024, null]);
+    expect(run.lines.filter((line) => line.type === 'rate').map((line) => line.bytesPerSecond)).toEqual([
+      64 * 1024,
+      null,
+    ]);
     expect(imagesEqual(source, target)).toBe(true);
   });
 
   it('--rate that is not a whole number of bytes per second: exit 2', async () => {
     for (const rate of ['0', '8MiB', '1.5']) {
-      const run = await transfer(['--nbd-targets', '2000:nbd://127.0.0.1:1/x', '--source', '2000=qemu:/x', '--rate', rate], '');
+      const run = await transfer(
+        ['--nbd-targets', '2000:nbd://127.0.0.1:1/x', '--source', '2000=qemu:/x', '--rate', rate],
+        '',
+      );
       expect(run.code).toBe(2);
-      expect(run.stderr).toBe(`sendense-transfer: --rate ${rate}: must be a whole number of bytes per second, at least 1\n`);
+      expect(run.stderr).toBe(
+        `sendense-transfer: --rate ${rate}: must be a whole number of bytes per second, at least 1\n`,
+      );
     }
   });
 });

@@ -25,7 +25,10 @@ afterEach(async () => {
 
 // A source image (clusterSize) written with `before`, bitmap b1 added, then `after` (what the
 // bitmap records); the parent point: a copy made when b1 was added, in 64 KiB clusters.
-function images(name: string, { clusterSize = 65536, before, parent = before }: { clusterSize?: number; before: string[]; parent?: string[] }): { source: string; target: string } {
+function images(
+  name: string,
+  { clusterSize = 65536, before, parent = before }: { clusterSize?: number; before: string[]; parent?: string[] },
+): { source: string; target: string } {
   const source = join(ws.dir, `${name}-source.qcow2`);
   const base = join(ws.dir, `${name}-parent.qcow2`);
   const target = join(ws.dir, `${name}-target.qcow2`);
@@ -40,9 +43,20 @@ function images(name: string, { clusterSize = 65536, before, parent = before }: 
 
 async function serve(file: string, role: 'source' | 'target'): Promise<NbdConnection> {
   const socket = join(ws.dir, `${role}.sock`);
-  const server = await startQemuNbd({ file, format: 'qcow2', socket, exportName: 'disk', shared: 1, readOnly: role === 'source', ...(role === 'source' && { bitmap: 'b1' }) });
+  const server = await startQemuNbd({
+    file,
+    format: 'qcow2',
+    socket,
+    exportName: 'disk',
+    shared: 1,
+    readOnly: role === 'source',
+    ...(role === 'source' && { bitmap: 'b1' }),
+  });
   const metaContexts = role === 'source' ? [BASE_ALLOCATION, `${DIRTY_BITMAP_PREFIX}b1`] : [BASE_ALLOCATION];
-  const connection = await NbdConnection.connect({ kind: 'unix', socketPath: socket, exportName: 'disk' }, { metaContexts });
+  const connection = await NbdConnection.connect(
+    { kind: 'unix', socketPath: socket, exportName: 'disk' },
+    { metaContexts },
+  );
   opened.push({ server, connection });
   return connection;
 }

@@ -53,7 +53,11 @@ function lastRun(startedAt: string): Run {
 describe('planAtFireTime', () => {
   it('resolves ${VAR} from the environment at fire time', () => {
     const plan = planAtFireTime(scheduled(), { DISK_NAME: 'pgtest1-disk0' });
-    expect((plan.kind === 'backup' || plan.kind === 'incremental') && plan.vm.source.type === 'qemu' && plan.vm.source.disks[0].path).toBe('/var/lib/vms/pgtest1-disk0.qcow2');
+    expect(
+      (plan.kind === 'backup' || plan.kind === 'incremental') &&
+        plan.vm.source.type === 'qemu' &&
+        plan.vm.source.disks[0].path,
+    ).toBe('/var/lib/vms/pgtest1-disk0.qcow2');
   });
 
   it('a variable missing at fire time is an error naming it and where it is used', () => {

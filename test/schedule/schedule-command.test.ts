@@ -12,8 +12,10 @@ import { waitForProcessGone } from '../support/processes.js';
 import { killScheduler, startScheduler, type JsonLine, type SchedulerProcess } from './scheduler-process.js';
 import { makeSandbox, planDoc, writePlanFile, type Sandbox } from './test-plans.js';
 
-const isRunEnd = (plan: string, status?: string) => (line: JsonLine) => line.type === 'run-end' && line.plan === plan && (status === undefined || line.status === status);
-const isNote = (event: string, plan?: string) => (line: JsonLine) => line.type === 'scheduler' && line.event === event && (plan === undefined || line.plan === plan);
+const isRunEnd = (plan: string, status?: string) => (line: JsonLine) =>
+  line.type === 'run-end' && line.plan === plan && (status === undefined || line.status === status);
+const isNote = (event: string, plan?: string) => (line: JsonLine) =>
+  line.type === 'scheduler' && line.event === event && (plan === undefined || line.plan === plan);
 
 async function historyOf(db: string, plan: string) {
   const store = await openStore(db);
@@ -94,7 +96,10 @@ describe('sendense-run schedule', () => {
     // would not end this test.
     const once = path.join(box.dir, 'slow-ran-once');
     const slowHook = `if [ -e ${once} ]; then sleep 3600; else touch ${once}; sleep 3; fi`;
-    const slow = writePlanFile(path.join(box.dir, 'slow.yaml'), planDoc(box, 'slow', { schedule: '* * * * * *', hooks: { before: [{ run: slowHook }] } }));
+    const slow = writePlanFile(
+      path.join(box.dir, 'slow.yaml'),
+      planDoc(box, 'slow', { schedule: '* * * * * *', hooks: { before: [{ run: slowHook }] } }),
+    );
     const fastDoc = planDoc(box, 'fast', { schedule: '* * * * * *' });
     (fastDoc.vm as { source: { disks: { path: string }[] } }).source.disks[0].path = other;
     const fast = writePlanFile(path.join(box.dir, 'fast.yaml'), fastDoc);
@@ -105,12 +110,18 @@ describe('sendense-run schedule', () => {
     // Stop while the second slow run sits in its before hook: the hook is cancelled at once.
     const from = scheduler.lines.findIndex(isRunEnd('slow', 'succeeded'));
     // Its hook has started (a run checks its repository first, which may take a moment).
-    await scheduler.waitFor((line) => line.type === 'info' && line.step === 'hooks' && line.plan === 'slow', 20_000, from);
+    await scheduler.waitFor(
+      (line) => line.type === 'info' && line.step === 'hooks' && line.plan === 'slow',
+      20_000,
+      from,
+    );
     scheduler.child.kill('SIGTERM');
     // Cancelled (its hour-long hook with it) and cleaned up: the scheduler says so and exits 0.
     expect(await scheduler.exited).toBe(0);
     expect(scheduler.lines.find(isNote('stopped'))).toBeDefined();
-    expect(scheduler.lines.some((line) => line.plan === 'slow' && line.type === 'run-end' && line.status === 'interrupted')).toBe(true);
+    expect(
+      scheduler.lines.some((line) => line.plan === 'slow' && line.type === 'run-end' && line.status === 'interrupted'),
+    ).toBe(true);
 
     // Runs of slow never overlapped; fast ran while slow was running.
     let open = 0;
@@ -119,7 +130,8 @@ describe('sendense-run schedule', () => {
       if (line.plan === 'slow' && line.type === 'run-start') open++;
       if (line.plan === 'slow' && line.type === 'run-end') open--;
       expect(open).toBeLessThanOrEqual(1);
-      if (open === 1 && line.plan === 'fast' && line.type === 'run-end' && line.status === 'succeeded') fastDuringSlow = true;
+      if (open === 1 && line.plan === 'fast' && line.type === 'run-end' && line.status === 'succeeded')
+        fastDuringSlow = true;
     }
     expect(fastDuringSlow).toBe(true);
 
@@ -138,8 +150,14 @@ describe('sendense-run schedule', () => {
 
   it('SIGHUP re-reads the plans: a broken plan keeps its old version, a changed one is rescheduled', async () => {
     box = makeSandbox('sighup');
-    const steady = writePlanFile(path.join(box.dir, 'steady.yaml'), planDoc(box, 'steady', { schedule: '0 3 * * *', timezone: 'UTC' }));
-    const changing = writePlanFile(path.join(box.dir, 'changing.yaml'), planDoc(box, 'changing', { schedule: '0 4 * * *', timezone: 'UTC' }));
+    const steady = writePlanFile(
+      path.join(box.dir, 'steady.yaml'),
+      planDoc(box, 'steady', { schedule: '0 3 * * *', timezone: 'UTC' }),
+    );
+    const changing = writePlanFile(
+      path.join(box.dir, 'changing.yaml'),
+      planDoc(box, 'changing', { schedule: '0 4 * * *', timezone: 'UTC' }),
+    );
     scheduler = startScheduler([box.dir, '--db', box.db]);
     await scheduler.waitFor(isNote('scheduled', 'changing'));
     await scheduler.waitFor(isNote('scheduled', 'steady'));
@@ -150,7 +168,9 @@ describe('sendense-run schedule', () => {
     scheduler.child.kill('SIGHUP');
     const invalid = await scheduler.waitFor(isNote('invalid'), 10_000, from);
     expect(invalid.message).toMatch(/steady\.yaml:\d+:\d+: /);
-    expect((await scheduler.waitFor(isNote('kept', 'steady'), 10_000, from)).message).toContain('keeping the version of plan steady loaded before');
+    expect((await scheduler.waitFor(isNote('kept', 'steady'), 10_000, from)).message).toContain(
+      'keeping the version of plan steady loaded before',
+    );
     const rescheduled = await scheduler.waitFor(isNote('scheduled', 'changing'), 10_000, from);
     expect(rescheduled.schedule).toBe('30 5 * * *');
     expect(new Date(String(rescheduled.next)).toISOString()).toMatch(/T05:30:00\.000Z$/);
@@ -163,7 +183,10 @@ describe('sendense-run schedule', () => {
 
   it('catchUp: latest runs a missed run once at start-up, and not again after a restart', async () => {
     box = makeSandbox('catchup');
-    const plan = writePlanFile(path.join(box.dir, 'yearly.yaml'), planDoc(box, 'yearly', { schedule: '0 0 1 1 *', catchUp: 'latest' }));
+    const plan = writePlanFile(
+      path.join(box.dir, 'yearly.yaml'),
+      planDoc(box, 'yearly', { schedule: '0 0 1 1 *', catchUp: 'latest' }),
+    );
     scheduler = startScheduler([plan, '--db', box.db]);
     await scheduler.waitFor(isNote('catch-up', 'yearly'));
     await scheduler.waitFor(isRunEnd('yearly', 'succeeded'));

@@ -29,7 +29,10 @@ export interface SchedulerProcess {
 
 export function startScheduler(args: readonly string[], env: Record<string, string> = {}): SchedulerProcess {
   const bin = path.resolve('bin/sendense-run.js');
-  const child = spawn(process.execPath, [bin, 'schedule', '--json', ...args], { env: { ...process.env, CI: '1', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [bin, 'schedule', '--json', ...args], {
+    env: { ...process.env, CI: '1', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   const lines: JsonLine[] = [];
   const waiters = new Set<() => void>();
   let buffered = '';
@@ -53,7 +56,11 @@ export function startScheduler(args: readonly string[], env: Record<string, stri
       };
       const timer = setTimeout(() => {
         cleanup();
-        reject(new Error(`timed out waiting for a scheduler line; got:\n${lines.map((l) => JSON.stringify(l)).join('\n')}\nstderr: ${errText}`));
+        reject(
+          new Error(
+            `timed out waiting for a scheduler line; got:\n${lines.map((l) => JSON.stringify(l)).join('\n')}\nstderr: ${errText}`,
+          ),
+        );
       }, timeoutMs);
       const cleanup = () => {
         clearTimeout(timer);

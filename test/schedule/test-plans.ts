@@ -73,6 +73,7 @@ export function writePlanFile(file: string, doc: Record<string, unknown>): strin
 // The typed plan, as the loader builds it for a run.
 export function planOf(doc: Record<string, unknown>, file = '/test/plan.yaml'): Plan {
   const loaded = loadPlanText(stringify(doc), file, { resolveEnv: true });
-  if (loaded.plan === undefined) throw new Error(`test plan invalid: ${loaded.errors.map((e) => e.message).join('; ')}`);
+  if (loaded.plan === undefined)
+    throw new Error(`test plan invalid: ${loaded.errors.map((e) => e.message).join('; ')}`);
   return loaded.plan;
 }

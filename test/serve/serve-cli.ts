@@ -34,10 +34,13 @@ export interface RunningServe {
 }
 
 // Registers the cleanup; `db()` is read after each test (the processes a serve recorded there).
-export function useServes(db: () => string): { start(args: readonly string[], disks: number, env?: Readonly<Record<string, string>>): RunningServe } {
+export function useServes(db: () => string): {
+  start(args: readonly string[], disks: number, env?: Readonly<Record<string, string>>): RunningServe;
+} {
   const started: ChildProcessWithoutNullStreams[] = [];
   afterEach(() => {
-    for (const child of started.splice(0)) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    for (const child of started.splice(0))
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
     try {
       for (const recorded of recordedProcesses(db())) killIfAlive(recorded);
     } catch {
@@ -46,7 +49,10 @@ export function useServes(db: () => string): { start(args: readonly string[], di
   });
   return {
     start(args, disks, env = {}) {
-      const child = spawn(process.execPath, [BIN, 'serve', ...args], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, CI: '1', ...env } });
+      const child = spawn(process.execPath, [BIN, 'serve', ...args], {
+        stdio: ['pipe', 'pipe', 'pipe'],
+        env: { ...process.env, CI: '1', ...env },
+      });
       started.push(child);
       let stdout = '';
       let stderr = '';
@@ -59,10 +65,14 @@ export function useServes(db: () => string): { start(args: readonly string[], di
           if (json !== undefined) resolve((JSON.parse(json) as { disks: ServedDiskLine[] }).disks);
           else if (!args.includes('--json') && lines.length >= disks) resolve(lines.map(parseUrlLine));
         });
-        child.once('close', (code) => reject(new Error(`serve ended (exit ${code}) before serving:\n${stdout}\n${stderr}`)));
+        child.once('close', (code) =>
+          reject(new Error(`serve ended (exit ${code}) before serving:\n${stdout}\n${stderr}`)),
+        );
       });
       serving.catch(() => undefined);
-      const exited = new Promise<ServeExit>((resolve) => child.once('close', (code, signal) => resolve({ code, signal, stdout, stderr })));
+      const exited = new Promise<ServeExit>((resolve) =>
+        child.once('close', (code, signal) => resolve({ code, signal, stdout, stderr })),
+      );
       return { child, serving, exited };
     },
   };
@@ -71,7 +81,8 @@ export function useServes(db: () => string): { start(args: readonly string[], di
 // "2000 nbd+unix:///vm-disk-2000?socket=/tmp/sendense-serve-XXXXXX/disk-2000.sock", or with --tcp
 // "2000 nbds://sendense@127.0.0.1:20001/vm-disk-2000?tls-psk-file=/tmp/sendense-serve-tls-XXXXXX/keys.psk"
 function parseUrlLine(line: string): ServedDiskLine {
-  const match = /^(\d+) (nbd\+unix:\/\/\/\S+\?socket=\S+|nbds:\/\/sendense@127\.0\.0\.1:\d+\/\S+\?tls-psk-file=\S+)$/.exec(line);
+  const match =
+    /^(\d+) (nbd\+unix:\/\/\/\S+\?socket=\S+|nbds:\/\/sendense@127\.0\.0\.1:\d+\/\S+\?tls-psk-file=\S+)$/.exec(line);
   if (match === null) throw new Error(`not a KEY URL line: '${line}'`);
   return { key: Number(match[1]), url: match[2]! };
 }
@@ -93,7 +104,9 @@ export function exportDifference(url: string, image: string): string {
 
 // qemu-io commands on an export, e.g. qemuIo(url, 'write -P 0x5a 1M 64k'); never throws.
 export function qemuIo(url: string, ...commands: string[]): { status: number | null; output: string } {
-  const result = spawnSync('qemu-io', ['-f', 'raw', ...commands.flatMap((command) => ['-c', command]), url], { encoding: 'utf8' });
+  const result = spawnSync('qemu-io', ['-f', 'raw', ...commands.flatMap((command) => ['-c', command]), url], {
+    encoding: 'utf8',
+  });
   return { status: result.status, output: `${result.stdout}${result.stderr}` };
 }
 

@@ -33,11 +33,21 @@ afterAll(async () => {
   await sshd?.stop();
 });
 
-const nodeOptions = (knownHosts: string) => ['--node', `${sshd!.user}@${sshd!.host}:${sshd!.port}`, '--identity', sshd!.identityFile, '--known-hosts', knownHosts];
+const nodeOptions = (knownHosts: string) => [
+  '--node',
+  `${sshd!.user}@${sshd!.host}:${sshd!.port}`,
+  '--identity',
+  sshd!.identityFile,
+  '--known-hosts',
+  knownHosts,
+];
 
 describe('serve --node', () => {
   it('serves each disk on the node through the tunnel: the URL is a socket in a private directory there, which nobody else opens', async () => {
-    const serve = serves.start(['nvm', '--writable', ...nodeOptions(sshd!.knownHosts), '--db', vm.db, '--hub-config', hubConfig], 2);
+    const serve = serves.start(
+      ['nvm', '--writable', ...nodeOptions(sshd!.knownHosts), '--db', vm.db, '--hub-config', hubConfig],
+      2,
+    );
     const disks = await serve.serving;
     expect(leasedPorts(vm.db)).toEqual([]);
     // The node is this host: its end is the SSH user's directory, not the hub's.
@@ -52,7 +62,9 @@ describe('serve --node', () => {
     const read = spawnSync('setpriv', asNobody(['nbdinfo', '--size', disks[0]!.url]), { encoding: 'utf8' });
     expect(read.status).not.toBe(0);
     expect(read.stderr).toMatch(/permission denied/i);
-    const write = spawnSync('setpriv', asNobody(['qemu-io', '-f', 'raw', '-c', 'write -P 0x66 0 1M', disks[0]!.url]), { encoding: 'utf8' });
+    const write = spawnSync('setpriv', asNobody(['qemu-io', '-f', 'raw', '-c', 'write -P 0x66 0 1M', disks[0]!.url]), {
+      encoding: 'utf8',
+    });
     expect(write.status).not.toBe(0);
     expect(exportDifference(disks[0]!.url, vm.copies[1]![2000]!)).toBe('');
     const recorded = recordedProcesses(vm.db);
@@ -60,7 +72,8 @@ describe('serve --node', () => {
     const exit = await serve.exited;
     expect(exit.code, exit.stderr).toBe(0);
     expect(exit.stderr).toContain(`on ${sshd!.user}@${sshd!.host}:${sshd!.port}`);
-    for (const server of recorded) expect(await waitForProcessGone(server.pid, DEADLINE_UNDER_LOAD_MS, server.startTicks)).toBe(true);
+    for (const server of recorded)
+      expect(await waitForProcessGone(server.pid, DEADLINE_UNDER_LOAD_MS, server.startTicks)).toBe(true);
     for (const disk of disks) expect(await accepts(disk.url), `node socket of ${disk.url}`).toBe(false);
     expect(existsSync(nodeDir)).toBe(false);
     expect(leasedPorts(vm.db)).toEqual([]);
@@ -68,7 +81,10 @@ describe('serve --node', () => {
   });
 
   it('--tcp: a node port carrying NBD TLS end to end; the key stays on the hub', async () => {
-    const serve = serves.start(['nvm', '--tcp', '--disk', '2001', ...nodeOptions(sshd!.knownHosts), '--db', vm.db, '--hub-config', hubConfig], 1);
+    const serve = serves.start(
+      ['nvm', '--tcp', '--disk', '2001', ...nodeOptions(sshd!.knownHosts), '--db', vm.db, '--hub-config', hubConfig],
+      1,
+    );
     const [disk] = await serve.serving;
     const leased = leasedPorts(vm.db).map((lease) => lease.port);
     expect(leased).toHaveLength(1);
@@ -79,12 +95,16 @@ describe('serve --node', () => {
     expect(fetched.status, fetched.stderr).toBe(0);
     expect(exportDifference(copy, vm.copies[1]![2001]!)).toBe('');
     rmSync(copy);
-    const plain = spawnSync('nbdinfo', ['--size', `nbd://127.0.0.1:${portOf(disk!.url)}/nvm-disk-2001`], { encoding: 'utf8' });
+    const plain = spawnSync('nbdinfo', ['--size', `nbd://127.0.0.1:${portOf(disk!.url)}/nvm-disk-2001`], {
+      encoding: 'utf8',
+    });
     expect(plain.status).not.toBe(0);
     serve.child.kill('SIGTERM');
     const exit = await serve.exited;
     expect(exit.code, exit.stderr).toBe(0);
-    expect(exit.stderr).toMatch(/NBD TLS: a client needs the pre-shared key in \S+keys\.psk \(on this host: copy it to /);
+    expect(exit.stderr).toMatch(
+      /NBD TLS: a client needs the pre-shared key in \S+keys\.psk \(on this host: copy it to /,
+    );
     expect(leasedPorts(vm.db)).toEqual([]);
   });
 
@@ -97,7 +117,8 @@ describe('serve --node', () => {
     expect(exit.code, exit.stderr).toBe(1);
     expect(exit.stderr).toMatch(/the tunnel to .* is gone .*: its URLs no longer answer; serving stopped/);
     expect(exit.stderr).not.toMatch(/\n\s+at /);
-    for (const server of recorded) expect(await waitForProcessGone(server.pid, DEADLINE_UNDER_LOAD_MS, server.startTicks)).toBe(true);
+    for (const server of recorded)
+      expect(await waitForProcessGone(server.pid, DEADLINE_UNDER_LOAD_MS, server.startTicks)).toBe(true);
     expect(leasedPorts(vm.db)).toEqual([]);
     expect(recordedProcesses(vm.db)).toEqual([]);
   });

@@ -9,7 +9,13 @@ import { overlayDirFor } from '../../src/serve/overlay-dir.js';
 
 describe('serve --node', () => {
   it('takes [USER@]HOST[:PORT], this user and port 22 by default, ~/.ssh/known_hosts unless told', () => {
-    expect(parseNodeOption('node1')).toEqual({ host: 'node1', port: 22, user: userInfo().username, identityFile: undefined, knownHosts: path.join(homedir(), '.ssh/known_hosts') });
+    expect(parseNodeOption('node1')).toEqual({
+      host: 'node1',
+      port: 22,
+      user: userInfo().username,
+      identityFile: undefined,
+      knownHosts: path.join(homedir(), '.ssh/known_hosts'),
+    });
     expect(parseNodeOption('sendense@10.0.100.231:2222', { identity: '~/.ssh/id', knownHosts: 'kh' })).toEqual({
       host: '10.0.100.231',
       port: 2222,
@@ -20,9 +26,14 @@ describe('serve --node', () => {
     expect(parseNodeOption('root@[2001:db8::1]:22')).toMatchObject({ host: '2001:db8::1', port: 22, user: 'root' });
   });
 
-  it.each(['', 'a@b@c', 'host:', 'host:0', 'host:65536', '2001:db8::1', 'two words'])("refuses '%s' as a usage error", (text) => {
-    expect(() => parseNodeOption(text)).toThrow(expect.objectContaining({ exitCode: 2, message: expect.stringMatching(/^--node: /) }));
-  });
+  it.each(['', 'a@b@c', 'host:', 'host:0', 'host:65536', '2001:db8::1', 'two words'])(
+    "refuses '%s' as a usage error",
+    (text) => {
+      expect(() => parseNodeOption(text)).toThrow(
+        expect.objectContaining({ exitCode: 2, message: expect.stringMatching(/^--node: /) }),
+      );
+    },
+  );
 });
 
 describe('serve --writable overlays', () => {

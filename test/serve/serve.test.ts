@@ -16,7 +16,16 @@ import { useRunWorkspace } from '../support/run-workspace.js';
 import { runStatuses, sendenseRun, type CliResult } from '../support/sendense-cli.js';
 import { portRangeForTestFile } from '../support/vm-disks.js';
 import { asNobody } from '../support/other-user-cli.js';
-import { accepts, exportDifference, portOf, qemuIo, socketOf, useServes, writeHubConfig, type ServedDiskLine } from './serve-cli.js';
+import {
+  accepts,
+  exportDifference,
+  portOf,
+  qemuIo,
+  socketOf,
+  useServes,
+  writeHubConfig,
+  type ServedDiskLine,
+} from './serve-cli.js';
 
 const ws = useRunWorkspace('serve-', { per: 'file' });
 const ports = portRangeForTestFile(20);
@@ -32,7 +41,11 @@ beforeAll(async () => {
 
 // The serve gave back everything: its qemu-nbd processes (by PID), their ports, its leases and files.
 async function expectAllGivenBack(recorded: readonly DbProcess[], disks: readonly ServedDiskLine[]): Promise<void> {
-  for (const server of recorded) expect(await waitForProcessGone(server.pid, DEADLINE_UNDER_LOAD_MS, server.startTicks), `qemu-nbd ${server.pid}`).toBe(true);
+  for (const server of recorded)
+    expect(
+      await waitForProcessGone(server.pid, DEADLINE_UNDER_LOAD_MS, server.startTicks),
+      `qemu-nbd ${server.pid}`,
+    ).toBe(true);
   expect(recordedProcesses(vm.db)).toEqual([]);
   expect(leasedPorts(vm.db)).toEqual([]);
   expect(tableRows(vm.db, 'run_files')).toEqual([]);
@@ -88,7 +101,9 @@ describe('serve', () => {
     const read = spawnSync('setpriv', asNobody(['nbdinfo', '--size', url]), { encoding: 'utf8' });
     expect(read.status, read.stdout).not.toBe(0);
     expect(read.stderr).toMatch(/permission denied/i);
-    const write = spawnSync('setpriv', asNobody(['qemu-io', '-f', 'raw', '-c', 'write -P 0x66 0 1M', url]), { encoding: 'utf8' });
+    const write = spawnSync('setpriv', asNobody(['qemu-io', '-f', 'raw', '-c', 'write -P 0x66 0 1M', url]), {
+      encoding: 'utf8',
+    });
     expect(write.status, write.stdout).not.toBe(0);
     // This user reads it, and it still holds the point: nothing of nobody's landed.
     expect(exportDifference(url, vm.copies[1]![2000]!)).toBe('');
@@ -106,7 +121,11 @@ describe('serve', () => {
     expect(statSync(path.dirname(pskFile)).mode & 0o777).toBe(0o700);
     const key = readFileSync(pskFile, 'utf8');
     // Plain NBD, and TLS with another key, as any local user could try: refused before any data.
-    const plain = spawnSync('setpriv', asNobody(['nbdinfo', '--size', `nbd://127.0.0.1:${portOf(disk.url)}/svm-disk-2000`]), { encoding: 'utf8' });
+    const plain = spawnSync(
+      'setpriv',
+      asNobody(['nbdinfo', '--size', `nbd://127.0.0.1:${portOf(disk.url)}/svm-disk-2000`]),
+      { encoding: 'utf8' },
+    );
     expect(plain.status).not.toBe(0);
     expect(plain.stderr).toMatch(/TLS/);
     const guessed = path.join(ws.dir, 'guessed.psk');
@@ -158,7 +177,9 @@ describe('serve', () => {
       expect(statSync(disk.overlay!).mode & 0o777).toBe(0o600);
       expect(exportDifference(disk.url, vm.copies[1]![disk.key]!)).toBe('');
     }
-    expect((tableRows(vm.db, 'run_files') as { path: string }[]).map((row) => row.path).sort()).toEqual(disks.map((disk) => disk.overlay).sort());
+    expect((tableRows(vm.db, 'run_files') as { path: string }[]).map((row) => row.path).sort()).toEqual(
+      disks.map((disk) => disk.overlay).sort(),
+    );
     const recorded = recordedProcesses(vm.db);
     for (const server of recorded) expect(commandLine(server.pid)).not.toContain('--read-only');
 
@@ -234,10 +255,26 @@ describe('serve', () => {
 
   describe('refusals, in one line', () => {
     it('a VM with no backup or a time the backups do not have (exit 2), a disk they do not have (exit 1): nothing left', async () => {
-      expectOneLineError(await sendenseRun(['serve', 'nosuch', ...options()]), 2, /there is no complete backup of VM nosuch/);
-      expectOneLineError(await sendenseRun(['serve', 'svm', '--disk', '9999', ...options()]), 1, /backup \S+ has no disk 9999 \(it has 2000, 2001\)/);
-      expectOneLineError(await sendenseRun(['serve', 'svm', '--point', '2001-01-01T00:00:00Z', ...options()]), 2, /no complete backup of VM svm at or before 2001-01-01T00:00:00.000Z: the first is/);
-      expectOneLineError(await sendenseRun(['serve', 'svm', '--db', path.join(ws.dir, 'none.db')]), 1, /no state database at .*none\.db/);
+      expectOneLineError(
+        await sendenseRun(['serve', 'nosuch', ...options()]),
+        2,
+        /there is no complete backup of VM nosuch/,
+      );
+      expectOneLineError(
+        await sendenseRun(['serve', 'svm', '--disk', '9999', ...options()]),
+        1,
+        /backup \S+ has no disk 9999 \(it has 2000, 2001\)/,
+      );
+      expectOneLineError(
+        await sendenseRun(['serve', 'svm', '--point', '2001-01-01T00:00:00Z', ...options()]),
+        2,
+        /no complete backup of VM svm at or before 2001-01-01T00:00:00.000Z: the first is/,
+      );
+      expectOneLineError(
+        await sendenseRun(['serve', 'svm', '--db', path.join(ws.dir, 'none.db')]),
+        1,
+        /no state database at .*none\.db/,
+      );
       expect(existsSync(path.join(ws.dir, 'none.db'))).toBe(false);
       expect(leasedPorts(vm.db)).toEqual([]);
       expect(recordedProcesses(vm.db)).toEqual([]);
@@ -245,13 +282,41 @@ describe('serve', () => {
 
     it('bad options: exit 2 before anything is recorded', async () => {
       const runs = (await runStatuses(vm.db)).length;
-      expectOneLineError(await sendenseRun(['serve', 'svm', '--disk', 'abc', ...options()]), 2, /--disk: must be a disk key/);
-      expectOneLineError(await sendenseRun(['serve', 'svm', '--disk', '2000', '--disk=2000', ...options()]), 2, /--disk 2000 is given twice/);
-      expectOneLineError(await sendenseRun(['serve', 'svm', '--point', '2026-01-01', ...options()]), 2, /--point: '2026-01-01' is a date without a time/);
-      expectOneLineError(await sendenseRun(['serve', 'svm', '--identity', '/x', ...options()]), 2, /--identity and --known-hosts go with --node/);
-      expectOneLineError(await sendenseRun(['serve', 'svm', '--node', 'a@b@c', ...options()]), 2, /--node: must be \[USER@\]HOST\[:PORT\]/);
-      expectOneLineError(await sendenseRun(['serve', 'svm', '--node', 'host:70000', ...options()]), 2, /--node: port 70000/);
-      expectOneLineError(await sendenseRun(['serve', 'svm', '--writeable', ...options()]), 2, /unknown option '--writeable' for 'serve'.*--writable/);
+      expectOneLineError(
+        await sendenseRun(['serve', 'svm', '--disk', 'abc', ...options()]),
+        2,
+        /--disk: must be a disk key/,
+      );
+      expectOneLineError(
+        await sendenseRun(['serve', 'svm', '--disk', '2000', '--disk=2000', ...options()]),
+        2,
+        /--disk 2000 is given twice/,
+      );
+      expectOneLineError(
+        await sendenseRun(['serve', 'svm', '--point', '2026-01-01', ...options()]),
+        2,
+        /--point: '2026-01-01' is a date without a time/,
+      );
+      expectOneLineError(
+        await sendenseRun(['serve', 'svm', '--identity', '/x', ...options()]),
+        2,
+        /--identity and --known-hosts go with --node/,
+      );
+      expectOneLineError(
+        await sendenseRun(['serve', 'svm', '--node', 'a@b@c', ...options()]),
+        2,
+        /--node: must be \[USER@\]HOST\[:PORT\]/,
+      );
+      expectOneLineError(
+        await sendenseRun(['serve', 'svm', '--node', 'host:70000', ...options()]),
+        2,
+        /--node: port 70000/,
+      );
+      expectOneLineError(
+        await sendenseRun(['serve', 'svm', '--writeable', ...options()]),
+        2,
+        /unknown option '--writeable' for 'serve'.*--writable/,
+      );
       expectOneLineError(await sendenseRun(['serve', ...options()]), 2, /serve needs a VM name/);
       expect((await runStatuses(vm.db)).length).toBe(runs);
     });
@@ -265,7 +330,11 @@ describe('serve', () => {
         copy.close();
       }
       try {
-        expectOneLineError(await sendenseRun(['serve', 'svm', '--writable', '--db', inside, '--hub-config', hubConfig]), 1, /overlay directory .*serve-overlays is inside the repository/);
+        expectOneLineError(
+          await sendenseRun(['serve', 'svm', '--writable', '--db', inside, '--hub-config', hubConfig]),
+          1,
+          /overlay directory .*serve-overlays is inside the repository/,
+        );
         expect(existsSync(path.join(vm.repository, 'serve-overlays'))).toBe(false);
       } finally {
         for (const suffix of ['', '-wal', '-shm']) rmSync(`${inside}${suffix}`, { force: true });

@@ -7,7 +7,14 @@ import path from 'node:path';
 import { expect, it } from 'vitest';
 import { leasedPorts, recordedProcesses } from '../support/process-tree.js';
 import { listBackups, parseEvents, sendenseRun, type BackupRow } from '../support/sendense-cli.js';
-import { bitmapNames, createDisk, differenceBetween, keepCopy, portRangeForTestFile, writeDisk } from '../support/vm-disks.js';
+import {
+  bitmapNames,
+  createDisk,
+  differenceBetween,
+  keepCopy,
+  portRangeForTestFile,
+  writeDisk,
+} from '../support/vm-disks.js';
 import { nodeBlock, nodeProcessesMentioning, useSshWorkspace, writeSshBackupPlan } from './ssh-node.js';
 
 const MiB = 1024 * 1024;
@@ -26,7 +33,14 @@ it('full then incremental of a 2-disk VM through the tunnel: each point equals t
   ];
   writeDisk(disks[0].path, ['write -P 0x11 0 96M', 'write -P 0x12 300M 8M', `write -P 0x13 ${512 * MiB - 512} 512`]);
   writeDisk(disks[1].path, ['write -P 0x21 0 32M', `write -P 0x22 ${64 * MiB} 4096`]);
-  const plan = writeSshBackupPlan(dir, { name: 'ssh-chain', vm: 'sshvm', disks, repository, ports, node: nodeBlock(node) });
+  const plan = writeSshBackupPlan(dir, {
+    name: 'ssh-chain',
+    vm: 'sshvm',
+    disks,
+    repository,
+    ports,
+    node: nodeBlock(node),
+  });
 
   const full = await sendenseRun([plan, '--db', db, '--json']);
   expect(full.exitCode, `${full.stdout}\n${full.stderr}`).toBe(0);
@@ -35,14 +49,23 @@ it('full then incremental of a 2-disk VM through the tunnel: each point equals t
   // Each disk's qemu-nbd on the hub listens on a Unix socket, reached from a Unix socket in a private
   // directory of the node's (docs/how-it-works.md#the-data-path): no port any user there could open.
   const hubSocket = `${tmpdir()}/sendense-serve-[^/]+/disk-20\\d\\d\\.sock`;
-  const forwarded = [...(tunnel?.summary ?? '').matchAll(new RegExp(`node (/\\S+/sendense-tunnel-[^/]+)/\\d-disk-20\\d\\d\\.sock -> hub ${hubSocket}`, 'g'))].map((match) => match[1]);
+  const forwarded = [
+    ...(tunnel?.summary ?? '').matchAll(
+      new RegExp(`node (/\\S+/sendense-tunnel-[^/]+)/\\d-disk-20\\d\\d\\.sock -> hub ${hubSocket}`, 'g'),
+    ),
+  ].map((match) => match[1]);
   expect(forwarded, tunnel?.summary).toHaveLength(2);
   expect(tunnel?.summary).not.toMatch(/127\.0\.0\.1/);
   // Removed from the node with the tunnel.
   for (const nodeDir of forwarded) expect(existsSync(nodeDir!), nodeDir).toBe(false);
 
   // After the full: new data, a range overwritten with zeroes, a discard, the last sector.
-  writeDisk(disks[0].path, ['write -P 0x14 200M 64M', 'write -z 8M 8M', 'discard 300M 4M', `write -P 0x15 ${512 * MiB - 512} 512`]);
+  writeDisk(disks[0].path, [
+    'write -P 0x14 200M 64M',
+    'write -z 8M 8M',
+    'discard 300M 4M',
+    `write -P 0x15 ${512 * MiB - 512} 512`,
+  ]);
   writeDisk(disks[1].path, ['write -P 0x23 1M 1M', `write -z ${64 * MiB} 4096`]);
   const incremental = await sendenseRun([plan, '--db', db]);
   expect(incremental.exitCode, `${incremental.stdout}\n${incremental.stderr}`).toBe(0);
@@ -58,7 +81,9 @@ it('full then incremental of a 2-disk VM through the tunnel: each point equals t
   const bytes = backups[1].disks.find((disk) => disk.diskKey === 2000)!.bytes!;
   expect(bytes).toBeLessThan(100 * MiB);
   // Only the latest backup's bitmap stays on the source; nothing held, nothing left on the node.
-  expect(disks.map((disk) => bitmapNames(disk.path))).toEqual(disks.map((disk) => [backups[1].disks.find((d) => d.diskKey === disk.key)!.changeId]));
+  expect(disks.map((disk) => bitmapNames(disk.path))).toEqual(
+    disks.map((disk) => [backups[1].disks.find((d) => d.diskKey === disk.key)!.changeId]),
+  );
   expect(recordedProcesses(db)).toEqual([]);
   expect(leasedPorts(db)).toEqual([]);
   expect(nodeProcessesMentioning(node, dir)).toEqual([]);

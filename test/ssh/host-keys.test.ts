@@ -16,7 +16,9 @@ const ws = useSshWorkspace('ssh-hostkey-');
 
 // "SHA256:..." of the node's host key, as `ssh-keygen -l` prints it.
 function hostFingerprint(): string {
-  return execFileSync('ssh-keygen', ['-l', '-f', path.join(ws.node.sshd.dir, 'host_ed25519.pub')], { encoding: 'utf8' }).split(' ')[1]!;
+  return execFileSync('ssh-keygen', ['-l', '-f', path.join(ws.node.sshd.dir, 'host_ed25519.pub')], {
+    encoding: 'utf8',
+  }).split(' ')[1]!;
 }
 
 function vmDisks() {
@@ -42,7 +44,14 @@ it('an unknown host key: exit 1 with the fingerprint and the ssh-keyscan line to
   const knownHosts = path.join(dir, 'known_hosts');
   writeFileSync(knownHosts, `[${node.host}]:${node.sshd.port + 1} ${node.sshd.hostPublicKey}\n`);
   const disks = vmDisks();
-  const plan = writeSshBackupPlan(dir, { name: 'unknown-key', vm: 'hkvm', disks, repository, ports, node: nodeBlock(node, knownHosts) });
+  const plan = writeSshBackupPlan(dir, {
+    name: 'unknown-key',
+    vm: 'hkvm',
+    disks,
+    repository,
+    ports,
+    node: nodeBlock(node, knownHosts),
+  });
 
   const result = await sendenseRun([plan, '--db', db]);
   expect(result.exitCode, result.stderr).toBe(1);
@@ -60,7 +69,14 @@ it('an unknown host key: exit 1 with the fingerprint and the ssh-keyscan line to
 it('a changed host key: exit 1 saying so with the fingerprint and the known_hosts line, the chain untouched', async () => {
   const { node, dir, db, repository } = ws;
   const disks = vmDisks();
-  const good = writeSshBackupPlan(dir, { name: 'good-key', vm: 'hkvm', disks, repository, ports, node: nodeBlock(node) });
+  const good = writeSshBackupPlan(dir, {
+    name: 'good-key',
+    vm: 'hkvm',
+    disks,
+    repository,
+    ports,
+    node: nodeBlock(node),
+  });
   const full = await sendenseRun([good, '--db', db]);
   expect(full.exitCode, full.stderr).toBe(0);
   const filesBefore = ws.repositoryFiles();
@@ -78,7 +94,14 @@ it('a changed host key: exit 1 saying so with the fingerprint and the known_host
     .join(' ');
   const knownHosts = path.join(dir, 'known_hosts_changed');
   writeFileSync(knownHosts, `# node\n[${node.host}]:${node.sshd.port} ${otherPublic}\n`);
-  const plan = writeSshBackupPlan(dir, { name: 'changed-key', vm: 'hkvm', disks, repository, ports, node: nodeBlock(node, knownHosts) });
+  const plan = writeSshBackupPlan(dir, {
+    name: 'changed-key',
+    vm: 'hkvm',
+    disks,
+    repository,
+    ports,
+    node: nodeBlock(node, knownHosts),
+  });
 
   const result = await sendenseRun([plan, '--db', db]);
   expect(result.exitCode, result.stderr).toBe(1);

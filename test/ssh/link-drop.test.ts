@@ -7,8 +7,22 @@ import { expect, it } from 'vitest';
 import { waitForProcessGone } from '../support/processes.js';
 import { descendantPids, leasedPorts, recordedProcesses } from '../support/process-tree.js';
 import { listBackups, parseEvents, sendenseRun, startSendenseRun } from '../support/sendense-cli.js';
-import { bitmapNames, createDisk, differenceBetween, keepCopy, portRangeForTestFile, sha256, writeDisk } from '../support/vm-disks.js';
-import { nodeBlock, nodeProcessesMentioning, processesMentioning, useSshWorkspace, writeSshBackupPlan } from './ssh-node.js';
+import {
+  bitmapNames,
+  createDisk,
+  differenceBetween,
+  keepCopy,
+  portRangeForTestFile,
+  sha256,
+  writeDisk,
+} from '../support/vm-disks.js';
+import {
+  nodeBlock,
+  nodeProcessesMentioning,
+  processesMentioning,
+  useSshWorkspace,
+  writeSshBackupPlan,
+} from './ssh-node.js';
 
 const MiB = 1024 * 1024;
 const ports = portRangeForTestFile();
@@ -22,7 +36,14 @@ it('sshd sessions killed mid-transfer: fails saying so, nothing left on hub or n
   ];
   writeDisk(disks[0].path, ['write -P 0x41 0 8M', `write -P 0x42 ${1024 * MiB - 512} 512`]);
   writeDisk(disks[1].path, ['write -P 0x43 0 4M']);
-  const plan = writeSshBackupPlan(dir, { name: 'ssh-drop', vm: 'dropvm', disks, repository, ports, node: nodeBlock(node) });
+  const plan = writeSshBackupPlan(dir, {
+    name: 'ssh-drop',
+    vm: 'dropvm',
+    disks,
+    repository,
+    ports,
+    node: nodeBlock(node),
+  });
   const full = await sendenseRun([plan, '--db', db]);
   expect(full.exitCode, full.stderr).toBe(0);
   const [fullBackup] = await listBackups(db, 'dropvm');
@@ -35,7 +56,9 @@ it('sshd sessions killed mid-transfer: fails saying so, nothing left on hub or n
   writeDisk(disks[1].path, ['write -P 0x52 8M 64M']);
   const cli = startSendenseRun([plan, '--db', db]);
   ws.seenPids.add(cli.pid);
-  await cli.waitForEvent((event) => event.type === 'progress' && event.bytesDone! > 0 && event.bytesDone! < event.bytesToDo!);
+  await cli.waitForEvent(
+    (event) => event.type === 'progress' && event.bytesDone! > 0 && event.bytesDone! < event.bytesToDo!,
+  );
   const hubChildren = descendantPids(cli.pid);
   hubChildren.forEach((pid) => ws.seenPids.add(pid));
   // On the node: the node transfer and its own read-only qemu-nbd on the source disks.
@@ -54,13 +77,19 @@ it('sshd sessions killed mid-transfer: fails saying so, nothing left on hub or n
   expect(end.stderr).not.toMatch(/\n\s+at /);
 
   // Hub side: no qemu-nbd, no lease, no new file; node side: no node transfer, no qemu-nbd.
-  for (const pid of [...hubChildren, ...nodeSide]) expect(await waitForProcessGone(pid), `pid ${pid} (${nodeSide.includes(pid) ? 'node' : 'hub'}) is still running`).toBe(true);
+  for (const pid of [...hubChildren, ...nodeSide])
+    expect(
+      await waitForProcessGone(pid),
+      `pid ${pid} (${nodeSide.includes(pid) ? 'node' : 'hub'}) is still running`,
+    ).toBe(true);
   expect(processesMentioning(dir)).toEqual([]);
   expect(recordedProcesses(db)).toEqual([]);
   expect(leasedPorts(db)).toEqual([]);
   expect(ws.repositoryFiles()).toEqual(filesBefore);
   expect(fullBackup!.disks.map((disk) => sha256(disk.file))).toEqual(parentSums);
-  expect((await listBackups(db, 'dropvm')).filter((backup) => backup.status === 'complete').map((backup) => backup.id)).toEqual([fullBackup!.id]);
+  expect(
+    (await listBackups(db, 'dropvm')).filter((backup) => backup.status === 'complete').map((backup) => backup.id),
+  ).toEqual([fullBackup!.id]);
   expect(disks.map((disk) => bitmapNames(disk.path))).toEqual(bitmapsBefore);
 
   // The sshd listener is still up: the next incremental covers everything since the full, exactly.

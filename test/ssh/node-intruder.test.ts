@@ -48,8 +48,21 @@ afterAll(async () => {
 it('nobody on the node can open no endpoint of the backup: not the tunnel sockets, not a loopback port', async () => {
   const disk = createDisk(path.join(dir, 'disk0.qcow2'), 64 * MiB);
   writeDisk(disk, ['write -P 0x31 0 8M', 'write -P 0x32 40M 1M']);
-  const node = { host: sshd!.host, port: sshd!.port, user: sshd!.user, identityFile: sshd!.identityFile, knownHosts: sshd!.knownHosts };
-  const plan = writeSshBackupPlan(dir, { name: 'intruded', vm: 'ivm', disks: [{ key: 2000, path: disk }], repository: path.join(dir, 'repository'), ports, node });
+  const node = {
+    host: sshd!.host,
+    port: sshd!.port,
+    user: sshd!.user,
+    identityFile: sshd!.identityFile,
+    knownHosts: sshd!.knownHosts,
+  };
+  const plan = writeSshBackupPlan(dir, {
+    name: 'intruded',
+    vm: 'ivm',
+    disks: [{ key: 2000, path: disk }],
+    repository: path.join(dir, 'repository'),
+    ports,
+    node,
+  });
   const db = path.join(dir, 'state.db');
   const result = await sendenseRun([plan, '--db', db]);
   expect(result.exitCode, `${result.stdout}\n${result.stderr}`).toBe(0);

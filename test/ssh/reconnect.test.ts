@@ -27,7 +27,10 @@ afterAll(async () => {
 });
 
 async function connect(): Promise<NodeHost> {
-  const node = await connectSshNode({ host: sshd.host, port: sshd.port, user: sshd.user, identityFile: sshd.identityFile, knownHosts: sshd.knownHosts }, { agent: false });
+  const node = await connectSshNode(
+    { host: sshd.host, port: sshd.port, user: sshd.user, identityFile: sshd.identityFile, knownHosts: sshd.knownHosts },
+    { agent: false },
+  );
   nodes.push(node);
   return node;
 }
@@ -36,7 +39,12 @@ it('a program that ignores its closed stdin is stopped when the next command rec
   const node = await connect();
   const marker = join(work, 'stubborn');
   // Unlike the node transfer, this one keeps running when its channel goes away.
-  const child = node.spawn(['node', '-e', "console.log('ready'); process.stdin.resume(); setTimeout(() => {}, 60000)", marker]);
+  const child = node.spawn([
+    'node',
+    '-e',
+    "console.log('ready'); process.stdin.resume(); setTimeout(() => {}, 60000)",
+    marker,
+  ]);
   await new Promise<void>((resolve) => child.onStdoutLine(() => resolve()));
   const pid = child.pid!;
   expect(pid).toBeGreaterThan(0);
@@ -52,7 +60,16 @@ it('a program that ignores its closed stdin is stopped when the next command rec
 
 it('a node that is gone after the loss: the command fails at once, saying the link was lost', async () => {
   const other = await startSshd();
-  const node = await connectSshNode({ host: other.host, port: other.port, user: other.user, identityFile: other.identityFile, knownHosts: other.knownHosts }, { agent: false });
+  const node = await connectSshNode(
+    {
+      host: other.host,
+      port: other.port,
+      user: other.user,
+      identityFile: other.identityFile,
+      knownHosts: other.knownHosts,
+    },
+    { agent: false },
+  );
   nodes.push(node);
   try {
     // The node goes away entirely: its sessions, then its listener.

@@ -9,7 +9,13 @@ import { mostDisksAtOnce } from '../hub/disks-at-once.js';
 import { leasedPorts, recordedProcesses } from '../support/process-tree.js';
 import { listBackups, parseEvents, sendenseRun } from '../support/sendense-cli.js';
 import { createDisk, differenceBetween, keepCopy, portRangeForTestFile, writeDisk } from '../support/vm-disks.js';
-import { nodeBlock, processesMentioning, useSshWorkspace, writeSshBackupPlan, writeSshRestorePlan } from './ssh-node.js';
+import {
+  nodeBlock,
+  processesMentioning,
+  useSshWorkspace,
+  writeSshBackupPlan,
+  writeSshRestorePlan,
+} from './ssh-node.js';
 
 const MiB = 1024 * 1024;
 const ports = portRangeForTestFile();
@@ -23,7 +29,14 @@ it('restores the latest point (qcow2) and the first point by id (raw) to files o
   ];
   writeDisk(disks[0].path, ['write -P 0x61 0 64M', 'write -P 0x62 200M 8M', `write -P 0x63 ${256 * MiB - 512} 512`]);
   writeDisk(disks[1].path, ['write -P 0x64 0 16M', `write -P 0x65 ${32 * MiB} 512`]);
-  const backupPlan = writeSshBackupPlan(dir, { name: 'ssh-vm-backup', vm: 'rvm', disks, repository, ports, node: nodeBlock(node) });
+  const backupPlan = writeSshBackupPlan(dir, {
+    name: 'ssh-vm-backup',
+    vm: 'rvm',
+    disks,
+    repository,
+    ports,
+    node: nodeBlock(node),
+  });
   expect((await sendenseRun([backupPlan, '--db', db])).exitCode).toBe(0);
   const point1 = disks.map((disk) => keepCopy(disk.path, path.join(dir, `p1-${disk.key}.qcow2`)));
   // Changes the restore of point 2 must show, and that point 1's restore must not: zeroes, a discard.
@@ -47,9 +60,14 @@ it('restores the latest point (qcow2) and the first point by id (raw) to files o
   const latest = await sendenseRun([latestPlan, '--db', db, '--json']);
   expect(latest.exitCode, `${latest.stdout}\n${latest.stderr}`).toBe(0);
   const verified = parseEvents(latest.stdout).find((event) => event.type === 'step-done' && event.step === 'verify');
-  expect(verified?.summary).toBe(`2 disk(s) identical to backup ${backups[1]!.id}, 4 file(s) of its chain match the digests taken at backup time`);
+  expect(verified?.summary).toBe(
+    `2 disk(s) identical to backup ${backups[1]!.id}, 4 file(s) of its chain match the digests taken at backup time`,
+  );
   disks.forEach((disk, index) => {
-    expect(differenceBetween(path.join(dir, 'restored', `latest-${disk.key}.qcow2`), point2[index]!), `latest, disk ${disk.key}`).toBe('');
+    expect(
+      differenceBetween(path.join(dir, 'restored', `latest-${disk.key}.qcow2`), point2[index]!),
+      `latest, disk ${disk.key}`,
+    ).toBe('');
   });
 
   const firstPlan = writeSshRestorePlan(dir, {
@@ -70,9 +88,14 @@ it('restores the latest point (qcow2) and the first point by id (raw) to files o
   expect(first.exitCode, `${first.stdout}\n${first.stderr}`).toBe(0);
   const firstEvents = parseEvents(first.stdout);
   expect(mostDisksAtOnce(firstEvents)).toBe(1);
-  expect(firstEvents.find((event) => event.type === 'step-done' && event.step === 'verify')?.summary).toMatch(/^2 disk\(s\) identical to backup /);
+  expect(firstEvents.find((event) => event.type === 'step-done' && event.step === 'verify')?.summary).toMatch(
+    /^2 disk\(s\) identical to backup /,
+  );
   disks.forEach((disk, index) => {
-    expect(differenceBetween(point1[index]!, path.join(dir, 'restored', `first-${disk.key}.raw`), 'raw'), `first, disk ${disk.key}`).toBe('');
+    expect(
+      differenceBetween(point1[index]!, path.join(dir, 'restored', `first-${disk.key}.raw`), 'raw'),
+      `first, disk ${disk.key}`,
+    ).toBe('');
   });
   expect(recordedProcesses(db)).toEqual([]);
   expect(leasedPorts(db)).toEqual([]);

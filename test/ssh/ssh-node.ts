@@ -115,7 +115,13 @@ export interface NodeBlock {
 }
 
 export function nodeBlock(node: TestNode, knownHosts: string = node.sshd.knownHosts): NodeBlock {
-  return { host: node.host, port: node.sshd.port, user: node.sshd.user, identityFile: node.sshd.identityFile, knownHosts };
+  return {
+    host: node.host,
+    port: node.sshd.port,
+    user: node.sshd.user,
+    identityFile: node.sshd.identityFile,
+    knownHosts,
+  };
 }
 
 export interface SshBackupPlan {

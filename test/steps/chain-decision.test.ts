@@ -15,7 +15,11 @@ function plan(
   incremental: Record<string, unknown> = {},
   source: Record<string, unknown> = { type: 'qemu', disks: [{ key: 2000, path: '/vms/d0.qcow2', format: 'qcow2' }] },
 ): BackupPlan {
-  return buildPlan({ version: 1, kind, name: 'p', vm: { name: 'vm', source }, repository: { path: '/repo' }, incremental }, 'p.yaml', []) as BackupPlan;
+  return buildPlan(
+    { version: 1, kind, name: 'p', vm: { name: 'vm', source }, repository: { path: '/repo' }, incremental },
+    'p.yaml',
+    [],
+  ) as BackupPlan;
 }
 
 const previous: Backup = Object.freeze({
@@ -71,28 +75,57 @@ describe('decideChain', () => {
   });
 
   it('no previous backup: a full (a note), or a failure with onMissingChain fail', () => {
-    expect(decideChain(plan('incremental'), undefined, 0, [healthy], exists)).toMatchObject({ type: 'full', note: expect.stringContaining('no complete backup') });
-    expect(decideChain(plan('incremental', { onMissingChain: 'fail' }), undefined, 0, [healthy], exists)).toMatchObject({ type: 'fail' });
+    expect(decideChain(plan('incremental'), undefined, 0, [healthy], exists)).toMatchObject({
+      type: 'full',
+      note: expect.stringContaining('no complete backup'),
+    });
+    expect(decideChain(plan('incremental', { onMissingChain: 'fail' }), undefined, 0, [healthy], exists)).toMatchObject(
+      { type: 'fail' },
+    );
   });
 
   it('a chain at maxChainLength starts a new one', () => {
-    expect(decideChain(plan('incremental', { maxChainLength: 2 }), previous, 2, [healthy], exists)).toMatchObject({ type: 'full', note: expect.stringContaining('maxChainLength 2') });
+    expect(decideChain(plan('incremental', { maxChainLength: 2 }), previous, 2, [healthy], exists)).toMatchObject({
+      type: 'full',
+      note: expect.stringContaining('maxChainLength 2'),
+    });
   });
 
   const cases: readonly [string, Partial<SourceDiskFacts>, (diskKey: number) => string | undefined, RegExp][] = [
     ['the disk changed size', { virtualSize: 128 * MiB }, exists, /changed size/],
-    ['the parent file is missing or damaged', {}, () => 'the file of backup b2 for disk 2000 is missing or unreadable: /repo/vm/disk-2000/b2.qcow2', /missing or unreadable/],
+    [
+      'the parent file is missing or damaged',
+      {},
+      () => 'the file of backup b2 for disk 2000 is missing or unreadable: /repo/vm/disk-2000/b2.qcow2',
+      /missing or unreadable/,
+    ],
     ['the bitmap is missing', { bitmaps: [] }, exists, /is missing from/],
-    ['the bitmap is inconsistent (in use on a closed image)', { bitmaps: [{ ...healthy.bitmaps![0]!, inUse: true }] }, exists, /inconsistent/],
+    [
+      'the bitmap is inconsistent (in use on a closed image)',
+      { bitmaps: [{ ...healthy.bitmaps![0]!, inUse: true }] },
+      exists,
+      /inconsistent/,
+    ],
     ['the bitmap is disabled', { bitmaps: [{ ...healthy.bitmaps![0]!, enabled: false }] }, exists, /disabled/],
     ['a qcow2 v2 image cannot store bitmaps', { canStoreBitmaps: false }, exists, /qcow2 v2/],
-    ['a raw image has no bitmaps', { source: { type: 'qemu', path: '/vms/d0.qcow2', format: 'raw' } }, exists, /raw image/],
+    [
+      'a raw image has no bitmaps',
+      { source: { type: 'qemu', path: '/vms/d0.qcow2', format: 'raw' } },
+      exists,
+      /raw image/,
+    ],
   ];
   for (const [name, change, fileOk, reason] of cases) {
     it(`${name}: a warned full, or a failure with onMissingChain fail`, () => {
       const facts = [{ ...healthy, ...change }];
-      expect(decideChain(plan('incremental'), previous, 2, facts, fileOk)).toMatchObject({ type: 'full', warning: expect.stringMatching(reason) });
-      expect(decideChain(plan('incremental', { onMissingChain: 'fail' }), previous, 2, facts, fileOk)).toMatchObject({ type: 'fail', reason: expect.stringMatching(reason) });
+      expect(decideChain(plan('incremental'), previous, 2, facts, fileOk)).toMatchObject({
+        type: 'full',
+        warning: expect.stringMatching(reason),
+      });
+      expect(decideChain(plan('incremental', { onMissingChain: 'fail' }), previous, 2, facts, fileOk)).toMatchObject({
+        type: 'fail',
+        reason: expect.stringMatching(reason),
+      });
     });
   }
 
@@ -100,17 +133,38 @@ describe('decideChain', () => {
     const other = bitmapName('c9', 'b7');
     const edited = { ...previous, disks: [{ ...previous.disks[0]!, changeId: other }] };
     const facts = [{ ...healthy, bitmaps: [{ ...healthy.bitmaps![0]!, name: other }] }];
-    expect(decideChain(plan('incremental'), edited, 2, facts, exists)).toMatchObject({ type: 'full', warning: expect.stringContaining(`records bitmap '${other}'`) });
+    expect(decideChain(plan('incremental'), edited, 2, facts, exists)).toMatchObject({
+      type: 'full',
+      warning: expect.stringContaining(`records bitmap '${other}'`),
+    });
   });
 
   it('one disk that cannot continue makes every disk a full (one point in time for the VM)', () => {
-    const second: SourceDiskFacts = { ...healthy, key: 2001, path: '/vms/d1.qcow2', source: { type: 'qemu', path: '/vms/d1.qcow2', format: 'qcow2' }, bitmaps: [] };
-    const twoDisks = { ...previous, disks: [...previous.disks, { ...previous.disks[0]!, diskKey: 2001, file: '/repo/vm/disk-2001/b2.qcow2', source: '/vms/d1.qcow2' }] };
-    expect(decideChain(plan('incremental'), twoDisks, 2, [healthy, second], exists)).toMatchObject({ type: 'full', warning: expect.stringContaining('missing from /vms/d1.qcow2') });
+    const second: SourceDiskFacts = {
+      ...healthy,
+      key: 2001,
+      path: '/vms/d1.qcow2',
+      source: { type: 'qemu', path: '/vms/d1.qcow2', format: 'qcow2' },
+      bitmaps: [],
+    };
+    const twoDisks = {
+      ...previous,
+      disks: [
+        ...previous.disks,
+        { ...previous.disks[0]!, diskKey: 2001, file: '/repo/vm/disk-2001/b2.qcow2', source: '/vms/d1.qcow2' },
+      ],
+    };
+    expect(decideChain(plan('incremental'), twoDisks, 2, [healthy, second], exists)).toMatchObject({
+      type: 'full',
+      warning: expect.stringContaining('missing from /vms/d1.qcow2'),
+    });
   });
 
   it('a disk the parent does not have starts a new chain', () => {
     const newDisk: SourceDiskFacts = { ...healthy, key: 2005 };
-    expect(decideChain(plan('incremental'), previous, 2, [newDisk], exists)).toMatchObject({ type: 'full', warning: expect.stringContaining('disk 2005 is not in backup b2') });
+    expect(decideChain(plan('incremental'), previous, 2, [newDisk], exists)).toMatchObject({
+      type: 'full',
+      warning: expect.stringContaining('disk 2005 is not in backup b2'),
+    });
   });
 });

@@ -23,7 +23,13 @@ describe('create-qcow2 and a file that is already there', () => {
   it("refuses it, and the failed run's cleanup leaves that backup as it was", async () => {
     const disk = createDisk(path.join(ws.dir, 'disk.qcow2'), 8 * MiB);
     const plan = (await loadPlanForRun(
-      writePlan(ws.dir, { name: 'exists-nightly', vm: 'vme', disks: [{ key: 2000, path: disk }], repository: ws.repository, ports: [45000, 45009] }),
+      writePlan(ws.dir, {
+        name: 'exists-nightly',
+        vm: 'vme',
+        disks: [{ key: 2000, path: disk }],
+        repository: ws.repository,
+        ports: [45000, 45009],
+      }),
       {},
     )) as BackupPlan;
     // Another backup's file, exactly where this run's id would put its own.

@@ -23,7 +23,10 @@ afterAll(() => {
 
 describe('the state database URL', () => {
   it('refuses a URL with a password and never repeats the password', () => {
-    for (const url of ['postgres://backup:s3cret@db.example:5432/sendense', 'postgresql://backup@db.example/sendense?password=s3cret']) {
+    for (const url of [
+      'postgres://backup:s3cret@db.example:5432/sendense',
+      'postgresql://backup@db.example/sendense?password=s3cret',
+    ]) {
       let message = '';
       try {
         parsePostgresUrl(url);
@@ -34,7 +37,12 @@ describe('the state database URL', () => {
       expect(message).toMatch(/PGPASSWORD/);
       expect(message).not.toContain('s3cret');
     }
-    expect(parsePostgresUrl('postgresql://backup@db.example/sendense')).toMatchObject({ host: 'db.example', port: 5432, user: 'backup', database: 'sendense' });
+    expect(parsePostgresUrl('postgresql://backup@db.example/sendense')).toMatchObject({
+      host: 'db.example',
+      port: 5432,
+      user: 'backup',
+      database: 'sendense',
+    });
     expect(() => parsePostgresUrl('postgres://db.example:5432/')).toThrow(/names no database/);
   });
 });
@@ -54,7 +62,12 @@ describe('many hubs on one PostgreSQL', () => {
 
   it('gives a fire to exactly one of the hubs that claim it at once; a fire while it runs is skipped', async () => {
     const hubs = await Promise.all(['hub-1', 'hub-2', 'hub-3'].map(open));
-    const fire = { plan: 'nightly', kind: 'backup' as const, trigger: 'schedule' as const, fire: 'nightly@2026-01-01T00:00:00.000Z' };
+    const fire = {
+      plan: 'nightly',
+      kind: 'backup' as const,
+      trigger: 'schedule' as const,
+      fire: 'nightly@2026-01-01T00:00:00.000Z',
+    };
     const claims = await Promise.all(hubs.flatMap((hub) => [hub.claimFire(fire), hub.claimFire(fire)]));
     const won = claims.filter((claim) => claim.claimed === 'run');
     expect(won).toHaveLength(1);
@@ -66,7 +79,8 @@ describe('many hubs on one PostgreSQL', () => {
 
     const next = await hubs[1]!.claimFire({ ...fire, fire: 'nightly@2026-01-01T00:00:01.000Z' });
     expect(next.claimed).toBe('skipped');
-    if (next.claimed === 'skipped') expect(next.run.error).toMatch(new RegExp(`still going \\(run ${runs[0]!.id} on hub ${runs[0]!.hub}`));
+    if (next.claimed === 'skipped')
+      expect(next.run.error).toMatch(new RegExp(`still going \\(run ${runs[0]!.id} on hub ${runs[0]!.hub}`));
   });
 
   it("fails a dead hub's run and frees its leases, VM lock and disk slots; keeps a live hub's", async () => {
@@ -81,7 +95,12 @@ describe('many hubs on one PostgreSQL', () => {
     await dead.lockVm('vm-a', deadRun.id, 'a');
     await live.lockVm('vm-b', liveRun.id, 'b');
     await dead.tryTakeSlots({ runId: deadRun.id, plan: 'a', wanted: 1, limit: 1 });
-    expect((await other.listLeases()).map((lease) => lease.hub)).toEqual(['hub-dead', 'hub-dead', 'hub-live', 'hub-live']);
+    expect((await other.listLeases()).map((lease) => lease.hub)).toEqual([
+      'hub-dead',
+      'hub-dead',
+      'hub-live',
+      'hub-live',
+    ]);
     await expect(other.reapDeadRuns()).resolves.toEqual([]);
 
     // hub-dead stops beating (its store closes without finishing the run, as kill -9 would leave it).
@@ -103,7 +122,9 @@ describe('many hubs on one PostgreSQL', () => {
     const first = 30000 + Math.floor(Math.random() * 20000);
     await gone.leasePorts({ runId: run.id, count: 1, first, last: first, isFree: free });
     const mine = await taker.createRun({ plan: 'b', kind: 'backup', trigger: 'schedule' });
-    await expect(taker.leasePorts({ runId: mine.id, count: 1, first, last: first, isFree: free })).rejects.toThrow(/no free NBD port/);
+    await expect(taker.leasePorts({ runId: mine.id, count: 1, first, last: first, isFree: free })).rejects.toThrow(
+      /no free NBD port/,
+    );
     await gone.close();
     const result = await taker.leasePorts({ runId: mine.id, count: 1, first, last: first, isFree: free });
     expect(result.ports).toEqual([first]);
@@ -135,7 +156,13 @@ describe('backup order on PostgreSQL', () => {
       stores.flatMap((store, i) =>
         [0, 1, 2].map(async (j) => {
           const run = await store.createRun({ plan: `p${i}${j}`, kind: 'backup', trigger: 'manual' });
-          return store.createBackup({ vm: `vm-${i}-${j}`, plan: `p${i}${j}`, type: 'full', repository: '/repo', runId: run.id });
+          return store.createBackup({
+            vm: `vm-${i}-${j}`,
+            plan: `p${i}${j}`,
+            type: 'full',
+            repository: '/repo',
+            runId: run.id,
+          });
         }),
       ),
     );

@@ -28,7 +28,9 @@ function firstLine(child: ChildProcess): Promise<{ runId: string; ports: number[
 }
 
 function exited(child: ChildProcess): Promise<void> {
-  return child.exitCode !== null || child.signalCode !== null ? Promise.resolve() : new Promise((done) => child.on('exit', () => done()));
+  return child.exitCode !== null || child.signalCode !== null
+    ? Promise.resolve()
+    : new Promise((done) => child.on('exit', () => done()));
 }
 
 describe.each(DIALECTS)('port leases on %s', (dialect) => {
@@ -86,7 +88,9 @@ describe.each(DIALECTS)('port leases on %s', (dialect) => {
       await store.leasePorts({ runId, count: 1, first, last, isFree: async () => true });
       const failure = store.leasePorts({ runId, count: 2, first, last, isFree: async (port) => port !== last });
       await expect(failure).rejects.toBeInstanceOf(SendenseError);
-      await expect(failure).rejects.toThrow(`no free NBD port in ${first}-${last}: need 2, 1 leased by other runs, 1 in use by other programs`);
+      await expect(failure).rejects.toThrow(
+        `no free NBD port in ${first}-${last}: need 2, 1 leased by other runs, 1 in use by other programs`,
+      );
       expect(await store.listLeases()).toHaveLength(1);
     });
 
@@ -116,7 +120,9 @@ describe.each(DIALECTS)('port leases on %s', (dialect) => {
     it('keeps leases of a live process', async () => {
       const { first, last } = randomRange(1);
       await store.leasePorts({ runId, count: 1, first, last, isFree: async () => true });
-      await expect(store.leasePorts({ runId, count: 1, first, last, isFree: async () => true })).rejects.toThrow(/no free NBD port/);
+      await expect(store.leasePorts({ runId, count: 1, first, last, isFree: async () => true })).rejects.toThrow(
+        /no free NBD port/,
+      );
     });
   });
 
@@ -188,7 +194,9 @@ describe.each(DIALECTS)('port leases on %s', (dialect) => {
       try {
         const leases = await check.listLeases();
         for (const result of results) {
-          expect(leases.filter((lease) => lease.runId === result.runId).map((lease) => lease.port)).toEqual(result.ports);
+          expect(leases.filter((lease) => lease.runId === result.runId).map((lease) => lease.port)).toEqual(
+            result.ports,
+          );
         }
       } finally {
         await check.close();

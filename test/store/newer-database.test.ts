@@ -20,13 +20,21 @@ describe('a database from a newer version', () => {
     const run = await store.createRun({ plan: 'nightly', kind: 'backup', trigger: 'manual' });
     await store.close();
     const raw = new SqliteDatabase(file);
-    raw.prepare("INSERT INTO kysely_migration (name, timestamp) VALUES ('999-from-the-future', '2030-01-01T00:00:00.000Z')").run();
+    raw
+      .prepare(
+        "INSERT INTO kysely_migration (name, timestamp) VALUES ('999-from-the-future', '2030-01-01T00:00:00.000Z')",
+      )
+      .run();
     raw.close();
 
-    await expect(openStore(file)).rejects.toThrow(`state database ${file} was upgraded by a newer sendense-run (it has migration 999-from-the-future, which this version does not know)`);
+    await expect(openStore(file)).rejects.toThrow(
+      `state database ${file} was upgraded by a newer sendense-run (it has migration 999-from-the-future, which this version does not know)`,
+    );
     const check = new SqliteDatabase(file);
     expect(check.prepare('SELECT id FROM runs').all()).toEqual([{ id: run.id }]);
-    expect(check.prepare("SELECT count(*) AS n FROM kysely_migration WHERE name = '999-from-the-future'").get()).toEqual({ n: 1 });
+    expect(
+      check.prepare("SELECT count(*) AS n FROM kysely_migration WHERE name = '999-from-the-future'").get(),
+    ).toEqual({ n: 1 });
     check.close();
   });
 });

@@ -48,7 +48,8 @@ describe.each(DIALECTS)('replica points on %s', (dialect) => {
     });
     for (const key of [2000, 2001]) {
       await store.addReplicaPointDisk(id, disk(key, id));
-      if (options.written !== false) await store.completeReplicaPointDisk(id, key, { changeId: `sendense-${id}`, bytes: key === 2000 ? BIG : 7 });
+      if (options.written !== false)
+        await store.completeReplicaPointDisk(id, key, { changeId: `sendense-${id}`, bytes: key === 2000 ? BIG : 7 });
     }
   }
 
@@ -84,16 +85,29 @@ describe.each(DIALECTS)('replica points on %s', (dialect) => {
 
     await store.replicaPointTaken('20261121-020000-7f3a', '2026-11-21T02:00:01.000Z');
     await store.completeReplicaPointDisk('20261121-020000-7f3a', 2000, { changeId: 'cp-1', bytes: BIG });
-    await expect(store.setReplicaPointStatus('20261121-020000-7f3a', 'installing')).rejects.toThrow(/incomplete disks 2001/);
+    await expect(store.setReplicaPointStatus('20261121-020000-7f3a', 'installing')).rejects.toThrow(
+      /incomplete disks 2001/,
+    );
     await store.completeReplicaPointDisk('20261121-020000-7f3a', 2001, { changeId: null, bytes: 5 });
     await store.setReplicaPointStatus('20261121-020000-7f3a', 'installing', { definition: '<domain/>' });
     const installing = await store.getReplicaPoint('20261121-020000-7f3a');
-    expect(installing).toMatchObject({ status: 'installing', takenAt: '2026-11-21T02:00:01.000Z', completedAt: null, bytes: BIG + 5, definition: '<domain/>' });
+    expect(installing).toMatchObject({
+      status: 'installing',
+      takenAt: '2026-11-21T02:00:01.000Z',
+      completedAt: null,
+      bytes: BIG + 5,
+      definition: '<domain/>',
+    });
     expect(await store.latestCompleteReplicaPoint('standby')).toBeUndefined();
 
     await store.setReplicaPointStatus('20261121-020000-7f3a', 'complete');
     const complete = await store.latestCompleteReplicaPoint('standby');
-    expect(complete).toMatchObject({ id: '20261121-020000-7f3a', status: 'complete', bytes: BIG + 5, definition: '<domain/>' });
+    expect(complete).toMatchObject({
+      id: '20261121-020000-7f3a',
+      status: 'complete',
+      bytes: BIG + 5,
+      definition: '<domain/>',
+    });
     expect(complete!.completedAt).toMatch(/^\d{4}-\d\d-\d\dT.*Z$/);
     expect(complete!.disks.map((d) => [d.diskKey, d.changeId, d.bytes, d.virtualSize])).toEqual([
       [2000, 'cp-1', BIG, BIG],
@@ -123,7 +137,9 @@ describe.each(DIALECTS)('replica points on %s', (dialect) => {
     await expect(point('p2', { parentId: 'p1' })).rejects.toThrow(/not a complete point of plan standby/);
     await completePoint('p3');
     await expect(point('p4', { plan: 'other', parentId: 'p3' })).rejects.toThrow(/not a complete point of plan other/);
-    await expect(store.completeReplicaPointDisk('p3', 9, { changeId: null, bytes: 1 })).rejects.toThrow(/has no disk 9/);
+    await expect(store.completeReplicaPointDisk('p3', 9, { changeId: null, bytes: 1 })).rejects.toThrow(
+      /has no disk 9/,
+    );
     expect((await store.getReplicaPoint('p1'))?.status).toBe('failed');
   });
 
@@ -135,7 +151,9 @@ describe.each(DIALECTS)('replica points on %s', (dialect) => {
     await store.setReplicaPointStatus('x1', 'folding');
     expect((await store.listReplicaPoints()).map((p) => p.id)).toEqual(['x1', 'x2', 'x3', 'x4']);
     expect((await store.listReplicaPoints({ plan: 'standby' })).map((p) => p.id)).toEqual(['x1', 'x3', 'x4']);
-    expect((await store.listReplicaPoints({ plan: 'standby', statuses: ['complete', 'running'] })).map((p) => p.id)).toEqual(['x3', 'x4']);
+    expect(
+      (await store.listReplicaPoints({ plan: 'standby', statuses: ['complete', 'running'] })).map((p) => p.id),
+    ).toEqual(['x3', 'x4']);
     expect((await store.listReplicaPoints({ statuses: ['complete'] })).map((p) => p.id)).toEqual(['x2', 'x3']);
     expect(await store.listReplicaPoints({ statuses: [] })).toEqual([]);
     expect((await store.listReplicaPoints({ plan: 'standby' }))[2]!.disks.map((d) => d.diskKey)).toEqual([2000, 2001]);
@@ -144,12 +162,32 @@ describe.each(DIALECTS)('replica points on %s', (dialect) => {
   it('records one failover per plan until it is forgotten', async () => {
     await completePoint('p1');
     expect(await store.replicaFailover('standby')).toBeUndefined();
-    await store.recordReplicaFailover({ plan: 'standby', pointId: 'p1', runId, domain: 'web1-replica', node: 'root@replica:22' });
+    await store.recordReplicaFailover({
+      plan: 'standby',
+      pointId: 'p1',
+      runId,
+      domain: 'web1-replica',
+      node: 'root@replica:22',
+    });
     const failover = await store.replicaFailover('standby');
-    expect(failover).toMatchObject({ plan: 'standby', pointId: 'p1', runId, domain: 'web1-replica', node: 'root@replica:22' });
+    expect(failover).toMatchObject({
+      plan: 'standby',
+      pointId: 'p1',
+      runId,
+      domain: 'web1-replica',
+      node: 'root@replica:22',
+    });
     expect(failover!.at).toMatch(/^\d{4}-\d\d-\d\dT.*Z$/);
     expect(Object.isFrozen(failover)).toBe(true);
-    await expect(store.recordReplicaFailover({ plan: 'standby', pointId: 'p1', runId, domain: 'web1-replica', node: 'root@replica:22' })).rejects.toThrow(/failed over already/);
+    await expect(
+      store.recordReplicaFailover({
+        plan: 'standby',
+        pointId: 'p1',
+        runId,
+        domain: 'web1-replica',
+        node: 'root@replica:22',
+      }),
+    ).rejects.toThrow(/failed over already/);
     expect(await store.replicaFailover('other')).toBeUndefined();
     await store.forgetReplicaFailover('standby');
     expect(await store.replicaFailover('standby')).toBeUndefined();

@@ -17,7 +17,10 @@ import { DIALECTS, useStoreTarget, type Dialect } from '../support/store-dialect
 // The schema as the release before the run record left it, to write rows in.
 async function databaseAt(dialect: Dialect, db: string, migration: string): Promise<Kysely<StoreDatabase>> {
   if (dialect === 'sqlite') mkdirSync(path.dirname(db), { recursive: true });
-  const kysely = dialect === 'sqlite' ? new Kysely<StoreDatabase>({ dialect: new ImmediateSqliteDialect({ database: new SqliteDatabase(db) }) }) : openPostgres(postgresConfig(db).config);
+  const kysely =
+    dialect === 'sqlite'
+      ? new Kysely<StoreDatabase>({ dialect: new ImmediateSqliteDialect({ database: new SqliteDatabase(db) }) })
+      : openPostgres(postgresConfig(db).config);
   const { error } = await new Migrator({ db: kysely, provider: migrationProvider }).migrateTo(migration);
   if (error) throw error;
   return kysely;
@@ -33,11 +36,31 @@ describe.each(DIALECTS)('run records on %s', (dialect) => {
 
   async function backupRun(s: Store, type: 'full' | 'incremental', parentId?: string) {
     const run = await s.createRun({ plan: 'nightly', kind: 'backup', trigger: 'manual' });
-    const backup = await s.createBackup({ vm: 'vm1', plan: 'nightly', type, parentId, repository: '/repo', runId: run.id });
-    await s.addBackupDisk(backup.id, { diskKey: 2000, file: `/repo/vm1/disk-2000/${backup.id}.qcow2`, virtualSize: 1 << 30, source: '/vm1.qcow2', sourceNode: 'local' });
+    const backup = await s.createBackup({
+      vm: 'vm1',
+      plan: 'nightly',
+      type,
+      parentId,
+      repository: '/repo',
+      runId: run.id,
+    });
+    await s.addBackupDisk(backup.id, {
+      diskKey: 2000,
+      file: `/repo/vm1/disk-2000/${backup.id}.qcow2`,
+      virtualSize: 1 << 30,
+      source: '/vm1.qcow2',
+      sourceNode: 'local',
+    });
     await s.completeBackupDisk(backup.id, 2000, { changeId: `c-${backup.id}`, bytes: type === 'full' ? 5000 : 300 });
     await s.completeBackup(backup.id);
-    return { run: await s.finishRun(run.id, 'succeeded', undefined, { backupId: backup.id, taken: type, bytes: type === 'full' ? 5000 : 300 }), backupId: backup.id };
+    return {
+      run: await s.finishRun(run.id, 'succeeded', undefined, {
+        backupId: backup.id,
+        taken: type,
+        bytes: type === 'full' ? 5000 : 300,
+      }),
+      backupId: backup.id,
+    };
   }
 
   it('a merge leaves the runs of both points as they ended and records the merged point apart', async () => {
@@ -68,22 +91,50 @@ describe.each(DIALECTS)('run records on %s', (dialect) => {
   it('a run ended without a record (found dead) keeps its backup’s type and bytes as they stood', async () => {
     store = await openStore(target.db);
     const run = await store.createRun({ plan: 'nightly', kind: 'backup', trigger: 'manual' });
-    const backup = await store.createBackup({ vm: 'vm1', plan: 'nightly', type: 'full', repository: '/repo', runId: run.id });
-    await store.addBackupDisk(backup.id, { diskKey: 2000, file: '/repo/x.qcow2', virtualSize: 1 << 30, source: '/vm1.qcow2', sourceNode: 'local' });
+    const backup = await store.createBackup({
+      vm: 'vm1',
+      plan: 'nightly',
+      type: 'full',
+      repository: '/repo',
+      runId: run.id,
+    });
+    await store.addBackupDisk(backup.id, {
+      diskKey: 2000,
+      file: '/repo/x.qcow2',
+      virtualSize: 1 << 30,
+      source: '/vm1.qcow2',
+      sourceNode: 'local',
+    });
     await store.completeBackupDisk(backup.id, 2000, { changeId: 'c', bytes: 700 });
-    expect(await store.finishRun(run.id, 'failed', 'gone')).toMatchObject({ taken: 'full', bytes: 700, backupId: backup.id });
+    expect(await store.finishRun(run.id, 'failed', 'gone')).toMatchObject({
+      taken: 'full',
+      bytes: 700,
+      backupId: backup.id,
+    });
   });
 
   it('a run a command records (verify, prune) gets an id like the engine’s runs', async () => {
     store = await openStore(target.db);
     const verify = await store.createRun({ plan: 'verify', kind: 'verify', trigger: 'manual' });
-    const skipped = await store.recordSkippedRun({ plan: 'nightly', kind: 'backup', trigger: 'schedule', reason: 'busy' });
+    const skipped = await store.recordSkippedRun({
+      plan: 'nightly',
+      kind: 'backup',
+      trigger: 'schedule',
+      reason: 'busy',
+    });
     for (const run of [verify, skipped]) expect(run.id).toMatch(/^run-\d{8}-\d{6}-[0-9a-f]{8}$/);
   });
 
   it('upgrading fills the record of runs that ended before it from their backups', async () => {
     const old = await databaseAt(dialect, target.db, '013-run-bytes');
-    const run = (id: string, status: string, kind = 'backup') => ({ id, plan: 'nightly', kind, trigger: 'manual', status, started_at: '2026-01-01T00:00:00Z' });
+    const run = (id: string, status: string, kind = 'backup') => ({
+      id,
+      plan: 'nightly',
+      kind,
+      trigger: 'manual',
+      status,
+      started_at: '2026-01-01T00:00:00Z',
+    });
     await old
       .insertInto('runs')
       .values([run('r1', 'succeeded'), run('r2', 'running'), { ...run('r3', 'succeeded', 'copy'), bytes: 42 }])

@@ -57,7 +57,12 @@ describe.each(DIALECTS)('store on %s', (dialect) => {
     const failed = await store.finishRun(first.id, 'failed', 'disk 2000: image locked');
     expect(failed).toMatchObject({ status: 'failed', error: 'disk 2000: image locked' });
     expect(failed.endedAt).toMatch(/^\d{4}-\d\d-\d\dT.*Z$/);
-    const skipped = await store.recordSkippedRun({ plan: 'nightly', kind: 'backup', trigger: 'schedule', reason: 'still running' });
+    const skipped = await store.recordSkippedRun({
+      plan: 'nightly',
+      kind: 'backup',
+      trigger: 'schedule',
+      reason: 'still running',
+    });
     await store.createRun({ plan: 'other', kind: 'restore', trigger: 'manual' });
     expect((await store.listRuns({ plan: 'nightly' })).map((run) => run.id)).toEqual([skipped.id, first.id]);
     expect(await store.listRuns({ limit: 1 })).toHaveLength(1);
@@ -65,7 +70,8 @@ describe.each(DIALECTS)('store on %s', (dialect) => {
   });
 
   it('lists the plan files runs were started from, once each, sorted', async () => {
-    for (const planFile of ['/plans/b.yaml', '/plans/a.yaml', '/plans/b.yaml']) await store.createRun({ plan: 'nightly', kind: 'backup', trigger: 'manual', planFile });
+    for (const planFile of ['/plans/b.yaml', '/plans/a.yaml', '/plans/b.yaml'])
+      await store.createRun({ plan: 'nightly', kind: 'backup', trigger: 'manual', planFile });
     await store.createRun({ plan: 'bare', kind: 'backup', trigger: 'manual' });
     expect(await store.runPlanFiles()).toEqual(['/plans/a.yaml', '/plans/b.yaml']);
   });
@@ -91,12 +97,18 @@ describe.each(DIALECTS)('store on %s', (dialect) => {
     ]);
     expect((await store.chainOf(inc2.id)).map((b) => b.id)).toEqual([full.id, inc1.id, inc2.id]);
     expect(await store.chainLength(full.id)).toBe(3);
-    expect((await store.listBackups()).filter((b) => b.chainId === full.id && b.status === 'complete').map((b) => b.id)).toEqual([full.id, inc1.id, inc2.id]);
+    expect(
+      (await store.listBackups()).filter((b) => b.chainId === full.id && b.status === 'complete').map((b) => b.id),
+    ).toEqual([full.id, inc1.id, inc2.id]);
     expect((await store.latestCompleteBackup('pgtest1'))?.id).toBe(inc2.id);
     expect(await store.latestCompleteBackup('pgtest1', '/elsewhere')).toBeUndefined();
     expect((await store.completeBackupAtOrBefore('pgtest1', new Date(inc1.startedAt)))?.id).toBe(inc1.id);
     expect(await store.completeBackupAtOrBefore('pgtest1', new Date('2000-01-01T00:00:00Z'))).toBeUndefined();
-    expect((await store.listBackups()).filter((b) => b.runId === run.id).map((b) => b.id)).toEqual([full.id, inc1.id, inc2.id]);
+    expect((await store.listBackups()).filter((b) => b.runId === run.id).map((b) => b.id)).toEqual([
+      full.id,
+      inc1.id,
+      inc2.id,
+    ]);
     expect((await store.getRun(run.id))?.backupId).toBe(inc2.id);
     expect((await store.listBackups({ vm: 'pgtest1' })).map((b) => b.id)).toEqual([full.id, inc1.id, inc2.id]);
   });
@@ -115,7 +127,13 @@ describe.each(DIALECTS)('store on %s', (dialect) => {
 
   it('refuses to complete a backup while a disk is still running, and changes nothing', async () => {
     const run = await store.createRun({ plan: 'nightly', kind: 'backup', trigger: 'manual' });
-    const backup = await store.createBackup({ vm: 'pgtest1', plan: 'nightly', type: 'full', repository: '/repo', runId: run.id });
+    const backup = await store.createBackup({
+      vm: 'pgtest1',
+      plan: 'nightly',
+      type: 'full',
+      repository: '/repo',
+      runId: run.id,
+    });
     await store.addBackupDisk(backup.id, disk(2000, backup.id));
     await store.addBackupDisk(backup.id, disk(2001, backup.id));
     await store.completeBackupDisk(backup.id, 2000, { changeId: 'b1', bytes: 5 });
@@ -127,13 +145,31 @@ describe.each(DIALECTS)('store on %s', (dialect) => {
   it('never uses a failed or running backup as a parent; failed ones are listed for doctor', async () => {
     const run = await store.createRun({ plan: 'nightly', kind: 'backup', trigger: 'manual' });
     const full = await completedBackup(run.id);
-    const broken = await store.createBackup({ vm: 'pgtest1', plan: 'nightly', type: 'incremental', parentId: full.id, repository: '/repo', runId: run.id });
+    const broken = await store.createBackup({
+      vm: 'pgtest1',
+      plan: 'nightly',
+      type: 'incremental',
+      parentId: full.id,
+      repository: '/repo',
+      runId: run.id,
+    });
     await store.addBackupDisk(broken.id, disk(2000, broken.id));
     await store.failBackup(broken.id);
     expect((await store.getBackup(broken.id))?.disks[0].status).toBe('failed');
     expect((await store.latestCompleteBackup('pgtest1'))?.id).toBe(full.id);
-    await expect(store.createBackup({ vm: 'pgtest1', plan: 'nightly', type: 'incremental', parentId: broken.id, repository: '/repo', runId: run.id })).rejects.toThrow(/not a complete backup/);
-    expect((await store.incompleteBackups()).map((b) => [b.id, b.disks[0].file])).toEqual([[broken.id, disk(2000, broken.id).file]]);
+    await expect(
+      store.createBackup({
+        vm: 'pgtest1',
+        plan: 'nightly',
+        type: 'incremental',
+        parentId: broken.id,
+        repository: '/repo',
+        runId: run.id,
+      }),
+    ).rejects.toThrow(/not a complete backup/);
+    expect((await store.incompleteBackups()).map((b) => [b.id, b.disks[0].file])).toEqual([
+      [broken.id, disk(2000, broken.id).file],
+    ]);
     expect(await store.chainLength(full.id)).toBe(1);
   });
 

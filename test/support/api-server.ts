@@ -63,8 +63,22 @@ process.on('exit', () => {
 
 export async function startApiServer(options: StartApiOptions): Promise<ApiServer> {
   const [port] = claimPortRange(1);
-  const args = [BIN, '--json', '--db', options.db, 'api', ...options.plans, '--listen', `127.0.0.1:${port}`, ...(options.plainHttp ? ['--plain-http'] : []), ...(options.args ?? [])];
-  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, CI: '1', ...options.env } });
+  const args = [
+    BIN,
+    '--json',
+    '--db',
+    options.db,
+    'api',
+    ...options.plans,
+    '--listen',
+    `127.0.0.1:${port}`,
+    ...(options.plainHttp ? ['--plain-http'] : []),
+    ...(options.args ?? []),
+  ];
+  const child = spawn(process.execPath, args, {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, CI: '1', ...options.env },
+  });
   running.add(child.pid!);
   let out = '';
   child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
@@ -81,7 +95,9 @@ export async function startApiServer(options: StartApiOptions): Promise<ApiServe
       if (line) resolve(JSON.parse(line) as Record<string, unknown>);
     };
     child.stdout.on('data', check);
-    void exited.then(({ code }) => reject(new Error(`sendense-run api ended (exit ${code}) before listening:\n${out}`)));
+    void exited.then(({ code }) =>
+      reject(new Error(`sendense-run api ended (exit ${code}) before listening:\n${out}`)),
+    );
   });
   const ca = listening.certificate ? readFileSync(String(listening.certificate)) : undefined;
   const url = String(listening.url);
@@ -101,7 +117,13 @@ export async function startApiServer(options: StartApiOptions): Promise<ApiServe
         res.on('end', () => {
           const body = Buffer.concat(chunks);
           const text = body.toString('utf8');
-          resolve({ status: res.statusCode ?? 0, headers: res.headers, body, text, json: <T>() => JSON.parse(text) as T });
+          resolve({
+            status: res.statusCode ?? 0,
+            headers: res.headers,
+            body,
+            text,
+            json: <T>() => JSON.parse(text) as T,
+          });
         });
         res.on('error', reject);
       });
@@ -129,7 +151,12 @@ export async function startApiServer(options: StartApiOptions): Promise<ApiServe
 }
 
 /** `sendense-run token add NAME --role ROLE`: the secret, from its last line. */
-export async function addApiToken(db: string, name: string, role: string, extra: readonly string[] = []): Promise<string> {
+export async function addApiToken(
+  db: string,
+  name: string,
+  role: string,
+  extra: readonly string[] = [],
+): Promise<string> {
   const result = await sendenseRun(['--db', db, 'token', 'add', name, '--role', role, ...extra]);
   if (result.exitCode !== 0) throw new Error(`token add failed: ${result.stderr}`);
   return result.stdout.trim().split('\n').at(-1)!;
@@ -150,12 +177,20 @@ export interface SseEvent {
  * A task's server-sent events (GET /api/v1/tasks/ID/events) until its `end` event or `until`
  * returns true; every event in order.
  */
-export function followTask(server: ApiServer, taskId: string, token: string, options: { readonly lastEventId?: number; readonly until?: (event: SseEvent) => boolean } = {}): Promise<SseEvent[]> {
+export function followTask(
+  server: ApiServer,
+  taskId: string,
+  token: string,
+  options: { readonly lastEventId?: number; readonly until?: (event: SseEvent) => boolean } = {},
+): Promise<SseEvent[]> {
   const url = new URL(`${server.url}/api/v1/tasks/${taskId}/events`);
   const send = server.ca ? httpsRequest : httpRequest;
   return new Promise((resolve, reject) => {
     const events: SseEvent[] = [];
-    const headers = { authorization: `Bearer ${token}`, ...(options.lastEventId ? { 'last-event-id': String(options.lastEventId) } : {}) };
+    const headers = {
+      authorization: `Bearer ${token}`,
+      ...(options.lastEventId ? { 'last-event-id': String(options.lastEventId) } : {}),
+    };
     const req = send(url, { headers, ...(server.ca ? { ca: server.ca } : {}) }, (res) => {
       if (res.statusCode !== 200) {
         reject(new Error(`events: HTTP ${res.statusCode}`));
@@ -175,7 +210,11 @@ export function followTask(server: ApiServer, taskId: string, token: string, opt
             if (colon > 0) fields[line.slice(0, colon)] = line.slice(colon + 2);
           }
           if (fields.data === undefined) continue;
-          const event: SseEvent = { data: fields.data, ...(fields.id ? { id: fields.id } : {}), ...(fields.event ? { event: fields.event } : {}) };
+          const event: SseEvent = {
+            data: fields.data,
+            ...(fields.id ? { id: fields.id } : {}),
+            ...(fields.event ? { event: fields.event } : {}),
+          };
           events.push(event);
           if (event.event === 'end' || options.until?.(event)) {
             req.destroy();

@@ -5,7 +5,9 @@ import net from 'node:net';
 
 // A TCP proxy to PostgreSQL that can be cut: every connection through it is dropped, and new ones
 // are closed as soon as they arrive (the database is unreachable from this hub only).
-export async function cuttableProxy(targetPort: number): Promise<{ port: number; cut(): void; close(): Promise<void> }> {
+export async function cuttableProxy(
+  targetPort: number,
+): Promise<{ port: number; cut(): void; close(): Promise<void> }> {
   const sockets = new Set<net.Socket>();
   let cut = false;
   const server = net.createServer((client) => {

@@ -11,7 +11,10 @@ export interface KillMoment {
 
 // "at the start of STEP" for each step.
 export function stepStarts(steps: readonly string[]): KillMoment[] {
-  return steps.map((step) => ({ name: `at the start of ${step}`, accept: (event: RunEventLine) => event.type === 'step-start' && event.step === step }));
+  return steps.map((step) => ({
+    name: `at the start of ${step}`,
+    accept: (event: RunEventLine) => event.type === 'step-start' && event.step === step,
+  }));
 }
 
 /**

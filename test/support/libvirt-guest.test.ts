@@ -7,7 +7,18 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildGuestInitramfs, countersAreOnePointInTime, freezeStatusOf, guestKernelVersion, guestWriteLatencies, startGuest, virsh, virshResult, waitFor, type TestGuest } from './libvirt-guest.js';
+import {
+  buildGuestInitramfs,
+  countersAreOnePointInTime,
+  freezeStatusOf,
+  guestKernelVersion,
+  guestWriteLatencies,
+  startGuest,
+  virsh,
+  virshResult,
+  waitFor,
+  type TestGuest,
+} from './libvirt-guest.js';
 
 let guest: TestGuest | undefined;
 let bootSeconds = 0;
@@ -34,7 +45,17 @@ describe('the initramfs', () => {
       const out = path.join(dir, 'initrd.cpio');
       buildGuestInitramfs(out);
       const files = execFileSync('sh', ['-c', 'cpio -t --quiet < "$1"', 'sh', out], { encoding: 'utf8' }).split('\n');
-      expect(files).toEqual(expect.arrayContaining(['init', 'bin/busybox', 'mods/virtio_blk.ko', 'mods/virtio_console.ko', 'mods/ext4.ko', 'mods/jbd2.ko', 'usr/sbin/qemu-ga']));
+      expect(files).toEqual(
+        expect.arrayContaining([
+          'init',
+          'bin/busybox',
+          'mods/virtio_blk.ko',
+          'mods/virtio_console.ko',
+          'mods/ext4.ko',
+          'mods/jbd2.ko',
+          'usr/sbin/qemu-ga',
+        ]),
+      );
       expect(existsSync(`/lib/modules/${guestKernelVersion()}`)).toBe(true);
     } finally {
       rmSync(dir, { recursive: true, force: true });
@@ -72,7 +93,8 @@ describe('a test guest', () => {
     console.log(`startGuest: ${bootSeconds.toFixed(1)} s to a guest that writes and whose agent answers`);
     expect(g.running()).toBe(true);
     expect(g.name).toBe('sendense-test-harness');
-    for (const mark of ['GUEST-UP', 'FS-MOUNTED', 'AGENT-STARTED', 'RESUME 0', 'FIRST-WRITE']) expect(g.consoleText()).toContain(mark);
+    for (const mark of ['GUEST-UP', 'FS-MOUNTED', 'AGENT-STARTED', 'RESUME 0', 'FIRST-WRITE'])
+      expect(g.consoleText()).toContain(mark);
     await roundsGoOn(3);
     const latencies = guestWriteLatencies(g.consoleText());
     expect(latencies.length).toBeGreaterThanOrEqual(3);

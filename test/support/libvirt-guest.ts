@@ -10,7 +10,19 @@
 
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { chmodSync, copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { unpackKernel } from '../../src/files/emulated-kernel.js';
@@ -115,7 +127,9 @@ function startDaemons(): void {
 function recordedDaemons(): StartedDaemon[] {
   if (!existsSync(STARTED_DAEMONS_FILE)) return [];
   try {
-    return (JSON.parse(readFileSync(STARTED_DAEMONS_FILE, 'utf8')) as StartedDaemon[]).filter((daemon) => isProcessAlive(daemon.pid, daemon.startTicks));
+    return (JSON.parse(readFileSync(STARTED_DAEMONS_FILE, 'utf8')) as StartedDaemon[]).filter((daemon) =>
+      isProcessAlive(daemon.pid, daemon.startTicks),
+    );
   } catch {
     return [];
   }
@@ -129,11 +143,14 @@ export function stopStartedLibvirtd(): void {
   const recorded = recordedDaemons();
   // Another vitest run still uses libvirtd: the daemons stay, and the last run's teardown stops them.
   if (otherLiveUsers() > 0) {
-    if (recorded.length > 0) writeFileSync(STARTED_DAEMONS_FILE, JSON.stringify(recorded.map((daemon) => ({ ...daemon, owner: undefined }))));
+    if (recorded.length > 0)
+      writeFileSync(STARTED_DAEMONS_FILE, JSON.stringify(recorded.map((daemon) => ({ ...daemon, owner: undefined }))));
     return;
   }
   // Daemons another vitest run started and still uses (two runs at once on one machine) stay.
-  const started = recorded.filter((daemon) => daemon.owner === undefined || daemon.owner === process.pid || !isProcessAlive(daemon.owner));
+  const started = recorded.filter(
+    (daemon) => daemon.owner === undefined || daemon.owner === process.pid || !isProcessAlive(daemon.owner),
+  );
   const others = recorded.filter((daemon) => !started.includes(daemon));
   if (others.length > 0) {
     writeFileSync(STARTED_DAEMONS_FILE, JSON.stringify(others));
@@ -184,7 +201,14 @@ const BOOT_FORMAT = 'pvh-vmlinux, plain cpio';
 // CPU unpacking the bzImage. The bzImage itself when the kernel has no PVH entry.
 export async function guestBoot(): Promise<GuestBoot> {
   const kernelVersion = guestKernelVersion();
-  const hash = createHash('sha256').update(BOOT_FORMAT).update(INIT).update(kernelVersion).update(MODULES.join(',')).update(APPLETS.join(',')).digest('hex').slice(0, 12);
+  const hash = createHash('sha256')
+    .update(BOOT_FORMAT)
+    .update(INIT)
+    .update(kernelVersion)
+    .update(MODULES.join(','))
+    .update(APPLETS.join(','))
+    .digest('hex')
+    .slice(0, 12);
   const dir = path.join(GUEST_CACHE, `${kernelVersion}-${hash}`);
   const boot = { kernel: path.join(dir, 'vmlinuz'), initrd: path.join(dir, 'initrd.cpio') };
   if (existsSync(boot.initrd)) return boot;
@@ -193,7 +217,8 @@ export async function guestBoot(): Promise<GuestBoot> {
   const building = mkdtempSync(path.join(GUEST_CACHE, '.build-'));
   try {
     chmodSync(building, 0o755);
-    if (!(await unpackKernel(kernelVersion, path.join(building, 'vmlinuz')))) copyFileSync(`/boot/vmlinuz-${kernelVersion}`, path.join(building, 'vmlinuz'));
+    if (!(await unpackKernel(kernelVersion, path.join(building, 'vmlinuz'))))
+      copyFileSync(`/boot/vmlinuz-${kernelVersion}`, path.join(building, 'vmlinuz'));
     chmodSync(path.join(building, 'vmlinuz'), 0o644);
     buildGuestInitramfs(path.join(building, 'initrd.cpio'), kernelVersion);
     chmodSync(path.join(building, 'initrd.cpio'), 0o644);
@@ -247,7 +272,20 @@ done
 `;
 
 // Loaded in this order (dependencies first); ext4 and its dependencies are modules in Debian's 6.1.
-const MODULES = ['virtio_ring', 'virtio', 'virtio_pci_legacy_dev', 'virtio_pci_modern_dev', 'virtio_pci', 'virtio_blk', 'virtio_console', 'crc16', 'mbcache', 'jbd2', 'crc32c_generic', 'ext4'];
+const MODULES = [
+  'virtio_ring',
+  'virtio',
+  'virtio_pci_legacy_dev',
+  'virtio_pci_modern_dev',
+  'virtio_pci',
+  'virtio_blk',
+  'virtio_console',
+  'crc16',
+  'mbcache',
+  'jbd2',
+  'crc32c_generic',
+  'ext4',
+];
 const APPLETS = ['sh', 'mount', 'insmod', 'dd', 'sleep', 'printf', 'cat', 'ls', 'echo', 'mkdir', 'cut', 'awk'];
 
 // A cpio initramfs at `out` (not compressed: the kernel would unpack it emulated): busybox-static, the virtio and ext4 modules of kernelVersion,
@@ -255,17 +293,24 @@ const APPLETS = ['sh', 'mount', 'insmod', 'dd', 'sleep', 'printf', 'cat', 'ls', 
 export function buildGuestInitramfs(out: string, kernelVersion = guestKernelVersion()): void {
   const root = mkdtempSync(path.join(tmpdir(), 'sendense-initramfs-'));
   try {
-    for (const dir of ['bin', 'proc', 'sys', 'dev', 'tmp', 'mods', 'run', 'var/run', 'usr/sbin']) mkdirSync(path.join(root, dir), { recursive: true });
+    for (const dir of ['bin', 'proc', 'sys', 'dev', 'tmp', 'mods', 'run', 'var/run', 'usr/sbin'])
+      mkdirSync(path.join(root, dir), { recursive: true });
     copyFileSync('/bin/busybox', path.join(root, 'bin/busybox'));
     chmodSync(path.join(root, 'bin/busybox'), 0o755);
     for (const applet of APPLETS) execFileSync('ln', ['-s', 'busybox', path.join(root, 'bin', applet)]);
     const order: string[] = [];
     for (const name of MODULES) {
-      const found = execFileSync('find', [`/lib/modules/${kernelVersion}`, '-name', `${name}.ko*`], { encoding: 'utf8' }).split('\n')[0];
+      const found = execFileSync('find', [`/lib/modules/${kernelVersion}`, '-name', `${name}.ko*`], {
+        encoding: 'utf8',
+      }).split('\n')[0];
       if (!found) continue;
       const target = path.join(root, 'mods', `${name}.ko`);
       if (found.endsWith('.ko')) copyFileSync(found, target);
-      else writeFileSync(target, execFileSync(found.endsWith('.xz') ? 'xz' : found.endsWith('.zst') ? 'zstd' : 'gzip', ['-dc', found]));
+      else
+        writeFileSync(
+          target,
+          execFileSync(found.endsWith('.xz') ? 'xz' : found.endsWith('.zst') ? 'zstd' : 'gzip', ['-dc', found]),
+        );
       order.push(name);
     }
     writeFileSync(path.join(root, 'mods/order'), `${order.join('\n')}\n`);
@@ -353,7 +398,8 @@ function createImages(dir: string, options: GuestOptions): Record<string, string
   const sizes = options.sizesMiB ?? { vda: 128, vdb: 64 };
   execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', images.vda!, `${sizes.vda}M`]);
   execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', images.vdb!, `${sizes.vdb}M`]);
-  if (options.prefillMiB) for (const target of ['vda', 'vdb'] as const) prefill(images[target]!, options.prefillMiB, sizes[target]);
+  if (options.prefillMiB)
+    for (const target of ['vda', 'vdb'] as const) prefill(images[target]!, options.prefillMiB, sizes[target]);
   if (options.fsDisk) {
     const raw = path.join(dir, 'vdc.raw');
     execFileSync('truncate', ['-s', '64M', raw]);
@@ -368,7 +414,8 @@ function createImages(dir: string, options: GuestOptions): Record<string, string
 // The domain: TCG (KVM aborts here), no network, the console in a file, the agent's channel.
 // Its description names the test process that made it and its dir (for the leftover sweep).
 function domainXml(name: string, dir: string, boot: GuestBoot, images: Record<string, string>, agent: boolean): string {
-  const disk = (target: string) => `<disk type='file' device='disk'><driver name='qemu' type='qcow2' cache='none'/><source file='${images[target]}'/><target dev='${target}' bus='virtio'/></disk>`;
+  const disk = (target: string) =>
+    `<disk type='file' device='disk'><driver name='qemu' type='qcow2' cache='none'/><source file='${images[target]}'/><target dev='${target}' bus='virtio'/></disk>`;
   return `<domain type='qemu'>
   <name>${name}</name><description>sendense test guest owner=${process.pid}:${processStartTicks(process.pid) ?? 0} dir=${dir}</description>
   <memory unit='MiB'>256</memory><vcpu>1</vcpu>
@@ -400,7 +447,12 @@ function guestHandle(name: string, dir: string, images: Record<string, string>, 
       const logged = consoleText().length;
       virsh(...(options.transient ? ['create', path.join(dir, 'domain.xml')] : ['start', name]));
       await waitFor(() => consoleText().slice(logged).includes('FIRST-WRITE'), 120_000, `${name} to boot and write`);
-      if (options.agent !== false) await waitFor(() => virshResult('qemu-agent-command', name, '{"execute":"guest-ping"}', '--timeout', '2').status === 0, 60_000, `${name}'s guest agent`);
+      if (options.agent !== false)
+        await waitFor(
+          () => virshResult('qemu-agent-command', name, '{"execute":"guest-ping"}', '--timeout', '2').status === 0,
+          60_000,
+          `${name}'s guest agent`,
+        );
     },
     destroy() {
       if (guest.running()) virsh('destroy', name);
@@ -418,7 +470,8 @@ function guestHandle(name: string, dir: string, images: Record<string, string>, 
 // Data in 4 MiB extents with a gap after each (so block status has extents to report), from 2 MiB on.
 function prefill(image: string, mib: number, sizeMiB: number): void {
   const commands: string[] = [];
-  for (let written = 0, offset = 2; written < mib && offset + 4 <= sizeMiB; written += 4, offset += 6) commands.push('-c', `write -P ${(written % 250) + 1} ${offset}M 4M`);
+  for (let written = 0, offset = 2; written < mib && offset + 4 <= sizeMiB; written += 4, offset += 6)
+    commands.push('-c', `write -P ${(written % 250) + 1} ${offset}M 4M`);
   execFileSync('qemu-io', ['-f', 'qcow2', ...commands, image], { stdio: 'ignore' });
 }
 
@@ -466,7 +519,9 @@ export function countersAreOnePointInTime({ vda0, vda64, vdb1 }: Counters): bool
 
 // The counter at `offset` of an image (qcow2 or raw), read even while QEMU holds it (-U).
 export function readCounter(file: string, offset: number, format = file.endsWith('.raw') ? 'raw' : 'qcow2'): number {
-  const out = execFileSync('qemu-io', ['-U', '-r', '-f', format, '-c', `read -v ${offset} 19`, file], { encoding: 'utf8' });
+  const out = execFileSync('qemu-io', ['-U', '-r', '-f', format, '-c', `read -v ${offset} 19`, file], {
+    encoding: 'utf8',
+  });
   const bytes = [...out.matchAll(/^[0-9a-f]{8}:((?:\s+[0-9a-f]{2})+)/gm)].flatMap((line) =>
     line[1]!
       .trim()
@@ -480,7 +535,11 @@ export function readCounter(file: string, offset: number, format = file.endsWith
 
 // The three counters of a copy of the guest's vda and vdb (each qcow2 or raw; by extension unless given).
 export function readCounters(vda: string, vdb: string, format?: 'qcow2' | 'raw'): Counters {
-  return { vda0: readCounter(vda, 0, format), vda64: readCounter(vda, 64 * MiB, format), vdb1: readCounter(vdb, MiB, format) };
+  return {
+    vda0: readCounter(vda, 0, format),
+    vda64: readCounter(vda, 64 * MiB, format),
+    vdb1: readCounter(vdb, MiB, format),
+  };
 }
 
 /** Counters of a restored VM: the files of a restore plan by disk key (2000 = vda, 2001 = vdb). */
@@ -490,7 +549,9 @@ export function restoredCounters(vda: string, vdb: string): Counters {
 
 /** Write latencies (µs) the guest printed for its rounds from `fromRound` on. */
 export function guestWriteLatencies(consoleText: string, fromRound = 0): number[] {
-  return [...consoleText.matchAll(/^W (\d+) (\d+)\r?$/gm)].filter((match) => Number(match[1]) >= fromRound).map((match) => Number(match[2]));
+  return [...consoleText.matchAll(/^W (\d+) (\d+)\r?$/gm)]
+    .filter((match) => Number(match[1]) >= fromRound)
+    .map((match) => Number(match[2]));
 }
 
 // Polls `check` every 250 ms; throws naming `what` after timeoutMs.

@@ -13,11 +13,17 @@ export interface ProgressPoint {
 
 // One disk's progress events as (ms, bytes done).
 export function progressOf(events: readonly TimedEvent[], disk: number): ProgressPoint[] {
-  return events.filter((event) => event.type === 'progress' && event.disk === disk).map((event) => ({ ms: Date.parse(event.time), bytes: event.bytesDone! }));
+  return events
+    .filter((event) => event.type === 'progress' && event.disk === disk)
+    .map((event) => ({ ms: Date.parse(event.time), bytes: event.bytesDone! }));
 }
 
 // Bytes per second between the first point at or after `from` and the last at or before `to`.
-export function rateBetween(points: readonly ProgressPoint[], from: number, to: number): { rate: number; seconds: number } {
+export function rateBetween(
+  points: readonly ProgressPoint[],
+  from: number,
+  to: number,
+): { rate: number; seconds: number } {
   const inside = points.filter((point) => point.ms >= from && point.ms <= to);
   const [a, b] = [inside[0]!, inside.at(-1)!];
   const seconds = (b.ms - a.ms) / 1000;

@@ -4,7 +4,16 @@
 // binaries fail loudly — CI installs Debian's postgresql (scripts/setup.sh).
 
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { chmodSync, chownSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  chownSync,
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
@@ -35,7 +44,9 @@ export function postgresBinDir(): string {
     const dir = path.join(root, version, 'bin');
     if (existsSync(path.join(dir, 'postgres')) && existsSync(path.join(dir, 'initdb'))) return dir;
   }
-  throw new Error(`PostgreSQL server binaries not found under ${root}/*/bin: install the postgresql package (scripts/setup.sh does)`);
+  throw new Error(
+    `PostgreSQL server binaries not found under ${root}/*/bin: install the postgresql package (scripts/setup.sh does)`,
+  );
 }
 
 interface RunAs {
@@ -50,7 +61,8 @@ function runAs(): RunAs | undefined {
   const id = (flag: string) => Number(spawnSync('id', [flag, 'postgres'], { encoding: 'utf8' }).stdout.trim());
   const uid = id('-u');
   const gid = id('-g');
-  if (!Number.isInteger(uid) || uid <= 0) throw new Error('running as root but there is no postgres user to run PostgreSQL as');
+  if (!Number.isInteger(uid) || uid <= 0)
+    throw new Error('running as root but there is no postgres user to run PostgreSQL as');
   return { uid, gid, prefix: ['setpriv', `--reuid=${uid}`, `--regid=${gid}`, '--init-groups', '--'] };
 }
 
@@ -79,7 +91,17 @@ export async function startPostgres(): Promise<PostgresServer> {
   let child: ChildProcess | undefined;
   let exited: Promise<void> = Promise.resolve();
   try {
-    const [initFile, initArgs] = command(user, path.join(bin, 'initdb'), ['-D', data, '-U', POSTGRES_USER, '--auth=trust', '-N', '-E', 'UTF8', '--locale=C']);
+    const [initFile, initArgs] = command(user, path.join(bin, 'initdb'), [
+      '-D',
+      data,
+      '-U',
+      POSTGRES_USER,
+      '--auth=trust',
+      '-N',
+      '-E',
+      'UTF8',
+      '--locale=C',
+    ]);
     const init = spawnSync(initFile, initArgs, { encoding: 'utf8' });
     if (init.status !== 0) throw new Error(`initdb failed (${init.status}): ${init.stderr || init.error?.message}`);
     // The first matching line wins: PASSWORD_USER needs its password, everyone else is trusted.
@@ -159,7 +181,10 @@ async function waitReady(port: number, child: ChildProcess, log: () => string): 
       await adminQuery(port, 'select 1');
       return;
     } catch (error) {
-      if (Date.now() > deadline) throw new Error(`postgres did not accept connections within 30 s: ${(error as Error).message}\n${log()}`, { cause: error });
+      if (Date.now() > deadline)
+        throw new Error(`postgres did not accept connections within 30 s: ${(error as Error).message}\n${log()}`, {
+          cause: error,
+        });
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
   }

@@ -56,7 +56,8 @@ export async function commandLinesDuring(exited: Promise<unknown>): Promise<stri
   let done = false;
   void exited.then(() => (done = true));
   while (!done) {
-    for (const entry of readdirSync('/proc').filter((name) => /^\d+$/.test(name))) seen.add(commandLine(Number(entry)).join(' '));
+    for (const entry of readdirSync('/proc').filter((name) => /^\d+$/.test(name)))
+      seen.add(commandLine(Number(entry)).join(' '));
     await new Promise((resolve) => setTimeout(resolve, 5));
   }
   return [...seen];
@@ -85,15 +86,29 @@ function withDb<T>(file: string, read: (db: InstanceType<typeof Database>) => T)
 }
 
 export function recordedProcesses(dbFile: string): DbProcess[] {
-  return withDb(dbFile, (db) => (db.prepare('select pid, start_ticks as startTicks, kind, run_id as runId from processes').all() as DbProcess[]).map((row) => ({ ...row })));
+  return withDb(dbFile, (db) =>
+    (
+      db.prepare('select pid, start_ticks as startTicks, kind, run_id as runId from processes').all() as DbProcess[]
+    ).map((row) => ({ ...row })),
+  );
 }
 
 export function leasedPorts(dbFile: string): { port: number; runId: string }[] {
-  return withDb(dbFile, (db) => db.prepare('select port, run_id as runId from port_leases order by port').all() as { port: number; runId: string }[]);
+  return withDb(
+    dbFile,
+    (db) =>
+      db.prepare('select port, run_id as runId from port_leases order by port').all() as {
+        port: number;
+        runId: string;
+      }[],
+  );
 }
 
 export function tableExists(dbFile: string, table: string): boolean {
-  return withDb(dbFile, (db) => db.prepare("select 1 from sqlite_master where type='table' and name=?").get(table) !== undefined);
+  return withDb(
+    dbFile,
+    (db) => db.prepare("select 1 from sqlite_master where type='table' and name=?").get(table) !== undefined,
+  );
 }
 
 // Live processes carrying the owner tag of the sendense-run with this PID (src/process/owner-tag.ts).
@@ -122,7 +137,9 @@ export function processesUnder(dir: string): { pid: number; command: string[] }[
     .map(Number)
     .filter((pid) => pid !== process.pid && readEntry(pid)?.state !== 'Z')
     .map((pid) => ({ pid, command: commandLine(pid) }))
-    .filter((entry) => entry.command.some((arg) => arg.includes(dir)) && !entry.command.some((arg) => arg.includes('vitest')));
+    .filter(
+      (entry) => entry.command.some((arg) => arg.includes(dir)) && !entry.command.some((arg) => arg.includes('vitest')),
+    );
 }
 
 export function tableRows(dbFile: string, table: string): unknown[] {

@@ -8,7 +8,11 @@ import { isProcessAlive, processStartTicks } from '../../src/process/process-ide
 export const DEADLINE_UNDER_LOAD_MS = 60_000;
 
 // Resolves true once the process is gone (or a zombie), false if still alive after timeoutMs.
-export async function waitForProcessGone(pid: number, timeoutMs = DEADLINE_UNDER_LOAD_MS, startTicks?: number): Promise<boolean> {
+export async function waitForProcessGone(
+  pid: number,
+  timeoutMs = DEADLINE_UNDER_LOAD_MS,
+  startTicks?: number,
+): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
   while (isProcessAlive(pid, startTicks)) {
     if (Date.now() > deadline) return false;

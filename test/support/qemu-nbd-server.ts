@@ -49,7 +49,12 @@ export async function startNbdkit(args: readonly string[], socket: string): Prom
   return startServer('nbdkit', argv, `nbd+unix:///?socket=${socket}`, { path: socket });
 }
 
-async function startServer(program: string, argv: string[], url: string, target: { path?: string; port?: number }): Promise<TestNbdServer> {
+async function startServer(
+  program: string,
+  argv: string[],
+  url: string,
+  target: { path?: string; port?: number },
+): Promise<TestNbdServer> {
   const child: ChildProcess = spawn(program, argv, { stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));

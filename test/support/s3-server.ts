@@ -32,8 +32,12 @@ export function useS3Server(): { readonly s3: TestS3 } {
   beforeAll(async () => {
     dir = mkdtempSync(path.join(tmpdir(), 'sendense-s3-'));
     const port = await freePort();
-    await run('bash', [path.join(SCRIPTS, 'up.sh'), path.join(dir, 'ceph'), String(port)], { env: { ...process.env, CEPH_UP_TIMEOUT: '120' } });
-    const user = JSON.parse(readFileSync(path.join(dir, 'ceph', 's3-user.json'), 'utf8')) as { keys: { access_key: string; secret_key: string }[] };
+    await run('bash', [path.join(SCRIPTS, 'up.sh'), path.join(dir, 'ceph'), String(port)], {
+      env: { ...process.env, CEPH_UP_TIMEOUT: '120' },
+    });
+    const user = JSON.parse(readFileSync(path.join(dir, 'ceph', 's3-user.json'), 'utf8')) as {
+      keys: { access_key: string; secret_key: string }[];
+    };
     const { access_key: accessKeyId, secret_key: secretAccessKey } = user.keys[0]!;
     const endpoint = `http://127.0.0.1:${port}`;
     process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
@@ -52,8 +56,13 @@ export function useS3Server(): { readonly s3: TestS3 } {
       secretAccessKey,
       client,
       async makeBucket(name, options = {}) {
-        await client.send(new CreateBucketCommand({ Bucket: name, ObjectLockEnabledForBucket: options.objectLock === true }));
-        if (options.versioning === true) await client.send(new PutBucketVersioningCommand({ Bucket: name, VersioningConfiguration: { Status: 'Enabled' } }));
+        await client.send(
+          new CreateBucketCommand({ Bucket: name, ObjectLockEnabledForBucket: options.objectLock === true }),
+        );
+        if (options.versioning === true)
+          await client.send(
+            new PutBucketVersioningCommand({ Bucket: name, VersioningConfiguration: { Status: 'Enabled' } }),
+          );
       },
     };
   }, 180_000);

@@ -15,8 +15,11 @@ const BUILT = path.resolve('dist/cli/main.js');
 if (!existsSync(BUILT) || !existsSync(path.resolve('runners/dist/sendense-transfer.mjs'))) {
   throw new Error('the end-to-end tests run the built CLI: run `npm run build` first (scripts/test.sh does)');
 }
-const newer = (readdirSync(path.resolve('src'), { recursive: true }) as string[]).filter((file) => file.endsWith('.ts') && statSync(path.resolve('src', file)).mtimeMs > statSync(BUILT).mtimeMs);
-if (newer.length > 0) console.warn(`warning: src/${newer[0]} (and ${newer.length - 1} more) changed since the last npm run build`);
+const newer = (readdirSync(path.resolve('src'), { recursive: true }) as string[]).filter(
+  (file) => file.endsWith('.ts') && statSync(path.resolve('src', file)).mtimeMs > statSync(BUILT).mtimeMs,
+);
+if (newer.length > 0)
+  console.warn(`warning: src/${newer[0]} (and ${newer.length - 1} more) changed since the last npm run build`);
 
 export interface PlanDisk {
   readonly key: number;
@@ -73,7 +76,11 @@ export interface CliResult {
 
 // Runs the CLI to the end; never throws on a non-zero exit.
 export async function sendenseRun(args: readonly string[], env: Record<string, string> = {}): Promise<CliResult> {
-  const result = await execa(process.execPath, [BIN, ...args], { reject: false, env: { CI: '1', ...env }, timeout: 110_000 });
+  const result = await execa(process.execPath, [BIN, ...args], {
+    reject: false,
+    env: { CI: '1', ...env },
+    timeout: 110_000,
+  });
   return { exitCode: result.exitCode ?? -1, stdout: String(result.stdout), stderr: String(result.stderr) };
 }
 
@@ -81,16 +88,28 @@ export interface RunningCli {
   readonly pid: number;
   /** Resolves with the first --json event the predicate accepts (rejects if the run ends first). */
   waitForEvent(accept: (event: RunEventLine) => boolean): Promise<RunEventLine>;
-  readonly exited: Promise<{ readonly exitCode: number | null; readonly signal: NodeJS.Signals | null; readonly stdout: string; readonly stderr: string }>;
+  readonly exited: Promise<{
+    readonly exitCode: number | null;
+    readonly signal: NodeJS.Signals | null;
+    readonly stdout: string;
+    readonly stderr: string;
+  }>;
 }
 
 // Starts `sendense-run ARGS --json` and lets the test act while it runs (signals, kills).
 export function startSendenseRun(args: readonly string[], env: Record<string, string> = {}): RunningCli {
-  const child = spawn(process.execPath, [BIN, ...args, '--json'], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, CI: '1', ...env } });
+  const child = spawn(process.execPath, [BIN, ...args, '--json'], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, CI: '1', ...env },
+  });
   let stdout = '';
   let stderr = '';
   let pending = '';
-  const waiters: { accept: (event: RunEventLine) => boolean; resolve: (event: RunEventLine) => void; reject: (error: Error) => void }[] = [];
+  const waiters: {
+    accept: (event: RunEventLine) => boolean;
+    resolve: (event: RunEventLine) => void;
+    reject: (error: Error) => void;
+  }[] = [];
   child.stdout.on('data', (chunk: Buffer) => {
     stdout += chunk.toString();
     pending += chunk.toString();
@@ -107,9 +126,15 @@ export function startSendenseRun(args: readonly string[], env: Record<string, st
     }
   });
   child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
-  const exited = new Promise<{ exitCode: number | null; signal: NodeJS.Signals | null; stdout: string; stderr: string }>((resolve) => {
+  const exited = new Promise<{
+    exitCode: number | null;
+    signal: NodeJS.Signals | null;
+    stdout: string;
+    stderr: string;
+  }>((resolve) => {
     child.once('close', (exitCode, signal) => {
-      for (const waiter of waiters.splice(0)) waiter.reject(new Error(`the run ended (exit ${exitCode ?? signal}) first:\n${stdout}\n${stderr}`));
+      for (const waiter of waiters.splice(0))
+        waiter.reject(new Error(`the run ended (exit ${exitCode ?? signal}) first:\n${stdout}\n${stderr}`));
       resolve({ exitCode, signal, stdout, stderr });
     });
   });

@@ -73,7 +73,11 @@ export async function startSshd(options: SshdOptions = {}): Promise<TestSshd> {
     `SetEnv PATH=${[...(options.pathFirst ?? []), dirname(process.execPath), '/usr/local/bin', '/usr/bin', '/bin'].join(':')} SHLVL=1`,
   ].join('\n');
   await writeFile(join(dir, 'sshd_config'), `${config}\n`);
-  const hostPublicKey = (await readFile(join(dir, 'host_ed25519.pub'), 'utf8')).trim().split(/\s+/).slice(0, 2).join(' ');
+  const hostPublicKey = (await readFile(join(dir, 'host_ed25519.pub'), 'utf8'))
+    .trim()
+    .split(/\s+/)
+    .slice(0, 2)
+    .join(' ');
   const knownHosts = join(dir, 'known_hosts');
   await writeFile(knownHosts, `[${host}]:${port} ${hostPublicKey}\n`);
 
@@ -168,7 +172,13 @@ async function sshdProcesses(pids: readonly number[]): Promise<number[]> {
   return pids.filter((_, index) => names[index].trim() === 'sshd');
 }
 
-async function waitForPort(host: string, port: number, child: ChildProcess, log: () => string, netns: string | undefined): Promise<void> {
+async function waitForPort(
+  host: string,
+  port: number,
+  child: ChildProcess,
+  log: () => string,
+  netns: string | undefined,
+): Promise<void> {
   const deadline = Date.now() + DEADLINE_UNDER_LOAD_MS;
   while (Date.now() < deadline) {
     if (child.exitCode !== null) throw new Error(`sshd exited (${child.exitCode}): ${log()}`);

@@ -54,13 +54,32 @@ function openTerminal(dir: string, args: readonly string[], options: TerminalOpt
   const config = path.join(dir, 'tmux.conf');
   writeFileSync(config, 'set -g remain-on-exit on\nset -g history-limit 5000\nset -g status off\n');
   const tmux = (...argv: string[]) => execFileSync('tmux', ['-S', socket, ...argv], { encoding: 'utf8' });
-  const envArgs = Object.entries({ TERM: 'xterm-256color', ...options.env }).flatMap(([name, value]) => ['-e', `${name}=${value}`]);
+  const envArgs = Object.entries({ TERM: 'xterm-256color', ...options.env }).flatMap(([name, value]) => [
+    '-e',
+    `${name}=${value}`,
+  ]);
   // The view depends on CI being unset: the pane's command drops it whatever the test runner has.
   // The exit code goes to a file: tmux 3.3 sometimes never reaps a dead pane's process. The
   // shell's trap only keeps it alive through Ctrl+C to write the code; the CLI gets the signal.
   const exitFile = path.join(dir, 'exit-code');
   const command = ['sh', '-c', 'trap : INT; env -u CI "$@"; echo $? > "$0"', exitFile, process.execPath, BIN, ...args];
-  tmux('-f', config, 'new-session', '-d', '-s', 'cli', '-x', String(options.columns ?? 200), '-y', '40', '-c', options.cwd ?? process.cwd(), ...envArgs, '--', ...command);
+  tmux(
+    '-f',
+    config,
+    'new-session',
+    '-d',
+    '-s',
+    'cli',
+    '-x',
+    String(options.columns ?? 200),
+    '-y',
+    '40',
+    '-c',
+    options.cwd ?? process.cwd(),
+    ...envArgs,
+    '--',
+    ...command,
+  );
   const screen = () =>
     tmux('capture-pane', '-p', '-J', '-S', '-', '-t', 'cli')
       .split('\n')

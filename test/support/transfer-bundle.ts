@@ -17,7 +17,11 @@ export function useTransferBundle(): TransferBundle {
   let dir = '';
   beforeAll(async () => {
     dir = mkdtempSync(join(tmpdir(), 'transfer-bundle-'));
-    await build({ ...(await transferBundleOptions()), entryPoints: ['runners/sendense-transfer.ts'], outfile: join(dir, 'sendense-transfer.mjs') });
+    await build({
+      ...(await transferBundleOptions()),
+      entryPoints: ['runners/sendense-transfer.ts'],
+      outfile: join(dir, 'sendense-transfer.mjs'),
+    });
   });
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
   return {

@@ -54,9 +54,16 @@ export function vcsimMissing(): string | undefined {
 
 // The binary, built when this version of main.go and govmomi has none yet (a minute the first time).
 export function vcsimBinary(): string {
-  const version = /^Version:\s*(\S+)/m.exec(execFileSync('dpkg-query', ['-s', 'golang-github-vmware-govmomi-dev'], { encoding: 'utf8' }))?.[1] ?? 'unknown';
+  const version =
+    /^Version:\s*(\S+)/m.exec(
+      execFileSync('dpkg-query', ['-s', 'golang-github-vmware-govmomi-dev'], { encoding: 'utf8' }),
+    )?.[1] ?? 'unknown';
   const hash = createHash('sha256').update(readFileSync(MAIN)).digest('hex').slice(0, 12);
-  const dir = path.join(process.env.XDG_CACHE_HOME ?? path.join(homedir(), '.cache'), 'sendense-run', `vcsim-${version}-${hash}`);
+  const dir = path.join(
+    process.env.XDG_CACHE_HOME ?? path.join(homedir(), '.cache'),
+    'sendense-run',
+    `vcsim-${version}-${hash}`,
+  );
   const binary = path.join(dir, 'vcsim');
   if (existsSync(binary)) return binary;
   mkdirSync(path.dirname(dir), { recursive: true });
@@ -64,7 +71,14 @@ export function vcsimBinary(): string {
   try {
     execFileSync('go', ['build', '-o', path.join(temp, 'vcsim'), MAIN], {
       cwd: path.dirname(MAIN),
-      env: { ...process.env, GO111MODULE: 'off', GOPATH: '/usr/share/gocode', GOPROXY: 'off', GOFLAGS: '', GOCACHE: path.join(temp, 'go-cache') },
+      env: {
+        ...process.env,
+        GO111MODULE: 'off',
+        GOPATH: '/usr/share/gocode',
+        GOPROXY: 'off',
+        GOFLAGS: '',
+        GOCACHE: path.join(temp, 'go-cache'),
+      },
       stdio: ['ignore', 'ignore', 'pipe'],
     });
     rmSync(path.join(temp, 'go-cache'), { recursive: true, force: true });
@@ -108,7 +122,9 @@ export function makeCertificate(dir: string): { cert: string; key: string; sha25
     ],
     { stdio: 'ignore' },
   );
-  const sha256 = /=([0-9A-F:]+)$/m.exec(execFileSync('openssl', ['x509', '-noout', '-fingerprint', '-sha256', '-in', cert], { encoding: 'utf8' }).trim())![1]!;
+  const sha256 = /=([0-9A-F:]+)$/m.exec(
+    execFileSync('openssl', ['x509', '-noout', '-fingerprint', '-sha256', '-in', cert], { encoding: 'utf8' }).trim(),
+  )![1]!;
   return { cert, key, sha256 };
 }
 
@@ -123,10 +139,22 @@ export interface VcsimOptions {
 }
 
 export async function startVcsim(options: VcsimOptions): Promise<Vcsim> {
-  const args = ['-cert', options.cert, '-key', options.key, '-username', options.username, '-disks', [...options.disks].map(([key, size]) => `${key}=${size}`).join(',')];
+  const args = [
+    '-cert',
+    options.cert,
+    '-key',
+    options.key,
+    '-username',
+    options.username,
+    '-disks',
+    [...options.disks].map(([key, size]) => `${key}=${size}`).join(','),
+  ];
   if (options.cbt === false) args.push('-cbt=false');
   // The password reaches it in its environment, as our own programs take secrets.
-  const child: ChildProcess = spawn(vcsimBinary(), args, { env: { ...process.env, VCSIM_PASSWORD: options.password }, stdio: ['pipe', 'pipe', 'pipe'] });
+  const child: ChildProcess = spawn(vcsimBinary(), args, {
+    env: { ...process.env, VCSIM_PASSWORD: options.password },
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
   let stderr = '';
   child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
   const line = await new Promise<string>((resolve, reject) => {
@@ -134,7 +162,13 @@ export async function startVcsim(options: VcsimOptions): Promise<Vcsim> {
     lines.once('line', resolve);
     child.once('exit', (code) => reject(new Error(`vcsim exited ${code}: ${stderr}`)));
   });
-  const made = JSON.parse(line) as { url: string; datastoreDir: string; vm: string; vmPath: string; disks: VcsimDisk[] };
+  const made = JSON.parse(line) as {
+    url: string;
+    datastoreDir: string;
+    vm: string;
+    vmPath: string;
+    disks: VcsimDisk[];
+  };
   return {
     endpoint: new URL(made.url).host,
     datastoreDir: made.datastoreDir,
@@ -143,7 +177,8 @@ export async function startVcsim(options: VcsimOptions): Promise<Vcsim> {
     disks: made.disks,
     pid: child.pid!,
     repairDescriptors() {
-      for (const disk of made.disks) if (!existsSync(disk.descriptor)) writeFileSync(disk.descriptor, disk.descriptorText);
+      for (const disk of made.disks)
+        if (!existsSync(disk.descriptor)) writeFileSync(disk.descriptor, disk.descriptorText);
     },
     stop: () =>
       new Promise<void>((resolve) => {

@@ -29,7 +29,9 @@ export function keepCopy(file: string, copy: string): string {
 // `qemu-img compare` of a backup (read through its chain) with a kept source copy; '' when equal,
 // else what qemu-img said.
 export function differenceBetween(backup: string, source: string, sourceFormat: DiskFormat = 'qcow2'): string {
-  const result = spawnSync('qemu-img', ['compare', '-f', 'qcow2', '-F', sourceFormat, backup, source], { encoding: 'utf8' });
+  const result = spawnSync('qemu-img', ['compare', '-f', 'qcow2', '-F', sourceFormat, backup, source], {
+    encoding: 'utf8',
+  });
   return result.status === 0 ? '' : `${result.stdout}${result.stderr}`.trim() || `exit ${result.status}`;
 }
 

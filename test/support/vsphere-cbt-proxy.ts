@@ -32,7 +32,12 @@ export interface CbtProxy {
   close(): Promise<void>;
 }
 
-export async function startCbtProxy(upstream: string, cert: string, key: string, disks: readonly VcsimDisk[]): Promise<CbtProxy> {
+export async function startCbtProxy(
+  upstream: string,
+  cert: string,
+  key: string,
+  disks: readonly VcsimDisk[],
+): Promise<CbtProxy> {
   const { readFileSync } = await import('node:fs');
   const work = mkdtempSync(path.join(tmpdir(), 'cbt-proxy-'));
   const agent = new https.Agent({ keepAlive: true, rejectUnauthorized: false });
@@ -60,14 +65,16 @@ export async function startCbtProxy(upstream: string, cert: string, key: string,
     const start = Number(text('startOffset'));
     const changeId = text('changeId');
     const disk = disks.find((each) => each.key === diskKey);
-    if (disk === undefined) return fault('InvalidArgument', 'deviceKey', 'A specified parameter was not correct: deviceKey');
+    if (disk === undefined)
+      return fault('InvalidArgument', 'deviceKey', 'A specified parameter was not correct: deviceKey');
     const seq = seqOf(text('snapshot'));
     let blocks: number[];
     if (changeId === '*') blocks = dataBlocks(copyOf(diskKey, seq), disk.capacity);
     else {
       const [epoch, from] = changeId.split('/');
       const n = Number(from);
-      if (epoch !== epochs.get(diskKey) || !Number.isInteger(n) || n < 1 || n > seq) return fault('InvalidArgument', 'changeId', 'A specified parameter was not correct: changeId');
+      if (epoch !== epochs.get(diskKey) || !Number.isInteger(n) || n < 1 || n > seq)
+        return fault('InvalidArgument', 'changeId', 'A specified parameter was not correct: changeId');
       blocks = differentBlocks(copyOf(diskKey, n), copyOf(diskKey, seq), disk.capacity);
     }
     const end = Math.min(disk.capacity, start + (state.pageBytes ?? disk.capacity));
@@ -91,15 +98,19 @@ export async function startCbtProxy(upstream: string, cert: string, key: string,
     const doc = new DOMParser().parseFromString(xml, 'text/xml');
     let changed = false;
     for (const objects of Array.from(doc.getElementsByTagNameNS('*', 'objects')) as Element[]) {
-      const obj = Array.from(objects.childNodes).find((node) => (node as Element).localName === 'obj') as Element | undefined;
+      const obj = Array.from(objects.childNodes).find((node) => (node as Element).localName === 'obj') as
+        Element | undefined;
       if (obj === undefined) continue;
       const type = obj.getAttribute('type');
       if (type !== 'VirtualMachineSnapshot' && type !== 'VirtualMachine') continue;
       const seq = type === 'VirtualMachineSnapshot' ? seqOf(obj.textContent ?? '') : sequence;
       for (const device of Array.from(objects.getElementsByTagNameNS('*', '*')) as Element[]) {
         if ((device.getAttributeNS(XSI, 'type') ?? '').replace(/^.*:/, '') !== 'VirtualDisk') continue;
-        const key = Number(Array.from(device.childNodes).find((node) => (node as Element).localName === 'key')?.textContent);
-        const backing = Array.from(device.childNodes).find((node) => (node as Element).localName === 'backing') as Element | undefined;
+        const key = Number(
+          Array.from(device.childNodes).find((node) => (node as Element).localName === 'key')?.textContent,
+        );
+        const backing = Array.from(device.childNodes).find((node) => (node as Element).localName === 'backing') as
+          Element | undefined;
         if (backing === undefined || !epochs.has(key)) continue;
         const id = doc.createElementNS(backing.namespaceURI, 'changeId');
         id.appendChild(doc.createTextNode(`${epochs.get(key)}/${seq}`));
@@ -123,20 +134,32 @@ export async function startCbtProxy(upstream: string, cert: string, key: string,
         return;
       }
       const headers = { ...request.headers, host: upstream };
-      const forwarded = https.request({ host: '127.0.0.1', port: Number(upstream.split(':')[1]), path: request.url, method: request.method, headers, agent }, (answer) => {
-        if (method === undefined) {
-          response.writeHead(answer.statusCode ?? 502, answer.headers);
-          answer.pipe(response);
-          return;
-        }
-        const parts: Buffer[] = [];
-        answer.on('data', (chunk: Buffer) => parts.push(chunk));
-        answer.on('end', () => {
-          const xml = withChangeIds(Buffer.concat(parts).toString());
-          const { 'content-length': _length, 'transfer-encoding': _encoding, ...rest } = answer.headers;
-          response.writeHead(answer.statusCode ?? 502, { ...rest, 'content-length': Buffer.byteLength(xml) }).end(xml);
-        });
-      });
+      const forwarded = https.request(
+        {
+          host: '127.0.0.1',
+          port: Number(upstream.split(':')[1]),
+          path: request.url,
+          method: request.method,
+          headers,
+          agent,
+        },
+        (answer) => {
+          if (method === undefined) {
+            response.writeHead(answer.statusCode ?? 502, answer.headers);
+            answer.pipe(response);
+            return;
+          }
+          const parts: Buffer[] = [];
+          answer.on('data', (chunk: Buffer) => parts.push(chunk));
+          answer.on('end', () => {
+            const xml = withChangeIds(Buffer.concat(parts).toString());
+            const { 'content-length': _length, 'transfer-encoding': _encoding, ...rest } = answer.headers;
+            response
+              .writeHead(answer.statusCode ?? 502, { ...rest, 'content-length': Buffer.byteLength(xml) })
+              .end(xml);
+          });
+        },
+      );
       forwarded.on('error', () => response.destroy());
       forwarded.end(body);
     });

@@ -14,7 +14,16 @@ import { writeRestorePlan } from '../restore/restore-plan.js';
 import { commandLine, commandLinesDuring, descendantPids } from '../support/process-tree.js';
 import { NotedProcesses, waitForProcessGone } from '../support/processes.js';
 import { useRunWorkspace } from '../support/run-workspace.js';
-import { listBackups, parseEvents, sendenseRun, startSendenseRun, stoppedQemuNbdPids, writePlan, type PlanDisk, type RunningCli } from '../support/sendense-cli.js';
+import {
+  listBackups,
+  parseEvents,
+  sendenseRun,
+  startSendenseRun,
+  stoppedQemuNbdPids,
+  writePlan,
+  type PlanDisk,
+  type RunningCli,
+} from '../support/sendense-cli.js';
 import { createDisk, keepCopy, portRangeForTestFile, writeDisk } from '../support/vm-disks.js';
 
 const MiB = 1024 * 1024;
@@ -29,11 +38,30 @@ let restores = 0;
 async function restoreAll(vm: string, disks: readonly PlanDisk[], copies: ReadonlyMap<number, string>): Promise<void> {
   restores += 1;
   const restored = path.join(ws.dir, `restored-${restores}-{key}.qcow2`);
-  const plan = writeRestorePlan(ws.dir, { name: `restore-${restores}`, vm, repository: ws.repository, ports, point: 'latest', target: { type: 'file', path: restored, format: 'qcow2' } });
+  const plan = writeRestorePlan(ws.dir, {
+    name: `restore-${restores}`,
+    vm,
+    repository: ws.repository,
+    ports,
+    point: 'latest',
+    target: { type: 'file', path: restored, format: 'qcow2' },
+  });
   const restore = await sendenseRun([plan, '--db', ws.db]);
   expect(restore.exitCode, `${restore.stdout}\n${restore.stderr}`).toBe(0);
   for (const disk of disks) {
-    const compare = spawnSync('qemu-img', ['compare', '-f', disk.format ?? 'qcow2', '-F', 'qcow2', copies.get(disk.key)!, restored.replace('{key}', String(disk.key))], { encoding: 'utf8' });
+    const compare = spawnSync(
+      'qemu-img',
+      [
+        'compare',
+        '-f',
+        disk.format ?? 'qcow2',
+        '-F',
+        'qcow2',
+        copies.get(disk.key)!,
+        restored.replace('{key}', String(disk.key)),
+      ],
+      { encoding: 'utf8' },
+    );
     expect(`${compare.stdout}${compare.stderr}`.trim(), `disk ${disk.key}`).toBe('Images are identical.');
   }
 }
@@ -53,7 +81,10 @@ async function convertOf(run: RunningCli): Promise<[number, number]> {
         if (parent !== undefined) return [pid, parent];
       }
     }
-    const ended = await Promise.race([run.exited.then(() => true), new Promise<false>((resolve) => setTimeout(() => resolve(false), 2))]);
+    const ended = await Promise.race([
+      run.exited.then(() => true),
+      new Promise<false>((resolve) => setTimeout(() => resolve(false), 2)),
+    ]);
     if (ended) throw new Error(`the run ended before its qemu-img convert was seen:\n${(await run.exited).stdout}`);
   }
 }
@@ -69,7 +100,13 @@ function backupFiles(vm: string): string[] {
 async function stoppedCopy(vm: string) {
   const disk = createDisk(path.join(ws.dir, `${vm}.qcow2`), 1024 * MiB);
   writeDisk(disk, ['write -P 0x3c 0 384M', 'write -P 0x5d 512M 128M']);
-  const plan = writePlan(ws.dir, { name: `${vm}-nightly`, vm, disks: [{ key: 2000, path: disk }], repository: ws.repository, ports });
+  const plan = writePlan(ws.dir, {
+    name: `${vm}-nightly`,
+    vm,
+    disks: [{ key: 2000, path: disk }],
+    repository: ws.repository,
+    ports,
+  });
   // Its temp directories in the workspace: a transfer killed here leaves its own (runners/README.md).
   const tmp = path.join(ws.dir, 'tmp');
   mkdirSync(tmp, { mode: 0o700 });
@@ -86,7 +123,13 @@ describe('a full backup of image files on this host', () => {
   it('is copied by qemu-img with no qemu-nbd on the hub; it verifies, and qcow2 and raw disks restore exactly', async () => {
     const qcow2 = createDisk(path.join(ws.dir, 'd0.qcow2'), 64 * MiB);
     // Data, zero clusters, allocated zeroes, data up to the disk's end.
-    writeDisk(qcow2, ['write -P 0x11 0 3M', 'write -z 4M 2M', 'write -P 0 8M 1M', 'write -P 0x22 9M 300K', 'write -P 0x33 63M 1M']);
+    writeDisk(qcow2, [
+      'write -P 0x11 0 3M',
+      'write -z 4M 2M',
+      'write -P 0 8M 1M',
+      'write -P 0x22 9M 300K',
+      'write -P 0x33 63M 1M',
+    ]);
     const raw = createDisk(path.join(ws.dir, 'd1.raw'), 32 * MiB, 'raw');
     writeDisk(raw, ['write -P 0x44 1M 5M', 'write -P 0x55 31M 1M'], 'raw');
     const disks: PlanDisk[] = [
@@ -138,7 +181,11 @@ describe('a full backup of image files on this host', () => {
 
     const again = await sendenseRun([plan, '--db', ws.db]);
     expect(again.exitCode, `${again.stdout}\n${again.stderr}`).toBe(0);
-    await restoreAll('vmb', [{ key: 2000, path: disk }], new Map([[2000, keepCopy(disk, path.join(ws.dir, 'copy-big'))]]));
+    await restoreAll(
+      'vmb',
+      [{ key: 2000, path: disk }],
+      new Map([[2000, keepCopy(disk, path.join(ws.dir, 'copy-big'))]]),
+    );
   });
 
   it('after a kill -9 of the hub mid-copy, no qemu-img is left, doctor clears the run, and the next run restores exactly', async () => {
@@ -157,6 +204,10 @@ describe('a full backup of image files on this host', () => {
 
     const next = await sendenseRun([plan, '--db', ws.db]);
     expect(next.exitCode, `${next.stdout}\n${next.stderr}`).toBe(0);
-    await restoreAll('vmk', [{ key: 2000, path: disk }], new Map([[2000, keepCopy(disk, path.join(ws.dir, 'copy-big'))]]));
+    await restoreAll(
+      'vmk',
+      [{ key: 2000, path: disk }],
+      new Map([[2000, keepCopy(disk, path.join(ws.dir, 'copy-big'))]]),
+    );
   });
 });

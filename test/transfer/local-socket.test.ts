@@ -48,7 +48,8 @@ async function hubServersDuring(exited: Promise<unknown>): Promise<Served[]> {
       const argv = commandLine(pid);
       if (!argv[0]?.endsWith('qemu-nbd') || !argv.some((arg) => arg.includes(ws.repository))) continue;
       const socket = argv.find((arg) => arg.startsWith('--socket='))?.slice('--socket='.length);
-      const dirMode = socket === undefined ? undefined : statSync(path.dirname(socket), { throwIfNoEntry: false })?.mode;
+      const dirMode =
+        socket === undefined ? undefined : statSync(path.dirname(socket), { throwIfNoEntry: false })?.mode;
       seen.set(pid, { argv, ...(dirMode === undefined ? {} : { dirMode: dirMode & 0o777 }) });
     }
     await new Promise((resolve) => setTimeout(resolve, 2));
@@ -60,7 +61,13 @@ describe('the hub serves a local run on a Unix socket', () => {
   it('an incremental of a local disk: its new file served on a socket in a 0700 directory, no TCP port; exact, and nothing left', async () => {
     const disk = createDisk(path.join(ws.dir, 'disk.qcow2'), 64 * MiB);
     writeDisk(disk, ['write -P 0x41 0 16M', 'write -P 0x42 40M 8M']);
-    const plan = writePlan(ws.dir, { name: 'sock-nightly', vm: 'sockvm', disks: [{ key: 2000, path: disk }], repository: ws.repository, ports });
+    const plan = writePlan(ws.dir, {
+      name: 'sock-nightly',
+      vm: 'sockvm',
+      disks: [{ key: 2000, path: disk }],
+      repository: ws.repository,
+      ports,
+    });
     const full = await sendenseRun([plan, '--db', ws.db]);
     expect(full.exitCode, `${full.stdout}\n${full.stderr}`).toBe(0);
 
@@ -78,24 +85,46 @@ describe('the hub serves a local run on a Unix socket', () => {
     expect(socket, argv.join(' ')).toMatch(new RegExp(`^${tmpdir()}/sendense-serve-[^/]+/disk-2000\\.sock$`));
     expect(argv.filter((arg) => arg.startsWith('--port') || arg.startsWith('--bind'))).toEqual([]);
     expect(dirMode?.toString(8)).toBe('700');
-    const started = parseEvents(result.stdout).find((event) => event.type === 'step-done' && event.step === 'start-qemu-nbd');
+    const started = parseEvents(result.stdout).find(
+      (event) => event.type === 'step-done' && event.step === 'start-qemu-nbd',
+    );
     expect(started?.facts?.disks).toEqual([{ key: 2000, url: `nbd+unix:///sockvm-disk-2000?socket=${socket}` }]);
     expect(existsSync(path.dirname(socket!)), 'the socket directory after the run').toBe(false);
 
     const restored = path.join(ws.dir, 'restored-{key}.qcow2');
-    const restorePlan = writeRestorePlan(ws.dir, { name: 'sock-restore', vm: 'sockvm', repository: ws.repository, ports, point: 'latest', target: { type: 'file', path: restored, format: 'qcow2' } });
+    const restorePlan = writeRestorePlan(ws.dir, {
+      name: 'sock-restore',
+      vm: 'sockvm',
+      repository: ws.repository,
+      ports,
+      point: 'latest',
+      target: { type: 'file', path: restored, format: 'qcow2' },
+    });
     const restore = await sendenseRun([restorePlan, '--db', ws.db]);
     expect(restore.exitCode, `${restore.stdout}\n${restore.stderr}`).toBe(0);
-    const compare = spawnSync('qemu-img', ['compare', '-f', 'qcow2', '-F', 'qcow2', copy, restored.replace('{key}', '2000')], { encoding: 'utf8' });
+    const compare = spawnSync(
+      'qemu-img',
+      ['compare', '-f', 'qcow2', '-F', 'qcow2', copy, restored.replace('{key}', '2000')],
+      { encoding: 'utf8' },
+    );
     expect(`${compare.stdout}${compare.stderr}`.trim()).toBe('Images are identical.');
     const verify = await sendenseRun(['verify', '--vm', 'sockvm', '--db', ws.db]);
     expect(verify.exitCode, `${verify.stdout}\n${verify.stderr}`).toBe(0);
   });
 
   it('a kill -9 of the hub mid-incremental leaves its sockets; doctor stops the qemu-nbd, removes them and the directory, and the next run is exact', async () => {
-    const disks = [0, 1].map((index) => ({ key: 2000 + index, path: createDisk(path.join(ws.dir, `kill-${index}.qcow2`), 512 * MiB) }));
+    const disks = [0, 1].map((index) => ({
+      key: 2000 + index,
+      path: createDisk(path.join(ws.dir, `kill-${index}.qcow2`), 512 * MiB),
+    }));
     for (const disk of disks) writeDisk(disk.path, ['write -P 0x51 0 64M']);
-    const plan = writePlan(ws.dir, { name: 'sockkill-nightly', vm: 'sockkill', disks, repository: ws.repository, ports });
+    const plan = writePlan(ws.dir, {
+      name: 'sockkill-nightly',
+      vm: 'sockkill',
+      disks,
+      repository: ws.repository,
+      ports,
+    });
     const full = await sendenseRun([plan, '--db', ws.db]);
     expect(full.exitCode, `${full.stdout}\n${full.stderr}`).toBe(0);
 
@@ -103,7 +132,9 @@ describe('the hub serves a local run on a Unix socket', () => {
     const run = startSendenseRun([plan, '--db', ws.db]);
     noted.add(run.pid);
     await run.waitForEvent((event) => event.type === 'step-done' && event.step === 'start-qemu-nbd');
-    const servers = descendantPids(run.pid).filter((pid) => commandLine(pid).some((arg) => arg.startsWith('--socket=') && arg.includes('/sendense-serve-')));
+    const servers = descendantPids(run.pid).filter((pid) =>
+      commandLine(pid).some((arg) => arg.startsWith('--socket=') && arg.includes('/sendense-serve-')),
+    );
     for (const pid of servers) noted.add(pid);
     process.kill(run.pid, 'SIGKILL');
     expect((await run.exited).signal, 'the run ended before the kill').toBe('SIGKILL');
@@ -140,7 +171,11 @@ describe('the hub serves a local run on a Unix socket', () => {
     const restore = await sendenseRun([restorePlan, '--db', ws.db]);
     expect(restore.exitCode, `${restore.stdout}\n${restore.stderr}`).toBe(0);
     disks.forEach((disk, index) => {
-      const compare = spawnSync('qemu-img', ['compare', '-f', 'qcow2', '-F', 'qcow2', copies[index]!, restored.replace('{key}', String(disk.key))], { encoding: 'utf8' });
+      const compare = spawnSync(
+        'qemu-img',
+        ['compare', '-f', 'qcow2', '-F', 'qcow2', copies[index]!, restored.replace('{key}', String(disk.key))],
+        { encoding: 'utf8' },
+      );
       expect(`${compare.stdout}${compare.stderr}`.trim(), `disk ${disk.key}`).toBe('Images are identical.');
     });
   });
@@ -153,7 +188,11 @@ describe('the hub serves a local run on a Unix socket', () => {
     };
     const dead = mine('dead');
     const image = createDisk(path.join(ws.dir, 'dead.qcow2'), 16 * MiB);
-    const server = spawn('qemu-nbd', ['--persistent', '-f', 'qcow2', `--socket=${path.join(dead, 'disk-2000.sock')}`, image], { stdio: 'ignore' });
+    const server = spawn(
+      'qemu-nbd',
+      ['--persistent', '-f', 'qcow2', `--socket=${path.join(dead, 'disk-2000.sock')}`, image],
+      { stdio: 'ignore' },
+    );
     noted.add(server.pid);
     while (!existsSync(path.join(dead, 'disk-2000.sock'))) {
       expect(server.exitCode, 'qemu-nbd ended before making its socket').toBeNull();
@@ -170,7 +209,13 @@ describe('the hub serves a local run on a Unix socket', () => {
 
       const disk = createDisk(path.join(ws.dir, 'sweep.qcow2'), 16 * MiB);
       writeDisk(disk, ['write -P 0x61 0 1M']);
-      const plan = writePlan(ws.dir, { name: 'sweep-nightly', vm: 'sweepvm', disks: [{ key: 2000, path: disk }], repository: ws.repository, ports });
+      const plan = writePlan(ws.dir, {
+        name: 'sweep-nightly',
+        vm: 'sweepvm',
+        disks: [{ key: 2000, path: disk }],
+        repository: ws.repository,
+        ports,
+      });
       // A full, copied by qemu-img with no qemu-nbd; then an incremental, whose served file makes a new directory.
       for (let run = 0; run < 2; run++) {
         const result = await sendenseRun([plan, '--db', ws.db]);

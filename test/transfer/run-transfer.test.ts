@@ -35,8 +35,20 @@ describe('runTransfer', () => {
         return child;
       },
     };
-    const program = { request: { disks: [{ key: 2000, source: { kind: 'nbd', url: 'nbd://127.0.0.1:1/x' }, target: { kind: 'nbd', url: 'nbd://127.0.0.1:2/y' } }] } } as const;
-    await expect(runTransfer({ node, program, reporter, signal: controller.signal, step: 'transfer' })).rejects.toThrow('interrupted by SIGINT');
+    const program = {
+      request: {
+        disks: [
+          {
+            key: 2000,
+            source: { kind: 'nbd', url: 'nbd://127.0.0.1:1/x' },
+            target: { kind: 'nbd', url: 'nbd://127.0.0.1:2/y' },
+          },
+        ],
+      },
+    } as const;
+    await expect(runTransfer({ node, program, reporter, signal: controller.signal, step: 'transfer' })).rejects.toThrow(
+      'interrupted by SIGINT',
+    );
     expect(spawned).toHaveLength(0);
   });
 });

@@ -17,7 +17,13 @@ export interface Chain {
   readonly copies: readonly Record<number, string>[];
 }
 
-export async function backUpThreePoints(dir: string, repository: string, db: string, ports: readonly [number, number], vm = 'vmv'): Promise<Chain> {
+export async function backUpThreePoints(
+  dir: string,
+  repository: string,
+  db: string,
+  ports: readonly [number, number],
+  vm = 'vmv',
+): Promise<Chain> {
   const disks = [
     { key: 2000, path: createDisk(path.join(dir, 'disk0.qcow2'), 32 * MiB) },
     { key: 2001, path: createDisk(path.join(dir, 'disk1.qcow2'), 16 * MiB) },
@@ -33,7 +39,11 @@ export async function backUpThreePoints(dir: string, repository: string, db: str
     disks.forEach((disk, index) => writeDisk(disk.path, change[index]!));
     const result = await sendenseRun([plan, '--db', db]);
     expect(result.exitCode, `${result.stdout}\n${result.stderr}`).toBe(0);
-    copies.push(Object.fromEntries(disks.map((disk) => [disk.key, keepCopy(disk.path, path.join(dir, `p${point}-${disk.key}.qcow2`))])));
+    copies.push(
+      Object.fromEntries(
+        disks.map((disk) => [disk.key, keepCopy(disk.path, path.join(dir, `p${point}-${disk.key}.qcow2`))]),
+      ),
+    );
   }
   return { plan, disks, copies };
 }
@@ -47,7 +57,9 @@ export function flipBit(file: string, rot: Rot): void {
 
 export function rotOffset(file: string, rot: Rot): number {
   if (rot === 'header') return 0; // the magic
-  const map = JSON.parse(execFileSync('qemu-img', ['map', '--output=json', '-f', 'qcow2', ownLayer(file)], { encoding: 'utf8' })) as {
+  const map = JSON.parse(
+    execFileSync('qemu-img', ['map', '--output=json', '-f', 'qcow2', ownLayer(file)], { encoding: 'utf8' }),
+  ) as {
     start: number;
     data: boolean;
     zero: boolean;

@@ -39,10 +39,20 @@ describe('state in PostgreSQL', () => {
 
     for (const [point, backup] of backups.entries()) {
       const restored = path.join(ws.dir, `restored-${point}-{key}.qcow2`);
-      const plan = writeRestorePlan(ws.dir, { name: `restore-${point}`, vm: 'vmv', repository: ws.repository, ports, point: backup.id, target: { type: 'file', path: restored, format: 'qcow2' } });
+      const plan = writeRestorePlan(ws.dir, {
+        name: `restore-${point}`,
+        vm: 'vmv',
+        repository: ws.repository,
+        ports,
+        point: backup.id,
+        target: { type: 'file', path: restored, format: 'qcow2' },
+      });
       const restore = await sendenseRun([plan, '--db', db]);
       expect(restore.exitCode, `${restore.stdout}\n${restore.stderr}`).toBe(0);
-      for (const key of [2000, 2001]) expect(restoredDifference(chain.copies[point]![key]!, restored.replace('{key}', String(key)), 'qcow2')).toBe('');
+      for (const key of [2000, 2001])
+        expect(restoredDifference(chain.copies[point]![key]!, restored.replace('{key}', String(key)), 'qcow2')).toBe(
+          '',
+        );
     }
 
     const doctor = await sendenseRun(['doctor', '--dry-run', '--db', db]);
@@ -52,11 +62,16 @@ describe('state in PostgreSQL', () => {
     const imported = await sendenseRun(['catalog', 'import', ws.repository, '--db', other]);
     expect(imported.exitCode, `${imported.stdout}\n${imported.stderr}`).toBe(0);
     expect(imported.stdout).toMatch(/imported 3 backup\(s\)/);
-    expect((await listBackups(other, 'vmv')).map((b) => [b.id, b.status])).toEqual(backups.map((b) => [b.id, 'complete']));
+    expect((await listBackups(other, 'vmv')).map((b) => [b.id, b.status])).toEqual(
+      backups.map((b) => [b.id, 'complete']),
+    );
   });
 
   it('takes the password from PGPASSWORD, ~/.pgpass or $SENDENSE_DB_PASSWORD_FILE, and never shows it', async () => {
-    const db = (await postgres.server.createDatabase('pw', PASSWORD_USER.name)).replace(/\/\/[^@]*@/, `//${PASSWORD_USER.name}@`);
+    const db = (await postgres.server.createDatabase('pw', PASSWORD_USER.name)).replace(
+      /\/\/[^@]*@/,
+      `//${PASSWORD_USER.name}@`,
+    );
     const noPassword = await sendenseRun(['history', '--db', db], { HOME: ws.dir });
     expect(noPassword.exitCode).toBe(1);
     expect(noPassword.stderr).toContain(`cannot connect to state database ${db}`);
@@ -70,7 +85,9 @@ describe('state in PostgreSQL', () => {
     const fromFile = await sendenseRun(['history', '--db', db], { SENDENSE_DB_PASSWORD_FILE: file, HOME: ws.dir });
     expect(fromFile.exitCode, fromFile.stderr).toBe(0);
 
-    writeFileSync(path.join(ws.dir, '.pgpass'), `127.0.0.1:*:*:${PASSWORD_USER.name}:${PASSWORD_USER.password}\n`, { mode: 0o600 });
+    writeFileSync(path.join(ws.dir, '.pgpass'), `127.0.0.1:*:*:${PASSWORD_USER.name}:${PASSWORD_USER.password}\n`, {
+      mode: 0o600,
+    });
     const fromPgpass = await sendenseRun(['history', '--db', db], { HOME: ws.dir });
     expect(fromPgpass.exitCode, fromPgpass.stderr).toBe(0);
 

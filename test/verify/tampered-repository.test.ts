@@ -4,7 +4,20 @@
 // nothing outside the repository is touched, and a damage mark is cleared once the data matches.
 
 import { execFileSync } from 'node:child_process';
-import { closeSync, copyFileSync, existsSync, mkdirSync, openSync, readFileSync, readSync, renameSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  readSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { restoredDifference, writeRestorePlan } from '../restore/restore-plan.js';
@@ -52,7 +65,17 @@ function manifestOf(file: string): string {
 
 function restorePlan(name: string, point: string): { plan: string; restored: string } {
   const restored = path.join(ws.dir, `${name}-{key}.qcow2`);
-  return { plan: writeRestorePlan(ws.dir, { name, vm: 'vmv', repository: ws.repository, ports, point, target: { type: 'file', path: restored, format: 'qcow2' } }), restored };
+  return {
+    plan: writeRestorePlan(ws.dir, {
+      name,
+      vm: 'vmv',
+      repository: ws.repository,
+      ports,
+      point,
+      target: { type: 'file', path: restored, format: 'qcow2' },
+    }),
+    restored,
+  };
 }
 
 async function statuses(): Promise<string[]> {
@@ -81,7 +104,9 @@ describe('a tampered repository', () => {
       const { plan, restored } = restorePlan('relinked', 'latest');
       const restore = await sendenseRun([plan, '--db', ws.db]);
       expect(restore.exitCode, `${restore.stdout}\n${restore.stderr}`).toBe(1);
-      expect(restore.stderr).toContain(`the file of backup ${backups[2]!.id} for disk 2000 (${file}) is not linked to its parent`);
+      expect(restore.stderr).toContain(
+        `the file of backup ${backups[2]!.id} for disk 2000 (${file}) is not linked to its parent`,
+      );
       expect(existsSync(restored.replace('{key}', '2000'))).toBe(false);
 
       const files = await sendenseRun(['files', 'vmv', '--db', ws.db]);
@@ -90,14 +115,18 @@ describe('a tampered repository', () => {
 
       const verify = await sendenseRun(['verify', '--db', ws.db]);
       expect(verify.exitCode, `${verify.stdout}\n${verify.stderr}`).toBe(1);
-      expect(verify.stdout).toContain(`DAMAGED backup ${backups[2]!.id} of vmv: disk 2000: not linked to its parent: its header names backing file '${path.basename(backups[0]!.disks[0]!.file)}'`);
+      expect(verify.stdout).toContain(
+        `DAMAGED backup ${backups[2]!.id} of vmv: disk 2000: not linked to its parent: its header names backing file '${path.basename(backups[0]!.disks[0]!.file)}'`,
+      );
       expect(await statuses()).toEqual(['complete', 'complete', 'damaged']);
 
       const before = restorePlan('before-relinked', backups[1]!.id);
       const good = await sendenseRun([before.plan, '--db', ws.db]);
       expect(good.exitCode, `${good.stdout}\n${good.stderr}`).toBe(0);
       for (const key of [2000, 2001]) {
-        expect(restoredDifference(chain.copies[1]![key]!, before.restored.replace('{key}', String(key)), 'qcow2')).toBe('');
+        expect(restoredDifference(chain.copies[1]![key]!, before.restored.replace('{key}', String(key)), 'qcow2')).toBe(
+          '',
+        );
         rmSync(before.restored.replace('{key}', String(key)));
       }
     } finally {
@@ -113,7 +142,9 @@ describe('a tampered repository', () => {
     try {
       const verify = await sendenseRun(['verify', '--db', ws.db]);
       expect(verify.exitCode, `${verify.stdout}\n${verify.stderr}`).toBe(1);
-      expect(verify.stdout).toContain(`DAMAGED backup ${backups[1]!.id} of vmv: disk 2000: its manifest ${manifestOf(file)} is missing`);
+      expect(verify.stdout).toContain(
+        `DAMAGED backup ${backups[1]!.id} of vmv: disk 2000: its manifest ${manifestOf(file)} is missing`,
+      );
       expect(await statuses()).toEqual(['complete', 'damaged', 'damaged']);
 
       copyFileSync(pristine, ws.db);
@@ -139,7 +170,9 @@ describe('a tampered repository', () => {
       expectOneLine(verify.stderr);
       expect(verify.stdout).toContain(`backup ${backups[0]!.id} disk 2000: ok`);
       expect(verify.stdout).toContain(`backup ${backups[1]!.id} disk 2001: ok`);
-      expect(verify.stdout).toContain(`DAMAGED backup ${backups[1]!.id} of vmv: disk 2000: manifest ${manifest} is refused: digests must hold an algorithm, data and zero ranges`);
+      expect(verify.stdout).toContain(
+        `DAMAGED backup ${backups[1]!.id} of vmv: disk 2000: manifest ${manifest} is refused: digests must hold an algorithm, data and zero ranges`,
+      );
 
       copyFileSync(pristine, ws.db);
       const { plan } = restorePlan('malformed', 'latest');
@@ -209,9 +242,16 @@ describe('a tampered repository', () => {
         startedAt: '2099-12-31T00:00:00.000Z',
         file: `../../../outside/x.qcow2`,
       },
-      [path.join(diskDir, '20991231-000001-beef.json')]: { ...newest, backupId: '20991231-000001-beef', vm: '../../outside', file: '20991231-000001-beef.qcow2' },
+      [path.join(diskDir, '20991231-000001-beef.json')]: {
+        ...newest,
+        backupId: '20991231-000001-beef',
+        vm: '../../outside',
+        file: '20991231-000001-beef.qcow2',
+      },
       // A copy an operator left beside the real one.
-      [path.join(diskDir, `${backups[0]!.id}-copy.json`)]: JSON.parse(readFileSync(manifestOf(backups[0]!.disks[0]!.file), 'utf8')) as unknown,
+      [path.join(diskDir, `${backups[0]!.id}-copy.json`)]: JSON.parse(
+        readFileSync(manifestOf(backups[0]!.disks[0]!.file), 'utf8'),
+      ) as unknown,
     };
     for (const [file, manifest] of Object.entries(crafted)) writeFileSync(file, JSON.stringify(manifest));
     const fresh = path.join(ws.dir, 'fresh.db');
@@ -221,9 +261,13 @@ describe('a tampered repository', () => {
       expectOneLine(imported.stderr);
       const known = await listBackups(ws.db, 'vmv');
       expect(imported.stdout).toContain(`imported ${known.length} backup(s)`);
-      expect(imported.stdout).toContain('20991231-000000-beef.json is refused: file "../../../outside/x.qcow2" is not 20991231-000000-beef.qcow2');
+      expect(imported.stdout).toContain(
+        '20991231-000000-beef.json is refused: file "../../../outside/x.qcow2" is not 20991231-000000-beef.qcow2',
+      );
       expect(imported.stdout).toContain('20991231-000001-beef.json is refused: vm "../../outside" is not a VM name');
-      expect(imported.stdout).toContain(`${backups[0]!.id}-copy.json is refused: it describes backup ${backups[0]!.id} but is named ${backups[0]!.id}-copy.json`);
+      expect(imported.stdout).toContain(
+        `${backups[0]!.id}-copy.json is refused: it describes backup ${backups[0]!.id} but is named ${backups[0]!.id}-copy.json`,
+      );
       expect((await listBackups(fresh, 'vmv')).map((backup) => backup.id)).toEqual(known.map((backup) => backup.id));
 
       // Retention over the imported catalog: a merge and a removal, never outside the repository.

@@ -43,52 +43,59 @@ describe('verify', () => {
     expect(result.exitCode, `${result.stdout}\n${result.stderr}`).toBe(0);
     expect(result.stdout).toMatch(/verified 3 backup\(s\), no damage found/);
     const after = await listBackups(ws.db, 'vmv');
-    expect(after.every((backup) => (backup as unknown as { verifiedAt: string | null }).verifiedAt !== null)).toBe(true);
+    expect(after.every((backup) => (backup as unknown as { verifiedAt: string | null }).verifiedAt !== null)).toBe(
+      true,
+    );
     const shown = await sendenseRun(['backups', '--db', ws.db]);
     expect(shown.stdout).toMatch(/RESTORABLE +VERIFIED/);
   });
 
   const cases = [0, 1, 2].flatMap((point) => rots.map((rot, index) => ({ point, rot, index })));
-  it.each(cases)('a flipped bit in the $rot of backup $point is found, named, and marks it and its descendants damaged', async ({ point, rot, index }) => {
-    const backup = backups[point]!;
-    const disk = backup.disks[(point + index) % 2]!;
-    copyFileSync(pristine, ws.db);
-    flipBit(disk.file, rot);
-    try {
-      const result = await sendenseRun(['verify', '--db', ws.db]);
-      const what = `${rot} of backup ${point} disk ${disk.diskKey}\n${result.stdout}\n${result.stderr}`;
-      expect(result.exitCode, what).toBe(1);
-      expect(result.stdout, what).toMatch(new RegExp(`DAMAGED backup ${backup.id} of vmv: disk ${disk.diskKey}: `));
-      if (rot === 'data cluster') expect(result.stdout, what).toMatch(/data differs at guest offset \d+/);
-      const statuses = (await listBackups(ws.db, 'vmv')).map((b) => b.status);
-      expect(statuses, what).toEqual(backups.map((_, i) => (i < point ? 'complete' : 'damaged')));
-      // The point before it still restores exactly.
-      if (point > 0) {
-        const restored = path.join(ws.dir, `restored-${point}-${index}-{key}.qcow2`);
-        const plan = writeRestorePlan(ws.dir, {
-          name: `restore-${point}-${index}`,
-          vm: 'vmv',
-          repository: ws.repository,
-          ports,
-          point: backups[point - 1]!.id,
-          target: { type: 'file', path: restored, format: 'qcow2' },
-        });
-        const restore = await sendenseRun([plan, '--db', ws.db]);
-        expect(restore.exitCode, `${restore.stdout}\n${restore.stderr}`).toBe(0);
-        for (const key of [2000, 2001]) {
-          expect(restoredDifference(chain.copies[point - 1]![key]!, restored.replace('{key}', String(key)), 'qcow2')).toBe('');
-          rmSync(restored.replace('{key}', String(key)), { force: true });
-        }
-      }
-      const shown = await sendenseRun(['backups', '--db', ws.db]);
-      expect(shown.stdout).toMatch(new RegExp(`${backup.id} .*damaged.*no: damaged`));
-      // What verify found is under the table, and no line is wider than 120 columns.
-      expect(shown.stdout).toMatch(new RegExp(`\\n    ${backup.id} damaged: `));
-      for (const line of shown.stdout.split('\n')) expect(line.length, line).toBeLessThanOrEqual(120);
-    } finally {
+  it.each(cases)(
+    'a flipped bit in the $rot of backup $point is found, named, and marks it and its descendants damaged',
+    async ({ point, rot, index }) => {
+      const backup = backups[point]!;
+      const disk = backup.disks[(point + index) % 2]!;
+      copyFileSync(pristine, ws.db);
       flipBit(disk.file, rot);
-    }
-  });
+      try {
+        const result = await sendenseRun(['verify', '--db', ws.db]);
+        const what = `${rot} of backup ${point} disk ${disk.diskKey}\n${result.stdout}\n${result.stderr}`;
+        expect(result.exitCode, what).toBe(1);
+        expect(result.stdout, what).toMatch(new RegExp(`DAMAGED backup ${backup.id} of vmv: disk ${disk.diskKey}: `));
+        if (rot === 'data cluster') expect(result.stdout, what).toMatch(/data differs at guest offset \d+/);
+        const statuses = (await listBackups(ws.db, 'vmv')).map((b) => b.status);
+        expect(statuses, what).toEqual(backups.map((_, i) => (i < point ? 'complete' : 'damaged')));
+        // The point before it still restores exactly.
+        if (point > 0) {
+          const restored = path.join(ws.dir, `restored-${point}-${index}-{key}.qcow2`);
+          const plan = writeRestorePlan(ws.dir, {
+            name: `restore-${point}-${index}`,
+            vm: 'vmv',
+            repository: ws.repository,
+            ports,
+            point: backups[point - 1]!.id,
+            target: { type: 'file', path: restored, format: 'qcow2' },
+          });
+          const restore = await sendenseRun([plan, '--db', ws.db]);
+          expect(restore.exitCode, `${restore.stdout}\n${restore.stderr}`).toBe(0);
+          for (const key of [2000, 2001]) {
+            expect(
+              restoredDifference(chain.copies[point - 1]![key]!, restored.replace('{key}', String(key)), 'qcow2'),
+            ).toBe('');
+            rmSync(restored.replace('{key}', String(key)), { force: true });
+          }
+        }
+        const shown = await sendenseRun(['backups', '--db', ws.db]);
+        expect(shown.stdout).toMatch(new RegExp(`${backup.id} .*damaged.*no: damaged`));
+        // What verify found is under the table, and no line is wider than 120 columns.
+        expect(shown.stdout).toMatch(new RegExp(`\\n    ${backup.id} damaged: `));
+        for (const line of shown.stdout.split('\n')) expect(line.length, line).toBeLessThanOrEqual(120);
+      } finally {
+        flipBit(disk.file, rot);
+      }
+    },
+  );
 
   it('data that appeared where the backup wrote nothing (a 4 KiB cluster in a hole of its own file) is found and named', async () => {
     copyFileSync(pristine, ws.db);
@@ -100,7 +107,9 @@ describe('verify', () => {
       execFileSync('qemu-io', ['-c', `write -P 0x66 ${30 * MiB} 4096`, ownLayer(disk.file)], { stdio: 'ignore' });
       const result = await sendenseRun(['verify', '--db', ws.db]);
       expect(result.exitCode, `${result.stdout}\n${result.stderr}`).toBe(1);
-      expect(result.stdout).toContain(`DAMAGED backup ${backups[1]!.id} of vmv: disk 2000: data at guest offset ${30 * MiB} where the backup wrote none or zeroes`);
+      expect(result.stdout).toContain(
+        `DAMAGED backup ${backups[1]!.id} of vmv: disk 2000: data at guest offset ${30 * MiB} where the backup wrote none or zeroes`,
+      );
     } finally {
       renameSync(kept, disk.file);
     }
@@ -112,10 +121,21 @@ describe('verify', () => {
     flipBit(disk.file, 'data cluster');
     try {
       const restored = path.join(ws.dir, 'rotten-{key}.qcow2');
-      const plan = writeRestorePlan(ws.dir, { name: 'restore-rotten', vm: 'vmv', repository: ws.repository, ports, point: 'latest', target: { type: 'file', path: restored, format: 'qcow2' } });
+      const plan = writeRestorePlan(ws.dir, {
+        name: 'restore-rotten',
+        vm: 'vmv',
+        repository: ws.repository,
+        ports,
+        point: 'latest',
+        target: { type: 'file', path: restored, format: 'qcow2' },
+      });
       const restore = await sendenseRun([plan, '--db', ws.db]);
       expect(restore.exitCode, `${restore.stdout}\n${restore.stderr}`).toBe(1);
-      expect(restore.stderr).toMatch(new RegExp(`step verify, disk ${disk.diskKey}: backup ${backups[1]!.id} differs from what was read from the source: data differs at guest offset \\d+`));
+      expect(restore.stderr).toMatch(
+        new RegExp(
+          `step verify, disk ${disk.diskKey}: backup ${backups[1]!.id} differs from what was read from the source: data differs at guest offset \\d+`,
+        ),
+      );
       expect(existsSync(restored.replace('{key}', String(disk.diskKey)))).toBe(false);
       expect((await listBackups(ws.db, 'vmv')).map((b) => b.status)).toEqual(['complete', 'damaged', 'damaged']);
     } finally {
@@ -126,13 +146,25 @@ describe('verify', () => {
   it('a kind: verify plan checks only backups not verified within outdatedAfter, and fails on damage', async () => {
     copyFileSync(pristine, ws.db);
     const plan = path.join(ws.dir, 'verify-plan.yaml');
-    writeFileSync(plan, stringify({ version: 1, kind: 'verify', name: 'vmv-verify', schedule: '0 3 * * 0', repository: { path: ws.repository }, verify: { vm: 'vmv', outdatedAfter: '30d' } }));
+    writeFileSync(
+      plan,
+      stringify({
+        version: 1,
+        kind: 'verify',
+        name: 'vmv-verify',
+        schedule: '0 3 * * 0',
+        repository: { path: ws.repository },
+        verify: { vm: 'vmv', outdatedAfter: '30d' },
+      }),
+    );
     const disk = backups[2]!.disks[1]!;
     flipBit(disk.file, 'data cluster');
     try {
       const damaged = await sendenseRun([plan, '--db', ws.db]);
       expect(damaged.exitCode, `${damaged.stdout}\n${damaged.stderr}`).toBe(1);
-      expect(`${damaged.stdout}${damaged.stderr}`).toContain(`DAMAGED backup ${backups[2]!.id} of vmv: disk ${disk.diskKey}: data differs at guest offset`);
+      expect(`${damaged.stdout}${damaged.stderr}`).toContain(
+        `DAMAGED backup ${backups[2]!.id} of vmv: disk ${disk.diskKey}: data differs at guest offset`,
+      );
       expect((await listBackups(ws.db, 'vmv')).map((b) => b.status)).toEqual(['complete', 'complete', 'damaged']);
     } finally {
       flipBit(disk.file, 'data cluster');

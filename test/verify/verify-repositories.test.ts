@@ -28,7 +28,12 @@ interface Repo {
 let repos: Record<'plain' | 'a' | 'b', Repo>;
 const verifiedAt = async (): Promise<Record<string, boolean>> => {
   const rows = (await listBackups(ws.db, 'vmr')) as unknown as { repository: string; verifiedAt: string | null }[];
-  return Object.fromEntries(Object.entries(repos).map(([name, repo]) => [name, rows.some((row) => row.repository === repo.path && row.verifiedAt !== null)]));
+  return Object.fromEntries(
+    Object.entries(repos).map(([name, repo]) => [
+      name,
+      rows.some((row) => row.repository === repo.path && row.verifiedAt !== null),
+    ]),
+  );
 };
 const verify = (...args: string[]): Promise<CliResult> => sendenseRun(['verify', ...args, '--db', ws.db]);
 const both = (result: CliResult) => `${result.stdout}\n${result.stderr}`;
@@ -86,7 +91,9 @@ describe('verify without a key', () => {
     expect(result.exitCode, both(result)).toBe(2);
     expect(result.stdout).toMatch(/verified 1 backup\(s\), no damage found/);
     for (const repo of [repos.a, repos.b]) {
-      expect(result.stdout).toContain(`NOT VERIFIED: 1 backup(s) in ${repo.path}: repository ${repo.path} is encrypted; no key given`);
+      expect(result.stdout).toContain(
+        `NOT VERIFIED: 1 backup(s) in ${repo.path}: repository ${repo.path} is encrypted; no key given`,
+      );
       expect(result.stdout).toContain(`sendense-run verify --repository ${repo.path} and its key`);
     }
     expect(await verifiedAt()).toEqual({ plain: true, a: false, b: false });
@@ -96,14 +103,23 @@ describe('verify without a key', () => {
       .trim()
       .split('\n')
       .map((line) => JSON.parse(line) as { type: string; repository?: string; notVerifiedRepositories?: string[] });
-    expect(lines.filter((line) => line.type === 'repository-not-verified').map((line) => line.repository)).toEqual([repos.a.path, repos.b.path].sort());
-    expect(lines.at(-1)).toMatchObject({ type: 'summary', checked: 1, damaged: [], notVerifiedRepositories: [repos.a.path, repos.b.path].sort() });
+    expect(lines.filter((line) => line.type === 'repository-not-verified').map((line) => line.repository)).toEqual(
+      [repos.a.path, repos.b.path].sort(),
+    );
+    expect(lines.at(-1)).toMatchObject({
+      type: 'summary',
+      checked: 1,
+      damaged: [],
+      notVerifiedRepositories: [repos.a.path, repos.b.path].sort(),
+    });
   });
 
   it('of an encrypted repository alone: one line, exit 2, nothing checked', async () => {
     const result = await verify('--repository', repos.a.path);
     expect(result.exitCode, both(result)).toBe(2);
-    expect(result.stderr.trim().split('\n')).toEqual([`sendense-run: repository ${repos.a.path} is encrypted; no key given (repository.encryption in the plan, or --key-file / --key-env)`]);
+    expect(result.stderr.trim().split('\n')).toEqual([
+      `sendense-run: repository ${repos.a.path} is encrypted; no key given (repository.encryption in the plan, or --key-file / --key-env)`,
+    ]);
     expect((await verifiedAt()).a).toBe(false);
   });
 });
@@ -121,13 +137,17 @@ describe('verify --repository', () => {
   it('with the key of another repository: one line, exit 2', async () => {
     const result = await verify('--repository', repos.b.path, '--key-file', repos.a.keyFile!);
     expect(result.exitCode, both(result)).toBe(2);
-    expect(result.stderr.trim().split('\n')).toEqual([`sendense-run: repository ${repos.b.path} is encrypted; the key given does not open it`]);
+    expect(result.stderr.trim().split('\n')).toEqual([
+      `sendense-run: repository ${repos.b.path} is encrypted; the key given does not open it`,
+    ]);
   });
 
   it('of a path holding no recorded backup: one line, exit 2', async () => {
     const result = await verify('--repository', path.join(ws.dir, 'nowhere'));
     expect(result.exitCode, both(result)).toBe(2);
-    expect(result.stderr.trim()).toBe(`sendense-run: no backup recorded in repository ${path.join(ws.dir, 'nowhere')} in ${ws.db} (see sendense-run backups)`);
+    expect(result.stderr.trim()).toBe(
+      `sendense-run: no backup recorded in repository ${path.join(ws.dir, 'nowhere')} in ${ws.db} (see sendense-run backups)`,
+    );
   });
 });
 
@@ -149,6 +169,8 @@ describe('damage in the plain repository', () => {
     const result = await verify('--key-file', repos.a.keyFile!);
     expect(result.exitCode, both(result)).toBe(1);
     expect(result.stdout).toContain(`DAMAGED backup ${plain.id} of vmr`);
-    expect(result.stdout).toContain(`NOT VERIFIED: 1 backup(s) in ${repos.b.path}: repository ${repos.b.path} is encrypted; the key given does not open it`);
+    expect(result.stdout).toContain(
+      `NOT VERIFIED: 1 backup(s) in ${repos.b.path}: repository ${repos.b.path} is encrypted; the key given does not open it`,
+    );
   });
 });

@@ -30,34 +30,38 @@ function plant(age: 'old' | 'fresh', content?: string): string {
 }
 
 describe('verify socket directories left by a kill -9', () => {
-  it('the next verify of an encrypted repository removes the empty ones a minute old and nothing else', { timeout: 120_000 }, async () => {
-    const keyFile = path.join(ws.dir, 'repository.key');
-    writeFileSync(keyFile, `${randomBytes(32).toString('base64')}\n`, { mode: 0o600 });
-    const source = createDisk(path.join(ws.dir, 'source.qcow2'), 16 * 1024 * 1024);
-    writeDisk(source, ['write -P 0x41 0 1M', 'write -P 0x42 8M 512k']);
-    const plan = path.join(ws.dir, 'backup.yaml');
-    writeFileSync(
-      plan,
-      stringify({
-        version: 1,
-        kind: 'backup',
-        name: 'verify-dirs',
-        vm: { name: 'dirvm', source: { type: 'qemu', disks: [{ key: 1, path: source }] } },
-        repository: { path: ws.repository, encryption: { keyFile } },
-        nbd: { ports: `${first}-${last}` },
-      }),
-    );
-    const backup = await sendenseRun([plan, '--db', ws.db]);
-    expect(backup.exitCode, `${backup.stdout}\n${backup.stderr}`).toBe(0);
+  it(
+    'the next verify of an encrypted repository removes the empty ones a minute old and nothing else',
+    { timeout: 120_000 },
+    async () => {
+      const keyFile = path.join(ws.dir, 'repository.key');
+      writeFileSync(keyFile, `${randomBytes(32).toString('base64')}\n`, { mode: 0o600 });
+      const source = createDisk(path.join(ws.dir, 'source.qcow2'), 16 * 1024 * 1024);
+      writeDisk(source, ['write -P 0x41 0 1M', 'write -P 0x42 8M 512k']);
+      const plan = path.join(ws.dir, 'backup.yaml');
+      writeFileSync(
+        plan,
+        stringify({
+          version: 1,
+          kind: 'backup',
+          name: 'verify-dirs',
+          vm: { name: 'dirvm', source: { type: 'qemu', disks: [{ key: 1, path: source }] } },
+          repository: { path: ws.repository, encryption: { keyFile } },
+          nbd: { ports: `${first}-${last}` },
+        }),
+      );
+      const backup = await sendenseRun([plan, '--db', ws.db]);
+      expect(backup.exitCode, `${backup.stdout}\n${backup.stderr}`).toBe(0);
 
-    const stale = [plant('old'), plant('old')];
-    const busy = plant('old', 'not a socket');
-    const fresh = plant('fresh');
-    const verify = await sendenseRun(['verify', '--key-file', keyFile, '--db', ws.db]);
-    expect(verify.exitCode, `${verify.stdout}\n${verify.stderr}`).toBe(0);
-    expect(verify.stdout).toContain('no damage found');
+      const stale = [plant('old'), plant('old')];
+      const busy = plant('old', 'not a socket');
+      const fresh = plant('fresh');
+      const verify = await sendenseRun(['verify', '--key-file', keyFile, '--db', ws.db]);
+      expect(verify.exitCode, `${verify.stdout}\n${verify.stderr}`).toBe(0);
+      expect(verify.stdout).toContain('no damage found');
 
-    expect(stale.map((dir) => existsSync(dir))).toEqual([false, false]);
-    expect([existsSync(busy), existsSync(fresh)]).toEqual([true, true]);
-  });
+      expect(stale.map((dir) => existsSync(dir))).toEqual([false, false]);
+      expect([existsSync(busy), existsSync(fresh)]).toEqual([true, true]);
+    },
+  );
 });

@@ -35,7 +35,8 @@ let proxy: CbtProxy;
 
 beforeAll(async () => {
   const missing = vcsimMissing();
-  if (missing !== undefined) throw new Error(`the simulated vSphere needs Go and govmomi's source: ${missing} (scripts/setup.sh installs them)`);
+  if (missing !== undefined)
+    throw new Error(`the simulated vSphere needs Go and govmomi's source: ${missing} (scripts/setup.sh installs them)`);
   certDir = mkdtempSync(path.join(tmpdir(), 'vmware-simulated-cert-'));
   const cert = makeCertificate(certDir);
   sha256 = cert.sha256;
@@ -92,7 +93,9 @@ async function snapshotNames(): Promise<string[]> {
     await client.login(USER, PASSWORD);
     const vm = await findVm(client, vcsim.vmPath);
     const info = (await client.properties(vm.ref, ['snapshot']))?.get('snapshot');
-    return info === undefined ? [] : [...info.getElementsByTagNameNS('*', 'name')].map((element) => element.textContent ?? '');
+    return info === undefined
+      ? []
+      : [...info.getElementsByTagNameNS('*', 'name')].map((element) => element.textContent ?? '');
   } finally {
     await client.logout();
   }
@@ -125,7 +128,11 @@ describe('VMware source read by sendense-run (vmware-simulated: vcsim + a faked 
     // A change list of several pages: each answer covers 8 MiB of the disk.
     proxy.pageBytes = 8 * MiB;
     const before = proxy.calls.get('QueryChangedDiskAreas') ?? 0;
-    writeDisk(flat(2000), ['write -P 0x31 1M 2M', 'write -z 6M 1M', `write -P 0x32 ${64 * MiB + 1024} 512`, 'write -P 0x33 40M 64k'], 'raw');
+    writeDisk(
+      flat(2000),
+      ['write -P 0x31 1M 2M', 'write -z 6M 1M', `write -P 0x32 ${64 * MiB + 1024} 512`, 'write -P 0x33 40M 64k'],
+      'raw',
+    );
     writeDisk(flat(2001), ['write -z 5M 64k'], 'raw');
     const second = await sendenseRun([plan, '--db', ws.db, '--json'], ENV);
     expect(second.exitCode, second.stdout + second.stderr).toBe(0);
@@ -152,7 +159,9 @@ describe('VMware source failure paths (vmware-simulated)', () => {
   it('an unknown or changed certificate is refused with its fingerprint and the line to trust it; nothing is taken', async () => {
     const unknown = await sendenseRun([writePlan({ certificateSha256: undefined }), '--db', ws.db], ENV);
     expect(unknown.exitCode).toBe(1);
-    expect(unknown.stderr).toContain(`is not trusted yet: its SHA-256 fingerprint is ${sha256}; if that is your vSphere server's, trust it with vm.source.certificateSha256: "${sha256}"`);
+    expect(unknown.stderr).toContain(
+      `is not trusted yet: its SHA-256 fingerprint is ${sha256}; if that is your vSphere server's, trust it with vm.source.certificateSha256: "${sha256}"`,
+    );
     const other = Array.from({ length: 32 }, () => 'AB').join(':');
     const changed = await sendenseRun([writePlan({ certificateSha256: other }), '--db', ws.db], ENV);
     expect(changed.exitCode).toBe(1);
@@ -173,13 +182,17 @@ describe('VMware source failure paths (vmware-simulated)', () => {
 
     const dry = await sendenseRun([plan, '--db', ws.db, '--dry-run'], ENV);
     expect(dry.exitCode, dry.stderr).toBe(0);
-    expect(dry.stdout).toMatch(/VM vmw \(vm-\d+\) at 127\.0\.0\.1:\d+: poweredOn, CBT on; disks 2000 = \[LocalDS_0\] vmw\/vmw_0\.vmdk \(64\.0 MiB\), 2001/);
+    expect(dry.stdout).toMatch(
+      /VM vmw \(vm-\d+\) at 127\.0\.0\.1:\d+: poweredOn, CBT on; disks 2000 = \[LocalDS_0\] vmw\/vmw_0\.vmdk \(64\.0 MiB\), 2001/,
+    );
     expect(dry.stdout).toContain("VMware's change tracking of disk 2000 was reset");
 
     const after = await sendenseRun([plan, '--db', ws.db, '--json'], ENV);
     expect(after.exitCode, after.stdout + after.stderr).toBe(0);
     const warnings = parseEvents(after.stdout).filter((event) => event.type === 'warning');
-    expect(JSON.stringify(warnings)).toContain(`VMware's change tracking of disk 2000 was reset since backup ${full!.id}`);
+    expect(JSON.stringify(warnings)).toContain(
+      `VMware's change tracking of disk 2000 was reset since backup ${full!.id}`,
+    );
     await expectExact('after-reset', 'full');
     expect((await listBackups(ws.db, 'vmw')).at(-1)!.chainId).not.toBe(full!.chainId);
     expect(await snapshotNames()).toEqual([]);
@@ -199,7 +212,10 @@ describe('VMware source failure paths (vmware-simulated)', () => {
       // Someone else's snapshot, there before and after: never ours to remove.
       const theirs = await createSnapshot(client, vm.ref, 'nightly-by-someone-else', false);
 
-      const killed = await sendenseRun([plan, '--db', ws.db], { ...ENV, SENDENSE_TEST_KILL_AT: 'vmware-snapshot-made' });
+      const killed = await sendenseRun([plan, '--db', ws.db], {
+        ...ENV,
+        SENDENSE_TEST_KILL_AT: 'vmware-snapshot-made',
+      });
       expect(killed.exitCode).not.toBe(0);
       const names = await snapshotNames();
       expect(names).toContain('nightly-by-someone-else');

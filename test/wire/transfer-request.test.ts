@@ -38,7 +38,8 @@ describe('a transfer request read back from its argv', () => {
     for (const [targetName, target] of Object.entries(targets)) {
       for (const bitmap of [undefined, 'sendense-c1-b1']) {
         it(`${sourceName} into ${targetName}${bitmap ? ', incremental' : ''}`, () => {
-          const disk: TransferDisk = bitmap === undefined ? { key: 2000, source, target } : { key: 2000, source, target, bitmap };
+          const disk: TransferDisk =
+            bitmap === undefined ? { key: 2000, source, target } : { key: 2000, source, target, bitmap };
           const request: TransferRequest = { disks: [disk] };
           expect(roundTrip(request)).toStrictEqual(request);
         });
@@ -51,7 +52,12 @@ describe('a transfer request read back from its argv', () => {
       disks: [
         { key: 2000, source: sources['a qemu qcow2 image']!, target: targets['an NBD export over TCP']!, bitmap: 'b1' },
         { key: 2001, source: sources['an NBD export over TCP']!, target: targets['a raw file']! },
-        { key: 7, source: sources['a qemu image, format probed']!, target: targets['an NBD export on a Unix socket']!, bitmap: 'b2' },
+        {
+          key: 7,
+          source: sources['a qemu image, format probed']!,
+          target: targets['an NBD export on a Unix socket']!,
+          bitmap: 'b2',
+        },
       ],
       jobId: 'run-20261121-020000-7f3a',
       connections: 2,
@@ -66,7 +72,12 @@ describe('a transfer request read back from its argv', () => {
   });
 
   it('started ahead of its job: the same request as the first line of stdin', () => {
-    const request: TransferRequest = { disks: [{ key: 2000, source: sources['an NBD export over TCP']!, target: targets['a qcow2 file']! }], jobId: 'j', digests: false, align: 65536 };
+    const request: TransferRequest = {
+      disks: [{ key: 2000, source: sources['an NBD export over TCP']!, target: targets['a qcow2 file']! }],
+      jobId: 'j',
+      digests: false,
+      align: 65536,
+    };
     const line = argsOnStdinLine(request);
     expect(line.endsWith('\n')).toBe(true);
     expect(JSON.parse(line)).toEqual(transferArgv(request));
@@ -76,23 +87,69 @@ describe('a transfer request read back from its argv', () => {
 
   it('the command line is the one runners/README.md gives', () => {
     const argv = transferArgv({
-      disks: [{ key: 2000, source: { kind: 'qemu', path: '/vms/d0.qcow2', format: 'qcow2' }, target: { kind: 'nbd', url: 'nbd://127.0.0.1:10100/vm-disk-2000' }, bitmap: 'b1' }],
+      disks: [
+        {
+          key: 2000,
+          source: { kind: 'qemu', path: '/vms/d0.qcow2', format: 'qcow2' },
+          target: { kind: 'nbd', url: 'nbd://127.0.0.1:10100/vm-disk-2000' },
+          bitmap: 'b1',
+        },
+      ],
       jobId: 'run-1',
     });
-    expect(argv).toEqual(['--job-id', 'run-1', '--nbd-targets', '2000:nbd://127.0.0.1:10100/vm-disk-2000', '--source', '2000=qemu:/vms/d0.qcow2', '--format', '2000=qcow2', '--bitmap', '2000=b1']);
+    expect(argv).toEqual([
+      '--job-id',
+      'run-1',
+      '--nbd-targets',
+      '2000:nbd://127.0.0.1:10100/vm-disk-2000',
+      '--source',
+      '2000=qemu:/vms/d0.qcow2',
+      '--format',
+      '2000=qcow2',
+      '--bitmap',
+      '2000=b1',
+    ]);
   });
 });
 
 describe('a bad transfer command line', () => {
   const cases: [string, string[], string][] = [
     ['no targets', ['--source', '2000=qemu:/x'], '--nbd-targets is required'],
-    ['a target without a source', ['--nbd-targets', '2000:nbd://127.0.0.1:1/x', '--source', '2001=qemu:/x'], 'disk 2000 is in --nbd-targets but has no --source 2000=...'],
-    ['a relative image path', ['--nbd-targets', '2000:nbd://h:1/x', '--source', '2000=qemu:d0.qcow2'], '--source 2000=qemu:d0.qcow2: the image path must be absolute'],
-    ['an unknown format', ['--nbd-targets', '2000:nbd://h:1/x', '--source', '2000=qemu:/x', '--format', '2000=vmdk'], '--format 2000=vmdk: format must be qcow2 or raw'],
-    ['a format for an NBD source', ['--nbd-targets', '2000:nbd://h:1/x', '--source', '2000=nbd://h:2/y', '--format', '2000=raw'], '--format 2000=raw: only qemu: sources take a format'],
-    ['a disk key twice', ['--nbd-targets', '2000:nbd://h:1/x,2000:nbd://h:1/y', '--source', '2000=qemu:/x'], "--nbd-targets: '2000:nbd://h:1/y' must be KEY:URL with each disk key once"],
-    ['too many connections', ['--nbd-targets', '2000:nbd://h:1/x', '--source', '2000=qemu:/x', '--connections', '65'], '--connections 65: must be an integer from 1 to 64'],
-    ['a bitmap for no disk', ['--nbd-targets', '2000:nbd://h:1/x', '--source', '2000=qemu:/x', '--bitmap', '2001=b'], 'disk 2001 has a --source/--bitmap/--format but no entry in --nbd-targets'],
+    [
+      'a target without a source',
+      ['--nbd-targets', '2000:nbd://127.0.0.1:1/x', '--source', '2001=qemu:/x'],
+      'disk 2000 is in --nbd-targets but has no --source 2000=...',
+    ],
+    [
+      'a relative image path',
+      ['--nbd-targets', '2000:nbd://h:1/x', '--source', '2000=qemu:d0.qcow2'],
+      '--source 2000=qemu:d0.qcow2: the image path must be absolute',
+    ],
+    [
+      'an unknown format',
+      ['--nbd-targets', '2000:nbd://h:1/x', '--source', '2000=qemu:/x', '--format', '2000=vmdk'],
+      '--format 2000=vmdk: format must be qcow2 or raw',
+    ],
+    [
+      'a format for an NBD source',
+      ['--nbd-targets', '2000:nbd://h:1/x', '--source', '2000=nbd://h:2/y', '--format', '2000=raw'],
+      '--format 2000=raw: only qemu: sources take a format',
+    ],
+    [
+      'a disk key twice',
+      ['--nbd-targets', '2000:nbd://h:1/x,2000:nbd://h:1/y', '--source', '2000=qemu:/x'],
+      "--nbd-targets: '2000:nbd://h:1/y' must be KEY:URL with each disk key once",
+    ],
+    [
+      'too many connections',
+      ['--nbd-targets', '2000:nbd://h:1/x', '--source', '2000=qemu:/x', '--connections', '65'],
+      '--connections 65: must be an integer from 1 to 64',
+    ],
+    [
+      'a bitmap for no disk',
+      ['--nbd-targets', '2000:nbd://h:1/x', '--source', '2000=qemu:/x', '--bitmap', '2001=b'],
+      'disk 2001 has a --source/--bitmap/--format but no entry in --nbd-targets',
+    ],
     ...['65537', '256', '4194304', '0x10000', '64k', '1024.0', ''].map((align): [string, string[], string] => [
       `an --align of '${align}'`,
       ['--nbd-targets', '2000:nbd://h:1/x', '--source', '2000=qemu:/x', '--align', align],
@@ -103,7 +160,11 @@ describe('a bad transfer command line', () => {
       ['--nbd-targets', '2000:nbd://h:1/x', '--source', '2000=qemu:/x', '--rate', rate],
       `--rate ${rate}: must be a whole number of bytes per second, at least 1`,
     ]),
-    ['a URL that is not NBD', ['--nbd-targets', '2000:http://h/x', '--source', '2000=qemu:/x'], "--nbd-targets: NBD URL 'http://h/x': scheme 'http' is not supported (TLS is not implemented)"],
+    [
+      'a URL that is not NBD',
+      ['--nbd-targets', '2000:http://h/x', '--source', '2000=qemu:/x'],
+      "--nbd-targets: NBD URL 'http://h/x': scheme 'http' is not supported (TLS is not implemented)",
+    ],
   ];
   for (const [name, argv, message] of cases) {
     it(name, () => {
@@ -121,7 +182,9 @@ describe('a bad transfer command line', () => {
 
   it('a first line on stdin that is not a JSON array of strings', () => {
     for (const line of ['not json', '{"a":1}', '[1,2]']) {
-      expect(() => parseArgsOnStdinLine(line)).toThrow('--args-on-stdin: the first line must be a JSON array of strings');
+      expect(() => parseArgsOnStdinLine(line)).toThrow(
+        '--args-on-stdin: the first line must be a JSON array of strings',
+      );
     }
   });
 });
@@ -129,7 +192,10 @@ describe('a bad transfer command line', () => {
 describe('--align', () => {
   it('takes every power of two from 512 to 2 MiB', () => {
     for (let align = 512; align <= 2 * 1024 * 1024; align *= 2) {
-      expect(parseTransferArgv(['--nbd-targets', '2000:nbd://h:1/x', '--source', '2000=qemu:/x', '--align', String(align)]).align).toBe(align);
+      expect(
+        parseTransferArgv(['--nbd-targets', '2000:nbd://h:1/x', '--source', '2000=qemu:/x', '--align', String(align)])
+          .align,
+      ).toBe(align);
     }
   });
 });

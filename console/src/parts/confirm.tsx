@@ -10,7 +10,9 @@ export interface Question {
 }
 
 export function useConfirm(): { readonly dialog: preact.JSX.Element; ask(question: Question): Promise<boolean> } {
-  const [question, setQuestion] = useState<(Question & { readonly answer: (yes: boolean) => void }) | undefined>(undefined);
+  const [question, setQuestion] = useState<(Question & { readonly answer: (yes: boolean) => void }) | undefined>(
+    undefined,
+  );
   const ref = useRef<HTMLDialogElement>(null);
   const cancelRef = useRef<HTMLButtonElement>(null);
   useEffect(() => {
@@ -26,7 +28,13 @@ export function useConfirm(): { readonly dialog: preact.JSX.Element; ask(questio
     setQuestion(undefined);
   };
   const dialog = (
-    <dialog ref={ref} class="confirm" aria-labelledby="confirm-title" aria-describedby="confirm-text" onCancel={() => close(false)}>
+    <dialog
+      ref={ref}
+      class="confirm"
+      aria-labelledby="confirm-title"
+      aria-describedby="confirm-text"
+      onCancel={() => close(false)}
+    >
       {question && (
         <form method="dialog" onSubmit={(event) => event.preventDefault()}>
           <h2 id="confirm-title">{question.title}</h2>

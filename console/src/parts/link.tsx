@@ -3,7 +3,12 @@
 import type { ComponentChildren } from 'preact';
 import { navigate } from '../router.js';
 
-export function Link(props: { readonly href: string; readonly children: ComponentChildren; readonly class?: string; readonly 'aria-current'?: 'page' }) {
+export function Link(props: {
+  readonly href: string;
+  readonly children: ComponentChildren;
+  readonly class?: string;
+  readonly 'aria-current'?: 'page';
+}) {
   return (
     <a
       href={props.href}

@@ -59,7 +59,11 @@ export function Loading<T>(props: { readonly loaded: Loaded<T>; readonly childre
  * A table that scrolls sideways on a narrow screen (focusable so the keyboard can scroll it); with
  * `stack`, each row becomes a card there instead, its cells labelled by their data-label.
  */
-export function TableBox(props: { readonly label: string; readonly stack?: boolean; readonly children: ComponentChildren }) {
+export function TableBox(props: {
+  readonly label: string;
+  readonly stack?: boolean;
+  readonly children: ComponentChildren;
+}) {
   return (
     <div class="table-box" tabIndex={0} role="region" aria-label={props.label}>
       <table class={props.stack ? 'stack' : undefined}>{props.children}</table>

@@ -43,7 +43,9 @@ export function Backups() {
                     <td>{vm.plans.map((plan) => plan.name).join(', ') || '-'}</td>
                     <td>{vm.points}</td>
                     <td>{vm.chains}</td>
-                    <td>{vm.newestPoint ? `${time(vm.newestPoint.takenAt)} (${age(vm.newestPoint.takenAt)})` : 'none'}</td>
+                    <td>
+                      {vm.newestPoint ? `${time(vm.newestPoint.takenAt)} (${age(vm.newestPoint.takenAt)})` : 'none'}
+                    </td>
                   </tr>
                 ))}
               </tbody>
@@ -57,8 +59,14 @@ export function Backups() {
 
 export function VmBackups(props: { readonly vm: string }) {
   const loaded = useLoad(async () => {
-    const [chains, plans] = await Promise.all([call<{ vm: string; chains: Chain[] }>('chains', { params: { vm: props.vm } }), call<{ plans: PlanJson[] }>('plans')]);
-    return { chains: chains.chains, restorePlans: plans.plans.filter((plan) => plan.kind === 'restore' && plan.vm === props.vm && plan.valid) };
+    const [chains, plans] = await Promise.all([
+      call<{ vm: string; chains: Chain[] }>('chains', { params: { vm: props.vm } }),
+      call<{ plans: PlanJson[] }>('plans'),
+    ]);
+    return {
+      chains: chains.chains,
+      restorePlans: plans.plans.filter((plan) => plan.kind === 'restore' && plan.vm === props.vm && plan.valid),
+    };
   }, [props.vm]);
   const [error, setError] = useState<string | undefined>(undefined);
   const [notice, setNotice] = useState<string | undefined>(undefined);
@@ -91,7 +99,8 @@ export function VmBackups(props: { readonly vm: string }) {
     if (!yes) return;
     await act(async () => {
       const task = await call<Task>('forget', { params: { id: point.id }, query: { wait: 'true' } });
-      if (task.status !== 'succeeded') throw new ApiRefusal(409, task.status, task.error ?? `forget ended ${task.status}`);
+      if (task.status !== 'succeeded')
+        throw new ApiRefusal(409, task.status, task.error ?? `forget ended ${task.status}`);
       return `point ${point.id} forgotten`;
     });
   };
@@ -102,7 +111,14 @@ export function VmBackups(props: { readonly vm: string }) {
       return undefined;
     });
   const restore = async (plan: PlanJson) => {
-    if (!(await ask({ title: `Run restore plan ${plan.name}?`, text: "It writes the restored disks over the plan's target.", confirm: 'Restore' }))) return;
+    if (
+      !(await ask({
+        title: `Run restore plan ${plan.name}?`,
+        text: "It writes the restored disks over the plan's target.",
+        confirm: 'Restore',
+      }))
+    )
+      return;
     await act(async () => {
       const task = await call<Task>('run', { params: { name: plan.name } });
       navigate(`/tasks/${encodeURIComponent(task.id)}`);
@@ -177,7 +193,9 @@ export function VmBackups(props: { readonly vm: string }) {
                         </td>
                         <td data-label="Verified">{point.verifiedAt ? age(point.verifiedAt) : 'never'}</td>
                         <td data-label="Protected">{point.protected ? 'yes' : 'no'}</td>
-                        <td data-label="Encrypted">{point.encrypted === undefined ? '-' : point.encrypted ? 'yes' : 'no'}</td>
+                        <td data-label="Encrypted">
+                          {point.encrypted === undefined ? '-' : point.encrypted ? 'yes' : 'no'}
+                        </td>
                         <td data-label="Actions" class="actions">
                           {can('files') && point.status === 'complete' && (
                             <Link class="button small" href={`/points/${encodeURIComponent(point.id)}/files`}>

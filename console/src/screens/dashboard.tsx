@@ -23,7 +23,8 @@ function Facts({ status }: { readonly status: Status }) {
       <section aria-labelledby="d-vms" class="card">
         <h2 id="d-vms">VMs</h2>
         <p class="big">
-          <strong>{status.vms.withPlan.length}</strong> protected by a plan, <strong class={status.vms.withoutPlan.length > 0 ? 'bad' : ''}>{status.vms.withoutPlan.length}</strong> not
+          <strong>{status.vms.withPlan.length}</strong> protected by a plan,{' '}
+          <strong class={status.vms.withoutPlan.length > 0 ? 'bad' : ''}>{status.vms.withoutPlan.length}</strong> not
         </p>
         {status.vms.withoutPlan.length > 0 && <p>Without a plan: {status.vms.withoutPlan.join(', ')}</p>}
       </section>
@@ -35,7 +36,8 @@ function Facts({ status }: { readonly status: Status }) {
           <ul class="plain">
             {status.failures.map((failure) => (
               <li key={failure.id}>
-                <strong>{failure.plan}</strong> at {time(failure.startedAt)}: <span class="bad">{failure.error ?? 'failed'}</span>
+                <strong>{failure.plan}</strong> at {time(failure.startedAt)}:{' '}
+                <span class="bad">{failure.error ?? 'failed'}</span>
               </li>
             ))}
           </ul>
@@ -49,7 +51,8 @@ function Facts({ status }: { readonly status: Status }) {
           <ul class="plain">
             {status.rpoMissed.map((missed) => (
               <li key={missed.plan}>
-                <strong>{missed.plan}</strong> ({missed.schedule}): newest point {missed.newestPoint ? `${duration(missed.newestPoint.ageSeconds)} old` : 'none'}
+                <strong>{missed.plan}</strong> ({missed.schedule}): newest point{' '}
+                {missed.newestPoint ? `${duration(missed.newestPoint.ageSeconds)} old` : 'none'}
               </li>
             ))}
           </ul>
@@ -116,7 +119,13 @@ function Facts({ status }: { readonly status: Status }) {
                 <td>{plan.plan}</td>
                 <td>{plan.vm}</td>
                 <td>
-                  {plan.running ? <span class="badge run">running</span> : plan.lastRun ? <Outcome status={plan.lastRun.status} /> : 'never'}
+                  {plan.running ? (
+                    <span class="badge run">running</span>
+                  ) : plan.lastRun ? (
+                    <Outcome status={plan.lastRun.status} />
+                  ) : (
+                    'never'
+                  )}
                   {plan.lastRun && !plan.running && ` ${time(plan.lastRun.startedAt)}`}
                 </td>
                 <td>{plan.newestPoint ? `${duration(plan.newestPoint.ageSeconds)} old` : 'none'}</td>
@@ -171,6 +180,13 @@ function Facts({ status }: { readonly status: Status }) {
 }
 
 export function Outcome(props: { readonly status: string }) {
-  const tone = props.status === 'succeeded' || props.status === 'complete' ? 'ok' : props.status === 'running' ? 'run' : props.status === 'skipped' ? 'skip' : 'fail';
+  const tone =
+    props.status === 'succeeded' || props.status === 'complete'
+      ? 'ok'
+      : props.status === 'running'
+        ? 'run'
+        : props.status === 'skipped'
+          ? 'skip'
+          : 'fail';
   return <span class={`badge ${tone}`}>{props.status}</span>;
 }

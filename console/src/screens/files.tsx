@@ -42,7 +42,13 @@ export function Files(props: { readonly point: string; readonly disk: string; re
         {props.disk && `, disk ${props.disk}`}
       </h1>
       {/* In its own element: what loads below never moves the heading, which would drop the keyboard's focus. */}
-      <div>{choosing ? <PointDisks point={props.point} /> : <Folder point={props.point} disk={props.disk} path={props.path} />}</div>
+      <div>
+        {choosing ? (
+          <PointDisks point={props.point} />
+        ) : (
+          <Folder point={props.point} disk={props.disk} path={props.path} />
+        )}
+      </div>
     </>
   );
 }
@@ -50,7 +56,13 @@ export function Files(props: { readonly point: string; readonly disk: string; re
 // The point's disks to choose from; a point of one disk goes straight to its filesystems.
 function PointDisks(props: { readonly point: string }) {
   const loaded = useLoad(() => call<Point>('point', { params: { id: props.point } }), [props.point]);
-  return <Loading loaded={loaded}>{(point) => (point.disks.length <= 1 ? <Folder point={props.point} disk="" path="" /> : <DiskList point={point} />)}</Loading>;
+  return (
+    <Loading loaded={loaded}>
+      {(point) =>
+        point.disks.length <= 1 ? <Folder point={props.point} disk="" path="" /> : <DiskList point={point} />
+      }
+    </Loading>
+  );
 }
 
 // Each disk: its key (the link), size, libvirt target when the point records one, and source.
@@ -98,7 +110,11 @@ function DiskList(props: { readonly point: Point }) {
 // One disk's filesystems (no path) or one of its folders.
 function Folder(props: { readonly point: string; readonly disk: string; readonly path: string }) {
   const loaded = useLoad(
-    () => call<GuestFilesystems | GuestDirectory>('files', { params: { id: props.point }, query: onDisk(props.disk, props.path ? { path: props.path } : {}) }),
+    () =>
+      call<GuestFilesystems | GuestDirectory>('files', {
+        params: { id: props.point },
+        query: onDisk(props.disk, props.path ? { path: props.path } : {}),
+      }),
     [props.point, props.disk, props.path],
   );
   const { point, disk } = props;
@@ -107,7 +123,11 @@ function Folder(props: { readonly point: string; readonly disk: string; readonly
       <Crumbs point={point} disk={disk} path={props.path} />
       {props.path && (
         <p>
-          <a class="button" href={urlOf('archive', { id: point }, onDisk(disk, { path: props.path, format: 'zip' }))} download>
+          <a
+            class="button"
+            href={urlOf('archive', { id: point }, onDisk(disk, { path: props.path, format: 'zip' }))}
+            download
+          >
             Download this folder as ZIP
           </a>
         </p>
@@ -128,7 +148,9 @@ function Folder(props: { readonly point: string; readonly disk: string; readonly
               <tbody>
                 {answer.filesystems.map((fs) => (
                   <tr key={fs.name}>
-                    <th scope="row">{browsable(fs) ? <Link href={filesHref(point, disk, `${fs.name}:/`)}>{fs.name}</Link> : fs.name}</th>
+                    <th scope="row">
+                      {browsable(fs) ? <Link href={filesHref(point, disk, `${fs.name}:/`)}>{fs.name}</Link> : fs.name}
+                    </th>
                     <td data-label="Type">{browsable(fs) ? fs.type : `${fs.type} (no files to browse)`}</td>
                     <td data-label="Label">{fs.label || '-'}</td>
                     <td data-label="Size">{bytes(fs.size)}</td>
@@ -154,7 +176,11 @@ function Folder(props: { readonly point: string; readonly disk: string; readonly
                   return (
                     <tr key={entry.name}>
                       <th scope="row">
-                        {entry.type === 'directory' ? <Link href={filesHref(point, disk, path)}>{entry.name}/</Link> : entry.name}
+                        {entry.type === 'directory' ? (
+                          <Link href={filesHref(point, disk, path)}>{entry.name}/</Link>
+                        ) : (
+                          entry.name
+                        )}
                         {entry.target !== undefined && <span class="muted"> → {entry.target}</span>}
                       </th>
                       <td data-label="Size">{entry.type === 'file' ? bytes(entry.size) : entry.type}</td>
@@ -188,7 +214,12 @@ function Folder(props: { readonly point: string; readonly disk: string; readonly
 
 // Where the screen is, each step a link back: the disks (when one was chosen), the filesystems, then
 // the path's folders.
-function Crumbs(props: { readonly point: string; readonly disk: string; readonly path: string; readonly choosing?: boolean }) {
+function Crumbs(props: {
+  readonly point: string;
+  readonly disk: string;
+  readonly path: string;
+  readonly choosing?: boolean;
+}) {
   const { point, disk } = props;
   const steps = props.choosing
     ? [{ href: filesHref(point, '', ''), label: 'disks' }]

@@ -15,7 +15,11 @@ import { Outcome } from './dashboard.js';
 
 export function Plans() {
   const loaded = useLoad(async () => {
-    const [plans, status, tasks] = await Promise.all([call<{ plans: PlanJson[]; problems: string[] }>('plans'), call<Status>('status'), call<{ tasks: Task[] }>('tasks', { query: { limit: '10' } })]);
+    const [plans, status, tasks] = await Promise.all([
+      call<{ plans: PlanJson[]; problems: string[] }>('plans'),
+      call<Status>('status'),
+      call<{ tasks: Task[] }>('tasks', { query: { limit: '10' } }),
+    ]);
     return { ...plans, status, tasks: tasks.tasks };
   }, []);
   const [error, setError] = useState<string | undefined>(undefined);
@@ -67,7 +71,12 @@ export function Plans() {
                   return (
                     <tr key={plan.name}>
                       <th scope="row">
-                        <button type="button" class="linkish" aria-expanded={open === plan.name} onClick={() => setOpen(open === plan.name ? undefined : plan.name)}>
+                        <button
+                          type="button"
+                          class="linkish"
+                          aria-expanded={open === plan.name}
+                          onClick={() => setOpen(open === plan.name ? undefined : plan.name)}
+                        >
                           {plan.name}
                         </button>
                         {!plan.valid && <span class="badge fail">invalid</span>}
@@ -79,7 +88,15 @@ export function Plans() {
                         {plan.timezone ? ` ${plan.timezone}` : ''}
                       </td>
                       <td data-label="Next run">{time(facts?.nextRun)}</td>
-                      <td data-label="Last outcome">{facts?.running ? <Outcome status="running" /> : facts?.lastRun ? <Outcome status={facts.lastRun.status} /> : 'never'}</td>
+                      <td data-label="Last outcome">
+                        {facts?.running ? (
+                          <Outcome status="running" />
+                        ) : facts?.lastRun ? (
+                          <Outcome status={facts.lastRun.status} />
+                        ) : (
+                          'never'
+                        )}
+                      </td>
                       <td data-label="Actions" class="actions">
                         {runnable && (
                           <button type="button" onClick={() => void start(plan, false)}>
@@ -105,7 +122,8 @@ export function Plans() {
               <ul class="plain">
                 {tasks.map((task) => (
                   <li key={task.id}>
-                    <Link href={`/tasks/${encodeURIComponent(task.id)}`}>{task.title}</Link> <Outcome status={task.status} /> {time(task.startedAt)}
+                    <Link href={`/tasks/${encodeURIComponent(task.id)}`}>{task.title}</Link>{' '}
+                    <Outcome status={task.status} /> {time(task.startedAt)}
                     {task.token ? ` by ${task.token}` : ''}
                   </li>
                 ))}
@@ -121,8 +139,17 @@ export function Plans() {
 
 function runQuestion(plan: PlanJson): Question | undefined {
   if (plan.kind === 'restore')
-    return { title: `Run restore plan ${plan.name}?`, text: `It writes the restored disks over the plan's target${plan.vm ? ` for VM ${plan.vm}` : ''}.`, confirm: 'Restore' };
-  if (plan.kind === 'recover') return { title: `Run recover plan ${plan.name}?`, text: 'It defines and starts a VM from a backup point.', confirm: 'Recover' };
+    return {
+      title: `Run restore plan ${plan.name}?`,
+      text: `It writes the restored disks over the plan's target${plan.vm ? ` for VM ${plan.vm}` : ''}.`,
+      confirm: 'Restore',
+    };
+  if (plan.kind === 'recover')
+    return {
+      title: `Run recover plan ${plan.name}?`,
+      text: 'It defines and starts a VM from a backup point.',
+      confirm: 'Recover',
+    };
   return undefined;
 }
 

@@ -64,7 +64,8 @@ export function Replicas() {
                     {replica.failover && (
                       <span class="bad">
                         {' '}
-                        — failed over at {time(replica.failover.at)} to point {replica.failover.pointId}: {replica.failover.domain} runs on {replica.failover.node}
+                        — failed over at {time(replica.failover.at)} to point {replica.failover.pointId}:{' '}
+                        {replica.failover.domain} runs on {replica.failover.node}
                       </span>
                     )}
                   </p>

@@ -50,7 +50,8 @@ export function TaskView(props: { readonly id: string }) {
     });
     source.onerror = () => {
       // The browser reconnects by itself (Last-Event-ID); a task that is gone answers 404 once.
-      if (source.readyState === EventSource.CLOSED && !closed) setError(`the events of task ${props.id} cannot be read`);
+      if (source.readyState === EventSource.CLOSED && !closed)
+        setError(`the events of task ${props.id} cannot be read`);
     };
     return () => {
       closed = true;
@@ -59,7 +60,14 @@ export function TaskView(props: { readonly id: string }) {
   }, [props.id]);
 
   const cancel = async () => {
-    if (!(await ask({ title: 'Cancel this task?', text: 'It stops as on Ctrl+C and gives back everything it took.', confirm: 'Cancel the task' }))) return;
+    if (
+      !(await ask({
+        title: 'Cancel this task?',
+        text: 'It stops as on Ctrl+C and gives back everything it took.',
+        confirm: 'Cancel the task',
+      }))
+    )
+      return;
     try {
       setTask(await call<Task>('cancel', { params: { id: props.id } }));
     } catch (failure) {

@@ -20,7 +20,8 @@ export interface ArchiveEntry {
   readonly link: Buffer;
 }
 
-export type ArchiveEvent = { readonly kind: 'entry'; readonly entry: ArchiveEntry } | { readonly kind: 'data'; readonly chunk: Buffer };
+export type ArchiveEvent =
+  { readonly kind: 'entry'; readonly entry: ArchiveEntry } | { readonly kind: 'data'; readonly chunk: Buffer };
 
 export interface ArchiveEntryOptions {
   readonly keepSetuid: boolean;
@@ -28,7 +29,10 @@ export interface ArchiveEntryOptions {
   readonly skipped: (name: Buffer, why: string) => void;
 }
 
-export async function* archiveEvents(events: AsyncIterable<TarEvent>, options: ArchiveEntryOptions): AsyncGenerator<ArchiveEvent> {
+export async function* archiveEvents(
+  events: AsyncIterable<TarEvent>,
+  options: ArchiveEntryOptions,
+): AsyncGenerator<ArchiveEvent> {
   const key = (name: Buffer) => name.toString('latin1');
   const folders = new Set<string>(['']);
   const names = new Set<string>();
@@ -65,7 +69,9 @@ export async function* archiveEvents(events: AsyncIterable<TarEvent>, options: A
 
   function refusal(entry: TarEntry, name: Buffer): string | undefined {
     if (name.length > 0 && !folders.has(key(parentOf(name)))) return 'its folder was not extracted';
-    const skippedType = SKIPPED_TYPES[entry.type] ?? (entry.type === 'other' ? `a tar entry of type '${entry.flag}', which is not extracted` : undefined);
+    const skippedType =
+      SKIPPED_TYPES[entry.type] ??
+      (entry.type === 'other' ? `a tar entry of type '${entry.flag}', which is not extracted` : undefined);
     if (skippedType !== undefined) return skippedType;
     if (names.has(key(name))) return 'it is in the folder twice';
     if (entry.type === 'hardlink') {
@@ -77,7 +83,10 @@ export async function* archiveEvents(events: AsyncIterable<TarEvent>, options: A
 }
 
 // A lone file (or symlink) as the one entry of an archive, its bytes following.
-export async function* singleEntry(entry: ArchiveEntry, bytes: AsyncIterable<Buffer> | Iterable<Buffer>): AsyncGenerator<ArchiveEvent> {
+export async function* singleEntry(
+  entry: ArchiveEntry,
+  bytes: AsyncIterable<Buffer> | Iterable<Buffer>,
+): AsyncGenerator<ArchiveEvent> {
   yield { kind: 'entry', entry };
   for await (const chunk of bytes) yield { kind: 'data', chunk };
 }

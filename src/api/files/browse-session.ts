@@ -106,7 +106,10 @@ export class BrowseSession {
       const start = range?.start ?? 0;
       const end = range?.end ?? entry.size - 1;
       if (!Number.isSafeInteger(start) || !Number.isSafeInteger(end) || start < 0 || end < start || end >= entry.size) {
-        throw new FilesRequestError('range', `${formatGuestPath(where)}: bytes ${start}-${end} are not in the file (${entry.size} bytes)`);
+        throw new FilesRequestError(
+          'range',
+          `${formatGuestPath(where)}: bytes ${start}-${end} are not in the file (${entry.size} bytes)`,
+        );
       }
       readFromAppliance(
         this.dir,
@@ -129,12 +132,19 @@ export class BrowseSession {
 
   // A folder (or one file or symlink) written into `sink` entry by entry, named as `files --get`
   // names it (its path below the filesystem's root).
-  archive(where: GuestPath, makeSink: (prefix: string) => ArchiveSink, options: ArchiveOptions = {}): Promise<ArchiveResult> {
+  archive(
+    where: GuestPath,
+    makeSink: (prefix: string) => ArchiveSink,
+    options: ArchiveOptions = {},
+  ): Promise<ArchiveResult> {
     return this.exclusive(async () => {
       const at = await this.resolve(where);
       const entry = await this.statOf(at);
       if (entry.type !== 'directory' && entry.type !== 'file' && entry.type !== 'symlink') {
-        throw new FilesRequestError('wrong-type', `${formatGuestPath(where)} is a ${entry.type}: only files, folders and symlinks can be downloaded`);
+        throw new FilesRequestError(
+          'wrong-type',
+          `${formatGuestPath(where)} is a ${entry.type}: only files, folders and symlinks can be downloaded`,
+        );
       }
       options.signal?.throwIfAborted();
       const sink = makeSink(extractedName(at));
@@ -191,7 +201,9 @@ export class BrowseSession {
         if (options.signal?.aborted) throw stoppedError(error);
         throw error instanceof GuestfsCallError || isSendenseError(error)
           ? asUserError(error)
-          : new SendenseError(`could not stream ${formatGuestPath(where)}: ${(error as Error).message}`, { cause: error });
+          : new SendenseError(`could not stream ${formatGuestPath(where)}: ${(error as Error).message}`, {
+              cause: error,
+            });
       } finally {
         options.signal?.removeEventListener('abort', stop);
       }
@@ -275,7 +287,10 @@ function archiveEntry(entry: GuestEntry, keepSetuid: boolean): ArchiveEntry {
 }
 
 function notAFile(where: GuestPath, entry: GuestEntry): FilesRequestError {
-  const what = entry.type === 'symlink' ? `a symlink (to ${entry.target}): it is not followed; ask for the path it names` : `a ${entry.type}, not a file`;
+  const what =
+    entry.type === 'symlink'
+      ? `a symlink (to ${entry.target}): it is not followed; ask for the path it names`
+      : `a ${entry.type}, not a file`;
   return new FilesRequestError('wrong-type', `${formatGuestPath(where)} is ${what}`);
 }
 
@@ -283,7 +298,8 @@ function notAFile(where: GuestPath, entry: GuestEntry): FilesRequestError {
 function notFound(where: GuestPath, error: unknown): unknown {
   const cause = isSendenseError(error) && error.cause instanceof GuestfsCallError ? error.cause : error;
   const message = cause instanceof Error ? cause.message : String(cause);
-  if (/No such file or directory|Not a directory/.test(message)) return new FilesRequestError('not-found', `${formatGuestPath(where)}: no such file or directory`, error);
+  if (/No such file or directory|Not a directory/.test(message))
+    return new FilesRequestError('not-found', `${formatGuestPath(where)}: no such file or directory`, error);
   return error;
 }
 

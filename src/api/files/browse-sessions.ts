@@ -13,7 +13,13 @@ import { openPoint } from '../../files/open-point.js';
 import { parseRestorePoint } from '../../plan/restore-point.js';
 import type { DiskKey, RestorePoint } from '../../plan/types.js';
 import type { Store } from '../../store/index.js';
-import { BrowseSession, type ArchiveOptions, type ArchiveResult, type ByteRange, type OpenedFile } from './browse-session.js';
+import {
+  BrowseSession,
+  type ArchiveOptions,
+  type ArchiveResult,
+  type ByteRange,
+  type OpenedFile,
+} from './browse-session.js';
 import { FilesRequestError } from './files-request-error.js';
 import { parseRequestPath } from './request-path.js';
 import { tarZstSink } from './tar-zst-sink.js';
@@ -122,22 +128,41 @@ export class BrowseSessions {
   }
 
   // A streaming ZIP of a folder, file or symlink into `out` (ZIP64 when needed), named as `files --get` names it.
-  zipDirectory(key: PointKey, guestPath: string, out: Writable, options: ArchiveOptions & { readonly compress?: boolean } = {}): Promise<ArchiveResult> {
+  zipDirectory(
+    key: PointKey,
+    guestPath: string,
+    out: Writable,
+    options: ArchiveOptions & { readonly compress?: boolean } = {},
+  ): Promise<ArchiveResult> {
     const where = parseRequestPath(guestPath);
-    return this.using(key, (session) => session.archive(where, (prefix) => zipSink(out, { prefix, compress: options.compress }), options));
+    return this.using(key, (session) =>
+      session.archive(where, (prefix) => zipSink(out, { prefix, compress: options.compress }), options),
+    );
   }
 
   // The same as a tar compressed by zstd.
-  tarZstDirectory(key: PointKey, guestPath: string, out: Writable, options: ArchiveOptions & { readonly level?: number } = {}): Promise<ArchiveResult> {
+  tarZstDirectory(
+    key: PointKey,
+    guestPath: string,
+    out: Writable,
+    options: ArchiveOptions & { readonly level?: number } = {},
+  ): Promise<ArchiveResult> {
     const where = parseRequestPath(guestPath);
-    return this.using(key, (session) => session.archive(where, (prefix) => tarZstSink(out, { prefix, level: options.level }), options));
+    return this.using(key, (session) =>
+      session.archive(where, (prefix) => tarZstSink(out, { prefix, level: options.level }), options),
+    );
   }
 
   /** The sessions open now (or opening), for status and tests. */
   sessions(): BrowseSessionInfo[] {
     return [...this.slots.values()]
       .filter((slot) => slot.session !== undefined)
-      .map((slot) => ({ ...slot.point, appliancePid: slot.session!.appliancePid, users: slot.users, lastUsedAt: new Date(slot.lastUsed) }));
+      .map((slot) => ({
+        ...slot.point,
+        appliancePid: slot.session!.appliancePid,
+        users: slot.users,
+        lastUsedAt: new Date(slot.lastUsed),
+      }));
   }
 
   // For a server going down: every session closed (a running download's appliance ended first).
@@ -152,7 +177,10 @@ export class BrowseSessions {
     while (this.closing.size > 0) await Promise.all([...this.closing]);
   }
 
-  private async using<T>(key: PointKey, work: (session: BrowseSession, point: ResolvedPoint) => Promise<T>): Promise<T> {
+  private async using<T>(
+    key: PointKey,
+    work: (session: BrowseSession, point: ResolvedPoint) => Promise<T>,
+  ): Promise<T> {
     const slot = await this.take(key);
     try {
       return await work(await slot.opening, slot.point);
@@ -230,9 +258,14 @@ export class BrowseSessions {
   // At most `max`: the least recently used idle session closed, or the request refused.
   private makeRoom(): void {
     if (this.slots.size < this.max) return;
-    const idle = [...this.slots.entries()].filter(([, slot]) => slot.users === 0 && slot.session !== undefined).sort(([, a], [, b]) => a.lastUsed - b.lastUsed);
+    const idle = [...this.slots.entries()]
+      .filter(([, slot]) => slot.users === 0 && slot.session !== undefined)
+      .sort(([, a], [, b]) => a.lastUsed - b.lastUsed);
     if (idle.length === 0) {
-      throw new FilesRequestError('busy', `all ${this.max} file browse sessions are in use (a listing or download on each): try again when one ends`);
+      throw new FilesRequestError(
+        'busy',
+        `all ${this.max} file browse sessions are in use (a listing or download on each): try again when one ends`,
+      );
     }
     const [id, slot] = idle[0];
     this.slots.delete(id);
@@ -245,7 +278,13 @@ export class BrowseSessions {
       const session = await slot.opening.catch(() => undefined);
       if (session === undefined) return;
       if (kill) session.kill();
-      await session.close().catch((error: unknown) => this.options.note?.(`closing the file browse session of backup ${slot.point.backupId}: ${(error as Error).message}`));
+      await session
+        .close()
+        .catch((error: unknown) =>
+          this.options.note?.(
+            `closing the file browse session of backup ${slot.point.backupId}: ${(error as Error).message}`,
+          ),
+        );
     })();
     this.closing.add(closing);
     void closing.finally(() => this.closing.delete(closing));
@@ -255,10 +294,16 @@ export class BrowseSessions {
     const point = typeof key.point === 'string' ? parsePoint(key.point) : (key.point ?? { type: 'latest' });
     try {
       const found = await findPointFile(this.store, key.vm, point, key.disk, key.repository);
-      return { vm: key.vm, backupId: found.backup.id, diskKey: found.disk.diskKey, repository: found.backup.repository };
+      return {
+        vm: key.vm,
+        backupId: found.backup.id,
+        diskKey: found.disk.diskKey,
+        repository: found.backup.repository,
+      };
     } catch (error) {
       // No such VM, backup or disk: the request's (exit code 2 for the CLI).
-      if (isSendenseError(error) && (error.exitCode === 2 || /has no disk/.test(error.message))) throw new FilesRequestError('not-found', error.message, error);
+      if (isSendenseError(error) && (error.exitCode === 2 || /has no disk/.test(error.message)))
+        throw new FilesRequestError('not-found', error.message, error);
       throw error;
     }
   }
@@ -275,6 +320,7 @@ function parsePoint(text: string): RestorePoint {
 }
 
 function positive(name: string, value: number): number {
-  if (!Number.isFinite(value) || value <= 0) throw new Error(`BrowseSessions: ${name} must be a positive number (got ${value})`);
+  if (!Number.isFinite(value) || value <= 0)
+    throw new Error(`BrowseSessions: ${name} must be a positive number (got ${value})`);
   return value;
 }

@@ -21,7 +21,10 @@ export class FilesRequestError extends SendenseError {
     message: string,
     cause?: unknown,
   ) {
-    super(message, { exitCode: refusal === 'bad-request' || refusal === 'not-found' || refusal === 'range' ? 2 : 1, cause });
+    super(message, {
+      exitCode: refusal === 'bad-request' || refusal === 'not-found' || refusal === 'range' ? 2 : 1,
+      cause,
+    });
     this.name = 'FilesRequestError';
   }
 }

@@ -14,15 +14,18 @@ export const MAX_PATH_BYTES = 4096;
 export const MAX_NAME_BYTES = 255;
 
 export function parseRequestPath(text: string): GuestPath {
-  const refuse = (why: string) => new FilesRequestError('bad-request', `path ${JSON.stringify(text.slice(0, 200))}: ${why}`);
+  const refuse = (why: string) =>
+    new FilesRequestError('bad-request', `path ${JSON.stringify(text.slice(0, 200))}: ${why}`);
   if (text.includes('\0')) throw refuse('holds a NUL byte');
-  if (Buffer.byteLength(text, 'utf8') > MAX_PATH_BYTES + MAX_NAME_BYTES) throw refuse(`longer than ${MAX_PATH_BYTES} bytes`);
+  if (Buffer.byteLength(text, 'utf8') > MAX_PATH_BYTES + MAX_NAME_BYTES)
+    throw refuse(`longer than ${MAX_PATH_BYTES} bytes`);
   const colon = text.indexOf(':');
   if (colon <= 0) throw refuse('not NAME:/PATH (e.g. p1:/etc; the filesystems listing gives the names)');
   const fs = text.slice(0, colon);
   const inside = text.slice(colon + 1) || '/';
   // Checked against the disk's own names later (requireFilesystem); a btrfs subvolume's may hold spaces.
-  if ([...fs].some((char) => char < ' ' || char === '\x7f')) throw refuse('the filesystem name holds a control character');
+  if ([...fs].some((char) => char < ' ' || char === '\x7f'))
+    throw refuse('the filesystem name holds a control character');
   if (!inside.startsWith('/')) throw refuse(`the path after '${fs}:' must be absolute, e.g. ${fs}:/${inside}`);
   if (Buffer.byteLength(inside, 'utf8') > MAX_PATH_BYTES) throw refuse(`longer than ${MAX_PATH_BYTES} bytes`);
   const parts = inside.split('/');
@@ -38,6 +41,12 @@ export function requireFilesystem(where: GuestPath, layout: DiskLayout): void {
   const fs = layout.filesystems.find((candidate) => candidate.name === where.fs);
   if (fs !== undefined && readable(fs)) return;
   const names = layout.filesystems.filter(readable).map((candidate) => candidate.name);
-  const why = fs === undefined ? 'no such filesystem on this disk' : `${fs.type === 'unknown' ? 'not a filesystem that can be read' : `${fs.type}, not a filesystem`}`;
-  throw new FilesRequestError('bad-request', `'${where.fs}': ${why} (${names.length ? `it has ${names.join(', ')}` : 'it has none that can be read'})`);
+  const why =
+    fs === undefined
+      ? 'no such filesystem on this disk'
+      : `${fs.type === 'unknown' ? 'not a filesystem that can be read' : `${fs.type}, not a filesystem`}`;
+  throw new FilesRequestError(
+    'bad-request',
+    `'${where.fs}': ${why} (${names.length ? `it has ${names.join(', ')}` : 'it has none that can be read'})`,
+  );
 }

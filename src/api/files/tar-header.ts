@@ -18,7 +18,10 @@ export interface TarHeaderFacts {
 // The header block(s) of one entry: a pax header first when needed.
 export function tarHeader(facts: TarHeaderFacts): Buffer {
   const pax: [string, Buffer][] = [];
-  const name = facts.flag === '5' && facts.name[facts.name.length - 1] !== 0x2f ? Buffer.concat([facts.name, Buffer.from('/')]) : facts.name;
+  const name =
+    facts.flag === '5' && facts.name[facts.name.length - 1] !== 0x2f
+      ? Buffer.concat([facts.name, Buffer.from('/')])
+      : facts.name;
   const link = facts.link ?? Buffer.alloc(0);
   if (name.length > 100) pax.push(['path', name]);
   if (link.length > 100) pax.push(['linkpath', link]);
@@ -30,8 +33,20 @@ export function tarHeader(facts: TarHeaderFacts): Buffer {
   const main = ustar({ ...facts, name: name.subarray(0, 100), link: link.subarray(0, 100), mtime });
   if (pax.length === 0) return main;
   const body = Buffer.concat(pax.map(([key, value]) => paxRecord(key, value)));
-  const paxName = Buffer.from(`PaxHeader/${name.subarray(Math.max(0, name.length - 80)).toString('latin1')}`, 'latin1').subarray(0, 100);
-  const header = ustar({ name: paxName, flag: 'x', mode: 0o644, uid: 0, gid: 0, size: body.length, mtime, link: Buffer.alloc(0) });
+  const paxName = Buffer.from(
+    `PaxHeader/${name.subarray(Math.max(0, name.length - 80)).toString('latin1')}`,
+    'latin1',
+  ).subarray(0, 100);
+  const header = ustar({
+    name: paxName,
+    flag: 'x',
+    mode: 0o644,
+    uid: 0,
+    gid: 0,
+    size: body.length,
+    mtime,
+    link: Buffer.alloc(0),
+  });
   return Buffer.concat([header, body, Buffer.alloc(padding(body.length)), main]);
 }
 
@@ -42,7 +57,9 @@ export function padding(size: number): number {
 /** Two zero blocks end an archive. */
 export const TAR_END = Buffer.alloc(2 * BLOCK);
 
-function ustar(facts: Omit<TarHeaderFacts, 'flag'> & { readonly flag: TarHeaderFacts['flag'] | 'x'; readonly link: Buffer }): Buffer {
+function ustar(
+  facts: Omit<TarHeaderFacts, 'flag'> & { readonly flag: TarHeaderFacts['flag'] | 'x'; readonly link: Buffer },
+): Buffer {
   const block = Buffer.alloc(BLOCK);
   facts.name.copy(block, 0);
   octal(block, 100, 8, facts.mode & 0o7777);

@@ -11,7 +11,12 @@ import type { ArchiveEntry, ArchiveEvent } from './archive-entries.js';
 import { archivePath, type ArchiveSink } from './archive-sink.js';
 import { padding, TAR_END, tarHeader } from './tar-header.js';
 
-const FLAGS: Readonly<Record<ArchiveEntry['type'], '0' | '1' | '2' | '5'>> = { file: '0', hardlink: '1', symlink: '2', directory: '5' };
+const FLAGS: Readonly<Record<ArchiveEntry['type'], '0' | '1' | '2' | '5'>> = {
+  file: '0',
+  hardlink: '1',
+  symlink: '2',
+  directory: '5',
+};
 
 export interface TarZstSinkOptions {
   /** The folder's (or file's) path below its filesystem's root, e.g. "home/alice". */
@@ -21,16 +26,29 @@ export interface TarZstSinkOptions {
 }
 
 export function tarZstSink(out: Writable, options: TarZstSinkOptions): ArchiveSink {
-  const zstd: ChildProcess = spawn('zstd', ['-q', '-c', `-${options.level ?? 3}`], { stdio: ['pipe', 'pipe', 'pipe'], env: childEnv() });
+  const zstd: ChildProcess = spawn('zstd', ['-q', '-c', `-${options.level ?? 3}`], {
+    stdio: ['pipe', 'pipe', 'pipe'],
+    env: childEnv(),
+  });
   const stopped = new AbortController();
   let errors = '';
   zstd.stderr!.on('data', (chunk: Buffer) => (errors = (errors + chunk.toString()).slice(-2000)));
   zstd.stdin!.on('error', () => {});
   const exited = new Promise<void>((resolve, reject) => {
     zstd.once('error', (error: NodeJS.ErrnoException) =>
-      reject(new SendenseError(error.code === 'ENOENT' ? 'zstd is not installed: it is needed to write a tar.zst (Debian package zstd)' : `zstd: ${error.message}`)),
+      reject(
+        new SendenseError(
+          error.code === 'ENOENT'
+            ? 'zstd is not installed: it is needed to write a tar.zst (Debian package zstd)'
+            : `zstd: ${error.message}`,
+        ),
+      ),
     );
-    zstd.once('close', (code, signal) => (code === 0 ? resolve() : reject(new SendenseError(`zstd ended (${signal ?? `exit ${code}`})${errors ? `: ${errors.trim()}` : ''}`))));
+    zstd.once('close', (code, signal) =>
+      code === 0
+        ? resolve()
+        : reject(new SendenseError(`zstd ended (${signal ?? `exit ${code}`})${errors ? `: ${errors.trim()}` : ''}`)),
+    );
   });
   const done = Promise.all([pipeline(zstd.stdout!, out), exited]);
   done.catch((error: unknown) => {
@@ -58,8 +76,21 @@ export function tarZstSink(out: Writable, options: TarZstSinkOptions): ArchiveSi
         await endEntry();
         const { entry } = event;
         left = size = entry.type === 'file' ? entry.size : 0;
-        const link = entry.type === 'hardlink' ? archivePath(options.prefix, entry.link) : entry.type === 'symlink' ? entry.link : undefined;
-        await put(tarHeader({ ...entry, name: archivePath(options.prefix, entry.name), flag: FLAGS[entry.type], size: left, link }));
+        const link =
+          entry.type === 'hardlink'
+            ? archivePath(options.prefix, entry.link)
+            : entry.type === 'symlink'
+              ? entry.link
+              : undefined;
+        await put(
+          tarHeader({
+            ...entry,
+            name: archivePath(options.prefix, entry.name),
+            flag: FLAGS[entry.type],
+            size: left,
+            link,
+          }),
+        );
       }
       await endEntry();
     },
@@ -77,7 +108,8 @@ export function tarZstSink(out: Writable, options: TarZstSinkOptions): ArchiveSi
 
   // A file's data padded to a block; one that came short or long (tar_out sends its size) is refused.
   async function endEntry(): Promise<void> {
-    if (left !== 0) throw new SendenseError(`the appliance gave ${left > 0 ? 'fewer' : 'more'} bytes than a file's size`);
+    if (left !== 0)
+      throw new SendenseError(`the appliance gave ${left > 0 ? 'fewer' : 'more'} bytes than a file's size`);
     if (padding(size) > 0) await put(Buffer.alloc(padding(size)));
     size = 0;
   }

@@ -40,7 +40,8 @@ export function zipSink(out: Writable, options: ZipSinkOptions): ArchiveSink {
     const name = zipName(archivePath(options.prefix, entry.name));
     const mtime = new Date(entry.mtime * 1000);
     if (entry.type === 'directory') zip.addEmptyDirectory(name, { mtime, mode: S_IFDIR | entry.mode });
-    else if (entry.type === 'symlink') zip.addBuffer(entry.link, name, { mtime, mode: S_IFLNK | 0o777, compress: false });
+    else if (entry.type === 'symlink')
+      zip.addBuffer(entry.link, name, { mtime, mode: S_IFLNK | 0o777, compress: false });
     else if (entry.type === 'hardlink') refetch.push({ entry: { ...entry, type: 'file' }, source: entry.link });
     else {
       // Handed over lazily and let go of: yazl keeps each entry (and what its callback holds) for

@@ -61,7 +61,8 @@ export const adminRoutes: readonly RouteDef[] = [
     params: Type.Object({ name: Type.String({ minLength: 1, maxLength: 64 }) }),
     async handle(call) {
       call.target(`token ${call.params.name}`);
-      if (!(await call.api.store.api.removeToken(call.params.name))) throw new ApiError('not-found', `no token named ${call.params.name}`, 'name');
+      if (!(await call.api.store.api.removeToken(call.params.name)))
+        throw new ApiError('not-found', `no token named ${call.params.name}`, 'name');
       return { removed: call.params.name };
     },
   },
@@ -71,11 +72,19 @@ export const adminRoutes: readonly RouteDef[] = [
     role: 'admin',
     tag: 'admin',
     summary: 'The audit record: every action taken through the API (who, what, target, when, outcome), newest first',
-    querystring: Type.Object({ limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 10000 })), token: Type.Optional(Type.String({ maxLength: 64 })) }),
+    querystring: Type.Object({
+      limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 10000 })),
+      token: Type.Optional(Type.String({ maxLength: 64 })),
+    }),
     response: Type.Object({ entries: Type.Array(Type.Object({}, { additionalProperties: true })) }),
     async handle(call) {
       const limit = (call.query.limit as number | undefined) ?? 100;
-      return { entries: await call.api.store.api.listAudit({ limit, ...(call.query.token ? { token: String(call.query.token) } : {}) }) };
+      return {
+        entries: await call.api.store.api.listAudit({
+          limit,
+          ...(call.query.token ? { token: String(call.query.token) } : {}),
+        }),
+      };
     },
   },
 ];

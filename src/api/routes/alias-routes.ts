@@ -12,20 +12,33 @@ import { planVm } from './plan-routes.js';
 import { refuseBusyVm, startTask } from './route-helpers.js';
 
 const Mount = Type.Object({ mount_id: Type.String({ minLength: 1, maxLength: 200 }) });
-const PathQuery = Type.Object({ path: Type.Optional(Type.String({ maxLength: 8192 })), disk: Type.Optional(Type.String({ maxLength: 64 })) });
+const PathQuery = Type.Object({
+  path: Type.Optional(Type.String({ maxLength: 8192 })),
+  disk: Type.Optional(Type.String({ maxLength: 64 })),
+});
 
 // The served backup plan of that VM (and repository): a plan that reads the VM's source into a
 // repository. backup_type is taken but the plan decides (an incremental plan takes a full when its
 // chain needs one); with several, the first by name.
 async function backupPlanFor(call: RouteCall, vm: string, repository: string | undefined) {
-  const plans = (await call.api.plans.all()).filter((plan) => plan.valid && planVm(plan) === vm && kindOf(plan.plan!).readsSource && kindOf(plan.plan!).pointsOn === 'repository');
+  const plans = (await call.api.plans.all()).filter(
+    (plan) =>
+      plan.valid &&
+      planVm(plan) === vm &&
+      kindOf(plan.plan!).readsSource &&
+      kindOf(plan.plan!).pointsOn === 'repository',
+  );
   const inRepository = plans.filter((plan) => {
     if (repository === undefined) return true;
     const path = (plan.plan as { repository?: { path?: string } } | undefined)?.repository?.path ?? '';
     return path === repository || path.split('/').filter(Boolean).at(-1) === repository;
   });
   if (inRepository.length === 0)
-    throw new ApiError('not-found', `no served backup plan of VM ${vm}${repository ? ` into repository ${repository}` : ''} (the API runs plans; see GET /api/v1/plans)`, 'vm_name');
+    throw new ApiError(
+      'not-found',
+      `no served backup plan of VM ${vm}${repository ? ` into repository ${repository}` : ''} (the API runs plans; see GET /api/v1/plans)`,
+      'vm_name',
+    );
   return inRepository[0];
 }
 
@@ -35,7 +48,8 @@ export const aliasRoutes: readonly RouteDef[] = [
     url: '/api/v1/backups',
     role: 'operator',
     tag: 'old-system',
-    summary: 'Old system: start a backup of vm_name (into repository_id, a repository path or its last folder name). Runs the served backup plan of that VM: as POST /api/v1/plans/{name}/run',
+    summary:
+      'Old system: start a backup of vm_name (into repository_id, a repository path or its last folder name). Runs the served backup plan of that VM: as POST /api/v1/plans/{name}/run',
     aliasOf: 'POST /api/v1/plans/{name}/run',
     action: 'run',
     querystring: Type.Object({ wait: Type.Optional(Type.Boolean()) }),
@@ -53,7 +67,12 @@ export const aliasRoutes: readonly RouteDef[] = [
       const plan = await backupPlanFor(call, body.vm_name, body.repository_id);
       call.target(`plan ${plan.name}`);
       await refuseBusyVm(call, body.vm_name);
-      return startTask(call, { operation: 'run', title: `run plan ${plan.name}`, args: ['run', plan.file], env: { SENDENSE_API_ACTOR: call.caller.token } });
+      return startTask(call, {
+        operation: 'run',
+        title: `run plan ${plan.name}`,
+        args: ['run', plan.file],
+        env: { SENDENSE_API_ACTOR: call.caller.token },
+      });
     },
   },
   {
@@ -75,14 +94,23 @@ export const aliasRoutes: readonly RouteDef[] = [
     url: '/api/v1/restore/mount',
     role: 'restore',
     tag: 'old-system',
-    summary: "Old system: open a point's files for browsing. The mount_id is the point's id; the browse session stays warm a few minutes: as GET /api/v1/backups/{id}/files",
+    summary:
+      "Old system: open a point's files for browsing. The mount_id is the point's id; the browse session stays warm a few minutes: as GET /api/v1/backups/{id}/files",
     aliasOf: 'GET /api/v1/backups/{id}/files',
     action: 'files-list',
-    body: Type.Object({ backup_id: Type.String({ minLength: 1, maxLength: 200 }), disk: Type.Optional(Type.String({ maxLength: 64 })) }, { additionalProperties: true }),
+    body: Type.Object(
+      { backup_id: Type.String({ minLength: 1, maxLength: 200 }), disk: Type.Optional(Type.String({ maxLength: 64 })) },
+      { additionalProperties: true },
+    ),
     async handle(call) {
       const body = call.body as { backup_id: string; disk?: string };
       const key = await pointKey({ ...call, query: { ...(body.disk ? { disk: body.disk } : {}) } }, body.backup_id);
-      return { mount_id: key.point, backup_id: key.point, vm: key.vm, filesystems: await call.api.files.filesystems(key) };
+      return {
+        mount_id: key.point,
+        backup_id: key.point,
+        vm: key.vm,
+        filesystems: await call.api.files.filesystems(key),
+      };
     },
   },
   {

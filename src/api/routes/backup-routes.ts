@@ -12,7 +12,10 @@ import { pointById, refuseBusyVm, startTask } from './route-helpers.js';
 const Id = Type.Object({ id: Type.String({ minLength: 1, maxLength: 200 }) });
 const Vm = Type.Object({ vm: Type.String({ minLength: 1, maxLength: 200 }) });
 const Wait = Type.Object({ wait: Type.Optional(Type.Boolean()) });
-const Point = Type.Object({}, { additionalProperties: true, description: 'a point as `backups --json` prints it (docs/json-events.md)' });
+const Point = Type.Object(
+  {},
+  { additionalProperties: true, description: 'a point as `backups --json` prints it (docs/json-events.md)' },
+);
 
 /** `backups --json` for one VM or all: each point with its disks, space, restorability. */
 export async function listPoints(call: RouteCall, vm?: string): Promise<Record<string, unknown>[]> {
@@ -45,11 +48,17 @@ export function chainsOf(points: readonly Record<string, unknown>[]): Chain[] {
 async function vmList(call: RouteCall): Promise<Record<string, unknown>[]> {
   const points = await listPoints(call);
   const plans = (await call.api.plans.all()).filter((plan) => plan.valid);
-  const names = new Set([...points.map((point) => String(point.vm)), ...plans.map(planVm).filter((vm): vm is string => vm !== undefined)]);
+  const names = new Set([
+    ...points.map((point) => String(point.vm)),
+    ...plans.map(planVm).filter((vm): vm is string => vm !== undefined),
+  ]);
   return [...names].sort().map((vm) => {
     const own = points.filter((point) => point.vm === vm);
     const complete = own.filter((point) => point.status === 'complete');
-    const newest = complete.reduce<Record<string, unknown> | undefined>((best, point) => (best === undefined || String(point.startedAt) > String(best.startedAt) ? point : best), undefined);
+    const newest = complete.reduce<Record<string, unknown> | undefined>(
+      (best, point) => (best === undefined || String(point.startedAt) > String(best.startedAt) ? point : best),
+      undefined,
+    );
     return {
       name: vm,
       plans: plans.filter((plan) => planVm(plan) === vm).map((plan) => ({ name: plan.name, kind: plan.kind })),
@@ -98,7 +107,10 @@ export const backupRoutes: readonly RouteDef[] = [
     role: 'audit',
     tag: 'backups',
     summary: "Every point (or one VM's: ?vm=NAME; the old system's ?vm_name=NAME too), as `backups --json` prints them",
-    querystring: Type.Object({ vm: Type.Optional(Type.String({ maxLength: 200 })), vm_name: Type.Optional(Type.String({ maxLength: 200 })) }),
+    querystring: Type.Object({
+      vm: Type.Optional(Type.String({ maxLength: 200 })),
+      vm_name: Type.Optional(Type.String({ maxLength: 200 })),
+    }),
     response: Type.Object({ backups: Type.Array(Point) }),
     async handle(call) {
       const vm = (call.query.vm ?? call.query.vm_name) as string | undefined;
@@ -110,7 +122,8 @@ export const backupRoutes: readonly RouteDef[] = [
     url: '/api/v1/backups/:id',
     role: 'audit',
     tag: 'backups',
-    summary: 'One point: kind, status, disks (file, size, change id), space, verified, protected, restorable, and its chain',
+    summary:
+      'One point: kind, status, disks (file, size, change id), space, verified, protected, restorable, and its chain',
     params: Id,
     response: Point,
     async handle(call) {
@@ -150,7 +163,8 @@ export const backupRoutes: readonly RouteDef[] = [
     url: '/api/v1/backups/:id/forget',
     role: 'operator',
     tag: 'backups',
-    summary: 'Forget a point (`forget VM --point ID`): merged into the next point, or removed with its files; a task. ?dryRun=true: what it would do',
+    summary:
+      'Forget a point (`forget VM --point ID`): merged into the next point, or removed with its files; a task. ?dryRun=true: what it would do',
     action: 'forget',
     params: Id,
     querystring: Type.Object({ wait: Type.Optional(Type.Boolean()), dryRun: Type.Optional(Type.Boolean()) }),
@@ -187,9 +201,23 @@ export const backupRoutes: readonly RouteDef[] = [
     async handle(call) {
       const body = (call.body ?? {}) as { vm?: string; backup?: string; repository?: string };
       if (body.backup !== undefined) await pointById(call, body.backup);
-      else call.target([body.vm ? `VM ${body.vm}` : 'every point', body.repository ? `in ${body.repository}` : ''].filter(Boolean).join(' '));
-      const args = ['verify', ...(body.vm ? ['--vm', body.vm] : []), ...(body.backup ? ['--backup', body.backup] : []), ...(body.repository ? ['--repository', body.repository] : [])];
-      return startTask(call, { operation: 'verify', title: `verify ${body.backup ? `point ${body.backup}` : body.vm ? `VM ${body.vm}` : 'every point'}`, args });
+      else
+        call.target(
+          [body.vm ? `VM ${body.vm}` : 'every point', body.repository ? `in ${body.repository}` : '']
+            .filter(Boolean)
+            .join(' '),
+        );
+      const args = [
+        'verify',
+        ...(body.vm ? ['--vm', body.vm] : []),
+        ...(body.backup ? ['--backup', body.backup] : []),
+        ...(body.repository ? ['--repository', body.repository] : []),
+      ];
+      return startTask(call, {
+        operation: 'verify',
+        title: `verify ${body.backup ? `point ${body.backup}` : body.vm ? `VM ${body.vm}` : 'every point'}`,
+        args,
+      });
     },
   },
 ];

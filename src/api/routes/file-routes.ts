@@ -10,7 +10,9 @@ import { pointById } from './route-helpers.js';
 
 const Id = Type.Object({ id: Type.String({ minLength: 1, maxLength: 200 }) });
 const PathQuery = Type.Object({
-  path: Type.Optional(Type.String({ maxLength: 8192, description: 'NAME:/PATH as `files` takes it (NAME: a filesystem of the listing)' })),
+  path: Type.Optional(
+    Type.String({ maxLength: 8192, description: 'NAME:/PATH as `files` takes it (NAME: a filesystem of the listing)' }),
+  ),
   disk: Type.Optional(Type.String({ maxLength: 64 })),
 });
 
@@ -22,12 +24,20 @@ export async function pointKey(call: RouteCall, id: string): Promise<PointKey> {
 
 export function requiredPath(call: RouteCall): string {
   const path = call.query.path;
-  if (typeof path !== 'string' || path === '') throw new ApiError('bad-request', 'path is needed: NAME:/PATH (see the listing without a path for the names)', 'path');
+  if (typeof path !== 'string' || path === '')
+    throw new ApiError(
+      'bad-request',
+      'path is needed: NAME:/PATH (see the listing without a path for the names)',
+      'path',
+    );
   return path;
 }
 
 /** bytes=A-B, bytes=A- or bytes=-N of a file of `size` bytes; undefined: the whole file; 416 when unsatisfiable. */
-export function parseRange(header: string | undefined, size: number): { start: number; end: number } | undefined | 'unsatisfiable' {
+export function parseRange(
+  header: string | undefined,
+  size: number,
+): { start: number; end: number } | undefined | 'unsatisfiable' {
   if (header === undefined) return undefined;
   const match = /^bytes=(\d*)-(\d*)$/.exec(header.trim());
   if (!match || (match[1] === '' && match[2] === '')) return undefined;
@@ -52,11 +62,18 @@ export async function sendFile(call: RouteCall, key: PointKey, path: string): Pr
   const range = parseRange(call.request.headers.range, size);
   if (range === 'unsatisfiable') {
     call.reply.code(416).header('content-range', `bytes */${size}`);
-    throw new ApiError('bad-request', `the range ${call.request.headers.range} is outside the file's ${size} bytes`, 'range');
+    throw new ApiError(
+      'bad-request',
+      `the range ${call.request.headers.range} is outside the file's ${size} bytes`,
+      'range',
+    );
   }
   const opened = await files.openFile(key, path, range);
   const name = path.split('/').at(-1) || 'file';
-  call.reply.header('accept-ranges', 'bytes').header('content-disposition', attachment(name)).type('application/octet-stream');
+  call.reply
+    .header('accept-ranges', 'bytes')
+    .header('content-disposition', attachment(name))
+    .type('application/octet-stream');
   if (range)
     call.reply
       .code(206)
@@ -67,14 +84,23 @@ export async function sendFile(call: RouteCall, key: PointKey, path: string): Pr
   return REPLIED;
 }
 
-export async function sendArchive(call: RouteCall, key: PointKey, path: string, format: 'zip' | 'tar.zst'): Promise<typeof REPLIED> {
+export async function sendArchive(
+  call: RouteCall,
+  key: PointKey,
+  path: string,
+  format: 'zip' | 'tar.zst',
+): Promise<typeof REPLIED> {
   const files = call.api.files;
   // A path that is not there answers 404 before the archive starts.
   await files.stat(key, path);
   const name = `${path.split('/').filter(Boolean).at(-1)?.replace(/^.*:/, '') || 'root'}.${format}`;
   const raw = call.reply.raw;
   call.reply.hijack();
-  raw.writeHead(200, { 'content-type': format === 'zip' ? 'application/zip' : 'application/zstd', 'content-disposition': attachment(name), 'cache-control': 'no-store' });
+  raw.writeHead(200, {
+    'content-type': format === 'zip' ? 'application/zip' : 'application/zstd',
+    'content-disposition': attachment(name),
+    'cache-control': 'no-store',
+  });
   const controller = new AbortController();
   raw.on('close', () => controller.abort());
   try {
@@ -100,7 +126,8 @@ export const fileRoutes: readonly RouteDef[] = [
     url: '/api/v1/backups/:id/files',
     role: 'restore',
     tag: 'files',
-    summary: "A point's filesystems (no path), or a directory's entries (?path=NAME:/DIR), as `files --json` prints them",
+    summary:
+      "A point's filesystems (no path), or a directory's entries (?path=NAME:/DIR), as `files --json` prints them",
     action: 'files-list',
     params: Id,
     querystring: PathQuery,
@@ -130,7 +157,8 @@ export const fileRoutes: readonly RouteDef[] = [
     url: '/api/v1/backups/:id/files/archive',
     role: 'restore',
     tag: 'files',
-    summary: 'A folder of a point (?path=NAME:/DIR) as a streaming ZIP (ZIP64; format=zip, the default) or tar.zst, memory flat whatever its size',
+    summary:
+      'A folder of a point (?path=NAME:/DIR) as a streaming ZIP (ZIP64; format=zip, the default) or tar.zst, memory flat whatever its size',
     action: 'files-archive',
     params: Id,
     querystring: Type.Object({
@@ -142,7 +170,11 @@ export const fileRoutes: readonly RouteDef[] = [
     async handle(call) {
       const format = (call.query.format as 'zip' | 'tar.zst' | undefined) ?? 'zip';
       if (format === 'tar.zst' && call.api.files.tarZstDirectory === undefined)
-        throw new ApiError('bad-request', 'tar.zst is not available on this hub (zstd is not installed): ask for format=zip', 'format');
+        throw new ApiError(
+          'bad-request',
+          'tar.zst is not available on this hub (zstd is not installed): ask for format=zip',
+          'format',
+        );
       return sendArchive(call, await pointKey(call, call.params.id), requiredPath(call), format);
     },
   },

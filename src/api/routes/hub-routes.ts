@@ -33,10 +33,13 @@ function scheduleGapMs(schedule: string | null | undefined, timezone: string | n
 // Each repository's use, free space and, from the bytes its points took in the last 7 days, the day it would be full.
 function repositoryFacts(points: readonly Record<string, unknown>[], now: number): Record<string, unknown>[] {
   const byRepository = new Map<string, Record<string, unknown>[]>();
-  for (const point of points) byRepository.set(String(point.repository), [...(byRepository.get(String(point.repository)) ?? []), point]);
+  for (const point of points)
+    byRepository.set(String(point.repository), [...(byRepository.get(String(point.repository)) ?? []), point]);
   return [...byRepository].map(([repository, own]) => {
     const used = own.reduce((total, point) => total + (Number(point.onDiskBytes) || 0), 0);
-    const lastWeek = own.filter((point) => now - Date.parse(String(point.startedAt)) <= 7 * DAY_MS).reduce((total, point) => total + (Number(point.onDiskBytes) || 0), 0);
+    const lastWeek = own
+      .filter((point) => now - Date.parse(String(point.startedAt)) <= 7 * DAY_MS)
+      .reduce((total, point) => total + (Number(point.onDiskBytes) || 0), 0);
     let free: number | null = null;
     try {
       const fs = statfsSync(repository);
@@ -47,13 +50,26 @@ function repositoryFacts(points: readonly Record<string, unknown>[], now: number
     const perDay = lastWeek / 7;
     const fullAt = free !== null && perDay > 0 ? new Date(now + (free / perDay) * DAY_MS).toISOString() : null;
     const verified = own.map((point) => point.verifiedAt).filter((at): at is string => typeof at === 'string');
-    return { repository, points: own.length, usedBytes: used, freeBytes: free, bytesPerDay: Math.round(perDay), estimatedFullAt: fullAt, lastVerifiedAt: verified.sort().at(-1) ?? null };
+    return {
+      repository,
+      points: own.length,
+      usedBytes: used,
+      freeBytes: free,
+      bytesPerDay: Math.round(perDay),
+      estimatedFullAt: fullAt,
+      lastVerifiedAt: verified.sort().at(-1) ?? null,
+    };
   });
 }
 
 // Failover starts a plan's replica: only a plan whose points are on a replica node has one.
 function refuseWithoutReplica(plan: ServedPlan): void {
-  if (kindOf(plan.plan!).pointsOn !== 'replica') throw new ApiError('bad-request', `plan ${plan.name} is a ${plan.kind} plan: failover needs a plan with a replica (kind replicate)`, 'name');
+  if (kindOf(plan.plan!).pointsOn !== 'replica')
+    throw new ApiError(
+      'bad-request',
+      `plan ${plan.name} is a ${plan.kind} plan: failover needs a plan with a replica (kind replicate)`,
+      'name',
+    );
 }
 
 export const hubRoutes: readonly RouteDef[] = [
@@ -86,7 +102,11 @@ export const hubRoutes: readonly RouteDef[] = [
         vms: { withPlan: [...covered].sort(), withoutPlan: vms.filter((vm) => !covered.has(vm)).sort() },
         lastRuns: runs.slice(0, 20),
         failures: failures.map((run) => ({ id: run.id, plan: run.plan, startedAt: run.startedAt, error: run.error })),
-        rpoMissed: rpoMissed.map((status) => ({ plan: status.plan, newestPoint: status.newestPoint, schedule: status.schedule })),
+        rpoMissed: rpoMissed.map((status) => ({
+          plan: status.plan,
+          newestPoint: status.newestPoint,
+          schedule: status.schedule,
+        })),
         repositories: repositoryFacts(points, now),
         replicas,
         runningTasks: (await call.api.tasks.list(200)).filter((task) => task.status === 'running').map(taskJson),
@@ -99,10 +119,16 @@ export const hubRoutes: readonly RouteDef[] = [
     role: 'audit',
     tag: 'status',
     summary: 'Past runs, newest first (`history --json`): trigger api and the token for runs started here',
-    querystring: Type.Object({ plan: Type.Optional(Type.String({ maxLength: 200 })), limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 10000 })) }),
+    querystring: Type.Object({
+      plan: Type.Optional(Type.String({ maxLength: 200 })),
+      limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 10000 })),
+    }),
     response: Type.Object({ runs: Type.Array(Type.Object({}, { additionalProperties: true })) }),
     async handle(call) {
-      const args = [...(call.query.plan ? ['--plan', String(call.query.plan)] : []), ...(call.query.limit ? ['--limit', String(call.query.limit)] : [])];
+      const args = [
+        ...(call.query.plan ? ['--plan', String(call.query.plan)] : []),
+        ...(call.query.limit ? ['--limit', String(call.query.limit)] : []),
+      ];
       return { runs: (await captureCommand(call.api, 'history', args)).lines };
     },
   },
@@ -134,7 +160,11 @@ export const hubRoutes: readonly RouteDef[] = [
     querystring: Type.Object({ plan: Type.Optional(Type.String({ maxLength: 200 })) }),
     response: Type.Object({ replicas: Type.Array(Type.Object({}, { additionalProperties: true })) }),
     async handle(call) {
-      return { replicas: (await captureCommand(call.api, 'replicas', call.query.plan ? ['--plan', String(call.query.plan)] : [])).lines };
+      return {
+        replicas: (
+          await captureCommand(call.api, 'replicas', call.query.plan ? ['--plan', String(call.query.plan)] : [])
+        ).lines,
+      };
     },
   },
   {
@@ -146,13 +176,22 @@ export const hubRoutes: readonly RouteDef[] = [
     action: 'failover-test',
     params: Name,
     querystring: Wait,
-    body: Type.Optional(Type.Object({ point: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })) }, { additionalProperties: false })),
+    body: Type.Optional(
+      Type.Object(
+        { point: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })) },
+        { additionalProperties: false },
+      ),
+    ),
     startsTask: true,
     async handle(call) {
       const plan = await servedPlan(call, call.params.name);
       refuseWithoutReplica(plan);
       const point = (call.body as { point?: string } | undefined)?.point;
-      return startTask(call, { operation: 'failover-test', title: `failover test of plan ${plan.name}`, args: ['failover', plan.file, '--test', ...(point ? ['--point', point] : [])] });
+      return startTask(call, {
+        operation: 'failover-test',
+        title: `failover test of plan ${plan.name}`,
+        args: ['failover', plan.file, '--test', ...(point ? ['--point', point] : [])],
+      });
     },
   },
   {
@@ -164,13 +203,23 @@ export const hubRoutes: readonly RouteDef[] = [
     action: 'failover',
     params: Name,
     querystring: Wait,
-    body: Type.Optional(Type.Object({ point: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })), force: Type.Optional(Type.Boolean()) }, { additionalProperties: false })),
+    body: Type.Optional(
+      Type.Object(
+        { point: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })), force: Type.Optional(Type.Boolean()) },
+        { additionalProperties: false },
+      ),
+    ),
     startsTask: true,
     async handle(call) {
       const plan = await servedPlan(call, call.params.name);
       refuseWithoutReplica(plan);
       const body = (call.body ?? {}) as { point?: string; force?: boolean };
-      const args = ['failover', plan.file, ...(body.point ? ['--point', body.point] : []), ...(body.force ? ['--force'] : [])];
+      const args = [
+        'failover',
+        plan.file,
+        ...(body.point ? ['--point', body.point] : []),
+        ...(body.force ? ['--force'] : []),
+      ];
       return startTask(call, { operation: 'failover', title: `failover of plan ${plan.name}`, args });
     },
   },
@@ -186,7 +235,11 @@ export const hubRoutes: readonly RouteDef[] = [
     async handle(call) {
       const dryRun = call.query.dryRun === true;
       call.target(dryRun ? 'doctor --dry-run' : 'doctor');
-      return startTask(call, { operation: 'doctor', title: `doctor${dryRun ? ' --dry-run' : ''}`, args: ['doctor', ...(dryRun ? ['--dry-run'] : [])] });
+      return startTask(call, {
+        operation: 'doctor',
+        title: `doctor${dryRun ? ' --dry-run' : ''}`,
+        args: ['doctor', ...(dryRun ? ['--dry-run'] : [])],
+      });
     },
   },
 ];
@@ -207,5 +260,8 @@ export function mergeMetricFamilies(texts: readonly string[]): string {
       }
     }
   }
-  return [...families.values()].map((family) => [...family.head, ...family.samples].join('\n')).join('\n') + (families.size > 0 ? '\n' : '');
+  return (
+    [...families.values()].map((family) => [...family.head, ...family.samples].join('\n')).join('\n') +
+    (families.size > 0 ? '\n' : '')
+  );
 }

@@ -9,4 +9,11 @@ import { fileRoutes } from './file-routes.js';
 import { hubRoutes } from './hub-routes.js';
 import { planRoutes } from './plan-routes.js';
 
-export const ROUTES: readonly RouteDef[] = [...planRoutes, ...backupRoutes, ...fileRoutes, ...hubRoutes, ...adminRoutes, ...aliasRoutes];
+export const ROUTES: readonly RouteDef[] = [
+  ...planRoutes,
+  ...backupRoutes,
+  ...fileRoutes,
+  ...hubRoutes,
+  ...adminRoutes,
+  ...aliasRoutes,
+];

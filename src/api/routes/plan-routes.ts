@@ -12,14 +12,18 @@ import { refuseBusyVm, servedPlan, startTask, taskJson } from './route-helpers.j
 
 const Name = Type.Object({ name: Type.String({ minLength: 1, maxLength: 200 }) });
 const Id = Type.Object({ id: Type.String({ minLength: 1, maxLength: 200 }) });
-const Wait = Type.Object({ wait: Type.Optional(Type.Boolean({ description: 'answer once the task has ended (200) instead of at once (202)' })) });
+const Wait = Type.Object({
+  wait: Type.Optional(Type.Boolean({ description: 'answer once the task has ended (200) instead of at once (202)' })),
+});
 const Task = Type.Object(
   {
     id: Type.String(),
     operation: Type.String(),
     title: Type.String(),
     token: Type.Union([Type.String(), Type.Null()]),
-    status: Type.String({ description: 'running, succeeded, failed, cancelled, refused, or lost (the server ended while it ran)' }),
+    status: Type.String({
+      description: 'running, succeeded, failed, cancelled, refused, or lost (the server ended while it ran)',
+    }),
     startedAt: Type.String(),
     endedAt: Type.Union([Type.String(), Type.Null()]),
     exitCode: Type.Union([Type.Integer(), Type.Null()]),
@@ -47,7 +51,11 @@ const PlanJson = Type.Object(
 function planJson(plan: ServedPlan, next = 0): Record<string, unknown> {
   const vm = (plan.plan as { vm?: { name?: string } } | undefined)?.vm?.name;
   const nextRuns =
-    plan.schedule && next > 0 ? new Cron(plan.schedule, { paused: true, ...(plan.timezone ? { timezone: plan.timezone } : {}) }).nextRuns(next).map((at) => at.toISOString()) : undefined;
+    plan.schedule && next > 0
+      ? new Cron(plan.schedule, { paused: true, ...(plan.timezone ? { timezone: plan.timezone } : {}) })
+          .nextRuns(next)
+          .map((at) => at.toISOString())
+      : undefined;
   return {
     name: plan.name,
     file: plan.file,
@@ -71,7 +79,10 @@ async function runPlanTask(call: RouteCall, dryRun: boolean): Promise<unknown> {
   // The restore role runs restore plans only; every other plan needs operator (the kind says).
   const needed = kindOf(plan.plan!).runRole ?? 'operator';
   if (!roleAllows(call.caller.role, needed)) {
-    throw new ApiError('forbidden', `running plan ${plan.name} (${plan.kind}) needs the ${needed} role or higher; token ${call.caller.token} has ${call.caller.role}`);
+    throw new ApiError(
+      'forbidden',
+      `running plan ${plan.name} (${plan.kind}) needs the ${needed} role or higher; token ${call.caller.token} has ${call.caller.role}`,
+    );
   }
   if (!dryRun) await refuseBusyVm(call, planVm(plan));
   return startTask(call, {
@@ -91,7 +102,10 @@ export const planRoutes: readonly RouteDef[] = [
     summary: 'The plans served, valid or not, with their schedule and validation findings',
     response: Type.Object({ plans: Type.Array(PlanJson), problems: Type.Array(Type.String()) }),
     async handle(call) {
-      return { plans: (await call.api.plans.all()).map((plan) => planJson(plan)), problems: await call.api.plans.pathProblems() };
+      return {
+        plans: (await call.api.plans.all()).map((plan) => planJson(plan)),
+        problems: await call.api.plans.pathProblems(),
+      };
     },
   },
   {
@@ -185,7 +199,8 @@ export const planRoutes: readonly RouteDef[] = [
     url: '/api/v1/tasks/:id/cancel',
     role: 'operator',
     tag: 'tasks',
-    summary: 'Cancel a running task: what Ctrl+C does (the run stops, gives back what it took, ends cancelled). 409 when it is not running',
+    summary:
+      'Cancel a running task: what Ctrl+C does (the run stops, gives back what it took, ends cancelled). 409 when it is not running',
     action: 'cancel',
     params: Id,
     querystring: Wait,
@@ -194,8 +209,12 @@ export const planRoutes: readonly RouteDef[] = [
       const found = await call.api.tasks.get(call.params.id);
       if (found === undefined) throw new ApiError('not-found', `no task ${call.params.id}`, 'id');
       call.target(`task ${found.id} (${found.title})`);
-      if (!call.api.tasks.cancel(found.id)) throw new ApiError('conflict', `task ${found.id} is not running here (it is ${found.status})`);
-      const task = call.query.wait === true ? ((await call.api.tasks.waitFor(found.id)) ?? found) : ((await call.api.tasks.get(found.id)) ?? found);
+      if (!call.api.tasks.cancel(found.id))
+        throw new ApiError('conflict', `task ${found.id} is not running here (it is ${found.status})`);
+      const task =
+        call.query.wait === true
+          ? ((await call.api.tasks.waitFor(found.id)) ?? found)
+          : ((await call.api.tasks.get(found.id)) ?? found);
       return taskJson(task);
     },
   },
@@ -232,7 +251,12 @@ export const planRoutes: readonly RouteDef[] = [
 function streamEvents(call: RouteCall, id: string, after: number): void {
   const raw = call.reply.raw;
   call.reply.hijack();
-  raw.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-store', connection: 'keep-alive', 'x-accel-buffering': 'no' });
+  raw.writeHead(200, {
+    'content-type': 'text/event-stream; charset=utf-8',
+    'cache-control': 'no-store',
+    connection: 'keep-alive',
+    'x-accel-buffering': 'no',
+  });
   raw.write(': sendense-run task events\n\n');
   const keepAlive = setInterval(() => raw.write(': keep-alive\n\n'), 15_000);
   let done = false;

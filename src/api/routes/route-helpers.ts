@@ -10,11 +10,17 @@ import type { ServedPlan } from '../plan-set.js';
 import type { RouteCall } from '../route.js';
 import { REPLIED } from '../route.js';
 
-export async function servedPlan(call: RouteCall, name: string, options: { readonly valid?: boolean } = {}): Promise<ServedPlan> {
+export async function servedPlan(
+  call: RouteCall,
+  name: string,
+  options: { readonly valid?: boolean } = {},
+): Promise<ServedPlan> {
   const plan = await call.api.plans.find(name);
-  if (plan === undefined) throw new ApiError('not-found', `no plan named ${name} is served here (see GET /api/v1/plans)`, 'name');
+  if (plan === undefined)
+    throw new ApiError('not-found', `no plan named ${name} is served here (see GET /api/v1/plans)`, 'name');
   call.target(`plan ${plan.name}`);
-  if (options.valid !== false && !plan.valid) throw new ApiError('invalid-plan', `plan ${plan.name} (${plan.file}) is invalid: ${plan.findings.join('; ')}`);
+  if (options.valid !== false && !plan.valid)
+    throw new ApiError('invalid-plan', `plan ${plan.name} (${plan.file}) is invalid: ${plan.findings.join('; ')}`);
   return plan;
 }
 
@@ -33,7 +39,10 @@ export async function refuseBusyVm(call: RouteCall, vm: string | undefined): Pro
   const run = await call.api.store.getRun(lock.runId);
   if (run?.status !== 'running') return;
   if (lock.hostname === hostname() && !isProcessAlive(lock.pid)) return;
-  throw new ApiError('conflict', `VM ${vm} is busy: run ${lock.runId} of plan ${lock.plan} holds it (pid ${lock.pid} on ${lock.hostname}, since ${lock.since}); try again when it ends`);
+  throw new ApiError(
+    'conflict',
+    `VM ${vm} is busy: run ${lock.runId} of plan ${lock.plan} holds it (pid ${lock.pid} on ${lock.hostname}, since ${lock.since}); try again when it ends`,
+  );
 }
 
 // The end of the store's busy-VM refusal (src/store/vm-locks.ts), as a task's error carries it.

@@ -30,7 +30,12 @@ export interface BucketNbd {
   close(): Promise<void>;
 }
 
-export async function serveBucketNbd(client: S3Client, bucket: string, objects: ReadonlyMap<string, ServedObject>, socketPath: string): Promise<BucketNbd> {
+export async function serveBucketNbd(
+  client: S3Client,
+  bucket: string,
+  objects: ReadonlyMap<string, ServedObject>,
+  socketPath: string,
+): Promise<BucketNbd> {
   let requests = 0;
   let bytes = 0;
   // Blocks by "<export>\0<index>", oldest first (a Map keeps insertion order).
@@ -47,10 +52,18 @@ export async function serveBucketNbd(client: S3Client, bucket: string, objects: 
     const end = Math.min(object.size, start + BLOCK) - 1;
     requests++;
     const read = client
-      .send(new GetObjectCommand({ Bucket: bucket, Key: object.key, VersionId: object.versionId, Range: `bytes=${start}-${end}` }))
+      .send(
+        new GetObjectCommand({
+          Bucket: bucket,
+          Key: object.key,
+          VersionId: object.versionId,
+          Range: `bytes=${start}-${end}`,
+        }),
+      )
       .then(async (answer) => Buffer.from(await answer.Body!.transformToByteArray()))
       .then((got) => {
-        if (got.length !== end - start + 1) throw new Error(`${object.key}: ${got.length} bytes came for ${start}-${end}`);
+        if (got.length !== end - start + 1)
+          throw new Error(`${object.key}: ${got.length} bytes came for ${start}-${end}`);
         bytes += got.length;
         return got;
       });
@@ -64,8 +77,11 @@ export async function serveBucketNbd(client: S3Client, bucket: string, objects: 
     const first = Math.floor(offset / BLOCK);
     const last = Math.floor((offset + length - 1) / BLOCK);
     const lastBlock = Math.ceil(object.size / BLOCK) - 1;
-    for (let ahead = last + 1; ahead <= Math.min(lastBlock, last + PREFETCH); ahead++) block(name, object, ahead).catch(() => {});
-    const parts = await Promise.all(Array.from({ length: last - first + 1 }, (_, at) => block(name, object, first + at)));
+    for (let ahead = last + 1; ahead <= Math.min(lastBlock, last + PREFETCH); ahead++)
+      block(name, object, ahead).catch(() => {});
+    const parts = await Promise.all(
+      Array.from({ length: last - first + 1 }, (_, at) => block(name, object, first + at)),
+    );
     const joined = parts.length === 1 ? parts[0]! : Buffer.concat(parts);
     const from = offset - first * BLOCK;
     return joined.subarray(from, from + length);
@@ -96,7 +112,11 @@ type ReadRange = (name: string, object: ServedObject, offset: number, length: nu
 
 // One client: the handshake, then its requests, each answered when its bytes are there (replies
 // may come in another order than the requests: the client matches them by handle).
-async function serveConnection(socket: Socket, objects: ReadonlyMap<string, ServedObject>, readRange: ReadRange): Promise<void> {
+async function serveConnection(
+  socket: Socket,
+  objects: ReadonlyMap<string, ServedObject>,
+  readRange: ReadRange,
+): Promise<void> {
   const input = byteReader(socket);
   const greeting = Buffer.alloc(18);
   greeting.writeBigUInt64BE(P.NBD_MAGIC, 0);

@@ -39,16 +39,28 @@ export interface BucketView extends Omit<Fetched, 'lazy'> {
   close(): Promise<void>;
 }
 
-export async function openBucketView(client: S3Client, to: S3CopyTo, dir: string, choice: Omit<FetchChoice, 'lazy'>, heard: (relative: string) => void = () => {}): Promise<BucketView> {
+export async function openBucketView(
+  client: S3Client,
+  to: S3CopyTo,
+  dir: string,
+  choice: Omit<FetchChoice, 'lazy'>,
+  heard: (relative: string) => void = () => {},
+): Promise<BucketView> {
   const description = s3Description(to);
   const fetched = await fetchCopy(client, to, dir, { ...choice, lazy: true }, heard);
   // Each file pinned to the version there now: a merge on the copy later does not change it under a reader.
   const objects = new Map<string, ServedObject>();
   for (const [relative, object] of fetched.lazy) {
-    const head = await client.send(new HeadObjectCommand({ Bucket: to.bucket, Key: object.key })).catch((error: unknown) => {
-      throw s3Problem(description, `cannot read ${relative}`, error);
+    const head = await client
+      .send(new HeadObjectCommand({ Bucket: to.bucket, Key: object.key }))
+      .catch((error: unknown) => {
+        throw s3Problem(description, `cannot read ${relative}`, error);
+      });
+    objects.set(relative, {
+      key: object.key,
+      size: head.ContentLength ?? object.size,
+      ...(head.VersionId !== undefined && head.VersionId !== 'null' && { versionId: head.VersionId }),
     });
-    objects.set(relative, { key: object.key, size: head.ContentLength ?? object.size, ...(head.VersionId !== undefined && head.VersionId !== 'null' && { versionId: head.VersionId }) });
   }
   // This process's server listens on its socket until close() removes the directory.
   const socketDir = await makeSocketDir('sendense-view-', { sweepDeadSockets: true });
@@ -59,14 +71,20 @@ export async function openBucketView(client: S3Client, to: S3CopyTo, dir: string
   const mountpoints = names.map((relative) => fetched.lazy.get(relative)!.file);
   let daemon: ChildProcess;
   try {
-    for (const file of mountpoints) await writeFile(file, '', { mode: 0o600, flag: constants.O_WRONLY | constants.O_CREAT | constants.O_APPEND | constants.O_NOFOLLOW });
+    for (const file of mountpoints)
+      await writeFile(file, '', {
+        mode: 0o600,
+        flag: constants.O_WRONLY | constants.O_CREAT | constants.O_APPEND | constants.O_NOFOLLOW,
+      });
     daemon = await startDaemon(socket, names, mountpoints);
   } catch (error) {
     await server.close();
     await rm(socketDir, { recursive: true, force: true });
     throw error;
   }
-  const ended = new Promise<string>((resolve) => daemon.once('exit', (code, signal) => resolve(signal ?? `exit status ${code}`)));
+  const ended = new Promise<string>((resolve) =>
+    daemon.once('exit', (code, signal) => resolve(signal ?? `exit status ${code}`)),
+  );
   let closing: Promise<void> | undefined;
   const close = () =>
     (closing ??= (async () => {
@@ -84,12 +102,22 @@ export async function openBucketView(client: S3Client, to: S3CopyTo, dir: string
 }
 
 // qemu-storage-daemon: an NBD client node and a read-only FUSE export per file; ready once every file is mounted.
-async function startDaemon(socket: string, names: readonly string[], mountpoints: readonly string[]): Promise<ChildProcess> {
+async function startDaemon(
+  socket: string,
+  names: readonly string[],
+  mountpoints: readonly string[],
+): Promise<ChildProcess> {
   const quote = (value: string) => value.replaceAll(',', ',,');
   const args = ['--pdeathsig', 'TERM', '--', 'qemu-storage-daemon'];
   names.forEach((name, index) => {
-    args.push('--blockdev', `driver=nbd,node-name=f${index},server.type=unix,server.path=${quote(socket)},export=${quote(name)},read-only=on`);
-    args.push('--export', `type=fuse,id=e${index},node-name=f${index},mountpoint=${quote(mountpoints[index]!)},writable=off,allow-other=off`);
+    args.push(
+      '--blockdev',
+      `driver=nbd,node-name=f${index},server.type=unix,server.path=${quote(socket)},export=${quote(name)},read-only=on`,
+    );
+    args.push(
+      '--export',
+      `type=fuse,id=e${index},node-name=f${index},mountpoint=${quote(mountpoints[index]!)},writable=off,allow-other=off`,
+    );
   });
   const child = spawn('setpriv', args, { stdio: ['ignore', 'ignore', 'pipe'], env: childEnv() });
   let stderr = '';
@@ -98,13 +126,22 @@ async function startDaemon(socket: string, names: readonly string[], mountpoints
   });
   const failed = new Promise<never>((_, reject) => {
     child.once('error', (error) => reject(new SendenseError(`cannot start qemu-storage-daemon: ${error.message}`)));
-    child.once('exit', (code, signal) => reject(new SendenseError(`qemu-storage-daemon ended before the view was ready (${signal ?? `exit status ${code}`}): ${lastLine(stderr)}`)));
+    child.once('exit', (code, signal) =>
+      reject(
+        new SendenseError(
+          `qemu-storage-daemon ended before the view was ready (${signal ?? `exit status ${code}`}): ${lastLine(stderr)}`,
+        ),
+      ),
+    );
   });
   failed.catch(() => {});
   try {
     const deadline = Date.now() + MOUNT_WAIT_MS;
     while (!mountpoints.every(isMountPoint)) {
-      if (Date.now() > deadline) throw new SendenseError(`qemu-storage-daemon did not mount the view's files within ${MOUNT_WAIT_MS / 1000} s: ${lastLine(stderr)}`);
+      if (Date.now() > deadline)
+        throw new SendenseError(
+          `qemu-storage-daemon did not mount the view's files within ${MOUNT_WAIT_MS / 1000} s: ${lastLine(stderr)}`,
+        );
       await Promise.race([failed, new Promise((resolve) => setTimeout(resolve, 50))]);
     }
   } catch (error) {

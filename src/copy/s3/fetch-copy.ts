@@ -40,21 +40,34 @@ export interface Fetched {
   readonly lazy: ReadonlyMap<string, ObjectToFetch & { readonly file: string }>;
 }
 
-export async function fetchCopy(client: S3Client, to: S3CopyTo, dir: string, choice: FetchChoice, heard: (relative: string) => void = () => {}): Promise<Fetched> {
+export async function fetchCopy(
+  client: S3Client,
+  to: S3CopyTo,
+  dir: string,
+  choice: FetchChoice,
+  heard: (relative: string) => void = () => {},
+): Promise<Fetched> {
   const description = s3Description(to);
   const base = to.prefix === '' ? '' : `${to.prefix}/`;
   const objects = new Map<string, ObjectToFetch>();
   let token: string | undefined;
   do {
-    const page = await client.send(new ListObjectsV2Command({ Bucket: to.bucket, Prefix: base, ContinuationToken: token })).catch((error: unknown) => {
-      throw s3Problem(description, 'cannot list the copy', error);
-    });
+    const page = await client
+      .send(new ListObjectsV2Command({ Bucket: to.bucket, Prefix: base, ContinuationToken: token }))
+      .catch((error: unknown) => {
+        throw s3Problem(description, 'cannot list the copy', error);
+      });
     // Every key checked before anything is written: whoever writes the bucket chooses them.
     for (const object of page.Contents ?? [])
-      objects.set(checkedKeyPath(object.Key!, object.Key!.slice(base.length), description), { key: object.Key!, size: object.Size ?? 0, etag: unquote(object.ETag) });
+      objects.set(checkedKeyPath(object.Key!, object.Key!.slice(base.length), description), {
+        key: object.Key!,
+        size: object.Size ?? 0,
+        etag: unquote(object.ETag),
+      });
     token = page.IsTruncated ? page.NextContinuationToken : undefined;
   } while (token !== undefined);
-  if (!objects.has(REPOSITORY_MARKER)) throw new SendenseError(`${description} is not a copy: it has no ${REPOSITORY_MARKER}`);
+  if (!objects.has(REPOSITORY_MARKER))
+    throw new SendenseError(`${description} is not a copy: it has no ${REPOSITORY_MARKER}`);
   await refuseForeignDir(dir, objects.get(REPOSITORY_MARKER)!, client, to.bucket);
 
   const wanted = await chosen(client, to, objects, choice, description);
@@ -70,9 +83,18 @@ export async function fetchCopy(client: S3Client, to: S3CopyTo, dir: string, cho
       continue;
     }
     const object = objects.get(relative)!;
-    const outcome = await downloadObject(client, to.bucket, object, file, undefined, otherLayoutCheck(client, to.bucket, objects, relative)).catch((error: unknown) => {
+    const outcome = await downloadObject(
+      client,
+      to.bucket,
+      object,
+      file,
+      undefined,
+      otherLayoutCheck(client, to.bucket, objects, relative),
+    ).catch((error: unknown) => {
       // Our own refusals (a file that differs from its manifest) say it whole.
-      throw isSendenseError(error) ? new SendenseError(`${description}: ${error.message}`, { cause: error }) : s3Problem(description, `cannot fetch ${relative}`, error);
+      throw isSendenseError(error)
+        ? new SendenseError(`${description}: ${error.message}`, { cause: error })
+        : s3Problem(description, `cannot fetch ${relative}`, error);
     });
     if (outcome === 'kept') kept.push(relative);
     else {
@@ -85,9 +107,19 @@ export async function fetchCopy(client: S3Client, to: S3CopyTo, dir: string, cho
 }
 
 // The relative paths to fetch, the marker first and the manifests last (a point is whole once they are there).
-async function chosen(client: S3Client, to: S3CopyTo, objects: ReadonlyMap<string, ObjectToFetch>, choice: FetchChoice, description: string): Promise<{ files: string[]; point?: string }> {
+async function chosen(
+  client: S3Client,
+  to: S3CopyTo,
+  objects: ReadonlyMap<string, ObjectToFetch>,
+  choice: FetchChoice,
+  description: string,
+): Promise<{ files: string[]; point?: string }> {
   const always = [REPOSITORY_MARKER, KEYRING_FILE].filter((name) => objects.has(name));
-  const order = (files: string[]) => [...always, ...files.filter((file) => !file.endsWith('.json')).sort(), ...files.filter((file) => file.endsWith('.json')).sort()];
+  const order = (files: string[]) => [
+    ...always,
+    ...files.filter((file) => !file.endsWith('.json')).sort(),
+    ...files.filter((file) => file.endsWith('.json')).sort(),
+  ];
   const all = [...objects.keys()].filter((relative) => !always.includes(relative));
   if (choice.vm === undefined) return { files: order(all) };
   const ofVm = all.filter((relative) => relative.startsWith(`${choice.vm}/`));
@@ -96,17 +128,24 @@ async function chosen(client: S3Client, to: S3CopyTo, objects: ReadonlyMap<strin
   const manifests = ofVm.filter((relative) => MANIFEST.test(relative));
   const ids = [...new Set(manifests.map((relative) => path.posix.basename(relative, '.json')))].sort();
   const point = choice.point === 'latest' ? ids.at(-1) : choice.point;
-  if (point === undefined || !ids.includes(point)) throw new SendenseError(`${description} has no point ${choice.point} of VM ${choice.vm}${ids.length > 0 ? ` (its newest: ${ids.at(-1)})` : ''}`);
+  if (point === undefined || !ids.includes(point))
+    throw new SendenseError(
+      `${description} has no point ${choice.point} of VM ${choice.vm}${ids.length > 0 ? ` (its newest: ${ids.at(-1)})` : ''}`,
+    );
   const files = new Set<string>();
-  for (const disk of new Set(manifests.filter((relative) => relative.endsWith(`/${point}.json`)).map((relative) => path.posix.dirname(relative)))) {
+  for (const disk of new Set(
+    manifests.filter((relative) => relative.endsWith(`/${point}.json`)).map((relative) => path.posix.dirname(relative)),
+  )) {
     // Down the chain by each manifest's parent, to the full.
     for (let id: string | null = point; id !== null;) {
       const manifest: string = `${disk}/${id}.json`;
-      if (!objects.has(manifest) || !objects.has(`${disk}/${id}.qcow2`)) throw new SendenseError(`${description}: point ${point} needs ${id} of ${disk}, which is not complete there`);
+      if (!objects.has(manifest) || !objects.has(`${disk}/${id}.qcow2`))
+        throw new SendenseError(`${description}: point ${point} needs ${id} of ${disk}, which is not complete there`);
       files.add(manifest).add(`${disk}/${id}.qcow2`);
       const xml = `${choice.vm}/domain/${id}.xml`;
       if (objects.has(xml)) files.add(xml);
-      id = (JSON.parse(await readObject(client, to.bucket, objects.get(manifest)!.key)) as { parentId: string | null }).parentId;
+      id = (JSON.parse(await readObject(client, to.bucket, objects.get(manifest)!.key)) as { parentId: string | null })
+        .parentId;
     }
   }
   return { files: order([...files]), point };
@@ -114,18 +153,33 @@ async function chosen(client: S3Client, to: S3CopyTo, objects: ReadonlyMap<strin
 
 // An object another tool put in another part layout: a backup file is checked against its
 // manifest's digests (the authority whatever the layout), a manifest by reading it as one.
-function otherLayoutCheck(client: S3Client, bucket: string, objects: ReadonlyMap<string, ObjectToFetch>, relative: string): OtherLayoutCheck | undefined {
+function otherLayoutCheck(
+  client: S3Client,
+  bucket: string,
+  objects: ReadonlyMap<string, ObjectToFetch>,
+  relative: string,
+): OtherLayoutCheck | undefined {
   if (MANIFEST.test(relative)) return async (partial) => void parseManifest(await readFile(partial, 'utf8'), relative);
   if (!relative.endsWith('.qcow2')) return undefined;
   return async (partial) => {
     const manifest = objects.get(relative.replace(/\.qcow2$/, '.json'));
-    const unchecked = (why: string) => new SendenseError(`${relative} was uploaded in another part layout than ours (ETag ${objects.get(relative)!.etag}) and ${why}: not fetched`);
+    const unchecked = (why: string) =>
+      new SendenseError(
+        `${relative} was uploaded in another part layout than ours (ETag ${objects.get(relative)!.etag}) and ${why}: not fetched`,
+      );
     if (manifest === undefined) throw unchecked('has no manifest beside it to check it against');
-    const result = await verifyLayer(partial, parseManifest(await readObject(client, bucket, manifest.key), relative.replace(/\.qcow2$/, '.json'))).catch((error: unknown) => {
-      throw unchecked(`cannot be checked against its manifest (${error instanceof Error ? error.message : String(error)})`);
+    const result = await verifyLayer(
+      partial,
+      parseManifest(await readObject(client, bucket, manifest.key), relative.replace(/\.qcow2$/, '.json')),
+    ).catch((error: unknown) => {
+      throw unchecked(
+        `cannot be checked against its manifest (${error instanceof Error ? error.message : String(error)})`,
+      );
     });
-    if (!result.digestsChecked && result.findings.length === 0) throw unchecked('its manifest holds no digests to check it against');
-    if (result.findings.length > 0) throw new SendenseError(`${relative} differs from its manifest (${result.findings[0]!.message}): not fetched`);
+    if (!result.digestsChecked && result.findings.length === 0)
+      throw unchecked('its manifest holds no digests to check it against');
+    if (result.findings.length > 0)
+      throw new SendenseError(`${relative} differs from its manifest (${result.findings[0]!.message}): not fetched`);
   };
 }
 
@@ -143,5 +197,7 @@ async function refuseForeignDir(dir: string, marker: ObjectToFetch, client: S3Cl
   if (entries.length === 0) return;
   const ours = await readFile(path.join(dir, REPOSITORY_MARKER), 'utf8').catch(() => undefined);
   if (ours !== undefined && ours === (await readObject(client, bucket, marker.key))) return;
-  throw new SendenseError(`${dir} is not empty and is not a fetch of this copy: choose an empty or new directory`, { exitCode: 2 });
+  throw new SendenseError(`${dir} is not empty and is not a fetch of this copy: choose an empty or new directory`, {
+    exitCode: 2,
+  });
 }

@@ -11,7 +11,8 @@ import { SendenseError } from '../../errors.js';
 export function keyPathProblem(relative: string): string | undefined {
   if (relative === '') return 'it is the prefix itself';
   // Control characters (NUL among them) and backslashes: no name of ours has them, and a path with them means something else elsewhere.
-  if ([...relative].some((char) => char.charCodeAt(0) < 0x20 || char.charCodeAt(0) === 0x7f)) return 'it holds a control character';
+  if ([...relative].some((char) => char.charCodeAt(0) < 0x20 || char.charCodeAt(0) === 0x7f))
+    return 'it holds a control character';
   if (relative.includes('\\')) return 'it holds a backslash';
   if (relative.startsWith('/')) return 'it is absolute';
   const segments = relative.split('/');
@@ -23,7 +24,10 @@ export function keyPathProblem(relative: string): string | undefined {
 // The key's relative path, or a refusal naming it.
 export function checkedKeyPath(key: string, relative: string, description: string): string {
   const problem = keyPathProblem(relative);
-  if (problem !== undefined) throw new SendenseError(`${description}: the key ${JSON.stringify(key)} names no file inside the directory (${problem}): refused, nothing fetched`);
+  if (problem !== undefined)
+    throw new SendenseError(
+      `${description}: the key ${JSON.stringify(key)} names no file inside the directory (${problem}): refused, nothing fetched`,
+    );
   return relative;
 }
 
@@ -41,14 +45,18 @@ export async function placeInside(dir: string, relative: string): Promise<string
       });
       there = await lstat(at);
     }
-    if (!there.isDirectory()) throw notInside(dir, relative, `${at} is ${there.isSymbolicLink() ? 'a symlink' : 'not a directory'}`);
+    if (!there.isDirectory())
+      throw notInside(dir, relative, `${at} is ${there.isSymbolicLink() ? 'a symlink' : 'not a directory'}`);
   }
   const file = path.join(at, segments.at(-1)!);
   const there = await lstat(file).catch(() => undefined);
-  if (there !== undefined && !there.isFile()) throw notInside(dir, relative, `${file} is ${there.isSymbolicLink() ? 'a symlink' : 'not a regular file'}`);
+  if (there !== undefined && !there.isFile())
+    throw notInside(dir, relative, `${file} is ${there.isSymbolicLink() ? 'a symlink' : 'not a regular file'}`);
   return file;
 }
 
 function notInside(dir: string, relative: string, why: string): SendenseError {
-  return new SendenseError(`${dir}: ${relative} would not be a file inside it (${why}): refused, nothing written there`);
+  return new SendenseError(
+    `${dir}: ${relative} would not be a file inside it (${why}): refused, nothing written there`,
+  );
 }

@@ -22,21 +22,31 @@ export async function s3Keys(credentials: S3Credentials, env: NodeJS.ProcessEnv 
     hideFromChildren(credentials.accessKeyIdEnv, credentials.secretAccessKeyEnv);
     const read = (name: string) => {
       const value = env[name]?.trim();
-      if (value === undefined || value === '') throw new SendenseError(`the environment variable ${name} (copy.to) is not set: it holds a key of the object store`);
+      if (value === undefined || value === '')
+        throw new SendenseError(
+          `the environment variable ${name} (copy.to) is not set: it holds a key of the object store`,
+        );
       return value;
     };
     return { accessKeyId: read(credentials.accessKeyIdEnv), secretAccessKey: read(credentials.secretAccessKeyEnv) };
   }
   const { file, profile } = credentials;
   const text = await readFile(file, 'utf8').catch((error: NodeJS.ErrnoException) => {
-    throw new SendenseError(`cannot read the credentials file ${file} (copy.to.credentialsFile): ${error.code ?? error.message}`);
+    throw new SendenseError(
+      `cannot read the credentials file ${file} (copy.to.credentialsFile): ${error.code ?? error.message}`,
+    );
   });
-  if (((await stat(file)).mode & 0o077) !== 0) throw new SendenseError(`the credentials file ${file} (copy.to.credentialsFile) can be read by others: chmod 600 it`);
+  if (((await stat(file)).mode & 0o077) !== 0)
+    throw new SendenseError(
+      `the credentials file ${file} (copy.to.credentialsFile) can be read by others: chmod 600 it`,
+    );
   const section = iniSection(text, profile);
   const accessKeyId = section?.get('aws_access_key_id');
   const secretAccessKey = section?.get('aws_secret_access_key');
   if (accessKeyId === undefined || secretAccessKey === undefined) {
-    throw new SendenseError(`the credentials file ${file} has no aws_access_key_id and aws_secret_access_key under [${profile}]`);
+    throw new SendenseError(
+      `the credentials file ${file} has no aws_access_key_id and aws_secret_access_key under [${profile}]`,
+    );
   }
   return { accessKeyId, secretAccessKey };
 }
@@ -55,7 +65,8 @@ function iniSection(text: string, name: string): Map<string, string> | undefined
       continue;
     }
     const eq = line.indexOf('=');
-    if (current === name && found !== undefined && eq > 0) found.set(line.slice(0, eq).trim(), line.slice(eq + 1).trim());
+    if (current === name && found !== undefined && eq > 0)
+      found.set(line.slice(0, eq).trim(), line.slice(eq + 1).trim());
   }
   return found;
 }
@@ -86,7 +97,13 @@ export function s3Problem(description: string, what: string, error: unknown): Se
 
 // In a few words, by the error's code: what the store said, or why it could not be reached.
 export function s3Reason(error: unknown): string {
-  const facts = error as { name?: string; Code?: string; code?: string; $metadata?: { httpStatusCode?: number }; message?: string };
+  const facts = error as {
+    name?: string;
+    Code?: string;
+    code?: string;
+    $metadata?: { httpStatusCode?: number };
+    message?: string;
+  };
   const code = facts.Code ?? facts.name;
   const status = facts.$metadata?.httpStatusCode;
   switch (code) {
@@ -109,6 +126,7 @@ export function s3Reason(error: unknown): string {
   const network = facts.code ?? (error as { cause?: { code?: string } }).cause?.code;
   if (network !== undefined && /^E[A-Z]+$/.test(network)) return `cannot reach it (${network})`;
   if (code === 'NotFound' && status === 404) return 'not found (404)';
-  if (code !== undefined && code !== 'Error' && code !== 'UnknownError') return `${code}${status === undefined ? '' : ` (HTTP ${status})`}`;
+  if (code !== undefined && code !== 'Error' && code !== 'UnknownError')
+    return `${code}${status === undefined ? '' : ` (HTTP ${status})`}`;
   return facts.message ?? String(error);
 }

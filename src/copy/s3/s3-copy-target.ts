@@ -47,16 +47,22 @@ export function s3CopyTarget(client: S3Client, to: S3CopyTo, say: (message: stri
   };
 
   const head = (relative: string) =>
-    client.send(new HeadObjectCommand({ Bucket: bucket, Key: key(relative) })).catch((error: unknown) => (missing(error) ? undefined : fail(`cannot read ${relative}`)(error)));
+    client
+      .send(new HeadObjectCommand({ Bucket: bucket, Key: key(relative) }))
+      .catch((error: unknown) => (missing(error) ? undefined : fail(`cannot read ${relative}`)(error)));
 
   // The object into a file on the hub, checked against its ETag.
   const download = async (relative: string, file: string, signal?: AbortSignal) => {
     const there = await head(relative);
     if (there === undefined) throw new SendenseError(`${description}: ${relative} is not there`);
     // Pinned to the version looked at: the bytes checked are the ETag's.
-    await downloadObject(client, bucket, { key: key(relative), size: there.ContentLength ?? 0, etag: unquote(there.ETag), versionId: there.VersionId }, file, signal).catch(
-      fail(`cannot read ${relative}`),
-    );
+    await downloadObject(
+      client,
+      bucket,
+      { key: key(relative), size: there.ContentLength ?? 0, etag: unquote(there.ETag), versionId: there.VersionId },
+      file,
+      signal,
+    ).catch(fail(`cannot read ${relative}`));
   };
   const locks = (lock: NonNullable<S3CopyTo['objectLock']>): ObjectLocks => ({
     lock,
@@ -65,8 +71,15 @@ export function s3CopyTarget(client: S3Client, to: S3CopyTo, say: (message: stri
       if (there === undefined) return false;
       const now = there.ObjectLockRetainUntilDate;
       if (now !== undefined && now.getTime() >= until.getTime() - slackMs) return false;
-      const Retention = { Mode: mode === 'governance' ? ('GOVERNANCE' as const) : ('COMPLIANCE' as const), RetainUntilDate: until };
-      await client.send(new PutObjectRetentionCommand({ Bucket: bucket, Key: key(relative), VersionId: there.VersionId, Retention })).catch(fail(`cannot lock ${relative} longer`));
+      const Retention = {
+        Mode: mode === 'governance' ? ('GOVERNANCE' as const) : ('COMPLIANCE' as const),
+        RetainUntilDate: until,
+      };
+      await client
+        .send(
+          new PutObjectRetentionCommand({ Bucket: bucket, Key: key(relative), VersionId: there.VersionId, Retention }),
+        )
+        .catch(fail(`cannot lock ${relative} longer`));
       return true;
     },
   });
@@ -81,7 +94,9 @@ export function s3CopyTarget(client: S3Client, to: S3CopyTo, say: (message: stri
       await client.send(new ListObjectsV2Command({ Bucket: bucket, MaxKeys: 1 })).catch(fail('cannot open the bucket'));
       if (to.objectLock !== undefined) await requireObjectLock(client, bucket, description);
       const inside = await markerAbove(client, to);
-      const entries = await listNames(client, bucket, to.prefix === '' ? '' : `${to.prefix}/`).catch(fail('cannot list it'));
+      const entries = await listNames(client, bucket, to.prefix === '' ? '' : `${to.prefix}/`).catch(
+        fail('cannot list it'),
+      );
       if (entries.length === 0) return { state: 'missing', inside };
       const marker = await target.read(REPOSITORY_MARKER);
       return { state: 'directory', entries, inside, ...(marker !== undefined && { marker }) };
@@ -91,7 +106,9 @@ export function s3CopyTarget(client: S3Client, to: S3CopyTo, say: (message: stri
       const files = new Map<string, number>();
       let token: string | undefined;
       do {
-        const page = await client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: base, ContinuationToken: token })).catch(fail(`cannot list ${dir}`));
+        const page = await client
+          .send(new ListObjectsV2Command({ Bucket: bucket, Prefix: base, ContinuationToken: token }))
+          .catch(fail(`cannot list ${dir}`));
         for (const object of page.Contents ?? []) {
           const relative = object.Key!.slice(base.length);
           if (relative.split('/').length <= 2) files.set(relative, object.Size ?? 0);
@@ -110,23 +127,42 @@ export function s3CopyTarget(client: S3Client, to: S3CopyTo, say: (message: stri
       }
     },
     async put(relative, bytes, signal) {
-      const { resumedBytes } = await uploadObject({ client, bucket, key: key(relative), lock: to.objectLock, signal }, bytes).catch(fail(`cannot write ${relative}`));
-      if (resumedBytes > 0) say(`${relative}: resumed the upload a killed run left (${formatBytes(resumedBytes)} of its parts were in the store already)`);
+      const { resumedBytes } = await uploadObject(
+        { client, bucket, key: key(relative), lock: to.objectLock, signal },
+        bytes,
+      ).catch(fail(`cannot write ${relative}`));
+      if (resumedBytes > 0)
+        say(
+          `${relative}: resumed the upload a killed run left (${formatBytes(resumedBytes)} of its parts were in the store already)`,
+        );
     },
     async sameAs(relative, file) {
       const there = await head(relative);
       const size = (await stat(file)).size;
-      if (there === undefined || there.ContentLength !== size || unquote(there.ETag) !== (await expectedEtag(file, size))) return false;
+      if (
+        there === undefined ||
+        there.ContentLength !== size ||
+        unquote(there.ETag) !== (await expectedEtag(file, size))
+      )
+        return false;
       // Kept: a run killed between its upload and its lock left it unlocked.
-      await lockVersion({ client, bucket, key: key(relative), lock: to.objectLock }, there.VersionId).catch(fail(`cannot lock ${relative}`));
+      await lockVersion({ client, bucket, key: key(relative), lock: to.objectLock }, there.VersionId).catch(
+        fail(`cannot lock ${relative}`),
+      );
       return true;
     },
     async remove(relatives) {
       for (const relative of relatives) {
-        if (relative.endsWith(PARTIAL)) await abortUploads(client, bucket, key(relative.slice(0, -PARTIAL.length))).catch(fail(`cannot abort the upload of ${relative}`));
+        if (relative.endsWith(PARTIAL))
+          await abortUploads(client, bucket, key(relative.slice(0, -PARTIAL.length))).catch(
+            fail(`cannot abort the upload of ${relative}`),
+          );
         // In a versioned bucket a delete hides the object behind a delete marker (its versions stay
         // until reclaim deletes them); one of a key that is not there would only add a marker.
-        else if ((await head(relative)) !== undefined) await client.send(new DeleteObjectCommand({ Bucket: bucket, Key: key(relative) })).catch(fail(`cannot remove ${relative}`));
+        else if ((await head(relative)) !== undefined)
+          await client
+            .send(new DeleteObjectCommand({ Bucket: bucket, Key: key(relative) }))
+            .catch(fail(`cannot remove ${relative}`));
       }
     },
     async removeLeft(recorded) {
@@ -135,7 +171,8 @@ export function s3CopyTarget(client: S3Client, to: S3CopyTo, say: (message: stri
     },
     capability: capabilities({
       download,
-      reclaim: (dir) => reclaimVersions(client, bucket, `${key(dir)}/`).catch(fail(`cannot give back the space of ${dir}`)),
+      reclaim: (dir) =>
+        reclaimVersions(client, bucket, `${key(dir)}/`).catch(fail(`cannot give back the space of ${dir}`)),
       ...(to.objectLock !== undefined && { locks: locks(to.objectLock) }),
     }),
   };
@@ -157,20 +194,41 @@ async function reclaimVersions(client: S3Client, bucket: string, prefix: string)
   const entries: Entry[] = [];
   let [keyMarker, versionMarker]: (string | undefined)[] = [undefined, undefined];
   do {
-    const page: ListObjectVersionsCommandOutput = await client.send(new ListObjectVersionsCommand({ Bucket: bucket, Prefix: prefix, KeyMarker: keyMarker, VersionIdMarker: versionMarker }));
-    for (const v of page.Versions ?? []) entries.push({ key: v.Key!, versionId: v.VersionId!, latest: v.IsLatest === true, marker: false, size: v.Size ?? 0 });
-    for (const m of page.DeleteMarkers ?? []) entries.push({ key: m.Key!, versionId: m.VersionId!, latest: m.IsLatest === true, marker: true, size: 0 });
-    [keyMarker, versionMarker] = page.IsTruncated === true ? [page.NextKeyMarker, page.NextVersionIdMarker] : [undefined, undefined];
+    const page: ListObjectVersionsCommandOutput = await client.send(
+      new ListObjectVersionsCommand({
+        Bucket: bucket,
+        Prefix: prefix,
+        KeyMarker: keyMarker,
+        VersionIdMarker: versionMarker,
+      }),
+    );
+    for (const v of page.Versions ?? [])
+      entries.push({
+        key: v.Key!,
+        versionId: v.VersionId!,
+        latest: v.IsLatest === true,
+        marker: false,
+        size: v.Size ?? 0,
+      });
+    for (const m of page.DeleteMarkers ?? [])
+      entries.push({ key: m.Key!, versionId: m.VersionId!, latest: m.IsLatest === true, marker: true, size: 0 });
+    [keyMarker, versionMarker] =
+      page.IsTruncated === true ? [page.NextKeyMarker, page.NextVersionIdMarker] : [undefined, undefined];
   } while (keyMarker !== undefined);
   const result = { deleted: 0, deletedBytes: 0, held: 0, heldBytes: 0, heldUntil: undefined as Date | undefined };
-  const remove = (entry: Entry) => client.send(new DeleteObjectCommand({ Bucket: bucket, Key: entry.key, VersionId: entry.versionId }));
+  const remove = (entry: Entry) =>
+    client.send(new DeleteObjectCommand({ Bucket: bucket, Key: entry.key, VersionId: entry.versionId }));
   const byKey = new Map<string, Entry[]>();
   for (const entry of entries) byKey.set(entry.key, [...(byKey.get(entry.key) ?? []), entry]);
   for (const versions of byKey.values()) {
     const removed = versions.some((entry) => entry.latest && entry.marker);
     let left = 0;
-    for (const version of versions.filter((entry) => !entry.marker && (removed || !entry.latest) && entry.versionId !== 'null')) {
-      const there = await client.send(new HeadObjectCommand({ Bucket: bucket, Key: version.key, VersionId: version.versionId }));
+    for (const version of versions.filter(
+      (entry) => !entry.marker && (removed || !entry.latest) && entry.versionId !== 'null',
+    )) {
+      const there = await client.send(
+        new HeadObjectCommand({ Bucket: bucket, Key: version.key, VersionId: version.versionId }),
+      );
       const until = there.ObjectLockRetainUntilDate;
       if (until !== undefined && until.getTime() > Date.now()) {
         left++;
@@ -185,7 +243,8 @@ async function reclaimVersions(client: S3Client, bucket: string, prefix: string)
     }
     const dataLeft = left + versions.filter((entry) => !entry.marker && entry.latest).length;
     // A marker in front of nothing is dropped; one still hiding a version stays.
-    for (const marker of versions.filter((entry) => entry.marker && (dataLeft === 0 || !entry.latest))) await remove(marker);
+    for (const marker of versions.filter((entry) => entry.marker && (dataLeft === 0 || !entry.latest)))
+      await remove(marker);
   }
   return result;
 }
@@ -199,16 +258,26 @@ export function s3KeyOf(to: S3CopyTo, recorded: string): string {
 export async function abortUploads(client: S3Client, bucket: string, objectKey: string): Promise<number> {
   const listed = await client.send(new ListMultipartUploadsCommand({ Bucket: bucket, Prefix: objectKey }));
   const uploads = (listed.Uploads ?? []).filter((upload) => upload.Key === objectKey);
-  for (const upload of uploads) await client.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: objectKey, UploadId: upload.UploadId }));
+  for (const upload of uploads)
+    await client.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: objectKey, UploadId: upload.UploadId }));
   return uploads.length;
 }
 
 // The names right under a prefix: objects and "folders".
 async function listNames(client: S3Client, bucket: string, prefix: string): Promise<string[]> {
-  const page = await client.send(new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, Delimiter: '/', MaxKeys: 100 }));
-  const names = [...(page.CommonPrefixes ?? []).map((common) => common.Prefix!.slice(prefix.length, -1)), ...(page.Contents ?? []).map((object) => object.Key!.slice(prefix.length))];
-  const uploads = await client.send(new ListMultipartUploadsCommand({ Bucket: bucket, Prefix: prefix, MaxUploads: 10 }));
-  return [...names, ...(uploads.Uploads ?? []).map((upload) => `${upload.Key!.slice(prefix.length)}${PARTIAL}`)].filter((name) => name !== '');
+  const page = await client.send(
+    new ListObjectsV2Command({ Bucket: bucket, Prefix: prefix, Delimiter: '/', MaxKeys: 100 }),
+  );
+  const names = [
+    ...(page.CommonPrefixes ?? []).map((common) => common.Prefix!.slice(prefix.length, -1)),
+    ...(page.Contents ?? []).map((object) => object.Key!.slice(prefix.length)),
+  ];
+  const uploads = await client.send(
+    new ListMultipartUploadsCommand({ Bucket: bucket, Prefix: prefix, MaxUploads: 10 }),
+  );
+  return [...names, ...(uploads.Uploads ?? []).map((upload) => `${upload.Key!.slice(prefix.length)}${PARTIAL}`)].filter(
+    (name) => name !== '',
+  );
 }
 
 // A repository marker under a prefix above this one: the copy would be taken for a VM's folder of it.
@@ -230,6 +299,8 @@ async function markerAbove(client: S3Client, to: S3CopyTo): Promise<string | und
 async function requireObjectLock(client: S3Client, bucket: string, description: string): Promise<void> {
   const config = await client.send(new GetObjectLockConfigurationCommand({ Bucket: bucket })).catch(() => undefined);
   if (config?.ObjectLockConfiguration?.ObjectLockEnabled !== 'Enabled') {
-    throw new SendenseError(`${description}: copy.to.objectLock is set, but the bucket ${bucket} has no object lock: make the bucket with object lock enabled, or leave objectLock out`);
+    throw new SendenseError(
+      `${description}: copy.to.objectLock is set, but the bucket ${bucket} has no object lock: make the bucket with object lock enabled, or leave objectLock out`,
+    );
   }
 }

@@ -30,13 +30,24 @@ export interface ObjectToFetch {
 export type OtherLayoutCheck = (partial: string) => Promise<void>;
 
 /** 'kept': the file was there with those bytes; 'fetched': brought now. */
-export async function downloadObject(client: S3Client, bucket: string, object: ObjectToFetch, file: string, signal?: AbortSignal, otherLayout?: OtherLayoutCheck): Promise<'kept' | 'fetched'> {
+export async function downloadObject(
+  client: S3Client,
+  bucket: string,
+  object: ObjectToFetch,
+  file: string,
+  signal?: AbortSignal,
+  otherLayout?: OtherLayoutCheck,
+): Promise<'kept' | 'fetched'> {
   const there = await stat(file).catch(() => undefined);
   if (there?.size === object.size && (await etagOfFile(file, object)) === object.etag) return 'kept';
   const partial = `${file}.partial`;
   // A partial file a killed fetch left (or a symlink put in its place) goes first; the new one is ours alone.
   await rm(partial, { force: true });
-  const handle = await open(partial, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600);
+  const handle = await open(
+    partial,
+    constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW,
+    0o600,
+  );
   try {
     const partSize = partSizeFor(object.size);
     const parts = Math.max(1, Math.ceil(object.size / partSize));
@@ -47,9 +58,13 @@ export async function downloadObject(client: S3Client, bucket: string, object: O
         const start = part * partSize;
         const end = Math.min(object.size, start + partSize) - 1;
         const range = object.size === 0 ? undefined : `bytes=${start}-${end}`;
-        const answer = await client.send(new GetObjectCommand({ Bucket: bucket, Key: object.key, Range: range, VersionId: object.versionId }), { abortSignal: signal });
+        const answer = await client.send(
+          new GetObjectCommand({ Bucket: bucket, Key: object.key, Range: range, VersionId: object.versionId }),
+          { abortSignal: signal },
+        );
         const body = Buffer.from(await answer.Body!.transformToByteArray());
-        if (body.length !== end - start + 1) throw new Error(`${object.key}: ${body.length} bytes came for the range ${start}-${end}`);
+        if (body.length !== end - start + 1)
+          throw new Error(`${object.key}: ${body.length} bytes came for the range ${start}-${end}`);
         md5s[part] = createHash('md5').update(body).digest();
         await handle.write(body, 0, body.length, start);
       }
@@ -71,11 +86,19 @@ export async function downloadObject(client: S3Client, bucket: string, object: O
 
 // Our parts did not make the ETag: a plain MD5 is the whole file's; "-N" another tool's N parts, or
 // our count cut elsewhere. Either way the caller's check decides; without one, the object is refused.
-async function checkOtherLayout(object: ObjectToFetch, partial: string, parts: number, otherLayout: OtherLayoutCheck | undefined): Promise<void> {
+async function checkOtherLayout(
+  object: ObjectToFetch,
+  partial: string,
+  parts: number,
+  otherLayout: OtherLayoutCheck | undefined,
+): Promise<void> {
   const count = /-(\d+)$/.exec(object.etag)?.[1];
   if (count === undefined) {
     const whole = await wholeMd5(partial);
-    if (whole !== object.etag) throw new Error(`${object.key} read back different from what the store holds (ETag ${object.etag} there, ${whole} read)`);
+    if (whole !== object.etag)
+      throw new Error(
+        `${object.key} read back different from what the store holds (ETag ${object.etag} there, ${whole} read)`,
+      );
   }
   if (otherLayout === undefined) {
     if (count === undefined) return;
@@ -95,6 +118,7 @@ async function etagOfFile(file: string, object: ObjectToFetch): Promise<string> 
 
 async function wholeMd5(file: string): Promise<string> {
   const hash = createHash('md5');
-  for await (const chunk of createReadStream(file, { highWaterMark: 1024 * 1024 }) as AsyncIterable<Buffer>) hash.update(chunk);
+  for await (const chunk of createReadStream(file, { highWaterMark: 1024 * 1024 }) as AsyncIterable<Buffer>)
+    hash.update(chunk);
   return hash.digest('hex');
 }

@@ -47,9 +47,15 @@ export interface Uploaded {
 }
 
 /** The lock an object gets when written: until `days` from now. */
-export function lockFields(lock: S3CopyTo['objectLock']): { ObjectLockMode?: ObjectLockMode; ObjectLockRetainUntilDate?: Date } {
+export function lockFields(lock: S3CopyTo['objectLock']): {
+  ObjectLockMode?: ObjectLockMode;
+  ObjectLockRetainUntilDate?: Date;
+} {
   if (lock === undefined) return {};
-  return { ObjectLockMode: lock.mode === 'governance' ? 'GOVERNANCE' : 'COMPLIANCE', ObjectLockRetainUntilDate: new Date(Date.now() + lock.days * 86_400_000) };
+  return {
+    ObjectLockMode: lock.mode === 'governance' ? 'GOVERNANCE' : 'COMPLIANCE',
+    ObjectLockRetainUntilDate: new Date(Date.now() + lock.days * 86_400_000),
+  };
 }
 
 export async function uploadObject(place: UploadPlace, bytes: OutgoingBytes): Promise<Uploaded> {
@@ -64,7 +70,14 @@ async function putWhole(place: UploadPlace, bytes: OutgoingBytes): Promise<Uploa
   const body = Buffer.concat(chunks);
   const md5 = createHash('md5').update(body).digest();
   const answer = await place.client.send(
-    new PutObjectCommand({ Bucket: place.bucket, Key: place.key, Body: body, ContentLength: body.length, ContentMD5: md5.toString('base64'), ...lockFields(place.lock) }),
+    new PutObjectCommand({
+      Bucket: place.bucket,
+      Key: place.key,
+      Body: body,
+      ContentLength: body.length,
+      ContentMD5: md5.toString('base64'),
+      ...lockFields(place.lock),
+    }),
     { abortSignal: place.signal },
   );
   checkEtag(answer.ETag, md5.toString('hex'), place.key);
@@ -75,7 +88,13 @@ async function putWhole(place: UploadPlace, bytes: OutgoingBytes): Promise<Uploa
 async function putInParts(place: UploadPlace, bytes: OutgoingBytes, partSize: number): Promise<Uploaded> {
   const { client, bucket, key, signal } = place;
   const left = await leftUpload(place);
-  const uploadId = left?.uploadId ?? (await client.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: key, ...lockFields(place.lock) }), { abortSignal: signal })).UploadId!;
+  const uploadId =
+    left?.uploadId ??
+    (
+      await client.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: key, ...lockFields(place.lock) }), {
+        abortSignal: signal,
+      })
+    ).UploadId!;
   const md5s: Buffer[] = [];
   const inFlight = new Set<Promise<void>>();
   let failure: unknown;
@@ -91,9 +110,20 @@ async function putInParts(place: UploadPlace, bytes: OutgoingBytes, partSize: nu
     while (inFlight.size >= IN_FLIGHT) await Promise.race(inFlight);
     if (failure !== undefined) throw failure;
     const sent = client
-      .send(new UploadPartCommand({ Bucket: bucket, Key: key, UploadId: uploadId, PartNumber: part, Body: body, ContentLength: body.length, ContentMD5: md5.toString('base64') }), {
-        abortSignal: signal,
-      })
+      .send(
+        new UploadPartCommand({
+          Bucket: bucket,
+          Key: key,
+          UploadId: uploadId,
+          PartNumber: part,
+          Body: body,
+          ContentLength: body.length,
+          ContentMD5: md5.toString('base64'),
+        }),
+        {
+          abortSignal: signal,
+        },
+      )
       .then((answer) => {
         checkEtag(answer.ETag, md5.toString('hex'), `${key} part ${part}`);
         // A kill -9 with a part in the store, the upload not complete (test/copy/s3-copy.test.ts).
@@ -123,9 +153,24 @@ async function putInParts(place: UploadPlace, bytes: OutgoingBytes, partSize: nu
   await Promise.all(inFlight);
   if (failure !== undefined) throw failure;
   const parts = md5s.map((md5, i) => ({ PartNumber: i + 1, ETag: `"${md5.toString('hex')}"` }));
-  const done = await client.send(new CompleteMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: uploadId, MultipartUpload: { Parts: parts } }), { abortSignal: signal });
+  const done = await client.send(
+    new CompleteMultipartUploadCommand({
+      Bucket: bucket,
+      Key: key,
+      UploadId: uploadId,
+      MultipartUpload: { Parts: parts },
+    }),
+    { abortSignal: signal },
+  );
   // Some stores (radosgw 16) answer the completion with an empty ETag: the object's own is read then.
-  const etag = unquote(done.ETag) !== '' ? done.ETag : (await client.send(new HeadObjectCommand({ Bucket: bucket, Key: key, VersionId: done.VersionId }), { abortSignal: signal })).ETag;
+  const etag =
+    unquote(done.ETag) !== ''
+      ? done.ETag
+      : (
+          await client.send(new HeadObjectCommand({ Bucket: bucket, Key: key, VersionId: done.VersionId }), {
+            abortSignal: signal,
+          })
+        ).ETag;
   checkEtag(etag, multipartEtag(md5s), key);
   await lockVersion(place, done.VersionId);
   return { resumedBytes };
@@ -135,33 +180,56 @@ async function putInParts(place: UploadPlace, bytes: OutgoingBytes, partSize: nu
  * The lock set on the object's version itself, and read back: some stores (Ceph's radosgw 16)
  * take the lock headers of a multipart upload and leave its object unlocked.
  */
-export async function lockVersion(place: Pick<UploadPlace, 'client' | 'bucket' | 'key' | 'lock' | 'signal'>, versionId: string | undefined): Promise<void> {
+export async function lockVersion(
+  place: Pick<UploadPlace, 'client' | 'bucket' | 'key' | 'lock' | 'signal'>,
+  versionId: string | undefined,
+): Promise<void> {
   const { client, bucket, key, lock, signal } = place;
   if (lock === undefined) return;
-  const head = await client.send(new HeadObjectCommand({ Bucket: bucket, Key: key, VersionId: versionId }), { abortSignal: signal });
+  const head = await client.send(new HeadObjectCommand({ Bucket: bucket, Key: key, VersionId: versionId }), {
+    abortSignal: signal,
+  });
   if (head.ObjectLockMode !== undefined && head.ObjectLockRetainUntilDate !== undefined) return;
   const { ObjectLockMode, ObjectLockRetainUntilDate } = lockFields(lock);
   await client.send(
-    new PutObjectRetentionCommand({ Bucket: bucket, Key: key, VersionId: head.VersionId ?? versionId, Retention: { Mode: ObjectLockMode, RetainUntilDate: ObjectLockRetainUntilDate } }),
+    new PutObjectRetentionCommand({
+      Bucket: bucket,
+      Key: key,
+      VersionId: head.VersionId ?? versionId,
+      Retention: { Mode: ObjectLockMode, RetainUntilDate: ObjectLockRetainUntilDate },
+    }),
     {
       abortSignal: signal,
     },
   );
-  const again = await client.send(new HeadObjectCommand({ Bucket: bucket, Key: key, VersionId: head.VersionId ?? versionId }), { abortSignal: signal });
+  const again = await client.send(
+    new HeadObjectCommand({ Bucket: bucket, Key: key, VersionId: head.VersionId ?? versionId }),
+    { abortSignal: signal },
+  );
   if (again.ObjectLockMode === undefined) throw new Error(`${key} was written but the store did not lock it`);
 }
 
 // A multipart upload of this key a killed run left, newest first, with the parts it holds.
-async function leftUpload(place: UploadPlace): Promise<{ uploadId: string; parts: Map<number, { etag: string; size: number }> } | undefined> {
+async function leftUpload(
+  place: UploadPlace,
+): Promise<{ uploadId: string; parts: Map<number, { etag: string; size: number }> } | undefined> {
   const { client, bucket, key, signal } = place;
-  const listed = await client.send(new ListMultipartUploadsCommand({ Bucket: bucket, Prefix: key }), { abortSignal: signal });
-  const upload = (listed.Uploads ?? []).filter((upload) => upload.Key === key && upload.UploadId !== undefined).sort((a, b) => (b.Initiated?.getTime() ?? 0) - (a.Initiated?.getTime() ?? 0))[0];
+  const listed = await client.send(new ListMultipartUploadsCommand({ Bucket: bucket, Prefix: key }), {
+    abortSignal: signal,
+  });
+  const upload = (listed.Uploads ?? [])
+    .filter((upload) => upload.Key === key && upload.UploadId !== undefined)
+    .sort((a, b) => (b.Initiated?.getTime() ?? 0) - (a.Initiated?.getTime() ?? 0))[0];
   if (upload === undefined) return undefined;
   const parts = new Map<number, { etag: string; size: number }>();
   let marker: string | undefined;
   do {
-    const page = await client.send(new ListPartsCommand({ Bucket: bucket, Key: key, UploadId: upload.UploadId, PartNumberMarker: marker }), { abortSignal: signal });
-    for (const part of page.Parts ?? []) parts.set(part.PartNumber!, { etag: unquote(part.ETag), size: part.Size ?? -1 });
+    const page = await client.send(
+      new ListPartsCommand({ Bucket: bucket, Key: key, UploadId: upload.UploadId, PartNumberMarker: marker }),
+      { abortSignal: signal },
+    );
+    for (const part of page.Parts ?? [])
+      parts.set(part.PartNumber!, { etag: unquote(part.ETag), size: part.Size ?? -1 });
     marker = page.IsTruncated ? page.NextPartNumberMarker : undefined;
   } while (marker !== undefined);
   return { uploadId: upload.UploadId!, parts };
@@ -201,5 +269,6 @@ export function unquote(etag: string | undefined): string {
 }
 
 function checkEtag(answered: string | undefined, expected: string, what: string): void {
-  if (unquote(answered) !== expected) throw new Error(`${what} arrived different from what was sent (ETag ${unquote(answered)} there, ${expected} sent)`);
+  if (unquote(answered) !== expected)
+    throw new Error(`${what} arrived different from what was sent (ETag ${unquote(answered)} there, ${expected} sent)`);
 }

@@ -51,9 +51,16 @@ const REMOVE = 'rm -f -- "$@"';
 /** The copy's files under `root` (absolute) on `node`; `description`: for messages; `facts`: for doctor. */
 export function hostFilesTarget(node: NodeHost, root: string, description: string, facts: CopyTargetFacts): CopyTarget {
   const absolute = (relative: string): string => path.posix.join(root, relative);
-  const sh = async (what: string, script: string, args: readonly string[], options: ExecOptions = {}, allowed: readonly number[] = [0]) => {
+  const sh = async (
+    what: string,
+    script: string,
+    args: readonly string[],
+    options: ExecOptions = {},
+    allowed: readonly number[] = [0],
+  ) => {
     const result = await node.exec(['sh', '-c', script, 'sh', ...args], options);
-    if (!allowed.includes(result.exitCode)) throw new SendenseError(`${description}: ${what}: ${reason(result.stderr, result.exitCode)}`);
+    if (!allowed.includes(result.exitCode))
+      throw new SendenseError(`${description}: ${what}: ${reason(result.stderr, result.exitCode)}`);
     return result;
   };
 
@@ -86,13 +93,19 @@ export function hostFilesTarget(node: NodeHost, root: string, description: strin
       return result.exitCode === 3 ? undefined : result.stdout;
     },
     async put(relative, bytes, signal) {
-      await sh(`cannot write ${relative}`, PUT, [absolute(relative), String(bytes.size)], { stdin: withDigest(bytes), signal });
+      await sh(`cannot write ${relative}`, PUT, [absolute(relative), String(bytes.size)], {
+        stdin: withDigest(bytes),
+        signal,
+      });
     },
     async sameAs(relative, file) {
       const { stdout, exitCode } = await sh(`cannot read ${relative}`, HASH, [absolute(relative)], {}, [0, 3]);
       if (exitCode === 3) return false;
       const digest = /^([0-9a-f]{64})\b/.exec(stdout.trim())?.[1];
-      if (digest === undefined) throw new SendenseError(`${description}: cannot read ${relative}: no sha256 digest in ${JSON.stringify(stdout.slice(0, 80))}`);
+      if (digest === undefined)
+        throw new SendenseError(
+          `${description}: cannot read ${relative}: no sha256 digest in ${JSON.stringify(stdout.slice(0, 80))}`,
+        );
       return digest === (await sha256Of(file));
     },
     async remove(relatives) {

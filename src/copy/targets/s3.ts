@@ -38,13 +38,18 @@ export const s3CopyTargetDefinition: CopyTargetDefinition<S3CopyTo> = {
 
 // The bucket with the plan's credentials (from the environment or the credentials file now).
 async function openBucket(to: S3CopyTo, say: (message: string) => void): Promise<OpenedCopyTarget> {
-  const [{ s3Client, s3Keys }, { s3CopyTarget }] = await Promise.all([import('../s3/s3-client.js'), import('../s3/s3-copy-target.js')]);
+  const [{ s3Client, s3Keys }, { s3CopyTarget }] = await Promise.all([
+    import('../s3/s3-client.js'),
+    import('../s3/s3-copy-target.js'),
+  ]);
   const client = s3Client(to, await s3Keys(to.credentials));
   return { target: s3CopyTarget(client, to, say), close: async () => client.destroy() };
 }
 
 // An object store's key variables, kept out of every child's environment from now on.
-function hiddenS3Names<T extends { readonly accessKeyIdEnv: string; readonly secretAccessKeyEnv: string }>(names: T): T {
+function hiddenS3Names<T extends { readonly accessKeyIdEnv: string; readonly secretAccessKeyEnv: string }>(
+  names: T,
+): T {
   hideFromChildren(names.accessKeyIdEnv, names.secretAccessKeyEnv);
   return names;
 }

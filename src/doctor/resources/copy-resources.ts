@@ -17,35 +17,64 @@ export const copyMerge: RecoveryResourceKind = {
   kind: COPY_MERGE_RESOURCE,
   rank: 80,
   reachesItself,
-  describe: (resource) => `merge on a copy of VM ${String(resource.facts.vm ?? '')} (${resource.name}, plan ${String(resource.facts.plan ?? '')})`,
-  giveBack: async ({ doctor, host, resource, what, forget }) => finishMerge(doctor, (await copyTargetOfFacts(resource.facts).reopen(host)).target, resource, what, forget),
+  describe: (resource) =>
+    `merge on a copy of VM ${String(resource.facts.vm ?? '')} (${resource.name}, plan ${String(resource.facts.plan ?? '')})`,
+  giveBack: async ({ doctor, host, resource, what, forget }) =>
+    finishMerge(doctor, (await copyTargetOfFacts(resource.facts).reopen(host)).target, resource, what, forget),
 };
 
 export const copyPartial: RecoveryResourceKind = {
   kind: COPY_PARTIAL_RESOURCE,
   rank: 90,
   reachesItself,
-  describe: (resource) => `${copyTargetOfFacts(resource.facts).leftBehind.what} ${resource.name} of a copy (plan ${String(resource.facts.plan ?? '')})`,
-  giveBack: async ({ doctor, host, resource, what, forget }) => removePartial(doctor, (await copyTargetOfFacts(resource.facts).reopen(host)).target, resource, what, forget),
+  describe: (resource) =>
+    `${copyTargetOfFacts(resource.facts).leftBehind.what} ${resource.name} of a copy (plan ${String(resource.facts.plan ?? '')})`,
+  giveBack: async ({ doctor, host, resource, what, forget }) =>
+    removePartial(doctor, (await copyTargetOfFacts(resource.facts).reopen(host)).target, resource, what, forget),
 };
 
 /** A copy's resource on a target reached once for all of them (a bucket). */
-export async function giveBackOnCopy(doctor: DoctorContext, target: CopyTarget, resource: NodeResource, what: string, forget: () => Promise<void>): Promise<void> {
-  return resource.kind === COPY_PARTIAL_RESOURCE ? removePartial(doctor, target, resource, what, forget) : finishMerge(doctor, target, resource, what, forget);
+export async function giveBackOnCopy(
+  doctor: DoctorContext,
+  target: CopyTarget,
+  resource: NodeResource,
+  what: string,
+  forget: () => Promise<void>,
+): Promise<void> {
+  return resource.kind === COPY_PARTIAL_RESOURCE
+    ? removePartial(doctor, target, resource, what, forget)
+    : finishMerge(doctor, target, resource, what, forget);
 }
 
-function removePartial(doctor: DoctorContext, target: CopyTarget, resource: NodeResource, what: string, forget: () => Promise<void>): Promise<void> {
+function removePartial(
+  doctor: DoctorContext,
+  target: CopyTarget,
+  resource: NodeResource,
+  what: string,
+  forget: () => Promise<void>,
+): Promise<void> {
   return doctor.act(what, copyTargetOfFacts(resource.facts).leftBehind.removal, async () => {
     await target.removeLeft(resource.name);
     await forget();
   });
 }
 
-function finishMerge(doctor: DoctorContext, target: CopyTarget, resource: NodeResource, what: string, forget: () => Promise<void>): Promise<void> {
+function finishMerge(
+  doctor: DoctorContext,
+  target: CopyTarget,
+  resource: NodeResource,
+  what: string,
+  forget: () => Promise<void>,
+): Promise<void> {
   const { store } = doctor;
   return doctor.act(what, 'finish it', async () => {
     const copy = resource.facts as unknown as CopyMergeFacts;
-    const place = copyPlace({ target, partials: partialFiles(store, resource.runId, target, copy.plan) }, copy.scratch ?? '', store, resource.runId);
+    const place = copyPlace(
+      { target, partials: partialFiles(store, resource.runId, target, copy.plan) },
+      copy.scratch ?? '',
+      store,
+      resource.runId,
+    );
     if (place === undefined) throw new Error(`${target.description} cannot merge`);
     await finishCopyMerge(place, copy.vm, { store });
     await forget();

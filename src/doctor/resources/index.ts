@@ -9,9 +9,17 @@ import { copyMerge, copyPartial } from './copy-resources.js';
 import { backupJob, checkpoint, guestFreeze, scratchDir } from './libvirt-resources.js';
 import { replicaPoint, testDomain, vmwareSnapshot } from './other-resources.js';
 
-export const RESOURCE_KINDS: readonly RecoveryResourceKind[] = [guestFreeze, vmwareSnapshot, backupJob, replicaPoint, checkpoint, scratchDir, testDomain, copyMerge, copyPartial].sort(
-  (a, b) => a.rank - b.rank,
-);
+export const RESOURCE_KINDS: readonly RecoveryResourceKind[] = [
+  guestFreeze,
+  vmwareSnapshot,
+  backupJob,
+  replicaPoint,
+  checkpoint,
+  scratchDir,
+  testDomain,
+  copyMerge,
+  copyPartial,
+].sort((a, b) => a.rank - b.rank);
 
 export function resourceKind(kind: string): RecoveryResourceKind | undefined {
   return RESOURCE_KINDS.find((each) => each.kind === kind);

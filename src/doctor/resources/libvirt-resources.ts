@@ -17,7 +17,8 @@ interface DomainFacts {
 }
 
 const facts = (resource: NodeResource) => resource.facts as unknown as DomainFacts;
-const virshOf = ({ host, resource }: GiveBack) => virshOn((argv, options) => host.exec(argv, options), facts(resource).uri);
+const virshOf = ({ host, resource }: GiveBack) =>
+  virshOn((argv, options) => host.exec(argv, options), facts(resource).uri);
 
 export const guestFreeze: RecoveryResourceKind = {
   kind: 'guest-freeze',
@@ -47,9 +48,16 @@ export const checkpoint: RecoveryResourceKind = {
   describe: (resource) => `checkpoint ${resource.name} of domain ${String(resource.facts.domain ?? '')}`,
   async giveBack(context) {
     const { doctor, host, resource, what, forget } = context;
-    if ((await neededCheckpoints(doctor)).has(resource.name)) return doctor.act(what, 'keep it (the newest backup starts from it) and forget the record', forget);
+    if ((await neededCheckpoints(doctor)).has(resource.name))
+      return doctor.act(what, 'keep it (the newest backup starts from it) and forget the record', forget);
     return doctor.act(what, 'delete it', async () => {
-      await deleteCheckpoint(virshOf(context), (argv, options) => host.exec(argv, options), facts(resource).domain, resource.name, facts(resource).disks ?? []);
+      await deleteCheckpoint(
+        virshOf(context),
+        (argv, options) => host.exec(argv, options),
+        facts(resource).domain,
+        resource.name,
+        facts(resource).disks ?? [],
+      );
       await forget();
     });
   },
@@ -70,9 +78,13 @@ export const scratchDir: RecoveryResourceKind = {
 // and repository, and of each replica's newest complete point.
 async function neededCheckpoints({ store }: DoctorContext): Promise<ReadonlySet<string>> {
   const newest = new Map<string, Backup>();
-  for (const backup of await store.listBackups()) if (backup.status === 'complete') newest.set(`${backup.vm}\0${backup.repository}`, backup);
+  for (const backup of await store.listBackups())
+    if (backup.status === 'complete') newest.set(`${backup.vm}\0${backup.repository}`, backup);
   const replicas = new Map<string, ReplicaPoint>();
   for (const point of await store.listReplicaPoints({ statuses: ['complete'] })) replicas.set(point.plan, point);
-  const disks = [...[...newest.values()].flatMap((backup) => backup.disks), ...[...replicas.values()].flatMap((point) => point.disks)];
+  const disks = [
+    ...[...newest.values()].flatMap((backup) => backup.disks),
+    ...[...replicas.values()].flatMap((point) => point.disks),
+  ];
   return new Set(disks.flatMap((disk) => (disk.changeId ? [disk.changeId] : [])));
 }

@@ -2,14 +2,19 @@
 // replicate sync's unfinished point (docs/replication.md), a failover test's domain.
 
 import { endTestDomain, TEST_DOMAIN_RESOURCE, type TestDomainFacts } from '../../failover/test-domain.js';
-import { removeLeftoverSnapshot, VMWARE_SNAPSHOT_RESOURCE, type SnapshotRecordFacts } from '../../vmware/leftover-snapshot.js';
+import {
+  removeLeftoverSnapshot,
+  VMWARE_SNAPSHOT_RESOURCE,
+  type SnapshotRecordFacts,
+} from '../../vmware/leftover-snapshot.js';
 import { finishReplicaPoints, REPLICA_POINT_RESOURCE } from '../replica-points.js';
 import type { RecoveryResourceKind } from './resource-kind.js';
 
 export const vmwareSnapshot: RecoveryResourceKind = {
   kind: VMWARE_SNAPSHOT_RESOURCE,
   rank: 20,
-  describe: (resource) => `VMware snapshot ${resource.name} of VM ${String(resource.facts.vm ?? '')} at ${String(resource.facts.endpoint ?? '')}`,
+  describe: (resource) =>
+    `VMware snapshot ${resource.name} of VM ${String(resource.facts.vm ?? '')} at ${String(resource.facts.endpoint ?? '')}`,
   // Only the snapshots of that VM with the run's own name: never anyone else's.
   giveBack: ({ doctor, resource, what, forget }) =>
     doctor.act(what, 'remove it', async () => {
@@ -22,13 +27,15 @@ export const replicaPoint: RecoveryResourceKind = {
   kind: REPLICA_POINT_RESOURCE,
   rank: 40,
   describe: (resource) => `unfinished replica sync of plan ${String(resource.facts.plan ?? '')}`,
-  giveBack: ({ doctor, host, resource, what }) => doctor.act(what, 'finish or remove the sync', () => finishReplicaPoints(doctor, host, resource)),
+  giveBack: ({ doctor, host, resource, what }) =>
+    doctor.act(what, 'finish or remove the sync', () => finishReplicaPoints(doctor, host, resource)),
 };
 
 export const testDomain: RecoveryResourceKind = {
   kind: TEST_DOMAIN_RESOURCE,
   rank: 70,
-  describe: (resource) => `failover test domain ${resource.name} (overlays ${((resource.facts.overlays as string[] | undefined) ?? []).join(', ')})`,
+  describe: (resource) =>
+    `failover test domain ${resource.name} (overlays ${((resource.facts.overlays as string[] | undefined) ?? []).join(', ')})`,
   giveBack: ({ doctor, host, resource, what, forget }) =>
     doctor.act(what, 'destroy it and remove its overlays', async () => {
       await endTestDomain((argv, options) => host.exec(argv, options), resource.facts as unknown as TestDomainFacts);

@@ -5,7 +5,13 @@ import { chmod, mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { BackupRun } from './backup-run.js';
 import { SendenseError } from '../../errors.js';
-import { manifestPath, normalizeDigests, MANIFEST_FORMAT, MANIFEST_VERSION, type DiskManifest } from '../../repository/manifest.js';
+import {
+  manifestPath,
+  normalizeDigests,
+  MANIFEST_FORMAT,
+  MANIFEST_VERSION,
+  type DiskManifest,
+} from '../../repository/manifest.js';
 import { writeManifest } from '../../repository/manifest-file.js';
 import { backupSource } from '../../source/index.js';
 import { domainDefinitionFile } from '../../repository/layout.js';
@@ -20,7 +26,10 @@ export async function writeBackupManifests(run: BackupRun): Promise<void> {
     const record = backup.disks.find((d) => d.diskKey === disk.key);
     // Our node transfer always reports what it wrote; its silence would be a manifest that proves nothing.
     if (disk.written === undefined && reportsDigests) {
-      throw new SendenseError(`the transfer reported no digests for disk ${disk.key}`, { step: 'record-change-ids', disk: disk.key });
+      throw new SendenseError(`the transfer reported no digests for disk ${disk.key}`, {
+        step: 'record-change-ids',
+        disk: disk.key,
+      });
     }
     const manifest: DiskManifest = {
       format: MANIFEST_FORMAT,
@@ -46,7 +55,12 @@ export async function writeBackupManifests(run: BackupRun): Promise<void> {
     };
     const file = manifestPath(disk.file);
     // Registered before writing: a failed run leaves no manifest of a backup that is not complete.
-    run.undo.push({ what: `delete ${file}`, when: 'failure', step: 'record-change-ids', run: () => rm(file, { force: true }) });
+    run.undo.push({
+      what: `delete ${file}`,
+      when: 'failure',
+      step: 'record-change-ids',
+      run: () => rm(file, { force: true }),
+    });
     await writeManifest(file, manifest);
   }
 }
@@ -58,7 +72,12 @@ export async function writeDomainDefinition(run: BackupRun): Promise<void> {
   if (state.definition === undefined) return;
   const file = domainDefinitionFile(plan.repository.path, plan.vm.name, state.backupId);
   await mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
-  run.undo.push({ what: `delete ${file}`, when: 'failure', step: 'record-change-ids', run: () => rm(file, { force: true }) });
+  run.undo.push({
+    what: `delete ${file}`,
+    when: 'failure',
+    step: 'record-change-ids',
+    run: () => rm(file, { force: true }),
+  });
   await writeFile(file, state.definition, { mode: 0o600 });
   await chmod(file, 0o600);
 }

@@ -12,10 +12,16 @@ export function checkBackupRules({ data, issues }: CheckContext): void {
     listAt(data, 'vm', 'source', 'disks').forEach((disk, i) => {
       if (!isObject(disk)) return;
       if (source.type === 'qemu' && disk.format === 'raw') {
-        issues.warning(['vm', 'source', 'disks', i, 'format'], `vm.source.disks[${i}].format: raw images have no dirty bitmaps, so every backup of disk ${String(disk.key)} is a full copy`);
+        issues.warning(
+          ['vm', 'source', 'disks', i, 'format'],
+          `vm.source.disks[${i}].format: raw images have no dirty bitmaps, so every backup of disk ${String(disk.key)} is a full copy`,
+        );
       }
       if (source.type === 'nbd' && disk.bitmap === undefined) {
-        issues.warning(['vm', 'source', 'disks', i], `vm.source.disks[${i}]: no bitmap, so every backup of disk ${String(disk.key)} is a full copy`);
+        issues.warning(
+          ['vm', 'source', 'disks', i],
+          `vm.source.disks[${i}]: no bitmap, so every backup of disk ${String(disk.key)} is a full copy`,
+        );
       }
     });
   }

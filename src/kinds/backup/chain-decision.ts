@@ -10,7 +10,10 @@ import { plural } from '../../format/plural.js';
 export type { SourceDiskFacts };
 export { ownBitmap } from '../../source/index.js';
 
-export type ChainDecision = { readonly type: 'full'; readonly warning?: string; readonly note?: string } | { readonly type: 'incremental' } | { readonly type: 'fail'; readonly reason: string };
+export type ChainDecision =
+  | { readonly type: 'full'; readonly warning?: string; readonly note?: string }
+  | { readonly type: 'incremental' }
+  | { readonly type: 'fail'; readonly reason: string };
 
 export function decideChain(
   plan: BackupPlan,
@@ -25,15 +28,23 @@ export function decideChain(
   if (plan.kind === 'backup') return { type: 'full' };
   const { onMissingChain, maxChainLength } = plan.incremental;
   const cannot = (reason: string): ChainDecision =>
-    onMissingChain === 'fail' ? { type: 'fail', reason: `${reason}, and incremental.onMissingChain is 'fail'` } : { type: 'full', warning: `${reason}: taking a full backup into a new chain` };
+    onMissingChain === 'fail'
+      ? { type: 'fail', reason: `${reason}, and incremental.onMissingChain is 'fail'` }
+      : { type: 'full', warning: `${reason}: taking a full backup into a new chain` };
 
   if (previous === undefined) {
     return onMissingChain === 'fail'
-      ? { type: 'fail', reason: `${noCompleteBackup(plan, others, 'to build an incremental on')}, and incremental.onMissingChain is 'fail'` }
+      ? {
+          type: 'fail',
+          reason: `${noCompleteBackup(plan, others, 'to build an incremental on')}, and incremental.onMissingChain is 'fail'`,
+        }
       : { type: 'full', note: `${noCompleteBackup(plan, others, 'yet')}: taking a full backup` };
   }
   if (chainLength >= maxChainLength) {
-    return { type: 'full', note: `chain ${previous.chainId} has ${chainLength} backups (maxChainLength ${maxChainLength}): starting a new chain` };
+    return {
+      type: 'full',
+      note: `chain ${previous.chainId} has ${chainLength} backups (maxChainLength ${maxChainLength}): starting a new chain`,
+    };
   }
   const source = backupSource(plan.vm.source);
   for (const fact of facts) {
@@ -43,7 +54,12 @@ export function decideChain(
   return { type: 'incremental' };
 }
 
-function whyNotIncremental(source: BackupSource, fact: SourceDiskFacts, previous: Backup, chainProblem: (diskKey: DiskKey) => string | undefined): string | undefined {
+function whyNotIncremental(
+  source: BackupSource,
+  fact: SourceDiskFacts,
+  previous: Backup,
+  chainProblem: (diskKey: DiskKey) => string | undefined,
+): string | undefined {
   const parentDisk = previous.disks.find((disk) => disk.diskKey === fact.key);
   if (parentDisk === undefined) return `disk ${fact.key} is not in backup ${previous.id}`;
   if (source.sizeKnownBeforeTransfer && parentDisk.virtualSize !== fact.virtualSize) {

@@ -29,14 +29,24 @@ export const createQcow2Files: Step<BackupRun> = {
     if (unwritable !== undefined) throw new SendenseError(unwritable, { step: 'create-qcow2' });
     const { fullImageOptions } = backupSource(run.plan.vm.source);
     const createdDirs = await makePrivateDirs(repository);
-    run.undo.push({ what: `remove the empty directories this run created in ${repository}`, when: 'failure', step: 'create-qcow2', run: () => removeEmptyDirs(createdDirs) });
+    run.undo.push({
+      what: `remove the empty directories this run created in ${repository}`,
+      when: 'failure',
+      step: 'create-qcow2',
+      run: () => removeEmptyDirs(createdDirs),
+    });
     // The first backup fixes the repository's encryption and compression (docs/encryption.md).
     const settings = await claimRepository(run.plan.repository);
     const secret = settings.encryption === 'luks' ? repositorySecret(repository) : undefined;
     const compression = settings.compression === 'zstd' ? ('zstd' as const) : undefined;
     for (const disk of run.state.disks) {
       const dirs = await makePrivateDirs(path.dirname(disk.file));
-      run.undo.push({ what: `remove ${path.dirname(disk.file)} if this run left it empty`, when: 'failure', step: 'create-qcow2', run: () => removeEmptyDirs(dirs) });
+      run.undo.push({
+        what: `remove ${path.dirname(disk.file)} if this run left it empty`,
+        when: 'failure',
+        step: 'create-qcow2',
+        run: () => removeEmptyDirs(dirs),
+      });
       // Directories of older versions were 0755: the VM's and the disk's are ours to close.
       for (const dir of [path.dirname(disk.file), path.dirname(path.dirname(disk.file))]) await chmod(dir, 0o700);
       // Never a file that is there already (another backup's): the name is claimed by an exclusive
@@ -59,8 +69,21 @@ export const createQcow2Files: Step<BackupRun> = {
       if (failure !== undefined) return;
       try {
         // Sized when encrypted, so the encrypted parent is not opened here.
-        if (disk.parentFile) await createOverlay(disk.file, disk.parentFile, { backingFormat: 'qcow2', overwrite: true, secret, compression, ...(secret && { sizeBytes: disk.virtualSize }) });
-        else await createQcow2(disk.file, disk.virtualSize, { overwrite: true, secret, compression, ...(fullImageOptions && { formatOptions: fullImageOptions }) });
+        if (disk.parentFile)
+          await createOverlay(disk.file, disk.parentFile, {
+            backingFormat: 'qcow2',
+            overwrite: true,
+            secret,
+            compression,
+            ...(secret && { sizeBytes: disk.virtualSize }),
+          });
+        else
+          await createQcow2(disk.file, disk.virtualSize, {
+            overwrite: true,
+            secret,
+            compression,
+            ...(fullImageOptions && { formatOptions: fullImageOptions }),
+          });
         // Private before any guest byte is written into it (qemu-img create follows the umask).
         await chmod(disk.file, 0o600);
       } catch (error) {
@@ -71,20 +94,26 @@ export const createQcow2Files: Step<BackupRun> = {
     // Our node transfer writes whole clusters once each, which the compress filter needs; the
     // VMware client's writes cannot be shaped, and QEMU refuses the filter on a disk whose size is
     // not whole clusters: those are stored uncompressed (docs/encryption.md#compression).
-    for (const disk of run.state.disks) disk.compress = compression !== undefined && !run.wholeVm && disk.virtualSize % COMPRESSED_CLUSTER === 0;
+    for (const disk of run.state.disks)
+      disk.compress = compression !== undefined && !run.wholeVm && disk.virtualSize % COMPRESSED_CLUSTER === 0;
     // A full of image files on this host: qemu-img writes each new file itself, unless it is
     // encrypted or compressed, or a rate may apply (docs/how-it-works.md#a-local-full-backup).
     const copiesHere = copiesFilesHere(run) && secret === undefined;
     const source = backupSource(run.plan.vm.source);
-    for (const disk of run.state.disks) disk.copiedHere = copiesHere && disk.compress !== true && source.copiesFile?.(disk) === true;
-    return run.state.disks.map((disk) => `${disk.key}: ${path.relative(run.plan.repository.path, disk.file)}`).join(', ');
+    for (const disk of run.state.disks)
+      disk.copiedHere = copiesHere && disk.compress !== true && source.copiesFile?.(disk) === true;
+    return run.state.disks
+      .map((disk) => `${disk.key}: ${path.relative(run.plan.repository.path, disk.file)}`)
+      .join(', ');
   },
   would: (run) => {
     const unwritable = repositoryWriteProblem(run.plan.repository.path);
     if (unwritable !== undefined) return wouldFail(unwritable);
     return run.state.disks.length === 0
       ? `one file per disk in ${run.plan.repository.path}/${run.plan.vm.name}/disk-<key>/ (the disks are known once the node is asked)`
-      : run.state.disks.map((disk) => (disk.parentFile ? `${disk.file} (overlay on ${disk.parentFile})` : disk.file)).join('\n');
+      : run.state.disks
+          .map((disk) => (disk.parentFile ? `${disk.file} (overlay on ${disk.parentFile})` : disk.file))
+          .join('\n');
   },
 };
 
@@ -93,11 +122,24 @@ async function claimNewFile(file: string, disk: DiskKey): Promise<void> {
     await (await open(file, 'wx', 0o600)).close();
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
-    throw new SendenseError(`${file} already exists: refusing to overwrite it (nothing was changed)`, { step: 'create-qcow2', disk });
+    throw new SendenseError(`${file} already exists: refusing to overwrite it (nothing was changed)`, {
+      step: 'create-qcow2',
+      disk,
+    });
   }
 }
 
 /** Whether this run's new files can be written by qemu-img on this host (docs/how-it-works.md#a-local-full-backup), as far as the plan tells. */
-export function copiesFilesHere(run: Pick<BackupRun, 'node' | 'bandwidth'> & { readonly plan: BackupRun['plan'] | ReplicatePlan; readonly state: { readonly type: 'full' | 'incremental' } }): boolean {
-  return run.state.type === 'full' && run.node.isLocal && backupSource(run.plan.vm.source).copiesFile !== undefined && run.bandwidth?.limited !== true;
+export function copiesFilesHere(
+  run: Pick<BackupRun, 'node' | 'bandwidth'> & {
+    readonly plan: BackupRun['plan'] | ReplicatePlan;
+    readonly state: { readonly type: 'full' | 'incremental' };
+  },
+): boolean {
+  return (
+    run.state.type === 'full' &&
+    run.node.isLocal &&
+    backupSource(run.plan.vm.source).copiesFile !== undefined &&
+    run.bandwidth?.limited !== true
+  );
 }

@@ -28,7 +28,9 @@ export const backupDefinition: KindDefinition<BackupPlan> = {
       incremental: {
         onMissingChain: raw.incremental?.onMissingChain ?? 'full',
         // Points merged away by keep-* rules: no need to start a new chain ever.
-        maxChainLength: raw.incremental?.maxChainLength ?? (raw.retention !== undefined && raw.retention.keepChains === undefined ? Infinity : 30),
+        maxChainLength:
+          raw.incremental?.maxChainLength ??
+          (raw.retention !== undefined && raw.retention.keepChains === undefined ? Infinity : 30),
       },
       retention: raw.retention,
     };

@@ -39,9 +39,13 @@ export const backupKind: KindModule<BackupRun> = {
   async open(base, mode) {
     const { plan } = base;
     // Our node transfer starts loading while the steps before the copy run (not the VMware client's).
-    const earlyTransfer = mode === 'run' && plan.vm.source.type !== 'vmware' ? await startTransferEarly(base.node) : undefined;
+    const earlyTransfer =
+      mode === 'run' && plan.vm.source.type !== 'vmware' ? await startTransferEarly(base.node) : undefined;
     const wholeVm = !backupSource(plan.vm.source).takesTurns;
-    return unresolvedRun<BackupRun, BackupState>({ ...base, plan, earlyTransfer, wholeVm } as BackupRun, 'resolve-chain');
+    return unresolvedRun<BackupRun, BackupState>(
+      { ...base, plan, earlyTransfer, wholeVm } as BackupRun,
+      'resolve-chain',
+    );
   },
   async close(run) {
     await run.earlyTransfer?.stop();

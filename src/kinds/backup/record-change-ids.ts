@@ -17,7 +17,10 @@ export const recordChangeIds: Step<BackupRun> = {
     const { state, store } = run;
     for (const disk of state.disks) {
       if (disk.bytes === undefined) {
-        throw new SendenseError(`the transfer reported no result for disk ${disk.key}`, { step: 'record-change-ids', disk: disk.key });
+        throw new SendenseError(`the transfer reported no result for disk ${disk.key}`, {
+          step: 'record-change-ids',
+          disk: disk.key,
+        });
       }
     }
     // The hub's qemu-nbd wrote each file through the page cache (start-qemu-nbd): stopped, it has
@@ -28,7 +31,10 @@ export const recordChangeIds: Step<BackupRun> = {
       await syncPath(disk.file);
     }
     // Before "complete": a kill between it and the removal below leaves doctor the record.
-    await backupSource(run.plan.vm.source).recordSuperseded?.(state.supersededBitmaps, snapshotContext(run, 'record-change-ids'));
+    await backupSource(run.plan.vm.source).recordSuperseded?.(
+      state.supersededBitmaps,
+      snapshotContext(run, 'record-change-ids'),
+    );
     await writeBackupManifests(run);
     await writeDomainDefinition(run);
     const total = state.disks.reduce((sum, disk) => sum + (disk.bytes ?? 0), 0);
@@ -45,7 +51,9 @@ export const recordChangeIds: Step<BackupRun> = {
     if (state.supersededBitmaps.length > 0) {
       const names = [...new Set(state.supersededBitmaps.map((bitmap) => bitmap.name))].join(', ');
       const context = snapshotContext(run, 'record-change-ids');
-      context.takes(`remove superseded change tracking ${names}`, 'success', () => backupSource(run.plan.vm.source).releaseSuperseded(state.supersededBitmaps, context));
+      context.takes(`remove superseded change tracking ${names}`, 'success', () =>
+        backupSource(run.plan.vm.source).releaseSuperseded(state.supersededBitmaps, context),
+      );
     }
     return `${state.disks.map((disk) => `${disk.key}: ${disk.changeId ?? 'no change_id'}`).join(', ')}`;
   },

@@ -38,8 +38,14 @@ export interface ChainResolution {
 
 export const resolveChain: Step<BackupRun> = {
   name: 'resolve-chain',
-  facts: ({ state }) => ({ backupId: state.backupId, taken: state.type, chainId: state.chainId, parentId: state.parentId ?? null }),
-  title: (run) => `find the parent backup of ${run.plan.vm.name} (${run.plan.vm.source.disks.length > 0 ? plural(run.plan.vm.source.disks.length, 'disk') : 'disks as the source lists them'})`,
+  facts: ({ state }) => ({
+    backupId: state.backupId,
+    taken: state.type,
+    chainId: state.chainId,
+    parentId: state.parentId ?? null,
+  }),
+  title: (run) =>
+    `find the parent backup of ${run.plan.vm.name} (${run.plan.vm.source.disks.length > 0 ? plural(run.plan.vm.source.disks.length, 'disk') : 'disks as the source lists them'})`,
   async run(run) {
     const { plan, store } = run;
     await store.lockVm(plan.vm.name, run.runId, plan.name);
@@ -54,17 +60,30 @@ export const resolveChain: Step<BackupRun> = {
     for (const note of resolution.notes) run.reporter.emit({ type: 'info', step: 'resolve-chain', message: note });
     if (relinked !== undefined) {
       const builtOnIt = await markRelinked(store, relinked, run.runId);
-      const also = builtOnIt.length > 0 ? `, and the ${plural(builtOnIt.length, 'backup')} built on it (${builtOnIt.join(', ')})` : '';
-      run.reporter.emit({ type: 'warning', step: 'resolve-chain', message: `backup ${relinked.backupId} is now marked damaged${also}: ${describeChainFileProblem(relinked)}` });
+      const also =
+        builtOnIt.length > 0
+          ? `, and the ${plural(builtOnIt.length, 'backup')} built on it (${builtOnIt.join(', ')})`
+          : '';
+      run.reporter.emit({
+        type: 'warning',
+        step: 'resolve-chain',
+        message: `backup ${relinked.backupId} is now marked damaged${also}: ${describeChainFileProblem(relinked)}`,
+      });
     }
     if (damaged !== undefined && plan.kind === 'incremental') {
-      run.reporter.emit({ type: 'warning', step: 'resolve-chain', message: `backup ${damaged.id} is damaged (${damaged.damage}): taking a full backup into a new chain` });
+      run.reporter.emit({
+        type: 'warning',
+        step: 'resolve-chain',
+        message: `backup ${damaged.id} is damaged (${damaged.damage}): taking a full backup into a new chain`,
+      });
     }
     if (decision.type === 'fail') {
       throw new SendenseError(decision.reason, { step: 'resolve-chain', exitCode: 1 });
     }
-    if (decision.type === 'full' && decision.warning) run.reporter.emit({ type: 'warning', step: 'resolve-chain', message: decision.warning });
-    if (decision.type === 'full' && decision.note) run.reporter.emit({ type: 'info', step: 'resolve-chain', message: decision.note });
+    if (decision.type === 'full' && decision.warning)
+      run.reporter.emit({ type: 'warning', step: 'resolve-chain', message: decision.warning });
+    if (decision.type === 'full' && decision.note)
+      run.reporter.emit({ type: 'info', step: 'resolve-chain', message: decision.note });
     const state = resolution.state;
     const source = backupSource(plan.vm.source);
     await refuseOtherVm(
@@ -103,7 +122,10 @@ export const resolveChain: Step<BackupRun> = {
         bitmap: source.addedBitmap(disk),
       });
     }
-    const from = state.parentId !== undefined ? `incremental on ${state.parentId} (chain ${chainId}, length ${chainLength + 1})` : `full, new chain`;
+    const from =
+      state.parentId !== undefined
+        ? `incremental on ${state.parentId} (chain ${chainId}, length ${chainLength + 1})`
+        : `full, new chain`;
     return `backup ${backupId}: ${from}`;
   },
   async would(run) {
@@ -120,12 +142,18 @@ export const resolveChain: Step<BackupRun> = {
         return wouldFail(isSendenseError(error) ? error.describe() : (error as Error).message, idLine);
       }
       const { previous } = found;
-      const incremental = plan.kind === 'incremental' && previous !== undefined && found.chainLength < plan.incremental.maxChainLength;
+      const incremental =
+        plan.kind === 'incremental' && previous !== undefined && found.chainLength < plan.incremental.maxChainLength;
       run.state = backupState(plan, NEW_BACKUP_ID, incremental ? previous : undefined, previous, uninspected(plan));
       const chain = incremental
         ? `incremental on backup ${previous.id} if its change tracking is intact (the remote node is not contacted in a dry run)`
         : `full backup into a new chain${previous ? '' : ` (${noCompleteBackup(plan, found.others, 'yet')})`}`;
-      const unlisted = plan.vm.source.disks.length === 0 ? [`disks: those of ${plan.vm.name} the node lists when the run asks it (the remote node is not contacted in a dry run)`] : [];
+      const unlisted =
+        plan.vm.source.disks.length === 0
+          ? [
+              `disks: those of ${plan.vm.name} the node lists when the run asks it (the remote node is not contacted in a dry run)`,
+            ]
+          : [];
       return [chain, ...unlisted, idLine].join('\n');
     }
     let resolution: ChainResolution;
@@ -140,7 +168,11 @@ export const resolveChain: Step<BackupRun> = {
     run.state = state;
     if (decision.type === 'fail') return wouldFail(decision.reason, ...notes, idLine);
     const why =
-      damaged !== undefined && plan.kind === 'incremental' ? `backup ${damaged.id} is damaged (${damaged.damage})` : decision.type === 'full' ? (decision.warning ?? decision.note) : undefined;
+      damaged !== undefined && plan.kind === 'incremental'
+        ? `backup ${damaged.id} is damaged (${damaged.damage})`
+        : decision.type === 'full'
+          ? (decision.warning ?? decision.note)
+          : undefined;
     const chain =
       decision.type === 'incremental'
         ? `incremental on backup ${previous!.id} (chain ${previous!.chainId}, ${chainLength + 1}${Number.isFinite(plan.incremental.maxChainLength) ? ` of at most ${plan.incremental.maxChainLength}` : ', no limit'})`
@@ -155,17 +187,29 @@ async function unusedBackupId(run: Pick<BackupRun, 'plan' | 'store'>): Promise<s
   const vmDir = path.join(run.plan.repository.path, run.plan.vm.name);
   // The disks a source lists only once inspected (libvirt) are among those the repository already has.
   const diskDirs = existsSync(vmDir) ? readdirSync(vmDir).filter((entry) => /^disk-\d+$/.test(entry)) : [];
-  const keys = [...new Set([...run.plan.vm.source.disks.map((disk) => disk.key), ...diskDirs.map((entry) => Number(entry.slice('disk-'.length)))])];
+  const keys = [
+    ...new Set([
+      ...run.plan.vm.source.disks.map((disk) => disk.key),
+      ...diskDirs.map((entry) => Number(entry.slice('disk-'.length))),
+    ]),
+  ];
   for (;;) {
     const id = newBackupId();
     const files = keys.map((key) => backupFile(run.plan.repository.path, run.plan.vm.name, key, id));
-    if ((await run.store.getBackup(id)) === undefined && !files.some((file) => existsSync(file) || existsSync(manifestPath(file)))) return id;
+    if (
+      (await run.store.getBackup(id)) === undefined &&
+      !files.some((file) => existsSync(file) || existsSync(manifestPath(file)))
+    )
+      return id;
   }
 }
 
 // Everything resolve-chain decides before it takes or records anything: the run and the dry run
 // both come here (a dry run with a placeholder backup id).
-export async function resolveBackup(run: Pick<BackupRun, 'plan' | 'store' | 'node'>, backupId: string): Promise<ChainResolution> {
+export async function resolveBackup(
+  run: Pick<BackupRun, 'plan' | 'store' | 'node'>,
+  backupId: string,
+): Promise<ChainResolution> {
   const { plan } = run;
   const source = backupSource(plan.vm.source);
   source.checkReady();
@@ -193,7 +237,10 @@ export async function resolveBackup(run: Pick<BackupRun, 'plan' | 'store' | 'nod
   const parent = decision.type === 'incremental' ? previous : undefined;
   const relinked = [...brokenLinks.values()].find((problem) => problem.kind === 'backing');
   // No incremental ever starts from a damaged point: its bitmap goes once this backup is complete (docs/how-it-works.md#damaged-points).
-  const state = { ...backupState(plan, backupId, parent, previous ?? damaged, facts), definition: inspection.definition };
+  const state = {
+    ...backupState(plan, backupId, parent, previous ?? damaged, facts),
+    definition: inspection.definition,
+  };
   return { state, decision, previous, chainLength, damaged, relinked, notes: inspection.notes };
 }
 
@@ -232,14 +279,21 @@ async function findPrevious(run: Pick<BackupRun, 'plan' | 'store'>): Promise<Pre
 async function otherPlansPoints(store: Store, plan: BackupPlan): Promise<OtherPlanPoints[]> {
   const counts = new Map<string, number>();
   for (const backup of await store.listBackups({ vm: plan.vm.name })) {
-    if (backup.status === 'complete' && backup.plan !== plan.name && backup.repository === plan.repository.path) counts.set(backup.plan, (counts.get(backup.plan) ?? 0) + 1);
+    if (backup.status === 'complete' && backup.plan !== plan.name && backup.repository === plan.repository.path)
+      counts.set(backup.plan, (counts.get(backup.plan) ?? 0) + 1);
   }
   return [...counts].sort(([a], [b]) => a.localeCompare(b)).map(([name, points]) => ({ plan: name, points }));
 }
 
 // The backup a run takes: a full into a new chain, or an incremental on `parent`.
 // `superseded`: the backup whose bitmaps no incremental will start from once this one is complete.
-function backupState(plan: BackupPlan, backupId: string, parent: Backup | undefined, superseded: Backup | undefined, facts: readonly SourceDiskFacts[]): BackupState {
+function backupState(
+  plan: BackupPlan,
+  backupId: string,
+  parent: Backup | undefined,
+  superseded: Backup | undefined,
+  facts: readonly SourceDiskFacts[],
+): BackupState {
   const source = backupSource(plan.vm.source);
   const chainId = parent !== undefined ? parent.chainId : backupId;
   const disks: BackupDiskJob[] = facts.map((fact) => {
@@ -274,11 +328,16 @@ function uninspected(plan: BackupPlan): readonly SourceDiskFacts[] {
 // The newest backup of this plan's VM in its repository when it is damaged and newer than `latest`.
 async function newestDamaged(store: Store, plan: BackupPlan, latest: Backup | undefined): Promise<Backup | undefined> {
   const recorded = (await store.listBackups({ vm: plan.vm.name })).filter(
-    (backup) => backup.repository === plan.repository.path && backup.plan === plan.name && (backup.status === 'complete' || backup.status === 'damaged'),
+    (backup) =>
+      backup.repository === plan.repository.path &&
+      backup.plan === plan.name &&
+      (backup.status === 'complete' || backup.status === 'damaged'),
   );
   const newest = recorded[recorded.length - 1];
   if (newest?.status !== 'damaged') return undefined;
-  return latest === undefined || latest.chainId === newest.chainId || newest.startedAt >= latest.startedAt ? newest : undefined;
+  return latest === undefined || latest.chainId === newest.chainId || newest.startedAt >= latest.startedAt
+    ? newest
+    : undefined;
 }
 
 // A file that names another parent than the database's is damage, as verify would find it: it and

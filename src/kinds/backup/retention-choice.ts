@@ -20,7 +20,12 @@ export interface RetentionChoice {
 
 // `backups`: one VM in one repository, oldest first (Store.listBackups order).
 // `owner`: only chains that plan started count and go (docs/how-it-works.md#plans-that-share-a-vm).
-export function chainsToDelete(backups: readonly Backup[], keepChains: number, currentChainId: string, owner?: string): RetentionChoice {
+export function chainsToDelete(
+  backups: readonly Backup[],
+  keepChains: number,
+  currentChainId: string,
+  owner?: string,
+): RetentionChoice {
   const chains = groupChains(backups).filter((chain) => owner === undefined || chain.backups[0]!.plan === owner);
   const counted = chains.filter(hasCompleteFull);
   const kept = counted.slice(-keepChains).reverse();
@@ -37,7 +42,8 @@ export function chainsToDelete(backups: readonly Backup[], keepChains: number, c
     // docs/how-it-works.md#protected-points
     else if (kept) protectedChains.push({ ...chain, reason: `point ${kept.id} is protected` });
     else if (other) protectedChains.push({ ...chain, reason: `point ${other.id} of plan ${other.plan} is in it` });
-    else if (running) protectedChains.push({ ...chain, reason: `backup ${running.id} (run ${running.runId}) is still running on it` });
+    else if (running)
+      protectedChains.push({ ...chain, reason: `backup ${running.id} (run ${running.runId}) is still running on it` });
     else deletable.push(chain);
   }
   return { kept, delete: deletable, protected: protectedChains };

@@ -30,7 +30,9 @@ export const retention: Step<BackupRun> = {
       const say = (message: string) => reporter.emit({ type: 'info', step: 'retention', message });
       return pruneByPoints(store, run.runId, plan, say, run.signal);
     }
-    const backups = (await store.listBackups({ vm: plan.vm.name })).filter((backup) => backup.repository === plan.repository.path);
+    const backups = (await store.listBackups({ vm: plan.vm.name })).filter(
+      (backup) => backup.repository === plan.repository.path,
+    );
     const choice = chainsToDelete(backups, keep, run.state.chainId, plan.name);
     for (const chain of choice.protected) {
       reporter.emit({ type: 'info', step: 'retention', message: `chain ${chain.chainId} kept: ${chain.reason}` });
@@ -61,7 +63,8 @@ export const retention: Step<BackupRun> = {
   async would(run) {
     const rules = run.plan.retention;
     if (rules === undefined) return 'no retention block: nothing';
-    if (rules.keepChains !== undefined) return `keep the newest ${rules.keepChains} chain(s) of ${run.plan.vm.name} in ${run.plan.repository.path}`;
+    if (rules.keepChains !== undefined)
+      return `keep the newest ${rules.keepChains} chain(s) of ${run.plan.vm.name} in ${run.plan.repository.path}`;
     // The keep-* rules over the recorded points and the one this run would add (docs/how-it-works.md#retention).
     const { state } = run;
     const coming = {
@@ -73,7 +76,10 @@ export const retention: Step<BackupRun> = {
       disks: state.disks.map((disk) => ({ diskKey: disk.key, virtualSize: disk.virtualSize })),
     };
     const decisions = await planPruneAfter(run.store, run.plan, coming);
-    return [`keep-* rules (${describeRules(rules)}), once this backup is complete:`, ...decisions.map(describeDecision)].join('\n');
+    return [
+      `keep-* rules (${describeRules(rules)}), once this backup is complete:`,
+      ...decisions.map(describeDecision),
+    ].join('\n');
   },
 };
 

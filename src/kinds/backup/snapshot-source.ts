@@ -9,7 +9,10 @@ import { backupSource, type SnapshotContext } from '../../source/index.js';
 
 export const snapshotSource: Step<SourceRun> = {
   name: 'snapshot-source',
-  facts: ({ state }) => ({ disks: state.disks.map((disk) => ({ key: disk.key, changeId: disk.changeId ?? null })), ...(state.snapshotFacts ?? {}) }),
+  facts: ({ state }) => ({
+    disks: state.disks.map((disk) => ({ key: disk.key, changeId: disk.changeId ?? null })),
+    ...(state.snapshotFacts ?? {}),
+  }),
   title: (run) => backupSource(run.plan.vm.source).snapshotTitle,
   skip: (run) => backupSource(run.plan.vm.source).whyNoSnapshot(run.state.disks),
   async run(run) {
@@ -31,7 +34,8 @@ export function snapshotContext(run: SourceRun, step: string): SnapshotContext {
     runId: run.runId,
     backupId: run.state.backupId,
     takes: (what, when, undo) => run.undo.push({ what, when, step, run: undo }),
-    record: (kind, name, facts) => run.store.recordNodeResource({ runId: run.runId, node: node.id, kind, name, facts: { ...facts, nodeSpec } }),
+    record: (kind, name, facts) =>
+      run.store.recordNodeResource({ runId: run.runId, node: node.id, kind, name, facts: { ...facts, nodeSpec } }),
     forget: (kind, name) => run.store.forgetNodeResource(node.id, kind, name),
     async giveBackLeftovers(match) {
       const findings = await giveBackLeftovers(run.store, node, (resource) => match(resource.kind, resource.facts));

@@ -28,7 +28,18 @@ export const transfer: Step<SourceRun> = {
     const compressing = state.disks.some((disk) => disk.compress === true);
     const behind = writeBehind(state.disks.map((disk) => disk.file));
     const { total, results } = await transferForRun(run, (disks) =>
-      intoFiles(forTargets(source.transferProgram(disks, incremental, new Map(disks.map((disk) => [disk.key, servedUrl(disk, run.node)])), run.runId), compressing), disks),
+      intoFiles(
+        forTargets(
+          source.transferProgram(
+            disks,
+            incremental,
+            new Map(disks.map((disk) => [disk.key, servedUrl(disk, run.node)])),
+            run.runId,
+          ),
+          compressing,
+        ),
+        disks,
+      ),
     ).finally(() => behind.stop());
     const keys = state.disks.map((disk) => disk.key);
     for (const adopted of source.adoptResults(results, keys, state.type === 'full', run.runId)) {
@@ -42,14 +53,19 @@ export const transfer: Step<SourceRun> = {
     }
     // "(copied by qemu-img convert)", naming how many when not all were (docs/how-it-works.md#a-local-full-backup).
     const copied = results.filter((result) => result.copiedWith !== undefined);
-    const how = copied.length === 0 ? '' : ` (${copied.length === results.length ? '' : `${plural(copied.length, 'disk')} `}copied by ${copied[0]!.copiedWith})`;
+    const how =
+      copied.length === 0
+        ? ''
+        : ` (${copied.length === results.length ? '' : `${plural(copied.length, 'disk')} `}copied by ${copied[0]!.copiedWith})`;
     return `${plural(state.disks.length, 'disk')}, ${formatBytes(total)}${how}`;
   },
   would(run) {
     const incremental = run.state.type === 'incremental';
     const source = backupSource(run.plan.vm.source);
     const reads = run.state.disks.map((disk) => source.describeRead(disk, incremental, run.plan.vm.name));
-    const targets = nbdTargetsString(run.state.disks.map((disk) => ({ key: disk.key, url: servedUrl(disk, run.node) })));
+    const targets = nbdTargetsString(
+      run.state.disks.map((disk) => ({ key: disk.key, url: servedUrl(disk, run.node) })),
+    );
     const note = rateNote(run.bandwidth, source.takesRate);
     const here =
       run.plan.kind === 'backup' && copiesFilesHere(run)
@@ -59,7 +75,12 @@ export const transfer: Step<SourceRun> = {
         : [];
     if (run.state.disks.length === 0)
       return `node transfer on ${run.node.description}: ${incremental ? 'changed blocks' : 'allocated data'} of each disk the source lists once the node is asked${note}`;
-    return [`node transfer on ${run.node.description}: ${incremental ? 'changed blocks' : 'allocated data'}${note}`, ...reads, `--nbd-targets ${targets}`, ...here].join('\n');
+    return [
+      `node transfer on ${run.node.description}: ${incremental ? 'changed blocks' : 'allocated data'}${note}`,
+      ...reads,
+      `--nbd-targets ${targets}`,
+      ...here,
+    ].join('\n');
   },
 };
 
@@ -87,7 +108,9 @@ function intoFiles(program: TransferProgram, disks: readonly BackupDiskJob[]): T
       ...request,
       disks: request.disks.map((disk) => {
         const file = files.get(disk.key);
-        return file === undefined ? disk : { ...disk, target: { kind: 'file' as const, path: file, format: 'qcow2' as const } };
+        return file === undefined
+          ? disk
+          : { ...disk, target: { kind: 'file' as const, path: file, format: 'qcow2' as const } };
       }),
     },
   };

@@ -16,7 +16,9 @@ export interface CopyRun extends RunContext<CopyPlan>, Resolved<CopyState> {
 }
 
 // Points, files and bytes of every VM together.
-export function copiedTotals(copied: readonly VmCopied[]): Omit<VmCopied, 'vm' | 'notSent'> & { readonly notSent: number } {
+export function copiedTotals(
+  copied: readonly VmCopied[],
+): Omit<VmCopied, 'vm' | 'notSent'> & { readonly notSent: number } {
   const sum = (pick: (vm: VmCopied) => number) => copied.reduce((total, vm) => total + pick(vm), 0);
   return {
     pointsSent: sum((vm) => vm.pointsSent),

@@ -25,7 +25,12 @@ export const copyDefinition: KindDefinition<CopyPlan> = {
       repository: buildRepository(raw.repository),
       kind: 'copy',
       vm: { name: vm ?? 'all' },
-      copy: { vm, to: buildCopyTo(copy.to), verify: copy.verify ?? true, ...(copy.retention && { retention: copy.retention }) },
+      copy: {
+        vm,
+        to: buildCopyTo(copy.to),
+        verify: copy.verify ?? true,
+        ...(copy.retention && { retention: copy.retention }),
+      },
     };
   },
   runs: { copy: () => import('./index.js').then((module) => module.copyKind) },

@@ -17,7 +17,10 @@ export const copyKind: KindModule<CopyRun> = {
   async open(base) {
     const { plan } = base;
     const description = describeCopyTo(plan.copy.to);
-    return unresolvedRun<CopyRun, CopyState>({ ...base, plan, description, copied: [] } as unknown as CopyRun, 'open-copy');
+    return unresolvedRun<CopyRun, CopyState>(
+      { ...base, plan, description, copied: [] } as unknown as CopyRun,
+      'open-copy',
+    );
   },
   async close(run) {
     if (!run.resolved) return;

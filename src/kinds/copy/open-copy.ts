@@ -14,7 +14,12 @@ import { openCopyTarget } from '../../copy/targets/index.js';
 import type { Step } from '../../engine/step.js';
 import { SendenseError } from '../../errors.js';
 import { KEYRING_FILE, keyringPath } from '../../repository/keyring.js';
-import { parseRepositoryMarker, readRepositoryMarker, REPOSITORY_MARKER, repositoryMarkerText } from '../../repository/marker.js';
+import {
+  parseRepositoryMarker,
+  readRepositoryMarker,
+  REPOSITORY_MARKER,
+  repositoryMarkerText,
+} from '../../repository/marker.js';
 import type { CopyRun } from './copy-run.js';
 
 export const openCopy: Step<CopyRun> = {
@@ -24,12 +29,20 @@ export const openCopy: Step<CopyRun> = {
     const { plan } = run;
     const source = copySource(await readRepositoryMarker(plan.repository.path), plan.repository.path, run.store.hub);
     const { origin, settings } = source;
-    run.state = await openCopyTarget(plan.copy.to, (message) => run.reporter.emit({ type: 'info', step: 'send-points', message }));
+    run.state = await openCopyTarget(plan.copy.to, (message) =>
+      run.reporter.emit({ type: 'info', step: 'send-points', message }),
+    );
     const { target } = run.state;
     const there = await target.inspect();
-    const copyMarker = there.state === 'directory' && there.marker !== undefined ? parseRepositoryMarker(there.marker, target.absolute(REPOSITORY_MARKER)) : undefined;
+    const copyMarker =
+      there.state === 'directory' && there.marker !== undefined
+        ? parseRepositoryMarker(there.marker, target.absolute(REPOSITORY_MARKER))
+        : undefined;
     const verdict = judgeTarget(there, copyMarker, source);
-    if (verdict.kind === 'refused') throw new SendenseError(`copy target ${target.description} refused: ${verdict.why}; nothing was written`, { step: 'open-copy' });
+    if (verdict.kind === 'refused')
+      throw new SendenseError(`copy target ${target.description} refused: ${verdict.why}; nothing was written`, {
+        step: 'open-copy',
+      });
     const place = placeContext(run);
     const host = target.capability('host');
     if (plan.copy.retention !== undefined && host !== undefined) await checkMergeTools({ ...place, ...host });
@@ -40,7 +53,8 @@ export const openCopy: Step<CopyRun> = {
     const made = verdict.kind === 'new' ? 'made now' : `made ${copyMarker?.created ?? 'before'}`;
     return `a copy of ${origin.path} (${made}; encryption ${settings.encryption}, compression ${settings.compression})${keyring}`;
   },
-  would: (run) => `check ${run.description}: made a new copy when missing or empty, used when it is a copy of ${run.plan.repository.path}, refused otherwise (the copy is not contacted in a dry run)`,
+  would: (run) =>
+    `check ${run.description}: made a new copy when missing or empty, used when it is a copy of ${run.plan.repository.path}, refused otherwise (the copy is not contacted in a dry run)`,
 };
 
 export function placeContext(run: CopyRun): PlaceContext {
@@ -57,7 +71,11 @@ export function mergePlace(run: CopyRun): CopyPlace | undefined {
 // The copy opens with the keys that open the hub's repository: its keyring is the hub's, rewritten when a key changed.
 async function syncKeyring(run: CopyRun, place: PlaceContext): Promise<string> {
   const hub = await readFile(keyringPath(run.plan.repository.path), 'utf8').catch(() => undefined);
-  if (hub === undefined) throw new SendenseError(`repository ${run.plan.repository.path} is encrypted but has no ${KEYRING_FILE}: the copy could never be opened`, { step: 'open-copy' });
+  if (hub === undefined)
+    throw new SendenseError(
+      `repository ${run.plan.repository.path} is encrypted but has no ${KEYRING_FILE}: the copy could never be opened`,
+      { step: 'open-copy' },
+    );
   if ((await run.state.target.read(KEYRING_FILE)) === hub) return ', keyring up to date';
   await placeFile(place, KEYRING_FILE, textBytes(hub));
   return ', keyring sent';

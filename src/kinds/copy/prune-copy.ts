@@ -15,13 +15,17 @@ import { lockKeptPoints, locksLonger } from '../../copy/lock-by-rule.js';
 // "3 old versions deleted (120 MiB), 2 held by object lock (64 MiB, the first until 2026-12-24)".
 function reclaimedLine(all: readonly Reclaimed[]): string {
   const sum = (pick: (one: Reclaimed) => number) => all.reduce((total, one) => total + pick(one), 0);
-  const until = all.flatMap((one) => (one.heldUntil === undefined ? [] : [one.heldUntil])).sort((a, b) => a.getTime() - b.getTime())[0];
+  const until = all
+    .flatMap((one) => (one.heldUntil === undefined ? [] : [one.heldUntil]))
+    .sort((a, b) => a.getTime() - b.getTime())[0];
   const deleted = `${plural(
     sum((one) => one.deleted),
     'old version',
   )} deleted (${formatBytes(sum((one) => one.deletedBytes))})`;
   const held = sum((one) => one.held);
-  return held === 0 ? deleted : `${deleted}, ${held} held by object lock (${formatBytes(sum((one) => one.heldBytes))}, the first until ${until!.toISOString().slice(0, 10)})`;
+  return held === 0
+    ? deleted
+    : `${deleted}, ${held} held by object lock (${formatBytes(sum((one) => one.heldBytes))}, the first until ${until!.toISOString().slice(0, 10)})`;
 }
 
 export const pruneCopyStep: Step<CopyRun> = {
@@ -46,10 +50,22 @@ export const pruneCopyStep: Step<CopyRun> = {
             .filter((backup) => backup.repository === plan.repository.path)
             .map((backup) => [backup.id, { disks: backup.disks.length, protected: backup.protected }] as const),
         );
-        totals.push(await pruneCopy(place, { store, runId: run.runId, plan: plan.name, say, signal: run.signal }, vm, plan.copy.retention!, hub, plan.timezone));
+        totals.push(
+          await pruneCopy(
+            place,
+            { store, runId: run.runId, plan: plan.name, say, signal: run.signal },
+            vm,
+            plan.copy.retention!,
+            hub,
+            plan.timezone,
+          ),
+        );
         if (locks !== undefined && locksLonger(locks.lock)) {
           const extended = await lockKeptPoints(place, locks, vm, plan.copy.retention!, hub, plan.timezone);
-          if (extended.objects > 0) say(`${vm}: the locks of ${plural(extended.objects, 'object')} of ${plural(extended.points, 'point')} extended, as objectLock's keep-* rules ask`);
+          if (extended.objects > 0)
+            say(
+              `${vm}: the locks of ${plural(extended.objects, 'object')} of ${plural(extended.points, 'point')} extended, as objectLock's keep-* rules ask`,
+            );
         }
         // A bucket: the versions no point reads any more are deleted once no lock holds them.
         if (reclaim !== undefined) reclaimed.push(await reclaim(vm));

@@ -25,8 +25,12 @@ const PROGRESS_MS = 500;
 
 export const sendPoints: Step<CopyRun> = {
   name: 'send-points',
-  title: (run) => `send the points of ${run.plan.copy.vm ?? 'every VM'} the copy lacks to ${run.description}, oldest first${rateNote(run.bandwidth)}`,
-  facts: (run) => ({ ...copiedTotals(run.copied), vms: run.copied.map(({ vm, pointsSent, pointsThere, bytes }) => ({ vm, pointsSent, pointsThere, bytes })) }),
+  title: (run) =>
+    `send the points of ${run.plan.copy.vm ?? 'every VM'} the copy lacks to ${run.description}, oldest first${rateNote(run.bandwidth)}`,
+  facts: (run) => ({
+    ...copiedTotals(run.copied),
+    vms: run.copied.map(({ vm, pointsSent, pointsThere, bytes }) => ({ vm, pointsSent, pointsThere, bytes })),
+  }),
   async run(run) {
     const { plan, store } = run;
     const busy: string[] = [];
@@ -45,16 +49,29 @@ export const sendPoints: Step<CopyRun> = {
           // A merge a killed run left on the copy is finished first: the points it touches are not sent again.
           const place = mergePlace(run);
           const finished = place === undefined ? undefined : await finishCopyMerge(place, vm, run);
-          if (finished !== undefined) run.reporter.emit({ type: 'info', step: 'send-points', message: `${vm}: a merge left on the copy is finished: ${finished}` });
+          if (finished !== undefined)
+            run.reporter.emit({
+              type: 'info',
+              step: 'send-points',
+              message: `${vm}: a merge left on the copy is finished: ${finished}`,
+            });
           const pruned = await prunedOnCopy(run.state, vm);
           const context = { ...pointContext(run, rate.pace), standIn: (id: string) => standInOf(pruned, id) };
-          run.copied.push(await copyVm(context, vm, (id) => run.reporter.emit({ type: 'info', step: 'send-points', message: `${vm}: sending point ${id}` }), pruned));
+          run.copied.push(
+            await copyVm(
+              context,
+              vm,
+              (id) => run.reporter.emit({ type: 'info', step: 'send-points', message: `${vm}: sending point ${id}` }),
+              pruned,
+            ),
+          );
         } finally {
           await store.unlockVm(vm, run.runId);
         }
         const done = run.copied.at(-1)!;
         run.reporter.emit({ type: 'info', step: 'send-points', message: vmLine(done) });
-        for (const { id, why } of done.notSent) run.reporter.emit({ type: 'warning', step: 'send-points', message: `${vm}: point ${id} not copied: ${why}` });
+        for (const { id, why } of done.notSent)
+          run.reporter.emit({ type: 'warning', step: 'send-points', message: `${vm}: point ${id} not copied: ${why}` });
       }
     } finally {
       rate.stop();
@@ -62,22 +79,35 @@ export const sendPoints: Step<CopyRun> = {
     }
     const totals = copiedTotals(run.copied);
     const summary = totalsLine(totals);
-    const failures = [...(totals.notSent > 0 ? [`${plural(totals.notSent, 'point')} the copy lacks could not be sent`] : []), ...busy.map((vm) => `VM ${vm} was busy`)];
-    if (failures.length > 0) throw new SendenseError(`${summary}; ${failures.join(', ')} (see the warnings above)`, { step: 'send-points' });
+    const failures = [
+      ...(totals.notSent > 0 ? [`${plural(totals.notSent, 'point')} the copy lacks could not be sent`] : []),
+      ...busy.map((vm) => `VM ${vm} was busy`),
+    ];
+    if (failures.length > 0)
+      throw new SendenseError(`${summary}; ${failures.join(', ')} (see the warnings above)`, { step: 'send-points' });
     return summary;
   },
   async would(run) {
     const { plan, store } = run;
     const vms = await vmsToCopy(store, plan.repository.path, plan.copy.vm);
-    if (vms.length === 0) return `nothing to send: no complete point of ${plan.copy.vm ?? 'any VM'} in ${plan.repository.path}`;
+    if (vms.length === 0)
+      return `nothing to send: no complete point of ${plan.copy.vm ?? 'any VM'} in ${plan.repository.path}`;
     const lines = [];
     for (const vm of vms) {
-      const points = (await store.listBackups({ vm })).filter((backup) => backup.repository === plan.repository.path && backup.status === 'complete');
-      lines.push(`${vm}: ${plural(points.length, 'complete point')} on the hub${points.length > 0 ? ` (${points[0]!.id} … ${points.at(-1)!.id})` : ''}`);
+      const points = (await store.listBackups({ vm })).filter(
+        (backup) => backup.repository === plan.repository.path && backup.status === 'complete',
+      );
+      lines.push(
+        `${vm}: ${plural(points.length, 'complete point')} on the hub${points.length > 0 ? ` (${points[0]!.id} … ${points.at(-1)!.id})` : ''}`,
+      );
     }
     const checked = plan.copy.verify ? ', each file checked against its manifest first' : '';
     const limit = run.bandwidth?.limited === true ? [`sending to the copy: ${run.bandwidth.describe()}`] : [];
-    return [...lines, `those the copy lacks are sent oldest first${checked} (the copy is not contacted in a dry run)`, ...limit].join('\n');
+    return [
+      ...lines,
+      `those the copy lacks are sent oldest first${checked} (the copy is not contacted in a dry run)`,
+      ...limit,
+    ].join('\n');
   },
 };
 
@@ -99,7 +129,9 @@ export async function takeVm(run: CopyRun, vm: string): Promise<true> {
 // copy.vm, or every VM with a point in the repository.
 async function vmsToCopy(store: Store, repository: string, vm: string | undefined): Promise<readonly string[]> {
   if (vm !== undefined) return [vm];
-  const backups = (await store.listBackups()).filter((backup) => backup.repository === repository && backup.status === 'complete');
+  const backups = (await store.listBackups()).filter(
+    (backup) => backup.repository === repository && backup.status === 'complete',
+  );
   return [...new Set(backups.map((backup) => backup.vm))].sort();
 }
 
@@ -108,7 +140,8 @@ async function vmsToCopy(store: Store, repository: string, vm: string | undefine
 function pacedByRate(run: CopyRun): { readonly pace?: Pace; stop(): void } {
   const bandwidth = run.bandwidth ?? UNLIMITED;
   if (!bandwidth.limited) return { stop: () => undefined };
-  const say = (rate: RateNow) => run.reporter.emit({ type: 'info', step: 'send-points', message: `sending to the copy: ${describeRate(rate)}` });
+  const say = (rate: RateNow) =>
+    run.reporter.emit({ type: 'info', step: 'send-points', message: `sending to the copy: ${describeRate(rate)}` });
   const bucket = bandwidthBucket(bandwidth, say);
   say(bandwidth.now());
   return { pace: (bytes) => bucket.take(bytes, run.signal), stop: bucket.stop };
@@ -124,7 +157,8 @@ function pointContext(run: CopyRun, pace: Pace | undefined) {
     repository: run.plan.repository.path,
     verify: run.plan.copy.verify,
     verifyOptions: {
-      onSpawn: (pid: number, argv: readonly string[], startTicks: number | undefined) => store.recordProcess(runId, pid, 'qemu-nbd', argv, startTicks ?? processStartTicks(pid)).then(() => undefined),
+      onSpawn: (pid: number, argv: readonly string[], startTicks: number | undefined) =>
+        store.recordProcess(runId, pid, 'qemu-nbd', argv, startTicks ?? processStartTicks(pid)).then(() => undefined),
       onForget: (pid: number) => store.forgetProcess(pid),
     },
     progress: (disk: number, bytesDone: number, bytesToDo: number) => {

@@ -29,10 +29,18 @@ export const createOverlays: Step<RecoverRun> = {
         nodeSpec: plan.node ?? null,
       },
     });
-    run.undo.push({ what: `remove the overlays in ${state.overlayDir} once nothing reads them`, when: 'always', step: 'create-overlays', run: () => giveBackOverlays(run) });
+    run.undo.push({
+      what: `remove the overlays in ${state.overlayDir} once nothing reads them`,
+      when: 'always',
+      step: 'create-overlays',
+      run: () => giveBackOverlays(run),
+    });
     // Searchable, not listable: QEMU's user reaches its overlay by name (libvirt gives it the file when the domain starts).
     const made = await run.node.exec(['mkdir', '-m', '0711', '--', state.overlayDir]);
-    if (made.exitCode !== 0) throw new SendenseError(`cannot make ${state.overlayDir} on ${run.node.description}: ${made.stderr.trim()}`, { step: 'create-overlays' });
+    if (made.exitCode !== 0)
+      throw new SendenseError(`cannot make ${state.overlayDir} on ${run.node.description}: ${made.stderr.trim()}`, {
+        step: 'create-overlays',
+      });
     // The domain's QEMU runs as libvirt's user, not ours: it alone is let into each served socket.
     const users = await qemuUsers(run.virsh);
     for (const disk of state.disks) {
@@ -40,8 +48,25 @@ export const createOverlays: Step<RecoverRun> = {
       if (socket === undefined) throw new Error(`disk ${disk.key} is not served on a Unix socket`);
       await letQemuOpen((argv) => run.node.exec(argv), socket, users, run.node.description);
       const backing = servedUrl(disk, run.node);
-      const created = await run.node.exec(['qemu-img', 'create', '-q', '-f', 'qcow2', '-F', 'raw', '-b', backing, '--', disk.overlay, String(disk.virtualSize)]);
-      if (created.exitCode !== 0) throw new SendenseError(`cannot create the overlay of disk ${disk.key}: ${created.stderr.trim()}`, { step: 'create-overlays', disk: disk.key });
+      const created = await run.node.exec([
+        'qemu-img',
+        'create',
+        '-q',
+        '-f',
+        'qcow2',
+        '-F',
+        'raw',
+        '-b',
+        backing,
+        '--',
+        disk.overlay,
+        String(disk.virtualSize),
+      ]);
+      if (created.exitCode !== 0)
+        throw new SendenseError(`cannot create the overlay of disk ${disk.key}: ${created.stderr.trim()}`, {
+          step: 'create-overlays',
+          disk: disk.key,
+        });
       await run.node.exec(['chmod', '0600', '--', disk.overlay]);
     }
     return state.disks.map((disk) => `${disk.key}: ${disk.overlay}`).join(', ');

@@ -4,13 +4,21 @@
 
 import type { Step } from '../../engine/step.js';
 import { SendenseError } from '../../errors.js';
-import { cloneDomainXml, minimalDomainXml, withoutHostResources, type ClonedDomain } from '../../libvirt/recovered-domain-xml.js';
+import {
+  cloneDomainXml,
+  minimalDomainXml,
+  withoutHostResources,
+  type ClonedDomain,
+} from '../../libvirt/recovered-domain-xml.js';
 import type { RecoverRun } from './recover-run.js';
 
 export const defineDomain: Step<RecoverRun> = {
   name: 'define-domain',
   title: (run) => `define domain ${run.plan.recover.to.domain} on ${run.node.description}`,
-  facts: (run) => ({ domain: run.plan.recover.to.domain, disks: run.state.disks.map((disk) => ({ key: disk.key, target: disk.target })) }),
+  facts: (run) => ({
+    domain: run.plan.recover.to.domain,
+    disks: run.state.disks.map((disk) => ({ key: disk.key, target: disk.target })),
+  }),
   async run(run) {
     const { domain } = run.plan.recover.to;
     const made = newDefinition(run);
@@ -24,13 +32,17 @@ export const defineDomain: Step<RecoverRun> = {
         // Not there (the define failed) or running (started after all): nothing to give back.
         const state = await run.virsh.attempt(['domstate', domain]);
         if (state.exitCode !== 0 || !/^(shut off|crashed)$/.test(state.stdout.trim())) return;
-        await run.virsh.run(['undefine', domain, ...(run.plan.recover.to.definition?.firmware === 'efi' ? ['--nvram'] : [])], `undefine domain ${domain}`);
+        await run.virsh.run(
+          ['undefine', domain, ...(run.plan.recover.to.definition?.firmware === 'efi' ? ['--nvram'] : [])],
+          `undefine domain ${domain}`,
+        );
       },
     });
     await run.virsh.runWithXml(['define', '--file'], made.xml, `define domain ${domain}`);
     return `${domain}: ${run.state.disks.map((disk) => `${disk.target} on ${disk.overlay}`).join(', ')}`;
   },
-  would: (run) => `virsh define ${run.plan.recover.to.domain} (${run.state.storedXml === undefined ? "the plan's definition" : 'the stored XML, new name, UUID and MACs'}), each disk on its overlay`,
+  would: (run) =>
+    `virsh define ${run.plan.recover.to.domain} (${run.state.storedXml === undefined ? "the plan's definition" : 'the stored XML, new name, UUID and MACs'}), each disk on its overlay`,
 };
 
 function newDefinition(run: RecoverRun): ClonedDomain {
@@ -43,6 +55,9 @@ function newDefinition(run: RecoverRun): ClonedDomain {
     const beside = withoutHostResources(cloned.xml);
     return { ...cloned, xml: beside.xml, notes: [...cloned.notes, ...beside.notes] };
   } catch (error) {
-    throw new SendenseError(`the domain XML stored with backup ${run.state.backupId} cannot be used: ${(error as Error).message}`, { step: 'define-domain' });
+    throw new SendenseError(
+      `the domain XML stored with backup ${run.state.backupId} cannot be used: ${(error as Error).message}`,
+      { step: 'define-domain' },
+    );
   }
 }

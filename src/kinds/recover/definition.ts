@@ -1,7 +1,14 @@
 // recover plans (docs/instant-recovery.md): a point of the repository started as a libvirt
 // domain on the node, its disks served from the hub until moved home.
 
-import { buildDefinition, buildRepository, DEFAULT_LIBVIRT_SCRATCH, DEFAULT_LIBVIRT_URI, type RawDefinition, type RawRepository } from '../../plan/build-parts.js';
+import {
+  buildDefinition,
+  buildRepository,
+  DEFAULT_LIBVIRT_SCRATCH,
+  DEFAULT_LIBVIRT_URI,
+  type RawDefinition,
+  type RawRepository,
+} from '../../plan/build-parts.js';
 import { parseRestorePoint } from '../../plan/restore-point.js';
 import type { RecoverPlan, RestorePoint } from '../../plan/types.js';
 import type { KindDefinition } from '../kind.js';

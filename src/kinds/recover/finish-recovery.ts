@@ -4,7 +4,13 @@
 // copied, or undefined), the overlays go and so does doctor's record (docs/instant-recovery.md).
 
 import { formatBytes } from '../../format/bytes.js';
-import { abandonCopies, domainUse, moveWhileRunning, moveWhileShutOff, type MoveContext } from '../../libvirt/move-storage.js';
+import {
+  abandonCopies,
+  domainUse,
+  moveWhileRunning,
+  moveWhileShutOff,
+  type MoveContext,
+} from '../../libvirt/move-storage.js';
 import { removeScratchDir } from '../../libvirt/scratch-dir.js';
 import { sourceCrashPoint } from '../../source/test-seams.js';
 import { recoveredImages, RECOVERY_RESOURCE, type RecoverRun } from './recover-run.js';
@@ -34,7 +40,9 @@ export async function finishRecovery(run: RecoverRun, step: string, live: boolea
       const bytes = [...sizes.values()].reduce((sum, size) => sum + size, 0);
       const seconds = (Date.now() - started) / 1000;
       const pace = seconds > 0 ? `, ${formatBytes(Math.round(bytes / seconds))}/s` : '';
-      return { summary: `${how === 'pivoted' ? 'copied while running and switched over' : 'copied once it was shut off'}: ${formatBytes(bytes)} in ${seconds.toFixed(1)} s${pace}` };
+      return {
+        summary: `${how === 'pivoted' ? 'copied while running and switched over' : 'copied once it was shut off'}: ${formatBytes(bytes)} in ${seconds.toFixed(1)} s${pace}`,
+      };
     } catch (error) {
       failure = error as Error;
       // The disks stay on their overlays: the point is served for as long as the domain reads it.
@@ -46,10 +54,18 @@ export async function finishRecovery(run: RecoverRun, step: string, live: boolea
   if (use.exists && use.onOverlays.length > 0) {
     await moveWhileShutOff(context);
     await release(run);
-    return { summary: `${domain} was shut off: its disks were copied to ${run.plan.recover.to.storage} and it is defined on them`, failure };
+    return {
+      summary: `${domain} was shut off: its disks were copied to ${run.plan.recover.to.storage} and it is defined on them`,
+      failure,
+    };
   }
   await release(run);
-  return { summary: use.exists ? `${domain} no longer reads the served point` : `${domain} does not exist: nothing reads the served point`, failure };
+  return {
+    summary: use.exists
+      ? `${domain} no longer reads the served point`
+      : `${domain} does not exist: nothing reads the served point`,
+    failure,
+  };
 }
 
 // Polls while the domain runs on its overlays; says once why it is still served, and again on a signal.

@@ -17,19 +17,34 @@ export function checkRecoverRules({ data, issues }: CheckContext): void {
   }
   const storage = stringAt(data, 'recover', 'to', 'storage');
   if (storage !== undefined && !hasEnvRef(storage)) {
-    if (!path.posix.isAbsolute(storage)) issues.error(['recover', 'to', 'storage'], `recover.to.storage: must be an absolute path on the node (got '${storage}')`);
+    if (!path.posix.isAbsolute(storage))
+      issues.error(
+        ['recover', 'to', 'storage'],
+        `recover.to.storage: must be an absolute path on the node (got '${storage}')`,
+      );
     const disks = valueAt(data, 'recover', 'disks');
     const single = Array.isArray(disks) && listAt(data, 'recover', 'disks').length === 1;
     if (!storage.includes('{key}') && !single) {
-      const why = Array.isArray(disks) ? `recover.disks lists ${disks.length} disks` : 'recover.disks is not given, so every disk of the backup is recovered';
-      issues.error(['recover', 'to', 'storage'], `recover.to.storage: must contain {key} (the disk key) because ${why}`);
+      const why = Array.isArray(disks)
+        ? `recover.disks lists ${disks.length} disks`
+        : 'recover.disks is not given, so every disk of the backup is recovered';
+      issues.error(
+        ['recover', 'to', 'storage'],
+        `recover.to.storage: must contain {key} (the disk key) because ${why}`,
+      );
     }
   }
   const scratch = stringAt(data, 'recover', 'to', 'scratch');
   if (scratch !== undefined && !hasEnvRef(scratch) && !path.posix.isAbsolute(scratch)) {
-    issues.error(['recover', 'to', 'scratch'], `recover.to.scratch: must be an absolute path on the node (got '${scratch}')`);
+    issues.error(
+      ['recover', 'to', 'scratch'],
+      `recover.to.scratch: must be an absolute path on the node (got '${scratch}')`,
+    );
   }
   if (valueAt(data, 'recover', 'start') === false && valueAt(data, 'recover', 'moveStorage') !== true) {
-    issues.error(['recover', 'start'], 'recover.start: false needs recover.moveStorage: true (a domain that is not started must get its disks copied to its storage first)');
+    issues.error(
+      ['recover', 'start'],
+      'recover.start: false needs recover.moveStorage: true (a domain that is not started must get its disks copied to its storage first)',
+    );
   }
 }

@@ -15,7 +15,8 @@ import type { RecoverRun } from './recover-run.js';
 
 export const resolveRecovery: Step<RecoverRun> = {
   name: 'resolve-point',
-  title: (run) => `find point ${describePoint(run.plan.recover.point)} of ${run.plan.vm.name} and check ${run.plan.recover.to.domain} can be made`,
+  title: (run) =>
+    `find point ${describePoint(run.plan.recover.point)} of ${run.plan.vm.name} and check ${run.plan.recover.to.domain} can be made`,
   facts: ({ state }) => ({
     backupId: state.backupId,
     definition: state.storedXml === undefined ? 'plan' : 'stored',
@@ -42,11 +43,21 @@ export const resolveRecovery: Step<RecoverRun> = {
 async function resolve(run: RecoverRun): Promise<void> {
   const { plan } = run;
   const { to } = plan.recover;
-  const request = { vm: plan.vm.name, point: plan.recover.point, disks: plan.recover.disks, repository: plan.repository.path, reader: 'resolve-point', step: 'resolve-point' };
+  const request = {
+    vm: plan.vm.name,
+    point: plan.recover.point,
+    disks: plan.recover.disks,
+    repository: plan.repository.path,
+    reader: 'resolve-point',
+    step: 'resolve-point',
+  };
   const { backup, disks } = await findPoint(run.store, request);
-  const storedXml = to.definition?.use === 'plan' ? undefined : await readStoredXml(plan.repository.path, plan.vm.name, backup.id);
+  const storedXml =
+    to.definition?.use === 'plan' ? undefined : await readStoredXml(plan.repository.path, plan.vm.name, backup.id);
   if (storedXml === undefined && to.definition === undefined) {
-    fail(`backup ${backup.id} of VM ${plan.vm.name} has no domain XML stored with it (its source was not libvirt): give recover.to.definition (memory, vcpus)`);
+    fail(
+      `backup ${backup.id} of VM ${plan.vm.name} has no domain XML stored with it (its source was not libvirt): give recover.to.definition (memory, vcpus)`,
+    );
   }
   const overlayDir = runScratchDir(to.scratch, run.runId);
   run.state = {
@@ -61,7 +72,8 @@ async function resolve(run: RecoverRun): Promise<void> {
     })),
   };
   const storages = run.state.disks.map((disk) => disk.storage);
-  if (new Set(storages).size !== storages.length) fail(`recover.to.storage ${to.storage} names one file for several disks: put {key} in it`);
+  if (new Set(storages).size !== storages.length)
+    fail(`recover.to.storage ${to.storage} names one file for several disks: put {key} in it`);
 }
 
 async function readStoredXml(repository: string, vm: string, backupId: string): Promise<string | undefined> {
@@ -69,7 +81,9 @@ async function readStoredXml(repository: string, vm: string, backupId: string): 
     return await readFile(domainDefinitionFile(repository, vm, backupId), 'utf8');
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw new SendenseError(`cannot read the domain XML stored with backup ${backupId}: ${(error as Error).message}`, { step: 'resolve-point' });
+    throw new SendenseError(`cannot read the domain XML stored with backup ${backupId}: ${(error as Error).message}`, {
+      step: 'resolve-point',
+    });
   }
 }
 
@@ -77,15 +91,36 @@ async function readStoredXml(repository: string, vm: string, backupId: string): 
 async function checkNode(run: RecoverRun): Promise<void> {
   const { to } = run.plan.recover;
   const version = await run.virsh.attempt(['version', '--daemon']);
-  if (version.exitCode !== 0) fail(`libvirt at ${to.uri} on ${run.node.description} does not answer: ${virshMessage(version)}`);
+  if (version.exitCode !== 0)
+    fail(`libvirt at ${to.uri} on ${run.node.description} does not answer: ${virshMessage(version)}`);
   const existing = await run.virsh.attempt(['domstate', to.domain]);
-  if (existing.exitCode === 0) fail(`domain ${to.domain} already exists on ${run.node.description} (${existing.stdout.trim()}): choose another recover.to.domain`);
+  if (existing.exitCode === 0)
+    fail(
+      `domain ${to.domain} already exists on ${run.node.description} (${existing.stdout.trim()}): choose another recover.to.domain`,
+    );
   for (const disk of run.state.disks) {
     if (!path.posix.isAbsolute(disk.storage)) fail(`recover.to.storage must be an absolute path (got ${disk.storage})`);
-    const there = await run.node.exec(['sh', '-c', 'test -e "$1" && echo exists; test -d "$2" || echo nodir', 'sendense-check', disk.storage, path.posix.dirname(disk.storage)]);
-    if (there.stdout.includes('exists')) fail(`${disk.storage} (disk ${disk.key}) already exists on ${run.node.description}: recover never overwrites a file`);
-    if (there.stdout.includes('nodir')) fail(`the directory of ${disk.storage} (disk ${disk.key}) does not exist on ${run.node.description}`);
-    await refuseInsideRepository(run.node, run.store, disk.storage, `recover.to.storage ${disk.storage}`, run.plan.repository.path);
+    const there = await run.node.exec([
+      'sh',
+      '-c',
+      'test -e "$1" && echo exists; test -d "$2" || echo nodir',
+      'sendense-check',
+      disk.storage,
+      path.posix.dirname(disk.storage),
+    ]);
+    if (there.stdout.includes('exists'))
+      fail(
+        `${disk.storage} (disk ${disk.key}) already exists on ${run.node.description}: recover never overwrites a file`,
+      );
+    if (there.stdout.includes('nodir'))
+      fail(`the directory of ${disk.storage} (disk ${disk.key}) does not exist on ${run.node.description}`);
+    await refuseInsideRepository(
+      run.node,
+      run.store,
+      disk.storage,
+      `recover.to.storage ${disk.storage}`,
+      run.plan.repository.path,
+    );
   }
   const scratch = await run.node.exec(['test', '-d', to.scratch]);
   if (scratch.exitCode !== 0) fail(`recover.to.scratch ${to.scratch} is not a directory on ${run.node.description}`);

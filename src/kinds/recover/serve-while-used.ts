@@ -15,5 +15,8 @@ export const serveWhileUsed: Step<RecoverRun> = {
   async run(run) {
     return (await finishRecovery(run, 'serve-while-used', false)).summary;
   },
-  would: (run) => (run.plan.recover.moveStorage ? 'nothing (the move leaves nothing reading the point)' : 'serve until the domain is shut off, then copy its disks to their storage'),
+  would: (run) =>
+    run.plan.recover.moveStorage
+      ? 'nothing (the move leaves nothing reading the point)'
+      : 'serve until the domain is shut off, then copy its disks to their storage',
 };

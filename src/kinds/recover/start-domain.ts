@@ -19,5 +19,6 @@ export const startDomain: Step<RecoverRun> = {
     run.state.runningAfter = Math.round(process.uptime() * 10) / 10;
     return `${domain} running ${run.state.runningAfter} s after the command, its disks read from backup ${run.state.backupId}`;
   },
-  would: (run) => (run.plan.recover.start ? `virsh start ${run.plan.recover.to.domain}` : 'nothing (recover.start is false)'),
+  would: (run) =>
+    run.plan.recover.start ? `virsh start ${run.plan.recover.to.domain}` : 'nothing (recover.start is false)',
 };

@@ -22,16 +22,29 @@ export const defineReplicaDomainStep: Step<ReplicateRun> = {
           domain,
           stored: run.state.definition,
           definition: run.plan.replica.definition,
-          disks: run.state.disks.map((disk) => ({ key: disk.key, source: source.label(disk), image: disk.replicaPath })),
+          disks: run.state.disks.map((disk) => ({
+            key: disk.key,
+            source: source.label(disk),
+            image: disk.replicaPath,
+          })),
         });
       } catch (error) {
-        throw new SendenseError(`cannot make the replica domain's definition: ${(error as Error).message}`, { step: 'define-replica-domain', cause: error });
+        throw new SendenseError(`cannot make the replica domain's definition: ${(error as Error).message}`, {
+          step: 'define-replica-domain',
+          cause: error,
+        });
       }
     })();
     for (const note of made.notes) run.reporter.emit({ type: 'info', step: 'define-replica-domain', message: note });
     const virsh = virshOn(execOn(run.replicaNode), run.plan.replica.uri);
     const previous = run.state.parentId === undefined ? undefined : await run.store.getReplicaPoint(run.state.parentId);
-    const state = await defineReplicaDomainIfChanged(run, virsh, made.xml, domain, previous === undefined ? undefined : (previous.definition ?? ''));
+    const state = await defineReplicaDomainIfChanged(
+      run,
+      virsh,
+      made.xml,
+      domain,
+      previous === undefined ? undefined : (previous.definition ?? ''),
+    );
     return `${domain}: ${state}`;
   },
   would: (run) =>
@@ -40,7 +53,13 @@ export const defineReplicaDomainStep: Step<ReplicateRun> = {
       : `virsh define ${run.plan.replica.domain} on ${run.replicaNode.description} when it is missing or the VM's definition changed`,
 };
 
-async function defineReplicaDomainIfChanged(run: ReplicateRun, virsh: ReturnType<typeof virshOn>, xml: string, domain: string, previousDefinition: string | undefined): Promise<string> {
+async function defineReplicaDomainIfChanged(
+  run: ReplicateRun,
+  virsh: ReturnType<typeof virshOn>,
+  xml: string,
+  domain: string,
+  previousDefinition: string | undefined,
+): Promise<string> {
   const exists = (await virsh.attempt(['domstate', domain])).exitCode === 0;
   // The previous point's definition is what the domain was defined from (its own sync did it).
   if (exists && previousDefinition === (run.state.definition ?? '')) return 'unchanged';

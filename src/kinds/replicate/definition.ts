@@ -1,7 +1,16 @@
 // replicate plans (docs/replication.md): a VM's source kept in sync on a replica node, with no
 // repository on the hub; its points are the replica's.
 
-import { buildDefinition, buildNode, buildSource, DEFAULT_LIBVIRT_SCRATCH, DEFAULT_LIBVIRT_URI, type RawDefinition, type RawNode, type RawSource } from '../../plan/build-parts.js';
+import {
+  buildDefinition,
+  buildNode,
+  buildSource,
+  DEFAULT_LIBVIRT_SCRATCH,
+  DEFAULT_LIBVIRT_URI,
+  type RawDefinition,
+  type RawNode,
+  type RawSource,
+} from '../../plan/build-parts.js';
 import type { ReplicatePlan, ReplicaSettings } from '../../plan/types.js';
 import type { KindDefinition } from '../kind.js';
 import { replicaDomain } from './replica-domain-name.js';
@@ -15,7 +24,15 @@ interface RawReplicatePlan {
   replica: RawReplica;
 }
 
-type RawReplica = { node?: RawNode; path: string; points?: number; domain?: string; uri?: string; scratch?: string; definition?: RawDefinition };
+type RawReplica = {
+  node?: RawNode;
+  path: string;
+  points?: number;
+  domain?: string;
+  uri?: string;
+  scratch?: string;
+  definition?: RawDefinition;
+};
 
 export const replicateDefinition: KindDefinition<ReplicatePlan> = {
   names: ['replicate'],

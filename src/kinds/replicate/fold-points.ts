@@ -36,10 +36,19 @@ export const foldPoints: Step<ReplicateRun> = {
         });
       }
     }
-    const folded = await foldOldPoints(run.store, run.plan.name, run.plan.replica.points, run.replicaNode, (message) => run.reporter.emit({ type: 'info', step: 'fold-points', message }), held);
+    const folded = await foldOldPoints(
+      run.store,
+      run.plan.name,
+      run.plan.replica.points,
+      run.replicaNode,
+      (message) => run.reporter.emit({ type: 'info', step: 'fold-points', message }),
+      held,
+    );
     await run.store.forgetNodeResource(node, REPLICA_POINT_RESOURCE, name);
     const kept = (await completePoints(run.store, run.plan.name)).length;
-    return folded === 0 ? `${plural(kept, 'point')}, nothing to fold` : `${plural(folded, 'point')} folded, ${plural(kept, 'point')} kept`;
+    return folded === 0
+      ? `${plural(kept, 'point')}, nothing to fold`
+      : `${plural(folded, 'point')} folded, ${plural(kept, 'point')} kept`;
   },
   would: (run) => `fold the oldest points into the next while more than ${run.plan.replica.points} are kept`,
 };

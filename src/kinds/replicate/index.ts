@@ -51,14 +51,18 @@ export const replicateSteps: readonly Step<ReplicateRun>[] = [
 export const replicateKind: KindModule<ReplicateRun> = {
   steps: replicateSteps,
   afterSteps: [foldPoints],
-  cleanup: 'stop qemu-nbd on the replica node and the relays, close the tunnel, release the ports; on failure delete the new layers and change tracking',
+  cleanup:
+    'stop qemu-nbd on the replica node and the relays, close the tunnel, release the ports; on failure delete the new layers and change tracking',
   async open(base, mode) {
     const { plan } = base;
     const replicaNode = await openReplicaNode(plan, mode);
     try {
       const earlyTransfer = mode === 'run' ? await startTransferEarly(base.node) : undefined;
       const wholeVm = !backupSource(plan.vm.source).takesTurns;
-      return unresolvedRun<ReplicateRun, SyncState>({ ...base, plan, replicaNode, earlyTransfer, wholeVm } as ReplicateRun, 'resolve-sync');
+      return unresolvedRun<ReplicateRun, SyncState>(
+        { ...base, plan, replicaNode, earlyTransfer, wholeVm } as ReplicateRun,
+        'resolve-sync',
+      );
     } catch (error) {
       await replicaNode.close();
       throw error;

@@ -13,24 +13,40 @@ import { sourceCrashPoint } from '../../source/test-seams.js';
 import { snapshotContext } from '../backup/snapshot-source.js';
 import { execOn } from '../../replica/replica-node.js';
 import { type ReplicateRun } from './replicate-run.js';
-import { REPLICA_MANIFEST_FORMAT, REPLICA_MANIFEST_VERSION, replicaManifestPath, writeReplicaManifest } from '../../replica/replica-manifest.js';
+import {
+  REPLICA_MANIFEST_FORMAT,
+  REPLICA_MANIFEST_VERSION,
+  replicaManifestPath,
+  writeReplicaManifest,
+} from '../../replica/replica-manifest.js';
 import { normalizeDigests } from '../../repository/manifest.js';
 
 export const installPoint: Step<ReplicateRun> = {
   name: 'install-point',
-  facts: ({ state }) => ({ pointId: state.backupId, disks: state.disks.map((disk) => ({ key: disk.key, path: disk.replicaPath, changeId: disk.changeId ?? null })) }),
+  facts: ({ state }) => ({
+    pointId: state.backupId,
+    disks: state.disks.map((disk) => ({ key: disk.key, path: disk.replicaPath, changeId: disk.changeId ?? null })),
+  }),
   title: (run) => `make point ${run.state.backupId} the replica's newest`,
   async run(run) {
     const { state, store } = run;
     for (const disk of state.disks) {
-      if (disk.bytes === undefined) throw new SendenseError(`the transfer reported no result for disk ${disk.key}`, { step: 'install-point', disk: disk.key });
+      if (disk.bytes === undefined)
+        throw new SendenseError(`the transfer reported no result for disk ${disk.key}`, {
+          step: 'install-point',
+          disk: disk.key,
+        });
     }
     const source = backupSource(run.plan.vm.source);
     // Before installing: a kill between it and the release below leaves doctor the record.
     await source.recordSuperseded?.(state.supersededBitmaps, snapshotContext(run, 'install-point'));
     // Closed before installing: everything qemu-nbd wrote is on the replica node's disk.
     for (const disk of state.disks) await disk.server?.stop();
-    for (const disk of state.disks) await store.completeReplicaPointDisk(state.backupId, disk.key, { changeId: disk.changeId ?? null, bytes: disk.bytes ?? 0 });
+    for (const disk of state.disks)
+      await store.completeReplicaPointDisk(state.backupId, disk.key, {
+        changeId: disk.changeId ?? null,
+        bytes: disk.bytes ?? 0,
+      });
     // Beside each layer before it can be installed: a point is never complete without its digests (docs/replication.md#digests).
     await writeLayerManifests(run);
     sourceCrashPoint('sync-written');
@@ -43,18 +59,27 @@ export const installPoint: Step<ReplicateRun> = {
       if (index === 0) sourceCrashPoint('sync-half-installed');
     }
     const total = state.disks.reduce((sum, disk) => sum + (disk.bytes ?? 0), 0);
-    await store.setReplicaPointStatus(state.backupId, 'complete', { bytes: total, definition: state.definition ?? null });
+    await store.setReplicaPointStatus(state.backupId, 'complete', {
+      bytes: total,
+      definition: state.definition ?? null,
+    });
     if (state.supersededBitmaps.length > 0) {
       const context = snapshotContext(run, 'install-point');
       const names = [...new Set(state.supersededBitmaps.map((bitmap) => bitmap.name))].join(', ');
-      context.takes(`remove superseded change tracking ${names}`, 'success', () => source.releaseSuperseded(state.supersededBitmaps, context));
+      context.takes(`remove superseded change tracking ${names}`, 'success', () =>
+        source.releaseSuperseded(state.supersededBitmaps, context),
+      );
     }
     const lag = state.takenAt === undefined ? undefined : (Date.now() - Date.parse(state.takenAt)) / 1000;
     const lagText = lag === undefined ? '' : `, lag ${formatDuration(lag)}`;
-    await store.noteRun(run.runId, `replica point ${state.backupId} (${state.type}) on ${run.replicaNode.description}${lagText}`);
+    await store.noteRun(
+      run.runId,
+      `replica point ${state.backupId} (${state.type}) on ${run.replicaNode.description}${lagText}`,
+    );
     return `point ${state.backupId}: ${state.disks.map((disk) => disk.replicaPath).join(', ')}${lagText}`;
   },
-  would: (run) => `every disk written: rename each new layer to ${run.plan.replica.path} on ${run.replicaNode.description}, the newest point`,
+  would: (run) =>
+    `every disk written: rename each new layer to ${run.plan.replica.path} on ${run.replicaNode.description}, the newest point`,
 };
 
 // The digests the node transfer reported of what it wrote into each layer (read at the source, never from the replica).
@@ -62,7 +87,11 @@ async function writeLayerManifests(run: ReplicateRun): Promise<void> {
   const { state, plan } = run;
   const exec = execOn(run.replicaNode);
   for (const disk of state.disks) {
-    if (disk.written === undefined) throw new SendenseError(`the transfer reported no digests for disk ${disk.key}`, { step: 'install-point', disk: disk.key });
+    if (disk.written === undefined)
+      throw new SendenseError(`the transfer reported no digests for disk ${disk.key}`, {
+        step: 'install-point',
+        disk: disk.key,
+      });
     await writeReplicaManifest(exec, replicaManifestPath(disk.layer), {
       format: REPLICA_MANIFEST_FORMAT,
       version: REPLICA_MANIFEST_VERSION,

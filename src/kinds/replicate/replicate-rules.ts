@@ -11,12 +11,18 @@ import { replicaDomain } from './replica-domain-name.js';
 export function checkReplicateRules(context: CheckContext): void {
   const { data, issues } = context;
   if (stringAt(data, 'vm', 'source', 'type') === 'vmware') {
-    issues.error(['vm', 'source', 'type'], 'vm.source.type: a vmware source cannot be replicated yet (sendense-backup-client writes only to the hub); replicate a libvirt, qemu or nbd source');
+    issues.error(
+      ['vm', 'source', 'type'],
+      'vm.source.type: a vmware source cannot be replicated yet (sendense-backup-client writes only to the hub); replicate a libvirt, qemu or nbd source',
+    );
   }
   checkDefinitionMemory(context, ['replica', 'definition']);
   const scratch = stringAt(data, 'replica', 'scratch');
   if (scratch !== undefined && !hasEnvRef(scratch) && !path.posix.isAbsolute(scratch)) {
-    issues.error(['replica', 'scratch'], `replica.scratch: must be an absolute path on the replica node (got '${scratch}')`);
+    issues.error(
+      ['replica', 'scratch'],
+      `replica.scratch: must be an absolute path on the replica node (got '${scratch}')`,
+    );
   }
   checkReplicaPath(context);
   checkReplicaDomain(context);
@@ -27,10 +33,13 @@ function checkReplicaPath(context: CheckContext): void {
   const { data, issues } = context;
   const file = stringAt(data, 'replica', 'path');
   if (file === undefined || file === '' || hasEnvRef(file)) return;
-  if (!path.posix.isAbsolute(file)) issues.error(['replica', 'path'], `replica.path: must be an absolute path on the replica node (got '${file}')`);
+  if (!path.posix.isAbsolute(file))
+    issues.error(['replica', 'path'], `replica.path: must be an absolute path on the replica node (got '${file}')`);
   const disks = valueAt(data, 'vm', 'source', 'disks');
   if (!file.includes('{key}') && !(Array.isArray(disks) && disks.length === 1)) {
-    const why = Array.isArray(disks) ? `vm.source.disks lists ${disks.length} disks` : 'vm.source.disks is not given, so every disk of the domain is replicated';
+    const why = Array.isArray(disks)
+      ? `vm.source.disks lists ${disks.length} disks`
+      : 'vm.source.disks is not given, so every disk of the domain is replicated';
     issues.error(['replica', 'path'], `replica.path: must contain {key} (the disk key) because ${why}`);
   }
   if (!sameNode(data)) return;
@@ -39,9 +48,15 @@ function checkReplicaPath(context: CheckContext): void {
   const images = listAt(data, 'vm', 'source', 'disks').filter(isObject);
   for (const disk of images) {
     const replica = path.posix.normalize(file.replaceAll('{key}', String(disk.key)));
-    const image = images.find((other) => typeof other.path === 'string' && !hasEnvRef(other.path) && path.posix.normalize(other.path) === replica);
+    const image = images.find(
+      (other) =>
+        typeof other.path === 'string' && !hasEnvRef(other.path) && path.posix.normalize(other.path) === replica,
+    );
     if (image === undefined) continue;
-    issues.error(['replica', 'path'], `replica.path: ${replica} (disk ${String(disk.key)}) is the image of disk ${String(image.key)} on the same node; the replica needs files of its own`);
+    issues.error(
+      ['replica', 'path'],
+      `replica.path: ${replica} (disk ${String(disk.key)}) is the image of disk ${String(image.key)} on the same node; the replica needs files of its own`,
+    );
     return;
   }
 }
@@ -58,7 +73,11 @@ function checkReplicaDomain({ data, issues }: CheckContext): void {
   const given = typeof replica.domain === 'string';
   const where = given ? ['replica', 'domain'] : ['replica'];
   const what = given ? `'${domain}'` : `the default '${domain}'`;
-  issues.error(where, `replica.domain: ${what} is the VM's own domain on the same node; give the replica a domain of its own`, given ? 'value' : 'key');
+  issues.error(
+    where,
+    `replica.domain: ${what} is the VM's own domain on the same node; give the replica a domain of its own`,
+    given ? 'value' : 'key',
+  );
 }
 
 // The replica on the VM's own node: both omitted (this host), or the same host and SSH port.

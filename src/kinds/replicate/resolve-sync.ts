@@ -34,14 +34,26 @@ interface SyncDecision {
 
 export const resolveSync: Step<ReplicateRun> = {
   name: 'resolve-sync',
-  facts: ({ state }) => ({ pointId: state.backupId, taken: state.type, chainId: state.chainId, parentId: state.parentId ?? null }),
+  facts: ({ state }) => ({
+    pointId: state.backupId,
+    taken: state.type,
+    chainId: state.chainId,
+    parentId: state.parentId ?? null,
+  }),
   title: (run) => `find the replica's newest point of ${run.plan.vm.name} on ${run.replicaNode.description}`,
   async run(run) {
     const { plan, store } = run;
     await store.lockVm(plan.vm.name, run.runId, plan.name);
-    run.undo.push({ what: `unlock VM ${plan.vm.name}`, when: 'always', step: 'resolve-sync', run: () => store.unlockVm(plan.vm.name, run.runId) });
+    run.undo.push({
+      what: `unlock VM ${plan.vm.name}`,
+      when: 'always',
+      step: 'resolve-sync',
+      run: () => store.unlockVm(plan.vm.name, run.runId),
+    });
     await refuseFailedOver(store, plan);
-    await finishUnfinishedPoints(store, plan.name, run.replicaNode, (message) => run.reporter.emit({ type: 'info', step: 'resolve-sync', message }));
+    await finishUnfinishedPoints(store, plan.name, run.replicaNode, (message) =>
+      run.reporter.emit({ type: 'info', step: 'resolve-sync', message }),
+    );
     await forgetEndedSyncRecords(store, plan.name, run.replicaNode.id);
     await refuseRunningReplica(run);
     const decision = await decideSync(run, await unusedPointId(store));
@@ -49,13 +61,23 @@ export const resolveSync: Step<ReplicateRun> = {
     await refuseOtherPlansReplica(store, plan.name, run.replicaNode, paths);
     await refuseReplicaInUse(execOn(run.replicaNode), run.replicaNode, paths);
     for (const note of decision.notes) run.reporter.emit({ type: 'info', step: 'resolve-sync', message: note });
-    if (decision.whyFull !== undefined) run.reporter.emit({ type: 'warning', step: 'resolve-sync', message: `${decision.whyFull}: this sync copies every disk whole into a new chain` });
+    if (decision.whyFull !== undefined)
+      run.reporter.emit({
+        type: 'warning',
+        step: 'resolve-sync',
+        message: `${decision.whyFull}: this sync copies every disk whole into a new chain`,
+      });
     const { state } = decision;
     run.state = state;
     // Recorded on the replica node before the point exists: doctor finishes or removes what a kill leaves.
     await recordSync(run, state.backupId);
     // Undone before the record's forgetting (pushed after it): a failed sync whose layers are gone leaves no record.
-    run.undo.push({ what: `mark sync ${state.backupId} failed`, when: 'failure', step: 'resolve-sync', run: () => failSync(run, state) });
+    run.undo.push({
+      what: `mark sync ${state.backupId} failed`,
+      when: 'failure',
+      step: 'resolve-sync',
+      run: () => failSync(run, state),
+    });
     await store.createReplicaPoint({
       id: state.backupId,
       plan: plan.name,
@@ -69,7 +91,13 @@ export const resolveSync: Step<ReplicateRun> = {
     });
     const source = backupSource(plan.vm.source);
     for (const disk of state.disks) {
-      await store.addReplicaPointDisk(state.backupId, { diskKey: disk.key, path: disk.replicaPath, layer: disk.layer, virtualSize: disk.virtualSize, source: source.label(disk) });
+      await store.addReplicaPointDisk(state.backupId, {
+        diskKey: disk.key,
+        path: disk.replicaPath,
+        layer: disk.layer,
+        virtualSize: disk.virtualSize,
+        source: source.label(disk),
+      });
     }
     const from = state.parentId === undefined ? 'full, new chain' : `changes since point ${state.parentId}`;
     return `point ${state.backupId}: ${from}, ${plural(state.disks.length, 'disk')} to ${run.replicaNode.description}`;
@@ -83,7 +111,9 @@ export const resolveSync: Step<ReplicateRun> = {
         const previous = await run.store.latestCompleteReplicaPoint(plan.name);
         run.state = syncState(plan, NEW_POINT_ID, undefined, backupSource(plan.vm.source).uninspected());
         const what =
-          previous === undefined ? 'full: the replica has no point yet' : `changes since point ${previous.id} if its change tracking is intact (remote nodes are not contacted in a dry run)`;
+          previous === undefined
+            ? 'full: the replica has no point yet'
+            : `changes since point ${previous.id} if its change tracking is intact (remote nodes are not contacted in a dry run)`;
         return `${what}\nreplica on ${run.replicaNode.description}, ${plan.replica.points} point(s) kept`;
       }
       const decision = await decideSync(run, NEW_POINT_ID);
@@ -94,8 +124,15 @@ export const resolveSync: Step<ReplicateRun> = {
         run.replicaNode,
         decision.state.disks.map((disk) => disk.replicaPath),
       );
-      const what = decision.state.parentId === undefined ? `full into a new chain${decision.whyFull ? `: ${decision.whyFull}` : ''}` : `changes since point ${decision.state.parentId}`;
-      return [what, ...decision.notes, `replica on ${run.replicaNode.description}, ${plan.replica.points} point(s) kept`].join('\n');
+      const what =
+        decision.state.parentId === undefined
+          ? `full into a new chain${decision.whyFull ? `: ${decision.whyFull}` : ''}`
+          : `changes since point ${decision.state.parentId}`;
+      return [
+        what,
+        ...decision.notes,
+        `replica on ${run.replicaNode.description}, ${plan.replica.points} point(s) kept`,
+      ].join('\n');
     } catch (error) {
       run.state = syncState(plan, NEW_POINT_ID, undefined, backupSource(plan.vm.source).uninspected());
       return wouldFail(isSendenseError(error) ? error.describe() : (error as Error).message);
@@ -107,7 +144,11 @@ export const resolveSync: Step<ReplicateRun> = {
 async function recordSync(run: ReplicateRun, pointId: string): Promise<void> {
   const { store } = run;
   const node = run.replicaNode.id;
-  const facts: ReplicaPointFacts & Record<string, unknown> = { plan: run.plan.name, sourceType: run.plan.vm.source.type, nodeSpec: run.plan.replica.node ?? null };
+  const facts: ReplicaPointFacts & Record<string, unknown> = {
+    plan: run.plan.name,
+    sourceType: run.plan.vm.source.type,
+    nodeSpec: run.plan.replica.node ?? null,
+  };
   await store.recordNodeResource({ runId: run.runId, node, kind: REPLICA_POINT_RESOURCE, name: pointId, facts });
   run.undo.push({
     what: `forget the record of sync ${pointId}`,
@@ -115,8 +156,14 @@ async function recordSync(run: ReplicateRun, pointId: string): Promise<void> {
     step: 'resolve-sync',
     run: async () => {
       const point = await store.getReplicaPoint(pointId);
-      if (point === undefined || point.status === 'complete' || point.status === 'failed') await store.forgetNodeResource(node, REPLICA_POINT_RESOURCE, pointId);
-      else run.reporter.emit({ type: 'info', step: 'cleanup', message: `the record of sync ${pointId} stays (${point.status}): the next sync or doctor finishes it` });
+      if (point === undefined || point.status === 'complete' || point.status === 'failed')
+        await store.forgetNodeResource(node, REPLICA_POINT_RESOURCE, pointId);
+      else
+        run.reporter.emit({
+          type: 'info',
+          step: 'cleanup',
+          message: `the record of sync ${pointId} stays (${point.status}): the next sync or doctor finishes it`,
+        });
     },
   });
 }
@@ -130,7 +177,10 @@ async function failSync(run: ReplicateRun, state: SyncState): Promise<void> {
     execOn(run.replicaNode),
     state.disks.map((disk) => disk.layer),
   );
-  if (left.size > 0) throw new SendenseError(`${[...left].join(', ')} still on ${run.replicaNode.description}: doctor or the next sync removes ${left.size === 1 ? 'it' : 'them'}`);
+  if (left.size > 0)
+    throw new SendenseError(
+      `${[...left].join(', ')} still on ${run.replicaNode.description}: doctor or the next sync removes ${left.size === 1 ? 'it' : 'them'}`,
+    );
   await run.store.setReplicaPointStatus(state.backupId, 'failed');
 }
 
@@ -140,7 +190,11 @@ function failedOverMessage(plan: ReplicatePlan, at: string, pointId: string): st
 
 async function refuseFailedOver(store: Store, plan: ReplicatePlan): Promise<void> {
   const failedOver = await store.replicaFailover(plan.name);
-  if (failedOver !== undefined) throw new SendenseError(failedOverMessage(plan, failedOver.at, failedOver.pointId), { step: 'resolve-sync', exitCode: 1 });
+  if (failedOver !== undefined)
+    throw new SendenseError(failedOverMessage(plan, failedOver.at, failedOver.pointId), {
+      step: 'resolve-sync',
+      exitCode: 1,
+    });
 }
 
 // A replica domain someone started runs on the replica's disks: a sync would change them under it.
@@ -150,10 +204,13 @@ async function refuseRunningReplica(run: ReplicateRun): Promise<void> {
   const virsh = virshOn(execOn(run.replicaNode), run.plan.replica.uri);
   const state = await virsh.attempt(['domstate', domain]);
   if (state.exitCode === 0 && !/shut off/.test(state.stdout)) {
-    throw new SendenseError(`the replica domain ${domain} on ${run.replicaNode.description} is ${state.stdout.trim()}: a sync never writes under a running replica (shut it down, or use failover)`, {
-      step: 'resolve-sync',
-      exitCode: 1,
-    });
+    throw new SendenseError(
+      `the replica domain ${domain} on ${run.replicaNode.description} is ${state.stdout.trim()}: a sync never writes under a running replica (shut it down, or use failover)`,
+      {
+        step: 'resolve-sync',
+        exitCode: 1,
+      },
+    );
   }
 }
 
@@ -165,44 +222,71 @@ async function unusedPointId(store: Store): Promise<string> {
 }
 
 // Full or incremental, and the disks' jobs: the same for a run and a dry run (nothing is taken).
-async function decideSync(run: Pick<ReplicateRun, 'plan' | 'store' | 'node' | 'replicaNode'>, pointId: string): Promise<SyncDecision> {
+async function decideSync(
+  run: Pick<ReplicateRun, 'plan' | 'store' | 'node' | 'replicaNode'>,
+  pointId: string,
+): Promise<SyncDecision> {
   const { plan, store } = run;
   const source = backupSource(plan.vm.source);
   source.checkReady();
   const latest = await store.latestCompleteReplicaPoint(plan.name);
   const missing = latest === undefined ? undefined : await missingReplicaFiles(run, latest);
   const previous = missing === undefined ? latest : undefined;
-  const inspection = await source.inspect((argv, options) => run.node.exec(argv, options), previous === undefined ? undefined : asBackup(previous));
+  const inspection = await source.inspect(
+    (argv, options) => run.node.exec(argv, options),
+    previous === undefined ? undefined : asBackup(previous),
+  );
   const facts = inspection.disks;
   if (facts.length > 1 && !plan.replica.path.includes('{key}')) {
-    throw new SendenseError(`replica.path ${plan.replica.path} has no {key}, but ${plan.vm.name} has ${facts.length} disks: each needs its own file`, { step: 'resolve-sync' });
+    throw new SendenseError(
+      `replica.path ${plan.replica.path} has no {key}, but ${plan.vm.name} has ${facts.length} disks: each needs its own file`,
+      { step: 'resolve-sync' },
+    );
   }
-  const whyFull = latest === undefined ? undefined : (missing ?? (previous === undefined ? undefined : whyNotContinue(source, facts, previous)));
+  const whyFull =
+    latest === undefined
+      ? undefined
+      : (missing ?? (previous === undefined ? undefined : whyNotContinue(source, facts, previous)));
   const parent = latest !== undefined && whyFull === undefined ? previous : undefined;
-  return { state: { ...syncState(plan, pointId, parent, facts, latest), definition: inspection.definition }, notes: inspection.notes, whyFull, previous: latest };
+  return {
+    state: { ...syncState(plan, pointId, parent, facts, latest), definition: inspection.definition },
+    notes: inspection.notes,
+    whyFull,
+    previous: latest,
+  };
 }
 
 // The replica's newest point as files on the replica node: replica.path installed, every layer there.
-async function missingReplicaFiles(run: Pick<ReplicateRun, 'replicaNode'>, point: ReplicaPoint): Promise<string | undefined> {
+async function missingReplicaFiles(
+  run: Pick<ReplicateRun, 'replicaNode'>,
+  point: ReplicaPoint,
+): Promise<string | undefined> {
   const exec = execOn(run.replicaNode);
   const present = await existingFiles(
     exec,
     point.disks.map((disk) => disk.layer),
   );
   for (const disk of point.disks) {
-    if (!present.has(disk.layer)) return `${disk.layer} of the replica's newest point ${point.id} is gone from ${run.replicaNode.description}`;
-    if (!(await sameFile(exec, disk.layer, disk.path))) return `${disk.path} on ${run.replicaNode.description} is no longer the replica's newest point ${point.id}`;
+    if (!present.has(disk.layer))
+      return `${disk.layer} of the replica's newest point ${point.id} is gone from ${run.replicaNode.description}`;
+    if (!(await sameFile(exec, disk.layer, disk.path)))
+      return `${disk.path} on ${run.replicaNode.description} is no longer the replica's newest point ${point.id}`;
   }
   return undefined;
 }
 
 // Why a disk cannot continue the replica's chain exactly, if one cannot (then every disk starts anew: one point in time).
-function whyNotContinue(source: ReturnType<typeof backupSource>, facts: readonly SourceDiskFacts[], previous: ReplicaPoint): string | undefined {
+function whyNotContinue(
+  source: ReturnType<typeof backupSource>,
+  facts: readonly SourceDiskFacts[],
+  previous: ReplicaPoint,
+): string | undefined {
   const backup = asBackup(previous);
   for (const fact of facts) {
     const parentDisk = backup.disks.find((disk) => disk.diskKey === fact.key);
     if (parentDisk === undefined) return `disk ${fact.key} is new since point ${previous.id}`;
-    if (parentDisk.virtualSize !== fact.virtualSize) return `disk ${fact.key} is now ${fact.virtualSize} bytes, not ${parentDisk.virtualSize} as at point ${previous.id}`;
+    if (parentDisk.virtualSize !== fact.virtualSize)
+      return `disk ${fact.key} is now ${fact.virtualSize} bytes, not ${parentDisk.virtualSize} as at point ${previous.id}`;
     const why = source.whyNotIncremental(fact, parentDisk, backup);
     if (why !== undefined) return why.replaceAll(`backup ${previous.id}`, `point ${previous.id}`);
   }
@@ -245,7 +329,13 @@ function asBackup(point: ReplicaPoint): Backup {
 
 // The sync a run makes: a full into a new chain, or the changes since `parent`. A replica's chain
 // ids start with r- so its checkpoints and bitmaps never share a name with a backup chain's.
-function syncState(plan: ReplicatePlan, pointId: string, parent: ReplicaPoint | undefined, facts: readonly SourceDiskFacts[], latest?: ReplicaPoint): SyncState {
+function syncState(
+  plan: ReplicatePlan,
+  pointId: string,
+  parent: ReplicaPoint | undefined,
+  facts: readonly SourceDiskFacts[],
+  latest?: ReplicaPoint,
+): SyncState {
   const source = backupSource(plan.vm.source);
   const chainId = parent?.chainId ?? `r-${pointId}`;
   const disks = facts.map((fact): ReplicaDiskJob => {

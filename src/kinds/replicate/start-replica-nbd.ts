@@ -22,12 +22,19 @@ export const RELAY_SOCKET_DIR_PREFIX = 'sendense-relay-';
 
 export const startReplicaNbdServers: Step<ReplicateRun> = {
   name: 'start-replica-nbd',
-  title: (run) => `serve ${run.state.disks.length} new layer(s) on ${run.replicaNode.description}${run.replicaNode.isLocal ? '' : ', relayed by the hub'}`,
+  title: (run) =>
+    `serve ${run.state.disks.length} new layer(s) on ${run.replicaNode.description}${run.replicaNode.isLocal ? '' : ', relayed by the hub'}`,
   async run(run) {
     const exec = execOn(run.replicaNode);
     const dir = syncSocketDir(run.plan.replica.scratch, run.runId);
     const node = run.replicaNode;
-    await run.store.recordNodeResource({ runId: run.runId, node: node.id, kind: 'scratch-dir', name: dir, facts: { nodeSpec: run.plan.replica.node ?? null } });
+    await run.store.recordNodeResource({
+      runId: run.runId,
+      node: node.id,
+      kind: 'scratch-dir',
+      name: dir,
+      facts: { nodeSpec: run.plan.replica.node ?? null },
+    });
     run.undo.push({
       what: `remove ${dir} on ${node.description}`,
       when: 'always',
@@ -38,10 +45,22 @@ export const startReplicaNbdServers: Step<ReplicateRun> = {
       },
     });
     const made = await exec(['mkdir', '-m', '0700', '--', dir]);
-    if (made.exitCode !== 0) throw new SendenseError(`cannot use replica.scratch ${run.plan.replica.scratch} on ${node.description}: ${made.stderr.trim()}`, { step: 'start-replica-nbd' });
+    if (made.exitCode !== 0)
+      throw new SendenseError(
+        `cannot use replica.scratch ${run.plan.replica.scratch} on ${node.description}: ${made.stderr.trim()}`,
+        { step: 'start-replica-nbd' },
+      );
     // The relay's sockets, when the replica is elsewhere: pushed first, so undone after every relay closed.
-    const relayDir = node.isLocal ? undefined : await makeSocketDir(RELAY_SOCKET_DIR_PREFIX, { sweepDeadSockets: true });
-    if (relayDir !== undefined) run.undo.push({ what: `remove ${relayDir}`, when: 'always', step: 'start-replica-nbd', run: () => rm(relayDir, { recursive: true, force: true }) });
+    const relayDir = node.isLocal
+      ? undefined
+      : await makeSocketDir(RELAY_SOCKET_DIR_PREFIX, { sweepDeadSockets: true });
+    if (relayDir !== undefined)
+      run.undo.push({
+        what: `remove ${relayDir}`,
+        when: 'always',
+        step: 'start-replica-nbd',
+        run: () => rm(relayDir, { recursive: true, force: true }),
+      });
     for (const disk of run.state.disks) {
       const socket = `${dir}/disk-${disk.key}.sock`;
       // The node transfer (or the tunnel from the source node) connects to disk.socket, never to a port.
@@ -49,7 +68,13 @@ export const startReplicaNbdServers: Step<ReplicateRun> = {
       disk.server = replicaServer(run, disk, socket);
     }
     await Promise.all(run.state.disks.map((disk) => disk.server!.start()));
-    return run.state.disks.map((disk) => (relayDir === undefined ? `${disk.key}: ${disk.socket}` : `${disk.key}: hub ${disk.socket} -> ${node.description} ${dir}/disk-${disk.key}.sock`)).join(', ');
+    return run.state.disks
+      .map((disk) =>
+        relayDir === undefined
+          ? `${disk.key}: ${disk.socket}`
+          : `${disk.key}: hub ${disk.socket} -> ${node.description} ${dir}/disk-${disk.key}.sock`,
+      )
+      .join(', ');
   },
   would: (run) =>
     run.replicaNode.isLocal
@@ -63,19 +88,44 @@ function replicaServer(run: ReplicateRun, disk: ReplicaDiskJob, socket: string):
   const start = async (): Promise<boolean> => {
     if (running) return false;
     running = true;
-    const nbd = await startReplicaNbd(run.replicaNode, { layer: disk.layer, socket, exportName: disk.exportName, shared: run.plan.nbd.shared });
-    run.undo.push({ what: `stop qemu-nbd for ${disk.layer} on ${run.replicaNode.description}`, when: 'always', step: 'start-replica-nbd', run: () => nbd.stop() });
+    const nbd = await startReplicaNbd(run.replicaNode, {
+      layer: disk.layer,
+      socket,
+      exportName: disk.exportName,
+      shared: run.plan.nbd.shared,
+    });
+    run.undo.push({
+      what: `stop qemu-nbd for ${disk.layer} on ${run.replicaNode.description}`,
+      when: 'always',
+      step: 'start-replica-nbd',
+      run: () => nbd.stop(),
+    });
     void nbd.exited.then(({ requested, said }) => {
-      if (!requested) run.abort(new SendenseError(`qemu-nbd for ${disk.layer} on ${run.replicaNode.description} ended${said ? `: ${said}` : ''}`, { disk: disk.key }));
+      if (!requested)
+        run.abort(
+          new SendenseError(
+            `qemu-nbd for ${disk.layer} on ${run.replicaNode.description} ended${said ? `: ${said}` : ''}`,
+            { disk: disk.key },
+          ),
+        );
     });
     if (disk.socket === socket) {
       disk.target = { nbd };
       return true;
     }
     const relay = await startHubRelay(run.replicaNode, disk.socket!, socket, (error) =>
-      run.abort(new SendenseError(`the hub cannot reach ${socket} on ${run.replicaNode.description}: ${error.message}`, { disk: disk.key })),
+      run.abort(
+        new SendenseError(`the hub cannot reach ${socket} on ${run.replicaNode.description}: ${error.message}`, {
+          disk: disk.key,
+        }),
+      ),
     );
-    run.undo.push({ what: `close the hub's relay at ${relay.path}`, when: 'always', step: 'start-replica-nbd', run: () => relay.close() });
+    run.undo.push({
+      what: `close the hub's relay at ${relay.path}`,
+      when: 'always',
+      step: 'start-replica-nbd',
+      run: () => relay.close(),
+    });
     disk.target = { nbd, relay };
     return true;
   };

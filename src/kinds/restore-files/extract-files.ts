@@ -22,7 +22,8 @@ import { formatBytes } from '../../format/bytes.js';
 export const extractFiles: Step<FilesRestoreRun> = {
   name: 'extract-files',
   facts: ({ plan }) => ({ to: plan.restore.target.to, paths: [...plan.restore.target.paths] }),
-  title: (run) => `extract ${run.plan.restore.target.paths.join(', ')} into ${run.plan.restore.target.to} on ${run.node.description}`,
+  title: (run) =>
+    `extract ${run.plan.restore.target.paths.join(', ')} into ${run.plan.restore.target.to} on ${run.node.description}`,
   async run(run) {
     const { target } = run.plan.restore;
     const to = parseExtractTarget(target.to);
@@ -33,14 +34,22 @@ export const extractFiles: Step<FilesRestoreRun> = {
       else await checkNodeTarget(run, to, target.overwrite);
       // For a node: made in a scratch dir here first, a plain tar when the destination is a directory.
       const scratch = run.node.isLocal ? undefined : scratchDir(run);
-      const here: ExtractTarget = scratch === undefined ? to : { format: to.format === 'dir' ? 'tar' : to.format, path: path.join(scratch, `files.${to.format === 'dir' ? 'tar' : to.format}`) };
+      const here: ExtractTarget =
+        scratch === undefined
+          ? to
+          : {
+              format: to.format === 'dir' ? 'tar' : to.format,
+              path: path.join(scratch, `files.${to.format === 'dir' ? 'tar' : to.format}`),
+            };
       const result = await extractOnHub(run, wanted, here);
       if (scratch !== undefined) await sendToNode(run, here.path, to, target.overwrite);
       return `${result.paths.length} path(s), ${formatBytes(result.bytes)}, into ${to.path}${run.node.isLocal ? '' : ` on ${run.node.description}`}`;
     } catch (error) {
-      if (run.signal.aborted) throw new SendenseError('interrupted', { step: 'extract-files', exitCode: 130, cause: error });
+      if (run.signal.aborted)
+        throw new SendenseError('interrupted', { step: 'extract-files', exitCode: 130, cause: error });
       const user = asUserError(error);
-      if (isSendenseError(user) && user.step === undefined) throw new SendenseError(user.message, { step: 'extract-files', exitCode: user.exitCode, cause: user.cause });
+      if (isSendenseError(user) && user.step === undefined)
+        throw new SendenseError(user.message, { step: 'extract-files', exitCode: user.exitCode, cause: user.cause });
       throw user;
     }
   },
@@ -51,13 +60,22 @@ export const extractFiles: Step<FilesRestoreRun> = {
   },
 };
 
-async function extractOnHub(run: FilesRestoreRun, wanted: ReturnType<typeof parseGuestPath>[], to: ExtractTarget): Promise<ExtractResult> {
+async function extractOnHub(
+  run: FilesRestoreRun,
+  wanted: ReturnType<typeof parseGuestPath>[],
+  to: ExtractTarget,
+): Promise<ExtractResult> {
   const point = run.state.point;
   const info = (message: string) => run.reporter.emit({ type: 'info', message, step: 'extract-files' });
   // An encrypted point: its key asked first, then its qemu-nbd recorded under the run as it starts.
   const drive = await openPointDrive(point.disk.file, { records: run.store, runId: async () => run.runId });
   if (drive.throughNbd) {
-    run.undo.push({ what: `stop qemu-nbd (pid ${drive.serverPid}) reading the encrypted ${point.disk.file}`, when: 'always', step: 'extract-files', run: () => drive.close() });
+    run.undo.push({
+      what: `stop qemu-nbd (pid ${drive.serverPid}) reading the encrypted ${point.disk.file}`,
+      when: 'always',
+      step: 'extract-files',
+      run: () => drive.close(),
+    });
   }
   const { agent } = await openAppliance(drive, { note: info });
   await run.store.recordProcess(run.runId, agent.pid, 'libguestfs', ['perl', 'guestfs-agent.pl', point.disk.file]);
@@ -82,6 +100,11 @@ async function extractOnHub(run: FilesRestoreRun, wanted: ReturnType<typeof pars
 
 function scratchDir(run: FilesRestoreRun): string {
   const dir = mkdtempSync(path.join(tmpdir(), 'sendense-files-'));
-  run.undo.push({ what: `remove ${dir}`, when: 'always', step: 'extract-files', run: async () => rmSync(dir, { recursive: true, force: true }) });
+  run.undo.push({
+    what: `remove ${dir}`,
+    when: 'always',
+    step: 'extract-files',
+    run: async () => rmSync(dir, { recursive: true, force: true }),
+  });
   return dir;
 }

@@ -9,12 +9,21 @@ import { refuseInsideRepository } from '../../repository/containing-repository.j
 
 export const resolveFilesPoint: Step<FilesRestoreRun> = {
   name: 'resolve-point',
-  facts: ({ state: { point } }) => ({ backupId: point.backup.id, disks: [{ key: point.disk.diskKey, file: point.disk.file }] }),
+  facts: ({ state: { point } }) => ({
+    backupId: point.backup.id,
+    disks: [{ key: point.disk.diskKey, file: point.disk.file }],
+  }),
   title: (run) => `find the restore point of ${run.plan.vm.name} whose files are restored`,
   async run(run) {
     const { plan, store } = run;
     try {
-      const point = await findPointFile(store, plan.vm.name, plan.restore.point, plan.restore.disks?.[0], plan.repository.path);
+      const point = await findPointFile(
+        store,
+        plan.vm.name,
+        plan.restore.point,
+        plan.restore.disks?.[0],
+        plan.repository.path,
+      );
       run.state = { backupId: point.backup.id, point };
     } catch (error) {
       if (isSendenseError(error)) throw new SendenseError(error.message, { step: 'resolve-point' });

@@ -4,7 +4,13 @@
 import { buildRepository, type RawRepository } from '../../plan/build-parts.js';
 import { expandHome } from '../../plan/home-path.js';
 import { parseRestorePoint } from '../../plan/restore-point.js';
-import { isFilesRestore, type FilesTarget, type RestorePlan, type RestorePoint, type RestoreTarget } from '../../plan/types.js';
+import {
+  isFilesRestore,
+  type FilesTarget,
+  type RestorePlan,
+  type RestorePoint,
+  type RestoreTarget,
+} from '../../plan/types.js';
 import type { KindDefinition } from '../kind.js';
 import { checkRestoreRules } from './restore-rules.js';
 
@@ -21,7 +27,9 @@ interface RawRestorePlan {
 }
 
 type RawTarget =
-  { type: 'file'; path: string; format?: 'qcow2' | 'raw'; overwrite?: boolean; mode?: string } | { type: 'nbd'; url: string } | { type: 'files'; paths: string[]; to: string; overwrite?: boolean };
+  | { type: 'file'; path: string; format?: 'qcow2' | 'raw'; overwrite?: boolean; mode?: string }
+  | { type: 'nbd'; url: string }
+  | { type: 'files'; paths: string[]; to: string; overwrite?: boolean };
 
 export const restoreDefinition: KindDefinition<RestorePlan> = {
   names: ['restore'],
@@ -58,6 +66,13 @@ export const restoreDefinition: KindDefinition<RestorePlan> = {
 
 function buildTarget(target: RawTarget): RestoreTarget | FilesTarget {
   if (target.type === 'nbd') return { type: 'nbd', url: target.url };
-  if (target.type === 'files') return { type: 'files', paths: [...target.paths], to: expandHome(target.to), overwrite: target.overwrite ?? false };
-  return { type: 'file', path: target.path, format: target.format ?? 'qcow2', overwrite: target.overwrite ?? false, mode: parseInt(target.mode ?? '0600', 8) };
+  if (target.type === 'files')
+    return { type: 'files', paths: [...target.paths], to: expandHome(target.to), overwrite: target.overwrite ?? false };
+  return {
+    type: 'file',
+    path: target.path,
+    format: target.format ?? 'qcow2',
+    overwrite: target.overwrite ?? false,
+    mode: parseInt(target.mode ?? '0600', 8),
+  };
 }

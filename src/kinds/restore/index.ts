@@ -35,7 +35,10 @@ export const restoreKind: KindModule<RestoreRun> = {
   cleanup: 'stop qemu-nbd, close the tunnel, release the ports',
   async open(base) {
     const { plan } = base;
-    return unresolvedRun<RestoreRun, RestoreState>({ ...base, plan, target: diskTarget(plan.restore.target) } as RestoreRun, 'resolve-point');
+    return unresolvedRun<RestoreRun, RestoreState>(
+      { ...base, plan, target: diskTarget(plan.restore.target) } as RestoreRun,
+      'resolve-point',
+    );
   },
   endFacts(run) {
     if (!run.resolved) return {};

@@ -7,7 +7,9 @@ import type { Step } from '../../engine/step.js';
 
 export const prepareTarget: Step<RestoreRun> = {
   name: 'prepare-target',
-  facts: ({ state }) => ({ disks: state.disks.map((disk) => ({ key: disk.key, target: disk.targetPath ?? disk.target })) }),
+  facts: ({ state }) => ({
+    disks: state.disks.map((disk) => ({ key: disk.key, target: disk.targetPath ?? disk.target })),
+  }),
   title: (run) => run.target.preparing(run),
   run: (run) => run.target.prepare(run),
   would: (run) => run.target.wouldPrepare(run),

@@ -10,7 +10,10 @@ import type { Backup } from '../../store/index.js';
 
 export const resolvePoint: Step<RestoreRun> = {
   name: 'resolve-point',
-  facts: ({ state }) => ({ backupId: state.backupId, disks: state.disks.map((disk) => ({ key: disk.key, file: disk.file })) }),
+  facts: ({ state }) => ({
+    backupId: state.backupId,
+    disks: state.disks.map((disk) => ({ key: disk.key, file: disk.file })),
+  }),
   title: (run) => `find restore point ${describeRestorePoint(run)} of ${run.plan.vm.name}`,
   async run(run) {
     const backup = await resolveRestorePoint(run);
@@ -36,9 +39,20 @@ export const resolvePoint: Step<RestoreRun> = {
 // the run and the dry run resolve the point here.
 async function resolveRestorePoint(run: RestoreRun): Promise<Backup> {
   const { plan } = run;
-  const request = { vm: plan.vm.name, point: plan.restore.point, disks: plan.restore.disks, repository: plan.repository.path, reader: 'resolve-point', step: 'resolve-point' };
+  const request = {
+    vm: plan.vm.name,
+    point: plan.restore.point,
+    disks: plan.restore.disks,
+    repository: plan.repository.path,
+    reader: 'resolve-point',
+    step: 'resolve-point',
+  };
   // Chosen: the run's end names it even when one of its disks is refused next.
-  const { backup, disks } = await findPoint(run.store, request, (chosen) => (run.state = { backupId: chosen.id, disks: [] }));
+  const { backup, disks } = await findPoint(
+    run.store,
+    request,
+    (chosen) => (run.state = { backupId: chosen.id, disks: [] }),
+  );
   run.state = { backupId: backup.id, disks };
   return backup;
 }
@@ -46,7 +60,9 @@ async function resolveRestorePoint(run: RestoreRun): Promise<Backup> {
 // Before anything is taken: a restore never writes inside a repository (it would overwrite
 // backups that the state database still calls complete), this hub's or any marked one.
 async function refuseTargetsInRepositories(run: RestoreRun): Promise<void> {
-  await run.target.refuseInRepositories(run, (file, what) => refuseInsideRepository(run.node, run.store, file, what, run.plan.repository.path));
+  await run.target.refuseInRepositories(run, (file, what) =>
+    refuseInsideRepository(run.node, run.store, file, what, run.plan.repository.path),
+  );
 }
 
 function describeRestorePoint(run: RestoreRun): string {

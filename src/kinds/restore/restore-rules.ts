@@ -23,17 +23,35 @@ export function checkRestoreRules(context: CheckContext): void {
   if (field === undefined) return;
   const target = stringAt(data, 'restore', 'target', field);
   if (field === 'path' && target !== undefined && target !== '' && !hasEnvRef(target) && !path.isAbsolute(target)) {
-    issues.error(['restore', 'target', 'path'], `restore.target.path: must be an absolute path on the node (got '${target}')`);
+    issues.error(
+      ['restore', 'target', 'path'],
+      `restore.target.path: must be an absolute path on the node (got '${target}')`,
+    );
   }
   const repository = stringAt(data, 'repository', 'path');
-  if (field === 'path' && target !== undefined && repository !== undefined && !hasEnvRef(target) && !hasEnvRef(repository) && isInside(target, repository)) {
-    issues.error(['restore', 'target', 'path'], `restore.target.path: ${target} is inside the repository ${repository}; a restore never writes into a repository`);
+  if (
+    field === 'path' &&
+    target !== undefined &&
+    repository !== undefined &&
+    !hasEnvRef(target) &&
+    !hasEnvRef(repository) &&
+    isInside(target, repository)
+  ) {
+    issues.error(
+      ['restore', 'target', 'path'],
+      `restore.target.path: ${target} is inside the repository ${repository}; a restore never writes into a repository`,
+    );
   }
   const disks = valueAt(data, 'restore', 'disks');
   const single = Array.isArray(disks) && listAt(data, 'restore', 'disks').length === 1;
   if (target !== undefined && !target.includes('{key}') && !single && !hasEnvRef(target)) {
-    const why = Array.isArray(disks) ? `restore.disks lists ${disks.length} disks` : 'restore.disks is not given, so every disk of the backup is restored';
-    issues.error(['restore', 'target', field], `restore.target.${field}: must contain {key} (the disk key) because ${why}`);
+    const why = Array.isArray(disks)
+      ? `restore.disks lists ${disks.length} disks`
+      : 'restore.disks is not given, so every disk of the backup is restored';
+    issues.error(
+      ['restore', 'target', field],
+      `restore.target.${field}: must contain {key} (the disk key) because ${why}`,
+    );
   }
 }
 
@@ -45,11 +63,17 @@ function checkFilesTarget({ data, issues }: CheckContext): void {
   }
   const disks = valueAt(data, 'restore', 'disks');
   if (Array.isArray(disks) && disks.length > 1) {
-    issues.error(['restore', 'disks'], `restore.disks: a files target reads one disk's filesystems; list one disk (got ${disks.length})`);
+    issues.error(
+      ['restore', 'disks'],
+      `restore.disks: a files target reads one disk's filesystems; list one disk (got ${disks.length})`,
+    );
   }
   const to = stringAt(data, 'restore', 'target', 'to');
   if (to !== undefined && !hasEnvRef(to) && !path.isAbsolute(expandHome(to))) {
-    issues.error(['restore', 'target', 'to'], `restore.target.to: must be an absolute path or start with ~/ (got '${to}')`);
+    issues.error(
+      ['restore', 'target', 'to'],
+      `restore.target.to: must be an absolute path or start with ~/ (got '${to}')`,
+    );
   }
 }
 

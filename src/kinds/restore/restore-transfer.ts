@@ -25,7 +25,8 @@ import { parseTransferTarget, type TransferDisk } from '../../wire/index.js';
 export const restoreTransfer: Step<RestoreRun> = {
   name: 'transfer',
   facts: ({ state }) => bytesFacts(state.disks),
-  title: (run) => `copy ${run.state.disks.length} disk(s) of backup ${run.state.backupId} to ${run.node.description}${rateNote(run.bandwidth)}`,
+  title: (run) =>
+    `copy ${run.state.disks.length} disk(s) of backup ${run.state.backupId} to ${run.node.description}${rateNote(run.bandwidth)}`,
   async run(run) {
     if (convertsOnThisHost(run)) return copyOnThisHost(run);
     // A restore records nothing from the copy: no digests (verify: true checks the target against
@@ -38,7 +39,14 @@ export const restoreTransfer: Step<RestoreRun> = {
         target: parseTransferTarget(disk.target!),
       }));
       // An NBD target holds old data: holes of the backup must be written as zeroes there.
-      return { request: { jobId: run.runId, disks: transferDisks, digests: false, ...(run.target.zeroHoles ? { zeroHoles: true } : {}) } };
+      return {
+        request: {
+          jobId: run.runId,
+          disks: transferDisks,
+          digests: false,
+          ...(run.target.zeroHoles ? { zeroHoles: true } : {}),
+        },
+      };
     };
     return formatBytes((await transferForRun(run, programFor)).total);
   },
@@ -75,7 +83,9 @@ async function copyOnThisHost(run: RestoreRun): Promise<string> {
     });
   } catch (error) {
     if (timer?.aborted && !run.signal.aborted) {
-      throw new SendenseError(`the restore copy did not finish within ${timeout! / 1000} s (timeouts.transfer)`, { step: 'transfer' });
+      throw new SendenseError(`the restore copy did not finish within ${timeout! / 1000} s (timeouts.transfer)`, {
+        step: 'transfer',
+      });
     }
     throw error;
   }

@@ -72,7 +72,12 @@ async function checkAgainstDigests(run: RestoreRun, disk: RestoreDiskJob): Promi
         bytesRead += length;
         if ((await rangeDigest(part.algorithm, data)) !== digest) return undefined;
         for (const [at, size] of part.visible) {
-          found.push({ offset: at, length: size, algorithm: RANGE_DIGEST_ALGORITHM, digest: await rangeDigest(RANGE_DIGEST_ALGORITHM, data.subarray(at - offset, at - offset + size)) });
+          found.push({
+            offset: at,
+            length: size,
+            algorithm: RANGE_DIGEST_ALGORITHM,
+            digest: await rangeDigest(RANGE_DIGEST_ALGORITHM, data.subarray(at - offset, at - offset + size)),
+          });
         }
       }
       return found;
@@ -89,14 +94,23 @@ async function checkAgainstDigests(run: RestoreRun, disk: RestoreDiskJob): Promi
     // A server without block status (not qemu-nbd) is left to the full comparison.
     if (image.size < disk.virtualSize || image.dataIn === undefined) return false;
     // A target larger than the point (an NBD export) must read as zeroes past its end.
-    const zeroes = image.size > disk.virtualSize ? [...model.zeroes, [disk.virtualSize, image.size - disk.virtualSize] as const] : model.zeroes;
+    const zeroes =
+      image.size > disk.virtualSize
+        ? [...model.zeroes, [disk.virtualSize, image.size - disk.virtualSize] as const]
+        : model.zeroes;
     const [data, zero] = await Promise.all([rangesHaveDigests(image, checks), readsAsZeroes(image, zeroes)]);
     bytesRead += data.bytes + zero.bytes;
     return data.equal && zero.equal;
   };
   const equal = await withImage(
     run,
-    restored.image.startsWith('nbd') ? { url: restored.image } : { file: restored.image, format: restored.format, direct: () => openImageFile(restored.image, restored.format, { runner: runLocal }) },
+    restored.image.startsWith('nbd')
+      ? { url: restored.image }
+      : {
+          file: restored.image,
+          format: restored.format,
+          direct: () => openImageFile(restored.image, restored.format, { runner: runLocal }),
+        },
     checkRead,
   );
   return equal === true ? bytesRead : undefined;
@@ -104,19 +118,30 @@ async function checkAgainstDigests(run: RestoreRun, disk: RestoreDiskJob): Promi
 
 // Each file of the disk's chain with its manifest, oldest first; undefined if one has none, no
 // digests, digests this version does not know, or another virtual size.
-async function chainManifests(run: RestoreRun, disk: RestoreDiskJob): Promise<{ readonly file: string; readonly manifest: DiskManifest }[] | undefined> {
+async function chainManifests(
+  run: RestoreRun,
+  disk: RestoreDiskJob,
+): Promise<{ readonly file: string; readonly manifest: DiskManifest }[] | undefined> {
   const chain: { file: string; manifest: DiskManifest }[] = [];
   for (const backup of await run.store.chainOf(run.state.backupId)) {
     const recorded = backup.disks.find((candidate) => candidate.diskKey === disk.key);
     if (recorded === undefined) continue;
     const manifest = await readManifest(manifestPath(recorded.file)).catch(() => undefined);
-    if (manifest?.digests == null || !isKnownDigestAlgorithm(manifest.digests.algorithm) || manifest.virtualSize !== disk.virtualSize) return undefined;
+    if (
+      manifest?.digests == null ||
+      !isKnownDigestAlgorithm(manifest.digests.algorithm) ||
+      manifest.virtualSize !== disk.virtualSize
+    )
+      return undefined;
     chain.push({ file: recorded.file, manifest });
   }
   return chain.length === 0 ? undefined : chain;
 }
 
-async function rangesHaveDigests(image: ReadableImage, checks: readonly RangeCheck[]): Promise<{ readonly equal: boolean; readonly bytes: number }> {
+async function rangesHaveDigests(
+  image: ReadableImage,
+  checks: readonly RangeCheck[],
+): Promise<{ readonly equal: boolean; readonly bytes: number }> {
   let next = 0;
   let bytes = 0;
   let equal = true;
@@ -135,7 +160,10 @@ async function rangesHaveDigests(image: ReadableImage, checks: readonly RangeChe
 }
 
 // Holes and zero extents pass unread; anything allocated there is read and must be zeroes.
-async function readsAsZeroes(image: ReadableImage, zeroes: readonly Interval[]): Promise<{ readonly equal: boolean; readonly bytes: number }> {
+async function readsAsZeroes(
+  image: ReadableImage,
+  zeroes: readonly Interval[],
+): Promise<{ readonly equal: boolean; readonly bytes: number }> {
   const buffer = pageAlignedBuffer(READ_SIZE);
   let bytes = 0;
   for (const [start, length] of zeroes) {
@@ -153,7 +181,14 @@ async function readsAsZeroes(image: ReadableImage, zeroes: readonly Interval[]):
 }
 
 /** `direct`: the file read straight, when its format allows (src/qemu/image-file-reader.ts). */
-type ImageToRead = { readonly url: string } | { readonly file: string; readonly format: 'qcow2' | 'raw'; readonly secret?: ImageSecret; readonly direct?: () => Promise<ImageFileReader | undefined> };
+type ImageToRead =
+  | { readonly url: string }
+  | {
+      readonly file: string;
+      readonly format: 'qcow2' | 'raw';
+      readonly secret?: ImageSecret;
+      readonly direct?: () => Promise<ImageFileReader | undefined>;
+    };
 
 // fn with the image: an NBD URL as it is; a file straight from the file where it holds the guest's
 // bytes as they are (a quarter of the CPU of qemu-nbd), else through a read-only qemu-nbd on a
@@ -181,9 +216,14 @@ async function withImage<T>(run: RestoreRun, image: ImageToRead, fn: (image: Rea
       exportName: 'image',
       shared: 1,
       readOnly: true,
-      onSpawn: (pid, argv, startTicks) => run.store.recordProcess(run.runId, pid, 'qemu-nbd', argv, startTicks ?? processStartTicks(pid)).then(() => undefined),
+      onSpawn: (pid, argv, startTicks) =>
+        run.store
+          .recordProcess(run.runId, pid, 'qemu-nbd', argv, startTicks ?? processStartTicks(pid))
+          .then(() => undefined),
     });
-    return await withConnection({ kind: 'unix', socketPath: socket, exportName: 'image' }, (connection) => fn(nbdImage(connection)));
+    return await withConnection({ kind: 'unix', socketPath: socket, exportName: 'image' }, (connection) =>
+      fn(nbdImage(connection)),
+    );
   } finally {
     if (server !== undefined) {
       await server.stop();

@@ -12,7 +12,9 @@ import { verifyLayer } from '../../repository/verify-layer.js';
 import { descendants } from '../../verify/verify-backups.js';
 
 // Returns the files checked and those without a manifest (made before manifests existed).
-export async function verifyChainManifests(run: RestoreRun): Promise<{ readonly checked: number; readonly withoutManifest: number }> {
+export async function verifyChainManifests(
+  run: RestoreRun,
+): Promise<{ readonly checked: number; readonly withoutManifest: number }> {
   const chain = await run.store.chainOf(run.state.backupId);
   let checked = 0;
   let withoutManifest = 0;
@@ -29,7 +31,10 @@ export async function verifyChainManifests(run: RestoreRun): Promise<{ readonly 
       const result = await readManifest(manifestPath(file)).then(
         (manifest) =>
           verifyLayer(file, manifest, {
-            onSpawn: (pid, argv, startTicks) => run.store.recordProcess(run.runId, pid, 'qemu-nbd', argv, startTicks ?? processStartTicks(pid)).then(() => undefined),
+            onSpawn: (pid, argv, startTicks) =>
+              run.store
+                .recordProcess(run.runId, pid, 'qemu-nbd', argv, startTicks ?? processStartTicks(pid))
+                .then(() => undefined),
             onForget: (pid) => run.store.forgetProcess(pid),
           }),
         (error: unknown) => {
@@ -37,7 +42,11 @@ export async function verifyChainManifests(run: RestoreRun): Promise<{ readonly 
           return { findings: [{ message: error.message }] };
         },
       );
-      if ('busy' in result && result.busy !== undefined) throw new SendenseError(`backup ${backup.id} could not be checked against its manifest: ${result.busy}`, { step: 'verify', disk: disk.key });
+      if ('busy' in result && result.busy !== undefined)
+        throw new SendenseError(`backup ${backup.id} could not be checked against its manifest: ${result.busy}`, {
+          step: 'verify',
+          disk: disk.key,
+        });
       const finding = result.findings[0];
       if (finding !== undefined) {
         // As verify would: the backup and everything built on it are never restored or built on again.
@@ -45,10 +54,13 @@ export async function verifyChainManifests(run: RestoreRun): Promise<{ readonly 
         await run.store.markDamaged([backup.id], `restore ${run.runId} verify: disk ${disk.key}: ${finding.message}`);
         await run.store.markDamaged(builtOnIt, `built on damaged backup ${backup.id}`);
         const marked = builtOnIt.length > 0 ? `it and ${builtOnIt.join(', ')} (built on it) are` : 'it is';
-        throw new SendenseError(`backup ${backup.id} differs from what was read from the source: ${finding.message} (${file}); ${marked} now marked damaged`, {
-          step: 'verify',
-          disk: disk.key,
-        });
+        throw new SendenseError(
+          `backup ${backup.id} differs from what was read from the source: ${finding.message} (${file}); ${marked} now marked damaged`,
+          {
+            step: 'verify',
+            disk: disk.key,
+          },
+        );
       }
       checked++;
     }

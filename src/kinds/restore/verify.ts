@@ -43,7 +43,10 @@ export const verify: Step<RestoreRun> = {
       }
     }
     const { checked, withoutManifest } = await verifyChainManifests(run);
-    const manifests = withoutManifest > 0 ? `; ${withoutManifest} file(s) of the chain have no manifest (taken before manifests): compared with the chain only` : '';
+    const manifests =
+      withoutManifest > 0
+        ? `; ${withoutManifest} file(s) of the chain have no manifest (taken before manifests): compared with the chain only`
+        : '';
     return `${run.state.disks.length} disk(s) identical to backup ${run.state.backupId}, ${checked} file(s) of its chain match the digests taken at backup time${manifests}`;
   },
   would: (run) =>

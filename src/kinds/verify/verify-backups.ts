@@ -11,21 +11,38 @@ import { verifyLine, verifySummary } from '../../verify/verify-output.js';
 
 export const verifyBackupsStep: Step<RunContext<VerifyPlan>> = {
   name: 'verify-backups',
-  title: (run) => `check the backups of ${run.plan.verify.vm ?? 'every VM'} in ${run.plan.repository.path} against their manifests`,
+  title: (run) =>
+    `check the backups of ${run.plan.verify.vm ?? 'every VM'} in ${run.plan.repository.path} against their manifests`,
   async run(run) {
     const { plan } = run;
-    const outcome = await verifyBackups(run.store, run.runId, { vm: plan.verify.vm, repository: plan.repository.path, outdatedAfter: plan.verify.outdatedAfter }, (event) =>
-      run.reporter.emit({ type: (event.type === 'disk' && event.ok) || event.type === 'cleared' ? 'info' : 'warning', step: 'verify-backups', message: verifyLine(event) }),
+    const outcome = await verifyBackups(
+      run.store,
+      run.runId,
+      { vm: plan.verify.vm, repository: plan.repository.path, outdatedAfter: plan.verify.outdatedAfter },
+      (event) =>
+        run.reporter.emit({
+          type: (event.type === 'disk' && event.ok) || event.type === 'cleared' ? 'info' : 'warning',
+          step: 'verify-backups',
+          message: verifyLine(event),
+        }),
     );
     if (outcome.damaged.length > 0) {
-      throw new SendenseError(`damage found: ${outcome.damaged.length} backup(s) marked damaged (${outcome.damaged.join(', ')})`, { step: 'verify-backups', exitCode: 1 });
+      throw new SendenseError(
+        `damage found: ${outcome.damaged.length} backup(s) marked damaged (${outcome.damaged.join(', ')})`,
+        { step: 'verify-backups', exitCode: 1 },
+      );
     }
-    if (outcome.cleared.length > 0) await run.store.noteRun(run.runId, `damage cleared: ${outcome.cleared.join(', ')} (every file matches its manifest again)`);
+    if (outcome.cleared.length > 0)
+      await run.store.noteRun(
+        run.runId,
+        `damage cleared: ${outcome.cleared.join(', ')} (every file matches its manifest again)`,
+      );
     return verifySummary(outcome);
   },
   would(run) {
     const { vm, outdatedAfter } = run.plan.verify;
-    const outdated = outdatedAfter === undefined ? '' : ` (those not verified in the last ${outdatedAfter / 86_400_000} day(s))`;
+    const outdated =
+      outdatedAfter === undefined ? '' : ` (those not verified in the last ${outdatedAfter / 86_400_000} day(s))`;
     return `check the backups of ${vm ?? 'every VM'} in ${run.plan.repository.path} against their manifests${outdated}`;
   },
 };

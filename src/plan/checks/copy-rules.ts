@@ -33,15 +33,22 @@ export function checkCopyRules({ data, issues }: CheckContext): void {
   if (given === undefined || given === '' || hasEnvRef(given)) return;
   const target = onThisHost ? expandHome(given) : given;
   if (!path.posix.isAbsolute(target)) {
-    issues.error(['copy', 'to', 'path'], `copy.to.path: must be an absolute path on ${onThisHost ? 'this host' : "the copy's host"} (got '${given}')`);
+    issues.error(
+      ['copy', 'to', 'path'],
+      `copy.to.path: must be an absolute path on ${onThisHost ? 'this host' : "the copy's host"} (got '${given}')`,
+    );
     return;
   }
   const host = onThisHost ? 'this host' : stringAt(data, 'copy', 'to', 'node', 'host');
   const repository = stringAt(data, 'repository', 'path');
-  if (host === undefined || !(onThisHost || THIS_HOST.has(host)) || repository === undefined || hasEnvRef(repository)) return;
+  if (host === undefined || !(onThisHost || THIS_HOST.has(host)) || repository === undefined || hasEnvRef(repository))
+    return;
   const relative = path.posix.relative(path.posix.resolve(expandHome(repository)), path.posix.resolve(target));
   if (relative === '' || (!relative.startsWith('..') && !path.posix.isAbsolute(relative))) {
-    issues.error(['copy', 'to', 'path'], `copy.to.path: ${given} on ${host} is the repository ${repository} or inside it; a copy needs a directory of its own`);
+    issues.error(
+      ['copy', 'to', 'path'],
+      `copy.to.path: ${given} on ${host} is the repository ${repository} or inside it; a copy needs a directory of its own`,
+    );
   }
 }
 
@@ -49,7 +56,10 @@ function checkS3Target(data: unknown, issues: CheckContext['issues']): void {
   const has = (key: string) => stringAt(data, 'copy', 'to', key) !== undefined;
   const fromEnv = has('accessKeyIdEnv') || has('secretAccessKeyEnv');
   if (fromEnv && has('credentialsFile')) {
-    issues.error(['copy', 'to', 'credentialsFile'], 'copy.to: give the credentials one way: accessKeyIdEnv with secretAccessKeyEnv, or credentialsFile');
+    issues.error(
+      ['copy', 'to', 'credentialsFile'],
+      'copy.to: give the credentials one way: accessKeyIdEnv with secretAccessKeyEnv, or credentialsFile',
+    );
   } else if (fromEnv && !(has('accessKeyIdEnv') && has('secretAccessKeyEnv'))) {
     const missing = has('accessKeyIdEnv') ? 'secretAccessKeyEnv' : 'accessKeyIdEnv';
     issues.error(
@@ -57,9 +67,13 @@ function checkS3Target(data: unknown, issues: CheckContext['issues']): void {
       `copy.to.${missing}: needed with ${missing === 'accessKeyIdEnv' ? 'secretAccessKeyEnv' : 'accessKeyIdEnv'} (the names of the environment variables that hold the keys)`,
     );
   } else if (!fromEnv && !has('credentialsFile')) {
-    issues.error(['copy', 'to'], 'copy.to: an s3 target needs its credentials: accessKeyIdEnv and secretAccessKeyEnv (names of environment variables), or credentialsFile');
+    issues.error(
+      ['copy', 'to'],
+      'copy.to: an s3 target needs its credentials: accessKeyIdEnv and secretAccessKeyEnv (names of environment variables), or credentialsFile',
+    );
   }
-  if (has('profile') && !has('credentialsFile')) issues.error(['copy', 'to', 'profile'], 'copy.to.profile: names a section of credentialsFile, which is not given');
+  if (has('profile') && !has('credentialsFile'))
+    issues.error(['copy', 'to', 'profile'], 'copy.to.profile: names a section of credentialsFile, which is not given');
 }
 
 const KEEP_RULES = ['keepLast', 'keepDaily', 'keepWeekly', 'keepMonthly', 'keepYearly'] as const;
@@ -73,9 +87,15 @@ function checkLockByRule(data: unknown, retention: unknown, issues: CheckContext
     const days = lock[rule];
     if (typeof days !== 'number') continue;
     if (rules[rule] === undefined) {
-      issues.error(['copy', 'to', 'objectLock', rule], `copy.to.objectLock.${rule}: locks longer the points copy.retention.${rule} keeps, but copy.retention has no ${rule}`);
+      issues.error(
+        ['copy', 'to', 'objectLock', rule],
+        `copy.to.objectLock.${rule}: locks longer the points copy.retention.${rule} keeps, but copy.retention has no ${rule}`,
+      );
     } else if (typeof lock.days === 'number' && days <= lock.days) {
-      issues.error(['copy', 'to', 'objectLock', rule], `copy.to.objectLock.${rule}: ${days} days is not longer than objectLock.days (${lock.days}), which every object gets anyway`);
+      issues.error(
+        ['copy', 'to', 'objectLock', rule],
+        `copy.to.objectLock.${rule}: ${days} days is not longer than objectLock.days (${lock.days}), which every object gets anyway`,
+      );
     }
   }
 }

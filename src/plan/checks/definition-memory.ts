@@ -6,9 +6,15 @@ import { hasEnvRef } from '../env-refs.js';
 import { stringAt } from '../raw-plan.js';
 import type { CheckContext } from './check-context.js';
 
-export function checkDefinitionMemory({ data, issues }: Pick<CheckContext, 'data' | 'issues'>, definition: readonly string[]): void {
+export function checkDefinitionMemory(
+  { data, issues }: Pick<CheckContext, 'data' | 'issues'>,
+  definition: readonly string[],
+): void {
   const memory = stringAt(data, ...definition, 'memory');
   if (memory !== undefined && !hasEnvRef(memory) && !(parseMemory(memory) ?? 0)) {
-    issues.error([...definition, 'memory'], `${definition.join('.')}.memory: must be a size like 2GiB or 512MiB (got '${memory}')`);
+    issues.error(
+      [...definition, 'memory'],
+      `${definition.join('.')}.memory: must be a size like 2GiB or 512MiB (got '${memory}')`,
+    );
   }
 }

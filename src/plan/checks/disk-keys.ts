@@ -10,7 +10,11 @@ export function checkDiskKeys(context: CheckContext): void {
   reportDuplicates(context, ['restore', 'disks'], (i) => ['restore', 'disks', i]);
 }
 
-function reportDuplicates({ data, issues, lineOf }: CheckContext, list: PlanPath, keyPath: (i: number) => PlanPath): void {
+function reportDuplicates(
+  { data, issues, lineOf }: CheckContext,
+  list: PlanPath,
+  keyPath: (i: number) => PlanPath,
+): void {
   const first = new Map<number, PlanPath>();
   listAt(data, ...list).forEach((_, i) => {
     const path = keyPath(i);

@@ -12,7 +12,14 @@ export function checkDiskSources(context: CheckContext): void {
   const first = new Map<string, { readonly path: PlanPath; readonly key: unknown }>();
   listAt(data, 'vm', 'source', 'disks').forEach((disk, i) => {
     if (!isObject(disk)) return;
-    const field = typeof disk.path === 'string' ? 'path' : typeof disk.url === 'string' ? 'url' : typeof disk.target === 'string' ? 'target' : undefined;
+    const field =
+      typeof disk.path === 'string'
+        ? 'path'
+        : typeof disk.url === 'string'
+          ? 'url'
+          : typeof disk.target === 'string'
+            ? 'target'
+            : undefined;
     if (field === undefined) return;
     const here: PlanPath = ['vm', 'source', 'disks', i, field];
     const text = disk[field] as string;

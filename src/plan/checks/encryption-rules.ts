@@ -10,7 +10,11 @@ export function checkEncryptionRules({ data, issues }: CheckContext): void {
   const encryption = valueAt(data, 'repository', 'encryption');
   if (!isObject(encryption)) return;
   if (encryption.keyFile !== undefined && encryption.keyEnv !== undefined) {
-    issues.error(['repository', 'encryption', 'keyEnv'], 'repository.encryption: give keyFile or keyEnv, not both', 'key');
+    issues.error(
+      ['repository', 'encryption', 'keyEnv'],
+      'repository.encryption: give keyFile or keyEnv, not both',
+      'key',
+    );
     return;
   }
   if (stringAt(data, 'repository', 'compression') === 'zstd') {
@@ -21,7 +25,10 @@ export function checkEncryptionRules({ data, issues }: CheckContext): void {
   }
   const keyFile = stringAt(data, 'repository', 'encryption', 'keyFile');
   if (keyFile !== undefined && keyFileIsShared(keyFile)) {
-    issues.warning(['repository', 'encryption', 'keyFile'], `repository.encryption.keyFile: ${keyFile} can be read by other users (group or others): chmod 600 it`);
+    issues.warning(
+      ['repository', 'encryption', 'keyFile'],
+      `repository.encryption.keyFile: ${keyFile} can be read by other users (group or others): chmod 600 it`,
+    );
   }
   if (keyFile !== undefined || encryption.keyEnv !== undefined) {
     issues.warning(

@@ -19,7 +19,10 @@ export function checkPortRange({ data, issues }: CheckContext): void {
   if (size < disks) {
     const range = given === undefined ? `the default range ${first}-${last}` : `range ${first}-${last}`;
     const fix = given === undefined ? ' (set nbd.ports to a larger range)' : '';
-    issues.error(given === undefined ? ['vm', 'source', 'disks'] : path, `nbd.ports: ${range} has ${size} port${size === 1 ? '' : 's'} but the plan needs one per disk (${disks} disks)${fix}`);
+    issues.error(
+      given === undefined ? ['vm', 'source', 'disks'] : path,
+      `nbd.ports: ${range} has ${size} port${size === 1 ? '' : 's'} but the plan needs one per disk (${disks} disks)${fix}`,
+    );
   }
 }
 

@@ -9,5 +9,6 @@ import type { CheckContext } from './check-context.js';
 export function checkRateRules({ data, issues }: CheckContext): void {
   const rate = stringAt(data, 'rate');
   if (rate === undefined || hasEnvRef(rate)) return;
-  if (parseRate(rate) === undefined) issues.error(['rate'], `rate: must be a rate like 50MiB/s or 200MB/s (got '${rate}')`);
+  if (parseRate(rate) === undefined)
+    issues.error(['rate'], `rate: must be a rate like 50MiB/s or 200MB/s (got '${rate}')`);
 }

@@ -11,7 +11,10 @@ export function checkRetentionRules({ data, issues }: CheckContext): void {
   if (!isObject(retention)) return;
   const rules = KEEP_RULES.filter((rule) => retention[rule] !== undefined);
   if (retention.keepChains !== undefined && rules.length > 0) {
-    issues.error(['retention', rules[0]!], `retention.${rules[0]}: cannot be combined with retention.keepChains (keep whole chains, or points with keep-* rules, not both)`);
+    issues.error(
+      ['retention', rules[0]!],
+      `retention.${rules[0]}: cannot be combined with retention.keepChains (keep whole chains, or points with keep-* rules, not both)`,
+    );
   }
   if (retention.keepChains === undefined && rules.length === 0) {
     issues.error(['retention'], `retention: needs keepChains or at least one of ${KEEP_RULES.join(', ')}`);

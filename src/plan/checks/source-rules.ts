@@ -10,10 +10,16 @@ export function checkSourceRules({ data, issues }: CheckContext): void {
   if (source.type === 'vmware') {
     const hasEnv = source.passwordEnv !== undefined;
     const hasFile = source.passwordFile !== undefined;
-    if (hasEnv && hasFile) issues.error(['vm', 'source', 'passwordFile'], 'vm.source: give passwordEnv or passwordFile, not both', 'key');
+    if (hasEnv && hasFile)
+      issues.error(['vm', 'source', 'passwordFile'], 'vm.source: give passwordEnv or passwordFile, not both', 'key');
     // A literal password was already reported: that is the one mistake to fix.
     const literal = Object.keys(source).some((key) => SECRET_KEY.test(key));
-    if (!hasEnv && !hasFile && !literal) issues.error(['vm', 'source'], 'vm.source: missing passwordEnv (name of an environment variable holding the password) or passwordFile', 'key');
+    if (!hasEnv && !hasFile && !literal)
+      issues.error(
+        ['vm', 'source'],
+        'vm.source: missing passwordEnv (name of an environment variable holding the password) or passwordFile',
+        'key',
+      );
     // A plan written for the old client (clientPath) keeps it; asking for both is a contradiction (docs/vmware.md#the-old-client).
     if (source.clientPath !== undefined && source.client === 'sendense-run') {
       issues.error(

@@ -12,7 +12,9 @@ export const initialMigration: Migration = {
       .addColumn('plan', 'text', (col) => col.notNull())
       .addColumn('kind', 'text', (col) => col.notNull())
       .addColumn('trigger', 'text', (col) => col.notNull().check(sql`"trigger" in ('manual', 'schedule')`))
-      .addColumn('status', 'text', (col) => col.notNull().check(sql`status in ('running', 'succeeded', 'failed', 'interrupted', 'skipped')`))
+      .addColumn('status', 'text', (col) =>
+        col.notNull().check(sql`status in ('running', 'succeeded', 'failed', 'interrupted', 'skipped')`),
+      )
       .addColumn('started_at', 'text', (col) => col.notNull())
       .addColumn('ended_at', 'text')
       .addColumn('error', 'text')

@@ -15,14 +15,23 @@ export const manifestFactsMigration: Migration = {
       .addColumn('manifest', 'integer', (col) => col.notNull().defaultTo(0))
       .execute();
     await db.schema.alterTable('runs').addColumn('note', 'text').execute();
-    const rows = (await db.selectFrom('backup_disks').select(['backup_id', 'disk_key', 'file']).where('status', '=', 'complete').execute()) as {
+    const rows = (await db
+      .selectFrom('backup_disks')
+      .select(['backup_id', 'disk_key', 'file'])
+      .where('status', '=', 'complete')
+      .execute()) as {
       backup_id: string;
       disk_key: number;
       file: string;
     }[];
     for (const row of rows) {
       if (!existsSync(manifestPath(row.file))) continue;
-      await db.updateTable('backup_disks').set({ manifest: 1 }).where('backup_id', '=', row.backup_id).where('disk_key', '=', row.disk_key).execute();
+      await db
+        .updateTable('backup_disks')
+        .set({ manifest: 1 })
+        .where('backup_id', '=', row.backup_id)
+        .where('disk_key', '=', row.disk_key)
+        .execute();
     }
   },
 };

@@ -26,7 +26,11 @@ export const replicaPointsMigration: Migration = {
       .addColumn('bytes', 'bigint')
       .addColumn('definition', 'text')
       .execute();
-    await db.schema.createIndex('replica_points_plan_started').on('replica_points').columns(['plan', 'started_at']).execute();
+    await db.schema
+      .createIndex('replica_points_plan_started')
+      .on('replica_points')
+      .columns(['plan', 'started_at'])
+      .execute();
     await db.schema.createIndex('replica_points_run').on('replica_points').column('run_id').execute();
 
     await db.schema

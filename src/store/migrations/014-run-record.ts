@@ -16,7 +16,8 @@ export const runRecordMigration: Migration = {
       .addColumn('merged_into', 'text')
       .addColumn('dropped_at', 'text', (col) => col.notNull())
       .execute();
-    const backup = (column: string) => sql`(select backups.${sql.ref(column)} from backups where backups.id = runs.backup_id)`;
+    const backup = (column: string) =>
+      sql`(select backups.${sql.ref(column)} from backups where backups.id = runs.backup_id)`;
     await db
       .updateTable('runs')
       .set({ taken: backup('type'), bytes: sql`coalesce(runs.bytes, ${backup('bytes')})` })
@@ -25,7 +26,8 @@ export const runRecordMigration: Migration = {
       .where('kind', 'in', ['backup', 'incremental'])
       .execute();
     // A replica's sync names its point only in replica_points (run_id).
-    const point = (column: string) => sql`(select replica_points.${sql.ref(column)} from replica_points where replica_points.run_id = runs.id)`;
+    const point = (column: string) =>
+      sql`(select replica_points.${sql.ref(column)} from replica_points where replica_points.run_id = runs.id)`;
     await db
       .updateTable('runs')
       .set({ backup_id: point('id'), taken: point('type'), bytes: sql`coalesce(runs.bytes, ${point('bytes')})` })

@@ -16,7 +16,17 @@ const ws = useRunWorkspace('api-archive-');
 const T = Date.UTC(2023, 5, 6, 7, 8, 10) / 1000;
 
 function entry(name: Buffer | string, type: ArchiveEntry['type'], extra: Partial<ArchiveEntry> = {}): ArchiveEntry {
-  return { name: Buffer.from(name), type, mode: type === 'directory' ? 0o755 : 0o644, uid: 0, gid: 0, size: 0, mtime: T, link: Buffer.alloc(0), ...extra };
+  return {
+    name: Buffer.from(name),
+    type,
+    mode: type === 'directory' ? 0o755 : 0o644,
+    uid: 0,
+    gid: 0,
+    size: 0,
+    mtime: T,
+    link: Buffer.alloc(0),
+    ...extra,
+  };
 }
 
 async function* events(list: readonly (ArchiveEntry | Buffer)[]): AsyncGenerator<ArchiveEvent> {
@@ -71,7 +81,11 @@ describe('archive formats', () => {
     execFileSync('tar', ['--zstd', '-x', '--numeric-owner', '-f', tarZst, '-C', out]);
     const file = path.join(out, 'home/alice', long);
     expect(readFileSync(file, 'utf8')).toBe('hello');
-    expect([lstatSync(file).uid, lstatSync(file).gid, lstatSync(file).mtimeMs / 1000]).toEqual([3_000_000, 3_000_001, T]);
+    expect([lstatSync(file).uid, lstatSync(file).gid, lstatSync(file).mtimeMs / 1000]).toEqual([
+      3_000_000,
+      3_000_001,
+      T,
+    ]);
     expect(lstatSync(path.join(out, 'home/alice/hard')).ino).toBe(lstatSync(file).ino);
     expect(readlinkSync(path.join(out, 'home/alice/sym'))).toBe(target);
   });

@@ -7,7 +7,18 @@
 
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { createWriteStream, linkSync, mkdirSync, readdirSync, symlinkSync, writeFileSync, chmodSync, chownSync, utimesSync, lutimesSync } from 'node:fs';
+import {
+  createWriteStream,
+  linkSync,
+  mkdirSync,
+  readdirSync,
+  symlinkSync,
+  writeFileSync,
+  chmodSync,
+  chownSync,
+  utimesSync,
+  lutimesSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Writable } from 'node:stream';
@@ -57,7 +68,19 @@ function writeGuestTree(root: string): void {
   execFileSync('mkfifo', [path.join(data, 'pipe')]);
   // (readdirSync's recursive follows symlinks: the names are listed here.)
   for (const name of ['escape', 'abs-etc', 'rel-link']) lutimesSync(path.join(data, name), T0, T0);
-  for (const name of ['a.txt', 'with space.txt', 'été ☕.txt', 'empty.txt', 'big.bin', 'su-root', 'pipe', 'sub/deeper/deep.txt', 'sub/deeper', 'sub', 'empty-dir']) {
+  for (const name of [
+    'a.txt',
+    'with space.txt',
+    'été ☕.txt',
+    'empty.txt',
+    'big.bin',
+    'su-root',
+    'pipe',
+    'sub/deeper/deep.txt',
+    'sub/deeper',
+    'sub',
+    'empty-dir',
+  ]) {
     utimesSync(path.join(data, name), T0 + name.length, T0 + name.length);
   }
   utimesSync(data, T0, T0);
@@ -71,7 +94,14 @@ beforeAll(async () => {
   makeGptExt4Disk(raw, root);
   const source = path.join(ws.dir, `${VM}-2000.qcow2`);
   execFileSync('qemu-img', ['convert', '-f', 'raw', '-O', 'qcow2', raw, source]);
-  const plan = writePlan(ws.dir, { name: `${VM}-backup`, kind: 'backup', vm: VM, disks: [{ key: 2000, path: source }], repository: ws.repository, ports: portRangeForTestFile(10) });
+  const plan = writePlan(ws.dir, {
+    name: `${VM}-backup`,
+    kind: 'backup',
+    vm: VM,
+    disks: [{ key: 2000, path: source }],
+    repository: ws.repository,
+    ports: portRangeForTestFile(10),
+  });
   const result = await execa(process.execPath, [BIN, plan, '--db', ws.db], { reject: false, env: { CI: '1' } });
   if (result.exitCode !== 0) throw new Error(`backup failed:\n${result.stdout}\n${result.stderr}`);
   store = await openStore(ws.db);
@@ -95,7 +125,10 @@ async function collect(stream: NodeJS.ReadableStream): Promise<Buffer> {
 // and none for a symlink (unzip leaves it the time it made it).
 function asUnzipped(tree: Tree): Tree {
   return Object.fromEntries(
-    Object.entries(tree).map(([name, { uid: _uid, gid: _gid, ...entry }]) => [name, { ...entry, mtime: entry.type === 'symlink' ? 0 : entry.mtime - (entry.mtime % 2) } as Tree[string]]),
+    Object.entries(tree).map(([name, { uid: _uid, gid: _gid, ...entry }]) => [
+      name,
+      { ...entry, mtime: entry.type === 'symlink' ? 0 : entry.mtime - (entry.mtime % 2) } as Tree[string],
+    ]),
   );
 }
 
@@ -145,12 +178,22 @@ describe('a warm session', () => {
         'with space.txt',
         'été ☕.txt',
       ]);
-      expect(listing.find((entry) => entry.name === 'a.txt')).toEqual({ name: 'a.txt', type: 'file', size: 6, mode: '0644', uid: 1001, gid: 1002, mtime: new Date((T0 + 5) * 1000).toISOString() });
+      expect(listing.find((entry) => entry.name === 'a.txt')).toEqual({
+        name: 'a.txt',
+        type: 'file',
+        size: 6,
+        mode: '0644',
+        uid: 1001,
+        gid: 1002,
+        mtime: new Date((T0 + 5) * 1000).toISOString(),
+      });
       expect(listing.find((entry) => entry.name === 'escape')).toMatchObject({ type: 'symlink', target: '/' });
       expect(await sessions.list(key, 'p1:/data/sub/deeper')).toMatchObject([{ name: 'deep.txt', size: 5000 }]);
       // latest and its id are one point: the same session, the same appliance.
       expect(sessions.appliancesStarted).toBe(1);
-      expect(sessions.sessions()).toMatchObject([{ backupId: point.backupId, diskKey: 2000, appliancePid: first.appliancePid, users: 0 }]);
+      expect(sessions.sessions()).toMatchObject([
+        { backupId: point.backupId, diskKey: 2000, appliancePid: first.appliancePid, users: 0 },
+      ]);
     },
     BOOT,
   );
@@ -158,7 +201,16 @@ describe('a warm session', () => {
   it(
     'zips a folder and packs it as tar.zst holding what files --get extracts into a directory',
     async () => {
-      const cli = await sendenseFiles(['files', VM, '--db', ws.db, '--get', 'p1:/data', '--to', path.join(ws.dir, 'cli')]);
+      const cli = await sendenseFiles([
+        'files',
+        VM,
+        '--db',
+        ws.db,
+        '--get',
+        'p1:/data',
+        '--to',
+        path.join(ws.dir, 'cli'),
+      ]);
       expect(cli.exitCode, cli.stderr).toBe(0);
       const extracted = readTree(path.join(ws.dir, 'cli'));
       expect(Object.keys(extracted)).toContain('data/hard-a');
@@ -186,7 +238,11 @@ describe('a warm session', () => {
     'gives a byte range of a file, the whole file, and refuses a symlink, a folder and a range past the end',
     async () => {
       const range = await sessions.openFile(key, 'p1:/data/big.bin', { start: 1000, end: 3_000_000 });
-      expect({ size: range.size, start: range.start, end: range.end }).toEqual({ size: BIG.length, start: 1000, end: 3_000_000 });
+      expect({ size: range.size, start: range.start, end: range.end }).toEqual({
+        size: BIG.length,
+        start: 1000,
+        end: 3_000_000,
+      });
       expect((await collect(range.stream)).equals(BIG.subarray(1000, 3_000_001))).toBe(true);
       const whole = await sessions.openFile(key, 'p1:/data/sub/deeper/deep.txt');
       expect((await collect(whole.stream)).toString()).toBe('deep\n'.repeat(1000));
@@ -245,7 +301,8 @@ describe('paths that could leave the guest tree', () => {
       execFileSync('unzip', ['-q', zip, '-d', out]);
       expect(readTree(out)).toMatchObject({ 'data/abs-etc': { type: 'symlink', target: '/etc' } });
       expect(Object.keys(readTree(out))).toEqual(['data', 'data/abs-etc']);
-      for (const bad of ['p2:/', 'nosuch:/', 'p9:/etc']) expect((await refusal(sessions.list(key, bad))).refusal).toBe('bad-request');
+      for (const bad of ['p2:/', 'nosuch:/', 'p9:/etc'])
+        expect((await refusal(sessions.list(key, bad))).refusal).toBe('bad-request');
       expect(sessions.appliancesStarted).toBe(1);
     },
     BOOT,
@@ -268,10 +325,12 @@ describe('stopping and closing', () => {
           setTimeout(done, 5);
         },
       });
-      const stopped = await sessions.zipDirectory(key, 'p1:/data', client, { signal: stop.signal, compress: false }).then(
-        () => undefined,
-        (error: unknown) => error as Error,
-      );
+      const stopped = await sessions
+        .zipDirectory(key, 'p1:/data', client, { signal: stop.signal, compress: false })
+        .then(
+          () => undefined,
+          (error: unknown) => error as Error,
+        );
       expect(stopped?.message).toMatch(/the download was stopped/);
       expect(taken).toBeLessThan(BIG.length);
       expect((await sessions.list(key, 'p1:/data/sub')).map((entry) => entry.name)).toEqual(['deeper']);

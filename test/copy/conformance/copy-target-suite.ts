@@ -89,7 +89,9 @@ export function copyTargetSuite(name: string, instance: CopyTargetInstance): voi
   describe(`the ${name} copy target`, () => {
     it('offers the capabilities it says it has, and no other', () => {
       for (const capability of ['host', 'download', 'reclaim', 'locks'] as const) {
-        expect(target.capability(capability) !== undefined, capability).toBe(instance.capabilities.includes(capability));
+        expect(target.capability(capability) !== undefined, capability).toBe(
+          instance.capabilities.includes(capability),
+        );
       }
     });
 
@@ -130,7 +132,11 @@ export function copyTargetSuite(name: string, instance: CopyTargetInstance): voi
     it('a put killed half-way, put again, is in place whole (resumed where the target can)', async () => {
       const relative = 'vm/disk-2000/killed.qcow2';
       // Killed once 17 MiB were sent and what they hold is there (a partial file, an upload's first part).
-      const kill = () => vi.waitFor(async () => expect(await instance.partialLeft(target, relative)).toBe(true), { timeout: 60_000, interval: 200 });
+      const kill = () =>
+        vi.waitFor(async () => expect(await instance.partialLeft(target, relative)).toBe(true), {
+          timeout: 60_000,
+          interval: 200,
+        });
       await expect(target.put(relative, killedAfter(large, 17 * MiB, kill))).rejects.toThrow();
       expect((await target.list('vm')).has('disk-2000/killed.qcow2')).toBe(false);
       said.length = 0;
@@ -142,14 +148,21 @@ export function copyTargetSuite(name: string, instance: CopyTargetInstance): voi
 
     it('what a kill left is removed as doctor removes it, by its recorded name', async () => {
       const relative = 'vm/disk-2000/left.qcow2';
-      const kill = () => vi.waitFor(async () => expect(await instance.partialLeft(target, relative)).toBe(true), { timeout: 60_000, interval: 200 });
+      const kill = () =>
+        vi.waitFor(async () => expect(await instance.partialLeft(target, relative)).toBe(true), {
+          timeout: 60_000,
+          interval: 200,
+        });
       await expect(target.put(relative, killedAfter(large, 17 * MiB, kill))).rejects.toThrow();
       await target.removeLeft(target.absolute(`${relative}.partial`));
       expect(await instance.partialLeft(target, relative)).toBe(false);
       // Again: one not there is no error.
       await target.removeLeft(target.absolute(`${relative}.partial`));
       await target.remove(['vm/disk-2000/left.qcow2', 'vm/disk-2000/large.qcow2', 'vm/disk-2000/killed.qcow2']);
-      expect([...(await target.list('vm')).keys()].filter((file) => !file.endsWith('.partial'))).toEqual(['disk-2000/a.json', 'domain/a.xml']);
+      expect([...(await target.list('vm')).keys()].filter((file) => !file.endsWith('.partial'))).toEqual([
+        'disk-2000/a.json',
+        'domain/a.xml',
+      ]);
     });
 
     it('errors: a file that is not there, and a target that refuses to be written, one line each', async () => {
@@ -157,7 +170,8 @@ export function copyTargetSuite(name: string, instance: CopyTargetInstance): voi
       expect(await target.sameAs('vm/disk-2000/none.json', path.join(ws.dir, 'same.json'))).toBe(false);
       await target.remove(['vm/disk-2000/none.json']);
       const download = target.capability('download');
-      if (download !== undefined) await expect(download('vm/disk-2000/none.json', path.join(ws.dir, 'none'))).rejects.toThrow(/is not there/);
+      if (download !== undefined)
+        await expect(download('vm/disk-2000/none.json', path.join(ws.dir, 'none'))).rejects.toThrow(/is not there/);
       const { target: refusing, error } = await instance.refusing(say);
       const failure = await refusing.put('vm/disk-2000/big.qcow2', bufferBytes(large)).then(
         () => undefined,
@@ -184,7 +198,11 @@ export function copyTargetSuite(name: string, instance: CopyTargetInstance): voi
       copy = await instance.make('retention', say);
       const context = { target: copy, partials: partialFiles(store, run.id, copy, 'offsite') };
       place = copyPlace(context, path.join(repository, '.sendense-copy-work'), store, run.id)!;
-      const sent = await copyVm({ ...context, store, repository, verify: false, verifyOptions: {}, progress: () => {} }, chain.vm, () => {});
+      const sent = await copyVm(
+        { ...context, store, repository, verify: false, verifyOptions: {}, progress: () => {} },
+        chain.vm,
+        () => {},
+      );
       expect(sent).toMatchObject({ pointsSent: 3, notSent: [] });
     }, 300_000);
     afterAll(async () => {
@@ -194,11 +212,19 @@ export function copyTargetSuite(name: string, instance: CopyTargetInstance): voi
     it('merges the points copy.retention does not keep into the next, and the point kept reads as its source did', async () => {
       const hub = new Map(chain.ids.map((id) => [id, { disks: 2, protected: false }] as const));
       const run = await store.createRun({ plan: 'offsite', kind: 'copy', trigger: 'manual' });
-      const pruned = await pruneCopy(place, { store, runId: run.id, plan: 'offsite', say: () => {} }, chain.vm, { keepLast: 1 }, hub);
+      const pruned = await pruneCopy(
+        place,
+        { store, runId: run.id, plan: 'offsite', say: () => {} },
+        chain.vm,
+        { keepLast: 1 },
+        hub,
+      );
       expect(pruned).toEqual({ kept: 1, merged: 2, removed: 0 });
       const newest = chain.ids.at(-1)!;
       expect((await readCopyPoints(place, chain.vm, hub)).map((point) => point.id)).toEqual([newest]);
-      expect([...(await copy.list(chain.vm)).keys()].filter((file) => /\.(qcow2|partial|merge)$/.test(file)).sort()).toEqual([`disk-2000/${newest}.qcow2`, `disk-2001/${newest}.qcow2`]);
+      expect(
+        [...(await copy.list(chain.vm)).keys()].filter((file) => /\.(qcow2|partial|merge)$/.test(file)).sort(),
+      ).toEqual([`disk-2000/${newest}.qcow2`, `disk-2001/${newest}.qcow2`]);
       for (const disk of chain.disks) {
         const file = path.join(ws.dir, `kept-${disk.key}.qcow2`);
         await instance.fetch(copy, `${chain.vm}/disk-${disk.key}/${newest}.qcow2`, file);

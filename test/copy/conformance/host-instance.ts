@@ -9,7 +9,10 @@ import path from 'node:path';
 import type { CopyTarget } from '../../../src/copy/copy-target.js';
 import type { CopyTargetInstance } from './copy-target-suite.js';
 
-export function hostInstance(make: (root: string) => Promise<CopyTarget>, close: () => Promise<void> = async () => {}): CopyTargetInstance {
+export function hostInstance(
+  make: (root: string) => Promise<CopyTarget>,
+  close: () => Promise<void> = async () => {},
+): CopyTargetInstance {
   const dir = mkdtempSync(path.join(tmpdir(), 'sendense-copy-host-'));
   const small = path.join(dir, 'small');
   const file = (target: CopyTarget, relative: string) => path.join(target.capability('host')!.root, relative);
@@ -24,7 +27,10 @@ export function hostInstance(make: (root: string) => Promise<CopyTarget>, close:
     async refusing() {
       mkdirSync(small);
       execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=4M,mode=0700', 'tmpfs', small]);
-      return { target: await make(path.join(small, 'copy')), error: /: cannot write vm\/disk-2000\/big\.qcow2: no space left on device$/ };
+      return {
+        target: await make(path.join(small, 'copy')),
+        error: /: cannot write vm\/disk-2000\/big\.qcow2: no space left on device$/,
+      };
     },
     async fetch(target, relative, into) {
       copyFileSync(file(target, relative), into);

@@ -14,7 +14,14 @@ const PREFIX = 'hub1/copy';
 const clients: S3Client[] = [];
 
 function bucketTo(bucket: string): S3CopyTo {
-  return { type: 's3', endpoint: server.s3.endpoint, bucket, prefix: PREFIX, region: 'us-east-1', credentials: { accessKeyIdEnv: 'UNUSED_KEY_ID', secretAccessKeyEnv: 'UNUSED_SECRET' } };
+  return {
+    type: 's3',
+    endpoint: server.s3.endpoint,
+    bucket,
+    prefix: PREFIX,
+    region: 'us-east-1',
+    credentials: { accessKeyIdEnv: 'UNUSED_KEY_ID', secretAccessKeyEnv: 'UNUSED_SECRET' },
+  };
 }
 
 copyTargetSuite('s3', {
@@ -47,7 +54,10 @@ copyTargetSuite('s3', {
       responseChecksumValidation: 'WHEN_REQUIRED',
     });
     clients.push(wrong);
-    return { target: s3CopyTarget(wrong, bucketTo('suite-refusing'), say), error: /: cannot write vm\/disk-2000\/big\.qcow2: the secret access key is wrong \(SignatureDoesNotMatch\)/ };
+    return {
+      target: s3CopyTarget(wrong, bucketTo('suite-refusing'), say),
+      error: /: cannot write vm\/disk-2000\/big\.qcow2: the secret access key is wrong \(SignatureDoesNotMatch\)/,
+    };
   },
   async fetch(target, relative, file) {
     await target.capability('download')!(relative, file);

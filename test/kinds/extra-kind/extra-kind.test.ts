@@ -34,7 +34,10 @@ describe('a kind from a folder of its own', () => {
     expect(refused.stdout + refused.stderr).toMatch(/colour/);
     // Its block belongs to it: another kind's plan may not have it.
     const other = path.join(work.dir, 'verify-with-note.yaml');
-    writeFileSync(other, `version: 1\nkind: verify\nname: v\nrepository:\n  path: ${work.repository}\nverify:\n  vm: all\nnote:\n  text: hi\n`);
+    writeFileSync(
+      other,
+      `version: 1\nkind: verify\nname: v\nrepository:\n  path: ${work.repository}\nverify:\n  vm: all\nnote:\n  text: hi\n`,
+    );
     expect((await runCli(['validate', other])).exitCode).toBe(2);
   });
 

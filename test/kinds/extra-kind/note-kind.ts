@@ -64,7 +64,17 @@ export const noteKind: KindDefinition = {
     },
     then: {
       required: ['repository', 'note'],
-      properties: { vm: false, node: false, incremental: false, retention: false, restore: false, verify: false, recover: false, replica: false, copy: false },
+      properties: {
+        vm: false,
+        node: false,
+        incremental: false,
+        retention: false,
+        restore: false,
+        verify: false,
+        recover: false,
+        replica: false,
+        copy: false,
+      },
     },
   },
   // What the schema cannot say: one line.
@@ -75,7 +85,13 @@ export const noteKind: KindDefinition = {
   ],
   build(data, common) {
     const raw = data as { repository: RawRepository; note: { text: string } };
-    const plan: NotePlan = { ...common, repository: buildRepository(raw.repository), kind: 'note', vm: { name: 'all' }, note: { text: raw.note.text } };
+    const plan: NotePlan = {
+      ...common,
+      repository: buildRepository(raw.repository),
+      kind: 'note',
+      vm: { name: 'all' },
+      note: { text: raw.note.text },
+    };
     return plan as unknown as Plan;
   },
   runs: { note: async () => noteModule },
