@@ -240,7 +240,10 @@ export class Campaign {
           detail: violation.detail,
           steps,
         });
-        this.log(`VIOLATION ${violation.kind} (seed ${seed}): ${violation.detail}\n  steps: ${JSON.stringify(steps)}`);
+        // Printed even with --quiet: a violation is the one thing a campaign must never keep to itself.
+        console.log(
+          `VIOLATION ${violation.kind} (seed ${seed}): ${violation.detail}\n  steps: ${JSON.stringify(steps)}`,
+        );
         steps = [];
         await this.#fresh();
       }
