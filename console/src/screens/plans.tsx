@@ -1,6 +1,7 @@
 // Plans (docs/console.md#screens): each served plan's schedule, next runs and last outcome; run now
-// and dry-run start a task and open its live view. Restore plans go through POST /api/v1/restores
-// (the restore role may run those and no other), and ask first: they overwrite their target.
+// and dry-run start a task and open its live view. Run is offered where the plan's runRole allows
+// (the restore role runs restore plans and no other), and restore plans ask first: they overwrite
+// their target.
 
 import { useState } from 'preact/hooks';
 import { ApiRefusal, call } from '../api.js';
