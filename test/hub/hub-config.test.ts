@@ -67,7 +67,18 @@ describe('hub config', () => {
 
   it('a mistake is one error naming file:line:column and the key', () => {
     expect(errorOf('maxParallelDisks: 4\nmemroy: 1GiB\n')).toBe(
-      "FILE:2:1: hub config: unknown key 'memroy' (known: name, repositories, maxParallelDisks, memory, nbd, rate, windows, notify)",
+      "FILE:2:1: hub config: unknown key 'memroy' (known: name, repositories, maxParallelDisks, memory, nbd, rate, windows, notify, api)",
+    );
+    // The API's section (docs/api.md#serving-it): plain HTTP only on loopback, HOST:PORT, absolute paths.
+    expect(errorOf('api:\n  listen: 0.0.0.0:8420\n  plainHttp: true\n')).toMatch(
+      /^FILE:3:14: hub config: api.plainHttp is allowed only on a loopback address \(listen is 0.0.0.0\)/,
+    );
+    expect(errorOf('api:\n  listen: here\n')).toMatch(/^FILE:2:11: hub config: api.listen must be HOST:PORT/);
+    expect(errorOf('api:\n  tls: { cert: cert.pem, key: /k }\n')).toMatch(
+      /hub config: api.tls.cert must be an absolute path/,
+    );
+    expect(errorOf('api:\n  lisen: 127.0.0.1:1\n')).toMatch(
+      /unknown key 'api.lisen' \(known: listen, tls, plainHttp, stateDir\)/,
     );
     expect(errorOf('name: a\nmaxParallelDisks: 0\n')).toBe(
       'FILE:2:19: hub config: maxParallelDisks must be an integer from 1 to 1000 (got 0)',
