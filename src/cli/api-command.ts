@@ -3,12 +3,11 @@
 // reads the plans again. `api fingerprint` prints the SHA-256 fingerprint of its certificate.
 
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { SendenseError, usageError } from '../errors.js';
 import { DEFAULT_API_LISTEN, isLoopback, parseListen } from '../hub/hub-api-config.js';
 import { loadHubConfig } from '../hub/hub-config.js';
-import { findPackageRoot } from '../node/package-root.js';
+import { findPackageRoot, packageVersion } from '../node/package-root.js';
 import { signalProcess } from '../process/terminate-process.js';
 import { openStore } from '../store/index.js';
 import { rejectUnknownOptions, takeFlag, takeOption } from './args.js';
@@ -229,9 +228,4 @@ function startScheduler(
       });
   });
   return child;
-}
-
-function packageVersion(): string {
-  return (JSON.parse(readFileSync(path.join(findPackageRoot(), 'package.json'), 'utf8')) as { version: string })
-    .version;
 }

@@ -1,10 +1,9 @@
 // The sendense-run command line (docs/commands.md): common options, dispatch to the commands of
 // ./commands.ts, help, and one line for a user's mistake (a stack only for a bug).
 
-import { existsSync, readFileSync } from 'node:fs';
-import path from 'node:path';
+import { existsSync } from 'node:fs';
 import { isSendenseError, usageError, type SendenseError } from '../errors.js';
-import { findPackageRoot } from '../node/package-root.js';
+import { packageVersion } from '../node/package-root.js';
 import { tagChildrenOfThisProcess } from '../process/owner-tag.js';
 import { maskDeep, maskSecrets } from '../secrets/mask.js';
 import { parseCommonArgs } from './args.js';
@@ -137,10 +136,4 @@ function stopWithParent(): void {
   process.stdin.resume();
   // The pipe alone must not keep a finished command alive.
   process.stdin.unref?.();
-}
-
-// From src/ (tests) or dist/cli/ (the bin) alike.
-function packageVersion(): string {
-  const manifest = path.join(findPackageRoot(), 'package.json');
-  return (JSON.parse(readFileSync(manifest, 'utf8')) as { version: string }).version;
 }

@@ -28,6 +28,11 @@ function readPackageName(manifest: string): unknown {
 }
 
 // Absolute path of runners/dist/sendense-transfer.mjs; a clear error when it was never built.
+/** The package's version (package.json), from src/ (tests) or dist/cli/ (the bin) alike. */
+export function packageVersion(): string {
+  return (JSON.parse(readFileSync(join(findPackageRoot(), 'package.json'), 'utf8')) as { version: string }).version;
+}
+
 export function transferBundlePath(root: string = findPackageRoot()): string {
   const bundle = join(root, 'runners', 'dist', 'sendense-transfer.mjs');
   if (!existsSync(bundle)) {
