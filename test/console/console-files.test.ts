@@ -139,7 +139,7 @@ it("browses a point's filesystems and folders with the keyboard, downloads a fil
     await follow(page, guest.vm);
     await follow(page, `Files of point ${point}`);
     await page.getByRole('heading', { level: 1, name: `Files of point ${point}` }).waitFor();
-    expect(await page.evaluate(() => document.activeElement?.tagName)).toBe('H1');
+    await expect.poll(() => page.evaluate(() => document.activeElement?.tagName), { timeout: 10_000 }).toBe('H1');
 
     // The point's filesystems: the ext4 partition with its label.
     const filesystems = page.getByRole('region', { name: 'Filesystems' });
@@ -168,7 +168,7 @@ it("browses a point's filesystems and folders with the keyboard, downloads a fil
     const folder = page.getByRole('region', { name: 'Entries of p1:/données' });
     await folder.waitFor();
     // The keyboard is on the heading again (the link it followed is gone), and the crumbs say where.
-    expect(await page.evaluate(() => document.activeElement?.tagName)).toBe('H1');
+    await expect.poll(() => page.evaluate(() => document.activeElement?.tagName), { timeout: 10_000 }).toBe('H1');
     expect(await page.getByRole('link', { name: 'données', exact: true }).getAttribute('aria-current')).toBe('page');
     const fileDownload = page.waitForEvent('download');
     await follow(page, 'Download été.txt');
@@ -253,7 +253,7 @@ it("lists a point's disks, browses the second disk's filesystem and downloads fr
     // The second disk with the keyboard: its filesystems, its p1, its folder.
     await follow(page, 'disk 2001');
     await page.getByRole('heading', { level: 1, name: `Files of point ${point}, disk 2001` }).waitFor();
-    expect(await page.evaluate(() => document.activeElement?.tagName)).toBe('H1');
+    await expect.poll(() => page.evaluate(() => document.activeElement?.tagName), { timeout: 10_000 }).toBe('H1');
     const p1 = page.getByRole('region', { name: 'Filesystems' }).getByRole('row', { name: /^p1 / });
     await p1.waitFor({ timeout: 300_000 });
     expect(await p1.textContent()).toMatch(/ext4/);

@@ -179,7 +179,7 @@ describe('the web console', () => {
       await page.getByRole('link', { name: 'Plans' }).focus();
       await page.keyboard.press('Enter');
       await page.getByRole('heading', { level: 1, name: 'Plans' }).waitFor();
-      expect(await page.evaluate(() => document.activeElement?.tagName)).toBe('H1');
+      await expect.poll(() => page.evaluate(() => document.activeElement?.tagName), { timeout: 10_000 }).toBe('H1');
       await checkScreen(page, 'plans', () => page.getByRole('button', { name: 'Run now web-nightly' }).waitFor());
 
       // Run now: the task view follows its events to the end.
