@@ -49,8 +49,11 @@ const REMOVES_POINTS = new Set(['backup', 'prune', 'forget', 'doctor', 'flip', '
 
 export const MODES = ['encrypted', 'postgres', 'copy', 'concurrent'];
 
-// A run refused because another holds the VM (src/store/vm-locks.ts): an answer, not a failure.
-const BUSY = /two runs on one VM at once would disturb each other/;
+// A run refused because another holds the VM (src/store/vm-locks.ts), or a restore refused
+// because the other run's merge is still going (src/retention/unfinished-merge.ts: a restore
+// never reads through a merge; docs/how-it-works.md): answers, not failures.
+const BUSY =
+  /two runs on one VM at once would disturb each other|has an unfinished merge .* still going: try again when it ends/;
 
 // `plain`, or modes joined by `+` (encrypted+postgres): a Set of MODES; undefined if not one.
 export function parseMode(text) {
