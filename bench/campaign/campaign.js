@@ -407,7 +407,8 @@ export class Campaign {
         break;
       }
       case 'protect': {
-        if (complete.length === 0) return;
+        // At most two protected points: more (never merged) fill the 256 MiB filesystem by themselves.
+        if (complete.length === 0 || this.protected.size >= 2) return;
         const point = rng.pick(complete);
         result = await this.#cli(['protect', VM, '--point', point.id]);
         if (result.exitCode === 0) this.protected.add(point.id);
@@ -586,6 +587,10 @@ export class Campaign {
             'restore-failed',
             `point ${point.id} (beside a ${ops[1 - index]}): exit ${result.exitCode}: ${why}`,
           );
+        }
+        if (result.exitCode !== 0 && !BUSY.test(why) && this.#fullOfKeptPoints(result)) {
+          this.fullWithoutFault += 1;
+          continue;
         }
         if (result.exitCode !== 0 && !BUSY.test(why))
           throw new Violation(
