@@ -10,5 +10,7 @@ export default defineConfig({
     fileParallelism: true,
     // Removes what the workers left that only the whole run knows is done (port-slot locks).
     globalSetup: ['test/support/global-teardown.ts'],
+    // A `files` call would leave a files session running for minutes: test files that want one ask for it.
+    env: { SENDENSE_FILES_SESSION: 'off' },
   },
 });

@@ -120,8 +120,9 @@ export const COMMANDS: readonly CommandEntry[] = [
     overview: [
       [
         'files VM [--point P] [--disk KEY] [NAME:/PATH] [--get NAME:/PATH... --to DIR|FILE.tar[.gz]|FILE.zip]',
-        "list a backed-up disk's filesystems or a directory, or extract files",
+        "list a backed-up disk's filesystems or a directory, or extract files (appliance kept warm)",
       ],
+      ['files --sessions | --stop-sessions [VM]', "list or end this host's warm files sessions"],
     ],
     load: async () => (await import('./files-command.js')).filesCommand,
   },

@@ -1,11 +1,11 @@
 // `sendense-run files VM [--point P] [--disk KEY] [NAME:/PATH] [--get NAME:/PATH... --to TARGET
 // [--overwrite] [--keep-setuid]]` (docs/file-level-restore.md): a point's filesystems, a directory
-// of one, or files and folders extracted — all through one libguestfs appliance, the repository only read.
+// of one, or files and folders extracted — all through one libguestfs appliance, the repository only
+// read; that appliance kept warm by a files session (../files/session/) unless --no-session.
 
 import { SendenseError, usageError } from '../errors.js';
 import { asUserError } from '../files/guest-files.js';
-import { parseDiskOption, parsePointOption } from '../files/backup-point.js';
-import { extractPaths } from '../files/extract.js';
+import { findPointFile, parseDiskOption, parsePointOption } from '../files/backup-point.js';
 import { checkExtractTarget, parseExtractTarget, type ExtractTarget } from '../files/extract-target.js';
 import { createLocalNode } from '../node/local.js';
 import { refuseInsideRepository } from '../repository/containing-repository.js';
@@ -14,8 +14,13 @@ import type { GuestEntry } from '../files/guest-files.js';
 import { escapeGuestName } from '../files/guest-name.js';
 import { entryJson, filesystemsJson, isoTime } from '../files/files-json.js';
 import { formatGuestPath, parseGuestPath, type GuestPath } from '../files/guest-path.js';
-import { openPoint, type OpenPoint } from '../files/open-point.js';
+import { openPoint } from '../files/open-point.js';
+import { pointReaderOf, type PointReader } from '../files/point-reader.js';
+import { DEFAULT_IDLE_SECONDS, openSessionReader } from '../files/session/session-client.js';
 import type { Output } from '../engine/output.js';
+import { chainSecret } from '../qemu/image-opts.js';
+import type { KeySource } from '../repository/user-key.js';
+import type { Store } from '../store/index.js';
 import type { DiskKey, RestorePoint } from '../plan/types.js';
 import { formatBytes } from '../format/bytes.js';
 import { rejectUnknownOptions, takeFlag, takeOption } from './args.js';
@@ -23,9 +28,12 @@ import type { CommandSpec } from './command.js';
 import type { CliContext } from './context.js';
 import { KEY_OPTIONS, takeKeyOption } from './key-option.js';
 import { withExistingStore } from './open-existing-store.js';
+import { FILES_SESSION_OPTIONS, filesSessionCommand, parseIdleSeconds } from './files-sessions.js';
 
-export const FILES_USAGE = `Usage: sendense-run files VM [--point P] [--disk KEY] [--key-file FILE|--key-env NAME] [NAME:/PATH]
-       sendense-run files VM [--point P] [--disk KEY] [--key-file FILE|--key-env NAME] --get NAME:/PATH... --to DIR|FILE.tar|FILE.tar.gz|FILE.zip [--overwrite] [--keep-setuid]
+export const FILES_USAGE = `Usage: sendense-run files VM [--point P] [--disk KEY] [--key-file FILE|--key-env NAME] [--no-session|--session-idle S] [NAME:/PATH]
+       sendense-run files VM [--point P] [--disk KEY] [--key-file FILE|--key-env NAME] [--no-session|--session-idle S] --get NAME:/PATH... --to DIR|FILE.tar|FILE.tar.gz|FILE.zip [--overwrite] [--keep-setuid]
+       sendense-run files --sessions
+       sendense-run files --stop-sessions [VM]
 
   no NAME:/PATH    list the partitions and filesystems of the disk (short names p1, vg0/root, disk)
   NAME:/PATH       list a directory (type, size, mode, owner, mtime, symlink target)
@@ -35,13 +43,16 @@ export const FILES_USAGE = `Usage: sendense-run files VM [--point P] [--disk KEY
   --overwrite      replace an existing archive, or same-named entries in a non-empty directory
   --keep-setuid    keep setuid/setgid bits of extracted files and folders (cleared by default)
   --key-file FILE  the key of an encrypted repository (or --key-env NAME: the variable holding it)
+  --no-session     open the point for this command only (also: SENDENSE_FILES_SESSION=off)
+  --session-idle S a files session this command starts ends after S seconds unused (default ${DEFAULT_IDLE_SECONDS})
+  --sessions       list this host's files sessions; --stop-sessions [VM] ends them (of VM)
 `;
 
 export const filesCommand: CommandSpec = {
   name: 'files',
   usage:
-    'sendense-run files VM [--point P] [--disk KEY] [--key-file FILE|--key-env NAME] [NAME:/PATH] [--get NAME:/PATH... --to DIR|FILE.tar|FILE.tar.gz|FILE.zip [--overwrite] [--keep-setuid]]',
-  does: "List a backed-up disk's partitions and filesystems (p1, vg0/root, disk), list a directory of one\n(NAME:/PATH), or extract files and folders (--get ... --to), read-only through a libguestfs appliance.\nDevice nodes and FIFOs are never extracted (one line each says so); sparse files stay sparse.\nA point of an encrypted repository needs its key (--key-file or --key-env): the appliance reads it\nthrough a read-only qemu-nbd, recorded as a run of kind files so doctor stops it if files is killed.",
+    'sendense-run files VM [--point P] [--disk KEY] [--key-file FILE|--key-env NAME] [--no-session|--session-idle S] [NAME:/PATH] [--get NAME:/PATH... --to DIR|FILE.tar|FILE.tar.gz|FILE.zip [--overwrite] [--keep-setuid]] | files --sessions | files --stop-sessions [VM]',
+  does: "List a backed-up disk's partitions and filesystems (p1, vg0/root, disk), list a directory of one\n(NAME:/PATH), or extract files and folders (--get ... --to), read-only through a libguestfs appliance.\nDevice nodes and FIFOs are never extracted (one line each says so); sparse files stay sparse.\nA point of an encrypted repository needs its key (--key-file or --key-env): the appliance reads it\nthrough a read-only qemu-nbd, recorded as a run of kind files so doctor stops it if files is killed.\nThe appliance stays open in a files session (a process of this user's, recorded in the state database)\nuntil it has been unused for --session-idle seconds: the next files call of the same point answers at once.",
   options: [
     {
       name: '--point',
@@ -61,10 +72,14 @@ export const filesCommand: CommandSpec = {
       help: "keep the setuid/setgid bits of extracted files and folders, in a directory or an archive (default: cleared, so a guest's setuid-root program is no such program here)",
     },
     ...KEY_OPTIONS,
+    ...FILES_SESSION_OPTIONS,
   ],
   exitCodes: [
     { code: 0, when: 'listed or extracted' },
-    { code: 1, when: 'the point, disk or path could not be read, or the target could not be written' },
+    {
+      code: 1,
+      when: "the point, disk or path could not be read, or the target could not be written; a files session's directory is not this user's alone (refused, nothing connected to)",
+    },
     {
       code: 2,
       when: 'bad NAME:/PATH, --point, --disk or --to; no such VM or backup; the point is encrypted and no key given opens it (nothing was started); or a usage error',
@@ -79,6 +94,8 @@ async function runFiles(cli: CliContext, args: readonly string[]): Promise<numbe
     cli.stdout.write(FILES_USAGE);
     return 0;
   }
+  const sessions = filesSessionCommand(args);
+  if (sessions !== undefined) return sessions(cli);
   const request = parseFilesArgs(args);
   // Refused before the appliance starts: a user should not wait half a minute to hear it.
   if (request.target) checkExtractTarget(request.target, request.overwrite);
@@ -86,39 +103,76 @@ async function runFiles(cli: CliContext, args: readonly string[]): Promise<numbe
   return withExistingStore(cli, async (store) => {
     if (request.target)
       await refuseInsideRepository(createLocalNode(), store, request.target.path, `--to ${request.target.path}`);
-    const opened = await openPoint(store, {
-      vm: request.vm,
-      point: request.point,
-      disk: request.disk,
-      note: noteTo(cli),
-      inspect: !request.target && !request.directory,
-      command: 'files',
-    });
-    let interrupted = false;
-    let failure: unknown;
-    const stop = () => {
-      interrupted = true;
-      opened.kill();
-    };
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
-    try {
-      await filesOnPoint(cli, opened, request);
-      return 0;
-    } catch (error) {
-      failure = interrupted
-        ? new SendenseError('interrupted: the appliance was stopped and nothing was left in the target', {
-            exitCode: 130,
-            cause: error,
-          })
-        : asUserError(error);
-      throw failure;
-    } finally {
-      process.off('SIGINT', stop);
-      process.off('SIGTERM', stop);
-      await opened.close(failure);
-    }
+    return request.session ? filesThroughSession(cli, store, request) : filesOnOwnAppliance(cli, store, request);
   });
+}
+
+// The point opened for this command alone, closed when it ends.
+async function filesOnOwnAppliance(cli: CliContext, store: Store, request: FilesRequest): Promise<number> {
+  const opened = await openPoint(store, {
+    vm: request.vm,
+    point: request.point,
+    disk: request.disk,
+    note: noteTo(cli),
+    inspect: !request.target && !request.directory,
+    command: 'files',
+  });
+  let failure: unknown;
+  try {
+    await whileInterruptible(
+      () => opened.kill(),
+      () => filesOnPoint(cli, pointReaderOf(opened), request),
+    );
+    return 0;
+  } catch (error) {
+    failure = error;
+    throw error;
+  } finally {
+    await opened.close(failure);
+  }
+}
+
+// The point's files session (started if need be) does the work; this command prints it. An
+// encrypted point's key is checked here first, as filesOnOwnAppliance's openPoint checks it.
+async function filesThroughSession(cli: CliContext, store: Store, request: FilesRequest): Promise<number> {
+  const found = await findPointFile(store, request.vm, request.point, request.disk);
+  const encrypted = chainSecret(found.disk.file) !== undefined;
+  const reader = await openSessionReader(store, found, {
+    dbPath: cli.dbPath,
+    idleSeconds: request.idleSeconds,
+    key: request.key,
+    encrypted,
+    note: noteTo(cli),
+  });
+  await whileInterruptible(
+    () => reader.interrupt(),
+    () => filesOnPoint(cli, reader, request),
+  );
+  return 0;
+}
+
+// Ctrl+C (or SIGTERM) stops the appliance: the work fails, and says it was interrupted (exit 130).
+async function whileInterruptible(stop: () => void, work: () => Promise<void>): Promise<void> {
+  let interrupted = false;
+  const interrupt = () => {
+    interrupted = true;
+    stop();
+  };
+  process.once('SIGINT', interrupt);
+  process.once('SIGTERM', interrupt);
+  try {
+    await work();
+  } catch (error) {
+    throw interrupted
+      ? new SendenseError('interrupted: the appliance was stopped and nothing was left in the target', {
+          exitCode: 130,
+          cause: error,
+        })
+      : asUserError(error);
+  } finally {
+    process.off('SIGINT', interrupt);
+    process.off('SIGTERM', interrupt);
+  }
 }
 
 /** What a `files` command line asks for (usage errors thrown as such). */
@@ -134,11 +188,19 @@ export interface FilesRequest {
   readonly target?: ExtractTarget;
   readonly overwrite: boolean;
   readonly keepSetuid: boolean;
+  /** Through a files session (default; --no-session or SENDENSE_FILES_SESSION=off: not). */
+  readonly session: boolean;
+  /** --session-idle: of a session this command starts. */
+  readonly idleSeconds: number;
+  /** --key-file / --key-env: for a session this command starts on an encrypted point. */
+  readonly key?: KeySource;
 }
 
-export function parseFilesArgs(args: readonly string[]): FilesRequest {
+export function parseFilesArgs(args: readonly string[], env: NodeJS.ProcessEnv = process.env): FilesRequest {
   const key = takeKeyOption(args);
-  const point = takeOption(key.rest, '--point');
+  const noSession = takeFlag(key.rest, '--no-session');
+  const idle = takeOption(noSession.rest, '--session-idle');
+  const point = takeOption(idle.rest, '--point');
   const disk = takeOption(point.rest, '--disk');
   const to = takeOption(disk.rest, '--to');
   const overwrite = takeFlag(to.rest, '--overwrite');
@@ -155,6 +217,12 @@ export function parseFilesArgs(args: readonly string[]): FilesRequest {
   if (gets.length === 0 && to.value !== undefined) throw usageError('--to goes with --get NAME:/PATH...');
   if (gets.length === 0 && keepSetuid.present)
     throw usageError('--keep-setuid goes with --get NAME:/PATH... --to TARGET');
+  const sessionEnv = env.SENDENSE_FILES_SESSION;
+  if (sessionEnv !== undefined && sessionEnv !== '' && sessionEnv !== 'off' && sessionEnv !== 'on')
+    throw usageError(`SENDENSE_FILES_SESSION must be on or off (got '${sessionEnv}')`);
+  const session = !noSession.present && sessionEnv !== 'off';
+  if (!session && idle.value !== undefined)
+    throw usageError('--session-idle goes with a files session, not --no-session');
   return {
     vm,
     point: parsePointOption(point.value),
@@ -164,18 +232,17 @@ export function parseFilesArgs(args: readonly string[]): FilesRequest {
     target: to.value === undefined ? undefined : parseExtractTarget(to.value),
     overwrite: overwrite.present,
     keepSetuid: keepSetuid.present,
+    session,
+    idleSeconds: parseIdleSeconds(idle.value),
+    ...(key.key === undefined ? {} : { key: key.key }),
   };
 }
 
 /** The command's work on a point already open: the layout, a directory, or the extraction, printed. */
-export async function filesOnPoint(
-  cli: Output,
-  opened: Pick<OpenPoint, 'files' | 'point'>,
-  request: FilesRequest,
-): Promise<void> {
+export async function filesOnPoint(cli: Output, reader: PointReader, request: FilesRequest): Promise<void> {
   if (request.target) {
     const target = request.target;
-    const result = await extractPaths(opened.files, request.wanted, target, {
+    const result = await reader.extract(request.wanted, target, {
       overwrite: request.overwrite,
       keepSetuid: request.keepSetuid,
       progress: noteTo(cli),
@@ -184,18 +251,18 @@ export async function filesOnPoint(
       for (const extracted of result.paths) cli.stdout.write(`${JSON.stringify({ ...extracted, to: target.path })}\n`);
     } else {
       cli.stdout.write(
-        `extracted ${result.paths.map((p) => p.from).join(', ')} from ${opened.point.where} to ${target.path} (${formatBytes(result.bytes)} streamed)\n`,
+        `extracted ${result.paths.map((p) => p.from).join(', ')} from ${reader.where} to ${target.path} (${formatBytes(result.bytes)} streamed)\n`,
       );
     }
   } else if (request.directory) {
-    printDirectory(cli, request.directory, await opened.files.list(request.directory), opened.point.where);
+    printDirectory(cli, request.directory, await reader.list(request.directory), reader.where);
   } else {
-    printLayout(cli, opened.files.layout, opened.point.where);
+    printLayout(cli, await reader.layout(), reader.where);
   }
 }
 
 // What is being started and what was skipped, one line each on stderr (not with --quiet).
-function noteTo(cli: Output): (line: string) => void {
+export function noteTo(cli: Output): (line: string) => void {
   return (line) => {
     if (!cli.quiet) cli.stderr.write(`${line}\n`);
   };

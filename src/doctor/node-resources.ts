@@ -21,7 +21,7 @@ export const nodeResourcesSweeper: Sweeper = {
   // A dead sync's points are finished (or failed) from its 'replica-point' record.
   tables: ['node_resources', 'replica_points', 'replica_point_disks'],
   async sweep(doctor) {
-    const left = await deadRunResources(doctor, () => true);
+    const left = await deadRunResources(doctor, () => true, true);
     if (left.length === 0) return;
     // A copy's target that reaches itself (a bucket): what a run left there, target by target.
     const offNode = left.filter((resource) => resourceKind(resource.kind)?.reachesItself?.(resource) === true);
@@ -69,14 +69,17 @@ export async function giveBackLeftovers(
   return findings;
 }
 
-// The recorded resources of runs that are over or dead, in the order they are given back.
+// The recorded resources of runs that are over or dead, in the order they are given back;
+// `caches`: also those doctor gives back while their run lives (a files session).
 async function deadRunResources(
   doctor: DoctorContext,
   match: (resource: NodeResource) => boolean,
+  caches = false,
 ): Promise<NodeResource[]> {
   const left: NodeResource[] = [];
   for (const resource of await doctor.store.allNodeResources()) {
-    if (resource.kind !== RECOVERY_RESOURCE && match(resource) && !(await doctor.isLive(resource.runId)))
+    if (resource.kind === RECOVERY_RESOURCE || !match(resource)) continue;
+    if ((caches && resourceKind(resource.kind)?.whileRunning === true) || !(await doctor.isLive(resource.runId)))
       left.push(resource);
   }
   return left.sort((a, b) => rankOf(a.kind) - rankOf(b.kind));

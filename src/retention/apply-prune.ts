@@ -10,6 +10,7 @@ import { manifestPath } from '../repository/manifest.js';
 import type { Store } from '../store/index.js';
 import { LOCAL_NODE_ID } from '../node/node.js';
 import { crashPoint } from './crash-point.js';
+import { endSessionsOf } from '../files/session/session-record.js';
 import { mergePoint } from './merge-point.js';
 import { releasePointBitmaps } from './point-bitmaps.js';
 import { describeDecision, type PointDecision } from './prune-choice.js';
@@ -40,6 +41,9 @@ export async function applyPrune(
   let removed = 0;
   let copiedBytes = 0;
   const started = performance.now();
+  // No files session reads a point while it is merged or removed (docs/file-level-restore.md#files-sessions).
+  for (const vm of new Set(decisions.filter((d) => d.action !== 'keep').map((d) => d.backup.vm)))
+    for (const line of await endSessionsOf(store, vm)) say(line);
   for (const decision of decisions) {
     if (decision.action === 'keep') continue;
     signal?.throwIfAborted();

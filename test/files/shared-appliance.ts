@@ -12,6 +12,7 @@ import { findPointFile } from '../../src/files/backup-point.js';
 import { checkExtractTarget } from '../../src/files/extract-target.js';
 import { asUserError } from '../../src/files/guest-files.js';
 import { openPoint, type OpenPoint } from '../../src/files/open-point.js';
+import { pointReaderOf } from '../../src/files/point-reader.js';
 import { openStore, type Store } from '../../src/store/index.js';
 import type { FilesResult } from './guest-disk.js';
 
@@ -63,9 +64,11 @@ export function sharedFiles(db: () => string): SharedFiles {
         const request = parseFilesArgs(args.filter((arg) => arg !== '--json'));
         if (request.target) checkExtractTarget(request.target, request.overwrite);
         const opened = await open(request);
-        await filesOnPoint({ json, quiet: false, stdout, stderr }, opened, request).catch((error: unknown) => {
-          throw asUserError(error);
-        });
+        await filesOnPoint({ json, quiet: false, stdout, stderr }, pointReaderOf(opened), request).catch(
+          (error: unknown) => {
+            throw asUserError(error);
+          },
+        );
         return { exitCode: 0, stdout: stdout.text, stderr: stderr.text };
       } catch (error) {
         // As the CLI reports it (src/cli/main.ts); anything else is a bug, thrown.

@@ -224,6 +224,11 @@ export class BrowseSession {
     this.opened.kill();
   }
 
+  // The open point to itself for `work` (the CLI's files session runs the files command's own code on it).
+  withOpened<T>(work: (opened: OpenPoint) => Promise<T>): Promise<T> {
+    return this.exclusive(() => work(this.opened));
+  }
+
   private async exclusive<T>(work: () => Promise<T>): Promise<T> {
     const release = await this.acquire();
     try {

@@ -9,7 +9,7 @@ import type { Writable } from 'node:stream';
 import { isSendenseError, SendenseError } from '../../errors.js';
 import { findPointFile } from '../../files/backup-point.js';
 import type { EntryJson, FilesystemJson } from '../../files/files-json.js';
-import { openPoint } from '../../files/open-point.js';
+import { openPoint, type OpenPoint } from '../../files/open-point.js';
 import { parseRestorePoint } from '../../plan/restore-point.js';
 import type { DiskKey, RestorePoint } from '../../plan/types.js';
 import type { Store } from '../../store/index.js';
@@ -50,6 +50,8 @@ export interface BrowseSessionsOptions {
   readonly max?: number;
   /** What is being started, one line each (the appliance, the emulation fallback). */
   readonly note?: (line: string) => void;
+  /** A session closed by itself: idle for idleMs, its appliance gone, or closed to make room. */
+  readonly onClose?: (point: ResolvedPoint) => void;
 }
 
 export interface BrowseSessionInfo extends ResolvedPoint {
@@ -153,6 +155,12 @@ export class BrowseSessions {
     );
   }
 
+  // The open point to `work` alone (no other operation on it meanwhile), as `sendense-run files`
+  // uses it in a files session (src/files/session/session-server.ts).
+  withOpened<T>(key: PointKey, work: (opened: OpenPoint, point: ResolvedPoint) => Promise<T>): Promise<T> {
+    return this.using(key, (session, point) => session.withOpened((opened) => work(opened, point)));
+  }
+
   /** The sessions open now (or opening), for status and tests. */
   sessions(): BrowseSessionInfo[] {
     return [...this.slots.values()]
@@ -219,7 +227,7 @@ export class BrowseSessions {
     slot.timer = setTimeout(() => {
       if (slot.users > 0 || this.slots.get(idOf(slot)) !== slot) return;
       this.slots.delete(idOf(slot));
-      this.closeSlot(slot, false);
+      this.closeSlot(slot, false, true);
     }, this.idleMs);
     slot.timer.unref();
   }
@@ -244,7 +252,7 @@ export class BrowseSessions {
           if (this.slots.get(id) !== slot) return;
           this.slots.delete(id);
           clearTimeout(slot.timer);
-          this.closeSlot(slot, false);
+          this.closeSlot(slot, false, true);
         });
       },
       () => {
@@ -270,10 +278,11 @@ export class BrowseSessions {
     const [id, slot] = idle[0];
     this.slots.delete(id);
     clearTimeout(slot.timer);
-    this.closeSlot(slot, false);
+    this.closeSlot(slot, false, true);
   }
 
-  private closeSlot(slot: Slot, kill: boolean): void {
+  // `byItself`: not asked for (closeAll), so onClose is told once the appliance is closed.
+  private closeSlot(slot: Slot, kill: boolean, byItself = false): void {
     const closing = (async () => {
       const session = await slot.opening.catch(() => undefined);
       if (session === undefined) return;
@@ -285,6 +294,7 @@ export class BrowseSessions {
             `closing the file browse session of backup ${slot.point.backupId}: ${(error as Error).message}`,
           ),
         );
+      if (byItself) this.options.onClose?.(slot.point);
     })();
     this.closing.add(closing);
     void closing.finally(() => this.closing.delete(closing));

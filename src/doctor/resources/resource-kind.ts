@@ -22,6 +22,8 @@ export interface RecoveryResourceKind {
   readonly kind: string;
   /** Given back before every kind of a larger rank (see ./index.ts for why each stands where it does). */
   readonly rank: number;
+  /** Given back by doctor even while its run is alive: a cache no command needs (a files session). */
+  readonly whileRunning?: boolean;
   /** Reached without a node (a bucket): given back through its own connection, before the nodes'. */
   readonly reachesItself?: (resource: NodeResource) => boolean;
   describe(resource: NodeResource): string;

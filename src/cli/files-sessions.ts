@@ -1,0 +1,148 @@
+// The files command's session options (docs/file-level-restore.md#files-sessions): `files
+// --sessions` lists this host's files sessions, `files --stop-sessions [VM]` ends them, and
+// `files --serve-session` is the session itself, started by `files` (not for direct use).
+
+import { usageError } from '../errors.js';
+import { parseDiskOption } from '../files/backup-point.js';
+import { askSessionInfo, DEFAULT_IDLE_SECONDS } from '../files/session/session-client.js';
+import { serveSession } from '../files/session/session-server.js';
+import { isSessionAlive, sessionsHere, stopSession } from '../files/session/session-record.js';
+import { openStore } from '../store/index.js';
+import { rejectUnknownOptions, takeFlag, takeOption } from './args.js';
+import type { OptionHelp } from './command.js';
+import type { CliContext } from './context.js';
+import { withExistingStore } from './open-existing-store.js';
+
+export const FILES_SESSION_OPTIONS: readonly OptionHelp[] = [
+  {
+    name: '--no-session',
+    help: 'open the point for this command only, as SENDENSE_FILES_SESSION=off does (default: through a files session kept warm)',
+  },
+  {
+    name: '--session-idle',
+    value: 'S',
+    help: `a files session this command starts ends after S seconds unused (default ${DEFAULT_IDLE_SECONDS}; 1 to 86400)`,
+  },
+  { name: '--sessions', help: "list this host's files sessions: PID, point, appliance, calls, idle timeout" },
+  {
+    name: '--stop-sessions',
+    help: "end this host's files sessions (of VM when given): a call one is serving fails as interrupted",
+  },
+];
+
+export function parseIdleSeconds(text: string | undefined): number {
+  if (text === undefined) return DEFAULT_IDLE_SECONDS;
+  if (!/^\d+$/.test(text) || Number(text) < 1 || Number(text) > 86_400)
+    throw usageError(`--session-idle: seconds from 1 to 86400 (got '${text}')`);
+  return Number(text);
+}
+
+/** The session command `args` ask for, or undefined for a files call. */
+export function filesSessionCommand(args: readonly string[]): ((cli: CliContext) => Promise<number>) | undefined {
+  if (args.includes('--sessions')) return (cli) => listSessions(cli, args);
+  if (args.includes('--stop-sessions')) return (cli) => stopSessions(cli, args);
+  if (args.includes('--serve-session')) return (cli) => serve(cli, args);
+  return undefined;
+}
+
+async function listSessions(cli: CliContext, args: readonly string[]): Promise<number> {
+  const flag = takeFlag(args, '--sessions');
+  rejectUnknownOptions(flag.rest, { name: 'files --sessions', options: [] });
+  if (flag.rest.length > 0) throw usageError(`files --sessions takes nothing more (got '${flag.rest[0]}')`);
+  return withExistingStore(cli, async (store) => {
+    const rows: string[][] = [];
+    for (const session of await sessionsHere(store)) {
+      const running = isSessionAlive(session);
+      const info = running ? await askSessionInfo(session) : undefined;
+      const shown = {
+        pid: session.pid,
+        vm: session.vm,
+        backupId: session.backupId,
+        disk: session.diskKey,
+        repository: session.repository,
+        state: !running ? 'gone' : info === undefined ? 'opening' : 'open',
+        appliancePid: info?.appliancePid ?? null,
+        appliancesStarted: info?.appliancesStarted ?? null,
+        calls: info?.calls ?? null,
+        idleSeconds: session.idleSeconds,
+        since: session.since,
+        dir: session.dir,
+      };
+      if (cli.json) cli.stdout.write(`${JSON.stringify({ type: 'files-session', ...shown })}\n`);
+      else
+        rows.push([
+          String(shown.pid),
+          shown.vm,
+          shown.backupId,
+          String(shown.disk),
+          shown.state === 'gone' ? 'gone (doctor removes it)' : shown.state,
+          shown.appliancePid === null ? '-' : String(shown.appliancePid),
+          shown.calls === null ? '-' : String(shown.calls),
+          `${shown.idleSeconds} s`,
+        ]);
+    }
+    if (!cli.json) {
+      if (rows.length === 0) cli.stdout.write('no files sessions on this host\n');
+      else printRows(cli, ['PID', 'VM', 'BACKUP', 'DISK', 'STATE', 'APPLIANCE', 'CALLS', 'IDLE'], rows);
+    }
+    return 0;
+  });
+}
+
+async function stopSessions(cli: CliContext, args: readonly string[]): Promise<number> {
+  const flag = takeFlag(args, '--stop-sessions');
+  rejectUnknownOptions(flag.rest, { name: 'files --stop-sessions', options: [] });
+  const [vm, ...extra] = flag.rest;
+  if (extra.length > 0) throw usageError(`files --stop-sessions takes at most one VM (got '${extra[0]}' too)`);
+  return withExistingStore(cli, async (store) => {
+    const sessions = await sessionsHere(store, vm);
+    for (const session of sessions) {
+      const wasRunning = await stopSession(store, session);
+      if (cli.json)
+        cli.stdout.write(
+          `${JSON.stringify({ type: 'files-session-stopped', pid: session.pid, vm: session.vm, backupId: session.backupId, wasRunning })}\n`,
+        );
+      else
+        cli.stdout.write(
+          `${wasRunning ? 'stopped' : 'removed what was left of'} files session pid ${session.pid} (VM ${session.vm}, backup ${session.backupId}, disk ${session.diskKey})\n`,
+        );
+    }
+    if (!cli.json && sessions.length === 0)
+      cli.stdout.write(`no files sessions${vm === undefined ? '' : ` of VM ${vm}`} on this host\n`);
+    return 0;
+  });
+}
+
+// The session process: its point as `files` resolved it; its key (if any) on stdin.
+async function serve(cli: CliContext, args: readonly string[]): Promise<number> {
+  const flag = takeFlag(args, '--serve-session');
+  const backup = takeOption(flag.rest, '--backup');
+  const disk = takeOption(backup.rest, '--disk');
+  const repository = takeOption(disk.rest, '--repository');
+  const idle = takeOption(repository.rest, '--session-idle');
+  const [vm, ...extra] = idle.rest;
+  const diskKey = parseDiskOption(disk.value);
+  if (vm === undefined || extra.length > 0 || !backup.value || diskKey === undefined || !repository.value)
+    throw usageError('files --serve-session is started by files itself (VM --backup ID --disk KEY --repository PATH)');
+  const store = await openStore(cli.dbPath);
+  return serveSession(
+    store,
+    {
+      dbPath: cli.dbPath,
+      point: { vm, backupId: backup.value, diskKey, repository: repository.value },
+      idleSeconds: parseIdleSeconds(idle.value),
+    },
+    { input: process.stdin, output: process.stdout },
+  );
+}
+
+function printRows(cli: CliContext, header: readonly string[], rows: readonly (readonly string[])[]): void {
+  const widths = header.map((title, i) => Math.max(title.length, ...rows.map((row) => row[i].length)));
+  const line = (cells: readonly string[]) =>
+    cells
+      .map((cell, i) => (i === cells.length - 1 ? cell : cell.padEnd(widths[i])))
+      .join('  ')
+      .trimEnd();
+  cli.stdout.write(`${line(header)}\n`);
+  for (const row of rows) cli.stdout.write(`${line(row)}\n`);
+}

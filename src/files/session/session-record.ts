@@ -1,0 +1,97 @@
+// A files session as the state database knows it (docs/file-level-restore.md#files-sessions): a
+// node resource of kind files-session under the session's own run, named by its socket directory
+// and recorded before that directory exists, with the session's PID and start ticks — so doctor,
+// forget and prune find exactly that process, never one by name.
+
+import { rm } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import path from 'node:path';
+import { LOCAL_NODE_ID } from '../../node/node.js';
+import { isProcessAlive, terminateProcess } from '../../process/index.js';
+import type { DiskKey } from '../../plan/types.js';
+import type { NodeResource, Store } from '../../store/index.js';
+
+export const FILES_SESSION_RESOURCE = 'files-session';
+
+export interface SessionFacts {
+  readonly host: string;
+  readonly pid: number;
+  readonly startTicks: number;
+  readonly vm: string;
+  readonly backupId: string;
+  readonly diskKey: DiskKey;
+  readonly repository: string;
+  readonly idleSeconds: number;
+}
+
+export interface SessionRecord extends SessionFacts {
+  /** Its socket directory. */
+  readonly dir: string;
+  readonly runId: string;
+  readonly since: string;
+}
+
+export function recordSession(store: Store, runId: string, dir: string, facts: SessionFacts): Promise<void> {
+  return store.recordNodeResource({
+    runId,
+    node: LOCAL_NODE_ID,
+    kind: FILES_SESSION_RESOURCE,
+    name: dir,
+    facts: { ...facts },
+  });
+}
+
+export function forgetSession(store: Store, dir: string): Promise<void> {
+  return store.forgetNodeResource(LOCAL_NODE_ID, FILES_SESSION_RESOURCE, dir);
+}
+
+export function sessionOf(resource: NodeResource): SessionRecord {
+  return {
+    ...(resource.facts as unknown as SessionFacts),
+    dir: resource.name,
+    runId: resource.runId,
+    since: resource.since,
+  };
+}
+
+/** The files sessions recorded on this host, oldest first (`vm`: of that VM only). */
+export async function sessionsHere(store: Store, vm?: string): Promise<SessionRecord[]> {
+  return (await store.allNodeResources())
+    .filter((resource) => resource.kind === FILES_SESSION_RESOURCE)
+    .map(sessionOf)
+    .filter((session) => session.host === hostname() && (vm === undefined || session.vm === vm));
+}
+
+export function isSessionAlive(session: Pick<SessionFacts, 'pid' | 'startTicks'>): boolean {
+  return isProcessAlive(session.pid, session.startTicks);
+}
+
+// Ended by SIGTERM (a call it is serving fails as interrupted and leaves nothing in its target,
+// then it closes its appliance and removes its directory), killed if it does not end; whatever it
+// left, removed. Returns whether it was still running.
+export async function stopSession(store: Store, session: SessionRecord): Promise<boolean> {
+  const outcome = await terminateProcess(session.pid, { startTicks: session.startTicks, timeoutMs: 30_000 });
+  // Only a directory named as sessions name theirs (session-dir.ts).
+  if (path.basename(session.dir).startsWith('s-')) await rm(session.dir, { recursive: true, force: true });
+  await forgetSession(store, session.dir);
+  // Killed, or gone before it could say: its run is over all the same.
+  const run = await store.getRun(session.runId);
+  if (run?.status === 'running' && !isProcessAlive(session.pid, session.startTicks))
+    await store.finishRun(session.runId, 'interrupted', 'the files session was stopped');
+  return outcome !== 'not-running';
+}
+
+// What forget and prune do before a point of `vm` is merged or removed: every session of this host
+// on that VM ended, so no appliance reads a file while it changes. Returns one line per session.
+export async function endSessionsOf(store: Store, vm: string): Promise<string[]> {
+  const lines: string[] = [];
+  for (const session of await sessionsHere(store, vm)) {
+    const running = await stopSession(store, session);
+    lines.push(
+      running
+        ? `ended the files session pid ${session.pid} on backup ${session.backupId} of VM ${vm} (no appliance reads a point while it changes)`
+        : `removed what the files session pid ${session.pid} (gone) left for backup ${session.backupId} of VM ${vm}`,
+    );
+  }
+  return lines;
+}
