@@ -21,7 +21,7 @@ import { ensureRepositoryMarker, readRepositoryMarker, REPOSITORY_MARKER } from 
 import { makePrivateDirs } from '../repository/private-dirs.js';
 import { MIN_KEY_CHARACTERS, readUserKey, type KeySource } from '../repository/user-key.js';
 import { addSecret } from '../secrets/mask.js';
-import { sourceCrashPoint } from '../source/test-seams.js';
+import { crashPoint } from '../crash-points.js';
 import { formatLocalTime } from '../format/local-time.js';
 import { formatTable } from '../format/table.js';
 import { rejectUnknownOptions, takeOption } from './args.js';
@@ -91,7 +91,7 @@ async function runKey(cli: CliContext, args: readonly string[]): Promise<number>
       options.added === undefined ? [] : [readKey(options.added)],
     );
     made = true;
-    sourceCrashPoint('repository-made');
+    crashPoint('key.repository-made');
   }
   await requireEncryptedRepository(repository);
   const current = readKey(options.current);

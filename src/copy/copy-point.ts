@@ -14,7 +14,7 @@ import { domainDefinitionFile } from '../repository/layout.js';
 import { manifestPath, type DiskManifest } from '../repository/manifest.js';
 import { parseManifest, readManifest } from '../repository/manifest-file.js';
 import { verifyLayer, type VerifyLayerOptions } from '../repository/verify-layer.js';
-import { sourceCrashPoint } from '../source/test-seams.js';
+import { crashPoint } from '../crash-points.js';
 import type { Backup, BackupDisk } from '../store/index.js';
 import { fileBytes, textBytes, type BytePatch, type Pace } from './outgoing-bytes.js';
 import { placeFile, placeFiles, type FileToPlace, type PlaceContext } from './place-file.js';
@@ -122,7 +122,7 @@ export async function copyPoint(
         }),
     });
   }
-  await placeFiles(context, files, () => sourceCrashPoint('copy-file-placed'));
+  await placeFiles(context, files, () => crashPoint('copy.file-placed'));
   // The point's small files last, each step only once the one before is in place: the domain XML, then the manifests.
   const definition = domainDefinitionFile(context.repository, vm, backup.id);
   const definitionFile = `domain/${backup.id}.xml`;

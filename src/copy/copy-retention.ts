@@ -15,7 +15,7 @@
 import path from 'node:path';
 import { SendenseError } from '../errors.js';
 import type { KeepRules } from '../retention/keep-rules.js';
-import { crashPoint } from '../retention/crash-point.js';
+import { crashPoint } from '../crash-points.js';
 import { choosePrune, describeDecision, type PrunablePoint } from '../retention/prune-choice.js';
 import { parseManifest } from '../repository/manifest-file.js';
 import type { DiskManifest } from '../repository/manifest.js';
@@ -258,7 +258,7 @@ async function mergeOnCopy(
     facts: { ...facts },
   });
   await placeFile(place, path.posix.join(vm, MERGE_JOURNAL), textBytes(`${JSON.stringify(journal)}\n`));
-  crashPoint('copy-merge-planned');
+  crashPoint('copy.merge-planned');
   await finishCopyMerge(place, vm, context);
 }
 
@@ -279,7 +279,7 @@ export async function finishCopyMerge(
   for (const [index, key] of journal.disks.entries()) {
     if (onHost(place)) await foldOnHost(place, vm, key, journal);
     else await foldOnHub(place, vm, key, journal);
-    if (index === 0) crashPoint('copy-merge-disk');
+    if (index === 0) crashPoint('copy.merge-disk');
   }
   await place.target.remove([path.posix.join(vm, 'domain', `${journal.parent}.xml`)]);
   await addPruned(place, vm, [journal.parent, journal.child]);

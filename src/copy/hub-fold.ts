@@ -7,7 +7,7 @@ import path from 'node:path';
 import { SendenseError } from '../errors.js';
 import { execLocal } from '../node/local.js';
 import { readBacking } from '../qemu/qcow2-header.js';
-import { crashPoint } from '../retention/crash-point.js';
+import { crashPoint } from '../crash-points.js';
 import { parseManifest } from '../repository/manifest-file.js';
 import { mergedManifestOf, type Sh } from './merge-reads.js';
 import { fileBytes, textBytes } from './outgoing-bytes.js';
@@ -114,7 +114,7 @@ export async function foldOnHub(place: HubPlace, vm: string, key: number, journa
             relative(journal.child, '.qcow2'),
             fileBytes(parentFile, (await stat(parentFile)).size),
           );
-          crashPoint('copy-merge-file');
+          crashPoint('copy.merge-file');
         }
       } finally {
         await rm(work, { recursive: true, force: true });

@@ -5,7 +5,7 @@
 
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { sourceCrashPoint } from '../source/test-seams.js';
+import { crashPoint } from '../crash-points.js';
 
 export interface OutgoingBytes extends AsyncIterable<Uint8Array> {
   /** How many bytes there are to send. */
@@ -82,7 +82,7 @@ function outgoing(
           onProgress?.(sent);
           yield chunk;
           // A kill -9 with half a file sent (test/copy/copy-crash.test.ts).
-          if (sent * 2 >= size && (sent - chunk.length) * 2 < size) sourceCrashPoint('copy-half-sent');
+          if (sent * 2 >= size && (sent - chunk.length) * 2 < size) crashPoint('copy.half-sent');
         }
       } finally {
         finished();

@@ -6,7 +6,8 @@ import { checkNotifyRules } from '../plan/checks/notify-rules.js';
 import { describeSchemaErrors } from '../plan/describe-schema-errors.js';
 import { isWithin, PlanIssues, type PlanIssue, type PlanPath } from '../plan/plan-issue.js';
 import { notifySchemaErrors } from '../plan/plan-schema.js';
-import { buildNotify, type RawNotify } from '../notify/notify-settings.js';
+import { buildNotify } from '../notify/notify-settings.js';
+import type { RawNotify } from '../plan/plan-shape.generated.js';
 import type { NotifySettings } from '../plan/types.js';
 import { deepFreeze } from '../plan/deep-freeze.js';
 

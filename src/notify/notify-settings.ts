@@ -3,24 +3,12 @@
 
 import { parseDuration } from '../plan/duration.js';
 import { expandHome } from '../plan/home-path.js';
+import type { RawNotify, RawNotifyEmail, RawNotifyWebhook } from '../plan/plan-shape.generated.js';
 import type { EmailSettings, NotifySettings, SecretSource, WebhookSettings } from '../plan/types.js';
 
 export const DEFAULT_WEBHOOK_TIMEOUT = '10s';
 export const DEFAULT_WEBHOOK_RETRIES = 2;
 export const DEFAULT_EMAIL_TIMEOUT = '30s';
-
-type RawSecret = { env?: string; file?: string };
-export interface RawNotify {
-  on?: NotifySettings['on'];
-  webhook?: { url: string; headers?: Record<string, RawSecret>; timeout?: string; retries?: number };
-  email?: Omit<EmailSettings, 'port' | 'security' | 'password' | 'timeout'> & {
-    port?: number;
-    security?: EmailSettings['security'];
-    passwordEnv?: string;
-    passwordFile?: string;
-    timeout?: string;
-  };
-}
 
 export function buildNotify(raw: RawNotify): NotifySettings {
   return {
@@ -30,7 +18,7 @@ export function buildNotify(raw: RawNotify): NotifySettings {
   };
 }
 
-function buildWebhook(raw: NonNullable<RawNotify['webhook']>): WebhookSettings {
+function buildWebhook(raw: RawNotifyWebhook): WebhookSettings {
   const headers = Object.entries(raw.headers ?? {}).map(([name, value]) => [name, secretSource(value)] as const);
   return {
     url: raw.url,
@@ -41,7 +29,7 @@ function buildWebhook(raw: NonNullable<RawNotify['webhook']>): WebhookSettings {
 }
 
 // Port 465 is TLS from the first byte (RFC 8314); any other port upgrades with STARTTLS.
-function buildEmail(raw: NonNullable<RawNotify['email']>): EmailSettings {
+function buildEmail(raw: RawNotifyEmail): EmailSettings {
   const security = raw.security ?? (raw.port === 465 ? 'tls' : 'starttls');
   const password =
     raw.passwordEnv !== undefined
@@ -61,6 +49,6 @@ function buildEmail(raw: NonNullable<RawNotify['email']>): EmailSettings {
   };
 }
 
-function secretSource(raw: RawSecret): SecretSource {
+function secretSource(raw: { readonly env?: string; readonly file?: string }): SecretSource {
   return raw.env !== undefined ? { env: raw.env } : { file: expandHome(raw.file!) };
 }

@@ -8,18 +8,26 @@ import { expandHome } from './home-path.js';
 import type { RepositoryConfig } from '../repository/repository-settings.js';
 import { parseMemory } from '../format/byte-size.js';
 import { parseRate } from '../rate/rate-text.js';
-import { buildNotify, type RawNotify } from '../notify/notify-settings.js';
+import { buildNotify } from '../notify/notify-settings.js';
+import type {
+  RawBusy,
+  RawHookList,
+  RawHooks,
+  RawNode,
+  RawPlan,
+  RawRecoverDefinition,
+  RawRepository,
+  RawSource,
+} from './plan-shape.generated.js';
 import {
   DEFAULT_BUSY,
   type BusyPolicy,
   type Hook,
   type Hooks,
-  type LibvirtSource,
   type NodeSpec,
   type PlanBase,
   type RecoverDefinition,
   type Source,
-  type VmwareSource,
 } from './types.js';
 import { hideFromChildren } from '../process/child-env.js';
 
@@ -31,55 +39,12 @@ export const DEFAULT_LIBVIRT_URI = 'qemu:///system';
 export const DEFAULT_LIBVIRT_SCRATCH = '/var/tmp';
 export const DEFAULT_KNOWN_HOSTS = '~/.ssh/known_hosts';
 
-// The raw shapes as the schema guarantees them (only what building needs).
-interface RawHook {
-  run: string;
-  on?: 'hub' | 'node';
-}
-export type RawNode = { host: string; port?: number; user: string; identityFile?: string; knownHosts?: string };
-type Defaulted = 'client' | 'quiesce' | 'cbt' | 'clientPath';
-export type RawSource =
-  Exclude<Source, VmwareSource> | (Omit<VmwareSource, Defaulted> & Partial<Pick<VmwareSource, Defaulted>>);
-export type RawRepository = {
-  path: string;
-  encryption?: { keyFile?: string; keyEnv?: string };
-  compression?: 'zstd' | 'none';
-};
-
-export interface RawDefinition {
-  use?: 'stored' | 'plan';
-  memory: string;
-  vcpus: number;
-  bus?: 'virtio' | 'sata' | 'scsi';
-  virtualization?: 'kvm' | 'qemu';
-  firmware?: 'bios' | 'efi';
-  network?: string;
-}
-
-/** The keys every kind's plan may have. */
-export interface RawPlanBase {
-  kind: string;
-  name: string;
-  description?: string;
-  schedule?: string;
-  timezone?: string;
-  catchUp?: 'none' | 'latest';
-  node?: RawNode;
-  nbd?: { ports?: string; shared?: number };
-  hooks?: Partial<Record<keyof Hooks, RawHook[]>>;
-  timeouts?: { transfer?: string };
-  metricsFile?: string;
-  rate?: string;
-  notify?: RawNotify;
-  busy?: 'skip' | 'fail' | { wait: string };
-}
-
 /** The part of a typed plan every kind has but its repository (replicate has none). */
 export type PlanCommon = Omit<PlanBase, 'repository'>;
 
 // env: where a run's `${NAME}` values come from (hook commands get theirs in their environment).
 export function buildCommon(
-  raw: RawPlanBase,
+  raw: RawPlan,
   file: string,
   envRefs: readonly string[],
   env: NodeJS.ProcessEnv,
@@ -106,13 +71,13 @@ export function buildCommon(
 }
 
 // busy: skip | fail | { wait: 45m }; default DEFAULT_BUSY (docs/how-it-works.md#busy-vms).
-function buildBusy(raw: RawPlanBase['busy']): BusyPolicy {
+function buildBusy(raw: RawBusy | undefined): BusyPolicy {
   if (raw === undefined) return DEFAULT_BUSY;
   if (raw === 'skip' || raw === 'fail') return { action: raw };
   return { action: 'wait', waitMs: parseDuration(raw.wait)! };
 }
 
-export function buildDefinition(definition: RawDefinition): RecoverDefinition {
+export function buildDefinition(definition: RawRecoverDefinition): RecoverDefinition {
   return {
     use: definition.use ?? 'stored',
     memory: parseMemory(definition.memory)!,
@@ -136,14 +101,13 @@ export function buildNode(node: RawNode): NodeSpec {
 
 export function buildSource(source: RawSource, vmName: string): Source {
   if (source.type === 'libvirt') {
-    const raw = source as Partial<LibvirtSource> & { type: 'libvirt' };
     return {
       type: 'libvirt',
-      domain: raw.domain ?? vmName,
-      uri: raw.uri ?? DEFAULT_LIBVIRT_URI,
-      quiesce: raw.quiesce ?? 'auto',
-      scratch: raw.scratch ?? DEFAULT_LIBVIRT_SCRATCH,
-      disks: raw.disks ?? [],
+      domain: source.domain ?? vmName,
+      uri: source.uri ?? DEFAULT_LIBVIRT_URI,
+      quiesce: source.quiesce ?? 'auto',
+      scratch: source.scratch ?? DEFAULT_LIBVIRT_SCRATCH,
+      disks: source.disks ?? [],
     };
   }
   if (source.type !== 'vmware') return source;
@@ -160,13 +124,13 @@ export function buildSource(source: RawSource, vmName: string): Source {
   };
 }
 
-function buildHooks(hooks: NonNullable<RawPlanBase['hooks']>, env: NodeJS.ProcessEnv): Hooks {
-  const build = (hook: RawHook): Hook => {
+function buildHooks(hooks: RawHooks, env: NodeJS.ProcessEnv): Hooks {
+  const build = (hook: RawHookList[number]): Hook => {
     const { names, command } = hookCommandRefs(hook.run);
     const values = names.flatMap((name) => (env[name] === undefined ? [] : [[name, env[name]] as const]));
     return { run: command, on: hook.on ?? 'hub', env: Object.fromEntries(values) };
   };
-  const list = (entries: RawHook[] | undefined): Hook[] => (entries ?? []).map(build);
+  const list = (entries: RawHookList | undefined): Hook[] => (entries ?? []).map(build);
   return {
     before: list(hooks.before),
     after: list(hooks.after),

@@ -3,13 +3,14 @@
 // valid data, so it trusts the shapes.
 
 import { kindNamed } from '../kinds/index.js';
-import { buildCommon, type RawPlanBase } from './build-parts.js';
+import { buildCommon } from './build-parts.js';
 import { deepFreeze } from './deep-freeze.js';
+import type { RawPlan } from './plan-shape.generated.js';
 import type { Plan } from './types.js';
 
 // env: where a run's `${NAME}` values come from (hook commands get theirs in their environment).
 export function buildPlan(data: unknown, file: string, envRefs: readonly string[], env: NodeJS.ProcessEnv = {}): Plan {
-  const raw = data as RawPlanBase;
+  const raw = data as RawPlan;
   const kind = kindNamed(raw.kind);
   // The schema allows only the registered kinds' names.
   if (kind === undefined) throw new Error(`plan kind '${raw.kind}' has no definition in src/kinds/index.ts`);

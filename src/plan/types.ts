@@ -2,6 +2,7 @@
 // after schema and semantic checks, and is deeply frozen: steps never re-check YAML.
 
 import type { RepositoryConfig } from '../repository/repository-settings.js';
+import type { RawRetention } from './plan-shape.generated.js';
 
 export type PlanKind = 'backup' | 'incremental' | 'restore' | 'verify' | 'recover' | 'replicate' | 'copy';
 
@@ -105,15 +106,7 @@ export interface IncrementalSettings {
 }
 
 /** Either keepChains (whole chains) or any keep-* rules (points, merged away; docs/how-it-works.md#retention), never both. */
-export interface RetentionSettings {
-  readonly keepChains?: number;
-  readonly keepLast?: number;
-  readonly keepHourly?: number;
-  readonly keepDaily?: number;
-  readonly keepWeekly?: number;
-  readonly keepMonthly?: number;
-  readonly keepYearly?: number;
-}
+export type RetentionSettings = RawRetention;
 
 export interface Hook {
   /** The command for `sh -c`, its `${NAME}` references left for the shell to expand. */

@@ -3,7 +3,7 @@
 import { runLocal, type CommandRunner } from './command-runner.js';
 import { imageInfo } from './image-info.js';
 import { qemuImgError } from './qemu-img-error.js';
-import { sourceCrashPoint } from '../source/test-seams.js';
+import { crashPoint } from '../crash-points.js';
 
 export interface Bitmap {
   readonly name: string;
@@ -56,7 +56,7 @@ export async function bitmapMarkEnd(
     for (const argv of steps) {
       const result = await runner(argv);
       if (result.exitCode !== 0) throw qemuImgError(`mark the end of bitmap ${name} in`, file, result);
-      sourceCrashPoint('bitmap-marking');
+      crashPoint('qemu.bitmap-marking');
     }
   } finally {
     const removed = await runner(['rm', '-rf', '--', dir]);

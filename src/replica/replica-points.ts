@@ -5,7 +5,7 @@
 
 import type { NodeHost } from '../node/node.js';
 import type { ReplicaPoint, Store } from '../store/index.js';
-import { sourceCrashPoint } from '../source/test-seams.js';
+import { crashPoint } from '../crash-points.js';
 import { prepareFoldedManifest } from './fold-manifest.js';
 import { foldLayer, installLayer, removeLayers } from './replica-files.js';
 import { execOn } from './replica-node.js';
@@ -66,7 +66,7 @@ export async function foldOldPoints(
     const oldest = points[0]!;
     if (held.has(oldest.id)) return folded;
     await store.setReplicaPointStatus(oldest.id, 'folding');
-    sourceCrashPoint('fold-started');
+    crashPoint('replica.fold-started');
     const into = await foldPoint(store, oldest, node);
     say(
       into === undefined
@@ -93,7 +93,7 @@ async function foldPoint(store: Store, point: ReplicaPoint, node: NodeHost): Pro
       const older = point.disks.find((candidate) => candidate.diskKey === disk.diskKey);
       if (older === undefined) continue;
       await prepareFoldedManifest(node, older.layer, disk.layer);
-      sourceCrashPoint('fold-manifest-written');
+      crashPoint('replica.fold-manifest-written');
       await foldLayer(exec, older.layer, disk.layer, next.id === newest.id ? disk.path : undefined);
     }
   }

@@ -9,7 +9,7 @@ import { open, readdir, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { SendenseError } from '../errors.js';
 import { isProcessAlive } from '../process/process-identity.js';
-import { sourceCrashPoint } from '../source/test-seams.js';
+import { crashPoint } from '../crash-points.js';
 
 export const KEYRING_FILE = '.sendense-keys';
 
@@ -225,7 +225,7 @@ async function writeKeyring(repository: string, keyring: Keyring, before: Keyrin
   } finally {
     await file.close();
   }
-  sourceCrashPoint('keyring-written');
+  crashPoint('key.keyring-written');
   try {
     const now = readKeyring(repository);
     if (JSON.stringify(now) !== JSON.stringify(before))

@@ -8,7 +8,7 @@ import { link, open, readdir, readFile, rm, stat, unlink } from 'node:fs/promise
 import path from 'node:path';
 import { SendenseError } from '../errors.js';
 import { isProcessAlive } from '../process/index.js';
-import { sourceCrashPoint } from '../source/test-seams.js';
+import { crashPoint } from '../crash-points.js';
 
 export const REPOSITORY_MARKER = '.sendense-repository';
 
@@ -95,7 +95,7 @@ export async function ensureRepositoryMarker(repository: string, settings: Repos
     } finally {
       await file.close();
     }
-    sourceCrashPoint('marker-temp-written');
+    crashPoint('repository.marker-temp-written');
     await link(temp, target);
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;

@@ -9,7 +9,7 @@ import { performance } from 'node:perf_hooks';
 import { manifestPath } from '../repository/manifest.js';
 import type { Store } from '../store/index.js';
 import { LOCAL_NODE_ID } from '../node/node.js';
-import { crashPoint } from './crash-point.js';
+import { crashPoint } from '../crash-points.js';
 import { endSessionsOf } from '../files/session/session-record.js';
 import { mergePoint } from './merge-point.js';
 import { releasePointBitmaps } from './point-bitmaps.js';
@@ -66,7 +66,7 @@ export async function applyPrune(
         paths: [...files, domain],
       });
       for (const file of files) await rm(file, { force: true });
-      crashPoint('removed');
+      crashPoint('prune.removed');
       await rm(domain, { force: true });
       for (const file of [...files, domain]) await store.forgetRunFile(LOCAL_NODE_ID, file);
       for (const line of await releasePointBitmaps(backup)) say(line);

@@ -23,7 +23,7 @@ import { ownLayer, type OwnLayer } from '../repository/own-layer.js';
 import { SendenseError } from '../errors.js';
 import type { BackupDisk } from '../store/index.js';
 import { mergedManifest, type Interval } from './merge-manifest.js';
-import { crashPoint } from './crash-point.js';
+import { crashPoint } from '../crash-points.js';
 
 export interface MergeFilesContext {
   /** Record a qemu-nbd before it can outlive us; forget it once stopped. */
@@ -124,7 +124,7 @@ export async function openDiskCopy(
           written = true;
           await target.write(offset, data);
           copied += length;
-          if (copied === length) crashPoint('copy');
+          if (copied === length) crashPoint('merge.copy');
         }
       };
       await Promise.all(Array.from({ length: IN_FLIGHT }, worker));
@@ -180,10 +180,10 @@ export async function mergeDiskFiles(
     } finally {
       await open.close();
     }
-    crashPoint('copied');
+    crashPoint('merge.copied');
     await rename(parent.file, child.file);
     await syncPath(path.dirname(child.file));
-    crashPoint('renamed');
+    crashPoint('merge.renamed');
   } else {
     await copy?.close();
     if (!existsSync(child.file))

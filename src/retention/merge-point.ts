@@ -15,7 +15,7 @@ import { rm } from 'node:fs/promises';
 import { processStartTicks } from '../process/index.js';
 import { isSendenseError, SendenseError } from '../errors.js';
 import type { Backup, MergeRecord, Store } from '../store/index.js';
-import { crashPoint } from './crash-point.js';
+import { crashPoint } from '../crash-points.js';
 import { domainDefinitionFile } from '../repository/layout.js';
 import { chainSecret } from '../qemu/image-opts.js';
 import { isLuksQcow2 } from '../qemu/qcow2-header.js';
@@ -41,7 +41,7 @@ export async function mergePoint(store: Store, runId: string, parent: Backup, ch
   for (const [, childDisk] of pairs) chainSecret(childDisk.file);
   const context = filesContext(store, runId);
   const merge = await store.recordMerge({ vm: parent.vm, parentId: parent.id, childId: child.id, runId });
-  crashPoint('planned');
+  crashPoint('merge.planned');
   const copies: DiskCopy[] = [];
   try {
     for (const [parentDisk, childDisk] of pairs) await prepareMergeManifest(parentDisk, childDisk, context);
@@ -50,7 +50,7 @@ export async function mergePoint(store: Store, runId: string, parent: Backup, ch
     await closeAll(copies);
     throw await rolledBack(store, merge, parent, child, error);
   }
-  crashPoint('prepared');
+  crashPoint('merge.prepared');
   try {
     await store.setMergePhase(merge.id, 'merging');
   } catch (error) {
@@ -129,7 +129,7 @@ async function finishFiles(
     copied += result.copied;
     zeroed += result.zeroed;
   }
-  crashPoint('files-done');
+  crashPoint('merge.files-done');
   await store.dropPoint(parent.id, child.id, merge.id);
   // The folded point's domain XML goes with it; the child keeps its own.
   await rm(domainDefinitionFile(parent.repository, parent.vm, parent.id), { force: true });

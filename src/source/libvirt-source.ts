@@ -33,7 +33,7 @@ import { chooseDomainDisks } from './libvirt-disks.js';
 import { ownBitmap } from './qemu-source.js';
 import { diskSourceOf, refuseEmptyDisk, type LibvirtDiskSource, type SourceDiskFacts } from './source-disk.js';
 import { startThawWatchdog } from './thaw-watchdog.js';
-import { sourceCrashPoint } from './test-seams.js';
+import { crashPoint } from '../crash-points.js';
 
 export function libvirtSource(source: LibvirtSource): BackupSource {
   const { domain, uri } = source;
@@ -332,7 +332,7 @@ async function snapshotRunning(source: LibvirtSource, disks: readonly SourceDisk
     const frozenAt = performance.now();
     try {
       frozenCount = await freezeGuest(virsh, domain);
-      sourceCrashPoint('guest-frozen');
+      crashPoint('libvirt.guest-frozen');
       await beginBackup(virsh, domain, backupFile, name === undefined ? undefined : checkpointFile);
     } finally {
       await thaw();
@@ -341,7 +341,7 @@ async function snapshotRunning(source: LibvirtSource, disks: readonly SourceDisk
   } else {
     await beginBackup(virsh, domain, backupFile, name === undefined ? undefined : checkpointFile);
   }
-  sourceCrashPoint('job-started');
+  crashPoint('libvirt.job-started');
   await checkExports(virsh, domain, socket, disks, incrementalFrom !== undefined);
   const frozen = freezeMs === undefined ? '' : `; ${frozenCount} guest filesystem(s) frozen for ${freezeMs} ms`;
   if (freezeMs !== undefined)

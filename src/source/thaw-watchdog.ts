@@ -5,7 +5,7 @@
 // them and thaws when we let go, after our own clean-up.
 
 import type { SnapshotContext } from './backup-source.js';
-import { thawWatchdogWanted } from './test-seams.js';
+import { thawWatchdogWanted } from '../crash-points.js';
 
 const WATCHDOG = `trap '' HUP INT QUIT; cat >/dev/null; exec virsh --quiet -c "$1" domfsthaw "$2"`;
 

@@ -27,7 +27,7 @@ import { VMWARE_SNAPSHOT_RESOURCE, type SnapshotRecordFacts } from '../vmware/le
 import { VSPHERE_COOKIE_ENV, type TransferDisk } from '../wire/index.js';
 import type { BackupSource, SnapshotContext, SourceDiskJob } from './backup-source.js';
 import { diskSourceOf, type SourceDiskFacts } from './source-disk.js';
-import { sourceCrashPoint } from './test-seams.js';
+import { crashPoint } from '../crash-points.js';
 import { vmwarePassword } from './vmware-client.js';
 
 /** What a run learnt at its snapshot, for its transfer and its change ids (held for the run, by its id). */
@@ -190,7 +190,7 @@ async function takeSnapshot(source: VmwareSource, disks: readonly SourceDiskJob[
   });
   const made = await createSnapshot(client, vm.ref, name, source.quiesce);
   snapshot.made = made;
-  sourceCrashPoint('vmware-snapshot-made');
+  crashPoint('vmware.snapshot-made');
   const frozen = await snapshotDisks(client, made);
   const dir = await nodeTempDir(context.exec);
   context.takes(`remove ${dir} on the node`, 'always', async () => void (await context.exec(['rm', '-rf', '--', dir])));

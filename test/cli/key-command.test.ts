@@ -12,6 +12,7 @@ import { restoredDifference } from '../restore/restore-plan.js';
 import { useRunWorkspace } from '../support/run-workspace.js';
 import { BIN } from '../support/sendense-cli.js';
 import { createDisk, portRangeForTestFile, sha256, writeDisk } from '../support/vm-disks.js';
+import { killAtEnv } from '../../src/crash-points.js';
 
 const MiB = 1024 * 1024;
 const [first, last] = portRangeForTestFile();
@@ -286,7 +287,7 @@ describe('key', () => {
   it('a key add killed before its keyring is in place: the old keyring works, a re-run finishes it', async () => {
     const repository = copyOfEncrypted('killed-add');
     const killed = await key(['add', repository, '--key-file', keyFile('one'), '--new-key-file', keyFile('three')], {
-      SENDENSE_TEST_KILL_AT: 'keyring-written',
+      ...killAtEnv('key.keyring-written'),
     });
     expect(killed.signal).toBe('SIGKILL');
     expect(temps(repository)).toHaveLength(1);
@@ -312,7 +313,7 @@ describe('key', () => {
     ).toBe(0);
     const killed = await key(
       ['remove', repository, '--key-file', keyFile('three'), '--remove-key-file', keyFile('one')],
-      { SENDENSE_TEST_KILL_AT: 'keyring-written' },
+      killAtEnv('key.keyring-written'),
     );
     expect(killed.signal).toBe('SIGKILL');
     expect(temps(repository)).toHaveLength(1);
@@ -339,7 +340,7 @@ describe('key', () => {
   it('key add before the first backup killed once the repository is made: both keys open it (never the first alone), a re-run changes nothing', async () => {
     const repository = path.join(ws.dir, 'killed-first', 'repository');
     const killed = await key(['add', repository, '--key-file', keyFile('one'), '--new-key-file', keyFile('three')], {
-      SENDENSE_TEST_KILL_AT: 'repository-made',
+      ...killAtEnv('key.repository-made'),
     });
     expect(killed.signal).toBe('SIGKILL');
     expect(

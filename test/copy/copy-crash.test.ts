@@ -11,6 +11,7 @@ import { useRunWorkspace } from '../support/run-workspace.js';
 import { sendenseRun, startSendenseRun, writePlan } from '../support/sendense-cli.js';
 import { createDisk, keepCopy, portRangeForTestFile, writeDisk } from '../support/vm-disks.js';
 import { filesUnder, rows, runCopy, useCopySshd, writeCopyPlan } from './copy-support.js';
+import { killAtEnv, type CrashPoint } from '../../src/crash-points.js';
 
 const ports = portRangeForTestFile();
 const ws = useRunWorkspace('sendense-copy-crash-');
@@ -49,8 +50,8 @@ async function twoPoints(): Promise<PointChain> {
   return chain;
 }
 
-async function killedAt(plan: string, seam: string): Promise<void> {
-  const run = startSendenseRun([plan, '--db', ws.db], { SENDENSE_TEST_KILL_AT: seam });
+async function killedAt(plan: string, seam: CrashPoint): Promise<void> {
+  const run = startSendenseRun([plan, '--db', ws.db], killAtEnv(seam));
   const ended = await run.exited;
   expect(ended.signal, `${ended.stdout}\n${ended.stderr}`).toBe('SIGKILL');
 }
@@ -74,7 +75,7 @@ describe('a copy killed with kill -9', () => {
     const total = backups.flatMap((backup) => backup.disks).reduce((sum, disk) => sum + statSync(disk.file).size, 0);
 
     // Killed with the first point's first file in place, no manifest yet (the next file on its way).
-    await killedAt(plan, 'copy-file-placed');
+    await killedAt(plan, 'copy.file-placed');
     expect(filesUnder(offsite).filter((file) => file.endsWith('.qcow2'))).toEqual([
       `${chain.vm}/disk-${firstFile.diskKey}/${backups[0]!.id}.qcow2`,
     ]);
@@ -83,7 +84,7 @@ describe('a copy killed with kill -9', () => {
 
     // Killed again with half of the next (large) file sent: its partial file is recorded (the
     // script on the copy's host may have removed it already, seeing the bytes stop short).
-    await killedAt(plan, 'copy-half-sent');
+    await killedAt(plan, 'copy.half-sent');
     expect(filesUnder(offsite).filter((file) => file.endsWith('.json'))).toEqual([]);
     expect(rows(ws.db, 'node_resources')).toMatchObject([
       { kind: 'copy-partial', name: expect.stringMatching(/disk-2001\/.*\.qcow2\.partial$/) },

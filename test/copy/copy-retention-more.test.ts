@@ -13,6 +13,7 @@ import { sendenseRun, startSendenseRun } from '../support/sendense-cli.js';
 import { portRangeForTestFile } from '../support/vm-disks.js';
 import { copyPoints, expectCopyExact, sorted } from './copy-retention-checks.js';
 import { backUpAgain, filesUnder, rows, runCopy, useCopySshd, writeCopyPlan } from './copy-support.js';
+import { killAtEnv } from '../../src/crash-points.js';
 
 const ports = portRangeForTestFile();
 const ws = useRunWorkspace('sendense-copy-retention-more-');
@@ -73,7 +74,7 @@ describe('a copy with its own retention', () => {
     await expectCopyExact(ws.dir, ports, chain, offsite, 'unprotected');
   }, 300_000);
 
-  for (const moment of ['copy-merge-planned', 'copy-merge-disk']) {
+  for (const moment of ['copy.merge-planned', 'copy.merge-disk'] as const) {
     it(`killed at ${moment}: doctor finishes the merge there, every point is exact, the next run goes on`, async () => {
       const dir = path.join(ws.dir, moment);
       mkdirSync(dir);
@@ -85,7 +86,7 @@ describe('a copy with its own retention', () => {
         vm: chain.vm,
         retention: { keepLast: 2 },
       });
-      const killed = await startSendenseRun([plan, '--db', chain.db], { SENDENSE_TEST_KILL_MERGE_AT: moment }).exited;
+      const killed = await startSendenseRun([plan, '--db', chain.db], killAtEnv(moment)).exited;
       expect(killed.signal).toBe('SIGKILL');
       expect(filesUnder(offsite)).toContain(`${chain.vm}/.sendense-merge`);
       const doctor = await sendenseRun(['doctor', '--db', chain.db]);

@@ -22,6 +22,7 @@ import { portRangeForTestFile } from '../support/vm-disks.js';
 import type { PointChain } from '../retention/point-chain.js';
 import { rows } from './copy-support.js';
 import { s3CopyHelpers } from './s3-support.js';
+import { killAtEnv } from '../../src/crash-points.js';
 
 const ports = portRangeForTestFile();
 const ws = useRunWorkspace('sendense-s3-retention-');
@@ -183,17 +184,17 @@ describe('a copy with its own retention in an S3 bucket (real radosgw)', () => {
   // Killed with the first disk's merged file put but not its manifest (the next run finishes the
   // merge), and with one disk of two merged (doctor does, with the plan's keys).
   it.each([
-    ['copy-merge-file', 'the next run'],
-    ['copy-merge-disk', 'doctor'],
-  ])(
+    ['copy.merge-file', 'the next run'],
+    ['copy.merge-disk', 'doctor'],
+  ] as const)(
     'a merge killed at %s: %s finishes it, and every kept point is exact',
     async (moment, finisher) => {
       const { s3 } = server;
-      const bucket = moment.replace(/^copy-merge-/, 'crash-');
+      const bucket = moment.replace(/^copy\.merge-/, 'crash-');
       await s3.makeBucket(bucket, { objectLock: true });
       const chain = await backUpRounds(3);
       const plan = writeS3Plan({ name: `s3-${bucket}`, bucket, retention: { keepLast: 2 } });
-      const run = startSendenseRun([plan, '--db', ws.db], { ...keys(s3), SENDENSE_TEST_KILL_MERGE_AT: moment });
+      const run = startSendenseRun([plan, '--db', ws.db], { ...keys(s3), ...killAtEnv(moment) });
       const ended = await run.exited;
       expect(ended.signal, `${ended.stdout}\n${ended.stderr}`).toBe('SIGKILL');
       // The journal is in the bucket, and recorded here with the scratch directory on the hub.

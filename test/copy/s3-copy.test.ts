@@ -21,6 +21,7 @@ import { listBackups, sendenseRun, startSendenseRun } from '../support/sendense-
 import { createDisk, keepCopy, portRangeForTestFile, writeDisk } from '../support/vm-disks.js';
 import { filesUnder, rows } from './copy-support.js';
 import { s3CopyHelpers } from './s3-support.js';
+import { killAtEnv } from '../../src/crash-points.js';
 
 const MiB = 1024 * 1024;
 const ports = portRangeForTestFile();
@@ -102,7 +103,7 @@ describe('a copy to an S3 bucket with object lock (real radosgw)', () => {
     const killedOn = async (bucket: string): Promise<string> => {
       await s3.makeBucket(bucket, { objectLock: true });
       const plan = writeS3Plan({ name: `s3-${bucket}`, bucket });
-      const run = startSendenseRun([plan, '--db', ws.db], { ...keys(s3), SENDENSE_TEST_KILL_AT: 'copy-part-uploaded' });
+      const run = startSendenseRun([plan, '--db', ws.db], { ...keys(s3), ...killAtEnv('copy.part-uploaded') });
       const ended = await run.exited;
       expect(ended.signal, `${ended.stdout}\n${ended.stderr}`).toBe('SIGKILL');
       // Killed with the large full's first part in the store: its upload is left, and recorded.

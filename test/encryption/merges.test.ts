@@ -25,6 +25,7 @@ import {
   writeRestorePlan,
   type EncryptedGuest,
 } from './encrypted-guest.js';
+import { killAtEnv } from '../../src/crash-points.js';
 
 const ws = useRunWorkspace('encrypted-merges-', { per: 'file' });
 const ports = portRangeForTestFile(20);
@@ -82,7 +83,7 @@ describe('retention in an encrypted repository', () => {
     const plan = writeBackupPlan(guest, 'keep2', { retention: { keepLast: 2 }, encryption: false });
     const [going, child] = (await backupsOf(guest)).map((backup) => backup.id) as [string, string, string];
     const killed = await cli(guest, ['prune', plan, '--key-file', guest.keyFile], {
-      SENDENSE_TEST_KILL_MERGE_AT: 'copied',
+      ...killAtEnv('merge.copied'),
     });
     expect(killed.exitCode, `${killed.stdout}\n${killed.stderr}`).toBe(-1);
     expect(tableRows(guest.db, 'merges')).toHaveLength(1);

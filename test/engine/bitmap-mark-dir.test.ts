@@ -10,6 +10,7 @@ import { expect, it } from 'vitest';
 import { useRunWorkspace } from '../support/run-workspace.js';
 import { sendenseRun, writePlan } from '../support/sendense-cli.js';
 import { createDisk, portRangeForTestFile, writeDisk } from '../support/vm-disks.js';
+import { killAtEnv } from '../../src/crash-points.js';
 
 const MiB = 1024 * 1024;
 const ports = portRangeForTestFile();
@@ -30,7 +31,7 @@ it('a run killed while marking its bitmap leaves its scratch directory: doctor r
   mkdirSync(tmp, { mode: 0o700 });
   const markDirs = () => readdirSync(tmp).filter((name) => name.startsWith('sendense-bitmap-mark.'));
 
-  const killed = await sendenseRun([plan, '--db', ws.db], { TMPDIR: tmp, SENDENSE_TEST_KILL_AT: 'bitmap-marking' });
+  const killed = await sendenseRun([plan, '--db', ws.db], { TMPDIR: tmp, ...killAtEnv('qemu.bitmap-marking') });
   expect(killed.exitCode, `${killed.stdout}\n${killed.stderr}`).not.toBe(0);
   const [left, ...more] = markDirs();
   expect(more).toEqual([]);

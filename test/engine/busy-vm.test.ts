@@ -12,6 +12,7 @@ import { listBackups, sendenseRun, startSendenseRun, writePlan, type TestPlan } 
 import { differenceBetween, portRangeForTestFile } from '../support/vm-disks.js';
 import { backUpPoints, setTakenAt, writeRetentionPlan } from '../retention/point-chain.js';
 import { waitUntilStopped } from '../retention/stopped-process.js';
+import { stopAtEnv } from '../../src/crash-points.js';
 
 const ws = useRunWorkspace('busy-vm-');
 const ports = portRangeForTestFile();
@@ -45,7 +46,7 @@ describe('a run whose VM another plan holds', () => {
       Object.fromEntries(chain.ids.map((id, i) => [id, new Date(Date.UTC(2026, 0, 1 + i, 2)).toISOString()])),
     );
     const prune = startSendenseRun(['prune', writeRetentionPlan(chain, { keepLast: 2 }), '--db', ws.db], {
-      SENDENSE_TEST_STOP_MERGE_AT: 'copied',
+      ...stopAtEnv('merge.copied'),
     });
     const pruneProcess = identify(prune.pid);
     cleanups.push(() => killIfAlive(pruneProcess));

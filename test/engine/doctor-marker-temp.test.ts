@@ -12,11 +12,12 @@ import { restoredDifference, writeRestorePlan } from '../restore/restore-plan.js
 import { useRunWorkspace } from '../support/run-workspace.js';
 import { listBackups, sendenseRun, writePlan } from '../support/sendense-cli.js';
 import { createDisk, keepCopy, portRangeForTestFile, writeDisk } from '../support/vm-disks.js';
+import { killAtEnv } from '../../src/crash-points.js';
 
 const MiB = 1024 * 1024;
 const ports = portRangeForTestFile();
 const ws = useRunWorkspace('doctor-marker-');
-const KILL_AT_MARKER_TEMP = { SENDENSE_TEST_KILL_AT: 'marker-temp-written' };
+const KILL_AT_MARKER_TEMP = killAtEnv('repository.marker-temp-written');
 const MARKER_TEMP = /^\.sendense-repository\.\d+-[0-9a-f]{8}\.tmp$/;
 
 function repositoryTop(): string[] {

@@ -15,6 +15,7 @@ import { runKilledAt, stepStarts, type KillMoment } from '../support/kill-moment
 import { listBackups, sendenseRun } from '../support/sendense-cli.js';
 import { bitmapNames, portRangeForTestFile } from '../support/vm-disks.js';
 import { restorePoint, writeLibvirtPlan } from './libvirt-plans.js';
+import { killAtEnv } from '../../src/crash-points.js';
 
 const ports = portRangeForTestFile();
 const ws = useRunWorkspace('libvirt-crash-', { per: 'file' });
@@ -62,8 +63,8 @@ const STEPS = [
 ];
 const MOMENTS: readonly KillMoment[] = [
   ...stepStarts(STEPS),
-  { name: 'while the guest is frozen', env: { SENDENSE_TEST_KILL_AT: 'guest-frozen' } },
-  { name: 'just after the backup job started', env: { SENDENSE_TEST_KILL_AT: 'job-started' } },
+  { name: 'while the guest is frozen', env: killAtEnv('libvirt.guest-frozen') },
+  { name: 'just after the backup job started', env: killAtEnv('libvirt.job-started') },
   { name: 'just after snapshot-source', accept: (e) => e.type === 'step-done' && e.step === 'snapshot-source' },
   { name: 'just after record-change-ids', accept: (e) => e.type === 'step-done' && e.step === 'record-change-ids' },
 ];

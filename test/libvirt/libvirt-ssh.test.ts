@@ -13,6 +13,7 @@ import { listBackups, sendenseRun, startSendenseRun } from '../support/sendense-
 import { portRangeForTestFile } from '../support/vm-disks.js';
 import { nodeBlock, startTestNode, type TestNode } from '../ssh/ssh-node.js';
 import { restorePoint, writeLibvirtPlan } from './libvirt-plans.js';
+import { killAtEnv } from '../../src/crash-points.js';
 
 const ports = portRangeForTestFile();
 const ws = useRunWorkspace('libvirt-ssh-', { per: 'file' });
@@ -84,7 +85,7 @@ describe('a libvirt domain on an SSH node', () => {
   });
 
   it('a run killed after its job started: doctor ends the job and removes what it took, over SSH', async () => {
-    const run = startSendenseRun([plan, '--db', ws.db], { SENDENSE_TEST_KILL_AT: 'job-started' });
+    const run = startSendenseRun([plan, '--db', ws.db], killAtEnv('libvirt.job-started'));
     expect((await run.exited).signal).toBe('SIGKILL');
     expect(readdirSync(scratch)).not.toEqual([]);
     const doctor = await sendenseRun(['doctor', '--db', ws.db]);

@@ -10,6 +10,7 @@ import { useRunWorkspace } from '../support/run-workspace.js';
 import { parseEvents, sendenseRun, startSendenseRun } from '../support/sendense-cli.js';
 import { portRangeForTestFile } from '../support/vm-disks.js';
 import { writeLibvirtPlan } from './libvirt-plans.js';
+import { killAtEnv, NO_THAW_WATCHDOG } from '../../src/crash-points.js';
 
 const ports = portRangeForTestFile();
 const ws = useRunWorkspace('libvirt-quiesce-', { per: 'file' });
@@ -53,7 +54,7 @@ describe('quiesce through the guest agent', () => {
   });
 
   it('a run killed while the guest is frozen: the watchdog on the node thaws it at once', async () => {
-    const run = startSendenseRun([plan, '--db', ws.db], { SENDENSE_TEST_KILL_AT: 'guest-frozen' });
+    const run = startSendenseRun([plan, '--db', ws.db], killAtEnv('libvirt.guest-frozen'));
     expect((await run.exited).signal).toBe('SIGKILL');
     await waitFor(
       () => virsh('qemu-agent-command', guest.name, '{"execute":"guest-fsfreeze-status"}').includes('thawed'),
@@ -67,8 +68,8 @@ describe('quiesce through the guest agent', () => {
 
   it('without the watchdog, the guest stays frozen until doctor thaws it', async () => {
     const run = startSendenseRun([plan, '--db', ws.db], {
-      SENDENSE_TEST_KILL_AT: 'guest-frozen',
-      SENDENSE_TEST_NO_THAW_WATCHDOG: '1',
+      ...killAtEnv('libvirt.guest-frozen'),
+      [NO_THAW_WATCHDOG]: '1',
     });
     expect((await run.exited).signal).toBe('SIGKILL');
     expect(await freezeStatusOf(guest.name)).toBe('frozen');

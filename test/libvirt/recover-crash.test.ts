@@ -22,6 +22,7 @@ import {
   removeDomain,
   repositoryDigests,
 } from './recover-support.js';
+import { killAtEnv } from '../../src/crash-points.js';
 
 const ports = portRangeForTestFile();
 const ws = useRunWorkspace('libvirt-recover-crash-', { per: 'file' });
@@ -88,7 +89,7 @@ describe('a recover run killed with kill -9, then doctor', () => {
         ...(phase === 'copying' ? { rate: '4MiB/s' } : {}),
       });
       const consoleFrom = recoveredConsole(guest.dir, domain).length;
-      const killed = await sendenseRun([plan, '--db', ws.db], { SENDENSE_TEST_KILL_AT: phase });
+      const killed = await sendenseRun([plan, '--db', ws.db], killAtEnv(`recover.${phase}`));
       expect(killed.exitCode, killed.stdout).not.toBe(0);
       expect(virshResult('domstate', domain).stdout.trim()).toBe('running');
       const qemu = domainQemuPid(domain);

@@ -16,6 +16,7 @@ import { NotedProcesses } from '../support/processes.js';
 import { sendenseRun, startSendenseRun } from '../support/sendense-cli.js';
 import { startSshd, type TestSshd } from '../support/sshd.js';
 import { portRangeForTestFile } from '../support/vm-disks.js';
+import { killAtEnv } from '../../src/crash-points.js';
 
 const MiB = 1024 * 1024;
 const ports = portRangeForTestFile();
@@ -145,7 +146,7 @@ describe('the replica on this host', () => {
     write(2);
     await sync();
     write(3);
-    const cli = startSendenseRun([plan, '--db', ws.db], { SENDENSE_TEST_KILL_AT: 'fold-manifest-written' });
+    const cli = startSendenseRun([plan, '--db', ws.db], killAtEnv('replica.fold-manifest-written'));
     expect((await cli.exited).signal).toBe('SIGKILL');
     const doctor = await sendenseRun(['doctor', '--db', ws.db]);
     expect(doctor.exitCode, doctor.stdout).toBe(0);

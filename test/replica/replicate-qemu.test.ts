@@ -13,6 +13,7 @@ import { tableRows } from '../support/process-tree.js';
 import { useRunWorkspace } from '../support/run-workspace.js';
 import { parseEvents, sendenseRun, startSendenseRun } from '../support/sendense-cli.js';
 import { bitmapNames, portRangeForTestFile } from '../support/vm-disks.js';
+import { killAtEnv } from '../../src/crash-points.js';
 
 const MiB = 1024 * 1024;
 const ports = portRangeForTestFile();
@@ -112,7 +113,7 @@ describe('replication of qemu images', () => {
     write(1);
     await sync(plan);
     write(2);
-    const cli = startSendenseRun([plan, '--db', ws.db], { SENDENSE_TEST_KILL_AT: 'sync-half-installed' });
+    const cli = startSendenseRun([plan, '--db', ws.db], killAtEnv('replica.sync-half-installed'));
     expect((await cli.exited).signal).toBe('SIGKILL');
     const doctor = await sendenseRun(['doctor', '--db', ws.db]);
     expect(doctor.exitCode, doctor.stdout).toBe(0);
@@ -132,7 +133,7 @@ describe('replication of qemu images', () => {
       return `${disk}.raw`;
     });
     write(2);
-    const cli = startSendenseRun([plan, '--db', ws.db], { SENDENSE_TEST_KILL_AT: 'sync-written' });
+    const cli = startSendenseRun([plan, '--db', ws.db], killAtEnv('replica.sync-written'));
     expect((await cli.exited).signal).toBe('SIGKILL');
     for (const [index, raw] of before.entries()) expect(imagesEqual(raw, replica(2000 + index))).toBe(true);
     const next = await sync(plan);

@@ -24,6 +24,7 @@ import {
   writeRetentionPlan,
   type PointChain,
 } from './point-chain.js';
+import { killAtEnv } from '../../src/crash-points.js';
 
 const ws = useRunWorkspace('merge-crash-', { per: 'file' });
 const ports = portRangeForTestFile();
@@ -36,9 +37,9 @@ let chain: PointChain;
 // Each day one point, from 2026-01-01.
 const day = (n: number, hour = 2) => new Date(Date.UTC(2026, 0, 1 + n, hour)).toISOString();
 
-async function killedPrune(retention: Record<string, number>, phase: string): Promise<void> {
+async function killedPrune(retention: Record<string, number>, phase: (typeof PHASES)[number]): Promise<void> {
   const result = await sendenseRun(['prune', writeRetentionPlan(chain, retention), '--db', ws.db], {
-    SENDENSE_TEST_KILL_MERGE_AT: phase,
+    ...killAtEnv(`merge.${phase}`),
   });
   expect(result.exitCode, `killed at ${phase}: ${result.stdout}\n${result.stderr}`).toBe(-1);
 }

@@ -13,6 +13,7 @@ import { usePostgresServer } from '../support/store-dialects.js';
 import { portRangeForTestFile } from '../support/vm-disks.js';
 import { backUpPoints, expectPointsExact, writeRetentionPlan } from './point-chain.js';
 import { waitUntilStopped } from './stopped-process.js';
+import { stopAtEnv } from '../../src/crash-points.js';
 
 const ws = useRunWorkspace('prune-lost-db-');
 const ports = portRangeForTestFile();
@@ -43,7 +44,7 @@ describe('prune when PostgreSQL goes away', () => {
 
       // keepLast 3: the full folded into point 1; stopped once the first disk is copied.
       const cli = startSendenseRun(['prune', writeRetentionPlan(chain, { keepLast: 3 }), '--db', throughProxy], {
-        SENDENSE_TEST_STOP_MERGE_AT: 'copied',
+        ...stopAtEnv('merge.copied'),
       });
       const cliProcess = identify(cli.pid);
       cleanups.push(() => killIfAlive(cliProcess));

@@ -10,6 +10,7 @@ import { sendenseRun, startSendenseRun } from '../support/sendense-cli.js';
 import { portRangeForTestFile } from '../support/vm-disks.js';
 import { backUpPoints, expectPointsExact, setTakenAt, writeRetentionPlan } from './point-chain.js';
 import { waitUntilStopped } from './stopped-process.js';
+import { stopAtEnv } from '../../src/crash-points.js';
 
 const ws = useRunWorkspace('prune-vm-lock-');
 const ports = portRangeForTestFile();
@@ -26,7 +27,7 @@ describe('a prune refused by the VM lock', () => {
       Object.fromEntries(chain.ids.map((id, i) => [id, new Date(Date.UTC(2026, 0, 1 + i, 2)).toISOString()])),
     );
     const plan = writeRetentionPlan(chain, { keepLast: 2 });
-    const first = startSendenseRun(['prune', plan, '--db', ws.db], { SENDENSE_TEST_STOP_MERGE_AT: 'copied' });
+    const first = startSendenseRun(['prune', plan, '--db', ws.db], stopAtEnv('merge.copied'));
     const firstProcess = identify(first.pid);
     cleanups.push(() => killIfAlive(firstProcess));
     await waitUntilStopped(first.pid);

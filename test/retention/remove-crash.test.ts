@@ -13,6 +13,7 @@ import { useRunWorkspace } from '../support/run-workspace.js';
 import { sendenseRun } from '../support/sendense-cli.js';
 import { createDisk, keepCopy, portRangeForTestFile, writeDisk } from '../support/vm-disks.js';
 import { backupsOf, differenceFromSource, type PointChain } from './point-chain.js';
+import { killAtEnv } from '../../src/crash-points.js';
 
 const ws = useRunWorkspace('remove-crash-', { per: 'file' });
 const ports = portRangeForTestFile();
@@ -73,7 +74,7 @@ describe('a point removal killed in a backup run', () => {
     // The next backup's point is complete before its retention step: its source is that copy.
     writeDisk(chain.disks[0]!.path, ['write -P 0x77 12M 1M']);
     const copy = keepCopy(chain.disks[0]!.path, path.join(ws.dir, 'source-3.qcow2'));
-    const killed = await sendenseRun([plan, '--db', ws.db, '--json'], { SENDENSE_TEST_KILL_MERGE_AT: 'removed' });
+    const killed = await sendenseRun([plan, '--db', ws.db, '--json'], killAtEnv('prune.removed'));
     expect(killed.exitCode, `${killed.stdout}\n${killed.stderr}`).toBe(-1);
     const newest = (await backupsOf(chain)).at(-1)!.id;
     chain.copies[newest] = { 2000: copy };

@@ -1,4 +1,4 @@
-// A sendense-run a test stopped at a seam (SENDENSE_TEST_STOP_MERGE_AT sends it SIGSTOP), read
+// A sendense-run a test stopped at a seam (stopAtEnv in src/crash-points.ts: it sends itself SIGSTOP), read
 // from /proc: the test acts while it stands still, then sends SIGCONT.
 
 import { readFileSync } from 'node:fs';

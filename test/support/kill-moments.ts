@@ -1,5 +1,5 @@
 // kill -9 at a moment of a run, for the crash sweeps: a moment is an event of the run's --json
-// output (accept), or a test seam where the run kills itself (env: SENDENSE_TEST_KILL_AT).
+// output (accept), or a crash point where the run kills itself (env: killAtEnv, src/crash-points.ts).
 
 import { startSendenseRun, type RunEventLine } from './sendense-cli.js';
 

@@ -16,6 +16,7 @@ import { listBackups, parseEvents, sendenseRun } from '../support/sendense-cli.j
 import { makeCertificate, startVcsim, vcsimMissing, type Vcsim } from '../support/vcsim.js';
 import { startCbtProxy, type CbtProxy } from '../support/vsphere-cbt-proxy.js';
 import { differenceBetween, imageInfo, keepCopy, portRangeForTestFile, writeDisk } from '../support/vm-disks.js';
+import { killAtEnv } from '../../src/crash-points.js';
 
 const MiB = 1024 * 1024;
 const USER = 'backup@vsphere.local';
@@ -214,7 +215,7 @@ describe('VMware source failure paths (vmware-simulated)', () => {
 
       const killed = await sendenseRun([plan, '--db', ws.db], {
         ...ENV,
-        SENDENSE_TEST_KILL_AT: 'vmware-snapshot-made',
+        ...killAtEnv('vmware.snapshot-made'),
       });
       expect(killed.exitCode).not.toBe(0);
       const names = await snapshotNames();

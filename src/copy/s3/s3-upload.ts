@@ -20,7 +20,7 @@ import {
   type S3Client,
 } from '@aws-sdk/client-s3';
 import type { S3CopyTo } from '../../plan/types.js';
-import { sourceCrashPoint } from '../../source/test-seams.js';
+import { crashPoint } from '../../crash-points.js';
 import type { OutgoingBytes } from '../outgoing-bytes.js';
 
 const MIB = 1024 * 1024;
@@ -127,7 +127,7 @@ async function putInParts(place: UploadPlace, bytes: OutgoingBytes, partSize: nu
       .then((answer) => {
         checkEtag(answer.ETag, md5.toString('hex'), `${key} part ${part}`);
         // A kill -9 with a part in the store, the upload not complete (test/copy/s3-copy.test.ts).
-        sourceCrashPoint('copy-part-uploaded');
+        crashPoint('copy.part-uploaded');
       })
       .catch((error: unknown) => {
         failure ??= error;

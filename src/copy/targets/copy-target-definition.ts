@@ -3,6 +3,7 @@
 // in ./index.ts; nothing else asks which type a copy is.
 
 import type { NodeHost } from '../../node/node.js';
+import type { RawCopy } from '../../plan/plan-shape.generated.js';
 import type { CopyTo } from '../../plan/types.js';
 import type { CopyTarget, CopyTargetFacts } from '../copy-target.js';
 
@@ -14,7 +15,7 @@ export interface OpenedCopyTarget {
 
 export interface CopyTargetDefinition<To extends CopyTo = CopyTo> {
   /** copy.to as the schema guarantees it, built into the plan's settings. */
-  build(raw: RawCopyTo): To;
+  build(raw: Extract<RawCopyTo, { readonly type: To['type'] }>): To;
   /** For messages, without contacting it (a dry run contacts nothing). */
   describe(to: To): string;
   /** Reached (its host key checked, its keys read); `say` hears what a run should tell. */
@@ -32,8 +33,5 @@ export interface CopyTargetDefinition<To extends CopyTo = CopyTo> {
   readonly leftBehind: { readonly what: string; readonly removal: string };
 }
 
-/** copy.to as the plan schema guarantees it (only what building needs). */
-export interface RawCopyTo {
-  readonly type: CopyTo['type'];
-  readonly [key: string]: unknown;
-}
+/** copy.to as the plan schema guarantees it. */
+export type RawCopyTo = RawCopy['to'];

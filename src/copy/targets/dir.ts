@@ -10,7 +10,7 @@ import type { CopyTargetDefinition } from './copy-target-definition.js';
 import { hostFilesTarget } from './host-files.js';
 
 export const dirCopyTargetDefinition: CopyTargetDefinition<DirCopyTo> = {
-  build: (raw) => ({ type: 'dir', path: expandHome(raw.path as string) }),
+  build: (raw) => ({ type: 'dir', path: expandHome(raw.path) }),
   describe: (to) => to.path,
   async open(to) {
     return { target: dirCopyTarget(createLocalNode(), to.path), close: async () => {} };

@@ -22,7 +22,7 @@ function definitionOf<To extends CopyTo>(to: To): CopyTargetDefinition<To> {
 }
 
 export function buildCopyTo(raw: RawCopyTo): CopyTo {
-  return COPY_TARGETS[raw.type].build(raw);
+  return (COPY_TARGETS[raw.type] as CopyTargetDefinition).build(raw);
 }
 
 /** The copy for messages, "sendense@offsite1:22:/backup/offsite" or "s3://offsite/pgtest1 at https://…", without contacting it. */

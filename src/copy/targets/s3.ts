@@ -4,25 +4,24 @@
 
 import { hideFromChildren } from '../../process/child-env.js';
 import { expandHome } from '../../plan/home-path.js';
-import type { ObjectLock, S3CopyTo } from '../../plan/types.js';
+import type { S3CopyTo } from '../../plan/types.js';
 import { s3Description } from '../s3/s3-description.js';
 import type { CopyTargetDefinition, OpenedCopyTarget } from './copy-target-definition.js';
 
 export const s3CopyTargetDefinition: CopyTargetDefinition<S3CopyTo> = {
   build(raw) {
-    const field = (key: string) => raw[key] as string | undefined;
     const credentials =
-      field('credentialsFile') !== undefined
-        ? { file: expandHome(field('credentialsFile')!), profile: field('profile') ?? 'default' }
-        : hiddenS3Names({ accessKeyIdEnv: field('accessKeyIdEnv')!, secretAccessKeyEnv: field('secretAccessKeyEnv')! });
+      raw.credentialsFile !== undefined
+        ? { file: expandHome(raw.credentialsFile), profile: raw.profile ?? 'default' }
+        : hiddenS3Names({ accessKeyIdEnv: raw.accessKeyIdEnv!, secretAccessKeyEnv: raw.secretAccessKeyEnv! });
     return {
       type: 's3',
-      endpoint: field('endpoint')!.replace(/\/$/, ''),
-      bucket: field('bucket')!,
-      prefix: field('prefix') ?? '',
-      region: field('region') ?? 'us-east-1',
+      endpoint: raw.endpoint.replace(/\/$/, ''),
+      bucket: raw.bucket,
+      prefix: raw.prefix ?? '',
+      region: raw.region ?? 'us-east-1',
       credentials,
-      ...(raw.objectLock !== undefined && { objectLock: raw.objectLock as ObjectLock }),
+      ...(raw.objectLock !== undefined && { objectLock: raw.objectLock }),
     };
   },
   describe: s3Description,

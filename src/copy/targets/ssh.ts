@@ -1,7 +1,7 @@
 // copy.to type ssh (docs/copies.md): a directory on another host reached over SSH, its host key
 // checked; its files are put and merged there by shell scripts (./host-files.ts).
 
-import { buildNode, type RawNode } from '../../plan/build-parts.js';
+import { buildNode } from '../../plan/build-parts.js';
 import { describeNode } from '../../node/node-description.js';
 import type { NodeSpec, SshCopyTo } from '../../plan/types.js';
 import type { CopyTargetDefinition } from './copy-target-definition.js';
@@ -13,7 +13,7 @@ function describe(spec: NodeSpec, root: string): string {
 }
 
 export const sshCopyTargetDefinition: CopyTargetDefinition<SshCopyTo> = {
-  build: (raw) => ({ type: 'ssh', node: buildNode(raw.node as RawNode), path: raw.path as string }),
+  build: (raw) => ({ type: 'ssh', node: buildNode(raw.node), path: raw.path }),
   describe: (to) => describe(to.node, to.path),
   async open(to) {
     const { connectSshNode } = await import('../../node/ssh.js');

@@ -1,19 +1,11 @@
 // backup and incremental plans (docs/plan-reference.md): a VM's source and the repository its
 // points go to, with the chain and retention settings; incremental decides per run.
 
-import { buildRepository, buildSource, type RawRepository, type RawSource } from '../../plan/build-parts.js';
-import type { BackupPlan, RetentionSettings } from '../../plan/types.js';
+import { buildRepository, buildSource } from '../../plan/build-parts.js';
+import type { RawBackupPlan } from '../../plan/plan-shape.generated.js';
+import type { BackupPlan } from '../../plan/types.js';
 import type { KindDefinition } from '../kind.js';
 import { checkBackupRules } from './backup-rules.js';
-
-// The raw shape as the schema guarantees it (only what building needs).
-interface RawBackupPlan {
-  kind: 'backup' | 'incremental';
-  vm: { name: string; source: RawSource };
-  repository: RawRepository;
-  incremental?: { onMissingChain?: 'full' | 'fail'; maxChainLength?: number };
-  retention?: RetentionSettings;
-}
 
 export const backupDefinition: KindDefinition<BackupPlan> = {
   names: ['backup', 'incremental'],

@@ -1,18 +1,13 @@
 // copy plans (docs/copies.md): the points of the repository a copy lacks, sent to another host
 // over SSH, a directory of this host or an S3 bucket; one VM's, or every VM's when vm is left out.
 
-import { buildCopyTo, type RawCopyTo } from '../../copy/targets/index.js';
-import { buildRepository, type RawRepository } from '../../plan/build-parts.js';
+import { buildCopyTo } from '../../copy/targets/index.js';
+import { buildRepository } from '../../plan/build-parts.js';
 import { checkCopyRules } from '../../plan/checks/copy-rules.js';
-import type { CopyPlan, RetentionSettings } from '../../plan/types.js';
+import type { RawCopyPlan } from '../../plan/plan-shape.generated.js';
+import type { CopyPlan } from '../../plan/types.js';
 import type { KindDefinition } from '../kind.js';
 
-// The raw shape as the schema guarantees it (only what building needs).
-interface RawCopyPlan {
-  vm?: { name: string };
-  repository: RawRepository;
-  copy: { to: RawCopyTo; verify?: boolean; retention?: Omit<RetentionSettings, 'keepChains'> };
-}
 export const copyDefinition: KindDefinition<CopyPlan> = {
   names: ['copy'],
   checks: [checkCopyRules],

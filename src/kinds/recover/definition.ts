@@ -6,26 +6,12 @@ import {
   buildRepository,
   DEFAULT_LIBVIRT_SCRATCH,
   DEFAULT_LIBVIRT_URI,
-  type RawDefinition,
-  type RawRepository,
 } from '../../plan/build-parts.js';
+import type { RawRecoverPlan } from '../../plan/plan-shape.generated.js';
 import { parseRestorePoint } from '../../plan/restore-point.js';
 import type { RecoverPlan, RestorePoint } from '../../plan/types.js';
 import type { KindDefinition } from '../kind.js';
 import { checkRecoverRules } from './recover-rules.js';
-
-// The raw shape as the schema guarantees it (only what building needs).
-interface RawRecoverPlan {
-  vm: { name: string };
-  repository: RawRepository;
-  recover: {
-    point?: string;
-    disks?: number[];
-    to: { uri?: string; domain: string; storage: string; scratch?: string; definition?: RawDefinition };
-    start?: boolean;
-    moveStorage?: boolean;
-  };
-}
 
 export const recoverDefinition: KindDefinition<RecoverPlan> = {
   names: ['recover'],

@@ -12,7 +12,7 @@ import {
   type MoveContext,
 } from '../../libvirt/move-storage.js';
 import { removeScratchDir } from '../../libvirt/scratch-dir.js';
-import { sourceCrashPoint } from '../../source/test-seams.js';
+import { crashPoint } from '../../crash-points.js';
 import { recoveredImages, RECOVERY_RESOURCE, type RecoverRun } from './recover-run.js';
 
 const POLL_MS = 2000;
@@ -106,7 +106,7 @@ function moveContext(run: RecoverRun, step: string, sizes: Map<number, number>):
     note: (line) => run.reporter.emit({ type: 'info', step, message: line }),
     // The rate when the move starts (libvirt's copy takes it once; a window boundary later does not change it).
     rate: run.bandwidth?.now().bytesPerSecond,
-    reached: sourceCrashPoint,
+    reached: (phase) => crashPoint(`recover.${phase}`),
   };
 }
 

@@ -2,7 +2,7 @@
 // stops or undefines it (docs/instant-recovery.md: a recovered VM is never killed to clean up).
 
 import type { Step } from '../../engine/step.js';
-import { sourceCrashPoint } from '../../source/test-seams.js';
+import { crashPoint } from '../../crash-points.js';
 import type { RecoverRun } from './recover-run.js';
 
 export const startDomain: Step<RecoverRun> = {
@@ -15,7 +15,7 @@ export const startDomain: Step<RecoverRun> = {
     await run.virsh.run(['start', domain], `start domain ${domain}`);
     // The domain is the user's now: failure-only undo (undefine) never touches it again.
     run.undo.commit();
-    sourceCrashPoint('domain-started');
+    crashPoint('recover.domain-started');
     run.state.runningAfter = Math.round(process.uptime() * 10) / 10;
     return `${domain} running ${run.state.runningAfter} s after the command, its disks read from backup ${run.state.backupId}`;
   },

@@ -7,32 +7,14 @@ import {
   buildSource,
   DEFAULT_LIBVIRT_SCRATCH,
   DEFAULT_LIBVIRT_URI,
-  type RawDefinition,
-  type RawNode,
-  type RawSource,
 } from '../../plan/build-parts.js';
+import type { RawReplica, RawReplicatePlan } from '../../plan/plan-shape.generated.js';
 import type { ReplicatePlan, ReplicaSettings } from '../../plan/types.js';
 import type { KindDefinition } from '../kind.js';
 import { replicaDomain } from './replica-domain-name.js';
 import { checkReplicateRules } from './replicate-rules.js';
 
 export const DEFAULT_REPLICA_POINTS = 3;
-
-// The raw shape as the schema guarantees it (only what building needs).
-interface RawReplicatePlan {
-  vm: { name: string; source: RawSource };
-  replica: RawReplica;
-}
-
-type RawReplica = {
-  node?: RawNode;
-  path: string;
-  points?: number;
-  domain?: string;
-  uri?: string;
-  scratch?: string;
-  definition?: RawDefinition;
-};
 
 export const replicateDefinition: KindDefinition<ReplicatePlan> = {
   names: ['replicate'],

@@ -9,7 +9,7 @@ import { SendenseError } from '../../errors.js';
 import { formatDuration } from '../../format/duration.js';
 import { installLayer } from '../../replica/replica-files.js';
 import { backupSource } from '../../source/index.js';
-import { sourceCrashPoint } from '../../source/test-seams.js';
+import { crashPoint } from '../../crash-points.js';
 import { snapshotContext } from '../backup/snapshot-source.js';
 import { execOn } from '../../replica/replica-node.js';
 import { type ReplicateRun } from './replicate-run.js';
@@ -49,14 +49,14 @@ export const installPoint: Step<ReplicateRun> = {
       });
     // Beside each layer before it can be installed: a point is never complete without its digests (docs/replication.md#digests).
     await writeLayerManifests(run);
-    sourceCrashPoint('sync-written');
+    crashPoint('replica.sync-written');
     await store.setReplicaPointStatus(state.backupId, 'installing');
     // From here the point is finished, never undone: a failure below is finished by the next sync or doctor.
     run.undo.commit();
     const exec = execOn(run.replicaNode);
     for (const [index, disk] of state.disks.entries()) {
       await installLayer(exec, disk.layer, disk.replicaPath);
-      if (index === 0) sourceCrashPoint('sync-half-installed');
+      if (index === 0) crashPoint('replica.sync-half-installed');
     }
     const total = state.disks.reduce((sum, disk) => sum + (disk.bytes ?? 0), 0);
     await store.setReplicaPointStatus(state.backupId, 'complete', {

@@ -1,8 +1,9 @@
 // restore plans (docs/plan-reference.md): a point of the repository written back to disk files or
 // NBD exports, or some of its files extracted (a files target, src/kinds/restore-files).
 
-import { buildRepository, type RawRepository } from '../../plan/build-parts.js';
+import { buildRepository } from '../../plan/build-parts.js';
 import { expandHome } from '../../plan/home-path.js';
+import type { RawRestorePlan, RawRestoreTarget } from '../../plan/plan-shape.generated.js';
 import { parseRestorePoint } from '../../plan/restore-point.js';
 import {
   isFilesRestore,
@@ -13,23 +14,6 @@ import {
 } from '../../plan/types.js';
 import type { KindDefinition } from '../kind.js';
 import { checkRestoreRules } from './restore-rules.js';
-
-// The raw shape as the schema guarantees it (only what building needs).
-interface RawRestorePlan {
-  vm: { name: string };
-  repository: RawRepository;
-  restore: {
-    point?: string;
-    disks?: number[];
-    target: RawTarget;
-    verify?: boolean;
-  };
-}
-
-type RawTarget =
-  | { type: 'file'; path: string; format?: 'qcow2' | 'raw'; overwrite?: boolean; mode?: string }
-  | { type: 'nbd'; url: string }
-  | { type: 'files'; paths: string[]; to: string; overwrite?: boolean };
 
 export const restoreDefinition: KindDefinition<RestorePlan> = {
   names: ['restore'],
@@ -64,7 +48,7 @@ export const restoreDefinition: KindDefinition<RestorePlan> = {
   historyTaken: 'restore',
 };
 
-function buildTarget(target: RawTarget): RestoreTarget | FilesTarget {
+function buildTarget(target: RawRestoreTarget): RestoreTarget | FilesTarget {
   if (target.type === 'nbd') return { type: 'nbd', url: target.url };
   if (target.type === 'files')
     return { type: 'files', paths: [...target.paths], to: expandHome(target.to), overwrite: target.overwrite ?? false };

@@ -1,16 +1,11 @@
 // verify plans (docs/plan-reference.md): stored backups of one VM, or of every VM of the
 // repository (vm: all), checked against their manifests.
 
-import { buildRepository, type RawRepository } from '../../plan/build-parts.js';
+import { buildRepository } from '../../plan/build-parts.js';
 import { parseDuration } from '../../plan/duration.js';
+import type { RawVerifyPlan } from '../../plan/plan-shape.generated.js';
 import type { VerifyPlan } from '../../plan/types.js';
 import type { KindDefinition } from '../kind.js';
-
-// The raw shape as the schema guarantees it (only what building needs).
-interface RawVerifyPlan {
-  repository: RawRepository;
-  verify: { vm: string; outdatedAfter?: string };
-}
 
 export const verifyDefinition: KindDefinition<VerifyPlan> = {
   names: ['verify'],

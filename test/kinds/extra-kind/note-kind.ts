@@ -7,7 +7,8 @@ import path from 'node:path';
 import type { RunContext } from '../../../src/engine/run-context.js';
 import type { Step } from '../../../src/engine/step.js';
 import type { KindDefinition, KindModule } from '../../../src/kinds/kind.js';
-import { buildRepository, type RawRepository } from '../../../src/plan/build-parts.js';
+import { buildRepository } from '../../../src/plan/build-parts.js';
+import type { RawRepository } from '../../../src/plan/plan-shape.generated.js';
 import { stringAt } from '../../../src/plan/raw-plan.js';
 import type { Plan, PlanBase } from '../../../src/plan/types.js';
 
