@@ -18,50 +18,39 @@ import { openPoint, type OpenPoint } from '../files/open-point.js';
 import type { Output } from '../engine/output.js';
 import type { DiskKey, RestorePoint } from '../plan/types.js';
 import { formatBytes } from '../format/bytes.js';
-import { rejectUnknownOptions, takeFlag, takeOption } from './args.js';
-import type { CommandSpec } from './command.js';
+import { defineCommand, type CommandSpec } from './command.js';
+import { declareOptions, parseCommandOptions, type GivenOptions } from './command-options.js';
 import type { CliContext } from './context.js';
-import { KEY_OPTIONS, takeKeyOption } from './key-option.js';
+import { KEY_OPTIONS, keyOption } from './key-option.js';
 import { withExistingStore } from './open-existing-store.js';
 
-export const FILES_USAGE = `Usage: sendense-run files VM [--point P] [--disk KEY] [--key-file FILE|--key-env NAME] [NAME:/PATH]
-       sendense-run files VM [--point P] [--disk KEY] [--key-file FILE|--key-env NAME] --get NAME:/PATH... --to DIR|FILE.tar|FILE.tar.gz|FILE.zip [--overwrite] [--keep-setuid]
+const OPTIONS = declareOptions([
+  {
+    name: '--point',
+    value: 'P',
+    help: 'latest (default), a backup id, or an ISO-8601 time (the newest backup at or before it)',
+  },
+  { name: '--disk', value: 'KEY', help: "the disk key (default: the backup's first disk)" },
+  { name: '--get', value: 'NAME:/PATH', list: true, help: 'a file or folder to extract (repeatable)' },
+  {
+    name: '--to',
+    value: 'TARGET',
+    help: 'where extracted files go: a directory, FILE.tar, FILE.tar.gz or FILE.zip (never inside a repository)',
+  },
+  { name: '--overwrite', help: 'replace an existing archive, or same-named entries in a non-empty directory' },
+  {
+    name: '--keep-setuid',
+    help: "keep the setuid/setgid bits of extracted files and folders, in a directory or an archive (default: cleared, so a guest's setuid-root program is no such program here)",
+  },
+  ...KEY_OPTIONS,
+]);
 
-  no NAME:/PATH    list the partitions and filesystems of the disk (short names p1, vg0/root, disk)
-  NAME:/PATH       list a directory (type, size, mode, owner, mtime, symlink target)
-  --get ... --to   extract files and folders, keeping modes, owners, times and symlinks (never device nodes or FIFOs)
-  --point P        latest (default), a backup id, or an ISO-8601 time (newest backup at or before it)
-  --disk KEY       the disk key (default: the backup's first disk)
-  --overwrite      replace an existing archive, or same-named entries in a non-empty directory
-  --keep-setuid    keep setuid/setgid bits of extracted files and folders (cleared by default)
-  --key-file FILE  the key of an encrypted repository (or --key-env NAME: the variable holding it)
-`;
-
-export const filesCommand: CommandSpec = {
+export const filesCommand: CommandSpec = defineCommand({
   name: 'files',
   usage:
     'sendense-run files VM [--point P] [--disk KEY] [--key-file FILE|--key-env NAME] [NAME:/PATH] [--get NAME:/PATH... --to DIR|FILE.tar|FILE.tar.gz|FILE.zip [--overwrite] [--keep-setuid]]',
   does: "List a backed-up disk's partitions and filesystems (p1, vg0/root, disk), list a directory of one\n(NAME:/PATH), or extract files and folders (--get ... --to), read-only through a libguestfs appliance.\nDevice nodes and FIFOs are never extracted (one line each says so); sparse files stay sparse.\nA point of an encrypted repository needs its key (--key-file or --key-env): the appliance reads it\nthrough a read-only qemu-nbd, recorded as a run of kind files so doctor stops it if files is killed.",
-  options: [
-    {
-      name: '--point',
-      value: 'P',
-      help: 'latest (default), a backup id, or an ISO-8601 time (the newest backup at or before it)',
-    },
-    { name: '--disk', value: 'KEY', help: "the disk key (default: the backup's first disk)" },
-    { name: '--get', value: 'NAME:/PATH', help: 'a file or folder to extract (repeatable)' },
-    {
-      name: '--to',
-      value: 'TARGET',
-      help: 'where extracted files go: a directory, FILE.tar, FILE.tar.gz or FILE.zip (never inside a repository)',
-    },
-    { name: '--overwrite', help: 'replace an existing archive, or same-named entries in a non-empty directory' },
-    {
-      name: '--keep-setuid',
-      help: "keep the setuid/setgid bits of extracted files and folders, in a directory or an archive (default: cleared, so a guest's setuid-root program is no such program here)",
-    },
-    ...KEY_OPTIONS,
-  ],
+  options: OPTIONS,
   exitCodes: [
     { code: 0, when: 'listed or extracted' },
     { code: 1, when: 'the point, disk or path could not be read, or the target could not be written' },
@@ -71,15 +60,10 @@ export const filesCommand: CommandSpec = {
     },
     { code: 130, when: 'interrupted: the appliance was stopped and nothing was left in the target' },
   ],
-  run: runFiles,
-};
+  run: (cli, given) => runFiles(cli, filesRequest(given)),
+});
 
-async function runFiles(cli: CliContext, args: readonly string[]): Promise<number> {
-  if (args.includes('--help') || args.includes('-h')) {
-    cli.stdout.write(FILES_USAGE);
-    return 0;
-  }
-  const request = parseFilesArgs(args);
+async function runFiles(cli: CliContext, request: FilesRequest): Promise<number> {
   // Refused before the appliance starts: a user should not wait half a minute to hear it.
   if (request.target) checkExtractTarget(request.target, request.overwrite);
 
@@ -137,33 +121,33 @@ export interface FilesRequest {
 }
 
 export function parseFilesArgs(args: readonly string[]): FilesRequest {
-  const key = takeKeyOption(args);
-  const point = takeOption(key.rest, '--point');
-  const disk = takeOption(point.rest, '--disk');
-  const to = takeOption(disk.rest, '--to');
-  const overwrite = takeFlag(to.rest, '--overwrite');
-  const keepSetuid = takeFlag(overwrite.rest, '--keep-setuid');
-  const { positional, gets } = splitGets(keepSetuid.rest);
-  rejectUnknownOptions(positional, filesCommand);
-  const [vm, listing, ...extra] = positional;
-  if (vm === undefined) throw usageError(`files needs a VM name\n${FILES_USAGE}`);
+  return filesRequest(parseCommandOptions(args, { name: 'files', options: OPTIONS }));
+}
+
+function filesRequest(given: GivenOptions<typeof OPTIONS>): FilesRequest {
+  keyOption(given);
+  const gets = given.values('--get');
+  if (given.named.includes('--get') && gets.length === 0) throw usageError('--get needs at least one NAME:/PATH');
+  const to = given.value('--to');
+  const keepSetuid = given.flag('--keep-setuid');
+  const [vm, listing, ...extra] = given.operands;
+  if (vm === undefined) throw usageError('files needs a VM name (see sendense-run help files)');
   if (extra.length > 0)
     throw usageError(`files lists one directory at a time (got '${extra[0]}' too); to extract several paths use --get`);
   if (gets.length > 0 && listing !== undefined)
     throw usageError(`give either a directory to list (${listing}) or --get, not both`);
-  if (gets.length > 0 && to.value === undefined) throw usageError('--get needs --to DIR|FILE.tar|FILE.tar.gz|FILE.zip');
-  if (gets.length === 0 && to.value !== undefined) throw usageError('--to goes with --get NAME:/PATH...');
-  if (gets.length === 0 && keepSetuid.present)
-    throw usageError('--keep-setuid goes with --get NAME:/PATH... --to TARGET');
+  if (gets.length > 0 && to === undefined) throw usageError('--get needs --to DIR|FILE.tar|FILE.tar.gz|FILE.zip');
+  if (gets.length === 0 && to !== undefined) throw usageError('--to goes with --get NAME:/PATH...');
+  if (gets.length === 0 && keepSetuid) throw usageError('--keep-setuid goes with --get NAME:/PATH... --to TARGET');
   return {
     vm,
-    point: parsePointOption(point.value),
-    disk: parseDiskOption(disk.value),
+    point: parsePointOption(given.value('--point')),
+    disk: parseDiskOption(given.value('--disk')),
     wanted: gets.map(parseGuestPath),
     directory: listing === undefined ? undefined : parseGuestPath(listing),
-    target: to.value === undefined ? undefined : parseExtractTarget(to.value),
-    overwrite: overwrite.present,
-    keepSetuid: keepSetuid.present,
+    target: to === undefined ? undefined : parseExtractTarget(to),
+    overwrite: given.flag('--overwrite'),
+    keepSetuid,
   };
 }
 
@@ -199,25 +183,6 @@ function noteTo(cli: Output): (line: string) => void {
   return (line) => {
     if (!cli.quiet) cli.stderr.write(`${line}\n`);
   };
-}
-
-// --get takes every following argument that is not an option.
-function splitGets(args: readonly string[]): { positional: string[]; gets: string[] } {
-  const positional: string[] = [];
-  const gets: string[] = [];
-  let getting = false;
-  for (const arg of args) {
-    if (arg === '--get') getting = true;
-    else if (arg.startsWith('--get=')) {
-      getting = true;
-      gets.push(arg.slice('--get='.length));
-    } else if (arg.startsWith('-')) {
-      getting = false;
-      positional.push(arg);
-    } else (getting ? gets : positional).push(arg);
-  }
-  if (getting && gets.length === 0) throw usageError('--get needs at least one NAME:/PATH');
-  return { positional, gets };
 }
 
 function printLayout(cli: Output, layout: DiskLayout, where: string): void {
