@@ -1,6 +1,7 @@
 // The sendense-run command line (docs/commands.md): common options, dispatch to the commands of
 // ./commands.ts, help, and one line for a user's mistake (a stack only for a bug).
 
+import type { ErrorEvent } from '../engine/run-events.js';
 import { isSendenseError, usageError, type SendenseError } from '../errors.js';
 import { packageVersion } from '../node/package-root.js';
 import { tagChildrenOfThisProcess } from '../process/owner-tag.js';
@@ -109,7 +110,7 @@ async function showHelp(name: string | undefined, json: boolean): Promise<number
   return 0;
 }
 
-function errorLine(error: SendenseError): Record<string, unknown> {
+function errorLine(error: SendenseError): ErrorEvent {
   const { file, line, column, step, disk, exitCode } = error;
   return { type: 'error', message: error.message, file, line, column, step, disk, exitCode };
 }
