@@ -10,7 +10,8 @@ export default defineConfig({
     fileParallelism: true,
     // Removes what the workers left that only the whole run knows is done (port-slot locks).
     globalSetup: ['test/support/global-teardown.ts'],
-    // A `files` call would leave a files session running for minutes: test files that want one ask for it.
-    env: { SENDENSE_FILES_SESSION: 'off' },
+    // A terminal-less `files` call uses no files session unless asked (docs/file-level-restore.md#files-sessions);
+    // test files that run one in a terminal, or want one, say so themselves.
+    env: { SENDENSE_FILES_SESSION: 'auto' },
   },
 });

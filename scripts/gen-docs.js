@@ -1,6 +1,7 @@
 // Generates docs/plan-reference.md (from schemas/plan.schema.json, with examples taken from the
-// shipped plans) and docs/commands.md (from the CLI's own help texts and exit codes), so the
-// reference cannot drift from the code. `npm run docs` builds, then runs this; test/docs/
+// shipped plans), docs/commands.md (from the CLI's own help texts and exit codes), and the made
+// parts of docs/api.md (its route reference) and docs/json-events.md (its table of a run's events),
+// so the reference cannot drift from the code. `npm run docs` builds, then runs this; test/docs/
 // generated-docs.test.ts runs generateDocs() in memory and fails when a committed file differs.
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -11,7 +12,8 @@ const SAMPLE_DIRS = ['plans', 'examples'];
 
 /**
  * Every generated file, by path relative to `root`: { 'docs/plan-reference.md': text, ... }.
- * `cli` holds what the CLI prints: { COMMANDS (every command's declaration, in order), commandHelp, USAGE }.
+ * `cli` holds what the CLI prints: { COMMANDS (every command's declaration, in order), commandHelp, USAGE,
+ * apiReference, runEventDocs }.
  */
 export function generateDocs(root, cli) {
   const jsonEvents = readFileSync(path.join(root, 'docs/json-events.md'), 'utf8');
@@ -27,7 +29,18 @@ export function generateDocs(root, cli) {
   files['docs/commands.md'] = commandsReference(cli, jsonEvents);
   // docs/api.md: its prose as written, its route reference made from the route table.
   if (cli.apiReference)
-    files['docs/api.md'] = withApiReference(readFileSync(path.join(root, 'docs/api.md'), 'utf8'), cli.apiReference());
+    files['docs/api.md'] = withMade(
+      readFileSync(path.join(root, 'docs/api.md'), 'utf8'),
+      ['docs/api.md', '<!-- route reference:', '<!-- end of the route reference -->'],
+      cli.apiReference(),
+    );
+  // docs/json-events.md: its prose as written, its table of a run's events made from their docs.
+  if (cli.runEventDocs)
+    files['docs/json-events.md'] = withMade(
+      jsonEvents,
+      ['docs/json-events.md', '<!-- run event table:', '<!-- end of the run event table -->'],
+      runEventTable(cli.runEventDocs),
+    );
   return files;
 }
 
@@ -661,13 +674,31 @@ function oneParagraph(text) {
   return (text ?? '').replace(/\s+/g, ' ').trim();
 }
 
-// The text between the route reference's markers replaced by the made one (markers included).
-function withApiReference(text, reference) {
-  const begin = text.indexOf('<!-- route reference:');
-  const endMarker = '<!-- end of the route reference -->';
+// The text from the begin marker to the end marker's line replaced by the made one (markers included).
+function withMade(text, [file, beginMarker, endMarker], made) {
+  const begin = text.indexOf(beginMarker);
   const end = text.indexOf(endMarker);
-  if (begin < 0 || end < begin) throw new Error('docs/api.md: the route reference markers are missing');
-  return `${text.slice(0, begin)}${reference}${text.slice(end + endMarker.length + 1)}`;
+  if (begin < 0 || end < begin) throw new Error(`${file}: the markers ${beginMarker} … ${endMarker} are missing`);
+  return `${text.slice(0, begin)}${made}${text.slice(end + endMarker.length + 1)}`;
+}
+
+// The events of a run (src/engine/run-event-docs.ts): a row each, its fields with what they hold.
+function runEventTable(events) {
+  const cell = (text) => text.replaceAll('|', '\\|');
+  const lines = [
+    '<!-- run event table: made by scripts/gen-docs.js from src/engine/run-event-docs.ts; do not edit -->',
+    '',
+    '| `type` | when | fields |',
+    '|---|---|---|',
+  ];
+  for (const [type, { when, fields, note }] of Object.entries(events)) {
+    const list = Object.entries(fields)
+      .map(([name, text]) => (text ? `\`${name}\` (${text})` : `\`${name}\``))
+      .join(', ');
+    lines.push(`| \`${type}\` | ${cell(when)} | ${cell(note ? `${list}. ${note}` : list)} |`);
+  }
+  lines.push('', '<!-- end of the run event table -->', '');
+  return lines.join('\n');
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -675,17 +706,19 @@ function withApiReference(text, reference) {
 async function main() {
   const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
   const dist = (file) => import(pathToFileURL(path.join(root, 'dist/src', file)).href);
-  const [commands, help, overview, api] = await Promise.all([
+  const [commands, help, overview, api, runEvents] = await Promise.all([
     dist('cli/commands.js'),
     dist('cli/command-help.js'),
     dist('cli/overview.js'),
     dist('api/api-reference.js'),
+    dist('engine/run-event-docs.js'),
   ]);
   const files = generateDocs(root, {
     COMMANDS: await commands.loadAllCommands(),
     commandHelp: help.commandHelp,
     USAGE: overview.USAGE,
     apiReference: api.apiReference,
+    runEventDocs: runEvents.RUN_EVENT_DOCS,
   });
   for (const [file, text] of Object.entries(files)) {
     writeFileSync(path.join(root, file), text);

@@ -10,11 +10,21 @@ import { loadHubConfig } from '../hub/hub-config.js';
 import { findPackageRoot, packageVersion } from '../node/package-root.js';
 import { signalProcess } from '../process/terminate-process.js';
 import { openStore } from '../store/index.js';
-import { rejectUnknownOptions, takeFlag, takeOption } from './args.js';
-import type { CommandSpec } from './command.js';
+import { defineCommand, type CommandSpec } from './command.js';
+import { declareOptions, type GivenOptions } from './command-options.js';
 import type { CliContext } from './context.js';
 
-export const apiCommand: CommandSpec = {
+const OPTIONS = declareOptions([
+  {
+    name: '--listen',
+    value: 'HOST:PORT',
+    help: 'where to listen (default: api.listen of the hub config, else 127.0.0.1:8420)',
+  },
+  { name: '--plain-http', help: 'plain HTTP instead of TLS: only on a loopback address' },
+  { name: '--schedule', help: 'also run the plans with a schedule at their times, as `sendense-run schedule` does' },
+]);
+
+export const apiCommand: CommandSpec = defineCommand({
   name: 'api',
   usage: 'sendense-run api [FILE|DIR...] [--listen HOST:PORT] [--plain-http] [--schedule] | api fingerprint',
   does:
@@ -22,15 +32,7 @@ export const apiCommand: CommandSpec = {
     "foreground; tokens from `sendense-run token add`. Without api.tls in the hub config the hub's own self-signed\n" +
     'certificate is made once; `api fingerprint` prints its SHA-256 fingerprint. SIGHUP re-reads the plans;\n' +
     'SIGINT/SIGTERM cancel running tasks, wait for their cleanup and exit 0.',
-  options: [
-    {
-      name: '--listen',
-      value: 'HOST:PORT',
-      help: 'where to listen (default: api.listen of the hub config, else 127.0.0.1:8420)',
-    },
-    { name: '--plain-http', help: 'plain HTTP instead of TLS: only on a loopback address' },
-    { name: '--schedule', help: 'also run the plans with a schedule at their times, as `sendense-run schedule` does' },
-  ],
+  options: OPTIONS,
   exitCodes: [
     { code: 0, when: 'stopped cleanly by SIGINT or SIGTERM (or the fingerprint printed)' },
     {
@@ -43,15 +45,16 @@ export const apiCommand: CommandSpec = {
     },
   ],
   run: runApi,
-};
+});
 
-async function runApi(cli: CliContext, args: readonly string[]): Promise<number> {
+async function runApi(cli: CliContext, given: GivenOptions<typeof OPTIONS>): Promise<number> {
   const hub = loadHubConfig(cli.hubConfig);
   const { apiStateDir } = await import('../api/state-dir.js');
   const stateDir = apiStateDir(cli.dbPath, hub);
+  const args = given.operands;
   if (args[0] === 'fingerprint') {
-    rejectUnknownOptions(args.slice(1), apiCommand);
-    if (args.length > 1) throw usageError(`api fingerprint takes no arguments (got '${args[1]}')`);
+    const extra = args[1] ?? given.named[0];
+    if (extra !== undefined) throw usageError(`api fingerprint takes no arguments (got '${extra}')`);
     const { apiTls, certificateFingerprint } = await import('../api/tls.js');
     const tls = await apiTls(hub, stateDir);
     const fingerprint = certificateFingerprint(tls.cert);
@@ -62,16 +65,11 @@ async function runApi(cli: CliContext, args: readonly string[]): Promise<number>
     );
     return 0;
   }
-  const listenOption = takeOption(args, '--listen');
-  const plain = takeFlag(listenOption.rest, '--plain-http');
-  const schedule = takeFlag(plain.rest, '--schedule');
-  rejectUnknownOptions(schedule.rest, apiCommand);
-  const paths = schedule.rest;
-  const listen =
-    listenOption.value === undefined ? (hub.api?.listen ?? DEFAULT_API_LISTEN) : parseListen(listenOption.value);
-  if (listen === undefined)
-    throw usageError(`--listen must be HOST:PORT, e.g. 127.0.0.1:8420 (got '${listenOption.value}')`);
-  const plainHttp = plain.present || hub.api?.plainHttp === true;
+  const paths = args;
+  const listenOption = given.value('--listen');
+  const listen = listenOption === undefined ? (hub.api?.listen ?? DEFAULT_API_LISTEN) : parseListen(listenOption);
+  if (listen === undefined) throw usageError(`--listen must be HOST:PORT, e.g. 127.0.0.1:8420 (got '${listenOption}')`);
+  const plainHttp = given.flag('--plain-http') || hub.api?.plainHttp === true;
   if (plainHttp && !isLoopback(listen.host))
     throw usageError(
       `plain HTTP is allowed only on a loopback address (listen is ${listen.host}): use TLS, the default`,
@@ -158,7 +156,7 @@ async function runApi(cli: CliContext, args: readonly string[]): Promise<number>
     message: `listening on ${url}${fingerprint ? ` (certificate SHA-256 ${fingerprint}${tls!.created ? ', made now' : ''})` : ' (plain HTTP, loopback only)'}; ${(await plans.all()).length} plan(s) from ${paths.length === 0 ? 'no path' : paths.join(' ')}`,
   });
   for (const problem of await plans.pathProblems()) say({ type: 'invalid', level: 'error', message: problem });
-  const scheduler = schedule.present ? startScheduler(cli, commonArgs, paths, say) : undefined;
+  const scheduler = given.flag('--schedule') ? startScheduler(cli, commonArgs, paths, say) : undefined;
 
   await new Promise<void>((resolve) => {
     let stopping = false;

@@ -3,10 +3,10 @@
 import path from 'node:path';
 import { resolveDatabase } from '../store/database-target.js';
 import { usageError } from '../errors.js';
-import type { CommandSpec } from './command.js';
-import { optionNames } from './command-help.js';
+import { existsSync } from 'node:fs';
+import { findCommand, loadAllCommands } from './commands.js';
+import { valueOptionNames } from './command-options.js';
 import { defaultDbPath } from './context.js';
-import { didYouMean } from './nearest-name.js';
 
 export interface ParsedArgs {
   readonly command: string | undefined;
@@ -20,7 +20,7 @@ export interface ParsedArgs {
   readonly version: boolean;
 }
 
-export function parseCommonArgs(argv: readonly string[]): ParsedArgs {
+export async function parseCommonArgs(argv: readonly string[]): Promise<ParsedArgs> {
   // The default only when no --db is given: a $SENDENSE_DB that --db overrides is never checked.
   let dbPath: string | undefined;
   let hubConfig: string | undefined;
@@ -55,85 +55,35 @@ export function parseCommonArgs(argv: readonly string[]): ParsedArgs {
       positional.push(arg);
     }
   }
-  // A command's own options may come first too (`--dry-run plan.yaml`): the command is the first
-  // word that is neither an option nor an option's value.
-  const at = positional.findIndex((arg, i) => !arg.startsWith('-') && !COMMAND_VALUE_OPTIONS.has(positional[i - 1]));
+  const at = await commandAt(positional);
   const command = at === -1 ? positional[0] : positional[at];
   const rest = positional.filter((_, i) => i !== (at === -1 ? 0 : at));
   return { command, rest, dbPath: dbPath ?? defaultDbPath(), hubConfig, json, quiet, help, version };
 }
 
-// Options of single commands that take a value (those with a `value` in their declaration; a test
-// in test/cli/commands.test.ts keeps the two the same).
-export const COMMAND_VALUE_OPTIONS: ReadonlySet<string | undefined> = new Set([
-  '--vm',
-  '--plan',
-  '--verify',
-  '--limit',
-  '--format',
-  '--metrics-file',
-  '--point',
-  '--disk',
-  '--to',
-  '--backup',
-  '--chain',
-  '--repository',
-  '--node',
-  '--identity',
-  '--known-hosts',
-  '--key-file',
-  '--key-env',
-  '--new-key-file',
-  '--new-key-env',
-  '--remove-key-file',
-  '--remove-key-env',
-  '--listen',
-  '--role',
-  '--expires',
-  '--token',
-]);
-
-// Takes `--name value` / `--name=value` out of args; returns the value (the last, if repeated) and the remaining args.
-export function takeOption(args: readonly string[], name: string): { value?: string; rest: string[] } {
-  const { values, rest } = takeRepeatedOption(args, name);
-  return { value: values.at(-1), rest };
-}
-
-// Takes every `--name value` / `--name=value` out of args (an option that may repeat, e.g. serve --disk).
-export function takeRepeatedOption(args: readonly string[], name: string): { values: string[]; rest: string[] } {
-  const rest: string[] = [];
-  const values: string[] = [];
-  for (let i = 0; i < args.length; i++) {
-    const arg = args[i];
-    if (arg === name) {
-      const value = args[++i];
-      if (value === undefined) throw usageError(`${name} needs a value`);
-      values.push(value);
-    } else if (arg.startsWith(`${name}=`)) {
-      values.push(arg.slice(name.length + 1));
-    } else {
-      rest.push(arg);
+// A command's own options may come first too (`--dry-run plan.yaml`): the command is the first word
+// that is neither an option nor the value of one. Whether the option before a word takes a value,
+// the declaration of the command that word names says (loaded only then), else every command's.
+async function commandAt(words: readonly string[]): Promise<number> {
+  const candidates = words.flatMap((word, i) => (word.startsWith('-') ? [] : [i]));
+  for (const [n, i] of candidates.entries()) {
+    const word = words[i]!;
+    const before = words[i - 1];
+    if (before === undefined || !before.startsWith('-') || before.includes('=') || word === 'help') return i;
+    const entry = findCommand(word) ?? (isPlanPath(word) ? findCommand('run') : undefined);
+    // Not a command: the option's value, unless nothing after it could be the command.
+    if (entry === undefined) {
+      if (n === candidates.length - 1) return i;
+      continue;
     }
+    const own = (await entry.load()).options.find((option) => option.name === before);
+    const takesValue = own ? own.value !== undefined : valueOptionNames(await loadAllCommands()).has(before);
+    if (!takesValue) return i;
   }
-  return { values, rest };
+  return -1;
 }
 
-// Takes a boolean `--flag` out of args.
-export function takeFlag(args: readonly string[], name: string): { present: boolean; rest: string[] } {
-  const rest = args.filter((arg) => arg !== name);
-  return { present: rest.length !== args.length, rest };
-}
-
-// Rejects anything left that looks like an option, naming it and the nearest valid one.
-export function rejectUnknownOptions(args: readonly string[], command: Pick<CommandSpec, 'name' | 'options'>): void {
-  const unknown = args.find((arg) => arg.startsWith('-'));
-  if (unknown === undefined) return;
-  const near = didYouMean(unknown.split('=')[0], optionNames(command));
-  throw usageError(`unknown option '${unknown}' for '${command.name}'${near} (see sendense-run help ${command.name})`);
-}
-
-// What is left after a command took its options: nothing (an unknown option, then an argument, is named).
-export function rejectLeftovers(args: readonly string[], command: Pick<CommandSpec, 'name' | 'options'>): void {
-  rejectUnknownOptions(args, command);
-  if (args.length > 0) throw usageError(`${command.name} takes no arguments (got '${args[0]}')`);
+// A word where a command belongs that is a plan to run (`sendense-run plan.yaml`): any existing path too.
+export function isPlanPath(word: string): boolean {
+  return /\.ya?ml$/i.test(word) || existsSync(word);
 }

@@ -4,35 +4,37 @@
 import { usageError } from '../errors.js';
 import { formatLocalTime } from '../format/local-time.js';
 import { formatTable } from '../format/table.js';
-import { rejectLeftovers, takeOption } from './args.js';
-import type { CommandSpec } from './command.js';
+import { defineCommand, type CommandSpec } from './command.js';
+import { declareOptions, rejectOperands, type GivenOptions } from './command-options.js';
 import type { CliContext } from './context.js';
 import { withExistingStore } from './open-existing-store.js';
 
-export const auditCommand: CommandSpec = {
+const OPTIONS = declareOptions([
+  { name: '--limit', value: 'N', help: 'at most N entries (default 50)' },
+  { name: '--token', value: 'NAME', help: "only this token's actions" },
+]);
+
+export const auditCommand: CommandSpec = defineCommand({
   name: 'audit',
   usage: 'sendense-run audit [--limit N] [--token NAME]',
   does: 'Every action taken through the API, newest first: when, token, address, action, target, HTTP status, outcome.',
-  options: [
-    { name: '--limit', value: 'N', help: 'at most N entries (default 50)' },
-    { name: '--token', value: 'NAME', help: "only this token's actions" },
-  ],
+  options: OPTIONS,
   exitCodes: [
     { code: 0, when: 'listed (also when there is no state database yet: it says so)' },
     { code: 2, when: 'a usage error' },
   ],
   run: runAudit,
-};
+});
 
-async function runAudit(cli: CliContext, args: readonly string[]): Promise<number> {
-  const limit = takeOption(args, '--limit');
-  const token = takeOption(limit.rest, '--token');
-  rejectLeftovers(token.rest, auditCommand);
-  const count = limit.value === undefined ? 50 : Number(limit.value);
+async function runAudit(cli: CliContext, given: GivenOptions<typeof OPTIONS>): Promise<number> {
+  rejectOperands(given.operands, 'audit');
+  const limit = given.value('--limit');
+  const token = given.value('--token');
+  const count = limit === undefined ? 50 : Number(limit);
   if (!Number.isInteger(count) || count < 1)
-    throw usageError(`--limit must be a positive whole number (got '${limit.value}')`);
+    throw usageError(`--limit must be a positive whole number (got '${limit}')`);
   return withExistingStore(cli, async (store) => {
-    const entries = await store.api.listAudit({ limit: count, ...(token.value ? { token: token.value } : {}) });
+    const entries = await store.api.listAudit({ limit: count, ...(token ? { token } : {}) });
     if (cli.json) {
       for (const entry of entries) cli.stdout.write(`${JSON.stringify({ type: 'audit', ...entry })}\n`);
       return 0;

@@ -11,8 +11,8 @@ import { formatTable } from '../format/table.js';
 import { qcow2HeaderProblem } from '../qemu/qcow2-header.js';
 import { directoryDiskUsage, fileDiskUsage } from '../repository/disk-usage.js';
 import { encryptedRepositoryOf } from '../repository/repository-keys.js';
-import { rejectLeftovers, takeFlag, takeOption } from './args.js';
-import { type CommandSpec, USAGE_ERROR } from './command.js';
+import { defineCommand, type CommandSpec, USAGE_ERROR } from './command.js';
+import { declareOptions, rejectOperands, type GivenOptions } from './command-options.js';
 import type { CliContext } from './context.js';
 import { withExistingStore } from './open-existing-store.js';
 
@@ -24,24 +24,26 @@ interface Row {
   readonly onDisk: number | null;
 }
 
-export const backupsCommand: CommandSpec = {
+const OPTIONS = declareOptions([
+  { name: '--vm', value: 'NAME', help: 'only this VM' },
+  { name: '--verbose', help: "each disk's file, size and change_id too" },
+]);
+
+export const backupsCommand: CommandSpec = defineCommand({
   name: 'backups',
   usage: 'sendense-run backups [--vm NAME] [--verbose]',
   does: 'Backups by VM and chain (each chain with the plan that made it), one line per point, with the space they take on disk;\na protected point says so after its id.',
-  options: [
-    { name: '--vm', value: 'NAME', help: 'only this VM' },
-    { name: '--verbose', help: "each disk's file, size and change_id too" },
-  ],
+  options: OPTIONS,
   exitCodes: [{ code: 0, when: 'listed (also when there is no state database yet: it says so)' }, USAGE_ERROR],
   run: runBackups,
-};
+});
 
-async function runBackups(cli: CliContext, args: readonly string[]): Promise<number> {
-  const vm = takeOption(args, '--vm');
-  const verbose = takeFlag(vm.rest, '--verbose');
-  rejectLeftovers(verbose.rest, backupsCommand);
+async function runBackups(cli: CliContext, given: GivenOptions<typeof OPTIONS>): Promise<number> {
+  rejectOperands(given.operands, 'backups');
+  const vm = given.value('--vm');
+  const verbose = given.flag('--verbose');
   return withExistingStore(cli, async (store) => {
-    const backups = await store.listBackups({ vm: vm.value });
+    const backups = await store.listBackups({ vm });
     const restorability = restorabilityOf(backups);
     if (cli.json) {
       const encryptedIn = encryptedDirectories();
@@ -62,10 +64,10 @@ async function runBackups(cli: CliContext, args: readonly string[]): Promise<num
       onDisk: pointDiskUsage(backup),
     }));
     if (rows.length === 0) {
-      cli.stdout.write(vm.value ? `no backups of VM ${vm.value}\n` : 'no backups yet\n');
+      cli.stdout.write(vm ? `no backups of VM ${vm}\n` : 'no backups yet\n');
       return 0;
     }
-    printBackups(cli, rows.sort(byVmChainTime), verbose.present);
+    printBackups(cli, rows.sort(byVmChainTime), verbose);
     return 0;
   });
 }

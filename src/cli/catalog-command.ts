@@ -7,18 +7,20 @@ import path from 'node:path';
 import { SendenseError, usageError } from '../errors.js';
 import { importCatalog, type ImportOutcome } from '../repository/catalog-import.js';
 import { openStore } from '../store/index.js';
-import { rejectUnknownOptions } from './args.js';
-import type { CommandSpec } from './command.js';
+import { defineCommand, type CommandSpec } from './command.js';
+import { declareOptions, type GivenOptions } from './command-options.js';
 import type { CliContext } from './context.js';
 import { withRecordedRun } from './recorded-run.js';
-import { KEY_OPTIONS, takeKeyOption } from './key-option.js';
+import { KEY_OPTIONS, keyOption } from './key-option.js';
 import { requireRepositoryKey } from '../repository/repository-settings.js';
 
-export const catalogCommand: CommandSpec = {
+const OPTIONS = declareOptions([...KEY_OPTIONS]);
+
+export const catalogCommand: CommandSpec = defineCommand({
   name: 'catalog',
   usage: 'sendense-run catalog import REPOSITORY [--key-file FILE|--key-env NAME]',
   does: "Rebuild the database's backups from the manifests in REPOSITORY (a lost database, a repository moved\nto another hub). Backups the database already knows are left as they are. A manifest that is malformed\nor not where it says it belongs (<vm>/disk-<key>/<backup-id>.json) is refused, and with it its backup.\nAn encrypted repository needs its key: its manifests are imported only when their authentication code is\nthe repository's (docs/encryption.md#what-an-attacker-cannot-plant).",
-  options: [...KEY_OPTIONS],
+  options: OPTIONS,
   exitCodes: [
     {
       code: 0,
@@ -28,12 +30,11 @@ export const catalogCommand: CommandSpec = {
     { code: 2, when: 'REPOSITORY is not a directory; it is encrypted and no key given opens it; or a usage error' },
   ],
   run: runCatalog,
-};
+});
 
-async function runCatalog(cli: CliContext, args: readonly string[]): Promise<number> {
-  const key = takeKeyOption(args);
-  rejectUnknownOptions(key.rest, catalogCommand);
-  const [action, repositoryArg, ...extra] = key.rest;
+async function runCatalog(cli: CliContext, given: GivenOptions<typeof OPTIONS>): Promise<number> {
+  keyOption(given);
+  const [action, repositoryArg, ...extra] = given.operands;
   if (action !== 'import')
     throw usageError(
       action === undefined

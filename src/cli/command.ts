@@ -1,14 +1,9 @@
 // One command of the CLI, declared in one file (src/cli/NAME-command.ts) and listed in ./commands.ts:
-// what `help NAME` prints, its exit codes as docs/commands.md lists them, and what it does.
+// what `help NAME` prints, its options (./command-options.ts), its exit codes as docs/commands.md
+// lists them, and what it does.
 
+import { parseCommandOptions, type GivenOptions, type OptionSpec } from './command-options.js';
 import type { CliContext } from './context.js';
-
-export interface OptionHelp {
-  readonly name: string;
-  /** Placeholder of the option's value, e.g. NAME; absent for a flag. */
-  readonly value?: string;
-  readonly help: string;
-}
 
 // Every command also exits 2 on a usage error and 1 on an internal error (a bug, printed with its stack).
 export interface ExitCode {
@@ -22,10 +17,21 @@ export interface CommandSpec {
   readonly usage: string;
   /** What it does, under the usage line. */
   readonly does: string;
-  /** Its own options; the common ones (./command-help.ts) come with every command. */
-  readonly options: readonly OptionHelp[];
+  /** Its own options; the common ones (./command-options.ts) come with every command. */
+  readonly options: readonly OptionSpec[];
   readonly exitCodes: readonly ExitCode[];
+  /** Runs it on the words after its name (options anywhere among them). */
   run(cli: CliContext, args: readonly string[]): Promise<number>;
+}
+
+/** A command as its file declares it: `run` gets the options its declaration parsed. */
+export interface CommandDeclaration<O extends readonly OptionSpec[]> extends Omit<CommandSpec, 'options' | 'run'> {
+  readonly options: O;
+  run(cli: CliContext, given: GivenOptions<O>): Promise<number>;
+}
+
+export function defineCommand<const O extends readonly OptionSpec[]>(declaration: CommandDeclaration<O>): CommandSpec {
+  return { ...declaration, run: (cli, args) => declaration.run(cli, parseCommandOptions(args, declaration)) };
 }
 
 export const USAGE_ERROR: ExitCode = {

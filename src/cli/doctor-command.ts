@@ -2,20 +2,22 @@
 // sweeper per kind of thing (src/doctor/index.ts); this file only parses, runs them and prints.
 
 import { runDoctor, type Finding } from '../doctor/index.js';
-import { rejectLeftovers, takeFlag } from './args.js';
-import { type CommandSpec, USAGE_ERROR } from './command.js';
+import { defineCommand, type CommandSpec, USAGE_ERROR } from './command.js';
+import { declareOptions, rejectOperands, type GivenOptions } from './command-options.js';
 import type { CliContext } from './context.js';
-import { KEY_OPTIONS, takeKeyOption } from './key-option.js';
+import { KEY_OPTIONS, keyOption } from './key-option.js';
 import { withExistingStore } from './open-existing-store.js';
 
-export const doctorCommand: CommandSpec = {
+const OPTIONS = declareOptions([
+  { name: '--dry-run', help: 'only say what would be cleaned (exit 1 if anything, for monitoring)' },
+  ...KEY_OPTIONS,
+]);
+
+export const doctorCommand: CommandSpec = defineCommand({
   name: 'doctor',
   usage: 'sendense-run doctor [--dry-run] [--key-file FILE|--key-env NAME]',
   does: 'Find what crashed runs left behind (processes, leases, locks, half-written files, orphan bitmaps,\ninterrupted retention merges, mounts, files sessions (stopped even when running: only a warm appliance), and on nodes: libvirt backup jobs, half-made checkpoints, scratch directories,\nfrozen guests, half-done recoveries) and clean it: an interrupted merge is finished, or rolled back before it changed a file;\na recovered domain is never stopped: its move is finished first (or its serving left up while it runs from the point). An interrupted merge\nin an encrypted repository needs its key (--key-file or --key-env) to be finished; without one it is left as it is, and said.\nExit 1 when something could not be cleaned; with --dry-run, exit 1 when anything was found.',
-  options: [
-    { name: '--dry-run', help: 'only say what would be cleaned (exit 1 if anything, for monitoring)' },
-    ...KEY_OPTIONS,
-  ],
+  options: OPTIONS,
   exitCodes: [
     { code: 0, when: 'nothing was left behind, or everything found was cleaned' },
     {
@@ -25,17 +27,17 @@ export const doctorCommand: CommandSpec = {
     USAGE_ERROR,
   ],
   run: doctor,
-};
+});
 
-async function doctor(cli: CliContext, args: readonly string[]): Promise<number> {
-  const key = takeKeyOption(args);
-  const dry = takeFlag(key.rest, '--dry-run');
-  rejectLeftovers(dry.rest, doctorCommand);
+async function doctor(cli: CliContext, given: GivenOptions<typeof OPTIONS>): Promise<number> {
+  keyOption(given);
+  rejectOperands(given.operands, 'doctor');
+  const dryRun = given.flag('--dry-run');
   return withExistingStore(cli, async (store) => {
-    const { findings, notes } = await runDoctor(store, cli.dbPath, dry.present);
-    report(cli, findings, notes, dry.present);
+    const { findings, notes } = await runDoctor(store, cli.dbPath, dryRun);
+    report(cli, findings, notes, dryRun);
     // --dry-run is for monitoring: anything to clean is exit 1 (a live run, a note, is not).
-    if (dry.present) return findings.some((finding) => finding.action.startsWith('would ') || !finding.ok) ? 1 : 0;
+    if (dryRun) return findings.some((finding) => finding.action.startsWith('would ') || !finding.ok) ? 1 : 0;
     return findings.every((finding) => finding.ok) ? 0 : 1;
   });
 }

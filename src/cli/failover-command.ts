@@ -20,15 +20,28 @@ import type { ReplicatePlan } from '../plan/types.js';
 import { finishUnfinishedPoints } from '../replica/replica-points.js';
 import { isPostgresUrl } from '../store/database-target.js';
 import { openStore, type Store } from '../store/index.js';
-import { rejectUnknownOptions, takeFlag, takeOption } from './args.js';
-import type { CommandSpec } from './command.js';
+import { defineCommand, type CommandSpec } from './command.js';
+import { declareOptions, type GivenOptions } from './command-options.js';
 import type { CliContext } from './context.js';
 import { untilAborted, withRecordedRun } from './recorded-run.js';
 
 /** The plan a test's run is recorded under: a test is not a run of the plan (its syncs go on meanwhile). */
 const TEST_RUN_PLAN = 'failover-test';
 
-export const failoverCommand: CommandSpec = {
+const OPTIONS = declareOptions([
+  {
+    name: '--point',
+    value: 'ID',
+    help: 'a complete point of the plan (default: the newest; sendense-run replicas lists them)',
+  },
+  { name: '--test', help: 'a throwaway test boot with no network instead of the failover' },
+  {
+    name: '--force',
+    help: 'go ahead although the source domain still runs (a real failover: two copies of the VM run) or the point differs from its digests; each said in a WARNING line',
+  },
+]);
+
+export const failoverCommand: CommandSpec = defineCommand({
   name: 'failover',
   usage: 'sendense-run failover PLAN.yaml [--point ID] [--test] [--force]',
   does: [
@@ -43,18 +56,7 @@ export const failoverCommand: CommandSpec = {
     'First the point and the points under it are read on the replica node and compared with the digests',
     'their syncs recorded: a point that differs is refused unless --force.',
   ].join('\n'),
-  options: [
-    {
-      name: '--point',
-      value: 'ID',
-      help: 'a complete point of the plan (default: the newest; sendense-run replicas lists them)',
-    },
-    { name: '--test', help: 'a throwaway test boot with no network instead of the failover' },
-    {
-      name: '--force',
-      help: 'go ahead although the source domain still runs (a real failover: two copies of the VM run) or the point differs from its digests; each said in a WARNING line',
-    },
-  ],
+  options: OPTIONS,
   exitCodes: [
     {
       code: 0,
@@ -68,14 +70,10 @@ export const failoverCommand: CommandSpec = {
     { code: 130, when: 'interrupted before the domain started (all it had taken given back)' },
   ],
   run: runFailover,
-};
+});
 
-async function runFailover(cli: CliContext, args: readonly string[]): Promise<number> {
-  const point = takeOption(args, '--point');
-  const test = takeFlag(point.rest, '--test');
-  const force = takeFlag(test.rest, '--force');
-  rejectUnknownOptions(force.rest, failoverCommand);
-  const [file, ...extra] = force.rest;
+async function runFailover(cli: CliContext, given: GivenOptions<typeof OPTIONS>): Promise<number> {
+  const [file, ...extra] = given.operands;
   if (file === undefined) throw usageError(`failover needs a replicate plan file (usage: ${failoverCommand.usage})`);
   if (extra.length > 0) throw usageError(`failover takes one plan file (got '${extra[0]}' too)`);
   const plan = await loadPlanForRun(file, process.env);
@@ -93,9 +91,10 @@ async function runFailover(cli: CliContext, args: readonly string[]): Promise<nu
     );
   const store = await openStore(cli.dbPath, { hub: hub.name });
   try {
-    return test.present
-      ? await testFailover(cli, store, plan, point.value, force.present)
-      : await failOverNow(cli, store, plan, point.value, force.present);
+    const [point, force] = [given.value('--point'), given.flag('--force')];
+    return given.flag('--test')
+      ? await testFailover(cli, store, plan, point, force)
+      : await failOverNow(cli, store, plan, point, force);
   } finally {
     await store.close();
   }

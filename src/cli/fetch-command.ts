@@ -15,26 +15,28 @@ import type { S3CopyTo } from '../plan/types.js';
 import { formatBytes } from '../format/bytes.js';
 import { SendenseError, usageError } from '../errors.js';
 import { loadPlanForRun } from '../plan/load.js';
-import { rejectUnknownOptions, takeFlag, takeOption } from './args.js';
-import type { CommandSpec } from './command.js';
+import { defineCommand, type CommandSpec } from './command.js';
+import { declareOptions, type GivenOptions } from './command-options.js';
 import type { CliContext } from './context.js';
 
-export const fetchCommand: CommandSpec = {
+const OPTIONS = declareOptions([
+  { name: '--vm', value: 'NAME', help: "only this VM's points" },
+  {
+    name: '--point',
+    value: 'ID|latest',
+    help: 'only what this point of --vm needs: its files and its parents, down to the full',
+  },
+  {
+    name: '--lazy',
+    help: 'bring only the small files; read the backup files from the bucket as they are read, until Ctrl+C or SIGTERM',
+  },
+]);
+
+export const fetchCommand: CommandSpec = defineCommand({
   name: 'fetch',
   usage: 'sendense-run fetch COPY-PLAN.yaml DIR [--vm NAME [--point ID|latest]] [--lazy]',
   does: "Bring the objects of a copy plan's s3 copy back into DIR, which is then a repository (catalog import DIR,\nverify, a restore plan with DIR as its repository): every VM's, one VM's (--vm), or only the files one\npoint of it needs (--point: its chain, down to the full). Each object is read in ranged GETs, four at a\ntime, and counts only once its bytes make the ETag the store holds (an object put in another part layout:\nonce its manifest's digests check it). A key that names no file inside DIR is refused, and so is a symlink\nin DIR on the way to a file. DIR must be missing, empty, or an earlier fetch of the same copy: files\nalready there with the same bytes are kept. With --lazy, the backup files stay in the bucket: DIR is a\nrepository read from it as it is read, until Ctrl+C or SIGTERM.",
-  options: [
-    { name: '--vm', value: 'NAME', help: "only this VM's points" },
-    {
-      name: '--point',
-      value: 'ID|latest',
-      help: 'only what this point of --vm needs: its files and its parents, down to the full',
-    },
-    {
-      name: '--lazy',
-      help: 'bring only the small files; read the backup files from the bucket as they are read, until Ctrl+C or SIGTERM',
-    },
-  ],
+  options: OPTIONS,
   exitCodes: [
     { code: 0, when: 'every object asked for is in DIR, checked (--lazy: the view was closed by Ctrl+C or SIGTERM)' },
     {
@@ -47,42 +49,35 @@ export const fetchCommand: CommandSpec = {
     },
   ],
   run: runFetch,
-};
+});
 
-async function runFetch(cli: CliContext, args: readonly string[]): Promise<number> {
-  const lazy = takeFlag(args, '--lazy');
-  const vm = takeOption(lazy.rest, '--vm');
-  const point = takeOption(vm.rest, '--point');
-  rejectUnknownOptions(point.rest, fetchCommand);
-  if (point.rest.length !== 2)
+async function runFetch(cli: CliContext, given: GivenOptions<typeof OPTIONS>): Promise<number> {
+  const vm = given.value('--vm');
+  const point = given.value('--point');
+  if (given.operands.length !== 2)
     throw usageError('fetch takes a copy plan and a directory (sendense-run fetch COPY-PLAN.yaml DIR)');
-  if (point.value !== undefined && vm.value === undefined)
-    throw usageError('--point needs --vm: the point of which VM');
-  const plan = await loadPlanForRun(point.rest[0]!, process.env);
+  if (point !== undefined && vm === undefined) throw usageError('--point needs --vm: the point of which VM');
+  const plan = await loadPlanForRun(given.operands[0]!, process.env);
   if (plan.kind !== 'copy' || plan.copy.to.type !== 's3')
     throw new SendenseError(`${plan.origin.file}: fetch reads a copy plan's s3 copy; this plan is not one`, {
       exitCode: 2,
     });
   const to = plan.copy.to;
-  const dir = path.resolve(point.rest[1]!);
+  const dir = path.resolve(given.operands[1]!);
   const client = s3Client(to, await s3Keys(to.credentials));
-  if (lazy.present) {
+  if (given.flag('--lazy')) {
     try {
-      return await viewUntilStopped(cli, client, to, dir, { vm: vm.value, point: point.value });
+      return await viewUntilStopped(cli, client, to, dir, { vm, point });
     } finally {
       client.destroy();
     }
   }
   try {
-    const outcome = await fetchCopy(client, to, dir, { vm: vm.value, point: point.value }, (relative) => {
+    const outcome = await fetchCopy(client, to, dir, { vm, point }, (relative) => {
       if (!cli.quiet && !cli.json) cli.stdout.write(`${relative}\n`);
     });
     const what =
-      outcome.point === undefined
-        ? vm.value === undefined
-          ? 'the copy'
-          : `VM ${vm.value}`
-        : `point ${outcome.point} of ${vm.value}`;
+      outcome.point === undefined ? (vm === undefined ? 'the copy' : `VM ${vm}`) : `point ${outcome.point} of ${vm}`;
     if (cli.json)
       cli.stdout.write(
         `${JSON.stringify({ type: 'summary', fetched: outcome.fetched.length, kept: outcome.kept.length, bytes: outcome.bytes, point: outcome.point ?? null, dir })}\n`,

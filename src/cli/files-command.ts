@@ -16,64 +16,55 @@ import { entryJson, filesystemsJson, isoTime } from '../files/files-json.js';
 import { formatGuestPath, parseGuestPath, type GuestPath } from '../files/guest-path.js';
 import { openPoint } from '../files/open-point.js';
 import { pointReaderOf, type PointReader } from '../files/point-reader.js';
-import { DEFAULT_IDLE_SECONDS, openSessionReader } from '../files/session/session-client.js';
+import { openSessionReader } from '../files/session/session-client.js';
 import type { Output } from '../engine/output.js';
 import { chainSecret } from '../qemu/image-opts.js';
 import type { KeySource } from '../repository/user-key.js';
 import type { Store } from '../store/index.js';
 import type { DiskKey, RestorePoint } from '../plan/types.js';
 import { formatBytes } from '../format/bytes.js';
-import { rejectUnknownOptions, takeFlag, takeOption } from './args.js';
-import type { CommandSpec } from './command.js';
+import { defineCommand, type CommandSpec } from './command.js';
+import { declareOptions, parseCommandOptions, type GivenOptions } from './command-options.js';
 import type { CliContext } from './context.js';
-import { KEY_OPTIONS, takeKeyOption } from './key-option.js';
+import { KEY_OPTIONS, keyOption } from './key-option.js';
 import { withExistingStore } from './open-existing-store.js';
-import { FILES_SESSION_OPTIONS, filesSessionCommand, parseIdleSeconds } from './files-sessions.js';
+import {
+  FILES_SESSION_OPTIONS,
+  filesSessionCommand,
+  listSessions,
+  parseIdleSeconds,
+  sessionWanted,
+  stopSessions,
+} from './files-sessions.js';
 
-export const FILES_USAGE = `Usage: sendense-run files VM [--point P] [--disk KEY] [--key-file FILE|--key-env NAME] [--no-session|--session-idle S] [NAME:/PATH]
-       sendense-run files VM [--point P] [--disk KEY] [--key-file FILE|--key-env NAME] [--no-session|--session-idle S] --get NAME:/PATH... --to DIR|FILE.tar|FILE.tar.gz|FILE.zip [--overwrite] [--keep-setuid]
-       sendense-run files --sessions
-       sendense-run files --stop-sessions [VM]
+const OPTIONS = declareOptions([
+  {
+    name: '--point',
+    value: 'P',
+    help: 'latest (default), a backup id, or an ISO-8601 time (the newest backup at or before it)',
+  },
+  { name: '--disk', value: 'KEY', help: "the disk key (default: the backup's first disk)" },
+  { name: '--get', value: 'NAME:/PATH', list: true, help: 'a file or folder to extract (repeatable)' },
+  {
+    name: '--to',
+    value: 'TARGET',
+    help: 'where extracted files go: a directory, FILE.tar, FILE.tar.gz or FILE.zip (never inside a repository)',
+  },
+  { name: '--overwrite', help: 'replace an existing archive, or same-named entries in a non-empty directory' },
+  {
+    name: '--keep-setuid',
+    help: "keep the setuid/setgid bits of extracted files and folders, in a directory or an archive (default: cleared, so a guest's setuid-root program is no such program here)",
+  },
+  ...KEY_OPTIONS,
+  ...FILES_SESSION_OPTIONS,
+]);
 
-  no NAME:/PATH    list the partitions and filesystems of the disk (short names p1, vg0/root, disk)
-  NAME:/PATH       list a directory (type, size, mode, owner, mtime, symlink target)
-  --get ... --to   extract files and folders, keeping modes, owners, times and symlinks (never device nodes or FIFOs)
-  --point P        latest (default), a backup id, or an ISO-8601 time (newest backup at or before it)
-  --disk KEY       the disk key (default: the backup's first disk)
-  --overwrite      replace an existing archive, or same-named entries in a non-empty directory
-  --keep-setuid    keep setuid/setgid bits of extracted files and folders (cleared by default)
-  --key-file FILE  the key of an encrypted repository (or --key-env NAME: the variable holding it)
-  --no-session     open the point for this command only (also: SENDENSE_FILES_SESSION=off)
-  --session-idle S a files session this command starts ends after S seconds unused (default ${DEFAULT_IDLE_SECONDS})
-  --sessions       list this host's files sessions; --stop-sessions [VM] ends them (of VM)
-`;
-
-export const filesCommand: CommandSpec = {
+const declared = defineCommand({
   name: 'files',
   usage:
     'sendense-run files VM [--point P] [--disk KEY] [--key-file FILE|--key-env NAME] [--no-session|--session-idle S] [NAME:/PATH] [--get NAME:/PATH... --to DIR|FILE.tar|FILE.tar.gz|FILE.zip [--overwrite] [--keep-setuid]] | files --sessions | files --stop-sessions [VM]',
-  does: "List a backed-up disk's partitions and filesystems (p1, vg0/root, disk), list a directory of one\n(NAME:/PATH), or extract files and folders (--get ... --to), read-only through a libguestfs appliance.\nDevice nodes and FIFOs are never extracted (one line each says so); sparse files stay sparse.\nA point of an encrypted repository needs its key (--key-file or --key-env): the appliance reads it\nthrough a read-only qemu-nbd, recorded as a run of kind files so doctor stops it if files is killed.\nThe appliance stays open in a files session (a process of this user's, recorded in the state database)\nuntil it has been unused for --session-idle seconds: the next files call of the same point answers at once.",
-  options: [
-    {
-      name: '--point',
-      value: 'P',
-      help: 'latest (default), a backup id, or an ISO-8601 time (the newest backup at or before it)',
-    },
-    { name: '--disk', value: 'KEY', help: "the disk key (default: the backup's first disk)" },
-    { name: '--get', value: 'NAME:/PATH', help: 'a file or folder to extract (repeatable)' },
-    {
-      name: '--to',
-      value: 'TARGET',
-      help: 'where extracted files go: a directory, FILE.tar, FILE.tar.gz or FILE.zip (never inside a repository)',
-    },
-    { name: '--overwrite', help: 'replace an existing archive, or same-named entries in a non-empty directory' },
-    {
-      name: '--keep-setuid',
-      help: "keep the setuid/setgid bits of extracted files and folders, in a directory or an archive (default: cleared, so a guest's setuid-root program is no such program here)",
-    },
-    ...KEY_OPTIONS,
-    ...FILES_SESSION_OPTIONS,
-  ],
+  does: "List a backed-up disk's partitions and filesystems (p1, vg0/root, disk), list a directory of one\n(NAME:/PATH), or extract files and folders (--get ... --to), read-only through a libguestfs appliance.\nDevice nodes and FIFOs are never extracted (one line each says so); sparse files stay sparse.\nA point of an encrypted repository needs its key (--key-file or --key-env): the appliance reads it\nthrough a read-only qemu-nbd, recorded as a run of kind files so doctor stops it if files is killed.\nAt a terminal (or with --session) the appliance stays open in a files session (a process of this user's,\nrecorded in the state database) until unused for --session-idle seconds: the next files call of the same\npoint answers at once. Scripts and pipes (no terminal) open the point for the one call, as --no-session does.",
+  options: OPTIONS,
   exitCodes: [
     { code: 0, when: 'listed or extracted' },
     {
@@ -86,17 +77,31 @@ export const filesCommand: CommandSpec = {
     },
     { code: 130, when: 'interrupted: the appliance was stopped and nothing was left in the target' },
   ],
-  run: runFiles,
+  run: (cli, given) => runGiven(cli, given),
+});
+
+// `files --serve-session …` is the session process itself, started by files (not declared: not for users).
+export const filesCommand: CommandSpec = {
+  ...declared,
+  run: (cli, args) => filesSessionCommand(args)?.(cli) ?? declared.run(cli, args),
 };
 
-async function runFiles(cli: CliContext, args: readonly string[]): Promise<number> {
-  if (args.includes('--help') || args.includes('-h')) {
-    cli.stdout.write(FILES_USAGE);
-    return 0;
+function runGiven(cli: CliContext, given: GivenOptions<typeof OPTIONS>): Promise<number> {
+  if (given.flag('--sessions') || given.flag('--stop-sessions')) {
+    const which = given.flag('--sessions') ? '--sessions' : '--stop-sessions';
+    const others = given.named.filter((name) => name !== which);
+    if (others.length > 0) throw usageError(`files ${which} takes no other option (got ${others[0]})`);
+    return which === '--sessions' ? listSessions(cli, given.operands) : stopSessions(cli, given.operands);
   }
-  const sessions = filesSessionCommand(args);
-  if (sessions !== undefined) return sessions(cli);
-  const request = parseFilesArgs(args);
+  return runFiles(cli, filesRequest(given, process.env, isInteractive()));
+}
+
+// Someone at a terminal (docs/file-level-restore.md#files-sessions): stdin or stdout is one.
+function isInteractive(): boolean {
+  return process.stdin.isTTY === true || process.stdout.isTTY === true;
+}
+
+async function runFiles(cli: CliContext, request: FilesRequest): Promise<number> {
   // Refused before the appliance starts: a user should not wait half a minute to hear it.
   if (request.target) checkExtractTarget(request.target, request.overwrite);
 
@@ -188,7 +193,7 @@ export interface FilesRequest {
   readonly target?: ExtractTarget;
   readonly overwrite: boolean;
   readonly keepSetuid: boolean;
-  /** Through a files session (default; --no-session or SENDENSE_FILES_SESSION=off: not). */
+  /** Through a files session (at a terminal, or --session; docs/file-level-restore.md#files-sessions). */
   readonly session: boolean;
   /** --session-idle: of a session this command starts. */
   readonly idleSeconds: number;
@@ -196,45 +201,45 @@ export interface FilesRequest {
   readonly key?: KeySource;
 }
 
-export function parseFilesArgs(args: readonly string[], env: NodeJS.ProcessEnv = process.env): FilesRequest {
-  const key = takeKeyOption(args);
-  const noSession = takeFlag(key.rest, '--no-session');
-  const idle = takeOption(noSession.rest, '--session-idle');
-  const point = takeOption(idle.rest, '--point');
-  const disk = takeOption(point.rest, '--disk');
-  const to = takeOption(disk.rest, '--to');
-  const overwrite = takeFlag(to.rest, '--overwrite');
-  const keepSetuid = takeFlag(overwrite.rest, '--keep-setuid');
-  const { positional, gets } = splitGets(keepSetuid.rest);
-  rejectUnknownOptions(positional, filesCommand);
-  const [vm, listing, ...extra] = positional;
-  if (vm === undefined) throw usageError(`files needs a VM name\n${FILES_USAGE}`);
+export function parseFilesArgs(
+  args: readonly string[],
+  env: NodeJS.ProcessEnv = process.env,
+  interactive = false,
+): FilesRequest {
+  return filesRequest(parseCommandOptions(args, { name: 'files', options: OPTIONS }), env, interactive);
+}
+
+function filesRequest(given: GivenOptions<typeof OPTIONS>, env: NodeJS.ProcessEnv, interactive: boolean): FilesRequest {
+  const key = keyOption(given);
+  const gets = given.values('--get');
+  if (given.named.includes('--get') && gets.length === 0) throw usageError('--get needs at least one NAME:/PATH');
+  const to = given.value('--to');
+  const keepSetuid = given.flag('--keep-setuid');
+  const [vm, listing, ...extra] = given.operands;
+  if (vm === undefined) throw usageError('files needs a VM name (see sendense-run help files)');
   if (extra.length > 0)
     throw usageError(`files lists one directory at a time (got '${extra[0]}' too); to extract several paths use --get`);
   if (gets.length > 0 && listing !== undefined)
     throw usageError(`give either a directory to list (${listing}) or --get, not both`);
-  if (gets.length > 0 && to.value === undefined) throw usageError('--get needs --to DIR|FILE.tar|FILE.tar.gz|FILE.zip');
-  if (gets.length === 0 && to.value !== undefined) throw usageError('--to goes with --get NAME:/PATH...');
-  if (gets.length === 0 && keepSetuid.present)
-    throw usageError('--keep-setuid goes with --get NAME:/PATH... --to TARGET');
-  const sessionEnv = env.SENDENSE_FILES_SESSION;
-  if (sessionEnv !== undefined && sessionEnv !== '' && sessionEnv !== 'off' && sessionEnv !== 'on')
-    throw usageError(`SENDENSE_FILES_SESSION must be on or off (got '${sessionEnv}')`);
-  const session = !noSession.present && sessionEnv !== 'off';
-  if (!session && idle.value !== undefined)
-    throw usageError('--session-idle goes with a files session, not --no-session');
+  if (gets.length > 0 && to === undefined) throw usageError('--get needs --to DIR|FILE.tar|FILE.tar.gz|FILE.zip');
+  if (gets.length === 0 && to !== undefined) throw usageError('--to goes with --get NAME:/PATH...');
+  if (gets.length === 0 && keepSetuid) throw usageError('--keep-setuid goes with --get NAME:/PATH... --to TARGET');
+  const idle = given.value('--session-idle');
+  const session = sessionWanted(given.flag('--session'), given.flag('--no-session'), env, interactive);
+  if (!session && idle !== undefined)
+    throw usageError('--session-idle goes with a files session (--session, or a terminal), not without one');
   return {
     vm,
-    point: parsePointOption(point.value),
-    disk: parseDiskOption(disk.value),
+    point: parsePointOption(given.value('--point')),
+    disk: parseDiskOption(given.value('--disk')),
     wanted: gets.map(parseGuestPath),
     directory: listing === undefined ? undefined : parseGuestPath(listing),
-    target: to.value === undefined ? undefined : parseExtractTarget(to.value),
-    overwrite: overwrite.present,
-    keepSetuid: keepSetuid.present,
+    target: to === undefined ? undefined : parseExtractTarget(to),
+    overwrite: given.flag('--overwrite'),
+    keepSetuid,
     session,
-    idleSeconds: parseIdleSeconds(idle.value),
-    ...(key.key === undefined ? {} : { key: key.key }),
+    idleSeconds: parseIdleSeconds(idle),
+    ...(key === undefined ? {} : { key }),
   };
 }
 
@@ -269,24 +274,6 @@ export function noteTo(cli: Output): (line: string) => void {
 }
 
 // --get takes every following argument that is not an option.
-function splitGets(args: readonly string[]): { positional: string[]; gets: string[] } {
-  const positional: string[] = [];
-  const gets: string[] = [];
-  let getting = false;
-  for (const arg of args) {
-    if (arg === '--get') getting = true;
-    else if (arg.startsWith('--get=')) {
-      getting = true;
-      gets.push(arg.slice('--get='.length));
-    } else if (arg.startsWith('-')) {
-      getting = false;
-      positional.push(arg);
-    } else (getting ? gets : positional).push(arg);
-  }
-  if (getting && gets.length === 0) throw usageError('--get needs at least one NAME:/PATH');
-  return { positional, gets };
-}
-
 function printLayout(cli: Output, layout: DiskLayout, where: string): void {
   if (cli.json) {
     for (const fs of filesystemsJson(layout)) cli.stdout.write(`${JSON.stringify(fs)}\n`);

@@ -8,15 +8,18 @@ import { askSessionInfo, DEFAULT_IDLE_SECONDS } from '../files/session/session-c
 import { serveSession } from '../files/session/session-server.js';
 import { isSessionAlive, sessionsHere, stopSession } from '../files/session/session-record.js';
 import { openStore } from '../store/index.js';
-import { rejectUnknownOptions, takeFlag, takeOption } from './args.js';
-import type { OptionHelp } from './command.js';
+import { declareOptions, parseCommandOptions } from './command-options.js';
 import type { CliContext } from './context.js';
 import { withExistingStore } from './open-existing-store.js';
 
-export const FILES_SESSION_OPTIONS: readonly OptionHelp[] = [
+export const FILES_SESSION_OPTIONS = declareOptions([
+  {
+    name: '--session',
+    help: 'keep the point open in a files session even when no terminal is attached (also: SENDENSE_FILES_SESSION=on)',
+  },
   {
     name: '--no-session',
-    help: 'open the point for this command only, as SENDENSE_FILES_SESSION=off does (default: through a files session kept warm)',
+    help: 'open the point for this command only, even at a terminal (also: SENDENSE_FILES_SESSION=off)',
   },
   {
     name: '--session-idle',
@@ -28,7 +31,30 @@ export const FILES_SESSION_OPTIONS: readonly OptionHelp[] = [
     name: '--stop-sessions',
     help: "end this host's files sessions (of VM when given): a call one is serving fails as interrupted",
   },
-];
+]);
+
+// The session process's own words, given by files when it starts one.
+const SERVE_OPTIONS = declareOptions([
+  { name: '--serve-session', help: 'be the files session of the point (started by files)' },
+  { name: '--backup', value: 'ID', help: 'the backup' },
+  { name: '--disk', value: 'KEY', help: 'the disk key' },
+  { name: '--repository', value: 'PATH', help: 'the repository' },
+  { name: '--session-idle', value: 'S', help: 'seconds unused before it ends' },
+]);
+
+/**
+ * Whether a files call goes through a session (docs/file-level-restore.md#files-sessions):
+ * --session or --no-session, else SENDENSE_FILES_SESSION (on, off, auto), else auto: only when
+ * someone is at a terminal, so scripts, pipes and cron jobs leave no appliance behind them.
+ */
+export function sessionWanted(on: boolean, off: boolean, env: NodeJS.ProcessEnv, interactive: boolean): boolean {
+  if (on && off) throw usageError('give --session or --no-session, not both');
+  if (on || off) return on;
+  const setting = env.SENDENSE_FILES_SESSION ?? '';
+  if (!['', 'auto', 'on', 'off'].includes(setting))
+    throw usageError(`SENDENSE_FILES_SESSION must be on, off or auto (got '${setting}')`);
+  return setting === 'on' || ((setting === '' || setting === 'auto') && interactive);
+}
 
 export function parseIdleSeconds(text: string | undefined): number {
   if (text === undefined) return DEFAULT_IDLE_SECONDS;
@@ -37,18 +63,13 @@ export function parseIdleSeconds(text: string | undefined): number {
   return Number(text);
 }
 
-/** The session command `args` ask for, or undefined for a files call. */
+/** The session process, when `args` ask for it (`--serve-session`); undefined for anything else. */
 export function filesSessionCommand(args: readonly string[]): ((cli: CliContext) => Promise<number>) | undefined {
-  if (args.includes('--sessions')) return (cli) => listSessions(cli, args);
-  if (args.includes('--stop-sessions')) return (cli) => stopSessions(cli, args);
-  if (args.includes('--serve-session')) return (cli) => serve(cli, args);
-  return undefined;
+  return args.includes('--serve-session') ? (cli) => serve(cli, args) : undefined;
 }
 
-async function listSessions(cli: CliContext, args: readonly string[]): Promise<number> {
-  const flag = takeFlag(args, '--sessions');
-  rejectUnknownOptions(flag.rest, { name: 'files --sessions', options: [] });
-  if (flag.rest.length > 0) throw usageError(`files --sessions takes nothing more (got '${flag.rest[0]}')`);
+export async function listSessions(cli: CliContext, operands: readonly string[]): Promise<number> {
+  if (operands.length > 0) throw usageError(`files --sessions takes nothing more (got '${operands[0]}')`);
   return withExistingStore(cli, async (store) => {
     const rows: string[][] = [];
     for (const session of await sessionsHere(store)) {
@@ -89,10 +110,8 @@ async function listSessions(cli: CliContext, args: readonly string[]): Promise<n
   });
 }
 
-async function stopSessions(cli: CliContext, args: readonly string[]): Promise<number> {
-  const flag = takeFlag(args, '--stop-sessions');
-  rejectUnknownOptions(flag.rest, { name: 'files --stop-sessions', options: [] });
-  const [vm, ...extra] = flag.rest;
+export async function stopSessions(cli: CliContext, operands: readonly string[]): Promise<number> {
+  const [vm, ...extra] = operands;
   if (extra.length > 0) throw usageError(`files --stop-sessions takes at most one VM (got '${extra[0]}' too)`);
   return withExistingStore(cli, async (store) => {
     const sessions = await sessionsHere(store, vm);
@@ -115,22 +134,20 @@ async function stopSessions(cli: CliContext, args: readonly string[]): Promise<n
 
 // The session process: its point as `files` resolved it; its key (if any) on stdin.
 async function serve(cli: CliContext, args: readonly string[]): Promise<number> {
-  const flag = takeFlag(args, '--serve-session');
-  const backup = takeOption(flag.rest, '--backup');
-  const disk = takeOption(backup.rest, '--disk');
-  const repository = takeOption(disk.rest, '--repository');
-  const idle = takeOption(repository.rest, '--session-idle');
-  const [vm, ...extra] = idle.rest;
-  const diskKey = parseDiskOption(disk.value);
-  if (vm === undefined || extra.length > 0 || !backup.value || diskKey === undefined || !repository.value)
+  const given = parseCommandOptions(args, { name: 'files --serve-session', options: SERVE_OPTIONS });
+  const backup = given.value('--backup');
+  const repository = given.value('--repository');
+  const [vm, ...extra] = given.operands;
+  const diskKey = parseDiskOption(given.value('--disk'));
+  if (vm === undefined || extra.length > 0 || !backup || diskKey === undefined || !repository)
     throw usageError('files --serve-session is started by files itself (VM --backup ID --disk KEY --repository PATH)');
   const store = await openStore(cli.dbPath);
   return serveSession(
     store,
     {
       dbPath: cli.dbPath,
-      point: { vm, backupId: backup.value, diskKey, repository: repository.value },
-      idleSeconds: parseIdleSeconds(idle.value),
+      point: { vm, backupId: backup, diskKey, repository },
+      idleSeconds: parseIdleSeconds(given.value('--session-idle')),
     },
     { input: process.stdin, output: process.stdout },
   );

@@ -10,14 +10,23 @@ import { chooseForget, type ForgetChoice } from '../retention/forget-choice.js';
 import type { PointDecision } from '../retention/prune-choice.js';
 import { refuseUnfinishedMerge } from '../retention/unfinished-merge.js';
 import type { Backup, Store } from '../store/index.js';
-import { rejectUnknownOptions, takeFlag, takeOption, takeRepeatedOption } from './args.js';
-import type { CommandSpec } from './command.js';
+import { defineCommand, type CommandSpec } from './command.js';
+import { declareOptions, type GivenOptions } from './command-options.js';
 import type { CliContext } from './context.js';
-import { KEY_OPTIONS, takeKeyOption } from './key-option.js';
+import { KEY_OPTIONS, keyOption } from './key-option.js';
 import { withExistingStore } from './open-existing-store.js';
 import { withRecordedRun } from './recorded-run.js';
 
-export const forgetCommand: CommandSpec = {
+const OPTIONS = declareOptions([
+  { name: '--point', value: 'ID', repeatable: true, help: 'this backup (repeatable)' },
+  { name: '--chain', value: 'ID', repeatable: true, help: 'every point of this chain (repeatable)' },
+  { name: '--damaged', help: 'every damaged or failed point of the VM, and what is built on them' },
+  { name: '--repository', value: 'PATH', help: "only the VM's points in this repository" },
+  { name: '--dry-run', help: 'print what would happen to each point; change nothing' },
+  ...KEY_OPTIONS,
+]);
+
+export const forgetCommand: CommandSpec = defineCommand({
   name: 'forget',
   usage:
     'sendense-run forget VM (--point ID|--chain ID|--damaged)... [--repository PATH] [--dry-run] [--key-file FILE|--key-env NAME]',
@@ -28,14 +37,7 @@ export const forgetCommand: CommandSpec = {
     'only ever removed: what is built on it must go with it (--damaged takes them all). Refuses, changing\n' +
     'nothing, when any point asked cannot go (protected, a complete point reads through a damaged one, ...),\n' +
     "one line each saying why and what to do. Holds the VM's lock; doctor finishes an interrupted merge.",
-  options: [
-    { name: '--point', value: 'ID', help: 'this backup (repeatable)' },
-    { name: '--chain', value: 'ID', help: 'every point of this chain (repeatable)' },
-    { name: '--damaged', help: 'every damaged or failed point of the VM, and what is built on them' },
-    { name: '--repository', value: 'PATH', help: "only the VM's points in this repository" },
-    { name: '--dry-run', help: 'print what would happen to each point; change nothing' },
-    ...KEY_OPTIONS,
-  ],
+  options: OPTIONS,
   exitCodes: [
     {
       code: 0,
@@ -52,28 +54,23 @@ export const forgetCommand: CommandSpec = {
     { code: 130, when: 'interrupted by SIGINT, SIGTERM or SIGHUP: stopped after the merge under way' },
   ],
   run: runForget,
-};
+});
 
-async function runForget(cli: CliContext, args: readonly string[]): Promise<number> {
-  const key = takeKeyOption(args);
-  const points = takeRepeatedOption(key.rest, '--point');
-  const chains = takeRepeatedOption(points.rest, '--chain');
-  const damaged = takeFlag(chains.rest, '--damaged');
-  const repository = takeOption(damaged.rest, '--repository');
-  const dry = takeFlag(repository.rest, '--dry-run');
-  rejectUnknownOptions(dry.rest, forgetCommand);
-  if (dry.rest.length !== 1)
+async function runForget(cli: CliContext, given: GivenOptions<typeof OPTIONS>): Promise<number> {
+  keyOption(given);
+  if (given.operands.length !== 1)
     throw usageError('forget takes exactly one VM (sendense-run forget VM --point ID|--chain ID|--damaged)');
-  if (points.values.length + chains.values.length === 0 && !damaged.present)
-    throw usageError('forget needs --point ID, --chain ID or --damaged');
-  const vm = dry.rest[0]!;
   const request = {
-    vm,
-    points: points.values,
-    chains: chains.values,
-    damaged: damaged.present,
-    repository: repository.value,
+    vm: given.operands[0]!,
+    points: given.values('--point'),
+    chains: given.values('--chain'),
+    damaged: given.flag('--damaged'),
+    repository: given.value('--repository'),
   };
+  if (request.points.length + request.chains.length === 0 && !request.damaged)
+    throw usageError('forget needs --point ID, --chain ID or --damaged');
+  const { vm } = request;
+  const dryRun = given.flag('--dry-run');
   return withExistingStore(cli, async (store) => {
     const choice = await chooseFor(store, request);
     if (choice.refusals.length > 0) {
@@ -85,11 +82,11 @@ async function runForget(cli: CliContext, args: readonly string[]): Promise<numb
       return 2;
     }
     if (choice.decisions.length === 0) {
-      if (cli.json) writeSummary(cli, vm, dry.present, []);
+      if (cli.json) writeSummary(cli, vm, dryRun, []);
       else cli.stdout.write(`no point of VM ${vm} to forget\n`);
       return 0;
     }
-    if (dry.present) {
+    if (dryRun) {
       for (const decision of choice.decisions) reportPoint(cli, decision, 'would');
       if (cli.json) writeSummary(cli, vm, true, choice.decisions);
       return 0;

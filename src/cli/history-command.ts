@@ -11,8 +11,8 @@ import { formatTable } from '../format/table.js';
 import { kindNamed } from '../kinds/index.js';
 import { isProcessAlive } from '../process/index.js';
 import type { Backup, ReplicaPoint, Run, Store } from '../store/index.js';
-import { rejectLeftovers, takeOption } from './args.js';
-import { type CommandSpec, USAGE_ERROR } from './command.js';
+import { defineCommand, type CommandSpec, USAGE_ERROR } from './command.js';
+import { declareOptions, rejectOperands, type GivenOptions } from './command-options.js';
 import type { CliContext } from './context.js';
 import { withExistingStore } from './open-existing-store.js';
 
@@ -35,27 +35,29 @@ export interface PointFate {
   readonly mergedInto?: string;
 }
 
-export const historyCommand: CommandSpec = {
+const OPTIONS = declareOptions([
+  { name: '--plan', value: 'NAME', help: 'only this plan' },
+  { name: '--limit', value: 'N', help: 'at most N runs (default 50)' },
+]);
+
+export const historyCommand: CommandSpec = defineCommand({
   name: 'history',
   usage: 'sendense-run history [--plan NAME] [--limit N]',
   does: "Past runs, newest first: start time, plan, kind taken, trigger, status, duration, bytes, backup, point, errors. A run's kind taken, bytes and backup are recorded once as it ends and never change; POINT says what became of that backup since, apart: its state now (complete, damaged…), merged into ID (a retention merge: its data lives on in that point), removed, or gone (removed before this was recorded).",
-  options: [
-    { name: '--plan', value: 'NAME', help: 'only this plan' },
-    { name: '--limit', value: 'N', help: 'at most N runs (default 50)' },
-  ],
+  options: OPTIONS,
   exitCodes: [{ code: 0, when: 'listed (also when there is no state database yet: it says so)' }, USAGE_ERROR],
   run: runHistory,
-};
+});
 
-async function runHistory(cli: CliContext, args: readonly string[]): Promise<number> {
-  const plan = takeOption(args, '--plan');
-  const limit = takeOption(plan.rest, '--limit');
-  rejectLeftovers(limit.rest, historyCommand);
-  const count = limit.value === undefined ? 50 : Number(limit.value);
+async function runHistory(cli: CliContext, given: GivenOptions<typeof OPTIONS>): Promise<number> {
+  rejectOperands(given.operands, 'history');
+  const plan = given.value('--plan');
+  const limit = given.value('--limit');
+  const count = limit === undefined ? 50 : Number(limit);
   if (!Number.isInteger(count) || count < 1)
-    throw usageError(`--limit must be a positive whole number (got '${limit.value}')`);
+    throw usageError(`--limit must be a positive whole number (got '${limit}')`);
   return withExistingStore(cli, async (store) => {
-    const rows = await historyRows(store, { plan: plan.value, limit: count });
+    const rows = await historyRows(store, { plan, limit: count });
     if (cli.json) {
       for (const row of rows)
         cli.stdout.write(
@@ -64,7 +66,7 @@ async function runHistory(cli: CliContext, args: readonly string[]): Promise<num
       return 0;
     }
     if (rows.length === 0) {
-      cli.stdout.write(plan.value ? `no runs of plan ${plan.value}\n` : 'no runs yet\n');
+      cli.stdout.write(plan ? `no runs of plan ${plan}\n` : 'no runs yet\n');
       return 0;
     }
     for (const line of historyTable(rows, showHubs(store, rows))) cli.stdout.write(`${line}\n`);

@@ -24,15 +24,24 @@ import { addSecret } from '../secrets/mask.js';
 import { crashPoint } from '../crash-points.js';
 import { formatLocalTime } from '../format/local-time.js';
 import { formatTable } from '../format/table.js';
-import { rejectUnknownOptions, takeOption } from './args.js';
-import type { CommandSpec } from './command.js';
+import { defineCommand, type CommandSpec } from './command.js';
+import { declareOptions, type GivenOptions } from './command-options.js';
 import type { CliContext } from './context.js';
 import { didYouMean } from './nearest-name.js';
 
 const ACTIONS = ['add', 'remove', 'list'] as const;
 type Action = (typeof ACTIONS)[number];
 
-export const keyCommand: CommandSpec = {
+const OPTIONS = declareOptions([
+  { name: '--key-file', value: 'FILE', help: 'a key that opens the repository (the one that stays, with remove)' },
+  { name: '--key-env', value: 'NAME', help: 'the same, from the environment variable NAME' },
+  { name: '--new-key-file', value: 'FILE', help: 'add: the key to add' },
+  { name: '--new-key-env', value: 'NAME', help: 'add: the key to add, from the environment variable NAME' },
+  { name: '--remove-key-file', value: 'FILE', help: 'remove: the key to remove' },
+  { name: '--remove-key-env', value: 'NAME', help: 'remove: the key to remove, from the environment variable NAME' },
+]);
+
+export const keyCommand: CommandSpec = defineCommand({
   name: 'key',
   usage:
     'sendense-run key add|remove|list REPOSITORY --key-file FILE|--key-env NAME [--new-key-file FILE|--new-key-env NAME] [--remove-key-file FILE|--remove-key-env NAME]',
@@ -48,14 +57,7 @@ export const keyCommand: CommandSpec = {
     'Only REPOSITORY/.sendense-keys is rewritten, atomically: a crash leaves the old keys or the new ones, and\n' +
     'the same command run again finishes it. No backup is re-encrypted; no state database is used. A key is\n' +
     'at least 32 characters of text (make one with: openssl rand -base64 32), in a file only its owner reads.',
-  options: [
-    { name: '--key-file', value: 'FILE', help: 'a key that opens the repository (the one that stays, with remove)' },
-    { name: '--key-env', value: 'NAME', help: 'the same, from the environment variable NAME' },
-    { name: '--new-key-file', value: 'FILE', help: 'add: the key to add' },
-    { name: '--new-key-env', value: 'NAME', help: 'add: the key to add, from the environment variable NAME' },
-    { name: '--remove-key-file', value: 'FILE', help: 'remove: the key to remove' },
-    { name: '--remove-key-env', value: 'NAME', help: 'remove: the key to remove, from the environment variable NAME' },
-  ],
+  options: OPTIONS,
   exitCodes: [
     {
       code: 0,
@@ -71,7 +73,7 @@ export const keyCommand: CommandSpec = {
     },
   ],
   run: runKey,
-};
+});
 
 interface KeyOptions {
   readonly current: KeySource;
@@ -79,8 +81,8 @@ interface KeyOptions {
   readonly removed?: KeySource;
 }
 
-async function runKey(cli: CliContext, args: readonly string[]): Promise<number> {
-  const { action, repository, options } = parseKeyArgs(args);
+async function runKey(cli: CliContext, given: GivenOptions<typeof OPTIONS>): Promise<number> {
+  const { action, repository, options } = parseKeyArgs(given);
   // A recovery key is added before the first backup (docs/encryption.md#keys): the repository is
   // made with both keys in its first keyring, so a kill leaves no repository or one both keys open.
   let made = false;
@@ -131,15 +133,14 @@ async function runKey(cli: CliContext, args: readonly string[]): Promise<number>
 }
 
 // `key ACTION REPOSITORY` and its key options: the one that opens it, and the one add/remove is about.
-function parseKeyArgs(args: readonly string[]): { action: Action; repository: string; options: KeyOptions } {
-  let rest: readonly string[] = args;
-  const take = (name: string): string | undefined => {
-    const taken = takeOption(rest, name);
-    rest = taken.rest;
-    return taken.value;
-  };
-  const source = (file: string, env: string): KeySource | undefined => {
-    const [fileValue, envValue] = [take(file), take(env)];
+function parseKeyArgs(given: GivenOptions<typeof OPTIONS>): {
+  action: Action;
+  repository: string;
+  options: KeyOptions;
+} {
+  type Name = (typeof OPTIONS)[number]['name'];
+  const source = (file: Name, env: Name): KeySource | undefined => {
+    const [fileValue, envValue] = [given.value(file), given.value(env)];
     if (fileValue !== undefined && envValue !== undefined) throw usageError(`give ${file} or ${env}, not both`);
     if (envValue !== undefined) return { keyEnv: envName(env, envValue) };
     return fileValue === undefined ? undefined : { keyFile: fileValue };
@@ -147,12 +148,7 @@ function parseKeyArgs(args: readonly string[]): { action: Action; repository: st
   const current = source('--key-file', '--key-env');
   const added = source('--new-key-file', '--new-key-env');
   const removed = source('--remove-key-file', '--remove-key-env');
-  // Only an unknown option's name is repeated: what follows its `=` might be a key.
-  rejectUnknownOptions(
-    rest.map((arg) => (arg.startsWith('-') ? arg.split('=')[0] : arg)),
-    keyCommand,
-  );
-  const [action, repository, ...extra] = rest;
+  const [action, repository, ...extra] = given.operands;
   if (action === undefined)
     throw usageError('key needs an action: key add|remove|list REPOSITORY (see sendense-run help key)');
   // The word itself is not repeated: it might be a key given in the wrong place.

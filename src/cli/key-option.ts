@@ -8,10 +8,9 @@ import path from 'node:path';
 import { isSendenseError, usageError } from '../errors.js';
 import { offerRepositoryKey } from '../repository/repository-keys.js';
 import { MIN_KEY_CHARACTERS, readUserKey, type KeySource } from '../repository/user-key.js';
-import { takeRepeatedOption } from './args.js';
-import type { OptionHelp } from './command.js';
+import { declareOptions, type GivenOptions } from './command-options.js';
 
-export const KEY_OPTIONS: readonly OptionHelp[] = [
+export const KEY_OPTIONS = declareOptions([
   {
     name: '--key-file',
     value: 'FILE',
@@ -22,23 +21,22 @@ export const KEY_OPTIONS: readonly OptionHelp[] = [
     value: 'NAME',
     help: 'the key of an encrypted repository, read from the environment variable NAME (its name, not the key)',
   },
-];
+]);
 
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
-// Takes the key options out of args: at most one of them, once. A key that cannot be read (no such
-// file, an unset variable, too short) is a usage error (exit 2); a readable one is offered.
-export function takeKeyOption(args: readonly string[]): { readonly key?: KeySource; readonly rest: string[] } {
-  const file = takeRepeatedOption(args, '--key-file');
-  const env = takeRepeatedOption(file.rest, '--key-env');
-  const given = file.values.length + env.values.length;
-  if (given === 0) return { rest: env.rest };
-  if (file.values.length > 0 && env.values.length > 0) throw usageError('give --key-file or --key-env, not both');
-  if (given > 1)
-    throw usageError(`${file.values.length > 0 ? '--key-file' : '--key-env'} is given twice: give one key`);
+// The key options given: at most one of them, once. A key that cannot be read (no such file, an
+// unset variable, too short) is a usage error (exit 2); a readable one is offered.
+export function keyOption(given: GivenOptions<typeof KEY_OPTIONS>): KeySource | undefined {
+  const file = given.values('--key-file');
+  const env = given.values('--key-env');
+  const count = file.length + env.length;
+  if (count === 0) return undefined;
+  if (file.length > 0 && env.length > 0) throw usageError('give --key-file or --key-env, not both');
+  if (count > 1) throw usageError(`${file.length > 0 ? '--key-file' : '--key-env'} is given twice: give one key`);
   let key: KeySource;
-  if (file.values.length > 0) {
-    const keyFile = file.values[0]!;
+  if (file.length > 0) {
+    const keyFile = file[0]!;
     if (keyFile === '' || keyFile.startsWith('--'))
       throw usageError('--key-file needs the path of a file holding the key');
     // A long relative name of no file may be the key itself: not repeated then.
@@ -49,7 +47,7 @@ export function takeKeyOption(args: readonly string[]): { readonly key?: KeySour
     }
     key = { keyFile: path.resolve(keyFile) };
   } else {
-    const keyEnv = env.values[0]!;
+    const keyEnv = env[0]!;
     // Not repeated: what was given may be the key itself.
     if (!ENV_NAME.test(keyEnv))
       throw usageError(
@@ -72,5 +70,5 @@ export function takeKeyOption(args: readonly string[]): { readonly key?: KeySour
     throw error;
   }
   offerRepositoryKey(key);
-  return { key, rest: env.rest };
+  return key;
 }

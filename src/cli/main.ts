@@ -1,12 +1,12 @@
 // The sendense-run command line (docs/commands.md): common options, dispatch to the commands of
 // ./commands.ts, help, and one line for a user's mistake (a stack only for a bug).
 
-import { existsSync } from 'node:fs';
+import type { ErrorEvent } from '../engine/run-events.js';
 import { isSendenseError, usageError, type SendenseError } from '../errors.js';
 import { packageVersion } from '../node/package-root.js';
 import { tagChildrenOfThisProcess } from '../process/owner-tag.js';
 import { maskDeep, maskSecrets } from '../secrets/mask.js';
-import { parseCommonArgs } from './args.js';
+import { isPlanPath, parseCommonArgs } from './args.js';
 import { COMMON_OPTIONS, commandHelp, commandHelpJson } from './command-help.js';
 import { COMMANDS, findCommand } from './commands.js';
 import type { CliContext } from './context.js';
@@ -23,7 +23,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     stderr: process.stderr,
   };
   try {
-    const parsed = parseCommonArgs(argv);
+    const parsed = await parseCommonArgs(argv);
     if (parsed.version) {
       const version = packageVersion();
       // The Node.js it runs on too: a hub on an end-of-life line is one look away.
@@ -53,7 +53,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     let rest = parsed.rest;
     if (findCommand(name) === undefined) {
       // A plan file need not end in .yaml: any existing path is a plan to run.
-      if (/\.ya?ml$/i.test(name) || existsSync(name)) {
+      if (isPlanPath(name)) {
         rest = [name, ...rest];
         name = 'run';
       } else if (name.startsWith('-')) {
@@ -110,7 +110,7 @@ async function showHelp(name: string | undefined, json: boolean): Promise<number
   return 0;
 }
 
-function errorLine(error: SendenseError): Record<string, unknown> {
+function errorLine(error: SendenseError): ErrorEvent {
   const { file, line, column, step, disk, exitCode } = error;
   return { type: 'error', message: error.message, file, line, column, step, disk, exitCode };
 }

@@ -11,23 +11,25 @@ import { isMountPoint, unmountFuse } from '../files/fuse-mount.js';
 import { asUserError } from '../files/guest-files.js';
 import { mountEveryFilesystem } from '../files/mount-tree.js';
 import { openPoint, type OpenPoint } from '../files/open-point.js';
-import { rejectUnknownOptions, takeOption } from './args.js';
-import type { CommandSpec } from './command.js';
+import { defineCommand, type CommandSpec } from './command.js';
+import { declareOptions, type GivenOptions } from './command-options.js';
 import type { CliContext } from './context.js';
-import { KEY_OPTIONS, takeKeyOption } from './key-option.js';
+import { KEY_OPTIONS, keyOption } from './key-option.js';
 import { withExistingStore } from './open-existing-store.js';
 
 const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
 
-export const mountCommand: CommandSpec = {
+const OPTIONS = declareOptions([
+  { name: '--point', value: 'P', help: 'latest (default), a backup id, or an ISO-8601 time' },
+  { name: '--disk', value: 'KEY', help: "the disk key (default: the backup's first disk)" },
+  ...KEY_OPTIONS,
+]);
+
+export const mountCommand: CommandSpec = defineCommand({
   name: 'mount',
   usage: 'sendense-run mount VM [--point P] [--disk KEY] [--key-file FILE|--key-env NAME] DIR',
   does: "Mount a point's filesystems read-only under DIR (DIR/p1, DIR/vg0/root, ...) until Ctrl+C or SIGTERM;\nalways unmounted on exit, and doctor unmounts what a killed mount left. A point of an encrypted\nrepository needs its key (--key-file or --key-env): it is read through a read-only qemu-nbd, recorded\nas a run of kind mount so doctor stops it too.",
-  options: [
-    { name: '--point', value: 'P', help: 'latest (default), a backup id, or an ISO-8601 time' },
-    { name: '--disk', value: 'KEY', help: "the disk key (default: the backup's first disk)" },
-    ...KEY_OPTIONS,
-  ],
+  options: OPTIONS,
   exitCodes: [
     { code: 0, when: 'mounted, then unmounted after Ctrl+C or SIGTERM' },
     { code: 1, when: 'the point could not be opened or mounted' },
@@ -38,19 +40,20 @@ export const mountCommand: CommandSpec = {
     { code: 130, when: 'interrupted before the mount was ready' },
   ],
   run: runMount,
-};
+});
 
-async function runMount(cli: CliContext, args: readonly string[]): Promise<number> {
-  const key = takeKeyOption(args);
-  const point = takeOption(key.rest, '--point');
-  const disk = takeOption(point.rest, '--disk');
-  rejectUnknownOptions(disk.rest, mountCommand);
-  const [vm, dirArg, ...extra] = disk.rest;
+async function runMount(cli: CliContext, given: GivenOptions<typeof OPTIONS>): Promise<number> {
+  keyOption(given);
+  const [vm, dirArg, ...extra] = given.operands;
   if (vm === undefined || dirArg === undefined) throw usageError(`usage: ${mountCommand.usage}`);
   if (extra.length > 0) throw usageError(`mount takes a VM and a directory (got '${extra[0]}' too)`);
   const dir = path.resolve(dirArg);
   checkMountDir(dir);
-  const request = { vm, point: parsePointOption(point.value), disk: parseDiskOption(disk.value) };
+  const request = {
+    vm,
+    point: parsePointOption(given.value('--point')),
+    disk: parseDiskOption(given.value('--disk')),
+  };
 
   return withExistingStore(cli, async (store) => {
     const note = (line: string) => {

@@ -8,8 +8,8 @@ import path from 'node:path';
 import { SendenseError, usageError } from '../errors.js';
 import { protectionMarkerFile } from '../repository/layout.js';
 import type { Store } from '../store/index.js';
-import { rejectUnknownOptions, takeOption } from './args.js';
-import type { CommandSpec } from './command.js';
+import { defineCommand, type CommandSpec } from './command.js';
+import { declareOptions, type GivenOptions } from './command-options.js';
 import type { CliContext } from './context.js';
 import { withExistingStore } from './open-existing-store.js';
 
@@ -18,35 +18,35 @@ const NOT_FOUND = {
   when: 'the VM has no such backup, or a usage error (an unknown option or a missing argument)',
 } as const;
 
-export const protectCommand: CommandSpec = {
+const POINT = declareOptions([{ name: '--point', value: 'ID', help: 'the backup to protect' }]);
+
+export const protectCommand: CommandSpec = defineCommand({
   name: 'protect',
   usage: 'sendense-run protect VM --point ID',
   does:
     'Protect a point: retention (prune, the retention step after a run) never merges it, removes it or merges\n' +
     'the point before it into it, and forget refuses it. backups marks it. Recorded in the state database and\n' +
     'as the file <repository>/<vm>/protected/<id>, which catalog import reads back.',
-  options: [{ name: '--point', value: 'ID', help: 'the backup to protect' }],
+  options: POINT,
   exitCodes: [{ code: 0, when: 'the point is protected (also when it already was)' }, NOT_FOUND],
-  run: (cli, args) => runProtect(cli, args, true),
-};
+  run: (cli, given) => runProtect(cli, given, true),
+});
 
-export const unprotectCommand: CommandSpec = {
+export const unprotectCommand: CommandSpec = defineCommand({
   name: 'unprotect',
   usage: 'sendense-run unprotect VM --point ID',
   does: 'Give a protected point back to retention and forget: its mark goes from the state database and the repository.',
-  options: [{ name: '--point', value: 'ID', help: 'the backup to unprotect' }],
+  options: [{ ...POINT[0], help: 'the backup to unprotect' }],
   exitCodes: [{ code: 0, when: 'the point is not protected (also when it was not)' }, NOT_FOUND],
-  run: (cli, args) => runProtect(cli, args, false),
-};
+  run: (cli, given) => runProtect(cli, given, false),
+});
 
-async function runProtect(cli: CliContext, args: readonly string[], on: boolean): Promise<number> {
+async function runProtect(cli: CliContext, given: GivenOptions<typeof POINT>, on: boolean): Promise<number> {
   const command = on ? protectCommand : unprotectCommand;
-  const point = takeOption(args, '--point');
-  rejectUnknownOptions(point.rest, command);
-  if (point.rest.length !== 1 || point.value === undefined)
+  const id = given.value('--point');
+  if (given.operands.length !== 1 || id === undefined)
     throw usageError(`${command.usage.replace('sendense-run ', '')}: one VM and --point ID`);
-  const vm = point.rest[0]!;
-  const id = point.value;
+  const vm = given.operands[0]!;
   return withExistingStore(cli, async (store) => {
     const changed = await setProtection(store, vm, id, on);
     const object = { type: 'protection', vm, backupId: id, protected: on, changed };

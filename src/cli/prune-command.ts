@@ -12,23 +12,25 @@ import { planPrune, pruneByPoints } from '../retention/prune-by-points.js';
 import { requireRepositoryKey } from '../repository/repository-settings.js';
 import { refuseUnfinishedMerge } from '../retention/unfinished-merge.js';
 import { openStore, type Store } from '../store/index.js';
-import { rejectUnknownOptions, takeFlag } from './args.js';
-import type { CommandSpec } from './command.js';
+import { defineCommand, type CommandSpec } from './command.js';
+import { declareOptions, type GivenOptions } from './command-options.js';
 import type { CliContext } from './context.js';
-import { KEY_OPTIONS, takeKeyOption } from './key-option.js';
+import { KEY_OPTIONS, keyOption } from './key-option.js';
 import { withRecordedRun } from './recorded-run.js';
 
-export const pruneCommand: CommandSpec = {
+const OPTIONS = declareOptions([
+  {
+    name: '--dry-run',
+    help: 'list every point with the rules that keep it, or the point it would be merged into; change nothing',
+  },
+  ...KEY_OPTIONS,
+]);
+
+export const pruneCommand: CommandSpec = defineCommand({
   name: 'prune',
   usage: 'sendense-run prune PLAN.yaml [--dry-run] [--key-file FILE|--key-env NAME]',
   does: "Apply the plan's retention.keep* rules now (as after each run) to the points this plan made\n(another plan's are never touched): every point no rule keeps is merged into the next point of its\nchain (an unkept full: the next point becomes the full), never broken out of it; kept and protected\npoints keep their content, manifests follow; damaged points are listed and left (forget --damaged).\nHolds the VM's lock; doctor finishes an interrupted merge. An encrypted repository's merges need its\nkey: the plan's repository.encryption, or --key-file / --key-env; without one that opens it nothing\nis merged or changed (exit 2).",
-  options: [
-    {
-      name: '--dry-run',
-      help: 'list every point with the rules that keep it, or the point it would be merged into; change nothing',
-    },
-    ...KEY_OPTIONS,
-  ],
+  options: OPTIONS,
   exitCodes: [
     {
       code: 0,
@@ -45,15 +47,13 @@ export const pruneCommand: CommandSpec = {
     { code: 130, when: 'interrupted by SIGINT, SIGTERM or SIGHUP: stopped after the merge under way' },
   ],
   run: runPrune,
-};
+});
 
-async function runPrune(cli: CliContext, args: readonly string[]): Promise<number> {
-  const key = takeKeyOption(args);
-  const dry = takeFlag(key.rest, '--dry-run');
-  rejectUnknownOptions(dry.rest, pruneCommand);
-  if (dry.rest.length !== 1)
+async function runPrune(cli: CliContext, given: GivenOptions<typeof OPTIONS>): Promise<number> {
+  keyOption(given);
+  if (given.operands.length !== 1)
     throw usageError('prune takes exactly one plan file (sendense-run prune PLAN.yaml [--dry-run])');
-  const plan = await loadPlanForRun(dry.rest[0]!, process.env);
+  const plan = await loadPlanForRun(given.operands[0]!, process.env);
   if (
     (plan.kind !== 'backup' && plan.kind !== 'incremental') ||
     plan.retention === undefined ||
@@ -66,10 +66,11 @@ async function runPrune(cli: CliContext, args: readonly string[]): Promise<numbe
       },
     );
   }
-  if (!dry.present) await checkPruneRepository(plan);
+  const dryRun = given.flag('--dry-run');
+  if (!dryRun) await checkPruneRepository(plan);
   const store = await openStore(cli.dbPath);
   try {
-    return dry.present ? await showPrune(cli, store, plan) : await prune(cli, store, plan);
+    return dryRun ? await showPrune(cli, store, plan) : await prune(cli, store, plan);
   } finally {
     await store.close();
   }

@@ -4,6 +4,7 @@
 // `replicas --verify PLAN.yaml` (docs/replication.md#digests): each of the plan's complete points
 // read on its replica node and compared with its digests; exit 1 when one differs.
 
+import { usageError } from '../errors.js';
 import { formatBytes } from '../format/bytes.js';
 import { formatDuration } from '../format/duration.js';
 import { formatLocalTime } from '../format/local-time.js';
@@ -12,8 +13,8 @@ import { formatTable } from '../format/table.js';
 import { pointAge } from '../failover/failover-point.js';
 import { pointTime } from '../replica/replica-points.js';
 import type { ReplicaFailover, ReplicaPoint, Store } from '../store/index.js';
-import { rejectLeftovers, takeOption } from './args.js';
-import { type CommandSpec, USAGE_ERROR } from './command.js';
+import { defineCommand, type CommandSpec, USAGE_ERROR } from './command.js';
+import { declareOptions, rejectOperands, type GivenOptions } from './command-options.js';
 import type { CliContext } from './context.js';
 import { withExistingStore } from './open-existing-store.js';
 import { verifyReplicas } from './verify-replicas.js';
@@ -25,7 +26,16 @@ interface Replica {
   readonly failover: ReplicaFailover | undefined;
 }
 
-export const replicasCommand: CommandSpec = {
+const OPTIONS = declareOptions([
+  { name: '--plan', value: 'NAME', help: 'only this plan' },
+  {
+    name: '--verify',
+    value: 'PLAN.yaml',
+    help: "check this replicate plan's points on its replica node against their digests",
+  },
+]);
+
+export const replicasCommand: CommandSpec = defineCommand({
   name: 'replicas',
   usage: 'sendense-run replicas [--plan NAME] | replicas --verify PLAN.yaml',
   does: [
@@ -35,14 +45,7 @@ export const replicasCommand: CommandSpec = {
     'compare it with the digests its sync recorded; a difference names point, disk and guest offset. A',
     'point made before replicas had digests is said to have none, which is not damage.',
   ].join('\n'),
-  options: [
-    { name: '--plan', value: 'NAME', help: 'only this plan' },
-    {
-      name: '--verify',
-      value: 'PLAN.yaml',
-      help: "check this replicate plan's points on its replica node against their digests",
-    },
-  ],
+  options: OPTIONS,
   exitCodes: [
     {
       code: 0,
@@ -55,25 +58,25 @@ export const replicasCommand: CommandSpec = {
     { code: 2, when: `${USAGE_ERROR.when}; with --verify also a file that is not a valid replicate plan` },
   ],
   run: runReplicas,
-};
+});
 
-async function runReplicas(cli: CliContext, args: readonly string[]): Promise<number> {
-  const verify = takeOption(args, '--verify');
-  if (verify.value !== undefined) {
-    rejectLeftovers(verify.rest, replicasCommand);
-    return verifyReplicas(cli, verify.value);
+async function runReplicas(cli: CliContext, given: GivenOptions<typeof OPTIONS>): Promise<number> {
+  rejectOperands(given.operands, 'replicas');
+  const verify = given.value('--verify');
+  const plan = given.value('--plan');
+  if (verify !== undefined) {
+    if (plan !== undefined) throw usageError('replicas --verify takes no --plan (the plan file names it)');
+    return verifyReplicas(cli, verify);
   }
-  const plan = takeOption(verify.rest, '--plan');
-  rejectLeftovers(plan.rest, replicasCommand);
   return withExistingStore(cli, async (store) => {
-    const replicas = await listReplicas(store, plan.value);
+    const replicas = await listReplicas(store, plan);
     const now = Date.now();
     if (cli.json) {
       for (const replica of replicas) cli.stdout.write(`${JSON.stringify(replicaJson(replica, now))}\n`);
       return 0;
     }
     if (replicas.length === 0) {
-      cli.stdout.write(plan.value ? `no replica points of plan ${plan.value}\n` : 'no replicas yet\n');
+      cli.stdout.write(plan ? `no replica points of plan ${plan}\n` : 'no replicas yet\n');
       return 0;
     }
     replicas.forEach((replica, i) => {

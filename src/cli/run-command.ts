@@ -10,25 +10,27 @@ import { checkHubScope } from '../hub/hub-scope.js';
 import { maskSecrets } from '../secrets/mask.js';
 import { openStore } from '../store/index.js';
 import path from 'node:path';
-import { rejectUnknownOptions, takeFlag, takeOption } from './args.js';
-import type { CommandSpec } from './command.js';
+import { defineCommand, type CommandSpec } from './command.js';
+import { declareOptions, type GivenOptions } from './command-options.js';
 import type { CliContext } from './context.js';
 
-export const runCommand: CommandSpec = {
+const OPTIONS = declareOptions([
+  {
+    name: '--dry-run',
+    help: 'validate and print the resolved steps (parent, ports, files) without changing anything; exit 1 when the run would fail',
+  },
+  {
+    name: '--metrics-file',
+    value: 'PATH',
+    help: "after the run, write Prometheus textfile metrics there (node_exporter's textfile collector); default: the plan's metricsFile",
+  },
+]);
+
+export const runCommand: CommandSpec = defineCommand({
   name: 'run',
   usage: 'sendense-run [run] PLAN.yaml [--dry-run] [--metrics-file PATH]',
   does: 'Validate the plan, then run it now: each step (--dry-run lists them), cleanup on every exit path.\nExit 0 success, 1 the run failed, 2 invalid plan or usage, 130 interrupted (after cleanup).',
-  options: [
-    {
-      name: '--dry-run',
-      help: 'validate and print the resolved steps (parent, ports, files) without changing anything; exit 1 when the run would fail',
-    },
-    {
-      name: '--metrics-file',
-      value: 'PATH',
-      help: "after the run, write Prometheus textfile metrics there (node_exporter's textfile collector); default: the plan's metricsFile",
-    },
-  ],
+  options: OPTIONS,
   exitCodes: [
     {
       code: 0,
@@ -42,15 +44,13 @@ export const runCommand: CommandSpec = {
     { code: 130, when: 'interrupted by SIGINT, SIGTERM or SIGHUP, after cleanup' },
   ],
   run: runRun,
-};
+});
 
-async function runRun(cli: CliContext, args: readonly string[]): Promise<number> {
-  const metrics = takeOption(args, '--metrics-file');
-  const dry = takeFlag(metrics.rest, '--dry-run');
-  rejectUnknownOptions(dry.rest, runCommand);
-  if (dry.rest.length !== 1) throw usageError('run takes exactly one plan file (sendense-run PLAN.yaml [--dry-run])');
-  const file = dry.rest[0];
-  if (dry.present) {
+async function runRun(cli: CliContext, given: GivenOptions<typeof OPTIONS>): Promise<number> {
+  if (given.operands.length !== 1)
+    throw usageError('run takes exactly one plan file (sendense-run PLAN.yaml [--dry-run])');
+  const file = given.operands[0]!;
+  if (given.flag('--dry-run')) {
     const { dryRunCommand } = await import('./dry-run.js');
     return dryRunCommand(cli, file);
   }
@@ -77,7 +77,8 @@ async function runRun(cli: CliContext, args: readonly string[]): Promise<number>
   process.on('SIGTERM', onSignal);
   process.on('SIGHUP', onSignal);
   try {
-    const metricsFile = metrics.value === undefined ? undefined : path.resolve(metrics.value);
+    const metrics = given.value('--metrics-file');
+    const metricsFile = metrics === undefined ? undefined : path.resolve(metrics);
     // A run the API started (docs/api.md#tasks): its token's name, set by the API server.
     const actor = process.env.SENDENSE_API_ACTOR;
     const trigger = actor ? { trigger: 'api' as const, actor } : { trigger: 'manual' as const };

@@ -14,11 +14,10 @@ import { defaultSelf } from '../store/hub-liveness.js';
 import { startBounds, startPhase } from '../hub/hub-start.js';
 import { createScheduleOutput, type ScheduleOutput } from '../schedule/schedule-output.js';
 import { openStore } from '../store/index.js';
-import { rejectUnknownOptions } from './args.js';
-import type { CommandSpec } from './command.js';
+import { defineCommand, type CommandSpec } from './command.js';
 import type { CliContext } from './context.js';
 
-export const scheduleCommand: CommandSpec = {
+export const scheduleCommand: CommandSpec = defineCommand({
   name: 'schedule',
   usage: 'sendense-run schedule FILE|DIR...',
   does: 'Stay in the foreground and run each plan that has a schedule at its times; never two runs of one\nplan at once. SIGHUP re-reads the plans; SIGINT/SIGTERM stop cleanly.',
@@ -28,11 +27,10 @@ export const scheduleCommand: CommandSpec = {
     { code: 1, when: 'the scheduler itself failed, e.g. the state database cannot be opened' },
     { code: 2, when: 'nothing to schedule (no valid plan with a schedule) or a usage error' },
   ],
-  run: runSchedule,
-};
+  run: (cli, given) => runSchedule(cli, given.operands),
+});
 
 async function runSchedule(cli: CliContext, args: readonly string[]): Promise<number> {
-  rejectUnknownOptions(args, scheduleCommand);
   if (args.length === 0) throw usageError('schedule needs at least one plan FILE or DIR');
   const hub = loadHubConfig(cli.hubConfig);
   const bounds = startBounds();

@@ -4,39 +4,43 @@
 
 import { readFileSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
-import { SendenseError } from '../errors.js';
+import { SendenseError, usageError } from '../errors.js';
 import { planSchemaFile } from '../plan/plan-schema.js';
 import { withSchemaModeline } from '../plan/schema-modeline.js';
-import { rejectLeftovers, takeFlag } from './args.js';
-import { type CommandSpec, USAGE_ERROR } from './command.js';
+import { defineCommand, type CommandSpec, USAGE_ERROR } from './command.js';
+import { declareOptions, rejectOperands, type GivenOptions } from './command-options.js';
 import type { CliContext } from './context.js';
 
-export const schemaCommand: CommandSpec = {
+const OPTIONS = declareOptions([
+  { name: '--path', help: 'print where the schema file is instead of its content' },
+  {
+    name: '--install',
+    help: "point each PLAN's `# yaml-language-server: $schema=` line at this installation's schema",
+  },
+]);
+
+export const schemaCommand: CommandSpec = defineCommand({
   name: 'schema',
   usage: 'sendense-run schema [--path | --install PLAN...]',
   does: "Print the JSON Schema plans are checked against (format version 1), or with --path its absolute\npath in this installation, e.g. for `# yaml-language-server: $schema=PATH` at the top of a plan.\nWith --install, write that line into each PLAN (replacing the one there): editors then complete and\ncheck it wherever it was copied. validate warns when a plan's line leads nowhere.",
-  options: [
-    { name: '--path', help: 'print where the schema file is instead of its content' },
-    {
-      name: '--install',
-      help: "point each PLAN's `# yaml-language-server: $schema=` line at this installation's schema",
-    },
-  ],
+  options: OPTIONS,
   exitCodes: [
     { code: 0, when: 'printed, or every PLAN updated' },
     { code: 1, when: 'a PLAN could not be read or written' },
     USAGE_ERROR,
   ],
   run: runSchema,
-};
+});
 
-async function runSchema(cli: CliContext, args: readonly string[]): Promise<number> {
-  const install = takeFlag(args, '--install');
-  if (install.present) return installModelines(cli, install.rest);
-  const where = takeFlag(args, '--path');
-  rejectLeftovers(where.rest, schemaCommand);
+async function runSchema(cli: CliContext, given: GivenOptions<typeof OPTIONS>): Promise<number> {
+  if (given.flag('--install')) {
+    if (given.flag('--path')) throw usageError('schema --install takes no --path');
+    return installModelines(cli, given.operands);
+  }
+  rejectOperands(given.operands, 'schema');
   const file = planSchemaFile();
-  if (where.present) cli.stdout.write(cli.json ? `${JSON.stringify({ type: 'schema', path: file })}\n` : `${file}\n`);
+  if (given.flag('--path'))
+    cli.stdout.write(cli.json ? `${JSON.stringify({ type: 'schema', path: file })}\n` : `${file}\n`);
   // --json: the document on one line inside one object, as every command's JSON (docs/json-events.md#schema---json).
   else if (cli.json)
     cli.stdout.write(

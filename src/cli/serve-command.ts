@@ -15,41 +15,48 @@ import { printServing, printStopped } from '../serve/serve-output.js';
 import { servePoint } from '../serve/serve-point.js';
 import { isPostgresUrl } from '../store/database-target.js';
 import { openStore } from '../store/index.js';
-import { rejectUnknownOptions, takeFlag, takeOption, takeRepeatedOption } from './args.js';
-import type { CommandSpec } from './command.js';
+import { defineCommand, type CommandSpec } from './command.js';
+import { declareOptions, type GivenOptions } from './command-options.js';
 import type { CliContext } from './context.js';
-import { KEY_OPTIONS, takeKeyOption } from './key-option.js';
+import { KEY_OPTIONS, keyOption } from './key-option.js';
 import { untilAborted, withRecordedRun } from './recorded-run.js';
 
-export const serveCommand: CommandSpec = {
+const OPTIONS = declareOptions([
+  {
+    name: '--point',
+    value: 'P',
+    help: 'latest (default), a backup id, or an ISO-8601 time (the newest backup at or before it)',
+  },
+  {
+    name: '--disk',
+    value: 'KEY',
+    repeatable: true,
+    help: 'a disk to serve (repeatable; default: every disk of the point)',
+  },
+  {
+    name: '--writable',
+    help: "writes allowed: each disk is served through a qcow2 overlay over the point, in serve-overlays/ beside the SQLite state database (else in the user's state directory), never in a repository; removed when serving stops",
+  },
+  {
+    name: '--tcp',
+    help: 'on leased ports of 127.0.0.1 instead of Unix sockets, for a client that needs a port: NBD TLS with a pre-shared key made for this serve, in a 0600 file whose path is printed (the key never is); URLs nbds://sendense@127.0.0.1:PORT/NAME?tls-psk-file=FILE',
+  },
+  {
+    name: '--node',
+    value: '[USER@]HOST[:PORT]',
+    help: "serve on that node through an SSH tunnel: the URLs are Unix sockets in a private directory there, only the SSH user's (with --tcp: its 127.0.0.1 ports); user: this one, port 22 by default",
+  },
+  { name: '--identity', value: 'FILE', help: 'the private key for --node (default: the ssh-agent)' },
+  { name: '--known-hosts', value: 'FILE', help: "checks the node's host key (default ~/.ssh/known_hosts)" },
+  ...KEY_OPTIONS,
+]);
+
+export const serveCommand: CommandSpec = defineCommand({
   name: 'serve',
   usage:
     'sendense-run serve VM [--point P] [--disk KEY]... [--writable] [--tcp] [--key-file FILE|--key-env NAME] [--node [USER@]HOST[:PORT] [--identity FILE] [--known-hosts FILE]]',
   does: 'Export each disk of a point over NBD, read-only, on a Unix socket in a private directory (or with --tcp\non 127.0.0.1 behind NBD TLS with a new pre-shared key), and print one line per disk: KEY URL. Stays up until Ctrl+C, SIGTERM or SIGHUP, then stops its qemu-nbd processes,\ncloses the tunnel, releases the ports and removes the overlays. Backup files are never opened for\nwriting; doctor ends what a killed serve left. A point of an encrypted repository needs its key\n(--key-file or --key-env); its exports serve the decrypted disks.',
-  options: [
-    {
-      name: '--point',
-      value: 'P',
-      help: 'latest (default), a backup id, or an ISO-8601 time (the newest backup at or before it)',
-    },
-    { name: '--disk', value: 'KEY', help: 'a disk to serve (repeatable; default: every disk of the point)' },
-    {
-      name: '--writable',
-      help: "writes allowed: each disk is served through a qcow2 overlay over the point, in serve-overlays/ beside the SQLite state database (else in the user's state directory), never in a repository; removed when serving stops",
-    },
-    {
-      name: '--tcp',
-      help: 'on leased ports of 127.0.0.1 instead of Unix sockets, for a client that needs a port: NBD TLS with a pre-shared key made for this serve, in a 0600 file whose path is printed (the key never is); URLs nbds://sendense@127.0.0.1:PORT/NAME?tls-psk-file=FILE',
-    },
-    {
-      name: '--node',
-      value: '[USER@]HOST[:PORT]',
-      help: "serve on that node through an SSH tunnel: the URLs are Unix sockets in a private directory there, only the SSH user's (with --tcp: its 127.0.0.1 ports); user: this one, port 22 by default",
-    },
-    { name: '--identity', value: 'FILE', help: 'the private key for --node (default: the ssh-agent)' },
-    { name: '--known-hosts', value: 'FILE', help: "checks the node's host key (default ~/.ssh/known_hosts)" },
-    ...KEY_OPTIONS,
-  ],
+  options: OPTIONS,
   exitCodes: [
     {
       code: 0,
@@ -66,33 +73,25 @@ export const serveCommand: CommandSpec = {
     { code: 130, when: 'interrupted before serving began (all it had taken given back)' },
   ],
   run: runServe,
-};
+});
 
-async function runServe(cli: CliContext, args: readonly string[]): Promise<number> {
-  const key = takeKeyOption(args);
-  const point = takeOption(key.rest, '--point');
-  const disks = takeRepeatedOption(point.rest, '--disk');
-  const writable = takeFlag(disks.rest, '--writable');
-  const tcp = takeFlag(writable.rest, '--tcp');
-  const node = takeOption(tcp.rest, '--node');
-  const identity = takeOption(node.rest, '--identity');
-  const knownHosts = takeOption(identity.rest, '--known-hosts');
-  rejectUnknownOptions(knownHosts.rest, serveCommand);
-  const [vm, ...extra] = knownHosts.rest;
+async function runServe(cli: CliContext, given: GivenOptions<typeof OPTIONS>): Promise<number> {
+  keyOption(given);
+  const node = given.value('--node');
+  const identity = given.value('--identity');
+  const knownHosts = given.value('--known-hosts');
+  const [vm, ...extra] = given.operands;
   if (vm === undefined) throw usageError(`serve needs a VM name (usage: ${serveCommand.usage})`);
   if (extra.length > 0) throw usageError(`serve takes one VM (got '${extra[0]}' too)`);
-  if (node.value === undefined && (identity.value !== undefined || knownHosts.value !== undefined))
+  if (node === undefined && (identity !== undefined || knownHosts !== undefined))
     throw usageError('--identity and --known-hosts go with --node');
-  const nodeSpec =
-    node.value === undefined
-      ? undefined
-      : parseNodeOption(node.value, { identity: identity.value, knownHosts: knownHosts.value });
+  const nodeSpec = node === undefined ? undefined : parseNodeOption(node, { identity, knownHosts });
   const request = {
     vm,
-    point: parsePointOption(point.value),
-    disks: parseDiskKeys(disks.values),
+    point: parsePointOption(given.value('--point')),
+    disks: parseDiskKeys(given.values('--disk')),
     node: nodeSpec,
-    tcp: tcp.present,
+    tcp: given.flag('--tcp'),
   };
   const hub = loadHubConfig(cli.hubConfig);
   const [first, last] = DEFAULT_PORTS.split('-').map(Number) as [number, number];
@@ -105,7 +104,7 @@ async function runServe(cli: CliContext, args: readonly string[]): Promise<numbe
 
   const store = await openStore(cli.dbPath, { hub: hub.name });
   try {
-    const overlayDir = writable.present ? overlayDirFor(cli.dbPath) : undefined;
+    const overlayDir = given.flag('--writable') ? overlayDirFor(cli.dbPath) : undefined;
     if (overlayDir !== undefined) await prepareOverlayDir(store, overlayDir);
     const record = { plan: 'serve', kind: 'serve', trigger: 'manual' } as const;
     return await withRecordedRun(cli, store, { record, stopOnSignal: { note: 'stopping serving' } }, async (run) => {

@@ -13,12 +13,11 @@ import type { Plan } from '../plan/types.js';
 import { validatePlanFiles } from '../plan/validate-plan-files.js';
 import { planStatus, type PlanStatus } from '../status/plan-status.js';
 import type { Store } from '../store/index.js';
-import { rejectUnknownOptions } from './args.js';
-import type { CommandSpec } from './command.js';
+import { defineCommand, type CommandSpec } from './command.js';
 import type { CliContext } from './context.js';
 import { withStoreIfAny } from './open-existing-store.js';
 
-export const statusCommand: CommandSpec = {
+export const statusCommand: CommandSpec = defineCommand({
   name: 'status',
   usage: 'sendense-run status [FILE|DIR...]',
   does: "Each plan under the paths (none: the plan files the database's runs were started from): its VM,\nkind, schedule and next run, its last run's result and when, its newest point's age (a replicate\nplan: the replica's lag), that point's chain and the space its VM's folder takes in the repository.\nThe error of each plan whose last run failed follows the table.",
@@ -34,11 +33,10 @@ export const statusCommand: CommandSpec = {
       when: 'a path holds no plan or an invalid one (said on stderr; the others are still shown), or a usage error',
     },
   ],
-  run: runStatus,
-};
+  run: (cli, given) => runStatus(cli, given.operands),
+});
 
 async function runStatus(cli: CliContext, args: readonly string[]): Promise<number> {
-  rejectUnknownOptions(args, statusCommand);
   return withStoreIfAny(cli, async (store) => {
     const paths = args.length > 0 ? args : await recordedPlanFiles(cli, store);
     const { results, pathErrors } = await validatePlanFiles(paths);

@@ -7,11 +7,20 @@ import { formatLocalTime } from '../format/local-time.js';
 import { formatTable } from '../format/table.js';
 import { loadHubConfig } from '../hub/hub-config.js';
 import { openStore } from '../store/index.js';
-import { rejectLeftovers, rejectUnknownOptions, takeOption } from './args.js';
-import type { CommandSpec } from './command.js';
+import { defineCommand, type CommandSpec } from './command.js';
+import { declareOptions, rejectOperands, type GivenOptions } from './command-options.js';
 import type { CliContext } from './context.js';
 
-export const tokenCommand: CommandSpec = {
+const OPTIONS = declareOptions([
+  {
+    name: '--role',
+    value: 'ROLE',
+    help: 'add: audit (metadata), restore (+ guest data), operator (+ runs and changes), admin (everything)',
+  },
+  { name: '--expires', value: 'DURATION', help: 'add: a lifetime like 90d, 12h, 4w or 1y (default: none)' },
+]);
+
+export const tokenCommand: CommandSpec = defineCommand({
   name: 'token',
   usage:
     'sendense-run token add NAME --role audit|restore|operator|admin [--expires DURATION] | token list | token remove NAME',
@@ -19,31 +28,27 @@ export const tokenCommand: CommandSpec = {
     "Manage the API's tokens (docs/api.md#tokens-and-roles). add prints the new token's secret once, alone on its\n" +
     'last line (also with --json, after the JSON line); only its SHA-256 is stored. list: name, role, created, last\n' +
     'used, expires. remove: every request and session of that token is refused from then on.',
-  options: [
-    {
-      name: '--role',
-      value: 'ROLE',
-      help: 'add: audit (metadata), restore (+ guest data), operator (+ runs and changes), admin (everything)',
-    },
-    { name: '--expires', value: 'DURATION', help: 'add: a lifetime like 90d, 12h, 4w or 1y (default: none)' },
-  ],
+  options: OPTIONS,
   exitCodes: [
     { code: 0, when: 'added, listed or removed' },
     { code: 1, when: 'a token of that name exists already, or the state database cannot be opened' },
     { code: 2, when: 'no such token to remove, an unknown role or duration, or a usage error' },
   ],
   run: runToken,
-};
+});
 
-async function runToken(cli: CliContext, args: readonly string[]): Promise<number> {
-  const [action, ...rest] = args;
+async function runToken(cli: CliContext, given: GivenOptions<typeof OPTIONS>): Promise<number> {
+  const [action, ...rest] = given.operands;
   if (action !== 'add' && action !== 'list' && action !== 'remove')
     throw usageError(`token needs add, list or remove (usage: ${tokenCommand.usage})`);
   const hub = loadHubConfig(cli.hubConfig);
   const store = await openStore(cli.dbPath, { hub: hub.name });
   try {
+    // --role and --expires go with add only.
+    if (action !== 'add' && given.named.length > 0)
+      throw usageError(`token ${action} takes no ${given.named[0]} (it goes with token add)`);
     if (action === 'list') {
-      rejectLeftovers(rest, tokenCommand);
+      rejectOperands(rest, 'token list');
       const tokens = await store.api.listTokens();
       if (cli.json) {
         for (const token of tokens) cli.stdout.write(`${JSON.stringify({ type: 'token', ...token })}\n`);
@@ -72,7 +77,6 @@ async function runToken(cli: CliContext, args: readonly string[]): Promise<numbe
       return 0;
     }
     if (action === 'remove') {
-      rejectUnknownOptions(rest, tokenCommand);
       if (rest.length !== 1) throw usageError('token remove takes one token NAME');
       if (!(await store.api.removeToken(rest[0])))
         throw usageError(`no token named ${rest[0]} (see sendense-run token list)`);
@@ -83,17 +87,15 @@ async function runToken(cli: CliContext, args: readonly string[]): Promise<numbe
       );
       return 0;
     }
-    const role = takeOption(rest, '--role');
-    const expires = takeOption(role.rest, '--expires');
-    rejectUnknownOptions(expires.rest, tokenCommand);
-    if (expires.rest.length !== 1)
-      throw usageError('token add takes one token NAME (sendense-run token add NAME --role ROLE)');
-    if (role.value === undefined) throw usageError('token add needs --role audit|restore|operator|admin');
+    const role = given.value('--role');
+    const expires = given.value('--expires');
+    if (rest.length !== 1) throw usageError('token add takes one token NAME (sendense-run token add NAME --role ROLE)');
+    if (role === undefined) throw usageError('token add needs --role audit|restore|operator|admin');
     const { addToken, asCliError } = await import('../api/tokens.js');
     const { token, secret } = await addToken(store, {
-      name: expires.rest[0],
-      role: role.value,
-      ...(expires.value !== undefined ? { expires: expires.value } : {}),
+      name: rest[0]!,
+      role,
+      ...(expires !== undefined ? { expires } : {}),
     }).catch((error: unknown) => {
       throw asCliError(error);
     });

@@ -6,32 +6,34 @@ import path from 'node:path';
 import { usageError } from '../errors.js';
 import { formatDiagnostic, type PlanDiagnostic } from '../plan/plan-diagnostic.js';
 import { validatePlanFiles } from '../plan/validate-plan-files.js';
-import { rejectUnknownOptions, takeOption } from './args.js';
-import type { CommandSpec } from './command.js';
+import { defineCommand, type CommandSpec } from './command.js';
+import { declareOptions, type GivenOptions } from './command-options.js';
 import type { CliContext } from './context.js';
 
-export const validateCommand: CommandSpec = {
+const OPTIONS = declareOptions([
+  {
+    name: '--format',
+    value: 'FORMAT',
+    help: 'text (file:line:col: message, default), json (one document), jsonl (= --json), github (GitHub Actions annotations)',
+  },
+]);
+
+export const validateCommand: CommandSpec = defineCommand({
   name: 'validate',
   usage: 'sendense-run validate FILE|DIR... [--format text|json|jsonl|github]',
   does: 'Schema and semantic checks of every plan (a DIR: its *.yaml files), and across the plans given: each name used once,\none disk image or libvirt domain read under one VM name only, and one replicate plan per replica.path (schedule checks the\nsame). Exit 0 when all are valid, else 2.',
-  options: [
-    {
-      name: '--format',
-      value: 'FORMAT',
-      help: 'text (file:line:col: message, default), json (one document), jsonl (= --json), github (GitHub Actions annotations)',
-    },
-  ],
+  options: OPTIONS,
   exitCodes: [
     { code: 0, when: 'every plan is valid (warnings do not count)' },
     { code: 2, when: 'at least one plan is invalid, a FILE or DIR does not exist, or a usage error' },
   ],
   run: runValidate,
-};
+});
 
-async function runValidate(context: CliContext, args: readonly string[]): Promise<number> {
-  const { value: format = context.json ? 'jsonl' : 'text', rest } = takeOption(args, '--format');
+async function runValidate(context: CliContext, given: GivenOptions<typeof OPTIONS>): Promise<number> {
+  const format = given.value('--format') ?? (context.json ? 'jsonl' : 'text');
   if (!FORMATS.includes(format)) throw usageError(`--format must be text, json, jsonl or github (got '${format}')`);
-  rejectUnknownOptions(rest, validateCommand);
+  const rest = given.operands;
   if (rest.length === 0) throw usageError('validate needs at least one plan FILE or DIR');
 
   const { results, pathErrors } = await validatePlanFiles(rest);

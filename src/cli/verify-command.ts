@@ -7,32 +7,34 @@ import { SendenseError, usageError } from '../errors.js';
 import type { Store } from '../store/index.js';
 import { checkVerifyKeys, verifyBackups } from '../verify/verify-backups.js';
 import { verifyLine, verifySummary } from '../verify/verify-output.js';
-import { rejectLeftovers, takeFlag, takeOption } from './args.js';
-import type { CommandSpec } from './command.js';
+import { defineCommand, type CommandSpec } from './command.js';
+import { declareOptions, rejectOperands, type GivenOptions } from './command-options.js';
 import type { CliContext } from './context.js';
-import { KEY_OPTIONS, takeKeyOption } from './key-option.js';
+import { KEY_OPTIONS, keyOption } from './key-option.js';
 import { withExistingStore } from './open-existing-store.js';
 import { withRecordedRun } from './recorded-run.js';
 
-export const verifyCommand: CommandSpec = {
+const OPTIONS = declareOptions([
+  { name: '--vm', value: 'NAME', help: 'only this VM' },
+  { name: '--backup', value: 'ID', help: 'only this backup' },
+  {
+    name: '--repository',
+    value: 'PATH',
+    help: 'only the backups in this repository (an encrypted one with its key: --key-file or --key-env)',
+  },
+  {
+    name: '--authenticate',
+    help: 'encrypted repositories: a manifest written before manifests carried an authentication code gets one when its file checks clean (docs/encryption.md#what-an-attacker-cannot-plant)',
+  },
+  ...KEY_OPTIONS,
+]);
+
+export const verifyCommand: CommandSpec = defineCommand({
   name: 'verify',
   usage:
     'sendense-run verify [--vm NAME] [--backup ID] [--repository PATH] [--authenticate] [--key-file FILE|--key-env NAME]',
   does: "Check stored backups against the digests recorded when they were taken: each file's own layer, its\nqcow2 metadata, every digest, its manifest and the backing file its header names. A difference names\nbackup, disk and guest offset and marks that backup and every backup built on it damaged; a damaged\nbackup whose files match again is cleared. A VM with a merge under way or unfinished is left for later.\nBackups of an encrypted repository need its key (--key-file or --key-env): without one that opens it,\nthat repository is left alone and said (NOT VERIFIED, with how to verify it: --repository PATH and its\nkey), and the other repositories are verified all the same (exit 2); when nothing else is left to check,\nnothing is checked, marked or recorded. Exit 1 when damage is found.",
-  options: [
-    { name: '--vm', value: 'NAME', help: 'only this VM' },
-    { name: '--backup', value: 'ID', help: 'only this backup' },
-    {
-      name: '--repository',
-      value: 'PATH',
-      help: 'only the backups in this repository (an encrypted one with its key: --key-file or --key-env)',
-    },
-    {
-      name: '--authenticate',
-      help: 'encrypted repositories: a manifest written before manifests carried an authentication code gets one when its file checks clean (docs/encryption.md#what-an-attacker-cannot-plant)',
-    },
-    ...KEY_OPTIONS,
-  ],
+  options: OPTIONS,
   exitCodes: [
     {
       code: 0,
@@ -48,22 +50,20 @@ export const verifyCommand: CommandSpec = {
     },
   ],
   run: runVerify,
-};
+});
 
-async function runVerify(cli: CliContext, args: readonly string[]): Promise<number> {
-  const key = takeKeyOption(args);
-  const vm = takeOption(key.rest, '--vm');
-  const backup = takeOption(vm.rest, '--backup');
-  const repository = takeOption(backup.rest, '--repository');
-  const authenticate = takeFlag(repository.rest, '--authenticate');
-  rejectLeftovers(authenticate.rest, verifyCommand);
-  if (repository.value === '') throw usageError('--repository needs the path of a repository');
-  const selection = { vm: vm.value, backupId: backup.value, repository: repository.value };
+async function runVerify(cli: CliContext, given: GivenOptions<typeof OPTIONS>): Promise<number> {
+  keyOption(given);
+  rejectOperands(given.operands, 'verify');
+  const backup = given.value('--backup');
+  const repository = given.value('--repository');
+  if (repository === '') throw usageError('--repository needs the path of a repository');
+  const selection = { vm: given.value('--vm'), backupId: backup, repository };
   return withExistingStore(cli, async (store) => {
-    if (backup.value !== undefined && (await store.getBackup(backup.value)) === undefined) {
-      throw new SendenseError(`no backup ${backup.value} in ${cli.dbPath} (see sendense-run backups)`, { exitCode: 2 });
+    if (backup !== undefined && (await store.getBackup(backup)) === undefined) {
+      throw new SendenseError(`no backup ${backup} in ${cli.dbPath} (see sendense-run backups)`, { exitCode: 2 });
     }
-    if (repository.value !== undefined) await requireRecordedRepository(store, repository.value, cli.dbPath);
+    if (repository !== undefined) await requireRecordedRepository(store, repository, cli.dbPath);
     // Before the run is recorded: when every backup to check lies in an encrypted repository no key opens, nothing is read or changed.
     await checkVerifyKeys(store, selection);
     const record = { plan: 'verify', kind: 'verify', trigger: 'manual' } as const;
@@ -72,7 +72,7 @@ async function runVerify(cli: CliContext, args: readonly string[]): Promise<numb
       const outcome = await verifyBackups(
         store,
         run.id,
-        { ...selection, authenticate: authenticate.present },
+        { ...selection, authenticate: given.flag('--authenticate') },
         (event) => {
           if (cli.json) cli.stdout.write(`${JSON.stringify(event)}\n`);
           else if (

@@ -56,6 +56,18 @@ export type RunEvent =
       readonly error?: string;
     };
 
+/** The one object a command prints under --json when it stops on a user error (src/cli/main.ts). */
+export interface ErrorEvent {
+  readonly type: 'error';
+  readonly message: string;
+  readonly file?: string;
+  readonly line?: number;
+  readonly column?: number;
+  readonly step?: string;
+  readonly disk?: number;
+  readonly exitCode: number;
+}
+
 export interface RunReporter {
   emit(event: RunEvent): void;
   /** Wait until everything is on screen (listr2 finishes its render loop). */

@@ -10,22 +10,35 @@ import { useRunWorkspace } from '../support/run-workspace.js';
 const ws = useRunWorkspace('cli-args-');
 
 describe('command line order', () => {
-  it('finds the command after a command option and its value', () => {
-    expect(parseCommonArgs(['--dry-run', 'plan.yaml', '--json'])).toMatchObject({
+  it('finds the command after a command option and its value', async () => {
+    expect(await parseCommonArgs(['--dry-run', 'plan.yaml', '--json'])).toMatchObject({
       command: 'plan.yaml',
       rest: ['--dry-run'],
       json: true,
     });
-    expect(parseCommonArgs(['--vm', 'web01', 'backups'])).toMatchObject({
+    expect(await parseCommonArgs(['--vm', 'web01', 'backups'])).toMatchObject({
       command: 'backups',
       rest: ['--vm', 'web01'],
     });
-    expect(parseCommonArgs(['--limit', '5', '--plan', 'nightly', 'history', '--quiet'])).toMatchObject({
+    expect(await parseCommonArgs(['--limit', '5', '--plan', 'nightly', 'history', '--quiet'])).toMatchObject({
       command: 'history',
       rest: ['--limit', '5', '--plan', 'nightly'],
       quiet: true,
     });
-    expect(parseCommonArgs(['validate', '--format', 'json', 'a.yaml'])).toMatchObject({
+    // A value that names a command, or an existing file (a plan's place), is still the value.
+    expect(await parseCommonArgs(['--plan', 'run', 'history'])).toMatchObject({
+      command: 'history',
+      rest: ['--plan', 'run'],
+    });
+    expect(await parseCommonArgs(['--key-file', 'package.json', 'verify'])).toMatchObject({
+      command: 'verify',
+      rest: ['--key-file', 'package.json'],
+    });
+    expect(await parseCommonArgs(['--dry-run', '--metrics-file', 'm.prom', 'plan.yaml'])).toMatchObject({
+      command: 'plan.yaml',
+      rest: ['--dry-run', '--metrics-file', 'm.prom'],
+    });
+    expect(await parseCommonArgs(['validate', '--format', 'json', 'a.yaml'])).toMatchObject({
       command: 'validate',
       rest: ['--format', 'json', 'a.yaml'],
     });

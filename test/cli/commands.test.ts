@@ -1,8 +1,8 @@
-// Each command is declared once (src/cli/NAME-command.ts) and listed once (src/cli/commands.ts);
-// what the CLI knows of them before loading one is kept in step with the declarations.
+// Each command is declared once (src/cli/NAME-command.ts) and listed once (src/cli/commands.ts),
+// each of its options once in its declaration.
 
 import { describe, expect, it } from 'vitest';
-import { COMMAND_VALUE_OPTIONS } from '../../src/cli/args.js';
+import { COMMON_OPTIONS } from '../../src/cli/command-options.js';
 import { COMMANDS, loadAllCommands } from '../../src/cli/commands.js';
 
 describe('commands', () => {
@@ -16,14 +16,17 @@ describe('commands', () => {
       ).toContain(0);
   });
 
-  it("the options that take a value, known before the command is found, are exactly the declarations' ones", async () => {
-    const declared = new Set(
-      (await loadAllCommands()).flatMap((spec) =>
-        spec.options.filter((option) => option.value !== undefined).map((option) => option.name),
-      ),
-    );
-    // files --get takes a list, every argument up to the next option (files-command.ts, splitGets).
-    declared.delete('--get');
-    expect([...COMMAND_VALUE_OPTIONS].sort()).toEqual([...declared].sort());
+  it('each declares an option once, and says in its help which may be given more than once', async () => {
+    for (const spec of await loadAllCommands()) {
+      const names = [...spec.options, ...COMMON_OPTIONS].map((option) => option.name);
+      expect(
+        names.filter((name, i) => names.indexOf(name) !== i),
+        spec.name,
+      ).toEqual([]);
+      for (const option of spec.options)
+        expect(/\(repeatable/.test(option.help), `${spec.name} ${option.name}`).toBe(
+          option.repeatable === true || option.list === true,
+        );
+    }
   });
 });

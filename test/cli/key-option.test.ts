@@ -7,7 +7,8 @@ import { writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { parseCommonArgs } from '../../src/cli/args.js';
-import { takeKeyOption } from '../../src/cli/key-option.js';
+import { declareOptions, parseCommandOptions } from '../../src/cli/command-options.js';
+import { KEY_OPTIONS, keyOption } from '../../src/cli/key-option.js';
 import { SendenseError } from '../../src/errors.js';
 import { useRunWorkspace } from '../support/run-workspace.js';
 
@@ -17,6 +18,15 @@ const KEY = randomBytes(32).toString('base64');
 afterEach(() => {
   delete process.env.KEY_OPTION_TEST;
 });
+
+// A command with the key options and one of its own, as verify or files declares them.
+const COMMAND = { name: 'test', options: declareOptions([...KEY_OPTIONS, { name: '--point', value: 'P', help: '' }]) };
+
+function takeKeyOption(args: readonly string[]): { key?: unknown; rest: readonly string[] } {
+  const given = parseCommandOptions(args, COMMAND);
+  const key = keyOption(given);
+  return key === undefined ? { rest: given.operands } : { key, rest: given.operands };
+}
 
 function refusal(args: readonly string[]): SendenseError {
   try {
@@ -36,7 +46,7 @@ describe('the key options', () => {
     writeFileSync(file, `${KEY}\n`, { mode: 0o600 });
     expect(takeKeyOption(['vm1', `--key-file=${file}`, '--point', 'latest'])).toEqual({
       key: { keyFile: file },
-      rest: ['vm1', '--point', 'latest'],
+      rest: ['vm1'],
     });
     process.env.KEY_OPTION_TEST = KEY;
     expect(takeKeyOption(['--key-env', 'KEY_OPTION_TEST', 'vm1'])).toEqual({
@@ -72,12 +82,12 @@ describe('the key options', () => {
     expect(refusal(['--key-file', KEY.replace(/^[/.~]/, 'x')]).message).toMatch(/not repeated here/);
   });
 
-  it('may come before the command, with their value', () => {
-    expect(parseCommonArgs(['--key-file', '/k', 'verify', '--vm', 'a'])).toMatchObject({
+  it('may come before the command, with their value', async () => {
+    expect(await parseCommonArgs(['--key-file', '/k', 'verify', '--vm', 'a'])).toMatchObject({
       command: 'verify',
       rest: ['--key-file', '/k', '--vm', 'a'],
     });
-    expect(parseCommonArgs(['--key-env', 'K', 'files', 'vm1'])).toMatchObject({
+    expect(await parseCommonArgs(['--key-env', 'K', 'files', 'vm1'])).toMatchObject({
       command: 'files',
       rest: ['--key-env', 'K', 'vm1'],
     });

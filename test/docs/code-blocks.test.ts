@@ -10,6 +10,7 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parse as parseYaml } from 'yaml';
 import { optionNames } from '../../src/cli/command-help.js';
+import { valueOptionNames } from '../../src/cli/command-options.js';
 import { loadAllCommands } from '../../src/cli/commands.js';
 import { runCli } from '../plan/run-validate.js';
 import { docBlocks, docFiles, sendenseCommands, type DocBlock } from './doc-blocks.js';
@@ -23,11 +24,7 @@ afterAll(() => rmSync(temp, { recursive: true, force: true }));
 const COMMON_FLAGS = new Set(['--db', '--json', '--quiet', '-q', '--help', '-h', '--version', '-V']);
 const COMMON_VALUES = new Set(['--db']);
 const COMMANDS = new Map((await loadAllCommands()).map((command) => [command.name, command]));
-const COMMAND_VALUES = new Set(
-  [...COMMANDS.values()].flatMap((command) =>
-    command.options.filter((option) => option.value !== undefined).map((option) => option.name),
-  ),
-);
+const COMMAND_VALUES = valueOptionNames([...COMMANDS.values()]);
 
 describe('code blocks in the docs', () => {
   it('finds the blocks (README.md and docs/)', () => {

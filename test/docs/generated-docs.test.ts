@@ -1,6 +1,7 @@
-// docs/plan-reference.md and docs/commands.md are what scripts/gen-docs.js makes of the current
-// schema and CLI (run `npm run docs` when this fails), and commands.md shows exactly what the
-// built CLI prints for `help CMD`.
+// docs/plan-reference.md, docs/commands.md and the made parts of docs/api.md and docs/json-events.md
+// are what scripts/gen-docs.js makes of the current schema, CLI, routes and run events (run
+// `npm run docs` when this fails), and commands.md shows exactly what the built CLI prints for
+// `help CMD`.
 
 import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
@@ -12,10 +13,17 @@ import { commandHelp } from '../../src/cli/command-help.js';
 import { loadAllCommands } from '../../src/cli/commands.js';
 import { USAGE } from '../../src/cli/overview.js';
 import { apiReference } from '../../src/api/api-reference.js';
+import { RUN_EVENT_DOCS } from '../../src/engine/run-event-docs.js';
 
 const ROOT = path.resolve('.');
 const COMMANDS = await loadAllCommands();
-const generated = generateDocs(ROOT, { COMMANDS, commandHelp, USAGE, apiReference }) as Record<string, string>;
+const generated = generateDocs(ROOT, {
+  COMMANDS,
+  commandHelp,
+  USAGE,
+  apiReference,
+  runEventDocs: RUN_EVENT_DOCS,
+}) as Record<string, string>;
 const BIN = path.resolve('bin/sendense-run.js');
 
 describe('generated docs', () => {

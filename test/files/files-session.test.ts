@@ -18,6 +18,7 @@ import { openStore } from '../../src/store/index.js';
 import { BIN } from '../support/sendense-cli.js';
 import { waitForProcessGone } from '../support/processes.js';
 import { useRunWorkspace } from '../support/run-workspace.js';
+import { useTerminals } from '../support/terminal.js';
 import { portRangeForTestFile } from '../support/vm-disks.js';
 import { backUpGuest, jsonLines, readTree, subTree, type BackedUpGuest, type FilesResult } from './guest-disk.js';
 
@@ -226,6 +227,31 @@ describe('a files session', () => {
       await store.close();
     }
   });
+});
+
+// The default (docs/file-level-restore.md#files-sessions): a session only for someone at a terminal.
+describe('without --session or SENDENSE_FILES_SESSION', () => {
+  const terminals = useTerminals();
+
+  it(
+    'a call without a terminal leaves no session behind; one at a terminal keeps its point open',
+    async () => {
+      const piped = await cli(['files', guest.vm, '--point', pointId(1), '--json', 'p1:/'], {
+        SENDENSE_FILES_SESSION: '',
+      });
+      expectOk(piped);
+      expect(piped.stderr).not.toMatch(/files session pid/);
+      expect(await sessions()).toEqual([]);
+
+      const term = terminals.open(['--db', guest.db, 'files', guest.vm, '--point', pointId(1), 'p1:/'], {
+        env: { XDG_RUNTIME_DIR: '', SENDENSE_FILES_SESSION: '' },
+      });
+      expect(await term.exited(BOOT)).toBe(0);
+      expect(term.screen()).toMatch(/files session pid \d+ keeps VM svm/);
+      expect(await sessions()).toMatchObject([{ state: 'open', backupId: pointId(1), calls: 1 }]);
+    },
+    2 * BOOT,
+  );
 });
 
 async function waitForGone(file: string): Promise<boolean> {
