@@ -67,6 +67,7 @@ export function parseCommonArgs(argv: readonly string[]): ParsedArgs {
 // in test/cli/commands.test.ts keeps the two the same).
 export const COMMAND_VALUE_OPTIONS: ReadonlySet<string | undefined> = new Set([
   '--vm',
+  '--uri',
   '--plan',
   '--verify',
   '--limit',
