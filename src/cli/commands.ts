@@ -81,6 +81,23 @@ export const COMMANDS: readonly CommandEntry[] = [
     load: async () => (await import('./forget-command.js')).forgetCommand,
   },
   {
+    name: 'checkpoints',
+    overview: [
+      [
+        'checkpoints DOMAIN [--uri URI] [--node [USER@]HOST[:PORT]]',
+        "a libvirt domain's checkpoints and who owns each: a plan, orphaned, another tool",
+      ],
+    ],
+    load: async () => (await import('./checkpoints-command.js')).checkpointsCommand,
+  },
+  {
+    name: 'retire',
+    overview: [
+      ['retire PLAN.yaml [--dry-run]', "delete a libvirt plan's checkpoints, keep its points; its next run is a full"],
+    ],
+    load: async () => (await import('./retire-command.js')).retireCommand,
+  },
+  {
     name: 'protect',
     overview: [['protect VM --point ID', 'keep a point: retention and forget never merge or remove it']],
     load: async () => (await import('./protect-command.js')).protectCommand,

@@ -10,13 +10,17 @@ import { withExistingStore } from './open-existing-store.js';
 
 const OPTIONS = declareOptions([
   { name: '--dry-run', help: 'only say what would be cleaned (exit 1 if anything, for monitoring)' },
+  {
+    name: '--remove-orphaned-checkpoints',
+    help: "delete sendense-run's libvirt checkpoints no chain continues from (without it they are only reported; with --dry-run: said, exit 1)",
+  },
   ...KEY_OPTIONS,
 ]);
 
 export const doctorCommand: CommandSpec = defineCommand({
   name: 'doctor',
-  usage: 'sendense-run doctor [--dry-run] [--key-file FILE|--key-env NAME]',
-  does: 'Find what crashed runs left behind (processes, leases, locks, half-written files, orphan bitmaps,\ninterrupted retention merges, mounts, files sessions (stopped even when running: only a warm appliance), and on nodes: libvirt backup jobs, half-made checkpoints, scratch directories,\nfrozen guests, half-done recoveries) and clean it: an interrupted merge is finished, or rolled back before it changed a file;\na recovered domain is never stopped: its move is finished first (or its serving left up while it runs from the point). An interrupted merge\nin an encrypted repository needs its key (--key-file or --key-env) to be finished; without one it is left as it is, and said.\nExit 1 when something could not be cleaned; with --dry-run, exit 1 when anything was found.',
+  usage: 'sendense-run doctor [--dry-run] [--remove-orphaned-checkpoints] [--key-file FILE|--key-env NAME]',
+  does: "Find what crashed runs left behind (processes, leases, locks, half-written files, orphan bitmaps,\ninterrupted retention merges, mounts, files sessions (stopped even when running: only a warm appliance), and on nodes: libvirt backup jobs, half-made checkpoints, scratch directories,\nfrozen guests, half-done recoveries) and clean it: an interrupted merge is finished, or rolled back before it changed a file;\na recovered domain is never stopped: its move is finished first (or its serving left up while it runs from the point). An interrupted merge\nin an encrypted repository needs its key (--key-file or --key-env) to be finished; without one it is left as it is, and said.\nOrphaned libvirt checkpoints (sendense-run's, on domains runs took checkpoints on, that no chain continues from) are\nreported, and deleted only with --remove-orphaned-checkpoints; another tool's checkpoints are never touched.\nExit 1 when something could not be cleaned; with --dry-run, exit 1 when anything was found.",
   options: OPTIONS,
   exitCodes: [
     { code: 0, when: 'nothing was left behind, or everything found was cleaned' },
@@ -34,7 +38,8 @@ async function doctor(cli: CliContext, given: GivenOptions<typeof OPTIONS>): Pro
   rejectOperands(given.operands, 'doctor');
   const dryRun = given.flag('--dry-run');
   return withExistingStore(cli, async (store) => {
-    const { findings, notes } = await runDoctor(store, cli.dbPath, dryRun);
+    const consent = { removeOrphanedCheckpoints: given.flag('--remove-orphaned-checkpoints') };
+    const { findings, notes } = await runDoctor(store, cli.dbPath, dryRun, undefined, consent);
     report(cli, findings, notes, dryRun);
     // --dry-run is for monitoring: anything to clean is exit 1 (a live run, a note, is not).
     if (dryRun) return findings.some((finding) => finding.action.startsWith('would ') || !finding.ok) ? 1 : 0;

@@ -6,7 +6,7 @@ import { hostname } from 'node:os';
 import { createLocalNode } from '../node/local.js';
 import type { Store } from '../store/index.js';
 import { runLiveness } from './run-liveness.js';
-import type { DoctorContext, Finding } from './sweeper.js';
+import { NO_CONSENT, type DoctorConsent, type DoctorContext, type Finding } from './sweeper.js';
 
 export interface DoctorPass {
   readonly doctor: DoctorContext;
@@ -15,7 +15,12 @@ export interface DoctorPass {
   readonly liveRuns: ReadonlySet<string>;
 }
 
-export async function doctorPass(store: Store, stateDatabase: string, dryRun: boolean): Promise<DoctorPass> {
+export async function doctorPass(
+  store: Store,
+  stateDatabase: string,
+  dryRun: boolean,
+  consent: DoctorConsent = NO_CONSENT,
+): Promise<DoctorPass> {
   const findings: Finding[] = [];
   const here = hostname();
   const { deadRuns, liveRuns, isLive } = await runLiveness(store, here);
@@ -27,6 +32,7 @@ export async function doctorPass(store: Store, stateDatabase: string, dryRun: bo
     deadRuns,
     isLive,
     kept: new Set(),
+    consent,
     // "would …" in a dry run, "…: done" after, "could not …" with the reason.
     async act(what, action, work) {
       if (dryRun) {

@@ -12,17 +12,18 @@ import { manifestTempsSweeper } from './manifest-temps.js';
 import { markerTempsSweeper } from './marker-temps.js';
 import { nodeResourcesSweeper } from './node-resources.js';
 import { orphanBitmapsSweeper } from './orphan-bitmaps.js';
+import { orphanCheckpointsSweeper } from './orphan-checkpoints.js';
 import { orphanProcessesSweeper } from './orphan-processes.js';
 import { portLeasesSweeper } from './port-leases.js';
 import { processesSweeper } from './processes.js';
 import { recoveriesSweeper } from './recoveries.js';
 import { runFilesSweeper } from './run-files.js';
 import { doctorPass } from './doctor-context.js';
-import type { Finding, Sweeper } from './sweeper.js';
+import { NO_CONSENT, type DoctorConsent, type Finding, type Sweeper } from './sweeper.js';
 import { unfinishedBackupsSweeper } from './unfinished-backups.js';
 import { vmLocksSweeper } from './vm-locks.js';
 
-export type { Finding, Sweeper } from './sweeper.js';
+export type { DoctorConsent, Finding, Sweeper } from './sweeper.js';
 
 export const SWEEPERS: readonly Sweeper[] = [
   recoveriesSweeper,
@@ -35,6 +36,7 @@ export const SWEEPERS: readonly Sweeper[] = [
   manifestTempsSweeper,
   markerTempsSweeper,
   orphanBitmapsSweeper,
+  orphanCheckpointsSweeper,
   fileMountsSweeper,
   runFilesSweeper,
   vmLocksSweeper,
@@ -51,6 +53,10 @@ export const UNSWEPT_TABLES: Readonly<Record<string, string>> = {
     "a failover is the operator's act, not a run's leftover: it stops the plan's syncs for good (docs/replication.md#failover)",
   api_tokens: "the API's tokens: the operator's, removed with `token remove` (docs/api.md#tokens-and-roles)",
   api_audit: 'the record of every action taken through the API: kept, as history is (docs/api.md#the-audit-record)',
+  checkpoint_domains:
+    'the libvirt domains runs took checkpoints on, kept for good: where doctor looks for orphaned checkpoints (docs/how-it-works.md#checkpoints-on-a-domain)',
+  retired_chains:
+    "the chains `retire` ended: the operator's act, read by the plan's next run (a new chain) (docs/commands.md#retire)",
   api_tasks:
     'what the API started: a task a dead server left running is marked lost by the next server, its run is a run doctor sweeps (docs/api.md#tasks)',
 };
@@ -66,8 +72,9 @@ export async function runDoctor(
   stateDatabase: string,
   dryRun: boolean,
   sweepers: readonly Sweeper[] = SWEEPERS,
+  consent: DoctorConsent = NO_CONSENT,
 ): Promise<DoctorReport> {
-  const { doctor, findings, liveRuns } = await doctorPass(store, stateDatabase, dryRun);
+  const { doctor, findings, liveRuns } = await doctorPass(store, stateDatabase, dryRun, consent);
   for (const sweeper of sweepers) await sweeper.sweep(doctor);
   return { findings, notes: [...liveRuns].map((id) => `run ${id} is still running: left alone`) };
 }

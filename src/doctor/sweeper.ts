@@ -11,6 +11,14 @@ export interface Finding {
   readonly ok: boolean;
 }
 
+/** What doctor removes only when asked (docs/commands.md#doctor): it may be someone's on purpose. */
+export interface DoctorConsent {
+  /** --remove-orphaned-checkpoints: sendense-run's checkpoints no chain continues from. */
+  readonly removeOrphanedCheckpoints: boolean;
+}
+
+export const NO_CONSENT: DoctorConsent = Object.freeze({ removeOrphanedCheckpoints: false });
+
 export interface DoctorContext {
   readonly store: Store;
   /** --db: the owner tag of this database's children (process/owner-tag.ts). */
@@ -23,6 +31,7 @@ export interface DoctorContext {
   isLive(runId: string): Promise<boolean>;
   /** Runs whose qemu-nbd and ports stay: a running recovered domain still reads the point they serve (./recoveries.ts). */
   readonly kept: Set<string>;
+  readonly consent: DoctorConsent;
   /** A finding doctor cleans: `action` in the imperative ("remove it"), `work` skipped by --dry-run. */
   act(what: string, action: string, work: () => Promise<unknown>): Promise<void>;
   /**

@@ -7,6 +7,7 @@ import { DOMParser } from '@xmldom/xmldom';
 import { SendenseError } from '../errors.js';
 import { bitmapProblem } from '../qemu/bitmap-health.js';
 import { bitmapAdd, bitmapRemove, imageInfo } from '../qemu/index.js';
+import { isSendenseBitmap } from '../repository/layout.js';
 import { domainIsActive } from './domain.js';
 import { firstChild } from './domain-xml.js';
 import type { NodeExec, Virsh } from './virsh.js';
@@ -46,8 +47,17 @@ export function checkpointXml(
   return `<domaincheckpoint><name>${xmlText(name)}</name><description>${xmlText(checkpointMarker(runId))}</description>${created}<disks>${disks.join('')}</disks></domaincheckpoint>\n`;
 }
 
+// Who made a checkpoint, by its name and description: a run of ours (null: an older version's,
+// which named no run), or undefined: another tool (or someone who re-created one under our name).
+export function checkpointMaker(name: string, description: string): { readonly runId: string | null } | undefined {
+  if (!isSendenseBitmap(name)) return undefined;
+  if (description === OLD_MARKER) return { runId: null };
+  const run = /^sendense-run backup, run (\S+)$/.exec(description)?.[1];
+  return run === undefined ? undefined : { runId: run };
+}
+
 // The description of a checkpoint as `virsh checkpoint-dumpxml` prints it ('' when it has none).
-function checkpointDescription(xml: string): string {
+export function checkpointDescription(xml: string): string {
   const root = new DOMParser({ onError: () => undefined }).parseFromString(xml, 'text/xml').documentElement;
   return (root ? firstChild(root, 'description')?.textContent : undefined)?.trim() ?? '';
 }

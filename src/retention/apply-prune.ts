@@ -1,6 +1,6 @@
 // Carries out retention by points: every unkept point merged into the next point of its chain
 // (oldest first, so each merge sees the chain as the last one left it), or removed when it is the
-// newest of an older chain (its bitmap on the source with it). Stops at the first failure, or between two merges when `signal` is
+// newest of an older chain (its bitmap or libvirt checkpoint on the source with it). Stops at the first failure, or between two merges when `signal` is
 // aborted (a merge under way always finishes): what is done is done, the rest stays.
 
 import { rm } from 'node:fs/promises';
@@ -13,6 +13,7 @@ import { crashPoint } from '../crash-points.js';
 import { endSessionsOf } from '../files/session/session-record.js';
 import { mergePoint } from './merge-point.js';
 import { releasePointBitmaps } from './point-bitmaps.js';
+import { releasePointCheckpoint } from '../checkpoints/point-checkpoint.js';
 import { describeDecision, type PointDecision } from './prune-choice.js';
 
 // The run_files kind of a removed point's files: doctor deletes them if the run dies before it does.
@@ -70,6 +71,7 @@ export async function applyPrune(
       await rm(domain, { force: true });
       for (const file of [...files, domain]) await store.forgetRunFile(LOCAL_NODE_ID, file);
       for (const line of await releasePointBitmaps(backup)) say(line);
+      for (const line of await releasePointCheckpoint(store, backup)) say(line);
       removed++;
     }
     done(decision);

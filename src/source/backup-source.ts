@@ -49,6 +49,8 @@ export interface SnapshotContext {
   /** Recorded in the state database before it is taken, so doctor finds it after a kill -9; forgotten once given back. */
   record(kind: string, name: string, facts: Readonly<Record<string, unknown>>): Promise<void>;
   forget(kind: string, name: string): Promise<void>;
+  /** A libvirt domain the source takes checkpoints on: kept for good, so `checkpoints`, forget and doctor find them (docs/how-it-works.md#checkpoints-on-a-domain). */
+  rememberCheckpointDomain(uri: string, domain: string): Promise<void>;
   /** Gives back what runs that are over or dead recorded on the node (`match`: the source's own), as doctor would; says what it did. */
   giveBackLeftovers(
     match: (kind: string, facts: Readonly<Record<string, unknown>>) => boolean,

@@ -361,6 +361,7 @@ async function takeCheckpointRecord(
   context: SnapshotContext,
 ): Promise<void> {
   const virsh = virshOn(context.exec, source.uri);
+  await context.rememberCheckpointDomain(source.uri, source.domain);
   await context.record('checkpoint', name, {
     domain: source.domain,
     uri: source.uri,

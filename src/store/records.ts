@@ -1,6 +1,6 @@
 // What the store hands out: frozen camelCase records, independent of the SQL dialect.
 
-import type { DiskKey, PlanKind } from '../plan/types.js';
+import type { DiskKey, NodeSpec, PlanKind } from '../plan/types.js';
 
 /**
  * A plan's kind, or a command that records its work as a run (verify, catalog import, prune, forget,
@@ -8,7 +8,7 @@ import type { DiskKey, PlanKind } from '../plan/types.js';
  * recorded under the run: files/point-drive.ts).
  */
 export type RunKind =
-  PlanKind | 'verify' | 'catalog-import' | 'prune' | 'forget' | 'serve' | 'failover' | 'files' | 'mount';
+  PlanKind | 'verify' | 'catalog-import' | 'prune' | 'forget' | 'retire' | 'serve' | 'failover' | 'files' | 'mount';
 /** api: started through the HTTP API (docs/api.md), by the run's actor. */
 export type RunTrigger = 'manual' | 'schedule' | 'api';
 export type RunStatus = 'running' | 'succeeded' | 'failed' | 'interrupted' | 'skipped';
@@ -260,4 +260,27 @@ export interface ReplicaFailover {
   readonly node: string;
   /** ISO-8601 UTC. */
   readonly at: string;
+}
+
+/** A libvirt domain checkpoints were taken on, and how to reach its node again (docs/how-it-works.md#checkpoints-on-a-domain). */
+export interface CheckpointDomain {
+  /** NodeHost.id: 'this host' or user@host:port. */
+  readonly node: string;
+  readonly nodeSpec: NodeSpec | null;
+  readonly uri: string;
+  readonly domain: string;
+  /** The plan's vm.name whose backups or syncs took them. */
+  readonly vm: string;
+  /** The last time a run took one there (ISO-8601 UTC). */
+  readonly seenAt: string;
+}
+
+/** A chain `sendense-run retire` ended: its checkpoints deleted, its points kept. */
+export interface RetiredChain {
+  readonly chainId: string;
+  readonly plan: string;
+  readonly vm: string;
+  readonly repository: string;
+  readonly runId: string;
+  readonly retiredAt: string;
 }

@@ -129,6 +129,27 @@ export interface NodeResourcesTable {
   since: string;
 }
 
+/** A domain a libvirt source took checkpoints on (018-checkpoint-records). */
+export interface CheckpointDomainsTable {
+  node: string;
+  uri: string;
+  domain: string;
+  vm: string;
+  /** JSON NodeSpec, or null for this host. */
+  node_spec: string | null;
+  seen_at: string;
+}
+
+/** A chain `retire` ended: its checkpoints deleted, its points kept (018-checkpoint-records). */
+export interface RetiredChainsTable {
+  chain_id: string;
+  plan: string;
+  vm: string;
+  repository: string;
+  run_id: string;
+  retired_at: string;
+}
+
 export interface RunFilesTable {
   run_id: string;
   node: string;
@@ -228,6 +249,8 @@ export interface StoreDatabase {
   api_tokens: ApiTokensTable;
   api_audit: ApiAuditTable;
   api_tasks: ApiTasksTable;
+  checkpoint_domains: CheckpointDomainsTable;
+  retired_chains: RetiredChainsTable;
 }
 
 /** An API token (016-api): only the SHA-256 of its secret is kept. */

@@ -4,6 +4,7 @@
 import type { Kysely } from 'kysely';
 import { apiRecords } from './api-records.js';
 import * as backups from './backups.js';
+import * as checkpointRecords from './checkpoint-records.js';
 import { dialectOf } from './dialect.js';
 import * as diskSlots from './disk-slots.js';
 import * as fileMounts from './file-mounts.js';
@@ -112,6 +113,11 @@ export function sqlStore(db: Kysely<StoreDatabase>, { self, beforeClose, fenced 
     recordNodeResource: (resource) => nodeResources.recordNodeResource(db, resource),
     forgetNodeResource: (node, kind, name) => nodeResources.forgetNodeResource(db, node, kind, name),
     allNodeResources: () => nodeResources.allNodeResources(db),
+
+    recordCheckpointDomain: (where) => checkpointRecords.recordCheckpointDomain(db, where),
+    checkpointDomains: () => checkpointRecords.checkpointDomains(db),
+    retireChains: (chains) => checkpointRecords.retireChains(db, chains),
+    retiredChains: () => checkpointRecords.retiredChains(db),
 
     recordMerge: (merge) => merges.recordMerge(db, merge),
     setMergePhase: (id, phase) => merges.setMergePhase(db, id, phase),

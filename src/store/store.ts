@@ -25,6 +25,8 @@ import type {
   ReplicaFailover,
   ReplicaPoint,
   ReplicaPointStatus,
+  CheckpointDomain,
+  RetiredChain,
 } from './records.js';
 
 export type { NewFileMount } from './file-mounts.js';
@@ -319,6 +321,14 @@ export interface Store {
   recordNodeResource(resource: Omit<NodeResource, 'since'>): Promise<void>;
   forgetNodeResource(node: string, kind: string, name: string): Promise<void>;
   allNodeResources(): Promise<readonly NodeResource[]>;
+
+  // libvirt checkpoints (migrations/018-checkpoint-records.ts)
+  /** Where a libvirt source takes checkpoints: recorded by every run that takes one, kept for good. */
+  recordCheckpointDomain(where: Omit<CheckpointDomain, 'seenAt'>): Promise<void>;
+  checkpointDomains(): Promise<readonly CheckpointDomain[]>;
+  /** Chains whose checkpoints `retire` deleted: the plan's next run starts a new chain. */
+  retireChains(chains: readonly Omit<RetiredChain, 'retiredAt'>[]): Promise<void>;
+  retiredChains(): Promise<readonly RetiredChain[]>;
 
   // retention merges (intent before any file is touched; doctor finishes or rolls back the rest)
   recordMerge(merge: Pick<MergeRecord, 'vm' | 'parentId' | 'childId' | 'runId'>): Promise<MergeRecord>;

@@ -82,6 +82,7 @@ const DOING: Readonly<Record<string, string>> = {
   verify: 'being verified',
   prune: 'being pruned',
   forget: 'having points forgotten',
+  retire: 'having a plan retired',
   copy: 'being copied',
 };
 

@@ -35,10 +35,11 @@ describe('claims of the docs', () => {
       'cli/failover-command.ts',
       'cli/fetch-command.ts',
       'cli/prune-command.ts',
+      'cli/retire-command.ts',
       'cli/verify-replicas.ts',
     ]);
     expect(readFileSync('docs/how-it-works.md', 'utf8').replace(/\s+/g, ' ')).toContain(
-      "Nothing outside `src/kinds` tells kinds apart but the commands made for one kind's plans, which check they were given one (`failover` and `replicas --verify`: a replicate plan; `fetch`: a copy plan's s3 copy; `prune`: a backup plan with keep-* rules)",
+      "Nothing outside `src/kinds` tells kinds apart but the commands made for one kind's plans, which check they were given one (`failover` and `replicas --verify`: a replicate plan; `fetch`: a copy plan's s3 copy; `prune`: a backup plan with keep-* rules; `retire`: a backup plan of a libvirt domain)",
     );
   });
 });

@@ -4,7 +4,7 @@
 
 import type { BackupPlan, DiskKey } from '../../plan/types.js';
 import { backupSource, type BackupSource, type SourceDiskFacts } from '../../source/index.js';
-import type { Backup } from '../../store/index.js';
+import type { Backup, RetiredChain } from '../../store/index.js';
 import { plural } from '../../format/plural.js';
 
 export type { SourceDiskFacts };
@@ -24,8 +24,11 @@ export function decideChain(
   chainProblem: (diskKey: DiskKey) => string | undefined,
   /** Complete points of the VM in the plan's repository that other plans made (never this plan's parents). */
   others: readonly OtherPlanPoints[] = [],
+  /** The plan's newest chain, ended by `retire`: a new chain is what was asked for. */
+  retired?: RetiredChain,
 ): ChainDecision {
   if (plan.kind === 'backup') return { type: 'full' };
+  if (retired !== undefined) return { type: 'full', note: `${retiredNote(retired)}: taking a full backup` };
   const { onMissingChain, maxChainLength } = plan.incremental;
   const cannot = (reason: string): ChainDecision =>
     onMissingChain === 'fail'
@@ -83,4 +86,9 @@ export function noCompleteBackup(plan: BackupPlan, others: readonly OtherPlanPoi
   if (others.length === 0) return `no complete backup of ${vm.name} in ${repository.path} ${then}`;
   const theirs = others.map((other) => `plan ${other.plan} has ${plural(other.points, 'point')} there`).join(', ');
   return `no complete backup of ${vm.name} by plan ${name} in ${repository.path} ${then} (${theirs})`;
+}
+
+// "chain C of plan P was retired on T (run R)": why the next run starts a new chain.
+export function retiredNote(retired: RetiredChain): string {
+  return `chain ${retired.chainId} of plan ${retired.plan} was retired at ${retired.retiredAt} (sendense-run retire, run ${retired.runId}): its checkpoints are gone`;
 }

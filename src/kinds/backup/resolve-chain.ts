@@ -13,9 +13,15 @@ import { unknownBackups } from '../../repository/catalog-import.js';
 import { backupFile, exportName, newBackupId } from '../../repository/layout.js';
 import { manifestPath } from '../../repository/manifest.js';
 import { backupSource, type SourceDiskFacts } from '../../source/index.js';
-import type { Backup, Store } from '../../store/index.js';
+import type { Backup, RetiredChain, Store } from '../../store/index.js';
 import { plural } from '../../format/plural.js';
-import { decideChain, noCompleteBackup, type ChainDecision, type OtherPlanPoints } from './chain-decision.js';
+import {
+  decideChain,
+  noCompleteBackup,
+  retiredNote,
+  type ChainDecision,
+  type OtherPlanPoints,
+} from './chain-decision.js';
 import { refuseUnfinishedMerge } from '../../retention/unfinished-merge.js';
 import { refuseOtherVm } from './plan-ownership.js';
 
@@ -147,7 +153,7 @@ export const resolveChain: Step<BackupRun> = {
       run.state = backupState(plan, NEW_BACKUP_ID, incremental ? previous : undefined, previous, uninspected(plan));
       const chain = incremental
         ? `incremental on backup ${previous.id} if its change tracking is intact (the remote node is not contacted in a dry run)`
-        : `full backup into a new chain${previous ? '' : ` (${noCompleteBackup(plan, found.others, 'yet')})`}`;
+        : `full backup into a new chain${previous ? '' : ` (${found.retired ? retiredNote(found.retired) : noCompleteBackup(plan, found.others, 'yet')})`}`;
       const unlisted =
         plan.vm.source.disks.length === 0
           ? [
@@ -213,7 +219,7 @@ export async function resolveBackup(
   const { plan } = run;
   const source = backupSource(plan.vm.source);
   source.checkReady();
-  const { previous, chainLength, damaged, others } = await findPrevious(run);
+  const { previous, chainLength, damaged, others, retired } = await findPrevious(run);
   const inspection = await source.inspect((argv, options) => run.node.exec(argv, options), previous);
   const facts = inspection.disks;
   // A chain with a file gone, a header destroyed or a file linked to another parent cannot carry an incremental.
@@ -233,6 +239,7 @@ export async function resolveBackup(
       return problem === undefined ? undefined : describeChainFileProblem(problem);
     },
     others,
+    retired,
   );
   const parent = decision.type === 'incremental' ? previous : undefined;
   const relinked = [...brokenLinks.values()].find((problem) => problem.kind === 'backing');
@@ -251,6 +258,8 @@ interface PreviousBackup {
   readonly damaged?: Backup;
   /** When this plan has no point to build on: the complete points other plans made of the VM there. */
   readonly others: readonly OtherPlanPoints[];
+  /** The plan's newest chain, ended by `retire`. */
+  readonly retired?: RetiredChain;
 }
 
 // What the database knows of this VM's backups in this repository (the source is not read).
@@ -268,6 +277,9 @@ async function findPrevious(run: Pick<BackupRun, 'plan' | 'store'>): Promise<Pre
   }
   // A plan continues only its own chain: two plans on one VM keep theirs apart (docs/how-it-works.md#plans-that-share-a-vm).
   const latest = await store.latestCompleteBackup(plan.vm.name, plan.repository.path, plan.name);
+  // A retired chain's checkpoints are gone on purpose: a new chain, as asked, not a failure (docs/commands.md#retire).
+  const retired = (await store.retiredChains()).find((chain) => chain.chainId === latest?.chainId);
+  if (retired !== undefined) return { chainLength: 0, others: [], retired };
   // A damaged backup is never a parent, nor is anything older in its chain: the next one starts a new chain.
   const damaged = await newestDamaged(store, plan, latest);
   const previous = damaged === undefined ? latest : undefined;

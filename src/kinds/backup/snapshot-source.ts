@@ -37,6 +37,8 @@ export function snapshotContext(run: SourceRun, step: string): SnapshotContext {
     record: (kind, name, facts) =>
       run.store.recordNodeResource({ runId: run.runId, node: node.id, kind, name, facts: { ...facts, nodeSpec } }),
     forget: (kind, name) => run.store.forgetNodeResource(node.id, kind, name),
+    rememberCheckpointDomain: (uri, domain) =>
+      run.store.recordCheckpointDomain({ node: node.id, nodeSpec, uri, domain, vm: run.plan.vm.name }),
     async giveBackLeftovers(match) {
       const findings = await giveBackLeftovers(run.store, node, (resource) => match(resource.kind, resource.facts));
       return findings.map((finding) => `${finding.what}: ${finding.action}`);

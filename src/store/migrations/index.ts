@@ -19,6 +19,7 @@ import { runRecordMigration } from './014-run-record.js';
 import { protectedPointsMigration } from './015-protected-points.js';
 import { apiMigration } from './016-api.js';
 import { vmWaitMigration } from './017-vm-wait.js';
+import { checkpointRecordsMigration } from './018-checkpoint-records.js';
 
 const migrations: Readonly<Record<string, Migration>> = Object.freeze({
   '001-initial': initialMigration,
@@ -38,6 +39,7 @@ const migrations: Readonly<Record<string, Migration>> = Object.freeze({
   '015-protected-points': protectedPointsMigration,
   '016-api': apiMigration,
   '017-vm-wait': vmWaitMigration,
+  '018-checkpoint-records': checkpointRecordsMigration,
 });
 
 export const migrationProvider: MigrationProvider = {

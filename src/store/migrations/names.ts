@@ -19,4 +19,5 @@ export const MIGRATION_NAMES: readonly string[] = Object.freeze([
   '015-protected-points',
   '016-api',
   '017-vm-wait',
+  '018-checkpoint-records',
 ]);
