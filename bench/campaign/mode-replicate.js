@@ -20,8 +20,8 @@ const VIRSH = ['-c', 'qemu:///system'];
 
 // The mode's draw: syncs (kill-run, kill-child) and failover tests (kill-run); pg-restart with postgres.
 export function replicateTables(mode, operations, faults) {
-  operations['replicate-sync'] = 3;
-  operations['failover-test'] = 1;
+  operations['replicate-sync'] = 5;
+  operations['failover-test'] = 2;
   faults['replicate-sync'] = ['kill-run', 'kill-run', 'kill-child', 'kill-child'];
   faults['failover-test'] = ['kill-run'];
   if (mode.has('postgres')) faults['replicate-sync'].push('pg-restart');
@@ -54,6 +54,8 @@ export class ReplicateMode {
     if (!this.libvirt) {
       const out = join(root, 'bench', 'out', 'campaign-libvirt-guest.mjs');
       mkdirSync(dirname(out), { recursive: true });
+      // Its own user of libvirtd, even under a vitest worker (which would make the worker's run the owner).
+      delete process.env.VITEST_WORKER_ID;
       this.libvirt = await import(
         await bundle(join(root, 'test/support/libvirt-guest.ts'), out, { packages: 'external' })
       );

@@ -38,7 +38,7 @@ const SECRET_ENV = 'CAMPAIGN_S3_SECRET';
 
 // The mode's draw: s3-copy with its faults (pg-restart too with postgres).
 export function s3Tables(mode, operations, faults) {
-  operations['s3-copy'] = 3;
+  operations['s3-copy'] = 6;
   faults['s3-copy'] = ['kill-run', 'kill-run', 'kill-child', 'link-cut', 'link-cut', 'link-cut'];
   if (mode.has('postgres')) faults['s3-copy'].push('pg-restart', 'pg-restart');
 }
@@ -215,9 +215,10 @@ export class S3Mode {
     return {
       kind: 'link-cut',
       ...moment,
+      // The link down is the fault, whether a connection was open then or not (new ones are refused).
       act: () => {
         const cut = this.server.cut(downMs);
-        return cut > 0 ? `${cut} S3 connection${cut === 1 ? '' : 's'} (down ${downMs} ms)` : undefined;
+        return `the S3 link (down ${downMs} ms, ${cut} connection${cut === 1 ? '' : 's'} dropped)`;
       },
     };
   }
