@@ -16,6 +16,8 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import { PostgresServer } from './postgres.js';
+import { ReplicateMode, replicateTables } from './mode-replicate.js';
+import { S3Mode, s3Tables } from './mode-s3.js';
 import { mulberry32 } from './prng.js';
 import { runCli } from './run-cli.js';
 import { startSshd } from './sshd.js';
@@ -47,7 +49,7 @@ const FAULTS = {
 // Operations that may legitimately remove points (retention after a backup, merges, doctor finishing one).
 const REMOVES_POINTS = new Set(['backup', 'prune', 'forget', 'doctor', 'flip', 'pair']);
 
-export const MODES = ['encrypted', 'postgres', 'copy', 'concurrent'];
+export const MODES = ['encrypted', 'postgres', 'copy', 'concurrent', 's3', 'replicate'];
 
 // A run refused because another holds the VM (src/store/vm-locks.ts), or a restore refused
 // because the other run's merge is still going (src/retention/unfinished-merge.ts: a restore
@@ -84,6 +86,9 @@ function tables(mode) {
     operations.pair = 4;
     faults.pair = ['kill-run', 'kill-run', 'kill-child'];
   }
+  // Modes of their own file (mode-*.js): their operations and faults.
+  if (mode.has('s3')) s3Tables(mode, operations, faults);
+  if (mode.has('replicate')) replicateTables(mode, operations, faults);
   if (mode.has('postgres')) {
     // key add/remove use no state database.
     for (const op of ['backup', 'prune', 'forget', 'verify', 'restore', 'copy', 'pair'])
@@ -157,9 +162,38 @@ export class Campaign {
     this.pointsCompared = 0;
     this.violations = [];
     this.ws = undefined;
+    // Modes of their own file: services, workspace, operations and checks (mode-s3.js, mode-replicate.js).
+    const context = {
+      cli: (args, fault, db, watch) => this.#cli(args, fault, db, watch),
+      violation: (kind, detail) => new Violation(kind, detail),
+      whyFailed,
+      // The points the campaign's backups took (id -> the source's sha256 then), of the workspace now.
+      taken: (id) => this.taken.get(id),
+    };
+    this.modes = [
+      ...(mode.has('s3') ? [new S3Mode(context)] : []),
+      ...(mode.has('replicate') ? [new ReplicateMode(context)] : []),
+    ];
+  }
+
+  #modeOf(op) {
+    return this.modes.find((mode) => mode.ops().includes(op));
+  }
+
+  // Points the modes restored and compared (from a bucket, a replica's points).
+  modePointsCompared() {
+    return this.modes.reduce((sum, mode) => sum + mode.pointsCompared, 0);
+  }
+
+  modeSummary() {
+    return this.modes.flatMap((mode) => mode.summary());
   }
 
   async #services() {
+    for (const mode of this.modes) {
+      liveServices.add(mode);
+      await mode.start(tmpParent());
+    }
     if (this.mode.has('postgres') && !this.pg) {
       this.pg = new PostgresServer(tmpParent());
       liveServices.add(this.pg);
@@ -172,11 +206,13 @@ export class Campaign {
   }
 
   async #fresh() {
+    if (this.ws) for (const mode of this.modes) mode.dispose?.(this.ws);
     if (this.ws) removeWorkspace(this.ws);
     this.ws = undefined;
     await this.#services();
     const dbUrl = this.pg ? await this.pg.createDatabase() : undefined;
     this.ws = createWorkspace(this.mode, { pg: this.pg, sshd: this.sshd }, dbUrl);
+    for (const mode of this.modes) await mode.prepare(this.ws);
     this.expected = new Map(); // point id -> sha256 of the source's guest bytes when it was taken
     this.taken = new Map(); // the same, never dropped: a copy keeps points the hub let go
     this.compared = new Map(); // point id -> chain signature when it last restored equal
@@ -188,8 +224,13 @@ export class Campaign {
   }
 
   async close() {
+    if (this.ws) for (const mode of this.modes) mode.dispose?.(this.ws);
     if (this.ws) removeWorkspace(this.ws);
     this.ws = undefined;
+    for (const mode of this.modes) {
+      await mode.stop();
+      liveServices.delete(mode);
+    }
     for (const service of [this.pg, this.sshd]) {
       if (!service) continue;
       await service.stop();
@@ -255,15 +296,18 @@ export class Campaign {
     try {
       await this.#afterFault('end');
       if (this.mode.has('copy')) await this.#checkCopy(undefined);
+      for (const mode of this.modes) await mode.check(this.ws);
     } catch (error) {
       const violation = error instanceof Violation ? error : new Violation('harness', error.stack ?? String(error));
       this.violations.push({ seed, mode: modeName(this.mode), kind: violation.kind, detail: violation.detail, steps });
     }
   }
 
-  async #cli(args, fault, db = this.ws.db) {
-    const result = await runCli(this.ws, args, fault, db);
+  async #cli(args, fault, db = this.ws.db, watch = undefined) {
+    const result = await runCli(this.ws, args, fault, db, watch);
     this.noted.push(...result.noted);
+    // A link a mode cut is back before anything goes on (doctor must reach the store).
+    for (const mode of this.modes) await mode.ready?.();
     // A pg-restart under way: nothing goes on before PostgreSQL is back.
     if (this.pg) {
       await this.pg.ready();
@@ -276,6 +320,8 @@ export class Campaign {
 
   // The fault of a step, with its moment, from the step's own generator (undefined: none to time).
   #faultOf(step, rng) {
+    const own = this.#modeOf(step.op)?.faultOf(step, rng);
+    if (own) return own;
     // A key command prints one line, at its end: killed at a fraction (30-105 %) of how long the
     // last `key list` took here, so the kills spread over its life (Node.js starting, scrypt, the write).
     if (step.fault === 'kill-run' && step.op.startsWith('key-'))
@@ -489,6 +535,10 @@ export class Campaign {
       case 'pair':
         result = await this.#pair(rng, complete, fault);
         break;
+      default:
+        // A mode's operation; nothing to do (no repository, no point yet): undefined.
+        result = await this.#modeOf(step.op).step(step, fault, this.ws, rng);
+        if (result === undefined) return;
     }
     // A SIGKILL that reached the run as it exited by itself (a zombie) changed nothing: a miss.
     if (fault?.kind === 'kill-run' && result.hit && result.signal !== 'SIGKILL') result = { ...result, hit: undefined };
@@ -523,6 +573,7 @@ export class Campaign {
     if (step.op === 'backup') await this.#repositoryKeys();
     if (step.op === 'copy' || result.pair?.includes('copy'))
       await this.#checkCopy(faulted || result.pair ? undefined : result);
+    await this.#modeOf(step.op)?.check(this.ws, { op: step.op, succeeded: !faulted && result.exitCode === 0 });
   }
 
   // Two operations of the VM at once (backup, prune, verify, restore, copy in copy mode), the fault
@@ -860,13 +911,14 @@ export class Campaign {
   }
 }
 
-// A failed command's own words: its --json error lines, else its last lines of stderr.
+// A failed command's own words: its --json error lines (doctor's: findings not cleaned), else its last lines of stderr.
 function whyFailed(result) {
   const errors = result.stdout
     .split('\n')
-    .filter((line) => line.startsWith('{') && /"type":"(error|run-end)"/.test(line))
+    .filter((line) => line.startsWith('{') && /"type":"(error|run-end)"|"ok":false/.test(line))
     .map((line) => JSON.parse(line))
-    .map((event) => event.error ?? event.message)
+    // doctor's findings it could not clean: what, and what it did.
+    .map((event) => event.error ?? event.message ?? (event.ok === false ? `${event.what}: ${event.action}` : undefined))
     .filter(Boolean);
   return errors.length > 0 ? errors.join(' / ') : result.stderr.trim().split('\n').slice(-3).join(' / ');
 }

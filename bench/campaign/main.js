@@ -90,8 +90,9 @@ function printSummary(campaign) {
       `points compared: ${campaign.pointsCompared} restored from the repository, ${campaign.copyPointsCompared} from the copy`,
     );
   if (campaign.mode.has('encrypted')) console.log(`keyrings checked (each pool key tried): ${campaign.keyChecks}`);
+  for (const line of campaign.modeSummary()) console.log(line);
   console.log(
-    `campaign: ${faults} faults, ${operations} operations, ${campaign.pointsCompared + campaign.copyPointsCompared} points compared, ${campaign.violations.length} violations`,
+    `campaign: ${faults} faults, ${operations} operations, ${campaign.pointsCompared + campaign.copyPointsCompared + campaign.modePointsCompared()} points compared, ${campaign.violations.length} violations`,
   );
 }
 

@@ -87,7 +87,8 @@ export function stopRunning() {
   }
 }
 
-export function runCli(ws, args, fault, db = ws.db) {
+// `watch` (optional): called with each --json line and a `send(signal)` that signals the run only while it has not ended.
+export function runCli(ws, args, fault, db = ws.db, watch = undefined) {
   const child = spawn(process.execPath, [BIN, ...args, '--json', '--db', db], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, CI: '1', TMPDIR: ws.tmp },
@@ -100,6 +101,7 @@ export function runCli(ws, args, fault, db = ws.db) {
         noted.set(`${entry.pid}:${entry.startTicks}`, { ...entry, command: commandOf(entry.pid) });
   };
   let stdout = '';
+  let pending = ''; // the last line of stdout so far, not yet ended (for watch)
   let stderr = '';
   let lines = 0;
   let hit;
@@ -137,6 +139,11 @@ export function runCli(ws, args, fault, db = ws.db) {
   child.stdout.on('data', (chunk) => {
     stdout += chunk;
     for (const match of chunk.toString().matchAll(/"type":"step-start","step":"([^"]+)"/g)) step = match[1];
+    if (watch) {
+      const whole = (pending + chunk.toString()).split('\n');
+      pending = whole.pop();
+      for (const line of whole) watch(line, (signal) => closed || child.kill(signal));
+    }
     const count = chunk.toString().split('\n').length - 1;
     lines += count;
     note();

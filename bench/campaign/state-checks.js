@@ -60,6 +60,7 @@ const SOCKET_DIR_PREFIXES = [
   'sendense-point-',
   'sendense-transfer-',
   'sendense-verify-',
+  'sendense-relay-',
 ];
 
 function sweptLater(entry) {

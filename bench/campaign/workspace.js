@@ -19,6 +19,9 @@ let ports = `${PORT_BASE}-${PORT_BASE + 9}`;
 export function usePorts(range) {
   ports = range;
 }
+export function portRange() {
+  return ports;
+}
 
 // Every workspace not yet removed (a shrink trial's too): removed on Ctrl+C.
 const live = new Set();
@@ -90,7 +93,7 @@ export function useKey(ws, index) {
   ws.planKeyIndex = index;
 }
 
-function repositoryLine(ws, path = ws.repository, keyFile = ws.planKey) {
+export function repositoryLine(ws, path = ws.repository, keyFile = ws.planKey) {
   return ws.encrypted
     ? `repository: { path: ${path}, encryption: { keyFile: ${keyFile} } }`
     : `repository: { path: ${path} }`;

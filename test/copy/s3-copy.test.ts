@@ -10,6 +10,7 @@
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { readFileSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import { DeleteObjectCommand, HeadObjectCommand, ListObjectVersionsCommand } from '@aws-sdk/client-s3';
 import { describe, expect, it } from 'vitest';
@@ -186,6 +187,19 @@ describe('a copy to an S3 bucket with object lock (real radosgw)', () => {
       keys(s3),
       /cannot reach it \(ECONNREFUSED\)/,
     );
+    // An endpoint that drops each connection at once is said so, not taken for a store that stopped answering.
+    const dropper = net.createServer((socket) => socket.destroy());
+    await new Promise<void>((resolve) => dropper.listen(0, '127.0.0.1', resolve));
+    try {
+      const dropping = `http://127.0.0.1:${(dropper.address() as net.AddressInfo).port}`;
+      await refused(
+        writeS3Plan({ name: 's3-dropping', bucket: 'plain', endpoint: dropping }),
+        keys(s3),
+        /cannot open the bucket: it dropped the connection \(ECONNRESET\)/,
+      );
+    } finally {
+      await new Promise((resolve) => dropper.close(resolve));
+    }
     expect(await listKeys(s3.client, 'plain')).toEqual([]);
 
     // Without objectLock, a plain bucket takes the copy.

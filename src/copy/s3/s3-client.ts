@@ -121,6 +121,9 @@ export function s3Reason(error: unknown): string {
     case 'QuotaExceeded':
       return 'over the quota (QuotaExceeded)';
     case 'TimeoutError':
+      // The SDK names a connection dropped under a request (ECONNRESET, EPIPE) a TimeoutError too.
+      if (facts.code === 'ECONNRESET' || facts.code === 'EPIPE') return `it dropped the connection (${facts.code})`;
+      if (facts.code !== 'ETIMEDOUT') return `it did not accept a connection within ${CONNECT_MS / 1000} s`;
       return `it stopped answering (nothing for ${IDLE_MS / 1000} s; a full store blocks writes so)`;
   }
   const network = facts.code ?? (error as { cause?: { code?: string } }).cause?.code;
