@@ -113,6 +113,8 @@ export interface BackupSource {
     targets: ReadonlyMap<DiskKey, string>,
     jobId: string,
   ): TransferProgram;
+  /** Which program copies its disks: our node transfer, or another (the VMware client). */
+  readonly transfersWith: TransferProgram['kind'];
   /**
    * Whether a run can give the transfer its disks a few at a time, within the hub's slots: our
    * node transfer copies the disks it is given; the VMware client takes the whole VM at once.

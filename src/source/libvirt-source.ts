@@ -206,8 +206,9 @@ export function libvirtSource(source: LibvirtSource): BackupSource {
           ...(exported.exportBitmap ? { bitmap: exported.exportBitmap } : {}),
         };
       });
-      return { request: { jobId, disks: transferDisks } };
+      return { kind: 'node-transfer', request: { jobId, disks: transferDisks } };
     },
+    transfersWith: 'node-transfer',
     takesTurns: true,
     takesRate: true,
     reportsDigests: true,

@@ -87,8 +87,9 @@ export function nbdSource(source: NbdSource): BackupSource {
           ...(incremental && bitmap ? { bitmap } : {}),
         };
       });
-      return { request: { jobId, disks: transferDisks } };
+      return { kind: 'node-transfer', request: { jobId, disks: transferDisks } };
     },
+    transfersWith: 'node-transfer',
     takesTurns: true,
     takesRate: true,
     reportsDigests: true,

@@ -164,8 +164,9 @@ export function qemuSource(source: QemuSource): BackupSource {
           ...(bitmap ? { bitmap, ...mark } : {}),
         };
       });
-      return { request: { jobId, disks: transferDisks } };
+      return { kind: 'node-transfer', request: { jobId, disks: transferDisks } };
     },
+    transfersWith: 'node-transfer',
     takesTurns: true,
     takesRate: true,
     reportsDigests: true,

@@ -110,8 +110,13 @@ export function vmwareReaderSource(source: VmwareSource): BackupSource {
         source: { kind: 'vsphere', listFile: run.lists.get(disk.key)! },
         target: { kind: 'nbd', url: targets.get(disk.key)! },
       }));
-      return { request: { jobId, disks: transferDisks }, env: { [VSPHERE_COOKIE_ENV]: run.cookie } };
+      return {
+        kind: 'node-transfer',
+        request: { jobId, disks: transferDisks },
+        env: { [VSPHERE_COOKIE_ENV]: run.cookie },
+      };
     },
+    transfersWith: 'node-transfer',
     takesTurns: true,
     takesRate: true,
     reportsDigests: true,

@@ -51,10 +51,12 @@ function backupClientSource(source: VmwareSource): BackupSource {
       const previous = incremental ? new Map(disks.map((disk) => [disk.key, disk.fromChangeId!])) : undefined;
       const nbdTargets = nbdTargetsString(disks.map((disk) => ({ key: disk.key, url: targets.get(disk.key)! })));
       return {
+        kind: 'external-client',
         command: vmwareClientCommand(source, nbdTargets, jobId),
         env: vmwareClientEnv(vmwarePassword(source), previous),
       };
     },
+    transfersWith: 'external-client',
     takesTurns: false,
     takesRate: false,
     reportsDigests: false,

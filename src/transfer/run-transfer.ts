@@ -25,8 +25,16 @@ import {
  * environment: a vSphere session cookie), or another program with its own argv (the VMware client).
  */
 export type TransferProgram =
-  | { readonly request: TransferRequest; readonly env?: Readonly<Record<string, string>> }
-  | { readonly command: readonly string[]; readonly env?: Readonly<Record<string, string>> };
+  | {
+      readonly kind: 'node-transfer';
+      readonly request: TransferRequest;
+      readonly env?: Readonly<Record<string, string>>;
+    }
+  | {
+      readonly kind: 'external-client';
+      readonly command: readonly string[];
+      readonly env?: Readonly<Record<string, string>>;
+    };
 
 export interface TransferDiskResult {
   readonly disk: DiskKey;
@@ -107,27 +115,29 @@ export async function runTransfer(options: RunTransferOptions): Promise<Transfer
   const { node, reporter, signal, step } = options;
   const bandwidth = options.bandwidth ?? UNLIMITED;
   signal.throwIfAborted();
-  if (!('request' in options.program) && bandwidth.limited) {
+  if (options.program.kind === 'external-client' && bandwidth.limited) {
     reporter.emit({
       type: 'warning',
       step,
       message: `the VMware client (sendense-backup-client) takes no rate: this transfer is not limited (the run's rate: ${bandwidth.describe()})`,
     });
   }
-  const rates = 'request' in options.program && bandwidth.limited ? new RateFollower(bandwidth) : undefined;
+  const rates = options.program.kind === 'node-transfer' && bandwidth.limited ? new RateFollower(bandwidth) : undefined;
   const program =
-    rates && 'request' in options.program
+    rates && options.program.kind === 'node-transfer'
       ? { ...options.program, request: rates.request(options.program.request) }
       : options.program;
   // A transfer started ahead has its environment already: one that needs secrets in it starts now.
-  const waiting = 'request' in program && program.env === undefined ? options.early?.take() : undefined;
+  const waiting = program.kind === 'node-transfer' && program.env === undefined ? options.early?.take() : undefined;
   let child: NodeProcess;
-  if (waiting && 'request' in program) {
+  if (waiting && program.kind === 'node-transfer') {
     child = waiting;
     waiting.write(argsOnStdinLine(program.request));
   } else {
     const argv =
-      'request' in program ? [...(await node.transferCommand()), ...transferArgv(program.request)] : program.command;
+      program.kind === 'node-transfer'
+        ? [...(await node.transferCommand()), ...transferArgv(program.request)]
+        : program.command;
     // A cancel while the command was prepared (an install over SSH) fires no 'abort' listener later.
     signal.throwIfAborted();
     child = node.spawn(argv, { env: program.env });
@@ -340,7 +350,7 @@ export async function transferForRun<D extends TransferredDisk>(
         ...(await runTransfer({
           node: run.node,
           program:
-            tuning === undefined || !('request' in program)
+            tuning === undefined || program.kind !== 'node-transfer'
               ? program
               : { ...program, request: { ...program.request, ...tuningFor(tuning, turn.length) } },
           reporter: run.reporter,

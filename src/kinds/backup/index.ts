@@ -39,9 +39,10 @@ export const backupKind: KindModule<BackupRun> = {
   async open(base, mode) {
     const { plan } = base;
     // Our node transfer starts loading while the steps before the copy run (not the VMware client's).
+    const source = backupSource(plan.vm.source);
     const earlyTransfer =
-      mode === 'run' && plan.vm.source.type !== 'vmware' ? await startTransferEarly(base.node) : undefined;
-    const wholeVm = !backupSource(plan.vm.source).takesTurns;
+      mode === 'run' && source.transfersWith === 'node-transfer' ? await startTransferEarly(base.node) : undefined;
+    const wholeVm = !source.takesTurns;
     return unresolvedRun<BackupRun, BackupState>(
       { ...base, plan, earlyTransfer, wholeVm } as BackupRun,
       'resolve-chain',

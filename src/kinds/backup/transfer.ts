@@ -92,14 +92,14 @@ const BACKUP_CLUSTER_BYTES = 64 * 1024;
 // transfer started ahead on stdin, the same argv). The VMware client has no request to ask it of;
 // its disks are never compressed (create-qcow2).
 function forTargets(program: TransferProgram, compressing: boolean): TransferProgram {
-  if (!compressing || !('request' in program)) return program;
+  if (!compressing || program.kind !== 'node-transfer') return program;
   return { ...program, request: { ...program.request, align: BACKUP_CLUSTER_BYTES } };
 }
 
 // A disk the node transfer writes on this host goes straight into its new file (create-qcow2,
 // docs/how-it-works.md#a-local-full-backup): the transfer copies it with qemu-img, or serves it itself.
 function intoFiles(program: TransferProgram, disks: readonly BackupDiskJob[]): TransferProgram {
-  if (!('request' in program) || !disks.some((disk) => disk.copiedHere === true)) return program;
+  if (program.kind !== 'node-transfer' || !disks.some((disk) => disk.copiedHere === true)) return program;
   const files = new Map(disks.filter((disk) => disk.copiedHere === true).map((disk) => [disk.key, disk.file]));
   const request = program.request;
   return {

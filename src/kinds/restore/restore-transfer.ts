@@ -40,6 +40,7 @@ export const restoreTransfer: Step<RestoreRun> = {
       }));
       // An NBD target holds old data: holes of the backup must be written as zeroes there.
       return {
+        kind: 'node-transfer',
         request: {
           jobId: run.runId,
           disks: transferDisks,
