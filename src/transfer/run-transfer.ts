@@ -16,25 +16,9 @@ import {
   parseTransferLine,
   transferArgv,
   type DataRange,
-  type TransferRequest,
   type ZeroRange,
 } from '../wire/index.js';
-
-/**
- * How the transfer is invoked: this project's node transfer with its request (and secrets for its
- * environment: a vSphere session cookie), or another program with its own argv (the VMware client).
- */
-export type TransferProgram =
-  | {
-      readonly kind: 'node-transfer';
-      readonly request: TransferRequest;
-      readonly env?: Readonly<Record<string, string>>;
-    }
-  | {
-      readonly kind: 'external-client';
-      readonly command: readonly string[];
-      readonly env?: Readonly<Record<string, string>>;
-    };
+import { transferPlan, type TransferAsk, type TransferProgram } from './transfer-plan.js';
 
 export interface TransferDiskResult {
   readonly disk: DiskKey;
@@ -59,7 +43,7 @@ export interface WrittenRanges {
 
 export interface RunTransferOptions {
   readonly node: NodeHost;
-  /** Our node transfer with its request, or another program (the VMware client). */
+  /** Our node transfer with its request, or another program (the VMware client), run as it is. */
   readonly program: TransferProgram;
   readonly reporter: RunReporter;
   readonly signal: AbortSignal;
@@ -72,8 +56,8 @@ export interface RunTransferOptions {
   readonly onDiskDone?: (disk: DiskKey) => void;
   /** Our node transfer started ahead of its job (startTransferEarly), used when it is still waiting. */
   readonly early?: EarlyTransfer;
-  /** The run's rate: our node transfer starts at it and is told each change; none = not limited. */
-  readonly bandwidth?: Bandwidth;
+  /** The run's rate, which the request starts at: our node transfer is told each change; none = not limited. */
+  readonly rates?: RateFollower;
 }
 
 /** Our node transfer, started before its job is known, waiting for its arguments on stdin. */
@@ -112,25 +96,12 @@ export async function startTransferEarly(node: NodeHost): Promise<EarlyTransfer 
 }
 
 export async function runTransfer(options: RunTransferOptions): Promise<TransferDiskResult[]> {
-  const { node, reporter, signal, step } = options;
-  const bandwidth = options.bandwidth ?? UNLIMITED;
+  const { node, reporter, signal, step, program, rates } = options;
   signal.throwIfAborted();
-  if (options.program.kind === 'external-client' && bandwidth.limited) {
-    reporter.emit({
-      type: 'warning',
-      step,
-      message: `the VMware client (sendense-backup-client) takes no rate: this transfer is not limited (the run's rate: ${bandwidth.describe()})`,
-    });
-  }
-  const rates = options.program.kind === 'node-transfer' && bandwidth.limited ? new RateFollower(bandwidth) : undefined;
-  const program =
-    rates && options.program.kind === 'node-transfer'
-      ? { ...options.program, request: rates.request(options.program.request) }
-      : options.program;
   // A transfer started ahead has its environment already: one that needs secrets in it starts now.
   const waiting = program.kind === 'node-transfer' && program.env === undefined ? options.early?.take() : undefined;
   let child: NodeProcess;
-  if (waiting && program.kind === 'node-transfer') {
+  if (waiting !== undefined && program.kind === 'node-transfer') {
     child = waiting;
     waiting.write(argsOnStdinLine(program.request));
   } else {
@@ -245,15 +216,16 @@ export async function runTransfer(options: RunTransferOptions): Promise<Transfer
 
 // The run's rate for one node transfer: the request carries it at start, and each change while it
 // runs goes to its stdin as a control line (src/wire/transfer-control.ts), acknowledged by a rate line.
-class RateFollower {
+export class RateFollower {
   private last: RateNow = {};
   private unsubscribe: () => void = () => undefined;
 
   constructor(private readonly bandwidth: Bandwidth) {}
 
-  request(request: TransferRequest): TransferRequest {
+  // The rate the request starts at (bytes per second; undefined: none right now).
+  start(): number | undefined {
     this.last = this.bandwidth.now();
-    return this.last.bytesPerSecond === undefined ? request : { ...request, rate: this.last.bytesPerSecond };
+    return this.last.bytesPerSecond;
   }
 
   // From the moment it runs; a change while it was being started (an install over SSH) is sent at once.
@@ -297,8 +269,8 @@ function formatMs(ms: number): string {
 
 type TransferredDisk = { readonly key: DiskKey; bytes?: number; written?: WrittenRanges; readonly server?: DiskServer };
 
-/** What one node transfer of these disks runs: ours with its request, or another program (the VMware client). */
-export type TransferProgramFor<D> = (disks: readonly D[]) => TransferProgram;
+/** What a transfer step asks of one node transfer of these disks (transfer-plan.ts builds its program). */
+export type TransferAskFor<D> = (disks: readonly D[]) => TransferAsk;
 
 /**
  * How a run's disks take turns within its hub slots (docs/how-it-works.md#the-data-path): how many at once and with
@@ -327,9 +299,10 @@ export async function transferForRun<D extends TransferredDisk>(
     readonly earlyTransfer?: EarlyTransfer;
     readonly state: { readonly disks: readonly D[] };
   },
-  programFor: TransferProgramFor<D>,
+  askFor: TransferAskFor<D>,
 ): Promise<{ readonly total: number; readonly results: readonly TransferDiskResult[] }> {
   const { disks } = run.state;
+  const bandwidth = run.bandwidth ?? UNLIMITED;
   const tuning = diskTurns(run);
   const turns = tuning === undefined ? [disks] : inGroupsOf(disks, tuning.parallelDisks);
   const stopping: Promise<void>[] = [];
@@ -344,15 +317,12 @@ export async function transferForRun<D extends TransferredDisk>(
       // The last turn's servers are gone before this turn's start: never more than a turn's worth at once.
       await Promise.all(stopping.splice(0));
       await startServers(turn);
-      const program = programFor(turn);
+      const { program, rates } = planTurn(askFor(turn), tuning, bandwidth, run.reporter);
       const timeout = run.plan.timeouts.transfer;
       results.push(
         ...(await runTransfer({
           node: run.node,
-          program:
-            tuning === undefined || program.kind !== 'node-transfer'
-              ? program
-              : { ...program, request: { ...program.request, ...tuningFor(tuning, turn.length) } },
+          program,
           reporter: run.reporter,
           signal: run.signal,
           timeout,
@@ -360,7 +330,7 @@ export async function transferForRun<D extends TransferredDisk>(
           step: 'transfer',
           onDiskDone: turns.length > 1 ? stopFinished : undefined,
           early: run.earlyTransfer,
-          bandwidth: run.bandwidth,
+          rates,
         })),
       );
       // Each disk's server stopped when its disk was done; any left (stop() is idempotent) go with the turn.
@@ -379,6 +349,24 @@ export async function transferForRun<D extends TransferredDisk>(
   return { total: results.reduce((sum, result) => sum + result.bytesDone, 0), results };
 }
 
+// A turn's program (transfer-plan.ts) at the run's rate now, and what tells our node transfer each change of it.
+function planTurn(
+  ask: TransferAsk,
+  tuning: DiskTuning | undefined,
+  bandwidth: Bandwidth,
+  reporter: RunReporter,
+): { readonly program: TransferProgram; readonly rates?: RateFollower } {
+  if (ask.reads.kind === 'external-client' && bandwidth.limited) {
+    reporter.emit({
+      type: 'warning',
+      step: 'transfer',
+      message: `the VMware client (sendense-backup-client) takes no rate: this transfer is not limited (the run's rate: ${bandwidth.describe()})`,
+    });
+  }
+  const rates = ask.reads.kind === 'node-transfer' && bandwidth.limited ? new RateFollower(bandwidth) : undefined;
+  return { program: transferPlan(ask, { tuning, rate: rates?.start() }), ...(rates && { rates }) };
+}
+
 /**
  * Starts the qemu-nbd servers of these disks that are not running, all at once. Each one started
  * is registered for cleanup before this returns, even when another fails to start; then the first
@@ -394,12 +382,4 @@ function inGroupsOf<T>(items: readonly T[], size: number): (readonly T[])[] {
   const groups: T[][] = [];
   for (let index = 0; index < items.length; index += size) groups.push(items.slice(index, index + size));
   return groups;
-}
-
-// Our node transfer copies as many disks at once, with as many buffers, as the run's hub slots allow.
-function tuningFor(
-  tuning: DiskTuning,
-  disks: number,
-): { parallelDisks: number; inFlight: number; connections: number } {
-  return { parallelDisks: disks, inFlight: tuning.inFlight, connections: tuning.connections };
 }

@@ -12,6 +12,7 @@ export {
   VSPHERE_COOKIE_ENV,
   type TransferDisk,
   type TransferImageFormat,
+  type TransferRead,
   type TransferRequest,
   type TransferSource,
   type TransferTarget,

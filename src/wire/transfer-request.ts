@@ -25,10 +25,10 @@ export type TransferTarget =
   | { readonly kind: 'nbd'; readonly url: string }
   | { readonly kind: 'file'; readonly path: string; readonly format: TransferImageFormat };
 
-export interface TransferDisk {
+/** How one disk is read: its source and, for an incremental, the bitmap whose dirty extents are copied. */
+export interface TransferRead {
   readonly key: number;
   readonly source: TransferSource;
-  readonly target: TransferTarget;
   /** Incremental: copy exactly the extents dirty in this bitmap (-B of a qemu source, a qemu:dirty-bitmap: context of an NBD one). */
   readonly bitmap?: string;
   /**
@@ -36,6 +36,11 @@ export interface TransferDisk {
    * docs/how-it-works.md#change-tracking-by-source): clean now, the disk shrank since, and every block is copied.
    */
   readonly bitmapMark?: number;
+}
+
+/** One disk of a transfer: how it is read and where it is written. */
+export interface TransferDisk extends TransferRead {
+  readonly target: TransferTarget;
 }
 
 /** One run of the node transfer. Options left out take the transfer's defaults. */
