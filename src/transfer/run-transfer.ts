@@ -5,6 +5,7 @@
 import type { DiskServer, RunContext } from '../engine/run-context.js';
 import { tuneDisks, type DiskTuning } from '../hub/disk-budget.js';
 import type { RunReporter } from '../engine/run-events.js';
+import type { UndoStack } from '../engine/undo-stack.js';
 import { SendenseError } from '../errors.js';
 import type { NodeHost, NodeProcess } from '../node/node.js';
 import type { DiskKey } from '../plan/types.js';
@@ -64,15 +65,14 @@ export interface RunTransferOptions {
 export interface EarlyTransfer {
   /** The waiting process, once; undefined when it is gone (then a new one is started). */
   take(): (NodeProcess & { readonly write: (text: string) => void }) | undefined;
-  /** Stops it unless taken (idempotent). */
-  stop(): Promise<void>;
 }
 
 // Starts our node transfer on this host before the run needs it: node's start-up and the loading
 // of the transfer (~0.1 s) then overlap the steps that prepare the targets. Not on SSH nodes
 // (their spawn writes the environment on stdin) nor for another program (the VMware client).
-// A hub killed meanwhile closes its stdin: it exits without having started anything.
-export async function startTransferEarly(node: NodeHost): Promise<EarlyTransfer | undefined> {
+// A hub killed meanwhile closes its stdin: it exits without having started anything. Undo is data:
+// the run's cleanup stops it unless its job took it (then runTransfer stops it).
+export async function startTransferEarly(node: NodeHost, undo: UndoStack): Promise<EarlyTransfer | undefined> {
   if (!node.isLocal) return undefined;
   const child = node.spawn([...(await node.transferCommand()), ARGS_ON_STDIN]);
   const { write } = child;
@@ -83,14 +83,18 @@ export async function startTransferEarly(node: NodeHost): Promise<EarlyTransfer 
   let taken = false;
   let gone = false;
   void child.exited.then(() => (gone = true));
+  undo.push({
+    what: `stop the node transfer started ahead of its job${child.pid === undefined ? '' : ` (pid ${child.pid})`}`,
+    when: 'always',
+    step: 'transfer',
+    held: () => !taken && !gone,
+    run: () => child.stop(),
+  });
   return Object.freeze({
     take: () => {
       if (taken || gone) return undefined;
       taken = true;
       return Object.freeze({ ...child, write });
-    },
-    stop: async () => {
-      if (!taken) await child.stop();
     },
   });
 }

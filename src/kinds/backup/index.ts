@@ -41,15 +41,14 @@ export const backupKind: KindModule<BackupRun> = {
     // Our node transfer starts loading while the steps before the copy run (not the VMware client's).
     const source = backupSource(plan.vm.source);
     const earlyTransfer =
-      mode === 'run' && source.transfersWith === 'node-transfer' ? await startTransferEarly(base.node) : undefined;
+      mode === 'run' && source.transfersWith === 'node-transfer'
+        ? await startTransferEarly(base.node, base.undo)
+        : undefined;
     const wholeVm = !source.takesTurns;
     return unresolvedRun<BackupRun, BackupState>(
       { ...base, plan, earlyTransfer, wholeVm } as BackupRun,
       'resolve-chain',
     );
-  },
-  async close(run) {
-    await run.earlyTransfer?.stop();
   },
   endFacts(run) {
     if (!run.resolved || !run.state.backupId) return {};

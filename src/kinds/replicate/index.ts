@@ -57,8 +57,12 @@ export const replicateKind: KindModule<ReplicateRun> = {
     const { plan } = base;
     const replicaNode = await openReplicaNode(plan, mode);
     try {
-      const earlyTransfer = mode === 'run' ? await startTransferEarly(base.node) : undefined;
-      const wholeVm = !backupSource(plan.vm.source).takesTurns;
+      const source = backupSource(plan.vm.source);
+      const earlyTransfer =
+        mode === 'run' && source.transfersWith === 'node-transfer'
+          ? await startTransferEarly(base.node, base.undo)
+          : undefined;
+      const wholeVm = !source.takesTurns;
       return unresolvedRun<ReplicateRun, SyncState>(
         { ...base, plan, replicaNode, earlyTransfer, wholeVm } as ReplicateRun,
         'resolve-sync',
@@ -69,7 +73,6 @@ export const replicateKind: KindModule<ReplicateRun> = {
     }
   },
   async close(run) {
-    await run.earlyTransfer?.stop();
     await run.replicaNode.close();
   },
   endFacts(run) {
