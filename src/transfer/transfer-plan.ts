@@ -5,7 +5,7 @@
 
 import type { DiskKey } from '../plan/types.js';
 import { servedUrl, type ServedDisk } from '../steps/serving-run.js';
-import type { TransferRead, TransferRequest, TransferTarget } from '../wire/index.js';
+import type { TransferCopy, TransferRead, TransferRequest, TransferTarget } from '../wire/index.js';
 
 type Env = Readonly<Record<string, string>>;
 
@@ -26,14 +26,20 @@ export type TransferReads =
 export interface TransferAsk {
   readonly jobId: string;
   readonly reads: TransferReads;
-  /** Each disk's target: the hub's NBD export, an NBD target, or its new file on this host. */
-  readonly targets: ReadonlyMap<DiskKey, TransferTarget>;
+  /** Each disk's target (the hub's NBD export, an NBD target, a file) and what copies it when not the transfer over NBD. */
+  readonly targets: ReadonlyMap<DiskKey, DiskTarget>;
   /** Whole blocks of this many bytes, each written once (a compressing target, docs/encryption.md#compression). */
   readonly align?: number;
   /** The source's holes written as zeroes too (a target that holds old data). */
   readonly zeroHoles?: boolean;
   /** false: no digests (a restore records nothing from its copy). */
   readonly digests?: boolean;
+}
+
+/** Where a disk is written, and whether qemu-img copies it there (decided by create-qcow2). */
+export interface DiskTarget {
+  readonly target: TransferTarget;
+  readonly copy?: TransferCopy;
 }
 
 /** What the run decides for one turn: its disks' share of the hub slots, and the rate it starts at. */
@@ -47,7 +53,7 @@ export interface TurnSettings {
 export function transferPlan(ask: TransferAsk, turn: TurnSettings = {}): TransferProgram {
   const { reads } = ask;
   if (reads.kind === 'external-client') return reads;
-  const disks = reads.reads.map((read) => ({ ...read, target: targetOf(ask, read.key) }));
+  const disks = reads.reads.map((read) => ({ ...read, ...targetOf(ask, read.key) }));
   const { tuning, rate } = turn;
   const request: TransferRequest = {
     jobId: ask.jobId,
@@ -62,18 +68,18 @@ export function transferPlan(ask: TransferAsk, turn: TurnSettings = {}): Transfe
 }
 
 /**
- * Where the transfer writes a disk the hub serves: straight into its new file when it is written on
- * this host (create-qcow2 decided, docs/how-it-works.md#a-local-full-backup), else the hub's export.
+ * Where the transfer writes a disk the hub serves: straight into its new file, copied by qemu-img,
+ * when create-qcow2 decided so (docs/how-it-works.md#a-local-full-backup), else the hub's export.
  */
 export function servedTarget(
   disk: Pick<ServedDisk, 'exportName' | 'socket' | 'port' | 'nodePort' | 'nodeSocket' | 'file' | 'copiedHere'>,
   node: { readonly isLocal: boolean },
-): TransferTarget {
-  if (disk.copiedHere === true) return { kind: 'file', path: disk.file, format: 'qcow2' };
-  return { kind: 'nbd', url: servedUrl(disk, node) };
+): DiskTarget {
+  if (disk.copiedHere === true) return { target: { kind: 'file', path: disk.file, format: 'qcow2' }, copy: 'qemu-img' };
+  return { target: { kind: 'nbd', url: servedUrl(disk, node) } };
 }
 
-function targetOf(ask: TransferAsk, key: DiskKey): TransferTarget {
+function targetOf(ask: TransferAsk, key: DiskKey): DiskTarget {
   const target = ask.targets.get(key);
   if (target === undefined) throw new Error(`the transfer plan has no target for disk ${key}`);
   return target;

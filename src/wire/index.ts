@@ -10,6 +10,7 @@ export {
   parseTransferTarget,
   transferArgv,
   VSPHERE_COOKIE_ENV,
+  type TransferCopy,
   type TransferDisk,
   type TransferImageFormat,
   type TransferRead,

@@ -40,7 +40,7 @@ export const restoreTransfer: Step<RestoreRun> = {
           reads: leased.map((disk) => ({ key: disk.key, source: { kind: 'nbd', url: servedUrl(disk, run.node) } })),
         },
         // prepare-target wrote it the way the NBD targets string takes it.
-        targets: new Map(leased.map((disk) => [disk.key, parseTransferTarget(disk.target!)])),
+        targets: new Map(leased.map((disk) => [disk.key, { target: parseTransferTarget(disk.target!) }])),
         digests: false,
         // An NBD target holds old data: holes of the backup must be written as zeroes there.
         zeroHoles: run.target.zeroHoles,
