@@ -100,23 +100,9 @@ export async function startTransferEarly(node: NodeHost, undo: UndoStack): Promi
 }
 
 export async function runTransfer(options: RunTransferOptions): Promise<TransferDiskResult[]> {
-  const { node, reporter, signal, step, program, rates } = options;
+  const { node, reporter, signal, step, rates } = options;
   signal.throwIfAborted();
-  // A transfer started ahead has its environment already: one that needs secrets in it starts now.
-  const waiting = program.kind === 'node-transfer' && program.env === undefined ? options.early?.take() : undefined;
-  let child: NodeProcess;
-  if (waiting !== undefined && program.kind === 'node-transfer') {
-    child = waiting;
-    waiting.write(argsOnStdinLine(program.request));
-  } else {
-    const argv =
-      program.kind === 'node-transfer'
-        ? [...(await node.transferCommand()), ...transferArgv(program.request)]
-        : program.command;
-    // A cancel while the command was prepared (an install over SSH) fires no 'abort' listener later.
-    signal.throwIfAborted();
-    child = node.spawn(argv, { env: program.env });
-  }
+  const child = await startProgram(options);
   rates?.follow(child, (message) => reporter.emit({ type: 'warning', step, message }));
   const done = new Map<DiskKey, TransferDiskResult>();
   const sizes = new Map<DiskKey, number>();
@@ -216,6 +202,26 @@ export async function runTransfer(options: RunTransferOptions): Promise<Transfer
     if (timer) clearTimeout(timer);
     await child.stop();
   }
+}
+
+// The program as it is given: our node transfer's request on the stdin of the one started ahead when
+// it still waits, else on a new one's command line; another program with its own argv.
+async function startProgram({ node, program, signal, early }: RunTransferOptions): Promise<NodeProcess> {
+  if (program.kind === 'node-transfer') {
+    // A transfer started ahead has its environment already: one that needs secrets in it starts now.
+    const waiting = program.env === undefined ? early?.take() : undefined;
+    if (waiting !== undefined) {
+      waiting.write(argsOnStdinLine(program.request));
+      return waiting;
+    }
+  }
+  const argv =
+    program.kind === 'node-transfer'
+      ? [...(await node.transferCommand()), ...transferArgv(program.request)]
+      : program.command;
+  // A cancel while the command was prepared (an install over SSH) fires no 'abort' listener later.
+  signal.throwIfAborted();
+  return node.spawn(argv, { env: program.env });
 }
 
 // The run's rate for one node transfer: the request carries it at start, and each change while it

@@ -94,6 +94,19 @@ async function incrementalIntoOverlay(source: string, full: string): Promise<{ r
   expect(run.code, run.stderr).toBe(0);
   return { run, incremental };
 }
+// A qcow2 source into a file: target, the disk marked for qemu-img as the hub marks a local full's.
+function markedForQemuImg(source: string, target: string): string[] {
+  return [
+    '--nbd-targets',
+    `2000:file:qcow2:${target}`,
+    '--source',
+    `2000=qemu:${source}`,
+    '--format',
+    '2000=qcow2',
+    '--copy',
+    '2000=qemu-img',
+  ];
+}
 async function serveTarget(file: string): Promise<string> {
   const server = await startQemuNbd({ file, exportName: 'target' });
   servers.push(server);
@@ -254,16 +267,7 @@ describe('full and incremental transfers', () => {
     const viaQemuImg = join(ws.dir, 'via-qemu-img.qcow2');
     const viaNbd = join(ws.dir, 'via-nbd.qcow2');
     for (const file of [viaQemuImg, viaNbd]) qemuImg('create', '-q', '-f', 'qcow2', file, '96M');
-    const copied = await transfer([
-      '--nbd-targets',
-      `2000:file:qcow2:${viaQemuImg}`,
-      '--source',
-      `2000=qemu:${source}`,
-      '--format',
-      '2000=qcow2',
-      '--copy',
-      '2000=qemu-img',
-    ]);
+    const copied = await transfer(markedForQemuImg(source, viaQemuImg));
     expect(copied.code, copied.stderr).toBe(0);
     expect(copied.lines.find((line) => line.type === 'done')).toMatchObject({
       copiedWith: 'qemu-img convert',
@@ -300,16 +304,7 @@ describe('full and incremental transfers', () => {
     qemuImg('convert', '-c', '-O', 'qcow2', plain, source);
     const target = join(ws.dir, 'from-compressed.qcow2');
     qemuImg('create', '-q', '-f', 'qcow2', target, '16M');
-    const run = await transfer([
-      '--nbd-targets',
-      `2000:file:qcow2:${target}`,
-      '--source',
-      `2000=qemu:${source}`,
-      '--format',
-      '2000=qcow2',
-      '--copy',
-      '2000=qemu-img',
-    ]);
+    const run = await transfer(markedForQemuImg(source, target));
     expect(run.code, run.stderr).toBe(0);
     expect(done(run, 2000).copiedWith).toBeUndefined();
     expect(imagesEqual(source, target)).toBe(true);
@@ -323,16 +318,7 @@ describe('full and incremental transfers', () => {
     qemuImg('create', '-q', '-f', 'qcow2', base, '8M');
     const target = join(ws.dir, 'marked-overlay.qcow2');
     qemuImg('create', '-q', '-f', 'qcow2', '-b', base, '-F', 'qcow2', target);
-    const run = await transfer([
-      '--nbd-targets',
-      `2000:file:qcow2:${target}`,
-      '--source',
-      `2000=qemu:${source}`,
-      '--format',
-      '2000=qcow2',
-      '--copy',
-      '2000=qemu-img',
-    ]);
+    const run = await transfer(markedForQemuImg(source, target));
     expect(run.code).not.toBe(0);
     const error = run.lines.find((line) => line.type === 'error' && line.disk === 2000);
     expect(error?.message).toBe(`target ${target} has a backing file: qemu-img cannot copy into it`);

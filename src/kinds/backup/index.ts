@@ -8,11 +8,10 @@ import type { Step } from '../../engine/step.js';
 import { allocatePorts } from '../../steps/allocate-ports.js';
 import { openTunnel } from '../../steps/open-tunnel.js';
 import { startQemuNbdServers } from '../../steps/start-qemu-nbd.js';
-import { backupSource } from '../../source/index.js';
-import { startTransferEarly } from '../../transfer/run-transfer.js';
 import type { KindModule } from '../kind.js';
 import type { BackupRun, BackupState } from './backup-run.js';
 import { createQcow2Files } from './create-qcow2.js';
+import { openTransfer } from './open-transfer.js';
 import { recordChangeIds } from './record-change-ids.js';
 import { resolveChain } from './resolve-chain.js';
 import { retention } from './retention.js';
@@ -37,18 +36,8 @@ export const backupKind: KindModule<BackupRun> = {
   afterSteps: [retention],
   cleanup: 'stop qemu-nbd, close the tunnel, release the ports; on failure delete the new files and bitmaps',
   async open(base, mode) {
-    const { plan } = base;
-    // Our node transfer starts loading while the steps before the copy run (not the VMware client's).
-    const source = backupSource(plan.vm.source);
-    const earlyTransfer =
-      mode === 'run' && source.transfersWith === 'node-transfer'
-        ? await startTransferEarly(base.node, base.undo)
-        : undefined;
-    const wholeVm = !source.takesTurns;
-    return unresolvedRun<BackupRun, BackupState>(
-      { ...base, plan, earlyTransfer, wholeVm } as BackupRun,
-      'resolve-chain',
-    );
+    const transfer = await openTransfer(base, mode);
+    return unresolvedRun<BackupRun, BackupState>({ ...base, ...transfer } as BackupRun, 'resolve-chain');
   },
   endFacts(run) {
     if (!run.resolved || !run.state.backupId) return {};

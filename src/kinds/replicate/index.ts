@@ -7,10 +7,9 @@ import { unresolvedRun } from '../../engine/run-context.js';
 import { bytesFacts } from '../../engine/step-facts.js';
 import type { Step } from '../../engine/step.js';
 import { openReplicaNode } from '../../replica/replica-node.js';
-import { backupSource } from '../../source/index.js';
 import { allocatePorts } from '../../steps/allocate-ports.js';
 import { openTunnel } from '../../steps/open-tunnel.js';
-import { startTransferEarly } from '../../transfer/run-transfer.js';
+import { openTransfer } from '../backup/open-transfer.js';
 import { snapshotSource } from '../backup/snapshot-source.js';
 import { transfer } from '../backup/transfer.js';
 import type { KindModule } from '../kind.js';
@@ -57,14 +56,9 @@ export const replicateKind: KindModule<ReplicateRun> = {
     const { plan } = base;
     const replicaNode = await openReplicaNode(plan, mode);
     try {
-      const source = backupSource(plan.vm.source);
-      const earlyTransfer =
-        mode === 'run' && source.transfersWith === 'node-transfer'
-          ? await startTransferEarly(base.node, base.undo)
-          : undefined;
-      const wholeVm = !source.takesTurns;
+      const transfer = await openTransfer(base, mode);
       return unresolvedRun<ReplicateRun, SyncState>(
-        { ...base, plan, replicaNode, earlyTransfer, wholeVm } as ReplicateRun,
+        { ...base, plan, replicaNode, ...transfer } as ReplicateRun,
         'resolve-sync',
       );
     } catch (error) {
