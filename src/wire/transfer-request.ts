@@ -211,14 +211,17 @@ export function parseTransferArgv(argv: readonly string[]): TransferRequest {
   if (values['no-digests'] === true) request.digests = false;
   if (values.align !== undefined) request.align = alignment(values.align);
   if (values.rate !== undefined) request.rate = bytesPerSecond(values.rate);
-  if (copies.size > 0) {
-    const against = Object.entries({ align: request.align, 'zero-holes': request.zeroHoles, rate: request.rate })
-      .filter(([, value]) => value !== undefined)
-      .map(([option]) => `--${option}`);
-    if (request.digests === false) against.push('--no-digests');
-    if (against.length > 0) throw usageError(`--copy: qemu-img cannot copy with ${against.join(', ')}`);
-  }
+  if (copies.size > 0) checkCopiesFit(request);
   return Object.freeze(request);
+}
+
+// qemu-img copies every byte at once into a fresh file: not in a request that shapes or limits its writes.
+function checkCopiesFit(request: TransferRequest): void {
+  const against = Object.entries({ align: request.align, 'zero-holes': request.zeroHoles, rate: request.rate })
+    .filter(([, value]) => value !== undefined)
+    .map(([option]) => `--${option}`);
+  if (request.digests === false) against.push('--no-digests');
+  if (against.length > 0) throw usageError(`--copy: qemu-img cannot copy with ${against.join(', ')}`);
 }
 
 // --copy KEY=qemu-img: a qemu: source of a named format into a file: target, no bitmap (a full).
