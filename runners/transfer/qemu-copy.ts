@@ -5,10 +5,11 @@
 // (work-plan.ts, range-digests.ts). Both read the same file at once, so on disk it is read once and
 // the second reader finds it in the page cache.
 //
-// Only for a source whose guest bytes lie in its file (raw, or a qcow2 without a backing file,
-// encryption, an external data file or compressed clusters), a target that is a fresh file of its
-// own (no backing file, not encrypted) and a transfer without a rate: anything else goes through
-// NBD (copy-disk.ts).
+// Only for a disk the hub marked `copy: 'qemu-img'` (it decided: src/transfer/transfer-plan.ts; the
+// request's parser refuses the mark with a bitmap, align, holes as zeroes, a rate or no digests).
+// The target must be a fresh file (no backing file, not encrypted): else the disk fails. Compressed
+// clusters or data outside the source's file only its map shows: that disk goes through NBD
+// (copy-disk.ts), as documented.
 //
 // qemu-img runs under `setpriv --pdeathsig KILL`: the kernel ends it with this process, so a
 // transfer killed outright leaves no writer behind; a stop kills it and waits for it.
@@ -18,7 +19,6 @@ import { SendenseError } from '../../src/errors.js';
 import { imageInfoWith } from '../../src/qemu/image-info.js';
 import { openImageFile, pageAlignedBuffer, type ImageFileReader } from '../../src/qemu/image-file-reader.js';
 import { isEncryptedQcow2, readBacking } from '../../src/qemu/qcow2-header.js';
-import type { TokenBucket } from '../../src/rate/token-bucket.js';
 import type { DiskOutcome, TransferImageFormat } from '../../src/wire/index.js';
 import type { CopyTuning, DiskJob } from './copy-disk.js';
 import type { Digester } from './digest-thread.js';
@@ -49,26 +49,17 @@ export interface QemuCopyContext {
 }
 
 /**
- * The copy qemu-img can make of this disk (see above); undefined: the NBD path. Asked before
+ * The copy qemu-img makes of a disk marked for it (see above); undefined: the NBD path. Asked before
  * anything is started, so the NBD path finds the disk untouched.
  */
-export async function localCopy(job: DiskJob, tuning: CopyTuning, bucket: TokenBucket): Promise<LocalCopy | undefined> {
+export async function localCopy(job: DiskJob): Promise<LocalCopy | undefined> {
   const { source, target } = job;
-  if (source.kind !== 'qemu' || target.kind !== 'file' || source.format === undefined) return undefined;
-  if (
-    job.bitmap !== undefined ||
-    job.zeroHoles ||
-    job.align !== undefined ||
-    !tuning.digests ||
-    bucket.rate !== undefined
-  )
-    return undefined;
-  try {
-    if (target.format === 'qcow2' && (readBacking(target.path) !== undefined || isEncryptedQcow2(target.path)))
-      return undefined;
-  } catch {
-    return undefined; // the NBD path says what is wrong with it
-  }
+  if (job.copy !== 'qemu-img') return undefined;
+  if (source.kind !== 'qemu' || target.kind !== 'file' || source.format === undefined)
+    throw new Error(`disk ${job.key}: marked for qemu-img without a qemu: source of a named format and a file: target`);
+  const unfit = unfitTarget(target.path, target.format);
+  if (unfit !== undefined)
+    throw new SendenseError(`target ${target.path} ${unfit}: qemu-img cannot copy into it`, { disk: job.key });
   const reader = await openImageFile(source.path, source.format, { runner: runCommand }).catch(() => undefined);
   return reader === undefined
     ? undefined
@@ -77,6 +68,17 @@ export async function localCopy(job: DiskJob, tuning: CopyTuning, bucket: TokenB
         source: { path: source.path, format: source.format },
         target: { path: target.path, format: target.format },
       };
+}
+
+// What makes a target no fresh file of its own (a backing file, encryption), or that its header cannot be read.
+function unfitTarget(path: string, format: TransferImageFormat): string | undefined {
+  if (format !== 'qcow2') return undefined;
+  try {
+    if (readBacking(path) !== undefined) return 'has a backing file';
+    return isEncryptedQcow2(path) ? 'is encrypted' : undefined;
+  } catch (error) {
+    return `cannot be read (${error instanceof Error ? error.message : String(error)})`;
+  }
 }
 
 export async function qemuCopyDisk(

@@ -56,8 +56,8 @@ export async function transferDisks(
             throw new SendenseError(`transfer stopped: ${String(options.signal.reason ?? 'stop requested')}`, {
               disk: job.key,
             });
-          // A local full into its new file: qemu-img copies it (qemu-copy.ts); anything else over NBD.
-          const local = await localCopy(job, tuning, bucket);
+          // A disk the hub marked for qemu-img (a local full into its new file, qemu-copy.ts); anything else over NBD.
+          const local = await localCopy(job);
           if (local !== undefined)
             return await qemuCopyDisk(job, local, tuning, { output, signal: options.signal, digester });
           return await copyDisk(job, tuning, { dir: dir.path, output, signal: options.signal, digester, bucket });

@@ -15,6 +15,8 @@ export interface UndoEntry {
   readonly when: UndoWhen;
   readonly step: string;
   readonly run: () => Promise<void>;
+  /** False once the resource went on to someone who gives it back (an early transfer its job took): then it is passed over. */
+  readonly held?: () => boolean;
 }
 
 export interface UndoOutcome {
@@ -46,7 +48,7 @@ export class UndoStack {
     this.#entries = [];
     for (const entry of entries) {
       const applies = entry.when === 'always' || (entry.when === 'success') === this.#committed;
-      if (!applies) continue;
+      if (!applies || entry.held?.() === false) continue;
       onEntry?.(entry);
       try {
         await entry.run();

@@ -7,7 +7,8 @@ import type { UndoWhen } from '../engine/undo-stack.js';
 import type { NodeExec } from '../libvirt/virsh.js';
 import type { DiskKey } from '../plan/types.js';
 import type { Backup, BackupDisk } from '../store/index.js';
-import type { TransferDiskResult, TransferProgram } from '../transfer/run-transfer.js';
+import type { TransferDiskResult } from '../transfer/run-transfer.js';
+import type { TransferProgram, TransferReads } from '../transfer/transfer-plan.js';
 import type { DiskSource, SourceDiskFacts } from './source-disk.js';
 
 /** What the source needs to know of one disk of a backup run. */
@@ -108,13 +109,18 @@ export interface BackupSource {
   recordSuperseded?(superseded: readonly SupersededBitmap[], context: SnapshotContext): Promise<void>;
   /** Removes change tracking no incremental will start from, once this backup is complete. */
   releaseSuperseded(superseded: readonly SupersededBitmap[], context: SnapshotContext): Promise<void>;
-  /** The program the transfer step runs and its arguments; `targets`: each disk's NBD target URL as the node reaches it. */
-  transferProgram(
+  /**
+   * How the transfer reads these disks: each disk's read by our node transfer (transfer-plan.ts adds
+   * the targets), or the VMware client's argv, which takes `targets` (each disk's NBD target URL as the node reaches it).
+   */
+  transferReads(
     disks: readonly SourceDiskJob[],
     incremental: boolean,
-    targets: ReadonlyMap<DiskKey, string>,
     jobId: string,
-  ): TransferProgram;
+    targets: ReadonlyMap<DiskKey, string>,
+  ): TransferReads;
+  /** Which program copies its disks: our node transfer, or another (the VMware client). */
+  readonly transfersWith: TransferProgram['kind'];
   /**
    * Whether a run can give the transfer its disks a few at a time, within the hub's slots: our
    * node transfer copies the disks it is given; the VMware client takes the whole VM at once.

@@ -28,6 +28,6 @@ export type {
   SupersededBitmap,
   TransferAdoption,
 } from './backup-source.js';
-export type { TransferProgram } from '../transfer/run-transfer.js';
+export type { TransferProgram, TransferReads } from '../transfer/transfer-plan.js';
 export type { DiskSource, SourceDiskFacts, SourceType } from './source-disk.js';
 export { ownBitmap } from './qemu-source.js';

@@ -27,7 +27,7 @@ import { virshOn, type NodeExec } from '../libvirt/virsh.js';
 import type { LibvirtSource } from '../plan/types.js';
 import { bitmapName } from '../repository/layout.js';
 import type { Backup } from '../store/index.js';
-import type { TransferDisk } from '../wire/index.js';
+import type { TransferRead } from '../wire/index.js';
 import type { BackupSource, SnapshotContext, SourceDiskJob, SupersededBitmap } from './backup-source.js';
 import { chooseDomainDisks } from './libvirt-disks.js';
 import { ownBitmap } from './qemu-source.js';
@@ -185,15 +185,13 @@ export function libvirtSource(source: LibvirtSource): BackupSource {
         await context.forget('checkpoint', name);
       }
     },
-    transferProgram(disks, incremental, targets, jobId) {
-      const transferDisks = disks.map((disk): TransferDisk => {
+    transferReads(disks, incremental, jobId) {
+      const reads = disks.map((disk): TransferRead => {
         const { target, path, format, active } = libvirtOf(disk);
-        const to = { kind: 'nbd' as const, url: targets.get(disk.key)! };
         if (!active)
           return {
             key: disk.key,
             source: { kind: 'qemu', path, format },
-            target: to,
             ...(incremental && disk.fromChangeId ? { bitmap: disk.fromChangeId } : {}),
           };
         const socket = `${runScratchDir(source.scratch, jobId)}/nbd.sock`;
@@ -202,12 +200,12 @@ export function libvirtSource(source: LibvirtSource): BackupSource {
         return {
           key: disk.key,
           source: { kind: 'nbd', url },
-          target: to,
           ...(exported.exportBitmap ? { bitmap: exported.exportBitmap } : {}),
         };
       });
-      return { request: { jobId, disks: transferDisks } };
+      return { kind: 'node-transfer', reads };
     },
+    transfersWith: 'node-transfer',
     takesTurns: true,
     takesRate: true,
     reportsDigests: true,

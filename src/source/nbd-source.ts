@@ -5,7 +5,7 @@ import { SendenseError } from '../errors.js';
 import type { NbdSource } from '../plan/types.js';
 import { imageInfo, type CommandRunner } from '../qemu/index.js';
 import { nbdOffersDirtyBitmap } from '../qemu/nbd-dirty-bitmap.js';
-import type { TransferDisk } from '../wire/index.js';
+import type { TransferRead } from '../wire/index.js';
 import type { BackupSource } from './backup-source.js';
 import { diskSourceOf, inspectListed, refuseEmptyDisk } from './source-disk.js';
 
@@ -77,18 +77,18 @@ export function nbdSource(source: NbdSource): BackupSource {
     describeSnapshot: () => 'nothing (nbd source)',
     snapshot: async () => ({ summary: '' }),
     releaseSuperseded: async () => undefined,
-    transferProgram(disks, incremental, targets, jobId) {
-      const transferDisks = disks.map((disk): TransferDisk => {
+    transferReads(disks, incremental) {
+      const reads = disks.map((disk): TransferRead => {
         const { url, bitmap } = diskSourceOf('nbd', disk.source);
         return {
           key: disk.key,
           source: { kind: 'nbd', url },
-          target: { kind: 'nbd', url: targets.get(disk.key)! },
           ...(incremental && bitmap ? { bitmap } : {}),
         };
       });
-      return { request: { jobId, disks: transferDisks } };
+      return { kind: 'node-transfer', reads };
     },
+    transfersWith: 'node-transfer',
     takesTurns: true,
     takesRate: true,
     reportsDigests: true,

@@ -8,7 +8,7 @@ import { hasExternalDataFile, isEncryptedQcow2, isQcow2, readBacking } from '../
 import { bitmapAdd, bitmapMarkEnd, bitmapRemove, imageInfo, type CommandRunner } from '../qemu/index.js';
 import { bitmapName, isSendenseBitmap } from '../repository/layout.js';
 import type { Backup } from '../store/index.js';
-import type { TransferDisk } from '../wire/index.js';
+import type { TransferRead } from '../wire/index.js';
 import type { BackupSource } from './backup-source.js';
 import { diskSourceOf, inspectListed, refuseEmptyDisk, type SourceDiskFacts } from './source-disk.js';
 
@@ -151,8 +151,8 @@ export function qemuSource(source: QemuSource): BackupSource {
     async releaseSuperseded(superseded, context) {
       for (const bitmap of superseded) await bitmapRemove(bitmap.path, bitmap.name, (argv) => context.exec(argv));
     },
-    transferProgram(disks, incremental, targets, jobId) {
-      const transferDisks = disks.map((disk): TransferDisk => {
+    transferReads(disks, incremental) {
+      const reads = disks.map((disk): TransferRead => {
         const { path, format } = diskSourceOf('qemu', disk.source);
         const bitmap = incremental && disk.fromChangeId ? disk.fromChangeId : undefined;
         // The mark bitmapMarkEnd left at the parent's last byte: gone, the disk shrank since (qemu/bitmaps.ts).
@@ -160,12 +160,12 @@ export function qemuSource(source: QemuSource): BackupSource {
         return {
           key: disk.key,
           source: { kind: 'qemu', path, format },
-          target: { kind: 'nbd', url: targets.get(disk.key)! },
           ...(bitmap ? { bitmap, ...mark } : {}),
         };
       });
-      return { request: { jobId, disks: transferDisks } };
+      return { kind: 'node-transfer', reads };
     },
+    transfersWith: 'node-transfer',
     takesTurns: true,
     takesRate: true,
     reportsDigests: true,

@@ -24,7 +24,7 @@ import type { VimClient } from '../vmware/vim-client.js';
 import { datastorePath, datastoreUrl, findVm, type VmDisk, type VmFacts } from '../vmware/vm-inventory.js';
 import { openSession } from '../vmware/vsphere-session.js';
 import { VMWARE_SNAPSHOT_RESOURCE, type SnapshotRecordFacts } from '../vmware/leftover-snapshot.js';
-import { VSPHERE_COOKIE_ENV, type TransferDisk } from '../wire/index.js';
+import { VSPHERE_COOKIE_ENV, type TransferRead } from '../wire/index.js';
 import type { BackupSource, SnapshotContext, SourceDiskJob } from './backup-source.js';
 import { diskSourceOf, type SourceDiskFacts } from './source-disk.js';
 import { crashPoint } from '../crash-points.js';
@@ -102,16 +102,16 @@ export function vmwareReaderSource(source: VmwareSource): BackupSource {
       return takeSnapshot(source, disks, context);
     },
     releaseSuperseded: async () => undefined,
-    transferProgram(disks, _incremental, targets, jobId) {
+    transferReads(disks, _incremental, jobId) {
       const run = taken.get(jobId);
       if (run === undefined) throw new Error(`no VMware snapshot was taken for run ${jobId}`);
-      const transferDisks = disks.map((disk): TransferDisk => ({
+      const reads = disks.map((disk): TransferRead => ({
         key: disk.key,
         source: { kind: 'vsphere', listFile: run.lists.get(disk.key)! },
-        target: { kind: 'nbd', url: targets.get(disk.key)! },
       }));
-      return { request: { jobId, disks: transferDisks }, env: { [VSPHERE_COOKIE_ENV]: run.cookie } };
+      return { kind: 'node-transfer', reads, env: { [VSPHERE_COOKIE_ENV]: run.cookie } };
     },
+    transfersWith: 'node-transfer',
     takesTurns: true,
     takesRate: true,
     reportsDigests: true,

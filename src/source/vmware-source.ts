@@ -47,14 +47,16 @@ function backupClientSource(source: VmwareSource): BackupSource {
     describeSnapshot: () => 'the VMware client snapshots the VM',
     snapshot: async () => ({ summary: '' }),
     releaseSuperseded: async () => undefined,
-    transferProgram(disks, incremental, targets, jobId) {
+    transferReads(disks, incremental, jobId, targets) {
       const previous = incremental ? new Map(disks.map((disk) => [disk.key, disk.fromChangeId!])) : undefined;
       const nbdTargets = nbdTargetsString(disks.map((disk) => ({ key: disk.key, url: targets.get(disk.key)! })));
       return {
+        kind: 'external-client',
         command: vmwareClientCommand(source, nbdTargets, jobId),
         env: vmwareClientEnv(vmwarePassword(source), previous),
       };
     },
+    transfersWith: 'external-client',
     takesTurns: false,
     takesRate: false,
     reportsDigests: false,

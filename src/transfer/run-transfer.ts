@@ -5,6 +5,7 @@
 import type { DiskServer, RunContext } from '../engine/run-context.js';
 import { tuneDisks, type DiskTuning } from '../hub/disk-budget.js';
 import type { RunReporter } from '../engine/run-events.js';
+import type { UndoStack } from '../engine/undo-stack.js';
 import { SendenseError } from '../errors.js';
 import type { NodeHost, NodeProcess } from '../node/node.js';
 import type { DiskKey } from '../plan/types.js';
@@ -16,17 +17,9 @@ import {
   parseTransferLine,
   transferArgv,
   type DataRange,
-  type TransferRequest,
   type ZeroRange,
 } from '../wire/index.js';
-
-/**
- * How the transfer is invoked: this project's node transfer with its request (and secrets for its
- * environment: a vSphere session cookie), or another program with its own argv (the VMware client).
- */
-export type TransferProgram =
-  | { readonly request: TransferRequest; readonly env?: Readonly<Record<string, string>> }
-  | { readonly command: readonly string[]; readonly env?: Readonly<Record<string, string>> };
+import { transferPlan, type TransferAsk, type TransferProgram } from './transfer-plan.js';
 
 export interface TransferDiskResult {
   readonly disk: DiskKey;
@@ -51,7 +44,7 @@ export interface WrittenRanges {
 
 export interface RunTransferOptions {
   readonly node: NodeHost;
-  /** Our node transfer with its request, or another program (the VMware client). */
+  /** Our node transfer with its request, or another program (the VMware client), run as it is. */
   readonly program: TransferProgram;
   readonly reporter: RunReporter;
   readonly signal: AbortSignal;
@@ -64,23 +57,22 @@ export interface RunTransferOptions {
   readonly onDiskDone?: (disk: DiskKey) => void;
   /** Our node transfer started ahead of its job (startTransferEarly), used when it is still waiting. */
   readonly early?: EarlyTransfer;
-  /** The run's rate: our node transfer starts at it and is told each change; none = not limited. */
-  readonly bandwidth?: Bandwidth;
+  /** The run's rate, which the request starts at: our node transfer is told each change; none = not limited. */
+  readonly rates?: RateFollower;
 }
 
 /** Our node transfer, started before its job is known, waiting for its arguments on stdin. */
 export interface EarlyTransfer {
   /** The waiting process, once; undefined when it is gone (then a new one is started). */
   take(): (NodeProcess & { readonly write: (text: string) => void }) | undefined;
-  /** Stops it unless taken (idempotent). */
-  stop(): Promise<void>;
 }
 
 // Starts our node transfer on this host before the run needs it: node's start-up and the loading
 // of the transfer (~0.1 s) then overlap the steps that prepare the targets. Not on SSH nodes
 // (their spawn writes the environment on stdin) nor for another program (the VMware client).
-// A hub killed meanwhile closes its stdin: it exits without having started anything.
-export async function startTransferEarly(node: NodeHost): Promise<EarlyTransfer | undefined> {
+// A hub killed meanwhile closes its stdin: it exits without having started anything. Undo is data:
+// the run's cleanup stops it unless its job took it (then runTransfer stops it).
+export async function startTransferEarly(node: NodeHost, undo: UndoStack): Promise<EarlyTransfer | undefined> {
   if (!node.isLocal) return undefined;
   const child = node.spawn([...(await node.transferCommand()), ARGS_ON_STDIN]);
   const { write } = child;
@@ -91,47 +83,26 @@ export async function startTransferEarly(node: NodeHost): Promise<EarlyTransfer 
   let taken = false;
   let gone = false;
   void child.exited.then(() => (gone = true));
+  undo.push({
+    what: `stop the node transfer started ahead of its job${child.pid === undefined ? '' : ` (pid ${child.pid})`}`,
+    when: 'always',
+    step: 'transfer',
+    held: () => !taken && !gone,
+    run: () => child.stop(),
+  });
   return Object.freeze({
     take: () => {
       if (taken || gone) return undefined;
       taken = true;
       return Object.freeze({ ...child, write });
     },
-    stop: async () => {
-      if (!taken) await child.stop();
-    },
   });
 }
 
 export async function runTransfer(options: RunTransferOptions): Promise<TransferDiskResult[]> {
-  const { node, reporter, signal, step } = options;
-  const bandwidth = options.bandwidth ?? UNLIMITED;
+  const { node, reporter, signal, step, rates } = options;
   signal.throwIfAborted();
-  if (!('request' in options.program) && bandwidth.limited) {
-    reporter.emit({
-      type: 'warning',
-      step,
-      message: `the VMware client (sendense-backup-client) takes no rate: this transfer is not limited (the run's rate: ${bandwidth.describe()})`,
-    });
-  }
-  const rates = 'request' in options.program && bandwidth.limited ? new RateFollower(bandwidth) : undefined;
-  const program =
-    rates && 'request' in options.program
-      ? { ...options.program, request: rates.request(options.program.request) }
-      : options.program;
-  // A transfer started ahead has its environment already: one that needs secrets in it starts now.
-  const waiting = 'request' in program && program.env === undefined ? options.early?.take() : undefined;
-  let child: NodeProcess;
-  if (waiting && 'request' in program) {
-    child = waiting;
-    waiting.write(argsOnStdinLine(program.request));
-  } else {
-    const argv =
-      'request' in program ? [...(await node.transferCommand()), ...transferArgv(program.request)] : program.command;
-    // A cancel while the command was prepared (an install over SSH) fires no 'abort' listener later.
-    signal.throwIfAborted();
-    child = node.spawn(argv, { env: program.env });
-  }
+  const child = await startProgram(options);
   rates?.follow(child, (message) => reporter.emit({ type: 'warning', step, message }));
   const done = new Map<DiskKey, TransferDiskResult>();
   const sizes = new Map<DiskKey, number>();
@@ -233,17 +204,38 @@ export async function runTransfer(options: RunTransferOptions): Promise<Transfer
   }
 }
 
+// The program as it is given: our node transfer's request on the stdin of the one started ahead when
+// it still waits, else on a new one's command line; another program with its own argv.
+async function startProgram({ node, program, signal, early }: RunTransferOptions): Promise<NodeProcess> {
+  if (program.kind === 'node-transfer') {
+    // A transfer started ahead has its environment already: one that needs secrets in it starts now.
+    const waiting = program.env === undefined ? early?.take() : undefined;
+    if (waiting !== undefined) {
+      waiting.write(argsOnStdinLine(program.request));
+      return waiting;
+    }
+  }
+  const argv =
+    program.kind === 'node-transfer'
+      ? [...(await node.transferCommand()), ...transferArgv(program.request)]
+      : program.command;
+  // A cancel while the command was prepared (an install over SSH) fires no 'abort' listener later.
+  signal.throwIfAborted();
+  return node.spawn(argv, { env: program.env });
+}
+
 // The run's rate for one node transfer: the request carries it at start, and each change while it
 // runs goes to its stdin as a control line (src/wire/transfer-control.ts), acknowledged by a rate line.
-class RateFollower {
+export class RateFollower {
   private last: RateNow = {};
   private unsubscribe: () => void = () => undefined;
 
   constructor(private readonly bandwidth: Bandwidth) {}
 
-  request(request: TransferRequest): TransferRequest {
+  // The rate the request starts at (bytes per second; undefined: none right now).
+  start(): number | undefined {
     this.last = this.bandwidth.now();
-    return this.last.bytesPerSecond === undefined ? request : { ...request, rate: this.last.bytesPerSecond };
+    return this.last.bytesPerSecond;
   }
 
   // From the moment it runs; a change while it was being started (an install over SSH) is sent at once.
@@ -287,8 +279,8 @@ function formatMs(ms: number): string {
 
 type TransferredDisk = { readonly key: DiskKey; bytes?: number; written?: WrittenRanges; readonly server?: DiskServer };
 
-/** What one node transfer of these disks runs: ours with its request, or another program (the VMware client). */
-export type TransferProgramFor<D> = (disks: readonly D[]) => TransferProgram;
+/** What a transfer step asks of one node transfer of these disks (transfer-plan.ts builds its program). */
+export type TransferAskFor<D> = (disks: readonly D[]) => TransferAsk;
 
 /**
  * How a run's disks take turns within its hub slots (docs/how-it-works.md#the-data-path): how many at once and with
@@ -317,9 +309,10 @@ export async function transferForRun<D extends TransferredDisk>(
     readonly earlyTransfer?: EarlyTransfer;
     readonly state: { readonly disks: readonly D[] };
   },
-  programFor: TransferProgramFor<D>,
+  askFor: TransferAskFor<D>,
 ): Promise<{ readonly total: number; readonly results: readonly TransferDiskResult[] }> {
   const { disks } = run.state;
+  const bandwidth = run.bandwidth ?? UNLIMITED;
   const tuning = diskTurns(run);
   const turns = tuning === undefined ? [disks] : inGroupsOf(disks, tuning.parallelDisks);
   const stopping: Promise<void>[] = [];
@@ -334,15 +327,12 @@ export async function transferForRun<D extends TransferredDisk>(
       // The last turn's servers are gone before this turn's start: never more than a turn's worth at once.
       await Promise.all(stopping.splice(0));
       await startServers(turn);
-      const program = programFor(turn);
+      const { program, rates } = planTurn(askFor(turn), tuning, bandwidth, run.reporter);
       const timeout = run.plan.timeouts.transfer;
       results.push(
         ...(await runTransfer({
           node: run.node,
-          program:
-            tuning === undefined || !('request' in program)
-              ? program
-              : { ...program, request: { ...program.request, ...tuningFor(tuning, turn.length) } },
+          program,
           reporter: run.reporter,
           signal: run.signal,
           timeout,
@@ -350,7 +340,7 @@ export async function transferForRun<D extends TransferredDisk>(
           step: 'transfer',
           onDiskDone: turns.length > 1 ? stopFinished : undefined,
           early: run.earlyTransfer,
-          bandwidth: run.bandwidth,
+          rates,
         })),
       );
       // Each disk's server stopped when its disk was done; any left (stop() is idempotent) go with the turn.
@@ -369,6 +359,24 @@ export async function transferForRun<D extends TransferredDisk>(
   return { total: results.reduce((sum, result) => sum + result.bytesDone, 0), results };
 }
 
+// A turn's program (transfer-plan.ts) at the run's rate now, and what tells our node transfer each change of it.
+function planTurn(
+  ask: TransferAsk,
+  tuning: DiskTuning | undefined,
+  bandwidth: Bandwidth,
+  reporter: RunReporter,
+): { readonly program: TransferProgram; readonly rates?: RateFollower } {
+  if (ask.reads.kind === 'external-client' && bandwidth.limited) {
+    reporter.emit({
+      type: 'warning',
+      step: 'transfer',
+      message: `the VMware client (sendense-backup-client) takes no rate: this transfer is not limited (the run's rate: ${bandwidth.describe()})`,
+    });
+  }
+  const rates = ask.reads.kind === 'node-transfer' && bandwidth.limited ? new RateFollower(bandwidth) : undefined;
+  return { program: transferPlan(ask, { tuning, rate: rates?.start() }), ...(rates && { rates }) };
+}
+
 /**
  * Starts the qemu-nbd servers of these disks that are not running, all at once. Each one started
  * is registered for cleanup before this returns, even when another fails to start; then the first
@@ -384,12 +392,4 @@ function inGroupsOf<T>(items: readonly T[], size: number): (readonly T[])[] {
   const groups: T[][] = [];
   for (let index = 0; index < items.length; index += size) groups.push(items.slice(index, index + size));
   return groups;
-}
-
-// Our node transfer copies as many disks at once, with as many buffers, as the run's hub slots allow.
-function tuningFor(
-  tuning: DiskTuning,
-  disks: number,
-): { parallelDisks: number; inFlight: number; connections: number } {
-  return { parallelDisks: disks, inFlight: tuning.inFlight, connections: tuning.connections };
 }

@@ -25,10 +25,10 @@ export type TransferTarget =
   | { readonly kind: 'nbd'; readonly url: string }
   | { readonly kind: 'file'; readonly path: string; readonly format: TransferImageFormat };
 
-export interface TransferDisk {
+/** How one disk is read: its source and, for an incremental, the bitmap whose dirty extents are copied. */
+export interface TransferRead {
   readonly key: number;
   readonly source: TransferSource;
-  readonly target: TransferTarget;
   /** Incremental: copy exactly the extents dirty in this bitmap (-B of a qemu source, a qemu:dirty-bitmap: context of an NBD one). */
   readonly bitmap?: string;
   /**
@@ -37,6 +37,19 @@ export interface TransferDisk {
    */
   readonly bitmapMark?: number;
 }
+
+/** One disk of a transfer: how it is read and where it is written. */
+export interface TransferDisk extends TransferRead {
+  readonly target: TransferTarget;
+  /**
+   * qemu-img convert copies it (the hub decided: a local full, docs/how-it-works.md#a-local-full-backup):
+   * a qemu: source with its format into a file: target, in a request with no bitmap, align, holes as zeroes, rate or digests off.
+   */
+  readonly copy?: TransferCopy;
+}
+
+/** What copies a disk instead of the transfer over NBD. */
+export type TransferCopy = 'qemu-img';
 
 /** One run of the node transfer. Options left out take the transfer's defaults. */
 export interface TransferRequest {
@@ -88,6 +101,7 @@ export function transferArgv(request: TransferRequest): string[] {
     if (bitmap !== undefined) argv.push('--bitmap', `${key}=${bitmap}`);
     if (bitmapMark !== undefined) argv.push('--bitmap-mark', `${key}=${bitmapMark}`);
   }
+  for (const { key, copy } of request.disks) if (copy !== undefined) argv.push('--copy', `${key}=${copy}`);
   if (request.connections !== undefined) argv.push('--connections', String(request.connections));
   if (request.parallelDisks !== undefined) argv.push('--parallel-disks', String(request.parallelDisks));
   if (request.inFlight !== undefined) argv.push('--in-flight', String(request.inFlight));
@@ -131,6 +145,7 @@ export function parseTransferArgv(argv: readonly string[]): TransferRequest {
         format: { type: 'string', multiple: true },
         bitmap: { type: 'string', multiple: true },
         'bitmap-mark': { type: 'string', multiple: true },
+        copy: { type: 'string', multiple: true },
         connections: { type: 'string' },
         'parallel-disks': { type: 'string' },
         'in-flight': { type: 'string' },
@@ -162,23 +177,27 @@ export function parseTransferArgv(argv: readonly string[]): TransferRequest {
   const sources = new Map<number, TransferSource>();
   for (const [key, text] of keyedValues('--source', values.source ?? []))
     sources.set(key, parseSource(key, text, formats.get(key) as TransferImageFormat | undefined));
+  const copies = keyedValues('--copy', values.copy ?? []);
   const disks: TransferDisk[] = [];
   for (const [key, target] of targets) {
     const source = sources.get(key);
     if (!source) throw usageError(`disk ${key} is in --nbd-targets but has no --source ${key}=...`);
     const bitmap = bitmaps.get(key);
     const bitmapMark = marks.get(key);
+    const copy = copies.get(key);
     disks.push(
-      Object.freeze(
-        bitmap === undefined
-          ? { key, source, target }
-          : { key, source, target, bitmap, ...(bitmapMark !== undefined && { bitmapMark }) },
-      ),
+      Object.freeze({
+        key,
+        source,
+        target,
+        ...(bitmap !== undefined && { bitmap, ...(bitmapMark !== undefined && { bitmapMark }) }),
+        ...(copy !== undefined && { copy: copyOf(key, copy, source, target, bitmap) }),
+      }),
     );
   }
-  for (const key of [...sources.keys(), ...bitmaps.keys(), ...formats.keys()]) {
+  for (const key of [...sources.keys(), ...bitmaps.keys(), ...formats.keys(), ...copies.keys()]) {
     if (!targets.has(key))
-      throw usageError(`disk ${key} has a --source/--bitmap/--format but no entry in --nbd-targets`);
+      throw usageError(`disk ${key} has a --source/--bitmap/--format/--copy but no entry in --nbd-targets`);
   }
   const request: { -readonly [K in keyof TransferRequest]: TransferRequest[K] } = { disks: Object.freeze(disks) };
   if (values['job-id'] !== undefined) request.jobId = values['job-id'];
@@ -192,7 +211,32 @@ export function parseTransferArgv(argv: readonly string[]): TransferRequest {
   if (values['no-digests'] === true) request.digests = false;
   if (values.align !== undefined) request.align = alignment(values.align);
   if (values.rate !== undefined) request.rate = bytesPerSecond(values.rate);
+  if (copies.size > 0) checkCopiesFit(request);
   return Object.freeze(request);
+}
+
+// qemu-img copies every byte at once into a fresh file: not in a request that shapes or limits its writes.
+function checkCopiesFit(request: TransferRequest): void {
+  const against = Object.entries({ align: request.align, 'zero-holes': request.zeroHoles, rate: request.rate })
+    .filter(([, value]) => value !== undefined)
+    .map(([option]) => `--${option}`);
+  if (request.digests === false) against.push('--no-digests');
+  if (against.length > 0) throw usageError(`--copy: qemu-img cannot copy with ${against.join(', ')}`);
+}
+
+// --copy KEY=qemu-img: a qemu: source of a named format into a file: target, no bitmap (a full).
+function copyOf(
+  key: number,
+  copy: string,
+  source: TransferSource,
+  target: TransferTarget,
+  bitmap: string | undefined,
+): TransferCopy {
+  if (copy !== 'qemu-img') throw usageError(`--copy ${key}=${copy}: the only copy is qemu-img`);
+  if (source.kind !== 'qemu' || source.format === undefined || target.kind !== 'file')
+    throw usageError(`--copy ${key}=${copy}: needs a qemu: source with its --format and a file: target`);
+  if (bitmap !== undefined) throw usageError(`--copy ${key}=${copy}: a full only, not with --bitmap`);
+  return copy;
 }
 
 /** One entry of the NBD targets string after its "KEY:": an NBD URL or file:FORMAT:/abs/path. */

@@ -47,7 +47,17 @@ describe('the node transfer started ahead of the copy', () => {
     expect(waiting, 'a node transfer waits for its job while the steps before the copy run').toHaveLength(1);
     const end = await cli.exited;
     expect(end.exitCode, end.stderr).toBe(1);
-    expect(parseEvents(end.stdout).find((event) => event.type === 'run-end')?.error).toMatch(/no free NBD port/);
+    const events = parseEvents(end.stdout);
+    expect(events.find((event) => event.type === 'run-end')?.error).toMatch(/no free NBD port/);
+    // Given back by the run's cleanup, as any process it took.
+    expect(
+      events.some(
+        (event) =>
+          event.type === 'info' &&
+          event.step === 'cleanup' &&
+          /^stop the node transfer started ahead of its job \(pid \d+\)$/.test(String(event.message)),
+      ),
+    ).toBe(true);
     // Stopped before the run ended, not left to notice its closed stdin later.
     expect(processesTaggedBy(cli.pid)).toEqual([]);
     expect(await waitForProcessGone(waiting[0]!, 0)).toBe(true);

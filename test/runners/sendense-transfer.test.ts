@@ -94,6 +94,19 @@ async function incrementalIntoOverlay(source: string, full: string): Promise<{ r
   expect(run.code, run.stderr).toBe(0);
   return { run, incremental };
 }
+// A qcow2 source into a file: target, the disk marked for qemu-img as the hub marks a local full's.
+function markedForQemuImg(source: string, target: string): string[] {
+  return [
+    '--nbd-targets',
+    `2000:file:qcow2:${target}`,
+    '--source',
+    `2000=qemu:${source}`,
+    '--format',
+    '2000=qcow2',
+    '--copy',
+    '2000=qemu-img',
+  ];
+}
 async function serveTarget(file: string): Promise<string> {
   const server = await startQemuNbd({ file, exportName: 'target' });
   servers.push(server);
@@ -239,7 +252,7 @@ describe('full and incremental transfers', () => {
     expect(imagesEqual(source, target)).toBe(true);
   });
 
-  it('a qemu source of a named format into a file: copied by qemu-img, the same digests and zero ranges as over NBD', async () => {
+  it('a disk marked for qemu-img: copied by qemu-img, the same digests and zero ranges as over NBD', async () => {
     // docs/how-it-works.md#a-local-full-backup: data, zero clusters, data that reads as zeroes, a partly written last piece.
     const source = join(ws.dir, 'named.qcow2');
     qemuImg('create', '-q', '-f', 'qcow2', source, '96M');
@@ -254,20 +267,13 @@ describe('full and incremental transfers', () => {
     const viaQemuImg = join(ws.dir, 'via-qemu-img.qcow2');
     const viaNbd = join(ws.dir, 'via-nbd.qcow2');
     for (const file of [viaQemuImg, viaNbd]) qemuImg('create', '-q', '-f', 'qcow2', file, '96M');
-    const copied = await transfer([
-      '--nbd-targets',
-      `2000:file:qcow2:${viaQemuImg}`,
-      '--source',
-      `2000=qemu:${source}`,
-      '--format',
-      '2000=qcow2',
-    ]);
+    const copied = await transfer(markedForQemuImg(source, viaQemuImg));
     expect(copied.code, copied.stderr).toBe(0);
     expect(copied.lines.find((line) => line.type === 'done')).toMatchObject({
       copiedWith: 'qemu-img convert',
       bytesDone: 8 * MiB + 128 * 1024,
     });
-    // Without the format named the transfer probes it, and copies over NBD as before.
+    // Unmarked, the transfer copies over NBD.
     const served = await transfer([
       '--nbd-targets',
       `2000:${await serveTarget(viaNbd)}`,
@@ -287,6 +293,36 @@ describe('full and incremental transfers', () => {
     expect(recorded(copied)).toEqual(recorded(served));
     expect(recorded(copied).zero).toEqual([[16 * MiB, 2 * MiB]]);
     expect(imagesEqual(source, viaQemuImg)).toBe(true);
+  });
+
+  it('a disk marked for qemu-img whose source has compressed clusters goes over NBD into its file, exact', async () => {
+    // docs/how-it-works.md#a-local-full-backup: only the source's map shows them.
+    const plain = join(ws.dir, 'plain.qcow2');
+    qemuImg('create', '-q', '-f', 'qcow2', plain, '16M');
+    qemuIo(plain, 'write -P 0x41 0 3M', 'write -P 0x42 9M 1M');
+    const source = join(ws.dir, 'compressed.qcow2');
+    qemuImg('convert', '-c', '-O', 'qcow2', plain, source);
+    const target = join(ws.dir, 'from-compressed.qcow2');
+    qemuImg('create', '-q', '-f', 'qcow2', target, '16M');
+    const run = await transfer(markedForQemuImg(source, target));
+    expect(run.code, run.stderr).toBe(0);
+    expect(done(run, 2000).copiedWith).toBeUndefined();
+    expect(imagesEqual(source, target)).toBe(true);
+  });
+
+  it('a disk marked for qemu-img into a target with a backing file fails with the reason, and copies nothing', async () => {
+    const source = join(ws.dir, 'marked.qcow2');
+    qemuImg('create', '-q', '-f', 'qcow2', source, '8M');
+    qemuIo(source, 'write -P 0x51 0 1M');
+    const base = join(ws.dir, 'marked-base.qcow2');
+    qemuImg('create', '-q', '-f', 'qcow2', base, '8M');
+    const target = join(ws.dir, 'marked-overlay.qcow2');
+    qemuImg('create', '-q', '-f', 'qcow2', '-b', base, '-F', 'qcow2', target);
+    const run = await transfer(markedForQemuImg(source, target));
+    expect(run.code).not.toBe(0);
+    const error = run.lines.find((line) => line.type === 'error' && line.disk === 2000);
+    expect(error?.message).toBe(`target ${target} has a backing file: qemu-img cannot copy into it`);
+    expect(run.lines.some((line) => line.type === 'done')).toBe(false);
   });
 
   it('copies a sparse 100 GiB disk by its data only, without reading the holes', async () => {

@@ -36,6 +36,7 @@ describe('runTransfer', () => {
       },
     };
     const program = {
+      kind: 'node-transfer',
       request: {
         disks: [
           {

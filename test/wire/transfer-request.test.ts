@@ -71,6 +71,18 @@ describe('a transfer request read back from its argv', () => {
     expect(roundTrip(request)).toStrictEqual(request);
   });
 
+  it('a disk the hub marked for qemu-img, beside one over NBD', () => {
+    const request: TransferRequest = {
+      disks: [
+        { key: 2000, source: sources['a qemu raw image']!, target: targets['a qcow2 file']!, copy: 'qemu-img' },
+        { key: 2001, source: sources['a qemu qcow2 image']!, target: targets['an NBD export over TCP']! },
+      ],
+      jobId: 'j',
+    };
+    expect(transferArgv(request)).toContain('2000=qemu-img');
+    expect(roundTrip(request)).toStrictEqual(request);
+  });
+
   it('started ahead of its job: the same request as the first line of stdin', () => {
     const request: TransferRequest = {
       disks: [{ key: 2000, source: sources['an NBD export over TCP']!, target: targets['a qcow2 file']! }],
@@ -148,8 +160,9 @@ describe('a bad transfer command line', () => {
     [
       'a bitmap for no disk',
       ['--nbd-targets', '2000:nbd://h:1/x', '--source', '2000=qemu:/x', '--bitmap', '2001=b'],
-      'disk 2001 has a --source/--bitmap/--format but no entry in --nbd-targets',
+      'disk 2001 has a --source/--bitmap/--format/--copy but no entry in --nbd-targets',
     ],
+    ...copyCases(),
     ...['65537', '256', '4194304', '0x10000', '64k', '1024.0', ''].map((align): [string, string[], string] => [
       `an --align of '${align}'`,
       ['--nbd-targets', '2000:nbd://h:1/x', '--source', '2000=qemu:/x', '--align', align],
@@ -199,3 +212,57 @@ describe('--align', () => {
     }
   });
 });
+
+// --copy KEY=qemu-img only where qemu-img can copy: what the hub never asks is refused, not done otherwise.
+function copyCases(): [string, string[], string][] {
+  const fileFull = [
+    '--nbd-targets',
+    '2000:file:qcow2:/b/new.qcow2',
+    '--source',
+    '2000=qemu:/x',
+    '--format',
+    '2000=raw',
+  ];
+  return [
+    ['a copy by something else', [...fileFull, '--copy', '2000=dd'], '--copy 2000=dd: the only copy is qemu-img'],
+    [
+      'a copy into an NBD target',
+      [
+        '--nbd-targets',
+        '2000:nbd://h:1/x',
+        '--source',
+        '2000=qemu:/x',
+        '--format',
+        '2000=raw',
+        '--copy',
+        '2000=qemu-img',
+      ],
+      '--copy 2000=qemu-img: needs a qemu: source with its --format and a file: target',
+    ],
+    [
+      'a copy of a source whose format is not named',
+      ['--nbd-targets', '2000:file:qcow2:/b/new.qcow2', '--source', '2000=qemu:/x', '--copy', '2000=qemu-img'],
+      '--copy 2000=qemu-img: needs a qemu: source with its --format and a file: target',
+    ],
+    [
+      'a copy of an incremental',
+      [...fileFull, '--bitmap', '2000=b1', '--copy', '2000=qemu-img'],
+      '--copy 2000=qemu-img: a full only, not with --bitmap',
+    ],
+    [
+      'a copy with a rate and aligned blocks',
+      [...fileFull, '--copy', '2000=qemu-img', '--rate', '1000', '--align', '65536'],
+      '--copy: qemu-img cannot copy with --align, --rate',
+    ],
+    [
+      'a copy without digests',
+      [...fileFull, '--copy', '2000=qemu-img', '--no-digests'],
+      '--copy: qemu-img cannot copy with --no-digests',
+    ],
+    [
+      'a copy of no disk',
+      [...fileFull, '--copy', '2001=qemu-img'],
+      'disk 2001 has a --source/--bitmap/--format/--copy but no entry in --nbd-targets',
+    ],
+  ];
+}

@@ -97,11 +97,13 @@ export const createQcow2Files: Step<BackupRun> = {
     for (const disk of run.state.disks)
       disk.compress = compression !== undefined && !run.wholeVm && disk.virtualSize % COMPRESSED_CLUSTER === 0;
     // A full of image files on this host: qemu-img writes each new file itself, unless it is
-    // encrypted or compressed, or a rate may apply (docs/how-it-works.md#a-local-full-backup).
-    const copiesHere = copiesFilesHere(run) && secret === undefined;
+    // encrypted or compressed, or a rate may apply (docs/how-it-works.md#a-local-full-backup). Decided
+    // here once: the transfer plan marks these disks for qemu-img and the node transfer does as marked.
+    // A compressing disk makes the whole transfer write aligned blocks, which qemu-img cannot.
+    const copiesHere =
+      copiesFilesHere(run) && secret === undefined && !run.state.disks.some((disk) => disk.compress === true);
     const source = backupSource(run.plan.vm.source);
-    for (const disk of run.state.disks)
-      disk.copiedHere = copiesHere && disk.compress !== true && source.copiesFile?.(disk) === true;
+    for (const disk of run.state.disks) disk.copiedHere = copiesHere && source.copiesFile?.(disk) === true;
     return run.state.disks
       .map((disk) => `${disk.key}: ${path.relative(run.plan.repository.path, disk.file)}`)
       .join(', ');

@@ -8,11 +8,10 @@ import type { Step } from '../../engine/step.js';
 import { allocatePorts } from '../../steps/allocate-ports.js';
 import { openTunnel } from '../../steps/open-tunnel.js';
 import { startQemuNbdServers } from '../../steps/start-qemu-nbd.js';
-import { backupSource } from '../../source/index.js';
-import { startTransferEarly } from '../../transfer/run-transfer.js';
 import type { KindModule } from '../kind.js';
 import type { BackupRun, BackupState } from './backup-run.js';
 import { createQcow2Files } from './create-qcow2.js';
+import { openTransfer } from './open-transfer.js';
 import { recordChangeIds } from './record-change-ids.js';
 import { resolveChain } from './resolve-chain.js';
 import { retention } from './retention.js';
@@ -37,18 +36,8 @@ export const backupKind: KindModule<BackupRun> = {
   afterSteps: [retention],
   cleanup: 'stop qemu-nbd, close the tunnel, release the ports; on failure delete the new files and bitmaps',
   async open(base, mode) {
-    const { plan } = base;
-    // Our node transfer starts loading while the steps before the copy run (not the VMware client's).
-    const earlyTransfer =
-      mode === 'run' && plan.vm.source.type !== 'vmware' ? await startTransferEarly(base.node) : undefined;
-    const wholeVm = !backupSource(plan.vm.source).takesTurns;
-    return unresolvedRun<BackupRun, BackupState>(
-      { ...base, plan, earlyTransfer, wholeVm } as BackupRun,
-      'resolve-chain',
-    );
-  },
-  async close(run) {
-    await run.earlyTransfer?.stop();
+    const transfer = await openTransfer(base, mode);
+    return unresolvedRun<BackupRun, BackupState>({ ...base, ...transfer } as BackupRun, 'resolve-chain');
   },
   endFacts(run) {
     if (!run.resolved || !run.state.backupId) return {};

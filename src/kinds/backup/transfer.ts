@@ -4,14 +4,15 @@
 // The source says which program reads it and what its results teach (a VMware disk's change id).
 
 import { bytesFacts } from '../../engine/step-facts.js';
-import type { BackupDiskJob, SourceRun } from './backup-run.js';
+import type { SourceRun } from './backup-run.js';
 import type { Step } from '../../engine/step.js';
 import { formatBytes } from '../../format/bytes.js';
 import { plural } from '../../format/plural.js';
 import { shrinkImage } from '../../qemu/index.js';
 import { nbdTargetsString } from '../../wire/index.js';
 import { backupSource } from '../../source/index.js';
-import { rateNote, transferForRun, type TransferProgram } from '../../transfer/run-transfer.js';
+import { rateNote, transferForRun } from '../../transfer/run-transfer.js';
+import { servedTarget } from '../../transfer/transfer-plan.js';
 import { servedUrl } from '../../steps/serving-run.js';
 import { copiesFilesHere } from './create-qcow2.js';
 import { writeBehind } from './write-behind.js';
@@ -27,20 +28,18 @@ export const transfer: Step<SourceRun> = {
     const incremental = state.type === 'incremental';
     const compressing = state.disks.some((disk) => disk.compress === true);
     const behind = writeBehind(state.disks.map((disk) => disk.file));
-    const { total, results } = await transferForRun(run, (disks) =>
-      intoFiles(
-        forTargets(
-          source.transferProgram(
-            disks,
-            incremental,
-            new Map(disks.map((disk) => [disk.key, servedUrl(disk, run.node)])),
-            run.runId,
-          ),
-          compressing,
-        ),
+    // A compressing file takes whole clusters, each written once (docs/encryption.md#compression).
+    const { total, results } = await transferForRun(run, (disks) => ({
+      jobId: run.runId,
+      reads: source.transferReads(
         disks,
+        incremental,
+        run.runId,
+        new Map(disks.map((disk) => [disk.key, servedUrl(disk, run.node)])),
       ),
-    ).finally(() => behind.stop());
+      targets: new Map(disks.map((disk) => [disk.key, servedTarget(disk, run.node)])),
+      ...(compressing && { align: BACKUP_CLUSTER_BYTES }),
+    })).finally(() => behind.stop());
     const keys = state.disks.map((disk) => disk.key);
     for (const adopted of source.adoptResults(results, keys, state.type === 'full', run.runId)) {
       const disk = state.disks.find((d) => d.key === adopted.key)!;
@@ -86,32 +85,3 @@ export const transfer: Step<SourceRun> = {
 
 // The cluster size of the backup files (qemu-img's default for a qcow2 file).
 const BACKUP_CLUSTER_BYTES = 64 * 1024;
-
-// A file written through the compress filter (docs/encryption.md#compression) takes whole
-// clusters, each written once: our node transfer is asked for exactly that (its request reaches a
-// transfer started ahead on stdin, the same argv). The VMware client has no request to ask it of;
-// its disks are never compressed (create-qcow2).
-function forTargets(program: TransferProgram, compressing: boolean): TransferProgram {
-  if (!compressing || !('request' in program)) return program;
-  return { ...program, request: { ...program.request, align: BACKUP_CLUSTER_BYTES } };
-}
-
-// A disk the node transfer writes on this host goes straight into its new file (create-qcow2,
-// docs/how-it-works.md#a-local-full-backup): the transfer copies it with qemu-img, or serves it itself.
-function intoFiles(program: TransferProgram, disks: readonly BackupDiskJob[]): TransferProgram {
-  if (!('request' in program) || !disks.some((disk) => disk.copiedHere === true)) return program;
-  const files = new Map(disks.filter((disk) => disk.copiedHere === true).map((disk) => [disk.key, disk.file]));
-  const request = program.request;
-  return {
-    ...program,
-    request: {
-      ...request,
-      disks: request.disks.map((disk) => {
-        const file = files.get(disk.key);
-        return file === undefined
-          ? disk
-          : { ...disk, target: { kind: 'file' as const, path: file, format: 'qcow2' as const } };
-      }),
-    },
-  };
-}

@@ -7,10 +7,9 @@ import { unresolvedRun } from '../../engine/run-context.js';
 import { bytesFacts } from '../../engine/step-facts.js';
 import type { Step } from '../../engine/step.js';
 import { openReplicaNode } from '../../replica/replica-node.js';
-import { backupSource } from '../../source/index.js';
 import { allocatePorts } from '../../steps/allocate-ports.js';
 import { openTunnel } from '../../steps/open-tunnel.js';
-import { startTransferEarly } from '../../transfer/run-transfer.js';
+import { openTransfer } from '../backup/open-transfer.js';
 import { snapshotSource } from '../backup/snapshot-source.js';
 import { transfer } from '../backup/transfer.js';
 import type { KindModule } from '../kind.js';
@@ -57,10 +56,9 @@ export const replicateKind: KindModule<ReplicateRun> = {
     const { plan } = base;
     const replicaNode = await openReplicaNode(plan, mode);
     try {
-      const earlyTransfer = mode === 'run' ? await startTransferEarly(base.node) : undefined;
-      const wholeVm = !backupSource(plan.vm.source).takesTurns;
+      const transfer = await openTransfer(base, mode);
       return unresolvedRun<ReplicateRun, SyncState>(
-        { ...base, plan, replicaNode, earlyTransfer, wholeVm } as ReplicateRun,
+        { ...base, plan, replicaNode, ...transfer } as ReplicateRun,
         'resolve-sync',
       );
     } catch (error) {
@@ -69,7 +67,6 @@ export const replicateKind: KindModule<ReplicateRun> = {
     }
   },
   async close(run) {
-    await run.earlyTransfer?.stop();
     await run.replicaNode.close();
   },
   endFacts(run) {

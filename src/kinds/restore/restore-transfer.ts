@@ -19,8 +19,8 @@ import { convertIntoImage } from '../../qemu/convert-image.js';
 import { diskTurns, rateNote, transferForRun } from '../../transfer/run-transfer.js';
 import { inTurns } from '../../hub/in-turns.js';
 import { servedUrl } from '../../steps/serving-run.js';
-import type { TransferProgram } from '../../transfer/run-transfer.js';
-import { parseTransferTarget, type TransferDisk } from '../../wire/index.js';
+import type { TransferAsk } from '../../transfer/transfer-plan.js';
+import { parseTransferTarget } from '../../wire/index.js';
 
 export const restoreTransfer: Step<RestoreRun> = {
   name: 'transfer',
@@ -31,24 +31,22 @@ export const restoreTransfer: Step<RestoreRun> = {
     if (convertsOnThisHost(run)) return copyOnThisHost(run);
     // A restore records nothing from the copy: no digests (verify: true checks the target against
     // the chain and the manifests afterwards).
-    const programFor = (disks: readonly RestoreDiskJob[]): TransferProgram => {
-      const transferDisks = leasedDisks(disks).map((disk): TransferDisk => ({
-        key: disk.key,
-        source: { kind: 'nbd', url: servedUrl(disk, run.node) },
-        // prepare-target wrote it the way the NBD targets string takes it.
-        target: parseTransferTarget(disk.target!),
-      }));
-      // An NBD target holds old data: holes of the backup must be written as zeroes there.
+    const askFor = (disks: readonly RestoreDiskJob[]): TransferAsk => {
+      const leased = leasedDisks(disks);
       return {
-        request: {
-          jobId: run.runId,
-          disks: transferDisks,
-          digests: false,
-          ...(run.target.zeroHoles ? { zeroHoles: true } : {}),
+        jobId: run.runId,
+        reads: {
+          kind: 'node-transfer',
+          reads: leased.map((disk) => ({ key: disk.key, source: { kind: 'nbd', url: servedUrl(disk, run.node) } })),
         },
+        // prepare-target wrote it the way the NBD targets string takes it.
+        targets: new Map(leased.map((disk) => [disk.key, { target: parseTransferTarget(disk.target!) }])),
+        digests: false,
+        // An NBD target holds old data: holes of the backup must be written as zeroes there.
+        zeroHoles: run.target.zeroHoles,
       };
     };
-    return formatBytes((await transferForRun(run, programFor)).total);
+    return formatBytes((await transferForRun(run, askFor)).total);
   },
   would(run) {
     const keys = run.state.disks.map((disk) => `disk ${disk.key}`);
