@@ -5,10 +5,16 @@
 // refused before anything is made. Real libvirt, a real guest, two isolated test networks.
 
 import path from 'node:path';
-import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
-import { DOMParser } from '@xmldom/xmldom';
+import { mkdirSync } from 'node:fs';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { startGuest, virsh, virshResult, waitFor, type TestGuest } from '../support/libvirt-guest.js';
+import { startGuest, virshResult, waitFor, type TestGuest } from '../support/libvirt-guest.js';
+import {
+  bridgePorts,
+  createIsolatedNetwork,
+  domainSettings,
+  removeNetwork,
+  type TestNetwork,
+} from '../support/libvirt-networks.js';
 import { useRunWorkspace } from '../support/run-workspace.js';
 import { sendenseRun } from '../support/sendense-cli.js';
 import { portRangeForTestFile } from '../support/vm-disks.js';
@@ -18,7 +24,7 @@ import { exists, holdsPointData, recoveredConsole, removeDomain } from './recove
 const ports = portRangeForTestFile();
 const ws = useRunWorkspace('libvirt-recover-changes-', { per: 'file' });
 // Isolated networks (no address, no forwarding): a bridge each, nothing else on the host.
-const NETWORKS = {
+const NETWORKS: Readonly<Record<'production' | 'lab', TestNetwork>> = {
   production: ['sendense-test-chg-prod', 'sdtchgprod0'],
   lab: ['sendense-test-chg-lab', 'sdtchglab0'],
 };
@@ -27,16 +33,9 @@ let point: string;
 let restored: RestoredPoint;
 const recovered: string[] = [];
 
-function createNetwork([name, bridge]: string[]): void {
-  virshResult('net-destroy', name!);
-  const file = path.join(ws.dir, `${name}.xml`);
-  writeFileSync(file, `<network><name>${name}</name><bridge name='${bridge}' stp='off'/></network>`);
-  virsh('net-create', file);
-}
-
 beforeAll(async () => {
-  createNetwork(NETWORKS.production);
-  createNetwork(NETWORKS.lab);
+  createIsolatedNetwork(NETWORKS.production);
+  createIsolatedNetwork(NETWORKS.lab);
   guest = await startGuest({ name: 'recover-changes', prefillMiB: 8, network: NETWORKS.production[0] });
   const scratch = path.join(guest.dir, 'scratch');
   mkdirSync(scratch, { mode: 0o755 });
@@ -64,7 +63,7 @@ afterEach(() => {
 afterAll(() => {
   restored?.remove();
   guest?.remove();
-  for (const [name] of Object.values(NETWORKS)) virshResult('net-destroy', name!);
+  for (const network of Object.values(NETWORKS)) removeNetwork(network);
 });
 
 function recoverPlan(name: string, changes: Record<string, unknown>) {
@@ -85,48 +84,29 @@ function recoverPlan(name: string, changes: Record<string, unknown>) {
   return { domain, plan, storage: (key: number) => storage.replace('{key}', String(key)) };
 }
 
-// What libvirt runs the domain with (or will, `inactive`): memory in KiB, vCPUs, each interface's network and MAC.
-function definitionOf(domain: string, inactive = false) {
-  const xml = new DOMParser().parseFromString(
-    virsh('dumpxml', ...(inactive ? ['--inactive'] : []), domain),
-    'text/xml',
-  ).documentElement!;
-  const text = (name: string) => xml.getElementsByTagName(name)[0]?.textContent?.trim();
-  const interfaces = Array.from(xml.getElementsByTagName('interface')).map((iface) => ({
-    network: iface.getElementsByTagName('source')[0]?.getAttribute('network'),
-    mac: iface.getElementsByTagName('mac')[0]?.getAttribute('address'),
-  }));
-  return { memoryKiB: Number(text('memory')), vcpus: Number(text('vcpu')), interfaces };
-}
-
-// The interfaces enslaved to a bridge (its taps).
-function bridgePorts(bridge: string): string[] {
-  return existsSync(`/sys/class/net/${bridge}/brif`) ? readdirSync(`/sys/class/net/${bridge}/brif`) : [];
-}
-
 describe('a recovery with changes to the domain', () => {
   it('runs with the memory, vCPUs and network the plan gives, boots from the point and holds its data', async () => {
-    const original = definitionOf(guest.name, true);
+    const original = domainSettings(guest.name, true);
     expect(original.memoryKiB).toBe(256 * 1024);
     const { domain, plan, storage } = recoverPlan('changed', {
       memory: '192MiB',
       vcpus: 2,
-      network: { [NETWORKS.production[0]!]: NETWORKS.lab[0] },
+      network: { [NETWORKS.production[0]]: NETWORKS.lab[0] },
     });
     const consoleFrom = recoveredConsole(guest.dir, domain).length;
     const result = await sendenseRun([plan, '--db', ws.db]);
     expect(result.exitCode, `${result.stdout}\n${result.stderr}`).toBe(0);
     expect(result.stdout + result.stderr).toContain("memory: 192 MiB, not the original's 256 MiB");
 
-    const live = definitionOf(domain);
+    const live = domainSettings(domain);
     expect(live.memoryKiB).toBe(192 * 1024);
     expect(live.vcpus).toBe(2);
     expect(live.interfaces).toHaveLength(1);
     expect(live.interfaces[0]!.network).toBe(NETWORKS.lab[0]);
     expect(live.interfaces[0]!.mac).not.toBe(original.interfaces[0]!.mac);
     // The lab bridge has the recovered domain's tap; the production bridge has none.
-    expect(bridgePorts(NETWORKS.lab[1]!)).toHaveLength(1);
-    expect(bridgePorts(NETWORKS.production[1]!)).toEqual([]);
+    expect(bridgePorts(NETWORKS.lab[1])).toHaveLength(1);
+    expect(bridgePorts(NETWORKS.production[1])).toEqual([]);
 
     // It boots from the point (its counter resumes from the point's) and writes.
     await waitFor(
@@ -141,11 +121,11 @@ describe('a recovery with changes to the domain', () => {
     expect(holdsPointData(storage(2000), restored.files[2000]!, 2000)).toBe(true);
     expect(holdsPointData(storage(2001), restored.files[2001]!, 2001)).toBe(true);
     // The persistent definition keeps the changes.
-    expect(definitionOf(domain, true)).toMatchObject({ memoryKiB: 192 * 1024, vcpus: 2 });
+    expect(domainSettings(domain, true)).toMatchObject({ memoryKiB: 192 * 1024, vcpus: 2 });
   }, 300_000);
 
   it('refuses a network the node does not have, and a key naming no interface, before anything is made', async () => {
-    const missing = recoverPlan('nonet', { network: { [NETWORKS.production[0]!]: 'sendense-test-no-such-net' } });
+    const missing = recoverPlan('nonet', { network: { [NETWORKS.production[0]]: 'sendense-test-no-such-net' } });
     const refused = await sendenseRun([missing.plan, '--db', ws.db]);
     expect(refused.exitCode).toBe(1);
     expect(refused.stdout + refused.stderr).toMatch(
