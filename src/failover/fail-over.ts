@@ -8,7 +8,7 @@ import { UndoStack } from '../engine/undo-stack.js';
 import { isSendenseError, SendenseError } from '../errors.js';
 import { parseDomainXml } from '../libvirt/domain-xml.js';
 import { replaceDiskImages } from '../libvirt/recovered-domain-xml.js';
-import { defineReplicaDomain, replicaDomainState, replicaDomainXml } from '../libvirt/replica-domain.js';
+import { changedParts, defineReplicaDomain, replicaDomainState, replicaDomainXml } from '../libvirt/replica-domain.js';
 import { virshMessage, virshOn, type NodeExec, type Virsh } from '../libvirt/virsh.js';
 import { createLocalNode } from '../node/local.js';
 import type { NodeHost } from '../node/node.js';
@@ -205,16 +205,19 @@ async function defineForFailover(
   newest: boolean,
 ): Promise<{ how: FailedOver['definition']; notes: readonly string[] }> {
   const domain = plan.replica.domain!;
-  if (!exists) {
-    const made = replicaDomainXml({
+  const made = () =>
+    replicaDomainXml({
       domain,
       stored: point.definition ?? undefined,
       definition: plan.replica.definition,
       disks: point.disks.map((disk) => ({ key: disk.diskKey, source: disk.source, image: images.get(disk.diskKey)! })),
+      changes: plan.replica.changes,
     });
+  if (!exists) {
+    const definition = made();
     await defineReplicaDomain(
       virsh,
-      made.xml,
+      definition.xml,
       domain,
       point.disks.map((disk) => disk.path),
     );
@@ -226,9 +229,32 @@ async function defineForFailover(
         step: 'failover',
         run: async () => void (await virsh.run(['undefine', domain], `undefine ${domain}`)),
       });
-    return { how: 'defined', notes: made.notes };
+    return { how: 'defined', notes: definition.notes };
   }
   const current = await virsh.run(['dumpxml', '--inactive', domain], `read the definition of ${domain}`);
+  // replica.changes as the plan says them now, even if edited since the last sync.
+  if (plan.replica.changes !== undefined) {
+    const definition = made();
+    const sameParts = changedParts(current) === changedParts(definition.xml);
+    const onImages = parseDomainXml(current).disks.every(
+      (disk) => disk.path === undefined || [...images.values()].includes(disk.path) || !isReplicaDisk(disk.path, point),
+    );
+    if (sameParts && onImages) return { how: 'unchanged', notes: [] };
+    await defineReplicaDomain(
+      virsh,
+      definition.xml,
+      domain,
+      point.disks.map((disk) => disk.path),
+    );
+    undo.push({
+      what: `restore the definition of ${domain}`,
+      when: 'failure',
+      step: 'failover',
+      run: async () =>
+        void (await virsh.runWithXml(['define', '--file'], current, `restore the definition of ${domain}`)),
+    });
+    return { how: 'updated', notes: definition.notes };
+  }
   const moves = new Map<string, string>();
   const domainDisks = parseDomainXml(current).disks;
   for (const disk of point.disks) {
@@ -256,4 +282,9 @@ async function defineForFailover(
       void (await virsh.runWithXml(['define', '--file'], current, `restore the definition of ${domain}`)),
   });
   return { how: 'updated', notes: [] };
+}
+
+// A disk path that is one of the point's replica files (replica.path or an overlay beside it).
+function isReplicaDisk(path: string, point: ReplicaPoint): boolean {
+  return point.disks.some((disk) => isReplicaImage(path, disk.path));
 }

@@ -82,6 +82,8 @@ export async function startFailoverTest(
     stored: point.definition ?? undefined,
     definition: plan.replica.definition,
     disks: point.disks.map((disk, i) => ({ key: disk.diskKey, source: disk.source, image: disks[i]!.overlay })),
+    // Its memory and vCPUs as the failover's; no interface at all (below).
+    changes: plan.replica.changes === undefined ? undefined : { ...plan.replica.changes, network: [] },
   });
   // Beside the original: none of its networks, shares, files, devices or ports.
   const beside = withoutHostResources(withoutInterfaces(made.xml));

@@ -1,12 +1,14 @@
 // The replica domain on the replica node (docs/replication.md#the-replica-domain): the VM's own
-// definition renamed, new MACs, each disk on replica.path (the newest point), defined and never
+// definition renamed, new MACs, each disk on replica.path (the newest point), replica.changes
+// made, defined and never
 // started by a sync. Redefined in place (same UUID) when the VM's definition changes; a domain of
 // that name whose disks are not the replica's is never touched.
 
 import { DOMParser, XMLSerializer } from '@xmldom/xmldom';
 import { SendenseError } from '../errors.js';
-import type { RecoverDefinition } from '../plan/types.js';
+import type { DomainChanges, RecoverDefinition } from '../plan/types.js';
 import { isReplicaImage } from '../replica/replica-layout.js';
+import { applyDomainChanges, interfaceNetworks, memoryBytes } from './domain-changes.js';
 import { children, firstChild, parseDomainXml } from './domain-xml.js';
 import { cloneDomainXml, minimalDomainXml, type ClonedDomain, type RecoveredDisk } from './recovered-domain-xml.js';
 import type { Virsh } from './virsh.js';
@@ -19,10 +21,19 @@ export interface ReplicaDomainSpec {
   readonly definition?: RecoverDefinition;
   /** Each disk: its source path in the VM's XML and its replica.path. */
   readonly disks: readonly RecoveredDisk[];
+  /** replica.changes: made to whichever definition it is. */
+  readonly changes?: DomainChanges;
 }
 
-// The XML the replica domain is defined from.
+// The XML the replica domain is defined from, replica.changes made.
 export function replicaDomainXml(spec: ReplicaDomainSpec): ClonedDomain {
+  const made = baseDomainXml(spec);
+  if (spec.changes === undefined) return made;
+  const changed = applyDomainChanges(made.xml, spec.changes);
+  return { ...made, xml: changed.xml, notes: [...made.notes, ...changed.notes] };
+}
+
+function baseDomainXml(spec: ReplicaDomainSpec): ClonedDomain {
   const usePlan = spec.definition !== undefined && (spec.stored === undefined || spec.definition.use === 'plan');
   if (usePlan) return minimalDomainXml(spec.domain, spec.definition!, spec.disks);
   if (spec.stored === undefined)
@@ -30,6 +41,19 @@ export function replicaDomainXml(spec: ReplicaDomainSpec): ClonedDomain {
       `the VM has no domain XML of its own: replica.definition says what ${spec.domain} is (memory, vcpus, bus)`,
     );
   return cloneDomainXml(spec.stored, spec.domain, spec.disks);
+}
+
+/** What replica.changes decides in a definition: its memory, vCPUs and networks, to tell whether a defined domain has them. */
+export function changedParts(xml: string): string {
+  const document = new DOMParser({ onError: () => undefined }).parseFromString(xml, 'text/xml');
+  const domain = document.documentElement;
+  if (domain === null) return '';
+  const text = (name: string) => (firstChild(domain, name)?.textContent ?? '').trim();
+  const memory = firstChild(domain, 'memory');
+  const networks = interfaceNetworks(xml).map((on) => (on === undefined ? 'other' : `${on.type}:${on.name}`));
+  // In MiB: libvirt may round what it is given.
+  const mib = memory === undefined ? 0 : Math.round(memoryBytes(memory) / 1024 ** 2);
+  return JSON.stringify([mib, text('vcpu'), networks]);
 }
 
 /** The replica domain as the replica node has it: absent, or its UUID and whether it runs. */

@@ -341,6 +341,7 @@ export type RawReplica = {
   /** Scratch directory */
   readonly scratch?: string;
   readonly definition?: RawRecoverDefinition;
+  readonly changes?: RawDomainChanges;
 };
 
 /** Recover */
@@ -368,6 +369,17 @@ export type RawRecoverTo = {
   /** Scratch directory */
   readonly scratch?: string;
   readonly definition?: RawRecoverDefinition;
+  readonly changes?: RawDomainChanges;
+};
+
+/** Domain changes */
+export type RawDomainChanges = {
+  /** Memory */
+  readonly memory?: string;
+  /** Virtual CPUs */
+  readonly vcpus?: number;
+  /** Network */
+  readonly network?: Readonly<Record<string, string>>;
 };
 
 /** Domain definition */

@@ -290,6 +290,27 @@ export interface RecoverDefinition {
   readonly network?: string;
 }
 
+/** A libvirt network or a host bridge an interface is on. */
+export interface InterfaceNetwork {
+  readonly type: 'network' | 'bridge';
+  readonly name: string;
+}
+
+/** One network change: the original's interfaces on `from` (every other one: '*') go onto `to`, or are left out. */
+export interface InterfaceMove {
+  readonly from: InterfaceNetwork | '*';
+  readonly to: InterfaceNetwork | 'none';
+}
+
+/** What a recovered or replica domain gets instead of the original's (docs/instant-recovery.md#changing-the-recovered-domain). */
+export interface DomainChanges {
+  /** Bytes. */
+  readonly memory?: number;
+  readonly vcpus?: number;
+  /** Empty: every interface stays on its own network. */
+  readonly network: readonly InterfaceMove[];
+}
+
 /** Instant recovery (docs/instant-recovery.md): a libvirt domain started from a served point. */
 export interface RecoverPlan extends PlanBase {
   readonly kind: 'recover';
@@ -307,6 +328,7 @@ export interface RecoverPlan extends PlanBase {
       /** Directory on the node for the run's overlays. */
       readonly scratch: string;
       readonly definition?: RecoverDefinition;
+      readonly changes?: DomainChanges;
     };
     readonly start: boolean;
     readonly moveStorage: boolean;
@@ -329,6 +351,8 @@ export interface ReplicaSettings {
   readonly scratch: string;
   /** The replica domain's definition when the source has no XML of its own (or `use: plan`). */
   readonly definition?: RecoverDefinition;
+  /** Made to the replica domain's definition whenever it is defined. */
+  readonly changes?: DomainChanges;
 }
 
 /** Replication (docs/replication.md): the VM's disks kept in sync on another node, no copy on the hub. */

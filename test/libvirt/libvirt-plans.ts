@@ -98,6 +98,8 @@ export interface RecoverTestPlan {
   readonly rate?: string;
   /** The node the domain runs on (an SSH node's block); none: this host. */
   readonly node?: Record<string, unknown>;
+  /** recover.to.changes as the plan writes them. */
+  readonly changes?: Record<string, unknown>;
 }
 
 export function writeRecoverPlan(dir: string, plan: RecoverTestPlan): string {
@@ -111,7 +113,13 @@ export function writeRecoverPlan(dir: string, plan: RecoverTestPlan): string {
     ...(plan.rate ? { rate: plan.rate } : {}),
     recover: {
       point: plan.point ?? 'latest',
-      to: { type: 'libvirt', domain: plan.domain, storage: plan.storage, scratch: plan.scratch },
+      to: {
+        type: 'libvirt',
+        domain: plan.domain,
+        storage: plan.storage,
+        scratch: plan.scratch,
+        ...(plan.changes ? { changes: plan.changes } : {}),
+      },
       ...(plan.start === undefined ? {} : { start: plan.start }),
       moveStorage: plan.moveStorage ?? true,
     },

@@ -59,7 +59,61 @@ describe('a recover plan', () => {
     expect(plan.rate).toBe(50 * 1024 ** 2);
   });
 
+  it('reads changes to the domain: memory, vCPUs, where each interface goes', async () => {
+    const plan = (await loadPlanForRun(
+      planWith(
+        `${TO}    changes:\n      memory: 512MiB\n      vcpus: 2\n      network:\n        default: isolated\n        bridge:br0: bridge:br-test\n        '*': none\n`,
+      ),
+    )) as RecoverPlan;
+    expect(plan.recover.to.changes).toEqual({
+      memory: 512 * 1024 ** 2,
+      vcpus: 2,
+      network: [
+        { from: { type: 'network', name: 'default' }, to: { type: 'network', name: 'isolated' } },
+        { from: { type: 'bridge', name: 'br0' }, to: { type: 'bridge', name: 'br-test' } },
+        { from: '*', to: 'none' },
+      ],
+    });
+  });
+
+  const CHANGES = `${TO}    changes:\n`;
   const MISTAKES: readonly [string, string, string, RegExp][] = [
+    [
+      'memory below the floor',
+      `${CHANGES}      memory: 16MiB\n`,
+      '',
+      /:14:15: recover\.to\.changes\.memory: 16MiB is below 64MiB, the least a domain is given\n/,
+    ],
+    [
+      'no vCPUs',
+      `${CHANGES}      vcpus: 0\n`,
+      '',
+      /:14:14: recover\.to\.changes\.vcpus: must be at least 1 \(got 0\)\n/,
+    ],
+    [
+      'a network name libvirt refuses',
+      `${CHANGES}      network:\n        default: lan/1\n`,
+      '',
+      /:15:18: recover\.to\.changes\.network\.default: must be a libvirt network's name, bridge:NAME or none/,
+    ],
+    [
+      'a bridge name longer than Linux takes',
+      `${CHANGES}      network:\n        default: bridge:br-much-too-long0\n`,
+      '',
+      /:15:18: recover\.to\.changes\.network\.default: 'br-much-too-long0' is longer than 15 characters\n/,
+    ],
+    [
+      'a network key libvirt refuses',
+      `${CHANGES}      network:\n        'a b': isolated\n`,
+      '',
+      /:15:9: recover\.to\.changes\.network: key 'a b' is not a libvirt network name libvirt takes/,
+    ],
+    [
+      'an unknown change',
+      `${CHANGES}      storage: /elsewhere\n`,
+      '',
+      /:14:7: unknown key 'storage' in recover\.to\.changes/,
+    ],
     [
       'one storage file for every disk',
       '  to:\n    type: libvirt\n    domain: r\n    storage: /images/r.qcow2\n',

@@ -183,6 +183,13 @@ describe('a replicate plan', () => {
       /:14:13: replica\.definition\.memory: must be a size like 2GiB or 512MiB \(got '0GiB'\)\n/,
     ],
     [
+      'replica changes with too little memory',
+      LIBVIRT,
+      '  path: /images/r-{key}.qcow2\n  changes:\n    memory: 1000K\n',
+      '',
+      /:11:13: replica\.changes\.memory: 1000K is below 64MiB, the least a domain is given\n/,
+    ],
+    [
       'no points',
       LIBVIRT,
       '  path: /images/r-{key}.qcow2\n  points: 0\n',

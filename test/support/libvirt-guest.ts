@@ -343,6 +343,8 @@ export interface GuestOptions {
   readonly sizesMiB?: { readonly vda: number; readonly vdb: number };
   /** MiB of data written to each disk before the first boot (a VM with something to back up). */
   readonly prefillMiB?: number;
+  /** One virtio interface on this libvirt network (it must be active); default none. */
+  readonly network?: string;
 }
 
 export interface TestGuest {
@@ -380,7 +382,7 @@ export async function startGuest(options: GuestOptions): Promise<TestGuest> {
     chmodSync(dir, 0o755);
     const images = createImages(dir, options);
     const xmlFile = path.join(dir, 'domain.xml');
-    writeFileSync(xmlFile, domainXml(name, dir, boot, images, options.agent !== false));
+    writeFileSync(xmlFile, domainXml(name, dir, boot, images, options.agent !== false, options.network));
     if (!options.transient) virsh('define', xmlFile);
     const guest = guestHandle(name, dir, images, options);
     await guest.start();
@@ -411,9 +413,16 @@ function createImages(dir: string, options: GuestOptions): Record<string, string
   return images;
 }
 
-// The domain: TCG (KVM aborts here), no network, the console in a file, the agent's channel.
+// The domain: TCG (KVM aborts here), no network unless asked, the console in a file, the agent's channel.
 // Its description names the test process that made it and its dir (for the leftover sweep).
-function domainXml(name: string, dir: string, boot: GuestBoot, images: Record<string, string>, agent: boolean): string {
+function domainXml(
+  name: string,
+  dir: string,
+  boot: GuestBoot,
+  images: Record<string, string>,
+  agent: boolean,
+  network?: string,
+): string {
   const disk = (target: string) =>
     `<disk type='file' device='disk'><driver name='qemu' type='qcow2' cache='none'/><source file='${images[target]}'/><target dev='${target}' bus='virtio'/></disk>`;
   return `<domain type='qemu'>
@@ -428,6 +437,7 @@ function domainXml(name: string, dir: string, boot: GuestBoot, images: Record<st
     <disk type='file' device='cdrom'><driver name='qemu' type='raw'/><target dev='hdc' bus='ide'/><readonly/></disk>
     <serial type='file'><source path='${path.join(dir, 'console.log')}' append='on'/><target port='0'/></serial>
     ${agent ? "<channel type='unix'><target type='virtio' name='org.qemu.guest_agent.0'/></channel>" : ''}
+    ${network ? `<interface type='network'><source network='${network}'/><model type='virtio'/></interface>` : ''}
     <controller type='usb' model='none'/><memballoon model='none'/>
   </devices>
 </domain>`;

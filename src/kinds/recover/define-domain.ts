@@ -1,5 +1,6 @@
 // define-domain: the new domain, from the XML stored with the point (renamed, new UUID and MACs,
-// each disk on its overlay) or from the plan's minimal definition. Undefined again on failure
+// each disk on its overlay) or from the plan's minimal definition, with recover.to.changes made
+// (memory, vCPUs, networks). Undefined again on failure
 // only while it has never been started.
 
 import type { Step } from '../../engine/step.js';
@@ -9,7 +10,9 @@ import {
   minimalDomainXml,
   withoutHostResources,
   type ClonedDomain,
+  type RecoveredDisk,
 } from '../../libvirt/recovered-domain-xml.js';
+import { applyDomainChanges } from '../../libvirt/domain-changes.js';
 import type { RecoverRun } from './recover-run.js';
 
 export const defineDomain: Step<RecoverRun> = {
@@ -49,15 +52,23 @@ function newDefinition(run: RecoverRun): ClonedDomain {
   const { to } = run.plan.recover;
   const disks = run.state.disks.map((disk) => ({ key: disk.key, source: disk.source, image: disk.overlay }));
   try {
-    if (run.state.storedXml === undefined) return minimalDomainXml(to.domain, to.definition!, disks);
-    const cloned = cloneDomainXml(run.state.storedXml, to.domain, disks);
-    // It may run beside the original: none of its shares, files, devices or ports.
-    const beside = withoutHostResources(cloned.xml);
-    return { ...cloned, xml: beside.xml, notes: [...cloned.notes, ...beside.notes] };
+    const made = madeDefinition(run, disks);
+    if (to.changes === undefined) return made;
+    const changed = applyDomainChanges(made.xml, to.changes);
+    return { ...made, xml: changed.xml, notes: [...made.notes, ...changed.notes] };
   } catch (error) {
     throw new SendenseError(
       `the domain XML stored with backup ${run.state.backupId} cannot be used: ${(error as Error).message}`,
       { step: 'define-domain' },
     );
   }
+}
+
+function madeDefinition(run: RecoverRun, disks: readonly RecoveredDisk[]): ClonedDomain {
+  const { to } = run.plan.recover;
+  if (run.state.storedXml === undefined) return minimalDomainXml(to.domain, to.definition!, disks);
+  const cloned = cloneDomainXml(run.state.storedXml, to.domain, disks);
+  // It may run beside the original: none of its shares, files, devices or ports.
+  const beside = withoutHostResources(cloned.xml);
+  return { ...cloned, xml: beside.xml, notes: [...cloned.notes, ...beside.notes] };
 }

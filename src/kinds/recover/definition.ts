@@ -8,6 +8,7 @@ import {
   DEFAULT_LIBVIRT_URI,
 } from '../../plan/build-parts.js';
 import type { RawRecoverPlan } from '../../plan/plan-shape.generated.js';
+import { buildDomainChanges } from '../../plan/domain-changes.js';
 import { parseRestorePoint } from '../../plan/restore-point.js';
 import type { RecoverPlan, RestorePoint } from '../../plan/types.js';
 import type { KindDefinition } from '../kind.js';
@@ -35,6 +36,7 @@ export const recoverDefinition: KindDefinition<RecoverPlan> = {
           storage: to.storage,
           scratch: to.scratch ?? DEFAULT_LIBVIRT_SCRATCH,
           definition: to.definition === undefined ? undefined : buildDefinition(to.definition),
+          changes: buildDomainChanges(to.changes),
         },
         start: recover.start ?? true,
         moveStorage: recover.moveStorage ?? false,

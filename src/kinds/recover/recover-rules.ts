@@ -7,9 +7,11 @@ import { listAt, stringAt, valueAt } from '../../plan/raw-plan.js';
 import { parseRestorePoint } from '../../plan/restore-point.js';
 import type { CheckContext } from '../../plan/checks/check-context.js';
 import { checkDefinitionMemory } from '../../plan/checks/definition-memory.js';
+import { checkDomainChanges } from '../../plan/checks/domain-changes.js';
 
 export function checkRecoverRules({ data, issues }: CheckContext): void {
   checkDefinitionMemory({ data, issues }, ['recover', 'to', 'definition']);
+  checkDomainChanges({ data, issues }, ['recover', 'to', 'changes']);
   const point = stringAt(data, 'recover', 'point');
   if (point !== undefined && point !== '') {
     const parsed = parseRestorePoint(point);

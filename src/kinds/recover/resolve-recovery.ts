@@ -1,12 +1,17 @@
 // resolve-point (recover): the point and its disks, the definition the new domain is made from
-// (the XML stored with the point, or the plan's), and on the node: libvirt answers, the domain
-// name is free, no storage file exists yet and none is inside a repository.
+// (the XML stored with the point, or the plan's) and that recover.to.changes fit it, and on the
+// node: libvirt answers, the domain name is free, no storage file exists yet and none is inside a
+// repository, every network the changes name is there.
 
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { wouldFail, type Step } from '../../engine/step.js';
 import { isSendenseError, SendenseError } from '../../errors.js';
+import { missingNetwork } from '../../libvirt/check-networks.js';
+import { unmatchedMoves } from '../../libvirt/domain-changes.js';
+import { minimalDomainXml } from '../../libvirt/recovered-domain-xml.js';
 import { virshMessage } from '../../libvirt/virsh.js';
+import { describeInterfaceNetwork } from '../../plan/domain-changes.js';
 import { runScratchDir } from '../../libvirt/scratch-dir.js';
 import { refuseInsideRepository } from '../../repository/containing-repository.js';
 import { describePoint, findPoint } from '../../repository/find-point.js';
@@ -74,6 +79,20 @@ async function resolve(run: RecoverRun): Promise<void> {
   const storages = run.state.disks.map((disk) => disk.storage);
   if (new Set(storages).size !== storages.length)
     fail(`recover.to.storage ${to.storage} names one file for several disks: put {key} in it`);
+  checkNetworkKeys(run);
+}
+
+// Each network key of recover.to.changes names an interface the domain would have: a typo would leave it on the original's network.
+function checkNetworkKeys(run: RecoverRun): void {
+  const { to } = run.plan.recover;
+  const moves = to.changes?.network ?? [];
+  if (moves.length === 0) return;
+  const base = run.state.storedXml ?? minimalDomainXml(to.domain, to.definition!, []).xml;
+  const unmatched = unmatchedMoves(base, moves);
+  if (unmatched.length > 0)
+    fail(
+      `recover.to.changes.network: the domain's definition (${run.state.storedXml === undefined ? 'recover.to.definition' : `stored with backup ${run.state.backupId}`}) has no interface on ${unmatched.map(describeInterfaceNetwork).join(' or ')}`,
+    );
 }
 
 async function readStoredXml(repository: string, vm: string, backupId: string): Promise<string | undefined> {
@@ -124,6 +143,14 @@ async function checkNode(run: RecoverRun): Promise<void> {
   }
   const scratch = await run.node.exec(['test', '-d', to.scratch]);
   if (scratch.exitCode !== 0) fail(`recover.to.scratch ${to.scratch} is not a directory on ${run.node.description}`);
+  const network = await missingNetwork(
+    run.virsh,
+    (argv) => run.node.exec(argv),
+    to.changes,
+    run.plan.recover.start,
+    run.node.description,
+  );
+  if (network !== undefined) fail(`recover.to.changes.network: ${network}`);
 }
 
 function fail(message: string): never {

@@ -1,9 +1,12 @@
 // define-replica-domain: the replica domain on the replica node, its disks on replica.path (the
-// newest point), defined the first time and again whenever the VM's definition changed; never started.
+// newest point), replica.changes made, defined the first time and again whenever the VM's
+// definition or replica.changes changed; never started.
 
 import type { Step } from '../../engine/step.js';
 import { SendenseError } from '../../errors.js';
-import { defineReplicaDomain, replicaDomainXml } from '../../libvirt/replica-domain.js';
+import { unmatchedMoves } from '../../libvirt/domain-changes.js';
+import { changedParts, defineReplicaDomain, replicaDomainXml } from '../../libvirt/replica-domain.js';
+import { describeInterfaceNetwork } from '../../plan/domain-changes.js';
 import { virshOn } from '../../libvirt/virsh.js';
 import { backupSource } from '../../source/index.js';
 import { execOn } from '../../replica/replica-node.js';
@@ -22,6 +25,7 @@ export const defineReplicaDomainStep: Step<ReplicateRun> = {
           domain,
           stored: run.state.definition,
           definition: run.plan.replica.definition,
+          changes: run.plan.replica.changes,
           disks: run.state.disks.map((disk) => ({
             key: disk.key,
             source: source.label(disk),
@@ -36,6 +40,7 @@ export const defineReplicaDomainStep: Step<ReplicateRun> = {
       }
     })();
     for (const note of made.notes) run.reporter.emit({ type: 'info', step: 'define-replica-domain', message: note });
+    warnUnmatchedNetworks(run);
     const virsh = virshOn(execOn(run.replicaNode), run.plan.replica.uri);
     const previous = run.state.parentId === undefined ? undefined : await run.store.getReplicaPoint(run.state.parentId);
     const state = await defineReplicaDomainIfChanged(
@@ -61,13 +66,34 @@ async function defineReplicaDomainIfChanged(
   previousDefinition: string | undefined,
 ): Promise<string> {
   const exists = (await virsh.attempt(['domstate', domain])).exitCode === 0;
-  // The previous point's definition is what the domain was defined from (its own sync did it).
-  if (exists && previousDefinition === (run.state.definition ?? '')) return 'unchanged';
+  // The previous point's definition is what the domain was defined from (its own sync did it);
+  // replica.changes may have changed since: then memory, vCPUs or networks differ.
+  const sameVm = previousDefinition === (run.state.definition ?? '');
+  const changesHold =
+    exists &&
+    changedParts(await virsh.run(['dumpxml', '--inactive', domain], `read the definition of ${domain}`)) ===
+      changedParts(xml);
+  if (exists && sameVm && changesHold) return 'unchanged';
   const done = await defineReplicaDomain(
     virsh,
     xml,
     domain,
     run.state.disks.map((disk) => disk.replicaPath),
   );
-  return done === 'defined' ? 'defined (not started)' : "updated to the VM's new definition (not started)";
+  if (done === 'defined') return 'defined (not started)';
+  return sameVm ? 'updated to replica.changes (not started)' : "updated to the VM's new definition (not started)";
+}
+
+// A network key of replica.changes that names no interface of the VM: said each sync, the replica kept in sync all the same.
+function warnUnmatchedNetworks(run: ReplicateRun): void {
+  const moves = run.plan.replica.changes?.network ?? [];
+  const definition = run.state.definition;
+  if (moves.length === 0 || definition === undefined || run.plan.replica.definition?.use === 'plan') return;
+  const unmatched = unmatchedMoves(definition, moves);
+  if (unmatched.length > 0)
+    run.reporter.emit({
+      type: 'warning',
+      step: 'define-replica-domain',
+      message: `replica.changes.network: the VM's definition has no interface on ${unmatched.map(describeInterfaceNetwork).join(' or ')}`,
+    });
 }

@@ -8,6 +8,7 @@ import {
   DEFAULT_LIBVIRT_SCRATCH,
   DEFAULT_LIBVIRT_URI,
 } from '../../plan/build-parts.js';
+import { buildDomainChanges } from '../../plan/domain-changes.js';
 import type { RawReplica, RawReplicatePlan } from '../../plan/plan-shape.generated.js';
 import type { ReplicatePlan, ReplicaSettings } from '../../plan/types.js';
 import type { KindDefinition } from '../kind.js';
@@ -44,5 +45,6 @@ function buildReplica(replica: RawReplica, vm: RawReplicatePlan['vm']): ReplicaS
     uri: replica.uri ?? DEFAULT_LIBVIRT_URI,
     scratch: replica.scratch ?? DEFAULT_LIBVIRT_SCRATCH,
     definition: replica.definition === undefined ? undefined : buildDefinition(replica.definition),
+    changes: buildDomainChanges(replica.changes),
   };
 }

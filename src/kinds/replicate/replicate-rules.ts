@@ -6,6 +6,7 @@ import { hasEnvRef } from '../../plan/env-refs.js';
 import { isObject, listAt, stringAt, valueAt } from '../../plan/raw-plan.js';
 import type { CheckContext } from '../../plan/checks/check-context.js';
 import { checkDefinitionMemory } from '../../plan/checks/definition-memory.js';
+import { checkDomainChanges } from '../../plan/checks/domain-changes.js';
 import { replicaDomain } from './replica-domain-name.js';
 
 export function checkReplicateRules(context: CheckContext): void {
@@ -17,6 +18,7 @@ export function checkReplicateRules(context: CheckContext): void {
     );
   }
   checkDefinitionMemory(context, ['replica', 'definition']);
+  checkDomainChanges(context, ['replica', 'changes']);
   const scratch = stringAt(data, 'replica', 'scratch');
   if (scratch !== undefined && !hasEnvRef(scratch) && !path.posix.isAbsolute(scratch)) {
     issues.error(

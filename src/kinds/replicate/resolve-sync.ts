@@ -9,6 +9,7 @@ import { wouldFail, type Step } from '../../engine/step.js';
 import { SendenseError, isSendenseError } from '../../errors.js';
 import { formatLocalTime } from '../../format/local-time.js';
 import { plural } from '../../format/plural.js';
+import { missingNetwork } from '../../libvirt/check-networks.js';
 import { virshOn } from '../../libvirt/virsh.js';
 import type { ReplicatePlan } from '../../plan/types.js';
 import { exportName, newBackupId } from '../../repository/layout.js';
@@ -56,6 +57,7 @@ export const resolveSync: Step<ReplicateRun> = {
     );
     await forgetEndedSyncRecords(store, plan.name, run.replicaNode.id);
     await refuseRunningReplica(run);
+    await refuseMissingNetwork(run);
     const decision = await decideSync(run, await unusedPointId(store));
     const paths = decision.state.disks.map((disk) => disk.replicaPath);
     await refuseOtherPlansReplica(store, plan.name, run.replicaNode, paths);
@@ -195,6 +197,16 @@ async function refuseFailedOver(store: Store, plan: ReplicatePlan): Promise<void
       step: 'resolve-sync',
       exitCode: 1,
     });
+}
+
+// replica.changes moves interfaces onto networks the replica node must have, or the failover could not start it.
+async function refuseMissingNetwork(run: ReplicateRun): Promise<void> {
+  if (run.plan.replica.domain === undefined) return;
+  const exec = execOn(run.replicaNode);
+  const virsh = virshOn(exec, run.plan.replica.uri);
+  const missing = await missingNetwork(virsh, exec, run.plan.replica.changes, false, run.replicaNode.description);
+  if (missing !== undefined)
+    throw new SendenseError(`replica.changes.network: ${missing}`, { step: 'resolve-sync', exitCode: 1 });
 }
 
 // A replica domain someone started runs on the replica's disks: a sync would change them under it.
