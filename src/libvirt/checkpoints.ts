@@ -52,6 +52,13 @@ function checkpointDescription(xml: string): string {
   return (root ? firstChild(root, 'description')?.textContent : undefined)?.trim() ?? '';
 }
 
+// True when the checkpoint `name` of the domain is the one run `runId` made (its description says so).
+export async function checkpointMadeBy(virsh: Virsh, domain: string, name: string, runId: string): Promise<boolean> {
+  const dumped = await virsh.attempt(['checkpoint-dumpxml', domain, name, '--no-domain']);
+  const description = dumped.exitCode === 0 ? checkpointDescription(dumped.stdout) : '';
+  return description === checkpointMarker(runId) || description === OLD_MARKER;
+}
+
 // Why the checkpoint `name`, made by run `runId`, cannot say what changed since it, if it cannot.
 export async function checkpointProblem(
   virsh: Virsh,

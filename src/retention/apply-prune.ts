@@ -1,6 +1,6 @@
 // Carries out retention by points: every unkept point merged into the next point of its chain
 // (oldest first, so each merge sees the chain as the last one left it), or removed when it is the
-// newest of an older chain (its bitmap on the source with it). Stops at the first failure, or between two merges when `signal` is
+// newest of an older chain (its bitmap or libvirt checkpoint on the source with it). Stops at the first failure, or between two merges when `signal` is
 // aborted (a merge under way always finishes): what is done is done, the rest stays.
 
 import { rm } from 'node:fs/promises';
@@ -12,6 +12,7 @@ import { LOCAL_NODE_ID } from '../node/node.js';
 import { crashPoint } from './crash-point.js';
 import { mergePoint } from './merge-point.js';
 import { releasePointBitmaps } from './point-bitmaps.js';
+import { pointDomain, releasePointCheckpoint } from './point-checkpoint.js';
 import { describeDecision, type PointDecision } from './prune-choice.js';
 
 // The run_files kind of a removed point's files: doctor deletes them if the run dies before it does.
@@ -55,6 +56,7 @@ export async function applyPrune(
       // deletes the rest; a point is never complete without its files (docs/how-it-works.md#retention).
       const files = backup.disks.flatMap((disk) => [manifestPath(disk.file), disk.file]);
       const domain = domainDefinitionFile(backup.repository, backup.vm, backup.id);
+      const libvirtDomain = await pointDomain(domain);
       await store.removePoint(backup.id, {
         runId,
         node: LOCAL_NODE_ID,
@@ -66,6 +68,7 @@ export async function applyPrune(
       await rm(domain, { force: true });
       for (const file of [...files, domain]) await store.forgetRunFile(LOCAL_NODE_ID, file);
       for (const line of await releasePointBitmaps(backup)) say(line);
+      for (const line of await releasePointCheckpoint(backup, libvirtDomain)) say(line);
       removed++;
     }
     done(decision);
