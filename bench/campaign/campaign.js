@@ -15,6 +15,7 @@ import {
   writeSync,
 } from 'node:fs';
 import { join } from 'node:path';
+import { LibvirtService, addLibvirtDraw } from './mode-libvirt.js';
 import { PostgresServer } from './postgres.js';
 import { mulberry32 } from './prng.js';
 import { runCli } from './run-cli.js';
@@ -47,7 +48,7 @@ const FAULTS = {
 // Operations that may legitimately remove points (retention after a backup, merges, doctor finishing one).
 const REMOVES_POINTS = new Set(['backup', 'prune', 'forget', 'doctor', 'flip', 'pair']);
 
-export const MODES = ['encrypted', 'postgres', 'copy', 'concurrent'];
+export const MODES = ['encrypted', 'postgres', 'copy', 'concurrent', 'libvirt'];
 
 // A run refused because another holds the VM (src/store/vm-locks.ts): an answer, not a failure.
 const BUSY = /two runs on one VM at once would disturb each other/;
@@ -81,6 +82,7 @@ function tables(mode) {
     operations.pair = 4;
     faults.pair = ['kill-run', 'kill-run', 'kill-child'];
   }
+  if (mode.has('libvirt')) addLibvirtDraw(faults);
   if (mode.has('postgres')) {
     // key add/remove use no state database.
     for (const op of ['backup', 'prune', 'forget', 'verify', 'restore', 'copy', 'pair'])
@@ -152,6 +154,7 @@ export class Campaign {
     this.fullWithoutFault = 0; // runs without a fault that found the filesystem full of kept points
     this.flips = []; // { where, outcome, file, offset, ... } of each flipped byte
     this.pointsCompared = 0;
+    this.libvirtdRestartsSkipped = 0; // libvirtd-restart faults not applied: libvirtd not ours, or another domain on it
     this.violations = [];
     this.ws = undefined;
   }
@@ -166,6 +169,11 @@ export class Campaign {
       this.sshd = await startSshd(tmpParent());
       liveServices.add(this.sshd);
     }
+    if (this.mode.has('libvirt') && !this.libvirt) {
+      this.libvirt = new LibvirtService(this.log);
+      liveServices.add(this.libvirt);
+      await this.libvirt.start();
+    }
   }
 
   async #fresh() {
@@ -173,7 +181,8 @@ export class Campaign {
     this.ws = undefined;
     await this.#services();
     const dbUrl = this.pg ? await this.pg.createDatabase() : undefined;
-    this.ws = createWorkspace(this.mode, { pg: this.pg, sshd: this.sshd }, dbUrl);
+    await this.libvirt?.newGuest();
+    this.ws = createWorkspace(this.mode, { pg: this.pg, sshd: this.sshd, libvirt: this.libvirt }, dbUrl);
     this.expected = new Map(); // point id -> sha256 of the source's guest bytes when it was taken
     this.taken = new Map(); // the same, never dropped: a copy keeps points the hub let go
     this.compared = new Map(); // point id -> chain signature when it last restored equal
@@ -187,13 +196,15 @@ export class Campaign {
   async close() {
     if (this.ws) removeWorkspace(this.ws);
     this.ws = undefined;
-    for (const service of [this.pg, this.sshd]) {
+    this.libvirtdRestartsSkipped += this.libvirt?.skippedRestarts ?? 0;
+    for (const service of [this.pg, this.sshd, this.libvirt]) {
       if (!service) continue;
       await service.stop();
       liveServices.delete(service);
     }
     this.pg = undefined;
     this.sshd = undefined;
+    this.libvirt = undefined;
   }
 
   // Runs the steps in one fresh workspace; returns the first violation (and stops there) or undefined.
@@ -266,6 +277,11 @@ export class Campaign {
       await this.pg.ready();
       if (this.pgFailure) throw new Violation('harness', `PostgreSQL did not start again: ${this.pgFailure.message}`);
     }
+    if (this.libvirt) {
+      await this.libvirt.ready();
+      if (this.libvirt.failure)
+        throw new Violation('harness', `libvirtd did not start again: ${this.libvirt.failure.message}`);
+    }
     if (result.timedOut)
       throw new Violation('hung', `sendense-run ${args.join(' ')} had not ended after 10 minutes (stopped)`);
     return result;
@@ -287,6 +303,21 @@ export class Campaign {
         act: () => {
           this.pg.crash(how, downMs).catch((error) => (this.pgFailure = error));
           return `postgres (${how}, down ${downMs} ms)`;
+        },
+      };
+    }
+    if (step.fault === 'libvirtd-restart') {
+      const moment = killMoment('libvirtd-restart', rng);
+      const how = rng.pick(['sigterm', 'sigkill']);
+      const downMs = rng.int(0, 3000);
+      // Tried once: libvirtd not ours to restart at that moment is a fault not applied.
+      let tried = false;
+      return {
+        ...moment,
+        act: () => {
+          if (tried) return undefined;
+          tried = true;
+          return this.libvirt.restartLibvirtd(how, downMs);
         },
       };
     }
@@ -376,7 +407,7 @@ export class Campaign {
     const complete = before.filter((point) => point.status === 'complete' && !point.damage);
     switch (step.op) {
       case 'backup': {
-        writeSource(this.ws, rng);
+        await writeSource(this.ws, rng);
         const digest = await sourceDigest(this.ws);
         result = await this.#cli([this.ws.plan], fault);
         for (const point of await listBackups(this.ws)) {
@@ -492,8 +523,8 @@ export class Campaign {
       this.#countFault(
         fault.kind === 'kill-child'
           ? `kill-child (${result.hit.split(' ')[0]})`
-          : fault.kind === 'pg-restart'
-            ? `pg-restart (${/\((\w+),/.exec(result.hit)[1]})`
+          : fault.kind === 'pg-restart' || fault.kind === 'libvirtd-restart'
+            ? `${fault.kind} (${/\((\w+),/.exec(result.hit)[1]})`
             : fault.kind,
       );
     else if (fault) this.missedKills += 1;
@@ -533,7 +564,7 @@ export class Campaign {
     const restored = ops.map((op) => (op === 'restore' && complete.length > 0 ? rng.pick(complete) : undefined));
     let digest;
     if (ops.includes('backup')) {
-      writeSource(this.ws, rng);
+      await writeSource(this.ws, rng);
       digest = await sourceDigest(this.ws);
     }
     const targets = [0, 1].map((index) => join(this.ws.restores, `pair-${index}.raw`));
@@ -752,7 +783,9 @@ export class Campaign {
   }
 
   async #resources() {
-    const found = await leftovers(this.ws, this.noted, await listBackups(this.ws), this.socketDirsLeft);
+    const backups = await listBackups(this.ws);
+    const found = await leftovers(this.ws, this.noted, backups, this.socketDirsLeft);
+    if (this.libvirt) found.push(...this.libvirt.check(this.ws, backups));
     this.noted = [];
     if (found.length > 0) throw new Violation('left-behind', found.join('; '));
   }
