@@ -279,8 +279,8 @@ export class Campaign {
     }
     if (this.libvirt) {
       await this.libvirt.ready();
-      if (this.libvirt.failure)
-        throw new Violation('harness', `libvirtd did not start again: ${this.libvirt.failure.message}`);
+      const failure = this.libvirt.takeFailure();
+      if (failure) throw new Violation('harness', `libvirtd did not start again: ${failure.message}`);
     }
     if (result.timedOut)
       throw new Violation('hung', `sendense-run ${args.join(' ')} had not ended after 10 minutes (stopped)`);

@@ -91,7 +91,7 @@ function printSummary(campaign) {
     );
   if (campaign.mode.has('libvirt'))
     console.log(
-      `libvirtd restarts not done (the libvirtd running not one the test support started, or another domain on it): ${campaign.libvirtdRestartsSkipped}`,
+      `libvirtd restarts not done (the libvirtd running not one the test support started, or another domain on it): ${campaign.libvirtdRestartsSkipped + (campaign.libvirt?.skippedRestarts ?? 0)}`,
     );
   if (campaign.mode.has('encrypted')) console.log(`keyrings checked (each pool key tried): ${campaign.keyChecks}`);
   console.log(

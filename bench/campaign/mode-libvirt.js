@@ -240,17 +240,28 @@ export class LibvirtService {
       await sleep(100);
     }
     await sleep(downMs);
-    execFileSync('/usr/sbin/libvirtd', ['-d']);
+    // Another user of the test support may have started one meanwhile (it found none answering):
+    // that one is libvirtd from now on, recorded by whoever started it.
+    const start = spawnSync('/usr/sbin/libvirtd', ['-d'], { encoding: 'utf8' });
     for (let tries = 0; tries < 300; tries++) {
       const started = libvirtdNow();
       if (started && started.pid !== daemon.pid && virshResult('list').status === 0) {
-        this.#recordDaemon(daemon, started);
+        if (start.status === 0) this.#recordDaemon(daemon, started);
         this.restarts += 1;
         return;
       }
       await sleep(100);
     }
-    throw new Error('libvirtd did not answer 30 s after it was started again');
+    throw new Error(
+      `libvirtd did not answer 30 s after it was started again (${start.stderr.trim() || `exit ${start.status}`})`,
+    );
+  }
+
+  // A restart that failed, said once (then cleared: the campaign goes on in a fresh workspace).
+  takeFailure() {
+    const failure = this.failure;
+    this.failure = undefined;
+    return failure;
   }
 
   // The record the test support keeps of the daemons it started (its teardown stops exactly
@@ -328,8 +339,9 @@ export class LibvirtService {
     this.support.stopStartedLibvirtd();
   }
 
-  // Ctrl+C: the guest goes (libvirtd stays for the suite's teardown or the next campaign).
+  // Ctrl+C: the guest goes, even one still booting (libvirtd stays for the suite's teardown or the next campaign).
   killNow() {
     this.removeGuest();
+    this.support?.removeLeftoverGuests(process.pid);
   }
 }
