@@ -139,6 +139,10 @@ export async function deleteCheckpoint(
   disks: readonly CheckpointDisk[],
 ): Promise<void> {
   const known = await virsh.attempt(['checkpoint-list', domain, '--name']);
+  // libvirt not answering is no answer: the caller keeps its record (doctor tries again); a domain
+  // libvirt does not know has no metadata left, only perhaps bitmaps in its images (below).
+  if (known.exitCode !== 0 && !/failed to get domain|domain not found/i.test(known.stderr))
+    throw new SendenseError(`delete checkpoint ${name} of domain ${domain}: ${virshMessage(known)}`);
   const listed = known.exitCode === 0 && known.stdout.split('\n').some((line) => line.trim() === name);
   if (listed) {
     const result = await virsh.attempt(['checkpoint-delete', domain, name]);

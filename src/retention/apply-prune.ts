@@ -12,7 +12,7 @@ import { LOCAL_NODE_ID } from '../node/node.js';
 import { crashPoint } from './crash-point.js';
 import { mergePoint } from './merge-point.js';
 import { releasePointBitmaps } from './point-bitmaps.js';
-import { pointDomain, releasePointCheckpoint } from './point-checkpoint.js';
+import { pointDomain, recordPointCheckpoint, releasePointCheckpoint } from './point-checkpoint.js';
 import { describeDecision, type PointDecision } from './prune-choice.js';
 
 // The run_files kind of a removed point's files: doctor deletes them if the run dies before it does.
@@ -56,7 +56,7 @@ export async function applyPrune(
       // deletes the rest; a point is never complete without its files (docs/how-it-works.md#retention).
       const files = backup.disks.flatMap((disk) => [manifestPath(disk.file), disk.file]);
       const domain = domainDefinitionFile(backup.repository, backup.vm, backup.id);
-      const libvirtDomain = await pointDomain(domain);
+      const checkpoint = await recordPointCheckpoint(store, runId, backup, await pointDomain(domain));
       await store.removePoint(backup.id, {
         runId,
         node: LOCAL_NODE_ID,
@@ -68,7 +68,8 @@ export async function applyPrune(
       await rm(domain, { force: true });
       for (const file of [...files, domain]) await store.forgetRunFile(LOCAL_NODE_ID, file);
       for (const line of await releasePointBitmaps(backup)) say(line);
-      for (const line of await releasePointCheckpoint(backup, libvirtDomain)) say(line);
+      if (typeof checkpoint === 'string') say(checkpoint);
+      else if (checkpoint) for (const line of await releasePointCheckpoint(store, checkpoint)) say(line);
       removed++;
     }
     done(decision);

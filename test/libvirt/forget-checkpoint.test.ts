@@ -63,4 +63,17 @@ describe('a removed point of a running libvirt domain', () => {
     const id = /backup (\S+)$/m.exec(next.stdout)![1]!;
     expect(ourCheckpoints()).toEqual([await changeIdOf(id)]);
   }, 180_000);
+
+  it('forget killed once the point is gone: doctor deletes its checkpoint', async () => {
+    const newest = await backUp();
+    expect(ourCheckpoints()).toEqual([await changeIdOf(newest)]);
+    const killed = await sendenseRun(['forget', 'forgetcp', '--point', newest, '--db', ws.db], {
+      SENDENSE_TEST_KILL_MERGE_AT: 'removed',
+    });
+    expect(killed.exitCode, `${killed.stdout}\n${killed.stderr}`).toBe(-1);
+    expect((await listBackups(ws.db, 'forgetcp')).map((backup) => backup.id)).not.toContain(newest);
+    const doctor = await sendenseRun(['doctor', '--db', ws.db]);
+    expect(doctor.exitCode, `${doctor.stdout}\n${doctor.stderr}`).toBe(0);
+    expect(ourCheckpoints()).toEqual([]);
+  }, 180_000);
 });
