@@ -15,6 +15,7 @@ import {
   writeSync,
 } from 'node:fs';
 import { join } from 'node:path';
+import { LibvirtService, addLibvirtDraw } from './mode-libvirt.js';
 import { PostgresServer } from './postgres.js';
 import { ReplicateMode, replicateTables } from './mode-replicate.js';
 import { S3Mode, s3Tables } from './mode-s3.js';
@@ -49,7 +50,7 @@ const FAULTS = {
 // Operations that may legitimately remove points (retention after a backup, merges, doctor finishing one).
 const REMOVES_POINTS = new Set(['backup', 'prune', 'forget', 'doctor', 'flip', 'pair']);
 
-export const MODES = ['encrypted', 'postgres', 'copy', 'concurrent', 's3', 'replicate'];
+export const MODES = ['encrypted', 'postgres', 'copy', 'concurrent', 's3', 'replicate', 'libvirt'];
 
 // A run refused because another holds the VM (src/store/vm-locks.ts), or a restore refused
 // because the other run's merge is still going (src/retention/unfinished-merge.ts: a restore
@@ -89,6 +90,7 @@ function tables(mode) {
   // Modes of their own file (mode-*.js): their operations and faults.
   if (mode.has('s3')) s3Tables(mode, operations, faults);
   if (mode.has('replicate')) replicateTables(mode, operations, faults);
+  if (mode.has('libvirt')) addLibvirtDraw(faults);
   if (mode.has('postgres')) {
     // key add/remove use no state database.
     for (const op of ['backup', 'prune', 'forget', 'verify', 'restore', 'copy', 'pair'])
@@ -160,6 +162,7 @@ export class Campaign {
     this.fullWithoutFault = 0; // runs without a fault that found the filesystem full of kept points
     this.flips = []; // { where, outcome, file, offset, ... } of each flipped byte
     this.pointsCompared = 0;
+    this.libvirtdRestartsSkipped = 0; // libvirtd-restart faults not applied: libvirtd not ours, or another domain on it
     this.violations = [];
     this.ws = undefined;
     // Modes of their own file: services, workspace, operations and checks (mode-s3.js, mode-replicate.js).
@@ -203,6 +206,11 @@ export class Campaign {
       this.sshd = await startSshd(tmpParent());
       liveServices.add(this.sshd);
     }
+    if (this.mode.has('libvirt') && !this.libvirt) {
+      this.libvirt = new LibvirtService(this.log);
+      liveServices.add(this.libvirt);
+      await this.libvirt.start();
+    }
   }
 
   async #fresh() {
@@ -211,7 +219,8 @@ export class Campaign {
     this.ws = undefined;
     await this.#services();
     const dbUrl = this.pg ? await this.pg.createDatabase() : undefined;
-    this.ws = createWorkspace(this.mode, { pg: this.pg, sshd: this.sshd }, dbUrl);
+    await this.libvirt?.newGuest();
+    this.ws = createWorkspace(this.mode, { pg: this.pg, sshd: this.sshd, libvirt: this.libvirt }, dbUrl);
     for (const mode of this.modes) await mode.prepare(this.ws);
     this.expected = new Map(); // point id -> sha256 of the source's guest bytes when it was taken
     this.taken = new Map(); // the same, never dropped: a copy keeps points the hub let go
@@ -231,13 +240,15 @@ export class Campaign {
       await mode.stop();
       liveServices.delete(mode);
     }
-    for (const service of [this.pg, this.sshd]) {
+    this.libvirtdRestartsSkipped += this.libvirt?.skippedRestarts ?? 0;
+    for (const service of [this.pg, this.sshd, this.libvirt]) {
       if (!service) continue;
       await service.stop();
       liveServices.delete(service);
     }
     this.pg = undefined;
     this.sshd = undefined;
+    this.libvirt = undefined;
   }
 
   // Runs the steps in one fresh workspace; returns the first violation (and stops there) or undefined.
@@ -313,6 +324,11 @@ export class Campaign {
       await this.pg.ready();
       if (this.pgFailure) throw new Violation('harness', `PostgreSQL did not start again: ${this.pgFailure.message}`);
     }
+    if (this.libvirt) {
+      await this.libvirt.ready();
+      const failure = this.libvirt.takeFailure();
+      if (failure) throw new Violation('harness', `libvirtd did not start again: ${failure.message}`);
+    }
     if (result.timedOut)
       throw new Violation('hung', `sendense-run ${args.join(' ')} had not ended after 10 minutes (stopped)`);
     return result;
@@ -336,6 +352,21 @@ export class Campaign {
         act: () => {
           this.pg.crash(how, downMs).catch((error) => (this.pgFailure = error));
           return `postgres (${how}, down ${downMs} ms)`;
+        },
+      };
+    }
+    if (step.fault === 'libvirtd-restart') {
+      const moment = killMoment('libvirtd-restart', rng);
+      const how = rng.pick(['sigterm', 'sigkill']);
+      const downMs = rng.int(0, 3000);
+      // Tried once: libvirtd not ours to restart at that moment is a fault not applied.
+      let tried = false;
+      return {
+        ...moment,
+        act: () => {
+          if (tried) return undefined;
+          tried = true;
+          return this.libvirt.restartLibvirtd(how, downMs);
         },
       };
     }
@@ -425,7 +456,7 @@ export class Campaign {
     const complete = before.filter((point) => point.status === 'complete' && !point.damage);
     switch (step.op) {
       case 'backup': {
-        writeSource(this.ws, rng);
+        await writeSource(this.ws, rng);
         const digest = await sourceDigest(this.ws);
         result = await this.#cli([this.ws.plan], fault);
         for (const point of await listBackups(this.ws)) {
@@ -546,8 +577,8 @@ export class Campaign {
       this.#countFault(
         fault.kind === 'kill-child'
           ? `kill-child (${result.hit.split(' ')[0]})`
-          : fault.kind === 'pg-restart'
-            ? `pg-restart (${/\((\w+),/.exec(result.hit)[1]})`
+          : fault.kind === 'pg-restart' || fault.kind === 'libvirtd-restart'
+            ? `${fault.kind} (${/\((\w+),/.exec(result.hit)[1]})`
             : fault.kind,
       );
     else if (fault) this.missedKills += 1;
@@ -588,7 +619,7 @@ export class Campaign {
     const restored = ops.map((op) => (op === 'restore' && complete.length > 0 ? rng.pick(complete) : undefined));
     let digest;
     if (ops.includes('backup')) {
-      writeSource(this.ws, rng);
+      await writeSource(this.ws, rng);
       digest = await sourceDigest(this.ws);
     }
     const targets = [0, 1].map((index) => join(this.ws.restores, `pair-${index}.raw`));
@@ -811,7 +842,9 @@ export class Campaign {
   }
 
   async #resources() {
-    const found = await leftovers(this.ws, this.noted, await listBackups(this.ws), this.socketDirsLeft);
+    const backups = await listBackups(this.ws);
+    const found = await leftovers(this.ws, this.noted, backups, this.socketDirsLeft);
+    if (this.libvirt) found.push(...this.libvirt.check(this.ws, backups));
     this.noted = [];
     if (found.length > 0) throw new Violation('left-behind', found.join('; '));
   }

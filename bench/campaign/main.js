@@ -89,6 +89,10 @@ function printSummary(campaign) {
     console.log(
       `points compared: ${campaign.pointsCompared} restored from the repository, ${campaign.copyPointsCompared} from the copy`,
     );
+  if (campaign.mode.has('libvirt'))
+    console.log(
+      `libvirtd restarts not done (the libvirtd running not one the test support started, or another domain on it): ${campaign.libvirtdRestartsSkipped + (campaign.libvirt?.skippedRestarts ?? 0)}`,
+    );
   if (campaign.mode.has('encrypted')) console.log(`keyrings checked (each pool key tried): ${campaign.keyChecks}`);
   for (const line of campaign.modeSummary()) console.log(line);
   console.log(

@@ -9,7 +9,8 @@ import { fileURLToPath } from 'node:url';
 const RUN_TIMEOUT_MS = 10 * 60_000;
 const BIN = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'bin', 'sendense-run.js');
 
-function stat(pid) {
+// A process's state, parent and start time from /proc (undefined: gone).
+export function stat(pid) {
   try {
     const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
     const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');

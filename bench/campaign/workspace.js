@@ -143,9 +143,11 @@ function writeBackupPlan(ws) {
       'vm:',
       `  name: ${VM}`,
       '  source:',
-      '    type: qemu',
-      '    disks:',
-      `      - { key: ${DISK_KEY}, path: ${ws.source} }`,
+      ...(ws.services.libvirt?.planSource() ?? [
+        '    type: qemu',
+        '    disks:',
+        `      - { key: ${DISK_KEY}, path: ${ws.source} }`,
+      ]),
       repositoryLine(ws),
       `nbd: { ports: ${ports} }`,
       'incremental: { maxChainLength: 4 }',
@@ -187,6 +189,7 @@ export function writeRestorePlan(
 
 // Random guest writes between operations (data, zeroes, discards), all decided by rng.
 export function writeSource(ws, rng) {
+  if (ws.services.libvirt) return ws.services.libvirt.write(rng);
   const commands = [];
   const count = rng.int(1, 6);
   for (let i = 0; i < count; i++) {
@@ -216,6 +219,7 @@ export function sha256File(file) {
 
 // sha256 of the source's guest bytes now (what a backup taken now must restore to).
 export async function sourceDigest(ws) {
+  if (ws.services.libvirt) return ws.services.libvirt.digest();
   const raw = join(ws.restores, 'source.raw');
   execFileSync('qemu-img', ['convert', '-f', 'qcow2', '-O', 'raw', ws.source, raw]);
   try {

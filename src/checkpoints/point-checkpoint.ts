@@ -5,11 +5,21 @@
 
 import { isSendenseBitmap } from '../repository/layout.js';
 import { virshOn } from '../libvirt/virsh.js';
-import type { Backup, Store } from '../store/index.js';
+import type { Backup, CheckpointDomain, Store } from '../store/index.js';
 import { removeOurCheckpoint, withDomainNode } from './domain-checkpoints.js';
 
-// Returns a line for each checkpoint deleted or left behind.
-export async function releasePointCheckpoint(store: Store, backup: Backup): Promise<readonly string[]> {
+/** A removed point's checkpoints, on the domains runs of its VM took checkpoints on. */
+export interface PointCheckpoints {
+  readonly backup: Backup;
+  readonly names: readonly string[];
+  readonly domains: readonly CheckpointDomain[];
+  readonly runId: string;
+}
+
+// Before the point's record goes: each of its checkpoints recorded as a node resource of the
+// removing run `runId`, so that a run killed between the record and the deletion leaves it to
+// doctor, which deletes a dead run's checkpoints (src/doctor/resources/), not to the orphan report.
+export async function recordPointCheckpoints(store: Store, runId: string, backup: Backup): Promise<PointCheckpoints> {
   // A qemu source's bitmap is recorded as the point's own (point-bitmaps.ts); a checkpoint is not.
   const names = [
     ...new Set(
@@ -18,22 +28,43 @@ export async function releasePointCheckpoint(store: Store, backup: Backup): Prom
       ),
     ),
   ];
-  if (names.length === 0) return [];
   const nodes = new Set(backup.disks.map((disk) => disk.sourceNode));
-  const domains = (await store.checkpointDomains()).filter((row) => row.vm === backup.vm && nodes.has(row.node));
+  const domains =
+    names.length === 0
+      ? []
+      : (await store.checkpointDomains()).filter((row) => row.vm === backup.vm && nodes.has(row.node));
+  const disks = backup.disks.map((disk) => ({ target: '', path: disk.source }));
+  for (const row of domains)
+    for (const name of names)
+      await store.recordNodeResource({
+        runId,
+        node: row.node,
+        kind: 'checkpoint',
+        name,
+        facts: { domain: row.domain, uri: row.uri, disks, nodeSpec: row.nodeSpec },
+      });
+  return { backup, names, domains, runId };
+}
+
+// Deletes them and forgets their records; returns a line for each checkpoint deleted or left
+// behind (left: its record stays, and doctor deletes it later).
+export async function releasePointCheckpoints(store: Store, recorded: PointCheckpoints): Promise<readonly string[]> {
+  const { backup, names, domains } = recorded;
   const lines: string[] = [];
   for (const row of domains) {
     const where = `domain ${row.domain}${row.nodeSpec === null ? '' : ` on ${row.node}`}`;
     try {
       await withDomainNode(row.nodeSpec, async (host) => {
         const virsh = virshOn((argv, options) => host.exec(argv, options), row.uri);
-        for (const name of names)
+        for (const name of names) {
           if (await removeOurCheckpoint(virsh, (argv, options) => host.exec(argv, options), row.domain, name))
             lines.push(`checkpoint ${name} of ${where} deleted with point ${backup.id}`);
+          await store.forgetNodeResource(row.node, 'checkpoint', name);
+        }
       });
     } catch (error) {
       lines.push(
-        `checkpoint ${names.join(', ')} may be left on ${where} (${(error as Error).message}): sendense-run doctor --remove-orphaned-checkpoints deletes it`,
+        `checkpoint ${names.join(', ')} may be left on ${where} (${(error as Error).message}): sendense-run doctor deletes it`,
       );
     }
   }

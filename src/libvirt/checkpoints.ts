@@ -62,6 +62,13 @@ export function checkpointDescription(xml: string): string {
   return (root ? firstChild(root, 'description')?.textContent : undefined)?.trim() ?? '';
 }
 
+// True when the checkpoint `name` of the domain is the one run `runId` made (its description says so).
+export async function checkpointMadeBy(virsh: Virsh, domain: string, name: string, runId: string): Promise<boolean> {
+  const dumped = await virsh.attempt(['checkpoint-dumpxml', domain, name, '--no-domain']);
+  const description = dumped.exitCode === 0 ? checkpointDescription(dumped.stdout) : '';
+  return description === checkpointMarker(runId) || description === OLD_MARKER;
+}
+
 // Why the checkpoint `name`, made by run `runId`, cannot say what changed since it, if it cannot.
 export async function checkpointProblem(
   virsh: Virsh,
@@ -142,6 +149,10 @@ export async function deleteCheckpoint(
   disks: readonly CheckpointDisk[],
 ): Promise<void> {
   const known = await virsh.attempt(['checkpoint-list', domain, '--name']);
+  // libvirt not answering is no answer: the caller keeps its record (doctor tries again); a domain
+  // libvirt does not know has no metadata left, only perhaps bitmaps in its images (below).
+  if (known.exitCode !== 0 && !/failed to get domain|domain not found/i.test(known.stderr))
+    throw new SendenseError(`delete checkpoint ${name} of domain ${domain}: ${virshMessage(known)}`);
   const listed = known.exitCode === 0 && known.stdout.split('\n').some((line) => line.trim() === name);
   if (listed) {
     const result = await virsh.attempt(['checkpoint-delete', domain, name]);

@@ -13,7 +13,7 @@ import { crashPoint } from '../crash-points.js';
 import { endSessionsOf } from '../files/session/session-record.js';
 import { mergePoint } from './merge-point.js';
 import { releasePointBitmaps } from './point-bitmaps.js';
-import { releasePointCheckpoint } from '../checkpoints/point-checkpoint.js';
+import { recordPointCheckpoints, releasePointCheckpoints } from '../checkpoints/point-checkpoint.js';
 import { describeDecision, type PointDecision } from './prune-choice.js';
 
 // The run_files kind of a removed point's files: doctor deletes them if the run dies before it does.
@@ -60,6 +60,7 @@ export async function applyPrune(
       // deletes the rest; a point is never complete without its files (docs/how-it-works.md#retention).
       const files = backup.disks.flatMap((disk) => [manifestPath(disk.file), disk.file]);
       const domain = domainDefinitionFile(backup.repository, backup.vm, backup.id);
+      const checkpoints = await recordPointCheckpoints(store, runId, backup);
       await store.removePoint(backup.id, {
         runId,
         node: LOCAL_NODE_ID,
@@ -71,7 +72,7 @@ export async function applyPrune(
       await rm(domain, { force: true });
       for (const file of [...files, domain]) await store.forgetRunFile(LOCAL_NODE_ID, file);
       for (const line of await releasePointBitmaps(backup)) say(line);
-      for (const line of await releasePointCheckpoint(store, backup)) say(line);
+      for (const line of await releasePointCheckpoints(store, checkpoints)) say(line);
       removed++;
     }
     done(decision);
