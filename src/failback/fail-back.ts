@@ -130,7 +130,7 @@ async function failBackOn(
       `the original domain ${original} on ${sourceNode.description} is ${originalState}: a failback would write under it while ${standby} runs production; shut ${original} down first (its changes since the failover are given up for ${standby}'s)`,
     );
 
-  const disks = await failbackDisks(request, point, standbyVirsh, standby, originalVirsh, original, {
+  const disks = await failbackDisks(point, standbyVirsh, standby, originalVirsh, original, {
     standby: standbyExec,
     original: originalExec,
   });
@@ -219,7 +219,6 @@ async function domainState(virsh: Virsh, domain: string): Promise<string | undef
 
 // Each disk of the failover's point: the standby's image now, the original's image (the point's source).
 async function failbackDisks(
-  request: FailbackRequest,
   point: ReplicaPoint,
   standbyVirsh: Virsh,
   standby: string,
@@ -251,7 +250,6 @@ async function failbackDisks(
       throw new SendenseError(`${disk.source} is a ${format} image: a failback writes qcow2 or raw`);
     disks.push({ key: disk.diskKey, standby: image, original: disk.source, originalFormat: format, point: disk });
   }
-  void request;
   return disks;
 }
 
