@@ -86,6 +86,11 @@ async function failBackNow(
   plan: ReplicatePlan,
   waitSeconds: number,
 ): Promise<number> {
+  // Before a run is recorded: a mistaken failback must not become the plan's failed last run.
+  if ((await store.replicaFailover(plan.name)) === undefined)
+    throw new SendenseError(
+      `plan ${plan.name} is not failed over: there is nothing to fail back (sendense-run replicas shows its replica)`,
+    );
   const record = { plan: plan.name, kind: 'failback', trigger: 'manual', planFile: plan.origin.file } as const;
   const say = (line: string) => {
     if (!cli.quiet) cli.stderr.write(`${line}\n`);

@@ -198,6 +198,12 @@ describe('failback', () => {
     );
     expect(guest.consoleText().slice(consoleFrom)).toContain(`RESUME ${standbyCounter}`);
 
+    // Once more: nothing to fail back, said in one line, and not recorded as a failed run of the plan.
+    const again = await sendenseRun(['failback', plan, '--db', ws.db]);
+    expect(again.exitCode).toBe(1);
+    expect(again.stderr.trim()).toBe(
+      'sendense-run: plan failback-replica is not failed over: there is nothing to fail back (sendense-run replicas shows its replica)',
+    );
     const back = await sendenseRun(['status', plan, '--db', ws.db]);
     expect(back.exitCode, `${back.stdout}\n${back.stderr}`).toBe(0);
     expect(back.stdout).not.toContain('failed over');
