@@ -177,6 +177,16 @@ export const COMMANDS: readonly CommandEntry[] = [
     load: async () => (await import('./failover-command.js')).failoverCommand,
   },
   {
+    name: 'failback',
+    overview: [
+      [
+        'failback PLAN.yaml [--wait SECONDS]',
+        'after a failover: copy the standby back onto the original, start it, resume the syncs',
+      ],
+    ],
+    load: async () => (await import('./failback-command.js')).failbackCommand,
+  },
+  {
     name: 'api',
     overview: [
       [

@@ -1,6 +1,7 @@
 // `sendense-run status [FILE|DIR...]` (docs/operations.md#status): one line per plan — VM, kind,
 // schedule and next run, last run, newest point's age (a replicate plan: its lag), chain, space —
-// then the error of each plan whose last run failed. Exits 1 when one did, for monitoring checks.
+// then the error of each plan whose last run failed. Exits 1 when one did, for monitoring checks; a
+// replicate plan failed over on purpose is said so instead, and does not count.
 
 import { existsSync } from 'node:fs';
 import { usageError } from '../errors.js';
@@ -20,14 +21,17 @@ import { withStoreIfAny } from './open-existing-store.js';
 export const statusCommand: CommandSpec = defineCommand({
   name: 'status',
   usage: 'sendense-run status [FILE|DIR...]',
-  does: "Each plan under the paths (none: the plan files the database's runs were started from): its VM,\nkind, schedule and next run, its last run's result and when, its newest point's age (a replicate\nplan: the replica's lag), that point's chain and the space its VM's folder takes in the repository.\nThe error of each plan whose last run failed follows the table.",
+  does: "Each plan under the paths (none: the plan files the database's runs were started from): its VM,\nkind, schedule and next run, its last run's result and when, its newest point's age (a replicate\nplan: the replica's lag), that point's chain and the space its VM's folder takes in the repository.\nThe error of each plan whose last run failed follows the table; a replicate plan failed over on purpose\nis said so instead (where its replica domain runs, since when, and the failback command).",
   options: [],
   exitCodes: [
     {
       code: 0,
       when: "shown, and no plan's last run failed (also when there is no state database yet: every plan has never run)",
     },
-    { code: 1, when: "a plan's last run failed (an interrupted run does not count)" },
+    {
+      code: 1,
+      when: "a plan's last run failed (an interrupted run does not count, nor the refused syncs of a replicate plan failed over on purpose: that plan is said failed over, exit 0)",
+    },
     {
       code: 2,
       when: 'a path holds no plan or an invalid one (said on stderr; the others are still shown), or a usage error',
@@ -50,7 +54,7 @@ async function runStatus(cli: CliContext, args: readonly string[]): Promise<numb
       for (const line of statusLines(statuses)) cli.stdout.write(`${line}\n`);
     }
     if (invalid.length > 0) return 2;
-    return statuses.some((status) => status.lastRun?.status === 'failed') ? 1 : 0;
+    return statuses.some(failing) ? 1 : 0;
   });
 }
 
@@ -62,6 +66,11 @@ async function recordedPlanFiles(cli: CliContext, store: Store | undefined): Pro
       `status needs plan FILEs or DIRs: no run in ${cli.dbPath} was started from a plan file that is still there`,
     );
   return files;
+}
+
+// A plan failed over on purpose is not failing: its syncs refuse until the failback (docs/replication.md#failback).
+function failing(status: PlanStatus): boolean {
+  return status.lastRun?.status === 'failed' && status.failedOver === null;
 }
 
 function statusLines(statuses: readonly PlanStatus[]): string[] {
@@ -101,10 +110,18 @@ function statusLines(statuses: readonly PlanStatus[]): string[] {
     ]),
   );
   const failures = statuses
-    .filter((status) => status.lastRun?.status === 'failed')
+    .filter(failing)
     .map(
       (status) =>
         `${status.plan}: run ${status.lastRun!.id} failed at ${formatLocalTime(status.lastRun!.endedAt)}: ${status.lastRun!.error ?? 'no error recorded'}`,
     );
-  return failures.length === 0 ? table : [...table, '', ...failures];
+  const failedOver = statuses.flatMap(({ plan, failedOver: over }) =>
+    over === null
+      ? []
+      : [
+          `${plan}: failed over to ${over.domain} on ${over.node} at ${formatLocalTime(over.at)} (point ${over.pointId}), syncs stopped (failback: ${over.failback})`,
+        ],
+  );
+  const notes = [...failedOver, ...failures];
+  return notes.length === 0 ? table : [...table, '', ...notes];
 }

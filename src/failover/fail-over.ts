@@ -18,6 +18,7 @@ import { failoverOverlay, isReplicaImage } from '../replica/replica-layout.js';
 import type { ReplicaPoint, Store } from '../store/index.js';
 import { execOn } from '../replica/replica-node.js';
 import { testDomainName } from './test-domain.js';
+import { dropFailbackBitmap, FAILBACK_BITMAP, startFailbackBitmap } from '../failback/failback-bitmap.js';
 
 // How long a source node may take to answer before the original is taken as lost.
 const SOURCE_ANSWER_MS = 10_000;
@@ -94,6 +95,16 @@ export async function failOver(
     const disks = newest ? await newestPointDisks(exec, node, point) : await failoverOverlays(exec, node, point, undo);
     const images = new Map(disks.map((disk) => [disk.key, disk.image]));
     const defined = await defineForFailover(virsh, plan, point, images, state.exists, undo, newest);
+    // The standby's own writes, recorded from its first: what a failback copies back (docs/replication.md#failback).
+    for (const disk of disks) {
+      await startFailbackBitmap(exec, disk.image);
+      undo.push({
+        what: `remove bitmap ${FAILBACK_BITMAP} of ${disk.image}`,
+        when: 'failure',
+        step: 'failover',
+        run: () => dropFailbackBitmap(exec, disk.image),
+      });
+    }
     signal.throwIfAborted();
     await store.recordReplicaFailover({ plan: plan.name, pointId: point.id, runId, domain, node: node.id });
     undo.push({

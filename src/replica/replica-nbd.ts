@@ -37,13 +37,15 @@ export async function startReplicaNbd(
     readonly exportName: string;
     readonly shared: number;
     readonly readOnly?: boolean;
+    /** Default qcow2 (a layer); a failback's original disk may be raw. */
+    readonly format?: 'qcow2' | 'raw';
   },
 ): Promise<ReplicaNbd> {
   // Never --persistent's opposite: the node transfer connects several times. Read-only: a check of a point's layer (replica-layer.ts).
   const readOnly = options.readOnly === true;
   const argv = qemuNbdArgv({
     file: options.layer,
-    format: 'qcow2',
+    format: options.format ?? 'qcow2',
     socket: options.socket,
     exportName: options.exportName,
     shared: options.shared,

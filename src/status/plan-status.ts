@@ -1,6 +1,6 @@
 // What `sendense-run status` says of one plan (docs/operations.md#status): its schedule and next
 // run, its last finished run, its VM's newest point, chain and space in the repository, and for
-// a replicate plan how far the replica is behind.
+// a replicate plan how far the replica is behind, or where it runs since a failover.
 
 import { Cron } from 'croner';
 import { isRepositoryPlan } from '../kinds/index.js';
@@ -40,6 +40,17 @@ export interface PlanStatus {
   readonly repositoryBytes: number | null;
   /** A replicate plan: the newest replica point's age; null otherwise, or before its first point. */
   readonly replicaLagSeconds: number | null;
+  /**
+   * A replicate plan failed over on purpose (docs/replication.md#failback): where its replica domain
+   * runs since when, and the command that switches back; its refused syncs are not failures. null otherwise.
+   */
+  readonly failedOver: {
+    readonly domain: string;
+    readonly node: string;
+    readonly at: string;
+    readonly pointId: string;
+    readonly failback: string;
+  } | null;
 }
 
 // store undefined: no state database yet (nothing has run).
@@ -47,6 +58,7 @@ export async function planStatus(plan: Plan, store: Store | undefined, now = new
   const runs = store === undefined ? [] : await store.listRuns({ plan: plan.name, limit: 200 });
   const last = runs.find((run) => run.endedAt !== null && FINISHED.includes(run.status));
   const points = await newestPoint(plan, store, now);
+  const failover = isRepositoryPlan(plan) ? undefined : await store?.replicaFailover(plan.name);
   return {
     plan: plan.name,
     file: plan.origin.file,
@@ -58,6 +70,16 @@ export async function planStatus(plan: Plan, store: Store | undefined, now = new
     running: runs.some((run) => run.status === 'running'),
     lastRun: last === undefined ? null : lastRun(last),
     ...points,
+    failedOver:
+      failover === undefined
+        ? null
+        : {
+            domain: failover.domain,
+            node: failover.node,
+            at: failover.at,
+            pointId: failover.pointId,
+            failback: `sendense-run failback ${plan.origin.file}`,
+          },
   };
 }
 

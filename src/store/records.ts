@@ -4,11 +4,21 @@ import type { DiskKey, NodeSpec, PlanKind } from '../plan/types.js';
 
 /**
  * A plan's kind, or a command that records its work as a run (verify, catalog import, prune, forget,
- * doctor's merges, serve, failover; files and mount only on an encrypted point, whose qemu-nbd is
+ * doctor's merges, serve, failover, failback; files and mount only on an encrypted point, whose qemu-nbd is
  * recorded under the run: files/point-drive.ts).
  */
 export type RunKind =
-  PlanKind | 'verify' | 'catalog-import' | 'prune' | 'forget' | 'retire' | 'serve' | 'failover' | 'files' | 'mount';
+  | PlanKind
+  | 'verify'
+  | 'catalog-import'
+  | 'prune'
+  | 'forget'
+  | 'retire'
+  | 'serve'
+  | 'failover'
+  | 'failback'
+  | 'files'
+  | 'mount';
 /** api: started through the HTTP API (docs/api.md), by the run's actor. */
 export type RunTrigger = 'manual' | 'schedule' | 'api';
 export type RunStatus = 'running' | 'succeeded' | 'failed' | 'interrupted' | 'skipped';

@@ -23,6 +23,7 @@ const ELSEWHERE: Record<string, string> = {
   mount: 'mounts with FUSE until a signal (test/files/)',
   serve: 'serves over NBD until a signal (test/serve/)',
   failover: 'starts a libvirt domain (test/failover/)',
+  failback: 'stops and starts libvirt domains (test/replica/failback.test.ts)',
   checkpoints: "asks libvirt for a domain's checkpoints (test/libvirt/checkpoints.test.ts)",
   retire: 'takes a backup plan of a libvirt domain (test/libvirt/checkpoints.test.ts)',
 };

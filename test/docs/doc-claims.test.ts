@@ -32,6 +32,7 @@ describe('claims of the docs', () => {
       .filter((file) => comparison.test(readFileSync(path.join('src', file), 'utf8')))
       .sort();
     expect(comparing).toEqual([
+      'cli/failback-command.ts',
       'cli/failover-command.ts',
       'cli/fetch-command.ts',
       'cli/prune-command.ts',
@@ -39,7 +40,7 @@ describe('claims of the docs', () => {
       'cli/verify-replicas.ts',
     ]);
     expect(readFileSync('docs/how-it-works.md', 'utf8').replace(/\s+/g, ' ')).toContain(
-      "Nothing outside `src/kinds` tells kinds apart but the commands made for one kind's plans, which check they were given one (`failover` and `replicas --verify`: a replicate plan; `fetch`: a copy plan's s3 copy; `prune`: a backup plan with keep-* rules; `retire`: a backup plan of a libvirt domain)",
+      "Nothing outside `src/kinds` tells kinds apart but the commands made for one kind's plans, which check they were given one (`failover`, `failback` and `replicas --verify`: a replicate plan; `fetch`: a copy plan's s3 copy; `prune`: a backup plan with keep-* rules; `retire`: a backup plan of a libvirt domain)",
     );
   });
 });

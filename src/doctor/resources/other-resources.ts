@@ -1,6 +1,8 @@
 // Recovery resources of the other features: a VMware snapshot (docs/vmware.md#after-a-crash), a
-// replicate sync's unfinished point (docs/replication.md), a failover test's domain.
+// replicate sync's unfinished point (docs/replication.md), a failover test's domain, a failback
+// stopped half-way (reported, left to the next failback).
 
+import { failbackAdvice, FAILBACK_RESOURCE, type FailbackFacts } from '../../failback/failback-record.js';
 import { endTestDomain, TEST_DOMAIN_RESOURCE, type TestDomainFacts } from '../../failover/test-domain.js';
 import {
   removeLeftoverSnapshot,
@@ -41,4 +43,15 @@ export const testDomain: RecoveryResourceKind = {
       await endTestDomain((argv, options) => host.exec(argv, options), resource.facts as unknown as TestDomainFacts);
       await forget();
     }),
+};
+
+// Never finished by doctor: the next failback goes on from the phase (a domain is never stopped or started here).
+export const failback: RecoveryResourceKind = {
+  kind: FAILBACK_RESOURCE,
+  rank: 75,
+  describe: (resource) => `unfinished failback of plan ${resource.name}`,
+  giveBack: ({ doctor, resource, what }) => {
+    doctor.report(what, failbackAdvice(resource.facts as unknown as FailbackFacts));
+    return Promise.resolve();
+  },
 };

@@ -1,0 +1,347 @@
+// A failback (docs/replication.md#failback): the planned switch from the failed-over standby back
+// to the original. The standby asked to shut down and waited for; then phases, each recorded
+// before it starts (./failback-record.ts): the original's disks made equal to the standby's, only what
+// either side wrote since the failover's point when both bitmaps say so, else every block; then
+// the point the standby wrote into gets its digests anew, the standby's failback bitmaps (or its
+// overlays) go, the original starts and the failover is forgotten, so the plan's syncs go on from
+// the point's checkpoint. A run killed anywhere is taken over by the next failback from its phase.
+// The original starts only while the standby is shut off; nothing here ever stops a domain by force.
+
+import { crashPoint } from '../crash-points.js';
+import type { RunReporter } from '../engine/run-events.js';
+import { SendenseError } from '../errors.js';
+import { parseDomainXml } from '../libvirt/domain-xml.js';
+import { replaceDiskImages } from '../libvirt/recovered-domain-xml.js';
+import { virshMessage, virshOn, type NodeExec, type Virsh } from '../libvirt/virsh.js';
+import { createLocalNode } from '../node/local.js';
+import type { NodeHost } from '../node/node.js';
+import type { ReplicatePlan } from '../plan/types.js';
+import { imageInfoWith, type ImageInfo } from '../qemu/image-info.js';
+import { rewriteLayerManifest } from '../replica/layer-digests.js';
+import { removeLayers } from '../replica/replica-files.js';
+import { isReplicaImage } from '../replica/replica-layout.js';
+import { execOn, openReplicaNode } from '../replica/replica-node.js';
+import type { ReplicaFailover, ReplicaPoint, Store } from '../store/index.js';
+import { copyBack, type CopyBackDisk } from './copy-back.js';
+import { bitmapUnusable, dropFailbackBitmap, FAILBACK_BITMAP, mergeOriginalBitmap } from './failback-bitmap.js';
+import { findFailback, forgetFailback, recordFailback, type FailbackPhase } from './failback-record.js';
+
+export interface FailbackRequest {
+  readonly store: Store;
+  readonly plan: ReplicatePlan;
+  readonly runId: string;
+  readonly signal: AbortSignal;
+  readonly reporter: RunReporter;
+  /** How long the standby may take to shut down once asked. */
+  readonly waitSeconds: number;
+  /** A note for the person (stderr, not with --quiet). */
+  say(line: string): void;
+}
+
+export interface FailedBack {
+  /** The original domain, started, and its node for people. */
+  readonly domain: string;
+  readonly node: string;
+  /** The failed-over domain, shut off, and its node. */
+  readonly standby: string;
+  readonly standbyNode: string;
+  /** The failover's point: the syncs go on from it. */
+  readonly pointId: string;
+  /** What this run copied: only the changes, every block, or nothing (a killed failback had copied it all). */
+  readonly copy: 'incremental' | 'full' | 'none';
+  /** Why every block was copied, when it was. */
+  readonly whyFull?: string;
+  readonly bytesWritten: number;
+  /** The original ran already (a killed failback had started it). */
+  readonly alreadyRunning: boolean;
+}
+
+interface FailbackDisk extends CopyBackDisk {
+  /** The failover point's disk: replica.path and its layer. */
+  readonly point: ReplicaPoint['disks'][number];
+}
+
+export async function failBack(request: FailbackRequest): Promise<FailedBack> {
+  const { store, plan } = request;
+  const source = plan.vm.source;
+  if (source.type !== 'libvirt') throw new SendenseError(`failback needs a libvirt source`, { exitCode: 2 });
+  const failover = await store.replicaFailover(plan.name);
+  if (failover === undefined)
+    throw new SendenseError(
+      `plan ${plan.name} is not failed over: there is nothing to fail back (sendense-run replicas shows its replica)`,
+    );
+  const point = await store.getReplicaPoint(failover.pointId);
+  if (point === undefined)
+    throw new SendenseError(
+      `the failover's point ${failover.pointId} of plan ${plan.name} is not in the state database`,
+    );
+  const replicaNode = await openReplicaNode(plan);
+  let sourceNode: NodeHost | undefined;
+  try {
+    sourceNode =
+      plan.node === undefined ? createLocalNode() : await (await import('../node/ssh.js')).connectSshNode(plan.node);
+    return await failBackOn(request, failover, point, replicaNode, sourceNode);
+  } finally {
+    await sourceNode?.close();
+    await replicaNode.close();
+  }
+}
+
+async function failBackOn(
+  request: FailbackRequest,
+  failover: ReplicaFailover,
+  point: ReplicaPoint,
+  replicaNode: NodeHost,
+  sourceNode: NodeHost,
+): Promise<FailedBack> {
+  const { store, plan, runId } = request;
+  const source = plan.vm.source as Extract<ReplicatePlan['vm']['source'], { type: 'libvirt' }>;
+  const standbyExec = execOn(replicaNode);
+  const originalExec = execOn(sourceNode);
+  const standbyVirsh = virshOn(standbyExec, plan.replica.uri);
+  const originalVirsh = virshOn(originalExec, source.uri);
+  const standby = failover.domain;
+  const original = source.domain;
+  const record = (phase: FailbackPhase) =>
+    recordFailback(store, runId, replicaNode.id, {
+      plan: plan.name,
+      planFile: plan.origin.file,
+      phase,
+      standby,
+      original,
+      nodeSpec: plan.replica.node ?? null,
+    });
+  const earlier = await findFailback(store, plan.name);
+  if (earlier !== undefined)
+    request.say(`taking over the failback of run ${earlier.runId}, stopped at phase ${earlier.facts.phase}`);
+  const originalState = await domainState(originalVirsh, original);
+  if (originalState === undefined)
+    throw new SendenseError(
+      `the original domain ${original} is not defined on ${sourceNode.description}: define it there with its disks first (at their paths, of their sizes: a failback then copies every block)`,
+    );
+  const standbyState = await domainState(standbyVirsh, standby);
+  if (standbyState === undefined)
+    throw new SendenseError(
+      `the failed-over domain ${standby} is gone from ${replicaNode.description}: nothing to copy back`,
+    );
+  const copied = earlier?.facts.phase === 'copied' && standbyState === 'shut off';
+  if (originalState !== 'shut off' && !copied)
+    throw new SendenseError(
+      `the original domain ${original} on ${sourceNode.description} is ${originalState}: a failback would write under it while ${standby} runs production; shut ${original} down first (its changes since the failover are given up for ${standby}'s)`,
+    );
+
+  const disks = await failbackDisks(point, standbyVirsh, standby, originalVirsh, original, {
+    standby: standbyExec,
+    original: originalExec,
+  });
+  let copy: FailedBack['copy'] = 'none';
+  let whyFull: string | undefined;
+  let bytesWritten = 0;
+  if (!copied) {
+    await stopStandby(request, standbyVirsh, standby, replicaNode.description);
+    crashPoint('failback.standby-stopped');
+    const infos = await Promise.all(
+      disks.map(async (disk) => ({
+        standby: await imageInfoWith(standbyExec, disk.standby, { format: 'qcow2' }),
+        original: await imageInfoWith(originalExec, disk.original),
+      })),
+    );
+    refuseOtherSizes(disks, infos);
+    whyFull = whyNotIncremental(disks, infos);
+    await record('copying');
+    if (whyFull === undefined) {
+      for (const disk of disks)
+        await mergeOriginalBitmap(
+          { exec: originalExec, image: disk.original, sameHost: sameHost(sourceNode, replicaNode) },
+          { exec: standbyExec, image: disk.standby, sameHost: sameHost(sourceNode, replicaNode) },
+          disk.point.changeId!,
+          disk.point.virtualSize,
+        );
+    } else request.say(`${whyFull}: every block of the standby's disks is copied`);
+    copy = whyFull === undefined ? 'incremental' : 'full';
+    let done = 0;
+    const results = await copyBack({
+      store,
+      runId,
+      sourceNode,
+      sourceNodeSpec: plan.node ?? null,
+      replicaNode,
+      scratch: source.scratch,
+      shared: plan.nbd.shared,
+      incremental: whyFull === undefined,
+      disks,
+      reporter: request.reporter,
+      signal: request.signal,
+      onDiskDone: () => {
+        if (++done === 1) crashPoint('failback.disk-copied');
+      },
+    });
+    bytesWritten = results.reduce((sum, result) => sum + (result.bytesWritten ?? result.bytesDone), 0);
+    await record('copied');
+    crashPoint('failback.copied');
+  }
+  await retireStandbyDisks(request, point, disks, replicaNode, standbyVirsh, standby);
+  // Checked again right before the start: never two domains writing one VM's data.
+  const standbyNow = await domainState(standbyVirsh, standby);
+  if (standbyNow !== 'shut off' && standbyNow !== undefined)
+    throw new SendenseError(
+      `${standby} on ${replicaNode.description} is ${standbyNow} again: ${original} is not started; shut ${standby} down and run failback again`,
+    );
+  const alreadyRunning = (await domainState(originalVirsh, original)) !== 'shut off';
+  if (!alreadyRunning) {
+    const started = await originalVirsh.attempt(['start', original]);
+    if (started.exitCode !== 0)
+      throw new SendenseError(
+        `cannot start ${original} on ${sourceNode.description}: ${virshMessage(started)}; its disks equal ${standby}'s: start it yourself, then run failback again to resume the syncs`,
+      );
+  }
+  crashPoint('failback.original-started');
+  await store.forgetReplicaFailover(plan.name);
+  await forgetFailback(store, replicaNode.id, plan.name);
+  return {
+    domain: original,
+    node: sourceNode.description,
+    standby,
+    standbyNode: replicaNode.description,
+    pointId: point.id,
+    copy,
+    ...(whyFull === undefined ? {} : { whyFull }),
+    bytesWritten,
+    alreadyRunning,
+  };
+}
+
+// "shut off", "running", …; undefined when no such domain.
+async function domainState(virsh: Virsh, domain: string): Promise<string | undefined> {
+  const state = await virsh.attempt(['domstate', domain]);
+  return state.exitCode === 0 ? state.stdout.trim() : undefined;
+}
+
+// Each disk of the failover's point: the standby's image now, the original's image (the point's source).
+async function failbackDisks(
+  point: ReplicaPoint,
+  standbyVirsh: Virsh,
+  standby: string,
+  originalVirsh: Virsh,
+  original: string,
+  exec: { readonly standby: NodeExec; readonly original: NodeExec },
+): Promise<FailbackDisk[]> {
+  const standbyDisks = parseDomainXml(
+    await standbyVirsh.run(['dumpxml', '--inactive', standby], `read the definition of ${standby}`),
+  ).disks;
+  const originalDisks = parseDomainXml(
+    await originalVirsh.run(['dumpxml', '--inactive', original], `read the definition of ${original}`),
+  ).disks;
+  const disks: FailbackDisk[] = [];
+  for (const disk of point.disks) {
+    const image = standbyDisks.find((each) => each.path !== undefined && isReplicaImage(each.path, disk.path))?.path;
+    if (image === undefined)
+      throw new SendenseError(
+        `${standby} has no disk on ${disk.path} (disk ${disk.diskKey}): it is not this replica's domain`,
+      );
+    const at = originalDisks.find((each) => each.path === disk.source);
+    if (at === undefined)
+      throw new SendenseError(
+        `${original} has no disk ${disk.source} (disk ${disk.diskKey} of point ${point.id}): give it back its disks first`,
+      );
+    // -U: the original may run already (a failback that was stopped after starting it).
+    const format = (await imageInfoWith(exec.original, disk.source, { forceShare: true })).format;
+    if (format !== 'qcow2' && format !== 'raw')
+      throw new SendenseError(`${disk.source} is a ${format} image: a failback writes qcow2 or raw`);
+    disks.push({ key: disk.diskKey, standby: image, original: disk.source, originalFormat: format, point: disk });
+  }
+  return disks;
+}
+
+// Asked to shut down, then waited for; a guest that does not act on it is the person's to stop.
+async function stopStandby(request: FailbackRequest, virsh: Virsh, domain: string, node: string): Promise<void> {
+  const state = await domainState(virsh, domain);
+  if (state === 'shut off' || state === undefined) return;
+  request.say(`asking ${domain} on ${node} to shut down (waiting up to ${request.waitSeconds} s)`);
+  await virsh.attempt(['shutdown', domain]);
+  const deadline = Date.now() + request.waitSeconds * 1000;
+  for (;;) {
+    const now = await domainState(virsh, domain);
+    if (now === 'shut off' || now === undefined) return;
+    if (Date.now() >= deadline)
+      throw new SendenseError(
+        `${domain} on ${node} is still ${now} ${request.waitSeconds} s after it was asked to shut down (its guest did not act on the ACPI shutdown): shut it down yourself (virsh shutdown ${domain}; virsh destroy ${domain} for a guest that cannot, its disks are then as after a power cut), then run failback again; nothing was copied`,
+      );
+    request.signal.throwIfAborted();
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+  }
+}
+
+function refuseOtherSizes(
+  disks: readonly FailbackDisk[],
+  infos: readonly { readonly standby: ImageInfo; readonly original: ImageInfo }[],
+): void {
+  disks.forEach((disk, i) => {
+    const { standby, original } = infos[i]!;
+    if (standby.virtualSize !== original.virtualSize)
+      throw new SendenseError(
+        `disk ${disk.key}: ${disk.original} is ${original.virtualSize} bytes, the standby's ${disk.standby} ${standby.virtualSize}: resize ${disk.original} to ${standby.virtualSize} bytes first`,
+      );
+  });
+}
+
+// Only the changes when the standby runs on the point's own layer, recording its writes, and the
+// original still has the point's checkpoint bitmap, saved cleanly; else why every block is copied.
+function whyNotIncremental(
+  disks: readonly FailbackDisk[],
+  infos: readonly { readonly standby: ImageInfo; readonly original: ImageInfo }[],
+): string | undefined {
+  for (const [i, disk] of disks.entries()) {
+    if (disk.standby !== disk.point.path) return `the standby started from an older point (on ${disk.standby})`;
+    if (!disk.point.changeId) return `point ${disk.point.pointId} recorded no checkpoint for disk ${disk.key}`;
+    const why =
+      bitmapUnusable(infos[i]!.standby, FAILBACK_BITMAP, disk.standby) ??
+      bitmapUnusable(infos[i]!.original, disk.point.changeId, disk.original);
+    if (why !== undefined) return why;
+  }
+  return undefined;
+}
+
+// The standby's disks back to a replica: on the newest point, its layer's digests written anew (the
+// standby wrote into it) and its failback bitmap gone; on overlays, the domain back on replica.path
+// and the overlays removed (the original holds their data now). Each done again is a no-op.
+async function retireStandbyDisks(
+  request: FailbackRequest,
+  point: ReplicaPoint,
+  disks: readonly FailbackDisk[],
+  replicaNode: NodeHost,
+  virsh: Virsh,
+  standby: string,
+): Promise<void> {
+  const exec = execOn(replicaNode);
+  const overlays = disks.filter((disk) => disk.standby !== disk.point.path);
+  for (const disk of disks.filter((each) => each.standby === each.point.path)) {
+    await rewriteLayerManifest(replicaNode, disk.point.layer, {
+      plan: request.plan.name,
+      vm: request.plan.vm.name,
+      pointId: point.id,
+      diskKey: disk.key,
+    });
+    await dropFailbackBitmap(exec, disk.standby);
+  }
+  if (overlays.length === 0) return;
+  const current = await virsh.run(['dumpxml', '--inactive', standby], `read the definition of ${standby}`);
+  const moves = new Map<string, string>();
+  for (const found of parseDomainXml(current).disks) {
+    const disk = overlays.find((each) => each.standby === found.path);
+    if (disk !== undefined) moves.set(found.target, disk.point.path);
+  }
+  await virsh.runWithXml(
+    ['define', '--file'],
+    replaceDiskImages(current, moves),
+    `put ${standby} back on replica.path`,
+  );
+  await removeLayers(
+    exec,
+    overlays.map((disk) => disk.standby),
+  );
+}
+
+function sameHost(a: NodeHost, b: NodeHost): boolean {
+  return a.id === b.id;
+}
