@@ -140,7 +140,9 @@ export async function copyBack(options: CopyBackOptions): Promise<readonly Trans
     }));
     return await runTransfer({
       node: replicaNode,
+      // Its own request, not transferPlan's: the data path of a sync reversed (docs/replication.md#failback).
       program: {
+        kind: 'node-transfer',
         request: { jobId: options.runId, disks, digests: false, ...(options.incremental ? {} : { zeroHoles: true }) },
       },
       reporter: options.reporter,

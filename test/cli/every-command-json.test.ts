@@ -22,7 +22,7 @@ const ELSEWHERE: Record<string, string> = {
   files: 'starts a libguestfs appliance (test/files/)',
   mount: 'mounts with FUSE until a signal (test/files/)',
   serve: 'serves over NBD until a signal (test/serve/)',
-  failover: 'starts a libvirt domain (test/failover/)',
+  failover: 'starts a libvirt domain (test/replica/failover.test.ts)',
   failback: 'stops and starts libvirt domains (test/replica/failback.test.ts)',
   checkpoints: "asks libvirt for a domain's checkpoints (test/libvirt/checkpoints.test.ts)",
   retire: 'takes a backup plan of a libvirt domain (test/libvirt/checkpoints.test.ts)',
