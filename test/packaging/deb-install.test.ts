@@ -146,13 +146,14 @@ describe('the Debian package installed with dpkg in a clean root', () => {
       await inRootOk(['cp', plan, '/etc/sendense/plans/packaged.yaml']);
       await inRootOk(['sh', '-c', 'echo "# edited by the operator" >>/etc/sendense/hub.yaml.example']);
       // The database as the release before 015-protected-points left it (015 only adds
-      // backups.protected, 016-api the API's tables and runs.actor, 017-vm-wait runs.vm_wait_seconds):
-      // what the first command of the newer version must migrate.
+      // backups.protected, 016-api the API's tables and runs.actor, 017-vm-wait runs.vm_wait_seconds,
+      // 018-checkpoint-records two tables): what the first command of the newer version must migrate.
       const db = new SqliteDatabase(upperPath(STATE_DB));
       db.exec(
         'ALTER TABLE backups DROP COLUMN protected; ALTER TABLE runs DROP COLUMN actor; ALTER TABLE runs DROP COLUMN vm_wait_seconds; ' +
           'DROP TABLE api_tokens; DROP TABLE api_audit; DROP TABLE api_tasks; ' +
-          "DELETE FROM kysely_migration WHERE name IN ('015-protected-points', '016-api', '017-vm-wait')",
+          'DROP TABLE checkpoint_domains; DROP TABLE retired_chains; ' +
+          "DELETE FROM kysely_migration WHERE name IN ('015-protected-points', '016-api', '017-vm-wait', '018-checkpoint-records')",
       );
       db.close();
 
@@ -176,10 +177,10 @@ describe('the Debian package installed with dpkg in a clean root', () => {
       expect(
         check
           .prepare(
-            "SELECT count(*) AS n FROM kysely_migration WHERE name IN ('015-protected-points', '016-api', '017-vm-wait')",
+            "SELECT count(*) AS n FROM kysely_migration WHERE name IN ('015-protected-points', '016-api', '017-vm-wait', '018-checkpoint-records')",
           )
           .get(),
-      ).toEqual({ n: 3 });
+      ).toEqual({ n: 4 });
       check.close();
 
       // The chain goes on across the upgrade, and its newest point restores exactly.
