@@ -95,11 +95,11 @@ describe('a copy with its own retention', () => {
       expect(filesUnder(offsite).filter((file) => /\.partial$|\.merge$|\.sendense-merge$/.test(file))).toEqual([]);
       expect(copyPoints(offsite, chain.vm)).toEqual(sorted(chain.ids.slice(1)));
       expect(rows(chain.db, 'node_resources')).toEqual([]);
-      await expectCopyExact(ws.dir, ports, chain, offsite, moment);
+      await expectCopyExact(ws.dir, ports, chain, offsite, moment.replace('.', '-'));
       await backUpAgain(chain, 1);
       expect(await runCopy(plan, chain.db)).toMatchObject({ pointsSent: 1, pointsThere: 2 });
       expect(copyPoints(offsite, chain.vm)).toEqual(sorted(chain.ids.slice(-2)));
-      await expectCopyExact(ws.dir, ports, chain, offsite, `${moment}-after`);
+      await expectCopyExact(ws.dir, ports, chain, offsite, `${moment.replace('.', '-')}-after`);
     }, 300_000);
   }
 });
