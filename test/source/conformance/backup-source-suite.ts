@@ -45,6 +45,8 @@ export interface BackupSourceInstance {
   readonly missingError: RegExp;
   /** The cases it cannot support, and why. */
   readonly notApplicable: Partial<Readonly<Record<SourceCase, string>>>;
+  /** What a run took on the source and still holds (a vSphere snapshot): none after any run. */
+  held?(): Promise<readonly string[]>;
   /** Starts tracking changes once the guest holds its first data (an export's own bitmap, added before the first backup). */
   track?(): Promise<void>;
   /** Called once after the file's tests. */
@@ -98,9 +100,10 @@ export function backupSourceSuite(name: string, instance: BackupSourceInstance):
     expect(result.exitCode, `${result.stdout}\n${result.stderr}`).toBe(0);
     return { file: path.join(dir, 'disk-2000.raw'), format: 'raw' };
   };
-  const nothingHeld = () => {
+  const nothingHeld = async () => {
     expect(recordedProcesses(ws.db)).toEqual([]);
     expect(leasedPorts(ws.db)).toEqual([]);
+    expect((await instance.held?.()) ?? []).toEqual([]);
   };
   const applies = (what: SourceCase) => instance.notApplicable[what] === undefined;
   const notApplicable = (what: SourceCase) => `${what}: not applicable (${instance.notApplicable[what]})`;
@@ -122,7 +125,7 @@ export function backupSourceSuite(name: string, instance: BackupSourceInstance):
       expect(full).toMatchObject({ type: 'full', restorable: true });
       const source = await instance.current(ws.dir);
       expect(difference(await restore(full.id), source)).toBe('');
-      nothingHeld();
+      await nothingHeld();
     });
 
     it.skipIf(!applies('incremental'))(
@@ -140,7 +143,7 @@ export function backupSourceSuite(name: string, instance: BackupSourceInstance):
         expect(incremental.disks[0]!.bytes).toBeLessThanOrEqual(2 * MiB);
         const source = await instance.current(ws.dir);
         expect(difference(await restore(incremental.id), source)).toBe('');
-        nothingHeld();
+        await nothingHeld();
       },
     );
 
@@ -161,7 +164,7 @@ export function backupSourceSuite(name: string, instance: BackupSourceInstance):
         // The first plan's chain goes on where the source tracks changes.
         expect(first.type).toBe(applies('incremental') ? 'incremental' : 'full');
         expect(difference(await restore(first.id), await instance.current(ws.dir))).toBe('');
-        nothingHeld();
+        await nothingHeld();
       },
     );
 
@@ -183,7 +186,7 @@ export function backupSourceSuite(name: string, instance: BackupSourceInstance):
         expect(lines.at(-1)).toMatch(/^run \S+ failed in [\d.]+ s: /);
         expect(result.stderr).not.toMatch(/^\s+at /m);
         expect(await complete()).toBe(before);
-        nothingHeld();
+        await nothingHeld();
       },
     );
   });

@@ -51,6 +51,22 @@ backupSourceSuite('vmware-simulated', {
   async current(dir) {
     return { file: keepCopy(flat(), path.join(dir, 'current.raw')), format: 'raw' };
   },
+  // The snapshots vSphere holds of the VM: a run removes the one it made.
+  async held() {
+    const { VimClient } = await import('../../../src/vmware/vim-client.js');
+    const { findVm } = await import('../../../src/vmware/vm-inventory.js');
+    const client = VimClient.open(vcsim!.endpoint, { sha256, trustLine: () => '' });
+    try {
+      await client.login(USER, PASSWORD);
+      const vm = await findVm(client, vcsim!.vmPath);
+      const info = (await client.properties(vm.ref, ['snapshot']))?.get('snapshot');
+      return info === undefined
+        ? []
+        : [...info.getElementsByTagNameNS('*', 'name')].map((element) => `snapshot ${element.textContent ?? ''}`);
+    } finally {
+      await client.logout();
+    }
+  },
   missingError: /2099/,
   notApplicable: {},
   async done() {
