@@ -33,6 +33,8 @@ export interface DiskTargetInstance {
   unwritable(dir: string): Promise<{ readonly target: RestoreTarget; readonly error: RegExp }>;
   /** Whether anything stands where the restored disk `key` is presented (a file's final name). */
   presented?(target: RestoreTarget, key: number): boolean;
+  /** What a restore left half-written beside the targets (a partial file): none once the run is over. */
+  halfWritten?(target: RestoreTarget): readonly string[];
   /** The cases it cannot support, and why. */
   readonly notApplicable: Partial<Readonly<Record<TargetCase, string>>>;
   /** Called once after the file's tests. */
@@ -150,6 +152,7 @@ export function diskTargetSuite(name: string, instance: DiskTargetInstance): voi
         expect(JSON.parse(history.stdout.split('\n')[0]!)).toMatchObject({ status: 'interrupted' });
         if (applies('nothing presented'))
           for (const key of DISK_KEYS) expect(instance.presented!(target, key), `disk ${key}`).toBe(false);
+        expect(instance.halfWritten?.(target) ?? []).toEqual([]);
         nothingHeld();
       },
     );

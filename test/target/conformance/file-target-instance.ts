@@ -1,7 +1,7 @@
 // What the file targets (src/target/file-target.ts, raw and qcow2) share in the conformance suite:
 // image files on this host, written beside their final name and renamed into place once verified.
 
-import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { RestoreTarget } from '../../restore/restore-plan.js';
 import type { DiskTargetInstance } from './disk-target-suite.js';
@@ -28,6 +28,11 @@ export function fileTargetInstance(format: 'raw' | 'qcow2'): DiskTargetInstance 
       };
     },
     presented: (target, key) => existsSync(file(target, key)),
+    // Written beside the final name as .NAME.<run-id>.partial (src/target/file-target.ts).
+    halfWritten(target) {
+      const dir = path.dirname(file(target, 2000));
+      return existsSync(dir) ? readdirSync(dir).filter((name) => name.endsWith('.partial')) : [];
+    },
     notApplicable: {},
   };
 }
