@@ -15,13 +15,20 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeRestorePlan } from '../../restore/restore-plan.js';
 import { leasedPorts, recordedProcesses } from '../../support/process-tree.js';
 import { useRunWorkspace } from '../../support/run-workspace.js';
-import { listBackups, sendenseRun, type BackupRow, type CliResult } from '../../support/sendense-cli.js';
+import {
+  listBackups,
+  parseEvents,
+  sendenseRun,
+  startSendenseRun,
+  type BackupRow,
+  type CliResult,
+} from '../../support/sendense-cli.js';
 import { portRangeForTestFile } from '../../support/vm-disks.js';
 
 const MiB = 1024 * 1024;
 
 /** The cases of the suite a source may be unable to run. */
-export type SourceCase = 'incremental' | 'missing disk' | 'second plan';
+export type SourceCase = 'incremental' | 'missing disk' | 'second plan' | 'disappears mid-way';
 
 /** An image holding the guest's bytes as they are now, to compare a restore with. */
 export interface GuestImage {
@@ -45,6 +52,11 @@ export interface BackupSourceInstance {
   readonly missingError: RegExp;
   /** The cases it cannot support, and why. */
   readonly notApplicable: Partial<Readonly<Record<SourceCase, string>>>;
+  /** The source goes away (its server stopped) while a run reads it; `back` brings it again. */
+  disappear?(): Promise<void>;
+  reappear?(): Promise<void>;
+  /** The line a run whose source went away mid-way fails with. */
+  readonly goneError?: RegExp;
   /** What a run took on the source and still holds (a vSphere snapshot): none after any run. */
   held?(): Promise<readonly string[]>;
   /** Starts tracking changes once the guest holds its first data (an export's own bitmap, added before the first backup). */
@@ -67,7 +79,7 @@ export function backupSourceSuite(name: string, instance: BackupSourceInstance):
   const vm = `${name}-vm`;
   let restores = 0;
 
-  const planFile = (plan: string, source: Record<string, unknown>): string => {
+  const planFile = (plan: string, source: Record<string, unknown>, rate?: string): string => {
     const file = path.join(ws.dir, `${plan}.yaml`);
     const doc = {
       version: 1,
@@ -76,6 +88,7 @@ export function backupSourceSuite(name: string, instance: BackupSourceInstance):
       vm: { name: vm, source },
       repository: { path: ws.repository },
       nbd: { ports: `${ports[0]}-${ports[1]}` },
+      ...(rate === undefined ? {} : { rate }),
     };
     writeFileSync(file, stringify(doc));
     return file;
@@ -187,6 +200,37 @@ export function backupSourceSuite(name: string, instance: BackupSourceInstance):
         expect(result.stderr).not.toMatch(/^\s+at /m);
         expect(await complete()).toBe(before);
         await nothingHeld();
+      },
+    );
+
+    it.skipIf(!applies('disappears mid-way'))(
+      applies('disappears mid-way')
+        ? 'a source that disappears mid-way fails the run in one clear line and leaves nothing held'
+        : notApplicable('disappears mid-way'),
+      async () => {
+        // 1 MiB/s: the full of about 8 MiB is still reading when the source goes away.
+        const running = startSendenseRun([planFile('vanishing', instance.source(), '1MiB/s'), '--db', ws.db], {
+          ...instance.env,
+        });
+        try {
+          // Mid-way: once the transfer has copied some of the disk.
+          await running.waitForEvent((event) => (event.bytesDone ?? 0) > 0);
+          await instance.disappear!();
+          const { exitCode, stdout } = await running.exited;
+          expect(exitCode, stdout).toBe(1);
+          const end = parseEvents(stdout).find((event) => event.type === 'run-end');
+          expect(end).toMatchObject({ status: 'failed' });
+          expect(end!.error).toMatch(/^step transfer, disk 2000: /);
+          expect(end!.error).toMatch(instance.goneError!);
+          expect(end!.error).not.toContain('\n');
+          expect(
+            (await listBackups(ws.db, vm)).filter((b) => b.plan === 'vanishing' && b.status === 'complete'),
+          ).toEqual([]);
+          await nothingHeld();
+        } finally {
+          await instance.reappear!();
+          await running.exited;
+        }
       },
     );
   });

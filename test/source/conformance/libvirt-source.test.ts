@@ -29,7 +29,10 @@ backupSourceSuite('libvirt', {
     return { file: keepCopy(guest!.images.vdb!, path.join(dir, 'current.qcow2')), format: 'qcow2' };
   },
   missingError: /vdz/,
-  notApplicable: {},
+  notApplicable: {
+    'disappears mid-way':
+      "not covered here yet: the suite's guest is shut off, and a domain destroyed mid-backup is not modelled by this suite",
+  },
   async done() {
     guest?.remove();
   },

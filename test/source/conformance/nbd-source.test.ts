@@ -55,6 +55,11 @@ backupSourceSuite('nbd', {
     return { file: copy, format: 'qcow2' };
   },
   missingError: /cannot open nbd\+unix:\/\/\/gone/,
+  async disappear() {
+    await server?.stop();
+  },
+  reappear: serve,
+  goneError: /NBD connection to nbd\+unix:\/\/\/disk0\?socket=\S+ lost$/,
   notApplicable: {},
   async done() {
     await server?.stop();

@@ -68,7 +68,10 @@ backupSourceSuite('vmware-simulated', {
     }
   },
   missingError: /2099/,
-  notApplicable: {},
+  notApplicable: {
+    'disappears mid-way':
+      'not covered here yet: vSphere cut off mid-read leaves its snapshot for the next run to give back (test/vmware/vmware-simulated.test.ts covers failure paths)',
+  },
   async done() {
     await proxy?.close();
     await vcsim?.stop();
