@@ -2,6 +2,7 @@
 // src/wire/): progress to the reporter, a per-disk result back, a clear error naming the disk when it fails.
 // It starts at the run's rate and gets each change of it on stdin while it runs (docs/bandwidth.md).
 
+import path from 'node:path';
 import type { DiskServer, RunContext } from '../engine/run-context.js';
 import { tuneDisks, type DiskTuning } from '../hub/disk-budget.js';
 import type { RunReporter } from '../engine/run-events.js';
@@ -195,7 +196,10 @@ export async function runTransfer(options: RunTransferOptions): Promise<Transfer
       exit.exitCode === null
         ? `was stopped (${exit.signal ?? 'connection lost'})`
         : `exited with code ${exit.exitCode}`;
-    throw new SendenseError(`the node transfer on ${node.description} ${how}${stderr ? `: ${stderr}` : ''}`, { step });
+    // Named as the user knows it: our node transfer, or the program the plan names (the VMware client).
+    const what =
+      options.program.kind === 'node-transfer' ? 'the node transfer' : path.basename(options.program.command[0]!);
+    throw new SendenseError(`${what} on ${node.description} ${how}${stderr ? `: ${stderr}` : ''}`, { step });
   } finally {
     rates?.stop();
     signal.removeEventListener('abort', stop);

@@ -3,7 +3,7 @@
 // plays a VM from qcow2 files; what is real: the engine, the NBD targets, the chain, the checks.
 
 import { createHash } from 'node:crypto';
-import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { stringify } from 'yaml';
 import { describe, expect, it } from 'vitest';
@@ -26,7 +26,7 @@ const PASSWORD_SHA256 = createHash('sha256').update(PASSWORD).digest('hex');
 const [first, last] = portRangeForTestFile(8);
 const ws = useRunWorkspace('engine-vmware-');
 
-function writeVmwarePlan(rate?: string): string {
+function writeVmwarePlan(rate?: string, clientPath = FAKE_CLIENT): string {
   const plan = {
     version: 1,
     kind: 'incremental',
@@ -40,7 +40,7 @@ function writeVmwarePlan(rate?: string): string {
         username: 'backup@vsphere.local',
         passwordEnv: 'TEST_VCENTER_PASSWORD',
         path: ws.dir,
-        clientPath: FAKE_CLIENT,
+        clientPath,
         disks: [{ key: 2000 }, { key: 2001 }],
       },
     },
@@ -124,6 +124,24 @@ describe('VMware source (fake sendense-backup-client, no vCenter here)', () => {
     expect(events.filter((event) => event.type === 'warning').map((event) => event.message)).toContain(
       "the VMware client (sendense-backup-client) takes no rate: this transfer is not limited (the run's rate: limited to 1 MiB/s (plan rate))",
     );
+  });
+
+  it("a client that exits without a JSON error is named in the run's error, with its last words", async () => {
+    createDisk(path.join(ws.dir, 'disk-2000.qcow2'), 8 * MiB);
+    createDisk(path.join(ws.dir, 'disk-2001.qcow2'), 8 * MiB);
+    const client = path.join(ws.dir, 'broken-client');
+    writeFileSync(client, '#!/bin/sh\necho "cannot reach vcenter.example.test: connection refused" >&2\nexit 3\n');
+    chmodSync(client, 0o755);
+    const result = await sendenseRun([writeVmwarePlan(undefined, client), '--db', ws.db], {
+      TEST_VCENTER_PASSWORD: PASSWORD,
+      FAKE_VCENTER_PASSWORD_SHA256: PASSWORD_SHA256,
+    });
+    expect(result.exitCode).toBe(1);
+    expect(result.stderr.trim().split('\n').at(-1)).toMatch(
+      /: step transfer: broken-client on this host exited with code 3: cannot reach vcenter\.example\.test: connection refused$/,
+    );
+    expect(leasedPorts(ws.db)).toEqual([]);
+    expect(recordedProcesses(ws.db)).toEqual([]);
   });
 
   it('a missing password variable is one clear error, before anything is taken', async () => {
