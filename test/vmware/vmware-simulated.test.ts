@@ -199,6 +199,44 @@ describe('VMware source failure paths (vmware-simulated)', () => {
     expect(await snapshotNames()).toEqual([]);
   });
 
+  it('a change id vSphere rejects only at query time (FileFault, vmware-simulated): a warned full into a new chain in the same run, exact', async () => {
+    for (const [key, size] of SIZES) emptyDisk(flat(key), size);
+    writeDisk(flat(2000), ['write -P 0x71 0 3M', 'write -P 0x72 20M 1M'], 'raw');
+    writeDisk(flat(2001), ['write -P 0x73 8M 1M'], 'raw');
+    const plan = writePlan();
+    expect((await sendenseRun([plan, '--db', ws.db], ENV)).exitCode).toBe(0);
+    const [full] = (await listBackups(ws.db, 'vmw')).slice(-1);
+    // The disk's change ids look as before (no new CBT instance), but vSphere refuses them.
+    proxy.rejectChangeIds(2000);
+    writeDisk(flat(2000), ['write -z 0 1M', 'write -P 0x74 30M 2M'], 'raw');
+
+    const after = await sendenseRun([plan, '--db', ws.db, '--json'], ENV);
+    expect(after.exitCode, after.stdout + after.stderr).toBe(0);
+    const warnings = JSON.stringify(parseEvents(after.stdout).filter((event) => event.type === 'warning'));
+    expect(warnings).toContain(
+      `vSphere rejected change id ${full!.disks.find((d) => d.diskKey === 2000)!.changeId} of disk 2000`,
+    );
+    expect(warnings).toContain('taking a full backup into a new chain');
+    await expectExact('after-rejected', 'full');
+    const points = await listBackups(ws.db, 'vmw');
+    expect(points.at(-1)!.chainId).not.toBe(full!.chainId);
+    // No incremental was recorded on the old chain.
+    expect(
+      points
+        .filter((point) => point.chainId === full!.chainId && point.status === 'complete')
+        .map((point) => point.type),
+    ).toEqual(['full']);
+    expect(await snapshotNames()).toEqual([]);
+    expect(leasedPorts(ws.db)).toEqual([]);
+    expect(recordedProcesses(ws.db)).toEqual([]);
+
+    // The chain goes on from the new full.
+    writeDisk(flat(2000), ['write -P 0x75 5M 64k'], 'raw');
+    const next = await sendenseRun([plan, '--db', ws.db], ENV);
+    expect(next.exitCode, next.stdout + next.stderr).toBe(0);
+    await expectExact('after-rejected-next', 'incremental');
+  });
+
   it('kill -9 with the snapshot made: doctor removes that snapshot and no other; the next run is exact', async () => {
     for (const [key, size] of SIZES) emptyDisk(flat(key), size);
     writeDisk(flat(2001), ['write -P 0x61 3M 1M'], 'raw');
