@@ -189,11 +189,13 @@ async function takeSnapshot(source: VmwareSource, disks: readonly SourceDiskJob[
   }
   const name = ownSnapshotName(context.runId);
   await context.record(VMWARE_SNAPSHOT_RESOURCE, name, snapshotFacts(source, vm.ref));
+  crashPoint('vmware.snapshot-recorded');
   const snapshot: { made?: MoRef } = {};
   context.takes(`remove snapshot ${name} of VM ${vm.name}`, 'always', async () => {
     // Made but not yet known (an error while vSphere made it): found by its name.
     for (const each of snapshot.made === undefined ? await snapshotsNamed(client, vm.ref, name) : [snapshot.made])
       await removeSnapshot(client, each);
+    crashPoint('vmware.snapshot-removed');
     await context.forget(VMWARE_SNAPSHOT_RESOURCE, name);
   });
   const made = await createSnapshot(client, vm.ref, name, source.quiesce);
@@ -228,6 +230,7 @@ async function takeSnapshot(source: VmwareSource, disks: readonly SourceDiskJob[
       formatReadList({ url, sha256: source.certificateSha256!, size: disk.capacity, areas: found.areas.map(pair) }),
     );
     lists.set(job.key, list);
+    if (lists.size === 1) crashPoint('vmware.areas-listed');
     if (disk.changeId !== undefined) changeIds.set(job.key, disk.changeId);
   }
   taken.set(context.runId, { cookie: `vmware_soap_session=${client.sessionCookie}`, lists, changeIds });
