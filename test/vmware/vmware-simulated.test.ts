@@ -51,7 +51,7 @@ afterAll(async () => {
   rmSync(certDir, { recursive: true, force: true });
 });
 
-function writePlan(source: Record<string, unknown> = {}): string {
+function writePlan(source: Record<string, unknown> = {}, top: Record<string, unknown> = {}): string {
   const plan = {
     version: 1,
     kind: 'incremental',
@@ -71,6 +71,7 @@ function writePlan(source: Record<string, unknown> = {}): string {
     },
     repository: { path: path.join(ws.dir, 'repository') },
     nbd: { ports: `${first}-${last}` },
+    ...top,
   };
   const file = path.join(ws.dir, 'vmw.yaml');
   writeFileSync(file, stringify(plan));
@@ -235,6 +236,29 @@ describe('VMware source failure paths (vmware-simulated)', () => {
     const next = await sendenseRun([plan, '--db', ws.db], ENV);
     expect(next.exitCode, next.stdout + next.stderr).toBe(0);
     await expectExact('after-rejected-next', 'incremental');
+  });
+
+  it('a change id vSphere rejects at query time with incremental.onMissingChain: fail (vmware-simulated): the run fails in one line, nothing is taken', async () => {
+    for (const [key, size] of SIZES) emptyDisk(flat(key), size);
+    writeDisk(flat(2001), ['write -P 0x81 1M 1M'], 'raw');
+    // A point to build on (the test may run alone), then the plan that fails rather than start a chain.
+    const base = await sendenseRun([writePlan(), '--db', ws.db], ENV);
+    expect(base.exitCode, base.stdout + base.stderr).toBe(0);
+    const plan = writePlan({}, { incremental: { onMissingChain: 'fail' } });
+    const before = await listBackups(ws.db, 'vmw');
+    proxy.rejectChangeIds(2001);
+    writeDisk(flat(2001), ['write -P 0x82 2M 1M'], 'raw');
+
+    const refused = await sendenseRun([plan, '--db', ws.db], ENV);
+    expect(refused.exitCode).toBe(1);
+    expect(refused.stderr).toMatch(/vSphere rejected change id \S+ \S+ .* of disk 2001 at the snapshot/);
+    expect(refused.stderr).toContain("incremental.onMissingChain is 'fail'");
+    expect(refused.stderr).not.toMatch(/\n\s+at /);
+    const complete = (await listBackups(ws.db, 'vmw')).filter((point) => point.status === 'complete');
+    expect(complete.map((point) => point.id)).toEqual(before.filter((p) => p.status === 'complete').map((p) => p.id));
+    expect(await snapshotNames()).toEqual([]);
+    expect(leasedPorts(ws.db)).toEqual([]);
+    expect(recordedProcesses(ws.db)).toEqual([]);
   });
 
   it('kill -9 with the snapshot made: doctor removes that snapshot and no other; the next run is exact', async () => {
