@@ -18,6 +18,7 @@ import { makeCertificate, startVcsim, vcsimMissing, type Vcsim } from '../suppor
 import { startCbtProxy, type CbtProxy } from '../support/vsphere-cbt-proxy.js';
 import { differenceBetween, keepCopy, portRangeForTestFile, writeDisk } from '../support/vm-disks.js';
 import { killAtEnv } from '../../src/crash-points.js';
+import { restoreToFiles } from './restore-point.js';
 import type { VimClient as Client } from '../../src/vmware/vim-client.js';
 import type { MoRef } from '../../src/vmware/soap-xml.js';
 
@@ -219,4 +220,24 @@ describe('kill -9 at every phase of a VMware backup (vmware-simulated: vcsim + a
       expect(await snapshotNames()).toEqual([]);
     }, 120_000);
   }
+
+  it('simulated vSphere, after all those kills: every complete point restores (sendense-run restore, verify) byte for byte as the disks were', async () => {
+    const points = (await listBackups(ws.db, 'vmw')).filter((each) => each.status === 'complete');
+    expect(points.length).toBeGreaterThan(MOMENTS.length);
+    for (const point of points) {
+      const restored = await restoreToFiles({
+        dir: ws.dir,
+        db: ws.db,
+        vm: 'vmw',
+        repository: path.join(ws.dir, 'repository'),
+        ports: [first, last],
+        point: point.id,
+        keys: [...SIZES.keys()],
+      });
+      for (const [key, file] of restored) {
+        expect(differenceBetween(file, copiesOf.get(point.id)!.get(key)!, 'raw'), `${point.id} disk ${key}`).toBe('');
+        rmSync(file);
+      }
+    }
+  }, 300_000);
 });

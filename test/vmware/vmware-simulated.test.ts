@@ -17,6 +17,7 @@ import { makeCertificate, startVcsim, vcsimMissing, type Vcsim } from '../suppor
 import { startCbtProxy, type CbtProxy } from '../support/vsphere-cbt-proxy.js';
 import { differenceBetween, imageInfo, keepCopy, portRangeForTestFile, writeDisk } from '../support/vm-disks.js';
 import { killAtEnv } from '../../src/crash-points.js';
+import { restoreToFiles } from './restore-point.js';
 
 const MiB = 1024 * 1024;
 const USER = 'backup@vsphere.local';
@@ -219,6 +220,17 @@ describe('VMware source failure paths (vmware-simulated)', () => {
     );
     expect(warnings).toContain('taking a full backup into a new chain');
     await expectExact('after-rejected', 'full');
+    // Restored as a user would: the full's bytes are the source disks'.
+    const restored = await restoreToFiles({
+      dir: ws.dir,
+      db: ws.db,
+      vm: 'vmw',
+      repository: path.join(ws.dir, 'repository'),
+      ports: [first, last],
+      point: (await listBackups(ws.db, 'vmw')).at(-1)!.id,
+      keys: [...SIZES.keys()],
+    });
+    for (const [key, file] of restored) expect(differenceBetween(file, flat(key), 'raw'), `disk ${key}`).toBe('');
     const points = await listBackups(ws.db, 'vmw');
     expect(points.at(-1)!.chainId).not.toBe(full!.chainId);
     // No incremental was recorded on the old chain.
