@@ -1,6 +1,6 @@
 // kill -9 of a VMware backup at every phase against a SIMULATED vSphere (vcsim behind the faked-CBT
 // proxy, as in vmware-simulated.test.ts), then `doctor`: our snapshot is removed and another's kept,
-// no process, lease, lock or record of the killed run is left, every complete point still reads back
+// no process, lease, lock or record of the killed run is left, every complete point still restores
 // byte for byte through its chain as the disk was when it was taken, and the next run works.
 
 import { execFileSync } from 'node:child_process';
