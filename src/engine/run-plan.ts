@@ -142,12 +142,22 @@ export async function runPlan(plan: Plan, options: RunPlanOptions): Promise<RunR
       signal: controller.signal,
       abort: (reason) => controller.abort(reason),
     };
-    const run = await kind.open(base, 'run');
-    try {
-      outcome = await runSteps(run, kind.steps, kind.afterSteps);
-    } finally {
-      await kind.close?.(run);
-      ended = kind.endFacts(run);
+    const attempt = async (context: RunContext) => {
+      const run = await kind.open(context, 'run');
+      try {
+        return await runSteps(run, kind.steps, kind.afterSteps);
+      } finally {
+        await kind.close?.(run);
+        ended = kind.endFacts(run);
+      }
+    };
+    outcome = await attempt(base);
+    // Taken again once, with what the first attempt gave back (its cleanup ran): a backup whose chain
+    // the source refused at the snapshot becomes a full into a new chain (docs/vmware.md#a-change-id-vsphere-rejects).
+    const again = outcome.status === 'failed' && outcome.error ? kind.again?.(outcome.error) : undefined;
+    if (again !== undefined && !controller.signal.aborted) {
+      reporter.emit({ type: 'warning', message: again });
+      outcome = await attempt({ ...base, undo: new UndoStack() });
     }
   } catch (error) {
     if (error instanceof SkipRun) outcome = { status: 'skipped', skipped: error.message };

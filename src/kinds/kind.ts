@@ -11,6 +11,7 @@ import type { PlanCommon } from '../plan/build-parts.js';
 import type { PlanCheck } from '../plan/checks/check-context.js';
 import type { KindSchema } from '../plan/kind-schemas.js';
 import type { Plan } from '../plan/types.js';
+import type { SendenseError } from '../errors.js';
 import type { Store } from '../store/index.js';
 
 /** What run-end reports of a kind's run (docs/json-events.md). */
@@ -36,6 +37,11 @@ export interface KindModule<R extends RunContext = RunContext> {
   close?(run: R): Promise<void>;
   /** What run-end reports. */
   endFacts(run: R): EndFacts;
+  /**
+   * Why a run that failed so is taken again at once, from its first step, with a fresh undo stack
+   * (once; a backup whose chain the source refused at the snapshot); undefined: not taken again.
+   */
+  again?(error: SendenseError): string | undefined;
   /** How many disks the run copies, for the hub's disk slots (an estimate; 0: none). */
   disksToTransfer(plan: R['plan'], store: Store): Promise<number>;
 }

@@ -2,6 +2,7 @@
 // type (qemu-source.ts, nbd-source.ts, vmware-source.ts) behind this interface, so a step never
 // asks which source it reads.
 
+import { SendenseError } from '../errors.js';
 import type { Facts } from '../engine/step-facts.js';
 import type { UndoWhen } from '../engine/undo-stack.js';
 import type { NodeExec } from '../libvirt/virsh.js';
@@ -10,6 +11,14 @@ import type { Backup, BackupDisk } from '../store/index.js';
 import type { TransferDiskResult } from '../transfer/run-transfer.js';
 import type { TransferProgram, TransferReads } from '../transfer/transfer-plan.js';
 import type { DiskSource, SourceDiskFacts } from './source-disk.js';
+
+/**
+ * The source refused, at the snapshot, to continue the chain from a disk's change id (VMware: the
+ * change id rejected by QueryChangedDiskAreas). The backup run is taken again at once, and
+ * `whyNotIncremental` then names this disk, so the second attempt is a warned full into a new chain
+ * (docs/vmware.md#a-change-id-vsphere-rejects).
+ */
+export class ChainRefusedAtSnapshot extends SendenseError {}
 
 /** What the source needs to know of one disk of a backup run. */
 export interface SourceDiskJob {

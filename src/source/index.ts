@@ -31,3 +31,4 @@ export type {
 export type { TransferProgram, TransferReads } from '../transfer/transfer-plan.js';
 export type { DiskSource, SourceDiskFacts, SourceType } from './source-disk.js';
 export { ownBitmap } from './qemu-source.js';
+export { ChainRefusedAtSnapshot } from './backup-source.js';

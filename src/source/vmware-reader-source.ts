@@ -8,7 +8,7 @@ import { formatBytes } from '../format/bytes.js';
 import { writeNodeFile } from '../libvirt/scratch-dir.js';
 import type { NodeExec } from '../libvirt/virsh.js';
 import type { DiskKey, VmwareSource } from '../plan/types.js';
-import { changedAreas, type DiskArea } from '../vmware/changed-areas.js';
+import { ChangeIdRejected, changedAreas, type DiskArea } from '../vmware/changed-areas.js';
 import { fetchDatastoreText, flatExtent, parseDescriptor } from '../vmware/disk-descriptor.js';
 import { formatReadList } from '../vmware/read-list.js';
 import type { MoRef } from '../vmware/soap-xml.js';
@@ -37,6 +37,12 @@ interface SnapshotTaken {
   readonly changeIds: ReadonlyMap<DiskKey, string>;
 }
 const taken = new Map<string, SnapshotTaken>();
+
+// Change ids vSphere rejected at a snapshot in this process, by where (endpoint, VM, disk, change
+// id) -> why: the run taken again at once (ChainRefusedAtSnapshot) does not start from them.
+const rejected = new Map<string, string>();
+const rejectedKey = (source: VmwareSource, disk: DiskKey, changeId: string) =>
+  JSON.stringify([source.endpoint, source.path, disk, changeId]);
 
 export function vmwareReaderSource(source: VmwareSource): BackupSource {
   const where = `VM ${source.path} at ${source.endpoint}`;
@@ -70,6 +76,8 @@ export function vmwareReaderSource(source: VmwareSource): BackupSource {
     whyNotIncremental(fact, parentDisk, previous) {
       const now = vmwareOf(fact);
       if (!parentDisk.changeId) return `backup ${previous.id} recorded no VMware change id for disk ${fact.key}`;
+      const refused = rejected.get(rejectedKey(source, fact.key, parentDisk.changeId));
+      if (refused !== undefined) return `${refused} (backup ${previous.id})`;
       if (now.cbt === false) return `CBT is off on ${where}: no change id can be trusted`;
       if (fact.virtualSize !== parentDisk.virtualSize)
         return `disk ${fact.key} was resized (${parentDisk.virtualSize} -> ${fact.virtualSize} bytes) since backup ${previous.id}: VMware's change ids start over`;
@@ -181,11 +189,13 @@ async function takeSnapshot(source: VmwareSource, disks: readonly SourceDiskJob[
   }
   const name = ownSnapshotName(context.runId);
   await context.record(VMWARE_SNAPSHOT_RESOURCE, name, snapshotFacts(source, vm.ref));
+  crashPoint('vmware.snapshot-recorded');
   const snapshot: { made?: MoRef } = {};
   context.takes(`remove snapshot ${name} of VM ${vm.name}`, 'always', async () => {
     // Made but not yet known (an error while vSphere made it): found by its name.
     for (const each of snapshot.made === undefined ? await snapshotsNamed(client, vm.ref, name) : [snapshot.made])
       await removeSnapshot(client, each);
+    crashPoint('vmware.snapshot-removed');
     await context.forget(VMWARE_SNAPSHOT_RESOURCE, name);
   });
   const made = await createSnapshot(client, vm.ref, name, source.quiesce);
@@ -206,7 +216,11 @@ async function takeSnapshot(source: VmwareSource, disks: readonly SourceDiskJob[
       });
     const url = await dataFileUrl(client, vm, disk);
     const changeId = job.fromChangeId ?? '*';
-    const found = await changedAreas(client, vm.ref, made, disk.key, disk.capacity, changeId);
+    const found = await changedAreas(client, vm.ref, made, disk.key, disk.capacity, changeId).catch((error) => {
+      // Taken again at once as a full into a new chain (docs/vmware.md#a-change-id-vsphere-rejects).
+      if (error instanceof ChangeIdRejected) rejected.set(rejectedKey(source, job.key, changeId), error.message);
+      throw error;
+    });
     calls += found.calls;
     bytes += found.areas.reduce((sum, area) => sum + area.length, 0);
     const list = `${dir}/disk-${job.key}.json`;
@@ -216,6 +230,7 @@ async function takeSnapshot(source: VmwareSource, disks: readonly SourceDiskJob[
       formatReadList({ url, sha256: source.certificateSha256!, size: disk.capacity, areas: found.areas.map(pair) }),
     );
     lists.set(job.key, list);
+    if (lists.size === 1) crashPoint('vmware.areas-listed');
     if (disk.changeId !== undefined) changeIds.set(job.key, disk.changeId);
   }
   taken.set(context.runId, { cookie: `vmware_soap_session=${client.sessionCookie}`, lists, changeIds });

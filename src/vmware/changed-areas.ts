@@ -3,6 +3,7 @@
 // changeId "*" asks for the allocated areas (a full); an earlier change id for what changed since.
 
 import { SendenseError } from '../errors.js';
+import { ChainRefusedAtSnapshot } from '../source/backup-source.js';
 import { child, childElements, childText, moRefXml, xmlEscape, type MoRef } from './soap-xml.js';
 import { VimFault, type VimClient } from './vim-client.js';
 
@@ -12,7 +13,18 @@ export interface DiskArea {
 }
 
 /** A change id vSphere refused (a CBT reset, a storage vMotion, a resize): the chain cannot go on from it. */
-export class ChangeIdRejected extends SendenseError {}
+export class ChangeIdRejected extends ChainRefusedAtSnapshot {
+  constructor(
+    readonly changeId: string,
+    readonly diskKey: number,
+    cause: Error,
+  ) {
+    super(`vSphere rejected change id ${changeId} of disk ${diskKey} at the snapshot: ${cause.message}`, {
+      disk: diskKey,
+      cause,
+    });
+  }
+}
 
 export async function changedAreas(
   client: VimClient,
@@ -32,10 +44,7 @@ export async function changedAreas(
       answer = child(await client.call('QueryChangedDiskAreas', body), 'returnval');
     } catch (error) {
       if (error instanceof VimFault && changeId !== '*') {
-        throw new ChangeIdRejected(`vSphere rejected change id ${changeId} of disk ${deviceKey}: ${error.message}`, {
-          disk: deviceKey,
-          cause: error,
-        });
+        throw new ChangeIdRejected(changeId, deviceKey, error);
       }
       throw error;
     }

@@ -6,7 +6,10 @@
 // - answers QueryChangedDiskAreas itself: "*" = the 64 KiB blocks of the snapshot's copy that hold
 //   data, "<epoch>/<n>" = the blocks where the copy of snapshot n and this one differ, one page of
 //   at most `pageBytes` of the disk per answer; a change id of another epoch (resetCbt) or one it
-//   never gave is refused as vSphere does (InvalidArgument changeId).
+//   never gave is refused as vSphere does (InvalidArgument changeId);
+// - on demand (rejectChangeIds), refuses the change ids it gave a disk so far with a FileFault, as
+//   vSphere does after a CBT reset that the disk's change id does not show (a disk restored from
+//   elsewhere, a ctk file lost): the disk's change ids look as before, only the query fails.
 // It serves with the simulator's own certificate and key, so the client pins one fingerprint.
 
 import { execFileSync } from 'node:child_process';
@@ -29,6 +32,8 @@ export interface CbtProxy {
   readonly calls: Map<string, number>;
   /** A new CBT epoch for the disk: every change id given before is refused from now on. */
   resetCbt(key: number): void;
+  /** Every change id given the disk so far is refused at query time (a FileFault), its epoch unchanged. */
+  rejectChangeIds(key: number): void;
   close(): Promise<void>;
 }
 
@@ -43,6 +48,8 @@ export async function startCbtProxy(
   const agent = new https.Agent({ keepAlive: true, rejectUnauthorized: false });
   const epochs = new Map(disks.map((disk) => [disk.key, newEpoch()]));
   const snapshots = new Map<string, number>();
+  // disk key -> the last sequence whose change ids vSphere no longer accepts
+  const rejectedUpTo = new Map<number, number>();
   let sequence = 0;
   const calls = new Map<string, number>();
   const state = { pageBytes: undefined as number | undefined };
@@ -75,6 +82,10 @@ export async function startCbtProxy(
       const n = Number(from);
       if (epoch !== epochs.get(diskKey) || !Number.isInteger(n) || n < 1 || n > seq)
         return fault('InvalidArgument', 'changeId', 'A specified parameter was not correct: changeId');
+      if (n <= (rejectedUpTo.get(diskKey) ?? 0)) {
+        const ctk = `/vmfs/volumes/LocalDS_0/vmw/vmw_${diskKey}-ctk.vmdk`;
+        return fault('FileFault', ctk, `Error caused by file ${ctk}`);
+      }
       blocks = differentBlocks(copyOf(diskKey, n), copyOf(diskKey, seq), disk.capacity);
     }
     const end = Math.min(disk.capacity, start + (state.pageBytes ?? disk.capacity));
@@ -175,6 +186,7 @@ export async function startCbtProxy(
     },
     calls,
     resetCbt: (diskKey) => void epochs.set(diskKey, newEpoch()),
+    rejectChangeIds: (diskKey) => void rejectedUpTo.set(diskKey, sequence),
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();
@@ -201,10 +213,11 @@ function envelope(body: string): string {
 }
 
 function fault(type: string, property: string, message: string): { status: number; xml: string } {
+  const detail = type === 'FileFault' ? `<file>${property}</file>` : `<invalidProperty>${property}</invalidProperty>`;
   return {
     status: 500,
     xml: envelope(
-      `<soapenv:Fault><faultcode>ServerFaultCode</faultcode><faultstring>${message}</faultstring><detail><${type}Fault xmlns="urn:vim25" xsi:type="${type}"><invalidProperty>${property}</invalidProperty></${type}Fault></detail></soapenv:Fault>`,
+      `<soapenv:Fault><faultcode>ServerFaultCode</faultcode><faultstring>${message}</faultstring><detail><${type}Fault xmlns="urn:vim25" xsi:type="${type}">${detail}</${type}Fault></detail></soapenv:Fault>`,
     ),
   };
 }

@@ -17,6 +17,7 @@ import { makeCertificate, startVcsim, vcsimMissing, type Vcsim } from '../suppor
 import { startCbtProxy, type CbtProxy } from '../support/vsphere-cbt-proxy.js';
 import { differenceBetween, imageInfo, keepCopy, portRangeForTestFile, writeDisk } from '../support/vm-disks.js';
 import { killAtEnv } from '../../src/crash-points.js';
+import { restoreToFiles } from './restore-point.js';
 
 const MiB = 1024 * 1024;
 const USER = 'backup@vsphere.local';
@@ -51,7 +52,7 @@ afterAll(async () => {
   rmSync(certDir, { recursive: true, force: true });
 });
 
-function writePlan(source: Record<string, unknown> = {}): string {
+function writePlan(source: Record<string, unknown> = {}, top: Record<string, unknown> = {}): string {
   const plan = {
     version: 1,
     kind: 'incremental',
@@ -71,6 +72,7 @@ function writePlan(source: Record<string, unknown> = {}): string {
     },
     repository: { path: path.join(ws.dir, 'repository') },
     nbd: { ports: `${first}-${last}` },
+    ...top,
   };
   const file = path.join(ws.dir, 'vmw.yaml');
   writeFileSync(file, stringify(plan));
@@ -197,6 +199,78 @@ describe('VMware source failure paths (vmware-simulated)', () => {
     await expectExact('after-reset', 'full');
     expect((await listBackups(ws.db, 'vmw')).at(-1)!.chainId).not.toBe(full!.chainId);
     expect(await snapshotNames()).toEqual([]);
+  });
+
+  it('a change id vSphere rejects only at query time (FileFault, vmware-simulated): a warned full into a new chain in the same run, exact', async () => {
+    for (const [key, size] of SIZES) emptyDisk(flat(key), size);
+    writeDisk(flat(2000), ['write -P 0x71 0 3M', 'write -P 0x72 20M 1M'], 'raw');
+    writeDisk(flat(2001), ['write -P 0x73 8M 1M'], 'raw');
+    const plan = writePlan();
+    expect((await sendenseRun([plan, '--db', ws.db], ENV)).exitCode).toBe(0);
+    const [full] = (await listBackups(ws.db, 'vmw')).slice(-1);
+    // The disk's change ids look as before (no new CBT instance), but vSphere refuses them.
+    proxy.rejectChangeIds(2000);
+    writeDisk(flat(2000), ['write -z 0 1M', 'write -P 0x74 30M 2M'], 'raw');
+
+    const after = await sendenseRun([plan, '--db', ws.db, '--json'], ENV);
+    expect(after.exitCode, after.stdout + after.stderr).toBe(0);
+    const warnings = JSON.stringify(parseEvents(after.stdout).filter((event) => event.type === 'warning'));
+    expect(warnings).toContain(
+      `vSphere rejected change id ${full!.disks.find((d) => d.diskKey === 2000)!.changeId} of disk 2000`,
+    );
+    expect(warnings).toContain('taking a full backup into a new chain');
+    await expectExact('after-rejected', 'full');
+    // Restored as a user would: the full's bytes are the source disks'.
+    const restored = await restoreToFiles({
+      dir: ws.dir,
+      db: ws.db,
+      vm: 'vmw',
+      repository: path.join(ws.dir, 'repository'),
+      ports: [first, last],
+      point: (await listBackups(ws.db, 'vmw')).at(-1)!.id,
+      keys: [...SIZES.keys()],
+    });
+    for (const [key, file] of restored) expect(differenceBetween(file, flat(key), 'raw'), `disk ${key}`).toBe('');
+    const points = await listBackups(ws.db, 'vmw');
+    expect(points.at(-1)!.chainId).not.toBe(full!.chainId);
+    // No incremental was recorded on the old chain.
+    expect(
+      points
+        .filter((point) => point.chainId === full!.chainId && point.status === 'complete')
+        .map((point) => point.type),
+    ).toEqual(['full']);
+    expect(await snapshotNames()).toEqual([]);
+    expect(leasedPorts(ws.db)).toEqual([]);
+    expect(recordedProcesses(ws.db)).toEqual([]);
+
+    // The chain goes on from the new full.
+    writeDisk(flat(2000), ['write -P 0x75 5M 64k'], 'raw');
+    const next = await sendenseRun([plan, '--db', ws.db], ENV);
+    expect(next.exitCode, next.stdout + next.stderr).toBe(0);
+    await expectExact('after-rejected-next', 'incremental');
+  });
+
+  it('a change id vSphere rejects at query time with incremental.onMissingChain: fail (vmware-simulated): the run fails in one line, nothing is taken', async () => {
+    for (const [key, size] of SIZES) emptyDisk(flat(key), size);
+    writeDisk(flat(2001), ['write -P 0x81 1M 1M'], 'raw');
+    // A point to build on (the test may run alone), then the plan that fails rather than start a chain.
+    const base = await sendenseRun([writePlan(), '--db', ws.db], ENV);
+    expect(base.exitCode, base.stdout + base.stderr).toBe(0);
+    const plan = writePlan({}, { incremental: { onMissingChain: 'fail' } });
+    const before = await listBackups(ws.db, 'vmw');
+    proxy.rejectChangeIds(2001);
+    writeDisk(flat(2001), ['write -P 0x82 2M 1M'], 'raw');
+
+    const refused = await sendenseRun([plan, '--db', ws.db], ENV);
+    expect(refused.exitCode).toBe(1);
+    expect(refused.stderr).toMatch(/vSphere rejected change id \S+ \S+ .* of disk 2001 at the snapshot/);
+    expect(refused.stderr).toContain("incremental.onMissingChain is 'fail'");
+    expect(refused.stderr).not.toMatch(/\n\s+at /);
+    const complete = (await listBackups(ws.db, 'vmw')).filter((point) => point.status === 'complete');
+    expect(complete.map((point) => point.id)).toEqual(before.filter((p) => p.status === 'complete').map((p) => p.id));
+    expect(await snapshotNames()).toEqual([]);
+    expect(leasedPorts(ws.db)).toEqual([]);
+    expect(recordedProcesses(ws.db)).toEqual([]);
   });
 
   it('kill -9 with the snapshot made: doctor removes that snapshot and no other; the next run is exact', async () => {

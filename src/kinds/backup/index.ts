@@ -8,6 +8,7 @@ import type { Step } from '../../engine/step.js';
 import { allocatePorts } from '../../steps/allocate-ports.js';
 import { openTunnel } from '../../steps/open-tunnel.js';
 import { startQemuNbdServers } from '../../steps/start-qemu-nbd.js';
+import { ChainRefusedAtSnapshot } from '../../source/index.js';
 import type { KindModule } from '../kind.js';
 import type { BackupRun, BackupState } from './backup-run.js';
 import { createQcow2Files } from './create-qcow2.js';
@@ -39,6 +40,11 @@ export const backupKind: KindModule<BackupRun> = {
     const transfer = await openTransfer(base, mode);
     return unresolvedRun<BackupRun, BackupState>({ ...base, ...transfer } as BackupRun, 'resolve-chain');
   },
+  // The step's failure carries the source's own error as its cause (asRunError).
+  again: (error) =>
+    error instanceof ChainRefusedAtSnapshot || error.cause instanceof ChainRefusedAtSnapshot
+      ? `${error.message}: the backup is taken again, from resolve-chain`
+      : undefined,
   endFacts(run) {
     if (!run.resolved || !run.state.backupId) return {};
     return { backupId: run.state.backupId, taken: run.state.type, ...bytesFacts(run.state.disks, true) };
