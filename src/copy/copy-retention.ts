@@ -25,6 +25,7 @@ import { foldOnHub, type HubPlace } from './hub-fold.js';
 import { mergedManifestOf } from './merge-reads.js';
 import { textBytes } from './outgoing-bytes.js';
 import { placeFile, type PlaceContext } from './place-file.js';
+import { takingOrder } from '../retention/taking-order.js';
 
 export type { HubPlace } from './hub-fold.js';
 
@@ -112,9 +113,10 @@ export interface HubPoint {
   readonly protected: boolean;
 }
 
-// The points on the copy, oldest first. `hub`: each point the hub still knows; a point with fewer
-// manifests there than disks on the hub is still being sent (a killed run's): it is not a point
-// yet. A point protected on the hub is protected on the copy too (docs/copies.md#retention).
+// The points on the copy, oldest first in the order taken (src/retention/taking-order.ts). `hub`:
+// each point the hub still knows; a point with fewer manifests there than disks on the hub is still
+// being sent (a killed run's): it is not a point yet. A point protected on the hub is protected on
+// the copy too (docs/copies.md#retention).
 export async function readCopyPoints(
   place: CopyPlace,
   vm: string,
@@ -141,7 +143,7 @@ export async function readCopyPoints(
         .map((manifest) => ({ diskKey: manifest.diskKey, virtualSize: manifest.virtualSize, manifest })),
     };
   });
-  return points.sort((a, b) => a.startedAt.localeCompare(b.startedAt) || a.id.localeCompare(b.id));
+  return takingOrder(points);
 }
 
 // Every manifest of the VM's folder on the copy, by its path in that folder: on a host in one

@@ -14,6 +14,7 @@ import { isSendenseError } from '../errors.js';
 import { qcow2HeaderProblem } from '../qemu/qcow2-header.js';
 import { backingProblem } from './chain-files.js';
 import { protectionMarkerFile } from './layout.js';
+import { takingOrder } from '../retention/taking-order.js';
 
 export interface ImportOutcome {
   readonly imported: readonly ImportedBackup[];
@@ -124,26 +125,15 @@ async function whyNotImported(store: Store, disks: readonly FoundManifest[]): Pr
   return undefined;
 }
 
-// A parent before what stands on it, then by the time each was taken: ids sort by the second only,
-// and two points of one chain are often taken within the same second.
+// A parent before what stands on it, then by the time each was taken.
 function parentsFirst(byBackup: ReadonlyMap<string, readonly FoundManifest[]>): [string, readonly FoundManifest[]][] {
-  const byTime = [...byBackup.entries()].sort(
-    ([a, [x]], [b, [y]]) => x!.manifest.startedAt.localeCompare(y!.manifest.startedAt) || a.localeCompare(b),
-  );
-  const ordered: [string, readonly FoundManifest[]][] = [];
-  const placed = new Set<string>();
-  const place = (entry: [string, readonly FoundManifest[]], seen: Set<string>): void => {
-    const [backupId, disks] = entry;
-    if (placed.has(backupId) || seen.has(backupId)) return;
-    seen.add(backupId);
-    const parentId = disks[0]!.manifest.parentId;
-    const parent = parentId === null ? undefined : byBackup.get(parentId);
-    if (parentId !== null && parent !== undefined) place([parentId, parent], seen);
-    placed.add(backupId);
-    ordered.push(entry);
-  };
-  for (const entry of byTime) place(entry, new Set());
-  return ordered;
+  const points = [...byBackup.entries()].map(([id, disks]) => ({
+    id,
+    parentId: disks[0]!.manifest.parentId,
+    startedAt: disks[0]!.manifest.startedAt,
+    entry: [id, disks] as [string, readonly FoundManifest[]],
+  }));
+  return takingOrder(points).map((point) => point.entry);
 }
 
 // Backups of `vm` in the repository that the database does not know (a lost or other database).

@@ -40,13 +40,16 @@ export function hasKeepRules(rules: KeepRules): boolean {
   );
 }
 
-// One verdict per point, in the order given.
+// One verdict per point, in the order given: the order they were taken in, oldest first. Newest
+// is by that order, never by takenAt: a hub clock set back (NTP stepping a clock that ran fast)
+// stamps the point just taken older than the ones before it, and keepLast must still keep it
+// (docs/how-it-works.md#retention). takenAt only says which hour, day... a point falls in.
 export function markPoints(
   points: readonly TimedPoint[],
   rules: KeepRules,
   timeZone?: string,
 ): readonly PointVerdict[] {
-  const newestFirst = [...points].sort((a, b) => Date.parse(b.takenAt) - Date.parse(a.takenAt));
+  const newestFirst = [...points].reverse();
   const reasons = new Map<string, string[]>(points.map((point) => [point.id, []]));
   const marked = new Set<string>();
   const kept = new Set<string>();

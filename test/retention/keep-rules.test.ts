@@ -9,11 +9,12 @@ const kept = (verdicts: readonly { id: string; keptBy: readonly string[] }[]) =>
   verdicts.filter((v) => v.keptBy.length > 0).map((v) => v.id);
 
 describe('keep rules', () => {
-  it('keepLast keeps the newest N points, whatever their order in the list', () => {
-    const list = points('2026-11-20T02:00:00Z', '2026-11-22T02:00:00Z', '2026-11-21T02:00:00Z', '2026-11-19T02:00:00Z');
+  it('keepLast keeps the last N points in the order they were taken, whatever their times (a clock set back)', () => {
+    // Taken in this order; the third on a clock set back two days, so its time is the oldest.
+    const list = points('2026-11-20T02:00:00Z', '2026-11-21T02:00:00Z', '2026-11-19T02:00:00Z');
     const verdicts = markPoints(list, { keepLast: 2 });
     expect(kept(verdicts)).toEqual(['p1', 'p2']);
-    expect(verdicts[1]!.keptBy).toEqual(['last 1']);
+    expect(verdicts[2]!.keptBy).toEqual(['last 1']);
   });
 
   it('keepDaily keeps the newest point of each of the last N days that have one (days without a point do not count)', () => {

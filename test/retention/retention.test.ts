@@ -3,7 +3,7 @@
 
 import { copyFileSync, existsSync } from 'node:fs';
 import path from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { runPlan } from '../../src/engine/run-plan.js';
 import type { RunEvent, RunReporter } from '../../src/engine/run-events.js';
 import { imagesEqual, qemuIo } from '../support/images.js';
@@ -86,5 +86,27 @@ describe('retention', () => {
         expect(imagesEqual(backup.disks[0]!.file, snapshots.get(backup.id)!), `backup ${backup.id}`).toBe(true);
       if (i >= 2) expect(said.join('\n')).toMatch(/merge into .* becomes the full/);
     }
+  });
+
+  afterEach(() => vi.useRealTimers());
+
+  it('keepLast 2 counts points in the order they were taken: after the hub clock is set back a day, the point just taken stays', async () => {
+    const { box, store } = sandbox;
+    const plan = planOf(planDoc(box, 'clock-back', { retention: { keepLast: 2 } }));
+    const snapshots = new Map<string, string>();
+    const ids: string[] = [];
+    for (let i = 0; i < 3; i++) {
+      // The third run on a clock a day behind (NTP stepping back a hub that ran fast): its point's
+      // time is the oldest of the three, yet it is the newest point.
+      if (i === 2) vi.useFakeTimers({ toFake: ['Date'], now: Date.now() - 86_400_000, shouldAdvanceTime: true });
+      qemuIo(box.source, `write -P 0x${(0x60 + i).toString(16)} ${i}M 256k`);
+      const { backupId, snapshot } = await runAndKeepSource(plan, i);
+      snapshots.set(backupId, snapshot);
+      ids.push(backupId);
+    }
+    const left = await store.listBackups({ vm: 'vm-clock-back' });
+    expect(left.map((backup) => backup.id)).toEqual(ids.slice(1));
+    for (const backup of left)
+      expect(imagesEqual(backup.disks[0]!.file, snapshots.get(backup.id)!), `backup ${backup.id}`).toBe(true);
   });
 });
