@@ -17,6 +17,8 @@ export interface DialectFacts {
   serialize(trx: Kysely<any>, topic: string): Promise<void>;
   /** The next recording position of a backup, taken in its insert: hubs draw from a sequence. */
   nextBackupSeq(): RawBuilder<number>;
+  /** The same for a replica point (019-replica-point-order). */
+  nextReplicaPointSeq(): RawBuilder<number>;
   /**
    * Runs one write so that it is on disk at its commit, also after a power loss: SQLite's WAL with
    * synchronous NORMAL syncs only at checkpoints, FULL syncs at this commit; PostgreSQL syncs every
@@ -33,6 +35,7 @@ const SQLITE: DialectFacts = Object.freeze<DialectFacts>({
   hasRowid: true,
   serialize: async () => undefined,
   nextBackupSeq: () => sql<number>`(select coalesce(max(seq), 0) + 1 from backups)`,
+  nextReplicaPointSeq: () => sql<number>`(select coalesce(max(seq), 0) + 1 from replica_points)`,
   async durably(db, write) {
     await sql`pragma synchronous = FULL`.execute(db);
     try {
@@ -51,6 +54,7 @@ const POSTGRES: DialectFacts = Object.freeze<DialectFacts>({
     await sql`select pg_advisory_xact_lock(hashtext(${`sendense:${topic}`}))`.execute(trx);
   },
   nextBackupSeq: () => sql<number>`nextval('backups_seq_order')`,
+  nextReplicaPointSeq: () => sql<number>`nextval('replica_points_seq_order')`,
   async durably(_db, write) {
     await write();
   },

@@ -105,6 +105,7 @@ export async function createReplicaPoint(db: Db, point: NewReplicaPoint): Promis
         source_node: point.sourceNode,
         replica_node: point.replicaNode,
         started_at: nowIso(),
+        seq: dialectOf(trx).nextReplicaPointSeq(),
       })
       .execute();
   });
@@ -202,7 +203,8 @@ export async function listReplicaPoints(
   db: Db,
   filter: { readonly plan?: string; readonly statuses?: readonly ReplicaPointStatus[] } = {},
 ): Promise<readonly ReplicaPoint[]> {
-  let query = db.selectFrom('replica_points').selectAll().orderBy('started_at').orderBy('id');
+  // Recording order, never the times: a clock set back stamps a newer point older (019).
+  let query = db.selectFrom('replica_points').selectAll().orderBy('seq');
   if (filter.plan !== undefined) query = query.where('plan', '=', filter.plan);
   if (filter.statuses !== undefined) {
     if (filter.statuses.length === 0) return Object.freeze([]);
@@ -217,8 +219,7 @@ export async function latestCompleteReplicaPoint(db: Db, plan: string): Promise<
     .selectAll()
     .where('plan', '=', plan)
     .where('status', '=', 'complete')
-    .orderBy('started_at', 'desc')
-    .orderBy('id', 'desc')
+    .orderBy('seq', 'desc')
     .limit(1);
   return (await withDisks(db, await query.execute()))[0];
 }

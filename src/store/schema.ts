@@ -201,6 +201,8 @@ export interface ReplicaPointsTable {
   source_node: string;
   replica_node: string;
   started_at: string;
+  /** The order points were recorded in (019-replica-point-order); null only before the insert. */
+  seq: number | null;
   /** When the source's point in time was taken. */
   taken_at: string | null;
   completed_at: string | null;

@@ -2,7 +2,7 @@
 // moving to the replica's newest point, listings by plan and status, and the failover record; on
 // SQLite and on PostgreSQL alike.
 
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { openStore, type Store } from '../../src/store/index.js';
 import { DIALECTS, useStoreTarget } from '../support/store-dialects.js';
 
@@ -157,6 +157,23 @@ describe.each(DIALECTS)('replica points on %s', (dialect) => {
     expect((await store.listReplicaPoints({ statuses: ['complete'] })).map((p) => p.id)).toEqual(['x2', 'x3']);
     expect(await store.listReplicaPoints({ statuses: [] })).toEqual([]);
     expect((await store.listReplicaPoints({ plan: 'standby' }))[2]!.disks.map((d) => d.diskKey)).toEqual([2000, 2001]);
+  });
+
+  it('orders points as they were recorded, not by their times: a point taken on a clock set back is still the newest', async () => {
+    await completePoint('y1');
+    await completePoint('y2', { parentId: 'y1' });
+    // The hub's clock set back a day (NTP stepping a clock that ran fast): y3 is stamped oldest.
+    vi.useFakeTimers({ toFake: ['Date'], now: Date.now() - 86_400_000, shouldAdvanceTime: true });
+    try {
+      await completePoint('y3', { parentId: 'y2' });
+    } finally {
+      vi.useRealTimers();
+    }
+    const listed = await store.listReplicaPoints({ plan: 'standby' });
+    expect(Date.parse(listed[2]!.startedAt)).toBeLessThan(Date.parse(listed[0]!.startedAt));
+    expect(listed.map((p) => p.id)).toEqual(['y1', 'y2', 'y3']);
+    // The next sync builds on it, a failover starts it, folding starts from y1.
+    expect((await store.latestCompleteReplicaPoint('standby'))?.id).toBe('y3');
   });
 
   it('records one failover per plan until it is forgotten', async () => {

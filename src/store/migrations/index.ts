@@ -20,6 +20,7 @@ import { protectedPointsMigration } from './015-protected-points.js';
 import { apiMigration } from './016-api.js';
 import { vmWaitMigration } from './017-vm-wait.js';
 import { checkpointRecordsMigration } from './018-checkpoint-records.js';
+import { replicaPointOrderMigration } from './019-replica-point-order.js';
 
 const migrations: Readonly<Record<string, Migration>> = Object.freeze({
   '001-initial': initialMigration,
@@ -40,6 +41,7 @@ const migrations: Readonly<Record<string, Migration>> = Object.freeze({
   '016-api': apiMigration,
   '017-vm-wait': vmWaitMigration,
   '018-checkpoint-records': checkpointRecordsMigration,
+  '019-replica-point-order': replicaPointOrderMigration,
 });
 
 export const migrationProvider: MigrationProvider = {

@@ -20,4 +20,5 @@ export const MIGRATION_NAMES: readonly string[] = Object.freeze([
   '016-api',
   '017-vm-wait',
   '018-checkpoint-records',
+  '019-replica-point-order',
 ]);
