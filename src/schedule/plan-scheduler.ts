@@ -40,6 +40,8 @@ interface Entry {
   readonly cron: Cron;
   /** Shared schedule: the last fire time sent to the queue. */
   lastSent?: Date;
+  /** The scheduled time the last fire was for: a time at or before it is never run again. */
+  lastDue?: Date;
 }
 
 // Shared schedule: fires a stalled hub missed are sent late, up to this many (other hubs usually sent them).
@@ -96,9 +98,9 @@ export class PlanScheduler {
         scheduled.plan.schedule,
         { timezone: scheduled.plan.timezone, catch: (error) => this.#bug(name, error) },
         (self: Cron) =>
-          this.#options.shared ? this.#send(name, self.currentRun() ?? new Date()) : this.fire(name, 'schedule'),
+          this.#options.shared ? this.#send(name, self.currentRun() ?? new Date()) : this.#fireDue(name),
       );
-      this.#entries.set(name, { scheduled, cron });
+      this.#entries.set(name, { scheduled, cron, ...(old?.lastDue !== undefined ? { lastDue: old.lastDue } : {}) });
     }
     if (this.#options.shared) void this.#work();
     return { added, removed };
@@ -236,6 +238,29 @@ export class PlanScheduler {
             this.#queueError(name, `could not send the catch-up of the run due at ${due}`, error),
           );
     }
+  }
+
+  // A fire of the plan's schedule: for its latest scheduled time not after now. After the clock is
+  // set back (NTP stepping a clock that ran fast), the times it passes again already ran: they are
+  // not run twice. After it jumps forward, the times jumped over are one run, now
+  // (docs/how-it-works.md#when-the-hubs-clock-jumps).
+  #fireDue(name: string): void {
+    const entry = this.#entries.get(name);
+    if (entry === undefined || this.#stopping) return;
+    const due = entry.cron.previousRuns(1, new Date(Date.now() + 1))[0];
+    const last = entry.lastDue;
+    if (due !== undefined && last !== undefined && due.getTime() <= last.getTime()) {
+      this.#options.output.note({
+        event: 'clock-set-back',
+        level: 'warning',
+        plan: name,
+        due: due.toISOString(),
+        message: `the clock was set back: the run due at ${due.toISOString()} is not run again (the last run was for ${last.toISOString()})`,
+      });
+      return;
+    }
+    if (due !== undefined) entry.lastDue = due;
+    this.fire(name, 'schedule');
   }
 
   // Starts a run of the plan now, unless one is still going (then the skip is recorded).

@@ -88,6 +88,38 @@ describe('sendense-run schedule', () => {
     expect(await historyOf(box.db, 'manual-only')).toEqual([]);
   });
 
+  it('a clock set back does not run a scheduled time twice; the runs go on once the clock passes the last one', async () => {
+    box = makeSandbox('schedule-clock');
+    const plans = path.join(box.dir, 'plans');
+    mkdirSync(plans);
+    writePlanFile(path.join(plans, 'every2s.yaml'), planDoc(box, 'every2s', { schedule: '*/2 * * * * *' }));
+    // The scheduler's clock follows this file (test/support/skewed-clock.mjs): NTP stepping it.
+    const skew = path.join(box.dir, 'clock-skew');
+    writeFileSync(skew, '0');
+    scheduler = startScheduler([plans, '--db', box.db], {
+      NODE_OPTIONS: `--import=${path.resolve('test/support/skewed-clock.mjs')}`,
+      SENDENSE_TEST_CLOCK_SKEW_FILE: skew,
+    });
+    await scheduler.waitFor(isRunEnd('every2s', 'succeeded'));
+    const back = scheduler.lines.length;
+    writeFileSync(skew, '-9000');
+    const note = await scheduler.waitFor(isNote('clock-set-back', 'every2s'), 30_000, back);
+    expect(note.message).toMatch(/^the clock was set back: the run due at \S+ is not run again/);
+    // Once the clock is past the last time that ran, the plan runs again.
+    await scheduler.waitFor(isRunEnd('every2s', 'succeeded'), 60_000, scheduler.lines.indexOf(note));
+    scheduler.child.kill('SIGTERM');
+    expect(await scheduler.exited).toBe(0);
+
+    // Every run, in the order recorded, started later by the scheduler's clock than the one
+    // before: none ran for a time that had already run.
+    const runs = (await historyOf(box.db, 'every2s')).filter((run) => run.status !== 'skipped').reverse();
+    expect(runs.length).toBeGreaterThanOrEqual(2);
+    for (let i = 1; i < runs.length; i++)
+      expect(Date.parse(runs[i]!.startedAt), `run ${runs[i]!.id} after ${runs[i - 1]!.id}`).toBeGreaterThan(
+        Date.parse(runs[i - 1]!.startedAt),
+      );
+  });
+
   it('never runs one plan twice at once: a due run is skipped and recorded; other plans still run', async () => {
     box = makeSandbox('overlap');
     const other = path.join(box.dir, 'other.qcow2');
