@@ -330,7 +330,12 @@ export class Campaign {
       if (failure) throw new Violation('harness', `libvirtd did not start again: ${failure.message}`);
     }
     if (result.timedOut)
-      throw new Violation('hung', `sendense-run ${args.join(' ')} had not ended after 10 minutes (stopped)`);
+      throw new Violation(
+        'hung',
+        `sendense-run ${args.join(' ')} had not ended after 10 minutes (stopped), in step ${result.step}` +
+          `${result.hit ? `, after the fault hit ${result.hit}` : ''}; still running: ${result.hungProcesses.join(', ') || 'nothing'}` +
+          `; its last output: ${result.stdout.trim().split('\n').slice(-3).join(' | ').slice(-600)}`,
+      );
     return result;
   }
 

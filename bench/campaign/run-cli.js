@@ -6,7 +6,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 // Far above any run's time here (seconds): a run still going then is one that hangs.
-const RUN_TIMEOUT_MS = 10 * 60_000;
+const RUN_TIMEOUT_MS = Number(process.env.CAMPAIGN_RUN_TIMEOUT_MS ?? 10 * 60_000);
 const BIN = join(dirname(fileURLToPath(import.meta.url)), '..', '..', 'bin', 'sendense-run.js');
 
 // A process's state, parent and start time from /proc (undefined: gone).
@@ -160,8 +160,11 @@ export function runCli(ws, args, fault, db = ws.db, watch = undefined) {
   }, 15);
   // A run that has not ended in RUN_TIMEOUT_MS is stopped (with what it started) and said so: hung.
   let timedOut = false;
+  let hungProcesses = [];
   const timer = setTimeout(() => {
     timedOut = true;
+    // What was still running, for the violation: the command and its children, as /proc shows them.
+    hungProcesses = [...noted.values()].filter(stillRunning).map((entry) => childName(entry.command));
     kill(child.pid);
     for (const entry of noted.values()) if (stillRunning(entry)) kill(entry.pid);
   }, RUN_TIMEOUT_MS);
@@ -172,7 +175,7 @@ export function runCli(ws, args, fault, db = ws.db, watch = undefined) {
       clearInterval(poll);
       clearTimeout(timer);
       clearTimeout(delay);
-      resolve({ exitCode, signal, stdout, stderr, noted: [...noted.values()], hit, timedOut });
+      resolve({ exitCode, signal, stdout, stderr, noted: [...noted.values()], hit, timedOut, step, hungProcesses });
     });
   });
 }
