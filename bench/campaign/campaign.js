@@ -15,6 +15,7 @@ import {
   writeSync,
 } from 'node:fs';
 import { join } from 'node:path';
+import { ClockMode, clockTables } from './mode-clock.js';
 import { LibvirtService, addLibvirtDraw } from './mode-libvirt.js';
 import { PostgresServer } from './postgres.js';
 import { ReplicateMode, replicateTables } from './mode-replicate.js';
@@ -47,10 +48,11 @@ const FAULTS = {
   verify: ['kill-run'],
   restore: ['kill-run', 'kill-child'],
 };
-// Operations that may legitimately remove points (retention after a backup, merges, doctor finishing one).
-const REMOVES_POINTS = new Set(['backup', 'prune', 'forget', 'doctor', 'flip', 'pair']);
+// Operations that may legitimately remove points (retention after a backup, merges, doctor finishing
+// one; the clock mode's schedule runs backups).
+const REMOVES_POINTS = new Set(['backup', 'prune', 'forget', 'doctor', 'flip', 'pair', 'schedule']);
 
-export const MODES = ['encrypted', 'postgres', 'copy', 'concurrent', 's3', 'replicate', 'libvirt'];
+export const MODES = ['encrypted', 'postgres', 'copy', 'concurrent', 's3', 'replicate', 'libvirt', 'clock'];
 
 // A run refused because another holds the VM (src/store/vm-locks.ts), or a restore refused
 // because the other run's merge is still going (src/retention/unfinished-merge.ts: a restore
@@ -91,6 +93,7 @@ function tables(mode) {
   if (mode.has('s3')) s3Tables(mode, operations, faults);
   if (mode.has('replicate')) replicateTables(mode, operations, faults);
   if (mode.has('libvirt')) addLibvirtDraw(faults);
+  if (mode.has('clock')) clockTables(mode, operations, faults);
   if (mode.has('postgres')) {
     // key add/remove use no state database.
     for (const op of ['backup', 'prune', 'forget', 'verify', 'restore', 'copy', 'pair'])
@@ -135,6 +138,16 @@ export function killAllServices() {
   liveServices.clear();
 }
 
+// The backup a run took, from its run-end line (undefined: none, or a run that took none).
+function tookPoint(stdout) {
+  const end = stdout
+    .split('\n')
+    .filter((line) => line.includes('"type":"run-end"'))
+    .map((line) => JSON.parse(line))
+    .at(-1);
+  return end?.status === 'succeeded' && typeof end.backupId === 'string' ? end.backupId : undefined;
+}
+
 function sameSet(a, b) {
   return a.size === b.size && [...a].every((item) => b.has(item));
 }
@@ -176,6 +189,7 @@ export class Campaign {
     this.modes = [
       ...(mode.has('s3') ? [new S3Mode(context)] : []),
       ...(mode.has('replicate') ? [new ReplicateMode(context)] : []),
+      ...(mode.has('clock') ? [new ClockMode(context)] : []),
     ];
   }
 
@@ -464,10 +478,16 @@ export class Campaign {
         await writeSource(this.ws, rng);
         const digest = await sourceDigest(this.ws);
         result = await this.#cli([this.ws.plan], fault);
-        for (const point of await listBackups(this.ws)) {
+        const points = await listBackups(this.ws);
+        for (const point of points) {
           if (!this.expected.has(point.id)) this.expected.set(point.id, digest);
           if (!this.taken.has(point.id)) this.taken.set(point.id, digest);
         }
+        // A backup that succeeded keeps the point it took: retention counts points in the order
+        // taken, whatever the clock stamped on them (docs/how-it-works.md#retention).
+        const taken = result.hit === undefined && result.exitCode === 0 ? tookPoint(result.stdout) : undefined;
+        if (taken !== undefined && !points.some((point) => point.id === taken))
+          throw new Violation('taken-point-lost', `backup ${taken} succeeded and is gone at the run's end`);
         break;
       }
       case 'prune':
@@ -575,6 +595,13 @@ export class Campaign {
         // A mode's operation; nothing to do (no repository, no point yet): undefined.
         result = await this.#modeOf(step.op).step(step, fault, this.ws, rng);
         if (result === undefined) return;
+        if (this.#modeOf(step.op).takesPoints?.(step.op)) {
+          const digest = await sourceDigest(this.ws);
+          for (const point of await listBackups(this.ws)) {
+            if (!this.expected.has(point.id)) this.expected.set(point.id, digest);
+            if (!this.taken.has(point.id)) this.taken.set(point.id, digest);
+          }
+        }
     }
     // A SIGKILL that reached the run as it exited by itself (a zombie) changed nothing: a miss.
     if (fault?.kind === 'kill-run' && result.hit && result.signal !== 'SIGKILL') result = { ...result, hit: undefined };

@@ -4,6 +4,7 @@ import { spawn } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { clockEnv } from './mode-clock.js';
 
 // Far above any run's time here (seconds): a run still going then is one that hangs.
 const RUN_TIMEOUT_MS = Number(process.env.CAMPAIGN_RUN_TIMEOUT_MS ?? 10 * 60_000);
@@ -92,7 +93,7 @@ export function stopRunning() {
 export function runCli(ws, args, fault, db = ws.db, watch = undefined) {
   const child = spawn(process.execPath, [BIN, ...args, '--json', '--db', db], {
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, CI: '1', TMPDIR: ws.tmp },
+    env: { ...process.env, CI: '1', TMPDIR: ws.tmp, ...clockEnv(ws) },
   });
   const noted = new Map();
   running.set(child, noted);
