@@ -48,9 +48,9 @@ async function runCreate(
   }
 }
 
-// An encrypted qcow2 on this host in the shape luks-qcow2.ts writes: written there in milliseconds,
+// An encrypted qcow2 on this host in a shape luks-qcow2.ts writes: written there in milliseconds,
 // where qemu-img times PBKDF2 for seconds (docs/encryption.md#how-layers-are-made). Anything else
-// (a node's runner, format options, a size to read from the backing file) is qemu-img's.
+// (a node's runner, other format options, a size to read from the backing file) is qemu-img's.
 function ownLuksLayer(
   options: CreateOptions,
   sizeBytes: number | undefined,
@@ -58,9 +58,27 @@ function ownLuksLayer(
 ): LuksQcow2 | undefined {
   const { secret } = options;
   if (secret === undefined || options.runner !== undefined || sizeBytes === undefined) return undefined;
-  if ((options.formatOptions?.length ?? 0) > 0 || options.compression !== undefined) return undefined;
-  if (luksQcow2Unsupported({ sizeBytes, backing }) !== undefined) return undefined;
-  return { sizeBytes, secret, backing, overwrite: options.overwrite };
+  if (options.compression !== undefined) return undefined;
+  const shape = clusterShape(options.formatOptions ?? []);
+  if (shape === undefined || luksQcow2Unsupported({ sizeBytes, backing, ...shape }) !== undefined) return undefined;
+  return { sizeBytes, secret, backing, overwrite: options.overwrite, ...shape };
+}
+
+// cluster_size and extended_l2 as qemu-img reads them; undefined for any other option.
+function clusterShape(formatOptions: readonly string[]): Pick<LuksQcow2, 'clusterSize' | 'extendedL2'> | undefined {
+  let shape: { clusterSize?: number; extendedL2?: boolean } = {};
+  for (const option of formatOptions) {
+    const size = /^cluster_size=(\d+)([kKmM]?)$/.exec(option);
+    const extended = /^extended_l2=(on|off)$/.exec(option);
+    if (size !== null)
+      shape = {
+        ...shape,
+        clusterSize: Number(size[1]) * (size[2] === '' ? 1 : /k/i.test(size[2]!) ? 1024 : 1024 * 1024),
+      };
+    else if (extended !== null) shape = { ...shape, extendedL2: extended[1] === 'on' };
+    else return undefined;
+  }
+  return shape;
 }
 
 async function writeOwnLuksLayer(action: string, file: string, layer: LuksQcow2): Promise<void> {

@@ -1,8 +1,8 @@
 // A new, empty LUKS-encrypted qcow2 written by us rather than `qemu-img create`
 // (docs/encryption.md#how-layers-are-made): the same layout QEMU 7.2 gives one (docs/interop/qcow2.txt),
-// without the PBKDF2 timing loop that makes qemu-img take seconds per file. Only the shape
-// create-image.ts asks for: 64 KiB clusters, 16-bit refcounts, no options; anything else is refused
-// with a reason (luksQcow2Unsupported) and left to qemu-img.
+// without the PBKDF2 timing loop that makes qemu-img take seconds per file. Only the shapes
+// create-image.ts asks for: 64 KiB to 2 MiB clusters, with or without extended L2 entries, 16-bit
+// refcounts; anything else is refused with a reason (luksQcow2Unsupported) and left to qemu-img.
 
 import { open } from 'node:fs/promises';
 import type { ImageSecret } from './image-secret.js';
@@ -10,13 +10,14 @@ import { LUKS_HEADER_BYTES, luksHeader } from './luks-header.js';
 
 const MAGIC = 0x514649fb; // "QFI\xfb"
 const VERSION = 3;
-const CLUSTER_BITS = 16;
-const CLUSTER = 2 ** CLUSTER_BITS;
+const DEFAULT_CLUSTER = 64 * 1024;
+// Smaller clusters would need more than one refcount block for the LUKS header alone.
+const MIN_CLUSTER = DEFAULT_CLUSTER;
+const MAX_CLUSTER = 2 * 1024 * 1024;
 const HEADER_LENGTH = 112; // v3 header with the compression type byte, padded to 8
 const CRYPT_LUKS = 2;
+const EXTENDED_L2_BIT = 16n; // incompatible_features bit 4
 const REFCOUNT_ORDER = 4; // 16-bit refcounts
-const REFCOUNTS_PER_BLOCK = CLUSTER / 2;
-const L2_ENTRIES = CLUSTER / 8;
 const MAX_L1_BYTES = 32 * 1024 * 1024; // QEMU's QCOW_MAX_L1_SIZE
 const MAX_BACKING_NAME = 1023;
 const EXT_END = 0x00000000;
@@ -42,13 +43,26 @@ export interface LuksQcow2 {
   /** The backing file's name as stored (relative to the new file's directory) and its format. */
   readonly backing?: { readonly name: string; readonly format: string };
   readonly overwrite?: boolean;
+  /** qemu-img's cluster_size (64 KiB when left out) and extended_l2 (off). */
+  readonly clusterSize?: number;
+  readonly extendedL2?: boolean;
 }
 
+type Shape = Pick<LuksQcow2, 'sizeBytes' | 'backing' | 'clusterSize' | 'extendedL2'>;
+
 /** Why writeLuksQcow2 cannot make this file (qemu-img must), or undefined when it can. */
-export function luksQcow2Unsupported(layer: Pick<LuksQcow2, 'sizeBytes' | 'backing'>): string | undefined {
+export function luksQcow2Unsupported(layer: Shape): string | undefined {
+  const cluster = layer.clusterSize ?? DEFAULT_CLUSTER;
+  if (
+    !Number.isSafeInteger(cluster) ||
+    cluster < MIN_CLUSTER ||
+    cluster > MAX_CLUSTER ||
+    (cluster & (cluster - 1)) !== 0
+  )
+    return `cluster size ${cluster}`;
   if (!Number.isSafeInteger(layer.sizeBytes) || layer.sizeBytes <= 0) return `size ${layer.sizeBytes}`;
   if (layer.sizeBytes % 512 !== 0) return `size ${layer.sizeBytes} is not whole 512-byte sectors`;
-  if (l1Entries(layer.sizeBytes) * 8 > MAX_L1_BYTES) return `size ${layer.sizeBytes} needs too large an L1 table`;
+  if (l1Entries(layer) * 8 > MAX_L1_BYTES) return `size ${layer.sizeBytes} needs too large an L1 table`;
   const name = layer.backing?.name;
   if (name !== undefined && (name.length === 0 || Buffer.byteLength(name) > MAX_BACKING_NAME || name.includes('\0')))
     return `backing file name of ${Buffer.byteLength(name)} bytes`;
@@ -61,41 +75,45 @@ export function luksQcow2Unsupported(layer: Pick<LuksQcow2, 'sizeBytes' | 'backi
 export async function writeLuksQcow2(file: string, layer: LuksQcow2): Promise<void> {
   const unsupported = luksQcow2Unsupported(layer);
   if (unsupported !== undefined) throw new Error(`writeLuksQcow2: cannot write ${file}: ${unsupported}`);
+  const cluster = layer.clusterSize ?? DEFAULT_CLUSTER;
   // Clusters in QEMU's order: header, refcount table, refcount block, L1 table, LUKS header.
-  const l1Clusters = Math.ceil((l1Entries(layer.sizeBytes) * 8) / CLUSTER);
   const l1Cluster = 3;
-  const luksCluster = l1Cluster + l1Clusters;
-  const clusters = luksCluster + Math.ceil(LUKS_HEADER_BYTES / CLUSTER);
-  if (clusters > REFCOUNTS_PER_BLOCK)
-    throw new Error(`writeLuksQcow2: ${clusters} clusters need a second refcount block`);
+  const luksCluster = l1Cluster + Math.ceil((l1Entries(layer) * 8) / cluster);
+  const clusters = luksCluster + Math.ceil(LUKS_HEADER_BYTES / cluster);
+  // One refcount block of 16-bit counts covers cluster / 2 clusters.
+  if (clusters > cluster / 2) throw new Error(`writeLuksQcow2: ${clusters} clusters need a second refcount block`);
 
-  const head = qcow2Header(layer, l1Cluster * CLUSTER, luksCluster * CLUSTER);
+  const head = qcow2Header(layer, l1Cluster * cluster, luksCluster * cluster);
   const refcountTable = Buffer.alloc(8);
-  refcountTable.writeBigUInt64BE(BigInt(2 * CLUSTER));
+  refcountTable.writeBigUInt64BE(BigInt(2 * cluster));
   const refcountBlock = Buffer.alloc(clusters * 2);
-  for (let cluster = 0; cluster < clusters; cluster++) refcountBlock.writeUInt16BE(1, cluster * 2);
+  for (let index = 0; index < clusters; index++) refcountBlock.writeUInt16BE(1, index * 2);
   const luks = luksHeader(Buffer.from(layer.secret.passphrase, 'utf8'));
 
   const handle = await open(file, layer.overwrite ? 'w' : 'wx', 0o600);
   try {
     await handle.write(head, 0, head.length, 0);
-    await handle.write(refcountTable, 0, refcountTable.length, CLUSTER);
-    await handle.write(refcountBlock, 0, refcountBlock.length, 2 * CLUSTER);
+    await handle.write(refcountTable, 0, refcountTable.length, cluster);
+    await handle.write(refcountBlock, 0, refcountBlock.length, 2 * cluster);
     // The L1 table is all zeros: the file's holes.
-    await handle.write(luks, 0, luks.length, luksCluster * CLUSTER);
-    await handle.truncate(clusters * CLUSTER);
+    await handle.write(luks, 0, luks.length, luksCluster * cluster);
+    await handle.truncate(clusters * cluster);
   } finally {
     await handle.close();
   }
 }
 
-function l1Entries(sizeBytes: number): number {
-  return Math.ceil(sizeBytes / (CLUSTER * L2_ENTRIES));
+// An L2 table fills a cluster with 8-byte entries (16-byte ones when extended).
+function l1Entries(layer: Shape): number {
+  const cluster = layer.clusterSize ?? DEFAULT_CLUSTER;
+  const l2Entries = cluster / (layer.extendedL2 === true ? 16 : 8);
+  return Math.ceil(layer.sizeBytes / (cluster * l2Entries));
 }
 
 // The header, its extensions and the backing file's name: the first cluster (qcow2.txt "Header",
 // "Header extensions").
 function qcow2Header(layer: LuksQcow2, l1Offset: number, luksOffset: number): Buffer {
+  const cluster = layer.clusterSize ?? DEFAULT_CLUSTER;
   const extensions: Buffer[] = [];
   if (layer.backing !== undefined) extensions.push(extension(EXT_BACKING_FORMAT, Buffer.from(layer.backing.format)));
   const crypto = Buffer.alloc(16);
@@ -117,14 +135,15 @@ function qcow2Header(layer: LuksQcow2, l1Offset: number, luksOffset: number): Bu
   header.writeUInt32BE(VERSION, 4);
   header.writeBigUInt64BE(BigInt(backingName.length ? backingOffset : 0), 8);
   header.writeUInt32BE(backingName.length, 16);
-  header.writeUInt32BE(CLUSTER_BITS, 20);
+  header.writeUInt32BE(Math.log2(cluster), 20);
   header.writeBigUInt64BE(BigInt(layer.sizeBytes), 24);
   header.writeUInt32BE(CRYPT_LUKS, 32);
-  header.writeUInt32BE(l1Entries(layer.sizeBytes), 36);
+  header.writeUInt32BE(l1Entries(layer), 36);
   header.writeBigUInt64BE(BigInt(l1Offset), 40);
-  header.writeBigUInt64BE(BigInt(CLUSTER), 48); // refcount table
+  header.writeBigUInt64BE(BigInt(cluster), 48); // refcount table
   header.writeUInt32BE(1, 56); // refcount table clusters
-  // nb_snapshots, snapshots_offset and the feature bits stay 0.
+  // nb_snapshots and snapshots_offset stay 0, and every feature bit but extended L2.
+  header.writeBigUInt64BE(layer.extendedL2 === true ? EXTENDED_L2_BIT : 0n, 72);
   header.writeUInt32BE(REFCOUNT_ORDER, 96);
   header.writeUInt32BE(HEADER_LENGTH, 100);
   // compression_type 0 (zlib) at 104, then padding.
