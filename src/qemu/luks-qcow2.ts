@@ -88,7 +88,9 @@ export async function writeLuksQcow2(file: string, layer: LuksQcow2): Promise<vo
   refcountTable.writeBigUInt64BE(BigInt(2 * cluster));
   const refcountBlock = Buffer.alloc(clusters * 2);
   for (let index = 0; index < clusters; index++) refcountBlock.writeUInt16BE(1, index * 2);
-  const luks = luksHeader(Buffer.from(layer.secret.passphrase, 'utf8'));
+  const passphrase = Buffer.from(layer.secret.passphrase, 'utf8');
+  const luks = luksHeader(passphrase);
+  passphrase.fill(0);
 
   const handle = await open(file, layer.overwrite ? 'w' : 'wx', 0o600);
   try {
