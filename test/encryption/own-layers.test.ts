@@ -115,6 +115,11 @@ it('a layer we write opens with the secret like one of qemu-img: same first clus
     'read -P 0x11 63M 1M',
     'read -P 0 0 1M',
   ]);
+  // As qemu-img's path says them: an existing file is not replaced, a missing directory named.
+  await expect(createQcow2(ours, 64 * MiB, { secret })).rejects.toThrow(`image ${ours} already exists`);
+  await expect(createQcow2(path.join(dir, 'no', 'dir.qcow2'), MiB, { secret })).rejects.toThrow(
+    /cannot create image .*no such file or directory/,
+  );
   for (const [file, depth] of [[base, 0] as const, [ours, 1] as const]) {
     const check = await qemu(['qemu-img', 'check', '--image-opts', chainOpts(file, depth)], secret);
     expect(check).toMatch(/No errors were found on the image/);
