@@ -5,6 +5,7 @@ import { SendenseError } from '../errors.js';
 import type { ExecResult } from '../node/node.js';
 import { runLocal, type CommandRunner } from './command-runner.js';
 import { SECRET_ID, secretObjectArgs, type ImageSecret } from './image-secret.js';
+import { luksQcow2Unsupported, writeLuksQcow2, type LuksQcow2 } from './luks-qcow2.js';
 import { qemuImgError } from './qemu-img-error.js';
 
 export type ImageFormat = 'qcow2' | 'raw';
@@ -21,8 +22,8 @@ export interface CreateOptions {
   readonly compression?: 'zstd';
 }
 
-// LUKS options of a new file: AES-256-XTS (QEMU's default), its own random data key; the KDF kept
-// short because the secret is 256 random bits (docs/encryption.md#how-keys-work).
+// LUKS options of a new file for qemu-img: AES-256-XTS (QEMU's default), its own random data key;
+// the KDF kept short because the secret is 256 random bits (docs/encryption.md#how-layers-are-made).
 function storageOptions(options: CreateOptions): string[] {
   return [
     ...(options.secret ? ['encrypt.format=luks', `encrypt.key-secret=${SECRET_ID}`, 'encrypt.iter-time=10'] : []),
@@ -47,6 +48,50 @@ async function runCreate(
   }
 }
 
+// An encrypted qcow2 on this host in a shape luks-qcow2.ts writes: written there in milliseconds,
+// where qemu-img times PBKDF2 for seconds (docs/encryption.md#how-layers-are-made). Anything else
+// (a node's runner, other format options, a size to read from the backing file) is qemu-img's.
+function ownLuksLayer(
+  options: CreateOptions,
+  sizeBytes: number | undefined,
+  backing?: LuksQcow2['backing'],
+): LuksQcow2 | undefined {
+  const { secret } = options;
+  if (secret === undefined || options.runner !== undefined || sizeBytes === undefined) return undefined;
+  if (options.compression !== undefined) return undefined;
+  const shape = clusterShape(options.formatOptions ?? []);
+  if (shape === undefined || luksQcow2Unsupported({ sizeBytes, backing, ...shape }) !== undefined) return undefined;
+  return { sizeBytes, secret, backing, overwrite: options.overwrite, ...shape };
+}
+
+// cluster_size and extended_l2 as qemu-img reads them; undefined for any other option.
+function clusterShape(formatOptions: readonly string[]): Pick<LuksQcow2, 'clusterSize' | 'extendedL2'> | undefined {
+  let shape: { clusterSize?: number; extendedL2?: boolean } = {};
+  for (const option of formatOptions) {
+    const size = /^cluster_size=(\d+)([kKmM]?)$/.exec(option);
+    const extended = /^extended_l2=(on|off)$/.exec(option);
+    if (size !== null)
+      shape = {
+        ...shape,
+        clusterSize: Number(size[1]) * (size[2] === '' ? 1 : /k/i.test(size[2]!) ? 1024 : 1024 * 1024),
+      };
+    else if (extended !== null) shape = { ...shape, extendedL2: extended[1] === 'on' };
+    else return undefined;
+  }
+  return shape;
+}
+
+async function writeOwnLuksLayer(action: string, file: string, layer: LuksQcow2): Promise<void> {
+  try {
+    await writeLuksQcow2(file, layer);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') throw new SendenseError(`cannot ${action} ${file}: no such file or directory`);
+    if (code === 'EEXIST') throw new SendenseError(`image ${file} already exists (refusing to overwrite it)`);
+    throw new SendenseError(`cannot ${action} ${file}: ${(error as Error).message}`, { cause: error });
+  }
+}
+
 async function refuseExisting(file: string, options: CreateOptions, runner: CommandRunner): Promise<void> {
   if (options.overwrite) return;
   const exists = await runner(['test', '-e', file]);
@@ -62,6 +107,8 @@ export async function createImage(
   if (!Number.isSafeInteger(sizeBytes) || sizeBytes <= 0) throw new Error(`createImage: bad size ${sizeBytes}`);
   const runner = options.runner ?? runLocal;
   await refuseExisting(file, options, runner);
+  const own = format === 'qcow2' ? ownLuksLayer(options, sizeBytes) : undefined;
+  if (own !== undefined) return writeOwnLuksLayer('create image', file, own);
   const formatOptions = [...(options.formatOptions ?? []), ...storageOptions(options)];
   const extra = formatOptions.length ? ['-o', formatOptions.join(',')] : [];
   const result = await runCreate(
@@ -89,6 +136,9 @@ export async function createOverlay(
   const runner = options.runner ?? runLocal;
   await refuseExisting(file, options, runner);
   const relative = path.relative(path.dirname(file), backingFile);
+  const backingFormat = options.backingFormat ?? 'qcow2';
+  const own = ownLuksLayer(options, options.sizeBytes, { name: relative, format: backingFormat });
+  if (own !== undefined) return writeOwnLuksLayer('create overlay', file, own);
   const formatOptions = storageOptions(options);
   const argv = [
     'qemu-img',
@@ -102,7 +152,7 @@ export async function createOverlay(
     '-b',
     relative,
     '-F',
-    options.backingFormat ?? 'qcow2',
+    backingFormat,
     file,
     ...(options.sizeBytes !== undefined ? [String(options.sizeBytes)] : []),
   ];

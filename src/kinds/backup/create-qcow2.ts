@@ -61,8 +61,8 @@ export const createQcow2Files: Step<BackupRun> = {
         run: () => rm(disk.file, { force: true }),
       });
     }
-    // Over the empty files this run just claimed, a disk per core at once: a LUKS header costs QEMU
-    // about a second of CPU (docs/encryption.md#how-keys-work), and each disk's is its own. After a
+    // Over the empty files this run just claimed, a disk per core at once: a LUKS header qemu-img
+    // makes costs about a second of CPU (docs/encryption.md#how-layers-are-made). After a
     // failure no other is started, and the undo runs once every started one has ended.
     let failure: { readonly error: unknown } | undefined;
     await inTurns(run.state.disks, availableParallelism(), async (disk) => {
