@@ -60,6 +60,7 @@ export const resolveChain: Step<BackupRun> = {
       when: 'always',
       step: 'resolve-chain',
       run: () => store.unlockVm(plan.vm.name, run.runId),
+      keptWhenTakenAgain: true,
     });
     const resolution = await resolveBackup(run, await unusedBackupId(run));
     const { decision, damaged, chainLength, relinked } = resolution;
