@@ -10,6 +10,9 @@
 // - on demand (rejectChangeIds), refuses the change ids it gave a disk so far with a FileFault, as
 //   vSphere does after a CBT reset that the disk's change id does not show (a disk restored from
 //   elsewhere, a ctk file lost): the disk's change ids look as before, only the query fails.
+// - on demand (failIncrementalQueries), answers every QueryChangedDiskAreas that is not "*" with a
+//   fault that says nothing of the change id (a lost session, a server error, a deviceKey refused)
+//   or cuts the connection, as a vSphere in trouble does.
 // It serves with the simulator's own certificate and key, so the client pins one fingerprint.
 
 import { execFileSync } from 'node:child_process';
@@ -32,10 +35,17 @@ export interface CbtProxy {
   readonly calls: Map<string, number>;
   /** A new CBT epoch for the disk: every change id given before is refused from now on. */
   resetCbt(key: number): void;
-  /** Every change id given the disk so far is refused at query time (a FileFault), its epoch unchanged. */
-  rejectChangeIds(key: number): void;
+  /** Every change id given the disk so far is refused at query time (a FileFault, or InvalidArgument changeId), its epoch unchanged. */
+  rejectChangeIds(key: number, how?: 'FileFault' | 'InvalidArgument'): void;
+  /** QueryChangedDiskAreas other than "*" answered with this trouble (undefined: answered as usual). */
+  failIncrementalQueries: QueryTrouble | undefined;
+  /** The `quiesce` of every CreateSnapshot_Task seen, in order. */
+  readonly quiesced: boolean[];
   close(): Promise<void>;
 }
+
+/** A QueryChangedDiskAreas failure that is no verdict on the change id. */
+export type QueryTrouble = 'NotAuthenticated' | 'SystemError' | 'InvalidArgument-deviceKey' | 'connection-reset';
 
 export async function startCbtProxy(
   upstream: string,
@@ -49,10 +59,14 @@ export async function startCbtProxy(
   const epochs = new Map(disks.map((disk) => [disk.key, newEpoch()]));
   const snapshots = new Map<string, number>();
   // disk key -> the last sequence whose change ids vSphere no longer accepts
-  const rejectedUpTo = new Map<number, number>();
+  const rejectedUpTo = new Map<number, { upTo: number; how: 'FileFault' | 'InvalidArgument' }>();
+  const quiesced: boolean[] = [];
   let sequence = 0;
   const calls = new Map<string, number>();
-  const state = { pageBytes: undefined as number | undefined };
+  const state = {
+    pageBytes: undefined as number | undefined,
+    trouble: undefined as QueryTrouble | undefined,
+  };
 
   const copyOf = (diskKey: number, seq: number) => path.join(work, `${diskKey}-${seq}`);
   const seqOf = (snapshot: string): number => {
@@ -82,7 +96,10 @@ export async function startCbtProxy(
       const n = Number(from);
       if (epoch !== epochs.get(diskKey) || !Number.isInteger(n) || n < 1 || n > seq)
         return fault('InvalidArgument', 'changeId', 'A specified parameter was not correct: changeId');
-      if (n <= (rejectedUpTo.get(diskKey) ?? 0)) {
+      const rejected = rejectedUpTo.get(diskKey);
+      if (rejected !== undefined && n <= rejected.upTo) {
+        if (rejected.how === 'InvalidArgument')
+          return fault('InvalidArgument', 'changeId', 'A specified parameter was not correct: changeId');
         const ctk = `/vmfs/volumes/LocalDS_0/vmw/vmw_${diskKey}-ctk.vmdk`;
         return fault('FileFault', ctk, `Error caused by file ${ctk}`);
       }
@@ -139,8 +156,17 @@ export async function startCbtProxy(
       const body = Buffer.concat(chunks);
       const method = request.url?.startsWith('/sdk') ? /<soapenv:Body>\s*<(\w+)/.exec(body.toString())?.[1] : undefined;
       if (method !== undefined) calls.set(method, (calls.get(method) ?? 0) + 1);
+      if (method === 'CreateSnapshot_Task') quiesced.push(/<quiesce>true<\/quiesce>/.test(body.toString()));
       if (method === 'QueryChangedDiskAreas') {
-        const { status, xml } = answerQuery(body.toString());
+        const incremental = !/<changeId>\*<\/changeId>/.test(body.toString());
+        if (incremental && state.trouble === 'connection-reset') {
+          request.socket.destroy();
+          return;
+        }
+        const { status, xml } =
+          incremental && state.trouble !== undefined && state.trouble !== 'connection-reset'
+            ? troubleAnswer(state.trouble)
+            : answerQuery(body.toString());
         response.writeHead(status, { 'Content-Type': 'text/xml; charset=utf-8' }).end(xml);
         return;
       }
@@ -185,8 +211,15 @@ export async function startCbtProxy(
       state.pageBytes = value;
     },
     calls,
+    get failIncrementalQueries() {
+      return state.trouble;
+    },
+    set failIncrementalQueries(value) {
+      state.trouble = value;
+    },
+    quiesced,
     resetCbt: (diskKey) => void epochs.set(diskKey, newEpoch()),
-    rejectChangeIds: (diskKey) => void rejectedUpTo.set(diskKey, sequence),
+    rejectChangeIds: (diskKey, how = 'FileFault') => void rejectedUpTo.set(diskKey, { upTo: sequence, how }),
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();
@@ -212,8 +245,23 @@ function envelope(body: string): string {
   return `<?xml version="1.0" encoding="UTF-8"?><soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" xmlns:xsi="${XSI}"><soapenv:Body>${body}</soapenv:Body></soapenv:Envelope>`;
 }
 
+// What vSphere answers in trouble that is not the change id's (vim25 faults NotAuthenticated, SystemError, InvalidArgument).
+function troubleAnswer(trouble: Exclude<QueryTrouble, 'connection-reset'>): { status: number; xml: string } {
+  if (trouble === 'NotAuthenticated') return fault(trouble, 'System.View', 'The session is not authenticated.');
+  if (trouble === 'SystemError')
+    return fault(trouble, 'vim.fault.HostCommunication', 'A general system error occurred: ');
+  return fault('InvalidArgument', 'deviceKey', 'A specified parameter was not correct: deviceKey');
+}
+
 function fault(type: string, property: string, message: string): { status: number; xml: string } {
-  const detail = type === 'FileFault' ? `<file>${property}</file>` : `<invalidProperty>${property}</invalidProperty>`;
+  const detail =
+    type === 'FileFault'
+      ? `<file>${property}</file>`
+      : type === 'NotAuthenticated'
+        ? `<privilegeId>${property}</privilegeId>`
+        : type === 'SystemError'
+          ? `<reason>${property}</reason>`
+          : `<invalidProperty>${property}</invalidProperty>`;
   return {
     status: 500,
     xml: envelope(
