@@ -13,6 +13,10 @@
 // - on demand (failIncrementalQueries), answers every QueryChangedDiskAreas that is not "*" with a
 //   fault that says nothing of the change id (a lost session, a server error, a deviceKey refused)
 //   or cuts the connection, as a vSphere in trouble does.
+// - on demand (deltaDisks), shows the disks of snapshot configurations as deltas of the base disk,
+//   as vSphere lays out a snapshot taken while the VM carries another (vcsim does not);
+// - on demand (datastoreDown), answers the datastore's file access (/folder) with HTTP 503: every
+//   file, or only the disks' data files, as a datastore out of reach does.
 // It serves with the simulator's own certificate and key, so the client pins one fingerprint.
 
 import { execFileSync } from 'node:child_process';
@@ -39,6 +43,13 @@ export interface CbtProxy {
   rejectChangeIds(key: number, how?: 'FileFault' | 'InvalidArgument'): void;
   /** QueryChangedDiskAreas other than "*" answered with this trouble (undefined: answered as usual). */
   failIncrementalQueries: QueryTrouble | undefined;
+  /** The datastore's file access answered HTTP 503: 'all' files, or only the 'data' (-flat.vmdk) files. */
+  datastoreDown: 'all' | 'data' | undefined;
+  /**
+   * Snapshot configurations show delta disks (a -000001.vmdk whose parent is the base disk), as vSphere
+   * does at a snapshot taken while the VM carries another (vcsim keeps the flat disk).
+   */
+  deltaDisks: boolean;
   /** The `quiesce` of every CreateSnapshot_Task seen, in order. */
   readonly quiesced: boolean[];
   close(): Promise<void>;
@@ -66,6 +77,8 @@ export async function startCbtProxy(
   const state = {
     pageBytes: undefined as number | undefined,
     trouble: undefined as QueryTrouble | undefined,
+    datastoreDown: undefined as 'all' | 'data' | undefined,
+    deltaDisks: false,
   };
 
   const copyOf = (diskKey: number, seq: number) => path.join(work, `${diskKey}-${seq}`);
@@ -143,6 +156,19 @@ export async function startCbtProxy(
         const id = doc.createElementNS(backing.namespaceURI, 'changeId');
         id.appendChild(doc.createTextNode(`${epochs.get(key)}/${seq}`));
         backing.appendChild(id);
+        if (type === 'VirtualMachineSnapshot' && state.deltaDisks) {
+          // As vSphere lays out a VM with an earlier snapshot: ours froze a delta whose parent is the base disk.
+          const name = Array.from(backing.childNodes).find((node) => (node as Element).localName === 'fileName') as
+            Element | undefined;
+          const base = name?.textContent ?? '';
+          if (name !== undefined) name.textContent = base.replace(/\.vmdk$/, '-000001.vmdk');
+          const parent = doc.createElementNS(backing.namespaceURI, 'parent');
+          parent.setAttributeNS(XSI, 'xsi:type', 'VirtualDiskFlatVer2BackingInfo');
+          const parentName = doc.createElementNS(backing.namespaceURI, 'fileName');
+          parentName.appendChild(doc.createTextNode(base));
+          parent.appendChild(parentName);
+          backing.appendChild(parent);
+        }
         changed = true;
       }
     }
@@ -156,6 +182,13 @@ export async function startCbtProxy(
       const body = Buffer.concat(chunks);
       const method = request.url?.startsWith('/sdk') ? /<soapenv:Body>\s*<(\w+)/.exec(body.toString())?.[1] : undefined;
       if (method !== undefined) calls.set(method, (calls.get(method) ?? 0) + 1);
+      if (
+        request.url?.startsWith('/folder/') &&
+        (state.datastoreDown === 'all' || (state.datastoreDown === 'data' && /-flat\.vmdk\?/.test(request.url)))
+      ) {
+        response.writeHead(503, { 'Content-Type': 'text/plain' }).end('datastore unreachable');
+        return;
+      }
       if (method === 'CreateSnapshot_Task') quiesced.push(/<quiesce>true<\/quiesce>/.test(body.toString()));
       if (method === 'QueryChangedDiskAreas') {
         const incremental = !/<changeId>\*<\/changeId>/.test(body.toString());
@@ -216,6 +249,18 @@ export async function startCbtProxy(
     },
     set failIncrementalQueries(value) {
       state.trouble = value;
+    },
+    get datastoreDown() {
+      return state.datastoreDown;
+    },
+    set datastoreDown(value) {
+      state.datastoreDown = value;
+    },
+    get deltaDisks() {
+      return state.deltaDisks;
+    },
+    set deltaDisks(value) {
+      state.deltaDisks = value;
     },
     quiesced,
     resetCbt: (diskKey) => void epochs.set(diskKey, newEpoch()),
