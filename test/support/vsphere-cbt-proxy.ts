@@ -103,7 +103,9 @@ export async function startCbtProxy(
       return fault('InvalidArgument', 'deviceKey', 'A specified parameter was not correct: deviceKey');
     const seq = seqOf(text('snapshot'));
     let blocks: number[];
-    if (changeId === '*') blocks = dataBlocks(copyOf(diskKey, seq), disk.capacity);
+    // The disk's size at the snapshot: its copy's (a disk grown between snapshots has a longer file).
+    const capacity = statSync(copyOf(diskKey, seq)).size;
+    if (changeId === '*') blocks = dataBlocks(copyOf(diskKey, seq), capacity);
     else {
       const [epoch, from] = changeId.split('/');
       const n = Number(from);
@@ -116,13 +118,13 @@ export async function startCbtProxy(
         const ctk = `/vmfs/volumes/LocalDS_0/vmw/vmw_${diskKey}-ctk.vmdk`;
         return fault('FileFault', ctk, `Error caused by file ${ctk}`);
       }
-      blocks = differentBlocks(copyOf(diskKey, n), copyOf(diskKey, seq), disk.capacity);
+      blocks = differentBlocks(copyOf(diskKey, n), copyOf(diskKey, seq), capacity);
     }
-    const end = Math.min(disk.capacity, start + (state.pageBytes ?? disk.capacity));
+    const end = Math.min(capacity, start + (state.pageBytes ?? capacity));
     const areas: string[] = [];
     for (const block of blocks) {
       const from = Math.max(block * BLOCK, start);
-      const to = Math.min((block + 1) * BLOCK, end, disk.capacity);
+      const to = Math.min((block + 1) * BLOCK, end, capacity);
       if (to > from) areas.push(`<changedArea><start>${from}</start><length>${to - from}</length></changedArea>`);
     }
     return {
