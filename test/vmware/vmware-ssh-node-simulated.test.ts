@@ -3,7 +3,8 @@
 // vmware-simulated.test.ts): the hub speaks vim25, the node transfer installed on the node reads
 // the snapshot's flat files over the datastore's HTTPS file access with the session cookie from
 // its environment, the read lists are written over SSH. A full and an incremental are exact, and
-// the session cookie and the password are on no command line of the node.
+// the session cookie and the password are on no command line of the node. A dry run shows the VM
+// (vSphere is asked from the hub, the node is not contacted).
 
 import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -118,6 +119,13 @@ describe('VMware source through an SSH node (vmware-simulated: vcsim + a faked C
         [2, 'incremental'],
       ] as const) {
         if (round === 2) writeDisk(flat(2000), ['write -P 0x44 6M 2M', 'write -z 15M 64k'], 'raw');
+        // A dry run asks vSphere from the hub, a remote node or not: the VM, its disks, CBT, full or incremental.
+        const dry = await sendenseRun([plan, '--db', ws.db, '--dry-run'], ENV);
+        expect(dry.exitCode, dry.stdout + dry.stderr).toBe(0);
+        expect(dry.stdout).toMatch(
+          /VM vmw \(vm-\d+\) at 127\.0\.0\.1:\d+: poweredOn, CBT on; disks 2000 = \[LocalDS_0\] vmw\/vmw_0\.vmdk \(16\.0 MiB\), 2001 = \[LocalDS_0\] vmw\/vmw_1\.vmdk \(8\.0 MiB\)/,
+        );
+        expect(dry.stdout).toContain(type === 'full' ? 'full backup into a new chain' : 'incremental on backup ');
         const result = await sendenseRun([plan, '--db', ws.db], ENV);
         expect(result.exitCode, result.stdout + result.stderr).toBe(0);
         expect(result.stdout).toMatch(/\[transfer\] copy .* from \S+@127\.0\.0\.1/);
