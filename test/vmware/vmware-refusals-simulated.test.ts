@@ -1,7 +1,7 @@
 // Bad input and refusals of a VMware source read by sendense-run itself, against a SIMULATED
 // vSphere (govmomi's vcsim behind the faked-CBT proxy, as in vmware-simulated.test.ts): a wrong
-// password, an unknown VM, CBT off, a datastore out of reach, a disk the VM no longer has, a VM
-// that carries another snapshot. Each is one line, and nothing is left behind: no snapshot of
+// password, an unknown VM, CBT off, a datastore out of reach, a disk the VM no longer has, a vmdk
+// that is not one flat extent, a VM that carries another snapshot. Each is one line, and nothing is left behind: no snapshot of
 // ours, no process, port lease, VM lock, node record or point.
 
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -227,6 +227,35 @@ describe('VMware source bad input, one line each, nothing left behind (vmware-si
     const newest = (await completePoints()).at(-1)!;
     expect(newest.type).toBe('incremental');
     for (const disk of newest.disks) expect(differenceBetween(disk.file, flat(disk.diskKey), 'raw')).toBe('');
+  });
+
+  it('simulated vSphere: a disk whose vmdk at the snapshot is not one flat extent (sparse, split in two) is refused in one line naming it, never read wrong', async () => {
+    const before = (await completePoints()).length;
+    const disk = vcsim.disks.find((each) => each.key === 2001)!;
+    const sectors = disk.capacity / 512;
+    const layouts: readonly [string, string][] = [
+      [
+        `# Disk DescriptorFile\nversion=1\ncreateType="monolithicSparse"\n\nRW ${sectors} SPARSE "vmw_1.vmdk"\n`,
+        'a monolithicSparse vmdk',
+      ],
+      [
+        `# Disk DescriptorFile\nversion=1\ncreateType="vmfs"\n\nRW ${sectors / 2} VMFS "vmw_1-flat.vmdk"\nRW ${sectors / 2} VMFS "vmw_1-s002.vmdk"\n`,
+        'a vmdk of 2 extents',
+      ],
+    ];
+    try {
+      for (const [text, why] of layouts) {
+        writeFileSync(disk.descriptor, text);
+        const result = await sendenseRun([writePlan(), '--db', ws.db], ENV);
+        await refusedInOneLine(
+          result,
+          `disk 2001 of VM vmw is ${why} at the snapshot ([LocalDS_0] vmw/vmw_1.vmdk): the HTTPS reader reads flat disks only`,
+          before,
+        );
+      }
+    } finally {
+      writeFileSync(disk.descriptor, disk.descriptorText);
+    }
   });
 
   it("simulated vSphere: a VM that carries another's snapshot (its disks are deltas at ours) is refused in one line, never read wrong; their snapshot is kept", async () => {
