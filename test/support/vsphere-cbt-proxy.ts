@@ -50,6 +50,8 @@ export interface CbtProxy {
    * does at a snapshot taken while the VM carries another (vcsim keeps the flat disk).
    */
   deltaDisks: boolean;
+  /** Bytes of the disks' data files (-flat.vmdk) served so far over the datastore's file access. */
+  readonly dataBytes: number;
   /** The `quiesce` of every CreateSnapshot_Task seen, in order. */
   readonly quiesced: boolean[];
   close(): Promise<void>;
@@ -79,6 +81,7 @@ export async function startCbtProxy(
     trouble: undefined as QueryTrouble | undefined,
     datastoreDown: undefined as 'all' | 'data' | undefined,
     deltaDisks: false,
+    dataBytes: 0,
   };
 
   const copyOf = (diskKey: number, seq: number) => path.join(work, `${diskKey}-${seq}`);
@@ -218,6 +221,9 @@ export async function startCbtProxy(
         (answer) => {
           if (method === undefined) {
             response.writeHead(answer.statusCode ?? 502, answer.headers);
+            // Bytes of the disks' data files served (what the reader read).
+            if (/-flat\.vmdk\?/.test(request.url ?? ''))
+              answer.on('data', (chunk: Buffer) => (state.dataBytes += chunk.length));
             answer.pipe(response);
             return;
           }
@@ -263,6 +269,9 @@ export async function startCbtProxy(
     },
     set deltaDisks(value) {
       state.deltaDisks = value;
+    },
+    get dataBytes() {
+      return state.dataBytes;
     },
     quiesced,
     resetCbt: (diskKey) => void epochs.set(diskKey, newEpoch()),

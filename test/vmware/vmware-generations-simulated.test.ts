@@ -221,12 +221,18 @@ describe('twelve generations of a VMware VM (vmware-simulated: vcsim + a faked C
     for (const [index, generation] of GENERATIONS.entries()) {
       await generation.change();
       const before = new Map(proxy.calls);
+      const servedBefore = proxy.dataBytes;
       const result = await sendenseRun([plan, '--db', ws.db, '--json'], ENV);
       expect(result.exitCode, `${generation.what}:\n${result.stdout}\n${result.stderr}`).toBe(0);
       const point = (await listBackups(ws.db, 'vmw')).at(-1)!;
       expect(point.status, generation.what).toBe('complete');
       expect(point.type, generation.what).toBe(generation.taken);
-      const warnings = JSON.stringify(parseEvents(result.stdout).filter((event) => event.type === 'warning'));
+      const events = parseEvents(result.stdout);
+      const warnings = JSON.stringify(events.filter((event) => event.type === 'warning'));
+      // Only the areas vSphere named are read from the datastore, each once.
+      const listed = events.filter((event) => event.type === 'step-done' && event.step === 'snapshot-source').at(-1);
+      const toRead = listed?.type === 'step-done' ? Number(listed.facts?.bytesToRead) : NaN;
+      expect(proxy.dataBytes - servedBefore, generation.what).toBe(toRead);
       if (generation.warns !== undefined) expect(warnings, generation.what).toContain(generation.warns);
       else expect(warnings, generation.what).toBe('[]');
       const copies = new Map<number, string>();

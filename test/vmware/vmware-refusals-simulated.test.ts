@@ -161,6 +161,12 @@ describe('VMware source bad input, one line each, nothing left behind (vmware-si
     }
   });
 
+  it('simulated vSphere: a VM named by its moref is found as by its inventory path (dry run)', async () => {
+    const dry = await sendenseRun([writePlan({ path: vcsim.vm }), '--db', ws.db, '--dry-run'], ENV);
+    expect(dry.exitCode, dry.stdout + dry.stderr).toBe(0);
+    expect(dry.stdout).toContain(`VM vmw (${vcsim.vm}) at ${proxy.endpoint}: poweredOn, CBT on; disks 2000 =`);
+  });
+
   it('simulated vSphere: a disk the VM no longer has is one line listing the disks it has', async () => {
     const result = await sendenseRun([writePlan({ disks: [{ key: 2000 }, { key: 2002 }] }), '--db', ws.db], ENV);
     await refusedInOneLine(result, 'VM vmw has no disk with key 2002 (its disks: 2000, 2001)', 0);
