@@ -161,6 +161,33 @@ describe('VMware source bad input, one line each, nothing left behind (vmware-si
     }
   });
 
+  it('simulated vSphere: the password from vm.source.passwordFile logs in (dry run); an unset variable or a missing file is one line', async () => {
+    const file = path.join(ws.dir, 'vcenter.password');
+    writeFileSync(file, `${PASSWORD}\n`, { mode: 0o600 });
+    const fromFile = await sendenseRun(
+      [writePlan({ passwordEnv: undefined, passwordFile: file }), '--db', ws.db, '--dry-run'],
+      {},
+    );
+    expect(fromFile.exitCode, fromFile.stdout + fromFile.stderr).toBe(0);
+    expect(fromFile.stdout).toMatch(/VM vmw \(vm-\d+\) at 127\.0\.0\.1:\d+: poweredOn, CBT on/);
+    expect(fromFile.stdout + fromFile.stderr).not.toContain(PASSWORD);
+    const unset = await sendenseRun([writePlan(), '--db', ws.db], {});
+    await refusedInOneLine(
+      unset,
+      'the vCenter password variable TEST_VCENTER_PASSWORD (vm.source.passwordEnv) is not set',
+      0,
+    );
+    const missing = await sendenseRun(
+      [writePlan({ passwordEnv: undefined, passwordFile: `${file}.gone` }), '--db', ws.db],
+      {},
+    );
+    await refusedInOneLine(
+      missing,
+      `cannot read the vCenter password file ${file}.gone (vm.source.passwordFile): no such file`,
+      0,
+    );
+  });
+
   it('simulated vSphere: a VM named by its moref is found as by its inventory path (dry run)', async () => {
     const dry = await sendenseRun([writePlan({ path: vcsim.vm }), '--db', ws.db, '--dry-run'], ENV);
     expect(dry.exitCode, dry.stdout + dry.stderr).toBe(0);
