@@ -13,6 +13,7 @@ export const CRASH_POINTS = {
   'vmware.snapshot-made': "a vmware source: the VM's snapshot made, nothing read yet",
   'vmware.areas-listed': "a vmware source: the first disk's read list written on the node, the others not",
   'vmware.snapshot-removed': "a vmware source's cleanup: its snapshot removed, its record not yet forgotten",
+  'run.taken-again': "a run taken again: the first attempt given back, the VM's lock kept",
   'recover.domain-started': 'a recovery: the domain started, its storage not yet moved',
   'recover.copying': 'a recovery: the storage move under way',
   'recover.copies-ready': 'a recovery: every disk copied and in step, none pivoted yet',

@@ -18,6 +18,7 @@ import type { RunContext } from './run-context.js';
 import type { RunReporter } from './run-events.js';
 import { runSteps, type StepsOutcome } from './run-steps.js';
 import { UndoStack } from './undo-stack.js';
+import { crashPoint } from '../crash-points.js';
 import { checkPlanRepository } from './plan-repository.js';
 import type { HubConfig } from '../hub/hub-config.js';
 import { checkHubScope } from '../hub/hub-scope.js';
@@ -142,22 +143,27 @@ export async function runPlan(plan: Plan, options: RunPlanOptions): Promise<RunR
       signal: controller.signal,
       abort: (reason) => controller.abort(reason),
     };
-    const attempt = async (context: RunContext) => {
+    // Only the first attempt may be taken again; the VM's lock is then kept across (keptWhenTakenAgain).
+    const takenAgain = (error: SendenseError) => kind.again?.(error) !== undefined && !controller.signal.aborted;
+    const attempt = async (context: RunContext, first: boolean) => {
       const run = await kind.open(context, 'run');
       try {
-        return await runSteps(run, kind.steps, kind.afterSteps);
+        return await runSteps(run, kind.steps, kind.afterSteps, first ? { takenAgain } : {});
       } finally {
         await kind.close?.(run);
         ended = kind.endFacts(run);
       }
     };
-    outcome = await attempt(base);
-    // Taken again once, with what the first attempt gave back (its cleanup ran): a backup whose chain
-    // the source refused at the snapshot becomes a full into a new chain (docs/vmware.md#a-change-id-vsphere-rejects).
+    outcome = await attempt(base, true);
+    // Taken again once, with what the first attempt gave back (its cleanup ran) but the VM's lock: a
+    // backup whose chain the source refused at the snapshot becomes a full into a new chain
+    // (docs/vmware.md#a-change-id-vsphere-rejects). Not taken again (a cancel meanwhile), the lock
+    // is given back below as the run's turn.
     const again = outcome.status === 'failed' && outcome.error ? kind.again?.(outcome.error) : undefined;
     if (again !== undefined && !controller.signal.aborted) {
       reporter.emit({ type: 'warning', message: again });
-      outcome = await attempt({ ...base, undo: new UndoStack() });
+      crashPoint('run.taken-again');
+      outcome = await attempt({ ...base, undo: new UndoStack() }, false);
     }
   } catch (error) {
     if (error instanceof SkipRun) outcome = { status: 'skipped', skipped: error.message };

@@ -10,10 +10,16 @@ export interface StepsOutcome {
   readonly error?: SendenseError;
 }
 
+export interface StepsOptions {
+  /** Whether the run is taken again at once after this failure: its cleanup then keeps what is kept for that. */
+  readonly takenAgain?: (failure: SendenseError) => boolean;
+}
+
 export async function runSteps<R extends RunContext>(
   run: R,
   steps: readonly Step<R>[],
   afterSuccess: readonly Step<R>[] = [],
+  options: StepsOptions = {},
 ): Promise<StepsOutcome> {
   const { reporter, signal } = run;
   let failure: SendenseError | undefined;
@@ -30,6 +36,7 @@ export async function runSteps<R extends RunContext>(
 
   // Every step succeeded: what the run made is kept (failure-only undo is dropped).
   if (failure === undefined) run.undo.commit();
+  else if (options.takenAgain?.(failure) === true) run.undo.takenAgain();
   await cleanup(run);
 
   if (failure === undefined) {

@@ -17,6 +17,11 @@ export interface UndoEntry {
   readonly run: () => Promise<void>;
   /** False once the resource went on to someone who gives it back (an early transfer its job took): then it is passed over. */
   readonly held?: () => boolean;
+  /**
+   * Kept when the run is taken again at once (the VM's lock, docs/vmware.md#a-change-id-vsphere-rejects):
+   * the next attempt takes it over and gives it back, so there is no moment without it.
+   */
+  readonly keptWhenTakenAgain?: boolean;
 }
 
 export interface UndoOutcome {
@@ -27,6 +32,7 @@ export interface UndoOutcome {
 export class UndoStack {
   #entries: UndoEntry[] = [];
   #committed = false;
+  #takenAgain = false;
 
   push(entry: UndoEntry): void {
     this.#entries.push(entry);
@@ -41,6 +47,11 @@ export class UndoStack {
     return this.#committed;
   }
 
+  // The run is taken again after this cleanup: what is kept for that (keptWhenTakenAgain) is not given back.
+  takenAgain(): void {
+    this.#takenAgain = true;
+  }
+
   // Runs what applies, newest first; one failing entry never stops the others.
   async unwind(onEntry?: (entry: UndoEntry) => void): Promise<UndoOutcome[]> {
     const outcomes: UndoOutcome[] = [];
@@ -48,7 +59,7 @@ export class UndoStack {
     this.#entries = [];
     for (const entry of entries) {
       const applies = entry.when === 'always' || (entry.when === 'success') === this.#committed;
-      if (!applies || entry.held?.() === false) continue;
+      if (!applies || entry.held?.() === false || (this.#takenAgain && entry.keptWhenTakenAgain === true)) continue;
       onEntry?.(entry);
       try {
         await entry.run();

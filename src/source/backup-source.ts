@@ -88,6 +88,11 @@ export interface BackupSource {
   inspect(exec: NodeExec, previous: Backup | undefined): Promise<SourceInspection>;
   /** The disks as the plan names them, not inspected (a dry run does not contact a remote node). */
   uninspected(): readonly SourceDiskFacts[];
+  /**
+   * True when inspect asks a service from the hub and never the node (vSphere's API): a dry run
+   * with a remote node still inspects, from the same code as the run.
+   */
+  readonly inspectsFromHub?: boolean;
   /** False when the disk's size is known only once the transfer reports it (VMware). */
   readonly sizeKnownBeforeTransfer: boolean;
   /** Why this disk cannot continue the chain of `previous` exactly (source-specific rules), if so. */

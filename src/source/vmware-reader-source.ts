@@ -71,6 +71,8 @@ export function vmwareReaderSource(source: VmwareSource): BackupSource {
   return {
     checkReady: () => void vmwarePassword(source),
     inspect,
+    // vSphere's API is asked from the hub: a dry run with a remote node shows the VM too.
+    inspectsFromHub: true,
     uninspected: () => source.disks.map((disk) => ({ key: disk.key, source: { type: 'vmware' }, virtualSize: 0 })),
     sizeKnownBeforeTransfer: true,
     whyNotIncremental(fact, parentDisk, previous) {

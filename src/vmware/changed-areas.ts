@@ -26,6 +26,16 @@ export class ChangeIdRejected extends ChainRefusedAtSnapshot {
   }
 }
 
+// The faults by which vSphere says a change id is not valid at a snapshot
+// (docs/vmware.md#a-change-id-vsphere-rejects): a FileFault (its change tracking file, -ctk.vmdk,
+// no longer answers for it: a CBT reset the change id does not show), or InvalidArgument naming
+// `changeId`. An InvalidArgument naming another parameter, or any other fault, is not.
+export function refusesChangeId(fault: VimFault): boolean {
+  return (
+    fault.faultType === 'FileFault' || (fault.faultType === 'InvalidArgument' && fault.invalidProperty === 'changeId')
+  );
+}
+
 export async function changedAreas(
   client: VimClient,
   vm: MoRef,
@@ -43,10 +53,15 @@ export async function changedAreas(
     try {
       answer = child(await client.call('QueryChangedDiskAreas', body), 'returnval');
     } catch (error) {
-      if (error instanceof VimFault && changeId !== '*') {
+      if (error instanceof VimFault && changeId !== '*' && refusesChangeId(error)) {
         throw new ChangeIdRejected(changeId, deviceKey, error);
       }
-      throw error;
+      // Anything else (a lost session, a server error, a cut connection) is no verdict on the change
+      // id: the run fails in one line and the chain goes on from it next time.
+      throw new SendenseError(
+        `QueryChangedDiskAreas of disk ${deviceKey} from ${start} failed: ${(error as Error).message}`,
+        { disk: deviceKey, cause: error },
+      );
     }
     const from = Number(answer === undefined ? NaN : childText(answer, 'startOffset'));
     const length = Number(answer === undefined ? NaN : childText(answer, 'length'));

@@ -69,10 +69,11 @@ export function descendant(root: Element, name: string): Element | undefined {
   return all.length > 0 ? (all[0] as Element) : undefined;
 }
 
-/** A SOAP fault: its words and the vim25 fault type in its detail ("InvalidLogin"). */
+/** A SOAP fault: its words, the vim25 fault type in its detail ("InvalidLogin") and, for an InvalidArgument, the parameter it names. */
 export interface SoapFault {
   readonly message: string;
   readonly type?: string;
+  readonly invalidProperty?: string;
 }
 
 export function faultOf(root: Element): SoapFault | undefined {
@@ -81,5 +82,10 @@ export function faultOf(root: Element): SoapFault | undefined {
   const detail = child(fault, 'detail');
   const first = detail === undefined ? undefined : childElements(detail)[0];
   const type = first === undefined ? undefined : (xsiType(first) ?? (first.localName ?? '').replace(/Fault$/, ''));
-  return { message: (childText(fault, 'faultstring') ?? 'SOAP fault').trim(), type };
+  const invalidProperty = first === undefined ? undefined : childText(first, 'invalidProperty')?.trim();
+  return {
+    message: (childText(fault, 'faultstring') ?? 'SOAP fault').trim(),
+    type,
+    ...(invalidProperty ? { invalidProperty } : {}),
+  };
 }

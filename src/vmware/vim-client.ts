@@ -32,6 +32,8 @@ export class VimFault extends SendenseError {
     readonly method: string,
     readonly faultType: string | undefined,
     message: string,
+    /** The parameter an InvalidArgument fault names ("changeId"). */
+    readonly invalidProperty?: string,
   ) {
     super(`vSphere refused ${method}: ${message}${faultType ? ` (${faultType})` : ''}`);
   }
@@ -166,7 +168,7 @@ export class VimClient {
     if (root === undefined)
       throw new SendenseError(`vSphere at ${this.origin} answered ${method} with HTTP ${status} and no SOAP document`);
     const fault = faultOf(root);
-    if (fault !== undefined) throw new VimFault(method, fault.type, fault.message);
+    if (fault !== undefined) throw new VimFault(method, fault.type, fault.message, fault.invalidProperty);
     const answer = descendant(root, `${method}Response`);
     if (answer === undefined)
       throw new SendenseError(

@@ -10,6 +10,13 @@
 // - on demand (rejectChangeIds), refuses the change ids it gave a disk so far with a FileFault, as
 //   vSphere does after a CBT reset that the disk's change id does not show (a disk restored from
 //   elsewhere, a ctk file lost): the disk's change ids look as before, only the query fails.
+// - on demand (failIncrementalQueries), answers every QueryChangedDiskAreas that is not "*" with a
+//   fault that says nothing of the change id (a lost session, a server error, a deviceKey refused)
+//   or cuts the connection, as a vSphere in trouble does.
+// - on demand (deltaDisks), shows the disks of snapshot configurations as deltas of the base disk,
+//   as vSphere lays out a snapshot taken while the VM carries another (vcsim does not);
+// - on demand (datastoreDown), answers the datastore's file access (/folder) with HTTP 503: every
+//   file, or only the disks' data files, as a datastore out of reach does.
 // It serves with the simulator's own certificate and key, so the client pins one fingerprint.
 
 import { execFileSync } from 'node:child_process';
@@ -32,10 +39,26 @@ export interface CbtProxy {
   readonly calls: Map<string, number>;
   /** A new CBT epoch for the disk: every change id given before is refused from now on. */
   resetCbt(key: number): void;
-  /** Every change id given the disk so far is refused at query time (a FileFault), its epoch unchanged. */
-  rejectChangeIds(key: number): void;
+  /** Every change id given the disk so far is refused at query time (a FileFault, or InvalidArgument changeId), its epoch unchanged. */
+  rejectChangeIds(key: number, how?: 'FileFault' | 'InvalidArgument'): void;
+  /** QueryChangedDiskAreas other than "*" answered with this trouble (undefined: answered as usual). */
+  failIncrementalQueries: QueryTrouble | undefined;
+  /** The datastore's file access answered HTTP 503: 'all' files, or only the 'data' (-flat.vmdk) files. */
+  datastoreDown: 'all' | 'data' | undefined;
+  /**
+   * Snapshot configurations show delta disks (a -000001.vmdk whose parent is the base disk), as vSphere
+   * does at a snapshot taken while the VM carries another (vcsim keeps the flat disk).
+   */
+  deltaDisks: boolean;
+  /** Bytes of the disks' data files (-flat.vmdk) served so far over the datastore's file access. */
+  readonly dataBytes: number;
+  /** The `quiesce` of every CreateSnapshot_Task seen, in order. */
+  readonly quiesced: boolean[];
   close(): Promise<void>;
 }
+
+/** A QueryChangedDiskAreas failure that is no verdict on the change id. */
+export type QueryTrouble = 'NotAuthenticated' | 'SystemError' | 'InvalidArgument-deviceKey' | 'connection-reset';
 
 export async function startCbtProxy(
   upstream: string,
@@ -49,10 +72,17 @@ export async function startCbtProxy(
   const epochs = new Map(disks.map((disk) => [disk.key, newEpoch()]));
   const snapshots = new Map<string, number>();
   // disk key -> the last sequence whose change ids vSphere no longer accepts
-  const rejectedUpTo = new Map<number, number>();
+  const rejectedUpTo = new Map<number, { upTo: number; how: 'FileFault' | 'InvalidArgument' }>();
+  const quiesced: boolean[] = [];
   let sequence = 0;
   const calls = new Map<string, number>();
-  const state = { pageBytes: undefined as number | undefined };
+  const state = {
+    pageBytes: undefined as number | undefined,
+    trouble: undefined as QueryTrouble | undefined,
+    datastoreDown: undefined as 'all' | 'data' | undefined,
+    deltaDisks: false,
+    dataBytes: 0,
+  };
 
   const copyOf = (diskKey: number, seq: number) => path.join(work, `${diskKey}-${seq}`);
   const seqOf = (snapshot: string): number => {
@@ -76,23 +106,28 @@ export async function startCbtProxy(
       return fault('InvalidArgument', 'deviceKey', 'A specified parameter was not correct: deviceKey');
     const seq = seqOf(text('snapshot'));
     let blocks: number[];
-    if (changeId === '*') blocks = dataBlocks(copyOf(diskKey, seq), disk.capacity);
+    // The disk's size at the snapshot: its copy's (a disk grown between snapshots has a longer file).
+    const capacity = statSync(copyOf(diskKey, seq)).size;
+    if (changeId === '*') blocks = dataBlocks(copyOf(diskKey, seq), capacity);
     else {
       const [epoch, from] = changeId.split('/');
       const n = Number(from);
       if (epoch !== epochs.get(diskKey) || !Number.isInteger(n) || n < 1 || n > seq)
         return fault('InvalidArgument', 'changeId', 'A specified parameter was not correct: changeId');
-      if (n <= (rejectedUpTo.get(diskKey) ?? 0)) {
+      const rejected = rejectedUpTo.get(diskKey);
+      if (rejected !== undefined && n <= rejected.upTo) {
+        if (rejected.how === 'InvalidArgument')
+          return fault('InvalidArgument', 'changeId', 'A specified parameter was not correct: changeId');
         const ctk = `/vmfs/volumes/LocalDS_0/vmw/vmw_${diskKey}-ctk.vmdk`;
         return fault('FileFault', ctk, `Error caused by file ${ctk}`);
       }
-      blocks = differentBlocks(copyOf(diskKey, n), copyOf(diskKey, seq), disk.capacity);
+      blocks = differentBlocks(copyOf(diskKey, n), copyOf(diskKey, seq), capacity);
     }
-    const end = Math.min(disk.capacity, start + (state.pageBytes ?? disk.capacity));
+    const end = Math.min(capacity, start + (state.pageBytes ?? capacity));
     const areas: string[] = [];
     for (const block of blocks) {
       const from = Math.max(block * BLOCK, start);
-      const to = Math.min((block + 1) * BLOCK, end, disk.capacity);
+      const to = Math.min((block + 1) * BLOCK, end, capacity);
       if (to > from) areas.push(`<changedArea><start>${from}</start><length>${to - from}</length></changedArea>`);
     }
     return {
@@ -126,6 +161,19 @@ export async function startCbtProxy(
         const id = doc.createElementNS(backing.namespaceURI, 'changeId');
         id.appendChild(doc.createTextNode(`${epochs.get(key)}/${seq}`));
         backing.appendChild(id);
+        if (type === 'VirtualMachineSnapshot' && state.deltaDisks) {
+          // As vSphere lays out a VM with an earlier snapshot: ours froze a delta whose parent is the base disk.
+          const name = Array.from(backing.childNodes).find((node) => (node as Element).localName === 'fileName') as
+            Element | undefined;
+          const base = name?.textContent ?? '';
+          if (name !== undefined) name.textContent = base.replace(/\.vmdk$/, '-000001.vmdk');
+          const parent = doc.createElementNS(backing.namespaceURI, 'parent');
+          parent.setAttributeNS(XSI, 'xsi:type', 'VirtualDiskFlatVer2BackingInfo');
+          const parentName = doc.createElementNS(backing.namespaceURI, 'fileName');
+          parentName.appendChild(doc.createTextNode(base));
+          parent.appendChild(parentName);
+          backing.appendChild(parent);
+        }
         changed = true;
       }
     }
@@ -139,8 +187,24 @@ export async function startCbtProxy(
       const body = Buffer.concat(chunks);
       const method = request.url?.startsWith('/sdk') ? /<soapenv:Body>\s*<(\w+)/.exec(body.toString())?.[1] : undefined;
       if (method !== undefined) calls.set(method, (calls.get(method) ?? 0) + 1);
+      if (
+        request.url?.startsWith('/folder/') &&
+        (state.datastoreDown === 'all' || (state.datastoreDown === 'data' && /-flat\.vmdk\?/.test(request.url)))
+      ) {
+        response.writeHead(503, { 'Content-Type': 'text/plain' }).end('datastore unreachable');
+        return;
+      }
+      if (method === 'CreateSnapshot_Task') quiesced.push(/<quiesce>true<\/quiesce>/.test(body.toString()));
       if (method === 'QueryChangedDiskAreas') {
-        const { status, xml } = answerQuery(body.toString());
+        const incremental = !/<changeId>\*<\/changeId>/.test(body.toString());
+        if (incremental && state.trouble === 'connection-reset') {
+          request.socket.destroy();
+          return;
+        }
+        const { status, xml } =
+          incremental && state.trouble !== undefined && state.trouble !== 'connection-reset'
+            ? troubleAnswer(state.trouble)
+            : answerQuery(body.toString());
         response.writeHead(status, { 'Content-Type': 'text/xml; charset=utf-8' }).end(xml);
         return;
       }
@@ -157,6 +221,9 @@ export async function startCbtProxy(
         (answer) => {
           if (method === undefined) {
             response.writeHead(answer.statusCode ?? 502, answer.headers);
+            // Bytes of the disks' data files served (what the reader read).
+            if (/-flat\.vmdk\?/.test(request.url ?? ''))
+              answer.on('data', (chunk: Buffer) => (state.dataBytes += chunk.length));
             answer.pipe(response);
             return;
           }
@@ -185,8 +252,30 @@ export async function startCbtProxy(
       state.pageBytes = value;
     },
     calls,
+    get failIncrementalQueries() {
+      return state.trouble;
+    },
+    set failIncrementalQueries(value) {
+      state.trouble = value;
+    },
+    get datastoreDown() {
+      return state.datastoreDown;
+    },
+    set datastoreDown(value) {
+      state.datastoreDown = value;
+    },
+    get deltaDisks() {
+      return state.deltaDisks;
+    },
+    set deltaDisks(value) {
+      state.deltaDisks = value;
+    },
+    get dataBytes() {
+      return state.dataBytes;
+    },
+    quiesced,
     resetCbt: (diskKey) => void epochs.set(diskKey, newEpoch()),
-    rejectChangeIds: (diskKey) => void rejectedUpTo.set(diskKey, sequence),
+    rejectChangeIds: (diskKey, how = 'FileFault') => void rejectedUpTo.set(diskKey, { upTo: sequence, how }),
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();
@@ -212,8 +301,23 @@ function envelope(body: string): string {
   return `<?xml version="1.0" encoding="UTF-8"?><soapenv:Envelope xmlns:soapenv="http://schemas.xmlsoap.org/soap/envelope/" xmlns:xsi="${XSI}"><soapenv:Body>${body}</soapenv:Body></soapenv:Envelope>`;
 }
 
+// What vSphere answers in trouble that is not the change id's (vim25 faults NotAuthenticated, SystemError, InvalidArgument).
+function troubleAnswer(trouble: Exclude<QueryTrouble, 'connection-reset'>): { status: number; xml: string } {
+  if (trouble === 'NotAuthenticated') return fault(trouble, 'System.View', 'The session is not authenticated.');
+  if (trouble === 'SystemError')
+    return fault(trouble, 'vim.fault.HostCommunication', 'A general system error occurred: ');
+  return fault('InvalidArgument', 'deviceKey', 'A specified parameter was not correct: deviceKey');
+}
+
 function fault(type: string, property: string, message: string): { status: number; xml: string } {
-  const detail = type === 'FileFault' ? `<file>${property}</file>` : `<invalidProperty>${property}</invalidProperty>`;
+  const detail =
+    type === 'FileFault'
+      ? `<file>${property}</file>`
+      : type === 'NotAuthenticated'
+        ? `<privilegeId>${property}</privilegeId>`
+        : type === 'SystemError'
+          ? `<reason>${property}</reason>`
+          : `<invalidProperty>${property}</invalidProperty>`;
   return {
     status: 500,
     xml: envelope(

@@ -10,11 +10,11 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { leasedPorts, recordedProcesses } from '../support/process-tree.js';
+import { leasedPorts, recordedProcesses, tableRows } from '../support/process-tree.js';
 import { useRunWorkspace } from '../support/run-workspace.js';
 import { listBackups, parseEvents, sendenseRun } from '../support/sendense-cli.js';
 import { makeCertificate, startVcsim, vcsimMissing, type Vcsim } from '../support/vcsim.js';
-import { startCbtProxy, type CbtProxy } from '../support/vsphere-cbt-proxy.js';
+import { startCbtProxy, type CbtProxy, type QueryTrouble } from '../support/vsphere-cbt-proxy.js';
 import { differenceBetween, imageInfo, keepCopy, portRangeForTestFile, writeDisk } from '../support/vm-disks.js';
 import { killAtEnv } from '../../src/crash-points.js';
 import { restoreToFiles } from './restore-point.js';
@@ -309,5 +309,101 @@ describe('VMware source failure paths (vmware-simulated)', () => {
     expect(next.exitCode, next.stdout + next.stderr).toBe(0);
     await expectExact('after-kill', 'full');
     expect(await snapshotNames()).toEqual([]);
+  });
+});
+
+describe('VMware faults that are no verdict on the change id (vmware-simulated)', () => {
+  const TROUBLES: readonly { trouble: QueryTrouble; says: RegExp }[] = [
+    { trouble: 'NotAuthenticated', says: /The session is not authenticated\. \(NotAuthenticated\)/ },
+    { trouble: 'SystemError', says: /A general system error occurred: \(SystemError\)/ },
+    {
+      trouble: 'InvalidArgument-deviceKey',
+      says: /A specified parameter was not correct: deviceKey \(InvalidArgument\)/,
+    },
+    { trouble: 'connection-reset', says: /cannot reach vSphere at https:\/\/127\.0\.0\.1:\d+: socket hang up/ },
+  ];
+
+  it('a lost session, a server error, a deviceKey refused or a cut connection at QueryChangedDiskAreas (vmware-simulated): the run fails in one line, no new chain is started; the next run goes on from the chain, exact', async () => {
+    for (const [key, size] of SIZES) emptyDisk(flat(key), size);
+    writeDisk(flat(2000), ['write -P 0x91 0 1M'], 'raw');
+    const plan = writePlan();
+    const base = await sendenseRun([plan, '--db', ws.db], ENV);
+    expect(base.exitCode, base.stdout + base.stderr).toBe(0);
+    const chain = (await listBackups(ws.db, 'vmw')).at(-1)!.chainId;
+    for (const { trouble, says } of TROUBLES) {
+      const complete = (await listBackups(ws.db, 'vmw')).filter((point) => point.status === 'complete');
+      const snapshotsBefore = proxy.calls.get('CreateSnapshot_Task') ?? 0;
+      writeDisk(flat(2000), ['write -P 0x92 2M 64k'], 'raw');
+      proxy.failIncrementalQueries = trouble;
+      try {
+        const failed = await sendenseRun([plan, '--db', ws.db, '--json'], ENV);
+        expect(failed.exitCode, `${trouble}: ${failed.stdout}${failed.stderr}`).toBe(1);
+        const end = parseEvents(failed.stdout).find((event) => event.type === 'run-end');
+        const error = end?.type === 'run-end' ? (end.error ?? '') : '';
+        expect(error, trouble).toMatch(says);
+        expect(error, trouble).toContain('QueryChangedDiskAreas of disk 2000 from 0 failed');
+        expect(error, trouble).not.toContain('\n');
+        // Not taken again as a full: one snapshot, no warning, no point.
+        expect(failed.stdout, trouble).not.toContain('taken again');
+        expect((proxy.calls.get('CreateSnapshot_Task') ?? 0) - snapshotsBefore, trouble).toBe(1);
+      } finally {
+        proxy.failIncrementalQueries = undefined;
+      }
+      expect((await listBackups(ws.db, 'vmw')).filter((point) => point.status === 'complete')).toEqual(complete);
+      expect(await snapshotNames(), trouble).toEqual([]);
+      expect(leasedPorts(ws.db)).toEqual([]);
+      expect(recordedProcesses(ws.db)).toEqual([]);
+      expect(tableRows(ws.db, 'vm_locks')).toEqual([]);
+    }
+    const next = await sendenseRun([plan, '--db', ws.db], ENV);
+    expect(next.exitCode, next.stdout + next.stderr).toBe(0);
+    await expectExact('after-troubles', 'incremental');
+    expect((await listBackups(ws.db, 'vmw')).at(-1)!.chainId).toBe(chain);
+  });
+
+  it('a change id refused as InvalidArgument changeId (vmware-simulated): a warned full into a new chain, exact; quiesce: true asks vSphere for a quiesced snapshot', async () => {
+    for (const [key, size] of SIZES) emptyDisk(flat(key), size);
+    writeDisk(flat(2001), ['write -P 0xa1 0 1M'], 'raw');
+    const plan = writePlan({ quiesce: true });
+    const base = await sendenseRun([plan, '--db', ws.db], ENV);
+    expect(base.exitCode, base.stdout + base.stderr).toBe(0);
+    expect(proxy.quiesced.at(-1)).toBe(true);
+    const before = (await listBackups(ws.db, 'vmw')).at(-1)!;
+    proxy.rejectChangeIds(2001, 'InvalidArgument');
+    writeDisk(flat(2001), ['write -P 0xa2 3M 1M'], 'raw');
+    const after = await sendenseRun([plan, '--db', ws.db, '--json'], ENV);
+    expect(after.exitCode, after.stdout + after.stderr).toBe(0);
+    const warnings = JSON.stringify(parseEvents(after.stdout).filter((event) => event.type === 'warning'));
+    expect(warnings).toContain('A specified parameter was not correct: changeId (InvalidArgument)');
+    expect(warnings).toContain('taking a full backup into a new chain');
+    await expectExact('after-invalid-change-id', 'full');
+    expect((await listBackups(ws.db, 'vmw')).at(-1)!.chainId).not.toBe(before.chainId);
+    expect(await snapshotNames()).toEqual([]);
+  });
+
+  it("a change id vSphere rejects (vmware-simulated): the VM stays locked from the first attempt into the second (killed between them: the lock is the run's); doctor gives it back", async () => {
+    for (const [key, size] of SIZES) emptyDisk(flat(key), size);
+    writeDisk(flat(2000), ['write -P 0xb1 0 1M'], 'raw');
+    const plan = writePlan();
+    const base = await sendenseRun([plan, '--db', ws.db], ENV);
+    expect(base.exitCode, base.stdout + base.stderr).toBe(0);
+    proxy.rejectChangeIds(2000);
+    writeDisk(flat(2000), ['write -P 0xb2 1M 1M'], 'raw');
+    const killed = await sendenseRun([plan, '--db', ws.db, '--json'], { ...ENV, ...killAtEnv('run.taken-again') });
+    expect(killed.exitCode).not.toBe(0);
+    expect(killed.stdout).toContain('the backup is taken again, from resolve-chain');
+    // Between the two attempts: the first gave back its snapshot and ports, but not the VM.
+    const runs = tableRows(ws.db, 'runs') as { id: string; status: string }[];
+    expect(runs.at(-1)!.status).toBe('running');
+    expect((tableRows(ws.db, 'vm_locks') as { run_id: string }[]).map((row) => row.run_id)).toEqual([runs.at(-1)!.id]);
+    expect(await snapshotNames()).toEqual([]);
+    expect(leasedPorts(ws.db)).toEqual([]);
+    const doctor = await sendenseRun(['doctor', '--db', ws.db], ENV);
+    expect(doctor.exitCode, doctor.stdout + doctor.stderr).toBe(0);
+    expect(tableRows(ws.db, 'vm_locks')).toEqual([]);
+    // The next run meets the same refusal and takes its full.
+    const next = await sendenseRun([plan, '--db', ws.db], ENV);
+    expect(next.exitCode, next.stdout + next.stderr).toBe(0);
+    await expectExact('after-kill-between-attempts', 'full');
   });
 });

@@ -60,6 +60,7 @@ export const resolveChain: Step<BackupRun> = {
       when: 'always',
       step: 'resolve-chain',
       run: () => store.unlockVm(plan.vm.name, run.runId),
+      keptWhenTakenAgain: true,
     });
     const resolution = await resolveBackup(run, await unusedBackupId(run));
     const { decision, damaged, chainLength, relinked } = resolution;
@@ -137,7 +138,7 @@ export const resolveChain: Step<BackupRun> = {
   async would(run) {
     const { plan } = run;
     const idLine = `new backup id decided at run time; node: ${run.node.description}`;
-    if (!run.node.isLocal) {
+    if (!run.node.isLocal && backupSource(plan.vm.source).inspectsFromHub !== true) {
       // The remote node is not contacted in a dry run: what the plan says of the disks, uninspected.
       let found: PreviousBackup;
       try {
