@@ -14,6 +14,8 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import type { S3CopyTo } from '../plan/types.js';
 import { formatBytes } from '../format/bytes.js';
 import { SendenseError, usageError } from '../errors.js';
+import { copyToCapability } from '../copy/targets/index.js';
+import { planCapability } from '../kinds/index.js';
 import { loadPlanForRun } from '../plan/load.js';
 import { defineCommand, type CommandSpec } from './command.js';
 import { declareOptions, type GivenOptions } from './command-options.js';
@@ -58,11 +60,13 @@ async function runFetch(cli: CliContext, given: GivenOptions<typeof OPTIONS>): P
     throw usageError('fetch takes a copy plan and a directory (sendense-run fetch COPY-PLAN.yaml DIR)');
   if (point !== undefined && vm === undefined) throw usageError('--point needs --vm: the point of which VM');
   const plan = await loadPlanForRun(given.operands[0]!, process.env);
-  if (plan.kind !== 'copy' || plan.copy.to.type !== 's3')
+  const copy = planCapability(plan, 'copy')?.copy;
+  // Only a bucket's objects can be fetched: its target offers it.
+  const to = copy === undefined ? undefined : copyToCapability(copy.to, 'fetch');
+  if (to === undefined)
     throw new SendenseError(`${plan.origin.file}: fetch reads a copy plan's s3 copy; this plan is not one`, {
       exitCode: 2,
     });
-  const to = plan.copy.to;
   const dir = path.resolve(given.operands[1]!);
   const client = s3Client(to, await s3Keys(to.credentials));
   if (given.flag('--lazy')) {

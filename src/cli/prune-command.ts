@@ -5,6 +5,7 @@
 
 import { checkPlanRepository } from '../engine/plan-repository.js';
 import { isSendenseError, SendenseError, usageError } from '../errors.js';
+import { planCapability } from '../kinds/index.js';
 import { loadPlanForRun } from '../plan/load.js';
 import type { BackupPlan } from '../plan/types.js';
 import { describeDecision } from '../retention/prune-choice.js';
@@ -53,14 +54,11 @@ async function runPrune(cli: CliContext, given: GivenOptions<typeof OPTIONS>): P
   keyOption(given);
   if (given.operands.length !== 1)
     throw usageError('prune takes exactly one plan file (sendense-run prune PLAN.yaml [--dry-run])');
-  const plan = await loadPlanForRun(given.operands[0]!, process.env);
-  if (
-    (plan.kind !== 'backup' && plan.kind !== 'incremental') ||
-    plan.retention === undefined ||
-    plan.retention.keepChains !== undefined
-  ) {
+  const loaded = await loadPlanForRun(given.operands[0]!, process.env);
+  const plan = planCapability(loaded, 'chains');
+  if (plan === undefined || plan.retention === undefined || plan.retention.keepChains !== undefined) {
     throw new SendenseError(
-      `${plan.origin.file}: prune applies keep-* retention rules (retention.keepLast/keepHourly/keepDaily/keepWeekly/keepMonthly/keepYearly); this plan has none`,
+      `${loaded.origin.file}: prune applies keep-* retention rules (retention.keepLast/keepHourly/keepDaily/keepWeekly/keepMonthly/keepYearly); this plan has none`,
       {
         exitCode: 2,
       },

@@ -5,6 +5,7 @@
 
 import { retirePlan, type LibvirtBackupPlan, type RetireOutcome } from '../checkpoints/retire-plan.js';
 import { SendenseError, usageError } from '../errors.js';
+import { planCapability } from '../kinds/index.js';
 import { loadPlanForRun } from '../plan/load.js';
 import type { Plan } from '../plan/types.js';
 import { plural } from '../format/plural.js';
@@ -68,8 +69,8 @@ async function runRetire(cli: CliContext, given: GivenOptions<typeof OPTIONS>): 
 }
 
 function libvirtBackupPlan(plan: Plan): LibvirtBackupPlan {
-  if ((plan.kind === 'backup' || plan.kind === 'incremental') && plan.vm.source.type === 'libvirt')
-    return plan as LibvirtBackupPlan;
+  const backups = planCapability(plan, 'chains');
+  if (backups !== undefined && backups.vm.source.type === 'libvirt') return backups as LibvirtBackupPlan;
   throw new SendenseError(
     `${plan.origin.file}: retire takes a backup plan of a libvirt domain (kind backup or incremental, source.type libvirt); this is a ${plan.kind} plan${'vm' in plan && 'source' in plan.vm ? ` of a ${plan.vm.source.type} source` : ''}`,
     { exitCode: 2 },

@@ -5,6 +5,7 @@
 import { formatBytes } from '../format/bytes.js';
 import { plural } from '../format/plural.js';
 import { usageError } from '../errors.js';
+import { planCapability } from '../kinds/index.js';
 import { loadPlanForRun } from '../plan/load.js';
 import { openReplicaNode } from '../replica/replica-node.js';
 import { completePoints } from '../replica/replica-points.js';
@@ -13,9 +14,10 @@ import type { CliContext } from './context.js';
 import { withExistingStore } from './open-existing-store.js';
 
 export async function verifyReplicas(cli: CliContext, file: string): Promise<number> {
-  const plan = await loadPlanForRun(file, process.env);
-  if (plan.kind !== 'replicate')
-    throw usageError(`replicas --verify takes a replicate plan: ${file} is a ${plan.kind} plan`);
+  const loaded = await loadPlanForRun(file, process.env);
+  const plan = planCapability(loaded, 'replica');
+  if (plan === undefined)
+    throw usageError(`replicas --verify takes a replicate plan: ${file} is a ${loaded.kind} plan`);
   return withExistingStore(cli, async (store) => {
     const points = await completePoints(store, plan.name);
     if (points.length === 0) {
