@@ -8,7 +8,7 @@ import { existsSync } from 'node:fs';
 import { SendenseError, usageError } from '../errors.js';
 import type { RunReporter } from '../engine/run-events.js';
 import { failBack } from '../failback/fail-back.js';
-import { printFailedBack } from '../failback/failback-output.js';
+import { FAILBACK_JSON, printFailedBack } from '../failback/failback-output.js';
 import { planCapability } from '../kinds/index.js';
 import { loadPlanForRun } from '../plan/load.js';
 import type { ReplicatePlan } from '../plan/types.js';
@@ -54,6 +54,7 @@ export const failbackCommand: CommandSpec = defineCommand({
     { code: 2, when: 'not a replicate plan of a libvirt source, an invalid plan, or a usage error' },
     { code: 130, when: 'interrupted (run failback again to finish)' },
   ],
+  json: FAILBACK_JSON,
   run: runFailback,
 });
 

@@ -8,7 +8,7 @@ import { existsSync } from 'node:fs';
 import { isSendenseError, SendenseError, usageError } from '../errors.js';
 import { checkFailoverPoint, type PointCheckOutcome } from '../failover/check-point.js';
 import { failOver } from '../failover/fail-over.js';
-import { printFailedOver, printTestEnded, printTestRunning } from '../failover/failover-output.js';
+import { FAILOVER_JSON, printFailedOver, printTestEnded, printTestRunning } from '../failover/failover-output.js';
 import { choosePoint } from '../failover/failover-point.js';
 import { startFailoverTest } from '../failover/failover-test.js';
 import { openReplicaNode } from '../replica/replica-node.js';
@@ -70,6 +70,7 @@ export const failoverCommand: CommandSpec = defineCommand({
     { code: 2, when: 'not a replicate plan, no replica domain in it, an invalid plan, or a usage error' },
     { code: 130, when: 'interrupted before the domain started (all it had taken given back)' },
   ],
+  json: FAILOVER_JSON,
   run: runFailover,
 });
 

@@ -20,6 +20,7 @@ import { loadPlanForRun } from '../plan/load.js';
 import { defineCommand, type CommandSpec } from './command.js';
 import { declareOptions, type GivenOptions } from './command-options.js';
 import type { CliContext } from './context.js';
+import { printJson, typedLines, type JsonOutput } from './json-output.js';
 
 const OPTIONS = declareOptions([
   { name: '--vm', value: 'NAME', help: "only this VM's points" },
@@ -33,6 +34,56 @@ const OPTIONS = declareOptions([
     help: 'bring only the small files; read the backup files from the bucket as they are read, until Ctrl+C or SIGTERM',
   },
 ]);
+
+type FetchLine =
+  | {
+      readonly type: 'summary';
+      readonly fetched: number;
+      readonly kept: number;
+      readonly bytes: number;
+      readonly point: string | null;
+      readonly dir: string;
+    }
+  | {
+      readonly type: 'view';
+      readonly dir: string;
+      readonly files: number;
+      readonly fetched: number;
+      readonly kept: number;
+      readonly point: string | null;
+    }
+  | { readonly type: 'view-closed'; readonly dir: string; readonly requests: number; readonly bytes: number };
+
+const JSON_OUTPUT: JsonOutput = {
+  intro:
+    'Without `--lazy`, one `summary`. With `--lazy`, a `view` once it is open and a `view-closed` when it is closed ([copies.md](copies.md)).',
+  lines: typedLines<FetchLine>({
+    summary: {
+      when: 'every object asked for is in DIR',
+      fields: {
+        fetched: 'files brought from the bucket',
+        kept: 'files found in DIR already with the right content',
+        bytes: 'fetched',
+        point: 'the point asked for, else null',
+        dir: '',
+      },
+    },
+    view: {
+      when: '`--lazy`: the view is open',
+      fields: {
+        dir: '',
+        files: 'the backup files read from the bucket as they are read',
+        fetched: 'small files brought',
+        kept: 'small files found in DIR already',
+        point: 'the point asked for, else null',
+      },
+    },
+    'view-closed': {
+      when: '`--lazy`: the view is closed',
+      fields: { dir: '', requests: 'reads served from the bucket', bytes: 'read from the bucket' },
+    },
+  }),
+};
 
 export const fetchCommand: CommandSpec = defineCommand({
   name: 'fetch',
@@ -50,6 +101,7 @@ export const fetchCommand: CommandSpec = defineCommand({
       when: 'invalid plan, a plan that is not an s3 copy, DIR holding something else, or a usage error; nothing was written',
     },
   ],
+  json: JSON_OUTPUT,
   run: runFetch,
 });
 
@@ -83,9 +135,14 @@ async function runFetch(cli: CliContext, given: GivenOptions<typeof OPTIONS>): P
     const what =
       outcome.point === undefined ? (vm === undefined ? 'the copy' : `VM ${vm}`) : `point ${outcome.point} of ${vm}`;
     if (cli.json)
-      cli.stdout.write(
-        `${JSON.stringify({ type: 'summary', fetched: outcome.fetched.length, kept: outcome.kept.length, bytes: outcome.bytes, point: outcome.point ?? null, dir })}\n`,
-      );
+      printJson<FetchLine>(cli, {
+        type: 'summary',
+        fetched: outcome.fetched.length,
+        kept: outcome.kept.length,
+        bytes: outcome.bytes,
+        point: outcome.point ?? null,
+        dir,
+      });
     else
       cli.stdout.write(
         `fetched ${what} from ${s3Description(to)} into ${dir}: ${outcome.fetched.length} file(s), ${formatBytes(outcome.bytes)}; ${outcome.kept.length} already there kept\n`,
@@ -113,9 +170,14 @@ async function viewUntilStopped(
     const view = await openBucketView(client, to, dir, choice);
     try {
       if (cli.json)
-        cli.stdout.write(
-          `${JSON.stringify({ type: 'view', dir, files: view.files, fetched: view.fetched.length, kept: view.kept.length, point: view.point ?? null })}\n`,
-        );
+        printJson<FetchLine>(cli, {
+          type: 'view',
+          dir,
+          files: view.files,
+          fetched: view.fetched.length,
+          kept: view.kept.length,
+          point: view.point ?? null,
+        });
       else
         cli.stdout.write(
           `${dir} is a repository of ${s3Description(to)}: ${view.files} backup file(s) read from the bucket as they are read\nCtrl+C (or SIGTERM) closes it\n`,
@@ -129,7 +191,7 @@ async function viewUntilStopped(
       await view.close();
     }
     const { requests, bytes } = view.served();
-    if (cli.json) cli.stdout.write(`${JSON.stringify({ type: 'view-closed', dir, requests, bytes })}\n`);
+    if (cli.json) printJson<FetchLine>(cli, { type: 'view-closed', dir, requests, bytes });
     else cli.stdout.write(`closed the view at ${dir}: ${requests} read(s) from the bucket, ${formatBytes(bytes)}\n`);
     return 0;
   } finally {

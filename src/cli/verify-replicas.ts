@@ -11,7 +11,25 @@ import { openReplicaNode } from '../replica/replica-node.js';
 import { completePoints } from '../replica/replica-points.js';
 import { failedOverLayers, verifyCurrentPoints, type LayerCheck } from '../replica/verify-points.js';
 import type { CliContext } from './context.js';
+import { printJson } from './json-output.js';
 import { withExistingStore } from './open-existing-store.js';
+
+/** `replicas --verify --json`: a layer checked. */
+export interface LayerLine {
+  readonly point: string;
+  readonly disk: number;
+  readonly layer: string;
+  readonly state: LayerCheck['state'];
+  readonly findings: readonly { readonly offset: number | null; readonly message: string }[];
+  readonly bytesRead: number;
+  readonly note?: string;
+}
+
+/** `replicas --verify --json` of a plan without a complete point. */
+export interface NoPointLine {
+  readonly plan: string;
+  readonly checked: 0;
+}
 
 export async function verifyReplicas(cli: CliContext, file: string): Promise<number> {
   const loaded = await loadPlanForRun(file, process.env);
@@ -21,11 +39,8 @@ export async function verifyReplicas(cli: CliContext, file: string): Promise<num
   return withExistingStore(cli, async (store) => {
     const points = await completePoints(store, plan.name);
     if (points.length === 0) {
-      cli.stdout.write(
-        cli.json
-          ? `${JSON.stringify({ plan: plan.name, checked: 0 })}\n`
-          : `plan ${plan.name} has no complete point to check\n`,
-      );
+      if (cli.json) printJson<NoPointLine>(cli, { plan: plan.name, checked: 0 });
+      else cli.stdout.write(`plan ${plan.name} has no complete point to check\n`);
       return 0;
     }
     const skip = await failedOverLayers(store, plan.name, points);
@@ -34,8 +49,10 @@ export async function verifyReplicas(cli: CliContext, file: string): Promise<num
       if (!cli.json)
         cli.stdout.write(`plan ${plan.name}: checking ${plural(points.length, 'point')} on ${node.description}\n`);
       const checks = await verifyCurrentPoints(store, plan.name, node, (current) => current, { skip });
-      for (const check of checks)
-        cli.stdout.write(`${cli.json ? JSON.stringify(checkJson(check)) : checkLine(check)}\n`);
+      for (const check of checks) {
+        if (cli.json) printJson<LayerLine>(cli, checkJson(check));
+        else cli.stdout.write(`${checkLine(check)}\n`);
+      }
       const damaged = checks.filter((check) => check.state === 'damaged');
       const without = checks.filter((check) => check.state === 'no-digests');
       if (!cli.json) {
@@ -68,7 +85,7 @@ function checkLine(check: LayerCheck): string {
   return `  ${what}: DAMAGED: ${check.findings.map((finding) => finding.message).join('; ')}`;
 }
 
-function checkJson(check: LayerCheck): Record<string, unknown> {
+function checkJson(check: LayerCheck): LayerLine {
   return {
     point: check.pointId,
     disk: check.diskKey,

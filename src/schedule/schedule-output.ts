@@ -2,6 +2,7 @@
 // lines carrying the plan) and its own notes (next run times, skips, reloads, stop).
 
 import { Writable } from 'node:stream';
+import { typedLines, type JsonOutput } from '../cli/json-output.js';
 import type { Output } from '../engine/output.js';
 import { plainReporter } from '../engine/reporters.js';
 import type { RunReporter } from '../engine/run-events.js';
@@ -15,6 +16,31 @@ export interface SchedulerNote {
   readonly plan?: string;
   readonly [fact: string]: string | number | boolean | null | undefined;
 }
+
+// The scheduler's own line under --json; its facts beyond these are the event's (e.g. `next`).
+type SchedulerLine = { readonly type: 'scheduler'; readonly time: string } & Pick<
+  SchedulerNote,
+  'event' | 'level' | 'message' | 'plan'
+>;
+
+/** schedule's section of docs/json-events.md. */
+export const SCHEDULE_JSON: JsonOutput = {
+  intro: "Each run's events as above, each also with `plan`; and the scheduler's own notes, a `scheduler` each.",
+  lines: typedLines<SchedulerLine>({
+    scheduler: {
+      when: 'a note of the scheduler',
+      fields: {
+        event:
+          '`scheduled`, `ignored`, `invalid`, `skipped`, `catch-up`, `reloaded`, `stopping`, `stopped`, `reaped` (a run of a dead hub marked failed, with its `hub`), `queue-error` (shared schedule), …',
+        level: '`info`, `warning`, `error`',
+        message: '',
+        plan: 'when about one plan',
+        time: '',
+      },
+      note: "Also the facts of the event (e.g. the next run time, or the `fire` of a shared schedule's skipped fire).",
+    },
+  }),
+};
 
 export interface ScheduleOutput {
   reporterFor(plan: string): RunReporter;
