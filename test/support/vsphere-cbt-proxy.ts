@@ -10,6 +10,8 @@
 // - on demand (rejectChangeIds), refuses the change ids it gave a disk so far with a FileFault, as
 //   vSphere does after a CBT reset that the disk's change id does not show (a disk restored from
 //   elsewhere, a ctk file lost): the disk's change ids look as before, only the query fails.
+// - on demand (cutFiles), cuts the datastore's file access: every download under way is broken off
+//   and new ones refused, while the API goes on answering (a host whose datastore went away).
 // It serves with the simulator's own certificate and key, so the client pins one fingerprint.
 
 import { execFileSync } from 'node:child_process';
@@ -34,6 +36,8 @@ export interface CbtProxy {
   resetCbt(key: number): void;
   /** Every change id given the disk so far is refused at query time (a FileFault), its epoch unchanged. */
   rejectChangeIds(key: number): void;
+  /** true: the datastore's files go away (downloads under way broken off, new ones refused); false: back. */
+  cutFiles(cut: boolean): void;
   close(): Promise<void>;
 }
 
@@ -52,7 +56,9 @@ export async function startCbtProxy(
   const rejectedUpTo = new Map<number, number>();
   let sequence = 0;
   const calls = new Map<string, number>();
-  const state = { pageBytes: undefined as number | undefined };
+  const state = { pageBytes: undefined as number | undefined, filesCut: false };
+  // Downloads under way (not API calls): what cutFiles breaks off.
+  const downloads = new Set<{ destroy(): void }>();
 
   const copyOf = (diskKey: number, seq: number) => path.join(work, `${diskKey}-${seq}`);
   const seqOf = (snapshot: string): number => {
@@ -144,6 +150,10 @@ export async function startCbtProxy(
         response.writeHead(status, { 'Content-Type': 'text/xml; charset=utf-8' }).end(xml);
         return;
       }
+      if (method === undefined && state.filesCut) {
+        response.destroy();
+        return;
+      }
       const headers = { ...request.headers, host: upstream };
       const forwarded = https.request(
         {
@@ -156,6 +166,9 @@ export async function startCbtProxy(
         },
         (answer) => {
           if (method === undefined) {
+            const download = { destroy: () => (answer.destroy(), response.destroy()) };
+            downloads.add(download);
+            response.on('close', () => downloads.delete(download));
             response.writeHead(answer.statusCode ?? 502, answer.headers);
             answer.pipe(response);
             return;
@@ -187,6 +200,10 @@ export async function startCbtProxy(
     calls,
     resetCbt: (diskKey) => void epochs.set(diskKey, newEpoch()),
     rejectChangeIds: (diskKey) => void rejectedUpTo.set(diskKey, sequence),
+    cutFiles(cut) {
+      state.filesCut = cut;
+      if (cut) for (const download of downloads) download.destroy();
+    },
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();
