@@ -1,6 +1,7 @@
 // Generates docs/plan-reference.md (from schemas/plan.schema.json, with examples taken from the
 // shipped plans), docs/commands.md (from the CLI's own help texts and exit codes), and the made
-// parts of docs/api.md (its route reference) and docs/json-events.md (its table of a run's events),
+// parts of docs/api.md (its route reference) and docs/json-events.md (its table of a run's events and
+// each command's section, from the command's json declaration),
 // so the reference cannot drift from the code. `npm run docs` builds, then runs this; test/docs/
 // generated-docs.test.ts runs generateDocs() in memory and fails when a committed file differs.
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -26,20 +27,28 @@ export function generateDocs(root, cli) {
     const schema = JSON.parse(readFileSync(path.join(root, 'schemas', file), 'utf8'));
     files[`docs/${name}-reference.md`] = planReference(schema, name === 'plan' ? loadSamplePlans(root) : [], name);
   }
-  files['docs/commands.md'] = commandsReference(cli, jsonEvents);
+  // docs/json-events.md: its prose as written, its table of a run's events made from their docs and
+  // each command's section from the command's json declaration.
+  let events = jsonEvents;
+  if (cli.runEventDocs)
+    events = withMade(
+      events,
+      ['docs/json-events.md', '<!-- run event table:', '<!-- end of the run event table -->'],
+      runEventTable(cli.runEventDocs),
+    );
+  events = withMade(
+    events,
+    ['docs/json-events.md', '<!-- command sections:', '<!-- end of the command sections -->'],
+    commandJsonSections(cli.COMMANDS),
+  );
+  files['docs/json-events.md'] = events;
+  files['docs/commands.md'] = commandsReference(cli, events);
   // docs/api.md: its prose as written, its route reference made from the route table.
   if (cli.apiReference)
     files['docs/api.md'] = withMade(
       readFileSync(path.join(root, 'docs/api.md'), 'utf8'),
       ['docs/api.md', '<!-- route reference:', '<!-- end of the route reference -->'],
       cli.apiReference(),
-    );
-  // docs/json-events.md: its prose as written, its table of a run's events made from their docs.
-  if (cli.runEventDocs)
-    files['docs/json-events.md'] = withMade(
-      jsonEvents,
-      ['docs/json-events.md', '<!-- run event table:', '<!-- end of the run event table -->'],
-      runEventTable(cli.runEventDocs),
     );
   return files;
 }
@@ -684,21 +693,49 @@ function withMade(text, [file, beginMarker, endMarker], made) {
 
 // The events of a run (src/engine/run-event-docs.ts): a row each, its fields with what they hold.
 function runEventTable(events) {
-  const cell = (text) => text.replaceAll('|', '\\|');
-  const lines = [
+  return [
     '<!-- run event table: made by scripts/gen-docs.js from src/engine/run-event-docs.ts; do not edit -->',
     '',
-    '| `type` | when | fields |',
-    '|---|---|---|',
+    ...lineTable('`type`', events, (type) => `\`${type}\``),
+    '',
+    '<!-- end of the run event table -->',
+    '',
+  ].join('\n');
+}
+
+// Each command's section: what its declaration (`json`, src/cli/json-output.ts) says of its lines, in
+// the order of the commands; commands that share a declaration (protect, unprotect) share a section.
+function commandJsonSections(commands) {
+  const lines = [
+    "<!-- command sections: made by scripts/gen-docs.js from each command's json declaration (src/cli/json-output.ts); do not edit -->",
+    '',
   ];
-  for (const [type, { when, fields, note }] of Object.entries(events)) {
-    const list = Object.entries(fields)
-      .map(([name, text]) => (text ? `\`${name}\` (${text})` : `\`${name}\``))
-      .join(', ');
-    lines.push(`| \`${type}\` | ${cell(when)} | ${cell(note ? `${list}. ${note}` : list)} |`);
+  const done = new Set();
+  for (const { json } of commands) {
+    if (done.has(json)) continue;
+    done.add(json);
+    const names = commands.filter((other) => other.json === json).map((other) => `\`${other.name} --json\``);
+    lines.push(`## ${json.heading ?? names.join(', ')}`, '');
+    if (json.intro) lines.push(json.intro, '');
+    const { typed, lines: declared } = json.lines;
+    lines.push(...lineTable(typed ? '`type`' : 'line', declared, (name) => (typed ? `\`${name}\`` : name)), '');
+    if (json.after) lines.push(json.after, '');
   }
-  lines.push('', '<!-- end of the run event table -->', '');
+  lines.push('<!-- end of the command sections -->', '');
   return lines.join('\n');
+}
+
+// A table of lines: a row each, `when` and its fields with what they hold.
+function lineTable(first, declared, label) {
+  const cell = (text) => text.replaceAll('|', '\\|');
+  const rows = [`| ${first} | when | fields |`, '|---|---|---|'];
+  for (const [name, { when, fields, note }] of Object.entries(declared)) {
+    const list = Object.entries(fields)
+      .map(([field, text]) => (text ? `\`${field}\` (${text})` : `\`${field}\``))
+      .join(', ');
+    rows.push(`| ${label(name)} | ${cell(when)} | ${cell(note ? `${list}. ${note}` : list)} |`);
+  }
+  return rows;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ import { openStore } from '../store/index.js';
 import { defineCommand, type CommandSpec } from './command.js';
 import { declareOptions, type GivenOptions } from './command-options.js';
 import type { CliContext } from './context.js';
+import { printJson, typedLines, type JsonOutput } from './json-output.js';
 
 const OPTIONS = declareOptions([
   {
@@ -23,6 +24,72 @@ const OPTIONS = declareOptions([
   { name: '--plain-http', help: 'plain HTTP instead of TLS: only on a loopback address' },
   { name: '--schedule', help: 'also run the plans with a schedule at their times, as `sendense-run schedule` does' },
 ]);
+
+type ApiLine =
+  | {
+      readonly type: 'fingerprint';
+      readonly sha256: string;
+      readonly certificate: string;
+      readonly selfSigned: boolean;
+      readonly created: boolean;
+    }
+  | ApiEvent;
+
+// What the server says as it runs: a line for people (`message`) with its level and facts.
+type ApiEvent = { readonly level: 'info' | 'warning' | 'error'; readonly message: string } & (
+  | { readonly type: 'lost-tasks'; readonly count: number }
+  | {
+      readonly type: 'listening';
+      readonly url: string;
+      readonly fingerprint?: string;
+      readonly certificate?: string;
+      readonly selfSigned?: boolean;
+      readonly plans: number;
+    }
+  | { readonly type: 'invalid' }
+  | { readonly type: 'reloading' }
+  | { readonly type: 'stopped' }
+  | { readonly type: 'schedule-ended' }
+  | { readonly type: 'stopping'; readonly signal?: string }
+);
+
+const SAID = { level: '`info`, `warning` or `error`', message: 'one line for people' } as const;
+
+const JSON_OUTPUT: JsonOutput = {
+  intro:
+    "`api fingerprint`: one `fingerprint`. The server: a line per event of its own, each with `level` and `message`; with `--schedule` the scheduler's lines too (`schedule --json`).",
+  lines: typedLines<ApiLine>({
+    fingerprint: {
+      when: '`api fingerprint`',
+      fields: {
+        sha256: "the certificate's SHA-256 fingerprint",
+        certificate: 'its file',
+        selfSigned: '',
+        created: 'made now',
+      },
+    },
+    'lost-tasks': {
+      when: 'at start: tasks of an earlier server were running when it ended (marked lost)',
+      fields: { ...SAID, count: '' },
+    },
+    listening: {
+      when: 'the server listens',
+      fields: {
+        ...SAID,
+        url: '',
+        fingerprint: "with TLS: the certificate's SHA-256 fingerprint",
+        certificate: 'with TLS: its file',
+        selfSigned: 'with TLS',
+        plans: 'how many plans it serves',
+      },
+    },
+    invalid: { when: 'a path of plans it cannot read', fields: SAID },
+    reloading: { when: 'SIGHUP: plans read again', fields: SAID },
+    stopping: { when: 'SIGINT or SIGTERM (again: still cleaning up)', fields: { ...SAID, signal: 'the first time' } },
+    stopped: { when: 'all is given back', fields: SAID },
+    'schedule-ended': { when: '`--schedule`: the scheduler ended', fields: SAID },
+  }),
+};
 
 export const apiCommand: CommandSpec = defineCommand({
   name: 'api',
@@ -44,6 +111,7 @@ export const apiCommand: CommandSpec = defineCommand({
       when: 'a usage error (an unknown option, a listen address that is not HOST:PORT, plain HTTP off loopback)',
     },
   ],
+  json: JSON_OUTPUT,
   run: runApi,
 });
 
@@ -58,11 +126,15 @@ async function runApi(cli: CliContext, given: GivenOptions<typeof OPTIONS>): Pro
     const { apiTls, certificateFingerprint } = await import('../api/tls.js');
     const tls = await apiTls(hub, stateDir);
     const fingerprint = certificateFingerprint(tls.cert);
-    cli.stdout.write(
-      cli.json
-        ? `${JSON.stringify({ type: 'fingerprint', sha256: fingerprint, certificate: tls.certFile, selfSigned: tls.selfSigned, created: tls.created })}\n`
-        : `${fingerprint}\n`,
-    );
+    if (cli.json)
+      printJson<ApiLine>(cli, {
+        type: 'fingerprint',
+        sha256: fingerprint,
+        certificate: tls.certFile,
+        selfSigned: tls.selfSigned,
+        created: tls.created,
+      });
+    else cli.stdout.write(`${fingerprint}\n`);
     return 0;
   }
   const paths = args;
@@ -94,8 +166,8 @@ async function runApi(cli: CliContext, given: GivenOptions<typeof OPTIONS>): Pro
   ]);
   const tls = plainHttp ? undefined : await apiTls(hub, stateDir);
   const store = await openStore(cli.dbPath, { hub: hub.name });
-  const say = (event: Record<string, unknown> & { message: string }) => {
-    if (cli.json) cli.stdout.write(`${JSON.stringify(event)}\n`);
+  const say = (event: ApiEvent) => {
+    if (cli.json) printJson<ApiLine>(cli, event);
     else if (!cli.quiet || event.level === 'error')
       (event.level === 'error' ? cli.stderr : cli.stdout).write(`sendense-run api: ${event.message}\n`);
   };
@@ -209,7 +281,7 @@ function startScheduler(
   cli: CliContext,
   commonArgs: readonly string[],
   paths: readonly string[],
-  say: (event: Record<string, unknown> & { message: string }) => void,
+  say: (event: ApiEvent) => void,
 ): ChildProcess {
   const bin = path.join(findPackageRoot(), 'bin', 'sendense-run.js');
   const child = spawn(process.execPath, [bin, ...(cli.json ? ['--json'] : []), ...commonArgs, 'schedule', ...paths], {

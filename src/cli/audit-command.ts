@@ -7,12 +7,36 @@ import { formatTable } from '../format/table.js';
 import { defineCommand, type CommandSpec } from './command.js';
 import { declareOptions, rejectOperands, type GivenOptions } from './command-options.js';
 import type { CliContext } from './context.js';
+import { printJson, typedLines, type JsonOutput } from './json-output.js';
 import { withExistingStore } from './open-existing-store.js';
+import type { ApiAuditEntry } from '../store/api-records.js';
 
 const OPTIONS = declareOptions([
   { name: '--limit', value: 'N', help: 'at most N entries (default 50)' },
   { name: '--token', value: 'NAME', help: "only this token's actions" },
 ]);
+
+type AuditLine = { readonly type: 'audit' } & ApiAuditEntry;
+
+const JSON_OUTPUT: JsonOutput = {
+  intro: 'An `audit` per entry of the audit log of the API, newest first ([api.md](api.md)).',
+  lines: typedLines<AuditLine>({
+    audit: {
+      when: 'an entry',
+      fields: {
+        id: '',
+        at: '',
+        token: 'the token that made the request, null when none',
+        address: "the client's address",
+        action: '',
+        target: 'what it acted on, null when nothing',
+        status: 'the HTTP status',
+        outcome: '',
+        taskId: 'the task it started, else null',
+      },
+    },
+  }),
+};
 
 export const auditCommand: CommandSpec = defineCommand({
   name: 'audit',
@@ -23,6 +47,7 @@ export const auditCommand: CommandSpec = defineCommand({
     { code: 0, when: 'listed (also when there is no state database yet: it says so)' },
     { code: 2, when: 'a usage error' },
   ],
+  json: JSON_OUTPUT,
   run: runAudit,
 });
 
@@ -36,7 +61,7 @@ async function runAudit(cli: CliContext, given: GivenOptions<typeof OPTIONS>): P
   return withExistingStore(cli, async (store) => {
     const entries = await store.api.listAudit({ limit: count, ...(token ? { token } : {}) });
     if (cli.json) {
-      for (const entry of entries) cli.stdout.write(`${JSON.stringify({ type: 'audit', ...entry })}\n`);
+      for (const entry of entries) printJson<AuditLine>(cli, { type: 'audit', ...entry });
       return 0;
     }
     if (entries.length === 0) {

@@ -3,7 +3,7 @@
 // space of each chain and of each repository; --verbose adds each disk's file, size and change_id.
 
 import path from 'node:path';
-import type { Backup } from '../store/index.js';
+import type { Backup, BackupDisk } from '../store/index.js';
 import { formatBytes } from '../format/bytes.js';
 import { formatLocalTime } from '../format/local-time.js';
 import { plural } from '../format/plural.js';
@@ -14,6 +14,7 @@ import { encryptedRepositoryOf } from '../repository/repository-keys.js';
 import { defineCommand, type CommandSpec, USAGE_ERROR } from './command.js';
 import { declareOptions, rejectOperands, type GivenOptions } from './command-options.js';
 import type { CliContext } from './context.js';
+import { printJson, shapedLines, type JsonOutput } from './json-output.js';
 import { withExistingStore } from './open-existing-store.js';
 
 interface Row {
@@ -29,12 +30,53 @@ const OPTIONS = declareOptions([
   { name: '--verbose', help: "each disk's file, size and change_id too" },
 ]);
 
+type BackupLine = Omit<Backup, 'disks'> & {
+  readonly disks: readonly (BackupDisk & { readonly onDiskBytes: number | null })[];
+  readonly onDiskBytes: number | null;
+  readonly encrypted: boolean;
+  readonly restorable: boolean;
+  readonly notRestorableBecause: string | undefined;
+};
+
+const JSON_OUTPUT: JsonOutput = {
+  intro: 'One object per backup, oldest first.',
+  lines: shapedLines<{ 'a backup': BackupLine }>({
+    'a backup': {
+      when: 'a backup',
+      fields: {
+        id: '',
+        vm: '',
+        plan: '',
+        type: '`full`, `incremental`',
+        chainId: '',
+        parentId: '',
+        status: '`running`, `complete`, `failed`, `damaged`',
+        repository: '',
+        startedAt: '',
+        completedAt: '',
+        bytes: 'copied',
+        onDiskBytes: 'space its own files take',
+        runId: '',
+        verifiedAt: 'last `verify`, null if never',
+        damage: 'what verify found, null unless damaged',
+        protected: 'kept from retention and forget ([protected points](how-it-works.md#protected-points))',
+        restorable: '',
+        notRestorableBecause: 'absent when restorable',
+        encrypted: 'its files are in an encrypted repository: docs/encryption.md',
+        disks:
+          '`[{ backupId, diskKey, file, virtualSize, changeId, bytes, onDiskBytes, status, source, sourceNode, bitmap, manifest }]` (`manifest`: the file was written with a manifest beside it, so a missing one is damage)',
+      },
+    },
+  }),
+};
+
 export const backupsCommand: CommandSpec = defineCommand({
   name: 'backups',
   usage: 'sendense-run backups [--vm NAME] [--verbose]',
   does: 'Backups by VM and chain (each chain with the plan that made it), one line per point, with the space they take on disk;\na protected point says so after its id.',
   options: OPTIONS,
   exitCodes: [{ code: 0, when: 'listed (also when there is no state database yet: it says so)' }, USAGE_ERROR],
+  json: JSON_OUTPUT,
   run: runBackups,
 });
 
@@ -52,9 +94,14 @@ async function runBackups(cli: CliContext, given: GivenOptions<typeof OPTIONS>):
         const disks = backup.disks.map((disk) => ({ ...disk, onDiskBytes: fileDiskUsage(disk.file) }));
         const onDisk = sumOfKnown(disks.map((disk) => disk.onDiskBytes));
         const encrypted = backup.disks.some((disk) => encryptedIn(disk.file));
-        cli.stdout.write(
-          `${JSON.stringify({ ...backup, disks, onDiskBytes: onDisk, encrypted, restorable: notRestorable === undefined, notRestorableBecause: notRestorable })}\n`,
-        );
+        printJson<BackupLine>(cli, {
+          ...backup,
+          disks,
+          onDiskBytes: onDisk,
+          encrypted,
+          restorable: notRestorable === undefined,
+          notRestorableBecause: notRestorable,
+        });
       }
       return 0;
     }

@@ -10,11 +10,49 @@ import { openStore } from '../store/index.js';
 import { defineCommand, type CommandSpec } from './command.js';
 import { declareOptions, type GivenOptions } from './command-options.js';
 import type { CliContext } from './context.js';
+import { printJson, typedLines, type JsonOutput } from './json-output.js';
 import { withRecordedRun } from './recorded-run.js';
 import { KEY_OPTIONS, keyOption } from './key-option.js';
 import { requireRepositoryKey } from '../repository/repository-settings.js';
 
 const OPTIONS = declareOptions([...KEY_OPTIONS]);
+
+type CatalogLine =
+  | {
+      readonly type: 'imported';
+      readonly backupId: string;
+      readonly vm: string;
+      readonly kind: string;
+      readonly parentId: string | null;
+      readonly disks: readonly number[];
+    }
+  | { readonly type: 'skipped'; readonly backupId: string; readonly reason: string }
+  | { readonly type: 'problem'; readonly message: string }
+  | { readonly type: 'relocated'; readonly backupId: string; readonly repository: string }
+  | {
+      readonly type: 'summary';
+      readonly imported: number;
+      readonly known: number;
+      readonly relocated: number;
+      readonly skipped: number;
+    };
+
+const JSON_OUTPUT: JsonOutput = {
+  heading: '`catalog import --json`',
+  lines: typedLines<CatalogLine>({
+    imported: {
+      when: 'a backup recorded',
+      fields: { backupId: '', vm: '', kind: '`full`, `incremental`', parentId: '', disks: 'disk keys' },
+    },
+    skipped: { when: 'a backup left out', fields: { backupId: '', reason: '' } },
+    problem: { when: 'a manifest left out', fields: { message: '' } },
+    relocated: {
+      when: 'a known backup whose files were found moved into REPOSITORY (its records now name them there)',
+      fields: { backupId: '', repository: '' },
+    },
+    summary: { when: 'at the end', fields: { imported: '', known: '', relocated: '', skipped: '' } },
+  }),
+};
 
 export const catalogCommand: CommandSpec = defineCommand({
   name: 'catalog',
@@ -29,6 +67,7 @@ export const catalogCommand: CommandSpec = defineCommand({
     { code: 1, when: 'the state database could not be written' },
     { code: 2, when: 'REPOSITORY is not a directory; it is encrypted and no key given opens it; or a usage error' },
   ],
+  json: JSON_OUTPUT,
   run: runCatalog,
 });
 
@@ -63,8 +102,8 @@ async function runCatalog(cli: CliContext, given: GivenOptions<typeof OPTIONS>):
 
 // One line (or JSON object) per backup imported, relocated or skipped, then the summary.
 function printImport(cli: CliContext, outcome: ImportOutcome, repository: string): void {
-  const out = (object: Record<string, unknown>, text: string): void => {
-    if (cli.json) cli.stdout.write(`${JSON.stringify(object)}\n`);
+  const out = (object: CatalogLine, text: string): void => {
+    if (cli.json) printJson(cli, object);
     else if (!cli.quiet) cli.stdout.write(`${text}\n`);
   };
   for (const backup of outcome.imported) {
@@ -91,9 +130,13 @@ function printImport(cli: CliContext, outcome: ImportOutcome, repository: string
   const moved = outcome.relocated.length > 0 ? `, ${outcome.relocated.length} found moved here` : '';
   const summary = `imported ${outcome.imported.length} backup(s) from ${repository}; ${outcome.known.length} already known${moved}, ${outcome.skipped.length + outcome.problems.length} skipped`;
   if (cli.json)
-    cli.stdout.write(
-      `${JSON.stringify({ type: 'summary', imported: outcome.imported.length, known: outcome.known.length, relocated: outcome.relocated.length, skipped: outcome.skipped.length + outcome.problems.length })}\n`,
-    );
+    printJson<CatalogLine>(cli, {
+      type: 'summary',
+      imported: outcome.imported.length,
+      known: outcome.known.length,
+      relocated: outcome.relocated.length,
+      skipped: outcome.skipped.length + outcome.problems.length,
+    });
   else cli.stdout.write(`${summary}\n`);
 }
 

@@ -9,6 +9,7 @@ import { parseNodeOption } from '../serve/node-option.js';
 import { defineCommand, type CommandSpec } from './command.js';
 import { declareOptions, type GivenOptions } from './command-options.js';
 import type { CliContext } from './context.js';
+import { printJson, typedLines, type JsonOutput } from './json-output.js';
 import { withExistingStore } from './open-existing-store.js';
 
 const OPTIONS = declareOptions([
@@ -17,6 +18,51 @@ const OPTIONS = declareOptions([
   { name: '--identity', value: 'FILE', help: 'with --node: the SSH private key (default: the agent, ~/.ssh keys)' },
   { name: '--known-hosts', value: 'FILE', help: "with --node: the node's host key (default ~/.ssh/known_hosts)" },
 ]);
+
+type CheckpointsLine =
+  | ({ readonly type: 'checkpoint'; readonly domain: string; readonly node: string } & Omit<
+      CheckpointOwnership,
+      'madeBy'
+    > & { readonly madeBy: { readonly runId: string | null } | null })
+  | ({ readonly type: 'summary'; readonly domain: string; readonly node: string } & ReturnType<typeof counts>);
+
+const JSON_OUTPUT: JsonOutput = {
+  intro: 'A `checkpoint` per checkpoint on the domain, oldest first, then the `summary`.',
+  lines: typedLines<CheckpointsLine>({
+    checkpoint: {
+      when: 'a checkpoint of the domain',
+      fields: {
+        domain: '',
+        node: '',
+        name: '',
+        createdAt: 'ISO-8601 UTC, null when libvirt does not say',
+        madeBy:
+          "`{ runId }` for sendense-run's (`runId` null for a checkpoint made before checkpoints named their run), null otherwise",
+        state:
+          "`owned` (a plan's next run continues its chain from it), `run` (a run is taking or giving it back), `orphaned` (sendense-run's, but no chain continues from it), `other database` (sendense-run's, made by a run this state database does not know), `other tool` (not sendense-run's)",
+        plan: 'the plan whose point recorded it, when one still does',
+        repository: "a backup plan's repository",
+        replica: "a replicate plan's replica node",
+        point: 'that point',
+        chain: "that point's chain",
+        why: 'one line',
+      },
+    },
+    summary: {
+      when: 'at the end: counts',
+      fields: {
+        domain: '',
+        node: '',
+        checkpoints: '',
+        owned: '',
+        orphaned: '',
+        run: '',
+        otherDatabase: '',
+        otherTool: '',
+      },
+    },
+  }),
+};
 
 export const checkpointsCommand: CommandSpec = defineCommand({
   name: 'checkpoints',
@@ -34,6 +80,7 @@ export const checkpointsCommand: CommandSpec = defineCommand({
     { code: 1, when: 'libvirt or the node could not be asked (it says why)' },
     { code: 2, when: 'no such domain, bad --node, or a usage error' },
   ],
+  json: JSON_OUTPUT,
   run: runCheckpoints,
 });
 
@@ -54,10 +101,14 @@ async function runCheckpoints(cli: CliContext, given: GivenOptions<typeof OPTION
       const { checkpoints } = await domainCheckpoints(store, host, address);
       if (cli.json) {
         for (const checkpoint of checkpoints)
-          cli.stdout.write(
-            `${JSON.stringify({ type: 'checkpoint', domain, node: host.id, ...checkpoint, madeBy: checkpoint.madeBy ?? null })}\n`,
-          );
-        cli.stdout.write(`${JSON.stringify({ type: 'summary', domain, node: host.id, ...counts(checkpoints) })}\n`);
+          printJson<CheckpointsLine>(cli, {
+            type: 'checkpoint',
+            domain,
+            node: host.id,
+            ...checkpoint,
+            madeBy: checkpoint.madeBy ?? null,
+          });
+        printJson<CheckpointsLine>(cli, { type: 'summary', domain, node: host.id, ...counts(checkpoints) });
         return 0;
       }
       const where = host.isLocal ? '' : ` on ${host.description}`;

@@ -1,9 +1,10 @@
 // One command of the CLI, declared in one file (src/cli/NAME-command.ts) and listed in ./commands.ts:
 // what `help NAME` prints, its options (./command-options.ts), its exit codes as docs/commands.md
-// lists them, and what it does.
+// lists them, what it prints under --json (./json-output.ts), and what it does.
 
 import { parseCommandOptions, type GivenOptions, type OptionSpec } from './command-options.js';
 import type { CliContext } from './context.js';
+import type { JsonOutput } from './json-output.js';
 
 // Every command also exits 2 on a usage error and 1 on an internal error (a bug, printed with its stack).
 export interface ExitCode {
@@ -20,6 +21,8 @@ export interface CommandSpec {
   /** Its own options; the common ones (./command-options.ts) come with every command. */
   readonly options: readonly OptionSpec[];
   readonly exitCodes: readonly ExitCode[];
+  /** What it prints under --json, line by line (docs/json-events.md is made from it). */
+  readonly json: JsonOutput;
   /** Runs it on the words after its name (options anywhere among them). */
   run(cli: CliContext, args: readonly string[]): Promise<number>;
 }

@@ -5,6 +5,7 @@ import { runDoctor, type Finding } from '../doctor/index.js';
 import { defineCommand, type CommandSpec, USAGE_ERROR } from './command.js';
 import { declareOptions, rejectOperands, type GivenOptions } from './command-options.js';
 import type { CliContext } from './context.js';
+import { printJson, shapedLines, type JsonOutput } from './json-output.js';
 import { KEY_OPTIONS, keyOption } from './key-option.js';
 import { withExistingStore } from './open-existing-store.js';
 
@@ -16,6 +17,27 @@ const OPTIONS = declareOptions([
   },
   ...KEY_OPTIONS,
 ]);
+
+interface DoctorNote {
+  readonly type: 'note';
+  readonly message: string;
+}
+
+const JSON_OUTPUT: JsonOutput = {
+  intro: 'One object per finding, then a note per run still going, left alone.',
+  lines: shapedLines<{ finding: Finding; note: DoctorNote }>({
+    finding: {
+      when: 'something a run left',
+      fields: {
+        what: '',
+        action: 'what was done, or `would …` with `--dry-run`',
+        ok: 'false when it could not be cleaned',
+      },
+      note: 'An orphaned libvirt checkpoint without `--remove-orphaned-checkpoints` is a finding whose `action` says it was left and how to delete it (`ok` true).',
+    },
+    note: { when: 'after the findings', fields: { type: '`note`', message: '' } },
+  }),
+};
 
 export const doctorCommand: CommandSpec = defineCommand({
   name: 'doctor',
@@ -30,6 +52,7 @@ export const doctorCommand: CommandSpec = defineCommand({
     },
     USAGE_ERROR,
   ],
+  json: JSON_OUTPUT,
   run: doctor,
 });
 
@@ -49,8 +72,8 @@ async function doctor(cli: CliContext, given: GivenOptions<typeof OPTIONS>): Pro
 
 function report(cli: CliContext, findings: readonly Finding[], notes: readonly string[], dryRun: boolean): void {
   if (cli.json) {
-    for (const finding of findings) cli.stdout.write(`${JSON.stringify(finding)}\n`);
-    for (const note of notes) cli.stdout.write(`${JSON.stringify({ type: 'note', message: note })}\n`);
+    for (const finding of findings) printJson<Finding>(cli, finding);
+    for (const note of notes) printJson<DoctorNote>(cli, { type: 'note', message: note });
     return;
   }
   for (const note of notes) cli.stdout.write(`  ${note}\n`);

@@ -10,6 +10,8 @@ import { loadPlanForRun } from '../plan/load.js';
 import { isPostgresUrl } from '../store/database-target.js';
 import { IN_MEMORY, openStore } from '../store/index.js';
 import type { CliContext } from './context.js';
+import { printJson } from './json-output.js';
+import type { DryRunLine } from './dry-run-json.js';
 
 export async function dryRunCommand(cli: CliContext, file: string): Promise<number> {
   const plan = await loadPlanForRun(file, process.env);
@@ -21,9 +23,13 @@ export async function dryRunCommand(cli: CliContext, file: string): Promise<numb
     const steps = await dryRunPlan(plan, { store, newDatabase, hub });
     const exitCode = steps.some((step) => step.fails) ? 1 : 0;
     if (cli.json) {
-      cli.stdout.write(
-        `${JSON.stringify({ plan: plan.name, kind: plan.kind, file: plan.origin.file, wouldFail: exitCode !== 0, steps })}\n`,
-      );
+      printJson<DryRunLine>(cli, {
+        plan: plan.name,
+        kind: plan.kind,
+        file: plan.origin.file,
+        wouldFail: exitCode !== 0,
+        steps,
+      });
       return exitCode;
     }
     cli.stdout.write(`dry run of ${plan.kind} plan ${plan.name} (${plan.origin.file}); nothing is changed\n`);

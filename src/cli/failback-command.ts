@@ -8,7 +8,8 @@ import { existsSync } from 'node:fs';
 import { SendenseError, usageError } from '../errors.js';
 import type { RunReporter } from '../engine/run-events.js';
 import { failBack } from '../failback/fail-back.js';
-import { printFailedBack } from '../failback/failback-output.js';
+import { FAILBACK_JSON, printFailedBack } from '../failback/failback-output.js';
+import { planCapability } from '../kinds/index.js';
 import { loadPlanForRun } from '../plan/load.js';
 import type { ReplicatePlan } from '../plan/types.js';
 import { isPostgresUrl } from '../store/database-target.js';
@@ -53,6 +54,7 @@ export const failbackCommand: CommandSpec = defineCommand({
     { code: 2, when: 'not a replicate plan of a libvirt source, an invalid plan, or a usage error' },
     { code: 130, when: 'interrupted (run failback again to finish)' },
   ],
+  json: FAILBACK_JSON,
   run: runFailback,
 });
 
@@ -61,8 +63,9 @@ async function runFailback(cli: CliContext, given: GivenOptions<typeof OPTIONS>)
   if (file === undefined) throw usageError(`failback needs a replicate plan file (usage: ${failbackCommand.usage})`);
   if (extra.length > 0) throw usageError(`failback takes one plan file (got '${extra[0]}' too)`);
   const waitSeconds = parseWait(given.value('--wait'));
-  const plan = await loadPlanForRun(file, process.env);
-  if (plan.kind !== 'replicate') throw usageError(`failback takes a replicate plan: ${file} is a ${plan.kind} plan`);
+  const loaded = await loadPlanForRun(file, process.env);
+  const plan = planCapability(loaded, 'replica');
+  if (plan === undefined) throw usageError(`failback takes a replicate plan: ${file} is a ${loaded.kind} plan`);
   if (plan.vm.source.type !== 'libvirt')
     throw usageError(
       `failback needs a libvirt source, a domain to start again: plan ${plan.name} (${file}) has a ${plan.vm.source.type} source`,

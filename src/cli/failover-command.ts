@@ -8,13 +8,14 @@ import { existsSync } from 'node:fs';
 import { isSendenseError, SendenseError, usageError } from '../errors.js';
 import { checkFailoverPoint, type PointCheckOutcome } from '../failover/check-point.js';
 import { failOver } from '../failover/fail-over.js';
-import { printFailedOver, printTestEnded, printTestRunning } from '../failover/failover-output.js';
+import { FAILOVER_JSON, printFailedOver, printTestEnded, printTestRunning } from '../failover/failover-output.js';
 import { choosePoint } from '../failover/failover-point.js';
 import { startFailoverTest } from '../failover/failover-test.js';
 import { openReplicaNode } from '../replica/replica-node.js';
 import { formatDuration } from '../format/duration.js';
 import { formatLocalTime } from '../format/local-time.js';
 import { loadHubConfig } from '../hub/hub-config.js';
+import { planCapability } from '../kinds/index.js';
 import { loadPlanForRun } from '../plan/load.js';
 import type { ReplicatePlan } from '../plan/types.js';
 import { finishUnfinishedPoints } from '../replica/replica-points.js';
@@ -69,6 +70,7 @@ export const failoverCommand: CommandSpec = defineCommand({
     { code: 2, when: 'not a replicate plan, no replica domain in it, an invalid plan, or a usage error' },
     { code: 130, when: 'interrupted before the domain started (all it had taken given back)' },
   ],
+  json: FAILOVER_JSON,
   run: runFailover,
 });
 
@@ -76,8 +78,9 @@ async function runFailover(cli: CliContext, given: GivenOptions<typeof OPTIONS>)
   const [file, ...extra] = given.operands;
   if (file === undefined) throw usageError(`failover needs a replicate plan file (usage: ${failoverCommand.usage})`);
   if (extra.length > 0) throw usageError(`failover takes one plan file (got '${extra[0]}' too)`);
-  const plan = await loadPlanForRun(file, process.env);
-  if (plan.kind !== 'replicate') throw usageError(`failover takes a replicate plan: ${file} is a ${plan.kind} plan`);
+  const loaded = await loadPlanForRun(file, process.env);
+  const plan = planCapability(loaded, 'replica');
+  if (plan === undefined) throw usageError(`failover takes a replicate plan: ${file} is a ${loaded.kind} plan`);
   if (plan.replica.domain === undefined) {
     throw usageError(
       `plan ${plan.name} (${file}) has no replica domain to start: its source has no domain XML of its own, so replica.definition must say what the domain is`,

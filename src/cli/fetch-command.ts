@@ -14,10 +14,13 @@ import type { S3Client } from '@aws-sdk/client-s3';
 import type { S3CopyTo } from '../plan/types.js';
 import { formatBytes } from '../format/bytes.js';
 import { SendenseError, usageError } from '../errors.js';
+import { copyToCapability } from '../copy/targets/index.js';
+import { planCapability } from '../kinds/index.js';
 import { loadPlanForRun } from '../plan/load.js';
 import { defineCommand, type CommandSpec } from './command.js';
 import { declareOptions, type GivenOptions } from './command-options.js';
 import type { CliContext } from './context.js';
+import { printJson, typedLines, type JsonOutput } from './json-output.js';
 
 const OPTIONS = declareOptions([
   { name: '--vm', value: 'NAME', help: "only this VM's points" },
@@ -31,6 +34,56 @@ const OPTIONS = declareOptions([
     help: 'bring only the small files; read the backup files from the bucket as they are read, until Ctrl+C or SIGTERM',
   },
 ]);
+
+type FetchLine =
+  | {
+      readonly type: 'summary';
+      readonly fetched: number;
+      readonly kept: number;
+      readonly bytes: number;
+      readonly point: string | null;
+      readonly dir: string;
+    }
+  | {
+      readonly type: 'view';
+      readonly dir: string;
+      readonly files: number;
+      readonly fetched: number;
+      readonly kept: number;
+      readonly point: string | null;
+    }
+  | { readonly type: 'view-closed'; readonly dir: string; readonly requests: number; readonly bytes: number };
+
+const JSON_OUTPUT: JsonOutput = {
+  intro:
+    'Without `--lazy`, one `summary`. With `--lazy`, a `view` once it is open and a `view-closed` when it is closed ([copies.md](copies.md)).',
+  lines: typedLines<FetchLine>({
+    summary: {
+      when: 'every object asked for is in DIR',
+      fields: {
+        fetched: 'files brought from the bucket',
+        kept: 'files found in DIR already with the right content',
+        bytes: 'fetched',
+        point: 'the point asked for, else null',
+        dir: '',
+      },
+    },
+    view: {
+      when: '`--lazy`: the view is open',
+      fields: {
+        dir: '',
+        files: 'the backup files read from the bucket as they are read',
+        fetched: 'small files brought',
+        kept: 'small files found in DIR already',
+        point: 'the point asked for, else null',
+      },
+    },
+    'view-closed': {
+      when: '`--lazy`: the view is closed',
+      fields: { dir: '', requests: 'reads served from the bucket', bytes: 'read from the bucket' },
+    },
+  }),
+};
 
 export const fetchCommand: CommandSpec = defineCommand({
   name: 'fetch',
@@ -48,6 +101,7 @@ export const fetchCommand: CommandSpec = defineCommand({
       when: 'invalid plan, a plan that is not an s3 copy, DIR holding something else, or a usage error; nothing was written',
     },
   ],
+  json: JSON_OUTPUT,
   run: runFetch,
 });
 
@@ -58,11 +112,13 @@ async function runFetch(cli: CliContext, given: GivenOptions<typeof OPTIONS>): P
     throw usageError('fetch takes a copy plan and a directory (sendense-run fetch COPY-PLAN.yaml DIR)');
   if (point !== undefined && vm === undefined) throw usageError('--point needs --vm: the point of which VM');
   const plan = await loadPlanForRun(given.operands[0]!, process.env);
-  if (plan.kind !== 'copy' || plan.copy.to.type !== 's3')
+  const copy = planCapability(plan, 'copy')?.copy;
+  // Only a bucket's objects can be fetched: its target offers it.
+  const to = copy === undefined ? undefined : copyToCapability(copy.to, 'fetch');
+  if (to === undefined)
     throw new SendenseError(`${plan.origin.file}: fetch reads a copy plan's s3 copy; this plan is not one`, {
       exitCode: 2,
     });
-  const to = plan.copy.to;
   const dir = path.resolve(given.operands[1]!);
   const client = s3Client(to, await s3Keys(to.credentials));
   if (given.flag('--lazy')) {
@@ -79,9 +135,14 @@ async function runFetch(cli: CliContext, given: GivenOptions<typeof OPTIONS>): P
     const what =
       outcome.point === undefined ? (vm === undefined ? 'the copy' : `VM ${vm}`) : `point ${outcome.point} of ${vm}`;
     if (cli.json)
-      cli.stdout.write(
-        `${JSON.stringify({ type: 'summary', fetched: outcome.fetched.length, kept: outcome.kept.length, bytes: outcome.bytes, point: outcome.point ?? null, dir })}\n`,
-      );
+      printJson<FetchLine>(cli, {
+        type: 'summary',
+        fetched: outcome.fetched.length,
+        kept: outcome.kept.length,
+        bytes: outcome.bytes,
+        point: outcome.point ?? null,
+        dir,
+      });
     else
       cli.stdout.write(
         `fetched ${what} from ${s3Description(to)} into ${dir}: ${outcome.fetched.length} file(s), ${formatBytes(outcome.bytes)}; ${outcome.kept.length} already there kept\n`,
@@ -109,9 +170,14 @@ async function viewUntilStopped(
     const view = await openBucketView(client, to, dir, choice);
     try {
       if (cli.json)
-        cli.stdout.write(
-          `${JSON.stringify({ type: 'view', dir, files: view.files, fetched: view.fetched.length, kept: view.kept.length, point: view.point ?? null })}\n`,
-        );
+        printJson<FetchLine>(cli, {
+          type: 'view',
+          dir,
+          files: view.files,
+          fetched: view.fetched.length,
+          kept: view.kept.length,
+          point: view.point ?? null,
+        });
       else
         cli.stdout.write(
           `${dir} is a repository of ${s3Description(to)}: ${view.files} backup file(s) read from the bucket as they are read\nCtrl+C (or SIGTERM) closes it\n`,
@@ -125,7 +191,7 @@ async function viewUntilStopped(
       await view.close();
     }
     const { requests, bytes } = view.served();
-    if (cli.json) cli.stdout.write(`${JSON.stringify({ type: 'view-closed', dir, requests, bytes })}\n`);
+    if (cli.json) printJson<FetchLine>(cli, { type: 'view-closed', dir, requests, bytes });
     else cli.stdout.write(`closed the view at ${dir}: ${requests} read(s) from the bucket, ${formatBytes(bytes)}\n`);
     return 0;
   } finally {

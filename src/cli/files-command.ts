@@ -12,7 +12,8 @@ import { refuseInsideRepository } from '../repository/containing-repository.js';
 import type { DiskLayout } from '../files/filesystems.js';
 import type { GuestEntry } from '../files/guest-files.js';
 import { escapeGuestName } from '../files/guest-name.js';
-import { entryJson, filesystemsJson, isoTime } from '../files/files-json.js';
+import type { ExtractedPath } from '../files/extract.js';
+import { entryJson, filesystemsJson, isoTime, type EntryJson, type FilesystemJson } from '../files/files-json.js';
 import { formatGuestPath, parseGuestPath, type GuestPath } from '../files/guest-path.js';
 import { openPoint } from '../files/open-point.js';
 import { pointReaderOf, type PointReader } from '../files/point-reader.js';
@@ -35,7 +36,10 @@ import {
   parseIdleSeconds,
   sessionWanted,
   stopSessions,
+  type SessionLine,
+  type SessionStoppedLine,
 } from './files-sessions.js';
+import { printJson, shapedLines, type JsonOutput } from './json-output.js';
 
 const OPTIONS = declareOptions([
   {
@@ -59,6 +63,75 @@ const OPTIONS = declareOptions([
   ...FILES_SESSION_OPTIONS,
 ]);
 
+type ExtractedLine = ExtractedPath & { readonly to: string };
+
+const JSON_OUTPUT: JsonOutput = {
+  intro:
+    'Without a path, one object per filesystem of the disk; with `NAME:/DIR`, one per entry; with `--get … --to`, one per path extracted ([file-level-restore.md](file-level-restore.md)). `--sessions`: one per files session; `--stop-sessions`: one per session stopped.',
+  lines: shapedLines<{
+    'a filesystem': FilesystemJson;
+    'an entry': EntryJson;
+    'a path extracted': ExtractedLine;
+    'a session': SessionLine;
+    'a session stopped': SessionStoppedLine;
+  }>({
+    'a filesystem': {
+      when: 'without a path',
+      fields: {
+        name: 'what `NAME:/PATH` takes',
+        device: '',
+        type: 'ext4, xfs, vfat, ntfs, btrfs, swap, unknown…',
+        label: '',
+        uuid: '',
+        size: '',
+        os: 'optional: the operating system whose root it is',
+        partitionTable: '',
+      },
+    },
+    'an entry': {
+      when: '`NAME:/DIR`',
+      fields: {
+        name: '',
+        type: 'file, directory, symlink, char, block, fifo, socket',
+        size: '',
+        mode: '"0755"',
+        uid: '',
+        gid: '',
+        mtime: '',
+        target: 'optional',
+        nameBytes: 'base64, for a name that is not UTF-8',
+        targetBytes: 'base64, for a target that is not UTF-8',
+      },
+    },
+    'a path extracted': {
+      when: '`--get … --to`',
+      fields: { from: '', name: '', type: '', bytes: '', to: '' },
+    },
+    'a session': {
+      when: '`--sessions`',
+      fields: {
+        type: '`files-session`',
+        pid: '',
+        vm: '',
+        backupId: '',
+        disk: '',
+        repository: '',
+        state: '`open`, `opening` or `gone`',
+        appliancePid: 'null unless open',
+        appliancesStarted: 'null unless open',
+        calls: 'null unless open',
+        idleSeconds: '',
+        since: '',
+        dir: '',
+      },
+    },
+    'a session stopped': {
+      when: '`--stop-sessions`',
+      fields: { type: '`files-session-stopped`', pid: '', vm: '', backupId: '', wasRunning: '' },
+    },
+  }),
+};
+
 const declared = defineCommand({
   name: 'files',
   usage:
@@ -77,6 +150,7 @@ const declared = defineCommand({
     },
     { code: 130, when: 'interrupted: the appliance was stopped and nothing was left in the target' },
   ],
+  json: JSON_OUTPUT,
   run: (cli, given) => runGiven(cli, given),
 });
 
@@ -253,7 +327,7 @@ export async function filesOnPoint(cli: Output, reader: PointReader, request: Fi
       progress: noteTo(cli),
     });
     if (cli.json) {
-      for (const extracted of result.paths) cli.stdout.write(`${JSON.stringify({ ...extracted, to: target.path })}\n`);
+      for (const extracted of result.paths) printJson<ExtractedLine>(cli, { ...extracted, to: target.path });
     } else {
       cli.stdout.write(
         `extracted ${result.paths.map((p) => p.from).join(', ')} from ${reader.where} to ${target.path} (${formatBytes(result.bytes)} streamed)\n`,
@@ -276,7 +350,7 @@ export function noteTo(cli: Output): (line: string) => void {
 // --get takes every following argument that is not an option.
 function printLayout(cli: Output, layout: DiskLayout, where: string): void {
   if (cli.json) {
-    for (const fs of filesystemsJson(layout)) cli.stdout.write(`${JSON.stringify(fs)}\n`);
+    for (const fs of filesystemsJson(layout)) printJson<FilesystemJson>(cli, fs);
     return;
   }
   cli.stdout.write(`${where}: partition table ${layout.partitionTable}\n`);
@@ -293,7 +367,7 @@ function printLayout(cli: Output, layout: DiskLayout, where: string): void {
 
 function printDirectory(cli: Output, where: GuestPath, entries: readonly GuestEntry[], point: string): void {
   if (cli.json) {
-    for (const entry of entries) cli.stdout.write(`${JSON.stringify(entryJson(entry))}\n`);
+    for (const entry of entries) printJson<EntryJson>(cli, entryJson(entry));
     return;
   }
   cli.stdout.write(

@@ -10,6 +10,7 @@ import { isSessionAlive, sessionsHere, stopSession } from '../files/session/sess
 import { openStore } from '../store/index.js';
 import { declareOptions, parseCommandOptions } from './command-options.js';
 import type { CliContext } from './context.js';
+import { printJson } from './json-output.js';
 import { withExistingStore } from './open-existing-store.js';
 
 export const FILES_SESSION_OPTIONS = declareOptions([
@@ -68,6 +69,32 @@ export function filesSessionCommand(args: readonly string[]): ((cli: CliContext)
   return args.includes('--serve-session') ? (cli) => serve(cli, args) : undefined;
 }
 
+/** `files --sessions --json`: a session of this user's on this host. */
+export interface SessionLine {
+  readonly type: 'files-session';
+  readonly pid: number;
+  readonly vm: string;
+  readonly backupId: string;
+  readonly disk: number;
+  readonly repository: string;
+  readonly state: string;
+  readonly appliancePid: number | null;
+  readonly appliancesStarted: number | null;
+  readonly calls: number | null;
+  readonly idleSeconds: number;
+  readonly since: string;
+  readonly dir: string;
+}
+
+/** `files --stop-sessions --json`: a session stopped. */
+export interface SessionStoppedLine {
+  readonly type: 'files-session-stopped';
+  readonly pid: number;
+  readonly vm: string;
+  readonly backupId: string;
+  readonly wasRunning: boolean;
+}
+
 export async function listSessions(cli: CliContext, operands: readonly string[]): Promise<number> {
   if (operands.length > 0) throw usageError(`files --sessions takes nothing more (got '${operands[0]}')`);
   return withExistingStore(cli, async (store) => {
@@ -89,7 +116,7 @@ export async function listSessions(cli: CliContext, operands: readonly string[])
         since: session.since,
         dir: session.dir,
       };
-      if (cli.json) cli.stdout.write(`${JSON.stringify({ type: 'files-session', ...shown })}\n`);
+      if (cli.json) printJson<SessionLine>(cli, { type: 'files-session', ...shown });
       else
         rows.push([
           String(shown.pid),
@@ -118,9 +145,13 @@ export async function stopSessions(cli: CliContext, operands: readonly string[])
     for (const session of sessions) {
       const wasRunning = await stopSession(store, session);
       if (cli.json)
-        cli.stdout.write(
-          `${JSON.stringify({ type: 'files-session-stopped', pid: session.pid, vm: session.vm, backupId: session.backupId, wasRunning })}\n`,
-        );
+        printJson<SessionStoppedLine>(cli, {
+          type: 'files-session-stopped',
+          pid: session.pid,
+          vm: session.vm,
+          backupId: session.backupId,
+          wasRunning,
+        });
       else
         cli.stdout.write(
           `${wasRunning ? 'stopped' : 'removed what was left of'} files session pid ${session.pid} (VM ${session.vm}, backup ${session.backupId}, disk ${session.diskKey})\n`,

@@ -7,15 +7,67 @@
 import { SendenseError, usageError } from '../errors.js';
 import { applyPrune } from '../retention/apply-prune.js';
 import { chooseForget, type ForgetChoice } from '../retention/forget-choice.js';
-import type { PointDecision } from '../retention/prune-choice.js';
+import type { PointAction, PointDecision } from '../retention/prune-choice.js';
 import { refuseUnfinishedMerge } from '../retention/unfinished-merge.js';
 import type { Backup, Store } from '../store/index.js';
 import { defineCommand, type CommandSpec } from './command.js';
 import { declareOptions, type GivenOptions } from './command-options.js';
 import type { CliContext } from './context.js';
+import { printJson, typedLines, type JsonOutput } from './json-output.js';
 import { KEY_OPTIONS, keyOption } from './key-option.js';
 import { withExistingStore } from './open-existing-store.js';
 import { withRecordedRun } from './recorded-run.js';
+
+type ForgetLine =
+  | ({
+      readonly type: 'point';
+      readonly id: string;
+      readonly backupType: string;
+      readonly status: string;
+      readonly takenAt: string;
+      readonly done: boolean;
+    } & Exclude<PointAction, { readonly action: 'keep' }>)
+  | { readonly type: 'info'; readonly step: 'forget'; readonly message: string }
+  | {
+      readonly type: 'summary';
+      readonly vm: string;
+      readonly dryRun: boolean;
+      readonly merged: readonly string[];
+      readonly removed: readonly string[];
+    }
+  | { readonly type: 'refused'; readonly vm: string; readonly message: string };
+
+const JSON_OUTPUT: JsonOutput = {
+  intro:
+    'A `point` per point, newest first, as each is merged or removed (with `--dry-run`, what would happen to it), an `info` for what else was given back, then the `summary` (also when there was no point to forget: both lists empty). Refused, nothing changed (exit 2): a `refused` per point that cannot go.',
+  lines: typedLines<ForgetLine>({
+    point: {
+      when: 'a point merged or removed (with `--dry-run`: that would be)',
+      fields: {
+        id: '',
+        backupType: '`full`, `incremental`',
+        status: '',
+        takenAt: '',
+        action: '`merge` or `delete`',
+        into: 'merge: the point it is merged into',
+        becomesFull: 'merge: the point merged into becomes the full',
+        done: 'false with `--dry-run`',
+      },
+    },
+    info: {
+      when: "what else was given back: a point's bitmap on the source, or its libvirt checkpoint on the domain",
+      fields: { step: '`forget`', message: '' },
+    },
+    summary: {
+      when: 'at the end',
+      fields: { vm: '', dryRun: '', merged: 'ids', removed: 'ids' },
+    },
+    refused: {
+      when: 'a point asked for cannot go (nothing was changed)',
+      fields: { vm: '', message: 'why, and what to do' },
+    },
+  }),
+};
 
 const OPTIONS = declareOptions([
   { name: '--point', value: 'ID', repeatable: true, help: 'this backup (repeatable)' },
@@ -53,6 +105,7 @@ export const forgetCommand: CommandSpec = defineCommand({
     },
     { code: 130, when: 'interrupted by SIGINT, SIGTERM or SIGHUP: stopped after the merge under way' },
   ],
+  json: JSON_OUTPUT,
   run: runForget,
 });
 
@@ -75,7 +128,7 @@ async function runForget(cli: CliContext, given: GivenOptions<typeof OPTIONS>): 
     const choice = await chooseFor(store, request);
     if (choice.refusals.length > 0) {
       for (const refusal of choice.refusals) {
-        if (cli.json) cli.stdout.write(`${JSON.stringify({ type: 'refused', vm, message: refusal })}\n`);
+        if (cli.json) printJson<ForgetLine>(cli, { type: 'refused', vm, message: refusal });
         cli.stderr.write(`sendense-run: forget refused: ${refusal}\n`);
       }
       cli.stderr.write('sendense-run: nothing was changed\n');
@@ -125,7 +178,7 @@ async function chooseFor(store: Store, request: ForgetRequest): Promise<ForgetCh
 
 async function forget(cli: CliContext, store: Store, request: ForgetRequest, planned: ForgetChoice): Promise<number> {
   const say = (line: string) => {
-    if (cli.json) cli.stdout.write(`${JSON.stringify({ type: 'info', step: 'forget', message: line })}\n`);
+    if (cli.json) printJson<ForgetLine>(cli, { type: 'info', step: 'forget', message: line });
     else if (!cli.quiet) cli.stdout.write(`${line}\n`);
   };
   const record = { plan: `forget ${request.vm}`, kind: 'forget', trigger: 'manual' } as const;
@@ -155,25 +208,23 @@ async function forget(cli: CliContext, store: Store, request: ForgetRequest, pla
 function reportPoint(cli: CliContext, decision: PointDecision, mood: 'would' | 'did'): void {
   const { backup, ...action } = decision;
   if (cli.json) {
-    const point = {
+    printJson<ForgetLine>(cli, {
       type: 'point',
       id: backup.id,
       backupType: backup.type,
       status: backup.status,
       takenAt: backup.startedAt,
-      ...action,
+      // forget merges or removes every point it lists (chooseForget keeps none).
+      ...(action as Exclude<PointAction, { readonly action: 'keep' }>),
       done: mood === 'did',
-    };
-    cli.stdout.write(`${JSON.stringify(point)}\n`);
+    });
   } else if (mood === 'would' || !cli.quiet) cli.stdout.write(`${describeForget(decision, mood)}\n`);
 }
 
 function writeSummary(cli: CliContext, vm: string, dryRun: boolean, decisions: readonly PointDecision[]): void {
   const ids = (action: PointDecision['action']) =>
     decisions.filter((decision) => decision.action === action).map((decision) => decision.backup.id);
-  cli.stdout.write(
-    `${JSON.stringify({ type: 'summary', vm, dryRun, merged: ids('merge'), removed: ids('delete') })}\n`,
-  );
+  printJson<ForgetLine>(cli, { type: 'summary', vm, dryRun, merged: ids('merge'), removed: ids('delete') });
 }
 
 // One line per point: what forget did (or would do) with it.

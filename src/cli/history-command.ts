@@ -14,6 +14,7 @@ import type { Backup, ReplicaPoint, Run, Store } from '../store/index.js';
 import { defineCommand, type CommandSpec, USAGE_ERROR } from './command.js';
 import { declareOptions, rejectOperands, type GivenOptions } from './command-options.js';
 import type { CliContext } from './context.js';
+import { printJson, shapedLines, type JsonOutput } from './json-output.js';
 import { withExistingStore } from './open-existing-store.js';
 
 export interface HistoryRow {
@@ -40,12 +41,53 @@ const OPTIONS = declareOptions([
   { name: '--limit', value: 'N', help: 'at most N runs (default 50)' },
 ]);
 
+type HistoryLine = Omit<Run, 'status' | 'taken' | 'bytes'> & Omit<HistoryRow, 'run'>;
+
+const JSON_OUTPUT: JsonOutput = {
+  intro: 'One object per run, newest first.',
+  lines: shapedLines<{ 'a run': HistoryLine }>({
+    'a run': {
+      when: 'a run',
+      fields: {
+        id: '',
+        plan: '',
+        kind: "the plan's",
+        trigger: '`manual`, `schedule`, `api`',
+        status:
+          '`running`, `succeeded`, `failed`, `interrupted`, `skipped`, or `died`: left `running` by a process that is gone from this host',
+        startedAt: '',
+        endedAt: '',
+        seconds: 'null while running and for skipped runs',
+        error: '',
+        pid: '',
+        hostname: '',
+        planFile: '',
+        backupId: 'the backup the run made, the replica point a sync made, or the backup a restore read',
+        taken: '`full`, `incremental`, `restore`, `copy`, or null when no backup was started',
+        bytes: 'copied, null when not known',
+        point:
+          'what became of that backup since, null without one: `{ "state" }` with its status now (`complete`, `damaged`, `failed`, …), `removed` (retention removed it), `gone` (removed before sendense-run recorded what became of points), or `{ "state": "merged", "mergedInto": ID }`: a retention merge folded it into that point, which holds its data now',
+        queuedSeconds: "how long it waited for the hub's disk slots; null when it did not wait",
+        vmWaitSeconds:
+          "how long it waited for its VM while another plan's run held it ([busy VMs](how-it-works.md#busy-vms)); null when it did not wait",
+        hub: 'the hub that ran it: its hub config `name`, else the host name',
+        fire: 'with a shared schedule on PostgreSQL: `PLAN@TIME`, the scheduled fire it belongs to; else null',
+        actor: 'a run the API started: the name of the token that started it; else null',
+        note: 'what the run adds besides its status and error, e.g. a verify\'s "damage cleared: IDS"; else null',
+      },
+    },
+  }),
+  after:
+    '`backupId`, `taken` and `bytes` are recorded once as the run ends (a run still going: its progress so far) and no later merge changes them.',
+};
+
 export const historyCommand: CommandSpec = defineCommand({
   name: 'history',
   usage: 'sendense-run history [--plan NAME] [--limit N]',
   does: "Past runs, newest first: start time, plan, kind taken, trigger, status, duration, bytes, backup, point, errors. A run's kind taken, bytes and backup are recorded once as it ends and never change; POINT says what became of that backup since, apart: its state now (complete, damaged…), merged into ID (a retention merge: its data lives on in that point), removed, or gone (removed before this was recorded).",
   options: OPTIONS,
   exitCodes: [{ code: 0, when: 'listed (also when there is no state database yet: it says so)' }, USAGE_ERROR],
+  json: JSON_OUTPUT,
   run: runHistory,
 });
 
@@ -60,9 +102,14 @@ async function runHistory(cli: CliContext, given: GivenOptions<typeof OPTIONS>):
     const rows = await historyRows(store, { plan, limit: count });
     if (cli.json) {
       for (const row of rows)
-        cli.stdout.write(
-          `${JSON.stringify({ ...row.run, status: row.status, taken: row.taken, bytes: row.bytes, point: row.point, seconds: row.seconds })}\n`,
-        );
+        printJson<HistoryLine>(cli, {
+          ...row.run,
+          status: row.status,
+          taken: row.taken,
+          bytes: row.bytes,
+          point: row.point,
+          seconds: row.seconds,
+        });
       return 0;
     }
     if (rows.length === 0) {

@@ -27,6 +27,7 @@ import { formatTable } from '../format/table.js';
 import { defineCommand, type CommandSpec } from './command.js';
 import { declareOptions, type GivenOptions } from './command-options.js';
 import type { CliContext } from './context.js';
+import { printJson, typedLines, type JsonOutput } from './json-output.js';
 import { didYouMean } from './nearest-name.js';
 
 const ACTIONS = ['add', 'remove', 'list'] as const;
@@ -40,6 +41,63 @@ const OPTIONS = declareOptions([
   { name: '--remove-key-file', value: 'FILE', help: 'remove: the key to remove' },
   { name: '--remove-key-env', value: 'NAME', help: 'remove: the key to remove, from the environment variable NAME' },
 ]);
+
+type KeyLine =
+  | {
+      readonly type: 'key';
+      readonly repository: string;
+      readonly keyId: string;
+      readonly added: string;
+      readonly given: boolean;
+    }
+  | {
+      readonly type: 'key-added';
+      readonly repository: string;
+      readonly keyId: string;
+      readonly changed: boolean;
+      readonly keys: number;
+    }
+  | {
+      readonly type: 'key-removed';
+      readonly repository: string;
+      readonly keyIds: readonly string[];
+      readonly changed: boolean;
+      readonly keys: number;
+    };
+
+const JSON_OUTPUT: JsonOutput = {
+  intro:
+    "`key list`: a `key` per key of the repository, oldest first. `key add`: one `key-added`. `key remove`: one `key-removed`. No key's text is ever printed.",
+  lines: typedLines<KeyLine>({
+    key: {
+      when: '`key list`',
+      fields: {
+        repository: '',
+        keyId: '',
+        added: 'when it was added, ISO 8601',
+        given: 'it is the key given with `--key-file`/`--key-env`',
+      },
+    },
+    'key-added': {
+      when: '`key add`',
+      fields: {
+        repository: '',
+        keyId: 'the new key, or the key it was already',
+        changed: 'false when the new key was a key already',
+        keys: 'how many keys open the repository now',
+      },
+    },
+    'key-removed': {
+      when: '`key remove`',
+      fields: {
+        repository: '',
+        keyIds: 'the entries removed, none when the key was not one',
+        changed: '',
+        keys: 'how many keys open the repository now',
+      },
+    },
+  }),
+};
 
 export const keyCommand: CommandSpec = defineCommand({
   name: 'key',
@@ -72,6 +130,7 @@ export const keyCommand: CommandSpec = defineCommand({
       when: 'REPOSITORY is not an encrypted sendense-run repository; a key file or variable missing, unreadable, not text or shorter than 32 characters; the key to remove is the key given to stay; or a usage error',
     },
   ],
+  json: JSON_OUTPUT,
   run: runKey,
 });
 
@@ -254,9 +313,7 @@ async function requireEncryptedRepository(repository: string): Promise<void> {
 function printList(cli: CliContext, repository: string, entries: readonly KeyringEntry[]): void {
   if (cli.json) {
     for (const entry of entries)
-      cli.stdout.write(
-        `${JSON.stringify({ type: 'key', repository, keyId: entry.id, added: entry.added, given: entry.given })}\n`,
-      );
+      printJson<KeyLine>(cli, { type: 'key', repository, keyId: entry.id, added: entry.added, given: entry.given });
     return;
   }
   const rows = entries.map((entry) => [entry.id, formatLocalTime(entry.added), entry.given ? '(the key given)' : '']);
@@ -269,8 +326,9 @@ function printList(cli: CliContext, repository: string, entries: readonly Keyrin
 }
 
 // The one line (or JSON object) add and remove end with: their summary, printed with --quiet too.
-function out(cli: CliContext, object: Record<string, unknown>, text: string): void {
-  cli.stdout.write(cli.json ? `${JSON.stringify(object)}\n` : `${text}\n`);
+function out(cli: CliContext, object: KeyLine, text: string): void {
+  if (cli.json) printJson(cli, object);
+  else cli.stdout.write(`${text}\n`);
 }
 
 function isDirectory(dir: string): boolean {

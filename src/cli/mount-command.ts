@@ -14,6 +14,7 @@ import { openPoint, type OpenPoint } from '../files/open-point.js';
 import { defineCommand, type CommandSpec } from './command.js';
 import { declareOptions, type GivenOptions } from './command-options.js';
 import type { CliContext } from './context.js';
+import { printJson, typedLines, type JsonOutput } from './json-output.js';
 import { KEY_OPTIONS, keyOption } from './key-option.js';
 import { withExistingStore } from './open-existing-store.js';
 
@@ -24,6 +25,26 @@ const OPTIONS = declareOptions([
   { name: '--disk', value: 'KEY', help: "the disk key (default: the backup's first disk)" },
   ...KEY_OPTIONS,
 ]);
+
+type MountLine =
+  | {
+      readonly type: 'mounted';
+      readonly dir: string;
+      readonly backupId: string;
+      readonly diskKey: number;
+      readonly filesystems: readonly string[];
+    }
+  | { readonly type: 'unmounted'; readonly dir: string };
+
+const JSON_OUTPUT: JsonOutput = {
+  lines: typedLines<MountLine>({
+    mounted: {
+      when: 'mounted',
+      fields: { dir: '', backupId: '', diskKey: '', filesystems: 'names: each filesystem is the folder `DIR/NAME`' },
+    },
+    unmounted: { when: 'after Ctrl+C or SIGTERM', fields: { dir: '' } },
+  }),
+};
 
 export const mountCommand: CommandSpec = defineCommand({
   name: 'mount',
@@ -39,6 +60,7 @@ export const mountCommand: CommandSpec = defineCommand({
     },
     { code: 130, when: 'interrupted before the mount was ready' },
   ],
+  json: JSON_OUTPUT,
   run: runMount,
 });
 
@@ -87,9 +109,13 @@ async function runMount(cli: CliContext, given: GivenOptions<typeof OPTIONS>): P
           await agent.call('mount_local', [dir], { readonly: 1 });
           mounted = true;
           if (cli.json)
-            cli.stdout.write(
-              `${JSON.stringify({ type: 'mounted', dir, backupId: opened.point.backup.id, diskKey: opened.point.disk.diskKey, filesystems: names })}\n`,
-            );
+            printJson<MountLine>(cli, {
+              type: 'mounted',
+              dir,
+              backupId: opened.point.backup.id,
+              diskKey: opened.point.disk.diskKey,
+              filesystems: names,
+            });
           else
             cli.stdout.write(
               `mounted ${opened.point.where} read-only at ${dir}: ${names.map((name) => path.join(dir, name)).join(', ')}\nCtrl+C (or SIGTERM) unmounts it\n`,
@@ -113,7 +139,7 @@ async function runMount(cli: CliContext, given: GivenOptions<typeof OPTIONS>): P
     } finally {
       for (const signal of SIGNALS) process.off(signal, stop);
     }
-    if (cli.json) cli.stdout.write(`${JSON.stringify({ type: 'unmounted', dir })}\n`);
+    if (cli.json) printJson<MountLine>(cli, { type: 'unmounted', dir });
     else cli.stdout.write(`unmounted ${dir}\n`);
     return 0;
   });

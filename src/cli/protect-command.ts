@@ -11,6 +11,7 @@ import type { Store } from '../store/index.js';
 import { defineCommand, type CommandSpec } from './command.js';
 import { declareOptions, type GivenOptions } from './command-options.js';
 import type { CliContext } from './context.js';
+import { printJson, typedLines, type JsonOutput } from './json-output.js';
 import { withExistingStore } from './open-existing-store.js';
 
 const NOT_FOUND = {
@@ -19,6 +20,25 @@ const NOT_FOUND = {
 } as const;
 
 const POINT = declareOptions([{ name: '--point', value: 'ID', help: 'the backup to protect' }]);
+
+interface ProtectionLine {
+  readonly type: 'protection';
+  readonly vm: string;
+  readonly backupId: string;
+  readonly protected: boolean;
+  readonly changed: boolean;
+}
+
+// protect and unprotect print the same line: one section of docs/json-events.md.
+const JSON_OUTPUT: JsonOutput = {
+  intro: 'One object.',
+  lines: typedLines<ProtectionLine>({
+    protection: {
+      when: 'the mark is set',
+      fields: { vm: '', backupId: '', protected: "the point's mark now", changed: 'false when it was so already' },
+    },
+  }),
+};
 
 export const protectCommand: CommandSpec = defineCommand({
   name: 'protect',
@@ -29,6 +49,7 @@ export const protectCommand: CommandSpec = defineCommand({
     'as the file <repository>/<vm>/protected/<id>, which catalog import reads back.',
   options: POINT,
   exitCodes: [{ code: 0, when: 'the point is protected (also when it already was)' }, NOT_FOUND],
+  json: JSON_OUTPUT,
   run: (cli, given) => runProtect(cli, given, true),
 });
 
@@ -38,6 +59,7 @@ export const unprotectCommand: CommandSpec = defineCommand({
   does: 'Give a protected point back to retention and forget: its mark goes from the state database and the repository.',
   options: [{ ...POINT[0], help: 'the backup to unprotect' }],
   exitCodes: [{ code: 0, when: 'the point is not protected (also when it was not)' }, NOT_FOUND],
+  json: JSON_OUTPUT,
   run: (cli, given) => runProtect(cli, given, false),
 });
 
@@ -49,10 +71,8 @@ async function runProtect(cli: CliContext, given: GivenOptions<typeof POINT>, on
   const vm = given.operands[0]!;
   return withExistingStore(cli, async (store) => {
     const changed = await setProtection(store, vm, id, on);
-    const object = { type: 'protection', vm, backupId: id, protected: on, changed };
-    cli.stdout.write(
-      cli.json ? `${JSON.stringify(object)}\n` : `${id} of VM ${vm}: ${on ? 'protected' : 'not protected'}\n`,
-    );
+    if (cli.json) printJson<ProtectionLine>(cli, { type: 'protection', vm, backupId: id, protected: on, changed });
+    else cli.stdout.write(`${id} of VM ${vm}: ${on ? 'protected' : 'not protected'}\n`);
     return 0;
   });
 }

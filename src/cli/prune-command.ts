@@ -5,9 +5,10 @@
 
 import { checkPlanRepository } from '../engine/plan-repository.js';
 import { isSendenseError, SendenseError, usageError } from '../errors.js';
+import { planCapability } from '../kinds/index.js';
 import { loadPlanForRun } from '../plan/load.js';
 import type { BackupPlan } from '../plan/types.js';
-import { describeDecision } from '../retention/prune-choice.js';
+import { describeDecision, type PointAction } from '../retention/prune-choice.js';
 import { planPrune, pruneByPoints } from '../retention/prune-by-points.js';
 import { requireRepositoryKey } from '../repository/repository-settings.js';
 import { refuseUnfinishedMerge } from '../retention/unfinished-merge.js';
@@ -15,6 +16,7 @@ import { openStore, type Store } from '../store/index.js';
 import { defineCommand, type CommandSpec } from './command.js';
 import { declareOptions, type GivenOptions } from './command-options.js';
 import type { CliContext } from './context.js';
+import { printJson, typedLines, type JsonOutput } from './json-output.js';
 import { KEY_OPTIONS, keyOption } from './key-option.js';
 import { withRecordedRun } from './recorded-run.js';
 
@@ -25,6 +27,39 @@ const OPTIONS = declareOptions([
   },
   ...KEY_OPTIONS,
 ]);
+
+type PruneLine =
+  | ({
+      readonly type: 'point';
+      readonly id: string;
+      readonly backupType: string;
+      readonly takenAt: string;
+    } & PointAction)
+  | { readonly type: 'info'; readonly step: 'prune'; readonly message: string }
+  | { readonly type: 'summary'; readonly message: string };
+
+const JSON_OUTPUT: JsonOutput = {
+  intro:
+    'With `--dry-run`, one `point` per point, oldest first. Without it, an `info` per point merged or removed, then the `summary`.',
+  lines: typedLines<PruneLine>({
+    point: {
+      when: 'with `--dry-run`: what would happen to the point',
+      fields: {
+        id: '',
+        backupType: '`full`, `incremental`',
+        takenAt: '',
+        action: '`keep`, `merge` or `delete`',
+        keptBy: 'keep: the rules that keep it, e.g. `["last 1", "daily 2026-11-20"]`',
+        reason: 'keep, optional: why a point is left alone, e.g. something still running on it',
+        into: 'merge: the point it is merged into',
+        becomesFull: 'merge: the point merged into becomes the full',
+      },
+    },
+    info: { when: 'a point merged or removed', fields: { step: '`prune`', message: '' } },
+    summary: { when: 'at the end', fields: { message: '' } },
+  }),
+  after: "A run's `retention` step reports the same lines as `info` events.",
+};
 
 export const pruneCommand: CommandSpec = defineCommand({
   name: 'prune',
@@ -46,6 +81,7 @@ export const pruneCommand: CommandSpec = defineCommand({
     },
     { code: 130, when: 'interrupted by SIGINT, SIGTERM or SIGHUP: stopped after the merge under way' },
   ],
+  json: JSON_OUTPUT,
   run: runPrune,
 });
 
@@ -53,14 +89,11 @@ async function runPrune(cli: CliContext, given: GivenOptions<typeof OPTIONS>): P
   keyOption(given);
   if (given.operands.length !== 1)
     throw usageError('prune takes exactly one plan file (sendense-run prune PLAN.yaml [--dry-run])');
-  const plan = await loadPlanForRun(given.operands[0]!, process.env);
-  if (
-    (plan.kind !== 'backup' && plan.kind !== 'incremental') ||
-    plan.retention === undefined ||
-    plan.retention.keepChains !== undefined
-  ) {
+  const loaded = await loadPlanForRun(given.operands[0]!, process.env);
+  const plan = planCapability(loaded, 'chains');
+  if (plan === undefined || plan.retention === undefined || plan.retention.keepChains !== undefined) {
     throw new SendenseError(
-      `${plan.origin.file}: prune applies keep-* retention rules (retention.keepLast/keepHourly/keepDaily/keepWeekly/keepMonthly/keepYearly); this plan has none`,
+      `${loaded.origin.file}: prune applies keep-* retention rules (retention.keepLast/keepHourly/keepDaily/keepWeekly/keepMonthly/keepYearly); this plan has none`,
       {
         exitCode: 2,
       },
@@ -94,9 +127,13 @@ async function showPrune(cli: CliContext, store: Store, plan: BackupPlan): Promi
   for (const decision of await planPrune(store, plan)) {
     const { backup, ...action } = decision;
     if (cli.json)
-      cli.stdout.write(
-        `${JSON.stringify({ type: 'point', id: backup.id, backupType: backup.type, takenAt: backup.startedAt, ...action })}\n`,
-      );
+      printJson<PruneLine>(cli, {
+        type: 'point',
+        id: backup.id,
+        backupType: backup.type,
+        takenAt: backup.startedAt,
+        ...action,
+      });
     else cli.stdout.write(`${describeDecision(decision)}\n`);
   }
   return 0;
@@ -104,7 +141,7 @@ async function showPrune(cli: CliContext, store: Store, plan: BackupPlan): Promi
 
 async function prune(cli: CliContext, store: Store, plan: BackupPlan): Promise<number> {
   const say = (line: string) => {
-    if (cli.json) cli.stdout.write(`${JSON.stringify({ type: 'info', step: 'prune', message: line })}\n`);
+    if (cli.json) printJson<PruneLine>(cli, { type: 'info', step: 'prune', message: line });
     else if (!cli.quiet) cli.stdout.write(`${line}\n`);
   };
   const record = { plan: plan.name, kind: 'prune', trigger: 'manual', planFile: plan.origin.file } as const;
@@ -118,7 +155,7 @@ async function prune(cli: CliContext, store: Store, plan: BackupPlan): Promise<n
     run.releaseAtEnd(() => store.unlockVm(plan.vm.name, run.id));
     await refuseUnfinishedMerge(store, plan.vm.name, 'prune');
     const summary = await pruneByPoints(store, run.id, plan, say, run.signal);
-    if (cli.json) cli.stdout.write(`${JSON.stringify({ type: 'summary', message: summary })}\n`);
+    if (cli.json) printJson<PruneLine>(cli, { type: 'summary', message: summary });
     else cli.stdout.write(`${summary}\n`);
   });
 }

@@ -16,8 +16,9 @@ import type { ReplicaFailover, ReplicaPoint, Store } from '../store/index.js';
 import { defineCommand, type CommandSpec, USAGE_ERROR } from './command.js';
 import { declareOptions, rejectOperands, type GivenOptions } from './command-options.js';
 import type { CliContext } from './context.js';
+import { printJson, shapedLines, type JsonOutput } from './json-output.js';
 import { withExistingStore } from './open-existing-store.js';
-import { verifyReplicas } from './verify-replicas.js';
+import { verifyReplicas, type LayerLine, type NoPointLine } from './verify-replicas.js';
 
 interface Replica {
   readonly plan: string;
@@ -34,6 +35,67 @@ const OPTIONS = declareOptions([
     help: "check this replicate plan's points on its replica node against their digests",
   },
 ]);
+
+interface ReplicaLine {
+  readonly plan: string;
+  readonly vm: string | null;
+  readonly replicaNode: string | null;
+  readonly lagSeconds: number | null;
+  readonly failover: ReplicaFailover | null;
+  readonly points: readonly {
+    readonly id: string;
+    readonly takenAt: string;
+    readonly ageSeconds: number;
+    readonly type: string;
+    readonly chainId: string;
+    readonly parentId: string | null;
+    readonly bytes: number | null;
+    readonly disks: readonly {
+      readonly key: number;
+      readonly path: string;
+      readonly layer: string;
+      readonly virtualSize: number;
+      readonly bytes: number | null;
+    }[];
+  }[];
+}
+
+const JSON_OUTPUT: JsonOutput = {
+  intro:
+    "One object per replicate plan. With `--verify PLAN.yaml`: one object per layer checked, the plan's points oldest first; with no complete point, one `{ plan, checked: 0 }` ([replication.md](replication.md#digests)).",
+  lines: shapedLines<{
+    'a replicate plan': ReplicaLine;
+    '`--verify`: a layer': LayerLine;
+    '`--verify`: no point': NoPointLine;
+  }>({
+    'a replicate plan': {
+      when: 'without `--verify`',
+      fields: {
+        plan: '',
+        vm: '',
+        replicaNode: '',
+        lagSeconds: "the newest point's age",
+        failover: 'null, or `{ plan, pointId, runId, domain, node, at }`',
+        points:
+          '`[{ id, takenAt, ageSeconds, type, chainId, parentId, bytes, disks: [{ key, path, layer, virtualSize, bytes }] }]`, newest first',
+      },
+    },
+    '`--verify`: a layer': {
+      when: 'a layer checked',
+      fields: {
+        point: '',
+        disk: '',
+        layer: '',
+        state:
+          '`good`, `damaged`, `no-digests` (a point made before replicas had digests) or `skipped` (with `note`: the layer a failed-over domain writes)',
+        findings: '`[{ offset, message }]`',
+        bytesRead: '',
+        note: 'skipped only',
+      },
+    },
+    '`--verify`: no point': { when: 'the plan has no complete point', fields: { plan: '', checked: '0' } },
+  }),
+};
 
 export const replicasCommand: CommandSpec = defineCommand({
   name: 'replicas',
@@ -57,6 +119,7 @@ export const replicasCommand: CommandSpec = defineCommand({
     },
     { code: 2, when: `${USAGE_ERROR.when}; with --verify also a file that is not a valid replicate plan` },
   ],
+  json: JSON_OUTPUT,
   run: runReplicas,
 });
 
@@ -72,7 +135,7 @@ async function runReplicas(cli: CliContext, given: GivenOptions<typeof OPTIONS>)
     const replicas = await listReplicas(store, plan);
     const now = Date.now();
     if (cli.json) {
-      for (const replica of replicas) cli.stdout.write(`${JSON.stringify(replicaJson(replica, now))}\n`);
+      for (const replica of replicas) printJson<ReplicaLine>(cli, replicaJson(replica, now));
       return 0;
     }
     if (replicas.length === 0) {
@@ -131,7 +194,7 @@ function replicaLines({ plan, points, failover }: Replica, now: number): string[
   return [...lines, ...table.map((line) => `  ${line}`)];
 }
 
-function replicaJson({ plan, points, failover }: Replica, now: number): Record<string, unknown> {
+function replicaJson({ plan, points, failover }: Replica, now: number): ReplicaLine {
   const newest = points[0];
   return {
     plan,

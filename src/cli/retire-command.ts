@@ -5,18 +5,47 @@
 
 import { retirePlan, type LibvirtBackupPlan, type RetireOutcome } from '../checkpoints/retire-plan.js';
 import { SendenseError, usageError } from '../errors.js';
+import { planCapability } from '../kinds/index.js';
 import { loadPlanForRun } from '../plan/load.js';
 import type { Plan } from '../plan/types.js';
 import { plural } from '../format/plural.js';
 import { defineCommand, type CommandSpec } from './command.js';
 import { declareOptions, type GivenOptions } from './command-options.js';
 import type { CliContext } from './context.js';
+import { printJson, typedLines, type JsonOutput } from './json-output.js';
 import { withExistingStore } from './open-existing-store.js';
 import { withRecordedRun } from './recorded-run.js';
 
 const OPTIONS = declareOptions([
   { name: '--dry-run', help: 'print the checkpoints it would delete and the chains it would retire; change nothing' },
 ]);
+
+type RetireLine = {
+  readonly type: 'retired';
+  readonly plan: string;
+  readonly domain: string;
+  readonly dryRun: boolean;
+} & Omit<RetireOutcome, 'domainGone'> & { readonly domainGone: string | null };
+
+const JSON_OUTPUT: JsonOutput = {
+  intro: 'One object. A refusal (the VM busy) is the usual `{ "type": "error", … }`.',
+  lines: typedLines<RetireLine>({
+    retired: {
+      when: 'the plan is retired (with `--dry-run`: what would be done)',
+      fields: {
+        plan: '',
+        domain: '',
+        dryRun: '',
+        chains: 'the ids of the chains retired',
+        points: 'how many points are kept',
+        checkpoints: 'the names of the checkpoints deleted (with `--dry-run`: that would be)',
+        otherOrphans:
+          "the other orphaned checkpoints on the domain (no plan's: doctor's, with `--remove-orphaned-checkpoints`)",
+        domainGone: 'when the domain no longer exists, why nothing was looked for there; else null',
+      },
+    },
+  }),
+};
 
 export const retireCommand: CommandSpec = defineCommand({
   name: 'retire',
@@ -40,6 +69,7 @@ export const retireCommand: CommandSpec = defineCommand({
       when: 'invalid plan, a plan that is not a backup plan of a libvirt domain, or a usage error; nothing was changed',
     },
   ],
+  json: JSON_OUTPUT,
   run: runRetire,
 });
 
@@ -68,8 +98,8 @@ async function runRetire(cli: CliContext, given: GivenOptions<typeof OPTIONS>): 
 }
 
 function libvirtBackupPlan(plan: Plan): LibvirtBackupPlan {
-  if ((plan.kind === 'backup' || plan.kind === 'incremental') && plan.vm.source.type === 'libvirt')
-    return plan as LibvirtBackupPlan;
+  const backups = planCapability(plan, 'chains');
+  if (backups !== undefined && backups.vm.source.type === 'libvirt') return backups as LibvirtBackupPlan;
   throw new SendenseError(
     `${plan.origin.file}: retire takes a backup plan of a libvirt domain (kind backup or incremental, source.type libvirt); this is a ${plan.kind} plan${'vm' in plan && 'source' in plan.vm ? ` of a ${plan.vm.source.type} source` : ''}`,
     { exitCode: 2 },
@@ -79,9 +109,14 @@ function libvirtBackupPlan(plan: Plan): LibvirtBackupPlan {
 function report(cli: CliContext, plan: LibvirtBackupPlan, outcome: RetireOutcome, dryRun: boolean): void {
   const { domain } = plan.vm.source;
   if (cli.json) {
-    cli.stdout.write(
-      `${JSON.stringify({ type: 'retired', plan: plan.name, domain, dryRun, ...outcome, domainGone: outcome.domainGone ?? null })}\n`,
-    );
+    printJson<RetireLine>(cli, {
+      type: 'retired',
+      plan: plan.name,
+      domain,
+      dryRun,
+      ...outcome,
+      domainGone: outcome.domainGone ?? null,
+    });
     return;
   }
   const would = dryRun ? 'would be ' : '';

@@ -13,6 +13,7 @@ import path from 'node:path';
 import { defineCommand, type CommandSpec } from './command.js';
 import { declareOptions, type GivenOptions } from './command-options.js';
 import type { CliContext } from './context.js';
+import { DRY_RUN_JSON } from './dry-run-json.js';
 
 const OPTIONS = declareOptions([
   {
@@ -43,6 +44,7 @@ export const runCommand: CommandSpec = defineCommand({
     { code: 2, when: 'invalid plan (file:line:col: message) or usage error; nothing was run' },
     { code: 130, when: 'interrupted by SIGINT, SIGTERM or SIGHUP, after cleanup' },
   ],
+  json: DRY_RUN_JSON,
   run: runRun,
 });
 

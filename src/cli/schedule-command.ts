@@ -12,7 +12,7 @@ import { PlanScheduler } from '../schedule/plan-scheduler.js';
 import { SharedFires } from '../schedule/shared-fires.js';
 import { defaultSelf } from '../store/hub-liveness.js';
 import { startBounds, startPhase } from '../hub/hub-start.js';
-import { createScheduleOutput, type ScheduleOutput } from '../schedule/schedule-output.js';
+import { createScheduleOutput, SCHEDULE_JSON, type ScheduleOutput } from '../schedule/schedule-output.js';
 import { openStore } from '../store/index.js';
 import { defineCommand, type CommandSpec } from './command.js';
 import type { CliContext } from './context.js';
@@ -27,6 +27,7 @@ export const scheduleCommand: CommandSpec = defineCommand({
     { code: 1, when: 'the scheduler itself failed, e.g. the state database cannot be opened' },
     { code: 2, when: 'nothing to schedule (no valid plan with a schedule) or a usage error' },
   ],
+  json: SCHEDULE_JSON,
   run: (cli, given) => runSchedule(cli, given.operands),
 });
 

@@ -10,6 +10,7 @@ import { withSchemaModeline } from '../plan/schema-modeline.js';
 import { defineCommand, type CommandSpec, USAGE_ERROR } from './command.js';
 import { declareOptions, rejectOperands, type GivenOptions } from './command-options.js';
 import type { CliContext } from './context.js';
+import { printJson, typedLines, type JsonOutput } from './json-output.js';
 
 const OPTIONS = declareOptions([
   { name: '--path', help: 'print where the schema file is instead of its content' },
@@ -18,6 +19,31 @@ const OPTIONS = declareOptions([
     help: "point each PLAN's `# yaml-language-server: $schema=` line at this installation's schema",
   },
 ]);
+
+type SchemaLine =
+  | { readonly type: 'schema'; readonly path: string; readonly schema?: unknown }
+  | { readonly type: 'schema-installed'; readonly plan: string; readonly schema: string; readonly changed: boolean };
+
+const JSON_OUTPUT: JsonOutput = {
+  intro: 'One `schema`; with `--install`, a `schema-installed` per plan.',
+  lines: typedLines<SchemaLine>({
+    schema: {
+      when: 'without `--install`',
+      fields: {
+        path: "the schema file's path",
+        schema: 'the JSON Schema document itself, on that one line; absent with `--path`',
+      },
+    },
+    'schema-installed': {
+      when: '`--install`: a plan done',
+      fields: {
+        plan: "the plan's file",
+        schema: "the schema's absolute path its `# yaml-language-server: $schema=` line now names",
+        changed: 'whether the file was changed (false: it named it already)',
+      },
+    },
+  }),
+};
 
 export const schemaCommand: CommandSpec = defineCommand({
   name: 'schema',
@@ -29,6 +55,7 @@ export const schemaCommand: CommandSpec = defineCommand({
     { code: 1, when: 'a PLAN could not be read or written' },
     USAGE_ERROR,
   ],
+  json: JSON_OUTPUT,
   run: runSchema,
 });
 
@@ -40,12 +67,15 @@ async function runSchema(cli: CliContext, given: GivenOptions<typeof OPTIONS>): 
   rejectOperands(given.operands, 'schema');
   const file = planSchemaFile();
   if (given.flag('--path'))
-    cli.stdout.write(cli.json ? `${JSON.stringify({ type: 'schema', path: file })}\n` : `${file}\n`);
+    if (cli.json) printJson<SchemaLine>(cli, { type: 'schema', path: file });
+    else cli.stdout.write(`${file}\n`);
   // --json: the document on one line inside one object, as every command's JSON (docs/json-events.md#schema---json).
   else if (cli.json)
-    cli.stdout.write(
-      `${JSON.stringify({ type: 'schema', path: file, schema: JSON.parse(readFileSync(file, 'utf8')) as unknown })}\n`,
-    );
+    printJson<SchemaLine>(cli, {
+      type: 'schema',
+      path: file,
+      schema: JSON.parse(readFileSync(file, 'utf8')) as unknown,
+    });
   else cli.stdout.write(readFileSync(file, 'utf8'));
   return 0;
 }
@@ -60,11 +90,8 @@ async function installModelines(cli: CliContext, plans: readonly string[]): Prom
     });
     const updated = withSchemaModeline(text, schema);
     if (updated !== text) await writeFile(plan, updated);
-    cli.stdout.write(
-      cli.json
-        ? `${JSON.stringify({ type: 'schema-installed', plan, schema, changed: updated !== text })}\n`
-        : `${plan}: $schema=${schema}${updated === text ? ' (already)' : ''}\n`,
-    );
+    if (cli.json) printJson<SchemaLine>(cli, { type: 'schema-installed', plan, schema, changed: updated !== text });
+    else cli.stdout.write(`${plan}: $schema=${schema}${updated === text ? ' (already)' : ''}\n`);
   }
   return 0;
 }

@@ -11,7 +11,7 @@ import { DEFAULT_PORTS } from '../plan/build-parts.js';
 import type { DiskKey } from '../plan/types.js';
 import { parseNodeOption } from '../serve/node-option.js';
 import { overlayDirFor, prepareOverlayDir } from '../serve/overlay-dir.js';
-import { printServing, printStopped } from '../serve/serve-output.js';
+import { printServing, printStopped, SERVE_JSON } from '../serve/serve-output.js';
 import { servePoint } from '../serve/serve-point.js';
 import { isPostgresUrl } from '../store/database-target.js';
 import { openStore } from '../store/index.js';
@@ -72,6 +72,7 @@ export const serveCommand: CommandSpec = defineCommand({
     },
     { code: 130, when: 'interrupted before serving began (all it had taken given back)' },
   ],
+  json: SERVE_JSON,
   run: runServe,
 });
 

@@ -16,7 +16,39 @@ import { planStatus, type PlanStatus } from '../status/plan-status.js';
 import type { Store } from '../store/index.js';
 import { defineCommand, type CommandSpec } from './command.js';
 import type { CliContext } from './context.js';
+import { printJson, shapedLines, type JsonOutput } from './json-output.js';
 import { withStoreIfAny } from './open-existing-store.js';
+
+const JSON_OUTPUT: JsonOutput = {
+  intro: 'One object per valid plan under the paths.',
+  lines: shapedLines<{ 'a plan': PlanStatus }>({
+    'a plan': {
+      when: 'a valid plan',
+      fields: {
+        plan: '',
+        file: '',
+        vm: '',
+        kind: '',
+        schedule: 'null without one',
+        timezone: 'null without a schedule',
+        nextRun: "the schedule's next time, computed in the plan's timezone; null without a schedule",
+        running: 'true while a run of the plan is going',
+        lastRun:
+          'the newest finished run, `{ id, status, startedAt, endedAt, error }` (`status`: `succeeded`, `failed` or `interrupted`), or null',
+        newestPoint:
+          "`{ id, takenAt, ageSeconds }` (a backup in the plan's repository, or a replicate plan's replica point), or null",
+        chainLength: "the points of the newest point's chain (0 without a point, null for a replicate plan)",
+        repository: 'null for a replicate plan',
+        repositoryBytes:
+          'the space `<repository>/<vm>` takes on disk as `du -s` counts it (null when it is not there, and for a replicate plan)',
+        replicaLagSeconds: "a replicate plan's newest point's age (null otherwise)",
+        failedOver:
+          "null, or for a replicate plan failed over on purpose `{ domain, node, at, pointId, failback }` (`failback`: the command that switches back; such a plan's failed syncs do not make the exit code 1)",
+      },
+    },
+  }),
+  after: 'The exit code is as without `--json` ([operations](operations.md#status)).',
+};
 
 export const statusCommand: CommandSpec = defineCommand({
   name: 'status',
@@ -37,6 +69,7 @@ export const statusCommand: CommandSpec = defineCommand({
       when: 'a path holds no plan or an invalid one (said on stderr; the others are still shown), or a usage error',
     },
   ],
+  json: JSON_OUTPUT,
   run: (cli, given) => runStatus(cli, given.operands),
 });
 
@@ -49,7 +82,7 @@ async function runStatus(cli: CliContext, args: readonly string[]): Promise<numb
     const plans = results.map((result) => result.plan).filter((plan): plan is Plan => plan !== undefined);
     const statuses = await Promise.all(plans.map((plan) => planStatus(plan, store)));
     if (cli.json) {
-      for (const status of statuses) cli.stdout.write(`${JSON.stringify(status)}\n`);
+      for (const status of statuses) printJson<PlanStatus>(cli, status);
     } else {
       for (const line of statusLines(statuses)) cli.stdout.write(`${line}\n`);
     }

@@ -6,10 +6,12 @@ import { usageError } from '../errors.js';
 import { formatLocalTime } from '../format/local-time.js';
 import { formatTable } from '../format/table.js';
 import { loadHubConfig } from '../hub/hub-config.js';
+import type { ApiToken } from '../store/api-records.js';
 import { openStore } from '../store/index.js';
 import { defineCommand, type CommandSpec } from './command.js';
 import { declareOptions, rejectOperands, type GivenOptions } from './command-options.js';
 import type { CliContext } from './context.js';
+import { printJson, typedLines, type JsonOutput } from './json-output.js';
 
 const OPTIONS = declareOptions([
   {
@@ -19,6 +21,26 @@ const OPTIONS = declareOptions([
   },
   { name: '--expires', value: 'DURATION', help: 'add: a lifetime like 90d, 12h, 4w or 1y (default: none)' },
 ]);
+
+type TokenLine = ({ readonly type: 'token' } & ApiToken) | { readonly type: 'token-removed'; readonly name: string };
+
+const JSON_OUTPUT: JsonOutput = {
+  intro:
+    '`token list`: a `token` per token. `token add`: its `token`, then its secret on a line of its own, as is (shown only then). `token remove`: one `token-removed`.',
+  lines: typedLines<TokenLine>({
+    token: {
+      when: '`token list`, `token add`',
+      fields: {
+        name: '',
+        role: '`audit`, `restore`, `operator` or `admin`',
+        createdAt: '',
+        expiresAt: 'null: never',
+        lastUsedAt: 'null: never used',
+      },
+    },
+    'token-removed': { when: '`token remove`', fields: { name: '' } },
+  }),
+};
 
 export const tokenCommand: CommandSpec = defineCommand({
   name: 'token',
@@ -34,6 +56,7 @@ export const tokenCommand: CommandSpec = defineCommand({
     { code: 1, when: 'a token of that name exists already, or the state database cannot be opened' },
     { code: 2, when: 'no such token to remove, an unknown role or duration, or a usage error' },
   ],
+  json: JSON_OUTPUT,
   run: runToken,
 });
 
@@ -51,7 +74,7 @@ async function runToken(cli: CliContext, given: GivenOptions<typeof OPTIONS>): P
       rejectOperands(rest, 'token list');
       const tokens = await store.api.listTokens();
       if (cli.json) {
-        for (const token of tokens) cli.stdout.write(`${JSON.stringify({ type: 'token', ...token })}\n`);
+        for (const token of tokens) printJson<TokenLine>(cli, { type: 'token', ...token });
       } else if (tokens.length === 0) {
         cli.stdout.write('no tokens yet (sendense-run token add NAME --role ROLE)\n');
       } else {
@@ -80,11 +103,8 @@ async function runToken(cli: CliContext, given: GivenOptions<typeof OPTIONS>): P
       if (rest.length !== 1) throw usageError('token remove takes one token NAME');
       if (!(await store.api.removeToken(rest[0])))
         throw usageError(`no token named ${rest[0]} (see sendense-run token list)`);
-      cli.stdout.write(
-        cli.json
-          ? `${JSON.stringify({ type: 'token-removed', name: rest[0] })}\n`
-          : `token ${rest[0]} removed: its requests and sessions are refused from now on\n`,
-      );
+      if (cli.json) printJson<TokenLine>(cli, { type: 'token-removed', name: rest[0]! });
+      else cli.stdout.write(`token ${rest[0]} removed: its requests and sessions are refused from now on\n`);
       return 0;
     }
     const role = given.value('--role');
@@ -99,7 +119,7 @@ async function runToken(cli: CliContext, given: GivenOptions<typeof OPTIONS>): P
     }).catch((error: unknown) => {
       throw asCliError(error);
     });
-    if (cli.json) cli.stdout.write(`${JSON.stringify({ type: 'token', ...token })}\n`);
+    if (cli.json) printJson<TokenLine>(cli, { type: 'token', ...token });
     else
       cli.stdout.write(
         `token ${token.name} added, role ${token.role}, ${token.expiresAt ? `expires ${formatLocalTime(token.expiresAt)}` : 'never expires'}; its secret (shown only now):\n`,

@@ -9,6 +9,7 @@ import { validatePlanFiles } from '../plan/validate-plan-files.js';
 import { defineCommand, type CommandSpec } from './command.js';
 import { declareOptions, type GivenOptions } from './command-options.js';
 import type { CliContext } from './context.js';
+import { printJson, typedLines, type JsonOutput } from './json-output.js';
 
 const OPTIONS = declareOptions([
   {
@@ -17,6 +18,51 @@ const OPTIONS = declareOptions([
     help: 'text (file:line:col: message, default), json (one document), jsonl (= --json), github (GitHub Actions annotations)',
   },
 ]);
+
+type ValidateLine =
+  | ({ readonly type: 'error' } & PlanDiagnostic)
+  | ({ readonly type: 'warning' } & PlanDiagnostic)
+  | {
+      readonly type: 'summary';
+      readonly ok: boolean;
+      readonly plans: number;
+      readonly invalid: number;
+      readonly errors: number;
+      readonly warnings: number;
+    };
+
+const DIAGNOSTIC = {
+  file: '',
+  line: 'absent when the problem is the file itself',
+  column: 'absent when the problem is the file itself',
+  severity: 'the same as `type`',
+  message: '',
+} as const;
+
+const JSON_OUTPUT: JsonOutput = {
+  heading: '`validate --json`',
+  intro: '`--json` (= `--format jsonl`): one object per diagnostic, then the `summary`.',
+  lines: typedLines<ValidateLine>({
+    error: { when: 'a problem that makes the plan invalid', fields: DIAGNOSTIC },
+    warning: { when: 'a problem that does not', fields: DIAGNOSTIC },
+    summary: { when: 'at the end', fields: { ok: '', plans: '', invalid: '', errors: '', warnings: '' } },
+  }),
+  after: [
+    '`--format json`: one document,',
+    '`{ ok, summary: { plans, invalid, errors, warnings }, pathErrors: [diagnostic], files: [{ file, valid, name, errors: [diagnostic], warnings: [diagnostic] }] }`,',
+    'each diagnostic `{ file, line, column, severity, message }`.',
+    '',
+    '`--format github`: one GitHub Actions workflow command per diagnostic,',
+    '`::error file=PATH,line=L,col=C,title=sendense-run validate::MESSAGE` (or `::warning …`), the path',
+    'relative to the working directory, then the summary line. In a workflow:',
+    '',
+    '<!-- docs-test: fragment -->',
+    '',
+    '```yaml',
+    '- run: npx sendense-run validate --format github plans/',
+    '```',
+  ].join('\n'),
+};
 
 export const validateCommand: CommandSpec = defineCommand({
   name: 'validate',
@@ -27,6 +73,7 @@ export const validateCommand: CommandSpec = defineCommand({
     { code: 0, when: 'every plan is valid (warnings do not count)' },
     { code: 2, when: 'at least one plan is invalid, a FILE or DIR does not exist, or a usage error' },
   ],
+  json: JSON_OUTPUT,
   run: runValidate,
 });
 
@@ -60,9 +107,9 @@ async function runValidate(context: CliContext, given: GivenOptions<typeof OPTIO
     );
   } else if (format === 'jsonl') {
     for (const diagnostic of [...pathErrors, ...results.flatMap((result) => [...result.errors, ...result.warnings])]) {
-      context.stdout.write(`${JSON.stringify({ type: diagnostic.severity, ...jsonDiagnostic(diagnostic) })}\n`);
+      printJson<ValidateLine>(context, { type: diagnostic.severity, ...jsonDiagnostic(diagnostic) });
     }
-    context.stdout.write(`${JSON.stringify({ type: 'summary', ok, ...summary })}\n`);
+    printJson<ValidateLine>(context, { type: 'summary', ok, ...summary });
   } else if (format === 'github') {
     for (const diagnostic of [...pathErrors, ...results.flatMap((result) => [...result.errors, ...result.warnings])]) {
       context.stdout.write(`${githubAnnotation(diagnostic)}\n`);

@@ -5,11 +5,12 @@
 import path from 'node:path';
 import { SendenseError, usageError } from '../errors.js';
 import type { Store } from '../store/index.js';
-import { checkVerifyKeys, verifyBackups } from '../verify/verify-backups.js';
+import { checkVerifyKeys, verifyBackups, type VerifyEvent } from '../verify/verify-backups.js';
 import { verifyLine, verifySummary } from '../verify/verify-output.js';
 import { defineCommand, type CommandSpec } from './command.js';
 import { declareOptions, rejectOperands, type GivenOptions } from './command-options.js';
 import type { CliContext } from './context.js';
+import { printJson, typedLines, type JsonOutput } from './json-output.js';
 import { KEY_OPTIONS, keyOption } from './key-option.js';
 import { withExistingStore } from './open-existing-store.js';
 import { withRecordedRun } from './recorded-run.js';
@@ -28,6 +29,71 @@ const OPTIONS = declareOptions([
   },
   ...KEY_OPTIONS,
 ]);
+
+type VerifyLine =
+  | VerifyEvent
+  | {
+      readonly type: 'summary';
+      readonly checked: number;
+      readonly damaged: readonly string[];
+      readonly unverifiable: readonly string[];
+      readonly cleared: readonly string[];
+      readonly notVerified: readonly string[];
+      readonly notVerifiedRepositories: readonly string[];
+    };
+
+const JSON_OUTPUT: JsonOutput = {
+  intro: 'A line per disk checked and per thing found, then the `summary`.',
+  lines: typedLines<VerifyLine>({
+    disk: {
+      when: 'a disk checked',
+      fields: {
+        backupId: '',
+        vm: '',
+        disk: '',
+        ok: '',
+        digestsChecked: '',
+        bytesRead: '',
+        findings: '`[{ offset?, message }]` (`offset`: the guest offset of a data difference)',
+        authenticated:
+          "optional: `true` when `verify --authenticate` added its manifest's authentication code, docs/encryption.md#what-an-attacker-cannot-plant",
+      },
+    },
+    unverifiable: { when: 'a backup file without a manifest', fields: { backupId: '', vm: '', disk: '', reason: '' } },
+    damaged: {
+      when: 'a backup found damaged',
+      fields: { backupId: '', vm: '', because: '', builtOnIt: 'ids also marked' },
+    },
+    cleared: {
+      when: 'a damaged backup whose files match again and whose parent is complete (now restorable)',
+      fields: { backupId: '', vm: '', was: 'the damage it was marked with' },
+    },
+    'still-damaged': {
+      when: 'a damaged backup whose own files match but whose parent is still damaged',
+      fields: { backupId: '', vm: '', because: '' },
+    },
+    'not-verified': {
+      when: 'a backup left for later: its VM has a merge under way or unfinished, a merge changed it while it was read, or another process holds its file',
+      fields: { backupId: '', vm: '', reason: '' },
+    },
+    'repository-not-verified': {
+      when: 'an encrypted repository that no key given opens (its backups not read, never judged)',
+      fields: { repository: '', backups: 'ids', reason: '' },
+    },
+    summary: {
+      when: 'at the end',
+      fields: {
+        checked: '',
+        damaged: 'ids',
+        unverifiable: 'ids',
+        cleared: 'ids',
+        notVerified: 'ids',
+        notVerifiedRepositories: 'paths',
+      },
+    },
+  }),
+  after: 'Exit 1 when any damage, else 2 when a repository was not verified for want of its key.',
+};
 
 export const verifyCommand: CommandSpec = defineCommand({
   name: 'verify',
@@ -49,6 +115,7 @@ export const verifyCommand: CommandSpec = defineCommand({
       when: 'no damage found, but an encrypted repository holding backups to check was not verified: no key given opens it (a NOT VERIFIED line each; the other repositories were verified, and when none was left nothing was checked, marked or recorded); no such --backup; no backup recorded in --repository; or a usage error',
     },
   ],
+  json: JSON_OUTPUT,
   run: runVerify,
 });
 
@@ -74,7 +141,7 @@ async function runVerify(cli: CliContext, given: GivenOptions<typeof OPTIONS>): 
         run.id,
         { ...selection, authenticate: given.flag('--authenticate') },
         (event) => {
-          if (cli.json) cli.stdout.write(`${JSON.stringify(event)}\n`);
+          if (cli.json) printJson<VerifyLine>(cli, event);
           else if (
             !cli.quiet ||
             event.type === 'damaged' ||
@@ -88,9 +155,15 @@ async function runVerify(cli: CliContext, given: GivenOptions<typeof OPTIONS>): 
       if (cli.json) {
         const { checked, damaged, unverifiable, cleared, notVerified, lockedRepositories } = outcome;
         const notVerifiedRepositories = lockedRepositories.map((entry) => entry.repository);
-        cli.stdout.write(
-          `${JSON.stringify({ type: 'summary', checked, damaged, unverifiable, cleared, notVerified, notVerifiedRepositories })}\n`,
-        );
+        printJson<VerifyLine>(cli, {
+          type: 'summary',
+          checked,
+          damaged,
+          unverifiable,
+          cleared,
+          notVerified,
+          notVerifiedRepositories,
+        });
       } else cli.stdout.write(`${summary}\n`);
       if (outcome.cleared.length > 0)
         await store.noteRun(

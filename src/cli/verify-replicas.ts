@@ -5,25 +5,42 @@
 import { formatBytes } from '../format/bytes.js';
 import { plural } from '../format/plural.js';
 import { usageError } from '../errors.js';
+import { planCapability } from '../kinds/index.js';
 import { loadPlanForRun } from '../plan/load.js';
 import { openReplicaNode } from '../replica/replica-node.js';
 import { completePoints } from '../replica/replica-points.js';
 import { failedOverLayers, verifyCurrentPoints, type LayerCheck } from '../replica/verify-points.js';
 import type { CliContext } from './context.js';
+import { printJson } from './json-output.js';
 import { withExistingStore } from './open-existing-store.js';
 
+/** `replicas --verify --json`: a layer checked. */
+export interface LayerLine {
+  readonly point: string;
+  readonly disk: number;
+  readonly layer: string;
+  readonly state: LayerCheck['state'];
+  readonly findings: readonly { readonly offset: number | null; readonly message: string }[];
+  readonly bytesRead: number;
+  readonly note?: string;
+}
+
+/** `replicas --verify --json` of a plan without a complete point. */
+export interface NoPointLine {
+  readonly plan: string;
+  readonly checked: 0;
+}
+
 export async function verifyReplicas(cli: CliContext, file: string): Promise<number> {
-  const plan = await loadPlanForRun(file, process.env);
-  if (plan.kind !== 'replicate')
-    throw usageError(`replicas --verify takes a replicate plan: ${file} is a ${plan.kind} plan`);
+  const loaded = await loadPlanForRun(file, process.env);
+  const plan = planCapability(loaded, 'replica');
+  if (plan === undefined)
+    throw usageError(`replicas --verify takes a replicate plan: ${file} is a ${loaded.kind} plan`);
   return withExistingStore(cli, async (store) => {
     const points = await completePoints(store, plan.name);
     if (points.length === 0) {
-      cli.stdout.write(
-        cli.json
-          ? `${JSON.stringify({ plan: plan.name, checked: 0 })}\n`
-          : `plan ${plan.name} has no complete point to check\n`,
-      );
+      if (cli.json) printJson<NoPointLine>(cli, { plan: plan.name, checked: 0 });
+      else cli.stdout.write(`plan ${plan.name} has no complete point to check\n`);
       return 0;
     }
     const skip = await failedOverLayers(store, plan.name, points);
@@ -32,8 +49,10 @@ export async function verifyReplicas(cli: CliContext, file: string): Promise<num
       if (!cli.json)
         cli.stdout.write(`plan ${plan.name}: checking ${plural(points.length, 'point')} on ${node.description}\n`);
       const checks = await verifyCurrentPoints(store, plan.name, node, (current) => current, { skip });
-      for (const check of checks)
-        cli.stdout.write(`${cli.json ? JSON.stringify(checkJson(check)) : checkLine(check)}\n`);
+      for (const check of checks) {
+        if (cli.json) printJson<LayerLine>(cli, checkJson(check));
+        else cli.stdout.write(`${checkLine(check)}\n`);
+      }
       const damaged = checks.filter((check) => check.state === 'damaged');
       const without = checks.filter((check) => check.state === 'no-digests');
       if (!cli.json) {
@@ -66,7 +85,7 @@ function checkLine(check: LayerCheck): string {
   return `  ${what}: DAMAGED: ${check.findings.map((finding) => finding.message).join('; ')}`;
 }
 
-function checkJson(check: LayerCheck): Record<string, unknown> {
+function checkJson(check: LayerCheck): LayerLine {
   return {
     point: check.pointId,
     disk: check.diskKey,

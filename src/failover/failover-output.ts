@@ -2,12 +2,77 @@
 // (the domain, the node, the point with its time and age), notes on stderr; with --json one
 // `failed-over` object, or for a test one `test-running` then one `test-ended`.
 
+import { printJson, typedLines, type JsonOutput } from '../cli/json-output.js';
 import type { Output } from '../engine/output.js';
 import type { ReplicatePlan } from '../plan/types.js';
 import type { FailedOver } from './fail-over.js';
 import type { FailoverTest } from './failover-test.js';
 import { pointTime } from '../replica/replica-points.js';
 import { describePoint, pointAge } from './failover-point.js';
+
+interface PointFacts {
+  readonly plan: string;
+  readonly vm: string;
+  readonly domain: string;
+  readonly node: string;
+  readonly pointId: string;
+  readonly takenAt: string;
+  readonly ageSeconds: number;
+}
+
+type FailoverLine =
+  | ({
+      readonly type: 'failed-over';
+      readonly newest: boolean;
+      readonly disks: readonly { readonly key: number; readonly image: string; readonly layer: string }[];
+    } & PointFacts)
+  | ({
+      readonly type: 'test-running';
+      readonly network: false;
+      readonly disks: readonly { readonly key: number; readonly overlay: string; readonly layer: string }[];
+    } & PointFacts)
+  | {
+      readonly type: 'test-ended';
+      readonly plan: string;
+      readonly domain: string;
+      readonly pointId: string;
+      readonly why: 'signal' | 'shut-off';
+    };
+
+const POINT_FIELDS = {
+  plan: '',
+  vm: '',
+  domain: '',
+  node: '',
+  pointId: '',
+  takenAt: '',
+  ageSeconds: '',
+} as const;
+
+/** failover's section of docs/json-events.md. */
+export const FAILOVER_JSON: JsonOutput = {
+  intro:
+    'A real failover: one `failed-over`. With `--test`: a `test-running`, then a `test-ended` ([replication.md](replication.md#failover)).',
+  lines: typedLines<FailoverLine>({
+    'failed-over': {
+      when: 'the domain runs',
+      fields: {
+        ...POINT_FIELDS,
+        newest: 'the point is the newest',
+        disks:
+          "`[{ key, image, layer }]` (`image`: the file the domain writes, `replica.path` or a new overlay for an older point; `layer`: the point's own layer)",
+      },
+    },
+    'test-running': {
+      when: '`--test`: the test domain runs',
+      fields: { ...POINT_FIELDS, network: 'always false', disks: '`[{ key, overlay, layer }]`' },
+    },
+    'test-ended': {
+      when: '`--test`: it is over',
+      fields: { plan: '', domain: '', pointId: '', why: '`signal`, or `shut-off` when the guest stopped by itself' },
+    },
+  }),
+};
 
 export function printFailedOver(out: Output, plan: ReplicatePlan, done: FailedOver): void {
   const { point } = done;
@@ -77,8 +142,8 @@ export function printTestEnded(out: Output, plan: ReplicatePlan, test: FailoverT
     );
 }
 
-function line(out: Output, event: Record<string, unknown>): void {
-  out.stdout.write(`${JSON.stringify(event)}\n`);
+function line(out: Output, event: FailoverLine): void {
+  printJson(out, event);
 }
 
 function note(out: Output, text: string): void {

@@ -6,7 +6,7 @@ import type { RunContext } from '../engine/run-context.js';
 import type { Plan, RepositoryPlan } from '../plan/types.js';
 import { backupDefinition } from './backup/definition.js';
 import { copyDefinition } from './copy/definition.js';
-import type { KindDefinition, KindModule } from './kind.js';
+import type { KindCapabilities, KindCapability, KindDefinition, KindModule } from './kind.js';
 import { recoverDefinition } from './recover/definition.js';
 import { replicateDefinition } from './replicate/definition.js';
 import { restoreDefinition } from './restore/definition.js';
@@ -46,6 +46,12 @@ export function kindOf(plan: Plan): KindDefinition {
 /** A plan whose points are in a repository on the hub (every kind but those keeping them on a replica). */
 export function isRepositoryPlan(plan: Plan): plan is RepositoryPlan {
   return kindOf(plan).pointsOn === 'repository';
+}
+
+/** What a plan's kind offers by the name of a capability (KindCapabilities); undefined: its kind offers none. */
+export function planCapability<K extends keyof KindCapabilities>(plan: Plan, name: K): KindCapability<K> | undefined {
+  const capability = kindOf(plan).capabilities?.[name] as ((plan: Plan) => KindCapability<K>) | undefined;
+  return capability?.(plan);
 }
 
 /**

@@ -10,7 +10,7 @@ import type { Step } from '../engine/step.js';
 import type { PlanCommon } from '../plan/build-parts.js';
 import type { PlanCheck } from '../plan/checks/check-context.js';
 import type { KindSchema } from '../plan/kind-schemas.js';
-import type { Plan } from '../plan/types.js';
+import type { BackupPlan, CopyPlan, Plan, ReplicatePlan } from '../plan/types.js';
 import type { SendenseError } from '../errors.js';
 import type { Store } from '../store/index.js';
 
@@ -79,7 +79,26 @@ export interface KindDefinition<P extends Plan = Plan> {
   readonly locksVm?: boolean;
   /** The least API role that may run its plans (docs/api.md#tokens-and-roles); default operator. */
   readonly runRole?: 'restore' | 'operator';
+  /** What only some kinds' plans offer, by name (planCapability in ./index.ts); none: nothing of the kind. */
+  readonly capabilities?: KindCapabilities<P>;
 }
+
+/**
+ * What only some kinds' plans offer, asked for by name: a command made for one kind's plans asks
+ * the plan's kind for what it needs, and refuses a plan whose kind offers none
+ * (docs/how-it-works.md#plan-kinds). Each gives the plan as the command reads it.
+ */
+export interface KindCapabilities<P extends Plan = Plan> {
+  /** A VM's points taken in chains into a repository, with its retention rules (prune, retire). */
+  chains?(plan: P): BackupPlan;
+  /** A VM kept in sync on a replica node (failover, failback, replicas --verify). */
+  replica?(plan: P): ReplicatePlan;
+  /** A repository's points copied to a target, which may offer more of its own (fetch). */
+  copy?(plan: P): CopyPlan;
+}
+
+/** What a plan's kind gives for a capability. */
+export type KindCapability<K extends keyof KindCapabilities> = ReturnType<NonNullable<KindCapabilities[K]>>;
 
 // run-start's step list and --dry-run's order: the steps, cleanup when the kind has one, the after-steps.
 export function stepNames<R extends RunContext>(kind: KindModule<R>): readonly string[] {

@@ -2,19 +2,45 @@
 // lines carrying the plan) and its own notes (next run times, skips, reloads, stop).
 
 import { Writable } from 'node:stream';
+import { typedLines, type JsonOutput } from '../cli/json-output.js';
 import type { Output } from '../engine/output.js';
 import { plainReporter } from '../engine/reporters.js';
 import type { RunReporter } from '../engine/run-events.js';
 import { maskDeep } from '../secrets/mask.js';
 
 export interface SchedulerNote {
-  /** e.g. scheduled, ignored, invalid, skipped, catch-up, reloaded, stopping, stopped. */
+  /** e.g. scheduled, ignored, invalid, skipped, catch-up, clock-set-back, reloaded, stopping, stopped. */
   readonly event: string;
   readonly level: 'info' | 'warning' | 'error';
   readonly message: string;
   readonly plan?: string;
   readonly [fact: string]: string | number | boolean | null | undefined;
 }
+
+// The scheduler's own line under --json; its facts beyond these are the event's (e.g. `next`).
+type SchedulerLine = { readonly type: 'scheduler'; readonly time: string } & Pick<
+  SchedulerNote,
+  'event' | 'level' | 'message' | 'plan'
+>;
+
+/** schedule's section of docs/json-events.md. */
+export const SCHEDULE_JSON: JsonOutput = {
+  intro: "Each run's events as above, each also with `plan`; and the scheduler's own notes, a `scheduler` each.",
+  lines: typedLines<SchedulerLine>({
+    scheduler: {
+      when: 'a note of the scheduler',
+      fields: {
+        event:
+          '`scheduled`, `ignored`, `invalid`, `skipped`, `catch-up`, `clock-set-back` (a time that already ran is not run again, with its `due`), `reloaded`, `stopping`, `stopped`, `reaped` (a run of a dead hub marked failed, with its `hub`), `queue-error` (shared schedule), …',
+        level: '`info`, `warning`, `error`',
+        message: '',
+        plan: 'when about one plan',
+        time: '',
+      },
+      note: "Also the facts of the event (e.g. the next run time, or the `fire` of a shared schedule's skipped fire).",
+    },
+  }),
+};
 
 export interface ScheduleOutput {
   reporterFor(plan: string): RunReporter;

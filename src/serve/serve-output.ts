@@ -1,14 +1,46 @@
 // What `serve` prints (docs/instant-recovery.md, docs/json-events.md): one `KEY URL` line per disk
 // on stdout and its notes on stderr, or with --json one `serving` object then one `stopped`.
 
+import { printJson, typedLines, type JsonOutput } from '../cli/json-output.js';
 import type { Output } from '../engine/output.js';
-import type { Serving } from './serve-point.js';
+import type { ServedDisk, Serving } from './serve-point.js';
+
+type ServeLine =
+  | {
+      readonly type: 'serving';
+      readonly vm: string;
+      readonly backupId: string;
+      readonly disks: readonly ServedDisk[];
+      readonly tlsPskFile?: string;
+      readonly tlsUsername?: string;
+    }
+  | { readonly type: 'stopped'; readonly vm: string; readonly backupId: string };
+
+/** serve's section of docs/json-events.md. */
+export const SERVE_JSON: JsonOutput = {
+  intro:
+    'A `serving` once every disk is served, a `stopped` after Ctrl+C, SIGTERM or SIGHUP when all is given back. A failure (a `qemu-nbd` that died, say) is the usual `{ "type": "error", … }` instead ([instant-recovery.md](instant-recovery.md)).',
+  lines: typedLines<ServeLine>({
+    serving: {
+      when: 'every disk is served',
+      fields: {
+        vm: '',
+        backupId: '',
+        disks:
+          "`[{ key, url, file, overlay?, writable }]` (`file`: the point's file in the repository; `overlay`: where the writes go, with `--writable` only; `url`: `nbd+unix:///NAME?socket=PATH`, a socket on the node with `--node`; with `--tcp`, `nbds://sendense@127.0.0.1:PORT/NAME?tls-psk-file=FILE`)",
+        tlsPskFile: '`--tcp` only: the key file clients need',
+        tlsUsername: '`--tcp` only: their TLS user',
+      },
+    },
+    stopped: { when: 'all is given back', fields: { vm: '', backupId: '' } },
+  }),
+};
 
 export function printServing(out: Output, vm: string, serving: Serving): void {
   const { backup, disks } = serving;
   if (out.json) {
     const tls = serving.tls === undefined ? {} : { tlsPskFile: serving.tls.pskFile, tlsUsername: serving.tls.username };
-    out.stdout.write(`${JSON.stringify({ type: 'serving', vm, backupId: backup.id, disks, ...tls })}\n`);
+    printJson<ServeLine>(out, { type: 'serving', vm, backupId: backup.id, disks, ...tls });
   } else {
     for (const disk of disks) out.stdout.write(`${disk.key} ${disk.url}\n`);
   }
@@ -33,7 +65,7 @@ export function printServing(out: Output, vm: string, serving: Serving): void {
 }
 
 export function printStopped(out: Output, vm: string, serving: Serving): void {
-  if (out.json) out.stdout.write(`${JSON.stringify({ type: 'stopped', vm, backupId: serving.backup.id })}\n`);
+  if (out.json) printJson<ServeLine>(out, { type: 'stopped', vm, backupId: serving.backup.id });
   note(out, `stopped serving VM ${vm}${serving.disks.some((disk) => disk.writable) ? '; overlays removed' : ''}`);
 }
 

@@ -1,11 +1,13 @@
 // docs/commands.md: `--json` makes every command print one JSON object per line. Each command of
 // src/cli/commands.ts is run here with --json against one real backed-up VM (or named below with
-// why it is run by its own tests instead), and every line it prints on stdout must be JSON.
+// why it is run by its own tests instead), and every line it prints on stdout must be JSON, and
+// one its declaration (docs/json-events.md is made from it) names, with no field it leaves out.
 
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { COMMANDS } from '../../src/cli/commands.js';
+import type { JsonOutput } from '../../src/cli/json-output.js';
 import { backUpPoints, writeRetentionPlan } from '../retention/point-chain.js';
 import { useRunWorkspace } from '../support/run-workspace.js';
 import { sendenseRun } from '../support/sendense-cli.js';
@@ -27,6 +29,21 @@ const ELSEWHERE: Record<string, string> = {
   checkpoints: "asks libvirt for a domain's checkpoints (test/libvirt/checkpoints.test.ts)",
   retire: 'takes a backup plan of a libvirt domain (test/libvirt/checkpoints.test.ts)',
 };
+
+// What of a --json line its command's declaration does not name: its type, or fields (none: declared).
+function undeclared(json: JsonOutput, line: Record<string, unknown>): string[] {
+  const keys = Object.keys(line).filter((key) => key !== 'time');
+  const missing = (fields: Readonly<Record<string, string>>) => keys.filter((key) => !(key in fields));
+  if (json.lines.typed) {
+    const declared = json.lines.lines[String(line.type)];
+    return declared === undefined
+      ? [`type ${String(line.type)}`]
+      : missing(declared.fields).filter((key) => key !== 'type');
+  }
+  return Object.values(json.lines.lines)
+    .map((declared) => missing(declared.fields))
+    .reduce((fewest, each) => (each.length < fewest.length ? each : fewest));
+}
 
 describe('--json of every command', () => {
   it('prints only JSON lines on stdout', { timeout: 300_000 }, async () => {
@@ -76,6 +93,13 @@ describe('--json of every command', () => {
       // new token's secret as its own last line, after the JSON one (docs/commands.md, token).
       if (name === 'token' && args[0] === 'add') expect(lines.pop()).toMatch(/^\S+$/);
       for (const line of lines) expect(() => JSON.parse(line) as unknown, `${what}: ${line}`).not.toThrow();
+      const command = COMMANDS.find((each) => each.name === name);
+      if (command === undefined) continue; // help: docs/json-events.md#help---json
+      const { json } = await command.load();
+      for (const line of lines.map((each) => JSON.parse(each) as Record<string, unknown>)) {
+        if (line.type === 'error') continue; // the run event table's, on any command
+        expect(undeclared(json, line), `${what}: ${JSON.stringify(line)}`).toEqual([]);
+      }
     }
   });
 });

@@ -1,5 +1,6 @@
 // docs/plan-reference.md, docs/commands.md and the made parts of docs/api.md and docs/json-events.md
-// are what scripts/gen-docs.js makes of the current schema, CLI, routes and run events (run
+// are what scripts/gen-docs.js makes of the current schema, CLI, routes, run events and each
+// command's --json declaration (run
 // `npm run docs` when this fails), and commands.md shows exactly what the built CLI prints for
 // `help CMD`.
 
@@ -104,6 +105,17 @@ describe('generated docs', () => {
     expect(hub).toMatch(/^# Hub configuration: reference\n/);
     expect(hub).toContain('### `maxParallelDisks`');
     expect(hub).toContain('```yaml\nmaxParallelDisks: 16\n```');
+  });
+
+  it("json-events.md has every command's --json section, a row for each line its declaration names", () => {
+    const doc = generated['docs/json-events.md'];
+    for (const { name, json } of COMMANDS) {
+      const heading = json.heading ?? `\`${name} --json\``;
+      expect(doc, name).toMatch(new RegExp(`^## .*${heading.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`, 'm'));
+      const section = doc.slice(doc.indexOf(heading));
+      for (const line of Object.keys(json.lines.lines))
+        expect(section, `${name}: ${line}`).toContain(json.lines.typed ? `| \`${line}\` |` : `| ${line} |`);
+    }
   });
 
   it('every command has its exit codes written down', () => {

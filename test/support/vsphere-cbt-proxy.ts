@@ -17,6 +17,8 @@
 //   as vSphere lays out a snapshot taken while the VM carries another (vcsim does not);
 // - on demand (datastoreDown), answers the datastore's file access (/folder) with HTTP 503: every
 //   file, or only the disks' data files, as a datastore out of reach does.
+// - on demand (cutFiles), cuts the datastore's file access: every download under way is broken off
+//   and new ones refused, while the API goes on answering (a host whose datastore went away).
 // It serves with the simulator's own certificate and key, so the client pins one fingerprint.
 
 import { execFileSync } from 'node:child_process';
@@ -54,6 +56,8 @@ export interface CbtProxy {
   readonly dataBytes: number;
   /** The `quiesce` of every CreateSnapshot_Task seen, in order. */
   readonly quiesced: boolean[];
+  /** true: the datastore's files go away (downloads under way broken off, new ones refused); false: back. */
+  cutFiles(cut: boolean): void;
   close(): Promise<void>;
 }
 
@@ -82,7 +86,10 @@ export async function startCbtProxy(
     datastoreDown: undefined as 'all' | 'data' | undefined,
     deltaDisks: false,
     dataBytes: 0,
+    filesCut: false,
   };
+  // Downloads under way (not API calls): what cutFiles breaks off.
+  const downloads = new Set<{ destroy(): void }>();
 
   const copyOf = (diskKey: number, seq: number) => path.join(work, `${diskKey}-${seq}`);
   const seqOf = (snapshot: string): number => {
@@ -208,6 +215,10 @@ export async function startCbtProxy(
         response.writeHead(status, { 'Content-Type': 'text/xml; charset=utf-8' }).end(xml);
         return;
       }
+      if (method === undefined && state.filesCut) {
+        response.destroy();
+        return;
+      }
       const headers = { ...request.headers, host: upstream };
       const forwarded = https.request(
         {
@@ -220,6 +231,9 @@ export async function startCbtProxy(
         },
         (answer) => {
           if (method === undefined) {
+            const download = { destroy: () => (answer.destroy(), response.destroy()) };
+            downloads.add(download);
+            response.on('close', () => downloads.delete(download));
             response.writeHead(answer.statusCode ?? 502, answer.headers);
             // Bytes of the disks' data files served (what the reader read).
             if (/-flat\.vmdk\?/.test(request.url ?? ''))
@@ -276,6 +290,10 @@ export async function startCbtProxy(
     quiesced,
     resetCbt: (diskKey) => void epochs.set(diskKey, newEpoch()),
     rejectChangeIds: (diskKey, how = 'FileFault') => void rejectedUpTo.set(diskKey, { upTo: sequence, how }),
+    cutFiles(cut) {
+      state.filesCut = cut;
+      if (cut) for (const download of downloads) download.destroy();
+    },
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();

@@ -4,7 +4,7 @@
 
 import type { NodeHost } from '../../node/node.js';
 import type { RawCopy } from '../../plan/plan-shape.generated.js';
-import type { CopyTo } from '../../plan/types.js';
+import type { CopyTo, S3CopyTo } from '../../plan/types.js';
 import type { CopyTarget, CopyTargetFacts } from '../copy-target.js';
 
 /** A target reached, and how to let it go (its SSH link, its client). */
@@ -31,7 +31,21 @@ export interface CopyTargetDefinition<To extends CopyTo = CopyTo> {
   describeRecord(facts: CopyTargetFacts): string;
   /** doctor: what a put killed half-way leaves there ("partial file"), and what removing it is ("remove it"). */
   readonly leftBehind: { readonly what: string; readonly removal: string };
+  /** What only some types of target offer before one is reached, by name (copyToCapability in ./index.ts). */
+  readonly capabilities?: CopyToCapabilities<To>;
 }
+
+/**
+ * What only some types of copy target offer a command, asked for by name: the command refuses a
+ * copy whose target offers none. Each gives the target's settings as the command reads them.
+ */
+export interface CopyToCapabilities<To extends CopyTo = CopyTo> {
+  /** Its objects brought back into a directory of the hub, or read straight from it (fetch, docs/copies.md#restoring-from-a-bucket). */
+  fetch?(to: To): S3CopyTo;
+}
+
+/** What a target's type gives for a capability. */
+export type CopyToCapability<K extends keyof CopyToCapabilities> = ReturnType<NonNullable<CopyToCapabilities[K]>>;
 
 /** copy.to as the plan schema guarantees it. */
 export type RawCopyTo = RawCopy['to'];

@@ -4,7 +4,13 @@
 import type { NodeHost } from '../../node/node.js';
 import type { CopyTo } from '../../plan/types.js';
 import type { CopyTargetFacts } from '../copy-target.js';
-import type { CopyTargetDefinition, OpenedCopyTarget, RawCopyTo } from './copy-target-definition.js';
+import type {
+  CopyTargetDefinition,
+  CopyToCapabilities,
+  CopyToCapability,
+  OpenedCopyTarget,
+  RawCopyTo,
+} from './copy-target-definition.js';
 import { dirCopyTargetDefinition } from './dir.js';
 import { s3CopyTargetDefinition } from './s3.js';
 import { sshCopyTargetDefinition } from './ssh.js';
@@ -28,6 +34,15 @@ export function buildCopyTo(raw: RawCopyTo): CopyTo {
 /** The copy for messages, "sendense@offsite1:22:/backup/offsite" or "s3://offsite/pgtest1 at https://…", without contacting it. */
 export function describeCopyTo(to: CopyTo): string {
   return definitionOf(to).describe(to);
+}
+
+/** What a copy's type of target offers by the name of a capability (CopyToCapabilities); undefined: it offers none. */
+export function copyToCapability<K extends keyof CopyToCapabilities>(
+  to: CopyTo,
+  name: K,
+): CopyToCapability<K> | undefined {
+  const capability = definitionOf(to).capabilities?.[name] as ((to: CopyTo) => CopyToCapability<K>) | undefined;
+  return capability?.(to);
 }
 
 export function openCopyTarget(to: CopyTo, say: (message: string) => void): Promise<OpenedCopyTarget> {

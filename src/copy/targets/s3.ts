@@ -33,6 +33,7 @@ export const s3CopyTargetDefinition: CopyTargetDefinition<S3CopyTo> = {
   },
   describeRecord: (facts) => s3Description(facts.s3!),
   leftBehind: { what: 'unfinished upload', removal: 'abort the upload' },
+  capabilities: { fetch: (to) => to },
 };
 
 // The bucket with the plan's credentials (from the environment or the credentials file now).

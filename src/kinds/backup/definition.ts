@@ -31,4 +31,5 @@ export const backupDefinition: KindDefinition<BackupPlan> = {
   readsSource: true,
   pointsOn: 'repository',
   locksVm: true,
+  capabilities: { chains: (plan) => plan },
 };

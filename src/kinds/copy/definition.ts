@@ -33,4 +33,5 @@ export const copyDefinition: KindDefinition<CopyPlan> = {
   pointsOn: 'repository',
   pointsVm: (plan) => plan.copy.vm,
   historyTaken: 'copy',
+  capabilities: { copy: (plan) => plan },
 };

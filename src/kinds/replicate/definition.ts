@@ -34,6 +34,7 @@ export const replicateDefinition: KindDefinition<ReplicatePlan> = {
   pointsOn: 'replica',
   locksVm: true,
   pointWord: 'replica point',
+  capabilities: { replica: (plan) => plan },
 };
 
 function buildReplica(replica: RawReplica, vm: RawReplicatePlan['vm']): ReplicaSettings {

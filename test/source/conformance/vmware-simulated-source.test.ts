@@ -3,7 +3,9 @@
 // vcsim (test/support/vcsim.ts) behind the proxy that fakes changed block tracking
 // (test/support/vsphere-cbt-proxy.ts). Real: our vSphere client, TLS with a pinned fingerprint, the
 // datastore's HTTPS file access, the node transfer, the chain. Faked: VMware itself and CBT.
-// The guest writes into the disk's flat file in the simulator's datastore.
+// The guest writes into the disk's flat file in the simulator's datastore. Gone mid-way: the
+// proxy cuts the datastore's file access under the read, the API answering still (a host whose
+// datastore went away), so the run's cleanup gives its snapshot back.
 
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -68,10 +70,16 @@ backupSourceSuite('vmware-simulated', {
     }
   },
   missingError: /2099/,
-  notApplicable: {
-    'disappears mid-way':
-      'not covered here yet: vSphere cut off mid-read leaves its snapshot for the next run to give back (test/vmware/vmware-simulated.test.ts covers failure paths)',
+  // The datastore's files go away under the read (the API stays: the run gives its snapshot back).
+  async disappear() {
+    proxy!.cutFiles(true);
   },
+  async reappear() {
+    proxy!.cutFiles(false);
+  },
+  goneError:
+    /^step transfer, disk 2000: reading bytes=\d+-\d+ from 127\.0\.0\.1:\d+: (socket hang up|read ECONNRESET)$/,
+  notApplicable: {},
   async done() {
     await proxy?.close();
     await vcsim?.stop();
