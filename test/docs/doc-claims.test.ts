@@ -47,4 +47,30 @@ describe('claims of the docs', () => {
       "Nothing outside `src/kinds` tells kinds apart. A command made for one kind's plans asks the plan's kind for a capability by name (`capabilities` in the definition, `planCapability` in `src/kinds/index.ts`) and refuses a plan whose kind offers none",
     );
   });
+
+  it('nothing outside src/copy/targets tells copy targets apart: each type checks and offers what it has by name', () => {
+    const types = readdirSync('src/copy/targets')
+      .filter((file) => file.endsWith('.ts'))
+      .map((file) => file.replace(/\.ts$/, ''));
+    expect(types).toEqual(expect.arrayContaining(['ssh', 's3', 'dir']));
+    const names = "'(ssh|s3|dir)'";
+    // to.type === 's3', 'dir' !== type, case 's3':, 's3' in facts, facts.s3.
+    const comparisons = [
+      new RegExp(`(type|Type|'type'\\)) *[!=]==? *${names}`),
+      new RegExp(`${names} *[!=]==? *[\\w.]*[tT]ype\\b`),
+      new RegExp(`case ${names}:`),
+      new RegExp(`${names} in `),
+      /facts\.s3\b/,
+    ];
+    const comparing = (readdirSync('src', { recursive: true }) as string[])
+      .filter((file) => file.endsWith('.ts') && !file.startsWith('copy/targets/') && !file.startsWith('copy/s3/'))
+      .flatMap((file) =>
+        readFileSync(path.join('src', file), 'utf8')
+          .split('\n')
+          .flatMap((line, at) =>
+            comparisons.some((comparison) => comparison.test(line)) ? [`${file}:${at + 1}`] : [],
+          ),
+      );
+    expect(comparing).toEqual([]);
+  });
 });

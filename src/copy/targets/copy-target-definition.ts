@@ -6,6 +6,7 @@ import type { NodeHost } from '../../node/node.js';
 import type { RawCopy } from '../../plan/plan-shape.generated.js';
 import type { CopyTo, S3CopyTo } from '../../plan/types.js';
 import type { CopyTarget, CopyTargetFacts } from '../copy-target.js';
+import type { CopyToChecks } from './plan-checks.js';
 
 /** A target reached, and how to let it go (its SSH link, its client). */
 export interface OpenedCopyTarget {
@@ -31,6 +32,10 @@ export interface CopyTargetDefinition<To extends CopyTo = CopyTo> {
   describeRecord(facts: CopyTargetFacts): string;
   /** doctor: what a put killed half-way leaves there ("partial file"), and what removing it is ("remove it"). */
   readonly leftBehind: { readonly what: string; readonly removal: string };
+  /** validate: what is checked of copy.to beyond the schema (./plan-checks.ts). */
+  readonly checks?: CopyToChecks;
+  /** validate: why an encrypted repository's copy of this type takes no copy.retention (the rest of the message). */
+  readonly encryptedRetention: string;
   /** What only some types of target offer before one is reached, by name (copyToCapability in ./index.ts). */
   readonly capabilities?: CopyToCapabilities<To>;
 }

@@ -8,6 +8,7 @@ import { createLocalNode } from '../../node/local.js';
 import type { DirCopyTo } from '../../plan/types.js';
 import type { CopyTargetDefinition } from './copy-target-definition.js';
 import { hostFilesTarget } from './host-files.js';
+import { checkCopyPath } from './plan-checks.js';
 
 export const dirCopyTargetDefinition: CopyTargetDefinition<DirCopyTo> = {
   build: (raw) => ({ type: 'dir', path: expandHome(raw.path) }),
@@ -21,6 +22,9 @@ export const dirCopyTargetDefinition: CopyTargetDefinition<DirCopyTo> = {
   },
   describeRecord: (facts) => facts.root ?? '',
   leftBehind: { what: 'partial file', removal: 'remove it' },
+  checks: checkCopyPath(true),
+  encryptedRetention:
+    "an encrypted repository's copy cannot merge its points: the copy's host would need the key, which never leaves the hub; leave copy.retention out (the copy keeps every point it is sent)",
 };
 
 /** The copy under `root` on this host (`node`: this host's NodeHost). */

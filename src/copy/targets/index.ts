@@ -36,6 +36,13 @@ export function describeCopyTo(to: CopyTo): string {
   return definitionOf(to).describe(to);
 }
 
+/** validate: what a type of copy target checks of copy.to (undefined: no such type). */
+export function copyToPlanChecks(
+  type: string,
+): Pick<CopyTargetDefinition, 'checks' | 'encryptedRetention'> | undefined {
+  return Object.hasOwn(COPY_TARGETS, type) ? (COPY_TARGETS[type as CopyTo['type']] as CopyTargetDefinition) : undefined;
+}
+
 /** What a copy's type of target offers by the name of a capability (CopyToCapabilities); undefined: it offers none. */
 export function copyToCapability<K extends keyof CopyToCapabilities>(
   to: CopyTo,

@@ -7,6 +7,7 @@ import { expandHome } from '../../plan/home-path.js';
 import type { S3CopyTo } from '../../plan/types.js';
 import { s3Description } from '../s3/s3-description.js';
 import type { CopyTargetDefinition, OpenedCopyTarget } from './copy-target-definition.js';
+import { checkS3CopyTo } from './plan-checks.js';
 
 export const s3CopyTargetDefinition: CopyTargetDefinition<S3CopyTo> = {
   build(raw) {
@@ -27,6 +28,9 @@ export const s3CopyTargetDefinition: CopyTargetDefinition<S3CopyTo> = {
   describe: s3Description,
   open: (to, say) => openBucket(to, say),
   onNode: false,
+  checks: checkS3CopyTo,
+  encryptedRetention:
+    "an encrypted repository's copy in a bucket cannot merge its points yet; leave copy.retention out (the copy keeps every point it is sent)",
   async reopen(facts) {
     if (facts.s3 === undefined) throw new Error('an s3 copy is reached again from its recorded bucket');
     return openBucket(facts.s3, () => {});

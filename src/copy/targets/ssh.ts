@@ -6,6 +6,7 @@ import { describeNode } from '../../node/node-description.js';
 import type { NodeSpec, SshCopyTo } from '../../plan/types.js';
 import type { CopyTargetDefinition } from './copy-target-definition.js';
 import { hostFilesTarget } from './host-files.js';
+import { checkCopyPath } from './plan-checks.js';
 
 // "sendense@offsite1:22:/backup/offsite"
 function describe(spec: NodeSpec, root: string): string {
@@ -28,6 +29,9 @@ export const sshCopyTargetDefinition: CopyTargetDefinition<SshCopyTo> = {
   },
   describeRecord: (facts) => describe(facts.nodeSpec!, facts.root ?? ''),
   leftBehind: { what: 'partial file', removal: 'remove it' },
+  checks: checkCopyPath(false),
+  encryptedRetention:
+    "an encrypted repository's copy cannot merge its points: the copy's host would need the key, which never leaves the hub; leave copy.retention out (the copy keeps every point it is sent)",
 };
 
 /** The copy under `root` on `node`, reached over SSH as `spec` (the host as the plan gives it). */
