@@ -16,6 +16,7 @@ import {
 } from 'node:fs';
 import { join } from 'node:path';
 import { ClockMode, clockTables } from './mode-clock.js';
+import { TwoVmMode, twoVmTables } from './mode-twovm.js';
 import { LibvirtService, addLibvirtDraw } from './mode-libvirt.js';
 import { PostgresServer } from './postgres.js';
 import { ReplicateMode, replicateTables } from './mode-replicate.js';
@@ -52,7 +53,7 @@ const FAULTS = {
 // one; the clock mode's schedule runs backups).
 const REMOVES_POINTS = new Set(['backup', 'prune', 'forget', 'doctor', 'flip', 'pair', 'schedule']);
 
-export const MODES = ['encrypted', 'postgres', 'copy', 'concurrent', 's3', 'replicate', 'libvirt', 'clock'];
+export const MODES = ['encrypted', 'postgres', 'copy', 'concurrent', 's3', 'replicate', 'libvirt', 'clock', 'twovm'];
 
 // A run refused because another holds the VM (src/store/vm-locks.ts), or a restore refused
 // because the other run's merge is still going (src/retention/unfinished-merge.ts: a restore
@@ -94,6 +95,7 @@ function tables(mode) {
   if (mode.has('replicate')) replicateTables(mode, operations, faults);
   if (mode.has('libvirt')) addLibvirtDraw(faults);
   if (mode.has('clock')) clockTables(mode, operations, faults);
+  if (mode.has('twovm')) twoVmTables(mode, operations, faults);
   if (mode.has('postgres')) {
     // key add/remove use no state database.
     for (const op of ['backup', 'prune', 'forget', 'verify', 'restore', 'copy', 'pair'])
@@ -190,6 +192,7 @@ export class Campaign {
       ...(mode.has('s3') ? [new S3Mode(context)] : []),
       ...(mode.has('replicate') ? [new ReplicateMode(context)] : []),
       ...(mode.has('clock') ? [new ClockMode(context)] : []),
+      ...(mode.has('twovm') ? [new TwoVmMode(context)] : []),
     ];
   }
 
@@ -272,6 +275,7 @@ export class Campaign {
     for (let index = 0; index < steps.length && Date.now() < until; index++) {
       try {
         await this.#step(steps[index]);
+        await this.#afterEveryStep(steps[index].op);
       } catch (error) {
         const violation = error instanceof Violation ? error : new Violation('harness', error.stack ?? String(error));
         const record = {
@@ -300,6 +304,7 @@ export class Campaign {
       steps.push(step);
       try {
         await this.#step(step);
+        await this.#afterEveryStep(step.op);
       } catch (error) {
         const violation = error instanceof Violation ? error : new Violation('harness', error.stack ?? String(error));
         this.violations.push({
@@ -351,6 +356,11 @@ export class Campaign {
           `; its last output: ${result.stdout.trim().split('\n').slice(-3).join(' | ').slice(-600)}`,
       );
     return result;
+  }
+
+  // What a mode checks after every step, whichever operation it was (the twovm mode: the other VM's points).
+  async #afterEveryStep(op) {
+    for (const mode of this.modes) await mode.afterEveryStep?.(this.ws, op);
   }
 
   // The fault of a step, with its moment, from the step's own generator (undefined: none to time).
@@ -826,7 +836,8 @@ export class Campaign {
       if (now.has(point.id)) continue;
       if (this.protected.has(point.id) && op !== 'flip')
         throw new Violation('protected-point-lost', `${point.id} went during ${op}`);
-      if (!REMOVES_POINTS.has(op)) throw new Violation('point-lost', `${point.id} (${point.status}) went during ${op}`);
+      if (!REMOVES_POINTS.has(op) && !this.#modeOf(op)?.removesPoints?.(op))
+        throw new Violation('point-lost', `${point.id} (${point.status}) went during ${op}`);
       this.expected.delete(point.id);
       this.compared.delete(point.id);
       this.protected.delete(point.id);
