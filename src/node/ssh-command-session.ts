@@ -30,9 +30,11 @@ export class SshCommandSession {
   constructor(readonly link: SshLink) {
     // The mark is defined on stdin (never on a command line); every command's stdin is /dev/null,
     // so only the hub writes what this `sh` reads.
+    // The shell's own notes ("Killed" after a command killed by a signal) go nowhere, as they did
+    // when each command was the program its channel ran; the command's stderr is the channel's.
     const define =
-      `sendense_run() { "$@" </dev/null; sendense_rc=$?; ` +
-      `printf '\\n%s %s\\n' ${this.mark} "$sendense_rc"; printf '\\n%s\\n' ${this.mark} >&2; }\n`;
+      `exec 3>&2 2>/dev/null; sendense_run() { (exec "$@" 2>&3 3>&-) </dev/null; sendense_rc=$?; ` +
+      `printf '\\n%s %s\\n' ${this.mark} "$sendense_rc"; printf '\\n%s\\n' ${this.mark} >&3; }\n`;
     this.opening = link.openExec(remoteCommandLine(['sh'])).then((channel) => {
       this.channel = channel;
       channel.on('data', (chunk: Buffer) => this.onStdout(chunk));
