@@ -107,25 +107,37 @@ export class SshCommandSession {
 
   // Both streams carry the mark once the command is over; the output before each is the command's.
   private settleIfDone(): void {
-    if (!this.pending || !this.pidTaken) return;
-    const out = Buffer.concat(this.stdout);
-    const at = out.indexOf(`\n${this.mark} `);
-    if (at === -1) return;
-    const lineEnd = out.indexOf('\n', at + 1);
+    if (!this.pending || !this.pidTaken || this.stdout.length === 0) return;
+    // The mark line is the last thing on stdout: only the end is searched, however long the output.
+    const tail = this.stdoutTail(this.stdout.at(-1)!.length + this.mark.length + 32);
+    const tailAt = tail.bytes.indexOf(`\n${this.mark} `);
+    if (tailAt === -1) return;
+    const lineEnd = tail.bytes.indexOf('\n', tailAt + 1);
     if (lineEnd === -1) return;
     const errAt = this.stderr.indexOf(`\n${this.mark}\n`);
     if (errAt === -1) return;
-    const exitCode = Number(out.subarray(at + this.mark.length + 2, lineEnd).toString());
+    const out = Buffer.concat(this.stdout);
+    const at = tail.start + tailAt;
+    const exitCode = Number(tail.bytes.subarray(tailAt + this.mark.length + 2, lineEnd).toString());
     const result = Object.freeze({
       exitCode,
       stdout: out.subarray(0, at).toString(),
       stderr: Buffer.from(this.stderr.slice(0, errAt), 'latin1').toString(),
     });
-    this.stdout = [out.subarray(lineEnd + 1)];
+    this.stdout = [out.subarray(tail.start + lineEnd + 1)];
     this.stderr = this.stderr.slice(errAt + this.mark.length + 2);
     const { resolve } = this.pending;
     this.pending = undefined;
     resolve(result);
+  }
+
+  // At least the last `length` bytes of stdout so far (whole chunks), and where they start.
+  private stdoutTail(length: number): { readonly bytes: Buffer; readonly start: number } {
+    let from = this.stdout.length;
+    let taken = 0;
+    while (from > 0 && taken < length) taken += this.stdout[--from]!.length;
+    const start = this.stdout.slice(0, from).reduce((sum, chunk) => sum + chunk.length, 0);
+    return { bytes: Buffer.concat(this.stdout.slice(from)), start };
   }
 
   private fail(error: unknown): void {

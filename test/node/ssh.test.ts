@@ -81,6 +81,14 @@ describe('ssh node: commands', () => {
     ]);
     // The same parent `sh` for each: one SSH session, not one a command.
     expect((await node.exec(['sh', '-c', 'echo $PPID'])).stdout).toBe(results[3]!.stdout);
+    // A long output comes whole, and only its own.
+    const long = await node.exec(['sh', '-c', 'yes 0123456789abcdef | head -c 3000000']);
+    expect([long.exitCode, long.stdout.length, long.stdout.slice(-5), long.stderr]).toEqual([
+      0,
+      3_000_000,
+      '56789',
+      '',
+    ]);
     // One that does not answer in time is given up; the next command still runs.
     await expect(node.exec(['sleep', '3'], { signal: AbortSignal.timeout(200) })).rejects.toThrow();
     expect(await node.exec(['echo', 'next'])).toEqual({ exitCode: 0, stdout: 'next\n', stderr: '' });
