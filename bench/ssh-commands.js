@@ -4,7 +4,7 @@
 // one whose sessions read it, as a real node's login shell does. BENCH_BEFORE=DIR: the NodeHost
 // of another built checkout runs beside ours, alternating. BENCH_RUNS=N (default 5). Needs
 // `npm run build` and libvirtd answering `virsh -c qemu:///system`.
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
@@ -15,6 +15,10 @@ import { startSshd } from './support/sshd.js';
 import { median } from './support/stats.js';
 
 requireBuild('ssh-commands');
+if (spawnSync('virsh', ['-c', 'qemu:///system', 'list', '--name']).status !== 0) {
+  console.log('ssh-commands: skipped, libvirtd does not answer (virsh -c qemu:///system)');
+  process.exit(0);
+}
 const RUNS = Number(process.env.BENCH_RUNS ?? 5);
 const CALLS = 26;
 const dir = scratchDir('sendense-bench-ssh-commands-');
