@@ -5,7 +5,9 @@
 // another tool's checkpoints. Ours also through an SSH node (a throw-away sshd on 127.0.0.1).
 // BENCH_FULLS=N fulls each (default 3: alternating, each into a new repository, the last one the
 // base of the incrementals), BENCH_ROUNDS=N incrementals each (default 3), BENCH_PREFILL_MIB=N per
-// disk (default 300).
+// disk (default 300). BENCH_BEFORE=DIR: the CLI of another built checkout runs beside ours (this
+// host and the SSH node), into repositories of its own, alternating; BENCH_PEER=0 leaves out
+// virtnbdbackup.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
@@ -19,7 +21,10 @@ import { median } from './support/stats.js';
 import { timedRun } from './support/timed-run.js';
 
 requireBuild('libvirt');
-if (spawnSync('virtnbdbackup', ['--version']).status !== 0) {
+const PEER = process.env.BENCH_PEER !== '0';
+const BEFORE = process.env.BENCH_BEFORE;
+const beforeCli = BEFORE === undefined ? undefined : join(BEFORE, 'bin', 'sendense-run.js');
+if (PEER && spawnSync('virtnbdbackup', ['--version']).status !== 0) {
   console.log('installing virtnbdbackup (the peer)');
   execFileSync('apt-get', ['install', '-y', '-qq', '--no-install-recommends', 'virtnbdbackup'], { stdio: 'inherit' });
 }
@@ -40,8 +45,8 @@ const guests = [];
 process.on('exit', () => guests.forEach((guest) => guest.remove()));
 const ours = await startGuest({ name: 'bench-ours', sizesMiB, prefillMiB: PREFILL });
 guests.push(ours);
-const peer = await startGuest({ name: 'bench-peer', sizesMiB, prefillMiB: PREFILL });
-guests.push(peer);
+const peer = PEER ? await startGuest({ name: 'bench-peer', sizesMiB, prefillMiB: PREFILL }) : undefined;
+if (peer) guests.push(peer);
 const sshd = await startSshd(dir);
 
 function plan(name, node) {
@@ -91,7 +96,16 @@ const waitRounds = async (guest, n) => {
   while (guest.rounds() < from + n) await new Promise((resolve) => setTimeout(resolve, 200));
 };
 
-const results = { local: { full: [], inc: [] }, ssh: { full: [], inc: [] }, peer: { full: [], inc: [] } };
+const results = {
+  local: { full: [], inc: [] },
+  ssh: { full: [], inc: [] },
+  peer: { full: [], inc: [] },
+  beforeLocal: { full: [], inc: [] },
+  beforeSsh: { full: [], inc: [] },
+};
+const beforeLocal = beforeCli && plan('before-local');
+const beforeRemote = beforeCli && plan('before-ssh', node);
+const beforeDb = join(dir, 'state-before.db');
 const load = [loadavg()[0]];
 // Fulls alternating, each into a new repository and state database (a disk belongs to one VM of a
 // database) or output folder; the last ones are the chains the incrementals continue.
@@ -108,7 +122,30 @@ for (let full = 0; full < FULLS; full++) {
       join(dir, `${localName}-repository`),
     ),
   );
-  results.peer.full.push(await measure(peer, ['virtnbdbackup', '-d', peer.name, '-l', 'full', '-o', peerDir], peerDir));
+  if (peer)
+    results.peer.full.push(
+      await measure(peer, ['virtnbdbackup', '-d', peer.name, '-l', 'full', '-o', peerDir], peerDir),
+    );
+  if (beforeCli) {
+    const name = last ? '' : `-full${full}`;
+    const db = last ? beforeDb : join(dir, `state-before-full${full}.db`);
+    const localPlan = last ? beforeLocal : plan(`before-local${name}`);
+    const sshPlan = last ? beforeRemote : plan(`before-ssh${name}`, node);
+    results.beforeLocal.full.push(
+      await measure(
+        ours,
+        [process.execPath, beforeCli, localPlan, '--db', db, '--quiet'],
+        join(dir, `before-local${name}-repository`),
+      ),
+    );
+    results.beforeSsh.full.push(
+      await measure(
+        ours,
+        [process.execPath, beforeCli, sshPlan, '--db', db, '--quiet'],
+        join(dir, `before-ssh${name}-repository`),
+      ),
+    );
+  }
   results.ssh.full.push(
     await measure(
       ours,
@@ -123,8 +160,28 @@ for (let round = 0; round < ROUNDS; round++) {
   results.local.inc.push(
     await measure(ours, [process.execPath, cli, local, '--db', db, '--quiet'], join(dir, 'ours-local-repository')),
   );
-  await waitRounds(peer, 5);
-  results.peer.inc.push(await measure(peer, ['virtnbdbackup', '-d', peer.name, '-l', 'inc', '-o', peerOut], peerOut));
+  if (peer) {
+    await waitRounds(peer, 5);
+    results.peer.inc.push(await measure(peer, ['virtnbdbackup', '-d', peer.name, '-l', 'inc', '-o', peerOut], peerOut));
+  }
+  if (beforeCli) {
+    results.beforeLocal.inc.push(
+      await measure(
+        ours,
+        [process.execPath, beforeCli, beforeLocal, '--db', beforeDb, '--quiet'],
+        join(dir, 'before-local-repository'),
+      ),
+    );
+    await waitRounds(ours, 5);
+    results.beforeSsh.inc.push(
+      await measure(
+        ours,
+        [process.execPath, beforeCli, beforeRemote, '--db', beforeDb, '--quiet'],
+        join(dir, 'before-ssh-repository'),
+      ),
+    );
+    await waitRounds(ours, 5);
+  }
   results.ssh.inc.push(
     await measure(ours, [process.execPath, cli, remote, '--db', db, '--quiet'], join(dir, 'ours-ssh-repository')),
   );
@@ -132,12 +189,12 @@ for (let round = 0; round < ROUNDS; round++) {
 }
 await sshd.stop();
 
-const idle = guestWriteLatencies(peer.consoleText()).slice(5, 40);
+const idle = guestWriteLatencies((peer ?? ours).consoleText()).slice(5, 40);
 const ms = (us) => (us / 1000).toFixed(1);
 const row = (name, runs, reference) => {
   const seconds = median(runs.map((run) => run.seconds));
   const latencies = runs.flatMap((run) => run.latencies);
-  const ratio = reference ? `${(seconds / median(reference.map((run) => run.seconds))).toFixed(2)}x` : '1.00x';
+  const ratio = reference?.length ? `${(seconds / median(reference.map((run) => run.seconds))).toFixed(2)}x` : '1.00x';
   const lat = latencies.length ? `${ms(median(latencies))} / ${ms(Math.max(...latencies))}` : 'n/a';
   const all = runs.map((run) => run.seconds);
   const range = all.length > 1 ? ` (${Math.min(...all).toFixed(2)}-${Math.max(...all).toFixed(2)})` : '';
@@ -153,9 +210,25 @@ console.log(
   '| backup | wall time, median (range) | vs virtnbdbackup | bytes written | guest write latency meanwhile (median / max ms) |',
 );
 console.log('|---|---|---|---|---|');
-console.log(row('virtnbdbackup full', results.peer.full));
-console.log(row('sendense-run full, this host', results.local.full, results.peer.full));
-console.log(row('sendense-run full, SSH node', results.ssh.full, results.peer.full));
-console.log(row('virtnbdbackup incremental', results.peer.inc));
-console.log(row('sendense-run incremental, this host', results.local.inc, results.peer.inc));
-console.log(row('sendense-run incremental, SSH node', results.ssh.inc, results.peer.inc));
+const sshVsLocal = (ssh, local) =>
+  `${(median(ssh.map((run) => run.seconds)) / median(local.map((run) => run.seconds))).toFixed(2)}x`;
+const rows = [
+  ['virtnbdbackup full', results.peer.full],
+  ['sendense-run full, this host', results.local.full, results.peer.full],
+  ['sendense-run full, SSH node', results.ssh.full, results.peer.full],
+  ['before: full, this host', results.beforeLocal.full, results.peer.full],
+  ['before: full, SSH node', results.beforeSsh.full, results.peer.full],
+  ['virtnbdbackup incremental', results.peer.inc],
+  ['sendense-run incremental, this host', results.local.inc, results.peer.inc],
+  ['sendense-run incremental, SSH node', results.ssh.inc, results.peer.inc],
+  ['before: incremental, this host', results.beforeLocal.inc, results.peer.inc],
+  ['before: incremental, SSH node', results.beforeSsh.inc, results.peer.inc],
+];
+for (const [name, runs, reference] of rows) if (runs.length) console.log(row(name, runs, reference));
+console.log(
+  `\nSSH node vs this host, same code: full ${sshVsLocal(results.ssh.full, results.local.full)}, incremental ${sshVsLocal(results.ssh.inc, results.local.inc)}`,
+);
+if (beforeCli)
+  console.log(
+    `before: full ${sshVsLocal(results.beforeSsh.full, results.beforeLocal.full)}, incremental ${sshVsLocal(results.beforeSsh.inc, results.beforeLocal.inc)}`,
+  );

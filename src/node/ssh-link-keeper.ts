@@ -6,6 +6,7 @@ import { SendenseError } from '../errors.js';
 import type { ExecOptions, ExecResult, NodeProcess } from './node.js';
 import { SshForwarder } from './ssh-forwards.js';
 import type { SshLink } from './ssh-link.js';
+import { SshCommandSession } from './ssh-command-session.js';
 import { execOverSsh, spawnOverSsh } from './ssh-process.js';
 
 /** How long a reconnect may take: a node that is really gone must not hold the cleanup long. */
@@ -30,6 +31,7 @@ export class SshLinkKeeper {
   private gaveUp: SendenseError | undefined;
   private closed = false;
   private readonly spawned = new Set<Spawned>();
+  private session: SshCommandSession | undefined;
 
   constructor(
     private link: SshLink,
@@ -47,8 +49,17 @@ export class SshLinkKeeper {
     return this.forwarder;
   }
 
-  async exec(argv: readonly string[], options?: ExecOptions): Promise<ExecResult> {
-    return execOverSsh(await this.live(), argv, options);
+  // A short command with nothing to send it goes through the link's command session when that is
+  // free (docs/how-it-works.md#commands-on-a-node); one with input, or while it is busy, on its own channel.
+  async exec(argv: readonly string[], options: ExecOptions = {}): Promise<ExecResult> {
+    const link = await this.live();
+    if (options.stdin !== undefined || options.env !== undefined || options.secret !== undefined)
+      return execOverSsh(link, argv, options);
+    if (this.session?.link !== link || !this.session.idle) {
+      if (this.session?.link === link && !this.session.dead) return execOverSsh(link, argv, options);
+      this.session = new SshCommandSession(link);
+    }
+    return this.session.run(argv, options.signal);
   }
 
   // A long-running program on the current link, remembered until it reports how it ended.
@@ -72,6 +83,7 @@ export class SshLinkKeeper {
 
   async close(): Promise<void> {
     this.closed = true;
+    this.session?.close();
     await this.reopening?.catch(() => undefined);
     await this.link.close();
   }

@@ -69,6 +69,31 @@ describe('ssh node: commands', () => {
     expect((await node.exec(['/nonexistent/program'])).exitCode).toBe(127);
   });
 
+  it("short commands in a row share the node's command shell and each reads as if run alone", async () => {
+    const node = await connect();
+    const results = [];
+    for (const script of ['printf no-newline', 'printf "a\\n\\n"; printf e >&2', 'kill -KILL $$', 'echo $PPID'])
+      results.push(await node.exec(['sh', '-c', script]));
+    expect(results.slice(0, 3)).toEqual([
+      { exitCode: 0, stdout: 'no-newline', stderr: '' },
+      { exitCode: 0, stdout: 'a\n\n', stderr: 'e' },
+      { exitCode: 137, stdout: '', stderr: '' },
+    ]);
+    // The same parent `sh` for each: one SSH session, not one a command.
+    expect((await node.exec(['sh', '-c', 'echo $PPID'])).stdout).toBe(results[3]!.stdout);
+    // A long output comes whole, and only its own.
+    const long = await node.exec(['sh', '-c', 'yes 0123456789abcdef | head -c 3000000']);
+    expect([long.exitCode, long.stdout.length, long.stdout.slice(-5), long.stderr]).toEqual([
+      0,
+      3_000_000,
+      '56789',
+      '',
+    ]);
+    // One that does not answer in time is given up; the next command still runs.
+    await expect(node.exec(['sleep', '3'], { signal: AbortSignal.timeout(200) })).rejects.toThrow();
+    expect(await node.exec(['echo', 'next'])).toEqual({ exitCode: 0, stdout: 'next\n', stderr: '' });
+  });
+
   it('passes env on stdin, never on a command line the node can see', async () => {
     const node = await connect();
     const secret = `s3cret-${randomBytes(8).toString('hex')}`;
