@@ -4,9 +4,11 @@
 // against rsync of the same repository over the same sshd (with and without --fsync: a copy
 // fsyncs every file). Warm-up, alternating rounds, medians. Then an incremental point (1% of the
 // disk in scattered 64 KiB writes): the bytes the next copy sent against the point's file.
-// BENCH_RUNS=N rounds (default 3), BENCH_GIB=N of data (default 1), BENCH_TMPDIR (default /var/tmp).
+// BENCH_RUNS=N rounds (default 3), BENCH_GIB=N of data (default 1), BENCH_TMPDIR (default /var/tmp);
+// BENCH_BEFORE_ROOT: another checkout's build (e.g. one from before a change) timed in the same rounds.
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { alternatingRounds } from './support/alternating-rounds.js';
@@ -70,10 +72,13 @@ const copyPlan = (name, to, verify) => {
 const ssh = `ssh -c aes128-gcm@openssh.com -o BatchMode=yes -o UserKnownHostsFile=${sshd.knownHosts} -i ${sshd.identityFile} -p ${sshd.port}`;
 const target = join(dir, 'target');
 const fresh = () => rmSync(target, { recursive: true, force: true });
+const copyRun = async (program) =>
+  (await timedRun([process.execPath, program, copyPlan('bench-copy', target, false), '--db', db, '--quiet'], { env }))
+    .seconds;
+const before = process.env.BENCH_BEFORE_ROOT;
 const tools = {
-  ours: async () =>
-    (await timedRun([process.execPath, cli, copyPlan('bench-copy', target, false), '--db', db, '--quiet'], { env }))
-      .seconds,
+  ours: () => copyRun(cli),
+  ...(before !== undefined && { before: () => copyRun(join(before, 'bin', 'sendense-run.js')) }),
   rsync: async () =>
     (await timedRun(['rsync', '-a', '-e', ssh, `${repository}/`, `${sshd.user}@127.0.0.1:${target}/`])).seconds,
   'rsync --fsync': async () =>
@@ -91,7 +96,9 @@ await alternatingRounds(RUNS, Object.keys(tools), async (name, round) => {
   const seconds = await tools[name]();
   if (round < 0) return;
   times[name].push(seconds);
-  console.log(`  ${name.padEnd(13)} ${seconds.toFixed(2)} s  ${(mib / seconds).toFixed(0)} MiB/s`);
+  console.log(
+    `  ${name.padEnd(13)} ${seconds.toFixed(2)} s  ${(mib / seconds).toFixed(0)} MiB/s  (load ${loadavg()[0].toFixed(1)})`,
+  );
 });
 const ours = median(times.ours);
 for (const name of Object.keys(tools)) {

@@ -1,11 +1,13 @@
 // The one place where a copy's bytes leave the hub (docs/copies.md#what-is-sent): a file read in
-// 1 MiB chunks, or a small text, each chunk hashed (sha256) and counted as it is handed to the
-// target, so the target can check what landed against what was sent. With a rate
-// (docs/copies.md#bandwidth), each chunk waits its turn first: what is counted went at that rate.
+// 1 MiB chunks (on a worker thread from 8 MiB, which hashes them too: ./hashed-file-chunks.ts), or
+// a small text, each chunk hashed (sha256) and counted as it is handed to the target, so the
+// target can check what landed against what was sent. With a rate (docs/copies.md#bandwidth),
+// each chunk waits its turn first: what is counted went at that rate.
 
 import { createHash } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { crashPoint } from '../crash-points.js';
+import { hashedFileChunks, type BytePatch } from './hashed-file-chunks.js';
 
 export interface OutgoingBytes extends AsyncIterable<Uint8Array> {
   /** How many bytes there are to send. */
@@ -27,17 +29,20 @@ export interface OutgoingOptions {
 
 const CHUNK = 1024 * 1024;
 
-/** Bytes of the file's first chunk sent as others (a backing file's name: docs/copies.md#retention). */
-export interface BytePatch {
-  readonly offset: number;
-  readonly bytes: Buffer;
-}
+export type { BytePatch } from './hashed-file-chunks.js';
+
+// Below this a file is read and hashed on the main thread: a worker's start would cost more.
+const WORKER_FROM = 8 * CHUNK;
 
 export function fileBytes(
   file: string,
   size: number,
   options: OutgoingOptions & { readonly patch?: BytePatch } = {},
 ): OutgoingBytes {
+  if (size >= WORKER_FROM) {
+    const chunks = hashedFileChunks(file, CHUNK, options.patch);
+    return outgoing(chunks, size, options, chunks.digest);
+  }
   const chunks = createReadStream(file, { highWaterMark: CHUNK });
   return outgoing(options.patch === undefined ? chunks : patched(chunks, options.patch), size, options);
 }
@@ -61,10 +66,12 @@ export function textBytes(text: string, pace?: Pace): OutgoingBytes {
   return outgoing([bytes], bytes.length, { pace });
 }
 
+// `hashed`: the source hashes its chunks itself (on a worker) and gives the digest after the last.
 function outgoing(
   source: AsyncIterable<Buffer> | Iterable<Buffer>,
   size: number,
   { onProgress, pace }: OutgoingOptions,
+  hashed?: () => string | undefined,
 ): OutgoingBytes {
   const hash = createHash('sha256');
   let sent = 0;
@@ -77,7 +84,7 @@ function outgoing(
       try {
         for await (const chunk of source) {
           await pace?.(chunk.length);
-          hash.update(chunk);
+          if (hashed === undefined) hash.update(chunk);
           sent += chunk.length;
           onProgress?.(sent);
           yield chunk;
@@ -88,7 +95,12 @@ function outgoing(
         finished();
       }
     },
-    sha256: () => (digest ??= hash.digest('hex')),
+    sha256: () => {
+      if (hashed === undefined) return (digest ??= hash.digest('hex'));
+      const done = hashed();
+      if (done === undefined) throw new Error('sha256 asked of bytes not all handed out');
+      return done;
+    },
     handedOut,
   };
 }

@@ -2,8 +2,8 @@
 // (./dir.ts). Each file operation is one small POSIX shell script run there through the node's exec channel (paths always as arguments, never
 // in the script), using only coreutils and findutils. One exec puts a whole file in place: its
 // bytes on the script's stdin followed by the sha256 the hub computed of them, the partial file
-// fsynced and read back for its sha256 (openssl's where installed: about three times sha256sum's
-// speed), compared, renamed. Starting a session costs round trips and a fork there, so each file
+// fsynced and, at the same time, read back for its sha256 (openssl's where installed: about three
+// times sha256sum's speed), compared, renamed. Starting a session costs round trips and a fork there, so each file
 // takes one. The copy's merges run on that host too (capability `host`).
 
 import { createHash } from 'node:crypto';
@@ -40,8 +40,11 @@ const PUT = [
   'fail() { rm -f -- "$p"; [ -z "$2" ] || echo "$2" >&2; exit "$1"; }',
   'cat > "$p" || fail $?',
   'n=$(wc -c < "$p"); [ "$n" -eq $(($2 + 65)) ] || fail 8 "only $n of $2 bytes arrived"',
-  'sent=$(tail -c 65 -- "$p" | head -c 64) && truncate -s "$2" -- "$p" && sync -- "$p" || fail 7',
-  `got=$({ ${SHA256}; } < "$p") || fail 6; got=\${got%% *}`,
+  'sent=$(tail -c 65 -- "$p" | head -c 64) && truncate -s "$2" -- "$p" || fail 7',
+  // Made durable while it is read back: the rename waits for both.
+  'sync -- "$p" & s=$!',
+  `got=$({ ${SHA256}; } < "$p") || { wait $s; fail 6; }; got=\${got%% *}`,
+  'wait $s || fail 7',
   '[ "$got" = "$sent" ] || fail 9 "it arrived different from what was sent (sha256 $got there, $sent sent)"',
   'mv -f -- "$p" "$1" && sync -- "$(dirname -- "$1")"',
 ].join('\n');
