@@ -9,7 +9,10 @@ import type { Store } from '../store/index.js';
 import { REPOSITORY_MARKER } from './marker.js';
 
 // Prints the first directory at or above the (resolved) path that holds a marker, else nothing.
-const FIND_MARKER = `d=$(realpath -m -- "$1") || exit 0; while :; do if [ -e "$d/$2" ]; then printf '%s' "$d"; exit 0; fi; [ "$d" = / ] && exit 0; d=$(dirname -- "$d"); done`;
+// Each turn cuts the last name off by parameter expansion, no command: the loop ends at / whatever
+// happens to a process. (With d=$(dirname ...), a dirname killed or unable to fork left d empty,
+// then ".", and the loop never ended: the fault campaign's hung restore.)
+const FIND_MARKER = `d=$(realpath -m -- "$1") || exit 0; case $d in /*) ;; *) exit 0 ;; esac; while :; do if [ -e "$d/$2" ]; then printf '%s' "$d"; exit 0; fi; [ "$d" = / ] && exit 0; d=\${d%/*}; [ -n "$d" ] || d=/; done`;
 
 // `known`: repositories of this hub (the state database's and the plan's), compared on this host only.
 export async function repositoryHolding(
