@@ -65,6 +65,16 @@ export async function verifyLayer(
       busy: `${file} is in use by another process (${check.stderr.trim().split('\n')[0]}): verify it again when it is closed`,
     };
   }
+  // Killed by a signal (the OOM killer, an admin): it looked at nothing, so it found nothing. Not
+  // judged this time, never damage (docs/how-it-works.md#verification).
+  if (check.exitCode >= 128) {
+    return {
+      findings: [],
+      digestsChecked: false,
+      bytesRead: 0,
+      busy: `qemu-img check of ${file} was stopped by a signal (exit ${check.exitCode}) before it could say: verify it again`,
+    };
+  }
   if (check.exitCode !== 0 && check.exitCode !== 3) {
     return {
       findings: [{ message: `qcow2 metadata damaged (qemu-img check: ${checkSummary(check.stdout, check.stderr)})` }],

@@ -167,7 +167,11 @@ export async function completeBackupDisk(
 
 export async function completeBackup(db: Db, id: string, bytes?: number): Promise<Backup> {
   await db.transaction().execute(async (trx) => {
-    const backup = await trx.selectFrom('backups').select('status').where('id', '=', id).executeTakeFirst();
+    const backup = await trx
+      .selectFrom('backups')
+      .select(['status', 'parent_id'])
+      .where('id', '=', id)
+      .executeTakeFirst();
     if (backup?.status !== 'running') throw new Error(`completeBackup: backup ${id} is not running`);
     const disks = await trx
       .selectFrom('backup_disks')
@@ -181,9 +185,20 @@ export async function completeBackup(db: Db, id: string, bytes?: number): Promis
       );
     }
     const total = bytes ?? disks.reduce((sum, disk) => sum + (disk.bytes ?? 0), 0);
+    // verify marked its parent damaged while it ran: it is built on damage too, never restorable
+    // as complete (verify marks what is complete then; this one was not yet).
+    const parent =
+      backup.parent_id === null
+        ? undefined
+        : await trx.selectFrom('backups').select('damage').where('id', '=', backup.parent_id).executeTakeFirst();
     await trx
       .updateTable('backups')
-      .set({ status: 'complete', completed_at: nowIso(), bytes: total })
+      .set({
+        status: 'complete',
+        completed_at: nowIso(),
+        bytes: total,
+        ...(parent?.damage != null && { damage: `built on damaged backup ${backup.parent_id}` }),
+      })
       .where('id', '=', id)
       .execute();
   });

@@ -171,7 +171,9 @@ export async function verifyBackups(
       if (backup.status === 'damaged') await clearIfSound(store, backup, damaged, cleared, report);
       continue;
     }
-    const builtOnIt = descendants(all, backup.id);
+    // Read again now: a backup that completed on it since this verify began is built on it too
+    // (one still running is marked as it completes: completeBackup, src/store/backups.ts).
+    const builtOnIt = descendants(await store.listBackups({ vm: backup.vm }), backup.id);
     const because = `verify ${new Date().toISOString()}: ${problems.join('; ')}`;
     await store.markDamaged([backup.id], because);
     await store.markDamaged(builtOnIt, `built on damaged backup ${backup.id}`);
@@ -279,10 +281,17 @@ async function checkDisk(
     const parentFile = parent?.disks.find((candidate) => candidate.diskKey === disk.diskKey)?.file;
     const link = qcow2HeaderProblem(disk.file) === undefined ? backingProblem(disk.file, parentFile) : undefined;
     if (link !== undefined) return found(`not linked to its parent: ${link}`);
-    const result = await verifyLayer(disk.file, manifest, {
-      onSpawn: (pid, argv, startTicks) =>
-        store.recordProcess(runId, pid, 'qemu-nbd', argv, startTicks ?? processStartTicks(pid)).then(() => undefined),
-      onForget: (pid) => store.forgetProcess(pid),
+    const check = () =>
+      verifyLayer(disk.file, manifest, {
+        onSpawn: (pid, argv, startTicks) =>
+          store.recordProcess(runId, pid, 'qemu-nbd', argv, startTicks ?? processStartTicks(pid)).then(() => undefined),
+        onForget: (pid) => store.forgetProcess(pid),
+      });
+    // A read that failed (its qemu-nbd killed, say) is tried once more before it counts as damage:
+    // damage is what the file says every time, not what happened to a reader once.
+    const result = await check().catch((error: unknown) => {
+      if (!isSendenseError(error) || error.exitCode === 2) throw error;
+      return check();
     });
     if (
       manifest.mac !== undefined ||

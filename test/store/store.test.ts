@@ -42,6 +42,30 @@ describe.each(DIALECTS)('store on %s', (dialect) => {
     return store.completeBackup(backup.id);
   }
 
+  it('a backup that completes on a parent verify marked damaged meanwhile is damaged too, never a complete point', async () => {
+    const run = await store.createRun({ plan: 'nightly', kind: 'backup', trigger: 'manual' });
+    const parent = await completedBackup(run.id);
+    // A run resolved its chain on the parent and is writing its incremental...
+    const child = await store.createBackup({
+      vm: 'pgtest1',
+      plan: 'nightly',
+      type: 'incremental',
+      parentId: parent.id,
+      repository: '/repo',
+      runId: run.id,
+    });
+    for (const key of [2000, 2001]) {
+      await store.addBackupDisk(child.id, disk(key, child.id));
+      await store.completeBackupDisk(child.id, key, { changeId: `sendense-${child.id}`, bytes: 100 });
+    }
+    // ...when a verify run at the same time marks the parent damaged (the child is not complete yet).
+    await store.markDamaged([parent.id], 'verify: disk 2000: data differs');
+    const completed = await store.completeBackup(child.id);
+    expect(completed.status).toBe('damaged');
+    expect(completed.damage).toBe(`built on damaged backup ${parent.id}`);
+    expect(await store.latestCompleteBackup('pgtest1')).toBeUndefined();
+  });
+
   it('creates the database directory and reopens an existing file without re-migrating', async () => {
     const run = await store.createRun({ plan: 'nightly', kind: 'backup', trigger: 'manual' });
     await store.close();

@@ -3,7 +3,7 @@
 // points before it restorable.
 
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, existsSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { SqliteDatabase as Database } from '../../src/store/sqlite-driver.js';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -192,6 +192,25 @@ describe('verify', () => {
     } finally {
       renameSync(`${manifest}.aside`, manifest);
     }
+  });
+
+  it('a qemu-img check killed by a signal (the OOM killer) marks nothing damaged: those backups are not verified this time', async () => {
+    copyFileSync(pristine, ws.db);
+    // qemu-img first on the PATH: its `check` dies of SIGKILL, as under the OOM killer; the rest is the real one.
+    const bin = path.join(ws.dir, 'killed-check-bin');
+    mkdirSync(bin, { recursive: true });
+    const real = execFileSync('sh', ['-c', 'command -v qemu-img'], { encoding: 'utf8' }).trim();
+    writeFileSync(path.join(bin, 'qemu-img'), `#!/bin/sh\n[ "$1" = check ] && kill -9 $$\nexec ${real} "$@"\n`, {
+      mode: 0o755,
+    });
+    const result = await sendenseRun(['verify', '--db', ws.db], { PATH: `${bin}:${process.env.PATH}` });
+    expect(`${result.stdout}${result.stderr}`).toMatch(/qemu-img check of \S+ was stopped by a signal \(exit 137\)/);
+    expect(`${result.stdout}${result.stderr}`).not.toMatch(/damaged/);
+    expect((await listBackups(ws.db, 'vmv')).map((b) => b.status)).toEqual(['complete', 'complete', 'complete']);
+    // Checked again with the real one: sound.
+    const again = await sendenseRun(['verify', '--db', ws.db]);
+    expect(again.exitCode, `${again.stdout}\n${again.stderr}`).toBe(0);
+    expect(again.stdout).toMatch(/verified 3 backup\(s\), no damage found/);
   });
 
   // Last: it adds a backup to the chain the tests above share.
