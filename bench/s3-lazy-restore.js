@@ -20,7 +20,7 @@ import { alternatingRounds } from './support/alternating-rounds.js';
 import { cli, requireBuild } from './support/built.js';
 import { startBenchS3 } from './support/ceph-s3.js';
 import { benchPorts, writeLocalPlan } from './support/local-plan.js';
-import { scratchDir } from './support/scratch.js';
+import { scratchDir, trackChild } from './support/scratch.js';
 import { makeSourceImage } from './support/source-image.js';
 import { median, spread } from './support/stats.js';
 import { timedRun } from './support/timed-run.js';
@@ -103,10 +103,13 @@ async function lazyRestore(round, verify, built = cli) {
   const view = join(dir, `view-${round}-${verify}`);
   const viewDb = join(dir, `view-${round}-${verify}.db`);
   const readAhead = built === cli && process.env.BENCH_READ_AHEAD ? ['--read-ahead', process.env.BENCH_READ_AHEAD] : [];
-  const child = spawn(process.execPath, [built, 'fetch', copyPlan, view, '--lazy', '--json', ...readAhead], {
-    env,
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
+  // Tracked: a bench stopped halfway (Ctrl+C, SIGTERM) leaves no view mounted behind it.
+  const child = trackChild(
+    spawn(process.execPath, [built, 'fetch', copyPlan, view, '--lazy', '--json', ...readAhead], {
+      env,
+      stdio: ['ignore', 'pipe', 'inherit'],
+    }),
+  );
   await new Promise((ready, failed) => {
     let out = '';
     child.stdout.on('data', (chunk) => {
