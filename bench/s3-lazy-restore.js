@@ -5,19 +5,22 @@
 // (a fresh view each round: nothing cached), with verify: false and with verify: true (the
 // default: the restored disk is read back and checked against the manifests). Beside it, what the
 // server allows: the same object downloaded as `aws s3 cp` does (8 MiB ranged GETs, 10 in flight,
-// bytes dropped), and `fetch` then a restore from the fetched directory. Warm-up, alternating
+// bytes dropped), `fetch` then a restore from the fetched directory, and the same restore from the
+// local repository the copy was made from (what a restore costs here with no bucket at all). Warm-up, alternating
 // rounds, medians, load average. BENCH_RUNS=N (3), BENCH_GIB=N (2), BENCH_TMPDIR (default /var/tmp).
+// BENCH_BEFORE_ROOT=DIR: also the lazy restore by another build (a checkout with bin/ and dist/, e.g.
+// from before a change), in the same rounds; BENCH_READ_AHEAD=MIB: the view's --read-ahead.
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { CreateBucketCommand, GetObjectCommand, HeadObjectCommand } from '@aws-sdk/client-s3';
 import { stringify } from 'yaml';
 import { alternatingRounds } from './support/alternating-rounds.js';
 import { cli, requireBuild } from './support/built.js';
 import { startBenchS3 } from './support/ceph-s3.js';
 import { benchPorts, writeLocalPlan } from './support/local-plan.js';
-import { scratchDir } from './support/scratch.js';
+import { scratchDir, trackChild } from './support/scratch.js';
 import { makeSourceImage } from './support/source-image.js';
 import { median, spread } from './support/stats.js';
 import { timedRun } from './support/timed-run.js';
@@ -96,13 +99,17 @@ function restorePlan(name, from, verify) {
 }
 
 // A fresh view of the bucket: started, imported into a database of its own, timed restore, closed.
-async function lazyRestore(round, verify) {
+async function lazyRestore(round, verify, built = cli) {
   const view = join(dir, `view-${round}-${verify}`);
   const viewDb = join(dir, `view-${round}-${verify}.db`);
-  const child = spawn(process.execPath, [cli, 'fetch', copyPlan, view, '--lazy', '--json'], {
-    env,
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
+  const readAhead = built === cli && process.env.BENCH_READ_AHEAD ? ['--read-ahead', process.env.BENCH_READ_AHEAD] : [];
+  // Tracked: a bench stopped halfway (Ctrl+C, SIGTERM) leaves no view mounted behind it.
+  const child = trackChild(
+    spawn(process.execPath, [built, 'fetch', copyPlan, view, '--lazy', '--json', ...readAhead], {
+      env,
+      stdio: ['ignore', 'pipe', 'inherit'],
+    }),
+  );
   await new Promise((ready, failed) => {
     let out = '';
     child.stdout.on('data', (chunk) => {
@@ -112,11 +119,14 @@ async function lazyRestore(round, verify) {
     child.once('exit', (code) => failed(new Error(`fetch --lazy ended (${code}) before its view was open`)));
   });
   try {
-    execFileSync(process.execPath, [cli, 'catalog', 'import', view, '--db', viewDb], { env, stdio: 'ignore' });
+    execFileSync(process.execPath, [built, 'catalog', 'import', view, '--db', viewDb], { env, stdio: 'ignore' });
     return (
-      await timedRun([process.execPath, cli, restorePlan(`lazy-${verify}`, view, verify), '--db', viewDb, '--quiet'], {
-        env,
-      })
+      await timedRun(
+        [process.execPath, built, restorePlan(`lazy-${verify}`, view, verify), '--db', viewDb, '--quiet'],
+        {
+          env,
+        },
+      )
     ).seconds;
   } finally {
     const ended = new Promise((done) => child.once('exit', done));
@@ -157,11 +167,22 @@ async function fetchThenRestore(round) {
   return seconds;
 }
 
+// The same restore from the repository the copy was made from (the hub's disk, no bucket): the floor.
+async function localRestore() {
+  return (
+    await timedRun([process.execPath, cli, restorePlan('local', repository, false), '--db', db, '--quiet'], { env })
+  ).seconds;
+}
+
+const beforeCli =
+  process.env.BENCH_BEFORE_ROOT && join(resolve(process.env.BENCH_BEFORE_ROOT), 'bin', 'sendense-run.js');
 const tools = {
   'lazy restore': (round) => lazyRestore(round, false),
+  ...(beforeCli && { 'lazy (before)': (round) => lazyRestore(round, false, beforeCli) }),
   'lazy verified': (round) => lazyRestore(round, true),
   'plain download': () => plainDownload(),
   'fetch+restore': (round) => fetchThenRestore(round),
+  'local restore': () => localRestore(),
 };
 const times = Object.fromEntries(Object.keys(tools).map((name) => [name, []]));
 console.log(

@@ -10,6 +10,7 @@ import { fetchCopy } from '../copy/s3/fetch-copy.js';
 import { s3Client, s3Keys } from '../copy/s3/s3-client.js';
 import { s3Description } from '../copy/s3/s3-description.js';
 import { openBucketView } from '../copy/s3/bucket-view.js';
+import { DEFAULT_READ_AHEAD } from '../copy/s3/bucket-blocks.js';
 import type { S3Client } from '@aws-sdk/client-s3';
 import type { S3CopyTo } from '../plan/types.js';
 import { formatBytes } from '../format/bytes.js';
@@ -22,6 +23,10 @@ import { declareOptions, type GivenOptions } from './command-options.js';
 import type { CliContext } from './context.js';
 import { printJson, typedLines, type JsonOutput } from './json-output.js';
 
+const MiB = 1024 * 1024;
+const MIN_READ_AHEAD_MIB = 4;
+const MAX_READ_AHEAD_MIB = 1024;
+
 const OPTIONS = declareOptions([
   { name: '--vm', value: 'NAME', help: "only this VM's points" },
   {
@@ -32,6 +37,11 @@ const OPTIONS = declareOptions([
   {
     name: '--lazy',
     help: 'bring only the small files; read the backup files from the bucket as they are read, until Ctrl+C or SIGTERM',
+  },
+  {
+    name: '--read-ahead',
+    value: 'MIB',
+    help: `with --lazy: how far ahead of a file read in order the view reads the bucket, in MiB (4 MiB GETs; ${MIN_READ_AHEAD_MIB}-${MAX_READ_AHEAD_MIB}, default ${DEFAULT_READ_AHEAD / MiB}); the view holds at most twice that plus 32 MiB`,
   },
 ]);
 
@@ -87,7 +97,7 @@ const JSON_OUTPUT: JsonOutput = {
 
 export const fetchCommand: CommandSpec = defineCommand({
   name: 'fetch',
-  usage: 'sendense-run fetch COPY-PLAN.yaml DIR [--vm NAME [--point ID|latest]] [--lazy]',
+  usage: 'sendense-run fetch COPY-PLAN.yaml DIR [--vm NAME [--point ID|latest]] [--lazy [--read-ahead MIB]]',
   does: "Bring the objects of a copy plan's s3 copy back into DIR, which is then a repository (catalog import DIR,\nverify, a restore plan with DIR as its repository): every VM's, one VM's (--vm), or only the files one\npoint of it needs (--point: its chain, down to the full). Each object is read in ranged GETs, four at a\ntime, and counts only once its bytes make the ETag the store holds (an object put in another part layout:\nonce its manifest's digests check it). A key that names no file inside DIR is refused, and so is a symlink\nin DIR on the way to a file. DIR must be missing, empty, or an earlier fetch of the same copy: files\nalready there with the same bytes are kept. With --lazy, the backup files stay in the bucket: DIR is a\nrepository read from it as it is read, until Ctrl+C or SIGTERM.",
   options: OPTIONS,
   exitCodes: [
@@ -111,6 +121,7 @@ async function runFetch(cli: CliContext, given: GivenOptions<typeof OPTIONS>): P
   if (given.operands.length !== 2)
     throw usageError('fetch takes a copy plan and a directory (sendense-run fetch COPY-PLAN.yaml DIR)');
   if (point !== undefined && vm === undefined) throw usageError('--point needs --vm: the point of which VM');
+  const readAhead = readAheadOption(given.value('--read-ahead'), given.flag('--lazy'));
   const plan = await loadPlanForRun(given.operands[0]!, process.env);
   const copy = planCapability(plan, 'copy')?.copy;
   // Only a bucket's objects can be fetched: its target offers it.
@@ -123,7 +134,7 @@ async function runFetch(cli: CliContext, given: GivenOptions<typeof OPTIONS>): P
   const client = s3Client(to, await s3Keys(to.credentials));
   if (given.flag('--lazy')) {
     try {
-      return await viewUntilStopped(cli, client, to, dir, { vm, point });
+      return await viewUntilStopped(cli, client, to, dir, { vm, point }, readAhead);
     } finally {
       client.destroy();
     }
@@ -162,12 +173,13 @@ async function viewUntilStopped(
   to: S3CopyTo,
   dir: string,
   choice: { vm?: string; point?: string },
+  readAhead: number,
 ): Promise<number> {
   let stop: () => void = () => {};
   const stopped = new Promise<'signal'>((resolve) => (stop = () => resolve('signal')));
   for (const signal of SIGNALS) process.on(signal, stop);
   try {
-    const view = await openBucketView(client, to, dir, choice);
+    const view = await openBucketView(client, to, dir, choice, undefined, readAhead);
     try {
       if (cli.json)
         printJson<FetchLine>(cli, {
@@ -197,4 +209,16 @@ async function viewUntilStopped(
   } finally {
     for (const signal of SIGNALS) process.off(signal, stop);
   }
+}
+
+// --read-ahead MIB: whole MiB within bounds, and only for a view (docs/copies.md#reading-straight-from-a-bucket).
+function readAheadOption(text: string | undefined, lazy: boolean): number {
+  if (text === undefined) return DEFAULT_READ_AHEAD;
+  if (!lazy) throw usageError('--read-ahead goes with --lazy: a fetch reads whole objects');
+  const mib = Number(text);
+  if (!/^\d+$/.test(text) || mib < MIN_READ_AHEAD_MIB || mib > MAX_READ_AHEAD_MIB)
+    throw usageError(
+      `--read-ahead ${text}: must be a whole number of MiB from ${MIN_READ_AHEAD_MIB} to ${MAX_READ_AHEAD_MIB}`,
+    );
+  return mib * MiB;
 }

@@ -6,8 +6,10 @@
 // A kill -9 of the command takes its qemu-storage-daemon with it; the private directory of its NBD
 // socket, left behind, goes with the next view once it is a minute old.
 
+import { randomBytes } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, rmSync, statSync, utimesSync } from 'node:fs';
 import path from 'node:path';
+import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { afterEach, describe, expect, it } from 'vitest';
 import { useRunWorkspace } from '../support/run-workspace.js';
 import { useS3Server } from '../support/s3-server.js';
@@ -15,6 +17,7 @@ import { startSendenseRun, type RunningCli } from '../support/sendense-cli.js';
 import { portRangeForTestFile } from '../support/vm-disks.js';
 import { filesUnder } from './copy-support.js';
 import { s3CopyHelpers } from './s3-support.js';
+import { BLOCK, bucketBlocks } from '../../src/copy/s3/bucket-blocks.js';
 
 const ports = portRangeForTestFile();
 const ws = useRunWorkspace('sendense-s3-lazy-');
@@ -108,13 +111,39 @@ describe('a copy read straight from its bucket (fetch --lazy, real radosgw)', ()
     expect(alive(daemon)).toBe(false);
   }, 600_000);
 
+  it("a view's read-ahead stays within its bound: two objects read in order side by side come back exactly, each block read once", async () => {
+    await server.s3.makeBucket('ahead', {});
+    const objects = [
+      { name: 'a.qcow2', bytes: randomBytes(10 * BLOCK + 12345) },
+      { name: 'b.qcow2', bytes: randomBytes(6 * BLOCK) },
+    ];
+    for (const { name, bytes } of objects)
+      await server.s3.client.send(new PutObjectCommand({ Bucket: 'ahead', Key: name, Body: bytes }));
+    // 8 MiB of read-ahead: 2 blocks ahead of each object, at most 2 x 2 + 8 blocks held.
+    const blocks = bucketBlocks(server.s3.client, 'ahead', 2 * BLOCK);
+    expect(blocks.keptBlocks).toBe(12);
+    const read = objects.map(() => [] as Buffer[]);
+    const READ = 128 * 1024;
+    let most = 0;
+    for (let offset = 0; offset < objects[0]!.bytes.length; offset += READ)
+      for (const [index, { name, bytes }] of objects.entries()) {
+        if (offset >= bytes.length) continue;
+        const length = Math.min(READ, bytes.length - offset);
+        read[index]!.push(await blocks.read(name, { key: name, size: bytes.length }, offset, length));
+        most = Math.max(most, blocks.held());
+      }
+    for (const [index, { bytes }] of objects.entries()) expect(Buffer.concat(read[index]!).equals(bytes)).toBe(true);
+    expect(most).toBeLessThanOrEqual(blocks.keptBlocks);
+    expect(blocks.served()).toEqual({ requests: 11 + 6, bytes: objects[0]!.bytes.length + objects[1]!.bytes.length });
+  }, 300_000);
+
   it('one point only, and a kill -9 of the command takes its daemon and mounts with it; the next view removes its socket directory', async () => {
     await server.s3.makeBucket('killed', {});
     const chain = await backUp(await backUp(undefined, 0), 1);
     const plan = writeS3Plan({ name: 's3-killed', bucket: 'killed', lock: false });
     await copyToBucket(plan);
     const dir = path.join(ws.dir, 'one');
-    const { run, daemon } = await openView(plan, dir, '--vm', 's3vm', '--point', chain.ids[0]!);
+    const { run, daemon } = await openView(plan, dir, '--vm', 's3vm', '--point', chain.ids[0]!, '--read-ahead', '4');
     expect(
       filesUnder(dir)
         .filter((file) => file.endsWith('.qcow2'))

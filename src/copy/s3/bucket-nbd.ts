@@ -3,27 +3,18 @@
 // (bucket-view.ts; docs/copies.md#reading-straight-from-a-bucket). Fixed newstyle negotiation
 // (NBD_OPT_GO, NBD_OPT_EXPORT_NAME), simple replies, NBD_CMD_READ (proto.md).
 //
-// Reads are served from blocks of 4 MiB, each one ranged GET of the object's version pinned when
-// the view opened; the blocks read lately are kept (at most CACHED_BLOCKS), and a read of a block
-// starts the GETs of the next PREFETCH blocks, so a file read in order streams at the store's pace
-// rather than one small request after another.
+// Reads are served from blocks of the objects read ahead in ranged GETs (bucket-blocks.ts).
 
 import { createServer, type Server, type Socket } from 'node:net';
-import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import type { S3Client } from '@aws-sdk/client-s3';
 import * as P from '../../nbd/protocol.js';
+import { bucketBlocks, type ServedObject } from './bucket-blocks.js';
 
-const BLOCK = 4 * 1024 * 1024;
-const CACHED_BLOCKS = 24;
-const PREFETCH = 3;
+export type { ServedObject } from './bucket-blocks.js';
+
 const EIO = 5;
 const EPERM = 1;
 const EINVAL = 22;
-
-export interface ServedObject {
-  readonly key: string;
-  readonly size: number;
-  readonly versionId?: string;
-}
 
 export interface BucketNbd {
   served(): { readonly requests: number; readonly bytes: number };
@@ -35,57 +26,10 @@ export async function serveBucketNbd(
   bucket: string,
   objects: ReadonlyMap<string, ServedObject>,
   socketPath: string,
+  readAhead?: number,
 ): Promise<BucketNbd> {
-  let requests = 0;
-  let bytes = 0;
-  // Blocks by "<export>\0<index>", oldest first (a Map keeps insertion order).
-  const blocks = new Map<string, Promise<Buffer>>();
-  const block = (name: string, object: ServedObject, index: number): Promise<Buffer> => {
-    const id = `${name}\0${index}`;
-    const cached = blocks.get(id);
-    if (cached !== undefined) {
-      blocks.delete(id);
-      blocks.set(id, cached);
-      return cached;
-    }
-    const start = index * BLOCK;
-    const end = Math.min(object.size, start + BLOCK) - 1;
-    requests++;
-    const read = client
-      .send(
-        new GetObjectCommand({
-          Bucket: bucket,
-          Key: object.key,
-          VersionId: object.versionId,
-          Range: `bytes=${start}-${end}`,
-        }),
-      )
-      .then(async (answer) => Buffer.from(await answer.Body!.transformToByteArray()))
-      .then((got) => {
-        if (got.length !== end - start + 1)
-          throw new Error(`${object.key}: ${got.length} bytes came for ${start}-${end}`);
-        bytes += got.length;
-        return got;
-      });
-    // A failed read is not kept: the next one asks again.
-    read.catch(() => blocks.delete(id));
-    blocks.set(id, read);
-    while (blocks.size > CACHED_BLOCKS) blocks.delete(blocks.keys().next().value!);
-    return read;
-  };
-  const readRange = async (name: string, object: ServedObject, offset: number, length: number): Promise<Buffer> => {
-    const first = Math.floor(offset / BLOCK);
-    const last = Math.floor((offset + length - 1) / BLOCK);
-    const lastBlock = Math.ceil(object.size / BLOCK) - 1;
-    for (let ahead = last + 1; ahead <= Math.min(lastBlock, last + PREFETCH); ahead++)
-      block(name, object, ahead).catch(() => {});
-    const parts = await Promise.all(
-      Array.from({ length: last - first + 1 }, (_, at) => block(name, object, first + at)),
-    );
-    const joined = parts.length === 1 ? parts[0]! : Buffer.concat(parts);
-    const from = offset - first * BLOCK;
-    return joined.subarray(from, from + length);
-  };
+  const blocks = bucketBlocks(client, bucket, readAhead);
+  const readRange = blocks.read;
 
   const sockets = new Set<Socket>();
   const server: Server = createServer((socket) => {
@@ -99,7 +43,7 @@ export async function serveBucketNbd(
     server.listen(socketPath, () => resolve());
   });
   return {
-    served: () => ({ requests, bytes }),
+    served: blocks.served,
     close: () =>
       new Promise<void>((resolve) => {
         for (const socket of sockets) socket.destroy();
@@ -184,7 +128,9 @@ async function serveConnection(
       head.writeUInt32BE(P.SIMPLE_REPLY_MAGIC, 0);
       head.writeUInt32BE(error, 4);
       handle.copy(head, 8);
-      if (!socket.destroyed) socket.write(data === undefined ? head : Buffer.concat([head, data]));
+      if (socket.destroyed) return;
+      socket.write(head);
+      if (data !== undefined) socket.write(data);
     };
     if (type === P.CMD_DISC) {
       socket.end();

@@ -20,6 +20,7 @@ import { isMountPoint, unmountFuse } from '../../files/fuse-mount.js';
 import { makeSocketDir } from '../../qemu/socket-dir.js';
 import type { S3CopyTo } from '../../plan/types.js';
 import { serveBucketNbd, type ServedObject } from './bucket-nbd.js';
+import { DEFAULT_READ_AHEAD } from './bucket-blocks.js';
 import { s3Problem } from './s3-client.js';
 import { s3Description } from './s3-description.js';
 import { fetchCopy, type FetchChoice, type Fetched } from './fetch-copy.js';
@@ -45,6 +46,7 @@ export async function openBucketView(
   dir: string,
   choice: Omit<FetchChoice, 'lazy'>,
   heard: (relative: string) => void = () => {},
+  readAhead: number = DEFAULT_READ_AHEAD,
 ): Promise<BucketView> {
   const description = s3Description(to);
   const fetched = await fetchCopy(client, to, dir, { ...choice, lazy: true }, heard);
@@ -65,7 +67,7 @@ export async function openBucketView(
   // This process's server listens on its socket until close() removes the directory.
   const socketDir = await makeSocketDir('sendense-view-', { sweepDeadSockets: true });
   const socket = path.join(socketDir, 'nbd.sock');
-  const server = await serveBucketNbd(client, to.bucket, objects, socket);
+  const server = await serveBucketNbd(client, to.bucket, objects, socket, readAhead);
   const names = [...objects.keys()];
   // Placed by fetchCopy, inside DIR (key-path.ts): a symlink put there since is not followed.
   const mountpoints = names.map((relative) => fetched.lazy.get(relative)!.file);

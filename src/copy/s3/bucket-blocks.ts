@@ -1,0 +1,135 @@
+// The bytes of a bucket view's objects (docs/copies.md#reading-straight-from-a-bucket): blocks of
+// 4 MiB, each one ranged GET of the object's version pinned when the view opened, kept in memory
+// while they may be read again. Each object has its own stream: reads that go on where the last
+// one of that object ended grow its read-ahead (2, 4, 8… blocks, up to the view's read-ahead), so
+// a layer read in order has that many GETs in flight before QEMU asks for them. A qcow2 object
+// holds only allocated clusters, in the order they were written, so reading ahead in the object
+// follows its allocation map; a jump elsewhere (metadata, another layer's turn) starts small again.
+//
+// Memory: at most `kept` blocks (read-ahead ÷ 4 MiB, twice, plus 8) are held, the ones in flight
+// included; a block a reader waits for is fetched even when all of them are in flight.
+
+import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+
+export const BLOCK = 4 * 1024 * 1024;
+/** The default read-ahead of a view: 64 MiB, 16 GETs of 4 MiB in flight per object read in order. */
+export const DEFAULT_READ_AHEAD = 64 * 1024 * 1024;
+const FIRST_AHEAD = 2;
+const SPARE_BLOCKS = 8;
+
+export interface ServedObject {
+  readonly key: string;
+  readonly size: number;
+  readonly versionId?: string;
+}
+
+export interface BucketBlocks {
+  /** `length` bytes of the object at `offset` (within its size). */
+  read(name: string, object: ServedObject, offset: number, length: number): Promise<Buffer>;
+  served(): { readonly requests: number; readonly bytes: number };
+  /** Blocks held now (in flight or read): never more than keptBlocks, besides blocks waited for. */
+  held(): number;
+  readonly keptBlocks: number;
+}
+
+interface Held {
+  readonly bytes: Promise<Buffer>;
+  done: boolean;
+}
+
+export function bucketBlocks(client: S3Client, bucket: string, readAhead: number = DEFAULT_READ_AHEAD): BucketBlocks {
+  const most = Math.max(1, Math.floor(readAhead / BLOCK));
+  const keptBlocks = 2 * most + SPARE_BLOCKS;
+  let requests = 0;
+  let bytes = 0;
+  // Blocks by "<export>\0<index>", least recently used first (a Map keeps insertion order).
+  const blocks = new Map<string, Held>();
+  // Per object: the block after its last read, and how far ahead it reads now.
+  const streams = new Map<string, { next: number; ahead: number }>();
+
+  // Makes room for one block: the least recently used block already read goes.
+  const room = (): boolean => {
+    if (blocks.size < keptBlocks) return true;
+    for (const [id, held] of blocks)
+      if (held.done) {
+        blocks.delete(id);
+        return true;
+      }
+    return false;
+  };
+
+  const fetchBlock = (id: string, object: ServedObject, index: number): Held => {
+    const start = index * BLOCK;
+    const end = Math.min(object.size, start + BLOCK) - 1;
+    requests++;
+    const read = client
+      .send(
+        new GetObjectCommand({
+          Bucket: bucket,
+          Key: object.key,
+          VersionId: object.versionId,
+          Range: `bytes=${start}-${end}`,
+        }),
+      )
+      .then(async (answer) => {
+        const got = await answer.Body!.transformToByteArray();
+        if (got.length !== end - start + 1)
+          throw new Error(`${object.key}: ${got.length} bytes came for ${start}-${end}`);
+        bytes += got.length;
+        return Buffer.from(got.buffer, got.byteOffset, got.length);
+      });
+    const held: Held = { bytes: read, done: false };
+    read.then(
+      () => (held.done = true),
+      // A failed read is not kept: the next one asks again.
+      () => blocks.get(id) === held && blocks.delete(id),
+    );
+    return held;
+  };
+
+  // A block a reader waits for: kept, beyond the bound while every kept block is in flight.
+  const wanted = (name: string, object: ServedObject, index: number): Promise<Buffer> => {
+    const id = `${name}\0${index}`;
+    const cached = blocks.get(id);
+    if (cached !== undefined) {
+      blocks.delete(id);
+      blocks.set(id, cached);
+      return cached.bytes;
+    }
+    const held = fetchBlock(id, object, index);
+    room();
+    blocks.set(id, held);
+    return held.bytes;
+  };
+
+  // A block read ahead: only into room, never pushing out one still in flight.
+  const ahead = (name: string, object: ServedObject, index: number): boolean => {
+    const id = `${name}\0${index}`;
+    if (blocks.has(id)) return true;
+    if (!room()) return false;
+    const held = fetchBlock(id, object, index);
+    held.bytes.catch(() => {});
+    blocks.set(id, held);
+    return true;
+  };
+
+  const read = async (name: string, object: ServedObject, offset: number, length: number): Promise<Buffer> => {
+    const first = Math.floor(offset / BLOCK);
+    const last = Math.floor((offset + length - 1) / BLOCK);
+    const lastBlock = Math.ceil(object.size / BLOCK) - 1;
+    const stream = streams.get(name);
+    // In order: this read starts in the block the last one ended in, or the next.
+    const inOrder = stream !== undefined && first >= stream.next - 1 && first <= stream.next;
+    const reach = inOrder ? Math.min(most, stream.ahead * 2) : Math.min(most, FIRST_AHEAD);
+    streams.set(name, { next: last + 1, ahead: inOrder ? Math.max(stream.ahead, reach) : reach });
+    const reads = Array.from({ length: last - first + 1 }, (_, at) => wanted(name, object, first + at));
+    for (let index = last + 1; index <= Math.min(lastBlock, last + reach); index++)
+      if (!ahead(name, object, index)) break;
+    const parts = await Promise.all(reads);
+    const joined = parts.length === 1 ? parts[0]! : Buffer.concat(parts);
+    const from = offset - first * BLOCK;
+    return joined.subarray(from, from + length);
+  };
+
+  return { read, served: () => ({ requests, bytes }), held: () => blocks.size, keptBlocks };
+}
