@@ -25,11 +25,11 @@ export interface VmPoints {
   readonly verifiedSound: boolean | null;
 }
 
-// From every backup record of the VM (any repository, any status); oldest first is not assumed.
+// From every backup record of the VM (any repository, any status), in the order they were taken
+// (store.listBackups): newest is the one taken last, not the latest stamp, which a clock set back
+// puts out of order (docs/how-it-works.md#when-the-hubs-clock-jumps).
 export function summarizeVmPoints(backups: readonly Backup[], repository: string, vm: string): VmPoints {
-  const here = backups
-    .filter((backup) => backup.vm === vm && backup.repository === repository)
-    .sort((a, b) => a.startedAt.localeCompare(b.startedAt));
+  const here = backups.filter((backup) => backup.vm === vm && backup.repository === repository);
   const points = here.filter((backup) => backup.status === 'complete');
   const damaged = here.filter((backup) => backup.status === 'damaged');
   const newest = points.at(-1);
