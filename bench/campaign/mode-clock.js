@@ -9,7 +9,7 @@
 // its clock than the one before (no scheduled time ran twice: docs/how-it-works.md#when-the-hubs-clock-jumps).
 // The campaign's own check that a backup without a fault keeps its point covers retention on
 // points stamped out of order.
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -42,8 +42,9 @@ function readSkew(ws) {
 function jump(ws, deltaMs) {
   const before = readSkew(ws);
   const after = Math.max(-MAX_SKEW, Math.min(MAX_SKEW, before + deltaMs));
+  // Whole or not at all: the clock hook reads the file every 50 ms.
   writeFileSync(`${ws.clockFile}.new`, String(after));
-  writeFileSync(ws.clockFile, String(after));
+  renameSync(`${ws.clockFile}.new`, ws.clockFile);
   return after - before;
 }
 
