@@ -5,10 +5,14 @@
 # return in list context, so scalars, lists and hashes (flattened) travel the same way.
 # Strings are bytes: JSON escapes every byte above 0x7f as \u00XX and the caller decodes UTF-8.
 # When stdin closes (sendense-run ended or was killed) the handle is closed and the appliance stops.
+# fd 3, when open, is a lifeline only sendense-run holds: see watch_lifeline.
 use strict;
 use warnings;
 use JSON::PP;
+use POSIX ();
 use Sys::Guestfs;
+
+watch_lifeline();
 
 $| = 1;
 # A download whose reader went away (a FIFO closed by sendense-run: a client gone) fails with
@@ -51,6 +55,42 @@ while (my $line = <STDIN>) {
 }
 $g->close() if defined $g;
 exit 0;
+
+# stdin is read only between calls: a call blocked for ever (opening a FIFO whose reader was
+# killed before it opened it) would outlive sendense-run and keep its appliance. A watchdog child
+# waits on fd 3; when sendense-run is gone (the lifeline's other end closed, even by kill -9) it
+# ends this agent, and libguestfs's recovery process stops the appliance. It leaves when the agent
+# does. It holds none of the agent's stdio, so sendense-run sees the agent end when it ends.
+sub watch_lifeline {
+    open(my $lifeline, '<&=', 3) or return;
+    my $agent = $$;
+    my $pid = fork();
+    if (!defined $pid) {
+        close $lifeline;
+        return;
+    }
+    if ($pid != 0) {
+        close $lifeline;
+        return;
+    }
+    open(STDIN, '<', '/dev/null');
+    open(STDOUT, '>', '/dev/null');
+    open(STDERR, '>', '/dev/null');
+    while (getppid() == $agent) {
+        my $readable = '';
+        vec($readable, fileno($lifeline), 1) = 1;
+        my $ready = select($readable, undef, undef, 1);
+        next if $ready == 0 || ($ready < 0 && $!{EINTR});
+        last if $ready < 0;
+        my $read = sysread($lifeline, my $ignored, 64);
+        next if !defined $read && $!{EINTR};
+        if (!$read) {
+            kill 'TERM', $agent if getppid() == $agent;
+            last;
+        }
+    }
+    POSIX::_exit(0);
+}
 
 # JSON text decodes to characters; libguestfs takes bytes (a \u00XX escape is one byte).
 sub bytes_of {

@@ -1,7 +1,9 @@
 // A long-lived libguestfs handle in runners/guestfs-agent.pl, called over JSON lines: one
-// appliance serves every operation of a command. Closing stdin (or this process dying) ends it.
+// appliance serves every operation of a command. Closing stdin ends it; this process dying ends it
+// even in the middle of a call (its fd 3, a lifeline: docs/file-level-restore.md#an-appliance-never-outlives-its-command).
 
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import type { Socket } from 'node:net';
 import { join } from 'node:path';
 import { LineSplitter } from '../node/output-lines.js';
 import { findPackageRoot } from '../node/package-root.js';
@@ -60,6 +62,10 @@ export class GuestfsAgent {
     child.stdout.on('data', (chunk: Buffer) => lines.push(chunk));
     child.stderr.on('data', (chunk: Buffer) => (this.stderrTail = (this.stderrTail + chunk.toString()).slice(-4000)));
     child.stdin.on('error', () => {});
+    // The lifeline carries nothing; its end here closes when the agent has ended, or with this process.
+    const lifeline = child.stdio[3] as Socket | null;
+    lifeline?.on('error', () => {});
+    child.once('exit', () => lifeline?.destroy());
     this.exit = new Promise((resolve) => {
       child.once('close', (code, signal) => {
         this.exited = new Error(
@@ -76,7 +82,11 @@ export class GuestfsAgent {
   static start(env: Readonly<Record<string, string>> = {}): GuestfsAgent {
     const script = join(findPackageRoot(), 'runners', 'guestfs-agent.pl');
     // Its own process group: a terminal's Ctrl+C reaches sendense-run, which unmounts and stops it in order.
-    const child = spawn('perl', [script], { stdio: ['pipe', 'pipe', 'pipe'], env: childEnv(env), detached: true });
+    const child = spawn('perl', [script], {
+      stdio: ['pipe', 'pipe', 'pipe', 'pipe'],
+      env: childEnv(env),
+      detached: true,
+    }) as unknown as ChildProcessWithoutNullStreams;
     return new GuestfsAgent(child);
   }
 
