@@ -18,7 +18,7 @@ import { SendenseError } from '../errors.js';
 import { plural } from '../format/plural.js';
 import type { QemuNbd } from '../qemu/index.js';
 import { startRecordedQemuNbd, unaskedExitMessage } from '../qemu/recorded-qemu-nbd.js';
-import { makeSocketDir, SERVE_SOCKET_DIR_PREFIX } from '../qemu/socket-dir.js';
+import { makeSocketDir, SERVE_SOCKET_DIR_PREFIX, socketDirTemplate } from '../qemu/socket-dir.js';
 import { diskTurns, startServers } from '../transfer/run-transfer.js';
 
 export interface ServeOptions {
@@ -43,8 +43,7 @@ export const startQemuNbdServers = ({ readOnly, ...clients }: ServeOptions): Ste
     const disks = leasedDisks(served(run.state.disks));
     if (onSockets(run, clients)) {
       const tooLong = disks.find(
-        (disk) =>
-          socketPath(path.join(tmpdir(), `${SERVE_SOCKET_DIR_PREFIX}XXXXXX`), disk.key).length > MAX_SOCKET_PATH,
+        (disk) => socketPath(socketDirTemplate(SERVE_SOCKET_DIR_PREFIX), disk.key).length > MAX_SOCKET_PATH,
       );
       if (tooLong !== undefined)
         throw new SendenseError(
@@ -150,9 +149,7 @@ function onSockets(
   if (!transferOnly || (run.node.isLocal && run.wholeVm === true)) return false;
   const longest = Math.max(
     0,
-    ...run.state.disks.map(
-      (disk) => socketPath(path.join(tmpdir(), `${SERVE_SOCKET_DIR_PREFIX}XXXXXX`), disk.key).length,
-    ),
+    ...run.state.disks.map((disk) => socketPath(socketDirTemplate(SERVE_SOCKET_DIR_PREFIX), disk.key).length),
   );
   return longest <= MAX_SOCKET_PATH;
 }

@@ -112,7 +112,7 @@ describe('recover from a minimal definition', () => {
       ]);
       expect(result.exitCode, `${result.stdout}\n${result.stderr}`).toBe(0);
       expect(result.stdout).toMatch(
-        /\[open-tunnel\] node \/\S+\/sendense-tunnel-\w+\/0-disk-2000\.sock -> hub \/\S+\/sendense-serve-\w+\/disk-2000\.sock/,
+        /\[open-tunnel\] node \/\S+\/sendense-tunnel-\w+\/0-disk-2000\.sock -> hub \/\S+\/sendense-serve-[^/]+\/disk-2000\.sock/,
       );
       expect(domainImages(DOMAIN)).toEqual({
         vda: path.join(dir, 'ssh-2000.qcow2'),
