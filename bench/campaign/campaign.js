@@ -105,12 +105,13 @@ function tables(mode) {
   return { operations, faults };
 }
 
-// The next step from the campaign's generator: { op, fault, seed }.
-export function nextStep(rng, mode = new Set()) {
+// The next step from the campaign's generator: { op, fault, seed }. faultChance: how often an
+// operation that can take a fault gets one (--fault-percent; the same seed draws other steps).
+export function nextStep(rng, mode = new Set(), faultChance = 0.65) {
   const { operations, faults } = tables(mode);
   if (rng.chance(0.1)) return { op: 'flip', fault: 'flip', seed: rng.seed() };
   const op = rng.weighted(operations);
-  const fault = faults[op] && rng.chance(0.65) ? rng.pick(faults[op]) : null;
+  const fault = faults[op] && rng.chance(faultChance) ? rng.pick(faults[op]) : null;
   return { op, fault, seed: rng.seed() };
 }
 
@@ -162,9 +163,10 @@ function setText(keys) {
 }
 
 export class Campaign {
-  constructor({ log = () => {}, mode = new Set() } = {}) {
+  constructor({ log = () => {}, mode = new Set(), faultChance = 0.65 } = {}) {
     this.log = log;
     this.mode = mode;
+    this.faultChance = faultChance;
     this.copyPointsCompared = 0;
     this.pairs = {}; // operations run at once, by combination
     this.keyChecks = 0;
@@ -300,7 +302,7 @@ export class Campaign {
     await this.#fresh();
     let steps = [];
     while (total() < faults && Date.now() < until) {
-      const step = nextStep(rng, this.mode);
+      const step = nextStep(rng, this.mode, this.faultChance);
       steps.push(step);
       try {
         await this.#step(step);

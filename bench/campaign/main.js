@@ -1,4 +1,4 @@
-// `npm run campaign -- --faults N --seed S [--mode M] [--minutes M] [--ports A-B] [--shrink [--shrink-minutes M]] [--quiet]`: a randomized
+// `npm run campaign -- --faults N --seed S [--mode M] [--minutes M] [--fault-percent P] [--ports A-B] [--shrink [--shrink-minutes M]] [--quiet]`: a randomized
 // fault campaign against the built CLI (see bench/README.md, "campaign"). `--replay FILE` runs the
 // steps a shrink wrote out (in the mode it names). Ends with `campaign: F faults, O operations, P
 // points compared, V violations`.
@@ -10,7 +10,7 @@ import { shrink } from './shrink.js';
 import { stopRunning } from './run-cli.js';
 import { removeAllWorkspaces, tmpParent, usePorts } from './workspace.js';
 
-const USAGE = `usage: npm run campaign -- --faults N --seed S [--mode plain|MODE[+MODE...]] [--minutes M] [--ports A-B] [--shrink [--shrink-minutes M]] [--quiet] | --replay FILE.json
+const USAGE = `usage: npm run campaign -- --faults N --seed S [--mode plain|MODE[+MODE...]] [--minutes M] [--fault-percent P] [--ports A-B] [--shrink [--shrink-minutes M]] [--quiet] | --replay FILE.json
   MODE: ${MODES.join(', ')} (default plain: a qemu source, SQLite, an unencrypted repository)`;
 
 function parseArgs(argv) {
@@ -23,6 +23,7 @@ function parseArgs(argv) {
     replay: undefined,
     minutes: undefined,
     shrinkMinutes: 10,
+    faultPercent: 65,
   };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
@@ -31,10 +32,12 @@ function parseArgs(argv) {
       if (next === undefined) fail(`${arg} needs a value`);
       return next;
     };
-    if (['--faults', '--seed', '--minutes', '--shrink-minutes'].includes(arg)) {
+    if (['--faults', '--seed', '--minutes', '--shrink-minutes', '--fault-percent'].includes(arg)) {
       const text = value();
       if (!/^\d+$/.test(text)) fail(`${arg}: not a whole number: ${text}`);
-      options[arg === '--shrink-minutes' ? 'shrinkMinutes' : arg.slice(2)] = Number(text);
+      if (arg === '--fault-percent' && Number(text) > 100) fail(`--fault-percent: more than 100: ${text}`);
+      const key = { '--shrink-minutes': 'shrinkMinutes', '--fault-percent': 'faultPercent' }[arg] ?? arg.slice(2);
+      options[key] = Number(text);
     } else if (arg === '--shrink') options.shrink = true;
     else if (arg === '--quiet') options.quiet = true;
     else if (arg === '--replay') options.replay = value();
@@ -110,7 +113,11 @@ if (Buffer.byteLength(tmpParent()) > 27)
 const replayed = options.replay ? JSON.parse(readFileSync(options.replay, 'utf8')) : undefined;
 // A saved sequence names its mode (none: plain, from before modes).
 const mode = replayed ? parseMode(replayed.mode ?? 'plain') : options.mode;
-const campaign = new Campaign({ mode, log: options.quiet ? () => {} : (line) => console.log(line) });
+const campaign = new Campaign({
+  mode,
+  faultChance: options.faultPercent / 100,
+  log: options.quiet ? () => {} : (line) => console.log(line),
+});
 let interrupted = false;
 // Ctrl+C: the runs under way stopped, the figures so far printed, the workspace removed.
 process.on('SIGINT', () => {
