@@ -31,6 +31,8 @@ if (PEER && spawnSync('virtnbdbackup', ['--version']).status !== 0) {
 const FULLS = Math.max(1, Number(process.env.BENCH_FULLS ?? 3));
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const PREFILL = Number(process.env.BENCH_PREFILL_MIB ?? 300);
+// BENCH_AGENT=0: guests without a guest agent channel; quiesce `auto` then backs up unfrozen.
+const AGENT = process.env.BENCH_AGENT !== '0';
 const dir = scratchDir('sendense-bench-libvirt-');
 mkdirSync(join(root, 'bench', 'out'), { recursive: true });
 const guestModule = await bundle(
@@ -43,9 +45,9 @@ const { startGuest, guestWriteLatencies } = await import(guestModule);
 const sizesMiB = { vda: 1024, vdb: 512 };
 const guests = [];
 process.on('exit', () => guests.forEach((guest) => guest.remove()));
-const ours = await startGuest({ name: 'bench-ours', sizesMiB, prefillMiB: PREFILL });
+const ours = await startGuest({ name: 'bench-ours', sizesMiB, prefillMiB: PREFILL, agent: AGENT });
 guests.push(ours);
-const peer = PEER ? await startGuest({ name: 'bench-peer', sizesMiB, prefillMiB: PREFILL }) : undefined;
+const peer = PEER ? await startGuest({ name: 'bench-peer', sizesMiB, prefillMiB: PREFILL, agent: AGENT }) : undefined;
 if (peer) guests.push(peer);
 const sshd = await startSshd(dir);
 
@@ -79,10 +81,34 @@ const du = (path) => Number(execFileSync('du', ['-sb', path], { encoding: 'utf8'
 async function measure(guest, argv, output) {
   const before = output ? safeDu(output) : 0;
   const fromRound = guest.rounds() + 1;
-  const { seconds } = await timedRun(argv);
+  const { seconds, started, ended, stdout } = await timedRun(argv);
   const toRound = guest.rounds();
   const latencies = guestWriteLatencies(guest.consoleText(), fromRound).slice(0, Math.max(0, toRound - fromRound + 1));
-  return { seconds, bytes: (output ? safeDu(output) : 0) - before, latencies };
+  return {
+    seconds,
+    bytes: (output ? safeDu(output) : 0) - before,
+    latencies,
+    steps: stepTimes(stdout, started, ended),
+  };
+}
+
+// Seconds per step of a --json run, and `(start)` (spawn to the first event) and `(end)` (the last
+// event to exit): where a whole command's time goes.
+function stepTimes(stdout, started, ended) {
+  const events = stdout
+    .split('\n')
+    .filter((line) => line.startsWith('{'))
+    .map((line) => JSON.parse(line));
+  if (events.length === 0) return undefined;
+  const at = (event) => Date.parse(event.time);
+  const times = { '(start)': (at(events[0]) - started) / 1000, '(end)': (ended - at(events.at(-1))) / 1000 };
+  const begun = new Map();
+  for (const event of events) {
+    if (event.type === 'step-start') begun.set(event.step, at(event));
+    if (event.type === 'step-done' && begun.has(event.step))
+      times[event.step] = (times[event.step] ?? 0) + (at(event) - begun.get(event.step)) / 1000;
+  }
+  return times;
 }
 const safeDu = (path) => {
   try {
@@ -118,7 +144,7 @@ for (let full = 0; full < FULLS; full++) {
   results.local.full.push(
     await measure(
       ours,
-      [process.execPath, cli, last ? local : plan(localName), '--db', fullDb, '--quiet'],
+      [process.execPath, cli, last ? local : plan(localName), '--db', fullDb, '--json'],
       join(dir, `${localName}-repository`),
     ),
   );
@@ -134,14 +160,14 @@ for (let full = 0; full < FULLS; full++) {
     results.beforeLocal.full.push(
       await measure(
         ours,
-        [process.execPath, beforeCli, localPlan, '--db', db, '--quiet'],
+        [process.execPath, beforeCli, localPlan, '--db', db, '--json'],
         join(dir, `before-local${name}-repository`),
       ),
     );
     results.beforeSsh.full.push(
       await measure(
         ours,
-        [process.execPath, beforeCli, sshPlan, '--db', db, '--quiet'],
+        [process.execPath, beforeCli, sshPlan, '--db', db, '--json'],
         join(dir, `before-ssh${name}-repository`),
       ),
     );
@@ -149,7 +175,7 @@ for (let full = 0; full < FULLS; full++) {
   results.ssh.full.push(
     await measure(
       ours,
-      [process.execPath, cli, last ? remote : plan(sshName, node), '--db', fullDb, '--quiet'],
+      [process.execPath, cli, last ? remote : plan(sshName, node), '--db', fullDb, '--json'],
       join(dir, `${sshName}-repository`),
     ),
   );
@@ -158,7 +184,7 @@ for (let full = 0; full < FULLS; full++) {
 for (let round = 0; round < ROUNDS; round++) {
   await waitRounds(ours, 5);
   results.local.inc.push(
-    await measure(ours, [process.execPath, cli, local, '--db', db, '--quiet'], join(dir, 'ours-local-repository')),
+    await measure(ours, [process.execPath, cli, local, '--db', db, '--json'], join(dir, 'ours-local-repository')),
   );
   if (peer) {
     await waitRounds(peer, 5);
@@ -168,7 +194,7 @@ for (let round = 0; round < ROUNDS; round++) {
     results.beforeLocal.inc.push(
       await measure(
         ours,
-        [process.execPath, beforeCli, beforeLocal, '--db', beforeDb, '--quiet'],
+        [process.execPath, beforeCli, beforeLocal, '--db', beforeDb, '--json'],
         join(dir, 'before-local-repository'),
       ),
     );
@@ -176,14 +202,14 @@ for (let round = 0; round < ROUNDS; round++) {
     results.beforeSsh.inc.push(
       await measure(
         ours,
-        [process.execPath, beforeCli, beforeRemote, '--db', beforeDb, '--quiet'],
+        [process.execPath, beforeCli, beforeRemote, '--db', beforeDb, '--json'],
         join(dir, 'before-ssh-repository'),
       ),
     );
     await waitRounds(ours, 5);
   }
   results.ssh.inc.push(
-    await measure(ours, [process.execPath, cli, remote, '--db', db, '--quiet'], join(dir, 'ours-ssh-repository')),
+    await measure(ours, [process.execPath, cli, remote, '--db', db, '--json'], join(dir, 'ours-ssh-repository')),
   );
   load.push(loadavg()[0]);
 }
@@ -232,3 +258,16 @@ if (beforeCli)
   console.log(
     `before: full ${sshVsLocal(results.beforeSsh.full, results.beforeLocal.full)}, incremental ${sshVsLocal(results.beforeSsh.inc, results.beforeLocal.inc)}`,
   );
+
+// Where our time goes: median seconds per step (and before the first event, after the last).
+for (const [name, runs] of [
+  ['full, this host', results.local.full],
+  ['incremental, this host', results.local.inc],
+  ['incremental, SSH node', results.ssh.inc],
+]) {
+  const withSteps = runs.filter((run) => run.steps);
+  if (withSteps.length === 0) continue;
+  const names = [...new Set(withSteps.flatMap((run) => Object.keys(run.steps)))];
+  const parts = names.map((step) => `${step} ${median(withSteps.map((run) => run.steps[step] ?? 0)).toFixed(2)}`);
+  console.log(`steps of ours, ${name} (s, median): ${parts.join(', ')}`);
+}

@@ -3,6 +3,7 @@
 
 import { SendenseError } from '../errors.js';
 import { parseDomainXml, type DomainDefinition } from './domain-xml.js';
+import type { ExecResult } from '../node/node.js';
 import { virshMessage, type Virsh } from './virsh.js';
 
 /** libvirt enables its backup API (pull mode, checkpoints) by default from this version on. */
@@ -24,27 +25,30 @@ export interface DomainFacts {
 }
 
 export async function inspectDomain(virsh: Virsh, domain: string): Promise<DomainFacts> {
-  await checkBackupApi(virsh);
-  const stateResult = await virsh.attempt(['domstate', domain]);
-  if (stateResult.exitCode !== 0) {
-    const message = virshMessage(stateResult);
+  // Asked at once on this host (each answers on its own; read in this order), in turn on a node.
+  const [version, stateResult, infoResult, liveResult, inactiveResult, checkpointsResult] = await virsh.attemptAll([
+    ['version', '--daemon'],
+    ['domstate', domain],
+    ['dominfo', domain],
+    ['dumpxml', domain],
+    ['dumpxml', '--inactive', domain],
+    ['checkpoint-list', domain, '--name'],
+  ]);
+  checkBackupApi(virsh, version!);
+  if (stateResult!.exitCode !== 0) {
+    const message = virshMessage(stateResult!);
     if (/failed to get domain|domain not found|no domain with matching/i.test(message)) {
       throw new SendenseError(`libvirt domain '${domain}' does not exist on ${virsh.uri}${await knownDomains(virsh)}`);
     }
     throw new SendenseError(`libvirt at ${virsh.uri}: ${message}`);
   }
-  const state = stateResult.stdout.trim();
+  const state = stateResult!.stdout.trim();
   const active = !/^(shut off|crashed)$/.test(state);
-  const info = await virsh.run(['dominfo', domain], `read domain ${domain}`);
+  const info = answer(infoResult!, `read domain ${domain}`);
   const persistent = /^Persistent:\s+yes/m.test(info);
-  const live = await virsh.run(['dumpxml', domain], `read the XML of domain ${domain}`);
-  const xml =
-    persistent && active
-      ? await virsh.run(['dumpxml', '--inactive', domain], `read the XML of domain ${domain}`)
-      : live;
-  const checkpoints = (
-    await virsh.run(['checkpoint-list', domain, '--name'], `list the checkpoints of domain ${domain}`)
-  )
+  const live = answer(liveResult!, `read the XML of domain ${domain}`);
+  const xml = persistent && active ? answer(inactiveResult!, `read the XML of domain ${domain}`) : live;
+  const checkpoints = answer(checkpointsResult!, `list the checkpoints of domain ${domain}`)
     .split('\n')
     .map((line) => line.trim())
     .filter((line) => line !== '');
@@ -59,9 +63,14 @@ export async function inspectDomain(virsh: Virsh, domain: string): Promise<Domai
   });
 }
 
+// A call's stdout, or a SendenseError saying what failed (as Virsh.run).
+function answer(result: ExecResult, what: string): string {
+  if (result.exitCode === 0) return result.stdout;
+  throw new SendenseError(`${what}: ${virshMessage(result)}`);
+}
+
 // The daemon answers, and is new enough for pull-mode backups with checkpoints.
-async function checkBackupApi(virsh: Virsh): Promise<void> {
-  const result = await virsh.attempt(['version', '--daemon']);
+function checkBackupApi(virsh: Virsh, result: ExecResult): void {
   if (result.exitCode !== 0)
     throw new SendenseError(`libvirt at ${virsh.uri} does not answer: ${virshMessage(result)}`);
   const match = /Running against daemon:\s*(\d+)\.(\d+)\.(\d+)/.exec(result.stdout);

@@ -3,13 +3,30 @@
 // and a failure is one SendenseError in virsh's own words.
 
 import { SendenseError } from '../errors.js';
-import type { ExecOptions, ExecResult } from '../node/node.js';
+import type { ExecOptions, ExecResult, NodeHost } from '../node/node.js';
 
-/** How a command runs on the node (NodeHost.exec). */
-export type NodeExec = (argv: readonly string[], options?: ExecOptions) => Promise<ExecResult>;
+/**
+ * How a command runs on the node (NodeHost.exec). `concurrent`: several may run at once at no extra
+ * cost (this host: execOn); a node's go one after another through its command session
+ * (docs/how-it-works.md#commands-on-a-node), where one at once would open an SSH session each.
+ */
+export type NodeExec = ((argv: readonly string[], options?: ExecOptions) => Promise<ExecResult>) & {
+  readonly concurrent?: boolean;
+};
+
+// How a command runs on `node`, concurrent on this host.
+export function execOn(node: Pick<NodeHost, 'exec' | 'isLocal'>): NodeExec {
+  return Object.assign((argv: readonly string[], options?: ExecOptions) => node.exec(argv, options), {
+    concurrent: node.isLocal,
+  });
+}
 
 export interface Virsh {
   readonly uri: string;
+  /** Calls may run at once (the exec says so). */
+  readonly concurrent: boolean;
+  /** attempt for each; at once where the exec allows, else in order. Results in the order asked. */
+  attemptAll(calls: readonly (readonly string[])[]): Promise<ExecResult[]>;
   /** Runs `virsh -c URI ARGS`; stdout, or a SendenseError saying what failed. */
   run(args: readonly string[], what: string, options?: { readonly quiet?: boolean }): Promise<string>;
   /** The same, returning the result whatever the exit code. */
@@ -41,9 +58,17 @@ export function virshOn(exec: NodeExec, uri: string): Virsh {
       };
     }
   };
+  const concurrent = exec.concurrent === true;
   return Object.freeze({
     uri,
+    concurrent,
     attempt,
+    async attemptAll(calls: readonly (readonly string[])[]): Promise<ExecResult[]> {
+      if (concurrent) return Promise.all(calls.map((args) => attempt(args)));
+      const results: ExecResult[] = [];
+      for (const args of calls) results.push(await attempt(args));
+      return results;
+    },
     async runWithXml(args: readonly string[], xml: string, what: string): Promise<string> {
       const result = await exec(['sh', '-c', WITH_XML_FILE, 'sendense-virsh', 'virsh', '--quiet', '-c', uri, ...args], {
         signal: AbortSignal.timeout(VIRSH_TIMEOUT_MS),

@@ -2,7 +2,6 @@
 // its own SSH link with the plan's replica.node settings (host key checked), closed by the caller.
 // A dry run names it without contacting it.
 
-import type { NodeExec } from '../libvirt/virsh.js';
 import { createLocalNode } from '../node/local.js';
 import type { NodeHost } from '../node/node.js';
 import { uncontactedNode } from '../node/uncontacted-node.js';
@@ -16,6 +15,4 @@ export async function openReplicaNode(plan: ReplicatePlan, mode: 'run' | 'dry-ru
 }
 
 // How a command runs there, as virsh and the replica's file work want it.
-export function execOn(node: NodeHost): NodeExec {
-  return (argv, options) => node.exec(argv, options);
-}
+export { execOn } from '../libvirt/virsh.js';

@@ -23,7 +23,7 @@ import {
 import { domainIsActive, inspectDomain } from '../libvirt/domain.js';
 import { agentSilence, AGENT_TIMEOUT_S, freezeGuest, thawGuest } from '../libvirt/guest-agent.js';
 import { makeScratchDir, removeScratchDir, runScratchDir, writeNodeFile } from '../libvirt/scratch-dir.js';
-import { virshOn, type NodeExec } from '../libvirt/virsh.js';
+import { virshMessage, virshOn, type NodeExec } from '../libvirt/virsh.js';
 import type { LibvirtSource } from '../plan/types.js';
 import { bitmapName } from '../repository/layout.js';
 import type { Backup } from '../store/index.js';
@@ -46,12 +46,14 @@ export function libvirtSource(source: LibvirtSource): BackupSource {
     });
     const { chosen, skipped, otherTargets } = chooseDomainDisks(facts.definition, source.disks, domain);
     const disks: SourceDiskFacts[] = [];
-    for (const { key, disk } of chosen) {
-      const info = await virsh
-        .run(['domblkinfo', domain, disk.target], `read the size of disk ${disk.target} of ${domain}`)
-        .catch((error: unknown) => {
-          throw new SendenseError((error as Error).message, { ...step, disk: key });
+    const sizes = await virsh.attemptAll(chosen.map(({ disk }) => ['domblkinfo', domain, disk.target]));
+    for (const [i, { key, disk }] of chosen.entries()) {
+      if (sizes[i]!.exitCode !== 0)
+        throw new SendenseError(`read the size of disk ${disk.target} of ${domain}: ${virshMessage(sizes[i]!)}`, {
+          ...step,
+          disk: key,
         });
+      const info = sizes[i]!.stdout;
       const virtualSize = Number(/^Capacity:\s*(\d+)/m.exec(info)?.[1] ?? 0);
       refuseEmptyDisk(virtualSize, `disk ${disk.target} of ${domain}`, key);
       const format = disk.format === 'qcow2' ? 'qcow2' : 'raw';
@@ -255,12 +257,17 @@ async function snapshotShutOff(source: LibvirtSource, disks: readonly SourceDisk
 async function snapshotRunning(source: LibvirtSource, disks: readonly SourceDiskJob[], context: SnapshotContext) {
   const { domain, uri } = source;
   const virsh = virshOn(context.exec, uri);
-  const job = await activeJob(virsh, domain);
+  const askAgent = async (): Promise<string | null | undefined> =>
+    source.quiesce === 'off' ? undefined : agentSilence(virsh, domain);
+  // On this host the job and the agent are asked at once (a ping changes nothing); through a node in turn.
+  const [job, pinged] = virsh.concurrent
+    ? await Promise.all([activeJob(virsh, domain), askAgent()])
+    : [await activeJob(virsh, domain), undefined];
   if (job !== undefined)
     throw new SendenseError(
       `domain ${domain} already has a job running (${job}): libvirt runs one at a time; is another backup tool at work?`,
     );
-  const quiesce = source.quiesce === 'off' ? undefined : await agentSilence(virsh, domain);
+  const quiesce = virsh.concurrent ? pinged : await askAgent();
   if (source.quiesce === 'require' && quiesce !== null) {
     throw new SendenseError(
       `quiesce: require, but the guest agent of ${domain} did not answer within ${AGENT_TIMEOUT_S} s (${quiesce}): nothing was frozen or backed up`,

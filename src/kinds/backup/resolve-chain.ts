@@ -12,6 +12,7 @@ import { descendants } from '../../verify/verify-backups.js';
 import { unknownBackups } from '../../repository/catalog-import.js';
 import { backupFile, exportName, newBackupId } from '../../repository/layout.js';
 import { manifestPath } from '../../repository/manifest.js';
+import { execOn } from '../../libvirt/virsh.js';
 import { backupSource, type SourceDiskFacts } from '../../source/index.js';
 import type { Backup, RetiredChain, Store } from '../../store/index.js';
 import { plural } from '../../format/plural.js';
@@ -221,7 +222,7 @@ export async function resolveBackup(
   const source = backupSource(plan.vm.source);
   source.checkReady();
   const { previous, chainLength, damaged, others, retired } = await findPrevious(run);
-  const inspection = await source.inspect((argv, options) => run.node.exec(argv, options), previous);
+  const inspection = await source.inspect(execOn(run.node), previous);
   const facts = inspection.disks;
   // A chain with a file gone, a header destroyed or a file linked to another parent cannot carry an incremental.
   const chain = previous === undefined ? [] : await run.store.chainOf(previous.id);

@@ -5,6 +5,7 @@
 import type { SourceRun } from './backup-run.js';
 import type { Step } from '../../engine/step.js';
 import { giveBackLeftovers } from '../../doctor/node-resources.js';
+import { execOn } from '../../libvirt/virsh.js';
 import { backupSource, type SnapshotContext } from '../../source/index.js';
 
 export const snapshotSource: Step<SourceRun> = {
@@ -30,7 +31,7 @@ export function snapshotContext(run: SourceRun, step: string): SnapshotContext {
   const node = run.node;
   const nodeSpec = run.plan.node ?? null;
   return {
-    exec: (argv, options) => node.exec(argv, options),
+    exec: execOn(node),
     runId: run.runId,
     backupId: run.state.backupId,
     takes: (what, when, undo) => run.undo.push({ what, when, step, run: undo }),

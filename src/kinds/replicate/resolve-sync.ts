@@ -244,10 +244,7 @@ async function decideSync(
   const latest = await store.latestCompleteReplicaPoint(plan.name);
   const missing = latest === undefined ? undefined : await missingReplicaFiles(run, latest);
   const previous = missing === undefined ? latest : undefined;
-  const inspection = await source.inspect(
-    (argv, options) => run.node.exec(argv, options),
-    previous === undefined ? undefined : asBackup(previous),
-  );
+  const inspection = await source.inspect(execOn(run.node), previous === undefined ? undefined : asBackup(previous));
   const facts = inspection.disks;
   if (facts.length > 1 && !plan.replica.path.includes('{key}')) {
     throw new SendenseError(
