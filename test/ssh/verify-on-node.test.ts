@@ -3,7 +3,9 @@
 // through the real CLI a correct restore passes that way, the step saying where it read, and the
 // chain is not compared through the tunnel; a restored disk changed on the node afterwards (data,
 // data partly covered by a newer file, a hole) is found there and the restore's verify fails naming
-// the disk and the offset. The chain is a real one (3 points of a 2-disk VM, test/restore/restore-chain.ts).
+// the disk and the offset; a file of the chain that differs from its manifest where a newer file
+// covers part of a range is found on the hub and marked damaged. The chain is a real one (3 points
+// of a 2-disk VM, test/restore/restore-chain.ts).
 
 import { execFileSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
@@ -128,7 +130,47 @@ describe('a verified restore to a node: one read of each restored disk there, ag
       }
     }, 60_000);
   }
+
+  // Last: it marks the chain damaged.
+  it('stops when an older file differs from its manifest under a newer write, and marks it and its children damaged', async () => {
+    const { files } = await restoreToNode('latest', 'qcow2', false);
+    const [full, , top] = vm.backups;
+    // The full's range at 0-2 MiB, where point 3's 4 KiB write hides the first 4 KiB: the restored
+    // disk reads the same, but that range no longer matches its digest (read on the hub, not the node).
+    writeOwnLayer(full!.disks.find((disk) => disk.diskKey === 2000)!.file, 'write -P 0x77 0 4K');
+    const { run, forwards } = await verifyRunOnNode(files);
+    try {
+      const error = await verify.run(run).then(
+        (summary) => new Error(`verify passed: ${String(summary)}`),
+        (caught: unknown) => caught as Error,
+      );
+      expect(error.message).toMatch(
+        new RegExp(
+          `backup ${full!.id} differs from what was read from the source: data differs at guest offset 0 .*now marked damaged`,
+        ),
+      );
+    } finally {
+      await forwards.close();
+    }
+    const damaged = (tableRows(vm.db, 'backups') as { id: string; damage: string | null }[])
+      .filter((backup) => backup.damage !== null)
+      .map((backup) => backup.id);
+    expect(damaged.sort()).toEqual([full!.id, vm.backups[1]!.id, top!.id].sort());
+  }, 60_000);
 });
+
+// Writes through the qcow2 file's own layer only (its backing chain untouched).
+function writeOwnLayer(file: string, command: string): void {
+  execFileSync(
+    'qemu-io',
+    [
+      '-c',
+      command,
+      `json:${JSON.stringify({ driver: 'qcow2', backing: null, file: { driver: 'file', filename: file } })}`,
+    ],
+    { stdio: 'ignore' },
+  );
+}
 
 // The verify step of a restore of the latest point into `restored` on the node, the point served
 // by a read-only qemu-nbd on the hub and forwarded to the node, as the restore serves it (the full
