@@ -12,9 +12,9 @@ const RUNNER_IMPORTS = [
   },
   {
     regex:
-      '(^|/)src/(?!(wire|nbd|qemu|rate|engine|hub)/|errors\\.js$|repository/range-digest\\.js$|vmware/(pinned-agent|read-list)\\.js$)',
+      '(^|/)src/(?!(wire|nbd|qemu|rate|engine|hub)/|errors\\.js$|repository/(range-digest|point-check|readable-image)\\.js$|vmware/(pinned-agent|read-list)\\.js$)',
     message:
-      'runners run on nodes (scripts/bundle-runner.js): from src/ only wire, nbd, qemu, rate, errors.js, repository/range-digest.js and vmware/{pinned-agent,read-list}.js',
+      'runners run on nodes (scripts/bundle-runner.js): from src/ only wire, nbd, qemu, rate, errors.js, repository/{range-digest,point-check,readable-image}.js and vmware/{pinned-agent,read-list}.js',
   },
   {
     regex: '^(better-sqlite3|pg|kysely|ssh2|listr2|nodemailer|croner|ajv|@aws-sdk/.*)$',

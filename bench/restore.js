@@ -3,7 +3,8 @@
 // qemu-nbd (the node transfer's path, as for a remote node), against `qemu-img convert -O qcow2`
 // of the same chain (its default cache=unsafe, and -t writeback, which flushes like we do);
 // warm-up, rotating order, medians, throughput ratios (aim >= 0.8x). And a verified restore
-// (verify: true) against convert + `qemu-img compare` of the same copy (aim <= 1.25x the time).
+// (verify: true) against convert + `qemu-img compare` of the same copy (aim <= 1.25x the time), and
+// a verified restore to a node against the same restore unverified.
 // Needs `npm run build`.
 // BENCH_RUNS=N for more runs, BENCH_TMPDIR for where the images go (default /var/tmp).
 import { execFileSync } from 'node:child_process';
@@ -136,6 +137,16 @@ const verifiedPlan = restorePlan(
   ['    type: file', `    path: ${join(out, 'verified-{key}.qcow2')}`, '    format: qcow2', '    overwrite: true'],
   true,
 );
+// The same file restore to the node (the sshd's host), without and with verify: the verified one
+// reads the restored file once on the node against the digests; the chain does not cross the tunnel again.
+const sshFile = (name) => [
+  '    type: file',
+  `    path: ${join(out, `${name}-{key}.qcow2`)}`,
+  '    format: qcow2',
+  '    overwrite: true',
+];
+const sshFilePlan = restorePlan('bench-restore-ssh-file', sshFile('ssh-file'), false, sshNode);
+const sshVerifiedPlan = restorePlan('bench-restore-ssh-verified', sshFile('ssh-verified'), true, sshNode);
 
 // A fresh qcow2 served read-write by qemu-nbd on 127.0.0.1 (started and stopped outside the timing).
 const nbdTarget = (file) => startQemuNbdTarget(freshQcow2(file, { size: 4 * GiB }));
@@ -230,6 +241,11 @@ const tools = {
     rmSync(convertedWb, { force: true }),
     timed(['qemu-img', 'convert', '-t', 'writeback', '-f', 'qcow2', '-O', 'qcow2', top, convertedWb])
   ),
+  'ssh: sendense-run file': () => (rmSync(join(out, 'ssh-file-2000.qcow2'), { force: true }), sendenseRun(sshFilePlan)),
+  'ssh: sendense-run verified': () => (
+    rmSync(join(out, 'ssh-verified-2000.qcow2'), { force: true }),
+    sendenseRun(sshVerifiedPlan)
+  ),
   // A verified restore (the default) against the same copy checked the plain way: convert, then compare.
   'sendense-run verified': () => (rmSync(verifiedFile, { force: true }), sendenseRun(verifiedPlan)),
   'convert + compare': async () => {
@@ -280,6 +296,8 @@ const results = {
   'convert -t writeback': convertedWb,
   'sendense-run verified': verifiedFile,
   'convert + compare': convertedCompared,
+  'ssh: sendense-run file': join(out, 'ssh-file-2000.qcow2'),
+  'ssh: sendense-run verified': join(out, 'ssh-verified-2000.qcow2'),
 };
 for (const name of names) execFileSync('qemu-img', ['compare', '-q', source, results[name]]);
 const medians = Object.fromEntries(names.map((name) => [name, median(times[name])]));
@@ -297,6 +315,9 @@ console.log(
 );
 console.log(
   `verified restore (verify: true) vs qemu-img convert -t writeback + qemu-img compare: ${ratio('convert + compare', 'sendense-run verified')} of its time (aim <= 1.25x)`,
+);
+console.log(
+  `verified restore to a node (read once there) vs the same restore unverified: ${ratio('ssh: sendense-run verified', 'ssh: sendense-run file')} of its throughput`,
 );
 console.log(`all ${names.length} results verified equal to the source with qemu-img compare`);
 // A running sshd would keep the bench from ever exiting.

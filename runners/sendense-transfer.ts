@@ -6,11 +6,16 @@ import { isSendenseError } from '../src/errors.js';
 import { TokenBucket } from '../src/rate/token-bucket.js';
 import {
   ARGS_ON_STDIN,
+  CHECK_RESTORED,
+  formatRestoredCheckLine,
   formatTransferLine,
+  parseRestoredCheckRequest,
   parseArgsOnStdinLine,
   parseTransferArgv,
+  type RestoredCheckRequest,
   type TransferRequest,
 } from '../src/wire/index.js';
+import { checkRestored } from './transfer/check-restored.js';
 import { followControlLines } from './transfer/control-input.js';
 import { transferDisks } from './transfer/transfer-disks.js';
 
@@ -20,6 +25,7 @@ async function main(): Promise<number> {
   let pending = '';
   try {
     const argv = process.argv.slice(2);
+    if (argv.length === 1 && argv[0] === CHECK_RESTORED) return await checkRestoredMain();
     if (argv.length === 1 && argv[0] === ARGS_ON_STDIN) {
       const first = await firstLineOfStdin();
       // Started ahead and never given a job (the run ended before its transfer): nothing to do.
@@ -61,6 +67,23 @@ async function main(): Promise<number> {
     bucket,
   });
   return ok ? 0 : 1;
+}
+
+// `--check-restored` alone: the request is stdin (one JSON line), the answer one line on stdout;
+// exit 1 when the check could not run (the line says why), 2 for a request it cannot read.
+async function checkRestoredMain(): Promise<number> {
+  let text = '';
+  for await (const chunk of process.stdin) text += (chunk as Buffer).toString('utf8');
+  let request: RestoredCheckRequest;
+  try {
+    request = parseRestoredCheckRequest(text.trim());
+  } catch (error) {
+    process.stderr.write(`sendense-transfer: ${isSendenseError(error) ? error.message : String(error)}\n`);
+    return 2;
+  }
+  const line = await checkRestored(request);
+  process.stdout.write(`${formatRestoredCheckLine(line)}\n`);
+  return line.outcome === 'error' ? 1 : 0;
 }
 
 // `--args-on-stdin` alone: started ahead of its job (the hub prepares the targets meanwhile, so

@@ -3,7 +3,14 @@
 // Both say where the image may hold data, so the checks read zeroes only where something is
 // allocated (docs/how-it-works.md#verification).
 
-import { BASE_ALLOCATION, NbdConnection, STATE_ZERO, mergeExtents, walkExtents } from '../nbd/index.js';
+import {
+  BASE_ALLOCATION,
+  NbdConnection,
+  STATE_ZERO,
+  mergeExtents,
+  walkExtents,
+  type NbdAddress,
+} from '../nbd/index.js';
 import type { ImageFileReader } from '../qemu/image-file-reader.js';
 import type { Interval } from './intervals.js';
 
@@ -31,6 +38,16 @@ export function nbdImage(connection: NbdConnection): ReadableImage {
       ? (start, end) => nonZeroExtents(connection, start, end)
       : undefined,
   };
+}
+
+/** fn with the image an NBD server exports, asked where it holds data (base:allocation); closed after. */
+export async function withNbdImage<T>(address: NbdAddress, fn: (image: ReadableImage) => Promise<T>): Promise<T> {
+  const connection = await NbdConnection.connect(address, { metaContexts: [BASE_ALLOCATION] });
+  try {
+    return await fn(nbdImage(connection));
+  } finally {
+    await connection.close().catch(() => undefined);
+  }
 }
 
 async function* nonZeroExtents(connection: NbdConnection, start: number, end: number): AsyncIterable<Interval> {

@@ -8,6 +8,7 @@ export {
   parseArgsOnStdinLine,
   parseTransferArgv,
   parseTransferTarget,
+  transferTargetText,
   transferArgv,
   VSPHERE_COOKIE_ENV,
   type TransferCopy,
@@ -36,3 +37,12 @@ export {
   type ZeroRange,
 } from './transfer-lines.js';
 export { formatControlLine, parseControlLine, type ControlLine } from './transfer-control.js';
+export {
+  CHECK_RESTORED,
+  formatRestoredCheckLine,
+  formatRestoredCheckRequest,
+  parseRestoredCheckLine,
+  parseRestoredCheckRequest,
+  type RestoredCheckLine,
+  type RestoredCheckRequest,
+} from './restored-check.js';

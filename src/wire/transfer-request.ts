@@ -93,7 +93,7 @@ export function transferArgv(request: TransferRequest): string[] {
   if (request.jobId !== undefined) argv.push('--job-id', request.jobId);
   argv.push(
     '--nbd-targets',
-    nbdTargetsString(request.disks.map((disk) => ({ key: disk.key, url: targetText(disk.target) }))),
+    nbdTargetsString(request.disks.map((disk) => ({ key: disk.key, url: transferTargetText(disk.target) }))),
   );
   for (const { key, source, bitmap, bitmapMark } of request.disks) {
     argv.push('--source', `${key}=${sourceText(source)}`);
@@ -255,7 +255,8 @@ function sourceText(source: TransferSource): string {
   return source.kind === 'vsphere' ? `vsphere:${source.listFile}` : source.url;
 }
 
-function targetText(target: TransferTarget): string {
+/** A target as the targets string names it: its NBD URL, or `file:FORMAT:/abs/path`. */
+export function transferTargetText(target: TransferTarget): string {
   return target.kind === 'file' ? `file:${target.format}:${target.path}` : target.url;
 }
 

@@ -1,6 +1,7 @@
 // An encrypted repository with its VM's disks on an SSH node (a real sshd): the node transfer
 // pushes plaintext through the tunnel into the hub's qemu-nbd, which encrypts; a restore through
-// the node reads it back. The key never reaches the node (docs/encryption.md#where-the-key-goes).
+// the node reads it back, verified there against the manifests' digests. The key never reaches the
+// node (docs/encryption.md#where-the-key-goes).
 
 import { execFileSync } from 'node:child_process';
 import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
@@ -8,7 +9,7 @@ import path from 'node:path';
 import { expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { leasedPorts, recordedProcesses } from '../support/process-tree.js';
-import { listBackups, sendenseRun } from '../support/sendense-cli.js';
+import { listBackups, parseEvents, sendenseRun } from '../support/sendense-cli.js';
 import { createDisk, differenceBetween, keepCopy, portRangeForTestFile, writeDisk } from '../support/vm-disks.js';
 import { nodeBlock, processesMentioning, useSshWorkspace } from '../ssh/ssh-node.js';
 
@@ -64,8 +65,12 @@ it('full and incremental through the node into LUKS files; both points restore o
         verify: true,
       },
     });
-    const restored = await sendenseRun([restorePlan, '--db', db]);
+    const restored = await sendenseRun([restorePlan, '--db', db, '--json']);
     expect(restored.exitCode, restored.stdout + restored.stderr).toBe(0);
+    // Checked on the node against the plaintext's digests, with no key there (docs/how-it-works.md#a-verified-restore).
+    expect(
+      parseEvents(restored.stdout).find((event) => event.type === 'step-done' && event.step === 'verify')?.summary,
+    ).toMatch(/^1 disk\(s\) identical to backup \S+: read once on \S+@\S+ /);
     expect(differenceBetween(path.join(dir, `restored-${index}-2000.qcow2`), [first, latest][index]!)).toBe('');
     expect(restored.stdout + restored.stderr).not.toContain(readFileSync(keyFile, 'utf8').trim());
   }

@@ -29,6 +29,8 @@ export interface TestRestorePlan {
   readonly verify?: boolean;
   /** The plan's rate, e.g. '64MiB/s' (docs/bandwidth.md). */
   readonly rate?: string;
+  /** The plan's `node:` block (test/ssh/ssh-node.ts nodeBlock): the target is on that node. */
+  readonly node?: object;
 }
 
 // Writes the plan as <dir>/<name>.yaml and returns its path.
@@ -38,6 +40,7 @@ export function writeRestorePlan(dir: string, plan: TestRestorePlan): string {
     kind: 'restore',
     name: plan.name,
     vm: { name: plan.vm },
+    ...(plan.node ? { node: { ...plan.node } } : {}),
     repository: { path: plan.repository },
     nbd: { ports: `${plan.ports[0]}-${plan.ports[1]}` },
     restore: {

@@ -29,8 +29,8 @@ export const restoreTransfer: Step<RestoreRun> = {
     `copy ${run.state.disks.length} disk(s) of backup ${run.state.backupId} to ${run.node.description}${rateNote(run.bandwidth)}`,
   async run(run) {
     if (convertsOnThisHost(run)) return copyOnThisHost(run);
-    // A restore records nothing from the copy: no digests (verify: true checks the target against
-    // the chain and the manifests afterwards).
+    // A restore records nothing from the copy: no digests (verify: true reads the target on the
+    // node afterwards against the manifests' digests, docs/how-it-works.md#a-verified-restore).
     const askFor = (disks: readonly RestoreDiskJob[]): TransferAsk => {
       const leased = leasedDisks(disks);
       return {

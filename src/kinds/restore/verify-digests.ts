@@ -1,4 +1,4 @@
-// verify on this host, in one read of the restored disk (docs/how-it-works.md#a-verified-restore): what
+// verify in one read of the restored disk (docs/how-it-works.md#a-verified-restore): what
 // each offset of the restored point holds is known from the manifests of its chain (the newest
 // file that wrote there, a range of data with its digest or zeroes; nothing: zeroes). The restored
 // disk is read once and every such range is hashed and compared with the digest taken when it was
@@ -6,7 +6,8 @@
 // newer file covers part of a range (that range is read whole, checked against its digest, and
 // what is left of it hashed). So "identical" means identical to what was read from the source,
 // reading the chain's data not twice (qemu-img compare, then every file against its manifest) but
-// only where ranges overlap.
+// only where ranges overlap. What the point holds is worked out here, on the hub (expectedPoint);
+// the restored disk is read here on this host, on a node by the node transfer (./verify-on-node.ts).
 //
 // This check only ever says "equal". Without a manifest or digests for a file of the chain, or
 // at the first difference, it says nothing, and the step's full comparison decides and words the
@@ -14,13 +15,13 @@
 
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
-import { BASE_ALLOCATION, NbdConnection, parseNbdUrl, type NbdAddress } from '../../nbd/index.js';
+import { parseNbdUrl } from '../../nbd/index.js';
 import { inTurns } from '../../hub/in-turns.js';
 import { processStartTicks } from '../../process/index.js';
 import { runLocal, startQemuNbd } from '../../qemu/index.js';
 import { openImageFile, pageAlignedBuffer, type ImageFileReader } from '../../qemu/image-file-reader.js';
 import { VERIFY_SOCKET_DIR_PREFIX, makeSocketDir } from '../../qemu/socket-dir.js';
-import { fileImage, nbdImage, type ReadableImage } from '../../repository/readable-image.js';
+import { fileImage, withNbdImage, type ReadableImage } from '../../repository/readable-image.js';
 import type { ImageSecret } from '../../qemu/image-secret.js';
 import type { DiskManifest } from '../../repository/manifest.js';
 import { manifestPath } from '../../repository/manifest.js';
@@ -28,13 +29,12 @@ import { readManifest } from '../../repository/manifest-file.js';
 import { ownLayer } from '../../repository/own-layer.js';
 import { RANGE_DIGEST_ALGORITHM, isKnownDigestAlgorithm, rangeDigest } from '../../repository/range-digest.js';
 import { pointModel, type RangeCheck } from '../../repository/point-model.js';
+import { readMatchesPoint } from '../../repository/point-check.js';
 import type { Interval } from '../../repository/intervals.js';
 import type { RestoreDiskJob, RestoreRun } from './restore-run.js';
 
 const READ_SIZE = 4 * 1024 * 1024;
-const IN_FLIGHT = 8;
 const LAYERS_AT_ONCE = 4;
-const ZEROES = Buffer.alloc(READ_SIZE);
 
 /**
  * Bytes read when the restored disk is equal to the point; undefined when this check cannot say,
@@ -46,6 +46,37 @@ export async function restoredEqualsDigests(run: RestoreRun, disk: RestoreDiskJo
 }
 
 async function checkAgainstDigests(run: RestoreRun, disk: RestoreDiskJob): Promise<number | undefined> {
+  const point = await expectedPoint(run, disk);
+  if (point === undefined) return undefined;
+  const restored = run.target.restored(disk);
+  const result = await withImage(
+    run,
+    restored.image.startsWith('nbd')
+      ? { url: restored.image }
+      : {
+          file: restored.image,
+          format: restored.format,
+          direct: () => openImageFile(restored.image, restored.format, { runner: runLocal }),
+        },
+    (image) => readMatchesPoint(image, disk.virtualSize, point.checks, point.zeroes),
+  );
+  return result.outcome === 'equal' ? point.bytesRead + result.bytes : undefined;
+}
+
+/** What the restored disk must hold: each data range with its digest, sorted, and where it reads as zeroes. */
+export interface ExpectedPoint {
+  readonly checks: readonly RangeCheck[];
+  readonly zeroes: readonly Interval[];
+  /** Bytes of the chain's files read to make it (ranges a newer file covers in part). */
+  readonly bytesRead: number;
+}
+
+/**
+ * From the chain's manifests, on the hub (the chain's files are read only where a newer file covers
+ * part of a range, decrypted here: no key leaves the hub); undefined when a file has no manifest or
+ * digests, or a partly covered range no longer has its digest (the full comparison then says which file).
+ */
+export async function expectedPoint(run: RestoreRun, disk: RestoreDiskJob): Promise<ExpectedPoint | undefined> {
   const chain = await chainManifests(run, disk);
   if (chain === undefined) return undefined;
   const model = pointModel(
@@ -88,32 +119,7 @@ async function checkAgainstDigests(run: RestoreRun, disk: RestoreDiskJob): Promi
     checks.push(...found);
   }
   checks.sort((a, b) => a.offset - b.offset);
-
-  const restored = run.target.restored(disk);
-  const checkRead = async (image: ReadableImage): Promise<boolean> => {
-    // A server without block status (not qemu-nbd) is left to the full comparison.
-    if (image.size < disk.virtualSize || image.dataIn === undefined) return false;
-    // A target larger than the point (an NBD export) must read as zeroes past its end.
-    const zeroes =
-      image.size > disk.virtualSize
-        ? [...model.zeroes, [disk.virtualSize, image.size - disk.virtualSize] as const]
-        : model.zeroes;
-    const [data, zero] = await Promise.all([rangesHaveDigests(image, checks), readsAsZeroes(image, zeroes)]);
-    bytesRead += data.bytes + zero.bytes;
-    return data.equal && zero.equal;
-  };
-  const equal = await withImage(
-    run,
-    restored.image.startsWith('nbd')
-      ? { url: restored.image }
-      : {
-          file: restored.image,
-          format: restored.format,
-          direct: () => openImageFile(restored.image, restored.format, { runner: runLocal }),
-        },
-    checkRead,
-  );
-  return equal === true ? bytesRead : undefined;
+  return { checks, zeroes: model.zeroes, bytesRead };
 }
 
 // Each file of the disk's chain with its manifest, oldest first; undefined if one has none, no
@@ -138,48 +144,6 @@ async function chainManifests(
   return chain.length === 0 ? undefined : chain;
 }
 
-async function rangesHaveDigests(
-  image: ReadableImage,
-  checks: readonly RangeCheck[],
-): Promise<{ readonly equal: boolean; readonly bytes: number }> {
-  let next = 0;
-  let bytes = 0;
-  let equal = true;
-  const worker = async (): Promise<void> => {
-    let buffer = pageAlignedBuffer(READ_SIZE);
-    while (equal && next < checks.length) {
-      const { offset, length, algorithm, digest } = checks[next++]!;
-      if (buffer.length < length) buffer = pageAlignedBuffer(length);
-      const data = await image.read(offset, length, buffer);
-      bytes += length;
-      if ((await rangeDigest(algorithm, data)) !== digest) equal = false;
-    }
-  };
-  await Promise.all(Array.from({ length: IN_FLIGHT }, worker));
-  return { equal, bytes };
-}
-
-// Holes and zero extents pass unread; anything allocated there is read and must be zeroes.
-async function readsAsZeroes(
-  image: ReadableImage,
-  zeroes: readonly Interval[],
-): Promise<{ readonly equal: boolean; readonly bytes: number }> {
-  const buffer = pageAlignedBuffer(READ_SIZE);
-  let bytes = 0;
-  for (const [start, length] of zeroes) {
-    for await (const [at, size] of image.dataIn!(start, start + length)) {
-      const end = Math.min(at + size, start + length);
-      for (let offset = Math.max(at, start); offset < end; offset += READ_SIZE) {
-        const part = Math.min(READ_SIZE, end - offset);
-        const data = await image.read(offset, part, buffer);
-        bytes += part;
-        if (!ZEROES.subarray(0, part).equals(data)) return { equal: false, bytes };
-      }
-    }
-  }
-  return { equal: true, bytes };
-}
-
 /** `direct`: the file read straight, when its format allows (src/qemu/image-file-reader.ts). */
 type ImageToRead =
   | { readonly url: string }
@@ -194,7 +158,7 @@ type ImageToRead =
 // bytes as they are (a quarter of the CPU of qemu-nbd), else through a read-only qemu-nbd on a
 // private socket, recorded by the run before it can outlive it (doctor stops it after a kill -9).
 async function withImage<T>(run: RestoreRun, image: ImageToRead, fn: (image: ReadableImage) => Promise<T>): Promise<T> {
-  if ('url' in image) return withConnection(parseNbdUrl(image.url), (connection) => fn(nbdImage(connection)));
+  if ('url' in image) return withNbdImage(parseNbdUrl(image.url), fn);
   const direct = await image.direct?.();
   if (direct !== undefined) {
     try {
@@ -221,23 +185,12 @@ async function withImage<T>(run: RestoreRun, image: ImageToRead, fn: (image: Rea
           .recordProcess(run.runId, pid, 'qemu-nbd', argv, startTicks ?? processStartTicks(pid))
           .then(() => undefined),
     });
-    return await withConnection({ kind: 'unix', socketPath: socket, exportName: 'image' }, (connection) =>
-      fn(nbdImage(connection)),
-    );
+    return await withNbdImage({ kind: 'unix', socketPath: socket, exportName: 'image' }, fn);
   } finally {
     if (server !== undefined) {
       await server.stop();
       await run.store.forgetProcess(server.pid);
     }
     await rm(dir, { recursive: true, force: true });
-  }
-}
-
-async function withConnection<T>(address: NbdAddress, fn: (connection: NbdConnection) => Promise<T>): Promise<T> {
-  const connection = await NbdConnection.connect(address, { metaContexts: [BASE_ALLOCATION] });
-  try {
-    return await fn(connection);
-  } finally {
-    await connection.close().catch(() => undefined);
   }
 }

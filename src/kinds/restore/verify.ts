@@ -1,6 +1,6 @@
-// verify (docs/how-it-works.md#a-verified-restore). On this host, each restored disk is read once and
-// checked against the digests its chain's manifests hold (./verify-digests.ts). Elsewhere, or when
-// that check cannot say "equal", each restored disk is compared, on the node, with the backup
+// verify (docs/how-it-works.md#a-verified-restore). Each restored disk is read once and checked
+// against the digests its chain's manifests hold: on this host by the hub (./verify-digests.ts), on
+// a node by the node transfer there (./verify-on-node.ts). When that check cannot say "equal", each restored disk is compared, on the node, with the backup
 // chain as the hub's qemu-nbd serves it (through the tunnel), so the check covers the whole path,
 // not just the copy; then every file of that chain is checked against its manifest's digests.
 
@@ -12,6 +12,7 @@ import { compareImages } from '../../qemu/index.js';
 import { servedUrl } from '../../steps/serving-run.js';
 import { verifyChainManifests } from './verify-manifests.js';
 import { restoredEqualsDigests } from './verify-digests.js';
+import { restoredEqualsDigestsOnNode } from './verify-on-node.js';
 import { formatBytes } from '../../format/bytes.js';
 
 export const verify: Step<RestoreRun> = {
@@ -19,9 +20,10 @@ export const verify: Step<RestoreRun> = {
   title: (run) => `check ${run.state.disks.length} restored disk(s) against backup ${run.state.backupId}`,
   skip: (run) => (run.plan.restore.verify ? undefined : 'verify: false in the plan'),
   async run(run) {
-    const read = run.node.isLocal ? await readOnceAgainstDigests(run) : undefined;
+    const read = await readOnceAgainstDigests(run);
     if (read !== undefined) {
-      return `${run.state.disks.length} disk(s) identical to backup ${run.state.backupId}: read once (${formatBytes(read)}) and every range checked against the digests taken at backup time`;
+      const where = run.node.isLocal ? '' : ` on ${run.node.description}`;
+      return `${run.state.disks.length} disk(s) identical to backup ${run.state.backupId}: read once${where} (${formatBytes(read)}) and every range checked against the digests taken at backup time`;
     }
     const exec = (argv: readonly string[]) => run.node.exec(argv);
     for (const disk of leasedDisks(run.state.disks)) {
@@ -51,17 +53,16 @@ export const verify: Step<RestoreRun> = {
   },
   would: (run) =>
     run.plan.restore.verify
-      ? run.node.isLocal
-        ? 'read each restored disk once against the digests taken at backup time'
-        : 'compare each restored disk with the backup chain, then the chain with its manifests'
+      ? `read each restored disk once${run.node.isLocal ? '' : ` on ${run.node.description}`} against the digests taken at backup time`
       : 'off (verify: false)',
 };
 
 // Bytes read when every disk passed the one-read check; undefined when one could not (the full comparison decides).
 async function readOnceAgainstDigests(run: RestoreRun): Promise<number | undefined> {
   let total = 0;
+  const check = run.node.isLocal ? restoredEqualsDigests : restoredEqualsDigestsOnNode;
   for (const disk of run.state.disks) {
-    const read = await restoredEqualsDigests(run, disk);
+    const read = await check(run, disk);
     if (read === undefined) return undefined;
     total += read;
   }
