@@ -17,7 +17,7 @@ import { startSendenseRun, type RunningCli } from '../support/sendense-cli.js';
 import { portRangeForTestFile } from '../support/vm-disks.js';
 import { filesUnder } from './copy-support.js';
 import { s3CopyHelpers } from './s3-support.js';
-import { BLOCK, bucketBlocks } from '../../src/copy/s3/bucket-blocks.js';
+import { BLOCK, bucketBlocks, pinObject } from '../../src/copy/s3/bucket-blocks.js';
 
 const ports = portRangeForTestFile();
 const ws = useRunWorkspace('sendense-s3-lazy-');
@@ -135,6 +135,24 @@ describe('a copy read straight from its bucket (fetch --lazy, real radosgw)', ()
     for (const [index, { bytes }] of objects.entries()) expect(Buffer.concat(read[index]!).equals(bytes)).toBe(true);
     expect(most).toBeLessThanOrEqual(blocks.keptBlocks);
     expect(blocks.served()).toEqual({ requests: 11 + 6, bytes: objects[0]!.bytes.length + objects[1]!.bytes.length });
+  }, 300_000);
+
+  it("an object put again under its key while a view reads it, in a bucket without versions: its reads fail, never another object's bytes", async () => {
+    await server.s3.makeBucket('rewritten', {});
+    const [before, after] = [randomBytes(6 * BLOCK), randomBytes(6 * BLOCK)];
+    const put = (bytes: Buffer) =>
+      server.s3.client.send(new PutObjectCommand({ Bucket: 'rewritten', Key: 'layer.qcow2', Body: bytes }));
+    await put(before);
+    // Pinned as a view pins each file when it opens; one block read ahead at most.
+    const object = await pinObject(server.s3.client, 'rewritten', 'layer.qcow2', before.length);
+    const blocks = bucketBlocks(server.s3.client, 'rewritten', BLOCK);
+    expect((await blocks.read('layer', object, 0, BLOCK)).equals(before.subarray(0, BLOCK))).toBe(true);
+    // A merge of the copy puts the merged file under the child's name: the same key, other bytes.
+    await put(after);
+    // A block not read yet: the bytes of the object pinned, or an error; a mix of both files never.
+    const later = await blocks.read('layer', object, 4 * BLOCK, BLOCK).catch((error: unknown) => error);
+    if (Buffer.isBuffer(later)) expect(later.equals(before.subarray(4 * BLOCK, 5 * BLOCK))).toBe(true);
+    else expect(String(later)).toMatch(/PreconditionFailed|412/);
   }, 300_000);
 
   it('one point only, and a kill -9 of the command takes its daemon and mounts with it; the next view removes its socket directory', async () => {

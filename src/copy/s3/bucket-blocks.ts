@@ -1,5 +1,7 @@
 // The bytes of a bucket view's objects (docs/copies.md#reading-straight-from-a-bucket): blocks of
-// 4 MiB, each one ranged GET of the object's version pinned when the view opened, kept in memory
+// 4 MiB, each one ranged GET of the object as it was when the view opened (its version, and its
+// ETag: in a bucket without versions, a GET of another object put under the key since fails rather
+// than mix two files' bytes), kept in memory
 // while they may be read again. Each object has its own stream: reads that go on where the last
 // one of that object ended grow its read-ahead (2, 4, 8… blocks, up to the view's read-ahead), so
 // a layer read in order has that many GETs in flight before QEMU asks for them. A qcow2 object
@@ -9,7 +11,7 @@
 // Memory: at most `kept` blocks (read-ahead ÷ 4 MiB, twice, plus 8) are held, the ones in flight
 // included; a block a reader waits for is fetched even when all of them are in flight.
 
-import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { GetObjectCommand, HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 
 export const BLOCK = 4 * 1024 * 1024;
 /** The default read-ahead of a view: 64 MiB, 16 GETs of 4 MiB in flight per object read in order. */
@@ -21,6 +23,24 @@ export interface ServedObject {
   readonly key: string;
   readonly size: number;
   readonly versionId?: string;
+  /** The ETag seen when pinned: each GET asks for it (If-Match). */
+  readonly etag?: string;
+}
+
+/** The object under `key` now, pinned to its version (where the bucket keeps versions) and its ETag. */
+export async function pinObject(
+  client: S3Client,
+  bucket: string,
+  key: string,
+  listedSize: number,
+): Promise<ServedObject> {
+  const head = await client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }));
+  return {
+    key,
+    size: head.ContentLength ?? listedSize,
+    ...(head.VersionId !== undefined && head.VersionId !== 'null' && { versionId: head.VersionId }),
+    ...(head.ETag !== undefined && { etag: head.ETag }),
+  };
 }
 
 export interface BucketBlocks {
@@ -68,6 +88,7 @@ export function bucketBlocks(client: S3Client, bucket: string, readAhead: number
           Bucket: bucket,
           Key: object.key,
           VersionId: object.versionId,
+          IfMatch: object.etag,
           Range: `bytes=${start}-${end}`,
         }),
       )

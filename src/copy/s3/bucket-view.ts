@@ -14,13 +14,13 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { constants } from 'node:fs';
 import { rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import type { S3Client } from '@aws-sdk/client-s3';
 import { SendenseError } from '../../errors.js';
 import { isMountPoint, unmountFuse } from '../../files/fuse-mount.js';
 import { makeSocketDir } from '../../qemu/socket-dir.js';
 import type { S3CopyTo } from '../../plan/types.js';
 import { serveBucketNbd, type ServedObject } from './bucket-nbd.js';
-import { DEFAULT_READ_AHEAD } from './bucket-blocks.js';
+import { DEFAULT_READ_AHEAD, pinObject } from './bucket-blocks.js';
 import { s3Problem } from './s3-client.js';
 import { s3Description } from './s3-description.js';
 import { fetchCopy, type FetchChoice, type Fetched } from './fetch-copy.js';
@@ -50,19 +50,14 @@ export async function openBucketView(
 ): Promise<BucketView> {
   const description = s3Description(to);
   const fetched = await fetchCopy(client, to, dir, { ...choice, lazy: true }, heard);
-  // Each file pinned to the version there now: a merge on the copy later does not change it under a reader.
+  // Each file pinned to the object there now (its version, its ETag): a merge on the copy later does
+  // not change it under a reader; without versions, reading it fails instead.
   const objects = new Map<string, ServedObject>();
   for (const [relative, object] of fetched.lazy) {
-    const head = await client
-      .send(new HeadObjectCommand({ Bucket: to.bucket, Key: object.key }))
-      .catch((error: unknown) => {
-        throw s3Problem(description, `cannot read ${relative}`, error);
-      });
-    objects.set(relative, {
-      key: object.key,
-      size: head.ContentLength ?? object.size,
-      ...(head.VersionId !== undefined && head.VersionId !== 'null' && { versionId: head.VersionId }),
+    const pinned = await pinObject(client, to.bucket, object.key, object.size).catch((error: unknown) => {
+      throw s3Problem(description, `cannot read ${relative}`, error);
     });
+    objects.set(relative, pinned);
   }
   // This process's server listens on its socket until close() removes the directory.
   const socketDir = await makeSocketDir('sendense-view-', { sweepDeadSockets: true });
