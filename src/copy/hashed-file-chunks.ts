@@ -1,8 +1,10 @@
 // A file's chunks read and hashed (sha256) on a worker thread (docs/copies.md#what-is-sent): the
 // hub's main thread is left to the SSH link's packets, whose encryption runs there. Each chunk is
 // read into its own buffer and handed over whole (transferred, not copied); the worker reads only
-// a few chunks ahead of what was taken.
+// a few chunks ahead of what was taken. The file is opened and closed here, not in the worker: a
+// worker's end closes no descriptor, so a copy that stops early would keep the file open.
 
+import { open } from 'node:fs/promises';
 import { Worker } from 'node:worker_threads';
 
 /** Bytes of the file's first chunk sent as others (a backing file's name: docs/copies.md#retention). */
@@ -24,21 +26,20 @@ type FromWorker =
   | { readonly type: 'end'; readonly digest: string }
   | { readonly type: 'error'; readonly message: string };
 
-// The worker's program (CommonJS, run from this text: the CLI is one bundle). It reads a chunk each
-// time it is asked, the patch applied to the first one, and says the digest after the last.
+// The worker's program (CommonJS, run from this text: the CLI is one bundle). It reads a chunk of
+// the descriptor it is given each time it is asked, the patch applied to the first one, and says
+// the digest after the last.
 const WORKER = `
-const { openSync, readSync, closeSync } = require('node:fs');
+const { readSync } = require('node:fs');
 const { createHash } = require('node:crypto');
 const { parentPort, workerData } = require('node:worker_threads');
-const { file, chunk, patch } = workerData;
+const { fd, chunk, patch } = workerData;
 const hash = createHash('sha256');
-let fd;
 let first = true;
 let done = false;
 parentPort.on('message', () => {
   if (done) return;
   try {
-    fd ??= openSync(file, 'r');
     const buffer = Buffer.allocUnsafeSlow(chunk);
     let length = 0;
     while (length < chunk) {
@@ -53,7 +54,6 @@ parentPort.on('message', () => {
     first = false;
     if (length === 0) {
       done = true;
-      closeSync(fd);
       parentPort.postMessage({ type: 'end', digest: hash.digest('hex') });
       return;
     }
@@ -72,9 +72,14 @@ export function hashedFileChunks(file: string, chunk: number, patch?: BytePatch)
   return {
     digest: () => digest,
     async *[Symbol.asyncIterator]() {
+      const handle = await open(file, 'r');
       const worker = new Worker(WORKER, {
         eval: true,
-        workerData: { file, chunk, patch: patch && { offset: patch.offset, bytes: new Uint8Array(patch.bytes) } },
+        workerData: {
+          fd: handle.fd,
+          chunk,
+          patch: patch && { offset: patch.offset, bytes: new Uint8Array(patch.bytes) },
+        },
       });
       const arrived: FromWorker[] = [];
       let wake = (): void => {};
@@ -102,7 +107,9 @@ export function hashedFileChunks(file: string, chunk: number, patch?: BytePatch)
           yield Buffer.from(message.buffer, 0, message.length);
         }
       } finally {
-        void worker.terminate();
+        // Closed once the worker is gone: it may be in a read of it until then.
+        await worker.terminate();
+        await handle.close();
       }
     },
   };
