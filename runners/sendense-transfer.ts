@@ -69,19 +69,30 @@ async function main(): Promise<number> {
   return ok ? 0 : 1;
 }
 
-// `--check-restored` alone: the request is stdin (one JSON line), the answer one line on stdout;
-// exit 1 when the check could not run (the line says why), 2 for a request it cannot read.
+// `--check-restored` alone: the request is the first line of stdin, the answer one line on stdout;
+// exit 1 when the check could not run (the line says why), 2 for a request it cannot read. stdin
+// stays open after the request as the lifeline: the hub gone (even by kill -9: sshd closes it) or
+// the run given up closes it, and the check stops rather than read the rest of the disk for nobody.
 async function checkRestoredMain(): Promise<number> {
-  let text = '';
-  for await (const chunk of process.stdin) text += (chunk as Buffer).toString('utf8');
+  const first = await firstLineOfStdin();
   let request: RestoredCheckRequest;
   try {
-    request = parseRestoredCheckRequest(text.trim());
+    if (first === undefined) throw new Error('no request on stdin');
+    request = parseRestoredCheckRequest(first.line.trim());
   } catch (error) {
     process.stderr.write(`sendense-transfer: ${isSendenseError(error) ? error.message : String(error)}\n`);
     return 2;
   }
-  const line = await checkRestored(request);
+  const controller = new AbortController();
+  const stop = (reason: string) => () => controller.abort(new Error(`stopped: ${reason}`));
+  process.once('SIGTERM', stop('SIGTERM received'));
+  process.once('SIGINT', stop('SIGINT received'));
+  process.stdin.on('end', stop('stdin closed'));
+  process.stdin.on('error', stop('stdin closed'));
+  process.stdin.resume();
+  // The answer may find nobody to read it: that is no bug to print.
+  process.stdout.on('error', stop('stdout closed'));
+  const line = await checkRestored(request, controller.signal);
   process.stdout.write(`${formatRestoredCheckLine(line)}\n`);
   return line.outcome === 'error' ? 1 : 0;
 }

@@ -18,13 +18,15 @@ import { openTransferDir } from './transfer-dir.js';
 const QEMU_NBD_READY_TIMEOUT_MS = 15_000;
 const QEMU_NBD_STOP_GRACE_MS = 3000;
 
-export async function checkRestored(request: RestoredCheckRequest): Promise<RestoredCheckLine> {
+/** `signal`: the hub is gone or gave up (stdin closed, SIGTERM): the check stops at its next read. */
+export async function checkRestored(request: RestoredCheckRequest, signal?: AbortSignal): Promise<RestoredCheckLine> {
   try {
     return await withImage(request.image, (image) =>
-      readMatchesPoint(image, request.size, request.checks, request.zeroes),
+      readMatchesPoint(image, request.size, request.checks, request.zeroes, signal),
     );
   } catch (error) {
-    return { outcome: 'error', bytes: 0, why: isSendenseError(error) ? error.message : String(error) };
+    const why = isSendenseError(error) || signal?.reason === error ? (error as Error).message : String(error);
+    return { outcome: 'error', bytes: 0, why };
   }
 }
 

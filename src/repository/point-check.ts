@@ -23,13 +23,18 @@ export type PointCheck =
   | { readonly outcome: 'different'; readonly bytes: number; readonly offset: number }
   | { readonly outcome: 'unknown'; readonly bytes: number; readonly why: string };
 
-/** `checks` sorted by offset; `zeroes` sorted, not overlapping; `size` the point's virtual size. */
+/**
+ * `checks` sorted by offset; `zeroes` sorted, not overlapping; `size` the point's virtual size.
+ * `signal`: stops before the next read (throwing its reason) once nobody waits for the answer.
+ */
 export async function readMatchesPoint(
   image: ReadableImage,
   size: number,
   checks: readonly RangeCheck[],
   zeroes: readonly Interval[],
+  signal?: AbortSignal,
 ): Promise<PointCheck> {
+  signal?.throwIfAborted();
   if (image.size < size)
     return { outcome: 'unknown', bytes: 0, why: `the image is ${image.size} bytes, the point ${size}` };
   // A server without block status (not qemu-nbd) is left to the full comparison.
@@ -37,7 +42,10 @@ export async function readMatchesPoint(
     return { outcome: 'unknown', bytes: 0, why: 'the image cannot say where it holds data' };
   // A target larger than the point (an NBD export) must read as zeroes past its end.
   const allZeroes = image.size > size ? [...zeroes, [size, image.size - size] as const] : zeroes;
-  const [data, zero] = await Promise.all([rangesHaveDigests(image, checks), readsAsZeroes(image, allZeroes)]);
+  const [data, zero] = await Promise.all([
+    rangesHaveDigests(image, checks, signal),
+    readsAsZeroes(image, allZeroes, signal),
+  ]);
   const bytes = data.bytes + zero.bytes;
   const offsets = [data.differsAt, zero.differsAt].filter((offset) => offset !== undefined);
   return offsets.length === 0
@@ -48,6 +56,7 @@ export async function readMatchesPoint(
 async function rangesHaveDigests(
   image: ReadableImage,
   checks: readonly RangeCheck[],
+  signal: AbortSignal | undefined,
 ): Promise<{ readonly differsAt?: number; readonly bytes: number }> {
   let next = 0;
   let bytes = 0;
@@ -55,6 +64,7 @@ async function rangesHaveDigests(
   const worker = async (): Promise<void> => {
     let buffer = pageAlignedBuffer(READ_SIZE);
     while (differsAt === undefined && next < checks.length) {
+      signal?.throwIfAborted();
       const { offset, length, algorithm, digest } = checks[next++]!;
       if (buffer.length < length) buffer = pageAlignedBuffer(length);
       const data = await image.read(offset, length, buffer);
@@ -70,6 +80,7 @@ async function rangesHaveDigests(
 async function readsAsZeroes(
   image: ReadableImage,
   zeroes: readonly Interval[],
+  signal: AbortSignal | undefined,
 ): Promise<{ readonly differsAt?: number; readonly bytes: number }> {
   const buffer = pageAlignedBuffer(READ_SIZE);
   let bytes = 0;
@@ -77,6 +88,7 @@ async function readsAsZeroes(
     for await (const [at, size] of image.dataIn!(start, start + length)) {
       const end = Math.min(at + size, start + length);
       for (let offset = Math.max(at, start); offset < end; offset += READ_SIZE) {
+        signal?.throwIfAborted();
         const part = Math.min(READ_SIZE, end - offset);
         const data = await image.read(offset, part, buffer);
         bytes += part;

@@ -1,9 +1,15 @@
 // --check-restored's request and answer (src/wire/restored-check.ts): what the hub writes the node
 // transfer reads back as it was written, a request it cannot trust is one clear error, and the
-// built transfer answers a bad request with one line on stderr and exit status 2.
+// built transfer answers a bad request with one line on stderr and exit status 2. stdin is its
+// lifeline: closed before the answer (the hub gone), the check stops instead of reading on.
 
-import { spawnSync } from 'node:child_process';
-import { describe, expect, it } from 'vitest';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { describe, expect, it, onTestFinished } from 'vitest';
+import { rangeDigest } from '../../src/repository/range-digest.js';
 import {
   CHECK_RESTORED,
   formatRestoredCheckLine,
@@ -73,4 +79,57 @@ describe('--check-restored on the wire', () => {
     expect(result.stderr.trim().split('\n')).toHaveLength(1);
     expect(result.stderr).toMatch(/^sendense-transfer: /);
   });
+
+  it('the built node transfer stops its check when stdin closes before its answer, and answers while stdin stays open', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'sendense-check-restored-'));
+    const children: ChildProcess[] = [];
+    onTestFinished(() => {
+      for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+      rmSync(dir, { recursive: true, force: true });
+    });
+    // A raw disk of 64 MiB of data, and what the hub would send for it: every 4 MiB with its digest.
+    const disk = path.join(dir, 'disk.raw');
+    const bytes = randomBytes(64 * 1024 * 1024);
+    writeFileSync(disk, bytes);
+    const checks = [];
+    for (let offset = 0; offset < bytes.length; offset += 4 * 1024 * 1024)
+      checks.push({
+        offset,
+        length: 4 * 1024 * 1024,
+        algorithm: 'xxh64',
+        digest: await rangeDigest('xxh64', bytes.subarray(offset, offset + 4 * 1024 * 1024)),
+      });
+    const line = formatRestoredCheckRequest({
+      image: { kind: 'file', format: 'raw', path: disk },
+      size: bytes.length,
+      checks,
+      zeroes: [],
+    });
+    // The hub's way: the request, stdin open until the answer comes.
+    const check = (closeAfterRequest: boolean) =>
+      new Promise<{ status: number | null; stdout: string }>((resolve, reject) => {
+        const child = spawn(process.execPath, [transferBundlePath(), CHECK_RESTORED], { stdio: 'pipe' });
+        children.push(child);
+        let stdout = '';
+        child.stdout.on('data', (chunk: Buffer) => {
+          stdout += chunk.toString();
+          if (stdout.includes('\n')) child.stdin.end();
+        });
+        child.once('error', reject);
+        child.once('close', (status) => resolve({ status, stdout }));
+        child.stdin.write(line);
+        // What sshd does when the hub is killed (or the run gives up) while the check runs.
+        if (closeAfterRequest) child.stdin.end();
+      });
+    const abandoned = await check(true);
+    expect([abandoned.status, parseRestoredCheckLine(abandoned.stdout.trim())]).toEqual([
+      1,
+      { outcome: 'error', bytes: 0, why: 'stopped: stdin closed' },
+    ]);
+    const answered = await check(false);
+    expect([answered.status, parseRestoredCheckLine(answered.stdout.trim())]).toEqual([
+      0,
+      { outcome: 'equal', bytes: bytes.length },
+    ]);
+  }, 60_000);
 });

@@ -15,6 +15,7 @@ import {
   parseRestoredCheckLine,
   type TransferTarget,
 } from '../../wire/index.js';
+import type { ExecResult } from '../../node/node.js';
 import type { RestoreDiskJob, RestoreRun } from './restore-run.js';
 import { expectedPoint } from './verify-digests.js';
 
@@ -31,10 +32,16 @@ async function checkOnNode(run: RestoreRun, disk: RestoreDiskJob): Promise<numbe
     ? { kind: 'nbd', url: restored.image }
     : { kind: 'file', path: restored.image, format: restored.format };
   const request = formatRestoredCheckRequest({ image, size: disk.virtualSize, ...point });
-  const result = await run.node.exec([...(await run.node.transferCommand()), CHECK_RESTORED], {
-    stdin: Buffer.from(request),
-    signal: run.signal,
-  });
+  const answered = new AbortController();
+  let result: ExecResult;
+  try {
+    result = await run.node.exec([...(await run.node.transferCommand()), CHECK_RESTORED], {
+      stdin: requestThenLifeline(request, answered.signal),
+      signal: run.signal,
+    });
+  } finally {
+    answered.abort();
+  }
   const line = parseRestoredCheckLine(result.stdout.trim().split('\n').at(-1) ?? '');
   if (line?.outcome === 'equal') return point.bytesRead + line.bytes;
   const why =
@@ -49,4 +56,12 @@ async function checkOnNode(run: RestoreRun, disk: RestoreDiskJob): Promise<numbe
     message: `disk ${disk.key}: the check on ${run.node.description} did not say equal (${why}): comparing with the chain through the tunnel`,
   });
   return undefined;
+}
+
+// The request, then stdin held open until the answer: the node transfer stops its check when stdin
+// closes (this process gone, even by kill -9, or the run given up), as its transfers do.
+async function* requestThenLifeline(request: string, answered: AbortSignal): AsyncIterable<Uint8Array> {
+  yield Buffer.from(request);
+  if (!answered.aborted)
+    await new Promise<void>((resolve) => answered.addEventListener('abort', () => resolve(), { once: true }));
 }
