@@ -301,16 +301,16 @@ console.log(
   `\nthe move (step-start to step-done of move-storage) against qemu-img convert of the same chain, both disks (${(bytes / MiB).toFixed(0)} MiB virtual):\n`,
 );
 console.log(
-  '| point | move | of which copy seen at 100% | qemu-img convert | move throughput vs convert | convert -t none | whole recover run |',
+  '| point | move | of which copy seen at 100% | qemu-img convert | move throughput vs convert | convert -t none | move vs convert -t none | whole recover run |',
 );
-console.log('|---|---|---|---|---|---|---|');
+console.log('|---|---|---|---|---|---|---|---|');
 for (const point of points) {
   const { recoveries, converts, directConverts } = byPoint.get(point);
   const move = median(recoveries.map((run) => run.moveSeconds));
   const convertSeconds = median(converts);
   const asRuns = (list) => list.map((seconds) => ({ seconds }));
   console.log(
-    `| ${layersOf(point)}-layer point | ${figure(recoveries, 'moveSeconds')}, ${rate(move)} | ${figure(recoveries, 'copiedSeen')} | ${figure(asRuns(converts), 'seconds')}, ${rate(convertSeconds)} | ${(convertSeconds / move).toFixed(2)}x | ${figure(asRuns(directConverts), 'seconds')} | ${figure(recoveries, 'total')} |`,
+    `| ${layersOf(point)}-layer point | ${figure(recoveries, 'moveSeconds')}, ${rate(move)} | ${figure(recoveries, 'copiedSeen')} | ${figure(asRuns(converts), 'seconds')}, ${rate(convertSeconds)} | ${(convertSeconds / move).toFixed(2)}x | ${figure(asRuns(directConverts), 'seconds')} | ${(median(directConverts) / move).toFixed(2)}x | ${figure(recoveries, 'total')} |`,
   );
 }
 console.log('');

@@ -63,6 +63,21 @@ export async function mirrors(
   return found;
 }
 
+// Waits for the domain's next block job event (a copy ready, ended or failed) or `seconds`; false when virsh could not wait.
+export async function awaitBlockJobEvent(virsh: Virsh, domain: string, seconds: number): Promise<boolean> {
+  const result = await virsh.attempt([
+    'event',
+    '--domain',
+    domain,
+    '--event',
+    'block-job-2',
+    '--timeout',
+    String(Math.max(1, Math.ceil(seconds))),
+  ]);
+  // virsh exits 1 on its timeout ("event loop timed out"), as on an error.
+  return result.exitCode === 0 || /timed out/i.test(result.stdout);
+}
+
 // Switches the disk over to its copy: from now on the guest reads and writes only the copy.
 export async function pivotBlockCopy(virsh: Virsh, domain: string, target: string): Promise<void> {
   await virsh.run(

@@ -3,7 +3,14 @@
 // it is shut off, qemu-img convert and a new definition. Used by recover runs and by doctor.
 
 import { SendenseError } from '../errors.js';
-import { abortBlockCopy, blockCopyProgress, mirrors, pivotBlockCopy, startBlockCopy } from './block-copy.js';
+import {
+  abortBlockCopy,
+  awaitBlockJobEvent,
+  blockCopyProgress,
+  mirrors,
+  pivotBlockCopy,
+  startBlockCopy,
+} from './block-copy.js';
 import { parseDomainXml } from './domain-xml.js';
 import { replaceDiskImages } from './recovered-domain-xml.js';
 import { virshMessage, type NodeExec, type Virsh } from './virsh.js';
@@ -41,7 +48,11 @@ export interface DomainUse {
   readonly onOverlays: readonly MovedDisk[];
 }
 
-// Short: a small disk is ready within a poll or two, and each poll is a few local virsh calls.
+// Between checks the move waits for libvirt's block job event (a copy ready, ended, failed), at
+// most this long: the progress is reported at that pace, and an event that came before virsh
+// listened costs no more. Checks are a few virsh calls each, on the cores the copy needs.
+const CHECK_SECONDS = 1;
+// When virsh cannot wait for events: a plain pause between checks.
 const POLL_MS = 200;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -71,56 +82,73 @@ function disksOnOverlays(xml: string, disks: readonly RecoveredImage[]): MovedDi
 
 // The running domain's disks copied and pivoted; a domain that stops meanwhile is moved offline.
 export async function moveWhileRunning(context: MoveContext): Promise<'pivoted' | 'converted'> {
-  const { virsh, domain } = context;
   const restarts = new Map<string, number>();
+  let listen = true;
   for (;;) {
-    const use = await domainUse(virsh, domain, context.disks);
-    if (!use.exists) throw new SendenseError(`domain ${domain} was undefined during the move`);
-    if (!use.active) {
-      context.note?.(`domain ${domain} stopped during the move: copying its disks while it is shut off`);
-      await moveWhileShutOff(context);
-      return 'converted';
-    }
-    if (use.onOverlays.length === 0) return 'pivoted';
-    const mirrored = await mirrors(virsh, domain);
-    let allReady = true;
-    for (const disk of use.onOverlays) {
-      const mirror = mirrored.get(disk.target);
-      if (mirror !== undefined && mirror.file !== disk.storage)
+    // Listening before the check: a copy that gets ready while the check reads the state still wakes the next one.
+    // Not after the switch-over: the next check only confirms it, and no event would end the wait.
+    const event = listen ? awaitBlockJobEvent(context.virsh, context.domain, CHECK_SECONDS) : Promise.resolve(false);
+    // Whatever the check did, its wait ends first (a pivot ends the copy job, whose event ends it too).
+    const step = await stepMove(context, restarts).finally(() => event);
+    const heard = await event;
+    if (step === 'pivoted' || step === 'converted') return step;
+    listen = step === 'copying';
+    if (listen && !heard) await sleep(POLL_MS);
+  }
+}
+
+// One check of the move: copies started where missing, progress reported, all switched over once every copy is ready.
+async function stepMove(
+  context: MoveContext,
+  restarts: Map<string, number>,
+): Promise<'pivoted' | 'converted' | 'switched' | 'copying'> {
+  const { virsh, domain } = context;
+  const use = await domainUse(virsh, domain, context.disks);
+  if (!use.exists) throw new SendenseError(`domain ${domain} was undefined during the move`);
+  if (!use.active) {
+    context.note?.(`domain ${domain} stopped during the move: copying its disks while it is shut off`);
+    await moveWhileShutOff(context);
+    return 'converted';
+  }
+  if (use.onOverlays.length === 0) return 'pivoted';
+  const mirrored = await mirrors(virsh, domain);
+  let allReady = true;
+  for (const disk of use.onOverlays) {
+    const mirror = mirrored.get(disk.target);
+    if (mirror !== undefined && mirror.file !== disk.storage)
+      throw new SendenseError(
+        `disk ${disk.target} of domain ${domain} is being copied to ${mirror.file} by someone else`,
+      );
+    const progress = mirror === undefined ? undefined : await blockCopyProgress(virsh, domain, disk.target);
+    if (mirror === undefined || progress === undefined) {
+      const tries = restarts.get(disk.target) ?? 0;
+      if (tries >= 2)
         throw new SendenseError(
-          `disk ${disk.target} of domain ${domain} is being copied to ${mirror.file} by someone else`,
+          `the copy of disk ${disk.target} of domain ${domain} to ${disk.storage} ended before it was ready, ${tries} times`,
         );
-      const progress = mirror === undefined ? undefined : await blockCopyProgress(virsh, domain, disk.target);
-      if (mirror === undefined || progress === undefined) {
-        const tries = restarts.get(disk.target) ?? 0;
-        if (tries >= 2)
-          throw new SendenseError(
-            `the copy of disk ${disk.target} of domain ${domain} to ${disk.storage} ended before it was ready, ${tries} times`,
-          );
-        restarts.set(disk.target, tries + 1);
-        if (tries > 0) context.note?.(`the copy of disk ${disk.target} ended before it was ready: starting it again`);
-        await startBlockCopy(
-          virsh,
-          domain,
-          disk.target,
-          disk.storage,
-          context.rate === undefined ? undefined : context.rate / use.onOverlays.length,
-        );
-        allReady = false;
-        continue;
-      }
-      context.progress?.(disk.key, progress.bytesDone, progress.bytesToDo);
-      if (!mirror.ready) allReady = false;
-    }
-    if (!allReady) context.reached?.('copying');
-    if (allReady) {
-      context.reached?.('copies-ready');
-      for (const disk of use.onOverlays) await pivotBlockCopy(virsh, domain, disk.target);
-      await keepDefinitionOnStorage(context);
+      restarts.set(disk.target, tries + 1);
+      if (tries > 0) context.note?.(`the copy of disk ${disk.target} ended before it was ready: starting it again`);
+      await startBlockCopy(
+        virsh,
+        domain,
+        disk.target,
+        disk.storage,
+        context.rate === undefined ? undefined : context.rate / use.onOverlays.length,
+      );
+      allReady = false;
       continue;
     }
-    await sleep(POLL_MS);
+    context.progress?.(disk.key, progress.bytesDone, progress.bytesToDo);
+    if (!mirror.ready) allReady = false;
   }
+  if (!allReady) {
+    context.reached?.('copying');
+    return 'copying';
+  }
+  context.reached?.('copies-ready');
+  for (const disk of use.onOverlays) await pivotBlockCopy(virsh, domain, disk.target);
+  await keepDefinitionOnStorage(context);
+  return 'switched';
 }
 
 // A shut-off domain: each overlay (read through the served point) converted into its storage file, then the definition moved.

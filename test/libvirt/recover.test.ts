@@ -126,8 +126,11 @@ describe('recover a libvirt domain from a backup', () => {
     expect(Date.parse((JSON.parse(moved!) as { time: string }).time)).toBeGreaterThan(wroteAt);
     const pivotedAt = lastRound();
 
-    // Runs from storage; nothing holds the repository; no overlay left.
+    // Runs from storage, with no copy job left on its disks; nothing holds the repository; no overlay left.
+    expect(virshResult('domstate', domain).stdout.trim()).toBe('running');
     expect(domainImages(domain)).toEqual({ vda: storage(2000), vdb: storage(2001) });
+    for (const target of ['vda', 'vdb'])
+      expect(virshResult('blockjob', domain, target, '--raw').stdout.trim()).toBe('');
     expect(virshResult('dumpxml', '--inactive', domain).stdout).toContain(storage(2000));
     expect(processesHolding(ws.repository)).toEqual([]);
     expect(readdirSync(guest.dir).filter((name) => name.startsWith('sendense-run-'))).toEqual([]);
