@@ -11,7 +11,7 @@ import {
   type RecoveredImage,
 } from '../libvirt/move-storage.js';
 import { removeScratchDir } from '../libvirt/scratch-dir.js';
-import { virshOn, type NodeExec } from '../libvirt/virsh.js';
+import { execOn, virshOn } from '../libvirt/virsh.js';
 import { RECOVERY_RESOURCE } from '../kinds/recover/recover-run.js';
 import { LOCAL_NODE_ID, type NodeHost } from '../node/node.js';
 import type { NodeSpec } from '../plan/types.js';
@@ -61,7 +61,7 @@ async function finish(
   facts: RecoveryFacts,
   what: string,
 ): Promise<void> {
-  const exec: NodeExec = (argv, options) => host.exec(argv, options);
+  const exec = execOn(host);
   const virsh = virshOn(exec, facts.uri);
   const { disks } = facts;
   const use = await domainUse(virsh, facts.domain, disks);

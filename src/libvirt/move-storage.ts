@@ -87,7 +87,12 @@ export async function moveWhileRunning(context: MoveContext): Promise<'pivoted' 
   for (;;) {
     // Listening before the check: a copy that gets ready while the check reads the state still wakes the next one.
     // Not after the switch-over: the next check only confirms it, and no event would end the wait.
-    const event = listen ? awaitBlockJobEvent(context.virsh, context.domain, CHECK_SECONDS) : Promise.resolve(false);
+    // Only where calls cost nothing at once (this host): through a node the wait would hold its
+    // command shell, and each call of the check would open an SSH session of its own.
+    const event =
+      listen && context.virsh.concurrent
+        ? awaitBlockJobEvent(context.virsh, context.domain, CHECK_SECONDS)
+        : Promise.resolve(false);
     // Whatever the check did, its wait ends first (a pivot ends the copy job, whose event ends it too).
     const step = await stepMove(context, restarts).finally(() => event);
     const heard = await event;

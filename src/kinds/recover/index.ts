@@ -4,7 +4,7 @@
 
 import { unresolvedRun } from '../../engine/run-context.js';
 import type { Step } from '../../engine/step.js';
-import { virshOn } from '../../libvirt/virsh.js';
+import { execOn, virshOn } from '../../libvirt/virsh.js';
 import { allocatePorts } from '../../steps/allocate-ports.js';
 import { openTunnel } from '../../steps/open-tunnel.js';
 import { startQemuNbdServers } from '../../steps/start-qemu-nbd.js';
@@ -37,7 +37,7 @@ export const recoverKind: KindModule<RecoverRun> = {
   cleanup: 'remove the overlays once nothing reads them, stop qemu-nbd, close the tunnel, release the ports',
   async open(base) {
     const { plan } = base;
-    const virsh = virshOn((argv, options) => base.node.exec(argv, options), plan.recover.to.uri);
+    const virsh = virshOn(execOn(base.node), plan.recover.to.uri);
     return unresolvedRun<RecoverRun, RecoverState>({ ...base, plan, virsh } as RecoverRun, 'resolve-point');
   },
   endFacts(run) {
