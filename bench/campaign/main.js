@@ -65,7 +65,7 @@ function printSummary(campaign) {
   console.log('faults by kind:');
   for (const [kind, count] of Object.entries(campaign.faults).sort()) console.log(`  ${kind}: ${count}`);
   console.log(
-    `  (kills that came after the run had ended, not counted: ${campaign.missedKills}; runs that failed on a full filesystem: ${campaign.enospcFailures}; runs without a fault that found it full of kept points: ${campaign.fullWithoutFault})`,
+    `  (kills that came after the run had ended, not counted: ${campaign.missedKills}; runs that failed on a full filesystem: ${campaign.enospcFailures}; runs without a fault that found it full of kept points: ${campaign.fullWithoutFault}; doctor runs that found it so full they could not finish a merge: ${campaign.doctorFull})`,
   );
   console.log(
     `socket directories left by a kill for the next command's sweep (documented, not violations): ${campaign.socketDirsLeft.length}`,
