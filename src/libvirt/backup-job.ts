@@ -111,18 +111,6 @@ const END_JOB_RETRY_MS = 250;
 // failed (libvirtd busy under load) is no answer, and a job left running refuses the domain's next
 // backup or sync ("already has a job running").
 export async function endBackupJob(virsh: Virsh, domain: string, socket: string): Promise<void> {
-  // A job seen ended is not asked after again (its socket names its run: no later job has it).
-  const key = `${virsh.uri}\n${domain}\n${socket}`;
-  if (endedJobs.has(key)) return;
-  await endJob(virsh, domain, socket);
-  endedJobs.add(key);
-  // A long-lived process (the scheduler, the API) keeps only the latest.
-  if (endedJobs.size > 256) endedJobs.delete(endedJobs.values().next().value!);
-}
-
-const endedJobs = new Set<string>();
-
-async function endJob(virsh: Virsh, domain: string, socket: string): Promise<void> {
   const deadline = Date.now() + END_JOB_TIMEOUT_MS;
   let abortedOnce = false;
   for (;;) {

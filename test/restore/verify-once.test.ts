@@ -22,6 +22,7 @@ import { useRunWorkspace } from '../support/run-workspace.js';
 import { sendenseRun } from '../support/sendense-cli.js';
 import { DISK_KEYS, DISK_SIZES, backUpVm, type BackedUpVm } from './restore-chain.js';
 import { writeRestorePlan } from './restore-plan.js';
+import { writeOwnLayer } from '../verify/chain-fixture.js';
 
 const MiB = 1024 * 1024;
 const PORTS: [number, number] = [30040, 30059];
@@ -96,19 +97,6 @@ async function verifyError(run: RestoreRun): Promise<Error> {
   );
   expect(isSendenseError(error), error.message).toBe(true);
   return error;
-}
-
-// Writes through the qcow2 file's own layer only (its backing chain untouched).
-function writeOwnLayer(file: string, command: string): void {
-  execFileSync(
-    'qemu-io',
-    [
-      '-c',
-      command,
-      `json:${JSON.stringify({ driver: 'qcow2', backing: null, file: { driver: 'file', filename: file } })}`,
-    ],
-    { stdio: 'ignore' },
-  );
 }
 
 describe('verify on this host: one read of each restored disk against the manifests', () => {

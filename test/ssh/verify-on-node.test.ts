@@ -27,6 +27,7 @@ import { differenceBetween, portRangeForTestFile } from '../support/vm-disks.js'
 import { DISK_KEYS, DISK_SIZES, backUpVm, type BackedUpVm } from '../restore/restore-chain.js';
 import { writeRestorePlan } from '../restore/restore-plan.js';
 import { nodeBlock, processesMentioning, startTestNode, type TestNode } from './ssh-node.js';
+import { writeOwnLayer } from '../verify/chain-fixture.js';
 
 const MiB = 1024 * 1024;
 const ports = portRangeForTestFile();
@@ -158,19 +159,6 @@ describe('a verified restore to a node: one read of each restored disk there, ag
     expect(damaged.sort()).toEqual([full!.id, vm.backups[1]!.id, top!.id].sort());
   }, 60_000);
 });
-
-// Writes through the qcow2 file's own layer only (its backing chain untouched).
-function writeOwnLayer(file: string, command: string): void {
-  execFileSync(
-    'qemu-io',
-    [
-      '-c',
-      command,
-      `json:${JSON.stringify({ driver: 'qcow2', backing: null, file: { driver: 'file', filename: file } })}`,
-    ],
-    { stdio: 'ignore' },
-  );
-}
 
 // The verify step of a restore of the latest point into `restored` on the node, the point served
 // by a read-only qemu-nbd on the hub and forwarded to the node, as the restore serves it (the full

@@ -83,6 +83,11 @@ export function ownLayer(file: string): string {
   return `json:${JSON.stringify({ driver: 'qcow2', backing: null, file: { driver: 'file', filename: file } })}`;
 }
 
+// Writes through the qcow2 file's own layer only (its backing chain untouched).
+export function writeOwnLayer(file: string, command: string): void {
+  execFileSync('qemu-io', ['-c', command, ownLayer(file)], { stdio: 'ignore' });
+}
+
 function readAt(file: string, offset: number, length: number): Buffer {
   const fd = openSync(file, 'r');
   try {
