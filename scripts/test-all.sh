@@ -59,7 +59,9 @@ if [ "$with_checks" = 1 ]; then
 fi
 
 failed=()
+declare -A lines_index
 for i in 0 1 2; do
+  lines_index[${lines[$i]}]=$i
   wait "${pids[$i]}" || failed+=("${lines[$i]}")
 done
 
@@ -76,8 +78,11 @@ done
 # The failures again, at the end, where a reader of the tail of this log looks first.
 for major in "${failed[@]}"; do
   echo "=== failures on Node.js $major ==="
-  if grep -q 'Failed Tests\|FAIL' "$logs/$major.log"; then
-    sed -n '/Failed Tests/,/Test Files/p' "$logs/$major.log" | head -200
+  line_reports=("$queue"/report-"${lines_index[$major]}"-*.json)
+  [ -e "${line_reports[0]}" ] && node scripts/test-times.js failures "${line_reports[@]}" | head -40
+  if grep -q 'Failed Tests\|Failed Suites\|FAIL' "$logs/$major.log"; then
+    # A failed hook or import is listed under "Failed Suites", a failed test under "Failed Tests".
+    sed -n '/Failed Suites\|Failed Tests/,/Test Files/p' "$logs/$major.log" | head -200
   else
     tail -60 "$logs/$major.log"
   fi

@@ -11,6 +11,7 @@
 //                                    prints its files on one line; nothing once none is left
 //   test-times.js summary REPORT...  the tests of those reports: 'tests: N passed, N failed, N skipped'
 //   test-times.js quick              the test files of `scripts/test.sh --quick`: quick ones and new ones
+//   test-times.js failures REPORT... each failure of those reports: its file, test or hook, error
 //   test-times.js slowest REPORT...  the 10 slowest files of the runs whose JSON reports are given
 //   test-times.js record REPORT...   test/times.json rewritten from those reports (one or more whole
 //                                    runs': each file's mean)
@@ -164,6 +165,10 @@ if (command === 'queue' && args.length === 2 && /^[1-9]$/.test(args[1])) {
     for (const key of Object.keys(counts)) counts[key] += tests[key] ?? 0;
   }
   console.log(`tests: ${counts.passed} passed, ${counts.failed} failed, ${counts.skipped} skipped`);
+} else if (command === 'failures' && args.length > 0) {
+  for (const report of args)
+    for (const { file, test, error } of JSON.parse(readFileSync(report, 'utf8')).failures ?? [])
+      console.log(`failed: ${path.relative(root, file)} > ${test}: ${error}`);
 } else if (command === 'quick' && args.length === 0) {
   const times = recorded();
   console.log(
@@ -196,7 +201,7 @@ if (command === 'queue' && args.length === 2 && /^[1-9]$/.test(args[1])) {
   console.log(`test-times: ${Object.keys(sorted).length} files recorded in ${path.relative(root, TIMES)}`);
 } else {
   console.error(
-    'usage: scripts/test-times.js queue DIR N | next DIR LINE | quick | summary REPORT... | slowest REPORT... | record REPORT...',
+    'usage: scripts/test-times.js queue DIR N | next DIR LINE | quick | summary REPORT... | failures REPORT... | slowest REPORT... | record REPORT...',
   );
   process.exit(2);
 }

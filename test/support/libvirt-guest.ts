@@ -62,8 +62,16 @@ export function libvirtdAnswers(): boolean {
 // Test files run in parallel workers: one starts the daemons while the others wait on a lock.
 export function ensureLibvirtd(): void {
   noteUser();
-  if (libvirtdAnswers()) return;
+  if (daemonsRunning()) return;
   withLock(`${STARTED_DAEMONS_FILE}.lock`, startDaemons);
+}
+
+// libvirtd answers, and virtlogd runs: libvirtd asks it for each domain's log as the domain
+// starts, so without it no guest starts ("Failed to connect socket to
+// '/run/libvirt/virtlogd-sock'"), as happened once a session that had started both was stopped
+// and only virtlogd went with it.
+function daemonsRunning(): boolean {
+  return daemonPid('virtlogd', '/run/virtlogd.pid') !== undefined && libvirtdAnswers();
 }
 
 // Every vitest run that uses libvirtd, one file each (its main process's PID and start time): a
@@ -107,10 +115,10 @@ const OWNER = process.env.VITEST_WORKER_ID !== undefined ? process.ppid : proces
 
 // virtlogd then libvirtd, each only when it is not running already; recorded, then waited for.
 function startDaemons(): void {
-  if (libvirtdAnswers()) return;
+  if (daemonsRunning()) return;
   const started: StartedDaemon[] = [];
   for (const [name, pidFile] of DAEMONS) {
-    if (daemonPid(name, pidFile) !== undefined) continue;
+    if (daemonPid(name, pidFile) !== undefined || (name === 'libvirtd' && libvirtdAnswers())) continue;
     execFileSync(`/usr/sbin/${name}`, ['-d']);
     const pid = waitForDaemonPid(name, pidFile);
     started.push({ name, pid, startTicks: processStartTicks(pid) ?? 0, owner: OWNER });
