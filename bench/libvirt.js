@@ -40,11 +40,15 @@ const guestModule = await bundle(
   join(root, 'bench', 'out', 'libvirt-guest.mjs'),
   { packages: 'external' },
 );
-const { startGuest, guestWriteLatencies } = await import(guestModule);
+const { startGuest, guestWriteLatencies, stopStartedLibvirtd } = await import(guestModule);
 
 const sizesMiB = { vda: 1024, vdb: 512 };
 const guests = [];
-process.on('exit', () => guests.forEach((guest) => guest.remove()));
+// The guests, then the libvirtd and virtlogd this bench started, if it did (by their PIDs).
+process.on('exit', () => {
+  guests.forEach((guest) => guest.remove());
+  stopStartedLibvirtd();
+});
 const ours = await startGuest({ name: 'bench-ours', sizesMiB, prefillMiB: PREFILL, agent: AGENT });
 guests.push(ours);
 const peer = PEER ? await startGuest({ name: 'bench-peer', sizesMiB, prefillMiB: PREFILL, agent: AGENT }) : undefined;
@@ -76,7 +80,8 @@ const local = plan('ours-local');
 const remote = plan('ours-ssh', node);
 const peerOut = join(dir, 'virtnbdbackup');
 
-const du = (path) => Number(execFileSync('du', ['-sb', path], { encoding: 'utf8' }).split('\t')[0]);
+const du = (path) =>
+  Number(execFileSync('du', ['-sb', path], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).split('\t')[0]);
 // One backup: its wall time, the bytes it added to its output, the guest's write latencies meanwhile.
 async function measure(guest, argv, output) {
   const before = output ? safeDu(output) : 0;
@@ -88,12 +93,14 @@ async function measure(guest, argv, output) {
     seconds,
     bytes: (output ? safeDu(output) : 0) - before,
     latencies,
-    steps: stepTimes(stdout, started, ended),
+    steps: stepTimes(stdout, started, ended)?.times,
+    cleanup: stepTimes(stdout, started, ended)?.cleanup,
   };
 }
 
 // Seconds per step of a --json run, and `(start)` (spawn to the first event) and `(end)` (the last
-// event to exit): where a whole command's time goes.
+// event to exit): where a whole command's time goes. And each of its cleanup's entries: from the
+// info event naming it (sent as it starts) to the next one or the step's end.
 function stepTimes(stdout, started, ended) {
   const events = stdout
     .split('\n')
@@ -103,12 +110,22 @@ function stepTimes(stdout, started, ended) {
   const at = (event) => Date.parse(event.time);
   const times = { '(start)': (at(events[0]) - started) / 1000, '(end)': (ended - at(events.at(-1))) / 1000 };
   const begun = new Map();
+  // The cleanup's entries: each announced (an info event) as it starts, until the next or the end.
+  const cleanup = {};
+  let giving;
   for (const event of events) {
+    if (giving !== undefined && event.step === 'cleanup' && (event.type === 'info' || event.type === 'step-done')) {
+      cleanup[giving.what] = (cleanup[giving.what] ?? 0) + (at(event) - giving.at) / 1000;
+      giving = undefined;
+    }
+    // Named without its run's IDs, PIDs, paths and ports, so that runs add up by kind of entry.
+    if (event.type === 'info' && event.step === 'cleanup')
+      giving = { what: event.message.replace(/\/\S+/g, 'PATH').replace(/\b[\w-]*\d[\w.-]*/g, 'N'), at: at(event) };
     if (event.type === 'step-start') begun.set(event.step, at(event));
     if (event.type === 'step-done' && begun.has(event.step))
       times[event.step] = (times[event.step] ?? 0) + (at(event) - begun.get(event.step)) / 1000;
   }
-  return times;
+  return { times, cleanup };
 }
 const safeDu = (path) => {
   try {
@@ -270,4 +287,7 @@ for (const [name, runs] of [
   const names = [...new Set(withSteps.flatMap((run) => Object.keys(run.steps)))];
   const parts = names.map((step) => `${step} ${median(withSteps.map((run) => run.steps[step] ?? 0)).toFixed(2)}`);
   console.log(`steps of ours, ${name} (s, median): ${parts.join(', ')}`);
+  const given = [...new Set(withSteps.flatMap((run) => Object.keys(run.cleanup ?? {})))];
+  const entries = given.map((what) => `${what} ${median(withSteps.map((run) => run.cleanup?.[what] ?? 0)).toFixed(2)}`);
+  if (entries.length > 0) console.log(`  its cleanup (s, median): ${entries.join('; ')}`);
 }

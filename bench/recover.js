@@ -37,7 +37,7 @@ const guestModule = await bundle(
   join(root, 'bench', 'out', 'libvirt-guest-recover.mjs'),
   { packages: 'external' },
 );
-const { startGuest, virshResult } = await import(guestModule);
+const { startGuest, virshResult, stopStartedLibvirtd } = await import(guestModule);
 
 let guest;
 const recovered = [];
@@ -51,6 +51,8 @@ process.on('exit', () => {
   }
   if (recovering) spawnSync(process.execPath, [cli, 'doctor', '--db', db, '--quiet'], { stdio: 'ignore' });
   guest?.remove();
+  // The libvirtd and virtlogd this bench started, if it did (by their PIDs).
+  stopStartedLibvirtd();
   rmSync(dir, { recursive: true, force: true });
 });
 

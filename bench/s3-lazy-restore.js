@@ -10,6 +10,8 @@
 // rounds, medians, load average. BENCH_RUNS=N (3), BENCH_GIB=N (2), BENCH_TMPDIR (default /var/tmp).
 // BENCH_BEFORE_ROOT=DIR: also the lazy restore by another build (a checkout with bin/ and dist/, e.g.
 // from before a change), in the same rounds; BENCH_READ_AHEAD=MIB: the view's --read-ahead.
+// BENCH_VIEW_DIRECT=1: also `qemu-img convert` of the point's file from a view, through its FUSE
+// file and straight from the view's NBD socket (what the FUSE file costs; bench/README.md).
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
@@ -174,6 +176,51 @@ async function localRestore() {
   ).seconds;
 }
 
+// BENCH_VIEW_DIRECT=1: qemu-img convert of the point's file from a view, through its FUSE file and
+// straight from the view's NBD socket (the daemon's own export), timed apart from the view's start.
+async function viewConvert(round, direct) {
+  const view = join(dir, `view-convert-${round}-${direct}`);
+  const child = trackChild(
+    spawn(process.execPath, [cli, 'fetch', copyPlan, view, '--lazy', '--json'], {
+      env,
+      stdio: ['ignore', 'pipe', 'inherit'],
+    }),
+  );
+  await new Promise((ready, failed) => {
+    let out = '';
+    child.stdout.on('data', (chunk) => {
+      out += chunk;
+      if (out.includes('"type":"view"')) ready();
+    });
+    child.once('exit', (code) => failed(new Error(`fetch --lazy ended (${code}) before its view was open`)));
+  });
+  const out = join(dir, 'converted.qcow2');
+  try {
+    const relative = `benchvm/disk-2000/${point.id}.qcow2`;
+    const daemon = execFileSync('pgrep', ['-P', String(child.pid)], { encoding: 'utf8' })
+      .trim()
+      .split('\n')[0];
+    const socket = /server\.path=([^,\0]+)/.exec(
+      execFileSync('cat', [`/proc/${daemon}/cmdline`], { encoding: 'utf8' }),
+    )[1];
+    const source = direct
+      ? [
+          '--image-opts',
+          `driver=qcow2,file.driver=nbd,file.server.type=unix,file.server.path=${socket},file.export=${relative}`,
+        ]
+      : ['-f', 'qcow2', join(view, relative)];
+    const started = process.hrtime.bigint();
+    execFileSync('qemu-img', ['convert', '-t', 'writeback', ...source, '-O', 'qcow2', out]);
+    return Number(process.hrtime.bigint() - started) / 1e9;
+  } finally {
+    const ended = new Promise((done) => child.once('exit', done));
+    child.kill('SIGTERM');
+    await ended;
+    rmSync(view, { recursive: true, force: true });
+    rmSync(out, { force: true });
+  }
+}
+
 const beforeCli =
   process.env.BENCH_BEFORE_ROOT && join(resolve(process.env.BENCH_BEFORE_ROOT), 'bin', 'sendense-run.js');
 const tools = {
@@ -183,6 +230,10 @@ const tools = {
   'plain download': () => plainDownload(),
   'fetch+restore': (round) => fetchThenRestore(round),
   'local restore': () => localRestore(),
+  ...(process.env.BENCH_VIEW_DIRECT === '1' && {
+    'view: fuse file': (round) => viewConvert(round, false),
+    'view: nbd socket': (round) => viewConvert(round, true),
+  }),
 };
 const times = Object.fromEntries(Object.keys(tools).map((name) => [name, []]));
 console.log(
