@@ -15,7 +15,10 @@ export default class FileTimesReporter {
     const files = {};
     const tests = { passed: 0, failed: 0, skipped: 0 };
     const failures = [];
-    const firstLine = (error) => String(error?.message ?? error ?? '').split('\n')[0].slice(0, 300);
+    const firstLine = (error) =>
+      String(error?.message ?? error ?? '')
+        .split('\n')[0]
+        .slice(0, 300);
     for (const testModule of testModules) {
       const { environmentSetupDuration, prepareDuration, collectDuration, setupDuration, duration } =
         testModule.diagnostic();
@@ -26,7 +29,11 @@ export default class FileTimesReporter {
         if (state === 'passed' || state === 'failed') tests[state] += 1;
         else tests.skipped += 1;
         if (state === 'failed')
-          failures.push({ file: testModule.moduleId, test: test.fullName, error: firstLine(test.result().errors?.[0]) });
+          failures.push({
+            file: testModule.moduleId,
+            test: test.fullName,
+            error: firstLine(test.result().errors?.[0]),
+          });
       }
       // Errors outside any test: a describe's beforeAll or afterAll hook (its tests are then
       // skipped, so it counts as one failure of its own), the file's import, its top-level hooks.
