@@ -260,6 +260,7 @@ export class NbdConnection {
         intoOffset: extra.intoOffset,
         extents: extra.extents,
         dataBytes: 0,
+        ...(command === P.CMD_READ && { covered: [] }),
         resolve: () => resolve(request),
         reject,
       };

@@ -17,6 +17,8 @@ export interface PendingRequest {
   readonly intoOffset?: number;
   /** READ: bytes that arrived as data (the rest came as holes). */
   dataBytes: number;
+  /** READ with structured replies: each data or hole chunk's [start, end) within the request. */
+  readonly covered?: [number, number][];
   /** BLOCK_STATUS: extents per context id. */
   readonly extents?: Map<number, Extent[]>;
   /** An error chunk arrived; reported once the final chunk is in. */
@@ -177,6 +179,7 @@ export class ReplyParser {
       return this.fail(`OFFSET_DATA outside the READ at ${request.offset}`);
     this.dataAt = request.intoOffset! + at;
     this.dataLeft = bytes;
+    if (bytes > 0) request.covered?.push([at, at + bytes]);
     if (bytes === 0) this.replyPartDone();
   }
 
@@ -192,6 +195,11 @@ export class ReplyParser {
   private replyPartDone(): void {
     const request = this.request!;
     if (!this.structured || this.flags & P.REPLY_FLAG_DONE) {
+      // A read answered as done must have had every byte once, as data or as a hole: a byte no
+      // chunk wrote would be returned as whatever its buffer held (proto.md "Structured reply chunk
+      // message": chunks MUST NOT overlap, and a successful read covers the whole request).
+      const gap = this.structured && request.error === undefined ? uncovered(request) : undefined;
+      if (gap !== undefined) return this.fail(gap);
       this.handlers.take(this.handle);
       if (request.error !== undefined) request.reject(request.error);
       else request.resolve();
@@ -213,6 +221,21 @@ export class ReplyParser {
   }
 }
 
+// What of a structured READ no chunk answered, or answered twice; undefined when every byte came once.
+function uncovered(request: PendingRequest): string | undefined {
+  if (request.covered === undefined) return undefined;
+  const chunks = [...request.covered].sort((a, b) => a[0] - b[0]);
+  let end = 0;
+  for (const [from, to] of chunks) {
+    if (from < end) return `the READ at ${request.offset} got two chunks for offset ${request.offset + from}`;
+    if (from > end) break;
+    end = to;
+  }
+  return end === request.length
+    ? undefined
+    : `the READ at ${request.offset} (${request.length} bytes) was answered as done with no data for offset ${request.offset + end}`;
+}
+
 // Apply one structured chunk's payload (other than OFFSET_DATA) to its request; returns a protocol problem, if any.
 function applyChunk(payload: Buffer, type: number, request: PendingRequest, where: string): string | undefined {
   const length = payload.length;
@@ -227,6 +250,7 @@ function applyChunk(payload: Buffer, type: number, request: PendingRequest, wher
       if (request.into === undefined || at < 0 || at + size > request.length)
         return `OFFSET_HOLE outside the READ at ${request.offset}`;
       request.into.fill(0, request.intoOffset! + at, request.intoOffset! + at + size);
+      if (size > 0) request.covered?.push([at, at + size]);
       return undefined;
     }
     case P.REPLY_TYPE_BLOCK_STATUS: {
