@@ -87,14 +87,15 @@ async function measure(guest, argv, output) {
   const before = output ? safeDu(output) : 0;
   const fromRound = guest.rounds() + 1;
   const { seconds, started, ended, stdout } = await timedRun(argv);
+  const steps = stepTimes(stdout, started, ended);
   const toRound = guest.rounds();
   const latencies = guestWriteLatencies(guest.consoleText(), fromRound).slice(0, Math.max(0, toRound - fromRound + 1));
   return {
     seconds,
     bytes: (output ? safeDu(output) : 0) - before,
     latencies,
-    steps: stepTimes(stdout, started, ended)?.times,
-    cleanup: stepTimes(stdout, started, ended)?.cleanup,
+    steps: steps?.times,
+    cleanup: steps?.cleanup,
   };
 }
 

@@ -13,7 +13,7 @@
 // BENCH_VIEW_DIRECT=1: also `qemu-img convert` of the point's file from a view, through its FUSE
 // file and straight from the view's NBD socket (what the FUSE file costs; bench/README.md).
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join, resolve } from 'node:path';
 import { CreateBucketCommand, GetObjectCommand, HeadObjectCommand } from '@aws-sdk/client-s3';
@@ -100,12 +100,11 @@ function restorePlan(name, from, verify) {
   return file;
 }
 
-// A fresh view of the bucket: started, imported into a database of its own, timed restore, closed.
-async function lazyRestore(round, verify, built = cli) {
-  const view = join(dir, `view-${round}-${verify}`);
-  const viewDb = join(dir, `view-${round}-${verify}.db`);
+// A fresh view of the bucket at DIR by the CLI `built` (its --read-ahead: BENCH_READ_AHEAD for ours):
+// `use(child)` once it is open, then closed and removed. Tracked: a bench stopped halfway (Ctrl+C,
+// SIGTERM) leaves no view mounted behind it.
+async function withView(view, built, use) {
   const readAhead = built === cli && process.env.BENCH_READ_AHEAD ? ['--read-ahead', process.env.BENCH_READ_AHEAD] : [];
-  // Tracked: a bench stopped halfway (Ctrl+C, SIGTERM) leaves no view mounted behind it.
   const child = trackChild(
     spawn(process.execPath, [built, 'fetch', copyPlan, view, '--lazy', '--json', ...readAhead], {
       env,
@@ -121,21 +120,24 @@ async function lazyRestore(round, verify, built = cli) {
     child.once('exit', (code) => failed(new Error(`fetch --lazy ended (${code}) before its view was open`)));
   });
   try {
-    execFileSync(process.execPath, [built, 'catalog', 'import', view, '--db', viewDb], { env, stdio: 'ignore' });
-    return (
-      await timedRun(
-        [process.execPath, built, restorePlan(`lazy-${verify}`, view, verify), '--db', viewDb, '--quiet'],
-        {
-          env,
-        },
-      )
-    ).seconds;
+    return await use(child);
   } finally {
     const ended = new Promise((done) => child.once('exit', done));
     child.kill('SIGTERM');
     await ended;
     rmSync(view, { recursive: true, force: true });
   }
+}
+
+// A fresh view of the bucket, imported into a database of its own: the restore from it, timed.
+async function lazyRestore(round, verify, built = cli) {
+  const view = join(dir, `view-${round}-${verify}`);
+  const viewDb = join(dir, `view-${round}-${verify}.db`);
+  return withView(view, built, async () => {
+    execFileSync(process.execPath, [built, 'catalog', 'import', view, '--db', viewDb], { env, stdio: 'ignore' });
+    const plan = restorePlan(`lazy-${verify}`, view, verify);
+    return (await timedRun([process.execPath, built, plan, '--db', viewDb, '--quiet'], { env })).seconds;
+  });
 }
 
 // What the server allows: the object as `aws s3 cp` reads it (8 MiB ranged GETs, 10 in flight), bytes dropped.
@@ -180,43 +182,25 @@ async function localRestore() {
 // straight from the view's NBD socket (the daemon's own export), timed apart from the view's start.
 async function viewConvert(round, direct) {
   const view = join(dir, `view-convert-${round}-${direct}`);
-  const child = trackChild(
-    spawn(process.execPath, [cli, 'fetch', copyPlan, view, '--lazy', '--json'], {
-      env,
-      stdio: ['ignore', 'pipe', 'inherit'],
-    }),
-  );
-  await new Promise((ready, failed) => {
-    let out = '';
-    child.stdout.on('data', (chunk) => {
-      out += chunk;
-      if (out.includes('"type":"view"')) ready();
-    });
-    child.once('exit', (code) => failed(new Error(`fetch --lazy ended (${code}) before its view was open`)));
-  });
   const out = join(dir, 'converted.qcow2');
+  const relative = `benchvm/disk-2000/${point.id}.qcow2`;
   try {
-    const relative = `benchvm/disk-2000/${point.id}.qcow2`;
-    const daemon = execFileSync('pgrep', ['-P', String(child.pid)], { encoding: 'utf8' })
-      .trim()
-      .split('\n')[0];
-    const socket = /server\.path=([^,\0]+)/.exec(
-      execFileSync('cat', [`/proc/${daemon}/cmdline`], { encoding: 'utf8' }),
-    )[1];
-    const source = direct
-      ? [
-          '--image-opts',
-          `driver=qcow2,file.driver=nbd,file.server.type=unix,file.server.path=${socket},file.export=${relative}`,
-        ]
-      : ['-f', 'qcow2', join(view, relative)];
-    const started = process.hrtime.bigint();
-    execFileSync('qemu-img', ['convert', '-t', 'writeback', ...source, '-O', 'qcow2', out]);
-    return Number(process.hrtime.bigint() - started) / 1e9;
+    return await withView(view, cli, (child) => {
+      const daemon = execFileSync('pgrep', ['-P', String(child.pid)], { encoding: 'utf8' })
+        .trim()
+        .split('\n')[0];
+      const socket = /server\.path=([^,\0]+)/.exec(readFileSync(`/proc/${daemon}/cmdline`, 'utf8'))[1];
+      const source = direct
+        ? [
+            '--image-opts',
+            `driver=qcow2,file.driver=nbd,file.server.type=unix,file.server.path=${socket},file.export=${relative}`,
+          ]
+        : ['-f', 'qcow2', join(view, relative)];
+      const started = process.hrtime.bigint();
+      execFileSync('qemu-img', ['convert', '-t', 'writeback', ...source, '-O', 'qcow2', out]);
+      return Number(process.hrtime.bigint() - started) / 1e9;
+    });
   } finally {
-    const ended = new Promise((done) => child.once('exit', done));
-    child.kill('SIGTERM');
-    await ended;
-    rmSync(view, { recursive: true, force: true });
     rmSync(out, { force: true });
   }
 }

@@ -42,11 +42,12 @@ export default class FileTimesReporter {
           tests.failed += 1;
           failures.push({ file: testModule.moduleId, test: `${suite.fullName} (a hook)`, error: firstLine(error) });
         }
-      for (const error of testModule.errors())
-        failures.push({ file: testModule.moduleId, test: '(the file, outside any test)', error: firstLine(error) });
       // A file that failed outside its tests and suites (an import, a top-level beforeAll) counts
       // as one failure.
-      if (testModule.errors().length > 0) tests.failed += 1;
+      const fileErrors = testModule.errors();
+      for (const error of fileErrors)
+        failures.push({ file: testModule.moduleId, test: '(the file, outside any test)', error: firstLine(error) });
+      if (fileErrors.length > 0) tests.failed += 1;
     }
     writeFileSync(out, `${JSON.stringify({ files, tests, failures }, null, 1)}\n`);
   }

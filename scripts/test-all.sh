@@ -58,11 +58,9 @@ if [ "$with_checks" = 1 ]; then
   echo "ci: checks done in $((SECONDS - started)) s"
 fi
 
-failed=()
-declare -A lines_index
+failed=() # the lines (0-2) whose run failed
 for i in 0 1 2; do
-  lines_index[${lines[$i]}]=$i
-  wait "${pids[$i]}" || failed+=("${lines[$i]}")
+  wait "${pids[$i]}" || failed+=("$i")
 done
 
 # What follows only prints: a `head` that stops reading early must not end CI (SIGPIPE, 141).
@@ -76,9 +74,10 @@ for i in 0 1 2; do
   echo "$(ls "$queue" | grep -c "\.line$i\$" || true) chunks, $files files"
 done
 # The failures again, at the end, where a reader of the tail of this log looks first.
-for major in "${failed[@]}"; do
+for i in "${failed[@]}"; do
+  major="${lines[$i]}"
   echo "=== failures on Node.js $major ==="
-  line_reports=("$queue"/report-"${lines_index[$major]}"-*.json)
+  line_reports=("$queue"/report-"$i"-*.json)
   [ -e "${line_reports[0]}" ] && node scripts/test-times.js failures "${line_reports[@]}" | head -40
   if grep -q 'Failed Tests\|Failed Suites\|FAIL' "$logs/$major.log"; then
     # A failed hook or import is listed under "Failed Suites", a failed test under "Failed Tests".
@@ -103,6 +102,8 @@ echo "ci: $((SECONDS - started)) s in all"
 [ ${#reports[@]} -eq 0 ] || node scripts/test-times.js summary "${reports[@]}"
 [ "$bad" = 0 ] || { echo "ci: a check failed (above: typecheck, lint or cycles)" >&2; exit 1; }
 if [ ${#failed[@]} -gt 0 ]; then
-  echo "ci: the suite failed on Node.js ${failed[*]}" >&2
+  failed_majors=()
+  for i in "${failed[@]}"; do failed_majors+=("${lines[$i]}"); done
+  echo "ci: the suite failed on Node.js ${failed_majors[*]}" >&2
   exit 1
 fi

@@ -260,7 +260,8 @@ export class NbdConnection {
         intoOffset: extra.intoOffset,
         extents: extra.extents,
         dataBytes: 0,
-        ...(command === P.CMD_READ && { covered: [] }),
+        // Only structured replies come in chunks whose coverage must be checked (replies.ts).
+        ...(command === P.CMD_READ && this.info.structuredReplies && { covered: [] }),
         resolve: () => resolve(request),
         reject,
       };
