@@ -168,7 +168,10 @@ if (command === 'queue' && args.length === 2 && /^[1-9]$/.test(args[1])) {
 } else if (command === 'failures' && args.length > 0) {
   for (const report of args)
     for (const { file, test, error } of JSON.parse(readFileSync(report, 'utf8')).failures ?? [])
-      console.log(`failed: ${path.relative(root, file)} > ${test}: ${error}`);
+      // The other lines run in a copy of the checkout (scripts/test-node.sh): named from test/ on.
+      console.log(
+        `failed: ${path.relative(root, file).replace(/^(\.\.\/)+(.*\/)?sendense-run-node[^/]*\//, '')} > ${test}: ${error}`,
+      );
 } else if (command === 'quick' && args.length === 0) {
   const times = recorded();
   console.log(
