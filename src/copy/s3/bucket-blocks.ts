@@ -10,6 +10,10 @@
 //
 // Memory: at most `kept` blocks (read-ahead ÷ 4 MiB, twice, plus 8) are held, the ones in flight
 // included; a block a reader waits for is fetched even when all of them are in flight.
+//
+// A block is kept as the pieces its GET's body came in, and a read is answered with slices of them:
+// no byte is copied between the HTTP socket and the reader's
+// (docs/copies.md#reading-straight-from-a-bucket).
 
 import { GetObjectCommand, HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 
@@ -44,8 +48,8 @@ export async function pinObject(
 }
 
 export interface BucketBlocks {
-  /** `length` bytes of the object at `offset` (within its size). */
-  read(name: string, object: ServedObject, offset: number, length: number): Promise<Buffer>;
+  /** `length` bytes of the object at `offset` (within its size), as slices of the blocks, in order. */
+  read(name: string, object: ServedObject, offset: number, length: number): Promise<Buffer[]>;
   served(): { readonly requests: number; readonly bytes: number };
   /** Blocks held now (in flight or read): never more than keptBlocks, besides blocks waited for. */
   held(): number;
@@ -53,8 +57,32 @@ export interface BucketBlocks {
 }
 
 interface Held {
-  readonly bytes: Promise<Buffer>;
+  readonly bytes: Promise<Pieces>;
   done: boolean;
+}
+
+/** A block's bytes as they came: the pieces, and where each starts in the block. */
+interface Pieces {
+  readonly parts: readonly Buffer[];
+  readonly starts: readonly number[];
+}
+
+// The slices of `pieces` that hold the block's bytes from..to (exclusive), in order.
+function slicesOf(pieces: Pieces, from: number, to: number, into: Buffer[]): void {
+  const { parts, starts } = pieces;
+  // The last piece that starts at or before `from`.
+  let low = 0;
+  let high = parts.length - 1;
+  while (low < high) {
+    const middle = (low + high + 1) >> 1;
+    if (starts[middle]! <= from) low = middle;
+    else high = middle - 1;
+  }
+  for (let index = low; index < parts.length && starts[index]! < to; index++) {
+    const start = starts[index]!;
+    const part = parts[index]!;
+    into.push(part.subarray(Math.max(0, from - start), Math.min(part.length, to - start)));
+  }
 }
 
 export function bucketBlocks(client: S3Client, bucket: string, readAhead: number = DEFAULT_READ_AHEAD): BucketBlocks {
@@ -93,11 +121,18 @@ export function bucketBlocks(client: S3Client, bucket: string, readAhead: number
         }),
       )
       .then(async (answer) => {
-        const got = await answer.Body!.transformToByteArray();
-        if (got.length !== end - start + 1)
-          throw new Error(`${object.key}: ${got.length} bytes came for ${start}-${end}`);
-        bytes += got.length;
-        return Buffer.from(got.buffer, got.byteOffset, got.length);
+        const parts: Buffer[] = [];
+        const starts: number[] = [];
+        let got = 0;
+        // The body as it comes off the socket (Node.js: a Readable of Buffers), kept as it is.
+        for await (const chunk of answer.Body as AsyncIterable<Uint8Array>) {
+          starts.push(got);
+          parts.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length));
+          got += chunk.length;
+        }
+        if (got !== end - start + 1) throw new Error(`${object.key}: ${got} bytes came for ${start}-${end}`);
+        bytes += got;
+        return { parts, starts };
       });
     const held: Held = { bytes: read, done: false };
     read.then(
@@ -109,7 +144,7 @@ export function bucketBlocks(client: S3Client, bucket: string, readAhead: number
   };
 
   // A block a reader waits for: kept, beyond the bound while every kept block is in flight.
-  const wanted = (name: string, object: ServedObject, index: number): Promise<Buffer> => {
+  const wanted = (name: string, object: ServedObject, index: number): Promise<Pieces> => {
     const id = `${name}\0${index}`;
     const cached = blocks.get(id);
     if (cached !== undefined) {
@@ -134,7 +169,7 @@ export function bucketBlocks(client: S3Client, bucket: string, readAhead: number
     return true;
   };
 
-  const read = async (name: string, object: ServedObject, offset: number, length: number): Promise<Buffer> => {
+  const read = async (name: string, object: ServedObject, offset: number, length: number): Promise<Buffer[]> => {
     const first = Math.floor(offset / BLOCK);
     const last = Math.floor((offset + length - 1) / BLOCK);
     const lastBlock = Math.ceil(object.size / BLOCK) - 1;
@@ -146,10 +181,13 @@ export function bucketBlocks(client: S3Client, bucket: string, readAhead: number
     const reads = Array.from({ length: last - first + 1 }, (_, at) => wanted(name, object, first + at));
     for (let index = last + 1; index <= Math.min(lastBlock, last + reach); index++)
       if (!ahead(name, object, index)) break;
-    const parts = await Promise.all(reads);
-    const joined = parts.length === 1 ? parts[0]! : Buffer.concat(parts);
-    const from = offset - first * BLOCK;
-    return joined.subarray(from, from + length);
+    const blocksRead = await Promise.all(reads);
+    const slices: Buffer[] = [];
+    blocksRead.forEach((pieces, at) => {
+      const blockStart = (first + at) * BLOCK;
+      slicesOf(pieces, Math.max(0, offset - blockStart), Math.min(BLOCK, offset + length - blockStart), slices);
+    });
+    return slices;
   };
 
   return { read, served: () => ({ requests, bytes }), held: () => blocks.size, keptBlocks };

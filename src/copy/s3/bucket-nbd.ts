@@ -52,7 +52,7 @@ export async function serveBucketNbd(
   };
 }
 
-type ReadRange = (name: string, object: ServedObject, offset: number, length: number) => Promise<Buffer>;
+type ReadRange = (name: string, object: ServedObject, offset: number, length: number) => Promise<Buffer[]>;
 
 // One client: the handshake, then its requests, each answered when its bytes are there (replies
 // may come in another order than the requests: the client matches them by handle).
@@ -123,14 +123,17 @@ async function serveConnection(
     const handle = request.subarray(8, 16);
     const offset = Number(request.readBigUInt64BE(16));
     const length = request.readUInt32BE(24);
-    const answer = (error: number, data?: Buffer) => {
+    const answer = (error: number, data: readonly Buffer[] = []) => {
       const head = Buffer.alloc(P.SIMPLE_REPLY_HEADER_SIZE);
       head.writeUInt32BE(P.SIMPLE_REPLY_MAGIC, 0);
       head.writeUInt32BE(error, 4);
       handle.copy(head, 8);
       if (socket.destroyed) return;
+      // The reply's head and the slices of the blocks it reads, in one writev, none copied.
+      socket.cork();
       socket.write(head);
-      if (data !== undefined) socket.write(data);
+      for (const slice of data) socket.write(slice);
+      socket.uncork();
     };
     if (type === P.CMD_DISC) {
       socket.end();
