@@ -100,7 +100,7 @@ describe('recover a libvirt domain from a backup', () => {
     // The guest boots from the point (its counter resumes from the point's) and writes while the disks move.
     await waitFor(
       () => recoveredConsole(guest.dir, domain).slice(consoleFrom).includes('FIRST-WRITE'),
-      120_000,
+      300_000,
       'the recovered guest to write',
     );
     expect(recoveredConsole(guest.dir, domain).slice(consoleFrom)).toContain(`RESUME ${pointCounter}`);
@@ -148,7 +148,7 @@ describe('recover a libvirt domain from a backup', () => {
     expect(repositoryDigests(ws.repository)).toEqual(digests);
     const verify = await sendenseRun(['verify', '--vm', 'rvm', '--db', ws.db]);
     expect(verify.exitCode, verify.stdout).toBe(0);
-  }, 300_000);
+  }, 600_000);
 
   it('without moveStorage serves the point while the domain runs, through a SIGTERM, and copies its disks once it is shut off', async () => {
     const { domain, plan, storage } = recoverPlan('later', { moveStorage: false });
@@ -157,7 +157,7 @@ describe('recover a libvirt domain from a backup', () => {
     await run.waitForEvent((event) => event.type === 'step-start' && event.step === 'serve-while-used');
     await waitFor(
       () => recoveredConsole(guest.dir, domain).slice(consoleFrom).includes('FIRST-WRITE'),
-      120_000,
+      300_000,
       'the recovered guest to write',
     );
     process.kill(run.pid, 'SIGTERM');
@@ -185,7 +185,7 @@ describe('recover a libvirt domain from a backup', () => {
     expect(holdsPointData(storage(2001), restored.files[2001]!, 2001)).toBe(true);
     expect(processesHolding(ws.repository)).toEqual([]);
     expect(repositoryDigests(ws.repository)).toEqual(digests);
-  }, 300_000);
+  }, 600_000);
 
   it('no other local user (nobody) can read or write the served point, on any socket or port of the run, while the recovered domain reads it', async () => {
     const { domain, plan } = recoverPlan('private', { moveStorage: false });
@@ -195,7 +195,7 @@ describe('recover a libvirt domain from a backup', () => {
     // The recovered guest reads its disk through the served point: it resumes from the point's counter.
     await waitFor(
       () => recoveredConsole(guest.dir, domain).slice(consoleFrom).includes('FIRST-WRITE'),
-      120_000,
+      300_000,
       'the recovered guest to write',
     );
     expect(recoveredConsole(guest.dir, domain).slice(consoleFrom)).toContain(`RESUME ${largest(restored.counters)}`);
@@ -239,5 +239,5 @@ describe('recover a libvirt domain from a backup', () => {
     const exit = await run.exited;
     expect(exit.exitCode, `${exit.stdout}\n${exit.stderr}`).toBe(0);
     expect(repositoryDigests(ws.repository)).toEqual(digests);
-  }, 300_000);
+  }, 600_000);
 });

@@ -464,7 +464,7 @@ function guestHandle(name: string, dir: string, images: Record<string, string>, 
     async start() {
       const logged = consoleText().length;
       virsh(...(options.transient ? ['create', path.join(dir, 'domain.xml')] : ['start', name]));
-      await waitFor(() => consoleText().slice(logged).includes('FIRST-WRITE'), 120_000, `${name} to boot and write`);
+      await waitFor(() => consoleText().slice(logged).includes('FIRST-WRITE'), 300_000, `${name} to boot and write`);
       if (options.agent !== false)
         await waitFor(
           () => virshResult('qemu-agent-command', name, '{"execute":"guest-ping"}', '--timeout', '2').status === 0,
