@@ -126,6 +126,7 @@ export function bucketBlocks(client: S3Client, bucket: string, readAhead: number
         let got = 0;
         // The body as it comes off the socket (Node.js: a Readable of Buffers), kept as it is.
         for await (const chunk of answer.Body as AsyncIterable<Uint8Array>) {
+          if (chunk.length === 0) continue;
           starts.push(got);
           parts.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length));
           got += chunk.length;
