@@ -218,7 +218,13 @@ async function removeStaleTemps(repository: string): Promise<void> {
 async function writeKeyring(repository: string, keyring: Keyring, before: Keyring | undefined): Promise<void> {
   const target = keyringPath(repository);
   const temp = `${target}.tmp-${process.pid}`;
-  const file = await open(temp, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC, 0o600);
+  // Never through a symlink put under that name (docs/threat-model.md): made by this open alone.
+  await rm(temp, { force: true });
+  const file = await open(
+    temp,
+    constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW,
+    0o600,
+  );
   try {
     await file.writeFile(`${JSON.stringify(keyring, null, 2)}\n`);
     await file.sync();

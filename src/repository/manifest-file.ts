@@ -2,19 +2,42 @@
 // the directory), mode 0600 like every repository file; read back with a check of its shape.
 
 import { constants } from 'node:fs';
-import { open, readFile, rename, rm } from 'node:fs/promises';
+import { open, readdir, readFile, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { SendenseError } from '../errors.js';
+import { isProcessAlive } from '../process/index.js';
 import { MANIFEST_FORMAT, MANIFEST_VERSION, type DiskManifest } from './manifest.js';
 import { manifestMacProblem, withManifestMac } from './manifest-mac.js';
 import { encryptedRepositoryOf } from './repository-keys.js';
+
+// The temp file writeManifest writes `file` through (`.<name>.<pid>.tmp`, beside it).
+function manifestTemp(file: string, pid: number): string {
+  return path.join(path.dirname(file), `.${path.basename(file)}.${pid}.tmp`);
+}
+
+/** The temp files of `file` whose writers are gone: a writer killed between writing and renaming leaves one. */
+export async function deadWritersTemps(file: string): Promise<string[]> {
+  const prefix = `.${path.basename(file)}.`;
+  const names = await readdir(path.dirname(file)).catch(() => [] as string[]);
+  return names
+    .filter((name) => name.startsWith(prefix) && /^\d+\.tmp$/.test(name.slice(prefix.length)))
+    .filter((name) => !isProcessAlive(Number(name.slice(prefix.length, -'.tmp'.length))))
+    .map((name) => path.join(path.dirname(file), name));
+}
 
 // In an encrypted repository with its authentication code (manifest-mac.ts), made here and nowhere else.
 export async function writeManifest(file: string, manifest: DiskManifest): Promise<void> {
   const repository = encryptedRepositoryOf(file);
   const content = repository === undefined ? manifest : withManifestMac(manifest, repository);
-  const temp = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.tmp`);
-  const handle = await open(temp, constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC, 0o600);
+  const temp = manifestTemp(file, process.pid);
+  // Whoever can write the repository can put a symlink under that name (docs/threat-model.md): a
+  // temp left there goes, and the new one is made by this open alone, never followed.
+  await rm(temp, { force: true });
+  const handle = await open(
+    temp,
+    constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW,
+    0o600,
+  );
   try {
     await handle.writeFile(`${JSON.stringify(content)}\n`);
     await handle.sync();
