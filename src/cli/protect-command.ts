@@ -3,6 +3,7 @@
 // (docs/how-it-works.md#protected-points). Recorded in the state database and, so the repository
 // stays self-describing, as <repository>/<vm>/protected/<id> (catalog import restores it).
 
+import { constants } from 'node:fs';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { SendenseError, usageError } from '../errors.js';
@@ -86,7 +87,13 @@ async function setProtection(store: Store, vm: string, id: string, on: boolean):
   // The repository first: a marker without the database's mark only protects more, never less.
   if (on) {
     await mkdir(path.dirname(marker), { recursive: true });
-    await writeFile(marker, `protected ${new Date().toISOString()}\n`);
+    // Never through a symlink put under its name by whoever can write the repository (docs/threat-model.md).
+    await writeFile(marker, `protected ${new Date().toISOString()}\n`, {
+      flag: constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW,
+    }).catch((error: NodeJS.ErrnoException) => {
+      if (error.code !== 'ELOOP') throw error;
+      throw new SendenseError(`${marker} is a symlink, which is not followed: ${id} not protected`);
+    });
     await store.setProtected(id, true);
   } else {
     await store.setProtected(id, false);

@@ -2,6 +2,7 @@
 // (the point before it is not merged into it), the others are merged away and stay exact; forget
 // refuses it naming the protection; backups marks it; catalog import reads the mark back.
 
+import { mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { useRunWorkspace } from '../support/run-workspace.js';
@@ -73,6 +74,27 @@ describe('protect', () => {
       const again = await sendenseRun(['prune', plan, '--db', ws.db]);
       expect(again.exitCode, `${again.stdout}\n${again.stderr}`).toBe(0);
       expect(await expectPointsExact(chain)).toEqual([p4]);
+    },
+  );
+
+  it(
+    'a symlink put where its marker goes is not followed: the file it points to stays as it was',
+    {
+      timeout: 300_000,
+    },
+    async () => {
+      const chain = await backUpPoints(ws.dir, ws.db, ws.repository, ports, 1, 'vml');
+      const id = chain.ids[0]!;
+      const outside = path.join(ws.dir, 'outside.conf');
+      writeFileSync(outside, 'not ours\n');
+      mkdirSync(path.join(ws.repository, 'vml', 'protected'), { recursive: true });
+      symlinkSync(outside, path.join(ws.repository, 'vml', 'protected', id));
+      const refused = await sendenseRun(['protect', 'vml', '--point', id, '--db', ws.db]);
+      expect(refused.exitCode, `${refused.stdout}\n${refused.stderr}`).toBe(1);
+      expect(refused.stderr).toContain('is a symlink, which is not followed');
+      expect(refused.stderr).not.toMatch(/\n\s+at /);
+      expect(readFileSync(outside, 'utf8')).toBe('not ours\n');
+      expect((await backupsOf(chain)).map((backup) => backup.protected)).toEqual([false]);
     },
   );
 });

@@ -1,6 +1,7 @@
 // The manifests of a backup run's new files, written before the backup is recorded complete (a
 // backup is complete only when its manifests are); a failed run removes them with its files.
 
+import { constants } from 'node:fs';
 import { chmod, mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { BackupRun } from './backup-run.js';
@@ -78,6 +79,10 @@ export async function writeDomainDefinition(run: BackupRun): Promise<void> {
     step: 'record-change-ids',
     run: () => rm(file, { force: true }),
   });
-  await writeFile(file, state.definition, { mode: 0o600 });
+  // Never through a symlink put under its name by whoever can write the repository (docs/threat-model.md).
+  await writeFile(file, state.definition, {
+    mode: 0o600,
+    flag: constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW,
+  });
   await chmod(file, 0o600);
 }
