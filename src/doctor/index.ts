@@ -4,6 +4,7 @@
 // processes (a merge resumes only once the dead run's qemu-nbd is stopped), runs last.
 
 import type { Store } from '../store/index.js';
+import { browseFoldersSweeper } from './browse-folders.js';
 import { deadRunsSweeper } from './dead-runs.js';
 import { diskSlotsSweeper } from './disk-slots.js';
 import { fileMountsSweeper } from './file-mounts.js';
@@ -38,6 +39,7 @@ export const SWEEPERS: readonly Sweeper[] = [
   orphanBitmapsSweeper,
   orphanCheckpointsSweeper,
   fileMountsSweeper,
+  browseFoldersSweeper,
   runFilesSweeper,
   vmLocksSweeper,
   diskSlotsSweeper,

@@ -18,6 +18,23 @@ export function ownerTag(pid: number, startTicks: number, stateDatabase: string)
   return `${pid}:${startTicks}:${stateDatabase}`;
 }
 
+export interface OwnerTag {
+  readonly pid: number;
+  readonly startTicks: number;
+  readonly stateDatabase: string;
+}
+
+export function parseOwnerTag(tag: string): OwnerTag | undefined {
+  const match = /^([0-9]+):([0-9]+):(.*)$/s.exec(tag);
+  return match === null ? undefined : { pid: Number(match[1]), startTicks: Number(match[2]), stateDatabase: match[3] };
+}
+
+// This process's own tag, with the state database its children carry (none when it named none).
+export function thisProcessOwnerTag(): string {
+  const inherited = parseOwnerTag(process.env[OWNER_VARIABLE] ?? '');
+  return ownerTag(process.pid, processStartTicks(process.pid) ?? 0, inherited?.stateDatabase ?? '');
+}
+
 export interface TaggedProcess {
   readonly pid: number;
   readonly startTicks: number;
@@ -31,11 +48,10 @@ export function orphansOf(stateDatabase: string): TaggedProcess[] {
   for (const name of readdirSync('/proc')) {
     if (!/^[0-9]+$/.test(name) || Number(name) === process.pid) continue;
     const tag = ownerTagOf(Number(name));
-    if (tag === undefined) continue;
-    const match = /^([0-9]+):([0-9]+):(.*)$/s.exec(tag);
-    if (match === null || match[3] !== stateDatabase) continue;
-    const [ownerPid, ownerTicks] = [Number(match[1]), Number(match[2])];
-    if (isProcessAlive(ownerPid, ownerTicks)) continue;
+    const owner = tag === undefined ? undefined : parseOwnerTag(tag);
+    if (owner === undefined || owner.stateDatabase !== stateDatabase) continue;
+    const ownerPid = owner.pid;
+    if (isProcessAlive(ownerPid, owner.startTicks)) continue;
     const startTicks = processStartTicks(Number(name));
     if (startTicks === undefined) continue;
     found.push({ pid: Number(name), startTicks, ownerPid, command: commandOf(Number(name)) });

@@ -5,7 +5,8 @@
 // leaves nothing that doctor must clean and the repository unchanged.
 
 import { execFileSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { readdirSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import {
@@ -146,7 +147,7 @@ it('refuses paths that could leave the guest tree, and an audit token gets no gu
   }
 }, 600_000);
 
-it('a kill -9 of the server mid-download: its appliance ends, doctor has nothing to clean, the repository is unchanged', async () => {
+it('a kill -9 of the server mid-download: its appliance ends, doctor removes its browse folder, the repository is unchanged', async () => {
   const before = repositoryFingerprint(guest.repository);
   // A download in flight: the request is sent, the server killed before it has answered it all.
   const download = server
@@ -157,11 +158,18 @@ it('a kill -9 of the server mid-download: its appliance ends, doctor has nothing
     children = descendantPids(server.pid);
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
+  const serverPid = server.pid;
+  // The folder its download's FIFO is in (docs/file-level-restore.md#where-a-download-passes).
+  const browseFolders = () => readdirSync(tmpdir()).filter((name) => name.startsWith(`sendense-browse-${serverPid}-`));
   await server.kill();
   await download;
   for (const pid of children) expect(await waitForProcessGone(pid)).toBe(true);
+  const browseFoldersBefore = browseFolders();
+  expect(browseFoldersBefore).toHaveLength(1);
   const doctor = await sendenseRun(['--db', guest.db, 'doctor']);
   expect(doctor.exitCode, doctor.stdout + doctor.stderr).toBe(0);
+  expect(doctor.stdout).toContain(`files browse folder ${path.join(tmpdir(), browseFoldersBefore[0]!)}`);
+  expect(browseFolders()).toEqual([]);
   expect(repositoryFingerprint(guest.repository)).toEqual(before);
   server = await startApiServer({ db: guest.db, plans: [] });
   expect((await server.request('GET', `/api/v1/backups/${point}/files`, { token: restore })).status).toBe(200);

@@ -5,7 +5,7 @@
 // user's alone is refused before anything connects; a session killed outright is cleaned by
 // doctor, and one left idle ends by itself.
 
-import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
 import path from 'node:path';
 import { spawn } from 'node:child_process';
@@ -153,8 +153,12 @@ describe('a files session', () => {
   });
 
   it(
-    'killed outright, is found by doctor, which removes its socket directory and record',
+    'killed outright, is found by doctor, which removes its socket and browse directories and record',
     async () => {
+      // The folder its appliance's downloads pass through (docs/file-level-restore.md#where-a-download-passes).
+      const browseFolders = () =>
+        readdirSync(tmpdir()).filter((name) => name.startsWith(`sendense-browse-${first.pid}-`));
+      expect(browseFolders()).toHaveLength(1);
       process.kill(first.pid, 'SIGKILL');
       expect(await waitForProcessGone(first.pid)).toBe(true);
       expect((await sessions()).map((s) => s.state)).toEqual(['gone']);
@@ -162,7 +166,9 @@ describe('a files session', () => {
       expect(doctor.stdout).toMatch(
         new RegExp(`files session pid ${first.pid} on VM svm .*remove its socket directory`),
       );
+      expect(doctor.stdout).toContain(`(its process, pid ${first.pid}, is gone): remove it`);
       expect(existsSync(first.dir)).toBe(false);
+      expect(browseFolders()).toEqual([]);
       expect(await sessions()).toEqual([]);
       // Its appliance went with it (the agent saw its input close, or doctor stopped the orphan).
       expect(await waitForProcessGone(first.appliancePid!)).toBe(true);

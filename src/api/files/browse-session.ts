@@ -5,12 +5,12 @@
 // tree; a path's folders are made real there first (realpath), so a symlinked folder that points
 // at / names the guest's /, never the appliance's.
 
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { rmSync } from 'node:fs';
 import path from 'node:path';
 import { PassThrough, type Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { isSendenseError, SendenseError } from '../../errors.js';
+import { makeBrowseDir } from '../../files/browse-dir.js';
 import { readFromAppliance } from '../../files/fifo-stream.js';
 import { entryJson, filesystemsJson, type EntryJson, type FilesystemJson } from '../../files/files-json.js';
 import { asUserError, type GuestEntry } from '../../files/guest-files.js';
@@ -63,7 +63,8 @@ const SKIPPED_KEPT = 100;
 
 export class BrowseSession {
   private queue: Promise<void> = Promise.resolve();
-  private readonly dir = mkdtempSync(path.join(tmpdir(), 'sendense-browse-'));
+  // Its FIFOs' folder (../../files/browse-dir.ts): a killed server's is removed by the next, or doctor.
+  private readonly dir = makeBrowseDir();
 
   constructor(readonly opened: OpenPoint) {}
 
