@@ -5,6 +5,7 @@
 import { readdir, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 import { isProcessAlive } from '../process/index.js';
+import { parseManifestTemp } from '../repository/manifest-file.js';
 import type { Sweeper } from './sweeper.js';
 
 const TEMP_MIN_AGE_MS = 60_000;
@@ -17,15 +18,15 @@ export const manifestTempsSweeper: Sweeper = {
     for (const backup of await store.listBackups()) for (const disk of backup.disks) dirs.add(path.dirname(disk.file));
     for (const dir of [...dirs].sort()) {
       for (const name of await readdir(dir).catch(() => [] as string[])) {
-        const temp = /^\..+\.json(?:\.merge)?\.(\d+)\.tmp$/.exec(name);
-        if (temp === null || isProcessAlive(Number(temp[1]))) continue;
+        const temp = parseManifestTemp(name);
+        if (temp === undefined || isProcessAlive(temp.writerPid)) continue;
         const file = path.join(dir, name);
         const age = await stat(file).then(
           (info) => Date.now() - info.mtimeMs,
           () => 0,
         );
         if (age < TEMP_MIN_AGE_MS) continue;
-        await act(`unfinished manifest ${file} (its writer, pid ${temp[1]}, is gone)`, 'delete it', () =>
+        await act(`unfinished manifest ${file} (its writer, pid ${temp.writerPid}, is gone)`, 'delete it', () =>
           rm(file, { force: true }),
         );
       }

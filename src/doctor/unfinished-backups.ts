@@ -2,9 +2,10 @@
 // their records stay, as failed. A remote node's bitmap is named with the command to remove it there.
 
 import { existsSync } from 'node:fs';
-import { readdir, rm } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { manifestPath } from '../repository/manifest.js';
+import { manifestTemps } from '../repository/manifest-file.js';
 import { removeEmptyDirs } from '../repository/private-dirs.js';
 import type { Sweeper } from './sweeper.js';
 
@@ -18,7 +19,7 @@ export const unfinishedBackupsSweeper: Sweeper = {
       if ((await store.getBackup(backup.id))?.status === 'complete') continue;
       for (const disk of backup.disks) {
         if (!existsSync(disk.file)) {
-          for (const temp of await manifestTemps(disk.file)) {
+          for (const temp of await manifestTemps(manifestPath(disk.file))) {
             await act(`unfinished manifest ${temp} (backup ${backup.id}, ${backup.status})`, 'delete it', () =>
               rm(temp, { force: true }),
             );
@@ -28,7 +29,7 @@ export const unfinishedBackupsSweeper: Sweeper = {
           await act(`half-written file ${disk.file} (backup ${backup.id}, ${backup.status})`, 'delete it', async () => {
             await rm(disk.file, { force: true });
             await rm(manifestPath(disk.file), { force: true });
-            for (const temp of await manifestTemps(disk.file)) await rm(temp, { force: true });
+            for (const temp of await manifestTemps(manifestPath(disk.file))) await rm(temp, { force: true });
             await removeEmptyDirs([path.dirname(disk.file), path.dirname(path.dirname(disk.file))]);
           });
         }
@@ -45,14 +46,3 @@ export const unfinishedBackupsSweeper: Sweeper = {
     }
   },
 };
-
-// The temp files writeManifest makes beside a disk file's manifest (`.<name>.json.<pid>.tmp`,
-// renamed over the manifest once written): a run killed between the two leaves one.
-async function manifestTemps(diskFile: string): Promise<string[]> {
-  const dir = path.dirname(diskFile);
-  const prefix = `.${path.basename(manifestPath(diskFile))}.`;
-  const names = await readdir(dir).catch(() => [] as string[]);
-  return names
-    .filter((name) => name.startsWith(prefix) && /^\d+\.tmp$/.test(name.slice(prefix.length)))
-    .map((name) => path.join(dir, name));
-}

@@ -15,14 +15,35 @@ function manifestTemp(file: string, pid: number): string {
   return path.join(path.dirname(file), `.${path.basename(file)}.${pid}.tmp`);
 }
 
-/** The temp files of `file` whose writers are gone: a writer killed between writing and renaming leaves one. */
-export async function deadWritersTemps(file: string): Promise<string[]> {
-  const prefix = `.${path.basename(file)}.`;
-  const names = await readdir(path.dirname(file)).catch(() => [] as string[]);
+/** A temp file writeManifest made: the manifest it was for (its name) and its writer's PID. */
+export interface ManifestTemp {
+  readonly manifest: string;
+  readonly writerPid: number;
+}
+
+// `.<name>.<pid>.tmp` where <name> is a manifest's (`….json`, or a merge's pending `….json.merge`).
+export function parseManifestTemp(name: string): ManifestTemp | undefined {
+  const temp = /^\.(.+\.json(?:\.merge)?)\.(\d+)\.tmp$/.exec(name);
+  return temp === null ? undefined : { manifest: temp[1]!, writerPid: Number(temp[2]) };
+}
+
+/**
+ * The temp files beside `file` it was being written through: a writer killed between writing and
+ * renaming leaves one. `deadWritersOnly`: only those whose writer is gone.
+ */
+export async function manifestTemps(file: string, { deadWritersOnly = false } = {}): Promise<string[]> {
+  const dir = path.dirname(file);
+  const names = await readdir(dir).catch(() => [] as string[]);
   return names
-    .filter((name) => name.startsWith(prefix) && /^\d+\.tmp$/.test(name.slice(prefix.length)))
-    .filter((name) => !isProcessAlive(Number(name.slice(prefix.length, -'.tmp'.length))))
-    .map((name) => path.join(path.dirname(file), name));
+    .filter((name) => {
+      const temp = parseManifestTemp(name);
+      return (
+        temp !== undefined &&
+        temp.manifest === path.basename(file) &&
+        !(deadWritersOnly && isProcessAlive(temp.writerPid))
+      );
+    })
+    .map((name) => path.join(dir, name));
 }
 
 // In an encrypted repository with its authentication code (manifest-mac.ts), made here and nowhere else.

@@ -17,7 +17,7 @@ import { isSendenseError, SendenseError } from '../errors.js';
 import type { Backup, MergeRecord, Store } from '../store/index.js';
 import { crashPoint } from '../crash-points.js';
 import { domainDefinitionFile } from '../repository/layout.js';
-import { deadWritersTemps } from '../repository/manifest-file.js';
+import { manifestTemps } from '../repository/manifest-file.js';
 import { chainSecret } from '../qemu/image-opts.js';
 import { isLuksQcow2 } from '../qemu/qcow2-header.js';
 import { offeredKeyCount, repositorySecret, secretForLayer } from '../repository/repository-keys.js';
@@ -141,7 +141,8 @@ async function rollBack(store: Store, merge: MergeRecord, child: Backup): Promis
   for (const disk of child.disks) {
     await rm(pendingManifest(disk.file), { force: true });
     // A merge killed between writing its pending manifest and renaming it leaves the temp file.
-    for (const temp of await deadWritersTemps(pendingManifest(disk.file))) await rm(temp, { force: true });
+    for (const temp of await manifestTemps(pendingManifest(disk.file), { deadWritersOnly: true }))
+      await rm(temp, { force: true });
   }
   await store.forgetMerge(merge.id);
 }
