@@ -38,7 +38,11 @@ const PUT = [
   'umask 077; trap \'\' PIPE; p="$1.partial"',
   'mkdir -p -- "$(dirname -- "$1")" || exit',
   'fail() { rm -f -- "$p"; [ -z "$2" ] || echo "$2" >&2; exit "$1"; }',
+  // Whoever can write the copy can plant a symlink at that name: it is removed, and the file made
+  // by `>` under noclobber, which refuses an existing regular file or dangling link (docs/threat-model.md).
+  'rm -f -- "$p" || exit; set -C',
   'cat > "$p" || fail $?',
+  'set +C',
   'n=$(wc -c < "$p"); [ "$n" -eq $(($2 + 65)) ] || fail 8 "only $n of $2 bytes arrived"',
   'sent=$(tail -c 65 -- "$p" | head -c 64) && truncate -s "$2" -- "$p" || fail 7',
   // Made durable while it is read back: the rename waits for both.

@@ -8,7 +8,7 @@
 // target can; and its errors, one line each.
 
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { lstatSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { copyPlace } from '../../../src/copy/copy-place.js';
@@ -128,6 +128,29 @@ export function copyTargetSuite(name: string, instance: CopyTargetInstance): voi
       await target.remove(['vm/disk-2000/short.qcow2.partial']);
       expect(await instance.partialLeft(target, 'vm/disk-2000/short.qcow2')).toBe(false);
     });
+
+    // Whoever can write the copy can plant a name there (docs/threat-model.md); a bucket has no symlinks.
+    if (instance.capabilities.includes('host'))
+      it("a symlink planted at a put's partial name is not followed: the file it pointed to is unchanged", async () => {
+        const root = target.capability('host')!.root;
+        const outside = path.join(ws.dir, 'not-ours.conf');
+        writeFileSync(outside, 'not ours\n');
+        // Its folder made by the target itself (as the user it writes as).
+        await target.put('vm/disk-2000/before.json', textBytes('{}\n'));
+        try {
+          symlinkSync(outside, path.join(root, 'vm/disk-2000/planted.qcow2.partial'));
+          await target.put('vm/disk-2000/planted.qcow2', textBytes('ours\n'));
+          expect(readFileSync(outside, 'utf8')).toBe('not ours\n');
+          expect(await target.read('vm/disk-2000/planted.qcow2')).toBe('ours\n');
+          expect(lstatSync(path.join(root, 'vm/disk-2000/planted.qcow2')).isFile()).toBe(true);
+        } finally {
+          await target.remove([
+            'vm/disk-2000/planted.qcow2',
+            'vm/disk-2000/planted.qcow2.partial',
+            'vm/disk-2000/before.json',
+          ]);
+        }
+      });
 
     it('a put killed half-way, put again, is in place whole (resumed where the target can)', async () => {
       const relative = 'vm/disk-2000/killed.qcow2';
