@@ -4,10 +4,11 @@
 // stays self-describing, as <repository>/<vm>/protected/<id> (catalog import restores it).
 
 import { constants } from 'node:fs';
-import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
-import { SendenseError, usageError } from '../errors.js';
+import { isSendenseError, SendenseError, usageError } from '../errors.js';
 import { protectionMarkerFile } from '../repository/layout.js';
+import { makePrivateDirs, requireRealDirs } from '../repository/private-dirs.js';
 import type { Store } from '../store/index.js';
 import { defineCommand, type CommandSpec } from './command.js';
 import { declareOptions, type GivenOptions } from './command-options.js';
@@ -86,7 +87,9 @@ async function setProtection(store: Store, vm: string, id: string, on: boolean):
   const marker = protectionMarkerFile(backup.repository, vm, id);
   // The repository first: a marker without the database's mark only protects more, never less.
   if (on) {
-    await mkdir(path.dirname(marker), { recursive: true });
+    await makePrivateDirs(path.dirname(marker), backup.repository).catch((error: unknown) => {
+      throw isSendenseError(error) ? new SendenseError(`${error.message}: ${id} not protected`) : error;
+    });
     // Never through a symlink put under its name by whoever can write the repository (docs/threat-model.md).
     await writeFile(marker, `protected ${new Date().toISOString()}\n`, {
       flag: constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW,
@@ -96,6 +99,7 @@ async function setProtection(store: Store, vm: string, id: string, on: boolean):
     });
     await store.setProtected(id, true);
   } else {
+    await requireRealDirs(backup.repository, path.dirname(marker));
     await store.setProtected(id, false);
     await rm(marker, { force: true });
   }

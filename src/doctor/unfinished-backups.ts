@@ -6,7 +6,7 @@ import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { manifestPath } from '../repository/manifest.js';
 import { manifestTemps } from '../repository/manifest-file.js';
-import { removeEmptyDirs } from '../repository/private-dirs.js';
+import { removeEmptyDirs, requireRealPointDirs } from '../repository/private-dirs.js';
 import type { Sweeper } from './sweeper.js';
 
 export const unfinishedBackupsSweeper: Sweeper = {
@@ -17,7 +17,14 @@ export const unfinishedBackupsSweeper: Sweeper = {
       if (await isLive(backup.runId)) continue;
       // Completed since it was read (its run finished meanwhile): its files are a backup now.
       if ((await store.getBackup(backup.id))?.status === 'complete') continue;
-      for (const disk of backup.disks) {
+      // Nothing outside the repository through a symlink in place of one of its folders (docs/threat-model.md).
+      const realDirs = await requireRealPointDirs(backup).then(
+        () => undefined,
+        (error: unknown) => error as Error,
+      );
+      if (realDirs !== undefined)
+        report(`files of backup ${backup.id} (${backup.status})`, `left alone: ${realDirs.message}`, false);
+      for (const disk of realDirs === undefined ? backup.disks : []) {
         if (!existsSync(disk.file)) {
           for (const temp of await manifestTemps(manifestPath(disk.file))) {
             await act(`unfinished manifest ${temp} (backup ${backup.id}, ${backup.status})`, 'delete it', () =>

@@ -4,6 +4,7 @@
 // aborted (a merge under way always finishes): what is done is done, the rest stays.
 
 import { rm } from 'node:fs/promises';
+import { requireRealPointDirs } from '../repository/private-dirs.js';
 import { domainDefinitionFile } from '../repository/layout.js';
 import { performance } from 'node:perf_hooks';
 import { manifestPath } from '../repository/manifest.js';
@@ -50,9 +51,11 @@ export async function applyPrune(
     signal?.throwIfAborted();
     // Re-read: an earlier merge may have changed this point's parent or type.
     const backup = (await store.getBackup(decision.backup.id))!;
+    // Nothing outside the repository through a symlink in place of one of its folders (docs/threat-model.md).
+    const child = decision.action === 'merge' ? (await store.getBackup(decision.into))! : undefined;
+    for (const point of child === undefined ? [backup] : [backup, child]) await requireRealPointDirs(point);
     if (decision.action === 'merge') {
-      const child = (await store.getBackup(decision.into))!;
-      const outcome = await mergePoint(store, runId, backup, child);
+      const outcome = await mergePoint(store, runId, backup, child!);
       copiedBytes += outcome.copied + outcome.zeroed;
       merged++;
     } else {

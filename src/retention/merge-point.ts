@@ -18,6 +18,7 @@ import type { Backup, MergeRecord, Store } from '../store/index.js';
 import { crashPoint } from '../crash-points.js';
 import { domainDefinitionFile } from '../repository/layout.js';
 import { manifestTemps } from '../repository/manifest-file.js';
+import { requireRealPointDirs } from '../repository/private-dirs.js';
 import { chainSecret } from '../qemu/image-opts.js';
 import { isLuksQcow2 } from '../qemu/qcow2-header.js';
 import { offeredKeyCount, repositorySecret, secretForLayer } from '../repository/repository-keys.js';
@@ -85,6 +86,8 @@ export async function resumeMerge(
     await store.forgetMerge(merge.id);
     return 'rolled back';
   }
+  // Nothing outside the repository through a symlink in place of one of its folders (docs/threat-model.md).
+  for (const point of [parent, child]) await requireRealPointDirs(point);
   if (merge.phase === 'planned') {
     await rollBack(store, merge, child);
     return 'rolled back';

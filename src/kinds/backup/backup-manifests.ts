@@ -2,7 +2,7 @@
 // backup is complete only when its manifests are); a failed run removes them with its files.
 
 import { constants } from 'node:fs';
-import { chmod, mkdir, rm, writeFile } from 'node:fs/promises';
+import { open, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { BackupRun } from './backup-run.js';
 import { SendenseError } from '../../errors.js';
@@ -14,6 +14,7 @@ import {
   type DiskManifest,
 } from '../../repository/manifest.js';
 import { writeManifest } from '../../repository/manifest-file.js';
+import { makePrivateDirs } from '../../repository/private-dirs.js';
 import { backupSource } from '../../source/index.js';
 import { domainDefinitionFile } from '../../repository/layout.js';
 
@@ -72,17 +73,28 @@ export async function writeDomainDefinition(run: BackupRun): Promise<void> {
   const { state, plan } = run;
   if (state.definition === undefined) return;
   const file = domainDefinitionFile(plan.repository.path, plan.vm.name, state.backupId);
-  await mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
+  // Never through a symlink put under its name or its folder's by whoever can write the repository (docs/threat-model.md).
+  await makePrivateDirs(path.dirname(file), plan.repository.path);
   run.undo.push({
     what: `delete ${file}`,
     when: 'failure',
     step: 'record-change-ids',
     run: () => rm(file, { force: true }),
   });
-  // Never through a symlink put under its name by whoever can write the repository (docs/threat-model.md).
-  await writeFile(file, state.definition, {
-    mode: 0o600,
-    flag: constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW,
+  const handle = await open(
+    file,
+    constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW,
+    0o600,
+  ).catch((error: NodeJS.ErrnoException) => {
+    if (error.code !== 'ELOOP') throw error;
+    throw new SendenseError(`${file} is a symlink, which is not followed: the domain's definition was not written`, {
+      step: 'record-change-ids',
+    });
   });
-  await chmod(file, 0o600);
+  try {
+    await handle.chmod(0o600);
+    await handle.writeFile(state.definition);
+  } finally {
+    await handle.close();
+  }
 }

@@ -12,7 +12,7 @@ import type { DiskKey, ReplicatePlan } from '../../plan/types.js';
 import { createOverlay, createQcow2 } from '../../qemu/index.js';
 import { repositorySecret } from '../../repository/repository-keys.js';
 import { claimRepository } from '../../repository/repository-settings.js';
-import { makePrivateDirs, removeEmptyDirs } from '../../repository/private-dirs.js';
+import { closeDir, makePrivateDirs, removeEmptyDirs } from '../../repository/private-dirs.js';
 import { repositoryWriteProblem } from '../../repository/writable.js';
 import { backupSource } from '../../source/index.js';
 
@@ -40,7 +40,8 @@ export const createQcow2Files: Step<BackupRun> = {
     const secret = settings.encryption === 'luks' ? repositorySecret(repository) : undefined;
     const compression = settings.compression === 'zstd' ? ('zstd' as const) : undefined;
     for (const disk of run.state.disks) {
-      const dirs = await makePrivateDirs(path.dirname(disk.file));
+      // Never through a symlink put where a folder of the repository should be (docs/threat-model.md).
+      const dirs = await makePrivateDirs(path.dirname(disk.file), repository);
       run.undo.push({
         what: `remove ${path.dirname(disk.file)} if this run left it empty`,
         when: 'failure',
@@ -48,7 +49,7 @@ export const createQcow2Files: Step<BackupRun> = {
         run: () => removeEmptyDirs(dirs),
       });
       // Directories of older versions were 0755: the VM's and the disk's are ours to close.
-      for (const dir of [path.dirname(disk.file), path.dirname(path.dirname(disk.file))]) await chmod(dir, 0o700);
+      for (const dir of [path.dirname(disk.file), path.dirname(path.dirname(disk.file))]) await closeDir(dir);
       // Never a file that is there already (another backup's): the name is claimed by an exclusive
       // create (0600 from the start), refused before the undo below is registered, so a failed run
       // cannot delete what it did not create, and two runs can never both claim one name.

@@ -13,6 +13,7 @@ import { manifestPath } from '../../repository/manifest.js';
 import { chainsToDelete } from './retention-choice.js';
 import { planPruneAfter, pruneByPoints } from '../../retention/prune-by-points.js';
 import { describeDecision } from '../../retention/prune-choice.js';
+import { requireRealPointDirs } from '../../repository/private-dirs.js';
 import type { KeepRules } from '../../retention/keep-rules.js';
 import { NEW_BACKUP_ID } from './resolve-chain.js';
 
@@ -42,6 +43,7 @@ export const retention: Step<BackupRun> = {
     for (const chain of choice.delete) {
       // Newest first: an incremental's file and record go before its parent's.
       for (const backup of [...chain.backups].reverse()) {
+        await requireRealPointDirs(backup);
         for (const disk of backup.disks) {
           await rm(disk.file, { force: true });
           await rm(manifestPath(disk.file), { force: true });
