@@ -15,31 +15,14 @@ import {
 } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { repositoryFingerprint } from '../files/guest-disk.js';
 import { useRunWorkspace } from '../support/run-workspace.js';
 import { listBackups, sendenseRun, writePlan } from '../support/sendense-cli.js';
-import {
-  createDisk,
-  differenceBetween,
-  keepCopy,
-  portRangeForTestFile,
-  sha256,
-  writeDisk,
-} from '../support/vm-disks.js';
+import { createDisk, differenceBetween, keepCopy, portRangeForTestFile, writeDisk } from '../support/vm-disks.js';
 
 const MiB = 1024 * 1024;
 const ports = portRangeForTestFile();
 const ws = useRunWorkspace('repo-symlink-dirs-');
-
-// Every file below `dir` with its SHA-256 (what "left as it was" means for a folder).
-function fingerprint(dir: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const entry of readdirSync(dir, { recursive: true, withFileTypes: true })) {
-    if (!entry.isFile()) continue;
-    const file = path.join(entry.parentPath, entry.name);
-    out[path.relative(dir, file)] = sha256(file);
-  }
-  return out;
-}
 
 function expectOneLine(result: { exitCode: number; stdout: string; stderr: string }, what: string): void {
   expect(result.exitCode, `${result.stdout}\n${result.stderr}`).not.toBe(0);
@@ -95,12 +78,12 @@ describe('a symlink in place of a folder of the repository', () => {
     cpSync(diskDir, outside, { recursive: true });
     renameSync(diskDir, kept);
     symlinkSync(outside, diskDir);
-    const before = fingerprint(outside);
+    const before = repositoryFingerprint(outside);
 
     writeDisk(disk, ['write -P 0x23 4M 1M']);
     expectOneLine(await sendenseRun([plan, '--db', ws.db]), diskDir);
     expectOneLine(await sendenseRun(['forget', 'vml', '--point', points[0]!.id, '--db', ws.db]), diskDir);
-    expect(fingerprint(outside)).toEqual(before);
+    expect(repositoryFingerprint(outside)).toEqual(before);
     const complete = (await listBackups(ws.db, 'vml')).filter((point) => point.status === 'complete');
     expect(complete.map((point) => point.id)).toEqual(points.map((point) => point.id));
 
@@ -117,7 +100,7 @@ describe('a symlink in place of a folder of the repository', () => {
     const refused = await sendenseRun(['doctor', '--db', ws.db]);
     expect(refused.exitCode, `${refused.stdout}\n${refused.stderr}`).toBe(1);
     expect(refused.stdout).toContain(`${diskDir} is a symlink inside the repository`);
-    expect(fingerprint(outside)).toEqual(before);
+    expect(repositoryFingerprint(outside)).toEqual(before);
     rmSync(diskDir);
     renameSync(kept, diskDir);
     const doctor = await sendenseRun(['doctor', '--db', ws.db]);
