@@ -34,7 +34,8 @@ export async function createLayer(
       : 'qemu-img create -q -f qcow2 -b "$2" -F qcow2 -- "$1"';
   await script(
     exec,
-    `mkdir -p -- "$(dirname -- "$1")"; if [ -e "$1" ]; then echo "$1 already exists" >&2; exit 1; fi; (umask 077; ${create})`,
+    // A symlink there, even one to nothing, is refused too: qemu-img would create the file it names (docs/threat-model.md).
+    `mkdir -p -- "$(dirname -- "$1")"; if [ -e "$1" ] || [ -L "$1" ]; then echo "$1 already exists" >&2; exit 1; fi; (umask 077; ${create})`,
     // The backing file by its name in the same directory, so the replica's directory can move.
     [layer, options.backing === undefined ? '' : path.basename(options.backing), String(options.virtualSize)],
     `cannot create ${layer} on the replica node`,
