@@ -45,7 +45,8 @@ export async function writeReplicaManifest(exec: NodeExec, file: string, manifes
     [
       'sh',
       '-c',
-      'set -e; umask 077; cat > "$2"; sync -- "$2"; mv -fT -- "$2" "$1"; sync -- "$(dirname -- "$1")"',
+      // The temp's name can be worked out: a symlink there is removed, never written through (docs/threat-model.md).
+      'set -e; umask 077; rm -f -- "$2"; set -C; cat > "$2"; set +C; sync -- "$2"; mv -fT -- "$2" "$1"; sync -- "$(dirname -- "$1")"',
       'sh',
       file,
       renameTemp(file),
