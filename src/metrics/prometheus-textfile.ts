@@ -3,7 +3,8 @@
 // (./repository-metrics.ts). Written beside and renamed into place, so the collector never reads
 // half a file.
 
-import { chmod, mkdir, rename, rm, writeFile } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { mkdir, open, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { isRepositoryPlan, kindOf } from '../kinds/index.js';
 import type { Plan, RepositoryPlan } from '../plan/types.js';
@@ -128,8 +129,20 @@ export async function writeMetricsFile(file: string, text: string): Promise<void
   await mkdir(path.dirname(file), { recursive: true });
   const temporary = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.tmp`);
   try {
-    await writeFile(temporary, text, { mode: 0o644 });
-    await chmod(temporary, 0o644);
+    // A name anyone who can write the directory can guess: what is there goes, and the new file is
+    // made by this open alone, never through a symlink (docs/threat-model.md).
+    await rm(temporary, { force: true });
+    const handle = await open(
+      temporary,
+      constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW,
+      0o644,
+    );
+    try {
+      await handle.chmod(0o644);
+      await handle.writeFile(text);
+    } finally {
+      await handle.close();
+    }
     await rename(temporary, file);
   } catch (error) {
     await rm(temporary, { force: true });
