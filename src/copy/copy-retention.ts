@@ -17,7 +17,7 @@ import { SendenseError } from '../errors.js';
 import type { KeepRules } from '../retention/keep-rules.js';
 import { crashPoint } from '../crash-points.js';
 import { choosePrune, describeDecision, type PrunablePoint } from '../retention/prune-choice.js';
-import { parseManifest } from '../repository/manifest-file.js';
+import { isBackupIdText, parseManifest } from '../repository/manifest-file.js';
 import type { DiskManifest } from '../repository/manifest.js';
 import type { Store } from '../store/index.js';
 import type { CopyHost, CopyTargetFacts } from './copy-target.js';
@@ -177,11 +177,44 @@ export async function prunedOnCopy(
     (text ?? '')
       .split('\n')
       .filter(Boolean)
-      .map((line) => {
-        const [id, into] = line.split(' ');
-        return [id!, into] as const;
+      .map((line, index) => {
+        const [id, into, ...rest] = line.split(' ');
+        // Whoever can write the copy can write this list (docs/threat-model.md): ids only.
+        if (!isBackupIdText(id) || (into !== undefined && !isBackupIdText(into)) || rest.length > 0)
+          throw new SendenseError(
+            `${place.target.description}: ${path.posix.join(vm, PRUNED_LIST)} line ${index + 1} is not "<id>" or "<id> <into>": the copy of ${vm} is not touched (mend or remove that line)`,
+          );
+        return [id, into] as const;
       }),
   );
+}
+
+// The journal as a run of ours writes it; anything else (whoever can write the copy can write it,
+// docs/threat-model.md) is refused before a path is built from it.
+function checkedJournal(text: string, where: () => string): Journal {
+  let parsed: Partial<Record<keyof Journal, unknown>> | null = null;
+  try {
+    parsed = JSON.parse(text) as Partial<Record<keyof Journal, unknown>> | null;
+  } catch {
+    // Said below.
+  }
+  const disks = parsed?.disks;
+  const problem =
+    parsed === null || typeof parsed !== 'object'
+      ? 'it is not JSON of a merge'
+      : !isBackupIdText(parsed.parent) || !isBackupIdText(parsed.child) || parsed.parent === parsed.child
+        ? 'its parent and child are not two backup ids'
+        : !Array.isArray(disks) ||
+            disks.length === 0 ||
+            !disks.every((key) => Number.isSafeInteger(key) && (key as number) >= 0) ||
+            new Set(disks).size !== disks.length
+          ? 'its disks are not a list of disk keys'
+          : undefined;
+  if (problem !== undefined)
+    throw new SendenseError(
+      `${where()} is not a merge a run of ours wrote (${problem}): nothing was merged or removed; if no sendense-run left it, remove it`,
+    );
+  return parsed as unknown as Journal;
 }
 
 // The point on the copy that now holds `id`'s content: where its merges led, if anywhere.
@@ -277,7 +310,7 @@ export async function finishCopyMerge(
     await context.store.forgetNodeResource(place.target.node, COPY_MERGE_RESOURCE, recorded);
     return undefined;
   }
-  const journal = JSON.parse(text) as Journal;
+  const journal = checkedJournal(text, () => `${place.target.description}: ${path.posix.join(vm, MERGE_JOURNAL)}`);
   for (const [index, key] of journal.disks.entries()) {
     if (onHost(place)) await foldOnHost(place, vm, key, journal);
     else await foldOnHub(place, vm, key, journal);

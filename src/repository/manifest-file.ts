@@ -128,6 +128,11 @@ export function parseManifest(text: string, file: string): DiskManifest {
 
 // Backup and chain ids, VM names: the characters the layout uses, no path separators, no "..".
 const ID = /^[0-9A-Za-z][0-9A-Za-z_-]{0,99}$/;
+
+/** Whether `value` can be a backup id: what a path is built from, read from a place others can write. */
+export function isBackupIdText(value: unknown): value is string {
+  return typeof value === 'string' && ID.test(value);
+}
 const VM_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$/;
 const HEX = /^[0-9a-f]{1,128}$/;
 

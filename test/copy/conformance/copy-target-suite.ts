@@ -12,7 +12,13 @@ import { lstatSync, mkdirSync, readFileSync, symlinkSync, writeFileSync } from '
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { copyPlace } from '../../../src/copy/copy-place.js';
-import { pruneCopy, readCopyPoints, type CopyPlace } from '../../../src/copy/copy-retention.js';
+import {
+  finishCopyMerge,
+  pruneCopy,
+  prunedOnCopy,
+  readCopyPoints,
+  type CopyPlace,
+} from '../../../src/copy/copy-retention.js';
 import type { CopyCapabilities, CopyTarget } from '../../../src/copy/copy-target.js';
 import { copyVm } from '../../../src/copy/copy-vm.js';
 import { fileBytes, textBytes, type OutgoingBytes } from '../../../src/copy/outgoing-bytes.js';
@@ -253,6 +259,38 @@ export function copyTargetSuite(name: string, instance: CopyTargetInstance): voi
         await instance.fetch(copy, `${chain.vm}/disk-${disk.key}/${newest}.qcow2`, file);
         expect(restoredDifference(chain.copies[newest]![disk.key]!, file, 'qcow2'), `disk ${disk.key}`).toBe('');
       }
+      expect(await store.allNodeResources()).toEqual([]);
+    });
+
+    // Whoever can write the copy can write its journal and its pruned list (docs/threat-model.md).
+    it('a merge journal or pruned list a run of ours did not write is refused: nothing on the copy changes', async () => {
+      const vm = chain.vm;
+      const newest = chain.ids.at(-1)!;
+      const prunedBefore = await copy.read(`${vm}/.sendense-pruned`);
+      expect(prunedBefore).toBeDefined();
+      const filesBefore = Object.fromEntries(await copy.list(vm));
+      for (const journal of [
+        { parent: '../../../../../outside', child: newest, disks: [2000] },
+        { parent: chain.ids[0], child: newest, disks: ['../../../../../outside'] },
+        { parent: newest, child: newest, disks: [2000] },
+        'not json',
+      ]) {
+        await copy.put(
+          `${vm}/.sendense-merge`,
+          textBytes(typeof journal === 'string' ? journal : JSON.stringify(journal)),
+        );
+        await expect(finishCopyMerge(place, vm, { store }), JSON.stringify(journal)).rejects.toThrow(
+          /\.sendense-merge is not a merge a run of ours wrote \(.*\): nothing was merged or removed/,
+        );
+        expect(await copy.read(`${vm}/.sendense-pruned`)).toBe(prunedBefore);
+      }
+      await copy.remove([`${vm}/.sendense-merge`]);
+      await copy.put(`${vm}/.sendense-pruned`, textBytes(`${prunedBefore}../../../../../outside ${newest}\n`));
+      await expect(prunedOnCopy(place, vm)).rejects.toThrow(
+        /\.sendense-pruned line \d+ is not "<id>" or "<id> <into>"/,
+      );
+      await copy.put(`${vm}/.sendense-pruned`, textBytes(prunedBefore!));
+      expect(Object.fromEntries(await copy.list(vm))).toEqual(filesBefore);
       expect(await store.allNodeResources()).toEqual([]);
     });
 
