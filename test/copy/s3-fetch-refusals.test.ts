@@ -169,6 +169,31 @@ describe('fetch from a bucket someone else wrote (real radosgw)', () => {
     await expectRestoresExactly(chain, dir, 'after-symlinks');
   }, 600_000);
 
+  it('a chain whose manifests come back to a point they passed is refused by fetch and fetch --lazy, not walked for ever', async () => {
+    const { s3 } = server;
+    await s3.makeBucket('looping');
+    const chain = await backUp(await backUp(undefined, 0), 1);
+    const plan = writeS3Plan({ name: 's3-looping', bucket: 'looping', lock: false });
+    expect(await copyToBucket(plan)).toMatchObject({ pointsSent: 2 });
+    const newest = chain.ids[1]!;
+    const key = `s3vm/disk-2000/${newest}.json`;
+    const answer = await s3.client.send(new GetObjectCommand({ Bucket: 'looping', Key: key }));
+    const manifest = JSON.parse(Buffer.from(await answer.Body!.transformToByteArray()).toString('utf8')) as Record<
+      string,
+      unknown
+    >;
+    // Its parent is itself: a manifest of the right shape, in the right place, that names its own id.
+    const looping = { ...manifest, parentId: newest, parentFile: `${newest}.qcow2` };
+    await s3.client.send(new PutObjectCommand({ Bucket: 'looping', Key: key, Body: `${JSON.stringify(looping)}\n` }));
+    for (const lazy of [[], ['--lazy']]) {
+      const dir = path.join(ws.dir, `looping${lazy.length > 0 ? '-lazy' : ''}`);
+      expectRefused(
+        await fetchOnce(plan, dir, '--vm', 's3vm', '--point', newest, ...lazy),
+        `the chain of point ${newest} in s3vm/disk-2000 comes back to ${newest}: not fetched`,
+      );
+    }
+  }, 600_000);
+
   it('an object put again in another part layout is fetched and restores exactly; one byte changed in it is refused', async () => {
     const { s3 } = server;
     await s3.makeBucket('layout');

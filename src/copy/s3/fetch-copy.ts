@@ -136,16 +136,23 @@ async function chosen(
   for (const disk of new Set(
     manifests.filter((relative) => relative.endsWith(`/${point}.json`)).map((relative) => path.posix.dirname(relative)),
   )) {
-    // Down the chain by each manifest's parent, to the full.
+    // Down the chain by each manifest's parent, to the full. Whoever can write the bucket writes the
+    // manifests too (docs/threat-model.md): each is read as one, and a chain that comes back to an
+    // id it passed is refused rather than walked for ever.
+    const seen = new Set<string>();
     for (let id: string | null = point; id !== null;) {
+      if (seen.has(id))
+        throw new SendenseError(
+          `${description}: the chain of point ${point} in ${disk} comes back to ${id}: not fetched`,
+        );
+      seen.add(id);
       const manifest: string = `${disk}/${id}.json`;
       if (!objects.has(manifest) || !objects.has(`${disk}/${id}.qcow2`))
         throw new SendenseError(`${description}: point ${point} needs ${id} of ${disk}, which is not complete there`);
       files.add(manifest).add(`${disk}/${id}.qcow2`);
       const xml = `${choice.vm}/domain/${id}.xml`;
       if (objects.has(xml)) files.add(xml);
-      id = (JSON.parse(await readObject(client, to.bucket, objects.get(manifest)!.key)) as { parentId: string | null })
-        .parentId;
+      id = parseManifest(await readObject(client, to.bucket, objects.get(manifest)!.key), manifest).parentId;
     }
   }
   return { files: order([...files]), point };
