@@ -3,13 +3,13 @@
 // (./repository-metrics.ts). Written beside and renamed into place, so the collector never reads
 // half a file.
 
-import { constants } from 'node:fs';
-import { mkdir, open, rename, rm } from 'node:fs/promises';
+import { mkdir, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { isRepositoryPlan, kindOf } from '../kinds/index.js';
 import type { Plan, RepositoryPlan } from '../plan/types.js';
 import { pointTime } from '../replica/replica-points.js';
 import { summarizeVmPoints, vmsInRepository, type VmPoints } from '../repository/vm-points.js';
+import { createNewFile } from '../repository/new-file.js';
 import type { Run, Store } from '../store/index.js';
 import { escapeLabel } from './labels.js';
 import { repositoryGauges } from './repository-metrics.js';
@@ -129,16 +129,8 @@ export async function writeMetricsFile(file: string, text: string): Promise<void
   await mkdir(path.dirname(file), { recursive: true });
   const temporary = path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.tmp`);
   try {
-    // A name anyone who can write the directory can guess: what is there goes, and the new file is
-    // made by this open alone, never through a symlink (docs/threat-model.md).
-    await rm(temporary, { force: true });
-    const handle = await open(
-      temporary,
-      constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW,
-      0o644,
-    );
+    const handle = await createNewFile(temporary, 0o644);
     try {
-      await handle.chmod(0o644);
       await handle.writeFile(text);
     } finally {
       await handle.close();

@@ -3,13 +3,13 @@
 // operator key. Adding or removing a key rewrites this one small file atomically, never a backup.
 
 import { createCipheriv, createDecipheriv, randomBytes, scryptSync } from 'node:crypto';
-import { constants } from 'node:fs';
 import { readFileSync } from 'node:fs';
 import { open, readdir, rename, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { SendenseError } from '../errors.js';
 import { isProcessAlive } from '../process/process-identity.js';
 import { crashPoint } from '../crash-points.js';
+import { createNewFile } from './new-file.js';
 
 export const KEYRING_FILE = '.sendense-keys';
 
@@ -218,13 +218,7 @@ async function removeStaleTemps(repository: string): Promise<void> {
 async function writeKeyring(repository: string, keyring: Keyring, before: Keyring | undefined): Promise<void> {
   const target = keyringPath(repository);
   const temp = `${target}.tmp-${process.pid}`;
-  // Never through a symlink put under that name (docs/threat-model.md): made by this open alone.
-  await rm(temp, { force: true });
-  const file = await open(
-    temp,
-    constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW,
-    0o600,
-  );
+  const file = await createNewFile(temp, 0o600);
   try {
     await file.writeFile(`${JSON.stringify(keyring, null, 2)}\n`);
     await file.sync();

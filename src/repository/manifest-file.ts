@@ -9,6 +9,7 @@ import { isProcessAlive } from '../process/index.js';
 import { MANIFEST_FORMAT, MANIFEST_VERSION, type DiskManifest } from './manifest.js';
 import { manifestMacProblem, withManifestMac } from './manifest-mac.js';
 import { encryptedRepositoryOf } from './repository-keys.js';
+import { createNewFile } from './new-file.js';
 
 // The temp file writeManifest writes `file` through (`.<name>.<pid>.tmp`, beside it).
 function manifestTemp(file: string, pid: number): string {
@@ -51,14 +52,7 @@ export async function writeManifest(file: string, manifest: DiskManifest): Promi
   const repository = encryptedRepositoryOf(file);
   const content = repository === undefined ? manifest : withManifestMac(manifest, repository);
   const temp = manifestTemp(file, process.pid);
-  // Whoever can write the repository can put a symlink under that name (docs/threat-model.md): a
-  // temp left there goes, and the new one is made by this open alone, never followed.
-  await rm(temp, { force: true });
-  const handle = await open(
-    temp,
-    constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW,
-    0o600,
-  );
+  const handle = await createNewFile(temp, 0o600);
   try {
     await handle.writeFile(`${JSON.stringify(content)}\n`);
     await handle.sync();

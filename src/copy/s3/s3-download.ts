@@ -7,12 +7,12 @@
 // whole file, and the caller's `otherLayout` check (the manifest's digests) decides.
 
 import { createHash } from 'node:crypto';
-import { constants } from 'node:fs';
-import { open, rename, rm, stat } from 'node:fs/promises';
+import { rename, rm, stat } from 'node:fs/promises';
 import { createReadStream } from 'node:fs';
 import path from 'node:path';
 import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { syncPath } from '../../repository/sync-path.js';
+import { createNewFile } from '../../repository/new-file.js';
 import { expectedEtag, multipartEtag, partSizeFor } from './s3-upload.js';
 
 const IN_FLIGHT = 4;
@@ -41,13 +41,8 @@ export async function downloadObject(
   const there = await stat(file).catch(() => undefined);
   if (there?.size === object.size && (await etagOfFile(file, object)) === object.etag) return 'kept';
   const partial = `${file}.partial`;
-  // A partial file a killed fetch left (or a symlink put in its place) goes first; the new one is ours alone.
-  await rm(partial, { force: true });
-  const handle = await open(
-    partial,
-    constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW,
-    0o600,
-  );
+  // A partial file a killed fetch left (or a symlink put in its place) goes first.
+  const handle = await createNewFile(partial, 0o600);
   try {
     const partSize = partSizeFor(object.size);
     const parts = Math.max(1, Math.ceil(object.size / partSize));
