@@ -22,8 +22,13 @@ export const unfinishedBackupsSweeper: Sweeper = {
         () => undefined,
         (error: unknown) => error as Error,
       );
+      // Such a run may never have made a file (the check refused it first): said as such, and what to do.
       if (realDirs !== undefined)
-        report(`files of backup ${backup.id} (${backup.status})`, `left alone: ${realDirs.message}`, false);
+        report(
+          `files of backup ${backup.id} (${backup.status}), if it made any`,
+          `not looked for: ${realDirs.message}; remove that symlink (sendense-run makes none), then run doctor again`,
+          false,
+        );
       for (const disk of realDirs === undefined ? backup.disks : []) {
         if (!existsSync(disk.file)) {
           for (const temp of await manifestTemps(manifestPath(disk.file))) {

@@ -50,6 +50,19 @@ describe('a symlink in place of a folder of the repository', () => {
     expectOneLine(run, path.join(ws.repository, 'vmfirst'));
     expect(readdirSync(outside)).toEqual([]);
     expect(statSync(outside).mode & 0o777).toBe(0o755);
+
+    // doctor neither looks through the symlink nor calls the refused run's files left; once the
+    // operator removes the symlink it has nothing more to say.
+    const doctor = await sendenseRun(['doctor', '--db', ws.db]);
+    expect(doctor.exitCode, `${doctor.stdout}\n${doctor.stderr}`).toBe(1);
+    expect(doctor.stdout).toMatch(
+      /files of backup \S+ \(failed\), if it made any: not looked for: .* is a symlink inside the repository .*remove that symlink/,
+    );
+    expect(readdirSync(outside)).toEqual([]);
+    rmSync(path.join(ws.repository, 'vmfirst'));
+    const clean = await sendenseRun(['doctor', '--db', ws.db]);
+    expect(clean.exitCode, `${clean.stdout}\n${clean.stderr}`).toBe(0);
+    expect(await listBackups(ws.db, 'vmfirst')).toEqual([expect.objectContaining({ status: 'failed' })]);
   });
 
   it('an incremental, forget, doctor and protect refuse a disk or protected folder that is a symlink; every point stays exact', async () => {
