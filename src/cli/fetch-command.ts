@@ -7,7 +7,7 @@
 
 import path from 'node:path';
 import { fetchCopy } from '../copy/s3/fetch-copy.js';
-import { s3Client, s3Keys } from '../copy/s3/s3-client.js';
+import { s3Client, s3Keys, type S3Keys } from '../copy/s3/s3-client.js';
 import { s3Description } from '../copy/s3/s3-description.js';
 import { openBucketView } from '../copy/s3/bucket-view.js';
 import { DEFAULT_READ_AHEAD } from '../copy/s3/bucket-blocks.js';
@@ -131,10 +131,11 @@ async function runFetch(cli: CliContext, given: GivenOptions<typeof OPTIONS>): P
       exitCode: 2,
     });
   const dir = path.resolve(given.operands[1]!);
-  const client = s3Client(to, await s3Keys(to.credentials));
+  const keys = await s3Keys(to.credentials);
+  const client = s3Client(to, keys);
   if (given.flag('--lazy')) {
     try {
-      return await viewUntilStopped(cli, client, to, dir, { vm, point }, readAhead);
+      return await viewUntilStopped(cli, client, keys, to, dir, { vm, point }, readAhead);
     } finally {
       client.destroy();
     }
@@ -170,6 +171,7 @@ const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
 async function viewUntilStopped(
   cli: CliContext,
   client: S3Client,
+  keys: S3Keys,
   to: S3CopyTo,
   dir: string,
   choice: { vm?: string; point?: string },
@@ -179,7 +181,7 @@ async function viewUntilStopped(
   const stopped = new Promise<'signal'>((resolve) => (stop = () => resolve('signal')));
   for (const signal of SIGNALS) process.on(signal, stop);
   try {
-    const view = await openBucketView(client, to, dir, choice, undefined, readAhead);
+    const view = await openBucketView(client, to, dir, choice, undefined, readAhead, keys);
     try {
       if (cli.json)
         printJson<FetchLine>(cli, {

@@ -17,7 +17,8 @@ import { startSendenseRun, type RunningCli } from '../support/sendense-cli.js';
 import { portRangeForTestFile } from '../support/vm-disks.js';
 import { filesUnder } from './copy-support.js';
 import { s3CopyHelpers } from './s3-support.js';
-import { BLOCK, bucketBlocks, pinObject } from '../../src/copy/s3/bucket-blocks.js';
+import { BLOCK, bucketBlocks, pinObject, sdkRangeGet, type RangeGet } from '../../src/copy/s3/bucket-blocks.js';
+import { plainHttpRanges } from '../../src/copy/s3/plain-http-ranges.js';
 
 const ports = portRangeForTestFile();
 const ws = useRunWorkspace('sendense-s3-lazy-');
@@ -53,8 +54,10 @@ function childrenOf(pid: number): number[] {
 // Views a test left open (it failed): closed after it, before its workspace goes; and the socket
 // directory a killed view left, if the test failed before the next view removed it.
 const open: RunningCli[] = [];
+const readers: { close(): void }[] = [];
 const leftDirs: string[] = [];
 afterEach(async () => {
+  for (const reader of readers.splice(0)) reader.close();
   for (const run of open.splice(0)) {
     process.kill(run.pid, 'SIGTERM');
     await run.exited;
@@ -111,78 +114,94 @@ describe('a copy read straight from its bucket (fetch --lazy, real radosgw)', ()
     expect(alive(daemon)).toBe(false);
   }, 600_000);
 
-  it("a view's read-ahead stays within its bound: two objects read in order side by side come back exactly, each block read once", async () => {
-    await server.s3.makeBucket('ahead', {});
-    const objects = [
-      { name: 'a.qcow2', bytes: randomBytes(10 * BLOCK + 12345) },
-      { name: 'b.qcow2', bytes: randomBytes(6 * BLOCK) },
-    ];
-    for (const { name, bytes } of objects)
-      await server.s3.client.send(new PutObjectCommand({ Bucket: 'ahead', Key: name, Body: bytes }));
-    // 8 MiB of read-ahead: 2 blocks ahead of each object, at most 2 x 2 + 8 blocks held.
-    const blocks = bucketBlocks(server.s3.client, 'ahead', 2 * BLOCK);
-    expect(blocks.keptBlocks).toBe(12);
-    const read = objects.map(() => [] as Buffer[]);
-    const READ = 128 * 1024;
-    let most = 0;
-    for (let offset = 0; offset < objects[0]!.bytes.length; offset += READ)
-      for (const [index, { name, bytes }] of objects.entries()) {
-        if (offset >= bytes.length) continue;
-        const length = Math.min(READ, bytes.length - offset);
-        read[index]!.push(...(await blocks.read(name, { key: name, size: bytes.length }, offset, length)));
-        most = Math.max(most, blocks.held());
+  // A view reads its blocks with the SDK, or from an http:// endpoint with its own GETs
+  // (plain-http-ranges.ts): both the same, against the same store.
+  for (const [reader, suffix] of [
+    ['the SDK', 'sdk'],
+    ['plain HTTP', 'plain'],
+  ] as const) {
+    const rangeGet = (bucket: string): RangeGet => {
+      if (reader === 'the SDK') return sdkRangeGet(server.s3.client, bucket);
+      const plain = plainHttpRanges(server.s3.endpoint, 'us-east-1', bucket, server.s3)!;
+      readers.push(plain);
+      return plain.get;
+    };
+    it(`a view's read-ahead stays within its bound: two objects read in order side by side come back exactly, each block read once (${reader})`, async () => {
+      const bucket = `ahead-${suffix}`;
+      await server.s3.makeBucket(bucket, {});
+      const objects = [
+        { name: 'a.qcow2', bytes: randomBytes(10 * BLOCK + 12345) },
+        { name: 'b.qcow2', bytes: randomBytes(6 * BLOCK) },
+      ];
+      for (const { name, bytes } of objects)
+        await server.s3.client.send(new PutObjectCommand({ Bucket: bucket, Key: name, Body: bytes }));
+      // 8 MiB of read-ahead: 2 blocks ahead of each object, at most 2 x 2 + 8 blocks held.
+      const blocks = bucketBlocks(rangeGet(bucket), 2 * BLOCK);
+      expect(blocks.keptBlocks).toBe(12);
+      const read = objects.map(() => [] as Buffer[]);
+      const READ = 128 * 1024;
+      let most = 0;
+      for (let offset = 0; offset < objects[0]!.bytes.length; offset += READ)
+        for (const [index, { name, bytes }] of objects.entries()) {
+          if (offset >= bytes.length) continue;
+          const length = Math.min(READ, bytes.length - offset);
+          read[index]!.push(...(await blocks.read(name, { key: name, size: bytes.length }, offset, length)));
+          most = Math.max(most, blocks.held());
+        }
+      for (const [index, { bytes }] of objects.entries()) expect(Buffer.concat(read[index]!).equals(bytes)).toBe(true);
+      expect(most).toBeLessThanOrEqual(blocks.keptBlocks);
+      expect(blocks.served()).toEqual({ requests: 11 + 6, bytes: objects[0]!.bytes.length + objects[1]!.bytes.length });
+    }, 300_000);
+
+    it(`reads at any offset and length, across blocks and the pieces each GET came in, come back exactly (${reader})`, async () => {
+      const bucket = `anywhere-${suffix}`;
+      await server.s3.makeBucket(bucket, {});
+      const bytes = randomBytes(5 * BLOCK + 4321);
+      await server.s3.client.send(new PutObjectCommand({ Bucket: bucket, Key: 'layer.qcow2', Body: bytes }));
+      const object = { key: 'layer.qcow2', size: bytes.length };
+      const blocks = bucketBlocks(rangeGet(bucket), BLOCK);
+      // Edges: a whole block, one byte either side of a block's end, the object's last byte, a read
+      // over three blocks; then reads anywhere, each a byte to 9 MiB long.
+      const reads: [number, number][] = [
+        [0, BLOCK],
+        [BLOCK - 1, 2],
+        [2 * BLOCK - 7, BLOCK + 14],
+        [bytes.length - 1, 1],
+        [BLOCK / 2, 2 * BLOCK + 3],
+      ];
+      for (let count = 0; count < 40; count++) {
+        const offset = randomInt(bytes.length);
+        reads.push([offset, 1 + randomInt(Math.min(9 * 1024 * 1024, bytes.length - offset))]);
       }
-    for (const [index, { bytes }] of objects.entries()) expect(Buffer.concat(read[index]!).equals(bytes)).toBe(true);
-    expect(most).toBeLessThanOrEqual(blocks.keptBlocks);
-    expect(blocks.served()).toEqual({ requests: 11 + 6, bytes: objects[0]!.bytes.length + objects[1]!.bytes.length });
-  }, 300_000);
+      for (const [offset, length] of reads) {
+        const slices = await blocks.read('layer', object, offset, length);
+        expect(slices.every((slice) => slice.length > 0)).toBe(true);
+        expect(Buffer.concat(slices).equals(bytes.subarray(offset, offset + length)), `${offset}+${length}`).toBe(true);
+      }
+    }, 300_000);
 
-  it('reads at any offset and length, across blocks and the pieces each GET came in, come back exactly', async () => {
-    await server.s3.makeBucket('anywhere', {});
-    const bytes = randomBytes(5 * BLOCK + 4321);
-    await server.s3.client.send(new PutObjectCommand({ Bucket: 'anywhere', Key: 'layer.qcow2', Body: bytes }));
-    const object = { key: 'layer.qcow2', size: bytes.length };
-    const blocks = bucketBlocks(server.s3.client, 'anywhere', BLOCK);
-    // Edges: a whole block, one byte either side of a block's end, the object's last byte, a read
-    // over three blocks; then reads anywhere, each a byte to 9 MiB long.
-    const reads: [number, number][] = [
-      [0, BLOCK],
-      [BLOCK - 1, 2],
-      [2 * BLOCK - 7, BLOCK + 14],
-      [bytes.length - 1, 1],
-      [BLOCK / 2, 2 * BLOCK + 3],
-    ];
-    for (let count = 0; count < 40; count++) {
-      const offset = randomInt(bytes.length);
-      reads.push([offset, 1 + randomInt(Math.min(9 * 1024 * 1024, bytes.length - offset))]);
-    }
-    for (const [offset, length] of reads) {
-      const slices = await blocks.read('layer', object, offset, length);
-      expect(slices.every((slice) => slice.length > 0)).toBe(true);
-      expect(Buffer.concat(slices).equals(bytes.subarray(offset, offset + length)), `${offset}+${length}`).toBe(true);
-    }
-  }, 300_000);
-
-  it("an object put again under its key while a view reads it, in a bucket without versions: its reads fail, never another object's bytes", async () => {
-    await server.s3.makeBucket('rewritten', {});
-    const [before, after] = [randomBytes(6 * BLOCK), randomBytes(6 * BLOCK)];
-    const put = (bytes: Buffer) =>
-      server.s3.client.send(new PutObjectCommand({ Bucket: 'rewritten', Key: 'layer.qcow2', Body: bytes }));
-    await put(before);
-    // Pinned as a view pins each file when it opens; one block read ahead at most.
-    const object = await pinObject(server.s3.client, 'rewritten', 'layer.qcow2', before.length);
-    const blocks = bucketBlocks(server.s3.client, 'rewritten', BLOCK);
-    expect(Buffer.concat(await blocks.read('layer', object, 0, BLOCK)).equals(before.subarray(0, BLOCK))).toBe(true);
-    // A merge of the copy puts the merged file under the child's name: the same key, other bytes.
-    await put(after);
-    // A block not read yet: the bytes of the object pinned, or an error; a mix of both files never.
-    const later = await blocks
-      .read('layer', object, 4 * BLOCK, BLOCK)
-      .then((slices) => Buffer.concat(slices))
-      .catch((error: unknown) => error);
-    if (Buffer.isBuffer(later)) expect(later.equals(before.subarray(4 * BLOCK, 5 * BLOCK))).toBe(true);
-    else expect(String(later)).toMatch(/PreconditionFailed|412/);
-  }, 300_000);
+    it(`an object put again under its key while a view reads it, in a bucket without versions: its reads fail, never another object's bytes (${reader})`, async () => {
+      const bucket = `rewritten-${suffix}`;
+      await server.s3.makeBucket(bucket, {});
+      const [before, after] = [randomBytes(6 * BLOCK), randomBytes(6 * BLOCK)];
+      const put = (bytes: Buffer) =>
+        server.s3.client.send(new PutObjectCommand({ Bucket: bucket, Key: 'layer.qcow2', Body: bytes }));
+      await put(before);
+      // Pinned as a view pins each file when it opens; one block read ahead at most.
+      const object = await pinObject(server.s3.client, bucket, 'layer.qcow2', before.length);
+      const blocks = bucketBlocks(rangeGet(bucket), BLOCK);
+      expect(Buffer.concat(await blocks.read('layer', object, 0, BLOCK)).equals(before.subarray(0, BLOCK))).toBe(true);
+      // A merge of the copy puts the merged file under the child's name: the same key, other bytes.
+      await put(after);
+      // A block not read yet: the bytes of the object pinned, or an error; a mix of both files never.
+      const later = await blocks
+        .read('layer', object, 4 * BLOCK, BLOCK)
+        .then((slices) => Buffer.concat(slices))
+        .catch((error: unknown) => error);
+      if (Buffer.isBuffer(later)) expect(later.equals(before.subarray(4 * BLOCK, 5 * BLOCK))).toBe(true);
+      else expect(String(later)).toMatch(/PreconditionFailed|412/);
+    }, 300_000);
+  }
 
   it('one point only, and a kill -9 of the command takes its daemon and mounts with it; the next view removes its socket directory', async () => {
     await server.s3.makeBucket('killed', {});

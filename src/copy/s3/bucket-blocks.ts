@@ -11,9 +11,9 @@
 // Memory: at most `kept` blocks (read-ahead ÷ 4 MiB, twice, plus 8) are held, the ones in flight
 // included; a block a reader waits for is fetched even when all of them are in flight.
 //
-// A block is kept as the pieces its GET's body came in, and a read is answered with slices of them:
-// no byte is copied between the HTTP socket and the reader's
-// (docs/copies.md#reading-straight-from-a-bucket).
+// A block is kept as the pieces its GET's body came in (one, from an http:// endpoint:
+// plain-http-ranges.ts), and a read is answered with slices of them: no byte is copied between the
+// block and the reader's socket (docs/copies.md#reading-straight-from-a-bucket).
 
 import { GetObjectCommand, HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 
@@ -44,6 +44,29 @@ export async function pinObject(
     size: head.ContentLength ?? listedSize,
     ...(head.VersionId !== undefined && head.VersionId !== 'null' && { versionId: head.VersionId }),
     ...(head.ETag !== undefined && { etag: head.ETag }),
+  };
+}
+
+/** Bytes start..end (inclusive) of `object`, as the pieces they came in, in order. */
+export type RangeGet = (object: ServedObject, start: number, end: number) => Promise<readonly Buffer[]>;
+
+// The SDK's GET, its body kept as it came off the socket (Node.js: a Readable of Buffers).
+export function sdkRangeGet(client: S3Client, bucket: string): RangeGet {
+  return async (object, start, end) => {
+    const answer = await client.send(
+      new GetObjectCommand({
+        Bucket: bucket,
+        Key: object.key,
+        VersionId: object.versionId,
+        IfMatch: object.etag,
+        Range: `bytes=${start}-${end}`,
+      }),
+    );
+    const parts: Buffer[] = [];
+    for await (const chunk of answer.Body as AsyncIterable<Uint8Array>)
+      if (chunk.length > 0)
+        parts.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length));
+    return parts;
   };
 }
 
@@ -85,7 +108,7 @@ function slicesOf(pieces: Pieces, from: number, to: number, into: Buffer[]): voi
   }
 }
 
-export function bucketBlocks(client: S3Client, bucket: string, readAhead: number = DEFAULT_READ_AHEAD): BucketBlocks {
+export function bucketBlocks(get: RangeGet, readAhead: number = DEFAULT_READ_AHEAD): BucketBlocks {
   const most = Math.max(1, Math.floor(readAhead / BLOCK));
   const keptBlocks = 2 * most + SPARE_BLOCKS;
   let requests = 0;
@@ -110,31 +133,17 @@ export function bucketBlocks(client: S3Client, bucket: string, readAhead: number
     const start = index * BLOCK;
     const end = Math.min(object.size, start + BLOCK) - 1;
     requests++;
-    const read = client
-      .send(
-        new GetObjectCommand({
-          Bucket: bucket,
-          Key: object.key,
-          VersionId: object.versionId,
-          IfMatch: object.etag,
-          Range: `bytes=${start}-${end}`,
-        }),
-      )
-      .then(async (answer) => {
-        const parts: Buffer[] = [];
-        const starts: number[] = [];
-        let got = 0;
-        // The body as it comes off the socket (Node.js: a Readable of Buffers), kept as it is.
-        for await (const chunk of answer.Body as AsyncIterable<Uint8Array>) {
-          if (chunk.length === 0) continue;
-          starts.push(got);
-          parts.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length));
-          got += chunk.length;
-        }
-        if (got !== end - start + 1) throw new Error(`${object.key}: ${got} bytes came for ${start}-${end}`);
-        bytes += got;
-        return { parts, starts };
-      });
+    const read = get(object, start, end).then((parts) => {
+      const starts: number[] = [];
+      let got = 0;
+      for (const part of parts) {
+        starts.push(got);
+        got += part.length;
+      }
+      if (got !== end - start + 1) throw new Error(`${object.key}: ${got} bytes came for ${start}-${end}`);
+      bytes += got;
+      return { parts, starts };
+    });
     const held: Held = { bytes: read, done: false };
     read.then(
       () => (held.done = true),

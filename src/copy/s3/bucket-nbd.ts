@@ -6,9 +6,8 @@
 // Reads are served from blocks of the objects read ahead in ranged GETs (bucket-blocks.ts).
 
 import { createServer, type Server, type Socket } from 'node:net';
-import type { S3Client } from '@aws-sdk/client-s3';
 import * as P from '../../nbd/protocol.js';
-import { bucketBlocks, type ServedObject } from './bucket-blocks.js';
+import { bucketBlocks, type RangeGet, type ServedObject } from './bucket-blocks.js';
 
 export type { ServedObject } from './bucket-blocks.js';
 
@@ -22,13 +21,12 @@ export interface BucketNbd {
 }
 
 export async function serveBucketNbd(
-  client: S3Client,
-  bucket: string,
+  get: RangeGet,
   objects: ReadonlyMap<string, ServedObject>,
   socketPath: string,
   readAhead?: number,
 ): Promise<BucketNbd> {
-  const blocks = bucketBlocks(client, bucket, readAhead);
+  const blocks = bucketBlocks(get, readAhead);
   const readRange = blocks.read;
 
   const sockets = new Set<Socket>();

@@ -20,8 +20,9 @@ import { isMountPoint, unmountFuse } from '../../files/fuse-mount.js';
 import { makeSocketDir } from '../../qemu/socket-dir.js';
 import type { S3CopyTo } from '../../plan/types.js';
 import { serveBucketNbd, type ServedObject } from './bucket-nbd.js';
-import { DEFAULT_READ_AHEAD, pinObject } from './bucket-blocks.js';
-import { s3Problem } from './s3-client.js';
+import { DEFAULT_READ_AHEAD, pinObject, sdkRangeGet } from './bucket-blocks.js';
+import { plainHttpRanges } from './plain-http-ranges.js';
+import { s3Problem, type S3Keys } from './s3-client.js';
 import { s3Description } from './s3-description.js';
 import { fetchCopy, type FetchChoice, type Fetched } from './fetch-copy.js';
 import { childEnv } from '../../process/child-env.js';
@@ -47,6 +48,7 @@ export async function openBucketView(
   choice: Omit<FetchChoice, 'lazy'>,
   heard: (relative: string) => void = () => {},
   readAhead: number = DEFAULT_READ_AHEAD,
+  keys?: S3Keys,
 ): Promise<BucketView> {
   const description = s3Description(to);
   const fetched = await fetchCopy(client, to, dir, { ...choice, lazy: true }, heard);
@@ -62,7 +64,9 @@ export async function openBucketView(
   // This process's server listens on its socket until close() removes the directory.
   const socketDir = await makeSocketDir('sendense-view-', { sweepDeadSockets: true });
   const socket = path.join(socketDir, 'nbd.sock');
-  const server = await serveBucketNbd(client, to.bucket, objects, socket, readAhead);
+  // From an http:// endpoint with the plan's keys, the GETs skip the SDK (plain-http-ranges.ts).
+  const plain = keys === undefined ? undefined : plainHttpRanges(to.endpoint, to.region, to.bucket, keys);
+  const server = await serveBucketNbd(plain?.get ?? sdkRangeGet(client, to.bucket), objects, socket, readAhead);
   const names = [...objects.keys()];
   // Placed by fetchCopy, inside DIR (key-path.ts): a symlink put there since is not followed.
   const mountpoints = names.map((relative) => fetched.lazy.get(relative)!.file);
@@ -76,6 +80,7 @@ export async function openBucketView(
     daemon = await startDaemon(socket, names, mountpoints);
   } catch (error) {
     await server.close();
+    plain?.close();
     await rm(socketDir, { recursive: true, force: true });
     throw error;
   }
@@ -93,6 +98,7 @@ export async function openBucketView(
       clearTimeout(timer);
       for (const file of mountpoints) await unmountFuse(file, { lazy: true }).catch(() => {});
       await server.close();
+      plain?.close();
       await rm(socketDir, { recursive: true, force: true });
     })());
   return { ...fetched, dir, files: objects.size, served: server.served, ended, close };
