@@ -10,6 +10,7 @@ import { isLuksQcow2, isQcow2, readBacking } from './qcow2-header.js';
 import { SECRET_ID, secretObjectArgs, type ImageSecret } from './image-secret.js';
 import { plainFileProblem, secretForLayer } from '../repository/repository-keys.js';
 import { SendenseError } from '../errors.js';
+import { viewExportOf } from '../repository/view-export.js';
 
 /** The L2 cache of every qcow2 file our qemu processes open (1 MiB). */
 export const L2_CACHE_BYTES = 1024 * 1024;
@@ -47,14 +48,26 @@ export function qemuNbdImageArgs(
  * node sits under a filter ('file.' below driver=compress).
  */
 export function qcow2ImageOpts(file: string, prefix = ''): { readonly opts: string; readonly secret?: ImageSecret } {
+  const chain = [file, ...qcow2BackingChain(file)];
+  // A bucket view's file is read from the view's NBD server, its backing file named outright
+  // (QEMU has no directory to find it by its relative name beside an NBD node): view-export.ts.
+  const view = prefix === '' ? viewExportOf(file) : undefined;
   const options = [
     'driver=qcow2',
-    'file.driver=file',
-    `file.filename=${file.replaceAll(',', ',,')}`,
+    ...(view === undefined
+      ? ['file.driver=file', `file.filename=${escapeOpt(file)}`]
+      : [
+          'file.driver=nbd',
+          'file.server.type=unix',
+          `file.server.path=${escapeOpt(view.socket)}`,
+          `file.export=${escapeOpt(view.name)}`,
+          ...(chain.length > 1
+            ? ['backing.driver=qcow2', 'backing.file.driver=file', `backing.file.filename=${escapeOpt(chain[1]!)}`]
+            : []),
+        ]),
     `l2-cache-size=${L2_CACHE_SIZE}`,
   ];
   let secret: ImageSecret | undefined;
-  const chain = [file, ...qcow2BackingChain(file)];
   chain.forEach((layer, level) => {
     const at = 'backing.'.repeat(level);
     if (level > 0) options.push(`${at}l2-cache-size=${L2_CACHE_SIZE}`);
@@ -66,6 +79,11 @@ export function qcow2ImageOpts(file: string, prefix = ''): { readonly opts: stri
     }
   });
   return { opts: options.map((option) => prefix + option).join(','), secret };
+}
+
+// A value in QEMU's option syntax: a comma is doubled.
+function escapeOpt(value: string): string {
+  return value.replaceAll(',', ',,');
 }
 
 /** The LUKS-encrypted files of `file`'s chain, the file itself first (qcow2BackingChain). */

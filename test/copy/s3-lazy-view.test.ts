@@ -19,6 +19,8 @@ import { filesUnder } from './copy-support.js';
 import { s3CopyHelpers } from './s3-support.js';
 import { BLOCK, bucketBlocks, pinObject, sdkRangeGet, type RangeGet } from '../../src/copy/s3/bucket-blocks.js';
 import { plainHttpRanges } from '../../src/copy/s3/plain-http-ranges.js';
+import { qcow2ImageOpts } from '../../src/qemu/image-opts.js';
+import { viewExportOf } from '../../src/repository/view-export.js';
 
 const ports = portRangeForTestFile();
 const ws = useRunWorkspace('sendense-s3-lazy-');
@@ -103,6 +105,15 @@ describe('a copy read straight from its bucket (fetch --lazy, real radosgw)', ()
     // The daemon reads from a socket in a directory only its owner can enter.
     const socket = /server\.path=([^,\0]+)/.exec(readFileSync(`/proc/${daemon}/cmdline`, 'utf8'))![1]!;
     expect(statSync(path.dirname(socket)).mode & 0o777).toBe(0o700);
+    // The restores above read each point's newest layer straight from that socket, not its FUSE
+    // file (view-export.ts); the layer below it is named outright, as a file.
+    const layer = (index: number) => path.join(dir, 's3vm', 'disk-2001', `${chain.ids[index]}.qcow2`);
+    const { opts } = qcow2ImageOpts(layer(2));
+    expect(opts).toContain(
+      `file.driver=nbd,file.server.type=unix,file.server.path=${socket},file.export=s3vm/disk-2001/${chain.ids[2]}.qcow2`,
+    );
+    expect(opts).toContain(`backing.file.driver=file,backing.file.filename=${layer(1)}`);
+    expect(statSync(path.join(dir, '.sendense-view')).mode & 0o777).toBe(0o600);
 
     open.splice(open.indexOf(run), 1);
     process.kill(run.pid, 'SIGTERM');
@@ -112,6 +123,7 @@ describe('a copy read straight from its bucket (fetch --lazy, real radosgw)', ()
     expect(mountsUnder(dir)).toEqual([]);
     expect(existsSync(socket)).toBe(false);
     expect(alive(daemon)).toBe(false);
+    expect(existsSync(path.join(dir, '.sendense-view'))).toBe(false);
   }, 600_000);
 
   // A view reads its blocks with the SDK, or from an http:// endpoint with its own GETs
@@ -230,6 +242,9 @@ describe('a copy read straight from its bucket (fetch --lazy, real radosgw)', ()
       await new Promise((resolve) => setTimeout(resolve, 100));
     expect(alive(daemon)).toBe(false);
     expect(mountsUnder(dir)).toEqual([]);
+    // Its .sendense-view stays, naming a process that is gone: no qemu command reads through it.
+    expect(existsSync(path.join(dir, '.sendense-view'))).toBe(true);
+    expect(viewExportOf(path.join(dir, 's3vm', 'disk-2000', `${chain.ids[0]}.qcow2`))).toBeUndefined();
 
     // Its socket is left, with nobody listening; a minute later the next view's start removes it.
     expect(readdirSync(socketDir)).toEqual(['nbd.sock']);

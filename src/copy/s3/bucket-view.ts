@@ -23,6 +23,7 @@ import { serveBucketNbd, type ServedObject } from './bucket-nbd.js';
 import { DEFAULT_READ_AHEAD, pinObject, sdkRangeGet } from './bucket-blocks.js';
 import { plainHttpRanges } from './plain-http-ranges.js';
 import { s3Problem, type S3Keys } from './s3-client.js';
+import { removeViewExports, writeViewExports } from '../../repository/view-export.js';
 import { s3Description } from './s3-description.js';
 import { fetchCopy, type FetchChoice, type Fetched } from './fetch-copy.js';
 import { childEnv } from '../../process/child-env.js';
@@ -84,12 +85,16 @@ export async function openBucketView(
     await rm(socketDir, { recursive: true, force: true });
     throw error;
   }
+  // From now on qemu commands read the newest layer of a point straight from the socket; without
+  // this file (it could not be written) they read the FUSE files, as fast as before.
+  await writeViewExports(dir, socket, names).catch(() => {});
   const ended = new Promise<string>((resolve) =>
     daemon.once('exit', (code, signal) => resolve(signal ?? `exit status ${code}`)),
   );
   let closing: Promise<void> | undefined;
   const close = () =>
     (closing ??= (async () => {
+      await removeViewExports(dir);
       const running = () => daemon.exitCode === null && daemon.signalCode === null;
       if (running()) daemon.kill('SIGTERM');
       // A daemon stuck on a read that cannot finish does not end on SIGTERM.
