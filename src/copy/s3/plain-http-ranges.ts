@@ -26,7 +26,6 @@ export class PlainHttpError extends Error {
     message: string,
     readonly Code: string | undefined,
     readonly $metadata: { readonly httpStatusCode?: number },
-    readonly code?: string,
   ) {
     super(message);
     this.name = Code ?? 'Error';
@@ -44,7 +43,6 @@ interface Connection {
   // The answer being read: each chunk as it comes (valid only during the call), and its end.
   take?: (chunk: Buffer) => void;
   fail?: (error: Error) => void;
-  used: boolean;
 }
 
 /** Undefined for an endpoint that is not plain http (its reads keep the SDK). */
@@ -78,7 +76,6 @@ export function plainHttpRanges(
             },
           },
         }),
-        used: false,
       };
       const { socket } = connection;
       all.add(connection);
@@ -109,7 +106,6 @@ export function plainHttpRanges(
   const once = async (object: ServedObject, start: number, end: number): Promise<Buffer> => {
     if (closed) throw new Error('the view is closed');
     const connection = idle.pop() ?? (await open());
-    connection.used = true;
     const { socket } = connection;
     socket.ref();
     const into = Buffer.allocUnsafe(end - start + 1);
