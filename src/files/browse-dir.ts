@@ -5,22 +5,12 @@
 // doctor. Anyone can make names in the temp directory: only a real folder (not a symlink) of this
 // user's, whose owner file names this state database and a process that is gone, is removed.
 
-import {
-  closeSync,
-  constants,
-  fstatSync,
-  lstatSync,
-  mkdtempSync,
-  openSync,
-  readdirSync,
-  readSync,
-  rmSync,
-  writeFileSync,
-} from 'node:fs';
+import { lstatSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { isProcessAlive } from '../process/index.js';
 import { parseOwnerTag, thisProcessOwnerTag } from '../process/owner-tag.js';
+import { readOwnFile } from '../repository/new-file.js';
 
 export const BROWSE_DIR_PREFIX = 'sendense-browse-';
 const OWNER_FILE = 'owner';
@@ -76,22 +66,5 @@ function isOwnFolder(dir: string): boolean {
 
 // Undefined when there is none yet (a folder being made) or it is not a plain file of this user's.
 function readOwnerFile(dir: string): string | undefined {
-  let fd: number;
-  try {
-    fd = openSync(path.join(dir, OWNER_FILE), constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
-  } catch {
-    return undefined;
-  }
-  try {
-    const info = fstatSync(fd);
-    const uid = process.getuid?.();
-    if (!info.isFile() || (uid !== undefined && info.uid !== uid) || info.size > MAX_OWNER_BYTES) return undefined;
-    const buffer = Buffer.alloc(info.size);
-    const length = readSync(fd, buffer, 0, buffer.length, 0);
-    return buffer.subarray(0, length).toString('utf8');
-  } catch {
-    return undefined;
-  } finally {
-    closeSync(fd);
-  }
+  return readOwnFile(path.join(dir, OWNER_FILE), MAX_OWNER_BYTES);
 }

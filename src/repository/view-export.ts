@@ -10,11 +10,11 @@
 // others, naming a live process and a socket of this user's in a folder closed to others, and the
 // file among the view's. Anything else is not a view: the FUSE file is read as before.
 
-import { closeSync, constants, fstatSync, lstatSync, openSync, readSync } from 'node:fs';
+import { lstatSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { isProcessAlive, processStartTicks } from '../process/index.js';
-import { createNewFile } from './new-file.js';
+import { createNewFile, readOwnFile } from './new-file.js';
 
 export const VIEW_EXPORT_FILE = '.sendense-view';
 const FORMAT = 'sendense-view';
@@ -71,19 +71,10 @@ export function viewExportOf(file: string): ViewExport | undefined {
 }
 
 function readDescriptor(file: string): Descriptor | undefined {
-  let fd: number;
+  const text = readOwnFile(file, MOST_BYTES, { closed: true });
+  if (text === undefined) return undefined;
   try {
-    fd = openSync(file, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
-  } catch {
-    return undefined;
-  }
-  try {
-    const facts = fstatSync(fd);
-    if (!facts.isFile() || facts.uid !== process.geteuid?.() || (facts.mode & 0o077) !== 0) return undefined;
-    if (facts.size > MOST_BYTES) return undefined;
-    const bytes = Buffer.alloc(facts.size);
-    const length = readSync(fd, bytes, 0, bytes.length, 0);
-    const parsed = JSON.parse(bytes.subarray(0, length).toString('utf8')) as Partial<Descriptor>;
+    const parsed = JSON.parse(text) as Partial<Descriptor>;
     if (
       parsed.format !== FORMAT ||
       !Number.isSafeInteger(parsed.pid) ||
@@ -97,8 +88,6 @@ function readDescriptor(file: string): Descriptor | undefined {
     return parsed as Descriptor;
   } catch {
     return undefined;
-  } finally {
-    closeSync(fd);
   }
 }
 
