@@ -45,9 +45,13 @@ export function qemuNbdImageArgs(
 /**
  * The --image-opts of a qcow2 file: L2 caches of 1 MiB on it and on each qcow2 file below it, and
  * on each LUKS-encrypted one the repository's secret (image-secret.ts). `prefix`: where the qcow2
- * node sits under a filter ('file.' below driver=compress).
+ * node sits under a filter ('file.' below driver=compress). `fromBucketView`: its newest layer is
+ * read from a bucket view's NBD socket.
  */
-export function qcow2ImageOpts(file: string, prefix = ''): { readonly opts: string; readonly secret?: ImageSecret } {
+export function qcow2ImageOpts(
+  file: string,
+  prefix = '',
+): { readonly opts: string; readonly secret?: ImageSecret; readonly fromBucketView: boolean } {
   const chain = [file, ...qcow2BackingChain(file)];
   // A bucket view's file is read from the view's NBD server, its backing file named outright
   // (QEMU has no directory to find it by its relative name beside an NBD node): view-export.ts.
@@ -78,7 +82,7 @@ export function qcow2ImageOpts(file: string, prefix = ''): { readonly opts: stri
       options.push(`${at}encrypt.key-secret=${SECRET_ID}`);
     }
   });
-  return { opts: options.map((option) => prefix + option).join(','), secret };
+  return { opts: options.map((option) => prefix + option).join(','), secret, fromBucketView: view !== undefined };
 }
 
 // A value in QEMU's option syntax: a comma is doubled.

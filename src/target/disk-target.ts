@@ -39,8 +39,11 @@ export interface DiskTarget {
   refuseInRepositories(run: TargetRun, refuse: (file: string, what: string) => Promise<void>): Promise<void>;
   /** The target may hold old data: holes of the backup are written as zeroes. */
   readonly zeroHoles: boolean;
-  /** What a copy on this host writes into, and whether it reads as zeroes before. */
-  convertInto(disk: TargetDisk): TargetImage & { readonly isZero: boolean };
+  /**
+   * What a copy on this host writes into, whether it reads as zeroes before, and whether it can be
+   * written past the page cache (O_DIRECT: its filesystem allows it).
+   */
+  convertInto(disk: TargetDisk): TargetImage & { readonly isZero: boolean; readonly takesDirectIo: boolean };
   /** What verify compares with the backup chain, and how the user knows it. */
   restored(disk: TargetDisk): TargetImage & { readonly shown: string };
   /** Why place-target has nothing to do (written in place), if so. */

@@ -9,6 +9,7 @@ import { SendenseError, isSendenseError } from '../errors.js';
 import { fileInUse } from '../node/file-in-use.js';
 import type { RestoreTarget } from '../plan/types.js';
 import { createImage } from '../qemu/index.js';
+import { acceptsDirectIo } from '../qemu/direct-io.js';
 import { fillTarget, type DiskTarget, type TargetDisk, type TargetRun } from './disk-target.js';
 
 type FileTargetSpec = Extract<RestoreTarget, { type: 'file' }>;
@@ -78,7 +79,12 @@ export function fileTarget(spec: FileTargetSpec): DiskTarget {
     },
     zeroHoles: false,
     // Just created with qemu-img create: it reads as zeroes, holes need no write.
-    convertInto: (disk) => ({ image: disk.targetPath!, format: spec.format, isZero: true }),
+    convertInto: (disk) => ({
+      image: disk.targetPath!,
+      format: spec.format,
+      isZero: true,
+      takesDirectIo: acceptsDirectIo(disk.targetPath!),
+    }),
     restored: (disk) => ({ image: disk.targetPath!, format: spec.format, shown: disk.finalPath ?? disk.targetPath! }),
     // The rename is atomic: an existing target (overwrite: true) is replaced only now, and never
     // while another process has opened it since prepare looked.

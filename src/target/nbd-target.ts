@@ -35,7 +35,7 @@ export function nbdTarget(url: string): DiskTarget {
     wouldPrepare: (run) => `NBD targets ${run.state.disks.map((disk) => fillTarget(url, disk)).join(', ') || url}`,
     refuseInRepositories: async () => undefined,
     zeroHoles: true,
-    convertInto: (disk) => ({ image: disk.target!, format: 'raw', isZero: false }),
+    convertInto: (disk) => ({ image: disk.target!, format: 'raw', isZero: false, takesDirectIo: false }),
     restored: (disk) => ({ image: disk.target!, format: 'raw', shown: disk.target! }),
     inPlace: 'NBD targets are written in place',
     place: async () => 'written in place',

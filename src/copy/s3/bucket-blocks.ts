@@ -14,6 +14,11 @@
 // A block is kept as the pieces its GET's body came in (one, from an http:// endpoint:
 // plain-http-ranges.ts), and a read is answered with slices of them: no byte is copied between the
 // block and the reader's socket (docs/copies.md#reading-straight-from-a-bucket).
+//
+// Buffers are reused: a block that has left the kept ones goes back to a pool once no read's slices
+// of it are still out (each read is released when its reply has been written), and the next GET
+// fills it. A new 4 MiB buffer per GET cost the view 0.4 CPU-s per GiB more, its pages handed out
+// fresh by the kernel and collected by V8 (bench/README.md#s3-lazy-restore).
 
 import { GetObjectCommand, HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 
@@ -47,8 +52,11 @@ export async function pinObject(
   };
 }
 
-/** Bytes start..end (inclusive) of `object`, as the pieces they came in, in order. */
-export type RangeGet = (object: ServedObject, start: number, end: number) => Promise<readonly Buffer[]>;
+/**
+ * Bytes start..end (inclusive) of `object`, as the pieces they came in, in order. `into`, when
+ * given, is a buffer of exactly that length the GET may fill and return as its one piece.
+ */
+export type RangeGet = (object: ServedObject, start: number, end: number, into?: Buffer) => Promise<readonly Buffer[]>;
 
 // The SDK's GET, its body kept as it came off the socket (Node.js: a Readable of Buffers).
 export function sdkRangeGet(client: S3Client, bucket: string): RangeGet {
@@ -70,9 +78,15 @@ export function sdkRangeGet(client: S3Client, bucket: string): RangeGet {
   };
 }
 
+/** A read's bytes: slices of the blocks, valid until release() (then their buffers may be refilled). */
+export interface BlockRead {
+  readonly slices: readonly Buffer[];
+  release(): void;
+}
+
 export interface BucketBlocks {
   /** `length` bytes of the object at `offset` (within its size), as slices of the blocks, in order. */
-  read(name: string, object: ServedObject, offset: number, length: number): Promise<Buffer[]>;
+  read(name: string, object: ServedObject, offset: number, length: number): Promise<BlockRead>;
   served(): { readonly requests: number; readonly bytes: number };
   /** Blocks held now (in flight or read): never more than keptBlocks, besides blocks waited for. */
   held(): number;
@@ -82,6 +96,10 @@ export interface BucketBlocks {
 interface Held {
   readonly bytes: Promise<Pieces>;
   done: boolean;
+  // The buffer given to its GET (a pooled one), reused once the block has left and no read holds it.
+  readonly buffer: Buffer;
+  reads: number;
+  gone: boolean;
 }
 
 /** A block's bytes as they came: the pieces, and where each starts in the block. */
@@ -124,16 +142,29 @@ export function bucketBlocks(get: RangeGet, readAhead: number = DEFAULT_READ_AHE
     for (const [id, held] of blocks)
       if (held.done) {
         blocks.delete(id);
+        leave(held);
         return true;
       }
     return false;
+  };
+
+  // Whole buffers of BLOCK bytes no block holds any more.
+  const pool: Buffer[] = [];
+  const reuse = (held: Held): void => {
+    if (held.gone && held.reads === 0 && pool.length < keptBlocks) pool.push(held.buffer);
+  };
+  // A block out of the kept ones: its buffer goes back once no read holds it.
+  const leave = (held: Held): void => {
+    held.gone = true;
+    reuse(held);
   };
 
   const fetchBlock = (id: string, object: ServedObject, index: number): Held => {
     const start = index * BLOCK;
     const end = Math.min(object.size, start + BLOCK) - 1;
     requests++;
-    const read = get(object, start, end).then((parts) => {
+    const buffer = pool.pop() ?? Buffer.allocUnsafe(BLOCK);
+    const read = get(object, start, end, buffer.subarray(0, end - start + 1)).then((parts) => {
       const starts: number[] = [];
       let got = 0;
       for (const part of parts) {
@@ -144,28 +175,34 @@ export function bucketBlocks(get: RangeGet, readAhead: number = DEFAULT_READ_AHE
       bytes += got;
       return { parts, starts };
     });
-    const held: Held = { bytes: read, done: false };
+    const held: Held = { bytes: read, done: false, buffer, reads: 0, gone: false };
     read.then(
       () => (held.done = true),
       // A failed read is not kept: the next one asks again.
-      () => blocks.get(id) === held && blocks.delete(id),
+      () => {
+        if (blocks.get(id) === held) blocks.delete(id);
+        leave(held);
+      },
     );
     return held;
   };
 
-  // A block a reader waits for: kept, beyond the bound while every kept block is in flight.
-  const wanted = (name: string, object: ServedObject, index: number): Promise<Pieces> => {
+  // A block a reader waits for: kept, beyond the bound while every kept block is in flight; held
+  // by the read (its buffer not reused) from now until the read is released.
+  const wanted = (name: string, object: ServedObject, index: number): Held => {
     const id = `${name}\0${index}`;
     const cached = blocks.get(id);
     if (cached !== undefined) {
       blocks.delete(id);
       blocks.set(id, cached);
-      return cached.bytes;
+      cached.reads++;
+      return cached;
     }
     const held = fetchBlock(id, object, index);
+    held.reads++;
     room();
     blocks.set(id, held);
-    return held.bytes;
+    return held;
   };
 
   // A block read ahead: only into room, never pushing out one still in flight.
@@ -179,7 +216,7 @@ export function bucketBlocks(get: RangeGet, readAhead: number = DEFAULT_READ_AHE
     return true;
   };
 
-  const read = async (name: string, object: ServedObject, offset: number, length: number): Promise<Buffer[]> => {
+  const read = async (name: string, object: ServedObject, offset: number, length: number): Promise<BlockRead> => {
     const first = Math.floor(offset / BLOCK);
     const last = Math.floor((offset + length - 1) / BLOCK);
     const lastBlock = Math.ceil(object.size / BLOCK) - 1;
@@ -188,16 +225,31 @@ export function bucketBlocks(get: RangeGet, readAhead: number = DEFAULT_READ_AHE
     const inOrder = stream !== undefined && first >= stream.next - 1 && first <= stream.next;
     const reach = inOrder ? Math.min(most, stream.ahead * 2) : Math.min(most, FIRST_AHEAD);
     streams.set(name, { next: last + 1, ahead: inOrder ? Math.max(stream.ahead, reach) : reach });
-    const reads = Array.from({ length: last - first + 1 }, (_, at) => wanted(name, object, first + at));
+    const held = Array.from({ length: last - first + 1 }, (_, at) => wanted(name, object, first + at));
+    let released = false;
+    const release = () => {
+      if (released) return;
+      released = true;
+      for (const block of held) {
+        block.reads--;
+        reuse(block);
+      }
+    };
     for (let index = last + 1; index <= Math.min(lastBlock, last + reach); index++)
       if (!ahead(name, object, index)) break;
-    const blocksRead = await Promise.all(reads);
+    let blocksRead: Pieces[];
+    try {
+      blocksRead = await Promise.all(held.map((block) => block.bytes));
+    } catch (error) {
+      release();
+      throw error;
+    }
     const slices: Buffer[] = [];
     blocksRead.forEach((pieces, at) => {
       const blockStart = (first + at) * BLOCK;
       slicesOf(pieces, Math.max(0, offset - blockStart), Math.min(BLOCK, offset + length - blockStart), slices);
     });
-    return slices;
+    return { slices, release };
   };
 
   return { read, served: () => ({ requests, bytes }), held: () => blocks.size, keptBlocks };

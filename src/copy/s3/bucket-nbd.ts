@@ -7,7 +7,7 @@
 
 import { createServer, type Server, type Socket } from 'node:net';
 import * as P from '../../nbd/protocol.js';
-import { bucketBlocks, type RangeGet, type ServedObject } from './bucket-blocks.js';
+import { bucketBlocks, type BlockRead, type RangeGet, type ServedObject } from './bucket-blocks.js';
 
 export type { ServedObject } from './bucket-blocks.js';
 
@@ -50,7 +50,7 @@ export async function serveBucketNbd(
   };
 }
 
-type ReadRange = (name: string, object: ServedObject, offset: number, length: number) => Promise<Buffer[]>;
+type ReadRange = (name: string, object: ServedObject, offset: number, length: number) => Promise<BlockRead>;
 
 // One client: the handshake, then its requests, each answered when its bytes are there (replies
 // may come in another order than the requests: the client matches them by handle).
@@ -121,17 +121,21 @@ async function serveConnection(
     const handle = request.subarray(8, 16);
     const offset = Number(request.readBigUInt64BE(16));
     const length = request.readUInt32BE(24);
-    const answer = (error: number, data: readonly Buffer[] = []) => {
+    // `read`'s slices are released once the socket has taken them (the write's callback, also
+    // called when the socket is destroyed first): only then may their buffers be refilled.
+    const answer = (error: number, read?: BlockRead) => {
       const head = Buffer.alloc(P.SIMPLE_REPLY_HEADER_SIZE);
       head.writeUInt32BE(P.SIMPLE_REPLY_MAGIC, 0);
       head.writeUInt32BE(error, 4);
       handle.copy(head, 8);
-      if (socket.destroyed) return;
+      if (socket.destroyed) return read?.release();
       // The reply's head and the slices of the blocks it reads, in one writev, none copied.
+      const slices = read?.slices ?? [];
       socket.cork();
       socket.write(head);
-      for (const slice of data) socket.write(slice);
+      slices.forEach((slice, at) => socket.write(slice, at === slices.length - 1 ? () => read!.release() : undefined));
       socket.uncork();
+      if (slices.length === 0) read?.release();
     };
     if (type === P.CMD_DISC) {
       socket.end();

@@ -103,12 +103,11 @@ export function plainHttpRanges(
       socket.on('close', () => ended(Object.assign(new Error('the connection closed'), { code: 'ECONNRESET' })));
     });
 
-  const once = async (object: ServedObject, start: number, end: number): Promise<Buffer> => {
+  const once = async (object: ServedObject, start: number, end: number, into: Buffer): Promise<Buffer> => {
     if (closed) throw new Error('the view is closed');
     const connection = idle.pop() ?? (await open());
     const { socket } = connection;
     socket.ref();
-    const into = Buffer.allocUnsafe(end - start + 1);
     try {
       const keepAlive = await new Promise<boolean>((resolve, reject) => {
         connection.fail = reject;
@@ -154,10 +153,11 @@ export function plainHttpRanges(
     ].join('\r\n');
   };
 
-  const get: RangeGet = async (object, start, end) => {
+  const get: RangeGet = async (object, start, end, given) => {
+    const into = given?.length === end - start + 1 ? given : Buffer.allocUnsafe(end - start + 1);
     for (let attempt = 1; ; attempt++) {
       try {
-        return [await once(object, start, end)];
+        return [await once(object, start, end, into)];
       } catch (error) {
         if (attempt >= ATTEMPTS || closed || !retryable(error)) throw error;
         await new Promise((resolve) => setTimeout(resolve, 50 * 2 ** attempt));

@@ -74,9 +74,25 @@ async function copyOnThisHost(run: RestoreRun): Promise<string> {
       run.reporter.emit({ type: 'progress', disk: disk.key, bytesDone: 0, bytesToDo: disk.virtualSize });
       const exec = (argv: readonly string[], options?: ExecOptions) => run.node.exec(argv, options);
       const into = run.target.convertInto(disk);
-      await convertIntoImage(disk.file, into.image, into.format, exec, { targetIsZero: into.isZero, signal });
-      // qemu-img convert counts nothing: the chain's data it copied, as the node transfer would count it.
-      disk.bytes = await allocatedBytes(disk.file, exec, signal);
+      // qemu-img convert counts nothing: the chain's data it copies, as the node transfer would count
+      // it, mapped beside the copy (from a bucket view, while the copy reads the same metadata).
+      // A failed copy stops the map and waits for it: no child of the step outlives it.
+      const mapping = new AbortController();
+      const counted = allocatedBytes(disk.file, exec, AbortSignal.any([signal, mapping.signal]));
+      // Handled now (a stop may end it while the copy runs); awaited below.
+      counted.catch(() => {});
+      try {
+        await convertIntoImage(disk.file, into.image, into.format, exec, {
+          targetIsZero: into.isZero,
+          targetTakesDirectIo: into.takesDirectIo,
+          signal,
+        });
+      } catch (error) {
+        mapping.abort();
+        await counted.catch(() => {});
+        throw error;
+      }
+      disk.bytes = await counted;
       run.reporter.emit({ type: 'progress', disk: disk.key, bytesDone: disk.virtualSize, bytesToDo: disk.virtualSize });
     });
   } catch (error) {
