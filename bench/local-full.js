@@ -4,7 +4,11 @@
 // both are timed to the same point. Two series: "page cache" (the source read once before each
 // run) and "on disk" (the page cache dropped before each run: root only, skipped otherwise).
 // Alternating runs after one warm-up each, medians, the load average. Needs `npm run build`.
-// BENCH_RUNS=N (default 3), BENCH_TMPDIR (default /var/tmp); BENCH_BEFORE=DIR: the CLI of
+// Beside each full run's spawn-to-exit time, its copy: the transfer step and record-change-ids
+// (which syncs the file), from its --json events, without the run's fixed costs (node's start, the
+// plan, the database, the source's bitmap and its end mark).
+// BENCH_RUNS=N (default 3), BENCH_GIB=N (the source's data, default 2, on a disk twice that size),
+// BENCH_TMPDIR (default /var/tmp); BENCH_BEFORE=DIR: the CLI of
 // another built checkout (an older commit) runs as a third tool, "before". BENCH_ONLY=incremental:
 // the incremental series alone (below); BENCH_CHANGES: its MiB written per round (41).
 import { execFileSync } from 'node:child_process';
@@ -25,7 +29,8 @@ const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 requireBuild('local-full');
 const dir = scratchDir('sendense-bench-local-full-');
 const source = join(dir, 'source.qcow2');
-makeSourceImage(source, { regions: 256, size: 4 * GiB });
+const DATA_GIB = Number(process.env.BENCH_GIB ?? 2);
+makeSourceImage(source, { regions: DATA_GIB * 128, size: 2 * DATA_GIB * GiB });
 const qemuImg = (...args) => execFileSync('qemu-img', args, { encoding: 'utf8' });
 const bitmaps = () =>
   (JSON.parse(qemuImg('info', '--output=json', source))['format-specific']?.data?.bitmaps ?? []).map((b) => b.name);
@@ -66,8 +71,11 @@ async function succeededRun(program, planFile, db = join(dir, 'state.db')) {
   return { seconds: result.seconds, events, end };
 }
 
+// Spawn to exit, and the copy alone: from the transfer step's start to record-change-ids' end.
 async function ours(program = cli) {
-  return (await succeededRun(program, plan)).seconds;
+  const { seconds, events } = await succeededRun(program, plan);
+  const at = (type, step) => Date.parse(events.find((event) => event.type === type && event.step === step).time);
+  return { seconds, copy: (at('step-done', 'record-change-ids') - at('step-start', 'transfer')) / 1000 };
 }
 
 async function convert() {
@@ -82,19 +90,24 @@ if (!canDrop) console.log('on disk: skipped (dropping the page cache needs root)
 for (const cache of series) {
   const tools = before === undefined ? ['ours', 'convert'] : ['ours', 'convert', 'before'];
   const times = Object.fromEntries(tools.map((tool) => [tool, []]));
+  const copies = [];
   const load = [loadavg()[0]];
   await alternatingRounds(RUNS, tools, async (tool, round) => {
     prepare(cache);
-    const seconds = tool === 'convert' ? await convert() : await ours(tool === 'before' ? before : cli);
+    const run = tool === 'convert' ? { seconds: await convert() } : await ours(tool === 'before' ? before : cli);
     if (round < 0) return;
-    times[tool].push(seconds);
-    console.log(`  ${cache}: ${tool.padEnd(7)} ${seconds.toFixed(2)} s`);
+    times[tool].push(run.seconds);
+    if (tool === 'ours') copies.push(run.copy);
+    console.log(
+      `  ${cache}: ${tool.padEnd(7)} ${run.seconds.toFixed(2)} s${run.copy === undefined ? '' : ` (copy ${run.copy.toFixed(2)} s)`}`,
+    );
   });
   load.push(loadavg()[0]);
-  const [a, b] = [median(times.ours), median(times.convert)];
+  const [a, b, c] = [median(times.ours), median(times.convert), median(copies)];
   console.log(
     `${cache}: full backup ${a.toFixed(2)} s (${spread(times.ours)}) vs qemu-img convert + fsync ${b.toFixed(2)} s (${spread(times.convert)}): ` +
-      `${(a / b).toFixed(2)}x (aim <= 1.2x); load ${load.map((value) => value.toFixed(1)).join(' -> ')}`,
+      `${(a / b).toFixed(2)}x (aim <= 1.2x); its copy ${c.toFixed(2)} s (${spread(copies)}): ${(c / b).toFixed(2)}x; ` +
+      `load ${load.map((value) => value.toFixed(1)).join(' -> ')}`,
   );
   if (before !== undefined)
     console.log(
@@ -152,7 +165,7 @@ const CHANGES = Number(process.env.BENCH_CHANGES ?? 41);
   };
   for (const side of sides) await runPlan(side);
   const delta = join(dir, 'delta.qcow2');
-  const size = 4 * GiB;
+  const size = 2 * DATA_GIB * GiB;
   const job = {
     source: join(dir, 'source-job.qcow2'),
     base: join(dir, 'job-base.qcow2'),
