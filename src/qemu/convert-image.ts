@@ -40,7 +40,13 @@ export async function convertIntoImage(
   const from = qcow2ImageOpts(source);
   const to = qcow2 ? qcow2ImageOpts(target) : undefined;
   const secret = from.secret ?? to?.secret;
+  // setpriv --pdeathsig: the kernel ends qemu-img with this process, so a run killed outright
+  // (kill -9) leaves no writer behind in the target doctor deletes (as runners/transfer/qemu-copy.ts).
   const argv = [
+    'setpriv',
+    '--pdeathsig',
+    'KILL',
+    '--',
     'qemu-img',
     'convert',
     '-n',

@@ -32,18 +32,29 @@ beforeAll(async () => {
   if (result.exitCode !== 0) throw new Error(`backup failed:\n${result.stdout}\n${result.stderr}`);
 }, 120_000);
 
-// PIDs of live processes whose command line names this file (a qemu-img left writing it).
+// PIDs of live processes whose command line names this file, alone or inside an option (a qemu-img
+// left writing it: `--target-image-opts driver=qcow2,file.filename=FILE,…`).
 function processesUsing(file: string): number[] {
   return readdirSync('/proc')
     .filter((name) => /^\d+$/.test(name))
     .filter((pid) => {
       try {
-        return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').includes(file);
+        return readFileSync(`/proc/${pid}/cmdline`, 'utf8')
+          .split('\0')
+          .some((arg) => arg === file || arg.includes(`=${file},`) || arg.endsWith(`=${file}`));
       } catch {
         return false;
       }
     })
     .map(Number);
+}
+
+function commandName(pid: number): string | undefined {
+  try {
+    return readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
+  } catch {
+    return undefined;
+  }
 }
 
 describe('an interrupted restore', () => {
@@ -82,6 +93,53 @@ describe('an interrupted restore', () => {
     expect(leasedPorts(ws.db)).toEqual([]);
     const history = await sendenseRun(['history', '--json', '--plan', 'big-restore', '--db', ws.db]);
     expect(JSON.parse(history.stdout.split('\n')[0]!)).toMatchObject({ status: 'interrupted' });
+  });
+
+  it('kill -9 during the copy: its qemu-img dies with it, and doctor deletes the half-restored target', async () => {
+    const out = path.join(ws.dir, 'out-killed');
+    mkdirSync(out);
+    const plan = writeRestorePlan(out, {
+      name: 'big-killed',
+      vm: 'bigvm',
+      repository: ws.repository,
+      ports: PORTS,
+      point: 'latest',
+      target: { type: 'file', path: path.join(out, 'disk-{key}.qcow2'), format: 'qcow2' },
+    });
+    const child = spawn(process.execPath, [BIN, plan, '--db', ws.db, '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    const closed = new Promise<void>((resolve) => child.once('close', () => resolve()));
+    // The qemu-img writing the partial target, held still (SIGSTOP) so that it cannot end by itself:
+    // only the kernel's SIGKILL at its parent's death (setpriv --pdeathsig) ends it.
+    let writer: number | undefined;
+    let partial: string | undefined;
+    for (let waited = 0; writer === undefined && waited < 600; waited++) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      partial = readdirSync(out).find((name) => name.startsWith('.disk-2000.qcow2.') && name.endsWith('.partial'));
+      // qemu-img itself: setpriv has set its death signal and exec'd it (same PID, new name).
+      if (partial !== undefined)
+        writer = processesUsing(path.join(out, partial)).find((pid) => commandName(pid) === 'qemu-img');
+    }
+    expect(writer, output).toBeDefined();
+    try {
+      process.kill(writer!, 'SIGSTOP');
+      child.kill('SIGKILL');
+      await closed;
+      for (let waited = 0; processesUsing(path.join(out, partial!)).length > 0 && waited < 100; waited++)
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      expect(processesUsing(path.join(out, partial!))).toEqual([]);
+    } finally {
+      // Never left stopped behind (a failing run of this test).
+      for (const pid of processesUsing(path.join(out, partial!))) process.kill(pid, 'SIGKILL');
+    }
+    const doctor = await sendenseRun(['doctor', '--db', ws.db]);
+    expect(doctor.exitCode, `${doctor.stdout}\n${doctor.stderr}`).toBe(0);
+    expect(doctor.stdout).toContain(partial);
+    expect(readdirSync(out)).toEqual(['big-killed.yaml']);
+    expect(recordedProcesses(ws.db)).toEqual([]);
+    expect(leasedPorts(ws.db)).toEqual([]);
   });
 
   it('SIGINT during the copy over an existing target (overwrite: true): the original keeps its bytes and inode', async () => {
