@@ -33,7 +33,7 @@ export async function convertIntoImage(
   // CPU and 1.5x the time (2 GiB); a chain read from this host's disk is written through the page
   // cache (writeback), where O_DIRECT writes waited on the same disk's reads and took 1.5x as long.
   // -m 16: 16 reads in flight rather than 8, which a bucket view serves from its read-ahead
-  // (bench/README.md#restore-into-a-file-past-the-page-cache).
+  // (bench/README.md#s3-lazy-restore).
   // Small L2 caches on every file of the source's chain and on a qcow2 target, as qemu-nbd opens
   // them (image-opts.ts): QEMU's default grows with the disk.
   const qcow2 = targetFormat === 'qcow2';
