@@ -49,6 +49,30 @@ function processesUsing(file: string): number[] {
     .map(Number);
 }
 
+/** What a process still alive is doing, for a failing assertion's message. */
+function processState(pid: number): string {
+  const read = (name: string) => {
+    try {
+      return readFileSync(`/proc/${pid}/${name}`, 'utf8').trim();
+    } catch {
+      return '?';
+    }
+  };
+  const status = read('status')
+    .split('\n')
+    .filter((line) => /^(Name|State|PPid|SigPnd|ShdPnd):/.test(line))
+    .join(' ');
+  return `${pid}: ${status} wchan=${read('wchan')}`;
+}
+
+function commandLine(pid: number): string[] {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+  } catch {
+    return [];
+  }
+}
+
 function commandName(pid: number): string | undefined {
   try {
     return readFileSync(`/proc/${pid}/comm`, 'utf8').trim();
@@ -118,18 +142,23 @@ describe('an interrupted restore', () => {
     for (let waited = 0; writer === undefined && waited < 600; waited++) {
       await new Promise((resolve) => setTimeout(resolve, 50));
       partial = readdirSync(out).find((name) => name.startsWith('.disk-2000.qcow2.') && name.endsWith('.partial'));
-      // qemu-img itself: setpriv has set its death signal and exec'd it (same PID, new name).
+      // qemu-img convert itself: setpriv has set its death signal and exec'd it (same PID, new
+      // name). Not the qemu-img create that made the partial target just before: held still, that
+      // one outlived the run in CI (it ends by itself in a real kill -9, within milliseconds).
       if (partial !== undefined)
-        writer = processesUsing(path.join(out, partial)).find((pid) => commandName(pid) === 'qemu-img');
+        writer = processesUsing(path.join(out, partial)).find(
+          (pid) => commandName(pid) === 'qemu-img' && commandLine(pid)[1] === 'convert',
+        );
     }
     expect(writer, output).toBeDefined();
     try {
       process.kill(writer!, 'SIGSTOP');
       child.kill('SIGKILL');
       await closed;
-      for (let waited = 0; processesUsing(path.join(out, partial!)).length > 0 && waited < 100; waited++)
+      for (let waited = 0; processesUsing(path.join(out, partial!)).length > 0 && waited < 200; waited++)
         await new Promise((resolve) => setTimeout(resolve, 50));
-      expect(processesUsing(path.join(out, partial!))).toEqual([]);
+      const left = processesUsing(path.join(out, partial!));
+      expect(left, left.map(processState).join('\n')).toEqual([]);
     } finally {
       // Never left stopped behind (a failing run of this test).
       for (const pid of processesUsing(path.join(out, partial!))) process.kill(pid, 'SIGKILL');
