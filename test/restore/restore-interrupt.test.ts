@@ -2,7 +2,7 @@
 // partial disk must never pass for a restored one (it is written beside the target, under a
 // hidden name, and removed).
 
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -37,16 +37,10 @@ beforeAll(async () => {
 function processesUsing(file: string): number[] {
   return readdirSync('/proc')
     .filter((name) => /^\d+$/.test(name))
-    .filter((pid) => {
-      try {
-        return readFileSync(`/proc/${pid}/cmdline`, 'utf8')
-          .split('\0')
-          .some((arg) => arg === file || arg.includes(`=${file},`) || arg.endsWith(`=${file}`));
-      } catch {
-        return false;
-      }
-    })
-    .map(Number);
+    .map(Number)
+    .filter((pid) =>
+      commandLine(pid).some((arg) => arg === file || arg.includes(`=${file},`) || arg.endsWith(`=${file}`)),
+    );
 }
 
 /** What a process still alive is doing, for a failing assertion's message. */
@@ -81,6 +75,44 @@ function commandName(pid: number): string | undefined {
   }
 }
 
+interface Restore {
+  readonly child: ChildProcess;
+  /** Its stdout and stderr so far, for failure messages. */
+  readonly output: () => string;
+  /** Its exit code once it has ended and its output is all read. */
+  readonly closed: Promise<number | null>;
+}
+
+// The restore plan run as a user runs it (--json events on stdout); `heard` sees the stdout so far
+// after each chunk of it.
+function startRestore(plan: string, heard: (stdout: string) => void = () => {}): Restore {
+  const child = spawn(process.execPath, [BIN, plan, '--db', ws.db, '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let output = '';
+  child.stdout!.on('data', (chunk: Buffer) => {
+    stdout += chunk.toString();
+    output += chunk.toString();
+    heard(stdout);
+  });
+  child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  const closed = new Promise<number | null>((resolve) => child.once('close', resolve));
+  return { child, output: () => output, closed };
+}
+
+// A restore sent SIGINT as its transfer step starts (`atTransfer` runs just before): its exit code.
+async function interruptAtTransfer(plan: string, atTransfer: () => void = () => {}): Promise<number | null> {
+  let sent = false;
+  const restore = startRestore(plan, (stdout) => {
+    if (sent || !stdout.includes('"type":"step-start","step":"transfer"')) return;
+    atTransfer();
+    sent = restore.child.kill('SIGINT');
+  });
+  const code = await restore.closed;
+  expect(sent, restore.output()).toBe(true);
+  expect(code, restore.output()).toBe(130);
+  return code;
+}
+
 describe('an interrupted restore', () => {
   it('SIGINT during the copy: exit 130, the half-restored target deleted, nothing held', async () => {
     const out = path.join(ws.dir, 'out');
@@ -94,21 +126,10 @@ describe('an interrupted restore', () => {
       point: 'latest',
       target: { type: 'file', path: path.join(out, 'disk-{key}.qcow2'), format: 'qcow2' },
     });
-    const child = spawn(process.execPath, [BIN, plan, '--db', ws.db, '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let output = '';
-    let sent = false;
     let partial: string | undefined;
-    child.stdout.on('data', (chunk: Buffer) => {
-      output += chunk.toString();
-      if (!sent && output.includes('"type":"step-start","step":"transfer"')) {
-        partial = readdirSync(out).find((name) => name.startsWith('.disk-2000.qcow2.') && name.endsWith('.partial'));
-        sent = child.kill('SIGINT');
-      }
+    await interruptAtTransfer(plan, () => {
+      partial = readdirSync(out).find((name) => name.startsWith('.disk-2000.qcow2.') && name.endsWith('.partial'));
     });
-    child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    const code = await new Promise<number | null>((resolve) => child.once('close', resolve));
-    expect(sent, output).toBe(true);
-    expect(code, output).toBe(130);
     expect(partial, readdirSync(out).join(', ')).toBeDefined();
     expect(existsSync(target)).toBe(false);
     expect(readdirSync(out)).toEqual(['big-restore.yaml']);
@@ -130,11 +151,7 @@ describe('an interrupted restore', () => {
       point: 'latest',
       target: { type: 'file', path: path.join(out, 'disk-{key}.qcow2'), format: 'qcow2' },
     });
-    const child = spawn(process.execPath, [BIN, plan, '--db', ws.db, '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let output = '';
-    child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    const closed = new Promise<void>((resolve) => child.once('close', () => resolve()));
+    const restore = startRestore(plan);
     // The qemu-img writing the partial target, held still (SIGSTOP) so that it cannot end by itself:
     // only the kernel's SIGKILL at its parent's death (setpriv --pdeathsig) ends it.
     let writer: number | undefined;
@@ -150,18 +167,21 @@ describe('an interrupted restore', () => {
           (pid) => commandName(pid) === 'qemu-img' && commandLine(pid)[1] === 'convert',
         );
     }
-    expect(writer, output).toBeDefined();
     try {
+      expect(writer, restore.output()).toBeDefined();
       process.kill(writer!, 'SIGSTOP');
-      child.kill('SIGKILL');
-      await closed;
+      restore.child.kill('SIGKILL');
+      await restore.closed;
       for (let waited = 0; processesUsing(path.join(out, partial!)).length > 0 && waited < 200; waited++)
         await new Promise((resolve) => setTimeout(resolve, 50));
       const left = processesUsing(path.join(out, partial!));
       expect(left, left.map(processState).join('\n')).toEqual([]);
     } finally {
-      // Never left stopped behind (a failing run of this test).
-      for (const pid of processesUsing(path.join(out, partial!))) process.kill(pid, 'SIGKILL');
+      // Nothing left running or stopped behind by a failing run of this test.
+      restore.child.kill('SIGKILL');
+      await restore.closed;
+      if (partial !== undefined)
+        for (const pid of processesUsing(path.join(out, partial))) process.kill(pid, 'SIGKILL');
     }
     const doctor = await sendenseRun(['doctor', '--db', ws.db]);
     expect(doctor.exitCode, `${doctor.stdout}\n${doctor.stderr}`).toBe(0);
@@ -186,17 +206,7 @@ describe('an interrupted restore', () => {
       point: 'latest',
       target: { type: 'file', path: path.join(out, 'disk-{key}.qcow2'), format: 'qcow2', overwrite: true },
     });
-    const child = spawn(process.execPath, [BIN, plan, '--db', ws.db, '--json'], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let output = '';
-    let sent = false;
-    child.stdout.on('data', (chunk: Buffer) => {
-      output += chunk.toString();
-      if (!sent && output.includes('"type":"step-start","step":"transfer"')) sent = child.kill('SIGINT');
-    });
-    child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    const code = await new Promise<number | null>((resolve) => child.once('close', resolve));
-    expect(sent, output).toBe(true);
-    expect(code, output).toBe(130);
+    await interruptAtTransfer(plan);
     expect({ ino: statSync(target).ino, sha: sha256(target) }).toEqual(before);
     expect(readdirSync(out).sort()).toEqual(['big-overwrite.yaml', 'disk-2000.qcow2']);
   });
