@@ -6,7 +6,7 @@
 // A kill -9 of the command takes its qemu-storage-daemon with it; the private directory of its NBD
 // socket, left behind, goes with the next view once it is a minute old.
 
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { randomBytes, randomInt } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, utimesSync } from 'node:fs';
 import path from 'node:path';
@@ -17,6 +17,7 @@ import { useS3Server } from '../support/s3-server.js';
 import { sendenseRun, startSendenseRun, type RunningCli } from '../support/sendense-cli.js';
 import { portRangeForTestFile } from '../support/vm-disks.js';
 import { filesUnder } from './copy-support.js';
+import { asNobody } from '../support/other-user-cli.js';
 import { restoredDifference, writeRestorePlan } from '../restore/restore-plan.js';
 import { s3CopyHelpers } from './s3-support.js';
 import { BLOCK, bucketBlocks, pinObject, sdkRangeGet, type RangeGet } from '../../src/copy/s3/bucket-blocks.js';
@@ -136,6 +137,13 @@ describe('a copy read straight from its bucket (fetch --lazy, real radosgw)', ()
     // The daemon reads from a socket in a directory only its owner can enter.
     const socket = /server\.path=([^,\0]+)/.exec(readFileSync(`/proc/${daemon}/cmdline`, 'utf8'))![1]!;
     expect(statSync(path.dirname(socket)).mode & 0o777).toBe(0o700);
+    // Its owner gets in; another local user (nobody) does not.
+    const size = ['nbdinfo', '--size', `nbd+unix:///s3vm/disk-2001/${chain.ids[0]}.qcow2?socket=${socket}`];
+    const owner = spawnSync(size[0]!, size.slice(1), { encoding: 'utf8' });
+    expect(owner.stdout.trim(), owner.stderr).toBe(String(statSync(large).size));
+    const intruder = spawnSync('setpriv', asNobody(size), { encoding: 'utf8' });
+    expect(intruder.status, intruder.stdout).not.toBe(0);
+    expect(intruder.stderr).toMatch(/Permission denied/);
     // The restores above read each point's newest layer straight from that socket, not its FUSE
     // file (view-export.ts); the layer below it is named outright, as a file.
     const layer = (index: number) => path.join(dir, 's3vm', 'disk-2001', `${chain.ids[index]}.qcow2`);
