@@ -4,7 +4,7 @@
 
 import swagger from '@fastify/swagger';
 import fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
-import { Type } from '@sinclair/typebox';
+import { Type, type TSchema } from '@sinclair/typebox';
 import { isSendenseError } from '../errors.js';
 import { maskSecrets } from '../secrets/mask.js';
 import { ApiError } from './api-error.js';
@@ -12,6 +12,7 @@ import { clearedSessionCookie, sessionCookie, type Authenticator, type Caller } 
 import { JsonText, REPLIED, type ApiContext, type RouteCall, type RouteDef } from './route.js';
 import { ROLES, roleAllows, type Role } from './roles.js';
 import { ROUTES } from './routes/index.js';
+import { strictSchemas } from './strict-schema.js';
 
 export interface ApiServerOptions {
   readonly tls?: { readonly cert: Buffer; readonly key: Buffer };
@@ -44,6 +45,12 @@ export async function buildApiServer(api: ApiContext, options: ApiServerOptions)
     // A stop ends open event streams and downloads too: they would otherwise hold it open.
     forceCloseConnections: true,
     routerOptions: { maxParamLength: 500 },
+    // A URL fastify cannot decode (percent-encoding that is not UTF-8) answered in our one shape.
+    frameworkErrors: (error, _request, reply) => {
+      void (reply as unknown as FastifyReply)
+        .code(400)
+        .send(new ApiError('bad-request', `the URL cannot be read: ${error.message}`).body());
+    },
     ...(options.tls ? { https: { cert: options.tls.cert, key: options.tls.key } } : {}),
     // A field the schema does not name is refused, never silently dropped.
     ajv: { customOptions: { coerceTypes: true, allErrors: false, removeAdditional: false } },
@@ -131,7 +138,8 @@ export async function buildApiServer(api: ApiContext, options: ApiServerOptions)
   // A route with an optional body: none is an empty object, so its fields are checked as such.
   app.addHook('preValidation', async (request) => {
     const route = (request.routeOptions.config as RouteConfig | undefined)?.route;
-    if (route?.body && (request.body === undefined || request.body === null)) request.body = {};
+    if (route !== undefined && route.method !== 'GET' && (request.body === undefined || request.body === null))
+      request.body = {};
   });
 
   for (const route of ROUTES) registerRoute(app, api, route);
@@ -146,9 +154,7 @@ function registerRoute(app: FastifyInstance, api: ApiContext, route: RouteDef): 
     summary: route.summary,
     tags: [route.tag],
     description: `Needs the ${route.role} role or higher.${route.startsTask ? ' Starts a task: 202 with it, or 200 once it has ended with ?wait=true.' : ''}${route.aliasOf ? ` An alias of ${route.aliasOf}.` : ''}`,
-    ...(route.params ? { params: route.params } : {}),
-    ...(route.querystring ? { querystring: route.querystring } : {}),
-    ...(route.body ? { body: route.body } : {}),
+    ...strictSchemas(route),
     response: {
       [route.startsTask ? '202' : '200']:
         route.response ?? Type.Any({ description: route.produces ?? 'application/json' }),
@@ -275,15 +281,18 @@ async function audit(api: ApiContext, entry: Parameters<ApiContext['store']['api
   }
 }
 
-function asApiError(error: unknown): ApiError | undefined {
+function asApiError(error: unknown, route?: RouteDef): ApiError | undefined {
   if (error instanceof ApiError) return error;
   if (isSendenseError(error)) return ApiError.fromCommand(error.exitCode, error.describe());
   const fastifyError = error as FastifyError & {
     validation?: { instancePath?: string; params?: Record<string, unknown> }[];
+    code?: string;
     validationContext?: string;
   };
   if (fastifyError?.validation) {
     const first = fastifyError.validation[0];
+    const unknown = first?.params?.additionalProperty as string | undefined;
+    if (unknown !== undefined) return unknownField(unknown, first?.instancePath, fastifyError.validationContext, route);
     const missing = first?.params?.missingProperty as string | undefined;
     const field =
       missing ?? (first?.instancePath?.replace(/^\//, '').replaceAll('/', '.') || fastifyError.validationContext);
@@ -305,13 +314,30 @@ function asApiError(error: unknown): ApiError | undefined {
   return undefined;
 }
 
+// A field the route does not declare: named, with the ones it does (docs/api.md#errors).
+function unknownField(name: string, at: string | undefined, context: string | undefined, route?: RouteDef): ApiError {
+  const where = context === 'querystring' ? 'query' : (context ?? 'request');
+  const inside = at ? at.replace(/^\//, '').replaceAll('/', '.') : '';
+  const field = inside ? `${inside}.${name}` : name;
+  const schema =
+    route && !inside
+      ? (strictSchemas(route) as unknown as Record<string, TSchema | undefined>)[context ?? '']
+      : undefined;
+  const declared = Object.keys((schema?.properties as Record<string, unknown> | undefined) ?? {});
+  return new ApiError(
+    'bad-request',
+    `the ${where} field '${field}' is not one this route takes (${declared.length === 0 ? `it takes no ${where} fields` : `it takes: ${declared.join(', ')}`}); nothing was done`,
+    field,
+  );
+}
+
 function sendError(
   error: unknown,
   request: FastifyRequest,
   reply: FastifyReply,
   log: (line: string) => void,
 ): FastifyReply {
-  const known = asApiError(error);
+  const known = asApiError(error, (request.routeOptions?.config as RouteConfig | undefined)?.route);
   if (known) {
     if (known.status === 429) void reply.header('retry-after', '60');
     return reply.code(reply.statusCode === 416 ? 416 : known.status).send(known.body());

@@ -15,6 +15,7 @@ import { maskSecrets } from '../secrets/mask.js';
 import type { ApiTask } from '../store/api-records.js';
 import type { Store } from '../store/index.js';
 import { newId, nowIso } from '../store/new-id.js';
+import { TASK_REQUEST_ENV, taskRequestLine, type TaskRequest } from '../task/task-request.js';
 import { makePrivateDir } from './state-dir.js';
 
 export type TaskStatus = 'running' | 'succeeded' | 'failed' | 'cancelled' | 'refused' | 'lost';
@@ -30,8 +31,8 @@ export interface TaskStart {
   readonly operation: string;
   /** One line for lists, e.g. "run plan web01-nightly". */
   readonly title: string;
-  /** The CLI arguments after the common options, e.g. ['run', '/etc/sendense/plans/web01.yaml']. */
-  readonly args: readonly string[];
+  /** The command and its options, e.g. { command: 'run', operands: ['/etc/sendense/plans/web01.yaml'] }. */
+  readonly request: TaskRequest;
   /** The token's name. */
   readonly token: string;
 }
@@ -76,10 +77,12 @@ export class TaskManager {
 
   async start(request: TaskStart, env: Readonly<Record<string, string>> = {}): Promise<ApiTask> {
     const id = `task-${newId()}`;
-    const child = spawn(process.execPath, [this.bin, '--json', ...this.options.commonArgs, ...request.args], {
+    // The request goes on the child's stdin as one JSON line, never as words of its command line.
+    const child = spawn(process.execPath, [this.bin, '--json', ...this.options.commonArgs], {
       stdio: ['pipe', 'pipe', 'pipe'],
-      env: { ...process.env, ...env, SENDENSE_STOP_WITH_PARENT: '1' },
+      env: { ...process.env, ...env, SENDENSE_STOP_WITH_PARENT: '1', [TASK_REQUEST_ENV]: 'stdin' },
     });
+    child.stdin?.write(taskRequestLine(request.request));
     const record: ApiTask = {
       id,
       operation: request.operation,

@@ -3,6 +3,7 @@
 // and the options that take a value, which main() must know to find a command given after them.
 
 import { usageError } from '../errors.js';
+import type { TaskRequest } from '../task/task-request.js';
 import { didYouMean } from './nearest-name.js';
 
 export interface OptionSpec {
@@ -109,6 +110,41 @@ export function parseCommandOptions<O extends readonly OptionSpec[]>(
   rejectUnknownOptions(operands, command);
   return {
     operands,
+    named,
+    flag: (name) => flags.has(name),
+    value: (name) => values.get(name)?.at(-1),
+    values: (name) => values.get(name) ?? [],
+  };
+}
+
+// The same options from an API task's typed request (docs/api.md#tasks): each named option must be
+// one the command declares, in its shape; operands are taken as they are, even when they begin with
+// `-`, since no word of the request is ever parsed as an option.
+export function givenFromRequest<O extends readonly OptionSpec[]>(
+  request: TaskRequest,
+  command: Declared & { readonly options: O },
+): GivenOptions<O> {
+  const declared = new Map<string, OptionSpec>(command.options.map((option) => [option.name, option]));
+  const values = new Map<string, string[]>();
+  const flags = new Set<string>();
+  const named: string[] = [];
+  for (const [name, given] of Object.entries(request.options)) {
+    const option = declared.get(name);
+    if (option === undefined) throw usageError(`the task's option '${name}' is not one '${command.name}' takes`);
+    named.push(name);
+    if (option.value === undefined) {
+      if (given !== true) throw usageError(`the task's option ${name} takes no value`);
+      flags.add(name);
+      continue;
+    }
+    if (given === true) throw usageError(`the task's option ${name} needs a value`);
+    const list = typeof given === 'string' ? [given] : [...given];
+    if (list.length !== 1 && !option.repeatable && !option.list)
+      throw usageError(`the task's option ${name} takes one value`);
+    values.set(name, list);
+  }
+  return {
+    operands: [...request.operands],
     named,
     flag: (name) => flags.has(name),
     value: (name) => values.get(name)?.at(-1),

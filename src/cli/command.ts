@@ -2,7 +2,8 @@
 // what `help NAME` prints, its options (./command-options.ts), its exit codes as docs/commands.md
 // lists them, what it prints under --json (./json-output.ts), and what it does.
 
-import { parseCommandOptions, type GivenOptions, type OptionSpec } from './command-options.js';
+import type { TaskRequest } from '../task/task-request.js';
+import { givenFromRequest, parseCommandOptions, type GivenOptions, type OptionSpec } from './command-options.js';
 import type { CliContext } from './context.js';
 import type { JsonOutput } from './json-output.js';
 
@@ -25,6 +26,8 @@ export interface CommandSpec {
   readonly json: JsonOutput;
   /** Runs it on the words after its name (options anywhere among them). */
   run(cli: CliContext, args: readonly string[]): Promise<number>;
+  /** Runs it on an API task's typed request (docs/api.md#tasks): no word of it is parsed as an option. */
+  runRequest?(cli: CliContext, request: TaskRequest): Promise<number>;
 }
 
 /** A command as its file declares it: `run` gets the options its declaration parsed. */
@@ -34,7 +37,11 @@ export interface CommandDeclaration<O extends readonly OptionSpec[]> extends Omi
 }
 
 export function defineCommand<const O extends readonly OptionSpec[]>(declaration: CommandDeclaration<O>): CommandSpec {
-  return { ...declaration, run: (cli, args) => declaration.run(cli, parseCommandOptions(args, declaration)) };
+  return {
+    ...declaration,
+    run: (cli, args) => declaration.run(cli, parseCommandOptions(args, declaration)),
+    runRequest: (cli, request) => declaration.run(cli, givenFromRequest(request, declaration)),
+  };
 }
 
 export const USAGE_ERROR: ExitCode = {

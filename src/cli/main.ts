@@ -6,24 +6,27 @@ import { isSendenseError, usageError, type SendenseError } from '../errors.js';
 import { packageVersion } from '../node/package-root.js';
 import { tagChildrenOfThisProcess } from '../process/owner-tag.js';
 import { maskDeep, maskSecrets } from '../secrets/mask.js';
-import { isPlanPath, parseCommonArgs } from './args.js';
+import type { TaskRequest } from '../task/task-request.js';
+import { isPlanPath, parseCommonArgs, type ParsedArgs } from './args.js';
 import { COMMON_OPTIONS, commandHelp, commandHelpJson } from './command-help.js';
 import { COMMANDS, findCommand } from './commands.js';
 import type { CliContext } from './context.js';
 import { didYouMean } from './nearest-name.js';
 import { overviewJson, USAGE } from './overview.js';
+import { readTaskInput } from './task-input.js';
 
 const COMMAND_NAMES = COMMANDS.map((command) => command.name);
 
 export async function main(argv: readonly string[]): Promise<number> {
   ignoreClosedOutput();
-  stopWithParent();
   const context = {
     stdout: process.stdout,
     stderr: process.stderr,
   };
   try {
+    const request = await readTaskInput();
     const parsed = await parseCommonArgs(argv);
+    if (request !== undefined) return await runTaskRequest(parsed, request);
     if (parsed.version) {
       const version = packageVersion();
       // The Node.js it runs on too: a hub on an end-of-life line is one look away.
@@ -124,16 +127,22 @@ function ignoreClosedOutput(): void {
   for (const stream of [process.stdout, process.stderr]) stream.on('error', () => {});
 }
 
-// A command the API server started as a task (docs/api.md#tasks) holds the read end of a pipe
-// from it on stdin: when that server dies (kill -9 included) the pipe ends, and the command stops
-// as on SIGTERM (a run cleans up and exits 130), so no task outlives the server that owns it.
-function stopWithParent(): void {
-  if (process.env.SENDENSE_STOP_WITH_PARENT !== '1') return;
-  delete process.env.SENDENSE_STOP_WITH_PARENT;
-  const stop = () => process.kill(process.pid, 'SIGTERM');
-  process.stdin.on('end', stop);
-  process.stdin.on('error', stop);
-  process.stdin.resume();
-  // The pipe alone must not keep a finished command alive.
-  process.stdin.unref?.();
+// An API task (docs/api.md#tasks): the command line holds only the server's own common options;
+// the command and its options come typed from the request, none of it parsed as words.
+async function runTaskRequest(parsed: ParsedArgs, request: TaskRequest): Promise<number> {
+  if (parsed.command !== undefined || parsed.help || parsed.version)
+    throw usageError('a task takes its command from its request, not from the command line');
+  const entry = findCommand(request.command);
+  const command = entry === undefined ? undefined : await entry.load();
+  if (command?.runRequest === undefined) throw usageError(`'${request.command}' is not a command a task runs`);
+  const cli: CliContext = {
+    stdout: process.stdout,
+    stderr: process.stderr,
+    dbPath: parsed.dbPath,
+    hubConfig: parsed.hubConfig,
+    json: parsed.json,
+    quiet: parsed.quiet,
+  };
+  tagChildrenOfThisProcess(cli.dbPath);
+  return command.runRequest(cli, request);
 }

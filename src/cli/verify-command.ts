@@ -112,7 +112,7 @@ export const verifyCommand: CommandSpec = defineCommand({
     },
     {
       code: 2,
-      when: 'no damage found, but an encrypted repository holding backups to check was not verified: no key given opens it (a NOT VERIFIED line each; the other repositories were verified, and when none was left nothing was checked, marked or recorded); no such --backup; no backup recorded in --repository; or a usage error',
+      when: 'no damage found, but an encrypted repository holding backups to check was not verified: no key given opens it (a NOT VERIFIED line each; the other repositories were verified, and when none was left nothing was checked, marked or recorded); no such --backup; no backup of the --vm; no backup recorded in --repository; or a usage error',
     },
   ],
   json: JSON_OUTPUT,
@@ -129,6 +129,10 @@ async function runVerify(cli: CliContext, given: GivenOptions<typeof OPTIONS>): 
   return withExistingStore(cli, async (store) => {
     if (backup !== undefined && (await store.getBackup(backup)) === undefined) {
       throw new SendenseError(`no backup ${backup} in ${cli.dbPath} (see sendense-run backups)`, { exitCode: 2 });
+    }
+    const vm = given.value('--vm');
+    if (vm !== undefined && (await store.listBackups({ vm })).length === 0) {
+      throw new SendenseError(`no backup of VM ${vm} in ${cli.dbPath} (see sendense-run backups)`, { exitCode: 2 });
     }
     if (repository !== undefined) await requireRecordedRepository(store, repository, cli.dbPath);
     // Before the run is recorded: when every backup to check lies in an encrypted repository no key opens, nothing is read or changed.

@@ -9,7 +9,7 @@ import type { RouteCall, RouteDef } from '../route.js';
 import { chainsOf, listPoints } from './backup-routes.js';
 import { pointKey, requiredPath, sendArchive, sendFile } from './file-routes.js';
 import { planVm } from './plan-routes.js';
-import { refuseBusyVm, startTask } from './route-helpers.js';
+import { refuseBusyVm, startTask, taskRequest } from './route-helpers.js';
 
 const Mount = Type.Object({ mount_id: Type.String({ minLength: 1, maxLength: 200 }) });
 const PathQuery = Type.Object({
@@ -59,7 +59,7 @@ export const aliasRoutes: readonly RouteDef[] = [
         repository_id: Type.Optional(Type.String({ maxLength: 4096 })),
         backup_type: Type.Optional(Type.Union([Type.Literal('full'), Type.Literal('incremental')])),
       },
-      { additionalProperties: true },
+      { additionalProperties: false },
     ),
     startsTask: true,
     async handle(call) {
@@ -70,7 +70,7 @@ export const aliasRoutes: readonly RouteDef[] = [
       return startTask(call, {
         operation: 'run',
         title: `run plan ${plan.name}`,
-        args: ['run', plan.file],
+        request: taskRequest('run', [plan.file], {}),
         env: { SENDENSE_API_ACTOR: call.caller.token },
       });
     },
@@ -100,7 +100,7 @@ export const aliasRoutes: readonly RouteDef[] = [
     action: 'files-list',
     body: Type.Object(
       { backup_id: Type.String({ minLength: 1, maxLength: 200 }), disk: Type.Optional(Type.String({ maxLength: 64 })) },
-      { additionalProperties: true },
+      { additionalProperties: false },
     ),
     async handle(call) {
       const body = call.body as { backup_id: string; disk?: string };

@@ -7,7 +7,7 @@ import { ApiError } from '../api-error.js';
 import { captureCommand } from '../command-capture.js';
 import { JsonText, type RouteCall, type RouteDef } from '../route.js';
 import { planVm } from './plan-routes.js';
-import { pointById, refuseBusyVm, startTask } from './route-helpers.js';
+import { pointById, refuseBusyVm, startTask, taskRequest } from './route-helpers.js';
 
 const Id = Type.Object({ id: Type.String({ minLength: 1, maxLength: 200 }) });
 const Vm = Type.Object({ vm: Type.String({ minLength: 1, maxLength: 200 }) });
@@ -176,7 +176,7 @@ export const backupRoutes: readonly RouteDef[] = [
       return startTask(call, {
         operation: 'forget',
         title: `forget point ${point.id} of VM ${point.vm}${dryRun ? ' (dry-run)' : ''}`,
-        args: ['forget', point.vm, '--point', point.id, ...(dryRun ? ['--dry-run'] : [])],
+        request: taskRequest('forget', [point.vm], { '--point': point.id, '--dry-run': dryRun || undefined }),
       });
     },
   },
@@ -201,22 +201,23 @@ export const backupRoutes: readonly RouteDef[] = [
     async handle(call) {
       const body = (call.body ?? {}) as { vm?: string; backup?: string; repository?: string };
       if (body.backup !== undefined) await pointById(call, body.backup);
-      else
+      // A VM is a name to look up, never a word for the command: one with no points is a 404.
+      if (body.vm !== undefined) refuseUnknownVm(body.vm, await call.api.store.listBackups({ vm: body.vm }));
+      if (body.backup === undefined)
         call.target(
           [body.vm ? `VM ${body.vm}` : 'every point', body.repository ? `in ${body.repository}` : '']
             .filter(Boolean)
             .join(' '),
         );
-      const args = [
-        'verify',
-        ...(body.vm ? ['--vm', body.vm] : []),
-        ...(body.backup ? ['--backup', body.backup] : []),
-        ...(body.repository ? ['--repository', body.repository] : []),
-      ];
+      const request = taskRequest('verify', [], {
+        '--vm': body.vm,
+        '--backup': body.backup,
+        '--repository': body.repository,
+      });
       return startTask(call, {
         operation: 'verify',
         title: `verify ${body.backup ? `point ${body.backup}` : body.vm ? `VM ${body.vm}` : 'every point'}`,
-        args,
+        request,
       });
     },
   },

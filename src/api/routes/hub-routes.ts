@@ -13,7 +13,7 @@ import { captureCommand } from '../command-capture.js';
 import type { RouteCall, RouteDef } from '../route.js';
 import { listPoints } from './backup-routes.js';
 import { planVm } from './plan-routes.js';
-import { servedPlan, startTask, taskJson } from './route-helpers.js';
+import { servedPlan, startTask, taskJson, taskRequest } from './route-helpers.js';
 
 const Wait = Type.Object({ wait: Type.Optional(Type.Boolean()) });
 const Name = Type.Object({ name: Type.String({ minLength: 1, maxLength: 200 }) });
@@ -190,7 +190,7 @@ export const hubRoutes: readonly RouteDef[] = [
       return startTask(call, {
         operation: 'failover-test',
         title: `failover test of plan ${plan.name}`,
-        args: ['failover', plan.file, '--test', ...(point ? ['--point', point] : [])],
+        request: taskRequest('failover', [plan.file], { '--test': true, '--point': point }),
       });
     },
   },
@@ -214,13 +214,11 @@ export const hubRoutes: readonly RouteDef[] = [
       const plan = await servedPlan(call, call.params.name);
       refuseWithoutReplica(plan);
       const body = (call.body ?? {}) as { point?: string; force?: boolean };
-      const args = [
-        'failover',
-        plan.file,
-        ...(body.point ? ['--point', body.point] : []),
-        ...(body.force ? ['--force'] : []),
-      ];
-      return startTask(call, { operation: 'failover', title: `failover of plan ${plan.name}`, args });
+      const request = taskRequest('failover', [plan.file], {
+        '--point': body.point,
+        '--force': body.force === true || undefined,
+      });
+      return startTask(call, { operation: 'failover', title: `failover of plan ${plan.name}`, request });
     },
   },
   {
@@ -238,7 +236,7 @@ export const hubRoutes: readonly RouteDef[] = [
       return startTask(call, {
         operation: 'doctor',
         title: `doctor${dryRun ? ' --dry-run' : ''}`,
-        args: ['doctor', ...(dryRun ? ['--dry-run'] : [])],
+        request: taskRequest('doctor', [], { '--dry-run': dryRun || undefined }),
       });
     },
   },

@@ -8,7 +8,7 @@ import { ApiError } from '../api-error.js';
 import { roleAllows } from '../roles.js';
 import type { ServedPlan } from '../plan-set.js';
 import { REPLIED, type RouteCall, type RouteDef } from '../route.js';
-import { refuseBusyVm, servedPlan, startTask, taskJson } from './route-helpers.js';
+import { refuseBusyVm, servedPlan, startTask, taskJson, taskRequest } from './route-helpers.js';
 
 const Name = Type.Object({ name: Type.String({ minLength: 1, maxLength: 200 }) });
 const Id = Type.Object({ id: Type.String({ minLength: 1, maxLength: 200 }) });
@@ -88,7 +88,7 @@ async function runPlanTask(call: RouteCall, dryRun: boolean): Promise<unknown> {
   return startTask(call, {
     operation: dryRun ? 'dry-run' : 'run',
     title: `${dryRun ? 'dry-run of' : 'run'} plan ${plan.name}`,
-    args: ['run', plan.file, ...(dryRun ? ['--dry-run'] : [])],
+    request: taskRequest('run', [plan.file], { '--dry-run': dryRun || undefined }),
     env: dryRun ? {} : { SENDENSE_API_ACTOR: call.caller.token },
   });
 }
@@ -162,7 +162,11 @@ export const planRoutes: readonly RouteDef[] = [
     response: Task,
     async handle(call) {
       const plan = await servedPlan(call, call.params.name);
-      return startTask(call, { operation: 'prune', title: `prune plan ${plan.name}`, args: ['prune', plan.file] });
+      return startTask(call, {
+        operation: 'prune',
+        title: `prune plan ${plan.name}`,
+        request: taskRequest('prune', [plan.file], {}),
+      });
     },
   },
   {

@@ -9,6 +9,7 @@ import { ApiError } from '../api-error.js';
 import type { ServedPlan } from '../plan-set.js';
 import type { RouteCall } from '../route.js';
 import { REPLIED } from '../route.js';
+import type { TaskOptionValue, TaskRequest as TaskCommand } from '../../task/task-request.js';
 
 export async function servedPlan(
   call: RouteCall,
@@ -53,16 +54,26 @@ export function wantsWait(call: RouteCall): boolean {
   return wait === true || wait === 'true' || wait === '1';
 }
 
-export interface TaskRequest {
+/** A task's typed request: options left undefined are not given (docs/api.md#tasks). */
+export function taskRequest(
+  command: string,
+  operands: readonly string[],
+  options: Readonly<Record<string, TaskOptionValue | undefined>>,
+): TaskCommand {
+  const given = Object.entries(options).filter((entry): entry is [string, TaskOptionValue] => entry[1] !== undefined);
+  return { command, operands, options: Object.fromEntries(given) };
+}
+
+export interface TaskStartRequest {
   readonly operation: string;
   readonly title: string;
-  readonly args: readonly string[];
+  readonly request: TaskCommand;
   readonly env?: Readonly<Record<string, string>>;
 }
 
 // 202 and the task (Location: its URL); with ?wait=true, 200 and the task once it has ended, or
 // the refusal it ended with (a busy VM: 409).
-export async function startTask(call: RouteCall, request: TaskRequest): Promise<unknown> {
+export async function startTask(call: RouteCall, request: TaskStartRequest): Promise<unknown> {
   const task = await call.api.tasks.start({ ...request, token: call.caller.token }, request.env);
   call.startedTask(task.id);
   call.reply.header('location', `/api/v1/tasks/${task.id}`);
