@@ -251,6 +251,7 @@ export interface StoreDatabase {
   api_tokens: ApiTokensTable;
   api_audit: ApiAuditTable;
   api_tasks: ApiTasksTable;
+  repository_numbers: RepositoryNumbersTable;
   checkpoint_domains: CheckpointDomainsTable;
   retired_chains: RetiredChainsTable;
 }
@@ -276,6 +277,13 @@ export interface ApiAuditTable {
   status: number;
   outcome: string;
   task_id: string | null;
+}
+
+/** A repository's number, for the old system's repository_id (020-repository-numbers). */
+export interface RepositoryNumbersTable {
+  number: number;
+  path: string;
+  first_seen_at: string;
 }
 
 /** A task of the API (016-api): a run or long operation it started, as it stands. */

@@ -3,6 +3,7 @@
 
 import type { Kysely } from 'kysely';
 import { apiRecords } from './api-records.js';
+import { repositoryNumbers } from './repository-numbers.js';
 import * as backups from './backups.js';
 import * as checkpointRecords from './checkpoint-records.js';
 import { dialectOf } from './dialect.js';
@@ -87,6 +88,7 @@ export function sqlStore(db: Kysely<StoreDatabase>, { self, beforeClose, fenced 
     unlockVm: (vm, runId) => vmLocks.unlockVm(db, vm, runId),
     listVmLocks: () => vmLocks.listVmLocks(db),
     api: apiRecords(db),
+    repositories: repositoryNumbers(db),
 
     leasePorts: (request) => leases.leasePorts(db, self, request),
     leasablePorts: (request) => leases.leasablePorts(db, self, request),

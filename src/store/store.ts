@@ -2,6 +2,7 @@
 // kysely serves SQLite and PostgreSQL; dialect.ts holds what differs.
 
 import type { ApiRecords } from './api-records.js';
+import type { RepositoryNumbers } from './repository-numbers.js';
 import type { DiskKey } from '../plan/types.js';
 import type { NewFileMount } from './file-mounts.js';
 import type {
@@ -279,6 +280,8 @@ export interface Store {
 
   /** The HTTP API's tokens, audit record and tasks (docs/api.md). */
   readonly api: ApiRecords;
+  /** Each repository's number, for the old system's repository_id (docs/api.md#old-system-routes). */
+  readonly repositories: RepositoryNumbers;
 
   // port leases
   leasePorts(request: LeaseRequest): Promise<LeaseResult>;

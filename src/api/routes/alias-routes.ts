@@ -9,6 +9,7 @@ import type { RouteCall, RouteDef } from '../route.js';
 import { chainsOf, listPoints } from './backup-routes.js';
 import { pointKey, requiredPath, sendArchive, sendFile } from './file-routes.js';
 import { planVm } from './plan-routes.js';
+import { repositoryById, planRepository } from './repository-routes.js';
 import { refuseBusyVm, startTask, taskRequest } from './route-helpers.js';
 
 const Mount = Type.Object({ mount_id: Type.String({ minLength: 1, maxLength: 200 }) });
@@ -17,10 +18,11 @@ const PathQuery = Type.Object({
   disk: Type.Optional(Type.String({ maxLength: 64 })),
 });
 
-// The served backup plan of that VM (and repository): a plan that reads the VM's source into a
-// repository. backup_type is taken but the plan decides (an incremental plan takes a full when its
-// chain needs one); with several, the first by name.
-async function backupPlanFor(call: RouteCall, vm: string, repository: string | undefined) {
+// The served backup plan of that VM (and repository: its number, path or folder name, see
+// GET /api/v1/repositories): a plan that reads the VM's source into a repository. backup_type is
+// taken but the plan decides (an incremental plan takes a full when its chain needs one); with
+// several, the first by name.
+async function backupPlanFor(call: RouteCall, vm: string, repositoryId: string | undefined) {
   const plans = (await call.api.plans.all()).filter(
     (plan) =>
       plan.valid &&
@@ -28,15 +30,12 @@ async function backupPlanFor(call: RouteCall, vm: string, repository: string | u
       kindOf(plan.plan!).readsSource &&
       kindOf(plan.plan!).pointsOn === 'repository',
   );
-  const inRepository = plans.filter((plan) => {
-    if (repository === undefined) return true;
-    const path = (plan.plan as { repository?: { path?: string } } | undefined)?.repository?.path ?? '';
-    return path === repository || path.split('/').filter(Boolean).at(-1) === repository;
-  });
+  const repository = repositoryId === undefined ? undefined : await repositoryById(call, repositoryId);
+  const inRepository = plans.filter((plan) => repository === undefined || planRepository(plan) === repository.path);
   if (inRepository.length === 0)
     throw new ApiError(
       'not-found',
-      `no served backup plan of VM ${vm}${repository ? ` into repository ${repository}` : ''} (the API runs plans; see GET /api/v1/plans)`,
+      `no served backup plan of VM ${vm}${repository ? ` into repository ${repository.id} (${repository.path})` : ''} (the API runs plans; see GET /api/v1/plans)`,
       'vm_name',
     );
   return inRepository[0];
@@ -49,7 +48,7 @@ export const aliasRoutes: readonly RouteDef[] = [
     role: 'operator',
     tag: 'old-system',
     summary:
-      'Old system: start a backup of vm_name (into repository_id, a repository path or its last folder name). Runs the served backup plan of that VM: as POST /api/v1/plans/{name}/run',
+      'Old system: start a backup of vm_name (into repository_id: its number as GET /api/v1/repositories lists it, its path or its folder name). Runs the served backup plan of that VM: as POST /api/v1/plans/{name}/run',
     aliasOf: 'POST /api/v1/plans/{name}/run',
     action: 'run',
     querystring: Type.Object({ wait: Type.Optional(Type.Boolean()) }),

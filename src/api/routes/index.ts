@@ -8,10 +8,12 @@ import { backupRoutes } from './backup-routes.js';
 import { fileRoutes } from './file-routes.js';
 import { hubRoutes } from './hub-routes.js';
 import { planRoutes } from './plan-routes.js';
+import { repositoryRoutes } from './repository-routes.js';
 
 export const ROUTES: readonly RouteDef[] = [
   ...planRoutes,
   ...backupRoutes,
+  ...repositoryRoutes,
   ...fileRoutes,
   ...hubRoutes,
   ...adminRoutes,
