@@ -1,8 +1,19 @@
 // A task's events (docs/json-events.md: the lines `--json` prints) folded into what the task view
-// shows: the steps as the terminal lists them, each disk's progress with its speed and ETA, the
-// notes and warnings, and the end. Pure, so a reload that replays the stream shows the same.
+// shows. A run's own events go through the one fold the terminal uses too (src/engine/run-fold.ts):
+// the steps as the terminal lists them, each disk's progress with its speed and ETA, the notes and
+// warnings. What else a task prints (a dry run's plan, a failover's lines, verify's disks, an
+// error) is added here. Pure, so a reload that replays the stream shows the same.
 
-export type StepState = 'waiting' | 'running' | 'done' | 'skipped' | 'failed';
+import {
+  EMPTY_RUN,
+  foldRunEvent,
+  isFoldEvent,
+  type FoldedDisk,
+  type RunFold,
+  type StepState,
+} from '../../src/engine/run-fold.js';
+
+export type { StepState };
 
 export interface StepView {
   readonly name: string;
@@ -11,16 +22,7 @@ export interface StepView {
   readonly text: string;
 }
 
-export interface DiskView {
-  readonly key: number;
-  readonly bytesDone: number;
-  readonly bytesToDo: number;
-  readonly bytesPerSecond: number | null;
-  readonly etaSeconds: number | null;
-  /** The first sample, for the speed. */
-  readonly firstAt: number;
-  readonly firstDone: number;
-}
+export type DiskView = FoldedDisk;
 
 export interface LogLine {
   readonly level: 'info' | 'warning' | 'error';
@@ -28,6 +30,8 @@ export interface LogLine {
 }
 
 export interface TaskView {
+  /** The run's events folded as the terminal folds them. */
+  readonly run: RunFold;
   readonly kind?: string;
   readonly runId?: string;
   readonly steps: readonly StepView[];
@@ -42,99 +46,29 @@ export interface TaskView {
   };
 }
 
-export const EMPTY: TaskView = { steps: [], disks: [], log: [] };
+export const EMPTY: TaskView = { run: EMPTY_RUN, steps: [], disks: [], log: [] };
 
 type Event = Record<string, unknown> & { readonly type?: string };
 
-function setStep(view: TaskView, name: string, state: StepState, text: string): TaskView {
-  const known = view.steps.some((step) => step.name === name);
-  const steps = known
-    ? view.steps.map((step) => (step.name === name ? { name, state, text } : step))
-    : [...view.steps, { name, state, text }];
-  return { ...view, steps };
-}
-
-function notReached(view: TaskView, keepCleanup: boolean): TaskView {
-  return {
-    ...view,
-    steps: view.steps.map((step) =>
-      step.state === 'waiting' || (step.state === 'running' && !keepCleanup)
-        ? keepCleanup && step.name === 'cleanup'
-          ? step
-          : { ...step, state: 'skipped', text: `${step.name}: not reached` }
-        : step,
-    ),
-  };
-}
-
 export function foldEvent(view: TaskView, event: Event): TaskView {
   const at = typeof event.time === 'string' ? Date.parse(event.time) : Date.now();
+  if (isFoldEvent(event)) {
+    const run = foldRunEvent(view.run, event, at);
+    const said = run.log.slice(view.run.log.length).map((line) => ({ level: line.level, text: line.text }));
+    return {
+      ...view,
+      run,
+      kind: run.kind,
+      runId: run.runId,
+      steps: run.steps.map((step) => ({ name: step.name, state: step.state, text: step.title })),
+      disks: run.disks,
+      log: said.length === 0 ? view.log : [...view.log, ...said],
+      ...(event.type === 'run-end' ? { end: { status: event.status, text: endText(event) } } : {}),
+    };
+  }
   switch (event.type) {
-    case 'run-start':
-      return {
-        ...view,
-        kind: String(event.kind),
-        runId: String(event.runId),
-        steps: (event.steps as string[]).map((name) => ({ name, state: 'waiting', text: name })),
-      };
-    case 'step-start':
-      return setStep(view, String(event.step), 'running', `${String(event.step)}: ${String(event.title)}`);
-    case 'step-done':
-      return setStep(
-        view,
-        String(event.step),
-        'done',
-        event.summary ? `${String(event.step)}: ${String(event.summary)}` : String(event.step),
-      );
-    case 'step-skip':
-      return setStep(view, String(event.step), 'skipped', `${String(event.step)}: ${String(event.reason)}`);
-    case 'step-fail': {
-      const failed = setStep(
-        view,
-        String(event.step),
-        'failed',
-        `${String(event.step)}: ${event.interrupted ? 'interrupted' : 'failed'}`,
-      );
-      return notReached(failed, true);
-    }
-    case 'progress':
-      return {
-        ...view,
-        disks: progress(view.disks, Number(event.disk), Number(event.bytesDone), Number(event.bytesToDo), at),
-      };
-    case 'info':
-      return { ...view, log: [...view.log, { level: 'info', text: String(event.message) }] };
-    case 'warning':
-      return { ...view, log: [...view.log, { level: 'warning', text: `warning: ${String(event.message)}` }] };
     case 'error':
       return { ...view, log: [...view.log, { level: 'error', text: String(event.message) }] };
-    case 'queued':
-      return {
-        ...view,
-        log: [
-          ...view.log,
-          {
-            level: 'info',
-            text: `waiting for the hub's disk slots: ${String(event.ahead)} run(s) ahead, ${String(event.held)}/${String(event.limit)} slots in use`,
-          },
-        ],
-      };
-    case 'slots':
-      return {
-        ...view,
-        log: [
-          ...view.log,
-          {
-            level: 'info',
-            text: `disk slots: ${String(event.granted)} of ${String(event.wanted)} wanted (hub ${String(event.held)}/${String(event.limit)})`,
-          },
-        ],
-      };
-    case 'run-end': {
-      const status = String(event.status);
-      const text = `${status} in ${Number(event.seconds).toFixed(1)} s${event.backupId ? `, point ${String(event.backupId)}` : ''}${event.error ? `: ${String(event.error)}` : ''}`;
-      return { ...notReached(view, false), end: { status, text } };
-    }
     case 'failed-over':
     case 'test-running':
     case 'test-ended':
@@ -191,22 +125,7 @@ function lineText(event: Event): string {
   return `${String(type)}: ${JSON.stringify(rest)}`;
 }
 
-function progress(
-  disks: readonly DiskView[],
-  key: number,
-  bytesDone: number,
-  bytesToDo: number,
-  at: number,
-): DiskView[] {
-  const before = disks.find((disk) => disk.key === key);
-  const firstAt = before?.firstAt ?? at;
-  const firstDone = before?.firstDone ?? bytesDone;
-  const seconds = (at - firstAt) / 1000;
-  const bytesPerSecond = seconds > 0 ? (bytesDone - firstDone) / seconds : null;
-  const etaSeconds =
-    bytesPerSecond && bytesPerSecond > 0 ? (bytesToDo - bytesDone) / bytesPerSecond : bytesDone >= bytesToDo ? 0 : null;
-  const next: DiskView = { key, bytesDone, bytesToDo, bytesPerSecond, etaSeconds, firstAt, firstDone };
-  return before
-    ? disks.map((disk) => (disk.key === key ? next : disk))
-    : [...disks, next].sort((a, b) => a.key - b.key);
+// "succeeded in 0.9 s, point P" or the error the run ended with.
+function endText(event: Extract<RunFold['end'], object>): string {
+  return `${event.status} in ${Number(event.seconds).toFixed(1)} s${event.backupId ? `, point ${event.backupId}` : ''}${event.error ? `: ${event.error}` : ''}`;
 }

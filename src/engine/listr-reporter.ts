@@ -8,19 +8,21 @@
 
 import { Listr, type ListrDefaultRenderer, type ListrSimpleRenderer, type ListrTaskWrapper } from 'listr2';
 import type { Output } from './output.js';
-import { slotEventText } from '../hub/disk-queue.js';
 import { ProgressFacts } from './progress-facts.js';
 import { runEndLine } from './run-end-text.js';
+import { EMPTY_RUN, foldedStep, foldRunEvent, type RunFold, type StepState } from './run-fold.js';
 import type { RunEvent, RunReporter } from './run-events.js';
 
 type Task = ListrTaskWrapper<unknown, ListrDefaultRenderer, ListrSimpleRenderer>;
 
+// A step as listr2 shows it: its state and line come from the fold (./run-fold.ts), the rest is
+// listr2's own (its task while it runs, and the promise that lets it finish).
 interface StepView {
   readonly name: string;
   title: string;
-  state: 'waiting' | 'running' | 'done' | 'skipped' | 'failed';
-  reason?: string;
-  lines: string[];
+  state: StepState;
+  /** Said to the person at the terminal under this step (Ctrl+C received): not a run event. */
+  notices: string[];
   task?: Task;
   settle: () => void;
 }
@@ -29,7 +31,7 @@ export function createListrReporter(cli: Pick<Output, 'stdout' | 'stderr'>): Run
   const views = new Map<string, StepView>();
   const progress = new ProgressFacts();
   const outside: string[] = [];
-  let current: string | undefined;
+  let fold: RunFold = EMPTY_RUN;
   let listr: Promise<unknown> | undefined;
   let ended: Promise<void> = Promise.resolve();
   // A signal's notice while a step runs: said on the step it interrupts, above the cleanup (never after it).
@@ -38,8 +40,9 @@ export function createListrReporter(cli: Pick<Output, 'stdout' | 'stderr'>): Run
   const show = (view: StepView) => {
     if (!view.task) return;
     view.task.title = view.title;
+    const said = [...(foldedStep(fold, view.name)?.notes ?? []), ...view.notices];
     const lines =
-      view.state === 'running' ? [...view.lines.slice(-3), ...(view.name === current ? progress.lines() : [])] : [];
+      view.state === 'running' ? [...said.slice(-3), ...(view.name === fold.current ? progress.lines() : [])] : [];
     view.task.output = lines.join('\n');
   };
 
@@ -74,83 +77,72 @@ export function createListrReporter(cli: Pick<Output, 'stdout' | 'stderr'>): Run
     else outside.push(text);
   };
 
-  const settle = (step: string, state: StepView['state'], title: string) => {
-    const view = views.get(step);
-    if (!view) return;
-    view.state = state;
-    view.title = title;
-    show(view);
-    view.settle();
+  // Each step's view brought to what the fold says; a step that has ended lets listr2 go on.
+  const sync = (titles: Readonly<Record<string, string>> = {}) => {
+    for (const step of fold.steps) {
+      const view = views.get(step.name);
+      const title = titles[step.name] ?? step.title;
+      if (view === undefined || (view.state === step.state && view.title === title)) continue;
+      view.state = step.state;
+      view.title = title;
+      show(view);
+      if (step.state !== 'running' && step.state !== 'waiting') view.settle();
+    }
   };
 
-  let kind: string | undefined;
   return {
     emit(event: RunEvent) {
+      fold = foldRunEvent(fold, event, Date.now());
       switch (event.type) {
         case 'run-start':
-          kind = event.kind;
-          for (const name of event.steps)
-            views.set(name, { name, title: name, state: 'waiting', lines: [], settle: () => {} });
+          for (const step of fold.steps)
+            views.set(step.name, {
+              name: step.name,
+              title: step.title,
+              state: 'waiting',
+              notices: [],
+              settle: () => {},
+            });
           break;
-        case 'step-start': {
+        case 'step-start':
           if (listr === undefined) start();
-          current = event.step;
           progress.reset();
-          const view = views.get(event.step);
-          if (!view) break;
-          view.state = 'running';
-          view.title = `${event.step}: ${event.title}`;
-          show(view);
+          sync();
           break;
-        }
         case 'step-done':
-          settle(event.step, 'done', event.summary ? `${event.step}: ${event.summary}` : event.step);
-          break;
         case 'step-skip':
-          settle(event.step, 'skipped', `${event.step}: ${event.reason}`);
+          sync();
           break;
         case 'step-fail': {
           const why = interruption === undefined ? '' : ` (${interruption.replace(/^sendense-run: /, '')})`;
           if (event.interrupted) interruption = undefined;
-          settle(event.step, 'failed', `${event.step}: ${event.interrupted ? `interrupted${why}` : 'failed'}`);
-          // The run goes straight to cleanup: the steps between are not reached (listr2 must not
-          // wait on them, or cleanup would only show once it is over).
-          for (const view of views.values()) {
-            if (view.state === 'waiting' && view.name !== 'cleanup')
-              settle(view.name, 'skipped', `${view.name}: not reached`);
-          }
+          sync(event.interrupted ? { [event.step]: `${event.step}: interrupted${why}` } : {});
           break;
         }
         case 'progress': {
           progress.update(event);
-          const view = current ? views.get(current) : undefined;
+          const view = fold.current ? views.get(fold.current) : undefined;
           if (view) show(view);
           break;
         }
         case 'queued':
         case 'slots':
-          say(slotEventText(event));
+          say(fold.log.at(-1)!.text);
           break;
         case 'info':
         case 'warning': {
-          const text = event.type === 'warning' ? `warning: ${event.message}` : event.message;
-          const view = event.step === 'hooks' ? undefined : views.get(event.step ?? current ?? '');
-          if (view?.state === 'running') {
-            view.lines.push(text);
-            show(view);
-          }
-          if (event.type === 'warning' || view?.state !== 'running') say(text);
+          const line = fold.log.at(-1)!;
+          const view = line.step === undefined ? undefined : views.get(line.step);
+          if (view) show(view);
+          if (event.type === 'warning' || view === undefined) say(line.text);
           break;
         }
         case 'run-end': {
           // A step that finished in spite of the signal: the notice goes first after the steps.
           if (interruption !== undefined) outside.unshift(interruption);
-          for (const view of views.values()) {
-            if (view.state === 'waiting' || view.state === 'running')
-              settle(view.name, 'skipped', `${view.name}: not reached`);
-          }
+          sync();
           const error = event.error ? `: ${event.error}` : '';
-          const summary = `${runEndLine(kind, event)}${error}`;
+          const summary = `${runEndLine(fold.kind, event)}${error}`;
           ended = (listr ?? Promise.resolve()).then(() => {
             for (const text of outside) cli.stdout.write(`${text}\n`);
             (event.status === 'succeeded' ? cli.stdout : cli.stderr).write(`${summary}\n`);
@@ -162,9 +154,9 @@ export function createListrReporter(cli: Pick<Output, 'stdout' | 'stderr'>): Run
     // Under the running step at once (listr2 holds back other writes until it finishes), and again
     // in the title of the step it interrupts, or with the lines printed after the steps.
     notice(text: string) {
-      const view = current ? views.get(current) : undefined;
+      const view = fold.current ? views.get(fold.current) : undefined;
       if (listr !== undefined && view?.state === 'running') {
-        view.lines.push(text);
+        view.notices.push(text);
         show(view);
       }
       if (listr === undefined) cli.stderr.write(`${text}\n`);

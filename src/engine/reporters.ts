@@ -1,7 +1,7 @@
 // The three views of a run: JSON lines (--json), plain lines (not a terminal), listr2 (a terminal).
 
 import type { Output } from './output.js';
-import { slotEventText } from '../hub/disk-queue.js';
+import { slotEventText } from './slot-text.js';
 import { ProgressFacts } from './progress-facts.js';
 import type { RunEvent, RunReporter } from './run-events.js';
 import { runEndLine } from './run-end-text.js';

@@ -3,8 +3,7 @@
 // free, and gives them back when the run ends. A cancel while waiting leaves the queue at once.
 
 import { EventEmitter } from 'node:events';
-import { plural } from '../format/plural.js';
-import type { RunEvent, RunReporter } from '../engine/run-events.js';
+import type { RunReporter } from '../engine/run-events.js';
 import type { Store } from '../store/index.js';
 import { slotsWanted } from './disk-budget.js';
 import type { HubConfig } from './hub-config.js';
@@ -101,16 +100,4 @@ function nextTry(signal: AbortSignal): Promise<void> {
     released.once('released', done);
     signal.addEventListener('abort', done, { once: true });
   });
-}
-
-// The human line for a queue event (plain and terminal views).
-export function slotEventText(event: Extract<RunEvent, { type: 'queued' | 'slots' }>): string {
-  if (event.type === 'queued') {
-    const line = event.ahead === 0 ? 'first in line' : `${event.ahead} run(s) ahead`;
-    return `queued: ${line}, ${event.held}/${event.limit} disk slots of the hub in use`;
-  }
-  const waited = event.queuedSeconds >= 0.5 ? ` after ${event.queuedSeconds.toFixed(1)} s in the queue` : '';
-  // Slots are shares of the hub's memory: one disk at full speed may want several (hub/disk-budget.ts).
-  const why = event.wanted > event.disks ? ', the memory of a disk at full speed' : '';
-  return `disk slots: ${event.granted} of ${event.wanted} wanted for ${plural(event.disks, 'disk')}${why}${waited} (hub ${event.held}/${event.limit})`;
 }
