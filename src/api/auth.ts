@@ -1,16 +1,17 @@
 // Who is asking (docs/api.md#tokens-and-roles): `Authorization: Bearer SECRET`, or a browser
 // session made by logging in with a token (an HttpOnly, Secure, SameSite=Strict cookie, plus a
 // CSRF token every state-changing request must carry in X-CSRF-Token). A session holds no right
-// of its own: each request looks its token up again, so a removed or expired token ends it. Failed
-// logins are limited per client address (the right secret too waits out the window); bearer
-// requests are not (a 256-bit secret cannot be guessed, and another user on the same address
-// could otherwise lock every script out).
+// of its own: each request looks its token up again, so a removed or expired token ends it. A
+// token holds at most SESSIONS_PER_TOKEN sessions and the hub SESSIONS_PER_HUB (the oldest ends).
+// The right secret always logs in at once; only failures are slowed (./login-failures.ts). Bearer
+// requests are not limited (a 256-bit secret cannot be guessed).
 
 import { randomBytes, timingSafeEqual } from 'node:crypto';
 import type { Store } from '../store/index.js';
 import type { ApiToken } from '../store/api-records.js';
 import { ApiError } from './api-error.js';
 import { isRole, type Role } from './roles.js';
+import { LoginFailures } from './login-failures.js';
 import { secretHash } from './token-secret.js';
 
 export const SESSION_COOKIE = 'sendense_session';
@@ -38,19 +39,21 @@ export interface AuthRequest {
 
 const SESSION_IDLE_MS = 60 * 60_000;
 const SESSION_MAX_MS = 12 * 60 * 60_000;
-// Failed attempts per address: at most FAILURES in FAILURE_WINDOW_MS, then 429 until the window passes.
-const FAILURES = 10;
-const FAILURE_WINDOW_MS = 10 * 60_000;
+// Live sessions a token may hold, and the hub: a login past either ends the oldest.
+export const SESSIONS_PER_TOKEN = 20;
+export const SESSIONS_PER_HUB = 200;
 const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
 export class Authenticator {
   private readonly sessions = new Map<string, Session>();
-  private readonly failures = new Map<string, number[]>();
+  private readonly failures: LoginFailures;
 
   constructor(
     private readonly store: Store,
     private readonly now: () => number = Date.now,
-  ) {}
+  ) {
+    this.failures = new LoginFailures(now);
+  }
 
   /** The caller, or 401 (no, wrong, expired or removed token), 403 (a session request without its CSRF token), 429. */
   async caller(request: AuthRequest): Promise<Caller> {
@@ -93,16 +96,26 @@ export class Authenticator {
     secret: string,
     address: string,
   ): Promise<{ readonly sessionId: string; readonly csrf: string; readonly token: ApiToken }> {
-    this.checkNotLimited(address);
+    // The secret first: the right one logs in whatever failures came before it.
     const hash = secretHash(secret);
     const token = await this.tokenBySecretHash(hash);
-    if (token === undefined) throw this.failed(address, 'no such token, or it expired or was removed');
+    if (token === undefined) throw await this.failures.refuse(address);
     this.sweep();
+    this.makeRoom(hash);
     const sessionId = randomBytes(32).toString('base64url');
     const csrf = randomBytes(32).toString('base64url');
     const now = this.now();
     this.sessions.set(sessionId, { hash, csrf, created: now, lastSeen: now });
     return { sessionId, csrf, token };
+  }
+
+  // Ends the oldest sessions of this token, and of the hub, so the new one fits under both caps.
+  private makeRoom(hash: string): void {
+    const ofToken = [...this.sessions].filter(([, session]) => session.hash === hash);
+    for (const [id] of ofToken.slice(0, Math.max(0, ofToken.length - SESSIONS_PER_TOKEN + 1))) this.sessions.delete(id);
+    const oldestFirst = [...this.sessions].sort(([, a], [, b]) => a.lastSeen - b.lastSeen);
+    for (const [id] of oldestFirst.slice(0, Math.max(0, oldestFirst.length - SESSIONS_PER_HUB + 1)))
+      this.sessions.delete(id);
   }
 
   /** The session's CSRF token (a reloaded console asks for it again), or undefined. */
@@ -123,32 +136,10 @@ export class Authenticator {
     return token;
   }
 
-  private checkNotLimited(address: string): void {
-    const recent = this.recentFailures(address);
-    if (recent.length >= FAILURES) {
-      const retry = Math.ceil((recent[0] + FAILURE_WINDOW_MS - this.now()) / 1000);
-      throw new ApiError('too-many-requests', `too many failed attempts from ${address}: try again in ${retry} s`);
-    }
-  }
-
-  private failed(address: string, message: string): ApiError {
-    const recent = this.recentFailures(address);
-    recent.push(this.now());
-    this.failures.set(address, recent);
-    return new ApiError('unauthorized', message);
-  }
-
-  private recentFailures(address: string): number[] {
-    const since = this.now() - FAILURE_WINDOW_MS;
-    return (this.failures.get(address) ?? []).filter((at) => at > since);
-  }
-
   private sweep(): void {
     const now = this.now();
     for (const [id, session] of this.sessions)
       if (now - session.lastSeen > SESSION_IDLE_MS || now - session.created > SESSION_MAX_MS) this.sessions.delete(id);
-    for (const [address, times] of this.failures)
-      if (times.every((at) => at <= now - FAILURE_WINDOW_MS)) this.failures.delete(address);
   }
 }
 

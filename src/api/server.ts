@@ -11,8 +11,10 @@ import { ApiError } from './api-error.js';
 import { clearedSessionCookie, sessionCookie, type Authenticator, type Caller } from './auth.js';
 import { JsonText, REPLIED, type ApiContext, type RouteCall, type RouteDef } from './route.js';
 import { ROLES, roleAllows, type Role } from './roles.js';
+import { requestedTarget } from './requested-target.js';
 import { ROUTES } from './routes/index.js';
 import { strictSchemas } from './strict-schema.js';
+import { UnauthenticatedRefusals } from './unauthenticated-refusals.js';
 
 export interface ApiServerOptions {
   readonly tls?: { readonly cert: Buffer; readonly key: Buffer };
@@ -104,11 +106,16 @@ export async function buildApiServer(api: ApiContext, options: ApiServerOptions)
   });
 
   // Who asks, before anything else is read of the request: 401/403 come before a 400.
+  const unauthenticated = new UnauthenticatedRefusals({
+    add: (entry) => audit(api, entry),
+    setOutcome: (id, outcome) => api.store.api.setAuditOutcome(id, maskSecrets(outcome)).catch(() => {}),
+  });
   app.addHook('onRequest', async (request) => {
     const route = (request.routeOptions.config as RouteConfig | undefined)?.route;
     if (route === undefined) return;
+    let caller: Caller | undefined;
     try {
-      const caller = await options.auth.caller({
+      caller = await options.auth.caller({
         method: request.method,
         headers: request.headers,
         address: request.ip,
@@ -122,15 +129,17 @@ export async function buildApiServer(api: ApiContext, options: ApiServerOptions)
       request.caller = caller;
     } catch (error) {
       if (route.action && error instanceof ApiError) {
-        await audit(api, {
-          token: request.caller?.token ?? null,
+        const entry = {
+          token: caller?.token ?? null,
           address: request.ip,
           action: route.action,
-          target: null,
+          target: requestedTarget(route.url, request.params, request.query),
           status: error.status,
           outcome: error.message,
           taskId: null,
-        });
+        };
+        // A flood without a token must not push real entries out of view.
+        await (error.status === 401 ? unauthenticated.record(entry) : audit(api, entry));
       }
       throw error;
     }
@@ -273,11 +282,19 @@ const ERROR_SCHEMA = Type.Object(
   { description: 'one error: docs/api.md#errors' },
 );
 
-async function audit(api: ApiContext, entry: Parameters<ApiContext['store']['api']['addAudit']>[0]): Promise<void> {
+async function audit(
+  api: ApiContext,
+  entry: Parameters<ApiContext['store']['api']['addAudit']>[0],
+): Promise<string | undefined> {
   try {
-    await api.store.api.addAudit({ ...entry, outcome: maskSecrets(entry.outcome) });
+    return await api.store.api.addAudit({
+      ...entry,
+      target: entry.target === null ? null : maskSecrets(entry.target),
+      outcome: maskSecrets(entry.outcome),
+    });
   } catch {
     // The record is best effort: a failed write must not turn a done action into an error.
+    return undefined;
   }
 }
 
@@ -339,7 +356,7 @@ function sendError(
 ): FastifyReply {
   const known = asApiError(error, (request.routeOptions?.config as RouteConfig | undefined)?.route);
   if (known) {
-    if (known.status === 429) void reply.header('retry-after', '60');
+    if (known.status === 429) void reply.header('retry-after', '1');
     return reply.code(reply.statusCode === 416 ? 416 : known.status).send(known.body());
   }
   log(

@@ -9,6 +9,7 @@ import { isRole, ROLES, type Role } from './roles.js';
 import { newTokenSecret, secretHash } from './token-secret.js';
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
+const LAST_EXPIRY = Date.UTC(10000, 0, 1);
 const UNITS: Readonly<Record<string, number>> = { h: 3600_000, d: 86_400_000, w: 7 * 86_400_000, y: 365 * 86_400_000 };
 
 /** 90d, 12h, 4w, 1y → milliseconds; undefined when it is not such a duration. */
@@ -39,7 +40,15 @@ export async function addToken(
         `expires must be a duration like 90d, 12h, 4w or 1y (got '${request.expires}')`,
         'expires',
       );
-    expiresAt = new Date(now + lifetime).toISOString();
+    // Past the year 9999 a date has no ISO form (and no meaning here): a usage error, not a crash.
+    const end = new Date(now + lifetime);
+    if (!(end.getTime() < LAST_EXPIRY))
+      throw new ApiError(
+        'bad-request',
+        `expires ${request.expires} ends after the year 9999: give a shorter lifetime, or none (a token without one never expires)`,
+        'expires',
+      );
+    expiresAt = end.toISOString();
   }
   if ((await store.api.listTokens()).some((token) => token.name === request.name))
     throw new ApiError('conflict', `a token named ${request.name} exists already (remove it first)`, 'name');

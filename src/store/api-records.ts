@@ -55,7 +55,10 @@ export interface ApiRecords {
   removeToken(name: string): Promise<boolean>;
   /** The token whose secret has this hash, and its last use noted; undefined if none. */
   tokenByHash(secretHash: string): Promise<ApiToken | undefined>;
-  addAudit(entry: Omit<ApiAuditEntry, 'id' | 'at'>): Promise<void>;
+  /** The new entry's id. */
+  addAudit(entry: Omit<ApiAuditEntry, 'id' | 'at'>): Promise<string>;
+  /** A new outcome for an entry (a tally of refusals folded into one entry). */
+  setAuditOutcome(id: string, outcome: string): Promise<void>;
   /** Newest first. */
   listAudit(filter?: { readonly limit?: number; readonly token?: string }): Promise<readonly ApiAuditEntry[]>;
   saveTask(task: ApiTask): Promise<void>;
@@ -138,10 +141,11 @@ export function apiRecords(db: Db): ApiRecords {
       return token(row);
     },
     async addAudit(entry) {
+      const id = newId();
       await db
         .insertInto('api_audit')
         .values({
-          id: newId(),
+          id,
           at: nowIso(),
           token: entry.token,
           address: entry.address,
@@ -152,6 +156,10 @@ export function apiRecords(db: Db): ApiRecords {
           task_id: entry.taskId,
         })
         .execute();
+      return id;
+    },
+    async setAuditOutcome(id, outcome) {
+      await db.updateTable('api_audit').set({ outcome }).where('id', '=', id).execute();
     },
     async listAudit(filter = {}) {
       let query = db.selectFrom('api_audit').selectAll().orderBy('at', 'desc').orderBy('id', 'desc');

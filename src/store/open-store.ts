@@ -1,7 +1,7 @@
 // Open the state (a SQLite file, created if needed, or a PostgreSQL database by URL) and bring
 // its schema up to date.
 
-import { mkdirSync } from 'node:fs';
+import { closeSync, constants, mkdirSync, openSync } from 'node:fs';
 import path from 'node:path';
 import { Kysely, Migrator, type MigrationProvider } from 'kysely';
 import { SendenseError } from '../errors.js';
@@ -39,7 +39,10 @@ export const IN_MEMORY = ':memory:';
 function openDatabase(dbPath: string): SqliteDatabase {
   try {
     // 0700: the state names every VM, disk and backup file.
-    if (dbPath !== IN_MEMORY) mkdirSync(path.dirname(dbPath), { recursive: true, mode: 0o700 });
+    if (dbPath !== IN_MEMORY) {
+      mkdirSync(path.dirname(dbPath), { recursive: true, mode: 0o700 });
+      createPrivately(dbPath);
+    }
     const database = new SqliteDatabase(dbPath);
     database.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
     enableWal(database);
@@ -48,6 +51,18 @@ function openDatabase(dbPath: string): SqliteDatabase {
     return database;
   } catch (error) {
     throw new SendenseError(`cannot open state database ${dbPath}: ${(error as Error).message}`, { cause: error });
+  }
+}
+
+// A new state file is 0600 from its first byte, whoever makes it (SQLite would make it 0644, and
+// its -wal and -shm copy its mode). An empty file is an empty database; an existing one is left as it is.
+function createPrivately(dbPath: string): void {
+  try {
+    closeSync(
+      openSync(dbPath, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | constants.O_NOFOLLOW, 0o600),
+    );
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
   }
 }
 

@@ -127,6 +127,21 @@ it('downloads a folder as a ZIP holding what `files --get` extracts, and a byte 
   expect(ranged.status).toBe(206);
   expect(ranged.headers['content-range']).toBe(`bytes 10-49/${whole.body.length}`);
   expect(ranged.body.equals(whole.body.subarray(10, 50))).toBe(true);
+
+  // The audit record names what was read: the point, and the file or folder (docs/api.md#the-audit-record).
+  const record = await sendenseRun(['--db', guest.db, 'audit', '--json', '--token', 'restorer', '--limit', '4']);
+  expect(
+    record.stdout
+      .trim()
+      .split('\n')
+      .map((line) => JSON.parse(line) as { action: string; target: string; status: number })
+      .map(({ action, target, status }) => ({ action, target, status })),
+  ).toEqual([
+    { action: 'files-download', target: `point ${point} of VM ${guest.vm}, path p1:/${file}`, status: 206 },
+    { action: 'files-download', target: `point ${point} of VM ${guest.vm}, path p1:/${file}`, status: 200 },
+    { action: 'files-archive', target: `point ${point} of VM ${guest.vm}, path p1:/${folder}`, status: 200 },
+    { action: 'files-archive', target: `point ${point} of VM ${guest.vm}, path p1:/${folder}`, status: 200 },
+  ]);
 }, 600_000);
 
 it('refuses paths that could leave the guest tree, and an audit token gets no guest byte', async () => {

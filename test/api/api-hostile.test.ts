@@ -96,3 +96,16 @@ it('after all that, the server answers and nothing ran', async () => {
   expect(history.stdout.trim()).toBe('');
   expect(server.output()).not.toContain('internal error');
 });
+
+it('a token lifetime past the year 9999 is 400 naming expires, and no token is made', async () => {
+  const answer = await server.request('POST', '/api/v1/tokens', {
+    token: admin,
+    body: { name: 'forever', role: 'audit', expires: '999999y' },
+  });
+  refused(answer, 400, 'bad-request');
+  expect(answer.json()).toMatchObject({ field: 'expires', message: expect.stringContaining('999999y') });
+  const tokens = (await server.request('GET', '/api/v1/tokens', { token: admin })).json<{
+    tokens: { name: string }[];
+  }>();
+  expect(tokens.tokens.map((token) => token.name)).not.toContain('forever');
+});

@@ -19,6 +19,11 @@ const PathQuery = Type.Object({
 export async function pointKey(call: RouteCall, id: string): Promise<PointKey> {
   const point = await pointById(call, id);
   const disk = call.query.disk as string | undefined;
+  // The record names what was read, not only the point.
+  const path = call.query.path;
+  call.target(
+    `point ${point.id} of VM ${point.vm}${disk ? `, disk ${disk}` : ''}${typeof path === 'string' && path !== '' ? `, path ${path}` : ''}`,
+  );
   return { vm: point.vm, point: point.id, repository: point.repository, ...(disk ? { disk } : {}) };
 }
 
