@@ -62,7 +62,7 @@ export interface FoldedDisk {
   readonly bytesToDo: number;
   readonly bytesPerSecond: number | null;
   readonly etaSeconds: number | null;
-  /** The step's first sample of this disk, for the speed. */
+  /** The first sample of this disk, for the speed. */
   readonly firstAt: number;
   readonly firstDone: number;
 }
@@ -80,10 +80,8 @@ export interface RunFold {
   /** The step started last. */
   readonly current?: string;
   readonly steps: readonly FoldedStep[];
-  /** The current step's disks; a new step starts from none. */
+  /** Each disk's progress, as its last event left it (the copy's bars stay once it is done). */
   readonly disks: readonly FoldedDisk[];
-  /** When the current step's first progress came (ms), for the pace of all disks. */
-  readonly progressSince?: number;
   readonly log: readonly FoldedLine[];
   readonly end?: Extract<FoldEvent, { type: 'run-end' }>;
 }
@@ -102,7 +100,7 @@ export function foldRunEvent(fold: RunFold, event: FoldEvent, at: number): RunFo
       };
     case 'step-start': {
       const started = setStep(fold, event.step, 'running', `${event.step}: ${event.title}`);
-      return { ...started, current: event.step, disks: [], progressSince: undefined };
+      return { ...started, current: event.step };
     }
     case 'step-done':
       return setStep(fold, event.step, 'done', event.summary ? `${event.step}: ${event.summary}` : event.step);
@@ -119,11 +117,7 @@ export function foldRunEvent(fold: RunFold, event: FoldEvent, at: number): RunFo
       return notReached(failed, (step) => step.state === 'waiting' && step.name !== 'cleanup');
     }
     case 'progress':
-      return {
-        ...fold,
-        progressSince: fold.progressSince ?? at,
-        disks: progress(fold.disks, event.disk, event.bytesDone, event.bytesToDo, at),
-      };
+      return { ...fold, disks: progress(fold.disks, event.disk, event.bytesDone, event.bytesToDo, at) };
     case 'info':
     case 'warning':
       return said(fold, event.type, event.type === 'warning' ? `warning: ${event.message}` : event.message, event.step);
