@@ -4,7 +4,7 @@
 // read, never the data.
 
 import { createHash } from 'node:crypto';
-import { closeSync, openSync, readSync } from 'node:fs';
+import { readFileRange } from './qcow2-header.js';
 
 const MAGIC = 0x514649fb; // "QFI\xfb"
 const LUKS_CRYPT_METHOD = 2;
@@ -26,41 +26,27 @@ export interface LuksIdentity {
 
 /** The identity of `file`'s LUKS header; undefined when it is no LUKS qcow2 or its header cannot be read. */
 export function readLuksIdentity(file: string): LuksIdentity | undefined {
-  let fd: number;
-  try {
-    fd = openSync(file, 'r');
-  } catch {
+  const head = readFileRange(file, 0, 104);
+  if (head === undefined || head.length < 104 || head.readUInt32BE(0) !== MAGIC) return undefined;
+  const clusterBits = head.readUInt32BE(20);
+  if (head.readUInt32BE(32) !== LUKS_CRYPT_METHOD || head.readUInt32BE(4) < 3 || clusterBits < 9 || clusterBits > 21)
     return undefined;
-  }
-  try {
-    const read = (length: number, position: number): Buffer => {
-      const buffer = Buffer.alloc(length);
-      return buffer.subarray(0, readSync(fd, buffer, 0, length, position));
-    };
-    const head = read(104, 0);
-    if (head.length < 72 || head.readUInt32BE(0) !== MAGIC || head.readUInt32BE(32) !== LUKS_CRYPT_METHOD)
-      return undefined;
-    const version = head.readUInt32BE(4);
-    const clusterBits = head.readUInt32BE(20);
-    if (version < 3 || head.length < 104 || clusterBits < 9 || clusterBits > 21) return undefined;
-    const extensions = read(Math.min(2 ** clusterBits, MOST_EXTENSION_BYTES), 0);
-    let at = head.readUInt32BE(100);
-    while (at + 8 <= extensions.length) {
-      const type = extensions.readUInt32BE(at);
-      const length = extensions.readUInt32BE(at + 4);
-      if (type === 0 || at + 8 + length > extensions.length) return undefined;
-      if (type === EXT_CRYPTO_HEADER && length >= 16) {
-        const offset = extensions.readBigUInt64BE(at + 8);
-        return offset > BigInt(Number.MAX_SAFE_INTEGER) ? undefined : phdrIdentity(read(PHDR_BYTES, Number(offset)));
-      }
-      at += 8 + Math.ceil(length / 8) * 8;
+  const extensions = readFileRange(file, 0, Math.min(2 ** clusterBits, MOST_EXTENSION_BYTES));
+  if (extensions === undefined) return undefined;
+  let at = head.readUInt32BE(100);
+  while (at + 8 <= extensions.length) {
+    const type = extensions.readUInt32BE(at);
+    const length = extensions.readUInt32BE(at + 4);
+    if (type === 0 || at + 8 + length > extensions.length) return undefined;
+    if (type === EXT_CRYPTO_HEADER && length >= 16) {
+      const offset = extensions.readBigUInt64BE(at + 8);
+      if (offset > BigInt(Number.MAX_SAFE_INTEGER)) return undefined;
+      const phdr = readFileRange(file, Number(offset), PHDR_BYTES);
+      return phdr === undefined ? undefined : phdrIdentity(phdr);
     }
-    return undefined;
-  } catch {
-    return undefined;
-  } finally {
-    closeSync(fd);
+    at += 8 + Math.ceil(length / 8) * 8;
   }
+  return undefined;
 }
 
 function phdrIdentity(phdr: Buffer): LuksIdentity | undefined {

@@ -3,11 +3,11 @@
 // when no authenticated manifest names that header and no other file of the repository carries it.
 // A copy of another point's file carries that point's header; the copy is never vouched for.
 
-import { readdir } from 'node:fs/promises';
 import path from 'node:path';
 import { isSendenseError } from '../errors.js';
 import { readLuksIdentity, type LuksIdentity } from '../qemu/luks-identity.js';
 import { readManifest } from '../repository/manifest-file.js';
+import { listFolder } from '../repository/manifest-scan.js';
 
 export class IdentityClaims {
   private readonly scans = new Map<string, Promise<Map<string, string[]>>>();
@@ -47,10 +47,10 @@ async function scanClaims(repository: string): Promise<Map<string, string[]>> {
   const claims = new Map<string, string[]>();
   const add = (identity: LuksIdentity, claim: string) =>
     claims.set(key(identity), [...(claims.get(key(identity)) ?? []), claim]);
-  for (const vm of await entries(repository)) {
-    for (const diskDir of (await entries(path.join(repository, vm))).filter((name) => /^disk-\d+$/.test(name))) {
+  for (const vm of await listFolder(repository)) {
+    for (const diskDir of (await listFolder(path.join(repository, vm))).filter((name) => /^disk-\d+$/.test(name))) {
       const dir = path.join(repository, vm, diskDir);
-      for (const name of (await entries(dir)).filter((entry) => !entry.startsWith('.'))) {
+      for (const name of (await listFolder(dir)).filter((entry) => !entry.startsWith('.'))) {
         const file = path.join(dir, name);
         if (name.endsWith('.qcow2')) {
           const identity = readLuksIdentity(file);
@@ -85,14 +85,4 @@ function manifestClaim(file: string): string {
 
 function fileClaim(file: string): string {
   return `carried by the file ${file}`;
-}
-
-async function entries(dir: string): Promise<string[]> {
-  try {
-    return (await readdir(dir)).sort();
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' || code === 'ENOTDIR') return [];
-    throw error;
-  }
 }
