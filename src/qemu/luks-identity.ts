@@ -1,7 +1,7 @@
 // Which LUKS header an encrypted qcow2 carries (docs/encryption.md#what-an-attacker-cannot-plant): its
 // UUID and the SHA-256 of its 592-byte LUKS1 header, which holds the digest of the file's own data
-// key. Found through the qcow2 "Full disk encryption header pointer" extension (qcow2.txt); a few KB
-// read, never the data.
+// key. Found through the qcow2 "Full disk encryption header pointer" extension (qcow2.txt): 4 KiB
+// of the first cluster and the LUKS header's first 592 bytes read, never the data.
 
 import { createHash } from 'node:crypto';
 import { readFileRange } from './qcow2-header.js';
@@ -14,7 +14,8 @@ const LUKS_MAGIC = Buffer.from([0x4c, 0x55, 0x4b, 0x53, 0xba, 0xbe]); // "LUKS\x
 const PHDR_BYTES = 592;
 const UUID_AT = 168;
 const UUID_BYTES = 40;
-// The extensions lie in the first cluster, right after the header: far less than this in practice.
+// The extensions lie in the first cluster, right after the header: under 1 KB as QEMU and we write them.
+const FIRST_READ_BYTES = 4096;
 const MOST_EXTENSION_BYTES = 64 * 1024;
 
 export interface LuksIdentity {
@@ -31,13 +32,21 @@ export function readLuksIdentity(file: string): LuksIdentity | undefined {
   const clusterBits = head.readUInt32BE(20);
   if (head.readUInt32BE(32) !== LUKS_CRYPT_METHOD || head.readUInt32BE(4) < 3 || clusterBits < 9 || clusterBits > 21)
     return undefined;
-  const extensions = readFileRange(file, 0, Math.min(2 ** clusterBits, MOST_EXTENSION_BYTES));
-  if (extensions === undefined) return undefined;
+  const most = Math.min(2 ** clusterBits, MOST_EXTENSION_BYTES);
+  let whole = most <= FIRST_READ_BYTES;
+  let extensions = readFileRange(file, 0, Math.min(most, FIRST_READ_BYTES));
   let at = head.readUInt32BE(100);
-  while (at + 8 <= extensions.length) {
+  while (extensions !== undefined) {
+    // Extensions past the first read: read once more, up to the end of the first cluster.
+    if (at + 8 > extensions.length || at + 8 + extensions.readUInt32BE(at + 4) > extensions.length) {
+      if (whole) return undefined;
+      extensions = readFileRange(file, 0, most);
+      whole = true;
+      continue;
+    }
     const type = extensions.readUInt32BE(at);
     const length = extensions.readUInt32BE(at + 4);
-    if (type === 0 || at + 8 + length > extensions.length) return undefined;
+    if (type === 0) return undefined;
     if (type === EXT_CRYPTO_HEADER && length >= 16) {
       const offset = extensions.readBigUInt64BE(at + 8);
       if (offset > BigInt(Number.MAX_SAFE_INTEGER)) return undefined;
