@@ -25,7 +25,7 @@ const OPTIONS = declareOptions([
   },
   {
     name: '--authenticate',
-    help: 'encrypted repositories: a manifest written before manifests carried an authentication code gets one when its file checks clean (docs/encryption.md#what-an-attacker-cannot-plant)',
+    help: "encrypted repositories: a manifest written before manifests carried an authentication code, or before they named their file's LUKS header, gets both when its file checks clean and no other point owns that header (docs/encryption.md#what-an-attacker-cannot-plant)",
   },
   ...KEY_OPTIONS,
 ]);
@@ -56,7 +56,7 @@ const JSON_OUTPUT: JsonOutput = {
         bytesRead: '',
         findings: '`[{ offset?, message }]` (`offset`: the guest offset of a data difference)',
         authenticated:
-          "optional: `true` when `verify --authenticate` added its manifest's authentication code, docs/encryption.md#what-an-attacker-cannot-plant",
+          "optional: `true` when `verify --authenticate` added its manifest's authentication code and its file's LUKS header, docs/encryption.md#what-an-attacker-cannot-plant",
       },
     },
     unverifiable: { when: 'a backup file without a manifest', fields: { backupId: '', vm: '', disk: '', reason: '' } },

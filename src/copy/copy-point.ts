@@ -13,6 +13,7 @@ import { readBacking } from '../qemu/qcow2-header.js';
 import { domainDefinitionFile } from '../repository/layout.js';
 import { manifestPath, type DiskManifest } from '../repository/manifest.js';
 import { parseManifest, readManifest } from '../repository/manifest-file.js';
+import { layerIdentityProblem } from '../repository/layer-identity.js';
 import { verifyLayer, type VerifyLayerOptions } from '../repository/verify-layer.js';
 import { crashPoint } from '../crash-points.js';
 import type { Backup, BackupDisk } from '../store/index.js';
@@ -222,6 +223,9 @@ async function hubFileProblem(
   const backing = readBacking(disk.file)?.name ?? null;
   if (backing !== manifest.parentFile)
     return `its file ${disk.file} names backing file ${backing ?? 'none'}, its manifest ${manifest.parentFile ?? 'none'}`;
+  // Another point's file in its place would be sent under this point's manifest (docs/encryption.md#what-an-attacker-cannot-plant).
+  const identity = layerIdentityProblem(disk.file);
+  if (identity !== undefined) return `its file ${disk.file} is not this point's: ${identity}`;
   if (!context.verify) return undefined;
   const result = await verifyLayer(disk.file, manifest, context.verifyOptions);
   if (result.busy !== undefined) return result.busy;

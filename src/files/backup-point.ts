@@ -56,7 +56,7 @@ export async function findPointFile(
       );
     }
   }
-  const problem = chainFileProblem(chain, [disk.diskKey]);
+  const problem = chainFileProblem(chain, [disk.diskKey], { read: true });
   if (problem !== undefined) throw new SendenseError(describeChainFileProblem(problem));
   return { backup, disk, where: `VM ${vm}, backup ${backup.id}, disk ${disk.diskKey}` };
 }

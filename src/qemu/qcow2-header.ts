@@ -110,6 +110,11 @@ export function isQcow2(file: string): boolean {
 }
 
 function readHead(file: string, most: number): Buffer | undefined {
+  return readFileRange(file, 0, most);
+}
+
+/** At most `most` bytes of `file` from `position` (fewer at its end); undefined when it cannot be read. */
+export function readFileRange(file: string, position: number, most: number): Buffer | undefined {
   let fd: number;
   try {
     fd = openSync(file, 'r');
@@ -117,8 +122,8 @@ function readHead(file: string, most: number): Buffer | undefined {
     return undefined;
   }
   try {
-    const buffer = Buffer.alloc(Math.min(most, fstatSync(fd).size));
-    return buffer.subarray(0, readSync(fd, buffer, 0, buffer.length, 0));
+    const buffer = Buffer.alloc(Math.max(0, Math.min(most, fstatSync(fd).size - position)));
+    return buffer.subarray(0, readSync(fd, buffer, 0, buffer.length, position));
   } catch {
     return undefined;
   } finally {

@@ -47,7 +47,7 @@ export async function findPoint(
     if (link.status !== 'complete')
       fail(`backup ${link.id} in the chain of ${backup.id} is ${link.status}, not complete`);
   }
-  const problem = chainFileProblem(chain, request.disks);
+  const problem = chainFileProblem(chain, request.disks, { read: true });
   if (problem !== undefined) fail(describeChainFileProblem(problem));
   chosen?.(backup);
   const wanted = request.disks ?? backup.disks.map((disk) => disk.diskKey);

@@ -176,8 +176,23 @@ function manifestProblem(m: Record<string, unknown>): string | undefined {
     (m.file === `${String(m.backupId)}.qcow2`
       ? undefined
       : `file ${JSON.stringify(m.file)} is not ${String(m.backupId)}.qcow2`) ??
+    identityProblem(m.identity) ??
     (m.mac === undefined || typeof m.mac === 'string' ? undefined : 'mac must be text');
   return found ?? digestsProblem(m.digests, m.virtualSize as number);
+}
+
+// Absent (written before it was recorded), or a LUKS header's UUID and digest (qemu/luks-identity.ts).
+function identityProblem(identity: unknown): string | undefined {
+  if (identity === undefined) return undefined;
+  const i = identity as Partial<Record<'luksUuid' | 'luksHeader', unknown>> | null;
+  return typeof i === 'object' &&
+    i !== null &&
+    typeof i.luksUuid === 'string' &&
+    /^[0-9A-Za-z-]{1,40}$/.test(i.luksUuid) &&
+    typeof i.luksHeader === 'string' &&
+    /^sha256:[0-9a-f]{64}$/.test(i.luksHeader)
+    ? undefined
+    : 'identity must hold a LUKS UUID (luksUuid) and a sha256 digest (luksHeader)';
 }
 
 // null (a client that reports none), or sorted ranges inside the disk, each data range with a digest.

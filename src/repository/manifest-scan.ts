@@ -25,7 +25,7 @@ export async function scanManifests(repository: string, vm?: string): Promise<Ma
   const found: FoundManifest[] = [];
   const problems: string[] = [];
   const refused = new Set<string>();
-  const vms = vm === undefined ? await entries(repository) : [vm];
+  const vms = vm === undefined ? await listFolder(repository) : [vm];
   for (const name of vms) {
     for (const { path: file, backupId } of await manifestsByName(repository, name)) {
       try {
@@ -49,16 +49,17 @@ export interface NamedManifest {
 // this of a repository that may hold years of backups.
 export async function manifestsByName(repository: string, vm: string): Promise<readonly NamedManifest[]> {
   const named: NamedManifest[] = [];
-  for (const diskDir of (await entries(path.join(repository, vm))).filter((entry) => /^disk-\d+$/.test(entry))) {
+  for (const diskDir of (await listFolder(path.join(repository, vm))).filter((entry) => /^disk-\d+$/.test(entry))) {
     const dir = path.join(repository, vm, diskDir);
-    for (const file of (await entries(dir)).filter((entry) => entry.endsWith('.json') && !entry.startsWith('.'))) {
+    for (const file of (await listFolder(dir)).filter((entry) => entry.endsWith('.json') && !entry.startsWith('.'))) {
       named.push({ backupId: file.slice(0, -'.json'.length), path: path.join(dir, file) });
     }
   }
   return named;
 }
 
-async function entries(dir: string): Promise<string[]> {
+/** The names in `dir`, sorted; none when it does not exist or is no folder. */
+export async function listFolder(dir: string): Promise<string[]> {
   try {
     return (await readdir(dir)).sort();
   } catch (error) {

@@ -3,6 +3,7 @@
 // it. The repository alone can rebuild the state (catalog import) and check itself (verify).
 
 import type { DiskKey } from '../plan/types.js';
+import type { LuksIdentity } from '../qemu/luks-identity.js';
 import type { BackupType } from '../store/records.js';
 
 export const MANIFEST_FORMAT = 'sendense-backup-manifest';
@@ -43,6 +44,11 @@ export interface DiskManifest {
   readonly file: string;
   /** null: the program that wrote the data reported no digests (sendense-backup-client); only facts. */
   readonly digests: ManifestDigests | null;
+  /**
+   * In an encrypted repository: the LUKS header of the file this manifest is for (docs/encryption.md#what-an-attacker-cannot-plant),
+   * so another point's file put in its place is refused. Absent in manifests written before it was recorded.
+   */
+  readonly identity?: LuksIdentity;
   /** In an encrypted repository: HMAC-SHA256 of the rest under the repository secret (manifest-mac.ts). */
   readonly mac?: string;
 }

@@ -24,6 +24,8 @@ export async function mergedManifest(
     parentId: parent.parentId,
     parentFile: parent.parentFile,
     bytes: parent.bytes + child.bytes,
+    // The merged file is the parent's, renamed over the child's (merge-files.ts): its LUKS header.
+    identity: parent.identity,
     digests: await mergedDigests(parent, child, childExtents, readParent),
   };
 }

@@ -23,6 +23,7 @@ import { chainSecret } from '../qemu/image-opts.js';
 import { isLuksQcow2 } from '../qemu/qcow2-header.js';
 import { offeredKeyCount, repositorySecret, secretForLayer } from '../repository/repository-keys.js';
 import { isEncryptedRepository } from '../repository/repository-settings.js';
+import { layerIdentityProblem } from '../repository/layer-identity.js';
 import {
   mergeDiskFiles,
   openDiskCopy,
@@ -41,6 +42,11 @@ export async function mergePoint(store: Store, runId: string, parent: Backup, ch
   const pairs = diskPairs(parent, child);
   // An encrypted chain's key before the intent is recorded: without one that opens it nothing is touched (exit 2).
   for (const [, childDisk] of pairs) chainSecret(childDisk.file);
+  // Never merge another point's file into this chain (docs/encryption.md#what-an-attacker-cannot-plant).
+  for (const file of pairs.flatMap(([parentDisk, childDisk]) => [parentDisk.file, childDisk.file])) {
+    const problem = layerIdentityProblem(file);
+    if (problem !== undefined) throw new SendenseError(`${file} cannot be merged: ${problem}`);
+  }
   const context = filesContext(store, runId);
   const merge = await store.recordMerge({ vm: parent.vm, parentId: parent.id, childId: child.id, runId });
   crashPoint('merge.planned');

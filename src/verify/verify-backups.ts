@@ -14,6 +14,9 @@ import { isLuksQcow2, qcow2HeaderProblem } from '../qemu/qcow2-header.js';
 import { backingProblem } from '../repository/chain-files.js';
 import { isEncryptedRepository, requireRepositoryKey } from '../repository/repository-settings.js';
 import { refuseUnfinishedMerge } from '../retention/unfinished-merge.js';
+import { identityMismatch } from '../repository/layer-identity.js';
+import { readLuksIdentity } from '../qemu/luks-identity.js';
+import { IdentityClaims } from './identity-claims.js';
 import type { Backup, BackupDisk, Store } from '../store/index.js';
 
 export interface VerifySelection {
@@ -23,7 +26,10 @@ export interface VerifySelection {
   readonly repository?: string;
   /** Milliseconds: only backups not verified within this time (kind: verify plans' outdatedAfter). */
   readonly outdatedAfter?: number;
-  /** verify --authenticate: a manifest of an encrypted repository without its code gets it when its file checks clean. */
+  /**
+   * verify --authenticate: a manifest of an encrypted repository without its code, or without its
+   * file's identity, gets them when its file checks clean and is no other point's.
+   */
   readonly authenticate?: boolean;
 }
 
@@ -37,7 +43,7 @@ export type VerifyEvent =
       readonly digestsChecked: boolean;
       readonly bytesRead: number;
       readonly findings: readonly LayerFinding[];
-      /** Its manifest, written before manifests carried one, now carries its authentication code. */
+      /** Its manifest, written before manifests carried one (or before it named its file), now carries its code and its file's identity. */
       readonly authenticated?: boolean;
     }
   | {
@@ -107,6 +113,7 @@ export async function verifyBackups(
   const notVerified: string[] = [];
   const notVerifiedVms = new Map<string, string>();
   let checked = 0;
+  const claims = selection.authenticate === true ? new IdentityClaims() : undefined;
   for (const backup of selected) {
     // Already marked through a parent found damaged in this run.
     if (damaged.has(backup.id)) continue;
@@ -142,7 +149,7 @@ export async function verifyBackups(
         bytesRead,
         busy: inUse,
         authenticated,
-      } = await checkDisk(store, runId, backup, disk, parent, selection.authenticate === true);
+      } = await checkDisk(store, runId, backup, disk, parent, claims);
       busy ??= inUse;
       if (inUse !== undefined) continue;
       report({
@@ -250,18 +257,20 @@ interface DiskCheck {
 }
 
 // One disk of a backup: its manifest (present when the backup was written with one, naming this
-// backup, disk and parent), the backing file its header names, then its own layer's bytes.
-// `authenticate`: a manifest of an encrypted repository without its code (an earlier version's) is
-// checked all the same and gets it when everything matches: its digests then describe a LUKS file
-// under this repository's secret, which no one without the key could have planted.
+// backup, disk and parent), the LUKS header it names, the backing file its header names, then its
+// own layer's bytes. `claims` (verify --authenticate): a manifest of an encrypted repository without
+// its code or without its file's identity (an earlier version's) is checked all the same and gets
+// both when everything matches and no other point owns the file's LUKS header: a copy of another
+// point's file, made under the same secret, would match digests copied from that point's manifest.
 async function checkDisk(
   store: Store,
   runId: string,
   backup: Backup,
   disk: BackupDisk,
   parent: Backup | undefined,
-  authenticate: boolean,
+  claims: IdentityClaims | undefined,
 ): Promise<DiskCheck> {
+  const authenticate = claims !== undefined;
   const found = (message: string): DiskCheck => ({ findings: [{ message }], digestsChecked: false, bytesRead: 0 });
   if (!existsSync(manifestPath(disk.file)) && existsSync(disk.file)) {
     return found(
@@ -278,6 +287,13 @@ async function checkDisk(
         `its header says it is LUKS-encrypted, but repository ${backup.repository} is not encrypted: it is not the file this backup wrote`,
       );
     }
+    const encrypted = isLuksQcow2(disk.file) && (await isEncryptedRepository(backup.repository));
+    const identity =
+      encrypted && manifest.identity !== undefined ? identityMismatch(disk.file, manifest.identity) : undefined;
+    if (identity !== undefined) return found(identity);
+    const unbound = encrypted && (manifest.mac === undefined || manifest.identity === undefined);
+    const owned = unbound && claims !== undefined ? await ownedElsewhere(claims, backup, disk) : undefined;
+    if (owned !== undefined) return found(owned);
     const parentFile = parent?.disks.find((candidate) => candidate.diskKey === disk.diskKey)?.file;
     const link = qcow2HeaderProblem(disk.file) === undefined ? backingProblem(disk.file, parentFile) : undefined;
     if (link !== undefined) return found(`not linked to its parent: ${link}`);
@@ -293,20 +309,29 @@ async function checkDisk(
       if (!isSendenseError(error) || error.exitCode === 2) throw error;
       return check();
     });
-    if (
-      manifest.mac !== undefined ||
-      result.busy !== undefined ||
-      result.findings.length > 0 ||
-      !isLuksQcow2(disk.file)
-    )
-      return result;
-    await writeManifest(manifestPath(disk.file), manifest);
+    if (!unbound || claims === undefined || result.busy !== undefined || result.findings.length > 0) return result;
+    const bound = { ...manifest, identity: readLuksIdentity(disk.file) };
+    if (bound.identity === undefined) return found(`its LUKS header cannot be read`);
+    await writeManifest(manifestPath(disk.file), bound);
+    await claims.claimed(backup.repository, bound.identity, manifestPath(disk.file));
     return { ...result, authenticated: true };
   } catch (error) {
     // A key that does not open the file (exit 2) says nothing about the file: never damage.
     if (!isSendenseError(error) || error.exitCode === 2) throw error;
     return found(error.message);
   }
+}
+
+// Why `disk`'s file may be another point's: an authenticated manifest, or another file, has its LUKS header.
+async function ownedElsewhere(claims: IdentityClaims, backup: Backup, disk: BackupDisk): Promise<string | undefined> {
+  const identity = readLuksIdentity(disk.file);
+  if (identity === undefined) return `its LUKS header cannot be read`;
+  const others = await claims.othersClaiming(backup.repository, identity, {
+    file: disk.file,
+    manifest: manifestPath(disk.file),
+  });
+  if (others.length === 0) return undefined;
+  return `its LUKS header (UUID ${identity.luksUuid}) is also ${others.join(' and ')}: it is a copy of another point's file, not this backup's, and its manifest was not authenticated`;
 }
 
 // What keeps a VM's backups from being judged now: a merge recorded for it (going on, or left by a crash).

@@ -19,7 +19,10 @@ export function verifyLine(event: VerifyEvent): string {
   const what = `backup ${event.backupId} disk ${event.disk}`;
   if (event.type === 'unverifiable') return `${what}: not verified: ${event.reason}`;
   if (!event.ok) return `${what}: ${event.findings.map((finding) => finding.message).join('; ')}`;
-  const authenticated = event.authenticated === true ? '; its manifest now carries its authentication code' : '';
+  const authenticated =
+    event.authenticated === true
+      ? "; its manifest now carries its authentication code and names its file's LUKS header"
+      : '';
   return `${what}: ok (${event.digestsChecked ? `${formatBytes(event.bytesRead)} read, every digest matches` : 'metadata only: no digests recorded'}${authenticated})`;
 }
 

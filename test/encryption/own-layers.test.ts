@@ -14,6 +14,9 @@ import { createOverlay, createQcow2, runLocal } from '../../src/qemu/index.js';
 import { SECRET_ID, secretObjectArgs, type ImageSecret } from '../../src/qemu/image-secret.js';
 import { luksQcow2Unsupported } from '../../src/qemu/luks-qcow2.js';
 import { unlockKeyring } from '../../src/repository/keyring.js';
+import { manifestPath } from '../../src/repository/manifest.js';
+import { readManifest, writeManifest } from '../../src/repository/manifest-file.js';
+import { offerRepositoryKey } from '../../src/repository/repository-keys.js';
 import { listBackups, sendenseRun } from '../support/sendense-cli.js';
 import { createDisk, differenceBetween, keepCopy, portRangeForTestFile, writeDisk } from '../support/vm-disks.js';
 
@@ -241,6 +244,10 @@ it('a repository whose full qemu-img made (before this change) restores, takes a
   );
   chmodSync(old, 0o600);
   renameSync(old, fullFile);
+  // Its manifest as sendense-run wrote it then: authenticated, naming no LUKS header.
+  offerRepositoryKey({ keyFile });
+  const { identity: _identity, ...earlier } = await readManifest(manifestPath(fullFile), { withoutMac: true });
+  await writeManifest(manifestPath(fullFile), earlier);
   expect((await luksInfo(fullFile, secret))['format-specific'].data.encrypt['master-key-iters']).not.toBe(1000);
 
   writeDisk(disk, ['write -P 0x63 3M 2M', 'write -z 41M 512k', 'write -P 0x64 60M 1M']);

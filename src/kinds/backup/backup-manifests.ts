@@ -14,6 +14,7 @@ import {
   type DiskManifest,
 } from '../../repository/manifest.js';
 import { writeManifest } from '../../repository/manifest-file.js';
+import { identityToRecord } from '../../repository/layer-identity.js';
 import { makePrivateDirs } from '../../repository/private-dirs.js';
 import { backupSource } from '../../source/index.js';
 import { domainDefinitionFile } from '../../repository/layout.js';
@@ -54,6 +55,7 @@ export async function writeBackupManifests(run: BackupRun): Promise<void> {
       bytes: disk.bytes ?? 0,
       file: path.basename(disk.file),
       digests: disk.written === undefined ? null : normalizeDigests(disk.written),
+      identity: identityToRecord(disk.file),
     };
     const file = manifestPath(disk.file);
     // Registered before writing: a failed run leaves no manifest of a backup that is not complete.
