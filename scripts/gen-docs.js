@@ -703,11 +703,11 @@ function runEventTable(events) {
   ].join('\n');
 }
 
-// Each command's section: what its declaration (`json`, src/cli/json-output.ts) says of its lines, in
+// Each command's section: what its declaration (`json`, src/output/json-output.ts) says of its lines, in
 // the order of the commands; commands that share a declaration (protect, unprotect) share a section.
 function commandJsonSections(commands) {
   const lines = [
-    "<!-- command sections: made by scripts/gen-docs.js from each command's json declaration (src/cli/json-output.ts); do not edit -->",
+    "<!-- command sections: made by scripts/gen-docs.js from each command's json declaration (src/output/json-output.ts); do not edit -->",
     '',
   ];
   const done = new Set();

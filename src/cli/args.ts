@@ -6,7 +6,7 @@ import { usageError } from '../errors.js';
 import { existsSync } from 'node:fs';
 import { findCommand, loadAllCommands } from './commands.js';
 import { valueOptionNames } from './command-options.js';
-import { defaultDbPath } from './context.js';
+import { defaultDbPath } from '../store/default-db-path.js';
 
 export interface ParsedArgs {
   readonly command: string | undefined;

@@ -7,7 +7,7 @@ import { formatTable } from '../format/table.js';
 import { defineCommand, type CommandSpec } from './command.js';
 import { declareOptions, rejectOperands, type GivenOptions } from './command-options.js';
 import type { CliContext } from './context.js';
-import { printJson, typedLines, type JsonOutput } from './json-output.js';
+import { printJson, typedLines, type JsonOutput } from '../output/json-output.js';
 import { withExistingStore } from './open-existing-store.js';
 import type { ApiAuditEntry } from '../store/api-records.js';
 

@@ -5,7 +5,7 @@
 import type { TaskRequest } from '../task/task-request.js';
 import { givenFromRequest, parseCommandOptions, type GivenOptions, type OptionSpec } from './command-options.js';
 import type { CliContext } from './context.js';
-import type { JsonOutput } from './json-output.js';
+import type { JsonOutput } from '../output/json-output.js';
 
 // Every command also exits 2 on a usage error and 1 on an internal error (a bug, printed with its stack).
 export interface ExitCode {

@@ -5,7 +5,7 @@ import { runDoctor, type Finding } from '../doctor/index.js';
 import { defineCommand, type CommandSpec, USAGE_ERROR } from './command.js';
 import { declareOptions, rejectOperands, type GivenOptions } from './command-options.js';
 import type { CliContext } from './context.js';
-import { printJson, shapedLines, type JsonOutput } from './json-output.js';
+import { printJson, shapedLines, type JsonOutput } from '../output/json-output.js';
 import { KEY_OPTIONS, keyOption } from './key-option.js';
 import { withExistingStore } from './open-existing-store.js';
 

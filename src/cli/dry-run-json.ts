@@ -2,7 +2,7 @@
 // file (src/engine/run-event-docs.ts); with --dry-run, one object (./dry-run.ts prints it).
 
 import type { PlannedStep } from '../engine/dry-run-plan.js';
-import { shapedLines, type JsonOutput } from './json-output.js';
+import { shapedLines, type JsonOutput } from '../output/json-output.js';
 
 /** `PLAN.yaml --dry-run --json`'s one object (./dry-run.ts prints it). */
 export interface DryRunLine {

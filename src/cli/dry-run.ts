@@ -10,7 +10,7 @@ import { loadPlanForRun } from '../plan/load.js';
 import { isPostgresUrl } from '../store/database-target.js';
 import { IN_MEMORY, openStore } from '../store/index.js';
 import type { CliContext } from './context.js';
-import { printJson } from './json-output.js';
+import { printJson } from '../output/json-output.js';
 import type { DryRunLine } from './dry-run-json.js';
 
 export async function dryRunCommand(cli: CliContext, file: string): Promise<number> {

@@ -21,7 +21,7 @@ import { loadPlanForRun } from '../plan/load.js';
 import { defineCommand, type CommandSpec } from './command.js';
 import { declareOptions, type GivenOptions } from './command-options.js';
 import type { CliContext } from './context.js';
-import { printJson, typedLines, type JsonOutput } from './json-output.js';
+import { printJson, typedLines, type JsonOutput } from '../output/json-output.js';
 
 const MiB = 1024 * 1024;
 const MIN_READ_AHEAD_MIB = 4;

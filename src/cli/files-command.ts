@@ -39,7 +39,7 @@ import {
   type SessionLine,
   type SessionStoppedLine,
 } from './files-sessions.js';
-import { printJson, shapedLines, type JsonOutput } from './json-output.js';
+import { printJson, shapedLines, type JsonOutput } from '../output/json-output.js';
 
 const OPTIONS = declareOptions([
   {

@@ -10,7 +10,7 @@ import { isSessionAlive, sessionsHere, stopSession } from '../files/session/sess
 import { openStore } from '../store/index.js';
 import { declareOptions, parseCommandOptions } from './command-options.js';
 import type { CliContext } from './context.js';
-import { printJson } from './json-output.js';
+import { printJson } from '../output/json-output.js';
 import { withExistingStore } from './open-existing-store.js';
 
 export const FILES_SESSION_OPTIONS = declareOptions([

@@ -14,7 +14,7 @@ import type { Backup, ReplicaPoint, Run, Store } from '../store/index.js';
 import { defineCommand, type CommandSpec, USAGE_ERROR } from './command.js';
 import { declareOptions, rejectOperands, type GivenOptions } from './command-options.js';
 import type { CliContext } from './context.js';
-import { printJson, shapedLines, type JsonOutput } from './json-output.js';
+import { printJson, shapedLines, type JsonOutput } from '../output/json-output.js';
 import { withExistingStore } from './open-existing-store.js';
 
 export interface HistoryRow {

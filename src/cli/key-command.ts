@@ -27,7 +27,7 @@ import { formatTable } from '../format/table.js';
 import { defineCommand, type CommandSpec } from './command.js';
 import { declareOptions, type GivenOptions } from './command-options.js';
 import type { CliContext } from './context.js';
-import { printJson, typedLines, type JsonOutput } from './json-output.js';
+import { printJson, typedLines, type JsonOutput } from '../output/json-output.js';
 import { didYouMean } from './nearest-name.js';
 
 const ACTIONS = ['add', 'remove', 'list'] as const;

@@ -14,7 +14,7 @@ import { openPoint, type OpenPoint } from '../files/open-point.js';
 import { defineCommand, type CommandSpec } from './command.js';
 import { declareOptions, type GivenOptions } from './command-options.js';
 import type { CliContext } from './context.js';
-import { printJson, typedLines, type JsonOutput } from './json-output.js';
+import { printJson, typedLines, type JsonOutput } from '../output/json-output.js';
 import { KEY_OPTIONS, keyOption } from './key-option.js';
 import { withExistingStore } from './open-existing-store.js';
 

@@ -13,7 +13,7 @@ import type { Store } from '../store/index.js';
 import { defineCommand, type CommandSpec } from './command.js';
 import { declareOptions, type GivenOptions } from './command-options.js';
 import type { CliContext } from './context.js';
-import { printJson, typedLines, type JsonOutput } from './json-output.js';
+import { printJson, typedLines, type JsonOutput } from '../output/json-output.js';
 import { withExistingStore } from './open-existing-store.js';
 
 const NOT_FOUND = {

@@ -16,7 +16,7 @@ import type { ReplicaFailover, ReplicaPoint, Store } from '../store/index.js';
 import { defineCommand, type CommandSpec, USAGE_ERROR } from './command.js';
 import { declareOptions, rejectOperands, type GivenOptions } from './command-options.js';
 import type { CliContext } from './context.js';
-import { printJson, shapedLines, type JsonOutput } from './json-output.js';
+import { printJson, shapedLines, type JsonOutput } from '../output/json-output.js';
 import { withExistingStore } from './open-existing-store.js';
 import { verifyReplicas, type LayerLine, type NoPointLine } from './verify-replicas.js';
 

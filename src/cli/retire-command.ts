@@ -12,7 +12,7 @@ import { plural } from '../format/plural.js';
 import { defineCommand, type CommandSpec } from './command.js';
 import { declareOptions, type GivenOptions } from './command-options.js';
 import type { CliContext } from './context.js';
-import { printJson, typedLines, type JsonOutput } from './json-output.js';
+import { printJson, typedLines, type JsonOutput } from '../output/json-output.js';
 import { withExistingStore } from './open-existing-store.js';
 import { withRecordedRun } from './recorded-run.js';
 

@@ -10,7 +10,7 @@ import { withSchemaModeline } from '../plan/schema-modeline.js';
 import { defineCommand, type CommandSpec, USAGE_ERROR } from './command.js';
 import { declareOptions, rejectOperands, type GivenOptions } from './command-options.js';
 import type { CliContext } from './context.js';
-import { printJson, typedLines, type JsonOutput } from './json-output.js';
+import { printJson, typedLines, type JsonOutput } from '../output/json-output.js';
 
 const OPTIONS = declareOptions([
   { name: '--path', help: 'print where the schema file is instead of its content' },

@@ -16,7 +16,7 @@ import { planStatus, type PlanStatus } from '../status/plan-status.js';
 import type { Store } from '../store/index.js';
 import { defineCommand, type CommandSpec } from './command.js';
 import type { CliContext } from './context.js';
-import { printJson, shapedLines, type JsonOutput } from './json-output.js';
+import { printJson, shapedLines, type JsonOutput } from '../output/json-output.js';
 import { withStoreIfAny } from './open-existing-store.js';
 
 const JSON_OUTPUT: JsonOutput = {

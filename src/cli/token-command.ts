@@ -11,7 +11,7 @@ import { openStore } from '../store/index.js';
 import { defineCommand, type CommandSpec } from './command.js';
 import { declareOptions, rejectOperands, type GivenOptions } from './command-options.js';
 import type { CliContext } from './context.js';
-import { printJson, typedLines, type JsonOutput } from './json-output.js';
+import { printJson, typedLines, type JsonOutput } from '../output/json-output.js';
 
 const OPTIONS = declareOptions([
   {

@@ -9,7 +9,7 @@ import { validatePlanFiles } from '../plan/validate-plan-files.js';
 import { defineCommand, type CommandSpec } from './command.js';
 import { declareOptions, type GivenOptions } from './command-options.js';
 import type { CliContext } from './context.js';
-import { printJson, typedLines, type JsonOutput } from './json-output.js';
+import { printJson, typedLines, type JsonOutput } from '../output/json-output.js';
 
 const OPTIONS = declareOptions([
   {

@@ -10,7 +10,7 @@ import { verifyLine, verifySummary } from '../verify/verify-output.js';
 import { defineCommand, type CommandSpec } from './command.js';
 import { declareOptions, rejectOperands, type GivenOptions } from './command-options.js';
 import type { CliContext } from './context.js';
-import { printJson, typedLines, type JsonOutput } from './json-output.js';
+import { printJson, typedLines, type JsonOutput } from '../output/json-output.js';
 import { KEY_OPTIONS, keyOption } from './key-option.js';
 import { withExistingStore } from './open-existing-store.js';
 import { withRecordedRun } from './recorded-run.js';

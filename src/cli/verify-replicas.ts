@@ -11,7 +11,7 @@ import { openReplicaNode } from '../replica/replica-node.js';
 import { completePoints } from '../replica/replica-points.js';
 import { failedOverLayers, verifyCurrentPoints, type LayerCheck } from '../replica/verify-points.js';
 import type { CliContext } from './context.js';
-import { printJson } from './json-output.js';
+import { printJson } from '../output/json-output.js';
 import { withExistingStore } from './open-existing-store.js';
 
 /** `replicas --verify --json`: a layer checked. */

@@ -2,7 +2,7 @@
 // (the original started, what was copied, the syncs resumed), notes on stderr; with --json one
 // `failed-back` object.
 
-import { printJson, typedLines, type JsonOutput } from '../cli/json-output.js';
+import { printJson, typedLines, type JsonOutput } from '../output/json-output.js';
 import type { Output } from '../engine/output.js';
 import { formatBytes } from '../format/bytes.js';
 import type { ReplicatePlan } from '../plan/types.js';

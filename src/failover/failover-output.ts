@@ -2,7 +2,7 @@
 // (the domain, the node, the point with its time and age), notes on stderr; with --json one
 // `failed-over` object, or for a test one `test-running` then one `test-ended`.
 
-import { printJson, typedLines, type JsonOutput } from '../cli/json-output.js';
+import { printJson, typedLines, type JsonOutput } from '../output/json-output.js';
 import type { Output } from '../engine/output.js';
 import type { ReplicatePlan } from '../plan/types.js';
 import type { FailedOver } from './fail-over.js';

@@ -2,7 +2,7 @@
 // lines carrying the plan) and its own notes (next run times, skips, reloads, stop).
 
 import { Writable } from 'node:stream';
-import { typedLines, type JsonOutput } from '../cli/json-output.js';
+import { typedLines, type JsonOutput } from '../output/json-output.js';
 import type { Output } from '../engine/output.js';
 import { plainReporter } from '../engine/reporters.js';
 import type { RunReporter } from '../engine/run-events.js';

@@ -5,7 +5,7 @@
 
 import { chmod, lstat } from 'node:fs/promises';
 import path from 'node:path';
-import { defaultDbPath } from '../cli/context.js';
+import { defaultDbPath } from '../store/default-db-path.js';
 import { SendenseError } from '../errors.js';
 import { createLocalNode } from '../node/local.js';
 import { repositoryHolding } from '../repository/containing-repository.js';

@@ -1,7 +1,7 @@
 // What `serve` prints (docs/instant-recovery.md, docs/json-events.md): one `KEY URL` line per disk
 // on stdout and its notes on stderr, or with --json one `serving` object then one `stopped`.
 
-import { printJson, typedLines, type JsonOutput } from '../cli/json-output.js';
+import { printJson, typedLines, type JsonOutput } from '../output/json-output.js';
 import type { Output } from '../engine/output.js';
 import type { ServedDisk, Serving } from './serve-point.js';
 

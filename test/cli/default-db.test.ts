@@ -5,7 +5,7 @@ import { chmodSync, chownSync, mkdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { execa } from 'execa';
 import { describe, expect, it } from 'vitest';
-import { defaultDbPath } from '../../src/cli/context.js';
+import { defaultDbPath } from '../../src/store/default-db-path.js';
 import { asNobody as nobodyArgv, useBinForOtherUsers } from '../support/other-user-cli.js';
 import { useRunWorkspace } from '../support/run-workspace.js';
 import { sendenseRun, writePlan } from '../support/sendense-cli.js';
