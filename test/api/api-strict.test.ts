@@ -242,3 +242,24 @@ it('values that look like options are refused or taken literally, never parsed a
   const history = await sendenseRun(['--db', ws.db, '--json', 'history']);
   expect(history.stdout).not.toContain('"plan":"verify"');
 }, 300_000);
+
+it("fastify's own refusals come out in the documented shape", async () => {
+  const cases: [string, string, Parameters<ApiServer['request']>[2]][] = [
+    ['POST', '/api/v1/verify', { token: admin, raw: 'vm=web01', headers: { 'content-type': 'text/plain' } }],
+    [
+      'POST',
+      '/api/v1/verify',
+      { token: admin, raw: 'vm=web01', headers: { 'content-type': 'application/x-www-form-urlencoded' } },
+    ],
+    ['PUT', '/api/v1/plans', { token: admin }],
+    ['GET', '/api/v1/backups/%E0%A4%A', { token: admin }],
+  ];
+  for (const [method, url, options] of cases) {
+    const answer = await server.request(method, url, options);
+    const label = `${method} ${url}: ${answer.text}`;
+    expect(answer.status, label).toBeGreaterThanOrEqual(400);
+    expect(answer.status, label).toBeLessThan(500);
+    expect(Object.keys(answer.json()).sort(), label).toEqual(expect.arrayContaining(['error', 'message']));
+    expect(answer.text, label).not.toMatch(/FST_ERR|"statusCode"|\bat .*\.(js|ts):\d+/);
+  }
+});
