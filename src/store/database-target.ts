@@ -3,7 +3,7 @@
 // line, in `ps` and in shell history. The password comes from PGPASSWORD, ~/.pgpass (libpq's
 // rules, read by `pg`) or the file named by $SENDENSE_DB_PASSWORD_FILE.
 
-import { readFileSync, statSync } from 'node:fs';
+import { readFileSync, statSync, type Stats } from 'node:fs';
 import path from 'node:path';
 import { SendenseError } from '../errors.js';
 
@@ -29,7 +29,7 @@ export function isPostgresUrl(value: string): boolean {
 export function resolveDatabase(value: string): string {
   if (!isPostgresUrl(value)) {
     const file = path.resolve(value);
-    if (statSync(file, { throwIfNoEntry: false })?.isDirectory()) {
+    if (statOf(file)?.isDirectory()) {
       throw new SendenseError(
         `state database ${file} is a directory: give a file in it (--db ${path.join(file, 'sendense.db')})`,
         { exitCode: 2 },
@@ -39,6 +39,24 @@ export function resolveDatabase(value: string): string {
   }
   parsePostgresUrl(value);
   return value;
+}
+
+// A path this user may not look at is one line saying so, never a stack (docs/commands.md, --db).
+function statOf(file: string): Stats | undefined {
+  try {
+    return statSync(file, { throwIfNoEntry: false });
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    const why =
+      code === 'EACCES' || code === 'EPERM'
+        ? 'permission denied: this user may not enter a folder on its path (run as the user that owns it, or give another --db)'
+        : code === 'ENOTDIR'
+          ? 'a part of its path is a file, not a folder'
+          : code === 'ELOOP'
+            ? 'its path has a loop of symbolic links'
+            : (code ?? String(error));
+    throw new SendenseError(`cannot reach state database ${file}: ${why}`, { exitCode: 1, cause: error });
+  }
 }
 
 export function parsePostgresUrl(value: string): PostgresTarget {

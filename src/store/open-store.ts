@@ -1,7 +1,7 @@
 // Open the state (a SQLite file, created if needed, or a PostgreSQL database by URL) and bring
 // its schema up to date.
 
-import { closeSync, constants, mkdirSync, openSync } from 'node:fs';
+import { accessSync, closeSync, constants, mkdirSync, openSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { Kysely, Migrator, type MigrationProvider } from 'kysely';
 import { SendenseError } from '../errors.js';
@@ -42,6 +42,9 @@ function openDatabase(dbPath: string): SqliteDatabase {
     if (dbPath !== IN_MEMORY) {
       mkdirSync(path.dirname(dbPath), { recursive: true, mode: 0o700 });
       createPrivately(dbPath);
+      // SQLite would open a file it may not write read-only, and fail at the first write.
+      const hint = accessHint(dbPath);
+      if (hint !== '') throw new Error('not writable by this user');
     }
     const database = new SqliteDatabase(dbPath);
     database.pragma(`busy_timeout = ${BUSY_TIMEOUT_MS}`);
@@ -50,7 +53,26 @@ function openDatabase(dbPath: string): SqliteDatabase {
     database.pragma('synchronous = NORMAL');
     return database;
   } catch (error) {
-    throw new SendenseError(`cannot open state database ${dbPath}: ${(error as Error).message}`, { cause: error });
+    throw new SendenseError(`cannot open state database ${dbPath}: ${(error as Error).message}${accessHint(dbPath)}`, {
+      cause: error,
+    });
+  }
+}
+
+// Why SQLite could not open it when that is the file's owner and mode (a state made by root, a
+// command run as another user): said with the fix.
+function accessHint(dbPath: string): string {
+  if (dbPath === IN_MEMORY) return '';
+  try {
+    accessSync(dbPath, constants.R_OK | constants.W_OK);
+    accessSync(path.dirname(dbPath), constants.W_OK | constants.X_OK);
+    return '';
+  } catch {
+    const stat = statSync(dbPath, { throwIfNoEntry: false });
+    const owner = stat
+      ? `it belongs to uid ${stat.uid}, mode ${(stat.mode & 0o777).toString(8).padStart(4, '0')}`
+      : 'its folder is not writable';
+    return ` (permission denied for this user, uid ${process.getuid?.() ?? '?'}: ${owner}; run as the user that owns the state, e.g. the service's, or give another --db)`;
   }
 }
 

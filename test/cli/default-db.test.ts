@@ -83,4 +83,35 @@ describe('the default state database', () => {
       expect(history.stdout.trim().split('\n')).toHaveLength(2);
     },
   );
+
+  it.skipIf(process.getuid?.() !== 0)(
+    'a state another user made, or a folder this user may not enter, is one line saying so, never a stack',
+    async () => {
+      // Root's state, as the demo leaves it before the service's user runs: readable, not writable.
+      chmodSync(ws.dir, 0o755);
+      const made = await sendenseRun(['--db', ws.db, 'token', 'add', 'someone', '--role', 'audit']);
+      expect(made.exitCode, made.stderr).toBe(0);
+      chmodSync(ws.db, 0o644);
+      const closed = path.join(ws.dir, 'closed');
+      mkdirSync(closed, { mode: 0o700 });
+      const asNobody = (args: readonly string[]) =>
+        execa('setpriv', nobodyArgv([process.execPath, packageCopy.bin, ...args]), {
+          reject: false,
+          cwd: '/',
+          env: { CI: '1', PATH: process.env.PATH ?? '' },
+          extendEnv: false,
+        });
+      const readOnly = await asNobody(['--db', ws.db, 'history']);
+      expect(readOnly.exitCode).toBe(1);
+      expect(readOnly.stderr.trim()).toBe(
+        `sendense-run: cannot open state database ${ws.db}: not writable by this user (permission denied for this user, uid 65534: it belongs to uid 0, mode 0644; run as the user that owns the state, e.g. the service's, or give another --db)`,
+      );
+      const unreachable = await asNobody(['--db', path.join(closed, 'sendense.db'), 'backups']);
+      expect(unreachable.exitCode).toBe(1);
+      expect(unreachable.stderr.trim()).toBe(
+        `sendense-run: cannot reach state database ${path.join(closed, 'sendense.db')}: permission denied: this user may not enter a folder on its path (run as the user that owns it, or give another --db)`,
+      );
+      for (const result of [readOnly, unreachable]) expect(result.stderr).not.toMatch(/internal error|\bat .*:\d+/);
+    },
+  );
 });
