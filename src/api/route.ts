@@ -58,6 +58,11 @@ export interface RouteDef {
   readonly aliasOf?: string;
   /** What it answers is not JSON (a file, an archive, Prometheus text, server-sent events). */
   readonly produces?: string;
+  /**
+   * The role these params need when it is above `role` (a backup plan's run needs operator where a
+   * restore plan's needs restore): a refusal names the role that would be let in.
+   */
+  neededRole?(params: Readonly<Record<string, string>>, api: ApiContext): Promise<Role | undefined>;
   handle(call: RouteCall): Promise<unknown>;
 }
 

@@ -121,9 +121,13 @@ export async function buildApiServer(api: ApiContext, options: ApiServerOptions)
         address: request.ip,
       });
       if (!roleAllows(caller.role, route.role)) {
+        const params = (request.params ?? {}) as Record<string, string>;
+        const needed = (await route.neededRole?.(params, api).catch(() => undefined)) ?? route.role;
+        const what =
+          needed === route.role ? `${route.method} ${route.url}` : `${route.method} ${request.url.split('?')[0]}`;
         throw new ApiError(
           'forbidden',
-          `${route.method} ${route.url} needs the ${route.role} role or higher; token ${caller.token} has ${caller.role}`,
+          `${what} needs the ${needed} role or higher; token ${caller.token} has ${caller.role}`,
         );
       }
       request.caller = caller;

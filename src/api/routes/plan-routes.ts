@@ -5,9 +5,9 @@ import { Type } from '@sinclair/typebox';
 import { Cron } from 'croner';
 import { kindOf } from '../../kinds/index.js';
 import { ApiError } from '../api-error.js';
-import { roleAllows } from '../roles.js';
+import { roleAllows, type Role } from '../roles.js';
 import type { ServedPlan } from '../plan-set.js';
-import { REPLIED, type RouteCall, type RouteDef } from '../route.js';
+import { REPLIED, type ApiContext, type RouteCall, type RouteDef } from '../route.js';
 import { refuseBusyVm, servedPlan, startTask, taskJson, taskRequest } from './route-helpers.js';
 
 const Name = Type.Object({ name: Type.String({ minLength: 1, maxLength: 200 }) });
@@ -74,10 +74,20 @@ export function planVm(plan: ServedPlan): string | undefined {
   return (plan.plan as { vm?: { name?: string } } | undefined)?.vm?.name;
 }
 
+// The restore role runs restore plans only; every other plan needs operator (the kind says).
+function runRoleOf(plan: ServedPlan): Role {
+  return kindOf(plan.plan!).runRole ?? 'operator';
+}
+
+// The role running this plan needs, for a refusal that names it (undefined: no such valid plan).
+async function planRunRole(params: Readonly<Record<string, string>>, api: ApiContext): Promise<Role | undefined> {
+  const plan = params.name === undefined ? undefined : await api.plans.find(params.name);
+  return plan?.valid && plan.plan ? runRoleOf(plan) : undefined;
+}
+
 async function runPlanTask(call: RouteCall, dryRun: boolean): Promise<unknown> {
   const plan = await servedPlan(call, call.params.name);
-  // The restore role runs restore plans only; every other plan needs operator (the kind says).
-  const needed = kindOf(plan.plan!).runRole ?? 'operator';
+  const needed = runRoleOf(plan);
   if (!roleAllows(call.caller.role, needed)) {
     throw new ApiError(
       'forbidden',
@@ -134,6 +144,7 @@ export const planRoutes: readonly RouteDef[] = [
     querystring: Wait,
     startsTask: true,
     response: Task,
+    neededRole: planRunRole,
     handle: (call) => runPlanTask(call, false),
   },
   {
