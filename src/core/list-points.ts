@@ -16,20 +16,23 @@ export const ListPointsInput = Type.Object(
 );
 export type ListPointsInput = Static<typeof ListPointsInput>;
 
-export const ListedPointDisk = Type.Object({
-  backupId: Type.String(),
-  diskKey: Type.Integer(),
-  file: Type.String(),
-  virtualSize: Type.Integer(),
-  changeId: Nullable(Type.String()),
-  bytes: Nullable(Type.Integer()),
-  status: BackupStatusSchema,
-  source: Type.String(),
-  sourceNode: Type.String(),
-  bitmap: Nullable(Type.String()),
-  manifest: Type.Boolean(),
-  onDiskBytes: Nullable(Type.Integer({ description: 'space its file takes; null when it is not there' })),
-});
+export const ListedPointDisk = Type.Object(
+  {
+    backupId: Type.String(),
+    diskKey: Type.Integer(),
+    file: Type.String(),
+    virtualSize: Type.Integer(),
+    changeId: Nullable(Type.String()),
+    bytes: Nullable(Type.Integer()),
+    status: BackupStatusSchema,
+    source: Type.String(),
+    sourceNode: Type.String(),
+    bitmap: Nullable(Type.String()),
+    manifest: Type.Boolean(),
+    onDiskBytes: Nullable(Type.Integer({ description: 'space its file takes; null when it is not there' })),
+  },
+  { additionalProperties: false },
+);
 
 export const ListedPoint = Type.Object(
   {
@@ -54,7 +57,7 @@ export const ListedPoint = Type.Object(
     restorable: Type.Boolean(),
     notRestorableBecause: Type.Optional(Type.String({ description: 'absent when restorable' })),
   },
-  { description: 'a point as `backups --json` prints it (docs/json-events.md)' },
+  { additionalProperties: false, description: 'a point as `backups --json` prints it (docs/json-events.md)' },
 );
 export type ListedPoint = Static<typeof ListedPoint>;
 

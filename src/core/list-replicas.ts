@@ -14,14 +14,17 @@ export const ListReplicasInput = Type.Object(
 );
 export type ListReplicasInput = Static<typeof ListReplicasInput>;
 
-export const ReplicaFailover = Type.Object({
-  plan: Type.String(),
-  pointId: Type.String(),
-  runId: Type.String(),
-  domain: Type.String(),
-  node: Type.String(),
-  at: Type.String(),
-});
+export const ReplicaFailover = Type.Object(
+  {
+    plan: Type.String(),
+    pointId: Type.String(),
+    runId: Type.String(),
+    domain: Type.String(),
+    node: Type.String(),
+    at: Type.String(),
+  },
+  { additionalProperties: false },
+);
 
 export const ListedReplica = Type.Object(
   {
@@ -31,28 +34,34 @@ export const ListedReplica = Type.Object(
     lagSeconds: Nullable(Type.Number({ description: "the newest point's age" })),
     failover: Nullable(ReplicaFailover),
     points: Type.Array(
-      Type.Object({
-        id: Type.String(),
-        takenAt: Type.String(),
-        ageSeconds: Type.Number(),
-        type: Type.String(),
-        chainId: Type.String(),
-        parentId: Nullable(Type.String()),
-        bytes: Nullable(Type.Integer()),
-        disks: Type.Array(
-          Type.Object({
-            key: Type.Integer(),
-            path: Type.String(),
-            layer: Type.String(),
-            virtualSize: Type.Integer(),
-            bytes: Nullable(Type.Integer()),
-          }),
-        ),
-      }),
+      Type.Object(
+        {
+          id: Type.String(),
+          takenAt: Type.String(),
+          ageSeconds: Type.Number(),
+          type: Type.String(),
+          chainId: Type.String(),
+          parentId: Nullable(Type.String()),
+          bytes: Nullable(Type.Integer()),
+          disks: Type.Array(
+            Type.Object(
+              {
+                key: Type.Integer(),
+                path: Type.String(),
+                layer: Type.String(),
+                virtualSize: Type.Integer(),
+                bytes: Nullable(Type.Integer()),
+              },
+              { additionalProperties: false },
+            ),
+          ),
+        },
+        { additionalProperties: false },
+      ),
       { description: 'complete points, newest first' },
     ),
   },
-  { description: 'a replicate plan as `replicas --json` prints it (docs/json-events.md)' },
+  { additionalProperties: false, description: 'a replicate plan as `replicas --json` prints it (docs/json-events.md)' },
 );
 export type ListedReplica = Static<typeof ListedReplica>;
 

@@ -41,13 +41,16 @@ export const PlanStatus = Type.Object(
           endedAt: Type.String(),
           error: Nullable(Type.String()),
         },
-        { description: 'the newest finished run' },
+        { additionalProperties: false, description: 'the newest finished run' },
       ),
     ),
     newestPoint: Nullable(
       Type.Object(
         { id: Type.String(), takenAt: Type.String(), ageSeconds: Type.Number() },
-        { description: "a backup in the plan's repository, or a replicate plan's replica point" },
+        {
+          additionalProperties: false,
+          description: "a backup in the plan's repository, or a replicate plan's replica point",
+        },
       ),
     ),
     chainLength: Nullable(Type.Integer({ description: "points in the newest point's chain; null: replicate plan" })),
@@ -64,13 +67,14 @@ export const PlanStatus = Type.Object(
           failback: Type.String(),
         },
         {
+          additionalProperties: false,
           description:
             'a replicate plan failed over on purpose (docs/replication.md#failback): its refused syncs are not failures',
         },
       ),
     ),
   },
-  { description: 'a plan as `status --json` prints it (docs/json-events.md)' },
+  { additionalProperties: false, description: 'a plan as `status --json` prints it (docs/json-events.md)' },
 );
 export type PlanStatus = Static<typeof PlanStatus>;
 

@@ -19,12 +19,15 @@ export const RunHistoryInput = Type.Object(
 );
 export type RunHistoryInput = Static<typeof RunHistoryInput>;
 
-export const PointFate = Type.Object({
-  state: Type.String({
-    description: 'its status now (`complete`, `damaged`, …), or `merged`, `removed`, `gone`',
-  }),
-  mergedInto: Type.Optional(Type.String({ description: 'merged: the point that holds its data now' })),
-});
+export const PointFate = Type.Object(
+  {
+    state: Type.String({
+      description: 'its status now (`complete`, `damaged`, …), or `merged`, `removed`, `gone`',
+    }),
+    mergedInto: Type.Optional(Type.String({ description: 'merged: the point that holds its data now' })),
+  },
+  { additionalProperties: false },
+);
 export type PointFate = Static<typeof PointFate>;
 
 export const HistoryRun = Type.Object(
@@ -54,7 +57,7 @@ export const HistoryRun = Type.Object(
     point: Nullable(PointFate),
     seconds: Nullable(Type.Number()),
   },
-  { description: 'a run as `history --json` prints it (docs/json-events.md)' },
+  { additionalProperties: false, description: 'a run as `history --json` prints it (docs/json-events.md)' },
 );
 export type HistoryRun = Static<typeof HistoryRun>;
 

@@ -30,7 +30,7 @@ export const Protection = Type.Object(
     protected: Type.Boolean({ description: "the point's mark now" }),
     changed: Type.Boolean({ description: 'false when it was so already' }),
   },
-  { description: 'the mark as `protect --json` prints it (docs/json-events.md)' },
+  { additionalProperties: false, description: 'the mark as `protect --json` prints it (docs/json-events.md)' },
 );
 export type Protection = Static<typeof Protection>;
 

@@ -9,9 +9,17 @@
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import type { TSchema } from '@sinclair/typebox';
+import { Value } from '@sinclair/typebox/value';
 import { describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
+import { ListedPoint } from '../../src/core/list-points.js';
+import { ListedReplica } from '../../src/core/list-replicas.js';
+import { PlanStatus } from '../../src/core/plan-status.js';
+import { HistoryRun } from '../../src/core/run-history.js';
+import { Protection } from '../../src/core/set-protection.js';
 import { backUpPoints } from '../retention/point-chain.js';
+import { addApiToken, startApiServer } from '../support/api-server.js';
 import { useRunWorkspace } from '../support/run-workspace.js';
 import { sendenseRun } from '../support/sendense-cli.js';
 import { portRangeForTestFile } from '../support/vm-disks.js';
@@ -93,6 +101,8 @@ describe('--json of the reading commands and protect', () => {
       ['replicas-plan', ['replicas', '--plan', 'vmg-replica']],
     ];
     const write = process.env.GOLDEN === 'write';
+    const cli: Record<string, string> = {};
+    const raw: Record<string, string> = {};
     for (const [name, args] of runs) {
       const result = await sendenseRun([...args, '--db', ws.db, '--json']);
       expect(result.exitCode, `${args.join(' ')}: ${result.stderr}`).toBe(0);
@@ -100,6 +110,53 @@ describe('--json of the reading commands and protect', () => {
       const output = normalise(result.stdout, ws.dir);
       if (write) writeFileSync(file, output);
       expect(output, `${args.join(' ')} --json vs ${path.relative('.', file)}`).toBe(readFileSync(file, 'utf8'));
+      // Each line is what the core's schema (src/core/) declares, no field more or less.
+      for (const line of result.stdout.split('\n').filter(Boolean))
+        expect([...Value.Errors(SCHEMAS[args[0]!]!, JSON.parse(line))], `${args.join(' ')}: ${line}`).toEqual([]);
+      cli[name] = output;
+      raw[name] = result.stdout;
+    }
+
+    // The API answers the same objects (docs/api.md#one-implementation), field for field and in order.
+    const token = await addApiToken(ws.db, 'golden', 'operator');
+    const api = await startApiServer({ db: ws.db, plans: [path.join(ws.dir, 'build.yaml'), replicatePlan] });
+    try {
+      const answer = async (method: string, route: string) => {
+        const reply = await api.request(method, route, { token });
+        expect(reply.status, `${method} ${route}: ${reply.text}`).toBe(200);
+        return reply.json<Record<string, unknown>>();
+      };
+      // As the CLI prints them, one a line (execa drops the last newline).
+      const asLines = (items: unknown) =>
+        normalise((items as unknown[]).map((item) => JSON.stringify(item)).join('\n'), ws.dir);
+      expect(asLines((await answer('GET', '/api/v1/backups')).backups)).toBe(cli.backups);
+      expect(asLines((await answer('GET', '/api/v1/backups?vm=vmg')).backups)).toBe(cli['backups-vm']);
+      expect(asLines((await answer('GET', '/api/v1/history')).runs)).toBe(cli.history);
+      expect(asLines((await answer('GET', '/api/v1/history?limit=2')).runs)).toBe(cli['history-limit']);
+      expect(asLines((await answer('GET', '/api/v1/replicas')).replicas)).toBe(cli.replicas);
+      expect(asLines((await answer('GET', '/api/v1/replicas?plan=vmg-replica')).replicas)).toBe(cli['replicas-plan']);
+      // The served plans in the server's order: each line as status --json prints it.
+      const served = ((await answer('GET', '/api/v1/status')).plans as unknown[]).map((plan) => asLines([plan]));
+      expect(served.sort()).toEqual(
+        raw
+          .status!.split('\n')
+          .map((line) => normalise(line, ws.dir))
+          .sort(),
+      );
+      expect(asLines([await answer('POST', `/api/v1/backups/${full}/protect`)])).toBe(cli.protect);
+      expect(asLines([await answer('POST', `/api/v1/backups/${full}/unprotect`)])).toBe(cli.unprotect);
+    } finally {
+      await api.stop();
     }
   });
 });
+
+// The core's answer each command prints a line of.
+const SCHEMAS: Record<string, TSchema> = {
+  backups: ListedPoint,
+  history: HistoryRun,
+  status: PlanStatus,
+  replicas: ListedReplica,
+  protect: Protection,
+  unprotect: Protection,
+};

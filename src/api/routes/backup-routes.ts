@@ -107,7 +107,9 @@ export const backupRoutes: readonly RouteDef[] = [
     summary:
       'One point: kind, status, disks (file, size, change id), space, verified, protected, restorable, and its chain',
     params: Id,
-    response: Type.Intersect([ListedPoint, Type.Object({ chain: Type.Array(Type.String()) })]),
+    response: Type.Composite([ListedPoint, Type.Object({ chain: Type.Array(Type.String()) })], {
+      additionalProperties: false,
+    }),
     async handle(call) {
       const backup = await pointById(call, call.params.id);
       const points = await listPoints(call.api.store, { vm: backup.vm });
