@@ -46,7 +46,7 @@ export interface PlanJson {
   readonly runRole?: Role;
 }
 
-/** One line of `status --json` (src/status/plan-status.ts). */
+/** One line of `status --json` (src/core/plan-status.ts). */
 export interface PlanStatus {
   readonly plan: string;
   readonly vm: string;

@@ -2,45 +2,26 @@
 // line per point (protected, kind, status, time, bytes copied, space on disk, restorable or why not), the
 // space of each chain and of each repository; --verbose adds each disk's file, size and change_id.
 
-import path from 'node:path';
-import type { Backup, BackupDisk } from '../store/index.js';
+import { listPoints, type ListedPoint } from '../core/list-points.js';
 import { formatBytes } from '../format/bytes.js';
 import { formatLocalTime } from '../format/local-time.js';
 import { plural } from '../format/plural.js';
 import { formatTable } from '../format/table.js';
-import { qcow2HeaderProblem } from '../qemu/qcow2-header.js';
-import { directoryDiskUsage, fileDiskUsage } from '../repository/disk-usage.js';
-import { encryptedRepositoryOf } from '../repository/repository-keys.js';
+import { directoryDiskUsage } from '../repository/disk-usage.js';
 import { defineCommand, type CommandSpec, USAGE_ERROR } from './command.js';
 import { declareOptions, rejectOperands, type GivenOptions } from './command-options.js';
 import type { CliContext } from './context.js';
 import { printJson, shapedLines, type JsonOutput } from '../output/json-output.js';
 import { withExistingStore } from './open-existing-store.js';
 
-interface Row {
-  readonly backup: Backup;
-  /** Undefined when restorable, else why not. */
-  readonly notRestorable: string | undefined;
-  /** Space the point's own files take (not their backing chain); null when none is there. */
-  readonly onDisk: number | null;
-}
-
 const OPTIONS = declareOptions([
   { name: '--vm', value: 'NAME', help: 'only this VM' },
   { name: '--verbose', help: "each disk's file, size and change_id too" },
 ]);
 
-type BackupLine = Omit<Backup, 'disks'> & {
-  readonly disks: readonly (BackupDisk & { readonly onDiskBytes: number | null })[];
-  readonly onDiskBytes: number | null;
-  readonly encrypted: boolean;
-  readonly restorable: boolean;
-  readonly notRestorableBecause: string | undefined;
-};
-
 const JSON_OUTPUT: JsonOutput = {
   intro: 'One object per backup, oldest first.',
-  lines: shapedLines<{ 'a backup': BackupLine }>({
+  lines: shapedLines<{ 'a backup': ListedPoint }>({
     'a backup': {
       when: 'a backup',
       fields: {
@@ -85,56 +66,36 @@ async function runBackups(cli: CliContext, given: GivenOptions<typeof OPTIONS>):
   const vm = given.value('--vm');
   const verbose = given.flag('--verbose');
   return withExistingStore(cli, async (store) => {
-    const backups = await store.listBackups({ vm });
-    const restorability = restorabilityOf(backups);
+    const points = await listPoints(store, { vm });
     if (cli.json) {
-      const encryptedIn = encryptedDirectories();
-      for (const backup of backups) {
-        const notRestorable = restorability(backup);
-        const disks = backup.disks.map((disk) => ({ ...disk, onDiskBytes: fileDiskUsage(disk.file) }));
-        const onDisk = sumOfKnown(disks.map((disk) => disk.onDiskBytes));
-        const encrypted = backup.disks.some((disk) => encryptedIn(disk.file));
-        printJson<BackupLine>(cli, {
-          ...backup,
-          disks,
-          onDiskBytes: onDisk,
-          encrypted,
-          restorable: notRestorable === undefined,
-          notRestorableBecause: notRestorable,
-        });
-      }
+      for (const point of points) printJson<ListedPoint>(cli, point);
       return 0;
     }
-    const rows: Row[] = backups.map((backup) => ({
-      backup,
-      notRestorable: restorability(backup),
-      onDisk: pointDiskUsage(backup),
-    }));
-    if (rows.length === 0) {
+    if (points.length === 0) {
       cli.stdout.write(vm ? `no backups of VM ${vm}\n` : 'no backups yet\n');
       return 0;
     }
-    printBackups(cli, rows.sort(byVmChainTime), verbose);
+    printBackups(cli, points.sort(byVmChainTime), verbose);
     return 0;
   });
 }
 
-function printBackups(cli: CliContext, rows: readonly Row[], verbose: boolean): void {
+function printBackups(cli: CliContext, points: readonly ListedPoint[], verbose: boolean): void {
   const out = (line: string) => cli.stdout.write(`${line}\n`);
-  const groups = groupBy(rows, (row) => `${row.backup.vm}\0${row.backup.repository}`);
+  const groups = groupBy(points, (point) => `${point.vm}\0${point.repository}`);
   groups.forEach((group, g) => {
-    const { vm, repository } = group[0].backup;
+    const { vm, repository } = group[0];
     if (g > 0) out('');
     out(`VM ${vm}  repository ${repository}`);
-    for (const chain of groupBy(group, (row) => row.backup.chainId)) {
-      const space = chain.reduce((total, row) => total + (row.onDisk ?? 0), 0);
+    for (const chain of groupBy(group, (point) => point.chainId)) {
+      const space = chain.reduce((total, point) => total + (point.onDiskBytes ?? 0), 0);
       // The disks of each point: in the chain's line when every point has as many (the table stays within 120 columns).
-      const diskCounts = new Set(chain.map((row) => row.backup.disks.length));
+      const diskCounts = new Set(chain.map((point) => point.disks.length));
       const disks = diskCounts.size === 1 ? `, ${plural([...diskCounts][0]!, 'disk')}` : '';
       // The plan that made the chain: each plan continues only its own (docs/how-it-works.md#plans-that-share-a-vm).
-      const plans = [...new Set(chain.map((row) => row.backup.plan))].join(', ');
+      const plans = [...new Set(chain.map((point) => point.plan))].join(', ');
       out(
-        `  chain ${chain[0].backup.chainId} of plan ${plans}: ${plural(chain.length, 'point')}${disks}, ${formatBytes(space)} on disk`,
+        `  chain ${chain[0].chainId} of plan ${plans}: ${plural(chain.length, 'point')}${disks}, ${formatBytes(space)} on disk`,
       );
       const perPoint = disks === '';
       const table = formatTable(
@@ -149,40 +110,40 @@ function printBackups(cli: CliContext, rows: readonly Row[], verbose: boolean): 
           { header: 'RESTORABLE' },
           { header: 'VERIFIED' },
         ],
-        chain.map(({ backup, notRestorable, onDisk }) => [
-          backup.protected ? `${backup.id} (protected)` : backup.id,
-          backup.type,
-          backup.status,
-          formatLocalTime(backup.startedAt),
-          ...(perPoint ? [String(backup.disks.length)] : []),
-          backup.bytes === null ? '-' : formatBytes(backup.bytes),
-          onDisk === null ? '-' : formatBytes(onDisk),
-          notRestorable === undefined ? 'yes' : `no: ${shortReason(backup, notRestorable)}`,
+        chain.map((point) => [
+          point.protected ? `${point.id} (protected)` : point.id,
+          point.type,
+          point.status,
+          formatLocalTime(point.startedAt),
+          ...(perPoint ? [String(point.disks.length)] : []),
+          point.bytes === null ? '-' : formatBytes(point.bytes),
+          point.onDiskBytes === null ? '-' : formatBytes(point.onDiskBytes),
+          point.notRestorableBecause === undefined ? 'yes' : `no: ${shortReason(point, point.notRestorableBecause)}`,
           // To the minute: when it was checked is what matters, not the second.
-          backup.verifiedAt === null ? '-' : formatLocalTime(backup.verifiedAt).slice(0, 16),
+          point.verifiedAt === null ? '-' : formatLocalTime(point.verifiedAt).slice(0, 16),
         ]),
       );
       out(`    ${table[0]}`);
-      chain.forEach((row, i) => {
+      chain.forEach((point, i) => {
         out(`    ${table[i + 1]}`);
-        if (verbose) for (const line of diskLines(row.backup)) out(`      ${line}`);
+        if (verbose) for (const line of diskLines(point)) out(`      ${line}`);
       });
       // What verify found, under the table (it would make the table too wide), wrapped to 120 columns.
-      for (const { backup } of chain.filter((row) => row.backup.status === 'damaged')) {
-        for (const line of wrapText(`${backup.id} damaged: ${backup.damage ?? 'found by verify'}`, 112))
+      for (const point of chain.filter((each) => each.status === 'damaged')) {
+        for (const line of wrapText(`${point.id} damaged: ${point.damage ?? 'found by verify'}`, 112))
           out(`    ${line}`);
       }
     }
   });
-  for (const repository of new Set(rows.map((row) => row.backup.repository))) {
+  for (const repository of new Set(points.map((point) => point.repository))) {
     const total = directoryDiskUsage(repository);
     out(`\nrepository ${repository}: ${total === null ? 'not readable' : `${formatBytes(total)} on disk`}`);
   }
 }
 
 // Why a point cannot be restored, short enough for the table: what verify found is said below it.
-function shortReason(backup: Backup, reason: string): string {
-  if (backup.status === 'damaged') return 'damaged';
+function shortReason(point: ListedPoint, reason: string): string {
+  if (point.status === 'damaged') return 'damaged';
   const parent = /^parent \S+ is (\w+)$/.exec(reason);
   return parent === null ? reason : `parent ${parent[1]}`;
 }
@@ -202,25 +163,15 @@ function wrapText(text: string, width: number): string[] {
 }
 
 // --verbose: each disk of a point, its file and change_id.
-function diskLines(backup: Backup): string[] {
-  return backup.disks.map((disk) => {
+function diskLines(point: ListedPoint): string[] {
+  return point.disks.map((disk) => {
     const copied = disk.bytes === null ? '-' : formatBytes(disk.bytes);
-    const onDisk = fileDiskUsage(disk.file);
+    const onDisk = disk.onDiskBytes;
     return `disk ${disk.diskKey}: ${formatBytes(disk.virtualSize)} virtual, ${copied} copied, ${onDisk === null ? 'missing' : `${formatBytes(onDisk)} on disk`}, change_id ${disk.changeId ?? '-'}, ${disk.file}`;
   });
 }
 
-function pointDiskUsage(backup: Backup): number | null {
-  return sumOfKnown(backup.disks.map((disk) => fileDiskUsage(disk.file)));
-}
-
-// The sum of the sizes known; null when none is.
-function sumOfKnown(values: readonly (number | null)[]): number | null {
-  const sizes = values.filter((size): size is number => size !== null);
-  return sizes.length === 0 ? null : sizes.reduce((a, b) => a + b, 0);
-}
-
-// Consecutive rows with the same key (rows are sorted).
+// Consecutive points with the same key (points are sorted).
 function groupBy<T>(rows: readonly T[], key: (row: T) => string): T[][] {
   const groups: T[][] = [];
   let last: string | undefined;
@@ -233,73 +184,11 @@ function groupBy<T>(rows: readonly T[], key: (row: T) => string): T[][] {
   return groups;
 }
 
-// Undefined when restorable, else why not; each file's header is read once and each point judged
-// once as a parent (a VM may have 10,000s of points in chains of hundreds).
-function restorabilityOf(backups: readonly Backup[]): (backup: Backup) => string | undefined {
-  const byId = new Map(backups.map((backup) => [backup.id, backup]));
-  const headers = new Map<string, string | undefined>();
-  // Missing, unreadable or with a destroyed header: one read of 104 bytes per file.
-  const headerProblem = (file: string) => {
-    if (!headers.has(file)) headers.set(file, qcow2HeaderProblem(file));
-    return headers.get(file);
-  };
-  // What this point's own files and record say: the walk's step, as the point itself or as a parent.
-  const step = (current: Backup, self: boolean): string | undefined => {
-    if (current.status === 'damaged' && self) return `damaged (${current.damage ?? 'found by verify'})`;
-    if (current.status !== 'complete')
-      return self ? `status ${current.status}` : `parent ${current.id} is ${current.status}`;
-    for (const disk of current.disks) {
-      const problem = headerProblem(disk.file);
-      if (problem !== undefined) return problem;
-    }
-    if (current.parentId && !byId.has(current.parentId)) return `parent ${current.parentId} is not recorded`;
-    return undefined;
-  };
-  // A parent's verdict (the walk from it up to the full): the same for every point above it.
-  const asParent = new Map<string, string | undefined>();
-  const parentVerdict = (first: Backup): string | undefined => {
-    const walked: Backup[] = [];
-    let verdict: string | undefined;
-    for (
-      let current: Backup | undefined = first;
-      current;
-      current = current.parentId ? byId.get(current.parentId) : undefined
-    ) {
-      if (asParent.has(current.id)) {
-        verdict = asParent.get(current.id);
-        break;
-      }
-      walked.push(current);
-      verdict = step(current, false);
-      if (verdict !== undefined) break;
-    }
-    // Every point walked shares the verdict found at or above it (all above it were sound).
-    for (const point of walked) asParent.set(point.id, verdict);
-    return verdict;
-  };
-  return (backup) => {
-    const own = step(backup, true);
-    if (own !== undefined) return own;
-    const parent = backup.parentId ? byId.get(backup.parentId) : undefined;
-    return parent === undefined ? undefined : parentVerdict(parent);
-  };
-}
-
-// Whether a file lies in an encrypted repository, looked up once per directory.
-function encryptedDirectories(): (file: string) => boolean {
-  const known = new Map<string, boolean>();
-  return (file) => {
-    const directory = path.dirname(path.resolve(file));
-    if (!known.has(directory)) known.set(directory, encryptedRepositoryOf(file) !== undefined);
-    return known.get(directory)!;
-  };
-}
-
-function byVmChainTime(a: Row, b: Row): number {
+function byVmChainTime(a: ListedPoint, b: ListedPoint): number {
   return (
-    a.backup.vm.localeCompare(b.backup.vm) ||
-    a.backup.repository.localeCompare(b.backup.repository) ||
-    a.backup.chainId.localeCompare(b.backup.chainId) ||
-    a.backup.startedAt.localeCompare(b.backup.startedAt)
+    a.vm.localeCompare(b.vm) ||
+    a.repository.localeCompare(b.repository) ||
+    a.chainId.localeCompare(b.chainId) ||
+    a.startedAt.localeCompare(b.startedAt)
   );
 }

@@ -1,15 +1,10 @@
 // `sendense-run protect VM --point ID` / `unprotect VM --point ID`: a protected point is never
 // merged, removed or merged into by retention (prune, the retention step) or forget
 // (docs/how-it-works.md#protected-points). Recorded in the state database and, so the repository
-// stays self-describing, as <repository>/<vm>/protected/<id> (catalog import restores it).
+// stays self-describing, as <repository>/<vm>/protected/<id> (src/core/set-protection.ts sets both).
 
-import { constants } from 'node:fs';
-import { rm, writeFile } from 'node:fs/promises';
-import path from 'node:path';
-import { isSendenseError, SendenseError, usageError } from '../errors.js';
-import { protectionMarkerFile } from '../repository/layout.js';
-import { makePrivateDirs, requireRealDirs } from '../repository/private-dirs.js';
-import type { Store } from '../store/index.js';
+import { setProtection, type Protection } from '../core/set-protection.js';
+import { usageError } from '../errors.js';
 import { defineCommand, type CommandSpec } from './command.js';
 import { declareOptions, type GivenOptions } from './command-options.js';
 import type { CliContext } from './context.js';
@@ -23,18 +18,10 @@ const NOT_FOUND = {
 
 const POINT = declareOptions([{ name: '--point', value: 'ID', help: 'the backup to protect' }]);
 
-interface ProtectionLine {
-  readonly type: 'protection';
-  readonly vm: string;
-  readonly backupId: string;
-  readonly protected: boolean;
-  readonly changed: boolean;
-}
-
 // protect and unprotect print the same line: one section of docs/json-events.md.
 const JSON_OUTPUT: JsonOutput = {
   intro: 'One object.',
-  lines: typedLines<ProtectionLine>({
+  lines: typedLines<Protection>({
     protection: {
       when: 'the mark is set',
       fields: { vm: '', backupId: '', protected: "the point's mark now", changed: 'false when it was so already' },
@@ -72,36 +59,9 @@ async function runProtect(cli: CliContext, given: GivenOptions<typeof POINT>, on
     throw usageError(`${command.usage.replace('sendense-run ', '')}: one VM and --point ID`);
   const vm = given.operands[0]!;
   return withExistingStore(cli, async (store) => {
-    const changed = await setProtection(store, vm, id, on);
-    if (cli.json) printJson<ProtectionLine>(cli, { type: 'protection', vm, backupId: id, protected: on, changed });
+    const protection = await setProtection(store, { vm, point: id, protected: on });
+    if (cli.json) printJson<Protection>(cli, protection);
     else cli.stdout.write(`${id} of VM ${vm}: ${on ? 'protected' : 'not protected'}\n`);
     return 0;
   });
-}
-
-// Whether the point's protection changed (false: it was so already).
-async function setProtection(store: Store, vm: string, id: string, on: boolean): Promise<boolean> {
-  const backup = await store.getBackup(id);
-  if (backup === undefined || backup.vm !== vm)
-    throw new SendenseError(`VM ${vm} has no backup ${id}`, { exitCode: 2 });
-  const marker = protectionMarkerFile(backup.repository, vm, id);
-  // The repository first: a marker without the database's mark only protects more, never less.
-  if (on) {
-    await makePrivateDirs(path.dirname(marker), backup.repository).catch((error: unknown) => {
-      throw isSendenseError(error) ? new SendenseError(`${error.message}: ${id} not protected`) : error;
-    });
-    // Never through a symlink put under its name by whoever can write the repository (docs/threat-model.md).
-    await writeFile(marker, `protected ${new Date().toISOString()}\n`, {
-      flag: constants.O_WRONLY | constants.O_CREAT | constants.O_TRUNC | constants.O_NOFOLLOW,
-    }).catch((error: NodeJS.ErrnoException) => {
-      if (error.code !== 'ELOOP') throw error;
-      throw new SendenseError(`${marker} is a symlink, which is not followed: ${id} not protected`);
-    });
-    await store.setProtected(id, true);
-  } else {
-    await requireRealDirs(backup.repository, path.dirname(marker));
-    await store.setProtected(id, false);
-    await rm(marker, { force: true });
-  }
-  return backup.protected !== on;
 }

@@ -4,28 +4,19 @@
 // `replicas --verify PLAN.yaml` (docs/replication.md#digests): each of the plan's complete points
 // read on its replica node and compared with its digests; exit 1 when one differs.
 
+import { listReplicas, type ListedReplica } from '../core/list-replicas.js';
 import { usageError } from '../errors.js';
 import { formatBytes } from '../format/bytes.js';
 import { formatDuration } from '../format/duration.js';
 import { formatLocalTime } from '../format/local-time.js';
 import { plural } from '../format/plural.js';
 import { formatTable } from '../format/table.js';
-import { pointAge } from '../failover/failover-point.js';
-import { pointTime } from '../replica/replica-points.js';
-import type { ReplicaFailover, ReplicaPoint, Store } from '../store/index.js';
 import { defineCommand, type CommandSpec, USAGE_ERROR } from './command.js';
 import { declareOptions, rejectOperands, type GivenOptions } from './command-options.js';
 import type { CliContext } from './context.js';
 import { printJson, shapedLines, type JsonOutput } from '../output/json-output.js';
 import { withExistingStore } from './open-existing-store.js';
 import { verifyReplicas, type LayerLine, type NoPointLine } from './verify-replicas.js';
-
-interface Replica {
-  readonly plan: string;
-  /** Newest first. */
-  readonly points: readonly ReplicaPoint[];
-  readonly failover: ReplicaFailover | undefined;
-}
 
 const OPTIONS = declareOptions([
   { name: '--plan', value: 'NAME', help: 'only this plan' },
@@ -36,35 +27,11 @@ const OPTIONS = declareOptions([
   },
 ]);
 
-interface ReplicaLine {
-  readonly plan: string;
-  readonly vm: string | null;
-  readonly replicaNode: string | null;
-  readonly lagSeconds: number | null;
-  readonly failover: ReplicaFailover | null;
-  readonly points: readonly {
-    readonly id: string;
-    readonly takenAt: string;
-    readonly ageSeconds: number;
-    readonly type: string;
-    readonly chainId: string;
-    readonly parentId: string | null;
-    readonly bytes: number | null;
-    readonly disks: readonly {
-      readonly key: number;
-      readonly path: string;
-      readonly layer: string;
-      readonly virtualSize: number;
-      readonly bytes: number | null;
-    }[];
-  }[];
-}
-
 const JSON_OUTPUT: JsonOutput = {
   intro:
     "One object per replicate plan. With `--verify PLAN.yaml`: one object per layer checked, the plan's points oldest first; with no complete point, one `{ plan, checked: 0 }` ([replication.md](replication.md#digests)).",
   lines: shapedLines<{
-    'a replicate plan': ReplicaLine;
+    'a replicate plan': ListedReplica;
     '`--verify`: a layer': LayerLine;
     '`--verify`: no point': NoPointLine;
   }>({
@@ -132,10 +99,9 @@ async function runReplicas(cli: CliContext, given: GivenOptions<typeof OPTIONS>)
     return verifyReplicas(cli, verify);
   }
   return withExistingStore(cli, async (store) => {
-    const replicas = await listReplicas(store, plan);
-    const now = Date.now();
+    const replicas = await listReplicas(store, { plan });
     if (cli.json) {
-      for (const replica of replicas) printJson<ReplicaLine>(cli, replicaJson(replica, now));
+      for (const replica of replicas) printJson<ListedReplica>(cli, replica);
       return 0;
     }
     if (replicas.length === 0) {
@@ -144,32 +110,18 @@ async function runReplicas(cli: CliContext, given: GivenOptions<typeof OPTIONS>)
     }
     replicas.forEach((replica, i) => {
       if (i > 0) cli.stdout.write('\n');
-      for (const line of replicaLines(replica, now)) cli.stdout.write(`${line}\n`);
+      for (const line of replicaLines(replica)) cli.stdout.write(`${line}\n`);
     });
     return 0;
   });
 }
 
-// Every plan with a point recorded (any status), by name; its complete points newest first.
-async function listReplicas(store: Store, plan: string | undefined): Promise<Replica[]> {
-  const all = await store.listReplicaPoints(plan === undefined ? {} : { plan });
-  const plans = [...new Set(all.map((point) => point.plan))].sort();
-  return Promise.all(
-    plans.map(async (name) => ({
-      plan: name,
-      points: all.filter((point) => point.plan === name && point.status === 'complete').reverse(),
-      failover: await store.replicaFailover(name),
-    })),
-  );
-}
-
-function replicaLines({ plan, points, failover }: Replica, now: number): string[] {
-  const newest = points[0];
-  if (newest === undefined) return [`plan ${plan}: no complete point yet`];
+function replicaLines({ plan, vm, replicaNode, lagSeconds, failover, points }: ListedReplica): string[] {
+  if (points.length === 0) return [`plan ${plan}: no complete point yet`];
   const lines = [
-    `plan ${plan} (VM ${newest.vm}), replica on ${newest.replicaNode}: ${plural(points.length, 'point')}, newest ${formatDuration(pointAge(newest, now))} behind`,
+    `plan ${plan} (VM ${vm}), replica on ${replicaNode}: ${plural(points.length, 'point')}, newest ${formatDuration(lagSeconds!)} behind`,
   ];
-  if (failover !== undefined)
+  if (failover !== null)
     lines.push(
       `  FAILED OVER at ${formatLocalTime(failover.at)} to point ${failover.pointId}: ${failover.domain} runs on ${failover.node}; syncs stopped`,
     );
@@ -184,39 +136,12 @@ function replicaLines({ plan, points, failover }: Replica, now: number): string[
     ],
     points.map((point) => [
       point.id,
-      formatLocalTime(pointTime(point)),
-      formatDuration(pointAge(point, now)),
+      formatLocalTime(point.takenAt),
+      formatDuration(point.ageSeconds),
       point.type,
       String(point.disks.length),
       point.bytes === null ? '-' : formatBytes(point.bytes),
     ]),
   );
   return [...lines, ...table.map((line) => `  ${line}`)];
-}
-
-function replicaJson({ plan, points, failover }: Replica, now: number): ReplicaLine {
-  const newest = points[0];
-  return {
-    plan,
-    vm: newest?.vm ?? null,
-    replicaNode: newest?.replicaNode ?? null,
-    lagSeconds: newest === undefined ? null : pointAge(newest, now),
-    failover: failover ?? null,
-    points: points.map((point) => ({
-      id: point.id,
-      takenAt: pointTime(point),
-      ageSeconds: pointAge(point, now),
-      type: point.type,
-      chainId: point.chainId,
-      parentId: point.parentId,
-      bytes: point.bytes,
-      disks: point.disks.map((disk) => ({
-        key: disk.diskKey,
-        path: disk.path,
-        layer: disk.layer,
-        virtualSize: disk.virtualSize,
-        bytes: disk.bytes,
-      })),
-    })),
-  };
 }

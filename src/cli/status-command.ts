@@ -4,15 +4,12 @@
 // replicate plan failed over on purpose is said so instead, and does not count.
 
 import { existsSync } from 'node:fs';
+import { plansStatus, type PlanStatus } from '../core/plan-status.js';
 import { usageError } from '../errors.js';
 import { formatBytes } from '../format/bytes.js';
 import { formatDuration } from '../format/duration.js';
 import { formatLocalTime } from '../format/local-time.js';
 import { formatTable } from '../format/table.js';
-import { formatDiagnostic } from '../plan/plan-diagnostic.js';
-import type { Plan } from '../plan/types.js';
-import { validatePlanFiles } from '../plan/validate-plan-files.js';
-import { planStatus, type PlanStatus } from '../status/plan-status.js';
 import type { Store } from '../store/index.js';
 import { defineCommand, type CommandSpec } from './command.js';
 import type { CliContext } from './context.js';
@@ -75,18 +72,15 @@ export const statusCommand: CommandSpec = defineCommand({
 
 async function runStatus(cli: CliContext, args: readonly string[]): Promise<number> {
   return withStoreIfAny(cli, async (store) => {
-    const paths = args.length > 0 ? args : await recordedPlanFiles(cli, store);
-    const { results, pathErrors } = await validatePlanFiles(paths);
-    const invalid = [...pathErrors, ...results.flatMap((result) => (result.plan === undefined ? result.errors : []))];
-    for (const diagnostic of invalid) cli.stderr.write(`${formatDiagnostic(diagnostic)} (plan skipped)\n`);
-    const plans = results.map((result) => result.plan).filter((plan): plan is Plan => plan !== undefined);
-    const statuses = await Promise.all(plans.map((plan) => planStatus(plan, store)));
+    const paths = args.length > 0 ? [...args] : await recordedPlanFiles(cli, store);
+    const { plans: statuses, skipped } = await plansStatus(store, { paths });
+    for (const line of skipped) cli.stderr.write(`${line} (plan skipped)\n`);
     if (cli.json) {
       for (const status of statuses) printJson<PlanStatus>(cli, status);
     } else {
       for (const line of statusLines(statuses)) cli.stdout.write(`${line}\n`);
     }
-    if (invalid.length > 0) return 2;
+    if (skipped.length > 0) return 2;
     return statuses.some(failing) ? 1 : 0;
   });
 }

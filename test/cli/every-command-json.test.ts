@@ -7,7 +7,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { COMMANDS } from '../../src/cli/commands.js';
-import type { JsonOutput } from '../../src/cli/json-output.js';
+import type { JsonOutput } from '../../src/output/json-output.js';
 import { backUpPoints, writeRetentionPlan } from '../retention/point-chain.js';
 import { useRunWorkspace } from '../support/run-workspace.js';
 import { sendenseRun } from '../support/sendense-cli.js';

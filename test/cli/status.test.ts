@@ -7,7 +7,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
 import { formatBytes } from '../../src/format/bytes.js';
-import type { PlanStatus } from '../../src/status/plan-status.js';
+import type { PlanStatus } from '../../src/core/plan-status.js';
 import { useRunWorkspace } from '../support/run-workspace.js';
 import { listBackups, sendenseRun } from '../support/sendense-cli.js';
 import { createDisk, portRangeForTestFile, writeDisk } from '../support/vm-disks.js';

@@ -3,10 +3,11 @@
 // `GET /api/v1/backups/{id}` are the new routes themselves.
 
 import { Type } from '@sinclair/typebox';
+import { listPoints } from '../../core/list-points.js';
 import { kindOf } from '../../kinds/index.js';
 import { ApiError } from '../api-error.js';
 import type { RouteCall, RouteDef } from '../route.js';
-import { chainsOf, listPoints } from './backup-routes.js';
+import { chainsOf } from './backup-routes.js';
 import { pointKey, requiredPath, sendArchive, sendFile } from './file-routes.js';
 import { planVm } from './plan-routes.js';
 import { repositoryById, planRepository } from './repository-routes.js';
@@ -85,7 +86,7 @@ export const aliasRoutes: readonly RouteDef[] = [
     async handle(call) {
       const vm = call.params.vm_name;
       call.target(`VM ${vm}`);
-      return { vm, chains: chainsOf(await listPoints(call, vm)) };
+      return { vm, chains: chainsOf(await listPoints(call.api.store, { vm })) };
     },
   },
   {

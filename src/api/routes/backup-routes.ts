@@ -1,44 +1,27 @@
-// VMs, backups, chains and points (docs/api.md#backups): the answers of `backups --json`; protect,
-// unprotect (the commands, in this process), forget and verify (tasks).
+// VMs, backups, chains and points (docs/api.md#backups): the core's listing (src/core/list-points.ts,
+// which `backups --json` prints too); protect, unprotect (src/core/set-protection.ts), forget and
+// verify (tasks).
 
 import { Type } from '@sinclair/typebox';
+import { ListedPoint, listPoints } from '../../core/list-points.js';
+import { Protection, setProtection } from '../../core/set-protection.js';
 import { kindOf } from '../../kinds/index.js';
 import { ApiError } from '../api-error.js';
-import { captureCommand } from '../command-capture.js';
-import { JsonText, type RouteCall, type RouteDef } from '../route.js';
+import type { RouteCall, RouteDef } from '../route.js';
 import { planVm } from './plan-routes.js';
 import { pointById, refuseBusyVm, startTask, taskRequest } from './route-helpers.js';
 
 const Id = Type.Object({ id: Type.String({ minLength: 1, maxLength: 200 }) });
 const Vm = Type.Object({ vm: Type.String({ minLength: 1, maxLength: 200 }) });
 const Wait = Type.Object({ wait: Type.Optional(Type.Boolean()) });
-const Point = Type.Object(
-  {},
-  { additionalProperties: true, description: 'a point as `backups --json` prints it (docs/json-events.md)' },
-);
 
-/** `backups --json` for one VM or all: each point with its disks, space, restorability. */
-export async function listPoints(call: RouteCall, vm?: string): Promise<Record<string, unknown>[]> {
-  const captured = await captureCommand(call.api, 'backups', vm === undefined ? [] : ['--vm', vm]);
-  return captured.lines.filter((line) => typeof line.id === 'string') as Record<string, unknown>[];
-}
+type Chain = { id: string; vm: string; repository: string; points: ListedPoint[] };
 
-/**
- * The same points as the lines `backups --json` printed, joined into `{"backups":[…]}` unparsed: a VM
- * of 10,000 points is about 9 MB of JSON. Each point's line starts with its id (src/cli/backups-command.ts).
- */
-async function pointsAnswer(call: RouteCall, vm?: string): Promise<JsonText> {
-  const captured = await captureCommand(call.api, 'backups', vm === undefined ? [] : ['--vm', vm]);
-  return new JsonText(`{"backups":[${captured.texts.filter((text) => text.startsWith('{"id":"')).join(',')}]}`);
-}
-
-type Chain = { id: string; vm: string; repository: string; points: Record<string, unknown>[] };
-
-export function chainsOf(points: readonly Record<string, unknown>[]): Chain[] {
+export function chainsOf(points: readonly ListedPoint[]): Chain[] {
   const chains = new Map<string, Chain>();
   for (const point of points) {
-    const id = String(point.chainId);
-    const chain = chains.get(id) ?? { id, vm: String(point.vm), repository: String(point.repository), points: [] };
+    const id = point.chainId;
+    const chain = chains.get(id) ?? { id, vm: point.vm, repository: point.repository, points: [] };
     chain.points.push(point);
     chains.set(id, chain);
   }
@@ -46,17 +29,17 @@ export function chainsOf(points: readonly Record<string, unknown>[]): Chain[] {
 }
 
 async function vmList(call: RouteCall): Promise<Record<string, unknown>[]> {
-  const points = await listPoints(call);
+  const points = await listPoints(call.api.store, {});
   const plans = (await call.api.plans.all()).filter((plan) => plan.valid);
   const names = new Set([
-    ...points.map((point) => String(point.vm)),
+    ...points.map((point) => point.vm),
     ...plans.map(planVm).filter((vm): vm is string => vm !== undefined),
   ]);
   return [...names].sort().map((vm) => {
     const own = points.filter((point) => point.vm === vm);
     const complete = own.filter((point) => point.status === 'complete');
-    const newest = complete.reduce<Record<string, unknown> | undefined>(
-      (best, point) => (best === undefined || String(point.startedAt) > String(best.startedAt) ? point : best),
+    const newest = complete.reduce<ListedPoint | undefined>(
+      (best, point) => (best === undefined || point.startedAt > best.startedAt ? point : best),
       undefined,
     );
     return {
@@ -72,8 +55,7 @@ async function vmList(call: RouteCall): Promise<Record<string, unknown>[]> {
 
 async function protection(call: RouteCall, protect: boolean): Promise<unknown> {
   const point = await pointById(call, call.params.id);
-  const captured = await captureCommand(call.api, protect ? 'protect' : 'unprotect', [point.vm, '--point', point.id]);
-  return captured.lines.find((line) => line.type === 'protection') ?? captured.lines.at(-1) ?? {};
+  return setProtection(call.api.store, { vm: point.vm, point: point.id, protected: protect });
 }
 
 export const backupRoutes: readonly RouteDef[] = [
@@ -98,7 +80,7 @@ export const backupRoutes: readonly RouteDef[] = [
     response: Type.Object({ vm: Type.String(), chains: Type.Array(Type.Object({}, { additionalProperties: true })) }),
     async handle(call) {
       call.target(`VM ${call.params.vm}`);
-      return { vm: call.params.vm, chains: chainsOf(await listPoints(call, call.params.vm)) };
+      return { vm: call.params.vm, chains: chainsOf(await listPoints(call.api.store, { vm: call.params.vm })) };
     },
   },
   {
@@ -111,10 +93,10 @@ export const backupRoutes: readonly RouteDef[] = [
       vm: Type.Optional(Type.String({ maxLength: 200 })),
       vm_name: Type.Optional(Type.String({ maxLength: 200 })),
     }),
-    response: Type.Object({ backups: Type.Array(Point) }),
+    response: Type.Object({ backups: Type.Array(ListedPoint) }),
     async handle(call) {
       const vm = (call.query.vm ?? call.query.vm_name) as string | undefined;
-      return pointsAnswer(call, vm);
+      return { backups: await listPoints(call.api.store, { vm }) };
     },
   },
   {
@@ -125,10 +107,12 @@ export const backupRoutes: readonly RouteDef[] = [
     summary:
       'One point: kind, status, disks (file, size, change id), space, verified, protected, restorable, and its chain',
     params: Id,
-    response: Point,
+    response: Type.Composite([ListedPoint, Type.Object({ chain: Type.Array(Type.String()) })], {
+      additionalProperties: false,
+    }),
     async handle(call) {
       const backup = await pointById(call, call.params.id);
-      const points = await listPoints(call, backup.vm);
+      const points = await listPoints(call.api.store, { vm: backup.vm });
       const point = points.find((candidate) => candidate.id === backup.id);
       const chain = points.filter((candidate) => candidate.chainId === backup.chainId).map((candidate) => candidate.id);
       return { ...point, chain };
@@ -142,6 +126,7 @@ export const backupRoutes: readonly RouteDef[] = [
     summary: 'Protect a point (`protect VM --point ID`): retention and forget leave it alone',
     action: 'protect',
     params: Id,
+    response: Protection,
     async handle(call) {
       return protection(call, true);
     },
@@ -154,6 +139,7 @@ export const backupRoutes: readonly RouteDef[] = [
     summary: 'Give a protected point back to retention and forget (`unprotect VM --point ID`)',
     action: 'unprotect',
     params: Id,
+    response: Protection,
     async handle(call) {
       return protection(call, false);
     },

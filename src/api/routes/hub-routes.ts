@@ -1,17 +1,19 @@
 // The hub's state (docs/api.md#status-history-metrics, #replicas-and-failover): status (the
 // dashboard's facts), history, metrics in Prometheus text, replicas, failover (test and real),
-// doctor. Each answer comes from the command of the same name.
+// doctor. The readings are the core's (src/core/), which the commands of the same names print.
 
 import { statfsSync } from 'node:fs';
 import { Type } from '@sinclair/typebox';
 import { Cron } from 'croner';
+import { listPoints, type ListedPoint } from '../../core/list-points.js';
+import { ListedReplica, listReplicas } from '../../core/list-replicas.js';
+import { plansStatus } from '../../core/plan-status.js';
+import { HistoryRun, runHistory } from '../../core/run-history.js';
 import { formatMetrics, planMetrics } from '../../metrics/prometheus-textfile.js';
 import { kindOf } from '../../kinds/index.js';
 import { ApiError } from '../api-error.js';
 import type { ServedPlan } from '../plan-set.js';
-import { captureCommand } from '../command-capture.js';
 import type { RouteCall, RouteDef } from '../route.js';
-import { listPoints } from './backup-routes.js';
 import { planVm } from './plan-routes.js';
 import { servedPlan, startTask, taskJson, taskRequest } from './route-helpers.js';
 
@@ -31,15 +33,15 @@ function scheduleGapMs(schedule: string | null | undefined, timezone: string | n
 }
 
 // Each repository's use, free space and, from the bytes its points took in the last 7 days, the day it would be full.
-function repositoryFacts(points: readonly Record<string, unknown>[], now: number): Record<string, unknown>[] {
-  const byRepository = new Map<string, Record<string, unknown>[]>();
+function repositoryFacts(points: readonly ListedPoint[], now: number): Record<string, unknown>[] {
+  const byRepository = new Map<string, ListedPoint[]>();
   for (const point of points)
-    byRepository.set(String(point.repository), [...(byRepository.get(String(point.repository)) ?? []), point]);
+    byRepository.set(point.repository, [...(byRepository.get(point.repository) ?? []), point]);
   return [...byRepository].map(([repository, own]) => {
-    const used = own.reduce((total, point) => total + (Number(point.onDiskBytes) || 0), 0);
+    const used = own.reduce((total, point) => total + (point.onDiskBytes ?? 0), 0);
     const lastWeek = own
-      .filter((point) => now - Date.parse(String(point.startedAt)) <= 7 * DAY_MS)
-      .reduce((total, point) => total + (Number(point.onDiskBytes) || 0), 0);
+      .filter((point) => now - Date.parse(point.startedAt) <= 7 * DAY_MS)
+      .reduce((total, point) => total + (point.onDiskBytes ?? 0), 0);
     let free: number | null = null;
     try {
       const fs = statfsSync(repository);
@@ -49,7 +51,7 @@ function repositoryFacts(points: readonly Record<string, unknown>[], now: number
     }
     const perDay = lastWeek / 7;
     const fullAt = free !== null && perDay > 0 ? new Date(now + (free / perDay) * DAY_MS).toISOString() : null;
-    const verified = own.map((point) => point.verifiedAt).filter((at): at is string => typeof at === 'string');
+    const verified = own.map((point) => point.verifiedAt).filter((at): at is string => at !== null);
     return {
       repository,
       points: own.length,
@@ -84,19 +86,20 @@ export const hubRoutes: readonly RouteDef[] = [
     async handle(call) {
       const now = Date.now();
       const files = await servedFiles(call);
-      const plans = files.length === 0 ? [] : (await captureCommand(call.api, 'status', files)).lines;
-      const points = await listPoints(call);
-      const runs = await call.api.store.listRuns({ limit: 500 });
+      const { store } = call.api;
+      const plans = files.length === 0 ? [] : (await plansStatus(store, { paths: files })).plans;
+      const points = await listPoints(store, {});
+      const runs = await store.listRuns({ limit: 500 });
       const failures = runs.filter((run) => run.status === 'failed' && now - Date.parse(run.startedAt) <= 7 * DAY_MS);
       const rpoMissed = plans.filter((status) => {
-        const gap = scheduleGapMs(status.schedule as string | null, status.timezone as string | null);
-        const newest = status.newestPoint as { ageSeconds?: number } | null;
+        const gap = scheduleGapMs(status.schedule, status.timezone);
+        const newest = status.newestPoint;
         if (gap === undefined) return false;
-        return newest === null ? status.lastRun !== null : (newest.ageSeconds ?? 0) * 1000 > 2 * gap;
+        return newest === null ? status.lastRun !== null : newest.ageSeconds * 1000 > 2 * gap;
       });
       const covered = new Set((await call.api.plans.all()).map(planVm).filter((vm): vm is string => vm !== undefined));
-      const vms = [...new Set(points.map((point) => String(point.vm)))];
-      const replicas = (await captureCommand(call.api, 'replicas', [])).lines;
+      const vms = [...new Set(points.map((point) => point.vm))];
+      const replicas = await listReplicas(store, {}, now);
       return {
         plans,
         vms: { withPlan: [...covered].sort(), withoutPlan: vms.filter((vm) => !covered.has(vm)).sort() },
@@ -123,13 +126,10 @@ export const hubRoutes: readonly RouteDef[] = [
       plan: Type.Optional(Type.String({ maxLength: 200 })),
       limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 10000 })),
     }),
-    response: Type.Object({ runs: Type.Array(Type.Object({}, { additionalProperties: true })) }),
+    response: Type.Object({ runs: Type.Array(HistoryRun) }),
     async handle(call) {
-      const args = [
-        ...(call.query.plan ? ['--plan', String(call.query.plan)] : []),
-        ...(call.query.limit ? ['--limit', String(call.query.limit)] : []),
-      ];
-      return { runs: (await captureCommand(call.api, 'history', args)).lines };
+      const { plan, limit } = call.query as { plan?: string; limit?: number };
+      return { runs: await runHistory(call.api.store, { plan: plan || undefined, limit }) };
     },
   },
   {
@@ -158,13 +158,10 @@ export const hubRoutes: readonly RouteDef[] = [
     tag: 'replicas',
     summary: "Replicate plans' points on their replica nodes, their lag and failovers (`replicas --json`)",
     querystring: Type.Object({ plan: Type.Optional(Type.String({ maxLength: 200 })) }),
-    response: Type.Object({ replicas: Type.Array(Type.Object({}, { additionalProperties: true })) }),
+    response: Type.Object({ replicas: Type.Array(ListedReplica) }),
     async handle(call) {
-      return {
-        replicas: (
-          await captureCommand(call.api, 'replicas', call.query.plan ? ['--plan', String(call.query.plan)] : [])
-        ).lines,
-      };
+      const { plan } = call.query as { plan?: string };
+      return { replicas: await listReplicas(call.api.store, { plan: plan || undefined }) };
     },
   },
   {
