@@ -143,3 +143,11 @@ it('the OpenAPI 3.1 document (no token needed) has every route of the table, wit
     expect(operation!.description).toContain(`Needs the ${route.role} role`);
   }
 });
+
+it("a refusal names the role the plan's run needs, not the route's least", async () => {
+  for (const role of ['audit', 'restore'] as const) {
+    const answer = await server.request('POST', '/api/v1/plans/web01-nightly/run', { token: secrets[role] });
+    expect(answer.status, answer.text).toBe(403);
+    expect(answer.json<{ message: string }>().message).toMatch(/needs the operator role or higher/);
+  }
+});
