@@ -11,7 +11,7 @@ describe('shipped plans', () => {
     const result = await runCli(['validate', 'plans', 'examples']);
     expect(result.stderr).toBe('');
     expect(result.exitCode).toBe(0);
-    expect(result.stdout).toMatch(/^13 plans checked, 0 invalid, 0 errors, \d+ warnings?$/m);
+    expect(result.stdout).toMatch(/^14 plans checked, 0 invalid, 0 errors, \d+ warnings?$/m);
   });
 
   it('pgtest1-nightly is a nightly incremental of two qemu disks on this host', async () => {
@@ -42,10 +42,24 @@ describe('shipped plans', () => {
     expect(plan.kind === 'incremental' && Object.isFrozen(plan.vm.source.disks[0])).toBe(true);
   });
 
-  it('pgtest1-vmware takes the endpoint from the environment and the password by variable name', async () => {
+  it('pgtest1-vmware is read by sendense-run itself: endpoint from the environment, password by name, certificate pinned', async () => {
     const plan = await loadPlanForRun('plans/pgtest1-vmware.yaml', { VCENTER_HOST: 'vcenter.test' });
     expect((plan.kind === 'backup' || plan.kind === 'incremental') && plan.vm.source).toMatchObject({
       type: 'vmware',
+      client: 'sendense-run',
+      endpoint: 'vcenter.test',
+      passwordEnv: 'VCENTER_PASSWORD',
+      certificateSha256: expect.stringMatching(/^(?:[0-9A-F]{2}:){31}[0-9A-F]{2}$/),
+    });
+    expect(plan.envRefs).toEqual(['VCENTER_HOST']);
+    expect(plan.node).toBeUndefined();
+  });
+
+  it('the old-client example reads VMware with sendense-backup-client on a proxy node', async () => {
+    const plan = await loadPlanForRun('examples/vmware-sendense-backup-client.yaml', { VCENTER_HOST: 'vcenter.test' });
+    expect((plan.kind === 'backup' || plan.kind === 'incremental') && plan.vm.source).toMatchObject({
+      type: 'vmware',
+      client: 'sendense-backup-client',
       endpoint: 'vcenter.test',
       passwordEnv: 'VCENTER_PASSWORD',
       clientPath: '/usr/local/bin/sendense-backup-client',
