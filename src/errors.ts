@@ -12,6 +12,11 @@ export interface ErrorFacts {
   readonly disk?: number;
   /** Process exit code the CLI should use: 2 invalid plan/usage, 1 run failure, 130 interrupted. */
   readonly exitCode?: 1 | 2 | 130;
+  /**
+   * Not a failure of the plan but a refusal to start it now (another run holds its VM): history
+   * records the run `refused`, and `status` does not count it (docs/how-it-works.md#busy-vms).
+   */
+  readonly refusedStart?: true;
   readonly cause?: unknown;
 }
 
@@ -22,6 +27,7 @@ export class SendenseError extends Error {
   readonly step?: string;
   readonly disk?: number;
   readonly exitCode: 1 | 2 | 130;
+  readonly refusedStart?: true;
 
   constructor(message: string, facts: ErrorFacts = {}) {
     super(message, facts.cause === undefined ? undefined : { cause: facts.cause });
@@ -32,6 +38,7 @@ export class SendenseError extends Error {
     this.step = facts.step;
     this.disk = facts.disk;
     this.exitCode = facts.exitCode ?? 1;
+    if (facts.refusedStart) this.refusedStart = true;
   }
 
   // "file:line:col: message" when a position is known, else the message with step/disk context.
@@ -62,11 +69,18 @@ export function isSendenseError(error: unknown): error is SendenseError {
 
 // The error of a failed step: a SendenseError keeps its facts (the step named when it had none);
 // anything else becomes one with the step and the original as its cause.
-export function asRunError(error: unknown, step: string): SendenseError {
+// Without a step: the error came before any (the VM's turn, the queue), and names none.
+export function asRunError(error: unknown, step: string | undefined): SendenseError {
   if (isSendenseError(error)) {
     // Cause: the user error itself, so its own cause (an ssh2 refusal) is not taken for a bug.
-    return error.step === undefined && error.file === undefined
-      ? new SendenseError(error.message, { step, disk: error.disk, exitCode: error.exitCode, cause: error })
+    return error.step === undefined && error.file === undefined && step !== undefined
+      ? new SendenseError(error.message, {
+          step,
+          disk: error.disk,
+          exitCode: error.exitCode,
+          cause: error,
+          ...(error.refusedStart ? { refusedStart: true } : {}),
+        })
       : error;
   }
   const message = error instanceof Error ? error.message : String(error);

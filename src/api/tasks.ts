@@ -46,6 +46,8 @@ interface LiveTask {
   readonly ended: Promise<ApiTask>;
   /** The last `error` or failing line, for the task's error. */
   lastError?: string;
+  /** Its run ended refused (another run held the VM): the task is refused, not failed. */
+  refused?: boolean;
 }
 
 // A task's events kept in memory while it runs (older ones are read back from its log file).
@@ -119,7 +121,13 @@ export class TaskManager {
       lines.end();
       const exitCode = code ?? (signal ? 128 : 1);
       const status: TaskStatus =
-        code === 0 ? 'succeeded' : code === 130 ? 'cancelled' : code === 2 ? 'refused' : 'failed';
+        code === 0
+          ? 'succeeded'
+          : code === 130
+            ? 'cancelled'
+            : code === 2 || task.refused === true
+              ? 'refused'
+              : 'failed';
       const error =
         status === 'succeeded'
           ? null
@@ -207,7 +215,7 @@ export class TaskManager {
 
   // The run id of a run task, and the message of a failure, from its events.
   private noteFacts(task: LiveTask, data: string): void {
-    let parsed: { type?: string; runId?: string; message?: string; error?: string } | undefined;
+    let parsed: { type?: string; runId?: string; message?: string; error?: string; status?: string } | undefined;
     try {
       parsed = JSON.parse(data) as typeof parsed;
     } catch {
@@ -220,6 +228,7 @@ export class TaskManager {
     if (parsed?.type === 'error' && typeof parsed.message === 'string') task.lastError = parsed.message;
     if (parsed?.type === 'step-fail' && typeof parsed.error === 'string') task.lastError = parsed.error;
     if (parsed?.type === 'run-end' && typeof parsed.error === 'string') task.lastError = parsed.error;
+    if (parsed?.type === 'run-end' && parsed.status === 'refused') task.refused = true;
   }
 
   private pastEvents(task: LiveTask, after: number): readonly TaskEvent[] {

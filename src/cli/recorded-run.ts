@@ -50,7 +50,7 @@ export async function withRecordedRun(
     signal: fence === undefined ? controller.signal : AbortSignal.any([controller.signal, fence]),
     releaseAtEnd: (release) => releases.push(release),
   };
-  let status: 'succeeded' | 'failed' | 'interrupted' = 'succeeded';
+  let status: 'succeeded' | 'failed' | 'interrupted' | 'refused' = 'succeeded';
   let failure: unknown;
   let message: string | undefined;
   try {
@@ -58,7 +58,12 @@ export async function withRecordedRun(
     if (result) [status, message] = ['failed', result.failed];
   } catch (error) {
     failure = error;
-    status = controller.signal.aborted && error === controller.signal.reason ? 'interrupted' : 'failed';
+    status =
+      controller.signal.aborted && error === controller.signal.reason
+        ? 'interrupted'
+        : isSendenseError(error) && error.refusedStart
+          ? 'refused'
+          : 'failed';
     message = error instanceof Error ? error.message : String(error);
   } finally {
     for (const signal of stopSignals) process.off(signal, onSignal);

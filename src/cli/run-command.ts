@@ -39,7 +39,7 @@ export const runCommand: CommandSpec = defineCommand({
     },
     {
       code: 1,
-      when: "the run failed (its error is in history), also when another plan's run held its VM past busy.wait (or at once with busy: fail); everything it took was given back. With --dry-run: a step says the run would FAIL there",
+      when: "the run failed (its error is in history), or was refused because another plan's run held its VM past busy.wait (or at once with busy: fail; history: refused); everything it took was given back. With --dry-run: a step says the run would FAIL there",
     },
     { code: 2, when: 'invalid plan (file:line:col: message) or usage error; nothing was run' },
     { code: 130, when: 'interrupted by SIGINT, SIGTERM or SIGHUP, after cleanup' },

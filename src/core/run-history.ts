@@ -37,7 +37,9 @@ export const HistoryRun = Type.Object(
     kind: Type.String({ description: "the plan's kind, or the command's (verify, prune, …)" }),
     trigger: Type.Union([Type.Literal('manual'), Type.Literal('schedule'), Type.Literal('api')]),
     status: Type.Union(
-      ['running', 'succeeded', 'failed', 'interrupted', 'skipped', 'died'].map((status) => Type.Literal(status)),
+      ['running', 'succeeded', 'failed', 'interrupted', 'skipped', 'refused', 'died'].map((status) =>
+        Type.Literal(status),
+      ),
     ),
     startedAt: Type.String(),
     endedAt: Nullable(Type.String()),

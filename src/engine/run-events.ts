@@ -43,8 +43,8 @@ export type RunEvent =
   | {
       readonly type: 'run-end';
       readonly runId: string;
-      /** skipped: its VM was busy with another plan's run and the plan says busy: skip (error says which). */
-      readonly status: 'succeeded' | 'failed' | 'interrupted' | 'skipped';
+      /** skipped: its VM was busy with another plan's run and the plan says busy: skip; refused: busy: fail, or still busy past busy.wait (error says which). */
+      readonly status: 'succeeded' | 'failed' | 'interrupted' | 'skipped' | 'refused';
       readonly seconds: number;
       readonly backupId?: string;
       /** Backup runs that got as far as resolve-chain: full or incremental. */

@@ -50,8 +50,11 @@ export interface RunPlanOptions {
 
 export interface RunResult {
   readonly runId: string;
-  /** skipped: its VM was busy with another plan's run and the plan says busy: skip. */
-  readonly status: 'succeeded' | 'failed' | 'interrupted' | 'skipped';
+  /**
+   * skipped: its VM was busy with another plan's run and the plan says busy: skip; refused: it was
+   * busy and the plan says busy: fail, or it stayed busy past busy.wait (not a failure of the plan).
+   */
+  readonly status: 'succeeded' | 'failed' | 'interrupted' | 'skipped' | 'refused';
   readonly error?: SendenseError;
   readonly backupId?: string;
   readonly seconds: number;
@@ -94,6 +97,8 @@ export async function runPlan(plan: Plan, options: RunPlanOptions): Promise<RunR
   let diskSlots: DiskSlots | undefined;
   const lockedVm = kindOf(plan).locksVm === true && 'vm' in plan ? plan.vm.name : undefined;
   let vmTaken = false;
+  // Whether the run got as far as opening its node: an error before (the VM's turn, the queue) names no step.
+  let opening = false;
   try {
     // Queued before anything is taken: a waiting run holds no port, process or connection.
     // The hub's scope is checked before the run queues, so allocate-ports cannot fail on it later.
@@ -126,6 +131,7 @@ export async function runPlan(plan: Plan, options: RunPlanOptions): Promise<RunR
         signal: controller.signal,
       });
     }
+    opening = true;
     node = await openNode(plan);
     // before hooks run before any step takes anything; one failing fails the run.
     const env = hookEnv({ plan, runId, status: 'running' });
@@ -168,7 +174,7 @@ export async function runPlan(plan: Plan, options: RunPlanOptions): Promise<RunR
   } catch (error) {
     if (error instanceof SkipRun) outcome = { status: 'skipped', skipped: error.message };
     else {
-      outcome = { status: 'failed', error: asRunError(error, 'open-tunnel') };
+      outcome = { status: 'failed', error: asRunError(error, opening ? 'open-tunnel' : undefined) };
       if (outcome.error?.exitCode === 130) outcome = { status: 'interrupted', error: outcome.error };
     }
   } finally {
@@ -189,14 +195,17 @@ export async function runPlan(plan: Plan, options: RunPlanOptions): Promise<RunR
   }
   const error = outcome.status === 'skipped' ? outcome.skipped : maskSecrets(outcome.error?.describe());
   const { backupId, ...facts } = ended;
-  const env = hookEnv({ plan, runId, status: outcome.status, backupId, error });
-  // A skipped run never started (no before hook ran): no end hooks either.
-  if (outcome.status !== 'skipped')
-    await runEndHooks(plan.hooks, outcome.status === 'succeeded', { node, reporter, env });
+  // A refusal to start now (another run holds the VM) is its own outcome, not a failure of the plan.
+  let status: RunResult['status'] =
+    outcome.status === 'failed' && outcome.error?.refusedStart === true ? 'refused' : outcome.status;
+  const env = hookEnv({ plan, runId, status, backupId, error });
+  // A skipped or refused run never started (no before hook ran): no end hooks either.
+  if (status !== 'skipped' && status !== 'refused')
+    await runEndHooks(plan.hooks, status === 'succeeded', { node, reporter, env });
   await node?.close().catch(() => undefined);
   const seconds = (Date.now() - started) / 1000;
   try {
-    await store.finishRun(runId, outcome.status, error, { backupId, taken: facts.taken, bytes: facts.bytes });
+    await store.finishRun(runId, status, error, { backupId, taken: facts.taken, bytes: facts.bytes });
   } catch (recordError) {
     // The state database is out of reach (a lost PostgreSQL, the reason a fenced run stopped):
     // said here in one line; doctor on this hub records the run once it is back.
@@ -207,11 +216,14 @@ export async function runPlan(plan: Plan, options: RunPlanOptions): Promise<RunR
       },
     );
     reporter.emit({ type: 'warning', message: lost.message });
-    if (outcome.status === 'succeeded') outcome = { status: 'failed', error: lost };
+    if (outcome.status === 'succeeded') {
+      outcome = { status: 'failed', error: lost };
+      status = 'failed';
+    }
   }
   await writeMetrics(plan, options, reporter, facts.bytes ?? 0);
   const endError = maskSecrets(outcome.error?.describe());
-  const end = { runId, status: outcome.status, seconds, backupId, ...facts, error: endError };
+  const end = { runId, status, seconds, backupId, ...facts, error: endError };
   // After the run is recorded: a notification that cannot be sent is only a warning and a note.
   const about = { plan: plan.name, kind: plan.kind, vm: plan.vm.name, hub: options.hub?.name ?? hostname() };
   await notifyRunEnd(plan.notify ?? options.hub?.notify, maskDeep({ ...end, ...about }), {
@@ -220,7 +232,7 @@ export async function runPlan(plan: Plan, options: RunPlanOptions): Promise<RunR
     env: options.env ?? process.env,
   });
   reporter.emit({ type: 'run-end', ...end });
-  return { runId, status: outcome.status, error: outcome.error, backupId, seconds };
+  return { runId, status, error: outcome.error, backupId, seconds };
 }
 
 // A run that does not happen, by the plan's choice (busy: skip): recorded as skipped, not failed.

@@ -128,6 +128,7 @@ async function failBackOn(
   if (originalState !== 'shut off' && !copied)
     throw new SendenseError(
       `the original domain ${original} on ${sourceNode.description} is ${originalState}: a failback would write under it while ${standby} runs production; shut ${original} down first (its changes since the failover are given up for ${standby}'s)`,
+      { refusedStart: true },
     );
 
   const disks = await failbackDisks(point, standbyVirsh, standby, originalVirsh, original, {

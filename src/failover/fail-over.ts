@@ -70,6 +70,7 @@ export async function failOver(
   if (state.exists && state.running) {
     throw new SendenseError(
       `the replica domain ${domain} on ${node.description} is ${state.state} already, started outside sendense-run: shut it down first (a sync refuses while it runs)`,
+      { refusedStart: true },
     );
   }
   // Its overlays are on a point's layer: QEMU would not let the replica domain write under it.
@@ -77,12 +78,14 @@ export async function failOver(
   if ((await virsh.attempt(['domstate', test])).exitCode === 0)
     throw new SendenseError(
       `a failover test of this replica runs on ${node.description} (domain ${test}): end it first (Ctrl+C where it runs, or sendense-run doctor if it was killed)`,
+      { refusedStart: true },
     );
   const original = await runningSource(plan);
   if (original !== undefined) {
     if (!options.force) {
       throw new SendenseError(
         `${original}: a failover now would run two copies of one VM; shut it down first, or give --force if it must start anyway`,
+        { refusedStart: true },
       );
     }
     options.warn(

@@ -53,6 +53,7 @@ export async function takeVmTurn(request: VmTurnRequest): Promise<VmTurn> {
         await store.recordVmWait(runId, waited / 1000);
         throw new SendenseError(`waited ${formatDuration(waited / 1000)} for VM ${vm} (busy.wait): ${error.message}`, {
           cause: error,
+          refusedStart: true,
         });
       }
       if (!waiting) {

@@ -21,7 +21,7 @@ export type RunKind =
   | 'mount';
 /** api: started through the HTTP API (docs/api.md), by the run's actor. */
 export type RunTrigger = 'manual' | 'schedule' | 'api';
-export type RunStatus = 'running' | 'succeeded' | 'failed' | 'interrupted' | 'skipped';
+export type RunStatus = 'running' | 'succeeded' | 'failed' | 'interrupted' | 'skipped' | 'refused';
 export type BackupType = 'full' | 'incremental';
 /** damaged: verify found its data differs from its manifests (or a parent's did): never restorable, never a parent. */
 export type BackupStatus = 'running' | 'complete' | 'failed' | 'damaged';

@@ -20,7 +20,8 @@ function toRun(row: Selectable<RunsTable>): Run {
     kind: row.kind as RunKind,
     // 001-initial's CHECK allows manual and schedule only: an API run is stored as manual with its actor.
     trigger: (row.actor ? 'api' : row.trigger) as RunTrigger,
-    status: row.status as RunStatus,
+    // 001-initial's CHECK predates refused: such a run is stored failed, with refused set.
+    status: (row.refused ? 'refused' : row.status) as RunStatus,
     startedAt: row.started_at,
     endedAt: row.ended_at,
     error: row.error,
@@ -67,7 +68,13 @@ export async function finishRun(
   const columns = record === undefined ? await backupRecord(db, id) : recordColumns(record);
   const result = await db
     .updateTable('runs')
-    .set({ status, ended_at: nowIso(), error: maskSecrets(error) ?? null, ...columns })
+    .set({
+      status: status === 'refused' ? 'failed' : status,
+      ...(status === 'refused' ? { refused: 1 } : {}),
+      ended_at: nowIso(),
+      error: maskSecrets(error) ?? null,
+      ...columns,
+    })
     .where('id', '=', id)
     .executeTakeFirst();
   if (result.numUpdatedRows === 0n) throw new Error(`finishRun: no run ${id}`);

@@ -29,6 +29,8 @@ export interface RunsTable {
   taken?: string | null;
   /** Who started it through the API: the token's name (016-api); null otherwise. */
   actor?: string | null;
+  /** 1: refused its start, another run held its VM (021-refused-runs); its status says failed. */
+  refused?: number;
   /** Seconds it waited for its VM, held by another plan's run (017-vm-wait); null: it did not wait. */
   vm_wait_seconds?: number | null;
 }

@@ -93,6 +93,7 @@ function busyError(vm: string, holder: LockHolder): SendenseError {
   return new SendenseError(
     `VM ${vm} is ${doing ?? 'locked'} by ${kind}run ${holder.run_id} of plan ${holder.plan} (${hub}pid ${holder.pid} on ${holder.hostname}, since ${holder.since}); ` +
       'two runs on one VM at once would disturb each other: try again when it ends',
+    { refusedStart: true },
   );
 }
 

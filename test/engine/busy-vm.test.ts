@@ -73,13 +73,18 @@ describe('a run whose VM another plan holds', () => {
     const failed = await sendenseRun([hourly('fail'), '--db', ws.db]);
     expect(failed.exitCode).toBe(1);
     expect(failed.stderr).toMatch(new RegExp(`VM vmb is being pruned by ${held} \\(pid ${prune.pid} on `));
+    // A refusal, not a failure of the plan, and not blamed on a step it never reached.
+    expect(failed.stderr).not.toMatch(/step open-tunnel/);
+    expect((await history())[0]).toMatchObject({ plan: 'vmb-hourly', status: 'refused', backupId: null });
+    const status = await sendenseRun(['status', hourly('fail'), '--db', ws.db]);
+    expect(status.exitCode, `${status.stdout}\n${status.stderr}`).toBe(0);
 
     const bounded = await sendenseRun([hourly({ wait: '2s' }), '--db', ws.db]);
     expect(bounded.exitCode).toBe(1);
     expect(bounded.stderr).toMatch(
       new RegExp(`waited 0:0[23] for VM vmb \\(busy.wait\\): VM vmb is being pruned by ${held}`),
     );
-    expect((await history())[0]).toMatchObject({ plan: 'vmb-hourly', status: 'failed', backupId: null });
+    expect((await history())[0]).toMatchObject({ plan: 'vmb-hourly', status: 'refused', backupId: null });
     expect((await history())[0]!.vmWaitSeconds).toBeGreaterThanOrEqual(2);
     expect((await listBackups(ws.db, 'vmb')).map((backup) => backup.plan)).toEqual([
       'vmb-build',

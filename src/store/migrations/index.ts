@@ -22,6 +22,7 @@ import { vmWaitMigration } from './017-vm-wait.js';
 import { checkpointRecordsMigration } from './018-checkpoint-records.js';
 import { replicaPointOrderMigration } from './019-replica-point-order.js';
 import { repositoryNumbersMigration } from './020-repository-numbers.js';
+import { refusedRunsMigration } from './021-refused-runs.js';
 
 const migrations: Readonly<Record<string, Migration>> = Object.freeze({
   '001-initial': initialMigration,
@@ -44,6 +45,7 @@ const migrations: Readonly<Record<string, Migration>> = Object.freeze({
   '018-checkpoint-records': checkpointRecordsMigration,
   '019-replica-point-order': replicaPointOrderMigration,
   '020-repository-numbers': repositoryNumbersMigration,
+  '021-refused-runs': refusedRunsMigration,
 });
 
 export const migrationProvider: MigrationProvider = {
