@@ -290,6 +290,8 @@ export interface ApiTasksTable {
   ended_at: string | null;
   exit_code: number | null;
   pid: number | null;
+  /** Its process's start time (020-api-task-process): a reused PID is not the task's process. */
+  pid_start_ticks: number | null;
   run_id: string | null;
   error: string | null;
 }

@@ -21,6 +21,7 @@ import { apiMigration } from './016-api.js';
 import { vmWaitMigration } from './017-vm-wait.js';
 import { checkpointRecordsMigration } from './018-checkpoint-records.js';
 import { replicaPointOrderMigration } from './019-replica-point-order.js';
+import { apiTaskProcessMigration } from './020-api-task-process.js';
 
 const migrations: Readonly<Record<string, Migration>> = Object.freeze({
   '001-initial': initialMigration,
@@ -42,6 +43,7 @@ const migrations: Readonly<Record<string, Migration>> = Object.freeze({
   '017-vm-wait': vmWaitMigration,
   '018-checkpoint-records': checkpointRecordsMigration,
   '019-replica-point-order': replicaPointOrderMigration,
+  '020-api-task-process': apiTaskProcessMigration,
 });
 
 export const migrationProvider: MigrationProvider = {
