@@ -2,9 +2,9 @@
 // repository: the run's events as server-sent events to the end, the point restorable to the
 // source's bytes, history saying api and the token; a second run on the busy VM is 409 naming the
 // run; cancel gives back everything; a second server on the same state leaves the first one's live
-// task running and reads its end, marking lost only tasks whose process is gone; a kill -9 of the
-// server mid-run stops the run with it, doctor finds nothing more to do, and nothing half-written is
-// a point.
+// task running and reads its end, marking lost only tasks whose process is gone (also later, once
+// the first server died); a kill -9 of the server mid-run stops the run with it, doctor finds
+// nothing more to do, and nothing half-written is a point.
 
 import { spawnSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
@@ -14,7 +14,7 @@ import { isProcessAlive, processStartTicks } from '../../src/process/process-ide
 import { SqliteDatabase as Database } from '../../src/store/sqlite-driver.js';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { addApiToken, followTask, startApiServer, type ApiServer, type SseEvent } from '../support/api-server.js';
-import { identify, waitForProcessGone, type ProcessIdentity } from '../support/processes.js';
+import { DEADLINE_UNDER_LOAD_MS, identify, waitForProcessGone, type ProcessIdentity } from '../support/processes.js';
 import { waitUntilStopped } from '../retention/stopped-process.js';
 import { listBackups, sendenseRun, writePlan } from '../support/sendense-cli.js';
 import { useRunWorkspace } from '../support/run-workspace.js';
@@ -198,6 +198,37 @@ it("a second server on the same state leaves the first one's running task runnin
     expect(await status(second, task.id)).toBe('succeeded');
   } finally {
     // A task still held would never hear the first server's SIGTERM.
+    if (held !== undefined && isProcessAlive(held.pid, held.startTicks)) process.kill(held.pid, 'SIGCONT');
+    await second?.stop();
+    await first.stop();
+  }
+}, 180_000);
+
+it("a second server marks lost the first one's task once the first died and the task's process ended", async () => {
+  const first = await startApiServer({ db: ws.db, plans: [plans], env: stopAtEnv('qemu.bitmap-marking') });
+  let second: ApiServer | undefined;
+  let held: ProcessIdentity | undefined;
+  try {
+    const started = await first.request('POST', '/api/v1/plans/web01-nightly/run', { token: operator });
+    expect(started.status, started.text).toBe(202);
+    const task = started.json<{ id: string; pid: number }>();
+    held = identify(task.pid);
+    await waitUntilStopped(task.pid);
+    second = await startApiServer({ db: ws.db, plans: [plans] });
+    const status = async () =>
+      (await second!.request('GET', `/api/v1/tasks/${task.id}`, { token: audit })).json<{ status: string }>().status;
+    expect(await status()).toBe('running');
+
+    // Its server dies; let go, the task notices (the pipe on its stdin), cleans up and ends.
+    await first.kill();
+    process.kill(task.pid, 'SIGCONT');
+    expect(await waitForProcessGone(task.pid)).toBe(true);
+    // Nobody records its end but the second server, which looks again every few seconds.
+    const deadline = Date.now() + DEADLINE_UNDER_LOAD_MS;
+    while ((await status()) === 'running' && Date.now() < deadline)
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(await status(), `still running after ${DEADLINE_UNDER_LOAD_MS} ms`).toBe('lost');
+  } finally {
     if (held !== undefined && isProcessAlive(held.pid, held.startTicks)) process.kill(held.pid, 'SIGCONT');
     await second?.stop();
     await first.stop();
