@@ -158,19 +158,46 @@ it('a second run on a busy VM is 409 naming the run; cancel stops the first and 
   expect(await completePoints()).toEqual(before);
 }, 180_000);
 
-it("a second server on the same state leaves the first one's running task running, reads its end; only tasks whose process is gone are lost", async () => {
-  // A first server whose tasks hold still at a point (SIGSTOP) until the test lets them go on.
+interface HeldTask {
+  readonly id: string;
+  readonly pid: number;
+  readonly hub: string;
+}
+
+// A first server whose tasks hold still at a point (SIGSTOP) until the test lets them go on, a run
+// started there, then (after `before`) a second server on the same state: both stopped after `use`.
+async function withTwoServers(
+  before: (task: HeldTask) => void,
+  use: (first: ApiServer, second: ApiServer, task: HeldTask) => Promise<void>,
+): Promise<void> {
   const first = await startApiServer({ db: ws.db, plans: [plans], env: stopAtEnv('qemu.bitmap-marking') });
   let second: ApiServer | undefined;
   let held: ProcessIdentity | undefined;
   try {
     const started = await first.request('POST', '/api/v1/plans/web01-nightly/run', { token: operator });
     expect(started.status, started.text).toBe(202);
-    const task = started.json<{ id: string; pid: number; hub: string }>();
+    const task = started.json<HeldTask>();
     held = identify(task.pid);
     await waitUntilStopped(task.pid);
-    // Tasks a dead server left running: one whose process is gone, one whose PID a later process
-    // (this test's own) now has, with another start time.
+    before(task);
+    second = await startApiServer({ db: ws.db, plans: [plans] });
+    await use(first, second, task);
+  } finally {
+    // A task still held would never hear the first server's SIGTERM.
+    if (held !== undefined && isProcessAlive(held.pid, held.startTicks)) process.kill(held.pid, 'SIGCONT');
+    await second?.stop();
+    await first.stop();
+  }
+}
+
+async function taskStatus(on: ApiServer, id: string): Promise<string> {
+  return (await on.request('GET', `/api/v1/tasks/${id}`, { token: audit })).json<{ status: string }>().status;
+}
+
+it("a second server on the same state leaves the first one's running task running, reads its end; only tasks whose process is gone are lost", async () => {
+  // Tasks a dead server left running: one whose process is gone, one whose PID a later process
+  // (this test's own) now has, with another start time.
+  const leftBehind = (task: HeldTask) => {
     const gone = spawnSync('true').pid;
     const reused = { pid: process.pid, startTicks: processStartTicks(process.pid)! + 1 };
     const db = new Database(ws.db);
@@ -180,59 +207,39 @@ it("a second server on the same state leaves the first one's running task runnin
     insert.run('task-left-gone', task.hub, new Date().toISOString(), gone, null);
     insert.run('task-left-reused', task.hub, new Date().toISOString(), reused.pid, reused.startTicks);
     db.close();
-
-    second = await startApiServer({ db: ws.db, plans: [plans] });
-    const status = async (on: ApiServer, id: string) =>
-      (await on.request('GET', `/api/v1/tasks/${id}`, { token: audit })).json<{ status: string }>().status;
-    expect(await status(first, task.id)).toBe('running');
-    expect(await status(second, task.id)).toBe('running');
+  };
+  await withTwoServers(leftBehind, async (first, second, task) => {
+    expect(await taskStatus(first, task.id)).toBe('running');
+    expect(await taskStatus(second, task.id)).toBe('running');
     expect(second.output()).toContain('1 task(s) of another server still running');
-    expect(await status(second, 'task-left-gone')).toBe('lost');
-    expect(await status(second, 'task-left-reused')).toBe('lost');
+    expect(await taskStatus(second, 'task-left-gone')).toBe('lost');
+    expect(await taskStatus(second, 'task-left-reused')).toBe('lost');
     expect(second.output()).toContain('2 task(s) of an earlier server were running when it ended: marked lost');
 
     process.kill(task.pid, 'SIGCONT');
     const events = await followTask(first, task.id, audit);
     expect(JSON.parse(events.at(-1)!.data)).toMatchObject({ id: task.id, status: 'succeeded', exitCode: 0 });
     // Its own server recorded the end; the second reads it from the state database.
-    expect(await status(second, task.id)).toBe('succeeded');
-  } finally {
-    // A task still held would never hear the first server's SIGTERM.
-    if (held !== undefined && isProcessAlive(held.pid, held.startTicks)) process.kill(held.pid, 'SIGCONT');
-    await second?.stop();
-    await first.stop();
-  }
+    expect(await taskStatus(second, task.id)).toBe('succeeded');
+  });
 }, 180_000);
 
 it("a second server marks lost the first one's task once the first died and the task's process ended", async () => {
-  const first = await startApiServer({ db: ws.db, plans: [plans], env: stopAtEnv('qemu.bitmap-marking') });
-  let second: ApiServer | undefined;
-  let held: ProcessIdentity | undefined;
-  try {
-    const started = await first.request('POST', '/api/v1/plans/web01-nightly/run', { token: operator });
-    expect(started.status, started.text).toBe(202);
-    const task = started.json<{ id: string; pid: number }>();
-    held = identify(task.pid);
-    await waitUntilStopped(task.pid);
-    second = await startApiServer({ db: ws.db, plans: [plans] });
-    const status = async () =>
-      (await second!.request('GET', `/api/v1/tasks/${task.id}`, { token: audit })).json<{ status: string }>().status;
-    expect(await status()).toBe('running');
-
-    // Its server dies; let go, the task notices (the pipe on its stdin), cleans up and ends.
-    await first.kill();
-    process.kill(task.pid, 'SIGCONT');
-    expect(await waitForProcessGone(task.pid)).toBe(true);
-    // Nobody records its end but the second server, which looks again every few seconds.
-    const deadline = Date.now() + DEADLINE_UNDER_LOAD_MS;
-    while ((await status()) === 'running' && Date.now() < deadline)
-      await new Promise((resolve) => setTimeout(resolve, 200));
-    expect(await status(), `still running after ${DEADLINE_UNDER_LOAD_MS} ms`).toBe('lost');
-  } finally {
-    if (held !== undefined && isProcessAlive(held.pid, held.startTicks)) process.kill(held.pid, 'SIGCONT');
-    await second?.stop();
-    await first.stop();
-  }
+  await withTwoServers(
+    () => {},
+    async (first, second, task) => {
+      expect(await taskStatus(second, task.id)).toBe('running');
+      // Its server dies; let go, the task notices (the pipe on its stdin), cleans up and ends.
+      await first.kill();
+      process.kill(task.pid, 'SIGCONT');
+      expect(await waitForProcessGone(task.pid)).toBe(true);
+      // Nobody records its end but the second server, which looks again every few seconds.
+      const deadline = Date.now() + DEADLINE_UNDER_LOAD_MS;
+      while ((await taskStatus(second, task.id)) === 'running' && Date.now() < deadline)
+        await new Promise((resolve) => setTimeout(resolve, 200));
+      expect(await taskStatus(second, task.id), `still running after ${DEADLINE_UNDER_LOAD_MS} ms`).toBe('lost');
+    },
+  );
 }, 180_000);
 
 it('a kill -9 of the server mid-run stops the run with it; doctor has nothing left to clean; the task is lost', async () => {

@@ -13,8 +13,6 @@ import { stringify } from 'yaml';
 import { afterAll, afterEach, beforeAll, expect, it } from 'vitest';
 import { killAtEnv } from '../../src/crash-points.js';
 import { SqliteDatabase as Database } from '../../src/store/sqlite-driver.js';
-import type { MoRef } from '../../src/vmware/soap-xml.js';
-import type { VimClient as Client } from '../../src/vmware/vim-client.js';
 import { runKilledAt } from '../support/kill-moments.js';
 import { tableRows } from '../support/process-tree.js';
 import { DEADLINE_UNDER_LOAD_MS, NotedProcesses } from '../support/processes.js';
@@ -23,6 +21,7 @@ import { sendenseRun } from '../support/sendense-cli.js';
 import { makeCertificate, startVcsim, vcsimMissing, type Vcsim } from '../support/vcsim.js';
 import { startCbtProxy, type CbtProxy } from '../support/vsphere-cbt-proxy.js';
 import { portRangeForTestFile } from '../support/vm-disks.js';
+import { vcsimSnapshotNames, type VcsimLogin } from './vcsim-looks.js';
 
 const MiB = 1024 * 1024;
 const USER = 'backup@vsphere.local';
@@ -82,26 +81,8 @@ afterAll(async () => {
   rmSync(certDir, { recursive: true, force: true });
 });
 
-async function withClient<T>(use: (client: Client, vm: MoRef) => Promise<T>): Promise<T> {
-  const { VimClient } = await import('../../src/vmware/vim-client.js');
-  const { findVm } = await import('../../src/vmware/vm-inventory.js');
-  const client = VimClient.open(vcsim.endpoint, { sha256, trustLine: () => '' });
-  await client.login(USER, PASSWORD);
-  try {
-    return await use(client, (await findVm(client, vcsim.vmPath)).ref);
-  } finally {
-    await client.logout();
-  }
-}
-
-async function snapshotNames(): Promise<string[]> {
-  return withClient(async (client, vm) => {
-    const info = (await client.properties(vm, ['snapshot']))?.get('snapshot');
-    return info === undefined
-      ? []
-      : [...info.getElementsByTagNameNS('*', 'name')].map((element) => element.textContent ?? '');
-  });
-}
+const login = (): VcsimLogin => ({ vcsim, sha256, username: USER, password: PASSWORD });
+const snapshotNames = (): Promise<string[]> => vcsimSnapshotNames(login());
 
 function snapshotRecords(): { name: string; facts: Record<string, unknown> }[] {
   return (tableRows(ws.db, 'node_resources') as { kind: string; name: string; facts: string }[])
@@ -109,14 +90,19 @@ function snapshotRecords(): { name: string; facts: Record<string, unknown> }[] {
     .map((row) => ({ name: row.name, facts: JSON.parse(row.facts) as Record<string, unknown> }));
 }
 
-it('simulated vSphere, killed while vSphere makes the snapshot: doctor keeps the record while the task runs; once the snapshot appears, the next doctor removes it', async () => {
-  const held = proxy.holdSnapshots();
+// A run killed once vSphere has taken its CreateSnapshot_Task and the run has recorded the task.
+async function runKilledWhileAsking(): Promise<void> {
   const killed = await runKilledAt(
     [plan, '--db', ws.db],
     { name: 'with the snapshot asked for', env: { ...ENV, ...killAtEnv('vmware.snapshot-asked') } },
     (pid) => noted.add(pid),
   );
   expect(killed.signal, `${killed.stdout}\n${killed.stderr}`).toBe('SIGKILL');
+}
+
+it('simulated vSphere, killed while vSphere makes the snapshot: doctor keeps the record while the task runs; once the snapshot appears, the next doctor removes it', async () => {
+  const held = proxy.holdSnapshots();
+  await runKilledWhileAsking();
   const [record] = snapshotRecords();
   expect(record?.facts.task, JSON.stringify(record)).toBe('task-held-1');
   expect(await snapshotNames()).toEqual([]);
@@ -147,12 +133,7 @@ it('simulated vSphere, killed while vSphere makes the snapshot: doctor keeps the
 
 it('simulated vSphere, killed before the snapshot task was recorded: doctor keeps the record while a snapshot task of the VM runs; then removes the snapshot', async () => {
   const held = proxy.holdSnapshots();
-  const killed = await runKilledAt(
-    [plan, '--db', ws.db],
-    { name: 'with the snapshot asked for', env: { ...ENV, ...killAtEnv('vmware.snapshot-asked') } },
-    (pid) => noted.add(pid),
-  );
-  expect(killed.signal, `${killed.stdout}\n${killed.stderr}`).toBe('SIGKILL');
+  await runKilledWhileAsking();
   // As a run killed while asking leaves it: vSphere took the request, the record has no task.
   const db = new Database(ws.db);
   db.prepare("UPDATE node_resources SET facts = json_remove(facts, '$.task') WHERE kind = 'vmware-snapshot'").run();
