@@ -10,6 +10,7 @@ export const CRASH_POINTS = {
   'libvirt.job-started': 'a libvirt source: the backup job begun, its exports not yet checked',
   'qemu.bitmap-marking': 'a qemu source: the new bitmap being marked, its scratch directory on the node made',
   'vmware.snapshot-recorded': 'a vmware source: its snapshot recorded in the state database, not yet asked for',
+  'vmware.snapshot-asked': 'a vmware source: its snapshot task started and recorded, not yet ended',
   'vmware.snapshot-made': "a vmware source: the VM's snapshot made, nothing read yet",
   'vmware.areas-listed': "a vmware source: the first disk's read list written on the node, the others not",
   'vmware.snapshot-removed': "a vmware source's cleanup: its snapshot removed, its record not yet forgotten",

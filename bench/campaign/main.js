@@ -1,8 +1,9 @@
 // `npm run campaign -- --faults N --seed S [--mode M] [--minutes M] [--fault-percent P] [--ports A-B] [--shrink [--shrink-minutes M]] [--quiet]`: a randomized
 // fault campaign against the built CLI (see bench/README.md, "campaign"). `--replay FILE` runs the
 // steps a shrink wrote out (in the mode it names). Ends with `campaign: F faults, O operations, P
-// points compared, V violations`.
+// points compared, V violations`, also when stopped by SIGINT, SIGTERM or SIGHUP.
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { constants as osConstants } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Campaign, MODES, describeStep, killAllServices, modeName, parseMode } from './campaign.js';
@@ -119,16 +120,21 @@ const campaign = new Campaign({
   log: options.quiet ? () => {} : (line) => console.log(line),
 });
 let interrupted = false;
-// Ctrl+C: the runs under way stopped, the figures so far printed, the workspace removed.
-process.on('SIGINT', () => {
-  interrupted = true;
-  stopRunning();
-  console.log('(interrupted)');
-  printSummary(campaign);
-  removeAllWorkspaces();
-  killAllServices();
-  process.exit(130);
-});
+// Ctrl+C, and as well SIGTERM (a `timeout`, a CI cancel, systemd) and SIGHUP (a closed terminal),
+// which would end the process with no summary and the workspace's ext4 image still loop-mounted:
+// the runs under way stopped, the figures so far printed, the workspace removed (its image
+// unmounted), and the exit code the signal gives, 128 + its number.
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'])
+  process.on(signal, () => {
+    if (interrupted) return;
+    interrupted = true;
+    stopRunning();
+    console.log(signal === 'SIGINT' ? '(interrupted)' : `(interrupted: ${signal})`);
+    printSummary(campaign);
+    removeAllWorkspaces();
+    killAllServices();
+    process.exit(128 + osConstants.signals[signal]);
+  });
 process.on('exit', () => {
   if (!interrupted) {
     removeAllWorkspaces();

@@ -10,6 +10,7 @@ import { createWriteStream, existsSync, readFileSync, type WriteStream } from 'n
 import path from 'node:path';
 import { findPackageRoot } from '../node/package-root.js';
 import { BoundedText, LineSplitter } from '../node/output-lines.js';
+import { processStartTicks } from '../process/process-identity.js';
 import { signalProcess } from '../process/terminate-process.js';
 import { maskSecrets } from '../secrets/mask.js';
 import type { ApiTask } from '../store/api-records.js';
@@ -17,6 +18,7 @@ import type { Store } from '../store/index.js';
 import { newId, nowIso } from '../store/new-id.js';
 import { TASK_REQUEST_ENV, taskRequestLine, type TaskRequest } from '../task/task-request.js';
 import { makePrivateDir } from './state-dir.js';
+import { TasksLeftRunning } from './tasks-left-running.js';
 
 export type TaskStatus = 'running' | 'succeeded' | 'failed' | 'cancelled' | 'refused' | 'lost';
 
@@ -67,14 +69,19 @@ export class TaskManager {
   private readonly live = new Map<string, LiveTask>();
   private readonly dir: string;
   private readonly bin = path.join(findPackageRoot(), 'bin', 'sendense-run.js');
+  private others: TasksLeftRunning | undefined;
 
   constructor(private readonly options: TaskManagerOptions) {
     this.dir = makePrivateDir(path.join(options.stateDir, 'tasks'));
   }
 
-  /** Marks the tasks a dead server left running as lost (their runs: see history and doctor). */
-  async recover(): Promise<number> {
-    return this.options.store.api.loseRunningTasks(this.options.hub);
+  /**
+   * The tasks other servers left running: lost when their process is gone (their runs: see history
+   * and doctor), else left running and their end read from the store.
+   */
+  async recover(): Promise<{ readonly lost: number; readonly running: number }> {
+    this.others ??= new TasksLeftRunning(this.options.store, this.options.hub, (id) => this.live.has(id));
+    return this.others.recover();
   }
 
   async start(request: TaskStart, env: Readonly<Record<string, string>> = {}): Promise<ApiTask> {
@@ -96,6 +103,7 @@ export class TaskManager {
       endedAt: null,
       exitCode: null,
       pid: child.pid ?? null,
+      pidStartTicks: child.pid === undefined ? null : (processStartTicks(child.pid) ?? null),
       runId: null,
       error: null,
     };
@@ -193,6 +201,7 @@ export class TaskManager {
 
   /** Every running task asked to stop (SIGTERM: they clean up), then waited for. */
   async stopAll(): Promise<void> {
+    this.others?.stop();
     const running = [...this.live.values()].filter((task) => task.record.status === 'running');
     for (const task of running) if (task.child.pid !== undefined) signalProcess(task.child.pid, 'SIGTERM');
     await Promise.all(running.map((task) => task.ended));

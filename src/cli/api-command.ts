@@ -38,6 +38,7 @@ type ApiLine =
 // What the server says as it runs: a line for people (`message`) with its level and facts.
 type ApiEvent = { readonly level: 'info' | 'warning' | 'error'; readonly message: string } & (
   | { readonly type: 'lost-tasks'; readonly count: number }
+  | { readonly type: 'other-tasks'; readonly count: number }
   | {
       readonly type: 'listening';
       readonly url: string;
@@ -69,7 +70,11 @@ const JSON_OUTPUT: JsonOutput = {
       },
     },
     'lost-tasks': {
-      when: 'at start: tasks of an earlier server were running when it ended (marked lost)',
+      when: 'at start: tasks of a server that ended were running, their process gone (marked lost)',
+      fields: { ...SAID, count: '' },
+    },
+    'other-tasks': {
+      when: 'at start: tasks of another server still running (left to it; their end is read from the store)',
       fields: { ...SAID, count: '' },
     },
     listening: {
@@ -173,13 +178,20 @@ async function runApi(cli: CliContext, given: GivenOptions<typeof OPTIONS>): Pro
   };
   const commonArgs = ['--db', cli.dbPath, ...(cli.hubConfig ? ['--hub-config', cli.hubConfig] : [])];
   const tasks = new TaskManager({ store, hub: hub.name, commonArgs, stateDir });
-  const lost = await tasks.recover();
+  const { lost, running } = await tasks.recover();
   if (lost > 0)
     say({
       type: 'lost-tasks',
       level: 'warning',
       count: lost,
       message: `${lost} task(s) of an earlier server were running when it ended: marked lost (see history; run doctor)`,
+    });
+  if (running > 0)
+    say({
+      type: 'other-tasks',
+      level: 'info',
+      count: running,
+      message: `${running} task(s) of another server still running: left to it (their end is recorded when they end)`,
     });
   const plans = new PlanSet(paths.map((given) => path.resolve(given)));
   const files = openFilesForApi(store);

@@ -60,7 +60,7 @@ export const UNSWEPT_TABLES: Readonly<Record<string, string>> = {
   retired_chains:
     "the chains `retire` ended: the operator's act, read by the plan's next run (a new chain) (docs/commands.md#retire)",
   api_tasks:
-    'what the API started: a task a dead server left running is marked lost by the next server, its run is a run doctor sweeps (docs/api.md#tasks)',
+    'what the API started: a task whose process is gone with no end recorded (its server died) is marked lost by a server, its run is a run doctor sweeps (docs/api.md#tasks)',
 };
 
 export interface DoctorReport {

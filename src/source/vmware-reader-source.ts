@@ -200,7 +200,11 @@ async function takeSnapshot(source: VmwareSource, disks: readonly SourceDiskJob[
     crashPoint('vmware.snapshot-removed');
     await context.forget(VMWARE_SNAPSHOT_RESOURCE, name);
   });
-  const made = await createSnapshot(client, vm.ref, name, source.quiesce);
+  // vSphere makes it in a task that goes on after a kill: its id recorded, doctor waits for it.
+  const made = await createSnapshot(client, vm.ref, name, source.quiesce, async (task) => {
+    await context.record(VMWARE_SNAPSHOT_RESOURCE, name, { ...snapshotFacts(source, vm.ref), task: task.value });
+    crashPoint('vmware.snapshot-asked');
+  });
   snapshot.made = made;
   crashPoint('vmware.snapshot-made');
   const frozen = await snapshotDisks(client, made);

@@ -38,6 +38,8 @@ export interface ApiTask {
   readonly endedAt: string | null;
   readonly exitCode: number | null;
   readonly pid: number | null;
+  /** The start time of that process (docs/api.md#tasks): with the PID, which process it is. */
+  readonly pidStartTicks: number | null;
   readonly runId: string | null;
   readonly error: string | null;
 }
@@ -65,8 +67,10 @@ export interface ApiRecords {
   getTask(id: string): Promise<ApiTask | undefined>;
   /** Newest first. */
   listTasks(filter?: { readonly limit?: number }): Promise<readonly ApiTask[]>;
-  /** Tasks of this hub still marked running (a server that died left them): marked lost. */
-  loseRunningTasks(hub: string): Promise<number>;
+  /** Tasks of this hub marked running: this server's, another live server's, or a dead server's. */
+  runningTasks(hub: string): Promise<readonly ApiTask[]>;
+  /** Marks a running task lost (its process is gone, nobody recorded its end); false if it had ended. */
+  loseTask(id: string, error: string): Promise<boolean>;
 }
 
 const token = (row: ApiTokensTable): ApiToken => ({
@@ -98,6 +102,7 @@ const task = (row: ApiTasksTable): ApiTask => ({
   endedAt: row.ended_at,
   exitCode: row.exit_code === null ? null : Number(row.exit_code),
   pid: row.pid === null ? null : Number(row.pid),
+  pidStartTicks: row.pid_start_ticks === null ? null : Number(row.pid_start_ticks),
   runId: row.run_id,
   error: row.error,
 });
@@ -179,6 +184,7 @@ export function apiRecords(db: Db): ApiRecords {
         ended_at: saved.endedAt,
         exit_code: saved.exitCode,
         pid: saved.pid,
+        pid_start_ticks: saved.pidStartTicks,
         run_id: saved.runId,
         error: saved.error,
       };
@@ -191,6 +197,7 @@ export function apiRecords(db: Db): ApiRecords {
             ended_at: row.ended_at,
             exit_code: row.exit_code,
             pid: row.pid,
+            pid_start_ticks: row.pid_start_ticks,
             run_id: row.run_id,
             error: row.error,
           }),
@@ -206,18 +213,25 @@ export function apiRecords(db: Db): ApiRecords {
       if (filter.limit !== undefined) query = query.limit(filter.limit);
       return (await query.execute()).map(task);
     },
-    async loseRunningTasks(hub) {
-      const result = await db
-        .updateTable('api_tasks')
-        .set({
-          status: 'lost',
-          ended_at: nowIso(),
-          error: 'the API server ended while the task ran (see history and doctor)',
-        })
+    async runningTasks(hub) {
+      const rows = await db
+        .selectFrom('api_tasks')
+        .selectAll()
         .where('status', '=', 'running')
         .where('hub', '=', hub)
+        .orderBy('started_at')
+        .execute();
+      return rows.map(task);
+    },
+    async loseTask(id, error) {
+      // Only while still running: the task's own server may have recorded its end meanwhile.
+      const result = await db
+        .updateTable('api_tasks')
+        .set({ status: 'lost', ended_at: nowIso(), error })
+        .where('id', '=', id)
+        .where('status', '=', 'running')
         .executeTakeFirst();
-      return Number(result.numUpdatedRows);
+      return Number(result.numUpdatedRows) > 0;
     },
   };
 }

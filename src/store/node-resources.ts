@@ -8,19 +8,22 @@ import type { StoreDatabase } from './schema.js';
 
 type Db = Kysely<StoreDatabase>;
 
+// Recorded again (new facts) in one transaction: a kill between forget and insert must not lose it.
 export async function recordNodeResource(db: Db, resource: Omit<NodeResource, 'since'>): Promise<void> {
-  await forgetNodeResource(db, resource.node, resource.kind, resource.name);
-  await db
-    .insertInto('node_resources')
-    .values({
-      run_id: resource.runId,
-      node: resource.node,
-      kind: resource.kind,
-      name: resource.name,
-      facts: JSON.stringify(resource.facts),
-      since: nowIso(),
-    })
-    .execute();
+  await db.transaction().execute(async (trx) => {
+    await forgetNodeResource(trx, resource.node, resource.kind, resource.name);
+    await trx
+      .insertInto('node_resources')
+      .values({
+        run_id: resource.runId,
+        node: resource.node,
+        kind: resource.kind,
+        name: resource.name,
+        facts: JSON.stringify(resource.facts),
+        since: nowIso(),
+      })
+      .execute();
+  });
 }
 
 export async function forgetNodeResource(db: Db, node: string, kind: string, name: string): Promise<void> {

@@ -1,4 +1,4 @@
-// Each repository's number (020-repository-numbers; docs/api.md#old-system-routes): 1 for the first
+// Each repository's number (021-repository-numbers; docs/api.md#old-system-routes): 1 for the first
 // repository the hub saw, then in the order they came, never reused or renumbered.
 
 import type { Kysely } from 'kysely';

@@ -29,7 +29,7 @@ export interface RunsTable {
   taken?: string | null;
   /** Who started it through the API: the token's name (016-api); null otherwise. */
   actor?: string | null;
-  /** 1: refused its start, another run held its VM (021-refused-runs); its status says failed. */
+  /** 1: refused its start, another run held its VM (022-refused-runs); its status says failed. */
   refused?: number;
   /** Seconds it waited for its VM, held by another plan's run (017-vm-wait); null: it did not wait. */
   vm_wait_seconds?: number | null;
@@ -281,7 +281,7 @@ export interface ApiAuditTable {
   task_id: string | null;
 }
 
-/** A repository's number, for the old system's repository_id (020-repository-numbers). */
+/** A repository's number, for the old system's repository_id (021-repository-numbers). */
 export interface RepositoryNumbersTable {
   number: number;
   path: string;
@@ -300,6 +300,8 @@ export interface ApiTasksTable {
   ended_at: string | null;
   exit_code: number | null;
   pid: number | null;
+  /** Its process's start time (020-api-task-process): a reused PID is not the task's process. */
+  pid_start_ticks: number | null;
   run_id: string | null;
   error: string | null;
 }

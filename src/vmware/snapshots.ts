@@ -11,9 +11,18 @@ export function ownSnapshotName(runId: string): string {
   return `sendense-${runId}`;
 }
 
-export async function createSnapshot(client: VimClient, vm: MoRef, name: string, quiesce: boolean): Promise<MoRef> {
+/** `asked`: told vSphere's task before it is waited for (a run records it: doctor's clue after a kill). */
+export async function createSnapshot(
+  client: VimClient,
+  vm: MoRef,
+  name: string,
+  quiesce: boolean,
+  asked: (task: MoRef) => Promise<void> = async () => {},
+): Promise<MoRef> {
   const body = `${moRefXml('_this', vm)}<name>${xmlEscape(name)}</name><description>sendense-run backup (removed when the backup ends)</description><memory>false</memory><quiesce>${quiesce}</quiesce>`;
-  const result = await client.runTask('CreateSnapshot_Task', body);
+  const task = await client.startTask('CreateSnapshot_Task', body);
+  await asked(task);
+  const result = await client.waitForTask('CreateSnapshot_Task', task);
   if (result === undefined) throw new SendenseError('vSphere made the snapshot but did not say which it is');
   return moRefOf(result);
 }

@@ -39,10 +39,33 @@ export class VimFault extends SendenseError {
   }
 }
 
+/** A task still queued or running when its waiter gave up: vSphere goes on with it. */
+export class TaskStillRunning extends SendenseError {
+  constructor(
+    readonly method: string,
+    readonly task: MoRef,
+  ) {
+    super(`vSphere's ${method} task ${task.value} is still running`);
+  }
+}
+
+/** A task's info as it stands: `state` is queued, running, success or error. */
+export interface TaskState {
+  readonly state: string;
+  readonly result: Element | undefined;
+  readonly faultType: string | undefined;
+  readonly message: string | undefined;
+  /** What it does, e.g. VirtualMachine.createSnapshot. */
+  readonly descriptionId: string | undefined;
+  /** The moref value of the object it works on (a VM's). */
+  readonly entity: string | undefined;
+}
+
 interface ServiceContent {
   readonly propertyCollector: MoRef;
   readonly searchIndex: MoRef;
   readonly sessionManager: MoRef;
+  readonly taskManager?: MoRef;
 }
 
 /** One property of an object as RetrievePropertiesEx gave it: its `val` element. */
@@ -139,25 +162,51 @@ export class VimClient {
 
   /** Runs a *_Task method and waits for its end: its result element, or its error as a VimFault. */
   async runTask(method: string, body: string): Promise<Element | undefined> {
-    const answer = await this.call(method, body);
-    const task = child(answer, 'returnval');
+    return this.waitForTask(method, await this.startTask(method, body));
+  }
+
+  /** Starts a *_Task method: its task, which vSphere runs on whether or not anyone waits for it. */
+  async startTask(method: string, body: string): Promise<MoRef> {
+    const task = child(await this.call(method, body), 'returnval');
     if (task === undefined) throw new SendenseError(`vSphere answered ${method} without a task`);
-    const ref = moRefOf(task);
+    return moRefOf(task);
+  }
+
+  /** Waits for a task's end (until `deadline`, ms since the epoch): its result element, or its error as a VimFault. */
+  async waitForTask(method: string, ref: MoRef, deadline = Infinity): Promise<Element | undefined> {
     for (let wait = 50; ; wait = Math.min(wait * 2, 1000)) {
-      const info = (await this.properties(ref, ['info']))?.get('info');
-      const state = info === undefined ? undefined : childText(info, 'state');
-      if (state === 'success') return child(info!, 'result');
-      if (state === 'error') {
-        const error = child(info!, 'error');
-        const fault = error === undefined ? undefined : child(error, 'fault');
-        throw new VimFault(
-          method,
-          fault === undefined ? undefined : childElementType(fault),
-          (error && childText(error, 'localizedMessage')) || 'the task failed',
-        );
-      }
+      const state = await this.taskState(ref);
+      if (state === undefined)
+        throw new VimFault(method, 'ManagedObjectNotFound', `vSphere no longer knows its task ${ref.value}`);
+      if (state.state === 'success') return state.result;
+      if (state.state === 'error') throw new VimFault(method, state.faultType, state.message ?? 'the task failed');
+      if (Date.now() + wait > deadline) throw new TaskStillRunning(method, ref);
       await new Promise((resolve) => setTimeout(resolve, wait));
     }
+  }
+
+  /** Where a task stands (queued, running, success, error); undefined when vSphere no longer knows it. */
+  async taskState(ref: MoRef): Promise<TaskState | undefined> {
+    const info = (await this.properties(ref, ['info']))?.get('info');
+    if (info === undefined) return undefined;
+    const error = child(info, 'error');
+    const fault = error === undefined ? undefined : child(error, 'fault');
+    return {
+      state: childText(info, 'state') ?? 'queued',
+      result: child(info, 'result'),
+      faultType: fault === undefined ? undefined : childElementType(fault),
+      message: error === undefined ? undefined : childText(error, 'localizedMessage') || undefined,
+      descriptionId: childText(info, 'descriptionId'),
+      entity: childText(info, 'entity'),
+    };
+  }
+
+  /** The tasks vSphere lists as recent (running ones, and ended ones for a while). */
+  async recentTasks(): Promise<MoRef[]> {
+    const { taskManager } = await this.serviceContent();
+    if (taskManager === undefined) return [];
+    const list = (await this.properties(taskManager, ['recentTask']))?.get('recentTask');
+    return list === undefined ? [] : childElements(list, 'ManagedObjectReference').map(moRefOf);
   }
 
   /** One SOAP call: the element answering it (`<MethodResponse>`), or a VimFault. */
@@ -189,10 +238,12 @@ export class VimClient {
         );
       return moRefOf(found);
     };
+    const taskManager = value === undefined ? undefined : child(value, 'taskManager');
     this.content = {
       propertyCollector: ref('propertyCollector'),
       searchIndex: ref('searchIndex'),
       sessionManager: ref('sessionManager'),
+      ...(taskManager === undefined ? {} : { taskManager: moRefOf(taskManager) }),
     };
     return this.content;
   }

@@ -1,15 +1,21 @@
 // Runs through the API over real HTTPS (docs/api.md#tasks), of a real qemu source into a real
 // repository: the run's events as server-sent events to the end, the point restorable to the
 // source's bytes, history saying api and the token; a second run on the busy VM is 409 naming the
-// run; cancel gives back everything; a kill -9 of the server mid-run stops the run with it, doctor
-// finds nothing more to do, and nothing half-written is a point.
+// run; cancel gives back everything; a second server on the same state leaves the first one's live
+// task running and reads its end, marking lost only tasks whose process is gone (also later, once
+// the first server died); a kill -9 of the server mid-run stops the run with it, doctor finds
+// nothing more to do, and nothing half-written is a point.
 
+import { spawnSync } from 'node:child_process';
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
+import { stopAtEnv } from '../../src/crash-points.js';
+import { isProcessAlive, processStartTicks } from '../../src/process/process-identity.js';
 import { SqliteDatabase as Database } from '../../src/store/sqlite-driver.js';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { addApiToken, followTask, startApiServer, type ApiServer, type SseEvent } from '../support/api-server.js';
-import { waitForProcessGone } from '../support/processes.js';
+import { DEADLINE_UNDER_LOAD_MS, identify, waitForProcessGone, type ProcessIdentity } from '../support/processes.js';
+import { waitUntilStopped } from '../retention/stopped-process.js';
 import { listBackups, sendenseRun, writePlan } from '../support/sendense-cli.js';
 import { useRunWorkspace } from '../support/run-workspace.js';
 import { createDisk, differenceBetween, keepCopy, portRangeForTestFile, writeDisk } from '../support/vm-disks.js';
@@ -150,6 +156,90 @@ it('a second run on a busy VM is 409 naming the run; cancel stops the first and 
   expect(openRows('processes')).toBe(0);
   expect(openRows('vm_locks')).toBe(0);
   expect(await completePoints()).toEqual(before);
+}, 180_000);
+
+interface HeldTask {
+  readonly id: string;
+  readonly pid: number;
+  readonly hub: string;
+}
+
+// A first server whose tasks hold still at a point (SIGSTOP) until the test lets them go on, a run
+// started there, then (after `before`) a second server on the same state: both stopped after `use`.
+async function withTwoServers(
+  before: (task: HeldTask) => void,
+  use: (first: ApiServer, second: ApiServer, task: HeldTask) => Promise<void>,
+): Promise<void> {
+  const first = await startApiServer({ db: ws.db, plans: [plans], env: stopAtEnv('qemu.bitmap-marking') });
+  let second: ApiServer | undefined;
+  let held: ProcessIdentity | undefined;
+  try {
+    const started = await first.request('POST', '/api/v1/plans/web01-nightly/run', { token: operator });
+    expect(started.status, started.text).toBe(202);
+    const task = started.json<HeldTask>();
+    held = identify(task.pid);
+    await waitUntilStopped(task.pid);
+    before(task);
+    second = await startApiServer({ db: ws.db, plans: [plans] });
+    await use(first, second, task);
+  } finally {
+    // A task still held would never hear the first server's SIGTERM.
+    if (held !== undefined && isProcessAlive(held.pid, held.startTicks)) process.kill(held.pid, 'SIGCONT');
+    await second?.stop();
+    await first.stop();
+  }
+}
+
+async function taskStatus(on: ApiServer, id: string): Promise<string> {
+  return (await on.request('GET', `/api/v1/tasks/${id}`, { token: audit })).json<{ status: string }>().status;
+}
+
+it("a second server on the same state leaves the first one's running task running, reads its end; only tasks whose process is gone are lost", async () => {
+  // Tasks a dead server left running: one whose process is gone, one whose PID a later process
+  // (this test's own) now has, with another start time.
+  const leftBehind = (task: HeldTask) => {
+    const gone = spawnSync('true').pid;
+    const reused = { pid: process.pid, startTicks: processStartTicks(process.pid)! + 1 };
+    const db = new Database(ws.db);
+    const insert = db.prepare(
+      "INSERT INTO api_tasks (id, operation, title, token, hub, status, started_at, pid, pid_start_ticks) VALUES (?, 'run', 'run plan old', 'ops-robot', ?, 'running', ?, ?, ?)",
+    );
+    insert.run('task-left-gone', task.hub, new Date().toISOString(), gone, null);
+    insert.run('task-left-reused', task.hub, new Date().toISOString(), reused.pid, reused.startTicks);
+    db.close();
+  };
+  await withTwoServers(leftBehind, async (first, second, task) => {
+    expect(await taskStatus(first, task.id)).toBe('running');
+    expect(await taskStatus(second, task.id)).toBe('running');
+    expect(second.output()).toContain('1 task(s) of another server still running');
+    expect(await taskStatus(second, 'task-left-gone')).toBe('lost');
+    expect(await taskStatus(second, 'task-left-reused')).toBe('lost');
+    expect(second.output()).toContain('2 task(s) of an earlier server were running when it ended: marked lost');
+
+    process.kill(task.pid, 'SIGCONT');
+    const events = await followTask(first, task.id, audit);
+    expect(JSON.parse(events.at(-1)!.data)).toMatchObject({ id: task.id, status: 'succeeded', exitCode: 0 });
+    // Its own server recorded the end; the second reads it from the state database.
+    expect(await taskStatus(second, task.id)).toBe('succeeded');
+  });
+}, 180_000);
+
+it("a second server marks lost the first one's task once the first died and the task's process ended", async () => {
+  await withTwoServers(
+    () => {},
+    async (first, second, task) => {
+      expect(await taskStatus(second, task.id)).toBe('running');
+      // Its server dies; let go, the task notices (the pipe on its stdin), cleans up and ends.
+      await first.kill();
+      process.kill(task.pid, 'SIGCONT');
+      expect(await waitForProcessGone(task.pid)).toBe(true);
+      // Nobody records its end but the second server, which looks again every few seconds.
+      const deadline = Date.now() + DEADLINE_UNDER_LOAD_MS;
+      while ((await taskStatus(second, task.id)) === 'running' && Date.now() < deadline)
+        await new Promise((resolve) => setTimeout(resolve, 200));
+      expect(await taskStatus(second, task.id), `still running after ${DEADLINE_UNDER_LOAD_MS} ms`).toBe('lost');
+    },
+  );
 }, 180_000);
 
 it('a kill -9 of the server mid-run stops the run with it; doctor has nothing left to clean; the task is lost', async () => {

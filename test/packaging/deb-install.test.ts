@@ -147,15 +147,17 @@ describe('the Debian package installed with dpkg in a clean root', () => {
       await inRootOk(['sh', '-c', 'echo "# edited by the operator" >>/etc/sendense/hub.yaml.example']);
       // The database as the release before 015-protected-points left it (015 only adds
       // backups.protected, 016-api the API's tables and runs.actor, 017-vm-wait runs.vm_wait_seconds,
-      // 018-checkpoint-records two tables, 019-replica-point-order replica_points.seq): what the first
-      // command of the newer version must migrate.
+      // 018-checkpoint-records two tables, 019-replica-point-order replica_points.seq,
+      // 020-api-task-process api_tasks.pid_start_ticks, 021-repository-numbers a table,
+      // 022-refused-runs runs.refused): what the first command of the newer version must migrate.
       const db = new SqliteDatabase(upperPath(STATE_DB));
       db.exec(
         'ALTER TABLE backups DROP COLUMN protected; ALTER TABLE runs DROP COLUMN actor; ALTER TABLE runs DROP COLUMN vm_wait_seconds; ' +
           'DROP TABLE api_tokens; DROP TABLE api_audit; DROP TABLE api_tasks; ' +
           'DROP TABLE checkpoint_domains; DROP TABLE retired_chains; ' +
           'DROP INDEX replica_points_seq; ALTER TABLE replica_points DROP COLUMN seq; ' +
-          "DELETE FROM kysely_migration WHERE name IN ('015-protected-points', '016-api', '017-vm-wait', '018-checkpoint-records', '019-replica-point-order')",
+          'DROP TABLE repository_numbers; ALTER TABLE runs DROP COLUMN refused; ' +
+          "DELETE FROM kysely_migration WHERE name IN ('015-protected-points', '016-api', '017-vm-wait', '018-checkpoint-records', '019-replica-point-order', '020-api-task-process', '021-repository-numbers', '022-refused-runs')",
       );
       db.close();
 
@@ -179,10 +181,10 @@ describe('the Debian package installed with dpkg in a clean root', () => {
       expect(
         check
           .prepare(
-            "SELECT count(*) AS n FROM kysely_migration WHERE name IN ('015-protected-points', '016-api', '017-vm-wait', '018-checkpoint-records', '019-replica-point-order')",
+            "SELECT count(*) AS n FROM kysely_migration WHERE name IN ('015-protected-points', '016-api', '017-vm-wait', '018-checkpoint-records', '019-replica-point-order', '020-api-task-process', '021-repository-numbers', '022-refused-runs')",
           )
           .get(),
-      ).toEqual({ n: 5 });
+      ).toEqual({ n: 8 });
       check.close();
 
       // The chain goes on across the upgrade, and its newest point restores exactly.

@@ -19,15 +19,19 @@
 //   file, or only the disks' data files, as a datastore out of reach does.
 // - on demand (cutFiles), cuts the datastore's file access: every download under way is broken off
 //   and new ones refused, while the API goes on answering (a host whose datastore went away).
+// - on demand (holdSnapshots), answers CreateSnapshot_Task with a task still running that makes the
+//   snapshot only when released, as vSphere's tasks run on after their call (held-snapshot-tasks.ts).
 // It serves with the simulator's own certificate and key, so the client pins one fingerprint.
 
 import { execFileSync } from 'node:child_process';
 import { closeSync, mkdtempSync, openSync, readSync, rmSync, statSync } from 'node:fs';
+import type { IncomingHttpHeaders } from 'node:http';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { DOMParser, XMLSerializer, type Element } from '@xmldom/xmldom';
+import { HeldSnapshotTasks } from './held-snapshot-tasks.js';
 import type { VcsimDisk } from './vcsim.js';
 
 const BLOCK = 64 * 1024;
@@ -58,6 +62,8 @@ export interface CbtProxy {
   readonly quiesced: boolean[];
   /** true: the datastore's files go away (downloads under way broken off, new ones refused); false: back. */
   cutFiles(cut: boolean): void;
+  /** From now on, snapshots are made in tasks that run until released. */
+  holdSnapshots(): HeldSnapshotTasks;
   close(): Promise<void>;
 }
 
@@ -87,6 +93,7 @@ export async function startCbtProxy(
     deltaDisks: false,
     dataBytes: 0,
     filesCut: false,
+    snapshotTasks: undefined as HeldSnapshotTasks | undefined,
   };
   // Downloads under way (not API calls): what cutFiles breaks off.
   const downloads = new Set<{ destroy(): void }>();
@@ -191,9 +198,17 @@ export async function startCbtProxy(
     const chunks: Buffer[] = [];
     request.on('data', (chunk: Buffer) => chunks.push(chunk));
     request.on('end', () => {
-      const body = Buffer.concat(chunks);
+      let body = Buffer.concat(chunks);
       const method = request.url?.startsWith('/sdk') ? /<soapenv:Body>\s*<(\w+)/.exec(body.toString())?.[1] : undefined;
       if (method !== undefined) calls.set(method, (calls.get(method) ?? 0) + 1);
+      if (method !== undefined && state.snapshotTasks !== undefined) {
+        const held = state.snapshotTasks.answer(method, body.toString(), soapHeaders(request.headers));
+        if (held !== undefined) {
+          response.writeHead(200, { 'Content-Type': 'text/xml; charset=utf-8' }).end(held);
+          return;
+        }
+        body = Buffer.from(state.snapshotTasks.rewrite(body.toString()));
+      }
       if (
         request.url?.startsWith('/folder/') &&
         (state.datastoreDown === 'all' || (state.datastoreDown === 'data' && /-flat\.vmdk\?/.test(request.url)))
@@ -219,7 +234,12 @@ export async function startCbtProxy(
         response.destroy();
         return;
       }
-      const headers = { ...request.headers, host: upstream };
+      // A SOAP call's body may have been rewritten (held snapshot tasks): its length as sent.
+      const headers = {
+        ...request.headers,
+        host: upstream,
+        ...(method === undefined ? {} : { 'content-length': String(body.length) }),
+      };
       const forwarded = https.request(
         {
           host: '127.0.0.1',
@@ -244,7 +264,11 @@ export async function startCbtProxy(
           const parts: Buffer[] = [];
           answer.on('data', (chunk: Buffer) => parts.push(chunk));
           answer.on('end', () => {
-            const xml = withChangeIds(Buffer.concat(parts).toString());
+            const answered = withChangeIds(Buffer.concat(parts).toString());
+            const xml =
+              state.snapshotTasks !== undefined && body.includes('<pathSet>recentTask</pathSet>')
+                ? state.snapshotTasks.withHeldRecent(answered)
+                : answered;
             const { 'content-length': _length, 'transfer-encoding': _encoding, ...rest } = answer.headers;
             response
               .writeHead(answer.statusCode ?? 502, { ...rest, 'content-length': Buffer.byteLength(xml) })
@@ -290,6 +314,31 @@ export async function startCbtProxy(
     quiesced,
     resetCbt: (diskKey) => void epochs.set(diskKey, newEpoch()),
     rejectChangeIds: (diskKey, how = 'FileFault') => void rejectedUpTo.set(diskKey, { upTo: sequence, how }),
+    holdSnapshots() {
+      state.snapshotTasks = new HeldSnapshotTasks(
+        (headers, body) =>
+          new Promise((resolve, reject) => {
+            const call = https.request(
+              {
+                host: '127.0.0.1',
+                port: Number(upstream.split(':')[1]),
+                path: '/sdk',
+                method: 'POST',
+                headers: { ...headers, host: upstream, 'content-length': String(Buffer.byteLength(body)) },
+                agent,
+              },
+              (answer) => {
+                const parts: Buffer[] = [];
+                answer.on('data', (chunk: Buffer) => parts.push(chunk));
+                answer.on('end', () => resolve(Buffer.concat(parts).toString()));
+              },
+            );
+            call.on('error', reject);
+            call.end(body);
+          }),
+      );
+      return state.snapshotTasks;
+    },
     cutFiles(cut) {
       state.filesCut = cut;
       if (cut) for (const download of downloads) download.destroy();
@@ -305,6 +354,14 @@ export async function startCbtProxy(
       }),
   };
   return proxy;
+}
+
+// What a held call needs to be made later as its caller made it: its session cookie and SOAP headers.
+function soapHeaders(headers: IncomingHttpHeaders): Record<string, string> {
+  const kept: Record<string, string> = {};
+  for (const name of ['cookie', 'content-type', 'soapaction'])
+    if (typeof headers[name] === 'string') kept[name] = headers[name];
+  return kept;
 }
 
 function newEpoch(): string {

@@ -21,6 +21,7 @@ import { killAtEnv } from '../../src/crash-points.js';
 import { restoreToFiles } from './restore-point.js';
 import type { VimClient as Client } from '../../src/vmware/vim-client.js';
 import type { MoRef } from '../../src/vmware/soap-xml.js';
+import { vcsimSnapshotNames, withVcsimClient, type VcsimLogin } from './vcsim-looks.js';
 
 const MiB = 1024 * 1024;
 const USER = 'backup@vsphere.local';
@@ -118,26 +119,9 @@ async function rememberNewPoints(): Promise<void> {
   }
 }
 
-async function withClient<T>(use: (client: Client, vm: MoRef) => Promise<T>): Promise<T> {
-  const { VimClient } = await import('../../src/vmware/vim-client.js');
-  const { findVm } = await import('../../src/vmware/vm-inventory.js');
-  const client = VimClient.open(vcsim.endpoint, { sha256, trustLine: () => '' });
-  await client.login(USER, PASSWORD);
-  try {
-    return await use(client, (await findVm(client, vcsim.vmPath)).ref);
-  } finally {
-    await client.logout();
-  }
-}
-
-async function snapshotNames(): Promise<string[]> {
-  return withClient(async (client, vm) => {
-    const info = (await client.properties(vm, ['snapshot']))?.get('snapshot');
-    return info === undefined
-      ? []
-      : [...info.getElementsByTagNameNS('*', 'name')].map((element) => element.textContent ?? '');
-  });
-}
+const login = (): VcsimLogin => ({ vcsim, sha256, username: USER, password: PASSWORD });
+const withClient = <T>(use: (client: Client, vm: MoRef) => Promise<T>): Promise<T> => withVcsimClient(login(), use);
+const snapshotNames = (): Promise<string[]> => vcsimSnapshotNames(login());
 
 // open-tunnel is skipped for a node on the hub's own host: no moment at its start.
 const STEPS = [

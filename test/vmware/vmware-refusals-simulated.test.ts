@@ -17,6 +17,7 @@ import { startCbtProxy, type CbtProxy } from '../support/vsphere-cbt-proxy.js';
 import { differenceBetween, portRangeForTestFile, writeDisk } from '../support/vm-disks.js';
 import type { VimClient as Client } from '../../src/vmware/vim-client.js';
 import type { MoRef } from '../../src/vmware/soap-xml.js';
+import { vcsimSnapshotNames, withVcsimClient, type VcsimLogin } from './vcsim-looks.js';
 
 const MiB = 1024 * 1024;
 const USER = 'backup@vsphere.local';
@@ -83,26 +84,9 @@ function writePlan(source: Record<string, unknown> = {}): string {
   return file;
 }
 
-async function withClient<T>(use: (client: Client, vm: MoRef) => Promise<T>): Promise<T> {
-  const { VimClient } = await import('../../src/vmware/vim-client.js');
-  const { findVm } = await import('../../src/vmware/vm-inventory.js');
-  const client = VimClient.open(vcsim.endpoint, { sha256, trustLine: () => '' });
-  await client.login(USER, PASSWORD);
-  try {
-    return await use(client, (await findVm(client, vcsim.vmPath)).ref);
-  } finally {
-    await client.logout();
-  }
-}
-
-async function snapshotNames(): Promise<string[]> {
-  return withClient(async (client, vm) => {
-    const info = (await client.properties(vm, ['snapshot']))?.get('snapshot');
-    return info === undefined
-      ? []
-      : [...info.getElementsByTagNameNS('*', 'name')].map((element) => element.textContent ?? '');
-  });
-}
+const login = (): VcsimLogin => ({ vcsim, sha256, username: USER, password: PASSWORD });
+const withClient = <T>(use: (client: Client, vm: MoRef) => Promise<T>): Promise<T> => withVcsimClient(login(), use);
+const snapshotNames = (): Promise<string[]> => vcsimSnapshotNames(login());
 
 async function setCbt(on: boolean): Promise<void> {
   const { moRefXml } = await import('../../src/vmware/soap-xml.js');

@@ -89,7 +89,8 @@ export async function startTask(call: RouteCall, request: TaskStartRequest): Pro
 }
 
 export function taskJson(task: ApiTask): Record<string, unknown> {
-  return { ...task, events: `/api/v1/tasks/${task.id}/events` };
+  const { pidStartTicks: _identity, ...shown } = task; // how the server tells its process: not the client's
+  return { ...shown, events: `/api/v1/tasks/${task.id}/events` };
 }
 
 export { REPLIED };

@@ -21,8 +21,9 @@ import { apiMigration } from './016-api.js';
 import { vmWaitMigration } from './017-vm-wait.js';
 import { checkpointRecordsMigration } from './018-checkpoint-records.js';
 import { replicaPointOrderMigration } from './019-replica-point-order.js';
-import { repositoryNumbersMigration } from './020-repository-numbers.js';
-import { refusedRunsMigration } from './021-refused-runs.js';
+import { apiTaskProcessMigration } from './020-api-task-process.js';
+import { repositoryNumbersMigration } from './021-repository-numbers.js';
+import { refusedRunsMigration } from './022-refused-runs.js';
 
 const migrations: Readonly<Record<string, Migration>> = Object.freeze({
   '001-initial': initialMigration,
@@ -44,8 +45,9 @@ const migrations: Readonly<Record<string, Migration>> = Object.freeze({
   '017-vm-wait': vmWaitMigration,
   '018-checkpoint-records': checkpointRecordsMigration,
   '019-replica-point-order': replicaPointOrderMigration,
-  '020-repository-numbers': repositoryNumbersMigration,
-  '021-refused-runs': refusedRunsMigration,
+  '020-api-task-process': apiTaskProcessMigration,
+  '021-repository-numbers': repositoryNumbersMigration,
+  '022-refused-runs': refusedRunsMigration,
 });
 
 export const migrationProvider: MigrationProvider = {

@@ -21,6 +21,7 @@ export const MIGRATION_NAMES: readonly string[] = Object.freeze([
   '017-vm-wait',
   '018-checkpoint-records',
   '019-replica-point-order',
-  '020-repository-numbers',
-  '021-refused-runs',
+  '020-api-task-process',
+  '021-repository-numbers',
+  '022-refused-runs',
 ]);
