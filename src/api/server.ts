@@ -9,6 +9,7 @@ import { isSendenseError } from '../errors.js';
 import { maskSecrets } from '../secrets/mask.js';
 import { ApiError } from './api-error.js';
 import { clearedSessionCookie, sessionCookie, type Authenticator, type Caller } from './auth.js';
+import { OpenResponses } from './open-responses.js';
 import { JsonText, REPLIED, type ApiContext, type RouteCall, type RouteDef } from './route.js';
 import { ROLES, roleAllows, type Role } from './roles.js';
 import { ROUTES } from './routes/index.js';
@@ -37,6 +38,7 @@ declare module 'fastify' {
 }
 
 export async function buildApiServer(api: ApiContext, options: ApiServerOptions): Promise<FastifyInstance> {
+  const responses = new OpenResponses(options.auth);
   const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
   const app = fastify({
     logger: false,
@@ -97,7 +99,7 @@ export async function buildApiServer(api: ApiContext, options: ApiServerOptions)
   });
 
   // Who asks, before anything else is read of the request: 401/403 come before a 400.
-  app.addHook('onRequest', async (request) => {
+  app.addHook('onRequest', async (request, reply) => {
     const route = (request.routeOptions.config as RouteConfig | undefined)?.route;
     if (route === undefined) return;
     try {
@@ -113,6 +115,7 @@ export async function buildApiServer(api: ApiContext, options: ApiServerOptions)
         );
       }
       request.caller = caller;
+      responses.track(caller, request.raw, reply.raw);
     } catch (error) {
       if (route.action && error instanceof ApiError) {
         await audit(api, {
@@ -134,14 +137,14 @@ export async function buildApiServer(api: ApiContext, options: ApiServerOptions)
     if (route?.body && (request.body === undefined || request.body === null)) request.body = {};
   });
 
-  for (const route of ROUTES) registerRoute(app, api, route);
+  for (const route of ROUTES) registerRoute(app, api, route, responses);
   registerSessionRoutes(app, options.auth);
   app.get('/api/v1/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   await options.extend?.(app);
   return app;
 }
 
-function registerRoute(app: FastifyInstance, api: ApiContext, route: RouteDef): void {
+function registerRoute(app: FastifyInstance, api: ApiContext, route: RouteDef, responses: OpenResponses): void {
   const schema = {
     summary: route.summary,
     tags: [route.tag],
@@ -173,6 +176,7 @@ function registerRoute(app: FastifyInstance, api: ApiContext, route: RouteDef): 
         api,
         target: (text) => (target = text),
         startedTask: (id) => (taskId = id),
+        startDownload: () => responses.startDownload(request.caller!, reply.raw),
       };
       const record = (status: number, outcome: string) =>
         route.action
