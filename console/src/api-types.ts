@@ -168,8 +168,6 @@ export interface PointDisk {
   readonly virtualSize?: number | null;
   /** Where it was read from: a path, an nbd:// URL… */
   readonly source?: string;
-  /** A libvirt disk's target in its domain (vda, sdb), when the point records one. */
-  readonly target?: string | null;
 }
 
 export interface Chain {

@@ -37,6 +37,8 @@ export interface RouteCall {
   target(text: string): void;
   /** The task this call started, for the audit record. */
   startedTask(id: string): void;
+  /** Counts this answer as one of its token's downloads until it ends (429 past the limit, ../open-responses.ts). */
+  startDownload(): void;
 }
 
 export interface RouteDef {

@@ -9,6 +9,7 @@ import { isSendenseError } from '../errors.js';
 import { maskSecrets } from '../secrets/mask.js';
 import { ApiError } from './api-error.js';
 import { clearedSessionCookie, sessionCookie, type Authenticator, type Caller } from './auth.js';
+import { OpenResponses } from './open-responses.js';
 import { JsonText, REPLIED, type ApiContext, type RouteCall, type RouteDef } from './route.js';
 import { ROLES, roleAllows, type Role } from './roles.js';
 import { requestedTarget } from './requested-target.js';
@@ -40,6 +41,7 @@ declare module 'fastify' {
 }
 
 export async function buildApiServer(api: ApiContext, options: ApiServerOptions): Promise<FastifyInstance> {
+  const responses = new OpenResponses(options.auth);
   const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
   const app = fastify({
     logger: false,
@@ -110,7 +112,7 @@ export async function buildApiServer(api: ApiContext, options: ApiServerOptions)
     add: (entry) => audit(api, entry),
     setOutcome: (id, outcome) => api.store.api.setAuditOutcome(id, maskSecrets(outcome)).catch(() => {}),
   });
-  app.addHook('onRequest', async (request) => {
+  app.addHook('onRequest', async (request, reply) => {
     const route = (request.routeOptions.config as RouteConfig | undefined)?.route;
     if (route === undefined) return;
     let caller: Caller | undefined;
@@ -131,6 +133,7 @@ export async function buildApiServer(api: ApiContext, options: ApiServerOptions)
         );
       }
       request.caller = caller;
+      responses.track(caller, request.raw, reply.raw);
     } catch (error) {
       if (route.action && error instanceof ApiError) {
         const entry = {
@@ -155,14 +158,14 @@ export async function buildApiServer(api: ApiContext, options: ApiServerOptions)
       request.body = {};
   });
 
-  for (const route of ROUTES) registerRoute(app, api, route);
+  for (const route of ROUTES) registerRoute(app, api, route, responses);
   registerSessionRoutes(app, options.auth);
   app.get('/api/v1/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   await options.extend?.(app);
   return app;
 }
 
-function registerRoute(app: FastifyInstance, api: ApiContext, route: RouteDef): void {
+function registerRoute(app: FastifyInstance, api: ApiContext, route: RouteDef, responses: OpenResponses): void {
   const schema = {
     summary: route.summary,
     tags: [route.tag],
@@ -192,6 +195,7 @@ function registerRoute(app: FastifyInstance, api: ApiContext, route: RouteDef): 
         api,
         target: (text) => (target = text),
         startedTask: (id) => (taskId = id),
+        startDownload: () => responses.startDownload(request.caller!, reply.raw),
       };
       const record = (status: number, outcome: string) =>
         route.action

@@ -41,7 +41,7 @@ export async function openPoint(store: Store, request: OpenPointRequest): Promis
     // An encrypted point's key is asked here, before anything starts.
     drive = await openPointDrive(point.disk.file, run.recorder);
     request.note?.(
-      `opening ${point.where} (${point.disk.file}${drive.throughNbd ? ', encrypted: read through a read-only qemu-nbd' : ''})`,
+      `opening ${point.where} (${point.disk.file}${drive.encrypted ? ', encrypted: read through a read-only qemu-nbd' : ''})`,
     );
     const { agent } = await openAppliance(drive, { note: request.note });
     const opened = drive;

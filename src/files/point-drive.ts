@@ -1,15 +1,17 @@
-// How the libguestfs appliance reads a point's file (docs/file-level-restore.md). A plain chain: the
-// qcow2 file itself, which libguestfs opens read-only with its backing files. An encrypted one (a
-// LUKS file anywhere in the chain): libguestfs cannot hand QEMU the repository's secret, so a
-// read-only qemu-nbd opens the chain with it (qemu/image-opts.ts) on a Unix socket in a private
-// (0700) directory, and the appliance reads that export as a raw NBD drive. That qemu-nbd is
-// recorded in the state database before it can outlive us (doctor stops a killed command's) and
-// stopped, forgotten and its directory removed on close, whatever happened before.
+// How the libguestfs appliance reads a point's file (docs/file-level-restore.md): through a
+// read-only qemu-nbd on a Unix socket in a private (0700) directory, read by the appliance as a raw
+// NBD drive. That qemu-nbd holds qemu's shared lock on every file of the chain, which a merge's
+// write lock sees (docs/how-it-works.md#retention); libguestfs opens a drive with qemu's locking
+// off, so a merge would not see it. A plain chain's qemu-nbd dies with us (nothing to record). An
+// encrypted one's (a LUKS file anywhere in the chain) opens the chain with the repository's secret
+// (qemu/image-opts.ts), which libguestfs cannot hand QEMU; it is recorded in the state database
+// before it can outlive us (doctor stops a killed command's). Either is stopped, forgotten and its
+// directory removed on close, whatever happened before.
 
 import { chmod, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { chainSecret } from '../qemu/image-opts.js';
-import type { QemuNbd } from '../qemu/qemu-nbd.js';
+import { startQemuNbd, type QemuNbd } from '../qemu/qemu-nbd.js';
 import { makeSocketDir } from '../qemu/socket-dir.js';
 import { startRecordedQemuNbd, type ProcessRecords } from '../qemu/recorded-qemu-nbd.js';
 import type { GuestfsOptArgs } from './guestfs-agent.js';
@@ -22,18 +24,18 @@ export interface PointDrive {
   readonly opts: GuestfsOptArgs;
   /** The point's backup file, for messages. */
   readonly file: string;
-  /** Read through a qemu-nbd (the chain is encrypted). */
-  readonly throughNbd: boolean;
-  /** The qemu-nbd's PID, when there is one. */
-  readonly serverPid?: number;
-  /** Stops the qemu-nbd and forgets it (nothing for a plain chain). Idempotent; after the appliance is closed. */
+  /** The chain is encrypted (its qemu-nbd is recorded). */
+  readonly encrypted: boolean;
+  /** The qemu-nbd's PID. */
+  readonly serverPid: number;
+  /** Stops the qemu-nbd and forgets it. Idempotent; after the appliance is closed. */
   close(): Promise<void>;
 }
 
 /** Where the qemu-nbd of an encrypted point is recorded. */
 export interface DriveRecorder {
   readonly records: ProcessRecords;
-  /** The run it is recorded under, asked only for an encrypted point (files and mount make one then). */
+  /** The run an encrypted point's qemu-nbd is recorded under (files and mount make one then). */
   runId(): Promise<string>;
 }
 
@@ -44,23 +46,24 @@ const CLIENTS = 4;
 
 // For an encrypted chain the key is asked first: a missing or wrong one fails here, before anything starts.
 export async function openPointDrive(file: string, recorder: DriveRecorder): Promise<PointDrive> {
-  if (chainSecret(file) === undefined) {
-    return { filename: file, opts: { readonly: 1, format: 'qcow2' }, file, throughNbd: false, close: async () => {} };
-  }
-  const runId = await recorder.runId();
+  const encrypted = chainSecret(file) !== undefined;
+  const runId = encrypted ? await recorder.runId() : undefined;
   const dir = await makeSocketDir(DIR_PREFIX);
   let server: QemuNbd;
   try {
     await chmod(dir, 0o700);
-    const socket = path.join(dir, 'nbd.sock');
-    server = await startRecordedQemuNbd(recorder.records, runId, {
+    const options = {
       file,
-      format: 'qcow2',
-      socket,
+      format: 'qcow2' as const,
+      socket: path.join(dir, 'nbd.sock'),
       exportName: EXPORT_NAME,
       shared: CLIENTS,
       readOnly: true,
-    });
+    };
+    server =
+      runId === undefined
+        ? await startQemuNbd({ ...options, diesWithUs: true })
+        : await startRecordedQemuNbd(recorder.records, runId, options);
   } catch (error) {
     await rm(dir, { recursive: true, force: true });
     throw error;
@@ -71,12 +74,12 @@ export async function openPointDrive(file: string, recorder: DriveRecorder): Pro
     filename: EXPORT_NAME,
     opts: { readonly: 1, format: 'raw', protocol: 'nbd', server: [`unix:${server.socket!}`] },
     file,
-    throughNbd: true,
+    encrypted,
     serverPid: server.pid,
     close: () =>
       (closing ??= (async () => {
         await server.stop();
-        await recorder.records.forgetProcess(server.pid);
+        if (encrypted) await recorder.records.forgetProcess(server.pid);
         await rm(dir, { recursive: true, force: true });
       })()),
   };

@@ -42,7 +42,7 @@ export type Tree = Readonly<Record<string, TreeEntry>>;
 
 const T0 = Date.UTC(2021, 4, 6, 7, 8, 9) / 1000;
 
-interface Spec {
+export interface Spec {
   readonly content?: Buffer | string;
   readonly dir?: boolean;
   readonly link?: string;
@@ -193,7 +193,12 @@ export interface BackedUpGuest {
 }
 
 // Two points of a one-disk VM: the full, then an incremental after the tree of point 2 was written.
-export async function backUpGuest(dir: string, vm: string, ports: readonly [number, number]): Promise<BackedUpGuest> {
+export async function backUpGuest(
+  dir: string,
+  vm: string,
+  ports: readonly [number, number],
+  pointTrees: readonly Readonly<Record<string, Spec>>[] = POINT_TREES,
+): Promise<BackedUpGuest> {
   const db = path.join(dir, 'state.db');
   const repository = path.join(dir, 'repository');
   const raw = path.join(dir, 'guest.raw');
@@ -207,10 +212,10 @@ export async function backUpGuest(dir: string, vm: string, ports: readonly [numb
     ports,
   });
   const trees: Tree[] = [];
-  for (let point = 1; point <= POINT_TREES.length; point++) {
+  for (let point = 1; point <= pointTrees.length; point++) {
     const root = path.join(dir, `tree${point}`);
     mkdirSync(root);
-    trees.push(writeTree(root, POINT_TREES[point - 1]));
+    trees.push(writeTree(root, pointTrees[point - 1]));
     if (point === 1) {
       makeGptExt4Disk(raw, root);
       execFileSync('qemu-img', ['convert', '-f', 'raw', '-O', 'qcow2', raw, source]);

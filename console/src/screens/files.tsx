@@ -65,10 +65,9 @@ function PointDisks(props: { readonly point: string }) {
   );
 }
 
-// Each disk: its key (the link), size, libvirt target when the point records one, and source.
+// Each disk: its key (the link), size and source.
 function DiskList(props: { readonly point: Point }) {
   const { id, disks } = props.point;
-  const targets = disks.some((disk) => disk.target);
   return (
     <>
       <Crumbs point={id} disk="" path="" choosing />
@@ -78,7 +77,6 @@ function DiskList(props: { readonly point: Point }) {
           <tr>
             <th scope="col">Disk</th>
             <th scope="col">Size</th>
-            {targets && <th scope="col">Target</th>}
             <th scope="col">Source</th>
           </tr>
         </thead>
@@ -94,7 +92,6 @@ function DiskList(props: { readonly point: Point }) {
                   </Link>
                 </th>
                 <td data-label="Size">{bytes(disk.virtualSize)}</td>
-                {targets && <td data-label="Target">{disk.target || '-'}</td>}
                 <td data-label="Source">
                   <span class="mono">{disk.source || '-'}</span>
                 </td>

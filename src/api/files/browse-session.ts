@@ -7,8 +7,7 @@
 
 import { rmSync } from 'node:fs';
 import path from 'node:path';
-import { PassThrough, type Readable } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import { Readable } from 'node:stream';
 import { isSendenseError, SendenseError } from '../../errors.js';
 import { makeBrowseDir } from '../../files/browse-dir.js';
 import { readFromAppliance } from '../../files/fifo-stream.js';
@@ -60,6 +59,8 @@ export interface ArchiveOptions {
 }
 
 const SKIPPED_KEPT = 100;
+// A download's bytes read from the appliance per turn on the session.
+const FILE_CHUNK = 4 * 1024 * 1024;
 
 export class BrowseSession {
   private queue: Promise<void> = Promise.resolve();
@@ -91,43 +92,52 @@ export class BrowseSession {
     return this.exclusive(async () => entryJson(await this.statOf(await this.resolve(where))));
   }
 
-  // A regular file's bytes (a range of them); the session is held until the stream ends or is destroyed.
+  // A regular file's bytes (a range of them), read FILE_CHUNK at a time: the session is held while
+  // a chunk is read, never while the client takes it, so one that stops reading blocks no one.
   async openFile(where: GuestPath, range?: ByteRange): Promise<OpenedFile> {
-    const release = await this.acquire();
-    try {
+    const { at, entry } = await this.exclusive(async () => {
       const at = await this.resolve(where);
       const entry = await this.statOf(at);
       if (entry.type !== 'file') throw notAFile(where, entry);
-      const stream = new PassThrough();
-      if (entry.size === 0 && range === undefined) {
-        release();
-        stream.end();
-        return { entry: entryJson(entry), size: 0, start: 0, end: -1, stream };
-      }
-      const start = range?.start ?? 0;
-      const end = range?.end ?? entry.size - 1;
-      if (!Number.isSafeInteger(start) || !Number.isSafeInteger(end) || start < 0 || end < start || end >= entry.size) {
-        throw new FilesRequestError(
-          'range',
-          `${formatGuestPath(where)}: bytes ${start}-${end} are not in the file (${entry.size} bytes)`,
-        );
-      }
-      readFromAppliance(
-        this.dir,
-        (fifo) => this.opened.files.agent.call('download_offset', [at.path, fifo, start, end - start + 1]),
-        (bytes) => pipeline(bytes, stream),
-      ).then(
-        () => release(),
-        (error: unknown) => {
-          release();
-          // A reader that went away has its stream destroyed already.
-          if (!stream.destroyed) stream.destroy(asUserError(error) as Error);
-        },
+      return { at, entry };
+    });
+    if (entry.size === 0 && range === undefined)
+      return { entry: entryJson(entry), size: 0, start: 0, end: -1, stream: Readable.from([]) };
+    const start = range?.start ?? 0;
+    const end = range?.end ?? entry.size - 1;
+    if (!Number.isSafeInteger(start) || !Number.isSafeInteger(end) || start < 0 || end < start || end >= entry.size) {
+      throw new FilesRequestError(
+        'range',
+        `${formatGuestPath(where)}: bytes ${start}-${end} are not in the file (${entry.size} bytes)`,
       );
-      return { entry: entryJson(entry), size: entry.size, start, end, stream };
-    } catch (error) {
-      release();
-      throw asUserError(error);
+    }
+    // One chunk waits in the stream at most (highWaterMark 1 byte): memory stays a chunk or two.
+    const stream = Readable.from(this.fileChunks(at, start, end), { objectMode: false, highWaterMark: 1 });
+    return { entry: entryJson(entry), size: entry.size, start, end, stream };
+  }
+
+  private async *fileChunks(at: GuestPath, start: number, end: number): AsyncGenerator<Buffer> {
+    const agent = this.opened.files.agent;
+    for (let offset = start; offset <= end; offset += FILE_CHUNK) {
+      const length = Math.min(FILE_CHUNK, end - offset + 1);
+      const chunk = await this.exclusive(async () => {
+        // Another operation may have mounted another filesystem since the last chunk.
+        await this.opened.files.use(at.fs);
+        return readFromAppliance(
+          this.dir,
+          (fifo) => agent.call('download_offset', [at.path, fifo, offset, length]),
+          async (bytes) => {
+            const parts: Buffer[] = [];
+            for await (const part of bytes) parts.push(part);
+            return Buffer.concat(parts);
+          },
+        );
+      });
+      if (chunk.length !== length)
+        throw new SendenseError(
+          `${formatGuestPath(at)}: the appliance gave ${chunk.length} bytes at ${offset} instead of ${length}`,
+        );
+      yield chunk;
     }
   }
 

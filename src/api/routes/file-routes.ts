@@ -61,6 +61,7 @@ export function parseRange(
 }
 
 export async function sendFile(call: RouteCall, key: PointKey, path: string): Promise<typeof REPLIED> {
+  call.startDownload();
   const files = call.api.files;
   const whole = await files.stat(key, path);
   const size = Number((whole as { size?: number }).size ?? 0);
@@ -95,6 +96,7 @@ export async function sendArchive(
   path: string,
   format: 'zip' | 'tar.zst',
 ): Promise<typeof REPLIED> {
+  call.startDownload();
   const files = call.api.files;
   // A path that is not there answers 404 before the archive starts.
   await files.stat(key, path);

@@ -67,16 +67,15 @@ async function extractOnHub(
 ): Promise<ExtractResult> {
   const point = run.state.point;
   const info = (message: string) => run.reporter.emit({ type: 'info', message, step: 'extract-files' });
-  // An encrypted point: its key asked first, then its qemu-nbd recorded under the run as it starts.
+  // An encrypted point: its key asked first, then its qemu-nbd recorded under the run as it starts;
+  // a plain one's qemu-nbd dies with us.
   const drive = await openPointDrive(point.disk.file, { records: run.store, runId: async () => run.runId });
-  if (drive.throughNbd) {
-    run.undo.push({
-      what: `stop qemu-nbd (pid ${drive.serverPid}) reading the encrypted ${point.disk.file}`,
-      when: 'always',
-      step: 'extract-files',
-      run: () => drive.close(),
-    });
-  }
+  run.undo.push({
+    what: `stop qemu-nbd (pid ${drive.serverPid}) reading ${drive.encrypted ? 'the encrypted ' : ''}${point.disk.file}`,
+    when: 'always',
+    step: 'extract-files',
+    run: () => drive.close(),
+  });
   const { agent } = await openAppliance(drive, { note: info });
   await run.store.recordProcess(run.runId, agent.pid, 'libguestfs', ['perl', 'guestfs-agent.pl', point.disk.file]);
   run.undo.push({

@@ -1,0 +1,36 @@
+// The console's types of the API's answers (console/src/api-types.ts) against the core's schemas
+// the API answers from (src/core/*.ts, typebox): every field the console reads is one the core
+// declares, of a type the core's can be given as. Checked by the type checker (`npm run
+// typecheck` reads this file): a field renamed or dropped in the core, or read by the console
+// without being declared, fails the build, not a user's screen.
+
+import { expect, it } from 'vitest';
+import type * as Console from '../../console/src/api-types.js';
+import type { ListedPoint } from '../../src/core/list-points.js';
+import type { ListedReplica } from '../../src/core/list-replicas.js';
+import type { PlanStatus } from '../../src/core/plan-status.js';
+import type { HistoryRun } from '../../src/core/run-history.js';
+
+// True when every key the console declares is one the core declares too.
+type KeysKnown<Seen, Declared> = Exclude<keyof Seen, keyof Declared> extends never ? true : false;
+// True when what the core answers can be read as what the console expects.
+type Readable<Declared, Seen> = Declared extends Seen ? true : false;
+type Holds<T extends true> = T;
+
+type Checks = [
+  Holds<KeysKnown<Console.Point, ListedPoint>>,
+  Holds<Readable<ListedPoint, Console.Point>>,
+  Holds<KeysKnown<Console.PointDisk, ListedPoint['disks'][number]>>,
+  Holds<Readable<ListedPoint['disks'][number], Console.PointDisk>>,
+  Holds<KeysKnown<Console.PlanStatus, PlanStatus>>,
+  Holds<Readable<PlanStatus, Console.PlanStatus>>,
+  Holds<KeysKnown<Console.Replica, ListedReplica>>,
+  Holds<Readable<ListedReplica, Console.Replica>>,
+  Holds<KeysKnown<Console.Run, HistoryRun>>,
+  Holds<Readable<HistoryRun, Console.Run>>,
+];
+
+it('the console reads only what the core declares (checked by the type checker)', () => {
+  const checked: Checks['length'] = 10;
+  expect(checked).toBe(10);
+});
