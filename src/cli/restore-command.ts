@@ -8,6 +8,7 @@ import { SendenseError, usageError } from '../errors.js';
 import { parseDiskOption, parsePointOption } from '../files/backup-point.js';
 import type { DiskKey } from '../plan/types.js';
 import { findCompleteBackup } from '../repository/find-point.js';
+import { checkRepository } from '../repository/repository-settings.js';
 import { adhocRestorePlan, type AdhocRestore, type AdhocTarget } from '../restore/adhoc-restore.js';
 import { targetProblem, type RestoreField } from '../restore/target-problem.js';
 import { isPostgresUrl } from '../store/database-target.js';
@@ -81,7 +82,7 @@ const OPTION_OF: Readonly<Record<RestoreField, string>> = {
 };
 
 async function runRestore(cli: CliContext, given: GivenOptions<typeof OPTIONS>): Promise<number> {
-  keyOption(given);
+  const key = keyOption(given);
   const [vm, ...extra] = given.operands;
   if (vm === undefined) throw usageError(`restore needs a VM name (usage: ${restoreCommand.usage})`);
   if (extra.length > 0) throw usageError(`restore takes one VM (got '${extra[0]}' too)`);
@@ -116,12 +117,15 @@ async function runRestore(cli: CliContext, given: GivenOptions<typeof OPTIONS>):
       target,
       overwrite: given.flag('--overwrite'),
       verify: !given.flag('--no-verify'),
+      key,
     };
     const problem = targetProblem(restore, requested ?? keys);
     if (problem !== undefined) {
       const hint = problem.field === 'overwrite' ? ' (give --overwrite to replace it)' : '';
       throw usageError(`${OPTION_OF[problem.field]}: ${problem.message}${hint}`);
     }
+    // An encrypted repository without a key that opens it: refused now (exit 2), not a failed run.
+    await checkRepository({ path: backup.repository, ...(key === undefined ? {} : { encryption: key }) });
   } finally {
     await store.close();
   }

@@ -5,6 +5,7 @@
 import path from 'node:path';
 import { planFromData } from '../plan/plan-from-data.js';
 import type { DiskKey, Plan } from '../plan/types.js';
+import type { KeySource } from '../repository/user-key.js';
 
 export type ImageFormat = 'qcow2' | 'raw';
 
@@ -24,6 +25,8 @@ export interface AdhocRestore {
   readonly target: AdhocTarget;
   readonly overwrite: boolean;
   readonly verify: boolean;
+  /** The key of an encrypted repository (--key-file, --key-env): its repository.encryption. */
+  readonly key?: KeySource;
 }
 
 // What stands for the plan's file in history and messages.
@@ -41,7 +44,7 @@ export function adhocRestoreData(restore: AdhocRestore): Record<string, unknown>
     name: adhocPlanName(restore.vm),
     description: `ad-hoc restore of VM ${restore.vm}`,
     vm: { name: restore.vm },
-    repository: { path: restore.repository },
+    repository: { path: restore.repository, ...(restore.key === undefined ? {} : { encryption: { ...restore.key } }) },
     restore: {
       point: restore.point,
       ...(restore.disks === undefined ? {} : { disks: [...restore.disks] }),

@@ -2,10 +2,12 @@
 // typed body runs the `restore` command as a task, over real HTTPS, of a real point in a real
 // repository. Twice to the same target: the second refused (400 naming `overwrite`) and nothing
 // changed, then replaced with overwrite: true; the restored bytes are the point's, not the source's
-// of now. A target that is relative or inside the repository is a 400 naming `target.path`; the
-// audit role is refused; the audit log says restore and the token.
+// of now. A point of an encrypted repository is opened with the key file its served plan names. A
+// target that is relative or inside the repository is a 400 naming `target.path`; the audit role
+// is refused; the audit log says restore and the token.
 
 import { mkdirSync, writeFileSync } from 'node:fs';
+import { stringify } from 'yaml';
 import path from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { addApiToken, startApiServer, type ApiServer } from '../support/api-server.js';
@@ -20,6 +22,8 @@ let restorer: string;
 let auditor: string;
 let point: string;
 let atBackup: string;
+let vaultPoint: string;
+let vaultAtBackup: string;
 
 beforeAll(async () => {
   const plans = path.join(ws.dir, 'plans');
@@ -40,6 +44,27 @@ beforeAll(async () => {
   atBackup = keepCopy(source, path.join(ws.dir, 'web01-at-backup.qcow2'));
   // The source moves on: a restore must give the point's bytes, not these.
   writeDisk(source, ['write -P 0x77 0 1M']);
+  // A VM in an encrypted repository, its served plan naming the key file.
+  const vault = createDisk(path.join(ws.dir, 'vault.qcow2'), 16 * 1024 ** 2);
+  writeDisk(vault, ['write -P 0x6b 0 3M']);
+  const keyFile = path.join(ws.dir, 'vault.key');
+  writeFileSync(keyFile, `${'v'.repeat(40)}\n`, { mode: 0o600 });
+  const vaultPlan = path.join(plans, 'vault-nightly.yaml');
+  writeFileSync(
+    vaultPlan,
+    stringify({
+      version: 1,
+      kind: 'backup',
+      name: 'vault-nightly',
+      vm: { name: 'vault', source: { type: 'qemu', disks: [{ key: 1, path: vault }] } },
+      repository: { path: path.join(ws.dir, 'vault-repository'), encryption: { keyFile } },
+      nbd: { ports: `${ports[0]}-${ports[1]}` },
+    }),
+  );
+  const vaultRun = await sendenseRun(['--db', ws.db, 'run', vaultPlan]);
+  expect(vaultRun.exitCode, vaultRun.stderr).toBe(0);
+  vaultPoint = (await listBackups(ws.db, 'vault'))[0]!.id;
+  vaultAtBackup = keepCopy(vault, path.join(ws.dir, 'vault-at-backup.qcow2'));
   // The restore's NBD ports: this file's own range, as the plan's.
   const hub = path.join(ws.dir, 'hub.yaml');
   writeFileSync(hub, `nbd:\n  ports: ${ports[0]}-${ports[1]}\n`);
@@ -87,6 +112,17 @@ it('restores into a raw file named by the body, the disks chosen', async () => {
   expect(imagesEqual(path.join(ws.dir, 'raw', 'web01-disk-1.img'), atBackup)).toBe(true);
 }, 180_000);
 
+it('restores a point of an encrypted repository with the key file its served plan names', async () => {
+  const dir = path.join(ws.dir, 'vault-restored');
+  const answer = await server.request('POST', `/api/v1/backups/${vaultPoint}/restore?wait=true`, {
+    token: restorer,
+    body: { target: { type: 'directory', path: dir } },
+  });
+  expect(answer.status, answer.text).toBe(200);
+  expect(answer.json<Task>()).toMatchObject({ status: 'succeeded', exitCode: 0 });
+  expect(imagesEqual(path.join(dir, 'vault-1.qcow2'), vaultAtBackup)).toBe(true);
+}, 180_000);
+
 it('refuses a target that is relative, inside the repository, or a disk the point lacks: one 400 naming the field', async () => {
   const refusals: [unknown, string, string][] = [
     [{ target: { type: 'file', path: 'restored.qcow2' } }, 'target.path', 'must be an absolute path'],
@@ -101,7 +137,7 @@ it('refuses a target that is relative, inside the repository, or a disk the poin
     expect(answer.json<{ message: string }>().message).toContain(says);
   }
   const tasks = (await server.request('GET', '/api/v1/tasks', { token: auditor })).json<{ tasks: Task[] }>().tasks;
-  expect(tasks.filter((task) => task.operation === 'restore')).toHaveLength(3);
+  expect(tasks.filter((task) => task.operation === 'restore')).toHaveLength(4);
 });
 
 it('is the restore role’s: an audit token is refused; the audit log names the action and the token', async () => {

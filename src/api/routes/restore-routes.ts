@@ -9,7 +9,7 @@ import { adhocRestoreData, type AdhocRestore, type AdhocTarget } from '../../res
 import { targetProblem, type RestoreField } from '../../restore/target-problem.js';
 import type { Backup } from '../../store/index.js';
 import { ApiError } from '../api-error.js';
-import type { RouteDef } from '../route.js';
+import type { RouteCall, RouteDef } from '../route.js';
 import { pointById, refuseBusyVm, startTask, taskRequest } from './route-helpers.js';
 
 const TargetType = Type.Union([Type.Literal('file'), Type.Literal('directory'), Type.Literal('nbd')]);
@@ -83,6 +83,7 @@ export const restoreRoutes: readonly RouteDef[] = [
           '--format': target.kind === 'nbd' ? undefined : target.format,
           '--overwrite': restore.overwrite || undefined,
           '--no-verify': restore.verify ? undefined : true,
+          '--key-file': await servedKeyFile(call, backup.repository),
         }),
         env: { SENDENSE_API_ACTOR: call.caller.token },
       });
@@ -141,4 +142,22 @@ function requestedTarget(target: Body['target']): AdhocTarget {
   if (target.url !== undefined)
     throw new ApiError('bad-request', `a ${target.type} target takes a path, not a url`, 'target.url');
   return { kind: target.type === 'file' ? 'file' : 'dir', path: target.path, format: target.format ?? 'qcow2' };
+}
+
+// An encrypted repository's key file, as a served plan of that repository names it (a path, never
+// the key): the task opens the point with it. None: the task ends refused, saying a key is needed.
+async function servedKeyFile(call: RouteCall, repository: string): Promise<string | undefined> {
+  for (const served of await call.api.plans.all()) {
+    const plan = served.valid ? served.plan : undefined;
+    const encryption = plan !== undefined && 'repository' in plan ? plan.repository.encryption : undefined;
+    if (
+      plan !== undefined &&
+      'repository' in plan &&
+      plan.repository.path === repository &&
+      encryption &&
+      'keyFile' in encryption
+    )
+      return encryption.keyFile;
+  }
+  return undefined;
 }
