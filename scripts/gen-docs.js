@@ -718,7 +718,9 @@ function commandJsonSections(commands) {
     lines.push(`## ${json.heading ?? names.join(', ')}`, '');
     if (json.intro) lines.push(json.intro, '');
     const { typed, lines: declared } = json.lines;
-    lines.push(...lineTable(typed ? '`type`' : 'line', declared, (name) => (typed ? `\`${name}\`` : name)), '');
+    // A command that prints only a run's events (restore) declares no lines of its own.
+    if (Object.keys(declared).length > 0)
+      lines.push(...lineTable(typed ? '`type`' : 'line', declared, (name) => (typed ? `\`${name}\`` : name)), '');
     if (json.after) lines.push(json.after, '');
   }
   lines.push('<!-- end of the command sections -->', '');

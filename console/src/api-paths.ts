@@ -22,6 +22,7 @@ export const PATHS = {
   unprotect: 'POST /api/v1/backups/:id/unprotect',
   forget: 'POST /api/v1/backups/:id/forget',
   verify: 'POST /api/v1/verify',
+  restore: 'POST /api/v1/backups/:id/restore',
   files: 'GET /api/v1/backups/:id/files',
   download: 'GET /api/v1/backups/:id/files/download',
   archive: 'GET /api/v1/backups/:id/files/archive',

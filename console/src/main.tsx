@@ -11,6 +11,7 @@ import { allows, SessionContext } from './session.js';
 import { Backups, VmBackups } from './screens/backups.js';
 import { Dashboard } from './screens/dashboard.js';
 import { Files } from './screens/files.js';
+import { RestorePoint } from './screens/restore.js';
 import { LoginScreen } from './screens/login.js';
 import { Plans } from './screens/plans.js';
 import { Replicas } from './screens/replicas.js';
@@ -46,7 +47,7 @@ const NAV: readonly { readonly href: string; readonly label: string; readonly sc
   [
     { href: '/', label: 'Dashboard', screens: ['dashboard'] },
     { href: '/plans', label: 'Plans', screens: ['plans', 'task'] },
-    { href: '/backups', label: 'Backups', screens: ['vms', 'vm', 'files'] },
+    { href: '/backups', label: 'Backups', screens: ['vms', 'vm', 'files', 'restore'] },
     { href: '/replicas', label: 'Replicas', screens: ['replicas'] },
   ];
 
@@ -137,6 +138,17 @@ function Screen(props: { readonly route: Route; readonly query: URLSearchParams;
           path={props.query.get('path') ?? ''}
         />
       );
+    case 'restore':
+      if (!allows(props.session, 'restore'))
+        return (
+          <>
+            <h1 tabIndex={-1}>Restore</h1>
+            <p class="refusal" role="alert">
+              The {props.session.role} role may not restore: restoring a point needs the restore role or higher.
+            </p>
+          </>
+        );
+      return <RestorePoint key={route.point} point={route.point} />;
     case 'replicas':
       return <Replicas />;
     default:

@@ -34,6 +34,7 @@ export type Route =
   | { readonly screen: 'vms' }
   | { readonly screen: 'vm'; readonly vm: string }
   | { readonly screen: 'files'; readonly point: string }
+  | { readonly screen: 'restore'; readonly point: string }
   | { readonly screen: 'replicas' }
   | { readonly screen: 'not-found' };
 
@@ -45,6 +46,8 @@ export function routeOf(path: string): Route {
   if (parts[0] === 'backups' && parts.length === 1) return { screen: 'vms' };
   if (parts[0] === 'backups' && parts.length === 2) return { screen: 'vm', vm: parts[1] };
   if (parts[0] === 'points' && parts.length === 3 && parts[2] === 'files') return { screen: 'files', point: parts[1] };
+  if (parts[0] === 'points' && parts.length === 3 && parts[2] === 'restore')
+    return { screen: 'restore', point: parts[1] };
   if (parts[0] === 'replicas' && parts.length === 1) return { screen: 'replicas' };
   return { screen: 'not-found' };
 }

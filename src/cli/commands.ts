@@ -61,6 +61,16 @@ export const COMMANDS: readonly CommandEntry[] = [
     load: async () => (await import('./doctor-command.js')).doctorCommand,
   },
   {
+    name: 'restore',
+    overview: [
+      [
+        'restore VM [--point P] [--disk KEY]... --target file:PATH|dir:DIR|nbd:URL [--overwrite] [--no-verify]',
+        "write a point's disks back out now, without a plan file (checked, verified, in history)",
+      ],
+    ],
+    load: async () => (await import('./restore-command.js')).restoreCommand,
+  },
+  {
     name: 'verify',
     overview: [['verify [--vm NAME] [--backup ID]', "check stored backups against their manifests' digests"]],
     load: async () => (await import('./verify-command.js')).verifyCommand,

@@ -5,6 +5,7 @@ import { interruptedError, runPlan } from '../engine/run-plan.js';
 import { createReporter } from '../engine/reporters.js';
 import { isSendenseError, usageError, type SendenseError } from '../errors.js';
 import { loadPlanForRun } from '../plan/load.js';
+import type { Plan } from '../plan/types.js';
 import { loadHubConfig } from '../hub/hub-config.js';
 import { checkHubScope } from '../hub/hub-scope.js';
 import { maskSecrets } from '../secrets/mask.js';
@@ -57,6 +58,11 @@ async function runRun(cli: CliContext, given: GivenOptions<typeof OPTIONS>): Pro
     return dryRunCommand(cli, file);
   }
   const plan = await loadPlanForRun(file, process.env);
+  return runPlanNow(cli, plan, given.value('--metrics-file'));
+}
+
+/** Runs a plan now, in the foreground (a plan file's, or one made in memory: an ad-hoc restore); its exit code. */
+export async function runPlanNow(cli: CliContext, plan: Plan, metrics?: string): Promise<number> {
   const hub = loadHubConfig(cli.hubConfig);
   // Like an invalid plan: refused (exit 2) before anything is recorded.
   checkHubScope(hub, plan);
@@ -79,7 +85,6 @@ async function runRun(cli: CliContext, given: GivenOptions<typeof OPTIONS>): Pro
   process.on('SIGTERM', onSignal);
   process.on('SIGHUP', onSignal);
   try {
-    const metrics = given.value('--metrics-file');
     const metricsFile = metrics === undefined ? undefined : path.resolve(metrics);
     // A run the API started (docs/api.md#tasks): its token's name, set by the API server.
     const actor = process.env.SENDENSE_API_ACTOR;

@@ -126,6 +126,9 @@ function requiredOf(schema: TSchema | undefined): Record<string, unknown> {
       if (name === 'vm_name') return [name, 'web01'];
       if (name === 'role') return [name, 'audit'];
       if (field.type === 'boolean') return [name, true];
+      // A nested object (a restore's target) with its own required fields; a choice its first value.
+      if (field.type === 'object') return [name, requiredOf(field)];
+      if (Array.isArray(field.anyOf) && 'const' in field.anyOf[0]) return [name, field.anyOf[0].const];
       return [name, 'probe-value'];
     }),
   );

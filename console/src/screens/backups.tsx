@@ -1,6 +1,7 @@
 // Backups (docs/console.md#screens): VMs, then a VM's chains and points with their facts and the
-// actions the role allows: verify, protect/unprotect, forget (asked first: it merges or removes the
-// point), browse files, and the VM's restore plans. Recover has no API route: not offered here.
+// actions the role allows: restore (a form: ./restore.tsx), verify, protect/unprotect, forget (asked
+// first: it merges or removes the point), browse files, and the VM's restore plans. Recover has no
+// API route: not offered here.
 
 import { useState } from 'preact/hooks';
 import { ApiRefusal, call } from '../api.js';
@@ -200,6 +201,11 @@ export function VmBackups(props: { readonly vm: string }) {
                           {can('files') && point.status === 'complete' && (
                             <Link class="button small" href={`/points/${encodeURIComponent(point.id)}/files`}>
                               Files<span class="sr-only"> of point {point.id}</span>
+                            </Link>
+                          )}
+                          {can('restore') && point.status === 'complete' && (
+                            <Link class="button small" href={`/points/${encodeURIComponent(point.id)}/restore`}>
+                              Restore<span class="sr-only"> point {point.id}</span>
                             </Link>
                           )}
                           {can('verify') && (

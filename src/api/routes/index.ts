@@ -9,10 +9,12 @@ import { fileRoutes } from './file-routes.js';
 import { hubRoutes } from './hub-routes.js';
 import { planRoutes } from './plan-routes.js';
 import { repositoryRoutes } from './repository-routes.js';
+import { restoreRoutes } from './restore-routes.js';
 
 export const ROUTES: readonly RouteDef[] = [
   ...planRoutes,
   ...backupRoutes,
+  ...restoreRoutes,
   ...repositoryRoutes,
   ...fileRoutes,
   ...hubRoutes,
