@@ -145,7 +145,12 @@ if [ "${1:-}" = --demo ] && [ ${#need[@]} -gt 0 ]; then
 fi
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup: installing ${need[*]}"
-  $sudo apt-get update -qq
+  # Another installer at work (unattended upgrades on a fresh machine): wait for it, saying so.
+  # apt's own timeout covers one that starts between this check and apt-get taking the lock.
+  source scripts/package-lock-wait.sh
+  wait_for_package_locks || exit 1
+  lock_timeout=(-o "DPkg::Lock::Timeout=${SENDENSE_PACKAGE_LOCK_WAIT:-1800}")
+  $sudo apt-get "${lock_timeout[@]}" update -qq
   # Packages with a daemon (prometheus, postgresql, libvirt) would start it on install, some on
   # every address (prometheus on :9090): a policy-rc.d that says no keeps them stopped; the tests
   # start what they need themselves, on 127.0.0.1. One already there is left as it is.
@@ -153,7 +158,7 @@ if [ ${#need[@]} -gt 0 ]; then
     policy=/usr/sbin/policy-rc.d
     printf '#!/bin/sh\nexit 101\n' | $sudo tee "$policy" >/dev/null && $sudo chmod 755 "$policy"
   fi
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get "${lock_timeout[@]}" install -y -qq --no-install-recommends "${need[@]}" >/dev/null
   [ -z "$policy" ] || $sudo rm -f "$policy"
   policy=""
 fi

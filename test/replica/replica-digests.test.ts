@@ -12,6 +12,7 @@ import { stringify } from 'yaml';
 import { imagesEqual } from '../support/images.js';
 import { useRunWorkspace } from '../support/run-workspace.js';
 import { removeDomain } from '../libvirt/recover-support.js';
+import { ensureLibvirtd } from '../support/libvirt-guest.js';
 import { NotedProcesses } from '../support/processes.js';
 import { sendenseRun, startSendenseRun } from '../support/sendense-cli.js';
 import { startSshd, type TestSshd } from '../support/sshd.js';
@@ -180,6 +181,9 @@ describe('the replica on this host', () => {
 describe('failover of a point that differs from its digests', () => {
   const domain = 'sendense-test-digests-replica';
   const started = new NotedProcesses();
+  // Its replica domain is defined on this host's libvirt: started when none answers, and this run
+  // noted as using it, so another vitest run's teardown (CI runs three at once) leaves it running.
+  beforeAll(() => ensureLibvirtd(), 60_000);
   afterEach(async () => {
     started.killAll();
     await sendenseRun(['doctor', '--db', ws.db]);

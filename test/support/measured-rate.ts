@@ -1,6 +1,9 @@
 // Rates measured from a run's --json events (docs/bandwidth.md): its progress events with their
-// times, the bytes per second between two moments, and clock times for hub windows in tests.
+// times, the bytes per second between two moments, and clock times for hub windows in tests. And
+// the bytes a transfer process read, counted by the kernel and sampled from outside it: a rate
+// test judges the limiter by these, which a starved CPU cannot make look faster than they went.
 
+import { readFileSync } from 'node:fs';
 import { expect } from 'vitest';
 import type { RunEventLine } from './sendense-cli.js';
 
@@ -47,4 +50,63 @@ export function localClock(date: Date): string {
 export function windowText(days: string, from: Date, to: Date): string {
   const shown = (date: Date) => localClock(date).replace(/:00$/, '');
   return `${days} ${shown(from)}-${shown(to)}`;
+}
+
+export interface ReadSample {
+  /** When the counter was read: not before `from`, not after `to` (Date.now() ms). */
+  readonly from: number;
+  readonly to: number;
+  /** The process's rchar: every byte its read() calls returned, NBD replies included. */
+  readonly bytes: number;
+}
+
+// Samples /proc/PID/io every `everyMs` until the process is gone or stop() is called. The
+// kernel's counter and the clock are read together, whenever this (maybe starved) test process
+// gets to run: a late sample is late with its own time, unlike an event stamped when it is read.
+export function sampleReadBytes(pid: number, everyMs = 200): { stop(): ReadSample[] } {
+  const samples: ReadSample[] = [];
+  const take = () => {
+    const from = Date.now();
+    let text: string;
+    try {
+      text = readFileSync(`/proc/${pid}/io`, 'utf8');
+    } catch {
+      clearInterval(timer);
+      return;
+    }
+    const bytes = Number(/^rchar: (\d+)$/m.exec(text)?.[1]);
+    samples.push({ from, to: Date.now(), bytes });
+  };
+  const timer = setInterval(take, everyMs);
+  take();
+  return {
+    stop: () => {
+      clearInterval(timer);
+      return samples;
+    },
+  };
+}
+
+// The bytes per second read between the first sample taken at or after `from` and the last one
+// taken at or before `to`, over the longest time the two readings may be apart (so a sample taken
+// late by a starved CPU makes the rate lower, never higher).
+export function readRateBetween(
+  samples: readonly ReadSample[],
+  from: number,
+  to: number,
+): { rate: number; seconds: number } {
+  const inside = samples.filter((sample) => sample.from >= from && sample.to <= to);
+  if (inside.length < 2) return { rate: 0, seconds: 0 };
+  const [a, b] = [inside[0]!, inside.at(-1)!];
+  const seconds = (b.to - a.from) / 1000;
+  return { rate: (b.bytes - a.bytes) / seconds, seconds };
+}
+
+// The samples while the process was reading: from the first that saw bytes come to the first
+// that saw all of them (the counter's last value).
+export function whileReading(samples: readonly ReadSample[]): ReadSample[] {
+  const last = samples.at(-1)?.bytes ?? 0;
+  const first = samples.findIndex((sample) => sample.bytes > samples[0]!.bytes);
+  const end = samples.findIndex((sample) => sample.bytes === last);
+  return first < 0 ? [] : samples.slice(Math.max(0, first - 1), end + 1);
 }

@@ -6,6 +6,7 @@ import path from 'node:path';
 import { spawn } from 'node:child_process';
 import { execa } from 'execa';
 import { stringify } from 'yaml';
+import { watchProgress } from './tree-progress.js';
 
 export const BIN = path.resolve('bin/sendense-run.js');
 
@@ -74,14 +75,33 @@ export interface CliResult {
   readonly stderr: string;
 }
 
-// Runs the CLI to the end; never throws on a non-zero exit.
+// A CLI run is stopped only after this long without CPU time used (by it or its children) or a
+// line printed: a loaded machine makes a run slower, which a total bound (110 s before) took
+// for a failure, killing a copy or replicate run that was still working.
+const CLI_QUIET_MS = 110_000;
+
+// Runs the CLI to the end; never throws on a non-zero exit. A run stopped for lack of progress
+// says so on its stderr.
 export async function sendenseRun(args: readonly string[], env: Record<string, string> = {}): Promise<CliResult> {
-  const result = await execa(process.execPath, [BIN, ...args], {
-    reject: false,
-    env: { CI: '1', ...env },
-    timeout: 110_000,
-  });
-  return { exitCode: result.exitCode ?? -1, stdout: String(result.stdout), stderr: String(result.stderr) };
+  const child = execa(process.execPath, [BIN, ...args], { reject: false, env: { CI: '1', ...env } });
+  let printed = 0;
+  child.stdout?.on('data', (chunk: Buffer) => (printed += chunk.length));
+  child.stderr?.on('data', (chunk: Buffer) => (printed += chunk.length));
+  let stalled = false;
+  const stop = watchProgress(
+    child.pid!,
+    () => printed,
+    CLI_QUIET_MS,
+    () => {
+      stalled = true;
+      child.kill('SIGTERM');
+    },
+  );
+  const result = await child.finally(stop);
+  const said = stalled
+    ? `\ntest harness: sendense-run (PID ${child.pid}) used no CPU and printed nothing for ${CLI_QUIET_MS / 1000} s: stopped`
+    : '';
+  return { exitCode: result.exitCode ?? -1, stdout: String(result.stdout), stderr: String(result.stderr) + said };
 }
 
 export interface RunningCli {

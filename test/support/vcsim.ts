@@ -1,18 +1,18 @@
 // govmomi's vSphere simulator (vcsim) for the VMware tests: VMware itself is FAKED here. Built once
-// from Debian's golang-github-vmware-govmomi-dev source with Debian's Go (GOPATH mode, offline: no
-// module download) into ~/.cache/sendense-run/vcsim-<version>-<hash of main.go>, then started on
+// per machine from Debian's golang-github-vmware-govmomi-dev source with Debian's Go (GOPATH mode,
+// offline: no module download) into ~/.cache/sendense-run/vcsim-<version>-<hash of main.go>
+// (vcsim-build.ts: under a lock, bounded by its progress), then started on
 // 127.0.0.1 with a TLS certificate made for the test (test/support/vcsim/main.go makes one VM whose
 // disks are flat vmdk files in the simulator's datastore directory).
 
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { homedir } from 'node:os';
+import { existsSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
+import { beforeAll } from 'vitest';
+import { buildVcsim } from './vcsim-build.js';
 
 const GOVMOMI_SOURCE = '/usr/share/gocode/src/github.com/vmware/govmomi';
-const MAIN = path.resolve('test/support/vcsim/main.go');
 
 export interface VcsimDisk {
   readonly key: number;
@@ -52,47 +52,18 @@ export function vcsimMissing(): string | undefined {
   return undefined;
 }
 
-// The binary, built when this version of main.go and govmomi has none yet (a minute the first time).
-export function vcsimBinary(): string {
-  const version =
-    /^Version:\s*(\S+)/m.exec(
-      execFileSync('dpkg-query', ['-s', 'golang-github-vmware-govmomi-dev'], { encoding: 'utf8' }),
-    )?.[1] ?? 'unknown';
-  const hash = createHash('sha256').update(readFileSync(MAIN)).digest('hex').slice(0, 12);
-  const dir = path.join(
-    process.env.XDG_CACHE_HOME ?? path.join(homedir(), '.cache'),
-    'sendense-run',
-    `vcsim-${version}-${hash}`,
-  );
-  const binary = path.join(dir, 'vcsim');
-  if (existsSync(binary)) return binary;
-  mkdirSync(path.dirname(dir), { recursive: true });
-  const temp = mkdtempSync(`${dir}.tmp-`);
-  try {
-    execFileSync('go', ['build', '-o', path.join(temp, 'vcsim'), MAIN], {
-      cwd: path.dirname(MAIN),
-      env: {
-        ...process.env,
-        GO111MODULE: 'off',
-        GOPATH: '/usr/share/gocode',
-        GOPROXY: 'off',
-        GOFLAGS: '',
-        GOCACHE: path.join(temp, 'go-cache'),
-      },
-      stdio: ['ignore', 'ignore', 'pipe'],
-    });
-    rmSync(path.join(temp, 'go-cache'), { recursive: true, force: true });
-    // Whole or not at all: a test file building at the same time loses the rename harmlessly.
-    try {
-      renameSync(temp, dir);
-    } catch {
-      rmSync(temp, { recursive: true, force: true });
-    }
-  } catch (error) {
-    rmSync(temp, { recursive: true, force: true });
-    throw error;
-  }
-  return binary;
+// Registers a hook, first in the file, that has the binary built (or waits for another file's
+// build): bounded by the build's progress (vcsim-build.ts), not by a hook timeout, which a build
+// on a loaded machine outlasted. The file's own hooks then start the simulator in seconds.
+export function buildVcsimFirst(): void {
+  beforeAll(async () => {
+    const missing = vcsimMissing();
+    if (missing !== undefined)
+      throw new Error(
+        `the simulated vSphere needs Go and govmomi's source: ${missing} (scripts/setup.sh installs them)`,
+      );
+    await buildVcsim();
+  }, 0);
 }
 
 /** A certificate and key for 127.0.0.1 (the simulator and the proxy in front of it share them). */
@@ -151,7 +122,7 @@ export async function startVcsim(options: VcsimOptions): Promise<Vcsim> {
   ];
   if (options.cbt === false) args.push('-cbt=false');
   // The password reaches it in its environment, as our own programs take secrets.
-  const child: ChildProcess = spawn(vcsimBinary(), args, {
+  const child: ChildProcess = spawn(await buildVcsim(), args, {
     env: { ...process.env, VCSIM_PASSWORD: options.password },
     stdio: ['pipe', 'pipe', 'pipe'],
   });

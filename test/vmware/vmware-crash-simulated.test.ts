@@ -14,7 +14,7 @@ import { leasedPorts, processesTaggedBy, recordedProcesses, tableRows } from '..
 import { runKilledAt, stepStarts, type KillMoment } from '../support/kill-moments.js';
 import { useRunWorkspace } from '../support/run-workspace.js';
 import { listBackups, sendenseRun } from '../support/sendense-cli.js';
-import { makeCertificate, startVcsim, vcsimMissing, type Vcsim } from '../support/vcsim.js';
+import { buildVcsimFirst, makeCertificate, startVcsim, vcsimMissing, type Vcsim } from '../support/vcsim.js';
 import { startCbtProxy, type CbtProxy } from '../support/vsphere-cbt-proxy.js';
 import { differenceBetween, keepCopy, portRangeForTestFile, writeDisk } from '../support/vm-disks.js';
 import { killAtEnv } from '../../src/crash-points.js';
@@ -47,6 +47,8 @@ let generation = 0;
 const copiesOf = new Map<string, Map<number, string>>();
 
 const flat = (key: number) => vcsim.disks.find((disk) => disk.key === key)!.flat;
+
+buildVcsimFirst();
 
 beforeAll(async () => {
   const missing = vcsimMissing();

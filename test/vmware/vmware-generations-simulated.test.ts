@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { leasedPorts, recordedProcesses, tableRows } from '../support/process-tree.js';
 import { useRunWorkspace } from '../support/run-workspace.js';
 import { listBackups, parseEvents, sendenseRun } from '../support/sendense-cli.js';
-import { makeCertificate, startVcsim, vcsimMissing, type Vcsim } from '../support/vcsim.js';
+import { buildVcsimFirst, makeCertificate, startVcsim, vcsimMissing, type Vcsim } from '../support/vcsim.js';
 import { startCbtProxy, type CbtProxy } from '../support/vsphere-cbt-proxy.js';
 import { differenceBetween, imageInfo, keepCopy, portRangeForTestFile, writeDisk } from '../support/vm-disks.js';
 import { restoreToFiles } from './restore-point.js';
@@ -40,6 +40,8 @@ let proxy: CbtProxy;
 let plan = '';
 
 const flat = (key: number) => vcsim.disks.find((disk) => disk.key === key)!.flat;
+
+buildVcsimFirst();
 
 beforeAll(async () => {
   const missing = vcsimMissing();

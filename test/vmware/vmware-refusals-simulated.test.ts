@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { leasedPorts, recordedProcesses, tableRows } from '../support/process-tree.js';
 import { useRunWorkspace } from '../support/run-workspace.js';
 import { listBackups, parseEvents, sendenseRun } from '../support/sendense-cli.js';
-import { makeCertificate, startVcsim, vcsimMissing, type Vcsim } from '../support/vcsim.js';
+import { buildVcsimFirst, makeCertificate, startVcsim, vcsimMissing, type Vcsim } from '../support/vcsim.js';
 import { startCbtProxy, type CbtProxy } from '../support/vsphere-cbt-proxy.js';
 import { differenceBetween, portRangeForTestFile, writeDisk } from '../support/vm-disks.js';
 import type { VimClient as Client } from '../../src/vmware/vim-client.js';
@@ -36,6 +36,8 @@ let vcsim: Vcsim;
 let proxy: CbtProxy;
 
 const flat = (key: number) => vcsim.disks.find((disk) => disk.key === key)!.flat;
+
+buildVcsimFirst();
 
 beforeAll(async () => {
   const missing = vcsimMissing();

@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { leasedPorts, recordedProcesses, tableRows } from '../support/process-tree.js';
 import { useRunWorkspace } from '../support/run-workspace.js';
 import { listBackups, parseEvents, sendenseRun } from '../support/sendense-cli.js';
-import { makeCertificate, startVcsim, vcsimMissing, type Vcsim } from '../support/vcsim.js';
+import { buildVcsimFirst, makeCertificate, startVcsim, vcsimMissing, type Vcsim } from '../support/vcsim.js';
 import { startCbtProxy, type CbtProxy, type QueryTrouble } from '../support/vsphere-cbt-proxy.js';
 import { differenceBetween, imageInfo, keepCopy, portRangeForTestFile, writeDisk } from '../support/vm-disks.js';
 import { killAtEnv } from '../../src/crash-points.js';
@@ -34,6 +34,8 @@ let certDir = '';
 let sha256 = '';
 let vcsim: Vcsim;
 let proxy: CbtProxy;
+
+buildVcsimFirst();
 
 beforeAll(async () => {
   const missing = vcsimMissing();

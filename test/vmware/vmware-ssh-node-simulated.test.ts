@@ -16,7 +16,7 @@ import { identify, killIfAlive } from '../support/processes.js';
 import { useRunWorkspace } from '../support/run-workspace.js';
 import { listBackups, sendenseRun } from '../support/sendense-cli.js';
 import { startSshd, type TestSshd } from '../support/sshd.js';
-import { makeCertificate, startVcsim, vcsimMissing, type Vcsim } from '../support/vcsim.js';
+import { buildVcsimFirst, makeCertificate, startVcsim, vcsimMissing, type Vcsim } from '../support/vcsim.js';
 import { startCbtProxy, type CbtProxy } from '../support/vsphere-cbt-proxy.js';
 import { differenceBetween, keepCopy, portRangeForTestFile, writeDisk } from '../support/vm-disks.js';
 import { processesMentioning } from '../ssh/ssh-node.js';
@@ -39,6 +39,8 @@ let proxy: CbtProxy;
 let sshd: TestSshd;
 
 const flat = (key: number) => vcsim.disks.find((disk) => disk.key === key)!.flat;
+
+buildVcsimFirst();
 
 beforeAll(async () => {
   const missing = vcsimMissing();

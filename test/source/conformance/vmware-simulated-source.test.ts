@@ -10,7 +10,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { makeCertificate, startVcsim, vcsimMissing, type Vcsim } from '../../support/vcsim.js';
+import { buildVcsimFirst, makeCertificate, startVcsim, vcsimMissing, type Vcsim } from '../../support/vcsim.js';
 import { startCbtProxy, type CbtProxy } from '../../support/vsphere-cbt-proxy.js';
 import { keepCopy, writeDisk } from '../../support/vm-disks.js';
 import { backupSourceSuite } from './backup-source-suite.js';
@@ -22,6 +22,8 @@ let sha256 = '';
 let vcsim: Vcsim | undefined;
 let proxy: CbtProxy | undefined;
 const flat = () => vcsim!.disks.find((disk) => disk.key === 2000)!.flat;
+
+buildVcsimFirst();
 
 backupSourceSuite('vmware-simulated', {
   async setup() {

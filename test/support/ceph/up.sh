@@ -7,7 +7,7 @@
 # Stop with ceph-down.sh DIR.
 # Env knobs: CEPH_MGR=1 also starts a ceph-mgr (not needed for S3 I/O);
 #            CEPH_OBJECTSTORE=memstore uses memstore instead of BlueStore;
-#            CEPH_UP_TIMEOUT (s, default 120); CEPH_BLOCK_GIB: the OSD's sparse file (default 10).
+#            CEPH_UP_TIMEOUT (s, default 120: the longest wait without progress); CEPH_BLOCK_GIB: the OSD's sparse file (default 10).
 set -euo pipefail
 T0=$(date +%s.%N)
 elapsed() { echo "$(date +%s.%N) $T0" | awk '{printf "%.2f", $1-$2}'; }
@@ -145,7 +145,7 @@ ceph-mon -c "$CONF" --mkfs -i a --monmap "$DIR/monmap" --keyring "$DIR/keyring"
 start mon.a ceph-mon -c "$CONF" -i a
 
 # osd: registered in the osdmap (id 0, our uuid), its mkfs waited for, started
-timeout 60 ceph -c "$CONF" --connect-timeout 30 osd new "$OSD_UUID" 0 >/dev/null
+timeout "$TIMEOUT" ceph -c "$CONF" --connect-timeout 30 osd new "$OSD_UUID" 0 >/dev/null
 wait "$MKFS_PID" || fail "ceph-osd --mkfs failed: $(cat "$DIR/log/osd-mkfs.err")"
 start osd.0 ceph-osd -c "$CONF" -i 0
 
@@ -157,9 +157,16 @@ fi
 # rgw (creates its pools itself; blocks until the OSD serves I/O)
 mkdir -p "$DIR/rgw"
 start client.rgw.a radosgw -c "$CONF" -n client.rgw.a
+RGW_PID=$(tail -n 1 "$DIR/pids")
 
-# wait for the S3 endpoint
-deadline=$(( $(date +%s) + TIMEOUT ))
+# wait for the S3 endpoint: bounded by progress, not by a total. radosgw makes its pools first,
+# each a round trip through the mon and the OSD, which a loaded machine slows down; while rgw, the
+# mon or the OSD write to their logs, that is progress, and the wait goes on. TIMEOUT seconds with
+# no log growing (or 10 x TIMEOUT in all) and it gives up, saying what it waited for.
+log_bytes() { cat "$DIR"/log/*.log 2>/dev/null | wc -c; }
+last_bytes=$(log_bytes)
+moved=$(date +%s)
+ceiling=$(( moved + 10 * TIMEOUT ))
 until "$PY" - "$PORT" <<'PY' 2>/dev/null
 import sys, urllib.request, urllib.error
 try:
@@ -168,7 +175,14 @@ except urllib.error.HTTPError:
     pass           # any HTTP answer (e.g. 403) means rgw serves requests
 PY
 do
-  [ "$(date +%s)" -lt "$deadline" ] || fail "radosgw did not answer on 127.0.0.1:$PORT within ${TIMEOUT}s"
+  now=$(date +%s)
+  bytes=$(log_bytes)
+  if [ "$bytes" != "$last_bytes" ]; then last_bytes=$bytes; moved=$now; fi
+  kill -0 "$RGW_PID" 2>/dev/null || fail "radosgw exited before answering on 127.0.0.1:$PORT"
+  [ $(( now - moved )) -lt "$TIMEOUT" ] ||
+    fail "radosgw did not answer on 127.0.0.1:$PORT, and no daemon of the cluster wrote to its log for ${TIMEOUT}s ($(elapsed)s since the start)"
+  [ "$now" -lt "$ceiling" ] ||
+    fail "radosgw did not answer on 127.0.0.1:$PORT within $(( 10 * TIMEOUT ))s, though the cluster's logs grew"
   sleep 0.2
 done
 
@@ -176,7 +190,7 @@ T_HTTP=$(elapsed)
 
 # S3 user: radosgw-admin makes its keys; they land only in a 0600 file, never on a command line
 umask 077
-radosgw-admin -c "$CONF" -n client.admin user create --uid=test --display-name=test > "$DIR/s3-user.json"
+timeout "$TIMEOUT" radosgw-admin -c "$CONF" -n client.admin user create --uid=test --display-name=test > "$DIR/s3-user.json"
 chmod 600 "$DIR/s3-user.json"
 echo "rgw_http_s=$T_HTTP ready_s=$(elapsed)" > "$DIR/timings"
 echo "ceph-up: rgw answered after ${T_HTTP}s, ready after $(elapsed)s"
