@@ -64,7 +64,7 @@ const JSON_OUTPUT: JsonOutput = {
         notRestorableBecause: 'absent when restorable',
         encrypted: 'its files are in an encrypted repository: docs/encryption.md',
         disks:
-          '`[{ backupId, diskKey, file, virtualSize, changeId, bytes, onDiskBytes, status, source, sourceNode, bitmap, manifest }]` (`manifest`: the file was written with a manifest beside it, so a missing one is damage)',
+          '`[{ backupId, diskKey, file, virtualSize, changeId, bytes, onDiskBytes, status, source, sourceNode, bitmap, manifest, sample }]` (`manifest`: the file was written with a manifest beside it, so a missing one is damage; `sample`: `{ sampledBlocks, incompressibleBlocks }`, how random the copied data was ([anomaly.md](anomaly.md#what-is-measured)), null when not measured)',
       },
     },
   }),

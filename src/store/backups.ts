@@ -34,6 +34,13 @@ function toDisk(row: Selectable<BackupDisksTable>): BackupDisk {
     sourceNode: row.source_node,
     bitmap: row.bitmap,
     manifest: Number(row.manifest) === 1,
+    sample:
+      row.sampled_blocks === null
+        ? null
+        : Object.freeze({
+            sampledBlocks: Number(row.sampled_blocks),
+            incompressibleBlocks: Number(row.incompressible_blocks ?? 0),
+          }),
   });
 }
 
@@ -145,7 +152,13 @@ export async function completeBackupDisk(
   db: Db,
   backupId: string,
   diskKey: DiskKey,
-  result: { changeId: string | null; bytes: number; virtualSize?: number; manifest?: boolean },
+  result: {
+    changeId: string | null;
+    bytes: number;
+    virtualSize?: number;
+    manifest?: boolean;
+    sample?: { readonly sampledBlocks: number; readonly incompressibleBlocks: number };
+  },
 ): Promise<void> {
   const updated = await db
     .updateTable('backup_disks')
@@ -155,6 +168,10 @@ export async function completeBackupDisk(
       bytes: result.bytes,
       manifest: result.manifest === true ? 1 : 0,
       ...(result.virtualSize === undefined ? {} : { virtual_size: result.virtualSize }),
+      ...(result.sample !== undefined && {
+        sampled_blocks: result.sample.sampledBlocks,
+        incompressible_blocks: result.sample.incompressibleBlocks,
+      }),
     })
     .where('backup_id', '=', backupId)
     .where('disk_key', '=', diskKey)
@@ -382,6 +399,8 @@ export async function importBackup(db: Db, backup: ImportedBackup): Promise<void
           source_node: disk.sourceNode,
           bitmap: disk.bitmap,
           manifest: 1,
+          sampled_blocks: disk.sample?.sampledBlocks ?? null,
+          incompressible_blocks: disk.sample?.incompressibleBlocks ?? null,
         })
         .execute();
     }

@@ -107,6 +107,14 @@ export interface BackupDisk {
   readonly bitmap: string | null;
   /** Written with a manifest beside it: a missing manifest is damage, not an old backup. */
   readonly manifest: boolean;
+  /** How random the changed data was (docs/anomaly.md#what-is-measured); null: not measured. */
+  readonly sample: ChangeSampleRecord | null;
+}
+
+/** 64 KiB blocks of a disk's copied data sampled, and how many did not compress. */
+export interface ChangeSampleRecord {
+  readonly sampledBlocks: number;
+  readonly incompressibleBlocks: number;
 }
 
 export interface Backup {

@@ -74,6 +74,9 @@ export interface BackupDisksTable {
   bitmap: string | null;
   /** 1: written with a manifest beside it (010-manifest-facts); its absence is damage. */
   manifest: number;
+  /** 64 KiB blocks of the copied data sampled, and how many did not compress (021-change-samples); null: none measured. */
+  sampled_blocks: number | null;
+  incompressible_blocks: number | null;
 }
 
 export interface PortLeasesTable {

@@ -50,6 +50,7 @@ const previous: Backup = Object.freeze({
       source: '/vms/d0.qcow2',
       sourceNode: 'this host',
       bitmap: bitmapName('c1', 'b2'),
+      sample: null,
       manifest: true,
     },
   ],

@@ -324,6 +324,7 @@ function asBackup(point: ReplicaPoint): Backup {
       backupId: point.id,
       diskKey: disk.diskKey,
       file: disk.layer,
+      sample: null,
       virtualSize: disk.virtualSize,
       changeId: disk.changeId,
       bytes: disk.bytes,

@@ -21,4 +21,6 @@ export const MIGRATION_NAMES: readonly string[] = Object.freeze([
   '017-vm-wait',
   '018-checkpoint-records',
   '019-replica-point-order',
+  '020-repository-numbers',
+  '021-change-samples',
 ]);
