@@ -4,10 +4,11 @@
 
 import { Cron } from 'croner';
 import { isRepositoryPlan } from '../kinds/index.js';
-import type { Plan } from '../plan/types.js';
+import type { BackupPlan, Plan } from '../plan/types.js';
 import { pointTime } from '../replica/replica-points.js';
 import { summarizeVmPoints } from '../repository/vm-points.js';
 import type { Run, Store } from '../store/index.js';
+import { anomalyStatus } from '../anomaly/anomaly-status.js';
 
 const FINISHED: readonly string[] = ['succeeded', 'failed', 'interrupted'];
 
@@ -51,6 +52,10 @@ export interface PlanStatus {
     readonly pointId: string;
     readonly failback: string;
   } | null;
+  /** A backup plan's suspect points not cleared yet (docs/anomaly.md#status); empty for other kinds. */
+  readonly suspectPoints: readonly { readonly id: string; readonly reasons: string }[];
+  /** A backup plan still learning its VM's history; null otherwise. */
+  readonly anomalyLearning: string | null;
 }
 
 // store undefined: no state database yet (nothing has run).
@@ -70,6 +75,7 @@ export async function planStatus(plan: Plan, store: Store | undefined, now = new
     running: runs.some((run) => run.status === 'running'),
     lastRun: last === undefined ? null : lastRun(last),
     ...points,
+    ...(await anomalyFacts(plan, store)),
     failedOver:
       failover === undefined
         ? null
@@ -113,6 +119,18 @@ async function newestPoint(plan: Plan, store: Store | undefined, now: Date): Pro
     repositoryBytes: summary.bytes,
     replicaLagSeconds: null,
   };
+}
+
+async function anomalyFacts(
+  plan: Plan,
+  store: Store | undefined,
+): Promise<Pick<PlanStatus, 'suspectPoints' | 'anomalyLearning'>> {
+  // A plan with an anomaly block (backup and incremental plans: docs/anomaly.md).
+  const settings = (plan as Partial<BackupPlan>).anomaly;
+  if (settings === undefined) return { suspectPoints: [], anomalyLearning: null };
+  const backups = store === undefined ? [] : await store.listBackups({ vm: plan.vm.name });
+  const status = await anomalyStatus(plan as BackupPlan, backups, store);
+  return { suspectPoints: status.suspectPoints, anomalyLearning: status.learning };
 }
 
 function nextRun(plan: Plan, now: Date): string | null {

@@ -59,6 +59,25 @@ export interface BackupsTable {
   seq: number | null;
   /** 1: protected by the operator (015-protected-points). */
   protected: Generated<number>;
+  /** Why it is suspect, in numbers (022-suspect-points); null: not suspect. */
+  suspect: string | null;
+  suspect_cleared_by: string | null;
+  suspect_cleared_at: string | null;
+  /** The suspect point that keeps this clean point (022-suspect-points). */
+  held_by: string | null;
+}
+
+/** An incremental's figures (022-suspect-points), kept when retention merges the point away. */
+export interface PointFiguresTable {
+  backup_id: string;
+  vm: string;
+  repository: string;
+  taken_at: string;
+  changed_bytes: number;
+  sampled_blocks: number;
+  incompressible_blocks: number;
+  /** 1: suspect and not cleared (left out of the history). */
+  suspect: Generated<number>;
 }
 
 export interface BackupDisksTable {
@@ -238,6 +257,7 @@ export interface StoreDatabase {
   runs: RunsTable;
   backups: BackupsTable;
   backup_disks: BackupDisksTable;
+  point_figures: PointFiguresTable;
   port_leases: PortLeasesTable;
   processes: ProcessesTable;
   vm_locks: VmLocksTable;

@@ -28,6 +28,7 @@ const ELSEWHERE: Record<string, string> = {
   failback: 'stops and starts libvirt domains (test/replica/failback.test.ts)',
   checkpoints: "asks libvirt for a domain's checkpoints (test/libvirt/checkpoints.test.ts)",
   retire: 'takes a backup plan of a libvirt domain (test/libvirt/checkpoints.test.ts)',
+  clear: 'needs a point marked suspect by a real attack (test/anomaly/suspect-point.test.ts, with --json)',
 };
 
 // What of a --json line its command's declaration does not name: its type, or fields (none: declared).

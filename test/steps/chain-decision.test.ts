@@ -38,6 +38,10 @@ const previous: Backup = Object.freeze({
   verifiedAt: null,
   damage: null,
   protected: false,
+  suspect: null,
+  suspectClearedBy: null,
+  suspectClearedAt: null,
+  heldBy: null,
   disks: [
     {
       backupId: 'b2',

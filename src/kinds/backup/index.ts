@@ -6,6 +6,7 @@ import { unresolvedRun } from '../../engine/run-context.js';
 import { bytesFacts } from '../../engine/step-facts.js';
 import type { Step } from '../../engine/step.js';
 import { allocatePorts } from '../../steps/allocate-ports.js';
+import { anomalyCheck } from './anomaly-check.js';
 import { openTunnel } from '../../steps/open-tunnel.js';
 import { startQemuNbdServers } from '../../steps/start-qemu-nbd.js';
 import { ChainRefusedAtSnapshot } from '../../source/index.js';
@@ -34,7 +35,7 @@ export const backupSteps: readonly Step<BackupRun>[] = [
 
 export const backupKind: KindModule<BackupRun> = {
   steps: backupSteps,
-  afterSteps: [retention],
+  afterSteps: [anomalyCheck, retention],
   cleanup: 'stop qemu-nbd, close the tunnel, release the ports; on failure delete the new files and bitmaps',
   async open(base, mode) {
     const transfer = await openTransfer(base, mode);

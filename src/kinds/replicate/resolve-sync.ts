@@ -320,6 +320,10 @@ function asBackup(point: ReplicaPoint): Backup {
     verifiedAt: null,
     damage: null,
     protected: false,
+    suspect: null,
+    suspectClearedBy: null,
+    suspectClearedAt: null,
+    heldBy: null,
     disks: point.disks.map((disk) => ({
       backupId: point.id,
       diskKey: disk.diskKey,

@@ -23,6 +23,7 @@ import { checkpointRecordsMigration } from './018-checkpoint-records.js';
 import { replicaPointOrderMigration } from './019-replica-point-order.js';
 import { repositoryNumbersMigration } from './020-repository-numbers.js';
 import { changeSamplesMigration } from './021-change-samples.js';
+import { suspectPointsMigration } from './022-suspect-points.js';
 
 const migrations: Readonly<Record<string, Migration>> = Object.freeze({
   '001-initial': initialMigration,
@@ -46,6 +47,7 @@ const migrations: Readonly<Record<string, Migration>> = Object.freeze({
   '019-replica-point-order': replicaPointOrderMigration,
   '020-repository-numbers': repositoryNumbersMigration,
   '021-change-samples': changeSamplesMigration,
+  '022-suspect-points': suspectPointsMigration,
 });
 
 export const migrationProvider: MigrationProvider = {

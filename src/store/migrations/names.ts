@@ -23,4 +23,5 @@ export const MIGRATION_NAMES: readonly string[] = Object.freeze([
   '019-replica-point-order',
   '020-repository-numbers',
   '021-change-samples',
+  '022-suspect-points',
 ]);
