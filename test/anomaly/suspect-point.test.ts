@@ -5,8 +5,10 @@
 // and gives the clean points back to prune.
 
 import { readFileSync, writeFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { userInfo } from 'node:os';
-import { expect, it } from 'vitest';
+import { afterEach, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
 import { useRunWorkspace } from '../support/run-workspace.js';
 import { listBackups, sendenseRun, writePlan } from '../support/sendense-cli.js';
@@ -15,6 +17,26 @@ import { DOCUMENTS, encryptInPlace, makeGuestFs, ordinaryChange } from './guest-
 
 const ports = portRangeForTestFile();
 const ws = useRunWorkspace('anomaly-suspect-');
+let server: Server | undefined;
+afterEach(async () => {
+  await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
+  server = undefined;
+});
+
+// A webhook on 127.0.0.1 that answers 204 and keeps each JSON body.
+async function webhook(): Promise<{ url: string; bodies: Record<string, unknown>[] }> {
+  const bodies: Record<string, unknown>[] = [];
+  server = createServer((request, response) => {
+    let text = '';
+    request.on('data', (chunk: Buffer) => (text += chunk.toString()));
+    request.on('end', () => {
+      bodies.push(JSON.parse(text) as Record<string, unknown>);
+      response.writeHead(204).end();
+    });
+  });
+  await new Promise<void>((resolve) => server!.listen(0, '127.0.0.1', resolve));
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/hook`, bodies };
+}
 
 interface SuspectFields {
   readonly id: string;
@@ -35,7 +57,9 @@ it('an attack is flagged in its own run, its clean points outlive keep-last unti
     retention: { keepLast: 3 },
   });
   const doc = parse(readFileSync(plan, 'utf8')) as Record<string, unknown>;
-  writeFileSync(plan, stringify({ ...doc, anomaly: { learn: 4 } }));
+  const hook = await webhook();
+  // notify.on is failure (the default): only the suspect point's run is told.
+  writeFileSync(plan, stringify({ ...doc, anomaly: { learn: 4 }, notify: { webhook: { url: hook.url } } }));
   const run = async () => {
     const result = await sendenseRun([plan, '--db', ws.db]);
     expect(result.exitCode, `${result.stdout}\n${result.stderr}`).toBe(0);
@@ -72,6 +96,8 @@ it('an attack is flagged in its own run, its clean points outlive keep-last unti
   // The three clean points before it are still there (keep-last 3 would have merged the oldest away).
   expect(after.map((point) => point.id)).toEqual([...before.map((point) => point.id), attack.id]);
   for (const clean of after.slice(0, -1)) expect(clean.heldBy, clean.id).toBe(attack.id);
+  expect(hook.bodies).toHaveLength(1);
+  expect(hook.bodies[0]).toMatchObject({ status: 'succeeded', backupId: attack.id, suspect: attack.suspect });
 
   const pruned = await sendenseRun(['prune', plan, '--db', ws.db]);
   expect(pruned.exitCode, pruned.stderr).toBe(0);

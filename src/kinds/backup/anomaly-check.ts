@@ -39,6 +39,7 @@ export const anomalyCheck: Step<BackupRun> = {
     if (verdict.kind === 'clean') return "within the VM's history";
     const keep = cleanPointsBefore(points, point, plan.anomaly.keepClean);
     await store.markSuspect(point.id, verdict.reasons, keep);
+    state.suspect = verdict.reasons;
     reporter.emit({
       type: 'warning',
       step: 'anomaly-check',

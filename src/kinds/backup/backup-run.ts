@@ -40,6 +40,8 @@ export interface BackupState {
   readonly definition?: string;
   /** What snapshot-source reports besides the change_ids (a guest's freeze time). */
   snapshotFacts?: Facts;
+  /** Why anomaly-check marked the new point suspect (docs/anomaly.md); undefined: it did not. */
+  suspect?: string;
 }
 
 /** What snapshot-source and transfer need of a run that reads a VM's source: a backup, a replica's sync. */

@@ -48,7 +48,12 @@ export const backupKind: KindModule<BackupRun> = {
       : undefined,
   endFacts(run) {
     if (!run.resolved || !run.state.backupId) return {};
-    return { backupId: run.state.backupId, taken: run.state.type, ...bytesFacts(run.state.disks, true) };
+    return {
+      backupId: run.state.backupId,
+      taken: run.state.type,
+      ...bytesFacts(run.state.disks, true),
+      ...(run.state.suspect !== undefined && { suspect: run.state.suspect }),
+    };
   },
   // The disks the plan lists; a libvirt domain's, known only once asked, as many as its latest backup had (an estimate).
   async disksToTransfer(plan, store) {
