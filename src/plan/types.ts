@@ -229,6 +229,8 @@ export interface AnomalySettings {
 
 export type RestorePoint =
   | { readonly type: 'latest' }
+  /** The newest point before the VM's oldest suspect point not cleared (docs/anomaly.md#restoring-the-last-clean-point). */
+  | { readonly type: 'last-clean' }
   | { readonly type: 'id'; readonly id: string }
   | { readonly type: 'time'; readonly time: Date };
 

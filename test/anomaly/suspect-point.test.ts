@@ -5,6 +5,7 @@
 // and gives the clean points back to prune.
 
 import { readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { userInfo } from 'node:os';
@@ -12,7 +13,8 @@ import { afterEach, expect, it } from 'vitest';
 import { parse, stringify } from 'yaml';
 import { useRunWorkspace } from '../support/run-workspace.js';
 import { listBackups, sendenseRun, writePlan } from '../support/sendense-cli.js';
-import { portRangeForTestFile } from '../support/vm-disks.js';
+import { imagesEqual } from '../support/images.js';
+import { keepCopy, portRangeForTestFile } from '../support/vm-disks.js';
 import { DOCUMENTS, encryptInPlace, makeGuestFs, ordinaryChange } from './guest-fs.js';
 
 const ports = portRangeForTestFile();
@@ -84,6 +86,7 @@ it('an attack is flagged in its own run, its clean points outlive keep-last unti
   // keep-last 3: the three newest points, all clean.
   expect(before).toHaveLength(3);
 
+  const clean = keepCopy(guest.source, path.join(ws.dir, 'clean.qcow2'));
   encryptInPlace(guest, DOCUMENTS.slice(0, 12));
   const attackRun = await run();
   const after = await points();
@@ -105,6 +108,32 @@ it('an attack is flagged in its own run, its clean points outlive keep-last unti
   const forget = await sendenseRun(['forget', 'guardedvm', '--point', before[0]!.id, '--db', ws.db]);
   expect(forget.exitCode).not.toBe(0);
   expect(forget.stderr).toContain(`clean point kept for suspect point ${attack.id}`);
+
+  // A restore of `point: last-clean` takes the point before the attack, not the newest.
+  const restored = path.join(ws.dir, 'restored-2000.qcow2');
+  const restorePlan = path.join(ws.dir, 'last-clean.yaml');
+  writeFileSync(
+    restorePlan,
+    stringify({
+      version: 1,
+      kind: 'restore',
+      name: 'last-clean',
+      vm: { name: 'guardedvm' },
+      repository: { path: ws.repository },
+      nbd: { ports: `${ports[0]}-${ports[1]}` },
+      restore: {
+        point: 'last-clean',
+        target: { type: 'file', path: path.join(ws.dir, 'restored-{key}.qcow2'), format: 'qcow2' },
+      },
+    }),
+  );
+  const restore = await sendenseRun([restorePlan, '--db', ws.db]);
+  expect(
+    restore.exitCode,
+    `${restore.stdout}
+${restore.stderr}`,
+  ).toBe(0);
+  expect(imagesEqual(restored, clean)).toBe(true);
 
   const status = await sendenseRun(['status', plan, '--db', ws.db]);
   expect(status.exitCode, status.stdout).toBe(1);
