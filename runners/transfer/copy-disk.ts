@@ -13,6 +13,7 @@ import type { TransferOutput } from './transfer-output.js';
 import type { Digester } from './digest-thread.js';
 import { RangeDigests } from './range-digests.js';
 import { unseenZeroes } from './unseen-zeroes.js';
+import { ChangeSampler } from './change-sample.js';
 import { countWork, isMarked, planWork, type WorkItem } from './work-plan.js';
 import { VsphereSource } from './vsphere-source.js';
 
@@ -131,6 +132,8 @@ export async function copyDisk(
           });
     const zeroes = Buffer.alloc(copySize);
     const totals = { bytesDone: 0, bytesWritten: 0, bytesZeroed: 0 };
+    // How random the changed data is, measured where it is read (docs/anomaly.md#what-is-measured).
+    const sampler = new ChangeSampler(bytesToDo);
     const digests = tuning.digests
       ? new RangeDigests(digester, (data, zero) => output.digests(job.key, data, zero))
       : undefined;
@@ -179,6 +182,7 @@ export async function copyDisk(
           finished(length, 'bytesZeroed');
           continue;
         }
+        sampler.add(offset, data);
         const digested = digests?.addData(offset, data);
         const { sent, done } = target.writeQueued(offset, data);
         const answered = done.then(() => finished(length, 'bytesWritten'));
@@ -202,7 +206,14 @@ export async function copyDisk(
     // proto.md "NBD_CMD_FLUSH": without CAN_MULTI_CONN a flush covers only its own connection.
     await Promise.all(targets.map((target) => (target.canFlush ? target.flush() : undefined)));
     digests?.end();
-    const outcome = { disk: job.key, ok: true, ...totals, bytesToDo, seconds: (Date.now() - started) / 1000 };
+    const outcome = {
+      disk: job.key,
+      ok: true,
+      ...totals,
+      bytesToDo,
+      seconds: (Date.now() - started) / 1000,
+      ...sampler.figures(),
+    };
     output.done(outcome);
     return outcome;
   } finally {

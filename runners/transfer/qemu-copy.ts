@@ -23,6 +23,7 @@ import type { DiskOutcome, TransferImageFormat } from '../../src/wire/index.js';
 import type { CopyTuning, DiskJob } from './copy-disk.js';
 import type { Digester } from './digest-thread.js';
 import { RangeDigests } from './range-digests.js';
+import { ChangeSampler } from './change-sample.js';
 import { runCommand } from './run-command.js';
 import { cutToSize } from './work-plan.js';
 import type { TransferOutput } from './transfer-output.js';
@@ -122,6 +123,8 @@ export async function qemuCopyDisk(
       for (const range of ranges) yield* cutToSize(range, tuning.requestSize, tuning.zeroSize);
     })();
     const zeroes = Buffer.alloc(tuning.requestSize);
+    // How random the copied data is, as the NBD path measures it (docs/anomaly.md#what-is-measured).
+    const sampler = new ChangeSampler(bytesToDo);
     const worker = async (): Promise<void> => {
       // Shared and page-aligned: read from the page cache at a quarter of the CPU, hashed by the digest thread without a copy.
       const buffer = pageAlignedBuffer(tuning.requestSize, true);
@@ -134,6 +137,7 @@ export async function qemuCopyDisk(
           digests.addZero(offset, length);
           totals.bytesZeroed += length;
         } else {
+          sampler.add(offset, data);
           await digests.addData(offset, data);
           totals.bytesWritten += length;
         }
@@ -167,6 +171,7 @@ export async function qemuCopyDisk(
       bytesToDo,
       seconds: (Date.now() - started) / 1000,
       copiedWith: QEMU_IMG_CONVERT,
+      ...sampler.figures(),
     };
     output.done(outcome);
     return outcome;

@@ -32,6 +32,7 @@ export class TransferOutput {
   // A done disk's outcome carries all its totals.
   done(outcome: DiskOutcome & { readonly bytesDone: number; readonly bytesToDo: number }): void {
     const { disk, bytesDone, bytesToDo, bytesWritten, bytesZeroed, seconds, copiedWith } = outcome;
+    const { sampledBlocks, incompressibleBlocks } = outcome;
     this.emit({ type: 'progress', disk, bytesDone, bytesToDo });
     this.emit({
       type: 'done',
@@ -42,6 +43,7 @@ export class TransferOutput {
       bytesToDo,
       seconds,
       ...(copiedWith === undefined ? {} : { copiedWith }),
+      ...(sampledBlocks === undefined ? {} : { sampledBlocks, incompressibleBlocks: incompressibleBlocks ?? 0 }),
     });
   }
 

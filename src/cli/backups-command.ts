@@ -41,11 +41,16 @@ const JSON_OUTPUT: JsonOutput = {
         verifiedAt: 'last `verify`, null if never',
         damage: 'what verify found, null unless damaged',
         protected: 'kept from retention and forget ([protected points](how-it-works.md#protected-points))',
+        suspect:
+          'why the point is suspect, in numbers ([ransomware signals](anomaly.md#when-a-point-is-suspect)); null when not',
+        suspectClearedBy: 'who cleared the suspect mark (`clear`); null when not cleared',
+        suspectClearedAt: 'when; null when not cleared',
+        heldBy: 'the suspect point that keeps this clean point from retention and forget; null when none',
         restorable: '',
         notRestorableBecause: 'absent when restorable',
         encrypted: 'its files are in an encrypted repository: docs/encryption.md',
         disks:
-          '`[{ backupId, diskKey, file, virtualSize, changeId, bytes, onDiskBytes, status, source, sourceNode, bitmap, manifest }]` (`manifest`: the file was written with a manifest beside it, so a missing one is damage)',
+          '`[{ backupId, diskKey, file, virtualSize, changeId, bytes, onDiskBytes, status, source, sourceNode, bitmap, manifest, sample }]` (`manifest`: the file was written with a manifest beside it, so a missing one is damage; `sample`: `{ sampledBlocks, incompressibleBlocks }`, how random the copied data was ([anomaly.md](anomaly.md#what-is-measured)), null when not measured)',
       },
     },
   }),

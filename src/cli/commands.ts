@@ -118,6 +118,11 @@ export const COMMANDS: readonly CommandEntry[] = [
     load: async () => (await import('./protect-command.js')).unprotectCommand,
   },
   {
+    name: 'clear',
+    overview: [['clear VM --point ID', 'clear a suspect point: the clean points it kept go back to retention']],
+    load: async () => (await import('./clear-command.js')).clearCommand,
+  },
+  {
     name: 'catalog',
     overview: [['catalog import REPOSITORY', "rebuild the database's backups from a repository's manifests"]],
     load: async () => (await import('./catalog-command.js')).catalogCommand,

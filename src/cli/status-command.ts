@@ -39,6 +39,10 @@ const JSON_OUTPUT: JsonOutput = {
         repositoryBytes:
           'the space `<repository>/<vm>` takes on disk as `du -s` counts it (null when it is not there, and for a replicate plan)',
         replicaLagSeconds: "a replicate plan's newest point's age (null otherwise)",
+        suspectPoints:
+          "a backup plan's suspect points not cleared yet, `[{ id, reasons }]` ([ransomware signals](anomaly.md#status)); any makes the exit code 1",
+        anomalyLearning:
+          'while a backup plan has too few incrementals with figures for any point to be marked suspect, says so; null otherwise',
         failedOver:
           "null, or for a replicate plan failed over on purpose `{ domain, node, at, pointId, failback }` (`failback`: the command that switches back; such a plan's failed syncs do not make the exit code 1)",
       },
@@ -59,7 +63,7 @@ export const statusCommand: CommandSpec = defineCommand({
     },
     {
       code: 1,
-      when: "a plan's last run failed (an interrupted run does not count, nor the refused syncs of a replicate plan failed over on purpose: that plan is said failed over, exit 0)",
+      when: "a plan's last run failed (an interrupted run does not count, nor the refused syncs of a replicate plan failed over on purpose: that plan is said failed over, exit 0), or a backup plan's VM has a suspect point not cleared (docs/anomaly.md)",
     },
     {
       code: 2,
@@ -97,6 +101,10 @@ async function recordedPlanFiles(cli: CliContext, store: Store | undefined): Pro
 
 // A plan failed over on purpose is not failing: its syncs refuse until the failback (docs/replication.md#failback).
 function failing(status: PlanStatus): boolean {
+  return (status.lastRun?.status === 'failed' && status.failedOver === null) || status.suspectPoints.length > 0;
+}
+
+function runFailed(status: PlanStatus): boolean {
   return status.lastRun?.status === 'failed' && status.failedOver === null;
 }
 
@@ -137,7 +145,7 @@ function statusLines(statuses: readonly PlanStatus[]): string[] {
     ]),
   );
   const failures = statuses
-    .filter(failing)
+    .filter(runFailed)
     .map(
       (status) =>
         `${status.plan}: run ${status.lastRun!.id} failed at ${formatLocalTime(status.lastRun!.endedAt)}: ${status.lastRun!.error ?? 'no error recorded'}`,
@@ -149,6 +157,15 @@ function statusLines(statuses: readonly PlanStatus[]): string[] {
           `${plan}: failed over to ${over.domain} on ${over.node} at ${formatLocalTime(over.at)} (point ${over.pointId}), syncs stopped (failback: ${over.failback})`,
         ],
   );
-  const notes = [...failedOver, ...failures];
+  const suspects = statuses.flatMap(({ plan, vm, suspectPoints }) =>
+    suspectPoints.map(
+      (point) =>
+        `${plan}: SUSPECT point ${point.id} of VM ${vm}: ${point.reasons} (sendense-run clear ${vm} --point ${point.id} once checked)`,
+    ),
+  );
+  const learning = statuses.flatMap(({ plan, anomalyLearning }) =>
+    anomalyLearning === null ? [] : [`${plan}: ransomware signals ${anomalyLearning}`],
+  );
+  const notes = [...failedOver, ...failures, ...suspects, ...learning];
   return notes.length === 0 ? table : [...table, '', ...notes];
 }

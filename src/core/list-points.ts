@@ -30,6 +30,12 @@ export const ListedPointDisk = Type.Object(
     bitmap: Nullable(Type.String()),
     manifest: Type.Boolean(),
     onDiskBytes: Nullable(Type.Integer({ description: 'space its file takes; null when it is not there' })),
+    sample: Nullable(
+      Type.Object(
+        { sampledBlocks: Type.Integer(), incompressibleBlocks: Type.Integer() },
+        { additionalProperties: false, description: 'how random the copied data was (docs/anomaly.md)' },
+      ),
+    ),
   },
   { additionalProperties: false },
 );
@@ -51,6 +57,10 @@ export const ListedPoint = Type.Object(
     verifiedAt: Nullable(Type.String()),
     damage: Nullable(Type.String()),
     protected: Type.Boolean(),
+    suspect: Nullable(Type.String({ description: 'why the point is suspect, in numbers (docs/anomaly.md)' })),
+    suspectClearedBy: Nullable(Type.String({ description: 'who cleared the suspect mark (`clear`)' })),
+    suspectClearedAt: Nullable(Type.String()),
+    heldBy: Nullable(Type.String({ description: 'the suspect point that keeps this clean point' })),
     disks: Type.Array(ListedPointDisk),
     onDiskBytes: Nullable(Type.Integer({ description: "space its own files take (not their chain's)" })),
     encrypted: Type.Boolean(),

@@ -7,7 +7,8 @@ import { Type, type Static } from '@sinclair/typebox';
 import { Cron } from 'croner';
 import { isRepositoryPlan } from '../kinds/index.js';
 import { formatDiagnostic } from '../plan/plan-diagnostic.js';
-import type { Plan } from '../plan/types.js';
+import type { BackupPlan, Plan } from '../plan/types.js';
+import { anomalyStatus } from '../anomaly/anomaly-status.js';
 import { validatePlanFiles } from '../plan/validate-plan-files.js';
 import { pointTime } from '../replica/replica-points.js';
 import { summarizeVmPoints } from '../repository/vm-points.js';
@@ -73,6 +74,11 @@ export const PlanStatus = Type.Object(
         },
       ),
     ),
+    suspectPoints: Type.Array(
+      Type.Object({ id: Type.String(), reasons: Type.String() }, { additionalProperties: false }),
+      { description: "a backup plan's suspect points not cleared yet (docs/anomaly.md#status); empty for other kinds" },
+    ),
+    anomalyLearning: Nullable(Type.String({ description: "a backup plan still learning its VM's history" })),
   },
   { additionalProperties: false, description: 'a plan as `status --json` prints it (docs/json-events.md)' },
 );
@@ -113,6 +119,7 @@ async function planStatus(plan: Plan, store: Store | undefined, now = new Date()
     running: runs.some((run) => run.status === 'running'),
     lastRun: last === undefined ? null : lastRun(last),
     ...points,
+    ...(await anomalyFacts(plan, store)),
     failedOver:
       failover === undefined
         ? null
@@ -156,6 +163,18 @@ async function newestPoint(plan: Plan, store: Store | undefined, now: Date): Pro
     repositoryBytes: summary.bytes,
     replicaLagSeconds: null,
   };
+}
+
+async function anomalyFacts(
+  plan: Plan,
+  store: Store | undefined,
+): Promise<Pick<PlanStatus, 'suspectPoints' | 'anomalyLearning'>> {
+  // A plan with an anomaly block (backup and incremental plans: docs/anomaly.md).
+  const settings = (plan as Partial<BackupPlan>).anomaly;
+  if (settings === undefined) return { suspectPoints: [], anomalyLearning: null };
+  const backups = store === undefined ? [] : await store.listBackups({ vm: plan.vm.name });
+  const status = await anomalyStatus(plan as BackupPlan, backups, store);
+  return { suspectPoints: [...status.suspectPoints], anomalyLearning: status.learning };
 }
 
 function nextRun(plan: Plan, now: Date): string | null {

@@ -116,6 +116,8 @@ export const RUN_EVENT_DOCS: EventDocs = {
         '`[{ key, bytes, changeId }]`: bytes copied, null when not known; `changeId` for backups, null when the source has no change tracking',
       bytes:
         "all disks; null when no disk's count is known; a restore counts the data of the chain it copied, by either copy path; a copy run: the bytes it sent",
+      suspect:
+        'a backup marked suspect in this run: its reasons in numbers ([ransomware signals](anomaly.md#what-a-suspect-point-does)); absent otherwise',
       error: 'failed or interrupted runs, one line',
     },
   },

@@ -53,6 +53,8 @@ export type RunEvent =
       readonly disks?: readonly DiskFacts[];
       /** Bytes copied, all disks together (null: no disk's count is known). */
       readonly bytes?: number | null;
+      /** Why the backup the run made is suspect (docs/anomaly.md); absent when it is not. */
+      readonly suspect?: string;
       readonly error?: string;
     };
 

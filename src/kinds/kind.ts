@@ -22,6 +22,8 @@ export interface EndFacts {
   readonly disks?: readonly DiskFacts[];
   /** null: no disk's count is known. */
   readonly bytes?: number | null;
+  /** Why the point the run made is suspect (docs/anomaly.md); absent when it is not. */
+  readonly suspect?: string;
 }
 
 export interface KindModule<R extends RunContext = RunContext> {

@@ -30,6 +30,11 @@ const GAUGES: readonly RepositoryGauge[] = [
     value: (p) => p.damaged,
   },
   {
+    name: 'sendense_suspect_points',
+    help: 'Points of the VM in the repository marked suspect (ransomware signals, docs/anomaly.md) and not cleared yet.',
+    value: (p) => p.suspect,
+  },
+  {
     name: 'sendense_repository_chain_points',
     help: "Points in the chain of the VM's newest point (0: no point).",
     value: (p) => p.chainLength,

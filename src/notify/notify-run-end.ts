@@ -14,7 +14,9 @@ export interface NotifyOptions {
   readonly env: NodeJS.ProcessEnv;
 }
 
-export function wantsNotice(notify: NotifySettings, status: RunEndFacts['status']): boolean {
+export function wantsNotice(notify: NotifySettings, status: RunEndFacts['status'], suspect?: string): boolean {
+  // A suspect point is told at once, whatever `on` says (docs/anomaly.md#what-a-suspect-point-does).
+  if (suspect !== undefined) return true;
   // A run skipped by the plan's own choice (busy: skip) is neither a success nor a failure.
   if (status === 'skipped') return notify.on === 'always';
   return notify.on === 'always' || (notify.on === 'success') === (status === 'succeeded');
@@ -25,7 +27,7 @@ export async function notifyRunEnd(
   facts: RunEndFacts,
   options: NotifyOptions,
 ): Promise<void> {
-  if (notify === undefined || !wantsNotice(notify, facts.status)) return;
+  if (notify === undefined || !wantsNotice(notify, facts.status, facts.suspect)) return;
   const { webhook, email } = notify;
   const sends: { readonly channel: string; readonly send: () => Promise<string> }[] = [];
   if (webhook) {

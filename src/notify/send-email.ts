@@ -43,7 +43,8 @@ export async function sendEmail(email: EmailSettings, facts: RunEndFacts, env: N
 }
 
 export function emailSubject(facts: RunEndFacts): string {
-  return `sendense-run: ${facts.kind} plan ${facts.plan} ${facts.status} (VM ${facts.vm}, hub ${facts.hub})`;
+  const suspect = facts.suspect === undefined ? '' : `, SUSPECT point ${facts.backupId ?? ''}`;
+  return `sendense-run: ${facts.kind} plan ${facts.plan} ${facts.status}${suspect} (VM ${facts.vm}, hub ${facts.hub})`;
 }
 
 // One fact a line, the names of the --json run-end event.
@@ -61,6 +62,7 @@ export function emailText(facts: RunEndFacts): string {
     ...(facts.bytes !== undefined && facts.bytes !== null
       ? [`bytes: ${facts.bytes} (${formatBytes(facts.bytes)})`]
       : []),
+    ...(facts.suspect !== undefined ? [`suspect: ${facts.suspect}`] : []),
     ...(facts.error !== undefined ? [`error: ${facts.error}`] : []),
   ];
   return `${lines.join('\n')}\n`;

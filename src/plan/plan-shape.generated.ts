@@ -32,6 +32,8 @@ export type RawPlanKeys = {
   readonly incremental?: RawIncremental;
   /** Retention */
   readonly retention?: RawRetention;
+  /** Ransomware signals */
+  readonly anomaly?: RawAnomaly;
   /** Hooks */
   readonly hooks?: RawHooks;
   /** Timeouts */
@@ -59,6 +61,7 @@ export type RawRestorePlan = Omit<
   | 'restore'
   | 'incremental'
   | 'retention'
+  | 'anomaly'
   | 'verify'
   | 'recover'
   | 'replica'
@@ -72,6 +75,7 @@ export type RawRestorePlan = Omit<
   readonly restore: RawRestore;
   readonly incremental?: never;
   readonly retention?: never;
+  readonly anomaly?: never;
   readonly verify?: never;
   readonly recover?: never;
   readonly replica?: never;
@@ -88,6 +92,7 @@ export type RawVerifyPlan = Omit<
   | 'vm'
   | 'incremental'
   | 'retention'
+  | 'anomaly'
   | 'restore'
   | 'node'
   | 'timeouts'
@@ -104,6 +109,7 @@ export type RawVerifyPlan = Omit<
   readonly vm?: never;
   readonly incremental?: never;
   readonly retention?: never;
+  readonly anomaly?: never;
   readonly restore?: never;
   readonly node?: never;
   readonly timeouts?: never;
@@ -139,6 +145,7 @@ export type RawRecoverPlan = Omit<
   | 'recover'
   | 'incremental'
   | 'retention'
+  | 'anomaly'
   | 'verify'
   | 'restore'
   | 'replica'
@@ -152,6 +159,7 @@ export type RawRecoverPlan = Omit<
   readonly recover: RawRecover;
   readonly incremental?: never;
   readonly retention?: never;
+  readonly anomaly?: never;
   readonly verify?: never;
   readonly restore?: never;
   readonly replica?: never;
@@ -162,7 +170,17 @@ export type RawRecoverPlan = Omit<
 /** A replicate plan. */
 export type RawReplicatePlan = Omit<
   RawPlanKeys,
-  'kind' | 'vm' | 'replica' | 'repository' | 'incremental' | 'retention' | 'verify' | 'restore' | 'recover' | 'copy'
+  | 'kind'
+  | 'vm'
+  | 'replica'
+  | 'repository'
+  | 'incremental'
+  | 'retention'
+  | 'anomaly'
+  | 'verify'
+  | 'restore'
+  | 'recover'
+  | 'copy'
 > & {
   readonly kind: 'replicate';
   readonly vm: RawBackupVm;
@@ -170,6 +188,7 @@ export type RawReplicatePlan = Omit<
   readonly repository?: never;
   readonly incremental?: never;
   readonly retention?: never;
+  readonly anomaly?: never;
   readonly verify?: never;
   readonly restore?: never;
   readonly recover?: never;
@@ -186,6 +205,7 @@ export type RawCopyPlan = Omit<
   | 'node'
   | 'incremental'
   | 'retention'
+  | 'anomaly'
   | 'verify'
   | 'restore'
   | 'recover'
@@ -201,6 +221,7 @@ export type RawCopyPlan = Omit<
   readonly node?: never;
   readonly incremental?: never;
   readonly retention?: never;
+  readonly anomaly?: never;
   readonly verify?: never;
   readonly restore?: never;
   readonly recover?: never;
@@ -256,6 +277,24 @@ export type RawRetention = {
   readonly keepMonthly?: number;
   /** Years to keep */
   readonly keepYearly?: number;
+};
+
+/** Ransomware signals */
+export type RawAnomaly = {
+  /** Look for suspect points */
+  readonly enabled?: boolean;
+  /** Points compared with */
+  readonly history?: number;
+  /** Points learnt before flagging */
+  readonly learn?: number;
+  /** Changed bytes, times the usual */
+  readonly changedFactor?: number;
+  /** Share of incompressible blocks */
+  readonly incompressibleShare?: number;
+  /** Rise over the usual share */
+  readonly incompressibleRise?: number;
+  /** Clean points kept */
+  readonly keepClean?: number;
 };
 
 /** Hooks */

@@ -1,5 +1,5 @@
-// restore.point (docs/plan-reference.md): "latest", a backup id, or an ISO-8601 time meaning the newest
-// complete backup at or before it. A string result is the reason the text is none of these.
+// restore.point (docs/plan-reference.md): "latest", "last-clean" (docs/anomaly.md), a backup id, or
+// an ISO-8601 time meaning the newest complete backup at or before it. A string result is the reason the text is none of these.
 
 import type { RestorePoint } from './types.js';
 
@@ -9,6 +9,7 @@ const ISO_TIME = /^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2})(?::(\d{2})(?:\.\d+
 
 export function parseRestorePoint(text: string): RestorePoint | string {
   if (text === 'latest') return { type: 'latest' };
+  if (text === 'last-clean') return { type: 'last-clean' };
   if (DATE_ONLY.test(text))
     return `'${text}' is a date without a time; write e.g. ${text}T23:59:59Z (the newest backup at or before that time)`;
   const time = ISO_TIME.exec(text);

@@ -210,10 +210,27 @@ export interface BackupPlan extends PlanBase {
   /** Defaults applied also for kind backup (unused there). */
   readonly incremental: IncrementalSettings;
   readonly retention?: RetentionSettings;
+  /** When a point is marked suspect (docs/anomaly.md#when-a-point-is-suspect), defaults filled in. */
+  readonly anomaly: AnomalySettings;
+}
+
+/** The plan's `anomaly:` block with its defaults (docs/anomaly.md#when-a-point-is-suspect). */
+export interface AnomalySettings {
+  readonly enabled: boolean;
+  /** Latest incrementals compared with. */
+  readonly history: number;
+  /** Incrementals with figures needed before any is marked. */
+  readonly learn: number;
+  readonly changedFactor: number;
+  readonly incompressibleShare: number;
+  readonly incompressibleRise: number;
+  readonly keepClean: number;
 }
 
 export type RestorePoint =
   | { readonly type: 'latest' }
+  /** The newest point before the VM's oldest suspect point not cleared (docs/anomaly.md#restoring-the-last-clean-point). */
+  | { readonly type: 'last-clean' }
   | { readonly type: 'id'; readonly id: string }
   | { readonly type: 'time'; readonly time: Date };
 

@@ -83,6 +83,7 @@ export async function importCatalog(store: Store, repository: string, runId: str
           source: manifest.source,
           sourceNode: manifest.sourceNode,
           bitmap: manifest.bitmap,
+          sample: manifest.sample ?? null,
         }))
         .sort((a, b) => a.diskKey - b.diskKey),
     };

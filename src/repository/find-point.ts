@@ -81,9 +81,11 @@ export async function findCompleteBackup(
     return backup;
   }
   const backup =
-    point.type === 'latest'
-      ? await store.latestCompleteBackup(vm, repository)
-      : await store.completeBackupAtOrBefore(vm, point.time, repository);
+    point.type === 'last-clean'
+      ? lastClean(await store.listBackups({ vm }), repository)
+      : point.type === 'latest'
+        ? await store.latestCompleteBackup(vm, repository)
+        : await store.completeBackupAtOrBefore(vm, point.time, repository);
   if (backup !== undefined) return backup;
   const where = repository === undefined ? '' : ` in ${repository}`;
   if (point.type === 'time') {
@@ -98,7 +100,20 @@ export async function findCompleteBackup(
   return noSuch(`there is no complete backup of VM ${vm}${where} (see sendense-run backups --vm ${vm})`);
 }
 
-// "latest", the backup id, or the time, as messages say it.
+// The newest complete point before the oldest suspect point not cleared (all of them when there is
+// none), itself neither suspect nor after one (docs/anomaly.md#restoring-the-last-clean-point).
+function lastClean(backups: readonly Backup[], repository: string | undefined): Backup | undefined {
+  const here = backups.filter((b) => repository === undefined || b.repository === repository);
+  const firstSuspect = here.findIndex((b) => b.suspect !== null && b.suspectClearedBy === null);
+  const before = firstSuspect === -1 ? here : here.slice(0, firstSuspect);
+  return before.filter((b) => b.status === 'complete').at(-1);
+}
+
+// "latest", "last-clean", the backup id, or the time, as messages say it.
 export function describePoint(point: RestorePoint): string {
-  return point.type === 'latest' ? 'latest' : point.type === 'id' ? point.id : point.time.toISOString();
+  return point.type === 'latest' || point.type === 'last-clean'
+    ? point.type
+    : point.type === 'id'
+      ? point.id
+      : point.time.toISOString();
 }

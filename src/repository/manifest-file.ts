@@ -177,8 +177,23 @@ function manifestProblem(m: Record<string, unknown>): string | undefined {
       ? undefined
       : `file ${JSON.stringify(m.file)} is not ${String(m.backupId)}.qcow2`) ??
     identityProblem(m.identity) ??
+    sampleProblem(m.sample) ??
     (m.mac === undefined || typeof m.mac === 'string' ? undefined : 'mac must be text');
   return found ?? digestsProblem(m.digests, m.virtualSize as number);
+}
+
+// Absent (not measured), or blocks sampled and how many of them did not compress (docs/anomaly.md#what-is-measured).
+function sampleProblem(sample: unknown): string | undefined {
+  if (sample === undefined) return undefined;
+  const s = sample as Partial<Record<'sampledBlocks' | 'incompressibleBlocks', unknown>> | null;
+  return typeof s === 'object' &&
+    s !== null &&
+    Number.isSafeInteger(s.sampledBlocks) &&
+    Number.isSafeInteger(s.incompressibleBlocks) &&
+    (s.incompressibleBlocks as number) >= 0 &&
+    (s.incompressibleBlocks as number) <= (s.sampledBlocks as number)
+    ? undefined
+    : 'sample must hold sampledBlocks and incompressibleBlocks, whole numbers, the second at most the first';
 }
 
 // Absent (written before it was recorded), or a LUKS header's UUID and digest (qemu/luks-identity.ts).

@@ -45,6 +45,11 @@ export interface DiskManifest {
   /** null: the program that wrote the data reported no digests (sendense-backup-client); only facts. */
   readonly digests: ManifestDigests | null;
   /**
+   * 64 KiB blocks of the copied data sampled, and how many did not compress (docs/anomaly.md#what-is-measured).
+   * Absent: the transfer measured none (the VMware client, manifests written before it was recorded).
+   */
+  readonly sample?: { readonly sampledBlocks: number; readonly incompressibleBlocks: number };
+  /**
    * In an encrypted repository: the LUKS header of the file this manifest is for (docs/encryption.md#what-an-attacker-cannot-plant),
    * so another point's file put in its place is refused. Absent in manifests written before it was recorded.
    */

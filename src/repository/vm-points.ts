@@ -15,6 +15,8 @@ export interface VmPoints {
   readonly points: number;
   /** Complete points verify or a run found damaged. */
   readonly damaged: number;
+  /** Points marked suspect and not cleared yet (docs/anomaly.md#what-a-suspect-point-does). */
+  readonly suspect: number;
   readonly oldest: Backup | undefined;
   readonly newest: Backup | undefined;
   /** Points in the newest point's chain; 0 without a point. */
@@ -44,6 +46,7 @@ export function summarizeVmPoints(backups: readonly Backup[], repository: string
     bytes: folderDiskUsage(path.join(repository, vm)),
     points: points.length,
     damaged: damaged.length,
+    suspect: here.filter((backup) => backup.suspect !== null && backup.suspectClearedBy === null).length,
     oldest: points[0],
     newest,
     chainLength: newest === undefined ? 0 : points.filter((backup) => backup.chainId === newest.chainId).length,

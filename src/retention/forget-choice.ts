@@ -42,6 +42,8 @@ export function chooseForget(backups: readonly Backup[], targets: ReadonlySet<st
 
 function whyNot(backup: Backup, into: Backup | undefined): string | undefined {
   if (backup.protected) return `protected; sendense-run unprotect ${backup.vm} --point ${backup.id} first`;
+  if (backup.heldBy !== null)
+    return `a clean point kept for suspect point ${backup.heldBy}; sendense-run clear ${backup.vm} --point ${backup.heldBy} first`;
   if (into === undefined) return undefined;
   if (into.status === 'running') return `backup ${into.id} is running on it (left by a crash? sendense-run doctor)`;
   if (backup.status === 'damaged' || backup.status === 'failed') {
@@ -49,6 +51,8 @@ function whyNot(backup: Backup, into: Backup | undefined): string | undefined {
     return `it is ${backup.status} and complete point ${into.id} reads through it, so merging would carry the damage into ${into.id}: run sendense-run verify --vm ${backup.vm} (it marks ${into.id} damaged if it is), or forget ${into.id} as well`;
   }
   if (into.status === 'damaged') return `the point built on it, ${into.id}, is damaged: forget that first (--damaged)`;
+  if (into.heldBy !== null)
+    return `the point it would be merged into, ${into.id}, is a clean point kept for suspect point ${into.heldBy} (a merge rewrites its file)`;
   if (into.protected)
     return `the point it would be merged into, ${into.id}, is protected (a merge rewrites its file): unprotect ${into.id} first`;
   const sizeChanged = into.disks.find(

@@ -16,6 +16,8 @@ export type PointAction =
 export interface PrunablePoint extends Pick<Backup, 'id' | 'type' | 'parentId' | 'status' | 'startedAt'> {
   /** Protected by the operator (docs/how-it-works.md#protected-points): never merged, removed or merged into. */
   readonly protected?: boolean;
+  /** The suspect point that keeps it as a clean point before it (docs/anomaly.md#what-a-suspect-point-does): as protected. */
+  readonly heldBy?: string | null;
   /** The plan that made it: a plan's rules apply to its own points only (docs/how-it-works.md#plans-that-share-a-vm). */
   readonly plan?: string;
   readonly disks: readonly Pick<BackupDisk, 'diskKey' | 'virtualSize'>[];
@@ -48,6 +50,7 @@ export function choosePrune<P extends PrunablePoint>(
     if (backup.status === 'damaged') return { backup, action: 'keep', keptBy: [], reason: DAMAGED_REASON };
     const keptBy = verdicts.get(backup.id)!;
     if (backup.protected === true) return { backup, action: 'keep', keptBy, reason: 'protected' };
+    if (typeof backup.heldBy === 'string') return { backup, action: 'keep', keptBy, reason: heldReason(backup.heldBy) };
     if (keptBy.length > 0) return { backup, action: 'keep', keptBy };
     const standing = backups.filter((other) => other.parentId === backup.id);
     const running = standing.find((other) => other.status === 'running');
@@ -71,6 +74,13 @@ export function choosePrune<P extends PrunablePoint>(
         keptBy,
         reason: `the next point ${child.id} is protected: a merge would rewrite its file`,
       };
+    if (typeof child.heldBy === 'string')
+      return {
+        backup,
+        action: 'keep',
+        keptBy,
+        reason: `the next point ${child.id} is a clean point kept for suspect point ${child.heldBy}: a merge would rewrite its file`,
+      };
     const sizeChanged = child.disks.find(
       (disk) => disk.virtualSize !== backup.disks.find((d) => d.diskKey === disk.diskKey)?.virtualSize,
     );
@@ -83,6 +93,11 @@ export function choosePrune<P extends PrunablePoint>(
       };
     return { backup, action: 'merge', into: child.id, becomesFull: backup.type === 'full' };
   });
+}
+
+/** Why a clean point before a suspect one stays (docs/anomaly.md#what-a-suspect-point-does). */
+export function heldReason(suspect: string): string {
+  return `a clean point kept for suspect point ${suspect} (sendense-run clear releases it)`;
 }
 
 const DAMAGED_REASON = 'damaged: not a restore point, never merged; forget --damaged removes it';

@@ -6,7 +6,7 @@ import { dialectOf } from './dialect.js';
 import type { DiskKey } from '../plan/types.js';
 import { recordDroppedPoint } from './merges.js';
 import { newId, nowIso } from './new-id.js';
-import type { Backup, BackupDisk, BackupStatus, BackupType } from './records.js';
+import type { Backup, BackupDisk, BackupStatus, BackupType, PointFiguresRecord } from './records.js';
 import type { BackupDisksTable, BackupsTable, StoreDatabase } from './schema.js';
 import type { ImportedBackup, NewBackup, NewBackupDisk } from './store.js';
 
@@ -34,6 +34,13 @@ function toDisk(row: Selectable<BackupDisksTable>): BackupDisk {
     sourceNode: row.source_node,
     bitmap: row.bitmap,
     manifest: Number(row.manifest) === 1,
+    sample:
+      row.sampled_blocks === null
+        ? null
+        : Object.freeze({
+            sampledBlocks: Number(row.sampled_blocks),
+            incompressibleBlocks: Number(row.incompressible_blocks ?? 0),
+          }),
   });
 }
 
@@ -55,6 +62,10 @@ function toBackup(row: Selectable<BackupsTable>, disks: readonly BackupDisk[]): 
     verifiedAt: row.verified_at,
     damage: row.damage,
     protected: Number(row.protected) === 1,
+    suspect: row.suspect,
+    suspectClearedBy: row.suspect_cleared_by,
+    suspectClearedAt: row.suspect_cleared_at,
+    heldBy: row.held_by,
     disks: Object.freeze(disks),
   });
 }
@@ -145,7 +156,13 @@ export async function completeBackupDisk(
   db: Db,
   backupId: string,
   diskKey: DiskKey,
-  result: { changeId: string | null; bytes: number; virtualSize?: number; manifest?: boolean },
+  result: {
+    changeId: string | null;
+    bytes: number;
+    virtualSize?: number;
+    manifest?: boolean;
+    sample?: { readonly sampledBlocks: number; readonly incompressibleBlocks: number };
+  },
 ): Promise<void> {
   const updated = await db
     .updateTable('backup_disks')
@@ -155,6 +172,10 @@ export async function completeBackupDisk(
       bytes: result.bytes,
       manifest: result.manifest === true ? 1 : 0,
       ...(result.virtualSize === undefined ? {} : { virtual_size: result.virtualSize }),
+      ...(result.sample !== undefined && {
+        sampled_blocks: result.sample.sampledBlocks,
+        incompressible_blocks: result.sample.incompressibleBlocks,
+      }),
     })
     .where('backup_id', '=', backupId)
     .where('disk_key', '=', diskKey)
@@ -322,6 +343,82 @@ export async function setProtected(db: Db, id: string, on: boolean): Promise<voi
     .execute();
 }
 
+// A suspect point (docs/anomaly.md#what-a-suspect-point-does): its reasons, and the clean points
+// before it it keeps, in one transaction so no retention sees one without the other.
+export async function markSuspect(db: Db, id: string, reasons: string, keep: readonly string[]): Promise<void> {
+  await db.transaction().execute(async (trx) => {
+    await trx.updateTable('backups').set({ suspect: reasons }).where('id', '=', id).execute();
+    await trx.updateTable('point_figures').set({ suspect: 1 }).where('backup_id', '=', id).execute();
+    if (keep.length > 0)
+      await trx
+        .updateTable('backups')
+        .set({ held_by: id })
+        .where('id', 'in', keep)
+        .where('held_by', 'is', null)
+        .execute();
+  });
+}
+
+// `sendense-run clear`: the suspect mark stays in the record as cleared (by whom, when), and the
+// clean points it kept go back to retention. Returns the points released.
+export async function clearSuspect(db: Db, id: string, by: string): Promise<readonly string[]> {
+  return db.transaction().execute(async (trx) => {
+    const held = await trx.selectFrom('backups').select('id').where('held_by', '=', id).execute();
+    await trx.updateTable('backups').set({ held_by: null }).where('held_by', '=', id).execute();
+    await trx
+      .updateTable('backups')
+      .set({ suspect_cleared_by: by, suspect_cleared_at: nowIso() })
+      .where('id', '=', id)
+      .execute();
+    await trx.updateTable('point_figures').set({ suspect: 0 }).where('backup_id', '=', id).execute();
+    return held.map((row) => row.id);
+  });
+}
+
+/** An incremental's figures (docs/anomaly.md#when-a-point-is-suspect), recorded once. */
+export async function recordPointFigures(db: Db, figures: PointFiguresRecord): Promise<void> {
+  await db
+    .insertInto('point_figures')
+    .values({
+      backup_id: figures.backupId,
+      vm: figures.vm,
+      repository: figures.repository,
+      taken_at: figures.takenAt,
+      changed_bytes: figures.changedBytes,
+      sampled_blocks: figures.sampledBlocks,
+      incompressible_blocks: figures.incompressibleBlocks,
+    })
+    .onConflict((conflict) => conflict.column('backup_id').doNothing())
+    .execute();
+}
+
+/** The VM's recorded figures in a repository that are not suspect (cleared ones count), oldest first; at most `limit`, the newest. */
+export async function pointFiguresHistory(
+  db: Db,
+  vm: string,
+  repository: string,
+  limit: number,
+): Promise<readonly PointFiguresRecord[]> {
+  const rows = await db
+    .selectFrom('point_figures')
+    .selectAll()
+    .where('vm', '=', vm)
+    .where('repository', '=', repository)
+    .where('suspect', '=', 0)
+    .orderBy('taken_at', 'desc')
+    .limit(limit)
+    .execute();
+  return rows.reverse().map((row) => ({
+    backupId: row.backup_id,
+    vm: row.vm,
+    repository: row.repository,
+    takenAt: row.taken_at,
+    changedBytes: Number(row.changed_bytes),
+    sampledBlocks: Number(row.sampled_blocks),
+    incompressibleBlocks: Number(row.incompressible_blocks),
+  }));
+}
+
 export async function recordVerification(db: Db, id: string, at: string): Promise<void> {
   await db.updateTable('backups').set({ verified_at: at }).where('id', '=', id).execute();
 }
@@ -382,6 +479,8 @@ export async function importBackup(db: Db, backup: ImportedBackup): Promise<void
           source_node: disk.sourceNode,
           bitmap: disk.bitmap,
           manifest: 1,
+          sampled_blocks: disk.sample?.sampledBlocks ?? null,
+          incompressible_blocks: disk.sample?.incompressibleBlocks ?? null,
         })
         .execute();
     }

@@ -107,6 +107,25 @@ export interface BackupDisk {
   readonly bitmap: string | null;
   /** Written with a manifest beside it: a missing manifest is damage, not an old backup. */
   readonly manifest: boolean;
+  /** How random the changed data was (docs/anomaly.md#what-is-measured); null: not measured. */
+  readonly sample: ChangeSampleRecord | null;
+}
+
+/** An incremental's figures, its disks added up (docs/anomaly.md#when-a-point-is-suspect). */
+export interface PointFiguresRecord {
+  readonly backupId: string;
+  readonly vm: string;
+  readonly repository: string;
+  readonly takenAt: string;
+  readonly changedBytes: number;
+  readonly sampledBlocks: number;
+  readonly incompressibleBlocks: number;
+}
+
+/** 64 KiB blocks of a disk's copied data sampled, and how many did not compress. */
+export interface ChangeSampleRecord {
+  readonly sampledBlocks: number;
+  readonly incompressibleBlocks: number;
 }
 
 export interface Backup {
@@ -128,6 +147,13 @@ export interface Backup {
   readonly damage: string | null;
   /** Protected by the operator: never merged or removed by retention or forget. */
   readonly protected: boolean;
+  /** Why it is suspect, in numbers (docs/anomaly.md#when-a-point-is-suspect); null: not suspect. */
+  readonly suspect: string | null;
+  /** Who cleared the suspect mark and when (`sendense-run clear`); null: not cleared. */
+  readonly suspectClearedBy: string | null;
+  readonly suspectClearedAt: string | null;
+  /** The suspect point that keeps this clean point from retention and forget; null: none. */
+  readonly heldBy: string | null;
   /** Ordered by disk key. */
   readonly disks: readonly BackupDisk[];
 }

@@ -61,6 +61,25 @@ export interface BackupsTable {
   seq: number | null;
   /** 1: protected by the operator (015-protected-points). */
   protected: Generated<number>;
+  /** Why it is suspect, in numbers (024-suspect-points); null: not suspect. */
+  suspect: string | null;
+  suspect_cleared_by: string | null;
+  suspect_cleared_at: string | null;
+  /** The suspect point that keeps this clean point (024-suspect-points). */
+  held_by: string | null;
+}
+
+/** An incremental's figures (024-suspect-points), kept when retention merges the point away. */
+export interface PointFiguresTable {
+  backup_id: string;
+  vm: string;
+  repository: string;
+  taken_at: string;
+  changed_bytes: number;
+  sampled_blocks: number;
+  incompressible_blocks: number;
+  /** 1: suspect and not cleared (left out of the history). */
+  suspect: Generated<number>;
 }
 
 export interface BackupDisksTable {
@@ -76,6 +95,9 @@ export interface BackupDisksTable {
   bitmap: string | null;
   /** 1: written with a manifest beside it (010-manifest-facts); its absence is damage. */
   manifest: number;
+  /** 64 KiB blocks of the copied data sampled, and how many did not compress (023-change-samples); null: none measured. */
+  sampled_blocks: number | null;
+  incompressible_blocks: number | null;
 }
 
 export interface PortLeasesTable {
@@ -237,6 +259,7 @@ export interface StoreDatabase {
   runs: RunsTable;
   backups: BackupsTable;
   backup_disks: BackupDisksTable;
+  point_figures: PointFiguresTable;
   port_leases: PortLeasesTable;
   processes: ProcessesTable;
   vm_locks: VmLocksTable;

@@ -8,6 +8,7 @@ import type { NewFileMount } from './file-mounts.js';
 import type {
   Backup,
   BackupDisk,
+  PointFiguresRecord,
   FileMount,
   BackupType,
   PortLease,
@@ -227,6 +228,14 @@ export interface Store {
   clearDamage(id: string): Promise<void>;
   /** protect / unprotect, and catalog import of a protected point. */
   setProtected(id: string, on: boolean): Promise<void>;
+  /** Marks a point suspect with its reasons and keeps the clean points `keep` for it (docs/anomaly.md). */
+  markSuspect(id: string, reasons: string, keep: readonly string[]): Promise<void>;
+  /** Clears a suspect point (recording who) and releases the points it kept; returns them. */
+  clearSuspect(id: string, by: string): Promise<readonly string[]>;
+  /** Records an incremental's figures, kept after retention merges it away. */
+  recordPointFigures(figures: PointFiguresRecord): Promise<void>;
+  /** The VM's figures in a repository, not suspect, oldest first: at most `limit`, the newest. */
+  pointFiguresHistory(vm: string, repository: string, limit: number): Promise<readonly PointFiguresRecord[]>;
   recordVerification(id: string, at: string): Promise<void>;
   /** Records a complete backup found in a repository's manifests (catalog import). */
   importBackup(backup: ImportedBackup): Promise<void>;

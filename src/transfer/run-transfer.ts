@@ -34,6 +34,14 @@ export interface TransferDiskResult {
   readonly digests?: WrittenRanges;
   /** What copied the data when not the transfer over NBD ("qemu-img convert", docs/how-it-works.md#a-local-full-backup). */
   readonly copiedWith?: string;
+  /** How random the copied data is, sampled on the node (docs/anomaly.md#what-is-measured). */
+  readonly sample?: ChangeSample;
+}
+
+/** 64 KiB blocks of a disk's copied data sampled, and how many of them do not compress. */
+export interface ChangeSample {
+  readonly sampledBlocks: number;
+  readonly incompressibleBlocks: number;
 }
 
 /** Ranges written into a target: [offset, length, hex digest] of data, [offset, length] of zeroes. */
@@ -137,6 +145,9 @@ export async function runTransfer(options: RunTransferOptions): Promise<Transfer
         virtualSize: sizes.get(line.disk),
         digests: written.get(line.disk),
         ...(line.copiedWith === undefined ? {} : { copiedWith: line.copiedWith }),
+        ...(line.sampledBlocks !== undefined && {
+          sample: { sampledBlocks: line.sampledBlocks, incompressibleBlocks: line.incompressibleBlocks ?? 0 },
+        }),
       };
       done.set(line.disk, result);
       options.onDiskDone?.(line.disk);
@@ -281,7 +292,13 @@ function formatMs(ms: number): string {
   return `${ms / 1000}s`;
 }
 
-type TransferredDisk = { readonly key: DiskKey; bytes?: number; written?: WrittenRanges; readonly server?: DiskServer };
+type TransferredDisk = {
+  readonly key: DiskKey;
+  bytes?: number;
+  written?: WrittenRanges;
+  sample?: ChangeSample;
+  readonly server?: DiskServer;
+};
 
 /** What a transfer step asks of one node transfer of these disks (transfer-plan.ts builds its program). */
 export type TransferAskFor<D> = (disks: readonly D[]) => TransferAsk;
@@ -358,6 +375,7 @@ export async function transferForRun<D extends TransferredDisk>(
     if (disk) {
       disk.bytes = result.bytesDone;
       disk.written = result.digests;
+      disk.sample = result.sample;
     }
   }
   return { total: results.reduce((sum, result) => sum + result.bytesDone, 0), results };

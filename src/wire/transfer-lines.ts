@@ -37,6 +37,9 @@ export interface DoneLine {
   readonly virtualSize?: number;
   /** What copied the data when not the transfer itself over NBD: "qemu-img convert" (a local full, runners/transfer/qemu-copy.ts). */
   readonly copiedWith?: string;
+  /** 64 KiB blocks of the copied data sampled, and how many of them do not compress (docs/anomaly.md#what-is-measured). */
+  readonly sampledBlocks?: number;
+  readonly incompressibleBlocks?: number;
 }
 
 /** A batch of what was written, all before the disk's done line. */
@@ -66,6 +69,8 @@ export interface DiskOutcome {
   readonly bytesZeroed?: number;
   readonly seconds?: number;
   readonly copiedWith?: string;
+  readonly sampledBlocks?: number;
+  readonly incompressibleBlocks?: number;
 }
 
 export interface ResultLine {
@@ -134,7 +139,15 @@ export function parseTransferLine(text: string): TransferLine | TextLine | undef
         disk,
         bytesDone: count(line.bytesDone),
         bytesToDo: count(line.bytesToDo),
-        ...numbers(line, 'bytesWritten', 'bytesZeroed', 'seconds', 'virtualSize'),
+        ...numbers(
+          line,
+          'bytesWritten',
+          'bytesZeroed',
+          'seconds',
+          'virtualSize',
+          'sampledBlocks',
+          'incompressibleBlocks',
+        ),
         ...(typeof line.changeId === 'string' ? { changeId: line.changeId } : {}),
         ...(typeof line.copiedWith === 'string' ? { copiedWith: line.copiedWith } : {}),
       };

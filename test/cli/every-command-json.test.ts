@@ -29,6 +29,7 @@ const ELSEWHERE: Record<string, string> = {
   failback: 'stops and starts libvirt domains (test/replica/failback.test.ts)',
   checkpoints: "asks libvirt for a domain's checkpoints (test/libvirt/checkpoints.test.ts)",
   retire: 'takes a backup plan of a libvirt domain (test/libvirt/checkpoints.test.ts)',
+  clear: 'needs a point marked suspect by a real attack (test/anomaly/suspect-point.test.ts, with --json)',
 };
 
 // A run's events (docs/json-events.md's first table): what `restore --json` prints.

@@ -31,6 +31,10 @@ function backup(
     verifiedAt: null,
     damage: null,
     protected: isProtected,
+    suspect: null,
+    suspectClearedBy: null,
+    suspectClearedAt: null,
+    heldBy: null,
     disks: [],
   };
 }

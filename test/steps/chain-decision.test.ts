@@ -38,6 +38,10 @@ const previous: Backup = Object.freeze({
   verifiedAt: null,
   damage: null,
   protected: false,
+  suspect: null,
+  suspectClearedBy: null,
+  suspectClearedAt: null,
+  heldBy: null,
   disks: [
     {
       backupId: 'b2',
@@ -50,6 +54,7 @@ const previous: Backup = Object.freeze({
       source: '/vms/d0.qcow2',
       sourceNode: 'this host',
       bitmap: bitmapName('c1', 'b2'),
+      sample: null,
       manifest: true,
     },
   ],

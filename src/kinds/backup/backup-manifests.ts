@@ -56,6 +56,7 @@ export async function writeBackupManifests(run: BackupRun): Promise<void> {
       file: path.basename(disk.file),
       digests: disk.written === undefined ? null : normalizeDigests(disk.written),
       identity: identityToRecord(disk.file),
+      ...(disk.sample !== undefined && { sample: disk.sample }),
     };
     const file = manifestPath(disk.file);
     // Registered before writing: a failed run leaves no manifest of a backup that is not complete.

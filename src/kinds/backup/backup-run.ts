@@ -5,7 +5,7 @@ import type { Facts } from '../../engine/step-facts.js';
 import type { BackupPlan, ReplicatePlan } from '../../plan/types.js';
 import type { ServedDisk } from '../../steps/serving-run.js';
 import type { DiskSource, SupersededBitmap } from '../../source/index.js';
-import type { EarlyTransfer, WrittenRanges } from '../../transfer/run-transfer.js';
+import type { ChangeSample, EarlyTransfer, WrittenRanges } from '../../transfer/run-transfer.js';
 
 /** One disk of a backup run, filled in step by step: its new file served on the hub (ServedDisk). */
 export interface BackupDiskJob extends ServedDisk {
@@ -23,6 +23,8 @@ export interface BackupDiskJob extends ServedDisk {
   bytes?: number;
   /** Ranges the node transfer wrote, with digests (none from the VMware client): the manifest's. */
   written?: WrittenRanges;
+  /** How random the changed data is, sampled where it was read (docs/anomaly.md#what-is-measured). */
+  sample?: ChangeSample;
 }
 
 /** What resolve-chain decided: the backup this run takes. */
@@ -38,6 +40,8 @@ export interface BackupState {
   readonly definition?: string;
   /** What snapshot-source reports besides the change_ids (a guest's freeze time). */
   snapshotFacts?: Facts;
+  /** Why anomaly-check marked the new point suspect (docs/anomaly.md); undefined: it did not. */
+  suspect?: string;
 }
 
 /** What snapshot-source and transfer need of a run that reads a VM's source: a backup, a replica's sync. */

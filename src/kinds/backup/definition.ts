@@ -6,6 +6,7 @@ import type { RawBackupPlan } from '../../plan/plan-shape.generated.js';
 import type { BackupPlan } from '../../plan/types.js';
 import type { KindDefinition } from '../kind.js';
 import { checkBackupRules } from './backup-rules.js';
+import { ANOMALY_DEFAULTS } from '../../anomaly/suspect-point.js';
 
 export const backupDefinition: KindDefinition<BackupPlan> = {
   names: ['backup', 'incremental'],
@@ -25,6 +26,7 @@ export const backupDefinition: KindDefinition<BackupPlan> = {
           (raw.retention !== undefined && raw.retention.keepChains === undefined ? Infinity : 30),
       },
       retention: raw.retention,
+      anomaly: { ...ANOMALY_DEFAULTS, ...raw.anomaly },
     };
   },
   runs: { backup: () => import('./index.js').then((module) => module.backupKind) },

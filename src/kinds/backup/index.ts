@@ -6,6 +6,7 @@ import { unresolvedRun } from '../../engine/run-context.js';
 import { bytesFacts } from '../../engine/step-facts.js';
 import type { Step } from '../../engine/step.js';
 import { allocatePorts } from '../../steps/allocate-ports.js';
+import { anomalyCheck } from './anomaly-check.js';
 import { openTunnel } from '../../steps/open-tunnel.js';
 import { startQemuNbdServers } from '../../steps/start-qemu-nbd.js';
 import { ChainRefusedAtSnapshot } from '../../source/index.js';
@@ -34,7 +35,7 @@ export const backupSteps: readonly Step<BackupRun>[] = [
 
 export const backupKind: KindModule<BackupRun> = {
   steps: backupSteps,
-  afterSteps: [retention],
+  afterSteps: [anomalyCheck, retention],
   cleanup: 'stop qemu-nbd, close the tunnel, release the ports; on failure delete the new files and bitmaps',
   async open(base, mode) {
     const transfer = await openTransfer(base, mode);
@@ -47,7 +48,12 @@ export const backupKind: KindModule<BackupRun> = {
       : undefined,
   endFacts(run) {
     if (!run.resolved || !run.state.backupId) return {};
-    return { backupId: run.state.backupId, taken: run.state.type, ...bytesFacts(run.state.disks, true) };
+    return {
+      backupId: run.state.backupId,
+      taken: run.state.type,
+      ...bytesFacts(run.state.disks, true),
+      ...(run.state.suspect !== undefined && { suspect: run.state.suspect }),
+    };
   },
   // The disks the plan lists; a libvirt domain's, known only once asked, as many as its latest backup had (an estimate).
   async disksToTransfer(plan, store) {

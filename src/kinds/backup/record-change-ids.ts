@@ -44,6 +44,7 @@ export const recordChangeIds: Step<BackupRun> = {
         bytes: disk.bytes ?? 0,
         virtualSize: disk.virtualSize,
         manifest: true,
+        ...(disk.sample !== undefined && { sample: disk.sample }),
       });
     }
     await store.completeBackup(state.backupId, total);

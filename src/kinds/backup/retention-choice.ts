@@ -36,11 +36,17 @@ export function chainsToDelete(
   const protectedChains: (Chain & { reason: string })[] = [];
   for (const chain of chains.slice(0, oldestKept)) {
     const running = chain.backups.find((backup) => backup.status === 'running');
-    const kept = chain.backups.find((backup) => backup.protected);
+    const kept = chain.backups.find((backup) => backup.protected || backup.heldBy !== null);
     const other = chain.backups.find((backup) => owner !== undefined && backup.plan !== owner);
     if (chain.chainId === currentChainId) protectedChains.push({ ...chain, reason: 'this run built on it' });
     // docs/how-it-works.md#protected-points
-    else if (kept) protectedChains.push({ ...chain, reason: `point ${kept.id} is protected` });
+    else if (kept)
+      protectedChains.push({
+        ...chain,
+        reason: kept.protected
+          ? `point ${kept.id} is protected`
+          : `point ${kept.id} is a clean point kept for suspect point ${kept.heldBy}`,
+      });
     else if (other) protectedChains.push({ ...chain, reason: `point ${other.id} of plan ${other.plan} is in it` });
     else if (running)
       protectedChains.push({ ...chain, reason: `backup ${running.id} (run ${running.runId}) is still running on it` });

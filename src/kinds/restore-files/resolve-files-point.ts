@@ -6,6 +6,7 @@ import type { Step } from '../../engine/step.js';
 import { SendenseError, isSendenseError } from '../../errors.js';
 import { findPointFile } from '../../files/backup-point.js';
 import { refuseInsideRepository } from '../../repository/containing-repository.js';
+import { describePoint } from '../../repository/find-point.js';
 
 export const resolveFilesPoint: Step<FilesRestoreRun> = {
   name: 'resolve-point',
@@ -37,7 +38,7 @@ export const resolveFilesPoint: Step<FilesRestoreRun> = {
   },
   would(run) {
     const { point, disks } = run.plan.restore;
-    const pointText = point.type === 'latest' ? 'latest' : point.type === 'id' ? point.id : point.time.toISOString();
+    const pointText = describePoint(point);
     return `point ${pointText} of VM ${run.plan.vm.name}, disk ${disks?.[0] ?? '(the first)'}`;
   },
 };

@@ -24,6 +24,8 @@ import { replicaPointOrderMigration } from './019-replica-point-order.js';
 import { apiTaskProcessMigration } from './020-api-task-process.js';
 import { repositoryNumbersMigration } from './021-repository-numbers.js';
 import { refusedRunsMigration } from './022-refused-runs.js';
+import { changeSamplesMigration } from './023-change-samples.js';
+import { suspectPointsMigration } from './024-suspect-points.js';
 
 const migrations: Readonly<Record<string, Migration>> = Object.freeze({
   '001-initial': initialMigration,
@@ -48,6 +50,8 @@ const migrations: Readonly<Record<string, Migration>> = Object.freeze({
   '020-api-task-process': apiTaskProcessMigration,
   '021-repository-numbers': repositoryNumbersMigration,
   '022-refused-runs': refusedRunsMigration,
+  '023-change-samples': changeSamplesMigration,
+  '024-suspect-points': suspectPointsMigration,
 });
 
 export const migrationProvider: MigrationProvider = {

@@ -24,4 +24,6 @@ export const MIGRATION_NAMES: readonly string[] = Object.freeze([
   '020-api-task-process',
   '021-repository-numbers',
   '022-refused-runs',
+  '023-change-samples',
+  '024-suspect-points',
 ]);
