@@ -16,6 +16,7 @@ import type { ExtractedPath } from '../files/extract.js';
 import { entryJson, filesystemsJson, isoTime, type EntryJson, type FilesystemJson } from '../files/files-json.js';
 import { formatGuestPath, parseGuestPath, type GuestPath } from '../files/guest-path.js';
 import { openPoint } from '../files/open-point.js';
+import { fastListing, type FilesReader } from '../files/fast/fast-listing.js';
 import { pointReaderOf, type PointReader } from '../files/point-reader.js';
 import { openSessionReader } from '../files/session/session-client.js';
 import type { Output } from '../engine/output.js';
@@ -59,18 +60,23 @@ const OPTIONS = declareOptions([
     name: '--keep-setuid',
     help: "keep the setuid/setgid bits of extracted files and folders, in a directory or an archive (default: cleared, so a guest's setuid-root program is no such program here)",
   },
+  {
+    name: '--appliance',
+    help: 'list a directory through the libguestfs appliance even where the fast path (debugfs, for ext2/3/4) would read it',
+  },
   ...KEY_OPTIONS,
   ...FILES_SESSION_OPTIONS,
 ]);
 
 type ExtractedLine = ExtractedPath & { readonly to: string };
+type ListedLine = EntryJson & { readonly reader: FilesReader };
 
 const JSON_OUTPUT: JsonOutput = {
   intro:
     'Without a path, one object per filesystem of the disk; with `NAME:/DIR`, one per entry; with `--get … --to`, one per path extracted ([file-level-restore.md](file-level-restore.md)). `--sessions`: one per files session; `--stop-sessions`: one per session stopped.',
   lines: shapedLines<{
     'a filesystem': FilesystemJson;
-    'an entry': EntryJson;
+    'an entry': ListedLine;
     'a path extracted': ExtractedLine;
     'a session': SessionLine;
     'a session stopped': SessionStoppedLine;
@@ -101,6 +107,7 @@ const JSON_OUTPUT: JsonOutput = {
         target: 'optional',
         nameBytes: 'base64, for a name that is not UTF-8',
         targetBytes: 'base64, for a target that is not UTF-8',
+        reader: '`debugfs` (the fast path, an ext2/3/4 filesystem) or `appliance`',
       },
     },
     'a path extracted': {
@@ -136,7 +143,7 @@ const declared = defineCommand({
   name: 'files',
   usage:
     'sendense-run files VM [--point P] [--disk KEY] [--key-file FILE|--key-env NAME] [--no-session|--session-idle S] [NAME:/PATH] [--get NAME:/PATH... --to DIR|FILE.tar|FILE.tar.gz|FILE.zip [--overwrite] [--keep-setuid]] | files --sessions | files --stop-sessions [VM]',
-  does: "List a backed-up disk's partitions and filesystems (p1, vg0/root, disk), list a directory of one\n(NAME:/PATH), or extract files and folders (--get ... --to), read-only through a libguestfs appliance.\nDevice nodes and FIFOs are never extracted (one line each says so); sparse files stay sparse.\nA point of an encrypted repository needs its key (--key-file or --key-env): the appliance reads it\nthrough a read-only qemu-nbd, recorded as a run of kind files so doctor stops it if files is killed.\nAt a terminal (or with --session) the appliance stays open in a files session (a process of this user's,\nrecorded in the state database) until unused for --session-idle seconds: the next files call of the same\npoint answers at once. Scripts and pipes (no terminal) open the point for the one call, as --no-session does.",
+  does: "List a backed-up disk's partitions and filesystems (p1, vg0/root, disk), list a directory of one\n(NAME:/PATH), or extract files and folders (--get ... --to), read-only through a libguestfs appliance.\nA directory of an ext2/3/4 filesystem is listed without one, by debugfs as an unprivileged user (--appliance: not).\nDevice nodes and FIFOs are never extracted (one line each says so); sparse files stay sparse.\nA point of an encrypted repository needs its key (--key-file or --key-env): the appliance reads it\nthrough a read-only qemu-nbd, recorded as a run of kind files so doctor stops it if files is killed.\nAt a terminal (or with --session) the appliance stays open in a files session (a process of this user's,\nrecorded in the state database) until unused for --session-idle seconds: the next files call of the same\npoint answers at once. Scripts and pipes (no terminal) open the point for the one call, as --no-session does.",
   options: OPTIONS,
   exitCodes: [
     { code: 0, when: 'listed or extracted' },
@@ -182,8 +189,25 @@ async function runFiles(cli: CliContext, request: FilesRequest): Promise<number>
   return withExistingStore(cli, async (store) => {
     if (request.target)
       await refuseInsideRepository(createLocalNode(), store, request.target.path, `--to ${request.target.path}`);
+    if (request.directory && !request.appliance && (await listedFast(cli, store, request, request.directory))) return 0;
     return request.session ? filesThroughSession(cli, store, request) : filesOnOwnAppliance(cli, store, request);
   });
+}
+
+// An ext2/3/4 directory listed by debugfs, no appliance (docs/file-level-restore.md#the-fast-path);
+// false when the fast path does not read that filesystem (the appliance lists it).
+async function listedFast(
+  cli: CliContext,
+  store: Store,
+  request: FilesRequest,
+  directory: GuestPath,
+): Promise<boolean> {
+  const point = await findPointFile(store, request.vm, request.point, request.disk);
+  const entries = await fastListing(point, directory);
+  if (entries === undefined) return false;
+  noteTo(cli)(`${directory.fs} is ext2/3/4: listed by debugfs in user space (no appliance; --appliance uses one)`);
+  printDirectory(cli, directory, entries, point.where, 'debugfs');
+  return true;
 }
 
 // The point opened for this command alone, closed when it ends.
@@ -259,6 +283,8 @@ export interface FilesRequest {
   readonly vm: string;
   readonly point: RestorePoint;
   readonly disk?: DiskKey;
+  /** --appliance: the listing through the appliance even where the fast path reads the filesystem. */
+  readonly appliance: boolean;
   /** --get NAME:/PATH... */
   readonly wanted: readonly GuestPath[];
   /** NAME:/PATH to list. */
@@ -297,6 +323,9 @@ function filesRequest(given: GivenOptions<typeof OPTIONS>, env: NodeJS.ProcessEn
     throw usageError(`give either a directory to list (${listing}) or --get, not both`);
   if (gets.length > 0 && to === undefined) throw usageError('--get needs --to DIR|FILE.tar|FILE.tar.gz|FILE.zip');
   if (gets.length === 0 && to !== undefined) throw usageError('--to goes with --get NAME:/PATH...');
+  const appliance = given.flag('--appliance');
+  if (appliance && listing === undefined)
+    throw usageError('--appliance goes with a directory to list (NAME:/PATH): the rest always uses the appliance');
   if (gets.length === 0 && keepSetuid) throw usageError('--keep-setuid goes with --get NAME:/PATH... --to TARGET');
   const idle = given.value('--session-idle');
   const session = sessionWanted(given.flag('--session'), given.flag('--no-session'), env, interactive);
@@ -311,6 +340,7 @@ function filesRequest(given: GivenOptions<typeof OPTIONS>, env: NodeJS.ProcessEn
     target: to === undefined ? undefined : parseExtractTarget(to),
     overwrite: given.flag('--overwrite'),
     keepSetuid,
+    appliance,
     session,
     idleSeconds: parseIdleSeconds(idle),
     ...(key === undefined ? {} : { key }),
@@ -334,7 +364,7 @@ export async function filesOnPoint(cli: Output, reader: PointReader, request: Fi
       );
     }
   } else if (request.directory) {
-    printDirectory(cli, request.directory, await reader.list(request.directory), reader.where);
+    printDirectory(cli, request.directory, await reader.list(request.directory), reader.where, 'appliance');
   } else {
     printLayout(cli, await reader.layout(), reader.where);
   }
@@ -365,9 +395,15 @@ function printLayout(cli: Output, layout: DiskLayout, where: string): void {
   printTable(cli, ['NAME', 'TYPE', 'LABEL', 'SIZE', 'UUID', 'OS'], rows);
 }
 
-function printDirectory(cli: Output, where: GuestPath, entries: readonly GuestEntry[], point: string): void {
+function printDirectory(
+  cli: Output,
+  where: GuestPath,
+  entries: readonly GuestEntry[],
+  point: string,
+  reader: FilesReader,
+): void {
   if (cli.json) {
-    for (const entry of entries) printJson<EntryJson>(cli, entryJson(entry));
+    for (const entry of entries) printJson<ListedLine>(cli, { ...entryJson(entry), reader });
     return;
   }
   cli.stdout.write(

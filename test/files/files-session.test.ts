@@ -3,7 +3,8 @@
 // (the same session PID and appliance PID, one appliance started), prints what a call without a
 // session prints, and extracts the bytes the guest held; a session directory that is not this
 // user's alone is refused before anything connects; a session killed outright is cleaned by
-// doctor, and one left idle ends by itself.
+// doctor, and one left idle ends by itself. Its listings take --appliance: an ext4 directory is
+// otherwise listed by the fast path, with no appliance and no session (files-fast-path.test.ts).
 
 import { chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { hostname, tmpdir } from 'node:os';
@@ -84,7 +85,7 @@ describe('a files session', () => {
   it(
     'answers the second call with the appliance the first started, printing what a call without a session prints',
     async () => {
-      const alone = await files('--point', pointId(2), '--json', 'p1:/', '--no-session');
+      const alone = await files('--point', pointId(2), '--json', '--appliance', 'p1:/', '--no-session');
       expectOk(alone);
       expect(await sessions()).toEqual([]);
 
@@ -94,7 +95,7 @@ describe('a files session', () => {
       [first] = await sessions();
       expect(first).toMatchObject({ state: 'open', backupId: pointId(2), appliancesStarted: 1, calls: 1 });
 
-      const listing = await files('--point', pointId(2), '--json', 'p1:/');
+      const listing = await files('--point', pointId(2), '--json', '--appliance', 'p1:/');
       expectOk(listing);
       expect(listing.stdout).toBe(alone.stdout);
       expect(listing.stderr).toContain(`using files session pid ${first.pid}`);
@@ -123,13 +124,13 @@ describe('a files session', () => {
       mkdirSync(path.join(runtime, 'sendense-files'), { mode: 0o700 });
       chownSync(path.join(runtime, 'sendense-files'), 65534, 65534);
       expectRefused(
-        await cli(['files', guest.vm, '--point', pointId(1), 'p1:/'], { XDG_RUNTIME_DIR: runtime }),
+        await cli(['files', guest.vm, '--point', pointId(1), '--appliance', 'p1:/'], { XDG_RUNTIME_DIR: runtime }),
         /refusing the files session directory .*sendense-files: owned by uid 65534, not by this user/,
       );
       chownSync(path.join(runtime, 'sendense-files'), 0, 0);
       chmodSync(path.join(runtime, 'sendense-files'), 0o755);
       expectRefused(
-        await cli(['files', guest.vm, '--point', pointId(1), 'p1:/'], { XDG_RUNTIME_DIR: runtime }),
+        await cli(['files', guest.vm, '--point', pointId(1), '--appliance', 'p1:/'], { XDG_RUNTIME_DIR: runtime }),
         /refusing the files session directory .*sendense-files: mode 0755: others may enter it/,
       );
     } finally {
@@ -142,7 +143,7 @@ describe('a files session', () => {
     ] as const) {
       change();
       try {
-        expectRefused(await files('--point', pointId(2), 'p1:/'), message);
+        expectRefused(await files('--point', pointId(2), '--appliance', 'p1:/'), message);
       } finally {
         chownSync(first.dir, 0, 0);
         chmodSync(first.dir, 0o700);
@@ -179,7 +180,7 @@ describe('a files session', () => {
   it(
     'ends by itself once idle for its timeout, leaving nothing',
     async () => {
-      expectOk(await files('--point', pointId(1), 'p1:/', '--session-idle', '1'));
+      expectOk(await files('--point', pointId(1), '--appliance', 'p1:/', '--session-idle', '1'));
       const store = await openStore(guest.db);
       try {
         const recorded = (await store.allNodeResources()).filter((r) => r.kind === FILES_SESSION_RESOURCE);
@@ -222,7 +223,10 @@ describe('a files session', () => {
           idleSeconds: 60,
         },
       });
-      expectRefused(await files('--point', pointId(1), 'p1:/'), /s-planted: mode 0755: others may enter it/);
+      expectRefused(
+        await files('--point', pointId(1), '--appliance', 'p1:/'),
+        /s-planted: mode 0755: others may enter it/,
+      );
       // doctor stops exactly that process and removes the directory.
       const doctor = await cli(['doctor']);
       expect(doctor.stdout).toMatch(new RegExp(`files session pid ${sleeper.pid} `));
@@ -249,7 +253,7 @@ describe('without --session or SENDENSE_FILES_SESSION', () => {
       expect(piped.stderr).not.toMatch(/files session pid/);
       expect(await sessions()).toEqual([]);
 
-      const term = terminals.open(['--db', guest.db, 'files', guest.vm, '--point', pointId(1), 'p1:/'], {
+      const term = terminals.open(['--db', guest.db, 'files', guest.vm, '--point', pointId(1), '--appliance', 'p1:/'], {
         env: { XDG_RUNTIME_DIR: '', SENDENSE_FILES_SESSION: '' },
       });
       expect(await term.exited(BOOT)).toBe(0);

@@ -1,0 +1,96 @@
+// A point's disk as the fast path reads it (docs/file-level-restore.md#the-fast-path): the chain
+// opened by a read-only qemu-nbd (which holds qemu's shared lock on every file of the chain, so a
+// merge waits for us), on a Unix socket in a private directory that only the sandbox user and we
+// can reach; our own NBD client reads the partition table, and nbdfuse, run as the sandbox user,
+// shows the export as one read-only file for debugfs. All of it dies with us and is stopped on close.
+
+import { spawn, type ChildProcess } from 'node:child_process';
+import { chmod, chown, mkdir, readFile, rm } from 'node:fs/promises';
+import path from 'node:path';
+import { SendenseError } from '../../errors.js';
+import { NbdConnection, parseNbdUrl } from '../../nbd/index.js';
+import { childEnv } from '../../process/child-env.js';
+import { startQemuNbd, type QemuNbd } from '../../qemu/qemu-nbd.js';
+import { makeSocketDir } from '../../qemu/socket-dir.js';
+import { runsAsRoot, sandboxArgv, SANDBOX_GID, SANDBOX_UID } from './sandbox.js';
+
+const DIR_PREFIX = 'sendense-fast-';
+const EXPORT_NAME = 'point';
+const NBDFUSE_READY_MS = 15_000;
+// Our client, and nbdfuse's (which would open 4 to a server that allows several: it waits for a fifth slot for ever).
+const NBDFUSE_CONNECTIONS = 2;
+const CLIENTS = 1 + NBDFUSE_CONNECTIONS;
+
+export interface PointExport {
+  readonly size: number;
+  read(offset: number, length: number): Promise<Buffer>;
+  /** The whole disk as a read-only file, which only the sandbox user can open (nbdfuse, started on first use). */
+  diskFile(): Promise<string>;
+  close(): Promise<void>;
+}
+
+export async function openPointExport(file: string): Promise<PointExport> {
+  const dir = await makeSocketDir(DIR_PREFIX);
+  let server: QemuNbd | undefined;
+  let connection: NbdConnection | undefined;
+  let fuse: ChildProcess | undefined;
+  let mounted: Promise<string> | undefined;
+  const close = async () => {
+    await connection?.close().catch(() => {});
+    if (fuse?.exitCode === null && fuse.signalCode === null) {
+      const ended = new Promise((resolve) => fuse!.once('close', resolve));
+      fuse.kill('SIGTERM');
+      await ended;
+    }
+    await server?.stop();
+    await rm(dir, { recursive: true, force: true });
+  };
+  try {
+    await chmod(dir, 0o700);
+    if (runsAsRoot()) await chown(dir, SANDBOX_UID, SANDBOX_GID);
+    server = await startQemuNbd({
+      file,
+      format: 'qcow2',
+      socket: path.join(dir, 'nbd.sock'),
+      exportName: EXPORT_NAME,
+      shared: CLIENTS,
+      readOnly: true,
+      diesWithUs: true,
+    });
+    if (runsAsRoot()) await chown(server.socket!, SANDBOX_UID, SANDBOX_GID);
+    connection = await NbdConnection.connect(parseNbdUrl(server.url));
+  } catch (error) {
+    await close();
+    throw error;
+  }
+  const url = server.url;
+  const nbd = connection;
+  return {
+    size: nbd.size,
+    read: async (offset, length) => (await nbd.read(offset, length)).data,
+    diskFile: () =>
+      (mounted ??= (async () => {
+        const mountDir = path.join(dir, 'disk');
+        await mkdir(mountDir, { mode: 0o700 });
+        if (runsAsRoot()) await chown(mountDir, SANDBOX_UID, SANDBOX_GID);
+        const pidFile = path.join(dir, 'nbdfuse.pid');
+        const [command, ...args] = sandboxArgv(
+          ['nbdfuse', '-r', '-C', String(NBDFUSE_CONNECTIONS), '-P', pidFile, path.join(mountDir, 'point'), url],
+          {
+            newPrivileges: true,
+          },
+        );
+        fuse = spawn(command, args, { stdio: ['ignore', 'ignore', 'pipe'], env: childEnv() });
+        let stderr = '';
+        fuse.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')));
+        const started = Date.now();
+        while (!(await readFile(pidFile, 'utf8').catch(() => '')).trim()) {
+          if (fuse.exitCode !== null || Date.now() - started > NBDFUSE_READY_MS)
+            throw new SendenseError(`nbdfuse could not show the point as a file: ${stderr.trim() || 'no answer'}`);
+          await new Promise((resolve) => setTimeout(resolve, 50));
+        }
+        return path.join(mountDir, 'point');
+      })()),
+    close,
+  };
+}
