@@ -61,6 +61,10 @@ export const UNSWEPT_TABLES: Readonly<Record<string, string>> = {
     "the chains `retire` ended: the operator's act, read by the plan's next run (a new chain) (docs/commands.md#retire)",
   api_tasks:
     'what the API started: a task whose process is gone with no end recorded (its server died) is marked lost by a server, its run is a run doctor sweeps (docs/api.md#tasks)',
+  repository_numbers:
+    "each repository's number, the old system's repository_id: kept for good so a number is never reused (docs/api.md#repositories)",
+  point_figures:
+    "each incremental's changed bytes and randomness, the VM's history that suspect points are judged by: kept after a merge takes the point away (docs/anomaly.md)",
 };
 
 export interface DoctorReport {
