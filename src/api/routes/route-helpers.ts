@@ -82,7 +82,8 @@ export async function startTask(call: RouteCall, request: TaskStartRequest): Pro
     return taskJson(task);
   }
   const ended = (await call.api.tasks.waitFor(task.id)) ?? task;
-  if (ended.status === 'failed' && ended.error !== null && BUSY.test(ended.error)) {
+  // A run refused for a busy VM ends `refused` (docs/how-it-works.md#busy-vms); older records say failed.
+  if ((ended.status === 'refused' || ended.status === 'failed') && ended.error !== null && BUSY.test(ended.error)) {
     throw new ApiError('conflict', ended.error);
   }
   return taskJson(ended);
