@@ -37,7 +37,7 @@ export function textOf(seed: string, bytes: number): Buffer {
 }
 
 // Reproducible bytes that read like a program (a small alphabet, repeated structure).
-function binaryOf(seed: string, bytes: number): Buffer {
+export function binaryOf(seed: string, bytes: number): Buffer {
   const out = Buffer.alloc(bytes);
   for (let at = 0; at < bytes; at += 32) {
     const digest = createHash('sha256')
@@ -48,8 +48,15 @@ function binaryOf(seed: string, bytes: number): Buffer {
   return out;
 }
 
+export interface GuestFsOptions {
+  /** The disk's size (default GUEST_DISK_BYTES). */
+  readonly diskBytes?: number;
+  /** Adds more files to the first filesystem's tree (root: a host folder mkfs copies in). */
+  readonly populate?: (root: string) => void;
+}
+
 // The first filesystem: logs, documents, programs, one gzip archive.
-export function makeGuestFs(work: string): GuestFs {
+export function makeGuestFs(work: string, options: GuestFsOptions = {}): GuestFs {
   const root = path.join(work, 'root');
   mkdirSync(path.join(root, 'var/log'), { recursive: true });
   mkdirSync(path.join(root, 'home/docs'), { recursive: true });
@@ -61,8 +68,9 @@ export function makeGuestFs(work: string): GuestFs {
     writeFileSync(path.join(root, `usr/bin/tool-${index}`), binaryOf(`tool-${index}`, 2 * MiB));
   writeFileSync(path.join(root, 'home/archive.txt'), textOf('archive', 2 * MiB));
   execFileSync('gzip', ['-1', path.join(root, 'home/archive.txt')]);
+  options.populate?.(root);
   const raw = path.join(work, 'guest.raw');
-  execFileSync('truncate', ['-s', String(GUEST_DISK_BYTES), raw]);
+  execFileSync('truncate', ['-s', String(options.diskBytes ?? GUEST_DISK_BYTES), raw]);
   execFileSync('mkfs.ext4', ['-q', '-F', '-b', String(FS_BLOCK), '-E', 'nodiscard', '-d', root, raw], {
     stdio: 'ignore',
   });
@@ -75,7 +83,7 @@ export function makeGuestFs(work: string): GuestFs {
 export const DOCUMENTS = Array.from({ length: 24 }, (_, index) => `/home/docs/doc-${index}.txt`);
 
 // Runs debugfs commands on the raw twin (-w: writable), one per line on stdin.
-function debugfs(guest: GuestFs, commands: readonly string[], writable = true): string {
+export function debugfs(guest: GuestFs, commands: readonly string[], writable = true): string {
   return execFileSync('debugfs', [...(writable ? ['-w'] : []), '-f', '-', guest.raw], {
     input: `${commands.join('\n')}\n`,
     encoding: 'utf8',
@@ -99,41 +107,80 @@ export function ordinaryChange(guest: GuestFs, day: number): void {
   });
 }
 
-/** Ransomware: each named file's content encrypted with `openssl enc` and written over its own blocks. */
-export function encryptInPlace(guest: GuestFs, files: readonly string[]): void {
+/** Any change made with debugfs commands (write, rm, mkdir), as the guest would make it. */
+export function editFs(guest: GuestFs, commands: readonly string[]): void {
+  change(guest, () => debugfs(guest, commands));
+}
+
+// A file's content sealed with `openssl enc` (CTR: as long as the file, so it fits its own blocks).
+function sealed(guest: GuestFs, file: string): string {
   const password = path.join(guest.work, 'attacker-password');
   writeFileSync(password, 'not a real key', { mode: 0o600 });
+  const plain = path.join(guest.work, 'plain');
+  const out = path.join(guest.work, 'sealed');
+  debugfs(guest, [`dump ${file} ${plain}`], false);
+  execFileSync('openssl', [
+    'enc',
+    '-aes-256-ctr',
+    '-pbkdf2',
+    '-nosalt',
+    '-pass',
+    `file:${password}`,
+    '-in',
+    plain,
+    '-out',
+    out,
+  ]);
+  return out;
+}
+
+/** Writes data over a file's own blocks, in place (as a database or an in-place encryptor does). */
+function overwriteBlocks(guest: GuestFs, image: Buffer, file: string, data: Buffer): void {
+  // `-f -` echoes each command as "debugfs: …" before its answer: only the answer is block numbers.
+  const blocks = debugfs(guest, [`blocks ${file}`], false)
+    .split('\n')
+    .filter((line) => !line.startsWith('debugfs:'))
+    .join(' ')
+    .trim()
+    .split(/\s+/)
+    .map(Number);
+  if (blocks.some((block) => !Number.isInteger(block))) throw new Error(`no block list for ${file}`);
+  blocks.forEach((block, index) => {
+    data.subarray(index * FS_BLOCK, (index + 1) * FS_BLOCK).copy(image, block * FS_BLOCK);
+  });
+}
+
+/** Ransomware: each named file's content encrypted with `openssl enc` and written over its own blocks. */
+export function encryptInPlace(guest: GuestFs, files: readonly string[]): void {
   change(guest, () => {
     const image = readFileSync(guest.raw);
-    for (const file of files) {
-      const plain = path.join(guest.work, 'plain');
-      const sealed = path.join(guest.work, 'sealed');
-      debugfs(guest, [`dump ${file} ${plain}`], false);
-      // CTR: the ciphertext is as long as the file, so it fits the file's own blocks.
-      execFileSync('openssl', [
-        'enc',
-        '-aes-256-ctr',
-        '-pbkdf2',
-        '-nosalt',
-        '-pass',
-        `file:${password}`,
-        '-in',
-        plain,
-        '-out',
-        sealed,
-      ]);
-      const data = readFileSync(sealed);
-      const blocks = debugfs(guest, [`blocks ${file}`], false)
-        .trim()
-        .split(/\s+/)
-        .map(Number);
-      blocks.forEach((block, index) => {
-        const piece = data.subarray(index * FS_BLOCK, (index + 1) * FS_BLOCK);
-        piece.copy(image, block * FS_BLOCK);
-      });
-    }
+    for (const file of files) overwriteBlocks(guest, image, file, readFileSync(sealed(guest, file)));
     writeFileSync(guest.raw, image);
   });
+}
+
+/** Ransomware, the other way: an encrypted copy written as FILE.locked, then the original deleted. */
+export function encryptAndDelete(guest: GuestFs, files: readonly string[]): void {
+  change(guest, () => {
+    for (const file of files) {
+      const out = sealed(guest, file);
+      debugfs(guest, [`write ${out} ${file}.locked`, `rm ${file}`]);
+    }
+  });
+}
+
+/** A file rewritten in place with new content of the same length (a database's pages). */
+export function overwriteInPlace(guest: GuestFs, file: string, data: Buffer): void {
+  change(guest, () => {
+    const image = readFileSync(guest.raw);
+    overwriteBlocks(guest, image, file, data);
+    writeFileSync(guest.raw, image);
+  });
+}
+
+/** The guest's disk put back to an earlier copy of its raw twin (the operator restoring files). */
+export function resetTo(guest: GuestFs, rawCopy: string): void {
+  change(guest, () => writeFileSync(guest.raw, readFileSync(rawCopy)));
 }
 
 // Makes a change in the raw twin, then writes the 64 KiB blocks it touched into the qcow2 source.
