@@ -3,8 +3,21 @@
 # where plans/pgtest1-nightly.yaml expects it, takes a backup, changes some blocks, takes an
 # incremental, lists the backups, restores the latest point and checks the restored disks equal
 # the source byte for byte. Run it again and it simply adds another incremental.
+# --libvirt: a running libvirt VM instead (scripts/demo-libvirt.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+case "${1:-}" in
+  "") ;;
+  --libvirt)
+    # Only what the demo uses, libvirt and its guest's parts included.
+    scripts/setup.sh --demo-libvirt
+    exec scripts/demo-libvirt.sh
+    ;;
+  *)
+    echo "usage: scripts/demo.sh [--libvirt]" >&2
+    exit 2
+    ;;
+esac
 # Only what the demo uses (scripts/test.sh installs the rest the tests need).
 scripts/setup.sh --demo
 
