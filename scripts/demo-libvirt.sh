@@ -11,6 +11,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/libvirt-daemons.sh
 source scripts/demo-guest.sh
+source scripts/demo-state.sh
 
 # The demo's plans: the shipped ones (SENDENSE_DEMO_PLANS: copies of them, as its test uses).
 plans="${SENDENSE_DEMO_PLANS:-plans}"
@@ -32,11 +33,13 @@ cleanup() {
   demo_guest_remove
   echo "removed the demo domain $demo_guest_name (undefined with its checkpoints) and $demo_guest_dir"
   libvirt_daemons_stop || true
+  demo_state_hand_back || true
   exit "$status"
 }
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
+demo_state_prepare
 
 say "libvirt on this host"
 libvirt_daemons_start
