@@ -54,6 +54,7 @@ say "validating the demo plans"
 sr validate "$live" "$restore"
 
 say "run 1: full backup of the running guest ($live)"
+echo "(the guest is new each demo: after an earlier demo this run warns that the last chain's checkpoint is gone and starts a new chain)"
 round="$(demo_guest_round)"
 sr "$live"
 

@@ -186,7 +186,7 @@ if [ -n "$npm_pid" ]; then
   took "npm ci"
   keep_npm_ci
 fi
-echo "setup: npm run build (TypeScript, the bundles, the console: about a minute)"
+echo "setup: npm run build (TypeScript, the bundles, the console: 1-3 minutes)"
 step_begun=$SECONDS
 npm run --silent build
 took "npm run build"
