@@ -74,6 +74,7 @@ counters() {
 say "restore the latest point ($restore: verified against the digests taken at backup time)"
 sr "$restore"
 echo "the restored disks hold one instant of the running guest: $(counters) (the guest is at round $(demo_guest_round) now)"
+echo "(each round writes vda@0, then vda@64MiB, then vdb@1MiB: one instant shows the same round on all three, or is caught between two of those writes)"
 
 say "shut the guest down, then run 3: an incremental of the shut-off domain, from its images"
 virsh -q -c qemu:///system destroy "$demo_guest_name" >/dev/null
