@@ -3,21 +3,36 @@
 # where plans/pgtest1-nightly.yaml expects it, takes a backup, changes some blocks, takes an
 # incremental, lists the backups, restores the latest point and checks the restored disks equal
 # the source byte for byte. Run it again and it simply adds another incremental.
+# --libvirt: a running libvirt VM instead (scripts/demo-libvirt.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+case "${1:-}" in
+  "") ;;
+  --libvirt)
+    # Only what the demo uses, libvirt and its guest's parts included.
+    scripts/setup.sh --demo-libvirt
+    exec scripts/demo-libvirt.sh
+    ;;
+  *)
+    echo "usage: scripts/demo.sh [--libvirt]" >&2
+    exit 2
+    ;;
+esac
 # Only what the demo uses (scripts/test.sh installs the rest the tests need).
 scripts/setup.sh --demo
 
+source scripts/demo-state.sh
 vms=/var/lib/sendense/vms
 # State: $SENDENSE_DB if set, else the default (/var/lib/sendense/sendense.db for root), wherever
 # the demo is started from.
 sr() { node bin/sendense-run.js "$@"; }
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
-if ! mkdir -p "$vms" 2>/dev/null || [ ! -w "$vms" ]; then
+if ! demo_state_prepare 2>/dev/null || ! mkdir -p "$vms" 2>/dev/null || [ ! -w "$vms" ]; then
   echo "demo: cannot write $vms (the demo VM lives where plans/pgtest1-nightly.yaml expects it); run as root or create it writable" >&2
   exit 1
 fi
+trap demo_state_hand_back EXIT
 
 if [ ! -f "$vms/pgtest1-disk0.qcow2" ] || [ ! -f "$vms/pgtest1-disk1.qcow2" ]; then
   say "creating demo VM pgtest1 in $vms (2 sparse disks: 1 GiB and 300 MiB + 12 KiB)"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what sendense-run needs on a bare Debian/Ubuntu machine (when missing), then the npm
 # packages and the build. Safe to run again: it only does what is not done yet. --demo: only the
-# packages the demo (scripts/demo.sh) uses.
+# packages the demo (scripts/demo.sh) uses; --demo-libvirt: those and libvirt's (demo.sh --libvirt).
+# Each long step is announced before it starts and its duration printed when it ends.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,6 +21,9 @@ cleanup() {
   [ -z "$policy" ] || $sudo rm -f "$policy"
 }
 trap cleanup EXIT
+# "setup: WHAT took N s" for a step begun at step_begun.
+step_begun=0
+took() { echo "setup: $1 took $((SECONDS - step_begun)) s"; }
 # The node_modules npm ci made for this package-lock.json and this Node.js is kept under
 # ~/.cache/sendense-run/npm-ci: a later clone on the same machine copies it (seconds) instead of
 # running npm ci again (1-2 minutes, most of it compiling SQLite). The newest three stay.
@@ -33,7 +37,8 @@ start_npm_ci() {
       touch node_modules/.package-lock.json
       return
     fi
-    echo "setup: npm ci"
+    echo "setup: npm ci (compiles SQLite: 1-2 minutes, more on a loaded machine; while the rest goes on)"
+    npm_begun=$SECONDS
     npm ci --no-audit --no-fund --loglevel=error >"$npm_log" 2>&1 &
     npm_pid=$!
   fi
@@ -133,18 +138,23 @@ command -v dpkg-shlibdeps >/dev/null 2>&1 || need+=(dpkg-dev)
 command -v lintian >/dev/null 2>&1 || need+=(lintian)
 # scripts/demo.sh asks for what the demo uses only (--demo): the core, sshd for a node, libguestfs
 # for file-level restore; none of the test-only servers and tools (ceph, prometheus, Chromium, Go…).
-if [ "${1:-}" = --demo ] && [ ${#need[@]} -gt 0 ]; then
+# --demo-libvirt adds libvirt, QEMU's emulator and what the demo guest is built from.
+if [ "${1:-}" = --demo ] || [ "${1:-}" = --demo-libvirt ] && [ ${#need[@]} -gt 0 ]; then
   demo=()
   for package in "${need[@]}"; do
     case "$package" in
       python3 | make | g++ | qemu-utils | qemu-system-common | libnbd-bin | nbdkit | openssh-server | openssh-client | iproute2 | acl | openssl | \
         libguestfs-tools | libguestfs-perl | libguestfs-xfs | linux-image-* | fuse3 | zip | unzip) demo+=("$package") ;;
+      libvirt-clients | libvirt-daemon-system | qemu-system-x86 | busybox-static | qemu-guest-agent | cpio)
+        [ "$1" = --demo ] || demo+=("$package")
+        ;;
     esac
   done
   need=("${demo[@]+"${demo[@]}"}")
 fi
 if [ ${#need[@]} -gt 0 ]; then
-  echo "setup: installing ${need[*]}"
+  echo "setup: installing ${#need[@]} packages: ${need[*]}"
+  step_begun=$SECONDS
   # Another installer at work (unattended upgrades on a fresh machine): wait for it, saying so.
   # apt's own timeout covers one that starts between this check and apt-get taking the lock.
   source scripts/package-lock-wait.sh
@@ -161,15 +171,22 @@ if [ ${#need[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get "${lock_timeout[@]}" install -y -qq --no-install-recommends "${need[@]}" >/dev/null
   [ -z "$policy" ] || $sudo rm -f "$policy"
   policy=""
+  took "installing the packages"
 fi
 
 start_npm_ci
 if [ -n "$npm_pid" ]; then
+  kill -0 "$npm_pid" 2>/dev/null && echo "setup: waiting for npm ci to finish ($((SECONDS - npm_begun)) s so far)"
   status=0
   wait "$npm_pid" || status=$?
   npm_pid=""
   cat "$npm_log"
   [ "$status" = 0 ] || { echo "setup: npm ci failed (exit $status)" >&2; exit 1; }
+  step_begun=$npm_begun
+  took "npm ci"
   keep_npm_ci
 fi
+echo "setup: npm run build (TypeScript, the bundles, the console: 1-3 minutes)"
+step_begun=$SECONDS
 npm run --silent build
+took "npm run build"

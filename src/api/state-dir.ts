@@ -1,8 +1,8 @@
 // Where the API keeps its own files (docs/api.md#serving-it): its self-signed certificate and key,
 // and each task's event log. api.stateDir, else an `api` folder beside a SQLite state database,
 // else the per-user state folder. Always 0700: one we make is made so; an existing one of this
-// user's that others may enter is tightened; one of another user's, or a symlink to one others may
-// enter, is refused (never chmod-ed through a link or for someone else).
+// user's that others may enter is tightened (and the caller told, to say so); one of another user's,
+// or a symlink to one others may enter, is refused (never chmod-ed through a link or for someone else).
 
 import { closeSync, constants, fchmodSync, fstatSync, lstatSync, mkdirSync, openSync, statSync } from 'node:fs';
 import { homedir } from 'node:os';
@@ -22,10 +22,11 @@ export function apiStateDir(dbPath: string, hub: HubConfig, env: NodeJS.ProcessE
   return path.join(stateHome, 'sendense', 'api');
 }
 
-export function makePrivateDir(dir: string): string {
+/** `tightened`: told the mode an existing folder had when it was made 0700. */
+export function makePrivateDir(dir: string, tightened?: (was: string) => void): string {
   try {
     mkdirSync(dir, { recursive: true, mode: 0o700 });
-    checkPrivate(dir);
+    checkPrivate(dir, tightened);
     return dir;
   } catch (error) {
     if (error instanceof SendenseError) throw error;
@@ -33,7 +34,7 @@ export function makePrivateDir(dir: string): string {
   }
 }
 
-function checkPrivate(dir: string): void {
+function checkPrivate(dir: string, tightened?: (was: string) => void): void {
   if (lstatSync(dir).isSymbolicLink()) {
     const target = statSync(dir);
     if (!target.isDirectory()) throw refusal(dir, 'a symlink to something that is not a directory');
@@ -56,6 +57,7 @@ function checkPrivate(dir: string): void {
         `open to other users (mode ${modeText(info.mode)}) and owned by uid ${info.uid}, not by this user (uid ${me}): make it 0700, owned by the user the API runs as`,
       );
     fchmodSync(fd, 0o700);
+    tightened?.(modeText(info.mode));
   } finally {
     closeSync(fd);
   }

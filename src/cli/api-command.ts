@@ -48,6 +48,7 @@ type ApiEvent = { readonly level: 'info' | 'warning' | 'error'; readonly message
       readonly plans: number;
     }
   | { readonly type: 'invalid' }
+  | { readonly type: 'tightened'; readonly folder: string; readonly was: string }
   | { readonly type: 'reloading' }
   | { readonly type: 'stopped' }
   | { readonly type: 'schedule-ended' }
@@ -89,6 +90,10 @@ const JSON_OUTPUT: JsonOutput = {
       },
     },
     invalid: { when: 'a path of plans it cannot read', fields: SAID },
+    tightened: {
+      when: "at start: the API's state folder (or its tasks/) was open to other users: made 0700",
+      fields: { ...SAID, folder: '', was: 'its mode before, e.g. 0755' },
+    },
     reloading: { when: 'SIGHUP: plans read again', fields: SAID },
     stopping: { when: 'SIGINT or SIGTERM (again: still cleaning up)', fields: { ...SAID, signal: 'the first time' } },
     stopped: { when: 'all is given back', fields: SAID },
@@ -122,7 +127,7 @@ export const apiCommand: CommandSpec = defineCommand({
 
 async function runApi(cli: CliContext, given: GivenOptions<typeof OPTIONS>): Promise<number> {
   const hub = loadHubConfig(cli.hubConfig);
-  const { apiStateDir } = await import('../api/state-dir.js');
+  const { apiStateDir, makePrivateDir } = await import('../api/state-dir.js');
   const stateDir = apiStateDir(cli.dbPath, hub);
   const args = given.operands;
   if (args[0] === 'fingerprint') {
@@ -169,6 +174,11 @@ async function runApi(cli: CliContext, given: GivenOptions<typeof OPTIONS>): Pro
     import('../api/files-for-api.js'),
     import('../api/console-assets.js'),
   ]);
+  // The state folder and its tasks/ checked first, with or without TLS: one others could enter is
+  // made 0700 and said (one of another user's is refused).
+  const tightened: { folder: string; was: string }[] = [];
+  for (const folder of [stateDir, path.join(stateDir, 'tasks')])
+    makePrivateDir(folder, (was) => tightened.push({ folder, was }));
   const tls = plainHttp ? undefined : await apiTls(hub, stateDir);
   const store = await openStore(cli.dbPath, { hub: hub.name });
   const say = (event: ApiEvent) => {
@@ -176,6 +186,14 @@ async function runApi(cli: CliContext, given: GivenOptions<typeof OPTIONS>): Pro
     else if (!cli.quiet || event.level === 'error')
       (event.level === 'error' ? cli.stderr : cli.stdout).write(`sendense-run api: ${event.message}\n`);
   };
+  for (const { folder, was } of tightened)
+    say({
+      type: 'tightened',
+      level: 'warning',
+      folder,
+      was,
+      message: `the API's state folder ${folder} was mode ${was}, open to other users: made 0700 (docs/api.md#serving-it)`,
+    });
   const commonArgs = ['--db', cli.dbPath, ...(cli.hubConfig ? ['--hub-config', cli.hubConfig] : [])];
   const tasks = new TaskManager({ store, hub: hub.name, commonArgs, stateDir });
   const { lost, running } = await tasks.recover();

@@ -2,6 +2,7 @@
 // and can it back up, is the domain there, running or shut off, its disks, its XML.
 
 import { SendenseError } from '../errors.js';
+import { libvirtAccessHint } from './access-hint.js';
 import { parseDomainXml, type DomainDefinition } from './domain-xml.js';
 import type { ExecResult } from '../node/node.js';
 import { virshMessage, type Virsh } from './virsh.js';
@@ -71,8 +72,12 @@ function answer(result: ExecResult, what: string): string {
 
 // The daemon answers, and is new enough for pull-mode backups with checkpoints.
 function checkBackupApi(virsh: Virsh, result: ExecResult): void {
-  if (result.exitCode !== 0)
-    throw new SendenseError(`libvirt at ${virsh.uri} does not answer: ${virshMessage(result)}`);
+  if (result.exitCode !== 0) {
+    const message = virshMessage(result);
+    throw new SendenseError(
+      `libvirt at ${virsh.uri} does not answer: ${message}${libvirtAccessHint(virsh.uri, message, virsh.concurrent)}`,
+    );
+  }
   const match = /Running against daemon:\s*(\d+)\.(\d+)\.(\d+)/.exec(result.stdout);
   if (!match) return;
   const version = [Number(match[1]), Number(match[2]), Number(match[3])];

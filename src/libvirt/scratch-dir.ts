@@ -22,8 +22,15 @@ export async function makeScratchDir(
     );
   if (runsAs === undefined) return;
   const owned = await exec(['chown', `${runsAs.uid}:${runsAs.gid}`, '--', dir]);
-  if (owned.exitCode !== 0)
-    throw new SendenseError(`cannot give ${dir} to the hypervisor's user (uid ${runsAs.uid}): ${owned.stderr.trim()}`);
+  if (owned.exitCode !== 0) {
+    // Only root may: a user libvirt lets in still cannot run a backup job (docs/operations.md#libvirt-access).
+    const notRoot = /Operation not permitted/i.test(owned.stderr)
+      ? ': a libvirt backup job needs root on the node (run the plan through a node that logs in as root; docs/operations.md#libvirt-access)'
+      : '';
+    throw new SendenseError(
+      `cannot give ${dir} to the hypervisor's user (uid ${runsAs.uid}): ${owned.stderr.trim()}${notRoot}`,
+    );
+  }
   // As that user: can it reach and write the directory (every parent must be searchable)?
   const check = await exec([
     'setpriv',

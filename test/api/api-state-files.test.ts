@@ -1,6 +1,6 @@
 // Who may read the hub's state (docs/threat-model.md, docs/api.md#serving-it): the state database
 // and its -wal and -shm are 0600 in a 0700 folder whoever makes them first (a command or the API);
-// the API's own folder is 0700: an existing one of this user's that others may enter is tightened,
+// the API's own folder is 0700: an existing one of this user's that others may enter is tightened (said),
 // one of another user's, or a symlink to an open one, is refused in one line and left as it was.
 
 import { chmodSync, chownSync, existsSync, mkdirSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
@@ -69,15 +69,30 @@ it('a state database made by a command, or by the API, is 0600 with its -wal and
   });
 }, 120_000);
 
-it('an existing api.stateDir of this user that others may enter is tightened to 0700', async () => {
+it('an existing api.stateDir of this user that others may enter is tightened to 0700, and the server says so', async () => {
   const stateDir = path.join(ws.dir, 'open-api');
   mkdirSync(stateDir, { mode: 0o755 });
   chmodSync(stateDir, 0o755);
-  mkdirSync(path.join(stateDir, 'tasks'), { mode: 0o755 });
-  chmodSync(path.join(stateDir, 'tasks'), 0o755);
-  await serve(path.join(ws.dir, 'open-api.db'), ['--hub-config', hubConfig('open-api', stateDir)]);
+  mkdirSync(path.join(stateDir, 'tasks'), { mode: 0o751 });
+  chmodSync(path.join(stateDir, 'tasks'), 0o751);
+  const server = await serve(path.join(ws.dir, 'open-api.db'), ['--hub-config', hubConfig('open-api', stateDir)]);
   expect(mode(stateDir)).toBe('0700');
   expect(mode(path.join(stateDir, 'tasks'))).toBe('0700');
+  const said = server
+    .output()
+    .split('\n')
+    .filter((line) => line.includes('"type":"tightened"'))
+    .map((line) => JSON.parse(line) as Record<string, unknown>);
+  expect(said).toEqual([
+    {
+      type: 'tightened',
+      level: 'warning',
+      folder: stateDir,
+      was: '0755',
+      message: `the API's state folder ${stateDir} was mode 0755, open to other users: made 0700 (docs/api.md#serving-it)`,
+    },
+    expect.objectContaining({ folder: path.join(stateDir, 'tasks'), was: '0751' }),
+  ]);
 }, 120_000);
 
 it.skipIf(process.getuid?.() !== 0)(

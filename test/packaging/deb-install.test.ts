@@ -7,7 +7,9 @@
 // whose upper layer is a directory of this test, mounted in a mount namespace of each command's own
 // (`unshare --mount`), then `chroot` into it. dpkg, adduser and the package write only into the
 // upper layer; this machine's users, dpkg database and /usr stay as they were. Before the first
-// install the root is made clean of any sendense-run that this machine has (package, user, dirs).
+// install the root is made clean of any sendense-run that this machine has (package, user, dirs),
+// then the demo's mark is put on it: scripts/demo.sh, run as root before the package, leaves a
+// root-owned /var/lib/sendense with a state database and a repository the service must be able to use.
 
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -33,6 +35,9 @@ let olderDeb: string;
 let newerDeb: string;
 let version: string;
 let hostUsers: string;
+let demoPlan: string;
+// The demo VM's disk, where scripts/demo.sh keeps it (in the root).
+const DEMO_DISK = '/var/lib/sendense/vms/demo-disk0.qcow2';
 
 // Mounts the overlay root, binds /proc, /sys, /dev and the test's shared directory (same path
 // inside), and runs argv chrooted there; the mount namespace, and every mount, ends with it.
@@ -98,6 +103,22 @@ beforeAll(async () => {
     '-c',
     'dpkg --purge sendense-run >/dev/null 2>&1 || true; if getent passwd sendense >/dev/null; then deluser --system sendense >/dev/null; fi; rm -rf /var/lib/sendense /etc/sendense /usr/lib/sendense-run /usr/bin/sendense-run',
   ]);
+  // The demo before the package: the checkout's CLI as root, its VM, state and repository there.
+  await inRootOk([
+    'sh',
+    '-c',
+    'mkdir -p /var/lib/sendense/vms && qemu-img create -q -f qcow2 "$1" 16M && qemu-io -f qcow2 -c "write -P 0x33 0 2M" "$1" >/dev/null',
+    'sh',
+    DEMO_DISK,
+  ]);
+  demoPlan = writePlan(shared, {
+    name: 'demo-before-package',
+    vm: 'demo-vm',
+    disks: [{ key: 2000, path: DEMO_DISK, format: 'qcow2' }],
+    repository: '/var/lib/sendense/repository',
+    ports,
+  });
+  await inRootOk([process.execPath, path.join(CHECKOUT, 'bin', 'sendense-run.js'), demoPlan, '--db', STATE_DB]);
 }, 300_000);
 
 describe('the Debian package installed with dpkg in a clean root', () => {
@@ -107,7 +128,11 @@ describe('the Debian package installed with dpkg in a clean root', () => {
     async () => {
       const older = path.join(shared, 'older.deb');
       writeFileSync(older, readFileSync(olderDeb));
-      await inRootOk(['dpkg', '-i', older]);
+      const installed = await inRoot(['dpkg', '-i', older]);
+      expect(installed.exitCode, installed.stderr).toBe(0);
+      expect(installed.stderr).toContain(
+        'sendense-run: /var/lib/sendense was made by root before this package (scripts/demo.sh?): what root made there is now the sendense user',
+      );
       expect(await inRootOk(['dpkg-query', '-W', '-f', '${Status} ${Version}', 'sendense-run'])).toBe(
         'install ok installed 0.0.9',
       );
@@ -120,6 +145,29 @@ describe('the Debian package installed with dpkg in a clean root', () => {
         .trim()
         .split('\n');
       expect(owner).toEqual(['sendense:sendense 700', 'sendense:sendense 700', 'root:sendense 750']);
+      // What the demo made as root is the service's now: it runs the demo's plan again (an
+      // incremental into that chain) as sendense, writing the database and the repository.
+      expect((await inRootOk(['stat', '-c', '%U', STATE_DB, '/var/lib/sendense/repository'])).trim()).toBe(
+        'sendense\nsendense',
+      );
+      await inRootOk(['cp', demoPlan, '/etc/sendense/plans/demo.yaml']);
+      await inRootOk(['qemu-io', '-f', 'qcow2', '-c', 'write -P 0x44 4M 1M', DEMO_DISK]);
+      const asService = await inRootOk([
+        'setpriv',
+        '--reuid=sendense',
+        '--regid=sendense',
+        '--init-groups',
+        'env',
+        'HOME=/var/lib/sendense',
+        '/usr/bin/sendense-run',
+        '/etc/sendense/plans/demo.yaml',
+        '--db',
+        STATE_DB,
+      ]);
+      expect(asService).toMatch(/succeeded in .*backup \S+/);
+      expect(asService).toMatch(/incremental/);
+      // The service may use this host's libvirt (docs/operations.md#libvirt-access).
+      expect((await inRootOk(['id', '-nG', 'sendense'])).trim().split(' ')).toContain('libvirt');
       expect(await cli('--version')).toMatch(/^sendense-run \d+\.\d+\.\d+ \(Node\.js /);
       // The user is in the root's /etc/passwd only: this machine's users stay as they were.
       expect(readFileSync(upperPath('etc/passwd'), 'utf8')).toMatch(/^sendense:/m);

@@ -11,7 +11,7 @@ describe('shipped plans', () => {
     const result = await runCli(['validate', 'plans', 'examples']);
     expect(result.stderr).toBe('');
     expect(result.exitCode).toBe(0);
-    expect(result.stdout).toMatch(/^14 plans checked, 0 invalid, 0 errors, \d+ warnings?$/m);
+    expect(result.stdout).toMatch(/^16 plans checked, 0 invalid, 0 errors, \d+ warnings?$/m);
   });
 
   it('pgtest1-nightly is a nightly incremental of two qemu disks on this host', async () => {
@@ -40,6 +40,23 @@ describe('shipped plans', () => {
     });
     expect(Object.isFrozen(plan)).toBe(true);
     expect(plan.kind === 'incremental' && Object.isFrozen(plan.vm.source.disks[0])).toBe(true);
+  });
+
+  it('the libvirt demo plans back up sendense-demo on this host while it runs, and restore it verified', async () => {
+    const live = await loadPlanForRun('plans/sendense-demo-live.yaml', {});
+    expect(live).toMatchObject({
+      kind: 'incremental',
+      node: undefined,
+      repository: { path: '/var/lib/sendense/repository' },
+      vm: { name: 'sendense-demo', source: { type: 'libvirt', domain: 'sendense-demo', uri: 'qemu:///system' } },
+    });
+    const restore = await loadPlanForRun('plans/sendense-demo-restore.yaml', {});
+    expect(restore).toMatchObject({
+      kind: 'restore',
+      vm: { name: 'sendense-demo' },
+      repository: { path: '/var/lib/sendense/repository' },
+      restore: { point: { type: 'latest' }, verify: true },
+    });
   });
 
   it('pgtest1-vmware is read by sendense-run itself: endpoint from the environment, password by name, certificate pinned', async () => {

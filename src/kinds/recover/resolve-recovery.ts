@@ -10,6 +10,7 @@ import { isSendenseError, SendenseError } from '../../errors.js';
 import { missingNetwork } from '../../libvirt/check-networks.js';
 import { unmatchedMoves } from '../../libvirt/domain-changes.js';
 import { minimalDomainXml } from '../../libvirt/recovered-domain-xml.js';
+import { libvirtAccessHint } from '../../libvirt/access-hint.js';
 import { virshMessage } from '../../libvirt/virsh.js';
 import { describeInterfaceNetwork } from '../../plan/domain-changes.js';
 import { runScratchDir } from '../../libvirt/scratch-dir.js';
@@ -110,8 +111,12 @@ async function readStoredXml(repository: string, vm: string, backupId: string): 
 async function checkNode(run: RecoverRun): Promise<void> {
   const { to } = run.plan.recover;
   const version = await run.virsh.attempt(['version', '--daemon']);
-  if (version.exitCode !== 0)
-    fail(`libvirt at ${to.uri} on ${run.node.description} does not answer: ${virshMessage(version)}`);
+  if (version.exitCode !== 0) {
+    const message = virshMessage(version);
+    fail(
+      `libvirt at ${to.uri} on ${run.node.description} does not answer: ${message}${libvirtAccessHint(to.uri, message, run.node.isLocal)}`,
+    );
+  }
   const existing = await run.virsh.attempt(['domstate', to.domain]);
   if (existing.exitCode === 0)
     fail(
