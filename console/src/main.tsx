@@ -9,7 +9,9 @@ import { Link } from './parts/link.js';
 import { routeOf, useLocation, type Route } from './router.js';
 import { allows, SessionContext } from './session.js';
 import { Backups, VmBackups } from './screens/backups.js';
+import { Charts } from './screens/charts.js';
 import { Dashboard } from './screens/dashboard.js';
+import { Failures } from './screens/failures.js';
 import { Files } from './screens/files.js';
 import { RestorePoint } from './screens/restore.js';
 import { LoginScreen } from './screens/login.js';
@@ -45,10 +47,11 @@ function App() {
 
 const NAV: readonly { readonly href: string; readonly label: string; readonly screens: readonly Route['screen'][] }[] =
   [
-    { href: '/', label: 'Dashboard', screens: ['dashboard'] },
+    { href: '/', label: 'Dashboard', screens: ['dashboard', 'failures'] },
     { href: '/plans', label: 'Plans', screens: ['plans', 'task'] },
     { href: '/backups', label: 'Backups', screens: ['vms', 'vm', 'files', 'restore'] },
     { href: '/replicas', label: 'Replicas', screens: ['replicas'] },
+    { href: '/charts', label: 'Charts', screens: ['charts'] },
   ];
 
 function Shell(props: { readonly session: Session; readonly onLogout: () => void }) {
@@ -113,7 +116,7 @@ function Screen(props: { readonly route: Route; readonly query: URLSearchParams;
     case 'plans':
       return <Plans />;
     case 'task':
-      return <TaskView id={route.id} />;
+      return <TaskView id={route.id} plan={props.query.get('plan') ?? ''} />;
     case 'vms':
       return <Backups />;
     case 'vm':
@@ -151,6 +154,10 @@ function Screen(props: { readonly route: Route; readonly query: URLSearchParams;
       return <RestorePoint key={route.point} point={route.point} />;
     case 'replicas':
       return <Replicas />;
+    case 'failures':
+      return <Failures plan={props.query.get('plan') ?? ''} />;
+    case 'charts':
+      return <Charts />;
     default:
       return (
         <>
