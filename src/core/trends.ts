@@ -1,4 +1,4 @@
-// The console's charts (docs/console.md#charts), read from what the state already holds: each
+// The console's charts (docs/console.md#screens), read from what the state already holds: each
 // repository's space over time as its points now there add up, by when each was taken (a point
 // retention merged away no longer counts), and each plan's runs — when, how long, how many bytes —
 // as history records them. GET /api/v1/trends answers it.

@@ -158,6 +158,12 @@ describe('failures, suspect points, charts and the task page in the console', ()
     const ack = await sendenseRun(['ack', newest.id, '--db', ws.db]);
     expect(ack.exitCode, ack.stderr).toBe(0);
     expect(ack.stdout).toMatch(new RegExp(`^run ${newest.id} of plan db-nightly: acknowledged by \\S+ at `));
+    // Again, with --json: one line, the first acknowledgement standing.
+    const again = await sendenseRun(['ack', newest.id, '--json', '--db', ws.db]);
+    expect(again.exitCode, again.stderr).toBe(0);
+    const line = JSON.parse(again.stdout) as Record<string, unknown>;
+    expect(Object.keys(line).filter((key) => key !== 'time')).toEqual(['type', 'runId', 'plan', 'by', 'at', 'changed']);
+    expect(line).toMatchObject({ type: 'acknowledged', runId: newest.id, plan: 'db-nightly', changed: false });
     const after = await sendenseRun(['status', dbPlan, '--db', ws.db]);
     expect(after.exitCode, after.stdout).toBe(0);
     expect(after.stdout).toMatch(/db-nightly: run .* failed at .*\(acknowledged by \S+\)/);

@@ -1,4 +1,4 @@
-// Charts (docs/console.md#charts): each repository's space over time and each plan's run durations
+// Charts (docs/console.md#screens): each repository's space over time and each plan's run durations
 // and bytes, from GET /api/v1/trends (what the state already holds: the points there now, history).
 
 import { call } from '../api.js';
