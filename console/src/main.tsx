@@ -1,7 +1,7 @@
 // The web console (docs/console.md): a login with a token, then the screens, each reading the
 // hub's API; what the session's role may not do is not offered.
 
-import { render } from 'preact';
+import { render, type ComponentType } from 'preact';
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { ApiRefusal, call, useCsrf, whenUnauthorized } from './api.js';
 import type { Session } from './api-types.js';
@@ -9,7 +9,6 @@ import { Link } from './parts/link.js';
 import { routeOf, useLocation, type Route } from './router.js';
 import { allows, SessionContext } from './session.js';
 import { Backups, VmBackups } from './screens/backups.js';
-import { Charts } from './screens/charts.js';
 import { Dashboard } from './screens/dashboard.js';
 import { Failures } from './screens/failures.js';
 import { Files } from './screens/files.js';
@@ -157,7 +156,7 @@ function Screen(props: { readonly route: Route; readonly query: URLSearchParams;
     case 'failures':
       return <Failures plan={props.query.get('plan') ?? ''} />;
     case 'charts':
-      return <Charts />;
+      return <LazyCharts />;
     default:
       return (
         <>
@@ -168,6 +167,21 @@ function Screen(props: { readonly route: Route; readonly query: URLSearchParams;
         </>
       );
   }
+}
+
+// The charts and their library (uPlot) load only when the screen is opened: the other screens stay small.
+function LazyCharts() {
+  const [Charts, setCharts] = useState<ComponentType | undefined>(undefined);
+  useEffect(() => {
+    void import('./screens/charts.js').then((screen) => setCharts(() => screen.Charts));
+  }, []);
+  if (Charts) return <Charts />;
+  return (
+    <>
+      <h1 tabIndex={-1}>Charts</h1>
+      <p class="muted">Loading…</p>
+    </>
+  );
 }
 
 render(<App />, document.getElementById('app')!);

@@ -1,6 +1,7 @@
 // Backups (docs/console.md#screens): VMs, then a VM's chains and points with their facts and the
-// actions the role allows: restore (a form: ./restore.tsx), verify, protect/unprotect, forget (asked
-// first: it merges or removes the point), browse files, and the VM's restore plans. Recover has no
+// actions the role allows: restore (a form: ./restore.tsx), verify, protect/unprotect, clear a
+// suspect point and forget (both asked first: clear releases the points it kept, forget merges or
+// removes the point), browse files, and the VM's restore plans. Recover has no
 // API route: not offered here.
 
 import { useState } from 'preact/hooks';
