@@ -44,6 +44,8 @@ export interface PlanJson {
   readonly lastRuns?: readonly Run[];
   /** The least role that may run it (restore plans: restore; others: operator). */
   readonly runRole?: Role;
+  /** GET /api/v1/plans/:name: the steps a run of it takes, in order (run-start's list). */
+  readonly steps?: readonly string[];
 }
 
 /** One line of `status --json` (src/core/plan-status.ts). */
@@ -60,6 +62,7 @@ export interface PlanStatus {
     readonly startedAt: string;
     readonly endedAt: string;
     readonly error: string | null;
+    readonly acknowledgedBy: string | null;
   } | null;
   readonly newestPoint: { readonly id: string; readonly takenAt: string; readonly ageSeconds: number } | null;
   readonly repositoryBytes: number | null;
@@ -110,15 +113,61 @@ export interface Replica {
   }[];
 }
 
+export interface Failure {
+  readonly id: string;
+  readonly plan: string;
+  readonly startedAt: string;
+  readonly error: string | null;
+  readonly acknowledgedBy: string | null;
+  readonly acknowledgedAt: string | null;
+}
+
+/** POST /api/v1/runs/:id/ack (src/core/acknowledge-run.ts). */
+export interface Acknowledgement {
+  readonly runId: string;
+  readonly plan: string;
+  readonly by: string;
+  readonly at: string;
+  readonly changed: boolean;
+}
+
+/** POST /api/v1/backups/:id/clear (src/core/clear-suspect-point.ts). */
+export interface Cleared {
+  readonly vm: string;
+  readonly backupId: string;
+  readonly by: string;
+  readonly released: readonly string[];
+}
+
+/** GET /api/v1/trends (src/core/trends.ts): what the charts draw. */
+export interface Trends {
+  readonly repositories: readonly {
+    readonly repository: string;
+    readonly use: readonly { readonly at: string; readonly usedBytes: number }[];
+  }[];
+  readonly plans: readonly {
+    readonly plan: string;
+    readonly runs: readonly {
+      readonly at: string;
+      readonly seconds: number;
+      readonly bytes: number | null;
+      readonly status: string;
+    }[];
+  }[];
+}
+
 export interface Status {
   readonly plans: readonly PlanStatus[];
   readonly vms: { readonly withPlan: readonly string[]; readonly withoutPlan: readonly string[] };
   readonly lastRuns: readonly Run[];
-  readonly failures: readonly {
-    readonly id: string;
+  /** Failed runs of the last 7 days, newest first. */
+  readonly failures: readonly Failure[];
+  /** The same counted per plan: open (not acknowledged) and acknowledged. */
+  readonly failuresByPlan: readonly {
     readonly plan: string;
-    readonly startedAt: string;
-    readonly error: string | null;
+    readonly open: number;
+    readonly acknowledged: number;
+    readonly lastAt: string;
   }[];
   readonly rpoMissed: readonly {
     readonly plan: string;
@@ -156,6 +205,12 @@ export interface Point {
   readonly verifiedAt: string | null;
   readonly damage: string | null;
   readonly protected: boolean;
+  /** Why the point is suspect, in numbers (docs/anomaly.md); null when it is not. */
+  readonly suspect: string | null;
+  readonly suspectClearedBy: string | null;
+  readonly suspectClearedAt: string | null;
+  /** The suspect point that keeps this clean point from retention. */
+  readonly heldBy: string | null;
   readonly encrypted?: boolean;
   readonly restorable: boolean;
   readonly notRestorableBecause?: string;

@@ -39,3 +39,13 @@ export function age(iso: string | null | undefined, now = Date.now()): string {
 export function rate(bytesPerSecond: number | null): string {
   return bytesPerSecond === null || !Number.isFinite(bytesPerSecond) ? '-' : `${bytes(Math.round(bytesPerSecond))}/s`;
 }
+
+const YEAR_MS = 365.25 * 86_400_000;
+
+/** A repository's estimated full date; past 10 years a date says nothing a person would act on. */
+export function fullBy(iso: string | null | undefined, now = Date.now()): string {
+  if (!iso) return '-';
+  const at = Date.parse(iso);
+  if (!Number.isNaN(at) && at - now > 10 * YEAR_MS) return 'more than 10 years';
+  return time(iso);
+}

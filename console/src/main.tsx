@@ -1,7 +1,7 @@
 // The web console (docs/console.md): a login with a token, then the screens, each reading the
 // hub's API; what the session's role may not do is not offered.
 
-import { render } from 'preact';
+import { render, type ComponentType } from 'preact';
 import { useEffect, useRef, useState } from 'preact/hooks';
 import { ApiRefusal, call, useCsrf, whenUnauthorized } from './api.js';
 import type { Session } from './api-types.js';
@@ -10,6 +10,7 @@ import { routeOf, useLocation, type Route } from './router.js';
 import { allows, SessionContext } from './session.js';
 import { Backups, VmBackups } from './screens/backups.js';
 import { Dashboard } from './screens/dashboard.js';
+import { Failures } from './screens/failures.js';
 import { Files } from './screens/files.js';
 import { RestorePoint } from './screens/restore.js';
 import { LoginScreen } from './screens/login.js';
@@ -45,10 +46,11 @@ function App() {
 
 const NAV: readonly { readonly href: string; readonly label: string; readonly screens: readonly Route['screen'][] }[] =
   [
-    { href: '/', label: 'Dashboard', screens: ['dashboard'] },
+    { href: '/', label: 'Dashboard', screens: ['dashboard', 'failures'] },
     { href: '/plans', label: 'Plans', screens: ['plans', 'task'] },
     { href: '/backups', label: 'Backups', screens: ['vms', 'vm', 'files', 'restore'] },
     { href: '/replicas', label: 'Replicas', screens: ['replicas'] },
+    { href: '/charts', label: 'Charts', screens: ['charts'] },
   ];
 
 function Shell(props: { readonly session: Session; readonly onLogout: () => void }) {
@@ -113,7 +115,7 @@ function Screen(props: { readonly route: Route; readonly query: URLSearchParams;
     case 'plans':
       return <Plans />;
     case 'task':
-      return <TaskView id={route.id} />;
+      return <TaskView id={route.id} plan={props.query.get('plan') ?? ''} />;
     case 'vms':
       return <Backups />;
     case 'vm':
@@ -151,6 +153,10 @@ function Screen(props: { readonly route: Route; readonly query: URLSearchParams;
       return <RestorePoint key={route.point} point={route.point} />;
     case 'replicas':
       return <Replicas />;
+    case 'failures':
+      return <Failures plan={props.query.get('plan') ?? ''} />;
+    case 'charts':
+      return <LazyCharts />;
     default:
       return (
         <>
@@ -161,6 +167,21 @@ function Screen(props: { readonly route: Route; readonly query: URLSearchParams;
         </>
       );
   }
+}
+
+// The charts and their library (uPlot) load only when the screen is opened: the other screens stay small.
+function LazyCharts() {
+  const [Charts, setCharts] = useState<ComponentType | undefined>(undefined);
+  useEffect(() => {
+    void import('./screens/charts.js').then((screen) => setCharts(() => screen.Charts));
+  }, []);
+  if (Charts) return <Charts />;
+  return (
+    <>
+      <h1 tabIndex={-1}>Charts</h1>
+      <p class="muted">Loading…</p>
+    </>
+  );
 }
 
 render(<App />, document.getElementById('app')!);

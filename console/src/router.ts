@@ -36,6 +36,8 @@ export type Route =
   | { readonly screen: 'files'; readonly point: string }
   | { readonly screen: 'restore'; readonly point: string }
   | { readonly screen: 'replicas' }
+  | { readonly screen: 'failures' }
+  | { readonly screen: 'charts' }
   | { readonly screen: 'not-found' };
 
 export function routeOf(path: string): Route {
@@ -49,5 +51,7 @@ export function routeOf(path: string): Route {
   if (parts[0] === 'points' && parts.length === 3 && parts[2] === 'restore')
     return { screen: 'restore', point: parts[1] };
   if (parts[0] === 'replicas' && parts.length === 1) return { screen: 'replicas' };
+  if (parts[0] === 'failures' && parts.length === 1) return { screen: 'failures' };
+  if (parts[0] === 'charts' && parts.length === 1) return { screen: 'charts' };
   return { screen: 'not-found' };
 }

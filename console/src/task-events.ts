@@ -129,3 +129,20 @@ function lineText(event: Event): string {
 function endText(event: Extract<RunFold['end'], object>): string {
   return `${event.status} in ${Number(event.seconds).toFixed(1)} s${event.backupId ? `, point ${event.backupId}` : ''}${event.error ? `: ${event.error}` : ''}`;
 }
+
+/** Before the run's first event: the plan's steps, each waiting (run-start then lists the same). */
+export function withPlanSteps(view: TaskView, names: readonly string[]): TaskView {
+  if (view.steps.length > 0 || view.dryRun !== undefined || view.end !== undefined) return view;
+  return { ...view, steps: names.map((name) => ({ name, state: 'waiting' as const, text: name })) };
+}
+
+// What only someone debugging needs: Unix socket paths, nbd+unix URLs, checkpoint and bitmap names
+// (sendense-CHAIN-POINT), a run's scratch folders (…/sendense-run-…). Domain names stay.
+const DETAIL =
+  /nbd\+unix:\/\/\/\S*|socket=\S+|\/\S+\.sock\b|sendense-\d{8}-\d{6}-[0-9a-f]+(?:-\d{8}-\d{6}-[0-9a-f]+)?|\S*\/sendense-run-\S*/g;
+
+/** The text with its details cut to "…", and whether it had any. */
+export function withoutDetails(text: string): { readonly short: string; readonly hadDetails: boolean } {
+  const short = text.replace(DETAIL, '…');
+  return { short, hadDetails: short !== text };
+}

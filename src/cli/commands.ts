@@ -56,6 +56,11 @@ export const COMMANDS: readonly CommandEntry[] = [
     load: async () => (await import('./history-command.js')).historyCommand,
   },
   {
+    name: 'ack',
+    overview: [['ack RUN', 'acknowledge a failed run: status and the console no longer count it as open']],
+    load: async () => (await import('./ack-command.js')).ackCommand,
+  },
+  {
     name: 'doctor',
     overview: [['doctor [--dry-run]', 'find and clean what crashed runs left behind']],
     load: async () => (await import('./doctor-command.js')).doctorCommand,

@@ -50,6 +50,9 @@ const JSON_OUTPUT: JsonOutput = {
         hub: 'the hub that ran it: its hub config `name`, else the host name',
         fire: 'with a shared schedule on PostgreSQL: `PLAN@TIME`, the scheduled fire it belongs to; else null',
         actor: 'a run the API started: the name of the token that started it; else null',
+        acknowledgedBy:
+          'a failed run an operator acknowledged (`sendense-run ack RUN`, or the API): who; else null ([acknowledging failures](operations.md#acknowledging-failures))',
+        acknowledgedAt: 'when it was acknowledged; else null',
         note: 'what the run adds besides its status and error, e.g. a verify\'s "damage cleared: IDS"; else null',
       },
     },
@@ -139,6 +142,8 @@ function historyTable(runs: readonly HistoryRun[], hubs: boolean): string[] {
       lines.push(`    queued ${formatDuration(run.queuedSeconds)} for the hub's disk slots`);
     if (run.error) lines.push(`    ${run.status === 'skipped' ? 'skipped' : 'error'}: ${run.error}`);
     if (run.note) lines.push(`    note: ${run.note}`);
+    if (run.acknowledgedBy !== null)
+      lines.push(`    acknowledged by ${run.acknowledgedBy} at ${formatLocalTime(run.acknowledgedAt!)}`);
   });
   return lines;
 }

@@ -31,7 +31,7 @@ const JSON_OUTPUT: JsonOutput = {
         nextRun: "the schedule's next time, computed in the plan's timezone; null without a schedule",
         running: 'true while a run of the plan is going',
         lastRun:
-          'the newest finished run, `{ id, status, startedAt, endedAt, error }` (`status`: `succeeded`, `failed` or `interrupted`), or null',
+          'the newest finished run, `{ id, status, startedAt, endedAt, error, acknowledgedBy }` (`status`: `succeeded`, `failed`, `interrupted` or `refused`; `acknowledgedBy`: who acknowledged a failed run, else null), or null',
         newestPoint:
           "`{ id, takenAt, ageSeconds }` (a backup in the plan's repository, or a replicate plan's replica point), or null",
         chainLength: "the points of the newest point's chain (0 without a point, null for a replicate plan)",
@@ -63,7 +63,7 @@ export const statusCommand: CommandSpec = defineCommand({
     },
     {
       code: 1,
-      when: "a plan's last run failed (an interrupted run does not count, nor the refused syncs of a replicate plan failed over on purpose: that plan is said failed over, exit 0), or a backup plan's VM has a suspect point not cleared (docs/anomaly.md)",
+      when: "a plan's last run failed and is not acknowledged (`ack RUN`; an interrupted or refused run does not count, nor the refused syncs of a replicate plan failed over on purpose: that plan is said failed over, exit 0), or a backup plan's VM has a suspect point not cleared (docs/anomaly.md)",
     },
     {
       code: 2,
@@ -101,11 +101,16 @@ async function recordedPlanFiles(cli: CliContext, store: Store | undefined): Pro
 
 // A plan failed over on purpose is not failing: its syncs refuse until the failback (docs/replication.md#failback).
 function failing(status: PlanStatus): boolean {
-  return (status.lastRun?.status === 'failed' && status.failedOver === null) || status.suspectPoints.length > 0;
+  return openFailure(status) || status.suspectPoints.length > 0;
 }
 
 function runFailed(status: PlanStatus): boolean {
   return status.lastRun?.status === 'failed' && status.failedOver === null;
+}
+
+// A failure an operator acknowledged is still said, but no longer fails monitoring (docs/operations.md#acknowledging-failures).
+function openFailure(status: PlanStatus): boolean {
+  return runFailed(status) && status.lastRun!.acknowledgedBy === null;
 }
 
 function statusLines(statuses: readonly PlanStatus[]): string[] {
@@ -148,7 +153,7 @@ function statusLines(statuses: readonly PlanStatus[]): string[] {
     .filter(runFailed)
     .map(
       (status) =>
-        `${status.plan}: run ${status.lastRun!.id} failed at ${formatLocalTime(status.lastRun!.endedAt)}: ${status.lastRun!.error ?? 'no error recorded'}`,
+        `${status.plan}: run ${status.lastRun!.id} failed at ${formatLocalTime(status.lastRun!.endedAt)}: ${status.lastRun!.error ?? 'no error recorded'}${status.lastRun!.acknowledgedBy === null ? '' : ` (acknowledged by ${status.lastRun!.acknowledgedBy})`}`,
     );
   const failedOver = statuses.flatMap(({ plan, failedOver: over }) =>
     over === null

@@ -41,6 +41,9 @@ export const PlanStatus = Type.Object(
           startedAt: Type.String(),
           endedAt: Type.String(),
           error: Nullable(Type.String()),
+          acknowledgedBy: Nullable(
+            Type.String({ description: 'a failed run an operator acknowledged: who (`status` exits 0 for it)' }),
+          ),
         },
         { additionalProperties: false, description: 'the newest finished run' },
       ),
@@ -186,5 +189,12 @@ function nextRun(plan: Plan, now: Date): string | null {
 }
 
 function lastRun(run: Run): NonNullable<PlanStatus['lastRun']> {
-  return { id: run.id, status: run.status, startedAt: run.startedAt, endedAt: run.endedAt!, error: run.error };
+  return {
+    id: run.id,
+    status: run.status,
+    startedAt: run.startedAt,
+    endedAt: run.endedAt!,
+    error: run.error,
+    acknowledgedBy: run.acknowledgedBy,
+  };
 }

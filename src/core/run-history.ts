@@ -56,6 +56,8 @@ export const HistoryRun = Type.Object(
     bytes: Nullable(Type.Integer()),
     taken: Nullable(Type.String({ description: '`full`, `incremental`, `restore`, `copy`' })),
     actor: Nullable(Type.String()),
+    acknowledgedBy: Nullable(Type.String({ description: 'a failed run an operator acknowledged (`ack RUN`): who' })),
+    acknowledgedAt: Nullable(Type.String()),
     point: Nullable(PointFate),
     seconds: Nullable(Type.Number()),
   },

@@ -59,6 +59,9 @@ export interface Run {
   readonly bytes: number | null;
   /** The kind of point it took (backups, syncs), as it ended: a later merge never changes it. */
   readonly taken: BackupType | null;
+  /** A failed run an operator acknowledged (`ack RUN`, docs/operations.md#acknowledging-failures): who; null otherwise. */
+  readonly acknowledgedBy: string | null;
+  readonly acknowledgedAt: string | null;
 }
 
 /** What a run records as it ends, once (docs/commands.md#history); undefined fields are left as they are. */

@@ -37,6 +37,8 @@ function toRun(row: Selectable<RunsTable>): Run {
     bytes: row.bytes ?? null,
     taken: (row.taken ?? null) as BackupType | null,
     actor: row.actor ?? null,
+    acknowledgedBy: row.acknowledged_by ?? null,
+    acknowledgedAt: row.acknowledged_at ?? null,
   });
 }
 
@@ -110,6 +112,18 @@ export async function noteRun(db: Db, id: string, note: string): Promise<void> {
     .set({ note: maskSecrets(note) ?? null })
     .where('id', '=', id)
     .execute();
+}
+
+// An operator looked at a failed run (docs/operations.md#acknowledging-failures): the first
+// acknowledgement stands; false when the run is not there.
+export async function acknowledgeRun(db: Db, id: string, by: string): Promise<boolean> {
+  await db
+    .updateTable('runs')
+    .set({ acknowledged_by: by, acknowledged_at: nowIso() })
+    .where('id', '=', id)
+    .where('acknowledged_by', 'is', null)
+    .execute();
+  return (await getRun(db, id)) !== undefined;
 }
 
 // How long a run waited for its VM (docs/how-it-works.md#busy-vms).

@@ -31,6 +31,9 @@ export interface RunsTable {
   actor?: string | null;
   /** 1: refused its start, another run held its VM (022-refused-runs); its status says failed. */
   refused?: number;
+  /** Who acknowledged a failed run, and when (028-acknowledged-runs); null: not acknowledged. */
+  acknowledged_by?: string | null;
+  acknowledged_at?: string | null;
   /** Seconds it waited for its VM, held by another plan's run (017-vm-wait); null: it did not wait. */
   vm_wait_seconds?: number | null;
 }

@@ -47,6 +47,7 @@ export function sqlStore(db: Kysely<StoreDatabase>, { self, beforeClose, fenced 
     claimFire: (run) => runs.claimFire(db, self, run),
     reapDeadRuns: () => runs.reapDeadRuns(db, self),
     getRun: (id) => runs.getRun(db, id),
+    acknowledgeRun: (id, by) => runs.acknowledgeRun(db, id, by),
     listRuns: (filter) => runs.listRuns(db, filter),
     runningRuns: () => runs.runningRuns(db),
     runPlanFiles: () => runs.runPlanFiles(db),

@@ -181,6 +181,8 @@ export interface Store {
   recordRunBytes(id: string, bytes: number): Promise<void>;
   recordSkippedRun(run: SkippedRun): Promise<Run>;
   getRun(id: string): Promise<Run | undefined>;
+  /** Records who acknowledged a failed run (the first one stands); false when there is no such run. */
+  acknowledgeRun(id: string, by: string): Promise<boolean>;
   /** Newest first. */
   listRuns(filter?: { readonly plan?: string; readonly limit?: number }): Promise<readonly Run[]>;
   runningRuns(): Promise<readonly Run[]>;

@@ -30,6 +30,7 @@ const ELSEWHERE: Record<string, string> = {
   checkpoints: "asks libvirt for a domain's checkpoints (test/libvirt/checkpoints.test.ts)",
   retire: 'takes a backup plan of a libvirt domain (test/libvirt/checkpoints.test.ts)',
   clear: 'needs a point marked suspect by a real attack (test/anomaly/suspect-point.test.ts, with --json)',
+  ack: 'needs a failed run (test/console/console-failures.test.ts, with --json)',
 };
 
 // A run's events (docs/json-events.md's first table): what `restore --json` prints.

@@ -47,6 +47,8 @@ function lastRun(startedAt: string): Run {
     bytes: null,
     taken: null,
     actor: null,
+    acknowledgedBy: null,
+    acknowledgedAt: null,
   };
 }
 

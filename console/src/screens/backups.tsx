@@ -1,11 +1,12 @@
 // Backups (docs/console.md#screens): VMs, then a VM's chains and points with their facts and the
-// actions the role allows: restore (a form: ./restore.tsx), verify, protect/unprotect, forget (asked
-// first: it merges or removes the point), browse files, and the VM's restore plans. Recover has no
+// actions the role allows: restore (a form: ./restore.tsx), verify, protect/unprotect, clear a
+// suspect point and forget (both asked first: clear releases the points it kept, forget merges or
+// removes the point), browse files, and the VM's restore plans. Recover has no
 // API route: not offered here.
 
 import { useState } from 'preact/hooks';
 import { ApiRefusal, call } from '../api.js';
-import type { Chain, PlanJson, Point, Task, Vm } from '../api-types.js';
+import type { Chain, Cleared, PlanJson, Point, Task, Vm } from '../api-types.js';
 import { age, bytes, time } from '../format.js';
 import { useConfirm } from '../parts/confirm.js';
 import { Link } from '../parts/link.js';
@@ -105,6 +106,18 @@ export function VmBackups(props: { readonly vm: string }) {
       return `point ${point.id} forgotten`;
     });
   };
+  const clear = async (point: Point) => {
+    const yes = await ask({
+      title: `Clear suspect point ${point.id}?`,
+      text: `Say you have checked it (${point.suspect ?? ''}). Its record keeps the reasons and names you; the clean points it kept go back to retention, prune and forget.`,
+      confirm: 'Clear',
+    });
+    if (!yes) return;
+    await act(async () => {
+      const cleared = await call<Cleared>('clear', { params: { id: point.id } });
+      return `point ${cleared.backupId} cleared by ${cleared.by}${cleared.released.length > 0 ? `; released ${cleared.released.join(', ')}` : ''}`;
+    });
+  };
   const verify = (point: Point) =>
     act(async () => {
       const task = await call<Task>('verify', { body: { backup: point.id } });
@@ -122,7 +135,7 @@ export function VmBackups(props: { readonly vm: string }) {
       return;
     await act(async () => {
       const task = await call<Task>('run', { params: { name: plan.name } });
-      navigate(`/tasks/${encodeURIComponent(task.id)}`);
+      navigate(`/tasks/${encodeURIComponent(task.id)}?plan=${encodeURIComponent(plan.name)}`);
       return undefined;
     });
   };
@@ -187,13 +200,25 @@ export function VmBackups(props: { readonly vm: string }) {
                         <td data-label="Status">
                           <Outcome status={point.status} />
                           {point.damage && <span class="bad"> {point.damage}</span>}
+                          <Suspect point={point} />
                         </td>
-                        <td data-label="Taken">{time(point.startedAt)}</td>
+                        <td data-label="Taken">
+                          {time(point.startedAt).split(' ')[0]}
+                          <br />
+                          {time(point.startedAt).split(' ')[1]}
+                        </td>
                         <td data-label="Size">
-                          {bytes(point.bytes)} copied, {bytes(point.onDiskBytes)} on disk
+                          {bytes(point.bytes)} copied,
+                          <br />
+                          {bytes(point.onDiskBytes)} on disk
                         </td>
                         <td data-label="Verified">{point.verifiedAt ? age(point.verifiedAt) : 'never'}</td>
-                        <td data-label="Protected">{point.protected ? 'yes' : 'no'}</td>
+                        <td data-label="Protected">
+                          {point.protected ? 'yes' : 'no'}
+                          {point.heldBy && (
+                            <span class="small-text muted held-by">kept for suspect {point.heldBy}</span>
+                          )}
+                        </td>
                         <td data-label="Encrypted">
                           {point.encrypted === undefined ? '-' : point.encrypted ? 'yes' : 'no'}
                         </td>
@@ -219,6 +244,11 @@ export function VmBackups(props: { readonly vm: string }) {
                               <span class="sr-only"> point {point.id}</span>
                             </button>
                           )}
+                          {can('clear') && point.suspect !== null && point.suspectClearedBy === null && (
+                            <button type="button" class="small danger" onClick={() => void clear(point)}>
+                              Clear<span class="sr-only"> suspect point {point.id}</span>
+                            </button>
+                          )}
                           {can('forget') && !point.protected && (
                             <button type="button" class="small danger" onClick={() => void forget(point)}>
                               Forget<span class="sr-only"> point {point.id}</span>
@@ -235,6 +265,21 @@ export function VmBackups(props: { readonly vm: string }) {
         )}
       </Loading>
       {dialog}
+    </>
+  );
+}
+
+// A suspect point (docs/anomaly.md): its badge and reasons; cleared, who cleared it.
+function Suspect({ point }: { readonly point: Point }) {
+  if (point.suspect === null) return null;
+  const cleared = point.suspectClearedBy !== null;
+  return (
+    <>
+      <span class={cleared ? 'badge skip' : 'badge suspect'}>{cleared ? 'suspect, cleared' : 'suspect'}</span>
+      <span class="suspect-reason">
+        {point.suspect}
+        {cleared && ` (cleared by ${point.suspectClearedBy} ${time(point.suspectClearedAt)})`}
+      </span>
     </>
   );
 }

@@ -2,7 +2,7 @@
 
 import { call } from '../api.js';
 import type { Status } from '../api-types.js';
-import { age, bytes, duration, time } from '../format.js';
+import { age, bytes, duration, fullBy, time } from '../format.js';
 import { Link } from '../parts/link.js';
 import { Loading, TableBox, useLoad } from '../parts/load.js';
 
@@ -30,17 +30,23 @@ function Facts({ status }: { readonly status: Status }) {
       </section>
       <section aria-labelledby="d-failures" class="card">
         <h2 id="d-failures">Failures of the last 7 days</h2>
-        {status.failures.length === 0 ? (
+        {status.failuresByPlan.length === 0 ? (
           <p class="good">None</p>
         ) : (
-          <ul class="plain">
-            {status.failures.map((failure) => (
-              <li key={failure.id}>
-                <strong>{failure.plan}</strong> at {time(failure.startedAt)}:{' '}
-                <span class="bad">{failure.error ?? 'failed'}</span>
-              </li>
-            ))}
-          </ul>
+          <>
+            <ul class="plain">
+              {status.failuresByPlan.map((plan) => (
+                <li key={plan.plan}>
+                  <Link href={`/failures?plan=${encodeURIComponent(plan.plan)}`}>{plan.plan}</Link>:{' '}
+                  <span class={plan.open > 0 ? 'bad' : 'muted'}>{plan.open} open</span>
+                  {plan.acknowledged > 0 && <span class="muted">, {plan.acknowledged} acknowledged</span>}
+                </li>
+              ))}
+            </ul>
+            <p>
+              <Link href="/failures">All failures of the last 7 days</Link>
+            </p>
+          </>
         )}
       </section>
       <section aria-labelledby="d-rpo" class="card">
@@ -94,7 +100,7 @@ function Facts({ status }: { readonly status: Status }) {
                 <td>{bytes(repository.usedBytes)}</td>
                 <td>{bytes(repository.freeBytes)}</td>
                 <td>{bytes(repository.bytesPerDay)}</td>
-                <td>{repository.estimatedFullAt ? time(repository.estimatedFullAt) : '-'}</td>
+                <td>{fullBy(repository.estimatedFullAt, now)}</td>
                 <td>{age(repository.lastVerifiedAt, now)}</td>
               </tr>
             ))}

@@ -35,7 +35,8 @@ export function Plans() {
     if (question && !(await ask(question))) return;
     try {
       const task = await call<Task>(dryRun ? 'dryRun' : 'run', { params: { name: plan.name } });
-      navigate(`/tasks/${encodeURIComponent(task.id)}`);
+      // A run's task view lists the plan's steps before the run's first event (?plan=).
+      navigate(`/tasks/${encodeURIComponent(task.id)}${dryRun ? '' : `?plan=${encodeURIComponent(plan.name)}`}`);
     } catch (failure) {
       setError(failure instanceof ApiRefusal ? failure.message : String(failure));
     }

@@ -11,15 +11,24 @@ import { useConfirm } from '../parts/confirm.js';
 import { Link } from '../parts/link.js';
 import { Refusal } from '../parts/load.js';
 import { useCan } from '../session.js';
-import { EMPTY, foldEvent, type StepState, type TaskView as View } from '../task-events.js';
+import type { PlanJson } from '../api-types.js';
+import {
+  EMPTY,
+  foldEvent,
+  withoutDetails,
+  withPlanSteps,
+  type StepState,
+  type TaskView as View,
+} from '../task-events.js';
 import { Outcome } from './dashboard.js';
 
 const MARKS: Readonly<Record<StepState, string>> = { waiting: '○', running: '▶', done: '✔', skipped: '↓', failed: '✖' };
 
-export function TaskView(props: { readonly id: string }) {
+export function TaskView(props: { readonly id: string; readonly plan: string }) {
   const [task, setTask] = useState<Task | undefined>(undefined);
   const [view, setView] = useState<View>(EMPTY);
   const [error, setError] = useState<string | undefined>(undefined);
+  const [details, setDetails] = useState(false);
   const can = useCan();
   const { dialog, ask } = useConfirm();
 
@@ -31,6 +40,12 @@ export function TaskView(props: { readonly id: string }) {
       (found) => !closed && setTask((current) => current ?? found),
       (failure: unknown) => !closed && setError(failure instanceof ApiRefusal ? failure.message : String(failure)),
     );
+    // A run's steps at once: the plan's list, until the run's own first event says the same.
+    if (props.plan)
+      call<PlanJson>('plan', { params: { name: props.plan } }).then(
+        (plan) => !closed && plan.steps && setView((current) => withPlanSteps(current, plan.steps!)),
+        () => undefined,
+      );
     const source = new EventSource(urlOf('taskEvents', { id: props.id }));
     source.onmessage = (message) => {
       try {
@@ -57,7 +72,7 @@ export function TaskView(props: { readonly id: string }) {
       closed = true;
       source.close();
     };
-  }, [props.id]);
+  }, [props.id, props.plan]);
 
   const cancel = async () => {
     if (
@@ -100,6 +115,21 @@ export function TaskView(props: { readonly id: string }) {
           {task.error}
         </p>
       )}
+      {[...view.steps.map((step) => step.text), ...view.log.map((line) => line.text)].some(
+        (text) => withoutDetails(text).hadDetails,
+      ) && (
+        <p>
+          <button
+            type="button"
+            class="small secondary"
+            aria-pressed={details}
+            onClick={() => setDetails((shown) => !shown)}
+          >
+            Details
+          </button>{' '}
+          <span class="muted small-text">socket paths, checkpoint and bitmap names</span>
+        </p>
+      )}
       {view.disks.length > 0 && (
         <section aria-labelledby="t-disks" class="card">
           <h2 id="t-disks">Disks</h2>
@@ -129,7 +159,7 @@ export function TaskView(props: { readonly id: string }) {
                   {MARKS[step.state]}
                 </span>
                 <span class="sr-only">{step.state}: </span>
-                {step.text}
+                {details ? step.text : withoutDetails(step.text).short}
               </li>
             ))}
           </ol>
@@ -154,7 +184,7 @@ export function TaskView(props: { readonly id: string }) {
           <ul class="log">
             {view.log.map((line, i) => (
               <li key={i} class={line.level}>
-                {line.text}
+                {details ? line.text : withoutDetails(line.text).short}
               </li>
             ))}
           </ul>

@@ -3,6 +3,7 @@
 // verify (tasks).
 
 import { Type } from '@sinclair/typebox';
+import { Cleared, clearSuspectPoint } from '../../core/clear-suspect-point.js';
 import { ListedPoint, listPoints } from '../../core/list-points.js';
 import { Protection, setProtection } from '../../core/set-protection.js';
 import { kindOf } from '../../kinds/index.js';
@@ -142,6 +143,21 @@ export const backupRoutes: readonly RouteDef[] = [
     response: Protection,
     async handle(call) {
       return protection(call, false);
+    },
+  },
+  {
+    method: 'POST',
+    url: '/api/v1/backups/:id/clear',
+    role: 'operator',
+    tag: 'backups',
+    summary:
+      'Clear a suspect point (`clear VM --point ID`, docs/anomaly.md): its record keeps the reasons and says who (the token) cleared it and when; the clean points it kept go back to retention',
+    action: 'clear',
+    params: Id,
+    response: Cleared,
+    async handle(call) {
+      const point = await pointById(call, call.params.id);
+      return clearSuspectPoint(call.api.store, point.vm, point.id, `token ${call.caller.token}`);
     },
   },
   {

@@ -7,8 +7,10 @@ import { Type } from '@sinclair/typebox';
 import { Cron } from 'croner';
 import { listPoints, type ListedPoint } from '../../core/list-points.js';
 import { ListedReplica, listReplicas } from '../../core/list-replicas.js';
+import { Acknowledgement, acknowledgeRun } from '../../core/acknowledge-run.js';
 import { plansStatus } from '../../core/plan-status.js';
 import { HistoryRun, runHistory } from '../../core/run-history.js';
+import { Trends, trendsOf } from '../../core/trends.js';
 import { formatMetrics, planMetrics } from '../../metrics/prometheus-textfile.js';
 import { kindOf } from '../../kinds/index.js';
 import { ApiError } from '../api-error.js';
@@ -81,7 +83,7 @@ export const hubRoutes: readonly RouteDef[] = [
     role: 'audit',
     tag: 'status',
     summary:
-      "The dashboard's facts: each served plan's status (`status --json`), VMs with and without a plan, failures of the last 7 days, plans whose newest point is older than their schedule allows (RPO missed), each repository's use and estimated full date, the last verify, replicas' lag, running tasks",
+      "The dashboard's facts: each served plan's status (`status --json`), VMs with and without a plan, failures of the last 7 days (each, and counted per plan: open and acknowledged), plans whose newest point is older than their schedule allows (RPO missed), each repository's use and estimated full date, the last verify, replicas' lag, running tasks",
     response: Type.Object({}, { additionalProperties: true }),
     async handle(call) {
       const now = Date.now();
@@ -91,6 +93,15 @@ export const hubRoutes: readonly RouteDef[] = [
       const points = await listPoints(store, {});
       const runs = await store.listRuns({ limit: 500 });
       const failures = runs.filter((run) => run.status === 'failed' && now - Date.parse(run.startedAt) <= 7 * DAY_MS);
+      const failuresByPlan = [...new Set(failures.map((run) => run.plan))].map((plan) => {
+        const own = failures.filter((run) => run.plan === plan);
+        return {
+          plan,
+          open: own.filter((run) => run.acknowledgedBy === null).length,
+          acknowledged: own.filter((run) => run.acknowledgedBy !== null).length,
+          lastAt: own[0]!.startedAt,
+        };
+      });
       const rpoMissed = plans.filter((status) => {
         const gap = scheduleGapMs(status.schedule, status.timezone);
         const newest = status.newestPoint;
@@ -104,7 +115,15 @@ export const hubRoutes: readonly RouteDef[] = [
         plans,
         vms: { withPlan: [...covered].sort(), withoutPlan: vms.filter((vm) => !covered.has(vm)).sort() },
         lastRuns: runs.slice(0, 20),
-        failures: failures.map((run) => ({ id: run.id, plan: run.plan, startedAt: run.startedAt, error: run.error })),
+        failures: failures.map((run) => ({
+          id: run.id,
+          plan: run.plan,
+          startedAt: run.startedAt,
+          error: run.error,
+          acknowledgedBy: run.acknowledgedBy,
+          acknowledgedAt: run.acknowledgedAt,
+        })),
+        failuresByPlan,
         rpoMissed: rpoMissed.map((status) => ({
           plan: status.plan,
           newestPoint: status.newestPoint,
@@ -130,6 +149,36 @@ export const hubRoutes: readonly RouteDef[] = [
     async handle(call) {
       const { plan, limit } = call.query as { plan?: string; limit?: number };
       return { runs: await runHistory(call.api.store, { plan: plan || undefined, limit }) };
+    },
+  },
+  {
+    method: 'GET',
+    url: '/api/v1/trends',
+    role: 'audit',
+    tag: 'status',
+    summary:
+      "The console's charts: each repository's space as its points now there add up by when each was taken, and each plan's finished runs (when, seconds, bytes, status) of the last ?limit runs (default 1000)",
+    querystring: Type.Object({ limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 10000 })) }),
+    response: Trends,
+    async handle(call) {
+      const { limit } = call.query as { limit?: number };
+      const { store } = call.api;
+      return trendsOf(await listPoints(store, {}), await runHistory(store, { limit: limit ?? 1000 }));
+    },
+  },
+  {
+    method: 'POST',
+    url: '/api/v1/runs/:id/ack',
+    role: 'operator',
+    tag: 'status',
+    summary:
+      'Acknowledge a failed run (`ack RUN`): history keeps it failed and says who (the token) and when; `status` and the dashboard no longer count it as open',
+    action: 'ack',
+    params: Type.Object({ id: Type.String({ minLength: 1, maxLength: 200 }) }),
+    response: Acknowledgement,
+    async handle(call) {
+      call.target(`run ${call.params.id}`);
+      return acknowledgeRun(call.api.store, call.params.id, `token ${call.caller.token}`);
     },
   },
   {

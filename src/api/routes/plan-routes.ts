@@ -3,7 +3,8 @@
 
 import { Type } from '@sinclair/typebox';
 import { Cron } from 'croner';
-import { kindOf } from '../../kinds/index.js';
+import { stepNames } from '../../kinds/kind.js';
+import { kindOf, loadKind } from '../../kinds/index.js';
 import { ApiError } from '../api-error.js';
 import { roleAllows, type Role } from '../roles.js';
 import type { ServedPlan } from '../plan-set.js';
@@ -44,6 +45,11 @@ const PlanJson = Type.Object(
     nextRuns: Type.Optional(Type.Array(Type.String())),
     valid: Type.Boolean(),
     findings: Type.Array(Type.String()),
+    steps: Type.Optional(
+      Type.Array(Type.String(), {
+        description: 'one plan: the steps a run of it takes, in order (run-start lists them)',
+      }),
+    ),
   },
   { additionalProperties: true },
 );
@@ -129,7 +135,9 @@ export const planRoutes: readonly RouteDef[] = [
     async handle(call) {
       const plan = await servedPlan(call, call.params.name, { valid: false });
       const runs = await call.api.store.listRuns({ plan: plan.name, limit: 10 });
-      return { ...planJson(plan, 5), lastRuns: runs };
+      // The steps a run takes (run-start's list): the console shows them before the run's first event.
+      const steps = plan.plan ? stepNames(await loadKind(plan.plan)) : undefined;
+      return { ...planJson(plan, 5), lastRuns: runs, ...(steps ? { steps: [...steps] } : {}) };
     },
   },
   {
