@@ -47,7 +47,7 @@ export function fileTarget(spec: FileTargetSpec): DiskTarget {
         if (chmod.exitCode !== 0) throw refuse(`cannot set mode ${mode} on ${partial}: ${chmod.stderr.trim()}`, disk);
         disk.targetPath = partial;
         disk.finalPath = file;
-        disk.target = `file:${spec.format}:${partial}`;
+        disk.target = Object.freeze({ kind: 'file', format: spec.format, path: partial });
       }
       return paths.join(', ');
     },

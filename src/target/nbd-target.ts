@@ -4,7 +4,7 @@
 import { SendenseError } from '../errors.js';
 import { formatBytes } from '../format/bytes.js';
 import { imageInfo } from '../qemu/index.js';
-import { fillTarget, type DiskTarget } from './disk-target.js';
+import { fillTarget, type DiskTarget, type TargetDisk } from './disk-target.js';
 
 export function nbdTarget(url: string): DiskTarget {
   return {
@@ -28,17 +28,24 @@ export function nbdTarget(url: string): DiskTarget {
             },
           );
         }
-        disk.target = filled;
+        disk.target = Object.freeze({ kind: 'nbd', url: filled });
       }
-      return run.state.disks.map((disk) => `${disk.key}: ${disk.target}`).join(', ');
+      return run.state.disks.map((disk) => `${disk.key}: ${urlOf(disk)}`).join(', ');
     },
     wouldPrepare: (run) => `NBD targets ${run.state.disks.map((disk) => fillTarget(url, disk)).join(', ') || url}`,
     refuseInRepositories: async () => undefined,
     zeroHoles: true,
-    convertInto: (disk) => ({ image: disk.target!, format: 'raw', isZero: false, takesDirectIo: false }),
-    restored: (disk) => ({ image: disk.target!, format: 'raw', shown: disk.target! }),
+    convertInto: (disk) => ({ image: urlOf(disk), format: 'raw', isZero: false, takesDirectIo: false }),
+    restored: (disk) => ({ image: urlOf(disk), format: 'raw', shown: urlOf(disk) }),
     inPlace: 'NBD targets are written in place',
     place: async () => 'written in place',
     wouldPlace: 'nothing (NBD targets are written in place)',
   };
+}
+
+// The NBD URL prepare filled in for a disk.
+function urlOf(disk: TargetDisk): string {
+  const target = disk.target;
+  if (target?.kind !== 'nbd') throw new Error(`disk ${disk.key} has no NBD target yet`);
+  return target.url;
 }

@@ -4,11 +4,15 @@
 
 import type { RestoreRun } from './restore-run.js';
 import type { Step } from '../../engine/step.js';
+import { transferTargetText } from '../../wire/index.js';
 
 export const prepareTarget: Step<RestoreRun> = {
   name: 'prepare-target',
   facts: ({ state }) => ({
-    disks: state.disks.map((disk) => ({ key: disk.key, target: disk.targetPath ?? disk.target })),
+    disks: state.disks.map((disk) => ({
+      key: disk.key,
+      target: disk.targetPath ?? (disk.target === undefined ? undefined : transferTargetText(disk.target)),
+    })),
   }),
   title: (run) => run.target.preparing(run),
   run: (run) => run.target.prepare(run),
