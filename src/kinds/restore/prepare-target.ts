@@ -1,5 +1,5 @@
 // prepare-target: the restore's destination makes every disk's target ready, after checking all
-// of them first (src/target/: file targets are created beside their final path, NBD targets must
+// of them first (src/restore/targets/: file targets are created beside their final path, NBD targets must
 // be large enough).
 
 import type { RestoreRun } from './restore-run.js';

@@ -1,12 +1,12 @@
 // An NBD export the node reaches (restore.target type nbd): checked to be large enough, then written
 // in place. It holds old data, so every hole of the backup is written as zeroes.
 
-import { SendenseError } from '../errors.js';
-import { formatBytes } from '../format/bytes.js';
-import { imageInfo } from '../qemu/index.js';
-import { fillTarget, type DiskTarget, type TargetDisk } from './disk-target.js';
+import { SendenseError } from '../../errors.js';
+import { formatBytes } from '../../format/bytes.js';
+import { imageInfo } from '../../qemu/index.js';
+import { fillTarget, type RestoreDiskTarget, type TargetDisk } from './restore-disk-target.js';
 
-export function nbdTarget(url: string): DiskTarget {
+export function nbdTarget(url: string): RestoreDiskTarget {
   return {
     preparing: () => 'check the NBD targets',
     async prepare(run) {
