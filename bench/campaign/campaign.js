@@ -469,6 +469,23 @@ export class Campaign {
     this.faults[kind] = (this.faults[kind] ?? 0) + 1;
   }
 
+  // The operations a step draws, one method each (as the modes, MODES, are one module each); a
+  // method answers the step's result, or undefined when there is nothing to do now.
+  static #OPERATIONS = {
+    backup: (campaign, context) => campaign.#opBackup(context),
+    prune: (campaign, context) => campaign.#opPrune(context),
+    forget: (campaign, context) => campaign.#opForget(context),
+    protect: (campaign, context) => campaign.#opProtect(context),
+    unprotect: (campaign, context) => campaign.#opUnprotect(context),
+    verify: (campaign, context) => campaign.#opVerify(context),
+    restore: (campaign, context) => campaign.#opRestore(context),
+    doctor: (campaign, context) => campaign.#opDoctor(context),
+    'key-add': (campaign, context) => campaign.#opKeyAdd(context),
+    'key-remove': (campaign, context) => campaign.#opKeyRemove(context),
+    copy: (campaign, context) => campaign.#opCopy(context),
+    pair: (campaign, { rng, complete, fault }) => campaign.#pair(rng, complete, fault),
+  };
+
   async #step(step) {
     const rng = mulberry32(step.seed);
     this.ops[step.op] = (this.ops[step.op] ?? 0) + 1;
@@ -486,136 +503,11 @@ export class Campaign {
       faulted = true;
     }
     const complete = before.filter((point) => point.status === 'complete' && !point.damage);
-    switch (step.op) {
-      case 'backup': {
-        await writeSource(this.ws, rng);
-        const digest = await sourceDigest(this.ws);
-        result = await this.#cli([this.ws.plan], fault);
-        const points = await listBackups(this.ws);
-        for (const point of points) {
-          if (!this.expected.has(point.id)) this.expected.set(point.id, digest);
-          if (!this.taken.has(point.id)) this.taken.set(point.id, digest);
-        }
-        // A backup that succeeded keeps the point it took: retention counts points in the order
-        // taken, whatever the clock stamped on them (docs/how-it-works.md#retention).
-        const taken = result.hit === undefined && result.exitCode === 0 ? tookPoint(result.stdout) : undefined;
-        if (taken !== undefined && !points.some((point) => point.id === taken))
-          throw new Violation('taken-point-lost', `backup ${taken} succeeded and is gone at the run's end`);
-        break;
-      }
-      case 'prune':
-        result = await this.#cli(['prune', this.ws.plan], fault);
-        break;
-      case 'forget': {
-        if (before.length === 0) return;
-        const point = rng.pick(before);
-        result = await this.#cli(['forget', VM, '--point', point.id, ...this.ws.keyArgs], fault);
-        if (!fault && !faulted && ![0, 2].includes(result.exitCode))
-          throw new Violation(
-            'unexpected-exit',
-            `forget ${point.id}: exit ${result.exitCode}: ${result.stderr.trim()}`,
-          );
-        if (result.exitCode === 0 && this.protected.has(point.id))
-          throw new Violation('protected-point-lost', `forget removed protected point ${point.id}`);
-        // A refusal (exit 2: protected, a complete point reads through it...) is an answer, not a failure.
-        if (result.exitCode === 2) result = { ...result, refused: true };
-        break;
-      }
-      case 'protect': {
-        // At most two protected points: more (never merged) fill the 256 MiB filesystem by themselves.
-        if (complete.length === 0 || this.protected.size >= 2) return;
-        const point = rng.pick(complete);
-        result = await this.#cli(['protect', VM, '--point', point.id]);
-        if (result.exitCode === 0) this.protected.add(point.id);
-        break;
-      }
-      case 'unprotect': {
-        if (this.protected.size === 0) return;
-        const point = rng.pick([...this.protected].sort());
-        result = await this.#cli(['unprotect', VM, '--point', point]);
-        if (result.exitCode === 0) this.protected.delete(point);
-        break;
-      }
-      case 'verify':
-        result = await this.#cli(['verify', ...this.ws.keyArgs], fault);
-        break;
-      case 'restore': {
-        if (complete.length === 0) return;
-        const point = rng.pick(complete);
-        if (fault)
-          result = await this.#cli([writeRestorePlan(this.ws, point.id, join(this.ws.restores, 'killed.raw'))], fault);
-        else {
-          await this.#compare(point, true);
-          result = { exitCode: 0, stderr: '' };
-        }
-        rmSync(join(this.ws.restores, 'killed.raw'), { force: true });
-        break;
-      }
-      case 'doctor':
-        result = await this.#cli(['doctor', ...this.ws.keyArgs], fault);
-        break;
-      case 'key-add': {
-        await this.#repositoryKeys();
-        // No repository yet: key add makes it, opened by both keys (by the plans' key and another).
-        const via = this.keysIn.size > 0 ? rng.pick([...this.keysIn].sort()) : this.ws.planKeyIndex;
-        const absent = [...Array(KEY_POOL).keys()].filter((index) => !this.keysIn.has(index) && index !== via);
-        if (absent.length === 0) return;
-        const add = rng.pick(absent);
-        const old = new Set(this.keysIn);
-        // A keyring a killed first key add left (no marker yet) is reused: its keys are there too.
-        const next = new Set([...old, via, add, ...(old.size === 0 ? this.pendingKeys : [])]);
-        const keys = this.ws.keyFiles;
-        result = await this.#cli(
-          ['key', 'add', this.ws.repository, '--key-file', keys[via], '--new-key-file', keys[add]],
-          fault,
-        );
-        await this.#keysAfter(result, old, next, `key add k${add} (with k${via})`);
-        break;
-      }
-      case 'key-remove': {
-        await this.#repositoryKeys();
-        // Never the last key: only with two or more, and the one that stays is another.
-        if (this.keysIn.size < 2) return;
-        const keys = [...this.keysIn].sort();
-        const remove = rng.pick(keys);
-        const keep = rng.pick(keys.filter((index) => index !== remove));
-        const old = new Set(this.keysIn);
-        const next = new Set(keys.filter((index) => index !== remove));
-        result = await this.#cli(
-          [
-            'key',
-            'remove',
-            this.ws.repository,
-            '--key-file',
-            this.ws.keyFiles[keep],
-            '--remove-key-file',
-            this.ws.keyFiles[remove],
-          ],
-          fault,
-        );
-        await this.#keysAfter(result, old, next, `key remove k${remove} (keeping k${keep})`);
-        break;
-      }
-      case 'copy':
-        // Before the first backup a copy has nothing to copy (it says so, exit 1): not drawn then.
-        if (!this.#repositoryMade()) return;
-        result = await this.#cli([this.ws.copyPlan], fault);
-        break;
-      case 'pair':
-        result = await this.#pair(rng, complete, fault);
-        break;
-      default:
-        // A mode's operation; nothing to do (no repository, no point yet): undefined.
-        result = await this.#modeOf(step.op).step(step, fault, this.ws, rng);
-        if (result === undefined) return;
-        if (this.#modeOf(step.op).takesPoints?.(step.op)) {
-          const digest = await sourceDigest(this.ws);
-          for (const point of await listBackups(this.ws)) {
-            if (!this.expected.has(point.id)) this.expected.set(point.id, digest);
-            if (!this.taken.has(point.id)) this.taken.set(point.id, digest);
-          }
-        }
-    }
+    const context = { step, rng, before, complete, fault, faulted };
+    const operation = Object.hasOwn(Campaign.#OPERATIONS, step.op) ? Campaign.#OPERATIONS[step.op] : undefined;
+    result = operation === undefined ? await this.#modeOperation(step, fault, rng) : await operation(this, context);
+    // Nothing to do (no repository, no point yet, no key to remove): not a step.
+    if (result === undefined) return;
     // A SIGKILL that reached the run as it exited by itself (a zombie) changed nothing: a miss.
     if (fault?.kind === 'kill-run' && result.hit && result.signal !== 'SIGKILL') result = { ...result, hit: undefined };
     if (result.hit)
@@ -650,6 +542,144 @@ export class Campaign {
     if (step.op === 'copy' || result.pair?.includes('copy'))
       await this.#checkCopy(faulted || result.pair ? undefined : result);
     await this.#modeOf(step.op)?.check(this.ws, { op: step.op, succeeded: !faulted && result.exitCode === 0 });
+  }
+
+  // A mode's operation (mode-*.js); undefined: nothing to do (no repository, no point yet).
+  async #modeOperation(step, fault, rng) {
+    const result = await this.#modeOf(step.op).step(step, fault, this.ws, rng);
+    if (result === undefined) return undefined;
+    if (this.#modeOf(step.op).takesPoints?.(step.op)) {
+      const digest = await sourceDigest(this.ws);
+      for (const point of await listBackups(this.ws)) {
+        if (!this.expected.has(point.id)) this.expected.set(point.id, digest);
+        if (!this.taken.has(point.id)) this.taken.set(point.id, digest);
+      }
+    }
+    return result;
+  }
+
+  async #opBackup({ rng, fault }) {
+    await writeSource(this.ws, rng);
+    const digest = await sourceDigest(this.ws);
+    const result = await this.#cli([this.ws.plan], fault);
+    const points = await listBackups(this.ws);
+    for (const point of points) {
+      if (!this.expected.has(point.id)) this.expected.set(point.id, digest);
+      if (!this.taken.has(point.id)) this.taken.set(point.id, digest);
+    }
+    // A backup that succeeded keeps the point it took: retention counts points in the order
+    // taken, whatever the clock stamped on them (docs/how-it-works.md#retention).
+    const taken = result.hit === undefined && result.exitCode === 0 ? tookPoint(result.stdout) : undefined;
+    if (taken !== undefined && !points.some((point) => point.id === taken))
+      throw new Violation('taken-point-lost', `backup ${taken} succeeded and is gone at the run's end`);
+    return result;
+  }
+
+  async #opPrune({ fault }) {
+    return await this.#cli(['prune', this.ws.plan], fault);
+  }
+
+  async #opForget({ rng, before, fault, faulted }) {
+    let result;
+    if (before.length === 0) return undefined;
+    const point = rng.pick(before);
+    result = await this.#cli(['forget', VM, '--point', point.id, ...this.ws.keyArgs], fault);
+    if (!fault && !faulted && ![0, 2].includes(result.exitCode))
+      throw new Violation('unexpected-exit', `forget ${point.id}: exit ${result.exitCode}: ${result.stderr.trim()}`);
+    if (result.exitCode === 0 && this.protected.has(point.id))
+      throw new Violation('protected-point-lost', `forget removed protected point ${point.id}`);
+    // A refusal (exit 2: protected, a complete point reads through it...) is an answer, not a failure.
+    if (result.exitCode === 2) result = { ...result, refused: true };
+    return result;
+  }
+
+  async #opProtect({ rng, complete }) {
+    // At most two protected points: more (never merged) fill the 256 MiB filesystem by themselves.
+    if (complete.length === 0 || this.protected.size >= 2) return undefined;
+    const point = rng.pick(complete);
+    const result = await this.#cli(['protect', VM, '--point', point.id]);
+    if (result.exitCode === 0) this.protected.add(point.id);
+    return result;
+  }
+
+  async #opUnprotect({ rng }) {
+    if (this.protected.size === 0) return undefined;
+    const point = rng.pick([...this.protected].sort());
+    const result = await this.#cli(['unprotect', VM, '--point', point]);
+    if (result.exitCode === 0) this.protected.delete(point);
+    return result;
+  }
+
+  async #opVerify({ fault }) {
+    return await this.#cli(['verify', ...this.ws.keyArgs], fault);
+  }
+
+  async #opRestore({ rng, complete, fault }) {
+    let result;
+    if (complete.length === 0) return undefined;
+    const point = rng.pick(complete);
+    if (fault)
+      result = await this.#cli([writeRestorePlan(this.ws, point.id, join(this.ws.restores, 'killed.raw'))], fault);
+    else {
+      await this.#compare(point, true);
+      result = { exitCode: 0, stderr: '' };
+    }
+    rmSync(join(this.ws.restores, 'killed.raw'), { force: true });
+    return result;
+  }
+
+  async #opDoctor({ fault }) {
+    return await this.#cli(['doctor', ...this.ws.keyArgs], fault);
+  }
+
+  async #opKeyAdd({ rng, fault }) {
+    await this.#repositoryKeys();
+    // No repository yet: key add makes it, opened by both keys (by the plans' key and another).
+    const via = this.keysIn.size > 0 ? rng.pick([...this.keysIn].sort()) : this.ws.planKeyIndex;
+    const absent = [...Array(KEY_POOL).keys()].filter((index) => !this.keysIn.has(index) && index !== via);
+    if (absent.length === 0) return undefined;
+    const add = rng.pick(absent);
+    const old = new Set(this.keysIn);
+    // A keyring a killed first key add left (no marker yet) is reused: its keys are there too.
+    const next = new Set([...old, via, add, ...(old.size === 0 ? this.pendingKeys : [])]);
+    const keys = this.ws.keyFiles;
+    const result = await this.#cli(
+      ['key', 'add', this.ws.repository, '--key-file', keys[via], '--new-key-file', keys[add]],
+      fault,
+    );
+    await this.#keysAfter(result, old, next, `key add k${add} (with k${via})`);
+    return result;
+  }
+
+  async #opKeyRemove({ rng, fault }) {
+    await this.#repositoryKeys();
+    // Never the last key: only with two or more, and the one that stays is another.
+    if (this.keysIn.size < 2) return undefined;
+    const keys = [...this.keysIn].sort();
+    const remove = rng.pick(keys);
+    const keep = rng.pick(keys.filter((index) => index !== remove));
+    const old = new Set(this.keysIn);
+    const next = new Set(keys.filter((index) => index !== remove));
+    const result = await this.#cli(
+      [
+        'key',
+        'remove',
+        this.ws.repository,
+        '--key-file',
+        this.ws.keyFiles[keep],
+        '--remove-key-file',
+        this.ws.keyFiles[remove],
+      ],
+      fault,
+    );
+    await this.#keysAfter(result, old, next, `key remove k${remove} (keeping k${keep})`);
+    return result;
+  }
+
+  async #opCopy({ fault }) {
+    // Before the first backup a copy has nothing to copy (it says so, exit 1): not drawn then.
+    if (!this.#repositoryMade()) return undefined;
+    return await this.#cli([this.ws.copyPlan], fault);
   }
 
   // Two operations of the VM at once (backup, prune, verify, restore, copy in copy mode), the fault

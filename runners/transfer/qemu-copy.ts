@@ -16,6 +16,7 @@
 
 import { spawn, type ChildProcess } from 'node:child_process';
 import { SendenseError } from '../../src/errors.js';
+import { convertIntoNewFileSetprivArgv } from '../../src/qemu/command-lines.js';
 import { imageInfoWith } from '../../src/qemu/image-info.js';
 import { openImageFile, pageAlignedBuffer, type ImageFileReader } from '../../src/qemu/image-file-reader.js';
 import { isEncryptedQcow2, readBacking } from '../../src/qemu/qcow2-header.js';
@@ -206,22 +207,7 @@ interface Convert {
 // is recorded complete (docs/how-it-works.md#the-data-path).
 // onProgress: after each -p figure.
 function startConvert(source: LocalCopy['source'], target: LocalCopy['target'], onProgress: () => void): Convert {
-  const argv = [
-    '--pdeathsig',
-    'KILL',
-    '--',
-    'qemu-img',
-    'convert',
-    '-p',
-    '-n',
-    '--target-is-zero',
-    '-f',
-    source.format,
-    '-O',
-    target.format,
-    source.path,
-    target.path,
-  ];
+  const argv = convertIntoNewFileSetprivArgv(source, target);
   const child: ChildProcess = spawn('setpriv', argv, { stdio: ['ignore', 'pipe', 'pipe'] });
   let fraction = 0;
   let stderr = '';

@@ -12,6 +12,7 @@ import { FAILBACK_JSON, printFailedBack } from '../failback/failback-output.js';
 import { planCapability } from '../kinds/index.js';
 import { loadPlanForRun } from '../plan/load.js';
 import type { ReplicatePlan } from '../plan/types.js';
+import { sourceCan } from '../source/source-types.js';
 import { isPostgresUrl } from '../store/database-target.js';
 import { openStore } from '../store/index.js';
 import { loadHubConfig } from '../hub/hub-config.js';
@@ -66,7 +67,7 @@ async function runFailback(cli: CliContext, given: GivenOptions<typeof OPTIONS>)
   const loaded = await loadPlanForRun(file, process.env);
   const plan = planCapability(loaded, 'replica');
   if (plan === undefined) throw usageError(`failback takes a replicate plan: ${file} is a ${loaded.kind} plan`);
-  if (plan.vm.source.type !== 'libvirt')
+  if (!sourceCan(plan.vm.source, 'hasLibvirtDomain'))
     throw usageError(
       `failback needs a libvirt source, a domain to start again: plan ${plan.name} (${file}) has a ${plan.vm.source.type} source`,
     );

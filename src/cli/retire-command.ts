@@ -8,6 +8,7 @@ import { SendenseError, usageError } from '../errors.js';
 import { planCapability } from '../kinds/index.js';
 import { loadPlanForRun } from '../plan/load.js';
 import type { Plan } from '../plan/types.js';
+import { isLibvirtDomainSource } from '../source/source-types.js';
 import { plural } from '../format/plural.js';
 import { defineCommand, type CommandSpec } from './command.js';
 import { declareOptions, type GivenOptions } from './command-options.js';
@@ -99,7 +100,7 @@ async function runRetire(cli: CliContext, given: GivenOptions<typeof OPTIONS>): 
 
 function libvirtBackupPlan(plan: Plan): LibvirtBackupPlan {
   const backups = planCapability(plan, 'chains');
-  if (backups !== undefined && backups.vm.source.type === 'libvirt') return backups as LibvirtBackupPlan;
+  if (backups !== undefined && isLibvirtDomainSource(backups.vm.source)) return backups as LibvirtBackupPlan;
   throw new SendenseError(
     `${plan.origin.file}: retire takes a backup plan of a libvirt domain (kind backup or incremental, source.type libvirt); this is a ${plan.kind} plan${'vm' in plan && 'source' in plan.vm ? ` of a ${plan.vm.source.type} source` : ''}`,
     { exitCode: 2 },

@@ -14,6 +14,7 @@
 
 import path from 'node:path';
 import { SendenseError } from '../errors.js';
+import { MERGE_TOOLS, commitIntoBackingArgv, shellCommand } from '../qemu/command-lines.js';
 import type { KeepRules } from '../retention/keep-rules.js';
 import { crashPoint } from '../crash-points.js';
 import { choosePrune, describeDecision, type PrunablePoint } from '../retention/prune-choice.js';
@@ -79,11 +80,11 @@ const MANIFESTS = `cd -- "$1" 2>/dev/null || exit 0; for f in disk-*/*.json; do 
 const EXISTING = 'for f in "$@"; do if [ -e "$f" ]; then printf "%s\\n" "$f"; fi; done';
 // $1 parent's file, $2 child's file, $3 the merged manifest, $4 the child's manifest, $5 the parent's.
 const FOLD = [
-  'if [ -e "$1" ]; then qemu-img commit -q -d -f qcow2 -- "$2" && mv -fT -- "$1" "$2" && sync -- "$(dirname -- "$2")" || exit; fi',
+  `if [ -e "$1" ]; then ${shellCommand(commitIntoBackingArgv('$2'))} && mv -fT -- "$1" "$2" && sync -- "$(dirname -- "$2")" || exit; fi`,
   'if [ -e "$3" ]; then mv -fT -- "$3" "$4" && sync -- "$(dirname -- "$4")" || exit; fi',
   'rm -f -- "$5"',
 ].join('\n');
-const HAS_QEMU = 'command -v qemu-img >/dev/null && command -v qemu-io >/dev/null';
+const HAS_QEMU = MERGE_TOOLS.map((tool) => `command -v ${tool} >/dev/null`).join(' && ');
 
 async function sh(place: HostPlace, what: string, script: string, args: readonly string[]): Promise<string> {
   const result = await place.node.exec(['sh', '-c', script, 'sh', ...args]);

@@ -7,6 +7,7 @@ import path from 'node:path';
 import { SendenseError } from '../errors.js';
 import { execLocal } from '../node/local.js';
 import { readBacking } from '../qemu/qcow2-header.js';
+import { commitIntoBackingArgv, rebaseUnsafeArgv } from '../qemu/command-lines.js';
 import { crashPoint } from '../crash-points.js';
 import { parseManifest } from '../repository/manifest-file.js';
 import { mergedManifestOf, type Sh } from './merge-reads.js';
@@ -66,48 +67,18 @@ export async function foldOnHub(place: HubPlace, vm: string, key: number, journa
           // for the merge (only the child's clusters are written into it), then named again.
           const backing = readBacking(parentFile);
           if (backing !== undefined)
-            await here(`cannot open ${journal.parent} on its own`, [
-              'qemu-img',
-              'rebase',
-              '-q',
-              '-u',
-              '-f',
-              'qcow2',
-              '-b',
-              '',
-              '--',
-              parentFile,
-            ]);
+            await here(`cannot open ${journal.parent} on its own`, rebaseUnsafeArgv(parentFile, undefined));
           if (pending === undefined) {
             const merged = await mergedManifestOf(hereSh, parent.manifest, child.manifest, parentFile, childFile);
             pending = `${JSON.stringify(merged)}\n`;
             await placeFile(place, relative(journal.child, '.json.merge'), textBytes(pending));
           }
-          await here(`cannot merge ${journal.parent} into ${journal.child} (disk ${key})`, [
-            'qemu-img',
-            'commit',
-            '-q',
-            '-d',
-            '-f',
-            'qcow2',
-            '--',
-            childFile,
-          ]);
+          await here(
+            `cannot merge ${journal.parent} into ${journal.child} (disk ${key})`,
+            commitIntoBackingArgv(childFile),
+          );
           if (backing !== undefined) {
-            await here(`cannot name ${journal.parent}'s backing file again`, [
-              'qemu-img',
-              'rebase',
-              '-q',
-              '-u',
-              '-f',
-              'qcow2',
-              '-b',
-              backing.name,
-              '-F',
-              backing.format ?? 'qcow2',
-              '--',
-              parentFile,
-            ]);
+            await here(`cannot name ${journal.parent}'s backing file again`, rebaseUnsafeArgv(parentFile, backing));
           }
           await placeFile(
             place,

@@ -4,6 +4,7 @@
 // ranges each (one run a batch: each is a round trip to the copy's host).
 
 import { SendenseError } from '../errors.js';
+import { imageMapArgvOf, qemuIoReadArgv, shellCommand } from '../qemu/command-lines.js';
 import { ownExtentsOfMap } from '../retention/merge-files.js';
 import { mergedManifest, parentRangesToRead, type Interval } from '../retention/merge-manifest.js';
 import type { DiskManifest } from '../repository/manifest.js';
@@ -11,9 +12,9 @@ import type { DiskManifest } from '../repository/manifest.js';
 /** Runs a POSIX shell script with its arguments where the files are; its stdout. */
 export type Sh = (what: string, script: string, args: readonly string[]) => Promise<string>;
 
-const MAP = 'qemu-img map --output=json -- "$1"';
+const MAP = shellCommand(imageMapArgvOf('$1'));
 // $1 the file, then `-c "read -v OFFSET LENGTH"` pairs.
-const READ_HEX = 'f=$1; shift; exec qemu-io -r -f qcow2 "$@" -- "$f"';
+const READ_HEX = `f=$1; shift; exec ${shellCommand(qemuIoReadArgv('$f', ['$@']))}`;
 
 // The child's manifest once the parent is in its file, as the hub works it out: the child's own
 // clusters from qemu-img map where the files are, the parent's bytes its ranges cut by them read there.

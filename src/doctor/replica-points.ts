@@ -8,6 +8,7 @@ import { bitmapName } from '../repository/layout.js';
 import { finishUnfinishedPoints } from '../replica/replica-points.js';
 import { LOCAL_NODE_ID, type NodeHost } from '../node/node.js';
 import type { NodeResource, ReplicaPoint, Store } from '../store/index.js';
+import { sourceCan } from '../source/source-types.js';
 import type { DoctorContext } from './sweeper.js';
 
 export const REPLICA_POINT_RESOURCE = 'replica-point';
@@ -31,7 +32,8 @@ export async function finishReplicaPoints(
   const failed = (await doctor.store.listReplicaPoints({ plan, statuses: ['failed'] })).filter(
     (point) => point.runId === resource.runId,
   );
-  if (sourceType === 'qemu') for (const point of failed) await removeFailedBitmaps(doctor, point);
+  if (sourceCan(sourceType, 'tracksChangesInImageFiles'))
+    for (const point of failed) await removeFailedBitmaps(doctor, point);
   await doctor.store.forgetNodeResource(resource.node, resource.kind, resource.name);
 }
 

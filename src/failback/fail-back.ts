@@ -16,6 +16,7 @@ import { virshMessage, virshOn, type NodeExec, type Virsh } from '../libvirt/vir
 import { createLocalNode } from '../node/local.js';
 import type { NodeHost } from '../node/node.js';
 import type { ReplicatePlan } from '../plan/types.js';
+import { isLibvirtDomainSource } from '../source/source-types.js';
 import { imageInfoWith, type ImageInfo } from '../qemu/image-info.js';
 import { rewriteLayerManifest } from '../replica/layer-digests.js';
 import { removeLayers } from '../replica/replica-files.js';
@@ -64,7 +65,7 @@ interface FailbackDisk extends CopyBackDisk {
 export async function failBack(request: FailbackRequest): Promise<FailedBack> {
   const { store, plan } = request;
   const source = plan.vm.source;
-  if (source.type !== 'libvirt') throw new SendenseError(`failback needs a libvirt source`, { exitCode: 2 });
+  if (!isLibvirtDomainSource(source)) throw new SendenseError(`failback needs a libvirt source`, { exitCode: 2 });
   const failover = await store.replicaFailover(plan.name);
   if (failover === undefined)
     throw new SendenseError(

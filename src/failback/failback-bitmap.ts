@@ -8,6 +8,7 @@
 import { SendenseError } from '../errors.js';
 import type { NodeExec } from '../libvirt/virsh.js';
 import { bitmapProblem } from '../qemu/bitmap-health.js';
+import { bitmapArgv, bitmapMergeArgv, createScratchQcow2Argv } from '../qemu/command-lines.js';
 import { imageInfoWith, type ImageInfo } from '../qemu/image-info.js';
 import { qemuImgError } from '../qemu/qemu-img-error.js';
 
@@ -19,16 +20,11 @@ export async function startFailbackBitmap(exec: NodeExec, image: string): Promis
   if (info.bitmaps.some((bitmap) => bitmap.name === FAILBACK_BITMAP))
     await qemuImg(
       exec,
-      ['qemu-img', 'bitmap', '--remove', '-f', 'qcow2', image, FAILBACK_BITMAP],
+      bitmapArgv('--remove', image, FAILBACK_BITMAP, 'qcow2'),
       `remove bitmap ${FAILBACK_BITMAP} of`,
       image,
     );
-  await qemuImg(
-    exec,
-    ['qemu-img', 'bitmap', '--add', '-f', 'qcow2', image, FAILBACK_BITMAP],
-    `add bitmap ${FAILBACK_BITMAP} to`,
-    image,
-  );
+  await qemuImg(exec, bitmapArgv('--add', image, FAILBACK_BITMAP, 'qcow2'), `add bitmap ${FAILBACK_BITMAP} to`, image);
 }
 
 // Gone from `image` (a failback done); nothing when it has none.
@@ -37,7 +33,7 @@ export async function dropFailbackBitmap(exec: NodeExec, image: string): Promise
   if (!info.bitmaps.some((bitmap) => bitmap.name === FAILBACK_BITMAP)) return;
   await qemuImg(
     exec,
-    ['qemu-img', 'bitmap', '--remove', '-f', 'qcow2', image, FAILBACK_BITMAP],
+    bitmapArgv('--remove', image, FAILBACK_BITMAP, 'qcow2'),
     `remove bitmap ${FAILBACK_BITMAP} of`,
     image,
   );
@@ -71,20 +67,7 @@ export async function mergeOriginalBitmap(
   name: string,
   virtualSize: number,
 ): Promise<void> {
-  const merge = (from: string) => [
-    'qemu-img',
-    'bitmap',
-    '--merge',
-    name,
-    '-b',
-    from,
-    '-F',
-    'qcow2',
-    '-f',
-    'qcow2',
-    standby.image,
-    FAILBACK_BITMAP,
-  ];
+  const merge = (from: string) => bitmapMergeArgv(standby.image, FAILBACK_BITMAP, { path: from, name });
   if (original.sameHost) {
     await qemuImg(standby.exec, merge(original.image), `merge bitmap ${name} of ${original.image} into`, standby.image);
     return;
@@ -96,29 +79,10 @@ export async function mergeOriginalBitmap(
   let text: string;
   try {
     const carrier = `${there}/carrier.qcow2`;
+    await qemuImg(original.exec, createScratchQcow2Argv(carrier, virtualSize), 'create', carrier);
     await qemuImg(
       original.exec,
-      ['qemu-img', 'create', '-q', '-f', 'qcow2', carrier, String(virtualSize)],
-      'create',
-      carrier,
-    );
-    await qemuImg(
-      original.exec,
-      [
-        'qemu-img',
-        'bitmap',
-        '--add',
-        '--merge',
-        name,
-        '-b',
-        original.image,
-        '-F',
-        'qcow2',
-        '-f',
-        'qcow2',
-        carrier,
-        name,
-      ],
+      bitmapMergeArgv(carrier, name, { path: original.image, name }, { add: true }),
       `copy bitmap ${name} of ${original.image} into`,
       carrier,
     );

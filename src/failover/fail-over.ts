@@ -13,6 +13,7 @@ import { virshMessage, virshOn, type NodeExec, type Virsh } from '../libvirt/vir
 import { createLocalNode } from '../node/local.js';
 import type { NodeHost } from '../node/node.js';
 import type { ReplicatePlan } from '../plan/types.js';
+import { isLibvirtDomainSource } from '../source/source-types.js';
 import { createLayer, existingFiles, removeLayers, sameFile } from '../replica/replica-files.js';
 import { failoverOverlay, isReplicaImage } from '../replica/replica-layout.js';
 import type { ReplicaPoint, Store } from '../store/index.js';
@@ -145,8 +146,8 @@ export async function failOver(
 // would be a second copy of a VM that is not lost. A node that does not answer is taken as lost.
 async function runningSource(plan: ReplicatePlan): Promise<string | undefined> {
   const source = plan.vm.source;
-  // Only a libvirt source is a domain that can be asked whether it runs.
-  if (source.type !== 'libvirt') return undefined;
+  // Only a source that is a libvirt domain can be asked whether it runs.
+  if (!isLibvirtDomainSource(source)) return undefined;
   let node: NodeHost;
   try {
     node =

@@ -14,6 +14,7 @@ import {
 import { parseDomainXml } from './domain-xml.js';
 import { replaceDiskImages } from './recovered-domain-xml.js';
 import { virshMessage, type NodeExec, type Virsh } from './virsh.js';
+import { convertToQcow2Argv } from '../qemu/command-lines.js';
 
 /** A disk of a recovered domain: the overlay it starts on and the file it ends in. */
 export interface RecoveredImage {
@@ -162,7 +163,7 @@ export async function moveWhileShutOff(context: MoveContext): Promise<void> {
   const use = await domainUse(virsh, domain, context.disks);
   for (const disk of use.onOverlays) {
     const part = `${disk.storage}.sendense-part`;
-    const converted = await exec(['qemu-img', 'convert', '-q', '-O', 'qcow2', '--', disk.overlay, part]);
+    const converted = await exec(convertToQcow2Argv(disk.overlay, part));
     if (converted.exitCode !== 0) {
       await exec(['rm', '-f', '--', part]);
       throw new SendenseError(

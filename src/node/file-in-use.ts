@@ -2,6 +2,7 @@
 // export): such a file is refused as a restore target, never replaced under its user.
 
 import type { NodeHost } from './node.js';
+import { imageLockProbeArgv } from '../qemu/command-lines.js';
 
 // One `find` over /proc/*/fd (not a readlink per descriptor), then each holder's name.
 const OPEN_BY = `find /proc/[0-9]*/fd -maxdepth 1 -lname "$1" 2>/dev/null | while IFS=/ read -r _ _ pid _; do printf '%s %s\\n' "$pid" "$(cat /proc/$pid/comm 2>/dev/null)"; done | sort -u; exit 0`;
@@ -21,7 +22,7 @@ export async function fileInUse(node: NodeHost, file: string): Promise<string | 
     });
   if (found.length > 0) return `open by ${found.join(', ')}`;
   // Processes of other users are invisible to a non-root hub; qemu's own image lock is not.
-  const locked = await node.exec(['qemu-img', 'info', '-f', 'raw', path]);
+  const locked = await node.exec(imageLockProbeArgv(path));
   if (locked.exitCode !== 0 && /lock/i.test(locked.stderr)) return 'locked by another process (qemu image lock)';
   return undefined;
 }

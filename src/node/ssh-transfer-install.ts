@@ -10,6 +10,7 @@ import type { SFTPWrapper } from 'ssh2';
 import { SendenseError } from '../errors.js';
 import { execOverSsh } from './ssh-process.js';
 import type { SshLink } from './ssh-link.js';
+import { qemuImgVersionArgv } from '../qemu/command-lines.js';
 
 // The oldest Node.js line the node transfer runs on; CI also runs it on 22 and 24 (scripts/test-node.sh).
 const MIN_NODE_MAJOR = 20;
@@ -109,7 +110,7 @@ function execFiles(link: SshLink): RemoteFiles {
 async function checkNodePrerequisites(link: SshLink): Promise<void> {
   const [node, qemuImg, qemuNbd] = await Promise.all([
     execOverSsh(link, ['node', '--version']),
-    execOverSsh(link, ['qemu-img', '--version']),
+    execOverSsh(link, qemuImgVersionArgv()),
     execOverSsh(link, ['qemu-nbd', '--version']),
   ]);
   if (node.exitCode !== 0) {

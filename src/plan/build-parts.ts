@@ -30,13 +30,11 @@ import {
   type Source,
 } from './types.js';
 import { hideFromChildren } from '../process/child-env.js';
+import { buildSourceOfType } from '../source/source-types.js';
 
 export const DEFAULT_PORTS = '10100-10200';
 export const DEFAULT_SHARED = 10;
-export const DEFAULT_CLIENT_PATH = '/usr/local/bin/sendense-backup-client';
-export const DEFAULT_LIBVIRT_URI = 'qemu:///system';
-// World-searchable and on disk on every distribution: QEMU's user must reach the run's directory in it.
-export const DEFAULT_LIBVIRT_SCRATCH = '/var/tmp';
+export { DEFAULT_CLIENT_PATH, DEFAULT_LIBVIRT_SCRATCH, DEFAULT_LIBVIRT_URI } from './plan-defaults.js';
 export const DEFAULT_KNOWN_HOSTS = '~/.ssh/known_hosts';
 
 /** The part of a typed plan every kind has but its repository (replicate has none). */
@@ -99,29 +97,9 @@ export function buildNode(node: RawNode): NodeSpec {
   };
 }
 
+// Filled in by the source's own definition (src/source): its type's defaults.
 export function buildSource(source: RawSource, vmName: string): Source {
-  if (source.type === 'libvirt') {
-    return {
-      type: 'libvirt',
-      domain: source.domain ?? vmName,
-      uri: source.uri ?? DEFAULT_LIBVIRT_URI,
-      quiesce: source.quiesce ?? 'auto',
-      scratch: source.scratch ?? DEFAULT_LIBVIRT_SCRATCH,
-      disks: source.disks ?? [],
-    };
-  }
-  if (source.type !== 'vmware') return source;
-  return {
-    ...source,
-    // A plan written for the old client (clientPath, no client) keeps it (docs/vmware.md#the-old-client).
-    client: source.client ?? (source.clientPath !== undefined ? 'sendense-backup-client' : 'sendense-run'),
-    quiesce: source.quiesce ?? false,
-    cbt: source.cbt ?? 'require',
-    // Stored as Node prints a fingerprint (docs/vmware.md#the-certificate).
-    ...(source.certificateSha256 === undefined ? {} : { certificateSha256: source.certificateSha256.toUpperCase() }),
-    passwordFile: source.passwordFile === undefined ? undefined : expandHome(source.passwordFile),
-    clientPath: source.clientPath ?? DEFAULT_CLIENT_PATH,
-  };
+  return buildSourceOfType(source, vmName);
 }
 
 function buildHooks(hooks: RawHooks, env: NodeJS.ProcessEnv): Hooks {

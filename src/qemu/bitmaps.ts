@@ -1,6 +1,7 @@
 // Persistent dirty bitmaps in a qcow2 image (docs/how-it-works.md#change-tracking-by-source: the qemu source's change_id).
 
 import { runLocal, type CommandRunner } from './command-runner.js';
+import { bitmapArgv } from './command-lines.js';
 import { imageInfo } from './image-info.js';
 import { qemuImgError } from './qemu-img-error.js';
 import { crashPoint } from '../crash-points.js';
@@ -14,7 +15,7 @@ export interface Bitmap {
 
 // Adds a persistent, enabled bitmap: from now on every write to the image is recorded in it.
 export async function bitmapAdd(file: string, name: string, runner: CommandRunner = runLocal): Promise<void> {
-  const result = await runner(['qemu-img', 'bitmap', '--add', file, name]);
+  const result = await runner(bitmapArgv('--add', file, name));
   if (result.exitCode !== 0) throw qemuImgError(`add bitmap ${name} to`, file, result);
 }
 
@@ -88,7 +89,7 @@ async function makeMarkDir(runner: CommandRunner, place: MarkPlace): Promise<str
 }
 
 export async function bitmapRemove(file: string, name: string, runner: CommandRunner = runLocal): Promise<void> {
-  const result = await runner(['qemu-img', 'bitmap', '--remove', file, name]);
+  const result = await runner(bitmapArgv('--remove', file, name));
   if (result.exitCode !== 0) throw qemuImgError(`remove bitmap ${name} from`, file, result);
 }
 

@@ -18,6 +18,7 @@ import {
   type ReplicaManifest,
 } from './replica-manifest.js';
 import { execOn } from './replica-node.js';
+import { imageMapArgv } from '../qemu/command-lines.js';
 
 // One digest per piece of at most this many bytes (a check reads a range whole).
 const PIECE = 4 * 1024 * 1024;
@@ -73,7 +74,7 @@ async function heldRanges(
   read: (offset: number, length: number) => Promise<Uint8Array>,
 ): Promise<ManifestDigests> {
   const alone = `json:${JSON.stringify({ driver: 'qcow2', backing: null, file: { driver: 'file', filename: layer } })}`;
-  const mapped = await exec(['qemu-img', 'map', '--output=json', alone]);
+  const mapped = await exec(imageMapArgv(alone));
   if (mapped.exitCode !== 0) throw qemuImgError('map', layer, mapped);
   const data: [number, number, string][] = [];
   const zero: [number, number][] = [];

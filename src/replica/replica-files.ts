@@ -10,6 +10,7 @@
 import path from 'node:path';
 import { SendenseError } from '../errors.js';
 import type { NodeExec } from '../libvirt/virsh.js';
+import { commitIntoBackingArgv, createQcow2Argv, createQcow2OverArgv, shellCommand } from '../qemu/command-lines.js';
 import { renameTemp } from './replica-layout.js';
 import { foldedManifestPath, replicaManifestPath } from './replica-manifest.js';
 
@@ -30,8 +31,8 @@ export async function createLayer(
 ): Promise<void> {
   const create =
     options.backing === undefined
-      ? 'qemu-img create -q -f qcow2 -- "$1" "$3"'
-      : 'qemu-img create -q -f qcow2 -b "$2" -F qcow2 -- "$1"';
+      ? shellCommand(createQcow2Argv('$1', '$3'))
+      : shellCommand(createQcow2OverArgv('$1', '$2'));
   await script(
     exec,
     // A symlink there, even one to nothing, is refused too: qemu-img would create the file it names (docs/threat-model.md).
@@ -64,7 +65,7 @@ export async function foldLayer(
   await script(
     exec,
     [
-      'if [ -e "$1" ]; then qemu-img commit -q -d -f qcow2 -- "$2"; mv -fT -- "$1" "$2"; sync -- "$(dirname -- "$2")"; fi',
+      `if [ -e "$1" ]; then ${shellCommand(commitIntoBackingArgv('$2'))}; mv -fT -- "$1" "$2"; sync -- "$(dirname -- "$2")"; fi`,
       'if [ -e "$5" ]; then mv -fT -- "$5" "$6"; sync -- "$(dirname -- "$6")"; fi',
       'rm -f -- "$7"',
       'if [ -n "$3" ] && ! [ "$2" -ef "$3" ]; then ln -f -- "$2" "$4"; mv -fT -- "$4" "$3"; fi',

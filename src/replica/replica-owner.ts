@@ -6,6 +6,7 @@ import { SendenseError } from '../errors.js';
 import type { NodeExec } from '../libvirt/virsh.js';
 import type { Store } from '../store/index.js';
 import { existingFiles } from './replica-files.js';
+import { imageInfoProbeArgv } from '../qemu/command-lines.js';
 
 // The statuses of a point whose files are (or may still be) on the replica node.
 const LIVE = ['running', 'installing', 'complete', 'folding'] as const;
@@ -35,7 +36,7 @@ export async function refuseReplicaInUse(
   paths: readonly string[],
 ): Promise<void> {
   for (const file of await existingFiles(exec, paths)) {
-    const info = await exec(['qemu-img', 'info', '--output=json', '--', file]);
+    const info = await exec(imageInfoProbeArgv(file));
     if (info.exitCode === 0 || !/lock/i.test(info.stderr)) continue;
     throw new SendenseError(
       `${file} on ${node.description} is in use by a running program (a VM?): a sync never installs over a disk in use (${info.stderr.trim().split('\n').pop()})`,

@@ -16,6 +16,7 @@ import type { DiskManifest } from './manifest.js';
 import { ownLayer } from './own-layer.js';
 import { isKnownDigestAlgorithm, rangeDigest } from './range-digest.js';
 import { plainFileProblem } from './repository-keys.js';
+import { imageCheckArgv } from '../qemu/command-lines.js';
 
 export interface LayerFinding {
   /** Guest offset of the first differing range, when the difference is in the data. */
@@ -53,7 +54,7 @@ export async function verifyLayer(
   if (header !== undefined) return { findings: [{ message: header }], digestsChecked: false, bytesRead: 0 };
   const own = ownLayer(file);
   const layer = own.filename;
-  const check = await runLocal(['qemu-img', 'check', ...own.objectArgs, '--output=json', layer], {
+  const check = await runLocal(imageCheckArgv(layer, own.objectArgs), {
     secret: own.secret,
   });
   // qemu-img check: 0 clean, 3 leaked clusters only (harmless), 2 corruptions, 1 could not check.

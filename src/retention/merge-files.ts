@@ -24,6 +24,7 @@ import { SendenseError } from '../errors.js';
 import type { BackupDisk } from '../store/index.js';
 import { mergedManifest, type Interval } from './merge-manifest.js';
 import { crashPoint } from '../crash-points.js';
+import { imageMapArgv } from '../qemu/command-lines.js';
 
 export interface MergeFilesContext {
   /** Record a qemu-nbd before it can outlive us; forget it once stopped. */
@@ -200,7 +201,7 @@ export async function mergeDiskFiles(
 // The child's own clusters, from qemu-img map of its layer alone: data, and zero clusters that hide the parent.
 async function ownExtents(file: string): Promise<{ data: Interval[]; zero: Interval[] }> {
   const own = ownLayer(file);
-  const map = await runLocal(['qemu-img', 'map', ...own.objectArgs, '--output=json', own.filename], {
+  const map = await runLocal(imageMapArgv(own.filename, own.objectArgs), {
     secret: own.secret,
   });
   if (map.exitCode !== 0) throw new SendenseError(`qemu-img map ${file}: ${map.stderr.trim()}`);

@@ -3,20 +3,10 @@
 
 import type { Source } from '../plan/types.js';
 import type { BackupSource } from './backup-source.js';
-import { nbdSource } from './nbd-source.js';
-import { qemuSource } from './qemu-source.js';
-import { vmwareSource } from './vmware-source.js';
-import { libvirtSource } from './libvirt-source.js';
-
-const SOURCES: { readonly [T in Source['type']]: (source: Extract<Source, { type: T }>) => BackupSource } = {
-  qemu: qemuSource,
-  nbd: nbdSource,
-  vmware: vmwareSource,
-  libvirt: libvirtSource,
-};
+import { openBackupSource } from './source-types.js';
 
 export function backupSource(source: Source): BackupSource {
-  return (SOURCES[source.type] as (source: Source) => BackupSource)(source);
+  return openBackupSource(source);
 }
 
 export type {
@@ -32,3 +22,4 @@ export type { TransferProgram, TransferReads } from '../transfer/transfer-plan.j
 export type { DiskSource, SourceDiskFacts, SourceType } from './source-disk.js';
 export { ownBitmap } from './qemu-source.js';
 export { ChainRefusedAtSnapshot } from './backup-source.js';
+export { isLibvirtDomainSource, sourceCan, sourceDefinitionOf } from './source-types.js';

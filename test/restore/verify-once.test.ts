@@ -15,7 +15,7 @@ import type { RestoreRun } from '../../src/kinds/restore/restore-run.js';
 import { verify } from '../../src/kinds/restore/verify.js';
 import { createLocalNode } from '../../src/node/local.js';
 import { openStore, type Store } from '../../src/store/index.js';
-import { fileTarget } from '../../src/target/file-target.js';
+import { fileTarget } from '../../src/restore/targets/file-target.js';
 import { recordedProcesses, tableRows } from '../support/process-tree.js';
 import { startQemuNbd, useNbdServers } from '../support/qemu-nbd-server.js';
 import { useRunWorkspace } from '../support/run-workspace.js';

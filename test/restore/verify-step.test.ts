@@ -5,7 +5,7 @@ import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { RestoreRun } from '../../src/kinds/restore/restore-run.js';
-import { fileTarget } from '../../src/target/file-target.js';
+import { fileTarget } from '../../src/restore/targets/file-target.js';
 import { isSendenseError } from '../../src/errors.js';
 import { createLocalNode } from '../../src/node/local.js';
 import { verify } from '../../src/kinds/restore/verify.js';

@@ -17,7 +17,7 @@ import { verify } from '../../src/kinds/restore/verify.js';
 import type { NodeHost, PortForwards } from '../../src/node/node.js';
 import { connectSshNode } from '../../src/node/ssh.js';
 import { openStore, type Store } from '../../src/store/index.js';
-import { fileTarget } from '../../src/target/file-target.js';
+import { fileTarget } from '../../src/restore/targets/file-target.js';
 import { identify, killIfAlive } from '../support/processes.js';
 import { recordedProcesses, tableRows } from '../support/process-tree.js';
 import { startQemuNbd, useNbdServers } from '../support/qemu-nbd-server.js';

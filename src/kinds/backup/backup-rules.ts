@@ -3,26 +3,18 @@
 
 import { isObject, listAt, stringAt, valueAt } from '../../plan/raw-plan.js';
 import type { CheckContext } from '../../plan/checks/check-context.js';
+import { sourceDefinitionOf } from '../../source/source-types.js';
 
 export function checkBackupRules({ data, issues }: CheckContext): void {
   const kind = stringAt(data, 'kind');
   const source = valueAt(data, 'vm', 'source');
   if (!isObject(source)) return;
   if (kind === 'incremental') {
+    const definition = sourceDefinitionOf(source.type);
     listAt(data, 'vm', 'source', 'disks').forEach((disk, i) => {
       if (!isObject(disk)) return;
-      if (source.type === 'qemu' && disk.format === 'raw') {
-        issues.warning(
-          ['vm', 'source', 'disks', i, 'format'],
-          `vm.source.disks[${i}].format: raw images have no dirty bitmaps, so every backup of disk ${String(disk.key)} is a full copy`,
-        );
-      }
-      if (source.type === 'nbd' && disk.bitmap === undefined) {
-        issues.warning(
-          ['vm', 'source', 'disks', i],
-          `vm.source.disks[${i}]: no bitmap, so every backup of disk ${String(disk.key)} is a full copy`,
-        );
-      }
+      const untracked = definition?.untrackedDisk?.(disk, i);
+      if (untracked !== undefined) issues.warning(untracked.path, untracked.message);
     });
   }
   if (kind === 'backup' && valueAt(data, 'incremental') !== undefined) {

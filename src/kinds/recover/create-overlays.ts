@@ -9,6 +9,7 @@ import { letQemuOpen, qemuUsers } from '../../libvirt/qemu-user.js';
 import { servedUrl } from '../../steps/serving-run.js';
 import { finishRecovery } from './finish-recovery.js';
 import { RECOVERY_RESOURCE, recoveredImages, type RecoverRun } from './recover-run.js';
+import { createRawBackedOverlayArgv } from '../../qemu/command-lines.js';
 
 export const createOverlays: Step<RecoverRun> = {
   name: 'create-overlays',
@@ -48,20 +49,7 @@ export const createOverlays: Step<RecoverRun> = {
       if (socket === undefined) throw new Error(`disk ${disk.key} is not served on a Unix socket`);
       await letQemuOpen((argv) => run.node.exec(argv), socket, users, run.node.description);
       const backing = servedUrl(disk, run.node);
-      const created = await run.node.exec([
-        'qemu-img',
-        'create',
-        '-q',
-        '-f',
-        'qcow2',
-        '-F',
-        'raw',
-        '-b',
-        backing,
-        '--',
-        disk.overlay,
-        String(disk.virtualSize),
-      ]);
+      const created = await run.node.exec(createRawBackedOverlayArgv(disk.overlay, backing, disk.virtualSize));
       if (created.exitCode !== 0)
         throw new SendenseError(`cannot create the overlay of disk ${disk.key}: ${created.stderr.trim()}`, {
           step: 'create-overlays',

@@ -12,6 +12,7 @@ import { buildDomainChanges } from '../../plan/domain-changes.js';
 import type { RawReplica, RawReplicatePlan } from '../../plan/plan-shape.generated.js';
 import type { ReplicatePlan, ReplicaSettings } from '../../plan/types.js';
 import type { KindDefinition } from '../kind.js';
+import { sourceCan } from '../../source/source-types.js';
 import { replicaDomain } from './replica-domain-name.js';
 import { checkReplicateRules } from './replicate-rules.js';
 
@@ -42,7 +43,7 @@ function buildReplica(replica: RawReplica, vm: RawReplicatePlan['vm']): ReplicaS
     node: replica.node === undefined ? undefined : buildNode(replica.node),
     path: replica.path,
     points: replica.points ?? DEFAULT_REPLICA_POINTS,
-    domain: replicaDomain(replica, vm.name, vm.source?.type),
+    domain: replicaDomain(replica, vm.name, sourceCan(vm.source, 'hasLibvirtDomain')),
     uri: replica.uri ?? DEFAULT_LIBVIRT_URI,
     scratch: replica.scratch ?? DEFAULT_LIBVIRT_SCRATCH,
     definition: replica.definition === undefined ? undefined : buildDefinition(replica.definition),

@@ -1,5 +1,6 @@
 // replicate (docs/replication.md): one absolute replica file per disk ({key} unless the source
-// lists one disk), never the VM's own domain or images on its own node, and no vmware source yet.
+// lists one disk), never the VM's own domain or images on its own node, and no source that cannot
+// be replicated yet (a vmware one).
 
 import path from 'node:path';
 import { hasEnvRef } from '../../plan/env-refs.js';
@@ -7,16 +8,13 @@ import { isObject, listAt, stringAt, valueAt } from '../../plan/raw-plan.js';
 import type { CheckContext } from '../../plan/checks/check-context.js';
 import { checkDefinitionMemory } from '../../plan/checks/definition-memory.js';
 import { checkDomainChanges } from '../../plan/checks/domain-changes.js';
+import { sourceCan, sourceDefinitionOf } from '../../source/source-types.js';
 import { replicaDomain } from './replica-domain-name.js';
 
 export function checkReplicateRules(context: CheckContext): void {
   const { data, issues } = context;
-  if (stringAt(data, 'vm', 'source', 'type') === 'vmware') {
-    issues.error(
-      ['vm', 'source', 'type'],
-      'vm.source.type: a vmware source cannot be replicated yet (sendense-backup-client writes only to the hub); replicate a libvirt, qemu or nbd source',
-    );
-  }
+  const refusal = sourceDefinitionOf(stringAt(data, 'vm', 'source', 'type'))?.notReplicable;
+  if (refusal !== undefined) issues.error(['vm', 'source', 'type'], refusal);
   checkDefinitionMemory(context, ['replica', 'definition']);
   checkDomainChanges(context, ['replica', 'changes']);
   const scratch = stringAt(data, 'replica', 'scratch');
@@ -45,8 +43,8 @@ function checkReplicaPath(context: CheckContext): void {
     issues.error(['replica', 'path'], `replica.path: must contain {key} (the disk key) because ${why}`);
   }
   if (!sameNode(data)) return;
-  // Only qemu sources name their images in the plan; a libvirt domain's are read at sync time.
-  if (stringAt(data, 'vm', 'source', 'type') !== 'qemu') return;
+  // Only a source that names its image files in the plan; a libvirt domain's are read at sync time.
+  if (!sourceCan(stringAt(data, 'vm', 'source', 'type'), 'namesImageFiles')) return;
   const images = listAt(data, 'vm', 'source', 'disks').filter(isObject);
   for (const disk of images) {
     const replica = path.posix.normalize(file.replaceAll('{key}', String(disk.key)));
@@ -65,11 +63,11 @@ function checkReplicaPath(context: CheckContext): void {
 
 // The replica domain is defined over whatever has its name on the replica node: never the VM's own.
 function checkReplicaDomain({ data, issues }: CheckContext): void {
-  if (stringAt(data, 'vm', 'source', 'type') !== 'libvirt' || !sameNode(data)) return;
+  if (!sourceCan(stringAt(data, 'vm', 'source', 'type'), 'hasLibvirtDomain') || !sameNode(data)) return;
   const replica = valueAt(data, 'replica');
   const name = stringAt(data, 'vm', 'name');
   if (!isObject(replica) || name === undefined) return;
-  const domain = replicaDomain(replica, name, 'libvirt');
+  const domain = replicaDomain(replica, name, true);
   const own = stringAt(data, 'vm', 'source', 'domain') ?? name;
   if (domain === undefined || hasEnvRef(domain) || domain !== own) return;
   const given = typeof replica.domain === 'string';

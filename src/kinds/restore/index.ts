@@ -7,7 +7,7 @@ import type { Step } from '../../engine/step.js';
 import { allocatePorts } from '../../steps/allocate-ports.js';
 import { openTunnel } from '../../steps/open-tunnel.js';
 import { startQemuNbdServers } from '../../steps/start-qemu-nbd.js';
-import { diskTarget } from '../../target/index.js';
+import { diskTarget } from '../../restore/targets/index.js';
 import type { KindModule } from '../kind.js';
 import { placeTarget } from './place-target.js';
 import { prepareTarget } from './prepare-target.js';

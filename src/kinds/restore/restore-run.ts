@@ -1,10 +1,10 @@
 // A restore of whole disks (file or NBD targets): what resolve-point decides and each later step
-// fills in, and the destination it writes to (src/target/).
+// fills in, and the destination it writes to (src/restore/targets/).
 
 import type { Resolved, RunContext } from '../../engine/run-context.js';
 import type { DiskRestorePlan } from '../../plan/types.js';
 import type { ServedDisk } from '../../steps/serving-run.js';
-import type { DiskTarget, TargetDisk } from '../../target/index.js';
+import type { RestoreDiskTarget, TargetDisk } from '../../restore/targets/index.js';
 import type { WrittenRanges } from '../../transfer/run-transfer.js';
 
 /** One disk of a restore run: the point's file served read-only on the hub, written into its target. */
@@ -24,5 +24,5 @@ export interface RestoreState {
 
 export interface RestoreRun extends RunContext<DiskRestorePlan>, Resolved<RestoreState> {
   /** Where the disks go: the steps ask it, never which kind of target it is. */
-  readonly target: DiskTarget;
+  readonly target: RestoreDiskTarget;
 }

@@ -20,7 +20,6 @@ import { diskTurns, rateNote, transferForRun } from '../../transfer/run-transfer
 import { inTurns } from '../../hub/in-turns.js';
 import { servedUrl } from '../../steps/serving-run.js';
 import type { TransferAsk } from '../../transfer/transfer-plan.js';
-import { parseTransferTarget } from '../../wire/index.js';
 
 export const restoreTransfer: Step<RestoreRun> = {
   name: 'transfer',
@@ -39,8 +38,8 @@ export const restoreTransfer: Step<RestoreRun> = {
           kind: 'node-transfer',
           reads: leased.map((disk) => ({ key: disk.key, source: { kind: 'nbd', url: servedUrl(disk, run.node) } })),
         },
-        // prepare-target wrote it the way the NBD targets string takes it.
-        targets: new Map(leased.map((disk) => [disk.key, { target: parseTransferTarget(disk.target!) }])),
+        // As prepare-target made it ready.
+        targets: new Map(leased.map((disk) => [disk.key, { target: disk.target! }])),
         digests: false,
         // An NBD target holds old data: holes of the backup must be written as zeroes there.
         zeroHoles: run.target.zeroHoles,

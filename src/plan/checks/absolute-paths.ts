@@ -8,6 +8,7 @@ import { kindNamed } from '../../kinds/index.js';
 import { atPath, type PlanPath } from '../plan-issue.js';
 import { listAt, stringAt } from '../raw-plan.js';
 import type { CheckContext } from './check-context.js';
+import { sourceCan } from '../../source/source-types.js';
 
 export function checkAbsolutePaths({ data, issues }: CheckContext): void {
   const check = (where: PlanPath, onHub: boolean): void => {
@@ -30,7 +31,7 @@ export function checkAbsolutePaths({ data, issues }: CheckContext): void {
   // Blocks the plan's kind does not allow are reported as such, not checked further (a kind's own
   // paths are its checks', src/kinds).
   if (kindNamed(stringAt(data, 'kind'))?.readsSource === false) return;
-  if (stringAt(data, 'vm', 'source', 'type') === 'qemu') {
+  if (sourceCan(stringAt(data, 'vm', 'source', 'type'), 'namesImageFiles')) {
     listAt(data, 'vm', 'source', 'disks').forEach((_, i) => check(['vm', 'source', 'disks', i, 'path'], false));
   }
   check(['vm', 'source', 'clientPath'], false);

@@ -1,4 +1,4 @@
-// The one suite every restore target of whole disks runs (src/target/disk-target.ts), in the manner
+// The one suite every restore target of whole disks runs (src/restore/targets/restore-disk-target.ts), in the manner
 // of the copy targets' suite (test/copy/conformance/): a test file per target (./file-raw-target,
 // ./file-qcow2-target, ./nbd-target .test.ts) says how to make one and what it can do, and gets
 // every case here, run through the real CLI on one backed-up 2-disk VM per file. A restore is

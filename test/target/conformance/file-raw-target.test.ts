@@ -1,4 +1,4 @@
-// The file target writing raw images (src/target/file-target.ts) runs the restore target
+// The file target writing raw images (src/restore/targets/file-target.ts) runs the restore target
 // conformance suite (./disk-target-suite.ts).
 
 import { diskTargetSuite } from './disk-target-suite.js';

@@ -1,4 +1,4 @@
-// What the file targets (src/target/file-target.ts, raw and qcow2) share in the conformance suite:
+// What the file targets (src/restore/targets/file-target.ts, raw and qcow2) share in the conformance suite:
 // image files on this host, written beside their final name and renamed into place once verified.
 
 import { existsSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs';
@@ -28,7 +28,7 @@ export function fileTargetInstance(format: 'raw' | 'qcow2'): DiskTargetInstance 
       };
     },
     presented: (target, key) => existsSync(file(target, key)),
-    // Written beside the final name as .NAME.<run-id>.partial (src/target/file-target.ts).
+    // Written beside the final name as .NAME.<run-id>.partial (src/restore/targets/file-target.ts).
     halfWritten(target) {
       const dir = path.dirname(file(target, 2000));
       return existsSync(dir) ? readdirSync(dir).filter((name) => name.endsWith('.partial')) : [];

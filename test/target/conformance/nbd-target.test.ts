@@ -1,4 +1,4 @@
-// The NBD target (src/target/nbd-target.ts: an export the node reaches, written in place) runs the
+// The NBD target (src/restore/targets/nbd-target.ts: an export the node reaches, written in place) runs the
 // restore target conformance suite (./disk-target-suite.ts), against a writable persistent
 // qemu-nbd per disk on a unix socket, each serving a raw file of the disk's size.
 

@@ -2,14 +2,14 @@
 // is not one of these: it reads files out of a point on this host, a kind of its own
 // (src/kinds/restore-files/).
 
-import type { RestoreTarget } from '../plan/types.js';
-import type { DiskTarget } from './disk-target.js';
+import type { RestoreTarget } from '../../plan/types.js';
+import type { RestoreDiskTarget } from './restore-disk-target.js';
 import { fileTarget } from './file-target.js';
 import { nbdTarget } from './nbd-target.js';
 
-export function diskTarget(target: RestoreTarget): DiskTarget {
+export function diskTarget(target: RestoreTarget): RestoreDiskTarget {
   return target.type === 'file' ? fileTarget(target) : nbdTarget(target.url);
 }
 
-export type { DiskTarget, TargetDisk } from './disk-target.js';
-export { fillTarget } from './disk-target.js';
+export type { RestoreDiskTarget, TargetDisk } from './restore-disk-target.js';
+export { fillTarget } from './restore-disk-target.js';

@@ -2,16 +2,17 @@
 // destination behind this interface, so the restore's steps never ask which it is. A new
 // destination (a libvirt domain's disks, an object store) is one file here and a line in index.ts.
 
-import type { RunContext } from '../engine/run-context.js';
-import type { Prediction } from '../engine/step.js';
-import type { DiskKey, DiskRestorePlan } from '../plan/types.js';
+import type { RunContext } from '../../engine/run-context.js';
+import type { Prediction } from '../../engine/step.js';
+import type { DiskKey, DiskRestorePlan } from '../../plan/types.js';
+import type { TransferTarget } from '../../wire/index.js';
 
 /** What a target knows of one restored disk; the restore's disk job extends it. */
 export interface TargetDisk {
   readonly key: DiskKey;
   readonly virtualSize: number;
-  /** Target as the node transfer takes it: an NBD URL or file:FORMAT:/path (prepare). */
-  target?: string;
+  /** Where the node transfer writes the disk (prepare): an NBD server, or a file of a format. */
+  target?: TransferTarget;
   /** Where the restore writes on the node when that is not the final place (file targets). */
   targetPath?: string;
   /** The target as the plan names it (file targets). */
@@ -28,7 +29,7 @@ export interface TargetImage {
   readonly format: 'qcow2' | 'raw';
 }
 
-export interface DiskTarget {
+export interface RestoreDiskTarget {
   /** prepare-target's title. */
   preparing(run: TargetRun): string;
   /** Checks every disk's target before touching any, then makes each ready (sets `target`). */

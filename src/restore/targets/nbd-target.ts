@@ -1,12 +1,12 @@
 // An NBD export the node reaches (restore.target type nbd): checked to be large enough, then written
 // in place. It holds old data, so every hole of the backup is written as zeroes.
 
-import { SendenseError } from '../errors.js';
-import { formatBytes } from '../format/bytes.js';
-import { imageInfo } from '../qemu/index.js';
-import { fillTarget, type DiskTarget } from './disk-target.js';
+import { SendenseError } from '../../errors.js';
+import { formatBytes } from '../../format/bytes.js';
+import { imageInfo } from '../../qemu/index.js';
+import { fillTarget, type RestoreDiskTarget, type TargetDisk } from './restore-disk-target.js';
 
-export function nbdTarget(url: string): DiskTarget {
+export function nbdTarget(url: string): RestoreDiskTarget {
   return {
     preparing: () => 'check the NBD targets',
     async prepare(run) {
@@ -28,17 +28,24 @@ export function nbdTarget(url: string): DiskTarget {
             },
           );
         }
-        disk.target = filled;
+        disk.target = Object.freeze({ kind: 'nbd', url: filled });
       }
-      return run.state.disks.map((disk) => `${disk.key}: ${disk.target}`).join(', ');
+      return run.state.disks.map((disk) => `${disk.key}: ${urlOf(disk)}`).join(', ');
     },
     wouldPrepare: (run) => `NBD targets ${run.state.disks.map((disk) => fillTarget(url, disk)).join(', ') || url}`,
     refuseInRepositories: async () => undefined,
     zeroHoles: true,
-    convertInto: (disk) => ({ image: disk.target!, format: 'raw', isZero: false, takesDirectIo: false }),
-    restored: (disk) => ({ image: disk.target!, format: 'raw', shown: disk.target! }),
+    convertInto: (disk) => ({ image: urlOf(disk), format: 'raw', isZero: false, takesDirectIo: false }),
+    restored: (disk) => ({ image: urlOf(disk), format: 'raw', shown: urlOf(disk) }),
     inPlace: 'NBD targets are written in place',
     place: async () => 'written in place',
     wouldPlace: 'nothing (NBD targets are written in place)',
   };
+}
+
+// The NBD URL prepare filled in for a disk.
+function urlOf(disk: TargetDisk): string {
+  const target = disk.target;
+  if (target?.kind !== 'nbd') throw new Error(`disk ${disk.key} has no NBD target yet`);
+  return target.url;
 }

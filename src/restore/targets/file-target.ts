@@ -4,17 +4,17 @@
 // restore is verified, so a failed restore never deletes or damages a file it did not create.
 
 import path from 'node:path';
-import { wouldFail } from '../engine/step.js';
-import { SendenseError, isSendenseError } from '../errors.js';
-import { fileInUse } from '../node/file-in-use.js';
-import type { RestoreTarget } from '../plan/types.js';
-import { createImage } from '../qemu/index.js';
-import { acceptsDirectIo } from '../qemu/direct-io.js';
-import { fillTarget, type DiskTarget, type TargetDisk, type TargetRun } from './disk-target.js';
+import { wouldFail } from '../../engine/step.js';
+import { SendenseError, isSendenseError } from '../../errors.js';
+import { fileInUse } from '../../node/file-in-use.js';
+import type { RestoreTarget } from '../../plan/types.js';
+import { createImage } from '../../qemu/index.js';
+import { acceptsDirectIo } from '../../qemu/direct-io.js';
+import { fillTarget, type RestoreDiskTarget, type TargetDisk, type TargetRun } from './restore-disk-target.js';
 
 type FileTargetSpec = Extract<RestoreTarget, { type: 'file' }>;
 
-export function fileTarget(spec: FileTargetSpec): DiskTarget {
+export function fileTarget(spec: FileTargetSpec): RestoreDiskTarget {
   const mode = spec.mode.toString(8).padStart(4, '0');
   return {
     preparing: (run) => `create ${spec.format} target files on ${run.node.description}`,
@@ -47,7 +47,7 @@ export function fileTarget(spec: FileTargetSpec): DiskTarget {
         if (chmod.exitCode !== 0) throw refuse(`cannot set mode ${mode} on ${partial}: ${chmod.stderr.trim()}`, disk);
         disk.targetPath = partial;
         disk.finalPath = file;
-        disk.target = `file:${spec.format}:${partial}`;
+        disk.target = Object.freeze({ kind: 'file', format: spec.format, path: partial });
       }
       return paths.join(', ');
     },
