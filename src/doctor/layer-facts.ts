@@ -16,8 +16,10 @@ export const layerFactsSweeper: Sweeper = {
     const { backups, facts } = await store.listBackupsWithFacts();
     const recorded = new Map(facts.map((layer) => [`${layer.backupId}/${layer.diskKey}`, layer]));
     const encryptedIn = encryptedDirectories();
+    // A merge's files are changing (interrupted merges were finished before this sweeper): it records them as it ends.
+    const merging = new Set((await store.listMerges()).flatMap((merge) => [merge.parentId, merge.childId]));
     for (const backup of backups) {
-      if (backup.status === 'running') continue;
+      if (backup.status === 'running' || merging.has(backup.id)) continue;
       for (const disk of backup.disks) {
         const was = recorded.get(`${backup.id}/${disk.diskKey}`);
         if (was === undefined) continue;
