@@ -1,13 +1,12 @@
 // The backup points of one VM or all, oldest first (docs/api.md#backups): each with its disks and the
 // space they take, whether it is in an encrypted repository and whether it can be restored, or why
-// not. `backups --json` prints one per line; GET /api/v1/backups answers them.
+// not. `backups --json` prints one per line; GET /api/v1/backups answers them. What it says of the
+// files is what was recorded of them (docs/how-it-works.md#what-a-listing-reads): no file is opened,
+// but a layer recorded before 026 (or changed since) is read once and recorded.
 
-import path from 'node:path';
 import { Type, type Static } from '@sinclair/typebox';
-import { qcow2HeaderProblem } from '../qemu/qcow2-header.js';
-import { fileDiskUsage } from '../repository/disk-usage.js';
-import { encryptedRepositoryOf } from '../repository/repository-keys.js';
-import type { Backup, Store } from '../store/index.js';
+import { encryptedDirectories, readLayerFacts } from '../repository/layer-facts.js';
+import type { Backup, BackupDisk, LayerFacts, RecordedLayerFacts, Store } from '../store/index.js';
 import { BackupStatusSchema, BackupTypeSchema, Nullable } from './schema-types.js';
 
 export const ListPointsInput = Type.Object(
@@ -72,22 +71,48 @@ export const ListedPoint = Type.Object(
 export type ListedPoint = Static<typeof ListedPoint>;
 
 export async function listPoints(store: Store, input: ListPointsInput): Promise<ListedPoint[]> {
-  const backups = await store.listBackups({ vm: input.vm });
-  const restorability = restorabilityOf(backups);
-  const encryptedIn = encryptedDirectories();
+  const { backups, facts: recorded } = await store.listBackupsWithFacts({ vm: input.vm });
+  const factsOf = await withUnrecorded(store, backups, recorded);
+  const restorability = restorabilityOf(backups, factsOf);
   return backups.map((backup) => {
     const notRestorable = restorability(backup);
-    const disks = backup.disks.map((disk) => ({ ...disk, onDiskBytes: fileDiskUsage(disk.file) }));
+    const facts = backup.disks.map((disk) => factsOf(backup, disk));
+    const disks = backup.disks.map((disk, index) => ({ ...disk, onDiskBytes: facts[index]!.onDiskBytes }));
     // Key order as `backups --json` always printed it: the record's, then what is added.
     return {
       ...backup,
       disks,
       onDiskBytes: sumOfKnown(disks.map((disk) => disk.onDiskBytes)),
-      encrypted: backup.disks.some((disk) => encryptedIn(disk.file)),
+      encrypted: facts.some((layer) => layer.encrypted),
       restorable: notRestorable === undefined,
       notRestorableBecause: notRestorable,
     };
   });
+}
+
+type FactsOf = (backup: Backup, disk: BackupDisk) => LayerFacts;
+
+// Each layer's recorded facts; one not recorded yet is read from its file now and recorded (a
+// running point's files grow: read, never recorded).
+async function withUnrecorded(
+  store: Store,
+  backups: readonly Backup[],
+  facts: readonly RecordedLayerFacts[],
+): Promise<FactsOf> {
+  const key = (backupId: string, diskKey: number) => `${backupId}/${diskKey}`;
+  const recorded = new Map<string, LayerFacts>(facts.map((layer) => [key(layer.backupId, layer.diskKey), layer]));
+  const encryptedIn = encryptedDirectories();
+  const unrecorded: Omit<RecordedLayerFacts, 'recordedAt'>[] = [];
+  for (const backup of backups)
+    for (const disk of backup.disks) {
+      if (recorded.has(key(backup.id, disk.diskKey))) continue;
+      const facts = readLayerFacts(disk.file, encryptedIn);
+      recorded.set(key(backup.id, disk.diskKey), facts);
+      if (backup.status !== 'running') unrecorded.push({ backupId: backup.id, diskKey: disk.diskKey, ...facts });
+    }
+  // A state this user may only read still lists (read again next time).
+  if (unrecorded.length > 0) await store.recordLayerFacts(unrecorded).catch(() => undefined);
+  return (backup, disk) => recorded.get(key(backup.id, disk.diskKey))!;
 }
 
 // The sum of the sizes known; null when none is.
@@ -96,24 +121,18 @@ function sumOfKnown(values: readonly (number | null)[]): number | null {
   return sizes.length === 0 ? null : sizes.reduce((a, b) => a + b, 0);
 }
 
-// Undefined when restorable, else why not; each file's header is read once and each point judged
-// once as a parent (a VM may have 10,000s of points in chains of hundreds).
-function restorabilityOf(backups: readonly Backup[]): (backup: Backup) => string | undefined {
+// Undefined when restorable, else why not, by the recorded facts; each point judged once as a
+// parent (a VM may have 10,000s of points in chains of hundreds).
+function restorabilityOf(backups: readonly Backup[], factsOf: FactsOf): (backup: Backup) => string | undefined {
   const byId = new Map(backups.map((backup) => [backup.id, backup]));
-  const headers = new Map<string, string | undefined>();
-  // Missing, unreadable or with a destroyed header: one read of 104 bytes per file.
-  const headerProblem = (file: string) => {
-    if (!headers.has(file)) headers.set(file, qcow2HeaderProblem(file));
-    return headers.get(file);
-  };
   // What this point's own files and record say: the walk's step, as the point itself or as a parent.
   const step = (current: Backup, self: boolean): string | undefined => {
     if (current.status === 'damaged' && self) return `damaged (${current.damage ?? 'found by verify'})`;
     if (current.status !== 'complete')
       return self ? `status ${current.status}` : `parent ${current.id} is ${current.status}`;
     for (const disk of current.disks) {
-      const problem = headerProblem(disk.file);
-      if (problem !== undefined) return problem;
+      const problem = factsOf(current, disk).headerProblem;
+      if (problem !== null) return problem;
     }
     if (current.parentId && !byId.has(current.parentId)) return `parent ${current.parentId} is not recorded`;
     return undefined;
@@ -145,15 +164,5 @@ function restorabilityOf(backups: readonly Backup[]): (backup: Backup) => string
     if (own !== undefined) return own;
     const parent = backup.parentId ? byId.get(backup.parentId) : undefined;
     return parent === undefined ? undefined : parentVerdict(parent);
-  };
-}
-
-// Whether a file lies in an encrypted repository, looked up once per directory.
-function encryptedDirectories(): (file: string) => boolean {
-  const known = new Map<string, boolean>();
-  return (file) => {
-    const directory = path.dirname(path.resolve(file));
-    if (!known.has(directory)) known.set(directory, encryptedRepositoryOf(file) !== undefined);
-    return known.get(directory)!;
   };
 }

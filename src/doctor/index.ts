@@ -9,6 +9,7 @@ import { deadRunsSweeper } from './dead-runs.js';
 import { diskSlotsSweeper } from './disk-slots.js';
 import { fileMountsSweeper } from './file-mounts.js';
 import { interruptedMergesSweeper } from './interrupted-merges.js';
+import { layerFactsSweeper } from './layer-facts.js';
 import { manifestTempsSweeper } from './manifest-temps.js';
 import { markerTempsSweeper } from './marker-temps.js';
 import { nodeResourcesSweeper } from './node-resources.js';
@@ -34,6 +35,7 @@ export const SWEEPERS: readonly Sweeper[] = [
   portLeasesSweeper,
   interruptedMergesSweeper,
   unfinishedBackupsSweeper,
+  layerFactsSweeper,
   manifestTempsSweeper,
   markerTempsSweeper,
   orphanBitmapsSweeper,
@@ -63,6 +65,8 @@ export const UNSWEPT_TABLES: Readonly<Record<string, string>> = {
     'what the API started: a task whose process is gone with no end recorded (its server died) is marked lost by a server, its run is a run doctor sweeps (docs/api.md#tasks)',
   repository_numbers:
     "each repository's number, the old system's repository_id: kept for good so a number is never reused (docs/api.md#repositories)",
+  backup_changes:
+    'one counter every change of a point raises, so a listing built once is answered again until a point changes: one row, nothing left over (docs/how-it-works.md#what-a-listing-reads)',
   point_figures:
     "each incremental's changed bytes and randomness, the VM's history that suspect points are judged by: kept after a merge takes the point away (docs/anomaly.md)",
 };

@@ -14,6 +14,7 @@ import { isSendenseError } from '../errors.js';
 import { qcow2HeaderProblem } from '../qemu/qcow2-header.js';
 import { backingProblem } from './chain-files.js';
 import { protectionMarkerFile } from './layout.js';
+import { recordPointFacts } from './layer-facts.js';
 import { takingOrder } from '../retention/taking-order.js';
 
 export interface ImportOutcome {
@@ -96,6 +97,11 @@ export async function importCatalog(store: Store, repository: string, runId: str
     }
     if (existsSync(protectionMarkerFile(repository, backup.vm, backup.id))) await store.setProtected(backup.id, true);
     imported.push(backup);
+  }
+  // What listings show of the files found here (docs/how-it-works.md#what-a-listing-reads).
+  for (const id of [...relocated, ...imported.map((backup) => backup.id)]) {
+    const point = await store.getBackup(id);
+    if (point !== undefined) await recordPointFacts(store, [point]);
   }
   return { imported, known, relocated, skipped, problems: scan.problems };
 }

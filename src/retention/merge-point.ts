@@ -24,6 +24,7 @@ import { isLuksQcow2 } from '../qemu/qcow2-header.js';
 import { offeredKeyCount, repositorySecret, secretForLayer } from '../repository/repository-keys.js';
 import { isEncryptedRepository } from '../repository/repository-settings.js';
 import { layerIdentityProblem } from '../repository/layer-identity.js';
+import { recordPointFacts } from '../repository/layer-facts.js';
 import {
   mergeDiskFiles,
   openDiskCopy,
@@ -141,6 +142,10 @@ async function finishFiles(
   }
   crashPoint('merge.files-done');
   await store.dropPoint(parent.id, child.id, merge.id);
+  // The child's files took the parent's clusters: what listings show of them is read again (dropPoint
+  // forgot what was recorded, so a listing reads them should this fail).
+  const merged = await store.getBackup(child.id);
+  if (merged !== undefined) await recordPointFacts(store, [merged]).catch(() => undefined);
   // The folded point's domain XML goes with it; the child keeps its own.
   await rm(domainDefinitionFile(parent.repository, parent.vm, parent.id), { force: true });
   return { copied, zeroed };

@@ -6,7 +6,14 @@ import { dialectOf } from './dialect.js';
 import type { DiskKey } from '../plan/types.js';
 import { recordDroppedPoint } from './merges.js';
 import { newId, nowIso } from './new-id.js';
-import type { Backup, BackupDisk, BackupStatus, BackupType, PointFiguresRecord } from './records.js';
+import type {
+  Backup,
+  BackupDisk,
+  BackupStatus,
+  BackupType,
+  PointFiguresRecord,
+  RecordedLayerFacts,
+} from './records.js';
 import type { BackupDisksTable, BackupsTable, StoreDatabase } from './schema.js';
 import type { ImportedBackup, NewBackup, NewBackupDisk } from './store.js';
 
@@ -73,8 +80,21 @@ function toBackup(row: Selectable<BackupsTable>, disks: readonly BackupDisk[]): 
 // Ids per disks query: SQLite allows 32,766 bound values, PostgreSQL 65,535.
 const IDS_PER_QUERY = 5000;
 
-// Runs a backups query and attaches each backup's disks (grouped by id: a VM may have 10,000s of points).
-async function withDisks(db: Db, query: BackupQuery): Promise<readonly Backup[]> {
+function toFacts(row: Selectable<BackupDisksTable>): RecordedLayerFacts {
+  return {
+    backupId: row.backup_id,
+    diskKey: row.disk_key,
+    recordedAt: row.facts_at!,
+    onDiskBytes: row.on_disk_bytes === null ? null : Number(row.on_disk_bytes),
+    encrypted: Number(row.encrypted) === 1,
+    backing: row.backing,
+    headerProblem: row.header_problem,
+  };
+}
+
+// Runs a backups query and attaches each backup's disks (grouped by id: a VM may have 10,000s of
+// points); `facts`: what is recorded of each layer is gathered there from the same rows.
+async function withDisks(db: Db, query: BackupQuery, facts?: RecordedLayerFacts[]): Promise<readonly Backup[]> {
   const rows = await query.execute();
   if (rows.length === 0) return Object.freeze([]);
   const byBackup = new Map<string, BackupDisk[]>(rows.map((row) => [row.id, []]));
@@ -86,7 +106,10 @@ async function withDisks(db: Db, query: BackupQuery): Promise<readonly Backup[]>
       .where('backup_id', 'in', ids)
       .orderBy('disk_key')
       .execute();
-    for (const disk of disks) byBackup.get(disk.backup_id)!.push(toDisk(disk));
+    for (const disk of disks) {
+      byBackup.get(disk.backup_id)!.push(toDisk(disk));
+      if (facts !== undefined && disk.facts_at !== null) facts.push(toFacts(disk));
+    }
   }
   return Object.freeze(rows.map((row) => toBackup(row, byBackup.get(row.id)!)));
 }
@@ -257,6 +280,17 @@ export async function listBackups(db: Db, filter: { vm?: string } = {}): Promise
   let query = backups(db).orderBy(insertionOrder);
   if (filter.vm !== undefined) query = query.where('vm', '=', filter.vm);
   return withDisks(db, query);
+}
+
+/** listBackups, and the facts recorded of their layers, read in the same queries. */
+export async function listBackupsWithFacts(
+  db: Db,
+  filter: { vm?: string } = {},
+): Promise<{ readonly backups: readonly Backup[]; readonly facts: readonly RecordedLayerFacts[] }> {
+  let query = backups(db).orderBy(insertionOrder);
+  if (filter.vm !== undefined) query = query.where('vm', '=', filter.vm);
+  const facts: RecordedLayerFacts[] = [];
+  return { backups: await withDisks(db, query, facts), facts };
 }
 
 function completeOf(db: Db, vm: string, repository?: string): BackupQuery {
@@ -436,7 +470,8 @@ export async function relocateBackup(
     for (const { diskKey, file } of files) {
       await trx
         .updateTable('backup_disks')
-        .set({ file })
+        // Another file: what was recorded of the old one no longer speaks for it.
+        .set({ file, facts_at: null })
         .where('backup_id', '=', id)
         .where('disk_key', '=', diskKey)
         .execute();
@@ -485,4 +520,46 @@ export async function importBackup(db: Db, backup: ImportedBackup): Promise<void
         .execute();
     }
   });
+}
+
+/** The layers' recorded facts (026-layer-facts), of one VM or all. */
+export async function layerFacts(db: Db, filter: { vm?: string } = {}): Promise<readonly RecordedLayerFacts[]> {
+  let query = db
+    .selectFrom('backup_disks')
+    .innerJoin('backups', 'backups.id', 'backup_disks.backup_id')
+    .selectAll('backup_disks')
+    .where('backup_disks.facts_at', 'is not', null);
+  if (filter.vm !== undefined) query = query.where('backups.vm', '=', filter.vm);
+  return (await query.execute()).map(toFacts);
+}
+
+/** Records layers' facts as read now, in one transaction. */
+export async function recordLayerFacts(
+  db: Db,
+  facts: readonly Omit<RecordedLayerFacts, 'recordedAt'>[],
+): Promise<void> {
+  if (facts.length === 0) return;
+  const at = nowIso();
+  await db.transaction().execute(async (trx) => {
+    for (const layer of facts)
+      await trx
+        .updateTable('backup_disks')
+        .set({
+          facts_at: at,
+          on_disk_bytes: layer.onDiskBytes,
+          encrypted: layer.encrypted ? 1 : 0,
+          backing: layer.backing,
+          header_problem: layer.headerProblem,
+        })
+        .where('backup_id', '=', layer.backupId)
+        .where('disk_key', '=', layer.diskKey)
+        .execute();
+  });
+}
+
+/** The number 026's triggers raise on every change of a point or layer; undefined on PostgreSQL (none). */
+export async function backupsGeneration(db: Db): Promise<number | undefined> {
+  if (!dialectOf(db).countsBackupChanges) return undefined;
+  const row = await db.selectFrom('backup_changes').select('generation').where('id', '=', 1).executeTakeFirst();
+  return row === undefined ? undefined : Number(row.generation);
 }

@@ -6,6 +6,8 @@ import { PostgresAdapter, sql, type Kysely, type RawBuilder } from 'kysely';
 export interface DialectFacts {
   /** Several hubs can share it (docs/operations.md): live holders are told by heartbeats, one schedule is shared. */
   readonly sharedByHubs: boolean;
+  /** 026's backup_changes counts every change of a point (hubs sharing PostgreSQL would wait on one row). */
+  readonly countsBackupChanges: boolean;
   /** Its rows carry a rowid in insertion order (006 numbered existing backups by it). */
   readonly hasRowid: boolean;
   /**
@@ -32,6 +34,7 @@ export interface DialectFacts {
 
 const SQLITE: DialectFacts = Object.freeze<DialectFacts>({
   sharedByHubs: false,
+  countsBackupChanges: true,
   hasRowid: true,
   serialize: async () => undefined,
   nextBackupSeq: () => sql<number>`(select coalesce(max(seq), 0) + 1 from backups)`,
@@ -49,6 +52,7 @@ const SQLITE: DialectFacts = Object.freeze<DialectFacts>({
 
 const POSTGRES: DialectFacts = Object.freeze<DialectFacts>({
   sharedByHubs: true,
+  countsBackupChanges: false,
   hasRowid: false,
   async serialize(trx, topic) {
     await sql`select pg_advisory_xact_lock(hashtext(${`sendense:${topic}`}))`.execute(trx);

@@ -91,7 +91,11 @@ async function dropPointIn(trx: Db, parentId: string, childId: string | null, me
       .execute()) {
       await trx
         .updateTable('backup_disks')
-        .set({ bytes: sql<number | null>`case when bytes is null then null else bytes + ${disk.bytes ?? 0} end` })
+        .set({
+          bytes: sql<number | null>`case when bytes is null then null else bytes + ${disk.bytes ?? 0} end`,
+          // Its file took the parent's clusters: read again (the merge records it next, a listing if it died first).
+          facts_at: null,
+        })
         .where('backup_id', '=', childId)
         .where('disk_key', '=', disk.disk_key)
         .execute();

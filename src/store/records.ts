@@ -114,6 +114,28 @@ export interface BackupDisk {
   readonly sample: ChangeSampleRecord | null;
 }
 
+/**
+ * What a listing shows of a layer, recorded when it is written, merged, verified or moved
+ * (026-layer-facts, docs/how-it-works.md#what-a-listing-reads), so a listing opens no file.
+ */
+export interface LayerFacts {
+  /** Space its file takes (allocated blocks); null: the file was not there. */
+  readonly onDiskBytes: number | null;
+  /** It lies in an encrypted repository. */
+  readonly encrypted: boolean;
+  /** The backing file its header names; null: none (a full) or the header unreadable. */
+  readonly backing: string | null;
+  /** What is wrong with its file's header; null: sound. */
+  readonly headerProblem: string | null;
+}
+
+/** One layer's facts, as recorded. */
+export interface RecordedLayerFacts extends LayerFacts {
+  readonly backupId: string;
+  readonly diskKey: DiskKey;
+  readonly recordedAt: string;
+}
+
 /** An incremental's figures, its disks added up (docs/anomaly.md#when-a-point-is-suspect). */
 export interface PointFiguresRecord {
   readonly backupId: string;

@@ -101,6 +101,18 @@ export interface BackupDisksTable {
   /** 64 KiB blocks of the copied data sampled, and how many did not compress (023-change-samples); null: none measured. */
   sampled_blocks: number | null;
   incompressible_blocks: number | null;
+  /** What a listing shows of the layer, recorded (026-layer-facts); facts_at null: not recorded. */
+  facts_at: string | null;
+  on_disk_bytes: number | null;
+  encrypted: number | null;
+  backing: string | null;
+  header_problem: string | null;
+}
+
+/** A number every change of a point or layer record raises (026-layer-facts, SQLite only). */
+export interface BackupChangesTable {
+  id: number;
+  generation: number;
 }
 
 export interface PortLeasesTable {
@@ -262,6 +274,7 @@ export interface StoreDatabase {
   runs: RunsTable;
   backups: BackupsTable;
   backup_disks: BackupDisksTable;
+  backup_changes: BackupChangesTable;
   point_figures: PointFiguresTable;
   port_leases: PortLeasesTable;
   processes: ProcessesTable;

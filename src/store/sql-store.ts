@@ -73,6 +73,10 @@ export function sqlStore(db: Kysely<StoreDatabase>, { self, beforeClose, fenced 
     recordPointFigures: (figures) => backups.recordPointFigures(db, figures),
     pointFiguresHistory: (vm, repository, limit) => backups.pointFiguresHistory(db, vm, repository, limit),
     recordVerification: (id, at) => backups.recordVerification(db, id, at),
+    listBackupsWithFacts: (filter) => backups.listBackupsWithFacts(db, filter),
+    layerFacts: (filter) => backups.layerFacts(db, filter),
+    recordLayerFacts: (facts) => backups.recordLayerFacts(db, facts),
+    backupsGeneration: () => backups.backupsGeneration(db),
     importBackup: (backup) => backups.importBackup(db, backup),
     relocateBackup: (id, repository, files) => backups.relocateBackup(db, id, repository, files),
 

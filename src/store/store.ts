@@ -9,6 +9,7 @@ import type {
   Backup,
   BackupDisk,
   PointFiguresRecord,
+  RecordedLayerFacts,
   FileMount,
   BackupType,
   PortLease,
@@ -239,6 +240,20 @@ export interface Store {
   /** The VM's figures in a repository, not suspect, oldest first: at most `limit`, the newest. */
   pointFiguresHistory(vm: string, repository: string, limit: number): Promise<readonly PointFiguresRecord[]>;
   recordVerification(id: string, at: string): Promise<void>;
+  /** listBackups, and the facts recorded of their layers (026-layer-facts; a layer not recorded is absent). */
+  listBackupsWithFacts(filter?: { readonly vm?: string }): Promise<{
+    readonly backups: readonly Backup[];
+    readonly facts: readonly RecordedLayerFacts[];
+  }>;
+  /** The layers' recorded facts (026-layer-facts), of one VM or all; a layer not recorded is absent. */
+  layerFacts(filter?: { readonly vm?: string }): Promise<readonly RecordedLayerFacts[]>;
+  /** Records layers' facts as read from their files now (replacing what was recorded). */
+  recordLayerFacts(facts: readonly Omit<RecordedLayerFacts, 'recordedAt'>[]): Promise<void>;
+  /**
+   * A number every change of a point or layer record raises (in the change's transaction): equal
+   * twice, nothing listed changed between. Undefined where there is none (PostgreSQL).
+   */
+  backupsGeneration(): Promise<number | undefined>;
   /** Records a complete backup found in a repository's manifests (catalog import). */
   importBackup(backup: ImportedBackup): Promise<void>;
   /** A known backup found in another repository directory (moved): its repository and files there. */

@@ -12,6 +12,7 @@ import { processStartTicks } from '../process/index.js';
 import { isSendenseError, SendenseError } from '../errors.js';
 import { isLuksQcow2, qcow2HeaderProblem } from '../qemu/qcow2-header.js';
 import { backingProblem } from '../repository/chain-files.js';
+import { recordPointFacts } from '../repository/layer-facts.js';
 import { isEncryptedRepository, requireRepositoryKey } from '../repository/repository-settings.js';
 import { refuseUnfinishedMerge } from '../retention/unfinished-merge.js';
 import { identityMismatch } from '../repository/layer-identity.js';
@@ -174,6 +175,8 @@ export async function verifyBackups(
     }
     checked++;
     await store.recordVerification(backup.id, new Date().toISOString());
+    // Its files as they are now are what listings show (a file gone, a header destroyed).
+    await recordPointFacts(store, [backup]);
     if (problems.length === 0) {
       if (backup.status === 'damaged') await clearIfSound(store, backup, damaged, cleared, report);
       continue;

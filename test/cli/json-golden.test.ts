@@ -80,6 +80,8 @@ describe('--json of the reading commands and protect', () => {
     mkdirSync(lost);
     const broken = await backUpPoints(lost, ws.db, ws.repository, ports, 2, 'vmh');
     rmSync(path.join(ws.repository, 'vmh', 'disk-2001', `${broken.ids[0]}.qcow2`));
+    // Listings show what is recorded of the files (docs/how-it-works.md#what-a-listing-reads): doctor records the loss.
+    expect((await sendenseRun(['doctor', '--db', ws.db])).exitCode).toBe(0);
     const replicatePlan = await replicate(2);
     expect((await sendenseRun(['verify', '--vm', 'vmg', '--db', ws.db])).exitCode).toBe(0);
 

@@ -182,11 +182,13 @@ describe('restore refusals', () => {
     expect(sha256(disk)).toBe(before);
   });
 
-  it('backups shows a backup as not restorable when a file of its chain is missing, and a restore of it is refused', async () => {
+  it('once doctor recorded a file of its chain missing, backups shows a backup as not restorable; a restore of it is refused', async () => {
     const full = vm.backups[0]!.disks.find((disk) => disk.diskKey === 2001)!.file;
     const aside = `${full}.aside`;
     renameSync(full, aside);
     try {
+      // The listing shows what is recorded of the files (docs/how-it-works.md#what-a-listing-reads).
+      expect((await sendenseRun(['doctor', '--db', vm.db])).stdout).toContain(`its file ${full} says`);
       const listed = await listBackups(vm.db, vm.vm);
       for (const backup of vm.backups) {
         const row = listed.find((candidate) => candidate.id === backup.id)! as {
@@ -207,6 +209,7 @@ describe('restore refusals', () => {
     } finally {
       renameSync(aside, full);
     }
+    expect((await sendenseRun(['doctor', '--db', vm.db])).exitCode).toBe(0);
     const listed = await listBackups(vm.db, vm.vm);
     for (const backup of vm.backups)
       expect(listed.find((candidate) => candidate.id === backup.id)!.restorable).toBe(true);

@@ -196,6 +196,8 @@ describe('restore safety', () => {
     writeSync(fd, Buffer.alloc(8), 0, 8, 0);
     closeSync(fd);
     try {
+      // The listing shows what is recorded of the files (docs/how-it-works.md#what-a-listing-reads): doctor records it.
+      expect((await sendenseRun(['doctor', '--db', vm.db])).stdout).toContain(`its file ${incremental} says`);
       const listed = await listBackups(vm.db, vm.vm);
       expect(listed.find((backup) => backup.id === vm.backups[0]!.id)!.restorable).toBe(true);
       const damaged = listed.find((backup) => backup.id === vm.backups[1]!.id)! as {
@@ -214,6 +216,7 @@ describe('restore safety', () => {
       writeSync(restoreFd, original, 0, 8, 0);
       closeSync(restoreFd);
     }
+    expect((await sendenseRun(['doctor', '--db', vm.db])).exitCode).toBe(0);
     expect((await listBackups(vm.db, vm.vm)).every((backup) => backup.restorable)).toBe(true);
   });
 });

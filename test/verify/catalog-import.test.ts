@@ -112,6 +112,8 @@ describe('catalog import', () => {
     const moved = path.join(ws.dir, 'moved-here', 'repository');
     mkdirSync(path.dirname(moved));
     renameSync(ws.repository, moved);
+    // The listing shows what is recorded of the files (docs/how-it-works.md#what-a-listing-reads): doctor records them gone.
+    expect((await sendenseRun(['doctor', '--db', ws.db])).exitCode).toBe(0);
     expect((await listBackups(ws.db, 'vmv')).map((b) => b.restorable)).toEqual([false, false, false]);
 
     const imported = await sendenseRun(['catalog', 'import', moved, '--db', ws.db]);

@@ -8,6 +8,7 @@ import { ListedPoint, listPoints } from '../../core/list-points.js';
 import { Protection, setProtection } from '../../core/set-protection.js';
 import { kindOf } from '../../kinds/index.js';
 import { ApiError } from '../api-error.js';
+import { cachedListing } from '../listing-cache.js';
 import type { RouteCall, RouteDef } from '../route.js';
 import { planVm } from './plan-routes.js';
 import { pointById, refuseBusyVm, startTask, taskRequest } from './route-helpers.js';
@@ -97,7 +98,10 @@ export const backupRoutes: readonly RouteDef[] = [
     response: Type.Object({ backups: Type.Array(ListedPoint) }),
     async handle(call) {
       const vm = (call.query.vm ?? call.query.vm_name) as string | undefined;
-      return { backups: await listPoints(call.api.store, { vm }) };
+      return cachedListing(call.api.store, JSON.stringify([vm]), async () => {
+        const backups = await listPoints(call.api.store, { vm });
+        return { answer: { backups }, keep: backups.every((point) => point.status !== 'running') };
+      });
     },
   },
   {

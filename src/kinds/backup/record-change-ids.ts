@@ -4,6 +4,7 @@
 import type { BackupRun } from './backup-run.js';
 import type { Step } from '../../engine/step.js';
 import { SendenseError } from '../../errors.js';
+import { recordPointFacts } from '../../repository/layer-facts.js';
 import { syncPath } from '../../repository/sync-path.js';
 import { backupSource } from '../../source/index.js';
 import { snapshotContext } from './snapshot-source.js';
@@ -47,8 +48,11 @@ export const recordChangeIds: Step<BackupRun> = {
         ...(disk.sample !== undefined && { sample: disk.sample }),
       });
     }
-    await store.completeBackup(state.backupId, total);
+    const complete = await store.completeBackup(state.backupId, total);
     run.undo.commit();
+    // What listings show of its files (docs/how-it-works.md#what-a-listing-reads); should this fail,
+    // the first listing reads them and records them instead.
+    await recordPointFacts(store, [complete]).catch(() => undefined);
     if (state.supersededBitmaps.length > 0) {
       const names = [...new Set(state.supersededBitmaps.map((bitmap) => bitmap.name))].join(', ');
       const context = snapshotContext(run, 'record-change-ids');
