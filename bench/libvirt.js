@@ -277,11 +277,15 @@ if (beforeCli)
     `before: full ${sshVsLocal(results.beforeSsh.full, results.beforeLocal.full)}, incremental ${sshVsLocal(results.beforeSsh.inc, results.beforeLocal.inc)}`,
   );
 
-// Where our time goes: median seconds per step (and before the first event, after the last).
+// Where our time goes: median seconds per step (and before the first event, after the last), for
+// the checkout given as BENCH_BEFORE too.
 for (const [name, runs] of [
   ['full, this host', results.local.full],
   ['incremental, this host', results.local.inc],
   ['incremental, SSH node', results.ssh.inc],
+  ['before: full, this host', results.beforeLocal.full],
+  ['before: incremental, this host', results.beforeLocal.inc],
+  ['before: incremental, SSH node', results.beforeSsh.inc],
 ]) {
   const withSteps = runs.filter((run) => run.steps);
   if (withSteps.length === 0) continue;

@@ -9,6 +9,7 @@
 // (docs/operations.md#the-npm-package).
 import { readFileSync, rmSync } from 'node:fs';
 import { build } from 'esbuild';
+import { HASH_WASM_ESM } from './transfer-bundle.js';
 
 const dependencies = Object.keys(JSON.parse(readFileSync('package.json', 'utf8')).dependencies);
 const NATIVE = new Set(['better-sqlite3', 'better-sqlite3-13', 'ssh2']);
@@ -25,6 +26,7 @@ await build({
   target: 'node20',
   format: 'esm',
   external,
+  alias: HASH_WASM_ESM,
   sourcemap: true,
   logLevel: 'warning',
   // CommonJS packages bundled into ESM still call require() for Node's own modules.

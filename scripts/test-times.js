@@ -12,7 +12,12 @@
 //   test-times.js summary REPORT...  the tests of those reports: 'tests: N passed, N failed, N skipped'
 //   test-times.js quick              the test files of `scripts/test.sh --quick`: quick ones and new ones
 //   test-times.js failures REPORT... each failure of those reports: its file, test or hook, error
-//   test-times.js slowest REPORT...  the 10 slowest files of the runs whose JSON reports are given
+//   test-times.js slowest [N] [REPORT...]
+//                                    the N (default 30) slowest files of the runs whose JSON reports
+//                                    are given (./file-times-reporter.js's, or vitest's own:
+//                                    `npx vitest run --reporter=json --outputFile=report.json`), each
+//                                    with its share of the total; without reports, of test/times.json
+//                                    (the whole runs it was recorded from): no test is run
 //   test-times.js record REPORT...   test/times.json rewritten from those reports (one or more whole
 //                                    runs': each file's mean)
 // A file test/times.json does not know yet counts as NEW_FILE_SECONDS: it is in the quick set (its
@@ -179,13 +184,21 @@ if (command === 'queue' && args.length === 2 && /^[1-9]$/.test(args[1])) {
       .filter((file) => (times[file] ?? 0) < QUICK_SECONDS)
       .join(' '),
   );
-} else if (command === 'slowest' && args.length > 0) {
-  const slowest = Object.entries(reportTimes(args))
-    .map(([file, seconds]) => [file, Math.max(...seconds)])
-    .sort((a, b) => b[1] - a[1])
-    .slice(0, 10);
-  console.log('the 10 slowest test files:');
-  for (const [file, seconds] of slowest) console.log(`${seconds.toFixed(1).padStart(8)} s  ${file}`);
+} else if (command === 'slowest') {
+  const count = /^[1-9][0-9]*$/.test(args[0] ?? '') ? Number(args.shift()) : 30;
+  const all = Object.entries(
+    args.length > 0 ? reportTimes(args) : Object.fromEntries(Object.entries(recorded()).map(([f, s]) => [f, [s]])),
+  ).map(([file, seconds]) => [file, Math.max(...seconds)]);
+  const total = all.reduce((sum, [, seconds]) => sum + seconds, 0);
+  const slowest = all.sort((a, b) => b[1] - a[1]).slice(0, count);
+  const from = args.length > 0 ? args.join(', ') : path.relative(root, TIMES);
+  console.log(`the ${slowest.length} slowest of ${all.length} test files (${from}; all files ${total.toFixed(0)} s):`);
+  for (const [file, seconds] of slowest)
+    console.log(`${seconds.toFixed(1).padStart(8)} s ${((100 * seconds) / total).toFixed(1).padStart(5)}%  ${file}`);
+  const shown = slowest.reduce((sum, [, seconds]) => sum + seconds, 0);
+  console.log(
+    `these ${slowest.length}: ${shown.toFixed(0)} s, ${((100 * shown) / total).toFixed(0)}% of all files' time`,
+  );
 } else if (command === 'record' && args.length > 0) {
   // Several whole runs' reports: each file's mean, steadier than one run's (a file's time moves
   // with what it meets on the cores).
@@ -204,7 +217,7 @@ if (command === 'queue' && args.length === 2 && /^[1-9]$/.test(args[1])) {
   console.log(`test-times: ${Object.keys(sorted).length} files recorded in ${path.relative(root, TIMES)}`);
 } else {
   console.error(
-    'usage: scripts/test-times.js queue DIR N | next DIR LINE | quick | summary REPORT... | failures REPORT... | slowest REPORT... | record REPORT...',
+    'usage: scripts/test-times.js queue DIR N | next DIR LINE | quick | summary REPORT... | failures REPORT... | slowest [N] [REPORT...] | record REPORT...',
   );
   process.exit(2);
 }

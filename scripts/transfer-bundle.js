@@ -7,6 +7,12 @@ import { fileURLToPath } from 'node:url';
 
 const digestWorkerEntry = fileURLToPath(new URL('../runners/transfer/digest-worker-main.ts', import.meta.url));
 
+// hash-wasm's "main" is one UMD file with every algorithm's WebAssembly (280 KB to parse at each
+// start); its ES module build lets esbuild keep only the xxHashes we call.
+export const HASH_WASM_ESM = {
+  'hash-wasm': fileURLToPath(new URL('../node_modules/hash-wasm/dist/index.esm.js', import.meta.url)),
+};
+
 /** esbuild options for a bundle of (or containing) the node transfer. */
 export async function transferBundleOptions() {
   const worker = await build({
@@ -15,6 +21,7 @@ export async function transferBundleOptions() {
     platform: 'node',
     target: 'node20',
     format: 'cjs',
+    alias: HASH_WASM_ESM,
     write: false,
     logLevel: 'warning',
   });
@@ -23,6 +30,7 @@ export async function transferBundleOptions() {
     platform: 'node',
     target: 'node20',
     format: 'esm',
+    alias: HASH_WASM_ESM,
     logLevel: 'warning',
     define: { SENDENSE_DIGEST_WORKER: JSON.stringify(worker.outputFiles[0].text) },
   };

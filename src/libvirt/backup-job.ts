@@ -4,6 +4,7 @@
 
 import { DOMParser } from '@xmldom/xmldom';
 import { SendenseError } from '../errors.js';
+import type { ExecResult } from '../node/node.js';
 import { children, firstChild } from './domain-xml.js';
 import { virshMessage, xmlText, type Virsh } from './virsh.js';
 
@@ -69,14 +70,19 @@ function parseBackupJob(xml: string): RunningBackupJob | undefined {
   return { socket, exports };
 }
 
-// Any job of the domain (a backup, a migration, another tool's): libvirt runs one at a time.
-export async function activeJob(virsh: Virsh, domain: string): Promise<string | undefined> {
-  const result = await virsh.attempt(['domjobinfo', domain]);
+// `virsh domjobinfo`'s answer: any job of the domain (a backup, a migration, another tool's; libvirt
+// runs one at a time) by its operation (or type), undefined for none.
+export function jobOf(result: ExecResult): string | undefined {
   if (result.exitCode !== 0) return undefined;
   const type = /^Job type:\s*(\S+)/m.exec(result.stdout)?.[1];
   if (type === undefined || type === 'None') return undefined;
   return /^Operation:\s*(.+?)\s*$/m.exec(result.stdout)?.[1] ?? type;
 }
+
+// The job this process saw end last, per domain: the cleanup that ends it after a superseded
+// checkpoint's removal did need not ask libvirt again. A job begun since is not ended.
+const endedJobs = new Map<string, string>();
+const jobKey = (virsh: Virsh, domain: string) => `${virsh.uri}\n${domain}`;
 
 // `checkpointFile`: the new checkpoint, taken at the same instant (none when no disk can carry one).
 export async function beginBackup(
@@ -85,6 +91,7 @@ export async function beginBackup(
   backupFile: string,
   checkpointFile?: string,
 ): Promise<void> {
+  endedJobs.delete(jobKey(virsh, domain));
   const result = await virsh.attempt([
     'backup-begin',
     domain,
@@ -105,32 +112,49 @@ export async function beginBackup(
 const NO_BACKUP_JOB = /no domain backup job present|domain is not running|failed to get domain|Domain not found/i;
 const END_JOB_TIMEOUT_MS = 30_000;
 const END_JOB_RETRY_MS = 250;
+// domjobabort returns before the job is gone (QEMU cancels it, then libvirt ends it): asked again
+// soon, and aborted again only if it is still there after this long.
+const ABORTED_RETRY_MS = 25;
+const ABORT_AGAIN_MS = 2_000;
 
 // Ending a pull-mode job is aborting it (libvirt keeps the checkpoint); a job already gone, or
 // another's (another socket), is left. Asked until libvirt says there is none: a question that
 // failed (libvirtd busy under load) is no answer, and a job left running refuses the domain's next
 // backup or sync ("already has a job running").
 export async function endBackupJob(virsh: Virsh, domain: string, socket: string): Promise<void> {
+  const key = jobKey(virsh, domain);
+  if (endedJobs.get(key) === socket) return;
   const deadline = Date.now() + END_JOB_TIMEOUT_MS;
-  let abortedOnce = false;
+  let abortedAt: number | undefined;
   for (;;) {
     const asked = await virsh.attempt(['backup-dumpxml', domain]);
     let why: string;
     if (asked.exitCode === 0) {
       const job = parseBackupJob(asked.stdout);
-      if (job === undefined || job.socket !== socket) return;
-      const aborted = await virsh.attempt(['domjobabort', domain]);
-      // Asked again at once: the job is normally gone when domjobabort returns.
-      if (aborted.exitCode === 0 && !abortedOnce) {
-        abortedOnce = true;
-        continue;
+      if (job === undefined || job.socket !== socket) {
+        endedJobs.set(key, socket);
+        return;
       }
-      why = aborted.exitCode === 0 ? 'it was still there after domjobabort' : virshMessage(aborted);
+      if (abortedAt !== undefined && Date.now() - abortedAt < ABORT_AGAIN_MS) {
+        why = 'it was still there after domjobabort';
+      } else {
+        const aborted = await virsh.attempt(['domjobabort', domain]);
+        // Asked again at once: the job is often gone when domjobabort returns.
+        if (aborted.exitCode === 0) {
+          abortedAt = Date.now();
+          continue;
+        }
+        why = virshMessage(aborted);
+      }
     } else {
       why = virshMessage(asked);
-      if (NO_BACKUP_JOB.test(why)) return;
+      if (NO_BACKUP_JOB.test(why)) {
+        endedJobs.set(key, socket);
+        return;
+      }
     }
     if (Date.now() >= deadline) throw new SendenseError(`could not end the backup job of domain ${domain}: ${why}`);
-    await new Promise((resolve) => setTimeout(resolve, END_JOB_RETRY_MS));
+    const settling = abortedAt !== undefined && Date.now() - abortedAt < ABORT_AGAIN_MS;
+    await new Promise((resolve) => setTimeout(resolve, settling ? ABORTED_RETRY_MS : END_JOB_RETRY_MS));
   }
 }

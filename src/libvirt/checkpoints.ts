@@ -10,6 +10,7 @@ import { bitmapAdd, bitmapRemove, imageInfo } from '../qemu/index.js';
 import { isSendenseBitmap } from '../repository/layout.js';
 import { domainIsActive } from './domain.js';
 import { firstChild } from './domain-xml.js';
+import type { ExecResult } from '../node/node.js';
 import type { NodeExec, Virsh } from './virsh.js';
 import { virshMessage, xmlText } from './virsh.js';
 
@@ -69,7 +70,14 @@ export async function checkpointMadeBy(virsh: Virsh, domain: string, name: strin
   return description === checkpointMarker(runId) || description === OLD_MARKER;
 }
 
+// The question checkpointProblem asks of a listed checkpoint. Running, --size asks QEMU for each
+// bitmap: a missing or broken one is an error.
+export function checkpointDumpCall(domain: string, name: string, active: boolean): readonly string[] {
+  return ['checkpoint-dumpxml', domain, name, '--no-domain', ...(active ? ['--size'] : [])];
+}
+
 // Why the checkpoint `name`, made by run `runId`, cannot say what changed since it, if it cannot.
+// `asked`: the answer to checkpointDumpCall when the caller asked it already (with other questions).
 export async function checkpointProblem(
   virsh: Virsh,
   exec: NodeExec,
@@ -78,18 +86,12 @@ export async function checkpointProblem(
   active: boolean,
   known: readonly string[],
   disks: readonly CheckpointDisk[],
+  asked?: ExecResult,
 ): Promise<string | undefined> {
   const { name, runId } = checkpoint;
   if (!known.includes(name))
     return `checkpoint '${name}' is not on domain ${domain} (deleted, or the domain was redefined without it)`;
-  // Running, --size asks QEMU for each bitmap: a missing or broken one is an error.
-  const dumped = await virsh.attempt([
-    'checkpoint-dumpxml',
-    domain,
-    name,
-    '--no-domain',
-    ...(active ? ['--size'] : []),
-  ]);
+  const dumped = asked ?? (await virsh.attempt(checkpointDumpCall(domain, name, active)));
   if (dumped.exitCode !== 0) return `checkpoint '${name}' of domain ${domain} is unusable: ${virshMessage(dumped)}`;
   const description = checkpointDescription(dumped.stdout);
   if (description !== checkpointMarker(runId) && description !== OLD_MARKER) {
@@ -148,6 +150,8 @@ export async function deleteCheckpoint(
   name: string,
   disks: readonly CheckpointDisk[],
 ): Promise<void> {
+  // Deleted at once when it is there and libvirt can (a running domain): no listing first.
+  if ((await virsh.attempt(['checkpoint-delete', domain, name])).exitCode === 0) return;
   const known = await virsh.attempt(['checkpoint-list', domain, '--name']);
   // libvirt not answering is no answer: the caller keeps its record (doctor tries again); a domain
   // libvirt does not know has no metadata left, only perhaps bitmaps in its images (below).

@@ -102,6 +102,11 @@ async function knownDomains(virsh: Virsh): Promise<string> {
 
 // The domain's state now, to catch one started or stopped since the run looked.
 export async function domainIsActive(virsh: Virsh, domain: string): Promise<boolean> {
-  const state = (await virsh.run(['domstate', domain], `read the state of domain ${domain}`)).trim();
+  return stateIsActive(await virsh.attempt(['domstate', domain]), domain);
+}
+
+// `virsh domstate`'s answer: a QEMU process holds the disks (or a SendenseError saying why not known).
+export function stateIsActive(result: ExecResult, domain: string): boolean {
+  const state = answer(result, `read the state of domain ${domain}`).trim();
   return !/^(shut off|crashed)$/.test(state);
 }

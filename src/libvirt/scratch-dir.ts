@@ -8,6 +8,18 @@ export function runScratchDir(scratch: string, runId: string): string {
   return `${scratch.replace(/\/+$/, '')}/sendense-${runId}`;
 }
 
+// Made, given to QEMU's user and checked as that user by one command on the node (each command is
+// a process here, an SSH round trip through a node); its exit status says which part failed.
+const MAKE_DIR = [
+  'mkdir -m 0750 -- "$1" || exit 101',
+  '[ -z "$2" ] && exit 0',
+  'chown "$2:$3" -- "$1" || exit 102',
+  // As that user: can it reach and write the directory (every parent must be searchable)? 127: no setpriv, not checked.
+  'setpriv --reuid="$2" --regid="$3" --clear-groups -- test -w "$1" -a -x "$1"',
+  'rc=$?; [ "$rc" = 0 ] || [ "$rc" = 127 ] && exit 0',
+  'exit 103',
+].join('\n');
+
 // Made 0750 for QEMU's user (uid:gid): it creates the socket and files in it; we read the socket as root.
 export async function makeScratchDir(
   exec: NodeExec,
@@ -15,39 +27,23 @@ export async function makeScratchDir(
   dir: string,
   runsAs: { uid: number; gid: number } | undefined,
 ): Promise<void> {
-  const made = await exec(['mkdir', '-m', '0750', '--', dir]);
-  if (made.exitCode !== 0)
-    throw new SendenseError(
-      `cannot use scratch directory ${scratch} on the node: ${made.stderr.trim() || `mkdir exited ${made.exitCode}`}`,
-    );
-  if (runsAs === undefined) return;
-  const owned = await exec(['chown', `${runsAs.uid}:${runsAs.gid}`, '--', dir]);
-  if (owned.exitCode !== 0) {
+  const owner = runsAs === undefined ? ['', ''] : [String(runsAs.uid), String(runsAs.gid)];
+  const made = await exec(['sh', '-c', MAKE_DIR, 'sendense-scratch-dir', dir, ...owner]);
+  if (made.exitCode === 0) return;
+  const said = made.stderr.trim();
+  if (made.exitCode === 102) {
     // Only root may: a user libvirt lets in still cannot run a backup job (docs/operations.md#libvirt-access).
-    const notRoot = /Operation not permitted/i.test(owned.stderr)
+    const notRoot = /Operation not permitted/i.test(said)
       ? ': a libvirt backup job needs root on the node (run the plan through a node that logs in as root; docs/operations.md#libvirt-access)'
       : '';
-    throw new SendenseError(
-      `cannot give ${dir} to the hypervisor's user (uid ${runsAs.uid}): ${owned.stderr.trim()}${notRoot}`,
-    );
+    throw new SendenseError(`cannot give ${dir} to the hypervisor's user (uid ${runsAs?.uid}): ${said}${notRoot}`);
   }
-  // As that user: can it reach and write the directory (every parent must be searchable)?
-  const check = await exec([
-    'setpriv',
-    `--reuid=${runsAs.uid}`,
-    `--regid=${runsAs.gid}`,
-    '--clear-groups',
-    '--',
-    'test',
-    '-w',
-    dir,
-    '-a',
-    '-x',
-    dir,
-  ]);
-  if (check.exitCode === 0 || check.exitCode === 127) return;
+  if (made.exitCode === 103)
+    throw new SendenseError(
+      `scratch directory ${scratch} is not usable by the hypervisor's user (uid ${runsAs?.uid}): every directory on its path must be searchable by that user (chmod o+x)`,
+    );
   throw new SendenseError(
-    `scratch directory ${scratch} is not usable by the hypervisor's user (uid ${runsAs.uid}): every directory on its path must be searchable by that user (chmod o+x)`,
+    `cannot use scratch directory ${scratch} on the node: ${said || `mkdir exited ${made.exitCode}`}`,
   );
 }
 

@@ -6,21 +6,22 @@
 
 import { SendenseError } from '../errors.js';
 import {
-  activeJob,
   backupXml,
   beginBackup,
   endBackupJob,
   expectedExport,
+  jobOf,
   runningBackupJob,
 } from '../libvirt/backup-job.js';
 import {
+  checkpointDumpCall,
   checkpointProblem,
   checkpointXml,
   createCheckpointOffline,
   deleteCheckpoint,
   type CheckpointDisk,
 } from '../libvirt/checkpoints.js';
-import { domainIsActive, inspectDomain } from '../libvirt/domain.js';
+import { domainIsActive, inspectDomain, stateIsActive } from '../libvirt/domain.js';
 import { agentSilence, AGENT_TIMEOUT_S, freezeGuest, thawGuest } from '../libvirt/guest-agent.js';
 import { makeScratchDir, removeScratchDir, runScratchDir, writeNodeFile } from '../libvirt/scratch-dir.js';
 import { virshMessage, virshOn, type NodeExec } from '../libvirt/virsh.js';
@@ -46,7 +47,16 @@ export function libvirtSource(source: LibvirtSource): BackupSource {
     });
     const { chosen, skipped, otherTargets } = chooseDomainDisks(facts.definition, source.disks, domain);
     const disks: SourceDiskFacts[] = [];
-    const sizes = await virsh.attemptAll(chosen.map(({ disk }) => ['domblkinfo', domain, disk.target]));
+    // The previous backup's checkpoint, checked once for the VM (libvirt asks QEMU for every bitmap),
+    // asked with the disks' sizes when libvirt lists it.
+    const name = previous?.disks.find((disk) => disk.changeId)?.changeId ?? undefined;
+    const checked = previous !== undefined && name !== undefined && name === ownBitmap(previous);
+    const asksDump = checked && facts.checkpoints.includes(name);
+    const answers = await virsh.attemptAll([
+      ...chosen.map(({ disk }) => ['domblkinfo', domain, disk.target]),
+      ...(asksDump ? [checkpointDumpCall(domain, name, facts.active)] : []),
+    ]);
+    const sizes = answers.slice(0, chosen.length);
     for (const [i, { key, disk }] of chosen.entries()) {
       if (sizes[i]!.exitCode !== 0)
         throw new SendenseError(`read the size of disk ${disk.target} of ${domain}: ${virshMessage(sizes[i]!)}`, {
@@ -69,20 +79,18 @@ export function libvirtSource(source: LibvirtSource): BackupSource {
       };
       disks.push({ key, source: diskSource, virtualSize, path: disk.path });
     }
-    // The previous backup's checkpoint, checked once for the VM (libvirt asks QEMU for every bitmap).
-    const name = previous?.disks.find((disk) => disk.changeId)?.changeId ?? undefined;
-    const problem =
-      previous === undefined || name === undefined || name !== ownBitmap(previous)
-        ? undefined
-        : await checkpointProblem(
-            virsh,
-            exec,
-            domain,
-            { name, runId: previous.runId },
-            facts.active,
-            facts.checkpoints,
-            disks.map((fact) => checkpointDisk(fact)),
-          );
+    const problem = !checked
+      ? undefined
+      : await checkpointProblem(
+          virsh,
+          exec,
+          domain,
+          { name, runId: previous.runId },
+          facts.active,
+          facts.checkpoints,
+          disks.map((fact) => checkpointDisk(fact)),
+          asksDump ? answers[chosen.length] : undefined,
+        );
     const notes = [
       `domain ${domain} on ${uri}: ${facts.state}${facts.persistent ? '' : ' (transient)'}, ${disks.map((d) => `${d.key} = ${libvirtOf(d).target} (${d.path})`).join(', ')}`,
     ];
@@ -166,12 +174,9 @@ export function libvirtSource(source: LibvirtSource): BackupSource {
       );
       for (const line of leftovers) context.warn(`left by a run that was killed: ${line}`);
       const active = libvirtOf(disks[0]!).active;
-      if ((await domainIsActive(virsh, domain)) !== active) {
-        throw new SendenseError(
-          `domain ${domain} was ${active ? 'shut off' : 'started'} while the backup was being prepared: run it again`,
-        );
-      }
-      return active ? snapshotRunning(source, disks, context) : snapshotShutOff(source, disks, context);
+      if (active) return snapshotRunning(source, disks, context);
+      if (await domainIsActive(virsh, domain)) throw changedState(domain, active);
+      return snapshotShutOff(source, disks, context);
     },
     // Doctor deletes a recorded checkpoint unless the newest complete backup starts from it.
     async recordSuperseded(superseded, context) {
@@ -213,6 +218,13 @@ export function libvirtSource(source: LibvirtSource): BackupSource {
     reportsDigests: true,
     adoptResults: () => [],
   };
+}
+
+// The domain was started or stopped between resolve-chain and snapshot-source.
+function changedState(domain: string, wasActive: boolean): SendenseError {
+  return new SendenseError(
+    `domain ${domain} was ${wasActive ? 'shut off' : 'started'} while the backup was being prepared: run it again`,
+  );
 }
 
 // What a run records on a domain (snapshotRunning, takeCheckpointRecord): doctor's to give back after a kill.
@@ -259,10 +271,19 @@ async function snapshotRunning(source: LibvirtSource, disks: readonly SourceDisk
   const virsh = virshOn(context.exec, uri);
   const askAgent = async (): Promise<string | null | undefined> =>
     source.quiesce === 'off' ? undefined : agentSilence(virsh, domain);
-  // On this host the job and the agent are asked at once (a ping changes nothing); through a node in turn.
-  const [job, pinged] = virsh.concurrent
-    ? await Promise.all([activeJob(virsh, domain), askAgent()])
-    : [await activeJob(virsh, domain), undefined];
+  // Still running, and no job: asked together. On this host the agent at once too (a ping changes
+  // nothing); through a node in turn.
+  const askDomain = async () => {
+    const [state, job] = await virsh.attemptAll([
+      ['domstate', domain],
+      ['domjobinfo', domain],
+    ]);
+    return { running: stateIsActive(state!, domain), job: jobOf(job!) };
+  };
+  const [{ running, job }, pinged] = virsh.concurrent
+    ? await Promise.all([askDomain(), askAgent()])
+    : [await askDomain(), undefined];
+  if (!running) throw changedState(domain, true);
   if (job !== undefined)
     throw new SendenseError(
       `domain ${domain} already has a job running (${job}): libvirt runs one at a time; is another backup tool at work?`,
