@@ -63,6 +63,8 @@ export const UNSWEPT_TABLES: Readonly<Record<string, string>> = {
     'what the API started: a task whose process is gone with no end recorded (its server died) is marked lost by a server, its run is a run doctor sweeps (docs/api.md#tasks)',
   repository_numbers:
     "each repository's number, the old system's repository_id: kept for good so a number is never reused (docs/api.md#repositories)",
+  drills:
+    "each drill's outcome, its checks and screenshot: history, kept as long as the runs (docs/drills.md#what-a-drill-records); what a drill made on a node is a node resource doctor gives back",
   point_figures:
     "each incremental's changed bytes and randomness, the VM's history that suspect points are judged by: kept after a merge takes the point away (docs/anomaly.md)",
 };

@@ -9,6 +9,7 @@ import type {
   Backup,
   BackupDisk,
   PointFiguresRecord,
+  DrillRecord,
   FileMount,
   BackupType,
   PortLease,
@@ -237,6 +238,14 @@ export interface Store {
   /** The VM's figures in a repository, not suspect, oldest first: at most `limit`, the newest. */
   pointFiguresHistory(vm: string, repository: string, limit: number): Promise<readonly PointFiguresRecord[]>;
   recordVerification(id: string, at: string): Promise<void>;
+  /** Records a drill once it ended (docs/drills.md#what-a-drill-records). */
+  recordDrill(drill: DrillRecord): Promise<void>;
+  /** The newest drills of a plan or VM, newest first; `outcome: 'passed'`: the ones that proved their point. */
+  listDrills(
+    filter: { readonly plan?: string; readonly vm?: string; readonly repository?: string; readonly outcome?: 'passed' },
+    limit: number,
+  ): Promise<readonly DrillRecord[]>;
+  drillOfRun(runId: string): Promise<DrillRecord | undefined>;
   /** Records a complete backup found in a repository's manifests (catalog import). */
   importBackup(backup: ImportedBackup): Promise<void>;
   /** A known backup found in another repository directory (moved): its repository and files there. */

@@ -26,6 +26,7 @@ import { repositoryNumbersMigration } from './021-repository-numbers.js';
 import { refusedRunsMigration } from './022-refused-runs.js';
 import { changeSamplesMigration } from './023-change-samples.js';
 import { suspectPointsMigration } from './024-suspect-points.js';
+import { drillsMigration } from './025-drills.js';
 
 const migrations: Readonly<Record<string, Migration>> = Object.freeze({
   '001-initial': initialMigration,
@@ -52,6 +53,7 @@ const migrations: Readonly<Record<string, Migration>> = Object.freeze({
   '022-refused-runs': refusedRunsMigration,
   '023-change-samples': changeSamplesMigration,
   '024-suspect-points': suspectPointsMigration,
+  '025-drills': drillsMigration,
 });
 
 export const migrationProvider: MigrationProvider = {

@@ -26,4 +26,5 @@ export const MIGRATION_NAMES: readonly string[] = Object.freeze([
   '022-refused-runs',
   '023-change-samples',
   '024-suspect-points',
+  '025-drills',
 ]);
