@@ -10,6 +10,7 @@ import path from 'node:path';
 import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { stringify } from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { killAtEnv } from '../../src/crash-points.js';
 import { SqliteDatabase } from '../../src/store/sqlite-driver.js';
 import { startGuest, virshResult, waitFor, type TestGuest } from '../support/libvirt-guest.js';
 import { useRunWorkspace } from '../support/run-workspace.js';
@@ -205,4 +206,30 @@ describe('a recovery drill of a libvirt point', () => {
     expect(status.stdout).toContain('last proven bootable: backup');
     expect(status.stdout).not.toContain(`last proven bootable: backup ${point}`);
   }, 600_000);
+
+  for (const phase of ['dir-made', 'domain-started'] as const) {
+    it(`killed with kill -9 at ${phase}: doctor destroys the drill's domain and removes its directory`, async () => {
+      const plan = drillPlan(`drill-kill-${phase}`, 'latest', [
+        { boot: {} },
+        { heartbeat: { console: '^FIRST-WRITE' } },
+      ]);
+      const killed = await sendenseRun([plan, '--db', ws.db], killAtEnv(`drill.${phase}`));
+      expect(killed.exitCode, killed.stdout).not.toBe(0);
+      // Left by the kill: the directory, and the domain once it was started.
+      expect(readdirSync(scratch)).toHaveLength(1);
+      expect(drillDomains()).toHaveLength(phase === 'domain-started' ? 1 : 0);
+      expect(nodeResources()).toBe(1);
+
+      const doctor = await sendenseRun(['doctor', '--db', ws.db]);
+      expect(doctor.exitCode, `${doctor.stdout}\n${doctor.stderr}`).toBe(0);
+      expect(doctor.stdout).toMatch(/drill domain dvm-drill-/);
+      expect(drillDomains()).toEqual([]);
+      expect(readdirSync(scratch)).toEqual([]);
+      expect(nodeResources()).toBe(0);
+      expect(processesHolding(ws.repository)).toEqual([]);
+      expect(guest.running()).toBe(true);
+      const again = await sendenseRun(['doctor', '--db', ws.db]);
+      expect(again.stdout).not.toContain('drill domain');
+    }, 600_000);
+  }
 });

@@ -150,8 +150,8 @@ describe('the Debian package installed with dpkg in a clean root', () => {
       // 018-checkpoint-records two tables, 019-replica-point-order replica_points.seq,
       // 020-api-task-process api_tasks.pid_start_ticks, 021-repository-numbers a table,
       // 022-refused-runs runs.refused, 023-change-samples two backup_disks columns,
-      // 024-suspect-points four backups columns and a table): what the first command of the newer
-      // version must migrate.
+      // 024-suspect-points four backups columns and a table, 025-drills a table): what the first
+      // command of the newer version must migrate.
       const db = new SqliteDatabase(upperPath(STATE_DB));
       db.exec(
         'ALTER TABLE backups DROP COLUMN protected; ALTER TABLE runs DROP COLUMN actor; ALTER TABLE runs DROP COLUMN vm_wait_seconds; ' +
@@ -162,8 +162,8 @@ describe('the Debian package installed with dpkg in a clean root', () => {
           'ALTER TABLE backup_disks DROP COLUMN sampled_blocks; ALTER TABLE backup_disks DROP COLUMN incompressible_blocks; ' +
           'ALTER TABLE backups DROP COLUMN suspect; ALTER TABLE backups DROP COLUMN suspect_cleared_by; ' +
           'ALTER TABLE backups DROP COLUMN suspect_cleared_at; ALTER TABLE backups DROP COLUMN held_by; ' +
-          'DROP INDEX point_figures_vm; DROP TABLE point_figures; ' +
-          "DELETE FROM kysely_migration WHERE name IN ('015-protected-points', '016-api', '017-vm-wait', '018-checkpoint-records', '019-replica-point-order', '020-api-task-process', '021-repository-numbers', '022-refused-runs', '023-change-samples', '024-suspect-points')",
+          'DROP INDEX point_figures_vm; DROP TABLE point_figures; DROP INDEX drills_vm; DROP TABLE drills; ' +
+          "DELETE FROM kysely_migration WHERE name IN ('015-protected-points', '016-api', '017-vm-wait', '018-checkpoint-records', '019-replica-point-order', '020-api-task-process', '021-repository-numbers', '022-refused-runs', '023-change-samples', '024-suspect-points', '025-drills')",
       );
       db.close();
 
@@ -187,10 +187,10 @@ describe('the Debian package installed with dpkg in a clean root', () => {
       expect(
         check
           .prepare(
-            "SELECT count(*) AS n FROM kysely_migration WHERE name IN ('015-protected-points', '016-api', '017-vm-wait', '018-checkpoint-records', '019-replica-point-order', '020-api-task-process', '021-repository-numbers', '022-refused-runs', '023-change-samples', '024-suspect-points')",
+            "SELECT count(*) AS n FROM kysely_migration WHERE name IN ('015-protected-points', '016-api', '017-vm-wait', '018-checkpoint-records', '019-replica-point-order', '020-api-task-process', '021-repository-numbers', '022-refused-runs', '023-change-samples', '024-suspect-points', '025-drills')",
           )
           .get(),
-      ).toEqual({ n: 10 });
+      ).toEqual({ n: 11 });
       check.close();
 
       // The chain goes on across the upgrade, and its newest point restores exactly.

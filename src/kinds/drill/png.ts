@@ -1,4 +1,4 @@
-// A screenshot as PNG (docs/drills.md#screenshot): libvirt hands over what QEMU's screendump wrote,
+// A screenshot as PNG (docs/drills.md#checks): libvirt hands over what QEMU's screendump wrote,
 // PNG from newer QEMUs, binary PPM (P6) from older ones; a PPM is encoded as PNG here.
 
 import { deflateSync } from 'node:zlib';
