@@ -73,6 +73,7 @@ function drillPlan(name: string, point: string, checks: readonly object[]): stri
       vm: { name: 'dvm' },
       repository: { path: ws.repository },
       nbd: { ports: `${ports[0]}-${ports[1]}` },
+      metricsFile: path.join(ws.dir, 'metrics-{plan}.prom'),
       drill: { point, scratch, isolation: { network: 'none' }, checks },
     }),
   );
@@ -148,6 +149,14 @@ describe('a recovery drill of a libvirt point', () => {
     // The drill's guest booted from the point: its console is its own, and it resumed the point's counter.
     expect(row.console_tail).toMatch(/RESUME \d+/);
 
+    // Its metrics: when the drill passed, and the recovery time it measured.
+    const metrics = readFileSync(path.join(ws.dir, 'metrics-drill-pass.prom'), 'utf8');
+    const passedAt = /^sendense_drill_last_success_timestamp_seconds\{plan="drill-pass",vm="dvm"\} (\S+)$/m.exec(
+      metrics,
+    );
+    expect(Number(passedAt?.[1])).toBeGreaterThan(0);
+    expect(metrics).toContain(`sendense_drill_recovery_seconds{plan="drill-pass",vm="dvm"} ${row.heartbeat_seconds}\n`);
+
     // status: the VM's last proven bootable point.
     const status = await sendenseRun(['status', plan, '--db', ws.db]);
     expect(status.stdout).toContain(`VM dvm last proven bootable: backup ${point}`);
@@ -196,6 +205,11 @@ describe('a recovery drill of a libvirt point', () => {
       ['fsck', 'passed'],
     ]);
     expect(row.console_tail).toMatch(/Kernel panic/);
+    // No drill of this plan passed: its metrics say so.
+    const metrics = readFileSync(path.join(ws.dir, 'metrics-drill-panic.prom'), 'utf8');
+    expect(metrics).toContain('sendense_drill_last_success_timestamp_seconds{plan="drill-panic",vm="dvm"} 0\n');
+    expect(metrics).not.toContain('sendense_drill_recovery_seconds');
+
     // Cleaned up on the failure too; the original still runs.
     expect(drillDomains()).toEqual([]);
     expect(readdirSync(scratch)).toEqual([]);
