@@ -402,6 +402,17 @@ export type RawDrillCheck = {
     /** Timeout */
     readonly timeout?: number;
   };
+  /** Command */
+  readonly command?: {
+    /** Program and arguments */
+    readonly run: readonly string[];
+    /** Expected output */
+    readonly expect?: string;
+    /** Exit code */
+    readonly exitCode?: number;
+    /** Timeout */
+    readonly timeout?: number;
+  };
   /** Files */
   readonly files?: {
     /** Paths */

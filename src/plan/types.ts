@@ -447,6 +447,13 @@ export type DrillCheck =
   | { readonly type: 'boot'; readonly timeout: number }
   | { readonly type: 'heartbeat'; readonly timeout: number; readonly console?: string; readonly agent: boolean }
   | { readonly type: 'screenshot'; readonly timeout: number }
+  | {
+      readonly type: 'command';
+      readonly timeout: number;
+      readonly run: readonly string[];
+      readonly expect?: string;
+      readonly exitCode: number;
+    }
   | { readonly type: 'files'; readonly timeout: number; readonly exists: readonly string[] }
   | { readonly type: 'fsck'; readonly timeout: number };
 

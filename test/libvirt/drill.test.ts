@@ -119,6 +119,8 @@ describe('a recovery drill of a libvirt point', () => {
       { boot: { timeout: 120 } },
       { heartbeat: { console: '^FIRST-WRITE', timeout: 300 } },
       { screenshot: {} },
+      // Through the guest agent: the guest mounted the point's ext4 filesystem.
+      { command: { run: ['/bin/cat', '/proc/mounts'], expect: '/dev/vdc /mnt ext4' } },
       { files: { exists: ['/log', 'disk:/lost+found'] } },
       { fsck: {} },
     ]);
@@ -139,6 +141,7 @@ describe('a recovery drill of a libvirt point', () => {
       ['boot', 'passed'],
       ['heartbeat', 'passed'],
       ['screenshot', 'passed'],
+      ['command', 'passed'],
       ['files', 'passed'],
       ['fsck', 'passed'],
     ]);

@@ -10,7 +10,14 @@ import type { KindDefinition } from '../kind.js';
 import { checkDrillRules } from './drill-rules.js';
 
 /** Seconds each check may take unless the plan says. */
-export const DRILL_TIMEOUTS = { boot: 120, heartbeat: 180, screenshot: 30, files: 120, fsck: 600 } as const;
+export const DRILL_TIMEOUTS = {
+  boot: 120,
+  heartbeat: 180,
+  screenshot: 30,
+  command: 60,
+  files: 120,
+  fsck: 600,
+} as const;
 
 export const drillDefinition: KindDefinition<DrillPlan> = {
   names: ['drill'],
@@ -49,6 +56,14 @@ function buildCheck(raw: RawDrillCheck): DrillCheck {
       agent: raw.heartbeat.agent ?? false,
     };
   if (raw.screenshot) return { type: 'screenshot', timeout: raw.screenshot.timeout ?? DRILL_TIMEOUTS.screenshot };
+  if (raw.command)
+    return {
+      type: 'command',
+      timeout: raw.command.timeout ?? DRILL_TIMEOUTS.command,
+      run: raw.command.run,
+      expect: raw.command.expect,
+      exitCode: raw.command.exitCode ?? 0,
+    };
   if (raw.files) return { type: 'files', timeout: raw.files.timeout ?? DRILL_TIMEOUTS.files, exists: raw.files.exists };
   return { type: 'fsck', timeout: raw.fsck?.timeout ?? DRILL_TIMEOUTS.fsck };
 }

@@ -11,10 +11,11 @@ import type { DrillCheck } from '../../plan/types.js';
 import type { DrillCheckResult } from '../../store/index.js';
 import type { DrillRun } from './drill-run.js';
 import { consoleTail, consoleText, TAIL_LINES } from './guest-console.js';
+import { commandCheck } from './command-check.js';
 import { bootCheck, heartbeatCheck, screenshotCheck } from './guest-checks.js';
 import { filesCheck, fsckCheck } from './point-checks.js';
 
-const GUEST_CHECKS = new Set(['boot', 'heartbeat', 'screenshot']);
+const GUEST_CHECKS = new Set(['boot', 'heartbeat', 'screenshot', 'command']);
 
 export const runChecks: Step<DrillRun> = {
   name: 'run-checks',
@@ -85,6 +86,8 @@ function runCheck(run: DrillRun, check: DrillCheck): Promise<string> {
       return heartbeatCheck(run, check);
     case 'screenshot':
       return screenshotCheck(run);
+    case 'command':
+      return commandCheck(run, check);
     case 'files':
       return filesCheck(run, check);
     case 'fsck':
