@@ -18,6 +18,8 @@ export const CRASH_POINTS = {
   'recover.domain-started': 'a recovery: the domain started, its storage not yet moved',
   'recover.copying': 'a recovery: the storage move under way',
   'recover.copies-ready': 'a recovery: every disk copied and in step, none pivoted yet',
+  'drill.dir-made': 'a drill: its directory made on the node, no overlay or domain yet',
+  'drill.domain-started': 'a drill: its domain started, no check run yet',
   'replica.sync-written': "a sync: every disk's layer and digests written, none installed",
   'replica.sync-half-installed': 'a sync: the first disk installed, the others not',
   'replica.fold-started': 'a fold of the oldest replica point: marked folding, nothing folded',

@@ -43,6 +43,8 @@ const JSON_OUTPUT: JsonOutput = {
           "a backup plan's suspect points not cleared yet, `[{ id, reasons }]` ([ransomware signals](anomaly.md#status)); any makes the exit code 1",
         anomalyLearning:
           'while a backup plan has too few incrementals with figures for any point to be marked suspect, says so; null otherwise',
+        lastProvenBootable:
+          "the newest point of the plan's VM a drill proved bootable, `{ backupId, at, runId, recoverySeconds }` ([drills](drills.md#status)), or null",
         failedOver:
           "null, or for a replicate plan failed over on purpose `{ domain, node, at, pointId, failback }` (`failback`: the command that switches back; such a plan's failed syncs do not make the exit code 1)",
       },
@@ -171,6 +173,13 @@ function statusLines(statuses: readonly PlanStatus[]): string[] {
   const learning = statuses.flatMap(({ plan, anomalyLearning }) =>
     anomalyLearning === null ? [] : [`${plan}: ransomware signals ${anomalyLearning}`],
   );
-  const notes = [...failedOver, ...failures, ...suspects, ...learning];
+  const proven = statuses.flatMap(({ plan, vm, lastProvenBootable: drill }) =>
+    drill === null
+      ? []
+      : [
+          `${plan}: VM ${vm} last proven bootable: backup ${drill.backupId} (drill ${drill.runId}, ${formatLocalTime(drill.at)}${drill.recoverySeconds === null ? '' : `, recovery time ${drill.recoverySeconds} s`})`,
+        ],
+  );
+  const notes = [...failedOver, ...failures, ...suspects, ...learning, ...proven];
   return notes.length === 0 ? table : [...table, '', ...notes];
 }

@@ -82,6 +82,23 @@ export const PlanStatus = Type.Object(
       { description: "a backup plan's suspect points not cleared yet (docs/anomaly.md#status); empty for other kinds" },
     ),
     anomalyLearning: Nullable(Type.String({ description: "a backup plan still learning its VM's history" })),
+    lastProvenBootable: Nullable(
+      Type.Object(
+        {
+          backupId: Type.String(),
+          at: Type.String({ description: 'when the drill that proved it ended' }),
+          runId: Type.String(),
+          recoverySeconds: Nullable(
+            Type.Number({ description: 'from the start of its domain to its heartbeat (else to boot)' }),
+          ),
+        },
+        {
+          additionalProperties: false,
+          description:
+            "the newest point of the plan's VM a drill proved bootable (docs/drills.md#status); null: none yet",
+        },
+      ),
+    ),
   },
   { additionalProperties: false, description: 'a plan as `status --json` prints it (docs/json-events.md)' },
 );
@@ -123,6 +140,7 @@ async function planStatus(plan: Plan, store: Store | undefined, now = new Date()
     lastRun: last === undefined ? null : lastRun(last),
     ...points,
     ...(await anomalyFacts(plan, store)),
+    lastProvenBootable: await lastProvenBootable(plan, store),
     failedOver:
       failover === undefined
         ? null
@@ -133,6 +151,19 @@ async function planStatus(plan: Plan, store: Store | undefined, now = new Date()
             pointId: failover.pointId,
             failback: `sendense-run failback ${plan.origin.file}`,
           },
+  };
+}
+
+// The VM's newest drill that passed, in the plan's repository (any plan's drill of it).
+async function lastProvenBootable(plan: Plan, store: Store | undefined): Promise<PlanStatus['lastProvenBootable']> {
+  if (store === undefined || !isRepositoryPlan(plan)) return null;
+  const [drill] = await store.listDrills({ vm: plan.vm.name, repository: plan.repository.path, outcome: 'passed' }, 1);
+  if (drill === undefined) return null;
+  return {
+    backupId: drill.backupId,
+    at: drill.endedAt,
+    runId: drill.runId,
+    recoverySeconds: drill.heartbeatSeconds ?? drill.bootSeconds,
   };
 }
 

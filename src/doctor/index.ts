@@ -67,6 +67,8 @@ export const UNSWEPT_TABLES: Readonly<Record<string, string>> = {
     "each repository's number, the old system's repository_id: kept for good so a number is never reused (docs/api.md#repositories)",
   backup_changes:
     'one counter every change of a point raises, so a listing built once is answered again until a point changes: one row, nothing left over (docs/how-it-works.md#what-a-listing-reads)',
+  drills:
+    "each drill's outcome, its checks and screenshot: history, kept as long as the runs (docs/drills.md#what-a-drill-records); what a drill made on a node is a node resource doctor gives back",
   point_figures:
     "each incremental's changed bytes and randomness, the VM's history that suspect points are judged by: kept after a merge takes the point away (docs/anomaly.md)",
 };

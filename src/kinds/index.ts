@@ -6,6 +6,7 @@ import type { RunContext } from '../engine/run-context.js';
 import type { Plan, RepositoryPlan } from '../plan/types.js';
 import { backupDefinition } from './backup/definition.js';
 import { copyDefinition } from './copy/definition.js';
+import { drillDefinition } from './drill/definition.js';
 import type { KindCapabilities, KindCapability, KindDefinition, KindModule } from './kind.js';
 import { recoverDefinition } from './recover/definition.js';
 import { replicateDefinition } from './replicate/definition.js';
@@ -21,6 +22,7 @@ const KINDS: readonly KindDefinition[] = [
   recoverDefinition,
   replicateDefinition,
   copyDefinition,
+  drillDefinition,
 ];
 
 // Kinds registered at run time (registerKind), after the shipped ones.

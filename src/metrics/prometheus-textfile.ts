@@ -30,6 +30,8 @@ export interface RunMetrics {
   readonly replicaPoint?: number;
   /** Every plan but replicate: the points of its VM(s) in its repository. */
   readonly repositories?: readonly VmPoints[];
+  /** A plan whose runs drilled points (docs/drills.md): its last passing drill; 0: none passed yet. */
+  readonly drill?: { readonly lastSuccess: number; readonly recoverySeconds: number | null };
 }
 
 // The file for this plan: `{plan}` in the path is its name.
@@ -46,8 +48,10 @@ export async function planMetrics(store: Store, plan: Plan, bytes: number): Prom
   const success = runs.find((run) => run.status === 'succeeded' && run.endedAt !== null);
   const replicaPoint = kindOf(plan).pointsOn === 'replica' ? await newestReplicaPoint(store, plan.name) : undefined;
   const repositories = isRepositoryPlan(plan) ? await repositoryPoints(store, plan) : undefined;
+  const drill = await drillFacts(store, plan.name);
   return {
     ...(replicaPoint === undefined ? {} : { replicaPoint }),
+    ...(drill === undefined ? {} : { drill }),
     ...(repositories === undefined ? {} : { repositories }),
     plan: plan.name,
     vm: plan.vm.name,
@@ -70,6 +74,17 @@ async function repositoryPoints(store: Store, plan: RepositoryPlan): Promise<VmP
   return vms.map((vm) => summarizeVmPoints(backups, repository, vm));
 }
 
+// The plan's drills, when its runs recorded any: when the last one that passed ended, and its recovery time.
+async function drillFacts(store: Store, plan: string): Promise<RunMetrics['drill']> {
+  if ((await store.listDrills({ plan }, 1)).length === 0) return undefined;
+  const [passed] = await store.listDrills({ plan, outcome: 'passed' }, 1);
+  if (passed === undefined) return { lastSuccess: 0, recoverySeconds: null };
+  return {
+    lastSuccess: Date.parse(passed.endedAt) / 1000,
+    recoverySeconds: passed.heartbeatSeconds ?? passed.bootSeconds,
+  };
+}
+
 async function newestReplicaPoint(store: Store, plan: string): Promise<number> {
   const point = await store.latestCompleteReplicaPoint(plan);
   return point === undefined ? 0 : Date.parse(pointTime(point)) / 1000;
@@ -86,6 +101,23 @@ function replicaGauges(m: RunMetrics, labels: string): string[] {
     "# HELP sendense_replica_lag_seconds Age of the replica's newest point when the last sync ended.",
     '# TYPE sendense_replica_lag_seconds gauge',
     `sendense_replica_lag_seconds{${labels}} ${lag}`,
+  ];
+}
+
+// A drill plan's last proof (docs/drills.md#status): when it passed, and the recovery time it measured.
+function drillGauges(m: RunMetrics, labels: string): string[] {
+  if (m.drill === undefined) return [];
+  return [
+    '# HELP sendense_drill_last_success_timestamp_seconds When the last drill that passed ended (Unix time; 0: none yet).',
+    '# TYPE sendense_drill_last_success_timestamp_seconds gauge',
+    `sendense_drill_last_success_timestamp_seconds{${labels}} ${m.drill.lastSuccess}`,
+    ...(m.drill.recoverySeconds === null
+      ? []
+      : [
+          '# HELP sendense_drill_recovery_seconds Seconds from the start of the last passing drill to its heartbeat (else to its boot).',
+          '# TYPE sendense_drill_recovery_seconds gauge',
+          `sendense_drill_recovery_seconds{${labels}} ${m.drill.recoverySeconds}`,
+        ]),
   ];
 }
 
@@ -118,6 +150,7 @@ export function formatMetrics(m: RunMetrics): string {
       STATUSES.map((status) => `sendense_last_run_status{${labels},status="${status}"} ${m.status === status ? 1 : 0}`),
     ),
     ...replicaGauges(m, labels),
+    ...drillGauges(m, labels),
     ...repositoryGauges(m.plan, m.repositories ?? []),
     '',
   ].join('\n');

@@ -3,14 +3,15 @@
 // as the schema guarantees it, before defaults are filled in (src/plan/types.ts has the typed plan).
 
 /** sendense-run plan (version 1) */
-export type RawPlan = RawRestorePlan | RawVerifyPlan | RawBackupPlan | RawRecoverPlan | RawReplicatePlan | RawCopyPlan;
+export type RawPlan =
+  RawRestorePlan | RawVerifyPlan | RawBackupPlan | RawRecoverPlan | RawReplicatePlan | RawCopyPlan | RawDrillPlan;
 
-/** Every key a plan may have; each kind's plan narrows them (the schema's 6 if-kind entries). */
+/** Every key a plan may have; each kind's plan narrows them (the schema's 7 if-kind entries). */
 export type RawPlanKeys = {
   /** Plan format version */
   readonly version: 1;
   /** Kind of plan */
-  readonly kind: 'backup' | 'incremental' | 'restore' | 'verify' | 'recover' | 'replicate' | 'copy';
+  readonly kind: 'backup' | 'incremental' | 'restore' | 'verify' | 'recover' | 'replicate' | 'copy' | 'drill';
   /** Plan name */
   readonly name: string;
   /** Description */
@@ -50,6 +51,7 @@ export type RawPlanKeys = {
   readonly verify?: RawVerify;
   readonly replica?: RawReplica;
   readonly copy?: RawCopy;
+  readonly drill?: RawDrill;
 };
 
 /** A restore plan. */
@@ -67,6 +69,7 @@ export type RawRestorePlan = Omit<
   | 'replica'
   | 'copy'
   | 'busy'
+  | 'drill'
 > & {
   readonly kind: 'restore';
   /** Repository */
@@ -81,6 +84,7 @@ export type RawRestorePlan = Omit<
   readonly replica?: never;
   readonly copy?: never;
   readonly busy?: never;
+  readonly drill?: never;
 };
 
 /** A verify plan. */
@@ -99,6 +103,7 @@ export type RawVerifyPlan = Omit<
   | 'recover'
   | 'replica'
   | 'copy'
+  | 'drill'
   | 'rate'
   | 'busy'
 > & {
@@ -116,6 +121,7 @@ export type RawVerifyPlan = Omit<
   readonly recover?: never;
   readonly replica?: never;
   readonly copy?: never;
+  readonly drill?: never;
   readonly rate?: never;
   readonly busy?: never;
 };
@@ -123,7 +129,7 @@ export type RawVerifyPlan = Omit<
 /** A backup or incremental plan. */
 export type RawBackupPlan = Omit<
   RawPlanKeys,
-  'kind' | 'repository' | 'vm' | 'restore' | 'verify' | 'recover' | 'replica' | 'copy'
+  'kind' | 'repository' | 'vm' | 'restore' | 'verify' | 'recover' | 'replica' | 'copy' | 'drill'
 > & {
   readonly kind: 'backup' | 'incremental';
   /** Repository */
@@ -134,6 +140,7 @@ export type RawBackupPlan = Omit<
   readonly recover?: never;
   readonly replica?: never;
   readonly copy?: never;
+  readonly drill?: never;
 };
 
 /** A recover plan. */
@@ -151,6 +158,7 @@ export type RawRecoverPlan = Omit<
   | 'replica'
   | 'copy'
   | 'busy'
+  | 'drill'
 > & {
   readonly kind: 'recover';
   /** Repository */
@@ -165,6 +173,7 @@ export type RawRecoverPlan = Omit<
   readonly replica?: never;
   readonly copy?: never;
   readonly busy?: never;
+  readonly drill?: never;
 };
 
 /** A replicate plan. */
@@ -181,6 +190,7 @@ export type RawReplicatePlan = Omit<
   | 'restore'
   | 'recover'
   | 'copy'
+  | 'drill'
 > & {
   readonly kind: 'replicate';
   readonly vm: RawBackupVm;
@@ -193,6 +203,7 @@ export type RawReplicatePlan = Omit<
   readonly restore?: never;
   readonly recover?: never;
   readonly copy?: never;
+  readonly drill?: never;
 };
 
 /** A copy plan. */
@@ -212,6 +223,7 @@ export type RawCopyPlan = Omit<
   | 'replica'
   | 'timeouts'
   | 'busy'
+  | 'drill'
 > & {
   readonly kind: 'copy';
   /** Repository */
@@ -227,6 +239,40 @@ export type RawCopyPlan = Omit<
   readonly recover?: never;
   readonly replica?: never;
   readonly timeouts?: never;
+  readonly busy?: never;
+  readonly drill?: never;
+};
+
+/** A drill plan. */
+export type RawDrillPlan = Omit<
+  RawPlanKeys,
+  | 'kind'
+  | 'repository'
+  | 'vm'
+  | 'drill'
+  | 'incremental'
+  | 'retention'
+  | 'anomaly'
+  | 'verify'
+  | 'restore'
+  | 'recover'
+  | 'replica'
+  | 'copy'
+  | 'busy'
+> & {
+  readonly kind: 'drill';
+  /** Repository */
+  readonly repository: RawRepository;
+  readonly vm: RawRestoreVm;
+  readonly drill: RawDrill;
+  readonly incremental?: never;
+  readonly retention?: never;
+  readonly anomaly?: never;
+  readonly verify?: never;
+  readonly restore?: never;
+  readonly recover?: never;
+  readonly replica?: never;
+  readonly copy?: never;
   readonly busy?: never;
 };
 
@@ -317,6 +363,69 @@ export type RawBusy =
   | {
       readonly wait: RawDuration;
     };
+
+/** Drill */
+export type RawDrill = {
+  /** Point */
+  readonly point?: string;
+  /** libvirt URI */
+  readonly uri?: string;
+  /** Scratch directory */
+  readonly scratch?: string;
+  /** Isolation */
+  readonly isolation?: {
+    /** Network */
+    readonly network?: 'none';
+  };
+  /** Checks */
+  readonly checks: readonly RawDrillCheck[];
+};
+
+/** Drill check */
+export type RawDrillCheck = {
+  /** Boot */
+  readonly boot?: {
+    /** Timeout */
+    readonly timeout?: number;
+  };
+  /** Heartbeat */
+  readonly heartbeat?: {
+    /** Console pattern */
+    readonly console?: string;
+    /** Guest agent */
+    readonly agent?: boolean;
+    /** Timeout */
+    readonly timeout?: number;
+  };
+  /** Screenshot */
+  readonly screenshot?: {
+    /** Timeout */
+    readonly timeout?: number;
+  };
+  /** Command */
+  readonly command?: {
+    /** Program and arguments */
+    readonly run: readonly string[];
+    /** Expected output */
+    readonly expect?: string;
+    /** Exit code */
+    readonly exitCode?: number;
+    /** Timeout */
+    readonly timeout?: number;
+  };
+  /** Files */
+  readonly files?: {
+    /** Paths */
+    readonly exists: readonly string[];
+    /** Timeout */
+    readonly timeout?: number;
+  };
+  /** Filesystem check */
+  readonly fsck?: {
+    /** Timeout */
+    readonly timeout?: number;
+  };
+};
 
 /** Notifications */
 export type RawNotify = {

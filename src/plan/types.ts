@@ -4,7 +4,7 @@
 import type { RepositoryConfig } from '../repository/repository-settings.js';
 import type { RawRetention } from './plan-shape.generated.js';
 
-export type PlanKind = 'backup' | 'incremental' | 'restore' | 'verify' | 'recover' | 'replicate' | 'copy';
+export type PlanKind = 'backup' | 'incremental' | 'restore' | 'verify' | 'recover' | 'replicate' | 'copy' | 'drill';
 
 export type DiskKey = number;
 
@@ -442,7 +442,37 @@ export interface CopyPlan extends PlanBase {
   readonly copy: CopySettings;
 }
 
-export type Plan = BackupPlan | RestorePlan | VerifyPlan | RecoverPlan | ReplicatePlan | CopyPlan;
+/** One check of a drill (docs/drills.md#checks); timeout in seconds. */
+export type DrillCheck =
+  | { readonly type: 'boot'; readonly timeout: number }
+  | { readonly type: 'heartbeat'; readonly timeout: number; readonly console?: string; readonly agent: boolean }
+  | { readonly type: 'screenshot'; readonly timeout: number }
+  | {
+      readonly type: 'command';
+      readonly timeout: number;
+      readonly run: readonly string[];
+      readonly expect?: string;
+      readonly exitCode: number;
+    }
+  | { readonly type: 'files'; readonly timeout: number; readonly exists: readonly string[] }
+  | { readonly type: 'fsck'; readonly timeout: number };
+
+/** A recovery drill (docs/drills.md): a point started isolated, checked, then removed. */
+export interface DrillPlan extends PlanBase {
+  readonly kind: 'drill';
+  readonly vm: { readonly name: string };
+  readonly drill: {
+    /** 'new': the newest point unless a drill of this plan proved it already. */
+    readonly point: RestorePoint | { readonly type: 'new' };
+    readonly uri: string;
+    /** Absolute node directory the drill's own directory is made in. */
+    readonly scratch: string;
+    readonly isolation: { readonly network: 'none' };
+    readonly checks: readonly DrillCheck[];
+  };
+}
+
+export type Plan = BackupPlan | RestorePlan | VerifyPlan | RecoverPlan | ReplicatePlan | CopyPlan | DrillPlan;
 
 /** A plan that keeps its points in a repository on the hub (every kind but replicate). */
 export type RepositoryPlan = Exclude<Plan, ReplicatePlan>;

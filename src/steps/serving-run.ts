@@ -3,7 +3,7 @@
 
 import type { DiskServer, Resolved, RunContext } from '../engine/run-context.js';
 import { describeNbdAddress } from '../nbd/index.js';
-import type { BackupPlan, DiskKey, DiskRestorePlan, RecoverPlan, ReplicatePlan } from '../plan/types.js';
+import type { BackupPlan, DiskKey, DiskRestorePlan, DrillPlan, RecoverPlan, ReplicatePlan } from '../plan/types.js';
 
 export interface ServedDisk {
   readonly key: DiskKey;
@@ -28,7 +28,7 @@ export interface ServedDisk {
 
 export interface ServingRun
   extends
-    RunContext<BackupPlan | DiskRestorePlan | RecoverPlan | ReplicatePlan>,
+    RunContext<BackupPlan | DiskRestorePlan | RecoverPlan | ReplicatePlan | DrillPlan>,
     Resolved<{ readonly disks: readonly ServedDisk[] }> {
   /** Its transfer takes the whole VM at once (the VMware client): the disks never take turns in the hub's slots. */
   readonly wholeVm?: boolean;

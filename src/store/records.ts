@@ -147,6 +147,34 @@ export interface PointFiguresRecord {
   readonly incompressibleBlocks: number;
 }
 
+/** One check of a drill as it went (docs/drills.md#checks). */
+export interface DrillCheckResult {
+  readonly check: string;
+  readonly status: 'passed' | 'failed' | 'skipped';
+  readonly seconds: number;
+  /** What it found, or why it failed or was skipped. */
+  readonly detail: string;
+}
+
+/** A drill's record (docs/drills.md#what-a-drill-records). */
+export interface DrillRecord {
+  readonly runId: string;
+  readonly plan: string;
+  readonly vm: string;
+  readonly repository: string;
+  readonly backupId: string;
+  readonly startedAt: string;
+  readonly endedAt: string;
+  readonly outcome: 'passed' | 'failed';
+  /** Seconds from the start of the domain to it running (boot), and to its heartbeat. */
+  readonly bootSeconds: number | null;
+  readonly heartbeatSeconds: number | null;
+  readonly checks: readonly DrillCheckResult[];
+  /** Base64 PNG. */
+  readonly screenshotPng: string | null;
+  readonly consoleTail: string | null;
+}
+
 /** 64 KiB blocks of a disk's copied data sampled, and how many did not compress. */
 export interface ChangeSampleRecord {
   readonly sampledBlocks: number;

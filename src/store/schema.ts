@@ -85,6 +85,23 @@ export interface PointFiguresTable {
   suspect: Generated<number>;
 }
 
+/** A drill's outcome (docs/drills.md#what-a-drill-records); checks: DrillCheckResult[] as JSON. */
+export interface DrillsTable {
+  run_id: string;
+  plan: string;
+  vm: string;
+  repository: string;
+  backup_id: string;
+  started_at: string;
+  ended_at: string;
+  outcome: string;
+  boot_seconds: number | null;
+  heartbeat_seconds: number | null;
+  checks: string;
+  screenshot_png: string | null;
+  console_tail: string | null;
+}
+
 export interface BackupDisksTable {
   backup_id: string;
   disk_key: number;
@@ -276,6 +293,7 @@ export interface StoreDatabase {
   backup_disks: BackupDisksTable;
   backup_changes: BackupChangesTable;
   point_figures: PointFiguresTable;
+  drills: DrillsTable;
   port_leases: PortLeasesTable;
   processes: ProcessesTable;
   vm_locks: VmLocksTable;

@@ -8,6 +8,7 @@ import * as backups from './backups.js';
 import * as checkpointRecords from './checkpoint-records.js';
 import { dialectOf } from './dialect.js';
 import * as diskSlots from './disk-slots.js';
+import * as drills from './drills.js';
 import * as fileMounts from './file-mounts.js';
 import * as leases from './leases.js';
 import * as merges from './merges.js';
@@ -77,6 +78,9 @@ export function sqlStore(db: Kysely<StoreDatabase>, { self, beforeClose, fenced 
     layerFacts: (filter) => backups.layerFacts(db, filter),
     recordLayerFacts: (facts) => backups.recordLayerFacts(db, facts),
     backupsGeneration: () => backups.backupsGeneration(db),
+    recordDrill: (drill) => drills.recordDrill(db, drill),
+    listDrills: (filter, limit) => drills.listDrills(db, filter, limit),
+    drillOfRun: (runId) => drills.drillOfRun(db, runId),
     importBackup: (backup) => backups.importBackup(db, backup),
     relocateBackup: (id, repository, files) => backups.relocateBackup(db, id, repository, files),
 

@@ -10,6 +10,7 @@ import type {
   BackupDisk,
   PointFiguresRecord,
   RecordedLayerFacts,
+  DrillRecord,
   FileMount,
   BackupType,
   PortLease,
@@ -254,6 +255,14 @@ export interface Store {
    * twice, nothing listed changed between. Undefined where there is none (PostgreSQL).
    */
   backupsGeneration(): Promise<number | undefined>;
+  /** Records a drill once it ended (docs/drills.md#what-a-drill-records). */
+  recordDrill(drill: DrillRecord): Promise<void>;
+  /** The newest drills of a plan or VM, newest first; `outcome: 'passed'`: the ones that proved their point. */
+  listDrills(
+    filter: { readonly plan?: string; readonly vm?: string; readonly repository?: string; readonly outcome?: 'passed' },
+    limit: number,
+  ): Promise<readonly DrillRecord[]>;
+  drillOfRun(runId: string): Promise<DrillRecord | undefined>;
   /** Records a complete backup found in a repository's manifests (catalog import). */
   importBackup(backup: ImportedBackup): Promise<void>;
   /** A known backup found in another repository directory (moved): its repository and files there. */

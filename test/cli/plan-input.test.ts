@@ -100,7 +100,7 @@ describe('validate on files that are not plans', () => {
     const plan = file('bom.yaml', `\uFEFF${VALID.replace('kind: backup', 'kind: backups')}`);
     const result = await runCli(['validate', plan]);
     expect(result.stdout).toContain(
-      `${plan}:2:7: kind: must be one of backup, incremental, restore, verify, recover, replicate, copy (got 'backups')`,
+      `${plan}:2:7: kind: must be one of backup, incremental, restore, verify, recover, replicate, copy, drill (got 'backups')`,
     );
   });
 });

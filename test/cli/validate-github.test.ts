@@ -11,7 +11,7 @@ describe('validate --format github', () => {
     const result = await runCli(['validate', '--format', 'github', `${DIR}/bad-enum.yaml`, `${DIR}/missing-env.yaml`]);
     expect(result.exitCode).toBe(2);
     expect(result.stdout.split('\n')).toEqual([
-      `::error file=${DIR}/bad-enum.yaml,line=2,col=7,title=sendense-run validate::kind: must be one of backup, incremental, restore, verify, recover, replicate, copy (got 'incremantal')`,
+      `::error file=${DIR}/bad-enum.yaml,line=2,col=7,title=sendense-run validate::kind: must be one of backup, incremental, restore, verify, recover, replicate, copy, drill (got 'incremantal')`,
       `::warning file=${DIR}/missing-env.yaml,line=14,col=9,title=sendense-run validate::repository.path: environment variable SENDENSE_TEST_REPO_UNSET is not set here (a run would fail)`,
       '2 plans checked, 1 invalid, 1 error, 1 warning',
       '',

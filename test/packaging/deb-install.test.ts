@@ -198,10 +198,10 @@ describe('the Debian package installed with dpkg in a clean root', () => {
       // 018-checkpoint-records two tables, 019-replica-point-order replica_points.seq,
       // 020-api-task-process api_tasks.pid_start_ticks, 021-repository-numbers a table,
       // 022-refused-runs runs.refused, 023-change-samples two backup_disks columns,
-      // 024-suspect-points four backups columns and a table, 026-layer-facts five backup_disks columns,
-      // an index, a table and its triggers, 028-acknowledged-runs two runs columns): what the first command
-      // of the newer version must migrate (the older version's point has no facts recorded: the first
-      // listing reads them).
+      // 024-suspect-points four backups columns and a table, 025-drills a table, 026-layer-facts five
+      // backup_disks columns, an index, a table and its triggers, 028-acknowledged-runs two runs columns):
+      // what the first command of the newer version must migrate (the older version's point has no
+      // facts recorded: the first listing reads them).
       const db = new SqliteDatabase(upperPath(STATE_DB));
       db.exec(
         'ALTER TABLE backups DROP COLUMN protected; ALTER TABLE runs DROP COLUMN actor; ALTER TABLE runs DROP COLUMN vm_wait_seconds; ' +
@@ -212,7 +212,7 @@ describe('the Debian package installed with dpkg in a clean root', () => {
           'ALTER TABLE backup_disks DROP COLUMN sampled_blocks; ALTER TABLE backup_disks DROP COLUMN incompressible_blocks; ' +
           'ALTER TABLE backups DROP COLUMN suspect; ALTER TABLE backups DROP COLUMN suspect_cleared_by; ' +
           'ALTER TABLE backups DROP COLUMN suspect_cleared_at; ALTER TABLE backups DROP COLUMN held_by; ' +
-          'DROP INDEX point_figures_vm; DROP TABLE point_figures; ' +
+          'DROP INDEX point_figures_vm; DROP TABLE point_figures; DROP INDEX drills_vm; DROP TABLE drills; ' +
           ['backups', 'backup_disks']
             .flatMap((table) =>
               ['insert', 'update', 'delete'].map((change) => `DROP TRIGGER ${table}_${change}_counted; `),
@@ -223,7 +223,7 @@ describe('the Debian package installed with dpkg in a clean root', () => {
             .map((column) => `ALTER TABLE backup_disks DROP COLUMN ${column}; `)
             .join('') +
           'ALTER TABLE runs DROP COLUMN acknowledged_by; ALTER TABLE runs DROP COLUMN acknowledged_at; ' +
-          "DELETE FROM kysely_migration WHERE name IN ('015-protected-points', '016-api', '017-vm-wait', '018-checkpoint-records', '019-replica-point-order', '020-api-task-process', '021-repository-numbers', '022-refused-runs', '023-change-samples', '024-suspect-points', '026-layer-facts', '028-acknowledged-runs')",
+          "DELETE FROM kysely_migration WHERE name IN ('015-protected-points', '016-api', '017-vm-wait', '018-checkpoint-records', '019-replica-point-order', '020-api-task-process', '021-repository-numbers', '022-refused-runs', '023-change-samples', '024-suspect-points', '025-drills', '026-layer-facts', '028-acknowledged-runs')",
       );
       db.close();
 
@@ -247,10 +247,10 @@ describe('the Debian package installed with dpkg in a clean root', () => {
       expect(
         check
           .prepare(
-            "SELECT count(*) AS n FROM kysely_migration WHERE name IN ('015-protected-points', '016-api', '017-vm-wait', '018-checkpoint-records', '019-replica-point-order', '020-api-task-process', '021-repository-numbers', '022-refused-runs', '023-change-samples', '024-suspect-points', '026-layer-facts', '028-acknowledged-runs')",
+            "SELECT count(*) AS n FROM kysely_migration WHERE name IN ('015-protected-points', '016-api', '017-vm-wait', '018-checkpoint-records', '019-replica-point-order', '020-api-task-process', '021-repository-numbers', '022-refused-runs', '023-change-samples', '024-suspect-points', '025-drills', '026-layer-facts', '028-acknowledged-runs')",
           )
           .get(),
-      ).toEqual({ n: 12 });
+      ).toEqual({ n: 13 });
       check.close();
 
       // The chain goes on across the upgrade, and its newest point restores exactly.

@@ -28,7 +28,7 @@ const CASES: readonly { readonly name: string; readonly file: string; readonly l
     name: 'a bad enum value',
     file: 'bad-enum.yaml',
     lines: [
-      "2:7: kind: must be one of backup, incremental, restore, verify, recover, replicate, copy (got 'incremantal')",
+      "2:7: kind: must be one of backup, incremental, restore, verify, recover, replicate, copy, drill (got 'incremantal')",
     ],
   },
   {
@@ -238,7 +238,7 @@ describe('validate reports a broken plan', () => {
         column: 7,
         severity: 'error',
         message:
-          "kind: must be one of backup, incremental, restore, verify, recover, replicate, copy (got 'incremantal')",
+          "kind: must be one of backup, incremental, restore, verify, recover, replicate, copy, drill (got 'incremantal')",
       },
     ]);
     const lines = await runCli(['--json', 'validate', `${DIR}/bad-enum.yaml`]);

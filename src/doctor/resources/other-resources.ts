@@ -1,8 +1,10 @@
 // Recovery resources of the other features: a VMware snapshot (docs/vmware.md#after-a-crash), a
-// replicate sync's unfinished point (docs/replication.md), a failover test's domain, a failback
-// stopped half-way (reported, left to the next failback).
+// replicate sync's unfinished point (docs/replication.md), a failover test's domain, a drill's
+// domain and directory (docs/drills.md#cleanup), a failback stopped half-way (reported, left to the
+// next failback).
 
 import { failbackAdvice, FAILBACK_RESOURCE, type FailbackFacts } from '../../failback/failback-record.js';
+import { DRILL_RESOURCE, endDrill, type DrillDomainFacts } from '../../libvirt/drill-domain.js';
 import { endTestDomain, TEST_DOMAIN_RESOURCE, type TestDomainFacts } from '../../failover/test-domain.js';
 import {
   removeLeftoverSnapshot,
@@ -41,6 +43,17 @@ export const testDomain: RecoveryResourceKind = {
   giveBack: ({ doctor, host, resource, what, forget }) =>
     doctor.act(what, 'destroy it and remove its overlays', async () => {
       await endTestDomain((argv, options) => host.exec(argv, options), resource.facts as unknown as TestDomainFacts);
+      await forget();
+    }),
+};
+
+export const drillDomain: RecoveryResourceKind = {
+  kind: DRILL_RESOURCE,
+  rank: 70,
+  describe: (resource) => `drill domain ${resource.name} (directory ${String(resource.facts.dir ?? '')})`,
+  giveBack: ({ doctor, host, resource, what, forget }) =>
+    doctor.act(what, 'destroy it and remove its directory', async () => {
+      await endDrill((argv, options) => host.exec(argv, options), resource.facts as unknown as DrillDomainFacts);
       await forget();
     }),
 };

@@ -26,6 +26,7 @@ import { repositoryNumbersMigration } from './021-repository-numbers.js';
 import { refusedRunsMigration } from './022-refused-runs.js';
 import { changeSamplesMigration } from './023-change-samples.js';
 import { suspectPointsMigration } from './024-suspect-points.js';
+import { drillsMigration } from './025-drills.js';
 import { layerFactsMigration } from './026-layer-facts.js';
 import { acknowledgedRunsMigration } from './028-acknowledged-runs.js';
 
@@ -54,6 +55,7 @@ const migrations: Readonly<Record<string, Migration>> = Object.freeze({
   '022-refused-runs': refusedRunsMigration,
   '023-change-samples': changeSamplesMigration,
   '024-suspect-points': suspectPointsMigration,
+  '025-drills': drillsMigration,
   '026-layer-facts': layerFactsMigration,
   '028-acknowledged-runs': acknowledgedRunsMigration,
 });

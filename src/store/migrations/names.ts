@@ -26,6 +26,7 @@ export const MIGRATION_NAMES: readonly string[] = Object.freeze([
   '022-refused-runs',
   '023-change-samples',
   '024-suspect-points',
+  '025-drills',
   '026-layer-facts',
   '028-acknowledged-runs',
 ]);
