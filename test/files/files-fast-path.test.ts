@@ -10,6 +10,7 @@ import { closeSync, openSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { ExtReader } from '../../src/files/fast/ext-reader.js';
+import { pickReaderUser } from '../../src/files/fast/reader-user.js';
 import { useRunWorkspace } from '../support/run-workspace.js';
 import { portRangeForTestFile } from '../support/vm-disks.js';
 import { sharedFiles } from './shared-appliance.js';
@@ -117,7 +118,8 @@ for (const [what, at, bytes] of CRAFTED) {
     closeSync(fd);
     execFileSync('chmod', ['a+r', raw]);
     execFileSync('chmod', ['a+x', ws.dir]);
-    const reader = new ExtReader(raw, PART1_START * 512, 'p1 of a crafted disk');
+    const user = await pickReaderUser();
+    const reader = new ExtReader(raw, PART1_START * 512, 'p1 of a crafted disk', () => ({ user }));
     await expect(reader.list('/')).rejects.toThrow(/^p1 of a crafted disk could not be read by debugfs: .+/);
   });
 }

@@ -7,7 +7,7 @@ import { isUtf8 } from 'node:buffer';
 import { SendenseError } from '../../errors.js';
 import type { EntryType, GuestEntry } from '../guest-files.js';
 import { guestNameText } from '../guest-name.js';
-import { runSandboxed } from './sandbox.js';
+import { runSandboxed, type ReaderSandbox } from './sandbox.js';
 
 const EXT_MAGIC = 0xef53;
 const ROOT_INODE = 2;
@@ -48,6 +48,8 @@ export class ExtReader {
     private readonly offset: number,
     /** "p1 of VM pgtest1, backup X, disk 2000", for messages. */
     private readonly what: string,
+    /** How debugfs runs (the point export's sandbox). */
+    private readonly sandbox: () => ReaderSandbox,
   ) {}
 
   // A directory's entries sorted by name; a path that is not a directory lists as itself.
@@ -71,6 +73,7 @@ export class ExtReader {
   private async debugfs(requests: readonly string[]): Promise<Buffer> {
     const argv = ['debugfs', '-c', ...(requests.length === 1 ? ['-R', requests[0]] : ['-f', '-'])];
     const { stdout, stderr } = await runSandboxed([...argv, `${this.diskFile}?offset=${this.offset}`], {
+      sandbox: this.sandbox(),
       input: requests.length === 1 ? undefined : `${requests.join('\n')}\n`,
       timeoutMs: STEP_TIMEOUT_MS,
       maxBytes: MAX_ANSWER,

@@ -29,7 +29,9 @@ export async function fastListing(point: PointFile, where: GuestPath): Promise<r
     if (partition === undefined) return undefined;
     const read = (offset: number, length: number) => exported.read(partition.offset + offset, length);
     if (partition.size < 2048 || !(await isExtFilesystem(read))) return undefined;
-    const reader = new ExtReader(await exported.diskFile(), partition.offset, `${where.fs} of ${point.where}`);
+    const reader = new ExtReader(await exported.diskFile(), partition.offset, `${where.fs} of ${point.where}`, () =>
+      exported.sandbox(),
+    );
     try {
       return await reader.list(where.path);
     } catch (error) {

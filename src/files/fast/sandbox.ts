@@ -1,30 +1,41 @@
-// How a reader of guest data runs (docs/file-level-restore.md#the-fast-path): as `nobody` when we
-// are root (setpriv), without network (unshare -n, root only), killed with us (pdeathsig), its
-// time bounded and its output capped. A crafted filesystem can make it fail, never hang the hub.
+// How a reader of guest data runs (docs/file-level-restore.md#the-fast-path): as the point's own
+// uid when we are root (./reader-user.ts, setpriv), without network (unshare -n, root only), in
+// nbdfuse's private mount namespace (root only), killed with us (pdeathsig), its time bounded and
+// its output capped. A crafted filesystem can make it fail, never hang the hub.
 
 import { spawn } from 'node:child_process';
 import { SendenseError } from '../../errors.js';
 import { childEnv } from '../../process/child-env.js';
+import type { ReaderUser } from './reader-user.js';
 
-/** The user a reader runs as when we are root. */
-export const SANDBOX_UID = 65534;
-export const SANDBOX_GID = 65534;
-
-export function runsAsRoot(): boolean {
-  return process.getuid?.() === 0;
+/** How one point's readers run: as whom, and (once nbdfuse runs) in which mount namespace. */
+export interface ReaderSandbox {
+  /** Undefined when we are not root: the readers run as us. */
+  readonly user: ReaderUser | undefined;
+  /** An open fd of nbdfuse's private mount namespace, the only one where its disk file is. */
+  readonly mountNamespace?: number;
 }
 
-// fusermount3 is setuid: nbdfuse needs new privileges; debugfs gets none.
-export function sandboxArgv(argv: readonly string[], options: { readonly newPrivileges?: boolean } = {}): string[] {
+// The namespace fd, passed to the reader as its fd 3.
+const NAMESPACE_FD = 3;
+// Run by `sh -c` in nbdfuse's new mount namespace: fusermount3 (setuid) must find the reader's uid
+// in /etc/passwd, so a copy naming it is bound over /etc/passwd there only; then the rest runs.
+const BIND_PASSWD = 'mount --bind -- "$1" /etc/passwd && shift && exec "$@"';
+
+// The argv of a reader. fusermount3 is setuid: nbdfuse needs new privileges; debugfs gets none.
+// As root, nbdfuse starts in a new mount namespace (`passwd`), and the others enter it.
+export function sandboxArgv(
+  argv: readonly string[],
+  sandbox: ReaderSandbox,
+  options: { readonly newPrivileges?: boolean; readonly passwd?: string } = {},
+): string[] {
   const privs = options.newPrivileges ? [] : ['--no-new-privs'];
-  if (!runsAsRoot()) return ['setpriv', ...privs, '--pdeathsig', 'KILL', '--', ...argv];
-  return [
-    'unshare',
-    '--net',
-    '--',
+  const { user } = sandbox;
+  if (user === undefined) return ['setpriv', ...privs, '--pdeathsig', 'KILL', '--', ...argv];
+  const setpriv = [
     'setpriv',
-    `--reuid=${SANDBOX_UID}`,
-    `--regid=${SANDBOX_GID}`,
+    `--reuid=${user.uid}`,
+    `--regid=${user.gid}`,
     '--clear-groups',
     ...privs,
     '--pdeathsig',
@@ -32,6 +43,33 @@ export function sandboxArgv(argv: readonly string[], options: { readonly newPriv
     '--',
     ...argv,
   ];
+  if (options.passwd !== undefined)
+    return [
+      'unshare',
+      '--mount',
+      '--propagation',
+      'private',
+      '--net',
+      '--',
+      'sh',
+      '-c',
+      BIND_PASSWD,
+      'sh',
+      options.passwd,
+      ...setpriv,
+    ];
+  const enter = sandbox.mountNamespace === undefined ? [] : ['nsenter', `--mount=/proc/self/fd/${NAMESPACE_FD}`, '--'];
+  return [...enter, 'unshare', '--net', '--', ...setpriv];
+}
+
+/** The spawn stdio of a reader: its fd 3 is the mount namespace it enters, if any. */
+export function sandboxStdio(
+  sandbox: ReaderSandbox,
+  stdin: 'ignore' | 'pipe',
+): ['ignore' | 'pipe', 'pipe', 'pipe', ...number[]] {
+  return sandbox.mountNamespace === undefined || sandbox.user === undefined
+    ? [stdin, 'pipe', 'pipe']
+    : [stdin, 'pipe', 'pipe', sandbox.mountNamespace];
 }
 
 export interface ReaderOutput {
@@ -42,12 +80,18 @@ export interface ReaderOutput {
 // One run of a reader: its output once it exits; a timeout or too much output kills it.
 export function runSandboxed(
   argv: readonly string[],
-  options: { readonly input?: string; readonly timeoutMs: number; readonly maxBytes: number; readonly what: string },
+  options: {
+    readonly sandbox: ReaderSandbox;
+    readonly input?: string;
+    readonly timeoutMs: number;
+    readonly maxBytes: number;
+    readonly what: string;
+  },
 ): Promise<ReaderOutput> {
-  const [command, ...args] = sandboxArgv(argv);
+  const [command, ...args] = sandboxArgv(argv, options.sandbox);
   return new Promise((resolve, reject) => {
     const child = spawn(command, args, {
-      stdio: [options.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+      stdio: sandboxStdio(options.sandbox, options.input === undefined ? 'ignore' : 'pipe'),
       env: childEnv({ DEBUGFS_PAGER: '__none__', PAGER: '__none__', TZ: 'UTC' }),
     });
     if (options.input !== undefined) {
