@@ -132,3 +132,55 @@ export function runSandboxed(
     });
   });
 }
+
+// One run of a reader whose output `read` takes as it comes (a file's bytes); no output for
+// `idleMs` kills it. Its stderr is given back with what `read` made of the bytes.
+export async function streamSandboxed<T>(
+  argv: readonly string[],
+  options: { readonly sandbox: ReaderSandbox; readonly idleMs: number; readonly what: string },
+  read: (bytes: AsyncIterable<Buffer>) => Promise<T>,
+): Promise<{ readonly value: T; readonly stderr: string }> {
+  const [command, ...args] = sandboxArgv(argv, options.sandbox);
+  const child = spawn(command, args, {
+    stdio: sandboxStdio(options.sandbox, 'ignore'),
+    env: childEnv({ DEBUGFS_PAGER: '__none__', PAGER: '__none__', TZ: 'UTC' }),
+  });
+  let stderr = '';
+  child.stderr!.on('data', (chunk: Buffer) => {
+    if (stderr.length < 64 * 1024) stderr += chunk.toString('utf8');
+  });
+  let idle: SendenseError | undefined;
+  let timer: NodeJS.Timeout | undefined;
+  const wake = () => {
+    clearTimeout(timer);
+    timer = setTimeout(() => {
+      idle = new SendenseError(`${options.what}: no bytes in ${options.idleMs / 1000} s (stopped)`);
+      child.kill('SIGKILL');
+    }, options.idleMs);
+  };
+  const closed = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve, reject) => {
+    child.once('error', (error) => reject(new SendenseError(`${options.what}: ${error.message}`, { cause: error })));
+    child.once('close', (code, signal) => resolve({ code, signal }));
+  });
+  async function* chunks(): AsyncGenerator<Buffer> {
+    wake();
+    for await (const chunk of child.stdout!) {
+      wake();
+      yield chunk as Buffer;
+    }
+  }
+  try {
+    const value = await read(chunks());
+    const { code, signal } = await closed;
+    if (idle) throw idle;
+    if (code !== 0)
+      throw new SendenseError(`${options.what}: ended with ${signal ?? `exit code ${code}`}: ${stderr.trim()}`);
+    return { value, stderr };
+  } catch (error) {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    await closed.catch(() => {});
+    throw idle ?? error;
+  } finally {
+    clearTimeout(timer);
+  }
+}
