@@ -17,6 +17,7 @@ import { entryJson, filesystemsJson, isoTime, type EntryJson, type FilesystemJso
 import { formatGuestPath, parseGuestPath, type GuestPath } from '../files/guest-path.js';
 import { openPoint } from '../files/open-point.js';
 import { fastExtract, fastListing, type FilesReader } from '../files/fast/fast-listing.js';
+import { emptyDiskTable } from '../files/fast/empty-disk.js';
 import { pointReaderOf, type PointReader } from '../files/point-reader.js';
 import { openSessionReader } from '../files/session/session-client.js';
 import type { Output } from '../engine/output.js';
@@ -191,6 +192,7 @@ async function runFiles(cli: CliContext, request: FilesRequest): Promise<number>
       await refuseInsideRepository(createLocalNode(), store, request.target.path, `--to ${request.target.path}`);
     if (request.directory && !request.appliance && (await listedFast(cli, store, request, request.directory))) return 0;
     if (request.target && !request.appliance && (await extractedFast(cli, store, request, request.target))) return 0;
+    if (!request.target && !request.directory) await refuseEmptyDisk(store, request);
     return request.session ? filesThroughSession(cli, store, request) : filesOnOwnAppliance(cli, store, request);
   });
 }
@@ -209,6 +211,14 @@ async function listedFast(
   noteTo(cli)(`${directory.fs} is ext2/3/4: listed by debugfs in user space (no appliance; --appliance uses one)`);
   printDirectory(cli, directory, entries, point.where, 'debugfs');
   return true;
+}
+
+// A disk with nothing on it is said at once, not after an appliance start (docs/file-level-restore.md#the-fast-path).
+async function refuseEmptyDisk(store: Store, request: FilesRequest): Promise<void> {
+  const point = await findPointFile(store, request.vm, request.point, request.disk);
+  const table = await emptyDiskTable(point);
+  if (table !== undefined)
+    throw new SendenseError(`${point.where} has no filesystem that can be read (partition table: ${table})`);
 }
 
 // Files and symlinks of ext2/3/4 filesystems extracted by debugfs, no appliance; false when the fast

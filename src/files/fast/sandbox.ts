@@ -75,6 +75,7 @@ export function sandboxStdio(
 export interface ReaderOutput {
   readonly stdout: Buffer;
   readonly stderr: string;
+  readonly exitCode: number;
 }
 
 // One run of a reader: its output once it exits; a timeout or too much output kills it.
@@ -82,6 +83,8 @@ export function runSandboxed(
   argv: readonly string[],
   options: {
     readonly sandbox: ReaderSandbox;
+    /** Exit codes that are answers, not failures (blkid's 2: nothing found); default 0 only. */
+    readonly answers?: readonly number[];
     readonly input?: string;
     readonly timeoutMs: number;
     readonly maxBytes: number;
@@ -126,9 +129,9 @@ export function runSandboxed(
     child.on('close', (code, signal) => {
       clearTimeout(timer);
       if (failure) reject(failure);
-      else if (code !== 0)
+      else if (code === null || !(options.answers ?? [0]).includes(code))
         reject(new SendenseError(`${options.what}: ended with ${signal ?? `exit code ${code}`}: ${stderr.trim()}`));
-      else resolve({ stdout: Buffer.concat(out), stderr });
+      else resolve({ stdout: Buffer.concat(out), stderr, exitCode: code });
     });
   });
 }
