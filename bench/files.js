@@ -3,7 +3,10 @@
 // with `sendense-run files --get p1:/data --to DIR` and `--to FILE.tar`, against guestfish's
 // tar-out on the same backup file (what virt-tar-out runs, with -m /dev/sda1 instead of its OS
 // inspection, which a data disk fails). Each command starts its own appliance; figures are
-// printed with and without the listing's time (≈ one appliance start). BENCH_RUNS (default 1).
+// printed with and without the listing's time (≈ one appliance start). Then the fast path against
+// the appliance, each cold (its own command): the first listing of a directory (`files VM p1:/data`
+// by debugfs, and with --appliance) and `--get` of one 16 MiB file, with the ratios
+// (docs/file-level-restore.md#the-fast-path). BENCH_RUNS (default 1).
 // Needs `npm run build`, libguestfs; under software emulation (no working KVM) it is slow.
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -82,8 +85,15 @@ const tcg = () => {
   }
 };
 
-const results = { listing: [], dir: [], tar: [], tarOut: [] };
+const results = { listing: [], dir: [], tar: [], tarOut: [], fastList: [], slowList: [], fastGet: [], slowGet: [] };
 for (let run = 0; run < RUNS; run++) {
+  results.fastList.push((await files('p1:/data/set-0')).seconds);
+  results.slowList.push((await files('--appliance', 'p1:/data/set-0')).seconds);
+  const one = join(dir, `one-${run}`);
+  results.fastGet.push((await files('--get', 'p1:/data/set-0/file-0.bin', '--to', one)).seconds);
+  rmSync(one, { recursive: true, force: true });
+  results.slowGet.push((await files('--appliance', '--get', 'p1:/data/set-0/file-0.bin', '--to', one)).seconds);
+  rmSync(one, { recursive: true, force: true });
   results.listing.push((await files()).seconds);
   const out = join(dir, `out-${run}`);
   results.dir.push((await files('--get', 'p1:/data', '--to', out)).seconds);
@@ -120,3 +130,9 @@ console.log(line('guestfish tar-out /data (virt-tar-out)', median(results.tarOut
 console.log(
   `ratio --to X.tar / tar-out throughput: ${(median(results.tarOut) / median(results.tar)).toFixed(2)}x; load average ${readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')}`,
 );
+const versus = (label, fast, slow) =>
+  console.log(
+    `${label.padEnd(44)} fast path ${fast.toFixed(1).padStart(5)} s, appliance ${slow.toFixed(1).padStart(5)} s: ${(slow / fast).toFixed(1)}x faster`,
+  );
+versus('first listing of p1:/data/set-0 (cold)', median(results.fastList), median(results.slowList));
+versus('files --get of one 16 MiB file (cold)', median(results.fastGet), median(results.slowGet));

@@ -269,6 +269,8 @@ export interface GuestEntry {
 /** GET /api/v1/backups/:id/files?path=NAME:/DIR: the directory's entries. */
 export interface GuestDirectory {
   readonly path: string;
+  /** Who listed it: debugfs (the fast path) or the appliance. */
+  readonly reader?: 'debugfs' | 'appliance';
   readonly entries: readonly GuestEntry[];
 }
 

@@ -20,7 +20,13 @@ export function openFilesForApi(store: Store): ApiFiles {
   });
   return {
     filesystems: (given) => answer(() => sessions.filesystems(key(given))),
-    list: (given, path) => answer(async () => ({ path, entries: await sessions.list(key(given), path) })),
+    // The fast path first, when it reads the filesystem and no session of the point is open.
+    list: (given, path) =>
+      answer(async () => {
+        const fast = await sessions.fastList(key(given), path);
+        if (fast !== undefined) return { path, reader: 'debugfs', entries: fast };
+        return { path, reader: 'appliance', entries: await sessions.list(key(given), path) };
+      }),
     stat: (given, path) => answer(() => sessions.stat(key(given), path)),
     openFile: (given, path, range) =>
       answer(async () => {

@@ -12,11 +12,12 @@ import { refuseInsideRepository } from '../repository/containing-repository.js';
 import type { DiskLayout } from '../files/filesystems.js';
 import type { GuestEntry } from '../files/guest-files.js';
 import { escapeGuestName } from '../files/guest-name.js';
-import type { ExtractedPath } from '../files/extract.js';
+import type { ExtractedPath, ExtractResult } from '../files/extract.js';
 import { entryJson, filesystemsJson, isoTime, type EntryJson, type FilesystemJson } from '../files/files-json.js';
 import { formatGuestPath, parseGuestPath, type GuestPath } from '../files/guest-path.js';
 import { openPoint } from '../files/open-point.js';
-import { fastListing, type FilesReader } from '../files/fast/fast-listing.js';
+import { fastExtract, fastListing, type FilesReader } from '../files/fast/fast-listing.js';
+import { emptyDiskTable } from '../files/fast/empty-disk.js';
 import { pointReaderOf, type PointReader } from '../files/point-reader.js';
 import { openSessionReader } from '../files/session/session-client.js';
 import type { Output } from '../engine/output.js';
@@ -62,7 +63,7 @@ const OPTIONS = declareOptions([
   },
   {
     name: '--appliance',
-    help: 'list a directory through the libguestfs appliance even where the fast path (debugfs, for ext2/3/4) would read it',
+    help: 'list a directory or extract files through the libguestfs appliance even where the fast path (debugfs, for ext2/3/4) would read them',
   },
   ...KEY_OPTIONS,
   ...FILES_SESSION_OPTIONS,
@@ -143,7 +144,7 @@ const declared = defineCommand({
   name: 'files',
   usage:
     'sendense-run files VM [--point P] [--disk KEY] [--key-file FILE|--key-env NAME] [--no-session|--session-idle S] [NAME:/PATH] [--get NAME:/PATH... --to DIR|FILE.tar|FILE.tar.gz|FILE.zip [--overwrite] [--keep-setuid]] | files --sessions | files --stop-sessions [VM]',
-  does: "List a backed-up disk's partitions and filesystems (p1, vg0/root, disk), list a directory of one\n(NAME:/PATH), or extract files and folders (--get ... --to), read-only through a libguestfs appliance.\nA directory of an ext2/3/4 filesystem is listed without one, by debugfs as an unprivileged user (--appliance: not).\nDevice nodes and FIFOs are never extracted (one line each says so); sparse files stay sparse.\nA point of an encrypted repository needs its key (--key-file or --key-env): the appliance reads it\nthrough a read-only qemu-nbd, recorded as a run of kind files so doctor stops it if files is killed.\nAt a terminal (or with --session) the appliance stays open in a files session (a process of this user's,\nrecorded in the state database) until unused for --session-idle seconds: the next files call of the same\npoint answers at once. Scripts and pipes (no terminal) open the point for the one call, as --no-session does.",
+  does: "List a backed-up disk's partitions and filesystems (p1, vg0/root, disk), list a directory of one\n(NAME:/PATH), or extract files and folders (--get ... --to), read-only through a libguestfs appliance.\nA directory of an ext2/3/4 filesystem is listed, and its files and symlinks extracted, without one, by\ndebugfs as an unprivileged user (--appliance: not).\nDevice nodes and FIFOs are never extracted (one line each says so); sparse files stay sparse.\nA point of an encrypted repository needs its key (--key-file or --key-env): the appliance reads it\nthrough a read-only qemu-nbd, recorded as a run of kind files so doctor stops it if files is killed.\nAt a terminal (or with --session) the appliance stays open in a files session (a process of this user's,\nrecorded in the state database) until unused for --session-idle seconds: the next files call of the same\npoint answers at once. Scripts and pipes (no terminal) open the point for the one call, as --no-session does.",
   options: OPTIONS,
   exitCodes: [
     { code: 0, when: 'listed or extracted' },
@@ -190,6 +191,8 @@ async function runFiles(cli: CliContext, request: FilesRequest): Promise<number>
     if (request.target)
       await refuseInsideRepository(createLocalNode(), store, request.target.path, `--to ${request.target.path}`);
     if (request.directory && !request.appliance && (await listedFast(cli, store, request, request.directory))) return 0;
+    if (request.target && !request.appliance && (await extractedFast(cli, store, request, request.target))) return 0;
+    if (!request.target && !request.directory) await refuseEmptyDisk(store, request);
     return request.session ? filesThroughSession(cli, store, request) : filesOnOwnAppliance(cli, store, request);
   });
 }
@@ -207,6 +210,34 @@ async function listedFast(
   if (entries === undefined) return false;
   noteTo(cli)(`${directory.fs} is ext2/3/4: listed by debugfs in user space (no appliance; --appliance uses one)`);
   printDirectory(cli, directory, entries, point.where, 'debugfs');
+  return true;
+}
+
+// A disk with nothing on it is said at once, not after an appliance start (docs/file-level-restore.md#the-fast-path).
+async function refuseEmptyDisk(store: Store, request: FilesRequest): Promise<void> {
+  const point = await findPointFile(store, request.vm, request.point, request.disk);
+  const table = await emptyDiskTable(point);
+  if (table !== undefined)
+    throw new SendenseError(`${point.where} has no filesystem that can be read (partition table: ${table})`);
+}
+
+// Files and symlinks of ext2/3/4 filesystems extracted by debugfs, no appliance; false when the fast
+// path does not read one of them (a folder, another filesystem: the appliance extracts them all).
+async function extractedFast(
+  cli: CliContext,
+  store: Store,
+  request: FilesRequest,
+  target: ExtractTarget,
+): Promise<boolean> {
+  const point = await findPointFile(store, request.vm, request.point, request.disk);
+  const result = await fastExtract(point, request.wanted, target, {
+    overwrite: request.overwrite,
+    keepSetuid: request.keepSetuid,
+    progress: noteTo(cli),
+  });
+  if (result === undefined) return false;
+  noteTo(cli)('read by debugfs in user space (ext2/3/4; no appliance; --appliance uses one)');
+  printExtracted(cli, result, point.where);
   return true;
 }
 
@@ -324,8 +355,10 @@ function filesRequest(given: GivenOptions<typeof OPTIONS>, env: NodeJS.ProcessEn
   if (gets.length > 0 && to === undefined) throw usageError('--get needs --to DIR|FILE.tar|FILE.tar.gz|FILE.zip');
   if (gets.length === 0 && to !== undefined) throw usageError('--to goes with --get NAME:/PATH...');
   const appliance = given.flag('--appliance');
-  if (appliance && listing === undefined)
-    throw usageError('--appliance goes with a directory to list (NAME:/PATH): the rest always uses the appliance');
+  if (appliance && listing === undefined && gets.length === 0)
+    throw usageError(
+      '--appliance goes with a directory to list (NAME:/PATH) or --get: the rest always uses the appliance',
+    );
   if (gets.length === 0 && keepSetuid) throw usageError('--keep-setuid goes with --get NAME:/PATH... --to TARGET');
   const idle = given.value('--session-idle');
   const session = sessionWanted(given.flag('--session'), given.flag('--no-session'), env, interactive);
@@ -356,17 +389,22 @@ export async function filesOnPoint(cli: Output, reader: PointReader, request: Fi
       keepSetuid: request.keepSetuid,
       progress: noteTo(cli),
     });
-    if (cli.json) {
-      for (const extracted of result.paths) printJson<ExtractedLine>(cli, { ...extracted, to: target.path });
-    } else {
-      cli.stdout.write(
-        `extracted ${result.paths.map((p) => p.from).join(', ')} from ${reader.where} to ${target.path} (${formatBytes(result.bytes)} streamed)\n`,
-      );
-    }
+    printExtracted(cli, result, reader.where);
   } else if (request.directory) {
     printDirectory(cli, request.directory, await reader.list(request.directory), reader.where, 'appliance');
   } else {
     printLayout(cli, await reader.layout(), reader.where);
+  }
+}
+
+function printExtracted(cli: Output, result: ExtractResult, where: string): void {
+  const to = result.target.path;
+  if (cli.json) {
+    for (const extracted of result.paths) printJson<ExtractedLine>(cli, { ...extracted, to });
+  } else {
+    cli.stdout.write(
+      `extracted ${result.paths.map((p) => p.from).join(', ')} from ${where} to ${to} (${formatBytes(result.bytes)} streamed)\n`,
+    );
   }
 }
 

@@ -38,6 +38,32 @@ export interface ExtractedPath {
   readonly bytes: number;
 }
 
+/** What extraction reads from: the appliance (guestfsSource), or the fast path's reader. */
+export interface ExtractSource {
+  /** "VM pgtest1, backup …, disk 2000", for messages. */
+  readonly where: string;
+  stat(where: GuestPath): Promise<GuestEntry>;
+  /** Before a path of filesystem `fs` is read. */
+  use(fs: string): Promise<void>;
+  /** A folder's tar stream (numeric owners), given to `read`; `dir` may hold a FIFO meanwhile. */
+  folderTar<T>(guestDir: string, dir: string, read: (bytes: AsyncIterable<Buffer>) => Promise<T>): Promise<T>;
+  /** A file's bytes, given to `read`; `dir` may hold a FIFO meanwhile. */
+  fileBytes<T>(where: GuestPath, dir: string, read: (bytes: AsyncIterable<Buffer>) => Promise<T>): Promise<T>;
+}
+
+/** The appliance as an extraction source: tar_out and download through a FIFO. */
+export function guestfsSource(files: GuestFiles): ExtractSource {
+  return {
+    where: files.where,
+    stat: (where) => files.stat(where),
+    use: async (fs) => void (await files.use(fs)),
+    folderTar: (guestDir, dir, read) =>
+      readFromAppliance(dir, (fifo) => files.agent.call('tar_out', [guestDir, fifo], { numericowner: 1 }), read),
+    fileBytes: (where, dir, read) =>
+      readFromAppliance(dir, (fifo) => files.agent.call('download', [where.path, fifo]), read),
+  };
+}
+
 export interface ExtractResult {
   readonly target: ExtractTarget;
   readonly paths: readonly ExtractedPath[];
@@ -49,7 +75,7 @@ const isRoot = process.getuid?.() === 0;
 const SKIPPED_SHOWN = 20;
 
 export async function extractPaths(
-  files: GuestFiles,
+  files: ExtractSource,
   wanted: readonly GuestPath[],
   target: ExtractTarget,
   options: ExtractOptions,
@@ -89,7 +115,7 @@ export async function extractPaths(
 }
 
 async function extractOne(
-  files: GuestFiles,
+  files: ExtractSource,
   where: GuestPath,
   entry: GuestEntry,
   local: string,
@@ -120,7 +146,7 @@ async function extractOne(
 
 // tar_out of a guest folder, read through a FIFO and written by writeGuestTree (never the host's tar).
 async function streamFolder(
-  files: GuestFiles,
+  files: ExtractSource,
   guestDir: string,
   local: string,
   label: string,
@@ -147,15 +173,12 @@ async function streamFolder(
   };
   options.progress?.(`${label}: copying folder`);
   try {
-    await readFromAppliance(
-      path.dirname(path.dirname(local)),
-      (fifo) => files.agent.call('tar_out', [guestDir, fifo], { numericowner: 1 }),
-      (bytes) =>
-        writeGuestTree(local, tarEvents(counted(bytes)), {
-          keepSetuid: options.keepSetuid ?? false,
-          owners: isRoot,
-          skipped: skip,
-        }),
+    await files.folderTar(guestDir, path.dirname(path.dirname(local)), (bytes) =>
+      writeGuestTree(local, tarEvents(counted(bytes)), {
+        keepSetuid: options.keepSetuid ?? false,
+        owners: isRoot,
+        skipped: skip,
+      }),
     );
   } catch (error) {
     if (error instanceof GuestfsCallError || error instanceof SendenseError) throw error;
@@ -167,29 +190,25 @@ async function streamFolder(
   return streamed;
 }
 
-// download of a guest file into a FIFO, written here with its zeros as holes.
+// A guest file's bytes (the appliance's download through a FIFO, or debugfs), its zeros as holes.
 async function streamFile(
-  files: GuestFiles,
+  files: ExtractSource,
   where: GuestPath,
   entry: GuestEntry,
   local: string,
   options: ExtractOptions,
 ): Promise<number> {
-  return readFromAppliance(
-    path.dirname(path.dirname(local)),
-    (fifo) => files.agent.call('download', [where.path, fifo]),
-    async (bytes) => {
-      const file = await SparseFile.create(local);
-      try {
-        for await (const chunk of bytes) await file.write(chunk);
-      } catch (error) {
-        await file.abandon();
-        throw error;
-      }
-      const owner = isRoot ? { uid: entry.uid, gid: entry.gid } : {};
-      return file.close({ ...owner, mode: extractedMode(entry.mode, options), mtime: entry.mtime, atime: entry.atime });
-    },
-  );
+  return files.fileBytes(where, path.dirname(path.dirname(local)), async (bytes) => {
+    const file = await SparseFile.create(local);
+    try {
+      for await (const chunk of bytes) await file.write(chunk);
+    } catch (error) {
+      await file.abandon();
+      throw error;
+    }
+    const owner = isRoot ? { uid: entry.uid, gid: entry.gid } : {};
+    return file.close({ ...owner, mode: extractedMode(entry.mode, options), mtime: entry.mtime, atime: entry.atime });
+  });
 }
 
 // Without keepSetuid, setuid and setgid bits stay in the guest.

@@ -2,7 +2,7 @@
 // process, or a files session that holds it open (./session/session-client.ts), which runs these
 // same calls on its own open point. One seam, so both print the same text and --json.
 
-import { extractPaths, type ExtractOptions, type ExtractResult } from './extract.js';
+import { extractPaths, guestfsSource, type ExtractOptions, type ExtractResult } from './extract.js';
 import type { ExtractTarget } from './extract-target.js';
 import type { DiskLayout } from './filesystems.js';
 import type { GuestEntry } from './guest-files.js';
@@ -23,6 +23,6 @@ export function pointReaderOf(opened: Pick<OpenPoint, 'files' | 'point'>): Point
     where: opened.point.where,
     layout: async () => opened.files.layout,
     list: (where) => opened.files.list(where),
-    extract: (wanted, target, options) => extractPaths(opened.files, wanted, target, options),
+    extract: (wanted, target, options) => extractPaths(guestfsSource(opened.files), wanted, target, options),
   };
 }

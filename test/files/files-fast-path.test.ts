@@ -10,6 +10,7 @@ import { closeSync, openSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { ExtReader } from '../../src/files/fast/ext-reader.js';
+import { pickReaderUser } from '../../src/files/fast/reader-user.js';
 import { useRunWorkspace } from '../support/run-workspace.js';
 import { portRangeForTestFile } from '../support/vm-disks.js';
 import { sharedFiles } from './shared-appliance.js';
@@ -18,8 +19,10 @@ import {
   jsonLines,
   makeGptExt4Disk,
   PART1_START,
+  readTree,
   repositoryFingerprint,
   sendenseFiles,
+  withoutSetuid,
   type BackedUpGuest,
 } from './guest-disk.js';
 
@@ -92,6 +95,59 @@ it(
   BOOT,
 );
 
+it(
+  'extracts files and a symlink by debugfs, byte for byte what the guest wrote, with no appliance',
+  async () => {
+    for (const point of [1, 2]) {
+      const to = path.join(ws.dir, `got-${point}`);
+      const result = await files(
+        '--point',
+        guest.backups[point - 1].id,
+        '--json',
+        '--get',
+        'p1:/big.bin',
+        'p1:/etc/hosts',
+        'p1:/données/été.txt',
+        'p1:/hosts-link',
+        'p1:/bin/run.sh',
+        '--to',
+        to,
+      );
+      expect(result.exitCode, result.stderr).toBe(0);
+      expect(result.stderr).toMatch(/read by debugfs/);
+      expect(result.stderr).not.toMatch(/libguestfs|appliance started|opening /);
+      const tree = guest.trees[point - 1];
+      // Content (sha256), size, mode (setuid cleared), owner and time as written into the ext4.
+      expect(readTree(to)).toEqual(
+        withoutSetuid({
+          'big.bin': tree['big.bin'],
+          etc: { ...tree.etc, mode: 0o700, mtime: expect.any(Number) as number },
+          'etc/hosts': tree['etc/hosts'],
+          données: { ...tree.données, mode: 0o700, mtime: expect.any(Number) as number },
+          'données/été.txt': tree['données/été.txt'],
+          'hosts-link': tree['hosts-link'],
+          bin: { ...tree.bin, mode: 0o700, mtime: expect.any(Number) as number },
+          'bin/run.sh': tree['bin/run.sh'],
+        }),
+      );
+    }
+  },
+  BOOT,
+);
+
+it(
+  'leaves a folder to extract to the appliance, with the same result',
+  async () => {
+    const to = path.join(ws.dir, 'got-folder.tar');
+    const result = await files('--get', 'p1:/etc', 'p1:/big.bin', '--to', to);
+    expect(result.exitCode, result.stderr).toBe(0);
+    expect(result.stderr).not.toMatch(/read by debugfs/);
+    const listed = execFileSync('tar', ['-tf', to], { encoding: 'utf8' }).split('\n').filter(Boolean).sort();
+    expect(listed).toEqual(['big.bin', 'etc/', 'etc/hosts', 'etc/secret.conf']);
+  },
+  BOOT,
+);
+
 it('says a missing path in one line, as the appliance does', async () => {
   const result = await files('p1:/no/such');
   expect(result.exitCode).toBe(1);
@@ -117,7 +173,8 @@ for (const [what, at, bytes] of CRAFTED) {
     closeSync(fd);
     execFileSync('chmod', ['a+r', raw]);
     execFileSync('chmod', ['a+x', ws.dir]);
-    const reader = new ExtReader(raw, PART1_START * 512, 'p1 of a crafted disk');
+    const user = await pickReaderUser();
+    const reader = new ExtReader(raw, PART1_START * 512, 'p1 of a crafted disk', () => ({ user }));
     await expect(reader.list('/')).rejects.toThrow(/^p1 of a crafted disk could not be read by debugfs: .+/);
   });
 }

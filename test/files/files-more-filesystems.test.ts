@@ -32,9 +32,12 @@ beforeAll(async () => {
   const blank = path.join(ws.dir, 'blank.raw');
   execFileSync('truncate', ['-s', '16M', blank]);
   execFileSync('sgdisk', ['-n', '1:2048:0', '-t', '1:8300', blank], { stdio: 'ignore' });
-  const disks = [2000, 2001, 2002, 2003].map((key, i) => {
+  // A fifth that is raw zeros: no table, no filesystem.
+  const zeros = path.join(ws.dir, 'zeros.raw');
+  execFileSync('truncate', ['-s', '8M', zeros]);
+  const disks = [2000, 2001, 2002, 2003, 2004].map((key, i) => {
     const source = path.join(ws.dir, `mixvm-${key}.qcow2`);
-    execFileSync('qemu-img', ['convert', '-f', 'raw', '-O', 'qcow2', [mbr, xfs, blank, btrfs][i], source]);
+    execFileSync('qemu-img', ['convert', '-f', 'raw', '-O', 'qcow2', [mbr, xfs, blank, btrfs, zeros][i], source]);
     return { key, path: source };
   });
   db = path.join(ws.dir, 'state.db');
@@ -143,4 +146,23 @@ describe('more filesystems', () => {
       ),
     ]);
   }, 600_000);
+
+  // blkid's probe of each partition (or of the whole disk) finds nothing: said before any appliance.
+  for (const [disk, table] of [
+    ['2002', 'gpt'],
+    ['2004', 'none'],
+  ] as const) {
+    it(`says at once, with no appliance, that disk ${disk} (partition table ${table}) has no filesystem`, async () => {
+      const result = await files('--no-session', '--disk', disk);
+      expect(result.exitCode, `${result.stdout}\n${result.stderr}`).toBe(1);
+      expect(result.stderr).not.toMatch(/starting the libguestfs appliance|opening /);
+      expect(result.stderr.trim().split('\n')).toEqual([
+        expect.stringMatching(
+          new RegExp(
+            `^sendense-run: VM mixvm, backup \\S+, disk ${disk} has no filesystem that can be read \\(partition table: ${table}\\)$`,
+          ),
+        ),
+      ]);
+    }, 120_000);
+  }
 });

@@ -7,8 +7,10 @@
 
 import type { Writable } from 'node:stream';
 import { isSendenseError, SendenseError } from '../../errors.js';
-import { findPointFile } from '../../files/backup-point.js';
-import type { EntryJson, FilesystemJson } from '../../files/files-json.js';
+import { findPointFile, type PointFile } from '../../files/backup-point.js';
+import { fastListing } from '../../files/fast/fast-listing.js';
+import { entryJson, type EntryJson, type FilesystemJson } from '../../files/files-json.js';
+import { formatGuestPath } from '../../files/guest-path.js';
 import { openPoint, type OpenPoint } from '../../files/open-point.js';
 import { parseRestorePoint } from '../../plan/restore-point.js';
 import type { DiskKey, RestorePoint } from '../../plan/types.js';
@@ -100,6 +102,22 @@ export class BrowseSessions {
   list(key: PointKey, guestPath: string): Promise<EntryJson[]> {
     const where = parseRequestPath(guestPath);
     return this.using(key, (session) => session.list(where));
+  }
+
+  // The same entries by the fast path (docs/file-level-restore.md#the-fast-path) when no session of
+  // the point is open (an open one answers at once) and the fast path reads that filesystem; else undefined.
+  async fastList(key: PointKey, guestPath: string): Promise<EntryJson[] | undefined> {
+    const where = parseRequestPath(guestPath);
+    const found = await this.find(key);
+    const point = resolvedOf(key, found);
+    if (this.slots.has(JSON.stringify([point.vm, point.backupId, point.diskKey, point.repository]))) return undefined;
+    try {
+      return (await fastListing(found, where))?.map(entryJson);
+    } catch (error) {
+      if (isSendenseError(error) && /No such file or directory|is not a directory/.test(error.message))
+        throw new FilesRequestError('not-found', `${formatGuestPath(where)}: no such file or directory`, error);
+      throw error;
+    }
   }
 
   stat(key: PointKey, guestPath: string): Promise<EntryJson> {
@@ -301,15 +319,13 @@ export class BrowseSessions {
   }
 
   private async resolve(key: PointKey): Promise<ResolvedPoint> {
+    return resolvedOf(key, await this.find(key));
+  }
+
+  private async find(key: PointKey): Promise<PointFile> {
     const point = typeof key.point === 'string' ? parsePoint(key.point) : (key.point ?? { type: 'latest' });
     try {
-      const found = await findPointFile(this.store, key.vm, point, key.disk, key.repository);
-      return {
-        vm: key.vm,
-        backupId: found.backup.id,
-        diskKey: found.disk.diskKey,
-        repository: found.backup.repository,
-      };
+      return await findPointFile(this.store, key.vm, point, key.disk, key.repository);
     } catch (error) {
       // No such VM, backup or disk: the request's (exit code 2 for the CLI).
       if (isSendenseError(error) && (error.exitCode === 2 || /has no disk/.test(error.message)))
@@ -317,6 +333,10 @@ export class BrowseSessions {
       throw error;
     }
   }
+}
+
+function resolvedOf(key: PointKey, found: PointFile): ResolvedPoint {
+  return { vm: key.vm, backupId: found.backup.id, diskKey: found.disk.diskKey, repository: found.backup.repository };
 }
 
 function idOf(slot: Slot): string {

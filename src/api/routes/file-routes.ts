@@ -134,7 +134,7 @@ export const fileRoutes: readonly RouteDef[] = [
     role: 'restore',
     tag: 'files',
     summary:
-      "A point's filesystems (no path), or a directory's entries (?path=NAME:/DIR), as `files --json` prints them",
+      "A point's filesystems (no path), or a directory's entries (?path=NAME:/DIR), as `files --json` prints them; a directory says which `reader` listed it: `debugfs` (the fast path, an ext2/3/4 filesystem and no browse session of the point open) or `appliance`",
     action: 'files-list',
     params: Id,
     querystring: PathQuery,

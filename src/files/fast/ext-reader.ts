@@ -7,7 +7,7 @@ import { isUtf8 } from 'node:buffer';
 import { SendenseError } from '../../errors.js';
 import type { EntryType, GuestEntry } from '../guest-files.js';
 import { guestNameText } from '../guest-name.js';
-import { runSandboxed } from './sandbox.js';
+import { runSandboxed, streamSandboxed, type ReaderSandbox } from './sandbox.js';
 
 const EXT_MAGIC = 0xef53;
 const ROOT_INODE = 2;
@@ -48,10 +48,37 @@ export class ExtReader {
     private readonly offset: number,
     /** "p1 of VM pgtest1, backup X, disk 2000", for messages. */
     private readonly what: string,
+    /** How debugfs runs (the point export's sandbox). */
+    private readonly sandbox: () => ReaderSandbox,
   ) {}
 
   // A directory's entries sorted by name; a path that is not a directory lists as itself.
   async list(guestPath: string): Promise<readonly GuestEntry[]> {
+    const self = await this.resolve(guestPath);
+    if (typeOf(self.mode) !== 'directory') return this.entries([self]);
+    return this.entries((await this.listInode(self.inode)).sort((a, b) => Buffer.compare(a.name, b.name)));
+  }
+
+  /** What a path is (itself, not what a symlink points to). */
+  async stat(guestPath: string): Promise<GuestEntry> {
+    return (await this.entries([await this.resolve(guestPath)]))[0];
+  }
+
+  /** A file's bytes (debugfs `cat`), streamed to `read`; no more than its size. */
+  async fileBytes<T>(guestPath: string, read: (bytes: AsyncIterable<Buffer>) => Promise<T>): Promise<T> {
+    const self = await this.resolve(guestPath);
+    if (typeOf(self.mode) !== 'file') throw new SendenseError(`${this.what}: ${guestPath} is not a file`);
+    const { value, stderr } = await streamSandboxed(
+      ['debugfs', '-c', '-R', `cat <${self.inode}>`, `${this.diskFile}?offset=${this.offset}`],
+      { sandbox: this.sandbox(), idleMs: STEP_TIMEOUT_MS, what: `debugfs reading ${guestPath} of ${this.what}` },
+      read,
+    );
+    this.refuseComplaint(stderr);
+    return value;
+  }
+
+  // The path walked by inode number from the root; a symlink among its folders is the appliance's.
+  private async resolve(guestPath: string): Promise<Listed> {
     const names = guestPath.split('/').filter((part) => part !== '');
     let self: Listed = { inode: ROOT_INODE, mode: 0o040000, uid: 0, gid: 0, name: Buffer.from('/') };
     for (const [i, name] of names.entries()) {
@@ -63,19 +90,25 @@ export class ExtReader {
         throw new SendenseError(`${this.what}: /${names.slice(0, i + 1).join('/')}: No such file or directory`);
       self = found;
     }
-    if (typeOf(self.mode) !== 'directory') return this.entries([self]);
-    return this.entries((await this.listInode(self.inode)).sort((a, b) => Buffer.compare(a.name, b.name)));
+    return self;
   }
 
   // One request (-R), or many on stdin (-f -, each echoed as "debugfs: REQUEST" before its answer).
   private async debugfs(requests: readonly string[]): Promise<Buffer> {
     const argv = ['debugfs', '-c', ...(requests.length === 1 ? ['-R', requests[0]] : ['-f', '-'])];
     const { stdout, stderr } = await runSandboxed([...argv, `${this.diskFile}?offset=${this.offset}`], {
+      sandbox: this.sandbox(),
       input: requests.length === 1 ? undefined : `${requests.join('\n')}\n`,
       timeoutMs: STEP_TIMEOUT_MS,
       maxBytes: MAX_ANSWER,
       what: `debugfs reading ${this.what}`,
     });
+    this.refuseComplaint(stderr);
+    return stdout;
+  }
+
+  // debugfs says on stderr what it could not read, and still exits 0.
+  private refuseComplaint(stderr: string): void {
     const complaint = stderr
       .split('\n')
       .map((line) => line.trim())
@@ -84,7 +117,6 @@ export class ExtReader {
       throw new SendenseError(
         `${this.what} could not be read by debugfs: ${complaint[0].replaceAll(this.diskFile, 'the disk').slice(0, 300)}`,
       );
-    return stdout;
   }
 
   // `ls -p`: /INODE/MODE/UID/GID/NAME/SIZE/ per entry; a name holds no '/' but may hold a newline.

@@ -1,18 +1,21 @@
 // A point's disk as the fast path reads it (docs/file-level-restore.md#the-fast-path): the chain
 // opened by a read-only qemu-nbd (which holds qemu's shared lock on every file of the chain, so a
 // merge waits for us), on a Unix socket in a private directory that only the sandbox user and we
-// can reach; our own NBD client reads the partition table, and nbdfuse, run as the sandbox user,
-// shows the export as one read-only file for debugfs. All of it dies with us and is stopped on close.
+// can reach (a uid of this point's own when we are root: ./reader-user.ts); our own NBD client reads
+// the partition table, and nbdfuse, run as the sandbox user, shows the export as one read-only file
+// for debugfs (no allow_other: no other uid, root included, can open it). All of it dies with us and is stopped on close.
 
 import { spawn, type ChildProcess } from 'node:child_process';
-import { chmod, chown, mkdir, readFile, rm } from 'node:fs/promises';
+import { closeSync, openSync } from 'node:fs';
+import { chmod, chown, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { SendenseError } from '../../errors.js';
 import { NbdConnection, parseNbdUrl } from '../../nbd/index.js';
 import { childEnv } from '../../process/child-env.js';
 import { startQemuNbd, type QemuNbd } from '../../qemu/qemu-nbd.js';
 import { makeSocketDir } from '../../qemu/socket-dir.js';
-import { runsAsRoot, sandboxArgv, SANDBOX_GID, SANDBOX_UID } from './sandbox.js';
+import { pickReaderUser, type ReaderUser } from './reader-user.js';
+import { sandboxArgv, type ReaderSandbox } from './sandbox.js';
 
 const DIR_PREFIX = 'sendense-fast-';
 const EXPORT_NAME = 'point';
@@ -23,6 +26,8 @@ const CLIENTS = 1 + NBDFUSE_CONNECTIONS;
 
 export interface PointExport {
   readonly size: number;
+  /** How the point's readers run: as its own uid in nbdfuse's mount namespace when we are root. */
+  sandbox(): ReaderSandbox;
   read(offset: number, length: number): Promise<Buffer>;
   /** The whole disk as a read-only file, which only the sandbox user can open (nbdfuse, started on first use). */
   diskFile(): Promise<string>;
@@ -30,11 +35,13 @@ export interface PointExport {
 }
 
 export async function openPointExport(file: string): Promise<PointExport> {
+  const user = await pickReaderUser();
   const dir = await makeSocketDir(DIR_PREFIX);
   let server: QemuNbd | undefined;
   let connection: NbdConnection | undefined;
   let fuse: ChildProcess | undefined;
   let mounted: Promise<string> | undefined;
+  let mountNamespace: number | undefined;
   const close = async () => {
     await connection?.close().catch(() => {});
     if (fuse?.exitCode === null && fuse.signalCode === null) {
@@ -42,12 +49,14 @@ export async function openPointExport(file: string): Promise<PointExport> {
       fuse.kill('SIGTERM');
       await ended;
     }
+    if (mountNamespace !== undefined) closeSync(mountNamespace);
+    mountNamespace = undefined;
     await server?.stop();
     await rm(dir, { recursive: true, force: true });
   };
   try {
     await chmod(dir, 0o700);
-    if (runsAsRoot()) await chown(dir, SANDBOX_UID, SANDBOX_GID);
+    if (user) await chown(dir, user.uid, user.gid);
     server = await startQemuNbd({
       file,
       format: 'qcow2',
@@ -57,7 +66,7 @@ export async function openPointExport(file: string): Promise<PointExport> {
       readOnly: true,
       diesWithUs: true,
     });
-    if (runsAsRoot()) await chown(server.socket!, SANDBOX_UID, SANDBOX_GID);
+    if (user) await chown(server.socket!, user.uid, user.gid);
     connection = await NbdConnection.connect(parseNbdUrl(server.url));
   } catch (error) {
     await close();
@@ -67,18 +76,19 @@ export async function openPointExport(file: string): Promise<PointExport> {
   const nbd = connection;
   return {
     size: nbd.size,
+    sandbox: () => ({ user, mountNamespace }),
     read: async (offset, length) => (await nbd.read(offset, length)).data,
     diskFile: () =>
       (mounted ??= (async () => {
         const mountDir = path.join(dir, 'disk');
         await mkdir(mountDir, { mode: 0o700 });
-        if (runsAsRoot()) await chown(mountDir, SANDBOX_UID, SANDBOX_GID);
+        if (user) await chown(mountDir, user.uid, user.gid);
         const pidFile = path.join(dir, 'nbdfuse.pid');
+        const passwd = user && (await readerPasswd(dir, user));
         const [command, ...args] = sandboxArgv(
           ['nbdfuse', '-r', '-C', String(NBDFUSE_CONNECTIONS), '-P', pidFile, path.join(mountDir, 'point'), url],
-          {
-            newPrivileges: true,
-          },
+          { user },
+          { newPrivileges: true, passwd },
         );
         fuse = spawn(command, args, { stdio: ['ignore', 'ignore', 'pipe'], env: childEnv() });
         let stderr = '';
@@ -89,8 +99,18 @@ export async function openPointExport(file: string): Promise<PointExport> {
             throw new SendenseError(`nbdfuse could not show the point as a file: ${stderr.trim() || 'no answer'}`);
           await new Promise((resolve) => setTimeout(resolve, 50));
         }
+        if (user) mountNamespace = openSync(`/proc/${fuse.pid}/ns/mnt`, 'r');
         return path.join(mountDir, 'point');
       })()),
     close,
   };
+}
+
+// /etc/passwd and a line naming the reader's uid, for nbdfuse's mount namespace (../sandbox.ts).
+async function readerPasswd(dir: string, user: ReaderUser): Promise<string> {
+  const file = path.join(dir, 'passwd');
+  const hosts = await readFile('/etc/passwd', 'utf8');
+  const line = `sendense-reader:x:${user.uid}:${user.gid}:sendense-run files reader:/nonexistent:/usr/sbin/nologin\n`;
+  await writeFile(file, `${hosts.endsWith('\n') || hosts === '' ? hosts : `${hosts}\n`}${line}`, { mode: 0o644 });
+  return file;
 }

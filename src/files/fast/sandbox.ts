@@ -1,30 +1,41 @@
-// How a reader of guest data runs (docs/file-level-restore.md#the-fast-path): as `nobody` when we
-// are root (setpriv), without network (unshare -n, root only), killed with us (pdeathsig), its
-// time bounded and its output capped. A crafted filesystem can make it fail, never hang the hub.
+// How a reader of guest data runs (docs/file-level-restore.md#the-fast-path): as the point's own
+// uid when we are root (./reader-user.ts, setpriv), without network (unshare -n, root only), in
+// nbdfuse's private mount namespace (root only), killed with us (pdeathsig), its time bounded and
+// its output capped. A crafted filesystem can make it fail, never hang the hub.
 
 import { spawn } from 'node:child_process';
 import { SendenseError } from '../../errors.js';
 import { childEnv } from '../../process/child-env.js';
+import type { ReaderUser } from './reader-user.js';
 
-/** The user a reader runs as when we are root. */
-export const SANDBOX_UID = 65534;
-export const SANDBOX_GID = 65534;
-
-export function runsAsRoot(): boolean {
-  return process.getuid?.() === 0;
+/** How one point's readers run: as whom, and (once nbdfuse runs) in which mount namespace. */
+export interface ReaderSandbox {
+  /** Undefined when we are not root: the readers run as us. */
+  readonly user: ReaderUser | undefined;
+  /** An open fd of nbdfuse's private mount namespace, the only one where its disk file is. */
+  readonly mountNamespace?: number;
 }
 
-// fusermount3 is setuid: nbdfuse needs new privileges; debugfs gets none.
-export function sandboxArgv(argv: readonly string[], options: { readonly newPrivileges?: boolean } = {}): string[] {
+// The namespace fd, passed to the reader as its fd 3.
+const NAMESPACE_FD = 3;
+// Run by `sh -c` in nbdfuse's new mount namespace: fusermount3 (setuid) must find the reader's uid
+// in /etc/passwd, so a copy naming it is bound over /etc/passwd there only; then the rest runs.
+const BIND_PASSWD = 'mount --bind -- "$1" /etc/passwd && shift && exec "$@"';
+
+// The argv of a reader. fusermount3 is setuid: nbdfuse needs new privileges; debugfs gets none.
+// As root, nbdfuse starts in a new mount namespace (`passwd`), and the others enter it.
+export function sandboxArgv(
+  argv: readonly string[],
+  sandbox: ReaderSandbox,
+  options: { readonly newPrivileges?: boolean; readonly passwd?: string } = {},
+): string[] {
   const privs = options.newPrivileges ? [] : ['--no-new-privs'];
-  if (!runsAsRoot()) return ['setpriv', ...privs, '--pdeathsig', 'KILL', '--', ...argv];
-  return [
-    'unshare',
-    '--net',
-    '--',
+  const { user } = sandbox;
+  if (user === undefined) return ['setpriv', ...privs, '--pdeathsig', 'KILL', '--', ...argv];
+  const setpriv = [
     'setpriv',
-    `--reuid=${SANDBOX_UID}`,
-    `--regid=${SANDBOX_GID}`,
+    `--reuid=${user.uid}`,
+    `--regid=${user.gid}`,
     '--clear-groups',
     ...privs,
     '--pdeathsig',
@@ -32,22 +43,58 @@ export function sandboxArgv(argv: readonly string[], options: { readonly newPriv
     '--',
     ...argv,
   ];
+  if (options.passwd !== undefined)
+    return [
+      'unshare',
+      '--mount',
+      '--propagation',
+      'private',
+      '--net',
+      '--',
+      'sh',
+      '-c',
+      BIND_PASSWD,
+      'sh',
+      options.passwd,
+      ...setpriv,
+    ];
+  const enter = sandbox.mountNamespace === undefined ? [] : ['nsenter', `--mount=/proc/self/fd/${NAMESPACE_FD}`, '--'];
+  return [...enter, 'unshare', '--net', '--', ...setpriv];
+}
+
+/** The spawn stdio of a reader: its fd 3 is the mount namespace it enters, if any. */
+export function sandboxStdio(
+  sandbox: ReaderSandbox,
+  stdin: 'ignore' | 'pipe',
+): ['ignore' | 'pipe', 'pipe', 'pipe', ...number[]] {
+  return sandbox.mountNamespace === undefined || sandbox.user === undefined
+    ? [stdin, 'pipe', 'pipe']
+    : [stdin, 'pipe', 'pipe', sandbox.mountNamespace];
 }
 
 export interface ReaderOutput {
   readonly stdout: Buffer;
   readonly stderr: string;
+  readonly exitCode: number;
 }
 
 // One run of a reader: its output once it exits; a timeout or too much output kills it.
 export function runSandboxed(
   argv: readonly string[],
-  options: { readonly input?: string; readonly timeoutMs: number; readonly maxBytes: number; readonly what: string },
+  options: {
+    readonly sandbox: ReaderSandbox;
+    /** Exit codes that are answers, not failures (blkid's 2: nothing found); default 0 only. */
+    readonly answers?: readonly number[];
+    readonly input?: string;
+    readonly timeoutMs: number;
+    readonly maxBytes: number;
+    readonly what: string;
+  },
 ): Promise<ReaderOutput> {
-  const [command, ...args] = sandboxArgv(argv);
+  const [command, ...args] = sandboxArgv(argv, options.sandbox);
   return new Promise((resolve, reject) => {
     const child = spawn(command, args, {
-      stdio: [options.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+      stdio: sandboxStdio(options.sandbox, options.input === undefined ? 'ignore' : 'pipe'),
       env: childEnv({ DEBUGFS_PAGER: '__none__', PAGER: '__none__', TZ: 'UTC' }),
     });
     if (options.input !== undefined) {
@@ -82,9 +129,61 @@ export function runSandboxed(
     child.on('close', (code, signal) => {
       clearTimeout(timer);
       if (failure) reject(failure);
-      else if (code !== 0)
+      else if (code === null || !(options.answers ?? [0]).includes(code))
         reject(new SendenseError(`${options.what}: ended with ${signal ?? `exit code ${code}`}: ${stderr.trim()}`));
-      else resolve({ stdout: Buffer.concat(out), stderr });
+      else resolve({ stdout: Buffer.concat(out), stderr, exitCode: code });
     });
   });
+}
+
+// One run of a reader whose output `read` takes as it comes (a file's bytes); no output for
+// `idleMs` kills it. Its stderr is given back with what `read` made of the bytes.
+export async function streamSandboxed<T>(
+  argv: readonly string[],
+  options: { readonly sandbox: ReaderSandbox; readonly idleMs: number; readonly what: string },
+  read: (bytes: AsyncIterable<Buffer>) => Promise<T>,
+): Promise<{ readonly value: T; readonly stderr: string }> {
+  const [command, ...args] = sandboxArgv(argv, options.sandbox);
+  const child = spawn(command, args, {
+    stdio: sandboxStdio(options.sandbox, 'ignore'),
+    env: childEnv({ DEBUGFS_PAGER: '__none__', PAGER: '__none__', TZ: 'UTC' }),
+  });
+  let stderr = '';
+  child.stderr!.on('data', (chunk: Buffer) => {
+    if (stderr.length < 64 * 1024) stderr += chunk.toString('utf8');
+  });
+  let idle: SendenseError | undefined;
+  let timer: NodeJS.Timeout | undefined;
+  const wake = () => {
+    clearTimeout(timer);
+    timer = setTimeout(() => {
+      idle = new SendenseError(`${options.what}: no bytes in ${options.idleMs / 1000} s (stopped)`);
+      child.kill('SIGKILL');
+    }, options.idleMs);
+  };
+  const closed = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve, reject) => {
+    child.once('error', (error) => reject(new SendenseError(`${options.what}: ${error.message}`, { cause: error })));
+    child.once('close', (code, signal) => resolve({ code, signal }));
+  });
+  async function* chunks(): AsyncGenerator<Buffer> {
+    wake();
+    for await (const chunk of child.stdout!) {
+      wake();
+      yield chunk as Buffer;
+    }
+  }
+  try {
+    const value = await read(chunks());
+    const { code, signal } = await closed;
+    if (idle) throw idle;
+    if (code !== 0)
+      throw new SendenseError(`${options.what}: ended with ${signal ?? `exit code ${code}`}: ${stderr.trim()}`);
+    return { value, stderr };
+  } catch (error) {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    await closed.catch(() => {});
+    throw idle ?? error;
+  } finally {
+    clearTimeout(timer);
+  }
 }

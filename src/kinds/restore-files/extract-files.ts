@@ -12,7 +12,7 @@ import { SendenseError, isSendenseError } from '../../errors.js';
 import { openAppliance } from '../../files/appliance.js';
 import { openPointDrive } from '../../files/point-drive.js';
 import { checkNodeTarget, sendToNode } from '../../files/deliver-to-node.js';
-import { extractPaths, type ExtractResult } from '../../files/extract.js';
+import { extractPaths, guestfsSource, type ExtractResult } from '../../files/extract.js';
 import { checkExtractTarget, parseExtractTarget, type ExtractTarget } from '../../files/extract-target.js';
 import { readDiskLayout } from '../../files/filesystems.js';
 import { GuestFiles, asUserError } from '../../files/guest-files.js';
@@ -91,7 +91,7 @@ async function extractOnHub(
   run.signal.addEventListener('abort', onAbort, { once: true });
   try {
     const files = new GuestFiles(agent, await readDiskLayout(agent), point.where);
-    return await extractPaths(files, wanted, to, { overwrite: false, progress: info });
+    return await extractPaths(guestfsSource(files), wanted, to, { overwrite: false, progress: info });
   } finally {
     run.signal.removeEventListener('abort', onAbort);
   }
