@@ -7,7 +7,7 @@ import { SendenseError } from '../../errors.js';
 import { ExtReader, isExtFilesystem } from '../../files/fast/ext-reader.js';
 import { readPartitionTable } from '../../files/fast/partition-table.js';
 import { openPointExport, type PointExport } from '../../files/fast/point-export.js';
-import { runSandboxed } from '../../files/fast/sandbox.js';
+import { runSandboxed, type ReaderSandbox } from '../../files/fast/sandbox.js';
 import { chainSecret } from '../../qemu/image-opts.js';
 import type { DrillCheck } from '../../plan/types.js';
 import type { DrillDisk, DrillRun } from './drill-run.js';
@@ -19,6 +19,8 @@ interface PointFilesystem {
   readonly offset: number;
   readonly reader: ExtReader;
   readonly diskFile: string;
+  /** How the point's readers run (its own uid, its mount namespace). */
+  readonly sandbox: () => ReaderSandbox;
 }
 
 // Each disk's export opened, its ext filesystems found, `use` run on them; every export closed after.
@@ -46,7 +48,8 @@ async function withFilesystems<T>(run: DrillRun, use: (found: readonly PointFile
           name: candidate.name,
           offset: candidate.offset,
           diskFile,
-          reader: new ExtReader(diskFile, candidate.offset, what),
+          sandbox: () => exported.sandbox(),
+          reader: new ExtReader(diskFile, candidate.offset, what, () => exported.sandbox()),
         });
       }
     }
@@ -95,6 +98,7 @@ export async function fsckCheck(run: DrillRun, check: Extract<DrillCheck, { type
       const left = Math.max(1000, until - Date.now());
       try {
         await runSandboxed(['e2fsck', '-n', '-f', `${fs.diskFile}?offset=${fs.offset}`], {
+          sandbox: fs.sandbox(),
           timeoutMs: left,
           maxBytes: 4 * 1024 * 1024,
           what: `e2fsck -n of ${what}`,
