@@ -142,7 +142,9 @@ describe('the Debian package', () => {
 
   it('postinst of an upgrade keeps the user there is', async () => {
     const calls = await runPostinst('upgrade', ['configure', '0.0.9'], true);
-    expect(calls).not.toContain('adduser');
+    // The user is not made again; it only joins libvirt's group (docs/operations.md#libvirt-access).
+    expect(calls).not.toContain('adduser --system');
+    expect(calls.match(/^adduser .*$/gm)).toEqual(['adduser sendense libvirt']);
     expect(calls).not.toMatch(/systemctl|deb-systemd-invoke/);
   });
 });
