@@ -2,9 +2,10 @@
 // (docs/api.md#drills): the audit role reads what each drill proved, newest first, without the
 // guest's console; the screenshot is guest data, a PNG for the restore role only; a run with no
 // drill is a 404. The drills are recorded straight into the real state database through the
-// store (what a drill run writes when it ends), not by booting a guest.
+// store (what a drill run writes when it ends), not by booting a guest. A drill plan runs as a
+// task through the plan-run route, for the operator role (a VM with no point: it ends saying so).
 
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { screenshotPng } from '../../src/kinds/drill/png.js';
@@ -15,7 +16,7 @@ import { useRunWorkspace } from '../support/run-workspace.js';
 
 const ws = useRunWorkspace('sendense-api-drills-', { per: 'file' });
 let server: ApiServer;
-const tokens: Record<'audit' | 'restore', string> = { audit: '', restore: '' };
+const tokens: Record<'audit' | 'restore' | 'operator', string> = { audit: '', restore: '', operator: '' };
 
 // A 2x1 image, red then green, as QEMU's screendump writes it (PPM) and the drill keeps it (PNG).
 const PNG = screenshotPng(Buffer.concat([Buffer.from('P6\n2 1\n255\n'), Buffer.from([255, 0, 0, 0, 255, 0])]));
@@ -56,6 +57,25 @@ beforeAll(async () => {
     repository: ws.repository,
     ports: [1, 2],
   });
+  // A drill plan of a VM with no point yet: its run is a task that ends saying so, nothing booted.
+  writeFileSync(
+    path.join(plans, 'web01-drill.yaml'),
+    [
+      'version: 1',
+      'kind: drill',
+      'name: web01-drill',
+      'vm: { name: web01 }',
+      `repository: { path: ${JSON.stringify(ws.repository)} }`,
+      'nbd: { ports: 10900-10901 }',
+      'drill:',
+      '  point: latest',
+      `  scratch: ${JSON.stringify(ws.dir)}`,
+      '  checks:',
+      '    - boot: {}',
+      '',
+    ].join('\n'),
+  );
+  tokens.operator = await addApiToken(ws.db, 'operator', 'operator');
   tokens.audit = await addApiToken(ws.db, 'auditor', 'audit');
   tokens.restore = await addApiToken(ws.db, 'restorer', 'restore');
   const store = await openStore(ws.db);
@@ -122,3 +142,16 @@ it('answers 404 for a run with no drill, and for a drill that kept no screenshot
   expect(without.status, without.text).toBe(404);
   expect(without.json()).toMatchObject({ error: 'not-found', message: 'the drill of run run-old kept no screenshot' });
 });
+
+it('runs a drill plan as a task through the plan-run route, for the operator role and not the restore role', async () => {
+  const refused = await server.request('POST', '/api/v1/plans/web01-drill/run', { token: tokens.restore });
+  expect(refused.status, refused.text).toBe(403);
+  expect(refused.json<{ message: string }>().message).toContain('needs the operator role');
+  const answer = await server.request('POST', '/api/v1/plans/web01-drill/run?wait=true', { token: tokens.operator });
+  expect(answer.status, answer.text).toBe(200);
+  const task = answer.json<{ id: string; status: string; runId: string; error: string | null }>();
+  expect(task.id).toMatch(/^task-/);
+  expect(task.status, answer.text).toBe('failed');
+  expect(task.runId).toMatch(/^run-/);
+  expect(task.error).toContain('step resolve-point: there is no complete backup of VM web01');
+}, 120_000);
