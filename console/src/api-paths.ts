@@ -19,6 +19,8 @@ export const PATHS = {
   cancel: 'POST /api/v1/tasks/:id/cancel',
   vms: 'GET /api/v1/vms',
   chains: 'GET /api/v1/vms/:vm/chains',
+  drills: 'GET /api/v1/vms/:vm/drills',
+  drillScreenshot: 'GET /api/v1/drills/:run/screenshot',
   point: 'GET /api/v1/backups/:id',
   protect: 'POST /api/v1/backups/:id/protect',
   unprotect: 'POST /api/v1/backups/:id/unprotect',

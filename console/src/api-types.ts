@@ -232,6 +232,28 @@ export interface Chain {
   readonly points: readonly Point[];
 }
 
+/** One check of a drill (docs/drills.md#checks). */
+export interface DrillCheck {
+  readonly check: string;
+  readonly status: 'passed' | 'failed' | 'skipped';
+  readonly seconds: number;
+  readonly detail: string;
+}
+
+/** A drill of a VM (GET /api/v1/vms/{vm}/drills; src/core/list-drills.ts). */
+export interface Drill {
+  readonly runId: string;
+  readonly plan: string;
+  readonly backupId: string;
+  readonly endedAt: string;
+  readonly outcome: 'passed' | 'failed';
+  /** The measured recovery time: the domain's start to its heartbeat. */
+  readonly recoverySeconds: number | null;
+  readonly checks: readonly DrillCheck[];
+  /** A screenshot was kept (GET /api/v1/drills/{run}/screenshot, the restore role). */
+  readonly screenshot: boolean;
+}
+
 /** A filesystem of a point (`files --json` without a path; src/files/files-json.ts). */
 export interface GuestFilesystem {
   /** NAME of NAME:/PATH: p1, vg0/root, disk, p2@home. */

@@ -6,7 +6,8 @@ export type Role = (typeof ROLES)[number];
 
 export const ROLE_RIGHTS: Readonly<Record<Role, string>> = {
   audit: 'read metadata: plans, tasks, runs, backups, replicas, status, history, metrics',
-  restore: "audit, and read guest data: browse and download a point's files, run restore plans",
+  restore:
+    "audit, and read guest data: browse and download a point's files, run restore plans, see a drill's screenshot",
   operator: 'restore, and run plans, dry-run, prune, verify, protect, unprotect, forget, failover --test, cancel tasks',
   admin: 'everything: operator, real failover, doctor, tokens and the audit record',
 };

@@ -11,6 +11,7 @@ import type { ListedReplica } from '../../src/core/list-replicas.js';
 import type { PlanStatus } from '../../src/core/plan-status.js';
 import type { Acknowledgement } from '../../src/core/acknowledge-run.js';
 import type { Cleared } from '../../src/core/clear-suspect-point.js';
+import type { ListedDrill } from '../../src/core/list-drills.js';
 import type { HistoryRun } from '../../src/core/run-history.js';
 import type { Trends } from '../../src/core/trends.js';
 
@@ -38,9 +39,13 @@ type Checks = [
   Holds<Readable<Acknowledgement, Console.Acknowledgement>>,
   Holds<KeysKnown<Console.Cleared, Cleared>>,
   Holds<Readable<Cleared, Console.Cleared>>,
+  Holds<KeysKnown<Console.Drill, ListedDrill>>,
+  Holds<Readable<ListedDrill, Console.Drill>>,
+  Holds<KeysKnown<Console.DrillCheck, ListedDrill['checks'][number]>>,
+  Holds<Readable<ListedDrill['checks'][number], Console.DrillCheck>>,
 ];
 
 it('the console reads only what the core declares (checked by the type checker)', () => {
-  const checked: Checks['length'] = 17;
-  expect(checked).toBe(17);
+  const checked: Checks['length'] = 21;
+  expect(checked).toBe(21);
 });

@@ -1,8 +1,8 @@
 // Backups (docs/console.md#screens): VMs, then a VM's chains and points with their facts and the
 // actions the role allows: restore (a form: ./restore.tsx), verify, protect/unprotect, clear a
 // suspect point and forget (both asked first: clear releases the points it kept, forget merges or
-// removes the point), browse files, and the VM's restore plans. Recover has no
-// API route: not offered here.
+// removes the point), browse files, the VM's restore plans, and its last drill (./last-drill.tsx).
+// Recover has no API route: not offered here.
 
 import { useState } from 'preact/hooks';
 import { ApiRefusal, call } from '../api.js';
@@ -14,6 +14,7 @@ import { Loading, Refusal, TableBox, useLoad } from '../parts/load.js';
 import { navigate } from '../router.js';
 import { mayRun, useCan, useSession } from '../session.js';
 import { Outcome } from './dashboard.js';
+import { LastDrill } from './last-drill.js';
 
 export function Backups() {
   const loaded = useLoad(() => call<{ vms: Vm[] }>('vms'), []);
@@ -152,6 +153,7 @@ export function VmBackups(props: { readonly vm: string }) {
           {notice}
         </p>
       )}
+      <LastDrill vm={props.vm} />
       <Loading loaded={loaded}>
         {({ chains, restorePlans }) => (
           <>

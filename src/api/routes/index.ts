@@ -5,6 +5,7 @@ import type { RouteDef } from '../route.js';
 import { adminRoutes } from './admin-routes.js';
 import { aliasRoutes } from './alias-routes.js';
 import { backupRoutes } from './backup-routes.js';
+import { drillRoutes } from './drill-routes.js';
 import { fileRoutes } from './file-routes.js';
 import { hubRoutes } from './hub-routes.js';
 import { planRoutes } from './plan-routes.js';
@@ -14,6 +15,7 @@ import { restoreRoutes } from './restore-routes.js';
 export const ROUTES: readonly RouteDef[] = [
   ...planRoutes,
   ...backupRoutes,
+  ...drillRoutes,
   ...restoreRoutes,
   ...repositoryRoutes,
   ...fileRoutes,
