@@ -13,6 +13,7 @@ import type { Acknowledgement } from '../../src/core/acknowledge-run.js';
 import type { Cleared } from '../../src/core/clear-suspect-point.js';
 import type { HistoryRun } from '../../src/core/run-history.js';
 import type { Trends } from '../../src/core/trends.js';
+import type { ApplianceStarting } from '../../src/api/files-port.js';
 
 // True when every key the console declares is one the core declares too.
 type KeysKnown<Seen, Declared> = Exclude<keyof Seen, keyof Declared> extends never ? true : false;
@@ -38,9 +39,11 @@ type Checks = [
   Holds<Readable<Acknowledgement, Console.Acknowledgement>>,
   Holds<KeysKnown<Console.Cleared, Cleared>>,
   Holds<Readable<Cleared, Console.Cleared>>,
+  Holds<KeysKnown<Console.ApplianceStarting, ApplianceStarting>>,
+  Holds<Readable<ApplianceStarting, Console.ApplianceStarting>>,
 ];
 
 it('the console reads only what the core declares (checked by the type checker)', () => {
-  const checked: Checks['length'] = 17;
-  expect(checked).toBe(17);
+  const checked: Checks['length'] = 19;
+  expect(checked).toBe(19);
 });
