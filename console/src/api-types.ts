@@ -296,6 +296,14 @@ export interface GuestDirectory {
   readonly entries: readonly GuestEntry[];
 }
 
+/** GET /api/v1/backups/:id/files answering 202: the point's appliance is starting (ask again per Retry-After). */
+export interface ApplianceStarting {
+  readonly status: 'starting';
+  readonly reader: 'appliance';
+  /** Seconds since it began starting. */
+  readonly startedSeconds: number;
+}
+
 export interface ApiErrorBody {
   readonly error: string;
   readonly message: string;

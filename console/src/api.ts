@@ -35,6 +35,17 @@ export interface Call {
 }
 
 export async function call<T>(name: PathName, options: Call = {}): Promise<T> {
+  return (await callAnswer<T>(name, options)).data;
+}
+
+/** An answer with its status and, when it said one, its Retry-After in seconds (a 202 to ask again). */
+export interface Answer<T> {
+  readonly data: T;
+  readonly status: number;
+  readonly retryAfter?: number;
+}
+
+export async function callAnswer<T>(name: PathName, options: Call = {}): Promise<Answer<T>> {
   const method = PATHS[name].split(' ')[0];
   const headers: Record<string, string> = { accept: 'application/json' };
   if (options.body !== undefined) headers['content-type'] = 'application/json';
@@ -67,5 +78,10 @@ export async function call<T>(name: PathName, options: Call = {}): Promise<T> {
       body?.field,
     );
   }
-  return data as T;
+  const retryAfter = Number(response.headers.get('retry-after'));
+  return {
+    data: data as T,
+    status: response.status,
+    ...(Number.isFinite(retryAfter) && retryAfter > 0 ? { retryAfter } : {}),
+  };
 }

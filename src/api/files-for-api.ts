@@ -19,12 +19,18 @@ export function openFilesForApi(store: Store): ApiFiles {
     ...(given.disk ? { disk: parseDiskOption(given.disk) } : {}),
   });
   return {
-    filesystems: (given) => answer(() => sessions.filesystems(key(given))),
+    filesystems: (given, options) =>
+      answer(
+        async () =>
+          (options?.wait ? undefined : await sessions.starting(key(given))) ?? sessions.filesystems(key(given)),
+      ),
     // The fast path first, when it reads the filesystem and no session of the point is open.
-    list: (given, path) =>
+    list: (given, path, options) =>
       answer(async () => {
         const fast = await sessions.fastList(key(given), path);
         if (fast !== undefined) return { path, reader: 'debugfs', entries: fast };
+        const starting = options?.wait ? undefined : await sessions.starting(key(given));
+        if (starting !== undefined) return starting;
         return { path, reader: 'appliance', entries: await sessions.list(key(given), path) };
       }),
     stat: (given, path) => answer(() => sessions.stat(key(given), path)),

@@ -11,9 +11,22 @@ export interface PointKey {
   readonly repository?: string;
 }
 
+/** The point's appliance is still starting: 202 with Retry-After (docs/api.md#files-of-a-point). */
+export interface ApplianceStarting {
+  readonly status: 'starting';
+  readonly reader: 'appliance';
+  /** Whole seconds since it began starting. */
+  readonly startedSeconds: number;
+}
+
+/** wait: hold the request until the appliance is up; else it is started and ApplianceStarting answered. */
+export interface ListOptions {
+  readonly wait?: boolean;
+}
+
 export interface ApiFiles {
-  filesystems(key: PointKey): Promise<unknown>;
-  list(key: PointKey, path: string): Promise<unknown>;
+  filesystems(key: PointKey, options?: ListOptions): Promise<unknown>;
+  list(key: PointKey, path: string, options?: ListOptions): Promise<unknown>;
   stat(key: PointKey, path: string): Promise<unknown>;
   openFile(
     key: PointKey,

@@ -1,7 +1,8 @@
 // The files routes over real HTTPS (docs/api.md#files-of-a-point), on a real GPT + ext4 guest disk
 // backed up twice: listings, a file with a byte range, a folder as a ZIP holding what `sendense-run
 // files --get` extracts, the old system's restore routes answering alike, paths that could leave
-// the guest's tree refused; an audit token gets none of it; a kill -9 of the server mid-download
+// the guest's tree refused; the first overview answers 202 with Retry-After while the appliance
+// starts, then the filesystems; an audit token gets none of it; a kill -9 of the server mid-download
 // leaves nothing that doctor must clean and the repository unchanged.
 
 import { execFileSync } from 'node:child_process';
@@ -43,6 +44,25 @@ afterAll(async () => {
 });
 
 const q = (text: string) => encodeURIComponent(text);
+
+it('answers 202 with Retry-After while the appliance starts, then the filesystems', async () => {
+  const first = await server.request('GET', `/api/v1/backups/${point}/files`, { token: restore });
+  expect(first.status, first.text).toBe(202);
+  expect(Number(first.headers['retry-after'])).toBeGreaterThan(0);
+  expect(first.json()).toMatchObject({ status: 'starting', reader: 'appliance', startedSeconds: expect.any(Number) });
+  // Polled as Retry-After says, for up to 10 minutes (a loaded machine boots the appliance slowly).
+  let answer = first;
+  const seen: number[] = [];
+  for (let tries = 0; tries < 200 && answer.status === 202; tries++) {
+    seen.push(answer.json<{ startedSeconds: number }>().startedSeconds);
+    await new Promise((resolve) => setTimeout(resolve, Number(answer.headers['retry-after']) * 1000));
+    answer = await server.request('GET', `/api/v1/backups/${point}/files`, { token: restore });
+  }
+  expect(answer.status, answer.text).toBe(200);
+  expect(answer.json<{ filesystems: { name: string }[] }>().filesystems.map((fs) => fs.name)).toContain('p1');
+  // One appliance started for all the polls, its age counting up.
+  expect(seen).toEqual([...seen].sort((a, b) => a - b));
+}, 900_000);
 
 it("lists a point's filesystems and a directory, as `files --json` does", async () => {
   const listing = await server.request('GET', `/api/v1/backups/${point}/files`, { token: restore });
@@ -187,5 +207,8 @@ it('a kill -9 of the server mid-download: its appliance ends, doctor removes its
   expect(browseFolders()).toEqual([]);
   expect(repositoryFingerprint(guest.repository)).toEqual(before);
   server = await startApiServer({ db: guest.db, plans: [] });
-  expect((await server.request('GET', `/api/v1/backups/${point}/files`, { token: restore })).status).toBe(200);
+  // ?wait=true: held until the new server's appliance is up, then the filesystems.
+  expect((await server.request('GET', `/api/v1/backups/${point}/files?wait=true`, { token: restore })).status).toBe(
+    200,
+  );
 }, 600_000);

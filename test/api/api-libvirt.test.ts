@@ -61,7 +61,9 @@ it('backs up the running guest through the API and serves its filesystem as the 
   expect(chains.chains).toHaveLength(1);
   const point = chains.chains[0].points[0];
   const disk = String(point.disks.at(-1)!.diskKey);
-  const listing = await server.request('GET', `/api/v1/backups/${point.id}/files?disk=${disk}`, { token: operator });
+  const listing = await server.request('GET', `/api/v1/backups/${point.id}/files?disk=${disk}&wait=true`, {
+    token: operator,
+  });
   expect(listing.status, listing.text).toBe(200);
   const fs = listing.json<{ filesystems: { name: string }[] }>().filesystems[0].name;
 

@@ -14,6 +14,7 @@ import type { Cleared } from '../../src/core/clear-suspect-point.js';
 import type { ListedDrill } from '../../src/core/list-drills.js';
 import type { HistoryRun } from '../../src/core/run-history.js';
 import type { Trends } from '../../src/core/trends.js';
+import type { ApplianceStarting } from '../../src/api/files-port.js';
 
 // True when every key the console declares is one the core declares too.
 type KeysKnown<Seen, Declared> = Exclude<keyof Seen, keyof Declared> extends never ? true : false;
@@ -43,9 +44,11 @@ type Checks = [
   Holds<Readable<ListedDrill, Console.Drill>>,
   Holds<KeysKnown<Console.DrillCheck, ListedDrill['checks'][number]>>,
   Holds<Readable<ListedDrill['checks'][number], Console.DrillCheck>>,
+  Holds<KeysKnown<Console.ApplianceStarting, ApplianceStarting>>,
+  Holds<Readable<ApplianceStarting, Console.ApplianceStarting>>,
 ];
 
 it('the console reads only what the core declares (checked by the type checker)', () => {
-  const checked: Checks['length'] = 21;
-  expect(checked).toBe(21);
+  const checked: Checks['length'] = 23;
+  expect(checked).toBe(23);
 });

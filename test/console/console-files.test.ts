@@ -3,9 +3,9 @@
 // points to the point's filesystems and into its directories with the keyboard, downloads a file
 // with a non-ASCII name, downloads a folder as a ZIP whose unzipped files are, name for name
 // and sha256 for sha256, what `sendense-run files --get` extracts; a folder that is not there
-// shows the API's refusal as it is. A point of two disks, each a GPT + ext4 guest disk, lists its
-// disks first; the second disk's filesystem is browsed, a file and a folder of it downloaded as
-// `files --disk` extracts them. Every screen at 390 and 1280 px (axe-core, screenshots in
+// shows the API's refusal as it is; while the appliance starts, the screen says so and for how
+// long. A point of two disks, each a GPT + ext4 guest disk, lists its disks first; the second
+// disk's filesystem is browsed, a file and a folder of it downloaded as `files --disk` extracts them. Every screen at 390 and 1280 px (axe-core, screenshots in
 // test-artifacts/console/).
 
 import { execFileSync } from 'node:child_process';
@@ -140,6 +140,12 @@ it("browses a point's filesystems and folders with the keyboard, downloads a fil
     await follow(page, `Files of point ${point}`);
     await page.getByRole('heading', { level: 1, name: `Files of point ${point}` }).waitFor();
     await expect.poll(() => page.evaluate(() => document.activeElement?.tagName), { timeout: 10_000 }).toBe('H1');
+
+    // The appliance starting (the API's 202) is said with its age, not a bare "Loading…".
+    await page
+      .getByRole('status')
+      .filter({ hasText: /^starting the file reader \(appliance\), \d+ s$/ })
+      .waitFor({ timeout: 60_000 });
 
     // The point's filesystems: the ext4 partition with its label.
     const filesystems = page.getByRole('region', { name: 'Filesystems' });

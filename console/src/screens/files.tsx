@@ -4,10 +4,11 @@
 // as `sendense-run files --disk KEY` takes them.
 
 import { call } from '../api.js';
-import type { GuestDirectory, GuestFilesystem, GuestFilesystems, Point } from '../api-types.js';
+import type { GuestFilesystem, Point } from '../api-types.js';
 import { urlOf } from '../api-paths.js';
 import { bytes, time } from '../format.js';
 import { Link } from '../parts/link.js';
+import { useListing, useStartingSeconds } from './files-listing.js';
 import { Loading, TableBox, useLoad } from '../parts/load.js';
 import { useCan } from '../session.js';
 
@@ -106,14 +107,8 @@ function DiskList(props: { readonly point: Point }) {
 
 // One disk's filesystems (no path) or one of its folders.
 function Folder(props: { readonly point: string; readonly disk: string; readonly path: string }) {
-  const loaded = useLoad(
-    () =>
-      call<GuestFilesystems | GuestDirectory>('files', {
-        params: { id: props.point },
-        query: onDisk(props.disk, props.path ? { path: props.path } : {}),
-      }),
-    [props.point, props.disk, props.path],
-  );
+  const { loaded, starting } = useListing(props.point, onDisk(props.disk, props.path ? { path: props.path } : {}));
+  const startedSeconds = useStartingSeconds(starting);
   const { point, disk } = props;
   return (
     <>
@@ -129,82 +124,88 @@ function Folder(props: { readonly point: string; readonly disk: string; readonly
           </a>
         </p>
       )}
-      <Loading loaded={loaded}>
-        {(answer) =>
-          'filesystems' in answer ? (
-            <TableBox label="Filesystems" stack>
-              <thead>
-                <tr>
-                  <th scope="col">Filesystem</th>
-                  <th scope="col">Type</th>
-                  <th scope="col">Label</th>
-                  <th scope="col">Size</th>
-                  <th scope="col">OS</th>
-                </tr>
-              </thead>
-              <tbody>
-                {answer.filesystems.map((fs) => (
-                  <tr key={fs.name}>
-                    <th scope="row">
-                      {browsable(fs) ? <Link href={filesHref(point, disk, `${fs.name}:/`)}>{fs.name}</Link> : fs.name}
-                    </th>
-                    <td data-label="Type">{browsable(fs) ? fs.type : `${fs.type} (no files to browse)`}</td>
-                    <td data-label="Label">{fs.label || '-'}</td>
-                    <td data-label="Size">{bytes(fs.size)}</td>
-                    <td data-label="OS">{fs.os && fs.os !== 'unknown' ? fs.os : '-'}</td>
+      {startedSeconds !== undefined && loaded.data === undefined ? (
+        <p class="muted" role="status">
+          starting the file reader (appliance), {startedSeconds} s
+        </p>
+      ) : (
+        <Loading loaded={loaded}>
+          {(answer) =>
+            'filesystems' in answer ? (
+              <TableBox label="Filesystems" stack>
+                <thead>
+                  <tr>
+                    <th scope="col">Filesystem</th>
+                    <th scope="col">Type</th>
+                    <th scope="col">Label</th>
+                    <th scope="col">Size</th>
+                    <th scope="col">OS</th>
                   </tr>
-                ))}
-              </tbody>
-            </TableBox>
-          ) : (
-            <TableBox label={`Entries of ${answer.path}`} stack>
-              <thead>
-                <tr>
-                  <th scope="col">Name</th>
-                  <th scope="col">Size</th>
-                  <th scope="col">Modified</th>
-                  <th scope="col">Mode</th>
-                  <th scope="col">Download</th>
-                </tr>
-              </thead>
-              <tbody>
-                {answer.entries.map((entry) => {
-                  const path = join(answer.path, entry.name);
-                  return (
-                    <tr key={entry.name}>
+                </thead>
+                <tbody>
+                  {answer.filesystems.map((fs) => (
+                    <tr key={fs.name}>
                       <th scope="row">
-                        {entry.type === 'directory' ? (
-                          <Link href={filesHref(point, disk, path)}>{entry.name}/</Link>
-                        ) : (
-                          entry.name
-                        )}
-                        {entry.target !== undefined && <span class="muted"> → {entry.target}</span>}
+                        {browsable(fs) ? <Link href={filesHref(point, disk, `${fs.name}:/`)}>{fs.name}</Link> : fs.name}
                       </th>
-                      <td data-label="Size">{entry.type === 'file' ? bytes(entry.size) : entry.type}</td>
-                      <td data-label="Modified">{time(entry.mtime)}</td>
-                      <td data-label="Mode" class="mono">
-                        {entry.mode}
-                      </td>
-                      <td class="actions">
-                        {entry.type === 'file' && (
-                          <a href={urlOf('download', { id: point }, onDisk(disk, { path }))} download={entry.name}>
-                            Download<span class="sr-only"> {entry.name}</span>
-                          </a>
-                        )}
-                        {entry.type === 'directory' && (
-                          <a href={urlOf('archive', { id: point }, onDisk(disk, { path, format: 'zip' }))} download>
-                            ZIP<span class="sr-only"> of {entry.name}</span>
-                          </a>
-                        )}
-                      </td>
+                      <td data-label="Type">{browsable(fs) ? fs.type : `${fs.type} (no files to browse)`}</td>
+                      <td data-label="Label">{fs.label || '-'}</td>
+                      <td data-label="Size">{bytes(fs.size)}</td>
+                      <td data-label="OS">{fs.os && fs.os !== 'unknown' ? fs.os : '-'}</td>
                     </tr>
-                  );
-                })}
-              </tbody>
-            </TableBox>
-          )
-        }
-      </Loading>
+                  ))}
+                </tbody>
+              </TableBox>
+            ) : (
+              <TableBox label={`Entries of ${answer.path}`} stack>
+                <thead>
+                  <tr>
+                    <th scope="col">Name</th>
+                    <th scope="col">Size</th>
+                    <th scope="col">Modified</th>
+                    <th scope="col">Mode</th>
+                    <th scope="col">Download</th>
+                  </tr>
+                </thead>
+                <tbody>
+                  {answer.entries.map((entry) => {
+                    const path = join(answer.path, entry.name);
+                    return (
+                      <tr key={entry.name}>
+                        <th scope="row">
+                          {entry.type === 'directory' ? (
+                            <Link href={filesHref(point, disk, path)}>{entry.name}/</Link>
+                          ) : (
+                            entry.name
+                          )}
+                          {entry.target !== undefined && <span class="muted"> → {entry.target}</span>}
+                        </th>
+                        <td data-label="Size">{entry.type === 'file' ? bytes(entry.size) : entry.type}</td>
+                        <td data-label="Modified">{time(entry.mtime)}</td>
+                        <td data-label="Mode" class="mono">
+                          {entry.mode}
+                        </td>
+                        <td class="actions">
+                          {entry.type === 'file' && (
+                            <a href={urlOf('download', { id: point }, onDisk(disk, { path }))} download={entry.name}>
+                              Download<span class="sr-only"> {entry.name}</span>
+                            </a>
+                          )}
+                          {entry.type === 'directory' && (
+                            <a href={urlOf('archive', { id: point }, onDisk(disk, { path, format: 'zip' }))} download>
+                              ZIP<span class="sr-only"> of {entry.name}</span>
+                            </a>
+                          )}
+                        </td>
+                      </tr>
+                    );
+                  })}
+                </tbody>
+              </TableBox>
+            )
+          }
+        </Loading>
+      )}
     </>
   );
 }

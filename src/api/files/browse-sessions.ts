@@ -22,6 +22,7 @@ import {
   type ByteRange,
   type OpenedFile,
 } from './browse-session.js';
+import type { ApplianceStarting } from '../files-port.js';
 import { FilesRequestError } from './files-request-error.js';
 import { parseRequestPath } from './request-path.js';
 import { tarZstSink } from './tar-zst-sink.js';
@@ -70,6 +71,8 @@ interface Slot {
   session?: BrowseSession;
   users: number;
   lastUsed: number;
+  /** When its appliance began starting (Date.now()). */
+  readonly startedAt: number;
   timer?: NodeJS.Timeout;
 }
 
@@ -79,6 +82,8 @@ export const DEFAULT_MAX_SESSIONS = 4;
 export class BrowseSessions {
   private readonly slots = new Map<string, Slot>();
   private readonly closing = new Set<Promise<void>>();
+  // An appliance that failed to start while no request waited on it: told to the next request.
+  private readonly failures = new Map<string, unknown>();
   private readonly idleMs: number;
   private readonly max: number;
   private closed = false;
@@ -118,6 +123,30 @@ export class BrowseSessions {
         throw new FilesRequestError('not-found', `${formatGuestPath(where)}: no such file or directory`, error);
       throw error;
     }
+  }
+
+  // Undefined when the point's session is open; else its appliance is started (once: a second
+  // call finds it starting) and how long it has been starting is said, no one waiting on it.
+  async starting(key: PointKey): Promise<ApplianceStarting | undefined> {
+    if (this.closed) throw new SendenseError('the file browser is shutting down');
+    const point = await this.resolve(key);
+    const id = idOf({ point });
+    const failure = this.failures.get(id);
+    if (failure !== undefined) {
+      this.failures.delete(id);
+      throw failure;
+    }
+    let slot = this.slots.get(id);
+    if (slot?.session !== undefined) return undefined;
+    if (slot === undefined) {
+      this.makeRoom();
+      slot = this.open(id, point);
+    }
+    return {
+      status: 'starting',
+      reader: 'appliance',
+      startedSeconds: Math.floor((Date.now() - slot.startedAt) / 1000),
+    };
   }
 
   stat(key: PointKey, guestPath: string): Promise<EntryJson> {
@@ -241,7 +270,12 @@ export class BrowseSessions {
   private give(slot: Slot): void {
     slot.users--;
     slot.lastUsed = Date.now();
+    this.closeWhenIdle(slot);
+  }
+
+  private closeWhenIdle(slot: Slot): void {
     if (slot.users > 0 || this.slots.get(idOf(slot)) !== slot) return;
+    clearTimeout(slot.timer);
     slot.timer = setTimeout(() => {
       if (slot.users > 0 || this.slots.get(idOf(slot)) !== slot) return;
       this.slots.delete(idOf(slot));
@@ -252,6 +286,7 @@ export class BrowseSessions {
 
   private open(id: string, point: ResolvedPoint): Slot {
     this.appliancesStarted++;
+    this.failures.delete(id);
     const opening = openPoint(this.store, {
       vm: point.vm,
       point: { type: 'id', id: point.backupId },
@@ -261,10 +296,13 @@ export class BrowseSessions {
       note: this.options.note,
       command: 'files',
     }).then((opened) => new BrowseSession(opened));
-    const slot: Slot = { point, opening, users: 0, lastUsed: Date.now() };
+    const slot: Slot = { point, opening, users: 0, lastUsed: Date.now(), startedAt: Date.now() };
     slot.opening.then(
       (session) => {
         slot.session = session;
+        // Started for a request that did not wait (starting()): idle until one comes.
+        slot.lastUsed = Date.now();
+        this.closeWhenIdle(slot);
         // An appliance that dies (killed, out of memory) takes its session with it.
         void session.opened.files.agent.exit.then(() => {
           if (this.slots.get(id) !== slot) return;
@@ -273,8 +311,10 @@ export class BrowseSessions {
           this.closeSlot(slot, false, true);
         });
       },
-      () => {
-        if (this.slots.get(id) === slot) this.slots.delete(id);
+      (error: unknown) => {
+        if (this.slots.get(id) !== slot) return;
+        this.slots.delete(id);
+        if (slot.users === 0) this.failures.set(id, error);
       },
     );
     this.slots.set(id, slot);
@@ -339,7 +379,7 @@ function resolvedOf(key: PointKey, found: PointFile): ResolvedPoint {
   return { vm: key.vm, backupId: found.backup.id, diskKey: found.disk.diskKey, repository: found.backup.repository };
 }
 
-function idOf(slot: Slot): string {
+function idOf(slot: Pick<Slot, 'point'>): string {
   return JSON.stringify([slot.point.vm, slot.point.backupId, slot.point.diskKey, slot.point.repository]);
 }
 

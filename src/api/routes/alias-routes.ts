@@ -109,7 +109,8 @@ export const aliasRoutes: readonly RouteDef[] = [
         mount_id: key.point,
         backup_id: key.point,
         vm: key.vm,
-        filesystems: await call.api.files.filesystems(key),
+        // Old clients wait for the appliance, as they always did (no 202 to poll).
+        filesystems: await call.api.files.filesystems(key, { wait: true }),
       };
     },
   },
@@ -126,7 +127,7 @@ export const aliasRoutes: readonly RouteDef[] = [
     async handle(call) {
       const key = await pointKey(call, call.params.mount_id);
       const path = call.query.path as string | undefined;
-      return path ? call.api.files.list(key, path) : call.api.files.filesystems(key);
+      return path ? call.api.files.list(key, path, { wait: true }) : call.api.files.filesystems(key, { wait: true });
     },
   },
   {

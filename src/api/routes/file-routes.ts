@@ -4,9 +4,9 @@
 
 import { Type } from '@sinclair/typebox';
 import { ApiError } from '../api-error.js';
-import type { PointKey } from '../files-port.js';
+import type { ApplianceStarting, PointKey } from '../files-port.js';
 import { REPLIED, type RouteCall, type RouteDef } from '../route.js';
-import { pointById } from './route-helpers.js';
+import { pointById, wantsWait } from './route-helpers.js';
 
 const Id = Type.Object({ id: Type.String({ minLength: 1, maxLength: 200 }) });
 const PathQuery = Type.Object({
@@ -15,6 +15,25 @@ const PathQuery = Type.Object({
   ),
   disk: Type.Optional(Type.String({ maxLength: 64 })),
 });
+
+const ListQuery = Type.Object({
+  ...PathQuery.properties,
+  wait: Type.Optional(
+    Type.Boolean({
+      description: "hold the request until the point's appliance is up (200) instead of answering 202 while it starts",
+    }),
+  ),
+});
+
+// What a listing answers while the point's appliance starts (202, Retry-After).
+const Starting = Type.Object({
+  status: Type.Literal('starting'),
+  reader: Type.Literal('appliance'),
+  startedSeconds: Type.Integer({ minimum: 0, description: 'seconds since the appliance began starting' }),
+});
+
+/** Seconds a client is told to wait before asking again while the appliance starts. */
+export const STARTING_RETRY_SECONDS = 3;
 
 export async function pointKey(call: RouteCall, id: string): Promise<PointKey> {
   const point = await pointById(call, id);
@@ -134,15 +153,21 @@ export const fileRoutes: readonly RouteDef[] = [
     role: 'restore',
     tag: 'files',
     summary:
-      "A point's filesystems (no path), or a directory's entries (?path=NAME:/DIR), as `files --json` prints them; a directory says which `reader` listed it: `debugfs` (the fast path, an ext2/3/4 filesystem and no browse session of the point open) or `appliance`",
+      "A point's filesystems (no path), or a directory's entries (?path=NAME:/DIR), as `files --json` prints them; a directory says which `reader` listed it: `debugfs` (the fast path, an ext2/3/4 filesystem and no browse session of the point open) or `appliance`. When the appliance must start, 202 with Retry-After and {status: starting, reader: appliance, startedSeconds} until it is up (?wait=true: 200 once it is)",
     action: 'files-list',
     params: Id,
-    querystring: PathQuery,
-    response: Type.Object({}, { additionalProperties: true }),
+    querystring: ListQuery,
+    response: Type.Union([Type.Object({}, { additionalProperties: true }), Starting]),
     async handle(call) {
       const key = await pointKey(call, call.params.id);
       const path = call.query.path as string | undefined;
-      return path ? call.api.files.list(key, path) : call.api.files.filesystems(key);
+      const options = { wait: wantsWait(call) };
+      const answer = path
+        ? await call.api.files.list(key, path, options)
+        : await call.api.files.filesystems(key, options);
+      if ((answer as Partial<ApplianceStarting>).status === 'starting')
+        call.reply.code(202).header('retry-after', String(STARTING_RETRY_SECONDS));
+      return answer;
     },
   },
   {
