@@ -10,6 +10,7 @@ import { letQemuOpen, qemuUsers } from '../../libvirt/qemu-user.js';
 import { servedUrl } from '../../steps/serving-run.js';
 import { DRILL_RESOURCE, endDrill, type DrillDomainFacts } from '../../libvirt/drill-domain.js';
 import type { DrillRun } from './drill-run.js';
+import { createRawBackedOverlayArgv } from '../../qemu/command-lines.js';
 
 export const createDrillOverlays: Step<DrillRun> = {
   name: 'create-overlays',
@@ -48,20 +49,9 @@ export const createDrillOverlays: Step<DrillRun> = {
       const socket = run.node.isLocal ? disk.socket : disk.nodeSocket;
       if (socket === undefined) throw new Error(`disk ${disk.key} is not served on a Unix socket`);
       await letQemuOpen((argv) => run.node.exec(argv), socket, users, run.node.description);
-      const created = await run.node.exec([
-        'qemu-img',
-        'create',
-        '-q',
-        '-f',
-        'qcow2',
-        '-F',
-        'raw',
-        '-b',
-        servedUrl(disk, run.node),
-        '--',
-        disk.overlay,
-        String(disk.virtualSize),
-      ]);
+      const created = await run.node.exec(
+        createRawBackedOverlayArgv(disk.overlay, servedUrl(disk, run.node), disk.virtualSize),
+      );
       if (created.exitCode !== 0)
         throw new SendenseError(`cannot create the overlay of disk ${disk.key}: ${created.stderr.trim()}`, {
           step: 'create-overlays',
