@@ -3,6 +3,7 @@
 // does. Every route is in the table of ./routes/index.ts: the server, the OpenAPI document,
 // docs/api.md and the role tests all read that one table.
 
+import { gzipSync } from 'node:zlib';
 import type { TSchema } from '@sinclair/typebox';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { HubConfig } from '../hub/hub-config.js';
@@ -71,7 +72,20 @@ export interface RouteDef {
 /** Answered as it is: the handler wrote the reply itself (a stream, a file). */
 export const REPLIED = Symbol('replied');
 
-/** An answer already serialized as JSON (a command's --json lines, joined): sent as it is. */
+/**
+ * An answer already serialized as JSON: sent as it is. A kept listing (src/api/listing-cache.ts)
+ * is sent many times, so its bytes and their gzip are made once, on first use.
+ */
 export class JsonText {
+  private encoded: Buffer | undefined;
+  private compressed: Buffer | undefined;
   constructor(readonly text: string) {}
+
+  get bytes(): Buffer {
+    return (this.encoded ??= Buffer.from(this.text, 'utf8'));
+  }
+
+  get gzipped(): Buffer {
+    return (this.compressed ??= gzipSync(this.bytes, { level: 1 }));
+  }
 }

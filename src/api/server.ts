@@ -10,6 +10,7 @@ import { maskSecrets } from '../secrets/mask.js';
 import { ApiError } from './api-error.js';
 import { clearedSessionCookie, sessionCookie, type Authenticator, type Caller } from './auth.js';
 import { OpenResponses } from './open-responses.js';
+import { sendJsonText } from './json-answer.js';
 import { JsonText, REPLIED, type ApiContext, type RouteCall, type RouteDef } from './route.js';
 import { ROLES, roleAllows, type Role } from './roles.js';
 import { requestedTarget } from './requested-target.js';
@@ -213,6 +214,7 @@ function registerRoute(app: FastifyInstance, api: ApiContext, route: RouteDef, r
         const answer = await route.handle(call);
         await record(reply.statusCode, 'ok');
         if (answer === REPLIED) return reply;
+        if (answer instanceof JsonText) return sendJsonText(request, reply, answer);
         return answer;
       } catch (error) {
         const apiError = asApiError(error);
