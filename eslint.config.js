@@ -34,6 +34,16 @@ const DOCTOR_KINDS = [
   },
 ];
 
+// Only src/cli imports src/cli: the API, the console and domain folders call the core (src/core)
+// and render nothing of the CLI's (docs/api.md#one-implementation).
+const CLI_IMPORTS = [
+  {
+    regex: '(^|/)cli/',
+    message:
+      'only src/cli imports src/cli: call the core (src/core), never a command or its output (docs/api.md#one-implementation)',
+  },
+];
+
 // no-restricted-imports sees only static imports: the same patterns for import('...').
 function dynamicImports(patterns) {
   // esquery's /regex/ cannot hold a slash, even escaped: \x2F stands for it.
@@ -73,6 +83,14 @@ export default tseslint.config(
     },
   },
   {
+    files: ['src/**', 'console/**'],
+    ignores: ['src/cli/**', 'src/doctor/**'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: CLI_IMPORTS }],
+      'no-restricted-syntax': ['error', ...dynamicImports(CLI_IMPORTS)],
+    },
+  },
+  {
     // Runners are bundled into one file the hub copies to a node with only Node.js
     // (scripts/bundle-runner.js): they take from src/ only the wire, NBD, qemu and rate code, never
     // the hub's engine, state, SSH or plan code. Today's two exceptions are dependency-free modules
@@ -89,8 +107,8 @@ export default tseslint.config(
     // exceptions: the recovery resource's name and the copy target opener.
     files: ['src/doctor/**'],
     rules: {
-      'no-restricted-imports': ['error', { patterns: [DOCTOR_KINDS[0]] }],
-      'no-restricted-syntax': ['error', ...dynamicImports([DOCTOR_KINDS[1]])],
+      'no-restricted-imports': ['error', { patterns: [DOCTOR_KINDS[0], ...CLI_IMPORTS] }],
+      'no-restricted-syntax': ['error', ...dynamicImports([DOCTOR_KINDS[1], ...CLI_IMPORTS])],
     },
   },
   {

@@ -37,5 +37,11 @@ it('sends a small answer, or one to a client that refuses gzip, plain', async ()
   expect(refused.headers['content-encoding']).toBeUndefined();
   expect(refused.payload).toBe(big.text);
   expect(['gzip', 'br, GZIP;q=0.5', '*', 'deflate, *;q=1'].map(acceptsGzip)).toEqual([true, true, true, true]);
-  expect(['', 'br', 'gzip;q=0', 'gzip; q=0.0', 'identity'].map(acceptsGzip)).toEqual([false, false, false, false, false]);
+  expect(['', 'br', 'gzip;q=0', 'gzip; q=0.0', 'identity'].map(acceptsGzip)).toEqual([
+    false,
+    false,
+    false,
+    false,
+    false,
+  ]);
 });

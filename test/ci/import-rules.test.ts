@@ -48,4 +48,25 @@ describe('import rules', () => {
       '2: doctor imports no kind module (issue 57: kinds declare their resources)',
     ]);
   });
+
+  it('only src/cli imports src/cli: not the API, a domain folder, doctor or the console', async () => {
+    const text = [
+      "import { printJson } from '../cli/json-output.js';",
+      "export const later = () => import('../cli/restore-command.js');",
+      "import { listPoints } from '../core/list-points.js';",
+      'export const all = [printJson, listPoints];',
+    ].join('\n');
+    for (const file of ['src/api/new-file.ts', 'src/failover/new-file.ts', 'src/doctor/new-file.ts']) {
+      const refused = await refusals(file, text);
+      expect(
+        refused.map((line) => Number(line.split(':')[0])),
+        file,
+      ).toEqual([1, 2]);
+      expect(refused[0]).toContain('only src/cli imports src/cli');
+    }
+    expect(
+      await refusals('console/src/new-file.ts', "import { x } from '../../src/cli/x.js';\nexport const y = x;"),
+    ).toHaveLength(1);
+    expect(await refusals('src/cli/new-command.ts', text)).toEqual([]);
+  });
 });
