@@ -2,6 +2,7 @@
 // then the frozen typed Plan. Returns every problem found (validate); loadPlanForRun throws the first.
 
 import { kindDefinitions } from '../kinds/index.js';
+import { sourceDefinitions } from '../source/source-types.js';
 import { declaredReplica, type DeclaredReplica } from './declared-replica.js';
 import { declaredSources, type DeclaredSource } from './declared-sources.js';
 import { checkLiteralSecrets } from './checks/literal-secrets.js';
@@ -93,7 +94,7 @@ export function loadPlanText(text: string, file: string, options: LoadPlanOption
   const data = options.resolveEnv ? substituteEnvRefs(yaml.data, env, isHookCommand) : yaml.data;
   const context = { data, issues, lineOf: (path: PlanIssue['path']) => yaml.locate(path, 'key').line };
   const hidden = checkLiteralSecrets(context);
-  const schemaIssues = describeSchemaErrors(planSchemaErrors(data, kindDefinitions()), data);
+  const schemaIssues = describeSchemaErrors(planSchemaErrors(data, kindDefinitions(), sourceDefinitions()), data);
   for (const issue of schemaIssues) if (!hidden.some((path) => isWithin(issue.path, path))) issues.list.push(issue);
   checkPlanSemantics(context);
   const name = (data as { name?: unknown }).name;

@@ -2,6 +2,7 @@
 // semantic checks as a plan file, then the same typed Plan, with no YAML written or parsed.
 
 import { kindDefinitions } from '../kinds/index.js';
+import { sourceDefinitions } from '../source/source-types.js';
 import { usageError } from '../errors.js';
 import { buildPlan } from './build-plan.js';
 import { checkPlanSemantics } from './checks/semantic-checks.js';
@@ -13,7 +14,7 @@ import type { Plan } from './types.js';
 /** Every error the plan checks find in data (none: it builds). */
 export function planDataErrors(data: unknown): readonly PlanIssue[] {
   const issues = new PlanIssues();
-  issues.list.push(...describeSchemaErrors(planSchemaErrors(data, kindDefinitions()), data));
+  issues.list.push(...describeSchemaErrors(planSchemaErrors(data, kindDefinitions(), sourceDefinitions()), data));
   checkPlanSemantics({ data, issues, lineOf: () => 0 });
   return issues.list.filter((issue) => issue.severity === 'error');
 }

@@ -13,6 +13,7 @@ import type { ErrorObject, ValidateFunction } from 'ajv';
 import { findPackageRoot } from '../node/package-root.js';
 import { withKindSchemas, type SchemaOfKind } from './kind-schemas.js';
 import { EDITOR_KEYWORDS, PLAN_SCHEMA_OPTIONS } from './plan-schema-options.js';
+import { withSourceSchemas, type SchemaOfSource } from './source-schemas.js';
 
 const require = createRequire(import.meta.url);
 
@@ -21,16 +22,21 @@ export const PRECOMPILED_VALIDATOR = 'plan-schema-validator.cjs';
 let compiled: { readonly validate: ValidateFunction; readonly kinds: string } | undefined;
 
 // Schema errors of `data` (ajv's raw form; describeSchemaErrors makes them readable), by the
-// schema with the parts of these kinds (src/kinds/index.ts) that the file does not have.
-export function planSchemaErrors(data: unknown, kinds: readonly SchemaOfKind[]): readonly ErrorObject[] {
-  // A kind registered since (registerKind) has its part in the schema from then on.
-  const names = kinds.map((kind) => kind.names.join()).join(' ');
-  if (compiled?.kinds !== names) compiled = { validate: planSchemaValidator(kinds), kinds: names };
+// schema with the parts of these kinds (src/kinds/index.ts) and source types
+// (src/source/source-types.ts) that the file does not have.
+export function planSchemaErrors(
+  data: unknown,
+  kinds: readonly SchemaOfKind[],
+  sources: readonly SchemaOfSource[] = [],
+): readonly ErrorObject[] {
+  // A kind or source type registered since (registerKind, registerSourceType) has its part in the schema from then on.
+  const names = `${kinds.map((kind) => kind.names.join()).join(' ')}/${sources.map((source) => source.type).join(' ')}`;
+  if (compiled?.kinds !== names) compiled = { validate: planSchemaValidator(kinds, sources), kinds: names };
   return compiled.validate(data) ? [] : (compiled.validate.errors ?? []);
 }
 
-function planSchemaValidator(kinds: readonly SchemaOfKind[]): ValidateFunction {
-  const schemaText = withKindSchemas(readFileSync(planSchemaFile(), 'utf8'), kinds);
+function planSchemaValidator(kinds: readonly SchemaOfKind[], sources: readonly SchemaOfSource[]): ValidateFunction {
+  const schemaText = withSourceSchemas(withKindSchemas(readFileSync(planSchemaFile(), 'utf8'), kinds), sources);
   return precompiledValidator(schemaText) ?? compilePlanSchema(schemaText);
 }
 

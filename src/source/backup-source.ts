@@ -1,6 +1,6 @@
 // The seam between the backup steps and what is backed up (docs/how-it-works.md#change-tracking-by-source): one module per source
-// type (qemu-source.ts, nbd-source.ts, vmware-source.ts) behind this interface, so a step never
-// asks which source it reads.
+// type (qemu-source.ts, nbd-source.ts, vmware-source.ts, libvirt-source.ts) behind these facets
+// (inspection, change tracking, snapshot, reads), so a step never asks which source it reads.
 
 import { SendenseError } from '../errors.js';
 import type { Facts } from '../engine/step-facts.js';
@@ -41,7 +41,7 @@ export interface SupersededBitmap {
 }
 
 /** What inspecting the source found: its disks, and what the run should say of the VM as a whole. */
-export interface SourceInspection {
+export interface SourceInspectionResult {
   readonly disks: readonly SourceDiskFacts[];
   /** Said as info lines (a domain's state, the disks skipped and why). */
   readonly notes: readonly string[];
@@ -78,14 +78,15 @@ export interface SnapshotResult {
   readonly note?: string;
 }
 
-export interface BackupSource {
+/** Inspect: what the source's disks are, read before anything is decided (every source has it). */
+export interface SourceInspection {
   /** Refuses a source that cannot be read at all (a missing vCenter password) before anything is taken. */
   checkReady(): void;
   /**
    * Size, format and change tracking of every disk, read on the node (`previous`: the backup an
    * incremental would build on, whose change tracking is checked); a disk that cannot be backed up is one clear error.
    */
-  inspect(exec: NodeExec, previous: Backup | undefined): Promise<SourceInspection>;
+  inspect(exec: NodeExec, previous: Backup | undefined): Promise<SourceInspectionResult>;
   /** The disks as the plan names them, not inspected (a dry run does not contact a remote node). */
   uninspected(): readonly SourceDiskFacts[];
   /**
@@ -95,22 +96,32 @@ export interface BackupSource {
   readonly inspectsFromHub?: boolean;
   /** False when the disk's size is known only once the transfer reports it (VMware). */
   readonly sizeKnownBeforeTransfer: boolean;
-  /** Why this disk cannot continue the chain of `previous` exactly (source-specific rules), if so. */
-  whyNotIncremental(fact: SourceDiskFacts, parentDisk: BackupDisk, previous: Backup): string | undefined;
   /** Virtual size of the new image. */
   newImageSize(fact: SourceDiskFacts, parentDisk: BackupDisk | undefined): number;
   /** qemu-img create -o options of a full's new image. */
   readonly fullImageOptions?: readonly string[];
+  /** The source of a disk as the backup records it: a path, a URL. */
+  label(disk: SourceDiskJob): string;
+}
+
+/** Change tracking: what lets an incremental read only what changed (a source without it backs up full every time). */
+export interface SourceChangeTracking {
+  /** Why this disk cannot continue the chain of `previous` exactly (source-specific rules), if so. */
+  whyNotIncremental(fact: SourceDiskFacts, parentDisk: BackupDisk, previous: Backup): string | undefined;
   /** The change_id this backup records, when known before the transfer. */
   newChangeId(fact: SourceDiskFacts, chainId: string, backupId: string): string | undefined;
   /** The bitmap this backup adds on the source (doctor removes it if the run dies); none when not ours. */
   addedBitmap(disk: SourceDiskJob): string | undefined;
   /** Bitmaps of `previous` on these disks that no incremental will start from once this backup is complete. */
   supersededBitmaps(previous: Backup | undefined, facts: readonly SourceDiskFacts[]): SupersededBitmap[];
-  /** The source of a disk as the backup records it: a path, a URL. */
-  label(disk: SourceDiskJob): string;
-  /** Where a disk is read from, for --dry-run: "disk 2000: /vms/d0.qcow2, dirty bitmap …". */
-  describeRead(disk: SourceDiskJob, incremental: boolean, vm: string): string;
+  /** Records the change tracking this backup supersedes before it is complete, so doctor removes it if the run dies before it does. */
+  recordSuperseded?(superseded: readonly SupersededBitmap[], context: SnapshotContext): Promise<void>;
+  /** Removes change tracking no incremental will start from, once this backup is complete. */
+  releaseSuperseded(superseded: readonly SupersededBitmap[], context: SnapshotContext): Promise<void>;
+}
+
+/** Snapshot: the backup's one point in time, taken on every disk at once (a source read as it lies has none). */
+export interface SourceSnapshot {
   /** What snapshot-source is about to do, in one line (its title). */
   readonly snapshotTitle: string;
   /** Why snapshot-source has nothing to do, if so (the run's words). */
@@ -119,10 +130,12 @@ export interface BackupSource {
   describeSnapshot(disks: readonly SourceDiskJob[]): string;
   /** Takes this backup's point in time on every disk at once, registering how to give back what it takes. */
   snapshot(disks: readonly SourceDiskJob[], context: SnapshotContext): Promise<SnapshotResult>;
-  /** Records the change tracking this backup supersedes before it is complete, so doctor removes it if the run dies before it does. */
-  recordSuperseded?(superseded: readonly SupersededBitmap[], context: SnapshotContext): Promise<void>;
-  /** Removes change tracking no incremental will start from, once this backup is complete. */
-  releaseSuperseded(superseded: readonly SupersededBitmap[], context: SnapshotContext): Promise<void>;
+}
+
+/** Reads: how the transfer reads the disks (every source has it). */
+export interface SourceReads {
+  /** Where a disk is read from, for --dry-run: "disk 2000: /vms/d0.qcow2, dirty bitmap …". */
+  describeRead(disk: SourceDiskJob, incremental: boolean, vm: string): string;
   /**
    * How the transfer reads these disks: each disk's read by our node transfer (transfer-plan.ts adds
    * the targets), or the VMware client's argv, which takes `targets` (each disk's NBD target URL as the node reaches it).
@@ -150,14 +163,29 @@ export interface BackupSource {
    * whose guest bytes lie in it as they are (the qemu source). Absent: never.
    */
   copiesFile?(disk: SourceDiskJob): boolean;
-  /** What the transfer's results (or, for `runId`, the snapshot) tell about each disk (VMware: its change id and size); nothing for other sources. */
-  adoptResults(
+  /** What the transfer's results (or, for `runId`, the snapshot) tell about each disk (VMware: its change id and size); absent: nothing. */
+  adoptResults?(
     results: readonly TransferDiskResult[],
     keys: readonly DiskKey[],
     full: boolean,
     runId?: string,
   ): TransferAdoption[];
 }
+
+/** What a type of source implements (its definition's `open`): inspection and reads always, change tracking and a snapshot if it has them. */
+export interface SourceFacets {
+  readonly inspection: SourceInspection;
+  readonly changeTracking?: SourceChangeTracking;
+  readonly snapshot?: SourceSnapshot;
+  readonly reads: SourceReads;
+}
+
+/** A run's reader of a source, every facet present (./source-facets.ts fills what a source does not have). */
+export type BackupSource = SourceInspection &
+  SourceChangeTracking &
+  SourceSnapshot &
+  Omit<SourceReads, 'adoptResults'> &
+  Required<Pick<SourceReads, 'adoptResults'>>;
 
 /** What a source learns from the transfer's results (VMware: each disk's change id and size). */
 export interface TransferAdoption {

@@ -14,7 +14,12 @@ export type {
   SnapshotContext,
   SnapshotResult,
   SourceDiskJob,
+  SourceChangeTracking,
+  SourceFacets,
   SourceInspection,
+  SourceInspectionResult,
+  SourceReads,
+  SourceSnapshot,
   SupersededBitmap,
   TransferAdoption,
 } from './backup-source.js';
@@ -22,4 +27,11 @@ export type { TransferProgram, TransferReads } from '../transfer/transfer-plan.j
 export type { DiskSource, SourceDiskFacts, SourceType } from './source-disk.js';
 export { ownBitmap } from './qemu-source.js';
 export { ChainRefusedAtSnapshot } from './backup-source.js';
-export { isLibvirtDomainSource, sourceCan, sourceDefinitionOf } from './source-types.js';
+export {
+  isLibvirtDomainSource,
+  registerSourceType,
+  sourceCan,
+  sourceDefinitionOf,
+  sourceDefinitions,
+} from './source-types.js';
+export type { SourceDefinition } from './source-definition.js';

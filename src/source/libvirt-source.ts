@@ -29,82 +29,37 @@ import type { LibvirtSource } from '../plan/types.js';
 import { bitmapName } from '../repository/layout.js';
 import type { Backup } from '../store/index.js';
 import type { TransferRead } from '../wire/index.js';
-import type { BackupSource, SnapshotContext, SourceDiskJob, SupersededBitmap } from './backup-source.js';
+import type {
+  SnapshotContext,
+  SourceChangeTracking,
+  SourceDiskJob,
+  SourceFacets,
+  SourceInspection,
+  SourceReads,
+  SourceSnapshot,
+  SupersededBitmap,
+} from './backup-source.js';
 import { chooseDomainDisks } from './libvirt-disks.js';
 import { ownBitmap } from './qemu-source.js';
 import { diskSourceOf, refuseEmptyDisk, type LibvirtDiskSource, type SourceDiskFacts } from './source-disk.js';
 import { startThawWatchdog } from './thaw-watchdog.js';
 import { crashPoint } from '../crash-points.js';
 
-export function libvirtSource(source: LibvirtSource): BackupSource {
-  const { domain, uri } = source;
-  const step = { step: 'resolve-chain' } as const;
+export function libvirtSource(source: LibvirtSource): SourceFacets {
+  return {
+    inspection: libvirtInspection(source),
+    changeTracking: libvirtChangeTracking(source),
+    snapshot: libvirtSnapshot(source),
+    reads: libvirtReads(source),
+  };
+}
 
-  async function inspect(exec: NodeExec, previous: Backup | undefined) {
-    const virsh = virshOn(exec, uri);
-    const facts = await inspectDomain(virsh, domain).catch((error: unknown) => {
-      throw new SendenseError((error as Error).message, { ...step, cause: error });
-    });
-    const { chosen, skipped, otherTargets } = chooseDomainDisks(facts.definition, source.disks, domain);
-    const disks: SourceDiskFacts[] = [];
-    // The previous backup's checkpoint, checked once for the VM (libvirt asks QEMU for every bitmap),
-    // asked with the disks' sizes when libvirt lists it.
-    const name = previous?.disks.find((disk) => disk.changeId)?.changeId ?? undefined;
-    const checked = previous !== undefined && name !== undefined && name === ownBitmap(previous);
-    const asksDump = checked && facts.checkpoints.includes(name);
-    const answers = await virsh.attemptAll([
-      ...chosen.map(({ disk }) => ['domblkinfo', domain, disk.target]),
-      ...(asksDump ? [checkpointDumpCall(domain, name, facts.active)] : []),
-    ]);
-    const sizes = answers.slice(0, chosen.length);
-    for (const [i, { key, disk }] of chosen.entries()) {
-      if (sizes[i]!.exitCode !== 0)
-        throw new SendenseError(`read the size of disk ${disk.target} of ${domain}: ${virshMessage(sizes[i]!)}`, {
-          ...step,
-          disk: key,
-        });
-      const info = sizes[i]!.stdout;
-      const virtualSize = Number(/^Capacity:\s*(\d+)/m.exec(info)?.[1] ?? 0);
-      refuseEmptyDisk(virtualSize, `disk ${disk.target} of ${domain}`, key);
-      const format = disk.format === 'qcow2' ? 'qcow2' : 'raw';
-      const diskSource: LibvirtDiskSource = {
-        type: 'libvirt',
-        domain,
-        target: disk.target,
-        path: disk.path!,
-        format,
-        active: facts.active,
-        runsAs: facts.definition.runsAs,
-        otherTargets,
-      };
-      disks.push({ key, source: diskSource, virtualSize, path: disk.path });
-    }
-    const problem = !checked
-      ? undefined
-      : await checkpointProblem(
-          virsh,
-          exec,
-          domain,
-          { name, runId: previous.runId },
-          facts.active,
-          facts.checkpoints,
-          disks.map((fact) => checkpointDisk(fact)),
-          asksDump ? answers[chosen.length] : undefined,
-        );
-    const notes = [
-      `domain ${domain} on ${uri}: ${facts.state}${facts.persistent ? '' : ' (transient)'}, ${disks.map((d) => `${d.key} = ${libvirtOf(d).target} (${d.path})`).join(', ')}`,
-    ];
-    if (skipped.length > 0) notes.push(`skipped: ${skipped.join(', ')}`);
-    return {
-      disks: disks.map((fact) => (problem === undefined ? fact : { ...fact, trackingProblem: problem })),
-      notes,
-      definition: facts.xml,
-    };
-  }
-
+// Inspect: the domain's definition, its disks' sizes and the previous backup's checkpoint, asked of libvirt.
+function libvirtInspection(source: LibvirtSource): SourceInspection {
+  const { domain } = source;
   return {
     checkReady: () => undefined,
-    inspect,
+    inspect: (exec, previous) => inspectDomainDisks(source, exec, previous),
     // Unknown until the node is asked: the disks the plan names, if it names them.
     uninspected: () =>
       source.disks.map((disk) => ({
@@ -121,6 +76,15 @@ export function libvirtSource(source: LibvirtSource): BackupSource {
         virtualSize: 0,
       })),
     sizeKnownBeforeTransfer: true,
+    newImageSize: (fact) => fact.virtualSize,
+    label: (disk) => libvirtOf(disk).path,
+  };
+}
+
+// Change tracking: a checkpoint of the domain per backup, its bitmaps in the qcow2 images.
+function libvirtChangeTracking(source: LibvirtSource): SourceChangeTracking {
+  const { domain, uri } = source;
+  return {
     whyNotIncremental(fact, parentDisk, previous) {
       const disk = libvirtOf(fact);
       if (disk.format === 'raw')
@@ -133,7 +97,6 @@ export function libvirtSource(source: LibvirtSource): BackupSource {
         return `backup ${previous.id} records checkpoint '${name}' for disk ${fact.key}, not the one its chain made ('${ownBitmap(previous)}')`;
       return fact.trackingProblem;
     },
-    newImageSize: (fact) => fact.virtualSize,
     // The checkpoint this backup makes covers the qcow2 disks; raw ones have none.
     newChangeId: (fact, chainId, backupId) =>
       libvirtOf(fact).format === 'qcow2' ? bitmapName(chainId, backupId) : undefined,
@@ -146,12 +109,27 @@ export function libvirtSource(source: LibvirtSource): BackupSource {
         return name && name === ownBitmap(previous) && fact.path ? [{ key: fact.key, path: fact.path, name }] : [];
       });
     },
-    label: (disk) => libvirtOf(disk).path,
-    describeRead(disk, incremental) {
-      const { target, path, active } = libvirtOf(disk);
-      const from = active ? `the backup job's export of ${target}` : `${path} (shut off)`;
-      return `disk ${disk.key}: ${domain} ${target}, ${from}${incremental && disk.fromChangeId ? `, changed since checkpoint ${disk.fromChangeId}` : ''}`;
+    // Doctor deletes a recorded checkpoint unless the newest complete backup starts from it.
+    async recordSuperseded(superseded, context) {
+      for (const [name, disks] of byCheckpoint(superseded))
+        await context.record('checkpoint', name, { domain, uri, disks });
     },
+    async releaseSuperseded(superseded, context) {
+      const virsh = virshOn(context.exec, uri);
+      // The job that read from the old checkpoint ends first (cleanup would end it right after).
+      await endBackupJob(virsh, domain, `${runScratchDir(source.scratch, context.runId)}/nbd.sock`);
+      for (const [name, disks] of byCheckpoint(superseded)) {
+        await deleteCheckpoint(virsh, context.exec, domain, name, disks);
+        await context.forget('checkpoint', name);
+      }
+    },
+  };
+}
+
+// Snapshot: a backup job with the new checkpoint (running), or the checkpoint in the images (shut off).
+function libvirtSnapshot(source: LibvirtSource): SourceSnapshot {
+  const { domain, uri } = source;
+  return {
     snapshotTitle: `take this backup's checkpoint on domain ${domain}`,
     whyNoSnapshot: () => undefined,
     describeSnapshot(disks) {
@@ -178,19 +156,17 @@ export function libvirtSource(source: LibvirtSource): BackupSource {
       if (await domainIsActive(virsh, domain)) throw changedState(domain, active);
       return snapshotShutOff(source, disks, context);
     },
-    // Doctor deletes a recorded checkpoint unless the newest complete backup starts from it.
-    async recordSuperseded(superseded, context) {
-      for (const [name, disks] of byCheckpoint(superseded))
-        await context.record('checkpoint', name, { domain, uri, disks });
-    },
-    async releaseSuperseded(superseded, context) {
-      const virsh = virshOn(context.exec, uri);
-      // The job that read from the old checkpoint ends first (cleanup would end it right after).
-      await endBackupJob(virsh, domain, `${runScratchDir(source.scratch, context.runId)}/nbd.sock`);
-      for (const [name, disks] of byCheckpoint(superseded)) {
-        await deleteCheckpoint(virsh, context.exec, domain, name, disks);
-        await context.forget('checkpoint', name);
-      }
+  };
+}
+
+// Reads: the backup job's NBD export of each disk (running), or its image (shut off).
+function libvirtReads(source: LibvirtSource): SourceReads {
+  const { domain } = source;
+  return {
+    describeRead(disk, incremental) {
+      const { target, path, active } = libvirtOf(disk);
+      const from = active ? `the backup job's export of ${target}` : `${path} (shut off)`;
+      return `disk ${disk.key}: ${domain} ${target}, ${from}${incremental && disk.fromChangeId ? `, changed since checkpoint ${disk.fromChangeId}` : ''}`;
     },
     transferReads(disks, incremental, jobId) {
       const reads = disks.map((disk): TransferRead => {
@@ -216,7 +192,71 @@ export function libvirtSource(source: LibvirtSource): BackupSource {
     takesTurns: true,
     takesRate: true,
     reportsDigests: true,
-    adoptResults: () => [],
+  };
+}
+
+// The domain's disks as the plan chooses them, each one's size, and whether the previous backup's checkpoint can be built on.
+async function inspectDomainDisks(source: LibvirtSource, exec: NodeExec, previous: Backup | undefined) {
+  const { domain, uri } = source;
+  const step = { step: 'resolve-chain' } as const;
+  const virsh = virshOn(exec, uri);
+  const facts = await inspectDomain(virsh, domain).catch((error: unknown) => {
+    throw new SendenseError((error as Error).message, { ...step, cause: error });
+  });
+  const { chosen, skipped, otherTargets } = chooseDomainDisks(facts.definition, source.disks, domain);
+  const disks: SourceDiskFacts[] = [];
+  // The previous backup's checkpoint, checked once for the VM (libvirt asks QEMU for every bitmap),
+  // asked with the disks' sizes when libvirt lists it.
+  const name = previous?.disks.find((disk) => disk.changeId)?.changeId ?? undefined;
+  const checked = previous !== undefined && name !== undefined && name === ownBitmap(previous);
+  const asksDump = checked && facts.checkpoints.includes(name);
+  const answers = await virsh.attemptAll([
+    ...chosen.map(({ disk }) => ['domblkinfo', domain, disk.target]),
+    ...(asksDump ? [checkpointDumpCall(domain, name, facts.active)] : []),
+  ]);
+  const sizes = answers.slice(0, chosen.length);
+  for (const [i, { key, disk }] of chosen.entries()) {
+    if (sizes[i]!.exitCode !== 0)
+      throw new SendenseError(`read the size of disk ${disk.target} of ${domain}: ${virshMessage(sizes[i]!)}`, {
+        ...step,
+        disk: key,
+      });
+    const info = sizes[i]!.stdout;
+    const virtualSize = Number(/^Capacity:\s*(\d+)/m.exec(info)?.[1] ?? 0);
+    refuseEmptyDisk(virtualSize, `disk ${disk.target} of ${domain}`, key);
+    const format = disk.format === 'qcow2' ? 'qcow2' : 'raw';
+    const diskSource: LibvirtDiskSource = {
+      type: 'libvirt',
+      domain,
+      target: disk.target,
+      path: disk.path!,
+      format,
+      active: facts.active,
+      runsAs: facts.definition.runsAs,
+      otherTargets,
+    };
+    disks.push({ key, source: diskSource, virtualSize, path: disk.path });
+  }
+  const problem = !checked
+    ? undefined
+    : await checkpointProblem(
+        virsh,
+        exec,
+        domain,
+        { name, runId: previous.runId },
+        facts.active,
+        facts.checkpoints,
+        disks.map((fact) => checkpointDisk(fact)),
+        asksDump ? answers[chosen.length] : undefined,
+      );
+  const notes = [
+    `domain ${domain} on ${uri}: ${facts.state}${facts.persistent ? '' : ' (transient)'}, ${disks.map((d) => `${d.key} = ${libvirtOf(d).target} (${d.path})`).join(', ')}`,
+  ];
+  if (skipped.length > 0) notes.push(`skipped: ${skipped.join(', ')}`);
+  return {
+    disks: disks.map((fact) => (problem === undefined ? fact : { ...fact, trackingProblem: problem })),
+    notes,
+    definition: facts.xml,
   };
 }
 
@@ -267,8 +307,32 @@ async function snapshotShutOff(source: LibvirtSource, disks: readonly SourceDisk
 
 // Running: freeze (if asked and possible), one backup job with the new checkpoint, thaw at once.
 async function snapshotRunning(source: LibvirtSource, disks: readonly SourceDiskJob[], context: SnapshotContext) {
-  const { domain, uri } = source;
-  const virsh = virshOn(context.exec, uri);
+  const { domain } = source;
+  const virsh = virshOn(context.exec, source.uri);
+  const quiesce = await readyForJob(source, virsh, context);
+  const job = await prepareBackupJob(source, disks, virsh, context);
+  const freeze = quiesce === null ? await beginFrozen(source, virsh, job, context) : undefined;
+  if (quiesce !== null) await beginBackup(virsh, domain, job.backupFile, job.checkpointFile);
+  crashPoint('libvirt.job-started');
+  await checkExports(virsh, domain, job.socket, disks, job.incrementalFrom !== undefined);
+  const frozen = freeze === undefined ? '' : `; ${freeze.count} guest filesystem(s) frozen for ${freeze.ms} ms`;
+  if (freeze !== undefined)
+    context.info(`guest filesystems of ${domain} frozen for ${freeze.ms} ms (${freeze.count} filesystem(s))`);
+  return {
+    summary: `backup job on ${domain}${job.name ? ` with checkpoint ${job.name}` : ''}${job.incrementalFrom ? `, changes since ${job.incrementalFrom}` : ''}${frozen}`,
+    facts: { quiesced: freeze !== undefined, freezeMs: freeze?.ms ?? null },
+    ...(freeze === undefined ? {} : { note: `guest frozen ${freeze.ms} ms (${freeze.count} filesystem(s))` }),
+  };
+}
+
+// The domain still runs with no job of another, and whether its guest agent answers: null when it
+// does (the guest can be frozen), why not when it does not, undefined when quiesce is off.
+async function readyForJob(
+  source: LibvirtSource,
+  virsh: ReturnType<typeof virshOn>,
+  context: SnapshotContext,
+): Promise<string | null | undefined> {
+  const { domain } = source;
   const askAgent = async (): Promise<string | null | undefined> =>
     source.quiesce === 'off' ? undefined : agentSilence(virsh, domain);
   // Still running, and no job: asked together. On this host the agent at once too (a ping changes
@@ -299,13 +363,33 @@ async function snapshotRunning(source: LibvirtSource, disks: readonly SourceDisk
       `the guest agent of ${domain} did not answer within ${AGENT_TIMEOUT_S} s (${quiesce}): the backup is crash-consistent, not quiesced`,
     );
   }
+  return quiesce;
+}
+
+/** A backup job written on the node, not begun yet. */
+interface PreparedBackupJob {
+  readonly socket: string;
+  readonly backupFile: string;
+  /** Absent: no qcow2 disk, no checkpoint. */
+  readonly checkpointFile?: string;
+  readonly name?: string;
+  readonly incrementalFrom?: string;
+}
+
+// The run's scratch directory, the job's and the checkpoint's XML in it, each recorded and
+// registered for undo as it is taken: the directory after the job, the checkpoint after the job.
+async function prepareBackupJob(
+  source: LibvirtSource,
+  disks: readonly SourceDiskJob[],
+  virsh: ReturnType<typeof virshOn>,
+  context: SnapshotContext,
+): Promise<PreparedBackupJob> {
+  const { domain, uri } = source;
   const first = libvirtOf(disks[0]!);
   const dir = runScratchDir(source.scratch, context.runId);
   const socket = `${dir}/nbd.sock`;
   const name = disks.find((disk) => disk.changeId)?.changeId;
   const incrementalFrom = disks.find((disk) => disk.fromChangeId)?.fromChangeId;
-
-  // Registered in the order they must be given back last: the directory after the job, the checkpoint after the job.
   await context.record('scratch-dir', dir, { domain, uri });
   context.takes(`remove ${dir} on the node`, 'always', async () => {
     await removeScratchDir(context.exec, dir);
@@ -339,44 +423,39 @@ async function snapshotRunning(source: LibvirtSource, disks: readonly SourceDisk
     await endBackupJob(virsh, domain, socket);
     await context.forget('backup-job', socket);
   });
+  return { socket, backupFile, ...(name === undefined ? {} : { checkpointFile, name }), incrementalFrom };
+}
 
-  let freezeMs: number | undefined;
-  let frozenCount = 0;
-  if (quiesce === null) {
-    await context.record('guest-freeze', domain, { domain, uri });
-    // If this process dies while the guest is frozen, the watchdog on the node thaws it at once.
-    const watchdog = startThawWatchdog(context, uri, domain);
-    let thawed = false;
-    const thaw = async () => {
-      if (thawed) return;
-      await thawGuest(virsh, domain);
-      thawed = true;
-      await watchdog.release();
-      await context.forget('guest-freeze', domain);
-    };
-    context.takes(`thaw the filesystems of ${domain}`, 'always', thaw);
-    const frozenAt = performance.now();
-    try {
-      frozenCount = await freezeGuest(virsh, domain);
-      crashPoint('libvirt.guest-frozen');
-      await beginBackup(virsh, domain, backupFile, name === undefined ? undefined : checkpointFile);
-    } finally {
-      await thaw();
-      freezeMs = Math.round(performance.now() - frozenAt);
-    }
-  } else {
-    await beginBackup(virsh, domain, backupFile, name === undefined ? undefined : checkpointFile);
-  }
-  crashPoint('libvirt.job-started');
-  await checkExports(virsh, domain, socket, disks, incrementalFrom !== undefined);
-  const frozen = freezeMs === undefined ? '' : `; ${frozenCount} guest filesystem(s) frozen for ${freezeMs} ms`;
-  if (freezeMs !== undefined)
-    context.info(`guest filesystems of ${domain} frozen for ${freezeMs} ms (${frozenCount} filesystem(s))`);
-  return {
-    summary: `backup job on ${domain}${name ? ` with checkpoint ${name}` : ''}${incrementalFrom ? `, changes since ${incrementalFrom}` : ''}${frozen}`,
-    facts: { quiesced: freezeMs !== undefined, freezeMs: freezeMs ?? null },
-    ...(freezeMs === undefined ? {} : { note: `guest frozen ${freezeMs} ms (${frozenCount} filesystem(s))` }),
+// The guest's filesystems frozen, the job begun, thawed at once (a watchdog on the node thaws it if
+// this process dies meanwhile): how long, and how many filesystems.
+async function beginFrozen(
+  source: LibvirtSource,
+  virsh: ReturnType<typeof virshOn>,
+  job: PreparedBackupJob,
+  context: SnapshotContext,
+): Promise<{ readonly ms: number; readonly count: number }> {
+  const { domain, uri } = source;
+  await context.record('guest-freeze', domain, { domain, uri });
+  const watchdog = startThawWatchdog(context, uri, domain);
+  let thawed = false;
+  const thaw = async () => {
+    if (thawed) return;
+    await thawGuest(virsh, domain);
+    thawed = true;
+    await watchdog.release();
+    await context.forget('guest-freeze', domain);
   };
+  context.takes(`thaw the filesystems of ${domain}`, 'always', thaw);
+  const frozenAt = performance.now();
+  let count = 0;
+  try {
+    count = await freezeGuest(virsh, domain);
+    crashPoint('libvirt.guest-frozen');
+    await beginBackup(virsh, domain, job.backupFile, job.checkpointFile);
+  } finally {
+    await thaw();
+  }
+  return { ms: Math.round(performance.now() - frozenAt), count };
 }
 
 // The new checkpoint is ours to remove until the backup is complete (and doctor's after a kill -9).

@@ -4,6 +4,7 @@
 import type { NbdSource } from '../plan/types.js';
 import { nbdSource } from './nbd-source.js';
 import type { SourceDefinition } from './source-definition.js';
+import { everyFacetOf } from './source-facets.js';
 
 export const nbdSourceDefinition: SourceDefinition<NbdSource> = {
   type: 'nbd',
@@ -17,5 +18,6 @@ export const nbdSourceDefinition: SourceDefinition<NbdSource> = {
           message: `vm.source.disks[${i}]: no bitmap, so every backup of disk ${String(disk.key)} is a full copy`,
         },
   capabilities: { hasLibvirtDomain: false, namesImageFiles: false, tracksChangesInImageFiles: false },
-  open: nbdSource,
+  // Written as one object: it offers every facet.
+  open: (source) => everyFacetOf(nbdSource(source)),
 };

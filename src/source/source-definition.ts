@@ -8,7 +8,8 @@ import type { RawSource } from '../plan/plan-shape.generated.js';
 import type { PlanPath } from '../plan/plan-issue.js';
 import type { RawObject } from '../plan/raw-plan.js';
 import type { Source } from '../plan/types.js';
-import type { BackupSource } from './backup-source.js';
+import type { SourceSchema } from '../plan/source-schemas.js';
+import type { SourceFacets } from './backup-source.js';
 
 /** One thing a plan reads from (src/plan/declared-sources.ts). */
 export interface DeclaredSource {
@@ -43,6 +44,8 @@ export interface SourceWarning {
 
 export interface SourceDefinition<S extends Source = Source> {
   readonly type: S['type'];
+  /** validate: vm.source of this type as JSON Schema, for a type schemas/plan.schema.json does not have (a test's own). */
+  readonly schema?: SourceSchema;
   /** build: the plan's vm.source (valid data) with this type's defaults filled in. */
   build(raw: Extract<RawSource, { type: S['type'] }>, vmName: string): S;
   /** validate: what this type checks of vm.source (`source`, a raw object) that the schema cannot. */
@@ -57,6 +60,9 @@ export interface SourceDefinition<S extends Source = Source> {
   /** validate of a replicate plan: why this source cannot be replicated, said as the error; undefined: it can. */
   readonly notReplicable?: string;
   readonly capabilities: SourceCapabilities;
-  /** A run's reader of the source (steps use it and never ask which source they read). */
-  open(source: S): BackupSource;
+  /**
+   * A run's reader of the source, as the facets it has (./backup-source.ts): inspection and reads,
+   * change tracking and a snapshot if it has them. Steps never ask which source they read.
+   */
+  open(source: S): SourceFacets;
 }

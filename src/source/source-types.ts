@@ -9,8 +9,10 @@ import { libvirtSourceDefinition } from './libvirt-definition.js';
 import { nbdSourceDefinition } from './nbd-definition.js';
 import { qemuSourceDefinition } from './qemu-definition.js';
 import type { SourceCapabilities, SourceDefinition } from './source-definition.js';
+import { backupSourceOf } from './source-facets.js';
 import { vmwareSourceDefinition } from './vmware-definition.js';
 
+// One type a line.
 const SOURCE_TYPES: { readonly [T in Source['type']]: SourceDefinition<Extract<Source, { type: T }>> } = {
   qemu: qemuSourceDefinition,
   nbd: nbdSourceDefinition,
@@ -18,11 +20,35 @@ const SOURCE_TYPES: { readonly [T in Source['type']]: SourceDefinition<Extract<S
   libvirt: libvirtSourceDefinition,
 };
 
+// Types registered at run time (registerSourceType: a test's own), after the shipped ones.
+const registered: SourceDefinition[] = [];
+
+/** Every source type: the shipped ones, then any registered. */
+export function sourceDefinitions(): readonly SourceDefinition[] {
+  return [...(Object.values(SOURCE_TYPES) as unknown as SourceDefinition[]), ...registered];
+}
+
 /** The definition of a type as a plan writes it (raw data: anything); undefined: no such type. */
 export function sourceDefinitionOf(type: unknown): SourceDefinition | undefined {
-  return typeof type === 'string' && Object.hasOwn(SOURCE_TYPES, type)
-    ? (SOURCE_TYPES[type as Source['type']] as unknown as SourceDefinition)
-    : undefined;
+  if (typeof type !== 'string') return undefined;
+  if (Object.hasOwn(SOURCE_TYPES, type)) return SOURCE_TYPES[type as Source['type']] as unknown as SourceDefinition;
+  return registered.find((definition) => definition.type === type);
+}
+
+/**
+ * Adds a source type beside the shipped ones, e.g. a test's own (test/source/test-source/); returns
+ * how to take it back. Only code in this process can: a plan can never name a type that is not
+ * shipped or registered (the schema refuses it). Its type must be new and it must bring its schema part.
+ */
+export function registerSourceType(definition: SourceDefinition): () => void {
+  if (sourceDefinitionOf(definition.type) !== undefined)
+    throw new Error(`source type '${definition.type}' is already defined`);
+  if (definition.schema === undefined) throw new Error(`source type '${definition.type}' has no schema part`);
+  registered.push(definition);
+  return () => {
+    const at = registered.indexOf(definition);
+    if (at >= 0) registered.splice(at, 1);
+  };
 }
 
 /** Whether a source (or a type as a plan or a record writes it) can do what `name` says; an unknown type can nothing. */
@@ -36,10 +62,18 @@ export function isLibvirtDomainSource(source: Source): source is LibvirtSource {
   return sourceCan(source, 'hasLibvirtDomain');
 }
 
+// The plan passed the schema, which knows only these types: no definition is a bug.
+function definitionOfValid(type: string): SourceDefinition {
+  const definition = sourceDefinitionOf(type);
+  if (definition === undefined)
+    throw new Error(`source type '${type}' has no definition in src/source/source-types.ts`);
+  return definition;
+}
+
 export function buildSourceOfType(raw: RawSource, vmName: string): Source {
-  return (SOURCE_TYPES[raw.type] as unknown as SourceDefinition).build(raw as never, vmName);
+  return definitionOfValid(raw.type).build(raw as never, vmName);
 }
 
 export function openBackupSource(source: Source): BackupSource {
-  return (SOURCE_TYPES[source.type] as unknown as SourceDefinition).open(source);
+  return backupSourceOf(definitionOfValid(source.type).open(source));
 }

@@ -6,6 +6,7 @@ import { expandHome } from '../plan/home-path.js';
 import { DEFAULT_CLIENT_PATH } from '../plan/plan-defaults.js';
 import type { VmwareSource } from '../plan/types.js';
 import type { SourceDefinition } from './source-definition.js';
+import { everyFacetOf } from './source-facets.js';
 import { vmwareSource } from './vmware-source.js';
 
 export const vmwareSourceDefinition: SourceDefinition<VmwareSource> = {
@@ -47,5 +48,6 @@ export const vmwareSourceDefinition: SourceDefinition<VmwareSource> = {
   notReplicable:
     'vm.source.type: a vmware source cannot be replicated yet (sendense-backup-client writes only to the hub); replicate a libvirt, qemu or nbd source',
   capabilities: { hasLibvirtDomain: false, namesImageFiles: false, tracksChangesInImageFiles: false },
-  open: vmwareSource,
+  // Written as one object: it offers every facet.
+  open: (source) => everyFacetOf(vmwareSource(source)),
 };

@@ -47,6 +47,12 @@ export interface BackupSourceInstance {
   source(options?: { readonly missing?: boolean }): Record<string, unknown>;
   /** What the run needs in its environment (a password). */
   readonly env?: Readonly<Record<string, string>>;
+  /**
+   * How a backup run is started: the built CLI in a child process (default), or the CLI's main in
+   * this process for a type registered here (a test's own, test/source/test-source/). Restores are
+   * always the built CLI's.
+   */
+  readonly runBackup?: (args: readonly string[], env?: Readonly<Record<string, string>>) => Promise<CliResult>;
   /** The guest writes (qemu-io commands: `write -P 0x5 1M 1M`), between runs. */
   write(commands: readonly string[]): Promise<void>;
   /** The guest's disk as it is now (between runs). */
@@ -97,7 +103,7 @@ export function backupSourceSuite(name: string, instance: BackupSourceInstance):
     return file;
   };
   const back = (plan: string, source = instance.source()): Promise<CliResult> =>
-    sendenseRun([planFile(plan, source), '--db', ws.db], instance.env);
+    (instance.runBackup ?? sendenseRun)([planFile(plan, source), '--db', ws.db], { ...instance.env });
   const latest = async (plan: string): Promise<BackupRow> =>
     (await listBackups(ws.db, vm)).filter((backup) => backup.plan === plan && backup.status === 'complete').at(-1)!;
   // Restores `point` to a raw file through the real CLI.

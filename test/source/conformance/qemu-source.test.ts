@@ -1,9 +1,11 @@
 // The qemu source (src/source/qemu-source.ts: image files nobody else writes, change tracking by
-// QEMU dirty bitmaps) runs the backup source conformance suite (./backup-source-suite.ts).
+// QEMU dirty bitmaps) runs the backup source conformance suite (./backup-source-suite.ts) and
+// the source definition suite (./source-definition-suite.ts).
 
 import path from 'node:path';
 import { createDisk, keepCopy, writeDisk } from '../../support/vm-disks.js';
 import { backupSourceSuite } from './backup-source-suite.js';
+import { sourceDefinitionSuite } from './source-definition-suite.js';
 
 let image = '';
 
@@ -27,4 +29,15 @@ backupSourceSuite('qemu', {
     'disappears mid-way':
       'an image file removed while it is read stays readable until its reader closes it (POSIX), so a qemu source cannot go away mid-way',
   },
+});
+
+let planned = '';
+sourceDefinitionSuite('qemu', {
+  async setup(dir) {
+    planned = createDisk(path.join(dir, 'planned-2000.qcow2'), 8 * 1024 * 1024);
+  },
+  source: () => ({ type: 'qemu', disks: [{ key: 2000, path: planned }] }),
+  unknownKey: 'file',
+  capabilities: ['namesImageFiles', 'tracksChangesInImageFiles'],
+  dryRead: /disk 2000: \S+planned-2000\.qcow2/,
 });
