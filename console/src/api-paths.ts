@@ -28,12 +28,14 @@ export const PATHS = {
   clear: 'POST /api/v1/backups/:id/clear',
   verify: 'POST /api/v1/verify',
   restore: 'POST /api/v1/backups/:id/restore',
+  serve: 'POST /api/v1/backups/:id/serve',
   files: 'GET /api/v1/backups/:id/files',
   download: 'GET /api/v1/backups/:id/files/download',
   archive: 'GET /api/v1/backups/:id/files/archive',
   replicas: 'GET /api/v1/replicas',
   failoverTest: 'POST /api/v1/plans/:name/failover-test',
   failover: 'POST /api/v1/plans/:name/failover',
+  failback: 'POST /api/v1/plans/:name/failback',
 } as const;
 
 export type PathName = keyof typeof PATHS;

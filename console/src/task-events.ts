@@ -66,6 +66,15 @@ export function foldEvent(view: TaskView, event: Event): TaskView {
       ...(event.type === 'run-end' ? { end: { status: event.status, text: endText(event) } } : {}),
     };
   }
+  // serve's last line (its exports stopped by Cancel).
+  if (event.type === 'stopped' && typeof event.backupId === 'string' && typeof event.vm === 'string')
+    return {
+      ...view,
+      log: [
+        ...view.log,
+        { level: 'info', text: `stopped serving point ${event.backupId}: its exports ended, everything given back` },
+      ],
+    };
   switch (event.type) {
     case 'error':
       return { ...view, log: [...view.log, { level: 'error', text: String(event.message) }] };
@@ -73,6 +82,8 @@ export function foldEvent(view: TaskView, event: Event): TaskView {
     case 'test-running':
     case 'test-ended':
       return { ...view, log: [...view.log, ...failoverLines(event).map((text) => ({ level: 'info' as const, text }))] };
+    case 'serving':
+      return { ...view, log: [...view.log, ...servingLines(event).map((text) => ({ level: 'info' as const, text }))] };
     case undefined:
       if (Array.isArray(event.steps) && 'wouldFail' in event) {
         return {
@@ -94,6 +105,16 @@ export function foldEvent(view: TaskView, event: Event): TaskView {
         ],
       };
   }
+}
+
+// A served point's exports (`serve --json`, src/serve/serve-output.ts): one line per disk.
+function servingLines(event: Event): string[] {
+  const disks = Array.isArray(event.disks) ? (event.disks as { key?: unknown; url?: unknown }[]) : [];
+  return [
+    `serving VM ${String(event.vm)}, point ${String(event.backupId)}, read-only over NBD`,
+    ...disks.map((disk) => `disk ${String(disk.key)}: ${String(disk.url)}`),
+    'Cancel stops serving and gives everything back',
+  ];
 }
 
 // A failover's lines as `failover` prints them without --json (src/failover/failover-output.ts).

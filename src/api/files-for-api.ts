@@ -1,17 +1,21 @@
 // The files routes' implementation (docs/api.md#files-of-a-point): warm browse sessions over
-// points (./files/browse-sessions.ts, the code `sendense-run files` uses), their refusals as the
-// API's errors.
+// points (./files/browse-sessions.ts, the code `sendense-run files` uses), each recorded as a files
+// session (./files/browse-records.ts) and ended on SIGUSR2 once another process forgot its record;
+// their refusals as the API's errors.
 
 import { isSendenseError } from '../errors.js';
 import { parseDiskOption } from '../files/backup-point.js';
 import type { Store } from '../store/index.js';
 import { ApiError } from './api-error.js';
+import { browseRecorder } from './files/browse-records.js';
 import { BrowseSessions } from './files/browse-sessions.js';
 import { FilesRequestError } from './files/files-request-error.js';
 import type { ApiFiles, PointKey } from './files-port.js';
 
 export function openFilesForApi(store: Store): ApiFiles {
-  const sessions = new BrowseSessions(store);
+  const sessions = new BrowseSessions(store, { recorder: browseRecorder(store) });
+  const endForgotten = () => void sessions.endForgotten().catch(() => undefined);
+  process.on('SIGUSR2', endForgotten);
   const key = (given: PointKey) => ({
     vm: given.vm,
     point: given.point,
@@ -46,6 +50,7 @@ export function openFilesForApi(store: Store): ApiFiles {
       ),
     tarZstDirectory: (given, path, out, signal) =>
       answer(async () => void (await sessions.tarZstDirectory(key(given), path, out, signal ? { signal } : {}))),
+    // The SIGUSR2 listener stays: a signal while going down must not end the server before its cleanup.
     closeAll: () => sessions.closeAll(),
   };
 }

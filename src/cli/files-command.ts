@@ -119,6 +119,7 @@ const JSON_OUTPUT: JsonOutput = {
       when: '`--sessions`',
       fields: {
         type: '`files-session`',
+        via: "`files` (a `files` command's session) or `api` (a browse session of the API server, whose PID `pid` is)",
         pid: '',
         vm: '',
         backupId: '',
@@ -130,7 +131,7 @@ const JSON_OUTPUT: JsonOutput = {
         calls: 'null unless open',
         idleSeconds: '',
         since: '',
-        dir: '',
+        dir: "its socket directory; an API session's name (`api:PID:ID`)",
       },
     },
     'a session stopped': {

@@ -27,7 +27,10 @@ export const FILES_SESSION_OPTIONS = declareOptions([
     value: 'S',
     help: `a files session this command starts ends after S seconds unused (default ${DEFAULT_IDLE_SECONDS}; 1 to 86400)`,
   },
-  { name: '--sessions', help: "list this host's files sessions: PID, point, appliance, calls, idle timeout" },
+  {
+    name: '--sessions',
+    help: "list this host's files sessions, the API's browse sessions too: PID, point, appliance, calls, idle timeout",
+  },
   {
     name: '--stop-sessions',
     help: "end this host's files sessions (of VM when given): a call one is serving fails as interrupted",
@@ -72,6 +75,8 @@ export function filesSessionCommand(args: readonly string[]): ((cli: CliContext)
 /** `files --sessions --json`: a session of this user's on this host. */
 export interface SessionLine {
   readonly type: 'files-session';
+  /** files: a `files` command's session; api: a browse session of the API server `pid`. */
+  readonly via: 'files' | 'api';
   readonly pid: number;
   readonly vm: string;
   readonly backupId: string;
@@ -101,15 +106,18 @@ export async function listSessions(cli: CliContext, operands: readonly string[])
     const rows: string[][] = [];
     for (const session of await sessionsHere(store)) {
       const running = isSessionAlive(session);
-      const info = running ? await askSessionInfo(session) : undefined;
+      const viaApi = session.via === 'api';
+      // An API session has no socket to ask: the API server keeps it open while it is recorded.
+      const info = running && !viaApi ? await askSessionInfo(session) : undefined;
       const shown = {
+        via: viaApi ? ('api' as const) : ('files' as const),
         pid: session.pid,
         vm: session.vm,
         backupId: session.backupId,
         disk: session.diskKey,
         repository: session.repository,
-        state: !running ? 'gone' : info === undefined ? 'opening' : 'open',
-        appliancePid: info?.appliancePid ?? null,
+        state: !running ? 'gone' : viaApi || info !== undefined ? 'open' : 'opening',
+        appliancePid: info?.appliancePid ?? session.appliancePid ?? null,
         appliancesStarted: info?.appliancesStarted ?? null,
         calls: info?.calls ?? null,
         idleSeconds: session.idleSeconds,
@@ -123,7 +131,7 @@ export async function listSessions(cli: CliContext, operands: readonly string[])
           shown.vm,
           shown.backupId,
           String(shown.disk),
-          shown.state === 'gone' ? 'gone (doctor removes it)' : shown.state,
+          `${shown.state === 'gone' ? 'gone (doctor removes it)' : shown.state}${viaApi ? ' (API)' : ''}`,
           shown.appliancePid === null ? '-' : String(shown.appliancePid),
           shown.calls === null ? '-' : String(shown.calls),
           `${shown.idleSeconds} s`,

@@ -1,7 +1,7 @@
 // Restore a point (docs/console.md#screens): which disks, the target (image files, a directory of
 // images, NBD exports on the hub's host), overwrite and verify; it starts the API's ad-hoc restore
 // (POST /api/v1/backups/{id}/restore) and shows the task's live progress on the task page. A
-// refused target is the API's own message, its field marked.
+// refused target is the API's own message, its field marked. Its fields: ./restore-fields.tsx.
 
 import { useState } from 'preact/hooks';
 import { ApiRefusal, call } from '../api.js';
@@ -10,8 +10,7 @@ import { time } from '../format.js';
 import { Link } from '../parts/link.js';
 import { Loading, useLoad } from '../parts/load.js';
 import { navigate } from '../router.js';
-
-type TargetType = 'directory' | 'file' | 'nbd';
+import { Check, DiskChoice, TargetFields, type TargetChoice } from './restore-fields.js';
 
 export function RestorePoint(props: { readonly point: string }) {
   const loaded = useLoad(() => call<Point>('point', { params: { id: props.point } }), [props.point]);
@@ -29,26 +28,22 @@ function RestoreForm(props: { readonly point: Point }) {
   const { point } = props;
   const keys = point.disks.map((disk) => String(disk.diskKey));
   const [disks, setDisks] = useState<readonly string[]>(keys);
-  const [type, setType] = useState<TargetType>('directory');
-  const [where, setWhere] = useState('');
-  const [format, setFormat] = useState<'qcow2' | 'raw'>('qcow2');
+  const [target, setTarget] = useState<TargetChoice>({ type: 'directory', where: '', format: 'qcow2' });
   const [overwrite, setOverwrite] = useState(false);
   const [verify, setVerify] = useState(true);
   const [refusal, setRefusal] = useState<{ readonly text: string; readonly field?: string } | undefined>();
   const [busy, setBusy] = useState(false);
 
-  const toggle = (key: string, on: boolean) =>
-    setDisks(on ? keys.filter((each) => each === key || disks.includes(each)) : disks.filter((each) => each !== key));
   const submit = async (event: Event) => {
     event.preventDefault();
     setRefusal(undefined);
     if (disks.length === 0) return setRefusal({ text: 'Choose at least one disk', field: 'disks' });
     setBusy(true);
     try {
-      const target = type === 'nbd' ? { type, url: where } : { type, path: where, format };
+      const { type, where, format } = target;
       const body = {
         ...(disks.length === keys.length ? {} : { disks: disks.map(Number) }),
-        target,
+        target: type === 'nbd' ? { type, url: where } : { type, path: where, format },
         overwrite,
         verify,
       };
@@ -62,13 +57,6 @@ function RestoreForm(props: { readonly point: Point }) {
     }
   };
   const wrong = (field: string) => refusal?.field === field || undefined;
-  const whereLabel = type === 'nbd' ? 'NBD URL' : type === 'file' ? 'Image file' : 'Directory';
-  const whereHelp =
-    type === 'nbd'
-      ? 'nbd://HOST:PORT/NAME or nbd+unix:///NAME?socket=PATH; {key} stands for the disk key when several disks are restored.'
-      : type === 'file'
-        ? 'An absolute path on the hub’s host; {key} stands for the disk key when several disks are restored.'
-        : `An absolute path on the hub’s host: one image per disk, named ${point.vm}-KEY.${format}.`;
 
   return (
     <>
@@ -77,75 +65,21 @@ function RestoreForm(props: { readonly point: Point }) {
         {point.repository}
       </p>
       <form class="form" onSubmit={(event) => void submit(event)}>
-        <fieldset aria-invalid={wrong('disks')}>
-          <legend>Disks</legend>
-          {keys.map((key) => (
-            <label key={key} class="check">
-              <input
-                type="checkbox"
-                name="disk"
-                value={key}
-                checked={disks.includes(key)}
-                onChange={(event) => toggle(key, (event.target as HTMLInputElement).checked)}
-              />{' '}
-              Disk {key}
-            </label>
-          ))}
-        </fieldset>
-        <label for="restore-type">Target</label>
-        <select
-          id="restore-type"
-          value={type}
-          onChange={(event) => setType((event.target as HTMLSelectElement).value as TargetType)}
-        >
-          <option value="directory">A directory of image files</option>
-          <option value="file">An image file</option>
-          <option value="nbd">NBD exports</option>
-        </select>
-        <label for="restore-where">{whereLabel}</label>
-        <input
-          id="restore-where"
-          required
-          value={where}
-          aria-invalid={wrong(type === 'nbd' ? 'target.url' : 'target.path')}
-          aria-describedby="restore-where-help"
-          onInput={(event) => setWhere((event.target as HTMLInputElement).value)}
+        <DiskChoice keys={keys} chosen={disks} choose={setDisks} invalid={wrong('disks')} />
+        <TargetFields
+          vm={point.vm}
+          target={target}
+          change={setTarget}
+          invalid={wrong(target.type === 'nbd' ? 'target.url' : 'target.path')}
         />
-        <p id="restore-where-help" class="muted">
-          {whereHelp}
-        </p>
-        {type !== 'nbd' && (
-          <>
-            <label for="restore-format">Image format</label>
-            <select
-              id="restore-format"
-              value={format}
-              onChange={(event) => setFormat((event.target as HTMLSelectElement).value as 'qcow2' | 'raw')}
-            >
-              <option value="qcow2">qcow2</option>
-              <option value="raw">raw</option>
-            </select>
-            <label class="check">
-              <input
-                type="checkbox"
-                name="overwrite"
-                checked={overwrite}
-                aria-invalid={wrong('overwrite')}
-                onChange={(event) => setOverwrite((event.target as HTMLInputElement).checked)}
-              />{' '}
-              Overwrite existing files (replaced only once the restore has succeeded)
-            </label>
-          </>
+        {target.type !== 'nbd' && (
+          <Check name="overwrite" checked={overwrite} set={setOverwrite} invalid={wrong('overwrite')}>
+            Overwrite existing files (replaced only once the restore has succeeded)
+          </Check>
         )}
-        <label class="check">
-          <input
-            type="checkbox"
-            name="verify"
-            checked={verify}
-            onChange={(event) => setVerify((event.target as HTMLInputElement).checked)}
-          />{' '}
+        <Check name="verify" checked={verify} set={setVerify}>
           Verify the restored disks against the backup
-        </label>
+        </Check>
         {refusal && (
           <p class="refusal" role="alert">
             {refusal.text}

@@ -23,6 +23,7 @@ import {
   type OpenedFile,
 } from './browse-session.js';
 import type { ApplianceStarting } from '../files-port.js';
+import type { BrowseRecorder } from './browse-records.js';
 import { FilesRequestError } from './files-request-error.js';
 import { parseRequestPath } from './request-path.js';
 import { tarZstSink } from './tar-zst-sink.js';
@@ -55,6 +56,8 @@ export interface BrowseSessionsOptions {
   readonly note?: (line: string) => void;
   /** A session closed by itself: idle for idleMs, its appliance gone, or closed to make room. */
   readonly onClose?: (point: ResolvedPoint) => void;
+  /** Each session recorded in the state database while open (the API's: ./browse-records.ts). */
+  readonly recorder?: BrowseRecorder;
 }
 
 export interface BrowseSessionInfo extends ResolvedPoint {
@@ -74,6 +77,8 @@ interface Slot {
   /** When its appliance began starting (Date.now()). */
   readonly startedAt: number;
   timer?: NodeJS.Timeout;
+  /** Its record's name, once recorded (options.recorder). */
+  record?: Promise<string | undefined>;
 }
 
 export const DEFAULT_IDLE_MS = 5 * 60_000;
@@ -227,9 +232,26 @@ export class BrowseSessions {
     this.slots.clear();
     for (const slot of slots) {
       clearTimeout(slot.timer);
-      this.closeSlot(slot, slot.users > 0);
+      void this.closeSlot(slot, slot.users > 0);
     }
     while (this.closing.size > 0) await Promise.all([...this.closing]);
+  }
+
+  // Each recorded session whose record another process has forgotten (files --stop-sessions, a
+  // merge of its point) closed, a call under way failing as interrupted; resolves once all are closed.
+  async endForgotten(): Promise<void> {
+    const recorder = this.options.recorder;
+    if (recorder === undefined) return;
+    const named = await Promise.all([...this.slots].map(async ([id, slot]) => ({ id, slot, name: await slot.record })));
+    const kept = await recorder.recorded();
+    const ending: Promise<void>[] = [];
+    for (const { id, slot, name } of named) {
+      if (name === undefined || kept.has(name) || this.slots.get(id) !== slot) continue;
+      this.slots.delete(id);
+      clearTimeout(slot.timer);
+      ending.push(this.closeSlot(slot, slot.users > 0));
+    }
+    await Promise.all(ending);
   }
 
   private async using<T>(
@@ -279,7 +301,7 @@ export class BrowseSessions {
     slot.timer = setTimeout(() => {
       if (slot.users > 0 || this.slots.get(idOf(slot)) !== slot) return;
       this.slots.delete(idOf(slot));
-      this.closeSlot(slot, false, true);
+      void this.closeSlot(slot, false, true);
     }, this.idleMs);
     slot.timer.unref();
   }
@@ -300,6 +322,13 @@ export class BrowseSessions {
     slot.opening.then(
       (session) => {
         slot.session = session;
+        const { recorder } = this.options;
+        slot.record = recorder
+          ?.opened(point, session.appliancePid, Math.round(this.idleMs / 1000))
+          .catch((error: unknown) => {
+            this.options.note?.(`recording the file browse session of backup ${point.backupId}: ${String(error)}`);
+            return undefined;
+          });
         // Started for a request that did not wait (starting()): idle until one comes.
         slot.lastUsed = Date.now();
         this.closeWhenIdle(slot);
@@ -308,7 +337,7 @@ export class BrowseSessions {
           if (this.slots.get(id) !== slot) return;
           this.slots.delete(id);
           clearTimeout(slot.timer);
-          this.closeSlot(slot, false, true);
+          void this.closeSlot(slot, false, true);
         });
       },
       (error: unknown) => {
@@ -336,11 +365,11 @@ export class BrowseSessions {
     const [id, slot] = idle[0];
     this.slots.delete(id);
     clearTimeout(slot.timer);
-    this.closeSlot(slot, false, true);
+    void this.closeSlot(slot, false, true);
   }
 
   // `byItself`: not asked for (closeAll), so onClose is told once the appliance is closed.
-  private closeSlot(slot: Slot, kill: boolean, byItself = false): void {
+  private closeSlot(slot: Slot, kill: boolean, byItself = false): Promise<void> {
     const closing = (async () => {
       const session = await slot.opening.catch(() => undefined);
       if (session === undefined) return;
@@ -352,10 +381,20 @@ export class BrowseSessions {
             `closing the file browse session of backup ${slot.point.backupId}: ${(error as Error).message}`,
           ),
         );
+      const name = await slot.record;
+      if (name !== undefined)
+        await this.options.recorder
+          ?.closed(name)
+          .catch((error: unknown) =>
+            this.options.note?.(
+              `forgetting the file browse session of backup ${slot.point.backupId}: ${String(error)}`,
+            ),
+          );
       if (byItself) this.options.onClose?.(slot.point);
     })();
     this.closing.add(closing);
     void closing.finally(() => this.closing.delete(closing));
+    return closing;
   }
 
   private async resolve(key: PointKey): Promise<ResolvedPoint> {

@@ -9,6 +9,7 @@ import { drillRoutes } from './drill-routes.js';
 import { fileRoutes } from './file-routes.js';
 import { hubRoutes } from './hub-routes.js';
 import { planRoutes } from './plan-routes.js';
+import { recoveryRoutes } from './recovery-routes.js';
 import { repositoryRoutes } from './repository-routes.js';
 import { restoreRoutes } from './restore-routes.js';
 
@@ -17,6 +18,7 @@ export const ROUTES: readonly RouteDef[] = [
   ...backupRoutes,
   ...drillRoutes,
   ...restoreRoutes,
+  ...recoveryRoutes,
   ...repositoryRoutes,
   ...fileRoutes,
   ...hubRoutes,

@@ -146,7 +146,7 @@ function requestedTarget(target: Body['target']): AdhocTarget {
 
 // An encrypted repository's key file, as a served plan of that repository names it (a path, never
 // the key): the task opens the point with it. None: the task ends refused, saying a key is needed.
-async function servedKeyFile(call: RouteCall, repository: string): Promise<string | undefined> {
+export async function servedKeyFile(call: RouteCall, repository: string): Promise<string | undefined> {
   for (const served of await call.api.plans.all()) {
     const plan = served.valid ? served.plan : undefined;
     const encryption = plan !== undefined && 'repository' in plan ? plan.repository.encryption : undefined;
