@@ -44,6 +44,13 @@ const CLI_IMPORTS = [
   },
 ];
 
+// The engine is the one owner of a run's VM lock (docs/how-it-works.md#a-run-in-phases): a kind's
+// step holds a VM through it, never by the store's lock of its own.
+const VM_LOCK_OUTSIDE_ENGINE = ['lockVm', 'unlockVm'].map((name) => ({
+  selector: `CallExpression[callee.property.name='${name}']`,
+  message: "a run's step holds a VM through the engine (holdVm in src/engine/vm-turn.ts), never store.lockVm/unlockVm",
+}));
+
 // no-restricted-imports sees only static imports: the same patterns for import('...').
 function dynamicImports(patterns) {
   // esquery's /regex/ cannot hold a slash, even escaped: \x2F stands for it.
@@ -88,6 +95,12 @@ export default tseslint.config(
     rules: {
       'no-restricted-imports': ['error', { patterns: CLI_IMPORTS }],
       'no-restricted-syntax': ['error', ...dynamicImports(CLI_IMPORTS)],
+    },
+  },
+  {
+    files: ['src/kinds/**', 'src/steps/**'],
+    rules: {
+      'no-restricted-syntax': ['error', ...dynamicImports(CLI_IMPORTS), ...VM_LOCK_OUTSIDE_ENGINE],
     },
   },
   {

@@ -28,40 +28,142 @@ interface StepView {
 }
 
 export function createListrReporter(cli: Pick<Output, 'stdout' | 'stderr'>): RunReporter {
-  const views = new Map<string, StepView>();
-  const progress = new ProgressFacts();
-  const outside: string[] = [];
-  let fold: RunFold = EMPTY_RUN;
-  let listr: Promise<unknown> | undefined;
-  let ended: Promise<void> = Promise.resolve();
-  // A signal's notice while a step runs: said on the step it interrupts, above the cleanup (never after it).
-  let interruption: string | undefined;
+  const terminal = new ListrTerminal(cli);
+  return {
+    emit: (event: RunEvent) => terminal.emit(event),
+    notice: (text: string) => terminal.notice(text),
+    close: () => terminal.close(),
+  };
+}
 
-  const show = (view: StepView) => {
+// The steps' views, the fold they mirror, and listr2 drawing them.
+class ListrTerminal {
+  readonly #cli: Pick<Output, 'stdout' | 'stderr'>;
+  readonly #views = new Map<string, StepView>();
+  readonly #progress = new ProgressFacts();
+  readonly #outside: string[] = [];
+  #fold: RunFold = EMPTY_RUN;
+  #listr: Promise<unknown> | undefined;
+  #ended: Promise<void> = Promise.resolve();
+  // A signal's notice while a step runs: said on the step it interrupts, above the cleanup (never after it).
+  #interruption: string | undefined;
+
+  constructor(cli: Pick<Output, 'stdout' | 'stderr'>) {
+    this.#cli = cli;
+  }
+
+  emit(event: RunEvent): void {
+    this.#fold = foldRunEvent(this.#fold, event, Date.now());
+    switch (event.type) {
+      case 'run-start':
+        for (const step of this.#fold.steps)
+          this.#views.set(step.name, {
+            name: step.name,
+            title: step.title,
+            state: 'waiting',
+            notices: [],
+            settle: () => {},
+          });
+        break;
+      case 'step-start':
+        if (this.#listr === undefined) this.#start();
+        this.#progress.reset();
+        this.#sync();
+        break;
+      case 'step-done':
+      case 'step-skip':
+        this.#sync();
+        break;
+      case 'step-fail': {
+        const why = this.#interruption === undefined ? '' : ` (${this.#interruption.replace(/^sendense-run: /, '')})`;
+        if (event.interrupted) this.#interruption = undefined;
+        this.#sync(event.interrupted ? { [event.step]: `${event.step}: interrupted${why}` } : {});
+        break;
+      }
+      case 'progress': {
+        this.#progress.update(event);
+        const view = this.#fold.current ? this.#views.get(this.#fold.current) : undefined;
+        if (view) this.#show(view);
+        break;
+      }
+      case 'queued':
+      case 'slots':
+        this.#say(this.#fold.log.at(-1)!.text);
+        break;
+      case 'info':
+      case 'warning': {
+        const line = this.#fold.log.at(-1)!;
+        const view = line.step === undefined ? undefined : this.#views.get(line.step);
+        if (view) this.#show(view);
+        if (event.type === 'warning' || view === undefined) this.#say(line.text);
+        break;
+      }
+      case 'run-end':
+        this.#end(event);
+        break;
+    }
+  }
+
+  // Under the running step at once (listr2 holds back other writes until it finishes), and again
+  // in the title of the step it interrupts, or with the lines printed after the steps.
+  notice(text: string): void {
+    const view = this.#fold.current ? this.#views.get(this.#fold.current) : undefined;
+    if (this.#listr !== undefined && view?.state === 'running') {
+      view.notices.push(text);
+      this.#show(view);
+    }
+    if (this.#listr === undefined) this.#cli.stderr.write(`${text}\n`);
+    else if (view?.state === 'running' && view.name !== 'cleanup' && this.#interruption === undefined)
+      this.#interruption = text;
+    else this.#outside.push(text);
+  }
+
+  async close(): Promise<void> {
+    await this.#ended;
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+
+  #end(event: Extract<RunEvent, { type: 'run-end' }>): void {
+    // A step that finished in spite of the signal: the notice goes first after the steps.
+    if (this.#interruption !== undefined) this.#outside.unshift(this.#interruption);
+    this.#sync();
+    const error = event.error ? `: ${event.error}` : '';
+    const summary = `${runEndLine(this.#fold.kind, event)}${error}`;
+    this.#ended = (this.#listr ?? Promise.resolve()).then(() => {
+      for (const text of this.#outside) this.#cli.stdout.write(`${text}\n`);
+      (event.status === 'succeeded' ? this.#cli.stdout : this.#cli.stderr).write(`${summary}\n`);
+    });
+  }
+
+  #show(view: StepView): void {
     if (!view.task) return;
     view.task.title = view.title;
-    const said = [...(foldedStep(fold, view.name)?.notes ?? []), ...view.notices];
+    const said = [...(foldedStep(this.#fold, view.name)?.notes ?? []), ...view.notices];
     const lines =
-      view.state === 'running' ? [...said.slice(-3), ...(view.name === fold.current ? progress.lines() : [])] : [];
+      view.state === 'running'
+        ? [...said.slice(-3), ...(view.name === this.#fold.current ? this.#progress.lines() : [])]
+        : [];
     view.task.output = lines.join('\n');
-  };
+  }
 
-  const task = (view: StepView, settled: Promise<void>) => async (_ctx: unknown, wrapper: Task) => {
-    view.task = wrapper;
-    show(view);
-    await settled;
-    show(view);
-    view.task = undefined;
-    if (view.state === 'skipped') wrapper.skip(view.title);
-    if (view.state === 'failed') throw new Error(view.title);
-  };
+  #task(view: StepView, settled: Promise<void>) {
+    return async (_ctx: unknown, wrapper: Task) => {
+      view.task = wrapper;
+      this.#show(view);
+      await settled;
+      this.#show(view);
+      view.task = undefined;
+      if (view.state === 'skipped') wrapper.skip(view.title);
+      if (view.state === 'failed') throw new Error(view.title);
+    };
+  }
 
-  const start = () => {
-    const tasks = [...views.values()].map((view) => {
+  #start(): void {
+    const tasks = [...this.#views.values()].map((view) => {
       const settled = new Promise<void>((resolve) => (view.settle = resolve));
-      return { title: view.title, task: task(view, settled) };
+      return { title: view.title, task: this.#task(view, settled) };
     });
-    listr = new Listr<unknown, 'default', 'simple'>(tasks, {
+    this.#listr = new Listr<unknown, 'default', 'simple'>(tasks, {
       concurrent: false,
       exitOnError: false,
       registerSignalListeners: false,
@@ -69,103 +171,24 @@ export function createListrReporter(cli: Pick<Output, 'stdout' | 'stderr'>): Run
     })
       .run()
       .catch(() => undefined);
-  };
+  }
 
   // Hook output and late notes: straight out before listr2 draws, else after it finished.
-  const say = (text: string) => {
-    if (listr === undefined) cli.stdout.write(`${text}\n`);
-    else outside.push(text);
-  };
+  #say(text: string): void {
+    if (this.#listr === undefined) this.#cli.stdout.write(`${text}\n`);
+    else this.#outside.push(text);
+  }
 
   // Each step's view brought to what the fold says; a step that has ended lets listr2 go on.
-  const sync = (titles: Readonly<Record<string, string>> = {}) => {
-    for (const step of fold.steps) {
-      const view = views.get(step.name);
+  #sync(titles: Readonly<Record<string, string>> = {}): void {
+    for (const step of this.#fold.steps) {
+      const view = this.#views.get(step.name);
       const title = titles[step.name] ?? step.title;
       if (view === undefined || (view.state === step.state && view.title === title)) continue;
       view.state = step.state;
       view.title = title;
-      show(view);
+      this.#show(view);
       if (step.state !== 'running' && step.state !== 'waiting') view.settle();
     }
-  };
-
-  return {
-    emit(event: RunEvent) {
-      fold = foldRunEvent(fold, event, Date.now());
-      switch (event.type) {
-        case 'run-start':
-          for (const step of fold.steps)
-            views.set(step.name, {
-              name: step.name,
-              title: step.title,
-              state: 'waiting',
-              notices: [],
-              settle: () => {},
-            });
-          break;
-        case 'step-start':
-          if (listr === undefined) start();
-          progress.reset();
-          sync();
-          break;
-        case 'step-done':
-        case 'step-skip':
-          sync();
-          break;
-        case 'step-fail': {
-          const why = interruption === undefined ? '' : ` (${interruption.replace(/^sendense-run: /, '')})`;
-          if (event.interrupted) interruption = undefined;
-          sync(event.interrupted ? { [event.step]: `${event.step}: interrupted${why}` } : {});
-          break;
-        }
-        case 'progress': {
-          progress.update(event);
-          const view = fold.current ? views.get(fold.current) : undefined;
-          if (view) show(view);
-          break;
-        }
-        case 'queued':
-        case 'slots':
-          say(fold.log.at(-1)!.text);
-          break;
-        case 'info':
-        case 'warning': {
-          const line = fold.log.at(-1)!;
-          const view = line.step === undefined ? undefined : views.get(line.step);
-          if (view) show(view);
-          if (event.type === 'warning' || view === undefined) say(line.text);
-          break;
-        }
-        case 'run-end': {
-          // A step that finished in spite of the signal: the notice goes first after the steps.
-          if (interruption !== undefined) outside.unshift(interruption);
-          sync();
-          const error = event.error ? `: ${event.error}` : '';
-          const summary = `${runEndLine(fold.kind, event)}${error}`;
-          ended = (listr ?? Promise.resolve()).then(() => {
-            for (const text of outside) cli.stdout.write(`${text}\n`);
-            (event.status === 'succeeded' ? cli.stdout : cli.stderr).write(`${summary}\n`);
-          });
-          break;
-        }
-      }
-    },
-    // Under the running step at once (listr2 holds back other writes until it finishes), and again
-    // in the title of the step it interrupts, or with the lines printed after the steps.
-    notice(text: string) {
-      const view = fold.current ? views.get(fold.current) : undefined;
-      if (listr !== undefined && view?.state === 'running') {
-        view.notices.push(text);
-        show(view);
-      }
-      if (listr === undefined) cli.stderr.write(`${text}\n`);
-      else if (view?.state === 'running' && view.name !== 'cleanup' && interruption === undefined) interruption = text;
-      else outside.push(text);
-    },
-    close: async () => {
-      await ended;
-      await new Promise((resolve) => setImmediate(resolve));
-    },
-  };
+  }
 }

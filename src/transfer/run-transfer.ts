@@ -109,10 +109,52 @@ export async function startTransferEarly(node: NodeHost, undo: UndoStack): Promi
 }
 
 export async function runTransfer(options: RunTransferOptions): Promise<TransferDiskResult[]> {
-  const { node, reporter, signal, step, rates } = options;
+  const { reporter, signal, step, rates } = options;
   signal.throwIfAborted();
   const child = await startProgram(options);
   rates?.follow(child, (message) => reporter.emit({ type: 'warning', step, message }));
+  const { done, errors } = readTransferLines(child, options);
+
+  let timedOut = false;
+  const stop = () => void child.stop();
+  signal.addEventListener('abort', stop, { once: true });
+  const timer =
+    options.timeout === undefined
+      ? undefined
+      : setTimeout(
+          () => {
+            timedOut = true;
+            void child.stop();
+          },
+          Math.max(0, options.timeoutLeft ?? options.timeout),
+        );
+  try {
+    const exit = await child.exited;
+    if (signal.aborted) throw signal.reason;
+    if (timedOut) {
+      throw new SendenseError(`the transfer did not finish within ${formatMs(options.timeout!)} (timeouts.transfer)`, {
+        step,
+      });
+    }
+    if (exit.exitCode === 0 && errors.length === 0) return [...done.values()];
+    throw transferFailure(options, child, exit, errors);
+  } finally {
+    rates?.stop();
+    signal.removeEventListener('abort', stop);
+    if (timer) clearTimeout(timer);
+    await child.stop();
+  }
+}
+
+/** What a transfer's stdout said: each disk done, and the errors it named. */
+interface TransferLines {
+  readonly done: Map<DiskKey, TransferDiskResult>;
+  readonly errors: { disk?: DiskKey; message: string }[];
+}
+
+// The transfer's stdout, line by line: said as the run's events, each disk's result kept.
+function readTransferLines(child: NodeProcess, options: RunTransferOptions): TransferLines {
+  const { reporter, step, rates } = options;
   const done = new Map<DiskKey, TransferDiskResult>();
   const sizes = new Map<DiskKey, number>();
   const written = new Map<DiskKey, WrittenRanges>();
@@ -168,55 +210,35 @@ export async function runTransfer(options: RunTransferOptions): Promise<Transfer
       });
     }
   });
+  return { done, errors };
+}
 
-  let timedOut = false;
-  const stop = () => void child.stop();
-  signal.addEventListener('abort', stop, { once: true });
-  const timer =
-    options.timeout === undefined
-      ? undefined
-      : setTimeout(
-          () => {
-            timedOut = true;
-            void child.stop();
-          },
-          Math.max(0, options.timeoutLeft ?? options.timeout),
-        );
-  try {
-    const exit = await child.exited;
-    if (signal.aborted) throw signal.reason;
-    if (timedOut) {
-      throw new SendenseError(`the transfer did not finish within ${formatMs(options.timeout!)} (timeouts.transfer)`, {
-        step,
-      });
-    }
-    if (exit.exitCode === 0 && errors.length === 0) return [...done.values()];
-    const first = errors[0];
-    if (first !== undefined) {
-      const more =
-        errors.length > 1
-          ? ` (and ${errors.length - 1} more disk error(s): ${errors
-              .slice(1)
-              .map((e) => `disk ${e.disk}: ${e.message}`)
-              .join('; ')})`
-          : '';
-      throw new SendenseError(`${first.message}${more}`, { step, disk: first.disk });
-    }
-    const stderr = lastLines(child.stderrText(), 5);
-    const how =
-      exit.exitCode === null
-        ? `was stopped (${exit.signal ?? 'connection lost'})`
-        : `exited with code ${exit.exitCode}`;
-    // Named as the user knows it: our node transfer, or the program the plan names (the VMware client).
-    const what =
-      options.program.kind === 'node-transfer' ? 'the node transfer' : path.basename(options.program.command[0]!);
-    throw new SendenseError(`${what} on ${node.description} ${how}${stderr ? `: ${stderr}` : ''}`, { step });
-  } finally {
-    rates?.stop();
-    signal.removeEventListener('abort', stop);
-    if (timer) clearTimeout(timer);
-    await child.stop();
+// Why the transfer failed: the disks' errors it named, else how the program ended and its stderr.
+function transferFailure(
+  options: RunTransferOptions,
+  child: NodeProcess,
+  exit: Awaited<NodeProcess['exited']>,
+  errors: TransferLines['errors'],
+): SendenseError {
+  const { node, step } = options;
+  const first = errors[0];
+  if (first !== undefined) {
+    const more =
+      errors.length > 1
+        ? ` (and ${errors.length - 1} more disk error(s): ${errors
+            .slice(1)
+            .map((e) => `disk ${e.disk}: ${e.message}`)
+            .join('; ')})`
+        : '';
+    return new SendenseError(`${first.message}${more}`, { step, disk: first.disk });
   }
+  const stderr = lastLines(child.stderrText(), 5);
+  const how =
+    exit.exitCode === null ? `was stopped (${exit.signal ?? 'connection lost'})` : `exited with code ${exit.exitCode}`;
+  // Named as the user knows it: our node transfer, or the program the plan names (the VMware client).
+  const what =
+    options.program.kind === 'node-transfer' ? 'the node transfer' : path.basename(options.program.command[0]!);
+  return new SendenseError(`${what} on ${node.description} ${how}${stderr ? `: ${stderr}` : ''}`, { step });
 }
 
 // The program as it is given: our node transfer's request on the stdin of the one started ahead when

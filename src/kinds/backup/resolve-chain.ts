@@ -5,6 +5,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import type { BackupDiskJob, BackupRun, BackupState } from './backup-run.js';
 import { wouldFail, type Step } from '../../engine/step.js';
+import { holdVm } from '../../engine/vm-turn.js';
 import { SendenseError, isSendenseError } from '../../errors.js';
 import type { BackupPlan } from '../../plan/types.js';
 import { chainFileProblem, describeChainFileProblem, type ChainFileProblem } from '../../repository/chain-files.js';
@@ -55,14 +56,8 @@ export const resolveChain: Step<BackupRun> = {
     `find the parent backup of ${run.plan.vm.name} (${run.plan.vm.source.disks.length > 0 ? plural(run.plan.vm.source.disks.length, 'disk') : 'disks as the source lists them'})`,
   async run(run) {
     const { plan, store } = run;
-    await store.lockVm(plan.vm.name, run.runId, plan.name);
-    run.undo.push({
-      what: `unlock VM ${plan.vm.name}`,
-      when: 'always',
-      step: 'resolve-chain',
-      run: () => store.unlockVm(plan.vm.name, run.runId),
-      keptWhenTakenAgain: true,
-    });
+    // The run's turn at its VM, taken again by the engine: its cleanup gives it back.
+    await holdVm(run, plan.vm.name, 'resolve-chain', { keptWhenTakenAgain: true });
     const resolution = await resolveBackup(run, await unusedBackupId(run));
     const { decision, damaged, chainLength, relinked } = resolution;
     for (const note of resolution.notes) run.reporter.emit({ type: 'info', step: 'resolve-chain', message: note });

@@ -42,7 +42,7 @@ export const pruneCopyStep: Step<CopyRun> = {
     const totals: CopyPruned[] = [];
     const reclaimed: Reclaimed[] = [];
     for (const { vm } of run.copied) {
-      await takeVm(run, vm);
+      const hold = await takeVm(run, vm);
       try {
         // Protected on the hub, kept on the copy: as the hub holds it now (unprotected there, the copy's rules decide again).
         const hub = new Map(
@@ -70,7 +70,7 @@ export const pruneCopyStep: Step<CopyRun> = {
         // A bucket: the versions no point reads any more are deleted once no lock holds them.
         if (reclaim !== undefined) reclaimed.push(await reclaim(vm));
       } finally {
-        await store.unlockVm(vm, run.runId);
+        await hold.release();
       }
     }
     const sum = (pick: (pruned: CopyPruned) => number) => totals.reduce((total, pruned) => total + pick(pruned), 0);

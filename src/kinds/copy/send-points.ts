@@ -8,6 +8,7 @@ import { finishCopyMerge, prunedOnCopy, standInOf } from '../../copy/copy-retent
 import { copyVm, type VmCopied } from '../../copy/copy-vm.js';
 import type { Pace } from '../../copy/outgoing-bytes.js';
 import type { Step } from '../../engine/step.js';
+import { holdVm, type VmHold } from '../../engine/vm-turn.js';
 import { SendenseError, isSendenseError } from '../../errors.js';
 import { formatBytes } from '../../format/bytes.js';
 import { plural } from '../../format/plural.js';
@@ -37,14 +38,14 @@ export const sendPoints: Step<CopyRun> = {
     const rate = pacedByRate(run);
     try {
       for (const vm of await vmsToCopy(store, plan.repository.path, plan.copy.vm)) {
-        const taken = await takeVm(run, vm).catch((error: unknown) => {
+        const hold = await takeVm(run, vm).catch((error: unknown) => {
           // Every VM: the others are copied; this one fails the run at the end.
           if (plan.copy.vm !== undefined || !isSendenseError(error)) throw error;
           run.reporter.emit({ type: 'warning', step: 'send-points', message: error.message });
           busy.push(vm);
-          return false;
+          return undefined;
         });
-        if (!taken) continue;
+        if (hold === undefined) continue;
         try {
           // A merge a killed run left on the copy is finished first: the points it touches are not sent again.
           const place = mergePlace(run);
@@ -66,7 +67,7 @@ export const sendPoints: Step<CopyRun> = {
             ),
           );
         } finally {
-          await store.unlockVm(vm, run.runId);
+          await hold.release();
         }
         const done = run.copied.at(-1)!;
         run.reporter.emit({ type: 'info', step: 'send-points', message: vmLine(done) });
@@ -111,19 +112,17 @@ export const sendPoints: Step<CopyRun> = {
   },
 };
 
-// The VM's lock, so no backup or merge changes its files while they are read, and no merge of it
-// left unfinished (doctor's to finish first).
-export async function takeVm(run: CopyRun, vm: string): Promise<true> {
-  const { store, runId } = run;
-  await store.lockVm(vm, runId, run.plan.name);
-  run.undo.push({ what: `unlock VM ${vm}`, when: 'always', step: 'send-points', run: () => store.unlockVm(vm, runId) });
+// The VM's lock (held through the engine), so no backup or merge changes its files while they are
+// read, and no merge of it left unfinished (doctor's to finish first).
+export async function takeVm(run: CopyRun, vm: string): Promise<VmHold> {
+  const hold = await holdVm(run, vm, 'send-points');
   try {
-    await refuseUnfinishedMerge(store, vm, 'send-points');
+    await refuseUnfinishedMerge(run.store, vm, 'send-points');
   } catch (error) {
-    await store.unlockVm(vm, runId);
+    await hold.release();
     throw error;
   }
-  return true;
+  return hold;
 }
 
 // copy.vm, or every VM with a point in the repository.

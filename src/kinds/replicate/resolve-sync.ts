@@ -6,6 +6,7 @@
 
 import { forgetEndedSyncRecords, REPLICA_POINT_RESOURCE, type ReplicaPointFacts } from '../../doctor/replica-points.js';
 import { wouldFail, type Step } from '../../engine/step.js';
+import { holdVm } from '../../engine/vm-turn.js';
 import { SendenseError, isSendenseError } from '../../errors.js';
 import { formatLocalTime } from '../../format/local-time.js';
 import { plural } from '../../format/plural.js';
@@ -44,13 +45,8 @@ export const resolveSync: Step<ReplicateRun> = {
   title: (run) => `find the replica's newest point of ${run.plan.vm.name} on ${run.replicaNode.description}`,
   async run(run) {
     const { plan, store } = run;
-    await store.lockVm(plan.vm.name, run.runId, plan.name);
-    run.undo.push({
-      what: `unlock VM ${plan.vm.name}`,
-      when: 'always',
-      step: 'resolve-sync',
-      run: () => store.unlockVm(plan.vm.name, run.runId),
-    });
+    // The run's turn at its VM, taken again by the engine: its cleanup gives it back.
+    await holdVm(run, plan.vm.name, 'resolve-sync');
     await refuseFailedOver(store, plan);
     await finishUnfinishedPoints(store, plan.name, run.replicaNode, (message) =>
       run.reporter.emit({ type: 'info', step: 'resolve-sync', message }),
