@@ -18,6 +18,7 @@ export const CRASH_POINTS = {
   'recover.domain-started': 'a recovery: the domain started, its storage not yet moved',
   'recover.copying': 'a recovery: the storage move under way',
   'recover.copies-ready': 'a recovery: every disk copied and in step, none pivoted yet',
+  'drill.network-made': 'a drill: its isolated bridge and namespace made, no directory or domain yet',
   'drill.dir-made': 'a drill: its directory made on the node, no overlay or domain yet',
   'drill.domain-started': 'a drill: its domain started, no check run yet',
   'replica.sync-written': "a sync: every disk's layer and digests written, none installed",

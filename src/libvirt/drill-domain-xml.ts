@@ -1,7 +1,7 @@
 // The XML of a drill's domain (docs/drills.md#isolation): the definition stored with the point,
 // cloned as instant recovery clones it (new name, no UUID or MACs, each disk on its overlay), made
 // safe beside the original (none of its shares, devices, files or ports), and further: no network
-// interface, no display a network reaches (a VGA adapter only, for the screenshot), one serial
+// interface (or, isolated, each on the drill's own bridge: ./drill-interfaces.ts), no display a network reaches (a VGA adapter only, for the screenshot), one serial
 // console into the drill's own file, and a domain that ends when the guest powers off, reboots or
 // crashes (a panicking kernel with panic=N reboots).
 
@@ -9,6 +9,7 @@ import { DOMParser, XMLSerializer, type Element } from '@xmldom/xmldom';
 import { children, firstChild } from './domain-xml.js';
 import { cloneDomainXml, withoutHostResources, type RecoveredDisk } from './recovered-domain-xml.js';
 import { withoutInterfaces } from './replica-domain.js';
+import { appendTapInterfaces, storedInterfaces } from './drill-interfaces.js';
 
 export interface DrillDomain {
   readonly xml: string;
@@ -22,10 +23,19 @@ export function drillDomainXml(
   disks: readonly RecoveredDisk[],
   consoleFile: string,
   description: string,
+  /** isolation.network: isolated: the drill's own bridge and its taps; else no interface at all. */
+  network?: { readonly bridge: string; readonly taps: readonly string[] },
 ): DrillDomain {
   const cloned = cloneDomainXml(stored, name, disks);
   const beside = withoutHostResources(withoutInterfaces(cloned.xml));
-  const notes = [...cloned.notes, ...beside.notes, 'every network interface left out (isolation.network: none)'];
+  const interfaces = network === undefined ? [] : storedInterfaces(stored);
+  const notes = [
+    ...cloned.notes,
+    ...beside.notes,
+    network === undefined
+      ? 'every network interface left out (isolation.network: none)'
+      : `${interfaces.length} network interface(s) on the drill's own bridge ${network.bridge} only (isolation.network: isolated)`,
+  ];
   const document = new DOMParser({ onError: () => undefined }).parseFromString(beside.xml, 'text/xml');
   const domain = document.documentElement!;
   setChild(domain, 'description', description);
@@ -51,6 +61,7 @@ export function drillDomainXml(
       element(devices, 'target', { port: '0' }),
     ]),
   );
+  if (network !== undefined) appendTapInterfaces(devices, interfaces, network.taps);
   if (children(devices, 'video').length === 0)
     devices.appendChild(element(devices, 'video', {}, [element(devices, 'model', { type: 'vga' })]));
   return { xml: new XMLSerializer().serializeToString(document), notes };

@@ -375,7 +375,9 @@ export type RawDrill = {
   /** Isolation */
   readonly isolation?: {
     /** Network */
-    readonly network?: 'none';
+    readonly network?: 'none' | 'isolated';
+    /** Probe address */
+    readonly probe?: string;
   };
   /** Checks */
   readonly checks: readonly RawDrillCheck[];
@@ -399,6 +401,15 @@ export type RawDrillCheck = {
   };
   /** Screenshot */
   readonly screenshot?: {
+    /** Timeout */
+    readonly timeout?: number;
+  };
+  /** TCP port */
+  readonly tcp?: {
+    /** Port */
+    readonly port: number;
+    /** Guest address */
+    readonly address: string;
     /** Timeout */
     readonly timeout?: number;
   };

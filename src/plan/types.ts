@@ -447,6 +447,7 @@ export type DrillCheck =
   | { readonly type: 'boot'; readonly timeout: number }
   | { readonly type: 'heartbeat'; readonly timeout: number; readonly console?: string; readonly agent: boolean }
   | { readonly type: 'screenshot'; readonly timeout: number }
+  | { readonly type: 'tcp'; readonly timeout: number; readonly port: number; readonly address: string }
   | {
       readonly type: 'command';
       readonly timeout: number;
@@ -467,7 +468,8 @@ export interface DrillPlan extends PlanBase {
     readonly uri: string;
     /** Absolute node directory the drill's own directory is made in. */
     readonly scratch: string;
-    readonly isolation: { readonly network: 'none' };
+    /** probe: the tcp check's address (CIDR) in the drill's namespace, isolated only. */
+    readonly isolation: { readonly network: 'none' | 'isolated'; readonly probe?: string };
     readonly checks: readonly DrillCheck[];
   };
 }

@@ -242,7 +242,9 @@ export async function guestBoot(): Promise<GuestBoot> {
   return boot;
 }
 
-// The guest's init: modules, the fs disk mounted, the agent on its port, then the counter loop.
+// The guest's init: modules, the fs disk mounted, the agent on its port, with sendense.ip=A/P on
+// the kernel's command line that address on eth0 and with sendense.listen=PORT busybox httpd on
+// that port (a service a drill's tcp check finds), then the counter loop.
 // The counter goes on from the one on vda (0 on blank disks), so it grows across restarts (leading
 // zeros stripped first: busybox awk reads 0000000010 as octal).
 // Each round n writes "COUNTER n" padded to 4 KiB to vda at 0, vda at 64 MiB, vdb at 1 MiB (each
@@ -261,6 +263,9 @@ if [ -b /dev/vdc ]; then mkdir -p /mnt; mount -t ext4 /dev/vdc /mnt && echo "FS-
 for p in /sys/class/virtio-ports/*; do
   [ -x /usr/sbin/qemu-ga ] && [ "$(cat $p/name 2>/dev/null)" = org.qemu.guest_agent.0 ] && { qemu-ga -m virtio-serial -p /dev/\${p##*/} -t /run & echo "AGENT-STARTED"; }
 done
+for a in $(cat /proc/cmdline); do case "$a" in sendense.ip=*) addr=\${a#sendense.ip=};; sendense.listen=*) port=\${a#sendense.listen=};; esac; done
+if [ -n "$addr" ] && [ -d /sys/class/net/eth0 ]; then ip link set eth0 up && ip addr add "$addr" dev eth0 && echo "NET-UP $addr"; fi
+if [ -n "$port" ]; then mkdir -p /www; echo up > /www/index.html; httpd -p "$port" -h /www && echo "LISTENING $port"; fi
 n=$(dd if=/dev/vda bs=18 count=1 2>/dev/null | awk '$1 == "COUNTER" { sub(/^0+/, "", $2); print $2 + 0 }')
 n=\${n:-0}; first=$((n+1))
 echo "RESUME $n"
@@ -288,13 +293,31 @@ const MODULES = [
   'virtio_pci',
   'virtio_blk',
   'virtio_console',
+  'failover',
+  'net_failover',
+  'virtio_net',
   'crc16',
   'mbcache',
   'jbd2',
   'crc32c_generic',
   'ext4',
 ];
-const APPLETS = ['sh', 'mount', 'insmod', 'dd', 'sleep', 'printf', 'cat', 'ls', 'echo', 'mkdir', 'cut', 'awk'];
+const APPLETS = [
+  'sh',
+  'mount',
+  'insmod',
+  'dd',
+  'sleep',
+  'printf',
+  'cat',
+  'ls',
+  'echo',
+  'mkdir',
+  'cut',
+  'awk',
+  'ip',
+  'httpd',
+];
 
 // A cpio initramfs at `out` (not compressed: the kernel would unpack it emulated): busybox-static, the virtio and ext4 modules of kernelVersion,
 // qemu-ga with its shared libraries (when installed), and INIT.
@@ -353,6 +376,8 @@ export interface GuestOptions {
   readonly prefillMiB?: number;
   /** One virtio interface on this libvirt network (it must be active); default none. */
   readonly network?: string;
+  /** More of the kernel's command line: sendense.ip=ADDRESS/PREFIX, sendense.listen=PORT (see INIT). */
+  readonly cmdline?: string;
 }
 
 export interface TestGuest {
@@ -390,7 +415,10 @@ export async function startGuest(options: GuestOptions): Promise<TestGuest> {
     chmodSync(dir, 0o755);
     const images = createImages(dir, options);
     const xmlFile = path.join(dir, 'domain.xml');
-    writeFileSync(xmlFile, domainXml(name, dir, boot, images, options.agent !== false, options.network));
+    writeFileSync(
+      xmlFile,
+      domainXml(name, dir, boot, images, options.agent !== false, options.network, options.cmdline),
+    );
     if (!options.transient) virsh('define', xmlFile);
     const guest = guestHandle(name, dir, images, options);
     await guest.start();
@@ -430,13 +458,14 @@ function domainXml(
   images: Record<string, string>,
   agent: boolean,
   network?: string,
+  cmdline?: string,
 ): string {
   const disk = (target: string) =>
     `<disk type='file' device='disk'><driver name='qemu' type='qcow2' cache='none'/><source file='${images[target]}'/><target dev='${target}' bus='virtio'/></disk>`;
   return `<domain type='qemu'>
   <name>${name}</name><description>sendense test guest owner=${process.pid}:${processStartTicks(process.pid) ?? 0} dir=${dir}</description>
   <memory unit='MiB'>256</memory><vcpu>1</vcpu>
-  <os><type arch='x86_64' machine='pc'>hvm</type><kernel>${boot.kernel}</kernel><initrd>${boot.initrd}</initrd><cmdline>console=ttyS0 panic=-1 loglevel=4</cmdline></os>
+  <os><type arch='x86_64' machine='pc'>hvm</type><kernel>${boot.kernel}</kernel><initrd>${boot.initrd}</initrd><cmdline>console=ttyS0 panic=-1 loglevel=4${cmdline ? ` ${cmdline}` : ''}</cmdline></os>
   <features><acpi/></features>
   <on_poweroff>destroy</on_poweroff><on_reboot>destroy</on_reboot><on_crash>destroy</on_crash>
   <devices>

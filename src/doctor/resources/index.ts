@@ -3,14 +3,14 @@
 // sync's point finished before checkpoints are judged (one written whole becomes the replica's
 // newest point, and the checkpoint it recorded is then the one the next sync starts from); a copy's
 // merge finished before its partial files go (finishing puts files in place itself); a drill's domain
-// with a failover test's; a files session, which holds nothing the others need, among the last; a failback stopped half-way is only
+// with a failover test's, its network after it; a files session, which holds nothing the others need, among the last; a failback stopped half-way is only
 // reported (the next failback finishes it).
 
 import type { RecoveryResourceKind } from './resource-kind.js';
 import { copyMerge, copyPartial } from './copy-resources.js';
 import { filesSession } from './files-session-resource.js';
 import { backupJob, checkpoint, guestFreeze, scratchDir } from './libvirt-resources.js';
-import { drillDomain, failback, replicaPoint, testDomain, vmwareSnapshot } from './other-resources.js';
+import { drillDomain, drillNetwork, failback, replicaPoint, testDomain, vmwareSnapshot } from './other-resources.js';
 
 export const RESOURCE_KINDS: readonly RecoveryResourceKind[] = [
   guestFreeze,
@@ -21,6 +21,7 @@ export const RESOURCE_KINDS: readonly RecoveryResourceKind[] = [
   scratchDir,
   testDomain,
   drillDomain,
+  drillNetwork,
   failback,
   filesSession,
   copyMerge,

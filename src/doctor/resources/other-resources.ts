@@ -1,10 +1,11 @@
 // Recovery resources of the other features: a VMware snapshot (docs/vmware.md#after-a-crash), a
 // replicate sync's unfinished point (docs/replication.md), a failover test's domain, a drill's
-// domain and directory (docs/drills.md#cleanup), a failback stopped half-way (reported, left to the
+// domain and directory and its isolated network (docs/drills.md#cleanup), a failback stopped half-way (reported, left to the
 // next failback).
 
 import { failbackAdvice, FAILBACK_RESOURCE, type FailbackFacts } from '../../failback/failback-record.js';
 import { DRILL_RESOURCE, endDrill, type DrillDomainFacts } from '../../libvirt/drill-domain.js';
+import { DRILL_NETWORK_RESOURCE, removeDrillNetwork, type DrillNetworkFacts } from '../../libvirt/drill-network.js';
 import { endTestDomain, TEST_DOMAIN_RESOURCE, type TestDomainFacts } from '../../failover/test-domain.js';
 import {
   removeLeftoverSnapshot,
@@ -54,6 +55,21 @@ export const drillDomain: RecoveryResourceKind = {
   giveBack: ({ doctor, host, resource, what, forget }) =>
     doctor.act(what, 'destroy it and remove its directory', async () => {
       await endDrill((argv, options) => host.exec(argv, options), resource.facts as unknown as DrillDomainFacts);
+      await forget();
+    }),
+};
+
+// After the domain (rank 70): its tap leaves the bridge with it. Removed by the recorded names only.
+export const drillNetwork: RecoveryResourceKind = {
+  kind: DRILL_NETWORK_RESOURCE,
+  rank: 71,
+  describe: (resource) => `drill network: bridge ${resource.name}, namespace ${String(resource.facts.netns ?? '')}`,
+  giveBack: ({ doctor, host, resource, what, forget }) =>
+    doctor.act(what, 'remove the bridge and the namespace', async () => {
+      await removeDrillNetwork(
+        (argv, options) => host.exec(argv, options),
+        resource.facts as unknown as DrillNetworkFacts,
+      );
       await forget();
     }),
 };

@@ -7,6 +7,7 @@ import type { RawDrillCheck, RawDrillPlan } from '../../plan/plan-shape.generate
 import { parseRestorePoint } from '../../plan/restore-point.js';
 import type { DrillCheck, DrillPlan, RestorePoint } from '../../plan/types.js';
 import type { KindDefinition } from '../kind.js';
+import { checkDrillNetworkRules } from './drill-network-rules.js';
 import { checkDrillRules } from './drill-rules.js';
 
 /** Seconds each check may take unless the plan says. */
@@ -14,6 +15,7 @@ export const DRILL_TIMEOUTS = {
   boot: 120,
   heartbeat: 180,
   screenshot: 30,
+  tcp: 60,
   command: 60,
   files: 120,
   fsck: 600,
@@ -21,7 +23,7 @@ export const DRILL_TIMEOUTS = {
 
 export const drillDefinition: KindDefinition<DrillPlan> = {
   names: ['drill'],
-  checks: [checkDrillRules],
+  checks: [checkDrillRules, checkDrillNetworkRules],
   build(data, common) {
     const raw = data as RawDrillPlan;
     const { drill } = raw;
@@ -35,7 +37,10 @@ export const drillDefinition: KindDefinition<DrillPlan> = {
         point: point === 'new' ? { type: 'new' } : (parseRestorePoint(point) as RestorePoint),
         uri: drill.uri ?? DEFAULT_LIBVIRT_URI,
         scratch: drill.scratch ?? DEFAULT_LIBVIRT_SCRATCH,
-        isolation: { network: drill.isolation?.network ?? 'none' },
+        isolation: {
+          network: drill.isolation?.network ?? 'none',
+          ...(drill.isolation?.probe === undefined ? {} : { probe: drill.isolation.probe }),
+        },
         checks: drill.checks.map(buildCheck),
       },
     };
@@ -56,6 +61,13 @@ function buildCheck(raw: RawDrillCheck): DrillCheck {
       agent: raw.heartbeat.agent ?? false,
     };
   if (raw.screenshot) return { type: 'screenshot', timeout: raw.screenshot.timeout ?? DRILL_TIMEOUTS.screenshot };
+  if (raw.tcp)
+    return {
+      type: 'tcp',
+      timeout: raw.tcp.timeout ?? DRILL_TIMEOUTS.tcp,
+      port: raw.tcp.port,
+      address: raw.tcp.address,
+    };
   if (raw.command)
     return {
       type: 'command',

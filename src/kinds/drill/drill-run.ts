@@ -5,6 +5,7 @@ import type { Virsh } from '../../libvirt/virsh.js';
 import type { DrillPlan } from '../../plan/types.js';
 import type { ServedDisk } from '../../steps/serving-run.js';
 import type { DrillCheckResult } from '../../store/index.js';
+import type { DrillNetworkFacts } from '../../libvirt/drill-network.js';
 
 /** One disk of the drill's domain: the point's file served on the hub and its overlay on the node. */
 export interface DrillDisk extends ServedDisk {
@@ -24,6 +25,8 @@ export interface DrillState {
   readonly consoleFile: string;
   /** point: new, and the newest point was drilled already: why the run does nothing. */
   readonly nothingNew?: string;
+  /** isolation.network: isolated: the drill's bridge and namespace, once recorded. */
+  network?: DrillNetworkFacts;
   /** When the domain was created (ms since the epoch). */
   createdAt?: number;
   readonly results: DrillCheckResult[];

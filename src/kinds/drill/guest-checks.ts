@@ -17,7 +17,7 @@ function sinceCreated(run: DrillRun): number {
 }
 
 // Running, and the guest has not panicked; the domain ends (destroy) when its guest crashes or reboots.
-async function guestAlive(run: DrillRun): Promise<void> {
+export async function guestAlive(run: DrillRun): Promise<void> {
   const panic = panicLine(await consoleText(run));
   if (panic !== undefined) throw new SendenseError(`the guest panicked: ${panic}`);
   const state = await run.virsh.attempt(['domstate', run.state.domain]);

@@ -9,6 +9,7 @@ import { allocatePorts } from '../../steps/allocate-ports.js';
 import { openTunnel } from '../../steps/open-tunnel.js';
 import { startQemuNbdServers } from '../../steps/start-qemu-nbd.js';
 import type { KindModule } from '../kind.js';
+import { createDrillNetwork } from './create-drill-network.js';
 import { createDrillOverlays } from './create-drill-overlays.js';
 import type { DrillRun, DrillState } from './drill-run.js';
 import { resolveDrill } from './resolve-drill.js';
@@ -22,6 +23,7 @@ export const drillSteps: readonly Step<DrillRun>[] = [
   allocatePorts,
   startQemuNbdServers({ readOnly: true, socketsOnly: true }),
   openTunnel,
+  createDrillNetwork,
   createDrillOverlays,
   startDrill,
   runChecks,
@@ -31,7 +33,7 @@ export const drillKind: KindModule<DrillRun> = {
   steps: drillSteps,
   afterSteps: [],
   cleanup:
-    "destroy the drill's domain, remove its overlays and directory, stop qemu-nbd, close the tunnel, release the ports",
+    "destroy the drill's domain, remove its overlays and directory and its isolated bridge and namespace, stop qemu-nbd, close the tunnel, release the ports",
   async open(base) {
     const { plan } = base;
     const virsh = virshOn(execOn(base.node), plan.drill.uri);

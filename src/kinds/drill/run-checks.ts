@@ -13,9 +13,10 @@ import type { DrillRun } from './drill-run.js';
 import { consoleTail, consoleText, TAIL_LINES } from './guest-console.js';
 import { commandCheck } from './command-check.js';
 import { bootCheck, heartbeatCheck, screenshotCheck } from './guest-checks.js';
+import { tcpCheck } from './tcp-check.js';
 import { filesCheck, fsckCheck } from './point-checks.js';
 
-const GUEST_CHECKS = new Set(['boot', 'heartbeat', 'screenshot', 'command']);
+const GUEST_CHECKS = new Set(['boot', 'heartbeat', 'screenshot', 'tcp', 'command']);
 
 export const runChecks: Step<DrillRun> = {
   name: 'run-checks',
@@ -86,6 +87,8 @@ function runCheck(run: DrillRun, check: DrillCheck): Promise<string> {
       return heartbeatCheck(run, check);
     case 'screenshot':
       return screenshotCheck(run);
+    case 'tcp':
+      return tcpCheck(run, check);
     case 'command':
       return commandCheck(run, check);
     case 'files':

@@ -22,6 +22,7 @@ export const startDrill: Step<DrillRun> = {
         state.disks.map((disk) => ({ key: disk.key, source: disk.source, image: disk.overlay })),
         state.consoleFile,
         `sendense-run drill ${run.runId} of VM ${run.plan.vm.name}, backup ${state.backupId}`,
+        state.network,
       );
     } catch (error) {
       throw new SendenseError(
@@ -36,5 +37,5 @@ export const startDrill: Step<DrillRun> = {
     return `${state.domain} started from backup ${state.backupId}`;
   },
   would: (run) =>
-    `virsh create ${run.state.domain || '<vm>-drill-<run>'} from the XML stored with the point: no network interface, none of the original's shares, devices, files or ports, its console into the drill's directory`,
+    `virsh create ${run.state.domain || '<vm>-drill-<run>'} from the XML stored with the point: ${run.plan.drill.isolation.network === 'isolated' ? "its network interfaces on the drill's own bridge only" : 'no network interface'}, none of the original's shares, devices, files or ports, its console into the drill's directory`,
 };
