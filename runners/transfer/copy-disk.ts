@@ -1,14 +1,13 @@
-// Copies one disk: plans the work from the source's block status, then moves it with a fixed
-// number of workers spread over several connections, each owning one buffer, so memory is
-// flat whatever the disk size; a write stays in flight after its buffer is free again.
-// FLUSH every target connection at the end.
+// Copies one disk: opens both sides, plans the work from the source's block status, then moves
+// it with a fixed number of workers (copy-workers.ts). FLUSH every target connection at the end.
 
 import { SendenseError } from '../../src/errors.js';
 import type { NbdConnection } from '../../src/nbd/index.js';
 import { UndoStack } from '../../src/engine/undo-stack.js';
 import type { TokenBucket } from '../../src/rate/token-bucket.js';
 import type { DiskOutcome, TransferDisk } from '../../src/wire/index.js';
-import { openEndpoint } from './open-endpoint.js';
+import { openEndpoint, type EndpointContext } from './open-endpoint.js';
+import { runWorkers, type DiskSource } from './copy-workers.js';
 import type { TransferOutput } from './transfer-output.js';
 import type { Digester } from './digest-thread.js';
 import { RangeDigests } from './range-digests.js';
@@ -72,135 +71,30 @@ export async function copyDisk(
   signal.addEventListener('abort', onAbort);
   const started = Date.now();
   try {
-    const context = { disk: job.key, connections: tuning.connections, dir, cleanup, output };
-    // Both sides at once: each start is mostly waiting (qemu-img info, qemu-nbd, handshakes).
-    // Settled both before going on, so nothing opened late escapes the cleanup.
-    const [sourceSide, targetSide] = await Promise.allSettled([
-      job.source.kind === 'vsphere'
-        ? openVsphere(job.source.listFile, job.key, tuning.connections, cleanup)
-        : openEndpoint(job.source, { ...context, role: 'source', bitmap: job.bitmap }),
-      openEndpoint(job.target, { ...context, role: 'target', bitmap: job.bitmap }),
-    ]);
-    for (const side of [sourceSide, targetSide]) if (side.status === 'fulfilled') opened.push(...side.value);
-    if (sourceSide.status === 'rejected') throw sourceSide.reason;
-    if (targetSide.status === 'rejected') throw targetSide.reason;
+    const { sources, targets } = await openSides(job, tuning, { dir, cleanup, output }, opened);
     if (signal.aborted) throw stopped(job.key, signal);
-    const sources = sourceSide.value;
-    const targets = targetSide.value;
-    const control = sources[0]!;
-    const areas = control instanceof VsphereSource ? control : undefined;
-    if (targets[0]!.size < control.size) {
-      throw new SendenseError(
-        `target ${targets[0]!.where} holds ${targets[0]!.size} bytes, less than the source's ${control.size}`,
-        { disk: job.key },
-      );
-    }
-    const largest = Math.min(
-      tuning.requestSize,
-      ...sources.map((c) => c.info.maximumPayload),
-      ...targets.map((c) => c.info.maximumPayload),
-    );
-    // Aligned, a request is a whole number of blocks (work-plan.ts, alignedWork).
-    const copySize = job.align === undefined ? largest : largest - (largest % job.align);
-    if (copySize === 0)
-      throw new SendenseError(
-        `requests of at most ${largest} bytes cannot carry whole blocks of ${job.align} bytes (--align)`,
-        { disk: job.key },
-      );
-    // Shrunk and grown back since the parent: every block is copied, holes as zeroes.
-    const wholeDisk =
-      job.bitmap === undefined || areas !== undefined
-        ? undefined
-        : await whyWholeDisk(job, job.bitmap, control as NbdConnection, targets[0]!);
-    const bitmap = wholeDisk === undefined ? job.bitmap : undefined;
-    const zeroHoles = wholeDisk !== undefined || job.zeroHoles;
-    // A vsphere: source's work is the areas vSphere named (runners/README.md), not block status.
-    const bytesToDo =
-      areas !== undefined
-        ? await areas.bytesToDo(job.align)
-        : await countWork(control as NbdConnection, bitmap, zeroHoles, job.align);
-    output.start(job.key, control.size, bytesToDo, wholeDisk);
-    const items: AsyncIterator<WorkItem> =
-      areas !== undefined
-        ? areas.work(copySize, tuning.zeroSize, job.align)
-        : planWork(control as NbdConnection, {
-            bitmap,
-            zeroHoles,
-            copySize,
-            zeroSize: tuning.zeroSize,
-            align: job.align,
-          });
-    const zeroes = Buffer.alloc(copySize);
-    const totals = { bytesDone: 0, bytesWritten: 0, bytesZeroed: 0 };
+    const copySize = requestSize(job, tuning, sources, targets);
+    const { wholeDisk, bytesToDo, items } = await planDisk(job, tuning, sources[0]!, targets[0]!, copySize);
+    output.start(job.key, sources[0]!.size, bytesToDo, wholeDisk);
     // How random the changed data is, measured where it is read (docs/anomaly.md#what-is-measured).
     const sampler = new ChangeSampler(bytesToDo);
     const digests = tuning.digests
       ? new RangeDigests(digester, (data, zero) => output.digests(job.key, data, zero))
       : undefined;
-    let failure: unknown;
-
-    const zeroRange = async (target: NbdConnection, offset: number, length: number): Promise<void> => {
-      if (target.canWriteZeroes) return target.writeZeroes(offset, length);
-      for (let at = 0; at < length; at += zeroes.length)
-        await target.write(offset + at, zeroes.subarray(0, Math.min(zeroes.length, length - at)));
-    };
-    const fail = (error: unknown): void => {
-      failure ??= error;
-      halt.abort(error);
-      // Fail fast: every pending request ends with the connections.
-      for (const connection of opened) connection.destroy(error instanceof SendenseError ? error : undefined);
-    };
-    const finished = (length: number, how: 'bytesWritten' | 'bytesZeroed'): void => {
-      totals[how] += length;
-      totals.bytesDone += length;
-      output.progress(job.key, totals.bytesDone, bytesToDo);
-    };
-    // Writes the target has not answered yet. Their buffers are already free again (the kernel
-    // has the bytes), so the target keeps a deep queue without us holding more memory.
-    const unanswered = new Set<Promise<void>>();
-    const worker = async (index: number): Promise<void> => {
-      const source = sources[index % sources.length]!;
-      const target = targets[index % targets.length]!;
-      // Shared memory, so the digest thread reads what was read without a copy.
-      const buffer = Buffer.from(new SharedArrayBuffer(copySize));
-      while (failure === undefined) {
-        const next = await items.next();
-        if (next.done) return;
-        const { kind, offset, length } = next.value;
-        if (kind === 'zero') {
-          digests?.addZero(offset, length);
-          await zeroRange(target, offset, length);
-          finished(length, 'bytesZeroed');
-          continue;
-        }
-        await bucket.take(length, halt.signal);
-        const { data, allHoles } = await source.read(offset, length, buffer);
-        // Data that reads as zeroes goes as WRITE_ZEROES: cheaper, and keeps the target sparse.
-        if (allHoles || data.equals(zeroes.subarray(0, length))) {
-          digests?.addZero(offset, length);
-          await zeroRange(target, offset, length);
-          finished(length, 'bytesZeroed');
-          continue;
-        }
-        sampler.add(offset, data);
-        const digested = digests?.addData(offset, data);
-        const { sent, done } = target.writeQueued(offset, data);
-        const answered = done.then(() => finished(length, 'bytesWritten'));
-        unanswered.add(answered);
-        answered.then(
-          () => unanswered.delete(answered),
-          (error: unknown) => {
-            unanswered.delete(answered);
-            fail(error);
-          },
-        );
-        await sent;
-        await digested;
-        while (unanswered.size >= tuning.unansweredWrites && failure === undefined) await Promise.race(unanswered);
-      }
-    };
-    await Promise.all(Array.from({ length: tuning.inFlight }, (_, index) => worker(index).catch(fail)));
-    await Promise.allSettled([...unanswered]);
+    const { totals, failure } = await runWorkers({
+      sources,
+      targets,
+      items,
+      copySize,
+      inFlight: tuning.inFlight,
+      unansweredWrites: tuning.unansweredWrites,
+      bucket,
+      halt,
+      opened,
+      sampler,
+      digests,
+      progress: (bytesDone) => output.progress(job.key, bytesDone, bytesToDo),
+    });
     if (signal.aborted) throw stopped(job.key, signal);
     if (failure !== undefined) throw failure;
     // proto.md "NBD_CMD_FLUSH": without CAN_MULTI_CONN a flush covers only its own connection.
@@ -222,6 +116,91 @@ export async function copyDisk(
     for (const failed of failures)
       output.debug({ disk: job.key, message: `cleanup failed: ${failed.what}: ${failed.error?.message}` });
   }
+}
+
+// Both sides at once: each start is mostly waiting (qemu-img info, qemu-nbd, handshakes). Settled
+// both before going on, so nothing opened late escapes the cleanup; what opened goes into opened.
+async function openSides(
+  job: DiskJob,
+  tuning: CopyTuning,
+  { dir, cleanup, output }: Pick<EndpointContext, 'dir' | 'cleanup' | 'output'>,
+  opened: { destroy(error?: Error): void }[],
+): Promise<{ readonly sources: readonly DiskSource[]; readonly targets: readonly NbdConnection[] }> {
+  const context = { disk: job.key, connections: tuning.connections, dir, cleanup, output };
+  const [sourceSide, targetSide] = await Promise.allSettled([
+    job.source.kind === 'vsphere'
+      ? openVsphere(job.source.listFile, job.key, tuning.connections, cleanup)
+      : openEndpoint(job.source, { ...context, role: 'source', bitmap: job.bitmap }),
+    openEndpoint(job.target, { ...context, role: 'target', bitmap: job.bitmap }),
+  ]);
+  for (const side of [sourceSide, targetSide]) if (side.status === 'fulfilled') opened.push(...side.value);
+  if (sourceSide.status === 'rejected') throw sourceSide.reason;
+  if (targetSide.status === 'rejected') throw targetSide.reason;
+  return { sources: sourceSide.value, targets: targetSide.value };
+}
+
+// The bytes a request carries: what every connection takes, whole blocks when aligned; the target must hold the source.
+function requestSize(
+  job: DiskJob,
+  tuning: CopyTuning,
+  sources: readonly DiskSource[],
+  targets: readonly NbdConnection[],
+): number {
+  const control = sources[0]!;
+  if (targets[0]!.size < control.size) {
+    throw new SendenseError(
+      `target ${targets[0]!.where} holds ${targets[0]!.size} bytes, less than the source's ${control.size}`,
+      { disk: job.key },
+    );
+  }
+  const largest = Math.min(
+    tuning.requestSize,
+    ...sources.map((c) => c.info.maximumPayload),
+    ...targets.map((c) => c.info.maximumPayload),
+  );
+  // Aligned, a request is a whole number of blocks (work-plan.ts, alignedWork).
+  const copySize = job.align === undefined ? largest : largest - (largest % job.align);
+  if (copySize === 0)
+    throw new SendenseError(
+      `requests of at most ${largest} bytes cannot carry whole blocks of ${job.align} bytes (--align)`,
+      { disk: job.key },
+    );
+  return copySize;
+}
+
+// What this disk's copy does: every block or the changed ones (and why every block), how many bytes, and the items.
+async function planDisk(
+  job: DiskJob,
+  tuning: CopyTuning,
+  control: DiskSource,
+  target: NbdConnection,
+  copySize: number,
+): Promise<{ wholeDisk: string | undefined; bytesToDo: number; items: AsyncIterator<WorkItem> }> {
+  const areas = control instanceof VsphereSource ? control : undefined;
+  // Shrunk and grown back since the parent: every block is copied, holes as zeroes.
+  const wholeDisk =
+    job.bitmap === undefined || areas !== undefined
+      ? undefined
+      : await whyWholeDisk(job, job.bitmap, control as NbdConnection, target);
+  const bitmap = wholeDisk === undefined ? job.bitmap : undefined;
+  const zeroHoles = wholeDisk !== undefined || job.zeroHoles;
+  // A vsphere: source's work is the areas vSphere named (runners/README.md), not block status.
+  const bytesToDo =
+    areas !== undefined
+      ? await areas.bytesToDo(job.align)
+      : await countWork(control as NbdConnection, bitmap, zeroHoles, job.align);
+  // Generators: nothing is asked of the source before the first item is taken.
+  const items: AsyncIterator<WorkItem> =
+    areas !== undefined
+      ? areas.work(copySize, tuning.zeroSize, job.align)
+      : planWork(control as NbdConnection, {
+          bitmap,
+          zeroHoles,
+          copySize,
+          zeroSize: tuning.zeroSize,
+          align: job.align,
+        });
+  return { wholeDisk, bytesToDo, items };
 }
 
 // A vsphere: source: one reader whose requests share its kept-alive connections.

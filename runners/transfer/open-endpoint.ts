@@ -1,23 +1,18 @@
 // Opens the NBD connections of one side of a disk: for qemu:/file: endpoints it first starts
 // the transfer's own qemu-nbd. Connection 0 is the control connection (block status).
 
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 import { SendenseError } from '../../src/errors.js';
 import {
   BASE_ALLOCATION,
   DIRTY_BITMAP_PREFIX,
   NbdConnection,
-  describeNbdAddress,
   parseNbdUrl,
   type NbdAddress,
 } from '../../src/nbd/index.js';
 import type { UndoStack } from '../../src/engine/undo-stack.js';
-import { bitmapProblem } from '../../src/qemu/bitmap-health.js';
-import { imageInfoWith, type ImageInfo } from '../../src/qemu/image-info.js';
-import { startQemuNbd } from '../../src/qemu/qemu-nbd.js';
-import type { TransferImageFormat, TransferSource, TransferTarget } from '../../src/wire/index.js';
-import { runCommand } from './run-command.js';
+import type { TransferSource, TransferTarget } from '../../src/wire/index.js';
+import { giveBack } from './give-back.js';
+import { serveImage } from './serve-image.js';
 import type { TransferOutput } from './transfer-output.js';
 
 export interface EndpointContext {
@@ -32,111 +27,67 @@ export interface EndpointContext {
   readonly output: TransferOutput;
 }
 
+/** The control connection, where its server is, and for an nbd: endpoint the extras already asked for. */
+interface FirstConnection {
+  readonly first: NbdConnection;
+  readonly address: NbdAddress;
+  readonly extras?: Promise<PromiseSettledResult<NbdConnection>[]>;
+}
+
 // Extra connections must not hang on a server that takes no more clients.
 const EXTRA_HANDSHAKE_TIMEOUT_MS = 2000;
-const QEMU_NBD_READY_TIMEOUT_MS = 15_000;
-const QEMU_NBD_STOP_GRACE_MS = 3000;
 
 export async function openEndpoint(
   endpoint: Exclude<TransferSource, { kind: 'vsphere' }> | TransferTarget,
   context: EndpointContext,
 ): Promise<NbdConnection[]> {
-  // An incremental's target too: its backing chain is the parent point, whose data a shrink can leave stale (unseen-zeroes.ts).
-  const metaContexts =
-    context.role === 'source'
-      ? [BASE_ALLOCATION, ...(context.bitmap === undefined ? [] : [DIRTY_BITMAP_PREFIX + context.bitmap])]
-      : context.bitmap === undefined
-        ? []
-        : [BASE_ALLOCATION];
-  let first: NbdConnection;
-  let address: NbdAddress;
-  let extras: Promise<PromiseSettledResult<NbdConnection>[]> | undefined;
-  if (endpoint.kind === 'nbd') {
-    // Checked when the request was read (src/wire/transfer-request.ts).
-    address = parseNbdUrl(endpoint.url);
-    // The extra connections start once the server has greeted the first (so they never take the
-    // slot it waits for): over TCP each handshake stalls ~40 ms at qemu-nbd's NBD_OPT_GO reply (its
-    // second write waits for our delayed ACK), and one after another that was paid twice per disk.
-    const extraAddress = address;
-    const startExtras = (): void => void (extras ??= openExtras(extraAddress, context.connections - 1));
-    first = await NbdConnection.connect(address, { metaContexts, onGreeting: startExtras }).catch((error: unknown) => {
-      void extras?.then(closeAll);
-      throw context.role === 'source' ? withPersistentHint(error, context.disk) : error;
-    });
-    giveBack(context, `NBD connection to ${endpoint.url}`, () => first.close());
-  } else {
-    const readOnly = context.role === 'source';
-    let checked: Promise<TransferImageFormat>;
-    if (endpoint.kind === 'qemu') {
-      const { path, format: named } = endpoint;
-      checked = sourceInfo(path, context.disk, named).then((info) => {
-        const format = named ?? servedFormat(info, path, context.disk);
-        if (context.bitmap !== undefined) {
-          if (format !== 'qcow2')
-            throw new SendenseError(
-              `${path} is a ${format} image: it has no bitmaps, so only a full backup is possible`,
-              { disk: context.disk },
-            );
-          checkBitmap(info, path, context.bitmap, context.disk);
-        }
-        return format;
-      });
-    } else {
-      if (!existsSync(endpoint.path))
-        throw new SendenseError(`target image ${endpoint.path} does not exist`, { disk: context.disk });
-      checked = Promise.resolve(endpoint.format);
-    }
-    // With the format named (the hub passes the plan's), qemu-nbd starts while the image is
-    // checked: both only read it, and nothing is copied before the check passed. Probed, the
-    // format comes first.
-    const format = endpoint.format ?? (await checked);
-    const socket = join(context.dir, `qemu-nbd-${context.disk}-${context.role}.sock`);
-    const starting = startQemuNbd({
-      file: endpoint.path,
-      format,
-      socket,
-      exportName: 'disk',
-      shared: context.connections,
-      readOnly,
-      bitmap: readOnly ? context.bitmap : undefined,
-      // Writable: let WRITE_ZEROES punch holes so restored files stay sparse.
-      discard: readOnly ? undefined : 'unmap',
-      // Not persistent: it exits after its last client; and it dies with the transfer, so a
-      // transfer killed outright before its first connection leaves none behind either.
-      persistent: false,
-      diesWithUs: true,
-      readyTimeoutMs: QEMU_NBD_READY_TIMEOUT_MS,
-    });
-    const [check, start] = await Promise.allSettled([checked, starting]);
-    if (check.status === 'rejected') {
-      // The check's error says why (a missing bitmap, a raw image), whatever qemu-nbd made of it.
-      if (start.status === 'fulfilled') await start.value.stop(QEMU_NBD_STOP_GRACE_MS);
-      throw check.reason;
-    }
-    if (start.status === 'rejected') throw start.reason;
-    const server = start.value;
-    giveBack(context, `qemu-nbd ${server.pid}`, async () => {
-      await server.stop(QEMU_NBD_STOP_GRACE_MS);
-      context.output.debug({ disk: context.disk, message: 'qemu-nbd stopped', pid: server.pid });
-    });
-    context.output.debug({
-      disk: context.disk,
-      message: 'qemu-nbd started',
-      pid: server.pid,
-      role: context.role,
-      path: endpoint.path,
-    });
-    address = Object.freeze({ kind: 'unix', socketPath: socket, exportName: 'disk' });
-    // Kept open to the end: a qemu-nbd that is not persistent exits after its last client.
-    first = await NbdConnection.connect(address, { metaContexts });
-    giveBack(context, `NBD connection to ${describeNbdAddress(address)}`, () => first.close());
-  }
+  const metaContexts = metaContextsFor(context);
+  const { first, address, extras }: FirstConnection =
+    endpoint.kind === 'nbd'
+      ? await connectServer(endpoint.url, context, metaContexts)
+      : await serveImage(endpoint, context, metaContexts);
   const connections = [first];
   for (const extra of await (extras ?? openExtras(address, context.connections - 1))) {
     if (extra.status !== 'fulfilled') continue;
     connections.push(extra.value);
     giveBack(context, `NBD connection to ${extra.value.where}`, () => extra.value.close());
   }
+  checkOffered(first, context);
+  return connections;
+}
+
+// An incremental's target too: its backing chain is the parent point, whose data a shrink can leave stale (unseen-zeroes.ts).
+function metaContextsFor(context: EndpointContext): string[] {
+  if (context.role === 'source')
+    return [BASE_ALLOCATION, ...(context.bitmap === undefined ? [] : [DIRTY_BITMAP_PREFIX + context.bitmap])];
+  return context.bitmap === undefined ? [] : [BASE_ALLOCATION];
+}
+
+// An nbd: endpoint's server, run by someone else: its first connection, and the extras already asked for.
+async function connectServer(
+  url: string,
+  context: EndpointContext,
+  metaContexts: readonly string[],
+): Promise<FirstConnection> {
+  // Checked when the request was read (src/wire/transfer-request.ts).
+  const address = parseNbdUrl(url);
+  // The extra connections start once the server has greeted the first (so they never take the
+  // slot it waits for): over TCP each handshake stalls ~40 ms at qemu-nbd's NBD_OPT_GO reply (its
+  // second write waits for our delayed ACK), and one after another that was paid twice per disk.
+  const started: { extras?: Promise<PromiseSettledResult<NbdConnection>[]> } = {};
+  const startExtras = (): void => void (started.extras ??= openExtras(address, context.connections - 1));
+  const first = await NbdConnection.connect(address, { metaContexts, onGreeting: startExtras }).catch(
+    (error: unknown) => {
+      void started.extras?.then(closeAll);
+      throw context.role === 'source' ? withPersistentHint(error, context.disk) : error;
+    },
+  );
+  giveBack(context, `NBD connection to ${url}`, () => first.close());
+  return { first, address, extras: started.extras };
+}
+
+// The source offers the bitmap's context, the target takes writes: else nothing is copied.
+function checkOffered(first: NbdConnection, context: EndpointContext): void {
   if (
     context.bitmap !== undefined &&
     context.role === 'source' &&
@@ -149,7 +100,6 @@ export async function openEndpoint(
   }
   if (context.role === 'target' && first.readOnly)
     throw new SendenseError(`target ${first.where} is read-only`, { disk: context.disk });
-  return connections;
 }
 
 // A server that takes no more clients leaves an extra unanswered: it gives up after a while.
@@ -173,37 +123,4 @@ function withPersistentHint(error: unknown, disk: number): unknown {
     `${error.message} (a qemu-nbd serving it needs -t/--persistent: without it, it exits after its first client)`,
     { disk, cause: error },
   );
-}
-
-// What the transfer needs to know of a qemu: source before serving it (-U: a shared lock is enough).
-async function sourceInfo(path: string, disk: number, format: TransferImageFormat | undefined): Promise<ImageInfo> {
-  if (!existsSync(path)) throw new SendenseError(`source image ${path} does not exist`, { disk });
-  return imageInfoWith(runCommand, path, { forceShare: true, format });
-}
-
-// A probed format the transfer can serve; the hub names the format, so this is for a hand-written command line.
-function servedFormat(info: ImageInfo, path: string, disk: number): TransferImageFormat {
-  if (info.format === 'qcow2' || info.format === 'raw') return info.format;
-  throw new SendenseError(`${path} is a ${info.format} image; qemu sources must be qcow2 or raw`, { disk });
-}
-
-// An incremental needs the bitmap present and consistent (docs/how-it-works.md#change-tracking-by-source): say which and where.
-function checkBitmap(info: ImageInfo, path: string, bitmap: string, disk: number): void {
-  const problem = bitmapProblem(info.bitmaps, bitmap);
-  if (problem === 'missing') {
-    const others = info.bitmaps.map((candidate) => candidate.name).join(', ') || 'none';
-    throw new SendenseError(`bitmap '${bitmap}' not found in ${path} (bitmaps there: ${others})`, { disk });
-  }
-  if (problem === 'inconsistent')
-    throw new SendenseError(
-      `bitmap '${bitmap}' in ${path} is inconsistent (in-use: the image was not closed cleanly)`,
-      { disk },
-    );
-  if (problem === 'disabled')
-    throw new SendenseError(`bitmap '${bitmap}' in ${path} is disabled (it stopped recording writes)`, { disk });
-}
-
-// Registered the moment it is taken; the copy's end gives it back whatever happened.
-function giveBack(context: Pick<EndpointContext, 'cleanup'>, what: string, undo: () => Promise<void> | void): void {
-  context.cleanup.push({ what, when: 'always', step: 'transfer', run: async () => undo() });
 }

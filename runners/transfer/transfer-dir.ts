@@ -1,5 +1,5 @@
 // The transfer's private directory in $TMPDIR, for the Unix sockets of its own qemu-nbd
-// (open-endpoint.ts). A transfer killed outright leaves it behind, its qemu-nbd gone with it and
+// (serve-image.ts). A transfer killed outright leaves it behind, its qemu-nbd gone with it and
 // their sockets answered by nobody; the next transfer on the same host removes it once it is a
 // minute old (src/qemu/socket-dir.ts). The transfer listens on a socket of its own there until
 // it ends, so a live transfer's directory is never taken for a dead one, even while only qemu-img

@@ -51,84 +51,13 @@ export interface CopyBackOptions {
 }
 
 export async function copyBack(options: CopyBackOptions): Promise<readonly TransferDiskResult[]> {
-  const { store, sourceNode, replicaNode } = options;
-  const exec = execOn(sourceNode);
   const undo = new UndoStack();
   try {
-    const dir = `${options.scratch.replace(/\/+$/, '')}/sendense-${options.runId}-failback`;
-    await store.recordNodeResource({
-      runId: options.runId,
-      node: sourceNode.id,
-      kind: 'scratch-dir',
-      name: dir,
-      facts: { nodeSpec: options.sourceNodeSpec },
-    });
-    undo.push({
-      what: `remove ${dir} on ${sourceNode.description}`,
-      when: 'always',
-      step: 'copy-back',
-      run: async () => {
-        await removeScratchDir(exec, dir);
-        await store.forgetNodeResource(sourceNode.id, 'scratch-dir', dir);
-      },
-    });
-    const made = await exec(['mkdir', '-m', '0700', '--', dir]);
-    if (made.exitCode !== 0)
-      throw new SendenseError(`cannot use ${options.scratch} on ${sourceNode.description}: ${made.stderr.trim()}`);
-    const relayDir = sourceNode.isLocal ? undefined : await makeSocketDir(RELAY_DIR_PREFIX, { sweepDeadSockets: true });
-    if (relayDir !== undefined)
-      undo.push({
-        what: `remove ${relayDir}`,
-        when: 'always',
-        step: 'copy-back',
-        run: () => rm(relayDir, { recursive: true, force: true }),
-      });
-    const hubSockets = new Map<number, string>();
-    for (const disk of options.disks) {
-      const socket = `${dir}/disk-${disk.key}.sock`;
-      const nbd = await startReplicaNbd(sourceNode, {
-        layer: disk.original,
-        socket,
-        exportName: `disk-${disk.key}`,
-        shared: options.shared,
-        format: disk.originalFormat,
-      });
-      undo.push({
-        what: `stop qemu-nbd for ${disk.original} on ${sourceNode.description}`,
-        when: 'always',
-        step: 'copy-back',
-        run: () => nbd.stop(),
-      });
-      if (relayDir === undefined) {
-        hubSockets.set(disk.key, socket);
-        continue;
-      }
-      const relay = await startHubRelay(
-        sourceNode,
-        path.join(relayDir, `disk-${disk.key}.sock`),
-        socket,
-        () => undefined,
-      );
-      undo.push({
-        what: `close the relay at ${relay.path}`,
-        when: 'always',
-        step: 'copy-back',
-        run: () => relay.close(),
-      });
-      hubSockets.set(disk.key, relay.path);
-    }
+    const dir = await makeRunDir(options, undo);
+    const relayDir = options.sourceNode.isLocal ? undefined : await makeRelayDir(undo);
+    const hubSockets = await serveOriginals(options, dir, relayDir, undo);
     // The transfer runs beside the standby's images: on the replica node, through its own tunnel.
-    let nodeSockets: ReadonlyMap<string, string> = new Map([...hubSockets.values()].map((socket) => [socket, socket]));
-    if (!replicaNode.isLocal) {
-      const forwards = await replicaNode.forwardSockets([...hubSockets.values()]);
-      undo.push({
-        what: `close the socket tunnel to ${replicaNode.description}`,
-        when: 'always',
-        step: 'copy-back',
-        run: () => forwards.close(),
-      });
-      nodeSockets = forwards.nodeSockets;
-    }
+    const nodeSockets = await forwardToReplica(options.replicaNode, hubSockets, undo);
     const disks = options.disks.map((disk): TransferDisk => ({
       key: disk.key,
       source: { kind: 'qemu', path: disk.standby, format: 'qcow2' },
@@ -139,7 +68,7 @@ export async function copyBack(options: CopyBackOptions): Promise<readonly Trans
       ...(options.incremental ? { bitmap: FAILBACK_BITMAP } : {}),
     }));
     return await runTransfer({
-      node: replicaNode,
+      node: options.replicaNode,
       // Its own request, not transferPlan's: the data path of a sync reversed (docs/replication.md#failback).
       program: {
         kind: 'node-transfer',
@@ -159,4 +88,106 @@ export async function copyBack(options: CopyBackOptions): Promise<readonly Trans
         message: `could not ${failed.what}: ${failed.error!.message} (sendense-run doctor gives it back)`,
       });
   }
+}
+
+// The run's 0700 socket directory on the original's node, recorded for doctor before it exists.
+async function makeRunDir(options: CopyBackOptions, undo: UndoStack): Promise<string> {
+  const { store, sourceNode } = options;
+  const exec = execOn(sourceNode);
+  const dir = `${options.scratch.replace(/\/+$/, '')}/sendense-${options.runId}-failback`;
+  await store.recordNodeResource({
+    runId: options.runId,
+    node: sourceNode.id,
+    kind: 'scratch-dir',
+    name: dir,
+    facts: { nodeSpec: options.sourceNodeSpec },
+  });
+  undo.push({
+    what: `remove ${dir} on ${sourceNode.description}`,
+    when: 'always',
+    step: 'copy-back',
+    run: async () => {
+      await removeScratchDir(exec, dir);
+      await store.forgetNodeResource(sourceNode.id, 'scratch-dir', dir);
+    },
+  });
+  const made = await exec(['mkdir', '-m', '0700', '--', dir]);
+  if (made.exitCode !== 0)
+    throw new SendenseError(`cannot use ${options.scratch} on ${sourceNode.description}: ${made.stderr.trim()}`);
+  return dir;
+}
+
+// The hub's directory for the relays to an original's node reached over SSH.
+async function makeRelayDir(undo: UndoStack): Promise<string> {
+  const relayDir = await makeSocketDir(RELAY_DIR_PREFIX, { sweepDeadSockets: true });
+  undo.push({
+    what: `remove ${relayDir}`,
+    when: 'always',
+    step: 'copy-back',
+    run: () => rm(relayDir, { recursive: true, force: true }),
+  });
+  return relayDir;
+}
+
+// A writable qemu-nbd per original disk, relayed by the hub when there is a relay directory;
+// the socket on the hub of each disk, by key.
+async function serveOriginals(
+  options: CopyBackOptions,
+  dir: string,
+  relayDir: string | undefined,
+  undo: UndoStack,
+): Promise<Map<number, string>> {
+  const { sourceNode } = options;
+  const hubSockets = new Map<number, string>();
+  for (const disk of options.disks) {
+    const socket = `${dir}/disk-${disk.key}.sock`;
+    const nbd = await startReplicaNbd(sourceNode, {
+      layer: disk.original,
+      socket,
+      exportName: `disk-${disk.key}`,
+      shared: options.shared,
+      format: disk.originalFormat,
+    });
+    undo.push({
+      what: `stop qemu-nbd for ${disk.original} on ${sourceNode.description}`,
+      when: 'always',
+      step: 'copy-back',
+      run: () => nbd.stop(),
+    });
+    if (relayDir === undefined) {
+      hubSockets.set(disk.key, socket);
+      continue;
+    }
+    const relay = await startHubRelay(
+      sourceNode,
+      path.join(relayDir, `disk-${disk.key}.sock`),
+      socket,
+      () => undefined,
+    );
+    undo.push({
+      what: `close the relay at ${relay.path}`,
+      when: 'always',
+      step: 'copy-back',
+      run: () => relay.close(),
+    });
+    hubSockets.set(disk.key, relay.path);
+  }
+  return hubSockets;
+}
+
+// Each hub socket as the replica node reaches it: itself on this host, else through a tunnel.
+async function forwardToReplica(
+  replicaNode: NodeHost,
+  hubSockets: ReadonlyMap<number, string>,
+  undo: UndoStack,
+): Promise<ReadonlyMap<string, string>> {
+  if (replicaNode.isLocal) return new Map([...hubSockets.values()].map((socket) => [socket, socket]));
+  const forwards = await replicaNode.forwardSockets([...hubSockets.values()]);
+  undo.push({
+    what: `close the socket tunnel to ${replicaNode.description}`,
+    when: 'always',
+    step: 'copy-back',
+    run: () => forwards.close(),
+  });
+  return forwards.nodeSockets;
 }

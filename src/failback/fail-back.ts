@@ -17,14 +17,16 @@ import { createLocalNode } from '../node/local.js';
 import type { NodeHost } from '../node/node.js';
 import type { ReplicatePlan } from '../plan/types.js';
 import { isLibvirtDomainSource } from '../source/source-types.js';
-import { imageInfoWith, type ImageInfo } from '../qemu/image-info.js';
+import { imageInfoWith } from '../qemu/image-info.js';
 import { rewriteLayerManifest } from '../replica/layer-digests.js';
 import { removeLayers } from '../replica/replica-files.js';
 import { isReplicaImage } from '../replica/replica-layout.js';
 import { execOn, openReplicaNode } from '../replica/replica-node.js';
 import type { ReplicaFailover, ReplicaPoint, Store } from '../store/index.js';
-import { copyBack, type CopyBackDisk } from './copy-back.js';
-import { bitmapUnusable, dropFailbackBitmap, FAILBACK_BITMAP, mergeOriginalBitmap } from './failback-bitmap.js';
+import type { CopyBackDisk } from './copy-back.js';
+import { domainState } from './domain-state.js';
+import { copyToOriginal, type CopiedBack } from './failback-copy.js';
+import { dropFailbackBitmap } from './failback-bitmap.js';
 import { findFailback, forgetFailback, recordFailback, type FailbackPhase } from './failback-record.js';
 
 export interface FailbackRequest {
@@ -57,9 +59,23 @@ export interface FailedBack {
   readonly alreadyRunning: boolean;
 }
 
-interface FailbackDisk extends CopyBackDisk {
+export interface FailbackDisk extends CopyBackDisk {
   /** The failover point's disk: replica.path and its layer. */
   readonly point: ReplicaPoint['disks'][number];
+}
+
+/** Both sides of a failback: the standby (the failed-over domain, on the replica node) and the original. */
+export interface FailbackSides {
+  readonly request: FailbackRequest;
+  readonly source: Extract<ReplicatePlan['vm']['source'], { type: 'libvirt' }>;
+  readonly replicaNode: NodeHost;
+  readonly sourceNode: NodeHost;
+  readonly standbyExec: NodeExec;
+  readonly originalExec: NodeExec;
+  readonly standbyVirsh: Virsh;
+  readonly originalVirsh: Virsh;
+  readonly standby: string;
+  readonly original: string;
 }
 
 export async function failBack(request: FailbackRequest): Promise<FailedBack> {
@@ -96,13 +112,8 @@ async function failBackOn(
   sourceNode: NodeHost,
 ): Promise<FailedBack> {
   const { store, plan, runId } = request;
-  const source = plan.vm.source as Extract<ReplicatePlan['vm']['source'], { type: 'libvirt' }>;
-  const standbyExec = execOn(replicaNode);
-  const originalExec = execOn(sourceNode);
-  const standbyVirsh = virshOn(standbyExec, plan.replica.uri);
-  const originalVirsh = virshOn(originalExec, source.uri);
-  const standby = failover.domain;
-  const original = source.domain;
+  const sides = sidesOf(request, failover, replicaNode, sourceNode);
+  const { standbyVirsh, originalVirsh, standby, original } = sides;
   const record = (phase: FailbackPhase) =>
     recordFailback(store, runId, replicaNode.id, {
       plan: plan.name,
@@ -115,88 +126,16 @@ async function failBackOn(
   const earlier = await findFailback(store, plan.name);
   if (earlier !== undefined)
     request.say(`taking over the failback of run ${earlier.runId}, stopped at phase ${earlier.facts.phase}`);
-  const originalState = await domainState(originalVirsh, original);
-  if (originalState === undefined)
-    throw new SendenseError(
-      `the original domain ${original} is not defined on ${sourceNode.description}: define it there with its disks first (at their paths, of their sizes: a failback then copies every block)`,
-    );
-  const standbyState = await domainState(standbyVirsh, standby);
-  if (standbyState === undefined)
-    throw new SendenseError(
-      `the failed-over domain ${standby} is gone from ${replicaNode.description}: nothing to copy back`,
-    );
-  const copied = earlier?.facts.phase === 'copied' && standbyState === 'shut off';
-  if (originalState !== 'shut off' && !copied)
-    throw new SendenseError(
-      `the original domain ${original} on ${sourceNode.description} is ${originalState}: a failback would write under it while ${standby} runs production; shut ${original} down first (its changes since the failover are given up for ${standby}'s)`,
-      { refusedStart: true },
-    );
-
+  const copied = await checkDomains(sides, earlier?.facts.phase);
   const disks = await failbackDisks(point, standbyVirsh, standby, originalVirsh, original, {
-    standby: standbyExec,
-    original: originalExec,
+    standby: sides.standbyExec,
+    original: sides.originalExec,
   });
-  let copy: FailedBack['copy'] = 'none';
-  let whyFull: string | undefined;
-  let bytesWritten = 0;
-  if (!copied) {
-    await stopStandby(request, standbyVirsh, standby, replicaNode.description);
-    crashPoint('failback.standby-stopped');
-    const infos = await Promise.all(
-      disks.map(async (disk) => ({
-        standby: await imageInfoWith(standbyExec, disk.standby, { format: 'qcow2' }),
-        original: await imageInfoWith(originalExec, disk.original),
-      })),
-    );
-    refuseOtherSizes(disks, infos);
-    whyFull = whyNotIncremental(disks, infos);
-    await record('copying');
-    if (whyFull === undefined) {
-      for (const disk of disks)
-        await mergeOriginalBitmap(
-          { exec: originalExec, image: disk.original, sameHost: sameHost(sourceNode, replicaNode) },
-          { exec: standbyExec, image: disk.standby, sameHost: sameHost(sourceNode, replicaNode) },
-          disk.point.changeId!,
-          disk.point.virtualSize,
-        );
-    } else request.say(`${whyFull}: every block of the standby's disks is copied`);
-    copy = whyFull === undefined ? 'incremental' : 'full';
-    let done = 0;
-    const results = await copyBack({
-      store,
-      runId,
-      sourceNode,
-      sourceNodeSpec: plan.node ?? null,
-      replicaNode,
-      scratch: source.scratch,
-      shared: plan.nbd.shared,
-      incremental: whyFull === undefined,
-      disks,
-      reporter: request.reporter,
-      signal: request.signal,
-      onDiskDone: () => {
-        if (++done === 1) crashPoint('failback.disk-copied');
-      },
-    });
-    bytesWritten = results.reduce((sum, result) => sum + (result.bytesWritten ?? result.bytesDone), 0);
-    await record('copied');
-    crashPoint('failback.copied');
-  }
+  const { copy, whyFull, bytesWritten }: CopiedBack = copied
+    ? { copy: 'none', bytesWritten: 0 }
+    : await copyToOriginal(sides, disks, record);
   await retireStandbyDisks(request, point, disks, replicaNode, standbyVirsh, standby);
-  // Checked again right before the start: never two domains writing one VM's data.
-  const standbyNow = await domainState(standbyVirsh, standby);
-  if (standbyNow !== 'shut off' && standbyNow !== undefined)
-    throw new SendenseError(
-      `${standby} on ${replicaNode.description} is ${standbyNow} again: ${original} is not started; shut ${standby} down and run failback again`,
-    );
-  const alreadyRunning = (await domainState(originalVirsh, original)) !== 'shut off';
-  if (!alreadyRunning) {
-    const started = await originalVirsh.attempt(['start', original]);
-    if (started.exitCode !== 0)
-      throw new SendenseError(
-        `cannot start ${original} on ${sourceNode.description}: ${virshMessage(started)}; its disks equal ${standby}'s: start it yourself, then run failback again to resume the syncs`,
-      );
-  }
+  const alreadyRunning = await startOriginal(sides);
   crashPoint('failback.original-started');
   await store.forgetReplicaFailover(plan.name);
   await forgetFailback(store, replicaNode.id, plan.name);
@@ -213,10 +152,71 @@ async function failBackOn(
   };
 }
 
-// "shut off", "running", …; undefined when no such domain.
-async function domainState(virsh: Virsh, domain: string): Promise<string | undefined> {
-  const state = await virsh.attempt(['domstate', domain]);
-  return state.exitCode === 0 ? state.stdout.trim() : undefined;
+function sidesOf(
+  request: FailbackRequest,
+  failover: ReplicaFailover,
+  replicaNode: NodeHost,
+  sourceNode: NodeHost,
+): FailbackSides {
+  const { plan } = request;
+  const source = plan.vm.source as FailbackSides['source'];
+  const standbyExec = execOn(replicaNode);
+  const originalExec = execOn(sourceNode);
+  return {
+    request,
+    source,
+    replicaNode,
+    sourceNode,
+    standbyExec,
+    originalExec,
+    standbyVirsh: virshOn(standbyExec, plan.replica.uri),
+    originalVirsh: virshOn(originalExec, source.uri),
+    standby: failover.domain,
+    original: source.domain,
+  };
+}
+
+// Both domains defined, the original shut off unless a killed failback had copied everything
+// already (then it may run); true in that case: nothing is copied again.
+async function checkDomains(sides: FailbackSides, earlierPhase: FailbackPhase | undefined): Promise<boolean> {
+  const { originalVirsh, standbyVirsh, original, standby, sourceNode, replicaNode } = sides;
+  const originalState = await domainState(originalVirsh, original);
+  if (originalState === undefined)
+    throw new SendenseError(
+      `the original domain ${original} is not defined on ${sourceNode.description}: define it there with its disks first (at their paths, of their sizes: a failback then copies every block)`,
+    );
+  const standbyState = await domainState(standbyVirsh, standby);
+  if (standbyState === undefined)
+    throw new SendenseError(
+      `the failed-over domain ${standby} is gone from ${replicaNode.description}: nothing to copy back`,
+    );
+  const copied = earlierPhase === 'copied' && standbyState === 'shut off';
+  if (originalState !== 'shut off' && !copied)
+    throw new SendenseError(
+      `the original domain ${original} on ${sourceNode.description} is ${originalState}: a failback would write under it while ${standby} runs production; shut ${original} down first (its changes since the failover are given up for ${standby}'s)`,
+      { refusedStart: true },
+    );
+  return copied;
+}
+
+// The original started unless it runs already (true then), once the standby is seen shut off.
+async function startOriginal(sides: FailbackSides): Promise<boolean> {
+  const { standbyVirsh, originalVirsh, standby, original, sourceNode, replicaNode } = sides;
+  // Checked again right before the start: never two domains writing one VM's data.
+  const standbyNow = await domainState(standbyVirsh, standby);
+  if (standbyNow !== 'shut off' && standbyNow !== undefined)
+    throw new SendenseError(
+      `${standby} on ${replicaNode.description} is ${standbyNow} again: ${original} is not started; shut ${standby} down and run failback again`,
+    );
+  const alreadyRunning = (await domainState(originalVirsh, original)) !== 'shut off';
+  if (!alreadyRunning) {
+    const started = await originalVirsh.attempt(['start', original]);
+    if (started.exitCode !== 0)
+      throw new SendenseError(
+        `cannot start ${original} on ${sourceNode.description}: ${virshMessage(started)}; its disks equal ${standby}'s: start it yourself, then run failback again to resume the syncs`,
+      );
+  }
+  return alreadyRunning;
 }
 
 // Each disk of the failover's point: the standby's image now, the original's image (the point's source).
@@ -253,55 +253,6 @@ async function failbackDisks(
     disks.push({ key: disk.diskKey, standby: image, original: disk.source, originalFormat: format, point: disk });
   }
   return disks;
-}
-
-// Asked to shut down, then waited for; a guest that does not act on it is the person's to stop.
-async function stopStandby(request: FailbackRequest, virsh: Virsh, domain: string, node: string): Promise<void> {
-  const state = await domainState(virsh, domain);
-  if (state === 'shut off' || state === undefined) return;
-  request.say(`asking ${domain} on ${node} to shut down (waiting up to ${request.waitSeconds} s)`);
-  await virsh.attempt(['shutdown', domain]);
-  const deadline = Date.now() + request.waitSeconds * 1000;
-  for (;;) {
-    const now = await domainState(virsh, domain);
-    if (now === 'shut off' || now === undefined) return;
-    if (Date.now() >= deadline)
-      throw new SendenseError(
-        `${domain} on ${node} is still ${now} ${request.waitSeconds} s after it was asked to shut down (its guest did not act on the ACPI shutdown): shut it down yourself (virsh shutdown ${domain}; virsh destroy ${domain} for a guest that cannot, its disks are then as after a power cut), then run failback again; nothing was copied`,
-      );
-    request.signal.throwIfAborted();
-    await new Promise((resolve) => setTimeout(resolve, 1000));
-  }
-}
-
-function refuseOtherSizes(
-  disks: readonly FailbackDisk[],
-  infos: readonly { readonly standby: ImageInfo; readonly original: ImageInfo }[],
-): void {
-  disks.forEach((disk, i) => {
-    const { standby, original } = infos[i]!;
-    if (standby.virtualSize !== original.virtualSize)
-      throw new SendenseError(
-        `disk ${disk.key}: ${disk.original} is ${original.virtualSize} bytes, the standby's ${disk.standby} ${standby.virtualSize}: resize ${disk.original} to ${standby.virtualSize} bytes first`,
-      );
-  });
-}
-
-// Only the changes when the standby runs on the point's own layer, recording its writes, and the
-// original still has the point's checkpoint bitmap, saved cleanly; else why every block is copied.
-function whyNotIncremental(
-  disks: readonly FailbackDisk[],
-  infos: readonly { readonly standby: ImageInfo; readonly original: ImageInfo }[],
-): string | undefined {
-  for (const [i, disk] of disks.entries()) {
-    if (disk.standby !== disk.point.path) return `the standby started from an older point (on ${disk.standby})`;
-    if (!disk.point.changeId) return `point ${disk.point.pointId} recorded no checkpoint for disk ${disk.key}`;
-    const why =
-      bitmapUnusable(infos[i]!.standby, FAILBACK_BITMAP, disk.standby) ??
-      bitmapUnusable(infos[i]!.original, disk.point.changeId, disk.original);
-    if (why !== undefined) return why;
-  }
-  return undefined;
 }
 
 // The standby's disks back to a replica: on the newest point, its layer's digests written anew (the
@@ -342,8 +293,4 @@ async function retireStandbyDisks(
     exec,
     overlays.map((disk) => disk.standby),
   );
-}
-
-function sameHost(a: NodeHost, b: NodeHost): boolean {
-  return a.id === b.id;
 }

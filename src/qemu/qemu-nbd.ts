@@ -1,17 +1,12 @@
 // One qemu-nbd serving one image on 127.0.0.1 (or a Unix socket): started, ready when it
 // answers an NBD greeting, watched for an early death, stopped by its PID.
 
-import { spawn } from 'node:child_process';
-import { accessSync, closeSync, constants } from 'node:fs';
-import path from 'node:path';
 import type { ImageSecret } from './image-secret.js';
-import { openSecretFd } from './secret-fd.js';
 import { SendenseError } from '../errors.js';
 import { qemuNbdImageArgs } from './image-opts.js';
-import { isProcessAlive, processListensOn, processStartTicks, signalProcess } from '../process/index.js';
+import { isProcessAlive, processListensOn, processStartTicks } from '../process/index.js';
 import { readNbdGreeting, type NbdAddress } from './nbd-greeting.js';
-import { qemuNbdEnv } from './qemu-nbd-env.js';
-import { childEnv } from '../process/child-env.js';
+import { qemuNbdHandle, sleep, spawnQemuNbd, WatchedChild } from './qemu-nbd-process.js';
 
 export interface QemuNbdOptions {
   readonly file: string;
@@ -83,10 +78,7 @@ export interface QemuNbd {
   stop(timeoutMs?: number): Promise<void>;
 }
 
-const STDERR_LIMIT = 16 * 1024;
 const TLS_ID = 'sendense-tls';
-// Unref'd: a stop() that won its race must not keep the CLI alive until the timeout ends.
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms).unref());
 
 function validateOptions(options: QemuNbdOptions): void {
   if ((options.port === undefined) === (options.socket === undefined)) {
@@ -145,127 +137,64 @@ export async function startQemuNbd(options: QemuNbdOptions): Promise<QemuNbd> {
     options.socket !== undefined
       ? `nbd+unix:///${options.exportName}?socket=${options.socket}`
       : `nbd://127.0.0.1:${options.port}/${options.exportName}`;
-
-  // Own process group: a Ctrl+C on the terminal reaches the runner, which stops qemu-nbd in order.
-  // setpriv execs qemu-nbd in place: the PID and what /proc shows are qemu-nbd's.
-  const command =
-    options.diesWithUs === true && setprivFound() ? ['setpriv', '--pdeathsig', 'KILL', '--', ...argv] : argv;
-  const secretFd = secret === undefined ? undefined : openSecretFd(secret);
-  let child: ReturnType<typeof spawn>;
-  try {
-    child = spawn(command[0]!, command.slice(1), {
-      stdio: ['ignore', 'ignore', 'pipe', ...(secretFd === undefined ? [] : [secretFd])],
-      detached: true,
-      env: qemuNbdEnv(childEnv()),
-    });
-  } finally {
-    // qemu-nbd has its own copy (it reads the secret as it starts); ours goes at once.
-    if (secretFd !== undefined) closeSync(secretFd);
-  }
-  let stderr = '';
-  child.stderr!.on('data', (chunk: Buffer) => {
-    stderr = (stderr + chunk.toString()).slice(-STDERR_LIMIT);
-  });
-  let requested = false;
-  const listeners: ((exit: QemuNbdExit) => void)[] = [];
-  const exited = new Promise<QemuNbdExit>((resolve) => {
-    child.on('error', (error) => {
-      stderr ||= error.message;
-      if (child.pid === undefined) resolve(Object.freeze({ exitCode: null, signal: null, requested, stderr }));
-    });
-    // 'close' (not 'exit'): stderr is fully read by then.
-    child.on('close', (exitCode, signal) => resolve(Object.freeze({ exitCode, signal, requested, stderr })));
-  });
-  let exit: QemuNbdExit | undefined;
-  void exited.then((value) => {
-    exit = value;
-    for (const listener of listeners.splice(0)) listener(value);
-  });
-
-  const failure = (result: QemuNbdExit): SendenseError => {
-    if (child.pid === undefined)
-      return new SendenseError(`cannot start qemu-nbd for ${options.file}: ${result.stderr}`);
-    if (/Address already in use/i.test(result.stderr)) {
-      return new SendenseError(`qemu-nbd for ${options.file} cannot listen on ${where}: the port is already in use`);
-    }
-    const how = result.signal !== null ? `signal ${result.signal}` : `code ${result.exitCode}`;
-    return new SendenseError(
-      `qemu-nbd for ${options.file} on ${where} exited (${how}): ${oneLine(result.stderr) || 'no output'}`,
-    );
-  };
-
-  let stopping: Promise<void> | undefined;
-  const handle: QemuNbd = Object.freeze({
-    pid: child.pid ?? -1,
-    argv: Object.freeze(argv),
-    url,
-    port: options.port,
-    socket: options.socket,
-    exportName: options.exportName,
-    stderrText: () => stderr,
-    exited,
-    onExit(listener: (exit: QemuNbdExit) => void) {
-      if (exit !== undefined) listener(exit);
-      else listeners.push(listener);
-    },
-    stop(timeoutMs = 5000) {
-      stopping ??= (async () => {
-        if (exit !== undefined || child.pid === undefined) return;
-        requested = true;
-        const pid = child.pid;
-        const gone = () => exit !== undefined;
-        const wait = (ms: number) => Promise.race([exited.then(() => true), sleep(ms).then(gone)]);
-        signalProcess(pid, 'SIGTERM');
-        if (await wait(timeoutMs)) return;
-        signalProcess(pid, 'SIGKILL');
-        if (!(await wait(5000))) throw new Error(`qemu-nbd ${pid} survived SIGKILL`);
-      })();
-      return stopping;
-    },
-  });
+  const watched = new WatchedChild(spawnQemuNbd(argv, secret, options.diesWithUs === true));
+  const { child, exited } = watched;
+  const failure = (result: QemuNbdExit) => exitFailure(options, where, child.pid, result);
+  const handle = qemuNbdHandle(options, argv, url, watched);
 
   if (child.pid === undefined) throw failure(await exited);
   try {
     await options.onSpawn?.(child.pid, handle.argv, processStartTicks(child.pid));
-    await waitUntilReady();
+    await waitUntilReady(options, where, address, watched, failure);
   } catch (error) {
     // Already dead (a zombie not yet reaped): let its own exit arrive before stop() claims it.
-    if (exit === undefined && !isProcessAlive(child.pid)) await Promise.race([exited, sleep(1000)]);
+    if (watched.exit === undefined && !isProcessAlive(child.pid)) await Promise.race([exited, sleep(1000)]);
     await handle.stop();
     // When it died on its own, what qemu-nbd said is the real story (not a failed onSpawn).
-    if (exit !== undefined && !exit.requested) throw failure(exit);
+    if (watched.exit !== undefined && !watched.exit.requested) throw failure(watched.exit);
     throw error;
   }
   return handle;
-
-  async function waitUntilReady(): Promise<void> {
-    const timeoutMs = options.readyTimeoutMs ?? 10_000;
-    const deadline = Date.now() + timeoutMs;
-    for (;;) {
-      if (exit !== undefined) throw failure(exit);
-      const greeted = await Promise.race([readNbdGreeting(address, 500), exited.then(() => false)]);
-      if (exit !== undefined) throw failure(exit);
-      if (greeted && (options.port === undefined || processListensOn(child.pid!, options.port) !== false)) return;
-      if (Date.now() > deadline) {
-        throw new SendenseError(
-          `qemu-nbd for ${options.file} on ${where} did not accept NBD connections within ${timeoutMs / 1000} s`,
-        );
-      }
-      await Promise.race([sleep(10), exited]);
-    }
-  }
 }
 
-// Whether setpriv (util-linux) is on PATH; asked once.
-let setpriv: boolean | undefined;
-function setprivFound(): boolean {
-  setpriv ??= (process.env.PATH ?? '').split(path.delimiter).some((dir) => {
-    try {
-      accessSync(path.join(dir || '.', 'setpriv'), constants.X_OK);
-      return true;
-    } catch {
-      return false;
+// Why it could not start or serve, in qemu-nbd's own words where it said any.
+function exitFailure(
+  options: QemuNbdOptions,
+  where: string,
+  pid: number | undefined,
+  result: QemuNbdExit,
+): SendenseError {
+  if (pid === undefined) return new SendenseError(`cannot start qemu-nbd for ${options.file}: ${result.stderr}`);
+  if (/Address already in use/i.test(result.stderr)) {
+    return new SendenseError(`qemu-nbd for ${options.file} cannot listen on ${where}: the port is already in use`);
+  }
+  const how = result.signal !== null ? `signal ${result.signal}` : `code ${result.exitCode}`;
+  return new SendenseError(
+    `qemu-nbd for ${options.file} on ${where} exited (${how}): ${oneLine(result.stderr) || 'no output'}`,
+  );
+}
+
+// Ready once it greets (and, on a port, it is qemu-nbd that listens there); its exit ends the wait.
+async function waitUntilReady(
+  options: QemuNbdOptions,
+  where: string,
+  address: NbdAddress,
+  watched: WatchedChild,
+  failure: (result: QemuNbdExit) => SendenseError,
+): Promise<void> {
+  const { child, exited } = watched;
+  const timeoutMs = options.readyTimeoutMs ?? 10_000;
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (watched.exit !== undefined) throw failure(watched.exit);
+    const greeted = await Promise.race([readNbdGreeting(address, 500), exited.then(() => false)]);
+    if (watched.exit !== undefined) throw failure(watched.exit);
+    if (greeted && (options.port === undefined || processListensOn(child.pid!, options.port) !== false)) return;
+    if (Date.now() > deadline) {
+      throw new SendenseError(
+        `qemu-nbd for ${options.file} on ${where} did not accept NBD connections within ${timeoutMs / 1000} s`,
+      );
     }
-  });
-  return setpriv;
+    await Promise.race([sleep(10), exited]);
+  }
 }

@@ -39,6 +39,29 @@ export function sqlStore(db: Kysely<StoreDatabase>, { self, beforeClose, fenced 
     hub: self.hub,
     sharedByHubs: dialectOf(db).sharedByHubs,
     fenced: fenced ?? (() => NEVER),
+    ...runRecords(db, self),
+    ...backupRecords(db),
+    ...replicaRecords(db),
+    ...claimRecords(db, self),
+    api: apiRecords(db),
+    repositories: repositoryNumbers(db),
+    ...leftoverRecords(db),
+    ...chainRecords(db),
+    close: () =>
+      (closed ??= (async () => {
+        try {
+          await beforeClose?.();
+        } finally {
+          await db.destroy();
+        }
+      })()),
+  };
+  return Object.freeze(store);
+}
+
+// Runs: their start, notes, figures and end.
+function runRecords(db: Kysely<StoreDatabase>, self: StoreSelf) {
+  return {
     createRun: (run) => runs.createRun(db, self, run),
     finishRun: (id, status, error, record) => runs.finishRun(db, id, status, error, record),
     noteRun: (id, note) => runs.noteRun(db, id, note),
@@ -52,7 +75,12 @@ export function sqlStore(db: Kysely<StoreDatabase>, { self, beforeClose, fenced 
     listRuns: (filter) => runs.listRuns(db, filter),
     runningRuns: () => runs.runningRuns(db),
     runPlanFiles: () => runs.runPlanFiles(db),
+  } satisfies Partial<Store>;
+}
 
+// Backup points, their disks and facts, and restore drills.
+function backupRecords(db: Kysely<StoreDatabase>) {
+  return {
     createBackup: (backup) => backups.createBackup(db, backup),
     addBackupDisk: (backupId, disk) => backups.addBackupDisk(db, backupId, disk),
     completeBackupDisk: (backupId, diskKey, result) => backups.completeBackupDisk(db, backupId, diskKey, result),
@@ -83,7 +111,11 @@ export function sqlStore(db: Kysely<StoreDatabase>, { self, beforeClose, fenced 
     drillOfRun: (runId) => drills.drillOfRun(db, runId),
     importBackup: (backup) => backups.importBackup(db, backup),
     relocateBackup: (id, repository, files) => backups.relocateBackup(db, id, repository, files),
+  } satisfies Partial<Store>;
+}
 
+function replicaRecords(db: Kysely<StoreDatabase>) {
+  return {
     createReplicaPoint: (point) => replicaPoints.createReplicaPoint(db, point),
     addReplicaPointDisk: (pointId, disk) => replicaPoints.addReplicaPointDisk(db, pointId, disk),
     replicaPointTaken: (pointId, takenAt) => replicaPoints.replicaPointTaken(db, pointId, takenAt),
@@ -96,13 +128,15 @@ export function sqlStore(db: Kysely<StoreDatabase>, { self, beforeClose, fenced 
     recordReplicaFailover: (failover) => replicaPoints.recordReplicaFailover(db, failover),
     replicaFailover: (plan) => replicaPoints.replicaFailover(db, plan),
     forgetReplicaFailover: (plan) => replicaPoints.forgetReplicaFailover(db, plan),
+  } satisfies Partial<Store>;
+}
 
+// What a run claims while it works (a VM, ports, disk slots), given back when it ends.
+function claimRecords(db: Kysely<StoreDatabase>, self: StoreSelf) {
+  return {
     lockVm: (vm, runId, plan) => vmLocks.lockVm(db, self, vm, runId, plan),
     unlockVm: (vm, runId) => vmLocks.unlockVm(db, vm, runId),
     listVmLocks: () => vmLocks.listVmLocks(db),
-    api: apiRecords(db),
-    repositories: repositoryNumbers(db),
-
     leasePorts: (request) => leases.leasePorts(db, self, request),
     leasablePorts: (request) => leases.leasablePorts(db, self, request),
     releasePorts: (runId) => leases.releasePorts(db, runId),
@@ -113,7 +147,12 @@ export function sqlStore(db: Kysely<StoreDatabase>, { self, beforeClose, fenced 
     releaseSlots: (runId) => diskSlots.releaseSlots(db, runId),
     listSlots: () => diskSlots.listSlots(db),
     recordQueued: (runId, seconds) => diskSlots.recordQueued(db, runId, seconds),
+  } satisfies Partial<Store>;
+}
 
+// What runs leave on hosts (processes, mounts, files, node resources), for doctor to give back.
+function leftoverRecords(db: Kysely<StoreDatabase>) {
+  return {
     recordProcess: (runId, pid, kind, argv, startTicks) =>
       processes.recordProcess(db, runId, pid, kind, argv, startTicks),
     forgetProcess: (pid, startTicks) => processes.forgetProcess(db, pid, startTicks),
@@ -128,7 +167,12 @@ export function sqlStore(db: Kysely<StoreDatabase>, { self, beforeClose, fenced 
     recordNodeResource: (resource) => nodeResources.recordNodeResource(db, resource),
     forgetNodeResource: (node, kind, name) => nodeResources.forgetNodeResource(db, node, kind, name),
     allNodeResources: () => nodeResources.allNodeResources(db),
+  } satisfies Partial<Store>;
+}
 
+// Checkpoint domains, retired chains and merges of points.
+function chainRecords(db: Kysely<StoreDatabase>) {
+  return {
     recordCheckpointDomain: (where) => checkpointRecords.recordCheckpointDomain(db, where),
     checkpointDomains: () => checkpointRecords.checkpointDomains(db),
     retireChains: (chains) => checkpointRecords.retireChains(db, chains),
@@ -141,15 +185,5 @@ export function sqlStore(db: Kysely<StoreDatabase>, { self, beforeClose, fenced 
     dropPoint: (parentId, childId, mergeId) => merges.dropPoint(db, parentId, childId, mergeId),
     removePoint: (backupId, files) => merges.removePoint(db, backupId, files),
     droppedPoints: (backupIds) => merges.droppedPoints(db, backupIds),
-
-    close: () =>
-      (closed ??= (async () => {
-        try {
-          await beforeClose?.();
-        } finally {
-          await db.destroy();
-        }
-      })()),
-  };
-  return Object.freeze(store);
+  } satisfies Partial<Store>;
 }

@@ -8,6 +8,7 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import * as P from '../../nbd/protocol.js';
 import { bucketBlocks, type BlockRead, type RangeGet, type ServedObject } from './bucket-blocks.js';
+import { negotiate } from './bucket-nbd-handshake.js';
 
 export type { ServedObject } from './bucket-blocks.js';
 
@@ -60,59 +61,8 @@ async function serveConnection(
   readRange: ReadRange,
 ): Promise<void> {
   const input = byteReader(socket);
-  const greeting = Buffer.alloc(18);
-  greeting.writeBigUInt64BE(P.NBD_MAGIC, 0);
-  greeting.writeBigUInt64BE(P.IHAVEOPT, 8);
-  greeting.writeUInt16BE(P.FLAG_FIXED_NEWSTYLE | P.FLAG_NO_ZEROES, 16);
-  socket.write(greeting);
-  const clientFlags = (await input(4)).readUInt32BE(0);
-  const noZeroes = (clientFlags & P.FLAG_NO_ZEROES) !== 0;
-  const reply = (option: number, type: number, data: Buffer = Buffer.alloc(0)) => {
-    const head = Buffer.alloc(20);
-    head.writeBigUInt64BE(P.OPTION_REPLY_MAGIC, 0);
-    head.writeUInt32BE(option, 8);
-    head.writeUInt32BE(type >>> 0, 12);
-    head.writeUInt32BE(data.length, 16);
-    socket.write(Buffer.concat([head, data]));
-  };
-  const flags = P.TFLAG_HAS_FLAGS | P.TFLAG_READ_ONLY | P.TFLAG_CAN_MULTI_CONN;
-  let chosen: { name: string; object: ServedObject } | undefined;
-  while (chosen === undefined) {
-    const head = await input(16);
-    if (head.readBigUInt64BE(0) !== P.IHAVEOPT) throw new Error('not an NBD option');
-    const option = head.readUInt32BE(8);
-    const data = await input(head.readUInt32BE(12));
-    if (option === P.OPT_EXPORT_NAME) {
-      const name = data.toString('utf8');
-      const object = objects.get(name);
-      if (object === undefined) throw new Error(`no export ${name}`);
-      const answer = Buffer.alloc(noZeroes ? 10 : 134);
-      answer.writeBigUInt64BE(BigInt(object.size), 0);
-      answer.writeUInt16BE(flags, 8);
-      socket.write(answer);
-      chosen = { name, object };
-    } else if (option === P.OPT_GO || option === P.OPT_INFO) {
-      const name = data.toString('utf8', 4, 4 + data.readUInt32BE(0));
-      const object = objects.get(name);
-      if (object === undefined) {
-        reply(option, P.REP_ERR_UNKNOWN);
-        continue;
-      }
-      const info = Buffer.alloc(12);
-      info.writeUInt16BE(P.INFO_EXPORT, 0);
-      info.writeBigUInt64BE(BigInt(object.size), 2);
-      info.writeUInt16BE(flags, 10);
-      reply(option, P.REP_INFO, info);
-      reply(option, P.REP_ACK);
-      if (option === P.OPT_GO) chosen = { name, object };
-    } else if (option === P.OPT_ABORT) {
-      reply(option, P.REP_ACK);
-      socket.end();
-      return;
-    } else {
-      reply(option, P.REP_ERR_UNSUP);
-    }
-  }
+  const chosen = await negotiate(socket, input, objects);
+  if (chosen === undefined) return;
   const { name, object } = chosen;
   for (;;) {
     const request = await input(P.REQUEST_HEADER_SIZE);
@@ -121,22 +71,7 @@ async function serveConnection(
     const handle = request.subarray(8, 16);
     const offset = Number(request.readBigUInt64BE(16));
     const length = request.readUInt32BE(24);
-    // `read`'s slices are released once the socket has taken them (the write's callback, also
-    // called when the socket is destroyed first): only then may their buffers be refilled.
-    const answer = (error: number, read?: BlockRead) => {
-      const head = Buffer.alloc(P.SIMPLE_REPLY_HEADER_SIZE);
-      head.writeUInt32BE(P.SIMPLE_REPLY_MAGIC, 0);
-      head.writeUInt32BE(error, 4);
-      handle.copy(head, 8);
-      if (socket.destroyed) return read?.release();
-      // The reply's head and the slices of the blocks it reads, in one writev, none copied.
-      const slices = read?.slices ?? [];
-      socket.cork();
-      socket.write(head);
-      slices.forEach((slice, at) => socket.write(slice, at === slices.length - 1 ? () => read!.release() : undefined));
-      socket.uncork();
-      if (slices.length === 0) read?.release();
-    };
+    const answer = (error: number, read?: BlockRead) => simpleReply(socket, handle, error, read);
     if (type === P.CMD_DISC) {
       socket.end();
       return;
@@ -155,6 +90,23 @@ async function serveConnection(
       () => answer(EIO),
     );
   }
+}
+
+// `read`'s slices are released once the socket has taken them (the write's callback, also
+// called when the socket is destroyed first): only then may their buffers be refilled.
+function simpleReply(socket: Socket, handle: Buffer, error: number, read?: BlockRead): void {
+  const head = Buffer.alloc(P.SIMPLE_REPLY_HEADER_SIZE);
+  head.writeUInt32BE(P.SIMPLE_REPLY_MAGIC, 0);
+  head.writeUInt32BE(error, 4);
+  handle.copy(head, 8);
+  if (socket.destroyed) return read?.release();
+  // The reply's head and the slices of the blocks it reads, in one writev, none copied.
+  const slices = read?.slices ?? [];
+  socket.cork();
+  socket.write(head);
+  slices.forEach((slice, at) => socket.write(slice, at === slices.length - 1 ? () => read!.release() : undefined));
+  socket.uncork();
+  if (slices.length === 0) read?.release();
 }
 
 // Exactly `n` bytes from the socket, in order; rejects once it ends.

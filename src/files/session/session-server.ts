@@ -7,20 +7,18 @@
 // under its own run before its directory exists (./session-record.ts).
 
 import { rmSync } from 'node:fs';
-import { createServer, type Server, type Socket } from 'node:net';
+import { createServer, type Server } from 'node:net';
 import { hostname } from 'node:os';
 import path from 'node:path';
 import type { Readable, Writable } from 'node:stream';
 import { BrowseSessions, type PointKey, type ResolvedPoint } from '../../api/files/browse-sessions.js';
-import { isSendenseError } from '../../errors.js';
-import { LineSplitter } from '../../node/output-lines.js';
 import { hideFromChildren } from '../../process/child-env.js';
 import { processStartTicks } from '../../process/index.js';
 import { offerRepositoryKey } from '../../repository/repository-keys.js';
 import type { Store } from '../../store/index.js';
-import { pointReaderOf } from '../point-reader.js';
 import { ensureBaseDir, makeSessionDir, newSessionDir, SESSION_SOCKET, sessionBaseDir } from './session-dir.js';
-import { decodeLine, encodeLine, type SessionLine, type SessionRequest } from './session-protocol.js';
+import { answerCall, errorLine, type LiveSession } from './session-calls.js';
+import { decodeLine, encodeLine, type SessionLine } from './session-protocol.js';
 import { forgetSession, recordSession } from './session-record.js';
 
 export interface ServeSessionRequest {
@@ -47,66 +45,36 @@ export async function serveSession(
   const tell = (line: SessionLine) => {
     if (!ready) starter.output.write(encodeLine(line));
   };
-  const given = decodeLine<{ key?: string }>((await readAll(starter.input)) || '{}');
-  hideFromChildren(KEY_VARIABLE);
-  if (given.key) {
-    process.env[KEY_VARIABLE] = given.key;
-    offerRepositoryKey({ keyEnv: KEY_VARIABLE });
-  }
-
-  const run = await store.createRun({ plan: 'files', kind: 'files', trigger: 'manual' });
-  const dir = newSessionDir(ensureBaseDir(sessionBaseDir(request.dbPath)));
-  await recordSession(store, run.id, dir, {
-    host: hostname(),
-    pid: process.pid,
-    startTicks: processStartTicks(process.pid) ?? 0,
-    ...request.point,
-    idleSeconds: request.idleSeconds,
-  });
-  makeSessionDir(dir);
-  const socketPath = path.join(dir, SESSION_SOCKET);
-
-  let calls = 0;
-  let server: Server | undefined;
-  const connections = new Set<Promise<void>>();
-  let ending: Promise<number> | undefined;
+  await takeStarterKey(starter.input);
+  const { runId, dir, socketPath } = await recordedSession(store, request);
   const end = (why: string, failure?: unknown): Promise<number> =>
-    (ending ??= (async () => {
-      rmSync(socketPath, { force: true });
-      server?.close();
-      await sessions.closeAll();
-      await Promise.allSettled([...connections]);
-      rmSync(dir, { recursive: true, force: true });
-      await forgetSession(store, dir);
-      await store.noteRun(run.id, `files session of backup ${request.point.backupId}: ${calls} calls, ended ${why}`);
-      if (failure === undefined) await store.finishRun(run.id, 'succeeded');
-      else await store.finishRun(run.id, 'failed', (failure as Error).message);
-      await store.close();
-      return failure === undefined ? 0 : 1;
-    })());
-
+    (live.ending ??= endSession({ store, request, runId, dir, socketPath }, live, why, failure));
+  const stop = (why: string) => void end(why).then(exit);
   const sessions = new BrowseSessions(store, {
     idleMs: request.idleSeconds * 1000,
     max: 1,
     note: (line) => tell({ note: line }),
-    onClose: () => void end('idle or its appliance gone').then(exit),
+    onClose: () => stop('idle or its appliance gone'),
   });
-  const key: PointKey = {
-    vm: request.point.vm,
-    point: { type: 'id', id: request.point.backupId },
-    disk: request.point.diskKey,
-    repository: request.point.repository,
+  const live: LiveSession = {
+    sessions,
+    key: pointKeyOf(request.point),
+    idleSeconds: request.idleSeconds,
+    calls: 0,
+    connections: new Set(),
+    stop,
   };
-  const stop = () => void end('stopped (SIGTERM)').then(exit);
-  process.once('SIGTERM', stop);
-  process.once('SIGINT', stop);
+  const stopped = () => stop('stopped (SIGTERM)');
+  process.once('SIGTERM', stopped);
+  process.once('SIGINT', stopped);
 
   try {
-    await sessions.withOpened(key, async () => {});
-    server = createServer({ allowHalfOpen: true }, (socket) => {
-      const handled = handle(socket).finally(() => connections.delete(handled));
-      connections.add(handled);
+    await sessions.withOpened(live.key, async () => {});
+    const server = createServer({ allowHalfOpen: true }, (socket) => {
+      const handled = answerCall(socket, live).finally(() => live.connections.delete(handled));
+      live.connections.add(handled);
     });
+    live.server = server;
     await listen(server, socketPath);
   } catch (error) {
     tell({ error: errorLine(error) });
@@ -117,69 +85,77 @@ export async function serveSession(
   ready = true;
   starter.output.end();
   return new Promise<number>(() => {}); // ends through end()
+}
 
-  async function handle(socket: Socket): Promise<void> {
-    socket.on('error', () => {});
-    const send = (line: SessionLine) => {
-      if (socket.writable) socket.write(encodeLine(line));
-    };
-    try {
-      const wanted = await firstLine(socket);
-      if (wanted === undefined) return;
-      const call = decodeLine<SessionRequest>(wanted);
-      // The command half-closed while its call ran: interrupted, as Ctrl+C stops the appliance of a files without session.
-      let answered = false;
-      socket.once('end', () => {
-        if (!answered) void end('interrupted by its caller').then(exit);
-      });
-      if (call.op === 'info') {
-        const open = sessions.sessions()[0];
-        send({
-          ok: {
-            pid: process.pid,
-            appliancePid: open?.appliancePid,
-            appliancesStarted: sessions.appliancesStarted,
-            calls,
-            idleSeconds: request.idleSeconds,
-          },
-        });
-        answered = true;
-        return;
-      }
-      if (ending !== undefined || sessions.sessions().length === 0) {
-        send({ error: { message: 'the files session is ending', exitCode: 1, retry: true } });
-        answered = true;
-        return;
-      }
-      calls++;
-      const result = await sessions.withOpened<unknown>(key, (opened) => {
-        const reader = pointReaderOf(opened);
-        if (call.op === 'layout') return reader.layout();
-        if (call.op === 'list') return reader.list(call.where);
-        process.umask(call.umask);
-        return reader.extract(call.wanted, call.target, {
-          overwrite: call.overwrite,
-          keepSetuid: call.keepSetuid,
-          progress: (line) => send({ note: line }),
-        });
-      });
-      send({ ok: result });
-      answered = true;
-    } catch (error) {
-      send({ error: errorLine(error) });
-    } finally {
-      socket.end();
-    }
+// The key the starting command wrote on stdin (an encrypted point's), kept out of every child's environment.
+async function takeStarterKey(input: Readable): Promise<void> {
+  const given = decodeLine<{ key?: string }>((await readAll(input)) || '{}');
+  hideFromChildren(KEY_VARIABLE);
+  if (given.key) {
+    process.env[KEY_VARIABLE] = given.key;
+    offerRepositoryKey({ keyEnv: KEY_VARIABLE });
   }
+}
+
+// The session's run and record, made before its directory so that nothing it leaves is unknown.
+async function recordedSession(
+  store: Store,
+  request: ServeSessionRequest,
+): Promise<{ runId: string; dir: string; socketPath: string }> {
+  const run = await store.createRun({ plan: 'files', kind: 'files', trigger: 'manual' });
+  const dir = newSessionDir(ensureBaseDir(sessionBaseDir(request.dbPath)));
+  await recordSession(store, run.id, dir, {
+    host: hostname(),
+    pid: process.pid,
+    startTicks: processStartTicks(process.pid) ?? 0,
+    ...request.point,
+    idleSeconds: request.idleSeconds,
+  });
+  makeSessionDir(dir);
+  return { runId: run.id, dir, socketPath: path.join(dir, SESSION_SOCKET) };
+}
+
+function pointKeyOf(point: ResolvedPoint): PointKey {
+  return {
+    vm: point.vm,
+    point: { type: 'id', id: point.backupId },
+    disk: point.diskKey,
+    repository: point.repository,
+  };
+}
+
+// Closes the socket, the point and the calls under way, removes the directory and the record, and
+// finishes the run; the process's exit code.
+async function endSession(
+  { store, request, runId, dir, socketPath }: SessionPlace,
+  live: LiveSession,
+  why: string,
+  failure: unknown,
+): Promise<number> {
+  rmSync(socketPath, { force: true });
+  live.server?.close();
+  await live.sessions.closeAll();
+  await Promise.allSettled([...live.connections]);
+  rmSync(dir, { recursive: true, force: true });
+  await forgetSession(store, dir);
+  await store.noteRun(runId, `files session of backup ${request.point.backupId}: ${live.calls} calls, ended ${why}`);
+  if (failure === undefined) await store.finishRun(runId, 'succeeded');
+  else await store.finishRun(runId, 'failed', (failure as Error).message);
+  await store.close();
+  return failure === undefined ? 0 : 1;
+}
+
+// What the session's end gives back, and where.
+interface SessionPlace {
+  readonly store: Store;
+  readonly request: ServeSessionRequest;
+  readonly runId: string;
+  readonly dir: string;
+  readonly socketPath: string;
 }
 
 function exit(code: number): void {
   process.exit(code);
-}
-
-function errorLine(error: unknown): { message: string; exitCode: 1 | 2 | 130; bug?: boolean } {
-  if (isSendenseError(error)) return { message: error.describe(), exitCode: error.exitCode };
-  return { message: (error as Error)?.stack ?? String(error), exitCode: 1, bug: true };
 }
 
 function readAll(input: Readable): Promise<string> {
@@ -189,25 +165,6 @@ function readAll(input: Readable): Promise<string> {
     input.on('data', (chunk: string) => (text += chunk));
     input.once('end', () => resolve(text));
     input.once('error', reject);
-  });
-}
-
-// The request line; undefined when the caller went away first.
-function firstLine(socket: Socket): Promise<string | undefined> {
-  return new Promise((resolve) => {
-    const lines = new LineSplitter();
-    let done = false;
-    lines.onLine((line) => {
-      if (done) return;
-      done = true;
-      socket.off('data', push);
-      resolve(line);
-    });
-    const push = (chunk: Buffer) => lines.push(chunk);
-    socket.on('data', push);
-    socket.once('close', () => {
-      if (!done) resolve(undefined);
-    });
   });
 }
 
