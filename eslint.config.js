@@ -48,7 +48,8 @@ const CLI_IMPORTS = [
 // step holds a VM through it, never by the store's lock of its own.
 const VM_LOCK_OUTSIDE_ENGINE = ['lockVm', 'unlockVm'].map((name) => ({
   selector: `CallExpression[callee.property.name='${name}']`,
-  message: "a run's step holds a VM through the engine (holdVm in src/engine/vm-turn.ts), never store.lockVm/unlockVm",
+  message:
+    "a run's step or a command holds a VM through the engine (holdVm, holdVmForCommand in src/engine/vm-turn.ts), never store.lockVm/unlockVm",
 }));
 
 // no-restricted-imports sees only static imports: the same patterns for import('...').
@@ -102,6 +103,10 @@ export default tseslint.config(
     rules: {
       'no-restricted-syntax': ['error', ...dynamicImports(CLI_IMPORTS), ...VM_LOCK_OUTSIDE_ENGINE],
     },
+  },
+  {
+    files: ['src/cli/**'],
+    rules: { 'no-restricted-syntax': ['error', ...VM_LOCK_OUTSIDE_ENGINE] },
   },
   {
     // Runners are bundled into one file the hub copies to a node with only Node.js

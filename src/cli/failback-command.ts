@@ -4,6 +4,7 @@
 // the original started, the plan's syncs resumed. Recorded as a run of the plan (kind failback);
 // a killed one is taken over by the next failback, and doctor says where it stopped.
 
+import { holdVmForCommand } from '../engine/vm-turn.js';
 import { existsSync } from 'node:fs';
 import { SendenseError, usageError } from '../errors.js';
 import type { RunReporter } from '../engine/run-events.js';
@@ -112,8 +113,7 @@ async function failBackNow(
     { record, stopOnSignal: { note: 'stopping (run failback again to finish)' } },
     async (run) => {
       // No sync (nor another failback) of the VM meanwhile.
-      await store.lockVm(plan.vm.name, run.id, plan.name);
-      run.releaseAtEnd(() => store.unlockVm(plan.vm.name, run.id));
+      await holdVmForCommand(store, run, plan.vm.name, plan.name);
       const done = await failBack({ store, plan, runId: run.id, signal: run.signal, reporter, waitSeconds, say });
       await store.noteRun(
         run.id,

@@ -4,6 +4,7 @@
 // with no network until Ctrl+C, SIGTERM, SIGHUP or the guest shuts itself off. Recorded as a run
 // (kind failover) so doctor ends what a killed test left.
 
+import { holdVmForCommand } from '../engine/vm-turn.js';
 import { existsSync } from 'node:fs';
 import { isSendenseError, SendenseError, usageError } from '../errors.js';
 import { checkFailoverPoint, type PointCheckOutcome } from '../failover/check-point.js';
@@ -118,8 +119,7 @@ async function failOverNow(
     { record, stopOnSignal: { note: 'stopping (a failover already recorded finishes first)' } },
     async (run) => {
       // No sync runs meanwhile; a dead sync's leftovers are finished first, so replica.path is the newest point.
-      await store.lockVm(plan.vm.name, run.id, plan.name);
-      run.releaseAtEnd(() => store.unlockVm(plan.vm.name, run.id));
+      await holdVmForCommand(store, run, plan.vm.name, plan.name);
       await refuseFailedOver(store, plan);
       const node = await openReplicaNode(plan);
       try {

@@ -4,6 +4,7 @@
 // its bitmap on the source. Refuses, changing nothing, when any asked point cannot go (protected,
 // damage a complete point reads through, ...). Holds the VM's lock like prune.
 
+import { holdVmForCommand } from '../engine/vm-turn.js';
 import { SendenseError, usageError } from '../errors.js';
 import { applyPrune } from '../retention/apply-prune.js';
 import { chooseForget, type ForgetChoice } from '../retention/forget-choice.js';
@@ -188,8 +189,7 @@ async function forget(cli: CliContext, store: Store, request: ForgetRequest, pla
     doctorAlso: 'finishes or rolls back the merge under way',
   };
   return withRecordedRun(cli, store, options, async (run) => {
-    await store.lockVm(request.vm, run.id, record.plan);
-    run.releaseAtEnd(() => store.unlockVm(request.vm, run.id));
+    await holdVmForCommand(store, run, request.vm, record.plan);
     await refuseUnfinishedMerge(store, request.vm, 'forget');
     // Chosen again under the lock: a run may have added a point since the first look.
     const choice = await chooseFor(store, request);

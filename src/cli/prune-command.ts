@@ -3,6 +3,7 @@
 // and changes nothing. Holds the VM's lock like a run, so no backup of the VM runs meanwhile.
 // SIGINT/SIGTERM/SIGHUP stop it after the merge under way (exit 130); a kill -9 is doctor's.
 
+import { holdVmForCommand } from '../engine/vm-turn.js';
 import { checkPlanRepository } from '../engine/plan-repository.js';
 import { isSendenseError, SendenseError, usageError } from '../errors.js';
 import { planCapability } from '../kinds/index.js';
@@ -151,8 +152,7 @@ async function prune(cli: CliContext, store: Store, plan: BackupPlan): Promise<n
     doctorAlso: 'finishes or rolls back the merge under way',
   };
   return withRecordedRun(cli, store, options, async (run) => {
-    await store.lockVm(plan.vm.name, run.id, plan.name);
-    run.releaseAtEnd(() => store.unlockVm(plan.vm.name, run.id));
+    await holdVmForCommand(store, run, plan.vm.name, plan.name);
     await refuseUnfinishedMerge(store, plan.vm.name, 'prune');
     const summary = await pruneByPoints(store, run.id, plan, say, run.signal);
     if (cli.json) printJson<PruneLine>(cli, { type: 'summary', message: summary });

@@ -3,6 +3,7 @@
 // recorded as retired so its next run, if any, is a full into a new chain (docs/commands.md#retire,
 // docs/how-it-works.md#checkpoints-on-a-domain). Holds the VM's lock like prune and forget.
 
+import { holdVmForCommand } from '../engine/vm-turn.js';
 import { retirePlan, type LibvirtBackupPlan, type RetireOutcome } from '../checkpoints/retire-plan.js';
 import { SendenseError, usageError } from '../errors.js';
 import { planCapability } from '../kinds/index.js';
@@ -86,8 +87,7 @@ async function runRetire(cli: CliContext, given: GivenOptions<typeof OPTIONS>): 
     }
     const record = { plan: plan.name, kind: 'retire', trigger: 'manual', planFile: plan.origin.file } as const;
     return withRecordedRun(cli, store, { record }, async (run) => {
-      await store.lockVm(plan.vm.name, run.id, plan.name);
-      run.releaseAtEnd(() => store.unlockVm(plan.vm.name, run.id));
+      await holdVmForCommand(store, run, plan.vm.name, plan.name);
       const outcome = await retirePlan(store, plan, run);
       await store.noteRun(
         run.id,

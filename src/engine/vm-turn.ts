@@ -111,6 +111,18 @@ export async function holdVm(
   return { release: () => store.unlockVm(vm, runId) };
 }
 
+// A command's own run (forget, prune, failover, failback, retire) holds its VM at once through the
+// engine too: the release is given back right after the run's end is recorded.
+export async function holdVmForCommand(
+  store: Store,
+  run: { readonly id: string; releaseAtEnd(release: () => Promise<unknown>): void },
+  vm: string,
+  plan: string,
+): Promise<void> {
+  await store.lockVm(vm, run.id, plan);
+  run.releaseAtEnd(() => store.unlockVm(vm, run.id));
+}
+
 // Out of reach (a lost database): doctor, the next run or another hub takes a dead run's lock back.
 function unlockQuietly(store: Store, vm: string, runId: string): Promise<void> {
   return store.unlockVm(vm, runId).catch(() => undefined);

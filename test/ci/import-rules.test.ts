@@ -69,4 +69,22 @@ describe('import rules', () => {
     ).toHaveLength(1);
     expect(await refusals('src/cli/new-command.ts', text)).toEqual([]);
   });
+
+  it('a step or a command holds a VM through the engine, never by the store lock of its own', async () => {
+    const text = [
+      'export async function work(store: { lockVm(...a: string[]): Promise<void>; unlockVm(...a: string[]): Promise<void> }) {',
+      "  await store.lockVm('web01', 'run', 'plan');",
+      "  await store.unlockVm('web01', 'run');",
+      '}',
+    ].join('\n');
+    for (const file of ['src/cli/new-command.ts', 'src/kinds/backup/new-step.ts', 'src/steps/new-step.ts']) {
+      const refused = await refusals(file, text);
+      expect(
+        refused.map((line) => Number(line.split(':')[0])),
+        file,
+      ).toEqual([2, 3]);
+      expect(refused[0]).toContain('holds a VM through the engine');
+    }
+    expect(await refusals('src/engine/new-file.ts', text)).toEqual([]);
+  });
 });
