@@ -7,6 +7,7 @@ import { isUtf8 } from 'node:buffer';
 import { SendenseError } from '../../errors.js';
 import type { EntryType, GuestEntry } from '../guest-files.js';
 import { guestNameText } from '../guest-name.js';
+import type { FastReader } from './fast-reader.js';
 import { runSandboxed, streamSandboxed, type ReaderSandbox } from './sandbox.js';
 
 const EXT_MAGIC = 0xef53;
@@ -41,7 +42,9 @@ interface Listed {
   readonly name: Buffer;
 }
 
-export class ExtReader {
+export class ExtReader implements FastReader {
+  readonly name = 'debugfs';
+
   constructor(
     /** The disk file (nbdfuse) and the filesystem's offset in it. */
     private readonly diskFile: string,
