@@ -53,6 +53,8 @@ export class ExtReader implements FastReader {
     private readonly what: string,
     /** How debugfs runs (the point export's sandbox). */
     private readonly sandbox: () => ReaderSandbox,
+    /** The filesystem's bytes: a file claiming more is the appliance's to read (FastReader). */
+    readonly capacity = Number.MAX_SAFE_INTEGER,
   ) {}
 
   // A directory's entries sorted by name; a path that is not a directory lists as itself.

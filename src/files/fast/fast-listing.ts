@@ -52,6 +52,8 @@ export async function fastExtract(
       if (reader === undefined) return undefined;
       const entry = await reader.stat(where.path);
       if (entry.type !== 'file' && entry.type !== 'symlink') return undefined;
+      // More bytes than the partition holds: a sparse giant, or a crafted size read as zeros for ever.
+      if (entry.size > reader.capacity) return undefined;
       stats.set(where, entry);
       readers.set(where, reader);
     }
@@ -100,10 +102,19 @@ async function readerOf(
   const read = (offset: number, length: number) => exported.read(partition.offset + offset, length);
   if (partition.size < 2048) return undefined;
   if (await isExtFilesystem(read))
-    return new ExtReader(await exported.diskFile(), partition.offset, `${fs} of ${where}`, () => exported.sandbox());
+    return new ExtReader(
+      await exported.diskFile(),
+      partition.offset,
+      `${fs} of ${where}`,
+      () => exported.sandbox(),
+      partition.size,
+    );
   if (await isNtfsFilesystem(read))
-    return new NtfsReader(await exported.partitionFile(partition.offset, partition.size), `${fs} of ${where}`, () =>
-      exported.sandbox(),
+    return new NtfsReader(
+      await exported.partitionFile(partition.offset, partition.size),
+      `${fs} of ${where}`,
+      () => exported.sandbox(),
+      partition.size,
     );
   return undefined;
 }

@@ -8,6 +8,8 @@ export type FilesReader = 'debugfs' | 'ntfs-3g' | 'appliance';
 
 export interface FastReader {
   readonly name: Exclude<FilesReader, 'appliance'>;
+  /** The filesystem's bytes (its partition's size): a file claiming more is the appliance's to read. */
+  readonly capacity: number;
   /** A directory's entries sorted by name (bytes); a path that is not a directory lists as itself. */
   list(guestPath: string): Promise<readonly GuestEntry[]>;
   /** What a path is (itself, not what a symlink points to). */

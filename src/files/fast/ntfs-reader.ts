@@ -51,6 +51,7 @@ export class NtfsReader implements FastReader {
     /** "p2 of VM win1, backup X, disk 2000", for messages. */
     private readonly what: string,
     private readonly sandbox: () => ReaderSandbox,
+    readonly capacity: number,
   ) {}
 
   // A directory's entries sorted by name; a path that is not a directory lists as itself.
@@ -68,6 +69,8 @@ export class NtfsReader implements FastReader {
   async fileBytes<T>(guestPath: string, read: (bytes: AsyncIterable<Buffer>) => Promise<T>): Promise<T> {
     const entry = await this.stat(guestPath);
     if (entry.type !== 'file') throw new SendenseError(`${this.what}: ${guestPath} is not a file`);
+    // A size past the partition: zeros ntfscat would stream for ever when crafted (a sparse giant is the appliance's).
+    if (entry.size > this.capacity) throw new NotForFastPath();
     const { self } = await this.resolve(guestPath);
     const { value } = await streamSandboxed(
       ['ntfscat', '-i', String(self.inode), this.partitionFile],
