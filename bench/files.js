@@ -101,7 +101,9 @@ writeFileSync(
 );
 execFileSync(process.execPath, [bin, ntfsPlan, '--db', db, '--quiet'], { env, stdio: 'ignore' });
 const backupFile = JSON.parse(
-  execFileSync(process.execPath, [bin, 'backups', '--json', '--db', db], { encoding: 'utf8' }).trim(),
+  execFileSync(process.execPath, [bin, 'backups', '--json', '--vm', 'filesvm', '--db', db], {
+    encoding: 'utf8',
+  }).trim(),
 ).disks[0].file;
 const accelFile = join(process.env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'sendense', 'libguestfs', 'accel.json');
 console.log(

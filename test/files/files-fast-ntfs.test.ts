@@ -16,7 +16,8 @@ import { NotForFastPath } from '../../src/files/fast/ext-reader.js';
 import { NtfsReader } from '../../src/files/fast/ntfs-reader.js';
 import { pickReaderUser } from '../../src/files/fast/reader-user.js';
 import { useRunWorkspace } from '../support/run-workspace.js';
-import { sendenseRun, writePlan } from '../support/sendense-cli.js';
+import { addApiToken, startApiServer } from '../support/api-server.js';
+import { listBackups, sendenseRun, writePlan } from '../support/sendense-cli.js';
 import { portRangeForTestFile } from '../support/vm-disks.js';
 import { jsonLines, readTree, repositoryFingerprint, sendenseFiles } from './guest-disk.js';
 import { makeMultiFsDisk, ntfsImage, writeAwkwardTree } from './multi-fs-disk.js';
@@ -144,6 +145,29 @@ describe('ext4, NTFS and FAT on one GPT disk', () => {
       expect(sha(path.join(fastTo, 'données/été.txt'))).toBe(sha(path.join(root, 'données/été.txt')));
       // The 6 MiB of mostly zeros stay a hole.
       expect(statSync(path.join(fastTo, 'sparse.bin')).blocks * 512).toBeLessThan(1024 * 1024);
+    },
+    BOOT,
+  );
+
+  it(
+    'lists an NTFS directory over the API by ntfs-3g, no appliance, reader said',
+    async () => {
+      const token = await addApiToken(db, 'restorer', 'restore');
+      const server = await startApiServer({ db, plans: [] });
+      try {
+        const backups = await listBackups(db, 'ntvm');
+        const answer = await server.request(
+          'GET',
+          `/api/v1/backups/${backups[0]!.id}/files?path=${encodeURIComponent('p2:/données')}`,
+          { token },
+        );
+        expect(answer.status, answer.text).toBe(200);
+        const listing = answer.json<{ reader: string; entries: { name: string }[] }>();
+        expect(listing.reader).toBe('ntfs-3g');
+        expect(listing.entries.map((entry) => entry.name)).toEqual(['été.txt']);
+      } finally {
+        await server.stop();
+      }
     },
     BOOT,
   );
