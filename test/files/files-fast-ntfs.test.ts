@@ -239,6 +239,31 @@ describe('a crafted NTFS', () => {
     }, 120_000);
   }
 
+  // A snapshot of a running Windows: $Volume's flags say "dirty" (in the MFT and its mirror).
+  it('lists a volume marked dirty, as the appliance mounts it', async () => {
+    const image = crafted('dirty', (fd, mft) => {
+      const boot = Buffer.alloc(512);
+      readSync(fd, boot, 0, 512, 0);
+      const mirror = Number(boot.readBigUInt64LE(56)) * boot.readUInt16LE(11) * boot.readUInt8(13);
+      const record = Buffer.alloc(1024);
+      readSync(fd, record, 0, 1024, mft + 3 * 1024);
+      for (
+        let at = record.readUInt16LE(20);
+        record.readUInt32LE(at) !== 0xffffffff;
+        at += record.readUInt32LE(at + 4)
+      ) {
+        if (record.readUInt32LE(at) !== 0x70) continue;
+        const flags = at + record.readUInt16LE(at + 20) + 10;
+        for (const base of [mft, mirror])
+          writeSync(fd, Buffer.from([record[flags] | 1]), 0, 1, base + 3 * 1024 + flags);
+        return;
+      }
+      throw new Error('no $VOLUME_INFORMATION in record 3');
+    });
+    const reader = new NtfsReader(image, 'p2 of a dirty disk', () => ({ user: readerUser }), statSync(image).size);
+    expect((await reader.list('/données')).map((entry) => entry.name)).toEqual(['été.txt']);
+  }, 120_000);
+
   it('lists a file that claims a huge size as its record says, and leaves its endless zeros unread', async () => {
     const image = crafted('huge-size', () => {});
     // The $DATA of sparse.bin claims 2^62 bytes: the listing says what the MFT says, no more.

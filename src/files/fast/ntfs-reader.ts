@@ -2,7 +2,8 @@
 // sandbox (./sandbox.ts), on its partition shown as a file of its own (they take no offset). What
 // they give is turned into what the appliance's ntfs-3g mount shows: mode 0777, owner root,
 // times of $STANDARD_INFORMATION to 100 ns, a folder's size its index's, Interix symlinks, FIFOs
-// and sockets. A reparse point (a junction, a Windows symlink), an Interix device or a name the
+// and sockets. Each tool runs with -f: a volume marked dirty (any crash-consistent snapshot of a
+// running Windows) is read, as the appliance's read-only mount reads it. A reparse point (a junction, a Windows symlink), an Interix device or a name the
 // tools cannot print on one line is the appliance's. docs/file-level-restore.md#the-fast-path
 
 import { isUtf8 } from 'node:buffer';
@@ -73,7 +74,7 @@ export class NtfsReader implements FastReader {
     if (entry.size > this.capacity) throw new NotForFastPath();
     const { self } = await this.resolve(guestPath);
     const { value } = await streamSandboxed(
-      ['ntfscat', '-i', String(self.inode), this.partitionFile],
+      ['ntfscat', '-f', '-i', String(self.inode), this.partitionFile],
       { sandbox: this.sandbox(), idleMs: STEP_TIMEOUT_MS, what: `ntfscat reading ${guestPath} of ${this.what}` },
       read,
     );
@@ -99,7 +100,7 @@ export class NtfsReader implements FastReader {
 
   // `ntfsls -l -i -F`: "INODE SIZE Mon DD HH:MM YYYY NAME", a folder's name ending in '/'.
   private async listDirectory(path: string): Promise<Listed[]> {
-    const stdout = await this.run(['ntfsls', '-l', '-i', '-F', '-p', path, this.partitionFile]);
+    const stdout = await this.run(['ntfsls', '-f', '-l', '-i', '-F', '-p', path, this.partitionFile]);
     const entries: Listed[] = [];
     for (const line of stdout.toString('utf8').split('\n')) {
       if (line === '') continue;
@@ -129,7 +130,7 @@ export class NtfsReader implements FastReader {
 
   // $STANDARD_INFORMATION (times, attributes) read raw; a folder's index size; an Interix file's kind.
   private async facts(listed: Listed): Promise<GuestEntry> {
-    const info = await this.run(['ntfscat', '-a', '0x10', '-i', String(listed.inode), this.partitionFile]);
+    const info = await this.run(['ntfscat', '-f', '-a', '0x10', '-i', String(listed.inode), this.partitionFile]);
     if (info.length < 36) throw new SendenseError(`${this.what}: inode ${listed.inode} has no standard information`);
     const attributes = info.readUInt32LE(32);
     if (attributes & ATTR_REPARSE_POINT) throw new NotForFastPath();
@@ -140,7 +141,7 @@ export class NtfsReader implements FastReader {
       if (!(attributes & ATTR_HIDDEN) && size === 0) type = 'fifo';
       else if (!(attributes & ATTR_HIDDEN) && size === 1) type = 'socket';
       else if (size > INTERIX_HEADER && size <= INTERIX_MAX) {
-        const data = await this.run(['ntfscat', '-i', String(listed.inode), this.partitionFile]);
+        const data = await this.run(['ntfscat', '-f', '-i', String(listed.inode), this.partitionFile]);
         const magic = data.subarray(0, INTERIX_HEADER);
         if (INTERIX_DEVICES.some((device) => device.equals(magic))) throw new NotForFastPath();
         if (magic.equals(INTERIX_SYMLINK)) {
@@ -168,7 +169,7 @@ export class NtfsReader implements FastReader {
 
   // What ntfs-3g says a folder's size is: its $I30 index allocation's data size, 0 when all fits in the record.
   private async indexSize(inode: number): Promise<number> {
-    const text = (await this.run(['ntfsinfo', '-i', String(inode), this.partitionFile])).toString('utf8');
+    const text = (await this.run(['ntfsinfo', '-f', '-i', String(inode), this.partitionFile])).toString('utf8');
     const allocation = /^Dumping attribute \$INDEX_ALLOCATION \(0xa0\)[^]*?^\s*Data size:\s+(\d+)/m.exec(text);
     return allocation ? Number(allocation[1]) : 0;
   }
@@ -185,7 +186,9 @@ export class NtfsReader implements FastReader {
     } catch (error) {
       if (!(error instanceof SendenseError)) throw error;
       const said = error.message.replaceAll(this.partitionFile, 'the partition').split('\n');
-      const complaint = said.find((line) => /error|fail|corrupt|not|cannot|invalid/i.test(line)) ?? said[0];
+      const complaint =
+        said.find((line) => !/^NOTE/.test(line) && /fail|error|corrupt|inconsistent|cannot|invalid/i.test(line)) ??
+        said[0];
       throw new SendenseError(`${this.what} could not be read by ntfs-3g: ${complaint.slice(0, 300)}`, {
         cause: error,
       });
