@@ -17,8 +17,10 @@ import { runSandboxed, streamSandboxed, type ReaderSandbox } from './sandbox.js'
 const ROOT_INODE = 5;
 const STEP_TIMEOUT_MS = 20_000;
 const MAX_ANSWER = 64 * 1024 * 1024;
-// Tools run at once for one listing's entries.
-const AT_ONCE = 4;
+// Entries whose facts one shell run reads (argv stays well under its limit).
+const PER_RUN = 2000;
+// What follows each answer in a batch's output.
+const END = '\n--sendense-ntfs-end--\n';
 // 100 ns units between 1601-01-01 and 1970-01-01.
 const EPOCH_DIFFERENCE = 116_444_736_000_000_000n;
 const ATTR_HIDDEN = 0x2;
@@ -115,27 +117,67 @@ export class NtfsReader implements FastReader {
     return entries;
   }
 
+  // The facts of many entries from two runs per batch: every $STANDARD_INFORMATION, every folder's index size.
   private async entries(listed: readonly Listed[]): Promise<GuestEntry[]> {
-    const entries: GuestEntry[] = new Array<GuestEntry>(listed.length);
-    let next = 0;
-    const worker = async () => {
-      while (next < listed.length) {
-        const i = next++;
-        entries[i] = await this.facts(listed[i]);
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(AT_ONCE, listed.length) }, worker));
+    const entries: GuestEntry[] = [];
+    for (let i = 0; i < listed.length; i += PER_RUN) {
+      const batch = listed.slice(i, i + PER_RUN);
+      const folders = batch.filter((entry) => entry.directory).map((entry) => entry.inode);
+      const [infos, sizes] = await Promise.all([
+        this.standardInformation(batch.map((entry) => entry.inode)),
+        folders.length > 0 ? this.indexSizes(folders) : new Map<number, number>(),
+      ]);
+      for (const [j, entry] of batch.entries()) entries.push(await this.facts(entry, infos[j], sizes.get(entry.inode)));
+    }
     return entries;
   }
 
+  // `ntfscat -a 0x10` of each inode in one sandboxed shell, each answer followed by a line of its own:
+  // 48 or 72 bytes each (NTFS 1.2 or 3.x), anything else refused (a crafted value holding the line).
+  private async standardInformation(inodes: readonly number[]): Promise<Buffer[]> {
+    const script = `f=$1; shift; for i; do ntfscat -f -a 0x10 -i "$i" "$f" || exit 1; printf '${END}'; done`;
+    const stdout = await this.run(['sh', '-c', script, 'sh', this.partitionFile, ...inodes.map(String)]);
+    const infos: Buffer[] = [];
+    let at = 0;
+    for (const inode of inodes) {
+      const end = stdout.indexOf(END, at);
+      const info = end < 0 ? undefined : stdout.subarray(at, end);
+      if (info === undefined || (info.length !== 48 && info.length !== 72))
+        throw new SendenseError(`${this.what}: inode ${inode} has no readable standard information`);
+      infos.push(info);
+      at = end + END.length;
+    }
+    return infos;
+  }
+
+  // What ntfs-3g says a folder's size is: its $I30 index allocation's data size, 0 when all fits in the record.
+  private async indexSizes(inodes: readonly number[]): Promise<Map<number, number>> {
+    const script = `f=$1; shift; for i; do printf '${END}%s\\n' "$i"; ntfsinfo -f -i "$i" "$f" || exit 1; done`;
+    const text = (await this.run(['sh', '-c', script, 'sh', this.partitionFile, ...inodes.map(String)])).toString(
+      'utf8',
+    );
+    const sizes = new Map<number, number>();
+    const parts = text.split(END).slice(1);
+    // One part per folder, in order: a name holding the separator line would break that.
+    if (parts.length !== inodes.length) throw new NotForFastPath();
+    for (const [k, part] of parts.entries()) {
+      const inode = Number(/^(\d+)\n/.exec(part)?.[1]);
+      if (inode !== inodes[k]) throw new NotForFastPath();
+      const allocation = /^Dumping attribute \$INDEX_ALLOCATION \(0xa0\)[^]*?^\s*Data size:\s+(\d+)/m.exec(part);
+      sizes.set(inode, allocation ? Number(allocation[1]) : 0);
+    }
+    return sizes;
+  }
+
   // $STANDARD_INFORMATION (times, attributes) read raw; a folder's index size; an Interix file's kind.
-  private async facts(listed: Listed): Promise<GuestEntry> {
-    const info = await this.run(['ntfscat', '-f', '-a', '0x10', '-i', String(listed.inode), this.partitionFile]);
-    if (info.length < 36) throw new SendenseError(`${this.what}: inode ${listed.inode} has no standard information`);
+  private async facts(listed: Listed, info?: Buffer, indexSize?: number): Promise<GuestEntry> {
+    info ??= (await this.standardInformation([listed.inode]))[0];
     const attributes = info.readUInt32LE(32);
     if (attributes & ATTR_REPARSE_POINT) throw new NotForFastPath();
     let type: EntryType = listed.directory ? 'directory' : 'file';
-    let size = listed.directory ? await this.indexSize(listed.inode) : listed.size;
+    let size = listed.directory
+      ? (indexSize ?? (await this.indexSizes([listed.inode])).get(listed.inode)!)
+      : listed.size;
     let target: Buffer | undefined;
     if (!listed.directory && attributes & ATTR_SYSTEM) {
       if (!(attributes & ATTR_HIDDEN) && size === 0) type = 'fifo';
@@ -165,13 +207,6 @@ export class NtfsReader implements FastReader {
         ? {}
         : { target: guestNameText(target), ...(isUtf8(target) ? {} : { targetBytes: target }) }),
     };
-  }
-
-  // What ntfs-3g says a folder's size is: its $I30 index allocation's data size, 0 when all fits in the record.
-  private async indexSize(inode: number): Promise<number> {
-    const text = (await this.run(['ntfsinfo', '-f', '-i', String(inode), this.partitionFile])).toString('utf8');
-    const allocation = /^Dumping attribute \$INDEX_ALLOCATION \(0xa0\)[^]*?^\s*Data size:\s+(\d+)/m.exec(text);
-    return allocation ? Number(allocation[1]) : 0;
   }
 
   private async run(argv: readonly string[]): Promise<Buffer> {
