@@ -19,6 +19,8 @@ const STEP_TIMEOUT_MS = 20_000;
 const MAX_ANSWER = 64 * 1024 * 1024;
 // Entries whose facts one shell run reads (argv stays well under its limit).
 const PER_RUN = 2000;
+// Shells reading one batch's $STANDARD_INFORMATION at once.
+const SHELLS = 4;
 // What follows each answer in a batch's output.
 const END = '\n--sendense-ntfs-end--\n';
 // 100 ns units between 1601-01-01 and 1970-01-01.
@@ -123,8 +125,13 @@ export class NtfsReader implements FastReader {
     for (let i = 0; i < listed.length; i += PER_RUN) {
       const batch = listed.slice(i, i + PER_RUN);
       const folders = batch.filter((entry) => entry.directory).map((entry) => entry.inode);
+      // A few shells at once: each ntfscat opens the volume anew, most of its time.
+      const share = Math.ceil(batch.length / SHELLS);
+      const shares = Array.from({ length: Math.ceil(batch.length / share) }, (_, k) =>
+        this.standardInformation(batch.slice(k * share, (k + 1) * share).map((entry) => entry.inode)),
+      );
       const [infos, sizes] = await Promise.all([
-        this.standardInformation(batch.map((entry) => entry.inode)),
+        Promise.all(shares).then((parts) => parts.flat()),
         folders.length > 0 ? this.indexSizes(folders) : new Map<number, number>(),
       ]);
       for (const [j, entry] of batch.entries()) entries.push(await this.facts(entry, infos[j], sizes.get(entry.inode)));
