@@ -6,8 +6,10 @@
 // printed with and without the listing's time (≈ one appliance start). Then the fast path against
 // the appliance, each cold (its own command): the first listing of a directory (`files VM p1:/data`
 // by debugfs, and with --appliance) and `--get` of one 16 MiB file, with the ratios
-// (docs/file-level-restore.md#the-fast-path). BENCH_RUNS (default 1).
-// Needs `npm run build`, libguestfs; under software emulation (no working KVM) it is slow.
+// (docs/file-level-restore.md#the-fast-path). The same first listing of a directory of an NTFS
+// point (a second VM whose GPT disk's p1 is NTFS, made by mkntfs and filled through an ntfs-3g
+// mount: needs root and FUSE), by ntfs-3g's tools against the appliance, cold, with the load.
+// BENCH_RUNS (default 1). Needs `npm run build`, libguestfs; under software emulation (no working KVM) it is slow.
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -66,8 +68,42 @@ writeFileSync(
   ].join('\n'),
 );
 execFileSync(process.execPath, [bin, plan, '--db', db, '--quiet'], { env, stdio: 'ignore' });
+
+// The NTFS point: 200 small files and 8 of 1 MiB in /data, p1 of a GPT disk.
+const ntfsImage = join(dir, 'ntfs.img');
+execFileSync('truncate', ['-s', '64M', ntfsImage]);
+execFileSync('mkntfs', ['-F', '-Q', '-L', 'benchntfs', '-p', '2048', ntfsImage], { stdio: 'ignore' });
+const ntfsMount = join(dir, 'ntfs-mnt');
+mkdirSync(ntfsMount);
+execFileSync('ntfs-3g', [ntfsImage, ntfsMount]);
+try {
+  mkdirSync(join(ntfsMount, 'data'));
+  for (let i = 0; i < 200; i++) writeFileSync(join(ntfsMount, 'data', `note-${i}.txt`), `note ${i}\n`);
+  for (let i = 0; i < 8; i++) writeFileSync(join(ntfsMount, 'data', `blob-${i}.bin`), randomBytes(MiB));
+} finally {
+  execFileSync('fusermount3', ['-u', ntfsMount]);
+}
+const ntfsRaw = join(dir, 'ntfs-disk.raw');
+execFileSync('truncate', ['-s', '66M', ntfsRaw]);
+execFileSync('sgdisk', ['-n', '1:2048:+64M', '-t', '1:0700', ntfsRaw], { stdio: 'ignore' });
+execFileSync('dd', [`if=${ntfsImage}`, `of=${ntfsRaw}`, 'bs=512', 'seek=2048', 'conv=notrunc,sparse', 'status=none']);
+const ntfsSource = join(dir, 'ntfs-source.qcow2');
+execFileSync('qemu-img', ['convert', '-f', 'raw', '-O', 'qcow2', ntfsRaw, ntfsSource]);
+rmSync(ntfsRaw);
+rmSync(ntfsImage);
+const ntfsPlan = join(dir, 'bench-files-ntfs.yaml');
+writeFileSync(
+  ntfsPlan,
+  readFileSync(plan, 'utf8')
+    .replace('name: bench-files', 'name: bench-files-ntfs')
+    .replace('name: filesvm', 'name: filesntfs')
+    .replace(source, ntfsSource),
+);
+execFileSync(process.execPath, [bin, ntfsPlan, '--db', db, '--quiet'], { env, stdio: 'ignore' });
 const backupFile = JSON.parse(
-  execFileSync(process.execPath, [bin, 'backups', '--json', '--db', db], { encoding: 'utf8' }).trim(),
+  execFileSync(process.execPath, [bin, 'backups', '--json', '--vm', 'filesvm', '--db', db], {
+    encoding: 'utf8',
+  }).trim(),
 ).disks[0].file;
 const accelFile = join(process.env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'sendense', 'libguestfs', 'accel.json');
 console.log(
@@ -85,8 +121,29 @@ const tcg = () => {
   }
 };
 
-const results = { listing: [], dir: [], tar: [], tarOut: [], fastList: [], slowList: [], fastGet: [], slowGet: [] };
+const results = {
+  listing: [],
+  dir: [],
+  tar: [],
+  tarOut: [],
+  fastList: [],
+  slowList: [],
+  fastGet: [],
+  slowGet: [],
+  ntfsFast: [],
+  ntfsSlow: [],
+};
+const ntfsLoad = [];
+const ntfsFiles = (...args) =>
+  timedRun([process.execPath, bin, 'files', 'filesntfs', '--db', db, '--quiet', ...args], { env, stdin: 'ignore' });
 for (let run = 0; run < RUNS; run++) {
+  ntfsLoad.push(readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' '));
+  const ntfsFast = await ntfsFiles('--json', 'p1:/data');
+  // A fast path that fell back to the appliance would time the wrong thing.
+  if (!ntfsFast.stdout.includes('"reader":"ntfs-3g"'))
+    throw new Error(`NTFS listed without ntfs-3g: ${ntfsFast.stdout.slice(0, 300)}`);
+  results.ntfsFast.push(ntfsFast.seconds);
+  results.ntfsSlow.push((await ntfsFiles('--appliance', 'p1:/data')).seconds);
   results.fastList.push((await files('p1:/data/set-0')).seconds);
   results.slowList.push((await files('--appliance', 'p1:/data/set-0')).seconds);
   const one = join(dir, `one-${run}`);
@@ -136,3 +193,5 @@ const versus = (label, fast, slow) =>
   );
 versus('first listing of p1:/data/set-0 (cold)', median(results.fastList), median(results.slowList));
 versus('files --get of one 16 MiB file (cold)', median(results.fastGet), median(results.slowGet));
+versus('first listing of NTFS p1:/data, 208 entries (cold)', median(results.ntfsFast), median(results.ntfsSlow));
+console.log(`  (NTFS: ntfs-3g's tools against the appliance; load average before it ${ntfsLoad.join('; ')})`);

@@ -94,7 +94,8 @@ command -v sgdisk >/dev/null 2>&1 || need+=(gdisk)
 command -v sfdisk >/dev/null 2>&1 || need+=(fdisk)
 command -v mkfs.vfat >/dev/null 2>&1 || need+=(dosfstools)
 command -v mcopy >/dev/null 2>&1 || need+=(mtools)
-command -v mkntfs >/dev/null 2>&1 || need+=(ntfs-3g)
+# ntfs-3g's tools (ntfsls, ntfscat, ntfsinfo) also read NTFS for the files fast path.
+command -v ntfsls >/dev/null 2>&1 || need+=(ntfs-3g)
 command -v mkfs.xfs >/dev/null 2>&1 || need+=(xfsprogs)
 command -v mkfs.btrfs >/dev/null 2>&1 || need+=(btrfs-progs)
 command -v pvcreate >/dev/null 2>&1 || need+=(lvm2)
@@ -144,7 +145,7 @@ if [ "${1:-}" = --demo ] || [ "${1:-}" = --demo-libvirt ] && [ ${#need[@]} -gt 0
   for package in "${need[@]}"; do
     case "$package" in
       python3 | make | g++ | qemu-utils | qemu-system-common | libnbd-bin | nbdkit | openssh-server | openssh-client | iproute2 | acl | openssl | \
-        libguestfs-tools | libguestfs-perl | libguestfs-xfs | linux-image-* | fuse3 | zip | unzip) demo+=("$package") ;;
+        libguestfs-tools | libguestfs-perl | libguestfs-xfs | linux-image-* | fuse3 | zip | unzip | ntfs-3g | e2fsprogs) demo+=("$package") ;;
       libvirt-clients | libvirt-daemon-system | qemu-system-x86 | busybox-static | qemu-guest-agent | cpio)
         [ "$1" = --demo ] || demo+=("$package")
         ;;

@@ -291,8 +291,8 @@ export interface GuestEntry {
 /** GET /api/v1/backups/:id/files?path=NAME:/DIR: the directory's entries. */
 export interface GuestDirectory {
   readonly path: string;
-  /** Who listed it: debugfs (the fast path) or the appliance. */
-  readonly reader?: 'debugfs' | 'appliance';
+  /** Who listed it: debugfs or ntfs-3g (the fast path) or the appliance. */
+  readonly reader?: 'debugfs' | 'ntfs-3g' | 'appliance';
   readonly entries: readonly GuestEntry[];
 }
 

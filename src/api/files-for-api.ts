@@ -32,7 +32,7 @@ export function openFilesForApi(store: Store): ApiFiles {
     list: (given, path, options) =>
       answer(async () => {
         const fast = await sessions.fastList(key(given), path);
-        if (fast !== undefined) return { path, reader: 'debugfs', entries: fast };
+        if (fast !== undefined) return { path, ...fast };
         const starting = options?.wait ? undefined : await sessions.starting(key(given));
         if (starting !== undefined) return starting;
         return { path, reader: 'appliance', entries: await sessions.list(key(given), path) };

@@ -4,7 +4,7 @@
 // uid — can enter its directory, connect to its NBD socket or open the disk file nbdfuse shows.
 
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { expect, it } from 'vitest';
 import { ExtReader } from '../../src/files/fast/ext-reader.js';
@@ -25,7 +25,7 @@ function asUser(uid: number, argv: readonly string[]): { readonly code: number |
 }
 
 it.runIf(process.getuid?.() === 0)(
-  "keeps the point's socket and disk file from every other uid while a listing runs",
+  "keeps the point's socket, disk file and partition file from every other uid while a listing runs",
   async () => {
     const root = path.join(ws.dir, 'tree');
     mkdirSync(root);
@@ -47,6 +47,14 @@ it.runIf(process.getuid?.() === 0)(
       expect(OTHER_UIDS).not.toContain(exported.sandbox().user!.uid);
       expect(spawnSync('getent', ['passwd', String(exported.sandbox().user!.uid)]).status).not.toBe(0);
 
+      // A partition shown as a file of its own (for ntfs-3g's tools): it starts at the partition.
+      const partitionFile = await exported.partitionFile(PART1_START * 512, 40 * 1024 * 1024);
+      const partitionReader = new ExtReader(partitionFile, 0, 'p1 alone', () => exported.sandbox());
+      expect((await partitionReader.list('/')).map((entry) => entry.name)).toContain('secret.txt');
+      // Both files exist in the readers' mount namespace only: not even root sees them here.
+      expect(existsSync(diskFile)).toBe(false);
+      expect(existsSync(partitionFile)).toBe(false);
+
       const dir = path.dirname(path.dirname(diskFile));
       const socket = path.join(dir, 'nbd.sock');
       const url = `nbd+unix:///point?socket=${socket}`;
@@ -54,9 +62,11 @@ it.runIf(process.getuid?.() === 0)(
         const listed = asUser(uid, ['ls', dir]);
         expect(listed.code, `uid ${uid} listed ${dir}: ${listed.said}`).not.toBe(0);
         expect(listed.said).toMatch(/Permission denied/);
-        const opened = asUser(uid, ['head', '-c', '4096', diskFile]);
-        expect(opened.code, `uid ${uid} read the disk file: ${opened.said}`).not.toBe(0);
-        expect(opened.said).toMatch(/Permission denied/);
+        for (const file of [diskFile, partitionFile]) {
+          const opened = asUser(uid, ['head', '-c', '4096', file]);
+          expect(opened.code, `uid ${uid} read ${file}: ${opened.said}`).not.toBe(0);
+          expect(opened.said).toMatch(/Permission denied/);
+        }
         const connected = asUser(uid, ['qemu-img', 'info', '--output=json', url]);
         expect(connected.code, `uid ${uid} opened the export: ${connected.said}`).not.toBe(0);
         expect(connected.said).not.toMatch(/"virtual-size"/);

@@ -8,7 +8,7 @@
 import type { Writable } from 'node:stream';
 import { isSendenseError, SendenseError } from '../../errors.js';
 import { findPointFile, type PointFile } from '../../files/backup-point.js';
-import { fastListing } from '../../files/fast/fast-listing.js';
+import { fastListing, type FastListing } from '../../files/fast/fast-listing.js';
 import { entryJson, type EntryJson, type FilesystemJson } from '../../files/files-json.js';
 import { formatGuestPath } from '../../files/guest-path.js';
 import { openPoint, type OpenPoint } from '../../files/open-point.js';
@@ -116,13 +116,17 @@ export class BrowseSessions {
 
   // The same entries by the fast path (docs/file-level-restore.md#the-fast-path) when no session of
   // the point is open (an open one answers at once) and the fast path reads that filesystem; else undefined.
-  async fastList(key: PointKey, guestPath: string): Promise<EntryJson[] | undefined> {
+  async fastList(
+    key: PointKey,
+    guestPath: string,
+  ): Promise<{ readonly reader: FastListing['reader']; readonly entries: EntryJson[] } | undefined> {
     const where = parseRequestPath(guestPath);
     const found = await this.find(key);
     const point = resolvedOf(key, found);
     if (this.slots.has(JSON.stringify([point.vm, point.backupId, point.diskKey, point.repository]))) return undefined;
     try {
-      return (await fastListing(found, where))?.map(entryJson);
+      const listed = await fastListing(found, where);
+      return listed && { reader: listed.reader, entries: listed.entries.map(entryJson) };
     } catch (error) {
       if (isSendenseError(error) && /No such file or directory|is not a directory/.test(error.message))
         throw new FilesRequestError('not-found', `${formatGuestPath(where)}: no such file or directory`, error);

@@ -7,6 +7,7 @@ import { isUtf8 } from 'node:buffer';
 import { SendenseError } from '../../errors.js';
 import type { EntryType, GuestEntry } from '../guest-files.js';
 import { guestNameText } from '../guest-name.js';
+import type { FastReader } from './fast-reader.js';
 import { runSandboxed, streamSandboxed, type ReaderSandbox } from './sandbox.js';
 
 const EXT_MAGIC = 0xef53;
@@ -41,7 +42,9 @@ interface Listed {
   readonly name: Buffer;
 }
 
-export class ExtReader {
+export class ExtReader implements FastReader {
+  readonly name = 'debugfs';
+
   constructor(
     /** The disk file (nbdfuse) and the filesystem's offset in it. */
     private readonly diskFile: string,
@@ -50,6 +53,8 @@ export class ExtReader {
     private readonly what: string,
     /** How debugfs runs (the point export's sandbox). */
     private readonly sandbox: () => ReaderSandbox,
+    /** The filesystem's bytes: a file claiming more is the appliance's to read (FastReader). */
+    readonly capacity = Number.MAX_SAFE_INTEGER,
   ) {}
 
   // A directory's entries sorted by name; a path that is not a directory lists as itself.

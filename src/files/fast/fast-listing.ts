@@ -1,6 +1,6 @@
-// The fast path (docs/file-level-restore.md#the-fast-path): when NAME is an ext2/3/4 filesystem on
-// the whole disk or a partition of an MBR or GPT table, its directory is listed, and its files
-// extracted, by debugfs over the point's read-only export, with no appliance. Anything else (an
+// The fast path (docs/file-level-restore.md#the-fast-path): when NAME is an ext2/3/4 or NTFS
+// filesystem on the whole disk or a partition of an MBR or GPT table, its directory is listed, and
+// its files extracted, by debugfs or ntfs-3g's tools over the point's read-only export, with no appliance. Anything else (an
 // encrypted chain, LVM, another filesystem, a logical partition, a symlink among the path's
 // folders, a folder to extract) answers undefined: the appliance does it.
 
@@ -11,35 +11,49 @@ import type { ExtractTarget } from '../extract-target.js';
 import type { GuestEntry } from '../guest-files.js';
 import type { GuestPath } from '../guest-path.js';
 import { ExtReader, isExtFilesystem, NotForFastPath } from './ext-reader.js';
+import type { FastReader, FilesReader } from './fast-reader.js';
+import { isNtfsFilesystem, NtfsReader } from './ntfs-reader.js';
 import { readPartitionTable, type PartitionTable } from './partition-table.js';
 import { openPointExport, type PointExport } from './point-export.js';
 
-/** Which reader listed a filesystem (said in --json). */
-export type FilesReader = 'debugfs' | 'appliance';
+export type { FilesReader } from './fast-reader.js';
 
-export async function fastListing(point: PointFile, where: GuestPath): Promise<readonly GuestEntry[] | undefined> {
+/** A directory as the fast path listed it, and by which reader. */
+export interface FastListing {
+  readonly reader: Exclude<FilesReader, 'appliance'>;
+  readonly entries: readonly GuestEntry[];
+}
+
+export async function fastListing(point: PointFile, where: GuestPath): Promise<FastListing | undefined> {
   return withFastPoint(point, async (readerOf) => {
     const reader = await readerOf(where.fs);
-    return reader && (await reader.list(where.path));
+    return reader && { reader: reader.name, entries: await reader.list(where.path) };
   });
 }
 
-// Files and symlinks of ext2/3/4 filesystems extracted as the appliance extracts them; a folder among
+/** Which reader extracted (undefined: the appliance). */
+export interface FastExtractResult extends ExtractResult {
+  readonly readers: readonly Exclude<FilesReader, 'appliance'>[];
+}
+
+// Files and symlinks of ext2/3/4 and NTFS filesystems extracted as the appliance extracts them; a folder among
 // them (or any path the fast path does not read) leaves it all to the appliance.
 export async function fastExtract(
   point: PointFile,
   wanted: readonly GuestPath[],
   target: ExtractTarget,
   options: ExtractOptions,
-): Promise<ExtractResult | undefined> {
+): Promise<FastExtractResult | undefined> {
   return withFastPoint(point, async (readerOf) => {
     const stats = new Map<GuestPath, GuestEntry>();
-    const readers = new Map<GuestPath, ExtReader>();
+    const readers = new Map<GuestPath, FastReader>();
     for (const where of wanted) {
       const reader = await readerOf(where.fs);
       if (reader === undefined) return undefined;
       const entry = await reader.stat(where.path);
       if (entry.type !== 'file' && entry.type !== 'symlink') return undefined;
+      // More bytes than the partition holds: a sparse giant, or a crafted size read as zeros for ever.
+      if (entry.size > reader.capacity) return undefined;
       stats.set(where, entry);
       readers.set(where, reader);
     }
@@ -50,19 +64,20 @@ export async function fastExtract(
       folderTar: () => Promise.reject(new NotForFastPath()),
       fileBytes: (where, _dir, read) => readers.get(where)!.fileBytes(where.path, read),
     };
-    return extractPaths(source, wanted, target, options);
+    const result = await extractPaths(source, wanted, target, options);
+    return { ...result, readers: [...new Set([...readers.values()].map((reader) => reader.name))] };
   });
 }
 
-type ReaderOf = (fs: string) => Promise<ExtReader | undefined>;
+type ReaderOf = (fs: string) => Promise<FastReader | undefined>;
 
-// The point's export open while `work` runs, with the reader of each ext filesystem it asks for.
+// The point's export open while `work` runs, with the reader of each filesystem it asks for.
 async function withFastPoint<T>(point: PointFile, work: (readerOf: ReaderOf) => Promise<T | undefined>) {
   if (chainSecret(point.disk.file) !== undefined) return undefined;
   const exported = await openPointExport(point.disk.file);
   try {
     const table = await readPartitionTable(exported.read, exported.size);
-    return await work((fs) => extReaderOf(exported, table, fs, point.where));
+    return await work((fs) => readerOf(exported, table, fs, point.where));
   } catch (error) {
     if (error instanceof NotForFastPath) return undefined;
     throw error;
@@ -71,12 +86,12 @@ async function withFastPoint<T>(point: PointFile, work: (readerOf: ReaderOf) => 
   }
 }
 
-async function extReaderOf(
+async function readerOf(
   exported: PointExport,
   table: PartitionTable,
   fs: string,
   where: string,
-): Promise<ExtReader | undefined> {
+): Promise<FastReader | undefined> {
   const partition =
     table.kind === 'none'
       ? fs === 'disk'
@@ -85,6 +100,21 @@ async function extReaderOf(
       : table.partitions.find((candidate) => `p${candidate.number}` === fs);
   if (partition === undefined) return undefined;
   const read = (offset: number, length: number) => exported.read(partition.offset + offset, length);
-  if (partition.size < 2048 || !(await isExtFilesystem(read))) return undefined;
-  return new ExtReader(await exported.diskFile(), partition.offset, `${fs} of ${where}`, () => exported.sandbox());
+  if (partition.size < 2048) return undefined;
+  if (await isExtFilesystem(read))
+    return new ExtReader(
+      await exported.diskFile(),
+      partition.offset,
+      `${fs} of ${where}`,
+      () => exported.sandbox(),
+      partition.size,
+    );
+  if (await isNtfsFilesystem(read))
+    return new NtfsReader(
+      await exported.partitionFile(partition.offset, partition.size),
+      `${fs} of ${where}`,
+      () => exported.sandbox(),
+      partition.size,
+    );
+  return undefined;
 }
