@@ -9,23 +9,11 @@ import {
   parseNbdUrl,
   type NbdAddress,
 } from '../../src/nbd/index.js';
-import type { UndoStack } from '../../src/engine/undo-stack.js';
 import type { TransferSource, TransferTarget } from '../../src/wire/index.js';
 import { giveBack } from './give-back.js';
 import { serveImage } from './serve-image.js';
-import type { TransferOutput } from './transfer-output.js';
-
-export interface EndpointContext {
-  readonly disk: number;
-  readonly role: 'source' | 'target';
-  /** An incremental's bitmap: the source is read through it, the target is asked for base:allocation. */
-  readonly bitmap?: string;
-  readonly connections: number;
-  readonly dir: string;
-  /** What the disk's copy took, given back when it ends (every entry 'always'). */
-  readonly cleanup: UndoStack;
-  readonly output: TransferOutput;
-}
+import type { EndpointContext } from './endpoint-context.js';
+export type { EndpointContext } from './endpoint-context.js';
 
 /** The control connection, where its server is, and for an nbd: endpoint the extras already asked for. */
 interface FirstConnection {

@@ -7,7 +7,7 @@ import { startQemuNbd, type QemuNbd } from '../../src/qemu/qemu-nbd.js';
 import type { TransferImageFormat } from '../../src/wire/index.js';
 import { giveBack } from './give-back.js';
 import { checkedFormat, type ImageEndpoint } from './image-check.js';
-import type { EndpointContext } from './open-endpoint.js';
+import type { EndpointContext } from './endpoint-context.js';
 
 const QEMU_NBD_READY_TIMEOUT_MS = 15_000;
 const QEMU_NBD_STOP_GRACE_MS = 3000;

@@ -10,7 +10,7 @@ import type { NodeHost } from '../node/node.js';
 import { imageInfoWith, type ImageInfo } from '../qemu/image-info.js';
 import { copyBack } from './copy-back.js';
 import { domainState } from './domain-state.js';
-import type { FailbackDisk, FailbackRequest, FailbackSides, FailedBack } from './fail-back.js';
+import type { FailbackDisk, FailbackRequest, FailbackSides, FailedBack } from './failback-types.js';
 import { bitmapUnusable, FAILBACK_BITMAP, mergeOriginalBitmap } from './failback-bitmap.js';
 import type { FailbackPhase } from './failback-record.js';
 

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { signalProcess } from '../process/index.js';
 import { childEnv } from '../process/child-env.js';
 import type { ImageSecret } from './image-secret.js';
-import type { QemuNbd, QemuNbdExit, QemuNbdOptions } from './qemu-nbd.js';
+import type { QemuNbd, QemuNbdExit, QemuNbdOptions } from './qemu-nbd-types.js';
 import { qemuNbdEnv } from './qemu-nbd-env.js';
 import { openSecretFd } from './secret-fd.js';
 

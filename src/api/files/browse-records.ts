@@ -10,7 +10,7 @@ import { hostname } from 'node:os';
 import { processStartTicks } from '../../process/index.js';
 import { forgetSession, recordSession, sessionsHere } from '../../files/session/session-record.js';
 import type { Store } from '../../store/index.js';
-import type { ResolvedPoint } from './browse-sessions.js';
+import type { ResolvedPoint } from './resolved-point.js';
 
 export interface BrowseRecorder {
   /** The session's record made; its name. */

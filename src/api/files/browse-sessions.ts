@@ -28,6 +28,8 @@ import { FilesRequestError } from './files-request-error.js';
 import { parseRequestPath } from './request-path.js';
 import { tarZstSink } from './tar-zst-sink.js';
 import { zipSink } from './zip-sink.js';
+import type { ResolvedPoint } from './resolved-point.js';
+export type { ResolvedPoint } from './resolved-point.js';
 
 /** Which point's disk a request reads. */
 export interface PointKey {
@@ -37,14 +39,6 @@ export interface PointKey {
   /** Default: the backup's first disk (as `files` without --disk). */
   readonly disk?: DiskKey;
   readonly repository?: string;
-}
-
-/** The point a session reads, once resolved. */
-export interface ResolvedPoint {
-  readonly vm: string;
-  readonly backupId: string;
-  readonly diskKey: DiskKey;
-  readonly repository: string;
 }
 
 export interface BrowseSessionsOptions {

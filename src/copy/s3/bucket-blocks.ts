@@ -22,20 +22,14 @@
 
 import { GetObjectCommand, HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { ahead, BLOCK, keptBlocks, reuse, wanted, type KeptBlocks, type Pieces } from './kept-blocks.js';
+import type { ServedObject, RangeGet } from './served-object.js';
+export type { ServedObject, RangeGet } from './served-object.js';
 
 export { BLOCK } from './kept-blocks.js';
 /** The default read-ahead of a view: 64 MiB, 16 GETs of 4 MiB in flight per object read in order. */
 export const DEFAULT_READ_AHEAD = 64 * 1024 * 1024;
 const FIRST_AHEAD = 2;
 const SPARE_BLOCKS = 8;
-
-export interface ServedObject {
-  readonly key: string;
-  readonly size: number;
-  readonly versionId?: string;
-  /** The ETag seen when pinned: each GET asks for it (If-Match). */
-  readonly etag?: string;
-}
 
 /** The object under `key` now, pinned to its version (where the bucket keeps versions) and its ETag. */
 export async function pinObject(
@@ -52,12 +46,6 @@ export async function pinObject(
     ...(head.ETag !== undefined && { etag: head.ETag }),
   };
 }
-
-/**
- * Bytes start..end (inclusive) of `object`, as the pieces they came in, in order. `into`, when
- * given, is a buffer of exactly that length the GET may fill and return as its one piece.
- */
-export type RangeGet = (object: ServedObject, start: number, end: number, into?: Buffer) => Promise<readonly Buffer[]>;
 
 // The SDK's GET, its body kept as it came off the socket (Node.js: a Readable of Buffers).
 export function sdkRangeGet(client: S3Client, bucket: string): RangeGet {

@@ -3,7 +3,7 @@
 // blocks a reader waits for. A block's buffer goes back to the pool once it has left the kept ones
 // and no read's slices of it are still out.
 
-import type { RangeGet, ServedObject } from './bucket-blocks.js';
+import type { RangeGet, ServedObject } from './served-object.js';
 
 export const BLOCK = 4 * 1024 * 1024;
 
