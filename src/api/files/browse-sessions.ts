@@ -245,6 +245,12 @@ export class BrowseSessions {
     const ending: Promise<void>[] = [];
     for (const { id, slot, name } of named) {
       if (name === undefined || kept.has(name) || this.slots.get(id) !== slot) continue;
+      // A download or listing under way goes on, exact: the session is recorded again, and the
+      // process that wanted it ended is refused (docs/file-level-restore.md#files-sessions).
+      if (slot.users > 0) {
+        ending.push(recorder.kept(name));
+        continue;
+      }
       this.slots.delete(id);
       clearTimeout(slot.timer);
       ending.push(this.closeSlot(slot, slot.users > 0));

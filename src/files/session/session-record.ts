@@ -8,6 +8,7 @@
 import { rm } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import path from 'node:path';
+import { SendenseError } from '../../errors.js';
 import { LOCAL_NODE_ID } from '../../node/node.js';
 import { isProcessAlive, signalProcess, terminateProcess } from '../../process/index.js';
 import type { DiskKey } from '../../plan/types.js';
@@ -102,6 +103,11 @@ async function stopApiSession(store: Store, session: SessionRecord): Promise<boo
     const deadline = Date.now() + API_CLOSE_MS;
     while ((await store.getRun(session.runId))?.status === 'running' && isSessionAlive(session)) {
       if (Date.now() >= deadline) return true;
+      // Recorded again: a download or listing reads it still, and goes on.
+      if ((await sessionsHere(store)).some((again) => again.dir === session.dir))
+        throw new SendenseError(
+          `backup ${session.backupId} of VM ${session.vm} is open in another process: the API (pid ${session.pid}) is reading it for a download or listing; try again when that ends`,
+        );
       await new Promise((resolve) => setTimeout(resolve, 100));
     }
   }
