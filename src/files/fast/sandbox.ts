@@ -4,6 +4,7 @@
 // its output capped. A crafted filesystem can make it fail, never hang the hub.
 
 import { spawn } from 'node:child_process';
+import { PassThrough } from 'node:stream';
 import { SendenseError } from '../../errors.js';
 import { childEnv } from '../../process/child-env.js';
 import type { ReaderUser } from './reader-user.js';
@@ -165,9 +166,13 @@ export async function streamSandboxed<T>(
     child.once('error', (error) => reject(new SendenseError(`${options.what}: ${error.message}`, { cause: error })));
     child.once('close', (code, signal) => resolve({ code, signal }));
   });
+  // Piped at once: `read` may start after an await, and Node resumes (drops) the output of a child
+  // that has exited when nothing listens to it yet; a small file would arrive empty.
+  const output = new PassThrough();
+  child.stdout!.pipe(output);
   async function* chunks(): AsyncGenerator<Buffer> {
     wake();
-    for await (const chunk of child.stdout!) {
+    for await (const chunk of output) {
       wake();
       yield chunk as Buffer;
     }
