@@ -123,6 +123,18 @@ describe('serve, recover, failover test and failback from the console', () => {
       await logIn(page, secrets.operator);
       await vmPage(page);
       await checkScreen(page, 'vm-recovery-actions', () => button(page, `Serve point ${point}`).waitFor());
+      // At 1280 px the point's six actions stand on one line, and its table needs no sideways scroll.
+      await page.setViewportSize({ width: 1280, height: 800 });
+      const cell = page.locator(`tr[data-point="${point}"] td.actions`);
+      const tops = await cell
+        .locator('a, button')
+        .evaluateAll((all) => all.map((one) => one.getBoundingClientRect().top));
+      expect(tops.length).toBe(6);
+      expect(new Set(tops).size, `the actions' lines: ${tops.join(', ')}`).toBe(1);
+      const box = page.locator('.table-box').filter({ has: page.locator(`tr[data-point="${point}"]`) });
+      expect(await box.evaluate((one) => one.scrollWidth <= one.clientWidth + 1), 'the table scrolls sideways').toBe(
+        true,
+      );
       await button(page, `Serve point ${point}`).click();
       await page.waitForURL(/\/tasks\/task-/);
       // The URL is a socket path: behind the Details toggle.
