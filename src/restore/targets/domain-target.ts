@@ -79,8 +79,10 @@ function virshOf(run: TargetRun, spec: DomainTarget): Virsh {
   return virshOn(execOn(run.node), spec.uri);
 }
 
-// Before any file is made: libvirt answers, the name is free, and the stored XML makes a domain on the files.
+// Before any file is made: the point has its XML, libvirt answers, the name is free, and the XML makes a domain on the files.
 async function newDomain(run: TargetRun, spec: DomainTarget, virsh: Virsh): Promise<ClonedDomain> {
+  const { backupId } = run.state;
+  const stored = await storedXml(run, backupId);
   const version = await virsh.attempt(['version', '--daemon']);
   if (version.exitCode !== 0) {
     const message = virshMessage(version);
@@ -93,8 +95,6 @@ async function newDomain(run: TargetRun, spec: DomainTarget, virsh: Virsh): Prom
     fail(
       `domain ${spec.domain} already exists on ${run.node.description} (${existing.stdout.trim()}): choose another restore.target.domain`,
     );
-  const { backupId } = run.state;
-  const stored = await storedXml(run, backupId);
   const backup = await run.store.getBackup(backupId);
   const disks = run.state.disks.map((disk) => ({
     key: disk.key,
