@@ -54,12 +54,13 @@ function pointFile(key: number): string {
   return path.join(ws.repository, 'rdom', `disk-${key}`, `${point}.qcow2`);
 }
 
-function restoreToDomain(name: string, target: { start?: boolean }) {
+// files: the images' name (default the domain's short name).
+function restoreToDomain(name: string, target: { start?: boolean }, files = name) {
   const domain = `${guest.name}-${name}`;
   made.push(domain);
-  const storage = path.join(guest.dir, `${name}-{key}.qcow2`);
+  const storage = path.join(guest.dir, `${files}-{key}.qcow2`);
   const plan = writeRestorePlan(ws.dir, {
-    name: `restore-${name}`,
+    name: `restore-${files}`,
     vm: 'rdom',
     repository: ws.repository,
     ports,
@@ -88,9 +89,14 @@ describe('restore a point as a new libvirt domain', () => {
   }, 300_000);
 
   it('refuses a domain name that exists: one error, nothing written, the domain unchanged', async () => {
-    const { domain, plan } = restoreToDomain('copy', {});
+    // Files of new names: only the domain's name is taken.
+    const { domain, plan } = restoreToDomain('copy', {}, 'copy-again');
     const definition = virsh('dumpxml', '--inactive', domain);
     const files = readdirSync(guest.dir).sort();
+    // The dry run predicts the refusal from the same check.
+    const dry = await sendenseRun([plan, '--db', ws.db, '--dry-run']);
+    expect(dry.exitCode, dry.stdout).toBe(1);
+    expect(`${dry.stdout}${dry.stderr}`).toContain(`domain ${domain} already exists`);
     const result = await sendenseRun([plan, '--db', ws.db]);
     expect(result.exitCode).not.toBe(0);
     expect(result.stderr).toContain(`domain ${domain} already exists`);
