@@ -1,6 +1,7 @@
 // `sendense-run restore VM [--point P] [--disk KEY]... --target file:PATH|dir:DIR|nbd:URL|domain:NAME
-// [--path DIR] [--start] [--network none|keep] [--format qcow2|raw] [--overwrite] [--no-verify]` (docs/commands.md#restore): an ad-hoc restore,
-// a restore plan made in memory (src/restore/adhoc-restore.ts) and run as a plan file's run is.
+// [--path DIR] [--start] [--network none|keep] [--format qcow2|raw] [--overwrite] [--no-verify]`
+// (docs/commands.md#restore): an ad-hoc restore, a restore plan made in memory
+// (src/restore/adhoc-restore.ts) and run as a plan file's run is.
 // The API's POST /api/v1/backups/{id}/restore runs this command as its task.
 
 import { existsSync } from 'node:fs';

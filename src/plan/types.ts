@@ -286,7 +286,7 @@ export interface RestorePlan<T extends RestoreTarget | FilesTarget = RestoreTarg
   };
 }
 
-/** A restore of whole disks (file or nbd targets). */
+/** A restore of whole disks (file, nbd or domain targets). */
 export type DiskRestorePlan = RestorePlan<RestoreTarget>;
 /** A file-level restore. */
 export type FilesRestorePlan = RestorePlan<FilesTarget>;

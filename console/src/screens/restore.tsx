@@ -1,7 +1,8 @@
 // Restore a point (docs/console.md#screens): which disks, the target (image files, a directory of
-// images, NBD exports, a new libvirt domain on the hub's host), overwrite and verify; it starts the API's ad-hoc restore
-// (POST /api/v1/backups/{id}/restore) and shows the task's live progress on the task page. A
-// refused target is the API's own message, its field marked. Its fields: ./restore-fields.tsx.
+// images, NBD exports, a new libvirt domain on the hub's host), overwrite and verify; it starts
+// the API's ad-hoc restore (POST /api/v1/backups/{id}/restore) and shows the task's live progress
+// on the task page. A refused target is the API's own message, its field marked. Its fields:
+// ./restore-fields.tsx.
 
 import { useState } from 'preact/hooks';
 import { ApiRefusal, call } from '../api.js';

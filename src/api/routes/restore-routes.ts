@@ -1,6 +1,7 @@
 // An ad-hoc restore of a point (docs/api.md#backups) into files, NBD exports or a new libvirt
-// domain: a typed body, checked here (one 400 naming the field at fault), then the `restore` command as a task (src/cli/restore-command.ts), so the
-// API and the CLI share one implementation, the restore plan's engine.
+// domain: a typed body, checked here (one 400 naming the field at fault), then the `restore`
+// command as a task (src/cli/restore-command.ts), so the API and the CLI share one
+// implementation, the restore plan's engine.
 
 import { Type } from '@sinclair/typebox';
 import { planDataErrors } from '../../plan/plan-from-data.js';

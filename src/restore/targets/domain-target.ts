@@ -79,7 +79,8 @@ function virshOf(run: TargetRun, spec: DomainTarget): Virsh {
   return virshOn(execOn(run.node), spec.uri);
 }
 
-// Before any file is made: the point has its XML, libvirt answers, the name is free, and the XML makes a domain on the files.
+// Before any file is made: the point has its XML, libvirt answers, the name is free, and the XML
+// makes a domain on the files.
 async function newDomain(run: TargetRun, spec: DomainTarget, virsh: Virsh): Promise<ClonedDomain> {
   const { backupId } = run.state;
   const stored = await storedXml(run, backupId);
