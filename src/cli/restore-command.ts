@@ -1,6 +1,7 @@
-// `sendense-run restore VM [--point P] [--disk KEY]... --target file:PATH|dir:DIR|nbd:URL
-// [--format qcow2|raw] [--overwrite] [--no-verify]` (docs/commands.md#restore): an ad-hoc restore,
-// a restore plan made in memory (src/restore/adhoc-restore.ts) and run as a plan file's run is.
+// `sendense-run restore VM [--point P] [--disk KEY]... --target file:PATH|dir:DIR|nbd:URL|domain:NAME
+// [--path DIR] [--start] [--network none|keep] [--format qcow2|raw] [--overwrite] [--no-verify]`
+// (docs/commands.md#restore): an ad-hoc restore, a restore plan made in memory
+// (src/restore/adhoc-restore.ts) and run as a plan file's run is.
 // The API's POST /api/v1/backups/{id}/restore runs this command as its task.
 
 import { existsSync } from 'node:fs';
@@ -33,8 +34,15 @@ const OPTIONS = declareOptions([
   },
   {
     name: '--target',
-    value: 'file:PATH|dir:DIR|nbd:URL',
-    help: 'where the disks go, on this host: file:PATH an image (with {key}, the disk key, when several disks are restored); dir:DIR one image per disk in DIR, named VM-KEY.FORMAT; nbd:URL NBD exports (nbd://HOST:PORT/NAME or nbd+unix:///NAME?socket=PATH, {key} when several disks)',
+    value: 'file:PATH|dir:DIR|nbd:URL|domain:NAME',
+    help: 'where the disks go, on this host: file:PATH an image (with {key}, the disk key, when several disks are restored); dir:DIR one image per disk in DIR, named VM-KEY.FORMAT; nbd:URL NBD exports (nbd://HOST:PORT/NAME or nbd+unix:///NAME?socket=PATH, {key} when several disks); domain:NAME a new libvirt domain NAME (qemu:///system) defined from the XML stored with the point, its disks qcow2 images in --path DIR named NAME-KEY.qcow2',
+  },
+  { name: '--path', value: 'DIR', help: "a domain target's directory: one qcow2 image per disk, named NAME-KEY.qcow2" },
+  { name: '--start', help: 'a domain target: start the new domain once defined (default: defined, not started)' },
+  {
+    name: '--network',
+    value: 'none|keep',
+    help: "a domain target: none (default) the new domain has no network interface; keep its interfaces stay on the original's networks with new MAC addresses",
   },
   { name: '--format', value: 'qcow2|raw', help: 'the images of a file or dir target (default qcow2)' },
   {
@@ -53,7 +61,7 @@ const OPTIONS = declareOptions([
 export const restoreCommand: CommandSpec = defineCommand({
   name: 'restore',
   usage:
-    'sendense-run restore VM [--point P] [--disk KEY]... --target file:PATH|dir:DIR|nbd:URL [--format qcow2|raw] [--overwrite] [--no-verify] [--repository PATH] [--key-file FILE|--key-env NAME]',
+    'sendense-run restore VM [--point P] [--disk KEY]... --target file:PATH|dir:DIR|nbd:URL|domain:NAME [--path DIR] [--start] [--network none|keep] [--format qcow2|raw] [--overwrite] [--no-verify] [--repository PATH] [--key-file FILE|--key-env NAME]',
   does: "Write a point's disks back out now, without a plan file: a restore plan made from these options\n(docs/plan-reference.md#when-kind-is-restore) and run as `sendense-run PLAN.yaml` runs one: the same\nsteps, checks, verification and history (under the plan name restore-VM). The target is checked\nfirst: an absolute path, never inside the repository, an existing file only with --overwrite.",
   options: OPTIONS,
   exitCodes: [
@@ -77,6 +85,7 @@ export const restoreCommand: CommandSpec = defineCommand({
 const OPTION_OF: Readonly<Record<RestoreField, string>> = {
   'target.path': '--target',
   'target.url': '--target',
+  'target.domain': '--target',
   disks: '--disk',
   overwrite: '--overwrite',
 };
@@ -87,8 +96,8 @@ async function runRestore(cli: CliContext, given: GivenOptions<typeof OPTIONS>):
   if (vm === undefined) throw usageError(`restore needs a VM name (usage: ${restoreCommand.usage})`);
   if (extra.length > 0) throw usageError(`restore takes one VM (got '${extra[0]}' too)`);
   const targetText = given.value('--target');
-  if (targetText === undefined) throw usageError('restore needs --target file:PATH, dir:DIR or nbd:URL');
-  const target = parseTarget(targetText, given.value('--format'));
+  if (targetText === undefined) throw usageError('restore needs --target file:PATH, dir:DIR, nbd:URL or domain:NAME');
+  const target = parseTarget(targetText, given.value('--format'), domainOptions(given));
   const point = parsePointOption(given.value('--point'));
   const requested = parseDiskKeys(given.values('--disk'));
   const repositoryOption = given.value('--repository');
@@ -122,7 +131,8 @@ async function runRestore(cli: CliContext, given: GivenOptions<typeof OPTIONS>):
     const problem = targetProblem(restore, requested ?? keys);
     if (problem !== undefined) {
       const hint = problem.field === 'overwrite' ? ' (give --overwrite to replace it)' : '';
-      throw usageError(`${OPTION_OF[problem.field]}: ${problem.message}${hint}`);
+      const option = target.kind === 'domain' && problem.field === 'target.path' ? '--path' : OPTION_OF[problem.field];
+      throw usageError(`${option}: ${problem.message}${hint}`);
     }
     // An encrypted repository without a key that opens it: refused now (exit 2), not a failed run.
     await checkRepository({ path: backup.repository, ...(key === undefined ? {} : { encryption: key }) });
@@ -132,20 +142,51 @@ async function runRestore(cli: CliContext, given: GivenOptions<typeof OPTIONS>):
   return runPlanNow(cli, adhocRestorePlan(restore));
 }
 
-function parseTarget(text: string, format: string | undefined): AdhocTarget {
+// A domain target's own options, as given (refused with any other target).
+interface DomainOptions {
+  readonly path?: string;
+  readonly start: boolean;
+  readonly network?: string;
+}
+
+function domainOptions(given: GivenOptions<typeof OPTIONS>): DomainOptions {
+  return { path: given.value('--path'), start: given.flag('--start'), network: given.value('--network') };
+}
+
+function parseTarget(text: string, format: string | undefined, domain: DomainOptions): AdhocTarget {
   if (format !== undefined && format !== 'qcow2' && format !== 'raw')
     throw usageError(`--format: must be qcow2 or raw (got '${format}')`);
   const colon = text.indexOf(':');
   const kind = colon === -1 ? '' : text.slice(0, colon);
   const rest = text.slice(colon + 1);
+  if (kind === 'domain') return domainTarget(rest, format, domain);
+  const stray =
+    domain.path !== undefined
+      ? '--path'
+      : domain.start
+        ? '--start'
+        : domain.network !== undefined
+          ? '--network'
+          : undefined;
+  if (stray !== undefined) throw usageError(`${stray} goes with a domain target (--target domain:NAME)`);
   if (kind === 'nbd') {
     if (format !== undefined) throw usageError('--format goes with a file or dir target, not nbd');
     return { kind: 'nbd', url: rest };
   }
   if (kind !== 'file' && kind !== 'dir')
-    throw usageError(`--target: must be file:PATH, dir:DIR or nbd:URL (got '${text}')`);
+    throw usageError(`--target: must be file:PATH, dir:DIR, nbd:URL or domain:NAME (got '${text}')`);
   if (rest === '') throw usageError(`--target ${kind}: needs a path`);
   return { kind, path: rest, format: format ?? 'qcow2' };
+}
+
+function domainTarget(name: string, format: string | undefined, options: DomainOptions): AdhocTarget {
+  if (name === '') throw usageError("--target domain: needs the new domain's name");
+  if (format !== undefined && format !== 'qcow2') throw usageError('--format: a domain target writes qcow2 images');
+  if (options.path === undefined || options.path === '')
+    throw usageError('--target domain: needs --path DIR, the directory of its disk images');
+  const network = options.network ?? 'none';
+  if (network !== 'none' && network !== 'keep') throw usageError(`--network: must be none or keep (got '${network}')`);
+  return { kind: 'domain', domain: name, path: options.path, start: options.start, network };
 }
 
 function parseDiskKeys(values: readonly string[]): readonly DiskKey[] | undefined {

@@ -782,7 +782,7 @@ export type RawRestore = {
 };
 
 /** Restore target */
-export type RawRestoreTarget = RawFileTarget | RawNbdTarget | RawFilesTarget;
+export type RawRestoreTarget = RawFileTarget | RawNbdTarget | RawDomainTarget | RawFilesTarget;
 
 /** File target */
 export type RawFileTarget = {
@@ -795,6 +795,21 @@ export type RawFileTarget = {
   readonly overwrite?: boolean;
   /** File mode */
   readonly mode?: string;
+};
+
+/** Domain target */
+export type RawDomainTarget = {
+  readonly type: 'domain';
+  /** libvirt URI */
+  readonly uri?: string;
+  /** Domain name */
+  readonly domain: string;
+  /** Disk path */
+  readonly path: string;
+  /** Start */
+  readonly start?: boolean;
+  /** Network */
+  readonly network?: 'none' | 'keep';
 };
 
 /** Files target */

@@ -248,7 +248,21 @@ export type RestoreTarget =
       readonly type: 'nbd';
       /** Contains `{key}` unless a single disk is restored. */
       readonly url: string;
-    };
+    }
+  | DomainTarget;
+
+/** Files (qcow2) and a new libvirt domain on them, from the XML stored with the point. */
+export interface DomainTarget {
+  readonly type: 'domain';
+  readonly uri: string;
+  /** The new domain's name: one that exists is refused. */
+  readonly domain: string;
+  /** Contains `{key}` unless a single disk is restored. Absolute. */
+  readonly path: string;
+  readonly start: boolean;
+  /** none: no network interface; keep: the original's networks, new MACs. */
+  readonly network: 'none' | 'keep';
+}
 
 /** File-level restore (docs/file-level-restore.md): files and folders of one disk, on this host. */
 export interface FilesTarget {
@@ -272,7 +286,7 @@ export interface RestorePlan<T extends RestoreTarget | FilesTarget = RestoreTarg
   };
 }
 
-/** A restore of whole disks (file or nbd targets). */
+/** A restore of whole disks (file, nbd or domain targets). */
 export type DiskRestorePlan = RestorePlan<RestoreTarget>;
 /** A file-level restore. */
 export type FilesRestorePlan = RestorePlan<FilesTarget>;

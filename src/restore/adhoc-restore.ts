@@ -9,11 +9,21 @@ import type { KeySource } from '../repository/user-key.js';
 
 export type ImageFormat = 'qcow2' | 'raw';
 
-/** file: one image (PATH with {key} when several disks); dir: one image per disk in DIR; nbd: NBD exports. */
+/**
+ * file: one image (PATH with {key} when several disks); dir: one image per disk in DIR; nbd: NBD
+ * exports; domain: one qcow2 image per disk in DIR (path), named DOMAIN-KEY.qcow2, and a new libvirt domain on them.
+ */
 export type AdhocTarget =
   | { readonly kind: 'file'; readonly path: string; readonly format: ImageFormat }
   | { readonly kind: 'dir'; readonly path: string; readonly format: ImageFormat }
-  | { readonly kind: 'nbd'; readonly url: string };
+  | { readonly kind: 'nbd'; readonly url: string }
+  | {
+      readonly kind: 'domain';
+      readonly domain: string;
+      readonly path: string;
+      readonly start: boolean;
+      readonly network: 'none' | 'keep';
+    };
 
 export interface AdhocRestore {
   readonly vm: string;
@@ -68,6 +78,7 @@ export function targetPathPattern(restore: AdhocRestore): string | undefined {
   const { target } = restore;
   if (target.kind === 'nbd') return undefined;
   if (target.kind === 'file') return target.path;
+  if (target.kind === 'domain') return path.join(target.path, `${target.domain}-{key}.qcow2`);
   const vm = restore.vm.replace(/[^A-Za-z0-9._-]+/g, '_');
   return path.join(target.path, `${vm}-{key}.${target.format}`);
 }
@@ -75,5 +86,13 @@ export function targetPathPattern(restore: AdhocRestore): string | undefined {
 function planTarget(restore: AdhocRestore): Record<string, unknown> {
   const { target } = restore;
   if (target.kind === 'nbd') return { type: 'nbd', url: target.url };
+  if (target.kind === 'domain')
+    return {
+      type: 'domain',
+      domain: target.domain,
+      path: targetPathPattern(restore),
+      start: target.start,
+      network: target.network,
+    };
   return { type: 'file', path: targetPathPattern(restore), format: target.format, overwrite: restore.overwrite };
 }

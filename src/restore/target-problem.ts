@@ -7,7 +7,7 @@ import type { DiskKey } from '../plan/types.js';
 import { targetPathPattern, type AdhocRestore } from './adhoc-restore.js';
 
 /** The input at fault, in the API body's words (the CLI names its option). */
-export type RestoreField = 'target.path' | 'target.url' | 'disks' | 'overwrite';
+export type RestoreField = 'target.path' | 'target.url' | 'target.domain' | 'disks' | 'overwrite';
 
 export interface TargetProblem {
   readonly field: RestoreField;
@@ -26,7 +26,10 @@ export function targetProblem(restore: AdhocRestore, disks: readonly DiskKey[]):
       'target.path',
       `the target ${given} is inside the repository ${restore.repository}; a restore never writes into a repository`,
     );
-  if (restore.target.kind === 'dir' && existsAs(given) === 'other')
+  const domain = restore.target.kind === 'domain';
+  if (domain && restore.overwrite)
+    return problem('overwrite', 'a domain target never replaces a file: the new domain gets new files');
+  if ((restore.target.kind === 'dir' || domain) && existsAs(given) === 'other')
     return problem('target.path', `the target directory ${given} exists and is not a directory`);
   if (disks.length > 1 && !pattern.includes('{key}'))
     return problem(
@@ -38,6 +41,11 @@ export function targetProblem(restore: AdhocRestore, disks: readonly DiskKey[]):
     const existing = existsAs(file);
     if (existing === undefined) continue;
     if (existing !== 'file') return problem('target.path', `the target ${file} for disk ${key} is not a regular file`);
+    if (domain)
+      return problem(
+        'target.path',
+        `the target ${file} for disk ${key} already exists on this host: a domain target never replaces a file`,
+      );
     if (!restore.overwrite)
       return problem('overwrite', `the target ${file} for disk ${key} already exists on this host`);
   }

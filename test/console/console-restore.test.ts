@@ -3,10 +3,11 @@
 // of a point opens a form (disks, target, format, overwrite, verify), which starts the API's
 // ad-hoc restore and follows its task to the end; the restored image holds the point's bytes. The
 // same target again is refused with the API's message and the overwrite box marked; ticking it
-// replaces the file. An audit token is offered no Restore. Screenshots of the form and its task at
+// replaces the file. A new libvirt domain as the target: a bad name marked, a point without domain
+// XML refused by its task. An audit token is offered no Restore. Screenshots of the form and its task at
 // a phone's width and a desktop's land in test-artifacts/console/ (gitignored).
 
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -121,6 +122,37 @@ describe('restore from the console', () => {
       await page.getByRole('button', { name: 'Restore' }).click();
       expect(await taskEnd(page)).toMatch(/^Run succeeded/);
       expect(imagesEqual(restored, atBackup)).toBe(true);
+      expect(problems).toEqual([]);
+    } finally {
+      await context.close();
+    }
+  }, 300_000);
+
+  it('offers a new libvirt domain as the target: a bad name is marked, a point without domain XML ends refused', async () => {
+    const { context, page, problems } = await openSession(browser!, WIDTHS[1]);
+    try {
+      await logIn(page, restoreSecret);
+      await page.goto(`${server!.base}/points/${point}/restore`);
+      await page.getByLabel('Target').selectOption('domain');
+      expect(await page.getByLabel('Image format').count()).toBe(0);
+      expect(await page.getByRole('checkbox', { name: /^Overwrite/ }).count()).toBe(0);
+      expect(await page.getByLabel('Network').inputValue()).toBe('none');
+      expect(await page.getByRole('checkbox', { name: /^Start/ }).isChecked()).toBe(false);
+      const dir = path.join(ws.dir, 'domain-images');
+      await page.getByLabel('Directory of its disk images').fill(dir);
+      await page.getByLabel('Domain name').fill('web copy');
+      await page.getByRole('button', { name: 'Restore' }).click();
+      const alert = page.getByRole('alert');
+      await alert.waitFor();
+      expect(await alert.textContent()).toContain('restore.target.domain');
+      expect(await page.getByLabel('Domain name').getAttribute('aria-invalid')).toBe('true');
+
+      // The qemu source kept no domain XML with the point: the task says so and writes nothing.
+      await page.getByLabel('Domain name').fill('web-copy');
+      await page.getByRole('button', { name: 'Restore' }).click();
+      expect(await taskEnd(page)).toMatch(/^Run failed/);
+      expect(await page.locator('main').textContent()).toContain('has no domain XML stored with it');
+      expect(existsSync(dir) ? readdirSync(dir) : []).toEqual([]);
       expect(problems).toEqual([]);
     } finally {
       await context.close();

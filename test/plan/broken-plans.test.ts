@@ -76,6 +76,17 @@ const CASES: readonly { readonly name: string; readonly file: string; readonly l
     ],
   },
   {
+    name: 'a domain target: a bad name, a relative path without {key}, an unknown network and field',
+    file: 'restore-domain-bad.yaml',
+    lines: [
+      "11:13: restore.target.domain: must be letters, digits, '.', '_', '+' and '-', starting with a letter or digit (got 'pgtest1 copy')",
+      "12:11: restore.target.path: must be an absolute path on the node (got 'restore/pgtest1.qcow2')",
+      '12:11: restore.target.path: must contain {key} (the disk key) because restore.disks is not given, so every disk of the backup is restored',
+      "13:14: restore.target.network: must be one of none, keep (got 'bridge')",
+      "14:5: unknown key 'mac' in restore.target (expected one of: type, uri, domain, path, start, network)",
+    ],
+  },
+  {
     name: 'disk keys that are not safe integers (they name files and exports)',
     file: 'unsafe-disk-keys.yaml',
     lines: [

@@ -96,8 +96,15 @@ it('refuses what it cannot do with one line and exit 2, writing and recording no
   const runsBefore = (await runStatuses(ws.db)).length;
   const out = path.join(ws.dir, 'refused');
   const cases: [string[], RegExp][] = [
-    [[], /needs --target file:PATH, dir:DIR or nbd:URL/],
-    [['--target', 'disk:/x'], /--target: must be file:PATH, dir:DIR or nbd:URL/],
+    [[], /needs --target file:PATH, dir:DIR, nbd:URL or domain:NAME/],
+    [['--target', 'disk:/x'], /--target: must be file:PATH, dir:DIR, nbd:URL or domain:NAME/],
+    [['--target', 'domain:db-copy'], /--target domain: needs --path DIR/],
+    [['--target', `dir:${out}`, '--start'], /--start goes with a domain target/],
+    [['--target', 'domain:db-copy', '--path', out, '--network', 'bridge'], /--network: must be none or keep/],
+    [
+      ['--target', 'domain:db-copy', '--path', out, '--overwrite'],
+      /--overwrite: a domain target never replaces a file/,
+    ],
     [['--target', 'file:relative/{key}.qcow2'], /--target: the target must be an absolute path/],
     [['--target', `file:${path.join(ws.repository, '{key}.qcow2')}`], /inside the repository/],
     [['--target', `file:${path.join(out, 'one.qcow2')}`], /must contain \{key\}.*2 disks are restored/],

@@ -15,7 +15,14 @@ export type RestoreTarget =
       readonly overwrite?: boolean;
       readonly mode?: string;
     }
-  | { readonly type: 'nbd'; readonly url: string };
+  | { readonly type: 'nbd'; readonly url: string }
+  | {
+      readonly type: 'domain';
+      readonly domain: string;
+      readonly path: string;
+      readonly start?: boolean;
+      readonly network?: 'none' | 'keep';
+    };
 
 export interface TestRestorePlan {
   readonly name: string;

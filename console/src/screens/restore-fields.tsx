@@ -1,7 +1,10 @@
 // The parts of the restore form (./restore.tsx): the disks to restore, the target (its kind, where,
-// the image format) and a labelled checkbox; a field the API refused is marked invalid.
+// the image format; a new domain's own fields: ./restore-domain-fields.tsx) and a labelled
+// checkbox; a field the API refused is marked invalid.
 
-export type TargetType = 'directory' | 'file' | 'nbd';
+import { DomainFields, type DomainChoice } from './restore-domain-fields.js';
+
+export type TargetType = 'directory' | 'file' | 'nbd' | 'domain';
 export type ImageFormat = 'qcow2' | 'raw';
 
 export function DiskChoice(props: {
@@ -29,12 +32,15 @@ export interface TargetChoice {
   readonly type: TargetType;
   readonly where: string;
   readonly format: ImageFormat;
+  /** A domain target's name, start and network. */
+  readonly domain: DomainChoice;
 }
 
 const WHERE_LABEL: Readonly<Record<TargetType, string>> = {
   nbd: 'NBD URL',
   file: 'Image file',
   directory: 'Directory',
+  domain: 'Directory of its disk images',
 };
 
 export function TargetFields(props: {
@@ -42,6 +48,7 @@ export function TargetFields(props: {
   readonly target: TargetChoice;
   readonly change: (target: TargetChoice) => void;
   readonly invalid?: true;
+  readonly invalidDomain?: true;
 }) {
   const { target, change } = props;
   const help =
@@ -49,7 +56,9 @@ export function TargetFields(props: {
       ? 'nbd://HOST:PORT/NAME or nbd+unix:///NAME?socket=PATH; {key} stands for the disk key when several disks are restored.'
       : target.type === 'file'
         ? 'An absolute path on the hub’s host; {key} stands for the disk key when several disks are restored.'
-        : `An absolute path on the hub’s host: one image per disk, named ${props.vm}-KEY.${target.format}.`;
+        : target.type === 'domain'
+          ? `An absolute path on the hub’s host: one qcow2 image per disk, named ${target.domain.name || 'DOMAIN'}-KEY.qcow2.`
+          : `An absolute path on the hub’s host: one image per disk, named ${props.vm}-KEY.${target.format}.`;
   const value = (event: Event) => (event.target as HTMLInputElement | HTMLSelectElement).value;
   return (
     <>
@@ -62,7 +71,15 @@ export function TargetFields(props: {
         <option value="directory">A directory of image files</option>
         <option value="file">An image file</option>
         <option value="nbd">NBD exports</option>
+        <option value="domain">A new libvirt domain</option>
       </select>
+      {target.type === 'domain' && (
+        <DomainFields
+          domain={target.domain}
+          change={(domain) => change({ ...target, domain })}
+          invalid={props.invalidDomain}
+        />
+      )}
       <label for="restore-where">{WHERE_LABEL[target.type]}</label>
       <input
         id="restore-where"
@@ -75,7 +92,7 @@ export function TargetFields(props: {
       <p id="restore-where-help" class="muted">
         {help}
       </p>
-      {target.type !== 'nbd' && (
+      {target.type !== 'nbd' && target.type !== 'domain' && (
         <>
           <label for="restore-format">Image format</label>
           <select

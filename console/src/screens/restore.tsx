@@ -1,7 +1,8 @@
 // Restore a point (docs/console.md#screens): which disks, the target (image files, a directory of
-// images, NBD exports on the hub's host), overwrite and verify; it starts the API's ad-hoc restore
-// (POST /api/v1/backups/{id}/restore) and shows the task's live progress on the task page. A
-// refused target is the API's own message, its field marked. Its fields: ./restore-fields.tsx.
+// images, NBD exports, a new libvirt domain on the hub's host), overwrite and verify; it starts
+// the API's ad-hoc restore (POST /api/v1/backups/{id}/restore) and shows the task's live progress
+// on the task page. A refused target is the API's own message, its field marked. Its fields:
+// ./restore-fields.tsx.
 
 import { useState } from 'preact/hooks';
 import { ApiRefusal, call } from '../api.js';
@@ -28,7 +29,12 @@ function RestoreForm(props: { readonly point: Point }) {
   const { point } = props;
   const keys = point.disks.map((disk) => String(disk.diskKey));
   const [disks, setDisks] = useState<readonly string[]>(keys);
-  const [target, setTarget] = useState<TargetChoice>({ type: 'directory', where: '', format: 'qcow2' });
+  const [target, setTarget] = useState<TargetChoice>({
+    type: 'directory',
+    where: '',
+    format: 'qcow2',
+    domain: { name: '', start: false, network: 'none' },
+  });
   const [overwrite, setOverwrite] = useState(false);
   const [verify, setVerify] = useState(true);
   const [refusal, setRefusal] = useState<{ readonly text: string; readonly field?: string } | undefined>();
@@ -40,11 +46,10 @@ function RestoreForm(props: { readonly point: Point }) {
     if (disks.length === 0) return setRefusal({ text: 'Choose at least one disk', field: 'disks' });
     setBusy(true);
     try {
-      const { type, where, format } = target;
       const body = {
         ...(disks.length === keys.length ? {} : { disks: disks.map(Number) }),
-        target: type === 'nbd' ? { type, url: where } : { type, path: where, format },
-        overwrite,
+        target: targetBody(target),
+        ...(target.type === 'domain' ? {} : { overwrite }),
         verify,
       };
       const task = await call<Task>('restore', { params: { id: point.id }, body });
@@ -71,8 +76,9 @@ function RestoreForm(props: { readonly point: Point }) {
           target={target}
           change={setTarget}
           invalid={wrong(target.type === 'nbd' ? 'target.url' : 'target.path')}
+          invalidDomain={wrong('target.domain')}
         />
-        {target.type !== 'nbd' && (
+        {target.type !== 'nbd' && target.type !== 'domain' && (
           <Check name="overwrite" checked={overwrite} set={setOverwrite} invalid={wrong('overwrite')}>
             Overwrite existing files (replaced only once the restore has succeeded)
           </Check>
@@ -93,4 +99,12 @@ function RestoreForm(props: { readonly point: Point }) {
       </form>
     </>
   );
+}
+
+// The API body's target (docs/api.md#backups).
+function targetBody({ type, where, format, domain }: TargetChoice): Record<string, unknown> {
+  if (type === 'nbd') return { type, url: where };
+  if (type === 'domain')
+    return { type, domain: domain.name, path: where, start: domain.start, network: domain.network };
+  return { type, path: where, format };
 }

@@ -1,6 +1,7 @@
-// An ad-hoc restore of a point (docs/api.md#backups): a typed body, checked here (one 400 naming
-// the field at fault), then the `restore` command as a task (src/cli/restore-command.ts), so the
-// API and the CLI share one implementation, the restore plan's engine.
+// An ad-hoc restore of a point (docs/api.md#backups) into files, NBD exports or a new libvirt
+// domain: a typed body, checked here (one 400 naming the field at fault), then the `restore`
+// command as a task (src/cli/restore-command.ts), so the API and the CLI share one
+// implementation, the restore plan's engine.
 
 import { Type } from '@sinclair/typebox';
 import { planDataErrors } from '../../plan/plan-from-data.js';
@@ -12,7 +13,12 @@ import { ApiError } from '../api-error.js';
 import type { RouteCall, RouteDef } from '../route.js';
 import { pointById, refuseBusyVm, startTask, taskRequest } from './route-helpers.js';
 
-const TargetType = Type.Union([Type.Literal('file'), Type.Literal('directory'), Type.Literal('nbd')]);
+const TargetType = Type.Union([
+  Type.Literal('file'),
+  Type.Literal('directory'),
+  Type.Literal('nbd'),
+  Type.Literal('domain'),
+]);
 
 export const RestoreBody = Type.Object(
   {
@@ -25,6 +31,9 @@ export const RestoreBody = Type.Object(
         path: Type.Optional(Type.String({ minLength: 1, maxLength: 4096 })),
         url: Type.Optional(Type.String({ minLength: 1, maxLength: 4096 })),
         format: Type.Optional(Type.Union([Type.Literal('qcow2'), Type.Literal('raw')])),
+        domain: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })),
+        start: Type.Optional(Type.Boolean()),
+        network: Type.Optional(Type.Union([Type.Literal('none'), Type.Literal('keep')])),
       },
       { additionalProperties: false },
     ),
@@ -37,10 +46,13 @@ export const RestoreBody = Type.Object(
 interface Body {
   readonly disks?: readonly number[];
   readonly target: {
-    readonly type: 'file' | 'directory' | 'nbd';
+    readonly type: 'file' | 'directory' | 'nbd' | 'domain';
     path?: string;
     url?: string;
     format?: 'qcow2' | 'raw';
+    domain?: string;
+    start?: boolean;
+    network?: 'none' | 'keep';
   };
   readonly overwrite?: boolean;
   readonly verify?: boolean;
@@ -50,6 +62,7 @@ interface Body {
 const FIELD_OF_PLAN_PATH: Readonly<Record<string, RestoreField>> = {
   'restore.target.path': 'target.path',
   'restore.target.url': 'target.url',
+  'restore.target.domain': 'target.domain',
   'restore.disks': 'disks',
 };
 
@@ -60,7 +73,7 @@ export const restoreRoutes: readonly RouteDef[] = [
     role: 'restore',
     tag: 'backups',
     summary:
-      "Restore a point's disks on the hub's host (`restore VM --point ID --target …`): into image files (`target.type` file: `path` with {key} when several disks; directory: one image per disk, VM-KEY.FORMAT) or NBD exports (`url`); `overwrite` replaces existing files, `verify` (default true) compares them with the backup chain. A task; a target refused is a 400 naming the field",
+      "Restore a point's disks on the hub's host (`restore VM --point ID --target …`): into image files (`target.type` file: `path` with {key} when several disks; directory: one image per disk, VM-KEY.FORMAT) or NBD exports (`url`), or a new libvirt domain (`target.type` domain: `domain` its name, `path` the directory of its qcow2 images, DOMAIN-KEY.qcow2, `start` default false, `network` none (default) or keep; a name that exists is refused); `overwrite` replaces existing files, `verify` (default true) compares them with the backup chain. A task; a target refused is a 400 naming the field",
     action: 'restore',
     params: Type.Object({ id: Type.String({ minLength: 1, maxLength: 200 }) }),
     querystring: Type.Object({ wait: Type.Optional(Type.Boolean()) }),
@@ -72,15 +85,23 @@ export const restoreRoutes: readonly RouteDef[] = [
       const restore = checkedRestore(backup, body);
       await refuseBusyVm(call, backup.vm);
       const { target } = restore;
-      const where = target.kind === 'nbd' ? target.url : target.path;
+      const where =
+        target.kind === 'nbd'
+          ? target.url
+          : target.kind === 'domain'
+            ? `${target.domain} in ${target.path}`
+            : target.path;
       return startTask(call, {
         operation: 'restore',
         title: `restore point ${backup.id} of VM ${backup.vm} to ${body.target.type} ${where}`,
         request: taskRequest('restore', [backup.vm], {
           '--point': backup.id,
           '--disk': restore.disks?.map(String),
-          '--target': target.kind === 'nbd' ? `nbd:${target.url}` : `${target.kind}:${target.path}`,
-          '--format': target.kind === 'nbd' ? undefined : target.format,
+          '--target': restoreTargetOption(target),
+          '--format': target.kind === 'nbd' || target.kind === 'domain' ? undefined : target.format,
+          '--path': target.kind === 'domain' ? target.path : undefined,
+          '--start': (target.kind === 'domain' && target.start) || undefined,
+          '--network': target.kind === 'domain' ? target.network : undefined,
           '--overwrite': restore.overwrite || undefined,
           '--no-verify': restore.verify ? undefined : true,
           '--key-file': await servedKeyFile(call, backup.repository),
@@ -90,6 +111,13 @@ export const restoreRoutes: readonly RouteDef[] = [
     },
   },
 ];
+
+// The command's --target for the restore's target.
+function restoreTargetOption(target: AdhocTarget): string {
+  if (target.kind === 'nbd') return `nbd:${target.url}`;
+  if (target.kind === 'domain') return `domain:${target.domain}`;
+  return `${target.kind}:${target.path}`;
+}
 
 // The restore the body asks for, or the one refusal that names its field.
 function checkedRestore(backup: Backup, body: Body): AdhocRestore {
@@ -131,6 +159,10 @@ function checkedRestore(backup: Backup, body: Body): AdhocRestore {
 }
 
 function requestedTarget(target: Body['target']): AdhocTarget {
+  if (target.type === 'domain') return domainTarget(target);
+  const stray = (['domain', 'start', 'network'] as const).find((field) => target[field] !== undefined);
+  if (stray !== undefined)
+    throw new ApiError('bad-request', `target.${stray} goes with a domain target only`, `target.${stray}`);
   if (target.type === 'nbd') {
     if (target.url === undefined) throw new ApiError('bad-request', 'an nbd target needs its url', 'target.url');
     if (target.path !== undefined || target.format !== undefined)
@@ -142,6 +174,29 @@ function requestedTarget(target: Body['target']): AdhocTarget {
   if (target.url !== undefined)
     throw new ApiError('bad-request', `a ${target.type} target takes a path, not a url`, 'target.url');
   return { kind: target.type === 'file' ? 'file' : 'dir', path: target.path, format: target.format ?? 'qcow2' };
+}
+
+// A new libvirt domain on qcow2 images in the directory `path`, named DOMAIN-KEY.qcow2.
+function domainTarget(target: Body['target']): AdhocTarget {
+  if (target.domain === undefined)
+    throw new ApiError('bad-request', "a domain target needs its domain (the new domain's name)", 'target.domain');
+  if (target.path === undefined)
+    throw new ApiError(
+      'bad-request',
+      'a domain target needs its path (the directory of its disk images)',
+      'target.path',
+    );
+  if (target.url !== undefined)
+    throw new ApiError('bad-request', 'a domain target takes a path, not a url', 'target.url');
+  if (target.format !== undefined && target.format !== 'qcow2')
+    throw new ApiError('bad-request', 'a domain target writes qcow2 images', 'target.format');
+  return {
+    kind: 'domain',
+    domain: target.domain,
+    path: target.path,
+    start: target.start ?? false,
+    network: target.network ?? 'none',
+  };
 }
 
 // An encrypted repository's key file, as a served plan of that repository names it (a path, never

@@ -1,7 +1,7 @@
-// restore plans (docs/plan-reference.md): a point of the repository written back to disk files or
-// NBD exports, or some of its files extracted (a files target, src/kinds/restore-files).
+// restore plans (docs/plan-reference.md): a point of the repository written back to disk files, NBD
+// exports or the files of a new libvirt domain, or some of its files extracted (a files target, src/kinds/restore-files).
 
-import { buildRepository } from '../../plan/build-parts.js';
+import { buildRepository, DEFAULT_LIBVIRT_URI } from '../../plan/build-parts.js';
 import { expandHome } from '../../plan/home-path.js';
 import type { RawRestorePlan, RawRestoreTarget } from '../../plan/plan-shape.generated.js';
 import { parseRestorePoint } from '../../plan/restore-point.js';
@@ -50,6 +50,15 @@ export const restoreDefinition: KindDefinition<RestorePlan> = {
 
 function buildTarget(target: RawRestoreTarget): RestoreTarget | FilesTarget {
   if (target.type === 'nbd') return { type: 'nbd', url: target.url };
+  if (target.type === 'domain')
+    return {
+      type: 'domain',
+      uri: target.uri ?? DEFAULT_LIBVIRT_URI,
+      domain: target.domain,
+      path: target.path,
+      start: target.start ?? false,
+      network: target.network ?? 'none',
+    };
   if (target.type === 'files')
     return { type: 'files', paths: [...target.paths], to: expandHome(target.to), overwrite: target.overwrite ?? false };
   return {

@@ -1,5 +1,6 @@
-// restore plans with a file or NBD target (docs/how-it-works.md#the-data-path): serve the chosen
-// point's chain read-only on the hub, copy it into the targets on the node, compare, put in place.
+// restore plans with a file, NBD or domain target (docs/how-it-works.md#the-data-path): serve the
+// chosen point's chain read-only on the hub, copy it into the targets on the node, compare, put in
+// place (a domain target then defines its new domain).
 
 import { unresolvedRun } from '../../engine/run-context.js';
 import { bytesFacts } from '../../engine/step-facts.js';

@@ -19,7 +19,7 @@ export function checkRestoreRules(context: CheckContext): void {
   }
   const type = stringAt(data, 'restore', 'target', 'type');
   if (type === 'files') return checkFilesTarget(context);
-  const field = type === 'file' ? 'path' : type === 'nbd' ? 'url' : undefined;
+  const field = type === 'file' || type === 'domain' ? 'path' : type === 'nbd' ? 'url' : undefined;
   if (field === undefined) return;
   const target = stringAt(data, 'restore', 'target', field);
   if (field === 'path' && target !== undefined && target !== '' && !hasEnvRef(target) && !path.isAbsolute(target)) {

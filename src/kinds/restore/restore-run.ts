@@ -1,4 +1,4 @@
-// A restore of whole disks (file or NBD targets): what resolve-point decides and each later step
+// A restore of whole disks (file, NBD or domain targets): what resolve-point decides and each later step
 // fills in, and the destination it writes to (src/restore/targets/).
 
 import type { Resolved, RunContext } from '../../engine/run-context.js';

@@ -4,10 +4,12 @@
 
 import type { RestoreTarget } from '../../plan/types.js';
 import type { RestoreDiskTarget } from './restore-disk-target.js';
+import { domainTarget } from './domain-target.js';
 import { fileTarget } from './file-target.js';
 import { nbdTarget } from './nbd-target.js';
 
 export function diskTarget(target: RestoreTarget): RestoreDiskTarget {
+  if (target.type === 'domain') return domainTarget(target);
   return target.type === 'file' ? fileTarget(target) : nbdTarget(target.url);
 }
 

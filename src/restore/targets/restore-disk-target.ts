@@ -20,7 +20,8 @@ export interface TargetDisk {
 }
 
 export interface TargetRun extends RunContext<DiskRestorePlan> {
-  readonly state: { readonly disks: readonly TargetDisk[] };
+  /** backupId: the point restored ('' while a dry run found none). */
+  readonly state: { readonly backupId: string; readonly disks: readonly TargetDisk[] };
 }
 
 /** What qemu-img convert (a restore on this host) or qemu-img compare (verify) opens. */
