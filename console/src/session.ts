@@ -20,11 +20,14 @@ export function allows(session: Session, name: PathName): boolean {
 
 const ORDER: readonly Role[] = ['audit', 'restore', 'operator', 'admin'];
 
+/** Whether the session's role is this one or higher. */
+export function roleAtLeast(session: Session, role: Role): boolean {
+  return ORDER.indexOf(session.role) >= ORDER.indexOf(role);
+}
+
 /** Whether this session may run the plan: the run route, and the role its kind needs. */
 export function mayRun(session: Session, plan: { readonly valid: boolean; readonly runRole?: Role }): boolean {
-  return (
-    plan.valid && allows(session, 'run') && ORDER.indexOf(session.role) >= ORDER.indexOf(plan.runRole ?? 'operator')
-  );
+  return plan.valid && allows(session, 'run') && roleAtLeast(session, plan.runRole ?? 'operator');
 }
 
 export function useCan(): (name: PathName) => boolean {

@@ -45,6 +45,11 @@ export function kindOf(plan: Plan): KindDefinition {
   return kind;
 }
 
+/** The least API role that may run the plan (docs/api.md#tokens-and-roles): its kind's say, else operator. */
+export function planRunRole(plan: Plan): 'restore' | 'operator' {
+  return kindOf(plan).runRole?.(plan) ?? 'operator';
+}
+
 /** A plan whose points are in a repository on the hub (every kind but those keeping them on a replica). */
 export function isRepositoryPlan(plan: Plan): plan is RepositoryPlan {
   return kindOf(plan).pointsOn === 'repository';

@@ -79,8 +79,8 @@ export interface KindDefinition<P extends Plan = Plan> {
   readonly historyTaken?: string;
   /** Its runs hold the plan's VM's lock: a run first waits for its turn at the VM as the plan's busy says (docs/how-it-works.md#busy-vms). */
   readonly locksVm?: boolean;
-  /** The least API role that may run its plans (docs/api.md#tokens-and-roles); default operator. */
-  readonly runRole?: 'restore' | 'operator';
+  /** The least API role that may run this plan (docs/api.md#tokens-and-roles); default operator. */
+  runRole?(plan: P): 'restore' | 'operator';
   /** What only some kinds' plans offer, by name (planCapability in ./index.ts); none: nothing of the kind. */
   readonly capabilities?: KindCapabilities<P>;
 }

@@ -31,6 +31,7 @@ let server: ConsoleServer | undefined;
 let browser: Browser | undefined;
 let restoreSecret = '';
 let auditSecret = '';
+let operatorSecret = '';
 let point = '';
 let atBackup = '';
 
@@ -54,6 +55,7 @@ beforeAll(async () => {
   writeDisk(disk, ['write -P 0x42 0 1M']);
   restoreSecret = await tokenSecret(ws.db, 'restorer', 'restore');
   auditSecret = await tokenSecret(ws.db, 'auditor', 'audit');
+  operatorSecret = await tokenSecret(ws.db, 'operator', 'operator');
   server = await startConsoleServer(plans, ws.db);
   browser = await launchChromium();
 }, 120_000);
@@ -128,10 +130,20 @@ describe('restore from the console', () => {
     }
   }, 300_000);
 
-  it('offers a new libvirt domain as the target: a bad name is marked, a point without domain XML ends refused', async () => {
+  it('offers a new libvirt domain to an operator, not the restore role: a bad name is marked, a point without domain XML ends refused', async () => {
+    const restorer = await openSession(browser!, WIDTHS[1]);
+    try {
+      await logIn(restorer.page, restoreSecret);
+      await restorer.page.goto(`${server!.base}/points/${point}/restore`);
+      await restorer.page.getByLabel('Target').waitFor();
+      expect(await restorer.page.locator('#restore-type option').count()).toBe(3);
+      expect(await restorer.page.locator('#restore-type option[value="domain"]').count()).toBe(0);
+    } finally {
+      await restorer.context.close();
+    }
     const { context, page, problems } = await openSession(browser!, WIDTHS[1]);
     try {
-      await logIn(page, restoreSecret);
+      await logIn(page, operatorSecret);
       await page.goto(`${server!.base}/points/${point}/restore`);
       await page.getByLabel('Target').selectOption('domain');
       expect(await page.getByLabel('Image format').count()).toBe(0);

@@ -121,15 +121,30 @@ describe('restore a point as a new libvirt domain', () => {
     expect(guest.running()).toBe(true);
   }, 600_000);
 
-  it('takes the same target through the API and refuses an unknown field', async () => {
+  it('takes the same target through the API for an operator, refuses it to the restore role and an unknown field', async () => {
     const hub = path.join(ws.dir, 'hub.yaml');
     writeFileSync(hub, `nbd:\n  ports: ${ports[0]}-${ports[1]}\n`);
     const restorer = await addApiToken(ws.db, 'restorer', 'restore');
-    server = await startApiServer({ db: ws.db, plans: [], args: ['--hub-config', hub] });
+    const operator = await addApiToken(ws.db, 'operator', 'operator');
+    // A restore plan to a domain, served: running it defines a VM, so it is the operator's too.
+    const { domain: planDomain, plan } = restoreToDomain('plan-run', {});
+    server = await startApiServer({ db: ws.db, plans: [plan], args: ['--hub-config', hub] });
     const domain = `${guest.name}-api`;
     made.push(domain);
-    const restore = (target: unknown) =>
-      server!.request('POST', `/api/v1/backups/${point}/restore?wait=true`, { token: restorer, body: { target } });
+    const restore = (target: unknown, token = operator) =>
+      server!.request('POST', `/api/v1/backups/${point}/restore?wait=true`, { token, body: { target } });
+
+    // Defining a VM on the hub's host is more than reading guest data: the restore role is refused.
+    const byRestorer = await restore({ type: 'domain', domain, path: guest.dir }, restorer);
+    expect(byRestorer.status, byRestorer.text).toBe(403);
+    expect(byRestorer.text).toContain('needs the operator role');
+    const planByRestorer = await server.request('POST', '/api/v1/plans/restore-plan-run/run?wait=true', {
+      token: restorer,
+    });
+    expect(planByRestorer.status, planByRestorer.text).toBe(403);
+    expect(planByRestorer.text).toContain('needs the operator role');
+    expect(virshResult('domstate', domain).status).not.toBe(0);
+    expect(virshResult('domstate', planDomain).status).not.toBe(0);
 
     const unknown = await restore({ type: 'domain', domain, path: guest.dir, mac: '52:54:00:00:00:01' });
     expect(unknown.status, unknown.text).toBe(400);

@@ -2,6 +2,7 @@
 // the image format; a new domain's own fields: ./restore-domain-fields.tsx) and a labelled
 // checkbox; a field the API refused is marked invalid.
 
+import { roleAtLeast, useSession } from '../session.js';
 import { DomainFields, type DomainChoice } from './restore-domain-fields.js';
 
 export type TargetType = 'directory' | 'file' | 'nbd' | 'domain';
@@ -51,6 +52,7 @@ export function TargetFields(props: {
   readonly invalidDomain?: true;
 }) {
   const { target, change } = props;
+  const session = useSession();
   const help =
     target.type === 'nbd'
       ? 'nbd://HOST:PORT/NAME or nbd+unix:///NAME?socket=PATH; {key} stands for the disk key when several disks are restored.'
@@ -71,7 +73,8 @@ export function TargetFields(props: {
         <option value="directory">A directory of image files</option>
         <option value="file">An image file</option>
         <option value="nbd">NBD exports</option>
-        <option value="domain">A new libvirt domain</option>
+        {/* Defining a VM on the hub's host is the operator's (docs/api.md#tokens-and-roles). */}
+        {roleAtLeast(session, 'operator') && <option value="domain">A new libvirt domain</option>}
       </select>
       {target.type === 'domain' && (
         <DomainFields

@@ -4,7 +4,7 @@
 import { Type } from '@sinclair/typebox';
 import { Cron } from 'croner';
 import { stepNames } from '../../kinds/kind.js';
-import { kindOf, loadKind } from '../../kinds/index.js';
+import { loadKind, planRunRole as kindRunRole } from '../../kinds/index.js';
 import { ApiError } from '../api-error.js';
 import { roleAllows, type Role } from '../roles.js';
 import type { ServedPlan } from '../plan-set.js';
@@ -72,7 +72,7 @@ function planJson(plan: ServedPlan, next = 0): Record<string, unknown> {
     ...(nextRuns ? { nextRuns } : {}),
     valid: plan.valid,
     findings: plan.findings,
-    ...(plan.plan ? { runRole: kindOf(plan.plan).runRole ?? 'operator' } : {}),
+    ...(plan.plan ? { runRole: kindRunRole(plan.plan) } : {}),
   };
 }
 
@@ -80,9 +80,9 @@ export function planVm(plan: ServedPlan): string | undefined {
   return (plan.plan as { vm?: { name?: string } } | undefined)?.vm?.name;
 }
 
-// The restore role runs restore plans only; every other plan needs operator (the kind says).
+// The restore role runs restore plans only (not those defining a domain); every other plan needs operator.
 function runRoleOf(plan: ServedPlan): Role {
-  return kindOf(plan.plan!).runRole ?? 'operator';
+  return kindRunRole(plan.plan!);
 }
 
 // The role running this plan needs, for a refusal that names it (undefined: no such valid plan).
@@ -146,7 +146,7 @@ export const planRoutes: readonly RouteDef[] = [
     role: 'restore',
     tag: 'plans',
     summary:
-      'Run the plan now, as `sendense-run PLAN.yaml` would: a task (202; ?wait=true: 200 once ended). 409 when its VM is busy. The restore role may run restore plans only, every other plan needs operator',
+      'Run the plan now, as `sendense-run PLAN.yaml` would: a task (202; ?wait=true: 200 once ended). 409 when its VM is busy. The restore role may run restore plans only (not one to a new libvirt domain), every other plan needs operator',
     action: 'run',
     params: Name,
     querystring: Wait,

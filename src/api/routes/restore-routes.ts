@@ -11,6 +11,7 @@ import { targetProblem, type RestoreField } from '../../restore/target-problem.j
 import type { Backup } from '../../store/index.js';
 import { ApiError } from '../api-error.js';
 import type { RouteCall, RouteDef } from '../route.js';
+import { roleAllows } from '../roles.js';
 import { pointById, refuseBusyVm, startTask, taskRequest } from './route-helpers.js';
 
 const TargetType = Type.Union([
@@ -73,15 +74,22 @@ export const restoreRoutes: readonly RouteDef[] = [
     role: 'restore',
     tag: 'backups',
     summary:
-      "Restore a point's disks on the hub's host (`restore VM --point ID --target …`): into image files (`target.type` file: `path` with {key} when several disks; directory: one image per disk, VM-KEY.FORMAT) or NBD exports (`url`), or a new libvirt domain (`target.type` domain: `domain` its name, `path` the directory of its qcow2 images, DOMAIN-KEY.qcow2, `start` default false, `network` none (default) or keep; a name that exists is refused); `overwrite` replaces existing files, `verify` (default true) compares them with the backup chain. A task; a target refused is a 400 naming the field",
+      "Restore a point's disks on the hub's host (`restore VM --point ID --target …`): into image files (`target.type` file: `path` with {key} when several disks; directory: one image per disk, VM-KEY.FORMAT) or NBD exports (`url`), or a new libvirt domain (`target.type` domain, the operator role or higher: `domain` its name, `path` the directory of its qcow2 images, DOMAIN-KEY.qcow2, `start` default false, `network` none (default) or keep; a name that exists is refused); `overwrite` replaces existing files, `verify` (default true) compares them with the backup chain. A task; a target refused is a 400 naming the field",
     action: 'restore',
     params: Type.Object({ id: Type.String({ minLength: 1, maxLength: 200 }) }),
     querystring: Type.Object({ wait: Type.Optional(Type.Boolean()) }),
     body: RestoreBody,
     startsTask: true,
     async handle(call) {
-      const backup = await pointById(call, call.params.id);
       const body = call.body as Body;
+      // Defining (and maybe starting) a VM on the hub's host is the operator's (docs/api.md#tokens-and-roles).
+      if (body.target.type === 'domain' && !roleAllows(call.caller.role, 'operator'))
+        throw new ApiError(
+          'forbidden',
+          `a restore to a new libvirt domain (target.type domain) needs the operator role or higher; token ${call.caller.token} has ${call.caller.role}`,
+          'target.type',
+        );
+      const backup = await pointById(call, call.params.id);
       const restore = checkedRestore(backup, body);
       await refuseBusyVm(call, backup.vm);
       const { target } = restore;
