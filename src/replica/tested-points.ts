@@ -12,14 +12,14 @@ import { failoverOverlay } from './replica-layout.js';
 export interface TestedPoints {
   /** The tested points and every point under them. */
   readonly held: ReadonlySet<string>;
-  /** Each test domain or drill and the point it runs, for messages ("the failover test web1-replica-test"). */
-  readonly tests: readonly { readonly what: string; readonly pointId: string }[];
+  /** Each test domain or drill and the point it runs, for messages. */
+  readonly tests: readonly { readonly by: 'test' | 'drill'; readonly domain: string; readonly pointId: string }[];
 }
 
 // `points`: the plan's complete points, oldest first.
 export async function testedPoints(store: Store, node: string, points: readonly ReplicaPoint[]): Promise<TestedPoints> {
   const held = new Set<string>();
-  const tests: { what: string; pointId: string }[] = [];
+  const tests: { by: 'test' | 'drill'; domain: string; pointId: string }[] = [];
   for (const resource of await store.allNodeResources()) {
     if (resource.node !== node) continue;
     let tested: ReplicaPoint | undefined;
@@ -33,8 +33,7 @@ export async function testedPoints(store: Store, node: string, points: readonly 
       tested = points.find((point) => point.id === drilled);
     }
     if (tested === undefined) continue;
-    const what = resource.kind === DRILL_RESOURCE ? `the drill ${resource.name}` : `the failover test ${resource.name}`;
-    tests.push({ what, pointId: tested.id });
+    tests.push({ by: resource.kind === DRILL_RESOURCE ? 'drill' : 'test', domain: resource.name, pointId: tested.id });
     // Its chain's points up to it (oldest first): the layers its overlay's backing chain holds.
     for (const point of points.slice(0, points.indexOf(tested) + 1))
       if (point.chainId === tested.chainId) held.add(point.id);

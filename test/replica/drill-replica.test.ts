@@ -14,12 +14,14 @@ import { SqliteDatabase } from '../../src/store/sqlite-driver.js';
 import { startGuest, virshResult, waitFor, type TestGuest } from '../support/libvirt-guest.js';
 import { tableRows } from '../support/process-tree.js';
 import { useRunWorkspace } from '../support/run-workspace.js';
-import { sendenseRun } from '../support/sendense-cli.js';
+import { NotedProcesses } from '../support/processes.js';
+import { parseEvents, sendenseRun, startSendenseRun } from '../support/sendense-cli.js';
 import { portRangeForTestFile } from '../support/vm-disks.js';
-import { processesHolding, repositoryDigests } from '../libvirt/recover-support.js';
+import { processesHolding, removeDomain, repositoryDigests } from '../libvirt/recover-support.js';
 
 const ports = portRangeForTestFile();
 const ws = useRunWorkspace('drill-replica-', { per: 'file' });
+const started = new NotedProcesses();
 let guest: TestGuest;
 let replicaDir: string;
 let scratch: string;
@@ -74,11 +76,13 @@ const completePoints = () =>
     .sort((a, b) => Number(a.seq) - Number(b.seq))
     .map((row) => row.id);
 
-async function sync(): Promise<void> {
+// One sync after the guest wrote; its events.
+async function sync(): Promise<ReturnType<typeof parseEvents>> {
   const from = guest.rounds();
   await waitFor(() => guest.rounds() >= from + 2, 60_000, 'the guest to write');
-  const result = await sendenseRun([replicatePlan, '--db', ws.db]);
+  const result = await sendenseRun([replicatePlan, '--json', '--db', ws.db]);
   expect(result.exitCode, `${result.stdout}\n${result.stderr}`).toBe(0);
+  return parseEvents(result.stdout);
 }
 
 beforeAll(async () => {
@@ -105,8 +109,11 @@ beforeAll(async () => {
 }, 400_000);
 
 afterAll(async () => {
+  started.killAll();
   if (drillDomains().length > 0) await sendenseRun(['doctor', '--db', ws.db]);
   for (const domain of drillDomains()) virshResult('destroy', domain);
+  // The replica domain each sync defines (replica.domain: rvm-replica), never started.
+  removeDomain('rvm-replica');
   guest?.remove();
 });
 
@@ -166,5 +173,39 @@ describe("a drill of a replica's point", () => {
     expect(after).toHaveLength(2);
     expect(after).toContain(newest);
     expect(after.at(-1)).not.toBe(newest);
+  }, 900_000);
+
+  it('lets syncs go on while it runs, their folds leaving the drilled point alone until it ends', async () => {
+    const [, drilled] = completePoints().slice(-2);
+    // A heartbeat that never comes keeps the drill running until it is stopped.
+    const plan = drillPlan('drill-during-syncs', 'rvm-standby', [
+      { boot: { timeout: 120 } },
+      { heartbeat: { console: '^NEVER-PRINTED', timeout: 900 } },
+    ]);
+    const drill = startSendenseRun([plan, '--db', ws.db]);
+    started.add(drill.pid);
+    await drill.waitForEvent((event) => event.type === 'step-done' && event.step === 'start-domain');
+    const [domain] = drillDomains();
+    const during = await sync();
+    // Three points now: the oldest is under the drilled one, so it is not folded, and nothing failed.
+    expect(
+      during.filter((event) => event.type === 'warning' && event.step === 'fold-points').map((event) => event.message),
+    ).toEqual([
+      `the drill ${domain} reads point ${drilled}: it and the points under it are not folded until the drill ends`,
+    ]);
+    expect(completePoints()).toHaveLength(3);
+    expect(completePoints()).toContain(drilled);
+    expect(virshResult('domstate', domain!).stdout.trim()).toBe('running');
+
+    process.kill(drill.pid, 'SIGINT');
+    const ended = await drill.exited;
+    expect(ended.exitCode, `${ended.stdout}\n${ended.stderr}`).not.toBe(0);
+    expect(drillDomains()).toEqual([]);
+    expect(readdirSync(scratch)).toEqual([]);
+    expect(tableRows(ws.db, 'node_resources')).toEqual([]);
+    // The first sync after the drill folds back to replica.points, with no warning.
+    const after = await sync();
+    expect(after.filter((event) => event.type === 'warning')).toEqual([]);
+    expect(completePoints()).toHaveLength(2);
   }, 900_000);
 });

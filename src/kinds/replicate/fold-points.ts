@@ -32,7 +32,7 @@ export const foldPoints: Step<ReplicateRun> = {
         run.reporter.emit({
           type: 'warning',
           step: 'fold-points',
-          message: `${test.what} reads point ${test.pointId}: it and the points under it are not folded until the test ends`,
+          message: `the ${test.by === 'drill' ? 'drill' : 'failover test'} ${test.domain} reads point ${test.pointId}: it and the points under it are not folded until the ${test.by} ends`,
         });
       }
     }
