@@ -3,13 +3,14 @@
 // replica's newest point on the replica node (this host), isolated, on overlays of its own over
 // the point's layers: its boot and console heartbeat pass, its files are found, the drill is
 // recorded with the replica's point, nothing of it is left, the replica's files are unchanged to
-// the byte, and a sync after it goes on. A drill naming a replicate plan with no point is one
-// clear error that starts nothing.
-
+// the byte, and a sync after it goes on. Syncs during a drill go on too, their folds leaving the
+// drilled point alone until it ends; a drill killed with kill -9 is ended by doctor. A drill naming
+// a replicate plan with no point is one clear error that starts nothing.
 import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { stringify } from 'yaml';
+import { killAtEnv } from '../../src/crash-points.js';
 import { SqliteDatabase } from '../../src/store/sqlite-driver.js';
 import { startGuest, virshResult, waitFor, type TestGuest } from '../support/libvirt-guest.js';
 import { tableRows } from '../support/process-tree.js';
@@ -208,4 +209,26 @@ describe("a drill of a replica's point", () => {
     expect(after.filter((event) => event.type === 'warning')).toEqual([]);
     expect(completePoints()).toHaveLength(2);
   }, 900_000);
+
+  it('killed with kill -9 once its domain runs: doctor destroys it and removes its directory; the replica is unchanged', async () => {
+    const before = repositoryDigests(replicaDir);
+    const plan = drillPlan('drill-killed', 'rvm-standby', [{ boot: {} }]);
+    const killed = await sendenseRun([plan, '--db', ws.db], killAtEnv('drill.domain-started'));
+    expect(killed.exitCode, killed.stdout).not.toBe(0);
+    expect(drillDomains()).toHaveLength(1);
+    expect(readdirSync(scratch)).toHaveLength(1);
+
+    const doctor = await sendenseRun(['doctor', '--db', ws.db]);
+    expect(doctor.exitCode, `${doctor.stdout}\n${doctor.stderr}`).toBe(0);
+    expect(doctor.stdout).toMatch(/drill domain rvm-drill-/);
+    expect(drillDomains()).toEqual([]);
+    expect(readdirSync(scratch)).toEqual([]);
+    expect(tableRows(ws.db, 'node_resources')).toEqual([]);
+    expect(processesHolding(replicaDir)).toEqual([]);
+    expect(repositoryDigests(replicaDir)).toEqual(before);
+    // The point is no longer held: the next sync folds as usual, without a warning.
+    const after = await sync();
+    expect(after.filter((event) => event.type === 'warning')).toEqual([]);
+    expect(completePoints()).toHaveLength(2);
+  }, 600_000);
 });
