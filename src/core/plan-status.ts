@@ -6,8 +6,9 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { Cron } from 'croner';
 import { isRepositoryPlan } from '../kinds/index.js';
+import { drillSource } from '../plan/drill-source.js';
 import { formatDiagnostic } from '../plan/plan-diagnostic.js';
-import type { BackupPlan, Plan } from '../plan/types.js';
+import type { BackupPlan, DrillPlan, Plan } from '../plan/types.js';
 import { anomalyStatus } from '../anomaly/anomaly-status.js';
 import { validatePlanFiles } from '../plan/validate-plan-files.js';
 import { pointTime } from '../replica/replica-points.js';
@@ -157,7 +158,9 @@ async function planStatus(plan: Plan, store: Store | undefined, now = new Date()
 // The VM's newest drill that passed, in the plan's repository (any plan's drill of it).
 async function lastProvenBootable(plan: Plan, store: Store | undefined): Promise<PlanStatus['lastProvenBootable']> {
   if (store === undefined || !isRepositoryPlan(plan)) return null;
-  const [drill] = await store.listDrills({ vm: plan.vm.name, repository: plan.repository.path, outcome: 'passed' }, 1);
+  // Only a drill of a replica's point has no repository: its drills are recorded under replica:PLAN.
+  const repository = plan.repository?.path ?? drillSource(plan as DrillPlan);
+  const [drill] = await store.listDrills({ vm: plan.vm.name, repository, outcome: 'passed' }, 1);
   if (drill === undefined) return null;
   return {
     backupId: drill.backupId,
@@ -185,6 +188,9 @@ async function newestPoint(plan: Plan, store: Store | undefined, now: Date): Pro
       replicaLagSeconds: takenAt === undefined ? null : age(takenAt),
     };
   }
+  // A drill of a replica's point (docs/drills.md#a-replicas-point): its points are the replicate plan's.
+  if (plan.repository === undefined)
+    return { newestPoint: null, chainLength: null, repository: null, repositoryBytes: null, replicaLagSeconds: null };
   const repository = plan.repository.path;
   const backups = store === undefined ? [] : await store.listBackups({ vm: plan.vm.name });
   const summary = summarizeVmPoints(backups, repository, plan.vm.name);

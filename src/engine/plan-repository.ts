@@ -6,7 +6,8 @@ import type { Plan } from '../plan/types.js';
 import { checkRepository } from '../repository/repository-settings.js';
 
 export async function checkPlanRepository(plan: Plan): Promise<void> {
-  if (!('repository' in plan)) return;
+  // A replicate plan keeps none; a drill of a replica's point reads none.
+  if (!('repository' in plan) || plan.repository === undefined) return;
   try {
     await checkRepository(plan.repository);
   } catch (error) {

@@ -145,10 +145,15 @@ export async function startFailoverTest(
 
 // Failed over from the newest point, the replica domain writes into that point's layer (replica.path): not a disk to read.
 async function refuseWrittenPoint(store: Store, plan: ReplicatePlan, point: ReplicaPoint): Promise<void> {
-  const failover = await store.replicaFailover(plan.name);
-  if (failover === undefined || failover.pointId !== point.id) return;
-  if ((await store.latestCompleteReplicaPoint(plan.name))?.id !== point.id) return;
-  throw new SendenseError(
-    `plan ${plan.name} is failed over to point ${point.id}: ${failover.domain} writes into its layer, so it cannot be tested; test an older point (--point)`,
-  );
+  const written = await writtenPoint(store, plan.name, point);
+  if (written !== undefined)
+    throw new SendenseError(`${written}, so it cannot be tested; test an older point (--point)`);
+}
+
+/** Why `point` is not a disk to read (the failed-over replica domain writes into its layer), if so. */
+export async function writtenPoint(store: Store, plan: string, point: ReplicaPoint): Promise<string | undefined> {
+  const failover = await store.replicaFailover(plan);
+  if (failover === undefined || failover.pointId !== point.id) return undefined;
+  if ((await store.latestCompleteReplicaPoint(plan))?.id !== point.id) return undefined;
+  return `plan ${plan} is failed over to point ${point.id}: ${failover.domain} writes into its layer`;
 }

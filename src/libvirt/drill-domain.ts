@@ -15,6 +15,8 @@ export interface DrillDomainFacts {
   readonly domain: string;
   readonly uri: string;
   readonly dir: string;
+  /** A drill of a replica's point: that point's id (its folds wait while the drill lasts, src/replica/tested-points.ts). */
+  readonly replicaPoint?: string;
 }
 
 export async function endDrill(exec: NodeExec, facts: DrillDomainFacts): Promise<void> {

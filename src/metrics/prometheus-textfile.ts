@@ -68,6 +68,8 @@ export async function planMetrics(store: Store, plan: Plan, bytes: number): Prom
 async function repositoryPoints(store: Store, plan: RepositoryPlan): Promise<VmPoints[]> {
   const kind = kindOf(plan);
   const only = kind.pointsVm === undefined ? plan.vm.name : kind.pointsVm(plan);
+  // A drill of a replica's point (docs/drills.md#a-replicas-point) reads no repository.
+  if (plan.repository === undefined) return [];
   const backups = await store.listBackups(only === undefined ? {} : { vm: only });
   const repository = plan.repository.path;
   const vms = only === undefined ? vmsInRepository(backups, repository) : [only];

@@ -247,7 +247,6 @@ export type RawCopyPlan = Omit<
 export type RawDrillPlan = Omit<
   RawPlanKeys,
   | 'kind'
-  | 'repository'
   | 'vm'
   | 'drill'
   | 'incremental'
@@ -261,8 +260,6 @@ export type RawDrillPlan = Omit<
   | 'busy'
 > & {
   readonly kind: 'drill';
-  /** Repository */
-  readonly repository: RawRepository;
   readonly vm: RawRestoreVm;
   readonly drill: RawDrill;
   readonly incremental?: never;
@@ -366,6 +363,8 @@ export type RawBusy =
 
 /** Drill */
 export type RawDrill = {
+  /** Replica */
+  readonly replica?: string;
   /** Point */
   readonly point?: string;
   /** libvirt URI */

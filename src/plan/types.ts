@@ -473,12 +473,16 @@ export type DrillCheck =
   | { readonly type: 'fsck'; readonly timeout: number };
 
 /** A recovery drill (docs/drills.md): a point started isolated, checked, then removed. */
-export interface DrillPlan extends PlanBase {
+export interface DrillPlan extends Omit<PlanBase, 'repository'> {
   readonly kind: 'drill';
+  /** The repository whose point is drilled; undefined: drill.replica names a replicate plan instead. */
+  readonly repository?: RepositoryConfig;
   readonly vm: { readonly name: string };
   readonly drill: {
     /** 'new': the newest point unless a drill of this plan proved it already. */
     readonly point: RestorePoint | { readonly type: 'new' };
+    /** A replicate plan's name: its replica's point is drilled on the replica node (docs/drills.md#a-replicas-point). */
+    readonly replica?: string;
     readonly uri: string;
     /** Absolute node directory the drill's own directory is made in. */
     readonly scratch: string;

@@ -37,10 +37,16 @@ export async function createLayer(
     exec,
     // A symlink there, even one to nothing, is refused too: qemu-img would create the file it names (docs/threat-model.md).
     `mkdir -p -- "$(dirname -- "$1")"; if [ -e "$1" ] || [ -L "$1" ]; then echo "$1 already exists" >&2; exit 1; fi; (umask 077; ${create})`,
-    // The backing file by its name in the same directory, so the replica's directory can move.
-    [layer, options.backing === undefined ? '' : path.basename(options.backing), String(options.virtualSize)],
+    [layer, backingName(layer, options.backing), String(options.virtualSize)],
     `cannot create ${layer} on the replica node`,
   );
+}
+
+// The backing file by its name in the same directory, so the replica's directory can move; by its
+// absolute path from elsewhere (a drill's overlay in its own directory, docs/drills.md#a-replicas-point).
+function backingName(layer: string, backing: string | undefined): string {
+  if (backing === undefined) return '';
+  return path.dirname(layer) === path.dirname(backing) ? path.basename(backing) : backing;
 }
 
 // replica.path becomes this layer: a hard link to it renamed over the path, the directory synced.

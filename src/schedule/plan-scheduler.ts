@@ -378,10 +378,10 @@ export class PlanScheduler {
   }
 }
 
-// The repository whose queue a fire goes to; undefined: a plan that keeps none (replicate), whose
+// The repository whose queue a fire goes to; undefined: a plan that keeps none (replicate, a drill of a replica), whose
 // fires any hub may run (docs/operations.md#many-hubs).
 function repositoryOf(plan: Plan): string | undefined {
-  return 'repository' in plan ? plan.repository.path : undefined;
+  return 'repository' in plan ? plan.repository?.path : undefined;
 }
 
 function mayUse(hub: HubConfig, repository: string): boolean {

@@ -11,7 +11,7 @@ describe('shipped plans', () => {
     const result = await runCli(['validate', 'plans', 'examples']);
     expect(result.stderr).toBe('');
     expect(result.exitCode).toBe(0);
-    expect(result.stdout).toMatch(/^17 plans checked, 0 invalid, 0 errors, \d+ warnings?$/m);
+    expect(result.stdout).toMatch(/^18 plans checked, 0 invalid, 0 errors, \d+ warnings?$/m);
   });
 
   it('pgtest1-nightly is a nightly incremental of two qemu disks on this host', async () => {

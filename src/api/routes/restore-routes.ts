@@ -212,11 +212,11 @@ function domainTarget(target: Body['target']): AdhocTarget {
 export async function servedKeyFile(call: RouteCall, repository: string): Promise<string | undefined> {
   for (const served of await call.api.plans.all()) {
     const plan = served.valid ? served.plan : undefined;
-    const encryption = plan !== undefined && 'repository' in plan ? plan.repository.encryption : undefined;
+    const encryption = plan !== undefined && 'repository' in plan ? plan.repository?.encryption : undefined;
     if (
       plan !== undefined &&
       'repository' in plan &&
-      plan.repository.path === repository &&
+      plan.repository?.path === repository &&
       encryption &&
       'keyFile' in encryption
     )

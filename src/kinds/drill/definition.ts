@@ -1,6 +1,7 @@
-// drill plans (docs/drills.md): a point started isolated on overlays over the served chain,
-// checked, recorded, then removed. A drill reads the repository only, and never holds the VM's
-// turn: backups of the VM go on while it is drilled.
+// drill plans (docs/drills.md): a point started isolated on overlays over the served chain (or a
+// replica's point, over its layers on the replica node), checked, recorded, then removed. A drill
+// reads the repository or the replica only, and never holds the VM's turn: backups and syncs of the
+// VM go on while it is drilled.
 
 import { buildRepository, DEFAULT_LIBVIRT_SCRATCH, DEFAULT_LIBVIRT_URI } from '../../plan/build-parts.js';
 import type { RawDrillCheck, RawDrillPlan } from '../../plan/plan-shape.generated.js';
@@ -30,11 +31,13 @@ export const drillDefinition: KindDefinition<DrillPlan> = {
     const point = drill.point ?? 'latest';
     return {
       ...common,
-      repository: buildRepository(raw.repository),
+      // A drill of a replica's point (drill.replica) reads no repository.
+      ...(raw.repository === undefined ? {} : { repository: buildRepository(raw.repository) }),
       kind: 'drill',
       vm: { name: raw.vm.name },
       drill: {
         point: point === 'new' ? { type: 'new' } : (parseRestorePoint(point) as RestorePoint),
+        ...(drill.replica === undefined ? {} : { replica: drill.replica }),
         uri: drill.uri ?? DEFAULT_LIBVIRT_URI,
         scratch: drill.scratch ?? DEFAULT_LIBVIRT_SCRATCH,
         isolation: {

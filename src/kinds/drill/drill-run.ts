@@ -16,7 +16,10 @@ export interface DrillDisk extends ServedDisk {
 }
 
 export interface DrillState {
+  /** The point drilled: a backup's id, or a replica point's (drill.replica). */
   readonly backupId: string;
+  /** drill.replica: the replicate plan and its point's layers on the node, which the overlays are backed by (never written). */
+  readonly replica?: { readonly plan: string; readonly layers: readonly string[] };
   readonly disks: readonly DrillDisk[];
   readonly storedXml: string;
   /** The drill's own directory on the node: overlays, console file, screenshot. */

@@ -1,7 +1,8 @@
 // The checks that read the point itself, not the guest (docs/drills.md#checks): files (paths that
 // must exist) and fsck (every ext2/3/4 filesystem checked read-only by e2fsck -n). Both read the
 // point's disks as the files fast path does (src/files/fast): a read-only qemu-nbd of the chain,
-// nbdfuse, the readers sandboxed; nothing boots and nothing of the point is written.
+// nbdfuse, the readers sandboxed; nothing boots and nothing of the point is written. A replica's
+// point is read the same way, its layer being the chain's top, when its node is this host.
 
 import { SendenseError } from '../../errors.js';
 import { ExtReader, isExtFilesystem } from '../../files/fast/ext-reader.js';
@@ -28,6 +29,10 @@ async function withFilesystems<T>(run: DrillRun, use: (found: readonly PointFile
   const opened: PointExport[] = [];
   try {
     const found: PointFilesystem[] = [];
+    if (run.state.replica !== undefined && !run.node.isLocal)
+      throw new SendenseError(
+        `the replica's point is on ${run.node.description}: this check reads a point on the hub's host only so far`,
+      );
     for (const disk of run.state.disks) {
       if (chainSecret(disk.file) !== undefined)
         throw new SendenseError(`disk ${disk.key} is encrypted: the drill's readers do not open encrypted points yet`);

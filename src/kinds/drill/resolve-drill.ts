@@ -11,11 +11,13 @@ import { virshMessage } from '../../libvirt/virsh.js';
 import { describePoint, findPoint } from '../../repository/find-point.js';
 import { domainDefinitionFile } from '../../repository/layout.js';
 import type { RestorePoint } from '../../plan/types.js';
-import type { DrillRun } from './drill-run.js';
+import type { DrillDisk, DrillRun } from './drill-run.js';
+import { resolveReplicaPoint } from './resolve-replica-point.js';
 
 export const resolveDrill: Step<DrillRun> = {
   name: 'resolve-point',
-  title: (run) => `find point ${describeDrillPoint(run)} of ${run.plan.vm.name} and check a drill of it can start`,
+  title: (run) =>
+    `find point ${describeDrillPoint(run)} of ${run.plan.vm.name}${run.plan.drill.replica === undefined ? '' : ` on the replica of ${run.plan.drill.replica}`} and check a drill of it can start`,
   facts: ({ state }) => ({
     backupId: state.backupId,
     domain: state.domain,
@@ -25,14 +27,20 @@ export const resolveDrill: Step<DrillRun> = {
     await resolve(run);
     if (run.state.nothingNew !== undefined) return run.state.nothingNew;
     await checkNode(run);
-    return `backup ${run.state.backupId}, disk(s) ${run.state.disks.map((disk) => disk.key).join(', ')}; domain ${run.state.domain}`;
+    const { replica } = run.state;
+    const point =
+      replica === undefined
+        ? `backup ${run.state.backupId}`
+        : `point ${run.state.backupId} of replicate plan ${replica.plan} (layer(s) ${replica.layers.join(', ')})`;
+    return `${point}, disk(s) ${run.state.disks.map((disk) => disk.key).join(', ')}; domain ${run.state.domain}`;
   },
   async would(run) {
     try {
       await resolve(run);
       if (run.state.nothingNew !== undefined) return run.state.nothingNew;
       if (run.node.isLocal) await checkNode(run);
-      return `point ${describeDrillPoint(run)}: backup ${run.state.backupId}; domain ${run.state.domain} from the XML stored with the point`;
+      const what = run.state.replica === undefined ? 'backup' : `replica point of ${run.state.replica.plan}:`;
+      return `point ${describeDrillPoint(run)}: ${what} ${run.state.backupId}; domain ${run.state.domain} from the XML stored with the point`;
     } catch (error) {
       if (!isSendenseError(error)) throw error;
       if (!run.resolved)
@@ -50,44 +58,74 @@ function describeDrillPoint(run: DrillRun): string {
 async function resolve(run: DrillRun): Promise<void> {
   const { plan } = run;
   const wanted = plan.drill.point;
-  const point: RestorePoint = wanted.type === 'new' ? { type: 'latest' } : wanted;
-  const { backup, disks } = await findPoint(run.store, {
-    vm: plan.vm.name,
-    point,
-    repository: plan.repository.path,
-    reader: 'resolve-point',
-    step: 'resolve-point',
-  });
   const dir = runScratchDir(plan.drill.scratch, run.runId);
+  const found = await findDrillPoint(run);
   const base = {
-    backupId: backup.id,
+    backupId: found.backupId,
     dir,
     domain: `${plan.vm.name}-drill-${run.runId}`,
     consoleFile: `${dir}/console.log`,
+    ...(found.replica === undefined ? {} : { replica: found.replica }),
   };
   if (wanted.type === 'new') {
     const [last] = await run.store.listDrills({ plan: plan.name }, 1);
-    if (last?.backupId === backup.id) {
+    if (last?.backupId === found.backupId) {
       run.state = {
         ...base,
         disks: [],
         storedXml: '',
         results: [],
-        nothingNew: `nothing new: backup ${backup.id}, the newest, was drilled by run ${last.runId} (${last.outcome})`,
+        nothingNew: `nothing new: ${found.replica === undefined ? 'backup' : 'replica point'} ${found.backupId}, the newest, was drilled by run ${last.runId} (${last.outcome})`,
       };
       return;
     }
   }
-  const storedXml = await readStoredXml(plan.repository.path, plan.vm.name, backup.id);
+  const storedXml = await found.storedXml();
   run.state = {
     ...base,
     storedXml,
     results: [],
+    disks: found.disks.map((disk) => ({ ...disk, overlay: `${dir}/disk-${disk.key}.qcow2` })),
+  };
+}
+
+interface FoundPoint {
+  readonly backupId: string;
+  readonly disks: readonly Omit<DrillDisk, 'overlay'>[];
+  readonly storedXml: () => Promise<string>;
+  readonly replica?: { readonly plan: string; readonly layers: readonly string[] };
+}
+
+// A backup of the repository, or (drill.replica) a replicate plan's point on the node.
+async function findDrillPoint(run: DrillRun): Promise<FoundPoint> {
+  const { plan } = run;
+  const { replica } = plan.drill;
+  if (replica !== undefined) {
+    const found = await resolveReplicaPoint(run, replica);
+    return {
+      backupId: found.point.id,
+      disks: found.disks,
+      storedXml: () => Promise.resolve(found.storedXml),
+      replica: { plan: replica, layers: found.disks.map((disk) => disk.file) },
+    };
+  }
+  const repository = plan.repository!.path;
+  const wanted = plan.drill.point;
+  const point: RestorePoint = wanted.type === 'new' ? { type: 'latest' } : wanted;
+  const { backup, disks } = await findPoint(run.store, {
+    vm: plan.vm.name,
+    point,
+    repository,
+    reader: 'resolve-point',
+    step: 'resolve-point',
+  });
+  return {
+    backupId: backup.id,
     disks: disks.map((disk) => ({
       ...disk,
       source: backup.disks.find((candidate) => candidate.diskKey === disk.key)?.source ?? '',
-      overlay: `${dir}/disk-${disk.key}.qcow2`,
     })),
+    storedXml: () => readStoredXml(repository, plan.vm.name, backup.id),
   };
 }
 

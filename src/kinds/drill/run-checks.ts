@@ -8,6 +8,7 @@ import type { Step } from '../../engine/step.js';
 import { SendenseError } from '../../errors.js';
 import { nowIso } from '../../store/new-id.js';
 import type { DrillCheck } from '../../plan/types.js';
+import { drillSource } from '../../plan/drill-source.js';
 import type { DrillCheckResult } from '../../store/index.js';
 import type { DrillRun } from './drill-run.js';
 import { consoleTail, consoleText, TAIL_LINES } from './guest-console.js';
@@ -57,7 +58,7 @@ export const runChecks: Step<DrillRun> = {
       runId: run.runId,
       plan: run.plan.name,
       vm: run.plan.vm.name,
-      repository: run.plan.repository.path,
+      repository: drillSource(run.plan),
       backupId: run.state.backupId,
       startedAt,
       endedAt: nowIso(),

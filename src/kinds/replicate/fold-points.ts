@@ -24,7 +24,7 @@ export const foldPoints: Step<ReplicateRun> = {
       name,
       facts: { plan: run.plan.name, sourceType: run.plan.vm.source.type, nodeSpec: run.plan.replica.node ?? null },
     });
-    // A running failover test's point and those under it wait: the test's QEMU reads their files.
+    // A running failover test's or drill's point and those under it wait: the test's QEMU reads their files.
     const points = await completePoints(run.store, run.plan.name);
     const { held, tests } = await testedPoints(run.store, node, points);
     if (points.length > run.plan.replica.points && held.has(points[0]!.id)) {
@@ -32,7 +32,7 @@ export const foldPoints: Step<ReplicateRun> = {
         run.reporter.emit({
           type: 'warning',
           step: 'fold-points',
-          message: `the failover test ${test.domain} reads point ${test.pointId}: it and the points under it are not folded until the test ends`,
+          message: `the ${test.by === 'drill' ? 'drill' : 'failover test'} ${test.domain} reads point ${test.pointId}: it and the points under it are not folded until the ${test.by} ends`,
         });
       }
     }
