@@ -16,6 +16,8 @@ import { NotForFastPath } from '../../src/files/fast/ext-reader.js';
 import { FatReader } from '../../src/files/fast/fat-reader.js';
 import { NtfsReader } from '../../src/files/fast/ntfs-reader.js';
 import { pickReaderUser } from '../../src/files/fast/reader-user.js';
+import type { DrillRun } from '../../src/kinds/drill/drill-run.js';
+import { filesCheck } from '../../src/kinds/drill/point-checks.js';
 import { useRunWorkspace } from '../support/run-workspace.js';
 import { addApiToken, startApiServer } from '../support/api-server.js';
 import { listBackups, sendenseRun, writePlan } from '../support/sendense-cli.js';
@@ -184,6 +186,26 @@ describe('ext4, NTFS and FAT on one GPT disk', () => {
       const sha = (file: string) => createHash('sha256').update(readFileSync(file)).digest('hex');
       expect(sha(path.join(fastTo, 'sub/big.bin'))).toBe(sha(path.join(root, 'sub/big.bin')));
       expect(sha(path.join(fastTo, 'données/été.txt'))).toBe(sha(path.join(root, 'données/été.txt')));
+    },
+    BOOT,
+  );
+
+  it(
+    "a drill's files check finds paths in ext4, NTFS and FAT by the fast path's readers, booting nothing",
+    async () => {
+      // The point's one disk file in the repository, as a drill's run state names it.
+      const [file] = execFileSync('find', [ws.repository, '-name', '*.qcow2'], { encoding: 'utf8' })
+        .split('\n')
+        .filter((line) => line !== '');
+      const run = { state: { disks: [{ key: 2000, file }] } } as unknown as Pick<DrillRun, 'state'>;
+      const exists = ['p1:/sub/f00.txt', 'p2:/données/été.txt', 'p3:/sub/read only.txt', 'p5:/données', '/README.TXT'];
+      const said = await filesCheck(run, { type: 'files', timeout: 120, exists });
+      expect(said).toContain('p2:/données/été.txt (disk 2000)');
+      expect(said).toContain('p3:/sub/read only.txt (disk 2000)');
+      expect(said).toContain('p3:/README.TXT (disk 2000)');
+      await expect(filesCheck(run, { type: 'files', timeout: 120, exists: ['/nowhere.txt'] })).rejects.toThrow(
+        'not in the point: /nowhere.txt (filesystems looked in: p1 of disk 2000 (debugfs), p2 of disk 2000 (ntfs-3g), p3 of disk 2000 (fat-walker), p4 of disk 2000 (fat-walker), p5 of disk 2000 (fat-walker))',
+      );
     },
     BOOT,
   );
