@@ -79,10 +79,10 @@ export function makeMultiFsDisk(raw: string, root: string, scratch: string): voi
 }
 
 // An NTFS image holding the tree: mkntfs, then `cp -a` through ntfs-3g (as root, FUSE).
-export function ntfsImage(root: string, scratch: string): string {
+export function ntfsImage(root: string, scratch: string, place: { start: number; mib: number } = PARTS.ntfs): string {
   const image = path.join(scratch, 'ntfs.img');
-  execFileSync('truncate', ['-s', `${PARTS.ntfs.mib}M`, image]);
-  execFileSync('mkntfs', ['-F', '-Q', '-L', 'winfs', '-p', String(PARTS.ntfs.start), image], { stdio: 'ignore' });
+  execFileSync('truncate', ['-s', `${place.mib}M`, image]);
+  execFileSync('mkntfs', ['-F', '-Q', '-L', 'winfs', '-p', String(place.start), image], { stdio: 'ignore' });
   const mountPoint = mkdtempSync(path.join(scratch, 'ntfs-mnt-'));
   execFileSync('ntfs-3g', [image, mountPoint]);
   try {
@@ -118,7 +118,7 @@ export function fatImage(root: string, scratch: string, bits: 12 | 16 | 32 = 32)
   return image;
 }
 
-function writeInto(raw: string, startSector: number, image: string): void {
+export function writeInto(raw: string, startSector: number, image: string): void {
   execFileSync('dd', [
     `if=${image}`,
     `of=${raw}`,
