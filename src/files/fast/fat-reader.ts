@@ -3,7 +3,8 @@
 // mtools is not used: `mdir` says times to the minute, the appliance's vfat mount to 2 s.
 // docs/file-level-restore.md#the-fast-path
 
-import { join } from 'node:path';
+import { statSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { SendenseError } from '../../errors.js';
 import { findPackageRoot } from '../../node/package-root.js';
 import type { GuestEntry } from '../guest-files.js';
@@ -76,6 +77,9 @@ export class FatReader implements FastReader {
   }
 
   private argv(command: 'list' | 'stat' | 'cat', guestPath: string): string[] {
+    // Node or the walker where the reader's own uid cannot reach them (a home of mode 0700): the appliance reads it.
+    if (this.sandbox().user !== undefined && ![process.execPath, walkerScript()].every(reachableByOthers))
+      throw new NotForFastPath();
     return [
       process.execPath,
       WALKER_HEAP,
@@ -127,6 +131,19 @@ export class FatReader implements FastReader {
       mtime: mtime!,
       atime: atime!,
     };
+  }
+}
+
+// Whether any user may read `file` and enter each folder above it.
+function reachableByOthers(file: string): boolean {
+  try {
+    if ((statSync(file).mode & 0o004) === 0) return false;
+    for (let dir = dirname(file); ; dir = dirname(dir)) {
+      if ((statSync(dir).mode & 0o001) === 0) return false;
+      if (dirname(dir) === dir) return true;
+    }
+  } catch {
+    return false;
   }
 }
 
