@@ -8,7 +8,19 @@
 // holding itself, a huge file size) is one clear error or a listing, within the reader's bound.
 
 import { createHash } from 'node:crypto';
-import { closeSync, copyFileSync, mkdirSync, openSync, readFileSync, readSync, statSync, writeSync } from 'node:fs';
+import {
+  chmodSync,
+  closeSync,
+  copyFileSync,
+  cpSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  readSync,
+  rmSync,
+  statSync,
+  writeSync,
+} from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -16,6 +28,7 @@ import { NotForFastPath } from '../../src/files/fast/ext-reader.js';
 import { FatReader } from '../../src/files/fast/fat-reader.js';
 import { NtfsReader } from '../../src/files/fast/ntfs-reader.js';
 import { pickReaderUser } from '../../src/files/fast/reader-user.js';
+import { findPackageRoot } from '../../src/node/package-root.js';
 import type { DrillRun } from '../../src/kinds/drill/drill-run.js';
 import { filesCheck } from '../../src/kinds/drill/point-checks.js';
 import { useRunWorkspace } from '../support/run-workspace.js';
@@ -458,6 +471,40 @@ describe('a crafted FAT', () => {
     const deep = '/sub' + '/f00.txt'.repeat(30);
     expect((await reader.list(deep)).map((entry) => entry.name)).toEqual(names);
   }, 120_000);
+
+  // As root the walker starts as root, so node and the walker load from a folder only root may
+  // enter (a clone in a `mktemp -d`, a Node.js under /root), and opens the disk as the point's uid:
+  // a disk only root may read is refused to it, one that uid may read is listed.
+  it.runIf(process.getuid?.() === 0)(
+    "runs from a folder only root may enter, and reads the disk as the point's uid, not root",
+    async () => {
+      const hidden = path.join(scratch, 'root-only');
+      mkdirSync(hidden, { mode: 0o700 });
+      const runtime = { node: path.join(hidden, 'node'), script: path.join(hidden, 'cli', 'fat-walker.js') };
+      copyFileSync(process.execPath, runtime.node);
+      cpSync(path.join(findPackageRoot(), 'dist', 'cli'), path.join(hidden, 'cli'), { recursive: true });
+      chmodSync(runtime.node, 0o700);
+      const image = path.join(scratch, 'fat16-root-only.img');
+      copyFileSync(fatImage(tree, scratch, 16), image);
+      chmodSync(image, 0o644);
+      const what = 'p4 of a disk';
+      const reader = new FatReader(
+        image,
+        0,
+        what,
+        () => ({ user: readerUser }),
+        statSync(image).size,
+        () => runtime,
+      );
+      expect((await reader.list('/')).map((entry) => entry.name)).toContain('sub');
+      chmodSync(image, 0o600);
+      await expect(reader.list('/')).rejects.toThrow(
+        /^the FAT walker reading p4 of a disk: .*could not open the disk file: EACCES: permission denied/,
+      );
+      rmSync(hidden, { recursive: true });
+    },
+    120_000,
+  );
 
   it('lists a file that claims 4 GiB as its entry says, and reads none of it', async () => {
     const reader = crafted('fat-huge', (fd) => {

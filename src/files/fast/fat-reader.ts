@@ -1,10 +1,11 @@
 // A FAT12/16/32 (vfat) filesystem of a point read by our own walker (./fat-walker.ts) run as a
 // process of its own in the sandbox (./sandbox.ts): guest bytes are parsed there, never in the hub.
+// As root it starts as root (node and the walker may lie where only root can reach them: a clone
+// in a `mktemp -d`, a Node.js under /root) and becomes the point's uid before reading the guest.
 // mtools is not used: `mdir` says times to the minute, the appliance's vfat mount to 2 s.
 // docs/file-level-restore.md#the-fast-path
 
-import { statSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { SendenseError } from '../../errors.js';
 import { findPackageRoot } from '../../node/package-root.js';
 import type { GuestEntry } from '../guest-files.js';
@@ -31,6 +32,11 @@ function walkerScript(): string {
   return join(findPackageRoot(), 'dist', 'cli', 'fat-walker.js');
 }
 
+export interface WalkerRuntime {
+  readonly node: string;
+  readonly script: string;
+}
+
 export class FatReader implements FastReader {
   readonly name = 'fat-walker';
 
@@ -43,6 +49,8 @@ export class FatReader implements FastReader {
     private readonly sandbox: () => ReaderSandbox,
     /** The partition's bytes: the walker reads none past them. */
     readonly capacity: number,
+    /** Where node and the walker are: ours (a test puts copies where only root may enter). */
+    private readonly runtime: () => WalkerRuntime = () => ({ node: process.execPath, script: walkerScript() }),
   ) {}
 
   async list(guestPath: string): Promise<readonly GuestEntry[]> {
@@ -63,6 +71,7 @@ export class FatReader implements FastReader {
         this.argv('cat', guestPath),
         {
           sandbox: this.sandbox(),
+          dropsRoot: true,
           idleMs: STEP_TIMEOUT_MS,
           what: `the FAT walker reading ${guestPath} of ${this.what}`,
         },
@@ -77,13 +86,13 @@ export class FatReader implements FastReader {
   }
 
   private argv(command: 'list' | 'stat' | 'cat', guestPath: string): string[] {
-    // Node or the walker where the reader's own uid cannot reach them (a home of mode 0700): the appliance reads it.
-    if (this.sandbox().user !== undefined && ![process.execPath, walkerScript()].every(reachableByOthers))
-      throw new NotForFastPath();
+    const { user } = this.sandbox();
+    const { node, script } = this.runtime();
     return [
-      process.execPath,
+      node,
       WALKER_HEAP,
-      walkerScript(),
+      script,
+      user === undefined ? '-' : `${user.uid}:${user.gid}`,
       this.diskFile,
       String(this.offset),
       String(this.capacity),
@@ -95,6 +104,7 @@ export class FatReader implements FastReader {
   private async walk(command: 'list' | 'stat', guestPath: string): Promise<GuestEntry[]> {
     const { stdout, stderr, exitCode } = await runSandboxed(this.argv(command, guestPath), {
       sandbox: this.sandbox(),
+      dropsRoot: true,
       answers: [0, EXIT_DAMAGE, EXIT_NOT_FOR_FAST_PATH],
       timeoutMs: STEP_TIMEOUT_MS,
       maxBytes: MAX_ANSWER,
@@ -131,19 +141,6 @@ export class FatReader implements FastReader {
       mtime: mtime!,
       atime: atime!,
     };
-  }
-}
-
-// Whether any user may read `file` and enter each folder above it.
-function reachableByOthers(file: string): boolean {
-  try {
-    if ((statSync(file).mode & 0o004) === 0) return false;
-    for (let dir = dirname(file); ; dir = dirname(dir)) {
-      if ((statSync(dir).mode & 0o001) === 0) return false;
-      if (dirname(dir) === dir) return true;
-    }
-  } catch {
-    return false;
   }
 }
 

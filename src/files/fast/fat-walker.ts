@@ -1,7 +1,8 @@
 // The FAT walker: a process of its own (bundled as dist/cli/fat-walker.js) that the hub runs in the
 // fast path's sandbox (./fat-reader.ts) to read a FAT volume's guest bytes, so a crafted volume can
-// only fail or stop this process, never the hub. Arguments: the disk file, the volume's offset and
-// size in it, `list`, `stat` or `cat`, and the path as hex of its UTF-8 bytes. It prints JSON lines
+// only fail or stop this process, never the hub. Arguments: `uid:gid` to become (started as root)
+// or `-`, the disk file, the volume's offset and size in it, `list`, `stat` or `cat`, and the path
+// as hex of its UTF-8 bytes. It prints JSON lines
 // (list, stat) or the file's bytes (cat); exit 2 with one line on stderr for a damaged volume or a
 // missing path, 3 for what the appliance should read. docs/file-level-restore.md#the-fast-path
 
@@ -99,12 +100,49 @@ function printed(entry: FatEntry): string {
   return `${JSON.stringify(walked)}\n`;
 }
 
+// Root no more: every id the point's, no supplementary group but its own. Before the disk file is
+// opened (nbdfuse lets no other uid open it, root included) and before one guest byte is read.
+function leaveRoot(ids: string): void {
+  const [uid, gid] = ids.split(':').map(Number);
+  if (!Number.isSafeInteger(uid) || !Number.isSafeInteger(gid) || uid === 0 || gid === 0)
+    throw new LeftRootNot(`no uid:gid to become (${ids})`);
+  try {
+    process.setgroups!([]);
+    process.setgid!(gid);
+    process.setuid!(uid);
+  } catch (error) {
+    throw new LeftRootNot((error as Error).message);
+  }
+  const same = [process.getuid!(), process.geteuid!()].every((id) => id === uid);
+  const groups = [process.getgid!(), process.getegid!(), ...process.getgroups!()].every((id) => id === gid);
+  if (!same || !groups) throw new LeftRootNot(`still uid ${process.geteuid!()}, gid ${process.getegid!()}`);
+}
+
+class LeftRootNot extends Error {}
+
 function main(argv: readonly string[]): number {
-  const [file, offsetText, sizeText, command, pathHex] = argv;
+  const [ids, file, offsetText, sizeText, command, pathHex] = argv;
+  if (ids !== '-') {
+    try {
+      leaveRoot(ids ?? '');
+    } catch (error) {
+      process.stderr.write(`the FAT walker could not leave root: ${(error as Error).message}\n`);
+      return 1;
+    }
+  }
   const offset = Number(offsetText);
   const size = Number(sizeText);
-  const fd = openSync(file, 'r');
+  let fd: number;
+  try {
+    fd = openSync(file, 'r');
+  } catch (error) {
+    process.stderr.write(`the FAT walker could not open the disk file: ${(error as Error).message}\n`);
+    return 1;
+  }
+  // Changing ids cleared setpriv's pdeathsig: a hub gone (we were handed to another parent) ends the walk.
+  const parent = process.ppid;
   const read = (at: number, length: number) => {
+    if (process.ppid !== parent) process.exit(1);
     if (at < 0 || length < 0 || at + length > size) throw new FatDamage(`a read past the volume's end (byte ${at})`);
     const bytes = Buffer.alloc(length);
     let done = 0;
