@@ -8,7 +8,8 @@
 // by debugfs, and with --appliance) and `--get` of one 16 MiB file, with the ratios
 // (docs/file-level-restore.md#the-fast-path). The same first listing of a directory of an NTFS
 // point (a second VM whose GPT disk's p1 is NTFS, made by mkntfs and filled through an ntfs-3g
-// mount: needs root and FUSE), by ntfs-3g's tools against the appliance, cold, with the load.
+// mount: needs root and FUSE), by ntfs-3g's tools against the appliance, cold, with the load; and
+// of its p2, a FAT32 made by mkfs.vfat and mtools, by the FAT walker against the appliance.
 // BENCH_RUNS (default 1). Needs `npm run build`, libguestfs; under software emulation (no working KVM) it is slow.
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -84,9 +85,23 @@ try {
   execFileSync('fusermount3', ['-u', ntfsMount]);
 }
 const ntfsRaw = join(dir, 'ntfs-disk.raw');
-execFileSync('truncate', ['-s', '66M', ntfsRaw]);
-execFileSync('sgdisk', ['-n', '1:2048:+64M', '-t', '1:0700', ntfsRaw], { stdio: 'ignore' });
+execFileSync('truncate', ['-s', '98M', ntfsRaw]);
+execFileSync('sgdisk', ['-n', '1:2048:+64M', '-t', '1:0700', '-n', '2:133120:+32M', '-t', '2:0700', ntfsRaw], {
+  stdio: 'ignore',
+});
 execFileSync('dd', [`if=${ntfsImage}`, `of=${ntfsRaw}`, 'bs=512', 'seek=2048', 'conv=notrunc,sparse', 'status=none']);
+// Its p2: FAT32 with the same 200 small files in /data (mtools), for the FAT walker.
+const fatData = join(dir, 'fat-data', 'data');
+mkdirSync(fatData, { recursive: true });
+for (let i = 0; i < 200; i++) writeFileSync(join(fatData, `note-${i}.txt`), `note ${i}\n`);
+const fatImage = join(dir, 'fat.img');
+execFileSync('truncate', ['-s', '32M', fatImage]);
+execFileSync('mkfs.vfat', ['-F', '32', fatImage], { stdio: 'ignore' });
+execFileSync('mcopy', ['-s', '-m', '-i', fatImage, fatData, '::/'], {
+  env: { ...process.env, MTOOLS_SKIP_CHECK: '1' },
+});
+execFileSync('dd', [`if=${fatImage}`, `of=${ntfsRaw}`, 'bs=512', 'seek=133120', 'conv=notrunc,sparse', 'status=none']);
+rmSync(fatImage);
 const ntfsSource = join(dir, 'ntfs-source.qcow2');
 execFileSync('qemu-img', ['convert', '-f', 'raw', '-O', 'qcow2', ntfsRaw, ntfsSource]);
 rmSync(ntfsRaw);
@@ -132,6 +147,8 @@ const results = {
   slowGet: [],
   ntfsFast: [],
   ntfsSlow: [],
+  fatFast: [],
+  fatSlow: [],
 };
 const ntfsLoad = [];
 const ntfsFiles = (...args) =>
@@ -144,6 +161,11 @@ for (let run = 0; run < RUNS; run++) {
     throw new Error(`NTFS listed without ntfs-3g: ${ntfsFast.stdout.slice(0, 300)}`);
   results.ntfsFast.push(ntfsFast.seconds);
   results.ntfsSlow.push((await ntfsFiles('--appliance', 'p1:/data')).seconds);
+  const fatFast = await ntfsFiles('--json', 'p2:/data');
+  if (!fatFast.stdout.includes('"reader":"fat-walker"'))
+    throw new Error(`FAT listed without the FAT walker: ${fatFast.stdout.slice(0, 300)}`);
+  results.fatFast.push(fatFast.seconds);
+  results.fatSlow.push((await ntfsFiles('--appliance', 'p2:/data')).seconds);
   results.fastList.push((await files('p1:/data/set-0')).seconds);
   results.slowList.push((await files('--appliance', 'p1:/data/set-0')).seconds);
   const one = join(dir, `one-${run}`);
@@ -195,3 +217,4 @@ versus('first listing of p1:/data/set-0 (cold)', median(results.fastList), media
 versus('files --get of one 16 MiB file (cold)', median(results.fastGet), median(results.slowGet));
 versus('first listing of NTFS p1:/data, 208 entries (cold)', median(results.ntfsFast), median(results.ntfsSlow));
 console.log(`  (NTFS: ntfs-3g's tools against the appliance; load average before it ${ntfsLoad.join('; ')})`);
+versus('first listing of FAT32 p2:/data, 200 entries (cold)', median(results.fatFast), median(results.fatSlow));

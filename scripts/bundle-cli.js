@@ -18,7 +18,8 @@ const external = dependencies.filter((name) => NATIVE.has(name)).flatMap((name) 
 // Chunks are named by content: last build's would stay beside this one's.
 rmSync('dist/cli', { recursive: true, force: true });
 await build({
-  entryPoints: { main: 'src/cli/main.ts' },
+  // The FAT walker runs as a sandboxed process of its own (src/files/fast/fat-reader.ts).
+  entryPoints: { main: 'src/cli/main.ts', 'fat-walker': 'src/files/fast/fat-walker.ts' },
   outdir: 'dist/cli',
   bundle: true,
   splitting: true,

@@ -292,7 +292,7 @@ export interface GuestEntry {
 export interface GuestDirectory {
   readonly path: string;
   /** Who listed it: debugfs or ntfs-3g (the fast path) or the appliance. */
-  readonly reader?: 'debugfs' | 'ntfs-3g' | 'appliance';
+  readonly reader?: 'debugfs' | 'ntfs-3g' | 'fat-walker' | 'appliance';
   readonly entries: readonly GuestEntry[];
 }
 

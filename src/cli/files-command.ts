@@ -63,7 +63,7 @@ const OPTIONS = declareOptions([
   },
   {
     name: '--appliance',
-    help: 'list a directory or extract files through the libguestfs appliance even where the fast path (debugfs for ext2/3/4, ntfs-3g for NTFS) would read them',
+    help: 'list a directory or extract files through the libguestfs appliance even where the fast path (debugfs for ext2/3/4, ntfs-3g for NTFS, the FAT walker for FAT) would read them',
   },
   ...KEY_OPTIONS,
   ...FILES_SESSION_OPTIONS,
@@ -108,7 +108,8 @@ const JSON_OUTPUT: JsonOutput = {
         target: 'optional',
         nameBytes: 'base64, for a name that is not UTF-8',
         targetBytes: 'base64, for a target that is not UTF-8',
-        reader: '`debugfs` (the fast path, an ext2/3/4 filesystem), `ntfs-3g` (the fast path, NTFS) or `appliance`',
+        reader:
+          '`debugfs` (the fast path, an ext2/3/4 filesystem), `ntfs-3g` (the fast path, NTFS), `fat-walker` (the fast path, FAT) or `appliance`',
       },
     },
     'a path extracted': {
@@ -145,7 +146,7 @@ const declared = defineCommand({
   name: 'files',
   usage:
     'sendense-run files VM [--point P] [--disk KEY] [--key-file FILE|--key-env NAME] [--no-session|--session-idle S] [NAME:/PATH] [--get NAME:/PATH... --to DIR|FILE.tar|FILE.tar.gz|FILE.zip [--overwrite] [--keep-setuid]] | files --sessions | files --stop-sessions [VM]',
-  does: "List a backed-up disk's partitions and filesystems (p1, vg0/root, disk), list a directory of one\n(NAME:/PATH), or extract files and folders (--get ... --to), read-only through a libguestfs appliance.\nA directory of an ext2/3/4 or NTFS filesystem is listed, and its files and symlinks extracted, without one,\nby debugfs or ntfs-3g's tools as an unprivileged user (--appliance: not).\nDevice nodes and FIFOs are never extracted (one line each says so); sparse files stay sparse.\nA point of an encrypted repository needs its key (--key-file or --key-env): the appliance reads it\nthrough a read-only qemu-nbd, recorded as a run of kind files so doctor stops it if files is killed.\nAt a terminal (or with --session) the appliance stays open in a files session (a process of this user's,\nrecorded in the state database) until unused for --session-idle seconds: the next files call of the same\npoint answers at once. Scripts and pipes (no terminal) open the point for the one call, as --no-session does.",
+  does: "List a backed-up disk's partitions and filesystems (p1, vg0/root, disk), list a directory of one\n(NAME:/PATH), or extract files and folders (--get ... --to), read-only through a libguestfs appliance.\nA directory of an ext2/3/4, NTFS or FAT filesystem is listed, and its files and symlinks extracted, without one,\nby debugfs, ntfs-3g's tools or our FAT walker as an unprivileged user (--appliance: not).\nDevice nodes and FIFOs are never extracted (one line each says so); sparse files stay sparse.\nA point of an encrypted repository needs its key (--key-file or --key-env): the appliance reads it\nthrough a read-only qemu-nbd, recorded as a run of kind files so doctor stops it if files is killed.\nAt a terminal (or with --session) the appliance stays open in a files session (a process of this user's,\nrecorded in the state database) until unused for --session-idle seconds: the next files call of the same\npoint answers at once. Scripts and pipes (no terminal) open the point for the one call, as --no-session does.",
   options: OPTIONS,
   exitCodes: [
     { code: 0, when: 'listed or extracted' },
@@ -199,9 +200,9 @@ async function runFiles(cli: CliContext, request: FilesRequest): Promise<number>
 }
 
 // The filesystems each fast-path reader reads, for what stderr says.
-const FAST_FILESYSTEMS = { debugfs: 'ext2/3/4', 'ntfs-3g': 'NTFS' } as const;
+const FAST_FILESYSTEMS = { debugfs: 'ext2/3/4', 'ntfs-3g': 'NTFS', 'fat-walker': 'FAT' } as const;
 
-// An ext2/3/4 or NTFS directory listed in user space, no appliance (docs/file-level-restore.md#the-fast-path);
+// An ext2/3/4, NTFS or FAT directory listed in user space, no appliance (docs/file-level-restore.md#the-fast-path);
 // false when the fast path does not read that filesystem (the appliance lists it).
 async function listedFast(
   cli: CliContext,

@@ -1,26 +1,42 @@
 // The fast path on more than ext4 (docs/file-level-restore.md#the-fast-path): one GPT disk with
-// ext4, NTFS and FAT32 partitions holding the same awkward tree (./multi-fs-disk.ts: symlinks, hard
+// ext4, NTFS, FAT32, FAT16 and FAT12 partitions holding the same awkward tree (./multi-fs-disk.ts: symlinks, hard
 // links, a sparse file, unicode and odd names), backed up with the real CLI. Each directory is
 // listed both ways, the fast path (`files --no-session`) and the appliance (one per point, shared:
 // ./shared-appliance.ts), and the entries compared field by field (names, types, sizes, modes,
 // owners, times, symlink targets); files extracted both ways are compared byte for byte. A
-// crafted NTFS (flipped MFT bytes, a huge file size) is one clear error or a listing, within the
-// reader's bound.
+// crafted NTFS (flipped MFT bytes, a huge file size) or FAT (a looping cluster chain, a folder
+// holding itself, a huge file size) is one clear error or a listing, within the reader's bound.
 
 import { createHash } from 'node:crypto';
-import { closeSync, mkdirSync, openSync, readFileSync, readSync, statSync, writeSync, copyFileSync } from 'node:fs';
+import {
+  chmodSync,
+  closeSync,
+  copyFileSync,
+  cpSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  readSync,
+  rmSync,
+  statSync,
+  writeSync,
+} from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NotForFastPath } from '../../src/files/fast/ext-reader.js';
+import { FatReader } from '../../src/files/fast/fat-reader.js';
 import { NtfsReader } from '../../src/files/fast/ntfs-reader.js';
 import { pickReaderUser } from '../../src/files/fast/reader-user.js';
+import { findPackageRoot } from '../../src/node/package-root.js';
+import type { DrillRun } from '../../src/kinds/drill/drill-run.js';
+import { filesCheck } from '../../src/kinds/drill/point-checks.js';
 import { useRunWorkspace } from '../support/run-workspace.js';
 import { addApiToken, startApiServer } from '../support/api-server.js';
 import { listBackups, sendenseRun, writePlan } from '../support/sendense-cli.js';
 import { portRangeForTestFile } from '../support/vm-disks.js';
 import { jsonLines, readTree, repositoryFingerprint, sendenseFiles } from './guest-disk.js';
-import { makeMultiFsDisk, ntfsImage, writeAwkwardTree } from './multi-fs-disk.js';
+import { fatImage, makeMultiFsDisk, ntfsImage, writeAwkwardTree } from './multi-fs-disk.js';
 import { sharedFiles } from './shared-appliance.js';
 
 const ws = useRunWorkspace('files-fast-ntfs-', { per: 'file' });
@@ -79,7 +95,18 @@ const LISTED: readonly [string, string][] = [
   ['p2:/sub', 'ntfs-3g'],
   ['p2:/a.txt', 'ntfs-3g'],
   ['p2:/link.txt', 'ntfs-3g'],
-  ['p3:/', 'appliance'],
+  ['p3:/', 'fat-walker'],
+  ['p3:/sub', 'fat-walker'],
+  ['p3:/données', 'fat-walker'],
+  ['p3:/dir with space', 'fat-walker'],
+  ['p3:/a.txt', 'fat-walker'],
+  ['p3:/README.TXT', 'fat-walker'],
+  ['p3:/sub/read only.txt', 'fat-walker'],
+  ['p4:/', 'fat-walker'],
+  ['p4:/sub', 'fat-walker'],
+  ['p4:/données', 'fat-walker'],
+  ['p5:/', 'fat-walker'],
+  ['p5:/sub', 'fat-walker'],
 ];
 
 describe('ext4, NTFS and FAT on one GPT disk', () => {
@@ -145,6 +172,53 @@ describe('ext4, NTFS and FAT on one GPT disk', () => {
       expect(sha(path.join(fastTo, 'données/été.txt'))).toBe(sha(path.join(root, 'données/été.txt')));
       // The 6 MiB of mostly zeros stay a hole.
       expect(statSync(path.join(fastTo, 'sparse.bin')).blocks * 512).toBeLessThan(1024 * 1024);
+    },
+    BOOT,
+  );
+
+  it(
+    'extracts FAT files with no appliance, byte for byte and with the times and modes the appliance gives',
+    async () => {
+      const wanted = ['p3:/a.txt', 'p3:/README.TXT', 'p3:/données/été.txt', 'p3:/sub/big.bin', 'p3:/sub/read only.txt'];
+      const fastTo = path.join(ws.dir, 'got-fast-fat');
+      const fast = await files('--json', '--get', ...wanted, '--to', fastTo);
+      expect(fast.exitCode, fast.stderr).toBe(0);
+      expect(fast.stderr).toMatch(/read by fat-walker \(FAT\) in user space/);
+      expect(fast.stderr).not.toMatch(/libguestfs|appliance started|opening /);
+      const slowTo = path.join(ws.dir, 'got-slow-fat');
+      const slow = await shared.files(['ntvm', '--get', ...wanted, '--to', slowTo]);
+      expect(slow.exitCode, slow.stderr).toBe(0);
+      const made = (to: string) =>
+        Object.fromEntries(
+          Object.entries(readTree(to)).map(([name, entry]) => [
+            name,
+            entry.type === 'directory' ? { ...entry, mtime: 0 } : entry,
+          ]),
+        );
+      expect(made(fastTo)).toEqual(made(slowTo));
+      const sha = (file: string) => createHash('sha256').update(readFileSync(file)).digest('hex');
+      expect(sha(path.join(fastTo, 'sub/big.bin'))).toBe(sha(path.join(root, 'sub/big.bin')));
+      expect(sha(path.join(fastTo, 'données/été.txt'))).toBe(sha(path.join(root, 'données/été.txt')));
+    },
+    BOOT,
+  );
+
+  it(
+    "a drill's files check finds paths in ext4, NTFS and FAT by the fast path's readers, booting nothing",
+    async () => {
+      // The point's one disk file in the repository, as a drill's run state names it.
+      const [file] = execFileSync('find', [ws.repository, '-name', '*.qcow2'], { encoding: 'utf8' })
+        .split('\n')
+        .filter((line) => line !== '');
+      const run = { state: { disks: [{ key: 2000, file }] } } as unknown as Pick<DrillRun, 'state' | 'node'>;
+      const exists = ['p1:/sub/f00.txt', 'p2:/données/été.txt', 'p3:/sub/read only.txt', 'p5:/données', '/README.TXT'];
+      const said = await filesCheck(run, { type: 'files', timeout: 120, exists });
+      expect(said).toContain('p2:/données/été.txt (disk 2000)');
+      expect(said).toContain('p3:/sub/read only.txt (disk 2000)');
+      expect(said).toContain('p3:/README.TXT (disk 2000)');
+      await expect(filesCheck(run, { type: 'files', timeout: 120, exists: ['/nowhere.txt'] })).rejects.toThrow(
+        'not in the point: /nowhere.txt (filesystems looked in: p1 of disk 2000 (debugfs), p2 of disk 2000 (ntfs-3g), p3 of disk 2000 (fat-walker), p4 of disk 2000 (fat-walker), p5 of disk 2000 (fat-walker))',
+      );
     },
     BOOT,
   );
@@ -305,6 +379,148 @@ describe('a crafted NTFS', () => {
       return read;
     });
     await expect(reading).rejects.toBeInstanceOf(NotForFastPath);
+    expect(read).toBe(0);
+  }, 120_000);
+});
+
+// A FAT damaged as a hostile guest could: a clear error or a listing within bounds, never a hang.
+describe('a crafted FAT', () => {
+  let readerUser: Awaited<ReturnType<typeof pickReaderUser>>;
+  let scratch = '';
+  let tree = '';
+  beforeAll(async () => {
+    readerUser = await pickReaderUser();
+    scratch = path.join(ws.dir, 'crafted-fat');
+    mkdirSync(scratch, { recursive: true });
+    tree = path.join(scratch, 'tree');
+    mkdirSync(tree);
+    writeAwkwardTree(tree);
+    execFileSync('chmod', ['a+x', ws.dir, scratch]);
+  }, 120_000);
+
+  const readerOf = (image: string, what: string) => {
+    execFileSync('chmod', ['a+r', image]);
+    return new FatReader(image, 0, what, () => ({ user: readerUser }), statSync(image).size);
+  };
+
+  // The FAT32 geometry mkfs.vfat wrote, and the 32-byte entry of an 8.3 name in a folder.
+  const geometry = (fd: number) => {
+    const boot = Buffer.alloc(512);
+    readSync(fd, boot, 0, 512, 0);
+    const sector = boot.readUInt16LE(11);
+    const fatOffset = boot.readUInt16LE(14) * sector;
+    const dataOffset = fatOffset + boot.readUInt8(16) * boot.readUInt32LE(36) * sector;
+    const cluster = sector * boot.readUInt8(13);
+    return { fatOffset, cluster, at: (c: number) => dataOffset + (c - 2) * cluster, root: boot.readUInt32LE(44) };
+  };
+  const entryOf = (fd: number, folderCluster: number, short: string) => {
+    const g = geometry(fd);
+    const bytes = Buffer.alloc(g.cluster);
+    for (let cluster = folderCluster; cluster < 0x0ffffff8;) {
+      readSync(fd, bytes, 0, g.cluster, g.at(cluster));
+      for (let at = 0; at < bytes.length; at += 32)
+        if (bytes.toString('latin1', at, at + 11) === short)
+          return {
+            offset: g.at(cluster) + at,
+            cluster: (bytes.readUInt16LE(at + 20) << 16) | bytes.readUInt16LE(at + 26),
+          };
+      const next = Buffer.alloc(4);
+      readSync(fd, next, 0, 4, g.fatOffset + cluster * 4);
+      cluster = next.readUInt32LE(0) & 0x0fffffff;
+    }
+    throw new Error(`no ${short}`);
+  };
+  const crafted = (name: string, damage: (fd: number) => void) => {
+    const image = fatImage(tree, path.join(scratch), 32);
+    const copy = path.join(scratch, `${name}.img`);
+    copyFileSync(image, copy);
+    const fd = openSync(copy, 'r+');
+    damage(fd);
+    closeSync(fd);
+    return readerOf(copy, 'p3 of a crafted disk');
+  };
+  const sub = (fd: number) => entryOf(fd, geometry(fd).root, 'SUB        ');
+
+  it('says a folder whose cluster chain loops in one line, and does not hang', async () => {
+    const reader = crafted('fat-loop', (fd) => {
+      const { cluster } = sub(fd);
+      const link = Buffer.alloc(4);
+      link.writeUInt32LE(cluster);
+      writeSync(fd, link, 0, 4, geometry(fd).fatOffset + cluster * 4);
+    });
+    await expect(reader.list('/sub')).rejects.toThrow(
+      /^p3 of a crafted disk could not be read as FAT: a cluster chain that loops at cluster \d+$/,
+    );
+  }, 120_000);
+
+  it('lists a folder that holds itself as what it holds, within bounds', async () => {
+    const reader = crafted('fat-self', (fd) => {
+      const { cluster } = sub(fd);
+      // sub/f00.txt becomes a folder whose first cluster is sub's own.
+      const { offset } = entryOf(fd, cluster, 'F00     TXT');
+      const entry = Buffer.alloc(32);
+      readSync(fd, entry, 0, 32, offset);
+      entry[11] = 0x10;
+      entry.writeUInt16LE(cluster >> 16, 20);
+      entry.writeUInt16LE(cluster & 0xffff, 26);
+      entry.writeUInt32LE(0, 28);
+      writeSync(fd, entry, 0, 32, offset);
+    });
+    const names = (await reader.list('/sub')).map((entry) => entry.name);
+    expect(names).toContain('f00.txt');
+    const deep = '/sub' + '/f00.txt'.repeat(30);
+    expect((await reader.list(deep)).map((entry) => entry.name)).toEqual(names);
+  }, 120_000);
+
+  // As root the walker starts as root, so node and the walker load from a folder only root may
+  // enter (a clone in a `mktemp -d`, a Node.js under /root), and opens the disk as the point's uid:
+  // a disk only root may read is refused to it, one that uid may read is listed.
+  it.runIf(process.getuid?.() === 0)(
+    "runs from a folder only root may enter, and reads the disk as the point's uid, not root",
+    async () => {
+      const hidden = path.join(scratch, 'root-only');
+      mkdirSync(hidden, { mode: 0o700 });
+      const runtime = { node: path.join(hidden, 'node'), script: path.join(hidden, 'cli', 'fat-walker.js') };
+      copyFileSync(process.execPath, runtime.node);
+      cpSync(path.join(findPackageRoot(), 'dist', 'cli'), path.join(hidden, 'cli'), { recursive: true });
+      chmodSync(runtime.node, 0o700);
+      const image = path.join(scratch, 'fat16-root-only.img');
+      copyFileSync(fatImage(tree, scratch, 16), image);
+      chmodSync(image, 0o644);
+      const what = 'p4 of a disk';
+      const reader = new FatReader(
+        image,
+        0,
+        what,
+        () => ({ user: readerUser }),
+        statSync(image).size,
+        () => runtime,
+      );
+      expect((await reader.list('/')).map((entry) => entry.name)).toContain('sub');
+      chmodSync(image, 0o600);
+      await expect(reader.list('/')).rejects.toThrow(
+        /^the FAT walker reading p4 of a disk: .*could not open the disk file: EACCES: permission denied/,
+      );
+      rmSync(hidden, { recursive: true });
+    },
+    120_000,
+  );
+
+  it('lists a file that claims 4 GiB as its entry says, and reads none of it', async () => {
+    const reader = crafted('fat-huge', (fd) => {
+      const { offset } = entryOf(fd, sub(fd).cluster, 'BIG     BIN');
+      writeSync(fd, Buffer.from([0xff, 0xff, 0xff, 0xff]), 0, 4, offset + 28);
+    });
+    const listed = await reader.list('/sub');
+    expect(listed.find((entry) => entry.name === 'big.bin')?.size).toBe(2 ** 32 - 1);
+    let read = 0;
+    const reading = reader.fileBytes('/sub/big.bin', async (bytes) => {
+      for await (const chunk of bytes) read += chunk.length;
+      return read;
+    });
+    await expect(reading).rejects.toThrow(
+      /^p3 of a crafted disk could not be read as FAT: .*a file of 4294967295 bytes whose chain holds fewer/,
+    );
     expect(read).toBe(0);
   }, 120_000);
 });

@@ -79,6 +79,8 @@ describe('the npm package', () => {
     for (const file of [
       'bin/sendense-run.js',
       'dist/cli/main.js',
+      // The FAT walker runs as a process of its own (src/files/fast/fat-reader.ts).
+      'dist/cli/fat-walker.js',
       'dist/plan-schema-validator.cjs',
       'dist/console/index.html',
       'runners/dist/sendense-transfer.mjs',

@@ -153,7 +153,7 @@ export const fileRoutes: readonly RouteDef[] = [
     role: 'restore',
     tag: 'files',
     summary:
-      "A point's filesystems (no path), or a directory's entries (?path=NAME:/DIR), as `files --json` prints them; a directory says which `reader` listed it: `debugfs` (the fast path, an ext2/3/4 filesystem), `ntfs-3g` (the fast path, NTFS; either when no browse session of the point is open) or `appliance`. When the appliance must start, 202 with Retry-After and {status: starting, reader: appliance, startedSeconds} until it is up (?wait=true: 200 once it is)",
+      "A point's filesystems (no path), or a directory's entries (?path=NAME:/DIR), as `files --json` prints them; a directory says which `reader` listed it: `debugfs` (the fast path, an ext2/3/4 filesystem), `ntfs-3g` (the fast path, NTFS), `fat-walker` (the fast path, FAT; any of the three when no browse session of the point is open) or `appliance`. When the appliance must start, 202 with Retry-After and {status: starting, reader: appliance, startedSeconds} until it is up (?wait=true: 200 once it is)",
     action: 'files-list',
     params: Id,
     querystring: ListQuery,

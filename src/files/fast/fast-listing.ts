@@ -1,6 +1,6 @@
-// The fast path (docs/file-level-restore.md#the-fast-path): when NAME is an ext2/3/4 or NTFS
+// The fast path (docs/file-level-restore.md#the-fast-path): when NAME is an ext2/3/4, NTFS or FAT
 // filesystem on the whole disk or a partition of an MBR or GPT table, its directory is listed, and
-// its files extracted, by debugfs or ntfs-3g's tools over the point's read-only export, with no appliance. Anything else (an
+// its files extracted, by debugfs, ntfs-3g's tools or our sandboxed FAT walker over the point's read-only export, with no appliance. Anything else (an
 // encrypted chain, LVM, another filesystem, a logical partition, a symlink among the path's
 // folders, a folder to extract) answers undefined: the appliance does it.
 
@@ -12,6 +12,7 @@ import type { GuestEntry } from '../guest-files.js';
 import type { GuestPath } from '../guest-path.js';
 import { ExtReader, isExtFilesystem, NotForFastPath } from './ext-reader.js';
 import type { FastReader, FilesReader } from './fast-reader.js';
+import { FatReader, isFatFilesystem } from './fat-reader.js';
 import { isNtfsFilesystem, NtfsReader } from './ntfs-reader.js';
 import { readPartitionTable, type PartitionTable } from './partition-table.js';
 import { openPointExport, type PointExport } from './point-export.js';
@@ -77,7 +78,7 @@ async function withFastPoint<T>(point: PointFile, work: (readerOf: ReaderOf) => 
   const exported = await openPointExport(point.disk.file);
   try {
     const table = await readPartitionTable(exported.read, exported.size);
-    return await work((fs) => readerOf(exported, table, fs, point.where));
+    return await work((fs) => fastReaderOf(exported, table, fs, point.where));
   } catch (error) {
     if (error instanceof NotForFastPath) return undefined;
     throw error;
@@ -86,7 +87,8 @@ async function withFastPoint<T>(point: PointFile, work: (readerOf: ReaderOf) => 
   }
 }
 
-async function readerOf(
+/** The fast path's reader of filesystem `fs` (disk, p1…) of an open export; undefined: the appliance's. */
+export async function fastReaderOf(
   exported: PointExport,
   table: PartitionTable,
   fs: string,
@@ -112,6 +114,14 @@ async function readerOf(
   if (await isNtfsFilesystem(read))
     return new NtfsReader(
       await exported.partitionFile(partition.offset, partition.size),
+      `${fs} of ${where}`,
+      () => exported.sandbox(),
+      partition.size,
+    );
+  if (await isFatFilesystem(read))
+    return new FatReader(
+      await exported.diskFile(),
+      partition.offset,
       `${fs} of ${where}`,
       () => exported.sandbox(),
       partition.size,

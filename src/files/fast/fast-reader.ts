@@ -1,10 +1,11 @@
 // What the fast path's readers of one filesystem do (docs/file-level-restore.md#the-fast-path):
-// ext2/3/4 by debugfs (./ext-reader.ts), NTFS by ntfs-3g's tools (./ntfs-reader.ts).
+// ext2/3/4 by debugfs (./ext-reader.ts), NTFS by ntfs-3g's tools (./ntfs-reader.ts), FAT by our
+// sandboxed walker (./fat-reader.ts).
 
 import type { GuestEntry } from '../guest-files.js';
 
 /** Which reader listed a filesystem (said in --json and the API's answer). */
-export type FilesReader = 'debugfs' | 'ntfs-3g' | 'appliance';
+export type FilesReader = 'debugfs' | 'ntfs-3g' | 'fat-walker' | 'appliance';
 
 export interface FastReader {
   readonly name: Exclude<FilesReader, 'appliance'>;

@@ -1,7 +1,8 @@
 // How a reader of guest data runs (docs/file-level-restore.md#the-fast-path): as the point's own
 // uid when we are root (./reader-user.ts, setpriv), without network (unshare -n, root only), in
 // nbdfuse's private mount namespace (root only), killed with us (pdeathsig), its time bounded and
-// its output capped. A crafted filesystem can make it fail, never hang the hub.
+// its output capped. A crafted filesystem can make it fail, never hang the hub. A reader that
+// leaves root itself (the FAT walker) starts as root with a few capabilities and no new privileges.
 
 import { spawn } from 'node:child_process';
 import { PassThrough } from 'node:stream';
@@ -18,6 +19,8 @@ export interface ReaderSandbox {
 }
 
 // The namespace fd, passed to the reader as its fd 3.
+// What a reader that leaves root itself keeps until it does: reading any file, changing its ids.
+const ROOT_CAPABILITIES = '-all,+dac_override,+dac_read_search,+setuid,+setgid';
 const NAMESPACE_FD = 3;
 // Run by `sh -c` in nbdfuse's new mount namespace: fusermount3 (setuid) must find the reader's uid
 // in /etc/passwd, so a copy naming it is bound over /etc/passwd there only; then the rest runs.
@@ -25,18 +28,20 @@ const BIND_PASSWD = 'mount --bind -- "$1" /etc/passwd && shift && exec "$@"';
 
 // The argv of a reader. fusermount3 is setuid: nbdfuse needs new privileges; debugfs gets none.
 // As root, nbdfuse starts in a new mount namespace (`passwd`), and the others enter it.
+// `dropsRoot`: the reader starts as root, able to load node and its script from a folder only root
+// may enter (a clone in a `mktemp -d`, a Node.js under /root), and becomes the point's uid itself
+// before it reads the guest; until then it may only change its ids and read files.
 export function sandboxArgv(
   argv: readonly string[],
   sandbox: ReaderSandbox,
-  options: { readonly newPrivileges?: boolean; readonly passwd?: string } = {},
+  options: { readonly newPrivileges?: boolean; readonly passwd?: string; readonly dropsRoot?: boolean } = {},
 ): string[] {
   const privs = options.newPrivileges ? [] : ['--no-new-privs'];
   const { user } = sandbox;
   if (user === undefined) return ['setpriv', ...privs, '--pdeathsig', 'KILL', '--', ...argv];
   const setpriv = [
     'setpriv',
-    `--reuid=${user.uid}`,
-    `--regid=${user.gid}`,
+    ...(options.dropsRoot ? [`--bounding-set=${ROOT_CAPABILITIES}`] : [`--reuid=${user.uid}`, `--regid=${user.gid}`]),
     '--clear-groups',
     ...privs,
     '--pdeathsig',
@@ -84,6 +89,8 @@ export function runSandboxed(
   argv: readonly string[],
   options: {
     readonly sandbox: ReaderSandbox;
+    /** The reader becomes the sandbox's uid itself (see sandboxArgv). */
+    readonly dropsRoot?: boolean;
     /** Exit codes that are answers, not failures (blkid's 2: nothing found); default 0 only. */
     readonly answers?: readonly number[];
     readonly input?: string;
@@ -92,7 +99,7 @@ export function runSandboxed(
     readonly what: string;
   },
 ): Promise<ReaderOutput> {
-  const [command, ...args] = sandboxArgv(argv, options.sandbox);
+  const [command, ...args] = sandboxArgv(argv, options.sandbox, { dropsRoot: options.dropsRoot });
   return new Promise((resolve, reject) => {
     const child = spawn(command, args, {
       stdio: sandboxStdio(options.sandbox, options.input === undefined ? 'ignore' : 'pipe'),
@@ -141,10 +148,15 @@ export function runSandboxed(
 // `idleMs` kills it. Its stderr is given back with what `read` made of the bytes.
 export async function streamSandboxed<T>(
   argv: readonly string[],
-  options: { readonly sandbox: ReaderSandbox; readonly idleMs: number; readonly what: string },
+  options: {
+    readonly sandbox: ReaderSandbox;
+    readonly dropsRoot?: boolean;
+    readonly idleMs: number;
+    readonly what: string;
+  },
   read: (bytes: AsyncIterable<Buffer>) => Promise<T>,
 ): Promise<{ readonly value: T; readonly stderr: string }> {
-  const [command, ...args] = sandboxArgv(argv, options.sandbox);
+  const [command, ...args] = sandboxArgv(argv, options.sandbox, { dropsRoot: options.dropsRoot });
   const child = spawn(command, args, {
     stdio: sandboxStdio(options.sandbox, 'ignore'),
     env: childEnv({ DEBUGFS_PAGER: '__none__', PAGER: '__none__', TZ: 'UTC' }),
