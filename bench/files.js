@@ -85,8 +85,8 @@ try {
   execFileSync('fusermount3', ['-u', ntfsMount]);
 }
 const ntfsRaw = join(dir, 'ntfs-disk.raw');
-execFileSync('truncate', ['-s', '98M', ntfsRaw]);
-execFileSync('sgdisk', ['-n', '1:2048:+64M', '-t', '1:0700', '-n', '2:133120:+32M', '-t', '2:0700', ntfsRaw], {
+execFileSync('truncate', ['-s', '130M', ntfsRaw]);
+execFileSync('sgdisk', ['-n', '1:2048:+64M', '-t', '1:0700', '-n', '2:133120:+64M', '-t', '2:0700', ntfsRaw], {
   stdio: 'ignore',
 });
 execFileSync('dd', [`if=${ntfsImage}`, `of=${ntfsRaw}`, 'bs=512', 'seek=2048', 'conv=notrunc,sparse', 'status=none']);
@@ -95,8 +95,10 @@ const fatData = join(dir, 'fat-data', 'data');
 mkdirSync(fatData, { recursive: true });
 for (let i = 0; i < 200; i++) writeFileSync(join(fatData, `note-${i}.txt`), `note ${i}\n`);
 const fatImage = join(dir, 'fat.img');
-execFileSync('truncate', ['-s', '32M', fatImage]);
-execFileSync('mkfs.vfat', ['-F', '32', fatImage], { stdio: 'ignore' });
+// 64 MiB in 512-byte clusters: FAT32 by its cluster count too (under 65,525 clusters mtools reads a
+// FAT16 with no root directory slots).
+execFileSync('truncate', ['-s', '64M', fatImage]);
+execFileSync('mkfs.vfat', ['-F', '32', '-s', '1', '-S', '512', fatImage], { stdio: 'ignore' });
 execFileSync('mcopy', ['-s', '-m', '-i', fatImage, fatData, '::/'], {
   env: { ...process.env, MTOOLS_SKIP_CHECK: '1' },
 });
