@@ -10,6 +10,7 @@ import path from 'node:path';
 import { execa } from 'execa';
 import { SendenseError } from '../errors.js';
 import type { HubConfig } from '../hub/hub-config.js';
+import { childCwd } from '../process/child-cwd.js';
 import { childEnv } from '../process/child-env.js';
 import { makePrivateDir } from './state-dir.js';
 
@@ -88,7 +89,7 @@ async function makeSelfSigned(dir: string, certFile: string, keyFile: string): P
         tmpCert,
       ],
       // The folder is 0700 (nobody else reaches the key before its chmod).
-      { env: childEnv(), extendEnv: false, stdin: 'ignore' },
+      { env: childEnv(), extendEnv: false, cwd: childCwd(), stdin: 'ignore' },
     );
     chmodSync(tmpKey, 0o600);
     renameSync(tmpKey, keyFile);

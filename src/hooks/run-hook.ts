@@ -5,6 +5,7 @@ import { execa } from 'execa';
 import type { NodeHost } from '../node/node.js';
 import type { Hook } from '../plan/types.js';
 import { OWNER_VARIABLE } from '../process/owner-tag.js';
+import { childCwd } from '../process/child-cwd.js';
 import { childEnv } from '../process/child-env.js';
 
 export type HookPhase = 'before' | 'after' | 'onFailure' | 'always';
@@ -57,6 +58,7 @@ async function runOnHub(command: string, env: Readonly<Record<string, string>>, 
   const child = execa('sh', ['-c', command], {
     env: childEnv(env),
     extendEnv: false,
+    cwd: childCwd(),
     reject: false,
     stdin: 'ignore',
     detached: true,

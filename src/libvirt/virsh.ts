@@ -126,6 +126,8 @@ function splitBatch(result: ExecResult, count: number): ExecResult[] | undefined
 // virsh prints "error: failed to get domain 'x'" and the reason on separate lines: one line of them.
 export function virshMessage(result: ExecResult): string {
   if (result.exitCode === 127) return 'virsh not found on the node (install libvirt-clients)';
+  // It could not be started (execLocal: the system's reason in stderr).
+  if (result.exitCode === 126) return `virsh could not be started: ${result.stderr.trim()}`;
   const lines = result.stderr
     .split('\n')
     .map((line) => line.replace(/^error:\s*/, '').trim())

@@ -16,6 +16,7 @@ import {
 import { BoundedText, LineSplitter } from './output-lines.js';
 import { DEFAULT_STOP_GRACE_MS, exitedWithin, signalExitCode, type ExitStatus } from './exit-wait.js';
 import { transferBundlePath } from './package-root.js';
+import { childCwd } from '../process/child-cwd.js';
 import { childEnv } from '../process/child-env.js';
 
 export interface LocalNodeOptions {
@@ -49,6 +50,7 @@ export async function execLocal(argv: readonly string[], options: ExecOptions = 
         // Never a secret of ours (docs/encryption.md#how-keys-work): only what the caller gives.
         env: childEnv(options.env),
         extendEnv: false,
+        cwd: childCwd(),
         cancelSignal: options.signal,
         // Its own process group: a Ctrl+C in the terminal is ours to act on (a recovered domain's move
         // goes on, a thaw must finish), not a kill of the virsh or qemu-img under way.
@@ -59,10 +61,11 @@ export async function execLocal(argv: readonly string[], options: ExecOptions = 
     );
     if (result.isCanceled) throw options.signal?.reason ?? new Error('exec canceled');
     if (rerunnable && attempt < NEVER_RAN_ATTEMPTS && TERMINAL_SIGNALS.has(result.signal ?? '')) continue;
-    // A program that could not start reads like a shell's "command not found" (127).
+    // A program that could not start reads as a shell says it: not found (127), or found but not
+    // startable (126: no permission, no memory for the fork), with the system's own reason.
     if (result.failed && result.exitCode === undefined && result.signal === undefined) {
       return Object.freeze({
-        exitCode: 127,
+        exitCode: result.code === 'ENOENT' ? 127 : 126,
         stdout: '',
         stderr: `${file}: ${result.shortMessage ?? 'could not start'}`,
       });

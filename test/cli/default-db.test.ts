@@ -114,4 +114,44 @@ describe('the default state database', () => {
       for (const result of [readOnly, unreachable]) expect(result.stderr).not.toMatch(/internal error|\bat .*:\d+/);
     },
   );
+
+  it.skipIf(process.getuid?.() !== 0)(
+    'started in a folder this user may not reach (inside a 0700 one), a run still starts its programs and backs up',
+    async () => {
+      // `sudo -u sendense sendense-run PLAN` typed in /root: the run's own files are the user's.
+      chmodSync(ws.dir, 0o755);
+      const home = path.join(ws.dir, 'home-of-a-closed-cwd');
+      mkdirSync(home);
+      chownSync(home, NOBODY, NOBODY);
+      const inside = path.join(ws.dir, 'closed-cwd', 'inside');
+      mkdirSync(inside, { recursive: true, mode: 0o755 });
+      chmodSync(path.dirname(inside), 0o700);
+      const disk = createDisk(path.join(home, 'disk0.qcow2'), 8 * 1024 * 1024);
+      chownSync(disk, NOBODY, NOBODY);
+      const plan = writePlan(home, {
+        name: 'closed-cwd',
+        vm: 'closed-cwd-vm',
+        disks: [{ key: 2000, path: disk }],
+        repository: path.join(home, 'repo'),
+        ports: portRangeForTestFile(),
+      });
+      const asNobody = (args: readonly string[]) =>
+        execa(
+          'setpriv',
+          nobodyArgv([process.execPath, packageCopy.bin, '--db', path.join(home, 'state.db'), ...args]),
+          {
+            reject: false,
+            cwd: inside,
+            env: { CI: '1', PATH: process.env.PATH ?? '', HOME: home },
+            extendEnv: false,
+          },
+        );
+      const run = await asNobody([plan]);
+      // Before: "qemu-img: spawn qemu-img EACCES" from every program the run started.
+      expect(run.exitCode, `${run.stdout}\n${run.stderr}`).toBe(0);
+      const points = await asNobody(['backups', '--vm', 'closed-cwd-vm', '--json']);
+      expect(points.stdout.trim().split('\n')).toHaveLength(1);
+      expect(points.stdout).toContain('"type":"full"');
+    },
+  );
 });
