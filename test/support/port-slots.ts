@@ -24,10 +24,24 @@ function ephemeralLow(): number {
 
 const lockDir = path.join(tmpdir(), `sendense-test-port-slots-${userInfo().uid}`);
 
+// Another suite's teardown removes the folder once it holds no claim (sweepPortSlots): made again
+// when a claim finds it gone, so a suite starting as another ends never fails on ENOENT.
+function createExclusive(file: string, holder: string): void {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      writeFileSync(file, holder, { flag: 'wx', mode: 0o600 });
+      return;
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'ENOENT' || attempt === 10) throw error;
+      mkdirSync(lockDir, { recursive: true, mode: 0o700 });
+    }
+  }
+}
+
 function tryClaim(slot: number, holder: string): boolean {
   const file = path.join(lockDir, `${slot}.lock`);
   try {
-    writeFileSync(file, holder, { flag: 'wx', mode: 0o600 });
+    createExclusive(file, holder);
     return true;
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
@@ -43,7 +57,7 @@ function tryClaim(slot: number, holder: string): boolean {
   if (isProcessAlive(pid, ticks)) return false;
   rmSync(file, { force: true });
   try {
-    writeFileSync(file, holder, { flag: 'wx', mode: 0o600 });
+    createExclusive(file, holder);
     return true;
   } catch {
     return false;
