@@ -1,5 +1,6 @@
 // The CLI's start as a user meets it: from spawning `sendense-run PLAN --json` (an incremental of a
-// small qcow2 on this host, nothing changed) to its first --json event, and to its exit; for each
+// small qcow2 on this host, nothing changed) to its first --json event, and to its exit, and
+// `sendense-run validate PLAN` (as CI runs it) to its exit; for each
 // Node.js given, alternating runs after a warm-up (which also fills Node.js 22+'s compile cache),
 // medians. BENCH_BEFORE=DIR times another built checkout beside this one, its own repository and
 // state database (the before of a change). Aims (issue 80): <= 0.15 s on Node.js 22 and 24, <= 0.25 s
@@ -31,17 +32,19 @@ execFileSync('qemu-img', ['create', '-q', '-f', 'qcow2', source, '64M']);
 execFileSync('qemu-io', ['-f', 'qcow2', '-c', 'write -P 7 0 4M', source], { stdio: 'ignore' });
 
 // Spawn to the first line on stdout (the first --json event) and to exit, in seconds.
-function timeRun(node, bin, plan, db) {
+function timeRun(node, bin, args) {
   return new Promise((done, fail) => {
     const started = process.hrtime.bigint();
     const seconds = () => Number(process.hrtime.bigint() - started) / 1e9;
-    const child = trackChild(spawn(node, [bin, plan, '--db', db, '--json'], { stdio: ['ignore', 'pipe', 'pipe'] }));
+    const child = trackChild(spawn(node, [bin, ...args], { stdio: ['ignore', 'pipe', 'pipe'] }));
     let first;
     let errors = '';
     child.stdout.on('data', () => (first ??= seconds()));
     child.stderr.on('data', (chunk) => (errors += chunk));
     child.once('close', (code) =>
-      code === 0 ? done({ first, exit: seconds() }) : fail(new Error(`${bin} ${plan} exited ${code}: ${errors}`)),
+      code === 0
+        ? done({ first, exit: seconds() })
+        : fail(new Error(`${bin} ${args.join(' ')} exited ${code}: ${errors}`)),
     );
   });
 }
@@ -68,15 +71,18 @@ for (const node of nodes) {
     const names = Object.keys(checkouts);
     for (const name of round % 2 === 0 ? names : names.reverse()) {
       loads.push(loadavg()[0]);
-      const timed = await timeRun(node, checkouts[name], setups[name].plan, setups[name].db);
-      if (round >= 0) runs[name].push(timed);
+      const { plan, db } = setups[name];
+      const timed = await timeRun(node, checkouts[name], [plan, '--db', db, '--json']);
+      const validate = await timeRun(node, checkouts[name], ['validate', plan]);
+      if (round >= 0) runs[name].push({ ...timed, validate: validate.exit });
     }
   }
   for (const [name, timed] of Object.entries(runs)) {
     const first = timed.map((run) => run.first);
     const exit = timed.map((run) => run.exit);
+    const validate = timed.map((run) => run.validate);
     rows.push(
-      `Node.js ${version.padEnd(9)} ${name.padEnd(6)} first event ${median(first).toFixed(3)} s (${spread(first)}), exit ${median(exit).toFixed(3)} s (${spread(exit)})`,
+      `Node.js ${version.padEnd(9)} ${name.padEnd(6)} run: first event ${median(first).toFixed(3)} s (${spread(first)}), exit ${median(exit).toFixed(3)} s (${spread(exit)}); validate ${median(validate).toFixed(3)} s (${spread(validate)})`,
     );
   }
 }

@@ -4,6 +4,7 @@
 
 import type { RunContext } from '../engine/run-context.js';
 import type { Plan, RepositoryPlan } from '../plan/types.js';
+import { loadSourceType } from '../source/source-types.js';
 import { backupDefinition } from './backup/definition.js';
 import { copyDefinition } from './copy/definition.js';
 import { drillDefinition } from './drill/definition.js';
@@ -75,12 +76,14 @@ export function registerKind(kind: KindDefinition): () => void {
   };
 }
 
-/** The run module a plan runs. */
+/** The run module a plan runs, and the reader of the source it reads (when it reads one). */
 export async function loadKind(plan: Plan): Promise<KindModule<RunContext>> {
   const kind = kindOf(plan);
   const names = Object.keys(kind.runs);
   const name = kind.runOf?.(plan) ?? names[0];
-  return kind.runs[name]();
+  const source = 'vm' in plan && 'source' in plan.vm ? plan.vm.source : undefined;
+  const [module] = await Promise.all([kind.runs[name](), source && loadSourceType(source.type)]);
+  return module;
 }
 
 /** Every run module of every kind (the docs name each kind's steps). */

@@ -29,6 +29,7 @@ export { ownBitmap } from './qemu-source.js';
 export { ChainRefusedAtSnapshot } from './backup-source.js';
 export {
   isLibvirtDomainSource,
+  loadSourceType,
   registerSourceType,
   sourceCan,
   sourceDefinitionOf,

@@ -3,8 +3,7 @@
 
 import { DEFAULT_LIBVIRT_SCRATCH, DEFAULT_LIBVIRT_URI } from '../plan/plan-defaults.js';
 import type { LibvirtSource } from '../plan/types.js';
-import { libvirtSource } from './libvirt-source.js';
-import type { SourceDefinition } from './source-definition.js';
+import { lazyOpen, type SourceDefinition } from './source-definition.js';
 
 export const libvirtSourceDefinition: SourceDefinition<LibvirtSource> = {
   type: 'libvirt',
@@ -31,5 +30,5 @@ export const libvirtSourceDefinition: SourceDefinition<LibvirtSource> = {
     ];
   },
   capabilities: { hasLibvirtDomain: true, namesImageFiles: false, tracksChangesInImageFiles: false },
-  open: libvirtSource,
+  ...lazyOpen('libvirt', async () => (await import('./libvirt-source.js')).libvirtSource),
 };

@@ -65,4 +65,31 @@ export interface SourceDefinition<S extends Source = Source> {
    * change tracking and a snapshot if it has them. Steps never ask which source they read.
    */
   open(source: S): SourceFacets;
+  /**
+   * A reader in a module of its own (lazyOpen): imported before a run of this type opens it
+   * (loadSourceType), never by a command or a run of another type.
+   */
+  readonly load?: () => Promise<void>;
+}
+
+/**
+ * load and open of a type whose reader is a module of its own, imported only by a run of that type
+ * (`load` below, awaited by loadSourceType): the libvirt and VMware readers are two fifths of the
+ * code a run would otherwise load and compile at every start (docs/how-it-works.md#source-types).
+ */
+export function lazyOpen<S extends Source>(
+  type: S['type'],
+  load: () => Promise<(source: S) => SourceFacets>,
+): Pick<SourceDefinition<S>, 'open' | 'load'> {
+  let opener: ((source: S) => SourceFacets) | undefined;
+  return {
+    load: async () => {
+      opener ??= await load();
+    },
+    open: (source) => {
+      // A bug: every run loads its kind and its source's type first (src/kinds/index.ts loadKind).
+      if (opener === undefined) throw new Error(`source type '${type}' was opened before loadSourceType('${type}')`);
+      return opener(source);
+    },
+  };
 }

@@ -74,6 +74,11 @@ export function buildSourceOfType(raw: RawSource, vmName: string): Source {
   return definitionOfValid(raw.type).build(raw as never, vmName);
 }
 
+/** Before a run of this type opens its source: its reader's module, when it has one of its own (lazyOpen). */
+export async function loadSourceType(type: string): Promise<void> {
+  await definitionOfValid(type).load?.();
+}
+
 export function openBackupSource(source: Source): BackupSource {
   return backupSourceOf(definitionOfValid(source.type).open(source));
 }

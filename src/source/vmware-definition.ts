@@ -5,9 +5,8 @@ import { SECRET_KEY } from '../plan/checks/literal-secrets.js';
 import { expandHome } from '../plan/home-path.js';
 import { DEFAULT_CLIENT_PATH } from '../plan/plan-defaults.js';
 import type { VmwareSource } from '../plan/types.js';
-import type { SourceDefinition } from './source-definition.js';
+import { lazyOpen, type SourceDefinition } from './source-definition.js';
 import { everyFacetOf } from './source-facets.js';
-import { vmwareSource } from './vmware-source.js';
 
 export const vmwareSourceDefinition: SourceDefinition<VmwareSource> = {
   type: 'vmware',
@@ -49,5 +48,8 @@ export const vmwareSourceDefinition: SourceDefinition<VmwareSource> = {
     'vm.source.type: a vmware source cannot be replicated yet (sendense-backup-client writes only to the hub); replicate a libvirt, qemu or nbd source',
   capabilities: { hasLibvirtDomain: false, namesImageFiles: false, tracksChangesInImageFiles: false },
   // Written as one object: it offers every facet.
-  open: (source) => everyFacetOf(vmwareSource(source)),
+  ...lazyOpen('vmware', async () => {
+    const { vmwareSource } = await import('./vmware-source.js');
+    return (source) => everyFacetOf(vmwareSource(source));
+  }),
 };
