@@ -1,6 +1,7 @@
 // A run loads and compiles only the code it uses at start (docs/how-it-works.md#source-types): the
 // libvirt and VMware readers, and the XML parser they need, are imported by a run of that type
-// alone, never through a static import of the run command. A new static import of either fails here.
+// alone, never through a static import of the run command or of a backup's steps (doctor's sweep
+// and a point's checkpoint deletion are imported when used). A new static import fails here.
 
 import { build, type Metafile } from 'esbuild';
 import { expect, it } from 'vitest';
@@ -47,12 +48,27 @@ it('the run command statically imports no libvirt or VMware reader and no XML pa
   // The graph is the run's: its plan loading and every kind's definition are in it.
   expect(loaded).toContain('src/plan/load.ts');
   expect(loaded).toContain('src/source/libvirt-definition.ts');
-  const unwanted = loaded.filter(
-    (file) =>
-      file.includes('node_modules/@xmldom/') ||
-      file === 'src/source/libvirt-source.ts' ||
-      file === 'src/source/vmware-source.ts' ||
-      file.startsWith('src/vmware/'),
-  );
-  expect(unwanted.map((file) => chain(graph, file))).toEqual([]);
+  expect(unwanted(graph)).toEqual([]);
 });
+
+it("a backup run's steps statically import neither, nor doctor's sweep of every resource kind", async () => {
+  const graph = await staticGraph('src/kinds/backup/index.ts');
+  const loaded = [...graph.keys()];
+  expect(loaded).toContain('src/kinds/backup/snapshot-source.ts');
+  expect(loaded).toContain('src/retention/apply-prune.ts');
+  expect(unwanted(graph, ['src/doctor/node-resources.ts', 'src/checkpoints/domain-checkpoints.ts'])).toEqual([]);
+});
+
+// What a run must not load at start, each with the chain of imports that brings it.
+function unwanted(graph: Map<string, string | undefined>, more: readonly string[] = []): string[] {
+  return [...graph.keys()]
+    .filter(
+      (file) =>
+        file.includes('node_modules/@xmldom/') ||
+        file === 'src/source/libvirt-source.ts' ||
+        file === 'src/source/vmware-source.ts' ||
+        file.startsWith('src/vmware/') ||
+        more.includes(file),
+    )
+    .map((file) => chain(graph, file));
+}
