@@ -84,18 +84,33 @@ export async function openSshConnection(spec: NodeSpec, options: SshConnectOptio
   config.sock = socket;
   const client: Client = new SshClient();
   return new Promise<SshConnection>((resolve, reject) => {
-    const fail = (error: Error & { level?: string; code?: string }): void => {
+    const settle = (): void => {
       client.removeListener('ready', onReady);
+      client.removeListener('error', fail);
+      client.removeListener('close', closed);
+    };
+    const fail = (error: Error & { level?: string; code?: string }): void => {
+      settle();
+      // What a connection given up says after this is of no interest (and must not throw).
+      client.on('error', () => undefined);
       client.end();
       socket.destroy();
       reject(refusal ?? connectError(description, error, privateKey !== undefined, agent !== undefined));
     };
+    // The node closes the connection before it is ready (sshd over MaxStartups, stopped, or its
+    // session killed): ssh2 then says only 'close', with no error, and stops its readyTimeout; the
+    // connect would wait for ever.
+    const closed = (): void =>
+      fail(
+        new Error('the node closed the connection before the SSH handshake was done (is sshd refusing connections?)'),
+      );
     const onReady = (): void => {
-      client.removeListener('error', fail);
+      settle();
       resolve({ client, socket });
     };
     client.once('ready', onReady);
     client.once('error', fail);
+    client.once('close', closed);
     client.connect(config);
   });
 }
