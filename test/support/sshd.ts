@@ -41,8 +41,6 @@ export interface SshdOptions {
   readonly pathFirst?: readonly string[];
   /** false: no SFTP subsystem, as hardened sshd configs have it. Default true. */
   readonly sftp?: boolean;
-  /** sshd's MaxStartups: unauthenticated connections past it are dropped before the handshake. */
-  readonly maxStartups?: string;
 }
 
 export async function startSshd(options: SshdOptions = {}): Promise<TestSshd> {
@@ -68,7 +66,6 @@ export async function startSshd(options: SshdOptions = {}): Promise<TestSshd> {
     'AllowTcpForwarding yes',
     ...(options.sftp === false ? [] : ['Subsystem sftp internal-sftp']),
     'MaxSessions 32',
-    ...(options.maxStartups === undefined ? [] : [`MaxStartups ${options.maxStartups}`]),
     'LogLevel VERBOSE',
     // The node's `node` is the Node.js running the tests (scripts/test-node.sh runs 22 and 24 too).
     // SHLVL=1: bash run by sshd for a command otherwise sources the user's ~/.bashrc (Debian builds
