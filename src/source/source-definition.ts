@@ -74,8 +74,8 @@ export interface SourceDefinition<S extends Source = Source> {
 
 /**
  * load and open of a type whose reader is a module of its own, imported only by a run of that type
- * (`load` below, awaited by loadSourceType): the libvirt and VMware readers are two fifths of the
- * code a run would otherwise load and compile at every start (docs/how-it-works.md#source-types).
+ * (`load` below, awaited by loadSourceType): the libvirt and VMware readers are a sixth of the
+ * code the run command loaded and compiled at every start (docs/how-it-works.md#source-types).
  */
 export function lazyOpen<S extends Source>(
   type: S['type'],
