@@ -7,7 +7,7 @@
 
 import { accessSync, constants } from 'node:fs';
 
-export const INHERITED_CWD = '/proc/self/cwd';
+const INHERITED_CWD = '/proc/self/cwd';
 
 /** The `cwd` option of an execa call: this process's directory, reached however this user can. */
 export function childCwd(): string {
