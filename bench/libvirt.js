@@ -7,7 +7,8 @@
 // base of the incrementals), BENCH_ROUNDS=N incrementals each (default 3), BENCH_PREFILL_MIB=N per
 // disk (default 300). BENCH_BEFORE=DIR: the CLI of another built checkout runs beside ours (this
 // host and the SSH node), into repositories of its own, alternating; BENCH_PEER=0 leaves out
-// virtnbdbackup.
+// virtnbdbackup. Each round also times the floor the shared tools set (bare virsh calls of a
+// frozen pull-mode job, and the runtimes' starts: ./support/live-floor.js).
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
@@ -18,6 +19,7 @@ import { bundle } from './support/bundle.js';
 import { scratchDir } from './support/scratch.js';
 import { startSshd } from './support/sshd.js';
 import { median } from './support/stats.js';
+import { liveFloor, runtimeStart } from './support/live-floor.js';
 import { stepTimes } from './support/step-times.js';
 import { timedRun } from './support/timed-run.js';
 
@@ -118,6 +120,9 @@ const results = {
   peer: { full: [], inc: [] },
   beforeLocal: { full: [], inc: [] },
   beforeSsh: { full: [], inc: [] },
+  floor: [],
+  nodeStart: [],
+  pythonStart: [],
 };
 const beforeLocal = beforeCli && plan('before-local');
 const beforeRemote = beforeCli && plan('before-ssh', node);
@@ -201,6 +206,13 @@ for (let round = 0; round < ROUNDS; round++) {
   results.ssh.inc.push(
     await measure(ours, [process.execPath, cli, remote, '--db', db, '--json'], join(dir, 'ours-ssh-repository')),
   );
+  // The floor the shared tools set, on our domain (its chain unchanged), and the runtimes' starts.
+  if (AGENT) {
+    await waitRounds(ours, 5);
+    results.floor.push(await liveFloor(ours.name, Object.keys(sizesMiB), dir));
+  }
+  results.nodeStart.push(await runtimeStart([process.execPath, '-e', '0']));
+  if (PEER) results.pythonStart.push(await runtimeStart(['/usr/bin/python3', '-c', 'import libvirt']));
   load.push(loadavg()[0]);
 }
 await sshd.stop();
@@ -244,6 +256,23 @@ for (const [name, runs, reference] of rows) if (runs.length) console.log(row(nam
 console.log(
   `\nSSH node vs this host, same code: full ${sshVsLocal(results.ssh.full, results.local.full)}, incremental ${sshVsLocal(results.ssh.inc, results.local.inc)}`,
 );
+if (results.floor.length) {
+  // bench/README.md#the-floor-of-a-live-incremental
+  const floor = median(results.floor.map((round) => round.seconds));
+  const calls = Object.keys(results.floor[0].calls)
+    .map((call) => `${call} ${median(results.floor.map((round) => round.calls[call])).toFixed(2)}`)
+    .join(', ');
+  const node = median(results.nodeStart);
+  const peerInc = results.peer.inc.length ? median(results.peer.inc.map((r) => r.seconds)) : undefined;
+  console.log(
+    `floor of a live incremental (bare virsh calls, median s): ${floor.toFixed(2)} (${calls}); Node.js start ${node.toFixed(2)}` +
+      (results.pythonStart.length ? `; python3 + libvirt start ${median(results.pythonStart).toFixed(2)}` : '') +
+      `; floor + Node.js start ${(floor + node).toFixed(2)} s` +
+      (peerInc === undefined
+        ? ''
+        : ` = ${((floor + node) / peerInc).toFixed(2)}x virtnbdbackup's incremental (the 0.5x aim: ${(peerInc / 2).toFixed(2)} s)`),
+  );
+}
 if (beforeCli)
   console.log(
     `before: full ${sshVsLocal(results.beforeSsh.full, results.beforeLocal.full)}, incremental ${sshVsLocal(results.beforeSsh.inc, results.beforeLocal.inc)}`,
