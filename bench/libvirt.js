@@ -257,7 +257,7 @@ console.log(
   `\nSSH node vs this host, same code: full ${sshVsLocal(results.ssh.full, results.local.full)}, incremental ${sshVsLocal(results.ssh.inc, results.local.inc)}`,
 );
 if (results.floor.length) {
-  // bench/README.md#the-floor-of-a-live-incremental
+  // bench/README.md#the-floor-of-a-live-incremental-issue-82
   const floor = median(results.floor.map((round) => round.seconds));
   const calls = Object.keys(results.floor[0].calls)
     .map((call) => `${call} ${median(results.floor.map((round) => round.calls[call])).toFixed(2)}`)

@@ -4,7 +4,7 @@
 // backup job with changes since the domain's newest checkpoint, thaw, end the job and wait until
 // libvirt says it is gone — and, apart, the start of the runtime a CLI runs on (`node -e 0`,
 // `python3 -c 'import libvirt'`). The job reads nothing and leaves no checkpoint: the domain's chain
-// is the same after it. bench/README.md#the-floor-of-a-live-incremental.
+// is the same after it. bench/README.md#the-floor-of-a-live-incremental-issue-82.
 import { execFile } from 'node:child_process';
 import { chownSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
