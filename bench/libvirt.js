@@ -16,10 +16,10 @@ import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { cli, requireBuild, root } from './support/built.js';
 import { bundle } from './support/bundle.js';
+import { liveFloor, timedCall } from './support/live-floor.js';
 import { scratchDir } from './support/scratch.js';
 import { startSshd } from './support/sshd.js';
 import { median } from './support/stats.js';
-import { liveFloor, runtimeStart } from './support/live-floor.js';
 import { stepTimes } from './support/step-times.js';
 import { timedRun } from './support/timed-run.js';
 
@@ -209,10 +209,10 @@ for (let round = 0; round < ROUNDS; round++) {
   // The floor the shared tools set, on our domain (its chain unchanged), and the runtimes' starts.
   if (AGENT) {
     await waitRounds(ours, 5);
-    results.floor.push(await liveFloor(ours.name, Object.keys(sizesMiB), dir));
+    results.floor.push(await liveFloor(ours, Object.keys(sizesMiB), dir));
   }
-  results.nodeStart.push(await runtimeStart([process.execPath, '-e', '0']));
-  if (PEER) results.pythonStart.push(await runtimeStart(['/usr/bin/python3', '-c', 'import libvirt']));
+  results.nodeStart.push(await timedCall([process.execPath, '-e', '0']));
+  if (PEER) results.pythonStart.push(await timedCall(['/usr/bin/python3', '-c', 'import libvirt']));
   load.push(loadavg()[0]);
 }
 await sshd.stop();

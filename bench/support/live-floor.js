@@ -12,33 +12,29 @@ import { promisify } from 'node:util';
 
 const run = promisify(execFile);
 const seconds = (from) => Number(process.hrtime.bigint() - from) / 1e9;
+const virsh = (...args) => ['virsh', '--quiet', '-c', 'qemu:///system', ...args];
+// libvirt answers in milliseconds or a job lock times out (30 s): a call that hangs ends the bench.
+const CALL_TIMEOUT_MS = 120_000;
+const call = (argv) => run(argv[0], argv.slice(1), { timeout: CALL_TIMEOUT_MS });
 
-async function timed(argv) {
+/** Runs argv to its end: its seconds, spawn to exit (a virsh call, or a runtime's start: `node -e 0`). */
+export async function timedCall(argv) {
   const from = process.hrtime.bigint();
-  await run(argv[0], argv.slice(1), { timeout: 120_000 });
+  await call(argv);
   return seconds(from);
 }
 
-// The start of a runtime alone, in seconds (spawn to exit).
-export const runtimeStart = (argv) => timed(argv);
-
-// One floor round on `domain` (whose disks are `targets`), its job XML under `parent`, its scratch
-// files in a folder of their own under /var/tmp (QEMU's user must reach it). Resolves with each
-// call's seconds and their sum; the guest is thawed whatever fails.
-export async function liveFloor(domain, targets, parent) {
-  const virsh = (...args) => ['virsh', '--quiet', '-c', 'qemu:///system', ...args];
-  const listed = await run('virsh', [
-    '--quiet',
-    '-c',
-    'qemu:///system',
-    'checkpoint-list',
-    domain,
-    '--name',
-    '--leaves',
-  ]);
+// One floor round on `guest` (a startGuest domain; its disks are `targets`), its job XML under
+// `parent`, its scratch files in a folder of their own in the guest's dir: QEMU's user reaches it,
+// and a bench killed mid-job leaves them to the next startGuest's sweep of leftover guests, whose
+// destroy also ends the job and any freeze. Resolves with each call's seconds and their sum; the
+// guest is thawed whatever fails.
+export async function liveFloor(guest, targets, parent) {
+  const domain = guest.name;
+  const listed = await call(virsh('checkpoint-list', domain, '--name', '--leaves'));
   const checkpoint = listed.stdout.split('\n').find(Boolean);
   if (!checkpoint) throw new Error(`${domain} has no checkpoint to begin an incremental job from`);
-  const dir = mkdtempSync('/var/tmp/sendense-bench-floor-');
+  const dir = mkdtempSync(join(guest.dir, 'floor-'));
   // QEMU writes the scratch files and the socket as the user it runs as.
   const qemuPid = readFileSync(`/run/libvirt/qemu/${domain}.pid`, 'utf8').trim();
   const uid = Number(/^Uid:\s+(\d+)/m.exec(readFileSync(`/proc/${qemuPid}/status`, 'utf8'))[1]);
@@ -55,17 +51,16 @@ export async function liveFloor(domain, targets, parent) {
   );
   try {
     const calls = {};
-    calls.freeze = await timed(virsh('domfsfreeze', domain));
+    calls.freeze = await timedCall(virsh('domfsfreeze', domain));
     try {
-      calls['backup-begin'] = await timed(virsh('backup-begin', domain, xml));
+      calls['backup-begin'] = await timedCall(virsh('backup-begin', domain, xml));
     } finally {
-      calls.thaw = await timed(virsh('domfsthaw', domain));
+      calls.thaw = await timedCall(virsh('domfsthaw', domain));
     }
     const from = process.hrtime.bigint();
-    await run('virsh', ['--quiet', '-c', 'qemu:///system', 'domjobabort', domain]);
-    for (;;) {
-      const { stdout } = await run('virsh', ['--quiet', '-c', 'qemu:///system', 'domjobinfo', domain]);
-      if (/Job type:\s+None/.test(stdout)) break;
+    await call(virsh('domjobabort', domain));
+    while (!/Job type:\s+None/.test((await call(virsh('domjobinfo', domain))).stdout)) {
+      if (seconds(from) * 1000 > CALL_TIMEOUT_MS) throw new Error(`the backup job of ${domain} did not end`);
       await new Promise((resolve) => setTimeout(resolve, 25));
     }
     calls['job end'] = seconds(from);
