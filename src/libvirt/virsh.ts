@@ -5,6 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { SendenseError } from '../errors.js';
 import type { ExecOptions, ExecResult, NodeHost } from '../node/node.js';
+import { askInSession } from './virsh-session.js';
 
 /**
  * How a command runs on the node (NodeHost.exec). `concurrent`: several may run at once at no extra
@@ -13,12 +14,15 @@ import type { ExecOptions, ExecResult, NodeHost } from '../node/node.js';
  */
 export type NodeExec = ((argv: readonly string[], options?: ExecOptions) => Promise<ExecResult>) & {
   readonly concurrent?: boolean;
+  /** virsh's questions may go to the virsh process kept on this host (./virsh-session.ts). */
+  readonly virshSessions?: boolean;
 };
 
-// How a command runs on `node`, concurrent on this host.
+// How a command runs on `node`, concurrent on this host (where virsh's questions share a process).
 export function execOn(node: Pick<NodeHost, 'exec' | 'isLocal'>): NodeExec {
   return Object.assign((argv: readonly string[], options?: ExecOptions) => node.exec(argv, options), {
     concurrent: node.isLocal,
+    virshSessions: node.isLocal,
   });
 }
 
@@ -47,7 +51,7 @@ const VIRSH_TIMEOUT_MS = 120_000;
 
 export function virshOn(exec: NodeExec, uri: string): Virsh {
   // --quiet drops virsh's informational lines; a caller that reads one (a count) asks for them.
-  const attempt = async (
+  const ownProcess = async (
     args: readonly string[],
     { quiet = true }: { readonly quiet?: boolean } = {},
   ): Promise<ExecResult> => {
@@ -62,20 +66,44 @@ export function virshOn(exec: NodeExec, uri: string): Virsh {
       };
     }
   };
+  // A question this host's kept virsh answers cleanly, else a process of its own.
+  const sessions = exec.virshSessions === true;
+  const attempt = async (args: readonly string[], options: { readonly quiet?: boolean } = {}): Promise<ExecResult> => {
+    if (sessions && options.quiet !== false) {
+      const answer = await askInSession({ uri, args, timeoutMs: VIRSH_TIMEOUT_MS });
+      if (answer !== undefined) return answer;
+    }
+    return ownProcess(args, options);
+  };
   const concurrent = exec.concurrent === true;
+  // Several questions in one process (see batchCommands), else each on its own.
+  const attemptEach = async (calls: readonly (readonly string[])[]): Promise<ExecResult[]> => {
+    if (calls.length > 1) {
+      const together = splitBatch(await ownProcess([batchCommands(calls)]), calls.length);
+      if (together !== undefined) return together;
+    }
+    if (concurrent) return Promise.all(calls.map((args) => ownProcess(args)));
+    const results: ExecResult[] = [];
+    for (const args of calls) results.push(await ownProcess(args));
+    return results;
+  };
   return Object.freeze({
     uri,
     concurrent,
     attempt,
-    async attemptAll(calls: readonly (readonly string[])[]): Promise<ExecResult[]> {
-      if (calls.length > 1) {
-        const together = splitBatch(await attempt([batchCommands(calls)]), calls.length);
-        if (together !== undefined) return together;
+    async attemptAll(all: readonly (readonly string[])[]): Promise<ExecResult[]> {
+      // This host's kept virsh answers them one by one; what it cannot answer goes as below.
+      const answered: ExecResult[] = [];
+      if (sessions) {
+        for (const args of all) {
+          const answer = await askInSession({ uri, args, timeoutMs: VIRSH_TIMEOUT_MS });
+          if (answer === undefined) break;
+          answered.push(answer);
+        }
       }
-      if (concurrent) return Promise.all(calls.map((args) => attempt(args)));
-      const results: ExecResult[] = [];
-      for (const args of calls) results.push(await attempt(args));
-      return results;
+      const calls = all.slice(answered.length);
+      if (calls.length === 0) return answered;
+      return [...answered, ...(await attemptEach(calls))];
     },
     async runWithXml(args: readonly string[], xml: string, what: string): Promise<string> {
       const result = await exec(['sh', '-c', WITH_XML_FILE, 'sendense-virsh', 'virsh', '--quiet', '-c', uri, ...args], {
