@@ -4,9 +4,10 @@
 // line, each framed by marks `echo` writes on stdout and `echo --err` on stderr, so one answer's
 // output and error lines are told from the next one's.
 //
-// Only questions go this way (QUESTIONS: safe to ask twice), and only a clean answer is taken:
-// any error line, an answer that does not frame, a session busy with another question or one that
-// ended means the caller asks again in a process of its own, for its own exit status and message.
+// Only questions go this way (QUESTIONS: safe to ask twice), and only a clean answer is taken (its
+// output, or libvirt's error lines about it: exit status 1, as virsh exits): a line about the
+// session's connection, an answer that does not frame, a session busy with another question or one
+// that ended means the caller asks again in a process of its own, for its own status and message.
 // A change (a freeze, a job begun or aborted, a checkpoint deleted) always runs on its own.
 
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -157,9 +158,11 @@ class VirshSession {
       }
       const out = this.take('stdout', mark('b'), mark('e'));
       const err = this.take('stderr', `error: ${mark('b')}\n`, stderrEnd);
-      if (out === undefined || err === undefined || err !== '') return undefined;
+      if (out === undefined || err === undefined || !plainAnswer(err)) return undefined;
       const answer = withoutEchoes(out, [lines[1]!, lines[2]!], lines[3]!);
-      return answer === undefined ? undefined : { exitCode: 0, stdout: answer, stderr: '' };
+      if (answer === undefined) return undefined;
+      // virsh exits 1 after a command that failed (EXIT_FAILURE), with the same lines.
+      return { exitCode: err === '' ? 0 : 1, stdout: answer, stderr: err };
     } finally {
       clearTimeout(timer);
       this.waiter = undefined;
@@ -228,6 +231,15 @@ class VirshSession {
     this.idle = setTimeout(() => this.close(), IDLE_MS);
     this.idle.unref();
   }
+}
+
+// What a question's own process would print on stderr: nothing, or libvirt's error lines about the
+// question. A line about the session's connection (dropped, reconnected, failed; libvirtd went
+// away) is the session's, not the question's: such an answer is asked again on its own.
+function plainAnswer(stderr: string): boolean {
+  if (stderr === '') return true;
+  const lines = stderr.replace(/\n$/, '').split('\n');
+  return lines.every((line) => line.startsWith('error: ')) && !/connect|hypervisor|end of file|keepalive/i.test(stderr);
 }
 
 // The command's own output, from what virsh printed between the marks: with readline, each line
