@@ -309,8 +309,7 @@ async function snapshotShutOff(source: LibvirtSource, disks: readonly SourceDisk
 async function snapshotRunning(source: LibvirtSource, disks: readonly SourceDiskJob[], context: SnapshotContext) {
   const { domain } = source;
   const virsh = virshOn(context.exec, source.uri);
-  const quiesce = await readyForJob(source, virsh, context);
-  const job = await prepareBackupJob(source, disks, virsh, context);
+  const { quiesce, job } = await readyAndPrepared(source, disks, virsh, context);
   const freeze = quiesce === null ? await beginFrozen(source, virsh, job, context) : undefined;
   if (quiesce !== null) await beginBackup(virsh, domain, job.backupFile, job.checkpointFile);
   crashPoint('libvirt.job-started');
@@ -323,6 +322,29 @@ async function snapshotRunning(source: LibvirtSource, disks: readonly SourceDisk
     facts: { quiesced: freeze !== undefined, freezeMs: freeze?.ms ?? null },
     ...(freeze === undefined ? {} : { note: `guest frozen ${freeze.ms} ms (${freeze.count} filesystem(s))` }),
   };
+}
+
+// The questions before the job (readyForJob) and the job's files (prepareBackupJob). On this host
+// both at once: the guest agent's ping, a round trip through the guest, is most of the questions'
+// time, and the files do not depend on the answers (a refusal then finds them registered for undo,
+// and is the error reported, as when asked first). Through a node, in turn.
+async function readyAndPrepared(
+  source: LibvirtSource,
+  disks: readonly SourceDiskJob[],
+  virsh: ReturnType<typeof virshOn>,
+  context: SnapshotContext,
+): Promise<{ readonly quiesce: string | null | undefined; readonly job: PreparedBackupJob }> {
+  if (!virsh.concurrent) {
+    const quiesce = await readyForJob(source, virsh, context);
+    return { quiesce, job: await prepareBackupJob(source, disks, virsh, context) };
+  }
+  const [ready, prepared] = await Promise.allSettled([
+    readyForJob(source, virsh, context),
+    prepareBackupJob(source, disks, virsh, context),
+  ]);
+  if (ready.status === 'rejected') throw ready.reason;
+  if (prepared.status === 'rejected') throw prepared.reason;
+  return { quiesce: ready.value, job: prepared.value };
 }
 
 // The domain still runs with no job of another, and whether its guest agent answers: null when it
