@@ -56,7 +56,7 @@ export function askableInSession(args: readonly string[]): boolean {
  */
 export async function askInSession(question: SessionQuestion): Promise<ExecResult | undefined> {
   if (!askableInSession(question.args)) return undefined;
-  const env = childEnv();
+  const env = inEnglish(childEnv());
   const cwd = childCwd();
   const key = `${question.uri}\n${cwd}\n${JSON.stringify(env)}`;
   let session = sessions.get(question.uri);
@@ -132,8 +132,7 @@ class VirshSession {
     const echo = (end: 'b' | 'e', err: boolean) => `echo ${err ? '--err ' : ''}'${this.prefix}''${n}-${end}'`;
     const command = args.map(quoted).join(' ');
     const lines = [echo('b', false), echo('b', true), command, echo('e', false), echo('e', true)];
-    const stderrEnd = `error: ${mark('e')}\n`;
-    const complete = () => this.stdout.includes(mark('e')) && this.stderr.includes(stderrEnd);
+    const complete = () => this.stdout.includes(mark('e')) && this.stderr.includes(`${mark('e')}\n`);
     let timer: NodeJS.Timeout | undefined;
     try {
       this.child.stdin?.write(`${lines.join('\n')}\n`);
@@ -157,7 +156,7 @@ class VirshSession {
         };
       }
       const out = this.take('stdout', mark('b'), mark('e'));
-      const err = this.take('stderr', `error: ${mark('b')}\n`, stderrEnd);
+      const err = this.takeLines('stderr', mark('b'), mark('e'));
       if (out === undefined || err === undefined || !plainAnswer(err)) return undefined;
       const answer = withoutEchoes(out, [lines[1]!, lines[2]!], lines[3]!);
       if (answer === undefined) return undefined;
@@ -197,6 +196,20 @@ class VirshSession {
     return text.slice(from + begin.length, to);
   }
 
+  // The lines between the line holding one mark and the line holding the other (`echo --err`
+  // prints "error: MARK"), everything up to the second line dropped.
+  private takeLines(stream: 'stdout' | 'stderr', begin: string, end: string): string | undefined {
+    const text = this[stream];
+    const from = text.indexOf(begin);
+    const to = text.indexOf(end);
+    const after = text.indexOf('\n', to);
+    this[stream] = text.slice(after + 1);
+    if (from === -1 || to < from || after === -1) return undefined;
+    const first = text.indexOf('\n', from) + 1;
+    const last = text.lastIndexOf('\n', to) + 1;
+    return first > last ? undefined : text.slice(first, last);
+  }
+
   private heard(stream: 'stdout' | 'stderr', text: string): void {
     this[stream] += text;
     this.wake();
@@ -231,6 +244,14 @@ class VirshSession {
     this.idle = setTimeout(() => this.close(), IDLE_MS);
     this.idle.unref();
   }
+}
+
+// libvirt's messages in English, whatever the user's locale: the answers are read as such (a
+// line about the session's connection, below), and virsh's translated "error: " would not frame.
+// LC_ALL, which would win over LC_MESSAGES, becomes LANG: the user's character set stays.
+function inEnglish(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const { LC_ALL: all, LANGUAGE: _language, ...rest } = env;
+  return { ...rest, ...(all ? { LANG: all } : {}), LC_MESSAGES: 'C' };
 }
 
 // What a question's own process would print on stderr: nothing, or libvirt's error lines about the

@@ -32,7 +32,8 @@ beforeAll(() => ensureLibvirtd(), 120_000);
 
 describe('questions to libvirt asked together', () => {
   it('are asked by one virsh process, each answered as alone', async () => {
-    const questions = [['version', '--daemon'], ['uri'], ['list', '--all', '--name'], ['echo', ODD_NAME]];
+    // Not the list of domains: other test files define and remove theirs between the two asks.
+    const questions = [['version', '--daemon'], ['uri'], ['hostname'], ['echo', ODD_NAME]];
     const { virsh, started } = countingVirsh();
     const together = await virsh.attemptAll(questions);
     expect(started).toHaveLength(1);
@@ -43,7 +44,7 @@ describe('questions to libvirt asked together', () => {
   }, 60_000);
 
   it('give a failed question its own exit status and message, the others their answers', async () => {
-    const questions = [['uri'], ['domstate', ODD_NAME], ['list', '--all', '--name']];
+    const questions = [['uri'], ['domstate', ODD_NAME], ['hostname']];
     const { virsh } = countingVirsh();
     const together = await virsh.attemptAll(questions);
     const alone = await Promise.all(questions.map((question) => virsh.attempt(question)));
