@@ -20,6 +20,12 @@ export interface OpenAppliance {
   readonly accel: Accel;
 }
 
+// KVM that starts but never boots the appliance (seen on a nested host: the firmware runs, the
+// kernel hangs) would hold the command for libguestfs's own launch timeout, 20 minutes. Under KVM
+// the appliance is up in seconds, a loaded host's tens of seconds: past this bound it is stopped
+// and software emulation used, as when KVM fails at once.
+const KVM_LAUNCH_LIMIT_MS = 60_000;
+
 // Starts the appliance on the point's drive (openPointDrive).
 export async function openAppliance(
   drive: Pick<PointDrive, 'filename' | 'opts' | 'file'>,
@@ -27,29 +33,26 @@ export async function openAppliance(
 ): Promise<OpenAppliance> {
   const cacheDir = applianceCacheDir();
   const started = performance.now();
-  let accel = firstAccel(cacheDir);
-  // Under TCG the appliance boots the unpacked kernel, from an appliance cache of its own.
-  const emulated = accel === 'tcg' ? await emulatedApplianceKernel(cacheDir) : undefined;
-  const agent = GuestfsAgent.start({ LIBGUESTFS_CACHEDIR: emulated?.cacheDir ?? cacheDir, ...emulated?.env });
-  try {
-    options.note?.(
-      `starting the libguestfs appliance (${accel === 'tcg' ? 'software emulation: up to a minute' : 'KVM: a few seconds'})`,
-    );
-    try {
-      await launch(agent, drive, accel);
-    } catch (error) {
-      if (accel === 'tcg') throw error;
-      const reason = firstLine((error as Error).message);
-      options.note?.(
-        'KVM does not work on this host (the appliance did not start with it): using software emulation, which is slower',
-      );
-      rememberKvmFailed(cacheDir, reason);
-      accel = 'tcg';
-      await agent.call('new_handle');
-      await launch(agent, drive, accel);
-    }
+  const ready = (agent: GuestfsAgent, accel: Accel): OpenAppliance => {
     options.note?.(`appliance ready in ${((performance.now() - started) / 1000).toFixed(1)} s`);
     return { agent, accel };
+  };
+  if (firstAccel(cacheDir) === 'kvm') {
+    options.note?.('starting the libguestfs appliance (KVM: a few seconds)');
+    const agent = GuestfsAgent.start({ LIBGUESTFS_CACHEDIR: cacheDir });
+    const failed = await launchWithin(agent, drive, 'kvm', KVM_LAUNCH_LIMIT_MS);
+    if (failed === undefined) return ready(agent, 'kvm');
+    options.note?.(`KVM does not work on this host (${failed}): using software emulation, which is slower`);
+    rememberKvmFailed(cacheDir, failed);
+  } else {
+    options.note?.('starting the libguestfs appliance (software emulation: up to a minute)');
+  }
+  // Under TCG the appliance boots the unpacked kernel, from an appliance cache of its own.
+  const emulated = await emulatedApplianceKernel(cacheDir);
+  const agent = GuestfsAgent.start({ LIBGUESTFS_CACHEDIR: emulated?.cacheDir ?? cacheDir, ...emulated?.env });
+  try {
+    await launch(agent, drive, 'tcg');
+    return ready(agent, 'tcg');
   } catch (error) {
     await agent.close().catch(() => {});
     throw new SendenseError(
@@ -57,6 +60,36 @@ export async function openAppliance(
       { cause: error },
     );
   }
+}
+
+// Launches within `limit` ms: undefined when it did, else why not, the agent ended (its appliance
+// stopped by libguestfs's recovery process once the agent is gone).
+async function launchWithin(
+  agent: GuestfsAgent,
+  drive: Pick<PointDrive, 'filename' | 'opts'>,
+  accel: Accel,
+  limit: number,
+): Promise<string | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<'late'>((resolve) => {
+    timer = setTimeout(() => resolve('late'), limit);
+  });
+  const outcome = await Promise.race([
+    launch(agent, drive, accel).then(
+      () => undefined,
+      (error: unknown) => firstLine((error as Error).message),
+    ),
+    late,
+  ]);
+  clearTimeout(timer);
+  if (outcome === undefined) return undefined;
+  if (outcome === 'late') {
+    agent.kill();
+    await Promise.race([agent.exit, new Promise((resolve) => setTimeout(resolve, 10_000).unref())]);
+    return `the appliance did not start within ${limit / 1000} s`;
+  }
+  await agent.close().catch(() => {});
+  return outcome;
 }
 
 async function launch(agent: GuestfsAgent, drive: Pick<PointDrive, 'filename' | 'opts'>, accel: Accel): Promise<void> {

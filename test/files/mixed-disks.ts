@@ -143,11 +143,14 @@ export async function makeMbrAndBtrfsDisks(raw: string, btrfs: string, scratch: 
 // the unpacked kernel the product boots (and its cache). On a fresh host where KVM aborts (MSR
 // 0x10a here), the failure is remembered as the product remembers it, and the disks are made
 // under TCG: this file may be the first on the host to start an appliance.
+const KVM_LIMIT_MS = 120_000;
 async function guestfish(args: readonly string[]): Promise<void> {
   const cacheDir = applianceCacheDir();
   if (firstAccel(cacheDir) === 'kvm') {
     try {
-      execFileSync('guestfish', args, { stdio: 'ignore' });
+      // Bounded as the product bounds its KVM start (src/files/appliance.ts): on some nested hosts
+      // the kernel hangs under KVM. A stopped guestfish's recovery process stops its qemu.
+      execFileSync('guestfish', args, { stdio: 'ignore', timeout: KVM_LIMIT_MS });
       return;
     } catch {
       rememberKvmFailed(cacheDir, 'guestfish did not start with KVM (test/files/mixed-disks.ts)');
