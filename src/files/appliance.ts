@@ -3,6 +3,7 @@
 // overlay on top, so even a journal replay never touches the repository. KVM when it works,
 // software emulation otherwise, said once.
 
+import { readdirSync, readFileSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { SendenseError } from '../errors.js';
 import { applianceCacheDir, firstAccel, rememberKvmFailed, type Accel } from './accel-choice.js';
@@ -22,9 +23,12 @@ export interface OpenAppliance {
 
 // KVM that starts but never boots the appliance (seen on a nested host: the firmware runs, the
 // kernel hangs) would hold the command for libguestfs's own launch timeout, 20 minutes. Under KVM
-// the appliance is up in seconds, a loaded host's tens of seconds: past this bound it is stopped
-// and software emulation used, as when KVM fails at once.
+// the appliance is up seconds after its qemu starts, a loaded host's tens of seconds: past this
+// bound, counted from qemu's start (not from the launch, which first builds the appliance on a
+// host's first use: 10-20 s here, more under load), it is stopped and software emulation used, as
+// when KVM fails at once.
 const KVM_LAUNCH_LIMIT_MS = 60_000;
+const QEMU_POLL_MS = 250;
 
 // Starts the appliance on the point's drive (openPointDrive).
 export async function openAppliance(
@@ -62,8 +66,8 @@ export async function openAppliance(
   }
 }
 
-// Launches within `limit` ms: undefined when it did, else why not, the agent ended (its appliance
-// stopped by libguestfs's recovery process once the agent is gone).
+// Launches with its qemu up at most `limit` ms: undefined when it did, else why not, the agent
+// ended (its appliance stopped by libguestfs's recovery process once the agent is gone).
 async function launchWithin(
   agent: GuestfsAgent,
   drive: Pick<PointDrive, 'filename' | 'opts'>,
@@ -71,8 +75,13 @@ async function launchWithin(
   limit: number,
 ): Promise<string | undefined> {
   let timer: NodeJS.Timeout | undefined;
+  let qemuSince: number | undefined;
   const late = new Promise<'late'>((resolve) => {
-    timer = setTimeout(() => resolve('late'), limit);
+    timer = setInterval(() => {
+      if (qemuSince === undefined) {
+        if (hasQemuChild(agent.pid)) qemuSince = performance.now();
+      } else if (performance.now() - qemuSince > limit) resolve('late');
+    }, QEMU_POLL_MS);
   });
   const outcome = await Promise.race([
     launch(agent, drive, accel).then(
@@ -81,15 +90,34 @@ async function launchWithin(
     ),
     late,
   ]);
-  clearTimeout(timer);
+  clearInterval(timer);
   if (outcome === undefined) return undefined;
   if (outcome === 'late') {
     agent.kill();
     await Promise.race([agent.exit, new Promise((resolve) => setTimeout(resolve, 10_000).unref())]);
-    return `the appliance did not start within ${limit / 1000} s`;
+    return `the appliance did not start within ${limit / 1000} s of its qemu`;
   }
   await agent.close().catch(() => {});
   return outcome;
+}
+
+// Whether the agent has started the appliance's qemu (libguestfs forks it from the process that
+// launches: a child of the agent, its command qemu-system-* or qemu-kvm).
+function hasQemuChild(agentPid: number): boolean {
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${entry}/stat`, 'latin1');
+    } catch {
+      continue;
+    }
+    const close = stat.lastIndexOf(')');
+    const command = stat.slice(stat.indexOf('(') + 1, close);
+    const parent = Number(stat.slice(close + 2).split(' ')[1]);
+    if (parent === agentPid && command.startsWith('qemu')) return true;
+  }
+  return false;
 }
 
 async function launch(agent: GuestfsAgent, drive: Pick<PointDrive, 'filename' | 'opts'>, accel: Accel): Promise<void> {
