@@ -115,6 +115,9 @@ dpkg -s busybox-static >/dev/null 2>&1 || need+=(busybox-static)
 command -v cpio >/dev/null 2>&1 || need+=(cpio)
 # The monitoring tests lint a metrics file a run wrote with promtool (Debian's prometheus package).
 command -v promtool >/dev/null 2>&1 || need+=(prometheus)
+# The English-messages test makes a German locale of its own (localedef, from the locales package's
+# sources) and reads coreutils' German messages (coreutils ships them).
+[ -f /usr/share/i18n/locales/de_DE ] || need+=(locales)
 # A backup test reads the order of a run's writes and syncs from strace.
 command -v strace >/dev/null 2>&1 || need+=(strace)
 # The s3 copy tests run a real S3 server: Ceph's radosgw on a one-node cluster they start

@@ -3,9 +3,10 @@
 // overlay on top, so even a journal replay never touches the repository. KVM when it works,
 // software emulation otherwise, said once.
 
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
 import { performance } from 'node:perf_hooks';
 import { SendenseError } from '../errors.js';
+import { readProcStat } from '../process/process-identity.js';
 import { applianceCacheDir, firstAccel, rememberKvmFailed, type Accel } from './accel-choice.js';
 import { emulatedApplianceKernel } from './emulated-kernel.js';
 import { GuestfsAgent } from './guestfs-agent.js';
@@ -104,20 +105,11 @@ async function launchWithin(
 // Whether the agent has started the appliance's qemu (libguestfs forks it from the process that
 // launches: a child of the agent, its command qemu-system-* or qemu-kvm).
 function hasQemuChild(agentPid: number): boolean {
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    let stat: string;
-    try {
-      stat = readFileSync(`/proc/${entry}/stat`, 'latin1');
-    } catch {
-      continue;
-    }
-    const close = stat.lastIndexOf(')');
-    const command = stat.slice(stat.indexOf('(') + 1, close);
-    const parent = Number(stat.slice(close + 2).split(' ')[1]);
-    if (parent === agentPid && command.startsWith('qemu')) return true;
-  }
-  return false;
+  return readdirSync('/proc').some((entry) => {
+    if (!/^\d+$/.test(entry)) return false;
+    const stat = readProcStat(entry);
+    return stat?.parentPid === agentPid && stat.command.startsWith('qemu');
+  });
 }
 
 async function launch(agent: GuestfsAgent, drive: Pick<PointDrive, 'filename' | 'opts'>, accel: Accel): Promise<void> {

@@ -56,7 +56,7 @@ export function askableInSession(args: readonly string[]): boolean {
  */
 export async function askInSession(question: SessionQuestion): Promise<ExecResult | undefined> {
   if (!askableInSession(question.args)) return undefined;
-  const env = inEnglish(childEnv());
+  const env = childEnv();
   const cwd = childCwd();
   const key = `${question.uri}\n${cwd}\n${JSON.stringify(env)}`;
   let session = sessions.get(question.uri);
@@ -244,14 +244,6 @@ class VirshSession {
     this.idle = setTimeout(() => this.close(), IDLE_MS);
     this.idle.unref();
   }
-}
-
-// libvirt's messages in English, whatever the user's locale: the answers are read as such (a
-// line about the session's connection, below), and virsh's translated "error: " would not frame.
-// LC_ALL, which would win over LC_MESSAGES, becomes LANG: the user's character set stays.
-function inEnglish(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
-  const { LC_ALL: all, LANGUAGE: _language, ...rest } = env;
-  return { ...rest, ...(all ? { LANG: all } : {}), LC_MESSAGES: 'C' };
 }
 
 // What a question's own process would print on stderr: nothing, or libvirt's error lines about the

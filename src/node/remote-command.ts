@@ -10,10 +10,17 @@ export function shellQuote(word: string): string {
   return `'${word.replace(/'/g, `'\\''`)}'`;
 }
 
-// The remote wrapper: tell our PID on stderr, read `NAME=value` lines up to an empty line and
-// export them, then exec the program (same PID); the channel's stdin stays its stdin.
+// The remote wrapper: tell our PID on stderr, make messages English as on the hub (an LC_ALL
+// becomes LANG, the LC_* it overrode go: src/process/child-env.ts), read `NAME=value` lines up to
+// an empty line and export them, then exec the program (same PID); the channel's stdin stays its
+// stdin.
+const LOCALE_CATEGORIES =
+  'CTYPE NUMERIC TIME COLLATE MONETARY MESSAGES PAPER NAME ADDRESS TELEPHONE MEASUREMENT IDENTIFICATION';
 const WRAPPER = [
   `echo "${PID_MARKER} $$" >&2`,
+  `if [ -n "\${LC_ALL-}" ]; then export LANG="$LC_ALL"; for sendense_c in ${LOCALE_CATEGORIES}; do unset "LC_$sendense_c"; done; unset LC_ALL sendense_c; fi`,
+  'unset LANGUAGE',
+  'export LC_MESSAGES=C',
   'while IFS= read -r sendense_line && [ -n "$sendense_line" ]; do export "$sendense_line"; done',
   'unset sendense_line',
   'exec "$0" "$@"',

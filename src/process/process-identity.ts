@@ -3,22 +3,32 @@
 
 import { readFileSync } from 'node:fs';
 
-interface ProcStat {
+export interface ProcStat {
+  /** Its command name (at most 15 bytes, as the kernel keeps it). */
+  readonly command: string;
   readonly state: string;
+  readonly parentPid: number;
   readonly startTicks: number;
 }
 
-function readProcStat(pid: number): ProcStat | undefined {
+/** What /proc/PID/stat says of a process, or undefined when there is none. */
+export function readProcStat(pid: number | string): ProcStat | undefined {
   let text: string;
   try {
-    text = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    text = readFileSync(`/proc/${pid}/stat`, 'latin1');
   } catch {
     return undefined;
   }
   // The command name (field 2) is in parentheses and may contain spaces: parse after the last ')'.
-  const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
-  // fields[0] is field 3 (state), so field 22 is fields[19].
-  return { state: fields[0], startTicks: Number(fields[19]) };
+  const close = text.lastIndexOf(')');
+  const fields = text.slice(close + 2).split(' ');
+  // fields[0] is field 3 (state), so field 4 is fields[1] and field 22 is fields[19].
+  return {
+    command: text.slice(text.indexOf('(') + 1, close),
+    state: fields[0],
+    parentPid: Number(fields[1]),
+    startTicks: Number(fields[19]),
+  };
 }
 
 // The start time of a running process, or undefined when there is no such process.

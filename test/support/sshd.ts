@@ -41,6 +41,8 @@ export interface SshdOptions {
   readonly pathFirst?: readonly string[];
   /** false: no SFTP subsystem, as hardened sshd configs have it. Default true. */
   readonly sftp?: boolean;
+  /** More variables every session on the node starts with (sshd's SetEnv), as a node's own login would set them. */
+  readonly setEnv?: Readonly<Record<string, string>>;
 }
 
 export async function startSshd(options: SshdOptions = {}): Promise<TestSshd> {
@@ -70,7 +72,11 @@ export async function startSshd(options: SshdOptions = {}): Promise<TestSshd> {
     // The node's `node` is the Node.js running the tests (scripts/test-node.sh runs 22 and 24 too).
     // SHLVL=1: bash run by sshd for a command otherwise sources the user's ~/.bashrc (Debian builds
     // it so), whatever the tester keeps there: with pyenv's init, 0.18 CPU-s a command here.
-    `SetEnv PATH=${[...(options.pathFirst ?? []), dirname(process.execPath), '/usr/local/bin', '/usr/bin', '/bin'].join(':')} SHLVL=1`,
+    `SetEnv PATH=${[...(options.pathFirst ?? []), dirname(process.execPath), '/usr/local/bin', '/usr/bin', '/bin'].join(':')} SHLVL=1${Object.entries(
+      options.setEnv ?? {},
+    )
+      .map(([name, value]) => ` ${name}=${value}`)
+      .join('')}`,
   ].join('\n');
   await writeFile(join(dir, 'sshd_config'), `${config}\n`);
   const hostPublicKey = (await readFile(join(dir, 'host_ed25519.pub'), 'utf8'))
