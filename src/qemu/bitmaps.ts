@@ -1,10 +1,12 @@
 // Persistent dirty bitmaps in a qcow2 image (docs/how-it-works.md#change-tracking-by-source: the qemu source's change_id).
 
+import type { ExecResult } from '../node/node.js';
 import { runLocal, type CommandRunner } from './command-runner.js';
 import { bitmapArgv } from './command-lines.js';
 import { imageInfo } from './image-info.js';
 import { qemuImgError } from './qemu-img-error.js';
 import { crashPoint } from '../crash-points.js';
+import { SendenseError } from '../errors.js';
 
 export interface Bitmap {
   readonly name: string;
@@ -27,43 +29,94 @@ export async function bitmapAdd(file: string, name: string, runner: CommandRunne
 export interface MarkPlace {
   /** Unique to the run and disk, e.g. RUN-ID-KEY. */
   readonly tag: string;
+  /**
+   * The node is this host: its temp directory is this process's ($TMPDIR or /tmp, as its children
+   * get it), and commands may run side by side (through SSH, each at once would be a session).
+   */
+  readonly thisHost?: boolean;
   record(dir: string): Promise<void>;
   forget(dir: string): Promise<void>;
 }
 
 /**
- * Marks the last byte of the disk dirty in bitmap `name` (docs/how-it-works.md#change-tracking-by-source): a
- * shrink clears a bitmap's bits past the cut and a grow adds clean ones, so after both it says
+ * Adds bitmap `name` to `file` and marks the disk's last byte dirty in it (docs/how-it-works.md#change-tracking-by-source):
+ * a shrink clears a bitmap's bits past the cut and a grow adds clean ones, so after both it says
  * nothing changed where the disk now reads zeroes; the mark gone is how an incremental knows.
- * qemu-img cannot set a bit, so a write into a scratch image of the same size sets it in the
- * scratch's own bitmap, which is merged in. Made on the node, in a private temp directory.
+ * qemu-img cannot set a bit, so a write into a scratch image of `size` (the disk's, as the backup
+ * records it: the merge fails if the disk's differs by now) sets it in the scratch's own bitmap,
+ * which is merged in. The scratch is made on the node, in a private temp directory, by one shell
+ * (on this host while the bitmap is added); `added` is called the moment the bitmap exists, even
+ * if marking then fails.
  */
-export async function bitmapMarkEnd(
+export async function bitmapAddMarked(
   file: string,
   name: string,
+  size: number,
   runner: CommandRunner,
   place: MarkPlace,
+  added: () => void,
 ): Promise<void> {
-  const size = (await imageInfo(file, { runner, format: 'qcow2' })).virtualSize;
-  const dir = await makeMarkDir(runner, place);
-  const scratch = `${dir}/mark.qcow2`;
+  if (!/^[A-Za-z0-9._-]+$/.test(place.tag))
+    throw new Error(`a mark directory's tag must be a plain name (got ${place.tag})`);
+  // On this host the old directories are swept while the rest goes on; on a node, first.
+  const sweeping = runner(['sh', '-c', SWEEP_AND_PRINT_TMP]);
+  const tmp = place.thisHost ? { exitCode: 0, stdout: process.env.TMPDIR ?? '', stderr: '' } : await sweeping;
+  const base = tmp.stdout.trim().replace(/\/+$/, '') || '/tmp';
+  if (tmp.exitCode !== 0 || !base.startsWith('/')) {
+    await sweeping.catch(() => undefined);
+    throw qemuImgError('find the temp directory for a bitmap mark on', 'the node', tmp);
+  }
+  const dir = `${base}/sendense-bitmap-mark.${place.tag}`;
   try {
-    const steps: readonly (readonly string[])[] = [
-      ['qemu-img', 'create', '-q', '-f', 'qcow2', scratch, String(size)],
-      ['qemu-img', 'bitmap', '--add', '-f', 'qcow2', scratch, 'mark'],
-      ['qemu-io', '-f', 'qcow2', '-c', `write -z ${size - 512} 512`, scratch],
-      ['qemu-img', 'bitmap', '--merge', 'mark', '-b', scratch, '-F', 'qcow2', '-f', 'qcow2', file, name],
-    ];
-    for (const argv of steps) {
-      const result = await runner(argv);
-      if (result.exitCode !== 0) throw qemuImgError(`mark the end of bitmap ${name} in`, file, result);
-      crashPoint('qemu.bitmap-marking');
+    await place.record(dir);
+    const add = () => bitmapAdd(file, name, runner).then(added);
+    const make = () => runner(['sh', '-c', MAKE_MARK, 'sendense-mark', dir, String(size), String(size - 512)]);
+    let made: ExecResult;
+    if (place.thisHost) {
+      const [adding, making] = await Promise.allSettled([add(), make()]);
+      if (adding.status === 'rejected') throw adding.reason;
+      if (making.status === 'rejected') throw making.reason;
+      made = making.value;
+    } else {
+      await add();
+      made = await make();
     }
+    if (made.exitCode !== 0) throw qemuImgError(`mark the end of bitmap ${name} in`, file, made);
+    crashPoint('qemu.bitmap-marking');
+    const merged = await runner([
+      'qemu-img',
+      'bitmap',
+      '--merge',
+      'mark',
+      '-b',
+      `${dir}/mark.qcow2`,
+      '-F',
+      'qcow2',
+      '-f',
+      'qcow2',
+      file,
+      name,
+    ]);
+    if (merged.exitCode === 0) return;
+    if (/different sizes/.test(merged.stderr))
+      throw new SendenseError(`${file} changed size while its bitmap ${name} was being marked: run the backup again`);
+    throw qemuImgError(`mark the end of bitmap ${name} in`, file, merged);
   } finally {
     const removed = await runner(['rm', '-rf', '--', dir]);
     if (removed.exitCode === 0) await place.forget(dir);
+    await sweeping.catch(() => undefined);
   }
 }
+
+// In the directory $1 (made here, private; it must not exist yet), a scratch image of $2 bytes
+// whose bitmap "mark" has the bytes from $3 on dirty.
+const MAKE_MARK = [
+  'set -e',
+  'mkdir -m 0700 -- "$1" || { echo "$1 could not be made to mark a bitmap (it must not exist yet)" >&2; exit 1; }',
+  'qemu-img create -q -f qcow2 "$1/mark.qcow2" "$2"',
+  'qemu-img bitmap --add -f qcow2 "$1/mark.qcow2" mark',
+  'qemu-io -f qcow2 -c "write -z $3 512" "$1/mark.qcow2" >/dev/null',
+].join('\n');
 
 // The node's $TMPDIR (or /tmp), printed after this user's mark directories of an older release
 // (mktemp's 10-character names, never recorded) untouched for 10 minutes are removed there.
@@ -72,21 +125,6 @@ const SWEEP_AND_PRINT_TMP = [
   'find "$tmp" -mindepth 1 -maxdepth 1 -type d -name "sendense-bitmap-mark.??????????" -user "$(id -u)" -mmin +10 -exec rm -rf -- {} + 2>/dev/null',
   'printf "%s" "$tmp"',
 ].join('\n');
-
-// $TMPDIR (or /tmp) of the node, the directory named for the run, recorded, then made private.
-async function makeMarkDir(runner: CommandRunner, place: MarkPlace): Promise<string> {
-  if (!/^[A-Za-z0-9._-]+$/.test(place.tag))
-    throw new Error(`a mark directory's tag must be a plain name (got ${place.tag})`);
-  const tmp = await runner(['sh', '-c', SWEEP_AND_PRINT_TMP]);
-  const base = tmp.stdout.trim().replace(/\/+$/, '') || '/tmp';
-  if (tmp.exitCode !== 0 || !base.startsWith('/'))
-    throw qemuImgError('find the temp directory for a bitmap mark on', 'the node', tmp);
-  const dir = `${base}/sendense-bitmap-mark.${place.tag}`;
-  await place.record(dir);
-  const made = await runner(['mkdir', '-m', '0700', '--', dir]);
-  if (made.exitCode !== 0) throw qemuImgError(`make ${dir} to mark a bitmap (it must not exist yet)`, dir, made);
-  return dir;
-}
 
 export async function bitmapRemove(file: string, name: string, runner: CommandRunner = runLocal): Promise<void> {
   const result = await runner(bitmapArgv('--remove', file, name));

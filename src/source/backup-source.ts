@@ -25,6 +25,8 @@ export interface SourceDiskJob {
   readonly key: DiskKey;
   readonly source: DiskSource;
   readonly file: string;
+  /** Its virtual size as resolve-chain read it: what the backup records (a qemu bitmap's mark lies at its last byte). */
+  readonly virtualSize: number;
   /** change_id the transfer starts from (incremental only). */
   readonly fromChangeId?: string;
   /** The parent's virtual size, where a qemu bitmap's mark lies (incremental only). */

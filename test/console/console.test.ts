@@ -60,7 +60,8 @@ function writeReplicatePlan(plans: string, source: string, ports: readonly [numb
         points: 2,
         scratch: ws.dir,
         domain: REPLICA_DOMAIN,
-        definition: { memory: '64MiB', vcpus: 1 },
+        // Software emulation: a host without /dev/kvm defines it too.
+        definition: { memory: '64MiB', vcpus: 1, virtualization: 'qemu' },
       },
       nbd: { ports: `${ports[0]}-${ports[1]}` },
     }),

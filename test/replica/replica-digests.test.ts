@@ -56,7 +56,8 @@ function setUp(overSsh: boolean, points: number, domain?: string) {
         path: path.join(replicaDir, 'qvm-{key}.qcow2'),
         points,
         scratch: ws.dir,
-        ...(domain === undefined ? {} : { domain, definition: { memory: '64MiB', vcpus: 1 } }),
+        // Software emulation: a host without /dev/kvm defines it too.
+        ...(domain === undefined ? {} : { domain, definition: { memory: '64MiB', vcpus: 1, virtualization: 'qemu' } }),
       },
       nbd: { ports: `${ports[0]}-${ports[1]}` },
     }),
