@@ -67,21 +67,30 @@ export async function bitmapAddMarked(
     throw qemuImgError('find the temp directory for a bitmap mark on', 'the node', tmp);
   }
   const dir = `${base}/sendense-bitmap-mark.${place.tag}`;
+  // Removed at the end only once this call made it: a directory already there (another's, or a
+  // path someone put in its way) is never touched, and its record goes (doctor must not remove
+  // it either). A shell that could not say (the link to the node lost) leaves the record to doctor.
+  const scratchDir: { made: 'no' | 'yes' | 'unknown' } = { made: 'no' };
   try {
     await place.record(dir);
     const add = () => bitmapAdd(file, name, runner).then(added);
-    const make = () => runner(['sh', '-c', MAKE_MARK, 'sendense-mark', dir, String(size), String(size - 512)]);
-    let made: ExecResult;
+    const make = async () => {
+      scratchDir.made = 'unknown';
+      const result = await runner(['sh', '-c', MAKE_MARK, 'sendense-mark', dir, String(size), String(size - 512)]);
+      scratchDir.made = result.stdout.startsWith('made\n') ? 'yes' : 'no';
+      return result;
+    };
+    let scratch: ExecResult;
     if (place.thisHost) {
       const [adding, making] = await Promise.allSettled([add(), make()]);
       if (adding.status === 'rejected') throw adding.reason;
       if (making.status === 'rejected') throw making.reason;
-      made = making.value;
+      scratch = making.value;
     } else {
       await add();
-      made = await make();
+      scratch = await make();
     }
-    if (made.exitCode !== 0) throw qemuImgError(`mark the end of bitmap ${name} in`, file, made);
+    if (scratch.exitCode !== 0) throw qemuImgError(`mark the end of bitmap ${name} in`, file, scratch);
     crashPoint('qemu.bitmap-marking');
     const merged = await runner([
       'qemu-img',
@@ -102,17 +111,18 @@ export async function bitmapAddMarked(
       throw new SendenseError(`${file} changed size while its bitmap ${name} was being marked: run the backup again`);
     throw qemuImgError(`mark the end of bitmap ${name} in`, file, merged);
   } finally {
-    const removed = await runner(['rm', '-rf', '--', dir]);
-    if (removed.exitCode === 0) await place.forget(dir);
+    const removed = scratchDir.made === 'yes' ? await runner(['rm', '-rf', '--', dir]) : undefined;
+    if (scratchDir.made === 'no' || removed?.exitCode === 0) await place.forget(dir);
     await sweeping.catch(() => undefined);
   }
 }
 
-// In the directory $1 (made here, private; it must not exist yet), a scratch image of $2 bytes
-// whose bitmap "mark" has the bytes from $3 on dirty.
+// In the directory $1 (made here, private; it must not exist yet: "made" says it was), a scratch
+// image of $2 bytes whose bitmap "mark" has the bytes from $3 on dirty.
 const MAKE_MARK = [
   'set -e',
-  'mkdir -m 0700 -- "$1" || { echo "$1 could not be made to mark a bitmap (it must not exist yet)" >&2; exit 1; }',
+  'why=$(mkdir -m 0700 -- "$1" 2>&1) || { echo "$1 could not be made to mark a bitmap (it must not exist yet): ${why#mkdir: }" >&2; exit 1; }',
+  'echo made',
   'qemu-img create -q -f qcow2 "$1/mark.qcow2" "$2"',
   'qemu-img bitmap --add -f qcow2 "$1/mark.qcow2" mark',
   'qemu-io -f qcow2 -c "write -z $3 512" "$1/mark.qcow2" >/dev/null',

@@ -4,13 +4,15 @@
 // it at once; a directory no run recorded (another run's mark in progress) stays. (Found by the
 // fault campaign: it used to wait 10 minutes for the next mark.)
 
-import { mkdirSync, readdirSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { expect, it } from 'vitest';
 import { useRunWorkspace } from '../support/run-workspace.js';
 import { sendenseRun, writePlan } from '../support/sendense-cli.js';
 import { createDisk, portRangeForTestFile, writeDisk } from '../support/vm-disks.js';
 import { killAtEnv } from '../../src/crash-points.js';
+import { bitmapAddMarked } from '../../src/qemu/bitmaps.js';
+import { runLocal } from '../../src/qemu/command-runner.js';
 
 const MiB = 1024 * 1024;
 const ports = portRangeForTestFile();
@@ -49,3 +51,34 @@ it('a run killed while marking its bitmap leaves its scratch directory: doctor r
   expect(next.exitCode, `${next.stdout}\n${next.stderr}`).toBe(0);
   expect(markDirs()).toEqual(['sendense-bitmap-mark.inprogress']);
 }, 120_000);
+
+it('a mark directory already there (someone put it in the way) is neither used nor removed, nor left to doctor', async () => {
+  const disk = createDisk(path.join(ws.dir, 'inway.qcow2'), 16 * MiB);
+  const tmp = path.join(ws.dir, 'tmp-inway');
+  const inWay = path.join(tmp, 'sendense-bitmap-mark.run-x-2000');
+  mkdirSync(inWay, { recursive: true, mode: 0o700 });
+  writeFileSync(path.join(inWay, 'theirs'), 'not ours');
+  const records: string[] = [];
+  const place = {
+    tag: 'run-x-2000',
+    thisHost: true,
+    record: async (dir: string) => void records.push(dir),
+    forget: async (dir: string) => void records.splice(records.indexOf(dir), 1),
+  };
+  let added = false;
+  const saved = process.env.TMPDIR;
+  process.env.TMPDIR = tmp;
+  try {
+    await expect(bitmapAddMarked(disk, 'b1', 16 * MiB, runLocal, place, () => (added = true))).rejects.toThrow(
+      /could not be made to mark a bitmap \(it must not exist yet\)/,
+    );
+  } finally {
+    if (saved === undefined) delete process.env.TMPDIR;
+    else process.env.TMPDIR = saved;
+  }
+  expect(readFileSync(path.join(inWay, 'theirs'), 'utf8')).toBe('not ours');
+  expect(readdirSync(inWay)).toEqual(['theirs']);
+  expect(records).toEqual([]);
+  // The bitmap was added (its undo registered): the run's failure removes it.
+  expect(added).toBe(true);
+});
