@@ -1,7 +1,8 @@
 // Bandwidth limits through the built CLI with real qemu-nbd and NBD traffic (docs/bandwidth.md):
-// a plan's rate holds within 5% on a 512 MiB backup, a restore on this host holds to its rate too,
-// and a hub window that opens mid-transfer lowers the rate of the running transfer (the same
-// process) within 10% of each setting. The rates are the bytes the node transfer read (the
+// a plan's rate holds on a 512 MiB backup, a restore on this host holds to its rate too, and a hub
+// window that opens mid-transfer lowers the rate of the running transfer (the same process) to
+// each setting: each within what may be in flight (expectTransferWithinLimit; on a quiet host the
+// 16 MiB/s backup reads 16.00 MiB/s). The rates are the bytes the node transfer read (the
 // kernel's count for its PID, sampled from outside with the time of each reading), not the times
 // the hub stamped on its progress events: on a starved CPU the hub reads those late and in bunches,
 // which made a transfer that kept to its limit look 10% over it.
@@ -11,7 +12,7 @@ import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { useRunWorkspace } from '../support/run-workspace.js';
 import {
-  expectWithinLimit,
+  expectTransferWithinLimit,
   localClock,
   readRateBetween,
   sampleReadBytes,
@@ -78,7 +79,7 @@ async function runSampled(running: RunningCli) {
 }
 
 describe('rate-limited runs', () => {
-  it('a 512 MiB backup with rate: 16MiB/s holds the rate within 5%; the backup is exact; a restore here holds its rate too', async () => {
+  it('a 512 MiB backup with rate: 16MiB/s holds the rate (within what is in flight); the backup is exact; a restore here holds its rate too', async () => {
     const vm = vmWithData('paced', 512 * MiB);
     const plan = vm.plan('16MiB/s');
     const dry = await sendenseRun([plan, '--dry-run', '--db', ws.db]);
@@ -99,7 +100,7 @@ describe('rate-limited runs', () => {
     console.info(
       `backup: the transfer read ${(steady.rate / MiB).toFixed(3)} MiB/s over ${steady.seconds.toFixed(1)} s (limit 16 MiB/s)`,
     );
-    expectWithinLimit(steady.rate, 16 * MiB, 0.05);
+    expectTransferWithinLimit(steady, 16 * MiB);
     const backup = (await listBackups(ws.db, 'paced')).at(-1)!;
     expect(differenceBetween(backup.disks[0]!.file, vm.disk)).toBe('');
 
@@ -131,7 +132,7 @@ describe('rate-limited runs', () => {
     );
     // A limit, not a promise: never above it (a busy host may fall short).
     expect(restored.seconds).toBeGreaterThan(3);
-    expectWithinLimit(restored.rate, 64 * MiB, 0.05);
+    expectTransferWithinLimit(restored, 64 * MiB);
     expect(differenceBetween(target, vm.disk)).toBe('');
   }, 300_000);
 
@@ -177,8 +178,8 @@ describe('rate-limited runs', () => {
     );
     expect(before.seconds).toBeGreaterThan(2);
     expect(after.seconds).toBeGreaterThan(5);
-    expectWithinLimit(before.rate, 24 * MiB, 0.1);
-    expectWithinLimit(after.rate, 8 * MiB, 0.1);
+    expectTransferWithinLimit(before, 24 * MiB);
+    expectTransferWithinLimit(after, 8 * MiB);
     const backup = (await listBackups(ws.db, 'windowed')).at(-1)!;
     expect(differenceBetween(backup.disks[0]!.file, vm.disk)).toBe('');
   }, 300_000);
