@@ -116,10 +116,11 @@ describe('local node exec under a terminal Ctrl+C', () => {
     if (!existsSync(built))
       throw new Error('this test runs the built node module: run `npm run build` first (scripts/test.sh does)');
     // The fixture leads a process group of its own, so the SIGINTs reach only it and its children.
-    const child = execa(process.execPath, [path.resolve('test/fixtures/exec-under-ctrl-c.mjs'), built, '4'], {
+    // Until 150 commands and 150 SIGINTs (4 s on a quiet machine), or 50 s.
+    const child = execa(process.execPath, [path.resolve('test/fixtures/exec-under-ctrl-c.mjs'), built, '50', '150'], {
       detached: true,
       reject: false,
-      timeout: 60_000,
+      timeout: 80_000,
     });
     started.add(child.pid);
     const result = await child;
