@@ -84,7 +84,11 @@ export interface ReaderOutput {
   readonly exitCode: number;
 }
 
-// One run of a reader: its output once it exits; a timeout or too much output kills it.
+// A reader's run may last this many of its timeouts in all, answering all along.
+const LONGEST_RUN = 15;
+
+// One run of a reader: its output once it exits; silence past its timeout, too long a run or too
+// much output kills it.
 export function runSandboxed(
   argv: readonly string[],
   options: {
@@ -117,11 +121,27 @@ export function runSandboxed(
       failure ??= error;
       child.kill('SIGKILL');
     };
-    const timer = setTimeout(
-      () => stop(new SendenseError(`${options.what}: no answer in ${options.timeoutMs / 1000} s (stopped)`)),
-      options.timeoutMs,
+    // timeoutMs without a byte of answer (a hung tool), or LONGEST_RUN times it in all (one that
+    // drips): a batch of many entries answers entry by entry, and on a loaded host takes longer in all.
+    const silent = () =>
+      stop(new SendenseError(`${options.what}: no answer in ${options.timeoutMs / 1000} s (stopped)`));
+    let timer = setTimeout(silent, options.timeoutMs);
+    const longest = setTimeout(
+      () =>
+        stop(
+          new SendenseError(
+            `${options.what}: still answering after ${(LONGEST_RUN * options.timeoutMs) / 1000} s (stopped)`,
+          ),
+        ),
+      LONGEST_RUN * options.timeoutMs,
     );
+    const clearTimers = () => {
+      clearTimeout(timer);
+      clearTimeout(longest);
+    };
     child.stdout!.on('data', (chunk: Buffer) => {
+      clearTimeout(timer);
+      timer = setTimeout(silent, options.timeoutMs);
       outBytes += chunk.length;
       if (outBytes > options.maxBytes)
         stop(new SendenseError(`${options.what}: more than ${options.maxBytes} bytes of answer (stopped)`));
@@ -131,11 +151,11 @@ export function runSandboxed(
       if (stderr.length < 64 * 1024) stderr += chunk.toString('utf8');
     });
     child.on('error', (error) => {
-      clearTimeout(timer);
+      clearTimers();
       reject(new SendenseError(`${options.what}: ${error.message}`, { cause: error }));
     });
     child.on('close', (code, signal) => {
-      clearTimeout(timer);
+      clearTimers();
       if (failure) reject(failure);
       else if (code === null || !(options.answers ?? [0]).includes(code))
         reject(new SendenseError(`${options.what}: ended with ${signal ?? `exit code ${code}`}: ${stderr.trim()}`));
