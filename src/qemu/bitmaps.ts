@@ -2,7 +2,7 @@
 
 import type { ExecResult } from '../node/node.js';
 import { runLocal, type CommandRunner } from './command-runner.js';
-import { bitmapArgv } from './command-lines.js';
+import { bitmapArgv, bitmapMergeArgv } from './command-lines.js';
 import { imageInfo } from './image-info.js';
 import { qemuImgError } from './qemu-img-error.js';
 import { crashPoint } from '../crash-points.js';
@@ -92,20 +92,7 @@ export async function bitmapAddMarked(
     }
     if (scratch.exitCode !== 0) throw qemuImgError(`mark the end of bitmap ${name} in`, file, scratch);
     crashPoint('qemu.bitmap-marking');
-    const merged = await runner([
-      'qemu-img',
-      'bitmap',
-      '--merge',
-      'mark',
-      '-b',
-      `${dir}/mark.qcow2`,
-      '-F',
-      'qcow2',
-      '-f',
-      'qcow2',
-      file,
-      name,
-    ]);
+    const merged = await runner(bitmapMergeArgv(file, name, { path: `${dir}/mark.qcow2`, name: 'mark' }));
     if (merged.exitCode === 0) return;
     if (/different sizes/.test(merged.stderr))
       throw new SendenseError(`${file} changed size while its bitmap ${name} was being marked: run the backup again`);
