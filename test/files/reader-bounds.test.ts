@@ -3,7 +3,10 @@
 // but a run that answers all along (a batch of many entries, slow on a loaded hub) goes on past
 // its timeout. Real processes in the real sandbox (no reader user: run as us, no network).
 
-import { describe, expect, it } from 'vitest';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { runSandboxed } from '../../src/files/fast/sandbox.js';
 
 const sandbox = { user: undefined };
@@ -22,9 +25,41 @@ describe('a reader run', () => {
     );
   });
 
+  describe('with a child of its own', () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'reader-bounds-'));
+    const pidFile = path.join(dir, 'child.pid');
+    // The child, even when the run under test left it (a failure): by its pid, never by name.
+    afterEach(() => {
+      const pid = existsSync(pidFile) ? Number(readFileSync(pidFile, 'utf8')) : 0;
+      if (pid > 1 && alive(pid)) process.kill(pid, 'SIGKILL');
+      rmSync(pidFile, { force: true });
+    });
+    afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+    // The shell's child (ntfscat in the NTFS reader's shells) holds the answer's pipe: a run that
+    // stopped the shell alone would wait for it, here 10 minutes (the test's own timeout fails first).
+    it('silent past its timeout, is stopped with that child', async () => {
+      await expect(run(`sleep 600 & echo $! > ${pidFile}; echo started; wait`, 500)).rejects.toThrow(
+        'sh reading the test: no answer in 0.5 s (stopped)',
+      );
+      const child = Number(readFileSync(pidFile, 'utf8'));
+      expect(child).toBeGreaterThan(1);
+      expect(alive(child)).toBe(false);
+    }, 60_000);
+  });
+
   it('dripping an answer for more than 15 timeouts, is stopped', async () => {
     await expect(run('while :; do echo drip; sleep 0.1; done', 1000)).rejects.toThrow(
       'sh reading the test: still answering after 15 s (stopped)',
     );
   });
 });
+
+// A process that is gone, or a zombie (killed, not yet reaped by whoever inherited it).
+function alive(pid: number): boolean {
+  try {
+    return !/^\d+ \(.*\) Z /.test(readFileSync(`/proc/${pid}/stat`, 'utf8'));
+  } catch {
+    return false;
+  }
+}

@@ -3,8 +3,10 @@
 // nbdfuse's private mount namespace (root only), killed with us (pdeathsig), its time bounded and
 // its output capped. A crafted filesystem can make it fail, never hang the hub. A reader that
 // leaves root itself (the FAT walker) starts as root with a few capabilities and no new privileges.
+// Each reader leads a process group of its own: a stopped reader is stopped with whatever it
+// started (a shell's ntfscat), which would otherwise hold its output open and the hub waiting.
 
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { PassThrough } from 'node:stream';
 import { SendenseError } from '../../errors.js';
 import { childEnv } from '../../process/child-env.js';
@@ -78,6 +80,45 @@ export function sandboxStdio(
     : [stdin, 'pipe', 'pipe', sandbox.mountNamespace];
 }
 
+// Readers whose output is still open, each with its group's id. Their output open, some process of
+// the group holds it, so the id (the leader's pid) is still the group's: Linux gives no new process
+// a pid that is a live group's id. Once it has closed, the group is not signalled again.
+const openReaders = new Set<ChildProcess>();
+let stopAtExit = false;
+
+/** Starts a reader as the leader of a new process group (see stopReader). */
+function spawnReader(command: string, args: readonly string[], stdio: ReturnType<typeof sandboxStdio>): ChildProcess {
+  const child = spawn(command, args, {
+    stdio,
+    detached: true,
+    env: childEnv({ DEBUGFS_PAGER: '__none__', PAGER: '__none__', TZ: 'UTC' }),
+  });
+  if (child.pid !== undefined) {
+    openReaders.add(child);
+    child.once('close', () => openReaders.delete(child));
+  }
+  // A command that ends (Ctrl+C included: a reader's group no longer gets the terminal's SIGINT)
+  // stops the readers it leaves; pdeathsig stops their leaders if it is killed outright.
+  if (!stopAtExit) {
+    stopAtExit = true;
+    process.once('exit', () => {
+      for (const reader of openReaders) stopReader(reader);
+    });
+  }
+  return child;
+}
+
+// SIGKILL to the reader's whole group: the leader and what it started, which would otherwise hold
+// its output open (and the hub waiting on it) after the leader is gone.
+function stopReader(child: ChildProcess): void {
+  if (!openReaders.has(child)) return;
+  try {
+    process.kill(-child.pid!, 'SIGKILL');
+  } catch {
+    // ESRCH: nothing of it is left.
+  }
+}
+
 export interface ReaderOutput {
   readonly stdout: Buffer;
   readonly stderr: string;
@@ -105,10 +146,11 @@ export function runSandboxed(
 ): Promise<ReaderOutput> {
   const [command, ...args] = sandboxArgv(argv, options.sandbox, { dropsRoot: options.dropsRoot });
   return new Promise((resolve, reject) => {
-    const child = spawn(command, args, {
-      stdio: sandboxStdio(options.sandbox, options.input === undefined ? 'ignore' : 'pipe'),
-      env: childEnv({ DEBUGFS_PAGER: '__none__', PAGER: '__none__', TZ: 'UTC' }),
-    });
+    const child = spawnReader(
+      command,
+      args,
+      sandboxStdio(options.sandbox, options.input === undefined ? 'ignore' : 'pipe'),
+    );
     if (options.input !== undefined) {
       child.stdin!.on('error', () => {}); // a reader that ended early: its exit says why
       child.stdin!.end(options.input);
@@ -119,7 +161,7 @@ export function runSandboxed(
     let failure: SendenseError | undefined;
     const stop = (error: SendenseError) => {
       failure ??= error;
-      child.kill('SIGKILL');
+      stopReader(child);
     };
     // timeoutMs without a byte of answer (a hung tool), or LONGEST_RUN times it in all (one that
     // drips): a batch of many entries answers entry by entry, and on a loaded host takes longer in all.
@@ -177,10 +219,7 @@ export async function streamSandboxed<T>(
   read: (bytes: AsyncIterable<Buffer>) => Promise<T>,
 ): Promise<{ readonly value: T; readonly stderr: string }> {
   const [command, ...args] = sandboxArgv(argv, options.sandbox, { dropsRoot: options.dropsRoot });
-  const child = spawn(command, args, {
-    stdio: sandboxStdio(options.sandbox, 'ignore'),
-    env: childEnv({ DEBUGFS_PAGER: '__none__', PAGER: '__none__', TZ: 'UTC' }),
-  });
+  const child = spawnReader(command, args, sandboxStdio(options.sandbox, 'ignore'));
   let stderr = '';
   child.stderr!.on('data', (chunk: Buffer) => {
     if (stderr.length < 64 * 1024) stderr += chunk.toString('utf8');
@@ -191,7 +230,7 @@ export async function streamSandboxed<T>(
     clearTimeout(timer);
     timer = setTimeout(() => {
       idle = new SendenseError(`${options.what}: no bytes in ${options.idleMs / 1000} s (stopped)`);
-      child.kill('SIGKILL');
+      stopReader(child);
     }, options.idleMs);
   };
   const closed = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve, reject) => {
@@ -217,7 +256,7 @@ export async function streamSandboxed<T>(
       throw new SendenseError(`${options.what}: ended with ${signal ?? `exit code ${code}`}: ${stderr.trim()}`);
     return { value, stderr };
   } catch (error) {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    stopReader(child);
     await closed.catch(() => {});
     throw idle ?? error;
   } finally {
