@@ -38,6 +38,8 @@ export const CRASH_POINTS = {
   'merge.copied': "a merge: every range copied, the parent's file not yet renamed over the child's",
   'merge.renamed': "a merge: the parent's file renamed into the child's place",
   'merge.files-done': 'a merge: every disk done, the point not yet dropped from the state database',
+  'restore.files-placed': 'a restore to a new domain: its files renamed into place, no domain defined yet',
+  'restore.domain-defined': 'a restore to a new domain: the domain defined on its files, not started',
   'prune.removed': "a point's removal: its disks' files deleted, its domain definition file not yet",
   'copy.half-sent': 'a copy: half of a file sent',
   'copy.file-placed': 'a copy: a file in place, its manifest not yet',

@@ -3,12 +3,15 @@
 // it: its own name and UUID, the restored files as its disks (the point's bytes, none of the
 // original's images), no network interface; it boots when asked while the original keeps running.
 // A name that exists is refused with nothing written; a run that fails once its files are written
-// leaves neither them nor a domain. The API's restore takes the same target and refuses an
-// unknown field. Real libvirt, a real guest (test/support/libvirt-guest.ts).
+// leaves neither them nor a domain, and so does doctor after one killed before it ends, unless the
+// domain has run since. The API's restore takes the same target and refuses an unknown field. Real
+// libvirt, a real guest (test/support/libvirt-guest.ts).
 
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { killAtEnv, type CrashPoint } from '../../src/crash-points.js';
+import { rows } from '../copy/copy-support.js';
 import { writeRestorePlan } from '../restore/restore-plan.js';
 import { addApiToken, startApiServer, type ApiServer } from '../support/api-server.js';
 import { imagesEqual } from '../support/images.js';
@@ -182,5 +185,48 @@ describe('restore a point as a new libvirt domain', () => {
     } finally {
       writeFileSync(stored, original);
     }
+  }, 300_000);
+
+  // Killed outright (kill -9) once its files are in place, before or after the define: doctor gives
+  // back what the failed run would have, and the same restore then runs from the start.
+  for (const [at, defined] of [
+    ['restore.files-placed', false],
+    ['restore.domain-defined', true],
+  ] as const satisfies readonly (readonly [CrashPoint, boolean])[]) {
+    it(`killed at ${at}: doctor leaves no domain and no files, and the restore then runs again`, async () => {
+      const { domain, plan, storage } = restoreToDomain(`killed-${defined ? 'defined' : 'placed'}`, {});
+      const killed = await sendenseRun([plan, '--db', ws.db], killAtEnv(at));
+      expect(killed.exitCode, `${killed.stdout}\n${killed.stderr}`).not.toBe(0);
+      for (const key of [2000, 2001]) expect(exists(storage(key)), `disk ${key} placed`).toBe(true);
+      expect(virshResult('domstate', domain).status === 0, 'the domain defined').toBe(defined);
+
+      const doctor = await sendenseRun(['doctor', '--db', ws.db]);
+      expect(doctor.exitCode, `${doctor.stdout}\n${doctor.stderr}`).toBe(0);
+      expect(doctor.stdout).toContain(`restored domain ${domain}`);
+      expect(virshResult('domstate', domain).status, 'the domain undefined').not.toBe(0);
+      for (const key of [2000, 2001]) expect(exists(storage(key)), `disk ${key} deleted`).toBe(false);
+      expect(rows(ws.db, 'node_resources')).toEqual([]);
+
+      const again = await sendenseRun([plan, '--db', ws.db]);
+      expect(again.exitCode, `${again.stdout}\n${again.stderr}`).toBe(0);
+      expect(virshResult('domstate', domain).stdout.trim()).toBe('shut off');
+      for (const key of [2000, 2001]) expect(imagesEqual(storage(key), pointFile(key)), `disk ${key}`).toBe(true);
+    }, 300_000);
+  }
+
+  it('killed once the domain is defined, then started by its user: doctor keeps the domain and its files', async () => {
+    const { domain, plan, storage } = restoreToDomain('killed-then-used', {});
+    const killed = await sendenseRun([plan, '--db', ws.db], killAtEnv('restore.domain-defined'));
+    expect(killed.exitCode, `${killed.stdout}\n${killed.stderr}`).not.toBe(0);
+    virsh('start', domain);
+
+    const doctor = await sendenseRun(['doctor', '--db', ws.db]);
+    expect(doctor.exitCode, `${doctor.stdout}\n${doctor.stderr}`).toBe(0);
+    expect(doctor.stdout).toMatch(
+      new RegExp(`restored domain ${domain}.*keep it and its files \\(it has run since: running`),
+    );
+    expect(virshResult('domstate', domain).stdout.trim()).toBe('running');
+    for (const key of [2000, 2001]) expect(exists(storage(key)), `disk ${key} kept`).toBe(true);
+    expect(rows(ws.db, 'node_resources')).toEqual([]);
   }, 300_000);
 });

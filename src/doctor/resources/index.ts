@@ -10,7 +10,15 @@ import type { RecoveryResourceKind } from './resource-kind.js';
 import { copyMerge, copyPartial } from './copy-resources.js';
 import { filesSession } from './files-session-resource.js';
 import { backupJob, checkpoint, guestFreeze, scratchDir } from './libvirt-resources.js';
-import { drillDomain, drillNetwork, failback, replicaPoint, testDomain, vmwareSnapshot } from './other-resources.js';
+import {
+  drillDomain,
+  drillNetwork,
+  failback,
+  replicaPoint,
+  restoredDomain,
+  testDomain,
+  vmwareSnapshot,
+} from './other-resources.js';
 
 export const RESOURCE_KINDS: readonly RecoveryResourceKind[] = [
   guestFreeze,
@@ -21,6 +29,7 @@ export const RESOURCE_KINDS: readonly RecoveryResourceKind[] = [
   scratchDir,
   testDomain,
   drillDomain,
+  restoredDomain,
   drillNetwork,
   failback,
   filesSession,

@@ -5,6 +5,14 @@
 
 import { failbackAdvice, FAILBACK_RESOURCE, type FailbackFacts } from '../../failback/failback-record.js';
 import { DRILL_RESOURCE, endDrill, type DrillDomainFacts } from '../../libvirt/drill-domain.js';
+import {
+  removeRestoredDomain,
+  restoredDomainState,
+  RESTORED_DOMAIN_RESOURCE,
+  type RestoredDomainFacts,
+  type RestoredDomainState,
+} from '../../libvirt/restored-domain.js';
+import type { NodeExec } from '../../libvirt/virsh.js';
 import { DRILL_NETWORK_RESOURCE, removeDrillNetwork, type DrillNetworkFacts } from '../../libvirt/drill-network.js';
 import { endTestDomain, TEST_DOMAIN_RESOURCE, type TestDomainFacts } from '../../failover/test-domain.js';
 import {
@@ -57,6 +65,32 @@ export const drillDomain: RecoveryResourceKind = {
       await endDrill((argv, options) => host.exec(argv, options), resource.facts as unknown as DrillDomainFacts);
       await forget();
     }),
+};
+
+// A restore's new domain, defined and not yet given to the user when its run was killed.
+export const restoredDomain: RecoveryResourceKind = {
+  kind: RESTORED_DOMAIN_RESOURCE,
+  rank: 70,
+  describe: (resource) =>
+    `restored domain ${resource.name} (files ${((resource.facts.files as string[] | undefined) ?? []).join(', ')})`,
+  async giveBack({ doctor, host, resource, what, forget }) {
+    const exec: NodeExec = (argv, options) => host.exec(argv, options);
+    const facts = resource.facts as unknown as RestoredDomainFacts;
+    let found: RestoredDomainState;
+    try {
+      found = await restoredDomainState(exec, facts);
+    } catch (error) {
+      return doctor.report(what, `could not look at it: ${(error as Error).message}`, false);
+    }
+    if (found.is === 'ran')
+      return doctor.act(what, `keep it and its files (it has run since: ${found.state}) and forget the record`, forget);
+    const action =
+      found.is === 'never-ran' ? 'undefine it and delete its files' : 'delete its files (no domain defined)';
+    return doctor.act(what, action, async () => {
+      await removeRestoredDomain(exec, facts, found.is === 'never-ran');
+      await forget();
+    });
+  },
 };
 
 // After the domain (rank 70): its tap leaves the bridge with it. Removed by the recorded names only.

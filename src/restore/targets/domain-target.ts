@@ -3,13 +3,16 @@
 // restores it (qcow2, written beside its path, verified, renamed into place), then a domain defined
 // on the files from the XML stored with the point, started only when asked. A domain of that name,
 // or a point without stored XML, is refused before any file is made; a run that fails after the
-// files are placed removes them and leaves no domain defined.
+// files are placed removes them and leaves no domain defined, and so does doctor after a kill
+// (recorded before the files are placed: ../../libvirt/restored-domain.ts).
 
 import { readFile } from 'node:fs/promises';
+import { crashPoint } from '../../crash-points.js';
 import { wouldFail } from '../../engine/step.js';
 import { SendenseError, isSendenseError } from '../../errors.js';
 import { libvirtAccessHint } from '../../libvirt/access-hint.js';
 import type { ClonedDomain } from '../../libvirt/recovered-domain-xml.js';
+import { RESTORED_DOMAIN_RESOURCE, type RestoredDomainFacts } from '../../libvirt/restored-domain.js';
 import { restoredDomainXml } from '../../libvirt/restored-domain-xml.js';
 import { execOn, virshMessage, virshOn, type Virsh } from '../../libvirt/virsh.js';
 import type { DomainTarget } from '../../plan/types.js';
@@ -40,8 +43,26 @@ export function domainTarget(spec: DomainTarget): RestoreDiskTarget {
       return typeof prepared === 'string' ? `domain ${spec.domain} (must not exist); ${prepared}` : prepared;
     },
     async place(run) {
-      const placed = await files.place(run);
       const paths = run.state.disks.map((disk) => disk.finalPath!);
+      // Before any file is in place: doctor gives the domain and the files back after a kill.
+      const facts: RestoredDomainFacts = { domain: spec.domain, uri: spec.uri, files: paths };
+      await run.store.recordNodeResource({
+        runId: run.runId,
+        node: run.node.id,
+        kind: RESTORED_DOMAIN_RESOURCE,
+        name: spec.domain,
+        facts: { ...facts, nodeSpec: run.plan.node ?? null },
+      });
+      const forget = () => run.store.forgetNodeResource(run.node.id, RESTORED_DOMAIN_RESOURCE, spec.domain);
+      // Given back on failure below (last: after the domain and the files), forgotten at once on success.
+      run.undo.push({
+        what: `forget the restored domain ${spec.domain}`,
+        when: 'failure',
+        step: 'place-target',
+        run: forget,
+      });
+      const placed = await files.place(run);
+      crashPoint('restore.files-placed');
       run.undo.push({
         what: `delete the restored files ${paths.join(', ')}`,
         when: 'failure',
@@ -65,10 +86,15 @@ export function domainTarget(spec: DomainTarget): RestoreDiskTarget {
         },
       });
       await virsh.runWithXml(['define', '--file'], made!.xml, `define domain ${spec.domain}`);
-      if (!spec.start) return `${placed}; domain ${spec.domain} defined, not started`;
+      crashPoint('restore.domain-defined');
+      if (!spec.start) {
+        await forget();
+        return `${placed}; domain ${spec.domain} defined, not started`;
+      }
       await virsh.run(['start', spec.domain], `start domain ${spec.domain}`);
-      // Running on the files now: the user's, never undefined or deleted by this run again.
+      // Running on the files now: the user's, never undefined or deleted by this run or doctor again.
       run.undo.commit();
+      await forget();
       return `${placed}; domain ${spec.domain} defined and started`;
     },
     wouldPlace: `rename each restored file into place, then virsh define ${spec.domain} (the XML stored with the point: new name, UUID and MACs, network ${spec.network})${spec.start ? ` and virsh start ${spec.domain}` : ', not started'}`,
