@@ -45,6 +45,8 @@ describe('a reader run', () => {
       );
       const child = Number(readFileSync(pidFile, 'utf8'));
       expect(child).toBeGreaterThan(1);
+      // Killed: its pipe closes as it exits, a moment before the kernel shows it gone or a zombie.
+      for (let looked = 0; alive(child) && looked < 200; looked++) await new Promise((done) => setTimeout(done, 50));
       expect(alive(child)).toBe(false);
     }, 60_000);
   });
