@@ -111,12 +111,14 @@ export function virshOn(exec: NodeExec, uri: string): Virsh {
         stdin: new TextEncoder().encode(xml),
       });
       if (result.exitCode === 0) return result.stdout;
-      throw new SendenseError(`${what}: ${virshMessage(result)}`);
+      const message = virshMessage(result);
+      throw new SendenseError(`${what}: ${message}${virtTypeHint(message)}`);
     },
     async run(args: readonly string[], what: string, options?: { readonly quiet?: boolean }): Promise<string> {
       const result = await attempt(args, options);
       if (result.exitCode === 0) return result.stdout;
-      throw new SendenseError(`${what}: ${virshMessage(result)}`);
+      const message = virshMessage(result);
+      throw new SendenseError(`${what}: ${message}${virtTypeHint(message)}`);
     },
   });
 }
@@ -149,6 +151,14 @@ function splitBatch(result: ExecResult, count: number): ExecResult[] | undefined
     stdout: i > 0 && tail === '\n' ? stdout.replace(/^\n/, '') : stdout,
     stderr: '',
   }));
+}
+
+// A definition libvirt refuses for its virt type: on a host without a usable /dev/kvm, a domain
+// of type kvm (the plan's definitions' default, and what libvirt sources usually store) cannot be
+// defined. What the user can do about it, after libvirt's own words.
+export function virtTypeHint(message: string): string {
+  if (!/does not support virt type 'kvm'/.test(message)) return '';
+  return " (this host's libvirt offers no KVM: no usable /dev/kvm. A definition the plan gives can say virtualization: qemu, software emulation, much slower; docs/plan-reference.md)";
 }
 
 // virsh prints "error: failed to get domain 'x'" and the reason on separate lines: one line of them.
