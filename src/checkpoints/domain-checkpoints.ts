@@ -6,7 +6,7 @@ import { SendenseError } from '../errors.js';
 import { listDomainCheckpoints } from '../libvirt/checkpoint-list.js';
 import { checkpointDescription, checkpointMaker, deleteCheckpoint } from '../libvirt/checkpoints.js';
 import { parseDomainXml } from '../libvirt/domain-xml.js';
-import { virshOn, type NodeExec, type Virsh } from '../libvirt/virsh.js';
+import { NO_SUCH_DOMAIN, virshOn, type NodeExec, type Virsh } from '../libvirt/virsh.js';
 import { createLocalNode } from '../node/local.js';
 import type { NodeHost } from '../node/node.js';
 import type { NodeSpec } from '../plan/types.js';
@@ -65,7 +65,7 @@ async function refuseMissingDomain(virsh: Virsh, domain: string): Promise<void> 
   const state = await virsh.attempt(['domstate', domain]);
   if (state.exitCode === 0) return;
   const message = state.stderr.trim();
-  if (/failed to get domain|domain not found|no domain with matching/i.test(message))
+  if (NO_SUCH_DOMAIN.test(message))
     throw new SendenseError(`libvirt domain '${domain}' does not exist on ${virsh.uri}`, { exitCode: 2 });
   throw new SendenseError(`libvirt at ${virsh.uri}: ${message.replace(/^error:\s*/gm, '').replace(/\n/g, ': ')}`);
 }

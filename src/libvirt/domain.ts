@@ -5,7 +5,7 @@ import { SendenseError } from '../errors.js';
 import { libvirtAccessHint } from './access-hint.js';
 import { parseDomainXml, type DomainDefinition } from './domain-xml.js';
 import type { ExecResult } from '../node/node.js';
-import { virshMessage, type Virsh } from './virsh.js';
+import { NO_SUCH_DOMAIN, virshMessage, type Virsh } from './virsh.js';
 
 /** libvirt enables its backup API (pull mode, checkpoints) by default from this version on. */
 export const BACKUP_API_SINCE = [7, 2, 0] as const;
@@ -38,7 +38,7 @@ export async function inspectDomain(virsh: Virsh, domain: string): Promise<Domai
   checkBackupApi(virsh, version!);
   if (stateResult!.exitCode !== 0) {
     const message = virshMessage(stateResult!);
-    if (/failed to get domain|domain not found|no domain with matching/i.test(message)) {
+    if (NO_SUCH_DOMAIN.test(message)) {
       throw new SendenseError(`libvirt domain '${domain}' does not exist on ${virsh.uri}${await knownDomains(virsh)}`);
     }
     throw new SendenseError(`libvirt at ${virsh.uri}: ${message}`);

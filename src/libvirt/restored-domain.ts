@@ -4,7 +4,7 @@
 // unless the domain has run since: then the domain and its files are the user's, and stay.
 
 import { SendenseError } from '../errors.js';
-import { virshMessage, virshOn, type NodeExec } from './virsh.js';
+import { NO_SUCH_DOMAIN, virshMessage, virshOn, type NodeExec } from './virsh.js';
 
 // The node resource doctor gives a killed restore's domain back by (src/doctor/resources/other-resources.ts).
 export const RESTORED_DOMAIN_RESOURCE = 'restored-domain';
@@ -31,7 +31,7 @@ export async function restoredDomainState(exec: NodeExec, facts: RestoredDomainF
     return NEVER_RAN.test(said) ? { is: 'never-ran' } : { is: 'ran', state: said };
   }
   const message = virshMessage(state);
-  if (/failed to get domain|domain not found|no domain with matching/i.test(message)) return { is: 'absent' };
+  if (NO_SUCH_DOMAIN.test(message)) return { is: 'absent' };
   throw new SendenseError(`cannot ask libvirt at ${facts.uri} for domain ${facts.domain}: ${message}`);
 }
 

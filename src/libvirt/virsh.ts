@@ -161,6 +161,9 @@ export function virtTypeHint(message: string): string {
   return " (this host's libvirt offers no KVM: no usable /dev/kvm. A definition the plan gives can say virtualization: qemu, software emulation, much slower; docs/plan-reference.md)";
 }
 
+/** What virsh says (virshMessage) of a domain libvirt does not have. */
+export const NO_SUCH_DOMAIN = /failed to get domain|domain not found|no domain with matching/i;
+
 // virsh prints "error: failed to get domain 'x'" and the reason on separate lines: one line of them.
 export function virshMessage(result: ExecResult): string {
   if (result.exitCode === 127) return 'virsh not found on the node (install libvirt-clients)';
