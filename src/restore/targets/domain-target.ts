@@ -12,7 +12,12 @@ import { wouldFail } from '../../engine/step.js';
 import { SendenseError, isSendenseError } from '../../errors.js';
 import { libvirtAccessHint } from '../../libvirt/access-hint.js';
 import type { ClonedDomain } from '../../libvirt/recovered-domain-xml.js';
-import { RESTORED_DOMAIN_RESOURCE, type RestoredDomainFacts } from '../../libvirt/restored-domain.js';
+import {
+  removeRestoredDomain,
+  restoredDomainState,
+  RESTORED_DOMAIN_RESOURCE,
+  type RestoredDomainFacts,
+} from '../../libvirt/restored-domain.js';
 import { restoredDomainXml } from '../../libvirt/restored-domain-xml.js';
 import { execOn, virshMessage, virshOn, type Virsh } from '../../libvirt/virsh.js';
 import type { DomainTarget } from '../../plan/types.js';
@@ -63,26 +68,18 @@ export function domainTarget(spec: DomainTarget): RestoreDiskTarget {
       });
       const placed = await files.place(run);
       crashPoint('restore.files-placed');
-      run.undo.push({
-        what: `delete the restored files ${paths.join(', ')}`,
-        when: 'failure',
-        step: 'place-target',
-        run: async () => {
-          const removed = await run.node.exec(['rm', '-f', '--', ...paths]);
-          if (removed.exitCode !== 0) throw new Error(removed.stderr.trim());
-        },
-      });
       const virsh = virshOf(run, spec);
       for (const note of made!.notes) run.reporter.emit({ type: 'info', step: 'place-target', message: note });
+      // What doctor does after a kill, done at once: the domain undefined unless it has run, and
+      // then the files deleted (a domain started meanwhile keeps both).
       run.undo.push({
-        what: `undefine domain ${spec.domain} unless it runs`,
+        what: `undefine domain ${spec.domain} unless it has run, delete the restored files ${paths.join(', ')}`,
         when: 'failure',
         step: 'place-target',
         run: async () => {
-          // Not there (the define failed) or running (started after all): nothing to give back.
-          const state = await virsh.attempt(['domstate', spec.domain]);
-          if (state.exitCode !== 0 || !/^(shut off|crashed)$/.test(state.stdout.trim())) return;
-          await virsh.run(['undefine', spec.domain], `undefine domain ${spec.domain}`);
+          const exec = execOn(run.node);
+          const found = await restoredDomainState(exec, facts);
+          if (found.is !== 'ran') await removeRestoredDomain(exec, facts, found.is === 'never-ran');
         },
       });
       await virsh.runWithXml(['define', '--file'], made!.xml, `define domain ${spec.domain}`);
