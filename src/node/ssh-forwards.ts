@@ -15,6 +15,52 @@ import type { SshLink } from './ssh-link.js';
 
 const LOOPBACK = '127.0.0.1';
 
+// The tunnel's directory on the node, made after the stale ones of this user are removed: a hub
+// killed outright leaves its directory and the socket files sshd bound in it, which no sshd listens
+// on any more (docs/how-it-works.md#the-data-path). Stale: a directory of ours (not a link),
+// unchanged for a minute, holding only sockets, every one refusing connections (probed by the
+// node's Node.js, which the node transfer needs anyway; a live tunnel's sockets are listened on
+// from just after its directory is made until it goes), or holding nothing for over an hour.
+// $1 is TUNNEL_DIR_PROBE.
+const MAKE_TUNNEL_DIR = `
+probe=$1
+set --
+for dir in "\${TMPDIR:-/tmp}"/sendense-tunnel-*; do
+  [ -d "$dir" ] && [ ! -L "$dir" ] && [ -O "$dir" ] && [ -n "$(find "$dir" -maxdepth 0 -mmin +1)" ] || continue
+  sockets=0
+  for entry in "$dir"/* "$dir"/.[!.]*; do
+    [ -e "$entry" ] || [ -L "$entry" ] || continue
+    if [ -S "$entry" ] && [ ! -L "$entry" ]; then sockets=$((sockets + 1)); else sockets=-1; break; fi
+  done
+  if [ "$sockets" -gt 0 ]; then
+    set -- "$@" "$dir"
+  elif [ "$sockets" -eq 0 ] && [ -n "$(find "$dir" -maxdepth 0 -mmin +60)" ]; then
+    rmdir -- "$dir" 2>/dev/null
+  fi
+done
+[ "$#" -eq 0 ] || node -e "$probe" -- "$@" >/dev/null 2>&1
+exec mktemp -d -t sendense-tunnel-XXXXXX
+`;
+
+// Removes each directory given whose every socket refuses connections (ECONNREFUSED: bound by
+// no one any more).
+const TUNNEL_DIR_PROBE = `
+const { readdirSync, rmSync } = require('node:fs');
+const { connect } = require('node:net');
+const refuses = (socket) => new Promise((resolve) => {
+  const probe = connect({ path: socket });
+  probe.once('connect', () => { probe.destroy(); resolve(false); });
+  probe.once('error', (error) => resolve(error.code === 'ECONNREFUSED'));
+});
+(async () => {
+  for (const dir of process.argv.slice(1)) {
+    const sockets = readdirSync(dir).map((name) => dir + '/' + name);
+    if (sockets.length > 0 && (await Promise.all(sockets.map(refuses))).every(Boolean))
+      rmSync(dir, { recursive: true, force: true });
+  }
+})();
+`;
+
 /** Where a forwarded connection goes on the hub: a port on 127.0.0.1, or a Unix socket. */
 type HubEnd = { readonly port: number } | { readonly path: string };
 
@@ -48,7 +94,7 @@ export class SshForwarder {
   // Each hub socket reached from a socket of its own in a new 0700 directory on the node (sshd
   // makes each socket 0600 by its StreamLocalBindMask): only the SSH user gets in. Removed on close.
   async forwardSockets(hubSockets: readonly string[]): Promise<SocketForwards> {
-    const made = await execOverSsh(this.link, ['mktemp', '-d', '-t', 'sendense-tunnel-XXXXXX']);
+    const made = await execOverSsh(this.link, ['sh', '-c', MAKE_TUNNEL_DIR, 'sh', TUNNEL_DIR_PROBE]);
     const dir = made.stdout.trim();
     if (made.exitCode !== 0 || !dir.startsWith('/')) {
       throw new SendenseError(

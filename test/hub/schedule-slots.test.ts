@@ -40,7 +40,11 @@ describe('schedule under hub limits', () => {
       const due = new Date(Math.ceil((Date.now() + lead) / 1000) * 1000);
       const cron = `${due.getUTCSeconds()} ${due.getUTCMinutes()} ${due.getUTCHours()} * * *`;
       sources.forEach((source, i) => {
-        const doc = planDoc(box!, `p${String(i).padStart(2, '0')}`, { kind: 'backup', schedule: cron, timezone: 'UTC' });
+        const doc = planDoc(box!, `p${String(i).padStart(2, '0')}`, {
+          kind: 'backup',
+          schedule: cron,
+          timezone: 'UTC',
+        });
         writePlanFile(path.join(plans, `p${i}.yaml`), {
           ...doc,
           vm: { name: `vm-${i}`, source: { type: 'qemu', disks: [{ key: 2000, path: source }] } },

@@ -1,12 +1,14 @@
 // Backups of a 2-disk VM on a node reached over SSH, through the real CLI: the node transfer runs
 // on the node and pushes through the tunnel into the hub's qemu-nbd; every point is exact.
 
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync, utimesSync } from 'node:fs';
+import { connect, createServer } from 'node:net';
+import { once } from 'node:events';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { expect, it } from 'vitest';
 import { leasedPorts, recordedProcesses } from '../support/process-tree.js';
-import { listBackups, parseEvents, sendenseRun, type BackupRow } from '../support/sendense-cli.js';
+import { listBackups, parseEvents, sendenseRun, startSendenseRun, type BackupRow } from '../support/sendense-cli.js';
 import {
   bitmapNames,
   createDisk,
@@ -88,3 +90,76 @@ it('full then incremental of a 2-disk VM through the tunnel: each point equals t
   expect(leasedPorts(db)).toEqual([]);
   expect(nodeProcessesMentioning(node, dir)).toEqual([]);
 }, 60_000);
+
+// Whether a Unix socket refuses connections (bound by no one any more), looked at every 100 ms for 30 s.
+async function refusesSoon(socket: string): Promise<boolean> {
+  for (let i = 0; i < 300; i++) {
+    const refused = await new Promise<boolean>((resolve) => {
+      const probe = connect({ path: socket });
+      probe.once('connect', () => {
+        probe.destroy();
+        resolve(false);
+      });
+      probe.once('error', (error: NodeJS.ErrnoException) => resolve(error.code === 'ECONNREFUSED'));
+    });
+    if (refused) return true;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  return false;
+}
+
+it('a hub killed outright leaves its tunnel directory on the node; the next run there removes it, not one still listened on', async () => {
+  const { node, dir, db, repository } = ws;
+  const disks = [{ key: 2000, path: createDisk(path.join(dir, 'kill0.qcow2'), 256 * MiB) }];
+  writeDisk(disks[0].path, ['write -P 0x31 0 64M']);
+  const plan = writeSshBackupPlan(dir, {
+    name: 'ssh-kill',
+    vm: 'sshkill',
+    disks,
+    repository,
+    ports,
+    node: nodeBlock(node),
+  });
+  const full = await sendenseRun([plan, '--db', db]);
+  expect(full.exitCode, `${full.stdout}\n${full.stderr}`).toBe(0);
+
+  writeDisk(disks[0].path, ['write -P 0x32 64M 160M']);
+  const run = startSendenseRun([plan, '--db', db]);
+  ws.seenPids.add(run.pid);
+  const tunnel = await run.waitForEvent((event) => event.type === 'step-done' && event.step === 'open-tunnel');
+  const stale = /node (\/\S+\/sendense-tunnel-[^/]+)\/(\S+\.sock) ->/.exec(tunnel.summary ?? '');
+  expect(stale, tunnel.summary).not.toBeNull();
+  const [, staleDir, staleSocket] = stale!;
+  process.kill(run.pid, 'SIGKILL');
+  expect((await run.exited).signal, 'the run ended before the kill').toBe('SIGKILL');
+  // sshd stops listening once the hub's connection is gone; the directory and its socket stay.
+  expect(await refusesSoon(path.join(staleDir!, staleSocket!))).toBe(true);
+  expect(readdirSync(staleDir!)).toEqual([staleSocket]);
+  const doctor = await sendenseRun(['doctor', '--db', db]);
+  expect(doctor.exitCode, `${doctor.stdout}\n${doctor.stderr}`).toBe(0);
+  expect(existsSync(staleDir!), 'doctor knows nothing of the node side').toBe(true);
+
+  // Another tunnel's directory, still listened on (here by this test), of the same age.
+  const live = mkdtempSync(path.join(tmpdir(), 'sendense-tunnel-'));
+  const listener = createServer().listen(path.join(live, '0-disk-2000.sock'));
+  await once(listener, 'listening');
+  try {
+    // A minute on: what a directory of the node's must be left unchanged for to be judged stale.
+    const old = new Date(Date.now() - 120_000);
+    for (const made of [staleDir!, live]) utimesSync(made, old, old);
+    const next = await sendenseRun([plan, '--db', db]);
+    expect(next.exitCode, `${next.stdout}\n${next.stderr}`).toBe(0);
+    expect(existsSync(staleDir!), `${staleDir} after the next run`).toBe(false);
+    expect(readdirSync(live)).toEqual(['0-disk-2000.sock']);
+  } finally {
+    listener.close();
+    rmSync(live, { recursive: true, force: true });
+    rmSync(staleDir!, { recursive: true, force: true });
+  }
+  const point = keepCopy(disks[0].path, path.join(dir, 'kill-after.qcow2'));
+  const backups = (await listBackups(db, 'sshkill')).filter((backup) => backup.status === 'complete');
+  expect(backups.map((backup) => backup.type)).toEqual(['full', 'incremental']);
+  expect(differenceBetween(fileOf(backups[1]!, 2000), point)).toBe('');
+  expect(recordedProcesses(db)).toEqual([]);
+  expect(leasedPorts(db)).toEqual([]);
+}, 120_000);
