@@ -66,32 +66,60 @@ export function readBatches(ranges: readonly Interval[]): Interval[][] {
 }
 
 // qemu-io's `read -v` output for some ranges (not overlapping): lines of
-// "<offset in hex>:  xx xx … (up to 16)  <text>", each placed by its offset into its range.
+// "<offset in hex>:  xx xx … (up to 16)  <text>", each placed by its offset into its range. Read
+// character by character: a merge's dump runs to tens of MB.
 export function rangesOfHexDump(dump: string, ranges: readonly Interval[]): Map<number, Buffer> {
   const sorted = [...ranges].sort((a, b) => a[0] - b[0]);
-  const bytes = new Map(sorted.map(([offset, length]) => [offset, Buffer.alloc(length)] as const));
-  const filled = new Map<number, number>(sorted.map(([offset]) => [offset, 0]));
+  const buffers = sorted.map(([, length]) => Buffer.alloc(length));
+  const filled = sorted.map(() => 0);
+  const line = new Uint8Array(16);
   let index = 0;
-  for (const line of dump.split('\n')) {
-    const match = /^([0-9a-f]+): {2}((?:[0-9a-f]{2} ){1,16})/.exec(line);
-    if (match === null) continue;
-    let at = Number.parseInt(match[1]!, 16);
+  for (let start = 0; start < dump.length;) {
+    const newline = dump.indexOf('\n', start);
+    const end = newline === -1 ? dump.length : newline;
+    const read = hexDumpLine(dump, start, end, line);
+    start = end + 1;
+    if (read === undefined) continue;
+    const [at, count] = read;
     if (index >= sorted.length || at < sorted[index]![0] || at >= sorted[index]![0] + sorted[index]![1])
-      index = sorted.findIndex(([start, length]) => at >= start && at < start + length);
+      index = sorted.findIndex(([first, length]) => at >= first && at < first + length);
     const range = sorted[index];
-    if (range === undefined) throw new SendenseError(`qemu-io printed bytes at ${at}, outside the ranges asked for`);
-    const buffer = bytes.get(range[0])!;
-    for (const pair of match[2]!.trim().split(' ')) {
-      if (at >= range[0] + range[1])
-        throw new SendenseError(`qemu-io printed bytes at ${at}, outside the ranges asked for`);
-      buffer[at - range[0]] = Number.parseInt(pair, 16);
-      at++;
-      filled.set(range[0], filled.get(range[0])! + 1);
-    }
+    if (range === undefined || at + count > range[0] + range[1])
+      throw new SendenseError(`qemu-io printed bytes at ${at}, outside the ranges asked for`);
+    buffers[index]!.set(line.subarray(0, count), at - range[0]);
+    filled[index]! += count;
   }
-  for (const [offset, length] of sorted) {
-    if (filled.get(offset) !== length)
-      throw new SendenseError(`qemu-io read ${filled.get(offset)} bytes at ${offset} where ${length} were asked`);
+  sorted.forEach(([offset, length], i) => {
+    if (filled[i] !== length)
+      throw new SendenseError(`qemu-io read ${filled[i]} bytes at ${offset} where ${length} were asked`);
+  });
+  return new Map(sorted.map(([offset], i) => [offset, buffers[i]!] as const));
+}
+
+// One line "<offset in hex>:  xx xx … " of dump[start, end): its offset and how many bytes (1-16)
+// it put into `into`; undefined for any other line.
+function hexDumpLine(dump: string, start: number, end: number, into: Uint8Array): [number, number] | undefined {
+  let at = start;
+  let offset = 0;
+  for (let digit = hexDigit(dump.charCodeAt(at)); at < end && digit >= 0; digit = hexDigit(dump.charCodeAt(++at)))
+    offset = offset * 16 + digit;
+  if (at === start || dump.charCodeAt(at) !== 58 || dump.charCodeAt(at + 1) !== 32 || dump.charCodeAt(at + 2) !== 32)
+    return undefined; // ":  "
+  at += 3;
+  let count = 0;
+  while (count < 16 && at + 2 < end) {
+    const high = hexDigit(dump.charCodeAt(at));
+    const low = hexDigit(dump.charCodeAt(at + 1));
+    if (high < 0 || low < 0 || dump.charCodeAt(at + 2) !== 32) break;
+    into[count++] = high * 16 + low;
+    at += 3;
   }
-  return bytes;
+  return count === 0 ? undefined : [offset, count];
+}
+
+// 0-9 and a-f (as qemu-io prints them), else -1.
+function hexDigit(code: number): number {
+  if (code >= 48 && code <= 57) return code - 48;
+  if (code >= 97 && code <= 102) return code - 87;
+  return -1;
 }
