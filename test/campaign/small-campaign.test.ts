@@ -6,7 +6,7 @@ import { it } from 'vitest';
 import { runCampaign } from './run-campaign.js';
 
 const SEED = 20261126;
-const FAULTS = 20;
+const FAULTS = 12;
 
 it(`a campaign of ${FAULTS} faults (seed ${SEED}) ends with every point exact and nothing left`, async () => {
   await runCampaign({ seed: SEED, faults: FAULTS, timeoutMs: 1_150_000 });
