@@ -3,7 +3,8 @@
 // but a run that answers all along (a batch of many entries, slow on a loaded hub) goes on past
 // its timeout. Real processes in the real sandbox (no reader user: run as us, no network).
 
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
@@ -57,6 +58,47 @@ describe('a reader run', () => {
     );
   });
 });
+
+// The hub killed outright while a reader's shell waits on its child (an ntfscat hung on a crafted
+// filesystem): pdeathsig kills the shell, and the child, in the reader's own PID namespace, with it.
+// As root only: a reader runs as a uid of its own, in namespaces of its own, only when we are root.
+describe.skipIf(process.getuid?.() !== 0)('a reader whose hub is killed outright', () => {
+  let child = 0;
+  afterEach(() => {
+    if (child > 1 && alive(child)) process.kill(child, 'SIGKILL');
+  });
+
+  it('ends with everything it started', async () => {
+    // A duration no other process uses, to find the child by (its pid in its namespace is not ours).
+    const token = `${600 + (process.pid % 1000)}.${Date.now() % 1000}`;
+    const hub = spawn(process.execPath, ['test/files/fixtures/reader-hub.mjs', '65534', token], { stdio: 'ignore' });
+    try {
+      for (let looked = 0; child === 0 && looked < 600; looked++) {
+        child = sleepingFor(token);
+        if (child === 0) await new Promise((done) => setTimeout(done, 50));
+      }
+      expect(child, 'the reader started its child').toBeGreaterThan(1);
+      expect(readFileSync(`/proc/${child}/status`, 'utf8')).toMatch(/^Uid:\s+65534\s/m);
+    } finally {
+      hub.kill('SIGKILL');
+    }
+    for (let looked = 0; alive(child) && looked < 200; looked++) await new Promise((done) => setTimeout(done, 50));
+    expect(alive(child), `sleep ${token} (pid ${child}) after its hub was killed`).toBe(false);
+  }, 60_000);
+});
+
+// The pid of the process running `sleep TOKEN`, or 0.
+function sleepingFor(token: string): number {
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      if (readFileSync(`/proc/${name}/cmdline`, 'utf8') === `sleep\0${token}\0`) return Number(name);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return 0;
+}
 
 // A process that is gone, or a zombie (killed, not yet reaped by whoever inherited it).
 function alive(pid: number): boolean {

@@ -1,7 +1,8 @@
 // How a reader of guest data runs (docs/file-level-restore.md#the-fast-path): as the point's own
 // uid when we are root (./reader-user.ts, setpriv), without network (unshare -n, root only), in
-// nbdfuse's private mount namespace (root only), killed with us (pdeathsig), its time bounded and
-// its output capped. A crafted filesystem can make it fail, never hang the hub. A reader that
+// nbdfuse's private mount namespace (root only), killed with us (pdeathsig) with all it started (a
+// PID namespace of its own, root only), its time bounded and its output capped. A crafted
+// filesystem can make it fail, never hang the hub. A reader that
 // leaves root itself (the FAT walker) starts as root with a few capabilities and no new privileges.
 // Each reader leads a process group of its own: a stopped reader is stopped with whatever it
 // started (a shell's ntfscat), which would otherwise hold its output open and the hub waiting.
@@ -36,7 +37,13 @@ const BIND_PASSWD = 'mount --bind -- "$1" /etc/passwd && shift && exec "$@"';
 export function sandboxArgv(
   argv: readonly string[],
   sandbox: ReaderSandbox,
-  options: { readonly newPrivileges?: boolean; readonly passwd?: string; readonly dropsRoot?: boolean } = {},
+  options: {
+    readonly newPrivileges?: boolean;
+    readonly passwd?: string;
+    readonly dropsRoot?: boolean;
+    /** A PID namespace of its own (a reader of guest data; not nbdfuse, which unmounts on SIGTERM). */
+    readonly ownPids?: boolean;
+  } = {},
 ): string[] {
   const privs = options.newPrivileges ? [] : ['--no-new-privs'];
   const { user } = sandbox;
@@ -67,7 +74,12 @@ export function sandboxArgv(
       ...setpriv,
     ];
   const enter = sandbox.mountNamespace === undefined ? [] : ['nsenter', `--mount=/proc/self/fd/${NAMESPACE_FD}`, '--'];
-  return [...enter, 'unshare', '--net', '--', ...setpriv];
+  if (!options.ownPids) return [...enter, 'unshare', '--net', '--', ...setpriv];
+  // The reader is the first process of a PID namespace of its own: when it ends, whatever it
+  // started ends with it (a shell's ntfscat, hung on a crafted filesystem), and --kill-child ends it
+  // when unshare is killed, which pdeathsig does when we are killed outright.
+  const pids = ['unshare', '--net', '--pid', '--fork', '--kill-child', '--'];
+  return [...enter, 'setpriv', '--pdeathsig', 'KILL', '--', ...pids, ...setpriv];
 }
 
 /** The spawn stdio of a reader: its fd 3 is the mount namespace it enters, if any. */
@@ -144,7 +156,7 @@ export function runSandboxed(
     readonly what: string;
   },
 ): Promise<ReaderOutput> {
-  const [command, ...args] = sandboxArgv(argv, options.sandbox, { dropsRoot: options.dropsRoot });
+  const [command, ...args] = sandboxArgv(argv, options.sandbox, { dropsRoot: options.dropsRoot, ownPids: true });
   return new Promise((resolve, reject) => {
     const child = spawnReader(
       command,
@@ -218,7 +230,7 @@ export async function streamSandboxed<T>(
   },
   read: (bytes: AsyncIterable<Buffer>) => Promise<T>,
 ): Promise<{ readonly value: T; readonly stderr: string }> {
-  const [command, ...args] = sandboxArgv(argv, options.sandbox, { dropsRoot: options.dropsRoot });
+  const [command, ...args] = sandboxArgv(argv, options.sandbox, { dropsRoot: options.dropsRoot, ownPids: true });
   const child = spawnReader(command, args, sandboxStdio(options.sandbox, 'ignore'));
   let stderr = '';
   child.stderr!.on('data', (chunk: Buffer) => {
