@@ -209,7 +209,13 @@ async function takeSnapshot(source: VmwareSource, disks: readonly SourceDiskJob[
   crashPoint('vmware.snapshot-made');
   const frozen = await snapshotDisks(client, made);
   const dir = await nodeTempDir(context.exec);
-  context.takes(`remove ${dir} on the node`, 'always', async () => void (await context.exec(['rm', '-rf', '--', dir])));
+  // Recorded for doctor, which removes a killed run's as it removes any scratch directory.
+  await context.record('scratch-dir', dir, {});
+  context.takes(`remove ${dir} on the node`, 'always', async () => {
+    const removed = await context.exec(['rm', '-rf', '--', dir]);
+    if (removed.exitCode !== 0) throw new SendenseError(`could not remove ${dir}: ${removed.stderr.trim()}`);
+    await context.forget('scratch-dir', dir);
+  });
   const lists = new Map<DiskKey, string>();
   const changeIds = new Map<DiskKey, string>();
   let bytes = 0;

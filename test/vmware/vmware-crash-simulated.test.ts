@@ -4,7 +4,7 @@
 // byte for byte through its chain as the disk was when it was taken, and the next run works.
 
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { stringify } from 'yaml';
@@ -26,7 +26,11 @@ import { vcsimSnapshotNames, withVcsimClient, type VcsimLogin } from './vcsim-lo
 const MiB = 1024 * 1024;
 const USER = 'backup@vsphere.local';
 const PASSWORD = 'Vc-sim crash pa55!';
-const ENV = { TEST_VCENTER_PASSWORD: PASSWORD };
+// The runs' temporary directory, this file's own: the node (this host) makes the run's directory of
+// read lists there, which doctor must remove after a kill.
+const NODE_TMP = mkdtempSync(path.join(tmpdir(), 'vmware-crash-tmp-'));
+const ENV = { TEST_VCENTER_PASSWORD: PASSWORD, TMPDIR: NODE_TMP };
+const readListDirs = () => readdirSync(NODE_TMP).filter((name) => name.startsWith('sendense-vmware-'));
 const SIZES = new Map([
   [2000, 16 * MiB],
   [2001, 8 * MiB],
@@ -99,6 +103,7 @@ afterAll(async () => {
   await proxy?.close();
   await vcsim?.stop();
   rmSync(certDir, { recursive: true, force: true });
+  rmSync(NODE_TMP, { recursive: true, force: true });
 });
 
 // A new generation of both disks: data written, some zeroed.
@@ -183,6 +188,7 @@ describe('kill -9 at every phase of a VMware backup (vmware-simulated: vcsim + a
       expect(leasedPorts(ws.db)).toEqual([]);
       expect(tableRows(ws.db, 'vm_locks')).toEqual([]);
       expect(tableRows(ws.db, 'node_resources')).toEqual([]);
+      expect(readListDirs()).toEqual([]);
       const again = await sendenseRun(['doctor', '--db', ws.db], ENV);
       expect(again.stdout, 'a second doctor finds nothing').toContain('nothing left behind');
       await withClient((client) =>
