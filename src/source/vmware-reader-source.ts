@@ -5,7 +5,7 @@
 
 import { SendenseError } from '../errors.js';
 import { formatBytes } from '../format/bytes.js';
-import { writeNodeFile } from '../libvirt/scratch-dir.js';
+import { removeScratchDir, writeNodeFile } from '../libvirt/scratch-dir.js';
 import type { NodeExec } from '../libvirt/virsh.js';
 import type { DiskKey, VmwareSource } from '../plan/types.js';
 import { ChangeIdRejected, changedAreas, type DiskArea } from '../vmware/changed-areas.js';
@@ -209,11 +209,10 @@ async function takeSnapshot(source: VmwareSource, disks: readonly SourceDiskJob[
   crashPoint('vmware.snapshot-made');
   const frozen = await snapshotDisks(client, made);
   const dir = await nodeTempDir(context.exec);
-  // Recorded for doctor, which removes a killed run's as it removes any scratch directory.
+  // A scratch directory like any other: doctor removes a killed run's.
   await context.record('scratch-dir', dir, {});
   context.takes(`remove ${dir} on the node`, 'always', async () => {
-    const removed = await context.exec(['rm', '-rf', '--', dir]);
-    if (removed.exitCode !== 0) throw new SendenseError(`could not remove ${dir}: ${removed.stderr.trim()}`);
+    await removeScratchDir(context.exec, dir);
     await context.forget('scratch-dir', dir);
   });
   const lists = new Map<DiskKey, string>();
