@@ -2,11 +2,11 @@
 // on the node and pushes through the tunnel into the hub's qemu-nbd; every point is exact.
 
 import { existsSync, mkdtempSync, readdirSync, rmSync, utimesSync } from 'node:fs';
-import { connect, createServer } from 'node:net';
+import { connect, createServer, type Server } from 'node:net';
 import { once } from 'node:events';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { expect, it } from 'vitest';
+import { afterEach, expect, it } from 'vitest';
 import { leasedPorts, recordedProcesses } from '../support/process-tree.js';
 import { listBackups, parseEvents, sendenseRun, startSendenseRun, type BackupRow } from '../support/sendense-cli.js';
 import {
@@ -108,6 +108,14 @@ async function refusesSoon(socket: string): Promise<boolean> {
   return false;
 }
 
+// What the next test made or found outside its workspace, removed even when it fails.
+const outside: { dirs: string[]; listener?: Server } = { dirs: [] };
+afterEach(() => {
+  outside.listener?.close();
+  outside.listener = undefined;
+  for (const made of outside.dirs.splice(0)) rmSync(made, { recursive: true, force: true });
+});
+
 it('a hub killed outright leaves its tunnel directory on the node; the next run there removes it, not one still listened on', async () => {
   const { node, dir, db, repository } = ws;
   const disks = [{ key: 2000, path: createDisk(path.join(dir, 'kill0.qcow2'), 256 * MiB) }];
@@ -130,6 +138,7 @@ it('a hub killed outright leaves its tunnel directory on the node; the next run 
   const stale = /node (\/\S+\/sendense-tunnel-[^/]+)\/(\S+\.sock) ->/.exec(tunnel.summary ?? '');
   expect(stale, tunnel.summary).not.toBeNull();
   const [, staleDir, staleSocket] = stale!;
+  outside.dirs.push(staleDir!);
   process.kill(run.pid, 'SIGKILL');
   expect((await run.exited).signal, 'the run ended before the kill').toBe('SIGKILL');
   // sshd stops listening once the hub's connection is gone; the directory and its socket stay.
@@ -141,21 +150,16 @@ it('a hub killed outright leaves its tunnel directory on the node; the next run 
 
   // Another tunnel's directory, still listened on (here by this test), of the same age.
   const live = mkdtempSync(path.join(tmpdir(), 'sendense-tunnel-'));
-  const listener = createServer().listen(path.join(live, '0-disk-2000.sock'));
-  await once(listener, 'listening');
-  try {
-    // A minute on: what a directory of the node's must be left unchanged for to be judged stale.
-    const old = new Date(Date.now() - 120_000);
-    for (const made of [staleDir!, live]) utimesSync(made, old, old);
-    const next = await sendenseRun([plan, '--db', db]);
-    expect(next.exitCode, `${next.stdout}\n${next.stderr}`).toBe(0);
-    expect(existsSync(staleDir!), `${staleDir} after the next run`).toBe(false);
-    expect(readdirSync(live)).toEqual(['0-disk-2000.sock']);
-  } finally {
-    listener.close();
-    rmSync(live, { recursive: true, force: true });
-    rmSync(staleDir!, { recursive: true, force: true });
-  }
+  outside.dirs.push(live);
+  outside.listener = createServer().listen(path.join(live, '0-disk-2000.sock'));
+  await once(outside.listener, 'listening');
+  // A minute on: what a directory of the node's must be left unchanged for to be judged stale.
+  const old = new Date(Date.now() - 120_000);
+  for (const made of [staleDir!, live]) utimesSync(made, old, old);
+  const next = await sendenseRun([plan, '--db', db]);
+  expect(next.exitCode, `${next.stdout}\n${next.stderr}`).toBe(0);
+  expect(existsSync(staleDir!), `${staleDir} after the next run`).toBe(false);
+  expect(readdirSync(live)).toEqual(['0-disk-2000.sock']);
   const point = keepCopy(disks[0].path, path.join(dir, 'kill-after.qcow2'));
   const backups = (await listBackups(db, 'sshkill')).filter((backup) => backup.status === 'complete');
   expect(backups.map((backup) => backup.type)).toEqual(['full', 'incremental']);
