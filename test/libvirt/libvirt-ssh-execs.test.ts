@@ -26,10 +26,11 @@ const log = () => path.join(bin, 'commands.log');
 
 beforeAll(async () => {
   bin = mkdtempSync(path.join(tmpdir(), 'sendense-execs-bin-'));
-  // Only the wrapper's own start is noted (its script carries the PID marker), not the shells it runs.
+  // Only the wrapper's own start is noted (its script carries the PID marker), not the shells it runs;
+  // one line a command, a script of many lines included.
   writeFileSync(
     path.join(bin, 'sh'),
-    `#!/bin/sh\ncase "$2" in *${PID_MARKER}*) (shift 2; printf '%s\\n' "$*") | cut -c1-100 >>'${log()}' ;; esac\nexec /bin/sh "$@"\n`,
+    `#!/bin/sh\ncase "$2" in *${PID_MARKER}*) (shift 2; printf '%s' "$*" | tr '\\n' ' '; echo) | cut -c1-100 >>'${log()}' ;; esac\nexec /bin/sh "$@"\n`,
   );
   chmodSync(path.join(bin, 'sh'), 0o755);
   [guest, sshd] = await Promise.all([startGuest({ name: 'execs' }), startSshd({ pathFirst: [bin] })]);
