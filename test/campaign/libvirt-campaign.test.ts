@@ -8,7 +8,7 @@ import { it } from 'vitest';
 import { runCampaign } from './run-campaign.js';
 
 const SEED = 20261128;
-const FAULTS = 6;
+const FAULTS = 4;
 
 it(`a campaign of ${FAULTS} faults on a live libvirt domain (seed ${SEED}) ends with every point exact and nothing left`, async () => {
   await runCampaign({ seed: SEED, faults: FAULTS, mode: 'libvirt', timeoutMs: 580_000 });

@@ -10,7 +10,7 @@ import { runCampaign } from './run-campaign.js';
 // Its first steps: backup, s3-copy + kill-run, s3-copy + link-cut, replicate-sync, flip, backup,
 // s3-copy, forget + kill-run, backup + kill-run, failover-test + kill-run.
 const SEED = 20261213;
-const FAULTS = 6;
+const FAULTS = 4;
 
 it(`a campaign of ${FAULTS} faults in the s3 and replicate modes (seed ${SEED}) ends with every point exact and nothing left`, async () => {
   const stdout = await runCampaign({ seed: SEED, faults: FAULTS, mode: 's3+replicate', timeoutMs: 1_150_000 });
