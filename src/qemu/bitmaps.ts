@@ -27,7 +27,7 @@ export async function bitmapAdd(file: string, name: string, runner: CommandRunne
  * directory first, `forget` once it is gone.
  */
 export interface MarkPlace {
-  /** Unique to the run and disk, e.g. RUN-ID-KEY. */
+  /** Unique to the run, e.g. its id. */
   readonly tag: string;
   /**
    * The node is this host: its temp directory is this process's ($TMPDIR or /tmp, as its children
@@ -38,26 +38,36 @@ export interface MarkPlace {
   forget(dir: string): Promise<void>;
 }
 
+/** One disk's new bitmap: `size` is the disk's as the backup records it; `added` is called the moment the bitmap exists. */
+export interface MarkedBitmap {
+  readonly file: string;
+  readonly name: string;
+  readonly size: number;
+  readonly added: () => void;
+}
+
+// Disks whose bitmaps are added and merged at once on this host (each a short qemu-img process);
+// more only queue for two cores. Through SSH one after another.
+const AT_ONCE_HERE = 4;
+
 /**
- * Adds bitmap `name` to `file` and marks the disk's last byte dirty in it (docs/how-it-works.md#change-tracking-by-source):
+ * Adds each disk's bitmap and marks the disk's last byte dirty in it (docs/how-it-works.md#change-tracking-by-source):
  * a shrink clears a bitmap's bits past the cut and a grow adds clean ones, so after both it says
  * nothing changed where the disk now reads zeroes; the mark gone is how an incremental knows.
- * qemu-img cannot set a bit, so a write into a scratch image of `size` (the disk's, as the backup
- * records it: the merge fails if the disk's differs by now) sets it in the scratch's own bitmap,
- * which is merged in. The scratch is made on the node, in a private temp directory, by one shell
- * (on this host while the bitmap is added); `added` is called the moment the bitmap exists, even
- * if marking then fails.
+ * qemu-img cannot set a bit, so a write into a scratch image of the disk's size (the merge fails if
+ * the disk's differs by now) sets it in the scratch's own bitmap, which is merged in. The scratch
+ * images, one per size, are made on the node in one private temp directory of the run by one
+ * shell (on this host while the bitmaps are added). After a failure no disk starts; the ones at
+ * work end first.
  */
-export async function bitmapAddMarked(
-  file: string,
-  name: string,
-  size: number,
+export async function addMarkedBitmaps(
+  disks: readonly MarkedBitmap[],
   runner: CommandRunner,
   place: MarkPlace,
-  added: () => void,
 ): Promise<void> {
   if (!/^[A-Za-z0-9._-]+$/.test(place.tag))
     throw new Error(`a mark directory's tag must be a plain name (got ${place.tag})`);
+  if (disks.length === 0) return;
   // On this host the old directories are swept while the rest goes on; on a node, first.
   const sweeping = runner(['sh', '-c', SWEEP_AND_PRINT_TMP]);
   const tmp = place.thisHost ? { exitCode: 0, stdout: process.env.TMPDIR ?? '', stderr: '' } : await sweeping;
@@ -67,36 +77,46 @@ export async function bitmapAddMarked(
     throw qemuImgError('find the temp directory for a bitmap mark on', 'the node', tmp);
   }
   const dir = `${base}/sendense-bitmap-mark.${place.tag}`;
+  const atOnce = place.thisHost ? AT_ONCE_HERE : 1;
+  const sizes = [...new Set(disks.map((disk) => disk.size))];
+  const scratch = (size: number): string => `${dir}/mark-${size}.qcow2`;
   // Removed at the end only once this call made it: a directory already there (another's, or a
   // path someone put in its way) is never touched, and its record goes (doctor must not remove
   // it either). A shell that could not say (the link to the node lost) leaves the record to doctor.
   const scratchDir: { made: 'no' | 'yes' | 'unknown' } = { made: 'no' };
   try {
     await place.record(dir);
-    const add = () => bitmapAdd(file, name, runner).then(added);
+    const add = () =>
+      eachAtMost(disks, atOnce, async (disk) => {
+        await bitmapAdd(disk.file, disk.name, runner);
+        disk.added();
+      });
     const make = async () => {
       scratchDir.made = 'unknown';
-      const result = await runner(['sh', '-c', MAKE_MARK, 'sendense-mark', dir, String(size), String(size - 512)]);
+      const bySize = sizes.flatMap((size) => [scratch(size), String(size), String(size - 512)]);
+      const result = await runner(['sh', '-c', MAKE_MARKS, 'sendense-mark', dir, ...bySize]);
       scratchDir.made = result.stdout.startsWith('made\n') ? 'yes' : 'no';
       return result;
     };
-    let scratch: ExecResult;
+    let made: ExecResult;
     if (place.thisHost) {
       const [adding, making] = await Promise.allSettled([add(), make()]);
       if (adding.status === 'rejected') throw adding.reason;
       if (making.status === 'rejected') throw making.reason;
-      scratch = making.value;
+      made = making.value;
     } else {
       await add();
-      scratch = await make();
+      made = await make();
     }
-    if (scratch.exitCode !== 0) throw qemuImgError(`mark the end of bitmap ${name} in`, file, scratch);
+    if (made.exitCode !== 0) throw qemuImgError(`mark the end of bitmap ${disks[0]!.name} in`, disks[0]!.file, made);
     crashPoint('qemu.bitmap-marking');
-    const merged = await runner(bitmapMergeArgv(file, name, { path: `${dir}/mark.qcow2`, name: 'mark' }));
-    if (merged.exitCode === 0) return;
-    if (/different sizes/.test(merged.stderr))
-      throw new SendenseError(`${file} changed size while its bitmap ${name} was being marked: run the backup again`);
-    throw qemuImgError(`mark the end of bitmap ${name} in`, file, merged);
+    await eachAtMost(disks, atOnce, async ({ file, name, size }) => {
+      const merged = await runner(bitmapMergeArgv(file, name, { path: scratch(size), name: 'mark' }));
+      if (merged.exitCode === 0) return;
+      if (/different sizes/.test(merged.stderr))
+        throw new SendenseError(`${file} changed size while its bitmap ${name} was being marked: run the backup again`);
+      throw qemuImgError(`mark the end of bitmap ${name} in`, file, merged);
+    });
   } finally {
     const removed = scratchDir.made === 'yes' ? await runner(['rm', '-rf', '--', dir]) : undefined;
     if (scratchDir.made === 'no' || removed?.exitCode === 0) await place.forget(dir);
@@ -104,15 +124,39 @@ export async function bitmapAddMarked(
   }
 }
 
-// In the directory $1 (made here, private; it must not exist yet: "made" says it was), a scratch
-// image of $2 bytes whose bitmap "mark" has the bytes from $3 on dirty.
-const MAKE_MARK = [
+// Runs `work` on each item, at most `limit` at once. After a failure no item starts; the ones
+// already at work end before the first failure is thrown.
+async function eachAtMost<T>(items: readonly T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
+  let next = 0;
+  let failed = false;
+  const lane = async (): Promise<void> => {
+    while (!failed && next < items.length) {
+      const item = items[next++]!;
+      await work(item).catch((error: unknown) => {
+        failed = true;
+        throw error;
+      });
+    }
+  };
+  const lanes = await Promise.allSettled(Array.from({ length: Math.min(limit, items.length) }, lane));
+  const failure = lanes.find((lane) => lane.status === 'rejected');
+  if (failure !== undefined) throw failure.reason;
+}
+
+// In the directory $1 (made here, private; it must not exist yet: "made" says it was), for each
+// triple that follows (PATH SIZE FROM), a scratch image of SIZE bytes whose bitmap "mark" has the
+// bytes from FROM on dirty.
+const MAKE_MARKS = [
   'set -e',
   'why=$(mkdir -m 0700 -- "$1" 2>&1) || { echo "$1 could not be made to mark a bitmap (it must not exist yet): ${why#mkdir: }" >&2; exit 1; }',
   'echo made',
-  'qemu-img create -q -f qcow2 "$1/mark.qcow2" "$2"',
-  'qemu-img bitmap --add -f qcow2 "$1/mark.qcow2" mark',
-  'qemu-io -f qcow2 -c "write -z $3 512" "$1/mark.qcow2" >/dev/null',
+  'shift',
+  'while [ "$#" -gt 0 ]; do',
+  '  qemu-img create -q -f qcow2 "$1" "$2"',
+  '  qemu-img bitmap --add -f qcow2 "$1" mark',
+  '  qemu-io -f qcow2 -c "write -z $3 512" "$1" >/dev/null',
+  '  shift 3',
+  'done',
 ].join('\n');
 
 // The node's $TMPDIR (or /tmp), printed after this user's mark directories of an older release

@@ -5,7 +5,7 @@ import { SendenseError } from '../errors.js';
 import type { DiskKey, QemuSource } from '../plan/types.js';
 import { bitmapProblem } from '../qemu/bitmap-health.js';
 import { hasExternalDataFile, isEncryptedQcow2, isQcow2, readBacking } from '../qemu/qcow2-header.js';
-import { bitmapAddMarked, bitmapRemove, imageInfo, type CommandRunner } from '../qemu/index.js';
+import { addMarkedBitmaps, bitmapRemove, imageInfo, type CommandRunner } from '../qemu/index.js';
 import { bitmapName, isSendenseBitmap } from '../repository/layout.js';
 import type { Backup } from '../store/index.js';
 import type { TransferRead } from '../wire/index.js';
@@ -155,28 +155,29 @@ const qemuSnapshot: SourceSnapshot = {
   // All disks' bitmaps before any disk is read: one point in time for the VM.
   async snapshot(disks, context) {
     const runner: CommandRunner = (argv) => context.exec(argv);
-    const added: string[] = [];
-    for (const disk of disks) {
-      if (!disk.changeId) continue;
-      const { path } = diskSourceOf('qemu', disk.source);
-      const name = disk.changeId;
-      // Its mark's directory recorded as the run's scratch-dir on the node: doctor removes it after a kill.
-      await bitmapAddMarked(
-        path,
-        name,
-        disk.virtualSize,
-        runner,
-        {
-          tag: `${context.runId}-${disk.key}`,
-          thisHost: context.exec.concurrent === true,
-          record: (dir) => context.record('scratch-dir', dir, {}),
-          forget: (dir) => context.forget('scratch-dir', dir),
-        },
-        () => context.takes(`remove bitmap ${name} from ${path}`, 'failure', () => bitmapRemove(path, name, runner)),
-      );
-      added.push(`${disk.key}: ${name}`);
-    }
-    return { summary: added.join(', ') };
+    const marked = disks.filter((disk) => disk.changeId);
+    // The mark's directory recorded as the run's scratch-dir on the node: doctor removes it after a kill.
+    await addMarkedBitmaps(
+      marked.map((disk) => {
+        const { path } = diskSourceOf('qemu', disk.source);
+        const name = disk.changeId!;
+        return {
+          file: path,
+          name,
+          size: disk.virtualSize,
+          added: () =>
+            context.takes(`remove bitmap ${name} from ${path}`, 'failure', () => bitmapRemove(path, name, runner)),
+        };
+      }),
+      runner,
+      {
+        tag: context.runId,
+        thisHost: context.exec.concurrent === true,
+        record: (dir) => context.record('scratch-dir', dir, {}),
+        forget: (dir) => context.forget('scratch-dir', dir),
+      },
+    );
+    return { summary: marked.map((disk) => `${disk.key}: ${disk.changeId}`).join(', ') };
   },
 };
 
@@ -190,7 +191,7 @@ const qemuReads: SourceReads = {
     const reads = disks.map((disk): TransferRead => {
       const { path, format } = diskSourceOf('qemu', disk.source);
       const bitmap = incremental && disk.fromChangeId ? disk.fromChangeId : undefined;
-      // The mark bitmapAddMarked left at the parent's last byte: gone, the disk shrank since (qemu/bitmaps.ts).
+      // The mark addMarkedBitmaps left at the parent's last byte: gone, the disk shrank since (qemu/bitmaps.ts).
       const mark = bitmap && disk.fromSize ? { bitmapMark: disk.fromSize - 1 } : {};
       return {
         key: disk.key,

@@ -11,7 +11,7 @@ import { useRunWorkspace } from '../support/run-workspace.js';
 import { sendenseRun, writePlan } from '../support/sendense-cli.js';
 import { createDisk, portRangeForTestFile, writeDisk } from '../support/vm-disks.js';
 import { killAtEnv } from '../../src/crash-points.js';
-import { bitmapAddMarked } from '../../src/qemu/bitmaps.js';
+import { addMarkedBitmaps } from '../../src/qemu/bitmaps.js';
 import { runLocal } from '../../src/qemu/command-runner.js';
 
 const MiB = 1024 * 1024;
@@ -37,9 +37,9 @@ it('a run killed while marking its bitmap leaves its scratch directory: doctor r
   expect(killed.exitCode, `${killed.stdout}\n${killed.stderr}`).not.toBe(0);
   const [left, ...more] = markDirs();
   expect(more).toEqual([]);
-  expect(readdirSync(path.join(tmp, left!))).toEqual(['mark.qcow2']);
+  expect(readdirSync(path.join(tmp, left!))).toEqual([`mark-${16 * MiB}.qcow2`]);
 
-  expect(left).toMatch(/^sendense-bitmap-mark\.run-.*-2000$/);
+  expect(left).toMatch(/^sendense-bitmap-mark\.run-[0-9a-f-]+$/);
   // Meanwhile another mark has just made its directory (no run of this state recorded it).
   mkdirSync(path.join(tmp, 'sendense-bitmap-mark.inprogress'), { mode: 0o700 });
 
@@ -55,12 +55,12 @@ it('a run killed while marking its bitmap leaves its scratch directory: doctor r
 it('a mark directory already there (someone put it in the way) is neither used nor removed, nor left to doctor', async () => {
   const disk = createDisk(path.join(ws.dir, 'inway.qcow2'), 16 * MiB);
   const tmp = path.join(ws.dir, 'tmp-inway');
-  const inWay = path.join(tmp, 'sendense-bitmap-mark.run-x-2000');
+  const inWay = path.join(tmp, 'sendense-bitmap-mark.run-x');
   mkdirSync(inWay, { recursive: true, mode: 0o700 });
   writeFileSync(path.join(inWay, 'theirs'), 'not ours');
   const records: string[] = [];
   const place = {
-    tag: 'run-x-2000',
+    tag: 'run-x',
     thisHost: true,
     record: async (dir: string) => void records.push(dir),
     forget: async (dir: string) => void records.splice(records.indexOf(dir), 1),
@@ -69,7 +69,8 @@ it('a mark directory already there (someone put it in the way) is neither used n
   const saved = process.env.TMPDIR;
   process.env.TMPDIR = tmp;
   try {
-    await expect(bitmapAddMarked(disk, 'b1', 16 * MiB, runLocal, place, () => (added = true))).rejects.toThrow(
+    const marked = [{ file: disk, name: 'b1', size: 16 * MiB, added: () => (added = true) }];
+    await expect(addMarkedBitmaps(marked, runLocal, place)).rejects.toThrow(
       /could not be made to mark a bitmap \(it must not exist yet\)/,
     );
   } finally {

@@ -94,6 +94,46 @@ it('shrunk 64M -> 32M and grown back between backups: the next incremental copie
   }
 }, 240_000);
 
+it('a VM of three disks of two sizes, two shrunk and grown back: each warned at its own last byte, the third not; every point exact', async () => {
+  const sizes = { 2000: 32 * MiB, 2001: 32 * MiB, 2002: 48 * MiB };
+  const disks = Object.entries(sizes).map(([key, size]) => {
+    const file = createDisk(path.join(ws.dir, `multi-${key}.qcow2`), size);
+    writeDisk(file, [`write -P 0x4${key.at(-1)} 0 ${size}`]);
+    return { key: Number(key), path: file };
+  });
+  const plan = writePlan(ws.dir, { name: 'shrink-multi', vm: 'multivm', disks, repository: ws.repository, ports });
+  await backUp(plan);
+  const copies = [disks.map((disk) => keepCopy(disk.path, path.join(ws.dir, `m1-${disk.key}.qcow2`)))];
+
+  for (const disk of disks.slice(1)) {
+    const size = sizes[disk.key as keyof typeof sizes];
+    execFileSync('qemu-img', ['resize', '-q', '--shrink', disk.path, String(size / 2)]);
+    execFileSync('qemu-img', ['resize', '-q', disk.path, String(size)]);
+  }
+  const second = await backUp(plan);
+  expect(second).toMatch(
+    /disk 2001: the disk shrank since dirty bitmap '[^']+' was added \(its mark at byte 33554431 is gone\)/,
+  );
+  expect(second).toMatch(
+    /disk 2002: the disk shrank since dirty bitmap '[^']+' was added \(its mark at byte 50331647 is gone\)/,
+  );
+  expect(second).not.toMatch(/disk 2000: the disk shrank/);
+  copies.push(disks.map((disk) => keepCopy(disk.path, path.join(ws.dir, `m2-${disk.key}.qcow2`))));
+
+  // Each disk's new bitmap has its own mark: the next incremental copies only that block of each.
+  const third = await backUp(plan);
+  expect(third).not.toMatch(/shrank/);
+  copies.push(disks.map((disk) => keepCopy(disk.path, path.join(ws.dir, `m3-${disk.key}.qcow2`))));
+
+  const backups = await listBackups(ws.db, 'multivm');
+  expect(backups.map((backup) => backup.status)).toEqual(['complete', 'complete', 'complete']);
+  expect(backups[2]!.disks.map((disk) => (disk.bytes ?? Infinity) <= 64 * 1024)).toEqual([true, true, true]);
+  for (const [index, backup] of backups.entries()) {
+    for (const [at, disk] of backup.disks.entries())
+      expect(differenceBetween(disk.file, copies[index]![at]!), `point ${index + 1} disk ${at}`).toBe('');
+  }
+}, 240_000);
+
 it('a replicate sync after a shrink and grow copies every block, warned: replica.path equals the source', async () => {
   const disk = createDisk(path.join(ws.dir, 'source.qcow2'), 64 * MiB);
   writeDisk(disk, ['write -P 0x11 0 64M']);
