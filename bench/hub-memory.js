@@ -59,8 +59,9 @@ function childrenOf(pid, byParent) {
   return out;
 }
 
-// [rss, pss] in bytes of pid and all its descendants, now.
-function treeMemory(root) {
+// [rss, pss] in bytes of pid and all its descendants, now; `own` keeps the peak RSS of the CLI
+// itself and of its largest node transfer.
+function treeMemory(root, own) {
   const byParent = new Map();
   for (const name of readdirSync('/proc')) {
     if (!/^\d+$/.test(name)) continue;
@@ -79,7 +80,15 @@ function treeMemory(root) {
   for (const pid of [root, ...childrenOf(root, byParent)]) {
     try {
       const rollup = readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8');
-      rss += Number(/^Rss:\s+(\d+)/m.exec(rollup)?.[1] ?? 0) * 1024;
+      const processRss = Number(/^Rss:\s+(\d+)/m.exec(rollup)?.[1] ?? 0) * 1024;
+      const kind =
+        pid === root
+          ? 'cli'
+          : readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('sendense-transfer')
+            ? 'transfer'
+            : '';
+      if (kind) own[kind] = Math.max(own[kind], processRss);
+      rss += processRss;
       pss += Number(/^Pss:\s+(\d+)/m.exec(rollup)?.[1] ?? 0) * 1024;
       count++;
     } catch {
@@ -103,8 +112,9 @@ async function measure(name, hub) {
   child.stdout.on('data', (chunk) => (stdout += chunk));
   child.stderr.on('data', (chunk) => (stderr += chunk));
   const peak = { rss: 0, pss: 0, count: 0 };
+  const own = { cli: 0, transfer: 0 };
   const timer = setInterval(() => {
-    const now = treeMemory(child.pid);
+    const now = treeMemory(child.pid, own);
     peak.rss = Math.max(peak.rss, now.rss);
     peak.pss = Math.max(peak.pss, now.pss);
     peak.count = Math.max(peak.count, now.count);
@@ -117,7 +127,7 @@ async function measure(name, hub) {
     .filter((line) => line.startsWith('{'))
     .map((line) => JSON.parse(line))
     .find((event) => event.type === 'slots');
-  return { name, seconds: (Date.now() - started) / 1000, ...peak, granted: slots?.granted };
+  return { name, seconds: (Date.now() - started) / 1000, ...peak, own, granted: slots?.granted };
 }
 
 const mb = (bytes) => (bytes / 1e6).toFixed(0);
@@ -134,7 +144,7 @@ results.push(
 );
 for (const r of results) {
   console.log(
-    `${r.name.padEnd(10)} peak RSS sum ${mb(r.rss)} MB, peak PSS sum ${mb(r.pss)} MB, up to ${r.count} processes, ${r.granted} slots, ${r.seconds.toFixed(1)} s`,
+    `${r.name.padEnd(10)} peak RSS sum ${mb(r.rss)} MB, peak PSS sum ${mb(r.pss)} MB, up to ${r.count} processes, ${r.granted} slots, ${r.seconds.toFixed(1)} s; peak RSS of the CLI ${mb(r.own.cli)} MB, of a node transfer ${mb(r.own.transfer)} MB`,
   );
 }
 console.log(`budget: memory ${MEMORY ?? '1.5GiB'}`);

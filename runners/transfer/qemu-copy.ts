@@ -32,8 +32,11 @@ import type { TransferOutput } from './transfer-output.js';
 /** What a copy by qemu-img is called in the done line and the hub's summary. */
 export const QEMU_IMG_CONVERT = 'qemu-img convert';
 
-// Reads of the source for its digests in flight at once (each with its own buffer).
+// Reads of the source for its digests in flight at once per disk.
 const READS_IN_FLIGHT = 4;
+// Read buffers of all disks at once: a read goes through one of libuv's four threads, so more in
+// flight gains nothing, and 16 disks copied at once would otherwise hold 64 buffers (128 MiB).
+const READ_BUFFERS = 8;
 // What qemu-img says of itself when it fails: its last lines are enough.
 const STDERR_KEPT = 8 * 1024;
 
@@ -127,20 +130,24 @@ export async function qemuCopyDisk(
     // How random the copied data is, as the NBD path measures it (docs/anomaly.md#what-is-measured).
     const sampler = new ChangeSampler(bytesToDo);
     const worker = async (): Promise<void> => {
-      // Shared and page-aligned: read from the page cache at a quarter of the CPU, hashed by the digest thread without a copy.
-      const buffer = pageAlignedBuffer(tuning.requestSize, true);
       for (let next = pieces.next(); !next.done; next = pieces.next()) {
         halt.signal.throwIfAborted();
         const { kind, offset, length } = next.value;
-        const data = kind === 'copy' ? await reader.read(offset, length, buffer) : undefined;
-        // Data that reads as zeroes is recorded as zeroes, as the NBD path writes it (copy-disk.ts).
-        if (data === undefined || data.equals(zeroes.subarray(0, length))) {
-          digests.addZero(offset, length);
-          totals.bytesZeroed += length;
-        } else {
-          sampler.add(offset, data);
-          await digests.addData(offset, data);
-          totals.bytesWritten += length;
+        const buffer = kind === 'copy' ? await readBuffers.take(tuning.requestSize) : undefined;
+        try {
+          halt.signal.throwIfAborted();
+          const data = buffer === undefined ? undefined : await reader.read(offset, length, buffer);
+          // Data that reads as zeroes is recorded as zeroes, as the NBD path writes it (copy-disk.ts).
+          if (data === undefined || data.equals(zeroes.subarray(0, length))) {
+            digests.addZero(offset, length);
+            totals.bytesZeroed += length;
+          } else {
+            sampler.add(offset, data);
+            await digests.addData(offset, data);
+            totals.bytesWritten += length;
+          }
+        } finally {
+          if (buffer !== undefined) readBuffers.give(buffer);
         }
         totals.bytesDone += length;
         report();
@@ -183,6 +190,42 @@ export async function qemuCopyDisk(
     await reader.close().catch(() => undefined);
   }
 }
+
+// The read buffers every disk's digest reads share, READ_BUFFERS of each size at most, in the order
+// asked for: shared and page-aligned, so a read from the page cache costs a quarter of the CPU and
+// the digest thread hashes it without a copy.
+class ReadBuffers {
+  private readonly free = new Map<number, Buffer[]>();
+  private readonly made = new Map<number, number>();
+  private readonly waiting = new Map<number, ((buffer: Buffer) => void)[]>();
+
+  take(size: number): Promise<Buffer> {
+    const buffer = this.free.get(size)?.pop();
+    if (buffer !== undefined) return Promise.resolve(buffer);
+    const made = this.made.get(size) ?? 0;
+    if (made < READ_BUFFERS) {
+      this.made.set(size, made + 1);
+      return Promise.resolve(pageAlignedBuffer(size, true));
+    }
+    return new Promise((resolve) => {
+      const queue = this.waiting.get(size) ?? [];
+      queue.push(resolve);
+      this.waiting.set(size, queue);
+    });
+  }
+
+  give(buffer: Buffer): void {
+    const next = this.waiting.get(buffer.length)?.shift();
+    if (next !== undefined) next(buffer);
+    else {
+      const free = this.free.get(buffer.length) ?? [];
+      free.push(buffer);
+      this.free.set(buffer.length, free);
+    }
+  }
+}
+
+const readBuffers = new ReadBuffers();
 
 interface ConvertExit {
   readonly code: number | null;

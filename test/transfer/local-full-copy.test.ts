@@ -154,6 +154,26 @@ describe('a full backup of image files on this host', () => {
     await restoreAll('vml', disks, copies);
   });
 
+  it('of 12 disks at once (their digest reads sharing a few buffers): every disk verifies against its own bytes', async () => {
+    const disks: PlanDisk[] = Array.from({ length: 12 }, (_, index) => {
+      const file = createDisk(path.join(ws.dir, `many-${index}.qcow2`), 16 * MiB);
+      // Each disk its own bytes, in 2 MiB pieces unlike any other disk's: a digest of another's read fails verify.
+      writeDisk(
+        file,
+        [0, 1, 2, 3, 4, 5].map((piece) => `write -P ${index * 16 + piece + 1} ${piece * 2}M 2M`),
+      );
+      return { key: 2000 + index, path: file };
+    });
+    const plan = writePlan(ws.dir, { name: 'many-nightly', vm: 'vmm', disks, repository: ws.repository, ports });
+    const run = await sendenseRun([plan, '--db', ws.db, '--json']);
+    expect(run.exitCode, `${run.stdout}\n${run.stderr}`).toBe(0);
+    expect(transferSummary(run.stdout)).toMatch(/^12 disks, .* \(copied by qemu-img convert\)$/);
+
+    const verify = await sendenseRun(['verify', '--db', ws.db, '--vm', 'vmm']);
+    expect(verify.exitCode, `${verify.stdout}\n${verify.stderr}`).toBe(0);
+    expect(verify.stdout.match(/disk 20\d\d: ok \(\S+ MiB read, every digest matches\)/g)).toHaveLength(12);
+  });
+
   it('goes over NBD when the source is not readable straight from its file (a backing file), and restores exactly', async () => {
     const base = createDisk(path.join(ws.dir, 'base.qcow2'), 32 * MiB);
     writeDisk(base, ['write -P 0x21 0 4M']);
