@@ -71,9 +71,9 @@ export function refuseEmptyDisk(virtualSize: number, where: string, key: DiskKey
   });
 }
 
-// Sources whose disks the plan lists: each inspected on its own, a few at once (a process or an
-// SSH session each: a VM of 100 disks started 100 at once, which only queued for two cores and
-// grew the hub's heap by 40 MB). The first failure is the run's.
+// Sources whose disks the plan lists: each inspected on its own, a few at once (on this host a
+// process each: a VM of 100 disks started 100 at once, which only queued for two cores; through
+// SSH they go one after another in the run's command session anyway). The first failure is the run's.
 export async function inspectListed(
   keys: readonly DiskKey[],
   inspectOne: (key: DiskKey) => Promise<SourceDiskFacts>,
