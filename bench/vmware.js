@@ -42,6 +42,9 @@ const sim = await import(
 const missing = sim.vcsimMissing();
 if (missing !== undefined) throw new Error(`the simulated vSphere needs ${missing} (scripts/setup.sh installs it)`);
 
+// The proxy keeps copies of the disk file in a temp directory of its own: in the scratch directory,
+// removed with it whatever way the bench ends.
+process.env.TMPDIR = dir;
 const cert = sim.makeCertificate(dir);
 const vcsim = await sim.startVcsim({
   cert: cert.cert,
@@ -51,11 +54,8 @@ const vcsim = await sim.startVcsim({
   disks: new Map([[KEY, DISK_MIB * MiB]]),
 });
 const proxy = await sim.startCbtProxy(vcsim.endpoint, cert.cert, cert.key, vcsim.disks);
-process.on('exit', () => {
-  // Best effort: the simulator ends with its stdin, the proxy with this process.
-  void proxy.close();
-  void vcsim.stop();
-});
+// The simulator ends with its stdin, closed when this process ends however it ends.
+process.on('exit', () => void vcsim.stop());
 
 // Two runs of random data, half the data each: at the start and in the middle of the disk.
 const disk = vcsim.disks[0];
@@ -162,5 +162,7 @@ console.log(
     .map((l) => l.toFixed(1))
     .join(' ')}`,
 );
-// The simulator and the proxy would keep this process alive: the exit handlers stop them.
+await proxy.close();
+await vcsim.stop();
+// Anything else still open (the session's agent) would keep this process alive.
 process.exit(0);
