@@ -6,6 +6,7 @@ import { bitmapArgv, bitmapMergeArgv } from './command-lines.js';
 import { imageInfo } from './image-info.js';
 import { qemuImgError } from './qemu-img-error.js';
 import { crashPoint } from '../crash-points.js';
+import { eachInTurns } from '../hub/in-turns.js';
 import { SendenseError } from '../errors.js';
 
 export interface Bitmap {
@@ -87,7 +88,7 @@ export async function addMarkedBitmaps(
   try {
     await place.record(dir);
     const add = () =>
-      eachAtMost(disks, atOnce, async (disk) => {
+      eachInTurns(disks, atOnce, async (disk) => {
         await bitmapAdd(disk.file, disk.name, runner);
         disk.added();
       });
@@ -108,9 +109,9 @@ export async function addMarkedBitmaps(
       await add();
       made = await make();
     }
-    if (made.exitCode !== 0) throw qemuImgError(`mark the end of bitmap ${disks[0]!.name} in`, disks[0]!.file, made);
+    if (made.exitCode !== 0) throw qemuImgError('make the scratch images that mark the new bitmaps in', dir, made);
     crashPoint('qemu.bitmap-marking');
-    await eachAtMost(disks, atOnce, async ({ file, name, size }) => {
+    await eachInTurns(disks, atOnce, async ({ file, name, size }) => {
       const merged = await runner(bitmapMergeArgv(file, name, { path: scratch(size), name: 'mark' }));
       if (merged.exitCode === 0) return;
       if (/different sizes/.test(merged.stderr))
@@ -122,25 +123,6 @@ export async function addMarkedBitmaps(
     if (scratchDir.made === 'no' || removed?.exitCode === 0) await place.forget(dir);
     await sweeping.catch(() => undefined);
   }
-}
-
-// Runs `work` on each item, at most `limit` at once. After a failure no item starts; the ones
-// already at work end before the first failure is thrown.
-async function eachAtMost<T>(items: readonly T[], limit: number, work: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  let failed = false;
-  const lane = async (): Promise<void> => {
-    while (!failed && next < items.length) {
-      const item = items[next++]!;
-      await work(item).catch((error: unknown) => {
-        failed = true;
-        throw error;
-      });
-    }
-  };
-  const lanes = await Promise.allSettled(Array.from({ length: Math.min(limit, items.length) }, lane));
-  const failure = lanes.find((lane) => lane.status === 'rejected');
-  if (failure !== undefined) throw failure.reason;
 }
 
 // In the directory $1 (made here, private; it must not exist yet: "made" says it was), for each

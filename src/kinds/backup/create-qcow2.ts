@@ -5,7 +5,7 @@ import { chmod, open, rm } from 'node:fs/promises';
 import { SendenseError } from '../../errors.js';
 import { availableParallelism } from 'node:os';
 import path from 'node:path';
-import { inTurns } from '../../hub/in-turns.js';
+import { eachInTurns } from '../../hub/in-turns.js';
 import type { BackupRun } from './backup-run.js';
 import { wouldFail, type Step } from '../../engine/step.js';
 import type { DiskKey, ReplicatePlan } from '../../plan/types.js';
@@ -65,33 +65,26 @@ export const createQcow2Files: Step<BackupRun> = {
     // Over the empty files this run just claimed, a disk per core at once: a LUKS header qemu-img
     // makes costs about a second of CPU (docs/encryption.md#how-layers-are-made). After a
     // failure no other is started, and the undo runs once every started one has ended.
-    let failure: { readonly error: unknown } | undefined;
-    await inTurns(run.state.disks, availableParallelism(), async (disk) => {
-      if (failure !== undefined) return;
-      try {
-        // Sized when encrypted, so the encrypted parent is not opened here.
-        if (disk.parentFile)
-          await createOverlay(disk.file, disk.parentFile, {
-            backingFormat: 'qcow2',
-            overwrite: true,
-            secret,
-            compression,
-            ...(secret && { sizeBytes: disk.virtualSize }),
-          });
-        else
-          await createQcow2(disk.file, disk.virtualSize, {
-            overwrite: true,
-            secret,
-            compression,
-            ...(fullImageOptions && { formatOptions: fullImageOptions }),
-          });
-        // Private before any guest byte is written into it (qemu-img create follows the umask).
-        await chmod(disk.file, 0o600);
-      } catch (error) {
-        failure ??= { error };
-      }
+    await eachInTurns(run.state.disks, availableParallelism(), async (disk) => {
+      // Sized when encrypted, so the encrypted parent is not opened here.
+      if (disk.parentFile)
+        await createOverlay(disk.file, disk.parentFile, {
+          backingFormat: 'qcow2',
+          overwrite: true,
+          secret,
+          compression,
+          ...(secret && { sizeBytes: disk.virtualSize }),
+        });
+      else
+        await createQcow2(disk.file, disk.virtualSize, {
+          overwrite: true,
+          secret,
+          compression,
+          ...(fullImageOptions && { formatOptions: fullImageOptions }),
+        });
+      // Private before any guest byte is written into it (qemu-img create follows the umask).
+      await chmod(disk.file, 0o600);
     });
-    if (failure !== undefined) throw failure.error;
     // Our node transfer writes whole clusters once each, which the compress filter needs; the
     // VMware client's writes cannot be shaped, and QEMU refuses the filter on a disk whose size is
     // not whole clusters: those are stored uncompressed (docs/encryption.md#compression).
